@@ -1,0 +1,301 @@
+//! The validated scenario: what `scenario::load` produces and `plan::build` consumes.
+//!
+//! These types carry no TOML spans: every check that needs a file position happens
+//! while loading (see `load.rs`), so anything downstream can trust these values.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A whole scenario file after validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Name used for the results directory and reports.
+    pub name: String,
+    /// Free text shown in reports.
+    pub description: Option<String>,
+    /// Target URL (`ws://` or `wss://`); `None` means "use --target, env, or the embedded server".
+    pub target: Option<String>,
+    /// Default seed (overridden by `--seed`).
+    pub seed: u64,
+    /// Hard stop for the whole run.
+    #[serde(with = "duration_us")]
+    pub duration: Duration,
+    /// How tokens are minted and presented.
+    pub auth: AuthSpec,
+    /// User groups, in file order. Never empty.
+    pub groups: Vec<Group>,
+    /// Oracle configuration.
+    pub oracles: OracleSpec,
+    /// WebSocket client limits.
+    pub limits: Limits,
+    /// Hex SHA-256 of the scenario file's bytes: identifies the scenario in results.
+    pub hash: String,
+}
+
+/// Token minting and placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthSpec {
+    /// Where the signing secret comes from. Resolved at run time, never stored in results.
+    pub secret: SecretSource,
+    /// Template for the `sub` claim, e.g. `user-{{user}}`.
+    pub sub: String,
+    /// Token lifetime (`exp = iat + ttl`).
+    #[serde(with = "duration_us")]
+    pub ttl: Duration,
+    /// Where the token travels on the upgrade request.
+    pub placement: Placement,
+}
+
+/// Where a secret is read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// Environment variable, with an optional fallback (demos and the embedded server).
+    Env { name: String, default: Option<String> },
+    /// A file whose bytes (trailing newline trimmed) are the secret.
+    File { path: String },
+    /// A literal in the scenario: for demos only.
+    Literal { value: String },
+}
+
+/// How the token is attached to the upgrade request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// `NAME: PREFIX<token>` (default `Authorization: Bearer <token>`).
+    Header { name: String, prefix: String },
+    /// `?PARAM=<token>` appended to the URL.
+    Query { param: String },
+    /// `Sec-WebSocket-Protocol: <offer...>, <prefix><token>`.
+    Subprotocol { offer: Vec<String>, prefix: String },
+    /// No token at all.
+    None,
+}
+
+/// A group of virtual users that share arrival, timing and steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    /// Number of virtual users (>= 1).
+    pub users: u32,
+    /// Connections each user opens (>= 1).
+    pub connections_per_user: u32,
+    /// When connections start.
+    pub arrival: Arrival,
+    /// Added to each connection's arrival offset.
+    pub jitter: Dist,
+    /// Which connections share a token.
+    pub token: TokenReuse,
+    /// The script every connection of this group runs, in order.
+    pub steps: Vec<Step>,
+}
+
+/// How the connections of a group are spread over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Connection i of n starts at `start + over * i / n`.
+    Ramp {
+        #[serde(with = "duration_us")]
+        start: Duration,
+        #[serde(with = "duration_us")]
+        over: Duration,
+    },
+    /// A constant rate: connection i starts at `start + i / per_sec`.
+    Rate {
+        #[serde(with = "duration_us")]
+        start: Duration,
+        per_sec: f64,
+    },
+    /// Every connection starts at `at` (plus jitter): one synchronized burst.
+    Burst {
+        #[serde(with = "duration_us")]
+        at: Duration,
+    },
+}
+
+/// A random duration. All parameters are non-negative and well-formed after validation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dist {
+    Fixed {
+        #[serde(with = "duration_us")]
+        value: Duration,
+    },
+    Uniform {
+        #[serde(with = "duration_us")]
+        low: Duration,
+        #[serde(with = "duration_us")]
+        high: Duration,
+    },
+    /// Normal, truncated at zero.
+    Normal {
+        #[serde(with = "duration_us")]
+        mean: Duration,
+        #[serde(with = "duration_us")]
+        sd: Duration,
+    },
+    /// Exponential with the given mean.
+    Exp {
+        #[serde(with = "duration_us")]
+        mean: Duration,
+    },
+}
+
+impl Dist {
+    /// The zero distribution (no jitter).
+    pub const ZERO: Dist = Dist::Fixed { value: Duration::ZERO };
+}
+
+/// Which connections present the same token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenReuse {
+    /// Every connection mints its own token.
+    PerConnection,
+    /// All connections of one user share that user's token.
+    PerUser,
+}
+
+/// One step of a connection's script.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Send a JSON text frame built from a template (strings may hold `{{...}}` placeholders).
+    Send { template: serde_json::Value },
+    /// Expect an ordered event pattern.
+    Expect(Expect),
+    /// Keep reading, but send nothing, for a while.
+    Think { dist: Dist },
+    /// Stop reading for a while (slow reader).
+    PauseReads { dist: Dist },
+    /// Run the inner steps `times` times.
+    Repeat { times: u32, steps: Vec<Step> },
+    /// Send a Close frame with this code and wait for the server's Close.
+    Close { code: u16 },
+    /// Open a new connection with the same token. `after` is the delay before the
+    /// first attempt; `backoff` the delays before each retry of a failed attempt.
+    Reconnect {
+        after: Dist,
+        #[serde(with = "durations_us")]
+        backoff: Vec<Duration>,
+    },
+}
+
+/// An expected, ordered sequence of events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expect {
+    /// The pattern, e.g. `agent_started agent_thinking+ agent_completed`.
+    pub pattern: Vec<PatternItem>,
+    /// Field that ties events to the last sent message (e.g. `run_id`); `None` = any message.
+    pub correlate: Option<String>,
+    /// Deadline, from the moment the expectation is registered.
+    #[serde(with = "duration_us")]
+    pub within: Duration,
+    /// `true`: the script waits here until the pattern completes or times out.
+    /// `false`: the script goes on; the expectation is checked in the background.
+    pub wait: bool,
+}
+
+/// One event type in a pattern with its repetition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatternItem {
+    pub event: String,
+    pub repeat: Repeat,
+}
+
+/// How many times a pattern item may occur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeat {
+    /// Exactly once (`name`).
+    One,
+    /// One or more (`name+`).
+    OneOrMore,
+    /// Zero or more (`name*`).
+    ZeroOrMore,
+    /// Zero or one (`name?`).
+    Optional,
+}
+
+/// Oracle configuration. The defaults come from `[oracles]` being absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OracleSpec {
+    /// JSON field that names a message's event type (default `type`).
+    pub type_field: String,
+    /// Event type of explicit error events (default `error`); an error correlated with a
+    /// pending expectation resolves it without a violation.
+    pub error_event: String,
+    /// Identity: this field of every message that carries it must equal the token's `sub`.
+    pub identity: Option<String>,
+    /// Ordering: this per-connection field must increase by exactly one.
+    pub sequence: Option<String>,
+    /// Messages kept while waiting for a matching expectation, per connection.
+    pub max_buffered: usize,
+}
+
+impl Default for OracleSpec {
+    fn default() -> Self {
+        OracleSpec {
+            type_field: "type".into(),
+            error_event: "error".into(),
+            identity: None,
+            sequence: None,
+            max_buffered: 256,
+        }
+    }
+}
+
+/// WebSocket client limits: an oversized frame is a finding, not an out-of-memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest accepted message in bytes.
+    pub max_message_bytes: usize,
+    /// Connect + TLS + upgrade must finish within this.
+    #[serde(with = "duration_us")]
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_bytes: 1 << 20, handshake_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Durations serialize as integer microseconds: exact, and stable across serde versions,
+/// which a replayable plan needs.
+pub mod duration_us {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_micros() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_micros(u64::deserialize(d)?))
+    }
+}
+
+/// A list of durations, serialized like [`duration_us`].
+pub mod durations_us {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|d| d.as_micros() as u64))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Ok(Vec::<u64>::deserialize(d)?.into_iter().map(Duration::from_micros).collect())
+    }
+}
+
+/// Placeholders a `send` template or the `sub` template may use, filled in by `plan::build`:
+/// `user` (user index in its group), `conn` (connection id, global), `run` (1-based send
+/// counter of this connection), `group` (group name), `sub` (the token's subject),
+/// `random` (16 hex digits from the seeded RNG), `uuid` (a v4-shaped id from the seeded RNG).
+pub const PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", "random", "uuid"];
+
+/// Placeholders the `sub` template may use (it is expanded before a connection exists).
+pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];

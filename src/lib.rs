@@ -7,5 +7,9 @@
 //! `oracle` + `metrics` → `report` (summary.json, histograms, console table).
 //! `target` is the built-in reference server the quick start runs against.
 
+pub mod auth;
+pub mod metrics;
+pub mod oracle;
+pub mod plan;
 pub mod scenario;
 pub mod target;

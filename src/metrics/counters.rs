@@ -1,0 +1,162 @@
+//! Counters a connection keeps locally and that merge with `+=` at the end of a run.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a connection attempt was not accepted, or how an accepted one ended.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// The upgrade was refused with this HTTP status.
+    Http(u16),
+    /// The server sent a Close frame with this code.
+    ServerClose(u16),
+    /// The client closed with this code, as planned.
+    ClientClose(u16),
+    /// The TCP connection was reset or dropped without a Close frame.
+    Reset,
+    /// A stage did not finish in time.
+    Timeout(&'static str),
+    /// Connecting failed (refused, unreachable, ...).
+    Connect(String),
+    /// TLS handshake failed.
+    Tls,
+    /// The server broke the WebSocket protocol (bad frame, bad handshake response).
+    Protocol,
+    /// A frame or message exceeded the configured limit.
+    Oversized,
+    /// The run ended (duration or Ctrl-C) while the connection was open.
+    Interrupted,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Http(s) => write!(f, "http_{s}"),
+            Cause::ServerClose(c) => write!(f, "server_close_{c}"),
+            Cause::ClientClose(c) => write!(f, "client_close_{c}"),
+            Cause::Reset => write!(f, "reset"),
+            Cause::Timeout(stage) => write!(f, "timeout_{stage}"),
+            Cause::Connect(kind) => write!(f, "connect_{kind}"),
+            Cause::Tls => write!(f, "tls_error"),
+            Cause::Protocol => write!(f, "protocol_error"),
+            Cause::Oversized => write!(f, "oversized_frame"),
+            Cause::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+/// Expected vs arrived for one event type: the "event success rate".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub expected: u64,
+    pub arrived: u64,
+}
+
+/// Per-run counters; every field adds up under [`Counters::merge`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub attempted: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub failed: u64,
+    /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
+    pub refused_by: BTreeMap<Cause, u64>,
+    /// How accepted connections ended.
+    pub ended_by: BTreeMap<Cause, u64>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub bytes_received: u64,
+    /// Text frames that were not JSON objects: a finding, never a crash.
+    pub non_json: u64,
+    pub binary_frames: u64,
+    pub expectations: u64,
+    pub expectations_met: u64,
+    /// Expectations answered with an explicit error event instead of their sequence.
+    pub expectations_errored: u64,
+    /// Expectations still open when the run was cut off (neither met nor violated).
+    pub expectations_cut: u64,
+    pub events: BTreeMap<String, Tally>,
+    pub violations: BTreeMap<String, u64>,
+    /// Messages dropped from a full correlation buffer.
+    pub buffer_overflows: u64,
+}
+
+impl Counters {
+    pub fn merge(&mut self, o: &Counters) {
+        self.attempted += o.attempted;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.failed += o.failed;
+        add_map(&mut self.refused_by, &o.refused_by);
+        add_map(&mut self.ended_by, &o.ended_by);
+        self.messages_sent += o.messages_sent;
+        self.messages_received += o.messages_received;
+        self.bytes_received += o.bytes_received;
+        self.non_json += o.non_json;
+        self.binary_frames += o.binary_frames;
+        self.expectations += o.expectations;
+        self.expectations_met += o.expectations_met;
+        self.expectations_errored += o.expectations_errored;
+        self.expectations_cut += o.expectations_cut;
+        for (k, t) in &o.events {
+            let mine = self.events.entry(k.clone()).or_default();
+            mine.expected += t.expected;
+            mine.arrived += t.arrived;
+        }
+        add_map(&mut self.violations, &o.violations);
+        self.buffer_overflows += o.buffer_overflows;
+    }
+
+    pub fn total_violations(&self) -> u64 {
+        self.violations.values().sum()
+    }
+}
+
+fn add_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_every_field() {
+        let mut a = Counters {
+            attempted: 2,
+            accepted: 1,
+            ..Default::default()
+        };
+        a.refused_by.insert(Cause::Http(401), 1);
+        a.events.insert(
+            "x".into(),
+            Tally {
+                expected: 3,
+                arrived: 2,
+            },
+        );
+        let mut b = a.clone();
+        b.violations.insert("identity".into(), 4);
+        a.merge(&b);
+        assert_eq!(a.attempted, 4);
+        assert_eq!(a.refused_by[&Cause::Http(401)], 2);
+        assert_eq!(
+            a.events["x"],
+            Tally {
+                expected: 6,
+                arrived: 4
+            }
+        );
+        assert_eq!(a.total_violations(), 4);
+    }
+
+    #[test]
+    fn causes_have_stable_names() {
+        assert_eq!(Cause::Http(409).to_string(), "http_409");
+        assert_eq!(Cause::ServerClose(1013).to_string(), "server_close_1013");
+        assert_eq!(Cause::Timeout("upgrade").to_string(), "timeout_upgrade");
+    }
+}

@@ -1,0 +1,246 @@
+//! Latency histograms per phase and the counters of a run.
+//!
+//! Connection tasks never touch a shared histogram: each keeps a small [`SampleBuffer`] and
+//! hands it to the [`aggregator`] in batches (one channel send per few hundred samples, not
+//! per sample). Counters live in each task and are merged with `+=` when it ends.
+
+pub mod aggregator;
+mod counters;
+
+pub use aggregator::{Aggregator, SampleBuffer};
+pub use counters::{Cause, Counters, Tally};
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Highest trackable latency: 60 s, in microseconds.
+pub const MAX_US: u64 = 60_000_000;
+
+/// A measured span of the handshake timeline or the turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// TCP connect.
+    TcpConnect,
+    /// TLS handshake (wss only).
+    Tls,
+    /// Upgrade request sent → 101 received.
+    Upgrade,
+    /// 101 → first server frame (the auth ack in most protocols).
+    FirstFrame,
+    /// Request sent → first correlated event.
+    FirstEvent,
+    /// Request sent → final event of the expected sequence.
+    Turn,
+    /// How late an action started against its planned instant.
+    GeneratorLag,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::TcpConnect,
+        Phase::Tls,
+        Phase::Upgrade,
+        Phase::FirstFrame,
+        Phase::FirstEvent,
+        Phase::Turn,
+        Phase::GeneratorLag,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::TcpConnect => "tcp_connect",
+            Phase::Tls => "tls",
+            Phase::Upgrade => "upgrade",
+            Phase::FirstFrame => "first_frame",
+            Phase::FirstEvent => "first_event",
+            Phase::Turn => "turn",
+            Phase::GeneratorLag => "generator_lag",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Errors from reading histograms back.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("histogram {phase}: {reason}")]
+    Decode { phase: String, reason: String },
+}
+
+/// One histogram per phase, in microseconds (1 µs – 60 s, 3 significant digits).
+#[derive(Debug, Clone)]
+pub struct Histograms {
+    by_phase: Vec<Histogram<u64>>,
+    /// Samples above [`MAX_US`], clamped to it; counted so a clamp is never silent.
+    pub clamped: u64,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histograms {
+    pub fn new() -> Self {
+        Histograms {
+            by_phase: Phase::ALL.iter().map(|_| new_histogram()).collect(),
+            clamped: 0,
+        }
+    }
+
+    /// Records one sample; values beyond the range are clamped and counted.
+    pub fn record(&mut self, phase: Phase, value: Duration) {
+        let us = (value.as_micros() as u64).max(1);
+        let clamped = us.min(MAX_US);
+        if clamped != us {
+            self.clamped += 1;
+        }
+        if let Some(h) = self.by_phase.get_mut(phase.index()) {
+            // Cannot fail: the value is inside the histogram's bounds.
+            let _ = h.record(clamped);
+        }
+    }
+
+    pub fn get(&self, phase: Phase) -> &Histogram<u64> {
+        &self.by_phase[phase.index()]
+    }
+
+    /// Adds every sample of `other` (lossless).
+    pub fn merge(&mut self, other: &Histograms) {
+        for (mine, theirs) in self.by_phase.iter_mut().zip(&other.by_phase) {
+            // Same bounds on both sides, so `add` cannot fail.
+            let _ = mine.add(theirs);
+        }
+        self.clamped += other.clamped;
+    }
+
+    /// Serializes each non-empty phase as base64 of HdrHistogram's V2+deflate encoding.
+    pub fn encode(&self) -> BTreeMap<String, String> {
+        use base64::Engine;
+        let mut out = BTreeMap::new();
+        for phase in Phase::ALL {
+            let h = self.get(phase);
+            if h.is_empty() {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            if V2DeflateSerializer::new().serialize(h, &mut bytes).is_ok() {
+                out.insert(
+                    phase.name().to_string(),
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                );
+            }
+        }
+        out
+    }
+
+    /// Reads back what [`encode`](Self::encode) wrote.
+    pub fn decode(encoded: &BTreeMap<String, String>) -> Result<Histograms, MetricsError> {
+        use base64::Engine;
+        let mut out = Histograms::new();
+        for phase in Phase::ALL {
+            let Some(text) = encoded.get(phase.name()) else {
+                continue;
+            };
+            let err = |reason: String| MetricsError::Decode {
+                phase: phase.name().into(),
+                reason,
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| err(e.to_string()))?;
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| err(format!("{e:?}")))?;
+            out.by_phase[phase.index()]
+                .add(&h)
+                .map_err(|e| err(format!("{e:?}")))?;
+        }
+        Ok(out)
+    }
+}
+
+/// The histogram every phase uses.
+#[allow(clippy::expect_used)]
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect(
+        "constant bounds satisfy hdrhistogram's rules: low >= 1, high >= 2 * low, sigfig <= 5",
+    )
+}
+
+/// Percentiles of one phase, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStats {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl PhaseStats {
+    pub fn of(h: &Histogram<u64>) -> PhaseStats {
+        let ms = |us: u64| us as f64 / 1000.0;
+        PhaseStats {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+            mean_ms: h.mean() / 1000.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn merging_parts_equals_recording_all(samples in proptest::collection::vec(1u64..5_000_000, 1..300), split in 0usize..300) {
+            let split = split.min(samples.len());
+            let (mut a, mut b, mut all) = (Histograms::new(), Histograms::new(), Histograms::new());
+            for (i, s) in samples.iter().enumerate() {
+                let d = Duration::from_micros(*s);
+                all.record(Phase::Turn, d);
+                if i < split { a.record(Phase::Turn, d) } else { b.record(Phase::Turn, d) }
+            }
+            a.merge(&b);
+            let (x, y) = (a.get(Phase::Turn), all.get(Phase::Turn));
+            prop_assert_eq!(x.len(), y.len());
+            prop_assert_eq!(x.min(), y.min());
+            prop_assert_eq!(x.max(), y.max());
+            for q in [0.5, 0.9, 0.99, 0.999] {
+                prop_assert_eq!(x.value_at_quantile(q), y.value_at_quantile(q));
+            }
+        }
+    }
+
+    #[test]
+    fn encode_decode_is_lossless() {
+        let mut h = Histograms::new();
+        for i in 1..1000u64 {
+            h.record(Phase::Upgrade, Duration::from_micros(i * 37));
+        }
+        h.record(Phase::Turn, Duration::from_secs(120));
+        let back = Histograms::decode(&h.encode()).unwrap();
+        assert_eq!(back.get(Phase::Upgrade), h.get(Phase::Upgrade));
+        assert_eq!(back.get(Phase::Turn).max(), h.get(Phase::Turn).max());
+        assert_eq!(h.clamped, 1);
+        assert!(back.get(Phase::Tls).is_empty());
+    }
+}

@@ -1,0 +1,505 @@
+//! The per-connection streaming checker: completeness, identity and ordering.
+
+use super::pattern::{Fed, PatternState};
+use super::{OracleKind, Violation};
+use crate::metrics::{Counters, Phase};
+use crate::plan::{json_key, ExpectPlan};
+use crate::scenario::OracleSpec;
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Violations kept per connection; the rest are only counted.
+const MAX_KEPT: usize = 32;
+/// Correlation values of finished expectations remembered, to flag late duplicates.
+const RECENT_DONE: usize = 64;
+/// Event types remembered per expectation for the violation message.
+const SEEN_KEPT: usize = 16;
+
+/// Who a connection is, for violation records.
+#[derive(Debug, Clone)]
+pub struct ConnIdentity {
+    pub conn: u32,
+    pub user: u32,
+    pub group: String,
+    pub jti: String,
+    pub sub: String,
+}
+
+/// Handle to a registered expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectId(u64);
+
+/// How an expectation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Met,
+    /// An explicit error event answered it: allowed by the protocol, not a violation.
+    Errored,
+    Violated,
+    /// The run ended first: neither met nor violated.
+    Cut,
+}
+
+/// How a connection's stream ended, for what is still pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The server closed or the connection broke.
+    Lost,
+    /// We stopped: the run's duration, Ctrl-C, or our own close.
+    Cut,
+}
+
+struct Pending {
+    id: ExpectId,
+    state: PatternState,
+    correlate: Option<(String, String)>,
+    sent_at: Instant,
+    deadline: Instant,
+    within: Duration,
+    seen: Vec<String>,
+}
+
+struct Buffered {
+    event: String,
+    /// `(field, value)` for every correlation field this connection uses.
+    keys: Vec<(String, String)>,
+    /// Arrival time: latency is measured to when the event came, not when it was claimed.
+    at: Instant,
+}
+
+/// What registering an expectation took from the buffer.
+#[derive(Default)]
+struct Claim {
+    indices: Vec<usize>,
+    first_at: Option<Instant>,
+    last_at: Option<Instant>,
+    out_of_order: Option<String>,
+}
+
+/// Feeds buffered messages that belong to `p`, in arrival order.
+fn claim_buffered(p: &mut Pending, buffer: &VecDeque<Buffered>) -> Claim {
+    let mut claim = Claim::default();
+    for (i, b) in buffer.iter().enumerate() {
+        if !belongs(p, b) || !in_pattern(p, &b.event) {
+            continue;
+        }
+        let mut trial = p.state.clone();
+        match trial.feed(&b.event) {
+            // An uncorrelated expectation just skips messages that do not fit it.
+            Fed::Unexpected if p.correlate.is_none() => continue,
+            Fed::Unexpected => {
+                claim.indices.push(i);
+                claim.out_of_order = Some(b.event.clone());
+                break;
+            }
+            fed => {
+                p.state = trial;
+                note_seen(p, &b.event);
+                claim.indices.push(i);
+                claim.first_at.get_or_insert(b.at);
+                claim.last_at = Some(b.at);
+                if fed == Fed::Complete {
+                    break;
+                }
+            }
+        }
+    }
+    claim
+}
+
+/// Streaming oracles for one connection.
+pub struct ConnChecker {
+    spec: Arc<OracleSpec>,
+    who: ConnIdentity,
+    t0: Instant,
+    correlate_fields: Vec<String>,
+    pending: Vec<Pending>,
+    buffer: VecDeque<Buffered>,
+    recent_done: VecDeque<String>,
+    last_seq: Option<i64>,
+    saw_uncorrelated_error: bool,
+    next_id: u64,
+    pub violations: Vec<Violation>,
+    /// Latency samples produced by the last calls; the task drains them.
+    pub samples: Vec<(Phase, Duration)>,
+}
+
+impl ConnChecker {
+    pub fn new(
+        spec: Arc<OracleSpec>,
+        who: ConnIdentity,
+        t0: Instant,
+        correlate_fields: Vec<String>,
+    ) -> Self {
+        ConnChecker {
+            spec,
+            who,
+            t0,
+            correlate_fields,
+            pending: Vec::new(),
+            buffer: VecDeque::new(),
+            recent_done: VecDeque::new(),
+            last_seq: None,
+            saw_uncorrelated_error: false,
+            next_id: 0,
+            violations: Vec::new(),
+            samples: Vec::new(),
+        }
+    }
+
+    /// A fresh connection (reconnect): the sequence restarts, old messages are void.
+    pub fn reset_stream(&mut self) {
+        self.last_seq = None;
+        self.buffer.clear();
+        self.saw_uncorrelated_error = false;
+    }
+
+    /// Registers an expectation for a request sent at `sent_at`, matching buffered messages.
+    pub fn expect(
+        &mut self,
+        plan: &ExpectPlan,
+        sent_at: Instant,
+        now: Instant,
+        c: &mut Counters,
+    ) -> ExpectId {
+        let id = ExpectId(self.next_id);
+        self.next_id += 1;
+        c.expectations += 1;
+        let mut pending = Pending {
+            id,
+            state: PatternState::new(plan.pattern.clone()),
+            correlate: plan.correlate.clone(),
+            sent_at,
+            deadline: now + plan.within,
+            within: plan.within,
+            seen: Vec::new(),
+        };
+        for event in pending.state.required_events() {
+            c.events.entry(event.to_string()).or_default().expected += 1;
+        }
+        let claim = claim_buffered(&mut pending, &self.buffer);
+        for i in claim.indices.iter().rev() {
+            self.buffer.remove(*i);
+        }
+        self.pending.push(pending);
+        let idx = self.pending.len() - 1;
+        if let Some(event) = claim.out_of_order {
+            self.out_of_order(idx, &event, now, c);
+        } else if let Some(first_at) = claim.first_at {
+            self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now), c);
+        }
+        id
+    }
+
+    pub fn is_pending(&self, id: ExpectId) -> bool {
+        self.pending.iter().any(|p| p.id == id)
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The earliest expectation deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Handles one JSON object from the server.
+    pub fn on_message(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+        self.check_identity(msg, now, c);
+        self.check_sequence(msg, now, c);
+        let Some(event) = msg.get(&self.spec.type_field).and_then(Value::as_str) else {
+            return;
+        };
+        if event == self.spec.error_event {
+            self.on_error_event(msg, now, c);
+            return;
+        }
+        if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
+            if in_pattern(&self.pending[idx], event) {
+                self.feed(idx, event, now, c);
+            }
+            return;
+        }
+        let uncorrelated = self.pending.iter().position(|p| {
+            p.correlate.is_none()
+                && in_pattern(p, event)
+                && p.state.clone().feed(event) != Fed::Unexpected
+        });
+        if let Some(idx) = uncorrelated {
+            self.feed(idx, event, now, c);
+            return;
+        }
+        if let Some(key) = self.finished_key(msg) {
+            let expected = "no further events for a finished sequence".to_string();
+            self.violate(
+                OracleKind::Completeness,
+                now,
+                expected,
+                event.to_string(),
+                Some(key),
+                c,
+            );
+            return;
+        }
+        let event = event.to_string();
+        self.buffer_message(&event, msg, now, c);
+    }
+
+    /// Resolves every expectation whose deadline has passed.
+    pub fn expire(&mut self, now: Instant, c: &mut Counters) {
+        while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {
+            let p = &self.pending[idx];
+            let expected = format!("{} within {:?}", p.state.remaining(), p.within);
+            let seen = seen_text(p);
+            let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            self.resolve(idx, Resolution::Violated, c);
+            self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+        }
+    }
+
+    /// The connection ended: settles what is still pending.
+    pub fn end_stream(&mut self, how: StreamEnd, detail: &str, now: Instant, c: &mut Counters) {
+        while !self.pending.is_empty() {
+            let resolution = match how {
+                StreamEnd::Cut => Resolution::Cut,
+                StreamEnd::Lost if self.saw_uncorrelated_error => Resolution::Errored,
+                StreamEnd::Lost => Resolution::Violated,
+            };
+            let p = &self.pending[0];
+            let expected = p.state.remaining();
+            let seen = format!("{}; then {detail}", seen_text(p));
+            let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            self.resolve(0, resolution, c);
+            if resolution == Resolution::Violated {
+                self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+            }
+        }
+    }
+
+    fn feed(&mut self, idx: usize, event: &str, now: Instant, c: &mut Counters) {
+        let p = &mut self.pending[idx];
+        let first = (p.state.matched() == 0).then_some(now);
+        note_seen(p, event);
+        match p.state.feed(event) {
+            Fed::Unexpected => self.out_of_order(idx, event, now, c),
+            _ => self.after_feed(idx, first, now, c),
+        }
+    }
+
+    fn out_of_order(&mut self, idx: usize, event: &str, now: Instant, c: &mut Counters) {
+        let p = &mut self.pending[idx];
+        if p.seen.last().map(String::as_str) != Some(event) {
+            note_seen(p, event);
+        }
+        let expected = format!("next: {}", p.state.remaining());
+        let seen = seen_text(p);
+        let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+        self.resolve(idx, Resolution::Violated, c);
+        self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+    }
+
+    /// Records turn latencies; `first_at` is set when this feed brought the first event.
+    fn after_feed(
+        &mut self,
+        idx: usize,
+        first_at: Option<Instant>,
+        now: Instant,
+        c: &mut Counters,
+    ) {
+        let p = &self.pending[idx];
+        if let Some(at) = first_at {
+            self.samples
+                .push((Phase::FirstEvent, at.saturating_duration_since(p.sent_at)));
+        }
+        if p.state.is_complete() {
+            self.samples
+                .push((Phase::Turn, now.saturating_duration_since(p.sent_at)));
+            self.resolve(idx, Resolution::Met, c);
+        }
+    }
+
+    fn resolve(&mut self, idx: usize, how: Resolution, c: &mut Counters) {
+        let p = self.pending.remove(idx);
+        for event in p.state.arrived_required() {
+            c.events.entry(event.to_string()).or_default().arrived += 1;
+        }
+        match how {
+            Resolution::Met => c.expectations_met += 1,
+            Resolution::Errored => c.expectations_errored += 1,
+            Resolution::Cut => c.expectations_cut += 1,
+            Resolution::Violated => {}
+        }
+        if let Some((_, value)) = p.correlate {
+            if self.recent_done.len() >= RECENT_DONE {
+                self.recent_done.pop_front();
+            }
+            self.recent_done.push_back(value);
+        }
+    }
+
+    fn on_error_event(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+        if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
+            self.resolve(idx, Resolution::Errored, c);
+            return;
+        }
+        let correlated = self
+            .correlate_fields
+            .iter()
+            .any(|f| msg.get(f).is_some_and(|v| !v.is_null()));
+        if correlated {
+            let event = self.spec.error_event.clone();
+            self.buffer_message(&event, msg, now, c);
+        } else {
+            // An error about no run in particular (e.g. queue_overflow): whatever is pending
+            // when the server then closes was explicitly refused, not silently dropped.
+            self.saw_uncorrelated_error = true;
+        }
+    }
+
+    fn check_identity(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+        let Some(field) = self.spec.identity.as_deref() else {
+            return;
+        };
+        let Some(value) = msg.get(field) else { return };
+        if value.as_str() != Some(self.who.sub.as_str()) {
+            let expected = format!("{field} = {}", self.who.sub);
+            self.violate(
+                OracleKind::Identity,
+                now,
+                expected,
+                format!("{field} = {value}"),
+                None,
+                c,
+            );
+        }
+    }
+
+    fn check_sequence(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+        let Some(field) = self.spec.sequence.as_deref() else {
+            return;
+        };
+        let Some(value) = msg.get(field) else { return };
+        let Some(seq) = value.as_i64() else {
+            let seen = format!("{field} = {value}");
+            self.violate(
+                OracleKind::Ordering,
+                now,
+                format!("integer {field}"),
+                seen,
+                None,
+                c,
+            );
+            return;
+        };
+        if let Some(last) = self.last_seq {
+            if seq != last + 1 {
+                let expected = format!("{field} = {}", last + 1);
+                self.violate(
+                    OracleKind::Ordering,
+                    now,
+                    expected,
+                    format!("{field} = {seq}"),
+                    None,
+                    c,
+                );
+            }
+        }
+        self.last_seq = Some(seq);
+    }
+
+    fn finished_key(&self, msg: &Map<String, Value>) -> Option<String> {
+        self.correlate_fields
+            .iter()
+            .filter_map(|f| msg.get(f).map(json_key))
+            .find(|v| self.recent_done.contains(v))
+    }
+
+    fn buffer_message(
+        &mut self,
+        event: &str,
+        msg: &Map<String, Value>,
+        at: Instant,
+        c: &mut Counters,
+    ) {
+        if self.buffer.len() >= self.spec.max_buffered {
+            self.buffer.pop_front();
+            c.buffer_overflows += 1;
+        }
+        let keys = self
+            .correlate_fields
+            .iter()
+            .filter_map(|f| msg.get(f).map(|v| (f.clone(), json_key(v))))
+            .collect();
+        self.buffer.push_back(Buffered {
+            event: event.to_string(),
+            keys,
+            at,
+        });
+    }
+
+    fn violate(
+        &mut self,
+        oracle: OracleKind,
+        now: Instant,
+        expected: String,
+        seen: String,
+        correlation: Option<String>,
+        c: &mut Counters,
+    ) {
+        *c.violations.entry(oracle.name().to_string()).or_default() += 1;
+        if self.violations.len() >= MAX_KEPT {
+            return;
+        }
+        self.violations.push(Violation {
+            oracle,
+            conn: self.who.conn,
+            user: self.who.user,
+            group: self.who.group.clone(),
+            jti: self.who.jti.clone(),
+            at_ms: now.saturating_duration_since(self.t0).as_secs_f64() * 1000.0,
+            expected,
+            seen,
+            correlation,
+        });
+    }
+}
+
+fn correlated_match(p: &Pending, msg: &Map<String, Value>) -> bool {
+    match &p.correlate {
+        Some((field, value)) => msg.get(field).is_some_and(|v| json_key(v) == *value),
+        None => false,
+    }
+}
+
+fn belongs(p: &Pending, b: &Buffered) -> bool {
+    match &p.correlate {
+        Some((field, value)) => b.keys.iter().any(|(f, v)| f == field && v == value),
+        None => true,
+    }
+}
+
+/// Event types absent from a pattern (telemetry, heartbeats) are not its business.
+fn in_pattern(p: &Pending, event: &str) -> bool {
+    p.state.mentions(event)
+}
+
+fn note_seen(p: &mut Pending, event: &str) {
+    if p.seen.len() < SEEN_KEPT {
+        p.seen.push(event.to_string());
+    }
+}
+
+fn seen_text(p: &Pending) -> String {
+    if p.seen.is_empty() {
+        "nothing".into()
+    } else {
+        p.seen.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

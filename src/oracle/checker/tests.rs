@@ -1,0 +1,242 @@
+use super::*;
+use crate::scenario::{PatternItem, Repeat};
+use serde_json::json;
+
+fn spec() -> Arc<OracleSpec> {
+    Arc::new(OracleSpec {
+        identity: Some("user_id".into()),
+        sequence: Some("seq".into()),
+        ..OracleSpec::default()
+    })
+}
+
+fn who() -> ConnIdentity {
+    ConnIdentity {
+        conn: 3,
+        user: 1,
+        group: "g".into(),
+        jti: "j1".into(),
+        sub: "user-1".into(),
+    }
+}
+
+fn checker() -> ConnChecker {
+    ConnChecker::new(spec(), who(), Instant::now(), vec!["run_id".into()])
+}
+
+fn five(run: &str) -> ExpectPlan {
+    let items = [
+        ("started", Repeat::One),
+        ("thinking", Repeat::OneOrMore),
+        ("done", Repeat::One),
+    ];
+    ExpectPlan {
+        pattern: items
+            .iter()
+            .map(|(e, r)| PatternItem {
+                event: e.to_string(),
+                repeat: *r,
+            })
+            .collect(),
+        correlate: Some(("run_id".into(), run.into())),
+        within: Duration::from_secs(5),
+        wait: true,
+    }
+}
+
+struct Feed {
+    seq: i64,
+}
+
+impl Feed {
+    fn msg(&mut self, ty: &str, run: &str) -> Map<String, Value> {
+        self.seq += 1;
+        let v = json!({"type": ty, "run_id": run, "user_id": "user-1", "seq": self.seq});
+        v.as_object().unwrap().clone()
+    }
+}
+
+fn send_all(ch: &mut ConnChecker, c: &mut Counters, msgs: &[Map<String, Value>]) {
+    for m in msgs {
+        ch.on_message(m, Instant::now(), c);
+    }
+}
+
+#[test]
+fn a_complete_sequence_meets_the_expectation() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let id = ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    let msgs = [
+        f.msg("started", "r1"),
+        f.msg("thinking", "r1"),
+        f.msg("thinking", "r1"),
+        f.msg("done", "r1"),
+    ];
+    send_all(&mut ch, &mut c, &msgs);
+    assert!(!ch.is_pending(id));
+    assert_eq!(c.expectations_met, 1);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(c.events["thinking"].arrived, 1);
+    assert!(ch.samples.iter().any(|(p, _)| *p == Phase::Turn));
+}
+
+#[test]
+fn interleaved_runs_and_early_events_are_matched_by_correlation() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    // r2's events arrive before anyone expects them: buffered, not failures.
+    send_all(
+        &mut ch,
+        &mut c,
+        &[f.msg("started", "r2"), f.msg("thinking", "r2")],
+    );
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    send_all(
+        &mut ch,
+        &mut c,
+        &[
+            f.msg("started", "r1"),
+            f.msg("done", "r2"),
+            f.msg("thinking", "r1"),
+        ],
+    );
+    ch.expect(&five("r2"), Instant::now(), Instant::now(), &mut c);
+    send_all(&mut ch, &mut c, &[f.msg("done", "r1")]);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(c.expectations_met, 2);
+}
+
+#[test]
+fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let t = Instant::now();
+    ch.expect(&five("r1"), t, t, &mut c);
+    send_all(
+        &mut ch,
+        &mut c,
+        &[f.msg("started", "r1"), f.msg("thinking", "r1")],
+    );
+    ch.expire(t + Duration::from_secs(1), &mut c);
+    assert!(ch.violations.is_empty(), "not yet due");
+    ch.expire(t + Duration::from_secs(6), &mut c);
+    assert_eq!(ch.violations.len(), 1);
+    let v = &ch.violations[0];
+    assert_eq!(v.oracle, OracleKind::Completeness);
+    assert!(v.expected.starts_with("done"), "{}", v.expected);
+    assert_eq!(v.seen, "started thinking");
+    assert_eq!(v.correlation.as_deref(), Some("r1"));
+    assert_eq!(v.jti, "j1");
+    assert_eq!(
+        c.events["done"],
+        crate::metrics::Tally {
+            expected: 1,
+            arrived: 0
+        }
+    );
+}
+
+#[test]
+fn out_of_order_events_are_flagged_at_once() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    send_all(
+        &mut ch,
+        &mut c,
+        &[f.msg("started", "r1"), f.msg("done", "r1")],
+    );
+    assert_eq!(ch.violations.len(), 1);
+    assert!(ch.violations[0].expected.contains("thinking"));
+}
+
+#[test]
+fn an_explicit_error_resolves_without_violation() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    send_all(&mut ch, &mut c, &[f.msg("error", "r1")]);
+    assert!(ch.violations.is_empty());
+    assert_eq!(c.expectations_errored, 1);
+}
+
+#[test]
+fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    let mut overflow = f.msg("error", "x");
+    overflow.insert("run_id".into(), Value::Null);
+    send_all(&mut ch, &mut c, &[overflow]);
+    ch.end_stream(
+        StreamEnd::Lost,
+        "server closed 1013",
+        Instant::now(),
+        &mut c,
+    );
+    assert!(ch.violations.is_empty());
+    assert_eq!(c.expectations_errored, 1);
+}
+
+#[test]
+fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
+    let (mut ch, mut c) = (checker(), Counters::default());
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    ch.end_stream(StreamEnd::Lost, "reset", Instant::now(), &mut c);
+    assert_eq!(ch.violations.len(), 1);
+    assert!(ch.violations[0].seen.contains("reset"));
+    let (mut ch, mut c) = (checker(), Counters::default());
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    ch.end_stream(StreamEnd::Cut, "run ended", Instant::now(), &mut c);
+    assert!(ch.violations.is_empty());
+    assert_eq!(c.expectations_cut, 1);
+}
+
+#[test]
+fn identity_flags_another_users_event() {
+    let (mut ch, mut c) = (checker(), Counters::default());
+    let m = json!({"type": "x", "user_id": "user-2"});
+    ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
+    assert_eq!(c.violations["identity"], 1);
+}
+
+#[test]
+fn ordering_flags_gaps_and_duplicates() {
+    let (mut ch, mut c) = (checker(), Counters::default());
+    for seq in [1, 2, 4, 4, 5] {
+        let m = json!({"type": "x", "seq": seq});
+        ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+    }
+    assert_eq!(c.violations["ordering"], 2, "{:?}", ch.violations);
+}
+
+#[test]
+fn events_after_a_finished_sequence_are_flagged() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    ch.expect(&five("r1"), Instant::now(), Instant::now(), &mut c);
+    let msgs = [
+        f.msg("started", "r1"),
+        f.msg("thinking", "r1"),
+        f.msg("done", "r1"),
+        f.msg("done", "r1"),
+    ];
+    send_all(&mut ch, &mut c, &msgs);
+    assert_eq!(c.violations["completeness"], 1);
+}
+
+#[test]
+fn the_buffer_is_bounded() {
+    let mut ch = ConnChecker::new(
+        Arc::new(OracleSpec {
+            max_buffered: 4,
+            ..OracleSpec::default()
+        }),
+        who(),
+        Instant::now(),
+        vec!["run_id".into()],
+    );
+    let mut c = Counters::default();
+    for i in 0..10 {
+        let m = json!({"type": "x", "run_id": format!("r{i}")});
+        ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+    }
+    assert_eq!(ch.buffer.len(), 4);
+    assert_eq!(c.buffer_overflows, 6);
+}

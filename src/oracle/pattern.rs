@@ -1,0 +1,202 @@
+//! An expected event sequence as a tiny automaton: `a b+ c? d*` with greedy repetition.
+
+use crate::scenario::{PatternItem, Repeat};
+
+/// Progress through one pattern.
+#[derive(Debug, Clone)]
+pub struct PatternState {
+    items: Vec<PatternItem>,
+    pos: usize,
+    count: u32,
+    matched: u32,
+}
+
+/// What one event did to the pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fed {
+    /// Accepted; more events are needed.
+    Progress,
+    /// Accepted; the pattern is complete.
+    Complete,
+    /// This event cannot come next.
+    Unexpected,
+}
+
+fn accepts_more(r: Repeat, count: u32) -> bool {
+    matches!(r, Repeat::OneOrMore | Repeat::ZeroOrMore) || count == 0
+}
+
+fn satisfied(r: Repeat, count: u32) -> bool {
+    matches!(r, Repeat::ZeroOrMore | Repeat::Optional) || count >= 1
+}
+
+impl PatternState {
+    pub fn new(items: Vec<PatternItem>) -> Self {
+        PatternState {
+            items,
+            pos: 0,
+            count: 0,
+            matched: 0,
+        }
+    }
+
+    /// Events matched so far.
+    pub fn matched(&self) -> u32 {
+        self.matched
+    }
+
+    pub fn feed(&mut self, event: &str) -> Fed {
+        let Some(current) = self.items.get(self.pos) else {
+            return Fed::Unexpected;
+        };
+        if current.event == event && accepts_more(current.repeat, self.count) {
+            self.count += 1;
+            return self.accepted();
+        }
+        if !satisfied(current.repeat, self.count) {
+            return Fed::Unexpected;
+        }
+        for j in self.pos + 1..self.items.len() {
+            let item = &self.items[j];
+            if item.event == event {
+                self.pos = j;
+                self.count = 1;
+                return self.accepted();
+            }
+            if !satisfied(item.repeat, 0) {
+                break;
+            }
+        }
+        Fed::Unexpected
+    }
+
+    fn accepted(&mut self) -> Fed {
+        self.matched += 1;
+        if self.is_complete() {
+            Fed::Complete
+        } else {
+            Fed::Progress
+        }
+    }
+
+    /// Complete once the current item is satisfied and everything after it may be absent.
+    /// Trailing optional items are therefore not waited for.
+    pub fn is_complete(&self) -> bool {
+        let Some(current) = self.items.get(self.pos) else {
+            return true;
+        };
+        satisfied(current.repeat, self.count)
+            && self.items[self.pos + 1..]
+                .iter()
+                .all(|i| satisfied(i.repeat, 0))
+    }
+
+    /// The events still owed, written as a pattern (for violation messages).
+    pub fn remaining(&self) -> String {
+        let mut out = Vec::new();
+        for (i, item) in self.items.iter().enumerate().skip(self.pos) {
+            let count = if i == self.pos { self.count } else { 0 };
+            if !satisfied(item.repeat, count) {
+                out.push(item.event.clone());
+            }
+        }
+        out.join(" ")
+    }
+
+    /// Whether the pattern names this event type at all.
+    pub fn mentions(&self, event: &str) -> bool {
+        self.items.iter().any(|i| i.event == event)
+    }
+
+    /// Required event types that have arrived at least once: what "arrived" counts.
+    pub fn arrived_required(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().enumerate().filter_map(move |(i, item)| {
+            let hit = i < self.pos || (i == self.pos && self.count >= 1);
+            (hit && !satisfied(item.repeat, 0)).then_some(item.event.as_str())
+        })
+    }
+
+    /// Event types with at least one required occurrence: what "expected" counts.
+    pub fn required_events(&self) -> impl Iterator<Item = &str> {
+        self.items
+            .iter()
+            .filter(|i| !satisfied(i.repeat, 0))
+            .map(|i| i.event.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(s: &str) -> PatternState {
+        let items = s
+            .split_whitespace()
+            .map(|t| {
+                let (event, repeat) = match t.chars().last() {
+                    Some('+') => (&t[..t.len() - 1], Repeat::OneOrMore),
+                    Some('*') => (&t[..t.len() - 1], Repeat::ZeroOrMore),
+                    Some('?') => (&t[..t.len() - 1], Repeat::Optional),
+                    _ => (t, Repeat::One),
+                };
+                PatternItem {
+                    event: event.into(),
+                    repeat,
+                }
+            })
+            .collect();
+        PatternState::new(items)
+    }
+
+    fn run(p: &str, events: &str) -> Vec<Fed> {
+        let mut s = pat(p);
+        events.split_whitespace().map(|e| s.feed(e)).collect()
+    }
+
+    const FIVE: &str = "started thinking+ executing completed done";
+
+    #[test]
+    fn golden_sequence_completes_on_the_last_event() {
+        let r = run(
+            FIVE,
+            "started thinking thinking thinking executing completed done",
+        );
+        assert_eq!(r.last(), Some(&Fed::Complete));
+        assert!(r[..r.len() - 1].iter().all(|f| *f == Fed::Progress));
+    }
+
+    #[test]
+    fn missing_repetition_is_unexpected() {
+        assert_eq!(
+            run(FIVE, "started executing").last(),
+            Some(&Fed::Unexpected)
+        );
+    }
+
+    #[test]
+    fn out_of_order_and_duplicates_are_unexpected() {
+        assert_eq!(
+            run(FIVE, "started thinking completed").last(),
+            Some(&Fed::Unexpected)
+        );
+        assert_eq!(run(FIVE, "started started").last(), Some(&Fed::Unexpected));
+        assert_eq!(run(FIVE, "thinking").last(), Some(&Fed::Unexpected));
+    }
+
+    #[test]
+    fn optional_items_may_be_skipped() {
+        assert_eq!(run("a b? c* d", "a d").last(), Some(&Fed::Complete));
+        assert_eq!(run("a b? c* d", "a b c c d").last(), Some(&Fed::Complete));
+        assert_eq!(run("a b? d", "a b b").last(), Some(&Fed::Unexpected));
+    }
+
+    #[test]
+    fn remaining_names_what_is_owed() {
+        let mut s = pat(FIVE);
+        s.feed("started");
+        assert_eq!(s.remaining(), "thinking executing completed done");
+        s.feed("thinking");
+        assert_eq!(s.remaining(), "executing completed done");
+        assert_eq!(s.required_events().count(), 5);
+    }
+}

@@ -1,0 +1,68 @@
+//! Arrival shapes → intended start offsets (before jitter).
+
+use crate::scenario::Arrival;
+use std::time::Duration;
+
+/// The `n` start offsets of a group, in connection order.
+pub fn offsets(arrival: &Arrival, n: u32) -> Vec<Duration> {
+    (0..n).map(|i| offset(arrival, i, n)).collect()
+}
+
+/// Offsets are whole microseconds, like every duration in a plan, so a plan written to JSON
+/// reads back equal.
+fn offset(arrival: &Arrival, i: u32, n: u32) -> Duration {
+    match *arrival {
+        // i/n, not i/(n-1): the last connection starts one step before `start + over`,
+        // so `n` connections ramped over 5 s arrive at a steady n/5 per second.
+        Arrival::Ramp { start, over } => {
+            let over_us = over.as_micros() as u64;
+            start + Duration::from_micros(over_us * u64::from(i) / u64::from(n.max(1)))
+        }
+        Arrival::Rate { start, per_sec } if per_sec > 0.0 => {
+            start + Duration::from_micros((f64::from(i) * 1e6 / per_sec).round() as u64)
+        }
+        Arrival::Rate { start, .. } => start,
+        Arrival::Burst { at } => at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramp_spreads_evenly_inside_the_window() {
+        let a = Arrival::Ramp {
+            start: Duration::from_secs(1),
+            over: Duration::from_secs(4),
+        };
+        let o = offsets(&a, 4);
+        assert_eq!(
+            o,
+            vec![1000, 2000, 3000, 4000]
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn rate_spaces_by_inverse_rate() {
+        let a = Arrival::Rate {
+            start: Duration::ZERO,
+            per_sec: 100.0,
+        };
+        let o = offsets(&a, 3);
+        assert_eq!(o[2], Duration::from_millis(20));
+    }
+
+    #[test]
+    fn burst_starts_everyone_together() {
+        let a = Arrival::Burst {
+            at: Duration::from_millis(5),
+        };
+        assert!(offsets(&a, 10)
+            .iter()
+            .all(|d| *d == Duration::from_millis(5)));
+    }
+}

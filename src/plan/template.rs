@@ -1,0 +1,146 @@
+//! `{{placeholder}}` expansion in message templates (names in `scenario::PLACEHOLDERS`).
+//! Random placeholders draw from the connection's own ChaCha stream at plan time.
+
+use rand::Rng;
+use serde_json::Value;
+
+/// Values known when a connection's script is expanded.
+pub struct Vars<'a> {
+    pub user: u32,
+    pub conn: u32,
+    pub group: &'a str,
+    pub sub: &'a str,
+}
+
+/// Expands every string inside `template`. Unknown placeholders were rejected by validation;
+/// should one slip through it is left as written, which shows up plainly on the wire.
+pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u32, rng: &mut R) -> Value {
+    match template {
+        Value::String(s) => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| expand(v, vars, run, rng)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), expand(v, vars, run, rng)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Expands the `sub` claim template.
+pub fn expand_sub(template: &str, user: u32, group: &str) -> String {
+    expand_str(template, |name| match name {
+        "user" => Some(user.to_string()),
+        "group" => Some(group.to_string()),
+        _ => None,
+    })
+}
+
+fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u32, rng: &mut R) -> Option<String> {
+    Some(match name {
+        "user" => vars.user.to_string(),
+        "conn" => vars.conn.to_string(),
+        "run" => run.to_string(),
+        "group" => vars.group.to_string(),
+        "sub" => vars.sub.to_string(),
+        "random" => format!("{:016x}", rng.random::<u64>()),
+        "uuid" => uuid_v4(rng.random::<u128>()),
+        _ => return None,
+    })
+}
+
+fn uuid_v4(bits: u128) -> String {
+    let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let h = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn expand_str(s: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        match after.find("}}") {
+            Some(close) => {
+                let name = after[..close].trim();
+                match value(name) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[open..open + 2 + close + 2]),
+                }
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use serde_json::json;
+
+    fn vars() -> Vars<'static> {
+        Vars {
+            user: 7,
+            conn: 42,
+            group: "g",
+            sub: "user-7",
+        }
+    }
+
+    #[test]
+    fn counters_and_names_expand_everywhere() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let t = json!({"run_id": "r-{{conn}}-{{run}}", "nested": ["{{user}}", {"s": "{{ sub }}@{{group}}"}], "n": 3});
+        let v = expand(&t, &vars(), 5, &mut rng);
+        assert_eq!(
+            v,
+            json!({"run_id": "r-42-5", "nested": ["7", {"s": "user-7@g"}], "n": 3})
+        );
+    }
+
+    #[test]
+    fn random_ids_are_seeded_and_distinct() {
+        let t = json!("{{random}} {{random}} {{uuid}}");
+        let a = expand(&t, &vars(), 1, &mut ChaCha8Rng::seed_from_u64(3));
+        let b = expand(&t, &vars(), 1, &mut ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(a, b);
+        let parts: Vec<&str> = a.as_str().unwrap().split(' ').collect();
+        assert_ne!(parts[0], parts[1]);
+        assert_eq!(parts[0].len(), 16);
+        assert_eq!(parts[2].len(), 36);
+        assert_eq!(&parts[2][14..15], "4", "uuid version nibble");
+    }
+
+    #[test]
+    fn unknown_and_unclosed_placeholders_stay_verbatim() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let v = expand(&json!("a {{nope}} b {{user"), &vars(), 1, &mut rng);
+        assert_eq!(v, json!("a {{nope}} b {{user"));
+    }
+
+    #[test]
+    fn sub_template_uses_user_and_group() {
+        assert_eq!(
+            expand_sub("{{group}}-user-{{user}}", 3, "chat"),
+            "chat-user-3"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+use super::*;
+use crate::scenario::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> Scenario {
+    Scenario {
+        name: "t".into(),
+        description: None,
+        target: None,
+        seed: 1,
+        duration: Duration::from_secs(10),
+        auth: AuthSpec {
+            secret: SecretSource::Literal { value: "s".into() },
+            sub: "user-{{user}}".into(),
+            ttl: Duration::from_secs(600),
+            placement: Placement::Header {
+                name: "Authorization".into(),
+                prefix: "Bearer ".into(),
+            },
+        },
+        groups: vec![Group {
+            name: "g".into(),
+            users,
+            connections_per_user: per_user,
+            arrival,
+            jitter: Dist::Uniform {
+                low: Duration::ZERO,
+                high: Duration::from_millis(5),
+            },
+            token,
+            steps: vec![
+                Step::Repeat {
+                    times: 2,
+                    steps: vec![
+                        Step::Send {
+                            template: json!({"type": "m", "run_id": "r-{{conn}}-{{run}}", "x": "{{random}}"}),
+                        },
+                        Step::Expect(Expect {
+                            pattern: vec![PatternItem {
+                                event: "done".into(),
+                                repeat: Repeat::One,
+                            }],
+                            correlate: Some("run_id".into()),
+                            within: Duration::from_secs(1),
+                            wait: true,
+                        }),
+                        Step::Think {
+                            dist: Dist::Exp {
+                                mean: Duration::from_millis(50),
+                            },
+                        },
+                    ],
+                },
+                Step::Close { code: 1000 },
+            ],
+        }],
+        oracles: OracleSpec::default(),
+        limits: Limits::default(),
+        hash: "h".into(),
+    }
+}
+
+fn ramp() -> Arrival {
+    Arrival::Ramp {
+        start: Duration::ZERO,
+        over: Duration::from_secs(2),
+    }
+}
+
+#[test]
+fn same_seed_same_plan_byte_for_byte() {
+    let s = scenario(20, 2, TokenReuse::PerConnection, ramp());
+    let a = build(&s, 42).to_json().unwrap();
+    let b = build(&s, 42).to_json().unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, build(&s, 43).to_json().unwrap());
+}
+
+#[test]
+fn plan_round_trips_through_json() {
+    let plan = build(&scenario(3, 2, TokenReuse::PerUser, ramp()), 5);
+    let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(plan, back);
+}
+
+#[test]
+fn expectations_correlate_with_the_preceding_send() {
+    let plan = build(&scenario(1, 1, TokenReuse::PerConnection, ramp()), 5);
+    let c = &plan.conns[0];
+    let mut last_run_id = None;
+    let mut checked = 0;
+    for action in &c.actions {
+        match action {
+            Action::Send { message } => last_run_id = message.get("run_id").cloned(),
+            Action::Expect(e) => {
+                let (field, value) = e.correlate.clone().unwrap();
+                assert_eq!(field, "run_id");
+                assert_eq!(Some(json!(value)), last_run_id);
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(checked, 2);
+    assert_eq!(c.actions.first(), Some(&Action::Connect));
+    assert_eq!(c.actions.last(), Some(&Action::Close { code: 1000 }));
+}
+
+#[test]
+fn token_reuse_per_user_shares_slots() {
+    let plan = build(&scenario(5, 3, TokenReuse::PerUser, ramp()), 1);
+    assert_eq!(plan.tokens.len(), 5);
+    for c in &plan.conns {
+        assert_eq!(
+            plan.tokens[c.token as usize].sub,
+            format!("user-{}", c.user)
+        );
+    }
+    let per_conn = build(&scenario(5, 3, TokenReuse::PerConnection, ramp()), 1);
+    assert_eq!(per_conn.tokens.len(), 15);
+    let mut jtis: Vec<_> = per_conn.tokens.iter().map(|t| t.jti.clone()).collect();
+    jtis.sort();
+    jtis.dedup();
+    assert_eq!(jtis.len(), 15, "jtis are unique");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn counts_match_and_offsets_stay_in_the_window(users in 1u32..40, per_user in 1u32..4, seed: u64, over_ms in 0u64..5000) {
+        let arrival = Arrival::Ramp { start: Duration::from_millis(100), over: Duration::from_millis(over_ms) };
+        let plan = build(&scenario(users, per_user, TokenReuse::PerConnection, arrival), seed);
+        prop_assert_eq!(plan.conns.len() as u32, users * per_user);
+        let hi = Duration::from_millis(100 + over_ms + 5);
+        for c in &plan.conns {
+            prop_assert!(c.start >= Duration::from_millis(100) && c.start <= hi);
+        }
+        prop_assert!(plan.conns.windows(2).all(|w| w[0].start <= w[1].start));
+        let mut ids: Vec<u32> = plan.conns.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        prop_assert_eq!(ids, (0..users * per_user).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn plan_is_a_function_of_scenario_and_seed(seed: u64) {
+        let s = scenario(4, 2, TokenReuse::PerConnection, Arrival::Burst { at: Duration::ZERO });
+        prop_assert_eq!(build(&s, seed), build(&s, seed));
+    }
+}

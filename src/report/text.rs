@@ -1,0 +1,104 @@
+//! The compact console summary.
+
+use super::Summary;
+use std::io::{self, Write};
+
+/// Renders the summary table; volatile values (times) are formatted, never reordered.
+pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    let target_note = if s.embedded_target { " (embedded reference server)" } else { "" };
+    writeln!(w, "stampede {} · {} · seed {} · {}{}", s.tool_version, s.scenario, s.seed, s.target, target_note)?;
+    writeln!(
+        w,
+        "ran {:.2}s of {:.0}s ({}) · {} connections planned",
+        s.elapsed_ms / 1000.0,
+        s.duration_ms / 1000.0,
+        s.stopped,
+        s.connections_planned
+    )?;
+    let c = &s.counters;
+    writeln!(
+        w,
+        "\nconnections  attempted {}  accepted {}  rejected {}  failed {}",
+        c.attempted, c.accepted, c.rejected, c.failed
+    )?;
+    for (label, map) in [("refused by", &c.refused_by), ("ended by", &c.ended_by)] {
+        if !map.is_empty() {
+            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            writeln!(w, "  {label:<11}{}", parts.join("  "))?;
+        }
+    }
+    writeln!(
+        w,
+        "messages     sent {}  received {}  ({:.1}/s received)",
+        c.messages_sent, c.messages_received, c.received_per_sec
+    )?;
+    if c.non_json_frames + c.binary_frames + c.buffer_overflows > 0 {
+        writeln!(
+            w,
+            "  findings   non-JSON {}  binary {}  buffer overflows {}",
+            c.non_json_frames, c.binary_frames, c.buffer_overflows
+        )?;
+    }
+    render_phases(s, w)?;
+    render_events(s, w)?;
+    render_violations(s, w)?;
+    let g = &s.generator;
+    let verdict = if g.fell_behind { "FELL BEHIND: timings are not trustworthy" } else { "on schedule" };
+    writeln!(
+        w,
+        "\ngenerator lag p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  ({verdict})",
+        g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms
+    )
+}
+
+fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    writeln!(w, "\n{:<14}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}", "phase (ms)", "count", "p50", "p90", "p99", "p99.9", "max")?;
+    for (name, p) in &s.phases {
+        if name == "generator_lag" {
+            continue;
+        }
+        writeln!(
+            w,
+            "{name:<14}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+            p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
+        )?;
+    }
+    Ok(())
+}
+
+fn render_events<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    if s.events.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "\n{:<24}{:>10}{:>10}{:>9}", "event", "expected", "arrived", "rate")?;
+    for (name, e) in &s.events {
+        writeln!(w, "{name:<24}{:>10}{:>10}{:>8.1}%", e.expected, e.arrived, e.rate * 100.0)?;
+    }
+    Ok(())
+}
+
+fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    let v = &s.violations;
+    if v.total == 0 {
+        return writeln!(w, "\nviolations   none");
+    }
+    let parts: Vec<String> = v.by_oracle.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    writeln!(w, "\nviolations   {}  ({})", v.total, parts.join(", "))?;
+    for x in v.first.iter().take(5) {
+        writeln!(
+            w,
+            "  {:>9.1}ms  {:<12} conn {} user {} jti {}  expected {}  seen {}",
+            x.at_ms,
+            x.oracle.name(),
+            x.conn,
+            x.user,
+            x.jti,
+            x.expected,
+            x.seen
+        )?;
+    }
+    if v.total > 5 {
+        writeln!(w, "  … {} more in violations.jsonl", v.total - 5)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! Result files, each written atomically (temp file + rename), so a crash or Ctrl-C never
+//! leaves a half-written summary behind.
+
+use super::Results;
+use crate::plan::Plan;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("cannot encode {path}: {source}")]
+    Json { path: String, source: serde_json::Error },
+}
+
+/// `BASE/<scenario>/<UTC timestamp>/`, made unique if two runs start in the same millisecond.
+pub fn results_dir(base: &Path, scenario: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let dir = base.join(scenario).join(&stamp);
+    if !dir.exists() {
+        return dir;
+    }
+    (1..).map(|n| base.join(scenario).join(format!("{stamp}-{n}"))).find(|d| !d.exists()).unwrap_or(dir)
+}
+
+/// Writes summary.json, histograms.json, violations.jsonl and plan.json into `dir`.
+pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+    write_json(&dir.join("summary.json"), &results.summary)?;
+    let histograms = serde_json::json!({
+        "encoding": "hdrhistogram-v2-deflate-base64",
+        "unit": "microseconds",
+        "phases": results.histograms.encode(),
+    });
+    write_json(&dir.join("histograms.json"), &histograms)?;
+    let mut lines = Vec::new();
+    for v in &results.violations {
+        let line = serde_json::to_string(v).map_err(|source| json(dir, source))?;
+        lines.extend_from_slice(line.as_bytes());
+        lines.push(b'\n');
+    }
+    write_atomic(&dir.join("violations.jsonl"), &lines)?;
+    write_json(&dir.join("plan.json"), plan)
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WriteError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| json(path, source))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes next to the destination, syncs, then renames over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|source| io(&tmp, source))?;
+    file.write_all(bytes).map_err(|source| io(&tmp, source))?;
+    file.sync_all().map_err(|source| io(&tmp, source))?;
+    std::fs::rename(&tmp, path).map_err(|source| io(path, source))
+}
+
+fn io(path: &Path, source: std::io::Error) -> WriteError {
+    WriteError::Io { path: path.display().to_string(), source }
+}
+
+fn json(path: &Path, source: serde_json::Error) -> WriteError {
+    WriteError::Json { path: path.display().to_string(), source }
+}

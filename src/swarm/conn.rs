@@ -1,0 +1,455 @@
+//! One connection's script: the task that runs a [`ConnPlan`] against the target.
+//!
+//! The task owns everything it records (counters, a sample buffer, its oracle state) and
+//! returns it once as a [`ConnReport`]. Server misbehaviour (resets, garbage, oversized
+//! frames, silence) ends up in that report as causes and violations; nothing here fails
+//! the run.
+
+use super::dial::{classify, Ws};
+use super::{Attempt, ConnReport, RunCtx};
+use crate::metrics::{Cause, Counters, Phase, SampleBuffer};
+use crate::oracle::{ConnChecker, ConnIdentity, StreamEnd};
+use crate::plan::{Action, ConnPlan, ExpectPlan};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+/// How long we wait for the server's side of a close handshake.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// The condition became true.
+    Done,
+    /// The requested instant arrived.
+    Deadline,
+    /// The connection is gone (or was never open).
+    Lost,
+    /// The run is over (duration or Ctrl-C).
+    Cancelled,
+}
+
+/// The verdict on an upgraded connection is known at its first frame: a policy close
+/// (1008) first means the server refused after the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pending,
+    Accepted,
+    Rejected,
+}
+
+struct Open {
+    ws: Ws,
+    upgraded_at: Instant,
+    verdict: Verdict,
+    /// Set once we sent a Close: the server's Close then completes our handshake.
+    closing: Option<u16>,
+}
+
+pub(super) struct ConnRun {
+    ctx: Arc<RunCtx>,
+    index: usize,
+    cancel: CancellationToken,
+    counters: Counters,
+    samples: SampleBuffer,
+    checker: ConnChecker,
+    open: Option<Open>,
+    last_send_at: Instant,
+    attempts: Vec<Attempt>,
+    /// Violations already added to the live progress counter.
+    violations_published: u64,
+}
+
+impl ConnRun {
+    pub(super) fn new(ctx: Arc<RunCtx>, index: usize, cancel: CancellationToken, samples: SampleBuffer) -> Self {
+        let plan = &ctx.plan.conns[index];
+        let token = &ctx.tokens[plan.token as usize];
+        let who = ConnIdentity {
+            conn: plan.id,
+            user: plan.user,
+            group: ctx.plan.groups.get(plan.group as usize).cloned().unwrap_or_default(),
+            jti: token.jti.clone(),
+            sub: token.sub.clone(),
+        };
+        let fields = correlate_fields(plan);
+        let checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
+        ConnRun {
+            ctx,
+            index,
+            cancel,
+            counters: Counters::default(),
+            samples,
+            checker,
+            open: None,
+            last_send_at: Instant::now(),
+            attempts: Vec::new(),
+            violations_published: 0,
+        }
+    }
+
+    fn plan(&self) -> &ConnPlan {
+        &self.ctx.plan.conns[self.index]
+    }
+
+    pub(super) async fn run(mut self) -> ConnReport {
+        let intended = self.ctx.t0 + self.plan().start;
+        if self.sleep_until(intended).await == Stop::Cancelled {
+            return self.finish().await;
+        }
+        self.record(Phase::GeneratorLag, Instant::now().saturating_duration_since(intended)).await;
+        let ctx = self.ctx.clone();
+        let actions = &ctx.plan.conns[self.index].actions;
+        let mut connected = false;
+        for action in actions {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            match action {
+                Action::Connect => connected = self.connect(&[]).await,
+                Action::Reconnect { after, backoff } => connected = self.reconnect(*after, backoff).await,
+                _ if !connected || self.open.is_none() => continue,
+                Action::Send { message } => self.send(message).await,
+                Action::Expect(expect) => self.expect(expect).await,
+                Action::Think(d) => self.think(*d).await,
+                Action::PauseReads(d) => {
+                    self.sleep_until(Instant::now() + *d).await;
+                }
+                Action::Close { code } => self.close(*code).await,
+            }
+        }
+        self.settle_pending().await;
+        self.close(1000).await;
+        self.finish().await
+    }
+
+    async fn finish(mut self) -> ConnReport {
+        let now = Instant::now();
+        self.checker.end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        if let Some(open) = self.open.take() {
+            self.end_attempt(open, Cause::Interrupted, now);
+        }
+        self.drain_checker_samples().await;
+        self.samples.flush().await;
+        let plan = self.plan();
+        ConnReport {
+            id: plan.id,
+            token: plan.token,
+            counters: self.counters,
+            violations: std::mem::take(&mut self.checker.violations),
+            attempts: self.attempts,
+        }
+    }
+
+    /// Dials once, then once more after each backoff delay while the dial fails.
+    async fn connect(&mut self, backoff: &[Duration]) -> bool {
+        let mut delays = backoff.iter();
+        loop {
+            if self.dial().await {
+                return true;
+            }
+            let Some(delay) = delays.next() else { return false };
+            if self.sleep_until(Instant::now() + *delay).await == Stop::Cancelled {
+                return false;
+            }
+        }
+    }
+
+    async fn reconnect(&mut self, after: Duration, backoff: &[Duration]) -> bool {
+        if self.open.is_some() {
+            self.close(1000).await;
+        }
+        if self.sleep_until(Instant::now() + after).await == Stop::Cancelled {
+            return false;
+        }
+        self.connect(backoff).await
+    }
+
+    async fn dial(&mut self) -> bool {
+        let token = &self.ctx.tokens[self.plan().token as usize];
+        let started = Instant::now();
+        self.counters.attempted += 1;
+        let dialed = self.ctx.dialer.dial(token).await;
+        for (phase, d) in dialed.phases {
+            self.record(phase, d).await;
+        }
+        let started_us = self.since_t0(started);
+        match dialed.result {
+            Ok(ws) => {
+                self.ctx.live.live.fetch_add(1, Relaxed);
+                self.checker.reset_stream();
+                self.attempts.push(Attempt { started_us, upgraded_us: Some(self.since_t0(Instant::now())), ended_us: 0, accepted: false, cause: None });
+                self.open = Some(Open { ws, upgraded_at: Instant::now(), verdict: Verdict::Pending, closing: None });
+                true
+            }
+            Err(failure) => {
+                let cause = failure.cause;
+                if failure.rejected { self.counters.rejected += 1 } else { self.counters.failed += 1 }
+                *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
+                let ended_us = self.since_t0(Instant::now());
+                self.attempts.push(Attempt { started_us, upgraded_us: None, ended_us, accepted: false, cause: Some(cause.to_string()) });
+                false
+            }
+        }
+    }
+
+    async fn send(&mut self, message: &serde_json::Value) {
+        let Some(open) = self.open.as_mut() else { return };
+        let text = message.to_string();
+        self.last_send_at = Instant::now();
+        match open.ws.send(Message::Text(text.into())).await {
+            Ok(()) => {
+                self.counters.messages_sent += 1;
+                self.ctx.live.sent.fetch_add(1, Relaxed);
+            }
+            Err(e) => self.lose(classify(&e), Instant::now()),
+        }
+    }
+
+    async fn expect(&mut self, expect: &ExpectPlan) {
+        let now = Instant::now();
+        let id = self.checker.expect(expect, self.last_send_at, now, &mut self.counters);
+        self.drain_checker_samples().await;
+        if expect.wait {
+            self.pump(None, |ch| !ch.is_pending(id)).await;
+        }
+    }
+
+    async fn think(&mut self, d: Duration) {
+        let intended = Instant::now() + d;
+        if self.pump(Some(intended), |_| false).await == Stop::Deadline {
+            self.record(Phase::GeneratorLag, Instant::now().saturating_duration_since(intended)).await;
+        }
+    }
+
+    /// Waits for every open expectation to be met or to time out.
+    async fn settle_pending(&mut self) {
+        if self.open.is_some() {
+            self.pump(None, |ch| !ch.has_pending()).await;
+        }
+    }
+
+    async fn close(&mut self, code: u16) {
+        self.settle_pending().await;
+        let Some(open) = self.open.as_mut() else { return };
+        open.closing = Some(code);
+        let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
+        if let Err(e) = open.ws.send(Message::Close(Some(frame))).await {
+            self.lose(classify(&e), Instant::now());
+            return;
+        }
+        if self.pump(Some(Instant::now() + CLOSE_GRACE), |_| false).await != Stop::Lost {
+            // The server never answered our Close: the attempt still ends here.
+            if let Some(open) = self.open.take() {
+                self.end_attempt(open, Cause::ClientClose(code), Instant::now());
+            }
+        }
+    }
+
+    /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
+    async fn pump(&mut self, until: Option<Instant>, done: impl Fn(&ConnChecker) -> bool) -> Stop {
+        loop {
+            if done(&self.checker) {
+                return Stop::Done;
+            }
+            let wake_at = [until, self.checker.next_deadline()].into_iter().flatten().min();
+            let Some(open) = self.open.as_mut() else { return Stop::Lost };
+            let wake = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Wake::Cancelled,
+                frame = open.ws.next() => Wake::Frame(frame),
+                _ = sleep_opt(wake_at) => Wake::Timer,
+            };
+            match wake {
+                Wake::Cancelled => return Stop::Cancelled,
+                Wake::Frame(frame) => {
+                    if !self.on_frame(frame).await {
+                        return Stop::Lost;
+                    }
+                }
+                Wake::Timer => {
+                    let now = Instant::now();
+                    self.checker.expire(now, &mut self.counters);
+                    self.drain_checker_samples().await;
+                    if until.is_some_and(|u| now >= u) {
+                        return Stop::Deadline;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one read result; `false` when the connection is gone.
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> bool {
+        let now = Instant::now();
+        let message = match frame {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                self.lose(classify(&e), now);
+                return false;
+            }
+            None => {
+                self.lose(Cause::Reset, now);
+                return false;
+            }
+        };
+        match message {
+            Message::Text(text) => {
+                self.first_frame(now, false).await;
+                self.count_received(text.len());
+                match serde_json::from_str::<serde_json::Value>(text.as_str()) {
+                    Ok(serde_json::Value::Object(map)) => {
+                        self.checker.on_message(&map, now, &mut self.counters);
+                        self.drain_checker_samples().await;
+                    }
+                    _ => self.counters.non_json += 1,
+                }
+            }
+            Message::Binary(bytes) => {
+                self.first_frame(now, false).await;
+                self.count_received(bytes.len());
+                self.counters.binary_frames += 1;
+            }
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                self.first_frame(now, code == 1008).await;
+                self.server_closed(code, now).await;
+                return false;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+        true
+    }
+
+    fn count_received(&mut self, bytes: usize) {
+        self.counters.messages_received += 1;
+        self.counters.bytes_received += bytes as u64;
+        self.ctx.live.received.fetch_add(1, Relaxed);
+    }
+
+    /// The first frame after the upgrade settles whether the server accepted us.
+    async fn first_frame(&mut self, now: Instant, policy_close: bool) {
+        let Some(open) = self.open.as_mut() else { return };
+        if open.verdict != Verdict::Pending {
+            return;
+        }
+        let elapsed = now.saturating_duration_since(open.upgraded_at);
+        if policy_close {
+            open.verdict = Verdict::Rejected;
+            self.counters.rejected += 1;
+            *self.counters.refused_by.entry(Cause::ServerClose(1008)).or_default() += 1;
+        } else {
+            open.verdict = Verdict::Accepted;
+            self.counters.accepted += 1;
+            self.record(Phase::FirstFrame, elapsed).await;
+        }
+    }
+
+    async fn server_closed(&mut self, code: u16, now: Instant) {
+        let Some(mut open) = self.open.take() else { return };
+        let ours = open.closing;
+        // Complete the close handshake so the server sees a clean close; bounded.
+        let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
+        let cause = match ours {
+            Some(mine) => Cause::ClientClose(mine),
+            None => Cause::ServerClose(code),
+        };
+        let how = if ours.is_some() { StreamEnd::Cut } else { StreamEnd::Lost };
+        self.checker.end_stream(how, &format!("server closed with {code}"), now, &mut self.counters);
+        self.end_attempt(open, cause, now);
+    }
+
+    /// The connection broke without a Close frame.
+    fn lose(&mut self, cause: Cause, now: Instant) {
+        let Some(open) = self.open.take() else { return };
+        let how = if open.closing.is_some() { StreamEnd::Cut } else { StreamEnd::Lost };
+        self.checker.end_stream(how, &format!("connection lost ({cause})"), now, &mut self.counters);
+        self.end_attempt(open, cause, now);
+    }
+
+    fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
+        self.ctx.live.live.fetch_sub(1, Relaxed);
+        let accepted = match open.verdict {
+            Verdict::Accepted => true,
+            Verdict::Rejected => false,
+            // Upgraded but not a single frame: accepted unless it died on its own.
+            Verdict::Pending => {
+                let died = matches!(cause, Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_));
+                if died { self.counters.failed += 1 } else { self.counters.accepted += 1 }
+                if died {
+                    *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
+                }
+                !died
+            }
+        };
+        if accepted {
+            *self.counters.ended_by.entry(cause.clone()).or_default() += 1;
+        }
+        let ended_us = self.since_t0(now);
+        if let Some(attempt) = self.attempts.last_mut() {
+            attempt.ended_us = ended_us;
+            attempt.accepted = accepted;
+            attempt.cause = Some(cause.to_string());
+        }
+    }
+
+    async fn record(&mut self, phase: Phase, d: Duration) {
+        self.samples.record(phase, d).await;
+    }
+
+    async fn drain_checker_samples(&mut self) {
+        for (phase, d) in std::mem::take(&mut self.checker.samples) {
+            self.samples.record(phase, d).await;
+        }
+        let total = self.counters.total_violations();
+        if total > self.violations_published {
+            self.ctx.live.violations.fetch_add(total - self.violations_published, Relaxed);
+            self.violations_published = total;
+        }
+    }
+
+    fn since_t0(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.ctx.t0).as_micros() as u64
+    }
+
+    /// Sleeps without reading (a slow reader, or waiting to start); stops early on cancel.
+    async fn sleep_until(&self, at: Instant) -> Stop {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Stop::Cancelled,
+            _ = sleep_until(at) => Stop::Deadline,
+        }
+    }
+}
+
+enum Wake {
+    Cancelled,
+    Frame(Option<Result<Message, WsError>>),
+    Timer,
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Correlation fields this connection's expectations use (usually just one).
+fn correlate_fields(plan: &ConnPlan) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for action in &plan.actions {
+        if let Action::Expect(ExpectPlan { correlate: Some((field, _)), .. }) = action {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        }
+    }
+    fields
+}

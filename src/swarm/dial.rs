@@ -1,0 +1,180 @@
+//! Opening one WebSocket: TCP connect, TLS, upgrade, each timed on its own, and every
+//! failure classified by cause (never propagated as a tool error).
+
+use super::stream::ClientStream;
+use crate::auth::{attach, Token};
+use crate::metrics::{Cause, Phase};
+use crate::scenario::{Limits, Placement};
+use rustls::pki_types::ServerName;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::WebSocketStream;
+
+pub type Ws = WebSocketStream<ClientStream>;
+
+/// A parsed and resolved target URL.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub tls: bool,
+    host: String,
+}
+
+/// The target URL is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("target {url}: {reason}")]
+    Invalid { url: String, reason: String },
+    #[error("target {url}: cannot resolve {host}: {reason}")]
+    Resolve { url: String, host: String, reason: String },
+}
+
+impl Target {
+    /// Parses a `ws://` or `wss://` URL and resolves its host once, so DNS is not
+    /// counted as connect time.
+    pub async fn resolve(url: &str) -> Result<Target, UrlError> {
+        let invalid = |reason: &str| UrlError::Invalid { url: url.into(), reason: reason.into() };
+        let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            _ => return Err(invalid("scheme must be ws:// or wss://")),
+        };
+        let host = uri.host().ok_or_else(|| invalid("no host"))?.trim_matches(['[', ']']).to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let resolve_err = |reason: String| UrlError::Resolve { url: url.into(), host: host.clone(), reason };
+        let addr = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| resolve_err(e.to_string()))?
+            .next()
+            .ok_or_else(|| resolve_err("no address".into()))?;
+        Ok(Target { url: url.into(), addr, tls, host })
+    }
+
+    fn server_name(&self) -> Option<ServerName<'static>> {
+        ServerName::try_from(self.host.clone()).ok()
+    }
+}
+
+/// Everything a connection needs to dial, shared read-only by all tasks.
+pub struct Dialer {
+    pub target: Target,
+    pub tls: Option<TlsConnector>,
+    pub placement: Placement,
+    pub limits: Limits,
+}
+
+/// How a dial went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialFailure {
+    pub cause: Cause,
+    /// `true` when the server refused (HTTP status): a rejection, not a failure.
+    pub rejected: bool,
+}
+
+impl DialFailure {
+    fn failed(cause: Cause) -> Self {
+        DialFailure { cause, rejected: false }
+    }
+}
+
+/// The result of one dial, with whatever phases completed.
+pub struct Dialed {
+    pub phases: Vec<(Phase, Duration)>,
+    pub result: Result<Ws, DialFailure>,
+}
+
+impl Dialer {
+    /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front.
+    /// Messages still grow as needed up to the limit; beyond it they are a finding.
+    pub fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(4 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(1 << 20)
+            .max_message_size(Some(self.limits.max_message_bytes))
+            .max_frame_size(Some(self.limits.max_message_bytes))
+    }
+
+    pub async fn dial(&self, token: &Token) -> Dialed {
+        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let mut phases = Vec::with_capacity(3);
+        let result = self.dial_stages(token, deadline, &mut phases).await;
+        Dialed { phases, result }
+    }
+
+    async fn dial_stages(
+        &self,
+        token: &Token,
+        deadline: Instant,
+        phases: &mut Vec<(Phase, Duration)>,
+    ) -> Result<Ws, DialFailure> {
+        let request = attach(&self.target.url, &self.placement, token)
+            .map_err(|_| DialFailure::failed(Cause::Protocol))?;
+        let started = Instant::now();
+        let tcp = timeout_at(deadline, TcpStream::connect(self.target.addr))
+            .await
+            .map_err(|_| DialFailure::failed(Cause::Timeout("connect")))?
+            .map_err(|e| DialFailure::failed(Cause::Connect(format!("{:?}", e.kind()).to_lowercase())))?;
+        phases.push((Phase::TcpConnect, started.elapsed()));
+        // Interactive protocol: small frames must not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+        let stream = self.tls_stage(tcp, deadline, phases).await?;
+        let sent = Instant::now();
+        let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(self.ws_config()));
+        let (ws, _response) = timeout_at(deadline, upgrade)
+            .await
+            .map_err(|_| DialFailure::failed(Cause::Timeout("upgrade")))?
+            .map_err(classify_handshake)?;
+        phases.push((Phase::Upgrade, sent.elapsed()));
+        Ok(ws)
+    }
+
+    async fn tls_stage(
+        &self,
+        tcp: TcpStream,
+        deadline: Instant,
+        phases: &mut Vec<(Phase, Duration)>,
+    ) -> Result<ClientStream, DialFailure> {
+        let Some(connector) = (self.target.tls).then_some(self.tls.as_ref()).flatten() else {
+            return Ok(ClientStream::Plain(tcp));
+        };
+        let name = self.target.server_name().ok_or_else(|| DialFailure::failed(Cause::Tls))?;
+        let started = Instant::now();
+        let tls = timeout_at(deadline, connector.connect(name, tcp))
+            .await
+            .map_err(|_| DialFailure::failed(Cause::Timeout("tls")))?
+            .map_err(|_| DialFailure::failed(Cause::Tls))?;
+        phases.push((Phase::Tls, started.elapsed()));
+        Ok(ClientStream::Tls(Box::new(tls)))
+    }
+}
+
+/// Maps a failed upgrade to its cause: an HTTP status is a rejection by the server.
+fn classify_handshake(e: WsError) -> DialFailure {
+    match e {
+        WsError::Http(response) => DialFailure { cause: Cause::Http(response.status().as_u16()), rejected: true },
+        other => DialFailure::failed(classify(&other)),
+    }
+}
+
+/// Maps a WebSocket error on an open connection to its cause.
+pub fn classify(e: &WsError) -> Cause {
+    match e {
+        WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => Cause::Reset,
+        WsError::Capacity(_) => Cause::Oversized,
+        WsError::Tls(_) => Cause::Tls,
+        WsError::Http(r) => Cause::Http(r.status().as_u16()),
+        _ => Cause::Protocol,
+    }
+}
+
+/// Shared, read-only dialing state.
+pub type SharedDialer = Arc<Dialer>;

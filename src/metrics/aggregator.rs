@@ -29,7 +29,7 @@ impl SampleBuffer {
         if self.samples.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.samples, Vec::new());
+        let batch = std::mem::take(&mut self.samples);
         // The aggregator outlives every buffer (it ends when the last sender drops).
         let _ = self.tx.send(batch).await;
     }

@@ -1,8 +1,8 @@
 //! Scenario files: TOML in, a validated [`Scenario`] out.
 //!
-//! `load` does the work in two passes over a spanned TOML tree: shape (unknown fields,
-//! wrong types) and meaning (durations, distributions, templates, empty groups). Every
-//! problem is collected with its file:line:column, so a user fixes a file in one go.
+//! `load` walks a spanned TOML tree once, checking shape (unknown fields, wrong types) and
+//! meaning (durations, distributions, templates, empty groups) as it goes. Every problem is
+//! collected with its file:line:column, so a user fixes a file in one go.
 
 mod load;
 pub mod model;

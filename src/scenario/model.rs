@@ -51,7 +51,10 @@ pub struct AuthSpec {
 #[serde(rename_all = "snake_case")]
 pub enum SecretSource {
     /// Environment variable, with an optional fallback (demos and the embedded server).
-    Env { name: String, default: Option<String> },
+    Env {
+        name: String,
+        default: Option<String>,
+    },
     /// A file whose bytes (trailing newline trimmed) are the secret.
     File { path: String },
     /// A literal in the scenario: for demos only.
@@ -144,7 +147,9 @@ pub enum Dist {
 
 impl Dist {
     /// The zero distribution (no jitter).
-    pub const ZERO: Dist = Dist::Fixed { value: Duration::ZERO };
+    pub const ZERO: Dist = Dist::Fixed {
+        value: Duration::ZERO,
+    };
 }
 
 /// Which connections present the same token.
@@ -258,7 +263,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_bytes: 1 << 20, handshake_timeout: Duration::from_secs(10) }
+        Limits {
+            max_message_bytes: 1 << 20,
+            handshake_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -287,7 +295,10 @@ pub mod durations_us {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-        Ok(Vec::<u64>::deserialize(d)?.into_iter().map(Duration::from_micros).collect())
+        Ok(Vec::<u64>::deserialize(d)?
+            .into_iter()
+            .map(Duration::from_micros)
+            .collect())
     }
 }
 

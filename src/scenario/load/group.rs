@@ -1,0 +1,190 @@
+//! `[[group]]` tables: who connects, when, and with which token.
+
+use super::steps::{steps, Sent};
+use super::walk::{found, Ctx, Fields, Node};
+use crate::scenario::model::{Arrival, Dist, Group, TokenReuse};
+use std::ops::Range;
+use std::time::Duration;
+use toml::de::{DeTable, DeValue};
+
+const GROUP_KEYS: &[&str] = &[
+    "name",
+    "users",
+    "connections_per_user",
+    "arrival",
+    "jitter",
+    "token",
+    "steps",
+];
+const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst"];
+const TOKEN_CHOICES: &[(&str, TokenReuse)] = &[
+    ("per-connection", TokenReuse::PerConnection),
+    ("per-user", TokenReuse::PerUser),
+];
+const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
+
+/// All groups of the file; reports a missing or empty `[[group]]` list.
+pub(super) fn groups(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Vec<Group> {
+    let Some(node) = node else {
+        cx.report(
+            0..0,
+            "missing [[group]]: a scenario needs at least one group",
+        );
+        return Vec::new();
+    };
+    let DeValue::Array(items) = node.get_ref() else {
+        let message = format!(
+            "group: expected [[group]] tables, found {}",
+            found(node.get_ref())
+        );
+        cx.report(node.span(), message);
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.report(node.span(), "group: expected at least one [[group]]");
+    }
+    let mut names: Vec<(String, Range<usize>)> = Vec::new();
+    items
+        .iter()
+        .filter_map(|item| group(cx, item, &mut names))
+        .collect()
+}
+
+fn group(
+    cx: &mut Ctx<'_>,
+    node: &Node<'_>,
+    names: &mut Vec<(String, Range<usize>)>,
+) -> Option<Group> {
+    let table = cx.table("[[group]]", node)?;
+    let f = Fields::new(cx, table, node.span(), "[[group]]", GROUP_KEYS);
+    let name = group_name(cx, &f, names);
+    let f = f.with_owner(format!("group {name:?}"));
+    let users = f
+        .require(cx, "users")
+        .and_then(|n| f.int(cx, "users", n, 1, u32::MAX.into()));
+    let connections = f.int_or(cx, "connections_per_user", 1, u32::MAX.into(), 1);
+    let steps = match f.require(cx, "steps") {
+        Some(node) => steps(cx, node, &mut Sent::default()),
+        None => Vec::new(),
+    };
+    Some(Group {
+        users: users.and_then(|u| u32::try_from(u).ok()).unwrap_or(1),
+        connections_per_user: u32::try_from(connections).unwrap_or(1),
+        arrival: arrival(cx, f.get("arrival")),
+        jitter: f.dist_or(cx, "jitter", Dist::ZERO),
+        token: f.choice(cx, "token", TOKEN_CHOICES, TokenReuse::PerConnection),
+        name,
+        steps,
+    })
+}
+
+/// The group's name, checked against the names of earlier groups.
+fn group_name(
+    cx: &mut Ctx<'_>,
+    f: &Fields<'_, '_>,
+    names: &mut Vec<(String, Range<usize>)>,
+) -> String {
+    let name = f.req_text(cx, "name");
+    let Some(node) = f.get("name") else {
+        return name;
+    };
+    if let Some((_, first)) = names.iter().find(|(n, _)| *n == name && !name.is_empty()) {
+        let (line, _) = super::walk::position(cx.text(), first.start);
+        cx.report(
+            node.span(),
+            format!("duplicate group name {name:?} (first used on line {line})"),
+        );
+    }
+    names.push((name.clone(), node.span()));
+    name
+}
+
+fn arrival(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Arrival {
+    let Some(node) = node else { return BURST_NOW };
+    match node.get_ref() {
+        DeValue::String(s) if s == "burst" => BURST_NOW,
+        DeValue::Table(table) => arrival_table(cx, table, node.span()),
+        other => {
+            let message = format!(
+                "arrival: expected \"burst\" or a table like {{ ramp = \"5s\" }}, \
+                 {{ rate = \"200/s\" }}, {{ burst = \"0s\" }}, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            BURST_NOW
+        }
+    }
+}
+
+fn arrival_table(cx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) -> Arrival {
+    let Some(kind) = cx.one_of("arrival", table, span.clone(), ARRIVAL_KINDS) else {
+        return BURST_NOW;
+    };
+    let known: &[&str] = if kind == "burst" {
+        &["burst"]
+    } else {
+        &[kind, "start"]
+    };
+    let f = Fields::new(cx, table, span, "arrival", known).with_owner("arrival");
+    let start = f.duration_or(cx, "start", Duration::ZERO);
+    match kind {
+        "ramp" => Arrival::Ramp {
+            start,
+            over: f.duration_or(cx, "ramp", Duration::ZERO),
+        },
+        "rate" => Arrival::Rate {
+            start,
+            per_sec: f.get("rate").map_or(1.0, |n| rate(cx, n)),
+        },
+        _ => Arrival::Burst {
+            at: f.duration_or(cx, "burst", Duration::ZERO),
+        },
+    }
+}
+
+/// `"200/s"` or `"30/m"` as connections per second.
+fn rate(cx: &mut Ctx<'_>, node: &Node<'_>) -> f64 {
+    let Some(text) = cx.string("rate", node) else {
+        return 1.0;
+    };
+    match parse_rate(text) {
+        Some(per_sec) => per_sec,
+        None => {
+            let message = format!(
+                "rate: expected a positive rate like \"200/s\" or \"30/m\", found {text:?}"
+            );
+            cx.report(node.span(), message);
+            1.0
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Option<f64> {
+    let (count, unit) = text.trim().split_once('/')?;
+    let count = count.trim();
+    if count.is_empty() || !count.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let count: f64 = count.parse().ok()?;
+    let per_sec = match unit.trim() {
+        "s" => count,
+        "m" => count / 60.0,
+        _ => return None,
+    };
+    (per_sec.is_finite() && per_sec > 0.0).then_some(per_sec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("200/s"), Some(200.0));
+        assert_eq!(parse_rate("30/m"), Some(0.5));
+        assert_eq!(parse_rate("2.5 / s"), Some(2.5));
+        for bad in ["200", "0/s", "-1/s", "1/h", "x/s", "/s", "1e400/s"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
+        }
+    }
+}

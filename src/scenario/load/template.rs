@@ -1,0 +1,120 @@
+//! `{{placeholder}}` checks and the TOML → JSON conversion of `send` templates.
+//!
+//! Placeholders are checked here, where each string still has its span, so `plan::build`
+//! can expand them without ever failing.
+
+use super::walk::{int_value, Ctx, Node};
+use serde_json::{Map, Number, Value};
+use std::ops::Range;
+use toml::de::DeValue;
+
+const OPEN: &str = "{{";
+const CLOSE: &str = "}}";
+
+/// Reports every `{{name}}` in `value` whose name is not in `allowed`, and every unclosed `{{`.
+/// `context` names the template in messages (`send`, `auth.sub`).
+pub(super) fn check_placeholders(
+    cx: &mut Ctx<'_>,
+    span: Range<usize>,
+    value: &str,
+    allowed: &[&str],
+    context: &str,
+) {
+    let mut rest = 0;
+    while let Some(found) = value.get(rest..).and_then(|s| s.find(OPEN)) {
+        let open = rest + found;
+        let name_start = open + OPEN.len();
+        let Some(len) = value.get(name_start..).and_then(|s| s.find(CLOSE)) else {
+            let message = format!(
+                "unclosed \"{OPEN}\" in {context}; placeholders look like {OPEN}user{CLOSE}"
+            );
+            cx.report(offset_in(cx, &span, value, open), message);
+            return;
+        };
+        // Spaces inside the braces are allowed, as `plan::template` trims them too.
+        let name = value
+            .get(name_start..name_start + len)
+            .unwrap_or_default()
+            .trim();
+        if !allowed.contains(&name) {
+            let message = unknown_placeholder(name, allowed, context);
+            cx.report(offset_in(cx, &span, value, open), message);
+        }
+        rest = name_start + len + CLOSE.len();
+    }
+}
+
+fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
+    let expected: Vec<String> = allowed
+        .iter()
+        .map(|a| format!("{OPEN}{a}{CLOSE}"))
+        .collect();
+    let expected = expected.join(", ");
+    let what = if crate::scenario::model::PLACEHOLDERS.contains(&name) {
+        "placeholder not available"
+    } else {
+        "unknown placeholder"
+    };
+    format!("{what} \"{OPEN}{name}{CLOSE}\" in {context}; expected one of: {expected}")
+}
+
+/// Points into a string literal when the source spells it verbatim (no escapes, one line);
+/// otherwise at the literal's start, which is still the right line.
+fn offset_in(cx: &Ctx<'_>, span: &Range<usize>, value: &str, at: usize) -> Range<usize> {
+    let raw = cx.text().get(span.clone()).unwrap_or_default();
+    let verbatim = raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value);
+    let start = if verbatim {
+        span.start + 1 + at
+    } else {
+        span.start
+    };
+    start..start
+}
+
+/// Converts a `send` value to the JSON it stands for, checking every string's placeholders.
+pub(super) fn to_json(cx: &mut Ctx<'_>, node: &Node<'_>, allowed: &[&str]) -> Value {
+    match node.get_ref() {
+        DeValue::String(s) => {
+            check_placeholders(cx, node.span(), s, allowed, "send");
+            Value::String(s.to_string())
+        }
+        DeValue::Integer(i) => match int_value(i).and_then(json_integer) {
+            Some(n) => Value::Number(n),
+            None => unrepresentable(cx, node, "integer out of JSON's range"),
+        },
+        DeValue::Float(f) => match f.as_str().parse().ok().and_then(Number::from_f64) {
+            Some(n) => Value::Number(n),
+            None => unrepresentable(cx, node, "JSON has no NaN or infinity"),
+        },
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(_) => {
+            unrepresentable(cx, node, "JSON has no datetimes; quote it to send a string")
+        }
+        DeValue::Array(items) => {
+            Value::Array(items.iter().map(|v| to_json(cx, v, allowed)).collect())
+        }
+        DeValue::Table(table) => {
+            let mut object = Map::new();
+            for (key, value) in table.iter() {
+                object.insert(key.get_ref().to_string(), to_json(cx, value, allowed));
+            }
+            Value::Object(object)
+        }
+    }
+}
+
+fn json_integer(n: i128) -> Option<Number> {
+    i64::try_from(n)
+        .map(Number::from)
+        .ok()
+        .or_else(|| u64::try_from(n).map(Number::from).ok())
+}
+
+fn unrepresentable(cx: &mut Ctx<'_>, node: &Node<'_>, why: &str) -> Value {
+    let raw = cx.text().get(node.span()).unwrap_or_default().to_string();
+    cx.report(
+        node.span(),
+        format!("send: {raw} cannot be sent as JSON ({why})"),
+    );
+    Value::Null
+}

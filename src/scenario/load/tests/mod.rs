@@ -1,0 +1,451 @@
+//! Loader tests: good files load to the expected values, and every class of mistake is
+//! reported at the right line and column.
+
+use super::*;
+use crate::scenario::model::*;
+use proptest::prelude::*;
+use std::time::Duration;
+
+mod sections;
+mod steps;
+
+const GROUP: &str = "[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ think = \"1ms\" }]\n";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A valid file: `top` lines, then `GROUP`.
+fn with_top(top: &str) -> String {
+    format!("name = \"t\"\nduration = \"10s\"\n{top}\n{GROUP}")
+}
+
+/// A valid file whose only group has `steps` (the text inside `steps = [...]`).
+fn with_steps(steps: &str) -> String {
+    format!("name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [\n{steps}\n]\n")
+}
+
+fn load(text: &str) -> Scenario {
+    match load_str(text, "t.toml") {
+        Ok(scenario) => scenario,
+        Err(e) => panic!("expected the scenario to load, got:\n{e}"),
+    }
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match load_str(text, "t.toml") {
+        Ok(s) => panic!("expected problems, got {s:?}"),
+        Err(ScenarioError::Invalid { problems }) => problems,
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// The only problem in `text`, as (line, column, message).
+fn problem(text: &str) -> (usize, usize, String) {
+    let all = problems(text);
+    assert_eq!(all.len(), 1, "expected one problem, got {all:#?}");
+    let p = &all[0];
+    (p.line, p.column, p.message.clone())
+}
+
+fn assert_problem(text: &str, needle: &str) {
+    let all = problems(text);
+    assert!(
+        all.iter().any(|p| p.message.contains(needle)),
+        "no problem containing {needle:?} in {all:#?}"
+    );
+}
+
+fn only_step(text: &str) -> Step {
+    let mut scenario = load(text);
+    scenario.groups.remove(0).steps.remove(0)
+}
+#[test]
+fn full_file_loads_every_field() {
+    let text = r#"
+name = "full.test-1"
+description = "all fields"
+seed = 42
+duration = "2m"
+target = "wss://example.com/ws"
+
+[auth]
+secret = { file = "/run/secret" }
+sub = "u-{{group}}-{{user}}"
+ttl = "30s"
+placement = { header = "X-Token" }
+
+[limits]
+max_message_bytes = 4096
+handshake_timeout = "3s"
+
+[oracles]
+type_field = "kind"
+error_event = "failure"
+identity = { field = "user_id" }
+sequence = { field = "seq" }
+max_buffered = 16
+
+[[group]]
+name = "a"
+users = 3
+connections_per_user = 2
+arrival = { rate = "30/m", start = "1s" }
+jitter = "normal(10ms, 2ms)"
+token = "per-user"
+steps = [
+  { send = { type = "hi", n = 1, f = 1.5, ok = true, tags = ["x", "{{uuid}}"] } },
+  { expect = "a b+ c* d?", correlate = "type", within = "2s", wait = false },
+  { pause_reads = "uniform(1ms, 2ms)" },
+  { close = 4000 },
+  { reconnect = { after = "exp(5ms)", backoff = ["100ms", "1s"] } },
+]
+"#;
+    let expected = Scenario {
+        name: "full.test-1".into(),
+        description: Some("all fields".into()),
+        target: Some("wss://example.com/ws".into()),
+        seed: 42,
+        duration: ms(120_000),
+        auth: AuthSpec {
+            secret: SecretSource::File {
+                path: "/run/secret".into(),
+            },
+            sub: "u-{{group}}-{{user}}".into(),
+            ttl: ms(30_000),
+            placement: Placement::Header {
+                name: "X-Token".into(),
+                prefix: String::new(),
+            },
+        },
+        groups: vec![Group {
+            name: "a".into(),
+            users: 3,
+            connections_per_user: 2,
+            arrival: Arrival::Rate {
+                start: ms(1000),
+                per_sec: 0.5,
+            },
+            jitter: Dist::Normal {
+                mean: ms(10),
+                sd: ms(2),
+            },
+            token: TokenReuse::PerUser,
+            steps: vec![
+                Step::Send {
+                    template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
+                },
+                Step::Expect(Expect {
+                    pattern: vec![
+                        PatternItem {
+                            event: "a".into(),
+                            repeat: Repeat::One,
+                        },
+                        PatternItem {
+                            event: "b".into(),
+                            repeat: Repeat::OneOrMore,
+                        },
+                        PatternItem {
+                            event: "c".into(),
+                            repeat: Repeat::ZeroOrMore,
+                        },
+                        PatternItem {
+                            event: "d".into(),
+                            repeat: Repeat::Optional,
+                        },
+                    ],
+                    correlate: Some("type".into()),
+                    within: ms(2000),
+                    wait: false,
+                }),
+                Step::PauseReads {
+                    dist: Dist::Uniform {
+                        low: ms(1),
+                        high: ms(2),
+                    },
+                },
+                Step::Close { code: 4000 },
+                Step::Reconnect {
+                    after: Dist::Exp { mean: ms(5) },
+                    backoff: vec![ms(100), ms(1000)],
+                },
+            ],
+        }],
+        oracles: OracleSpec {
+            type_field: "kind".into(),
+            error_event: "failure".into(),
+            identity: Some("user_id".into()),
+            sequence: Some("seq".into()),
+            max_buffered: 16,
+        },
+        limits: Limits {
+            max_message_bytes: 4096,
+            handshake_timeout: ms(3000),
+        },
+        hash: sha256_hex(text),
+    };
+    assert_eq!(load(text), expected);
+}
+
+#[test]
+fn defaults_fill_everything_left_out() {
+    let scenario = load(&with_top(""));
+    assert_eq!(scenario.seed, 1);
+    assert_eq!(scenario.description, None);
+    assert_eq!(scenario.target, None);
+    assert_eq!(scenario.limits, Limits::default());
+    assert_eq!(scenario.oracles, OracleSpec::default());
+    assert_eq!(
+        scenario.auth,
+        AuthSpec {
+            secret: SecretSource::Env {
+                name: "STAMPEDE_JWT_SECRET".into(),
+                default: Some("stampede-dev-secret".into())
+            },
+            sub: "user-{{user}}".into(),
+            ttl: ms(600_000),
+            placement: Placement::Header {
+                name: "Authorization".into(),
+                prefix: "Bearer ".into()
+            },
+        }
+    );
+    let group = &scenario.groups[0];
+    assert_eq!(group.connections_per_user, 1);
+    assert_eq!(group.arrival, Arrival::Burst { at: Duration::ZERO });
+    assert_eq!(group.jitter, Dist::ZERO);
+    assert_eq!(group.token, TokenReuse::PerConnection);
+    let expect = only_step(&with_steps("{ expect = \"x\" }"));
+    let Step::Expect(expect) = expect else {
+        panic!("{expect:?}")
+    };
+    assert_eq!(
+        (expect.within, expect.wait, expect.correlate),
+        (ms(10_000), true, None)
+    );
+}
+
+#[test]
+fn hash_is_sha256_of_the_text() {
+    let text = with_top("");
+    let hash = load(&text).hash;
+    assert_eq!(hash.len(), 64);
+    assert_eq!(hash, format!("{:x}", Sha256::digest(text.as_bytes())));
+    assert_ne!(load(&with_top("# another")).hash, hash);
+}
+
+#[test]
+fn shipped_scenarios_load() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let golden = load_file(&dir.join("golden-path.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(golden.name, "golden-path");
+    assert_eq!(golden.duration, ms(60_000));
+    assert_eq!(golden.oracles.identity.as_deref(), Some("user_id"));
+    assert_eq!(golden.oracles.sequence.as_deref(), Some("seq"));
+    let group = &golden.groups[0];
+    assert_eq!(group.users, 200);
+    assert_eq!(
+        group.arrival,
+        Arrival::Ramp {
+            start: Duration::ZERO,
+            over: ms(5000)
+        }
+    );
+    assert!(matches!(&group.steps[1], Step::Repeat { times: 3, steps } if steps.len() == 3));
+    assert_eq!(group.steps.last(), Some(&Step::Close { code: 1000 }));
+
+    let burst = load_file(&dir.join("burst-connect.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let group = &burst.groups[0];
+    assert_eq!((group.users, group.connections_per_user), (500, 1));
+    assert_eq!(group.arrival, Arrival::Burst { at: Duration::ZERO });
+    assert_eq!(
+        group.jitter,
+        Dist::Uniform {
+            low: ms(0),
+            high: ms(5)
+        }
+    );
+    assert_eq!(burst.duration, ms(30_000));
+    assert_eq!(group.steps.len(), 4);
+}
+
+#[test]
+fn unknown_field_is_reported_at_its_key() {
+    let text = "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"x\"\nusres = 3\nusers = 1\nsteps = [{ think = \"1ms\" }]\n";
+    assert_eq!(
+        problem(text),
+        (
+            5,
+            1,
+            "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
+             arrival, jitter, token, steps"
+                .into()
+        )
+    );
+    let (line, column, message) = problem(&with_steps("  { expect = \"a\", witin = \"1s\" },"));
+    assert_eq!((line, column), (7, 19));
+    assert_eq!(
+        message,
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
+    );
+    assert_problem(
+        &with_top("thresholds = 1"),
+        "unknown field \"thresholds\" in the top level",
+    );
+}
+
+#[test]
+fn syntax_error_has_its_position() {
+    let (line, column, message) = problem("name = \"t\"\nseed = \nduration = \"1s\"\n");
+    assert_eq!((line, column), (2, 8));
+    assert!(message.starts_with("invalid TOML: "), "{message}");
+    let (line, _, message) = problem("name = \"t\"\nname = \"u\"\n");
+    assert_eq!(line, 2);
+    assert!(message.contains("duplicate key"), "{message}");
+    let unclosed = problems("name = \"t\"\nfoo = [1,\nb = 2\n");
+    assert!(
+        unclosed
+            .iter()
+            .any(|p| p.message.contains("unclosed array")),
+        "{unclosed:#?}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_file_order() {
+    let text = r#"name = "bad name"
+duration = "5 sec"
+seed = "x"
+[[group]]
+name = "g"
+users = 0
+jitter = "uniform(10ms, 5ms)"
+steps = []
+"#;
+    let found: Vec<(usize, usize, String)> = problems(text)
+        .into_iter()
+        .map(|p| (p.line, p.column, p.message))
+        .collect();
+    let expected = [
+        (1, 8, "name \"bad name\" names the results directory"),
+        (
+            2,
+            12,
+            "duration: expected a duration like \"250ms\", \"2s\", \"1m\", found \"5 sec\"",
+        ),
+        (3, 8, "seed: expected an integer, found a string"),
+        (6, 9, "group \"g\" has users = 0; expected at least 1"),
+        (
+            7,
+            10,
+            "jitter: uniform(10ms, 5ms): low must not exceed high",
+        ),
+        (8, 9, "steps: expected at least one step"),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for ((line, column, message), (want_line, want_column, want)) in found.iter().zip(expected) {
+        assert_eq!((*line, *column), (want_line, want_column), "{message}");
+        assert!(
+            message.starts_with(want),
+            "{message:?} should start with {want:?}"
+        );
+    }
+}
+
+#[test]
+fn display_prints_one_problem_per_line() {
+    let err = load_str("name = \"t\"\n", "s.toml").expect_err("incomplete");
+    assert_eq!(
+        err.to_string(),
+        "s.toml:1:1: missing required field \"duration\" in the top level\n\
+         s.toml:1:1: missing [[group]]: a scenario needs at least one group"
+    );
+}
+
+#[test]
+fn missing_and_mistyped_fields() {
+    assert_problem(
+        "duration = \"1s\"\n",
+        "missing required field \"name\" in the top level",
+    );
+    let (line, column, message) =
+        problem("name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n");
+    assert_eq!(
+        (line, column, message.as_str()),
+        (3, 1, "missing required field \"steps\" in [[group]]")
+    );
+    assert_problem(
+        &with_top("seed = -1"),
+        "scenario has seed = -1; expected at least 0",
+    );
+    assert_problem(
+        &with_top("seed = 1.5"),
+        "seed: expected an integer, found a float",
+    );
+    assert_problem(&with_top("duration2 = 1"), "unknown field \"duration2\"");
+    assert_problem(
+        "name = \"t\"\nduration = \"0s\"\n".to_owned().as_str(),
+        "duration = \"0s\"; expected more than zero",
+    );
+    assert_problem(
+        &with_top("auth = 3"),
+        "[auth]: expected a table, found an integer",
+    );
+    assert_problem(
+        "name = \"t\"\nduration = \"1s\"\n[group]\nname = \"g\"\n",
+        "group: expected [[group]] tables, found a table",
+    );
+    assert_problem(
+        &with_top("description = 5"),
+        "description: expected a string, found an integer",
+    );
+}
+
+#[test]
+fn name_and_target_are_checked() {
+    assert_problem(
+        "name = \"\"\nduration = \"1s\"\n",
+        "scenario has name = \"\"; expected a non-empty string",
+    );
+    assert_problem(
+        "name = \"..\"\nduration = \"1s\"\n",
+        "names the results directory",
+    );
+    assert_problem(
+        &with_top("target = \"http://x\""),
+        "target: expected a ws:// or wss:// URL, found \"http://x\"",
+    );
+    assert_problem(
+        &with_top("target = \"ws://\""),
+        "expected a ws:// or wss:// URL",
+    );
+    assert_eq!(
+        load(&with_top("target = \"ws://h:1/ws\""))
+            .target
+            .as_deref(),
+        Some("ws://h:1/ws")
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_io_error() {
+    let err = load_file(Path::new("/nonexistent/stampede.toml")).expect_err("missing file");
+    assert!(matches!(err, ScenarioError::Io { .. }), "{err:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = load_str(&text, "fuzz.toml");
+    }
+
+    #[test]
+    fn mangled_valid_files_never_panic(cut in 0usize..400, insert in "[\\[\\]{}=\",\n a-z0-9]{0,5}") {
+        let mut text = with_steps("{ send = { a = \"{{run}}\" } }, { expect = \"a b+\", correlate = \"a\" }");
+        let at = (0..=cut.min(text.len())).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(at, &insert);
+        let _ = load_str(&text, "fuzz.toml");
+    }
+}

@@ -1,0 +1,220 @@
+//! Groups, `[auth]`, `[limits]` and `[oracles]`.
+
+use super::*;
+
+#[test]
+fn groups_are_checked() {
+    let two = format!("{}{GROUP}", with_top(""));
+    let (line, column, message) = problem(&two);
+    assert_eq!((line, column), (9, 8));
+    assert_eq!(message, "duplicate group name \"g\" (first used on line 5)");
+    let group = |body: &str| {
+        format!("name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ think = \"1ms\" }}]\n{body}\n")
+    };
+    assert_problem(
+        &group("connections_per_user = 0"),
+        "group \"g\" has connections_per_user = 0; expected at least 1",
+    );
+    assert_problem(
+        &group("token = \"shared\""),
+        "token: expected one of \"per-connection\", \"per-user\", found \"shared\"",
+    );
+    assert_problem(
+        &group("jitter = \"5 sec\""),
+        "jitter: expected a distribution like",
+    );
+    assert_problem(
+        &group("arrival = \"now\""),
+        "arrival: expected \"burst\" or a table",
+    );
+    assert_problem(
+        &group("arrival = { rate = \"0/s\" }"),
+        "rate: expected a positive rate",
+    );
+    assert_problem(
+        &group("arrival = { ramp = \"1s\", rate = \"1/s\" }"),
+        "arrival has both \"ramp\" and \"rate\"",
+    );
+    assert_problem(
+        &group("arrival = { start = \"1s\" }"),
+        "arrival needs one of: ramp, rate, burst; found: start",
+    );
+    assert_problem(
+        &group("arrival = { burst = \"1s\", start = \"1s\" }"),
+        "unknown field \"start\" in arrival; expected one of: burst",
+    );
+    let arrival = |a: &str| {
+        load(&group(&format!("arrival = {a}"))).groups[0]
+            .arrival
+            .clone()
+    };
+    assert_eq!(arrival("\"burst\""), Arrival::Burst { at: Duration::ZERO });
+    assert_eq!(
+        arrival("{ burst = \"2s\" }"),
+        Arrival::Burst { at: ms(2000) }
+    );
+    assert_eq!(
+        arrival("{ ramp = \"5s\", start = \"1s\" }"),
+        Arrival::Ramp {
+            start: ms(1000),
+            over: ms(5000)
+        }
+    );
+    assert_eq!(
+        arrival("{ rate = \"200/s\" }"),
+        Arrival::Rate {
+            start: Duration::ZERO,
+            per_sec: 200.0
+        }
+    );
+}
+
+#[test]
+fn auth_variants() {
+    let auth = |body: &str| load(&with_top(&format!("[auth]\n{body}"))).auth;
+    let placement = |p: &str| auth(&format!("placement = {p}")).placement;
+    assert_eq!(
+        placement("\"query\""),
+        Placement::Query {
+            param: "token".into()
+        }
+    );
+    assert_eq!(placement("\"none\""), Placement::None);
+    assert_eq!(
+        placement("\"subprotocol\""),
+        Placement::Subprotocol {
+            offer: vec!["jwt-auth".into()],
+            prefix: "jwt.".into()
+        }
+    );
+    assert_eq!(
+        placement("{ header = \"Authorization\" }"),
+        Placement::Header {
+            name: "Authorization".into(),
+            prefix: "Bearer ".into()
+        }
+    );
+    assert_eq!(
+        placement("{ header = \"X-T\", prefix = \"T \" }"),
+        Placement::Header {
+            name: "X-T".into(),
+            prefix: "T ".into()
+        }
+    );
+    assert_eq!(
+        placement("{ query = \"access_token\" }"),
+        Placement::Query {
+            param: "access_token".into()
+        }
+    );
+    assert_eq!(
+        placement("{ subprotocol = \"jwt.\", offer = [\"a\", \"b\"] }"),
+        Placement::Subprotocol {
+            offer: vec!["a".into(), "b".into()],
+            prefix: "jwt.".into()
+        }
+    );
+    assert_eq!(
+        auth("secret = { env = \"S\" }").secret,
+        SecretSource::Env {
+            name: "S".into(),
+            default: None
+        }
+    );
+    assert_eq!(
+        auth("secret = { value = \"v\" }").secret,
+        SecretSource::Literal { value: "v".into() }
+    );
+    assert_eq!(auth("ttl = \"1h\"").ttl, ms(3_600_000));
+}
+
+#[test]
+fn bad_auth_is_reported() {
+    let bad =
+        |body: &str, needle: &str| assert_problem(&with_top(&format!("[auth]\n{body}")), needle);
+    bad(
+        "placement = \"cookie\"",
+        "placement: expected \"header\", \"query\", \"subprotocol\", \"none\"",
+    );
+    bad(
+        "placement = { header = \"X T\" }",
+        "\"X T\" is not a valid HTTP header name",
+    );
+    bad(
+        "placement = { query = \"a&b\" }",
+        "query parameter \"a&b\" may only use",
+    );
+    bad(
+        "placement = { query = \"t\", prefix = \"x\" }",
+        "unknown field \"prefix\" in auth.placement; expected one of: query",
+    );
+    bad(
+        "placement = { subprotocol = \"jwt.\", offer = [\"a b\"] }",
+        "offer: \"a b\" is not a valid subprotocol name",
+    );
+    bad(
+        "secret = { env = \"A\", file = \"b\" }",
+        "auth.secret has both \"env\" and \"file\"",
+    );
+    bad(
+        "secret = { path = \"b\" }",
+        "auth.secret needs one of: env, file, value; found: path",
+    );
+    bad(
+        "secret = { file = \"\" }",
+        "auth.secret has file = \"\"; expected a non-empty string",
+    );
+    bad(
+        "secret = \"hunter2\"",
+        "secret: expected a table, found a string",
+    );
+    bad(
+        "ttl = \"0s\"",
+        "[auth] has ttl = \"0s\"; expected more than zero",
+    );
+    bad(
+        "alg = \"HS256\"",
+        "unknown field \"alg\" in [auth]; expected one of: secret, sub, ttl, placement",
+    );
+}
+
+#[test]
+fn limits_and_oracles_are_checked() {
+    let bad = |top: &str, needle: &str| assert_problem(&with_top(top), needle);
+    bad(
+        "[limits]\nmax_message_bytes = 10",
+        "[limits] has max_message_bytes = 10; expected at least 1024",
+    );
+    bad(
+        "[limits]\nhandshake_timeout = \"0s\"",
+        "expected more than zero",
+    );
+    bad(
+        "[oracles]\nmax_buffered = 0",
+        "[oracles] has max_buffered = 0; expected at least 1",
+    );
+    bad(
+        "[oracles]\nidentity = { feild = \"u\" }",
+        "unknown field \"feild\" in oracles.identity; expected one of: field",
+    );
+    bad(
+        "[oracles]\nidentity = { feild = \"u\" }",
+        "missing required field \"field\" in oracles.identity",
+    );
+    bad(
+        "[oracles]\nsequence = \"seq\"",
+        "oracles.sequence: expected a table, found a string",
+    );
+    bad(
+        "[oracles]\ntype_field = \"\"",
+        "[oracles] has type_field = \"\"",
+    );
+    let limits = load(&with_top("[limits]\nmax_message_bytes = 2048")).limits;
+    assert_eq!(
+        limits,
+        Limits {
+            max_message_bytes: 2048,
+            handshake_timeout: ms(10_000)
+        }
+    );
+}

@@ -1,0 +1,206 @@
+//! Step scripts: each step kind, placeholders, and correlation.
+
+use super::*;
+
+#[test]
+fn step_tables_need_exactly_one_step_key() {
+    let (line, column, message) = problem(&with_steps("  { sned = { type = \"x\" } },"));
+    assert_eq!((line, column), (7, 3));
+    assert_eq!(message, "step needs one of: send, expect, think, pause_reads, repeat, close, reconnect; found: sned");
+    assert_problem(
+        &with_steps("{ think = \"1ms\", close = true }"),
+        "step has both \"think\" and \"close\"",
+    );
+    assert_problem(
+        &with_steps("\"think\""),
+        "step: expected a table like { think = \"1s\" }, found a string",
+    );
+    assert_problem(
+        &with_steps("{ think = \"forever\" }"),
+        "think: expected a distribution like",
+    );
+    assert_problem(
+        &with_steps("{ pause_reads = 5 }"),
+        "pause_reads: expected a string, found an integer",
+    );
+}
+
+#[test]
+fn steps_load() {
+    assert_eq!(
+        only_step(&with_steps("{ close = true }")),
+        Step::Close { code: 1000 }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ reconnect = true }")),
+        Step::Reconnect {
+            after: Dist::ZERO,
+            backoff: vec![]
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ think = \"exp(200ms)\" }")),
+        Step::Think {
+            dist: Dist::Exp { mean: ms(200) }
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps(
+            "{ repeat = 2, steps = [{ think = \"1ms\" }, { close = 1001 }] }"
+        )),
+        Step::Repeat {
+            times: 2,
+            steps: vec![
+                Step::Think {
+                    dist: Dist::Fixed { value: ms(1) }
+                },
+                Step::Close { code: 1001 }
+            ]
+        }
+    );
+}
+
+#[test]
+fn bad_steps_are_reported() {
+    assert_problem(
+        &with_steps("{ close = 1005 }"),
+        "close code 1005 cannot be sent; expected 1000-1003, 1007-1014 or 3000-4999",
+    );
+    assert_problem(
+        &with_steps("{ close = 70000 }"),
+        "close code 70000 cannot be sent",
+    );
+    assert_problem(
+        &with_steps("{ close = false }"),
+        "close: expected a close code like 1000, or true, found a boolean",
+    );
+    assert_problem(
+        &with_steps("{ reconnect = { after = \"1ms\", tries = 3 } }"),
+        "unknown field \"tries\" in reconnect; expected one of: after, backoff",
+    );
+    assert_problem(
+        &with_steps("{ reconnect = { backoff = [\"1ms\", \"2\"] } }"),
+        "backoff: expected a duration like",
+    );
+    assert_problem(
+        &with_steps("{ repeat = 0, steps = [{ close = true }] }"),
+        "has repeat = 0; expected at least 1",
+    );
+    assert_problem(
+        &with_steps("{ repeat = 2 }"),
+        "missing required field \"steps\" in repeat step",
+    );
+    assert_problem(
+        &with_steps("{ repeat = 2, steps = [] }"),
+        "steps: expected at least one step",
+    );
+    assert_problem(
+        &with_steps("{ repeat = 2, steps = [{ close = 1 }] }"),
+        "close code 1 cannot be sent",
+    );
+    assert_problem(
+        &with_steps("{ send = \"hi\" }"),
+        "send: expected a table (the JSON object to send)",
+    );
+    assert_problem(
+        &with_steps("{ send = { at = 1979-05-27 } }"),
+        "send: 1979-05-27 cannot be sent as JSON",
+    );
+    assert_problem(
+        &with_steps("{ send = { x = nan } }"),
+        "send: nan cannot be sent as JSON (JSON has no NaN or infinity)",
+    );
+}
+
+#[test]
+fn expect_patterns_and_fields_are_checked() {
+    assert_problem(
+        &with_steps("{ expect = \"  \" }"),
+        "expect: the pattern is empty",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"a +\" }"),
+        "expect: pattern item \"+\" has no event name",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"a+?\" }"),
+        "pattern item \"a+?\" may end in one of +, * or ? only",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"a\", within = \"0ms\" }"),
+        "within = \"0ms\"; expected more than zero",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"a\", wait = \"yes\" }"),
+        "wait: expected a boolean (true or false), found a string",
+    );
+    assert_problem(
+        &with_steps("{ expect = 3 }"),
+        "expect: expected a string, found an integer",
+    );
+}
+
+#[test]
+fn correlate_needs_an_earlier_send_of_that_field() {
+    let text = with_steps(
+        "  { expect = \"a\", correlate = \"run_id\" },\n  { send = { run_id = \"{{run}}\" } },",
+    );
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (7, 31));
+    assert_eq!(
+        message,
+        "expect correlates on \"run_id\" but no earlier send sets it"
+    );
+    assert_problem(
+        &with_steps("{ send = { type = \"x\" } }, { expect = \"a\", correlate = \"run_id\" }"),
+        "no earlier send sets it",
+    );
+    load(&with_steps(
+        "{ repeat = 2, steps = [{ send = { run_id = \"{{run}}\" } }] },\n{ expect = \"a\", correlate = \"run_id\" }",
+    ));
+    load(&with_steps("{ repeat = 2, steps = [{ send = { run_id = \"r\" } }, { expect = \"a\", correlate = \"run_id\" }] }"));
+}
+
+#[test]
+fn placeholders_are_checked_where_they_are_written() {
+    let (line, column, message) = problem(&with_steps("  { send = { a = \"x-{{usr}}\" } },"));
+    assert_eq!((line, column), (7, 21));
+    assert!(
+        message.starts_with(
+            "unknown placeholder \"{{usr}}\" in send; expected one of: {{user}}, {{conn}}"
+        ),
+        "{message}"
+    );
+    let (line, column, message) = problem(&with_steps(
+        "  { send = { a = [\"ok {{run}}\", \"{{user\"] } },",
+    ));
+    assert_eq!((line, column), (7, 34));
+    assert!(message.starts_with("unclosed \"{{\" in send"), "{message}");
+    assert_problem(
+        &with_steps("{ send = { a = { b = \"{{ usr }}\" } } }"),
+        "unknown placeholder \"{{usr}}\"",
+    );
+    assert_problem(
+        &with_top("[auth]\nsub = \"u-{{conn}}\""),
+        "placeholder not available \"{{conn}}\" in auth.sub; expected one of: {{user}}, {{group}}",
+    );
+    load(&with_steps(
+        "{ send = { a = \"{{user}}{{conn}}{{run}}{{group}}{{sub}}{{random}}{{ uuid }} }}\" } }",
+    ));
+}
+
+#[test]
+fn steps_may_be_array_tables() {
+    let text = "name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+                [[group.steps]]\nthink = \"1ms\"\n[[group.steps]]\nclose = true\n";
+    let steps = load(text).groups.remove(0).steps;
+    assert_eq!(
+        steps,
+        vec![
+            Step::Think {
+                dist: Dist::Fixed { value: ms(1) }
+            },
+            Step::Close { code: 1000 }
+        ]
+    );
+}

@@ -1,0 +1,415 @@
+//! Reading a spanned TOML tree by hand.
+//!
+//! Every getter records a [`Problem`] (with line:column from the node's byte span) and
+//! hands back a default instead of failing, so one pass over the file finds every problem.
+//! The half-built scenario that results is thrown away whenever a problem was recorded.
+
+use super::dist::{parse_dist, parse_duration};
+use super::Problem;
+use crate::scenario::model::Dist;
+use std::ops::Range;
+use std::time::Duration;
+use toml::de::{DeInteger, DeTable, DeValue};
+use toml::Spanned;
+
+/// A value in the parsed document, with its byte span.
+pub(super) type Node<'i> = Spanned<DeValue<'i>>;
+
+/// The file being loaded and the problems found so far.
+pub(super) struct Ctx<'s> {
+    file: &'s str,
+    text: &'s str,
+    problems: Vec<Problem>,
+}
+
+impl<'s> Ctx<'s> {
+    pub fn new(file: &'s str, text: &'s str) -> Self {
+        Ctx {
+            file,
+            text,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn text(&self) -> &'s str {
+        self.text
+    }
+
+    pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = position(self.text, span.start);
+        self.problems.push(Problem {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// Problems in the order they were reported.
+    pub fn into_reported(self) -> Vec<Problem> {
+        self.problems
+    }
+
+    /// Problems in file order, so the first one printed is the first one in the file.
+    pub fn into_problems(self) -> Vec<Problem> {
+        let mut problems = self.problems;
+        problems.sort_by_key(|p| (p.line, p.column));
+        problems
+    }
+
+    fn mismatch(&mut self, key: &str, expected: &str, node: &Node<'_>) {
+        let found = kind(node.get_ref());
+        self.report(
+            node.span(),
+            format!("{key}: expected {expected}, found {found}"),
+        );
+    }
+
+    pub fn string<'n>(&mut self, key: &str, node: &'n Node<'_>) -> Option<&'n str> {
+        match node.get_ref() {
+            DeValue::String(s) => Some(s),
+            _ => {
+                self.mismatch(key, "a string", node);
+                None
+            }
+        }
+    }
+
+    pub fn integer(&mut self, key: &str, node: &Node<'_>) -> Option<i128> {
+        match node.get_ref() {
+            DeValue::Integer(i) => int_value(i),
+            _ => {
+                self.mismatch(key, "an integer", node);
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, key: &str, node: &Node<'_>) -> Option<bool> {
+        match node.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.mismatch(key, "a boolean (true or false)", node);
+                None
+            }
+        }
+    }
+
+    pub fn array<'n, 'i>(&mut self, key: &str, node: &'n Node<'i>) -> Option<&'n [Node<'i>]> {
+        match node.get_ref() {
+            DeValue::Array(a) => Some(a),
+            _ => {
+                self.mismatch(key, "an array", node);
+                None
+            }
+        }
+    }
+
+    pub fn table<'n, 'i>(&mut self, key: &str, node: &'n Node<'i>) -> Option<&'n DeTable<'i>> {
+        match node.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.mismatch(key, "a table", node);
+                None
+            }
+        }
+    }
+
+    pub fn duration(&mut self, key: &str, node: &Node<'_>) -> Option<Duration> {
+        let text = self.string(key, node)?;
+        parse_duration(text)
+            .map_err(|e| self.report(node.span(), format!("{key}: {e}")))
+            .ok()
+    }
+
+    pub fn dist(&mut self, key: &str, node: &Node<'_>) -> Option<Dist> {
+        let text = self.string(key, node)?;
+        parse_dist(text)
+            .map_err(|e| self.report(node.span(), format!("{key}: {e}")))
+            .ok()
+    }
+
+    /// Checks that exactly one of `kinds` is a key of `table`, and returns it.
+    pub fn one_of<'k>(
+        &mut self,
+        section: &str,
+        table: &DeTable<'_>,
+        span: Range<usize>,
+        kinds: &[&'k str],
+    ) -> Option<&'k str> {
+        let present: Vec<&'k str> = kinds
+            .iter()
+            .copied()
+            .filter(|k| table.contains_key(*k))
+            .collect();
+        let expected = kinds.join(", ");
+        match present.as_slice() {
+            [one] => return Some(one),
+            [] => {
+                let found: Vec<&str> = table.keys().map(|k| k.get_ref().as_ref()).collect();
+                let found = if found.is_empty() { "nothing".into() } else { found.join(", ") };
+                self.report(span, format!("{section} needs one of: {expected}; found: {found}"));
+            }
+            [first, second, ..] => self.report(
+                span,
+                format!("{section} has both {first:?} and {second:?}; expected exactly one of: {expected}"),
+            ),
+        }
+        None
+    }
+}
+
+/// 1-based line and column (in characters, as editors count) of a byte offset.
+pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = text.get(..offset).unwrap_or_default();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    (before.matches('\n').count() + 1, column)
+}
+
+/// "a string", "an integer", ...: the kind of a value, for messages.
+pub(super) fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// A string value quoted, anything else by its kind: what a message says was found.
+pub(super) fn found(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::String(s) => format!("{s:?}"),
+        other => kind(other).to_string(),
+    }
+}
+
+pub(super) fn int_value(i: &DeInteger<'_>) -> Option<i128> {
+    // The parser only produces radix 2, 8, 10 and 16; the guard keeps from_str_radix from
+    // panicking should that ever change.
+    if !(2..=36).contains(&i.radix()) {
+        return None;
+    }
+    i128::from_str_radix(i.as_str(), i.radix()).ok()
+}
+
+/// One table of the document, checked for unknown keys when it is opened.
+pub(super) struct Fields<'t, 'i> {
+    table: &'t DeTable<'i>,
+    span: Range<usize>,
+    section: String,
+    owner: String,
+}
+
+impl<'t, 'i> Fields<'t, 'i> {
+    /// `section` names the table in messages about its keys (`[[group]]`); `known` lists the
+    /// keys it may have.
+    pub fn new(
+        cx: &mut Ctx<'_>,
+        table: &'t DeTable<'i>,
+        span: Range<usize>,
+        section: impl Into<String>,
+        known: &[&str],
+    ) -> Self {
+        let section = section.into();
+        for key in table.keys() {
+            if !known.contains(&key.get_ref().as_ref()) {
+                let expected = known.join(", ");
+                let message = format!(
+                    "unknown field {:?} in {section}; expected one of: {expected}",
+                    key.get_ref()
+                );
+                cx.report(key.span(), message);
+            }
+        }
+        Fields {
+            table,
+            span,
+            owner: section.clone(),
+            section,
+        }
+    }
+
+    /// Opens an optional sub-table such as `[limits]`; `None` when absent or not a table.
+    pub fn section(
+        cx: &mut Ctx<'_>,
+        node: Option<&'t Node<'i>>,
+        section: &str,
+        known: &[&str],
+    ) -> Option<Self> {
+        let node = node?;
+        let table = cx.table(section, node)?;
+        Some(Fields::new(cx, table, node.span(), section, known))
+    }
+
+    /// Names the table in messages about its values (`group "x" has users = 0`).
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'t Node<'i>> {
+        self.table.get(key)
+    }
+
+    pub fn require(&self, cx: &mut Ctx<'_>, key: &str) -> Option<&'t Node<'i>> {
+        let node = self.get(key);
+        if node.is_none() {
+            cx.report(
+                self.span(),
+                format!("missing required field {key:?} in {}", self.section),
+            );
+        }
+        node
+    }
+
+    pub fn opt_str(&self, cx: &mut Ctx<'_>, key: &str) -> Option<String> {
+        self.get(key)
+            .and_then(|n| cx.string(key, n))
+            .map(str::to_string)
+    }
+
+    /// A string that must not be empty; `default` when absent.
+    pub fn text_or(&self, cx: &mut Ctx<'_>, key: &str, default: &str) -> String {
+        match self.get(key) {
+            Some(node) => self.nonempty(cx, key, node),
+            None => default.to_string(),
+        }
+    }
+
+    /// A required string that must not be empty.
+    pub fn req_text(&self, cx: &mut Ctx<'_>, key: &str) -> String {
+        self.require(cx, key)
+            .map(|node| self.nonempty(cx, key, node))
+            .unwrap_or_default()
+    }
+
+    fn nonempty(&self, cx: &mut Ctx<'_>, key: &str, node: &Node<'_>) -> String {
+        let text = cx.string(key, node).unwrap_or("-");
+        if text.is_empty() {
+            let owner = &self.owner;
+            cx.report(
+                node.span(),
+                format!("{owner} has {key} = \"\"; expected a non-empty string"),
+            );
+        }
+        text.to_string()
+    }
+
+    pub fn bool_or(&self, cx: &mut Ctx<'_>, key: &str, default: bool) -> bool {
+        self.get(key)
+            .and_then(|n| cx.boolean(key, n))
+            .unwrap_or(default)
+    }
+
+    /// An integer in `min..=max`.
+    pub fn int(
+        &self,
+        cx: &mut Ctx<'_>,
+        key: &str,
+        node: &Node<'_>,
+        min: i128,
+        max: i128,
+    ) -> Option<i128> {
+        let value = cx.integer(key, node)?;
+        let owner = &self.owner;
+        let complaint = if value < min {
+            format!("expected at least {min}")
+        } else if value > max {
+            format!("expected at most {max}")
+        } else {
+            return Some(value);
+        };
+        cx.report(
+            node.span(),
+            format!("{owner} has {key} = {value}; {complaint}"),
+        );
+        None
+    }
+
+    pub fn int_or(&self, cx: &mut Ctx<'_>, key: &str, min: i128, max: i128, default: i128) -> i128 {
+        self.get(key)
+            .and_then(|n| self.int(cx, key, n, min, max))
+            .unwrap_or(default)
+    }
+
+    pub fn duration_or(&self, cx: &mut Ctx<'_>, key: &str, default: Duration) -> Duration {
+        self.get(key)
+            .and_then(|n| cx.duration(key, n))
+            .unwrap_or(default)
+    }
+
+    /// A duration that must be more than zero; `default` when absent.
+    pub fn positive_duration_or(&self, cx: &mut Ctx<'_>, key: &str, default: Duration) -> Duration {
+        match self.get(key) {
+            Some(node) => self.positive(cx, key, node),
+            None => default,
+        }
+    }
+
+    /// A required duration that must be more than zero.
+    pub fn req_positive_duration(&self, cx: &mut Ctx<'_>, key: &str) -> Duration {
+        self.require(cx, key)
+            .map_or(Duration::ZERO, |node| self.positive(cx, key, node))
+    }
+
+    fn positive(&self, cx: &mut Ctx<'_>, key: &str, node: &Node<'_>) -> Duration {
+        let value = cx.duration(key, node).unwrap_or(Duration::MAX);
+        if value.is_zero() {
+            let shown = found(node.get_ref());
+            let owner = &self.owner;
+            cx.report(
+                node.span(),
+                format!("{owner} has {key} = {shown}; expected more than zero"),
+            );
+        }
+        value
+    }
+
+    pub fn dist_or(&self, cx: &mut Ctx<'_>, key: &str, default: Dist) -> Dist {
+        self.get(key)
+            .and_then(|n| cx.dist(key, n))
+            .unwrap_or(default)
+    }
+
+    /// A string that must be one of `options`, mapped to its value; `default` when absent.
+    pub fn choice<T: Copy>(
+        &self,
+        cx: &mut Ctx<'_>,
+        key: &str,
+        options: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(node) = self.get(key) else {
+            return default;
+        };
+        let Some(text) = cx.string(key, node) else {
+            return default;
+        };
+        if let Some((_, value)) = options.iter().find(|(name, _)| *name == text) {
+            return *value;
+        }
+        let names: Vec<String> = options
+            .iter()
+            .map(|(name, _)| format!("{name:?}"))
+            .collect();
+        let expected = names.join(", ");
+        cx.report(
+            node.span(),
+            format!("{key}: expected one of {expected}, found {text:?}"),
+        );
+        default
+    }
+}

@@ -8,8 +8,13 @@
 //! `target` is the built-in reference server the quick start runs against.
 
 pub mod auth;
+pub mod cli;
+pub mod error;
 pub mod metrics;
 pub mod oracle;
 pub mod plan;
+pub mod report;
+pub mod run;
 pub mod scenario;
+pub mod swarm;
 pub mod target;

@@ -1,1 +1,50 @@
-fn main(){}
+//! The `stampede` binary: logging, runtime, Ctrl-C, exit codes. Everything else is the library.
+
+use clap::Parser;
+use stampede::cli::{self, Cli};
+use stampede::error::exit;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let code = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        tokio::spawn(stop_on_ctrl_c(cancel.clone()));
+        match cli::execute(cli, cancel).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                e.exit_code()
+            }
+        }
+    });
+    ExitCode::from(code)
+}
+
+/// First Ctrl-C: stop cleanly and write partial results. Second: leave at once.
+async fn stop_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("\ninterrupted: stopping connections and writing partial results (Ctrl-C again to abort)");
+        cancel.cancel();
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    }
+}

@@ -56,7 +56,9 @@ struct Pending {
     id: ExpectId,
     state: PatternState,
     correlate: Option<(String, String)>,
-    sent_at: Instant,
+    /// The request this answers; `None` for expectations with no send before them
+    /// (a greeting), which then record no turn latency.
+    sent_at: Option<Instant>,
     deadline: Instant,
     within: Duration,
     seen: Vec<String>,
@@ -161,7 +163,7 @@ impl ConnChecker {
     pub fn expect(
         &mut self,
         plan: &ExpectPlan,
-        sent_at: Instant,
+        sent_at: Option<Instant>,
         now: Instant,
         c: &mut Counters,
     ) -> ExpectId {
@@ -311,13 +313,15 @@ impl ConnChecker {
         c: &mut Counters,
     ) {
         let p = &self.pending[idx];
-        if let Some(at) = first_at {
+        if let (Some(at), Some(sent)) = (first_at, p.sent_at) {
             self.samples
-                .push((Phase::FirstEvent, at.saturating_duration_since(p.sent_at)));
+                .push((Phase::FirstEvent, at.saturating_duration_since(sent)));
         }
         if p.state.is_complete() {
-            self.samples
-                .push((Phase::Turn, now.saturating_duration_since(p.sent_at)));
+            if let Some(sent) = p.sent_at {
+                self.samples
+                    .push((Phase::Turn, now.saturating_duration_since(sent)));
+            }
             self.resolve(idx, Resolution::Met, c);
         }
     }

@@ -57,6 +57,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
         }],
         oracles: OracleSpec::default(),
         limits: Limits::default(),
+        thresholds: vec![],
         hash: "h".into(),
     }
 }

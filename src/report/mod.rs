@@ -145,11 +145,19 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
             .filter(|p| !out.histograms.get(**p).is_empty())
             .map(|p| (p.name().to_string(), PhaseStats::of(out.histograms.get(*p))))
             .collect(),
-        events: counters.events.iter().map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived))).collect(),
+        events: counters
+            .events
+            .iter()
+            .map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived)))
+            .collect(),
         violations: ViolationSummary {
             total: counters.total_violations(),
             by_oracle: counters.violations.clone(),
-            first: violations.iter().take(SUMMARY_VIOLATIONS).cloned().collect(),
+            first: violations
+                .iter()
+                .take(SUMMARY_VIOLATIONS)
+                .cloned()
+                .collect(),
         },
         generator: GeneratorSummary {
             lag_p50_ms: lag.p50_ms,
@@ -158,11 +166,17 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
             fell_behind: lag.p99_ms > LAG_LIMIT_MS,
         },
     };
-    Results { summary, histograms: out.histograms, violations }
+    Results {
+        summary,
+        histograms: out.histograms,
+        violations,
+    }
 }
 
 fn counter_summary(c: &Counters, elapsed_s: f64, task_failures: u64) -> CounterSummary {
-    let keyed = |m: &BTreeMap<crate::metrics::Cause, u64>| m.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let keyed = |m: &BTreeMap<crate::metrics::Cause, u64>| {
+        m.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
     CounterSummary {
         attempted: c.attempted,
         accepted: c.accepted,
@@ -186,6 +200,14 @@ fn counter_summary(c: &Counters, elapsed_s: f64, task_failures: u64) -> CounterS
 }
 
 fn event_rate(expected: u64, arrived: u64) -> EventRate {
-    let rate = if expected == 0 { 1.0 } else { arrived as f64 / expected as f64 };
-    EventRate { expected, arrived, rate }
+    let rate = if expected == 0 {
+        1.0
+    } else {
+        arrived as f64 / expected as f64
+    };
+    EventRate {
+        expected,
+        arrived,
+        rate,
+    }
 }

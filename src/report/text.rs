@@ -1,12 +1,21 @@
 //! The compact console summary.
 
 use super::Summary;
+use crate::metrics::Phase;
 use std::io::{self, Write};
 
 /// Renders the summary table; volatile values (times) are formatted, never reordered.
 pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
-    let target_note = if s.embedded_target { " (embedded reference server)" } else { "" };
-    writeln!(w, "stampede {} · {} · seed {} · {}{}", s.tool_version, s.scenario, s.seed, s.target, target_note)?;
+    let target_note = if s.embedded_target {
+        " (embedded reference server)"
+    } else {
+        ""
+    };
+    writeln!(
+        w,
+        "stampede {} · {} · seed {} · {}{}",
+        s.tool_version, s.scenario, s.seed, s.target, target_note
+    )?;
     writeln!(
         w,
         "ran {:.2}s of {:.0}s ({}) · {} connections planned",
@@ -43,7 +52,11 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_events(s, w)?;
     render_violations(s, w)?;
     let g = &s.generator;
-    let verdict = if g.fell_behind { "FELL BEHIND: timings are not trustworthy" } else { "on schedule" };
+    let verdict = if g.fell_behind {
+        "FELL BEHIND: timings are not trustworthy"
+    } else {
+        "on schedule"
+    };
     writeln!(
         w,
         "\ngenerator lag p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  ({verdict})",
@@ -52,11 +65,14 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
 }
 
 fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
-    writeln!(w, "\n{:<14}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}", "phase (ms)", "count", "p50", "p90", "p99", "p99.9", "max")?;
-    for (name, p) in &s.phases {
-        if name == "generator_lag" {
-            continue;
-        }
+    writeln!(
+        w,
+        "\n{:<14}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "phase (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+    )?;
+    // Timeline order, not alphabetical: connect → TLS → upgrade → first frame → turn.
+    let ordered = Phase::ALL.iter().filter(|p| **p != Phase::GeneratorLag);
+    for (name, p) in ordered.filter_map(|p| s.phases.get(p.name()).map(|stats| (p.name(), stats))) {
         writeln!(
             w,
             "{name:<14}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
@@ -70,9 +86,19 @@ fn render_events<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.events.is_empty() {
         return Ok(());
     }
-    writeln!(w, "\n{:<24}{:>10}{:>10}{:>9}", "event", "expected", "arrived", "rate")?;
+    writeln!(
+        w,
+        "\n{:<24}{:>10}{:>10}{:>9}",
+        "event", "expected", "arrived", "rate"
+    )?;
     for (name, e) in &s.events {
-        writeln!(w, "{name:<24}{:>10}{:>10}{:>8.1}%", e.expected, e.arrived, e.rate * 100.0)?;
+        writeln!(
+            w,
+            "{name:<24}{:>10}{:>10}{:>8.1}%",
+            e.expected,
+            e.arrived,
+            e.rate * 100.0
+        )?;
     }
     Ok(())
 }
@@ -82,7 +108,11 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if v.total == 0 {
         return writeln!(w, "\nviolations   none");
     }
-    let parts: Vec<String> = v.by_oracle.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let parts: Vec<String> = v
+        .by_oracle
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
     writeln!(w, "\nviolations   {}  ({})", v.total, parts.join(", "))?;
     for x in v.first.iter().take(5) {
         writeln!(

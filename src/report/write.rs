@@ -9,9 +9,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot encode {path}: {source}")]
-    Json { path: String, source: serde_json::Error },
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
 }
 
 /// `BASE/<scenario>/<UTC timestamp>/`, made unique if two runs start in the same millisecond.
@@ -21,7 +27,10 @@ pub fn results_dir(base: &Path, scenario: &str) -> PathBuf {
     if !dir.exists() {
         return dir;
     }
-    (1..).map(|n| base.join(scenario).join(format!("{stamp}-{n}"))).find(|d| !d.exists()).unwrap_or(dir)
+    (1..)
+        .map(|n| base.join(scenario).join(format!("{stamp}-{n}")))
+        .find(|d| !d.exists())
+        .unwrap_or(dir)
 }
 
 /// Writes summary.json, histograms.json, violations.jsonl and plan.json into `dir`.
@@ -59,9 +68,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 }
 
 fn io(path: &Path, source: std::io::Error) -> WriteError {
-    WriteError::Io { path: path.display().to_string(), source }
+    WriteError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn json(path: &Path, source: serde_json::Error) -> WriteError {
-    WriteError::Json { path: path.display().to_string(), source }
+    WriteError::Json {
+        path: path.display().to_string(),
+        source,
+    }
 }

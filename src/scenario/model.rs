@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod threshold;
+
+pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
+
 /// A whole scenario file after validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
@@ -28,6 +32,9 @@ pub struct Scenario {
     pub oracles: OracleSpec,
     /// WebSocket client limits.
     pub limits: Limits,
+    /// Pass/fail limits checked on the summary when the run ends (`[thresholds]`).
+    #[serde(default)]
+    pub thresholds: Vec<Threshold>,
     /// Hex SHA-256 of the scenario file's bytes: identifies the scenario in results.
     pub hash: String,
 }

@@ -61,20 +61,31 @@ pub(super) struct ConnRun {
     samples: SampleBuffer,
     checker: ConnChecker,
     open: Option<Open>,
-    last_send_at: Instant,
+    /// When the latest request went out on the current connection.
+    last_send_at: Option<Instant>,
     attempts: Vec<Attempt>,
     /// Violations already added to the live progress counter.
     violations_published: u64,
 }
 
 impl ConnRun {
-    pub(super) fn new(ctx: Arc<RunCtx>, index: usize, cancel: CancellationToken, samples: SampleBuffer) -> Self {
+    pub(super) fn new(
+        ctx: Arc<RunCtx>,
+        index: usize,
+        cancel: CancellationToken,
+        samples: SampleBuffer,
+    ) -> Self {
         let plan = &ctx.plan.conns[index];
         let token = &ctx.tokens[plan.token as usize];
         let who = ConnIdentity {
             conn: plan.id,
             user: plan.user,
-            group: ctx.plan.groups.get(plan.group as usize).cloned().unwrap_or_default(),
+            group: ctx
+                .plan
+                .groups
+                .get(plan.group as usize)
+                .cloned()
+                .unwrap_or_default(),
             jti: token.jti.clone(),
             sub: token.sub.clone(),
         };
@@ -88,7 +99,7 @@ impl ConnRun {
             samples,
             checker,
             open: None,
-            last_send_at: Instant::now(),
+            last_send_at: None,
             attempts: Vec::new(),
             violations_published: 0,
         }
@@ -103,7 +114,11 @@ impl ConnRun {
         if self.sleep_until(intended).await == Stop::Cancelled {
             return self.finish().await;
         }
-        self.record(Phase::GeneratorLag, Instant::now().saturating_duration_since(intended)).await;
+        self.record(
+            Phase::GeneratorLag,
+            Instant::now().saturating_duration_since(intended),
+        )
+        .await;
         let ctx = self.ctx.clone();
         let actions = &ctx.plan.conns[self.index].actions;
         let mut connected = false;
@@ -113,7 +128,9 @@ impl ConnRun {
             }
             match action {
                 Action::Connect => connected = self.connect(&[]).await,
-                Action::Reconnect { after, backoff } => connected = self.reconnect(*after, backoff).await,
+                Action::Reconnect { after, backoff } => {
+                    connected = self.reconnect(*after, backoff).await
+                }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => self.send(message).await,
                 Action::Expect(expect) => self.expect(expect).await,
@@ -131,7 +148,8 @@ impl ConnRun {
 
     async fn finish(mut self) -> ConnReport {
         let now = Instant::now();
-        self.checker.end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.checker
+            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
         if let Some(open) = self.open.take() {
             self.end_attempt(open, Cause::Interrupted, now);
         }
@@ -154,7 +172,9 @@ impl ConnRun {
             if self.dial().await {
                 return true;
             }
-            let Some(delay) = delays.next() else { return false };
+            let Some(delay) = delays.next() else {
+                return false;
+            };
             if self.sleep_until(Instant::now() + *delay).await == Stop::Cancelled {
                 return false;
             }
@@ -184,25 +204,49 @@ impl ConnRun {
             Ok(ws) => {
                 self.ctx.live.live.fetch_add(1, Relaxed);
                 self.checker.reset_stream();
-                self.attempts.push(Attempt { started_us, upgraded_us: Some(self.since_t0(Instant::now())), ended_us: 0, accepted: false, cause: None });
-                self.open = Some(Open { ws, upgraded_at: Instant::now(), verdict: Verdict::Pending, closing: None });
+                self.last_send_at = None;
+                self.attempts.push(Attempt {
+                    started_us,
+                    upgraded_us: Some(self.since_t0(Instant::now())),
+                    ended_us: 0,
+                    accepted: false,
+                    cause: None,
+                });
+                self.open = Some(Open {
+                    ws,
+                    upgraded_at: Instant::now(),
+                    verdict: Verdict::Pending,
+                    closing: None,
+                });
                 true
             }
             Err(failure) => {
                 let cause = failure.cause;
-                if failure.rejected { self.counters.rejected += 1 } else { self.counters.failed += 1 }
+                if failure.rejected {
+                    self.counters.rejected += 1
+                } else {
+                    self.counters.failed += 1
+                }
                 *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
                 let ended_us = self.since_t0(Instant::now());
-                self.attempts.push(Attempt { started_us, upgraded_us: None, ended_us, accepted: false, cause: Some(cause.to_string()) });
+                self.attempts.push(Attempt {
+                    started_us,
+                    upgraded_us: None,
+                    ended_us,
+                    accepted: false,
+                    cause: Some(cause.to_string()),
+                });
                 false
             }
         }
     }
 
     async fn send(&mut self, message: &serde_json::Value) {
-        let Some(open) = self.open.as_mut() else { return };
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
         let text = message.to_string();
-        self.last_send_at = Instant::now();
+        self.last_send_at = Some(Instant::now());
         match open.ws.send(Message::Text(text.into())).await {
             Ok(()) => {
                 self.counters.messages_sent += 1;
@@ -214,7 +258,9 @@ impl ConnRun {
 
     async fn expect(&mut self, expect: &ExpectPlan) {
         let now = Instant::now();
-        let id = self.checker.expect(expect, self.last_send_at, now, &mut self.counters);
+        let id = self
+            .checker
+            .expect(expect, self.last_send_at, now, &mut self.counters);
         self.drain_checker_samples().await;
         if expect.wait {
             self.pump(None, |ch| !ch.is_pending(id)).await;
@@ -224,7 +270,11 @@ impl ConnRun {
     async fn think(&mut self, d: Duration) {
         let intended = Instant::now() + d;
         if self.pump(Some(intended), |_| false).await == Stop::Deadline {
-            self.record(Phase::GeneratorLag, Instant::now().saturating_duration_since(intended)).await;
+            self.record(
+                Phase::GeneratorLag,
+                Instant::now().saturating_duration_since(intended),
+            )
+            .await;
         }
     }
 
@@ -237,14 +287,23 @@ impl ConnRun {
 
     async fn close(&mut self, code: u16) {
         self.settle_pending().await;
-        let Some(open) = self.open.as_mut() else { return };
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
         open.closing = Some(code);
-        let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: "".into(),
+        };
         if let Err(e) = open.ws.send(Message::Close(Some(frame))).await {
             self.lose(classify(&e), Instant::now());
             return;
         }
-        if self.pump(Some(Instant::now() + CLOSE_GRACE), |_| false).await != Stop::Lost {
+        if self
+            .pump(Some(Instant::now() + CLOSE_GRACE), |_| false)
+            .await
+            != Stop::Lost
+        {
             // The server never answered our Close: the attempt still ends here.
             if let Some(open) = self.open.take() {
                 self.end_attempt(open, Cause::ClientClose(code), Instant::now());
@@ -258,8 +317,13 @@ impl ConnRun {
             if done(&self.checker) {
                 return Stop::Done;
             }
-            let wake_at = [until, self.checker.next_deadline()].into_iter().flatten().min();
-            let Some(open) = self.open.as_mut() else { return Stop::Lost };
+            let wake_at = [until, self.checker.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(open) = self.open.as_mut() else {
+                return Stop::Lost;
+            };
             let wake = tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => Wake::Cancelled,
@@ -335,7 +399,9 @@ impl ConnRun {
 
     /// The first frame after the upgrade settles whether the server accepted us.
     async fn first_frame(&mut self, now: Instant, policy_close: bool) {
-        let Some(open) = self.open.as_mut() else { return };
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
         if open.verdict != Verdict::Pending {
             return;
         }
@@ -343,7 +409,11 @@ impl ConnRun {
         if policy_close {
             open.verdict = Verdict::Rejected;
             self.counters.rejected += 1;
-            *self.counters.refused_by.entry(Cause::ServerClose(1008)).or_default() += 1;
+            *self
+                .counters
+                .refused_by
+                .entry(Cause::ServerClose(1008))
+                .or_default() += 1;
         } else {
             open.verdict = Verdict::Accepted;
             self.counters.accepted += 1;
@@ -352,7 +422,9 @@ impl ConnRun {
     }
 
     async fn server_closed(&mut self, code: u16, now: Instant) {
-        let Some(mut open) = self.open.take() else { return };
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
         let ours = open.closing;
         // Complete the close handshake so the server sees a clean close; bounded.
         let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
@@ -360,16 +432,34 @@ impl ConnRun {
             Some(mine) => Cause::ClientClose(mine),
             None => Cause::ServerClose(code),
         };
-        let how = if ours.is_some() { StreamEnd::Cut } else { StreamEnd::Lost };
-        self.checker.end_stream(how, &format!("server closed with {code}"), now, &mut self.counters);
+        let how = if ours.is_some() {
+            StreamEnd::Cut
+        } else {
+            StreamEnd::Lost
+        };
+        self.checker.end_stream(
+            how,
+            &format!("server closed with {code}"),
+            now,
+            &mut self.counters,
+        );
         self.end_attempt(open, cause, now);
     }
 
     /// The connection broke without a Close frame.
     fn lose(&mut self, cause: Cause, now: Instant) {
         let Some(open) = self.open.take() else { return };
-        let how = if open.closing.is_some() { StreamEnd::Cut } else { StreamEnd::Lost };
-        self.checker.end_stream(how, &format!("connection lost ({cause})"), now, &mut self.counters);
+        let how = if open.closing.is_some() {
+            StreamEnd::Cut
+        } else {
+            StreamEnd::Lost
+        };
+        self.checker.end_stream(
+            how,
+            &format!("connection lost ({cause})"),
+            now,
+            &mut self.counters,
+        );
         self.end_attempt(open, cause, now);
     }
 
@@ -380,8 +470,15 @@ impl ConnRun {
             Verdict::Rejected => false,
             // Upgraded but not a single frame: accepted unless it died on its own.
             Verdict::Pending => {
-                let died = matches!(cause, Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_));
-                if died { self.counters.failed += 1 } else { self.counters.accepted += 1 }
+                let died = matches!(
+                    cause,
+                    Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_)
+                );
+                if died {
+                    self.counters.failed += 1
+                } else {
+                    self.counters.accepted += 1
+                }
                 if died {
                     *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
                 }
@@ -409,7 +506,10 @@ impl ConnRun {
         }
         let total = self.counters.total_violations();
         if total > self.violations_published {
-            self.ctx.live.violations.fetch_add(total - self.violations_published, Relaxed);
+            self.ctx
+                .live
+                .violations
+                .fetch_add(total - self.violations_published, Relaxed);
             self.violations_published = total;
         }
     }
@@ -445,7 +545,11 @@ async fn sleep_opt(at: Option<Instant>) {
 fn correlate_fields(plan: &ConnPlan) -> Vec<String> {
     let mut fields: Vec<String> = Vec::new();
     for action in &plan.actions {
-        if let Action::Expect(ExpectPlan { correlate: Some((field, _)), .. }) = action {
+        if let Action::Expect(ExpectPlan {
+            correlate: Some((field, _)),
+            ..
+        }) = action
+        {
             if !fields.contains(field) {
                 fields.push(field.clone());
             }

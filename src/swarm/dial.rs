@@ -33,29 +33,50 @@ pub enum UrlError {
     #[error("target {url}: {reason}")]
     Invalid { url: String, reason: String },
     #[error("target {url}: cannot resolve {host}: {reason}")]
-    Resolve { url: String, host: String, reason: String },
+    Resolve {
+        url: String,
+        host: String,
+        reason: String,
+    },
 }
 
 impl Target {
     /// Parses a `ws://` or `wss://` URL and resolves its host once, so DNS is not
     /// counted as connect time.
     pub async fn resolve(url: &str) -> Result<Target, UrlError> {
-        let invalid = |reason: &str| UrlError::Invalid { url: url.into(), reason: reason.into() };
-        let uri: tokio_tungstenite::tungstenite::http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+        let invalid = |reason: &str| UrlError::Invalid {
+            url: url.into(),
+            reason: reason.into(),
+        };
+        let uri: tokio_tungstenite::tungstenite::http::Uri =
+            url.parse().map_err(|_| invalid("not a URL"))?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,
             _ => return Err(invalid("scheme must be ws:// or wss://")),
         };
-        let host = uri.host().ok_or_else(|| invalid("no host"))?.trim_matches(['[', ']']).to_string();
+        let host = uri
+            .host()
+            .ok_or_else(|| invalid("no host"))?
+            .trim_matches(['[', ']'])
+            .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let resolve_err = |reason: String| UrlError::Resolve { url: url.into(), host: host.clone(), reason };
+        let resolve_err = |reason: String| UrlError::Resolve {
+            url: url.into(),
+            host: host.clone(),
+            reason,
+        };
         let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|e| resolve_err(e.to_string()))?
             .next()
             .ok_or_else(|| resolve_err("no address".into()))?;
-        Ok(Target { url: url.into(), addr, tls, host })
+        Ok(Target {
+            url: url.into(),
+            addr,
+            tls,
+            host,
+        })
     }
 
     fn server_name(&self) -> Option<ServerName<'static>> {
@@ -81,7 +102,10 @@ pub struct DialFailure {
 
 impl DialFailure {
     fn failed(cause: Cause) -> Self {
-        DialFailure { cause, rejected: false }
+        DialFailure {
+            cause,
+            rejected: false,
+        }
     }
 }
 
@@ -122,13 +146,16 @@ impl Dialer {
         let tcp = timeout_at(deadline, TcpStream::connect(self.target.addr))
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("connect")))?
-            .map_err(|e| DialFailure::failed(Cause::Connect(format!("{:?}", e.kind()).to_lowercase())))?;
+            .map_err(|e| {
+                DialFailure::failed(Cause::Connect(format!("{:?}", e.kind()).to_lowercase()))
+            })?;
         phases.push((Phase::TcpConnect, started.elapsed()));
         // Interactive protocol: small frames must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
         let stream = self.tls_stage(tcp, deadline, phases).await?;
         let sent = Instant::now();
-        let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(self.ws_config()));
+        let upgrade =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(self.ws_config()));
         let (ws, _response) = timeout_at(deadline, upgrade)
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("upgrade")))?
@@ -146,7 +173,10 @@ impl Dialer {
         let Some(connector) = (self.target.tls).then_some(self.tls.as_ref()).flatten() else {
             return Ok(ClientStream::Plain(tcp));
         };
-        let name = self.target.server_name().ok_or_else(|| DialFailure::failed(Cause::Tls))?;
+        let name = self
+            .target
+            .server_name()
+            .ok_or_else(|| DialFailure::failed(Cause::Tls))?;
         let started = Instant::now();
         let tls = timeout_at(deadline, connector.connect(name, tcp))
             .await
@@ -160,7 +190,10 @@ impl Dialer {
 /// Maps a failed upgrade to its cause: an HTTP status is a rejection by the server.
 fn classify_handshake(e: WsError) -> DialFailure {
     match e {
-        WsError::Http(response) => DialFailure { cause: Cause::Http(response.status().as_u16()), rejected: true },
+        WsError::Http(response) => DialFailure {
+            cause: Cause::Http(response.status().as_u16()),
+            rejected: true,
+        },
         other => DialFailure::failed(classify(&other)),
     }
 }

@@ -94,14 +94,22 @@ pub async fn run(
     let t0 = Instant::now() + lead;
     let run_cancel = cancel.child_token();
     let deadline = t0 + plan.duration;
-    let ctx = Arc::new(RunCtx { oracles: Arc::new(plan.oracles.clone()), plan, dialer, tokens, t0, live });
+    let ctx = Arc::new(RunCtx {
+        oracles: Arc::new(plan.oracles.clone()),
+        plan,
+        dialer,
+        tokens,
+        t0,
+        live,
+    });
     let aggregator = Aggregator::spawn();
     let mut tasks = JoinSet::new();
     for index in 0..ctx.plan.conns.len() {
         let task = conn::ConnRun::new(ctx.clone(), index, run_cancel.clone(), aggregator.buffer());
         tasks.spawn(task.run());
     }
-    let (reports, task_failures, hit_duration) = collect(&mut tasks, &ctx, deadline, &run_cancel).await;
+    let (reports, task_failures, hit_duration) =
+        collect(&mut tasks, &ctx, deadline, &run_cancel).await;
     let histograms = aggregator.finish().await;
     SwarmOutput {
         reports,

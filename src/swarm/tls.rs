@@ -32,11 +32,17 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Builds the client configuration once per run.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let config = if opts.insecure {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider()))).with_no_client_auth()
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider())))
+            .with_no_client_auth()
     } else {
-        builder.with_root_certificates(roots(opts)?).with_no_client_auth()
+        builder
+            .with_root_certificates(roots(opts)?)
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
 }
@@ -47,7 +53,10 @@ fn roots(opts: &TlsOptions) -> Result<RootCertStore, TlsError> {
     let native = rustls_native_certs::load_native_certs();
     store.add_parsable_certificates(native.certs);
     if let Some(path) = &opts.ca_file {
-        let err = |reason: String| TlsError::CaFile { path: path.display().to_string(), reason };
+        let err = |reason: String| TlsError::CaFile {
+            path: path.display().to_string(),
+            reason,
+        };
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
             .map_err(|e| err(e.to_string()))?
             .collect::<Result<_, _>>()
@@ -84,7 +93,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -93,7 +107,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

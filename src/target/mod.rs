@@ -1,1 +1,374 @@
-//! The reference server (stub: being written).
+//! The reference server: speaks the golden-path protocol
+//! (`shared/golden-path-protocol.md`) so the quick start, the examples and the
+//! tests have a target, and plants one race at a time ([`Bug`]) so the race
+//! hunter has something to find.
+//!
+//! # Layout
+//! - `conn`: TCP → TLS → WebSocket upgrade; auth and the `jti` claim run in the
+//!   upgrade callback, so refusals are plain HTTP 401/409.
+//! - `session`: one task per connection, one bounded outbound queue, one writer
+//!   that stamps `seq`; `run` pushes a run's events into that queue.
+//! - `auth`, `registry`, `protocol`, `tls`, `stats`: what their names say.
+//! - `bugs`: the planted races, each behind a `config.bug` check so the correct
+//!   path stays as it is.
+//!
+//! [`serve`] is the seam (mini-redis style): it serves a listener until the
+//! token fires. [`spawn`] binds, starts [`serve`] in a task and returns a
+//! [`ServerHandle`] for tests and the CLI.
+
+mod auth;
+mod bugs;
+mod conn;
+mod protocol;
+mod registry;
+mod run;
+mod session;
+mod stats;
+mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+pub use bugs::{Bug, UnknownBug};
+pub use stats::ServerStats;
+pub use tls::TlsSetup;
+
+use auth::Verifier;
+use bugs::BugState;
+use registry::Registry;
+use stats::Stats;
+
+/// How long connections get to close after the token fires.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Upper bound for [`ServerHandle::shutdown`].
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How the reference server behaves.
+#[derive(Clone)]
+pub struct TargetConfig {
+    /// HS256 secret tokens are verified with.
+    pub secret: Vec<u8>,
+    /// Pause between the events of one run.
+    pub event_delay: Duration,
+    /// `agent_thinking` events per run.
+    pub thinking_events: u32,
+    /// Per-connection outbound queue; overflowing it ends the connection with 1013.
+    pub queue_capacity: usize,
+    /// Extra delay before `agent_started` (simulates a slower release).
+    pub response_delay: Duration,
+    /// `Some` to serve `wss://`.
+    pub tls: Option<TlsSetup>,
+    /// A planted race; `None` is the correct server.
+    pub bug: Option<Bug>,
+    /// Width of the planted race's window.
+    pub bug_window: Duration,
+    /// Bound on the TLS and WebSocket handshakes (slowloris guard).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        Self {
+            secret: b"stampede-dev-secret".to_vec(),
+            event_delay: Duration::from_millis(2),
+            thinking_events: 2,
+            queue_capacity: 1000,
+            response_delay: Duration::ZERO,
+            tls: None,
+            bug: None,
+            bug_window: Duration::from_millis(5),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl std::fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetConfig")
+            .field("secret", &"<redacted>")
+            .field("event_delay", &self.event_delay)
+            .field("thinking_events", &self.thinking_events)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("response_delay", &self.response_delay)
+            .field("tls", &self.tls)
+            .field("bug", &self.bug)
+            .field("bug_window", &self.bug_window)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bound socket could not report its address.
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(#[source] std::io::Error),
+    /// Generating the self-signed certificate failed.
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// A PEM file could not be read or parsed.
+    #[error("cannot read PEM file {}: {source}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("no certificate in {}", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the certificate, key or protocol versions.
+    #[error("TLS configuration rejected: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The server task panicked or was aborted.
+    #[error("server task failed: {0}")]
+    Task(String),
+}
+
+/// State every connection of one server shares.
+pub(crate) struct Shared {
+    pub config: Arc<TargetConfig>,
+    pub stats: Arc<Stats>,
+    pub registry: Arc<Registry>,
+    pub verifier: Verifier,
+    pub bugs: BugState,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    fn new(config: Arc<TargetConfig>) -> Self {
+        let stats = Arc::new(Stats::new());
+        Self {
+            verifier: Verifier::new(&config.secret),
+            registry: Arc::new(Registry::new(Arc::clone(&stats))),
+            stats,
+            bugs: BugState::default(),
+            next_conn: AtomicU64::new(1),
+            config,
+        }
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn snapshot(&self) -> ServerStats {
+        self.stats.snapshot(self.registry.len())
+    }
+}
+
+/// A running server started by [`spawn`]. Dropping it stops the server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    url: String,
+    ca_pem: Option<String>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    task: Option<JoinHandle<Result<(), TargetError>>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://IP:PORT/ws`, or `wss://localhost:PORT/ws` with TLS.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// PEM of the self-signed certificate, for clients to trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.snapshot()
+    }
+
+    /// Waits until `done` holds for the counters (re-checked on every
+    /// connection lifecycle change); bound it with a timeout.
+    pub async fn wait_for(&self, done: impl Fn(&ServerStats) -> bool) -> ServerStats {
+        let mut changed = self.shared.stats.subscribe();
+        loop {
+            let stats = self.stats();
+            if done(&stats) {
+                return stats;
+            }
+            if changed.changed().await.is_err() {
+                return stats;
+            }
+        }
+    }
+
+    /// Stops accepting, closes connections (1001) and joins, bounded.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(mut task) = self.task.take() {
+            if timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+
+    /// Serves until the cancel token given to [`spawn`] fires.
+    pub async fn wait(mut self) -> Result<(), TargetError> {
+        match self.task.take() {
+            Some(task) => task
+                .await
+                .map_err(|err| TargetError::Task(err.to_string()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Binds `addr` (port 0 is fine) and serves in a background task; returns
+/// once the socket is listening. The server stops when `cancel` fires, on
+/// [`ServerHandle::shutdown`], or when the handle is dropped.
+pub async fn spawn(
+    config: TargetConfig,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+) -> Result<ServerHandle, TargetError> {
+    let material = config.tls.as_ref().map(tls::build).transpose()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| TargetError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(TargetError::LocalAddr)?;
+    let url = url_for(addr, material.is_some());
+    let (acceptor, ca_pem) = match material {
+        Some(material) => (Some(material.acceptor), material.ca_pem),
+        None => (None, None),
+    };
+    let shared = Arc::new(Shared::new(Arc::new(config)));
+    let cancel = cancel.child_token();
+    let task = tokio::spawn(accept_loop(
+        listener,
+        Arc::clone(&shared),
+        acceptor,
+        cancel.clone(),
+    ));
+    Ok(ServerHandle {
+        addr,
+        url,
+        ca_pem,
+        shared,
+        cancel,
+        task: Some(task),
+    })
+}
+
+/// Serves `listener` until `cancel` fires, then closes connections (bounded).
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<TargetConfig>,
+    cancel: CancellationToken,
+) -> Result<(), TargetError> {
+    let acceptor = config
+        .tls
+        .as_ref()
+        .map(tls::build)
+        .transpose()?
+        .map(|material| material.acceptor);
+    accept_loop(listener, Arc::new(Shared::new(config)), acceptor, cancel).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    cancel: CancellationToken,
+) -> Result<(), TargetError> {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => break,
+            Some(joined) = connections.join_next() => {
+                if let Err(err) = joined {
+                    tracing::warn!(%err, "connection task failed");
+                }
+                continue;
+            }
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                connections.spawn(conn::handle(
+                    stream,
+                    tls.clone(),
+                    Arc::clone(&shared),
+                    cancel.child_token(),
+                ));
+            }
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                }
+            }
+        }
+    }
+    drop(listener);
+    let drained = timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+fn url_for(addr: SocketAddr, tls: bool) -> String {
+    if tls {
+        return format!("wss://localhost:{}/ws", addr.port());
+    }
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("ws://{}/ws", SocketAddr::new(ip, addr.port()))
+}

@@ -1,0 +1,156 @@
+//! `stampede run`: scenario → plan → swarm → oracles and metrics → report.
+
+use crate::error::{exit, Error};
+use crate::plan::{self, Plan};
+use crate::report::{self, Results, RunInfo};
+use crate::scenario::Scenario;
+use crate::swarm::{self, Dialer, Live, Target, TlsOptions};
+use crate::{auth, target};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Everything `run` needs besides the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's target (the CLI also reads `STAMPEDE_TARGET`).
+    pub target: Option<String>,
+    pub seed: Option<u64>,
+    pub duration: Option<Duration>,
+    /// Base directory for results; `None` writes nothing.
+    pub out: Option<PathBuf>,
+    pub tls: TlsOptions,
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub results: Results,
+    pub plan: Arc<Plan>,
+    /// Where the result files went.
+    pub dir: Option<PathBuf>,
+}
+
+impl RunOutcome {
+    /// 0 clean, 1 violations, 130 interrupted (partial results written), 3 internal trouble.
+    pub fn exit_code(&self) -> u8 {
+        let s = &self.results.summary;
+        if s.stopped == "interrupted" {
+            exit::INTERRUPTED
+        } else if s.counters.task_failures > 0 {
+            exit::INTERNAL
+        } else if s.violations.total > 0 {
+            exit::VIOLATIONS
+        } else {
+            exit::CLEAN
+        }
+    }
+}
+
+/// Runs a scenario once. With no target anywhere, starts the reference server in-process.
+pub async fn run(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, Error> {
+    let mut plan = plan::build(scenario, opts.seed.unwrap_or(scenario.seed));
+    if let Some(d) = opts.duration {
+        plan.duration = d;
+    }
+    let plan = Arc::new(plan);
+    let secret = auth::resolve_secret(&plan.auth.secret)?;
+    let explicit = opts.target.clone().or_else(|| scenario.target.clone());
+    let server_cancel = cancel.child_token();
+    let (url, server) = match explicit {
+        Some(url) => (url, None),
+        None => {
+            let config = target::TargetConfig {
+                secret: secret.clone(),
+                ..Default::default()
+            };
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let handle = target::spawn(config, loopback, server_cancel.clone()).await?;
+            tracing::info!(url = %handle.url(), "no target given: started the reference server in-process");
+            eprintln!(
+                "no target given: running against the built-in reference server at {}",
+                handle.url()
+            );
+            (handle.url(), Some(handle))
+        }
+    };
+    let outcome = execute(plan, &url, server.is_some(), &secret, opts, cancel).await;
+    if let Some(handle) = server {
+        handle.shutdown().await;
+    }
+    outcome
+}
+
+/// Executes a plan against `url` and writes the results.
+pub async fn execute(
+    plan: Arc<Plan>,
+    url: &str,
+    embedded: bool,
+    secret: &[u8],
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, Error> {
+    let target = Target::resolve(url).await?;
+    let tls = if target.tls {
+        Some(tokio_rustls::TlsConnector::from(swarm::client_config(
+            &opts.tls,
+        )?))
+    } else {
+        None
+    };
+    let dialer = Dialer {
+        target,
+        tls,
+        placement: plan.auth.placement.clone(),
+        limits: plan.limits,
+    };
+    let tokens = auth::mint_all(&plan.tokens, secret, plan.auth.ttl)?;
+    raise_fd_limit(plan.conns.len());
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let output = swarm::run(
+        plan.clone(),
+        dialer,
+        tokens,
+        Arc::new(Live::default()),
+        cancel,
+    )
+    .await;
+    let info = RunInfo {
+        plan: &plan,
+        target: url,
+        embedded_target: embedded,
+        started_at,
+    };
+    let results = report::build(&info, output);
+    let dir = match &opts.out {
+        Some(base) => {
+            let dir = report::results_dir(base, &plan.scenario);
+            report::write_all(&dir, &results, &plan)?;
+            Some(dir)
+        }
+        None => None,
+    };
+    Ok(RunOutcome { results, plan, dir })
+}
+
+/// Every connection needs a file descriptor (two with the embedded server): raise the soft
+/// limit to the hard one, and warn when even that is too low.
+fn raise_fd_limit(connections: usize) {
+    let wanted = (connections as u64) * 2 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => {
+            tracing::warn!(
+                got,
+                wanted,
+                "open-file limit is below what this plan needs; raise `ulimit -n`"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
+}

@@ -1,0 +1,242 @@
+//! `[thresholds]`: `"metric" = "<op> <value>"` pairs, e.g. `"turn.p99" = "< 2s"`.
+//!
+//! Dotted keys may be quoted (`"turn.p99"`) or bare (`turn.p99`, which TOML reads as nested
+//! tables); nested tables are flattened back into one dotted key, so both spellings mean
+//! the same threshold. Key and value are parsed by pure functions that return a message,
+//! and the walk turns those into problems at the key's or the value's position.
+
+use super::dist::parse_duration;
+use super::walk::{found, Ctx, Node};
+use crate::metrics::Phase;
+use crate::oracle::OracleKind;
+use crate::scenario::model::{
+    LatencyStat, MetricUnit, Step, Threshold, ThresholdMetric, ThresholdOp,
+};
+use std::collections::BTreeSet;
+use std::ops::Range;
+use toml::de::{DeTable, DeValue};
+
+const ORACLES: [OracleKind; 3] = [
+    OracleKind::Completeness,
+    OracleKind::Identity,
+    OracleKind::Ordering,
+];
+/// Keys that name a metric outright, with what they mean.
+const NAMED: &[(&str, ThresholdMetric)] = &[
+    ("errors", ThresholdMetric::ErrorRate),
+    ("errors.rate", ThresholdMetric::ErrorRate),
+    ("rejected", ThresholdMetric::RejectedRate),
+    ("rejected.rate", ThresholdMetric::RejectedRate),
+    ("failed", ThresholdMetric::FailedRate),
+    ("failed.rate", ThresholdMetric::FailedRate),
+    ("violations", ThresholdMetric::Violations),
+    ("received_per_sec", ThresholdMetric::ReceivedPerSec),
+    ("sent_per_sec", ThresholdMetric::SentPerSec),
+];
+
+/// Every threshold of the `[thresholds]` table, in file order. `groups` supplies the event
+/// types that `event.<type>.rate` may name.
+pub(super) fn thresholds(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, steps: &[&[Step]]) -> Vec<Threshold> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    let Some(table) = cx.table("[thresholds]", node) else {
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    flatten(cx, table, "", &mut entries);
+    entries.sort_by_key(|e| e.key_span.start);
+    let events = expected_events(steps);
+    entries
+        .into_iter()
+        .filter_map(|e| threshold(cx, &e, &events))
+        .collect()
+}
+
+/// One `key = value` leaf with its full dotted key.
+struct Entry<'n, 'i> {
+    key: String,
+    key_span: Range<usize>,
+    value: &'n Node<'i>,
+}
+
+fn flatten<'n, 'i>(cx: &mut Ctx<'_>, table: &'n DeTable<'i>, prefix: &str, out: &mut Vec<Entry<'n, 'i>>) {
+    for (key, value) in table.iter() {
+        let full = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        match value.get_ref() {
+            DeValue::Table(inner) => flatten(cx, inner, &full, out),
+            _ => out.push(Entry {
+                key: full,
+                key_span: key.span(),
+                value,
+            }),
+        }
+    }
+}
+
+fn threshold(cx: &mut Ctx<'_>, e: &Entry<'_, '_>, events: &BTreeSet<String>) -> Option<Threshold> {
+    let metric = parse_metric(&e.key)
+        .map_err(|m| cx.report(e.key_span.clone(), format!("thresholds: {m}")))
+        .ok();
+    if let Some(ThresholdMetric::EventRate { event }) = &metric {
+        if !events.contains(event) {
+            let known: Vec<&str> = events.iter().map(String::as_str).collect();
+            let message = format!(
+                "thresholds: event {event:?} is not in any expect pattern; expected one of: {}",
+                if known.is_empty() { "(no expect steps)".to_string() } else { known.join(", ") }
+            );
+            cx.report(e.key_span.clone(), message);
+        }
+    }
+    let DeValue::String(text) = e.value.get_ref() else {
+        let message = format!(
+            "thresholds.{}: expected a condition string like \"< 2s\", found {}",
+            e.key,
+            found(e.value.get_ref())
+        );
+        cx.report(e.value.span(), message);
+        return None;
+    };
+    let metric = metric?;
+    let (op, limit, text) = parse_condition(metric.unit(), text)
+        .map_err(|m| cx.report(e.value.span(), format!("thresholds.{}: {m}", e.key)))
+        .ok()?;
+    Some(Threshold { metric, op, limit, text })
+}
+
+/// Event types that some `expect` pattern waits for, through `repeat`s.
+fn expected_events(groups: &[&[Step]]) -> BTreeSet<String> {
+    fn walk(steps: &[Step], out: &mut BTreeSet<String>) {
+        for step in steps {
+            match step {
+                Step::Expect(e) => out.extend(e.pattern.iter().map(|p| p.event.clone())),
+                Step::Repeat { steps, .. } => walk(steps, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for steps in groups {
+        walk(steps, &mut out);
+    }
+    out
+}
+
+/// `turn.p99`, `errors.rate`, `identity.violations`, `event.agent_completed.rate`...
+pub fn parse_metric(key: &str) -> Result<ThresholdMetric, String> {
+    if let Some((_, metric)) = NAMED.iter().find(|(name, _)| *name == key) {
+        return Ok(metric.clone());
+    }
+    if let Some(event) = key.strip_prefix("event.").and_then(|k| k.strip_suffix(".rate")) {
+        if !event.is_empty() {
+            return Ok(ThresholdMetric::EventRate { event: event.to_string() });
+        }
+    }
+    if let Some(oracle) = key.strip_suffix(".violations") {
+        return oracle_metric(oracle);
+    }
+    let (head, stat) = key.split_once('.').unwrap_or((key, ""));
+    match Phase::ALL.iter().find(|p| p.name() == head) {
+        Some(phase) => latency_metric(*phase, stat),
+        None => Err(format!("unknown metric {key:?}; expected {}", valid_metrics())),
+    }
+}
+
+fn oracle_metric(oracle: &str) -> Result<ThresholdMetric, String> {
+    match ORACLES.iter().find(|o| o.name() == oracle) {
+        Some(o) => Ok(ThresholdMetric::OracleViolations { oracle: o.name().to_string() }),
+        None => {
+            let names: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
+            Err(format!(
+                "unknown oracle {oracle:?} in \"{oracle}.violations\"; expected one of: {}",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+fn latency_metric(phase: Phase, stat: &str) -> Result<ThresholdMetric, String> {
+    match LatencyStat::ALL.iter().find(|(_, name)| *name == stat) {
+        Some((stat, _)) => Ok(ThresholdMetric::Latency { phase, stat: *stat }),
+        None => {
+            let names: Vec<&str> = LatencyStat::ALL.iter().map(|(_, n)| *n).collect();
+            Err(format!(
+                "unknown statistic {stat:?} for phase {}; expected one of: {}",
+                phase.name(),
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+fn valid_metrics() -> String {
+    let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+    let stats: Vec<&str> = LatencyStat::ALL.iter().map(|(_, n)| *n).collect();
+    let oracles: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
+    format!(
+        "<phase>.<stat> (phases: {}; stats: {}), errors.rate, rejected.rate, failed.rate, \
+         violations, <oracle>.violations ({}), received_per_sec, sent_per_sec or event.<type>.rate",
+        phases.join(", "),
+        stats.join(", "),
+        oracles.join(", ")
+    )
+}
+
+/// `"< 2s"` → (`Lt`, 2000.0 ms, `"< 2s"`): the limit in the metric's unit and the condition
+/// normalized to one space after the operator.
+pub fn parse_condition(unit: MetricUnit, text: &str) -> Result<(ThresholdOp, f64, String), String> {
+    let t = text.trim();
+    let Some((op, symbol)) = ThresholdOp::ALL.iter().find(|(_, s)| t.starts_with(s)) else {
+        return Err(format!(
+            "expected a condition like \"< 2s\": an operator (<, <=, >, >=, ==) then a value, found {text:?}"
+        ));
+    };
+    let value = t[symbol.len()..].trim();
+    let limit = parse_limit(unit, value)?;
+    Ok((*op, limit, format!("{symbol} {value}")))
+}
+
+fn parse_limit(unit: MetricUnit, value: &str) -> Result<f64, String> {
+    match unit {
+        MetricUnit::Millis => parse_duration(value).map(|d| d.as_secs_f64() * 1000.0),
+        MetricUnit::Fraction => parse_fraction(value),
+        MetricUnit::Count => value
+            .parse::<u64>()
+            .map(|n| n as f64)
+            .map_err(|_| format!("expected a whole number like \"0\", found {value:?}")),
+        MetricUnit::PerSec => {
+            let number = value.strip_suffix("/s").unwrap_or(value).trim();
+            plain_number(number)
+                .ok_or_else(|| format!("expected a rate per second like \"100\" or \"100/s\", found {value:?}"))
+        }
+    }
+}
+
+/// `"0.1%"` or `"0.001"`, as a fraction in 0..=1.
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    let complaint = || format!("expected a percentage like \"0.1%\" or a fraction like \"0.001\", found {value:?}");
+    let (number, scale) = match value.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (value, 1.0),
+    };
+    let fraction = plain_number(number).ok_or_else(complaint)? / scale;
+    if fraction > 1.0 {
+        return Err(format!("{} (at most 100%)", complaint()));
+    }
+    Ok(fraction)
+}
+
+/// A non-negative decimal written with digits and at most one point: no signs, exponents,
+/// `inf` or `NaN`, which `f64::from_str` would otherwise accept.
+fn plain_number(text: &str) -> Option<f64> {
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    let points = text.chars().filter(|c| *c == '.').count();
+    if digits == 0 || points > 1 || digits + points != text.chars().count() {
+        return None;
+    }
+    text.parse().ok()
+}

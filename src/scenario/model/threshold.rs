@@ -1,0 +1,167 @@
+//! `[thresholds]`: pass/fail limits on a run's summary, checked when the run ends.
+//!
+//! The types only say what a threshold is; `scenario::load` parses them with file
+//! positions, and `report::thresholds` evaluates them against a summary.
+
+use crate::metrics::Phase;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One limit, e.g. `turn.p99 < 2s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub metric: ThresholdMetric,
+    pub op: ThresholdOp,
+    /// In the metric's unit (see [`MetricUnit`]): ms, a fraction, a count or a rate per second.
+    pub limit: f64,
+    /// The condition as the file wrote it, e.g. `< 2s`: what messages quote.
+    pub text: String,
+}
+
+/// What a threshold measures. [`fmt::Display`] gives the canonical key (`errors.rate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdMetric {
+    /// A percentile (or max, mean) of one phase's latency.
+    Latency { phase: Phase, stat: LatencyStat },
+    /// (rejected + failed) / attempted connections.
+    ErrorRate,
+    /// rejected / attempted connections (the server answered the upgrade with an error).
+    RejectedRate,
+    /// failed / attempted connections (no answer: refused, reset, timed out).
+    FailedRate,
+    /// Violations of every oracle.
+    Violations,
+    /// Violations of one oracle (`completeness`, `identity`, `ordering`).
+    OracleViolations { oracle: String },
+    /// Messages received per second of the run.
+    ReceivedPerSec,
+    /// Messages sent per second of the run.
+    SentPerSec,
+    /// arrived / expected for one event type of the `expect` patterns.
+    EventRate { event: String },
+}
+
+/// The statistics of a phase that a threshold can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyStat {
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+/// How a measured value must relate to the limit for the threshold to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+/// The unit a metric's value and limit are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricUnit {
+    /// Milliseconds; written as a duration (`"2s"`, `"500ms"`).
+    Millis,
+    /// A fraction in 0..=1; written as a percentage (`"0.1%"`) or a fraction (`"0.001"`).
+    Fraction,
+    /// A whole number (`"0"`).
+    Count,
+    /// Per second (`"100"` or `"100/s"`).
+    PerSec,
+}
+
+impl LatencyStat {
+    /// Every stat with its name in keys, in display order.
+    pub const ALL: [(LatencyStat, &'static str); 6] = [
+        (LatencyStat::P50, "p50"),
+        (LatencyStat::P90, "p90"),
+        (LatencyStat::P99, "p99"),
+        (LatencyStat::P999, "p99.9"),
+        (LatencyStat::Max, "max"),
+        (LatencyStat::Mean, "mean"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+impl ThresholdOp {
+    /// Every operator with its spelling; two-character ones first so `<=` is not read as `<`.
+    pub const ALL: [(ThresholdOp, &'static str); 5] = [
+        (ThresholdOp::Le, "<="),
+        (ThresholdOp::Ge, ">="),
+        (ThresholdOp::Eq, "=="),
+        (ThresholdOp::Lt, "<"),
+        (ThresholdOp::Gt, ">"),
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(o, _)| *o == self)
+            .map_or("?", |(_, s)| s)
+    }
+
+    /// Whether `actual` satisfies `actual <op> limit`.
+    pub fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            ThresholdOp::Lt => actual < limit,
+            ThresholdOp::Le => actual <= limit,
+            ThresholdOp::Gt => actual > limit,
+            ThresholdOp::Ge => actual >= limit,
+            ThresholdOp::Eq => actual == limit,
+        }
+    }
+}
+
+impl ThresholdMetric {
+    pub fn unit(&self) -> MetricUnit {
+        match self {
+            ThresholdMetric::Latency { .. } => MetricUnit::Millis,
+            ThresholdMetric::ErrorRate
+            | ThresholdMetric::RejectedRate
+            | ThresholdMetric::FailedRate
+            | ThresholdMetric::EventRate { .. } => MetricUnit::Fraction,
+            ThresholdMetric::Violations | ThresholdMetric::OracleViolations { .. } => {
+                MetricUnit::Count
+            }
+            ThresholdMetric::ReceivedPerSec | ThresholdMetric::SentPerSec => MetricUnit::PerSec,
+        }
+    }
+}
+
+impl fmt::Display for ThresholdMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThresholdMetric::Latency { phase, stat } => {
+                write!(f, "{}.{}", phase.name(), stat.name())
+            }
+            ThresholdMetric::ErrorRate => f.write_str("errors.rate"),
+            ThresholdMetric::RejectedRate => f.write_str("rejected.rate"),
+            ThresholdMetric::FailedRate => f.write_str("failed.rate"),
+            ThresholdMetric::Violations => f.write_str("violations"),
+            ThresholdMetric::OracleViolations { oracle } => write!(f, "{oracle}.violations"),
+            ThresholdMetric::ReceivedPerSec => f.write_str("received_per_sec"),
+            ThresholdMetric::SentPerSec => f.write_str("sent_per_sec"),
+            ThresholdMetric::EventRate { event } => write!(f, "event.{event}.rate"),
+        }
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.metric, self.text)
+    }
+}

@@ -1,0 +1,195 @@
+//! Shared helpers for integration tests: scenario text, runs in process, and a small
+//! deliberately wrong golden-path server for oracle tests.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::run::{RunOptions, RunOutcome};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// Every integration run is bounded by this, whatever happens.
+pub const TEST_BOUND: Duration = Duration::from_secs(60);
+
+/// Loads scenario text as if it were a file named `name`.
+pub fn scenario(name: &str, text: &str) -> stampede::scenario::Scenario {
+    match stampede::scenario::load_str(text, name) {
+        Ok(s) => s,
+        Err(e) => panic!("test scenario {name} does not load:\n{e}"),
+    }
+}
+
+/// Runs a scenario in process (embedded reference server when `target` is None), bounded.
+pub async fn run(
+    s: &stampede::scenario::Scenario,
+    target: Option<String>,
+    out: Option<&std::path::Path>,
+) -> RunOutcome {
+    let opts = RunOptions {
+        target,
+        out: out.map(|p| p.to_path_buf()),
+        ..Default::default()
+    };
+    let fut = stampede::run::run(s, &opts, CancellationToken::new());
+    match tokio::time::timeout(TEST_BOUND, fut).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => panic!("run failed: {e}"),
+        Err(_) => panic!("run did not finish within {TEST_BOUND:?}"),
+    }
+}
+
+/// A chat scenario: `users` users, each sends `messages` requests expecting the five events.
+pub fn chat_scenario(name: &str, users: u32, messages: u32) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 7
+duration = "30s"
+
+[oracles]
+identity = {{ field = "user_id" }}
+sequence = {{ field = "seq" }}
+
+[[group]]
+name = "chatters"
+users = {users}
+arrival = {{ ramp = "200ms" }}
+jitter = "uniform(0ms, 5ms)"
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ repeat = {messages}, steps = [
+    {{ send = {{ type = "user_message", run_id = "run-{{{{conn}}}}-{{{{run}}}}", thread_id = "t-{{{{user}}}}", content = "hi" }} }},
+    {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "3s" }},
+    {{ think = "fixed(5ms)" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+/// How the fake server misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Never sends `tool_completed`.
+    DropEvent,
+    /// Events carry another user's id.
+    WrongUser,
+    /// `seq` skips a number.
+    SeqGap,
+    /// Sends a non-JSON text frame and then a frame over the client's size limit.
+    Garbage,
+    /// Resets the TCP connection after the first request.
+    Reset,
+}
+
+/// A minimal golden-path server that does not check tokens and misbehaves on purpose.
+pub async fn spawn_fake(fault: Fault) -> (String, CancellationToken) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    tokio::spawn(fake_conn(tcp, fault));
+                }
+            }
+        }
+    });
+    (format!("ws://{addr}/ws"), cancel)
+}
+
+async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
+    let mut sub = String::new();
+    let callback =
+        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            sub = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(unverified_sub)
+                .unwrap_or_default();
+            Ok(resp)
+        };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+        return;
+    };
+    let user = if fault == Fault::WrongUser {
+        "someone-else".to_string()
+    } else {
+        sub.clone()
+    };
+    let mut seq = 0u64;
+    let hello = json!({"type": "connection_established", "user_id": sub, "connection_id": "c"});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Ok(req) = serde_json::from_str::<Value>(text.as_str()) else {
+            continue;
+        };
+        if fault == Fault::Reset {
+            let tcp = ws.get_ref();
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+            return;
+        }
+        if fault == Fault::Garbage {
+            let _ = ws.send(Message::Text("this is not json".into())).await;
+            let _ = ws.send(Message::Text("x".repeat(2 << 20).into())).await;
+            continue;
+        }
+        let run_id = req.get("run_id").cloned().unwrap_or(Value::Null);
+        for ty in [
+            "agent_started",
+            "agent_thinking",
+            "tool_executing",
+            "tool_completed",
+            "agent_completed",
+        ] {
+            if fault == Fault::DropEvent && ty == "tool_completed" {
+                continue;
+            }
+            seq += if fault == Fault::SeqGap && ty == "tool_executing" {
+                2
+            } else {
+                1
+            };
+            let event = json!({"type": ty, "run_id": run_id, "user_id": user, "seq": seq});
+            if ws
+                .send(Message::Text(event.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The `sub` claim of a JWT, read without checking the signature (the fake trusts anyone).
+fn unverified_sub(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
+}

@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 const SECRET: &str = "stampede-bench-secret";
 
 fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Resident set size of a process, in KiB, from /proc.
@@ -46,7 +49,11 @@ fn start_server() -> (Child, String) {
     let url = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("ws://")).map(str::to_string))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("ws://"))
+                .map(str::to_string)
+        })
         .expect("server prints its URL");
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
@@ -60,10 +67,20 @@ fn scenario(name: &str, body: &str) -> stampede::scenario::Scenario {
     load_str(&text, name).unwrap_or_else(|e| panic!("bench scenario: {e}"))
 }
 
-async fn swarm_for(s: &stampede::scenario::Scenario, url: &str, live: Arc<Live>, cancel: CancellationToken) -> swarm::SwarmOutput {
+async fn swarm_for(
+    s: &stampede::scenario::Scenario,
+    url: &str,
+    live: Arc<Live>,
+    cancel: CancellationToken,
+) -> swarm::SwarmOutput {
     let plan = Arc::new(plan::build(s, 1));
     let target = Target::resolve(url).await.expect("target");
-    let dialer = Dialer { target, tls: None, placement: plan.auth.placement.clone(), limits: plan.limits };
+    let dialer = Dialer {
+        target,
+        tls: None,
+        placement: plan.auth.placement.clone(),
+        limits: plan.limits,
+    };
     let tokens = auth::mint_all(&plan.tokens, SECRET.as_bytes(), plan.auth.ttl).expect("tokens");
     let _ = TlsOptions::default();
     swarm::run(plan, dialer, tokens, live, cancel).await
@@ -80,9 +97,15 @@ async fn idle_memory(url: &str, conns: u32) {
     let before = rss_kib(&me);
     let live = Arc::new(Live::default());
     let cancel = CancellationToken::new();
-    let run = tokio::spawn(swarm_for_owned(s, url.to_string(), live.clone(), cancel.clone()));
+    let run = tokio::spawn(swarm_for_owned(
+        s,
+        url.to_string(),
+        live.clone(),
+        cancel.clone(),
+    ));
     let started = Instant::now();
-    while live.live.load(Relaxed) < i64::from(conns) && started.elapsed() < Duration::from_secs(60) {
+    while live.live.load(Relaxed) < i64::from(conns) && started.elapsed() < Duration::from_secs(60)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -91,12 +114,20 @@ async fn idle_memory(url: &str, conns: u32) {
     cancel.cancel();
     let _ = run.await;
     let per = (after.saturating_sub(before)) as f64 / open.max(1) as f64;
-    println!("idle connections open     {open} of {conns} (in {:.1}s)", started.elapsed().as_secs_f64());
+    println!(
+        "idle connections open     {open} of {conns} (in {:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
     println!("client RSS                {before} KiB before, {after} KiB with all open");
     println!("client memory per idle    {per:.1} KiB/connection");
 }
 
-async fn swarm_for_owned(s: stampede::scenario::Scenario, url: String, live: Arc<Live>, cancel: CancellationToken) {
+async fn swarm_for_owned(
+    s: stampede::scenario::Scenario,
+    url: String,
+    live: Arc<Live>,
+    cancel: CancellationToken,
+) {
     let _ = swarm_for(&s, &url, live, cancel).await;
 }
 
@@ -114,9 +145,17 @@ async fn throughput(url: &str, users: u32, messages: u32) {
     let received = live.received.load(Relaxed);
     let sent = live.sent.load(Relaxed);
     let turn = out.histograms.get(stampede::metrics::Phase::Turn);
-    let violations: u64 = out.reports.iter().map(|r| r.counters.total_violations()).sum();
+    let violations: u64 = out
+        .reports
+        .iter()
+        .map(|r| r.counters.total_violations())
+        .sum();
     println!("throughput run            {users} users × {messages} requests in {secs:.2}s");
-    println!("messages/s received       {:.0}  (sent {:.0}/s)", received as f64 / secs, sent as f64 / secs);
+    println!(
+        "messages/s received       {:.0}  (sent {:.0}/s)",
+        received as f64 / secs,
+        sent as f64 / secs
+    );
     println!(
         "turn p50 / p99 / max      {:.2} / {:.2} / {:.2} ms   violations {violations}",
         turn.value_at_quantile(0.5) as f64 / 1000.0,
@@ -136,12 +175,18 @@ fn main() {
     let messages = env_u32("STAMPEDE_BENCH_MESSAGES", 50);
     let _ = rlimit::increase_nofile_limit(u64::from(conns) * 2 + 1024);
     let (mut server, url) = start_server();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         println!("reference server          {url} (pid {})", server.id());
         throughput(&url, users, messages).await;
         idle_memory(&url, conns).await;
-        println!("server RSS                {} KiB", rss_kib(&server.id().to_string()));
+        println!(
+            "server RSS                {} KiB",
+            rss_kib(&server.id().to_string())
+        );
     });
     let _ = server.kill();
     let _ = server.wait();

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The engine against a deliberately wrong server: each fault must surface as the right
 //! finding, and never crash the run.
 

@@ -20,6 +20,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
+/// How long an interrupted connection may take to send its Close frame.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
+
 /// How long we wait for the server's side of a close handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -141,9 +144,23 @@ impl ConnRun {
                 Action::Close { code } => self.close(*code).await,
             }
         }
-        self.settle_pending().await;
-        self.close(1000).await;
+        if self.cancel.is_cancelled() {
+            self.close_interrupted().await;
+        } else {
+            self.settle_pending().await;
+            self.close(1000).await;
+        }
         self.finish().await
+    }
+
+    /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
+    async fn close_interrupted(&mut self) {
+        let Some(mut open) = self.open.take() else { return };
+        let frame = CloseFrame { code: CloseCode::Away, reason: "".into() };
+        let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
+        let now = Instant::now();
+        self.checker.end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.end_attempt(open, Cause::Interrupted, now);
     }
 
     async fn finish(mut self) -> ConnReport {

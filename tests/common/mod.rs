@@ -1,6 +1,6 @@
 //! Shared helpers for integration tests: scenario text, runs in process, and a small
 //! deliberately wrong golden-path server for oracle tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+
+/// The HS256 secret test scenarios and test servers share.
+pub const TEST_SECRET: &str = "stampede-test-secret";
 
 /// Every integration run is bounded by this, whatever happens.
 pub const TEST_BOUND: Duration = Duration::from_secs(60);
@@ -41,6 +44,13 @@ pub async fn run(
     }
 }
 
+/// Starts the reference server in process with the test secret.
+pub async fn spawn_reference(tls: Option<stampede::target::TlsSetup>) -> stampede::target::ServerHandle {
+    let config = stampede::target::TargetConfig { secret: TEST_SECRET.as_bytes().to_vec(), tls, ..Default::default() };
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    stampede::target::spawn(config, addr, CancellationToken::new()).await.unwrap()
+}
+
 /// A chat scenario: `users` users, each sends `messages` requests expecting the five events.
 pub fn chat_scenario(name: &str, users: u32, messages: u32) -> String {
     format!(
@@ -48,6 +58,9 @@ pub fn chat_scenario(name: &str, users: u32, messages: u32) -> String {
 name = "{name}"
 seed = 7
 duration = "30s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
 
 [oracles]
 identity = {{ field = "user_id" }}

@@ -78,10 +78,10 @@ async fn swarm_for(
     let dialer = Dialer {
         target,
         tls: None,
-        placement: plan.auth.placement.clone(),
         limits: plan.limits,
     };
-    let tokens = auth::mint_all(&plan.tokens, SECRET.as_bytes(), plan.auth.ttl).expect("tokens");
+    let keys = auth::Keys::hmac(plan.auth.alg, SECRET.as_bytes()).expect("keys");
+    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &keys).expect("tokens");
     let _ = TlsOptions::default();
     swarm::run(plan, dialer, tokens, live, cancel).await
 }

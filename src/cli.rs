@@ -1,6 +1,8 @@
 //! Command-line interface: clap definitions and the dispatch from a command to the library.
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
 
+mod hunt;
+
 use crate::error::{exit, Error};
 use crate::run::{self, RunOptions};
 use crate::scenario::{self, parse_duration};
@@ -38,6 +40,16 @@ pub enum Command {
     },
     /// Run the reference server (the golden-path protocol).
     Serve(ServeArgs),
+    /// Compare latency and throughput of two sets of runs; exit 1 on a regression.
+    Compare(CompareArgs),
+    /// Render a run's results as one self-contained HTML page.
+    Report(ReportArgs),
+    /// Hunt for a race: round after round of seeded variations until a violation or the budget.
+    Hunt(hunt::HuntArgs),
+    /// Replay a repro file N times and report how often it reproduces.
+    Replay(hunt::ReplayArgs),
+    /// Shrink a repro file to the connections, actions and offsets its race needs.
+    Shrink(hunt::ShrinkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +80,45 @@ pub struct RunArgs {
     /// Print the summary as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Write JUnit XML (one test case per oracle and per threshold) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// BASE then NEW: result directories, summary.json files, directories of runs, or
+    /// quoted globs. Use --base/--new instead to give several of each.
+    #[arg(value_name = "BASE NEW")]
+    pub paths: Vec<String>,
+    /// A baseline run (repeatable; globs allowed).
+    #[arg(long = "base", value_name = "PATH")]
+    pub base: Vec<String>,
+    /// A candidate run (repeatable; globs allowed).
+    #[arg(long = "new", value_name = "PATH")]
+    pub new: Vec<String>,
+    /// How much worse NEW may be before it counts as a regression.
+    #[arg(long, default_value = "10%", value_parser = report::compare::parse_tolerance)]
+    pub tolerance: f64,
+    /// A tolerance for one metric or phase, e.g. turn.p99=20% (repeatable).
+    #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT", value_parser = report::compare::parse_tolerance_for)]
+    pub tolerance_for: Vec<(String, f64)>,
+    /// Compare runs of different scenarios anyway.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result directory (or its summary.json).
+    #[arg(value_name = "RESULT_DIR")]
+    pub dir: PathBuf,
+    /// Another run to overlay on this one.
+    #[arg(long, value_name = "OTHER_DIR")]
+    pub vs: Option<PathBuf>,
+    /// Where to write the page [default: RESULT_DIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +149,15 @@ pub struct ServeArgs {
     /// Pause between the events of one run.
     #[arg(long, default_value = "2ms", value_parser = parse_duration)]
     pub event_delay: Duration,
+    /// Plant a race (see --list-bugs); without it the server is correct.
+    #[arg(long)]
+    pub bug: Option<target::Bug>,
+    /// The planted bug's race window.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    pub bug_window: Duration,
+    /// List the planted bugs and exit.
+    #[arg(long)]
+    pub list_bugs: bool,
     /// Extra delay before each run's first event (simulates a slower release).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub delay: Duration,
@@ -116,11 +176,17 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
             Ok(exit::CLEAN)
         }
         Command::Serve(args) => serve(args, cancel).await,
+        Command::Compare(args) => compare(args),
+        Command::Report(args) => html_report(&args),
+        Command::Hunt(args) => hunt::hunt_command(args, cancel).await,
+        Command::Replay(args) => hunt::replay_command(args, cancel).await,
+        Command::Shrink(args) => hunt::shrink_command(args, cancel).await,
     }
 }
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let scenario = scenario::load_file(&args.scenario)?;
+    let junit_path = args.junit.clone();
     let opts = RunOptions {
         target: args.target,
         seed: args.seed,
@@ -133,6 +199,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     };
     let outcome = run::run(&scenario, &opts, cancel).await?;
     let summary = &outcome.results.summary;
+    let verdicts = report::evaluate(summary, &scenario.thresholds);
     if args.json {
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
@@ -140,12 +207,110 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     } else {
         let mut out = std::io::stdout().lock();
         report::render(summary, &mut out)?;
+        render_thresholds(&verdicts, &mut out)?;
         if let Some(dir) = &outcome.dir {
             use std::io::Write;
             writeln!(out, "results      {}", dir.display())?;
         }
     }
-    Ok(outcome.exit_code())
+    if args.json {
+        render_thresholds(&verdicts, &mut std::io::stderr().lock())?;
+    }
+    if let Some(path) = &junit_path {
+        write_file(path, report::junit(summary, &verdicts).as_bytes())?;
+    }
+    Ok(with_thresholds(outcome.exit_code(), &verdicts))
+}
+
+/// A clean run with a breached threshold exits 1; any other code stands as it is.
+fn with_thresholds(code: u8, verdicts: &[report::ThresholdResult]) -> u8 {
+    if code == exit::CLEAN && verdicts.iter().any(|v| !v.passed) {
+        exit::VIOLATIONS
+    } else {
+        code
+    }
+}
+
+/// One line per breach; a single line when every threshold held.
+fn render_thresholds<W: std::io::Write>(
+    verdicts: &[report::ThresholdResult],
+    w: &mut W,
+) -> std::io::Result<()> {
+    let breaches: Vec<&report::ThresholdResult> = report::thresholds::breaches(verdicts).collect();
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    if breaches.is_empty() {
+        return writeln!(w, "\nthresholds   all {} met", verdicts.len());
+    }
+    writeln!(
+        w,
+        "\nthresholds   {} of {} breached",
+        breaches.len(),
+        verdicts.len()
+    )?;
+    for b in breaches {
+        writeln!(w, "  {}", b.message)?;
+    }
+    Ok(())
+}
+
+fn compare(args: CompareArgs) -> Result<u8, Error> {
+    let usage = |e: report::CompareError| Error::Usage(e.to_string());
+    let mut positional = args.paths.into_iter();
+    let base = if args.base.is_empty() {
+        positional.next().into_iter().collect()
+    } else {
+        args.base
+    };
+    let new = if args.new.is_empty() {
+        positional.next().into_iter().collect()
+    } else {
+        args.new
+    };
+    if positional.next().is_some() || base.is_empty() || new.is_empty() {
+        return Err(Error::Usage(
+            "compare needs BASE and NEW (or --base/--new, repeatable, globs allowed)".into(),
+        ));
+    }
+    let opts = report::CompareOptions {
+        tolerance: args.tolerance,
+        per_metric: args.tolerance_for.into_iter().collect(),
+        force: args.force,
+    };
+    let base = report::compare::expand(&base).map_err(usage)?;
+    let new = report::compare::expand(&new).map_err(usage)?;
+    let comparison = report::compare(&base, &new, &opts).map_err(usage)?;
+    report::render_comparison(&comparison, &mut std::io::stdout().lock())?;
+    Ok(if comparison.regressed() {
+        exit::VIOLATIONS
+    } else {
+        exit::CLEAN
+    })
+}
+
+fn html_report(args: &ReportArgs) -> Result<u8, Error> {
+    let read =
+        |path: &std::path::Path| report::read_run(path).map_err(|e| Error::Usage(e.to_string()));
+    let run = read(&args.dir)?;
+    let vs = args.vs.as_deref().map(read).transpose()?;
+    let html = report::render_html(&run, vs.as_ref())
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| run.dir.join("report.html"));
+    write_file(&output, html.as_bytes())?;
+    eprintln!("wrote {}", output.display());
+    Ok(exit::CLEAN)
+}
+
+/// Writes a file the user named, creating its directory first.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(report::write_atomic(path, bytes)?)
 }
 
 fn validate(files: &[PathBuf]) -> u8 {
@@ -175,6 +340,12 @@ fn connections(s: &scenario::Scenario) -> u64 {
 }
 
 async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    if args.list_bugs {
+        for bug in target::Bug::ALL {
+            println!("{:<24}{}", bug.name(), bug.describe());
+        }
+        return Ok(exit::CLEAN);
+    }
     if args.secret == "stampede-dev-secret" {
         eprintln!("warning: STAMPEDE_JWT_SECRET is not set; using the development secret");
     }
@@ -190,9 +361,15 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         secret: args.secret.into_bytes(),
         event_delay: args.event_delay,
         response_delay: args.delay,
+        bug: args.bug,
+        bug_window: args.bug_window,
         tls,
         ..Default::default()
     };
+    // Every client connection is a file descriptor: take the hard limit.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open-file limit");
+    }
     let handle = target::spawn(config, args.addr, cancel).await?;
     if let (Some(path), Some(pem)) = (&args.write_ca, handle.ca_pem()) {
         report::write_atomic(path, pem.as_bytes())?;

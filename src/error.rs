@@ -38,6 +38,8 @@ pub enum Error {
     Write(#[from] WriteError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Repro(#[from] crate::hunt::ReproError),
 }
 
 impl Error {
@@ -50,6 +52,7 @@ impl Error {
             | Error::Tls(_)
             | Error::Url(_) => exit::USAGE,
             Error::Server(_) | Error::Write(_) | Error::Io(_) => exit::INTERNAL,
+            Error::Repro(_) => exit::USAGE,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod hunt;
 pub mod metrics;
 pub mod oracle;
 pub mod plan;

@@ -59,16 +59,13 @@ pub async fn run(
         plan.duration = d;
     }
     let plan = Arc::new(plan);
-    let secret = auth::resolve_secret(&plan.auth.secret)?;
+    let keys = auth::resolve_keys(&plan.auth)?;
     let explicit = opts.target.clone().or_else(|| scenario.target.clone());
     let server_cancel = cancel.child_token();
     let (url, server) = match explicit {
         Some(url) => (url, None),
         None => {
-            let config = target::TargetConfig {
-                secret: secret.clone(),
-                ..Default::default()
-            };
+            let config = embedded_config(&plan, &keys)?;
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             let handle = target::spawn(config, loopback, server_cancel.clone()).await?;
             tracing::info!(url = %handle.url(), "no target given: started the reference server in-process");
@@ -79,11 +76,27 @@ pub async fn run(
             (handle.url(), Some(handle))
         }
     };
-    let outcome = execute(plan, &url, server.is_some(), &secret, opts, cancel).await;
+    let outcome = execute(plan, &url, server.is_some(), &keys, opts, cancel).await;
     if let Some(handle) = server {
         handle.shutdown().await;
     }
     outcome
+}
+
+/// The embedded reference server verifies what the scenario mints: its HMAC secret, or
+/// the public key of its RS256/ES256 key, and its `aud`/`iss`.
+pub fn embedded_config(plan: &Plan, keys: &auth::Keys) -> Result<target::TargetConfig, Error> {
+    let mut config = target::TargetConfig {
+        audience: plan.auth.aud.clone(),
+        issuer: plan.auth.iss.clone(),
+        ..Default::default()
+    };
+    match (keys.hmac_secret(), keys.public_pem()) {
+        (Some(secret), _) => config.secret = secret.to_vec(),
+        (None, Some(public)) => config.public_key_pem = Some(public.to_vec()),
+        (None, None) => return Err(auth::AuthError::NoPublicKey(keys.alg().name()).into()),
+    }
+    Ok(config)
 }
 
 /// Executes a plan against `url` and writes the results.
@@ -91,7 +104,7 @@ pub async fn execute(
     plan: Arc<Plan>,
     url: &str,
     embedded: bool,
-    secret: &[u8],
+    keys: &auth::Keys,
     opts: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, Error> {
@@ -106,10 +119,9 @@ pub async fn execute(
     let dialer = Dialer {
         target,
         tls,
-        placement: plan.auth.placement.clone(),
         limits: plan.limits,
     };
-    let tokens = auth::mint_all(&plan.tokens, secret, plan.auth.ttl)?;
+    let tokens = auth::mint_all(&plan.tokens, &plan.auth, keys)?;
     raise_fd_limit(plan.conns.len());
     let started_at = chrono::Utc::now().to_rfc3339();
     let output = swarm::run(

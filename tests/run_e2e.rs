@@ -15,7 +15,9 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 fn shipped(name: &str) -> stampede::scenario::Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
     stampede::scenario::load_file(&path).unwrap()
 }
 
@@ -31,7 +33,13 @@ async fn golden_path_runs_clean_against_the_embedded_server() {
         assert_eq!(rate.rate, 1.0, "{event}: {rate:?}");
     }
     assert_eq!(s.events["agent_completed"].arrived, 600);
-    for phase in ["tcp_connect", "upgrade", "first_frame", "first_event", "turn"] {
+    for phase in [
+        "tcp_connect",
+        "upgrade",
+        "first_frame",
+        "first_event",
+        "turn",
+    ] {
         assert!(s.phases[phase].count > 0, "{phase}");
     }
     assert_eq!(outcome.exit_code(), 0);
@@ -57,23 +65,44 @@ async fn wss_end_to_end_with_a_self_signed_certificate() {
 
     let trusted = RunOptions {
         target: Some(server.url()),
-        tls: TlsOptions { ca_file: Some(ca), insecure: false },
+        tls: TlsOptions {
+            ca_file: Some(ca),
+            insecure: false,
+        },
         ..Default::default()
     };
     let outcome = bounded(stampede::run::run(&s, &trusted, CancellationToken::new())).await;
     let summary = &outcome.results.summary;
-    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations.first);
+    assert_eq!(
+        summary.violations.total, 0,
+        "{:?}",
+        summary.violations.first
+    );
     assert_eq!(summary.counters.accepted, 5);
     assert_eq!(summary.phases["tls"].count, 5);
 
     // Without the CA the handshake must fail as a TLS error, counted, not crash.
-    let untrusted = RunOptions { target: Some(server.url()), ..Default::default() };
+    let untrusted = RunOptions {
+        target: Some(server.url()),
+        ..Default::default()
+    };
     let outcome = bounded(stampede::run::run(&s, &untrusted, CancellationToken::new())).await;
     let c = &outcome.results.summary.counters;
     assert_eq!((c.accepted, c.failed), (0, 5));
-    assert_eq!(c.refused_by.get("tls_error"), Some(&5), "{:?}", c.refused_by);
+    assert_eq!(
+        c.refused_by.get("tls_error"),
+        Some(&5),
+        "{:?}",
+        c.refused_by
+    );
 
-    let insecure = RunOptions { tls: TlsOptions { ca_file: None, insecure: true }, ..untrusted };
+    let insecure = RunOptions {
+        tls: TlsOptions {
+            ca_file: None,
+            insecure: true,
+        },
+        ..untrusted
+    };
     let outcome = bounded(stampede::run::run(&s, &insecure, CancellationToken::new())).await;
     assert_eq!(outcome.results.summary.counters.accepted, 5);
     server.shutdown().await;
@@ -87,19 +116,24 @@ async fn result_files_are_written_and_read_back_losslessly() {
     let out = outcome.dir.clone().unwrap();
     assert!(out.starts_with(dir.path().join("files")));
 
-    let summary: Summary = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Summary =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary, outcome.results.summary);
     assert_eq!(summary.scenario_hash, s.hash);
 
-    let hist: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("histograms.json")).unwrap()).unwrap();
+    let hist: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("histograms.json")).unwrap()).unwrap();
     let phases = serde_json::from_value(hist["phases"].clone()).unwrap();
     let back = Histograms::decode(&phases).unwrap();
     assert_eq!(back.get(Phase::Turn).len(), summary.phases["turn"].count);
     assert_eq!(back.get(Phase::Turn).len(), 8);
 
-    let plan: Plan = serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    let plan: Plan =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
     assert_eq!(&plan, outcome.plan.as_ref());
-    let no_tmp = std::fs::read_dir(&out).unwrap().all(|e| !e.unwrap().path().to_string_lossy().ends_with(".tmp"));
+    let no_tmp = std::fs::read_dir(&out)
+        .unwrap()
+        .all(|e| !e.unwrap().path().to_string_lossy().ends_with(".tmp"));
     assert!(no_tmp, "temporary files left behind");
 }
 
@@ -113,38 +147,70 @@ async fn the_duration_is_a_hard_stop() {
     assert_eq!(s.stopped, "duration");
     assert!(s.elapsed_ms < 5_000.0, "took {}ms", s.elapsed_ms);
     assert_eq!(s.violations.total, 0, "cut-off work is not a violation");
-    assert_eq!(s.counters.ended_by.get("interrupted"), Some(&3), "{:?}", s.counters.ended_by);
+    assert_eq!(
+        s.counters.ended_by.get("interrupted"),
+        Some(&3),
+        "{:?}",
+        s.counters.ended_by
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_stops_cleanly_and_still_writes_partial_results() {
     let server = spawn_reference(None).await;
-    let text = chat_scenario("cancel", 6, 1).replace("{ think = \"fixed(5ms)\" }", "{ think = \"fixed(60s)\" }");
+    let text = chat_scenario("cancel", 6, 1)
+        .replace("{ think = \"fixed(5ms)\" }", "{ think = \"fixed(60s)\" }");
     let s = scenario("cancel.toml", &text);
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions { target: Some(server.url()), out: Some(dir.path().to_path_buf()), ..Default::default() };
+    let opts = RunOptions {
+        target: Some(server.url()),
+        out: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
     let cancel = CancellationToken::new();
     let run = tokio::spawn({
         let (s, opts, cancel) = (s.clone(), opts.clone(), cancel.clone());
         async move { stampede::run::run(&s, &opts, cancel).await }
     });
     // Cancel once the server has every request: no sleeping for readiness.
-    tokio::time::timeout(TEST_BOUND, server.wait_for(|st| st.messages_received >= 6)).await.unwrap();
+    tokio::time::timeout(TEST_BOUND, server.wait_for(|st| st.runs_started >= 6))
+        .await
+        .unwrap();
     cancel.cancel();
-    let outcome = tokio::time::timeout(TEST_BOUND, run).await.unwrap().unwrap().unwrap();
+    let outcome = tokio::time::timeout(TEST_BOUND, run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let summary = &outcome.results.summary;
     assert_eq!(summary.stopped, "interrupted");
     assert_eq!(outcome.exit_code(), 130);
     assert_eq!(summary.counters.accepted, 6);
-    assert_eq!(summary.counters.messages_sent, 6, "work done before Ctrl-C is kept");
-    assert_eq!(summary.counters.ended_by.get("interrupted"), Some(&6), "{:?}", summary.counters.ended_by);
-    assert_eq!(summary.violations.total, 0, "interrupted work is not a violation");
+    assert_eq!(
+        summary.counters.messages_sent, 6,
+        "work done before Ctrl-C is kept"
+    );
+    assert_eq!(
+        summary.counters.ended_by.get("interrupted"),
+        Some(&6),
+        "{:?}",
+        summary.counters.ended_by
+    );
+    assert_eq!(
+        summary.violations.total, 0,
+        "interrupted work is not a violation"
+    );
     assert!(outcome.dir.unwrap().join("summary.json").exists());
     server.shutdown().await;
 }
 
-async fn bounded<F: std::future::Future<Output = Result<stampede::run::RunOutcome, stampede::error::Error>>>(
+async fn bounded<
+    F: std::future::Future<Output = Result<stampede::run::RunOutcome, stampede::error::Error>>,
+>(
     f: F,
 ) -> stampede::run::RunOutcome {
-    tokio::time::timeout(TEST_BOUND, f).await.expect("bounded").expect("run")
+    tokio::time::timeout(TEST_BOUND, f)
+        .await
+        .expect("bounded")
+        .expect("run")
 }

@@ -264,10 +264,10 @@ async fn bad_tokens_are_refused_with_401() {
                 ),
             ),
             (
-                "HS384",
+                "HS384 with another secret",
                 sign(
                     &json!({"sub": "u", "jti": "e", "exp": t + 600}),
-                    SECRET,
+                    b"other",
                     Algorithm::HS384,
                 ),
             ),

@@ -1,33 +1,51 @@
-//! Tokens: minting JWTs from a plan's token slots, attaching them to the upgrade request,
-//! and redacting them wherever they could be printed.
+//! Tokens: minting JWTs (valid, time-shifted, or from the bad-token catalogue) from a
+//! plan's token slots, attaching them to the upgrade request, and redacting them wherever
+//! they could be printed.
 //!
 //! A token is a bearer secret; nothing outside this module ever formats one whole.
 //! Logs and results name a token by its `jti` and [`fingerprint`].
 
+pub mod catalogue;
+mod encode;
+mod keys;
 mod placement;
 
-pub use placement::{attach, PlacementError};
+pub use encode::REGISTERED_CLAIMS;
+pub use keys::{resolve_keys, Keys};
+pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 
-use crate::plan::TokenPlan;
-use crate::scenario::SecretSource;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use serde::Serialize;
+use crate::plan::{AuthPlan, TokenPlan};
+use crate::scenario::{Forge, SecretSource};
+use encode::Shift;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Slots minted on one thread; more than this are spread over the available cores
+/// (RS256 signing takes milliseconds per token).
+const SERIAL_MINT: usize = 256;
 
 /// Why tokens could not be minted.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("JWT secret: environment variable {0} is not set (and the scenario gives no default)")]
-    MissingEnv(String),
-    #[error("JWT secret: cannot read {path}: {source}")]
-    SecretFile {
+    #[error("{what}: environment variable {name} is not set (and the scenario gives no default)")]
+    MissingEnv { what: &'static str, name: String },
+    #[error("{what}: cannot read {path}: {source}")]
+    File {
+        what: &'static str,
         path: String,
         source: std::io::Error,
     },
-    #[error("JWT secret is empty")]
-    EmptySecret,
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    #[error("{0} tokens need [auth] key (a PEM private key)")]
+    MissingKey(&'static str),
+    #[error("JWT {what} is not usable: {reason}")]
+    BadKey { what: &'static str, reason: String },
+    #[error("{0} tokens against the embedded server need [auth] public_key (or a PKCS#8 key to derive it from)")]
+    NoPublicKey(&'static str),
+    #[error("token {jti}: unknown catalogue entry {name:?}")]
+    UnknownForge { jti: String, name: String },
     #[error("cannot sign token {jti}: {source}")]
     Sign {
         jti: String,
@@ -35,64 +53,58 @@ pub enum AuthError {
     },
 }
 
-/// Reads the signing secret. Called once per run; the value never reaches a result file.
+/// Reads an HMAC signing secret. Called once per run; the value never reaches a result file.
 pub fn resolve_secret(source: &SecretSource) -> Result<Vec<u8>, AuthError> {
-    let secret = match source {
-        SecretSource::Env { name, default } => match std::env::var(name) {
-            Ok(v) => v.into_bytes(),
-            Err(_) => default
-                .clone()
-                .ok_or_else(|| AuthError::MissingEnv(name.clone()))?
-                .into_bytes(),
-        },
-        SecretSource::File { path } => {
-            let text = std::fs::read(path).map_err(|source| AuthError::SecretFile {
-                path: path.clone(),
-                source,
-            })?;
-            trim_trailing_newline(text)
-        }
-        SecretSource::Literal { value } => value.clone().into_bytes(),
-    };
-    if secret.is_empty() {
-        return Err(AuthError::EmptySecret);
-    }
-    Ok(secret)
+    keys::read_source(source, "JWT secret")
 }
 
-fn trim_trailing_newline(mut bytes: Vec<u8>) -> Vec<u8> {
-    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-        bytes.pop();
-    }
-    bytes
-}
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    sub: &'a str,
-    jti: &'a str,
-    iat: u64,
-    exp: u64,
-}
-
-/// A minted token. `Debug` and `Display` show only the `jti` and a fingerprint.
+/// A minted token. `Debug` and `Display` show only the `jti`, a fingerprint and the
+/// catalogue entry or time shift it was forged as.
 #[derive(Clone)]
 pub struct Token {
-    jwt: String,
+    /// `None`: the `missing` entry, nothing is placed.
+    jwt: Option<String>,
     pub jti: String,
     pub sub: String,
+    forge: Option<String>,
+    must_reject: bool,
 }
 
 impl Token {
-    /// The raw JWT, for placing on the wire only.
+    /// The raw JWT, for placing on the wire only ("" for the `missing` entry).
     pub fn expose(&self) -> &str {
-        &self.jwt
+        self.jwt.as_deref().unwrap_or_default()
+    }
+
+    /// False for the `missing` entry: nothing goes on the request.
+    pub fn is_placed(&self) -> bool {
+        self.jwt.is_some()
+    }
+
+    /// The catalogue entry (`alg-none`) or time shift (`shift(exp-30s)`) this token was
+    /// forged as; `None` for a valid token.
+    pub fn forge_name(&self) -> Option<&str> {
+        self.forge.as_deref()
+    }
+
+    /// Whether a correct server must refuse this token when it is minted.
+    pub fn must_reject(&self) -> bool {
+        self.must_reject
+    }
+
+    /// `sha256:` and 8 hex digits of the JWT.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.expose())
     }
 }
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Token(jti={}, {})", self.jti, fingerprint(&self.jwt))
+        write!(f, "Token(jti={}, {}", self.jti, self.fingerprint())?;
+        if let Some(forge) = &self.forge {
+            write!(f, ", forge={forge}")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -109,83 +121,149 @@ pub fn fingerprint(secret: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// Mints one HS256 token per plan slot, with `iat` = now and `exp` = now + ttl.
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Mints one token per plan slot, as of now.
 pub fn mint_all(
     slots: &[TokenPlan],
-    secret: &[u8],
-    ttl: Duration,
+    auth: &AuthPlan,
+    keys: &Keys,
 ) -> Result<Vec<Token>, AuthError> {
-    let key = EncodingKey::from_secret(secret);
-    let header = Header::new(Algorithm::HS256);
-    let iat = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let exp = iat + ttl.as_secs().max(1);
+    mint_at(slots, auth, keys, unix_now())
+}
+
+/// Mints one token per plan slot as of `now` (Unix seconds): valid tokens with
+/// `iat = nbf = now` and `exp = now + ttl`, time-shifted or catalogue tokens where the
+/// slot says so.
+pub fn mint_at(
+    slots: &[TokenPlan],
+    auth: &AuthPlan,
+    keys: &Keys,
+    now: i64,
+) -> Result<Vec<Token>, AuthError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if slots.len() <= SERIAL_MINT || threads < 2 {
+        return mint_range(slots, 0, auth, keys, now);
+    }
+    let chunk = slots.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<Token>, AuthError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = slots
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| scope.spawn(move || mint_range(part, i * chunk, auth, keys, now)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Ok(Vec::new())))
+            .collect()
+    });
+    let mut tokens = Vec::with_capacity(slots.len());
+    for part in parts {
+        tokens.extend(part?);
+    }
+    if tokens.len() != slots.len() {
+        // A minting thread panicked: mint the whole lot again here, where it surfaces.
+        return mint_range(slots, 0, auth, keys, now);
+    }
+    Ok(tokens)
+}
+
+fn mint_range(
+    slots: &[TokenPlan],
+    first: usize,
+    auth: &AuthPlan,
+    keys: &Keys,
+    now: i64,
+) -> Result<Vec<Token>, AuthError> {
     slots
         .iter()
-        .map(|slot| {
-            let claims = Claims {
-                sub: &slot.sub,
-                jti: &slot.jti,
-                iat,
-                exp,
-            };
-            let jwt = encode(&header, &claims, &key).map_err(|source| AuthError::Sign {
-                jti: slot.jti.clone(),
-                source,
-            })?;
-            Ok(Token {
-                jwt,
-                jti: slot.jti.clone(),
-                sub: slot.sub.clone(),
-            })
-        })
+        .enumerate()
+        .map(|(i, slot)| mint_one(first + i, slot, auth, keys, now))
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_and_display_never_show_the_jwt() {
-        let slots = vec![TokenPlan {
-            sub: "user-1".into(),
-            jti: "abc".into(),
-        }];
-        let tokens = mint_all(&slots, b"secret", Duration::from_secs(60)).unwrap();
-        let shown = format!("{:?} {}", tokens[0], tokens[0]);
-        assert!(!shown.contains(tokens[0].expose()));
-        assert!(shown.contains("jti=abc"));
-        assert_eq!(tokens[0].expose().split('.').count(), 3);
-    }
-
-    #[test]
-    fn secret_comes_from_env_then_default() {
-        let src = SecretSource::Env {
-            name: "STAMPEDE_TEST_UNSET_VAR_X".into(),
-            default: Some("d".into()),
-        };
-        assert_eq!(resolve_secret(&src).unwrap(), b"d");
-        let src = SecretSource::Env {
-            name: "STAMPEDE_TEST_UNSET_VAR_X".into(),
-            default: None,
-        };
-        assert!(matches!(
-            resolve_secret(&src),
-            Err(AuthError::MissingEnv(_))
-        ));
-    }
-
-    #[test]
-    fn secret_file_trailing_newline_is_trimmed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        std::fs::write(&path, "topsecret\n").unwrap();
-        let src = SecretSource::File {
-            path: path.display().to_string(),
-        };
-        assert_eq!(resolve_secret(&src).unwrap(), b"topsecret");
-    }
+fn mint_one(
+    index: usize,
+    slot: &TokenPlan,
+    auth: &AuthPlan,
+    keys: &Keys,
+    now: i64,
+) -> Result<Token, AuthError> {
+    let sign_error = |source| AuthError::Sign {
+        jti: slot.jti.clone(),
+        source,
+    };
+    let shift = match &slot.forge {
+        Some(Forge::Shift {
+            exp_s,
+            nbf_s,
+            iat_s,
+        }) => Shift {
+            exp: *exp_s,
+            nbf: *nbf_s,
+            iat: *iat_s,
+        },
+        _ => Shift::default(),
+    };
+    let claims = encode::claims(slot, auth, now, shift);
+    let (jwt, forge) = match &slot.forge {
+        None => (
+            Some(encode::sign_claims(keys, &claims).map_err(sign_error)?),
+            None,
+        ),
+        Some(Forge::Shift { .. }) => {
+            let jwt = encode::sign_claims(keys, &claims).map_err(sign_error)?;
+            (Some(jwt), Some(shift_label(shift)))
+        }
+        Some(Forge::Bad { name }) => (forge(name, slot, keys, &claims)?, Some(name.clone())),
+        Some(Forge::Catalogue) => {
+            let name = catalogue::NAMES
+                .get(index % catalogue::NAMES.len())
+                .copied()
+                .unwrap_or("garbage");
+            (forge(name, slot, keys, &claims)?, Some(name.to_string()))
+        }
+    };
+    Ok(Token {
+        jwt,
+        jti: slot.jti.clone(),
+        sub: slot.sub.clone(),
+        forge,
+        must_reject: slot.forge.as_ref().is_some_and(Forge::must_reject),
+    })
 }
+
+fn forge(
+    name: &str,
+    slot: &TokenPlan,
+    keys: &Keys,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<String>, AuthError> {
+    catalogue::forge(name, keys, claims).map_err(|e| match e {
+        catalogue::ForgeError::Unknown(name) => AuthError::UnknownForge {
+            jti: slot.jti.clone(),
+            name,
+        },
+        catalogue::ForgeError::Sign(source) => AuthError::Sign {
+            jti: slot.jti.clone(),
+            source,
+        },
+    })
+}
+
+/// `shift(exp-30s,nbf+60s)`.
+fn shift_label(shift: Shift) -> String {
+    let parts: Vec<String> = [("exp", shift.exp), ("nbf", shift.nbf), ("iat", shift.iat)]
+        .into_iter()
+        .filter_map(|(name, offset)| offset.map(|o| format!("{name}{o:+}s")))
+        .collect();
+    format!("shift({})", parts.join(","))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,24 +1,60 @@
-//! Where the token travels on the upgrade request.
+//! Where the token travels: on the upgrade request (header, query, subprotocol, cookie)
+//! or in the first message after it; plus the scenario's extra headers and `Origin`.
+//!
+//! The `missing` catalogue entry places nothing at all; every other token, even the
+//! empty one, is placed as the scenario says.
 
 use super::Token;
+use crate::plan::AuthPlan;
 use crate::scenario::Placement;
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::header::{HeaderName, HeaderValue, COOKIE, ORIGIN};
 
 /// The upgrade request could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PlacementError {
     #[error("invalid target URL {url}: {reason}")]
     Url { url: String, reason: String },
-    #[error("token does not fit in header {0}")]
+    #[error("value does not fit in header {0}")]
     Header(String),
 }
 
-/// Builds the upgrade request for `url` with `token` placed as the scenario says.
+/// Headers every upgrade request carries besides the token (`[auth] headers`, `origin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpgradeExtras {
+    pub headers: Vec<(String, String)>,
+    pub origin: Option<String>,
+}
+
+impl UpgradeExtras {
+    pub fn from_plan(auth: &AuthPlan) -> Self {
+        UpgradeExtras {
+            headers: auth.headers.clone(),
+            origin: auth.origin.clone(),
+        }
+    }
+}
+
+/// Builds the upgrade request for `url` with `token` placed as `placement` says, and no
+/// extra headers.
 pub fn attach(url: &str, placement: &Placement, token: &Token) -> Result<Request, PlacementError> {
+    attach_with(url, placement, &UpgradeExtras::default(), token)
+}
+
+/// Builds the upgrade request: extra headers and `Origin` first, then the token (a
+/// placement header replaces an extra header of the same name; a cookie is appended to
+/// an extra `Cookie` header).
+pub fn attach_with(
+    url: &str,
+    placement: &Placement,
+    extras: &UpgradeExtras,
+    token: &Token,
+) -> Result<Request, PlacementError> {
+    let placed = token.is_placed();
     let url = match placement {
-        Placement::Query { param } => with_query(url, param, token.expose()),
+        Placement::Query { param } if placed => with_query(url, param, token.expose()),
         _ => url.to_string(),
     };
     let mut request = url
@@ -28,19 +64,80 @@ pub fn attach(url: &str, placement: &Placement, token: &Token) -> Result<Request
             url: url.clone(),
             reason: e.to_string(),
         })?;
+    for (name, value) in &extras.headers {
+        insert(&mut request, name, value)?;
+    }
+    if let Some(origin) = &extras.origin {
+        insert(&mut request, ORIGIN.as_str(), origin)?;
+    }
     match placement {
-        Placement::Header { name, prefix } => {
-            let value = format!("{prefix}{}", token.expose());
-            insert(&mut request, name, &value)?;
+        Placement::Header { name, prefix } if placed => {
+            insert(&mut request, name, &format!("{prefix}{}", token.expose()))?;
         }
         Placement::Subprotocol { offer, prefix } => {
             let mut values = offer.clone();
-            values.push(format!("{prefix}{}", token.expose()));
-            insert(&mut request, "sec-websocket-protocol", &values.join(", "))?;
+            if placed {
+                values.push(format!("{prefix}{}", token.expose()));
+            }
+            if !values.is_empty() {
+                insert(&mut request, "sec-websocket-protocol", &values.join(", "))?;
+            }
         }
-        Placement::Query { .. } | Placement::None => {}
+        Placement::Cookie { name } if placed => {
+            let pair = format!("{name}={}", token.expose());
+            let value = match request.headers().get(COOKIE).and_then(|v| v.to_str().ok()) {
+                Some(existing) if !existing.trim().is_empty() => format!("{existing}; {pair}"),
+                _ => pair,
+            };
+            insert(&mut request, COOKIE.as_str(), &value)?;
+        }
+        _ => {}
     }
     Ok(request)
+}
+
+/// The text frame to send right after the upgrade: the `first_message` template with
+/// every `{{token}}` filled in. `None` for other placements and for the `missing` entry.
+pub fn first_message(placement: &Placement, token: &Token) -> Option<String> {
+    let Placement::FirstMessage { template } = placement else {
+        return None;
+    };
+    token
+        .is_placed()
+        .then(|| fill(template, token.expose()).to_string())
+}
+
+fn fill(value: &Value, token: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(fill_str(s, token)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, token)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill(v, token)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Replaces `{{token}}` (spaces inside the braces allowed); anything else is kept.
+fn fill_str(s: &str, token: &str) -> String {
+    let mut out = String::with_capacity(s.len() + token.len());
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        let after = rest.get(open + 2..).unwrap_or_default();
+        let Some(close) = after.find("}}") else { break };
+        out.push_str(rest.get(..open).unwrap_or_default());
+        let name = after.get(..close).unwrap_or_default();
+        if name.trim() == "token" {
+            out.push_str(token);
+        } else {
+            out.push_str(rest.get(open..open + 2 + close + 2).unwrap_or_default());
+        }
+        rest = after.get(close + 2..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
 }
 
 fn with_query(url: &str, param: &str, value: &str) -> String {
@@ -59,72 +156,4 @@ fn insert(request: &mut Request, name: &str, value: &str) -> Result<(), Placemen
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::mint_all;
-    use crate::plan::TokenPlan;
-    use std::time::Duration;
-
-    fn token() -> Token {
-        let slots = vec![TokenPlan {
-            sub: "u".into(),
-            jti: "j".into(),
-        }];
-        mint_all(&slots, b"k", Duration::from_secs(60))
-            .unwrap()
-            .remove(0)
-    }
-
-    #[test]
-    fn header_placement_sets_bearer() {
-        let t = token();
-        let p = Placement::Header {
-            name: "Authorization".into(),
-            prefix: "Bearer ".into(),
-        };
-        let req = attach("ws://127.0.0.1:1/ws", &p, &t).unwrap();
-        let got = req
-            .headers()
-            .get("authorization")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        assert_eq!(got, format!("Bearer {}", t.expose()));
-    }
-
-    #[test]
-    fn query_placement_appends_parameter() {
-        let t = token();
-        let p = Placement::Query {
-            param: "token".into(),
-        };
-        let req = attach("ws://127.0.0.1:1/ws?x=1", &p, &t).unwrap();
-        assert_eq!(
-            req.uri().query().unwrap(),
-            format!("x=1&token={}", t.expose())
-        );
-    }
-
-    #[test]
-    fn subprotocol_placement_offers_protocol_then_token() {
-        let t = token();
-        let p = Placement::Subprotocol {
-            offer: vec!["jwt-auth".into()],
-            prefix: "jwt.".into(),
-        };
-        let req = attach("ws://127.0.0.1:1/ws", &p, &t).unwrap();
-        let got = req
-            .headers()
-            .get("sec-websocket-protocol")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        assert_eq!(got, format!("jwt-auth, jwt.{}", t.expose()));
-    }
-
-    #[test]
-    fn bad_url_is_an_error_not_a_panic() {
-        let err = attach("not a url", &Placement::None, &token()).unwrap_err();
-        assert!(matches!(err, PlacementError::Url { .. }));
-    }
-}
+mod tests;

@@ -27,6 +27,52 @@ pub enum Cause {
     Oversized,
     /// The run ended (duration or Ctrl-C) while the connection was open.
     Interrupted,
+    /// We abandoned the handshake on purpose (FIN or RST).
+    Aborted { rst: bool },
+}
+
+impl serde::Serialize for Cause {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Cause::parse(&text))
+    }
+}
+
+impl Cause {
+    /// Reads back what `Display` wrote; unknown text becomes a protocol cause.
+    pub fn parse(text: &str) -> Cause {
+        let num = |p: &str| text.strip_prefix(p).and_then(|n| n.parse().ok());
+        if let Some(s) = num("http_") {
+            return Cause::Http(s);
+        }
+        if let Some(c) = num("server_close_") {
+            return Cause::ServerClose(c);
+        }
+        if let Some(c) = num("client_close_") {
+            return Cause::ClientClose(c);
+        }
+        match text {
+            "reset" => Cause::Reset,
+            "timeout_connect" => Cause::Timeout("connect"),
+            "timeout_tls" => Cause::Timeout("tls"),
+            "timeout_upgrade" => Cause::Timeout("upgrade"),
+            "tls_error" => Cause::Tls,
+            "oversized_frame" => Cause::Oversized,
+            "interrupted" => Cause::Interrupted,
+            "aborted_rst" => Cause::Aborted { rst: true },
+            "aborted_fin" => Cause::Aborted { rst: false },
+            other => match other.strip_prefix("connect_") {
+                Some(kind) => Cause::Connect(kind.to_string()),
+                None => Cause::Protocol,
+            },
+        }
+    }
 }
 
 impl fmt::Display for Cause {
@@ -42,6 +88,8 @@ impl fmt::Display for Cause {
             Cause::Protocol => write!(f, "protocol_error"),
             Cause::Oversized => write!(f, "oversized_frame"),
             Cause::Interrupted => write!(f, "interrupted"),
+            Cause::Aborted { rst: true } => write!(f, "aborted_rst"),
+            Cause::Aborted { rst: false } => write!(f, "aborted_fin"),
         }
     }
 }
@@ -60,6 +108,8 @@ pub struct Counters {
     pub accepted: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Handshakes we abandoned on purpose (`abort_handshake`).
+    pub aborted: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -88,6 +138,7 @@ impl Counters {
         self.accepted += o.accepted;
         self.rejected += o.rejected;
         self.failed += o.failed;
+        self.aborted += o.aborted;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;

@@ -468,6 +468,7 @@ impl ConnChecker {
             expected,
             seen,
             correlation,
+            involved: Vec::new(),
         });
     }
 }

@@ -7,6 +7,7 @@
 
 mod checker;
 mod pattern;
+pub mod session;
 
 pub use checker::{ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
 pub use pattern::{Fed, PatternState};
@@ -23,6 +24,14 @@ pub enum OracleKind {
     Identity,
     /// The per-connection sequence field skipped, repeated or went back.
     Ordering,
+    /// More connections sharing one `jti` were served at once than allowed.
+    Exclusivity,
+    /// A valid token whose `jti` was not live was refused.
+    Liveness,
+    /// A bad token was accepted, or a refusal was not clean (1011, reset, timeout, odd status).
+    RejectionHygiene,
+    /// The same token got different verdicts through different placements.
+    Consistency,
 }
 
 impl OracleKind {
@@ -31,6 +40,10 @@ impl OracleKind {
             OracleKind::Completeness => "completeness",
             OracleKind::Identity => "identity",
             OracleKind::Ordering => "ordering",
+            OracleKind::Exclusivity => "exclusivity",
+            OracleKind::Liveness => "liveness",
+            OracleKind::RejectionHygiene => "rejection_hygiene",
+            OracleKind::Consistency => "consistency",
         }
     }
 }
@@ -51,4 +64,19 @@ pub struct Violation {
     /// The correlation value involved, e.g. the `run_id`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<String>,
+    /// Every connection the violation rests on (session oracles), so the interleaving shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub involved: Vec<Involved>,
+}
+
+/// A connection a violation rests on, with what the server answered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Involved {
+    pub conn: u32,
+    pub jti: String,
+    /// Planned start offset, ms from the run start.
+    pub planned_start_ms: f64,
+    /// When this attempt actually began, ms from the run start.
+    pub attempt_start_ms: f64,
+    pub answer: String,
 }

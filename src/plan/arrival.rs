@@ -3,6 +3,12 @@
 use crate::scenario::Arrival;
 use std::time::Duration;
 
+/// How long before a collide barrier its connections start pre-opening: enough for `n`
+/// connects and requests on a small machine, so none misses the release.
+pub fn collide_lead(n: u32) -> Duration {
+    Duration::from_millis(100) + Duration::from_micros(200 * u64::from(n))
+}
+
 /// The `n` start offsets of a group, in connection order.
 pub fn offsets(arrival: &Arrival, n: u32) -> Vec<Duration> {
     (0..n).map(|i| offset(arrival, i, n)).collect()
@@ -22,7 +28,7 @@ fn offset(arrival: &Arrival, i: u32, n: u32) -> Duration {
             start + Duration::from_micros((f64::from(i) * 1e6 / per_sec).round() as u64)
         }
         Arrival::Rate { start, .. } => start,
-        Arrival::Burst { at } => at,
+        Arrival::Burst { at } | Arrival::Collide { at } => at,
     }
 }
 

@@ -15,7 +15,8 @@ pub use template::expand;
 
 use crate::scenario::model::{duration_us, durations_us};
 use crate::scenario::{
-    Expect, Limits, OracleSpec, Placement, Scenario, SecretSource, Step, TokenReuse,
+    AbortHow, Arrival, Expect, Forge, Group, JwtAlg, Limits, OracleSpec, Placement, Scenario,
+    SecretSource, Step, TokenReuse,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -39,17 +40,56 @@ pub struct Plan {
     pub groups: Vec<String>,
     /// Token slots, indexed by [`ConnPlan::token`].
     pub tokens: Vec<TokenPlan>,
+    /// Collide barriers, indexed by [`ConnPlan::barrier`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barriers: Vec<BarrierPlan>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
 
-/// How tokens are minted and presented; the secret is resolved at run time.
+/// How tokens are minted and presented; secrets and keys are resolved at run time
+/// (`auth::resolve_keys`), so a plan never holds one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthPlan {
     pub secret: SecretSource,
+    #[serde(default)]
+    pub alg: JwtAlg,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<SecretSource>,
     #[serde(with = "duration_us")]
     pub ttl: Duration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
     pub placement: Placement,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl AuthPlan {
+    /// The scenario's `[auth]` minus the `sub` template (already expanded per token).
+    pub fn from_spec(auth: &crate::scenario::AuthSpec) -> Self {
+        AuthPlan {
+            secret: auth.secret.clone(),
+            alg: auth.alg,
+            key: auth.key.clone(),
+            public_key: auth.public_key.clone(),
+            ttl: auth.ttl,
+            aud: auth.aud.clone(),
+            iss: auth.iss.clone(),
+            claims: auth.claims.clone(),
+            placement: auth.placement.clone(),
+            headers: auth.headers.clone(),
+            origin: auth.origin.clone(),
+        }
+    }
 }
 
 /// One token: connections with the same slot present the same JWT.
@@ -57,6 +97,39 @@ pub struct AuthPlan {
 pub struct TokenPlan {
     pub sub: String,
     pub jti: String,
+    /// Forged or time-shifted; `None` for a valid token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<Forge>,
+}
+
+/// A last-byte barrier: its connections pre-open at `release - lead` and send their final
+/// upgrade bytes together at `release`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BarrierPlan {
+    pub group: u16,
+    #[serde(with = "duration_us")]
+    pub release: Duration,
+    #[serde(with = "duration_us")]
+    pub lead: Duration,
+}
+
+/// Adds a barrier for a collide group and returns its index.
+fn collide_barrier(
+    barriers: &mut Vec<BarrierPlan>,
+    group: usize,
+    arrival: &Arrival,
+    n: u32,
+) -> Option<u32> {
+    let Arrival::Collide { at } = arrival else {
+        return None;
+    };
+    let lead = arrival::collide_lead(n);
+    barriers.push(BarrierPlan {
+        group: group as u16,
+        release: (*at).max(lead),
+        lead,
+    });
+    Some((barriers.len() - 1) as u32)
 }
 
 /// One connection's script.
@@ -71,6 +144,12 @@ pub struct ConnPlan {
     /// Intended start, from the run start.
     #[serde(with = "duration_us")]
     pub start: Duration,
+    /// The collide barrier this connection's upgrade waits on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barrier: Option<u32>,
+    /// The group's placement override; `None` uses [`AuthPlan::placement`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     pub actions: Vec<Action>,
 }
 
@@ -79,6 +158,12 @@ pub struct ConnPlan {
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Connect,
+    /// Send the upgrade request, wait, then drop the socket (RST when `rst`).
+    AbortHandshake {
+        #[serde(with = "duration_us")]
+        after: Duration,
+        rst: bool,
+    },
     Send {
         message: serde_json::Value,
     },
@@ -134,84 +219,138 @@ impl Plan {
 
 /// Compiles a scenario into a plan. Pure: the same inputs give the same plan, byte for byte.
 pub fn build(scenario: &Scenario, seed: u64) -> Plan {
-    let mut token_rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tokens = Vec::new();
+    let mut minter = Minter {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        sub: &scenario.auth.sub,
+        tokens: Vec::new(),
+    };
     let mut conns = Vec::new();
+    let mut barriers = Vec::new();
     for (gi, group) in scenario.groups.iter().enumerate() {
-        let offsets = arrival::offsets(&group.arrival, group.users * group.connections_per_user);
-        for user in 0..group.users {
-            let user_slot = new_token(
-                &mut tokens,
-                &mut token_rng,
-                &scenario.auth.sub,
+        let n = group.users * group.connections_per_user;
+        let offsets = arrival::offsets(&group.arrival, n);
+        let slots = minter.slots_for(group);
+        let barrier = collide_barrier(&mut barriers, gi, &group.arrival, n);
+        for index in 0..n {
+            let id = conns.len() as u32;
+            let user = index / group.connections_per_user;
+            let slot = slots[index as usize];
+            let mut rng = conn_rng(seed, id);
+            let start = match barrier {
+                // Pre-open ahead of the release; the barrier, not jitter, sets the timing.
+                Some(b) => barriers[b as usize].release - barriers[b as usize].lead,
+                None => {
+                    offsets.get(index as usize).copied().unwrap_or_default()
+                        + sample(&group.jitter, &mut rng)
+                }
+            };
+            let sub = &minter.tokens[slot as usize].sub;
+            let vars = template::Vars {
                 user,
-                &group.name,
-            );
-            for c in 0..group.connections_per_user {
-                let id = conns.len() as u32;
-                let slot = match group.token {
-                    TokenReuse::PerUser => user_slot,
-                    TokenReuse::PerConnection if c == 0 => user_slot,
-                    TokenReuse::PerConnection => new_token(
-                        &mut tokens,
-                        &mut token_rng,
-                        &scenario.auth.sub,
-                        user,
-                        &group.name,
-                    ),
-                };
-                let mut rng = conn_rng(seed, id);
-                let index = (user * group.connections_per_user + c) as usize;
-                let start = offsets.get(index).copied().unwrap_or_default()
-                    + sample(&group.jitter, &mut rng);
-                let vars = template::Vars {
-                    user,
-                    conn: id,
-                    group: &group.name,
-                    sub: &tokens[slot as usize].sub,
-                };
-                let actions = expand_steps(&group.steps, &vars, &mut rng);
-                conns.push(ConnPlan {
-                    id,
-                    group: gi as u16,
-                    user,
-                    token: slot,
-                    start,
-                    actions,
-                });
-            }
+                conn: id,
+                group: &group.name,
+                sub,
+            };
+            let actions = expand_steps(&group.steps, &vars, &mut rng);
+            let placement = group.placement.clone();
+            conns.push(ConnPlan {
+                id,
+                group: gi as u16,
+                user,
+                token: slot,
+                start,
+                placement,
+                barrier,
+                actions,
+            });
         }
     }
+    let tokens = minter.tokens;
     conns.sort_by_key(|c| (c.start, c.id));
     Plan {
         scenario: scenario.name.clone(),
         scenario_hash: scenario.hash.clone(),
         seed,
         duration: scenario.duration,
-        auth: AuthPlan {
-            secret: scenario.auth.secret.clone(),
-            ttl: scenario.auth.ttl,
-            placement: scenario.auth.placement.clone(),
-        },
+        auth: AuthPlan::from_spec(&scenario.auth),
         oracles: scenario.oracles.clone(),
         limits: scenario.limits,
         groups: scenario.groups.iter().map(|g| g.name.clone()).collect(),
         tokens,
+        barriers,
         conns,
     }
 }
 
-fn new_token(
-    tokens: &mut Vec<TokenPlan>,
-    rng: &mut ChaCha8Rng,
-    sub: &str,
-    user: u32,
-    group: &str,
-) -> u32 {
-    let sub = template::expand_sub(sub, user, group);
-    let jti = format!("{:016x}", rng.random::<u64>());
-    tokens.push(TokenPlan { sub, jti });
-    (tokens.len() - 1) as u32
+/// Token slots and the RNG that names them (`jti`s come from stream 0).
+struct Minter<'a> {
+    rng: ChaCha8Rng,
+    sub: &'a str,
+    tokens: Vec<TokenPlan>,
+}
+
+impl Minter<'_> {
+    /// The token slot of each connection of `group`, in connection order (user-major).
+    fn slots_for(&mut self, group: &Group) -> Vec<u32> {
+        let per_user = group.connections_per_user;
+        let n = group.users * per_user;
+        let first = self.tokens.len();
+        let slots = match group.token {
+            TokenReuse::PerConnection => (0..n).map(|i| self.mint(i / per_user, group)).collect(),
+            TokenReuse::PerUser => {
+                let users: Vec<u32> = (0..group.users).map(|u| self.mint(u, group)).collect();
+                (0..n).map(|i| users[(i / per_user) as usize]).collect()
+            }
+            TokenReuse::Shared { k } => {
+                let k = k.max(1);
+                let mut slots = Vec::with_capacity(n as usize);
+                for i in 0..n {
+                    let slot = if i % k == 0 {
+                        self.mint(i / per_user, group)
+                    } else {
+                        slots[(i - i % k) as usize]
+                    };
+                    slots.push(slot);
+                }
+                slots
+            }
+            TokenReuse::CrossUser => {
+                let users: Vec<u32> = (0..group.users).map(|u| self.mint(u, group)).collect();
+                (0..n)
+                    .map(|i| users[((i / per_user + 1) % group.users) as usize])
+                    .collect()
+            }
+        };
+        self.apply_forge(group.forge.as_ref(), first);
+        slots
+    }
+
+    fn mint(&mut self, user: u32, group: &Group) -> u32 {
+        let sub = template::expand_sub(self.sub, user, &group.name);
+        let jti = format!("{:016x}", self.rng.random::<u64>());
+        self.tokens.push(TokenPlan {
+            sub,
+            jti,
+            forge: None,
+        });
+        (self.tokens.len() - 1) as u32
+    }
+
+    /// Marks the group's slots as forged; the catalogue is dealt round-robin.
+    fn apply_forge(&mut self, forge: Option<&Forge>, first: usize) {
+        let Some(forge) = forge else { return };
+        for (j, token) in self.tokens[first..].iter_mut().enumerate() {
+            token.forge = Some(match forge {
+                Forge::Catalogue => {
+                    let names = crate::auth::catalogue::NAMES;
+                    Forge::Bad {
+                        name: names[j % names.len()].to_string(),
+                    }
+                }
+                other => other.clone(),
+            });
+        }
+    }
 }
 
 /// Each connection draws from its own stream, so adding or dropping one connection
@@ -223,7 +362,20 @@ fn conn_rng(seed: u64, conn: u32) -> ChaCha8Rng {
 }
 
 fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng) -> Vec<Action> {
-    let mut out = vec![Action::Connect];
+    let mut out = Vec::new();
+    let steps = match steps.first() {
+        Some(Step::AbortHandshake { after, how }) => {
+            out.push(Action::AbortHandshake {
+                after: sample(after, rng),
+                rst: *how == AbortHow::Rst,
+            });
+            &steps[1..]
+        }
+        _ => {
+            out.push(Action::Connect);
+            steps
+        }
+    };
     let mut expander = StepExpander {
         vars,
         rng,
@@ -266,6 +418,8 @@ impl StepExpander<'_, '_> {
                 }
             }
             Step::Close { code } => out.push(Action::Close { code: *code }),
+            // Validation only allows it first, where `expand_steps` turned it into the connect.
+            Step::AbortHandshake { .. } => {}
             Step::Reconnect { after, backoff } => out.push(Action::Reconnect {
                 after: sample(after, self.rng),
                 backoff: backoff.clone(),

@@ -18,6 +18,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                 name: "Authorization".into(),
                 prefix: "Bearer ".into(),
             },
+            ..AuthSpec::default()
         },
         groups: vec![Group {
             name: "g".into(),
@@ -29,6 +30,8 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                 high: Duration::from_millis(5),
             },
             token,
+            forge: None,
+            placement: None,
             steps: vec![
                 Step::Repeat {
                     times: 2,
@@ -58,6 +61,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
         oracles: OracleSpec::default(),
         limits: Limits::default(),
         thresholds: vec![],
+        hunt: HuntSpec::default(),
         hash: "h".into(),
     }
 }
@@ -124,6 +128,83 @@ fn token_reuse_per_user_shares_slots() {
     jtis.sort();
     jtis.dedup();
     assert_eq!(jtis.len(), 15, "jtis are unique");
+}
+
+#[test]
+fn shared_tokens_group_k_consecutive_connections() {
+    let plan = build(&scenario(3, 4, TokenReuse::Shared { k: 4 }, ramp()), 1);
+    assert_eq!(plan.tokens.len(), 3);
+    let by_id = |id: u32| plan.conns.iter().find(|c| c.id == id).unwrap().token;
+    assert!((0..4).all(|i| by_id(i) == by_id(0)));
+    assert_ne!(by_id(3), by_id(4));
+    let across = build(&scenario(4, 1, TokenReuse::Shared { k: 2 }, ramp()), 1);
+    assert_eq!(
+        across.tokens.len(),
+        2,
+        "k spans users when each has one connection"
+    );
+}
+
+#[test]
+fn cross_user_presents_the_next_users_token() {
+    let plan = build(&scenario(3, 1, TokenReuse::CrossUser, ramp()), 1);
+    for c in &plan.conns {
+        let sub = &plan.tokens[c.token as usize].sub;
+        assert_eq!(*sub, format!("user-{}", (c.user + 1) % 3));
+    }
+}
+
+#[test]
+fn the_catalogue_is_dealt_round_robin_over_slots() {
+    let mut s = scenario(
+        crate::auth::catalogue::NAMES.len() as u32 + 1,
+        1,
+        TokenReuse::PerConnection,
+        ramp(),
+    );
+    s.groups[0].forge = Some(Forge::Catalogue);
+    let plan = build(&s, 1);
+    let names: Vec<_> = plan
+        .tokens
+        .iter()
+        .map(|t| t.forge.clone().unwrap())
+        .collect();
+    assert_eq!(
+        names[0],
+        Forge::Bad {
+            name: crate::auth::catalogue::NAMES[0].into()
+        }
+    );
+    assert_eq!(names[names.len() - 1], names[0], "wraps around");
+}
+
+#[test]
+fn an_abort_first_step_replaces_the_connect() {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    let abort = Step::AbortHandshake {
+        after: Dist::Fixed {
+            value: Duration::from_millis(2),
+        },
+        how: AbortHow::Rst,
+    };
+    s.groups[0].steps = vec![
+        abort,
+        Step::Reconnect {
+            after: Dist::ZERO,
+            backoff: vec![],
+        },
+    ];
+    let plan = build(&s, 1);
+    let actions = &plan.conns[0].actions;
+    assert_eq!(
+        actions[0],
+        Action::AbortHandshake {
+            after: Duration::from_millis(2),
+            rst: true
+        }
+    );
+    assert!(!actions.contains(&Action::Connect));
+    assert!(matches!(actions[1], Action::Reconnect { .. }));
 }
 
 proptest! {

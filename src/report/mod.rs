@@ -1,9 +1,21 @@
 //! The run summary: built from the swarm's output, written to `results/`, printed as a table.
 
+pub mod compare;
+#[cfg(test)]
+mod fixture;
+pub mod html;
+mod junit;
+pub mod read;
 mod text;
+pub mod thresholds;
 mod write;
 
+pub use compare::{compare, render_comparison, CompareError, CompareOptions, Comparison};
+pub use html::{render_html, HtmlError};
+pub use junit::junit;
+pub use read::{read_run, ReadError, RunData};
 pub use text::render;
+pub use thresholds::{evaluate, ThresholdResult};
 pub use write::{results_dir, write_all, write_atomic, WriteError};
 
 use crate::metrics::{Counters, Histograms, Phase, PhaseStats};
@@ -42,6 +54,9 @@ pub struct Summary {
     pub events: BTreeMap<String, EventRate>,
     pub violations: ViolationSummary,
     pub generator: GeneratorSummary,
+    /// Collide barriers: how tightly each released its connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barriers: Vec<crate::swarm::BarrierStats>,
 }
 
 /// Counters with causes as readable keys (`http_409`, `server_close_1011`, `reset`...).
@@ -110,7 +125,13 @@ pub struct Results {
 /// Merges every connection's report into one summary.
 pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
     let mut counters = Counters::default();
-    let mut violations = Vec::new();
+    let mut violations = crate::oracle::session::check(info.plan, &out.reports);
+    for v in &violations {
+        *counters
+            .violations
+            .entry(v.oracle.name().to_string())
+            .or_default() += 1;
+    }
     for r in out.reports {
         counters.merge(&r.counters);
         violations.extend(r.violations);
@@ -159,6 +180,7 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
                 .cloned()
                 .collect(),
         },
+        barriers: out.barriers.clone(),
         generator: GeneratorSummary {
             lag_p50_ms: lag.p50_ms,
             lag_p99_ms: lag.p99_ms,

@@ -51,6 +51,13 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_phases(s, w)?;
     render_events(s, w)?;
     render_violations(s, w)?;
+    for b in &s.barriers {
+        writeln!(
+            w,
+            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
+            b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
+        )?;
+    }
     let g = &s.generator;
     let verdict = if g.fell_behind {
         "FELL BEHIND: timings are not trustworthy"

@@ -8,8 +8,13 @@
 mod auth;
 mod dist;
 mod group;
+mod hunt;
+mod placement;
+mod session;
 mod steps;
 mod template;
+mod thresholds;
+mod tokens;
 mod walk;
 
 #[cfg(test)]
@@ -17,7 +22,7 @@ mod tests;
 
 pub use dist::{parse_dist, parse_duration};
 
-use super::model::{Limits, OracleSpec, Scenario};
+use super::model::{Limits, OracleSpec, Scenario, Step};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -34,6 +39,8 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "oracles",
     "group",
+    "thresholds",
+    "hunt",
 ];
 const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout"];
 const ORACLE_KEYS: &[&str] = &[
@@ -42,6 +49,11 @@ const ORACLE_KEYS: &[&str] = &[
     "identity",
     "sequence",
     "max_buffered",
+    "exclusive",
+    "liveness",
+    "reject",
+    "consistency",
+    "accepted",
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
@@ -129,7 +141,7 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
     let f = Fields::new(cx, doc.get_ref(), doc.span(), "the top level", TOP_KEYS)
         .with_owner("scenario");
     let seed = f.int_or(cx, "seed", 0, u64::MAX.into(), DEFAULT_SEED);
-    Scenario {
+    let mut scenario = Scenario {
         name: name(cx, &f),
         description: f.opt_str(cx, "description"),
         target: target(cx, &f),
@@ -139,8 +151,14 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         groups: group::groups(cx, f.get("group")),
         oracles: oracles(cx, f.get("oracles")),
         limits: limits(cx, f.get("limits")),
+        thresholds: Vec::new(),
+        hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
-    }
+    };
+    // Last, because `event.<type>.rate` is checked against the groups' expect steps.
+    let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
+    scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
+    scenario
 }
 
 /// The name becomes a results directory, so it is held to a portable file-name alphabet.
@@ -216,6 +234,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
+        session: session::session(cx, &f),
     }
 }
 

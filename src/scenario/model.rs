@@ -6,9 +6,15 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod hunt;
 mod threshold;
+mod tokens;
 
+pub use hunt::{HuntSpec, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
+pub use tokens::{
+    AbortHow, AcceptRule, Forge, LivenessSpec, RejectSpec, SessionOracles, TokenReuse,
+};
 
 /// A whole scenario file after validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +38,9 @@ pub struct Scenario {
     pub oracles: OracleSpec,
     /// WebSocket client limits.
     pub limits: Limits,
+    /// Ranges `stampede hunt` varies between rounds (`[hunt]`).
+    #[serde(default)]
+    pub hunt: HuntSpec,
     /// Pass/fail limits checked on the summary when the run ends (`[thresholds]`).
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
@@ -42,15 +51,110 @@ pub struct Scenario {
 /// Token minting and placement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthSpec {
-    /// Where the signing secret comes from. Resolved at run time, never stored in results.
+    /// Where the HMAC secret comes from (HS256/384/512). Resolved at run time, never
+    /// stored in results.
     pub secret: SecretSource,
+    /// Signing algorithm of valid tokens.
+    #[serde(default)]
+    pub alg: JwtAlg,
+    /// PEM private key for RS256/ES256 (PKCS#8, or PKCS#1 for RSA).
+    #[serde(default)]
+    pub key: Option<SecretSource>,
+    /// PEM public key matching `key`: the HMAC secret of the `hs-rs-confusion` entry and
+    /// the key the embedded server verifies with. Derived from a PKCS#8 `key` when absent.
+    #[serde(default)]
+    pub public_key: Option<SecretSource>,
     /// Template for the `sub` claim, e.g. `user-{{user}}`.
     pub sub: String,
     /// Token lifetime (`exp = iat + ttl`).
     #[serde(with = "duration_us")]
     pub ttl: Duration,
+    /// `aud` claim of valid tokens.
+    #[serde(default)]
+    pub aud: Option<String>,
+    /// `iss` claim of valid tokens.
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// Extra claims, added as they are to every token (never a registered claim name).
+    #[serde(default)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
     /// Where the token travels on the upgrade request.
     pub placement: Placement,
+    /// Extra headers on every upgrade request, in file order.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// `Origin` header of every upgrade request.
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+impl Default for AuthSpec {
+    /// What an absent `[auth]` table means.
+    fn default() -> Self {
+        AuthSpec {
+            secret: SecretSource::Env {
+                name: "STAMPEDE_JWT_SECRET".into(),
+                default: Some("stampede-dev-secret".into()),
+            },
+            alg: JwtAlg::default(),
+            key: None,
+            public_key: None,
+            sub: "user-{{user}}".into(),
+            ttl: Duration::from_secs(600),
+            aud: None,
+            iss: None,
+            claims: serde_json::Map::new(),
+            placement: Placement::Header {
+                name: "Authorization".into(),
+                prefix: "Bearer ".into(),
+            },
+            headers: Vec::new(),
+            origin: None,
+        }
+    }
+}
+
+/// JWT signing algorithms stampede mints valid tokens with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwtAlg {
+    #[default]
+    #[serde(rename = "HS256")]
+    Hs256,
+    #[serde(rename = "HS384")]
+    Hs384,
+    #[serde(rename = "HS512")]
+    Hs512,
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+}
+
+impl JwtAlg {
+    /// Every algorithm, in the order messages list them.
+    pub const ALL: [JwtAlg; 5] = [
+        JwtAlg::Hs256,
+        JwtAlg::Hs384,
+        JwtAlg::Hs512,
+        JwtAlg::Rs256,
+        JwtAlg::Es256,
+    ];
+
+    /// The JOSE name (`HS256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlg::Hs256 => "HS256",
+            JwtAlg::Hs384 => "HS384",
+            JwtAlg::Hs512 => "HS512",
+            JwtAlg::Rs256 => "RS256",
+            JwtAlg::Es256 => "ES256",
+        }
+    }
+
+    /// HMAC algorithms sign with `secret`; the others with a PEM `key`.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, JwtAlg::Hs256 | JwtAlg::Hs384 | JwtAlg::Hs512)
+    }
 }
 
 /// Where a secret is read from.
@@ -78,6 +182,11 @@ pub enum Placement {
     Query { param: String },
     /// `Sec-WebSocket-Protocol: <offer...>, <prefix><token>`.
     Subprotocol { offer: Vec<String>, prefix: String },
+    /// `Cookie: NAME=<token>`.
+    Cookie { name: String },
+    /// Nothing on the upgrade; right after it, a text frame holding this JSON with every
+    /// `{{token}}` in its strings replaced by the token.
+    FirstMessage { template: serde_json::Value },
     /// No token at all.
     None,
 }
@@ -96,6 +205,13 @@ pub struct Group {
     pub jitter: Dist,
     /// Which connections share a token.
     pub token: TokenReuse,
+    /// Forged or time-shifted tokens for this group (`None`: valid tokens).
+    #[serde(default)]
+    pub forge: Option<Forge>,
+    /// Overrides `[auth] placement` for this group (mixing placements tests whether a
+    /// server's auth paths agree).
+    #[serde(default)]
+    pub placement: Option<Placement>,
     /// The script every connection of this group runs, in order.
     pub steps: Vec<Step>,
 }
@@ -119,6 +235,13 @@ pub enum Arrival {
     },
     /// Every connection starts at `at` (plus jitter): one synchronized burst.
     Burst {
+        #[serde(with = "duration_us")]
+        at: Duration,
+    },
+    /// Last-byte synchronization: every connection is opened early and sends its upgrade
+    /// request except the final bytes; a barrier releases all those bytes together at `at`
+    /// (or as soon as the connections could be pre-opened). Jitter is ignored.
+    Collide {
         #[serde(with = "duration_us")]
         at: Duration,
     },
@@ -159,16 +282,6 @@ impl Dist {
     };
 }
 
-/// Which connections present the same token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenReuse {
-    /// Every connection mints its own token.
-    PerConnection,
-    /// All connections of one user share that user's token.
-    PerUser,
-}
-
 /// One step of a connection's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -185,6 +298,9 @@ pub enum Step {
     Repeat { times: u32, steps: Vec<Step> },
     /// Send a Close frame with this code and wait for the server's Close.
     Close { code: u16 },
+    /// Give up on the handshake: send the upgrade request, wait `after`, then close the
+    /// socket (FIN or RST) before or whatever the server answered. Only as a first step.
+    AbortHandshake { after: Dist, how: AbortHow },
     /// Open a new connection with the same token. `after` is the delay before the
     /// first attempt; `backoff` the delays before each retry of a failed attempt.
     Reconnect {
@@ -244,6 +360,9 @@ pub struct OracleSpec {
     pub sequence: Option<String>,
     /// Messages kept while waiting for a matching expectation, per connection.
     pub max_buffered: usize,
+    /// Cross-connection oracles on tokens and sessions.
+    #[serde(default)]
+    pub session: SessionOracles,
 }
 
 impl Default for OracleSpec {
@@ -254,6 +373,7 @@ impl Default for OracleSpec {
             identity: None,
             sequence: None,
             max_buffered: 256,
+            session: SessionOracles::default(),
         }
     }
 }

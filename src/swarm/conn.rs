@@ -5,8 +5,9 @@
 //! frames, silence) ends up in that report as causes and violations; nothing here fails
 //! the run.
 
+use super::attempt::{Attempt, Judge};
 use super::dial::{classify, Ws};
-use super::{Attempt, ConnReport, RunCtx};
+use super::{ConnReport, RunCtx};
 use crate::metrics::{Cause, Counters, Phase, SampleBuffer};
 use crate::oracle::{ConnChecker, ConnIdentity, StreamEnd};
 use crate::plan::{Action, ConnPlan, ExpectPlan};
@@ -39,19 +40,11 @@ enum Stop {
     Cancelled,
 }
 
-/// The verdict on an upgraded connection is known at its first frame: a policy close
-/// (1008) first means the server refused after the upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Pending,
-    Accepted,
-    Rejected,
-}
-
 struct Open {
     ws: Ws,
     upgraded_at: Instant,
-    verdict: Verdict,
+    /// Whether the first data frame has been timed.
+    first_frame_seen: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
 }
@@ -69,6 +62,7 @@ pub(super) struct ConnRun {
     attempts: Vec<Attempt>,
     /// Violations already added to the live progress counter.
     violations_published: u64,
+    released_us: Option<u64>,
 }
 
 impl ConnRun {
@@ -105,6 +99,7 @@ impl ConnRun {
             last_send_at: None,
             attempts: Vec::new(),
             violations_published: 0,
+            released_us: None,
         }
     }
 
@@ -131,6 +126,7 @@ impl ConnRun {
             }
             match action {
                 Action::Connect => connected = self.connect(&[]).await,
+                Action::AbortHandshake { after, rst } => self.abort_handshake(*after, *rst).await,
                 Action::Reconnect { after, backoff } => {
                     connected = self.reconnect(*after, backoff).await
                 }
@@ -155,11 +151,17 @@ impl ConnRun {
 
     /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
     async fn close_interrupted(&mut self) {
-        let Some(mut open) = self.open.take() else { return };
-        let frame = CloseFrame { code: CloseCode::Away, reason: "".into() };
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: "".into(),
+        };
         let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
         let now = Instant::now();
-        self.checker.end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.checker
+            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
         self.end_attempt(open, Cause::Interrupted, now);
     }
 
@@ -175,6 +177,7 @@ impl ConnRun {
         let plan = self.plan();
         ConnReport {
             id: plan.id,
+            released_us: self.released_us,
             token: plan.token,
             counters: self.counters,
             violations: std::mem::take(&mut self.checker.violations),
@@ -209,53 +212,94 @@ impl ConnRun {
     }
 
     async fn dial(&mut self) -> bool {
-        let token = &self.ctx.tokens[self.plan().token as usize];
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let token = &ctx.tokens[plan.token as usize];
+        let placement = plan.placement.as_ref().unwrap_or(&ctx.plan.auth.placement);
         let started = Instant::now();
         self.counters.attempted += 1;
-        let dialed = self.ctx.dialer.dial(token).await;
+        // Only the first connect of a collide connection waits on its barrier.
+        let barrier = match (plan.barrier, self.attempts.is_empty()) {
+            (Some(b), true) => ctx.barriers.get(b as usize).map(|b| b.token.clone()),
+            _ => None,
+        };
+        let dialed = ctx.dialer.dial(token, placement, barrier).await;
         for (phase, d) in dialed.phases {
             self.record(phase, d).await;
         }
-        let started_us = self.since_t0(started);
+        if let Some(at) = dialed.released_at {
+            self.released_us = Some(self.since_t0(at));
+        }
+        let mut attempt = Attempt::new(self.since_t0(started));
+        let now_us = self.since_t0(Instant::now());
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
         match dialed.result {
             Ok(ws) => {
-                self.ctx.live.live.fetch_add(1, Relaxed);
+                ctx.live.live.fetch_add(1, Relaxed);
                 self.checker.reset_stream();
                 self.last_send_at = None;
-                self.attempts.push(Attempt {
-                    started_us,
-                    upgraded_us: Some(self.since_t0(Instant::now())),
-                    ended_us: 0,
-                    accepted: false,
-                    cause: None,
-                });
-                self.open = Some(Open {
+                judge.upgraded(&mut attempt, now_us, &mut self.counters);
+                self.attempts.push(attempt);
+                let open = Open {
                     ws,
                     upgraded_at: Instant::now(),
-                    verdict: Verdict::Pending,
+                    first_frame_seen: false,
                     closing: None,
-                });
+                };
+                self.open = Some(open);
                 true
             }
             Err(failure) => {
-                let cause = failure.cause;
-                if failure.rejected {
-                    self.counters.rejected += 1
-                } else {
-                    self.counters.failed += 1
-                }
-                *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
-                let ended_us = self.since_t0(Instant::now());
-                self.attempts.push(Attempt {
-                    started_us,
-                    upgraded_us: None,
-                    ended_us,
-                    accepted: false,
-                    cause: Some(cause.to_string()),
-                });
+                judge.dial_failed(
+                    &mut attempt,
+                    failure.cause,
+                    failure.rejected,
+                    now_us,
+                    &mut self.counters,
+                );
+                self.attempts.push(attempt);
                 false
             }
         }
+    }
+
+    /// Sends the upgrade request, waits, then drops the socket: the handshake abort pattern.
+    async fn abort_handshake(&mut self, after: Duration, rst: bool) {
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let token = &ctx.tokens[plan.token as usize];
+        let placement = plan.placement.as_ref().unwrap_or(&ctx.plan.auth.placement);
+        self.counters.attempted += 1;
+        let mut attempt = Attempt::new(self.since_t0(Instant::now()));
+        let aborted = ctx.dialer.abort(token, placement, after, rst).await;
+        for (phase, d) in aborted.phases {
+            self.record(phase, d).await;
+        }
+        let now_us = self.since_t0(Instant::now());
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
+        match aborted.result {
+            Ok(answered) => {
+                attempt.upgraded_us = answered.then_some(now_us);
+                judge.aborted(
+                    &mut attempt,
+                    Cause::Aborted { rst },
+                    now_us,
+                    &mut self.counters,
+                );
+            }
+            Err(failure) => judge.dial_failed(
+                &mut attempt,
+                failure.cause,
+                failure.rejected,
+                now_us,
+                &mut self.counters,
+            ),
+        }
+        self.attempts.push(attempt);
     }
 
     async fn send(&mut self, message: &serde_json::Value) {
@@ -382,24 +426,34 @@ impl ConnRun {
         };
         match message {
             Message::Text(text) => {
-                self.first_frame(now, false).await;
                 self.count_received(text.len());
                 match serde_json::from_str::<serde_json::Value>(text.as_str()) {
                     Ok(serde_json::Value::Object(map)) => {
+                        let type_field = &self.ctx.plan.oracles.type_field;
+                        let event = map.get(type_field).and_then(|v| v.as_str());
+                        self.data_frame(now, event).await;
                         self.checker.on_message(&map, now, &mut self.counters);
                         self.drain_checker_samples().await;
                     }
-                    _ => self.counters.non_json += 1,
+                    _ => {
+                        self.data_frame(now, None).await;
+                        self.counters.non_json += 1;
+                    }
                 }
             }
             Message::Binary(bytes) => {
-                self.first_frame(now, false).await;
+                self.data_frame(now, None).await;
                 self.count_received(bytes.len());
                 self.counters.binary_frames += 1;
             }
             Message::Close(frame) => {
                 let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                self.first_frame(now, code == 1008).await;
+                let judge = Judge {
+                    rules: &self.ctx.plan.oracles.session,
+                };
+                if let Some(attempt) = self.attempts.last_mut() {
+                    judge.server_close(attempt, code, &mut self.counters);
+                }
                 self.server_closed(code, now).await;
                 return false;
             }
@@ -414,26 +468,21 @@ impl ConnRun {
         self.ctx.live.received.fetch_add(1, Relaxed);
     }
 
-    /// The first frame after the upgrade settles whether the server accepted us.
-    async fn first_frame(&mut self, now: Instant, policy_close: bool) {
+    /// A data frame: times the first one, and may settle the attempt as accepted.
+    async fn data_frame(&mut self, now: Instant, event: Option<&str>) {
+        let at_us = self.since_t0(now);
+        let judge = Judge {
+            rules: &self.ctx.plan.oracles.session,
+        };
+        if let Some(attempt) = self.attempts.last_mut() {
+            judge.data(attempt, at_us, event, &mut self.counters);
+        }
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        if open.verdict != Verdict::Pending {
-            return;
-        }
-        let elapsed = now.saturating_duration_since(open.upgraded_at);
-        if policy_close {
-            open.verdict = Verdict::Rejected;
-            self.counters.rejected += 1;
-            *self
-                .counters
-                .refused_by
-                .entry(Cause::ServerClose(1008))
-                .or_default() += 1;
-        } else {
-            open.verdict = Verdict::Accepted;
-            self.counters.accepted += 1;
+        if !open.first_frame_seen {
+            open.first_frame_seen = true;
+            let elapsed = now.saturating_duration_since(open.upgraded_at);
             self.record(Phase::FirstFrame, elapsed).await;
         }
     }
@@ -481,35 +530,14 @@ impl ConnRun {
     }
 
     fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
+        drop(open);
         self.ctx.live.live.fetch_sub(1, Relaxed);
-        let accepted = match open.verdict {
-            Verdict::Accepted => true,
-            Verdict::Rejected => false,
-            // Upgraded but not a single frame: accepted unless it died on its own.
-            Verdict::Pending => {
-                let died = matches!(
-                    cause,
-                    Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_)
-                );
-                if died {
-                    self.counters.failed += 1
-                } else {
-                    self.counters.accepted += 1
-                }
-                if died {
-                    *self.counters.refused_by.entry(cause.clone()).or_default() += 1;
-                }
-                !died
-            }
+        let at_us = self.since_t0(now);
+        let judge = Judge {
+            rules: &self.ctx.plan.oracles.session,
         };
-        if accepted {
-            *self.counters.ended_by.entry(cause.clone()).or_default() += 1;
-        }
-        let ended_us = self.since_t0(now);
         if let Some(attempt) = self.attempts.last_mut() {
-            attempt.ended_us = ended_us;
-            attempt.accepted = accepted;
-            attempt.cause = Some(cause.to_string());
+            judge.ended(attempt, cause, at_us, &mut self.counters);
         }
     }
 

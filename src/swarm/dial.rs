@@ -1,20 +1,23 @@
 //! Opening one WebSocket: TCP connect, TLS, upgrade, each timed on its own, and every
 //! failure classified by cause (never propagated as a tool error).
 
-use super::stream::ClientStream;
+use super::stream::{ClientStream, Transport};
 use crate::auth::{attach, Token};
 use crate::metrics::{Cause, Phase};
 use crate::scenario::{Limits, Placement};
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::sync::CancellationToken;
 
 pub type Ws = WebSocketStream<ClientStream>;
 
@@ -88,7 +91,6 @@ impl Target {
 pub struct Dialer {
     pub target: Target,
     pub tls: Option<TlsConnector>,
-    pub placement: Placement,
     pub limits: Limits,
 }
 
@@ -110,9 +112,29 @@ impl DialFailure {
 }
 
 /// The result of one dial, with whatever phases completed.
-pub struct Dialed {
+pub struct Dialed<T> {
     pub phases: Vec<(Phase, Duration)>,
-    pub result: Result<Ws, DialFailure>,
+    pub result: Result<T, DialFailure>,
+    /// When a held (collide) request's last bytes went out, whatever the answer.
+    pub released_at: Option<Instant>,
+}
+
+/// The upgrade request as HTTP/1.1 bytes, for raw-mode writes.
+fn request_bytes(request: &Request) -> Vec<u8> {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut out = format!("GET {target} HTTP/1.1\r\n").into_bytes();
+    for (name, value) in request.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 impl Dialer {
@@ -127,21 +149,82 @@ impl Dialer {
             .max_frame_size(Some(self.limits.max_message_bytes))
     }
 
-    pub async fn dial(&self, token: &Token) -> Dialed {
-        let deadline = Instant::now() + self.limits.handshake_timeout;
-        let mut phases = Vec::with_capacity(3);
-        let result = self.dial_stages(token, deadline, &mut phases).await;
-        Dialed { phases, result }
-    }
-
-    async fn dial_stages(
+    /// Dials; with a `barrier`, the upgrade request's final bytes wait for its release.
+    pub async fn dial(
         &self,
         token: &Token,
+        placement: &Placement,
+        barrier: Option<CancellationToken>,
+    ) -> Dialed<Ws> {
+        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let mut phases = Vec::with_capacity(3);
+        let released = Arc::new(OnceLock::new());
+        let result = self
+            .dial_stages(token, placement, barrier, &released, deadline, &mut phases)
+            .await;
+        Dialed {
+            phases,
+            result,
+            released_at: released.get().copied(),
+        }
+    }
+
+    /// Opens the connection and sends the upgrade request, waits `after` (reading any
+    /// answer), then drops the socket, with an RST when `rst`. `Ok(true)` when the 101
+    /// arrived before we gave up.
+    pub async fn abort(
+        &self,
+        token: &Token,
+        placement: &Placement,
+        after: Duration,
+        rst: bool,
+    ) -> Dialed<bool> {
+        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let mut phases = Vec::with_capacity(2);
+        let result = self
+            .abort_stages(token, placement, after, rst, deadline, &mut phases)
+            .await;
+        Dialed {
+            phases,
+            result,
+            released_at: None,
+        }
+    }
+
+    async fn abort_stages(
+        &self,
+        token: &Token,
+        placement: &Placement,
+        after: Duration,
+        rst: bool,
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
-    ) -> Result<Ws, DialFailure> {
-        let request = attach(&self.target.url, &self.placement, token)
+    ) -> Result<bool, DialFailure> {
+        let request = attach(&self.target.url, placement, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
+        let mut stream = ClientStream::new(self.transport(deadline, phases).await?);
+        stream
+            .write_all(&request_bytes(&request))
+            .await
+            .map_err(|_| DialFailure::failed(Cause::Reset))?;
+        let mut buf = [0u8; 512];
+        let answer = timeout(after, stream.read(&mut buf)).await;
+        let answered = matches!(answer, Ok(Ok(n)) if buf[..n].starts_with(b"HTTP/1.1 101"));
+        if rst {
+            let _ = stream.set_reset_on_close();
+        } else {
+            let _ = stream.shutdown().await;
+        }
+        drop(stream);
+        Ok(answered)
+    }
+
+    /// TCP connect and, for wss, the TLS handshake: each timed.
+    async fn transport(
+        &self,
+        deadline: Instant,
+        phases: &mut Vec<(Phase, Duration)>,
+    ) -> Result<Transport, DialFailure> {
         let started = Instant::now();
         let tcp = timeout_at(deadline, TcpStream::connect(self.target.addr))
             .await
@@ -152,7 +235,30 @@ impl Dialer {
         phases.push((Phase::TcpConnect, started.elapsed()));
         // Interactive protocol: small frames must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
-        let stream = self.tls_stage(tcp, deadline, phases).await?;
+        self.tls_stage(tcp, deadline, phases).await
+    }
+
+    async fn dial_stages(
+        &self,
+        token: &Token,
+        placement: &Placement,
+        barrier: Option<CancellationToken>,
+        released: &Arc<OnceLock<Instant>>,
+        deadline: Instant,
+        phases: &mut Vec<(Phase, Duration)>,
+    ) -> Result<Ws, DialFailure> {
+        let request = attach(&self.target.url, placement, token)
+            .map_err(|_| DialFailure::failed(Cause::Protocol))?;
+        let transport = self.transport(deadline, phases).await?;
+        let (mut stream, deadline) = match barrier {
+            // The handshake clock starts at the release, not while we wait for it.
+            Some(b) => (
+                ClientStream::held(transport, b),
+                deadline + self.limits.handshake_timeout,
+            ),
+            None => (ClientStream::new(transport), deadline),
+        };
+        stream.released_at = released.clone();
         let sent = Instant::now();
         let upgrade =
             tokio_tungstenite::client_async_with_config(request, stream, Some(self.ws_config()));
@@ -160,6 +266,8 @@ impl Dialer {
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("upgrade")))?
             .map_err(classify_handshake)?;
+        // A held request was only complete on the wire at its release.
+        let sent = released.get().copied().unwrap_or(sent);
         phases.push((Phase::Upgrade, sent.elapsed()));
         Ok(ws)
     }
@@ -169,9 +277,9 @@ impl Dialer {
         tcp: TcpStream,
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
-    ) -> Result<ClientStream, DialFailure> {
+    ) -> Result<Transport, DialFailure> {
         let Some(connector) = (self.target.tls).then_some(self.tls.as_ref()).flatten() else {
-            return Ok(ClientStream::Plain(tcp));
+            return Ok(Transport::Plain(tcp));
         };
         let name = self
             .target
@@ -183,7 +291,7 @@ impl Dialer {
             .map_err(|_| DialFailure::failed(Cause::Timeout("tls")))?
             .map_err(|_| DialFailure::failed(Cause::Tls))?;
         phases.push((Phase::Tls, started.elapsed()));
-        Ok(ClientStream::Tls(Box::new(tls)))
+        Ok(Transport::Tls(Box::new(tls)))
     }
 }
 

@@ -5,11 +5,13 @@
 //! silently shifting every later connection. The run stops at the plan's duration or when
 //! the caller's token is cancelled (Ctrl-C); either way every task returns what it has.
 
+mod attempt;
 mod conn;
 pub mod dial;
 mod stream;
 pub mod tls;
 
+pub use attempt::{Attempt, Outcome};
 pub use dial::{Dialer, Target, UrlError};
 pub use tls::{client_config, TlsError, TlsOptions};
 
@@ -18,7 +20,6 @@ use crate::metrics::{Aggregator, Counters, Histograms};
 use crate::oracle::Violation;
 use crate::plan::Plan;
 use crate::scenario::OracleSpec;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,21 +37,12 @@ pub struct Live {
     pub finished: AtomicU64,
 }
 
-/// One connection attempt (the first connect, or a reconnect), times in µs from `t0`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempt {
-    pub started_us: u64,
-    pub upgraded_us: Option<u64>,
-    pub ended_us: u64,
-    pub accepted: bool,
-    /// Why it was refused or how it ended.
-    pub cause: Option<String>,
-}
-
 /// What one connection task hands back.
 #[derive(Debug, Clone)]
 pub struct ConnReport {
     pub id: u32,
+    /// When this connection's held upgrade bytes went out (collide), µs from `t0`.
+    pub released_us: Option<u64>,
     pub token: u32,
     pub counters: Counters,
     pub violations: Vec<Violation>,
@@ -69,6 +61,28 @@ pub struct SwarmOutput {
     pub hit_duration: bool,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
+    /// How tightly each collide barrier released its connections.
+    pub barriers: Vec<BarrierStats>,
+}
+
+/// The spread of one barrier: how long after it fired each held request went out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BarrierStats {
+    pub group: String,
+    pub connections: usize,
+    /// Connections whose bytes went out at the release (the rest missed it).
+    pub released: usize,
+    pub fired_ms: f64,
+    pub spread_p50_us: u64,
+    pub spread_p99_us: u64,
+    pub spread_max_us: u64,
+}
+
+/// A collide barrier at run time.
+pub(crate) struct Barrier {
+    pub token: CancellationToken,
+    /// When it fired, µs from `t0` (`u64::MAX` until then).
+    pub fired_us: AtomicU64,
 }
 
 /// Shared, read-only state of a run.
@@ -79,6 +93,7 @@ pub(crate) struct RunCtx {
     pub oracles: Arc<OracleSpec>,
     pub t0: Instant,
     pub live: Arc<Live>,
+    pub barriers: Vec<Barrier>,
 }
 
 /// Runs the plan to completion, to its duration, or until `cancel` fires.
@@ -94,6 +109,14 @@ pub async fn run(
     let t0 = Instant::now() + lead;
     let run_cancel = cancel.child_token();
     let deadline = t0 + plan.duration;
+    let barriers = plan
+        .barriers
+        .iter()
+        .map(|_| Barrier {
+            token: run_cancel.child_token(),
+            fired_us: AtomicU64::new(u64::MAX),
+        })
+        .collect();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -101,7 +124,11 @@ pub async fn run(
         tokens,
         t0,
         live,
+        barriers,
     });
+    for index in 0..ctx.barriers.len() {
+        tokio::spawn(fire_barrier(ctx.clone(), index));
+    }
     let aggregator = Aggregator::spawn();
     let mut tasks = JoinSet::new();
     for index in 0..ctx.plan.conns.len() {
@@ -111,7 +138,9 @@ pub async fn run(
     let (reports, task_failures, hit_duration) =
         collect(&mut tasks, &ctx, deadline, &run_cancel).await;
     let histograms = aggregator.finish().await;
+    let barriers = barrier_stats(&ctx, &reports);
     SwarmOutput {
+        barriers,
         reports,
         histograms,
         elapsed: t0.elapsed(),
@@ -119,6 +148,68 @@ pub async fn run(
         hit_duration,
         task_failures,
     }
+}
+
+/// Fires a barrier at its planned release: every held request goes out at once.
+async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
+    let (Some(plan), Some(barrier)) = (ctx.plan.barriers.get(index), ctx.barriers.get(index))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = barrier.token.cancelled() => return,
+        _ = tokio::time::sleep_until(ctx.t0 + plan.release) => {}
+    }
+    let fired = ctx.t0.elapsed().as_micros() as u64;
+    barrier
+        .fired_us
+        .store(fired, std::sync::atomic::Ordering::Relaxed);
+    barrier.token.cancel();
+}
+
+fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
+    let mut out = Vec::new();
+    for (index, (plan, barrier)) in ctx.plan.barriers.iter().zip(&ctx.barriers).enumerate() {
+        let fired = barrier.fired_us.load(std::sync::atomic::Ordering::Relaxed);
+        let members: Vec<u32> = ctx
+            .plan
+            .conns
+            .iter()
+            .filter(|c| c.barrier == Some(index as u32))
+            .map(|c| c.id)
+            .collect();
+        let mut lags: Vec<u64> = reports
+            .iter()
+            .filter(|r| members.binary_search(&r.id).is_ok())
+            .filter_map(|r| r.released_us)
+            .map(|at| at.saturating_sub(fired))
+            .collect();
+        lags.sort_unstable();
+        let pick = |q: f64| {
+            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        out.push(BarrierStats {
+            group: ctx
+                .plan
+                .groups
+                .get(plan.group as usize)
+                .cloned()
+                .unwrap_or_default(),
+            connections: members.len(),
+            released: lags.len(),
+            fired_ms: if fired == u64::MAX {
+                0.0
+            } else {
+                fired as f64 / 1000.0
+            },
+            spread_p50_us: pick(0.5),
+            spread_p99_us: pick(0.99),
+            spread_max_us: lags.last().copied().unwrap_or(0),
+        });
+    }
+    out
 }
 
 async fn collect(

@@ -48,11 +48,16 @@ pub enum Bug {
     /// closes with 1011 instead of a 401.
     #[serde(rename = "malformed-token-1011")]
     MalformedToken1011,
+    /// Tokens whose header says `alg: none` (any case) are accepted unsigned.
+    AcceptAlgNone,
+    /// The `?token=` path skips the `exp` check: an expired token is accepted
+    /// through the query and refused through the header or subprotocol.
+    QuerySkipsExpiry,
 }
 
 impl Bug {
     /// Every planted bug, in `--list-bugs` order.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 9] = [
         Bug::TokenCheckThenAct,
         Bug::IdentitySwap,
         Bug::EarlyMessageDrop,
@@ -60,6 +65,8 @@ impl Bug {
         Bug::ReconnectLag,
         Bug::AbortLeak,
         Bug::MalformedToken1011,
+        Bug::AcceptAlgNone,
+        Bug::QuerySkipsExpiry,
     ];
 
     /// The name used on the command line.
@@ -72,6 +79,8 @@ impl Bug {
             Bug::ReconnectLag => "reconnect-lag",
             Bug::AbortLeak => "abort-leak",
             Bug::MalformedToken1011 => "malformed-token-1011",
+            Bug::AcceptAlgNone => "accept-alg-none",
+            Bug::QuerySkipsExpiry => "query-skips-expiry",
         }
     }
 
@@ -98,6 +107,12 @@ impl Bug {
             }
             Bug::MalformedToken1011 => {
                 "token with bad base64 or segment count passes the upgrade, then the session closes with 1011"
+            }
+            Bug::AcceptAlgNone => {
+                "unsigned tokens with alg none (any case) are accepted: anyone can claim any sub"
+            }
+            Bug::QuerySkipsExpiry => {
+                "the ?token= auth path skips the exp check: expired tokens pass via the query, not the header"
             }
         }
     }

@@ -168,7 +168,10 @@ fn admit(
     let bug = shared.config.bug;
     let verified = auth::extract_token(request)
         .map_err(|err| TokenError::Invalid(err.to_string()))
-        .and_then(|token| shared.verifier.verify(&token));
+        .and_then(|(token, source)| {
+            let checks = auth::Checks::for_request(bug, source);
+            shared.verifier.verify(&token, checks)
+        });
     let identity = match verified {
         Ok(identity) => identity,
         Err(TokenError::Malformed) if bug == Some(Bug::MalformedToken1011) => {

@@ -57,8 +57,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// How the reference server behaves.
 #[derive(Clone)]
 pub struct TargetConfig {
-    /// HS256 secret tokens are verified with.
+    /// HMAC secret HS256/384/512 tokens are verified with.
     pub secret: Vec<u8>,
+    /// PEM public key: RS256 (RSA key) or ES256 (P-256 key) tokens are accepted too.
+    pub public_key_pem: Option<Vec<u8>>,
+    /// Required `aud`; `None` refuses any token that has one.
+    pub audience: Option<String>,
+    /// Required `iss`; `None` refuses any token that has one.
+    pub issuer: Option<String>,
     /// Pause between the events of one run.
     pub event_delay: Duration,
     /// `agent_thinking` events per run.
@@ -81,6 +87,9 @@ impl Default for TargetConfig {
     fn default() -> Self {
         Self {
             secret: b"stampede-dev-secret".to_vec(),
+            public_key_pem: None,
+            audience: None,
+            issuer: None,
             event_delay: Duration::from_millis(2),
             thinking_events: 2,
             queue_capacity: 1000,
@@ -97,6 +106,9 @@ impl std::fmt::Debug for TargetConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TargetConfig")
             .field("secret", &"<redacted>")
+            .field("public_key", &self.public_key_pem.is_some())
+            .field("audience", &self.audience)
+            .field("issuer", &self.issuer)
             .field("event_delay", &self.event_delay)
             .field("thinking_events", &self.thinking_events)
             .field("queue_capacity", &self.queue_capacity)
@@ -145,6 +157,9 @@ pub enum TargetError {
     /// rustls refused the certificate, key or protocol versions.
     #[error("TLS configuration rejected: {0}")]
     Tls(#[from] rustls::Error),
+    /// The public key is not an RSA or P-256 PEM public key.
+    #[error("cannot use the JWT public key: {0}")]
+    Key(String),
     /// The server task panicked or was aborted.
     #[error("server task failed: {0}")]
     Task(String),
@@ -161,16 +176,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(config: Arc<TargetConfig>) -> Self {
+    fn new(config: Arc<TargetConfig>) -> Result<Self, TargetError> {
         let stats = Arc::new(Stats::new());
-        Self {
-            verifier: Verifier::new(&config.secret),
+        Ok(Self {
+            verifier: Verifier::new(&config)?,
             registry: Arc::new(Registry::new(Arc::clone(&stats))),
             stats,
             bugs: BugState::default(),
             next_conn: AtomicU64::new(1),
             config,
-        }
+        })
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {
@@ -272,16 +287,14 @@ pub async fn spawn(
     cancel: CancellationToken,
 ) -> Result<ServerHandle, TargetError> {
     let material = config.tls.as_ref().map(tls::build).transpose()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| TargetError::Bind { addr, source })?;
+    let shared = Arc::new(Shared::new(Arc::new(config))?);
+    let listener = listen(addr).map_err(|source| TargetError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(TargetError::LocalAddr)?;
     let url = url_for(addr, material.is_some());
     let (acceptor, ca_pem) = match material {
         Some(material) => (Some(material.acceptor), material.ca_pem),
         None => (None, None),
     };
-    let shared = Arc::new(Shared::new(Arc::new(config)));
     let cancel = cancel.child_token();
     let task = tokio::spawn(accept_loop(
         listener,
@@ -311,7 +324,7 @@ pub async fn serve(
         .map(tls::build)
         .transpose()?
         .map(|material| material.acceptor);
-    accept_loop(listener, Arc::new(Shared::new(config)), acceptor, cancel).await
+    accept_loop(listener, Arc::new(Shared::new(config)?), acceptor, cancel).await
 }
 
 async fn accept_loop(
@@ -371,4 +384,18 @@ fn url_for(addr: SocketAddr, tls: bool) -> String {
         ip => ip,
     };
     format!("ws://{}/ws", SocketAddr::new(ip, addr.port()))
+}
+
+/// Binds with a deep accept backlog: a synchronized burst of connects must not overflow
+/// the queue (the OS default here is 128), or clients see 1 s SYN retransmits and the
+/// burst is no longer a burst.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }

@@ -113,8 +113,10 @@ impl Stats {
         self.messages_received.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One per request, not per frame: cheap enough to wake waiters (tests wait on it).
     pub(crate) fn run_started(&self) {
         self.runs_started.fetch_add(1, Ordering::Relaxed);
+        self.notify();
     }
 
     /// Counts a live session until the returned guard drops.

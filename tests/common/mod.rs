@@ -45,10 +45,18 @@ pub async fn run(
 }
 
 /// Starts the reference server in process with the test secret.
-pub async fn spawn_reference(tls: Option<stampede::target::TlsSetup>) -> stampede::target::ServerHandle {
-    let config = stampede::target::TargetConfig { secret: TEST_SECRET.as_bytes().to_vec(), tls, ..Default::default() };
+pub async fn spawn_reference(
+    tls: Option<stampede::target::TlsSetup>,
+) -> stampede::target::ServerHandle {
+    let config = stampede::target::TargetConfig {
+        secret: TEST_SECRET.as_bytes().to_vec(),
+        tls,
+        ..Default::default()
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    stampede::target::spawn(config, addr, CancellationToken::new()).await.unwrap()
+    stampede::target::spawn(config, addr, CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 /// A chat scenario: `users` users, each sends `messages` requests expecting the five events.

@@ -1,79 +1,144 @@
-//! `[auth]`: where the signing secret comes from, the `sub` claim, and token placement.
+//! `[auth]`: algorithm and key material, the claims of valid tokens, token placement, and
+//! extra upgrade headers.
 
-use super::template::check_placeholders;
+use super::placement::{bearer, is_token, placement, report_at};
+use super::template::{check_placeholders, to_json_in};
 use super::walk::{found, Ctx, Fields, Node};
-use crate::scenario::model::{AuthSpec, Placement, SecretSource, SUB_PLACEHOLDERS};
-use std::ops::Range;
-use std::time::Duration;
-use toml::de::{DeTable, DeValue};
+use crate::auth::REGISTERED_CLAIMS;
+use crate::scenario::model::{AuthSpec, JwtAlg, SecretSource, SUB_PLACEHOLDERS};
+use serde_json::{Map, Value};
 
-const AUTH_KEYS: &[&str] = &["secret", "sub", "ttl", "placement"];
+const AUTH_KEYS: &[&str] = &[
+    "secret",
+    "alg",
+    "key",
+    "public_key",
+    "sub",
+    "ttl",
+    "aud",
+    "iss",
+    "claims",
+    "placement",
+    "headers",
+    "origin",
+];
 const SECRET_KINDS: &[&str] = &["env", "file", "value"];
-const PLACEMENT_KINDS: &[&str] = &["header", "query", "subprotocol"];
-const DEFAULT_SECRET_ENV: &str = "STAMPEDE_JWT_SECRET";
-const DEFAULT_SECRET: &str = "stampede-dev-secret";
-const DEFAULT_SUB: &str = "user-{{user}}";
-const DEFAULT_TTL: Duration = Duration::from_secs(600);
-const DEFAULT_SUBPROTOCOL: &str = "jwt-auth";
+/// Headers tungstenite writes for the handshake itself; overriding them breaks it.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
 
 /// The `[auth]` table, or the defaults when it is absent.
 pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
+    let defaults = AuthSpec::default();
     let Some(f) = Fields::section(cx, node, "[auth]", AUTH_KEYS) else {
-        return AuthSpec {
-            secret: default_secret(),
-            sub: DEFAULT_SUB.into(),
-            ttl: DEFAULT_TTL,
-            placement: header(),
-        };
+        return defaults;
     };
     let f = f.with_owner("[auth]");
-    let sub = f.text_or(cx, "sub", DEFAULT_SUB);
+    let sub = f.text_or(cx, "sub", &defaults.sub);
     if let Some(node) = f.get("sub") {
         check_placeholders(cx, node.span(), &sub, SUB_PLACEHOLDERS, "auth.sub");
     }
+    let alg = alg(cx, &f);
+    check_key_fields(cx, &f, alg);
     AuthSpec {
         secret: f
             .get("secret")
-            .map_or_else(default_secret, |n| secret(cx, n)),
+            .map_or(defaults.secret, |n| secret(cx, n, "auth.secret")),
+        alg,
+        key: f.get("key").map(|n| secret(cx, n, "auth.key")),
+        public_key: f
+            .get("public_key")
+            .map(|n| secret(cx, n, "auth.public_key")),
         sub,
-        ttl: f.positive_duration_or(cx, "ttl", DEFAULT_TTL),
-        placement: f.get("placement").map_or_else(header, |n| placement(cx, n)),
+        ttl: f.positive_duration_or(cx, "ttl", defaults.ttl),
+        aud: f.get("aud").map(|_| f.text_or(cx, "aud", "")),
+        iss: f.get("iss").map(|_| f.text_or(cx, "iss", "")),
+        claims: f.get("claims").map(|n| claims(cx, n)).unwrap_or_default(),
+        placement: f
+            .get("placement")
+            .map_or_else(bearer, |n| placement(cx, n, "auth.placement")),
+        headers: f.get("headers").map(|n| headers(cx, n)).unwrap_or_default(),
+        origin: f.get("origin").map(|n| origin(cx, n)),
     }
 }
 
-fn default_secret() -> SecretSource {
-    SecretSource::Env {
-        name: DEFAULT_SECRET_ENV.into(),
-        default: Some(DEFAULT_SECRET.into()),
+fn alg(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> JwtAlg {
+    let Some(node) = f.get("alg") else {
+        return JwtAlg::default();
+    };
+    let Some(text) = cx.string("alg", node) else {
+        return JwtAlg::default();
+    };
+    if let Some(alg) = JwtAlg::ALL.into_iter().find(|a| a.name() == text) {
+        return alg;
+    }
+    let names: Vec<String> = JwtAlg::ALL
+        .iter()
+        .map(|a| format!("{:?}", a.name()))
+        .collect();
+    let message = format!(
+        "auth.alg: expected one of {}, found {text:?}",
+        names.join(", ")
+    );
+    cx.report(node.span(), message);
+    JwtAlg::default()
+}
+
+/// HS* signs with `secret`; RS256/ES256 with `key` (and optionally `public_key`).
+fn check_key_fields(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, alg: JwtAlg) {
+    let name = alg.name();
+    if alg.is_hmac() {
+        for key in ["key", "public_key"] {
+            if f.get(key).is_some() {
+                let message =
+                    format!("auth.{key} is for RS256 and ES256; {name} signs with auth.secret");
+                report_at(cx, f, key, message);
+            }
+        }
+        return;
+    }
+    if f.get("key").is_none() {
+        let message = format!(
+            "missing required field \"key\" in [auth]: {name} signs with a PEM private key, \
+             e.g. key = {{ file = \"jwt-private.pem\" }}"
+        );
+        cx.report(f.span(), message);
+    }
+    if f.get("secret").is_some() {
+        let message = format!("auth.secret is for HS256/384/512; {name} signs with auth.key");
+        report_at(cx, f, "secret", message);
     }
 }
 
-fn header() -> Placement {
-    Placement::Header {
-        name: "Authorization".into(),
-        prefix: "Bearer ".into(),
-    }
-}
-
-fn secret(cx: &mut Ctx<'_>, node: &Node<'_>) -> SecretSource {
-    let Some(table) = cx.table("secret", node) else {
-        return default_secret();
+/// `{ env = "NAME", default = "..." }`, `{ file = "path" }` or `{ value = "..." }`.
+fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
+    let fallback = AuthSpec::default().secret;
+    let Some(table) = cx.table(section, node) else {
+        return fallback;
     };
     let span = node.span();
-    let Some(kind) = cx.one_of("auth.secret", table, span.clone(), SECRET_KINDS) else {
-        return default_secret();
+    let Some(kind) = cx.one_of(section, table, span.clone(), SECRET_KINDS) else {
+        return fallback;
     };
     let known: &[&str] = if kind == "env" {
         &["env", "default"]
     } else {
         &[kind]
     };
-    let f = Fields::new(cx, table, span, "auth.secret", known).with_owner("auth.secret");
+    let f = Fields::new(cx, table, span, section, known).with_owner(section);
     let value = f.req_text(cx, kind);
     match kind {
         "env" => {
             if value.contains(['=', '\0']) {
-                let message = format!("auth.secret: {value:?} is not an environment variable name");
+                let message = format!("{section}: {value:?} is not an environment variable name");
                 cx.report(f.span(), message);
             }
             SecretSource::Env {
@@ -86,143 +151,83 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>) -> SecretSource {
     }
 }
 
-fn placement(cx: &mut Ctx<'_>, node: &Node<'_>) -> Placement {
-    match node.get_ref() {
-        DeValue::String(s) => match s.as_ref() {
-            "header" => header(),
-            "query" => Placement::Query {
-                param: "token".into(),
-            },
-            "subprotocol" => Placement::Subprotocol {
-                offer: vec![DEFAULT_SUBPROTOCOL.into()],
-                prefix: "jwt.".into(),
-            },
-            "none" => Placement::None,
-            _ => bad_placement(cx, node),
-        },
-        DeValue::Table(table) => placement_table(cx, table, node.span()),
-        _ => bad_placement(cx, node),
-    }
-}
-
-fn bad_placement(cx: &mut Ctx<'_>, node: &Node<'_>) -> Placement {
-    let message = format!(
-        "placement: expected \"header\", \"query\", \"subprotocol\", \"none\" or a table like \
-         {{ header = \"X-Token\" }}, found {}",
-        found(node.get_ref())
-    );
-    cx.report(node.span(), message);
-    header()
-}
-
-fn placement_table(cx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) -> Placement {
-    let Some(kind) = cx.one_of("auth.placement", table, span.clone(), PLACEMENT_KINDS) else {
-        return header();
+/// `claims = { role = "admin" }`: added to every token; registered claims are refused.
+fn claims(cx: &mut Ctx<'_>, node: &Node<'_>) -> Map<String, Value> {
+    let Some(table) = cx.table("auth.claims", node) else {
+        return Map::new();
     };
-    let known: &[&str] = match kind {
-        "header" => &["header", "prefix"],
-        "subprotocol" => &["subprotocol", "offer"],
-        _ => &["query"],
-    };
-    let f = Fields::new(cx, table, span, "auth.placement", known).with_owner("auth.placement");
-    match kind {
-        "header" => header_placement(cx, &f),
-        "subprotocol" => subprotocol_placement(cx, &f),
-        _ => {
-            let param = f.req_text(cx, "query");
-            if !param
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-            {
-                let message = format!("auth.placement: query parameter {param:?} may only use letters, digits, -, ., _ and ~");
-                report_at(cx, &f, "query", message);
-            }
-            Placement::Query { param }
+    for key in table.keys() {
+        if REGISTERED_CLAIMS.contains(&key.get_ref().as_ref()) {
+            let message = format!(
+                "auth.claims: {:?} is set by stampede; configure it with sub, ttl, aud or iss, \
+                 or shift it with a group's forge",
+                key.get_ref()
+            );
+            cx.report(key.span(), message);
         }
     }
+    match to_json_in(cx, node, &[], "auth.claims") {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
-fn header_placement(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Placement {
-    let name = f.req_text(cx, "header");
-    if !is_token(&name) {
-        report_at(
-            cx,
-            f,
-            "header",
-            format!("auth.placement: {name:?} is not a valid HTTP header name"),
-        );
-    }
-    // "Bearer " belongs to the Authorization scheme; other headers carry the bare token.
-    let default_prefix = if name.eq_ignore_ascii_case("authorization") {
-        "Bearer "
-    } else {
-        ""
+/// `headers = { "X-Client" = "stampede" }`, in file order.
+fn headers(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<(String, String)> {
+    let Some(table) = cx.table("auth.headers", node) else {
+        return Vec::new();
     };
-    let prefix = f
-        .get("prefix")
-        .and_then(|n| cx.string("prefix", n))
-        .unwrap_or(default_prefix);
-    if prefix.chars().any(char::is_control) {
-        report_at(
-            cx,
-            f,
-            "prefix",
-            "auth.placement: prefix must not contain control characters",
-        );
-    }
-    Placement::Header {
-        name,
-        prefix: prefix.to_string(),
-    }
-}
-
-fn subprotocol_placement(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Placement {
-    let prefix = f
-        .get("subprotocol")
-        .and_then(|n| cx.string("subprotocol", n))
-        .unwrap_or_default();
-    if !prefix.is_empty() && !is_token(prefix) {
-        let message = format!(
-            "auth.placement: subprotocol prefix {prefix:?} may only use HTTP token characters"
-        );
-        report_at(cx, f, "subprotocol", message);
-    }
-    let offer = match f.get("offer") {
-        None => vec![DEFAULT_SUBPROTOCOL.to_string()],
-        Some(node) => offers(cx, node),
-    };
-    Placement::Subprotocol {
-        offer,
-        prefix: prefix.to_string(),
-    }
-}
-
-fn offers(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<String> {
-    let items = cx.array("offer", node).unwrap_or_default();
-    let mut offer = Vec::new();
-    for item in items {
-        let Some(text) = cx.string("offer", item) else {
-            continue;
-        };
-        if !is_token(text) {
+    let mut out = Vec::new();
+    // The parsed table does not keep file order; the spans do.
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in entries {
+        let name = key.get_ref().to_string();
+        let lower = name.to_ascii_lowercase();
+        if !is_token(&name) {
             cx.report(
-                item.span(),
-                format!("offer: {text:?} is not a valid subprotocol name"),
+                key.span(),
+                format!("auth.headers: {name:?} is not a valid HTTP header name"),
+            );
+        } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+            let message = format!(
+                "auth.headers: {name} belongs to the WebSocket handshake and cannot be set"
+            );
+            cx.report(key.span(), message);
+        } else if lower == "origin" {
+            cx.report(
+                key.span(),
+                "auth.headers: set Origin with [auth] origin = \"...\"",
             );
         }
-        offer.push(text.to_string());
+        let Some(text) = cx.string(&format!("auth.headers.{name}"), value) else {
+            continue;
+        };
+        check_header_value(cx, value, "auth.headers", text);
+        out.push((name, text.to_string()));
     }
-    offer
+    out
 }
 
-fn report_at(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, key: &str, message: impl Into<String>) {
-    let span = f.get(key).map_or_else(|| f.span(), |n| n.span());
-    cx.report(span, message);
+fn origin(cx: &mut Ctx<'_>, node: &Node<'_>) -> String {
+    let Some(text) = cx.string("auth.origin", node) else {
+        return String::new();
+    };
+    if text.is_empty() {
+        let message = "auth.origin: expected an origin like \"https://app.example\" (or \"null\"), found \"\"";
+        cx.report(node.span(), message);
+    }
+    check_header_value(cx, node, "auth.origin", text);
+    text.to_string()
 }
 
-/// An HTTP token (RFC 9110 §5.6.2): what header names and subprotocols must be.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+/// Header values are visible ASCII, spaces and tabs.
+fn check_header_value(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str, text: &str) {
+    if !text.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        let message = format!(
+            "{context}: {} is not a valid header value (visible ASCII, spaces and tabs only)",
+            found(node.get_ref())
+        );
+        cx.report(node.span(), message);
+    }
 }

@@ -1,8 +1,10 @@
 //! `[[group]]` tables: who connects, when, and with which token.
 
+use super::placement::placement;
 use super::steps::{steps, Sent};
+use super::tokens::{forge, token_reuse};
 use super::walk::{found, Ctx, Fields, Node};
-use crate::scenario::model::{Arrival, Dist, Group, TokenReuse};
+use crate::scenario::model::{Arrival, Dist, Group};
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
@@ -14,13 +16,11 @@ const GROUP_KEYS: &[&str] = &[
     "arrival",
     "jitter",
     "token",
+    "forge",
+    "placement",
     "steps",
 ];
-const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst"];
-const TOKEN_CHOICES: &[(&str, TokenReuse)] = &[
-    ("per-connection", TokenReuse::PerConnection),
-    ("per-user", TokenReuse::PerUser),
-];
+const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst", "collide"];
 const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
 
 /// All groups of the file; reports a missing or empty `[[group]]` list.
@@ -67,12 +67,17 @@ fn group(
         Some(node) => steps(cx, node, &mut Sent::default()),
         None => Vec::new(),
     };
+    let users = users.and_then(|u| u32::try_from(u).ok());
     Some(Group {
-        users: users.and_then(|u| u32::try_from(u).ok()).unwrap_or(1),
+        users: users.unwrap_or(1),
         connections_per_user: u32::try_from(connections).unwrap_or(1),
         arrival: arrival(cx, f.get("arrival")),
         jitter: f.dist_or(cx, "jitter", Dist::ZERO),
-        token: f.choice(cx, "token", TOKEN_CHOICES, TokenReuse::PerConnection),
+        token: token_reuse(cx, f.get("token"), users),
+        forge: f.get("forge").and_then(|n| forge(cx, n)),
+        placement: f
+            .get("placement")
+            .map(|n| placement(cx, n, &format!("group {name:?} placement"))),
         name,
         steps,
     })
@@ -103,11 +108,12 @@ fn arrival(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Arrival {
     let Some(node) = node else { return BURST_NOW };
     match node.get_ref() {
         DeValue::String(s) if s == "burst" => BURST_NOW,
+        DeValue::String(s) if s == "collide" => Arrival::Collide { at: Duration::ZERO },
         DeValue::Table(table) => arrival_table(cx, table, node.span()),
         other => {
             let message = format!(
-                "arrival: expected \"burst\" or a table like {{ ramp = \"5s\" }}, \
-                 {{ rate = \"200/s\" }}, {{ burst = \"0s\" }}, found {}",
+                "arrival: expected \"burst\", \"collide\" or a table like {{ ramp = \"5s\" }}, \
+                 {{ rate = \"200/s\" }}, {{ burst = \"0s\" }}, {{ collide = \"0s\" }}, found {}",
                 found(other)
             );
             cx.report(node.span(), message);
@@ -122,6 +128,8 @@ fn arrival_table(cx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) -> A
     };
     let known: &[&str] = if kind == "burst" {
         &["burst"]
+    } else if kind == "collide" {
+        &["collide"]
     } else {
         &[kind, "start"]
     };
@@ -135,6 +143,9 @@ fn arrival_table(cx: &mut Ctx<'_>, table: &DeTable<'_>, span: Range<usize>) -> A
         "rate" => Arrival::Rate {
             start,
             per_sec: f.get("rate").map_or(1.0, |n| rate(cx, n)),
+        },
+        "collide" => Arrival::Collide {
+            at: f.duration_or(cx, "collide", Duration::ZERO),
         },
         _ => Arrival::Burst {
             at: f.duration_or(cx, "burst", Duration::ZERO),

@@ -2,7 +2,7 @@
 
 use super::template::to_json;
 use super::walk::{found, kind, Ctx, Fields, Node};
-use crate::scenario::model::{Dist, Expect, PatternItem, Repeat, Step, PLACEHOLDERS};
+use crate::scenario::model::{AbortHow, Dist, Expect, PatternItem, Repeat, Step, PLACEHOLDERS};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use toml::de::DeValue;
@@ -15,15 +15,18 @@ const STEP_KINDS: &[&str] = &[
     "repeat",
     "close",
     "reconnect",
+    "abort_handshake",
 ];
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 const NORMAL_CLOSE: u16 = 1000;
 
 /// Top-level fields set by the `send` steps seen so far in a group, in file order, so an
-/// `expect` can only correlate on a field that something actually sends.
+/// `expect` can only correlate on a field that something actually sends; and how deep in
+/// `repeat`s the walk is, since `abort_handshake` may only open a group's script.
 #[derive(Default)]
 pub(super) struct Sent {
     fields: BTreeSet<String>,
+    depth: u32,
 }
 
 /// A `steps` array (a group's or a `repeat`'s); it must not be empty.
@@ -34,10 +37,19 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
     if items.is_empty() {
         cx.report(node.span(), "steps: expected at least one step");
     }
-    items
-        .iter()
-        .filter_map(|item| step(cx, item, sent))
-        .collect()
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let Some(step) = step(cx, item, sent) else {
+            continue;
+        };
+        if matches!(step, Step::AbortHandshake { .. }) && (index > 0 || sent.depth > 0) {
+            let message = "abort_handshake replaces the connect, so it must be the first step \
+                           of a group (not after another step, not inside repeat)";
+            cx.report(item.span(), message);
+        }
+        out.push(step);
+    }
+    out
 }
 
 fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
@@ -66,6 +78,7 @@ fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
         "close" => Step::Close {
             code: close_code(cx, value),
         },
+        "abort_handshake" => abort_handshake(cx, value),
         _ => reconnect(cx, value),
     })
 }
@@ -78,6 +91,7 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
         "pause_reads" => &["pause_reads"],
         "repeat" => &["repeat", "steps"],
         "close" => &["close"],
+        "abort_handshake" => &["abort_handshake"],
         _ => &["reconnect"],
     }
 }
@@ -167,10 +181,12 @@ fn pattern_item(word: &str) -> Result<PatternItem, &'static str> {
 
 fn repeat(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>, sent: &mut Sent) -> Step {
     let times = f.int(cx, "repeat", node, 1, u32::MAX.into());
+    sent.depth += 1;
     let steps = match f.require(cx, "steps") {
         Some(inner) => steps(cx, inner, sent),
         None => Vec::new(),
     };
+    sent.depth -= 1;
     Step::Repeat {
         times: times.and_then(|t| u32::try_from(t).ok()).unwrap_or(1),
         steps,
@@ -239,5 +255,38 @@ fn reconnect(cx: &mut Ctx<'_>, node: &Node<'_>) -> Step {
             .iter()
             .filter_map(|n| cx.duration("backoff", n))
             .collect(),
+    }
+}
+
+/// `abort_handshake = { after = "uniform(0ms, 2ms)", how = "rst" }`, or `true` (at once,
+/// with an RST).
+fn abort_handshake(cx: &mut Ctx<'_>, node: &Node<'_>) -> Step {
+    let defaults = Step::AbortHandshake {
+        after: Dist::ZERO,
+        how: AbortHow::Rst,
+    };
+    let table = match node.get_ref() {
+        DeValue::Boolean(true) => return defaults,
+        DeValue::Table(table) => table,
+        other => {
+            let message = format!(
+                "abort_handshake: expected true or a table like \
+                 {{ after = \"uniform(0ms, 2ms)\", how = \"rst\" }}, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            return defaults;
+        }
+    };
+    let f = Fields::new(cx, table, node.span(), "abort_handshake", &["after", "how"])
+        .with_owner("abort_handshake");
+    Step::AbortHandshake {
+        after: f.dist_or(cx, "after", Dist::ZERO),
+        how: f.choice(
+            cx,
+            "how",
+            &[("rst", AbortHow::Rst), ("fin", AbortHow::Fin)],
+            AbortHow::Rst,
+        ),
     }
 }

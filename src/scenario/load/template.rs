@@ -45,6 +45,9 @@ pub(super) fn check_placeholders(
 }
 
 fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
+    if allowed.is_empty() {
+        return format!("{context} takes no placeholders; found \"{OPEN}{name}{CLOSE}\"");
+    }
     let expected: Vec<String> = allowed
         .iter()
         .map(|a| format!("{OPEN}{a}{CLOSE}"))
@@ -73,30 +76,47 @@ fn offset_in(cx: &Ctx<'_>, span: &Range<usize>, value: &str, at: usize) -> Range
 
 /// Converts a `send` value to the JSON it stands for, checking every string's placeholders.
 pub(super) fn to_json(cx: &mut Ctx<'_>, node: &Node<'_>, allowed: &[&str]) -> Value {
+    to_json_in(cx, node, allowed, "send")
+}
+
+/// [`to_json`] for any template; `context` names it in messages (`auth.claims`).
+pub(super) fn to_json_in(
+    cx: &mut Ctx<'_>,
+    node: &Node<'_>,
+    allowed: &[&str],
+    context: &str,
+) -> Value {
     match node.get_ref() {
         DeValue::String(s) => {
-            check_placeholders(cx, node.span(), s, allowed, "send");
+            check_placeholders(cx, node.span(), s, allowed, context);
             Value::String(s.to_string())
         }
         DeValue::Integer(i) => match int_value(i).and_then(json_integer) {
             Some(n) => Value::Number(n),
-            None => unrepresentable(cx, node, "integer out of JSON's range"),
+            None => unrepresentable(cx, node, context, "integer out of JSON's range"),
         },
         DeValue::Float(f) => match f.as_str().parse().ok().and_then(Number::from_f64) {
             Some(n) => Value::Number(n),
-            None => unrepresentable(cx, node, "JSON has no NaN or infinity"),
+            None => unrepresentable(cx, node, context, "JSON has no NaN or infinity"),
         },
         DeValue::Boolean(b) => Value::Bool(*b),
-        DeValue::Datetime(_) => {
-            unrepresentable(cx, node, "JSON has no datetimes; quote it to send a string")
-        }
-        DeValue::Array(items) => {
-            Value::Array(items.iter().map(|v| to_json(cx, v, allowed)).collect())
-        }
+        DeValue::Datetime(_) => unrepresentable(
+            cx,
+            node,
+            context,
+            "JSON has no datetimes; quote it to send a string",
+        ),
+        DeValue::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| to_json_in(cx, v, allowed, context))
+                .collect(),
+        ),
         DeValue::Table(table) => {
             let mut object = Map::new();
             for (key, value) in table.iter() {
-                object.insert(key.get_ref().to_string(), to_json(cx, value, allowed));
+                let value = to_json_in(cx, value, allowed, context);
+                object.insert(key.get_ref().to_string(), value);
             }
             Value::Object(object)
         }
@@ -110,11 +130,11 @@ fn json_integer(n: i128) -> Option<Number> {
         .or_else(|| u64::try_from(n).map(Number::from).ok())
 }
 
-fn unrepresentable(cx: &mut Ctx<'_>, node: &Node<'_>, why: &str) -> Value {
+fn unrepresentable(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str, why: &str) -> Value {
     let raw = cx.text().get(node.span()).unwrap_or_default().to_string();
     cx.report(
         node.span(),
-        format!("send: {raw} cannot be sent as JSON ({why})"),
+        format!("{context}: {raw} cannot be sent as JSON ({why})"),
     );
     Value::Null
 }

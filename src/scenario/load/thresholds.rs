@@ -34,9 +34,13 @@ const NAMED: &[(&str, ThresholdMetric)] = &[
     ("sent_per_sec", ThresholdMetric::SentPerSec),
 ];
 
-/// Every threshold of the `[thresholds]` table, in file order. `groups` supplies the event
-/// types that `event.<type>.rate` may name.
-pub(super) fn thresholds(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, steps: &[&[Step]]) -> Vec<Threshold> {
+/// Every threshold of the `[thresholds]` table, in file order. `steps` (each group's
+/// script) supplies the event types that `event.<type>.rate` may name.
+pub(super) fn thresholds(
+    cx: &mut Ctx<'_>,
+    node: Option<&Node<'_>>,
+    steps: &[&[Step]],
+) -> Vec<Threshold> {
     let Some(node) = node else {
         return Vec::new();
     };
@@ -44,7 +48,7 @@ pub(super) fn thresholds(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, steps: &[&[S
         return Vec::new();
     };
     let mut entries = Vec::new();
-    flatten(cx, table, "", &mut entries);
+    flatten(table, "", &mut entries);
     entries.sort_by_key(|e| e.key_span.start);
     let events = expected_events(steps);
     entries
@@ -60,7 +64,7 @@ struct Entry<'n, 'i> {
     value: &'n Node<'i>,
 }
 
-fn flatten<'n, 'i>(cx: &mut Ctx<'_>, table: &'n DeTable<'i>, prefix: &str, out: &mut Vec<Entry<'n, 'i>>) {
+fn flatten<'n, 'i>(table: &'n DeTable<'i>, prefix: &str, out: &mut Vec<Entry<'n, 'i>>) {
     for (key, value) in table.iter() {
         let full = if prefix.is_empty() {
             key.get_ref().to_string()
@@ -68,7 +72,7 @@ fn flatten<'n, 'i>(cx: &mut Ctx<'_>, table: &'n DeTable<'i>, prefix: &str, out: 
             format!("{prefix}.{}", key.get_ref())
         };
         match value.get_ref() {
-            DeValue::Table(inner) => flatten(cx, inner, &full, out),
+            DeValue::Table(inner) => flatten(inner, &full, out),
             _ => out.push(Entry {
                 key: full,
                 key_span: key.span(),
@@ -87,7 +91,11 @@ fn threshold(cx: &mut Ctx<'_>, e: &Entry<'_, '_>, events: &BTreeSet<String>) -> 
             let known: Vec<&str> = events.iter().map(String::as_str).collect();
             let message = format!(
                 "thresholds: event {event:?} is not in any expect pattern; expected one of: {}",
-                if known.is_empty() { "(no expect steps)".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(no expect steps)".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
             cx.report(e.key_span.clone(), message);
         }
@@ -105,11 +113,16 @@ fn threshold(cx: &mut Ctx<'_>, e: &Entry<'_, '_>, events: &BTreeSet<String>) -> 
     let (op, limit, text) = parse_condition(metric.unit(), text)
         .map_err(|m| cx.report(e.value.span(), format!("thresholds.{}: {m}", e.key)))
         .ok()?;
-    Some(Threshold { metric, op, limit, text })
+    Some(Threshold {
+        metric,
+        op,
+        limit,
+        text,
+    })
 }
 
 /// Event types that some `expect` pattern waits for, through `repeat`s.
-fn expected_events(groups: &[&[Step]]) -> BTreeSet<String> {
+fn expected_events(scripts: &[&[Step]]) -> BTreeSet<String> {
     fn walk(steps: &[Step], out: &mut BTreeSet<String>) {
         for step in steps {
             match step {
@@ -120,7 +133,7 @@ fn expected_events(groups: &[&[Step]]) -> BTreeSet<String> {
         }
     }
     let mut out = BTreeSet::new();
-    for steps in groups {
+    for steps in scripts {
         walk(steps, &mut out);
     }
     out
@@ -131,9 +144,14 @@ pub fn parse_metric(key: &str) -> Result<ThresholdMetric, String> {
     if let Some((_, metric)) = NAMED.iter().find(|(name, _)| *name == key) {
         return Ok(metric.clone());
     }
-    if let Some(event) = key.strip_prefix("event.").and_then(|k| k.strip_suffix(".rate")) {
+    if let Some(event) = key
+        .strip_prefix("event.")
+        .and_then(|k| k.strip_suffix(".rate"))
+    {
         if !event.is_empty() {
-            return Ok(ThresholdMetric::EventRate { event: event.to_string() });
+            return Ok(ThresholdMetric::EventRate {
+                event: event.to_string(),
+            });
         }
     }
     if let Some(oracle) = key.strip_suffix(".violations") {
@@ -142,13 +160,18 @@ pub fn parse_metric(key: &str) -> Result<ThresholdMetric, String> {
     let (head, stat) = key.split_once('.').unwrap_or((key, ""));
     match Phase::ALL.iter().find(|p| p.name() == head) {
         Some(phase) => latency_metric(*phase, stat),
-        None => Err(format!("unknown metric {key:?}; expected {}", valid_metrics())),
+        None => Err(format!(
+            "unknown metric {key:?}; expected {}",
+            valid_metrics()
+        )),
     }
 }
 
 fn oracle_metric(oracle: &str) -> Result<ThresholdMetric, String> {
     match ORACLES.iter().find(|o| o.name() == oracle) {
-        Some(o) => Ok(ThresholdMetric::OracleViolations { oracle: o.name().to_string() }),
+        Some(o) => Ok(ThresholdMetric::OracleViolations {
+            oracle: o.name().to_string(),
+        }),
         None => {
             let names: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
             Err(format!(
@@ -210,15 +233,18 @@ fn parse_limit(unit: MetricUnit, value: &str) -> Result<f64, String> {
             .map_err(|_| format!("expected a whole number like \"0\", found {value:?}")),
         MetricUnit::PerSec => {
             let number = value.strip_suffix("/s").unwrap_or(value).trim();
-            plain_number(number)
-                .ok_or_else(|| format!("expected a rate per second like \"100\" or \"100/s\", found {value:?}"))
+            plain_number(number).ok_or_else(|| {
+                format!("expected a rate per second like \"100\" or \"100/s\", found {value:?}")
+            })
         }
     }
 }
 
 /// `"0.1%"` or `"0.001"`, as a fraction in 0..=1.
 fn parse_fraction(value: &str) -> Result<f64, String> {
-    let complaint = || format!("expected a percentage like \"0.1%\" or a fraction like \"0.001\", found {value:?}");
+    let complaint = || {
+        format!("expected a percentage like \"0.1%\" or a fraction like \"0.001\", found {value:?}")
+    };
     let (number, scale) = match value.strip_suffix('%') {
         Some(n) => (n.trim(), 100.0),
         None => (value, 1.0),

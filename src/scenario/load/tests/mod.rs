@@ -8,6 +8,8 @@ use std::time::Duration;
 
 mod sections;
 mod steps;
+mod thresholds;
+mod tokens;
 
 const GROUP: &str = "[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ think = \"1ms\" }]\n";
 
@@ -117,6 +119,7 @@ steps = [
                 name: "X-Token".into(),
                 prefix: String::new(),
             },
+            ..AuthSpec::default()
         },
         groups: vec![Group {
             name: "a".into(),
@@ -131,6 +134,8 @@ steps = [
                 sd: ms(2),
             },
             token: TokenReuse::PerUser,
+            forge: None,
+            placement: None,
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
@@ -177,11 +182,14 @@ steps = [
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
             max_buffered: 16,
+            session: SessionOracles::default(),
         },
         limits: Limits {
             max_message_bytes: 4096,
             handshake_timeout: ms(3000),
         },
+        thresholds: vec![],
+        hunt: HuntSpec::default(),
         hash: sha256_hex(text),
     };
     assert_eq!(load(text), expected);
@@ -202,12 +210,20 @@ fn defaults_fill_everything_left_out() {
                 name: "STAMPEDE_JWT_SECRET".into(),
                 default: Some("stampede-dev-secret".into())
             },
+            alg: JwtAlg::Hs256,
+            key: None,
+            public_key: None,
             sub: "user-{{user}}".into(),
             ttl: ms(600_000),
+            aud: None,
+            iss: None,
+            claims: serde_json::Map::new(),
             placement: Placement::Header {
                 name: "Authorization".into(),
                 prefix: "Bearer ".into()
             },
+            headers: vec![],
+            origin: None,
         }
     );
     let group = &scenario.groups[0];
@@ -278,7 +294,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, steps"
+             arrival, jitter, token, forge, placement, steps"
                 .into()
         )
     );
@@ -289,8 +305,8 @@ fn unknown_field_is_reported_at_its_key() {
         "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
     );
     assert_problem(
-        &with_top("thresholds = 1"),
-        "unknown field \"thresholds\" in the top level",
+        &with_top("threshold = 1"),
+        "unknown field \"threshold\" in the top level",
     );
 }
 

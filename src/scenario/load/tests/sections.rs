@@ -17,16 +17,13 @@ fn groups_are_checked() {
     );
     assert_problem(
         &group("token = \"shared\""),
-        "token: expected one of \"per-connection\", \"per-user\", found \"shared\"",
+        "token: expected \"per-connection\", \"per-user\", \"cross-user\" or { share = 4 }, found \"shared\"",
     );
     assert_problem(
         &group("jitter = \"5 sec\""),
         "jitter: expected a distribution like",
     );
-    assert_problem(
-        &group("arrival = \"now\""),
-        "arrival: expected \"burst\" or a table",
-    );
+    assert_problem(&group("arrival = \"now\""), "arrival: expected \"burst\"");
     assert_problem(
         &group("arrival = { rate = \"0/s\" }"),
         "rate: expected a positive rate",
@@ -37,7 +34,7 @@ fn groups_are_checked() {
     );
     assert_problem(
         &group("arrival = { start = \"1s\" }"),
-        "arrival needs one of: ramp, rate, burst; found: start",
+        "arrival needs one of: ramp, rate, burst",
     );
     assert_problem(
         &group("arrival = { burst = \"1s\", start = \"1s\" }"),
@@ -133,8 +130,8 @@ fn bad_auth_is_reported() {
     let bad =
         |body: &str, needle: &str| assert_problem(&with_top(&format!("[auth]\n{body}")), needle);
     bad(
-        "placement = \"cookie\"",
-        "placement: expected \"header\", \"query\", \"subprotocol\", \"none\"",
+        "placement = \"pigeon\"",
+        "auth.placement: expected \"header\", \"query\", \"subprotocol\", \"cookie\", \"first_message\", \"none\"",
     );
     bad(
         "placement = { header = \"X T\" }",
@@ -173,8 +170,8 @@ fn bad_auth_is_reported() {
         "[auth] has ttl = \"0s\"; expected more than zero",
     );
     bad(
-        "alg = \"HS256\"",
-        "unknown field \"alg\" in [auth]; expected one of: secret, sub, ttl, placement",
+        "algo = \"HS256\"",
+        "unknown field \"algo\" in [auth]; expected one of: secret, alg, key, public_key, sub, ttl, aud, iss, claims, placement, headers, origin",
     );
 }
 

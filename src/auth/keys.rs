@@ -1,0 +1,189 @@
+//! Key material: the HMAC secret, or a PEM private key and its public key.
+//!
+//! Read once per run from the sources the scenario names (env var, file, literal). Nothing
+//! here is ever printed: `Keys`' `Debug` names the algorithm only.
+
+use super::AuthError;
+use crate::plan::AuthPlan;
+use crate::scenario::{JwtAlg, SecretSource};
+use jsonwebtoken::{crypto, Algorithm, DecodingKey, EncodingKey};
+use std::fmt;
+
+/// Signing material for one run.
+pub struct Keys {
+    alg: JwtAlg,
+    signing: EncodingKey,
+    secret: Option<Vec<u8>>,
+    public_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("alg", &self.alg.name())
+            .field("public_key", &self.public_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// HMAC keys from a secret already in hand (tests, benches). `alg` must be HS*.
+    pub fn hmac(alg: JwtAlg, secret: &[u8]) -> Result<Self, AuthError> {
+        if !alg.is_hmac() {
+            return Err(AuthError::MissingKey(alg.name()));
+        }
+        if secret.is_empty() {
+            return Err(AuthError::Empty("JWT secret"));
+        }
+        Ok(Keys {
+            alg,
+            signing: EncodingKey::from_secret(secret),
+            secret: Some(secret.to_vec()),
+            public_pem: None,
+        })
+    }
+
+    /// RS256/ES256 keys from PEM text already in hand. `public_pem` is derived from a
+    /// PKCS#8 private key when not given.
+    pub fn pem(
+        alg: JwtAlg,
+        private_pem: &[u8],
+        public_pem: Option<&[u8]>,
+    ) -> Result<Self, AuthError> {
+        let bad = |what: &'static str| {
+            move |e: jsonwebtoken::errors::Error| AuthError::BadKey {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let signing = match alg {
+            JwtAlg::Rs256 => EncodingKey::from_rsa_pem(private_pem),
+            JwtAlg::Es256 => EncodingKey::from_ec_pem(private_pem),
+            _ => return Keys::hmac(alg, private_pem),
+        }
+        .map_err(bad("private key"))?;
+        // Parsing a PEM checks its label, not the key: one signature proves it signs.
+        crypto::sign(b"stampede key check", &signing, algorithm(alg))
+            .map_err(bad("private key"))?;
+        let public_pem = match public_pem {
+            Some(pem) => {
+                match alg {
+                    JwtAlg::Rs256 => DecodingKey::from_rsa_pem(pem),
+                    _ => DecodingKey::from_ec_pem(pem),
+                }
+                .map_err(bad("public key"))?;
+                Some(with_newline(pem))
+            }
+            None => derive_public(private_pem),
+        };
+        Ok(Keys {
+            alg,
+            signing,
+            secret: None,
+            public_pem,
+        })
+    }
+
+    pub fn alg(&self) -> JwtAlg {
+        self.alg
+    }
+
+    pub(super) fn algorithm(&self) -> Algorithm {
+        algorithm(self.alg)
+    }
+
+    pub(super) fn signing(&self) -> &EncodingKey {
+        &self.signing
+    }
+
+    /// The HMAC secret (HS* only): what a server verifying these tokens needs.
+    pub fn hmac_secret(&self) -> Option<&[u8]> {
+        self.secret.as_deref()
+    }
+
+    /// The public key PEM (RS256/ES256, when given or derivable), ending in a newline as
+    /// PEM files do: what a server verifies with, and the `hs-rs-confusion` HMAC secret.
+    pub fn public_pem(&self) -> Option<&[u8]> {
+        self.public_pem.as_deref()
+    }
+}
+
+/// The jsonwebtoken algorithm for a scenario algorithm.
+pub(super) fn algorithm(alg: JwtAlg) -> Algorithm {
+    match alg {
+        JwtAlg::Hs256 => Algorithm::HS256,
+        JwtAlg::Hs384 => Algorithm::HS384,
+        JwtAlg::Hs512 => Algorithm::HS512,
+        JwtAlg::Rs256 => Algorithm::RS256,
+        JwtAlg::Es256 => Algorithm::ES256,
+    }
+}
+
+/// Reads the plan's key material: the secret for HS*, the PEM key (and public key) for
+/// RS256/ES256. Called once per run.
+pub fn resolve_keys(auth: &AuthPlan) -> Result<Keys, AuthError> {
+    if auth.alg.is_hmac() {
+        let secret = read_source(&auth.secret, "JWT secret")?;
+        return Keys::hmac(auth.alg, &secret);
+    }
+    let source = auth
+        .key
+        .as_ref()
+        .ok_or(AuthError::MissingKey(auth.alg.name()))?;
+    let private_pem = read_source(source, "JWT private key")?;
+    let public_pem = auth
+        .public_key
+        .as_ref()
+        .map(|s| read_source(s, "JWT public key"))
+        .transpose()?;
+    Keys::pem(auth.alg, &private_pem, public_pem.as_deref())
+}
+
+/// Reads one secret value; `what` names it in errors.
+pub(super) fn read_source(source: &SecretSource, what: &'static str) -> Result<Vec<u8>, AuthError> {
+    let value = match source {
+        SecretSource::Env { name, default } => match std::env::var(name) {
+            Ok(v) => v.into_bytes(),
+            Err(_) => default
+                .clone()
+                .ok_or_else(|| AuthError::MissingEnv {
+                    what,
+                    name: name.clone(),
+                })?
+                .into_bytes(),
+        },
+        SecretSource::File { path } => {
+            let text = std::fs::read(path).map_err(|source| AuthError::File {
+                what,
+                path: path.clone(),
+                source,
+            })?;
+            trim_trailing_newline(text)
+        }
+        SecretSource::Literal { value } => value.clone().into_bytes(),
+    };
+    if value.is_empty() {
+        return Err(AuthError::Empty(what));
+    }
+    Ok(value)
+}
+
+fn trim_trailing_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    bytes
+}
+
+fn with_newline(pem: &[u8]) -> Vec<u8> {
+    let mut pem = trim_trailing_newline(pem.to_vec());
+    pem.push(b'\n');
+    pem
+}
+
+/// The SPKI public key PEM of a PKCS#8 private key; `None` for other encodings.
+fn derive_public(private_pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(private_pem).ok()?;
+    let pair = rcgen::KeyPair::from_pem(text).ok()?;
+    Some(with_newline(pair.public_key_pem().as_bytes()))
+}

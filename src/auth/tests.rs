@@ -1,0 +1,321 @@
+use super::*;
+use crate::scenario::{AuthSpec, JwtAlg, Placement};
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use std::time::Duration;
+
+/// A test-only key file from `tests/fixtures/auth`.
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/auth/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub(crate) fn auth_plan(alg: JwtAlg) -> AuthPlan {
+    AuthPlan::from_spec(&AuthSpec {
+        secret: SecretSource::Literal { value: "k".into() },
+        alg,
+        ttl: Duration::from_secs(60),
+        placement: Placement::None,
+        ..Default::default()
+    })
+}
+
+/// Keys for `alg`: the literal secret `k`, or the fixture key pair.
+pub(crate) fn keys(alg: JwtAlg) -> Keys {
+    match alg {
+        JwtAlg::Rs256 => Keys::pem(alg, &fixture("rsa-private.pem"), None).unwrap(),
+        JwtAlg::Es256 => Keys::pem(alg, &fixture("ec-private.pem"), None).unwrap(),
+        _ => Keys::hmac(alg, b"k").unwrap(),
+    }
+}
+
+pub(crate) fn slot(forge: Option<Forge>) -> TokenPlan {
+    TokenPlan {
+        sub: "user-1".into(),
+        jti: "abc".into(),
+        forge,
+    }
+}
+
+pub(crate) fn mint(alg: JwtAlg, forge: Option<Forge>) -> Token {
+    let auth = auth_plan(alg);
+    mint_all(&[slot(forge)], &auth, &keys(alg))
+        .unwrap()
+        .remove(0)
+}
+
+fn decoding_key(alg: JwtAlg) -> DecodingKey {
+    match alg {
+        JwtAlg::Rs256 => DecodingKey::from_rsa_pem(&fixture("rsa-public.pem")).unwrap(),
+        JwtAlg::Es256 => DecodingKey::from_ec_pem(&fixture("ec-public.pem")).unwrap(),
+        _ => DecodingKey::from_secret(b"k"),
+    }
+}
+
+fn verify(token: &Token, alg: JwtAlg) -> Value {
+    let mut validation = Validation::new(keys::algorithm(alg));
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    decode::<Value>(token.expose(), &decoding_key(alg), &validation)
+        .unwrap()
+        .claims
+}
+
+#[test]
+fn debug_and_display_never_show_the_jwt() {
+    let token = mint(JwtAlg::Hs256, None);
+    let shown = format!("{token:?} {token}");
+    assert!(!shown.contains(token.expose()));
+    assert!(shown.contains("jti=abc"));
+    assert!(shown.contains(&token.fingerprint()));
+    assert_eq!(token.expose().split('.').count(), 3);
+    assert_eq!(token.forge_name(), None);
+    let forged = mint(
+        JwtAlg::Hs256,
+        Some(Forge::Bad {
+            name: "alg-none".into(),
+        }),
+    );
+    let shown = format!("{forged:?}");
+    assert!(shown.ends_with("forge=alg-none)"), "{shown}");
+    assert!(!shown.contains(forged.expose()));
+    let secret = Keys::hmac(JwtAlg::Hs256, b"hunter2-secret").unwrap();
+    assert!(!format!("{secret:?}").contains("hunter2"));
+}
+
+#[test]
+fn every_algorithm_mints_verifiable_tokens() {
+    for alg in JwtAlg::ALL {
+        let token = mint(alg, None);
+        let claims = verify(&token, alg);
+        assert_eq!(claims["sub"], "user-1", "{alg:?}");
+        assert_eq!(claims["jti"], "abc");
+        let (iat, nbf, exp) = (
+            claims["iat"].as_i64().unwrap(),
+            claims["nbf"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        );
+        assert_eq!((nbf, exp), (iat, iat + 60), "{alg:?}");
+        let header = jsonwebtoken::decode_header(token.expose()).unwrap();
+        assert_eq!(header.alg, keys::algorithm(alg));
+        assert!(!token.must_reject());
+    }
+}
+
+#[test]
+fn aud_iss_and_extra_claims_are_minted() {
+    let mut auth = auth_plan(JwtAlg::Hs256);
+    auth.aud = Some("api".into());
+    auth.iss = Some("https://issuer".into());
+    auth.claims
+        .insert("scope".into(), serde_json::json!(["read", "write"]));
+    let token = mint_all(&[slot(None)], &auth, &keys(JwtAlg::Hs256))
+        .unwrap()
+        .remove(0);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&["api"]);
+    validation.set_issuer(&["https://issuer"]);
+    let claims = decode::<Value>(token.expose(), &DecodingKey::from_secret(b"k"), &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["scope"], serde_json::json!(["read", "write"]));
+}
+
+#[test]
+fn time_shifts_move_each_claim_and_name_the_token() {
+    let auth = auth_plan(JwtAlg::Hs256);
+    let shift = Forge::Shift {
+        exp_s: Some(-30),
+        nbf_s: None,
+        iat_s: Some(-3600),
+    };
+    let token = mint_at(&[slot(Some(shift))], &auth, &keys(JwtAlg::Hs256), 10_000)
+        .unwrap()
+        .remove(0);
+    assert_eq!(token.forge_name(), Some("shift(exp-30s,iat-3600s)"));
+    assert!(token.must_reject());
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token.expose())
+        .unwrap()
+        .claims;
+    assert_eq!(
+        (
+            claims["exp"].as_i64(),
+            claims["nbf"].as_i64(),
+            claims["iat"].as_i64()
+        ),
+        (Some(9970), Some(10_000), Some(6400))
+    );
+    let future = Forge::Shift {
+        exp_s: None,
+        nbf_s: Some(60),
+        iat_s: None,
+    };
+    let token = mint_at(&[slot(Some(future))], &auth, &keys(JwtAlg::Hs256), 10_000)
+        .unwrap()
+        .remove(0);
+    assert_eq!(token.forge_name(), Some("shift(nbf+60s)"));
+    assert!(token.must_reject());
+    let later = Forge::Shift {
+        exp_s: Some(5),
+        nbf_s: None,
+        iat_s: None,
+    };
+    assert!(!mint(JwtAlg::Hs256, Some(later)).must_reject());
+}
+
+#[test]
+fn missing_places_nothing_and_unknown_names_are_errors() {
+    let token = mint(
+        JwtAlg::Hs256,
+        Some(Forge::Bad {
+            name: "missing".into(),
+        }),
+    );
+    assert!(!token.is_placed());
+    assert_eq!(token.expose(), "");
+    let auth = auth_plan(JwtAlg::Hs256);
+    let bad = slot(Some(Forge::Bad {
+        name: "nope".into(),
+    }));
+    let err = mint_all(&[bad], &auth, &keys(JwtAlg::Hs256)).unwrap_err();
+    assert!(matches!(err, AuthError::UnknownForge { .. }), "{err}");
+}
+
+#[test]
+fn catalogue_slots_are_dealt_by_index() {
+    let auth = auth_plan(JwtAlg::Hs256);
+    let slots: Vec<TokenPlan> = (0..3).map(|_| slot(Some(Forge::Catalogue))).collect();
+    let tokens = mint_all(&slots, &auth, &keys(JwtAlg::Hs256)).unwrap();
+    let names: Vec<_> = tokens.iter().map(|t| t.forge_name().unwrap()).collect();
+    assert_eq!(names, &catalogue::NAMES[..3]);
+}
+
+#[test]
+fn many_slots_mint_in_order() {
+    let auth = auth_plan(JwtAlg::Hs256);
+    let slots: Vec<TokenPlan> = (0..1000)
+        .map(|i| TokenPlan {
+            sub: format!("u{i}"),
+            jti: format!("j{i}"),
+            forge: None,
+        })
+        .collect();
+    let tokens = mint_all(&slots, &auth, &keys(JwtAlg::Hs256)).unwrap();
+    assert_eq!(tokens.len(), 1000);
+    assert!(tokens
+        .iter()
+        .enumerate()
+        .all(|(i, t)| t.jti == format!("j{i}")));
+    assert_eq!(verify(&tokens[999], JwtAlg::Hs256)["sub"], "u999");
+}
+
+#[test]
+fn public_keys_are_derived_from_pkcs8_only() {
+    let normalize = |pem: &[u8]| {
+        String::from_utf8_lossy(pem)
+            .replace('\r', "")
+            .trim()
+            .to_string()
+    };
+    let rsa = keys(JwtAlg::Rs256);
+    assert_eq!(
+        normalize(rsa.public_pem().unwrap()),
+        normalize(&fixture("rsa-public.pem"))
+    );
+    let ec = keys(JwtAlg::Es256);
+    assert_eq!(
+        normalize(ec.public_pem().unwrap()),
+        normalize(&fixture("ec-public.pem"))
+    );
+    let pkcs1 = Keys::pem(JwtAlg::Rs256, &fixture("rsa-private-pkcs1.pem"), None).unwrap();
+    assert!(pkcs1.public_pem().is_none());
+    let given = Keys::pem(
+        JwtAlg::Rs256,
+        &fixture("rsa-private-pkcs1.pem"),
+        Some(&fixture("rsa-public.pem")),
+    )
+    .unwrap();
+    assert!(given.public_pem().unwrap().ends_with(b"\n"));
+    assert!(rsa.hmac_secret().is_none());
+    assert_eq!(keys(JwtAlg::Hs384).hmac_secret(), Some(&b"k"[..]));
+}
+
+#[test]
+fn unusable_keys_are_errors_not_panics() {
+    for (alg, pem) in [
+        (JwtAlg::Rs256, fixture("ec-private.pem")),
+        (JwtAlg::Es256, fixture("rsa-private.pem")),
+        (JwtAlg::Rs256, b"not a pem".to_vec()),
+        (JwtAlg::Es256, Vec::new()),
+    ] {
+        let err = Keys::pem(alg, &pem, None).unwrap_err();
+        assert!(matches!(err, AuthError::BadKey { .. }), "{alg:?}: {err}");
+    }
+    let bad_public = Keys::pem(
+        JwtAlg::Rs256,
+        &fixture("rsa-private.pem"),
+        Some(&fixture("ec-public.pem")),
+    );
+    assert!(matches!(
+        bad_public,
+        Err(AuthError::BadKey {
+            what: "public key",
+            ..
+        })
+    ));
+    let mut auth = auth_plan(JwtAlg::Rs256);
+    assert!(matches!(
+        resolve_keys(&auth),
+        Err(AuthError::MissingKey("RS256"))
+    ));
+    auth.key = Some(SecretSource::File {
+        path: "/nonexistent/stampede-key.pem".into(),
+    });
+    assert!(matches!(resolve_keys(&auth), Err(AuthError::File { .. })));
+    assert!(matches!(
+        Keys::hmac(JwtAlg::Hs256, b""),
+        Err(AuthError::Empty(_))
+    ));
+}
+
+#[test]
+fn resolve_keys_reads_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    std::fs::write(&path, fixture("ec-private.pem")).unwrap();
+    let mut auth = auth_plan(JwtAlg::Es256);
+    auth.key = Some(SecretSource::File {
+        path: path.display().to_string(),
+    });
+    let keys = resolve_keys(&auth).unwrap();
+    assert_eq!(keys.alg(), JwtAlg::Es256);
+    assert!(keys.public_pem().is_some());
+}
+
+#[test]
+fn secret_comes_from_env_then_default() {
+    let src = SecretSource::Env {
+        name: "STAMPEDE_TEST_UNSET_VAR_X".into(),
+        default: Some("d".into()),
+    };
+    assert_eq!(resolve_secret(&src).unwrap(), b"d");
+    let src = SecretSource::Env {
+        name: "STAMPEDE_TEST_UNSET_VAR_X".into(),
+        default: None,
+    };
+    assert!(matches!(
+        resolve_secret(&src),
+        Err(AuthError::MissingEnv { .. })
+    ));
+}
+
+#[test]
+fn secret_file_trailing_newline_is_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    std::fs::write(&path, "topsecret\n").unwrap();
+    let src = SecretSource::File {
+        path: path.display().to_string(),
+    };
+    assert_eq!(resolve_secret(&src).unwrap(), b"topsecret");
+}

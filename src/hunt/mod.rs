@@ -1,0 +1,250 @@
+//! Race hunting: seeded exploration round after round, repro files, replay on demand and
+//! shrinking to the few connections a race needs.
+
+mod repro;
+mod shrink;
+mod space;
+
+pub use repro::{fresh_keys, Repro, ReproError, REPRO_VERSION};
+pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome};
+pub use space::{draw, round_seed};
+
+use crate::auth::Keys;
+use crate::error::Error;
+use crate::oracle::OracleKind;
+use crate::plan::{self, Plan};
+use crate::run::{self, RunOptions, RunOutcome};
+use crate::scenario::Scenario;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Runs plans against one target, each with fresh token ids.
+pub struct Runner {
+    pub url: String,
+    pub keys: Keys,
+    pub opts: RunOptions,
+    pub cancel: CancellationToken,
+}
+
+impl Runner {
+    /// One execution; writes no result files.
+    pub async fn once(&self, plan: &Plan) -> Result<RunOutcome, Error> {
+        let opts = RunOptions {
+            out: None,
+            ..self.opts.clone()
+        };
+        let plan = Arc::new(fresh_keys(plan));
+        run::execute(
+            plan,
+            &self.url,
+            false,
+            &self.keys,
+            &opts,
+            self.cancel.child_token(),
+        )
+        .await
+    }
+
+    /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
+    /// stops as soon as the answer is known (reached, or out of reach).
+    pub async fn rate(
+        &self,
+        plan: &Plan,
+        oracle: OracleKind,
+        times: u32,
+        need: Option<u32>,
+    ) -> Result<Rate, Error> {
+        let mut rate = Rate {
+            reproduced: 0,
+            runs: 0,
+        };
+        for i in 0..times {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            if let Some(need) = need {
+                if rate.reproduced >= need || rate.reproduced + (times - i) < need {
+                    break;
+                }
+            }
+            let outcome = self.once(plan).await?;
+            rate.runs += 1;
+            if broke(&outcome, oracle) {
+                rate.reproduced += 1;
+            }
+        }
+        Ok(rate)
+    }
+}
+
+/// How often a plan reproduced a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub reproduced: u32,
+    pub runs: u32,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.reproduced, self.runs)
+    }
+}
+
+/// Whether a run broke `oracle`.
+pub fn broke(outcome: &RunOutcome, oracle: OracleKind) -> bool {
+    outcome
+        .results
+        .summary
+        .violations
+        .by_oracle
+        .get(oracle.name())
+        .is_some_and(|n| *n > 0)
+}
+
+/// What to hunt for and for how long.
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    pub budget: Duration,
+    pub seed: u64,
+    /// Where repro files go (`<out>/<scenario>/`).
+    pub out: PathBuf,
+    /// Replays used to measure a find's reproduction rate.
+    pub confirm: u32,
+}
+
+/// One line of progress.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub round: u32,
+    pub connections: usize,
+    pub violations: u64,
+    pub elapsed: Duration,
+}
+
+/// How a hunt ended.
+#[derive(Debug)]
+pub struct HuntOutcome {
+    pub rounds: u32,
+    pub elapsed: Duration,
+    pub found: Option<Found>,
+}
+
+#[derive(Debug)]
+pub struct Found {
+    pub path: PathBuf,
+    pub repro: Repro,
+    pub rate: Rate,
+}
+
+/// Session oracles name the race itself; per-message oracles are often its consequences.
+const PRIORITY: [OracleKind; 7] = [
+    OracleKind::Exclusivity,
+    OracleKind::Identity,
+    OracleKind::Liveness,
+    OracleKind::RejectionHygiene,
+    OracleKind::Consistency,
+    OracleKind::Completeness,
+    OracleKind::Ordering,
+];
+
+/// Explores rounds drawn from the scenario's `[hunt]` ranges until a violation or the budget.
+pub async fn hunt(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<HuntOutcome, Error> {
+    let started = Instant::now();
+    let mut round = 0;
+    while round < scenario.hunt.rounds
+        && started.elapsed() < opts.budget
+        && !runner.cancel.is_cancelled()
+    {
+        let seed = if round == 0 {
+            opts.seed
+        } else {
+            round_seed(opts.seed, round)
+        };
+        let mut plan = plan::build(&draw(scenario, round, opts.seed), seed);
+        plan.duration = plan.duration.min(
+            opts.budget
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1)),
+        );
+        let outcome = runner.once(&plan).await?;
+        let violations = outcome.results.summary.violations.total;
+        progress(&Progress {
+            round,
+            connections: plan.conns.len(),
+            violations,
+            elapsed: started.elapsed(),
+        });
+        if let Some(oracle) = PRIORITY.into_iter().find(|o| broke(&outcome, *o)) {
+            let found = record(
+                scenario,
+                runner,
+                opts,
+                Candidate { plan, round, seed },
+                oracle,
+                &outcome,
+            )
+            .await?;
+            return Ok(HuntOutcome {
+                rounds: round + 1,
+                elapsed: started.elapsed(),
+                found: Some(found),
+            });
+        }
+        round += 1;
+    }
+    Ok(HuntOutcome {
+        rounds: round,
+        elapsed: started.elapsed(),
+        found: None,
+    })
+}
+
+/// The plan of one round, with what produced it.
+struct Candidate {
+    plan: Plan,
+    round: u32,
+    seed: u64,
+}
+
+/// Measures a find's rate and writes its repro file.
+async fn record(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    found: Candidate,
+    oracle: OracleKind,
+    outcome: &RunOutcome,
+) -> Result<Found, Error> {
+    let Candidate { plan, round, seed } = found;
+    let evidence = outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == oracle)
+        .take(10)
+        .cloned()
+        .collect();
+    let rate = runner.rate(&plan, oracle, opts.confirm, None).await?;
+    let repro = Repro {
+        version: REPRO_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_hash: scenario.hash.clone(),
+        seed,
+        round,
+        target: runner.url.clone(),
+        oracle,
+        evidence,
+        rate: Some((rate.reproduced, rate.runs)),
+        plan,
+    };
+    let path = repro.save(&opts.out.join(&scenario.name))?;
+    Ok(Found { path, repro, rate })
+}

@@ -1,0 +1,311 @@
+//! Cross-connection oracles over every attempt of a run: exclusivity, liveness, rejection
+//! hygiene and placement consistency (race-patterns P1, P2, P3, P6, P8).
+//!
+//! They judge the client's view, so each rule is stated so that only a server fault can
+//! break it: exclusivity needs a causal witness (both connections served a frame after the
+//! other was accepted), and liveness treats any attempt whose fate is unknown (aborted, timed
+//! out, reset mid-handshake) as possibly still live for the grace period.
+
+use super::{Involved, OracleKind, Violation};
+use crate::plan::{ConnPlan, Plan};
+use crate::scenario::{Forge, Placement};
+use crate::swarm::{Attempt, ConnReport, Outcome};
+use std::collections::BTreeMap;
+
+/// One attempt with the plan facts the rules need.
+struct Seen<'a> {
+    conn: &'a ConnPlan,
+    attempt: &'a Attempt,
+    jti: &'a str,
+    forge: Option<&'a Forge>,
+}
+
+/// Runs every enabled session oracle.
+pub fn check(plan: &Plan, reports: &[ConnReport]) -> Vec<Violation> {
+    let by_id: BTreeMap<u32, &ConnPlan> = plan.conns.iter().map(|c| (c.id, c)).collect();
+    let seen: Vec<Seen<'_>> = reports
+        .iter()
+        .filter_map(|r| by_id.get(&r.id).map(|c| (r, *c)))
+        .flat_map(|(report, conn)| {
+            let token = &plan.tokens[conn.token as usize];
+            report.attempts.iter().map(move |attempt| Seen {
+                conn,
+                attempt,
+                jti: &token.jti,
+                forge: token.forge.as_ref(),
+            })
+        })
+        .collect();
+    let rules = &plan.oracles.session;
+    let mut out = Vec::new();
+    let mut by_jti: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
+    for s in &seen {
+        by_jti.entry(s.jti).or_default().push(s);
+    }
+    for group in by_jti.values() {
+        if let Some(max) = rules.max_live {
+            out.extend(exclusivity(plan, group, max));
+        }
+        if let Some(liveness) = rules.liveness {
+            out.extend(self::liveness(
+                plan,
+                group,
+                liveness.grace.as_micros() as u64,
+            ));
+        }
+    }
+    out.extend(seen.iter().filter_map(|s| hygiene(plan, s)));
+    if rules.consistency {
+        out.extend(consistency(plan, &seen));
+    }
+    out
+}
+
+/// Whether a token must be refused by a correct server.
+fn must_reject(forge: Option<&Forge>) -> bool {
+    forge.is_some_and(Forge::must_reject)
+}
+
+fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> {
+    // Served interval: from acceptance to the last frame the server sent on it.
+    let mut edges: Vec<(u64, i32, usize)> = Vec::new();
+    for (i, s) in group.iter().enumerate() {
+        if let (Some(from), Some(to)) = (s.attempt.accepted_us, s.attempt.last_frame_us) {
+            if to > from {
+                edges.push((from, 1, i));
+                edges.push((to, -1, i));
+            }
+        }
+    }
+    // Ends sort before starts at the same instant: touching intervals do not overlap.
+    edges.sort_by_key(|&(t, delta, _)| (t, delta));
+    let (mut live, mut worst, mut at) = (0i32, 0i32, 0u64);
+    for &(t, delta, _) in &edges {
+        live += delta;
+        if live > worst {
+            (worst, at) = (live, t);
+        }
+    }
+    if worst <= max as i32 {
+        return None;
+    }
+    let involved: Vec<&Seen<'_>> = group
+        .iter()
+        .copied()
+        .filter(|s| matches!((s.attempt.accepted_us, s.attempt.last_frame_us), (Some(a), Some(l)) if a <= at && at < l))
+        .collect();
+    let first = involved.first().copied().unwrap_or(group[0]);
+    Some(violation(
+        plan,
+        OracleKind::Exclusivity,
+        first,
+        at,
+        format!(
+            "at most {max} connection(s) served at once for jti {}",
+            first.jti
+        ),
+        format!("{worst} connections each served after the other was accepted"),
+        &involved,
+    ))
+}
+
+fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for r in group
+        .iter()
+        .filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge))
+    {
+        let t = r.attempt.started_us;
+        let holder = group
+            .iter()
+            .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, t, grace_us));
+        if holder.is_none() {
+            let answer = cause_text(r.attempt);
+            out.push(violation(
+                plan,
+                OracleKind::Liveness,
+                r,
+                t,
+                format!("a valid token whose jti {} is not live is accepted", r.jti),
+                format!("refused with {answer}; no other connection with this jti could be live"),
+                &[r],
+            ));
+        }
+    }
+    out
+}
+
+/// Whether the server could legitimately still hold `o`'s session at `t`.
+fn possibly_live(o: &Attempt, t: u64, grace_us: u64) -> bool {
+    if o.started_us > t {
+        return false;
+    }
+    let held = o.outcome == Outcome::Accepted || o.upgraded_us.is_some() || o.indeterminate();
+    if !held {
+        return false;
+    }
+    match o.ended_us {
+        None => true,
+        Some(end) if o.clean_end => end > t,
+        Some(end) => end.saturating_add(grace_us) > t,
+    }
+}
+
+fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
+    let a = s.attempt;
+    let reject = &plan.oracles.session.reject;
+    let bad = must_reject(s.forge);
+    let problem = match (a.outcome, &a.cause) {
+        (Outcome::Accepted, _) if bad => "accepted",
+        (Outcome::Rejected, Some(crate::metrics::Cause::Http(code)))
+            if !reject.http.contains(code) =>
+        {
+            "refused with an unexpected status"
+        }
+        (Outcome::Failed, Some(crate::metrics::Cause::ServerClose(1011))) => {
+            "closed with 1011 (internal error)"
+        }
+        (Outcome::Failed, _) if bad => "not refused cleanly",
+        _ => return None,
+    };
+    let what = match s.forge {
+        Some(f) if bad => format!("forged token ({})", forge_label(f)),
+        _ => "token".to_string(),
+    };
+    let expected = format!(
+        "{what} refused with HTTP {:?} or close {:?}",
+        reject.http, reject.close
+    );
+    Some(violation(
+        plan,
+        OracleKind::RejectionHygiene,
+        s,
+        a.started_us,
+        expected,
+        format!("{problem}: {}", cause_text(a)),
+        &[s],
+    ))
+}
+
+fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
+    // forge label → placement label → (accepted, refused) attempts
+    let mut verdicts: BTreeMap<String, BTreeMap<String, Vec<&Seen<'_>>>> = BTreeMap::new();
+    for s in seen.iter().filter(|s| s.forge.is_some()) {
+        if matches!(s.attempt.outcome, Outcome::Accepted | Outcome::Rejected) {
+            let forge = s.forge.map(forge_label).unwrap_or_default();
+            let placement =
+                placement_label(s.conn.placement.as_ref().unwrap_or(&plan.auth.placement));
+            verdicts
+                .entry(forge)
+                .or_default()
+                .entry(placement)
+                .or_default()
+                .push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for (forge, by_placement) in verdicts {
+        let accepted_at =
+            |v: &Vec<&Seen<'_>>| v.iter().any(|s| s.attempt.outcome == Outcome::Accepted);
+        let acc: Vec<&String> = by_placement
+            .iter()
+            .filter(|(_, v)| accepted_at(v))
+            .map(|(p, _)| p)
+            .collect();
+        let rej: Vec<&String> = by_placement
+            .iter()
+            .filter(|(_, v)| !accepted_at(v))
+            .map(|(p, _)| p)
+            .collect();
+        if acc.is_empty() || rej.is_empty() {
+            continue;
+        }
+        let involved: Vec<&Seen<'_>> = by_placement
+            .values()
+            .filter_map(|v| v.first().copied())
+            .collect();
+        let first = involved[0];
+        out.push(violation(
+            plan,
+            OracleKind::Consistency,
+            first,
+            first.attempt.started_us,
+            format!("token {forge} gets one verdict whatever its placement"),
+            format!("accepted via {acc:?}, refused via {rej:?}"),
+            &involved,
+        ));
+    }
+    out
+}
+
+fn forge_label(f: &Forge) -> String {
+    match f {
+        Forge::Catalogue => "catalogue".into(),
+        Forge::Bad { name } => name.clone(),
+        Forge::Shift {
+            exp_s,
+            nbf_s,
+            iat_s,
+        } => {
+            let part = |k: &str, v: &Option<i64>| v.map(|v| format!("{k}{v:+}s"));
+            let parts: Vec<String> = [part("exp", exp_s), part("nbf", nbf_s), part("iat", iat_s)]
+                .into_iter()
+                .flatten()
+                .collect();
+            format!("shift({})", parts.join(","))
+        }
+    }
+}
+
+/// The placement's kind (`header`, `query`, `subprotocol`...), robust to new variants.
+fn placement_label(p: &Placement) -> String {
+    match serde_json::to_value(p) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Object(m)) => m.keys().next().cloned().unwrap_or_default(),
+        _ => "unknown".into(),
+    }
+}
+
+fn cause_text(a: &Attempt) -> String {
+    a.cause
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "no answer".into())
+}
+
+fn violation(
+    plan: &Plan,
+    oracle: OracleKind,
+    who: &Seen<'_>,
+    at_us: u64,
+    expected: String,
+    seen: String,
+    involved: &[&Seen<'_>],
+) -> Violation {
+    Violation {
+        oracle,
+        conn: who.conn.id,
+        user: who.conn.user,
+        group: plan
+            .groups
+            .get(who.conn.group as usize)
+            .cloned()
+            .unwrap_or_default(),
+        jti: who.jti.to_string(),
+        at_ms: at_us as f64 / 1000.0,
+        expected,
+        seen,
+        correlation: None,
+        involved: involved
+            .iter()
+            .map(|s| Involved {
+                conn: s.conn.id,
+                jti: s.jti.to_string(),
+                planned_start_ms: s.conn.start.as_secs_f64() * 1000.0,
+                attempt_start_ms: s.attempt.started_us as f64 / 1000.0,
+                answer: format!("{:?}: {}", s.attempt.outcome, cause_text(s.attempt))
+                    .to_lowercase(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,117 @@
+//! The arithmetic of a verdict: margins, spread and the percentiles' confidence bounds.
+
+use super::{Hist, Verdict, CONFIDENCE_Z, MIN_TAIL_SAMPLES};
+use crate::metrics::Phase;
+use crate::scenario::LatencyStat;
+
+/// Why a row shows but does not gate, or `None` when it gates.
+pub(super) fn ungated(
+    phase: Phase,
+    stat: LatencyStat,
+    (base, new): (&Hist, &Hist),
+) -> Option<&'static str> {
+    if phase == Phase::GeneratorLag {
+        return Some("generator lag, not the server");
+    }
+    let Some(q) = quantile(stat) else {
+        return Some("a single sample");
+    };
+    let fewest = base.len().min(new.len()) as f64;
+    (fewest * (1.0 - q) < MIN_TAIL_SAMPLES).then_some("too few samples")
+}
+
+/// Keeps a regression (or an improvement) only when the two sides' confidence intervals
+/// for the percentile do not overlap.
+pub(super) fn beyond_sampling_noise(
+    verdict: Verdict,
+    stat: LatencyStat,
+    (base, new): (&Hist, &Hist),
+) -> Verdict {
+    let Some(q) = quantile(stat) else {
+        return verdict;
+    };
+    let ((base_lo, base_hi), (new_lo, new_hi)) = (band(base, q), band(new, q));
+    match verdict {
+        Verdict::Regression if new_lo <= base_hi => Verdict::WorseUngated("within sampling noise"),
+        Verdict::Improved if new_hi >= base_lo => Verdict::Unchanged,
+        other => other,
+    }
+}
+
+/// The percentiles bounding a confidence interval for quantile `q` of `h`, in µs.
+pub(super) fn band(h: &Hist, q: f64) -> (u64, u64) {
+    let half = CONFIDENCE_Z * (q * (1.0 - q) / h.len().max(1) as f64).sqrt();
+    (
+        h.value_at_quantile((q - half).max(0.0)),
+        h.value_at_quantile((q + half).min(1.0)),
+    )
+}
+
+pub(super) fn quantile(stat: LatencyStat) -> Option<f64> {
+    match stat {
+        LatencyStat::P50 => Some(0.5),
+        LatencyStat::P90 => Some(0.9),
+        LatencyStat::P99 => Some(0.99),
+        LatencyStat::P999 => Some(0.999),
+        LatencyStat::Max | LatencyStat::Mean => None,
+    }
+}
+
+pub(super) struct Margins {
+    pub tolerance: f64,
+    pub floor: f64,
+    pub spread: f64,
+}
+
+/// `worse_by`: how much worse NEW is (negative when better), in the row's unit.
+pub(super) fn judge(
+    worse_by: f64,
+    base: f64,
+    m: &Margins,
+    ungated: Option<&'static str>,
+) -> Verdict {
+    let margin = (base.abs() * m.tolerance).max(m.floor).max(m.spread);
+    if worse_by > margin {
+        ungated.map_or(Verdict::Regression, Verdict::WorseUngated)
+    } else if -worse_by > margin {
+        Verdict::Improved
+    } else {
+        Verdict::Unchanged
+    }
+}
+
+pub(super) fn stat_ms(h: &Hist, stat: LatencyStat) -> f64 {
+    let us = match (stat, quantile(stat)) {
+        (_, Some(q)) => h.value_at_quantile(q),
+        (LatencyStat::Mean, None) => return h.mean() / 1000.0,
+        (_, None) => h.max(),
+    };
+    us as f64 / 1000.0
+}
+
+/// The widest max − min among the sides that have two or more runs.
+pub(super) fn spread(base: &[f64], new: &[f64]) -> Option<f64> {
+    let range = |v: &[f64]| -> Option<f64> {
+        (v.len() >= 2).then(|| {
+            let max = v.iter().copied().fold(f64::MIN, f64::max);
+            let min = v.iter().copied().fold(f64::MAX, f64::min);
+            max - min
+        })
+    };
+    match (range(base), range(new)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+pub(super) fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+pub(super) fn change(base: f64, new: f64) -> Option<f64> {
+    (base != 0.0).then(|| (new - base) / base)
+}

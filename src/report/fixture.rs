@@ -1,0 +1,103 @@
+//! A hand-made summary for the report modules' unit tests.
+
+use super::*;
+use crate::oracle::OracleKind;
+
+pub(crate) fn phase(count: u64, p50_ms: f64, p99_ms: f64) -> PhaseStats {
+    PhaseStats {
+        count,
+        p50_ms,
+        p90_ms: p50_ms * 1.5,
+        p99_ms,
+        p999_ms: p99_ms * 1.2,
+        max_ms: p99_ms * 2.0,
+        mean_ms: p50_ms * 1.1,
+    }
+}
+
+pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
+    Violation {
+        oracle,
+        conn: 7,
+        user: 3,
+        group: "chatters".into(),
+        jti: "jti-7".into(),
+        at_ms,
+        expected: "agent_completed for run-7-1".into(),
+        seen: "<close 1011> & \"nothing\"".into(),
+        correlation: Some("run-7-1".into()),
+        involved: Vec::new(),
+    }
+}
+
+/// 1000 attempted, 990 accepted, 6 rejected, 4 failed; turn p99 2310 ms; 2 completeness
+/// violations; 10 s elapsed.
+pub(crate) fn summary() -> Summary {
+    let counters = CounterSummary {
+        attempted: 1000,
+        accepted: 990,
+        rejected: 6,
+        failed: 4,
+        refused_by: [("http_409".to_string(), 6)].into(),
+        ended_by: [("client_close".to_string(), 980), ("reset".to_string(), 10)].into(),
+        messages_sent: 3000,
+        messages_received: 15000,
+        received_per_sec: 1500.0,
+        ..CounterSummary::default()
+    };
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        tool_version: "0.1.0".into(),
+        scenario: "golden <path>".into(),
+        scenario_hash: "ab".repeat(32),
+        seed: 7,
+        plan_hash: "cd".repeat(32),
+        target: "ws://127.0.0.1:9/ws".into(),
+        embedded_target: true,
+        started_at: "2025-01-01T00:00:00+00:00".into(),
+        elapsed_ms: 10_000.0,
+        duration_ms: 30_000.0,
+        stopped: "completed".into(),
+        connections_planned: 1000,
+        counters,
+        phases: [
+            ("upgrade".to_string(), phase(990, 0.4, 3.0)),
+            ("turn".to_string(), phase(2970, 800.0, 2310.0)),
+        ]
+        .into(),
+        events: [
+            (
+                "agent_started".to_string(),
+                EventRate {
+                    expected: 3000,
+                    arrived: 3000,
+                    rate: 1.0,
+                },
+            ),
+            (
+                "agent_completed".to_string(),
+                EventRate {
+                    expected: 3000,
+                    arrived: 2970,
+                    rate: 0.99,
+                },
+            ),
+        ]
+        .into(),
+        violations: ViolationSummary {
+            total: 2,
+            by_oracle: [("completeness".to_string(), 2)].into(),
+            first: vec![
+                violation(OracleKind::Completeness, 1200.5),
+                violation(OracleKind::Completeness, 4800.0),
+            ],
+        },
+        barriers: Vec::new(),
+        generator: GeneratorSummary {
+            lag_p50_ms: 0.1,
+            lag_p99_ms: 0.9,
+            lag_max_ms: 2.0,
+            fell_behind: false,
+        },
+    }
+}

@@ -1,0 +1,225 @@
+//! The top of the page: title, verdict, run facts, the legend and the headline cards.
+
+use super::{esc, phase_label, tables, Side};
+use crate::metrics::Phase;
+use crate::report::thresholds::format_ms;
+use crate::report::Summary;
+use std::fmt::Write as _;
+
+pub(super) fn masthead(sides: &[Side<'_>]) -> String {
+    let s = &sides[0].run.summary;
+    let (verdict, class) = verdict(s);
+    let mut html = format!(
+        "<header class=\"masthead\"><div class=\"eyebrow\">stampede report</div>\
+         <div class=\"title-row\"><h1>{}</h1><span class=\"verdict {class}\">{verdict}</span></div><dl class=\"meta\">",
+        esc(&s.scenario)
+    );
+    let target = if s.embedded_target {
+        format!("{} (built-in reference server)", s.target)
+    } else {
+        s.target.clone()
+    };
+    let ran = format!(
+        "{} of {} planned · {}",
+        format_ms(s.elapsed_ms),
+        format_ms(s.duration_ms),
+        s.stopped
+    );
+    let items = [
+        ("started", when(&s.started_at)),
+        ("ran", ran),
+        ("target", target),
+        ("seed", s.seed.to_string()),
+        (
+            "connections planned",
+            tables::thousands(s.connections_planned as u64),
+        ),
+        ("scenario hash", short_hash(&s.scenario_hash)),
+        ("plan hash", short_hash(&s.plan_hash)),
+        ("stampede", s.tool_version.clone()),
+    ];
+    for (k, v) in items {
+        let _ = write!(html, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
+    }
+    html.push_str("</dl>");
+    if sides.len() > 1 {
+        html.push_str(&legend(sides));
+    }
+    html.push_str("</header>");
+    html
+}
+
+pub(super) fn legend(sides: &[Side<'_>]) -> String {
+    let mut html = String::from("<div class=\"legend\">");
+    for side in sides {
+        let extra = if side.run.summary.scenario_hash != sides[0].run.summary.scenario_hash {
+            " · <strong>different scenario</strong>"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<span>{}<b>{}</b> {} · seed {}{extra}</span>",
+            side.swatch(),
+            side.short,
+            esc(&side.name()),
+            side.run.summary.seed
+        );
+    }
+    html.push_str("</div>");
+    html
+}
+
+fn verdict(s: &Summary) -> (String, &'static str) {
+    if s.violations.total > 0 {
+        (
+            format!("{} violations", tables::thousands(s.violations.total)),
+            "bad",
+        )
+    } else if s.stopped == "interrupted" {
+        ("interrupted".into(), "warn")
+    } else if s.generator.fell_behind {
+        ("generator fell behind".into(), "warn")
+    } else {
+        ("no violations".into(), "good")
+    }
+}
+
+pub(super) fn cards(sides: &[Side<'_>]) -> String {
+    let s = &sides[0].run.summary;
+    let vs = sides.get(1).map(|v| &v.run.summary);
+    let mut html = String::from("<section class=\"cards\">");
+    for card in traffic_cards(s, vs).into_iter().chain(outcome_cards(s, vs)) {
+        html.push_str(&card);
+    }
+    html.push_str("</section>");
+    html
+}
+
+/// Connections, errors, throughput.
+fn traffic_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
+    let c = &s.counters;
+    let error_rate = if c.attempted == 0 {
+        0.0
+    } else {
+        (c.rejected + c.failed) as f64 / c.attempted as f64
+    };
+    [
+        card(
+            "connections accepted",
+            &tables::thousands(c.accepted),
+            &format!("of {} attempted", tables::thousands(c.attempted)),
+            vs.map(|v| (c.accepted as f64, v.counters.accepted as f64, false)),
+        ),
+        card(
+            "connection errors",
+            &tables::percent(error_rate),
+            &format!("{} rejected · {} failed", c.rejected, c.failed),
+            None,
+        ),
+        card(
+            "messages received",
+            &format!("{:.0}/s", c.received_per_sec),
+            &format!("{} in total", tables::thousands(c.messages_received)),
+            vs.map(|v| (c.received_per_sec, v.counters.received_per_sec, false)),
+        ),
+    ]
+}
+
+/// Headline latency, violations, generator lag.
+fn outcome_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
+    let headline = headline_phase(s);
+    let main = headline.and_then(|p| s.phases.get(p));
+    let other = headline.and_then(|p| vs?.phases.get(p));
+    let by_oracle: Vec<String> = s
+        .violations
+        .by_oracle
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let lag = if s.generator.fell_behind {
+        "fell behind: timings not trustworthy"
+    } else {
+        "on schedule"
+    };
+    [
+        card(
+            &format!("{} p99", headline.map_or("latency", phase_label)),
+            &main.map_or("—".into(), |p| format_ms(p.p99_ms)),
+            &main.map_or(String::new(), |p| format!("p50 {}", format_ms(p.p50_ms))),
+            main.zip(other).map(|(a, b)| (a.p99_ms, b.p99_ms, true)),
+        ),
+        card(
+            "violations",
+            &tables::thousands(s.violations.total),
+            &if by_oracle.is_empty() {
+                "every oracle held".into()
+            } else {
+                by_oracle.join(" · ")
+            },
+            None,
+        ),
+        card(
+            "generator lag p99",
+            &format_ms(s.generator.lag_p99_ms),
+            lag,
+            None,
+        ),
+    ]
+}
+
+/// `compare`: (this, other, higher_is_worse) for a delta line under the value.
+fn card(label: &str, value: &str, sub: &str, compare: Option<(f64, f64, bool)>) -> String {
+    let delta = compare
+        .map(|(a, b, worse)| {
+            format!(
+                "<div class=\"card-vs\">vs {}{}</div>",
+                compact_value(b, label),
+                tables::delta(a, b, worse)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<div class=\"card\"><div class=\"card-label\">{}</div><div class=\"card-value\">{}</div><div class=\"card-sub\">{}</div>{delta}</div>",
+        esc(label),
+        esc(value),
+        esc(sub)
+    )
+}
+
+fn compact_value(v: f64, label: &str) -> String {
+    if label.ends_with("p99") {
+        format_ms(v)
+    } else if label.starts_with("messages") {
+        format!("{v:.0}/s")
+    } else {
+        tables::thousands(v as u64)
+    }
+}
+
+/// The phase a reader looks at first: the turn when there is one.
+fn headline_phase(s: &Summary) -> Option<&'static str> {
+    [
+        Phase::Turn,
+        Phase::FirstEvent,
+        Phase::Upgrade,
+        Phase::TcpConnect,
+    ]
+    .into_iter()
+    .map(Phase::name)
+    .find(|p| s.phases.get(*p).is_some_and(|x| x.count > 0))
+}
+
+fn when(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
+fn short_hash(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}

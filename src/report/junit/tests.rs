@@ -1,0 +1,148 @@
+use super::*;
+use crate::report::fixture::summary;
+use crate::scenario::ThresholdOp;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
+use std::collections::BTreeMap;
+
+/// Every element (start or empty) with its unescaped attributes, in document order; panics
+/// when the document is not well-formed.
+fn elements(xml: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut reader = Reader::from_str(xml);
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                out.push(element(&e));
+            }
+            Ok(Event::Empty(e)) => out.push(element(&e)),
+            Ok(Event::End(_)) => depth -= 1,
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!(
+                "not well-formed at {}: {e}\n{xml}",
+                reader.buffer_position()
+            ),
+        }
+    }
+    assert_eq!(depth, 0, "unclosed elements");
+    out
+}
+
+fn element(e: &BytesStart<'_>) -> (String, BTreeMap<String, String>) {
+    let name = String::from_utf8_lossy(e.name().as_ref()).to_string();
+    let attrs = e
+        .attributes()
+        .map(|a| {
+            let a = a.unwrap();
+            let key = String::from_utf8_lossy(a.key.as_ref()).to_string();
+            (
+                key,
+                a.normalized_value(XmlVersion::Implicit1_0)
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    (name, attrs)
+}
+
+fn result(metric: &str, condition: &str, passed: bool) -> ThresholdResult {
+    ThresholdResult {
+        metric: metric.into(),
+        op: ThresholdOp::Lt,
+        limit: 1.0,
+        condition: condition.into(),
+        actual: Some(2.0),
+        passed,
+        message: format!(
+            "{metric} = 2, limit {condition}: {}",
+            if passed { "ok" } else { "BREACHED" }
+        ),
+    }
+}
+
+#[test]
+fn one_case_per_oracle_and_threshold_with_failures_counted() {
+    let thresholds = [
+        result("turn.p99", "< 2s", false),
+        result("violations", "== 0", true),
+    ];
+    let xml = junit(&summary(), &thresholds);
+    let els = elements(&xml);
+    let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
+    assert_eq!(suite["name"], "stampede.golden <path>");
+    assert_eq!(
+        (suite["tests"].as_str(), suite["failures"].as_str()),
+        ("5", "2")
+    );
+    let cases: Vec<&str> = els
+        .iter()
+        .filter(|(n, _)| n == "testcase")
+        .map(|(_, a)| a["name"].as_str())
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            "completeness",
+            "identity",
+            "ordering",
+            "turn.p99 < 2s",
+            "violations == 0"
+        ]
+    );
+    let failures: Vec<&BTreeMap<String, String>> = els
+        .iter()
+        .filter(|(n, _)| n == "failure")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(failures.len(), 2);
+    assert!(
+        failures[0]["message"].starts_with("2 violation(s); first: at 1200.5ms conn 7"),
+        "{:?}",
+        failures[0]
+    );
+    assert!(failures[0]["message"].contains("seen <close 1011> & \"nothing\""));
+    assert_eq!(failures[1]["message"], "turn.p99 = 2, limit < 2s: BREACHED");
+}
+
+#[test]
+fn unknown_oracle_names_get_their_own_case() {
+    let mut s = summary();
+    s.violations.by_oracle.insert("session".into(), 1);
+    s.violations.total += 1;
+    let els = elements(&junit(&s, &[]));
+    let session = els
+        .iter()
+        .find(|(n, a)| n == "testcase" && a["name"] == "session");
+    assert!(session.is_some());
+    let failures = els.iter().filter(|(n, _)| n == "failure").count();
+    assert_eq!(failures, 2);
+}
+
+#[test]
+fn a_clean_run_has_no_failures() {
+    let mut s = summary();
+    s.violations = Default::default();
+    let xml = junit(&s, &[result("turn.p99", "< 2s", true)]);
+    assert!(!xml.contains("<failure"));
+    let suite = elements(&xml)
+        .into_iter()
+        .find(|(n, _)| n == "testsuite")
+        .unwrap()
+        .1;
+    assert_eq!(suite["failures"], "0");
+}
+
+#[test]
+fn escape_handles_markup_quotes_and_control_characters() {
+    assert_eq!(
+        escape("a<b>&\"c'\u{1}\td"),
+        "a&lt;b&gt;&amp;&quot;c&apos;\td"
+    );
+    let mut s = summary();
+    s.scenario = "x\u{7}]]>&<".into();
+    elements(&junit(&s, &[]));
+}

@@ -1,0 +1,200 @@
+//! Reading a result directory back (the files `write_all` wrote): what `compare` and the
+//! HTML report start from. A missing or corrupted file is an error that names the file;
+//! only the optional files (`violations.jsonl`, `intervals.json`) may be absent.
+
+use super::{Summary, SCHEMA_VERSION};
+use crate::metrics::Histograms;
+use crate::oracle::Violation;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The only histogram encoding `histograms.json` uses.
+pub const HISTOGRAM_ENCODING: &str = "hdrhistogram-v2-deflate-base64";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid {what}: {reason}")]
+    Invalid {
+        path: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error(
+        "{path} is not a result directory: it holds no summary.json, nor do its subdirectories"
+    )]
+    NotResults { path: String },
+}
+
+/// One run's result files, parsed.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    /// The result directory.
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub histograms: Histograms,
+    /// Every kept violation (`violations.jsonl`); empty when the file is absent.
+    pub violations: Vec<Violation>,
+    /// The time series, when the run wrote `intervals.json`.
+    pub intervals: Option<Intervals>,
+}
+
+/// `intervals.json`: per-interval counts and gauges of one run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Intervals {
+    pub interval_ms: f64,
+    pub series: Vec<IntervalPoint>,
+}
+
+/// One interval. `sent`, `received` and `violations` count what happened in the interval;
+/// `live` is the number of open connections at its end.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct IntervalPoint {
+    pub t_ms: f64,
+    #[serde(default)]
+    pub live: f64,
+    #[serde(default)]
+    pub sent: f64,
+    #[serde(default)]
+    pub received: f64,
+    #[serde(default)]
+    pub violations: f64,
+    /// `None` when no turn completed in the interval.
+    #[serde(default)]
+    pub turn_p99_ms: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct HistogramFile {
+    encoding: String,
+    phases: BTreeMap<String, String>,
+}
+
+/// The result directory `path` names: its parent when it is a file (a `summary.json`),
+/// else itself.
+pub fn run_dir(path: &Path) -> PathBuf {
+    if path.is_file() {
+        path.parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Result directories under `path`: `path` itself when it is a run (or a `summary.json`),
+/// else every immediate subdirectory that is a run (`results/<scenario>/` holds one per run).
+pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    if !path.is_dir() || path.join("summary.json").is_file() {
+        return Ok(vec![run_dir(path)]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| io(path, source))?;
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("summary.json").is_file())
+        .collect();
+    runs.sort();
+    if runs.is_empty() {
+        return Err(ReadError::NotResults {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(runs)
+}
+
+/// Reads a whole run from its directory or its `summary.json`.
+pub fn read_run(path: &Path) -> Result<RunData, ReadError> {
+    let dir = run_dir(path);
+    Ok(RunData {
+        summary: read_summary(&dir.join("summary.json"))?,
+        histograms: read_histograms(&dir.join("histograms.json"))?,
+        violations: read_violations(&dir.join("violations.jsonl"))?,
+        intervals: read_intervals(&dir.join("intervals.json"))?,
+        dir,
+    })
+}
+
+pub fn read_summary(path: &Path) -> Result<Summary, ReadError> {
+    let summary: Summary = parse_json(path, "stampede summary")?;
+    if summary.schema_version > SCHEMA_VERSION {
+        let reason = format!(
+            "schema version {} is newer than this stampede understands ({SCHEMA_VERSION})",
+            summary.schema_version
+        );
+        return Err(invalid(path, "stampede summary", reason));
+    }
+    Ok(summary)
+}
+
+pub fn read_histograms(path: &Path) -> Result<Histograms, ReadError> {
+    let what = "stampede histogram file";
+    let file: HistogramFile = parse_json(path, what)?;
+    if file.encoding != HISTOGRAM_ENCODING {
+        let reason = format!(
+            "encoding {:?}, expected {HISTOGRAM_ENCODING:?}",
+            file.encoding
+        );
+        return Err(invalid(path, what, reason));
+    }
+    Histograms::decode(&file.phases).map_err(|e| invalid(path, what, e.to_string()))
+}
+
+/// Every line of `violations.jsonl`; an absent file means none were kept.
+pub fn read_violations(path: &Path) -> Result<Vec<Violation>, ReadError> {
+    let Some(text) = read_optional(path)? else {
+        return Ok(Vec::new());
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| invalid(path, "violations file", format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+pub fn read_intervals(path: &Path) -> Result<Option<Intervals>, ReadError> {
+    match read_optional(path)? {
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| invalid(path, "intervals file", e.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| io(path, source))?;
+    serde_json::from_str(&text).map_err(|e| invalid(path, what, e.to_string()))
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, ReadError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(io(path, source)),
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> ReadError {
+    ReadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, what: &'static str, reason: String) -> ReadError {
+    ReadError::Invalid {
+        path: path.display().to_string(),
+        what,
+        reason,
+    }
+}

@@ -1,0 +1,131 @@
+//! Evaluating a scenario's `[thresholds]` against a run's summary.
+//!
+//! A threshold whose metric has no data (no samples in the phase, nothing attempted, an
+//! event never expected) counts as breached: a nightly job must not pass because the thing
+//! it measures never happened.
+
+use super::Summary;
+use crate::scenario::{MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
+
+/// The verdict on one threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdResult {
+    /// The canonical metric key, e.g. `turn.p99`.
+    pub metric: String,
+    pub op: ThresholdOp,
+    /// The limit in the metric's unit (ms, fraction, count, per second).
+    pub limit: f64,
+    /// The condition as written, e.g. `< 2s`.
+    pub condition: String,
+    /// The measured value in the metric's unit; `None` when there was nothing to measure.
+    pub actual: Option<f64>,
+    pub passed: bool,
+    /// One line, e.g. `turn.p99 = 2.31s, limit < 2s: BREACHED`.
+    pub message: String,
+}
+
+/// Checks every threshold, in order.
+pub fn evaluate(summary: &Summary, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
+    thresholds.iter().map(|t| check(summary, t)).collect()
+}
+
+/// The results that failed.
+pub fn breaches(results: &[ThresholdResult]) -> impl Iterator<Item = &ThresholdResult> {
+    results.iter().filter(|r| !r.passed)
+}
+
+fn check(summary: &Summary, t: &Threshold) -> ThresholdResult {
+    let actual = measure(summary, &t.metric);
+    let passed = actual.is_some_and(|v| t.op.holds(v, t.limit));
+    let shown = actual.map_or_else(
+        || no_data(&t.metric).to_string(),
+        |v| format_value(t.metric.unit(), v),
+    );
+    let verdict = if passed { "ok" } else { "BREACHED" };
+    ThresholdResult {
+        metric: t.metric.to_string(),
+        op: t.op,
+        limit: t.limit,
+        condition: t.text.clone(),
+        actual,
+        passed,
+        message: format!("{} = {shown}, limit {}: {verdict}", t.metric, t.text),
+    }
+}
+
+/// The metric's value in its unit, or `None` when the run has no data for it.
+pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
+    let c = &s.counters;
+    let of_attempted = |n: u64| (c.attempted > 0).then(|| n as f64 / c.attempted as f64);
+    match metric {
+        ThresholdMetric::Latency { phase, stat } => {
+            let p = s.phases.get(phase.name()).filter(|p| p.count > 0)?;
+            Some(match stat {
+                crate::scenario::LatencyStat::P50 => p.p50_ms,
+                crate::scenario::LatencyStat::P90 => p.p90_ms,
+                crate::scenario::LatencyStat::P99 => p.p99_ms,
+                crate::scenario::LatencyStat::P999 => p.p999_ms,
+                crate::scenario::LatencyStat::Max => p.max_ms,
+                crate::scenario::LatencyStat::Mean => p.mean_ms,
+            })
+        }
+        ThresholdMetric::ErrorRate => of_attempted(c.rejected + c.failed),
+        ThresholdMetric::RejectedRate => of_attempted(c.rejected),
+        ThresholdMetric::FailedRate => of_attempted(c.failed),
+        ThresholdMetric::Violations => Some(s.violations.total as f64),
+        ThresholdMetric::OracleViolations { oracle } => {
+            Some(s.violations.by_oracle.get(oracle).copied().unwrap_or(0) as f64)
+        }
+        ThresholdMetric::ReceivedPerSec => Some(c.received_per_sec),
+        ThresholdMetric::SentPerSec => {
+            (s.elapsed_ms > 0.0).then(|| c.messages_sent as f64 / (s.elapsed_ms / 1000.0))
+        }
+        ThresholdMetric::EventRate { event } => s
+            .events
+            .get(event)
+            .filter(|e| e.expected > 0)
+            .map(|e| e.rate),
+    }
+}
+
+fn no_data(metric: &ThresholdMetric) -> &'static str {
+    match metric {
+        ThresholdMetric::Latency { .. } => "no samples",
+        ThresholdMetric::EventRate { .. } => "never expected",
+        _ => "no connections attempted",
+    }
+}
+
+/// A value in its unit, for messages: `2.31s`, `850µs`, `0.05%`, `3`, `120.5/s`.
+pub fn format_value(unit: MetricUnit, v: f64) -> String {
+    match unit {
+        MetricUnit::Millis => format_ms(v),
+        MetricUnit::Fraction => format!("{}%", trim_decimals(v * 100.0, 3)),
+        MetricUnit::Count => format!("{v:.0}"),
+        MetricUnit::PerSec => format!("{}/s", trim_decimals(v, 1)),
+    }
+}
+
+/// Milliseconds in the unit a person would use.
+pub fn format_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{}s", trim_decimals(ms / 1000.0, 2))
+    } else if ms >= 1.0 {
+        format!("{}ms", trim_decimals(ms, 2))
+    } else {
+        format!("{:.0}µs", ms * 1000.0)
+    }
+}
+
+/// `v` with at most `places` decimals and no trailing zeros.
+fn trim_decimals(v: f64, places: usize) -> String {
+    let text = format!("{v:.places$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests;

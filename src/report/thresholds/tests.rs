@@ -1,0 +1,91 @@
+use super::*;
+use crate::report::fixture::summary;
+use crate::scenario::load_str;
+
+/// The thresholds of a scenario whose `[thresholds]` table is `body`.
+fn thresholds(body: &str) -> Vec<Threshold> {
+    let text = format!(
+        "name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+         steps = [{{ expect = \"agent_started agent_completed\" }}]\n[thresholds]\n{body}\n"
+    );
+    match load_str(&text, "t.toml") {
+        Ok(s) => s.thresholds,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn one(body: &str) -> ThresholdResult {
+    evaluate(&summary(), &thresholds(body)).remove(0)
+}
+
+#[test]
+fn breach_message_names_value_limit_and_verdict() {
+    let r = one("\"turn.p99\" = \"< 2s\"");
+    assert!(!r.passed);
+    assert_eq!(r.actual, Some(2310.0));
+    assert_eq!(r.message, "turn.p99 = 2.31s, limit < 2s: BREACHED");
+    let r = one("\"turn.p99\" = \"<= 2.31s\"");
+    assert!(r.passed, "{}", r.message);
+    assert_eq!(r.message, "turn.p99 = 2.31s, limit <= 2.31s: ok");
+}
+
+#[test]
+fn rates_are_fractions_of_attempted() {
+    let r = one("\"errors.rate\" = \"< 1%\"");
+    assert_eq!(r.actual, Some(0.01));
+    assert!(!r.passed, "1% is not < 1%");
+    assert_eq!(r.message, "errors.rate = 1%, limit < 1%: BREACHED");
+    assert!(one("errors = \"<= 1%\"").passed);
+    assert_eq!(one("rejected = \"< 1%\"").actual, Some(0.006));
+    assert_eq!(one("failed = \"< 1%\"").actual, Some(0.004));
+}
+
+#[test]
+fn counts_throughput_and_events() {
+    let r = one("violations = \"== 0\"");
+    assert_eq!((r.actual, r.passed), (Some(2.0), false));
+    assert!(one("\"identity.violations\" = \"== 0\"").passed);
+    assert!(!one("\"completeness.violations\" = \"== 0\"").passed);
+    let r = one("received_per_sec = \"> 100\"");
+    assert_eq!((r.actual, r.passed), (Some(1500.0), true));
+    assert_eq!(r.message, "received_per_sec = 1500/s, limit > 100: ok");
+    assert_eq!(one("sent_per_sec = \">= 300/s\"").actual, Some(300.0));
+    let r = one("\"event.agent_completed.rate\" = \">= 99%\"");
+    assert!(r.passed, "{}", r.message);
+    assert!(!one("\"event.agent_completed.rate\" = \"> 99%\"").passed);
+}
+
+#[test]
+fn missing_data_is_a_breach() {
+    let r = one("\"tls.p99\" = \"< 1s\"");
+    assert_eq!((r.actual, r.passed), (None, false));
+    assert_eq!(r.message, "tls.p99 = no samples, limit < 1s: BREACHED");
+    let mut s = summary();
+    s.counters.attempted = 0;
+    let r = evaluate(&s, &thresholds("errors = \"< 1%\"")).remove(0);
+    assert!(!r.passed);
+    assert!(
+        r.message.contains("no connections attempted"),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn breaches_keeps_only_failures_in_order() {
+    let all = evaluate(
+        &summary(),
+        &thresholds("violations = \"== 0\"\n\"turn.p50\" = \"< 1s\"\n\"turn.p99\" = \"< 2s\""),
+    );
+    let failed: Vec<&str> = breaches(&all).map(|r| r.metric.as_str()).collect();
+    assert_eq!(failed, ["violations", "turn.p99"]);
+}
+
+#[test]
+fn values_are_formatted_in_human_units() {
+    assert_eq!(format_ms(0.85), "850µs");
+    assert_eq!(format_ms(12.345), "12.35ms");
+    assert_eq!(format_ms(2000.0), "2s");
+    assert_eq!(format_value(MetricUnit::Fraction, 0.0005), "0.05%");
+    assert_eq!(format_value(MetricUnit::Count, 3.0), "3");
+}

@@ -1,0 +1,141 @@
+//! The session oracles of `[oracles]`: `exclusive`, `liveness`, `reject`, `consistency`,
+//! `accepted`. Each is on with its default when absent.
+
+use super::walk::{found, Ctx, Fields, Node};
+use crate::scenario::model::{AcceptRule, LivenessSpec, RejectSpec, SessionOracles};
+use toml::de::DeValue;
+
+/// The session oracles from the keys of `[oracles]`.
+pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> SessionOracles {
+    let defaults = SessionOracles::default();
+    SessionOracles {
+        max_live: f
+            .get("exclusive")
+            .map_or(defaults.max_live, |n| exclusive(cx, n, defaults.max_live)),
+        liveness: f
+            .get("liveness")
+            .map_or(defaults.liveness, |n| liveness(cx, n, defaults.liveness)),
+        reject: f.get("reject").map_or_else(
+            || defaults.reject.clone(),
+            |n| reject(cx, n, &defaults.reject),
+        ),
+        consistency: f.bool_or(cx, "consistency", defaults.consistency),
+        accepted: f
+            .get("accepted")
+            .map_or_else(|| defaults.accepted.clone(), |n| accepted(cx, n)),
+    }
+}
+
+/// `exclusive = { max_live = 1 }`, `true` (the default limit) or `false` (off).
+fn exclusive(cx: &mut Ctx<'_>, node: &Node<'_>, default: Option<u32>) -> Option<u32> {
+    match node.get_ref() {
+        DeValue::Boolean(false) => None,
+        DeValue::Boolean(true) => default,
+        DeValue::Table(table) => {
+            let f = Fields::new(cx, table, node.span(), "oracles.exclusive", &["max_live"])
+                .with_owner("oracles.exclusive");
+            let max = f
+                .require(cx, "max_live")
+                .and_then(|n| f.int(cx, "max_live", n, 1, u32::MAX.into()));
+            max.and_then(|m| u32::try_from(m).ok()).or(default)
+        }
+        other => {
+            let message = format!(
+                "oracles.exclusive: expected {{ max_live = 1 }}, true or false, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            default
+        }
+    }
+}
+
+/// `liveness = { grace = "500ms" }`, `true` or `false`.
+fn liveness(
+    cx: &mut Ctx<'_>,
+    node: &Node<'_>,
+    default: Option<LivenessSpec>,
+) -> Option<LivenessSpec> {
+    match node.get_ref() {
+        DeValue::Boolean(false) => None,
+        DeValue::Boolean(true) => default,
+        DeValue::Table(table) => {
+            let f = Fields::new(cx, table, node.span(), "oracles.liveness", &["grace"])
+                .with_owner("oracles.liveness");
+            let fallback = default.map_or(std::time::Duration::ZERO, |d| d.grace);
+            Some(LivenessSpec {
+                grace: f.duration_or(cx, "grace", fallback),
+            })
+        }
+        other => {
+            let message = format!(
+                "oracles.liveness: expected {{ grace = \"500ms\" }}, true or false, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            default
+        }
+    }
+}
+
+/// `reject = { http = [401, 403, 409], close = [1008] }`; a list left out keeps its default.
+fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec {
+    let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &["http", "close"]) else {
+        return default.clone();
+    };
+    let f = f.with_owner("oracles.reject");
+    let mut codes = |key: &str, min: u16, max: u16, fallback: &[u16]| -> Vec<u16> {
+        let Some(list) = f.get(key).and_then(|n| cx.array(key, n)) else {
+            return fallback.to_vec();
+        };
+        list.iter()
+            .filter_map(|item| f.int(cx, key, item, min.into(), max.into()))
+            .filter_map(|code| u16::try_from(code).ok())
+            .collect()
+    };
+    let http = codes("http", 400, 599, &default.http);
+    let close = codes("close", 1000, 4999, &default.close);
+    for (i, code) in close.iter().enumerate() {
+        if matches!(code, 1004..=1006 | 1015) {
+            let span = f
+                .get("close")
+                .and_then(|n| match n.get_ref() {
+                    DeValue::Array(items) => items.get(i).map(|item| item.span()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| f.span());
+            let message = format!(
+                "oracles.reject: close code {code} is never sent on the wire (RFC 6455 §7.4.1)"
+            );
+            cx.report(span, message);
+        }
+    }
+    if http.is_empty() && close.is_empty() {
+        cx.report(
+            f.span(),
+            "oracles.reject: no clean way to refuse is left; list at least one code",
+        );
+    }
+    RejectSpec { http, close }
+}
+
+/// `accepted = "upgrade" | "first_frame" | { message = "connection_established" }`.
+fn accepted(cx: &mut Ctx<'_>, node: &Node<'_>) -> AcceptRule {
+    let expected = "oracles.accepted: expected \"upgrade\", \"first_frame\" or \
+                    { message = \"connection_established\" }";
+    match node.get_ref() {
+        DeValue::String(s) if s == "upgrade" => AcceptRule::Upgrade,
+        DeValue::String(s) if s == "first_frame" => AcceptRule::FirstFrame,
+        DeValue::Table(table) => {
+            let f = Fields::new(cx, table, node.span(), "oracles.accepted", &["message"])
+                .with_owner("oracles.accepted");
+            AcceptRule::Message {
+                event: f.req_text(cx, "message"),
+            }
+        }
+        other => {
+            cx.report(node.span(), format!("{expected}, found {}", found(other)));
+            SessionOracles::default().accepted
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `[thresholds]`: every metric and unit parses, and each kind of mistake is pointed at.
+
+use super::*;
+
+/// A valid file with an expect step (events `a`, `b`) and `thresholds` as the table body.
+fn with_thresholds(body: &str) -> String {
+    format!(
+        "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ expect = \"a b+\" }}]\n[thresholds]\n{body}\n"
+    )
+}
+
+fn only(body: &str) -> Threshold {
+    let mut all = load(&with_thresholds(body)).thresholds;
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0)
+}
+
+#[test]
+fn every_metric_kind_parses_to_its_unit() {
+    let t = only("\"turn.p99\" = \"< 2s\"");
+    assert_eq!(
+        t.metric,
+        ThresholdMetric::Latency {
+            phase: crate::metrics::Phase::Turn,
+            stat: LatencyStat::P99
+        }
+    );
+    assert_eq!(
+        (t.op, t.limit, t.text.as_str()),
+        (ThresholdOp::Lt, 2000.0, "< 2s")
+    );
+    let t = only("\"upgrade.p99.9\" = \"<=500ms\"");
+    assert_eq!(t.metric.to_string(), "upgrade.p99.9");
+    assert_eq!(
+        (t.op, t.limit, t.text.as_str()),
+        (ThresholdOp::Le, 500.0, "<= 500ms")
+    );
+    let t = only("\"errors.rate\" = \"< 0.1%\"");
+    assert_eq!((t.metric, t.limit), (ThresholdMetric::ErrorRate, 0.001));
+    assert_eq!(only("rejected = \"< 0.01\"").limit, 0.01);
+    let t = only("violations = \"== 0\"");
+    assert_eq!(
+        (t.metric, t.op, t.limit),
+        (ThresholdMetric::Violations, ThresholdOp::Eq, 0.0)
+    );
+    let t = only("\"completeness.violations\" = \"== 0\"");
+    assert_eq!(
+        t.metric,
+        ThresholdMetric::OracleViolations {
+            oracle: "completeness".into()
+        }
+    );
+    let t = only("received_per_sec = \"> 100/s\"");
+    assert_eq!(
+        (t.metric, t.op, t.limit),
+        (ThresholdMetric::ReceivedPerSec, ThresholdOp::Gt, 100.0)
+    );
+    let t = only("\"event.b.rate\" = \">= 99%\"");
+    assert_eq!(t.metric, ThresholdMetric::EventRate { event: "b".into() });
+    assert_eq!((t.op, t.limit), (ThresholdOp::Ge, 0.99));
+}
+
+#[test]
+fn bare_dotted_keys_and_subtables_mean_the_same() {
+    let quoted = load(&with_thresholds(
+        "\"turn.p99\" = \"< 2s\"\n\"tls.p99.9\" = \"< 1s\"",
+    ))
+    .thresholds;
+    let bare = load(&with_thresholds(
+        "turn.p99 = \"< 2s\"\ntls.p99.9 = \"< 1s\"",
+    ))
+    .thresholds;
+    assert_eq!(quoted, bare);
+    assert_eq!(quoted.len(), 2);
+    assert_eq!(
+        quoted[0].metric.to_string(),
+        "turn.p99",
+        "file order is kept"
+    );
+}
+
+#[test]
+fn thresholds_are_optional() {
+    assert!(load(&with_top("")).thresholds.is_empty());
+}
+
+#[test]
+fn unknown_metric_lists_what_is_valid() {
+    let (line, column, message) = problem(&with_thresholds("\"turn.p95\" = \"< 2s\""));
+    assert_eq!((line, column), (8, 1));
+    assert!(
+        message.contains("unknown statistic \"p95\" for phase turn"),
+        "{message}"
+    );
+    assert!(message.contains("p99.9"), "{message}");
+    let (_, _, message) = problem(&with_thresholds("latency = \"< 2s\""));
+    assert!(message.contains("unknown metric \"latency\""), "{message}");
+    assert!(
+        message.contains("tcp_connect") && message.contains("event.<type>.rate"),
+        "{message}"
+    );
+    assert_problem(
+        &with_thresholds("\"auth.violations\" = \"== 0\""),
+        "unknown oracle \"auth\"",
+    );
+    assert_problem(
+        &with_thresholds("\"event.zzz.rate\" = \"> 99%\""),
+        "expected one of: a, b",
+    );
+}
+
+#[test]
+fn bad_operator_or_value_is_pointed_at() {
+    let (line, column, message) = problem(&with_thresholds("\"turn.p99\" = \"2s\""));
+    assert_eq!((line, column), (8, 14));
+    assert!(
+        message.contains("an operator (<, <=, >, >=, ==)"),
+        "{message}"
+    );
+    assert_problem(&with_thresholds("\"turn.p99\" = \"< 2\""), "missing unit");
+    assert_problem(&with_thresholds("errors = \"< 150%\""), "at most 100%");
+    assert_problem(&with_thresholds("errors = \"< 1e-3\""), "percentage like");
+    assert_problem(&with_thresholds("violations = \"< 0.5\""), "whole number");
+    assert_problem(
+        &with_thresholds("received_per_sec = \"> fast\""),
+        "rate per second",
+    );
+    assert_problem(
+        &with_thresholds("violations = 0"),
+        "expected a condition string",
+    );
+    assert_problem(&with_thresholds("\"turn.p99\" = \"!= 2s\""), "an operator");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let all = problems(&with_thresholds(
+        "x = \"< 1\"\n\"turn.p99\" = \"2s\"\nviolations = \"== -1\"",
+    ));
+    assert_eq!(all.len(), 3, "{all:#?}");
+}

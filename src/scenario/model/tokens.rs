@@ -1,0 +1,118 @@
+//! Token patterns a group can express: sharing, cross-user reuse, forged and time-shifted
+//! tokens, aborted handshakes, and the session oracles that judge the server's answers.
+
+use super::duration_us;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which connections present the same token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenReuse {
+    /// Every connection mints its own token.
+    PerConnection,
+    /// All connections of one user share that user's token.
+    PerUser,
+    /// Every `k` consecutive connections of the group share one token, whoever their user.
+    Shared { k: u32 },
+    /// User `u` presents the token minted for user `u + 1` (mod users): the connection
+    /// claims one identity (`{{user}}` in its messages) and holds another's token.
+    CrossUser,
+}
+
+/// A deliberately wrong or time-shifted token, for the connections of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forge {
+    /// Every entry of the bad-token catalogue, round-robin over the group's token slots.
+    Catalogue,
+    /// One named catalogue entry (see `auth::catalogue::NAMES`).
+    Bad { name: String },
+    /// A validly signed token whose times are shifted, in seconds from the minting instant:
+    /// `exp = now + exp_s` (instead of now + ttl), `nbf = now + nbf_s`, `iat = now + iat_s`.
+    Shift {
+        exp_s: Option<i64>,
+        nbf_s: Option<i64>,
+        iat_s: Option<i64>,
+    },
+}
+
+impl Forge {
+    /// Whether a correct server must refuse this token at the time it is presented.
+    /// Shifts: expired (`exp <= now`) or not yet valid (`nbf > now`).
+    pub fn must_reject(&self) -> bool {
+        match self {
+            Forge::Catalogue | Forge::Bad { .. } => true,
+            Forge::Shift { exp_s, nbf_s, .. } => {
+                exp_s.is_some_and(|e| e <= 0) || nbf_s.is_some_and(|n| n > 0)
+            }
+        }
+    }
+}
+
+/// How a handshake is abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbortHow {
+    /// Close the socket normally (FIN).
+    Fin,
+    /// Abortive close: `SO_LINGER` 0, so the kernel sends an RST.
+    Rst,
+}
+
+/// What counts as "accepted" for the session oracles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptRule {
+    /// The 101 response.
+    Upgrade,
+    /// The first data frame after the 101 (a policy close first means rejected). Default.
+    FirstFrame,
+    /// A message of this event type.
+    Message { event: String },
+}
+
+/// Session oracles: exclusivity, liveness, rejection hygiene, consistency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionOracles {
+    /// Exclusivity: at most this many connections sharing a `jti` served at once. `None` = off.
+    pub max_live: Option<u32>,
+    /// Liveness: a valid token whose `jti` is not live must be accepted. How long after an
+    /// unclean end (reset, abort, timeout) the server may still hold the session.
+    pub liveness: Option<LivenessSpec>,
+    /// Rejection hygiene: how a refusal must look.
+    pub reject: RejectSpec,
+    /// Consistency: the same token gets the same verdict whichever placement carries it.
+    pub consistency: bool,
+    pub accepted: AcceptRule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivenessSpec {
+    #[serde(with = "duration_us")]
+    pub grace: Duration,
+}
+
+/// Clean refusals: HTTP statuses before the upgrade, or close codes right after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectSpec {
+    pub http: Vec<u16>,
+    pub close: Vec<u16>,
+}
+
+impl Default for SessionOracles {
+    fn default() -> Self {
+        SessionOracles {
+            max_live: Some(1),
+            liveness: Some(LivenessSpec {
+                grace: Duration::from_millis(500),
+            }),
+            reject: RejectSpec {
+                http: vec![401, 403, 409],
+                close: vec![1008],
+            },
+            consistency: true,
+            accepted: AcceptRule::FirstFrame,
+        }
+    }
+}

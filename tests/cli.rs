@@ -1,0 +1,106 @@
+//! The binary: exit codes and error text.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+fn stampede(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .output()
+        .expect("run the binary")
+}
+
+#[test]
+fn validate_accepts_every_shipped_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2);
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let out = stampede(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches(": ok").count(),
+        files.len()
+    );
+}
+
+#[test]
+fn validate_names_file_line_and_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    let text = "name = \"broken\"\nduration = \"5 sec\"\n\n[[group]]\nname = \"g\"\nusres = 3\nsteps = []\n";
+    std::fs::write(&path, text).unwrap();
+    let out = stampede(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!("{file}:2:12")),
+        "bad duration not located:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:6:1")),
+        "unknown field not located:\n{err}"
+    );
+    assert!(err.contains("usres"), "{err}");
+}
+
+#[test]
+fn a_missing_scenario_file_is_a_usage_error() {
+    let out = stampede(&["run", "/nonexistent/scenario.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
+}
+
+#[test]
+fn plan_output_is_deterministic() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let path = scenario.to_str().unwrap();
+    let a = stampede(&["plan", path, "--seed", "9"]);
+    let b = stampede(&["plan", path, "--seed", "9"]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let plan: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(plan["conns"].as_array().unwrap().len(), 200);
+}
+
+#[test]
+fn an_unreachable_target_is_counted_by_cause_not_fatal() {
+    // A target with nothing listening: every connect fails; that is not a violation,
+    // so the exit code is 0 and the causes are reported.
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let out = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--no-results",
+        "--json",
+        "--duration",
+        "10s",
+    ]);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["counters"]["failed"], 200);
+    assert_eq!(
+        summary["counters"]["refused_by"]["connect_connectionrefused"],
+        200
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -1,0 +1,261 @@
+//! `stampede compare` on synthetic result directories: a slowdown is flagged, the same
+//! build is not, runs of other scenarios are refused unless forced, and broken inputs are
+//! clear errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod report_support;
+
+use report_support::{run, stampede, write, HASH};
+use stampede::report::compare::{expand, Verdict};
+use stampede::report::{compare, CompareError, CompareOptions};
+use std::path::PathBuf;
+
+const TURNS: u64 = 3000;
+
+fn dirs(root: &std::path::Path, name: &str, seeds: &[u64], slowdown: f64) -> Vec<PathBuf> {
+    seeds
+        .iter()
+        .map(|s| {
+            write(
+                &root.join(name).join(format!("run-{s}")),
+                &run(*s, TURNS, 20.0, slowdown),
+            )
+        })
+        .collect()
+}
+
+fn row<'a>(
+    c: &'a stampede::report::Comparison,
+    metric: &str,
+) -> &'a stampede::report::compare::Row {
+    c.rows
+        .iter()
+        .find(|r| r.metric == metric)
+        .unwrap_or_else(|| panic!("no row {metric}"))
+}
+
+#[test]
+fn a_slower_new_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[2], 1.3);
+    let c = compare(&base, &new, &CompareOptions::default()).unwrap();
+    assert!(c.regressed());
+    let turn = row(&c, "turn.p50");
+    assert_eq!(turn.verdict, Verdict::Regression);
+    assert!((turn.change.unwrap() - 0.3).abs() < 0.05, "{turn:?}");
+    let flagged: Vec<&str> = c.regressions().map(|r| r.metric.as_str()).collect();
+    assert!(flagged.contains(&"turn.p99"), "{flagged:?}");
+    assert!(
+        !flagged.iter().any(|m| m.ends_with(".max")),
+        "max gates nothing by default: {flagged:?}"
+    );
+    assert!(!flagged.iter().any(|m| m.starts_with("generator_lag")));
+}
+
+#[test]
+fn the_same_build_is_not_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[2], 1.0);
+    let c = compare(&base, &new, &CompareOptions::default()).unwrap();
+    assert!(!c.regressed(), "{:#?}", c.regressions().collect::<Vec<_>>());
+    let identical = compare(&base, &base, &CompareOptions::default()).unwrap();
+    assert!(
+        identical
+            .rows
+            .iter()
+            .all(|r| r.verdict == Verdict::Unchanged),
+        "{:#?}",
+        identical.rows
+    );
+}
+
+#[test]
+fn tiny_phases_do_not_cry_wolf() {
+    // tcp_connect is ~40 µs with ±25% noise: the relative change is large, the absolute
+    // change is below the noise floor.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[9], 1.0);
+    let c = compare(
+        &base,
+        &new,
+        &CompareOptions {
+            tolerance: 0.01,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tcp: Vec<Verdict> = c
+        .rows
+        .iter()
+        .filter(|r| r.phase == "tcp_connect")
+        .map(|r| r.verdict)
+        .collect();
+    assert!(tcp.iter().all(|v| *v != Verdict::Regression), "{tcp:?}");
+}
+
+#[test]
+fn several_runs_merge_and_their_spread_absorbs_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1, 2, 3], 1.0);
+    // Run-to-run drift of a few percent on each side: within the spread.
+    let mut new = dirs(tmp.path(), "new", &[4, 5], 1.04);
+    new.extend(dirs(tmp.path(), "new2", &[6], 0.96));
+    let c = compare(
+        &base,
+        &new,
+        &CompareOptions {
+            tolerance: 0.01,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let turn = row(&c, "turn.p50");
+    assert!(turn.spread.unwrap() > 0.5, "{turn:?}");
+    assert_ne!(turn.verdict, Verdict::Regression, "{turn:?}");
+    assert_eq!((c.base_runs.len(), c.new_runs.len()), (3, 3));
+    // A real slowdown still shows through the spread.
+    let slow = dirs(tmp.path(), "slow", &[7, 8, 9], 1.5);
+    assert!(compare(&base, &slow, &CompareOptions::default())
+        .unwrap()
+        .regressed());
+}
+
+#[test]
+fn per_metric_tolerance_overrides_the_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[2], 1.3);
+    let opts = CompareOptions {
+        per_metric: [("turn".to_string(), 0.5), ("first_event".to_string(), 0.5)].into(),
+        ..Default::default()
+    };
+    let c = compare(&base, &new, &opts).unwrap();
+    assert!(!c.regressed(), "{:#?}", c.regressions().collect::<Vec<_>>());
+    assert_eq!(row(&c, "turn.p99").tolerance, 0.5);
+}
+
+#[test]
+fn different_scenarios_are_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let mut other = run(2, TURNS, 20.0, 1.0);
+    other.summary.scenario_hash = "f".repeat(64);
+    other.summary.scenario = "burst".into();
+    let new = vec![write(&tmp.path().join("other"), &other)];
+    let err = compare(&base, &new, &CompareOptions::default()).unwrap_err();
+    assert!(matches!(err, CompareError::DifferentScenarios { .. }));
+    let message = err.to_string();
+    assert!(
+        message.contains("\"nightly\"")
+            && message.contains("\"burst\"")
+            && message.contains("--force"),
+        "{message}"
+    );
+    let forced = compare(
+        &base,
+        &new,
+        &CompareOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(forced.forced.is_some());
+    assert!(!forced.regressed());
+}
+
+#[test]
+fn a_corrupted_summary_is_an_error_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[2], 1.0);
+    std::fs::write(new[0].join("summary.json"), "{ \"schema_version\": 1, ").unwrap();
+    let message = compare(&base, &new, &CompareOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&new[0].join("summary.json").display().to_string()),
+        "{message}"
+    );
+    std::fs::write(new[0].join("summary.json"), "{}").unwrap();
+    assert!(compare(&base, &new, &CompareOptions::default()).is_err());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let message = compare(&base, &[empty], &CompareOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("not a result directory"), "{message}");
+}
+
+#[test]
+fn globs_and_directories_of_runs_expand() {
+    let tmp = tempfile::tempdir().unwrap();
+    dirs(tmp.path(), "base", &[1, 2], 1.0);
+    let pattern = format!("{}/base/run-*", tmp.path().display());
+    assert_eq!(expand(&[pattern]).unwrap().len(), 2);
+    let nothing = format!("{}/nope-*", tmp.path().display());
+    assert!(matches!(expand(&[nothing]), Err(CompareError::NoMatch(_))));
+    // results/<scenario>/ holds one directory per run: all of them count.
+    let c = compare(
+        &[tmp.path().join("base")],
+        &[tmp.path().join("base/run-1/summary.json")],
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((c.base_runs.len(), c.new_runs.len()), (2, 1));
+}
+
+#[test]
+fn the_binary_exits_1_on_regression_0_otherwise_2_on_other_scenarios() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let same = dirs(tmp.path(), "same", &[2], 1.0);
+    let slow = dirs(tmp.path(), "slow", &[3], 1.5);
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&same)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("result: no regression"), "{out}");
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&slow)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("REGRESSION") && out.contains("turn"), "{out}");
+    let (code, out, _) = stampede(&[
+        "compare",
+        &p(&base),
+        &p(&slow),
+        "--tolerance",
+        "10%",
+        "--tolerance-for",
+        "turn=80%",
+        "--tolerance-for",
+        "first_event=80%",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = stampede(&[
+        "compare",
+        "--base",
+        &p(&base),
+        "--base",
+        &p(&same),
+        "--new",
+        &p(&slow),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 base run(s) vs 1 new run(s)"), "{out}");
+    let mut other = run(4, TURNS, 20.0, 1.0);
+    other.summary.scenario_hash = "0".repeat(64);
+    let other = write(&tmp.path().join("other"), &other)
+        .display()
+        .to_string();
+    let (code, _, err) = stampede(&["compare", &p(&base), &other]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("different scenarios"), "{err}");
+    let (code, out, _) = stampede(&["compare", &p(&base), &other, "--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning:"), "{out}");
+    let (code, _, err) = stampede(&["compare", &p(&base), &p(&same), "--tolerance", "10"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(HASH.len() == 64);
+}

@@ -1,0 +1,189 @@
+//! The HTML report from synthetic result directories: well-formed, self-contained, with
+//! its plots and tables. (scripts/check-report.sh renders one in a real browser.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod report_support;
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use report_support::{run, stampede, with_intervals, with_violations, write};
+use stampede::report::{read_run, render_html};
+
+/// Parses the page as XML (the report writes XHTML-compatible HTML); returns the count of
+/// each element name, and panics when the page is not well-formed.
+fn element_counts(html: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut reader = Reader::from_str(html);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut depth = 0i64;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                *counts
+                    .entry(String::from_utf8_lossy(e.name().as_ref()).to_string())
+                    .or_insert(0) += 1;
+            }
+            Ok(Event::Empty(e)) => {
+                *counts
+                    .entry(String::from_utf8_lossy(e.name().as_ref()).to_string())
+                    .or_insert(0) += 1;
+            }
+            Ok(Event::End(_)) => depth -= 1,
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let at = reader.buffer_position() as usize;
+                let context = html
+                    .get(at.saturating_sub(200)..(at + 50).min(html.len()))
+                    .unwrap_or("");
+                panic!("not well-formed at {at}: {e}\n…{context}…");
+            }
+        }
+    }
+    assert_eq!(depth, 0, "unclosed elements");
+    counts
+}
+
+fn assert_self_contained(html: &str) {
+    for needle in [
+        "http://", "https://", "<script", "<link", "<img", "@import", "url(",
+    ] {
+        assert!(!html.contains(needle), "the page references {needle:?}");
+    }
+}
+
+#[test]
+fn a_run_with_violations_and_intervals_renders_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = with_intervals(with_violations(run(1, 3000, 20.0, 1.0), 12));
+    r.summary.scenario = "nightly <&> \"quoted\"".into();
+    let dir = write(&tmp.path().join("run"), &r);
+    let data = read_run(&dir).unwrap();
+    assert_eq!(data.violations.len(), 12);
+    let html = render_html(&data, None).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_self_contained(&html);
+    let counts = element_counts(&html);
+    // Five latency phases, the violation strip and three time series.
+    assert_eq!(counts.get("svg"), Some(&9), "{counts:?}");
+    assert!(counts["polyline"] >= 8, "{counts:?}");
+    assert!(counts["tr"] > 30, "{counts:?}");
+    assert!(html.contains("nightly &lt;&amp;&gt; &quot;quoted&quot;"));
+    assert!(
+        html.contains("jti-0007"),
+        "every listed violation shows its jti"
+    );
+    assert!(html.contains("close 1011 &lt;boom&gt; &amp; &quot;gone&quot;"));
+    assert!(html.contains("12 violations"));
+    for heading in [
+        "Latency by percentile",
+        "Over time",
+        "Connections and messages",
+        "Expected events",
+        "Violations",
+    ] {
+        assert!(html.contains(heading), "missing {heading}");
+    }
+}
+
+#[test]
+fn vs_overlays_both_runs_in_two_colours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let new = read_run(&write(&tmp.path().join("new"), &run(1, 3000, 20.0, 1.4))).unwrap();
+    let base = read_run(&write(&tmp.path().join("base"), &run(2, 3000, 20.0, 1.0))).unwrap();
+    let html = render_html(&new, Some(&base)).unwrap();
+    element_counts(&html);
+    assert_self_contained(&html);
+    let upper = html.to_uppercase();
+    assert!(upper.contains("STROKE=\"#2563EB\""), "this run's colour");
+    assert!(
+        upper.contains("STROKE=\"#D97706\""),
+        "the other run's colour"
+    );
+    assert!(
+        html.contains("class=\"delta worse\""),
+        "the slower run's cells are marked"
+    );
+    assert!(html.contains("<b>vs</b>"));
+}
+
+#[test]
+fn optional_files_are_optional() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write(
+        &tmp.path().join("run"),
+        &with_violations(run(1, 300, 5.0, 1.0), 3),
+    );
+    std::fs::remove_file(dir.join("violations.jsonl")).unwrap();
+    let data = read_run(&dir.join("summary.json")).unwrap();
+    assert!(data.intervals.is_none() && data.violations.is_empty());
+    let html = render_html(&data, None).unwrap();
+    element_counts(&html);
+    assert!(!html.contains("Over time"));
+    assert!(
+        html.contains("jti-0002"),
+        "falls back to the summary's first violations"
+    );
+}
+
+#[test]
+fn broken_files_are_errors_that_name_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write(&tmp.path().join("run"), &run(1, 300, 5.0, 1.0));
+    let histograms = dir.join("histograms.json");
+    std::fs::write(
+        &histograms,
+        r#"{"encoding":"hdrhistogram-v2-deflate-base64","phases":{"turn":"bm90IGEgaGlzdG9ncmFt"}}"#,
+    )
+    .unwrap();
+    let message = read_run(&dir).unwrap_err().to_string();
+    assert!(
+        message.contains(&histograms.display().to_string()) && message.contains("turn"),
+        "{message}"
+    );
+    std::fs::write(&histograms, "[]").unwrap();
+    assert!(read_run(&dir).is_err());
+    let intervals = dir.join("intervals.json");
+    std::fs::write(&intervals, "{").unwrap();
+    write(&dir, &run(1, 300, 5.0, 1.0));
+    std::fs::write(&intervals, "{").unwrap();
+    let message = read_run(&dir).unwrap_err().to_string();
+    assert!(message.contains("intervals.json"), "{message}");
+    std::fs::write(dir.join("violations.jsonl"), "{}\n").unwrap();
+    std::fs::remove_file(&intervals).unwrap();
+    let message = read_run(&dir).unwrap_err().to_string();
+    assert!(
+        message.contains("violations.jsonl") && message.contains("line 1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_binary_writes_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write(
+        &tmp.path().join("run"),
+        &with_intervals(run(1, 600, 5.0, 1.0)),
+    );
+    let other = write(&tmp.path().join("other"), &run(2, 600, 5.0, 1.2));
+    let out = tmp.path().join("out/report.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--vs",
+        other.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    element_counts(&std::fs::read_to_string(&out).unwrap());
+    let (code, _, err) = stampede(&["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        dir.join("report.html").is_file(),
+        "defaults to RESULT_DIR/report.html"
+    );
+    let (code, _, err) = stampede(&["report", tmp.path().join("missing").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing"), "{err}");
+}

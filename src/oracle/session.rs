@@ -111,21 +111,20 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
 
 fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
     let mut out = Vec::new();
-    for r in group
-        .iter()
-        .filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge))
-    {
-        let t = r.attempt.started_us;
+    for r in group.iter().filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge)) {
+        // The server decided somewhere between sending the request and our seeing the answer.
+        let from = r.attempt.started_us;
+        let to = r.attempt.ended_us.unwrap_or(u64::MAX);
         let holder = group
             .iter()
-            .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, t, grace_us));
+            .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, grace_us));
         if holder.is_none() {
             let answer = cause_text(r.attempt);
             out.push(violation(
                 plan,
                 OracleKind::Liveness,
                 r,
-                t,
+                from,
                 format!("a valid token whose jti {} is not live is accepted", r.jti),
                 format!("refused with {answer}; no other connection with this jti could be live"),
                 &[r],
@@ -135,9 +134,10 @@ fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
     out
 }
 
-/// Whether the server could legitimately still hold `o`'s session at `t`.
-fn possibly_live(o: &Attempt, t: u64, grace_us: u64) -> bool {
-    if o.started_us > t {
+/// Whether the server could legitimately have held `o`'s session at some instant of
+/// `[from, to]`: `o` had begun by `to` and had not surely ended by `from`.
+fn possibly_live(o: &Attempt, from: u64, to: u64, grace_us: u64) -> bool {
+    if o.started_us > to {
         return false;
     }
     let held = o.outcome == Outcome::Accepted || o.upgraded_us.is_some() || o.indeterminate();
@@ -146,8 +146,8 @@ fn possibly_live(o: &Attempt, t: u64, grace_us: u64) -> bool {
     }
     match o.ended_us {
         None => true,
-        Some(end) if o.clean_end => end > t,
-        Some(end) => end.saturating_add(grace_us) > t,
+        Some(end) if o.clean_end => end > from,
+        Some(end) => end.saturating_add(grace_us) > from,
     }
 }
 

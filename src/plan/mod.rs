@@ -47,8 +47,9 @@ pub struct Plan {
     pub conns: Vec<ConnPlan>,
 }
 
-/// How tokens are minted and presented; secrets and keys are resolved at run time
-/// (`auth::resolve_keys`), so a plan never holds one.
+/// How tokens are minted and presented. Secrets and keys are resolved at run time
+/// (`auth::resolve_keys`): a plan holds where they come from (an env var name, a path),
+/// except for `{ value = ... }` literals, which are for demos only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthPlan {
     pub secret: SecretSource,

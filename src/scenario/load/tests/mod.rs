@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use std::time::Duration;
 
 mod sections;
+mod session;
 mod steps;
 mod thresholds;
 mod tokens;

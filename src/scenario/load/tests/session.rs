@@ -1,0 +1,276 @@
+//! A group's `token`, `forge` and `placement`, the `abort_handshake` step, and the
+//! session oracles of `[oracles]`.
+
+use super::*;
+
+/// A file whose only group has extra `fields` (whole lines) and `steps`.
+fn with_group(fields: &str, steps: &str) -> String {
+    format!("name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 2\n{fields}\nsteps = [\n{steps}\n]\n")
+}
+
+fn group(fields: &str) -> Group {
+    load(&with_group(fields, "{ think = \"1ms\" }"))
+        .groups
+        .remove(0)
+}
+
+fn oracles(body: &str) -> SessionOracles {
+    load(&with_top(&format!("[oracles]\n{body}")))
+        .oracles
+        .session
+}
+
+#[test]
+fn group_token_forge_and_placement_load() {
+    assert_eq!(group("token = \"per-user\"").token, TokenReuse::PerUser);
+    assert_eq!(group("token = \"cross-user\"").token, TokenReuse::CrossUser);
+    assert_eq!(
+        group("token = { share = 4 }").token,
+        TokenReuse::Shared { k: 4 }
+    );
+    assert_eq!(group("").token, TokenReuse::PerConnection);
+    assert_eq!(group("").forge, None);
+    assert_eq!(group("").placement, None);
+    assert_eq!(group("forge = \"catalogue\"").forge, Some(Forge::Catalogue));
+    assert_eq!(
+        group("forge = \"alg-none\"").forge,
+        Some(Forge::Bad {
+            name: "alg-none".into()
+        })
+    );
+    assert_eq!(
+        group("forge = { exp = \"-30s\", nbf = \"+60s\", iat = \"-1h\" }").forge,
+        Some(Forge::Shift {
+            exp_s: Some(-30),
+            nbf_s: Some(60),
+            iat_s: Some(-3600)
+        })
+    );
+    assert_eq!(
+        group("forge = { exp = \"0\" }").forge,
+        Some(Forge::Shift {
+            exp_s: Some(0),
+            nbf_s: None,
+            iat_s: None
+        })
+    );
+    assert_eq!(
+        group("placement = \"query\"").placement,
+        Some(Placement::Query {
+            param: "token".into()
+        })
+    );
+    assert_eq!(
+        group("placement = { cookie = \"sid\" }").placement,
+        Some(Placement::Cookie { name: "sid".into() })
+    );
+}
+
+#[test]
+fn bad_group_tokens_are_reported() {
+    let bad = |fields: &str, needle: &str| {
+        assert_problem(&with_group(fields, "{ think = \"1ms\" }"), needle)
+    };
+    bad("token = \"shared\"", "token: expected \"per-connection\", \"per-user\", \"cross-user\" or { share = 4 }, found \"shared\"");
+    bad(
+        "token = { share = 0 }",
+        "token has share = 0; expected at least 1",
+    );
+    bad(
+        "token = { shared = 2 }",
+        "unknown field \"shared\" in token; expected one of: share",
+    );
+    bad("token = 3", "token: expected \"per-connection\"");
+    let one_user = "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\ntoken = \"cross-user\"\nsteps = [{ think = \"1ms\" }]\n";
+    let (line, column, message) = problem(one_user);
+    assert_eq!((line, column), (6, 9));
+    assert!(message.contains("needs users >= 2"), "{message}");
+    bad("forge = \"alg-nope\"", "forge: unknown catalogue entry \"alg-nope\"; expected \"catalogue\" (every entry) or one of: missing, empty,");
+    bad(
+        "forge = { exp = \"-1.5s\" }",
+        "forge.exp: \"-1.5s\" is not a whole number of seconds",
+    );
+    bad(
+        "forge = { exp = \"yesterday\" }",
+        "forge.exp: expected a signed duration like \"-30s\"",
+    );
+    bad(
+        "forge = { exp = -30 }",
+        "exp: expected a string, found an integer",
+    );
+    bad(
+        "forge = { }",
+        "forge: a time shift needs at least one of exp, nbf, iat",
+    );
+    bad(
+        "forge = { exp = \"-1s\", ttl = \"1s\" }",
+        "unknown field \"ttl\" in forge; expected one of: exp, nbf, iat",
+    );
+    bad(
+        "forge = true",
+        "forge: expected \"catalogue\", a catalogue entry",
+    );
+    bad(
+        "placement = \"pigeon\"",
+        "group \"g\" placement: expected \"header\"",
+    );
+}
+
+#[test]
+fn abort_handshake_loads_first_only() {
+    let first = load(&with_group("", "{ abort_handshake = { after = \"uniform(0ms, 2ms)\", how = \"fin\" } },\n{ reconnect = true }"));
+    assert_eq!(
+        first.groups[0].steps[0],
+        Step::AbortHandshake {
+            after: Dist::Uniform {
+                low: ms(0),
+                high: ms(2)
+            },
+            how: AbortHow::Fin
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ abort_handshake = true }")),
+        Step::AbortHandshake {
+            after: Dist::ZERO,
+            how: AbortHow::Rst
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ abort_handshake = { after = \"1ms\" } }")),
+        Step::AbortHandshake {
+            after: Dist::Fixed { value: ms(1) },
+            how: AbortHow::Rst
+        }
+    );
+    let (line, column, message) = problem(&with_steps(
+        "{ think = \"1ms\" },\n  { abort_handshake = true },",
+    ));
+    assert_eq!((line, column), (8, 3));
+    assert!(
+        message.starts_with("abort_handshake replaces the connect, so it must be the first step"),
+        "{message}"
+    );
+    assert_problem(
+        &with_steps("{ repeat = 2, steps = [{ abort_handshake = true }] }"),
+        "must be the first step of a group",
+    );
+    assert_problem(
+        &with_steps("{ abort_handshake = { how = \"reset\" } }"),
+        "how: expected one of \"rst\", \"fin\", found \"reset\"",
+    );
+    assert_problem(
+        &with_steps("{ abort_handshake = { after = \"soon\" } }"),
+        "after: expected a distribution like",
+    );
+    assert_problem(
+        &with_steps("{ abort_handshake = \"rst\" }"),
+        "abort_handshake: expected true or a table like",
+    );
+    assert_problem(
+        &with_steps("{ abort_handshake = { when = \"1ms\" } }"),
+        "unknown field \"when\" in abort_handshake; expected one of: after, how",
+    );
+}
+
+#[test]
+fn session_oracles_load() {
+    assert_eq!(oracles(""), SessionOracles::default());
+    let o = oracles(
+        "exclusive = { max_live = 2 }\nliveness = { grace = \"1s\" }\nreject = { http = [401], close = [1008, 4001] }\nconsistency = false\naccepted = { message = \"connection_established\" }",
+    );
+    assert_eq!(o.max_live, Some(2));
+    assert_eq!(o.liveness, Some(LivenessSpec { grace: ms(1000) }));
+    assert_eq!(
+        o.reject,
+        RejectSpec {
+            http: vec![401],
+            close: vec![1008, 4001]
+        }
+    );
+    assert!(!o.consistency);
+    assert_eq!(
+        o.accepted,
+        AcceptRule::Message {
+            event: "connection_established".into()
+        }
+    );
+    let off = oracles("exclusive = false\nliveness = false\naccepted = \"upgrade\"");
+    assert_eq!(
+        (off.max_live, off.liveness, off.accepted),
+        (None, None, AcceptRule::Upgrade)
+    );
+    let on = oracles(
+        "exclusive = true\nliveness = true\naccepted = \"first_frame\"\nreject = { close = [] }",
+    );
+    let defaults = SessionOracles::default();
+    assert_eq!(
+        (on.max_live, on.liveness),
+        (defaults.max_live, defaults.liveness)
+    );
+    assert_eq!(
+        on.reject,
+        RejectSpec {
+            http: defaults.reject.http,
+            close: vec![]
+        }
+    );
+    assert_eq!(oracles("liveness = {}").liveness, defaults.liveness);
+}
+
+#[test]
+fn bad_session_oracles_are_reported() {
+    let bad =
+        |body: &str, needle: &str| assert_problem(&with_top(&format!("[oracles]\n{body}")), needle);
+    bad(
+        "exclusive = { max_live = 0 }",
+        "oracles.exclusive has max_live = 0; expected at least 1",
+    );
+    bad(
+        "exclusive = { max = 1 }",
+        "missing required field \"max_live\" in oracles.exclusive",
+    );
+    bad(
+        "exclusive = 1",
+        "oracles.exclusive: expected { max_live = 1 }, true or false, found an integer",
+    );
+    bad(
+        "liveness = \"500ms\"",
+        "oracles.liveness: expected { grace = \"500ms\" }, true or false, found \"500ms\"",
+    );
+    bad(
+        "liveness = { grace = \"soon\" }",
+        "grace: expected a duration",
+    );
+    bad(
+        "reject = { http = [200] }",
+        "oracles.reject has http = 200; expected at least 400",
+    );
+    bad(
+        "reject = { close = [1006] }",
+        "oracles.reject: close code 1006 is never sent on the wire",
+    );
+    bad(
+        "reject = { close = [999] }",
+        "oracles.reject has close = 999; expected at least 1000",
+    );
+    bad(
+        "reject = { http = [], close = [] }",
+        "oracles.reject: no clean way to refuse is left",
+    );
+    bad(
+        "reject = { http = \"401\" }",
+        "http: expected an array, found a string",
+    );
+    bad(
+        "reject = { codes = [401] }",
+        "unknown field \"codes\" in oracles.reject",
+    );
+    bad("consistency = \"yes\"", "consistency: expected a boolean");
+    bad("accepted = \"101\"", "oracles.accepted: expected \"upgrade\", \"first_frame\" or { message = \"connection_established\" }, found \"101\"");
+    bad(
+        "accepted = { message = \"\" }",
+        "oracles.accepted has message = \"\"",
+    );
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, exclusive, liveness, reject, consistency, accepted");
+}

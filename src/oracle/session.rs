@@ -111,7 +111,10 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
 
 fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
     let mut out = Vec::new();
-    for r in group.iter().filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge)) {
+    for r in group
+        .iter()
+        .filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge))
+    {
         // The server decided somewhere between sending the request and our seeing the answer.
         let from = r.attempt.started_us;
         let to = r.attempt.ended_us.unwrap_or(u64::MAX);

@@ -1,6 +1,11 @@
 //! Shared helpers for integration tests: scenario text, runs in process, and a small
 //! deliberately wrong golden-path server for oracle tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::result_large_err
+)]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};

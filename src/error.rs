@@ -15,6 +15,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// stampede itself failed.
     pub const INTERNAL: u8 = 3;
+    /// No violation, but the race the scenario aims at never happened: not a pass.
+    pub const INCONCLUSIVE: u8 = 4;
     /// Interrupted by Ctrl-C; partial results were written.
     pub const INTERRUPTED: u8 = 130;
 }

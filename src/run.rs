@@ -42,6 +42,8 @@ impl RunOutcome {
             exit::INTERNAL
         } else if s.violations.total > 0 {
             exit::VIOLATIONS
+        } else if s.verdict == "inconclusive" {
+            exit::INCONCLUSIVE
         } else {
             exit::CLEAN
         }

@@ -9,7 +9,7 @@
 use super::{Involved, OracleKind, Violation};
 use crate::plan::{ConnPlan, Plan};
 use crate::scenario::{Forge, Placement};
-use crate::swarm::{Attempt, ConnReport, Outcome};
+use crate::swarm::{Attempt, ConnReport, Outcome, Probe};
 use std::collections::BTreeMap;
 
 /// One attempt with the plan facts the rules need.
@@ -20,8 +20,8 @@ struct Seen<'a> {
     forge: Option<&'a Forge>,
 }
 
-/// Runs every enabled session oracle.
-pub fn check(plan: &Plan, reports: &[ConnReport]) -> Vec<Violation> {
+/// Runs every enabled session oracle, including the verdicts of the probe phase.
+pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Violation> {
     let by_id: BTreeMap<u32, &ConnPlan> = plan.conns.iter().map(|c| (c.id, c)).collect();
     let seen: Vec<Seen<'_>> = reports
         .iter()
@@ -58,7 +58,44 @@ pub fn check(plan: &Plan, reports: &[ConnReport]) -> Vec<Violation> {
     if rules.consistency {
         out.extend(consistency(plan, &seen));
     }
+    out.extend(
+        probes
+            .iter()
+            .filter(|p| !p.accepted)
+            .filter_map(|p| leaked(plan, &seen, p)),
+    );
     out
+}
+
+/// A probe refused after every connection with its token had ended: a leaked session.
+fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
+    let last = seen
+        .iter()
+        .filter(|s| s.jti == probe.jti)
+        .max_by_key(|s| s.attempt.started_us)?;
+    let cause = probe
+        .cause
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "no answer".into());
+    let ended = seen
+        .iter()
+        .filter(|s| s.jti == probe.jti)
+        .filter_map(|s| s.attempt.ended_us)
+        .max()
+        .unwrap_or(0);
+    Some(violation(
+        plan,
+        OracleKind::Liveness,
+        last,
+        ended,
+        format!(
+            "after the run, jti {} (no longer used) is accepted again",
+            probe.jti
+        ),
+        format!("probe refused with {cause}: the server still holds a session for it"),
+        &[last],
+    ))
 }
 
 /// Whether a token must be refused by a correct server.
@@ -310,5 +347,59 @@ fn violation(
                     .to_lowercase(),
             })
             .collect(),
+    }
+}
+
+/// Whether the run exercised the race the session oracles look for (a "sometimes"
+/// property): tokens shared by several connections, and how many of them had two
+/// handshakes in flight at the same moment. Shared tokens that never overlapped leave the
+/// exclusivity verdict inconclusive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Coverage {
+    pub shared_tokens: usize,
+    pub overlapping_tokens: usize,
+}
+
+impl Coverage {
+    /// Tokens were meant to collide, and none did.
+    pub fn inconclusive(&self) -> bool {
+        self.shared_tokens > 0 && self.overlapping_tokens == 0
+    }
+}
+
+pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
+    let mut conns_per_token: BTreeMap<u32, usize> = BTreeMap::new();
+    for c in &plan.conns {
+        *conns_per_token.entry(c.token).or_default() += 1;
+    }
+    let shared: Vec<u32> = conns_per_token
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(t, _)| *t)
+        .collect();
+    if plan.oracles.session.max_live.is_none() || shared.is_empty() {
+        return Coverage::default();
+    }
+    let overlapping = shared
+        .iter()
+        .filter(|slot| {
+            let mut windows: Vec<(u64, u64)> = reports
+                .iter()
+                .filter(|r| r.token == **slot)
+                .flat_map(|r| &r.attempts)
+                .map(|a| {
+                    (
+                        a.started_us,
+                        a.upgraded_us.or(a.ended_us).unwrap_or(u64::MAX),
+                    )
+                })
+                .collect();
+            windows.sort_unstable();
+            windows.windows(2).any(|w| w[1].0 < w[0].1)
+        })
+        .count();
+    Coverage {
+        shared_tokens: shared.len(),
+        overlapping_tokens: overlapping,
     }
 }

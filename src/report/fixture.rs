@@ -93,6 +93,9 @@ pub(crate) fn summary() -> Summary {
             ],
         },
         barriers: Vec::new(),
+        probe: Default::default(),
+        verdict: "clean".into(),
+        coverage: Default::default(),
         generator: GeneratorSummary {
             lag_p50_ms: 0.1,
             lag_p99_ms: 0.9,

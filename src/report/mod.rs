@@ -54,6 +54,15 @@ pub struct Summary {
     pub events: BTreeMap<String, EventRate>,
     pub violations: ViolationSummary,
     pub generator: GeneratorSummary,
+    /// `clean`, `violations`, or `inconclusive` (the race the scenario aims at never
+    /// happened: e.g. tokens shared by several connections whose handshakes never overlapped).
+    #[serde(default)]
+    pub verdict: String,
+    #[serde(default)]
+    pub coverage: crate::oracle::session::Coverage,
+    /// The probe phase: tokens reconnected after the run, and how many were refused.
+    #[serde(default)]
+    pub probe: ProbeSummary,
     /// Collide barriers: how tightly each released its connections.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<crate::swarm::BarrierStats>,
@@ -80,6 +89,13 @@ pub struct CounterSummary {
     pub expectations_cut: u64,
     pub buffer_overflows: u64,
     pub task_failures: u64,
+}
+
+/// Tokens reconnected after the run; a refusal is a leaked session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    pub tokens: usize,
+    pub refused: usize,
 }
 
 /// The "event success rate" for one event type.
@@ -125,7 +141,8 @@ pub struct Results {
 /// Merges every connection's report into one summary.
 pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
     let mut counters = Counters::default();
-    let mut violations = crate::oracle::session::check(info.plan, &out.reports);
+    let mut violations = crate::oracle::session::check(info.plan, &out.reports, &out.probes);
+    let coverage = crate::oracle::session::coverage(info.plan, &out.reports);
     for v in &violations {
         *counters
             .violations
@@ -181,6 +198,12 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
                 .collect(),
         },
         barriers: out.barriers.clone(),
+        verdict: String::new(),
+        coverage,
+        probe: ProbeSummary {
+            tokens: out.probes.len(),
+            refused: out.probes.iter().filter(|p| !p.accepted).count(),
+        },
         generator: GeneratorSummary {
             lag_p50_ms: lag.p50_ms,
             lag_p99_ms: lag.p99_ms,

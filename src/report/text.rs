@@ -58,6 +58,20 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
         )?;
     }
+    if s.probe.tokens > 0 {
+        writeln!(
+            w,
+            "probe        {} tokens reconnected after the run, {} refused",
+            s.probe.tokens, s.probe.refused
+        )?;
+    }
+    if s.verdict == "inconclusive" {
+        writeln!(
+            w,
+            "INCONCLUSIVE: {} tokens were shared, but no two handshakes with the same token overlapped",
+            s.coverage.shared_tokens
+        )?;
+    }
     let g = &s.generator;
     let verdict = if g.fell_behind {
         "FELL BEHIND: timings are not trustworthy"

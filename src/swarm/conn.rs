@@ -223,7 +223,10 @@ impl ConnRun {
             (Some(b), true) => ctx.barriers.get(b as usize).map(|b| b.token.clone()),
             _ => None,
         };
-        let dialed = ctx.dialer.dial(token, placement, barrier).await;
+        let dialed = ctx
+            .dialer
+            .dial(token, (placement, &ctx.extras), barrier)
+            .await;
         for (phase, d) in dialed.phases {
             self.record(phase, d).await;
         }
@@ -249,7 +252,11 @@ impl ConnRun {
                     closing: None,
                 };
                 self.open = Some(open);
-                true
+                // In-band auth: the token's first message goes out before anything else.
+                if let Some(text) = crate::auth::first_message(placement, token) {
+                    self.send_text(text).await;
+                }
+                self.open.is_some()
             }
             Err(failure) => {
                 judge.dial_failed(
@@ -273,7 +280,10 @@ impl ConnRun {
         let placement = plan.placement.as_ref().unwrap_or(&ctx.plan.auth.placement);
         self.counters.attempted += 1;
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
-        let aborted = ctx.dialer.abort(token, placement, after, rst).await;
+        let aborted = ctx
+            .dialer
+            .abort(token, (placement, &ctx.extras), after, rst)
+            .await;
         for (phase, d) in aborted.phases {
             self.record(phase, d).await;
         }
@@ -303,11 +313,14 @@ impl ConnRun {
     }
 
     async fn send(&mut self, message: &serde_json::Value) {
+        self.last_send_at = Some(Instant::now());
+        self.send_text(message.to_string()).await;
+    }
+
+    async fn send_text(&mut self, text: String) {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        let text = message.to_string();
-        self.last_send_at = Some(Instant::now());
         match open.ws.send(Message::Text(text.into())).await {
             Ok(()) => {
                 self.counters.messages_sent += 1;

@@ -2,7 +2,7 @@
 //! failure classified by cause (never propagated as a tool error).
 
 use super::stream::{ClientStream, Transport};
-use crate::auth::{attach, Token};
+use crate::auth::{attach_with, Token, UpgradeExtras};
 use crate::metrics::{Cause, Phase};
 use crate::scenario::{Limits, Placement};
 use rustls::pki_types::ServerName;
@@ -153,14 +153,14 @@ impl Dialer {
     pub async fn dial(
         &self,
         token: &Token,
-        placement: &Placement,
+        how: (&Placement, &UpgradeExtras),
         barrier: Option<CancellationToken>,
     ) -> Dialed<Ws> {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         let mut phases = Vec::with_capacity(3);
         let released = Arc::new(OnceLock::new());
         let result = self
-            .dial_stages(token, placement, barrier, &released, deadline, &mut phases)
+            .dial_stages(token, how, barrier, &released, deadline, &mut phases)
             .await;
         Dialed {
             phases,
@@ -175,14 +175,14 @@ impl Dialer {
     pub async fn abort(
         &self,
         token: &Token,
-        placement: &Placement,
+        how: (&Placement, &UpgradeExtras),
         after: Duration,
         rst: bool,
     ) -> Dialed<bool> {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         let mut phases = Vec::with_capacity(2);
         let result = self
-            .abort_stages(token, placement, after, rst, deadline, &mut phases)
+            .abort_stages(token, how, after, rst, deadline, &mut phases)
             .await;
         Dialed {
             phases,
@@ -194,13 +194,13 @@ impl Dialer {
     async fn abort_stages(
         &self,
         token: &Token,
-        placement: &Placement,
+        (placement, extras): (&Placement, &UpgradeExtras),
         after: Duration,
         rst: bool,
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<bool, DialFailure> {
-        let request = attach(&self.target.url, placement, token)
+        let request = attach_with(&self.target.url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let mut stream = ClientStream::new(self.transport(deadline, phases).await?);
         stream
@@ -241,13 +241,13 @@ impl Dialer {
     async fn dial_stages(
         &self,
         token: &Token,
-        placement: &Placement,
+        (placement, extras): (&Placement, &UpgradeExtras),
         barrier: Option<CancellationToken>,
         released: &Arc<OnceLock<Instant>>,
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Ws, DialFailure> {
-        let request = attach(&self.target.url, placement, token)
+        let request = attach_with(&self.target.url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let transport = self.transport(deadline, phases).await?;
         let (mut stream, deadline) = match barrier {

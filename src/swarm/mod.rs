@@ -8,11 +8,13 @@
 mod attempt;
 mod conn;
 pub mod dial;
+mod probe;
 mod stream;
 pub mod tls;
 
 pub use attempt::{Attempt, Outcome};
 pub use dial::{Dialer, Target, UrlError};
+pub use probe::Probe;
 pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
@@ -63,6 +65,8 @@ pub struct SwarmOutput {
     pub task_failures: u64,
     /// How tightly each collide barrier released its connections.
     pub barriers: Vec<BarrierStats>,
+    /// The probe phase: every valid token used, reconnected once after the run.
+    pub probes: Vec<Probe>,
 }
 
 /// The spread of one barrier: how long after it fired each held request went out.
@@ -94,6 +98,8 @@ pub(crate) struct RunCtx {
     pub t0: Instant,
     pub live: Arc<Live>,
     pub barriers: Vec<Barrier>,
+    /// Extra upgrade headers and Origin, the same for every connection.
+    pub extras: crate::auth::UpgradeExtras,
 }
 
 /// Runs the plan to completion, to its duration, or until `cancel` fires.
@@ -117,6 +123,7 @@ pub async fn run(
             fired_us: AtomicU64::new(u64::MAX),
         })
         .collect();
+    let plan_auth = plan.auth.clone();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -125,6 +132,7 @@ pub async fn run(
         t0,
         live,
         barriers,
+        extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));
@@ -138,12 +146,21 @@ pub async fn run(
     let (reports, task_failures, hit_duration) =
         collect(&mut tasks, &ctx, deadline, &run_cancel).await;
     let histograms = aggregator.finish().await;
+    let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
+    // Probe only after a run that finished: an interrupted run's sessions are still closing.
+    let probes = match ctx.plan.oracles.session.liveness {
+        Some(liveness) if !run_cancel.is_cancelled() => {
+            probe::run(&ctx, &reports, liveness.grace).await
+        }
+        _ => Vec::new(),
+    };
     SwarmOutput {
         barriers,
+        probes,
         reports,
         histograms,
-        elapsed: t0.elapsed(),
+        elapsed,
         interrupted: cancel.is_cancelled(),
         hit_duration,
         task_failures,

@@ -1,0 +1,109 @@
+//! The probe phase: after the run (and a quiet period), reconnect with every valid token
+//! used once more. A refusal means the server still holds a session nobody has: a leak,
+//! the most common way a race leaves state behind (race-patterns §1.1 "phases").
+
+use super::attempt::Outcome;
+use super::{ConnReport, RunCtx};
+use crate::metrics::Cause;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Probes in flight at once: enough to be quick, few enough not to be a burst of its own.
+const PARALLEL: usize = 32;
+
+/// One token's probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    pub token: u32,
+    pub jti: String,
+    pub accepted: bool,
+    pub cause: Option<Cause>,
+}
+
+/// Probes every valid token slot that some attempt used, after `quiet` when any attempt
+/// ended uncleanly (the server may still be cleaning up).
+pub(super) async fn run(
+    ctx: &std::sync::Arc<RunCtx>,
+    reports: &[ConnReport],
+    quiet: Duration,
+) -> Vec<Probe> {
+    let unclean = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| !a.clean_end && a.outcome != Outcome::Rejected);
+    if unclean {
+        tokio::time::sleep(quiet).await;
+    }
+    // Only tokens the server may have held a session for: accepted, or fate unknown.
+    let used: BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| {
+            r.attempts
+                .iter()
+                .any(|a| a.outcome == Outcome::Accepted || a.indeterminate())
+        })
+        .map(|r| r.token)
+        .collect();
+    let mut tasks = JoinSet::new();
+    let mut out = Vec::new();
+    for slot in used {
+        let valid = ctx
+            .tokens
+            .get(slot as usize)
+            .is_some_and(|t| !t.must_reject() && t.is_placed());
+        if !valid {
+            continue;
+        }
+        if tasks.len() >= PARALLEL {
+            if let Some(Ok(p)) = tasks.join_next().await {
+                out.push(p);
+            }
+        }
+        tasks.spawn(probe_one(ctx.clone(), slot));
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(p) = joined {
+            out.push(p);
+        }
+    }
+    out.sort_by_key(|p| p.token);
+    out
+}
+
+async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
+    let token = &ctx.tokens[slot as usize];
+    let placement = ctx
+        .plan
+        .conns
+        .iter()
+        .find(|c| c.token == slot)
+        .and_then(|c| c.placement.as_ref())
+        .unwrap_or(&ctx.plan.auth.placement);
+    let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), None).await;
+    let (accepted, cause) = match dialed.result {
+        Ok(mut ws) => {
+            // A policy close as the first frame is a refusal too.
+            let first = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+            let refused = match first {
+                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                    Some(Cause::ServerClose(u16::from(f.code)))
+                }
+                _ => None,
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+            let _ = ws.flush().await;
+            (refused.is_none(), refused)
+        }
+        Err(f) => (false, Some(f.cause)),
+    };
+    Probe {
+        token: slot,
+        jti: token.jti.clone(),
+        accepted,
+        cause,
+    }
+}

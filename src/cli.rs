@@ -158,6 +158,12 @@ pub struct ServeArgs {
     /// List the planted bugs and exit.
     #[arg(long)]
     pub list_bugs: bool,
+    /// Stall every run's events once, for this long (a server hiccup; see --stall-after).
+    #[arg(long, value_parser = parse_duration)]
+    pub stall: Option<Duration>,
+    /// The run number (server-wide, from 1) whose start triggers --stall.
+    #[arg(long, default_value_t = 50)]
+    pub stall_after: u64,
     /// Extra delay before each run's first event (simulates a slower release).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub delay: Duration,
@@ -363,6 +369,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         response_delay: args.delay,
         bug: args.bug,
         bug_window: args.bug_window,
+        stall: args.stall.map(|d| (args.stall_after, d)),
         tls,
         ..Default::default()
     };

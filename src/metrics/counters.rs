@@ -115,6 +115,8 @@ pub struct Counters {
     /// How accepted connections ended.
     pub ended_by: BTreeMap<Cause, u64>,
     pub messages_sent: u64,
+    /// Paced (open-model) sends that went out more than 5 ms after their intended time.
+    pub late_sends: u64,
     pub messages_received: u64,
     pub bytes_received: u64,
     /// Text frames that were not JSON objects: a finding, never a crash.
@@ -142,6 +144,7 @@ impl Counters {
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
+        self.late_sends += o.late_sends;
         self.messages_received += o.messages_received;
         self.bytes_received += o.bytes_received;
         self.non_json += o.non_json;

@@ -33,20 +33,24 @@ pub enum Phase {
     FirstFrame,
     /// Request sent → first correlated event.
     FirstEvent,
-    /// Request sent → final event of the expected sequence.
+    /// Request → final event of the expected sequence, from the request's intended send
+    /// time (the open model's schedule; the actual send otherwise): coordinated-omission free.
     Turn,
+    /// Request actually sent → final event: what a naive tool reports.
+    TurnRaw,
     /// How late an action started against its planned instant.
     GeneratorLag,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::TcpConnect,
         Phase::Tls,
         Phase::Upgrade,
         Phase::FirstFrame,
         Phase::FirstEvent,
         Phase::Turn,
+        Phase::TurnRaw,
         Phase::GeneratorLag,
     ];
 
@@ -58,6 +62,7 @@ impl Phase {
             Phase::FirstFrame => "first_frame",
             Phase::FirstEvent => "first_event",
             Phase::Turn => "turn",
+            Phase::TurnRaw => "turn_raw",
             Phase::GeneratorLag => "generator_lag",
         }
     }

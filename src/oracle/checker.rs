@@ -56,9 +56,9 @@ struct Pending {
     id: ExpectId,
     state: PatternState,
     correlate: Option<(String, String)>,
-    /// The request this answers; `None` for expectations with no send before them
-    /// (a greeting), which then record no turn latency.
-    sent_at: Option<Instant>,
+    /// The request this answers: `(intended, actual)` send instants; `None` for
+    /// expectations with no send before them (a greeting), which record no turn latency.
+    sent_at: Option<(Instant, Instant)>,
     deadline: Instant,
     within: Duration,
     seen: Vec<String>,
@@ -163,7 +163,7 @@ impl ConnChecker {
     pub fn expect(
         &mut self,
         plan: &ExpectPlan,
-        sent_at: Option<Instant>,
+        sent_at: Option<(Instant, Instant)>,
         now: Instant,
         c: &mut Counters,
     ) -> ExpectId {
@@ -313,14 +313,16 @@ impl ConnChecker {
         c: &mut Counters,
     ) {
         let p = &self.pending[idx];
-        if let (Some(at), Some(sent)) = (first_at, p.sent_at) {
+        if let (Some(at), Some((intended, _))) = (first_at, p.sent_at) {
             self.samples
-                .push((Phase::FirstEvent, at.saturating_duration_since(sent)));
+                .push((Phase::FirstEvent, at.saturating_duration_since(intended)));
         }
         if p.state.is_complete() {
-            if let Some(sent) = p.sent_at {
+            if let Some((intended, actual)) = p.sent_at {
                 self.samples
-                    .push((Phase::Turn, now.saturating_duration_since(sent)));
+                    .push((Phase::Turn, now.saturating_duration_since(intended)));
+                self.samples
+                    .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
             }
             self.resolve(idx, Resolution::Met, c);
         }

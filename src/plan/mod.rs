@@ -170,6 +170,11 @@ pub enum Action {
     },
     Expect(ExpectPlan),
     Think(#[serde(with = "duration_us")] Duration),
+    /// Marks the start of a paced block: offsets below count from here.
+    PaceStart,
+    /// Open model: wait (reading) until the block start + this offset; the next send's
+    /// latency counts from that intended instant, not from when it actually went out.
+    PaceAt(#[serde(with = "duration_us")] Duration),
     PauseReads(#[serde(with = "duration_us")] Duration),
     Close {
         code: u16,
@@ -382,6 +387,7 @@ fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng)
         rng,
         run: 0,
         last_sent: None,
+        paced: false,
     };
     expander.push_all(steps, &mut out);
     out
@@ -393,6 +399,8 @@ struct StepExpander<'a, 'v> {
     /// 1-based counter of sends, the `{{run}}` placeholder.
     run: u32,
     last_sent: Option<serde_json::Value>,
+    /// Inside a paced repeat (open model).
+    paced: bool,
 }
 
 impl StepExpander<'_, '_> {
@@ -410,13 +418,35 @@ impl StepExpander<'_, '_> {
                 self.last_sent = Some(message.clone());
                 out.push(Action::Send { message });
             }
-            Step::Expect(expect) => out.push(Action::Expect(self.expect(expect))),
+            Step::Expect(expect) => {
+                let mut plan = self.expect(expect);
+                // Paced (open model): the schedule goes on whatever the server does.
+                plan.wait &= !self.paced;
+                out.push(Action::Expect(plan));
+            }
             Step::Think { dist } => out.push(Action::Think(sample(dist, self.rng))),
             Step::PauseReads { dist } => out.push(Action::PauseReads(sample(dist, self.rng))),
-            Step::Repeat { times, steps } => {
+            Step::Repeat {
+                times,
+                steps,
+                every: None,
+            } => {
                 for _ in 0..*times {
                     self.push_all(steps, out);
                 }
+            }
+            Step::Repeat {
+                times,
+                steps,
+                every: Some(every),
+            } => {
+                let outer = std::mem::replace(&mut self.paced, true);
+                out.push(Action::PaceStart);
+                for i in 0..*times {
+                    out.push(Action::PaceAt(*every * i));
+                    self.push_all(steps, out);
+                }
+                self.paced = outer;
             }
             Step::Close { code } => out.push(Action::Close { code: *code }),
             // Validation only allows it first, where `expand_steps` turned it into the connect.

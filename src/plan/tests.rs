@@ -34,6 +34,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             placement: None,
             steps: vec![
                 Step::Repeat {
+                    every: None,
                     times: 2,
                     steps: vec![
                         Step::Send {

@@ -247,7 +247,8 @@ fn phase_note(phase: Phase) -> &'static str {
         Phase::Upgrade => "upgrade request to 101",
         Phase::FirstFrame => "101 to the first server frame",
         Phase::FirstEvent => "request to its first event",
-        Phase::Turn => "request to the last expected event",
+        Phase::Turn => "intended send to the last expected event (corrected)",
+        Phase::TurnRaw => "actual send to the last expected event (raw)",
         Phase::GeneratorLag => "how late actions started",
     }
 }

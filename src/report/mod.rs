@@ -78,6 +78,10 @@ pub struct CounterSummary {
     pub refused_by: BTreeMap<String, u64>,
     pub ended_by: BTreeMap<String, u64>,
     pub messages_sent: u64,
+    /// Open-model sends that left more than 5 ms after their intended time (their latency
+    /// still counts from the intended time).
+    #[serde(default)]
+    pub late_sends: u64,
     pub messages_received: u64,
     pub bytes_received: u64,
     pub received_per_sec: f64,
@@ -230,6 +234,7 @@ fn counter_summary(c: &Counters, elapsed_s: f64, task_failures: u64) -> CounterS
         refused_by: keyed(&c.refused_by),
         ended_by: keyed(&c.ended_by),
         messages_sent: c.messages_sent,
+        late_sends: c.late_sends,
         messages_received: c.messages_received,
         bytes_received: c.bytes_received,
         received_per_sec: c.messages_received as f64 / elapsed_s,

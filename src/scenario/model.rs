@@ -154,7 +154,18 @@ pub enum Step {
     /// Stop reading for a while (slow reader).
     PauseReads { dist: Dist },
     /// Run the inner steps `times` times.
-    Repeat { times: u32, steps: Vec<Step> },
+    Repeat {
+        times: u32,
+        steps: Vec<Step>,
+        /// Open model: iteration `i` starts at `i * every` after the first, whatever the
+        /// server does, and expectations inside do not block. `None`: one after another.
+        #[serde(
+            default,
+            with = "opt_duration_us",
+            skip_serializing_if = "Option::is_none"
+        )]
+        every: Option<Duration>,
+    },
     /// Send a Close frame with this code and wait for the server's Close.
     Close { code: u16 },
     /// Give up on the handshake: send the upgrade request, wait `after`, then close the
@@ -296,3 +307,20 @@ pub const PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", "rand
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
+
+/// An optional duration, serialized like [`duration_us`].
+pub mod opt_duration_us {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_micros() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_micros))
+    }
+}

@@ -21,6 +21,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
+/// A send this much later than intended counts as late (above tokio's 1 ms timer tick and
+/// ordinary scheduling noise; the same limit that marks a generator as behind).
+const LATE: Duration = Duration::from_millis(5);
+
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
 
@@ -58,7 +62,10 @@ pub(super) struct ConnRun {
     checker: ConnChecker,
     open: Option<Open>,
     /// When the latest request went out on the current connection.
-    last_send_at: Option<Instant>,
+    last_send_at: Option<(Instant, Instant)>,
+    /// Open model: the start of the current paced block, and the next send's intended time.
+    pace_base: Option<Instant>,
+    intended_send: Option<Instant>,
     attempts: Vec<Attempt>,
     /// Violations already added to the live progress counter.
     violations_published: u64,
@@ -97,6 +104,8 @@ impl ConnRun {
             checker,
             open: None,
             last_send_at: None,
+            pace_base: None,
+            intended_send: None,
             attempts: Vec::new(),
             violations_published: 0,
             released_us: None,
@@ -134,6 +143,8 @@ impl ConnRun {
                 Action::Send { message } => self.send(message).await,
                 Action::Expect(expect) => self.expect(expect).await,
                 Action::Think(d) => self.think(*d).await,
+                Action::PaceStart => self.pace_base = Some(Instant::now()),
+                Action::PaceAt(offset) => self.pace_at(*offset).await,
                 Action::PauseReads(d) => {
                     self.sleep_until(Instant::now() + *d).await;
                 }
@@ -313,7 +324,12 @@ impl ConnRun {
     }
 
     async fn send(&mut self, message: &serde_json::Value) {
-        self.last_send_at = Some(Instant::now());
+        let actual = Instant::now();
+        let intended = self.intended_send.take().unwrap_or(actual);
+        if actual.saturating_duration_since(intended) > LATE {
+            self.counters.late_sends += 1;
+        }
+        self.last_send_at = Some((intended, actual));
         self.send_text(message.to_string()).await;
     }
 
@@ -339,6 +355,22 @@ impl ConnRun {
         if expect.wait {
             self.pump(None, |ch| !ch.is_pending(id)).await;
         }
+    }
+
+    /// Open model: reads until the block start + `offset`, then marks the next send's
+    /// intended time, so a late send is charged to the server, not hidden.
+    async fn pace_at(&mut self, offset: Duration) {
+        let intended = self.pace_base.unwrap_or_else(Instant::now) + offset;
+        if Instant::now() < intended && self.pump(Some(intended), |_| false).await != Stop::Deadline
+        {
+            return;
+        }
+        self.record(
+            Phase::GeneratorLag,
+            Instant::now().saturating_duration_since(intended),
+        )
+        .await;
+        self.intended_send = Some(intended);
     }
 
     async fn think(&mut self, d: Duration) {

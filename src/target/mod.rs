@@ -73,6 +73,9 @@ pub struct TargetConfig {
     pub queue_capacity: usize,
     /// Extra delay before `agent_started` (simulates a slower release).
     pub response_delay: Duration,
+    /// A one-time stall: when run number `.0` (server-wide, 1-based) starts, every run
+    /// holds its events for `.1`. Default none.
+    pub stall: Option<(u64, Duration)>,
     /// `Some` to serve `wss://`.
     pub tls: Option<TlsSetup>,
     /// A planted race; `None` is the correct server.
@@ -94,6 +97,7 @@ impl Default for TargetConfig {
             thinking_events: 2,
             queue_capacity: 1000,
             response_delay: Duration::ZERO,
+            stall: None,
             tls: None,
             bug: None,
             bug_window: Duration::from_millis(5),
@@ -172,6 +176,7 @@ pub(crate) struct Shared {
     pub registry: Arc<Registry>,
     pub verifier: Verifier,
     pub bugs: BugState,
+    pub stall: Option<Arc<run::StallGate>>,
     next_conn: AtomicU64,
 }
 
@@ -181,6 +186,9 @@ impl Shared {
         Ok(Self {
             verifier: Verifier::new(&config)?,
             registry: Arc::new(Registry::new(Arc::clone(&stats))),
+            stall: config
+                .stall
+                .map(|(after, d)| Arc::new(run::StallGate::new(after, d))),
             stats,
             bugs: BugState::default(),
             next_conn: AtomicU64::new(1),

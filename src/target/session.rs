@@ -322,11 +322,15 @@ impl Reader<'_> {
             user_id: Arc::clone(self.user),
         };
         self.shared.stats.run_started();
+        if let Some(gate) = &self.shared.stall {
+            gate.on_run_start();
+        }
         tokio::spawn(run::drive(
             context,
             Arc::clone(self.outbox),
             self.runs.clone(),
             timing,
+            self.shared.stall.clone(),
         ));
     }
 }

@@ -65,7 +65,12 @@ fn send_all(ch: &mut ConnChecker, c: &mut Counters, msgs: &[Map<String, Value>])
 #[test]
 fn a_complete_sequence_meets_the_expectation() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
-    let id = ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    let id = ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     let msgs = [
         f.msg("started", "r1"),
         f.msg("thinking", "r1"),
@@ -89,7 +94,12 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
         &mut c,
         &[f.msg("started", "r2"), f.msg("thinking", "r2")],
     );
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     send_all(
         &mut ch,
         &mut c,
@@ -99,7 +109,12 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
             f.msg("thinking", "r1"),
         ],
     );
-    ch.expect(&five("r2"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r2"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     send_all(&mut ch, &mut c, &[f.msg("done", "r1")]);
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
     assert_eq!(c.expectations_met, 2);
@@ -109,7 +124,7 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
 fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
     let t = Instant::now();
-    ch.expect(&five("r1"), Some(t), t, &mut c);
+    ch.expect(&five("r1"), Some((t, t)), t, &mut c);
     send_all(
         &mut ch,
         &mut c,
@@ -137,7 +152,12 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
 #[test]
 fn out_of_order_events_are_flagged_at_once() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     send_all(
         &mut ch,
         &mut c,
@@ -150,7 +170,12 @@ fn out_of_order_events_are_flagged_at_once() {
 #[test]
 fn an_explicit_error_resolves_without_violation() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     send_all(&mut ch, &mut c, &[f.msg("error", "r1")]);
     assert!(ch.violations.is_empty());
     assert_eq!(c.expectations_errored, 1);
@@ -159,7 +184,12 @@ fn an_explicit_error_resolves_without_violation() {
 #[test]
 fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     let mut overflow = f.msg("error", "x");
     overflow.insert("run_id".into(), Value::Null);
     send_all(&mut ch, &mut c, &[overflow]);
@@ -176,12 +206,22 @@ fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
 #[test]
 fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
     let (mut ch, mut c) = (checker(), Counters::default());
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     ch.end_stream(StreamEnd::Lost, "reset", Instant::now(), &mut c);
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].seen.contains("reset"));
     let (mut ch, mut c) = (checker(), Counters::default());
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     ch.end_stream(StreamEnd::Cut, "run ended", Instant::now(), &mut c);
     assert!(ch.violations.is_empty());
     assert_eq!(c.expectations_cut, 1);
@@ -210,7 +250,12 @@ fn ordering_flags_gaps_and_duplicates() {
 #[test]
 fn events_after_a_finished_sequence_are_flagged() {
     let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
-    ch.expect(&five("r1"), Some(Instant::now()), Instant::now(), &mut c);
+    ch.expect(
+        &five("r1"),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
     let msgs = [
         f.msg("started", "r1"),
         f.msg("thinking", "r1"),

@@ -89,7 +89,7 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
         "expect" => &["expect", "correlate", "within", "wait"],
         "think" => &["think"],
         "pause_reads" => &["pause_reads"],
-        "repeat" => &["repeat", "steps"],
+        "repeat" => &["repeat", "steps", "every"],
         "close" => &["close"],
         "abort_handshake" => &["abort_handshake"],
         _ => &["reconnect"],
@@ -187,9 +187,13 @@ fn repeat(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>, sent: &mut Sent
         None => Vec::new(),
     };
     sent.depth -= 1;
+    let every = f
+        .get("every")
+        .map(|_| f.positive_duration_or(cx, "every", Duration::from_secs(1)));
     Step::Repeat {
         times: times.and_then(|t| u32::try_from(t).ok()).unwrap_or(1),
         steps,
+        every,
     }
 }
 

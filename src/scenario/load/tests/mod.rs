@@ -268,7 +268,7 @@ fn shipped_scenarios_load() {
             over: ms(5000)
         }
     );
-    assert!(matches!(&group.steps[1], Step::Repeat { times: 3, steps } if steps.len() == 3));
+    assert!(matches!(&group.steps[1], Step::Repeat { times: 3, steps, .. } if steps.len() == 3));
     assert_eq!(group.steps.last(), Some(&Step::Close { code: 1000 }));
 
     let burst = load_file(&dir.join("burst-connect.toml")).unwrap_or_else(|e| panic!("{e}"));

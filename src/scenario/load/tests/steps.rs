@@ -55,7 +55,8 @@ fn steps_load() {
                     dist: Dist::Fixed { value: ms(1) }
                 },
                 Step::Close { code: 1001 }
-            ]
+            ],
+            every: None,
         }
     );
 }

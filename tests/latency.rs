@@ -1,0 +1,103 @@
+//! Honest latency: against a server that stalls once for 1 s, the open model's p99 shows
+//! the stall; a closed loop (send, wait, think) hides it (coordinated omission).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{scenario, TEST_BOUND, TEST_SECRET};
+use stampede::run::{RunOptions, RunOutcome};
+use stampede::target::{self, TargetConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const REQUESTS: u32 = 200;
+const STALL: Duration = Duration::from_secs(1);
+
+fn text(name: &str, pacing: &str, think: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+duration = "30s"
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+[[group]]
+name = "one"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ repeat = {REQUESTS}, {pacing} steps = [
+    {{ send = {{ type = "user_message", run_id = "r-{{{{run}}}}", thread_id = "t", content = "x" }} }},
+    {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+    {think}
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+/// Runs against a fresh server that stalls every run's events for 1 s when run 40 starts.
+async fn run_against_stall(text: &str) -> RunOutcome {
+    let config = TargetConfig {
+        secret: TEST_SECRET.as_bytes().to_vec(),
+        event_delay: Duration::from_millis(1),
+        stall: Some((40, STALL)),
+        ..Default::default()
+    };
+    let server = target::spawn(
+        config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let s = scenario("latency.toml", text);
+    let opts = RunOptions {
+        target: Some(server.url()),
+        ..Default::default()
+    };
+    let outcome = tokio::time::timeout(
+        TEST_BOUND,
+        stampede::run::run(&s, &opts, CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .unwrap();
+    server.shutdown().await;
+    outcome
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_model_shows_a_stall_that_a_closed_loop_hides() {
+    let open = run_against_stall(&text("open", "every = \"15ms\",", "")).await;
+    let closed = run_against_stall(&text("closed", "", "{ think = \"5ms\" },")).await;
+    let (o, c) = (&open.results.summary, &closed.results.summary);
+    assert_eq!((o.violations.total, c.violations.total), (0, 0));
+    assert_eq!(o.phases["turn"].count, u64::from(REQUESTS));
+    assert_eq!(c.phases["turn"].count, u64::from(REQUESTS));
+    // Open: every request sent during the stall waits for it, so many samples see ~1 s.
+    assert!(
+        o.phases["turn"].p99_ms >= 700.0,
+        "open p99 {} ms misses the stall",
+        o.phases["turn"].p99_ms
+    );
+    // Closed: only the one request in flight saw it; its p99 stays small, its max does not.
+    assert!(
+        c.phases["turn"].p99_ms < 300.0,
+        "closed p99 {} ms",
+        c.phases["turn"].p99_ms
+    );
+    assert!(
+        c.phases["turn"].max_ms >= 900.0,
+        "closed max {} ms",
+        c.phases["turn"].max_ms
+    );
+    // Raw and corrected are both reported; with sends on schedule they agree.
+    assert_eq!(o.phases["turn_raw"].count, u64::from(REQUESTS));
+    assert!(
+        o.counters.late_sends < u64::from(REQUESTS) / 4,
+        "{} late sends",
+        o.counters.late_sends
+    );
+}

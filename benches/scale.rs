@@ -83,7 +83,7 @@ async fn swarm_for(
     let keys = auth::Keys::hmac(plan.auth.alg, SECRET.as_bytes()).expect("keys");
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &keys).expect("tokens");
     let _ = TlsOptions::default();
-    swarm::run(plan, dialer, tokens, live, cancel).await
+    swarm::run(plan, dialer, tokens, live, Default::default(), cancel).await
 }
 
 async fn idle_memory(url: &str, conns: u32) {

@@ -2,6 +2,7 @@
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
 
 mod hunt;
+mod seeds;
 
 use crate::error::{exit, Error};
 use crate::run::{self, RunOptions};
@@ -83,6 +84,15 @@ pub struct RunArgs {
     /// Write JUnit XML (one test case per oracle and per threshold) to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Length of each interval of intervals.hlog and intervals.json.
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// No progress display and no notices on stderr (errors and the summary still print).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Run under this many seeds (from --seed on) and report how often each oracle broke.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +156,16 @@ pub struct ServeArgs {
         default_value = "stampede-dev-secret"
     )]
     pub secret: String,
+    /// PEM public key (RSA or P-256) to verify RS256 / ES256 tokens with, besides the
+    /// HS256 secret. Use the key matching a scenario's `[auth] key`.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Required `aud` claim; without it, tokens that carry an `aud` are refused.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub aud: Option<String>,
+    /// Required `iss` claim; without it, tokens that carry an `iss` are refused.
+    #[arg(long, value_name = "ISSUER")]
+    pub iss: Option<String>,
     /// Pause between the events of one run.
     #[arg(long, default_value = "2ms", value_parser = parse_duration)]
     pub event_delay: Duration,
@@ -191,6 +211,9 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
 }
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    if args.seeds > 1 {
+        return seeds::run_seeds(args, cancel).await;
+    }
     let scenario = scenario::load_file(&args.scenario)?;
     let junit_path = args.junit.clone();
     let opts = RunOptions {
@@ -202,6 +225,9 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
             ca_file: args.ca_file,
             insecure: args.insecure,
         },
+        interval: args.interval,
+        progress: !args.quiet,
+        quiet: args.quiet,
     };
     let outcome = run::run(&scenario, &opts, cancel).await?;
     let summary = &outcome.results.summary;
@@ -226,6 +252,15 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         write_file(path, report::junit(summary, &verdicts).as_bytes())?;
     }
     Ok(with_thresholds(outcome.exit_code(), &verdicts))
+}
+
+/// An interval: a duration of at least 1 ms.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("the interval must be at least 1ms, found {text:?}"));
+    }
+    Ok(d)
 }
 
 /// A clean run with a breached threshold exits 1; any other code stands as it is.
@@ -363,8 +398,17 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         (true, _, _) => Some(target::TlsSetup::SelfSigned),
         _ => None,
     };
+    let public_key_pem = match &args.public_key {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Error::Usage(format!("cannot read public key {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
     let config = target::TargetConfig {
         secret: args.secret.into_bytes(),
+        public_key_pem,
+        audience: args.aud,
+        issuer: args.iss,
         event_delay: args.event_delay,
         response_delay: args.delay,
         bug: args.bug,
@@ -377,7 +421,11 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "cannot raise the open-file limit");
     }
-    let handle = target::spawn(config, args.addr, cancel).await?;
+    let handle = match target::spawn(config, args.addr, cancel).await {
+        // A key that is not an RSA or P-256 public key is the user's input, not our failure.
+        Err(e @ target::TargetError::Key(_)) => return Err(Error::Usage(e.to_string())),
+        other => other?,
+    };
     if let (Some(path), Some(pem)) = (&args.write_ca, handle.ca_pem()) {
         report::write_atomic(path, pem.as_bytes())?;
         eprintln!("wrote the server certificate to {}", path.display());

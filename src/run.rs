@@ -1,8 +1,9 @@
 //! `stampede run`: scenario → plan → swarm → oracles and metrics → report.
 
 use crate::error::{exit, Error};
+use crate::metrics::{IntervalConfig, IntervalLog};
 use crate::plan::{self, Plan};
-use crate::report::{self, Results, RunInfo};
+use crate::report::{self, Progress, Results, RunInfo, WriteError};
 use crate::scenario::Scenario;
 use crate::swarm::{self, Dialer, Live, Target, TlsOptions};
 use crate::{auth, target};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Everything `run` needs besides the scenario.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Overrides the scenario's target (the CLI also reads `STAMPEDE_TARGET`).
     pub target: Option<String>,
@@ -22,6 +23,27 @@ pub struct RunOptions {
     /// Base directory for results; `None` writes nothing.
     pub out: Option<PathBuf>,
     pub tls: TlsOptions,
+    /// The interval of `intervals.hlog` and `intervals.json` (default 1 s).
+    pub interval: Duration,
+    /// Show live progress on stderr (a bar on a terminal, a line every 5 s otherwise).
+    pub progress: bool,
+    /// Print no notices on stderr (such as "no target given").
+    pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            target: None,
+            seed: None,
+            duration: None,
+            out: None,
+            tls: TlsOptions::default(),
+            interval: crate::metrics::interval::DEFAULT_INTERVAL,
+            progress: false,
+            quiet: false,
+        }
+    }
 }
 
 /// What a run produced.
@@ -71,10 +93,12 @@ pub async fn run(
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
             let handle = target::spawn(config, loopback, server_cancel.clone()).await?;
             tracing::info!(url = %handle.url(), "no target given: started the reference server in-process");
-            eprintln!(
-                "no target given: running against the built-in reference server at {}",
-                handle.url()
-            );
+            if !opts.quiet {
+                eprintln!(
+                    "no target given: running against the built-in reference server at {}",
+                    handle.url()
+                );
+            }
             (handle.url(), Some(handle))
         }
     };
@@ -101,7 +125,9 @@ pub fn embedded_config(plan: &Plan, keys: &auth::Keys) -> Result<target::TargetC
     Ok(config)
 }
 
-/// Executes a plan against `url` and writes the results.
+/// Executes a plan against `url` and writes the results. The result directory is made
+/// before the run starts: the interval log streams into it while the run goes on; every
+/// other file is written (atomically) when it ends.
 pub async fn execute(
     plan: Arc<Plan>,
     url: &str,
@@ -125,15 +151,23 @@ pub async fn execute(
     };
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, keys)?;
     raise_fd_limit(plan.conns.len());
+    let dir = opts
+        .out
+        .as_ref()
+        .map(|base| report::results_dir(base, &plan.scenario));
+    let intervals = IntervalConfig {
+        every: opts.interval,
+        log: dir.as_deref().map(interval_log).transpose()?,
+    };
+    let live = Arc::new(Live::default());
+    let progress = opts
+        .progress
+        .then(|| Progress::start(live.clone(), plan.duration, plan.conns.len()));
     let started_at = chrono::Utc::now().to_rfc3339();
-    let output = swarm::run(
-        plan.clone(),
-        dialer,
-        tokens,
-        Arc::new(Live::default()),
-        cancel,
-    )
-    .await;
+    let output = swarm::run(plan.clone(), dialer, tokens, live, intervals, cancel).await;
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
     let info = RunInfo {
         plan: &plan,
         target: url,
@@ -141,15 +175,23 @@ pub async fn execute(
         started_at,
     };
     let results = report::build(&info, output);
-    let dir = match &opts.out {
-        Some(base) => {
-            let dir = report::results_dir(base, &plan.scenario);
-            report::write_all(&dir, &results, &plan)?;
-            Some(dir)
-        }
-        None => None,
-    };
+    if let Some(dir) = &dir {
+        report::write_all(dir, &results, &plan)?;
+    }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// Makes the result directory and opens its `intervals.hlog`.
+fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, Error> {
+    let failed = |path: &std::path::Path, source| {
+        Error::Write(WriteError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+    let path = dir.join("intervals.hlog");
+    IntervalLog::create(&path).map_err(|e| failed(&path, e))
 }
 
 /// Every connection needs a file descriptor (two with the embedded server): raise the soft

@@ -104,3 +104,19 @@ fn an_unreachable_target_is_counted_by_cause_not_fatal() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn seeds_reports_how_often_each_oracle_broke() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/identity-swap.toml");
+    let out = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--no-results",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("under 2 seeds"), "{stdout}");
+    assert!(stdout.contains("no oracle broke"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -214,3 +214,32 @@ async fn bounded<
         .expect("bounded")
         .expect("run")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_tokens_that_never_overlap_are_inconclusive_not_a_pass() {
+    let text = format!(
+        r#"
+name = "apart"
+duration = "10s"
+[auth]
+secret = {{ value = "{}" }}
+[[group]]
+name = "g"
+users = 2
+connections_per_user = 2
+token = "per-user"
+arrival = {{ ramp = "800ms" }}
+steps = [{{ expect = "connection_established", within = "2s" }}, {{ close = 1000 }}]
+"#,
+        common::TEST_SECRET
+    );
+    let outcome = run(&scenario("apart.toml", &text), None, None).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations.first);
+    assert_eq!(s.coverage.shared_tokens, 2);
+    assert_eq!(s.coverage.overlapping_tokens, 0);
+    assert_eq!(s.verdict, "inconclusive");
+    assert_eq!(outcome.exit_code(), 4);
+    assert_eq!(s.probe.tokens, 2, "the probe reconnects every token used");
+    assert_eq!(s.probe.refused, 0);
+}

@@ -1,26 +1,49 @@
-//! Batching samples from connection tasks into one set of histograms.
+//! Batching samples from connection tasks into one set of histograms, interval by interval.
 
+use super::interval::{IntervalConfig, IntervalSeries, Recorder, Sample};
 use super::{Histograms, Phase};
+use crate::swarm::Live;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Samples a task collects before it hands them over.
 const BATCH: usize = 256;
 
-type Batch = Vec<(Phase, Duration)>;
+type Batch = Vec<Sample>;
 
-/// A connection's local sample store. Flushes a full batch to the aggregator, so a long
-/// soak costs a connection at most [`BATCH`] samples of memory.
+/// A connection's local sample store. Hands its samples to the aggregator when it holds
+/// [`BATCH`] of them, or when its oldest is older than an interval, so a long soak costs a
+/// connection at most [`BATCH`] samples of memory and an interval's samples reach the
+/// aggregator while that interval is still open. Each sample is stamped when it is recorded.
 pub struct SampleBuffer {
     samples: Batch,
+    /// How old the oldest sample may get before the buffer is handed over.
+    stale_after: Duration,
     tx: mpsc::Sender<Batch>,
 }
 
 impl SampleBuffer {
     pub async fn record(&mut self, phase: Phase, value: Duration) {
-        self.samples.push((phase, value));
-        if self.samples.len() >= BATCH {
+        let at = Instant::now();
+        self.samples.push(Sample { phase, value, at });
+        if self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s) {
+            self.flush().await;
+        }
+    }
+
+    /// When the oldest buffered sample goes stale; `None` when the buffer is empty. A task
+    /// that may sit idle past it (waiting on a slow server, a long think) can wake then and
+    /// call [`flush_if_stale`](Self::flush_if_stale), so its samples land in their interval.
+    pub fn stale_at(&self) -> Option<Instant> {
+        self.samples.first().map(|s| s.at + self.stale_after)
+    }
+
+    /// Hands the samples over when the oldest one is stale at `now`.
+    pub async fn flush_if_stale(&mut self, now: Instant) {
+        if self.stale_at().is_some_and(|s| now >= s) {
             self.flush().await;
         }
     }
@@ -35,45 +58,83 @@ impl SampleBuffer {
     }
 }
 
+/// What the aggregator hands back when the run is over.
+#[derive(Debug)]
+pub struct Aggregated {
+    /// Every sample of the run, per phase.
+    pub histograms: Histograms,
+    /// One point per interval (the `.hlog` already holds the interval histograms).
+    pub intervals: IntervalSeries,
+}
+
 /// Owns the run's histograms; finishes when every [`SampleBuffer`] is dropped.
 pub struct Aggregator {
     tx: mpsc::Sender<Batch>,
-    task: JoinHandle<Histograms>,
-}
-
-impl Default for Aggregator {
-    fn default() -> Self {
-        Self::spawn()
-    }
+    stale_after: Duration,
+    task: JoinHandle<Aggregated>,
 }
 
 impl Aggregator {
-    pub fn spawn() -> Aggregator {
-        let (tx, mut rx) = mpsc::channel::<Batch>(1024);
-        let task = tokio::spawn(async move {
-            let mut hist = Histograms::new();
-            while let Some(batch) = rx.recv().await {
-                for (phase, value) in batch {
-                    hist.record(phase, value);
-                }
-            }
-            hist
-        });
-        Aggregator { tx, task }
+    /// Starts aggregating a run that starts at `t0`: intervals are counted from it, and
+    /// `live` is read at the end of each (and its `turn_p99_us` kept up to date).
+    pub fn spawn(t0: Instant, config: IntervalConfig, live: Arc<Live>) -> Aggregator {
+        let (tx, rx) = mpsc::channel::<Batch>(1024);
+        let stale_after = config.every;
+        let recorder = Recorder::new(t0, config, live);
+        let task = tokio::spawn(aggregate(recorder, rx));
+        Aggregator {
+            tx,
+            stale_after,
+            task,
+        }
     }
 
     /// A buffer for one task.
     pub fn buffer(&self) -> SampleBuffer {
         SampleBuffer {
             samples: Vec::new(),
+            stale_after: self.stale_after,
             tx: self.tx.clone(),
         }
     }
 
-    /// Waits for all buffers to be flushed and dropped, then returns the merged histograms.
-    pub async fn finish(self) -> Histograms {
+    /// Waits for all buffers to be flushed and dropped, then returns the merged histograms
+    /// and the series (the interval log is complete by then).
+    pub async fn finish(self) -> Aggregated {
         drop(self.tx);
-        self.task.await.unwrap_or_default()
+        match self.task.await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "the metrics aggregator failed");
+                Aggregated {
+                    histograms: Histograms::new(),
+                    intervals: IntervalSeries::default(),
+                }
+            }
+        }
+    }
+}
+
+/// The aggregator task: files batches as they come and closes each interval at its end.
+async fn aggregate(mut recorder: Recorder, mut rx: mpsc::Receiver<Batch>) -> Aggregated {
+    loop {
+        let next_end = recorder.next_end();
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(batch) => {
+                    // Close what ended first, so a batch cannot land in a stale interval.
+                    recorder.advance(Instant::now());
+                    batch.into_iter().for_each(|s| recorder.file(s));
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(next_end) => recorder.advance(Instant::now()),
+        }
+    }
+    let (histograms, intervals) = recorder.finish(Instant::now());
+    Aggregated {
+        histograms,
+        intervals,
     }
 }
 
@@ -83,7 +144,8 @@ mod tests {
 
     #[tokio::test]
     async fn every_sample_from_every_buffer_arrives() {
-        let agg = Aggregator::spawn();
+        let live = Arc::new(Live::default());
+        let agg = Aggregator::spawn(Instant::now(), IntervalConfig::default(), live);
         let mut tasks = Vec::new();
         for t in 0..8u64 {
             let mut buf = agg.buffer();
@@ -98,8 +160,30 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        let h = agg.finish().await;
-        assert_eq!(h.get(Phase::Turn).len(), 8000);
-        assert_eq!(h.get(Phase::Upgrade).len(), 0);
+        let done = agg.finish().await;
+        assert_eq!(done.histograms.get(Phase::Turn).len(), 8000);
+        assert_eq!(done.histograms.get(Phase::Upgrade).len(), 0);
+        assert!(!done.intervals.series.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_buffer_hands_over_once_its_oldest_sample_is_stale() {
+        let live = Arc::new(Live::default());
+        let config = IntervalConfig {
+            every: Duration::from_millis(50),
+            log: None,
+        };
+        let agg = Aggregator::spawn(Instant::now(), config, live);
+        let mut buf = agg.buffer();
+        assert_eq!(buf.stale_at(), None);
+        buf.record(Phase::Upgrade, Duration::from_millis(1)).await;
+        let stale = buf.stale_at().unwrap();
+        buf.flush_if_stale(stale - Duration::from_millis(1)).await;
+        assert_eq!(buf.samples.len(), 1, "not stale yet: kept");
+        buf.flush_if_stale(stale).await;
+        assert!(buf.samples.is_empty(), "stale: handed over");
+        drop(buf);
+        let done = agg.finish().await;
+        assert_eq!(done.histograms.get(Phase::Upgrade).len(), 1);
     }
 }

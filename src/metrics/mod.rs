@@ -6,9 +6,11 @@
 
 pub mod aggregator;
 mod counters;
+pub mod interval;
 
-pub use aggregator::{Aggregator, SampleBuffer};
+pub use aggregator::{Aggregated, Aggregator, SampleBuffer};
 pub use counters::{Cause, Counters, Tally};
+pub use interval::{IntervalConfig, IntervalLog, IntervalPoint, IntervalSeries};
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;

@@ -5,6 +5,7 @@ pub mod compare;
 mod fixture;
 pub mod html;
 mod junit;
+pub mod progress;
 pub mod read;
 mod text;
 pub mod thresholds;
@@ -13,6 +14,7 @@ mod write;
 pub use compare::{compare, render_comparison, CompareError, CompareOptions, Comparison};
 pub use html::{render_html, HtmlError};
 pub use junit::junit;
+pub use progress::Progress;
 pub use read::{read_run, ReadError, RunData};
 pub use text::render;
 pub use thresholds::{evaluate, ThresholdResult};
@@ -140,6 +142,8 @@ pub struct Results {
     pub summary: Summary,
     pub histograms: Histograms,
     pub violations: Vec<Violation>,
+    /// The time series (`intervals.json`).
+    pub intervals: crate::metrics::IntervalSeries,
 }
 
 /// Merges every connection's report into one summary.
@@ -167,7 +171,7 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
         "completed"
     };
     let lag = PhaseStats::of(out.histograms.get(Phase::GeneratorLag));
-    let summary = Summary {
+    let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: info.plan.scenario.clone(),
@@ -215,10 +219,23 @@ pub fn build(info: &RunInfo<'_>, out: SwarmOutput) -> Results {
             fell_behind: lag.p99_ms > LAG_LIMIT_MS,
         },
     };
+    summary.verdict = verdict(&summary, &coverage).to_string();
     Results {
         summary,
         histograms: out.histograms,
         violations,
+        intervals: out.intervals,
+    }
+}
+
+/// `violations` beats `inconclusive` beats `clean`.
+fn verdict(summary: &Summary, coverage: &crate::oracle::session::Coverage) -> &'static str {
+    if summary.violations.total > 0 {
+        "violations"
+    } else if coverage.inconclusive() {
+        "inconclusive"
+    } else {
+        "clean"
     }
 }
 

@@ -55,7 +55,11 @@ pub struct Intervals {
 /// `live` is the number of open connections at its end.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct IntervalPoint {
+    /// The interval's end, ms from the run start.
     pub t_ms: f64,
+    /// Its length when it differs from `interval_ms` (the run's last interval).
+    #[serde(default)]
+    pub duration_ms: Option<f64>,
     #[serde(default)]
     pub live: f64,
     #[serde(default)]

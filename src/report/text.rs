@@ -124,6 +124,9 @@ fn render_events<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     Ok(())
 }
 
+/// Involved connections listed under each violation of the console summary.
+const INVOLVED_SHOWN: usize = 4;
+
 fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     let v = &s.violations;
     if v.total == 0 {
@@ -147,6 +150,22 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             x.expected,
             x.seen
         )?;
+        // The interleaving behind a session-oracle verdict: who started when, and what
+        // the server answered each.
+        for i in x.involved.iter().take(INVOLVED_SHOWN) {
+            writeln!(
+                w,
+                "               conn {:<5} jti {}  planned {:.1}ms  started {:.3}ms  {}",
+                i.conn, i.jti, i.planned_start_ms, i.attempt_start_ms, i.answer
+            )?;
+        }
+        if x.involved.len() > INVOLVED_SHOWN {
+            writeln!(
+                w,
+                "               … {} more connections",
+                x.involved.len() - INVOLVED_SHOWN
+            )?;
+        }
     }
     if v.total > 5 {
         writeln!(w, "  … {} more in violations.jsonl", v.total - 5)?;

@@ -33,7 +33,8 @@ pub fn results_dir(base: &Path, scenario: &str) -> PathBuf {
         .unwrap_or(dir)
 }
 
-/// Writes summary.json, histograms.json, violations.jsonl and plan.json into `dir`.
+/// Writes summary.json, histograms.json, violations.jsonl, intervals.json and plan.json
+/// into `dir` (the run streamed intervals.hlog there already).
 pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
     write_json(&dir.join("summary.json"), &results.summary)?;
@@ -50,6 +51,7 @@ pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), Write
         lines.push(b'\n');
     }
     write_atomic(&dir.join("violations.jsonl"), &lines)?;
+    write_json(&dir.join("intervals.json"), &results.intervals)?;
     write_json(&dir.join("plan.json"), plan)
 }
 

@@ -231,7 +231,7 @@ impl ConnRun {
         self.counters.attempted += 1;
         // Only the first connect of a collide connection waits on its barrier.
         let barrier = match (plan.barrier, self.attempts.is_empty()) {
-            (Some(b), true) => ctx.barriers.get(b as usize).map(|b| b.token.clone()),
+            (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
             _ => None,
         };
         let dialed = ctx

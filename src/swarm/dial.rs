@@ -1,6 +1,7 @@
 //! Opening one WebSocket: TCP connect, TLS, upgrade, each timed on its own, and every
 //! failure classified by cause (never propagated as a tool error).
 
+use super::barrier::Barrier;
 use super::stream::{ClientStream, Transport};
 use crate::auth::{attach_with, Token, UpgradeExtras};
 use crate::metrics::{Cause, Phase};
@@ -17,7 +18,6 @@ use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
-use tokio_util::sync::CancellationToken;
 
 pub type Ws = WebSocketStream<ClientStream>;
 
@@ -150,11 +150,11 @@ impl Dialer {
     }
 
     /// Dials; with a `barrier`, the upgrade request's final bytes wait for its release.
-    pub async fn dial(
+    pub(crate) async fn dial(
         &self,
         token: &Token,
         how: (&Placement, &UpgradeExtras),
-        barrier: Option<CancellationToken>,
+        barrier: Option<Arc<Barrier>>,
     ) -> Dialed<Ws> {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         let mut phases = Vec::with_capacity(3);
@@ -172,7 +172,7 @@ impl Dialer {
     /// Opens the connection and sends the upgrade request, waits `after` (reading any
     /// answer), then drops the socket, with an RST when `rst`. `Ok(true)` when the 101
     /// arrived before we gave up.
-    pub async fn abort(
+    pub(crate) async fn abort(
         &self,
         token: &Token,
         how: (&Placement, &UpgradeExtras),
@@ -242,7 +242,7 @@ impl Dialer {
         &self,
         token: &Token,
         (placement, extras): (&Placement, &UpgradeExtras),
-        barrier: Option<CancellationToken>,
+        barrier: Option<Arc<Barrier>>,
         released: &Arc<OnceLock<Instant>>,
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,

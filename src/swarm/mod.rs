@@ -6,6 +6,7 @@
 //! the caller's token is cancelled (Ctrl-C); either way every task returns what it has.
 
 mod attempt;
+mod barrier;
 mod conn;
 pub mod dial;
 mod probe;
@@ -18,7 +19,9 @@ pub use probe::Probe;
 pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
-use crate::metrics::{Aggregator, Counters, Histograms};
+use crate::metrics::{
+    Aggregated, Aggregator, Counters, Histograms, IntervalConfig, IntervalSeries,
+};
 use crate::oracle::Violation;
 use crate::plan::Plan;
 use crate::scenario::OracleSpec;
@@ -37,6 +40,9 @@ pub struct Live {
     pub received: AtomicU64,
     pub violations: AtomicU64,
     pub finished: AtomicU64,
+    /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
+    /// the end of each interval.
+    pub turn_p99_us: AtomicU64,
 }
 
 /// What one connection task hands back.
@@ -56,6 +62,8 @@ pub struct ConnReport {
 pub struct SwarmOutput {
     pub reports: Vec<ConnReport>,
     pub histograms: Histograms,
+    /// One point per interval (counts, live connections, turn p99).
+    pub intervals: IntervalSeries,
     pub elapsed: Duration,
     /// The caller cancelled (Ctrl-C) before the plan finished.
     pub interrupted: bool,
@@ -82,13 +90,6 @@ pub struct BarrierStats {
     pub spread_max_us: u64,
 }
 
-/// A collide barrier at run time.
-pub(crate) struct Barrier {
-    pub token: CancellationToken,
-    /// When it fired, µs from `t0` (`u64::MAX` until then).
-    pub fired_us: AtomicU64,
-}
-
 /// Shared, read-only state of a run.
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
@@ -97,17 +98,19 @@ pub(crate) struct RunCtx {
     pub oracles: Arc<OracleSpec>,
     pub t0: Instant,
     pub live: Arc<Live>,
-    pub barriers: Vec<Barrier>,
+    pub barriers: Vec<Arc<barrier::Barrier>>,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
 }
 
-/// Runs the plan to completion, to its duration, or until `cancel` fires.
+/// Runs the plan to completion, to its duration, or until `cancel` fires. Samples are
+/// sliced into `intervals` from the run start (and streamed to its log, if any).
 pub async fn run(
     plan: Arc<Plan>,
     dialer: Dialer,
     tokens: Vec<Token>,
     live: Arc<Live>,
+    intervals: IntervalConfig,
     cancel: CancellationToken,
 ) -> SwarmOutput {
     // Leave time to spawn every task before the first planned start.
@@ -118,10 +121,7 @@ pub async fn run(
     let barriers = plan
         .barriers
         .iter()
-        .map(|_| Barrier {
-            token: run_cancel.child_token(),
-            fired_us: AtomicU64::new(u64::MAX),
-        })
+        .map(|_| barrier::Barrier::new(run_cancel.child_token()))
         .collect();
     let plan_auth = plan.auth.clone();
     let ctx = Arc::new(RunCtx {
@@ -137,7 +137,7 @@ pub async fn run(
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));
     }
-    let aggregator = Aggregator::spawn();
+    let aggregator = Aggregator::spawn(t0, intervals, ctx.live.clone());
     let mut tasks = JoinSet::new();
     for index in 0..ctx.plan.conns.len() {
         let task = conn::ConnRun::new(ctx.clone(), index, run_cancel.clone(), aggregator.buffer());
@@ -145,7 +145,10 @@ pub async fn run(
     }
     let (reports, task_failures, hit_duration) =
         collect(&mut tasks, &ctx, deadline, &run_cancel).await;
-    let histograms = aggregator.finish().await;
+    let Aggregated {
+        histograms,
+        intervals,
+    } = aggregator.finish().await;
     let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
     // Probe only after a run that finished: an interrupted run's sessions are still closing.
@@ -160,6 +163,7 @@ pub async fn run(
         probes,
         reports,
         histograms,
+        intervals,
         elapsed,
         interrupted: cancel.is_cancelled(),
         hit_duration,
@@ -181,7 +185,7 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
     barrier
         .fired_us
         .store(fired, std::sync::atomic::Ordering::Relaxed);
-    barrier.token.cancel();
+    barrier.release();
 }
 
 fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {

@@ -2,6 +2,7 @@
 //! upgrade request until a barrier releases it: last-byte synchronization, the way a burst
 //! of handshakes is made to land on the server together (race-patterns §1.8).
 
+use super::barrier::{Barrier, ParkedTail};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// What the WebSocket runs over.
 pub enum Transport {
@@ -33,6 +34,9 @@ struct Hold {
     written: usize,
     release: Pin<Box<WaitForCancellationFutureOwned>>,
     released: bool,
+    barrier: Arc<Barrier>,
+    /// Set when the barrier took the tail to write it itself.
+    parked: Option<ParkedTail>,
 }
 
 const TERMINATOR: &[u8] = b"\r\n\r\n";
@@ -46,19 +50,38 @@ impl ClientStream {
         }
     }
 
-    /// Holds the request's final bytes until `barrier` is cancelled.
-    pub fn held(transport: Transport, barrier: CancellationToken) -> Self {
+    /// Holds the request's final bytes until `barrier` releases them.
+    pub(crate) fn held(transport: Transport, barrier: Arc<Barrier>) -> Self {
         let hold = Hold {
             tail: Vec::new(),
             written: 0,
-            release: Box::pin(barrier.cancelled_owned()),
+            release: Box::pin(barrier.token.clone().cancelled_owned()),
             released: false,
+            barrier,
+            parked: None,
         };
         ClientStream {
             transport,
             hold: Some(hold),
             released_at: Arc::default(),
         }
+    }
+
+    /// Hands a plain-TCP tail to the barrier, which writes it at the release.
+    fn park(&mut self) {
+        let Transport::Plain(tcp) = &self.transport else {
+            return;
+        };
+        let Some(hold) = self.hold.as_mut() else {
+            return;
+        };
+        let Ok(dup) = std::os::fd::AsFd::as_fd(tcp).try_clone_to_owned() else {
+            return;
+        };
+        let socket = std::net::TcpStream::from(dup);
+        hold.parked = hold
+            .barrier
+            .park(socket, hold.tail.clone(), self.released_at.clone());
     }
 
     fn tcp(&self) -> &TcpStream {
@@ -92,9 +115,14 @@ impl ClientStream {
             if !hold.released {
                 ready!(hold.release.as_mut().poll(cx));
                 hold.released = true;
+                if let Some(parked) = &hold.parked {
+                    // The barrier wrote this much for us; anything left is ours to write.
+                    hold.written = parked.written.load(std::sync::atomic::Ordering::Acquire);
+                }
             }
             if hold.written == hold.tail.len() {
                 self.hold = None;
+                // A no-op when the barrier already stamped it.
                 let _ = self.released_at.set(Instant::now());
                 return Poll::Ready(Ok(()));
             }
@@ -140,6 +168,7 @@ impl AsyncWrite for ClientStream {
             match buf.windows(TERMINATOR.len()).position(|w| w == TERMINATOR) {
                 Some(0) => {
                     hold.tail = buf.to_vec();
+                    this.park();
                     return Poll::Ready(Ok(buf.len()));
                 }
                 // Everything before the terminator goes out now; partial writes are fine,

@@ -204,14 +204,16 @@ pub(super) fn over_time(
 }
 
 fn gauge_points(intervals: &Intervals, gauge: Gauge) -> Vec<(f64, f64)> {
-    let per_sec = 1000.0 / intervals.interval_ms.max(1.0);
     intervals
         .series
         .iter()
         .filter_map(|p| {
+            let length_ms = p.duration_ms.unwrap_or(intervals.interval_ms);
             let y = match gauge {
                 Gauge::Live => Some(p.live),
-                Gauge::ReceivedPerSec => Some(p.received * per_sec),
+                // A run's last interval is often a sliver: too short for a rate.
+                Gauge::ReceivedPerSec if length_ms < intervals.interval_ms / 4.0 => None,
+                Gauge::ReceivedPerSec => Some(p.received * 1000.0 / length_ms.max(1e-3)),
                 Gauge::TurnP99 => p.turn_p99_ms,
             };
             y.filter(|y| y.is_finite()).map(|y| (p.t_ms / 1000.0, y))

@@ -1,0 +1,350 @@
+//! Interval histograms and time series: every interval (1 s by default) the samples recorded
+//! in it are written to an HdrHistogram interval log (`intervals.hlog`, one histogram per
+//! phase, tagged with the phase name) and summed into a point of the run's time series
+//! (`intervals.json`).
+//!
+//! Memory stays bounded on a long soak: at most two intervals are open at once (the current
+//! one and the previous one, which still takes stragglers), each closed interval is streamed
+//! to the log and dropped, and the series keeps only a few numbers per interval.
+
+use super::{Histograms, Phase, PhaseStats};
+use crate::swarm::Live;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// The default interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How the aggregator slices the run into intervals, and where the log goes.
+#[derive(Debug)]
+pub struct IntervalConfig {
+    pub every: Duration,
+    /// The `.hlog` file to stream closed intervals to; `None` keeps only the series.
+    pub log: Option<IntervalLog>,
+}
+
+impl Default for IntervalConfig {
+    fn default() -> Self {
+        IntervalConfig {
+            every: DEFAULT_INTERVAL,
+            log: None,
+        }
+    }
+}
+
+/// `intervals.json`: the run's time series, one point per interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSeries {
+    pub interval_ms: f64,
+    pub series: Vec<IntervalPoint>,
+}
+
+/// One interval. `sent`, `received` and `violations` count what happened within it; `live`
+/// is the number of open connections at its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalPoint {
+    /// The interval's end, in ms from the run start.
+    pub t_ms: f64,
+    /// Its length: `interval_ms` except for the run's last, partial interval.
+    pub duration_ms: f64,
+    pub live: i64,
+    pub sent: u64,
+    pub received: u64,
+    pub violations: u64,
+    /// The turn p99 of the turns that completed in the interval; `None` when none did.
+    pub turn_p99_ms: Option<f64>,
+}
+
+/// An HdrHistogram interval log being written (the format `HistogramLogReader` and
+/// HdrHistogram's log processors read). Lines are flushed as each interval closes, so the
+/// file can be followed while the run goes on.
+pub struct IntervalLog {
+    path: PathBuf,
+    file: BufWriter<File>,
+    serializer: V2DeflateSerializer,
+}
+
+impl std::fmt::Debug for IntervalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntervalLog")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl IntervalLog {
+    /// Creates (truncates) the log file; the header is written when the run starts.
+    pub fn create(path: &Path) -> std::io::Result<IntervalLog> {
+        Ok(IntervalLog {
+            path: path.to_path_buf(),
+            file: BufWriter::new(File::create(path)?),
+            serializer: V2DeflateSerializer::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header: format version, StartTime and BaseTime (both the run start, so every
+    /// interval's timestamp is seconds from it) and the column legend. Values, and the
+    /// per-interval max column, are microseconds.
+    fn header(&mut self, start: SystemTime) -> std::io::Result<()> {
+        IntervalLogWriterBuilder::new()
+            .add_comment(&format!(
+                "[Logged with stampede {}]",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .add_comment("[Histogram log format version 1.3]")
+            .add_comment("[Values in microseconds; each histogram is tagged with its phase]")
+            .with_start_time(start)
+            .with_base_time(start)
+            .begin_log_with(&mut self.file, &mut self.serializer)?;
+        writeln!(
+            self.file,
+            "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+        )?;
+        self.file.flush()
+    }
+
+    /// Appends one tagged histogram: `start` is its offset from the run start.
+    fn append(
+        &mut self,
+        phase: Phase,
+        h: &hdrhistogram::Histogram<u64>,
+        start: Duration,
+        length: Duration,
+    ) -> std::io::Result<()> {
+        // A builder with no headers writes nothing: it only lends a writer for one line.
+        let mut writer =
+            IntervalLogWriterBuilder::new().begin_log_with(&mut self.file, &mut self.serializer)?;
+        writer
+            .write_histogram(h, start, length, Tag::new(phase.name()))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+/// One sample, stamped when it was recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub phase: Phase,
+    pub value: Duration,
+    pub at: Instant,
+}
+
+/// An interval still taking samples.
+struct Open {
+    index: u64,
+    hist: Histograms,
+    /// Gauges read when the interval ended (`None` while it is the current one).
+    point: Option<IntervalPoint>,
+}
+
+/// The aggregator's state: the whole run's histograms plus the open intervals.
+pub(crate) struct Recorder {
+    every: Duration,
+    t0: Instant,
+    live: std::sync::Arc<Live>,
+    total: Histograms,
+    /// Phases that had a sample so far: each closed interval logs all of them, so an
+    /// interval in which no turn completed shows as an empty turn histogram, not a gap.
+    seen: [bool; Phase::ALL.len()],
+    /// The interval that ended last, kept open for samples that arrive late.
+    previous: Option<Open>,
+    current: Open,
+    log: Option<IntervalLog>,
+    series: Vec<IntervalPoint>,
+    /// Live's cumulative counts at the last interval end.
+    counted: [u64; 3],
+}
+
+impl Recorder {
+    pub(crate) fn new(t0: Instant, config: IntervalConfig, live: std::sync::Arc<Live>) -> Recorder {
+        let every = config.every.max(Duration::from_millis(1));
+        let mut log = config.log;
+        if let Some(l) = log.as_mut() {
+            // The wall-clock time of `t0`, which may still be a few ms ahead.
+            let now = Instant::now();
+            let start = if t0 >= now {
+                SystemTime::now() + (t0 - now)
+            } else {
+                SystemTime::now() - (now - t0)
+            };
+            if let Err(e) = l.header(start) {
+                warn_log(l, &e);
+                log = None;
+            }
+        }
+        Recorder {
+            every,
+            t0,
+            live,
+            total: Histograms::new(),
+            seen: [false; Phase::ALL.len()],
+            previous: None,
+            current: open(0),
+            log,
+            series: Vec::new(),
+            counted: [0; 3],
+        }
+    }
+
+    /// When the current interval ends.
+    pub(crate) fn next_end(&self) -> Instant {
+        self.end_of(self.current.index)
+    }
+
+    fn end_of(&self, index: u64) -> Instant {
+        self.t0 + self.start_of(index + 1)
+    }
+
+    /// When the interval `index` starts, from `t0`.
+    fn start_of(&self, index: u64) -> Duration {
+        self.every
+            .saturating_mul(u32::try_from(index).unwrap_or(u32::MAX))
+    }
+
+    fn index_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.t0);
+        (since.as_nanos() / self.every.as_nanos().max(1)) as u64
+    }
+
+    /// Files one sample into the interval it happened in. A sample for an interval that is
+    /// already written (its connection sat on it for more than an interval) goes into the
+    /// oldest interval still open instead: late, but never lost. The whole-run histograms
+    /// are exact either way; only its place in the log moves.
+    pub(crate) fn file(&mut self, sample: Sample) {
+        self.total.record(sample.phase, sample.value);
+        if let Some(seen) = self.seen.get_mut(sample.phase.index()) {
+            *seen = true;
+        }
+        let index = self.index_of(sample.at);
+        match self.previous.as_mut() {
+            Some(prev) if index <= prev.index => prev.hist.record(sample.phase, sample.value),
+            _ => self.current.hist.record(sample.phase, sample.value),
+        }
+    }
+
+    /// Closes every interval that ended by `now`: reads the gauges for it, and writes out
+    /// the one before it (whose grace for late samples is over).
+    pub(crate) fn advance(&mut self, now: Instant) {
+        while now >= self.next_end() {
+            let index = self.current.index;
+            let point = self.gauges(index, self.every);
+            let mut ended = std::mem::replace(&mut self.current, open(index + 1));
+            ended.point = Some(point);
+            if let Some(prev) = self.previous.replace(ended) {
+                self.close(prev);
+            }
+            self.publish();
+        }
+    }
+
+    /// The run is over at `now`: closes the partial last interval and returns the results.
+    pub(crate) fn finish(mut self, now: Instant) -> (Histograms, IntervalSeries) {
+        self.advance(now);
+        if let Some(prev) = self.previous.take() {
+            self.close(prev);
+        }
+        let start = self.start_of(self.current.index);
+        let length = now.saturating_duration_since(self.t0).saturating_sub(start);
+        if !length.is_zero() {
+            let index = self.current.index;
+            let mut last = std::mem::replace(&mut self.current, open(index + 1));
+            last.point = Some(self.gauges(index, length));
+            self.close(last);
+        }
+        self.publish();
+        if let Some(log) = self.log.as_mut() {
+            if let Err(e) = log.file.flush() {
+                warn_log(log, &e);
+            }
+        }
+        let series = IntervalSeries {
+            interval_ms: ms(self.every),
+            series: self.series,
+        };
+        (self.total, series)
+    }
+
+    /// Counts since the last interval end and the gauges now, for the interval `index`.
+    fn gauges(&mut self, index: u64, length: Duration) -> IntervalPoint {
+        let now = [
+            self.live.sent.load(Relaxed),
+            self.live.received.load(Relaxed),
+            self.live.violations.load(Relaxed),
+        ];
+        let [sent, received, violations] =
+            [0, 1, 2].map(|i| now[i].saturating_sub(self.counted[i]));
+        self.counted = now;
+        let start = self.start_of(index);
+        IntervalPoint {
+            t_ms: ms(start + length),
+            duration_ms: ms(length),
+            live: self.live.live.load(Relaxed),
+            sent,
+            received,
+            violations,
+            turn_p99_ms: None,
+        }
+    }
+
+    /// Streams a finished interval to the log and keeps its point of the series.
+    fn close(&mut self, interval: Open) {
+        let Some(mut point) = interval.point else {
+            return;
+        };
+        let turn = interval.hist.get(Phase::Turn);
+        point.turn_p99_ms = (!turn.is_empty()).then(|| PhaseStats::of(turn).p99_ms);
+        let start = self.start_of(interval.index);
+        let length = Duration::from_secs_f64(point.duration_ms / 1000.0);
+        if let Some(log) = self.log.as_mut() {
+            let written = Phase::ALL
+                .iter()
+                .filter(|p| self.seen.get(p.index()).copied().unwrap_or(false))
+                .try_for_each(|p| log.append(*p, interval.hist.get(*p), start, length))
+                .and_then(|()| log.file.flush());
+            if let Err(e) = written {
+                warn_log(log, &e);
+                self.log = None;
+            }
+        }
+        self.series.push(point);
+    }
+
+    /// The running turn p99 for the progress display.
+    fn publish(&self) {
+        let turn = self.total.get(Phase::Turn);
+        if !turn.is_empty() {
+            self.live
+                .turn_p99_us
+                .store(turn.value_at_quantile(0.99), Relaxed);
+        }
+    }
+}
+
+fn open(index: u64) -> Open {
+    Open {
+        index,
+        hist: Histograms::new(),
+        point: None,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn warn_log(log: &IntervalLog, e: &std::io::Error) {
+    tracing::warn!(path = %log.path.display(), error = %e, "cannot write the interval log; it stops here");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+use super::*;
+use base64::Engine;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
+use std::sync::Arc;
+
+const EVERY: Duration = Duration::from_secs(1);
+
+fn sample(phase: Phase, ms: u64, at: Instant) -> Sample {
+    Sample {
+        phase,
+        value: Duration::from_millis(ms),
+        at,
+    }
+}
+
+/// (tag, start s, length s, sample count) of every histogram in a log.
+fn read_log(path: &Path) -> Vec<(String, f64, f64, u64)> {
+    let bytes = std::fs::read(path).unwrap();
+    IntervalLogIterator::new(&bytes)
+        .map(|e| e.unwrap())
+        .filter_map(|e| match e {
+            LogEntry::Interval(h) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(h.encoded_histogram())
+                    .unwrap();
+                let hist: hdrhistogram::Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut raw.as_slice())
+                    .unwrap();
+                Some((
+                    h.tag().unwrap().as_str().to_string(),
+                    h.start_timestamp().as_secs_f64(),
+                    h.duration().as_secs_f64(),
+                    hist.len(),
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn recorder(t0: Instant, log: Option<&Path>, live: &Arc<Live>) -> Recorder {
+    let config = IntervalConfig {
+        every: EVERY,
+        log: log.map(|p| IntervalLog::create(p).unwrap()),
+    };
+    Recorder::new(t0, config, live.clone())
+}
+
+#[test]
+fn samples_land_in_the_interval_they_happened_in_and_the_log_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intervals.hlog");
+    let live = Arc::new(Live::default());
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut r = recorder(t0, Some(&path), &live);
+    r.file(sample(Phase::Upgrade, 2, at(100)));
+    r.file(sample(Phase::Turn, 10, at(900)));
+    live.sent.store(5, Relaxed);
+    live.received.store(20, Relaxed);
+    live.live.store(3, Relaxed);
+    r.advance(at(1000));
+    // A straggler for interval 0 arrives during interval 1: interval 0 still takes it.
+    r.file(sample(Phase::Turn, 30, at(950)));
+    r.file(sample(Phase::Turn, 40, at(1500)));
+    live.received.store(26, Relaxed);
+    live.violations.store(1, Relaxed);
+    live.live.store(0, Relaxed);
+    r.advance(at(2000));
+    // Later than its grace: interval 0 is written, so the oldest open one takes it.
+    r.file(sample(Phase::Turn, 50, at(10)));
+    let (total, series) = r.finish(at(2500));
+
+    assert_eq!(
+        total.get(Phase::Turn).len(),
+        4,
+        "the whole run keeps every sample"
+    );
+    assert_eq!(series.interval_ms, 1000.0);
+    let points: Vec<(f64, f64, i64, u64, u64, u64)> = series
+        .series
+        .iter()
+        .map(|p| {
+            (
+                p.t_ms,
+                p.duration_ms,
+                p.live,
+                p.sent,
+                p.received,
+                p.violations,
+            )
+        })
+        .collect();
+    assert_eq!(
+        points,
+        vec![
+            (1000.0, 1000.0, 3, 5, 20, 0),
+            (2000.0, 1000.0, 0, 0, 6, 1),
+            (2500.0, 500.0, 0, 0, 0, 0),
+        ]
+    );
+    let p99: Vec<Option<f64>> = series.series.iter().map(|p| p.turn_p99_ms).collect();
+    assert_eq!(p99[2], None, "no turn completed in the last interval");
+    assert!(p99[0].is_some_and(|v| (29.0..31.0).contains(&v)), "{p99:?}");
+    assert!(p99[1].is_some_and(|v| (49.0..51.0).contains(&v)), "{p99:?}");
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("#[Histogram log format version 1.3]"),
+        "{text}"
+    );
+    assert!(text.contains("#[StartTime: "), "{text}");
+    assert!(text.contains("#[BaseTime: "), "{text}");
+    assert!(
+        text.contains("\"StartTimestamp\",\"Interval_Length\""),
+        "{text}"
+    );
+    let comments = text.lines().filter(|l| l.starts_with('#')).count();
+    assert_eq!(comments, 5, "a header, then nothing but intervals: {text}");
+    // Every phase seen so far is logged in every interval, empty or not.
+    let log = read_log(&path);
+    let row = |tag: &str, start: f64| {
+        log.iter()
+            .find(|(t, s, _, _)| t == tag && (*s - start).abs() < 1e-6)
+            .map(|(_, _, len, n)| (*len, *n))
+    };
+    assert_eq!(row("upgrade", 0.0), Some((1.0, 1)));
+    assert_eq!(row("turn", 0.0), Some((1.0, 2)));
+    assert_eq!(row("upgrade", 1.0), Some((1.0, 0)));
+    assert_eq!(row("turn", 1.0), Some((1.0, 2)));
+    assert_eq!(row("turn", 2.0), Some((0.5, 0)));
+    assert_eq!(row("tls", 0.0), None, "a phase never seen is never logged");
+    assert_eq!(log.len(), 6);
+}
+
+#[test]
+fn a_soak_keeps_two_intervals_open_and_a_small_point_per_interval() {
+    let live = Arc::new(Live::default());
+    let t0 = Instant::now();
+    let mut r = recorder(t0, None, &live);
+    for s in 0..1800u64 {
+        r.file(sample(
+            Phase::Turn,
+            5 + s % 7,
+            t0 + Duration::from_millis(s * 1000 + 500),
+        ));
+        r.advance(t0 + Duration::from_secs(s + 1));
+        assert!(r.previous.as_ref().is_some_and(|p| p.index == s));
+        assert_eq!(r.current.index, s + 1);
+    }
+    assert_eq!(
+        live.turn_p99_us.load(Relaxed),
+        r.total.get(Phase::Turn).value_at_quantile(0.99)
+    );
+    let (total, series) = r.finish(t0 + Duration::from_secs(1800));
+    assert_eq!(total.get(Phase::Turn).len(), 1800);
+    assert_eq!(series.series.len(), 1800);
+    assert!(series.series.iter().all(|p| p.turn_p99_ms.is_some()));
+}
+
+#[test]
+fn a_late_aggregator_closes_every_interval_it_missed() {
+    let live = Arc::new(Live::default());
+    let t0 = Instant::now();
+    let mut r = recorder(t0, None, &live);
+    live.received.store(7, Relaxed);
+    r.advance(t0 + Duration::from_millis(3200));
+    let (_, series) = r.finish(t0 + Duration::from_millis(3200));
+    let t: Vec<f64> = series.series.iter().map(|p| p.t_ms).collect();
+    assert_eq!(t, vec![1000.0, 2000.0, 3000.0, 3200.0]);
+    let received: u64 = series.series.iter().map(|p| p.received).sum();
+    assert_eq!(
+        received, 7,
+        "counted once, in the first interval it could be"
+    );
+}
+
+#[test]
+fn the_series_reads_back_as_the_report_reads_it() {
+    let series = IntervalSeries {
+        interval_ms: 1000.0,
+        series: vec![IntervalPoint {
+            t_ms: 1000.0,
+            duration_ms: 1000.0,
+            live: 4,
+            sent: 2,
+            received: 9,
+            violations: 0,
+            turn_p99_ms: None,
+        }],
+    };
+    let json = serde_json::to_string(&series).unwrap();
+    let read: crate::report::read::Intervals = serde_json::from_str(&json).unwrap();
+    assert_eq!(read.interval_ms, 1000.0);
+    assert_eq!(read.series[0].received, 9.0);
+    assert_eq!(read.series[0].turn_p99_ms, None);
+}

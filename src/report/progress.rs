@@ -1,0 +1,244 @@
+//! Live progress on stderr while a run goes on: a bar redrawn in place on a terminal, one
+//! plain line every few seconds otherwise (a CI log). It only reads [`Live`]'s atomics, so
+//! it costs the connections nothing; the summary still goes to stdout at the end.
+
+use crate::swarm::Live;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often the bar is updated on a terminal.
+const BAR_EVERY: Duration = Duration::from_millis(500);
+/// How often a plain line is printed when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+const BAR_TEMPLATE: &str = "{spinner:.cyan} [{bar:24.cyan/blue}] {msg}";
+
+/// A running progress display; [`finish`](Progress::finish) removes it.
+pub struct Progress {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Progress {
+    /// Starts the display for a run of at most `total` with `planned` connections.
+    pub fn start(live: Arc<Live>, total: Duration, planned: usize) -> Progress {
+        let stop = CancellationToken::new();
+        let meter = Meter::new(live, total, planned);
+        let task = if std::io::stderr().is_terminal() {
+            tokio::spawn(bar(meter, stop.clone()))
+        } else {
+            let lines = plain(meter, stop.clone(), PLAIN_EVERY, std::io::stderr());
+            tokio::spawn(async move {
+                lines.await;
+            })
+        };
+        Progress { stop, task }
+    }
+
+    /// Stops the display and clears the bar, so the summary prints on a clean line.
+    pub async fn finish(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// What one progress line shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Snapshot {
+    pub elapsed: Duration,
+    pub total: Duration,
+    pub live: i64,
+    pub finished: u64,
+    pub planned: usize,
+    /// Messages received per second since the previous snapshot.
+    pub received_per_sec: f64,
+    pub violations: u64,
+    /// The turn p99 so far; `None` before the first turn.
+    pub turn_p99: Option<Duration>,
+}
+
+/// Reads [`Live`] and turns its counts into rates between two reads.
+struct Meter {
+    live: Arc<Live>,
+    started: Instant,
+    total: Duration,
+    planned: usize,
+    last: (Instant, u64),
+}
+
+impl Meter {
+    fn new(live: Arc<Live>, total: Duration, planned: usize) -> Meter {
+        let now = Instant::now();
+        Meter {
+            last: (now, live.received.load(Relaxed)),
+            live,
+            started: now,
+            total,
+            planned,
+        }
+    }
+
+    fn read(&mut self) -> Snapshot {
+        let now = Instant::now();
+        let received = self.live.received.load(Relaxed);
+        let (then, before) = std::mem::replace(&mut self.last, (now, received));
+        let secs = now.saturating_duration_since(then).as_secs_f64();
+        let p99 = self.live.turn_p99_us.load(Relaxed);
+        Snapshot {
+            elapsed: now.saturating_duration_since(self.started),
+            total: self.total,
+            live: self.live.live.load(Relaxed),
+            finished: self.live.finished.load(Relaxed),
+            planned: self.planned,
+            received_per_sec: if secs > 0.0 {
+                received.saturating_sub(before) as f64 / secs
+            } else {
+                0.0
+            },
+            violations: self.live.violations.load(Relaxed),
+            turn_p99: (p99 > 0).then(|| Duration::from_micros(p99)),
+        }
+    }
+}
+
+/// The figures of a snapshot, as both displays print them.
+pub fn line(s: &Snapshot) -> String {
+    let p99 = s
+        .turn_p99
+        .map_or_else(|| "-".to_string(), |d| format!("{:.1}ms", ms(d)));
+    format!(
+        "{:.0}s of {:.0}s · {} live · {}/{} done · {:.0} msg/s received · {} violation{} · turn p99 {p99}",
+        s.elapsed.as_secs_f64(),
+        s.total.as_secs_f64(),
+        s.live,
+        s.finished,
+        s.planned,
+        s.received_per_sec,
+        s.violations,
+        if s.violations == 1 { "" } else { "s" },
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A bar of elapsed against the planned duration, with the figures beside it.
+async fn bar(mut meter: Meter, stop: CancellationToken) {
+    let total_ms = meter.total.as_millis() as u64;
+    let pb = ProgressBar::with_draw_target(Some(total_ms.max(1)), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.enable_steady_tick(Duration::from_millis(120));
+    let mut tick = tokio::time::interval(BAR_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                let s = meter.read();
+                pb.set_position((s.elapsed.as_millis() as u64).min(total_ms));
+                pb.set_message(line(&s));
+            }
+        }
+    }
+    pb.finish_and_clear();
+}
+
+/// One line every `every`, for logs that a bar would fill with escape codes.
+async fn plain<W: Write>(
+    mut meter: Meter,
+    stop: CancellationToken,
+    every: Duration,
+    mut out: W,
+) -> W {
+    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                // A broken stderr must not end the run; the summary still goes to stdout.
+                let _ = writeln!(out, "progress  {}", line(&meter.read()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            elapsed: Duration::from_millis(12_400),
+            total: Duration::from_secs(60),
+            live: 180,
+            finished: 20,
+            planned: 260,
+            received_per_sec: 1523.6,
+            violations: 1,
+            turn_p99: Some(Duration::from_micros(17_250)),
+        }
+    }
+
+    #[test]
+    fn a_line_holds_every_figure() {
+        assert_eq!(
+            line(&snapshot()),
+            "12s of 60s · 180 live · 20/260 done · 1524 msg/s received · 1 violation · turn p99 17.2ms"
+        );
+        let none = Snapshot {
+            turn_p99: None,
+            violations: 0,
+            ..snapshot()
+        };
+        assert!(
+            line(&none).ends_with("0 violations · turn p99 -"),
+            "{}",
+            line(&none)
+        );
+    }
+
+    #[test]
+    fn the_meter_reads_live_and_rates_since_its_last_read() {
+        let live = Arc::new(Live::default());
+        let mut meter = Meter::new(live.clone(), Duration::from_secs(30), 10);
+        live.live.store(4, Relaxed);
+        live.finished.store(6, Relaxed);
+        live.violations.store(2, Relaxed);
+        live.received.store(500, Relaxed);
+        live.turn_p99_us.store(12_000, Relaxed);
+        let s = meter.read();
+        assert_eq!((s.live, s.finished, s.planned, s.violations), (4, 6, 10, 2));
+        assert_eq!(s.turn_p99, Some(Duration::from_millis(12)));
+        assert!(s.received_per_sec > 0.0);
+        // Nothing received since: the rate drops to zero.
+        assert_eq!(meter.read().received_per_sec, 0.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_terminal_one_line_every_few_seconds_until_stopped() {
+        let live = Arc::new(Live::default());
+        live.live.store(3, Relaxed);
+        let meter = Meter::new(live, Duration::from_secs(60), 3);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(plain(meter, stop.clone(), PLAIN_EVERY, Vec::new()));
+        // The clock is paused: this sleep only advances it, past two ticks of five seconds.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        stop.cancel();
+        let out = String::from_utf8(task.await.unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0].starts_with("progress  5s of 60s · 3 live · 0/3 done"),
+            "{out}"
+        );
+        assert!(lines[1].starts_with("progress  10s of 60s"), "{out}");
+    }
+}

@@ -1,0 +1,202 @@
+//! `stampede serve --public-key FILE --aud X --iss Y`: the binary verifies RS256 tokens
+//! with the given key and requires the given audience and issuer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Every process here is bounded by this.
+const BOUND: Duration = Duration::from_secs(60);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/auth")
+        .join(name)
+}
+
+/// A serve process, killed (by its own handle) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `stampede serve` on an ephemeral port; returns once it says where it listens.
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(BOUND)
+        .expect("the server says where it listens");
+    Server { child, url }
+}
+
+/// Runs the binary to completion, bounded.
+fn stampede(args: Vec<String>) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(BOUND) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // Stop the process this test started (by its id) before failing.
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("stampede did not finish within {BOUND:?}");
+        }
+    }
+}
+
+/// RS256 tokens with this audience and issuer: valid ones, and wrong-aud / wrong-iss.
+fn scenario(dir: &Path, aud: &str) -> PathBuf {
+    let key = fixture("rsa-private.pem");
+    let text = format!(
+        r#"
+name = "serve-public-key"
+seed = 3
+duration = "20s"
+
+[auth]
+alg = "RS256"
+key = {{ file = "{}" }}
+aud = "{aud}"
+iss = "https://auth.example"
+
+[[group]]
+name = "valid"
+users = 3
+arrival = {{ ramp = "50ms" }}
+steps = [{{ expect = "connection_established", within = "3s" }}, {{ close = 1000 }}]
+
+[[group]]
+name = "wrong-aud"
+users = 2
+forge = "wrong-aud"
+steps = [{{ expect = "connection_established", within = "3s" }}, {{ close = 1000 }}]
+
+[[group]]
+name = "wrong-iss"
+users = 2
+forge = "wrong-iss"
+steps = [{{ expect = "connection_established", within = "3s" }}, {{ close = 1000 }}]
+"#,
+        key.display()
+    );
+    let path = dir.join(format!("{aud}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_json(scenario: &Path, url: &str) -> (Option<i32>, serde_json::Value) {
+    let out = stampede(vec![
+        "run".into(),
+        scenario.display().to_string(),
+        "--target".into(),
+        url.into(),
+        "--no-results".into(),
+        "--json".into(),
+    ]);
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), json)
+}
+
+#[test]
+fn serve_verifies_rs256_with_the_public_key_and_requires_aud_and_iss() {
+    let public = fixture("rsa-public.pem");
+    let server = serve(&[
+        "--public-key",
+        public.to_str().unwrap(),
+        "--aud",
+        "chat-api",
+        "--iss",
+        "https://auth.example",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Valid RS256 tokens for chat-api are accepted; wrong aud / iss refused with 401.
+    let (code, s) = run_json(&scenario(dir.path(), "chat-api"), &server.url);
+    assert_eq!(code, Some(0), "{s:#}");
+    assert_eq!(s["counters"]["accepted"], 3, "{s:#}");
+    assert_eq!(s["counters"]["refused_by"]["http_401"], 4, "{s:#}");
+    assert_eq!(s["violations"]["total"], 0);
+
+    // Tokens for another audience are refused: the valid group now breaks liveness.
+    let (code, s) = run_json(&scenario(dir.path(), "other-api"), &server.url);
+    assert_eq!(code, Some(1), "{s:#}");
+    assert_eq!(s["counters"]["accepted"], 0, "{s:#}");
+    assert_eq!(s["violations"]["by_oracle"]["liveness"], 3, "{s:#}");
+}
+
+#[test]
+fn serve_without_aud_refuses_tokens_that_carry_one() {
+    let public = fixture("rsa-public.pem");
+    let server = serve(&["--public-key", public.to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, s) = run_json(&scenario(dir.path(), "chat-api"), &server.url);
+    assert_eq!(code, Some(1), "{s:#}");
+    assert_eq!(s["counters"]["accepted"], 0, "{s:#}");
+}
+
+#[test]
+fn serve_with_an_unreadable_or_bad_public_key_is_a_usage_error() {
+    let missing = stampede(vec![
+        "serve".into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--public-key".into(),
+        "/nonexistent/key.pem".into(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/key.pem"), "{err}");
+
+    // A file that holds no PEM key at all.
+    let not_a_key = fixture("README.md");
+    let bad = stampede(vec![
+        "serve".into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--public-key".into(),
+        not_a_key.display().to_string(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("public key"), "{err}");
+}

@@ -234,10 +234,10 @@ impl ConnRun {
             (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
             _ => None,
         };
-        let dialed = ctx
-            .dialer
-            .dial(token, (placement, &ctx.extras), barrier)
-            .await;
+        let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), barrier);
+        // Boxed: the handshake's large state lives only while dialing, not in every idle
+        // connection's task for its whole life.
+        let dialed = Box::pin(dialed).await;
         for (phase, d) in dialed.phases {
             self.record(phase, d).await;
         }
@@ -293,8 +293,8 @@ impl ConnRun {
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
         let aborted = ctx
             .dialer
-            .abort(token, (placement, &ctx.extras), after, rst)
-            .await;
+            .abort(token, (placement, &ctx.extras), after, rst);
+        let aborted = Box::pin(aborted).await;
         for (phase, d) in aborted.phases {
             self.record(phase, d).await;
         }

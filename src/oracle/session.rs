@@ -233,8 +233,7 @@ fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
     for s in seen.iter().filter(|s| s.forge.is_some()) {
         if matches!(s.attempt.outcome, Outcome::Accepted | Outcome::Rejected) {
             let forge = s.forge.map(forge_label).unwrap_or_default();
-            let placement =
-                placement_label(s.conn.placement.as_ref().unwrap_or(&plan.auth.placement));
+            let placement = placement_label(plan.placement_of(s.conn));
             verdicts
                 .entry(forge)
                 .or_default()
@@ -326,11 +325,7 @@ fn violation(
         oracle,
         conn: who.conn.id,
         user: who.conn.user,
-        group: plan
-            .groups
-            .get(who.conn.group as usize)
-            .cloned()
-            .unwrap_or_default(),
+        group: plan.group_name(who.conn),
         jti: who.jti.to_string(),
         at_ms: at_us as f64 / 1000.0,
         expected,

@@ -213,6 +213,19 @@ impl Plan {
             .collect()
     }
 
+    /// The name of a connection's group.
+    pub fn group_name(&self, conn: &ConnPlan) -> String {
+        self.groups
+            .get(conn.group as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Where a connection's token travels: its group's override, or `[auth]`'s.
+    pub fn placement_of<'a>(&'a self, conn: &'a ConnPlan) -> &'a Placement {
+        conn.placement.as_ref().unwrap_or(&self.auth.placement)
+    }
+
     /// Number of Send actions over all connections.
     pub fn sends(&self) -> usize {
         self.conns

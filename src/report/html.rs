@@ -235,6 +235,7 @@ pub(super) fn phase_label(name: &str) -> &str {
         "first_frame" => "First frame",
         "first_event" => "First event",
         "turn" => "Turn",
+        "turn_raw" => "Turn (raw)",
         "generator_lag" => "Generator lag",
         other => other,
     }

@@ -84,12 +84,7 @@ impl ConnRun {
         let who = ConnIdentity {
             conn: plan.id,
             user: plan.user,
-            group: ctx
-                .plan
-                .groups
-                .get(plan.group as usize)
-                .cloned()
-                .unwrap_or_default(),
+            group: ctx.plan.group_name(plan),
             jti: token.jti.clone(),
             sub: token.sub.clone(),
         };
@@ -226,7 +221,7 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
         let token = &ctx.tokens[plan.token as usize];
-        let placement = plan.placement.as_ref().unwrap_or(&ctx.plan.auth.placement);
+        let placement = ctx.plan.placement_of(plan);
         let started = Instant::now();
         self.counters.attempted += 1;
         // Only the first connect of a collide connection waits on its barrier.
@@ -288,7 +283,7 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
         let token = &ctx.tokens[plan.token as usize];
-        let placement = plan.placement.as_ref().unwrap_or(&ctx.plan.auth.placement);
+        let placement = ctx.plan.placement_of(plan);
         self.counters.attempted += 1;
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
         let aborted = ctx

@@ -76,13 +76,10 @@ pub(super) async fn run(
 
 async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
     let token = &ctx.tokens[slot as usize];
-    let placement = ctx
-        .plan
-        .conns
-        .iter()
-        .find(|c| c.token == slot)
-        .and_then(|c| c.placement.as_ref())
-        .unwrap_or(&ctx.plan.auth.placement);
+    let placement = match ctx.plan.conns.iter().find(|c| c.token == slot) {
+        Some(conn) => ctx.plan.placement_of(conn),
+        None => &ctx.plan.auth.placement,
+    };
     let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), None).await;
     let (accepted, cause) = match dialed.result {
         Ok(mut ws) => {

@@ -67,23 +67,41 @@ fn scenario(name: &str, body: &str) -> stampede::scenario::Scenario {
     load_str(&text, name).unwrap_or_else(|e| panic!("bench scenario: {e}"))
 }
 
+/// The plan and its tokens, built before anything is measured.
+struct Prepared {
+    plan: Arc<stampede::plan::Plan>,
+    tokens: Vec<auth::Token>,
+}
+
+fn prepare(s: &stampede::scenario::Scenario) -> Prepared {
+    let plan = Arc::new(plan::build(s, 1));
+    let keys = auth::Keys::hmac(plan.auth.alg, SECRET.as_bytes()).expect("keys");
+    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &keys).expect("tokens");
+    Prepared { plan, tokens }
+}
+
 async fn swarm_for(
-    s: &stampede::scenario::Scenario,
+    prepared: Prepared,
     url: &str,
     live: Arc<Live>,
     cancel: CancellationToken,
 ) -> swarm::SwarmOutput {
-    let plan = Arc::new(plan::build(s, 1));
     let target = Target::resolve(url).await.expect("target");
     let dialer = Dialer {
         target,
         tls: None,
-        limits: plan.limits,
+        limits: prepared.plan.limits,
     };
-    let keys = auth::Keys::hmac(plan.auth.alg, SECRET.as_bytes()).expect("keys");
-    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &keys).expect("tokens");
     let _ = TlsOptions::default();
-    swarm::run(plan, dialer, tokens, live, Default::default(), cancel).await
+    swarm::run(
+        prepared.plan,
+        dialer,
+        prepared.tokens,
+        live,
+        Default::default(),
+        cancel,
+    )
+    .await
 }
 
 async fn idle_memory(url: &str, conns: u32) {
@@ -93,12 +111,15 @@ async fn idle_memory(url: &str, conns: u32) {
             "[[group]]\nname = \"idle\"\nusers = {conns}\narrival = {{ ramp = \"3s\" }}\nsteps = [\n  {{ expect = \"connection_established\", within = \"30s\" }},\n  {{ think = \"100s\" }},\n]\n"
         ),
     );
+    // The plan and tokens (~1 KiB per connection here) are built first, so the figure
+    // below is what an open, idle connection costs the engine.
+    let prepared = prepare(&s);
     let me = std::process::id().to_string();
     let before = rss_kib(&me);
     let live = Arc::new(Live::default());
     let cancel = CancellationToken::new();
     let run = tokio::spawn(swarm_for_owned(
-        s,
+        prepared,
         url.to_string(),
         live.clone(),
         cancel.clone(),
@@ -123,12 +144,12 @@ async fn idle_memory(url: &str, conns: u32) {
 }
 
 async fn swarm_for_owned(
-    s: stampede::scenario::Scenario,
+    prepared: Prepared,
     url: String,
     live: Arc<Live>,
     cancel: CancellationToken,
 ) {
-    let _ = swarm_for(&s, &url, live, cancel).await;
+    let _ = swarm_for(prepared, &url, live, cancel).await;
 }
 
 async fn throughput(url: &str, users: u32, messages: u32) {
@@ -140,7 +161,7 @@ async fn throughput(url: &str, users: u32, messages: u32) {
     );
     let live = Arc::new(Live::default());
     let started = Instant::now();
-    let out = swarm_for(&s, url, live.clone(), CancellationToken::new()).await;
+    let out = swarm_for(prepare(&s), url, live.clone(), CancellationToken::new()).await;
     let secs = started.elapsed().as_secs_f64();
     let received = live.received.load(Relaxed);
     let sent = live.sent.load(Relaxed);

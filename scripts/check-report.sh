@@ -5,6 +5,11 @@
 #
 #   scripts/check-report.sh                      # two fresh runs (one slowed), overlaid
 #   scripts/check-report.sh RESULT_DIR [VS_DIR]  # an existing run, optionally overlaid
+#   scripts/check-report.sh --no-browser [...]   # CI without chromium: checks the HTML file
+#
+# Without --no-browser it needs chromium; when missing it is installed with apt-get (root on
+# Debian). --no-browser checks the same things in the file itself instead of the rendered
+# DOM, and takes no screenshot. Exit status: 0 pass, 1 fail.
 #
 # Output goes to $CHECK_REPORT_OUT (default target/check-report/): report.html,
 # report.png (the screenshot) and dom.html (the DOM chromium rendered).
@@ -15,12 +20,21 @@ out="${CHECK_REPORT_OUT:-$root/target/check-report}"
 height="${CHECK_REPORT_HEIGHT:-2400}"
 mkdir -p "$out"
 
-browser="$(command -v chromium || command -v chromium-browser || true)"
-if [ -z "$browser" ]; then
-  echo "installing chromium (apt-get)" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
-  browser="$(command -v chromium)"
+use_browser=1
+if [ "${1:-}" = "--no-browser" ]; then
+  use_browser=0
+  shift
+fi
+
+browser=""
+if [ "$use_browser" = 1 ]; then
+  browser="$(command -v chromium || command -v chromium-browser || true)"
+  if [ -z "$browser" ]; then
+    echo "installing chromium (apt-get)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+    browser="$(command -v chromium)"
+  fi
 fi
 
 cargo build --quiet --manifest-path "$root/Cargo.toml" --bin stampede
@@ -53,7 +67,7 @@ steps = [
   { close = 1000 },
 ]
 TOML
-  "$bin" run "$scenario" --out "$runs/base" >/dev/null
+  "$bin" run "$scenario" --quiet --out "$runs/base" >/dev/null
   local log="$out/serve.log"
   "$bin" serve --addr 127.0.0.1:0 --delay 5ms 2>"$log" &
   local server=$!
@@ -65,7 +79,7 @@ TOML
     sleep 0.1
   done
   [ -n "$url" ] || { echo "the slowed server did not start: $(cat "$log")" >&2; exit 1; }
-  "$bin" run "$scenario" --target "$url" --out "$runs/new" >/dev/null
+  "$bin" run "$scenario" --quiet --target "$url" --out "$runs/new" >/dev/null
   kill "$server"
   trap - EXIT
   run_dir="$(ls -d "$runs"/new/check-report/*/ | head -n1)"
@@ -89,6 +103,17 @@ fi
 if grep -Eq 'https?://' "$report"; then
   echo "FAIL: the report references a URL" >&2
   exit 1
+fi
+
+if [ "$use_browser" = 0 ]; then
+  svgs="$(grep -o '<svg' "$report" | wc -l)"
+  rows="$(grep -o '<tr' "$report" | wc -l)"
+  echo "report file: $svgs plots, $rows table rows (not rendered: --no-browser)"
+  if [ "$svgs" -lt 3 ] || [ "$rows" -lt 10 ]; then
+    echo "FAIL: the report is missing its plots or tables" >&2
+    exit 1
+  fi
+  exit 0
 fi
 
 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run

@@ -67,7 +67,10 @@ async fn replay(repro: &Repro, bug: Option<Bug>) -> Rate {
 fn every_planted_bug_has_a_regression() {
     let covered: Vec<Bug> = corpus().iter().map(|p| bug_of(p)).collect();
     for bug in Bug::ALL {
-        assert!(covered.contains(&bug), "no scenarios/regressions/{bug}.json");
+        assert!(
+            covered.contains(&bug),
+            "no scenarios/regressions/{bug}.json"
+        );
     }
 }
 
@@ -87,7 +90,8 @@ async fn every_regression_reproduces_with_its_bug_and_never_without() {
             let buggy = replay(&repro, Some(bug)).await;
             let correct = replay(&repro, None).await;
             report.push(format!(
-                "{bug:<22} {:<18} {} conns  with bug {buggy}  correct {correct}",
+                "{:<22} {:<18} {} conns  with bug {buggy}  correct {correct}",
+                bug.name(),
                 repro.oracle.name(),
                 repro.size()
             ));

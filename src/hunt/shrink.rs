@@ -158,6 +158,9 @@ async fn shrink_connections(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Er
 }
 
 /// Drops single actions (never the connect), last first, keeping each drop that still fails.
+/// A `send` goes together with the expectations that wait for its answer (those before the
+/// next send or connect): an expectation left without its request fails on any server, so
+/// keeping it would turn the repro into one that "reproduces" against a correct server too.
 async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Error> {
     for ci in 0..plan.conns.len() {
         let mut ai = plan.conns[ci].actions.len();
@@ -170,7 +173,22 @@ async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Er
                 continue;
             }
             let mut candidate = plan.clone();
-            candidate.conns[ci].actions.remove(ai);
+            let actions = &mut candidate.conns[ci].actions;
+            if matches!(actions[ai], Action::Send { .. }) {
+                let answers: Vec<usize> = (ai + 1..actions.len())
+                    .take_while(|&k| {
+                        !matches!(
+                            actions[k],
+                            Action::Send { .. } | Action::Connect | Action::Reconnect { .. }
+                        )
+                    })
+                    .filter(|&k| matches!(actions[k], Action::Expect(_)))
+                    .collect();
+                for k in answers.into_iter().rev() {
+                    actions.remove(k);
+                }
+            }
+            actions.remove(ai);
             if s.holds(&candidate).await? {
                 plan = candidate;
             }

@@ -172,11 +172,13 @@ impl Recorder {
         if let Some(l) = log.as_mut() {
             // The wall-clock time of `t0`, which may still be a few ms ahead.
             let now = Instant::now();
+            let wall = SystemTime::now();
             let start = if t0 >= now {
-                SystemTime::now() + (t0 - now)
+                wall.checked_add(t0 - now)
             } else {
-                SystemTime::now() - (now - t0)
-            };
+                wall.checked_sub(now - t0)
+            }
+            .unwrap_or(wall);
             if let Err(e) = l.header(start) {
                 warn_log(l, &e);
                 log = None;

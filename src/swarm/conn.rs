@@ -114,7 +114,7 @@ impl ConnRun {
     pub(super) async fn run(mut self) -> ConnReport {
         let intended = self.ctx.t0 + self.plan().start;
         if self.sleep_until(intended).await == Stop::Cancelled {
-            return self.finish().await;
+            return Box::pin(self.finish()).await;
         }
         self.record(
             Phase::GeneratorLag,
@@ -129,30 +129,37 @@ impl ConnRun {
                 break;
             }
             match action {
-                Action::Connect => connected = self.connect(&[]).await,
-                Action::AbortHandshake { after, rst } => self.abort_handshake(*after, *rst).await,
+                // Connecting and closing are boxed: their large, short-lived states would
+                // otherwise be part of every connection's task for its whole life.
+                Action::Connect => connected = Box::pin(self.connect(&[])).await,
+                Action::AbortHandshake { after, rst } => {
+                    Box::pin(self.abort_handshake(*after, *rst)).await
+                }
                 Action::Reconnect { after, backoff } => {
-                    connected = self.reconnect(*after, backoff).await
+                    connected = Box::pin(self.reconnect(*after, backoff)).await
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => self.send(message).await,
-                Action::Expect(expect) => self.expect(expect).await,
-                Action::Think(d) => self.think(*d).await,
+                // Waiting states are boxed too: only the one in progress takes memory.
+                Action::Expect(expect) => Box::pin(self.expect(expect)).await,
+                Action::Think(d) => Box::pin(self.think(*d)).await,
                 Action::PaceStart => self.pace_base = Some(Instant::now()),
-                Action::PaceAt(offset) => self.pace_at(*offset).await,
+                Action::PaceAt(offset) => Box::pin(self.pace_at(*offset)).await,
                 Action::PauseReads(d) => {
+                    // Nothing is recorded while we do not read: hand samples over first.
+                    self.samples.flush().await;
                     self.sleep_until(Instant::now() + *d).await;
                 }
-                Action::Close { code } => self.close(*code).await,
+                Action::Close { code } => Box::pin(self.close(*code)).await,
             }
         }
         if self.cancel.is_cancelled() {
-            self.close_interrupted().await;
+            Box::pin(self.close_interrupted()).await;
         } else {
-            self.settle_pending().await;
-            self.close(1000).await;
+            Box::pin(self.settle_pending()).await;
+            Box::pin(self.close(1000)).await;
         }
-        self.finish().await
+        Box::pin(self.finish()).await
     }
 
     /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
@@ -171,7 +178,9 @@ impl ConnRun {
         self.end_attempt(open, Cause::Interrupted, now);
     }
 
-    async fn finish(mut self) -> ConnReport {
+    /// Settles what is still open and hands over what this connection saw. Takes `&mut self`
+    /// (not `self`) so its future does not hold a second copy of the connection state.
+    async fn finish(&mut self) -> ConnReport {
         let now = Instant::now();
         self.checker
             .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
@@ -185,9 +194,9 @@ impl ConnRun {
             id: plan.id,
             released_us: self.released_us,
             token: plan.token,
-            counters: self.counters,
+            counters: std::mem::take(&mut self.counters),
             violations: std::mem::take(&mut self.checker.violations),
-            attempts: self.attempts,
+            attempts: std::mem::take(&mut self.attempts),
         }
     }
 
@@ -418,7 +427,8 @@ impl ConnRun {
             if done(&self.checker) {
                 return Stop::Done;
             }
-            let wake_at = [until, self.checker.next_deadline()]
+            // Also wake when buffered samples get old, so interval logs stay current.
+            let wake_at = [until, self.checker.next_deadline(), self.samples.stale_at()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -442,6 +452,7 @@ impl ConnRun {
                     let now = Instant::now();
                     self.checker.expire(now, &mut self.counters);
                     self.drain_checker_samples().await;
+                    self.samples.flush_if_stale(now).await;
                     if until.is_some_and(|u| now >= u) {
                         return Stop::Deadline;
                     }

@@ -7,11 +7,11 @@ mod space;
 
 pub use repro::{fresh_keys, Repro, ReproError, REPRO_VERSION};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome};
-pub use space::{draw, round_seed};
+pub use space::{draw, round_seed, separate};
 
 use crate::auth::Keys;
 use crate::error::Error;
-use crate::oracle::OracleKind;
+use crate::oracle::{OracleKind, Violation};
 use crate::plan::{self, Plan};
 use crate::run::{self, RunOptions, RunOutcome};
 use crate::scenario::Scenario;
@@ -45,6 +45,29 @@ impl Runner {
             self.cancel.child_token(),
         )
         .await
+    }
+
+    /// The `oracle` violations of the first of up to `tries` runs that breaks it: fresh
+    /// evidence for a plan that changed (a shrunk repro must not show the original's).
+    pub async fn evidence(
+        &self,
+        plan: &Plan,
+        oracle: OracleKind,
+        tries: u32,
+    ) -> Result<Vec<Violation>, Error> {
+        for _ in 0..tries {
+            let outcome = self.once(plan).await?;
+            if broke(&outcome, oracle) {
+                return Ok(outcome
+                    .results
+                    .violations
+                    .into_iter()
+                    .filter(|v| v.oracle == oracle)
+                    .take(10)
+                    .collect());
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
@@ -168,6 +191,7 @@ pub async fn hunt(
             round_seed(opts.seed, round)
         };
         let mut plan = plan::build(&draw(scenario, round, opts.seed), seed);
+        separate(&mut plan, &scenario.hunt, round, opts.seed);
         plan.duration = plan.duration.min(
             opts.budget
                 .saturating_sub(started.elapsed())

@@ -99,6 +99,12 @@ pub async fn shrink(
     let after = runner.rate(&plan, repro.oracle, opts.times, None).await?;
     let mut shrunk = repro.clone();
     shrunk.rate = Some((after.reproduced, after.runs));
+    if plan != repro.plan {
+        let fresh = runner.evidence(&plan, repro.oracle, opts.times).await?;
+        if !fresh.is_empty() {
+            shrunk.evidence = fresh;
+        }
+    }
     shrunk.plan = plan;
     Ok(ShrinkOutcome {
         before: (repro.size(), before),

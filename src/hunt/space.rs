@@ -3,9 +3,13 @@
 //! The draws use proptest strategies driven by a ChaCha `TestRng` seeded from (seed,
 //! round), so every round is reproducible from those two numbers alone.
 
-use crate::scenario::{Arrival, Dist, Scenario};
+use crate::plan::Plan;
+use crate::scenario::{Arrival, Dist, HuntOrder, HuntSpec, Scenario};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
 
 /// The seed of round `round`: distinct, stable, independent of other rounds.
@@ -58,6 +62,63 @@ pub fn draw(scenario: &Scenario, round: u32, seed: u64) -> Scenario {
     s
 }
 
+/// The *separate* primitive: within each group, connections start `separation` apart in
+/// the round's order, so the order survives the network. `random` gives every connection a
+/// random distinct priority each round (PCT with depth 1: priorities, no change points);
+/// `enumerate` walks through every permutation, one per round, which covers all orders of
+/// a handful of connections (5 connections: 120 rounds).
+pub fn separate(plan: &mut Plan, hunt: &HuntSpec, round: u32, seed: u64) {
+    if hunt.order == HuntOrder::Planned {
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(round_seed(seed, round));
+    for group in 0..plan.groups.len() as u16 {
+        let members: Vec<usize> = (0..plan.conns.len())
+            .filter(|&i| plan.conns[i].group == group)
+            .collect();
+        let Some(base) = members.iter().map(|&i| plan.conns[i].start).min() else {
+            continue;
+        };
+        let order = match hunt.order {
+            HuntOrder::Enumerate => nth_permutation(members.len(), u64::from(round)),
+            _ => {
+                let mut order: Vec<usize> = (0..members.len()).collect();
+                order.shuffle(&mut rng);
+                order
+            }
+        };
+        for (rank, &slot) in order.iter().enumerate() {
+            plan.conns[members[slot]].start = base + hunt.separation * rank as u32;
+        }
+    }
+    plan.conns.sort_by_key(|c| (c.start, c.id));
+}
+
+/// The `k`-th permutation of `0..n` (mod n!), in lexicographic order.
+fn nth_permutation(n: usize, k: u64) -> Vec<usize> {
+    let mut pool: Vec<usize> = (0..n).collect();
+    let factorials: Vec<u64> = (0..n)
+        .scan(1u64, |f, i| {
+            let v = *f;
+            *f = f.saturating_mul(i as u64 + 1);
+            Some(v)
+        })
+        .collect();
+    let total = factorials
+        .last()
+        .map_or(1, |f| f.saturating_mul(n as u64))
+        .max(1);
+    let mut k = k % total;
+    let mut out = Vec::with_capacity(n);
+    for i in (0..n).rev() {
+        let f = factorials[i];
+        let index = (k / f) as usize;
+        k %= f;
+        out.push(pool.remove(index.min(pool.len() - 1)));
+    }
+    out
+}
+
 fn pick<S: Strategy>(runner: &mut TestRunner, strategy: S) -> Option<S::Value> {
     strategy.new_tree(runner).ok().map(|t| t.current())
 }
@@ -80,7 +141,7 @@ mod tests {
             users: Some((2, 9)),
             connections_per_user: Some((1, 3)),
             jitter: Some((Duration::ZERO, Duration::from_millis(5))),
-            gap: None,
+            ..HuntSpec::default()
         };
         for round in 1..50 {
             let a = draw(&s, round, 7);
@@ -93,6 +154,33 @@ mod tests {
         }
         assert_eq!(draw(&s, 0, 7), s, "round 0 is the scenario as written");
         assert_ne!(round_seed(7, 1), round_seed(7, 2));
+    }
+
+    #[test]
+    fn enumerate_covers_every_order_and_random_is_seeded() {
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..24 {
+            let p = nth_permutation(4, k);
+            let mut sorted = p.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2, 3]);
+            seen.insert(p);
+        }
+        assert_eq!(seen.len(), 24, "4! distinct orders");
+        assert_eq!(nth_permutation(4, 24), nth_permutation(4, 0));
+
+        let mut s = scenario();
+        s.groups[0].users = 5;
+        s.hunt.order = HuntOrder::Random;
+        let base = crate::plan::build(&s, 1);
+        let (mut a, mut b) = (base.clone(), base.clone());
+        separate(&mut a, &s.hunt, 3, 9);
+        separate(&mut b, &s.hunt, 3, 9);
+        assert_eq!(a, b);
+        let mut starts: Vec<_> = a.conns.iter().map(|c| c.start).collect();
+        starts.dedup();
+        assert_eq!(starts.len(), 5, "distinct starts, separation apart");
+        assert_eq!(starts[1] - starts[0], s.hunt.separation);
     }
 
     #[test]

@@ -160,14 +160,31 @@ fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
             .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, grace_us));
         if holder.is_none() {
             let answer = cause_text(r.attempt);
+            // The witness: the refusal, and the last earlier session with this jti (when it
+            // ended shows how long after its end the token was still refused).
+            let previous = group
+                .iter()
+                .filter(|o| !std::ptr::eq(**o, *r) && o.attempt.started_us <= from)
+                .max_by_key(|o| o.attempt.ended_us.unwrap_or(u64::MAX));
+            let mut involved = vec![*r];
+            involved.extend(previous.copied());
+            let after = match previous.and_then(|p| p.attempt.ended_us) {
+                Some(end) => format!(
+                    " {:.1} ms after the last session ended",
+                    from.saturating_sub(end) as f64 / 1000.0
+                ),
+                None => String::new(),
+            };
             out.push(violation(
                 plan,
                 OracleKind::Liveness,
                 r,
                 from,
                 format!("a valid token whose jti {} is not live is accepted", r.jti),
-                format!("refused with {answer}; no other connection with this jti could be live"),
-                &[r],
+                format!(
+                    "refused with {answer}{after}; no other connection with this jti could be live"
+                ),
+                &involved,
             ));
         }
     }

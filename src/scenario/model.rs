@@ -12,7 +12,7 @@ mod threshold;
 mod tokens;
 
 pub use auth::{AuthSpec, JwtAlg, Placement, SecretSource};
-pub use hunt::{HuntSpec, Sweep};
+pub use hunt::{HuntOrder, HuntSpec, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
     AbortHow, AcceptRule, Forge, LivenessSpec, RejectSpec, SessionOracles, TokenReuse,

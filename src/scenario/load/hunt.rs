@@ -1,11 +1,25 @@
 //! `[hunt]`: ranges for `stampede hunt`.
 
 use super::walk::{Ctx, Fields, Node};
-use crate::scenario::model::{HuntSpec, Sweep};
+use crate::scenario::model::{HuntOrder, HuntSpec, Sweep};
+
+const ORDER_CHOICES: &[(&str, HuntOrder)] = &[
+    ("planned", HuntOrder::Planned),
+    ("random", HuntOrder::Random),
+    ("enumerate", HuntOrder::Enumerate),
+];
 use std::time::Duration;
 use toml::de::DeValue;
 
-const HUNT_KEYS: &[&str] = &["rounds", "users", "connections_per_user", "jitter", "gap"];
+const HUNT_KEYS: &[&str] = &[
+    "rounds",
+    "users",
+    "connections_per_user",
+    "jitter",
+    "gap",
+    "order",
+    "separation",
+];
 const GAP_KEYS: &[&str] = &["from", "to", "step"];
 
 pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
@@ -24,6 +38,8 @@ pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
         ),
         jitter: duration_range(cx, f.get("jitter"), "hunt.jitter"),
         gap: gap(cx, f.get("gap")),
+        order: f.choice(cx, "order", ORDER_CHOICES, HuntOrder::Planned),
+        separation: f.positive_duration_or(cx, "separation", defaults.separation),
     }
 }
 

@@ -18,6 +18,29 @@ pub struct HuntSpec {
     /// The spacing between consecutive connections of each group, swept round by round
     /// from `from` to `to` in `step`s (then again): maps a race window's width.
     pub gap: Option<Sweep>,
+    /// The *separate* primitive: connections of each group start `separation` apart (wider
+    /// than any jitter, so the order holds on the wire) in an order chosen per round.
+    #[serde(default)]
+    pub order: HuntOrder,
+    #[serde(with = "duration_us", default = "default_separation")]
+    pub separation: Duration,
+}
+
+/// How `[hunt] order` picks each round's connection order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HuntOrder {
+    /// As planned (no reordering).
+    #[default]
+    Planned,
+    /// PCT-style: random distinct priorities each round (depth 1: no change points).
+    Random,
+    /// Every permutation in turn, round by round (for a handful of connections).
+    Enumerate,
+}
+
+fn default_separation() -> Duration {
+    Duration::from_millis(5)
 }
 
 /// An offset swept across a range.
@@ -49,6 +72,8 @@ impl Default for HuntSpec {
             connections_per_user: None,
             jitter: None,
             gap: None,
+            order: HuntOrder::Planned,
+            separation: default_separation(),
         }
     }
 }

@@ -50,6 +50,8 @@ pub enum ReproError {
     },
     #[error("{path}: repro version {found}, this stampede reads {REPRO_VERSION}")]
     Version { path: String, found: u32 },
+    #[error("{path}: invalid plan: {reason}")]
+    Invalid { path: String, reason: String },
     #[error("{0}")]
     Write(#[from] WriteError),
     #[error("cannot encode repro: {0}")]
@@ -73,6 +75,10 @@ impl Repro {
                 found: repro.version,
             });
         }
+        repro.plan.check().map_err(|reason| ReproError::Invalid {
+            path: shown,
+            reason,
+        })?;
         Ok(repro)
     }
 
@@ -123,4 +129,62 @@ pub fn fresh_keys(plan: &Plan) -> Plan {
         token.jti = format!("{base}~{stamp:x}{n:x}");
     }
     fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repro() -> Repro {
+        let text = "name = \"r\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nconnections_per_user = 2\ntoken = \"per-user\"\nsteps = [{ close = 1000 }]\n";
+        let s = crate::scenario::load_str(text, "r.toml").unwrap();
+        Repro {
+            version: REPRO_VERSION,
+            tool_version: "t".into(),
+            scenario: s.name.clone(),
+            scenario_hash: s.hash.clone(),
+            seed: 1,
+            round: 0,
+            target: "ws://127.0.0.1:1/ws".into(),
+            oracle: OracleKind::Exclusivity,
+            evidence: Vec::new(),
+            rate: Some((3, 4)),
+            plan: crate::plan::build(&s, 1),
+        }
+    }
+
+    #[test]
+    fn a_repro_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = repro();
+        let path = r.save(dir.path()).unwrap();
+        assert_eq!(Repro::load(&path).unwrap(), r);
+    }
+
+    #[test]
+    fn a_hand_edited_repro_with_a_dangling_token_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = repro();
+        r.plan.conns[0].token = 99;
+        let path = dir.path().join("bad.json");
+        r.save_as(&path).unwrap();
+        let err = Repro::load(&path).unwrap_err().to_string();
+        assert!(err.contains("token 99"), "{err}");
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(matches!(Repro::load(&path), Err(ReproError::Parse { .. })));
+    }
+
+    #[test]
+    fn fresh_keys_keep_shared_tokens_shared_and_change_every_jti() {
+        let r = repro();
+        let a = fresh_keys(&r.plan);
+        let b = fresh_keys(&a);
+        assert_eq!(a.tokens.len(), r.plan.tokens.len());
+        for ((orig, x), y) in r.plan.tokens.iter().zip(&a.tokens).zip(&b.tokens) {
+            assert!(x.jti.starts_with(&orig.jti) && x.jti != orig.jti);
+            assert_ne!(x.jti, y.jti);
+            assert!(y.jti.starts_with(&orig.jti), "suffixes do not pile up");
+        }
+        assert_eq!(a.conns[0].token, a.conns[1].token);
+    }
 }

@@ -213,6 +213,41 @@ impl Plan {
             .collect()
     }
 
+    /// Checks the references inside a plan read from a file (a repro may be hand-edited):
+    /// every token, barrier and group index must exist, and connection ids must be unique.
+    /// `build` only makes valid plans; this guards the swarm's indexing against the rest.
+    pub fn check(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for c in &self.conns {
+            if c.token as usize >= self.tokens.len() {
+                return Err(format!(
+                    "connection {} uses token {}, but the plan has {}",
+                    c.id,
+                    c.token,
+                    self.tokens.len()
+                ));
+            }
+            if c.barrier.is_some_and(|b| b as usize >= self.barriers.len()) {
+                return Err(format!(
+                    "connection {} waits on a barrier the plan does not have",
+                    c.id
+                ));
+            }
+            if c.group as usize >= self.groups.len() {
+                return Err(format!(
+                    "connection {} is in group {}, but the plan has {}",
+                    c.id,
+                    c.group,
+                    self.groups.len()
+                ));
+            }
+            if !ids.insert(c.id) {
+                return Err(format!("connection id {} appears twice", c.id));
+            }
+        }
+        Ok(())
+    }
+
     /// The name of a connection's group.
     pub fn group_name(&self, conn: &ConnPlan) -> String {
         self.groups

@@ -72,6 +72,9 @@ pub(super) struct ConnRun {
     released_us: Option<u64>,
 }
 
+mod frames;
+mod handshake;
+
 impl ConnRun {
     pub(super) fn new(
         ctx: Arc<RunCtx>,
@@ -162,22 +165,6 @@ impl ConnRun {
         Box::pin(self.finish()).await
     }
 
-    /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
-    async fn close_interrupted(&mut self) {
-        let Some(mut open) = self.open.take() else {
-            return;
-        };
-        let frame = CloseFrame {
-            code: CloseCode::Away,
-            reason: "".into(),
-        };
-        let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
-        let now = Instant::now();
-        self.checker
-            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
-        self.end_attempt(open, Cause::Interrupted, now);
-    }
-
     /// Settles what is still open and hands over what this connection saw. Takes `&mut self`
     /// (not `self`) so its future does not hold a second copy of the connection state.
     async fn finish(&mut self) -> ConnReport {
@@ -198,133 +185,6 @@ impl ConnRun {
             violations: std::mem::take(&mut self.checker.violations),
             attempts: std::mem::take(&mut self.attempts),
         }
-    }
-
-    /// Dials once, then once more after each backoff delay while the dial fails.
-    async fn connect(&mut self, backoff: &[Duration]) -> bool {
-        let mut delays = backoff.iter();
-        loop {
-            if self.dial().await {
-                return true;
-            }
-            let Some(delay) = delays.next() else {
-                return false;
-            };
-            if self.sleep_until(Instant::now() + *delay).await == Stop::Cancelled {
-                return false;
-            }
-        }
-    }
-
-    async fn reconnect(&mut self, after: Duration, backoff: &[Duration]) -> bool {
-        if self.open.is_some() {
-            self.close(1000).await;
-        }
-        if self.sleep_until(Instant::now() + after).await == Stop::Cancelled {
-            return false;
-        }
-        self.connect(backoff).await
-    }
-
-    async fn dial(&mut self) -> bool {
-        let ctx = self.ctx.clone();
-        let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
-        let placement = ctx.plan.placement_of(plan);
-        let started = Instant::now();
-        self.counters.attempted += 1;
-        // Only the first connect of a collide connection waits on its barrier.
-        let barrier = match (plan.barrier, self.attempts.is_empty()) {
-            (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
-            _ => None,
-        };
-        let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), barrier);
-        // Boxed: the handshake's large state lives only while dialing, not in every idle
-        // connection's task for its whole life.
-        let dialed = Box::pin(dialed).await;
-        for (phase, d) in dialed.phases {
-            self.record(phase, d).await;
-        }
-        if let Some(at) = dialed.released_at {
-            self.released_us = Some(self.since_t0(at));
-        }
-        let mut attempt = Attempt::new(self.since_t0(started));
-        let now_us = self.since_t0(Instant::now());
-        let judge = Judge {
-            rules: &ctx.plan.oracles.session,
-        };
-        match dialed.result {
-            Ok(ws) => {
-                ctx.live.live.fetch_add(1, Relaxed);
-                self.checker.reset_stream();
-                self.last_send_at = None;
-                judge.upgraded(&mut attempt, now_us, &mut self.counters);
-                self.attempts.push(attempt);
-                let open = Open {
-                    ws,
-                    upgraded_at: Instant::now(),
-                    first_frame_seen: false,
-                    closing: None,
-                };
-                self.open = Some(open);
-                // In-band auth: the token's first message goes out before anything else.
-                if let Some(text) = crate::auth::first_message(placement, token) {
-                    self.send_text(text).await;
-                }
-                self.open.is_some()
-            }
-            Err(failure) => {
-                judge.dial_failed(
-                    &mut attempt,
-                    failure.cause,
-                    failure.rejected,
-                    now_us,
-                    &mut self.counters,
-                );
-                self.attempts.push(attempt);
-                false
-            }
-        }
-    }
-
-    /// Sends the upgrade request, waits, then drops the socket: the handshake abort pattern.
-    async fn abort_handshake(&mut self, after: Duration, rst: bool) {
-        let ctx = self.ctx.clone();
-        let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
-        let placement = ctx.plan.placement_of(plan);
-        self.counters.attempted += 1;
-        let mut attempt = Attempt::new(self.since_t0(Instant::now()));
-        let aborted = ctx
-            .dialer
-            .abort(token, (placement, &ctx.extras), after, rst);
-        let aborted = Box::pin(aborted).await;
-        for (phase, d) in aborted.phases {
-            self.record(phase, d).await;
-        }
-        let now_us = self.since_t0(Instant::now());
-        let judge = Judge {
-            rules: &ctx.plan.oracles.session,
-        };
-        match aborted.result {
-            Ok(answered) => {
-                attempt.upgraded_us = answered.then_some(now_us);
-                judge.aborted(
-                    &mut attempt,
-                    Cause::Aborted { rst },
-                    now_us,
-                    &mut self.counters,
-                );
-            }
-            Err(failure) => judge.dial_failed(
-                &mut attempt,
-                failure.cause,
-                failure.rejected,
-                now_us,
-                &mut self.counters,
-            ),
-        }
-        self.attempts.push(attempt);
     }
 
     async fn send(&mut self, message: &serde_json::Value) {
@@ -421,177 +281,6 @@ impl ConnRun {
         }
     }
 
-    /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
-    async fn pump(&mut self, until: Option<Instant>, done: impl Fn(&ConnChecker) -> bool) -> Stop {
-        loop {
-            if done(&self.checker) {
-                return Stop::Done;
-            }
-            // Also wake when buffered samples get old, so interval logs stay current.
-            let wake_at = [until, self.checker.next_deadline(), self.samples.stale_at()]
-                .into_iter()
-                .flatten()
-                .min();
-            let Some(open) = self.open.as_mut() else {
-                return Stop::Lost;
-            };
-            let wake = tokio::select! {
-                biased;
-                _ = self.cancel.cancelled() => Wake::Cancelled,
-                frame = open.ws.next() => Wake::Frame(frame),
-                _ = sleep_opt(wake_at) => Wake::Timer,
-            };
-            match wake {
-                Wake::Cancelled => return Stop::Cancelled,
-                Wake::Frame(frame) => {
-                    if !self.on_frame(frame).await {
-                        return Stop::Lost;
-                    }
-                }
-                Wake::Timer => {
-                    let now = Instant::now();
-                    self.checker.expire(now, &mut self.counters);
-                    self.drain_checker_samples().await;
-                    self.samples.flush_if_stale(now).await;
-                    if until.is_some_and(|u| now >= u) {
-                        return Stop::Deadline;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Handles one read result; `false` when the connection is gone.
-    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> bool {
-        let now = Instant::now();
-        let message = match frame {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                self.lose(classify(&e), now);
-                return false;
-            }
-            None => {
-                self.lose(Cause::Reset, now);
-                return false;
-            }
-        };
-        match message {
-            Message::Text(text) => {
-                self.count_received(text.len());
-                match serde_json::from_str::<serde_json::Value>(text.as_str()) {
-                    Ok(serde_json::Value::Object(map)) => {
-                        let type_field = &self.ctx.plan.oracles.type_field;
-                        let event = map.get(type_field).and_then(|v| v.as_str());
-                        self.data_frame(now, event).await;
-                        self.checker.on_message(&map, now, &mut self.counters);
-                        self.drain_checker_samples().await;
-                    }
-                    _ => {
-                        self.data_frame(now, None).await;
-                        self.counters.non_json += 1;
-                    }
-                }
-            }
-            Message::Binary(bytes) => {
-                self.data_frame(now, None).await;
-                self.count_received(bytes.len());
-                self.counters.binary_frames += 1;
-            }
-            Message::Close(frame) => {
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                let judge = Judge {
-                    rules: &self.ctx.plan.oracles.session,
-                };
-                if let Some(attempt) = self.attempts.last_mut() {
-                    judge.server_close(attempt, code, &mut self.counters);
-                }
-                self.server_closed(code, now).await;
-                return false;
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-        }
-        true
-    }
-
-    fn count_received(&mut self, bytes: usize) {
-        self.counters.messages_received += 1;
-        self.counters.bytes_received += bytes as u64;
-        self.ctx.live.received.fetch_add(1, Relaxed);
-    }
-
-    /// A data frame: times the first one, and may settle the attempt as accepted.
-    async fn data_frame(&mut self, now: Instant, event: Option<&str>) {
-        let at_us = self.since_t0(now);
-        let judge = Judge {
-            rules: &self.ctx.plan.oracles.session,
-        };
-        if let Some(attempt) = self.attempts.last_mut() {
-            judge.data(attempt, at_us, event, &mut self.counters);
-        }
-        let Some(open) = self.open.as_mut() else {
-            return;
-        };
-        if !open.first_frame_seen {
-            open.first_frame_seen = true;
-            let elapsed = now.saturating_duration_since(open.upgraded_at);
-            self.record(Phase::FirstFrame, elapsed).await;
-        }
-    }
-
-    async fn server_closed(&mut self, code: u16, now: Instant) {
-        let Some(mut open) = self.open.take() else {
-            return;
-        };
-        let ours = open.closing;
-        // Complete the close handshake so the server sees a clean close; bounded.
-        let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
-        let cause = match ours {
-            Some(mine) => Cause::ClientClose(mine),
-            None => Cause::ServerClose(code),
-        };
-        let how = if ours.is_some() {
-            StreamEnd::Cut
-        } else {
-            StreamEnd::Lost
-        };
-        self.checker.end_stream(
-            how,
-            &format!("server closed with {code}"),
-            now,
-            &mut self.counters,
-        );
-        self.end_attempt(open, cause, now);
-    }
-
-    /// The connection broke without a Close frame.
-    fn lose(&mut self, cause: Cause, now: Instant) {
-        let Some(open) = self.open.take() else { return };
-        let how = if open.closing.is_some() {
-            StreamEnd::Cut
-        } else {
-            StreamEnd::Lost
-        };
-        self.checker.end_stream(
-            how,
-            &format!("connection lost ({cause})"),
-            now,
-            &mut self.counters,
-        );
-        self.end_attempt(open, cause, now);
-    }
-
-    fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
-        drop(open);
-        self.ctx.live.live.fetch_sub(1, Relaxed);
-        let at_us = self.since_t0(now);
-        let judge = Judge {
-            rules: &self.ctx.plan.oracles.session,
-        };
-        if let Some(attempt) = self.attempts.last_mut() {
-            judge.ended(attempt, cause, at_us, &mut self.counters);
-        }
-    }
-
     async fn record(&mut self, phase: Phase, d: Duration) {
         self.samples.record(phase, d).await;
     }
@@ -621,19 +310,6 @@ impl ConnRun {
             _ = self.cancel.cancelled() => Stop::Cancelled,
             _ = sleep_until(at) => Stop::Deadline,
         }
-    }
-}
-
-enum Wake {
-    Cancelled,
-    Frame(Option<Result<Message, WsError>>),
-    Timer,
-}
-
-async fn sleep_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

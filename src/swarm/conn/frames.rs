@@ -1,0 +1,194 @@
+//! Reading: the wait loop every step uses, what each frame does, and how the connection's
+//! attempt ends when the server closes or the connection breaks.
+
+use super::*;
+
+impl ConnRun {
+    /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
+    pub(super) async fn pump(
+        &mut self,
+        until: Option<Instant>,
+        done: impl Fn(&ConnChecker) -> bool,
+    ) -> Stop {
+        loop {
+            if done(&self.checker) {
+                return Stop::Done;
+            }
+            // Also wake when buffered samples get old, so interval logs stay current.
+            let wake_at = [until, self.checker.next_deadline(), self.samples.stale_at()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(open) = self.open.as_mut() else {
+                return Stop::Lost;
+            };
+            let wake = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Wake::Cancelled,
+                frame = open.ws.next() => Wake::Frame(frame),
+                _ = sleep_opt(wake_at) => Wake::Timer,
+            };
+            match wake {
+                Wake::Cancelled => return Stop::Cancelled,
+                Wake::Frame(frame) => {
+                    if !self.on_frame(frame).await {
+                        return Stop::Lost;
+                    }
+                }
+                Wake::Timer => {
+                    let now = Instant::now();
+                    self.checker.expire(now, &mut self.counters);
+                    self.drain_checker_samples().await;
+                    self.samples.flush_if_stale(now).await;
+                    if until.is_some_and(|u| now >= u) {
+                        return Stop::Deadline;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one read result; `false` when the connection is gone.
+    pub(super) async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> bool {
+        let now = Instant::now();
+        let message = match frame {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                self.lose(classify(&e), now);
+                return false;
+            }
+            None => {
+                self.lose(Cause::Reset, now);
+                return false;
+            }
+        };
+        match message {
+            Message::Text(text) => {
+                self.count_received(text.len());
+                match serde_json::from_str::<serde_json::Value>(text.as_str()) {
+                    Ok(serde_json::Value::Object(map)) => {
+                        let type_field = &self.ctx.plan.oracles.type_field;
+                        let event = map.get(type_field).and_then(|v| v.as_str());
+                        self.data_frame(now, event).await;
+                        self.checker.on_message(&map, now, &mut self.counters);
+                        self.drain_checker_samples().await;
+                    }
+                    _ => {
+                        self.data_frame(now, None).await;
+                        self.counters.non_json += 1;
+                    }
+                }
+            }
+            Message::Binary(bytes) => {
+                self.data_frame(now, None).await;
+                self.count_received(bytes.len());
+                self.counters.binary_frames += 1;
+            }
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                let judge = Judge {
+                    rules: &self.ctx.plan.oracles.session,
+                };
+                if let Some(attempt) = self.attempts.last_mut() {
+                    judge.server_close(attempt, code, &mut self.counters);
+                }
+                self.server_closed(code, now).await;
+                return false;
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+        true
+    }
+
+    pub(super) fn count_received(&mut self, bytes: usize) {
+        self.counters.messages_received += 1;
+        self.counters.bytes_received += bytes as u64;
+        self.ctx.live.received.fetch_add(1, Relaxed);
+    }
+
+    /// A data frame: times the first one, and may settle the attempt as accepted.
+    pub(super) async fn data_frame(&mut self, now: Instant, event: Option<&str>) {
+        let at_us = self.since_t0(now);
+        let judge = Judge {
+            rules: &self.ctx.plan.oracles.session,
+        };
+        if let Some(attempt) = self.attempts.last_mut() {
+            judge.data(attempt, at_us, event, &mut self.counters);
+        }
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        if !open.first_frame_seen {
+            open.first_frame_seen = true;
+            let elapsed = now.saturating_duration_since(open.upgraded_at);
+            self.record(Phase::FirstFrame, elapsed).await;
+        }
+    }
+
+    pub(super) async fn server_closed(&mut self, code: u16, now: Instant) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        let ours = open.closing;
+        // Complete the close handshake so the server sees a clean close; bounded.
+        let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
+        let cause = match ours {
+            Some(mine) => Cause::ClientClose(mine),
+            None => Cause::ServerClose(code),
+        };
+        let how = if ours.is_some() {
+            StreamEnd::Cut
+        } else {
+            StreamEnd::Lost
+        };
+        self.checker.end_stream(
+            how,
+            &format!("server closed with {code}"),
+            now,
+            &mut self.counters,
+        );
+        self.end_attempt(open, cause, now);
+    }
+
+    /// The connection broke without a Close frame.
+    pub(super) fn lose(&mut self, cause: Cause, now: Instant) {
+        let Some(open) = self.open.take() else { return };
+        let how = if open.closing.is_some() {
+            StreamEnd::Cut
+        } else {
+            StreamEnd::Lost
+        };
+        self.checker.end_stream(
+            how,
+            &format!("connection lost ({cause})"),
+            now,
+            &mut self.counters,
+        );
+        self.end_attempt(open, cause, now);
+    }
+
+    pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
+        drop(open);
+        self.ctx.live.live.fetch_sub(1, Relaxed);
+        let at_us = self.since_t0(now);
+        let judge = Judge {
+            rules: &self.ctx.plan.oracles.session,
+        };
+        if let Some(attempt) = self.attempts.last_mut() {
+            judge.ended(attempt, cause, at_us, &mut self.counters);
+        }
+    }
+}
+
+enum Wake {
+    Cancelled,
+    Frame(Option<Result<Message, WsError>>),
+    Timer,
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,149 @@
+//! Opening and ending a connection: dial (with retries and reconnects), the aborted
+//! handshake, and the goodbye of an interrupted run.
+
+use super::*;
+
+impl ConnRun {
+    /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
+    pub(super) async fn close_interrupted(&mut self) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: "".into(),
+        };
+        let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
+        let now = Instant::now();
+        self.checker
+            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.end_attempt(open, Cause::Interrupted, now);
+    }
+
+    /// Dials once, then once more after each backoff delay while the dial fails.
+    pub(super) async fn connect(&mut self, backoff: &[Duration]) -> bool {
+        let mut delays = backoff.iter();
+        loop {
+            if self.dial().await {
+                return true;
+            }
+            let Some(delay) = delays.next() else {
+                return false;
+            };
+            if self.sleep_until(Instant::now() + *delay).await == Stop::Cancelled {
+                return false;
+            }
+        }
+    }
+
+    pub(super) async fn reconnect(&mut self, after: Duration, backoff: &[Duration]) -> bool {
+        if self.open.is_some() {
+            self.close(1000).await;
+        }
+        if self.sleep_until(Instant::now() + after).await == Stop::Cancelled {
+            return false;
+        }
+        self.connect(backoff).await
+    }
+
+    pub(super) async fn dial(&mut self) -> bool {
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let token = &ctx.tokens[plan.token as usize];
+        let placement = ctx.plan.placement_of(plan);
+        let started = Instant::now();
+        self.counters.attempted += 1;
+        // Only the first connect of a collide connection waits on its barrier.
+        let barrier = match (plan.barrier, self.attempts.is_empty()) {
+            (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
+            _ => None,
+        };
+        let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), barrier);
+        // Boxed: the handshake's large state lives only while dialing, not in every idle
+        // connection's task for its whole life.
+        let dialed = Box::pin(dialed).await;
+        for (phase, d) in dialed.phases {
+            self.record(phase, d).await;
+        }
+        if let Some(at) = dialed.released_at {
+            self.released_us = Some(self.since_t0(at));
+        }
+        let mut attempt = Attempt::new(self.since_t0(started));
+        let now_us = self.since_t0(Instant::now());
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
+        match dialed.result {
+            Ok(ws) => {
+                ctx.live.live.fetch_add(1, Relaxed);
+                self.checker.reset_stream();
+                self.last_send_at = None;
+                judge.upgraded(&mut attempt, now_us, &mut self.counters);
+                self.attempts.push(attempt);
+                let open = Open {
+                    ws,
+                    upgraded_at: Instant::now(),
+                    first_frame_seen: false,
+                    closing: None,
+                };
+                self.open = Some(open);
+                // In-band auth: the token's first message goes out before anything else.
+                if let Some(text) = crate::auth::first_message(placement, token) {
+                    self.send_text(text).await;
+                }
+                self.open.is_some()
+            }
+            Err(failure) => {
+                judge.dial_failed(
+                    &mut attempt,
+                    failure.cause,
+                    failure.rejected,
+                    now_us,
+                    &mut self.counters,
+                );
+                self.attempts.push(attempt);
+                false
+            }
+        }
+    }
+
+    /// Sends the upgrade request, waits, then drops the socket: the handshake abort pattern.
+    pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let token = &ctx.tokens[plan.token as usize];
+        let placement = ctx.plan.placement_of(plan);
+        self.counters.attempted += 1;
+        let mut attempt = Attempt::new(self.since_t0(Instant::now()));
+        let aborted = ctx
+            .dialer
+            .abort(token, (placement, &ctx.extras), after, rst);
+        let aborted = Box::pin(aborted).await;
+        for (phase, d) in aborted.phases {
+            self.record(phase, d).await;
+        }
+        let now_us = self.since_t0(Instant::now());
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
+        match aborted.result {
+            Ok(answered) => {
+                attempt.upgraded_us = answered.then_some(now_us);
+                judge.aborted(
+                    &mut attempt,
+                    Cause::Aborted { rst },
+                    now_us,
+                    &mut self.counters,
+                );
+            }
+            Err(failure) => judge.dial_failed(
+                &mut attempt,
+                failure.cause,
+                failure.rejected,
+                now_us,
+                &mut self.counters,
+            ),
+        }
+        self.attempts.push(attempt);
+    }
+}

@@ -120,3 +120,24 @@ async fn a_reset_mid_turn_is_recorded_with_its_cause() {
     );
     assert!(s.violations.first.iter().all(|v| v.seen.contains("reset")));
 }
+
+#[tokio::test]
+async fn a_silent_server_is_a_handshake_timeout_not_a_hang() {
+    let (url, stop) = spawn_fake(Fault::Silent).await;
+    let text = chat_scenario("silent", 3, 1).replace(
+        "[oracles]",
+        "[limits]\nhandshake_timeout = \"300ms\"\n\n[oracles]",
+    );
+    let s = scenario("silent.toml", &text);
+    let outcome = run(&s, Some(url), None).await;
+    stop.cancel();
+    let c = &outcome.results.summary.counters;
+    assert_eq!((c.attempted, c.failed), (3, 3));
+    assert_eq!(
+        c.refused_by.get("timeout_upgrade"),
+        Some(&3),
+        "{:?}",
+        c.refused_by
+    );
+    assert!(outcome.results.summary.elapsed_ms < 5_000.0);
+}

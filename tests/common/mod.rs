@@ -111,6 +111,8 @@ pub enum Fault {
     Garbage,
     /// Resets the TCP connection after the first request.
     Reset,
+    /// Accepts TCP and then says nothing, not even an answer to the upgrade.
+    Silent,
 }
 
 /// A minimal golden-path server that does not check tokens and misbehaves on purpose.
@@ -136,6 +138,13 @@ pub async fn spawn_fake(fault: Fault) -> (String, CancellationToken) {
 }
 
 async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
+    if fault == Fault::Silent {
+        // Hold the socket open, unread and unanswered, until the client gives up.
+        let mut tcp = tcp;
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
+        return;
+    }
     let mut sub = String::new();
     let callback =
         |req: &tokio_tungstenite::tungstenite::handshake::server::Request,

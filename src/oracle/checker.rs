@@ -120,7 +120,9 @@ pub struct ConnChecker {
     correlate_fields: Vec<String>,
     pending: Vec<Pending>,
     buffer: VecDeque<Buffered>,
-    recent_done: VecDeque<String>,
+    /// Finished expectations: their correlation value and where their pattern stopped, so
+    /// an event the pattern still allows (a trailing `x*`) is accepted, not flagged.
+    recent_done: VecDeque<(String, PatternState)>,
     last_seq: Option<i64>,
     saw_uncorrelated_error: bool,
     next_id: u64,
@@ -235,7 +237,7 @@ impl ConnChecker {
             self.feed(idx, event, now, c);
             return;
         }
-        if let Some(key) = self.finished_key(msg) {
+        if let Some(key) = self.late_for_finished(msg, event) {
             let expected = "no further events for a finished sequence".to_string();
             self.violate(
                 OracleKind::Completeness,
@@ -245,6 +247,10 @@ impl ConnChecker {
                 Some(key),
                 c,
             );
+            return;
+        }
+        if self.finished(msg) {
+            // Allowed by the finished pattern (or not its business): nothing to keep.
             return;
         }
         let event = event.to_string();
@@ -343,7 +349,7 @@ impl ConnChecker {
             if self.recent_done.len() >= RECENT_DONE {
                 self.recent_done.pop_front();
             }
-            self.recent_done.push_back(value);
+            self.recent_done.push_back((value, p.state));
         }
     }
 
@@ -417,11 +423,29 @@ impl ConnChecker {
         self.last_seq = Some(seq);
     }
 
-    fn finished_key(&self, msg: &Map<String, Value>) -> Option<String> {
+    /// The correlation value of a finished expectation this event belongs to, when the
+    /// finished pattern cannot take it (it may still take trailing optional items).
+    fn late_for_finished(&mut self, msg: &Map<String, Value>, event: &str) -> Option<String> {
+        let keys: Vec<String> = self
+            .correlate_fields
+            .iter()
+            .filter_map(|f| msg.get(f).map(json_key))
+            .collect();
+        let (key, state) = self
+            .recent_done
+            .iter_mut()
+            .find(|(k, _)| keys.contains(k))?;
+        if !state.mentions(event) || state.feed(event) != Fed::Unexpected {
+            return None;
+        }
+        Some(key.clone())
+    }
+
+    fn finished(&self, msg: &Map<String, Value>) -> bool {
         self.correlate_fields
             .iter()
             .filter_map(|f| msg.get(f).map(json_key))
-            .find(|v| self.recent_done.contains(v))
+            .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
     }
 
     fn buffer_message(

@@ -12,6 +12,9 @@ use crate::scenario::{Forge, Placement};
 use crate::swarm::{Attempt, ConnReport, Outcome, Probe};
 use std::collections::BTreeMap;
 
+/// Slack on the exclusivity witness (see `exclusivity`).
+const WITNESS_SLACK_US: u64 = 1_000;
+
 /// One attempt with the plan facts the rules need.
 struct Seen<'a> {
     conn: &'a ConnPlan,
@@ -69,6 +72,24 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
 
 /// A probe refused after every connection with its token had ended: a leaked session.
 fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
+    // Only a clean refusal says "still held"; a probe that could not connect at all
+    // (server gone, reset, timeout) proves nothing about sessions.
+    let reject = &plan.oracles.session.reject;
+    let refused = match probe.cause {
+        Some(crate::metrics::Cause::Http(code)) => reject.http.contains(&code),
+        Some(crate::metrics::Cause::ServerClose(code)) => reject.close.contains(&code),
+        _ => false,
+    };
+    if !refused {
+        return None;
+    }
+    let forge = seen
+        .iter()
+        .find(|s| s.jti == probe.jti)
+        .and_then(|s| s.forge);
+    if probe.at_us >= valid_until_us(plan, forge) {
+        return None;
+    }
     let last = seen
         .iter()
         .filter(|s| s.jti == probe.jti)
@@ -98,6 +119,20 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     ))
 }
 
+/// Until when (µs from the run start) a token is surely still valid: tokens are minted
+/// just before the run starts, so `exp` lands about `ttl` (or the shifted `exp`) later; a
+/// second of margin covers the minting lead and clock granularity. A refusal after that is
+/// expiry, not a liveness fault.
+fn valid_until_us(plan: &Plan, forge: Option<&Forge>) -> u64 {
+    let exp_us = match forge {
+        Some(Forge::Shift {
+            exp_s: Some(exp), ..
+        }) => (*exp).max(0) as u64 * 1_000_000,
+        _ => plan.auth.ttl.as_micros() as u64,
+    };
+    exp_us.saturating_sub(1_000_000)
+}
+
 /// Whether a token must be refused by a correct server.
 fn must_reject(forge: Option<&Forge>) -> bool {
     forge.is_some_and(Forge::must_reject)
@@ -108,6 +143,10 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
     let mut edges: Vec<(u64, i32, usize)> = Vec::new();
     for (i, s) in group.iter().enumerate() {
         if let (Some(from), Some(to)) = (s.attempt.accepted_us, s.attempt.last_frame_us) {
+            // Read times come from different tasks: a frame sent before the other
+            // connection's acceptance can be read a little after it. Only service at least
+            // WITNESS_SLACK_US past the other's acceptance counts.
+            let to = to.saturating_sub(WITNESS_SLACK_US);
             if to > from {
                 edges.push((from, 1, i));
                 edges.push((to, -1, i));
@@ -148,10 +187,11 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
 
 fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
     let mut out = Vec::new();
-    for r in group
-        .iter()
-        .filter(|s| s.attempt.outcome == Outcome::Rejected && !must_reject(s.forge))
-    {
+    for r in group.iter().filter(|s| {
+        s.attempt.outcome == Outcome::Rejected
+            && !must_reject(s.forge)
+            && s.attempt.ended_us.unwrap_or(u64::MAX) < valid_until_us(plan, s.forge)
+    }) {
         // The server decided somewhere between sending the request and our seeing the answer.
         let from = r.attempt.started_us;
         let to = r.attempt.ended_us.unwrap_or(u64::MAX);

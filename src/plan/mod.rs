@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Everything the swarm needs to run, and everything a repro needs to replay.
@@ -434,7 +435,7 @@ fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng)
         vars,
         rng,
         run: 0,
-        last_sent: None,
+        last_by_field: BTreeMap::new(),
         paced: false,
     };
     expander.push_all(steps, &mut out);
@@ -446,7 +447,10 @@ struct StepExpander<'a, 'v> {
     rng: &'a mut ChaCha8Rng,
     /// 1-based counter of sends, the `{{run}}` placeholder.
     run: u32,
-    last_sent: Option<serde_json::Value>,
+    /// Each top-level field's value in the latest send that had it: an expectation
+    /// correlates with the latest request carrying its field, even if a send without that
+    /// field came in between.
+    last_by_field: BTreeMap<String, String>,
     /// Inside a paced repeat (open model).
     paced: bool,
 }
@@ -463,7 +467,11 @@ impl StepExpander<'_, '_> {
             Step::Send { template } => {
                 self.run += 1;
                 let message = expand(template, self.vars, self.run, self.rng);
-                self.last_sent = Some(message.clone());
+                if let Some(fields) = message.as_object() {
+                    for (k, v) in fields {
+                        self.last_by_field.insert(k.clone(), json_key(v));
+                    }
+                }
                 out.push(Action::Send { message });
             }
             Step::Expect(expect) => {
@@ -508,12 +516,7 @@ impl StepExpander<'_, '_> {
 
     fn expect(&self, expect: &Expect) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
-            let value = self
-                .last_sent
-                .as_ref()
-                .and_then(|m| m.get(field))
-                .map(json_key)
-                .unwrap_or_default();
+            let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
         });
         ExpectPlan {

@@ -82,6 +82,9 @@ impl Barrier {
             }
             // Close the duplicates now: the connections own their sockets.
             parked.clear();
+            // Still under the lock: a `park` waiting on it must see the release and write
+            // its own tail, not park one nobody will send.
+            self.token.cancel();
         }
         self.token.cancel();
     }

@@ -151,9 +151,10 @@ pub async fn run(
     } = aggregator.finish().await;
     let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
-    // Probe only after a run that finished: an interrupted run's sessions are still closing.
+    // Probe after a run that completed or reached its duration (its cut connections closed
+    // with 1001; the quiet period covers the server's cleanup), not after Ctrl-C.
     let probes = match ctx.plan.oracles.session.liveness {
-        Some(liveness) if !run_cancel.is_cancelled() => {
+        Some(liveness) if !cancel.is_cancelled() => {
             probe::run(&ctx, &reports, liveness.grace).await
         }
         _ => Vec::new(),
@@ -192,16 +193,17 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
     let mut out = Vec::new();
     for (index, (plan, barrier)) in ctx.plan.barriers.iter().zip(&ctx.barriers).enumerate() {
         let fired = barrier.fired_us.load(std::sync::atomic::Ordering::Relaxed);
-        let members: Vec<u32> = ctx
+        let members: std::collections::BTreeSet<u32> = ctx
             .plan
             .conns
             .iter()
             .filter(|c| c.barrier == Some(index as u32))
             .map(|c| c.id)
             .collect();
+        // A barrier that never fired (the run ended first) released nobody together.
         let mut lags: Vec<u64> = reports
             .iter()
-            .filter(|r| members.binary_search(&r.id).is_ok())
+            .filter(|r| fired != u64::MAX && members.contains(&r.id))
             .filter_map(|r| r.released_us)
             .map(|at| at.saturating_sub(fired))
             .collect();

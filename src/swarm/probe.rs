@@ -22,6 +22,8 @@ pub struct Probe {
     pub jti: String,
     pub accepted: bool,
     pub cause: Option<Cause>,
+    /// When the probe was answered, µs from the run start.
+    pub at_us: u64,
 }
 
 /// Probes every valid token slot that some attempt used, after `quiet` when any attempt
@@ -102,5 +104,6 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
         jti: token.jti.clone(),
         accepted,
         cause,
+        at_us: ctx.t0.elapsed().as_micros() as u64,
     }
 }

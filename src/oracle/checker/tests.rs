@@ -285,3 +285,41 @@ fn the_buffer_is_bounded() {
     assert_eq!(ch.buffer.len(), 4);
     assert_eq!(c.buffer_overflows, 6);
 }
+
+#[test]
+fn events_a_finished_pattern_still_allows_are_not_flagged() {
+    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let mut plan = five("r1");
+    plan.pattern = vec![
+        PatternItem {
+            event: "started".into(),
+            repeat: Repeat::One,
+        },
+        PatternItem {
+            event: "thinking".into(),
+            repeat: Repeat::ZeroOrMore,
+        },
+    ];
+    ch.expect(
+        &plan,
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+        &mut c,
+    );
+    send_all(
+        &mut ch,
+        &mut c,
+        &[
+            f.msg("started", "r1"),
+            f.msg("thinking", "r1"),
+            f.msg("thinking", "r1"),
+        ],
+    );
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(c.expectations_met, 1);
+    send_all(&mut ch, &mut c, &[f.msg("started", "r1")]);
+    assert_eq!(
+        c.violations["completeness"], 1,
+        "a second start is still wrong"
+    );
+}

@@ -89,8 +89,14 @@ impl ConnRun {
                 let judge = Judge {
                     rules: &self.ctx.plan.oracles.session,
                 };
+                let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
                 if let Some(attempt) = self.attempts.last_mut() {
-                    judge.server_close(attempt, code, &mut self.counters);
+                    if ours {
+                        // The server answering our Close: not its verdict on us.
+                        attempt.clean_end = true;
+                    } else {
+                        judge.server_close(attempt, code, &mut self.counters);
+                    }
                 }
                 self.server_closed(code, now).await;
                 return false;

@@ -60,8 +60,20 @@ impl ConnRun {
         };
         let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), barrier);
         // Boxed: the handshake's large state lives only while dialing, not in every idle
-        // connection's task for its whole life.
-        let dialed = Box::pin(dialed).await;
+        // connection's task for its whole life. The run ending (duration, Ctrl-C) stops a
+        // handshake in progress too; its fate on the server is then unknown.
+        let dialed = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                let mut attempt = Attempt::new(self.since_t0(started));
+                let judge = Judge { rules: &ctx.plan.oracles.session };
+                let now_us = self.since_t0(Instant::now());
+                judge.aborted(&mut attempt, Cause::Interrupted, now_us, &mut self.counters);
+                self.attempts.push(attempt);
+                return false;
+            }
+            dialed = Box::pin(dialed) => dialed,
+        };
         for (phase, d) in dialed.phases {
             self.record(phase, d).await;
         }

@@ -141,3 +141,33 @@ async fn a_silent_server_is_a_handshake_timeout_not_a_hang() {
     );
     assert!(outcome.results.summary.elapsed_ms < 5_000.0);
 }
+
+#[tokio::test]
+async fn the_run_duration_stops_a_handshake_in_progress() {
+    let (url, stop) = spawn_fake(Fault::Silent).await;
+    let text = chat_scenario("stuck", 2, 1)
+        .replace("duration = \"30s\"", "duration = \"500ms\"")
+        .replace(
+            "[oracles]",
+            "[limits]\nhandshake_timeout = \"20s\"\n\n[oracles]",
+        );
+    let outcome = run(&scenario("stuck.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, "duration");
+    assert!(
+        s.elapsed_ms < 3_000.0,
+        "took {} ms: the handshake ignored the run's end",
+        s.elapsed_ms
+    );
+    assert_eq!(
+        s.counters.refused_by.get("interrupted"),
+        Some(&2),
+        "{:?}",
+        s.counters.refused_by
+    );
+    assert_eq!(
+        s.violations.total, 0,
+        "an interrupted handshake proves nothing"
+    );
+}

@@ -62,6 +62,7 @@ impl Cause {
             "timeout_connect" => Cause::Timeout("connect"),
             "timeout_tls" => Cause::Timeout("tls"),
             "timeout_upgrade" => Cause::Timeout("upgrade"),
+            "timeout_probe" => Cause::Timeout("probe"),
             "tls_error" => Cause::Tls,
             "oversized_frame" => Cause::Oversized,
             "interrupted" => Cause::Interrupted,

@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Probes in flight at once: enough to be quick, few enough not to be a burst of its own.
 const PARALLEL: usize = 32;
+/// How long one probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One token's probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +84,17 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
         Some(conn) => ctx.plan.placement_of(conn),
         None => &ctx.plan.auth.placement,
     };
-    let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), None).await;
-    let (accepted, cause) = match dialed.result {
+    // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
+    // as a leak), so there is no point waiting out a long handshake timeout.
+    let dial = ctx.dialer.dial(token, (placement, &ctx.extras), None);
+    let result = match tokio::time::timeout(PROBE_TIMEOUT, dial).await {
+        Ok(dialed) => dialed.result,
+        Err(_) => Err(super::dial::DialFailure {
+            cause: Cause::Timeout("probe"),
+            rejected: false,
+        }),
+    };
+    let (accepted, cause) = match result {
         Ok(mut ws) => {
             // A policy close as the first frame is a refusal too.
             let first = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;

@@ -96,6 +96,10 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
     };
     let (accepted, cause) = match result {
         Ok(mut ws) => {
+            // In-band auth: present the token the same way the run did.
+            if let Some(text) = crate::auth::first_message(placement, token) {
+                let _ = ws.send(Message::Text(text.into())).await;
+            }
             // A policy close as the first frame is a refusal too.
             let first = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
             let refused = match first {

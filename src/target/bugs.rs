@@ -106,7 +106,7 @@ impl Bug {
                 "handshake aborted after the request, before the 101, leaks its jti: the token gets 409 forever"
             }
             Bug::MalformedToken1011 => {
-                "token with bad base64 or segment count passes the upgrade, then the session closes with 1011"
+                "a structurally broken token (garbage, truncated, wrong segment count) passes the upgrade, then the session closes with 1011"
             }
             Bug::AcceptAlgNone => {
                 "unsigned tokens with alg none (any case) are accepted: anyone can claim any sub"

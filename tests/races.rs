@@ -8,9 +8,7 @@
 
 use stampede::hunt::{self, HuntOptions, Runner, ShrinkOptions};
 use stampede::oracle::OracleKind;
-use stampede::run::{embedded_config, RunOptions};
-use stampede::target::{self, Bug, ServerHandle};
-use std::net::SocketAddr;
+use stampede::target::{Bug, ServerHandle};
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,24 +25,9 @@ fn scenario(bug: &str) -> stampede::scenario::Scenario {
 
 async fn runner(s: &stampede::scenario::Scenario, bug: Option<Bug>) -> (Runner, ServerHandle) {
     let plan = stampede::plan::build(s, s.seed);
-    let keys = stampede::auth::resolve_keys(&plan.auth).unwrap();
-    let mut config = embedded_config(&plan, &keys).unwrap();
-    config.bug = bug;
-    config.bug_window = WINDOW;
-    let server = target::spawn(
-        config,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let runner = Runner {
-        url: server.url(),
-        keys,
-        opts: RunOptions::default(),
-        cancel: CancellationToken::new(),
-    };
-    (runner, server)
+    Runner::embedded(&plan, bug, Some(WINDOW), CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 fn options(dir: &Path, budget: Duration) -> HuntOptions {

@@ -8,9 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use stampede::hunt::{Rate, Repro, Runner};
-use stampede::run::{embedded_config, RunOptions};
-use stampede::target::{self, Bug};
-use std::net::SocketAddr;
+use stampede::target::Bug;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -40,24 +38,10 @@ fn bug_of(path: &Path) -> Bug {
 
 /// Replays `repro` `RUNS` times against a fresh reference server with `bug` (or correct).
 async fn replay(repro: &Repro, bug: Option<Bug>) -> Rate {
-    let keys = stampede::auth::resolve_keys(&repro.plan.auth).unwrap();
-    let mut config = embedded_config(&repro.plan, &keys).unwrap();
-    config.bug = bug;
-    config.bug_window = WINDOW;
-    let cancel = CancellationToken::new();
-    let server = target::spawn(
-        config,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        cancel.child_token(),
-    )
-    .await
-    .unwrap();
-    let runner = Runner {
-        url: server.url(),
-        keys,
-        opts: RunOptions::default(),
-        cancel: cancel.child_token(),
-    };
+    let (runner, server) =
+        Runner::embedded(&repro.plan, bug, Some(WINDOW), CancellationToken::new())
+            .await
+            .unwrap();
     let rate = runner.rate(&repro.plan, repro.oracle, RUNS, None).await;
     server.shutdown().await;
     rate.unwrap()

@@ -6,10 +6,10 @@
 //! the runs in this file take turns (one server and one swarm at a time) for the same reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use stampede::hunt::Runner;
 use stampede::oracle::{OracleKind, Violation};
-use stampede::run::{embedded_config, execute, RunOptions, RunOutcome};
-use stampede::target::{self, Bug};
-use std::net::SocketAddr;
+use stampede::run::{execute, RunOptions, RunOutcome};
+use stampede::target::Bug;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,25 +36,17 @@ async fn run(name: &str, bug: Option<Bug>) -> RunOutcome {
     let _turn = SERIAL.lock().await;
     let s = shipped(name);
     let plan = stampede::plan::build(&s, s.seed);
-    let keys = stampede::auth::resolve_keys(&plan.auth).unwrap();
-    let mut config = embedded_config(&plan, &keys).unwrap();
-    config.bug = bug;
-    config.bug_window = WINDOW;
     let cancel = CancellationToken::new();
-    let server = target::spawn(
-        config,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        cancel.child_token(),
-    )
-    .await
-    .unwrap();
+    let (runner, server) = Runner::embedded(&plan, bug, Some(WINDOW), cancel.child_token())
+        .await
+        .unwrap();
     let outcome = tokio::time::timeout(
         BOUND,
         execute(
             Arc::new(plan),
             &server.url(),
             bug.is_none(),
-            &keys,
+            &runner.keys,
             &RunOptions::default(),
             cancel.child_token(),
         ),

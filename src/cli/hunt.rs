@@ -4,12 +4,11 @@ use crate::auth;
 use crate::error::{exit, Error};
 use crate::hunt::{self, HuntOptions, Repro, Runner, ShrinkOptions};
 use crate::plan::Plan;
-use crate::run::{embedded_config, RunOptions};
+use crate::run::RunOptions;
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
-use crate::target::{self, Bug, ServerHandle};
+use crate::target::{Bug, ServerHandle};
 use clap::Args;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -84,49 +83,39 @@ async fn runner(
     args: &TargetArgs,
     cancel: CancellationToken,
 ) -> Result<(Runner, Option<ServerHandle>), Error> {
-    let keys = auth::resolve_keys(&plan.auth)?;
-    let (url, server) = match &args.target {
-        Some(url) => (url.clone(), None),
-        None => {
-            let mut config = embedded_config(plan, &keys)?;
-            config.bug = args.bug;
-            if let Some(window) = args.bug_window {
-                config.bug_window = window;
-            }
-            let handle = target::spawn(
-                config,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                cancel.child_token(),
+    let (mut runner, server) = match &args.target {
+        Some(url) => {
+            let keys = auth::resolve_keys(&plan.auth)?;
+            let opts = RunOptions::default();
+            (
+                Runner {
+                    url: url.clone(),
+                    keys,
+                    opts,
+                    cancel,
+                },
+                None,
             )
-            .await?;
+        }
+        None => {
+            let (runner, server) =
+                Runner::embedded(plan, args.bug, args.bug_window, cancel).await?;
             let bug = args
                 .bug
                 .map(|b| format!(" with planted bug {b}"))
                 .unwrap_or_default();
             eprintln!(
                 "running against the built-in reference server{bug} at {}",
-                handle.url()
+                server.url()
             );
-            (handle.url(), Some(handle))
+            (runner, Some(server))
         }
     };
-    let tls = TlsOptions {
+    runner.opts.tls = TlsOptions {
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
     };
-    let opts = RunOptions {
-        tls,
-        ..Default::default()
-    };
-    Ok((
-        Runner {
-            url,
-            keys,
-            opts,
-            cancel,
-        },
-        server,
-    ))
+    Ok((runner, server))
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {

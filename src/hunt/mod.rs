@@ -29,6 +29,31 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner against the built-in reference server, started on a loopback port and
+    /// configured to verify what `plan` mints, with `bug` planted (and its window) or none.
+    pub async fn embedded(
+        plan: &Plan,
+        bug: Option<crate::target::Bug>,
+        window: Option<Duration>,
+        cancel: CancellationToken,
+    ) -> Result<(Runner, crate::target::ServerHandle), Error> {
+        let keys = crate::auth::resolve_keys(&plan.auth)?;
+        let mut config = run::embedded_config(plan, &keys)?;
+        config.bug = bug;
+        if let Some(window) = window {
+            config.bug_window = window;
+        }
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = crate::target::spawn(config, loopback, cancel.child_token()).await?;
+        let runner = Runner {
+            url: server.url(),
+            keys,
+            opts: RunOptions::default(),
+            cancel,
+        };
+        Ok((runner, server))
+    }
+
     /// One execution; writes no result files.
     pub async fn once(&self, plan: &Plan) -> Result<RunOutcome, Error> {
         let opts = RunOptions {

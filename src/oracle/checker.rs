@@ -129,6 +129,8 @@ pub struct ConnChecker {
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
     pub samples: Vec<(Phase, Duration)>,
+    /// Every violation found, including those beyond the kept ones.
+    pub violated: u64,
 }
 
 impl ConnChecker {
@@ -151,6 +153,7 @@ impl ConnChecker {
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
+            violated: 0,
         }
     }
 
@@ -481,6 +484,7 @@ impl ConnChecker {
         c: &mut Counters,
     ) {
         *c.violations.entry(oracle.name().to_string()).or_default() += 1;
+        self.violated += 1;
         if self.violations.len() >= MAX_KEPT {
             return;
         }

@@ -286,15 +286,15 @@ impl ConnRun {
     }
 
     async fn drain_checker_samples(&mut self) {
-        for (phase, d) in std::mem::take(&mut self.checker.samples) {
+        // Drained in place: this runs for every frame, and the checker's buffer keeps its
+        // capacity instead of being reallocated each time.
+        for (phase, d) in self.checker.samples.drain(..) {
             self.samples.record(phase, d).await;
         }
-        let total = self.counters.total_violations();
+        let total = self.checker.violated;
         if total > self.violations_published {
-            self.ctx
-                .live
-                .violations
-                .fetch_add(total - self.violations_published, Relaxed);
+            let new = total - self.violations_published;
+            self.ctx.live.violations.fetch_add(new, Relaxed);
             self.violations_published = total;
         }
     }

@@ -5,6 +5,7 @@
 use super::attempt::Outcome;
 use super::{ConnReport, RunCtx};
 use crate::metrics::Cause;
+use crate::scenario::Placement;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -52,6 +53,14 @@ pub(super) async fn run(
         })
         .map(|r| r.token)
         .collect();
+    // Each token is presented the way its first connection presented it; one pass, not a
+    // search per token.
+    let mut placements = std::collections::BTreeMap::new();
+    for conn in &ctx.plan.conns {
+        placements
+            .entry(conn.token)
+            .or_insert_with(|| ctx.plan.placement_of(conn).clone());
+    }
     let mut tasks = JoinSet::new();
     let mut out = Vec::new();
     for slot in used {
@@ -67,7 +76,11 @@ pub(super) async fn run(
                 out.push(p);
             }
         }
-        tasks.spawn(probe_one(ctx.clone(), slot));
+        let placement = placements
+            .get(&slot)
+            .cloned()
+            .unwrap_or_else(|| ctx.plan.auth.placement.clone());
+        tasks.spawn(probe_one(ctx.clone(), slot, placement));
     }
     while let Some(joined) = tasks.join_next().await {
         if let Ok(p) = joined {
@@ -78,12 +91,9 @@ pub(super) async fn run(
     out
 }
 
-async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32) -> Probe {
+async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement) -> Probe {
     let token = &ctx.tokens[slot as usize];
-    let placement = match ctx.plan.conns.iter().find(|c| c.token == slot) {
-        Some(conn) => ctx.plan.placement_of(conn),
-        None => &ctx.plan.auth.placement,
-    };
+    let placement = &placement;
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
     // as a leak), so there is no point waiting out a long handshake timeout.
     let dial = ctx.dialer.dial(token, (placement, &ctx.extras), None);

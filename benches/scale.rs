@@ -6,8 +6,9 @@
 //! STAMPEDE_BENCH_USERS, default 200; STAMPEDE_BENCH_MESSAGES, default 50).
 //! Prints figures; asserts nothing. Bounded: every phase has a timeout.
 
+use stampede::metrics::Live;
 use stampede::scenario::load_str;
-use stampede::swarm::{self, Dialer, Live, Target, TlsOptions};
+use stampede::swarm::{self, Dialer, Endpoint, TlsOptions};
 use stampede::{auth, plan};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -60,7 +61,7 @@ fn start_server() -> (Child, String) {
     (child, url)
 }
 
-fn scenario(name: &str, body: &str) -> stampede::scenario::Scenario {
+fn scenario(name: &str, body: &str) -> stampede::model::Scenario {
     let text = format!(
         "name = \"{name}\"\nduration = \"120s\"\n[auth]\nsecret = {{ value = \"{SECRET}\" }}\n{body}"
     );
@@ -69,11 +70,11 @@ fn scenario(name: &str, body: &str) -> stampede::scenario::Scenario {
 
 /// The plan and its tokens, built before anything is measured.
 struct Prepared {
-    plan: Arc<stampede::plan::Plan>,
+    plan: Arc<stampede::model::Plan>,
     tokens: Vec<auth::Token>,
 }
 
-fn prepare(s: &stampede::scenario::Scenario) -> Prepared {
+fn prepare(s: &stampede::model::Scenario) -> Prepared {
     let plan = Arc::new(plan::build(s, 1));
     let keys = auth::Keys::hmac(plan.auth.alg, SECRET.as_bytes()).expect("keys");
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &keys).expect("tokens");
@@ -86,9 +87,9 @@ async fn swarm_for(
     live: Arc<Live>,
     cancel: CancellationToken,
 ) -> swarm::SwarmOutput {
-    let target = Target::resolve(url).await.expect("target");
+    let endpoint = Endpoint::resolve(url).await.expect("endpoint");
     let dialer = Dialer {
-        target,
+        endpoint,
         tls: None,
         limits: prepared.plan.limits,
     };
@@ -165,11 +166,11 @@ async fn throughput(url: &str, users: u32, messages: u32) {
     let secs = started.elapsed().as_secs_f64();
     let received = live.received.load(Relaxed);
     let sent = live.sent.load(Relaxed);
-    let turn = out.histograms.get(stampede::metrics::Phase::Turn);
+    let turn = out.histograms.get(stampede::model::Phase::Turn);
     let violations: u64 = out
         .reports
         .iter()
-        .map(|r| r.counters.total_violations())
+        .map(|r| r.violations_by_oracle.values().sum::<u64>())
         .sum();
     println!("throughput run            {users} users × {messages} requests in {secs:.2}s");
     println!(

@@ -1,15 +1,20 @@
 //! Command-line interface: clap definitions and the dispatch from a command to the library.
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
 
+pub mod error;
 mod hunt;
+mod progress;
 mod results;
 mod seeds;
 
-use crate::error::{exit, Error};
-use crate::run::{self, RunOptions};
+pub use error::{exit, Error};
+pub use progress::Progress;
+
+use crate::model::Scenario;
+use crate::run::{self, RunOptions, RunOutcome};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
-use crate::{plan, report, target};
+use crate::{plan, reference, report, results as files};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -109,10 +114,10 @@ pub struct CompareArgs {
     #[arg(long = "new", value_name = "PATH")]
     pub new: Vec<String>,
     /// How much worse NEW may be before it counts as a regression.
-    #[arg(long, default_value = "10%", value_parser = report::compare::parse_tolerance)]
+    #[arg(long, default_value = "10%", value_parser = files::compare::parse_tolerance)]
     pub tolerance: f64,
     /// A tolerance for one metric or phase, e.g. turn.p99=20% (repeatable).
-    #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT", value_parser = report::compare::parse_tolerance_for)]
+    #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT", value_parser = files::compare::parse_tolerance_for)]
     pub tolerance_for: Vec<(String, f64)>,
     /// Compare runs of different scenarios anyway.
     #[arg(long)]
@@ -172,7 +177,7 @@ pub struct ServeArgs {
     pub event_delay: Duration,
     /// Plant a race (see --list-bugs); without it the server is correct.
     #[arg(long)]
-    pub bug: Option<target::Bug>,
+    pub bug: Option<reference::Bug>,
     /// The planted bug's race window.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
     pub bug_window: Duration,
@@ -197,7 +202,7 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Validate { files } => Ok(validate(&files)),
         Command::Plan { scenario, seed } => {
             let s = scenario::load_file(&scenario)?;
-            let plan = plan::build(&s, seed.unwrap_or(s.seed));
+            let plan = plan::build(&s, s.seed_or(seed));
             let json = plan.to_json().map_err(|e| Error::Usage(e.to_string()))?;
             println!("{json}");
             Ok(exit::CLEAN)
@@ -227,12 +232,10 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
             insecure: args.insecure,
         },
         interval: args.interval,
-        progress: !args.quiet,
-        quiet: args.quiet,
     };
-    let outcome = run::run(&scenario, &opts, cancel).await?;
+    let outcome = watched_run(&scenario, &opts, args.quiet, cancel).await?;
     let summary = &outcome.results.summary;
-    let verdicts = report::evaluate(summary, &scenario.thresholds);
+    let verdicts = files::evaluate(summary, &scenario.thresholds);
     if args.json {
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
@@ -252,7 +255,36 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if let Some(path) = &junit_path {
         write_file(path, report::junit(summary, &verdicts).as_bytes())?;
     }
-    Ok(with_thresholds(outcome.exit_code(), &verdicts))
+    Ok(with_thresholds(error::of_run(summary), &verdicts))
+}
+
+/// One run with live progress on stderr (unless `quiet`), and a notice when it goes to
+/// the built-in reference server.
+pub(crate) async fn watched_run(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    quiet: bool,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, Error> {
+    let prepared = run::prepare(scenario, opts, &cancel).await?;
+    if prepared.bound.is_reference() && !quiet {
+        eprintln!(
+            "no target given: running against the built-in reference server at {}",
+            prepared.bound.url
+        );
+    }
+    let progress = (!quiet).then(|| {
+        Progress::start(
+            prepared.live.clone(),
+            prepared.plan.duration,
+            prepared.plan.conns.len(),
+        )
+    });
+    let outcome = prepared.execute(cancel).await;
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
+    Ok(outcome?)
 }
 
 /// An interval: a duration of at least 1 ms.
@@ -265,7 +297,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// A clean run with a breached threshold exits 1; any other code stands as it is.
-fn with_thresholds(code: u8, verdicts: &[report::ThresholdResult]) -> u8 {
+fn with_thresholds(code: u8, verdicts: &[files::ThresholdResult]) -> u8 {
     if code == exit::CLEAN && verdicts.iter().any(|v| !v.passed) {
         exit::VIOLATIONS
     } else {
@@ -275,10 +307,10 @@ fn with_thresholds(code: u8, verdicts: &[report::ThresholdResult]) -> u8 {
 
 /// One line per breach; a single line when every threshold held.
 fn render_thresholds<W: std::io::Write>(
-    verdicts: &[report::ThresholdResult],
+    verdicts: &[files::ThresholdResult],
     w: &mut W,
 ) -> std::io::Result<()> {
-    let breaches: Vec<&report::ThresholdResult> = report::thresholds::breaches(verdicts).collect();
+    let breaches: Vec<&files::ThresholdResult> = files::thresholds::breaches(verdicts).collect();
     if verdicts.is_empty() {
         return Ok(());
     }
@@ -302,7 +334,7 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Err
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    Ok(report::write_atomic(path, bytes)?)
+    Ok(files::write_atomic(path, bytes)?)
 }
 
 fn validate(files: &[PathBuf]) -> u8 {
@@ -324,7 +356,7 @@ fn validate(files: &[PathBuf]) -> u8 {
     code
 }
 
-fn connections(s: &scenario::Scenario) -> u64 {
+fn connections(s: &Scenario) -> u64 {
     s.groups
         .iter()
         .map(|g| u64::from(g.users) * u64::from(g.connections_per_user))
@@ -333,7 +365,7 @@ fn connections(s: &scenario::Scenario) -> u64 {
 
 async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> {
     if args.list_bugs {
-        for bug in target::Bug::ALL {
+        for bug in reference::Bug::ALL {
             println!("{:<24}{}", bug.name(), bug.describe());
         }
         return Ok(exit::CLEAN);
@@ -342,11 +374,11 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         eprintln!("warning: STAMPEDE_JWT_SECRET is not set; using the development secret");
     }
     let tls = match (args.tls, args.cert, args.key) {
-        (_, Some(cert_path), Some(key_path)) => Some(target::TlsSetup::Pem {
+        (_, Some(cert_path), Some(key_path)) => Some(reference::TlsSetup::Pem {
             cert_path,
             key_path,
         }),
-        (true, _, _) => Some(target::TlsSetup::SelfSigned),
+        (true, _, _) => Some(reference::TlsSetup::SelfSigned),
         _ => None,
     };
     let public_key_pem = match &args.public_key {
@@ -355,7 +387,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         })?),
         None => None,
     };
-    let config = target::TargetConfig {
+    let config = reference::TargetConfig {
         secret: args.secret.into_bytes(),
         public_key_pem,
         audience: args.aud,
@@ -372,13 +404,13 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "cannot raise the open-file limit");
     }
-    let handle = match target::spawn(config, args.addr, cancel).await {
+    let handle = match reference::spawn(config, args.addr, cancel).await {
         // A key that is not an RSA or P-256 public key is the user's input, not our failure.
-        Err(e @ target::TargetError::Key(_)) => return Err(Error::Usage(e.to_string())),
+        Err(e @ reference::TargetError::Key(_)) => return Err(Error::Usage(e.to_string())),
         other => other?,
     };
     if let (Some(path), Some(pem)) = (&args.write_ca, handle.ca_pem()) {
-        report::write_atomic(path, pem.as_bytes())?;
+        files::write_atomic(path, pem.as_bytes())?;
         eprintln!("wrote the server certificate to {}", path.display());
     }
     eprintln!(

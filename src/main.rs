@@ -1,8 +1,8 @@
 //! The `stampede` binary: logging, runtime, Ctrl-C, exit codes. Everything else is the library.
 
 use clap::Parser;
+use stampede::cli::exit;
 use stampede::cli::{self, Cli};
-use stampede::error::exit;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 

@@ -1,22 +1,141 @@
-//! `stampede run`: scenario → plan → swarm → oracles and metrics → report.
+//! `stampede run`: the orchestration. Scenario → plan → target → swarm → oracles →
+//! results, and the result files.
+//!
+//! A run is two calls so a caller can watch it: [`prepare`] builds the plan, resolves the
+//! keys and the target (starting the reference server when asked for it) and makes the
+//! live counters; [`Prepared::execute`] runs it. [`run`] does both.
 
-use crate::error::{exit, Error};
+use crate::auth::{self, AuthError, Keys};
+use crate::metrics::Live;
 use crate::metrics::{IntervalConfig, IntervalLog};
-use crate::plan::{self, Plan};
-use crate::report::{self, Progress, Results, RunInfo, WriteError};
-use crate::scenario::Scenario;
-use crate::swarm::{self, Dialer, Live, Target, TlsOptions};
-use crate::{auth, target};
+use crate::model::{Counters, OracleKind, Plan, Scenario, StopReason};
+use crate::reference::{self, Bug, ServerHandle, TargetError};
+use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError};
+use crate::swarm::{self, Dialer, Endpoint, SwarmOutput, TlsError, TlsOptions, UrlError};
+use crate::{oracle, plan};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Why a run could not be made (as opposed to what it found in the target).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("reference server")]
+    Server(#[from] TargetError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Where a run goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A server under test, `ws://` or `wss://`.
+    Url(String),
+    /// The built-in reference server, started on a loopback port for the run, verifying
+    /// what the plan mints; optionally with a planted bug (and its window).
+    Reference {
+        bug: Option<Bug>,
+        window: Option<Duration>,
+    },
+}
+
+impl Target {
+    /// The explicit URL (a flag, `STAMPEDE_TARGET`, the scenario's `target`), else the
+    /// reference server: the one rule every command uses.
+    pub fn choose(explicit: Option<String>, scenario_target: Option<&str>) -> Target {
+        match explicit.or_else(|| scenario_target.map(str::to_string)) {
+            Some(url) => Target::Url(url),
+            None => Target::Reference {
+                bug: None,
+                window: None,
+            },
+        }
+    }
+}
+
+/// A target made ready for a plan: its URL, the keys the plan's tokens are minted with,
+/// and the reference server when one was started (shut it down with [`Bound::close`]).
+pub struct Bound {
+    pub url: String,
+    pub keys: Keys,
+    pub server: Option<ServerHandle>,
+}
+
+impl Bound {
+    /// Whether the target is the built-in reference server.
+    pub fn is_reference(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Stops the reference server, if one was started.
+    pub async fn close(self) {
+        if let Some(server) = self.server {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Resolves `target` for `plan`: the keys its tokens need and, for the reference server,
+/// a server configured to verify them, started under `cancel`.
+pub async fn bind(
+    target: &Target,
+    plan: &Plan,
+    cancel: &CancellationToken,
+) -> Result<Bound, RunError> {
+    let keys = auth::resolve_keys(&plan.auth)?;
+    match target {
+        Target::Url(url) => Ok(Bound {
+            url: url.clone(),
+            keys,
+            server: None,
+        }),
+        Target::Reference { bug, window } => {
+            let mut config = reference_config(plan, &keys)?;
+            config.bug = *bug;
+            if let Some(window) = window {
+                config.bug_window = *window;
+            }
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let server = reference::spawn(config, loopback, cancel.child_token()).await?;
+            tracing::info!(url = %server.url(), "started the reference server in-process");
+            Ok(Bound {
+                url: server.url(),
+                keys,
+                server: Some(server),
+            })
+        }
+    }
+}
+
+/// The reference server verifies what the plan mints: its HMAC secret, or the public
+/// key of its RS256/ES256 key, and its `aud`/`iss`.
+pub fn reference_config(plan: &Plan, keys: &Keys) -> Result<reference::TargetConfig, RunError> {
+    let mut config = reference::TargetConfig {
+        audience: plan.auth.aud.clone(),
+        issuer: plan.auth.iss.clone(),
+        ..Default::default()
+    };
+    match (keys.hmac_secret(), keys.public_pem()) {
+        (Some(secret), _) => config.secret = secret.to_vec(),
+        (None, Some(public)) => config.public_key_pem = Some(public.to_vec()),
+        (None, None) => return Err(AuthError::NoPublicKey(keys.alg().name()).into()),
+    }
+    Ok(config)
+}
+
 /// Everything `run` needs besides the scenario.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Overrides the scenario's target (the CLI also reads `STAMPEDE_TARGET`).
+    /// Where to run; `None`: the scenario's `target`, else the reference server.
     pub target: Option<String>,
     pub seed: Option<u64>,
     pub duration: Option<Duration>,
@@ -25,10 +144,6 @@ pub struct RunOptions {
     pub tls: TlsOptions,
     /// The interval of `intervals.hlog` and `intervals.json` (default 1 s).
     pub interval: Duration,
-    /// Show live progress on stderr (a bar on a terminal, a line every 5 s otherwise).
-    pub progress: bool,
-    /// Print no notices on stderr (such as "no target given").
-    pub quiet: bool,
 }
 
 impl Default for RunOptions {
@@ -40,8 +155,6 @@ impl Default for RunOptions {
             out: None,
             tls: TlsOptions::default(),
             interval: crate::metrics::interval::DEFAULT_INTERVAL,
-            progress: false,
-            quiet: false,
         }
     }
 }
@@ -55,89 +168,80 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// 0 clean, 1 violations, 130 interrupted (partial results written), 3 internal trouble.
-    pub fn exit_code(&self) -> u8 {
-        let s = &self.results.summary;
-        if s.stopped == "interrupted" {
-            exit::INTERRUPTED
-        } else if s.counters.task_failures > 0 {
-            exit::INTERNAL
-        } else if s.violations.total > 0 {
-            exit::VIOLATIONS
-        } else if s.verdict == "inconclusive" {
-            exit::INCONCLUSIVE
-        } else {
-            exit::CLEAN
-        }
+    /// Whether the run broke `oracle`.
+    pub fn broke(&self, oracle: OracleKind) -> bool {
+        self.results.summary.violations.of(oracle) > 0
     }
 }
 
-/// Runs a scenario once. With no target anywhere, starts the reference server in-process.
+/// A run ready to start: plan built, target bound, live counters made.
+pub struct Prepared {
+    pub plan: Arc<Plan>,
+    pub bound: Bound,
+    /// Live counters for a progress display; updated by the run as it goes.
+    pub live: Arc<Live>,
+    opts: RunOptions,
+}
+
+/// Builds the plan (flag seed, else the scenario's) and binds its target.
+pub async fn prepare(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<Prepared, RunError> {
+    let mut plan = plan::build(scenario, scenario.seed_or(opts.seed));
+    if let Some(d) = opts.duration {
+        plan.duration = d;
+    }
+    let target = Target::choose(opts.target.clone(), scenario.target.as_deref());
+    let bound = bind(&target, &plan, cancel).await?;
+    Ok(Prepared {
+        plan: Arc::new(plan),
+        bound,
+        live: Arc::new(Live::default()),
+        opts: opts.clone(),
+    })
+}
+
+impl Prepared {
+    /// Runs the plan, writes the results, and stops the reference server if it started one.
+    pub async fn execute(self, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
+        let Prepared {
+            plan,
+            bound,
+            live,
+            opts,
+        } = self;
+        let outcome = execute(plan, &bound, live, &opts, cancel).await;
+        bound.close().await;
+        outcome
+    }
+}
+
+/// Runs a scenario once: [`prepare`] then [`Prepared::execute`].
 pub async fn run(
     scenario: &Scenario,
     opts: &RunOptions,
     cancel: CancellationToken,
-) -> Result<RunOutcome, Error> {
-    let mut plan = plan::build(scenario, opts.seed.unwrap_or(scenario.seed));
-    if let Some(d) = opts.duration {
-        plan.duration = d;
-    }
-    let plan = Arc::new(plan);
-    let keys = auth::resolve_keys(&plan.auth)?;
-    let explicit = opts.target.clone().or_else(|| scenario.target.clone());
-    let server_cancel = cancel.child_token();
-    let (url, server) = match explicit {
-        Some(url) => (url, None),
-        None => {
-            let config = embedded_config(&plan, &keys)?;
-            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let handle = target::spawn(config, loopback, server_cancel.clone()).await?;
-            tracing::info!(url = %handle.url(), "no target given: started the reference server in-process");
-            if !opts.quiet {
-                eprintln!(
-                    "no target given: running against the built-in reference server at {}",
-                    handle.url()
-                );
-            }
-            (handle.url(), Some(handle))
-        }
-    };
-    let outcome = execute(plan, &url, server.is_some(), &keys, opts, cancel).await;
-    if let Some(handle) = server {
-        handle.shutdown().await;
-    }
-    outcome
+) -> Result<RunOutcome, RunError> {
+    prepare(scenario, opts, &cancel)
+        .await?
+        .execute(cancel)
+        .await
 }
 
-/// The embedded reference server verifies what the scenario mints: its HMAC secret, or
-/// the public key of its RS256/ES256 key, and its `aud`/`iss`.
-pub fn embedded_config(plan: &Plan, keys: &auth::Keys) -> Result<target::TargetConfig, Error> {
-    let mut config = target::TargetConfig {
-        audience: plan.auth.aud.clone(),
-        issuer: plan.auth.iss.clone(),
-        ..Default::default()
-    };
-    match (keys.hmac_secret(), keys.public_pem()) {
-        (Some(secret), _) => config.secret = secret.to_vec(),
-        (None, Some(public)) => config.public_key_pem = Some(public.to_vec()),
-        (None, None) => return Err(auth::AuthError::NoPublicKey(keys.alg().name()).into()),
-    }
-    Ok(config)
-}
-
-/// Executes a plan against `url` and writes the results. The result directory is made
-/// before the run starts: the interval log streams into it while the run goes on; every
-/// other file is written (atomically) when it ends.
+/// Executes a plan against a bound target and writes the results. The result directory
+/// is made before the run starts: the interval log streams into it while the run goes
+/// on; every other file is written (atomically) when it ends.
 pub async fn execute(
     plan: Arc<Plan>,
-    url: &str,
-    embedded: bool,
-    keys: &auth::Keys,
+    bound: &Bound,
+    live: Arc<Live>,
     opts: &RunOptions,
     cancel: CancellationToken,
-) -> Result<RunOutcome, Error> {
-    let target = Target::resolve(url).await?;
-    let tls = if target.tls {
+) -> Result<RunOutcome, RunError> {
+    let endpoint = Endpoint::resolve(&bound.url).await?;
+    let tls = if endpoint.tls {
         Some(tokio_rustls::TlsConnector::from(swarm::client_config(
             &opts.tls,
         )?))
@@ -145,46 +249,86 @@ pub async fn execute(
         None
     };
     let dialer = Dialer {
-        target,
+        endpoint,
         tls,
         limits: plan.limits,
     };
-    let tokens = auth::mint_all(&plan.tokens, &plan.auth, keys)?;
+    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
     raise_fd_limit(plan.conns.len());
     let dir = opts
         .out
         .as_ref()
-        .map(|base| report::results_dir(base, &plan.scenario));
+        .map(|base| results::results_dir(base, &plan.scenario));
     let intervals = IntervalConfig {
         every: opts.interval,
         log: dir.as_deref().map(interval_log).transpose()?,
     };
-    let live = Arc::new(Live::default());
-    let progress = opts
-        .progress
-        .then(|| Progress::start(live.clone(), plan.duration, plan.conns.len()));
     let started_at = chrono::Utc::now().to_rfc3339();
     let output = swarm::run(plan.clone(), dialer, tokens, live, intervals, cancel).await;
-    if let Some(progress) = progress {
-        progress.finish().await;
-    }
     let info = RunInfo {
         plan: &plan,
-        target: url,
-        embedded_target: embedded,
+        target: &bound.url,
+        embedded_target: bound.is_reference(),
         started_at,
     };
-    let results = report::build(&info, output);
+    let results = results::summarize(&info, merge(&plan, output));
     if let Some(dir) = &dir {
-        report::write_all(dir, &results, &plan)?;
+        results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
 }
 
+/// Merges the connections' reports and judges the whole run.
+fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
+    let session = oracle::session::check(plan, &out.reports, &out.probes);
+    let coverage = oracle::session::coverage(plan, &out.reports);
+    let mut counters = Counters {
+        task_failures: out.task_failures,
+        ..Counters::default()
+    };
+    let mut by_oracle: BTreeMap<OracleKind, u64> = BTreeMap::new();
+    for v in &session {
+        *by_oracle.entry(v.oracle).or_default() += 1;
+    }
+    let mut violations = session;
+    for r in out.reports {
+        counters.merge(&r.counters);
+        for (kind, n) in &r.violations_by_oracle {
+            *by_oracle.entry(*kind).or_default() += n;
+        }
+        violations.extend(r.violations);
+    }
+    violations.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    let stopped = if out.interrupted {
+        StopReason::Interrupted
+    } else if out.hit_duration {
+        StopReason::Duration
+    } else {
+        StopReason::Completed
+    };
+    let total: u64 = by_oracle.values().sum();
+    Merged {
+        verdict: oracle::verdict(total, &coverage),
+        counters,
+        histograms: out.histograms,
+        intervals: out.intervals,
+        violations,
+        by_oracle,
+        coverage,
+        stopped,
+        elapsed: out.elapsed,
+        barriers: out.barriers,
+        probe: ProbeSummary {
+            tokens: out.probes.len(),
+            refused: out.probes.iter().filter(|p| !p.accepted).count(),
+        },
+    }
+}
+
 /// Makes the result directory and opens its `intervals.hlog`.
-fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, Error> {
+fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
     let failed = |path: &std::path::Path, source| {
-        Error::Write(WriteError::Io {
+        RunError::Write(WriteError::Io {
             path: path.display().to_string(),
             source,
         })

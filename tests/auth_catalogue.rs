@@ -9,10 +9,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use stampede::auth::{self, attach, catalogue, Keys, Token};
-use stampede::plan::{AuthPlan, TokenPlan};
-use stampede::scenario::{AuthSpec, Forge, JwtAlg, Placement, SecretSource};
-use stampede::target::{self, Bug, ServerHandle, TargetConfig};
+use stampede::auth::{self, attach, Keys, Token};
+use stampede::model::{AuthPlan, TokenPlan};
+use stampede::model::{AuthSpec, BadToken, Forge, JwtAlg, Placement, SecretSource};
+use stampede::reference::{self, Bug, ServerHandle, TargetConfig};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
@@ -69,7 +69,7 @@ async fn server(
         ..TargetConfig::default()
     };
     let addr = "127.0.0.1:0".parse().unwrap();
-    target::spawn(config, addr, CancellationToken::new())
+    reference::spawn(config, addr, CancellationToken::new())
         .await
         .unwrap()
 }
@@ -107,13 +107,8 @@ fn bad_forges() -> Vec<Option<Forge>> {
         nbf_s,
         iat_s: None,
     };
-    let mut forges: Vec<Option<Forge>> = catalogue::NAMES
-        .iter()
-        .map(|name| {
-            Some(Forge::Bad {
-                name: (*name).into(),
-            })
-        })
+    let mut forges: Vec<Option<Forge>> = BadToken::all()
+        .map(|name| Some(Forge::Bad { name }))
         .collect();
     forges.push(Some(shift(Some(-30), None)));
     forges.push(Some(shift(Some(0), None)));
@@ -238,7 +233,11 @@ async fn planted_accept_alg_none_accepts_every_none_spelling() {
         ];
         let forges: Vec<_> = names
             .iter()
-            .map(|n| Some(Forge::Bad { name: (*n).into() }))
+            .map(|n| {
+                Some(Forge::Bad {
+                    name: BadToken::from_name(n).unwrap(),
+                })
+            })
             .collect();
         let tokens = mint(
             JwtAlg::Hs256,
@@ -258,7 +257,7 @@ async fn planted_accept_alg_none_accepts_every_none_spelling() {
             JwtAlg::Hs256,
             &auth_plan(JwtAlg::Hs256, None, None),
             &[Some(Forge::Bad {
-                name: "wrong-signature".into(),
+                name: BadToken::WrongSignature,
             })],
             1,
         );
@@ -331,7 +330,7 @@ async fn a_server_without_the_public_key_refuses_rs256() {
             public_key_pem: Some(b"not a key".to_vec()),
             ..TargetConfig::default()
         };
-        let err = target::spawn(
+        let err = reference::spawn(
             bad,
             "127.0.0.1:0".parse().unwrap(),
             CancellationToken::new(),

@@ -6,8 +6,8 @@
 mod report_support;
 
 use report_support::{run, stampede, write, HASH};
-use stampede::report::compare::{expand, Verdict};
-use stampede::report::{compare, CompareError, CompareOptions};
+use stampede::results::compare::{expand, Verdict};
+use stampede::results::{compare, CompareError, CompareOptions};
 use std::path::PathBuf;
 
 const TURNS: u64 = 3000;
@@ -25,9 +25,9 @@ fn dirs(root: &std::path::Path, name: &str, seeds: &[u64], slowdown: f64) -> Vec
 }
 
 fn row<'a>(
-    c: &'a stampede::report::Comparison,
+    c: &'a stampede::results::Comparison,
     metric: &str,
-) -> &'a stampede::report::compare::Row {
+) -> &'a stampede::results::compare::Row {
     c.rows
         .iter()
         .find(|r| r.metric == metric)
@@ -258,4 +258,32 @@ fn the_binary_exits_1_on_regression_0_otherwise_2_on_other_scenarios() {
     let (code, _, err) = stampede(&["compare", &p(&base), &p(&same), "--tolerance", "10"]);
     assert_eq!(code, 2, "{err}");
     assert!(HASH.len() == 64);
+}
+
+/// Result files written by schema 1 (before counters were serialized as they are) still
+/// read, and compare against themselves.
+#[test]
+fn schema_1_result_files_still_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v1");
+    let run = stampede::results::read_run(&dir.join("golden-path/20261130T013129.310Z")).unwrap();
+    let s = &run.summary;
+    assert_eq!(s.schema_version, 1);
+    assert_eq!(s.counters.attempted, 81);
+    assert_eq!(s.counters.messages_received, 1321);
+    assert!(
+        (s.received_per_sec - 656.73).abs() < 0.01,
+        "{}",
+        s.received_per_sec
+    );
+    assert_eq!(s.stopped, stampede::model::StopReason::Duration);
+    assert_eq!(
+        s.counters.ended_by[&stampede::model::Cause::parse("interrupted")],
+        33
+    );
+    assert!(!run.histograms.get(stampede::model::Phase::Turn).is_empty());
+    let opts = CompareOptions::default();
+    let runs = dir.join("golden-path");
+    let side = std::slice::from_ref(&runs);
+    let c = compare(side, side, &opts).unwrap();
+    assert!(!c.regressed());
 }

@@ -42,8 +42,8 @@ async fn a_correct_server_gives_zero_violations_and_full_metrics() {
     assert_eq!(s.phases["turn"].count, 30);
     assert_eq!(s.events["agent_completed"].expected, 30);
     assert_eq!(s.events["agent_completed"].arrived, 30);
-    assert_eq!(s.stopped, "completed");
-    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(s.stopped.name(), "completed");
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 0);
 }
 
 #[tokio::test]
@@ -51,7 +51,9 @@ async fn a_dropped_event_is_a_completeness_violation() {
     let outcome = run_against(Fault::DropEvent, 3, 2).await;
     let s = &outcome.results.summary;
     assert_eq!(
-        s.violations.by_oracle.get("completeness"),
+        s.violations
+            .by_oracle
+            .get(&stampede::model::OracleKind::Completeness),
         Some(&6),
         "{:?}",
         s.violations
@@ -64,7 +66,7 @@ async fn a_dropped_event_is_a_completeness_violation() {
         .is_some_and(|r| r.starts_with("run-")));
     assert_eq!(s.events["tool_completed"].arrived, 0);
     assert_eq!(s.events["agent_started"].arrived, 6);
-    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 1);
 }
 
 #[tokio::test]
@@ -72,7 +74,9 @@ async fn another_users_events_are_identity_violations() {
     let outcome = run_against(Fault::WrongUser, 2, 1).await;
     let s = &outcome.results.summary;
     assert_eq!(
-        s.violations.by_oracle.get("identity"),
+        s.violations
+            .by_oracle
+            .get(&stampede::model::OracleKind::Identity),
         Some(&10),
         "{:?}",
         s.violations.by_oracle
@@ -86,7 +90,9 @@ async fn a_sequence_gap_is_an_ordering_violation() {
     let outcome = run_against(Fault::SeqGap, 2, 2).await;
     let s = &outcome.results.summary;
     assert_eq!(
-        s.violations.by_oracle.get("ordering"),
+        s.violations
+            .by_oracle
+            .get(&stampede::model::OracleKind::Ordering),
         Some(&4),
         "{:?}",
         s.violations.by_oracle
@@ -97,14 +103,21 @@ async fn a_sequence_gap_is_an_ordering_violation() {
 async fn garbage_and_oversized_frames_are_findings_not_crashes() {
     let outcome = run_against(Fault::Garbage, 2, 1).await;
     let s = &outcome.results.summary;
-    assert_eq!(s.counters.non_json_frames, 2);
+    assert_eq!(s.counters.non_json, 2);
     assert_eq!(
-        s.counters.ended_by.get("oversized_frame"),
+        s.counters
+            .ended_by
+            .get(&stampede::model::Cause::parse("oversized_frame")),
         Some(&2),
         "{:?}",
         s.counters.ended_by
     );
-    assert_eq!(s.violations.by_oracle.get("completeness"), Some(&2));
+    assert_eq!(
+        s.violations
+            .by_oracle
+            .get(&stampede::model::OracleKind::Completeness),
+        Some(&2)
+    );
     assert!(s.violations.first[0].seen.contains("oversized_frame"));
 }
 
@@ -113,7 +126,9 @@ async fn a_reset_mid_turn_is_recorded_with_its_cause() {
     let outcome = run_against(Fault::Reset, 2, 2).await;
     let s = &outcome.results.summary;
     assert_eq!(
-        s.counters.ended_by.get("reset"),
+        s.counters
+            .ended_by
+            .get(&stampede::model::Cause::parse("reset")),
         Some(&2),
         "{:?}",
         s.counters.ended_by
@@ -134,7 +149,8 @@ async fn a_silent_server_is_a_handshake_timeout_not_a_hang() {
     let c = &outcome.results.summary.counters;
     assert_eq!((c.attempted, c.failed), (3, 3));
     assert_eq!(
-        c.refused_by.get("timeout_upgrade"),
+        c.refused_by
+            .get(&stampede::model::Cause::parse("timeout_upgrade")),
         Some(&3),
         "{:?}",
         c.refused_by
@@ -154,14 +170,16 @@ async fn the_run_duration_stops_a_handshake_in_progress() {
     let outcome = run(&scenario("stuck.toml", &text), Some(url), None).await;
     stop.cancel();
     let s = &outcome.results.summary;
-    assert_eq!(s.stopped, "duration");
+    assert_eq!(s.stopped.name(), "duration");
     assert!(
         s.elapsed_ms < 3_000.0,
         "took {} ms: the handshake ignored the run's end",
         s.elapsed_ms
     );
     assert_eq!(
-        s.counters.refused_by.get("interrupted"),
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::parse("interrupted")),
         Some(&2),
         "{:?}",
         s.counters.refused_by

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{scenario, TEST_BOUND, TEST_SECRET};
+use stampede::reference::{self, TargetConfig};
 use stampede::run::{RunOptions, RunOutcome};
-use stampede::target::{self, TargetConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ async fn run_against_stall(text: &str) -> RunOutcome {
         stall: Some((40, STALL)),
         ..Default::default()
     };
-    let server = target::spawn(
+    let server = reference::spawn(
         config,
         SocketAddr::from(([127, 0, 0, 1], 0)),
         CancellationToken::new(),

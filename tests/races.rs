@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use stampede::hunt::{self, HuntOptions, Runner, ShrinkOptions};
-use stampede::oracle::OracleKind;
-use stampede::target::{Bug, ServerHandle};
+use stampede::model::OracleKind;
+use stampede::reference::Bug;
 use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -16,16 +16,16 @@ use tokio_util::sync::CancellationToken;
 const WINDOW: Duration = Duration::from_millis(50);
 const BOUND: Duration = Duration::from_secs(120);
 
-fn scenario(bug: &str) -> stampede::scenario::Scenario {
+fn scenario(bug: &str) -> stampede::model::Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/races")
         .join(format!("{bug}.toml"));
     stampede::scenario::load_file(&path).unwrap()
 }
 
-async fn runner(s: &stampede::scenario::Scenario, bug: Option<Bug>) -> (Runner, ServerHandle) {
+async fn runner(s: &stampede::model::Scenario, bug: Option<Bug>) -> Runner {
     let plan = stampede::plan::build(s, s.seed);
-    Runner::embedded(&plan, bug, Some(WINDOW), CancellationToken::new())
+    Runner::reference(&plan, bug, Some(WINDOW), CancellationToken::new())
         .await
         .unwrap()
 }
@@ -40,9 +40,9 @@ fn options(dir: &Path, budget: Duration) -> HuntOptions {
 }
 
 /// Hunts `bug`, checks the oracle and the replay rate; returns the repro.
-async fn finds(bug: Bug, oracle: OracleKind) -> (hunt::Found, Runner, ServerHandle) {
+async fn finds(bug: Bug, oracle: OracleKind) -> (hunt::Found, Runner) {
     let s = scenario(bug.name());
-    let (runner, server) = runner(&s, Some(bug)).await;
+    let runner = runner(&s, Some(bug)).await;
     let dir = tempfile::tempdir().unwrap();
     let outcome = tokio::time::timeout(
         BOUND,
@@ -75,7 +75,7 @@ async fn finds(bug: Bug, oracle: OracleKind) -> (hunt::Found, Runner, ServerHand
         back, found.repro,
         "the repro file is self-contained and reads back"
     );
-    (found, runner, server)
+    (found, runner)
 }
 
 async fn shrinks_to(found: &hunt::Found, runner: &Runner, connections: usize) {
@@ -103,51 +103,51 @@ async fn shrinks_to(found: &hunt::Found, runner: &Runner, connections: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_check_then_act_is_found_replayed_and_shrunk_to_two() {
-    let (found, runner, server) = finds(Bug::TokenCheckThenAct, OracleKind::Exclusivity).await;
+    let (found, runner) = finds(Bug::TokenCheckThenAct, OracleKind::Exclusivity).await;
     shrinks_to(&found, &runner, 2).await;
-    server.shutdown().await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_swap_is_found_replayed_and_shrunk_to_two() {
-    let (found, runner, server) = finds(Bug::IdentitySwap, OracleKind::Identity).await;
+    let (found, runner) = finds(Bug::IdentitySwap, OracleKind::Identity).await;
     shrinks_to(&found, &runner, 2).await;
-    server.shutdown().await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_message_drop_is_found() {
-    let (found, _runner, server) = finds(Bug::EarlyMessageDrop, OracleKind::Completeness).await;
+    let (found, runner) = finds(Bug::EarlyMessageDrop, OracleKind::Completeness).await;
     assert!(
         found.repro.evidence[0].seen.contains("nothing"),
         "{:?}",
         found.repro.evidence[0]
     );
-    server.shutdown().await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_event_loss_is_found() {
-    let (found, _runner, server) = finds(Bug::BurstEventLoss, OracleKind::Completeness).await;
+    let (found, runner) = finds(Bug::BurstEventLoss, OracleKind::Completeness).await;
     assert!(
         found.repro.evidence[0].expected.contains("tool_completed"),
         "{:?}",
         found.repro.evidence[0]
     );
-    server.shutdown().await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_lag_is_found() {
-    let (found, _runner, server) = finds(Bug::ReconnectLag, OracleKind::Liveness).await;
+    let (found, runner) = finds(Bug::ReconnectLag, OracleKind::Liveness).await;
     assert!(found.repro.evidence[0].seen.contains("http_409"));
-    server.shutdown().await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_leak_is_found() {
-    let (_found, _runner, server) = finds(Bug::AbortLeak, OracleKind::Liveness).await;
-    server.shutdown().await;
+    let (_found, runner) = finds(Bug::AbortLeak, OracleKind::Liveness).await;
+    runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +162,7 @@ async fn the_correct_server_gives_no_false_positives() {
     ] {
         let mut s = scenario(bug);
         s.hunt.rounds = 4;
-        let (runner, server) = runner(&s, None).await;
+        let runner = runner(&s, None).await;
         let dir = tempfile::tempdir().unwrap();
         let outcome = tokio::time::timeout(
             BOUND,
@@ -182,6 +182,6 @@ async fn the_correct_server_gives_no_false_positives() {
             outcome.found.map(|f| f.repro.evidence)
         );
         assert_eq!(outcome.rounds, 4);
-        server.shutdown().await;
+        runner.close().await;
     }
 }

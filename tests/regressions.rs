@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use stampede::hunt::{Rate, Repro, Runner};
-use stampede::target::Bug;
+use stampede::reference::Bug;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -38,12 +38,11 @@ fn bug_of(path: &Path) -> Bug {
 
 /// Replays `repro` `RUNS` times against a fresh reference server with `bug` (or correct).
 async fn replay(repro: &Repro, bug: Option<Bug>) -> Rate {
-    let (runner, server) =
-        Runner::embedded(&repro.plan, bug, Some(WINDOW), CancellationToken::new())
-            .await
-            .unwrap();
+    let runner = Runner::reference(&repro.plan, bug, Some(WINDOW), CancellationToken::new())
+        .await
+        .unwrap();
     let rate = runner.rate(&repro.plan, repro.oracle, RUNS, None).await;
-    server.shutdown().await;
+    runner.close().await;
     rate.unwrap()
 }
 

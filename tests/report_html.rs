@@ -7,7 +7,8 @@ mod report_support;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use report_support::{run, stampede, with_intervals, with_violations, write};
-use stampede::report::{read_run, render_html};
+use stampede::report::render_html;
+use stampede::results::read_run;
 
 /// Parses the page as XML (the report writes XHTML-compatible HTML); returns the count of
 /// each element name, and panics when the page is not well-formed.

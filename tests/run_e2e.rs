@@ -5,16 +5,17 @@
 mod common;
 
 use common::{chat_scenario, run, scenario, spawn_reference, TEST_BOUND};
-use stampede::metrics::{Histograms, Phase};
-use stampede::plan::Plan;
-use stampede::report::Summary;
+use stampede::metrics::Histograms;
+use stampede::model::Phase;
+use stampede::model::Plan;
+use stampede::reference::TlsSetup;
+use stampede::results::Summary;
 use stampede::run::RunOptions;
 use stampede::swarm::TlsOptions;
-use stampede::target::TlsSetup;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
-fn shipped(name: &str) -> stampede::scenario::Scenario {
+fn shipped(name: &str) -> stampede::model::Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
         .join(name);
@@ -42,7 +43,7 @@ async fn golden_path_runs_clean_against_the_embedded_server() {
     ] {
         assert!(s.phases[phase].count > 0, "{phase}");
     }
-    assert_eq!(outcome.exit_code(), 0);
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +91,8 @@ async fn wss_end_to_end_with_a_self_signed_certificate() {
     let c = &outcome.results.summary.counters;
     assert_eq!((c.accepted, c.failed), (0, 5));
     assert_eq!(
-        c.refused_by.get("tls_error"),
+        c.refused_by
+            .get(&stampede::model::Cause::parse("tls_error")),
         Some(&5),
         "{:?}",
         c.refused_by
@@ -144,11 +146,13 @@ async fn the_duration_is_a_hard_stop() {
         .replace("{ think = \"fixed(5ms)\" }", "{ think = \"fixed(20s)\" }");
     let outcome = run(&scenario("stop.toml", &text), None, None).await;
     let s = &outcome.results.summary;
-    assert_eq!(s.stopped, "duration");
+    assert_eq!(s.stopped.name(), "duration");
     assert!(s.elapsed_ms < 5_000.0, "took {}ms", s.elapsed_ms);
     assert_eq!(s.violations.total, 0, "cut-off work is not a violation");
     assert_eq!(
-        s.counters.ended_by.get("interrupted"),
+        s.counters
+            .ended_by
+            .get(&stampede::model::Cause::parse("interrupted")),
         Some(&3),
         "{:?}",
         s.counters.ended_by
@@ -183,15 +187,18 @@ async fn cancelling_stops_cleanly_and_still_writes_partial_results() {
         .unwrap()
         .unwrap();
     let summary = &outcome.results.summary;
-    assert_eq!(summary.stopped, "interrupted");
-    assert_eq!(outcome.exit_code(), 130);
+    assert_eq!(summary.stopped.name(), "interrupted");
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 130);
     assert_eq!(summary.counters.accepted, 6);
     assert_eq!(
         summary.counters.messages_sent, 6,
         "work done before Ctrl-C is kept"
     );
     assert_eq!(
-        summary.counters.ended_by.get("interrupted"),
+        summary
+            .counters
+            .ended_by
+            .get(&stampede::model::Cause::parse("interrupted")),
         Some(&6),
         "{:?}",
         summary.counters.ended_by
@@ -205,7 +212,7 @@ async fn cancelling_stops_cleanly_and_still_writes_partial_results() {
 }
 
 async fn bounded<
-    F: std::future::Future<Output = Result<stampede::run::RunOutcome, stampede::error::Error>>,
+    F: std::future::Future<Output = Result<stampede::run::RunOutcome, stampede::run::RunError>>,
 >(
     f: F,
 ) -> stampede::run::RunOutcome {
@@ -238,8 +245,8 @@ steps = [{{ expect = "connection_established", within = "2s" }}, {{ close = 1000
     assert_eq!(s.violations.total, 0, "{:?}", s.violations.first);
     assert_eq!(s.coverage.shared_tokens, 2);
     assert_eq!(s.coverage.overlapping_tokens, 0);
-    assert_eq!(s.verdict, "inconclusive");
-    assert_eq!(outcome.exit_code(), 4);
+    assert_eq!(s.verdict.name(), "inconclusive");
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 4);
     assert_eq!(s.probe.tokens, 2, "the probe reconnects every token used");
     assert_eq!(s.probe.refused, 0);
 }

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use stampede::hunt::Runner;
-use stampede::oracle::{OracleKind, Violation};
+use stampede::model::{OracleKind, Violation};
+use stampede::reference::Bug;
 use stampede::run::{execute, RunOptions, RunOutcome};
-use stampede::target::Bug;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ const BOUND: Duration = Duration::from_secs(60);
 /// One run at a time: the scenarios are timing-sensitive and the machine may have 2 cores.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
-fn shipped(name: &str) -> stampede::scenario::Scenario {
+fn shipped(name: &str) -> stampede::model::Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
         .join(format!("{name}.toml"));
@@ -37,22 +37,21 @@ async fn run(name: &str, bug: Option<Bug>) -> RunOutcome {
     let s = shipped(name);
     let plan = stampede::plan::build(&s, s.seed);
     let cancel = CancellationToken::new();
-    let (runner, server) = Runner::embedded(&plan, bug, Some(WINDOW), cancel.child_token())
+    let runner = Runner::reference(&plan, bug, Some(WINDOW), cancel.child_token())
         .await
         .unwrap();
     let outcome = tokio::time::timeout(
         BOUND,
         execute(
             Arc::new(plan),
-            &server.url(),
-            bug.is_none(),
-            &runner.keys,
+            &runner.bound,
+            Default::default(),
             &RunOptions::default(),
             cancel.child_token(),
         ),
     )
     .await;
-    server.shutdown().await;
+    runner.close().await;
     match outcome {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => panic!("{name} against {bug:?}: run failed: {e}"),
@@ -96,8 +95,12 @@ fn assert_clean(name: &str, outcome: &RunOutcome) {
             .collect::<Vec<_>>()
     );
     assert_eq!(s.counters.failed, 0, "{name}: {:?}", s.counters.refused_by);
-    assert_eq!(s.verdict, "clean", "{name}");
-    assert_eq!(outcome.exit_code(), 0, "{name}");
+    assert_eq!(s.verdict.name(), "clean", "{name}");
+    assert_eq!(
+        stampede::cli::error::of_run(&outcome.results.summary),
+        0,
+        "{name}"
+    );
     assert!(text(outcome).contains("violations   none"), "{name}");
 }
 
@@ -165,7 +168,12 @@ async fn token_reuse_burst_is_clean_on_the_reference_server() {
     // 80 tokens, 4 connections each: exactly one served per token, the rest refused with 409.
     assert_eq!(s.counters.attempted, 320);
     assert_eq!(s.counters.accepted, 80);
-    assert_eq!(s.counters.refused_by.get("http_409"), Some(&240));
+    assert_eq!(
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::parse("http_409")),
+        Some(&240)
+    );
     assert!(
         s.coverage.overlapping_tokens > 0,
         "the race was exercised: {:?}",
@@ -197,7 +205,7 @@ async fn token_reuse_burst_catches_token_check_then_act() {
     let colliders = found.iter().filter(|v| v.group == "colliders").count();
     assert!(colliders >= 20, "{colliders} of 40 colliding tokens caught");
     assert_reported(&outcome, listed(&outcome, OracleKind::Exclusivity)[0]);
-    assert_eq!(outcome.exit_code(), 1);
+    assert_eq!(stampede::cli::error::of_run(&outcome.results.summary), 1);
 }
 
 // ---- reconnect-storm ------------------------------------------------------------------------
@@ -209,8 +217,16 @@ async fn reconnect_storm_is_clean_on_the_reference_server() {
     let s = &outcome.results.summary;
     // 300 users × 3 connects, 30 aborts and their reconnects.
     assert_eq!(s.counters.accepted, 930);
-    assert_eq!(s.counters.refused_by.get("aborted_rst"), Some(&30));
-    assert!(!s.counters.refused_by.contains_key("http_409"));
+    assert_eq!(
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::parse("aborted_rst")),
+        Some(&30)
+    );
+    assert!(!s
+        .counters
+        .refused_by
+        .contains_key(&stampede::model::Cause::Http(409)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +284,12 @@ async fn bad_tokens_are_all_refused_cleanly_by_the_reference_server() {
     let s = &outcome.results.summary;
     // 3 × 26 catalogue entries and 3 × 3 × 4 time-shifted tokens refused; 3 × 4 valid served.
     assert_eq!(s.counters.attempted, 126);
-    assert_eq!(s.counters.refused_by.get("http_401"), Some(&114));
+    assert_eq!(
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::parse("http_401")),
+        Some(&114)
+    );
     assert_eq!(s.counters.accepted, 12);
 }
 

@@ -5,7 +5,7 @@
 //! exactly as RFC 7515 §7.1 compact serialization.
 
 use super::keys::Keys;
-use crate::plan::{AuthPlan, TokenPlan};
+use crate::model::{AuthPlan, TokenPlan};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::errors::Error as JwtError;
@@ -102,11 +102,11 @@ pub(super) fn flip_signature(signature: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Placement, SecretSource};
+    use crate::model::{Placement, SecretSource};
     use std::time::Duration;
 
     pub(crate) fn plan() -> AuthPlan {
-        AuthPlan::from_spec(&crate::scenario::AuthSpec {
+        AuthPlan::from_spec(&crate::model::AuthSpec {
             secret: SecretSource::Literal { value: "k".into() },
             ttl: Duration::from_secs(60),
             placement: Placement::None,

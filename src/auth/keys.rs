@@ -4,8 +4,8 @@
 //! here is ever printed: `Keys`' `Debug` names the algorithm only.
 
 use super::AuthError;
-use crate::plan::AuthPlan;
-use crate::scenario::{JwtAlg, SecretSource};
+use crate::model::AuthPlan;
+use crate::model::{JwtAlg, SecretSource};
 use jsonwebtoken::{crypto, Algorithm, DecodingKey, EncodingKey};
 use std::fmt;
 

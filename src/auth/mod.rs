@@ -14,8 +14,8 @@ pub use encode::REGISTERED_CLAIMS;
 pub use keys::{resolve_keys, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 
-use crate::plan::{AuthPlan, TokenPlan};
-use crate::scenario::{Forge, SecretSource};
+use crate::model::{AuthPlan, TokenPlan};
+use crate::model::{BadToken, Forge, SecretSource};
 use encode::Shift;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -44,8 +44,6 @@ pub enum AuthError {
     BadKey { what: &'static str, reason: String },
     #[error("{0} tokens against the embedded server need [auth] public_key (or a PKCS#8 key to derive it from)")]
     NoPublicKey(&'static str),
-    #[error("token {jti}: unknown catalogue entry {name:?}")]
-    UnknownForge { jti: String, name: String },
     #[error("cannot sign token {jti}: {source}")]
     Sign {
         jti: String,
@@ -220,13 +218,12 @@ fn mint_one(
             let jwt = encode::sign_claims(keys, &claims).map_err(sign_error)?;
             (Some(jwt), Some(shift_label(shift)))
         }
-        Some(Forge::Bad { name }) => (forge(name, slot, keys, &claims)?, Some(name.clone())),
+        Some(Forge::Bad { name }) => (forge(*name, slot, keys, &claims)?, Some(name.to_string())),
         Some(Forge::Catalogue) => {
-            let name = catalogue::NAMES
-                .get(index % catalogue::NAMES.len())
-                .copied()
-                .unwrap_or("garbage");
-            (forge(name, slot, keys, &claims)?, Some(name.to_string()))
+            let entry = BadToken::all()
+                .nth(index % BadToken::all().count())
+                .unwrap_or(BadToken::Garbage);
+            (forge(entry, slot, keys, &claims)?, Some(entry.to_string()))
         }
     };
     Ok(Token {
@@ -239,20 +236,14 @@ fn mint_one(
 }
 
 fn forge(
-    name: &str,
+    entry: BadToken,
     slot: &TokenPlan,
     keys: &Keys,
     claims: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Option<String>, AuthError> {
-    catalogue::forge(name, keys, claims).map_err(|e| match e {
-        catalogue::ForgeError::Unknown(name) => AuthError::UnknownForge {
-            jti: slot.jti.clone(),
-            name,
-        },
-        catalogue::ForgeError::Sign(source) => AuthError::Sign {
-            jti: slot.jti.clone(),
-            source,
-        },
+    catalogue::forge(entry, keys, claims).map_err(|source| AuthError::Sign {
+        jti: slot.jti.clone(),
+        source,
     })
 }
 

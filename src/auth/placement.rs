@@ -5,8 +5,8 @@
 //! empty one, is placed as the scenario says.
 
 use super::Token;
-use crate::plan::AuthPlan;
-use crate::scenario::Placement;
+use crate::model::AuthPlan;
+use crate::model::Placement;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;

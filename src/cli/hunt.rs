@@ -1,13 +1,12 @@
 //! `hunt`, `replay` and `shrink`: finding a race, reproducing it on demand, minimising it.
 
-use crate::auth;
-use crate::error::{exit, Error};
+use super::{exit, Error};
 use crate::hunt::{self, HuntOptions, Repro, Runner, ShrinkOptions};
-use crate::plan::Plan;
-use crate::run::RunOptions;
+use crate::model::Plan;
+use crate::reference::Bug;
+use crate::run::{RunOptions, Target};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
-use crate::target::{Bug, ServerHandle};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,52 +76,60 @@ pub struct ShrinkArgs {
     pub output: Option<PathBuf>,
 }
 
-/// A runner for `plan`'s auth against the chosen target, and the server it started.
+impl TargetArgs {
+    /// The target these flags name: `--target`, else `fallback` (the scenario's), else
+    /// the reference server with `--bug` planted.
+    fn choose(&self, fallback: Option<&str>) -> Target {
+        match Target::choose(self.target.clone(), fallback) {
+            Target::Reference { .. } => Target::Reference {
+                bug: self.bug,
+                window: self.bug_window,
+            },
+            url => url,
+        }
+    }
+
+    fn tls(&self) -> TlsOptions {
+        TlsOptions {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+/// A runner for `plan`'s auth against `target`; says where it runs.
 async fn runner(
     plan: &Plan,
+    target: &Target,
     args: &TargetArgs,
     cancel: CancellationToken,
-) -> Result<(Runner, Option<ServerHandle>), Error> {
-    let (mut runner, server) = match &args.target {
-        Some(url) => {
-            let keys = auth::resolve_keys(&plan.auth)?;
-            let opts = RunOptions::default();
-            (
-                Runner {
-                    url: url.clone(),
-                    keys,
-                    opts,
-                    cancel,
-                },
-                None,
-            )
-        }
-        None => {
-            let (runner, server) =
-                Runner::embedded(plan, args.bug, args.bug_window, cancel).await?;
-            let bug = args
-                .bug
+) -> Result<Runner, Error> {
+    let opts = RunOptions {
+        tls: args.tls(),
+        ..RunOptions::default()
+    };
+    let runner = Runner::start(target, plan, opts, cancel).await?;
+    match target {
+        Target::Reference { bug, .. } => {
+            let bug = bug
                 .map(|b| format!(" with planted bug {b}"))
                 .unwrap_or_default();
             eprintln!(
                 "running against the built-in reference server{bug} at {}",
-                server.url()
+                runner.url()
             );
-            (runner, Some(server))
         }
-    };
-    runner.opts.tls = TlsOptions {
-        ca_file: args.ca_file.clone(),
-        insecure: args.insecure,
-    };
-    Ok((runner, server))
+        Target::Url(url) => eprintln!("running against {url}"),
+    }
+    Ok(runner)
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file(&args.scenario)?;
-    let seed = args.seed.unwrap_or(s.seed);
+    let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
-    let (runner, server) = runner(&probe, &args.target, cancel).await?;
+    let target = args.target.choose(s.target.as_deref());
+    let runner = runner(&probe, &target, &args.target, cancel).await?;
     let opts = HuntOptions {
         budget: args.budget,
         seed,
@@ -143,7 +150,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         );
     };
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
-    shutdown(server).await;
+    runner.close().await;
     let outcome = outcome?;
     match outcome.found {
         Some(found) => {
@@ -183,11 +190,12 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
 
 pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    let (runner, server) = runner(&repro.plan, &args.target, cancel).await?;
+    let target = args.target.choose(None);
+    let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
     let rate = runner
         .rate(&repro.plan, repro.oracle, args.times, None)
         .await;
-    shutdown(server).await;
+    runner.close().await;
     let rate = rate?;
     println!(
         "{}: reproduced the {} violation {rate} times ({} connections)",
@@ -204,14 +212,15 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
 
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    let (runner, server) = runner(&repro.plan, &args.target, cancel).await?;
+    let target = args.target.choose(None);
+    let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
     let opts = ShrinkOptions {
         times: args.times,
         budget: args.budget,
         ..Default::default()
     };
     let outcome = hunt::shrink(&repro, &runner, opts).await;
-    shutdown(server).await;
+    runner.close().await;
     let outcome = outcome?;
     let output = args
         .output
@@ -229,10 +238,4 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
-}
-
-async fn shutdown(server: Option<ServerHandle>) {
-    if let Some(s) = server {
-        s.shutdown().await;
-    }
 }

@@ -2,8 +2,9 @@
 //! A race is probabilistic; its reproduction rate is the figure that matters.
 
 use super::RunArgs;
-use crate::error::{exit, Error};
-use crate::run::{self, RunOptions};
+use super::{exit, watched_run, Error};
+use crate::model::{OracleKind, Verdict};
+use crate::run::RunOptions;
 use crate::scenario;
 use crate::swarm::TlsOptions;
 use std::collections::BTreeMap;
@@ -11,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file(&args.scenario)?;
-    let first = args.seed.unwrap_or(s.seed);
+    let first = s.seed_or(args.seed);
     let tls = TlsOptions {
         ca_file: args.ca_file.clone(),
         insecure: args.insecure,
     };
-    let mut broke: BTreeMap<String, u32> = BTreeMap::new();
+    let mut broke: BTreeMap<OracleKind, u32> = BTreeMap::new();
     let mut runs = 0u32;
     let mut inconclusive = 0u32;
     for seed in first..first.saturating_add(u64::from(args.seeds)) {
@@ -30,22 +31,26 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             out: (!args.no_results).then(|| args.out.clone()),
             tls: tls.clone(),
             interval: args.interval,
-            progress: !args.quiet,
-            quiet: args.quiet,
         };
-        let outcome = run::run(&s, &opts, cancel.child_token()).await?;
+        let outcome = watched_run(&s, &opts, args.quiet, cancel.child_token()).await?;
         let summary = &outcome.results.summary;
         runs += 1;
-        inconclusive += u32::from(summary.verdict == "inconclusive");
+        inconclusive += u32::from(summary.verdict == Verdict::Inconclusive);
         for (oracle, n) in &summary.violations.by_oracle {
             if *n > 0 {
-                *broke.entry(oracle.clone()).or_default() += 1;
+                *broke.entry(*oracle).or_default() += 1;
             }
         }
-        let found: Vec<&String> = summary.violations.by_oracle.keys().collect();
+        let found: Vec<&str> = summary
+            .violations
+            .by_oracle
+            .keys()
+            .map(|o| o.name())
+            .collect();
         eprintln!(
             "seed {seed}: {} violations {found:?} ({})",
-            summary.violations.total, summary.verdict
+            summary.violations.total,
+            summary.verdict.name()
         );
     }
     println!("{} under {runs} seeds from {first}:", s.name);
@@ -54,7 +59,8 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
     }
     for (oracle, n) in &broke {
         println!(
-            "  {oracle:<20} broke in {n}/{runs} seeds ({:.0}%)",
+            "  {:<20} broke in {n}/{runs} seeds ({:.0}%)",
+            oracle.name(),
             f64::from(*n) * 100.0 / f64::from(runs.max(1))
         );
     }

@@ -10,48 +10,76 @@ pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome};
 pub use space::{draw, round_seed, separate};
 
 use crate::auth::Keys;
-use crate::error::Error;
-use crate::oracle::{OracleKind, Violation};
-use crate::plan::{self, Plan};
-use crate::run::{self, RunOptions, RunOutcome};
-use crate::scenario::Scenario;
+use crate::metrics::Live;
+use crate::model::{OracleKind, Plan, Scenario, Violation};
+use crate::plan;
+use crate::run::{self, Bound, RunError, RunOptions, RunOutcome, Target};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Runs plans against one target, each with fresh token ids.
+/// Why a hunt, replay or shrink could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum HuntError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Repro(#[from] ReproError),
+}
+
+/// Shorthand for this module's results.
+type Error = HuntError;
+
+/// Runs plans against one bound target, each with fresh token ids.
 pub struct Runner {
-    pub url: String,
-    pub keys: Keys,
+    pub bound: Bound,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
 }
 
 impl Runner {
-    /// A runner against the built-in reference server, started on a loopback port and
-    /// configured to verify what `plan` mints, with `bug` planted (and its window) or none.
-    pub async fn embedded(
+    /// A runner against `target`, bound for `plan`'s auth (the reference server is
+    /// started, with its bug if any). Stop it with [`Runner::close`].
+    pub async fn start(
+        target: &Target,
         plan: &Plan,
-        bug: Option<crate::target::Bug>,
+        opts: RunOptions,
+        cancel: CancellationToken,
+    ) -> Result<Runner, Error> {
+        let bound = run::bind(target, plan, &cancel).await?;
+        Ok(Runner {
+            bound,
+            opts,
+            cancel,
+        })
+    }
+
+    /// A runner against the built-in reference server, verifying what `plan` mints, with
+    /// `bug` planted (and its window) or none.
+    pub async fn reference(
+        plan: &Plan,
+        bug: Option<crate::reference::Bug>,
         window: Option<Duration>,
         cancel: CancellationToken,
-    ) -> Result<(Runner, crate::target::ServerHandle), Error> {
-        let keys = crate::auth::resolve_keys(&plan.auth)?;
-        let mut config = run::embedded_config(plan, &keys)?;
-        config.bug = bug;
-        if let Some(window) = window {
-            config.bug_window = window;
-        }
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = crate::target::spawn(config, loopback, cancel.child_token()).await?;
-        let runner = Runner {
-            url: server.url(),
-            keys,
-            opts: RunOptions::default(),
-            cancel,
-        };
-        Ok((runner, server))
+    ) -> Result<Runner, Error> {
+        let target = Target::Reference { bug, window };
+        Runner::start(&target, plan, RunOptions::default(), cancel).await
+    }
+
+    /// The URL runs go to.
+    pub fn url(&self) -> &str {
+        &self.bound.url
+    }
+
+    /// The keys tokens are minted with.
+    pub fn keys(&self) -> &Keys {
+        &self.bound.keys
+    }
+
+    /// Stops the reference server, if this runner started one.
+    pub async fn close(self) {
+        self.bound.close().await;
     }
 
     /// One execution; writes no result files.
@@ -61,15 +89,8 @@ impl Runner {
             ..self.opts.clone()
         };
         let plan = Arc::new(fresh_keys(plan));
-        run::execute(
-            plan,
-            &self.url,
-            false,
-            &self.keys,
-            &opts,
-            self.cancel.child_token(),
-        )
-        .await
+        let live = Arc::new(Live::default());
+        Ok(run::execute(plan, &self.bound, live, &opts, self.cancel.child_token()).await?)
     }
 
     /// The `oracle` violations of the first of up to `tries` runs that breaks it: fresh
@@ -142,13 +163,7 @@ impl std::fmt::Display for Rate {
 
 /// Whether a run broke `oracle`.
 pub fn broke(outcome: &RunOutcome, oracle: OracleKind) -> bool {
-    outcome
-        .results
-        .summary
-        .violations
-        .by_oracle
-        .get(oracle.name())
-        .is_some_and(|n| *n > 0)
+    outcome.broke(oracle)
 }
 
 /// What to hunt for and for how long.
@@ -288,7 +303,7 @@ async fn record(
         scenario_hash: scenario.hash.clone(),
         seed,
         round,
-        target: runner.url.clone(),
+        target: runner.url().to_string(),
         oracle,
         evidence,
         rate: Some((rate.reproduced, rate.runs)),

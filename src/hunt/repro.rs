@@ -4,9 +4,9 @@
 //! stability (race-patterns §0.2). Tokens are re-minted at replay time with fresh `jti`s,
 //! so one replay's leaked session cannot make the next one fail.
 
-use crate::oracle::{OracleKind, Violation};
-use crate::plan::Plan;
-use crate::report::{write_atomic, WriteError};
+use crate::model::Plan;
+use crate::model::{OracleKind, Violation};
+use crate::results::{write_atomic, WriteError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,9 +8,9 @@
 //! things), and a candidate is kept only if it still breaks the *same* oracle at a rate not
 //! far below the original, so shrinking neither drifts to another bug nor to a rarer repro.
 
+use super::HuntError as Error;
 use super::{Rate, Repro, Runner};
-use crate::error::Error;
-use crate::plan::{Action, Plan};
+use crate::model::{Action, Plan};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

@@ -1,16 +1,32 @@
 //! Drawing each hunt round's variation of a scenario from its `[hunt]` ranges.
 //!
-//! The draws use proptest strategies driven by a ChaCha `TestRng` seeded from (seed,
-//! round), so every round is reproducible from those two numbers alone.
+//! Every draw comes from a ChaCha8 stream keyed by (seed, round), so a round is
+//! reproducible from those two numbers alone, and ChaCha's output is specified, so a later
+//! version draws the same rounds.
+//!
+//! Stream discipline: `plan::build` uses stream 0 of a plan's seed for token ids and
+//! stream `conn + 1` for each connection (at most 2^32). A hunt draws from the top of the
+//! stream space of the round's seed, [`DRAW_STREAM`] for the scenario's variation and
+//! [`ORDER_STREAM`] for the connection order, so no hunt draw reuses the numbers a plan
+//! mints its tokens or samples its timings from.
 
-use crate::plan::Plan;
-use crate::scenario::{Arrival, Dist, HuntOrder, HuntSpec, Scenario};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use crate::model::{Arrival, Dist, HuntOrder, HuntSpec, Plan, Scenario};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::Duration;
+
+/// The ChaCha stream a round's variation (users, connections, jitter) is drawn from.
+pub const DRAW_STREAM: u64 = u64::MAX;
+/// The ChaCha stream a round's connection order (`[hunt] order = "random"`) is drawn from.
+pub const ORDER_STREAM: u64 = u64::MAX - 1;
+
+/// A ChaCha8 generator on `stream` of round `round`'s seed.
+fn round_rng(seed: u64, round: u32, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(round_seed(seed, round));
+    rng.set_stream(stream);
+    rng
+}
 
 /// The seed of round `round`: distinct, stable, independent of other rounds.
 pub fn round_seed(seed: u64, round: u32) -> u64 {
@@ -28,20 +44,17 @@ pub fn draw(scenario: &Scenario, round: u32, seed: u64) -> Scenario {
         return s;
     }
     let hunt = scenario.hunt.clone();
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&round_seed(seed, round).to_le_bytes());
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
-    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let mut rng = round_rng(seed, round, DRAW_STREAM);
     for group in &mut s.groups {
         if let Some((lo, hi)) = hunt.users {
-            group.users = pick(&mut runner, lo..=hi).unwrap_or(group.users);
+            group.users = rng.random_range(lo.min(hi)..=hi.max(lo));
         }
         if let Some((lo, hi)) = hunt.connections_per_user {
-            group.connections_per_user =
-                pick(&mut runner, lo..=hi).unwrap_or(group.connections_per_user);
+            group.connections_per_user = rng.random_range(lo.min(hi)..=hi.max(lo));
         }
         if let Some((lo, hi)) = hunt.jitter {
-            let us = pick(&mut runner, lo.as_micros() as u64..=hi.as_micros() as u64).unwrap_or(0);
+            let (lo, hi) = (lo.as_micros() as u64, hi.as_micros() as u64);
+            let us = rng.random_range(lo.min(hi)..=hi.max(lo));
             group.jitter = Dist::Uniform {
                 low: Duration::ZERO,
                 high: Duration::from_micros(us),
@@ -71,7 +84,7 @@ pub fn separate(plan: &mut Plan, hunt: &HuntSpec, round: u32, seed: u64) {
     if hunt.order == HuntOrder::Planned {
         return;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(round_seed(seed, round));
+    let mut rng = round_rng(seed, round, ORDER_STREAM);
     for group in 0..plan.groups.len() as u16 {
         let members: Vec<usize> = (0..plan.conns.len())
             .filter(|&i| plan.conns[i].group == group)
@@ -119,14 +132,10 @@ fn nth_permutation(n: usize, k: u64) -> Vec<usize> {
     out
 }
 
-fn pick<S: Strategy>(runner: &mut TestRunner, strategy: S) -> Option<S::Value> {
-    strategy.new_tree(runner).ok().map(|t| t.current())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{HuntSpec, Sweep};
+    use crate::model::{HuntSpec, Sweep};
 
     fn scenario() -> Scenario {
         let text = "name = \"s\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{ close = 1000 }]\n";

@@ -1,8 +1,8 @@
 //! Batching samples from connection tasks into one set of histograms, interval by interval.
 
 use super::interval::{IntervalConfig, IntervalSeries, Recorder, Sample};
-use super::{Histograms, Phase};
-use crate::swarm::Live;
+use super::{Histograms, Live};
+use crate::model::Phase;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;

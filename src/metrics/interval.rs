@@ -7,8 +7,8 @@
 //! one and the previous one, which still takes stragglers), each closed interval is streamed
 //! to the log and dropped, and the series keeps only a few numbers per interval.
 
-use super::{Histograms, Phase, PhaseStats};
-use crate::swarm::Live;
+use super::{Histograms, Live, PhaseStats};
+use crate::model::Phase;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use serde::{Deserialize, Serialize};

@@ -5,12 +5,13 @@
 //! per sample). Counters live in each task and are merged with `+=` when it ends.
 
 pub mod aggregator;
-mod counters;
 pub mod interval;
 
 pub use aggregator::{Aggregated, Aggregator, SampleBuffer};
-pub use counters::{Cause, Counters, Tally};
 pub use interval::{IntervalConfig, IntervalLog, IntervalPoint, IntervalSeries};
+
+use crate::model::Phase;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
@@ -21,57 +22,17 @@ use std::time::Duration;
 /// Highest trackable latency: 60 s, in microseconds.
 pub const MAX_US: u64 = 60_000_000;
 
-/// A measured span of the handshake timeline or the turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// TCP connect.
-    TcpConnect,
-    /// TLS handshake (wss only).
-    Tls,
-    /// Upgrade request sent → 101 received.
-    Upgrade,
-    /// 101 → first server frame (the auth ack in most protocols).
-    FirstFrame,
-    /// Request sent → first correlated event.
-    FirstEvent,
-    /// Request → final event of the expected sequence, from the request's intended send
-    /// time (the open model's schedule; the actual send otherwise): coordinated-omission free.
-    Turn,
-    /// Request actually sent → final event: what a naive tool reports.
-    TurnRaw,
-    /// How late an action started against its planned instant.
-    GeneratorLag,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 8] = [
-        Phase::TcpConnect,
-        Phase::Tls,
-        Phase::Upgrade,
-        Phase::FirstFrame,
-        Phase::FirstEvent,
-        Phase::Turn,
-        Phase::TurnRaw,
-        Phase::GeneratorLag,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::TcpConnect => "tcp_connect",
-            Phase::Tls => "tls",
-            Phase::Upgrade => "upgrade",
-            Phase::FirstFrame => "first_frame",
-            Phase::FirstEvent => "first_event",
-            Phase::Turn => "turn",
-            Phase::TurnRaw => "turn_raw",
-            Phase::GeneratorLag => "generator_lag",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
+/// Live figures for a progress display; updated with relaxed atomics, read occasionally.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub live: AtomicI64,
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub violations: AtomicU64,
+    pub finished: AtomicU64,
+    /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
+    /// the end of each interval.
+    pub turn_p99_us: AtomicU64,
 }
 
 /// Errors from reading histograms back.

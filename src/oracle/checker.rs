@@ -1,12 +1,10 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
 use super::pattern::{Fed, PatternState};
-use super::{OracleKind, Violation};
-use crate::metrics::{Counters, Phase};
-use crate::plan::{json_key, ExpectPlan};
-use crate::scenario::OracleSpec;
+use crate::model::{Counters, ExpectPlan, OracleKind, OracleSpec, Phase, Violation};
+use crate::plan::json_key;
 use serde_json::{Map, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -131,6 +129,8 @@ pub struct ConnChecker {
     pub samples: Vec<(Phase, Duration)>,
     /// Every violation found, including those beyond the kept ones.
     pub violated: u64,
+    /// The same, by oracle.
+    pub violated_by: BTreeMap<OracleKind, u64>,
 }
 
 impl ConnChecker {
@@ -154,6 +154,7 @@ impl ConnChecker {
             violations: Vec::new(),
             samples: Vec::new(),
             violated: 0,
+            violated_by: BTreeMap::new(),
         }
     }
 
@@ -216,8 +217,8 @@ impl ConnChecker {
 
     /// Handles one JSON object from the server.
     pub fn on_message(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
-        self.check_identity(msg, now, c);
-        self.check_sequence(msg, now, c);
+        self.check_identity(msg, now);
+        self.check_sequence(msg, now);
         let Some(event) = msg.get(&self.spec.type_field).and_then(Value::as_str) else {
             return;
         };
@@ -248,7 +249,6 @@ impl ConnChecker {
                 expected,
                 event.to_string(),
                 Some(key),
-                c,
             );
             return;
         }
@@ -268,7 +268,7 @@ impl ConnChecker {
             let seen = seen_text(p);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(idx, Resolution::Violated, c);
-            self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+            self.violate(OracleKind::Completeness, now, expected, seen, key);
         }
     }
 
@@ -286,7 +286,7 @@ impl ConnChecker {
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(0, resolution, c);
             if resolution == Resolution::Violated {
-                self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+                self.violate(OracleKind::Completeness, now, expected, seen, key);
             }
         }
     }
@@ -310,7 +310,7 @@ impl ConnChecker {
         let seen = seen_text(p);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         self.resolve(idx, Resolution::Violated, c);
-        self.violate(OracleKind::Completeness, now, expected, seen, key, c);
+        self.violate(OracleKind::Completeness, now, expected, seen, key);
     }
 
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
@@ -375,7 +375,7 @@ impl ConnChecker {
         }
     }
 
-    fn check_identity(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+    fn check_identity(&mut self, msg: &Map<String, Value>, now: Instant) {
         let Some(field) = self.spec.identity.as_deref() else {
             return;
         };
@@ -388,12 +388,11 @@ impl ConnChecker {
                 expected,
                 format!("{field} = {value}"),
                 None,
-                c,
             );
         }
     }
 
-    fn check_sequence(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+    fn check_sequence(&mut self, msg: &Map<String, Value>, now: Instant) {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
@@ -406,7 +405,6 @@ impl ConnChecker {
                 format!("integer {field}"),
                 seen,
                 None,
-                c,
             );
             return;
         };
@@ -419,7 +417,6 @@ impl ConnChecker {
                     expected,
                     format!("{field} = {seq}"),
                     None,
-                    c,
                 );
             }
         }
@@ -481,9 +478,8 @@ impl ConnChecker {
         expected: String,
         seen: String,
         correlation: Option<String>,
-        c: &mut Counters,
     ) {
-        *c.violations.entry(oracle.name().to_string()).or_default() += 1;
+        *self.violated_by.entry(oracle).or_default() += 1;
         self.violated += 1;
         if self.violations.len() >= MAX_KEPT {
             return;

@@ -1,6 +1,6 @@
 //! An expected event sequence as a tiny automaton: `a b+ c? d*` with greedy repetition.
 
-use crate::scenario::{PatternItem, Repeat};
+use crate::model::{PatternItem, Repeat};
 
 /// Progress through one pattern.
 #[derive(Debug, Clone)]

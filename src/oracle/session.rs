@@ -6,10 +6,10 @@
 //! other was accepted), and liveness treats any attempt whose fate is unknown (aborted, timed
 //! out, reset mid-handshake) as possibly still live for the grace period.
 
-use super::{Involved, OracleKind, Violation};
-use crate::plan::{ConnPlan, Plan};
-use crate::scenario::{Forge, Placement};
-use crate::swarm::{Attempt, ConnReport, Outcome, Probe};
+use crate::model::{
+    Attempt, ConnPlan, ConnReport, Forge, Involved, OracleKind, Outcome, Placement, Plan, Probe,
+    Violation,
+};
 use std::collections::BTreeMap;
 
 /// Slack on the exclusivity witness (see `exclusivity`).
@@ -76,8 +76,8 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // (server gone, reset, timeout) proves nothing about sessions.
     let reject = &plan.oracles.session.reject;
     let refused = match probe.cause {
-        Some(crate::metrics::Cause::Http(code)) => reject.http.contains(&code),
-        Some(crate::metrics::Cause::ServerClose(code)) => reject.close.contains(&code),
+        Some(crate::model::Cause::Http(code)) => reject.http.contains(&code),
+        Some(crate::model::Cause::ServerClose(code)) => reject.close.contains(&code),
         _ => false,
     };
     if !refused {
@@ -254,12 +254,12 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let bad = must_reject(s.forge);
     let problem = match (a.outcome, &a.cause) {
         (Outcome::Accepted, _) if bad => "accepted",
-        (Outcome::Rejected, Some(crate::metrics::Cause::Http(code)))
+        (Outcome::Rejected, Some(crate::model::Cause::Http(code)))
             if !reject.http.contains(code) =>
         {
             "refused with an unexpected status"
         }
-        (Outcome::Failed, Some(crate::metrics::Cause::ServerClose(1011))) => {
+        (Outcome::Failed, Some(crate::model::Cause::ServerClose(1011))) => {
             "closed with 1011 (internal error)"
         }
         (Outcome::Failed, _) if bad => "not refused cleanly",
@@ -337,7 +337,7 @@ fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
 fn forge_label(f: &Forge) -> String {
     match f {
         Forge::Catalogue => "catalogue".into(),
-        Forge::Bad { name } => name.clone(),
+        Forge::Bad { name } => name.to_string(),
         Forge::Shift {
             exp_s,
             nbf_s,

@@ -1,6 +1,6 @@
 //! Arrival shapes → intended start offsets (before jitter).
 
-use crate::scenario::Arrival;
+use crate::model::Arrival;
 use std::time::Duration;
 
 /// How long before a collide barrier its connections start pre-opening: enough for `n`

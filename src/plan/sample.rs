@@ -1,6 +1,6 @@
 //! Sampling durations from scenario distributions, in whole microseconds.
 
-use crate::scenario::Dist;
+use crate::model::Dist;
 use rand::Rng;
 use rand_distr::{Distribution, Exp, Normal};
 use std::time::Duration;

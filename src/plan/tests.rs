@@ -1,7 +1,8 @@
 use super::*;
-use crate::scenario::*;
+use crate::model::*;
 use proptest::prelude::*;
 use serde_json::json;
+use std::time::Duration;
 
 fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> Scenario {
     Scenario {
@@ -158,7 +159,7 @@ fn cross_user_presents_the_next_users_token() {
 #[test]
 fn the_catalogue_is_dealt_round_robin_over_slots() {
     let mut s = scenario(
-        crate::auth::catalogue::NAMES.len() as u32 + 1,
+        BadToken::all().count() as u32 + 1,
         1,
         TokenReuse::PerConnection,
         ramp(),
@@ -173,7 +174,7 @@ fn the_catalogue_is_dealt_round_robin_over_slots() {
     assert_eq!(
         names[0],
         Forge::Bad {
-            name: crate::auth::catalogue::NAMES[0].into()
+            name: BadToken::all().next().unwrap()
         }
     );
     assert_eq!(names[names.len() - 1], names[0], "wraps around");

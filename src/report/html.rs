@@ -9,8 +9,8 @@ mod header;
 mod plots;
 mod tables;
 
-use super::read::RunData;
-use crate::metrics::Phase;
+use crate::model::Phase;
+use crate::results::RunData;
 use header::{cards, legend, masthead};
 use plots::{Gauge, Series};
 use plotters::style::RGBColor;

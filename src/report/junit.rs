@@ -3,8 +3,8 @@
 //! The XML is written by hand (it is a handful of elements); every text and attribute goes
 //! through [`escape`], which also drops the control characters XML 1.0 forbids.
 
-use super::{Summary, ThresholdResult};
-use crate::oracle::{OracleKind, Violation};
+use crate::model::{OracleKind, Violation};
+use crate::results::{Summary, ThresholdResult};
 use std::fmt::Write as _;
 
 /// Violations quoted in a failing oracle's body.
@@ -40,18 +40,19 @@ pub fn junit(summary: &Summary, thresholds: &[ThresholdResult]) -> String {
 }
 
 /// The three built-in oracles plus any other name the summary counted violations under.
-fn oracle_names(summary: &Summary) -> Vec<String> {
-    let mut names: Vec<String> = ORACLES.iter().map(|o| o.name().to_string()).collect();
+fn oracle_names(summary: &Summary) -> Vec<OracleKind> {
+    let mut names: Vec<OracleKind> = ORACLES.to_vec();
     for name in summary.violations.by_oracle.keys() {
         if !names.contains(name) {
-            names.push(name.clone());
+            names.push(*name);
         }
     }
     names
 }
 
-fn oracle_case(summary: &Summary, suite: &str, name: &str) -> Case {
-    let count = summary.violations.by_oracle.get(name).copied().unwrap_or(0);
+fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
+    let name = oracle.name();
+    let count = summary.violations.of(*oracle);
     let first: Vec<&Violation> = summary
         .violations
         .first
@@ -134,7 +135,7 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("scenario_hash", s.scenario_hash.clone()),
         ("plan_hash", s.plan_hash.clone()),
         ("target", s.target.clone()),
-        ("stopped", s.stopped.clone()),
+        ("stopped", s.stopped.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

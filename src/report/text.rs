@@ -1,7 +1,8 @@
 //! The compact console summary.
 
-use super::Summary;
-use crate::metrics::Phase;
+use crate::model::Phase;
+use crate::model::Verdict;
+use crate::results::Summary;
 use std::io::{self, Write};
 
 /// Renders the summary table; volatile values (times) are formatted, never reordered.
@@ -39,13 +40,13 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",
-        c.messages_sent, c.messages_received, c.received_per_sec
+        c.messages_sent, c.messages_received, s.received_per_sec
     )?;
-    if c.non_json_frames + c.binary_frames + c.buffer_overflows > 0 {
+    if c.non_json + c.binary_frames + c.buffer_overflows > 0 {
         writeln!(
             w,
             "  findings   non-JSON {}  binary {}  buffer overflows {}",
-            c.non_json_frames, c.binary_frames, c.buffer_overflows
+            c.non_json, c.binary_frames, c.buffer_overflows
         )?;
     }
     render_phases(s, w)?;
@@ -65,7 +66,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             s.probe.tokens, s.probe.refused
         )?;
     }
-    if s.verdict == "inconclusive" {
+    if s.verdict == Verdict::Inconclusive {
         writeln!(
             w,
             "INCONCLUSIVE: {} tokens were shared, but no two handshakes with the same token overlapped",

@@ -22,7 +22,7 @@ mod tests;
 
 pub use dist::{parse_dist, parse_duration};
 
-use super::model::{Limits, OracleSpec, Scenario, Step};
+use crate::model::{Limits, OracleSpec, Scenario, Step};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -5,7 +5,5 @@
 //! collected with its file:line:column, so a user fixes a file in one go.
 
 mod load;
-pub mod model;
 
 pub use load::{load_file, load_str, parse_dist, parse_duration, Problem, ScenarioError};
-pub use model::*;

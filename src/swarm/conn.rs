@@ -5,12 +5,11 @@
 //! frames, silence) ends up in that report as causes and violations; nothing here fails
 //! the run.
 
-use super::attempt::{Attempt, Judge};
 use super::dial::{classify, Ws};
-use super::{ConnReport, RunCtx};
-use crate::metrics::{Cause, Counters, Phase, SampleBuffer};
-use crate::oracle::{ConnChecker, ConnIdentity, StreamEnd};
-use crate::plan::{Action, ConnPlan, ExpectPlan};
+use super::RunCtx;
+use crate::metrics::SampleBuffer;
+use crate::model::{Action, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Phase};
+use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -183,6 +182,7 @@ impl ConnRun {
             token: plan.token,
             counters: std::mem::take(&mut self.counters),
             violations: std::mem::take(&mut self.checker.violations),
+            violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             attempts: std::mem::take(&mut self.attempts),
         }
     }

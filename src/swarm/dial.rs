@@ -4,8 +4,8 @@
 use super::barrier::Barrier;
 use super::stream::{ClientStream, Transport};
 use crate::auth::{attach_with, Token, UpgradeExtras};
-use crate::metrics::{Cause, Phase};
-use crate::scenario::{Limits, Placement};
+use crate::model::{Cause, Phase};
+use crate::model::{Limits, Placement};
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -23,7 +23,7 @@ pub type Ws = WebSocketStream<ClientStream>;
 
 /// A parsed and resolved target URL.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Endpoint {
     pub url: String,
     pub addr: SocketAddr,
     pub tls: bool,
@@ -43,10 +43,10 @@ pub enum UrlError {
     },
 }
 
-impl Target {
+impl Endpoint {
     /// Parses a `ws://` or `wss://` URL and resolves its host once, so DNS is not
     /// counted as connect time.
-    pub async fn resolve(url: &str) -> Result<Target, UrlError> {
+    pub async fn resolve(url: &str) -> Result<Endpoint, UrlError> {
         let invalid = |reason: &str| UrlError::Invalid {
             url: url.into(),
             reason: reason.into(),
@@ -74,7 +74,7 @@ impl Target {
             .map_err(|e| resolve_err(e.to_string()))?
             .next()
             .ok_or_else(|| resolve_err("no address".into()))?;
-        Ok(Target {
+        Ok(Endpoint {
             url: url.into(),
             addr,
             tls,
@@ -89,7 +89,7 @@ impl Target {
 
 /// Everything a connection needs to dial, shared read-only by all tasks.
 pub struct Dialer {
-    pub target: Target,
+    pub endpoint: Endpoint,
     pub tls: Option<TlsConnector>,
     pub limits: Limits,
 }
@@ -201,7 +201,7 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<bool, DialFailure> {
-        let request = attach_with(&self.target.url, placement, extras, token)
+        let request = attach_with(&self.endpoint.url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let mut stream = ClientStream::new(self.transport(deadline, phases).await?);
         stream
@@ -227,7 +227,7 @@ impl Dialer {
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Transport, DialFailure> {
         let started = Instant::now();
-        let tcp = timeout_at(deadline, TcpStream::connect(self.target.addr))
+        let tcp = timeout_at(deadline, TcpStream::connect(self.endpoint.addr))
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("connect")))?
             .map_err(|e| {
@@ -248,7 +248,7 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Ws, DialFailure> {
-        let request = attach_with(&self.target.url, placement, extras, token)
+        let request = attach_with(&self.endpoint.url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let transport = self.transport(deadline, phases).await?;
         let (mut stream, deadline) = match barrier {
@@ -279,11 +279,11 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Transport, DialFailure> {
-        let Some(connector) = (self.target.tls).then_some(self.tls.as_ref()).flatten() else {
+        let Some(connector) = (self.endpoint.tls).then_some(self.tls.as_ref()).flatten() else {
             return Ok(Transport::Plain(tcp));
         };
         let name = self
-            .target
+            .endpoint
             .server_name()
             .ok_or_else(|| DialFailure::failed(Cause::Tls))?;
         let started = Instant::now();

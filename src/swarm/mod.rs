@@ -5,7 +5,6 @@
 //! silently shifting every later connection. The run stops at the plan's duration or when
 //! the caller's token is cancelled (Ctrl-C); either way every task returns what it has.
 
-mod attempt;
 mod barrier;
 mod conn;
 pub mod dial;
@@ -13,49 +12,17 @@ mod probe;
 mod stream;
 pub mod tls;
 
-pub use attempt::{Attempt, Outcome};
-pub use dial::{Dialer, Target, UrlError};
-pub use probe::Probe;
+pub use dial::{Dialer, Endpoint, UrlError};
 pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
-use crate::metrics::{
-    Aggregated, Aggregator, Counters, Histograms, IntervalConfig, IntervalSeries,
-};
-use crate::oracle::Violation;
-use crate::plan::Plan;
-use crate::scenario::OracleSpec;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
+use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// Live figures for a progress display; updated with relaxed atomics, read occasionally.
-#[derive(Debug, Default)]
-pub struct Live {
-    pub live: AtomicI64,
-    pub sent: AtomicU64,
-    pub received: AtomicU64,
-    pub violations: AtomicU64,
-    pub finished: AtomicU64,
-    /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
-    /// the end of each interval.
-    pub turn_p99_us: AtomicU64,
-}
-
-/// What one connection task hands back.
-#[derive(Debug, Clone)]
-pub struct ConnReport {
-    pub id: u32,
-    /// When this connection's held upgrade bytes went out (collide), µs from `t0`.
-    pub released_us: Option<u64>,
-    pub token: u32,
-    pub counters: Counters,
-    pub violations: Vec<Violation>,
-    pub attempts: Vec<Attempt>,
-}
 
 /// What the whole swarm hands back.
 #[derive(Debug)]
@@ -75,19 +42,6 @@ pub struct SwarmOutput {
     pub barriers: Vec<BarrierStats>,
     /// The probe phase: every valid token used, reconnected once after the run.
     pub probes: Vec<Probe>,
-}
-
-/// The spread of one barrier: how long after it fired each held request went out.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BarrierStats {
-    pub group: String,
-    pub connections: usize,
-    /// Connections whose bytes went out at the release (the rest missed it).
-    pub released: usize,
-    pub fired_ms: f64,
-    pub spread_p50_us: u64,
-    pub spread_p99_us: u64,
-    pub spread_max_us: u64,
 }
 
 /// Shared, read-only state of a run.

@@ -2,12 +2,9 @@
 //! used once more. A refusal means the server still holds a session nobody has: a leak,
 //! the most common way a race leaves state behind (race-patterns §1.1 "phases").
 
-use super::attempt::Outcome;
-use super::{ConnReport, RunCtx};
-use crate::metrics::Cause;
-use crate::scenario::Placement;
+use super::RunCtx;
+use crate::model::{Cause, ConnReport, Outcome, Placement, Probe};
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -17,17 +14,6 @@ use tokio_tungstenite::tungstenite::Message;
 const PARALLEL: usize = 32;
 /// How long one probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// One token's probe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Probe {
-    pub token: u32,
-    pub jti: String,
-    pub accepted: bool,
-    pub cause: Option<Cause>,
-    /// When the probe was answered, µs from the run start.
-    pub at_us: u64,
-}
 
 /// Probes every valid token slot that some attempt used, after `quiet` when any attempt
 /// ended uncleanly (the server may still be cleaning up).

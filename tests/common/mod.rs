@@ -23,7 +23,7 @@ pub const TEST_SECRET: &str = "stampede-test-secret";
 pub const TEST_BOUND: Duration = Duration::from_secs(60);
 
 /// Loads scenario text as if it were a file named `name`.
-pub fn scenario(name: &str, text: &str) -> stampede::scenario::Scenario {
+pub fn scenario(name: &str, text: &str) -> stampede::model::Scenario {
     match stampede::scenario::load_str(text, name) {
         Ok(s) => s,
         Err(e) => panic!("test scenario {name} does not load:\n{e}"),
@@ -32,7 +32,7 @@ pub fn scenario(name: &str, text: &str) -> stampede::scenario::Scenario {
 
 /// Runs a scenario in process (embedded reference server when `target` is None), bounded.
 pub async fn run(
-    s: &stampede::scenario::Scenario,
+    s: &stampede::model::Scenario,
     target: Option<String>,
     out: Option<&std::path::Path>,
 ) -> RunOutcome {
@@ -51,15 +51,15 @@ pub async fn run(
 
 /// Starts the reference server in process with the test secret.
 pub async fn spawn_reference(
-    tls: Option<stampede::target::TlsSetup>,
-) -> stampede::target::ServerHandle {
-    let config = stampede::target::TargetConfig {
+    tls: Option<stampede::reference::TlsSetup>,
+) -> stampede::reference::ServerHandle {
+    let config = stampede::reference::TargetConfig {
         secret: TEST_SECRET.as_bytes().to_vec(),
         tls,
         ..Default::default()
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    stampede::target::spawn(config, addr, CancellationToken::new())
+    stampede::reference::spawn(config, addr, CancellationToken::new())
         .await
         .unwrap()
 }

@@ -2,9 +2,10 @@
 //! made from hand-built summaries and deterministic histograms, with no network.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use stampede::metrics::{Histograms, Phase, PhaseStats};
-use stampede::oracle::{OracleKind, Violation};
-use stampede::report::{Summary, SCHEMA_VERSION};
+use stampede::metrics::{Histograms, PhaseStats};
+use stampede::model::Phase;
+use stampede::model::{OracleKind, Violation};
+use stampede::results::{Summary, SCHEMA_VERSION};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -132,11 +133,7 @@ pub fn with_violations(mut run: Run, n: usize) -> Run {
         });
         run.violations
             .push(serde_json::from_value(violation).unwrap());
-        *run.summary
-            .violations
-            .by_oracle
-            .entry(oracle.name().to_string())
-            .or_default() += 1;
+        *run.summary.violations.by_oracle.entry(oracle).or_default() += 1;
     }
     run.summary.violations.total = n as u64;
     run.summary.violations.first = run.violations.iter().take(100).cloned().collect();

@@ -1,6 +1,6 @@
 use super::*;
 use crate::auth::tests::mint;
-use crate::scenario::{Forge, JwtAlg};
+use crate::model::{BadToken, Forge, JwtAlg};
 use serde_json::json;
 
 fn token() -> Token {
@@ -11,7 +11,7 @@ fn missing() -> Token {
     mint(
         JwtAlg::Hs256,
         Some(Forge::Bad {
-            name: "missing".into(),
+            name: BadToken::Missing,
         }),
     )
 }
@@ -202,7 +202,7 @@ fn empty_token_is_placed_empty() {
     let e = mint(
         JwtAlg::Hs256,
         Some(Forge::Bad {
-            name: "empty".into(),
+            name: BadToken::Empty,
         }),
     );
     let p = Placement::Query {

@@ -175,24 +175,3 @@ fn a_late_aggregator_closes_every_interval_it_missed() {
         "counted once, in the first interval it could be"
     );
 }
-
-#[test]
-fn the_series_reads_back_as_the_report_reads_it() {
-    let series = IntervalSeries {
-        interval_ms: 1000.0,
-        series: vec![IntervalPoint {
-            t_ms: 1000.0,
-            duration_ms: 1000.0,
-            live: 4,
-            sent: 2,
-            received: 9,
-            violations: 0,
-            turn_p99_ms: None,
-        }],
-    };
-    let json = serde_json::to_string(&series).unwrap();
-    let read: crate::report::read::Intervals = serde_json::from_str(&json).unwrap();
-    assert_eq!(read.interval_ms, 1000.0);
-    assert_eq!(read.series[0].received, 9.0);
-    assert_eq!(read.series[0].turn_p99_ms, None);
-}

@@ -1,5 +1,5 @@
 use super::*;
-use crate::scenario::{PatternItem, Repeat};
+use crate::model::{PatternItem, Repeat};
 use serde_json::json;
 
 fn spec() -> Arc<OracleSpec> {
@@ -142,7 +142,7 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     assert_eq!(v.jti, "j1");
     assert_eq!(
         c.events["done"],
-        crate::metrics::Tally {
+        crate::model::Tally {
             expected: 1,
             arrived: 0
         }
@@ -234,7 +234,7 @@ fn identity_flags_another_users_event() {
     ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
-    assert_eq!(c.violations["identity"], 1);
+    assert_eq!(ch.violated_by[&OracleKind::Identity], 1);
 }
 
 #[test]
@@ -244,7 +244,12 @@ fn ordering_flags_gaps_and_duplicates() {
         let m = json!({"type": "x", "seq": seq});
         ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
     }
-    assert_eq!(c.violations["ordering"], 2, "{:?}", ch.violations);
+    assert_eq!(
+        ch.violated_by[&OracleKind::Ordering],
+        2,
+        "{:?}",
+        ch.violations
+    );
 }
 
 #[test]
@@ -263,7 +268,7 @@ fn events_after_a_finished_sequence_are_flagged() {
         f.msg("done", "r1"),
     ];
     send_all(&mut ch, &mut c, &msgs);
-    assert_eq!(c.violations["completeness"], 1);
+    assert_eq!(ch.violated_by[&OracleKind::Completeness], 1);
 }
 
 #[test]
@@ -319,7 +324,8 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
     assert_eq!(c.expectations_met, 1);
     send_all(&mut ch, &mut c, &[f.msg("started", "r1")]);
     assert_eq!(
-        c.violations["completeness"], 1,
+        ch.violated_by[&OracleKind::Completeness],
+        1,
         "a second start is still wrong"
     );
 }

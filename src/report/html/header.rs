@@ -1,9 +1,9 @@
 //! The top of the page: title, verdict, run facts, the legend and the headline cards.
 
 use super::{esc, phase_label, tables, Side};
-use crate::metrics::Phase;
-use crate::report::thresholds::format_ms;
-use crate::report::Summary;
+use crate::model::{Phase, StopReason};
+use crate::results::thresholds::format_ms;
+use crate::results::Summary;
 use std::fmt::Write as _;
 
 pub(super) fn masthead(sides: &[Side<'_>]) -> String {
@@ -76,7 +76,7 @@ fn verdict(s: &Summary) -> (String, &'static str) {
             format!("{} violations", tables::thousands(s.violations.total)),
             "bad",
         )
-    } else if s.stopped == "interrupted" {
+    } else if s.stopped == StopReason::Interrupted {
         ("interrupted".into(), "warn")
     } else if s.generator.fell_behind {
         ("generator fell behind".into(), "warn")
@@ -119,9 +119,9 @@ fn traffic_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
         ),
         card(
             "messages received",
-            &format!("{:.0}/s", c.received_per_sec),
+            &format!("{:.0}/s", s.received_per_sec),
             &format!("{} in total", tables::thousands(c.messages_received)),
-            vs.map(|v| (c.received_per_sec, v.counters.received_per_sec, false)),
+            vs.map(|v| (s.received_per_sec, v.received_per_sec, false)),
         ),
     ]
 }

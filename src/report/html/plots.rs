@@ -4,9 +4,9 @@
 //! plots themselves carry only axes, grid and data.
 
 use super::HtmlError;
-use crate::oracle::Violation;
-use crate::report::read::Intervals;
-use crate::report::thresholds::format_ms;
+use crate::model::Violation;
+use crate::results::read::Intervals;
+use crate::results::thresholds::format_ms;
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::prelude::*;

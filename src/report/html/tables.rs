@@ -2,9 +2,9 @@
 
 use super::{esc, phase_label, Side};
 use crate::metrics::PhaseStats;
-use crate::oracle::Violation;
-use crate::report::thresholds::format_ms;
-use crate::report::Summary;
+use crate::model::{Cause, Violation};
+use crate::results::thresholds::format_ms;
+use crate::results::Summary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -38,7 +38,7 @@ pub(super) fn phases(sides: &[Side<'_>]) -> String {
 
 fn phase_names(sides: &[Side<'_>]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for phase in crate::metrics::Phase::ALL {
+    for phase in crate::model::Phase::ALL {
         if sides
             .iter()
             .any(|s| s.run.summary.phases.contains_key(phase.name()))
@@ -124,7 +124,7 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
             thousands(s.counters.messages_received)
         }),
         ("received per second", |s| {
-            format!("{:.1}", s.counters.received_per_sec)
+            format!("{:.1}", s.received_per_sec)
         }),
         ("bytes received", |s| thousands(s.counters.bytes_received)),
         ("expectations met", |s| {
@@ -135,10 +135,7 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
             )
         }),
         ("non-JSON / binary frames", |s| {
-            format!(
-                "{} / {}",
-                s.counters.non_json_frames, s.counters.binary_frames
-            )
+            format!("{} / {}", s.counters.non_json, s.counters.binary_frames)
         }),
         ("buffer overflows", |s| {
             thousands(s.counters.buffer_overflows)
@@ -166,12 +163,12 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
 }
 
 /// A cause → count table with a bar for each cause's share; `None` when there are none.
-pub(super) fn causes(title: &str, causes: &BTreeMap<String, u64>) -> Option<String> {
+pub(super) fn causes(title: &str, causes: &BTreeMap<Cause, u64>) -> Option<String> {
     let total: u64 = causes.values().sum();
     if total == 0 {
         return None;
     }
-    let mut sorted: Vec<(&String, &u64)> = causes.iter().collect();
+    let mut sorted: Vec<(&Cause, &u64)> = causes.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut html = format!(
         "<table class=\"data\"><thead><tr><th>{}</th><th class=\"num\">count</th><th class=\"bar-col\">share</th></tr></thead><tbody>",
@@ -182,7 +179,7 @@ pub(super) fn causes(title: &str, causes: &BTreeMap<String, u64>) -> Option<Stri
         let _ = write!(
             html,
             "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(cause),
+            esc(&cause.to_string()),
             thousands(*count),
             bar(share, "neutral")
         );

@@ -1,6 +1,6 @@
 use super::*;
-use crate::report::fixture::summary;
-use crate::scenario::ThresholdOp;
+use crate::model::ThresholdOp;
+use crate::results::fixture::summary;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use std::collections::BTreeMap;
@@ -109,14 +109,14 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
 }
 
 #[test]
-fn unknown_oracle_names_get_their_own_case() {
+fn session_oracles_that_broke_get_their_own_case() {
     let mut s = summary();
-    s.violations.by_oracle.insert("session".into(), 1);
+    s.violations.by_oracle.insert(OracleKind::Exclusivity, 1);
     s.violations.total += 1;
     let els = elements(&junit(&s, &[]));
     let session = els
         .iter()
-        .find(|(n, a)| n == "testcase" && a["name"] == "session");
+        .find(|(n, a)| n == "testcase" && a["name"] == "exclusivity");
     assert!(session.is_some());
     let failures = els.iter().filter(|(n, _)| n == "failure").count();
     assert_eq!(failures, 2);

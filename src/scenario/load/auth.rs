@@ -5,7 +5,7 @@ use super::placement::{bearer, is_token, placement, report_at};
 use super::template::{check_placeholders, to_json_in};
 use super::walk::{found, Ctx, Fields, Node};
 use crate::auth::REGISTERED_CLAIMS;
-use crate::scenario::model::{AuthSpec, JwtAlg, SecretSource, SUB_PLACEHOLDERS};
+use crate::model::{AuthSpec, JwtAlg, SecretSource, SUB_PLACEHOLDERS};
 use serde_json::{Map, Value};
 
 const AUTH_KEYS: &[&str] = &[

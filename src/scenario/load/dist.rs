@@ -4,7 +4,7 @@
 //! µs (see `model::duration_us`); a value finer than that is rejected rather than rounded,
 //! so what a file says is exactly what a run does.
 
-use crate::scenario::model::Dist;
+use crate::model::Dist;
 use std::time::Duration;
 
 /// Unit suffixes and their size in microseconds.

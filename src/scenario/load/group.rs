@@ -4,7 +4,7 @@ use super::placement::placement;
 use super::steps::{steps, Sent};
 use super::tokens::{forge, token_reuse};
 use super::walk::{found, Ctx, Fields, Node};
-use crate::scenario::model::{Arrival, Dist, Group};
+use crate::model::{Arrival, Dist, Group};
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};

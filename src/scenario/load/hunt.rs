@@ -1,7 +1,7 @@
 //! `[hunt]`: ranges for `stampede hunt`.
 
 use super::walk::{Ctx, Fields, Node};
-use crate::scenario::model::{HuntOrder, HuntSpec, Sweep};
+use crate::model::{HuntOrder, HuntSpec, Sweep};
 
 const ORDER_CHOICES: &[(&str, HuntOrder)] = &[
     ("planned", HuntOrder::Planned),

@@ -2,7 +2,7 @@
 
 use super::template::to_json_in;
 use super::walk::{found, Ctx, Fields, Node};
-use crate::scenario::model::Placement;
+use crate::model::Placement;
 use serde_json::Value;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};

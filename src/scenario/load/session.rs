@@ -2,7 +2,7 @@
 //! `accepted`. Each is on with its default when absent.
 
 use super::walk::{found, Ctx, Fields, Node};
-use crate::scenario::model::{AcceptRule, LivenessSpec, RejectSpec, SessionOracles};
+use crate::model::{AcceptRule, LivenessSpec, RejectSpec, SessionOracles};
 use toml::de::DeValue;
 
 /// The session oracles from the keys of `[oracles]`.

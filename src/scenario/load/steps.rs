@@ -2,7 +2,7 @@
 
 use super::template::to_json;
 use super::walk::{found, kind, Ctx, Fields, Node};
-use crate::scenario::model::{AbortHow, Dist, Expect, PatternItem, Repeat, Step, PLACEHOLDERS};
+use crate::model::{AbortHow, Dist, Expect, PatternItem, Repeat, Step, PLACEHOLDERS};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use toml::de::DeValue;

@@ -53,7 +53,7 @@ fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
         .map(|a| format!("{OPEN}{a}{CLOSE}"))
         .collect();
     let expected = expected.join(", ");
-    let what = if crate::scenario::model::PLACEHOLDERS.contains(&name) {
+    let what = if crate::model::PLACEHOLDERS.contains(&name) {
         "placeholder not available"
     } else {
         "unknown placeholder"

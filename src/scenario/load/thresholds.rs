@@ -7,11 +7,9 @@
 
 use super::dist::parse_duration;
 use super::walk::{found, Ctx, Node};
-use crate::metrics::Phase;
-use crate::oracle::OracleKind;
-use crate::scenario::model::{
-    LatencyStat, MetricUnit, Step, Threshold, ThresholdMetric, ThresholdOp,
-};
+use crate::model::OracleKind;
+use crate::model::Phase;
+use crate::model::{LatencyStat, MetricUnit, Step, Threshold, ThresholdMetric, ThresholdOp};
 use std::collections::BTreeSet;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
@@ -169,9 +167,7 @@ pub fn parse_metric(key: &str) -> Result<ThresholdMetric, String> {
 
 fn oracle_metric(oracle: &str) -> Result<ThresholdMetric, String> {
     match ORACLES.iter().find(|o| o.name() == oracle) {
-        Some(o) => Ok(ThresholdMetric::OracleViolations {
-            oracle: o.name().to_string(),
-        }),
+        Some(o) => Ok(ThresholdMetric::OracleViolations { oracle: *o }),
         None => {
             let names: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
             Err(format!(

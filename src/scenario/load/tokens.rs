@@ -3,8 +3,8 @@
 
 use super::dist::parse_duration;
 use super::walk::{found, Ctx, Fields, Node};
-use crate::auth::catalogue;
-use crate::scenario::model::{Forge, TokenReuse};
+
+use crate::model::{BadToken, Forge, TokenReuse};
 use toml::de::DeValue;
 
 const TOKEN_CHOICES: &[(&str, TokenReuse)] = &[
@@ -64,13 +64,13 @@ fn bad_token(cx: &mut Ctx<'_>, node: &Node<'_>) {
 pub(super) fn forge(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<Forge> {
     match node.get_ref() {
         DeValue::String(name) if name == "catalogue" => Some(Forge::Catalogue),
-        DeValue::String(name) if catalogue::is_name(name) => Some(Forge::Bad {
-            name: name.to_string(),
-        }),
+        DeValue::String(name) if BadToken::from_name(name).is_some() => {
+            BadToken::from_name(name).map(|name| Forge::Bad { name })
+        }
         DeValue::String(name) => {
             let message = format!(
                 "forge: unknown catalogue entry {name:?}; expected \"catalogue\" (every entry) or one of: {}",
-                catalogue::NAMES.join(", ")
+                BadToken::names()
             );
             cx.report(node.span(), message);
             None

@@ -6,7 +6,7 @@
 
 use super::dist::{parse_dist, parse_duration};
 use super::Problem;
-use crate::scenario::model::Dist;
+use crate::model::Dist;
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeInteger, DeTable, DeValue};

@@ -2,7 +2,7 @@
 //! reported at the right line and column.
 
 use super::*;
-use crate::scenario::model::*;
+use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 

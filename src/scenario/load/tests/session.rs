@@ -35,7 +35,7 @@ fn group_token_forge_and_placement_load() {
     assert_eq!(
         group("forge = \"alg-none\"").forge,
         Some(Forge::Bad {
-            name: "alg-none".into()
+            name: BadToken::AlgNone
         })
     );
     assert_eq!(

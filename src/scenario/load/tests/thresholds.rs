@@ -21,7 +21,7 @@ fn every_metric_kind_parses_to_its_unit() {
     assert_eq!(
         t.metric,
         ThresholdMetric::Latency {
-            phase: crate::metrics::Phase::Turn,
+            phase: crate::model::Phase::Turn,
             stat: LatencyStat::P99
         }
     );
@@ -47,7 +47,7 @@ fn every_metric_kind_parses_to_its_unit() {
     assert_eq!(
         t.metric,
         ThresholdMetric::OracleViolations {
-            oracle: "completeness".into()
+            oracle: OracleKind::Completeness
         }
     );
     let t = only("received_per_sec = \"> 100/s\"");

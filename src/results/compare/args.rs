@@ -1,7 +1,7 @@
 //! Command-line inputs of `compare`: globs, tolerances, and how run lists are shown.
 
 use super::{CompareError, STATS, THROUGHPUT};
-use crate::metrics::Phase;
+use crate::model::Phase;
 use std::path::PathBuf;
 
 /// Expands glob patterns (`results/nightly/*`); other arguments pass through unchanged.

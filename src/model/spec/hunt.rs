@@ -1,6 +1,6 @@
 //! `[hunt]`: the ranges `stampede hunt` draws each round's variation from.
 
-use super::duration_us;
+use crate::model::units::duration_us;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

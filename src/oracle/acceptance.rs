@@ -4,63 +4,7 @@
 //! or a configured close code before acceptance), failed (anything else before acceptance:
 //! reset, 1011, timeout...), or aborted (we gave up on purpose).
 
-use crate::metrics::{Cause, Counters};
-use crate::scenario::{AcceptRule, SessionOracles};
-use serde::{Deserialize, Serialize};
-
-/// How an attempt was judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Not judged yet (the attempt is still open).
-    Pending,
-    Accepted,
-    Rejected,
-    Failed,
-    /// We abandoned the handshake on purpose.
-    Aborted,
-}
-
-/// One connection attempt (the first connect, a retry, or a reconnect); times in µs from `t0`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempt {
-    pub started_us: u64,
-    /// When the 101 arrived.
-    pub upgraded_us: Option<u64>,
-    /// When the attempt counted as accepted.
-    pub accepted_us: Option<u64>,
-    /// The last data frame from the server: proof it was still serving this connection.
-    pub last_frame_us: Option<u64>,
-    pub ended_us: Option<u64>,
-    pub outcome: Outcome,
-    /// Why it was refused, or how it ended.
-    pub cause: Option<Cause>,
-    /// The server's Close frame was seen: a correct server released the session before it.
-    pub clean_end: bool,
-}
-
-impl Attempt {
-    pub fn new(started_us: u64) -> Self {
-        Attempt {
-            started_us,
-            upgraded_us: None,
-            accepted_us: None,
-            last_frame_us: None,
-            ended_us: None,
-            outcome: Outcome::Pending,
-            cause: None,
-            clean_end: false,
-        }
-    }
-
-    /// Whether the upgrade outcome is unknown to the client: the server may have accepted
-    /// and still hold a session (a timeout, a reset mid-handshake, our own abort).
-    pub fn indeterminate(&self) -> bool {
-        matches!(self.outcome, Outcome::Aborted)
-            || (self.upgraded_us.is_none()
-                && matches!(self.cause, Some(Cause::Timeout(_) | Cause::Reset)))
-    }
-}
+use crate::model::{AcceptRule, Attempt, Cause, Counters, Outcome, SessionOracles};
 
 /// Judges attempts by the scenario's rules and keeps the counters in step.
 pub struct Judge<'a> {

@@ -1,6 +1,6 @@
 //! `[auth]`: how tokens are signed, what they claim, and where they travel.
 
-use super::duration_us;
+use crate::model::units::duration_us;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::report::fixture::summary;
+use crate::results::fixture::summary;
 use crate::scenario::load_str;
 
 /// The thresholds of a scenario whose `[thresholds]` table is `body`.

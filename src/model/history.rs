@@ -1,5 +1,8 @@
-//! Counters a connection keeps locally and that merge with `+=` at the end of a run.
+//! The run history: what the swarm saw, as plain values. Attempts with their outcomes
+//! and causes, per-connection reports and counters, probes, barrier spreads, and the
+//! violations the oracles found in them.
 
+use super::names::OracleKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -102,8 +105,11 @@ pub struct Tally {
     pub arrived: u64,
 }
 
-/// Per-run counters; every field adds up under [`Counters::merge`].
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Per-run counters; every field adds up under [`Counters::merge`]. Serialized as they
+/// are into `summary.json` (`counters`), so a new counter reaches the results by itself.
+/// Causes are keys in their string form (`http_409`, `server_close_1011`, `reset`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub attempted: u64,
     pub accepted: u64,
@@ -121,6 +127,7 @@ pub struct Counters {
     pub messages_received: u64,
     pub bytes_received: u64,
     /// Text frames that were not JSON objects: a finding, never a crash.
+    #[serde(rename = "non_json_frames")]
     pub non_json: u64,
     pub binary_frames: u64,
     pub expectations: u64,
@@ -129,10 +136,12 @@ pub struct Counters {
     pub expectations_errored: u64,
     /// Expectations still open when the run was cut off (neither met nor violated).
     pub expectations_cut: u64,
+    /// Expected vs arrived per event type (the summary also gives them as rates).
     pub events: BTreeMap<String, Tally>,
-    pub violations: BTreeMap<String, u64>,
     /// Messages dropped from a full correlation buffer.
     pub buffer_overflows: u64,
+    /// Connection tasks that panicked: a bug in stampede, never in the target.
+    pub task_failures: u64,
 }
 
 impl Counters {
@@ -159,12 +168,8 @@ impl Counters {
             mine.expected += t.expected;
             mine.arrived += t.arrived;
         }
-        add_map(&mut self.violations, &o.violations);
         self.buffer_overflows += o.buffer_overflows;
-    }
-
-    pub fn total_violations(&self) -> u64 {
-        self.violations.values().sum()
+        self.task_failures += o.task_failures;
     }
 }
 
@@ -172,6 +177,132 @@ fn add_map<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>)
     for (k, v) in from {
         *into.entry(k.clone()).or_default() += v;
     }
+}
+
+/// How an attempt was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Not judged yet (the attempt is still open).
+    Pending,
+    Accepted,
+    Rejected,
+    Failed,
+    /// We abandoned the handshake on purpose.
+    Aborted,
+}
+
+/// One connection attempt (the first connect, a retry, or a reconnect); times in µs from `t0`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub started_us: u64,
+    /// When the 101 arrived.
+    pub upgraded_us: Option<u64>,
+    /// When the attempt counted as accepted.
+    pub accepted_us: Option<u64>,
+    /// The last data frame from the server: proof it was still serving this connection.
+    pub last_frame_us: Option<u64>,
+    pub ended_us: Option<u64>,
+    pub outcome: Outcome,
+    /// Why it was refused, or how it ended.
+    pub cause: Option<Cause>,
+    /// The server's Close frame was seen: a correct server released the session before it.
+    pub clean_end: bool,
+}
+
+impl Attempt {
+    pub fn new(started_us: u64) -> Self {
+        Attempt {
+            started_us,
+            upgraded_us: None,
+            accepted_us: None,
+            last_frame_us: None,
+            ended_us: None,
+            outcome: Outcome::Pending,
+            cause: None,
+            clean_end: false,
+        }
+    }
+
+    /// Whether the upgrade outcome is unknown to the client: the server may have accepted
+    /// and still hold a session (a timeout, a reset mid-handshake, our own abort).
+    pub fn indeterminate(&self) -> bool {
+        matches!(self.outcome, Outcome::Aborted)
+            || (self.upgraded_us.is_none()
+                && matches!(self.cause, Some(Cause::Timeout(_) | Cause::Reset)))
+    }
+}
+
+/// What one connection task hands back.
+#[derive(Debug, Clone)]
+pub struct ConnReport {
+    pub id: u32,
+    /// When this connection's held upgrade bytes went out (collide), µs from `t0`.
+    pub released_us: Option<u64>,
+    pub token: u32,
+    pub counters: Counters,
+    /// The first violations of the streaming oracles (a bounded number per connection).
+    pub violations: Vec<Violation>,
+    /// Every violation of the streaming oracles by kind, kept or not.
+    pub violations_by_oracle: BTreeMap<OracleKind, u64>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// The spread of one barrier: how long after it fired each held request went out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BarrierStats {
+    pub group: String,
+    pub connections: usize,
+    /// Connections whose bytes went out at the release (the rest missed it).
+    pub released: usize,
+    pub fired_ms: f64,
+    pub spread_p50_us: u64,
+    pub spread_p99_us: u64,
+    pub spread_max_us: u64,
+}
+
+/// One token's probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    pub token: u32,
+    pub jti: String,
+    pub accepted: bool,
+    pub cause: Option<Cause>,
+    /// When the probe was answered, µs from the run start.
+    pub at_us: u64,
+}
+
+/// One broken invariant, with enough context to see what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    pub oracle: OracleKind,
+    pub conn: u32,
+    pub user: u32,
+    pub group: String,
+    /// The token's `jti` (never the token itself).
+    pub jti: String,
+    /// Milliseconds since the run start.
+    pub at_ms: f64,
+    pub expected: String,
+    pub seen: String,
+    /// The correlation value involved, e.g. the `run_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
+    /// Every connection the violation rests on (session oracles), so the interleaving shows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub involved: Vec<Involved>,
+}
+
+/// A connection a violation rests on, with what the server answered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Involved {
+    pub conn: u32,
+    pub jti: String,
+    /// Planned start offset, ms from the run start.
+    pub planned_start_ms: f64,
+    /// When this attempt actually began, ms from the run start.
+    pub attempt_start_ms: f64,
+    pub answer: String,
 }
 
 #[cfg(test)]
@@ -194,7 +325,7 @@ mod tests {
             },
         );
         let mut b = a.clone();
-        b.violations.insert("identity".into(), 4);
+        b.task_failures = 4;
         a.merge(&b);
         assert_eq!(a.attempted, 4);
         assert_eq!(a.refused_by[&Cause::Http(401)], 2);
@@ -205,7 +336,7 @@ mod tests {
                 arrived: 4
             }
         );
-        assert_eq!(a.total_violations(), 4);
+        assert_eq!(a.task_failures, 4);
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! A hand-made summary for the report modules' unit tests.
+//! A hand-made summary for the results and report modules' unit tests.
 
 use super::*;
-use crate::oracle::OracleKind;
+use crate::model::{Cause, OracleKind, StopReason, Verdict};
 
 pub(crate) fn phase(count: u64, p50_ms: f64, p99_ms: f64) -> PhaseStats {
     PhaseStats {
@@ -33,17 +33,16 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
 /// 1000 attempted, 990 accepted, 6 rejected, 4 failed; turn p99 2310 ms; 2 completeness
 /// violations; 10 s elapsed.
 pub(crate) fn summary() -> Summary {
-    let counters = CounterSummary {
+    let counters = Counters {
         attempted: 1000,
         accepted: 990,
         rejected: 6,
         failed: 4,
-        refused_by: [("http_409".to_string(), 6)].into(),
-        ended_by: [("client_close".to_string(), 980), ("reset".to_string(), 10)].into(),
+        refused_by: [(Cause::Http(409), 6)].into(),
+        ended_by: [(Cause::ClientClose(1000), 980), (Cause::Reset, 10)].into(),
         messages_sent: 3000,
         messages_received: 15000,
-        received_per_sec: 1500.0,
-        ..CounterSummary::default()
+        ..Counters::default()
     };
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -57,9 +56,10 @@ pub(crate) fn summary() -> Summary {
         started_at: "2025-01-01T00:00:00+00:00".into(),
         elapsed_ms: 10_000.0,
         duration_ms: 30_000.0,
-        stopped: "completed".into(),
+        stopped: StopReason::Completed,
         connections_planned: 1000,
         counters,
+        received_per_sec: 1500.0,
         phases: [
             ("upgrade".to_string(), phase(990, 0.4, 3.0)),
             ("turn".to_string(), phase(2970, 800.0, 2310.0)),
@@ -86,7 +86,7 @@ pub(crate) fn summary() -> Summary {
         .into(),
         violations: ViolationSummary {
             total: 2,
-            by_oracle: [("completeness".to_string(), 2)].into(),
+            by_oracle: [(OracleKind::Completeness, 2)].into(),
             first: vec![
                 violation(OracleKind::Completeness, 1200.5),
                 violation(OracleKind::Completeness, 4800.0),
@@ -94,7 +94,7 @@ pub(crate) fn summary() -> Summary {
         },
         barriers: Vec::new(),
         probe: Default::default(),
-        verdict: "clean".into(),
+        verdict: Verdict::Clean,
         coverage: Default::default(),
         generator: GeneratorSummary {
             lag_p50_ms: 0.1,

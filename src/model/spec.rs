@@ -1,8 +1,9 @@
-//! The validated scenario: what `scenario::load` produces and `plan::build` consumes.
+//! The scenario spec: what `scenario::load` produces from TOML and `plan::build` compiles.
 //!
 //! These types carry no TOML spans: every check that needs a file position happens
 //! while loading (see `load.rs`), so anything downstream can trust these values.
 
+use super::units::{duration_us, durations_us, opt_duration_us};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -48,6 +49,13 @@ pub struct Scenario {
     pub thresholds: Vec<Threshold>,
     /// Hex SHA-256 of the scenario file's bytes: identifies the scenario in results.
     pub hash: String,
+}
+
+impl Scenario {
+    /// The seed a run uses: the flag's when given, else the scenario's own.
+    pub fn seed_or(&self, flag: Option<u64>) -> u64 {
+        flag.unwrap_or(self.seed)
+    }
 }
 
 /// A group of virtual users that share arrival, timing and steps.
@@ -267,38 +275,6 @@ impl Default for Limits {
     }
 }
 
-/// Durations serialize as integer microseconds: exact, and stable across serde versions,
-/// which a replayable plan needs.
-pub mod duration_us {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_micros() as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_micros(u64::deserialize(d)?))
-    }
-}
-
-/// A list of durations, serialized like [`duration_us`].
-pub mod durations_us {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|d| d.as_micros() as u64))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-        Ok(Vec::<u64>::deserialize(d)?
-            .into_iter()
-            .map(Duration::from_micros)
-            .collect())
-    }
-}
-
 /// Placeholders a `send` template or the `sub` template may use, filled in by `plan::build`:
 /// `user` (user index in its group), `conn` (connection id, global), `run` (1-based send
 /// counter of this connection), `group` (group name), `sub` (the token's subject),
@@ -307,20 +283,3 @@ pub const PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", "rand
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
-
-/// An optional duration, serialized like [`duration_us`].
-pub mod opt_duration_us {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&(d.as_micros() as u64)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_micros))
-    }
-}

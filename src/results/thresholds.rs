@@ -5,7 +5,7 @@
 //! it measures never happened.
 
 use super::Summary;
-use crate::scenario::{MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
+use crate::model::{MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 
 /// The verdict on one threshold.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,22 +61,20 @@ pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
         ThresholdMetric::Latency { phase, stat } => {
             let p = s.phases.get(phase.name()).filter(|p| p.count > 0)?;
             Some(match stat {
-                crate::scenario::LatencyStat::P50 => p.p50_ms,
-                crate::scenario::LatencyStat::P90 => p.p90_ms,
-                crate::scenario::LatencyStat::P99 => p.p99_ms,
-                crate::scenario::LatencyStat::P999 => p.p999_ms,
-                crate::scenario::LatencyStat::Max => p.max_ms,
-                crate::scenario::LatencyStat::Mean => p.mean_ms,
+                crate::model::LatencyStat::P50 => p.p50_ms,
+                crate::model::LatencyStat::P90 => p.p90_ms,
+                crate::model::LatencyStat::P99 => p.p99_ms,
+                crate::model::LatencyStat::P999 => p.p999_ms,
+                crate::model::LatencyStat::Max => p.max_ms,
+                crate::model::LatencyStat::Mean => p.mean_ms,
             })
         }
         ThresholdMetric::ErrorRate => of_attempted(c.rejected + c.failed),
         ThresholdMetric::RejectedRate => of_attempted(c.rejected),
         ThresholdMetric::FailedRate => of_attempted(c.failed),
         ThresholdMetric::Violations => Some(s.violations.total as f64),
-        ThresholdMetric::OracleViolations { oracle } => {
-            Some(s.violations.by_oracle.get(oracle).copied().unwrap_or(0) as f64)
-        }
-        ThresholdMetric::ReceivedPerSec => Some(c.received_per_sec),
+        ThresholdMetric::OracleViolations { oracle } => Some(s.violations.of(*oracle) as f64),
+        ThresholdMetric::ReceivedPerSec => Some(s.received_per_sec),
         ThresholdMetric::SentPerSec => {
             (s.elapsed_ms > 0.0).then(|| c.messages_sent as f64 / (s.elapsed_ms / 1000.0))
         }

@@ -1,8 +1,8 @@
 //! The arithmetic of a verdict: margins, spread and the percentiles' confidence bounds.
 
 use super::{Hist, Verdict, CONFIDENCE_Z, MIN_TAIL_SAMPLES};
-use crate::metrics::Phase;
-use crate::scenario::LatencyStat;
+use crate::model::LatencyStat;
+use crate::model::Phase;
 
 /// Why a row shows but does not gate, or `None` when it gates.
 pub(super) fn ungated(

@@ -3,7 +3,7 @@
 //! The types only say what a threshold is; `scenario::load` parses them with file
 //! positions, and `report::thresholds` evaluates them against a summary.
 
-use crate::metrics::Phase;
+use crate::model::{OracleKind, Phase};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -33,7 +33,7 @@ pub enum ThresholdMetric {
     /// Violations of every oracle.
     Violations,
     /// Violations of one oracle (`completeness`, `identity`, `ordering`).
-    OracleViolations { oracle: String },
+    OracleViolations { oracle: OracleKind },
     /// Messages received per second of the run.
     ReceivedPerSec,
     /// Messages sent per second of the run.
@@ -152,7 +152,9 @@ impl fmt::Display for ThresholdMetric {
             ThresholdMetric::RejectedRate => f.write_str("rejected.rate"),
             ThresholdMetric::FailedRate => f.write_str("failed.rate"),
             ThresholdMetric::Violations => f.write_str("violations"),
-            ThresholdMetric::OracleViolations { oracle } => write!(f, "{oracle}.violations"),
+            ThresholdMetric::OracleViolations { oracle } => {
+                write!(f, "{}.violations", oracle.name())
+            }
             ThresholdMetric::ReceivedPerSec => f.write_str("received_per_sec"),
             ThresholdMetric::SentPerSec => f.write_str("sent_per_sec"),
             ThresholdMetric::EventRate { event } => write!(f, "event.{event}.rate"),

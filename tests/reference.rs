@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use stampede::target::{self, Bug, ServerHandle, TargetConfig, TlsSetup};
+use stampede::reference::{self, Bug, ServerHandle, TargetConfig, TlsSetup};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
@@ -67,7 +67,7 @@ fn buggy(bug: Bug, window_ms: u64) -> TargetConfig {
 
 async fn start(config: TargetConfig) -> ServerHandle {
     let addr = "127.0.0.1:0".parse().unwrap();
-    target::spawn(config, addr, CancellationToken::new())
+    reference::spawn(config, addr, CancellationToken::new())
         .await
         .unwrap()
 }
@@ -535,7 +535,7 @@ async fn wss_with_pem_files() {
             tls: Some(missing),
             ..config()
         };
-        assert!(target::spawn(config, addr, CancellationToken::new())
+        assert!(reference::spawn(config, addr, CancellationToken::new())
             .await
             .is_err());
     })
@@ -547,7 +547,9 @@ async fn cancelling_closes_connections_with_1001() {
     bounded(async {
         let cancel = CancellationToken::new();
         let addr = "127.0.0.1:0".parse().unwrap();
-        let server = target::spawn(config(), addr, cancel.clone()).await.unwrap();
+        let server = reference::spawn(config(), addr, cancel.clone())
+            .await
+            .unwrap();
         let mut ws = connect(&server, &token("alice", "bye")).await.unwrap();
         next_json(&mut ws).await;
         cancel.cancel();

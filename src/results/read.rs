@@ -4,7 +4,7 @@
 
 use super::{Summary, SCHEMA_VERSION};
 use crate::metrics::Histograms;
-use crate::oracle::Violation;
+use crate::model::Violation;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,7 +124,11 @@ pub fn read_run(path: &Path) -> Result<RunData, ReadError> {
 }
 
 pub fn read_summary(path: &Path) -> Result<Summary, ReadError> {
-    let summary: Summary = parse_json(path, "stampede summary")?;
+    let what = "stampede summary";
+    let mut value: serde_json::Value = parse_json(path, what)?;
+    upgrade_v1(&mut value);
+    let summary: Summary =
+        serde_json::from_value(value).map_err(|e| invalid(path, what, e.to_string()))?;
     if summary.schema_version > SCHEMA_VERSION {
         let reason = format!(
             "schema version {} is newer than this stampede understands ({SCHEMA_VERSION})",
@@ -133,6 +137,30 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReadError> {
         return Err(invalid(path, "stampede summary", reason));
     }
     Ok(summary)
+}
+
+/// Schema 1 kept `received_per_sec` among the counters and could leave `verdict` empty;
+/// schema 2 has it at the top level and always a verdict. Older fields read as they were.
+fn upgrade_v1(summary: &mut serde_json::Value) {
+    let version = summary
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64);
+    if version.is_some_and(|v| v >= 2) {
+        return;
+    }
+    let Some(top) = summary.as_object_mut() else {
+        return;
+    };
+    let rate = top
+        .get_mut("counters")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|c| c.remove("received_per_sec"));
+    if let Some(rate) = rate {
+        top.entry("received_per_sec").or_insert(rate);
+    }
+    if top.get("verdict").and_then(serde_json::Value::as_str) == Some("") {
+        top.remove("verdict");
+    }
 }
 
 pub fn read_histograms(path: &Path) -> Result<Histograms, ReadError> {
@@ -200,5 +228,31 @@ fn invalid(path: &Path, what: &'static str, reason: String) -> ReadError {
         path: path.display().to_string(),
         what,
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_reads_back_as_the_report_reads_it() {
+        let series = crate::metrics::IntervalSeries {
+            interval_ms: 1000.0,
+            series: vec![crate::metrics::IntervalPoint {
+                t_ms: 1000.0,
+                duration_ms: 1000.0,
+                live: 4,
+                sent: 2,
+                received: 9,
+                violations: 0,
+                turn_p99_ms: None,
+            }],
+        };
+        let json = serde_json::to_string(&series).unwrap();
+        let read: Intervals = serde_json::from_str(&json).unwrap();
+        assert_eq!(read.interval_ms, 1000.0);
+        assert_eq!(read.series[0].received, 9.0);
+        assert_eq!(read.series[0].turn_p99_ms, None);
     }
 }

@@ -2,7 +2,7 @@
 //! leaves a half-written summary behind.
 
 use super::Results;
-use crate::plan::Plan;
+use crate::model::Plan;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! plain line every few seconds otherwise (a CI log). It only reads [`Live`]'s atomics, so
 //! it costs the connections nothing; the summary still goes to stdout at the end.
 
-use crate::swarm::Live;
+use crate::metrics::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering::Relaxed;

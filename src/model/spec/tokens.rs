@@ -1,7 +1,8 @@
 //! Token patterns a group can express: sharing, cross-user reuse, forged and time-shifted
 //! tokens, aborted handshakes, and the session oracles that judge the server's answers.
 
-use super::duration_us;
+use crate::model::units::duration_us;
+use crate::model::BadToken;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ pub enum TokenReuse {
 pub enum Forge {
     /// Every entry of the bad-token catalogue, round-robin over the group's token slots.
     Catalogue,
-    /// One named catalogue entry (see `auth::catalogue::NAMES`).
-    Bad { name: String },
+    /// One catalogue entry.
+    Bad { name: BadToken },
     /// A validly signed token whose times are shifted, in seconds from the minting instant:
     /// `exp = now + exp_s` (instead of now + ttl), `nbf = now + nbf_s`, `iat = now + iat_s`.
     Shift {

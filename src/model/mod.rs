@@ -1,0 +1,24 @@
+//! The nouns every layer shares, and nothing else: this module imports nothing from the
+//! rest of the crate, so it can be learned first and depended on by all.
+//!
+//! - [`spec`]: a validated scenario (what `scenario` loads, what `plan` compiles);
+//! - [`plan`]: a compiled plan (what the swarm runs and a repro stores);
+//! - [`history`]: what a run saw (attempts, causes, counters, probes, violations);
+//! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
+//! - [`bad_token`]: the bad-token catalogue;
+//! - [`units`]: durations as integer microseconds in serde.
+
+pub mod bad_token;
+pub mod history;
+pub mod names;
+pub mod plan;
+pub mod spec;
+pub mod units;
+
+pub use bad_token::BadToken;
+pub use history::{
+    Attempt, BarrierStats, Cause, ConnReport, Counters, Involved, Outcome, Probe, Tally, Violation,
+};
+pub use names::{OracleKind, Phase, StopReason, Verdict};
+pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};
+pub use spec::*;

@@ -1,0 +1,150 @@
+//! Shared names: the vocabulary every layer speaks (phases, oracle kinds, how a run
+//! stopped, its verdict), as enums with stable string forms.
+
+use serde::{Deserialize, Serialize};
+
+/// A measured span of the handshake timeline or the turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// TCP connect.
+    TcpConnect,
+    /// TLS handshake (wss only).
+    Tls,
+    /// Upgrade request sent → 101 received.
+    Upgrade,
+    /// 101 → first server frame (the auth ack in most protocols).
+    FirstFrame,
+    /// Request sent → first correlated event.
+    FirstEvent,
+    /// Request → final event of the expected sequence, from the request's intended send
+    /// time (the open model's schedule; the actual send otherwise): coordinated-omission free.
+    Turn,
+    /// Request actually sent → final event: what a naive tool reports.
+    TurnRaw,
+    /// How late an action started against its planned instant.
+    GeneratorLag,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 8] = [
+        Phase::TcpConnect,
+        Phase::Tls,
+        Phase::Upgrade,
+        Phase::FirstFrame,
+        Phase::FirstEvent,
+        Phase::Turn,
+        Phase::TurnRaw,
+        Phase::GeneratorLag,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::TcpConnect => "tcp_connect",
+            Phase::Tls => "tls",
+            Phase::Upgrade => "upgrade",
+            Phase::FirstFrame => "first_frame",
+            Phase::FirstEvent => "first_event",
+            Phase::Turn => "turn",
+            Phase::TurnRaw => "turn_raw",
+            Phase::GeneratorLag => "generator_lag",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which invariant broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OracleKind {
+    /// A request did not get its expected sequence, in order, in time (and no explicit error).
+    Completeness,
+    /// A message carried another user's identity.
+    Identity,
+    /// The per-connection sequence field skipped, repeated or went back.
+    Ordering,
+    /// More connections sharing one `jti` were served at once than allowed.
+    Exclusivity,
+    /// A valid token whose `jti` was not live was refused.
+    Liveness,
+    /// A bad token was accepted, or a refusal was not clean (1011, reset, timeout, odd status).
+    RejectionHygiene,
+    /// The same token got different verdicts through different placements.
+    Consistency,
+}
+
+impl OracleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OracleKind::Completeness => "completeness",
+            OracleKind::Identity => "identity",
+            OracleKind::Ordering => "ordering",
+            OracleKind::Exclusivity => "exclusivity",
+            OracleKind::Liveness => "liveness",
+            OracleKind::RejectionHygiene => "rejection_hygiene",
+            OracleKind::Consistency => "consistency",
+        }
+    }
+}
+
+/// Why a run stopped. Serialized as `completed`, `duration` or `interrupted`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every connection finished its script.
+    #[default]
+    Completed,
+    /// The hard duration was reached first.
+    Duration,
+    /// The caller cancelled (Ctrl-C).
+    Interrupted,
+}
+
+impl StopReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::Duration => "duration",
+            StopReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a run's findings add up to; decided once, in `oracle::verdict`, and read by every
+/// output and by the exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The target was exercised and no oracle broke.
+    #[default]
+    Clean,
+    /// At least one oracle broke.
+    Violations,
+    /// No violation, but the race the scenario aims at never happened: not a pass.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Clean => "clean",
+            Verdict::Violations => "violations",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    )*};
+}
+
+display_by_name!(Phase, OracleKind, StopReason, Verdict);

@@ -1,0 +1,330 @@
+//! `stampede compare`: per-phase latency and throughput of two sets of runs, side by side.
+//!
+//! Each side's histograms are merged losslessly (the same samples, in one histogram), so
+//! percentiles of several runs are real percentiles, not averages of percentiles. A row is
+//! a regression when NEW is worse than BASE by more than all of: the tolerance, the noise
+//! floor ([`LATENCY_FLOOR_MS`], [`THROUGHPUT_FLOOR`]) and the run-to-run spread (the widest
+//! max − min of that value across either side's runs, when a side has two or more), and
+//! when the percentile's sampling uncertainty cannot explain it: NEW's lower confidence
+//! bound must lie above BASE's upper one (the bounds are the percentiles at
+//! q ± z·√(q(1−q)/n), the usual order-statistic interval). A worse row that fails only that
+//! test is shown as "within sampling noise". That interval assumes independent samples,
+//! which a tail made of a few stalls is not, so a percentile also needs
+//! [`MIN_TAIL_SAMPLES`] beyond it on each side to gate. `max` (one sample), thin tails and
+//! the generator's own lag are shown but gate nothing unless a `--tolerance-for` names them.
+
+mod args;
+
+mod stats;
+
+pub use args::{describe, expand, parse_tolerance, parse_tolerance_for};
+
+use stats::{beyond_sampling_noise, change, judge, mean, spread, stat_ms, ungated, Margins};
+
+use super::read::{read_histograms, read_summary, run_dirs, ReadError};
+use super::Summary;
+use crate::metrics::Histograms;
+use crate::model::{LatencyStat, Phase, StopReason};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Latency differences below this are noise on any machine.
+pub const LATENCY_FLOOR_MS: f64 = 0.05;
+/// Throughput differences below this (messages/s) are noise.
+pub const THROUGHPUT_FLOOR: f64 = 1.0;
+/// z for the percentiles' confidence bounds: 99% two-sided, so a nightly gate rarely
+/// fires on sampling noise alone.
+pub const CONFIDENCE_Z: f64 = 2.576;
+/// A percentile gates only when each side has at least this many samples beyond it.
+pub const MIN_TAIL_SAMPLES: f64 = 10.0;
+/// The throughput row's key.
+pub const THROUGHPUT: &str = "received_per_sec";
+const STATS: [LatencyStat; 5] = [
+    LatencyStat::P50,
+    LatencyStat::P90,
+    LatencyStat::P99,
+    LatencyStat::P999,
+    LatencyStat::Max,
+];
+
+/// How strict the comparison is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareOptions {
+    /// Allowed worsening as a fraction (0.1 = 10%).
+    pub tolerance: f64,
+    /// Per-metric tolerances: `turn.p99`, a whole phase (`turn`), or `received_per_sec`.
+    pub per_metric: BTreeMap<String, f64>,
+    /// Compare runs of different scenarios anyway.
+    pub force: bool,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            tolerance: 0.10,
+            per_metric: BTreeMap::new(),
+            force: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("no {0} runs given")]
+    Empty(&'static str),
+    /// The runs' scenario hashes differ (and `force` was not given).
+    #[error("{0}; pass --force to compare anyway")]
+    DifferentScenarios(String),
+    #[error("bad pattern {pattern:?}: {reason}")]
+    Pattern { pattern: String, reason: String },
+    #[error("{0} matches nothing")]
+    NoMatch(String),
+}
+
+/// What the comparison found.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub scenario: String,
+    pub base_runs: Vec<PathBuf>,
+    pub new_runs: Vec<PathBuf>,
+    pub tolerance: f64,
+    /// Set when the scenario hashes differ and `force` let the comparison go on.
+    pub forced: Option<String>,
+    /// Runs whose timings deserve doubt (generator fell behind, interrupted).
+    pub warnings: Vec<String>,
+    /// One row per phase and statistic, then the throughput row.
+    pub rows: Vec<Row>,
+}
+
+/// One compared value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `turn.p99`, or `received_per_sec`.
+    pub metric: String,
+    pub phase: String,
+    pub stat: String,
+    /// Milliseconds for latency rows, messages/s for the throughput row.
+    pub base: f64,
+    pub new: f64,
+    /// (new − base) / base; `None` when base is zero.
+    pub change: Option<f64>,
+    /// Widest run-to-run range on either side; `None` with a single run per side.
+    pub spread: Option<f64>,
+    pub tolerance: f64,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Unchanged,
+    Improved,
+    Regression,
+    /// Worse beyond the margins, but the row does not gate (the reason says why).
+    WorseUngated(&'static str),
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Regression)
+    }
+
+    pub fn regressed(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+}
+
+/// One run's measurements.
+struct Run {
+    path: PathBuf,
+    summary: Summary,
+    histograms: Histograms,
+}
+
+/// Compares the runs under `base` with those under `new` (result directories, summary
+/// files, or directories of result directories).
+pub fn compare(
+    base: &[PathBuf],
+    new: &[PathBuf],
+    opts: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    let base = load_side(base, "base")?;
+    let new = load_side(new, "new")?;
+    let forced = check_scenarios(&base, &new, opts.force)?;
+    let (merged_base, merged_new) = (merge(&base), merge(&new));
+    let mut rows = Vec::new();
+    for phase in Phase::ALL {
+        let (b, n) = (merged_base.get(phase), merged_new.get(phase));
+        if b.is_empty() || n.is_empty() {
+            continue;
+        }
+        for stat in STATS {
+            rows.push(latency_row(phase, stat, (&base, &new), (b, n), opts));
+        }
+    }
+    rows.push(throughput_row(&base, &new, opts));
+    let scenario = base
+        .first()
+        .map(|r| r.summary.scenario.clone())
+        .unwrap_or_default();
+    Ok(Comparison {
+        scenario,
+        warnings: base.iter().chain(&new).filter_map(warning).collect(),
+        base_runs: base.into_iter().map(|r| r.path).collect(),
+        new_runs: new.into_iter().map(|r| r.path).collect(),
+        tolerance: opts.tolerance,
+        forced,
+        rows,
+    })
+}
+
+fn load_side(paths: &[PathBuf], side: &'static str) -> Result<Vec<Run>, CompareError> {
+    let mut runs = Vec::new();
+    for path in paths {
+        for dir in run_dirs(path)? {
+            runs.push(Run {
+                summary: read_summary(&dir.join("summary.json"))?,
+                histograms: read_histograms(&dir.join("histograms.json"))?,
+                path: dir,
+            });
+        }
+    }
+    if runs.is_empty() {
+        return Err(CompareError::Empty(side));
+    }
+    Ok(runs)
+}
+
+/// Every run must share the first base run's scenario hash, unless `force`.
+fn check_scenarios(base: &[Run], new: &[Run], force: bool) -> Result<Option<String>, CompareError> {
+    let Some(first) = base.first() else {
+        return Err(CompareError::Empty("base"));
+    };
+    let Some(other) = base
+        .iter()
+        .chain(new)
+        .find(|r| r.summary.scenario_hash != first.summary.scenario_hash)
+    else {
+        return Ok(None);
+    };
+    let message = format!(
+        "cannot compare runs of different scenarios: {} ran {:?} (hash {:.12}) but {} ran {:?} (hash {:.12})",
+        first.path.display(),
+        first.summary.scenario,
+        first.summary.scenario_hash,
+        other.path.display(),
+        other.summary.scenario,
+        other.summary.scenario_hash,
+    );
+    if force {
+        Ok(Some(format!("{message} (compared anyway: --force)")))
+    } else {
+        Err(CompareError::DifferentScenarios(message))
+    }
+}
+
+fn merge(runs: &[Run]) -> Histograms {
+    let mut all = Histograms::new();
+    for run in runs {
+        all.merge(&run.histograms);
+    }
+    all
+}
+
+fn warning(run: &Run) -> Option<String> {
+    let s = &run.summary;
+    let path = run.path.display();
+    if s.generator.fell_behind {
+        Some(format!(
+            "{path}: the generator fell behind (lag p99 {:.1}ms); its timings are not trustworthy",
+            s.generator.lag_p99_ms
+        ))
+    } else if s.stopped == StopReason::Interrupted {
+        Some(format!(
+            "{path}: the run was interrupted; its results are partial"
+        ))
+    } else {
+        None
+    }
+}
+
+pub(crate) type Hist = hdrhistogram::Histogram<u64>;
+
+fn latency_row(
+    phase: Phase,
+    stat: LatencyStat,
+    runs: (&[Run], &[Run]),
+    merged: (&Hist, &Hist),
+    opts: &CompareOptions,
+) -> Row {
+    let metric = format!("{}.{}", phase.name(), stat.name());
+    let explicit = opts
+        .per_metric
+        .get(&metric)
+        .or_else(|| opts.per_metric.get(phase.name()));
+    let tolerance = explicit.copied().unwrap_or(opts.tolerance);
+    let (base, new) = (stat_ms(merged.0, stat), stat_ms(merged.1, stat));
+    let per_run = |side: &[Run]| -> Vec<f64> {
+        side.iter()
+            .map(|r| stat_ms(r.histograms.get(phase), stat))
+            .collect()
+    };
+    let spread = spread(&per_run(runs.0), &per_run(runs.1));
+    let gate = if explicit.is_some() {
+        None
+    } else {
+        ungated(phase, stat, merged)
+    };
+    let margins = Margins {
+        tolerance,
+        floor: LATENCY_FLOOR_MS,
+        spread: spread.unwrap_or(0.0),
+    };
+    let verdict = beyond_sampling_noise(judge(new - base, base, &margins, gate), stat, merged);
+    Row {
+        verdict,
+        change: change(base, new),
+        phase: phase.name().to_string(),
+        stat: stat.name().to_string(),
+        metric,
+        base,
+        new,
+        spread,
+        tolerance,
+    }
+}
+
+fn throughput_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
+    let tolerance = opts
+        .per_metric
+        .get(THROUGHPUT)
+        .copied()
+        .unwrap_or(opts.tolerance);
+    let values =
+        |side: &[Run]| -> Vec<f64> { side.iter().map(|r| r.summary.received_per_sec).collect() };
+    let (b, n) = (values(base), values(new));
+    let (base, new) = (mean(&b), mean(&n));
+    let spread = spread(&b, &n);
+    let margins = Margins {
+        tolerance,
+        floor: THROUGHPUT_FLOOR,
+        spread: spread.unwrap_or(0.0),
+    };
+    Row {
+        metric: THROUGHPUT.to_string(),
+        phase: "throughput".to_string(),
+        stat: "recv/s".to_string(),
+        verdict: judge(base - new, base, &margins, None),
+        change: change(base, new),
+        base,
+        new,
+        spread,
+        tolerance,
+    }
+}
+
+#[cfg(test)]
+mod tests;

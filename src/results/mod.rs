@@ -1,0 +1,214 @@
+//! A run's results as data: the summary, the files in `results/<scenario>/<stamp>/`
+//! (written atomically, read back), `compare` between runs and `[thresholds]`.
+//!
+//! Everything here works on values; formatting them for people is `report`'s job.
+
+pub mod compare;
+#[cfg(test)]
+pub(crate) mod fixture;
+pub mod read;
+pub mod thresholds;
+mod write;
+
+pub use compare::{compare, CompareError, CompareOptions, Comparison};
+pub use read::{read_run, ReadError, RunData};
+pub use thresholds::{evaluate, ThresholdResult};
+pub use write::{results_dir, write_all, write_atomic, WriteError};
+
+use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
+use crate::model::{
+    BarrierStats, Counters, OracleKind, Phase, Plan, StopReason, Verdict, Violation,
+};
+use crate::oracle::session::Coverage;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever a field changes meaning. 2: `counters` is [`Counters`] as is (with
+/// `aborted`), `received_per_sec` moved to the top level; version 1 files still read.
+pub const SCHEMA_VERSION: u32 = 2;
+/// Violations listed in the summary; all of them go to `violations.jsonl`.
+const SUMMARY_VIOLATIONS: usize = 100;
+/// Generator lag p99 above this means the load generator could not keep its schedule.
+const LAG_LIMIT_MS: f64 = 5.0;
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub scenario: String,
+    pub scenario_hash: String,
+    pub seed: u64,
+    pub plan_hash: String,
+    pub target: String,
+    pub embedded_target: bool,
+    pub started_at: String,
+    pub elapsed_ms: f64,
+    pub duration_ms: f64,
+    pub stopped: StopReason,
+    pub connections_planned: usize,
+    pub counters: Counters,
+    /// Messages received per second of the run.
+    #[serde(default)]
+    pub received_per_sec: f64,
+    pub phases: BTreeMap<String, PhaseStats>,
+    pub events: BTreeMap<String, EventRate>,
+    pub violations: ViolationSummary,
+    pub generator: GeneratorSummary,
+    #[serde(default)]
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub coverage: Coverage,
+    /// The probe phase: tokens reconnected after the run, and how many were refused.
+    #[serde(default)]
+    pub probe: ProbeSummary,
+    /// Collide barriers: how tightly each released its connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barriers: Vec<BarrierStats>,
+}
+
+/// Tokens reconnected after the run; a refusal is a leaked session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    pub tokens: usize,
+    pub refused: usize,
+}
+
+/// The "event success rate" for one event type.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EventRate {
+    pub expected: u64,
+    pub arrived: u64,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ViolationSummary {
+    pub total: u64,
+    pub by_oracle: BTreeMap<OracleKind, u64>,
+    /// The first violations by time; the full list is in `violations.jsonl`.
+    pub first: Vec<Violation>,
+}
+
+impl ViolationSummary {
+    /// Violations of `oracle` (0 when none).
+    pub fn of(&self, oracle: OracleKind) -> u64 {
+        self.by_oracle.get(&oracle).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorSummary {
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// True when lag p99 exceeded the limit: timings in this run are not trustworthy.
+    pub fell_behind: bool,
+}
+
+/// What the summary is built from besides the findings.
+pub struct RunInfo<'a> {
+    pub plan: &'a Plan,
+    pub target: &'a str,
+    pub embedded_target: bool,
+    pub started_at: String,
+}
+
+/// What a run produced, merged over its connections, before it is summarized.
+pub struct Merged {
+    pub counters: Counters,
+    pub histograms: Histograms,
+    pub intervals: IntervalSeries,
+    /// Every kept violation, sorted by time.
+    pub violations: Vec<Violation>,
+    /// Every violation by oracle, kept or not.
+    pub by_oracle: BTreeMap<OracleKind, u64>,
+    pub coverage: Coverage,
+    pub verdict: Verdict,
+    pub stopped: StopReason,
+    pub elapsed: std::time::Duration,
+    pub barriers: Vec<BarrierStats>,
+    pub probe: ProbeSummary,
+}
+
+/// The merged results of a run, before formatting.
+pub struct Results {
+    pub summary: Summary,
+    pub histograms: Histograms,
+    pub violations: Vec<Violation>,
+    /// The time series (`intervals.json`).
+    pub intervals: IntervalSeries,
+}
+
+/// Builds the summary of a run from its merged history and findings.
+pub fn summarize(info: &RunInfo<'_>, m: Merged) -> Results {
+    let elapsed_s = m.elapsed.as_secs_f64().max(1e-9);
+    let lag = PhaseStats::of(m.histograms.get(Phase::GeneratorLag));
+    let summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: info.plan.scenario.clone(),
+        scenario_hash: info.plan.scenario_hash.clone(),
+        seed: info.plan.seed,
+        plan_hash: info.plan.hash(),
+        target: info.target.to_string(),
+        embedded_target: info.embedded_target,
+        started_at: info.started_at.clone(),
+        elapsed_ms: m.elapsed.as_secs_f64() * 1000.0,
+        duration_ms: info.plan.duration.as_secs_f64() * 1000.0,
+        stopped: m.stopped,
+        connections_planned: info.plan.conns.len(),
+        received_per_sec: m.counters.messages_received as f64 / elapsed_s,
+        phases: Phase::ALL
+            .iter()
+            .filter(|p| !m.histograms.get(**p).is_empty())
+            .map(|p| (p.name().to_string(), PhaseStats::of(m.histograms.get(*p))))
+            .collect(),
+        events: m
+            .counters
+            .events
+            .iter()
+            .map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived)))
+            .collect(),
+        counters: m.counters,
+        violations: ViolationSummary {
+            total: m.by_oracle.values().sum(),
+            by_oracle: m.by_oracle,
+            first: m
+                .violations
+                .iter()
+                .take(SUMMARY_VIOLATIONS)
+                .cloned()
+                .collect(),
+        },
+        barriers: m.barriers,
+        verdict: m.verdict,
+        coverage: m.coverage,
+        probe: m.probe,
+        generator: GeneratorSummary {
+            lag_p50_ms: lag.p50_ms,
+            lag_p99_ms: lag.p99_ms,
+            lag_max_ms: lag.max_ms,
+            fell_behind: lag.p99_ms > LAG_LIMIT_MS,
+        },
+    };
+    Results {
+        summary,
+        histograms: m.histograms,
+        violations: m.violations,
+        intervals: m.intervals,
+    }
+}
+
+fn event_rate(expected: u64, arrived: u64) -> EventRate {
+    let rate = if expected == 0 {
+        1.0
+    } else {
+        arrived as f64 / expected as f64
+    };
+    EventRate {
+        expected,
+        arrived,
+        rate,
+    }
+}

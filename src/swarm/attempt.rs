@@ -171,3 +171,6 @@ impl Judge<'_> {
         a.cause = Some(cause);
     }
 }
+
+#[cfg(test)]
+mod tests;

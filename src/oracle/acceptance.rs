@@ -115,3 +115,6 @@ impl Judge<'_> {
         a.cause = Some(cause);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -455,3 +455,6 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
         overlapping_tokens: overlapping,
     }
 }
+
+#[cfg(test)]
+mod tests;

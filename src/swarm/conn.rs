@@ -4,6 +4,65 @@
 //! returns it once as a [`ConnReport`]. Server misbehaviour (resets, garbage, oversized
 //! frames, silence) ends up in that report as causes and violations; nothing here fails
 //! the run.
+//!
+//! # States
+//!
+//! ```text
+//!  WAITING  sleep until t0 + start
+//!    |  \--cancel----------------------------------------------------------> FINISH
+//!    v
+//!  STEP  next action; cancel is checked first: cancelled --> GOODBYE -----> FINISH
+//!    |-- Connect -----------------------------------------> DIALING
+//!    |-- Reconnect{after, backoff}: CLOSING(1000) if open,
+//!    |     sleep `after` (cancel: stays closed) ----------> DIALING (with backoff)
+//!    |-- AbortHandshake ----------------------------------> ABORTING --> STEP (not open)
+//!    |-- Send, Expect, Think, PaceAt, PauseReads --------> OPEN -----> STEP
+//!    |     (skipped while not open)
+//!    |-- Close{code} -------------------------------------> CLOSING(code) --> STEP
+//!    '-- no action left: SETTLE expectations, CLOSING(1000) --------------> FINISH
+//!
+//!  DIALING   tcp --> tls (wss) --> upgrade request --> 101 --------------> OPEN
+//!              |                    |                    (Judge::upgraded; an in-band
+//!              |                    |                     token frame goes out first)
+//!              |                    '-- collide, first dial only: HELD, the request's
+//!              |                        last bytes parked at the barrier until release
+//!              '-- fails (timeout_<stage>, connect, tls, HTTP status, protocol):
+//!                  attempt Rejected (HTTP) or Failed --> BACKOFF: sleep the next delay
+//!                  --> DIALING; no delay left (always for Connect) --> STEP (not open)
+//!
+//!  OPEN      pump: read frames, wake on timers (the step's instant, expectation
+//!            deadlines, stale samples) until the step is done
+//!              |-- data frame: Judge::data (may accept), oracles --> OPEN
+//!              |-- server Close: Judge::server_close (a pending verdict becomes
+//!              |     Rejected or Failed), answer it (<= 200 ms) --> ENDED
+//!              '-- read/send error, EOF: lost (reset, protocol, oversized) --> ENDED
+//!
+//!  CLOSING   settle pending expectations, send Close(code), read up to CLOSE_GRACE
+//!            (2 s) for the server's Close --> ENDED client_close_<code>
+//!
+//!  ABORTING  tcp, tls, send the upgrade request, read for `after`, drop (FIN or RST)
+//!            --> attempt Aborted (or Failed when it could not even send)
+//!
+//!  GOODBYE   an open connection sends Close(1001) (<= 100 ms), no wait for the reply
+//!            --> ENDED interrupted
+//!
+//!  ENDED     Judge::ended settles a pending verdict; the connection is not open
+//!  FINISH    cut open expectations, end a still-open attempt (interrupted), flush
+//!            samples, hand back the ConnReport
+//! ```
+//!
+//! Timeouts: one `handshake_timeout` covers tcp + tls + upgrade (a held request's deadline
+//! is one `handshake_timeout` later, for its wait at the barrier); a timed-out or
+//! cancelled dial is indeterminate for the session oracles (the server may hold a
+//! session). An expectation's `within` only records a
+//! violation; the connection stays OPEN. CLOSING's grace and GOODBYE's 100 ms end the
+//! attempt whether or not the server answered.
+//!
+//! Cancellation (run duration or Ctrl-C) stops WAITING, DIALING (incl. HELD; the attempt
+//! is recorded as aborted/interrupted), BACKOFF and the sleep before a reconnect, every
+//! OPEN wait (pump, PauseReads) and CLOSING's waits; the loop then goes to GOODBYE. Not
+//! raced with cancellation: ABORTING (bounded by the handshake timeout + `after`) and a
+//! single frame write (`Send`, the Close frame in CLOSING), which waits on the socket.
 
 use super::dial::{classify, Ws};
 use super::RunCtx;

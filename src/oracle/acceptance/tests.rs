@@ -1,0 +1,731 @@
+//! The attempt judge, table-driven: each row replays the events one attempt saw (as the
+//! connection task reports them to the judge) under one accept rule and reject list, and
+//! states the resulting record and counters.
+
+use super::*;
+use crate::model::RejectSpec;
+
+/// What the connection task tells the judge, in order.
+#[derive(Debug, Clone)]
+enum Ev {
+    Upgraded(u64),
+    /// A data frame at this time, with its event type (a JSON object's `type`).
+    Data(u64, Option<&'static str>),
+    ServerClose(u16),
+    DialFailed(Cause, bool, u64),
+    Aborted(Cause, u64),
+    Ended(Cause, u64),
+}
+
+/// The record and counters one row must leave behind.
+#[derive(Debug, Clone, PartialEq)]
+struct Want {
+    outcome: Outcome,
+    upgraded_us: Option<u64>,
+    accepted_us: Option<u64>,
+    last_frame_us: Option<u64>,
+    ended_us: Option<u64>,
+    cause: Option<Cause>,
+    clean_end: bool,
+    /// `(accepted, rejected, failed, aborted)` counters.
+    counts: (u64, u64, u64, u64),
+    refused_by: Vec<(Cause, u64)>,
+    ended_by: Vec<(Cause, u64)>,
+    /// What each `Data` event returned ("this frame made it accepted").
+    data_accepted: Vec<bool>,
+}
+
+impl Default for Want {
+    fn default() -> Self {
+        Want {
+            outcome: Outcome::Pending,
+            upgraded_us: None,
+            accepted_us: None,
+            last_frame_us: None,
+            ended_us: None,
+            cause: None,
+            clean_end: false,
+            counts: (0, 0, 0, 0),
+            refused_by: Vec::new(),
+            ended_by: Vec::new(),
+            data_accepted: Vec::new(),
+        }
+    }
+}
+
+struct Case {
+    name: &'static str,
+    accepted: AcceptRule,
+    /// `reject.close`; `reject.http` plays no part in the judge.
+    close: &'static [u16],
+    events: Vec<Ev>,
+    want: Want,
+}
+
+fn rules(accepted: AcceptRule, close: &[u16]) -> SessionOracles {
+    SessionOracles {
+        accepted,
+        reject: RejectSpec {
+            http: vec![401, 403, 409],
+            close: close.to_vec(),
+        },
+        ..SessionOracles::default()
+    }
+}
+
+fn message(event: &str) -> AcceptRule {
+    AcceptRule::Message {
+        event: event.into(),
+    }
+}
+
+fn replay(case: &Case) -> (Attempt, Counters, Vec<bool>) {
+    let rules = rules(case.accepted.clone(), case.close);
+    let judge = Judge { rules: &rules };
+    let mut a = Attempt::new(100);
+    let mut c = Counters::default();
+    let mut data = Vec::new();
+    for ev in &case.events {
+        match ev.clone() {
+            Ev::Upgraded(t) => judge.upgraded(&mut a, t, &mut c),
+            Ev::Data(t, event) => data.push(judge.data(&mut a, t, event, &mut c)),
+            Ev::ServerClose(code) => judge.server_close(&mut a, code, &mut c),
+            Ev::DialFailed(cause, rejected, t) => {
+                judge.dial_failed(&mut a, cause, rejected, t, &mut c)
+            }
+            Ev::Aborted(cause, t) => judge.aborted(&mut a, cause, t, &mut c),
+            Ev::Ended(cause, t) => judge.ended(&mut a, cause, t, &mut c),
+        }
+    }
+    (a, c, data)
+}
+
+fn check(cases: &[Case]) {
+    for case in cases {
+        let (a, c, data) = replay(case);
+        let got = Want {
+            outcome: a.outcome,
+            upgraded_us: a.upgraded_us,
+            accepted_us: a.accepted_us,
+            last_frame_us: a.last_frame_us,
+            ended_us: a.ended_us,
+            cause: a.cause.clone(),
+            clean_end: a.clean_end,
+            counts: (c.accepted, c.rejected, c.failed, c.aborted),
+            refused_by: c.refused_by.into_iter().collect(),
+            ended_by: c.ended_by.into_iter().collect(),
+            data_accepted: data,
+        };
+        assert_eq!(got, case.want, "case {:?}", case.name);
+        assert_eq!(a.started_us, 100, "case {:?}: start kept", case.name);
+    }
+}
+
+/// An attempt accepted at `at`, still open.
+fn accepted_at(upgraded: u64, at: u64, frame: Option<u64>) -> Want {
+    Want {
+        outcome: Outcome::Accepted,
+        upgraded_us: Some(upgraded),
+        accepted_us: Some(at),
+        last_frame_us: frame,
+        counts: (1, 0, 0, 0),
+        ..Want::default()
+    }
+}
+
+#[test]
+fn upgrade_rule() {
+    let cases = [
+        Case {
+            name: "the 101 is the acceptance",
+            accepted: AcceptRule::Upgrade,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200)],
+            want: accepted_at(200, 200, None),
+        },
+        Case {
+            name: "frames after the 101 only move the last-frame mark",
+            accepted: AcceptRule::Upgrade,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, None), Ev::Data(400, None)],
+            want: Want {
+                data_accepted: vec![false, false],
+                ..accepted_at(200, 200, Some(400))
+            },
+        },
+        Case {
+            name: "a policy close after the 101 is no refusal: already accepted",
+            accepted: AcceptRule::Upgrade,
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::ServerClose(1008),
+                Ev::Ended(Cause::ServerClose(1008), 300),
+            ],
+            want: Want {
+                ended_us: Some(300),
+                cause: Some(Cause::ServerClose(1008)),
+                clean_end: true,
+                ended_by: vec![(Cause::ServerClose(1008), 1)],
+                ..accepted_at(200, 200, None)
+            },
+        },
+        Case {
+            name: "a reset after acceptance is how it ended, not a failure",
+            accepted: AcceptRule::Upgrade,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Reset, 900)],
+            want: Want {
+                ended_us: Some(900),
+                cause: Some(Cause::Reset),
+                ended_by: vec![(Cause::Reset, 1)],
+                ..accepted_at(200, 200, None)
+            },
+        },
+    ];
+    check(&cases);
+}
+
+#[test]
+fn first_frame_rule() {
+    let cases = [
+        Case {
+            name: "the 101 alone leaves the verdict pending",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200)],
+            want: Want {
+                upgraded_us: Some(200),
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "the first data frame accepts, any type",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, Some("hello"))],
+            want: Want {
+                data_accepted: vec![true],
+                ..accepted_at(200, 300, Some(300))
+            },
+        },
+        Case {
+            name: "a non-JSON first frame accepts too",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, None)],
+            want: Want {
+                data_accepted: vec![true],
+                ..accepted_at(200, 300, Some(300))
+            },
+        },
+        Case {
+            name: "later frames do not accept again but move the last-frame mark",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, None),
+                Ev::Data(500, Some("x")),
+            ],
+            want: Want {
+                data_accepted: vec![true, false],
+                ..accepted_at(200, 300, Some(500))
+            },
+        },
+        Case {
+            name: "a policy close before any frame is a rejection",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::ServerClose(1008),
+                Ev::Ended(Cause::ServerClose(1008), 300),
+            ],
+            want: Want {
+                outcome: Outcome::Rejected,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::ServerClose(1008)),
+                clean_end: true,
+                counts: (0, 1, 0, 0),
+                refused_by: vec![(Cause::ServerClose(1008), 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "a close code outside reject.close before any frame is a failure",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::ServerClose(1011),
+                Ev::Ended(Cause::ServerClose(1011), 300),
+            ],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::ServerClose(1011)),
+                clean_end: true,
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::ServerClose(1011), 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "reject.close is the scenario's list: 4001 counts when listed",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008, 4001],
+            events: vec![Ev::Upgraded(200), Ev::ServerClose(4001)],
+            want: Want {
+                outcome: Outcome::Rejected,
+                upgraded_us: Some(200),
+                cause: Some(Cause::ServerClose(4001)),
+                clean_end: true,
+                counts: (0, 1, 0, 0),
+                refused_by: vec![(Cause::ServerClose(4001), 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "an empty reject.close makes every early close a failure",
+            accepted: AcceptRule::FirstFrame,
+            close: &[],
+            events: vec![Ev::Upgraded(200), Ev::ServerClose(1008)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                cause: Some(Cause::ServerClose(1008)),
+                clean_end: true,
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::ServerClose(1008), 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "a close after acceptance keeps the verdict and marks a clean end",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, None),
+                Ev::ServerClose(1008),
+                Ev::Ended(Cause::ServerClose(1008), 400),
+            ],
+            want: Want {
+                ended_us: Some(400),
+                cause: Some(Cause::ServerClose(1008)),
+                clean_end: true,
+                ended_by: vec![(Cause::ServerClose(1008), 1)],
+                data_accepted: vec![true],
+                ..accepted_at(200, 300, Some(300))
+            },
+        },
+        Case {
+            name: "reset before the first frame: died on its own, failed",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Reset, 300)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::Reset),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::Reset, 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "protocol error before the first frame: failed",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Protocol, 300)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::Protocol),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::Protocol, 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "oversized first frame: failed",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Oversized, 300)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::Oversized),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::Oversized, 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "we closed before any frame: accepted at the end, nothing contradicted it",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::ClientClose(1000), 700)],
+            want: Want {
+                ended_us: Some(700),
+                cause: Some(Cause::ClientClose(1000)),
+                ended_by: vec![(Cause::ClientClose(1000), 1)],
+                ..accepted_at(200, 700, None)
+            },
+        },
+        Case {
+            name: "the run ended before any frame: accepted at the cut",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Interrupted, 700)],
+            want: Want {
+                ended_us: Some(700),
+                cause: Some(Cause::Interrupted),
+                ended_by: vec![(Cause::Interrupted, 1)],
+                ..accepted_at(200, 700, None)
+            },
+        },
+    ];
+    check(&cases);
+}
+
+#[test]
+fn message_rule() {
+    let cases = [
+        Case {
+            name: "a frame of another type does not accept, but is served",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, Some("hello"))],
+            want: Want {
+                upgraded_us: Some(200),
+                last_frame_us: Some(300),
+                data_accepted: vec![false],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "a frame without a type does not accept",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, None)],
+            want: Want {
+                upgraded_us: Some(200),
+                last_frame_us: Some(300),
+                data_accepted: vec![false],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "the wanted event accepts, after others",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some("hello")),
+                Ev::Data(400, Some("ready")),
+                Ev::Data(500, Some("ready")),
+            ],
+            want: Want {
+                data_accepted: vec![false, true, false],
+                ..accepted_at(200, 400, Some(500))
+            },
+        },
+        Case {
+            name: "event names match exactly",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, Some("Ready"))],
+            want: Want {
+                upgraded_us: Some(200),
+                last_frame_us: Some(300),
+                data_accepted: vec![false],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "we closed before the wanted event: failed (it never came)",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some("hello")),
+                Ev::Ended(Cause::ClientClose(1000), 700),
+            ],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                last_frame_us: Some(300),
+                ended_us: Some(700),
+                cause: Some(Cause::ClientClose(1000)),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::ClientClose(1000), 1)],
+                data_accepted: vec![false],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "the run ended before the wanted event: failed",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Interrupted, 700)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(700),
+                cause: Some(Cause::Interrupted),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::Interrupted, 1)],
+                ..Want::default()
+            },
+        },
+        Case {
+            name: "a policy close before the wanted event is a rejection",
+            accepted: message("ready"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some("hello")),
+                Ev::ServerClose(1008),
+                Ev::Ended(Cause::ServerClose(1008), 400),
+            ],
+            want: Want {
+                outcome: Outcome::Rejected,
+                upgraded_us: Some(200),
+                last_frame_us: Some(300),
+                ended_us: Some(400),
+                cause: Some(Cause::ServerClose(1008)),
+                clean_end: true,
+                counts: (0, 1, 0, 0),
+                refused_by: vec![(Cause::ServerClose(1008), 1)],
+                data_accepted: vec![false],
+                ..Want::default()
+            },
+        },
+    ];
+    check(&cases);
+}
+
+#[test]
+fn dial_failures_and_aborts() {
+    let rules = [
+        AcceptRule::Upgrade,
+        AcceptRule::FirstFrame,
+        message("ready"),
+    ];
+    // The same under every accept rule: nothing here ever reached the upgrade.
+    for accepted in rules {
+        let cases = [
+            Case {
+                name: "an HTTP status is a rejection",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::DialFailed(Cause::Http(409), true, 300)],
+                want: Want {
+                    outcome: Outcome::Rejected,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Http(409)),
+                    counts: (0, 1, 0, 0),
+                    refused_by: vec![(Cause::Http(409), 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "any HTTP status the dialer calls a refusal is a rejection (even 500)",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::DialFailed(Cause::Http(500), true, 300)],
+                want: Want {
+                    outcome: Outcome::Rejected,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Http(500)),
+                    counts: (0, 1, 0, 0),
+                    refused_by: vec![(Cause::Http(500), 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "an upgrade timeout is a failure",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::DialFailed(Cause::Timeout("upgrade"), false, 300)],
+                want: Want {
+                    outcome: Outcome::Failed,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Timeout("upgrade")),
+                    counts: (0, 0, 1, 0),
+                    refused_by: vec![(Cause::Timeout("upgrade"), 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "a refused TCP connect is a failure",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::DialFailed(
+                    Cause::Connect("connectionrefused".into()),
+                    false,
+                    300,
+                )],
+                want: Want {
+                    outcome: Outcome::Failed,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Connect("connectionrefused".into())),
+                    counts: (0, 0, 1, 0),
+                    refused_by: vec![(Cause::Connect("connectionrefused".into()), 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "our abort of the handshake: aborted, counted apart",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::Aborted(Cause::Aborted { rst: true }, 300)],
+                want: Want {
+                    outcome: Outcome::Aborted,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Aborted { rst: true }),
+                    counts: (0, 0, 0, 1),
+                    refused_by: vec![(Cause::Aborted { rst: true }, 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "the run ending mid-dial: aborted with interrupted",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::Aborted(Cause::Interrupted, 300)],
+                want: Want {
+                    outcome: Outcome::Aborted,
+                    ended_us: Some(300),
+                    cause: Some(Cause::Interrupted),
+                    counts: (0, 0, 0, 1),
+                    refused_by: vec![(Cause::Interrupted, 1)],
+                    ..Want::default()
+                },
+            },
+        ];
+        check(&cases);
+    }
+}
+
+#[test]
+fn counters_add_up_over_attempts() {
+    // One Counters shared by a connection's attempts: a refusal, then a retry accepted.
+    let rules = rules(AcceptRule::FirstFrame, &[1008]);
+    let judge = Judge { rules: &rules };
+    let mut c = Counters::default();
+    let mut first = Attempt::new(0);
+    judge.dial_failed(&mut first, Cause::Http(409), true, 10, &mut c);
+    let mut second = Attempt::new(20);
+    judge.upgraded(&mut second, 30, &mut c);
+    assert!(judge.data(&mut second, 40, None, &mut c));
+    judge.ended(&mut second, Cause::ClientClose(1000), 50, &mut c);
+    let mut third = Attempt::new(60);
+    judge.dial_failed(&mut third, Cause::Http(409), true, 70, &mut c);
+    assert_eq!((c.accepted, c.rejected, c.failed, c.aborted), (1, 2, 0, 0));
+    assert_eq!(c.refused_by.get(&Cause::Http(409)), Some(&2));
+    assert_eq!(c.ended_by.get(&Cause::ClientClose(1000)), Some(&1));
+}
+
+#[test]
+fn indeterminate_attempts() {
+    struct Row {
+        name: &'static str,
+        attempt: Attempt,
+        indeterminate: bool,
+    }
+    let with = |outcome: Outcome, cause: Option<Cause>, upgraded: Option<u64>| Attempt {
+        outcome,
+        cause,
+        upgraded_us: upgraded,
+        ended_us: Some(500),
+        ..Attempt::new(0)
+    };
+    let rows = [
+        Row {
+            name: "our abort, no answer",
+            attempt: with(Outcome::Aborted, Some(Cause::Aborted { rst: false }), None),
+            indeterminate: true,
+        },
+        Row {
+            name: "our abort after the 101 arrived",
+            attempt: with(
+                Outcome::Aborted,
+                Some(Cause::Aborted { rst: true }),
+                Some(9),
+            ),
+            indeterminate: true,
+        },
+        Row {
+            name: "upgrade timed out",
+            attempt: with(Outcome::Failed, Some(Cause::Timeout("upgrade")), None),
+            indeterminate: true,
+        },
+        Row {
+            name: "reset mid-handshake",
+            attempt: with(Outcome::Failed, Some(Cause::Reset), None),
+            indeterminate: true,
+        },
+        Row {
+            name: "reset after the 101: the client knows it was upgraded",
+            attempt: with(Outcome::Failed, Some(Cause::Reset), Some(9)),
+            indeterminate: false,
+        },
+        Row {
+            name: "connect refused: the server never saw the request",
+            attempt: with(Outcome::Failed, Some(Cause::Connect("x".into())), None),
+            indeterminate: false,
+        },
+        Row {
+            name: "an HTTP refusal is a known answer",
+            attempt: with(Outcome::Rejected, Some(Cause::Http(409)), None),
+            indeterminate: false,
+        },
+        Row {
+            name: "accepted",
+            attempt: with(Outcome::Accepted, Some(Cause::Reset), Some(9)),
+            indeterminate: false,
+        },
+    ];
+    for row in rows {
+        assert_eq!(
+            row.attempt.indeterminate(),
+            row.indeterminate,
+            "case {:?}",
+            row.name
+        );
+    }
+}
+
+/// The `ended` doc: "an attempt that died on its own failed". A TLS error on the open
+/// connection is the connection dying, not us closing, yet `ended` lists only Reset,
+/// Protocol, Oversized and ServerClose as deaths, so a pending attempt ended by
+/// `Cause::Tls` is judged accepted. Latent today: `classify` maps `WsError::Tls`, but the
+/// rustls stream's errors reach tungstenite as I/O errors (→ Reset).
+#[test]
+#[ignore = "suspected bug: Judge::ended accepts a pending attempt that died with Cause::Tls"]
+fn tls_error_before_first_frame_is_a_failure() {
+    let cases = [Case {
+        name: "tls error before the first frame: died on its own",
+        accepted: AcceptRule::FirstFrame,
+        close: &[1008],
+        events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Tls, 300)],
+        want: Want {
+            outcome: Outcome::Failed,
+            upgraded_us: Some(200),
+            ended_us: Some(300),
+            cause: Some(Cause::Tls),
+            counts: (0, 0, 1, 0),
+            refused_by: vec![(Cause::Tls, 1)],
+            ..Want::default()
+        },
+    }];
+    check(&cases);
+}

@@ -1,0 +1,1678 @@
+//! The session oracles, table-driven: each row is a hand-made plan (token slots and
+//! connections), a hand-built timeline of attempts per connection, the probes, the rule
+//! settings, and the violations it must produce (oracle, culprit connection, the
+//! connections the witness rests on, a phrase of what was seen), or none.
+//!
+//! Times are µs from the run start. Rules start from `rules()` (every optional oracle off;
+//! rejection hygiene is always on) and each table turns on the one it tests.
+
+use super::*;
+use crate::model::Cause;
+use crate::model::{
+    AcceptRule, JwtAlg, Limits, LivenessSpec, OracleSpec, RejectSpec, SecretSource, SessionOracles,
+};
+use crate::model::{Action, AuthPlan, TokenPlan};
+use std::time::Duration;
+
+const MS: u64 = 1_000;
+const S: u64 = 1_000_000;
+/// The liveness grace most rows use.
+const GRACE: u64 = 500 * MS;
+
+// ---------------------------------------------------------------------------------------
+// Plans
+
+fn rules() -> SessionOracles {
+    SessionOracles {
+        max_live: None,
+        liveness: None,
+        reject: RejectSpec {
+            http: vec![401, 403, 409],
+            close: vec![1008],
+        },
+        consistency: false,
+        accepted: AcceptRule::FirstFrame,
+    }
+}
+
+fn exclusive(max: u32) -> SessionOracles {
+    SessionOracles {
+        max_live: Some(max),
+        ..rules()
+    }
+}
+
+fn live() -> SessionOracles {
+    SessionOracles {
+        liveness: Some(LivenessSpec {
+            grace: Duration::from_micros(GRACE),
+        }),
+        ..rules()
+    }
+}
+
+fn consistent() -> SessionOracles {
+    SessionOracles {
+        consistency: true,
+        ..rules()
+    }
+}
+
+fn token(jti: &str) -> TokenPlan {
+    TokenPlan {
+        sub: format!("user-{jti}"),
+        jti: jti.into(),
+        forge: None,
+    }
+}
+
+fn forged(jti: &str, forge: Forge) -> TokenPlan {
+    TokenPlan {
+        forge: Some(forge),
+        ..token(jti)
+    }
+}
+
+fn bad(name: &str) -> Forge {
+    Forge::Bad {
+        name: crate::model::BadToken::from_name(name).unwrap(),
+    }
+}
+
+fn exp(s: i64) -> Forge {
+    Forge::Shift {
+        exp_s: Some(s),
+        nbf_s: None,
+        iat_s: None,
+    }
+}
+
+fn nbf(s: i64) -> Forge {
+    Forge::Shift {
+        exp_s: None,
+        nbf_s: Some(s),
+        iat_s: None,
+    }
+}
+
+fn header() -> Placement {
+    Placement::Header {
+        name: "Authorization".into(),
+        prefix: "Bearer ".into(),
+    }
+}
+
+fn query() -> Placement {
+    Placement::Query {
+        param: "token".into(),
+    }
+}
+
+fn cookie() -> Placement {
+    Placement::Cookie {
+        name: "session".into(),
+    }
+}
+
+/// Connection `id` presenting token slot `token` the `[auth]` way (header).
+fn conn(id: u32, token: u32) -> ConnPlan {
+    ConnPlan {
+        id,
+        group: 0,
+        user: id,
+        token,
+        start: Duration::ZERO,
+        barrier: None,
+        placement: None,
+        actions: vec![Action::Connect],
+    }
+}
+
+/// Connection `id` with its group's placement override.
+fn conn_via(id: u32, token: u32, placement: Placement) -> ConnPlan {
+    ConnPlan {
+        placement: Some(placement),
+        ..conn(id, token)
+    }
+}
+
+/// Connections sharing one valid token, jti "j".
+fn sharing(ids: &[u32]) -> (Vec<TokenPlan>, Vec<ConnPlan>) {
+    (
+        vec![token("j")],
+        ids.iter().map(|&id| conn(id, 0)).collect(),
+    )
+}
+
+fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> Plan {
+    Plan {
+        scenario: "session-oracles".into(),
+        scenario_hash: String::new(),
+        seed: 1,
+        duration: Duration::from_secs(60),
+        auth: AuthPlan {
+            secret: SecretSource::Literal { value: "s".into() },
+            alg: JwtAlg::Hs256,
+            key: None,
+            public_key: None,
+            ttl: Duration::from_secs(600),
+            aud: None,
+            iss: None,
+            claims: serde_json::Map::new(),
+            placement: header(),
+            headers: Vec::new(),
+            origin: None,
+        },
+        oracles: OracleSpec {
+            session: rules,
+            ..OracleSpec::default()
+        },
+        limits: Limits::default(),
+        groups: vec!["g".into()],
+        tokens,
+        barriers: Vec::new(),
+        conns,
+    }
+}
+
+/// The reports of a timeline; a connection the plan lacks reports token slot 0.
+fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
+    timeline
+        .iter()
+        .map(|(id, attempts)| ConnReport {
+            id: *id,
+            released_us: None,
+            token: plan
+                .conns
+                .iter()
+                .find(|c| c.id == *id)
+                .map_or(0, |c| c.token),
+            counters: Default::default(),
+            violations: Vec::new(),
+            violations_by_oracle: Default::default(),
+            attempts: attempts.clone(),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Attempts
+
+/// An attempt begun at `start`; the builder methods below say what became of it.
+fn at(start: u64) -> Attempt {
+    Attempt::new(start)
+}
+
+trait Timeline: Sized {
+    /// The 101 arrived.
+    fn upgraded(self, t: u64) -> Self;
+    /// Accepted at `t` (upgraded then too, unless it already was).
+    fn accepted(self, t: u64) -> Self;
+    /// The last data frame from the server.
+    fn frame(self, t: u64) -> Self;
+    /// Ended after the server's Close frame (a clean end): by us with 1000 when accepted.
+    fn closed(self, t: u64) -> Self;
+    /// Ended without a Close frame (reset); a still-pending attempt failed.
+    fn reset(self, t: u64) -> Self;
+    /// Refused cleanly or not: outcome Rejected with this cause.
+    fn refused(self, t: u64, cause: Cause) -> Self;
+    /// Failed before acceptance with this cause.
+    fn failed(self, t: u64, cause: Cause) -> Self;
+    /// We abandoned the handshake.
+    fn aborted(self, t: u64) -> Self;
+}
+
+impl Timeline for Attempt {
+    fn upgraded(mut self, t: u64) -> Self {
+        self.upgraded_us = Some(t);
+        self
+    }
+    fn accepted(mut self, t: u64) -> Self {
+        self.upgraded_us = self.upgraded_us.or(Some(t));
+        self.accepted_us = Some(t);
+        self.outcome = Outcome::Accepted;
+        self
+    }
+    fn frame(mut self, t: u64) -> Self {
+        self.last_frame_us = Some(t);
+        self
+    }
+    fn closed(mut self, t: u64) -> Self {
+        self.ended_us = Some(t);
+        self.clean_end = true;
+        if self.cause.is_none() {
+            self.cause = Some(Cause::ClientClose(1000));
+        }
+        self
+    }
+    fn reset(mut self, t: u64) -> Self {
+        self.ended_us = Some(t);
+        self.clean_end = false;
+        self.cause = Some(Cause::Reset);
+        if self.outcome == Outcome::Pending {
+            self.outcome = Outcome::Failed;
+        }
+        self
+    }
+    fn refused(mut self, t: u64, cause: Cause) -> Self {
+        self.clean_end = matches!(cause, Cause::ServerClose(_));
+        self.ended_us = Some(t);
+        self.outcome = Outcome::Rejected;
+        self.cause = Some(cause);
+        self
+    }
+    fn failed(mut self, t: u64, cause: Cause) -> Self {
+        self.clean_end = matches!(cause, Cause::ServerClose(_));
+        self.ended_us = Some(t);
+        self.outcome = Outcome::Failed;
+        self.cause = Some(cause);
+        self
+    }
+    fn aborted(mut self, t: u64) -> Self {
+        self.ended_us = Some(t);
+        self.outcome = Outcome::Aborted;
+        self.cause = Some(Cause::Aborted { rst: true });
+        self
+    }
+}
+
+fn probe(jti: &str, at_us: u64, cause: Option<Cause>) -> Probe {
+    Probe {
+        token: 0,
+        jti: jti.into(),
+        accepted: cause.is_none(),
+        cause,
+        at_us,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The table runner
+
+/// One expected violation.
+#[derive(Debug)]
+struct Want {
+    oracle: OracleKind,
+    /// The connection it is reported on.
+    conn: u32,
+    /// Every connection its witness names, in the violation's order.
+    involved: &'static [u32],
+    /// A phrase of its `seen` text.
+    seen: &'static str,
+}
+
+fn want(oracle: OracleKind, conn: u32, involved: &'static [u32], seen: &'static str) -> Want {
+    Want {
+        oracle,
+        conn,
+        involved,
+        seen,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    rules: SessionOracles,
+    tokens: Vec<TokenPlan>,
+    conns: Vec<ConnPlan>,
+    timeline: Vec<(u32, Vec<Attempt>)>,
+    probes: Vec<Probe>,
+    want: Vec<Want>,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        let (tokens, conns) = sharing(&[1, 2]);
+        Case {
+            name: "",
+            rules: rules(),
+            tokens,
+            conns,
+            timeline: Vec::new(),
+            probes: Vec::new(),
+            want: Vec::new(),
+        }
+    }
+}
+
+fn run(cases: Vec<Case>) {
+    for case in cases {
+        let plan = plan(case.rules, case.tokens, case.conns);
+        let reports = reports(&plan, &case.timeline);
+        let mut got = check(&plan, &reports, &case.probes);
+        got.sort_by_key(|v| (v.oracle, v.conn));
+        let mut want = case.want;
+        want.sort_by_key(|w| (w.oracle, w.conn));
+        let summary = |v: &Violation| {
+            let involved: Vec<u32> = v.involved.iter().map(|i| i.conn).collect();
+            (v.oracle, v.conn, involved, v.seen.clone())
+        };
+        let got_list: Vec<_> = got.iter().map(summary).collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "case {:?}: got {got_list:#?}, want {want:#?}",
+            case.name
+        );
+        for (g, w) in got.iter().zip(&want) {
+            let (oracle, conn, involved, seen) = summary(g);
+            assert_eq!(
+                (oracle, conn, involved.as_slice()),
+                (w.oracle, w.conn, w.involved),
+                "case {:?}: got {got_list:#?}",
+                case.name
+            );
+            assert!(
+                seen.contains(w.seen),
+                "case {:?}: seen {seen:?} lacks {:?}",
+                case.name,
+                w.seen
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Exclusivity
+
+#[test]
+fn exclusivity() {
+    use OracleKind::Exclusivity as X;
+    let served = |from: u64, last: u64| at(from - 500).accepted(from).frame(last);
+    let cases = vec![
+        Case {
+            name: "one connection at a time",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 5_000).closed(6_000)]),
+                (2, vec![served(10_000, 20_000).closed(21_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "both served after the other was accepted",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000).closed(60_000)]),
+                (2, vec![served(10_000, 40_000).closed(45_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "the first's last frame read within the slack of the second's acceptance",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 10_500).reset(12_000)]),
+                (2, vec![served(10_000, 30_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "last frame exactly WITNESS_SLACK_US after the other's acceptance: touching",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 10_000 + WITNESS_SLACK_US)]),
+                (2, vec![served(10_000, 30_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "one µs beyond the slack is a witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 10_000 + WITNESS_SLACK_US + 1)]),
+                (2, vec![served(10_000, 30_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "the culprit is the first overlapping connection in report order",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 5_000).closed(6_000)]),
+                (2, vec![served(20_000, 50_000)]),
+                (3, vec![served(10_000, 60_000)]),
+            ],
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 0)],
+            want: vec![want(X, 2, &[2, 3], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "accepted but never served a frame (upgrade rule): no witness",
+            rules: SessionOracles {
+                accepted: AcceptRule::Upgrade,
+                ..exclusive(1)
+            },
+            timeline: vec![
+                (1, vec![at(0).accepted(1_000)]),
+                (2, vec![at(0).accepted(2_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a refused second connection is no witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![at(10_000).refused(11_000, Cause::Http(409))]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a policy close after frames (message rule) is no acceptance: no witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (
+                    2,
+                    vec![at(10_000)
+                        .upgraded(10_500)
+                        .frame(20_000)
+                        .refused(21_000, Cause::ServerClose(1008))],
+                ),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "max_live 2 allows two at once",
+            rules: exclusive(2),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![served(10_000, 50_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "max_live 2: three at once",
+            rules: exclusive(2),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 0)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![served(10_000, 50_000)]),
+                (3, vec![served(20_000, 50_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2, 3], "3 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "max_live 2: three served, but never all at once",
+            rules: exclusive(2),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 0)],
+            timeline: vec![
+                (1, vec![served(1_000, 15_000)]),
+                (2, vec![served(10_000, 50_000)]),
+                (3, vec![served(20_000, 50_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "exclusivity off",
+            rules: rules(),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![served(10_000, 50_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "different jtis never compete",
+            rules: exclusive(1),
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![served(10_000, 50_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "two slots with the same jti are one session",
+            rules: exclusive(1),
+            tokens: vec![token("j"), token("j")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (2, vec![served(10_000, 50_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "a connection's reconnect after its own close",
+            rules: exclusive(1),
+            timeline: vec![(
+                1,
+                vec![
+                    served(1_000, 5_000).closed(6_000),
+                    served(10_000, 50_000).closed(51_000),
+                ],
+            )],
+            ..Case::default()
+        },
+        Case {
+            name: "a reconnect served alongside another connection",
+            rules: exclusive(1),
+            timeline: vec![
+                (
+                    1,
+                    vec![
+                        served(1_000, 5_000).closed(6_000),
+                        served(20_000, 50_000).closed(51_000),
+                    ],
+                ),
+                (2, vec![served(30_000, 60_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "a report for a connection the plan lacks is ignored",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 50_000)]),
+                (99, vec![served(10_000, 50_000)]),
+            ],
+            ..Case::default()
+        },
+    ];
+    run(cases);
+}
+
+#[test]
+fn exclusivity_witness_names_when_and_whom() {
+    let (tokens, conns) = sharing(&[1, 2]);
+    let plan = plan(exclusive(1), tokens, conns);
+    let timeline = vec![
+        (1, vec![at(500).accepted(1_000).frame(50_000)]),
+        (2, vec![at(9_000).accepted(10_000).frame(40_000)]),
+    ];
+    let v = check(&plan, &reports(&plan, &timeline), &[]);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    let v = &v[0];
+    assert_eq!(v.oracle, OracleKind::Exclusivity);
+    assert_eq!(v.jti, "j");
+    assert_eq!(v.group, "g");
+    assert_eq!(v.at_ms, 10.0, "the instant the second was accepted");
+    assert!(
+        v.expected.contains("at most 1 connection"),
+        "{}",
+        v.expected
+    );
+    let starts: Vec<f64> = v.involved.iter().map(|i| i.attempt_start_ms).collect();
+    assert_eq!(starts, [0.5, 9.0]);
+    assert_eq!(v.involved[0].answer, "accepted: no answer");
+}
+
+/// The module doc: a witness is "both connections served a frame after the other was
+/// accepted". Under the default first-frame rule a connection accepted by its only frame
+/// has `last_frame_us == accepted_us`; the slack shrinks its interval to nothing, so it
+/// never counts, even when that frame came long after the other's acceptance and the
+/// other kept being served after it.
+#[test]
+#[ignore = "suspected bug: a connection whose only frame is its acceptance never witnesses, \
+            however late that frame came after the other's acceptance"]
+fn exclusivity_single_frame_after_the_others_acceptance_is_a_witness() {
+    use OracleKind::Exclusivity as X;
+    run(vec![Case {
+        name: "second accepted by its one frame 9 ms after the first, first served on",
+        rules: exclusive(1),
+        timeline: vec![
+            (1, vec![at(0).accepted(1_000).frame(50_000)]),
+            (
+                2,
+                vec![at(9_000).accepted(10_000).frame(10_000).closed(12_000)],
+            ),
+        ],
+        want: vec![want(X, 1, &[1, 2], "2 connections")],
+        ..Case::default()
+    }]);
+}
+
+/// The sweep trims each served interval by WITNESS_SLACK_US, but the list of involved
+/// connections (and the culprit, its first entry) is picked with the untrimmed interval:
+/// a connection whose service ended within the slack is named as part of the witness,
+/// and here reported as the culprit, although the rule just discounted it.
+#[test]
+#[ignore = "suspected bug: exclusivity names connections the slack discounted as involved \
+            (and as the culprit)"]
+fn exclusivity_involves_only_the_witnesses() {
+    use OracleKind::Exclusivity as X;
+    run(vec![Case {
+        name: "conn 1's last frame within the slack; 2 and 3 overlap",
+        rules: exclusive(1),
+        tokens: vec![token("j")],
+        conns: vec![conn(1, 0), conn(2, 0), conn(3, 0)],
+        timeline: vec![
+            (1, vec![at(0).accepted(1_000).frame(10_500)]),
+            (2, vec![at(9_000).accepted(10_000).frame(60_000)]),
+            (3, vec![at(9_000).accepted(10_000).frame(60_000)]),
+        ],
+        want: vec![want(X, 2, &[2, 3], "2 connections")],
+        ..Case::default()
+    }]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Liveness
+
+#[test]
+fn liveness() {
+    use OracleKind::{Liveness as L, RejectionHygiene as H};
+    let open = |from: u64| at(from - 500).accepted(from).frame(from + 1_000);
+    let refused = |from: u64| at(from).refused(from + 1_000, Cause::Http(409));
+    let cases = vec![
+        Case {
+            name: "refused while another connection holds the session",
+            rules: live(),
+            timeline: vec![(1, vec![open(1_000)]), (2, vec![refused(10_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "refused after the holder closed cleanly",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(5_000)]),
+                (2, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 2, &[2, 1], "5.0 ms after the last session ended")],
+            ..Case::default()
+        },
+        Case {
+            name: "clean close at the instant the refused request went out",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(10_000)]),
+                (2, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 2, &[2, 1], "refused with http_409")],
+            ..Case::default()
+        },
+        Case {
+            name: "clean close 1 µs after the request went out: may have held it",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(10_001)]),
+                (2, vec![refused(10_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "reset: possibly live for the grace period",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).reset(5_000)]),
+                (2, vec![refused(5_000 + GRACE - 1)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "reset: the grace period is over",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).reset(5_000)]),
+                (2, vec![refused(5_000 + GRACE)]),
+            ],
+            want: vec![want(L, 2, &[2, 1], "500.0 ms after the last session ended")],
+            ..Case::default()
+        },
+        Case {
+            name: "our aborted handshake: possibly live for the grace period",
+            rules: live(),
+            timeline: vec![(1, vec![at(0).aborted(5_000)]), (2, vec![refused(100_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "our aborted handshake: the grace period is over",
+            rules: live(),
+            timeline: vec![(1, vec![at(0).aborted(5_000)]), (2, vec![refused(600_000)])],
+            want: vec![want(L, 2, &[2, 1], "no other connection")],
+            ..Case::default()
+        },
+        Case {
+            name: "upgrade timed out: fate unknown, possibly live",
+            rules: live(),
+            timeline: vec![
+                (1, vec![at(0).failed(5_000, Cause::Timeout("upgrade"))]),
+                (2, vec![refused(100_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "reset mid-handshake: fate unknown, possibly live",
+            rules: live(),
+            timeline: vec![(1, vec![at(0).reset(5_000)]), (2, vec![refused(100_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "upgraded, then reset before the first frame: possibly live",
+            rules: live(),
+            timeline: vec![
+                (1, vec![at(0).upgraded(1_000).reset(5_000)]),
+                (2, vec![refused(100_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "connect refused: the server never saw it",
+            rules: live(),
+            timeline: vec![
+                (
+                    1,
+                    vec![at(0).failed(5_000, Cause::Connect("connectionrefused".into()))],
+                ),
+                (2, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 2, &[2, 1], "no other connection")],
+            ..Case::default()
+        },
+        Case {
+            name: "a holder begun after the refusal came back cannot explain it",
+            rules: live(),
+            timeline: vec![(1, vec![refused(10_000)]), (2, vec![open(12_000)])],
+            want: vec![want(L, 1, &[1], "refused with http_409;")],
+            ..Case::default()
+        },
+        Case {
+            name: "a holder begun while the refusal was in flight may explain it",
+            rules: live(),
+            timeline: vec![
+                (1, vec![refused(10_000)]),
+                (2, vec![at(10_500).accepted(12_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a holder begun the instant the refusal came back may explain it",
+            rules: live(),
+            timeline: vec![
+                (1, vec![refused(10_000)]),
+                (2, vec![at(11_000).accepted(12_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "refusals do not hold sessions for each other",
+            rules: live(),
+            timeline: vec![
+                (1, vec![at(1_000).refused(2_000, Cause::Http(409))]),
+                (2, vec![at(1_500).refused(2_500, Cause::Http(409))]),
+            ],
+            want: vec![
+                want(L, 1, &[1], "refused with http_409"),
+                want(L, 2, &[2, 1], "refused with http_409"),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a policy close (1008) after the upgrade is a refusal too",
+            rules: live(),
+            timeline: vec![(
+                1,
+                vec![at(0)
+                    .upgraded(1_000)
+                    .refused(2_000, Cause::ServerClose(1008))],
+            )],
+            want: vec![want(L, 1, &[1], "server_close_1008")],
+            ..Case::default()
+        },
+        Case {
+            name: "an upgraded-then-refused attempt held the session until its close",
+            rules: live(),
+            timeline: vec![
+                (
+                    1,
+                    vec![at(0)
+                        .upgraded(1_000)
+                        .refused(20_000, Cause::ServerClose(1008))],
+                ),
+                (2, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 1, &[1], "server_close_1008")],
+            ..Case::default()
+        },
+        Case {
+            name: "a refusal with an odd status is a liveness fault and a hygiene fault",
+            rules: live(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(500))])],
+            want: vec![
+                want(L, 1, &[1], "http_500"),
+                want(H, 1, &[1], "refused with an unexpected status"),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a forged token's refusal is no liveness fault",
+            rules: live(),
+            tokens: vec![forged("j", bad("alg-none"))],
+            timeline: vec![(1, vec![refused(10_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "a not-yet-valid token's refusal is no liveness fault",
+            rules: live(),
+            tokens: vec![forged("j", nbf(60))],
+            timeline: vec![(1, vec![refused(10_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "refused after the shifted exp (less a second of margin): expiry",
+            rules: live(),
+            tokens: vec![forged("j", exp(5))],
+            timeline: vec![(1, vec![at(3_500 * MS).refused(4 * S, Cause::Http(401))])],
+            ..Case::default()
+        },
+        Case {
+            name: "refused before the shifted exp: a fault",
+            rules: live(),
+            tokens: vec![forged("j", exp(5))],
+            timeline: vec![(1, vec![at(3_500 * MS).refused(4 * S - 1, Cause::Http(401))])],
+            want: vec![want(L, 1, &[1], "http_401")],
+            ..Case::default()
+        },
+        Case {
+            name: "refused in the last second of the ttl: expiry",
+            rules: live(),
+            timeline: vec![(1, vec![at(599 * S - 10).refused(599 * S, Cause::Http(401))])],
+            ..Case::default()
+        },
+        Case {
+            name: "refused just before the last second of the ttl: a fault",
+            rules: live(),
+            timeline: vec![(
+                1,
+                vec![at(599 * S - 10).refused(599 * S - 1, Cause::Http(401))],
+            )],
+            want: vec![want(L, 1, &[1], "http_401")],
+            ..Case::default()
+        },
+        Case {
+            name: "a refusal never seen to end is not judged",
+            rules: live(),
+            timeline: vec![(
+                1,
+                vec![Attempt {
+                    outcome: Outcome::Rejected,
+                    cause: Some(Cause::ServerClose(1008)),
+                    ..at(0).upgraded(1_000)
+                }],
+            )],
+            ..Case::default()
+        },
+        Case {
+            name: "liveness off",
+            rules: rules(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(5_000)]),
+                (2, vec![refused(10_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "reconnect: its own earlier session reset within the grace",
+            rules: live(),
+            timeline: vec![(1, vec![open(1_000).reset(5_000), refused(10_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "reconnect: its own earlier session closed cleanly",
+            rules: live(),
+            timeline: vec![(1, vec![open(1_000).closed(5_000), refused(10_000)])],
+            want: vec![want(L, 1, &[1, 1], "5.0 ms after the last session ended")],
+            ..Case::default()
+        },
+        Case {
+            name: "a holder with another jti does not count",
+            rules: live(),
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![(1, vec![open(1_000)]), (2, vec![refused(10_000)])],
+            want: vec![want(L, 2, &[2], "refused with http_409;")],
+            ..Case::default()
+        },
+        Case {
+            name: "the witness is the latest-ending earlier session",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 0)],
+            timeline: vec![
+                (1, vec![open(1_000).closed(8_000)]),
+                (2, vec![open(2_000).closed(4_000)]),
+                (3, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 3, &[3, 1], "2.0 ms after the last session ended")],
+            ..Case::default()
+        },
+    ];
+    run(cases);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rejection hygiene
+
+#[test]
+fn rejection_hygiene() {
+    use OracleKind::RejectionHygiene as H;
+    let alg_none = || vec![forged("j", bad("alg-none"))];
+    let one = || vec![conn(1, 0)];
+    let row = |name, tokens: Vec<TokenPlan>, attempt: Attempt, want: Vec<Want>| Case {
+        name,
+        tokens,
+        conns: one(),
+        timeline: vec![(1, vec![attempt])],
+        want,
+        ..Case::default()
+    };
+    let cases = vec![
+        row(
+            "bad token refused with 401",
+            alg_none(),
+            at(0).refused(1_000, Cause::Http(401)),
+            vec![],
+        ),
+        row(
+            "bad token refused with a policy close (1008)",
+            alg_none(),
+            at(0).upgraded(500).refused(1_000, Cause::ServerClose(1008)),
+            vec![],
+        ),
+        row(
+            "bad token accepted",
+            alg_none(),
+            at(0).accepted(1_000).frame(1_000),
+            vec![want(H, 1, &[1], "accepted")],
+        ),
+        row(
+            "bad token: connection reset",
+            alg_none(),
+            at(0).reset(1_000),
+            vec![want(H, 1, &[1], "not refused cleanly: reset")],
+        ),
+        row(
+            "bad token: upgrade timed out",
+            alg_none(),
+            at(0).failed(1_000, Cause::Timeout("upgrade")),
+            vec![want(H, 1, &[1], "not refused cleanly: timeout_upgrade")],
+        ),
+        row(
+            "bad token: closed with a code outside reject.close",
+            alg_none(),
+            at(0).upgraded(500).failed(1_000, Cause::ServerClose(1000)),
+            vec![want(H, 1, &[1], "not refused cleanly: server_close_1000")],
+        ),
+        row(
+            "bad token: closed with 1011",
+            alg_none(),
+            at(0).upgraded(500).failed(1_000, Cause::ServerClose(1011)),
+            vec![want(H, 1, &[1], "closed with 1011")],
+        ),
+        row(
+            "bad token: refused with 500",
+            alg_none(),
+            at(0).refused(1_000, Cause::Http(500)),
+            vec![want(
+                H,
+                1,
+                &[1],
+                "refused with an unexpected status: http_500",
+            )],
+        ),
+        row(
+            "bad token: our own abort proves nothing",
+            alg_none(),
+            at(0).aborted(1_000),
+            vec![],
+        ),
+        row(
+            "bad token: still pending",
+            alg_none(),
+            at(0).upgraded(500),
+            vec![],
+        ),
+        row(
+            "valid token: 1011 before acceptance is a hygiene fault too",
+            vec![token("j")],
+            at(0).upgraded(500).failed(1_000, Cause::ServerClose(1011)),
+            vec![want(H, 1, &[1], "closed with 1011")],
+        ),
+        row(
+            "valid token: refused with 500",
+            vec![token("j")],
+            at(0).refused(1_000, Cause::Http(500)),
+            vec![want(H, 1, &[1], "unexpected status")],
+        ),
+        row(
+            "valid token: a reset is no refusal",
+            vec![token("j")],
+            at(0).reset(1_000),
+            vec![],
+        ),
+        row(
+            "valid token: a timeout is no refusal",
+            vec![token("j")],
+            at(0).failed(1_000, Cause::Timeout("upgrade")),
+            vec![],
+        ),
+        row(
+            "valid token: accepted, then closed with 1011 (not a refusal)",
+            vec![token("j")],
+            Attempt {
+                cause: Some(Cause::ServerClose(1011)),
+                ..at(0).accepted(500).frame(600).closed(1_000)
+            },
+            vec![],
+        ),
+        row(
+            "expired token (exp-30s) accepted",
+            vec![forged("j", exp(-30))],
+            at(0).accepted(1_000),
+            vec![want(H, 1, &[1], "accepted")],
+        ),
+        row(
+            "expired token (exp+0s) accepted",
+            vec![forged("j", exp(0))],
+            at(0).accepted(1_000),
+            vec![want(H, 1, &[1], "accepted")],
+        ),
+        row(
+            "not-yet-valid token (nbf+60s) accepted at once",
+            vec![forged("j", nbf(60))],
+            at(0).accepted(1_000),
+            vec![want(H, 1, &[1], "accepted")],
+        ),
+        row(
+            "not-yet-valid token refused with 401",
+            vec![forged("j", nbf(60))],
+            at(0).refused(1_000, Cause::Http(401)),
+            vec![],
+        ),
+        row(
+            "still-valid shift (exp+60s) accepted",
+            vec![forged("j", exp(60))],
+            at(0).accepted(1_000),
+            vec![],
+        ),
+        row(
+            "still-valid shift (exp+60s) reset: no refusal owed",
+            vec![forged("j", exp(60))],
+            at(0).reset(1_000),
+            vec![],
+        ),
+        Case {
+            name: "a narrower reject.http makes 401 an unexpected status",
+            rules: SessionOracles {
+                reject: RejectSpec {
+                    http: vec![403],
+                    close: vec![1008],
+                },
+                ..rules()
+            },
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(401))])],
+            want: vec![want(H, 1, &[1], "unexpected status")],
+            ..Case::default()
+        },
+        Case {
+            name: "every attempt is judged: refused, then accepted on retry",
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(
+                1,
+                vec![
+                    at(0).refused(1_000, Cause::Http(401)),
+                    at(2_000).accepted(3_000),
+                ],
+            )],
+            want: vec![want(H, 1, &[1], "accepted")],
+            ..Case::default()
+        },
+    ];
+    run(cases);
+}
+
+#[test]
+fn hygiene_names_the_forged_token() {
+    let plan = plan(
+        rules(),
+        vec![forged("j", bad("alg-none"))],
+        vec![conn(1, 0)],
+    );
+    let timeline = vec![(1, vec![at(2_000).accepted(3_000)])];
+    let v = check(&plan, &reports(&plan, &timeline), &[]);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(
+        v[0].expected,
+        "forged token (alg-none) refused with HTTP [401, 403, 409] or close [1008]"
+    );
+    assert_eq!(v[0].at_ms, 2.0, "when the attempt began");
+}
+
+// ---------------------------------------------------------------------------------------
+// Consistency
+
+#[test]
+fn consistency() {
+    use OracleKind::{Consistency as C, RejectionHygiene as H};
+    let ok = || at(0).accepted(1_000);
+    let no = || at(0).refused(1_000, Cause::Http(401));
+    // Two slots with the same forge, one per placement.
+    let two = |forge: Forge| vec![forged("a", forge.clone()), forged("b", forge)];
+    let split = || vec![conn_via(1, 0, header()), conn_via(2, 1, query())];
+    let cases = vec![
+        Case {
+            name: "a forged token refused whatever its placement",
+            rules: consistent(),
+            tokens: two(bad("alg-none")),
+            conns: split(),
+            timeline: vec![(1, vec![no()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "a forged token accepted via header, refused via query",
+            rules: consistent(),
+            tokens: two(bad("alg-none")),
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            want: vec![
+                want(
+                    C,
+                    1,
+                    &[1, 2],
+                    r#"accepted via ["header"], refused via ["query"]"#,
+                ),
+                want(H, 1, &[1], "accepted"),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a valid shifted token: different verdicts by placement",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            want: vec![want(
+                C,
+                1,
+                &[1, 2],
+                r#"accepted via ["header"], refused via ["query"]"#,
+            )],
+            ..Case::default()
+        },
+        Case {
+            name: "one slot, both verdicts across placements",
+            rules: consistent(),
+            tokens: vec![forged("a", exp(60))],
+            conns: vec![conn_via(1, 0, header()), conn_via(2, 0, query())],
+            timeline: vec![(1, vec![no()]), (2, vec![ok()])],
+            want: vec![want(
+                C,
+                1,
+                &[1, 2],
+                r#"accepted via ["query"], refused via ["header"]"#,
+            )],
+            ..Case::default()
+        },
+        Case {
+            name: "mixed verdicts within one placement are no inconsistency",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: vec![conn_via(1, 0, header()), conn_via(2, 1, header())],
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "a placement accepted once counts as accepting",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: vec![
+                conn_via(1, 0, header()),
+                conn_via(2, 1, header()),
+                conn_via(3, 1, query()),
+            ],
+            timeline: vec![(1, vec![no()]), (2, vec![ok()]), (3, vec![ok()])],
+            ..Case::default()
+        },
+        Case {
+            name: "failures carry no verdict",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![at(0).reset(1_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "aborts carry no verdict",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![at(0).aborted(1_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "valid tokens are not compared",
+            rules: consistent(),
+            tokens: vec![token("a"), token("b")],
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "different forges are different tokens",
+            rules: consistent(),
+            tokens: vec![forged("a", exp(60)), forged("b", exp(120))],
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "consistency off",
+            rules: rules(),
+            tokens: two(exp(60)),
+            conns: split(),
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "three placements: reported on the first by name (cookie)",
+            rules: consistent(),
+            tokens: vec![
+                forged("a", exp(60)),
+                forged("b", exp(60)),
+                forged("c", exp(60)),
+            ],
+            conns: vec![
+                conn_via(1, 0, header()),
+                conn_via(2, 1, query()),
+                conn_via(3, 2, cookie()),
+            ],
+            timeline: vec![(1, vec![ok()]), (2, vec![no()]), (3, vec![no()])],
+            want: vec![want(
+                C,
+                3,
+                &[3, 1, 2],
+                r#"accepted via ["header"], refused via ["cookie", "query"]"#,
+            )],
+            ..Case::default()
+        },
+        Case {
+            name: "a placement is its kind: two header names are one placement",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: vec![
+                conn(1, 0),
+                conn_via(
+                    2,
+                    1,
+                    Placement::Header {
+                        name: "X-Token".into(),
+                        prefix: String::new(),
+                    },
+                ),
+            ],
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            ..Case::default()
+        },
+        Case {
+            name: "a unit placement (none) has a label too",
+            rules: consistent(),
+            tokens: two(exp(60)),
+            conns: vec![conn_via(1, 0, Placement::None), conn(2, 1)],
+            timeline: vec![(1, vec![ok()]), (2, vec![no()])],
+            want: vec![want(
+                C,
+                2,
+                &[2, 1],
+                r#"accepted via ["none"], refused via ["header"]"#,
+            )],
+            ..Case::default()
+        },
+    ];
+    run(cases);
+}
+
+// ---------------------------------------------------------------------------------------
+// Leaked sessions (the probe phase)
+
+#[test]
+fn leaked_sessions() {
+    use OracleKind::Liveness as L;
+    let done = |end: u64| vec![at(0).accepted(1_000).frame(2_000).closed(end)];
+    let after = 10 * S;
+    let one = |name, cause: Option<Cause>, want: Vec<Want>| Case {
+        name,
+        rules: live(),
+        tokens: vec![token("j")],
+        conns: vec![conn(1, 0)],
+        timeline: vec![(1, done(5_000))],
+        probes: vec![probe("j", after, cause)],
+        want,
+    };
+    let cases = vec![
+        one("probe accepted: no leak", None, vec![]),
+        one(
+            "probe refused with 409 after every connection ended: leak",
+            Some(Cause::Http(409)),
+            vec![want(L, 1, &[1], "probe refused with http_409")],
+        ),
+        one(
+            "probe refused with a policy close: leak",
+            Some(Cause::ServerClose(1008)),
+            vec![want(L, 1, &[1], "probe refused with server_close_1008")],
+        ),
+        one(
+            "probe could not connect (reset): proves nothing",
+            Some(Cause::Reset),
+            vec![],
+        ),
+        one(
+            "probe timed out: proves nothing",
+            Some(Cause::Timeout("probe")),
+            vec![],
+        ),
+        one(
+            "probe connect refused (server gone): proves nothing",
+            Some(Cause::Connect("connectionrefused".into())),
+            vec![],
+        ),
+        one(
+            "probe refused with a status outside reject.http: proves nothing",
+            Some(Cause::Http(500)),
+            vec![],
+        ),
+        one(
+            "probe closed with a code outside reject.close: proves nothing",
+            Some(Cause::ServerClose(1011)),
+            vec![],
+        ),
+        Case {
+            name: "probe not accepted and no answer: proves nothing",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![Probe {
+                accepted: false,
+                ..probe("j", after, None)
+            }],
+            ..Case::default()
+        },
+        Case {
+            name: "probe refused once the token expired (shifted exp): expiry",
+            rules: live(),
+            tokens: vec![forged("j", exp(5))],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![probe("j", 4 * S, Some(Cause::Http(401)))],
+            ..Case::default()
+        },
+        Case {
+            name: "probe refused just before the shifted exp's margin: leak",
+            rules: live(),
+            tokens: vec![forged("j", exp(5))],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![probe("j", 4 * S - 1, Some(Cause::Http(401)))],
+            want: vec![want(L, 1, &[1], "probe refused with http_401")],
+        },
+        Case {
+            name: "the leak is pinned on the latest connection with the jti",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0)],
+            timeline: vec![
+                (2, vec![at(20_000).accepted(21_000).closed(30_000)]),
+                (1, done(40_000)),
+            ],
+            probes: vec![probe("j", after, Some(Cause::Http(409)))],
+            want: vec![want(L, 2, &[2], "still holds a session")],
+        },
+        Case {
+            name: "a probe for a jti no connection used",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![probe("zzz", after, Some(Cause::Http(409)))],
+            ..Case::default()
+        },
+        Case {
+            name: "each refused probe is judged on its own",
+            rules: live(),
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![(1, done(5_000)), (2, done(6_000))],
+            probes: vec![
+                probe("j", after, Some(Cause::Http(409))),
+                probe("k", after, None),
+            ],
+            want: vec![want(L, 1, &[1], "probe refused")],
+        },
+    ];
+    run(cases);
+}
+
+#[test]
+fn leak_is_dated_at_the_last_end() {
+    let plan = plan(live(), vec![token("j")], vec![conn(1, 0), conn(2, 0)]);
+    let timeline = vec![
+        (1, vec![at(0).accepted(1_000).closed(40_000)]),
+        (2, vec![at(20_000).accepted(21_000).closed(30_000)]),
+    ];
+    let probes = [probe("j", 10 * S, Some(Cause::Http(409)))];
+    let v = check(&plan, &reports(&plan, &timeline), &probes);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(
+        v[0].at_ms, 40.0,
+        "the latest end of any attempt with the jti"
+    );
+    assert!(v[0].expected.contains("jti j"), "{}", v[0].expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// Coverage
+
+#[test]
+fn coverage_of_shared_tokens() {
+    struct Row {
+        name: &'static str,
+        rules: SessionOracles,
+        tokens: Vec<TokenPlan>,
+        conns: Vec<ConnPlan>,
+        timeline: Vec<(u32, Vec<Attempt>)>,
+        want: (usize, usize),
+        inconclusive: bool,
+    }
+    let handshake = |start: u64, up: u64| at(start).accepted(up);
+    let row = |name, timeline, want: (usize, usize), inconclusive| {
+        let (tokens, conns) = sharing(&[1, 2]);
+        Row {
+            name,
+            rules: exclusive(1),
+            tokens,
+            conns,
+            timeline,
+            want,
+            inconclusive,
+        }
+    };
+    let rows = vec![
+        Row {
+            name: "no token shared: nothing to cover",
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            ..row(
+                "",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(0, 1_000)]),
+                ],
+                (0, 0),
+                false,
+            )
+        },
+        Row {
+            rules: rules(),
+            ..row(
+                "exclusivity off: not measured",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(5_000, 6_000)]),
+                ],
+                (0, 0),
+                false,
+            )
+        },
+        row(
+            "shared, handshakes one after another: inconclusive",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (2, vec![handshake(5_000, 6_000)]),
+            ],
+            (1, 0),
+            true,
+        ),
+        row(
+            "shared, handshakes in flight together",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (2, vec![handshake(500, 1_500)]),
+            ],
+            (1, 1),
+            false,
+        ),
+        row(
+            "touching windows (one begins as the other is upgraded) do not overlap",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (2, vec![handshake(1_000, 2_000)]),
+            ],
+            (1, 0),
+            true,
+        ),
+        row(
+            "a refusal's window runs to its end",
+            vec![
+                (1, vec![at(0).refused(3_000, Cause::Http(409))]),
+                (2, vec![handshake(2_000, 4_000)]),
+            ],
+            (1, 1),
+            false,
+        ),
+        row(
+            "an unfinished handshake overlaps everything after it",
+            vec![(1, vec![at(0)]), (2, vec![handshake(50_000, 51_000)])],
+            (1, 1),
+            false,
+        ),
+        row(
+            "the window ends at the upgrade, not at the session's end",
+            vec![
+                (1, vec![handshake(0, 1_000).closed(60_000)]),
+                (2, vec![handshake(5_000, 6_000)]),
+            ],
+            (1, 0),
+            true,
+        ),
+        row(
+            "a reconnect's handshake counts",
+            vec![
+                (1, vec![handshake(0, 1_000), handshake(10_000, 11_000)]),
+                (2, vec![handshake(10_500, 12_000)]),
+            ],
+            (1, 1),
+            false,
+        ),
+        row(
+            "the other connection never reported",
+            vec![(1, vec![handshake(0, 1_000)])],
+            (1, 0),
+            true,
+        ),
+        Row {
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 1), conn(4, 1)],
+            ..row(
+                "two shared tokens, one overlapped: conclusive",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(500, 1_500)]),
+                    (3, vec![handshake(0, 1_000)]),
+                    (4, vec![handshake(5_000, 6_000)]),
+                ],
+                (2, 1),
+                false,
+            )
+        },
+        Row {
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 1)],
+            ..row(
+                "different tokens' handshakes overlapping do not count",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(5_000, 6_000)]),
+                    (3, vec![handshake(500, 1_500)]),
+                ],
+                (1, 0),
+                true,
+            )
+        },
+    ];
+    for r in rows {
+        let plan = plan(r.rules, r.tokens, r.conns);
+        let c = coverage(&plan, &reports(&plan, &r.timeline));
+        assert_eq!(
+            (c.shared_tokens, c.overlapping_tokens),
+            r.want,
+            "case {:?}",
+            r.name
+        );
+        assert_eq!(c.inconclusive(), r.inconclusive, "case {:?}", r.name);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Suspected false positives from time-shifted tokens
+
+/// `Forge::must_reject` says "at the time it is presented" but is static: an `nbf` shift
+/// makes the token refusable only until `nbf`. A token with nbf = mint + 2 s is surely
+/// valid 3 s into the run (minting happens before `t0`), and a correct server accepts it
+/// there, yet hygiene reports "accepted".
+#[test]
+#[ignore = "suspected bug: hygiene flags a not-yet-valid (nbf) token accepted after its nbf \
+            has passed"]
+fn hygiene_nbf_token_accepted_once_valid() {
+    run(vec![Case {
+        name: "nbf+2s accepted at 3 s",
+        tokens: vec![forged("j", nbf(2))],
+        conns: vec![conn(1, 0)],
+        timeline: vec![(1, vec![at(3 * S).accepted(3 * S + 1_000)])],
+        ..Case::default()
+    }]);
+}
+
+/// Consistency compares verdicts across placements without regard to time; liveness and
+/// the probe check excuse refusals after `valid_until_us`, but consistency does not. An
+/// exp+5s token accepted at 1 s via header and refused at 6 s via query (expired) is
+/// reported as placement-dependent.
+#[test]
+#[ignore = "suspected bug: consistency counts refusals after a shifted exp as a placement \
+            verdict"]
+fn consistency_ignores_refusals_after_expiry() {
+    run(vec![Case {
+        name: "exp+5s: header accepted at 1 s, query refused at 6 s",
+        rules: consistent(),
+        tokens: vec![forged("a", exp(5)), forged("b", exp(5))],
+        conns: vec![conn_via(1, 0, header()), conn_via(2, 1, query())],
+        timeline: vec![
+            (1, vec![at(S).accepted(S + 1_000)]),
+            (2, vec![at(6 * S).refused(6 * S + 1_000, Cause::Http(401))]),
+        ],
+        ..Case::default()
+    }]);
+}

@@ -1,5 +1,5 @@
-//! The bad-token catalogue: named, deliberately wrong tokens (race-patterns §3). A correct
-//! server refuses every one of them.
+//! The bad-token catalogue: named, deliberately wrong tokens (docs/race-patterns.md, "Bad
+//! tokens and rejection hygiene"). A correct server refuses every one of them.
 //!
 //! Entries that keep a valid signature (wrong claims, wrong key, oversized) are signed by
 //! jsonwebtoken with the run's key, so only the mutation is wrong. The rest go through the

@@ -1,6 +1,16 @@
 //! Command-line interface: clap definitions and the dispatch from a command to the library.
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
 
+/// `println!` that hands back the write's `io::Result` instead of panicking, so a closed
+/// stdout (`stampede plan … | head`) ends the command quietly (see `Error::is_broken_pipe`).
+/// Defined before the submodules so they can use it too.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 pub mod error;
 mod hunt;
 mod progress;
@@ -199,12 +209,12 @@ pub struct ServeArgs {
 pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     match cli.command {
         Command::Run(args) => run_command(args, cancel).await,
-        Command::Validate { files } => Ok(validate(&files)),
+        Command::Validate { files } => validate(&files),
         Command::Plan { scenario, seed } => {
             let s = scenario::load_file(&scenario)?;
             let plan = plan::build(&s, s.seed_or(seed));
             let json = plan.to_json().map_err(|e| Error::Usage(e.to_string()))?;
-            println!("{json}");
+            outln!("{json}")?;
             Ok(exit::CLEAN)
         }
         Command::Serve(args) => serve(args, cancel).await,
@@ -239,7 +249,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if args.json {
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
-        println!("{json}");
+        outln!("{json}")?;
     } else {
         let mut out = std::io::stdout().lock();
         report::render(summary, &mut out)?;
@@ -337,23 +347,23 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Err
     Ok(files::write_atomic(path, bytes)?)
 }
 
-fn validate(files: &[PathBuf]) -> u8 {
+fn validate(files: &[PathBuf]) -> Result<u8, Error> {
     let mut code = exit::CLEAN;
     for file in files {
         match scenario::load_file(file) {
-            Ok(s) => println!(
+            Ok(s) => outln!(
                 "{}: ok ({} groups, {} connections)",
                 file.display(),
                 s.groups.len(),
                 connections(&s)
-            ),
+            )?,
             Err(e) => {
                 eprintln!("{e}");
                 code = exit::USAGE;
             }
         }
     }
-    code
+    Ok(code)
 }
 
 fn connections(s: &Scenario) -> u64 {
@@ -366,7 +376,7 @@ fn connections(s: &Scenario) -> u64 {
 async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> {
     if args.list_bugs {
         for bug in reference::Bug::ALL {
-            println!("{:<24}{}", bug.name(), bug.describe());
+            outln!("{:<24}{}", bug.name(), bug.describe())?;
         }
         return Ok(exit::CLEAN);
     }

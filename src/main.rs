@@ -1,8 +1,8 @@
 //! The `stampede` binary: logging, runtime, Ctrl-C, exit codes. Everything else is the library.
 
 use clap::Parser;
-use stampede::cli::exit;
 use stampede::cli::{self, Cli};
+use stampede::cli::{error, exit};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +29,10 @@ fn main() -> ExitCode {
         tokio::spawn(stop_on_ctrl_c(cancel.clone()));
         match cli::execute(cli, cancel).await {
             Ok(code) => code,
+            // The reader of stdout went away (`| head`): it has what it wanted.
+            Err(e) if e.is_broken_pipe() => exit::CLEAN,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprint!("{}", error::render(&e));
                 e.exit_code()
             }
         }

@@ -1,8 +1,11 @@
 //! The binary: exit codes and error text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn stampede(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stampede"))
@@ -75,6 +78,37 @@ fn plan_output_is_deterministic() {
     assert_eq!(a.stdout, b.stdout);
     let plan: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     assert_eq!(plan["conns"].as_array().unwrap().len(), 200);
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly_with_0() {
+    // `stampede plan golden-path.toml | head -c 100`. The plan is hundreds of KB, far more
+    // than a pipe buffers, so the write is still under way when the reader goes and fails
+    // with EPIPE: that must end the command quietly, as ripgrep does, not panic (101).
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["plan", scenario.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 100];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout);
+    let (done, exited) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let out = exited
+        .recv_timeout(Duration::from_secs(60))
+        .expect("stampede exits once its reader is gone")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.is_empty(),
+        "a closed pipe is not an error:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

@@ -9,6 +9,9 @@ use crate::model::{StopReason, Verdict};
 use crate::results::{Summary, WriteError};
 use crate::run::RunError;
 use crate::scenario::ScenarioError;
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::io;
 
 /// Exit codes, in one place.
 pub mod exit {
@@ -47,6 +50,10 @@ pub fn of_verdict(verdict: Verdict) -> u8 {
 }
 
 /// Why a command could not do its job (as opposed to what it found in the target).
+///
+/// Wrapped module errors are `transparent`: their message is the whole message, and
+/// [`std::error::Error::source`] goes straight on to their own cause, so the chain that
+/// [`render`] walks holds no wrapper that only repeats its inner error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -64,7 +71,7 @@ pub enum Error {
     #[error("reference server")]
     Server(#[from] crate::reference::TargetError),
     #[error(transparent)]
-    Io(#[from] std::io::Error),
+    Io(#[from] io::Error),
 }
 
 impl Error {
@@ -77,11 +84,98 @@ impl Error {
             Error::Write(_) | Error::Server(_) | Error::Io(_) => exit::INTERNAL,
         }
     }
+
+    /// Whether writing to a closed pipe caused this (`stampede plan … | head`): the reader
+    /// has all it wanted, so the command ends quietly with 0, as ripgrep does.
+    pub fn is_broken_pipe(&self) -> bool {
+        let broken = |e: &io::Error| e.kind() == io::ErrorKind::BrokenPipe;
+        // `Io` is transparent, so its io::Error is not among the causes below.
+        matches!(self, Error::Io(e) if broken(e))
+            || causes(self).any(|cause| cause.downcast_ref::<io::Error>().is_some_and(broken))
+    }
+}
+
+/// The causes of `err`, nearest first (not `err` itself).
+pub fn causes<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(err.source(), |&cause| cause.source())
+}
+
+/// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause whose text the message
+/// above it does not already include (many errors here say `…: {source}`).
+pub fn render(err: &(dyn StdError + 'static)) -> String {
+    let mut above = err.to_string();
+    let mut text = format!("error: {above}\n");
+    for cause in causes(err) {
+        let message = cause.to_string();
+        if !above.contains(&message) {
+            // Writing to a String cannot fail.
+            let _ = writeln!(text, "  caused by: {message}");
+        }
+        above = message;
+    }
+    text
 }
 
 fn run_error_code(e: &RunError) -> u8 {
     match e {
         RunError::Auth(_) | RunError::Tls(_) | RunError::Url(_) => exit::USAGE,
         RunError::Server(_) | RunError::Write(_) => exit::INTERNAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose message leaves its cause out.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{what}")]
+    struct Layer {
+        what: &'static str,
+        #[source]
+        source: Option<Box<dyn StdError + Send + Sync>>,
+    }
+
+    fn layer(what: &'static str, source: impl StdError + Send + Sync + 'static) -> Layer {
+        Layer {
+            what,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    #[test]
+    fn render_prints_each_cause_once() {
+        let root = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let err = Error::Io(io::Error::other(layer("cannot load the plan", root)));
+        assert_eq!(
+            render(&err),
+            "error: cannot load the plan\n  caused by: no such file\n"
+        );
+        // WriteError's message already says `…: {source}`: no second line.
+        let err = Error::Write(WriteError::Io {
+            path: "out/summary.json".into(),
+            source: io::Error::new(io::ErrorKind::PermissionDenied, "denied"),
+        });
+        assert_eq!(
+            render(&err),
+            "error: cannot write out/summary.json: denied\n"
+        );
+        assert_eq!(render(&Error::Usage("bad".into())), "error: bad\n");
+    }
+
+    #[test]
+    fn a_broken_pipe_is_found_anywhere_in_the_chain() {
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        assert!(Error::Io(pipe()).is_broken_pipe());
+        assert!(Error::Write(WriteError::Io {
+            path: "-".into(),
+            source: pipe(),
+        })
+        .is_broken_pipe());
+        assert!(Error::Io(io::Error::other(layer("stdout", pipe()))).is_broken_pipe());
+        assert!(!Error::Io(io::Error::from(io::ErrorKind::NotFound)).is_broken_pipe());
+        assert!(!Error::Usage("broken pipe".into()).is_broken_pipe());
     }
 }

@@ -155,34 +155,37 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     match outcome.found {
         Some(found) => {
             let r = &found.repro;
-            println!(
+            outln!(
                 "found {} violation in round {} (seed {}) after {:.1}s, {} rounds",
                 r.oracle.name(),
                 r.round,
                 r.seed,
                 outcome.elapsed.as_secs_f64(),
                 outcome.rounds
-            );
+            )?;
             if let Some(v) = r.evidence.first() {
-                println!(
+                outln!(
                     "  conn {} jti {}: expected {}; seen {}",
-                    v.conn, v.jti, v.expected, v.seen
-                );
+                    v.conn,
+                    v.jti,
+                    v.expected,
+                    v.seen
+                )?;
             }
-            println!(
+            outln!(
                 "  reproduced {} on replay; {} connections",
                 found.rate,
                 r.size()
-            );
-            println!("repro        {}", found.path.display());
+            )?;
+            outln!("repro        {}", found.path.display())?;
             Ok(exit::VIOLATIONS)
         }
         None => {
-            println!(
+            outln!(
                 "no violation in {} rounds ({:.1}s)",
                 outcome.rounds,
                 outcome.elapsed.as_secs_f64()
-            );
+            )?;
             Ok(exit::CLEAN)
         }
     }
@@ -197,12 +200,12 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         .await;
     runner.close().await;
     let rate = rate?;
-    println!(
+    outln!(
         "{}: reproduced the {} violation {rate} times ({} connections)",
         args.repro.display(),
         repro.oracle.name(),
         repro.size()
-    );
+    )?;
     Ok(if rate.reproduced > 0 {
         exit::VIOLATIONS
     } else {
@@ -227,12 +230,12 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         .unwrap_or_else(|| args.repro.with_extension("min.json"));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
-    println!(
+    outln!(
         "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried",
         repro.oracle.name(),
         outcome.candidates
-    );
-    println!("minimal repro {}", output.display());
+    )?;
+    outln!("minimal repro {}", output.display())?;
     Ok(if r1.reproduced > 0 {
         exit::VIOLATIONS
     } else {

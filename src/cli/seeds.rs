@@ -53,21 +53,21 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             summary.verdict.name()
         );
     }
-    println!("{} under {runs} seeds from {first}:", s.name);
+    outln!("{} under {runs} seeds from {first}:", s.name)?;
     if broke.is_empty() {
-        println!("  no oracle broke");
+        outln!("  no oracle broke")?;
     }
     for (oracle, n) in &broke {
-        println!(
+        outln!(
             "  {:<20} broke in {n}/{runs} seeds ({:.0}%)",
             oracle.name(),
             f64::from(*n) * 100.0 / f64::from(runs.max(1))
-        );
+        )?;
     }
     if inconclusive > 0 {
-        println!(
+        outln!(
             "  inconclusive in {inconclusive}/{runs} seeds (the race window was never exercised)"
-        );
+        )?;
     }
     Ok(if broke.is_empty() {
         exit::CLEAN

@@ -1,8 +1,9 @@
 //! Repro files: a self-contained plan plus the violation it reproduces.
 //!
 //! The file holds the expanded plan, not a seed: replay never depends on RNG or sampling
-//! stability (race-patterns §0.2). Tokens are re-minted at replay time with fresh `jti`s,
-//! so one replay's leaked session cannot make the next one fail.
+//! stability (docs/race-patterns.md, "Replay and shrinking"). Tokens are re-minted at
+//! replay time with fresh `jti`s, so one replay's leaked session cannot make the next one
+//! fail.
 
 use crate::model::Plan;
 use crate::model::{OracleKind, Violation};

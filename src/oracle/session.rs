@@ -1,5 +1,5 @@
 //! Cross-connection oracles over every attempt of a run: exclusivity, liveness, rejection
-//! hygiene and placement consistency (race-patterns P1, P2, P3, P6, P8).
+//! hygiene and placement consistency (docs/race-patterns.md maps each to its race).
 //!
 //! They judge the client's view, so each rule is stated so that only a server fault can
 //! break it: exclusivity needs a causal witness (both connections served a frame after the

@@ -1,5 +1,5 @@
 //! The reference server: speaks the golden-path protocol
-//! (`shared/golden-path-protocol.md`) so the quick start, the examples and the
+//! (`docs/protocol.md`) so the quick start, the examples and the
 //! tests have a target, and plants one race at a time ([`Bug`]) so the race
 //! hunter has something to find.
 //!

@@ -1,6 +1,7 @@
 //! The probe phase: after the run (and a quiet period), reconnect with every valid token
 //! used once more. A refusal means the server still holds a session nobody has: a leak,
-//! the most common way a race leaves state behind (race-patterns §1.1 "phases").
+//! the most common way a race leaves state behind (docs/race-patterns.md, "Leaked
+//! sessions").
 
 use super::RunCtx;
 use crate::model::{Cause, ConnReport, Outcome, Placement, Probe};

@@ -1,6 +1,7 @@
 //! A client byte stream (plain TCP or TLS over TCP) that can hold back the end of the
 //! upgrade request until a barrier releases it: last-byte synchronization, the way a burst
-//! of handshakes is made to land on the server together (race-patterns §1.8).
+//! of handshakes is made to land on the server together (docs/race-patterns.md, "Hitting
+//! the window").
 
 use super::barrier::{Barrier, ParkedTail};
 use std::future::Future;

@@ -24,7 +24,7 @@ async fn a_correct_server_gives_zero_violations_and_full_metrics() {
     assert_eq!(s.counters.messages_sent, 30);
     // 1 connection_established + 30 × 5 events
     assert_eq!(s.counters.messages_received, 10 + 150);
-    assert_eq!(s.counters.expectations_met, 10 + 30);
+    assert_eq!(s.counters.expect.expectations_met, 10 + 30);
     for phase in [
         "tcp_connect",
         "upgrade",

@@ -130,6 +130,18 @@ pub struct Counters {
     #[serde(rename = "non_json_frames")]
     pub non_json: u64,
     pub binary_frames: u64,
+    /// What the streaming oracles counted (they own these; the task copies them in).
+    #[serde(flatten)]
+    pub expect: ExpectCounts,
+    /// Connection tasks that panicked: a bug in stampede, never in the target.
+    pub task_failures: u64,
+}
+
+/// The streaming oracles' own counts for one connection (or, merged, a run): serialized
+/// flat inside [`Counters`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExpectCounts {
     pub expectations: u64,
     pub expectations_met: u64,
     /// Expectations answered with an explicit error event instead of their sequence.
@@ -140,8 +152,21 @@ pub struct Counters {
     pub events: BTreeMap<String, Tally>,
     /// Messages dropped from a full correlation buffer.
     pub buffer_overflows: u64,
-    /// Connection tasks that panicked: a bug in stampede, never in the target.
-    pub task_failures: u64,
+}
+
+impl ExpectCounts {
+    pub fn merge(&mut self, o: &ExpectCounts) {
+        self.expectations += o.expectations;
+        self.expectations_met += o.expectations_met;
+        self.expectations_errored += o.expectations_errored;
+        self.expectations_cut += o.expectations_cut;
+        for (k, t) in &o.events {
+            let mine = self.events.entry(k.clone()).or_default();
+            mine.expected += t.expected;
+            mine.arrived += t.arrived;
+        }
+        self.buffer_overflows += o.buffer_overflows;
+    }
 }
 
 impl Counters {
@@ -159,17 +184,37 @@ impl Counters {
         self.bytes_received += o.bytes_received;
         self.non_json += o.non_json;
         self.binary_frames += o.binary_frames;
-        self.expectations += o.expectations;
-        self.expectations_met += o.expectations_met;
-        self.expectations_errored += o.expectations_errored;
-        self.expectations_cut += o.expectations_cut;
-        for (k, t) in &o.events {
-            let mine = self.events.entry(k.clone()).or_default();
-            mine.expected += t.expected;
-            mine.arrived += t.arrived;
-        }
-        self.buffer_overflows += o.buffer_overflows;
+        self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;
+    }
+
+    /// Counts one judged attempt: attempted, then its outcome with its cause (refusals
+    /// and aborts in `refused_by`, how an accepted connection ended in `ended_by`). The
+    /// attempts are the history; these counters are derived from them, once.
+    pub fn count_attempt(&mut self, a: &Attempt) {
+        self.attempted += 1;
+        let by_cause = match a.outcome {
+            Outcome::Pending => return,
+            Outcome::Accepted => {
+                self.accepted += 1;
+                &mut self.ended_by
+            }
+            Outcome::Rejected => {
+                self.rejected += 1;
+                &mut self.refused_by
+            }
+            Outcome::Failed => {
+                self.failed += 1;
+                &mut self.refused_by
+            }
+            Outcome::Aborted => {
+                self.aborted += 1;
+                &mut self.refused_by
+            }
+        };
+        if let Some(cause) = &a.cause {
+            *by_cause.entry(cause.clone()).or_default() += 1;
+        }
     }
 }
 
@@ -317,7 +362,7 @@ mod tests {
             ..Default::default()
         };
         a.refused_by.insert(Cause::Http(401), 1);
-        a.events.insert(
+        a.expect.events.insert(
             "x".into(),
             Tally {
                 expected: 3,
@@ -330,7 +375,7 @@ mod tests {
         assert_eq!(a.attempted, 4);
         assert_eq!(a.refused_by[&Cause::Http(401)], 2);
         assert_eq!(
-            a.events["x"],
+            a.expect.events["x"],
             Tally {
                 expected: 6,
                 arrived: 4

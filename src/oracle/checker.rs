@@ -1,7 +1,7 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
 use super::pattern::{Fed, PatternState};
-use crate::model::{Counters, ExpectPlan, OracleKind, OracleSpec, Phase, Violation};
+use crate::model::{ExpectCounts, ExpectPlan, OracleKind, OracleSpec, Phase, Violation};
 use crate::plan::json_key;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -131,6 +131,8 @@ pub struct ConnChecker {
     pub violated: u64,
     /// The same, by oracle.
     pub violated_by: BTreeMap<OracleKind, u64>,
+    /// Expectations registered and how they ended, events expected and arrived.
+    pub counts: ExpectCounts,
 }
 
 impl ConnChecker {
@@ -155,6 +157,7 @@ impl ConnChecker {
             samples: Vec::new(),
             violated: 0,
             violated_by: BTreeMap::new(),
+            counts: ExpectCounts::default(),
         }
     }
 
@@ -171,11 +174,10 @@ impl ConnChecker {
         plan: &ExpectPlan,
         sent_at: Option<(Instant, Instant)>,
         now: Instant,
-        c: &mut Counters,
     ) -> ExpectId {
         let id = ExpectId(self.next_id);
         self.next_id += 1;
-        c.expectations += 1;
+        self.counts.expectations += 1;
         let mut pending = Pending {
             id,
             state: PatternState::new(plan.pattern.clone()),
@@ -186,7 +188,11 @@ impl ConnChecker {
             seen: Vec::new(),
         };
         for event in pending.state.required_events() {
-            c.events.entry(event.to_string()).or_default().expected += 1;
+            self.counts
+                .events
+                .entry(event.to_string())
+                .or_default()
+                .expected += 1;
         }
         let claim = claim_buffered(&mut pending, &self.buffer);
         for i in claim.indices.iter().rev() {
@@ -195,9 +201,9 @@ impl ConnChecker {
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
         if let Some(event) = claim.out_of_order {
-            self.out_of_order(idx, &event, now, c);
+            self.out_of_order(idx, &event, now);
         } else if let Some(first_at) = claim.first_at {
-            self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now), c);
+            self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
         }
         id
     }
@@ -216,19 +222,19 @@ impl ConnChecker {
     }
 
     /// Handles one JSON object from the server.
-    pub fn on_message(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+    pub fn on_message(&mut self, msg: &Map<String, Value>, now: Instant) {
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
         let Some(event) = msg.get(&self.spec.type_field).and_then(Value::as_str) else {
             return;
         };
         if event == self.spec.error_event {
-            self.on_error_event(msg, now, c);
+            self.on_error_event(msg, now);
             return;
         }
         if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
             if in_pattern(&self.pending[idx], event) {
-                self.feed(idx, event, now, c);
+                self.feed(idx, event, now);
             }
             return;
         }
@@ -238,7 +244,7 @@ impl ConnChecker {
                 && p.state.clone().feed(event) != Fed::Unexpected
         });
         if let Some(idx) = uncorrelated {
-            self.feed(idx, event, now, c);
+            self.feed(idx, event, now);
             return;
         }
         if let Some(key) = self.late_for_finished(msg, event) {
@@ -257,23 +263,23 @@ impl ConnChecker {
             return;
         }
         let event = event.to_string();
-        self.buffer_message(&event, msg, now, c);
+        self.buffer_message(&event, msg, now);
     }
 
     /// Resolves every expectation whose deadline has passed.
-    pub fn expire(&mut self, now: Instant, c: &mut Counters) {
+    pub fn expire(&mut self, now: Instant) {
         while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {
             let p = &self.pending[idx];
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
             let seen = seen_text(p);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            self.resolve(idx, Resolution::Violated, c);
+            self.resolve(idx, Resolution::Violated);
             self.violate(OracleKind::Completeness, now, expected, seen, key);
         }
     }
 
     /// The connection ended: settles what is still pending.
-    pub fn end_stream(&mut self, how: StreamEnd, detail: &str, now: Instant, c: &mut Counters) {
+    pub fn end_stream(&mut self, how: StreamEnd, detail: &str, now: Instant) {
         while !self.pending.is_empty() {
             let resolution = match how {
                 StreamEnd::Cut => Resolution::Cut,
@@ -284,24 +290,24 @@ impl ConnChecker {
             let expected = p.state.remaining();
             let seen = format!("{}; then {detail}", seen_text(p));
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            self.resolve(0, resolution, c);
+            self.resolve(0, resolution);
             if resolution == Resolution::Violated {
                 self.violate(OracleKind::Completeness, now, expected, seen, key);
             }
         }
     }
 
-    fn feed(&mut self, idx: usize, event: &str, now: Instant, c: &mut Counters) {
+    fn feed(&mut self, idx: usize, event: &str, now: Instant) {
         let p = &mut self.pending[idx];
         let first = (p.state.matched() == 0).then_some(now);
         note_seen(p, event);
         match p.state.feed(event) {
-            Fed::Unexpected => self.out_of_order(idx, event, now, c),
-            _ => self.after_feed(idx, first, now, c),
+            Fed::Unexpected => self.out_of_order(idx, event, now),
+            _ => self.after_feed(idx, first, now),
         }
     }
 
-    fn out_of_order(&mut self, idx: usize, event: &str, now: Instant, c: &mut Counters) {
+    fn out_of_order(&mut self, idx: usize, event: &str, now: Instant) {
         let p = &mut self.pending[idx];
         if p.seen.last().map(String::as_str) != Some(event) {
             note_seen(p, event);
@@ -309,18 +315,12 @@ impl ConnChecker {
         let expected = format!("next: {}", p.state.remaining());
         let seen = seen_text(p);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-        self.resolve(idx, Resolution::Violated, c);
+        self.resolve(idx, Resolution::Violated);
         self.violate(OracleKind::Completeness, now, expected, seen, key);
     }
 
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
-    fn after_feed(
-        &mut self,
-        idx: usize,
-        first_at: Option<Instant>,
-        now: Instant,
-        c: &mut Counters,
-    ) {
+    fn after_feed(&mut self, idx: usize, first_at: Option<Instant>, now: Instant) {
         let p = &self.pending[idx];
         if let (Some(at), Some((intended, _))) = (first_at, p.sent_at) {
             self.samples
@@ -333,19 +333,23 @@ impl ConnChecker {
                 self.samples
                     .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
             }
-            self.resolve(idx, Resolution::Met, c);
+            self.resolve(idx, Resolution::Met);
         }
     }
 
-    fn resolve(&mut self, idx: usize, how: Resolution, c: &mut Counters) {
+    fn resolve(&mut self, idx: usize, how: Resolution) {
         let p = self.pending.remove(idx);
         for event in p.state.arrived_required() {
-            c.events.entry(event.to_string()).or_default().arrived += 1;
+            self.counts
+                .events
+                .entry(event.to_string())
+                .or_default()
+                .arrived += 1;
         }
         match how {
-            Resolution::Met => c.expectations_met += 1,
-            Resolution::Errored => c.expectations_errored += 1,
-            Resolution::Cut => c.expectations_cut += 1,
+            Resolution::Met => self.counts.expectations_met += 1,
+            Resolution::Errored => self.counts.expectations_errored += 1,
+            Resolution::Cut => self.counts.expectations_cut += 1,
             Resolution::Violated => {}
         }
         if let Some((_, value)) = p.correlate {
@@ -356,9 +360,9 @@ impl ConnChecker {
         }
     }
 
-    fn on_error_event(&mut self, msg: &Map<String, Value>, now: Instant, c: &mut Counters) {
+    fn on_error_event(&mut self, msg: &Map<String, Value>, now: Instant) {
         if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
-            self.resolve(idx, Resolution::Errored, c);
+            self.resolve(idx, Resolution::Errored);
             return;
         }
         let correlated = self
@@ -367,7 +371,7 @@ impl ConnChecker {
             .any(|f| msg.get(f).is_some_and(|v| !v.is_null()));
         if correlated {
             let event = self.spec.error_event.clone();
-            self.buffer_message(&event, msg, now, c);
+            self.buffer_message(&event, msg, now);
         } else {
             // An error about no run in particular (e.g. queue_overflow): whatever is pending
             // when the server then closes was explicitly refused, not silently dropped.
@@ -448,16 +452,10 @@ impl ConnChecker {
             .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
     }
 
-    fn buffer_message(
-        &mut self,
-        event: &str,
-        msg: &Map<String, Value>,
-        at: Instant,
-        c: &mut Counters,
-    ) {
+    fn buffer_message(&mut self, event: &str, msg: &Map<String, Value>, at: Instant) {
         if self.buffer.len() >= self.spec.max_buffered {
             self.buffer.pop_front();
-            c.buffer_overflows += 1;
+            self.counts.buffer_overflows += 1;
         }
         let keys = self
             .correlate_fields

@@ -42,11 +42,11 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "messages     sent {}  received {}  ({:.1}/s received)",
         c.messages_sent, c.messages_received, s.received_per_sec
     )?;
-    if c.non_json + c.binary_frames + c.buffer_overflows > 0 {
+    if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,
             "  findings   non-JSON {}  binary {}  buffer overflows {}",
-            c.non_json, c.binary_frames, c.buffer_overflows
+            c.non_json, c.binary_frames, c.expect.buffer_overflows
         )?;
     }
     render_phases(s, w)?;

@@ -166,6 +166,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged) -> Results {
             .collect(),
         events: m
             .counters
+            .expect
             .events
             .iter()
             .map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived)))

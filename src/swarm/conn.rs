@@ -227,13 +227,16 @@ impl ConnRun {
     /// (not `self`) so its future does not hold a second copy of the connection state.
     async fn finish(&mut self) -> ConnReport {
         let now = Instant::now();
-        self.checker
-            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.checker.end_stream(StreamEnd::Cut, "run ended", now);
         if let Some(open) = self.open.take() {
             self.end_attempt(open, Cause::Interrupted, now);
         }
         self.drain_checker_samples().await;
         self.samples.flush().await;
+        for attempt in &self.attempts {
+            self.counters.count_attempt(attempt);
+        }
+        self.counters.expect = std::mem::take(&mut self.checker.counts);
         let plan = self.plan();
         ConnReport {
             id: plan.id,
@@ -271,9 +274,7 @@ impl ConnRun {
 
     async fn expect(&mut self, expect: &ExpectPlan) {
         let now = Instant::now();
-        let id = self
-            .checker
-            .expect(expect, self.last_send_at, now, &mut self.counters);
+        let id = self.checker.expect(expect, self.last_send_at, now);
         self.drain_checker_samples().await;
         if expect.wait {
             self.pump(None, |ch| !ch.is_pending(id)).await;

@@ -3,6 +3,7 @@
 //! states the resulting record and counters.
 
 use super::*;
+use crate::model::Counters;
 use crate::model::RejectSpec;
 
 /// What the connection task tells the judge, in order.
@@ -87,16 +88,15 @@ fn replay(case: &Case) -> (Attempt, Counters, Vec<bool>) {
     let mut data = Vec::new();
     for ev in &case.events {
         match ev.clone() {
-            Ev::Upgraded(t) => judge.upgraded(&mut a, t, &mut c),
-            Ev::Data(t, event) => data.push(judge.data(&mut a, t, event, &mut c)),
-            Ev::ServerClose(code) => judge.server_close(&mut a, code, &mut c),
-            Ev::DialFailed(cause, rejected, t) => {
-                judge.dial_failed(&mut a, cause, rejected, t, &mut c)
-            }
-            Ev::Aborted(cause, t) => judge.aborted(&mut a, cause, t, &mut c),
-            Ev::Ended(cause, t) => judge.ended(&mut a, cause, t, &mut c),
+            Ev::Upgraded(t) => judge.upgraded(&mut a, t),
+            Ev::Data(t, event) => data.push(judge.data(&mut a, t, event)),
+            Ev::ServerClose(code) => judge.server_close(&mut a, code),
+            Ev::DialFailed(cause, rejected, t) => judge.dial_failed(&mut a, cause, rejected, t),
+            Ev::Aborted(cause, t) => judge.aborted(&mut a, cause, t),
+            Ev::Ended(cause, t) => judge.ended(&mut a, cause, t),
         }
     }
+    c.count_attempt(&a);
     (a, c, data)
 }
 
@@ -617,18 +617,22 @@ fn dial_failures_and_aborts() {
 
 #[test]
 fn counters_add_up_over_attempts() {
-    // One Counters shared by a connection's attempts: a refusal, then a retry accepted.
+    // A connection's attempts, counted when it ends: a refusal, a retry accepted, a refusal.
     let rules = rules(AcceptRule::FirstFrame, &[1008]);
     let judge = Judge { rules: &rules };
     let mut c = Counters::default();
     let mut first = Attempt::new(0);
-    judge.dial_failed(&mut first, Cause::Http(409), true, 10, &mut c);
+    judge.dial_failed(&mut first, Cause::Http(409), true, 10);
     let mut second = Attempt::new(20);
-    judge.upgraded(&mut second, 30, &mut c);
-    assert!(judge.data(&mut second, 40, None, &mut c));
-    judge.ended(&mut second, Cause::ClientClose(1000), 50, &mut c);
+    judge.upgraded(&mut second, 30);
+    assert!(judge.data(&mut second, 40, None));
+    judge.ended(&mut second, Cause::ClientClose(1000), 50);
     let mut third = Attempt::new(60);
-    judge.dial_failed(&mut third, Cause::Http(409), true, 70, &mut c);
+    judge.dial_failed(&mut third, Cause::Http(409), true, 70);
+    for a in [&first, &second, &third] {
+        c.count_attempt(a);
+    }
+    assert_eq!(c.attempted, 3);
     assert_eq!((c.accepted, c.rejected, c.failed, c.aborted), (1, 2, 0, 0));
     assert_eq!(c.refused_by.get(&Cause::Http(409)), Some(&2));
     assert_eq!(c.ended_by.get(&Cause::ClientClose(1000)), Some(&1));

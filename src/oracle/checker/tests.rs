@@ -56,20 +56,19 @@ impl Feed {
     }
 }
 
-fn send_all(ch: &mut ConnChecker, c: &mut Counters, msgs: &[Map<String, Value>]) {
+fn send_all(ch: &mut ConnChecker, msgs: &[Map<String, Value>]) {
     for m in msgs {
-        ch.on_message(m, Instant::now(), c);
+        ch.on_message(m, Instant::now());
     }
 }
 
 #[test]
 fn a_complete_sequence_meets_the_expectation() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let id = ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
     let msgs = [
         f.msg("started", "r1"),
@@ -77,32 +76,26 @@ fn a_complete_sequence_meets_the_expectation() {
         f.msg("thinking", "r1"),
         f.msg("done", "r1"),
     ];
-    send_all(&mut ch, &mut c, &msgs);
+    send_all(&mut ch, &msgs);
     assert!(!ch.is_pending(id));
-    assert_eq!(c.expectations_met, 1);
+    assert_eq!(ch.counts.expectations_met, 1);
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
-    assert_eq!(c.events["thinking"].arrived, 1);
+    assert_eq!(ch.counts.events["thinking"].arrived, 1);
     assert!(ch.samples.iter().any(|(p, _)| *p == Phase::Turn));
 }
 
 #[test]
 fn interleaved_runs_and_early_events_are_matched_by_correlation() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     // r2's events arrive before anyone expects them: buffered, not failures.
-    send_all(
-        &mut ch,
-        &mut c,
-        &[f.msg("started", "r2"), f.msg("thinking", "r2")],
-    );
+    send_all(&mut ch, &[f.msg("started", "r2"), f.msg("thinking", "r2")]);
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
     send_all(
         &mut ch,
-        &mut c,
         &[
             f.msg("started", "r1"),
             f.msg("done", "r2"),
@@ -113,26 +106,21 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
         &five("r2"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
-    send_all(&mut ch, &mut c, &[f.msg("done", "r1")]);
+    send_all(&mut ch, &[f.msg("done", "r1")]);
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
-    assert_eq!(c.expectations_met, 2);
+    assert_eq!(ch.counts.expectations_met, 2);
 }
 
 #[test]
 fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let t = Instant::now();
-    ch.expect(&five("r1"), Some((t, t)), t, &mut c);
-    send_all(
-        &mut ch,
-        &mut c,
-        &[f.msg("started", "r1"), f.msg("thinking", "r1")],
-    );
-    ch.expire(t + Duration::from_secs(1), &mut c);
+    ch.expect(&five("r1"), Some((t, t)), t);
+    send_all(&mut ch, &[f.msg("started", "r1"), f.msg("thinking", "r1")]);
+    ch.expire(t + Duration::from_secs(1));
     assert!(ch.violations.is_empty(), "not yet due");
-    ch.expire(t + Duration::from_secs(6), &mut c);
+    ch.expire(t + Duration::from_secs(6));
     assert_eq!(ch.violations.len(), 1);
     let v = &ch.violations[0];
     assert_eq!(v.oracle, OracleKind::Completeness);
@@ -141,7 +129,7 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     assert_eq!(v.correlation.as_deref(), Some("r1"));
     assert_eq!(v.jti, "j1");
     assert_eq!(
-        c.events["done"],
+        ch.counts.events["done"],
         crate::model::Tally {
             expected: 1,
             arrived: 0
@@ -151,87 +139,73 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
 
 #[test]
 fn out_of_order_events_are_flagged_at_once() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
-    send_all(
-        &mut ch,
-        &mut c,
-        &[f.msg("started", "r1"), f.msg("done", "r1")],
-    );
+    send_all(&mut ch, &[f.msg("started", "r1"), f.msg("done", "r1")]);
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].expected.contains("thinking"));
 }
 
 #[test]
 fn an_explicit_error_resolves_without_violation() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
-    send_all(&mut ch, &mut c, &[f.msg("error", "r1")]);
+    send_all(&mut ch, &[f.msg("error", "r1")]);
     assert!(ch.violations.is_empty());
-    assert_eq!(c.expectations_errored, 1);
+    assert_eq!(ch.counts.expectations_errored, 1);
 }
 
 #[test]
 fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
     let mut overflow = f.msg("error", "x");
     overflow.insert("run_id".into(), Value::Null);
-    send_all(&mut ch, &mut c, &[overflow]);
-    ch.end_stream(
-        StreamEnd::Lost,
-        "server closed 1013",
-        Instant::now(),
-        &mut c,
-    );
+    send_all(&mut ch, &[overflow]);
+    ch.end_stream(StreamEnd::Lost, "server closed 1013", Instant::now());
     assert!(ch.violations.is_empty());
-    assert_eq!(c.expectations_errored, 1);
+    assert_eq!(ch.counts.expectations_errored, 1);
 }
 
 #[test]
 fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
-    let (mut ch, mut c) = (checker(), Counters::default());
+    let mut ch = checker();
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
-    ch.end_stream(StreamEnd::Lost, "reset", Instant::now(), &mut c);
+    ch.end_stream(StreamEnd::Lost, "reset", Instant::now());
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].seen.contains("reset"));
-    let (mut ch, mut c) = (checker(), Counters::default());
+    let mut ch = checker();
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
-    ch.end_stream(StreamEnd::Cut, "run ended", Instant::now(), &mut c);
+    ch.end_stream(StreamEnd::Cut, "run ended", Instant::now());
     assert!(ch.violations.is_empty());
-    assert_eq!(c.expectations_cut, 1);
+    assert_eq!(ch.counts.expectations_cut, 1);
 }
 
 #[test]
 fn identity_flags_another_users_event() {
-    let (mut ch, mut c) = (checker(), Counters::default());
+    let mut ch = checker();
     let m = json!({"type": "x", "user_id": "user-2"});
-    ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+    ch.on_message(m.as_object().unwrap(), Instant::now());
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
     assert_eq!(ch.violated_by[&OracleKind::Identity], 1);
@@ -239,10 +213,10 @@ fn identity_flags_another_users_event() {
 
 #[test]
 fn ordering_flags_gaps_and_duplicates() {
-    let (mut ch, mut c) = (checker(), Counters::default());
+    let mut ch = checker();
     for seq in [1, 2, 4, 4, 5] {
         let m = json!({"type": "x", "seq": seq});
-        ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+        ch.on_message(m.as_object().unwrap(), Instant::now());
     }
     assert_eq!(
         ch.violated_by[&OracleKind::Ordering],
@@ -254,12 +228,11 @@ fn ordering_flags_gaps_and_duplicates() {
 
 #[test]
 fn events_after_a_finished_sequence_are_flagged() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
         &five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
     let msgs = [
         f.msg("started", "r1"),
@@ -267,7 +240,7 @@ fn events_after_a_finished_sequence_are_flagged() {
         f.msg("done", "r1"),
         f.msg("done", "r1"),
     ];
-    send_all(&mut ch, &mut c, &msgs);
+    send_all(&mut ch, &msgs);
     assert_eq!(ch.violated_by[&OracleKind::Completeness], 1);
 }
 
@@ -282,18 +255,17 @@ fn the_buffer_is_bounded() {
         Instant::now(),
         vec!["run_id".into()],
     );
-    let mut c = Counters::default();
     for i in 0..10 {
         let m = json!({"type": "x", "run_id": format!("r{i}")});
-        ch.on_message(m.as_object().unwrap(), Instant::now(), &mut c);
+        ch.on_message(m.as_object().unwrap(), Instant::now());
     }
     assert_eq!(ch.buffer.len(), 4);
-    assert_eq!(c.buffer_overflows, 6);
+    assert_eq!(ch.counts.buffer_overflows, 6);
 }
 
 #[test]
 fn events_a_finished_pattern_still_allows_are_not_flagged() {
-    let (mut ch, mut c, mut f) = (checker(), Counters::default(), Feed { seq: 0 });
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let mut plan = five("r1");
     plan.pattern = vec![
         PatternItem {
@@ -309,11 +281,9 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
         &plan,
         Some((Instant::now(), Instant::now())),
         Instant::now(),
-        &mut c,
     );
     send_all(
         &mut ch,
-        &mut c,
         &[
             f.msg("started", "r1"),
             f.msg("thinking", "r1"),
@@ -321,8 +291,8 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
         ],
     );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
-    assert_eq!(c.expectations_met, 1);
-    send_all(&mut ch, &mut c, &[f.msg("started", "r1")]);
+    assert_eq!(ch.counts.expectations_met, 1);
+    send_all(&mut ch, &[f.msg("started", "r1")]);
     assert_eq!(
         ch.violated_by[&OracleKind::Completeness],
         1,

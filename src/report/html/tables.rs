@@ -130,15 +130,15 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         ("expectations met", |s| {
             format!(
                 "{} of {}",
-                thousands(s.counters.expectations_met),
-                thousands(s.counters.expectations)
+                thousands(s.counters.expect.expectations_met),
+                thousands(s.counters.expect.expectations)
             )
         }),
         ("non-JSON / binary frames", |s| {
             format!("{} / {}", s.counters.non_json, s.counters.binary_frames)
         }),
         ("buffer overflows", |s| {
-            thousands(s.counters.buffer_overflows)
+            thousands(s.counters.expect.buffer_overflows)
         }),
     ];
     let mut html = String::from("<table class=\"data kv\"><thead><tr><th></th>");

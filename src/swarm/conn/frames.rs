@@ -37,7 +37,7 @@ impl ConnRun {
                 }
                 Wake::Timer => {
                     let now = Instant::now();
-                    self.checker.expire(now, &mut self.counters);
+                    self.checker.expire(now);
                     self.drain_checker_samples().await;
                     self.samples.flush_if_stale(now).await;
                     if until.is_some_and(|u| now >= u) {
@@ -70,7 +70,7 @@ impl ConnRun {
                         let type_field = &self.ctx.plan.oracles.type_field;
                         let event = map.get(type_field).and_then(|v| v.as_str());
                         self.data_frame(now, event).await;
-                        self.checker.on_message(&map, now, &mut self.counters);
+                        self.checker.on_message(&map, now);
                         self.drain_checker_samples().await;
                     }
                     _ => {
@@ -95,7 +95,7 @@ impl ConnRun {
                         // The server answering our Close: not its verdict on us.
                         attempt.clean_end = true;
                     } else {
-                        judge.server_close(attempt, code, &mut self.counters);
+                        judge.server_close(attempt, code);
                     }
                 }
                 self.server_closed(code, now).await;
@@ -119,7 +119,7 @@ impl ConnRun {
             rules: &self.ctx.plan.oracles.session,
         };
         if let Some(attempt) = self.attempts.last_mut() {
-            judge.data(attempt, at_us, event, &mut self.counters);
+            judge.data(attempt, at_us, event);
         }
         let Some(open) = self.open.as_mut() else {
             return;
@@ -147,12 +147,8 @@ impl ConnRun {
         } else {
             StreamEnd::Lost
         };
-        self.checker.end_stream(
-            how,
-            &format!("server closed with {code}"),
-            now,
-            &mut self.counters,
-        );
+        self.checker
+            .end_stream(how, &format!("server closed with {code}"), now);
         self.end_attempt(open, cause, now);
     }
 
@@ -164,12 +160,8 @@ impl ConnRun {
         } else {
             StreamEnd::Lost
         };
-        self.checker.end_stream(
-            how,
-            &format!("connection lost ({cause})"),
-            now,
-            &mut self.counters,
-        );
+        self.checker
+            .end_stream(how, &format!("connection lost ({cause})"), now);
         self.end_attempt(open, cause, now);
     }
 
@@ -181,7 +173,7 @@ impl ConnRun {
             rules: &self.ctx.plan.oracles.session,
         };
         if let Some(attempt) = self.attempts.last_mut() {
-            judge.ended(attempt, cause, at_us, &mut self.counters);
+            judge.ended(attempt, cause, at_us);
         }
     }
 }

@@ -15,8 +15,7 @@ impl ConnRun {
         };
         let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
         let now = Instant::now();
-        self.checker
-            .end_stream(StreamEnd::Cut, "run ended", now, &mut self.counters);
+        self.checker.end_stream(StreamEnd::Cut, "run ended", now);
         self.end_attempt(open, Cause::Interrupted, now);
     }
 
@@ -52,7 +51,6 @@ impl ConnRun {
         let token = &ctx.tokens[plan.token as usize];
         let placement = ctx.plan.placement_of(plan);
         let started = Instant::now();
-        self.counters.attempted += 1;
         // Only the first connect of a collide connection waits on its barrier.
         let barrier = match (plan.barrier, self.attempts.is_empty()) {
             (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
@@ -68,7 +66,7 @@ impl ConnRun {
                 let mut attempt = Attempt::new(self.since_t0(started));
                 let judge = Judge { rules: &ctx.plan.oracles.session };
                 let now_us = self.since_t0(Instant::now());
-                judge.aborted(&mut attempt, Cause::Interrupted, now_us, &mut self.counters);
+                judge.aborted(&mut attempt, Cause::Interrupted, now_us);
                 self.attempts.push(attempt);
                 return false;
             }
@@ -90,7 +88,7 @@ impl ConnRun {
                 ctx.live.live.fetch_add(1, Relaxed);
                 self.checker.reset_stream();
                 self.last_send_at = None;
-                judge.upgraded(&mut attempt, now_us, &mut self.counters);
+                judge.upgraded(&mut attempt, now_us);
                 self.attempts.push(attempt);
                 let open = Open {
                     ws,
@@ -106,13 +104,7 @@ impl ConnRun {
                 self.open.is_some()
             }
             Err(failure) => {
-                judge.dial_failed(
-                    &mut attempt,
-                    failure.cause,
-                    failure.rejected,
-                    now_us,
-                    &mut self.counters,
-                );
+                judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
                 self.attempts.push(attempt);
                 false
             }
@@ -125,7 +117,6 @@ impl ConnRun {
         let plan = &ctx.plan.conns[self.index];
         let token = &ctx.tokens[plan.token as usize];
         let placement = ctx.plan.placement_of(plan);
-        self.counters.attempted += 1;
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
         let aborted = ctx
             .dialer
@@ -141,20 +132,11 @@ impl ConnRun {
         match aborted.result {
             Ok(answered) => {
                 attempt.upgraded_us = answered.then_some(now_us);
-                judge.aborted(
-                    &mut attempt,
-                    Cause::Aborted { rst },
-                    now_us,
-                    &mut self.counters,
-                );
+                judge.aborted(&mut attempt, Cause::Aborted { rst }, now_us);
             }
-            Err(failure) => judge.dial_failed(
-                &mut attempt,
-                failure.cause,
-                failure.rejected,
-                now_us,
-                &mut self.counters,
-            ),
+            Err(failure) => {
+                judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us)
+            }
         }
         self.attempts.push(attempt);
     }

@@ -231,21 +231,9 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         return seeds::run_seeds(args, cancel).await;
     }
     let scenario = scenario::load_file(&args.scenario)?;
-    let junit_path = args.junit.clone();
-    let opts = RunOptions {
-        target: args.target,
-        seed: args.seed,
-        duration: args.duration,
-        out: (!args.no_results).then_some(args.out),
-        tls: TlsOptions {
-            ca_file: args.ca_file,
-            insecure: args.insecure,
-        },
-        interval: args.interval,
-    };
+    let opts = args.options(args.seed);
     let outcome = watched_run(&scenario, &opts, args.quiet, cancel).await?;
     let summary = &outcome.results.summary;
-    let verdicts = files::evaluate(summary, &scenario.thresholds);
     if args.json {
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
@@ -253,19 +241,33 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     } else {
         let mut out = std::io::stdout().lock();
         report::render(summary, &mut out)?;
-        render_thresholds(&verdicts, &mut out)?;
         if let Some(dir) = &outcome.dir {
             use std::io::Write;
             writeln!(out, "results      {}", dir.display())?;
         }
     }
-    if args.json {
-        render_thresholds(&verdicts, &mut std::io::stderr().lock())?;
+    if let Some(path) = &args.junit {
+        write_file(path, report::junit(summary).as_bytes())?;
     }
-    if let Some(path) = &junit_path {
-        write_file(path, report::junit(summary, &verdicts).as_bytes())?;
+    Ok(error::of_run(summary))
+}
+
+impl RunArgs {
+    /// The library options these flags ask for, under `seed`.
+    fn options(&self, seed: Option<u64>) -> RunOptions {
+        RunOptions {
+            target: self.target.clone(),
+            seed,
+            duration: self.duration,
+            out: (!self.no_results).then(|| self.out.clone()),
+            tls: TlsOptions {
+                ca_file: self.ca_file.clone(),
+                insecure: self.insecure,
+            },
+            interval: self.interval,
+            thresholds: Vec::new(),
+        }
     }
-    Ok(with_thresholds(error::of_run(summary), &verdicts))
 }
 
 /// One run with live progress on stderr (unless `quiet`), and a notice when it goes to
@@ -304,39 +306,6 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err(format!("the interval must be at least 1ms, found {text:?}"));
     }
     Ok(d)
-}
-
-/// A clean run with a breached threshold exits 1; any other code stands as it is.
-fn with_thresholds(code: u8, verdicts: &[files::ThresholdResult]) -> u8 {
-    if code == exit::CLEAN && verdicts.iter().any(|v| !v.passed) {
-        exit::VIOLATIONS
-    } else {
-        code
-    }
-}
-
-/// One line per breach; a single line when every threshold held.
-fn render_thresholds<W: std::io::Write>(
-    verdicts: &[files::ThresholdResult],
-    w: &mut W,
-) -> std::io::Result<()> {
-    let breaches: Vec<&files::ThresholdResult> = files::thresholds::breaches(verdicts).collect();
-    if verdicts.is_empty() {
-        return Ok(());
-    }
-    if breaches.is_empty() {
-        return writeln!(w, "\nthresholds   all {} met", verdicts.len());
-    }
-    writeln!(
-        w,
-        "\nthresholds   {} of {} breached",
-        breaches.len(),
-        verdicts.len()
-    )?;
-    for b in breaches {
-        writeln!(w, "  {}", b.message)?;
-    }
-    Ok(())
 }
 
 /// Writes a file the user named, creating its directory first.

@@ -6,11 +6,11 @@
 //! live counters; [`Prepared::execute`] runs it. [`run`] does both.
 
 use crate::auth::{self, AuthError, Keys};
-use crate::metrics::Live;
-use crate::metrics::{IntervalConfig, IntervalLog};
-use crate::model::{Counters, OracleKind, Plan, Scenario, StopReason};
+use crate::metrics::{IntervalConfig, IntervalLog, Live};
+use crate::model::{Answer, Counters, OracleKind, Plan, Scenario, StopReason, Threshold};
+use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
-use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError};
+use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError, MAX_ANSWERS};
 use crate::swarm::{self, Dialer, Endpoint, SwarmOutput, TlsError, TlsOptions, UrlError};
 use crate::{oracle, plan};
 use std::collections::BTreeMap;
@@ -144,6 +144,8 @@ pub struct RunOptions {
     pub tls: TlsOptions,
     /// The interval of `intervals.hlog` and `intervals.json` (default 1 s).
     pub interval: Duration,
+    /// Checked on the summary when the run ends; [`prepare`] takes the scenario's.
+    pub thresholds: Vec<Threshold>,
 }
 
 impl Default for RunOptions {
@@ -155,6 +157,7 @@ impl Default for RunOptions {
             out: None,
             tls: TlsOptions::default(),
             interval: crate::metrics::interval::DEFAULT_INTERVAL,
+            thresholds: Vec::new(),
         }
     }
 }
@@ -168,9 +171,11 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// Whether the run broke `oracle`.
+    /// Whether the run broke `oracle` in a run that exercised the target (a "violation"
+    /// against an unusable or misconfigured target is no race).
     pub fn broke(&self, oracle: OracleKind) -> bool {
-        self.results.summary.violations.of(oracle) > 0
+        let s = &self.results.summary;
+        s.verdict.exercised() && s.violations.of(oracle) > 0
     }
 }
 
@@ -199,7 +204,10 @@ pub async fn prepare(
         plan: Arc::new(plan),
         bound,
         live: Arc::new(Live::default()),
-        opts: opts.clone(),
+        opts: RunOptions {
+            thresholds: scenario.thresholds.clone(),
+            ..opts.clone()
+        },
     })
 }
 
@@ -271,7 +279,7 @@ pub async fn execute(
         embedded_target: bound.is_reference(),
         started_at,
     };
-    let results = results::summarize(&info, merge(&plan, output));
+    let results = results::summarize(&info, merge(&plan, output), &opts.thresholds);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
     }
@@ -291,12 +299,18 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
         *by_oracle.entry(v.oracle).or_default() += 1;
     }
     let mut violations = session;
-    for r in out.reports {
+    let mut answers: Vec<Answer> = Vec::new();
+    for r in &out.reports {
         counters.merge(&r.counters);
         for (kind, n) in &r.violations_by_oracle {
             *by_oracle.entry(*kind).or_default() += n;
         }
-        violations.extend(r.violations);
+        violations.extend(r.violations.iter().cloned());
+        let fresh = r
+            .answer
+            .as_ref()
+            .filter(|a| answers.len() < MAX_ANSWERS && answers.iter().all(|k| k.cause != a.cause));
+        answers.extend(fresh.cloned());
     }
     violations.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     let stopped = if out.interrupted {
@@ -306,9 +320,18 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
     } else {
         StopReason::Completed
     };
-    let total: u64 = by_oracle.values().sum();
+    let judgement = oracle::verdict::judge(&Evidence {
+        plan,
+        reports: &out.reports,
+        by_oracle: &by_oracle,
+        coverage: &coverage,
+        stopped,
+    });
     Merged {
-        verdict: oracle::verdict(total, &coverage),
+        verdict: judgement.verdict,
+        oracles: oracle::oracles_on(plan),
+        hint: judgement.hint,
+        answers,
         counters,
         histograms: out.histograms,
         intervals: out.intervals,

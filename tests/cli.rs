@@ -112,9 +112,9 @@ fn a_reader_that_stops_early_ends_the_command_quietly_with_0() {
 }
 
 #[test]
-fn an_unreachable_target_is_counted_by_cause_not_fatal() {
-    // A target with nothing listening: every connect fails; that is not a violation,
-    // so the exit code is 0 and the causes are reported.
+fn an_unreachable_target_is_target_unusable_with_its_causes() {
+    // A target with nothing listening: every connect fails. That is no violation, and no
+    // pass either: the verdict says the target was unusable (exit 5), with the causes.
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -136,7 +136,10 @@ fn an_unreachable_target_is_counted_by_cause_not_fatal() {
         summary["counters"]["refused_by"]["connect_connectionrefused"],
         200
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(summary["verdict"], "target_unusable");
+    let hint = summary["hint"].as_str().unwrap();
+    assert!(hint.contains("connect_connectionrefused ×200"), "{hint}");
+    assert_eq!(out.status.code(), Some(5));
 }
 
 #[test]
@@ -153,4 +156,46 @@ fn seeds_reports_how_often_each_oracle_broke() {
     assert!(stdout.contains("under 2 seeds"), "{stdout}");
     assert!(stdout.contains("no oracle broke"), "{stdout}");
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn seeds_honour_json_junit_and_an_unusable_target() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/identity-swap.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let junit = tmp.path().join("junit.xml");
+    let out = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--no-results",
+        "--json",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["seeds_run"], 2, "{json:#}");
+    assert_eq!(json["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(json["verdict"], "clean");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert_eq!(out.status.code(), Some(0));
+
+    // A dead target: the first seed says so and the command stops there with exit 5.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    drop(listener);
+    let out = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "3",
+        "--no-results",
+        "--target",
+        &url,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("under 1 seeds"), "{stdout}");
+    assert!(stdout.contains("target_unusable in 1/1 seeds"), "{stdout}");
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
 }

@@ -161,9 +161,11 @@ fn serve_verifies_rs256_with_the_public_key_and_requires_aud_and_iss() {
     assert_eq!(s["counters"]["refused_by"]["http_401"], 4, "{s:#}");
     assert_eq!(s["violations"]["total"], 0);
 
-    // Tokens for another audience are refused: the valid group now breaks liveness.
+    // Tokens for another audience are all refused with 401: a misconfiguration (exit 6),
+    // not a race, though the liveness oracle saw every valid token refused.
     let (code, s) = run_json(&scenario(dir.path(), "other-api"), &server.url);
-    assert_eq!(code, Some(1), "{s:#}");
+    assert_eq!(code, Some(6), "{s:#}");
+    assert_eq!(s["verdict"], "auth_misconfigured", "{s:#}");
     assert_eq!(s["counters"]["accepted"], 0, "{s:#}");
     assert_eq!(s["violations"]["by_oracle"]["liveness"], 3, "{s:#}");
 }
@@ -174,7 +176,8 @@ fn serve_without_aud_refuses_tokens_that_carry_one() {
     let server = serve(&["--public-key", public.to_str().unwrap()]);
     let dir = tempfile::tempdir().unwrap();
     let (code, s) = run_json(&scenario(dir.path(), "chat-api"), &server.url);
-    assert_eq!(code, Some(1), "{s:#}");
+    assert_eq!(code, Some(6), "{s:#}");
+    assert_eq!(s["verdict"], "auth_misconfigured", "{s:#}");
     assert_eq!(s["counters"]["accepted"], 0, "{s:#}");
 }
 

@@ -56,7 +56,11 @@ fn met_thresholds_exit_0() {
         run("violations = \"== 0\"\n\"turn.p99\" = \"< 10s\"\n\"errors.rate\" = \"< 1%\"");
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("thresholds   all 3 met"), "{stdout}");
-    assert!(xml.contains("tests=\"6\" failures=\"0\""), "{xml}");
+    // Five oracles were on (completeness and the session oracles), three thresholds, the verdict.
+    assert!(
+        xml.contains("tests=\"9\" failures=\"0\" errors=\"0\""),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -68,6 +72,9 @@ fn a_breach_prints_a_line_fails_junit_and_exits_1() {
         stdout.contains("turn.p50 = ") && stdout.contains("limit < 1us: BREACHED"),
         "{stdout}"
     );
-    assert!(xml.contains("tests=\"5\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("tests=\"8\" failures=\"1\" errors=\"0\""),
+        "{xml}"
+    );
     assert!(xml.contains("name=\"turn.p50 &lt; 1us\""), "{xml}");
 }

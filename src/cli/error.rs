@@ -25,16 +25,28 @@ pub mod exit {
     pub const INTERNAL: u8 = 3;
     /// No violation, but the race the scenario aims at never happened: not a pass.
     pub const INCONCLUSIVE: u8 = 4;
+    /// No connection got through the upgrade (closed port, not a WebSocket server, TLS
+    /// mismatch, garbage, silence): the run exercised nothing.
+    pub const TARGET_UNUSABLE: u8 = 5;
+    /// Every valid token was refused with an auth status: secret, key, aud or iss.
+    pub const AUTH_MISCONFIGURED: u8 = 6;
+    /// The plan did not finish within its duration.
+    pub const INCOMPLETE: u8 = 7;
+    /// Every failure was the client's own limit (file descriptors, ephemeral ports).
+    pub const CLIENT_LIMITED: u8 = 8;
     /// Interrupted by Ctrl-C; partial results were written.
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// The exit code of a run: interrupted, then stampede's own failures, then the verdict.
+/// The exit code of a run: interrupted, then stampede's own failures, then the verdict;
+/// a clean run with a breached threshold exits 1.
 pub fn of_run(summary: &Summary) -> u8 {
     if summary.stopped == StopReason::Interrupted {
         exit::INTERRUPTED
     } else if summary.counters.task_failures > 0 {
         exit::INTERNAL
+    } else if summary.verdict == Verdict::Clean && !summary.thresholds_met() {
+        exit::VIOLATIONS
     } else {
         of_verdict(summary.verdict)
     }
@@ -46,6 +58,10 @@ pub fn of_verdict(verdict: Verdict) -> u8 {
         Verdict::Clean => exit::CLEAN,
         Verdict::Violations => exit::VIOLATIONS,
         Verdict::Inconclusive => exit::INCONCLUSIVE,
+        Verdict::TargetUnusable => exit::TARGET_UNUSABLE,
+        Verdict::AuthMisconfigured => exit::AUTH_MISCONFIGURED,
+        Verdict::Incomplete => exit::INCOMPLETE,
+        Verdict::ClientLimited => exit::CLIENT_LIMITED,
     }
 }
 

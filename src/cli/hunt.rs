@@ -1,7 +1,7 @@
 //! `hunt`, `replay` and `shrink`: finding a race, reproducing it on demand, minimising it.
 
 use super::{exit, Error};
-use crate::hunt::{self, HuntOptions, Repro, Runner, ShrinkOptions};
+use crate::hunt::{self, HuntOptions, Repro, Runner, ShrinkOptions, Unjudged};
 use crate::model::Plan;
 use crate::reference::Bug;
 use crate::run::{RunOptions, Target};
@@ -152,6 +152,12 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
     runner.close().await;
     let outcome = outcome?;
+    if let Some(stopped) = &outcome.stopped {
+        return unjudged(
+            &format!("round {}", outcome.rounds.saturating_sub(1)),
+            stopped,
+        );
+    }
     match outcome.found {
         Some(found) => {
             let r = &found.repro;
@@ -200,6 +206,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         .await;
     runner.close().await;
     let rate = rate?;
+    if let Some(stopped) = &rate.unjudged {
+        return unjudged(&format!("replay {}", rate.runs), stopped);
+    }
     outln!(
         "{}: reproduced the {} violation {rate} times ({} connections)",
         args.repro.display(),
@@ -225,6 +234,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     let outcome = hunt::shrink(&repro, &runner, opts).await;
     runner.close().await;
     let outcome = outcome?;
+    if let Some(stopped) = outcome.before.1.unjudged.as_ref() {
+        return unjudged("the first replay", stopped);
+    }
     let output = args
         .output
         .unwrap_or_else(|| args.repro.with_extension("min.json"));
@@ -241,4 +253,14 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
+}
+
+/// Says why a hunt, replay or shrink stopped without a verdict on the race, and exits
+/// with that verdict's code: an unusable or misconfigured target is never a repro.
+fn unjudged(when: &str, stopped: &Unjudged) -> Result<u8, Error> {
+    eprintln!(
+        "stopped: {when} was {} ({}); no repro was written",
+        stopped.verdict, stopped.hint
+    );
+    Ok(super::error::of_verdict(stopped.verdict))
 }

@@ -1,77 +1,147 @@
 //! `run --seeds K`: the same scenario under K seeds, and how often each oracle broke.
 //! A race is probabilistic; its reproduction rate is the figure that matters.
+//!
+//! Every seed's run is judged like a single run; the command's verdict is the worst one
+//! (see [`worst`]), so `--json`, `--junit`, thresholds, an unusable target and Ctrl-C
+//! mean the same here as for one run.
 
-use super::RunArgs;
-use super::{exit, watched_run, Error};
-use crate::model::{OracleKind, Verdict};
-use crate::run::RunOptions;
+use super::{error, exit, watched_run, Error, RunArgs};
+use crate::model::{OracleKind, StopReason, Verdict};
+use crate::report;
+use crate::results::Summary;
 use crate::scenario;
-use crate::swarm::TlsOptions;
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file(&args.scenario)?;
     let first = s.seed_or(args.seed);
-    let tls = TlsOptions {
-        ca_file: args.ca_file.clone(),
-        insecure: args.insecure,
-    };
-    let mut broke: BTreeMap<OracleKind, u32> = BTreeMap::new();
-    let mut runs = 0u32;
-    let mut inconclusive = 0u32;
+    let mut summaries: Vec<Summary> = Vec::new();
     for seed in first..first.saturating_add(u64::from(args.seeds)) {
         if cancel.is_cancelled() {
             break;
         }
-        let opts = RunOptions {
-            target: args.target.clone(),
-            seed: Some(seed),
-            duration: args.duration,
-            out: (!args.no_results).then(|| args.out.clone()),
-            tls: tls.clone(),
-            interval: args.interval,
-        };
+        let opts = args.options(Some(seed));
         let outcome = watched_run(&s, &opts, args.quiet, cancel.child_token()).await?;
-        let summary = &outcome.results.summary;
-        runs += 1;
-        inconclusive += u32::from(summary.verdict == Verdict::Inconclusive);
+        let summary = outcome.results.summary;
+        if !args.quiet {
+            eprintln!(
+                "seed {seed}: {} violations ({})",
+                summary.violations.total,
+                summary.verdict.name()
+            );
+        }
+        let stop = !summary.verdict.exercised() || summary.stopped == StopReason::Interrupted;
+        summaries.push(summary);
+        // An unusable target stays unusable: more seeds would only repeat it.
+        if stop {
+            break;
+        }
+    }
+    let broke = broke_by_oracle(&summaries);
+    if args.json {
+        let json = serde_json::json!({
+            "scenario": s.name,
+            "first_seed": first,
+            "seeds_run": summaries.len(),
+            "broke": broke.iter().map(|(o, n)| (o.name(), n)).collect::<BTreeMap<_, _>>(),
+            "verdict": worst(&summaries).map(Verdict::name),
+            "runs": summaries,
+        });
+        let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?;
+        outln!("{text}")?;
+    } else {
+        render(&s.name, first, &summaries, &broke)?;
+    }
+    if let Some(path) = &args.junit {
+        super::write_file(path, report::junit_runs(&summaries).as_bytes())?;
+    }
+    Ok(exit_code(&summaries, cancel.is_cancelled()))
+}
+
+fn broke_by_oracle(summaries: &[Summary]) -> BTreeMap<OracleKind, u32> {
+    let mut broke: BTreeMap<OracleKind, u32> = BTreeMap::new();
+    for summary in summaries.iter().filter(|s| s.verdict.exercised()) {
         for (oracle, n) in &summary.violations.by_oracle {
             if *n > 0 {
                 *broke.entry(*oracle).or_default() += 1;
             }
         }
-        let found: Vec<&str> = summary
-            .violations
-            .by_oracle
-            .keys()
-            .map(|o| o.name())
-            .collect();
-        eprintln!(
-            "seed {seed}: {} violations {found:?} ({})",
-            summary.violations.total,
-            summary.verdict.name()
-        );
     }
-    outln!("{} under {runs} seeds from {first}:", s.name)?;
+    broke
+}
+
+fn render(
+    name: &str,
+    first: u64,
+    summaries: &[Summary],
+    broke: &BTreeMap<OracleKind, u32>,
+) -> std::io::Result<()> {
+    let runs = summaries.len();
+    outln!("{name} under {runs} seeds from {first}:")?;
     if broke.is_empty() {
         outln!("  no oracle broke")?;
     }
-    for (oracle, n) in &broke {
+    for (oracle, n) in broke {
         outln!(
             "  {:<20} broke in {n}/{runs} seeds ({:.0}%)",
             oracle.name(),
-            f64::from(*n) * 100.0 / f64::from(runs.max(1))
+            f64::from(*n) * 100.0 / (runs.max(1) as f64)
         )?;
     }
-    if inconclusive > 0 {
-        outln!(
-            "  inconclusive in {inconclusive}/{runs} seeds (the race window was never exercised)"
-        )?;
+    let mut by_verdict: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in summaries {
+        *by_verdict.entry(s.verdict.name()).or_default() += 1;
     }
-    Ok(if broke.is_empty() {
-        exit::CLEAN
-    } else {
-        exit::VIOLATIONS
-    })
+    for (verdict, n) in by_verdict.iter().filter(|(v, _)| **v != "clean") {
+        outln!("  {verdict} in {n}/{runs} seeds")?;
+    }
+    let breached = summaries.iter().filter(|s| !s.thresholds_met()).count();
+    if breached > 0 {
+        outln!("  thresholds breached in {breached}/{runs} seeds")?;
+    }
+    if let Some(s) = summaries
+        .iter()
+        .find(|s| s.hint.is_some() && !s.verdict.exercised())
+    {
+        outln!("  {}", s.hint.as_deref().unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// The verdict that decides the command's exit: a run that could not judge the target
+/// first (unusable, misconfigured, client-limited), then violations, incomplete,
+/// inconclusive, clean.
+pub fn worst(summaries: &[Summary]) -> Option<Verdict> {
+    let rank = |v: Verdict| match v {
+        Verdict::TargetUnusable => 0,
+        Verdict::AuthMisconfigured => 1,
+        Verdict::ClientLimited => 2,
+        Verdict::Violations => 3,
+        Verdict::Incomplete => 4,
+        Verdict::Inconclusive => 5,
+        Verdict::Clean => 6,
+    };
+    summaries.iter().map(|s| s.verdict).min_by_key(|v| rank(*v))
+}
+
+/// Ctrl-C wins; then the worst run's code (a breached threshold counts as for one run).
+fn exit_code(summaries: &[Summary], interrupted: bool) -> u8 {
+    if interrupted
+        || summaries
+            .iter()
+            .any(|s| s.stopped == StopReason::Interrupted)
+    {
+        return exit::INTERRUPTED;
+    }
+    let Some(verdict) = worst(summaries) else {
+        return exit::CLEAN;
+    };
+    if verdict == Verdict::Clean && summaries.iter().any(|s| !s.thresholds_met()) {
+        return exit::VIOLATIONS;
+    }
+    match summaries.iter().find(|s| s.verdict == verdict) {
+        Some(s) => error::of_run(s),
+        None => error::of_verdict(verdict),
+    }
 }

@@ -11,7 +11,7 @@ pub use space::{draw, round_seed, separate};
 
 use crate::auth::Keys;
 use crate::metrics::Live;
-use crate::model::{OracleKind, Plan, Scenario, Violation};
+use crate::model::{OracleKind, Plan, Scenario, Verdict, Violation};
 use crate::plan;
 use crate::run::{self, Bound, RunError, RunOptions, RunOutcome, Target};
 use std::path::PathBuf;
@@ -128,6 +128,7 @@ impl Runner {
         let mut rate = Rate {
             reproduced: 0,
             runs: 0,
+            unjudged: None,
         };
         for i in 0..times {
             if self.cancel.is_cancelled() {
@@ -140,6 +141,16 @@ impl Runner {
             }
             let outcome = self.once(plan).await?;
             rate.runs += 1;
+            let summary = &outcome.results.summary;
+            // A target that stopped being usable answers nothing about the race: stop and
+            // say so rather than count a "not reproduced".
+            if !summary.verdict.exercised() {
+                rate.unjudged = Some(Unjudged {
+                    verdict: summary.verdict,
+                    hint: summary.hint.clone().unwrap_or_default(),
+                });
+                break;
+            }
             if broke(&outcome, oracle) {
                 rate.reproduced += 1;
             }
@@ -149,10 +160,20 @@ impl Runner {
 }
 
 /// How often a plan reproduced a violation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rate {
     pub reproduced: u32,
     pub runs: u32,
+    /// Set when a run could not judge the target (unusable, misconfigured): the count
+    /// stopped there.
+    pub unjudged: Option<Unjudged>,
+}
+
+/// Why a hunt, replay or shrink could not judge the target, with its hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub verdict: Verdict,
+    pub hint: String,
 }
 
 impl std::fmt::Display for Rate {
@@ -192,6 +213,9 @@ pub struct HuntOutcome {
     pub rounds: u32,
     pub elapsed: Duration,
     pub found: Option<Found>,
+    /// The hunt stopped because a round could not judge the target (unusable,
+    /// misconfigured, client-limited) or did not finish its plan: never a repro.
+    pub stopped: Option<Unjudged>,
 }
 
 #[derive(Debug)]
@@ -237,14 +261,25 @@ pub async fn hunt(
                 .saturating_sub(started.elapsed())
                 .max(Duration::from_secs(1)),
         );
+        // A round cut short only because the budget capped its duration is no finding.
+        let capped = plan.duration < scenario.duration;
         let outcome = runner.once(&plan).await?;
-        let violations = outcome.results.summary.violations.total;
+        let summary = &outcome.results.summary;
+        let violations = summary.violations.total;
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
             elapsed: started.elapsed(),
         });
+        if let Some(stopped) = unjudged(summary, capped || runner.cancel.is_cancelled()) {
+            return Ok(HuntOutcome {
+                rounds: round + 1,
+                elapsed: started.elapsed(),
+                found: None,
+                stopped: Some(stopped),
+            });
+        }
         if let Some(oracle) = PRIORITY.into_iter().find(|o| broke(&outcome, *o)) {
             let found = record(
                 scenario,
@@ -259,6 +294,7 @@ pub async fn hunt(
                 rounds: round + 1,
                 elapsed: started.elapsed(),
                 found: Some(found),
+                stopped: None,
             });
         }
         round += 1;
@@ -267,6 +303,17 @@ pub async fn hunt(
         rounds: round,
         elapsed: started.elapsed(),
         found: None,
+        stopped: None,
+    })
+}
+
+/// A round that cannot be a repro and ends the hunt: the target unusable or misconfigured,
+/// or a plan cut by its own duration (not by the budget, not by Ctrl-C) before it finished.
+fn unjudged(summary: &crate::results::Summary, cut_by_us: bool) -> Option<Unjudged> {
+    let cut = summary.verdict == Verdict::Incomplete && !cut_by_us;
+    (!summary.verdict.exercised() || cut).then(|| Unjudged {
+        verdict: summary.verdict,
+        hint: summary.hint.clone().unwrap_or_default(),
     })
 }
 

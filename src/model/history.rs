@@ -48,6 +48,12 @@ impl<'de> serde::Deserialize<'de> for Cause {
 }
 
 impl Cause {
+    /// Whether this is the client's own limit (out of file descriptors or ephemeral
+    /// ports), which says nothing about the target.
+    pub fn is_client_side(&self) -> bool {
+        matches!(self, Cause::Connect(kind) if kind == "addrnotavailable")
+    }
+
     /// Reads back what `Display` wrote; unknown text becomes a protocol cause.
     pub fn parse(text: &str) -> Cause {
         let num = |p: &str| text.strip_prefix(p).and_then(|n| n.parse().ok());
@@ -290,7 +296,41 @@ pub struct ConnReport {
     pub violations: Vec<Violation>,
     /// Every violation of the streaming oracles by kind, kept or not.
     pub violations_by_oracle: BTreeMap<OracleKind, u64>,
+    /// The first answer of this connection's that was not a 101 (a refusal or a broken
+    /// handshake), as the server gave it.
+    pub answer: Option<Answer>,
     pub attempts: Vec<Attempt>,
+}
+
+/// What a server answered instead of a 101, or how the handshake broke: the status line
+/// and the first bytes of the body (`HTTP/1.1 404 Not Found`, `<html>…`), or the protocol
+/// error (`SecWebSocketAccept mismatch`). Shown in the summary so a user sees what the
+/// target said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub cause: Cause,
+    /// The HTTP status line, or what was wrong with the handshake.
+    pub detail: String,
+    /// The first bytes of the body (at most [`Answer::BODY_BYTES`]), lossy UTF-8 with
+    /// control characters escaped; empty when there was none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+impl Answer {
+    /// How much of a body an answer keeps.
+    pub const BODY_BYTES: usize = 160;
+
+    /// An answer with `body` cut to [`Answer::BODY_BYTES`] and made printable.
+    pub fn new(cause: Cause, detail: String, body: &[u8]) -> Answer {
+        let cut = &body[..body.len().min(Answer::BODY_BYTES)];
+        let body = String::from_utf8_lossy(cut).escape_debug().to_string();
+        Answer {
+            cause,
+            detail,
+            body,
+        }
+    }
 }
 
 /// The spread of one barrier: how long after it fired each held request went out.

@@ -17,8 +17,8 @@ pub mod units;
 
 pub use bad_token::BadToken;
 pub use history::{
-    Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved, Outcome, Probe,
-    Tally, Violation,
+    Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved, Outcome,
+    Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};

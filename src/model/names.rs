@@ -113,8 +113,8 @@ impl StopReason {
     }
 }
 
-/// What a run's findings add up to; decided once, in `oracle::verdict`, and read by every
-/// output and by the exit code.
+/// What a run's findings add up to; decided once, in `oracle::verdict::judge`, and read by
+/// every output (console, JSON, JUnit, HTML, `compare`, `hunt`) and by the exit code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -125,6 +125,18 @@ pub enum Verdict {
     Violations,
     /// No violation, but the race the scenario aims at never happened: not a pass.
     Inconclusive,
+    /// No connection got through the upgrade, for reasons other than a clean auth
+    /// refusal: the run exercised nothing.
+    TargetUnusable,
+    /// Every valid token was refused with an auth status while nothing else failed: the
+    /// secret, key, `aud` or `iss` do not match the server's.
+    AuthMisconfigured,
+    /// The plan did not finish (cut by the duration, or interrupted): what did not run
+    /// proves nothing.
+    Incomplete,
+    /// Every failure was the client's own limit (file descriptors, ephemeral ports):
+    /// never charged to the target.
+    ClientLimited,
 }
 
 impl Verdict {
@@ -133,7 +145,20 @@ impl Verdict {
             Verdict::Clean => "clean",
             Verdict::Violations => "violations",
             Verdict::Inconclusive => "inconclusive",
+            Verdict::TargetUnusable => "target_unusable",
+            Verdict::AuthMisconfigured => "auth_misconfigured",
+            Verdict::Incomplete => "incomplete",
+            Verdict::ClientLimited => "client_limited",
         }
+    }
+
+    /// Whether the run can be trusted to have exercised the target: a finding in a run
+    /// that did not is no race, and its silence is no pass.
+    pub fn exercised(self) -> bool {
+        !matches!(
+            self,
+            Verdict::TargetUnusable | Verdict::AuthMisconfigured | Verdict::ClientLimited
+        )
     }
 }
 

@@ -11,20 +11,33 @@ mod acceptance;
 mod checker;
 mod pattern;
 pub mod session;
+pub mod verdict;
+
+use crate::model::{Action, OracleKind, Plan};
 
 pub use acceptance::Judge;
 pub use checker::{ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
 pub use pattern::{Fed, PatternState};
 
-use crate::model::Verdict;
-
-/// The one verdict of a run: violations beat inconclusive beats clean.
-pub fn verdict(violations: u64, coverage: &session::Coverage) -> Verdict {
-    if violations > 0 {
-        Verdict::Violations
-    } else if coverage.inconclusive() {
-        Verdict::Inconclusive
-    } else {
-        Verdict::Clean
-    }
+/// The oracles a plan turns on: completeness when any connection expects something,
+/// identity and ordering when their fields are named, and the session oracles as
+/// configured (rejection hygiene always).
+pub fn oracles_on(plan: &Plan) -> Vec<OracleKind> {
+    let spec = &plan.oracles;
+    let expects = plan
+        .conns
+        .iter()
+        .any(|c| c.actions.iter().any(|a| matches!(a, Action::Expect(_))));
+    [
+        (OracleKind::Completeness, expects),
+        (OracleKind::Identity, spec.identity.is_some()),
+        (OracleKind::Ordering, spec.sequence.is_some()),
+        (OracleKind::Exclusivity, spec.session.max_live.is_some()),
+        (OracleKind::Liveness, spec.session.liveness.is_some()),
+        (OracleKind::RejectionHygiene, true),
+        (OracleKind::Consistency, spec.session.consistency),
+    ]
+    .into_iter()
+    .filter_map(|(kind, on)| on.then_some(kind))
+    .collect()
 }

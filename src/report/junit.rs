@@ -1,19 +1,16 @@
-//! JUnit XML for CI: one test suite per run, one test case per oracle and per threshold.
+//! JUnit XML for CI: one test suite per run; one test case per oracle that was on, per
+//! threshold, and for the verdict (a failure for violations, an error for a run that could
+//! not judge the target).
 //!
 //! The XML is written by hand (it is a handful of elements); every text and attribute goes
 //! through [`escape`], which also drops the control characters XML 1.0 forbids.
 
-use crate::model::{OracleKind, Violation};
+use crate::model::{OracleKind, Verdict, Violation};
 use crate::results::{Summary, ThresholdResult};
 use std::fmt::Write as _;
 
 /// Violations quoted in a failing oracle's body.
 const QUOTED_VIOLATIONS: usize = 10;
-const ORACLES: [OracleKind; 3] = [
-    OracleKind::Completeness,
-    OracleKind::Identity,
-    OracleKind::Ordering,
-];
 
 /// One test case before it is written out.
 struct Case {
@@ -23,31 +20,85 @@ struct Case {
 }
 
 struct Failure {
+    /// `failure` (the target broke something) or `error` (the run could not judge it).
+    element: &'static str,
     kind: &'static str,
     message: String,
     body: String,
 }
 
-/// The JUnit document for a run: suite `stampede.<scenario>`.
-pub fn junit(summary: &Summary, thresholds: &[ThresholdResult]) -> String {
-    let suite = format!("stampede.{}", summary.scenario);
-    let mut cases: Vec<Case> = oracle_names(summary)
-        .into_iter()
-        .map(|name| oracle_case(summary, &suite, &name))
-        .collect();
-    cases.extend(thresholds.iter().map(|t| threshold_case(&suite, t)));
-    document(summary, &suite, &cases)
+/// The JUnit document for a run: suite `stampede.<scenario>`, one case per oracle that was
+/// on, one per threshold, and one for the verdict.
+pub fn junit(summary: &Summary) -> String {
+    junit_runs(std::slice::from_ref(summary))
 }
 
-/// The three built-in oracles plus any other name the summary counted violations under.
+/// One document for several runs (`run --seeds`): a suite per run, named with its seed.
+pub fn junit_runs(summaries: &[Summary]) -> String {
+    let several = summaries.len() > 1;
+    let suites: Vec<(String, &Summary, Vec<Case>)> = summaries
+        .iter()
+        .map(|s| {
+            let suite = if several {
+                format!("stampede.{}.seed{}", s.scenario, s.seed)
+            } else {
+                format!("stampede.{}", s.scenario)
+            };
+            let cases = cases(s, &suite);
+            (suite, s, cases)
+        })
+        .collect();
+    document(&suites)
+}
+
+fn cases(summary: &Summary, suite: &str) -> Vec<Case> {
+    let mut cases: Vec<Case> = oracle_names(summary)
+        .into_iter()
+        .map(|name| oracle_case(summary, suite, &name))
+        .collect();
+    cases.extend(summary.thresholds.iter().map(|t| threshold_case(suite, t)));
+    cases.push(verdict_case(summary, suite));
+    cases
+}
+
+/// The oracles that were on, plus any other that counted violations.
 fn oracle_names(summary: &Summary) -> Vec<OracleKind> {
-    let mut names: Vec<OracleKind> = ORACLES.to_vec();
+    let mut names: Vec<OracleKind> = summary.oracles.clone();
     for name in summary.violations.by_oracle.keys() {
         if !names.contains(name) {
             names.push(*name);
         }
     }
     names
+}
+
+/// The verdict as a case: a failure for violations, an error for a run that could not
+/// judge the target (unusable, misconfigured, incomplete, inconclusive, client-limited).
+fn verdict_case(summary: &Summary, suite: &str) -> Case {
+    let verdict = summary.verdict;
+    let failure = (verdict != Verdict::Clean).then(|| Failure {
+        element: if verdict == Verdict::Violations {
+            "failure"
+        } else {
+            "error"
+        },
+        kind: verdict.name(),
+        message: format!(
+            "{}: {}",
+            verdict.name(),
+            summary.hint.as_deref().unwrap_or("")
+        ),
+        body: summary
+            .answers
+            .iter()
+            .map(|a| format!("{}: {} {}\n", a.cause, a.detail, a.body))
+            .collect(),
+    });
+    Case {
+        classname: format!("{suite}.verdict"),
+        name: "verdict".into(),
+        failure,
+    }
 }
 
 fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
@@ -73,6 +124,7 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
             body.push_str("... the full list is in violations.jsonl\n");
         }
         Failure {
+            element: "failure",
             kind: "violation",
             message,
             body,
@@ -94,6 +146,7 @@ fn describe(v: &Violation) -> String {
 
 fn threshold_case(suite: &str, t: &ThresholdResult) -> Case {
     let failure = (!t.passed).then(|| Failure {
+        element: "failure",
         kind: "threshold",
         message: t.message.clone(),
         body: t.message.clone(),
@@ -105,28 +158,51 @@ fn threshold_case(suite: &str, t: &ThresholdResult) -> Case {
     }
 }
 
-fn document(summary: &Summary, suite: &str, cases: &[Case]) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let time = summary.elapsed_ms / 1000.0;
+fn document(suites: &[(String, &Summary, Vec<Case>)]) -> String {
+    let count = |pick: fn(&Case) -> bool| -> usize {
+        suites
+            .iter()
+            .map(|(_, _, c)| c.iter().filter(|c| pick(c)).count())
+            .sum()
+    };
+    let failures = count(|c| c.failure.as_ref().is_some_and(|f| f.element == "failure"));
+    let errors = count(|c| c.failure.as_ref().is_some_and(|f| f.element == "error"));
+    let tests = count(|_| true);
+    let time: f64 = suites.iter().map(|(_, s, _)| s.elapsed_ms / 1000.0).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"stampede\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time:.3}\">",
-        cases.len()
+        "<testsuites name=\"stampede\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">"
     );
+    for (suite, summary, cases) in suites {
+        write_suite(&mut xml, suite, summary, cases);
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn write_suite(xml: &mut String, suite: &str, summary: &Summary, cases: &[Case]) {
+    let of = |element: &str| {
+        cases
+            .iter()
+            .filter(|c| c.failure.as_ref().is_some_and(|f| f.element == element))
+            .count()
+    };
+    let time = summary.elapsed_ms / 1000.0;
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
         escape(suite),
         cases.len(),
+        of("failure"),
+        of("error"),
         escape(&summary.started_at)
     );
-    write_properties(&mut xml, summary);
+    write_properties(xml, summary);
     for case in cases {
-        write_case(&mut xml, case);
+        write_case(xml, case);
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
+    xml.push_str("  </testsuite>\n");
 }
 
 fn write_properties(xml: &mut String, s: &Summary) {
@@ -136,6 +212,7 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("plan_hash", s.plan_hash.clone()),
         ("target", s.target.clone()),
         ("stopped", s.stopped.to_string()),
+        ("verdict", s.verdict.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");
@@ -161,10 +238,11 @@ fn write_case(xml: &mut String, case: &Case) {
         Some(f) => {
             let _ = writeln!(
                 xml,
-                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                ">\n      <{el} type=\"{}\" message=\"{}\">{}</{el}>\n    </testcase>",
                 f.kind,
                 escape(&f.message),
-                escape(&f.body)
+                escape(&f.body),
+                el = f.element,
             );
         }
     }

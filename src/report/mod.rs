@@ -6,7 +6,7 @@ mod junit;
 mod text;
 
 pub use html::{render_html, HtmlError};
-pub use junit::junit;
+pub use junit::{junit, junit_runs};
 pub use text::render;
 mod compare;
 pub use compare::render_comparison;

@@ -66,13 +66,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             s.probe.tokens, s.probe.refused
         )?;
     }
-    if s.verdict == Verdict::Inconclusive {
-        writeln!(
-            w,
-            "INCONCLUSIVE: {} tokens were shared, but no two handshakes with the same token overlapped",
-            s.coverage.shared_tokens
-        )?;
-    }
+    render_answers(s, w)?;
     let g = &s.generator;
     let verdict = if g.fell_behind {
         "FELL BEHIND: timings are not trustworthy"
@@ -83,7 +77,55 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         w,
         "\ngenerator lag p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  ({verdict})",
         g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms
-    )
+    )?;
+    render_thresholds(s, w)?;
+    render_verdict(s, w)
+}
+
+/// What the server said instead of a 101: the status line and the first bytes of its body.
+fn render_answers<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    for a in &s.answers {
+        let body = if a.body.is_empty() {
+            String::new()
+        } else {
+            format!("  body: {}", a.body)
+        };
+        writeln!(w, "answer       {}: {}{body}", a.cause, a.detail)?;
+    }
+    Ok(())
+}
+
+/// One line per breach; a single line when every threshold held.
+fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    if s.thresholds.is_empty() {
+        return Ok(());
+    }
+    let breaches: Vec<_> = s.thresholds.iter().filter(|t| !t.passed).collect();
+    if breaches.is_empty() {
+        return writeln!(w, "\nthresholds   all {} met", s.thresholds.len());
+    }
+    writeln!(
+        w,
+        "\nthresholds   {} of {} breached",
+        breaches.len(),
+        s.thresholds.len()
+    )?;
+    for b in breaches {
+        writeln!(w, "  {}", b.message)?;
+    }
+    Ok(())
+}
+
+/// The verdict, upper-case, and its hint: the last line a user reads.
+fn render_verdict<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    let name = s.verdict.name().replace('_', " ").to_uppercase();
+    match (&s.hint, s.verdict) {
+        (_, Verdict::Clean) if !s.thresholds_met() => {
+            writeln!(w, "\nverdict      CLEAN, but thresholds were breached")
+        }
+        (Some(hint), _) => writeln!(w, "\nverdict      {name}: {hint}"),
+        (None, _) => writeln!(w, "\nverdict      {name}"),
+    }
 }
 
 fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {

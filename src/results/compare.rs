@@ -24,7 +24,7 @@ use stats::{beyond_sampling_noise, change, judge, mean, spread, stat_ms, ungated
 use super::read::{read_histograms, read_summary, run_dirs, ReadError};
 use super::Summary;
 use crate::metrics::Histograms;
-use crate::model::{LatencyStat, Phase, StopReason};
+use crate::model::{LatencyStat, Phase, StopReason, Verdict as RunVerdict};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -245,6 +245,13 @@ fn warning(run: &Run) -> Option<String> {
     } else if s.stopped == StopReason::Interrupted {
         Some(format!(
             "{path}: the run was interrupted; its results are partial"
+        ))
+    } else if !s.verdict.exercised() || s.verdict == RunVerdict::Incomplete {
+        // Latency of a run that never exercised the target (or did not finish) is no
+        // baseline: say so beside every figure it contributes to.
+        Some(format!(
+            "{path}: verdict {}; its figures do not describe the target",
+            s.verdict
         ))
     } else {
         None

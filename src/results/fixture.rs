@@ -95,6 +95,14 @@ pub(crate) fn summary() -> Summary {
         barriers: Vec::new(),
         probe: Default::default(),
         verdict: Verdict::Clean,
+        oracles: vec![
+            OracleKind::Completeness,
+            OracleKind::Identity,
+            OracleKind::Ordering,
+        ],
+        hint: None,
+        answers: Vec::new(),
+        thresholds: Vec::new(),
         coverage: Default::default(),
         generator: GeneratorSummary {
             lag_p50_ms: 0.1,

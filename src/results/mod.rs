@@ -17,7 +17,8 @@ pub use write::{results_dir, write_all, write_atomic, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
-    BarrierStats, Counters, OracleKind, Phase, Plan, StopReason, Verdict, Violation,
+    Answer, BarrierStats, Counters, OracleKind, Phase, Plan, StopReason, Threshold, Verdict,
+    Violation,
 };
 use crate::oracle::session::Coverage;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ use std::collections::BTreeMap;
 /// Bumped whenever a field changes meaning. 2: `counters` is [`Counters`] as is (with
 /// `aborted`), `received_per_sec` moved to the top level; version 1 files still read.
 pub const SCHEMA_VERSION: u32 = 2;
+/// Distinct answers (one per cause) kept in the summary.
+pub const MAX_ANSWERS: usize = 8;
 /// Violations listed in the summary; all of them go to `violations.jsonl`.
 const SUMMARY_VIOLATIONS: usize = 100;
 /// Generator lag p99 above this means the load generator could not keep its schedule.
@@ -57,6 +60,19 @@ pub struct Summary {
     pub generator: GeneratorSummary,
     #[serde(default)]
     pub verdict: Verdict,
+    /// The oracles that were on in this run.
+    #[serde(default)]
+    pub oracles: Vec<OracleKind>,
+    /// One line on what the verdict means and what to do (absent when clean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// What the server answered instead of a 101, one per cause (at most
+    /// [`MAX_ANSWERS`]): the status line and the first bytes of the body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<Answer>,
+    /// Each `[thresholds]` entry: metric, value, limit, met.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdResult>,
     #[serde(default)]
     pub coverage: Coverage,
     /// The probe phase: tokens reconnected after the run, and how many were refused.
@@ -88,6 +104,13 @@ pub struct ViolationSummary {
     pub by_oracle: BTreeMap<OracleKind, u64>,
     /// The first violations by time; the full list is in `violations.jsonl`.
     pub first: Vec<Violation>,
+}
+
+impl Summary {
+    /// Whether every threshold held (true when there are none).
+    pub fn thresholds_met(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
 }
 
 impl ViolationSummary {
@@ -125,6 +148,9 @@ pub struct Merged {
     pub by_oracle: BTreeMap<OracleKind, u64>,
     pub coverage: Coverage,
     pub verdict: Verdict,
+    pub oracles: Vec<OracleKind>,
+    pub hint: Option<String>,
+    pub answers: Vec<Answer>,
     pub stopped: StopReason,
     pub elapsed: std::time::Duration,
     pub barriers: Vec<BarrierStats>,
@@ -140,11 +166,12 @@ pub struct Results {
     pub intervals: IntervalSeries,
 }
 
-/// Builds the summary of a run from its merged history and findings.
-pub fn summarize(info: &RunInfo<'_>, m: Merged) -> Results {
+/// Builds the summary of a run from its merged history and findings, and checks
+/// `thresholds` on it.
+pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Results {
     let elapsed_s = m.elapsed.as_secs_f64().max(1e-9);
     let lag = PhaseStats::of(m.histograms.get(Phase::GeneratorLag));
-    let summary = Summary {
+    let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: info.plan.scenario.clone(),
@@ -184,6 +211,10 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged) -> Results {
         },
         barriers: m.barriers,
         verdict: m.verdict,
+        oracles: m.oracles,
+        hint: m.hint,
+        answers: m.answers,
+        thresholds: Vec::new(),
         coverage: m.coverage,
         probe: m.probe,
         generator: GeneratorSummary {
@@ -193,6 +224,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged) -> Results {
             fell_behind: lag.p99_ms > LAG_LIMIT_MS,
         },
     };
+    summary.thresholds = evaluate(&summary, thresholds);
     Results {
         summary,
         histograms: m.histograms,

@@ -7,8 +7,8 @@
 use super::Summary;
 use crate::model::{MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 
-/// The verdict on one threshold.
-#[derive(Debug, Clone, PartialEq)]
+/// The verdict on one threshold (in `summary.json` as `thresholds`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdResult {
     /// The canonical metric key, e.g. `turn.p99`.
     pub metric: String,

@@ -67,7 +67,9 @@
 use super::dial::{classify, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
-use crate::model::{Action, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Phase};
+use crate::model::{
+    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Phase,
+};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
@@ -127,6 +129,8 @@ pub(super) struct ConnRun {
     attempts: Vec<Attempt>,
     /// Violations already added to the live progress counter.
     violations_published: u64,
+    /// The first answer that was not a 101.
+    answer: Option<Answer>,
     released_us: Option<u64>,
 }
 
@@ -164,6 +168,7 @@ impl ConnRun {
             intended_send: None,
             attempts: Vec::new(),
             violations_published: 0,
+            answer: None,
             released_us: None,
         }
     }
@@ -245,6 +250,7 @@ impl ConnRun {
             counters: std::mem::take(&mut self.counters),
             violations: std::mem::take(&mut self.checker.violations),
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
+            answer: self.answer.take(),
             attempts: std::mem::take(&mut self.attempts),
         }
     }

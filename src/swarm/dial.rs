@@ -4,7 +4,7 @@
 use super::barrier::Barrier;
 use super::stream::{ClientStream, Transport};
 use crate::auth::{attach_with, Token, UpgradeExtras};
-use crate::model::{Cause, Phase};
+use crate::model::{Answer, Cause, Phase};
 use crate::model::{Limits, Placement};
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
@@ -100,6 +100,8 @@ pub struct DialFailure {
     pub cause: Cause,
     /// `true` when the server refused (HTTP status): a rejection, not a failure.
     pub rejected: bool,
+    /// What the server said, when it said something other than a 101.
+    pub answer: Option<Answer>,
 }
 
 impl DialFailure {
@@ -107,6 +109,7 @@ impl DialFailure {
         DialFailure {
             cause,
             rejected: false,
+            answer: None,
         }
     }
 }
@@ -296,14 +299,38 @@ impl Dialer {
     }
 }
 
-/// Maps a failed upgrade to its cause: an HTTP status is a rejection by the server.
+/// Maps a failed upgrade to its cause, keeping what the server said: an HTTP status is a
+/// rejection by the server (whether a clean one is the oracles' call).
 fn classify_handshake(e: WsError) -> DialFailure {
     match e {
-        WsError::Http(response) => DialFailure {
-            cause: Cause::Http(response.status().as_u16()),
-            rejected: true,
-        },
-        other => DialFailure::failed(classify(&other)),
+        WsError::Http(response) => {
+            let status = response.status();
+            let cause = Cause::Http(status.as_u16());
+            let line = format!(
+                "{:?} {} {}",
+                response.version(),
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
+            let body = response.body().as_deref().unwrap_or_default();
+            DialFailure {
+                answer: Some(Answer::new(
+                    cause.clone(),
+                    line.trim_end().to_string(),
+                    body,
+                )),
+                cause,
+                rejected: true,
+            }
+        }
+        other => {
+            let cause = classify(&other);
+            DialFailure {
+                answer: Some(Answer::new(cause.clone(), other.to_string(), &[])),
+                cause,
+                rejected: false,
+            }
+        }
     }
 }
 

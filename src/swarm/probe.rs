@@ -87,6 +87,7 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement)
     let result = match tokio::time::timeout(PROBE_TIMEOUT, dial).await {
         Ok(dialed) => dialed.result,
         Err(_) => Err(super::dial::DialFailure {
+            answer: None,
             cause: Cause::Timeout("probe"),
             rejected: false,
         }),

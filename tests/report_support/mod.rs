@@ -136,6 +136,7 @@ pub fn with_violations(mut run: Run, n: usize) -> Run {
         *run.summary.violations.by_oracle.entry(oracle).or_default() += 1;
     }
     run.summary.violations.total = n as u64;
+    run.summary.verdict = stampede::model::Verdict::Violations;
     run.summary.violations.first = run.violations.iter().take(100).cloned().collect();
     run
 }

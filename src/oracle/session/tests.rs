@@ -190,6 +190,7 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             counters: Default::default(),
             violations: Vec::new(),
             violations_by_oracle: Default::default(),
+            answer: None,
             attempts: attempts.clone(),
         })
         .collect()

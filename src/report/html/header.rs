@@ -1,7 +1,7 @@
 //! The top of the page: title, verdict, run facts, the legend and the headline cards.
 
 use super::{esc, phase_label, tables, Side};
-use crate::model::{Phase, StopReason};
+use crate::model::{Phase, StopReason, Verdict};
 use crate::results::thresholds::format_ms;
 use crate::results::Summary;
 use std::fmt::Write as _;
@@ -70,18 +70,24 @@ pub(super) fn legend(sides: &[Side<'_>]) -> String {
     html
 }
 
+/// The badge reads the run's one verdict; "no violations" only for a clean run.
 fn verdict(s: &Summary) -> (String, &'static str) {
-    if s.violations.total > 0 {
-        (
+    match s.verdict {
+        Verdict::Violations => (
             format!("{} violations", tables::thousands(s.violations.total)),
             "bad",
-        )
-    } else if s.stopped == StopReason::Interrupted {
-        ("interrupted".into(), "warn")
-    } else if s.generator.fell_behind {
-        ("generator fell behind".into(), "warn")
-    } else {
-        ("no violations".into(), "good")
+        ),
+        Verdict::TargetUnusable => ("target unusable".into(), "bad"),
+        Verdict::AuthMisconfigured => ("auth misconfigured".into(), "bad"),
+        Verdict::ClientLimited => ("client limited".into(), "warn"),
+        Verdict::Incomplete if s.stopped == StopReason::Interrupted => {
+            ("interrupted".into(), "warn")
+        }
+        Verdict::Incomplete => ("incomplete".into(), "warn"),
+        Verdict::Inconclusive => ("inconclusive".into(), "warn"),
+        Verdict::Clean if !s.thresholds_met() => ("thresholds breached".into(), "bad"),
+        Verdict::Clean if s.generator.fell_behind => ("generator fell behind".into(), "warn"),
+        Verdict::Clean => ("no violations".into(), "good"),
     }
 }
 

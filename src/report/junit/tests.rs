@@ -70,13 +70,17 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
         result("turn.p99", "< 2s", false),
         result("violations", "== 0", true),
     ];
-    let xml = junit(&summary(), &thresholds);
+    let mut s = summary();
+    s.thresholds = thresholds.to_vec();
+    s.verdict = crate::model::Verdict::Violations;
+    s.hint = Some("oracles broke (completeness 2)".into());
+    let xml = junit(&s);
     let els = elements(&xml);
     let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
     assert_eq!(suite["name"], "stampede.golden <path>");
     assert_eq!(
         (suite["tests"].as_str(), suite["failures"].as_str()),
-        ("5", "2")
+        ("6", "3")
     );
     let cases: Vec<&str> = els
         .iter()
@@ -90,7 +94,8 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
             "identity",
             "ordering",
             "turn.p99 < 2s",
-            "violations == 0"
+            "violations == 0",
+            "verdict"
         ]
     );
     let failures: Vec<&BTreeMap<String, String>> = els
@@ -98,7 +103,7 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
         .filter(|(n, _)| n == "failure")
         .map(|(_, a)| a)
         .collect();
-    assert_eq!(failures.len(), 2);
+    assert_eq!(failures.len(), 3);
     assert!(
         failures[0]["message"].starts_with("2 violation(s); first: at 1200.5ms conn 7"),
         "{:?}",
@@ -106,6 +111,67 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
     );
     assert!(failures[0]["message"].contains("seen <close 1011> & \"nothing\""));
     assert_eq!(failures[1]["message"], "turn.p99 = 2, limit < 2s: BREACHED");
+    assert_eq!(
+        failures[2]["message"],
+        "violations: oracles broke (completeness 2)"
+    );
+}
+
+#[test]
+fn a_run_that_could_not_judge_the_target_is_an_error_and_lists_only_oracles_that_were_on() {
+    let mut s = summary();
+    s.violations = Default::default();
+    s.oracles = vec![OracleKind::Completeness];
+    s.verdict = crate::model::Verdict::TargetUnusable;
+    s.hint = Some("no connection got through the upgrade (http_404 ×4)".into());
+    s.answers = vec![crate::model::Answer::new(
+        crate::model::Cause::Http(404),
+        "HTTP/1.1 404 Not Found".into(),
+        b"<html>nope</html>",
+    )];
+    let els = elements(&junit(&s));
+    let cases: Vec<&str> = els
+        .iter()
+        .filter(|(n, _)| n == "testcase")
+        .map(|(_, a)| a["name"].as_str())
+        .collect();
+    assert_eq!(cases, ["completeness", "verdict"]);
+    let error = &els.iter().find(|(n, _)| n == "error").unwrap().1;
+    assert_eq!(error["type"], "target_unusable");
+    assert!(error["message"].contains("http_404 ×4"), "{error:?}");
+    let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
+    assert_eq!(
+        (suite["failures"].as_str(), suite["errors"].as_str()),
+        ("0", "1")
+    );
+}
+
+#[test]
+fn several_runs_are_one_suite_each() {
+    let mut a = summary();
+    a.seed = 1;
+    let mut b = summary();
+    b.seed = 2;
+    b.verdict = crate::model::Verdict::Violations;
+    let els = elements(&junit_runs(&[a, b]));
+    let suites: Vec<&str> = els
+        .iter()
+        .filter(|(n, _)| n == "testsuite")
+        .map(|(_, a)| a["name"].as_str())
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            "stampede.golden <path>.seed1",
+            "stampede.golden <path>.seed2"
+        ]
+    );
+    let top = &els.iter().find(|(n, _)| n == "testsuites").unwrap().1;
+    // Each run: 3 oracle cases + the verdict; failures: 2 completeness + b's verdict.
+    assert_eq!(
+        (top["tests"].as_str(), top["failures"].as_str()),
+        ("8", "3")
+    );
 }
 
 #[test]
@@ -113,7 +179,7 @@ fn session_oracles_that_broke_get_their_own_case() {
     let mut s = summary();
     s.violations.by_oracle.insert(OracleKind::Exclusivity, 1);
     s.violations.total += 1;
-    let els = elements(&junit(&s, &[]));
+    let els = elements(&junit(&s));
     let session = els
         .iter()
         .find(|(n, a)| n == "testcase" && a["name"] == "exclusivity");
@@ -126,7 +192,8 @@ fn session_oracles_that_broke_get_their_own_case() {
 fn a_clean_run_has_no_failures() {
     let mut s = summary();
     s.violations = Default::default();
-    let xml = junit(&s, &[result("turn.p99", "< 2s", true)]);
+    s.thresholds = vec![result("turn.p99", "< 2s", true)];
+    let xml = junit(&s);
     assert!(!xml.contains("<failure"));
     let suite = elements(&xml)
         .into_iter()
@@ -144,5 +211,5 @@ fn escape_handles_markup_quotes_and_control_characters() {
     );
     let mut s = summary();
     s.scenario = "x\u{7}]]>&<".into();
-    elements(&junit(&s, &[]));
+    elements(&junit(&s));
 }

@@ -104,6 +104,7 @@ impl ConnRun {
                 self.open.is_some()
             }
             Err(failure) => {
+                self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
                 self.attempts.push(attempt);
                 false
@@ -135,6 +136,7 @@ impl ConnRun {
                 judge.aborted(&mut attempt, Cause::Aborted { rst }, now_us);
             }
             Err(failure) => {
+                self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us)
             }
         }

@@ -1,0 +1,217 @@
+//! The one verdict of a run, decided here and read by every output and the exit code.
+//!
+//! Order matters. A run whose target never let a connection through (or refused every
+//! valid token with an auth status) says nothing about races: its "violations" are the
+//! misconfiguration seen through the oracles, so those verdicts come first. Then real
+//! violations; then a plan that did not finish (its silence proves nothing); then a race
+//! that was never exercised (inconclusive); only then clean.
+
+use super::session::Coverage;
+use crate::model::{Attempt, Cause, ConnReport, OracleKind, Outcome, Plan, StopReason, Verdict};
+use std::collections::BTreeMap;
+
+/// What the verdict is decided from.
+pub struct Evidence<'a> {
+    pub plan: &'a Plan,
+    pub reports: &'a [ConnReport],
+    /// Violations by oracle, kept or not.
+    pub by_oracle: &'a BTreeMap<OracleKind, u64>,
+    pub coverage: &'a Coverage,
+    pub stopped: StopReason,
+}
+
+/// The verdict and the one line that tells a user what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// `None` for a clean run.
+    pub hint: Option<String>,
+}
+
+/// How the attempts of a run went, as the verdict needs them.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Attempts with an outcome (not aborted on purpose, not cut before an answer).
+    judged: u64,
+    /// Attempts that got a 101.
+    upgraded: u64,
+    accepted: u64,
+    /// Attempts refused cleanly (a configured HTTP status or close code).
+    clean_refusals: u64,
+    /// Valid-token attempts, and how many of them were accepted or refused cleanly.
+    valid: u64,
+    valid_accepted: u64,
+    valid_refused: BTreeMap<Cause, u64>,
+    /// Failures that are the client's own limits, never the target's.
+    client_side: u64,
+    /// Every failure and refusal by cause, for the hint.
+    causes: BTreeMap<Cause, u64>,
+}
+
+/// Decides the verdict (see the module doc for the order).
+pub fn judge(e: &Evidence<'_>) -> Judgement {
+    let t = tally(e.plan, e.reports);
+    let violations: u64 = e.by_oracle.values().sum();
+    if let Some(j) = unusable(&t).or_else(|| misconfigured(&t)) {
+        return j;
+    }
+    if violations > 0 {
+        return Judgement {
+            verdict: Verdict::Violations,
+            hint: Some(violations_hint(e.by_oracle)),
+        };
+    }
+    if e.stopped != StopReason::Completed {
+        return Judgement {
+            verdict: Verdict::Incomplete,
+            hint: Some(incomplete_hint(e.stopped)),
+        };
+    }
+    if e.coverage.inconclusive() {
+        return Judgement {
+            verdict: Verdict::Inconclusive,
+            hint: Some(format!(
+                "none of the {} shared tokens had two handshakes in flight at once: the race \
+                 was never exercised (try arrival = \"collide\" or less jitter)",
+                e.coverage.shared_tokens
+            )),
+        };
+    }
+    Judgement {
+        verdict: Verdict::Clean,
+        hint: None,
+    }
+}
+
+fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
+    let reject = &plan.oracles.session.reject;
+    let clean = |a: &Attempt| match a.cause {
+        Some(Cause::Http(s)) => reject.http.contains(&s),
+        Some(Cause::ServerClose(c)) => reject.close.contains(&c),
+        _ => false,
+    };
+    let mut t = Tally::default();
+    for r in reports {
+        let valid = plan
+            .tokens
+            .get(r.token as usize)
+            .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()));
+        for a in &r.attempts {
+            if matches!(a.outcome, Outcome::Aborted | Outcome::Pending) {
+                continue;
+            }
+            t.judged += 1;
+            t.upgraded += u64::from(a.upgraded_us.is_some() || a.outcome == Outcome::Accepted);
+            t.accepted += u64::from(a.outcome == Outcome::Accepted);
+            let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
+            t.clean_refusals += u64::from(refused_cleanly);
+            if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
+                *t.causes.entry(cause.clone()).or_default() += 1;
+                t.client_side += u64::from(cause.is_client_side());
+            }
+            if valid {
+                t.valid += 1;
+                t.valid_accepted += u64::from(a.outcome == Outcome::Accepted);
+                if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
+                    *t.valid_refused.entry(cause.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, or a
+/// close code that refuses credentials in band (1008 policy violation; 4401 and 4403,
+/// the unauthorized and forbidden codes of graphql-transport-ws and others). A 409 or a
+/// 1013 says the session is held or the server is busy: that is the session oracles'
+/// business, never a misconfiguration.
+fn auth_status(a: &Attempt) -> bool {
+    matches!(
+        a.cause,
+        Some(Cause::Http(401 | 403)) | Some(Cause::ServerClose(1008 | 4401 | 4403))
+    )
+}
+
+/// No attempt got through the upgrade, and not every one was a clean refusal.
+fn unusable(t: &Tally) -> Option<Judgement> {
+    let through = t.upgraded > 0 || t.judged == 0 || t.clean_refusals == t.judged;
+    if through {
+        return None;
+    }
+    if t.client_side > 0 && t.client_side + t.clean_refusals == t.judged {
+        return Some(Judgement {
+            verdict: Verdict::ClientLimited,
+            hint: Some(format!(
+                "every failure was the client's own limit ({}): raise `ulimit -n`, widen \
+                 net.ipv4.ip_local_port_range, or spread connections over source addresses",
+                top_causes(&t.causes)
+            )),
+        });
+    }
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "no connection got through the upgrade ({}): check the URL, the scheme (ws:// or \
+             wss://), TLS trust (--ca-file) and that the server speaks WebSocket there",
+            top_causes(&t.causes)
+        )),
+    })
+}
+
+/// Every valid token refused with an auth status, and nothing else failed.
+fn misconfigured(t: &Tally) -> Option<Judgement> {
+    let refused: u64 = t.valid_refused.values().sum();
+    let failed_otherwise = t.judged - t.accepted - t.clean_refusals;
+    if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::AuthMisconfigured,
+        hint: Some(format!(
+            "every valid token was refused ({}): check the signing secret or key, aud and iss \
+             the server expects",
+            top_causes(&t.valid_refused)
+        )),
+    })
+}
+
+fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
+    let parts: Vec<String> = by_oracle
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(o, n)| format!("{o} {n}"))
+        .collect();
+    format!(
+        "oracles broke ({}): see violations.jsonl, or hunt for a repro",
+        parts.join(", ")
+    )
+}
+
+fn incomplete_hint(stopped: StopReason) -> String {
+    match stopped {
+        StopReason::Interrupted => "interrupted before the plan finished: partial results".into(),
+        _ => "the duration ran out before the plan finished: what did not run proves nothing \
+              (raise `duration` or shorten the plan)"
+            .into(),
+    }
+}
+
+/// `http_401 ×200, reset ×3` (the three most frequent).
+fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
+    let mut sorted: Vec<(&Cause, &u64)> = causes.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = sorted
+        .iter()
+        .take(3)
+        .map(|(c, n)| format!("{c} ×{n}"))
+        .collect();
+    if parts.is_empty() {
+        "no answer".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

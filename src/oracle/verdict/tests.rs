@@ -1,0 +1,314 @@
+//! The verdict, table-driven: each row is how every attempt of a small plan ended, the
+//! violations and the stop reason, and the verdict (and a phrase of its hint) it must give.
+
+use super::*;
+use crate::model::{Attempt, Forge};
+
+/// Four connections, one token each; connections 2 and 3 carry forged (bad) tokens.
+fn plan() -> Plan {
+    let text = "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{ close = 1000 }]\n";
+    let scenario = crate::scenario::load_str(text, "v.toml").unwrap();
+    let mut plan = crate::plan::build(&scenario, 1);
+    for slot in [2, 3] {
+        plan.tokens[slot].forge = Some(Forge::Bad {
+            name: crate::model::BadToken::AlgNone,
+        });
+    }
+    plan
+}
+
+/// How one attempt ended.
+#[derive(Clone, Copy)]
+enum End {
+    Accepted,
+    Refused(u16),
+    RefusedAfterUpgrade(u16),
+    Failed(Cause2),
+    Aborted,
+}
+
+#[derive(Clone, Copy)]
+enum Cause2 {
+    Refused,
+    Reset,
+    Timeout,
+    Http404,
+    Ports,
+}
+
+fn attempt(end: End) -> Attempt {
+    let mut a = Attempt::new(10);
+    match end {
+        End::Accepted => {
+            a.upgraded_us = Some(20);
+            a.accepted_us = Some(30);
+            a.outcome = Outcome::Accepted;
+            a.cause = Some(Cause::ClientClose(1000));
+        }
+        End::Refused(status) => {
+            a.outcome = Outcome::Rejected;
+            a.cause = Some(Cause::Http(status));
+        }
+        End::RefusedAfterUpgrade(code) => {
+            a.upgraded_us = Some(20);
+            a.outcome = Outcome::Rejected;
+            a.cause = Some(Cause::ServerClose(code));
+        }
+        End::Failed(how) => {
+            a.outcome = if matches!(how, Cause2::Http404) {
+                Outcome::Rejected
+            } else {
+                Outcome::Failed
+            };
+            a.cause = Some(match how {
+                Cause2::Refused => Cause::Connect("connectionrefused".into()),
+                Cause2::Reset => Cause::Reset,
+                Cause2::Timeout => Cause::Timeout("upgrade"),
+                Cause2::Http404 => Cause::Http(404),
+                Cause2::Ports => Cause::Connect("addrnotavailable".into()),
+            });
+        }
+        End::Aborted => {
+            a.outcome = Outcome::Aborted;
+            a.cause = Some(Cause::Interrupted);
+        }
+    }
+    a
+}
+
+struct Row {
+    name: &'static str,
+    /// How connections 0..4 ended (0, 1 valid tokens; 2, 3 forged).
+    ends: [End; 4],
+    violations: u64,
+    stopped: StopReason,
+    shared_unexercised: bool,
+    verdict: Verdict,
+    hint_has: &'static str,
+}
+
+fn judge_row(row: &Row) -> Judgement {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .zip(row.ends)
+        .map(|(c, end)| ConnReport {
+            id: c.id,
+            released_us: None,
+            token: c.token,
+            counters: Default::default(),
+            violations: Vec::new(),
+            violations_by_oracle: Default::default(),
+            answer: None,
+            attempts: vec![attempt(end)],
+        })
+        .collect();
+    let mut by_oracle = BTreeMap::new();
+    if row.violations > 0 {
+        by_oracle.insert(OracleKind::Liveness, row.violations);
+    }
+    let coverage = if row.shared_unexercised {
+        Coverage {
+            shared_tokens: 3,
+            overlapping_tokens: 0,
+        }
+    } else {
+        Coverage::default()
+    };
+    judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &by_oracle,
+        coverage: &coverage,
+        stopped: row.stopped,
+    })
+}
+
+#[test]
+fn every_verdict_kind() {
+    use End::*;
+    let done = StopReason::Completed;
+    let rows = [
+        Row {
+            name: "all accepted, forged refused cleanly",
+            ends: [Accepted, Accepted, Refused(401), Refused(401)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Clean,
+            hint_has: "",
+        },
+        Row {
+            name: "closed port",
+            ends: [Failed(Cause2::Refused); 4],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "connect_connectionrefused ×4",
+        },
+        Row {
+            name: "plain HTTP server: 404 is no auth refusal",
+            ends: [Failed(Cause2::Http404); 4],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "http_404",
+        },
+        Row {
+            name: "silence and resets: unusable even with violations",
+            ends: [
+                Failed(Cause2::Timeout),
+                Failed(Cause2::Reset),
+                Failed(Cause2::Timeout),
+                Failed(Cause2::Timeout),
+            ],
+            violations: 2,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "timeout_upgrade ×3",
+        },
+        Row {
+            name: "wrong secret: every token refused with 401",
+            ends: [Refused(401); 4],
+            violations: 2,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "http_401 ×2",
+        },
+        Row {
+            name: "in-band auth refused with close 1008 after the upgrade",
+            ends: [RefusedAfterUpgrade(1008); 4],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "server_close_1008",
+        },
+        Row {
+            name: "valid refused and something else failed, nothing through: unusable",
+            ends: [
+                Refused(401),
+                Refused(401),
+                Failed(Cause2::Reset),
+                Refused(401),
+            ],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "http_401 ×3, reset ×1",
+        },
+        Row {
+            name: "valid refused after the upgrade, one reset: not only auth",
+            ends: [
+                RefusedAfterUpgrade(1008),
+                RefusedAfterUpgrade(1008),
+                Failed(Cause2::Reset),
+                Refused(401),
+            ],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Clean,
+            hint_has: "",
+        },
+        Row {
+            name: "valid tokens refused with 409 (session held): a finding, not auth",
+            ends: [Refused(409), Refused(409), Refused(401), Refused(401)],
+            violations: 2,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Violations,
+            hint_has: "liveness 2",
+        },
+        Row {
+            name: "only forged tokens, all refused: the server works",
+            ends: [Aborted, Aborted, Refused(401), Refused(403)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Clean,
+            hint_has: "",
+        },
+        Row {
+            name: "ports exhausted on our side",
+            ends: [Failed(Cause2::Ports); 4],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::ClientLimited,
+            hint_has: "ulimit",
+        },
+        Row {
+            name: "violations",
+            ends: [Accepted, Accepted, Refused(401), Accepted],
+            violations: 3,
+            stopped: StopReason::Duration,
+            shared_unexercised: true,
+            verdict: Verdict::Violations,
+            hint_has: "liveness 3",
+        },
+        Row {
+            name: "cut by the duration",
+            ends: [Accepted, Aborted, Refused(401), Refused(401)],
+            violations: 0,
+            stopped: StopReason::Duration,
+            shared_unexercised: true,
+            verdict: Verdict::Incomplete,
+            hint_has: "duration",
+        },
+        Row {
+            name: "interrupted",
+            ends: [Accepted, Accepted, Refused(401), Refused(401)],
+            violations: 0,
+            stopped: StopReason::Interrupted,
+            shared_unexercised: false,
+            verdict: Verdict::Incomplete,
+            hint_has: "interrupted",
+        },
+        Row {
+            name: "shared tokens never overlapped",
+            ends: [Accepted, Accepted, Refused(401), Refused(401)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: true,
+            verdict: Verdict::Inconclusive,
+            hint_has: "never exercised",
+        },
+    ];
+    for row in &rows {
+        let j = judge_row(row);
+        assert_eq!(j.verdict, row.verdict, "{}", row.name);
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains(row.hint_has),
+            "{}: hint {hint:?} lacks {:?}",
+            row.name,
+            row.hint_has
+        );
+    }
+}
+
+#[test]
+fn only_verdicts_that_exercised_the_target_count() {
+    for v in [
+        Verdict::TargetUnusable,
+        Verdict::AuthMisconfigured,
+        Verdict::ClientLimited,
+    ] {
+        assert!(!v.exercised(), "{v}");
+    }
+    for v in [
+        Verdict::Clean,
+        Verdict::Violations,
+        Verdict::Inconclusive,
+        Verdict::Incomplete,
+    ] {
+        assert!(v.exercised(), "{v}");
+    }
+}

@@ -1,0 +1,360 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Hostile servers: in-process fakes on loopback that never let a WebSocket through, a
+//! server with another secret, a plan cut by its duration. Each must give its own verdict
+//! (never "clean"), the exit code of that verdict, and a hint; a hunt against them stops
+//! and writes no repro.
+
+mod common;
+
+use common::{scenario, spawn_reference, TEST_BOUND, TEST_SECRET};
+use stampede::cli::error::{exit, of_run};
+use stampede::hunt::{self, HuntOptions, Runner};
+use stampede::model::{Cause, Verdict};
+use stampede::run::{RunOptions, RunOutcome, Target};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// Four users whose handshakes must finish within 400 ms; each expects its greeting.
+fn small(name: &str, secret: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 3
+duration = "5s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[limits]
+handshake_timeout = "400ms"
+
+[[group]]
+name = "g"
+users = 4
+arrival = {{ ramp = "20ms" }}
+steps = [{{ expect = "connection_established", within = "1s" }}, {{ close = 1000 }}]
+"#
+    )
+}
+
+async fn run_at(url: &str, text: &str, tls: stampede::swarm::TlsOptions) -> RunOutcome {
+    let s = scenario("hostile.toml", text);
+    let opts = RunOptions {
+        target: Some(url.to_string()),
+        tls,
+        ..Default::default()
+    };
+    let fut = stampede::run::run(&s, &opts, CancellationToken::new());
+    tokio::time::timeout(TEST_BOUND, fut)
+        .await
+        .expect("bounded")
+        .expect("the run itself works")
+}
+
+/// What a raw fake answers an upgrade request with.
+#[derive(Debug, Clone, Copy)]
+enum Raw {
+    Http404,
+    Http200,
+    Garbage,
+    WrongAccept,
+    UnofferedSubprotocol,
+    EndlessHeaders,
+    ResetMid101,
+    Silence,
+    Trickled101,
+}
+
+/// A TCP server that answers every upgrade the `Raw` way; stops with the token.
+async fn spawn_raw(raw: Raw) -> (String, CancellationToken) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            let Ok((stream, _)) = accepted else { break };
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = answer(stream, raw) => {}
+                }
+            });
+        }
+    });
+    (url, stop)
+}
+
+/// Reads the request head (bounded) and returns its `Sec-WebSocket-Key`.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head)
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn accept_header(key: &str) -> String {
+    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes())
+}
+
+fn switching(accept: &str, extra: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n"
+    )
+}
+
+async fn answer(mut stream: TcpStream, raw: Raw) {
+    let key = read_head(&mut stream).await;
+    let tick = Duration::from_millis(50);
+    let _ = match raw {
+        Raw::Http404 => {
+            let body = "<html><body>no such page</body></html>";
+            let text = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(text.as_bytes()).await
+        }
+        Raw::Http200 => {
+            let text = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+            stream.write_all(text.as_bytes()).await
+        }
+        Raw::Garbage => stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await,
+        Raw::WrongAccept => {
+            let text = switching("bm90IHRoZSByaWdodCBrZXk=", "");
+            stream.write_all(text.as_bytes()).await
+        }
+        Raw::UnofferedSubprotocol => {
+            let text = switching(
+                &accept_header(&key),
+                "Sec-WebSocket-Protocol: graphql-ws\r\n",
+            );
+            stream.write_all(text.as_bytes()).await
+        }
+        Raw::EndlessHeaders => {
+            let _ = stream
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n")
+                .await;
+            loop {
+                if stream.write_all(b"X-Pad: aaaaaaaa\r\n").await.is_err() {
+                    break Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Raw::ResetMid101 => {
+            let _ = stream.write_all(b"HTTP/1.1 101 Swit").await;
+            // SO_LINGER 0: the close sends an RST instead of a FIN.
+            let socket = socket2::SockRef::from(&stream);
+            let _ = socket.set_linger(Some(Duration::ZERO));
+            drop(stream);
+            return;
+        }
+        Raw::Silence => {
+            // Hold the socket open, answering nothing, until the client gives up.
+            let mut buf = [0u8; 64];
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Raw::Trickled101 => {
+            for byte in switching(&accept_header(&key), "").bytes() {
+                if stream.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(tick).await;
+            }
+            Ok(())
+        }
+    };
+    // Keep the socket until the client closes it (a fake never hangs the client).
+    let mut buf = [0u8; 64];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn assert_unusable(outcome: &RunOutcome, why: &str, cause: &str) {
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{why}: {:?}", s.hint);
+    assert_eq!(of_run(s), exit::TARGET_UNUSABLE, "{why}");
+    assert_eq!(s.counters.accepted, 0, "{why}");
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains(cause), "{why}: hint {hint:?} lacks {cause}");
+    // The console says so too, never "violations none" beside a clean exit.
+    let mut text = Vec::new();
+    stampede::report::render(s, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("verdict      TARGET UNUSABLE"),
+        "{why}:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn servers_that_never_let_a_websocket_through_are_target_unusable() {
+    let cases = [
+        (Raw::Http404, "404 page", "http_404"),
+        (Raw::Http200, "plain HTTP 200", "http_200"),
+        (Raw::Garbage, "not HTTP at all", "protocol_error"),
+        (
+            Raw::WrongAccept,
+            "wrong Sec-WebSocket-Accept",
+            "protocol_error",
+        ),
+        (
+            Raw::UnofferedSubprotocol,
+            "a subprotocol the client did not offer",
+            "protocol_error",
+        ),
+        // tungstenite gives up on too many headers, or the handshake times out first.
+        (Raw::EndlessHeaders, "endless headers", ""),
+        (Raw::ResetMid101, "RST in the middle of the 101", ""),
+        (Raw::Silence, "silence", "timeout_upgrade"),
+        (
+            Raw::Trickled101,
+            "101 trickled a byte at a time",
+            "timeout_upgrade",
+        ),
+    ];
+    for (raw, why, cause) in cases {
+        let (url, stop) = spawn_raw(raw).await;
+        let outcome = run_at(&url, &small("hostile", TEST_SECRET), Default::default()).await;
+        stop.cancel();
+        assert_unusable(&outcome, why, cause);
+    }
+}
+
+#[tokio::test]
+async fn a_non_101_answer_shows_its_status_line_and_body() {
+    let (url, stop) = spawn_raw(Raw::Http404).await;
+    let outcome = run_at(&url, &small("hostile", TEST_SECRET), Default::default()).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    let answer = s.answers.first().expect("the 404 is kept");
+    assert_eq!(answer.cause, Cause::Http(404));
+    assert_eq!(answer.detail, "HTTP/1.1 404 Not Found");
+    assert!(answer.body.contains("no such page"), "{answer:?}");
+    let json = serde_json::to_value(s).unwrap();
+    assert_eq!(json["answers"][0]["detail"], "HTTP/1.1 404 Not Found");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_target_unusable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    drop(listener);
+    let outcome = run_at(&url, &small("hostile", TEST_SECRET), Default::default()).await;
+    assert_unusable(&outcome, "closed port", "connect_connectionrefused");
+}
+
+#[tokio::test]
+async fn tls_mismatches_are_target_unusable() {
+    let server = spawn_reference(Some(stampede::reference::TlsSetup::SelfSigned)).await;
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let port = port.split('/').next().unwrap().to_string();
+    // wss:// without trusting the self-signed certificate.
+    let wss = format!("wss://localhost:{port}/ws");
+    let outcome = run_at(&wss, &small("hostile", TEST_SECRET), Default::default()).await;
+    assert_unusable(&outcome, "wss without trust", "tls_error");
+    // ws:// to a TLS port.
+    let ws = format!("ws://127.0.0.1:{port}/ws");
+    let outcome = run_at(&ws, &small("hostile", TEST_SECRET), Default::default()).await;
+    assert_unusable(&outcome, "ws to a TLS port", "");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
+    let server = spawn_reference(None).await;
+    let outcome = run_at(
+        &server.url(),
+        &small("hostile", "not-the-server-secret"),
+        Default::default(),
+    )
+    .await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains("http_401 ×4"), "{hint}");
+    assert!(hint.contains("secret"), "{hint}");
+}
+
+#[tokio::test]
+async fn a_plan_cut_by_its_duration_is_incomplete() {
+    let server = spawn_reference(None).await;
+    let text = small("hostile", TEST_SECRET)
+        .replace("duration = \"5s\"", "duration = \"600ms\"")
+        .replace(
+            "{ close = 1000 }",
+            "{ think = \"fixed(30s)\" }, { close = 1000 }",
+        );
+    let outcome = run_at(&server.url(), &text, Default::default()).await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped.name(), "duration");
+    assert_eq!(s.verdict, Verdict::Incomplete, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::INCOMPLETE);
+}
+
+#[tokio::test]
+async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
+    let (url, stop) = spawn_raw(Raw::Http404).await;
+    let s = scenario("hostile.toml", &small("hostile-hunt", TEST_SECRET));
+    let plan = stampede::plan::build(&s, s.seed);
+    let cancel = CancellationToken::new();
+    let runner = Runner::start(&Target::Url(url), &plan, RunOptions::default(), cancel)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HuntOptions {
+        budget: Duration::from_secs(30),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 3,
+    };
+    let outcome = tokio::time::timeout(TEST_BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    runner.close().await;
+    stop.cancel();
+    assert!(outcome.found.is_none());
+    let stopped = outcome.stopped.expect("the hunt says why it stopped");
+    assert_eq!(stopped.verdict, Verdict::TargetUnusable);
+    assert_eq!(outcome.rounds, 1, "no point in a second round");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no repro"
+    );
+}

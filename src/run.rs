@@ -281,6 +281,7 @@ pub async fn execute(
 /// Merges the connections' reports and judges the whole run.
 fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
+    let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
     let mut counters = Counters {
         task_failures: out.task_failures,
@@ -314,6 +315,7 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
         intervals: out.intervals,
         violations,
         by_oracle,
+        lenient,
         coverage,
         stopped,
         elapsed: out.elapsed,

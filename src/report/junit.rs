@@ -125,6 +125,11 @@ fn document(summary: &Summary, suite: &str, cases: &[Case]) -> String {
     for case in cases {
         write_case(&mut xml, case);
     }
+    // Lenient acceptances are a note, not a failure: a threshold or a strict policy is
+    // what turns them into one.
+    if let Some(note) = super::text::lenient_note(summary) {
+        let _ = writeln!(xml, "    <system-out>{}</system-out>", escape(&note));
+    }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
 }
@@ -136,6 +141,7 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("plan_hash", s.plan_hash.clone()),
         ("target", s.target.clone()),
         ("stopped", s.stopped.to_string()),
+        ("lenient_acceptances", s.lenient.total.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -157,7 +157,9 @@ fn lenient_acceptances_are_a_note_not_a_failure() {
         .find(|l| l.contains("<system-out>"))
         .unwrap_or_else(|| panic!("no note in {xml}"));
     assert!(
-        note.contains("6 bad tokens accepted by server policy, not violations (empty-sub 3, wrong-iss 3)"),
+        note.contains(
+            "6 bad tokens accepted by server policy, not violations (empty-sub 3, wrong-iss 3)"
+        ),
         "{note}"
     );
 }

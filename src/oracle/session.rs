@@ -180,9 +180,10 @@ fn refusal(plan: &Plan, forge: Option<&Forge>) -> Refusal {
     }
 }
 
-/// The lenient acceptances of a run: every accepted attempt whose token is a bad-token
-/// entry that a correct server may accept by its policy (see [`refusal`]). Empty when the
-/// scenario declares a strict policy: then `check` reports those as violations.
+/// The lenient acceptances of a run, sorted by when the attempt began: every accepted
+/// attempt whose token is a bad-token entry a correct server may accept by its policy
+/// ([`BadToken::policy_for`] under the plan's `[auth] aud`/`iss`). Empty when the scenario
+/// declares `reject.policy = "strict"`: then [`check`] reports those as violations.
 pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
     let mut out: Vec<LenientAcceptance> = seen(plan, reports)
         .iter()

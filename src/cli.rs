@@ -179,9 +179,16 @@ pub struct ServeArgs {
     /// Required `aud` claim; without it, tokens that carry an `aud` are refused.
     #[arg(long, value_name = "AUDIENCE")]
     pub aud: Option<String>,
-    /// Required `iss` claim; without it, tokens that carry an `iss` are refused.
+    /// Required `iss` claim; without it, tokens that carry an `iss` are refused (unless
+    /// --lenient).
     #[arg(long, value_name = "ISSUER")]
     pub iss: Option<String>,
+    /// A correct server with a lenient bad-token policy: without --iss any `iss` is
+    /// accepted; an empty `sub` is let through; a numeric-string `exp` is read as its
+    /// number; the last of duplicate claim names wins; tokens up to 32 KiB are verified
+    /// (strict: 8 KiB). Signatures, `alg`, expiry, `nbf` and --aud are checked as ever.
+    #[arg(long)]
+    pub lenient: bool,
     /// Pause between the events of one run.
     #[arg(long, default_value = "2ms", value_parser = parse_duration)]
     pub event_delay: Duration,
@@ -371,6 +378,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         public_key_pem,
         audience: args.aud,
         issuer: args.iss,
+        lenient: args.lenient,
         event_delay: args.event_delay,
         response_delay: args.delay,
         bug: args.bug,
@@ -392,8 +400,13 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         files::write_atomic(path, pem.as_bytes())?;
         eprintln!("wrote the server certificate to {}", path.display());
     }
+    let policy = if args.lenient {
+        "lenient bad-token policy; "
+    } else {
+        ""
+    };
     eprintln!(
-        "stampede reference server listening on {} (Ctrl-C to stop)",
+        "stampede reference server listening on {} ({policy}Ctrl-C to stop)",
         handle.url()
     );
     handle.wait().await?;

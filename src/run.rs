@@ -289,6 +289,7 @@ pub async fn execute(
 /// Merges the connections' reports and judges the whole run.
 fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
+    let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
     let mut counters = Counters {
         task_failures: out.task_failures,
@@ -337,6 +338,7 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
         intervals: out.intervals,
         violations,
         by_oracle,
+        lenient,
         coverage,
         stopped,
         elapsed: out.elapsed,

@@ -1,7 +1,9 @@
 //! The bad-token catalogue and time-shifted tokens against the reference server: every
 //! entry minted by stampede is refused with 401 through the header, the query and the
 //! subprotocol, for every algorithm stampede signs with; valid tokens of each algorithm
-//! are accepted. Also the two auth bugs planted for issue 3.
+//! are accepted. A server with a lenient bad-token policy accepts exactly the policy
+//! entries it chose to, and nothing that every correct server refuses. Also the two auth
+//! bugs planted for issue 3.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,12 +62,24 @@ async fn server(
     iss: Option<&str>,
     bug: Option<Bug>,
 ) -> ServerHandle {
+    configured(keys, aud, iss, bug, false).await
+}
+
+/// The same server, with a lenient bad-token policy when `lenient`.
+async fn configured(
+    keys: &Keys,
+    aud: Option<&str>,
+    iss: Option<&str>,
+    bug: Option<Bug>,
+    lenient: bool,
+) -> ServerHandle {
     let config = TargetConfig {
         secret: SECRET.to_vec(),
         public_key_pem: keys.public_pem().map(<[u8]>::to_vec),
         audience: aud.map(str::to_string),
         issuer: iss.map(str::to_string),
         bug,
+        lenient,
         ..TargetConfig::default()
     };
     let addr = "127.0.0.1:0".parse().unwrap();
@@ -172,6 +186,73 @@ async fn every_catalogue_entry_and_invalid_shift_is_refused_with_401_for_every_a
             assert_eq!(stats.accepted, 3, "{alg:?}: {stats:?}");
             server.shutdown().await;
         }
+    })
+    .await;
+}
+
+/// The catalogue entries a lenient server without `aud`/`iss` configured accepts: the
+/// policy ones, except `wrong-aud` (like jsonwebtoken, it refuses an audience it was never
+/// given).
+const LENIENTLY_ACCEPTED: [BadToken; 5] = [
+    BadToken::WrongIss,
+    BadToken::EmptySub,
+    BadToken::ExpString,
+    BadToken::DuplicateSubKeys,
+    BadToken::Oversized,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lenient_server_accepts_policy_entries_only_for_every_algorithm() {
+    bounded(async {
+        for alg in JwtAlg::ALL {
+            let keys = keys(alg);
+            let server = configured(&keys, None, None, None, true).await;
+            let plan = auth_plan(alg, None, None);
+            let (accepted, refused): (Vec<Option<Forge>>, Vec<Option<Forge>>) =
+                bad_forges().into_iter().partition(
+                    |f| matches!(f, Some(Forge::Bad { name }) if LENIENTLY_ACCEPTED.contains(name)),
+                );
+            assert_eq!(accepted.len(), LENIENTLY_ACCEPTED.len());
+            for forge in &accepted {
+                let Some(Forge::Bad { name }) = forge else {
+                    unreachable!()
+                };
+                assert_ne!(name.policy(), stampede::model::Policy::MustReject, "{name}");
+            }
+            assert_all_refused(&server, &mint(alg, &plan, &refused, 1)).await;
+            // Every placement of every accepted entry: one fresh token each (a `jti` is
+            // served once at a time).
+            let tokens = mint(alg, &plan, &accepted, placements().len());
+            for (batch, placement) in tokens.chunks(accepted.len()).zip(placements()) {
+                for token in batch {
+                    let got = upgrade(&server.url(), &placement, token).await;
+                    assert_eq!(got, Ok(()), "{alg:?}: {token:?} via {placement:?}");
+                }
+            }
+            assert_all_accepted(&server, &mint(alg, &plan, &[None], 3)).await;
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lenient_server_with_aud_and_iss_configured_refuses_every_bad_token() {
+    bounded(async {
+        let (aud, iss) = (Some("api"), Some("https://issuer.example"));
+        let keys = keys(JwtAlg::Hs256);
+        let server = configured(&keys, aud, iss, None, true).await;
+        let plan = auth_plan(JwtAlg::Hs256, aud, iss);
+        let policy_free: Vec<Option<Forge>> = bad_forges()
+            .into_iter()
+            .filter(|f| {
+                !matches!(f, Some(Forge::Bad { name })
+                    if name.policy() == stampede::model::Policy::ServerPolicy)
+            })
+            .collect();
+        // wrong-aud and wrong-iss included: the configured values are checked.
+        assert_all_refused(&server, &mint(JwtAlg::Hs256, &plan, &policy_free, 1)).await;
+        assert_all_accepted(&server, &mint(JwtAlg::Hs256, &plan, &[None], 3)).await;
     })
     .await;
 }

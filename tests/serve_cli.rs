@@ -207,3 +207,72 @@ fn serve_with_an_unreadable_or_bad_public_key_is_a_usage_error() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("public key"), "{err}");
 }
+
+/// RS256 tokens without `aud`/`iss` in `[auth]`: valid ones and three policy entries, with
+/// the scenario's bad-token policy `policy`.
+fn policy_scenario(dir: &Path, policy: &str) -> PathBuf {
+    let key = fixture("rsa-private.pem");
+    let group = |name: &str| {
+        format!(
+            "[[group]]\nname = \"{name}\"\nusers = 2\nforge = \"{name}\"\n\
+             steps = [{{ expect = \"connection_established\", within = \"3s\" }}, {{ close = 1000 }}]\n"
+        )
+    };
+    let text = format!(
+        r#"
+name = "serve-lenient"
+seed = 5
+duration = "20s"
+
+[auth]
+alg = "RS256"
+key = {{ file = "{}" }}
+
+[oracles]
+reject = {{ policy = "{policy}" }}
+
+[[group]]
+name = "valid"
+users = 2
+steps = [{{ expect = "connection_established", within = "3s" }}, {{ close = 1000 }}]
+
+{}
+{}
+{}
+"#,
+        key.display(),
+        group("empty-sub"),
+        group("wrong-iss"),
+        group("wrong-aud"),
+    );
+    let path = dir.join(format!("{policy}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn serve_lenient_accepts_policy_entries_as_lenient_acceptances() {
+    let public = fixture("rsa-public.pem");
+    let server = serve(&["--public-key", public.to_str().unwrap(), "--lenient"]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Lenient policy (the default): empty-sub and wrong-iss are let through and counted
+    // apart; wrong-aud is still refused (no audience configured).
+    let (code, s) = run_json(&policy_scenario(dir.path(), "lenient"), &server.url);
+    assert_eq!(code, Some(0), "{s:#}");
+    assert_eq!(s["violations"]["total"], 0, "{s:#}");
+    assert_eq!(s["counters"]["accepted"], 6, "{s:#}");
+    assert_eq!(s["counters"]["refused_by"]["http_401"], 2, "{s:#}");
+    assert_eq!(s["lenient"]["total"], 4, "{s:#}");
+    assert_eq!(s["lenient"]["by_entry"]["empty-sub"], 2, "{s:#}");
+    assert_eq!(s["lenient"]["by_entry"]["wrong-iss"], 2, "{s:#}");
+
+    // Declared strict: the same acceptances are rejection-hygiene violations.
+    let (code, s) = run_json(&policy_scenario(dir.path(), "strict"), &server.url);
+    assert_eq!(code, Some(1), "{s:#}");
+    assert_eq!(
+        s["violations"]["by_oracle"]["rejection_hygiene"], 4,
+        "{s:#}"
+    );
+    assert_eq!(s["lenient"]["total"], 0, "{s:#}");
+}

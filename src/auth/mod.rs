@@ -85,7 +85,9 @@ impl Token {
         self.forge.as_deref()
     }
 
-    /// Whether a correct server must refuse this token when it is minted.
+    /// Whether a correct server may refuse this token when it is minted (every catalogue
+    /// entry, expired and not-yet-valid shifts): see [`Forge::must_reject`]. Whether
+    /// accepting it is a fault depends on the entry's policy (`BadToken::policy_for`).
     pub fn must_reject(&self) -> bool {
         self.must_reject
     }

@@ -50,17 +50,34 @@ pub enum BadToken {
 }
 
 /// Whether every correct server refuses an entry, or refusing it is the server's choice.
+///
+/// Accepting a `MustReject` entry is a rejection-hygiene violation. Accepting a policy
+/// entry (`ServerPolicy`, or `WhenConfigured` without the claim stated) is a *lenient
+/// acceptance*: counted on its own, a violation only when the scenario declares a strict
+/// policy (`[oracles] reject = { policy = "strict" }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
-    /// Bad signature, `alg: none`, malformed, missing required claims: always refused.
+    /// Bad signature, `alg: none`, malformed, missing the claims a session needs (`sub`,
+    /// `exp`): every correct server refuses it.
     MustReject,
-    /// Refused only by a server configured to check the claim (`aud`, `iss`): must-reject
-    /// when the scenario states the expected value, a policy otherwise.
+    /// Refused only by a server configured to check the claim (`aud`, `iss`; see
+    /// [`BadToken::configured_claim`]): must-reject when the scenario states the expected
+    /// value in `[auth]`, a server policy otherwise.
     WhenConfigured,
-    /// A legitimate server may accept it (empty `sub`, numeric-string `exp`, duplicate
-    /// keys, size under its header limit).
+    /// A correct server may accept it (empty `sub`, numeric-string `exp`, duplicate keys,
+    /// size under its header limit).
     ServerPolicy,
+}
+
+/// Which claims the scenario states for its server (`[auth] aud`, `[auth] iss`): what
+/// turns a [`Policy::WhenConfigured`] entry into a must-reject one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatedClaims {
+    /// `[auth] aud` is set.
+    pub aud: bool,
+    /// `[auth] iss` is set.
+    pub iss: bool,
 }
 
 /// How to make an entry's token from the run's key and a valid token's claims.
@@ -353,9 +370,40 @@ impl BadToken {
         self.entry().description
     }
 
-    /// Whether a correct server must refuse it.
+    /// Whether a correct server must refuse it, as the catalogue states it (see
+    /// [`BadToken::policy_for`] for a given scenario).
     pub fn policy(self) -> Policy {
         self.entry().policy
+    }
+
+    /// The claim a [`Policy::WhenConfigured`] entry breaks (`aud`, `iss`); `None` for the
+    /// others.
+    pub fn configured_claim(self) -> Option<&'static str> {
+        match self {
+            B::WrongAud => Some("aud"),
+            B::WrongIss => Some("iss"),
+            _ => None,
+        }
+    }
+
+    /// The entry's policy for a scenario that states `stated`: `MustReject` or
+    /// `ServerPolicy`, never `WhenConfigured` (which becomes `MustReject` when its claim is
+    /// stated, `ServerPolicy` otherwise).
+    pub fn policy_for(self, stated: StatedClaims) -> Policy {
+        if self.policy() != WhenConfigured {
+            return self.policy();
+        }
+        // An entry without a known claim stays must-reject: the safe side for a finding.
+        let checked = match self {
+            B::WrongAud => stated.aud,
+            B::WrongIss => stated.iss,
+            _ => true,
+        };
+        if checked {
+            MustReject
+        } else {
+            ServerPolicy
+        }
     }
 
     /// How it is forged.
@@ -417,6 +465,66 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), CATALOGUE.len());
+    }
+
+    /// The split: bad signature, `alg: none`, malformed and missing claims are
+    /// must-reject; issuer and audience depend on the scenario; empty `sub`, numeric-string
+    /// `exp`, duplicate keys and size are the server's policy.
+    #[test]
+    fn policies_follow_the_catalogue_split() {
+        let policy: Vec<(&str, Policy)> = CATALOGUE
+            .iter()
+            .filter(|e| e.policy != MustReject)
+            .map(|e| (e.name, e.policy))
+            .collect();
+        assert_eq!(
+            policy,
+            [
+                ("wrong-aud", WhenConfigured),
+                ("wrong-iss", WhenConfigured),
+                ("empty-sub", ServerPolicy),
+                ("exp-string", ServerPolicy),
+                ("duplicate-sub-keys", ServerPolicy),
+                ("oversized", ServerPolicy),
+            ]
+        );
+        for e in &CATALOGUE {
+            assert_eq!(
+                e.policy == WhenConfigured,
+                e.token.configured_claim().is_some(),
+                "{}: a claim exactly for WhenConfigured entries",
+                e.name
+            );
+        }
+    }
+
+    #[test]
+    fn when_configured_resolves_by_the_stated_claim() {
+        let none = StatedClaims::default();
+        let aud = StatedClaims {
+            aud: true,
+            iss: false,
+        };
+        let iss = StatedClaims {
+            aud: false,
+            iss: true,
+        };
+        let rows = [
+            (B::WrongAud, none, ServerPolicy),
+            (B::WrongAud, aud, MustReject),
+            (B::WrongAud, iss, ServerPolicy),
+            (B::WrongIss, none, ServerPolicy),
+            (B::WrongIss, aud, ServerPolicy),
+            (B::WrongIss, iss, MustReject),
+            (B::AlgNone, none, MustReject),
+            (B::EmptySub, aud, ServerPolicy),
+        ];
+        for (token, stated, want) in rows {
+            assert_eq!(token.policy_for(stated), want, "{token} under {stated:?}");
+        }
+        for token in BadToken::all() {
+            assert_ne!(token.policy_for(none), WhenConfigured, "{token}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and causes, per-connection reports and counters, probes, barrier spreads, and the
 //! violations the oracles found in them.
 
+use super::bad_token::BadToken;
 use super::names::OracleKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -376,6 +377,22 @@ pub struct Violation {
     /// Every connection the violation rests on (session oracles), so the interleaving shows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub involved: Vec<Involved>,
+}
+
+/// A bad token whose refusal is the server's policy, accepted by the server: a finding of
+/// its own, not a violation (unless the scenario declares a strict policy, when it is a
+/// rejection-hygiene violation instead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LenientAcceptance {
+    /// The catalogue entry accepted (`empty-sub`, `wrong-iss`...).
+    pub entry: BadToken,
+    pub conn: u32,
+    pub user: u32,
+    pub group: String,
+    /// The token's `jti` (never the token itself).
+    pub jti: String,
+    /// When the attempt began, milliseconds since the run start.
+    pub at_ms: f64,
 }
 
 /// A connection a violation rests on, with what the server answered it.

@@ -15,10 +15,10 @@ pub mod plan;
 pub mod spec;
 pub mod units;
 
-pub use bad_token::BadToken;
+pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
-    Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved, Outcome,
-    Probe, Tally, Violation,
+    Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
+    LenientAcceptance, Outcome, Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};

@@ -16,7 +16,7 @@ pub use auth::{AuthSpec, JwtAlg, Placement, SecretSource};
 pub use hunt::{HuntOrder, HuntSpec, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
-    AbortHow, AcceptRule, Forge, LivenessSpec, RejectSpec, SessionOracles, TokenReuse,
+    AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles, TokenReuse,
 };
 
 /// A whole scenario file after validation.

@@ -7,8 +7,8 @@
 //! out, reset mid-handshake) as possibly still live for the grace period.
 
 use crate::model::{
-    Attempt, ConnPlan, ConnReport, Forge, Involved, OracleKind, Outcome, Placement, Plan, Probe,
-    Violation,
+    Attempt, BadToken, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
+    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation,
 };
 use std::collections::BTreeMap;
 
@@ -23,22 +23,28 @@ struct Seen<'a> {
     forge: Option<&'a Forge>,
 }
 
-/// Runs every enabled session oracle, including the verdicts of the probe phase.
-pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Violation> {
+/// Every attempt of the run with its connection's plan and token.
+fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
     let by_id: BTreeMap<u32, &ConnPlan> = plan.conns.iter().map(|c| (c.id, c)).collect();
-    let seen: Vec<Seen<'_>> = reports
+    reports
         .iter()
         .filter_map(|r| by_id.get(&r.id).map(|c| (r, *c)))
-        .flat_map(|(report, conn)| {
-            let token = &plan.tokens[conn.token as usize];
-            report.attempts.iter().map(move |attempt| Seen {
+        .filter_map(|(report, conn)| {
+            let token = plan.tokens.get(conn.token as usize)?;
+            Some(report.attempts.iter().map(move |attempt| Seen {
                 conn,
                 attempt,
                 jti: &token.jti,
                 forge: token.forge.as_ref(),
-            })
+            }))
         })
-        .collect();
+        .flatten()
+        .collect()
+}
+
+/// Runs every enabled session oracle, including the verdicts of the probe phase.
+pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Violation> {
+    let seen = seen(plan, reports);
     let rules = &plan.oracles.session;
     let mut out = Vec::new();
     let mut by_jti: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
@@ -133,9 +139,69 @@ fn valid_until_us(plan: &Plan, forge: Option<&Forge>) -> u64 {
     exp_us.saturating_sub(1_000_000)
 }
 
-/// Whether a token must be refused by a correct server.
+/// Whether a correct server may refuse a token (a forged or time-shifted one): its
+/// refusal is never a liveness fault. Whether accepting it is a fault is [`refusal`].
 fn must_reject(forge: Option<&Forge>) -> bool {
     forge.is_some_and(Forge::must_reject)
+}
+
+/// What accepting a token means for a correct server under the scenario's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A valid token (or one not yet judged, like an expiring shift): accepting it is fine.
+    Optional,
+    /// Every correct server refuses it: accepting it is a violation.
+    Required,
+    /// Refusing it is the server's policy: accepting it is a lenient acceptance.
+    Policy(BadToken),
+    /// Refusing it is the server's policy, and the scenario declares that policy strict:
+    /// accepting it is a violation.
+    Declared,
+}
+
+/// What `forge` asks of a correct server: catalogue entries by their policy for the
+/// scenario's `[auth]` (see [`BadToken::policy_for`]) and its `reject.policy`; expired and
+/// not-yet-valid shifts are required refusals.
+fn refusal(plan: &Plan, forge: Option<&Forge>) -> Refusal {
+    let stated = StatedClaims {
+        aud: plan.auth.aud.is_some(),
+        iss: plan.auth.iss.is_some(),
+    };
+    let reject_policy = plan.oracles.session.reject.policy;
+    match forge {
+        None => Refusal::Optional,
+        Some(Forge::Bad { name }) => match (name.policy_for(stated), reject_policy) {
+            (Policy::ServerPolicy, RejectPolicy::Lenient) => Refusal::Policy(*name),
+            (Policy::ServerPolicy, RejectPolicy::Strict) => Refusal::Declared,
+            _ => Refusal::Required,
+        },
+        Some(f) if f.must_reject() => Refusal::Required,
+        Some(_) => Refusal::Optional,
+    }
+}
+
+/// The lenient acceptances of a run, sorted by when the attempt began: every accepted
+/// attempt whose token is a bad-token entry a correct server may accept by its policy
+/// ([`BadToken::policy_for`] under the plan's `[auth] aud`/`iss`). Empty when the scenario
+/// declares `reject.policy = "strict"`: then [`check`] reports those as violations.
+pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
+    let mut out: Vec<LenientAcceptance> = seen(plan, reports)
+        .iter()
+        .filter(|s| s.attempt.outcome == Outcome::Accepted)
+        .filter_map(|s| match refusal(plan, s.forge) {
+            Refusal::Policy(entry) => Some(LenientAcceptance {
+                entry,
+                conn: s.conn.id,
+                user: s.conn.user,
+                group: plan.group_name(s.conn),
+                jti: s.jti.to_string(),
+                at_ms: s.attempt.started_us as f64 / 1000.0,
+            }),
+            _ => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    out
 }
 
 fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> {
@@ -252,17 +318,18 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let a = s.attempt;
     let reject = &plan.oracles.session.reject;
     let bad = must_reject(s.forge);
-    let problem = match (a.outcome, &a.cause) {
-        (Outcome::Accepted, _) if bad => "accepted",
-        (Outcome::Rejected, Some(crate::model::Cause::Http(code)))
+    let problem = match (a.outcome, &a.cause, refusal(plan, s.forge)) {
+        (Outcome::Accepted, _, Refusal::Required) => "accepted",
+        (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
+        (Outcome::Rejected, Some(crate::model::Cause::Http(code)), _)
             if !reject.http.contains(code) =>
         {
             "refused with an unexpected status"
         }
-        (Outcome::Failed, Some(crate::model::Cause::ServerClose(1011))) => {
+        (Outcome::Failed, Some(crate::model::Cause::ServerClose(1011)), _) => {
             "closed with 1011 (internal error)"
         }
-        (Outcome::Failed, _) if bad => "not refused cleanly",
+        (Outcome::Failed, _, _) if bad => "not refused cleanly",
         _ => return None,
     };
     let what = match s.forge {

@@ -10,6 +10,13 @@
 //! `exp` required and in the future, `nbf` honoured, `sub` and `jti` non-empty
 //! strings, `aud`/`iss` equal to the configured ones and refused when none is
 //! configured, duplicate claim names refused.
+//!
+//! A *lenient* server ([`TargetConfig::lenient`]) is just as correct but takes the other
+//! side of every policy choice: an `iss` is accepted when no issuer is configured, an
+//! empty `sub` is let through, a numeric-string `exp`/`nbf` is read as its number, the
+//! last of duplicate claim names wins, and tokens up to [`LENIENT_MAX_TOKEN_BYTES`] are
+//! verified. Signatures, algorithms, expiry, `nbf`, a configured `aud`/`iss`, and the
+//! presence of `sub`, `exp` and `jti` are checked as strictly as ever.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -31,6 +38,9 @@ pub(crate) const JWT_SUBPROTOCOL: &str = "jwt-auth";
 const TOKEN_SUBPROTOCOL_PREFIX: &str = "jwt.";
 /// Longest token verified; longer ones are refused unparsed.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Longest token a lenient server verifies: half of the 64 KiB a WebSocket upgrade request
+/// may take (tungstenite's bound), so the catalogue's `oversized` (16 KiB) is under it.
+pub(crate) const LENIENT_MAX_TOKEN_BYTES: usize = 32 * 1024;
 const HMAC_ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
 /// Why no single token could be read from the request.
@@ -58,8 +68,8 @@ pub(crate) enum TokenError {
     /// Not a JWT at all: wrong segment count or bad base64.
     #[error("malformed token")]
     Malformed,
-    #[error("token longer than {MAX_TOKEN_BYTES} bytes")]
-    TooLarge,
+    #[error("token longer than {0} bytes")]
+    TooLarge(usize),
     #[error("invalid token: {0}")]
     Invalid(String),
     #[error("claim `{0}` is empty")]
@@ -86,6 +96,48 @@ struct Claims {
     aud: Option<Value>,
     #[serde(default)]
     iss: Option<Value>,
+}
+
+impl Claims {
+    /// The claims of a payload. Strict: serde's rules (duplicate names refused, `exp` a
+    /// number). Lenient: any JSON object, the last of duplicate names winning, `exp` a
+    /// number or a string of digits; `sub`, `jti` and `exp` still required.
+    fn parse(payload: &[u8], lenient: bool) -> Result<Claims, TokenError> {
+        if !lenient {
+            return serde_json::from_slice(payload).map_err(|e| TokenError::Invalid(e.to_string()));
+        }
+        // serde_json keeps the last value of a repeated name in a `Map`.
+        let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(TokenError::Malformed);
+        };
+        let mut text = |name: &'static str| match map.remove(name) {
+            Some(Value::String(s)) => Ok(s),
+            _ => Err(TokenError::Invalid(format!(
+                "claim `{name}` missing or not a string"
+            ))),
+        };
+        let (sub, jti) = (text("sub")?, text("jti")?);
+        let exp = map
+            .get("exp")
+            .and_then(numeric)
+            .ok_or_else(|| TokenError::Invalid("claim `exp` missing or not a number".into()))?;
+        Ok(Claims {
+            sub,
+            jti,
+            exp,
+            aud: map.remove("aud"),
+            iss: map.remove("iss"),
+        })
+    }
+}
+
+/// A time claim as a lenient server reads it: a JSON number or a string of its digits.
+fn numeric(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Which checks run; the planted bugs switch some off.
@@ -119,6 +171,8 @@ pub(crate) struct Verifier {
     public: Option<(DecodingKey, Algorithm)>,
     audience: Option<String>,
     issuer: Option<String>,
+    /// The lenient policy (see the module docs).
+    lenient: bool,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -139,15 +193,21 @@ impl Verifier {
             public,
             audience: config.audience.clone(),
             issuer: config.issuer.clone(),
+            lenient: config.lenient,
         })
     }
 
     pub(crate) fn verify(&self, token: &str, checks: Checks) -> Result<Identity, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::TooLarge);
+        let limit = if self.lenient {
+            LENIENT_MAX_TOKEN_BYTES
+        } else {
+            MAX_TOKEN_BYTES
+        };
+        if token.len() > limit {
+            return Err(TokenError::TooLarge(limit));
         }
         if checks.accept_none {
-            if let Some(claims) = unsigned_claims(token) {
+            if let Some(claims) = unsigned_claims(token, self.lenient) {
                 return self.check(claims?, checks);
             }
         }
@@ -161,6 +221,9 @@ impl Verifier {
                 )))
             }
         };
+        if self.lenient {
+            return self.verify_lenient(token, key, header.alg, checks);
+        }
         let mut validation = Validation::new(header.alg);
         validation.leeway = 0;
         validation.validate_exp = checks.expiry;
@@ -179,6 +242,61 @@ impl Verifier {
         self.check(data.claims, checks)
     }
 
+    /// The lenient path: jsonwebtoken's `decode` refuses duplicate claim names and string
+    /// times before any policy could apply, so the signature is checked on the raw
+    /// segments and the claims are read by [`Claims::parse`].
+    fn verify_lenient(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        alg: Algorithm,
+        checks: Checks,
+    ) -> Result<Identity, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let signed = &token[..header.len() + 1 + payload.len()];
+        let valid = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), key, alg)
+            .map_err(token_error)?;
+        if !valid {
+            return Err(TokenError::Invalid("InvalidSignature".into()));
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed)?;
+        // `nbf` is optional; when present it is honoured, read as leniently as `exp`.
+        let nbf = serde_json::from_slice::<Value>(&payload)
+            .ok()
+            .and_then(|v| v.get("nbf").map(numeric));
+        match nbf {
+            Some(None) => return Err(TokenError::Invalid("claim `nbf` is not a number".into())),
+            Some(Some(nbf)) if nbf > get_current_timestamp() => {
+                return Err(TokenError::Invalid("ImmatureSignature".into()))
+            }
+            _ => {}
+        }
+        let claims = Claims::parse(&payload, true)?;
+        if let Some(expected) = &self.audience {
+            let matches = match &claims.aud {
+                Some(Value::String(aud)) => aud == expected,
+                Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected)),
+                _ => false,
+            };
+            if !matches {
+                return Err(TokenError::Invalid("InvalidAudience".into()));
+            }
+        }
+        if let Some(expected) = &self.issuer {
+            if claims.iss.as_ref().and_then(Value::as_str) != Some(expected.as_str()) {
+                return Err(TokenError::Invalid("InvalidIssuer".into()));
+            }
+        }
+        self.check(claims, checks)
+    }
+
     /// What jsonwebtoken leaves to the application.
     fn check(&self, claims: Claims, checks: Checks) -> Result<Identity, TokenError> {
         let Claims {
@@ -195,10 +313,12 @@ impl Verifier {
         if self.audience.is_none() && aud.is_some() {
             return Err(TokenError::Unexpected("aud"));
         }
-        if self.issuer.is_none() && iss.is_some() {
+        // Policy: a lenient server configured with no issuer trusts whichever it is told
+        // (it still refuses an audience it was never given, as jsonwebtoken does).
+        if self.issuer.is_none() && iss.is_some() && !self.lenient {
             return Err(TokenError::Unexpected("iss"));
         }
-        if sub.is_empty() {
+        if sub.is_empty() && !self.lenient {
             return Err(TokenError::EmptyClaim("sub"));
         }
         if jti.is_empty() {
@@ -227,8 +347,9 @@ fn public_key(pem: &[u8]) -> Result<(DecodingKey, Algorithm), TargetError> {
 }
 
 /// Planted bug `accept-alg-none`: the claims of a token whose header says `alg: none`
-/// (any case), signature unchecked. `None` when the header says anything else.
-fn unsigned_claims(token: &str) -> Option<Result<Claims, TokenError>> {
+/// (any case), signature unchecked, read by the server's policy. `None` when the header
+/// says anything else.
+fn unsigned_claims(token: &str, lenient: bool) -> Option<Result<Claims, TokenError>> {
     let mut parts = token.split('.');
     let header = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?;
     let header: Value = serde_json::from_slice(&header).ok()?;
@@ -238,7 +359,7 @@ fn unsigned_claims(token: &str) -> Option<Result<Claims, TokenError>> {
     let claims = parts
         .next()
         .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|p| serde_json::from_slice::<Claims>(&p).ok())
+        .and_then(|p| Claims::parse(&p, lenient).ok())
         .ok_or(TokenError::Malformed);
     Some(claims)
 }
@@ -371,6 +492,162 @@ mod tests {
         assert_eq!(percent_decode("a%zz%"), "a%zz%");
     }
 
+    /// An HS256 token over this exact payload text (duplicates and all), signed with the
+    /// default secret.
+    fn signed(payload: &str) -> String {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let key = jsonwebtoken::EncodingKey::from_secret(&TargetConfig::default().secret);
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256)
+            .expect("HS256 signs");
+        format!("{message}.{signature}")
+    }
+
+    fn verifiers(config: TargetConfig) -> (Verifier, Verifier) {
+        let strict = Verifier::new(&config).unwrap();
+        let lenient = Verifier::new(&TargetConfig {
+            lenient: true,
+            ..config
+        })
+        .unwrap();
+        (strict, lenient)
+    }
+
+    #[test]
+    fn lenient_takes_the_other_side_of_each_policy_only() {
+        let (strict, lenient) = verifiers(TargetConfig::default());
+        let later = get_current_timestamp() + 600;
+        let earlier = get_current_timestamp() - 600;
+        let pad = "x".repeat(12 * 1024);
+        // (payload, the sub a lenient server reads; None: it refuses too)
+        let rows: Vec<(String, Option<&str>)> = vec![
+            (format!(r#"{{"sub":"","jti":"j","exp":{later}}}"#), Some("")),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":"{later}"}}"#),
+                Some("u"),
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"sub":"admin"}}"#),
+                Some("admin"),
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"iss":"https://any.invalid"}}"#),
+                Some("u"),
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"pad":"{pad}"}}"#),
+                Some("u"),
+            ),
+            // Still refused: expired (number or string), not yet valid (number or
+            // string), an unconfigured aud, missing or ill-typed claims.
+            (format!(r#"{{"sub":"u","jti":"j","exp":{earlier}}}"#), None),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":"{earlier}"}}"#),
+                None,
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"nbf":{later}}}"#),
+                None,
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"nbf":"{later}"}}"#),
+                None,
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"nbf":"soon"}}"#),
+                None,
+            ),
+            (
+                format!(r#"{{"sub":"u","jti":"j","exp":{later},"aud":"x"}}"#),
+                None,
+            ),
+            (format!(r#"{{"jti":"j","exp":{later}}}"#), None),
+            (format!(r#"{{"sub":"u","exp":{later}}}"#), None),
+            (format!(r#"{{"sub":"u","jti":"","exp":{later}}}"#), None),
+            (r#"{"sub":"u","jti":"j"}"#.to_string(), None),
+            (
+                r#"{"sub":"u","jti":"j","exp":"tomorrow"}"#.to_string(),
+                None,
+            ),
+            (format!(r#"{{"sub":"u","jti":"j","exp":{later}.5}}"#), None),
+            (format!(r#"{{"sub":7,"jti":"j","exp":{later}}}"#), None),
+            (format!(r#"["sub","u","jti","j","exp",{later}]"#), None),
+        ];
+        for (payload, sub) in rows {
+            let token = signed(&payload);
+            let shown = &payload[..payload.len().min(80)];
+            assert!(
+                strict.verify(&token, Checks::STRICT).is_err(),
+                "strict: {shown}"
+            );
+            let got = lenient.verify(&token, Checks::STRICT);
+            assert_eq!(
+                got.as_ref().ok().map(|i| i.sub.as_str()),
+                sub,
+                "{shown}: {got:?}"
+            );
+        }
+        // A plain valid token passes both; a bad signature neither.
+        let valid = signed(&format!(r#"{{"sub":"u","jti":"j","exp":{later}}}"#));
+        assert!(strict.verify(&valid, Checks::STRICT).is_ok());
+        assert!(lenient.verify(&valid, Checks::STRICT).is_ok());
+        // One whole character of the signature changed (not its last, which carries
+        // padding bits).
+        let at = valid.rfind('.').unwrap() + 1;
+        let swap = if valid[at..].starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        let forged = format!("{}{swap}{}", &valid[..at], &valid[at + 1..]);
+        assert_eq!(
+            lenient.verify(&forged, Checks::STRICT),
+            Err(TokenError::Invalid("InvalidSignature".into()))
+        );
+        let huge = signed(&format!(
+            r#"{{"sub":"u","jti":"j","exp":{later},"pad":"{}"}}"#,
+            "x".repeat(LENIENT_MAX_TOKEN_BYTES)
+        ));
+        assert_eq!(
+            lenient.verify(&huge, Checks::STRICT),
+            Err(TokenError::TooLarge(LENIENT_MAX_TOKEN_BYTES))
+        );
+    }
+
+    #[test]
+    fn lenient_checks_a_configured_aud_and_iss() {
+        let (_, lenient) = verifiers(TargetConfig {
+            audience: Some("api".into()),
+            issuer: Some("https://issuer.example".into()),
+            ..TargetConfig::default()
+        });
+        let later = get_current_timestamp() + 600;
+        let claims = |aud: &str, iss: &str| {
+            signed(&format!(
+                r#"{{"sub":"u","jti":"j","exp":{later},"aud":{aud},"iss":{iss}}}"#
+            ))
+        };
+        let good = r#""https://issuer.example""#;
+        assert!(lenient
+            .verify(&claims(r#""api""#, good), Checks::STRICT)
+            .is_ok());
+        assert!(lenient
+            .verify(&claims(r#"["other","api"]"#, good), Checks::STRICT)
+            .is_ok());
+        for (aud, iss) in [
+            (r#""other""#, good),
+            (r#"["other"]"#, good),
+            ("7", good),
+            (r#""api""#, r#""https://evil.example""#),
+            (r#""api""#, "null"),
+        ] {
+            assert!(
+                lenient.verify(&claims(aud, iss), Checks::STRICT).is_err(),
+                "aud {aud} iss {iss}"
+            );
+        }
+    }
+
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let verifier = Verifier::new(&TargetConfig::default()).unwrap();
@@ -399,7 +676,16 @@ mod tests {
         }
         assert_eq!(
             verifier.verify(&"x".repeat(MAX_TOKEN_BYTES + 1), strict),
-            Err(TokenError::TooLarge)
+            Err(TokenError::TooLarge(MAX_TOKEN_BYTES))
         );
+        let lenient = Verifier::new(&TargetConfig {
+            lenient: true,
+            ..TargetConfig::default()
+        })
+        .unwrap();
+        for garbage in ["", ".", "..", "a.b", "a.b.c.d", "e30.e30.", "x.y.z"] {
+            assert!(lenient.verify(garbage, strict).is_err(), "{garbage}");
+            assert!(lenient.verify(garbage, lax).is_err(), "{garbage}");
+        }
     }
 }

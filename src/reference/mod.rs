@@ -84,6 +84,11 @@ pub struct TargetConfig {
     pub bug_window: Duration,
     /// Bound on the TLS and WebSocket handshakes (slowloris guard).
     pub handshake_timeout: Duration,
+    /// A correct server with a lenient bad-token policy: with no `issuer` configured it
+    /// accepts any `iss`; it lets an empty `sub` through, reads a numeric-string `exp` as
+    /// its number, keeps the last of duplicate claim names, and verifies tokens up to
+    /// 32 KiB (the strict default refuses each, and anything over 8 KiB). Default false.
+    pub lenient: bool,
 }
 
 impl Default for TargetConfig {
@@ -102,6 +107,7 @@ impl Default for TargetConfig {
             bug: None,
             bug_window: Duration::from_millis(5),
             handshake_timeout: Duration::from_secs(10),
+            lenient: false,
         }
     }
 }
@@ -121,6 +127,7 @@ impl std::fmt::Debug for TargetConfig {
             .field("bug", &self.bug)
             .field("bug_window", &self.bug_window)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("lenient", &self.lenient)
             .finish()
     }
 }

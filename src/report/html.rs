@@ -209,6 +209,13 @@ fn violations_section(sides: &[Side<'_>]) -> Result<String, HtmlError> {
     if !list.is_empty() {
         html.push_str(&tables::violations(list, main.summary.violations.total));
     }
+    if let Some(note) = super::text::lenient_note(&main.summary) {
+        let _ = write!(
+            html,
+            "<p class=\"note lenient\"><b>Lenient acceptances.</b> {}</p>",
+            esc(&note)
+        );
+    }
     html.push_str("</section>");
     Ok(html)
 }

@@ -52,6 +52,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_phases(s, w)?;
     render_events(s, w)?;
     render_violations(s, w)?;
+    if let Some(note) = lenient_note(s) {
+        writeln!(w, "lenient      {note}")?;
+    }
     for b in &s.barriers {
         writeln!(
             w,
@@ -165,6 +168,22 @@ fn render_events<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The lenient acceptances in one line, for every report format: what the server let
+/// through by its policy, by catalogue entry. `None` when there were none.
+pub(crate) fn lenient_note(s: &Summary) -> Option<String> {
+    let l = &s.lenient;
+    if l.total == 0 {
+        return None;
+    }
+    let parts: Vec<String> = l.by_entry.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Some(format!(
+        "{} bad tokens accepted by server policy, not violations ({}); \
+         `reject = {{ policy = \"strict\" }}` or a lenient_acceptances threshold makes them fail",
+        l.total,
+        parts.join(", ")
+    ))
 }
 
 /// Involved connections listed under each violation of the console summary.

@@ -92,6 +92,7 @@ pub(crate) fn summary() -> Summary {
                 violation(OracleKind::Completeness, 4800.0),
             ],
         },
+        lenient: Default::default(),
         barriers: Vec::new(),
         probe: Default::default(),
         verdict: Verdict::Clean,

@@ -17,7 +17,8 @@ pub use write::{results_dir, write_all, write_atomic, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
-    Answer, BarrierStats, Counters, OracleKind, Phase, Plan, StopReason, Threshold, Verdict,
+    Answer, BarrierStats, Counters, LenientAcceptance, OracleKind, Phase, Plan, StopReason,
+    Threshold, Verdict,
     Violation,
 };
 use crate::oracle::session::Coverage;
@@ -31,6 +32,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub const MAX_ANSWERS: usize = 8;
 /// Violations listed in the summary; all of them go to `violations.jsonl`.
 const SUMMARY_VIOLATIONS: usize = 100;
+/// Lenient acceptances listed in the summary (all of them are counted).
+const SUMMARY_LENIENT: usize = 20;
 /// Generator lag p99 above this means the load generator could not keep its schedule.
 const LAG_LIMIT_MS: f64 = 5.0;
 
@@ -57,6 +60,10 @@ pub struct Summary {
     pub phases: BTreeMap<String, PhaseStats>,
     pub events: BTreeMap<String, EventRate>,
     pub violations: ViolationSummary,
+    /// Bad tokens the server accepted where refusing them is its policy: a finding, not a
+    /// violation. Absent from files written before it existed (then empty).
+    #[serde(default)]
+    pub lenient: LenientSummary,
     pub generator: GeneratorSummary,
     #[serde(default)]
     pub verdict: Verdict,
@@ -88,6 +95,38 @@ pub struct Summary {
 pub struct ProbeSummary {
     pub tokens: usize,
     pub refused: usize,
+}
+
+/// Lenient acceptances: bad-token entries whose refusal is the server's policy (empty
+/// `sub`, numeric-string `exp`, duplicate keys, size; `wrong-aud`/`wrong-iss` when the
+/// scenario states no `aud`/`iss`) that the server accepted. Not violations unless the
+/// scenario declares `[oracles] reject = { policy = "strict" }`; `[thresholds]
+/// lenient_acceptances` can make them fatal.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LenientSummary {
+    /// Accepted attempts in all.
+    pub total: u64,
+    /// Accepted attempts by catalogue entry name (`empty-sub`...).
+    #[serde(default)]
+    pub by_entry: BTreeMap<String, u64>,
+    /// The first ones by time.
+    #[serde(default)]
+    pub first: Vec<LenientAcceptance>,
+}
+
+impl LenientSummary {
+    /// Counts and the first few of `all` (sorted by time).
+    pub fn of(all: &[LenientAcceptance]) -> Self {
+        let mut by_entry: BTreeMap<String, u64> = BTreeMap::new();
+        for l in all {
+            *by_entry.entry(l.entry.to_string()).or_default() += 1;
+        }
+        LenientSummary {
+            total: all.len() as u64,
+            by_entry,
+            first: all.iter().take(SUMMARY_LENIENT).cloned().collect(),
+        }
+    }
 }
 
 /// The "event success rate" for one event type.
@@ -146,6 +185,8 @@ pub struct Merged {
     pub violations: Vec<Violation>,
     /// Every violation by oracle, kept or not.
     pub by_oracle: BTreeMap<OracleKind, u64>,
+    /// Every lenient acceptance, sorted by time.
+    pub lenient: Vec<LenientAcceptance>,
     pub coverage: Coverage,
     pub verdict: Verdict,
     pub oracles: Vec<OracleKind>,
@@ -209,6 +250,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
                 .cloned()
                 .collect(),
         },
+        lenient: LenientSummary::of(&m.lenient),
         barriers: m.barriers,
         verdict: m.verdict,
         oracles: m.oracles,

@@ -74,6 +74,7 @@ pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
         ThresholdMetric::FailedRate => of_attempted(c.failed),
         ThresholdMetric::Violations => Some(s.violations.total as f64),
         ThresholdMetric::OracleViolations { oracle } => Some(s.violations.of(*oracle) as f64),
+        ThresholdMetric::LenientAcceptances => Some(s.lenient.total as f64),
         ThresholdMetric::ReceivedPerSec => Some(s.received_per_sec),
         ThresholdMetric::SentPerSec => {
             (s.elapsed_ms > 0.0).then(|| c.messages_sent as f64 / (s.elapsed_ms / 1000.0))

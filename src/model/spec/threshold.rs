@@ -34,6 +34,9 @@ pub enum ThresholdMetric {
     Violations,
     /// Violations of one oracle (`completeness`, `identity`, `ordering`).
     OracleViolations { oracle: OracleKind },
+    /// Bad tokens accepted where refusing them is the server's policy (lenient
+    /// acceptances; not violations): `lenient_acceptances = "== 0"` makes them fatal.
+    LenientAcceptances,
     /// Messages received per second of the run.
     ReceivedPerSec,
     /// Messages sent per second of the run.
@@ -134,9 +137,9 @@ impl ThresholdMetric {
             | ThresholdMetric::RejectedRate
             | ThresholdMetric::FailedRate
             | ThresholdMetric::EventRate { .. } => MetricUnit::Fraction,
-            ThresholdMetric::Violations | ThresholdMetric::OracleViolations { .. } => {
-                MetricUnit::Count
-            }
+            ThresholdMetric::Violations
+            | ThresholdMetric::OracleViolations { .. }
+            | ThresholdMetric::LenientAcceptances => MetricUnit::Count,
             ThresholdMetric::ReceivedPerSec | ThresholdMetric::SentPerSec => MetricUnit::PerSec,
         }
     }
@@ -155,6 +158,7 @@ impl fmt::Display for ThresholdMetric {
             ThresholdMetric::OracleViolations { oracle } => {
                 write!(f, "{}.violations", oracle.name())
             }
+            ThresholdMetric::LenientAcceptances => f.write_str("lenient_acceptances"),
             ThresholdMetric::ReceivedPerSec => f.write_str("received_per_sec"),
             ThresholdMetric::SentPerSec => f.write_str("sent_per_sec"),
             ThresholdMetric::EventRate { event } => write!(f, "event.{event}.rate"),

@@ -39,8 +39,10 @@ pub enum Forge {
 }
 
 impl Forge {
-    /// Whether a correct server must refuse this token at the time it is presented.
-    /// Shifts: expired (`exp <= now`) or not yet valid (`nbf > now`).
+    /// Whether a correct server may refuse this token at the time it is presented, so that
+    /// a refusal is never a fault: every catalogue entry (whether refusing it is required
+    /// or the server's policy is [`BadToken::policy_for`]), and shifts that are expired
+    /// (`exp <= now`) or not yet valid (`nbf > now`), which every correct server refuses.
     pub fn must_reject(&self) -> bool {
         match self {
             Forge::Catalogue | Forge::Bad { .. } => true,
@@ -99,6 +101,45 @@ pub struct LivenessSpec {
 pub struct RejectSpec {
     pub http: Vec<u16>,
     pub close: Vec<u16>,
+    /// What accepting a policy entry of the bad-token catalogue is. Absent in plans made
+    /// before it existed (then lenient), and left out of plan files when lenient so their
+    /// bytes (and hashes) stay as they were.
+    #[serde(default, skip_serializing_if = "RejectPolicy::is_lenient")]
+    pub policy: RejectPolicy,
+}
+
+/// How the rejection-hygiene oracle treats a server that accepts a bad-token entry whose
+/// refusal is the server's policy (`empty-sub`, `exp-string`, `duplicate-sub-keys`,
+/// `oversized`; `wrong-aud`/`wrong-iss` when `[auth]` does not state `aud`/`iss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectPolicy {
+    /// A lenient acceptance: counted on its own (`summary.json` `lenient`), not a violation.
+    #[default]
+    Lenient,
+    /// A rejection-hygiene violation, like accepting a must-reject entry.
+    Strict,
+}
+
+impl RejectPolicy {
+    /// Every policy by its name in scenario files, in the order messages list them.
+    pub const ALL: [(&'static str, RejectPolicy); 2] = [
+        ("lenient", RejectPolicy::Lenient),
+        ("strict", RejectPolicy::Strict),
+    ];
+
+    /// Its name in scenario files (`lenient`, `strict`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("?", |(name, _)| name)
+    }
+
+    /// Whether it is the default, lenient policy.
+    pub fn is_lenient(&self) -> bool {
+        *self == RejectPolicy::Lenient
+    }
 }
 
 impl Default for SessionOracles {
@@ -111,6 +152,7 @@ impl Default for SessionOracles {
             reject: RejectSpec {
                 http: vec![401, 403, 409],
                 close: vec![1008],
+                policy: RejectPolicy::Lenient,
             },
             consistency: true,
             accepted: AcceptRule::FirstFrame,

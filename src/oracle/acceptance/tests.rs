@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::model::Counters;
-use crate::model::RejectSpec;
+use crate::model::{RejectPolicy, RejectSpec};
 
 /// What the connection task tells the judge, in order.
 #[derive(Debug, Clone)]
@@ -69,6 +69,7 @@ fn rules(accepted: AcceptRule, close: &[u16]) -> SessionOracles {
         reject: RejectSpec {
             http: vec![401, 403, 409],
             close: close.to_vec(),
+            policy: RejectPolicy::Lenient,
         },
         ..SessionOracles::default()
     }

@@ -9,7 +9,8 @@
 use super::*;
 use crate::model::Cause;
 use crate::model::{
-    AcceptRule, JwtAlg, Limits, LivenessSpec, OracleSpec, RejectSpec, SecretSource, SessionOracles,
+    AcceptRule, JwtAlg, Limits, LivenessSpec, OracleSpec, RejectPolicy, RejectSpec, SecretSource,
+    SessionOracles,
 };
 use crate::model::{Action, AuthPlan, TokenPlan};
 use std::time::Duration;
@@ -29,6 +30,7 @@ fn rules() -> SessionOracles {
         reject: RejectSpec {
             http: vec![401, 403, 409],
             close: vec![1008],
+            policy: RejectPolicy::Lenient,
         },
         consistency: false,
         accepted: AcceptRule::FirstFrame,
@@ -1109,6 +1111,7 @@ fn rejection_hygiene() {
                 reject: RejectSpec {
                     http: vec![403],
                     close: vec![1008],
+                    policy: RejectPolicy::Lenient,
                 },
                 ..rules()
             },
@@ -1151,6 +1154,247 @@ fn hygiene_names_the_forged_token() {
         "forged token (alg-none) refused with HTTP [401, 403, 409] or close [1008]"
     );
     assert_eq!(v[0].at_ms, 2.0, "when the attempt began");
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad-token policy: lenient acceptances
+
+/// One row of the policy table: a single connection presenting one bad token.
+struct PolicyCase {
+    name: &'static str,
+    forge: Forge,
+    /// `[auth] aud` / `[auth] iss` set in the scenario.
+    aud: bool,
+    iss: bool,
+    policy: RejectPolicy,
+    attempts: Vec<Attempt>,
+    /// A phrase of the one rejection-hygiene violation's `seen`, or none.
+    violation: Option<&'static str>,
+    /// The entry counted as leniently accepted, once per accepted attempt.
+    lenient: Option<(&'static str, usize)>,
+}
+
+impl Default for PolicyCase {
+    fn default() -> Self {
+        PolicyCase {
+            name: "",
+            forge: bad("empty-sub"),
+            aud: false,
+            iss: false,
+            policy: RejectPolicy::Lenient,
+            attempts: vec![at(0).accepted(1_000)],
+            violation: None,
+            lenient: None,
+        }
+    }
+}
+
+#[test]
+fn bad_token_policy() {
+    let strict = RejectPolicy::Strict;
+    let cases = vec![
+        PolicyCase {
+            name: "empty-sub accepted: lenient, not a violation",
+            lenient: Some(("empty-sub", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "exp-string accepted: lenient",
+            forge: bad("exp-string"),
+            lenient: Some(("exp-string", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "duplicate-sub-keys accepted: lenient",
+            forge: bad("duplicate-sub-keys"),
+            lenient: Some(("duplicate-sub-keys", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "oversized accepted: lenient",
+            forge: bad("oversized"),
+            lenient: Some(("oversized", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-iss accepted, no [auth] iss: lenient",
+            forge: bad("wrong-iss"),
+            lenient: Some(("wrong-iss", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-aud accepted, no [auth] aud: lenient",
+            forge: bad("wrong-aud"),
+            lenient: Some(("wrong-aud", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-aud accepted, only [auth] iss stated: lenient",
+            forge: bad("wrong-aud"),
+            iss: true,
+            lenient: Some(("wrong-aud", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-iss accepted with [auth] iss stated: a violation",
+            forge: bad("wrong-iss"),
+            iss: true,
+            violation: Some("accepted: "),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-aud accepted with [auth] aud stated: a violation",
+            forge: bad("wrong-aud"),
+            aud: true,
+            violation: Some("accepted: "),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "empty-sub accepted under a strict policy: a violation",
+            policy: strict,
+            violation: Some("accepted, against the strict policy"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-iss accepted under a strict policy, no [auth] iss: a violation",
+            forge: bad("wrong-iss"),
+            policy: strict,
+            violation: Some("accepted, against the strict policy"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "empty-sub refused with 401: nothing",
+            attempts: vec![at(0).refused(1_000, Cause::Http(401))],
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "empty-sub refused with 401 under a strict policy: nothing",
+            policy: strict,
+            attempts: vec![at(0).refused(1_000, Cause::Http(401))],
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "empty-sub answered with a reset: neither accepted nor refused cleanly",
+            attempts: vec![at(0).reset(1_000)],
+            violation: Some("not refused cleanly: reset"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "oversized closed with 1011: a crash whatever the policy",
+            forge: bad("oversized"),
+            attempts: vec![at(0).upgraded(500).failed(1_000, Cause::ServerClose(1011))],
+            violation: Some("closed with 1011"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "empty-sub accepted twice (retry): counted per attempt",
+            attempts: vec![at(0).accepted(1_000), at(2_000).accepted(3_000)],
+            lenient: Some(("empty-sub", 2)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "alg-none accepted: must-reject, never lenient",
+            forge: bad("alg-none"),
+            violation: Some("accepted: "),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "missing-sub accepted: must-reject",
+            forge: bad("missing-sub"),
+            violation: Some("accepted: "),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "expired shift accepted: must-reject",
+            forge: exp(-30),
+            violation: Some("accepted: "),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "still-valid shift accepted: nothing",
+            forge: exp(60),
+            ..PolicyCase::default()
+        },
+    ];
+    for case in cases {
+        let mut plan = plan(rules(), vec![forged("j", case.forge)], vec![conn(1, 0)]);
+        plan.oracles.session.reject.policy = case.policy;
+        plan.auth.aud = case.aud.then(|| "stampede-tests".to_string());
+        plan.auth.iss = case.iss.then(|| "https://issuer.test".to_string());
+        let reports = reports(&plan, &[(1, case.attempts)]);
+        let violations = check(&plan, &reports, &[]);
+        let seen: Vec<&str> = violations.iter().map(|v| v.seen.as_str()).collect();
+        match case.violation {
+            None => assert!(violations.is_empty(), "case {:?}: {seen:?}", case.name),
+            Some(phrase) => {
+                assert_eq!(violations.len(), 1, "case {:?}: {seen:?}", case.name);
+                assert_eq!(violations[0].oracle, OracleKind::RejectionHygiene);
+                assert!(seen[0].contains(phrase), "case {:?}: {seen:?}", case.name);
+            }
+        }
+        let lenient = lenient(&plan, &reports);
+        let got: Vec<(String, u32, &str)> = lenient
+            .iter()
+            .map(|l| (l.entry.to_string(), l.conn, l.jti.as_str()))
+            .collect();
+        let want: Vec<(String, u32, &str)> = case
+            .lenient
+            .map(|(entry, n)| vec![(entry.to_string(), 1, "j"); n])
+            .unwrap_or_default();
+        assert_eq!(got, want, "case {:?}", case.name);
+    }
+}
+
+#[test]
+fn lenient_acceptances_are_dated_and_sorted() {
+    let plan = plan(
+        rules(),
+        vec![forged("a", bad("oversized")), forged("b", bad("empty-sub"))],
+        vec![conn(1, 0), conn(2, 1)],
+    );
+    let timeline = vec![
+        (1, vec![at(5 * MS).accepted(6 * MS)]),
+        (2, vec![at(2 * MS).accepted(3 * MS)]),
+    ];
+    let got = lenient(&plan, &reports(&plan, &timeline));
+    let summary: Vec<(u32, f64, &str)> = got
+        .iter()
+        .map(|l| (l.conn, l.at_ms, l.group.as_str()))
+        .collect();
+    assert_eq!(summary, [(2, 2.0, "g"), (1, 5.0, "g")]);
+}
+
+/// A policy entry refused is no liveness fault (its refusal is allowed), and a server that
+/// accepts it through one placement and refuses it through another is still inconsistent.
+#[test]
+fn policy_entries_in_the_other_oracles() {
+    run(vec![
+        Case {
+            name: "empty-sub refused: no liveness violation",
+            rules: live(),
+            tokens: vec![forged("j", bad("empty-sub"))],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(401))])],
+            ..Case::default()
+        },
+        Case {
+            name: "empty-sub accepted via header, refused via query: inconsistent",
+            rules: consistent(),
+            tokens: vec![forged("a", bad("empty-sub")), forged("b", bad("empty-sub"))],
+            conns: vec![conn_via(1, 0, header()), conn_via(2, 1, query())],
+            timeline: vec![
+                (1, vec![at(0).accepted(1_000)]),
+                (2, vec![at(0).refused(1_000, Cause::Http(401))]),
+            ],
+            want: vec![want(
+                OracleKind::Consistency,
+                1,
+                &[1, 2],
+                r#"accepted via ["header"]"#,
+            )],
+            ..Case::default()
+        },
+    ]);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -204,6 +204,34 @@ fn a_clean_run_has_no_failures() {
 }
 
 #[test]
+fn lenient_acceptances_are_a_note_not_a_failure() {
+    let mut s = summary();
+    s.violations = Default::default();
+    let quiet = junit(&s);
+    assert!(!quiet.contains("<system-out>"), "{quiet}");
+    s.lenient.total = 6;
+    s.lenient.by_entry = [("empty-sub".to_string(), 3), ("wrong-iss".to_string(), 3)].into();
+    let xml = junit(&s);
+    assert!(!xml.contains("<failure"), "{xml}");
+    let els = elements(&xml);
+    let property = els
+        .iter()
+        .find(|(n, a)| n == "property" && a["name"] == "lenient_acceptances")
+        .unwrap();
+    assert_eq!(property.1["value"], "6");
+    let note = xml
+        .lines()
+        .find(|l| l.contains("<system-out>"))
+        .unwrap_or_else(|| panic!("no note in {xml}"));
+    assert!(
+        note.contains(
+            "6 bad tokens accepted by server policy, not violations (empty-sub 3, wrong-iss 3)"
+        ),
+        "{note}"
+    );
+}
+
+#[test]
 fn escape_handles_markup_quotes_and_control_characters() {
     assert_eq!(
         escape("a<b>&\"c'\u{1}\td"),

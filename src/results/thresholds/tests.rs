@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{BadToken, LenientAcceptance};
 use crate::results::fixture::summary;
 use crate::scenario::load_str;
 
@@ -53,6 +54,37 @@ fn counts_throughput_and_events() {
     let r = one("\"event.agent_completed.rate\" = \">= 99%\"");
     assert!(r.passed, "{}", r.message);
     assert!(!one("\"event.agent_completed.rate\" = \"> 99%\"").passed);
+}
+
+#[test]
+fn lenient_acceptances_are_a_count() {
+    let lenient = [
+        LenientAcceptance {
+            entry: BadToken::EmptySub,
+            conn: 1,
+            user: 0,
+            group: "g".into(),
+            jti: "a".into(),
+            at_ms: 1.0,
+        },
+        LenientAcceptance {
+            entry: BadToken::WrongIss,
+            conn: 2,
+            user: 1,
+            group: "g".into(),
+            jti: "b".into(),
+            at_ms: 2.0,
+        },
+    ];
+    let clean = one("lenient_acceptances = \"== 0\"");
+    assert_eq!((clean.actual, clean.passed), (Some(0.0), true));
+    let mut s = summary();
+    s.lenient = crate::results::LenientSummary::of(&lenient);
+    let r = evaluate(&s, &thresholds("lenient_acceptances = \"== 0\"")).remove(0);
+    assert_eq!((r.actual, r.passed), (Some(2.0), false));
+    assert_eq!(r.message, "lenient_acceptances = 2, limit == 0: BREACHED");
+    let r = evaluate(&s, &thresholds("lenient_acceptances = \"<= 2\"")).remove(0);
+    assert!(r.passed, "{}", r.message);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `accepted`. Each is on with its default when absent.
 
 use super::walk::{found, Ctx, Fields, Node};
-use crate::model::{AcceptRule, LivenessSpec, RejectSpec, SessionOracles};
+use crate::model::{AcceptRule, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles};
 use toml::de::DeValue;
 
 /// The session oracles from the keys of `[oracles]`.
@@ -78,9 +78,11 @@ fn liveness(
     }
 }
 
-/// `reject = { http = [401, 403, 409], close = [1008] }`; a list left out keeps its default.
+/// `reject = { http = [401, 403, 409], close = [1008], policy = "lenient" }`; a key left out
+/// keeps its default.
 fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec {
-    let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &["http", "close"]) else {
+    let known = ["http", "close", "policy"];
+    let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &known) else {
         return default.clone();
     };
     let f = f.with_owner("oracles.reject");
@@ -116,7 +118,12 @@ fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec
             "oracles.reject: no clean way to refuse is left; list at least one code",
         );
     }
-    RejectSpec { http, close }
+    let policy = f.choice(cx, "policy", &RejectPolicy::ALL, default.policy);
+    RejectSpec {
+        http,
+        close,
+        policy,
+    }
 }
 
 /// `accepted = "upgrade" | "first_frame" | { message = "connection_established" }`.

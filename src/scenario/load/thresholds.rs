@@ -28,6 +28,7 @@ const NAMED: &[(&str, ThresholdMetric)] = &[
     ("failed", ThresholdMetric::FailedRate),
     ("failed.rate", ThresholdMetric::FailedRate),
     ("violations", ThresholdMetric::Violations),
+    ("lenient_acceptances", ThresholdMetric::LenientAcceptances),
     ("received_per_sec", ThresholdMetric::ReceivedPerSec),
     ("sent_per_sec", ThresholdMetric::SentPerSec),
 ];
@@ -198,7 +199,8 @@ fn valid_metrics() -> String {
     let oracles: Vec<&str> = ORACLES.iter().map(|o| o.name()).collect();
     format!(
         "<phase>.<stat> (phases: {}; stats: {}), errors.rate, rejected.rate, failed.rate, \
-         violations, <oracle>.violations ({}), received_per_sec, sent_per_sec or event.<type>.rate",
+         violations, <oracle>.violations ({}), lenient_acceptances, received_per_sec, \
+         sent_per_sec or event.<type>.rate",
         phases.join(", "),
         stats.join(", "),
         oracles.join(", ")

@@ -185,7 +185,8 @@ fn session_oracles_load() {
         o.reject,
         RejectSpec {
             http: vec![401],
-            close: vec![1008, 4001]
+            close: vec![1008, 4001],
+            policy: RejectPolicy::Lenient,
         }
     );
     assert!(!o.consistency);
@@ -211,11 +212,48 @@ fn session_oracles_load() {
     assert_eq!(
         on.reject,
         RejectSpec {
-            http: defaults.reject.http,
-            close: vec![]
+            http: defaults.reject.http.clone(),
+            close: vec![],
+            policy: RejectPolicy::Lenient,
         }
     );
     assert_eq!(oracles("liveness = {}").liveness, defaults.liveness);
+}
+
+#[test]
+fn reject_policy_loads_lenient_by_default() {
+    let defaults = SessionOracles::default();
+    assert_eq!(defaults.reject.policy, RejectPolicy::Lenient);
+    let strict = oracles("reject = { policy = \"strict\" }");
+    // The lists left out keep their defaults.
+    assert_eq!(
+        strict.reject,
+        RejectSpec {
+            policy: RejectPolicy::Strict,
+            ..defaults.reject.clone()
+        }
+    );
+    let lenient = oracles("reject = { http = [401], policy = \"lenient\" }");
+    assert_eq!(lenient.reject.policy, RejectPolicy::Lenient);
+    assert_eq!(lenient.reject.http, vec![401]);
+}
+
+#[test]
+fn bad_reject_policy_is_reported_at_its_value() {
+    // Line 3 is `[oracles]`, line 4 the `reject` table; the value starts at column 35.
+    let text = with_top("[oracles]\nreject = { http = [401], policy = \"loose\" }");
+    assert_eq!(
+        problem(&text),
+        (
+            4,
+            35,
+            "policy: expected one of \"lenient\", \"strict\", found \"loose\"".to_string()
+        )
+    );
+    let text = with_top("[oracles]\nreject = { policy = true }");
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (4, 21), "{message}");
+    assert!(message.contains("policy: expected a string"), "{message}");
 }
 
 #[test]

@@ -50,6 +50,13 @@ fn every_metric_kind_parses_to_its_unit() {
             oracle: OracleKind::Completeness
         }
     );
+    let t = only("lenient_acceptances = \"== 0\"");
+    assert_eq!(
+        (t.metric.clone(), t.op, t.limit),
+        (ThresholdMetric::LenientAcceptances, ThresholdOp::Eq, 0.0)
+    );
+    assert_eq!(t.metric.unit(), MetricUnit::Count);
+    assert_eq!(t.metric.to_string(), "lenient_acceptances");
     let t = only("received_per_sec = \"> 100/s\"");
     assert_eq!(
         (t.metric, t.op, t.limit),

@@ -8,7 +8,7 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::Live;
 use crate::metrics::{IntervalConfig, IntervalLog};
-use crate::model::{Counters, OracleKind, Plan, Scenario, StopReason};
+use crate::model::{Counters, OracleKind, Plan, Scenario, StopReason, Violation};
 use crate::reference::{self, Bug, ServerHandle, TargetError};
 use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError};
 use crate::swarm::{self, Dialer, Endpoint, SwarmOutput, TlsError, TlsOptions, UrlError};
@@ -74,6 +74,13 @@ impl Bound {
     /// Whether the target is the built-in reference server.
     pub fn is_reference(&self) -> bool {
         self.server.is_some()
+    }
+
+    /// Whether tokens for an external target are signed with the public development
+    /// secret ([`crate::model::DEV_SECRET`]): the scenario named no secret of its own (or
+    /// `STAMPEDE_JWT_SECRET` is unset), and a real server will most likely refuse them.
+    pub fn development_secret_on_external(&self) -> bool {
+        !self.is_reference() && self.keys.is_development()
     }
 
     /// Stops the reference server, if one was started.
@@ -254,6 +261,8 @@ pub async fn execute(
         limits: plan.limits,
     };
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
+    // A server may echo a token back; nothing it sent reaches a result with one in it.
+    let redactor = auth::Redactor::new(&tokens);
     raise_fd_limit(plan.conns.len());
     let dir = opts
         .out
@@ -271,15 +280,16 @@ pub async fn execute(
         embedded_target: bound.is_reference(),
         started_at,
     };
-    let results = results::summarize(&info, merge(&plan, output));
+    let results = results::summarize(&info, merge(&plan, output, &redactor));
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
 }
 
-/// Merges the connections' reports and judges the whole run.
-fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
+/// Merges the connections' reports and judges the whole run. Every violation's text is
+/// redacted here, the one place all of them pass before any output.
+fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
     let coverage = oracle::session::coverage(plan, &out.reports);
     let mut counters = Counters {
@@ -299,6 +309,9 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
         violations.extend(r.violations);
     }
     violations.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    for v in &mut violations {
+        redact_violation(redactor, v);
+    }
     let stopped = if out.interrupted {
         StopReason::Interrupted
     } else if out.hit_duration {
@@ -322,6 +335,22 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
             tokens: out.probes.len(),
             refused: out.probes.iter().filter(|p| !p.accepted).count(),
         },
+    }
+}
+
+/// Replaces every minted token in the text of `v` (what the server sent ends up in
+/// `seen`, `expected`, `correlation` and the involved connections' answers).
+fn redact_violation(redactor: &auth::Redactor, v: &mut Violation) {
+    if redactor.is_empty() {
+        return;
+    }
+    redactor.redact_in_place(&mut v.expected);
+    redactor.redact_in_place(&mut v.seen);
+    if let Some(c) = &mut v.correlation {
+        redactor.redact_in_place(c);
+    }
+    for i in &mut v.involved {
+        redactor.redact_in_place(&mut i.answer);
     }
 }
 

@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod capacity;
+pub use capacity::CapacityError;
+
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -33,6 +36,9 @@ pub enum RunError {
     Server(#[from] TargetError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The client machine cannot hold the plan's connections (refused before it starts).
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
 }
 
 /// Where a run goes.
@@ -263,7 +269,11 @@ pub async fn execute(
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
     // A server may echo a token back; nothing it sent reaches a result with one in it.
     let redactor = auth::Redactor::new(&tokens);
-    raise_fd_limit(plan.conns.len());
+    let need = capacity::Need {
+        connections: plan.conns.len() as u64,
+        embedded_server: bound.is_reference(),
+    };
+    capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
     let dir = opts
         .out
         .as_ref()
@@ -365,21 +375,4 @@ fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
     std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
     let path = dir.join("intervals.hlog");
     IntervalLog::create(&path).map_err(|e| failed(&path, e))
-}
-
-/// Every connection needs a file descriptor (two with the embedded server): raise the soft
-/// limit to the hard one, and warn when even that is too low.
-fn raise_fd_limit(connections: usize) {
-    let wanted = (connections as u64) * 2 + 256;
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => {
-            tracing::warn!(
-                got,
-                wanted,
-                "open-file limit is below what this plan needs; raise `ulimit -n`"
-            )
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
-    }
 }

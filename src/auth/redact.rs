@@ -67,12 +67,9 @@ impl Redactor {
         let mut copied = 0;
         let mut i = 0;
         while i + MIN_TOKEN <= bytes.len() {
-            let candidate = i == 0
-                || !is_token_byte(bytes[i - 1])
-                || bytes[i..].starts_with(b"eyJ");
-            let found = candidate
-                .then(|| self.token_at(text, i))
-                .flatten();
+            let candidate =
+                i == 0 || !is_token_byte(bytes[i - 1]) || bytes[i..].starts_with(b"eyJ");
+            let found = candidate.then(|| self.token_at(text, i)).flatten();
             match found {
                 Some((len, label)) => {
                     let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
@@ -134,8 +131,8 @@ fn is_token_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::tests::{auth_plan, keys};
     use crate::auth::mint_all;
+    use crate::auth::tests::{auth_plan, keys};
     use crate::model::{JwtAlg, TokenPlan};
 
     fn tokens(n: usize) -> Vec<Token> {

@@ -342,9 +342,11 @@ fn a_secret_a_saved_plan_did_not_store_names_what_to_set() {
 
 #[test]
 fn the_development_secret_is_known_by_its_keys() {
-    assert!(Keys::hmac(JwtAlg::Hs256, crate::model::DEV_SECRET.as_bytes())
-        .unwrap()
-        .is_development());
+    assert!(
+        Keys::hmac(JwtAlg::Hs256, crate::model::DEV_SECRET.as_bytes())
+            .unwrap()
+            .is_development()
+    );
     assert!(!keys(JwtAlg::Hs256).is_development());
     assert!(!keys(JwtAlg::Rs256).is_development());
 }

@@ -466,11 +466,21 @@ mod tests {
 
     #[test]
     fn close_codes_are_recorded_as_received_and_invalid_ones_named() {
-        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1011, 1013, 1014, 3000, 4000, 4999] {
-            assert_eq!(Cause::of_close_code(code), Cause::ServerClose(code), "{code}");
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1011, 1013, 1014, 3000, 4000, 4999,
+        ] {
+            assert_eq!(
+                Cause::of_close_code(code),
+                Cause::ServerClose(code),
+                "{code}"
+            );
         }
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
-            assert_eq!(Cause::of_close_code(code), Cause::InvalidClose(code), "{code}");
+            assert_eq!(
+                Cause::of_close_code(code),
+                Cause::InvalidClose(code),
+                "{code}"
+            );
         }
     }
 

@@ -46,8 +46,7 @@ impl Judge<'_> {
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         if a.outcome == Outcome::Pending {
-            let refusal =
-                matches!(cause, Cause::ServerClose(code) if self.rules.reject.close.contains(&code));
+            let refusal = matches!(cause, Cause::ServerClose(code) if self.rules.reject.close.contains(&code));
             if refusal {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {

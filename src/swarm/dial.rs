@@ -300,9 +300,7 @@ impl Dialer {
 /// `net.ipv4.ip_local_port_range` to this destination is taken).
 pub fn connect_cause(e: &std::io::Error) -> Cause {
     match e.raw_os_error() {
-        Some(errno) if errno == EMFILE || errno == ENFILE => {
-            Cause::ClientFdLimit
-        }
+        Some(errno) if errno == EMFILE || errno == ENFILE => Cause::ClientFdLimit,
         _ if e.kind() == std::io::ErrorKind::AddrNotAvailable => Cause::ClientPortsExhausted,
         _ => Cause::Connect(format!("{:?}", e.kind()).to_lowercase()),
     }

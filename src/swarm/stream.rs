@@ -233,10 +233,7 @@ enum Sniff {
     /// A frame header: its bytes so far (at most 2 + 8 + 4).
     Header { bytes: [u8; 14], have: usize },
     /// A payload: bytes left; for a Close frame, its length, mask and code bytes so far.
-    Payload {
-        left: u64,
-        close: Option<CloseRead>,
-    },
+    Payload { left: u64, close: Option<CloseRead> },
 }
 
 impl Default for Sniff {
@@ -424,7 +421,11 @@ mod tests {
         wire.extend(frame(0x9, b"ping", None));
         wire.extend(close(999));
         for chunk in [1, 2, 3, 7, 64, 100_000] {
-            assert_eq!(sniff(&wire, chunk), Some(RawClose::Code(999)), "chunk {chunk}");
+            assert_eq!(
+                sniff(&wire, chunk),
+                Some(RawClose::Code(999)),
+                "chunk {chunk}"
+            );
         }
     }
 
@@ -432,8 +433,14 @@ mod tests {
     fn empty_truncated_masked_and_later_closes() {
         let head = b"HTTP/1.1 101 OK\r\n\r\n".to_vec();
         let with = |tail: Vec<u8>| [head.clone(), tail].concat();
-        assert_eq!(sniff(&with(frame(0x8, b"", None)), 1), Some(RawClose::Empty));
-        assert_eq!(sniff(&with(frame(0x8, b"\x03", None)), 1), Some(RawClose::Truncated));
+        assert_eq!(
+            sniff(&with(frame(0x8, b"", None)), 1),
+            Some(RawClose::Empty)
+        );
+        assert_eq!(
+            sniff(&with(frame(0x8, b"\x03", None)), 1),
+            Some(RawClose::Truncated)
+        );
         let masked = frame(0x8, &1005u16.to_be_bytes(), Some([1, 2, 3, 4]));
         assert_eq!(sniff(&with(masked), 2), Some(RawClose::Code(1005)));
         let two = [close(4000), close(1000)].concat();

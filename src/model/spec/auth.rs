@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(serde_json::from_str::<SecretSource>(&json).unwrap(), dev);
         // Files written before the markers hold the value itself: it still reads.
         let old = r#"{"env":{"name":"X","default":"stampede-dev-secret"}}"#;
-        assert_eq!(serde_json::from_str::<SecretSource>(old).unwrap(), dev_with("X"));
+        assert_eq!(
+            serde_json::from_str::<SecretSource>(old).unwrap(),
+            dev_with("X")
+        );
         assert!(!format!("{literal:?}").contains("hunter2"));
     }
 

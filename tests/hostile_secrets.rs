@@ -519,7 +519,7 @@ fn a_plan_that_needs_more_file_descriptors_than_allowed_is_refused_before_it_sta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repro_made_against_an_external_target_replays_there_without_target() {
-    let (url, stop, _) = spawn_echo().await;
+    let (url, stop, seen) = spawn_echo().await;
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "echo.toml", ECHO_SCENARIO);
     let out = dir.path().join("repros");
@@ -569,6 +569,16 @@ async fn a_repro_made_against_an_external_target_replays_there_without_target() 
     assert!(said.contains("2/2 times"), "{said}{}", text(&replay.stderr));
     assert!(said.contains(&format!("against {url}")), "{said}");
     assert_eq!(replay.status.code(), Some(1));
+    // The hunt's evidence (console, repro file) names echoed tokens by jti only.
+    let repro_file = std::fs::read_to_string(&path).unwrap();
+    assert!(repro_file.contains("<token jti="), "{repro_file}");
+    let tokens = seen.lock().unwrap().clone();
+    assert!(!tokens.is_empty());
+    for body in [&found, &text(&hunt.stderr), &said, &repro_file] {
+        for token in &tokens {
+            assert!(!body.contains(token.as_str()), "a whole token:\n{body}");
+        }
+    }
 }
 
 #[test]

@@ -348,3 +348,24 @@ pub fn classify(e: &WsError) -> Cause {
 
 /// Shared, read-only dialing state.
 pub type SharedDialer = Arc<Dialer>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn the_clients_own_limits_have_causes_of_their_own() {
+        let errno = io::Error::from_raw_os_error;
+        assert_eq!(connect_cause(&errno(EMFILE)), Cause::ClientFdLimit);
+        assert_eq!(connect_cause(&errno(ENFILE)), Cause::ClientFdLimit);
+        let no_port = io::Error::from(io::ErrorKind::AddrNotAvailable);
+        assert_eq!(connect_cause(&no_port), Cause::ClientPortsExhausted);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            connect_cause(&refused),
+            Cause::Connect("connectionrefused".into())
+        );
+        assert!(!connect_cause(&refused).is_client_side());
+    }
+}

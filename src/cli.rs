@@ -292,6 +292,9 @@ pub(crate) async fn watched_run(
             prepared.bound.url
         );
     }
+    if !quiet {
+        development_secret_notice(&prepared.bound);
+    }
     let progress = (!quiet).then(|| {
         Progress::start(
             prepared.live.clone(),
@@ -304,6 +307,21 @@ pub(crate) async fn watched_run(
         progress.finish().await;
     }
     Ok(outcome?)
+}
+
+/// Says once per process (a `--seeds` run or a hunt binds many times) that tokens for an
+/// external target are signed with the public development secret.
+pub(crate) fn development_secret_notice(bound: &run::Bound) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if bound.development_secret_on_external() {
+        ONCE.call_once(|| {
+            eprintln!(
+                "notice: signing tokens for {} with stampede's public development secret; \
+                 set STAMPEDE_JWT_SECRET (or the scenario's [auth] secret) to the server's",
+                bound.url
+            );
+        });
+    }
 }
 
 /// An interval: a duration of at least 1 ms.

@@ -7,7 +7,9 @@
 
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
-use crate::model::{Answer, Counters, OracleKind, Plan, Scenario, StopReason, Threshold};
+use crate::model::{
+    Answer, Counters, OracleKind, Plan, Scenario, StopReason, Threshold, Violation,
+};
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
 use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError, MAX_ANSWERS};
@@ -19,6 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+pub mod capacity;
+pub use capacity::CapacityError;
 
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,9 @@ pub enum RunError {
     Server(#[from] TargetError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The client machine cannot hold the plan's connections (refused before it starts).
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
 }
 
 /// Where a run goes.
@@ -74,6 +82,13 @@ impl Bound {
     /// Whether the target is the built-in reference server.
     pub fn is_reference(&self) -> bool {
         self.server.is_some()
+    }
+
+    /// Whether tokens for an external target are signed with the public development
+    /// secret ([`crate::model::DEV_SECRET`]): the scenario named no secret of its own (or
+    /// `STAMPEDE_JWT_SECRET` is unset), and a real server will most likely refuse them.
+    pub fn development_secret_on_external(&self) -> bool {
+        !self.is_reference() && self.keys.is_development()
     }
 
     /// Stops the reference server, if one was started.
@@ -262,7 +277,13 @@ pub async fn execute(
         limits: plan.limits,
     };
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
-    raise_fd_limit(plan.conns.len());
+    // A server may echo a token back; nothing it sent reaches a result with one in it.
+    let redactor = auth::Redactor::new(&tokens);
+    let need = capacity::Need {
+        connections: plan.conns.len() as u64,
+        embedded_server: bound.is_reference(),
+    };
+    capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
     let dir = opts
         .out
         .as_ref()
@@ -279,15 +300,16 @@ pub async fn execute(
         embedded_target: bound.is_reference(),
         started_at,
     };
-    let results = results::summarize(&info, merge(&plan, output), &opts.thresholds);
+    let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
 }
 
-/// Merges the connections' reports and judges the whole run.
-fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
+/// Merges the connections' reports and judges the whole run. Every violation's text is
+/// redacted here, the one place all of them pass before any output.
+fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
     let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
@@ -314,6 +336,14 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
         answers.extend(fresh.cloned());
     }
     violations.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    for v in &mut violations {
+        redact_violation(redactor, v);
+    }
+    // A server may echo the token in its refusal page: what it said is shown, never it.
+    for a in &mut answers {
+        redactor.redact_in_place(&mut a.detail);
+        redactor.redact_in_place(&mut a.body);
+    }
     let stopped = if out.interrupted {
         StopReason::Interrupted
     } else if out.hit_duration {
@@ -350,6 +380,22 @@ fn merge(plan: &Plan, out: SwarmOutput) -> Merged {
     }
 }
 
+/// Replaces every minted token in the text of `v` (what the server sent ends up in
+/// `seen`, `expected`, `correlation` and the involved connections' answers).
+fn redact_violation(redactor: &auth::Redactor, v: &mut Violation) {
+    if redactor.is_empty() {
+        return;
+    }
+    redactor.redact_in_place(&mut v.expected);
+    redactor.redact_in_place(&mut v.seen);
+    if let Some(c) = &mut v.correlation {
+        redactor.redact_in_place(c);
+    }
+    for i in &mut v.involved {
+        redactor.redact_in_place(&mut i.answer);
+    }
+}
+
 /// Makes the result directory and opens its `intervals.hlog`.
 fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
     let failed = |path: &std::path::Path, source| {
@@ -361,21 +407,4 @@ fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
     std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
     let path = dir.join("intervals.hlog");
     IntervalLog::create(&path).map_err(|e| failed(&path, e))
-}
-
-/// Every connection needs a file descriptor (two with the embedded server): raise the soft
-/// limit to the hard one, and warn when even that is too low.
-fn raise_fd_limit(connections: usize) {
-    let wanted = (connections as u64) * 2 + 256;
-    match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => {
-            tracing::warn!(
-                got,
-                wanted,
-                "open-file limit is below what this plan needs; raise `ulimit -n`"
-            )
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
-    }
 }

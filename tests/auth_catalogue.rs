@@ -91,7 +91,7 @@ async fn configured(
 fn auth_plan(alg: JwtAlg, aud: Option<&str>, iss: Option<&str>) -> AuthPlan {
     let mut plan = AuthPlan::from_spec(&AuthSpec {
         secret: SecretSource::Literal {
-            value: String::from_utf8(SECRET.to_vec()).unwrap(),
+            value: String::from_utf8(SECRET.to_vec()).unwrap().into(),
         },
         alg,
         ..AuthSpec::default()

@@ -5,7 +5,7 @@
 
 use super::AuthError;
 use crate::model::AuthPlan;
-use crate::model::{JwtAlg, SecretSource};
+use crate::model::{JwtAlg, SecretSource, SecretText, DEV_SECRET};
 use jsonwebtoken::{crypto, Algorithm, DecodingKey, EncodingKey};
 use std::fmt;
 
@@ -101,6 +101,12 @@ impl Keys {
         self.secret.as_deref()
     }
 
+    /// Whether these keys sign with the public development secret ([`DEV_SECRET`]): fine
+    /// for the built-in server, worth a notice against any other target.
+    pub fn is_development(&self) -> bool {
+        self.hmac_secret() == Some(DEV_SECRET.as_bytes())
+    }
+
     /// The public key PEM (RS256/ES256, when given or derivable), ending in a newline as
     /// PEM files do: what a server verifies with, and the `hs-rs-confusion` HMAC secret.
     pub fn public_pem(&self) -> Option<&[u8]> {
@@ -139,18 +145,37 @@ pub fn resolve_keys(auth: &AuthPlan) -> Result<Keys, AuthError> {
     Keys::pem(auth.alg, &private_pem, public_pem.as_deref())
 }
 
-/// Reads one secret value; `what` names it in errors.
+/// The environment variable that supplies a literal `what` a saved plan does not store.
+pub fn literal_env(what: &str) -> &'static str {
+    match what {
+        "JWT private key" => "STAMPEDE_JWT_KEY",
+        "JWT public key" => "STAMPEDE_JWT_PUBLIC_KEY",
+        _ => "STAMPEDE_JWT_SECRET",
+    }
+}
+
+/// Reads one secret value; `what` names it in errors. A value a saved plan did not store
+/// ([`SecretText::NotStored`]) comes from the environment: the `env` source's own variable,
+/// or for a literal the one [`literal_env`] names; without it, an error says which to set.
 pub(super) fn read_source(source: &SecretSource, what: &'static str) -> Result<Vec<u8>, AuthError> {
     let value = match source {
         SecretSource::Env { name, default } => match std::env::var(name) {
             Ok(v) => v.into_bytes(),
-            Err(_) => default
-                .clone()
-                .ok_or_else(|| AuthError::MissingEnv {
-                    what,
-                    name: name.clone(),
-                })?
-                .into_bytes(),
+            Err(_) => match default {
+                Some(SecretText::Known(v)) => v.clone().into_bytes(),
+                Some(SecretText::NotStored) => {
+                    return Err(AuthError::DefaultNotStored {
+                        what,
+                        name: name.clone(),
+                    })
+                }
+                None => {
+                    return Err(AuthError::MissingEnv {
+                        what,
+                        name: name.clone(),
+                    })
+                }
+            },
         },
         SecretSource::File { path } => {
             let text = std::fs::read(path).map_err(|source| AuthError::File {
@@ -160,7 +185,17 @@ pub(super) fn read_source(source: &SecretSource, what: &'static str) -> Result<V
             })?;
             trim_trailing_newline(text)
         }
-        SecretSource::Literal { value } => value.clone().into_bytes(),
+        SecretSource::Literal {
+            value: SecretText::Known(v),
+        } => v.clone().into_bytes(),
+        SecretSource::Literal {
+            value: SecretText::NotStored,
+        } => {
+            let env = literal_env(what);
+            std::env::var(env)
+                .map_err(|_| AuthError::LiteralNotStored { what, env })?
+                .into_bytes()
+        }
     };
     if value.is_empty() {
         return Err(AuthError::Empty(what));

@@ -3,16 +3,20 @@
 //! they could be printed.
 //!
 //! A token is a bearer secret; nothing outside this module ever formats one whole.
-//! Logs and results name a token by its `jti` and [`fingerprint`].
+//! Logs and results name a token by its `jti` and [`fingerprint`], and whatever a run
+//! records of the text a server sent goes through a [`Redactor`] first (a server may echo
+//! a token back).
 
 pub mod catalogue;
 mod encode;
 mod keys;
 mod placement;
+mod redact;
 
 pub use encode::REGISTERED_CLAIMS;
-pub use keys::{resolve_keys, Keys};
+pub use keys::{literal_env, resolve_keys, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
+pub use redact::{label as token_label, Redactor};
 
 use crate::model::{AuthPlan, TokenPlan};
 use crate::model::{BadToken, Forge, SecretSource};
@@ -36,6 +40,19 @@ pub enum AuthError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{what}: the scenario gave it as a literal, which plan and repro files do not store; \
+         set the environment variable {env} to it"
+    )]
+    LiteralNotStored {
+        what: &'static str,
+        env: &'static str,
+    },
+    #[error(
+        "{what}: environment variable {name} is not set, and the scenario's default for it \
+         is not stored in plan and repro files; set {name}"
+    )]
+    DefaultNotStored { what: &'static str, name: String },
     #[error("{0} is empty")]
     Empty(&'static str),
     #[error("{0} tokens need [auth] key (a PEM private key)")]

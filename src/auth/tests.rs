@@ -314,3 +314,39 @@ fn secret_file_trailing_newline_is_trimmed() {
     };
     assert_eq!(resolve_secret(&src).unwrap(), b"topsecret");
 }
+
+#[test]
+fn a_secret_a_saved_plan_did_not_store_names_what_to_set() {
+    use crate::model::SecretText;
+    // An env default that was not stored: the variable itself supplies it.
+    let src = SecretSource::Env {
+        name: "STAMPEDE_TEST_UNSET_VAR_Y".into(),
+        default: Some(SecretText::NotStored),
+    };
+    let err = resolve_secret(&src).unwrap_err().to_string();
+    assert!(err.contains("set STAMPEDE_TEST_UNSET_VAR_Y"), "{err}");
+    // A literal that was not stored: the conventional variable for its kind.
+    let src = SecretSource::Literal {
+        value: SecretText::NotStored,
+    };
+    match resolve_secret(&src) {
+        // The variable may be set in this environment; then it is used.
+        Ok(v) => assert_eq!(
+            v,
+            std::env::var("STAMPEDE_JWT_SECRET").unwrap().into_bytes()
+        ),
+        Err(e) => assert!(e.to_string().contains("STAMPEDE_JWT_SECRET"), "{e}"),
+    }
+    assert_eq!(literal_env("JWT private key"), "STAMPEDE_JWT_KEY");
+}
+
+#[test]
+fn the_development_secret_is_known_by_its_keys() {
+    assert!(
+        Keys::hmac(JwtAlg::Hs256, crate::model::DEV_SECRET.as_bytes())
+            .unwrap()
+            .is_development()
+    );
+    assert!(!keys(JwtAlg::Hs256).is_development());
+    assert!(!keys(JwtAlg::Rs256).is_development());
+}

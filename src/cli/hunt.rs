@@ -15,10 +15,14 @@ use tokio_util::sync::CancellationToken;
 /// Where the plans run: a URL, or the embedded reference server (optionally with a bug).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Target URL (ws:// or wss://).
-    #[arg(long, env = "STAMPEDE_TARGET", conflicts_with = "bug")]
+    /// Target URL (ws:// or wss://); for replay and shrink, instead of the repro's own.
+    #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
     pub target: Option<String>,
-    /// Without --target: run against the embedded reference server with this planted bug.
+    /// Run against the built-in reference server (correct unless --bug), whatever the
+    /// scenario or repro names.
+    #[arg(long)]
+    pub reference: bool,
+    /// Run against the built-in reference server with this planted bug.
     #[arg(long)]
     pub bug: Option<Bug>,
     /// The planted bug's race window.
@@ -77,13 +81,41 @@ pub struct ShrinkArgs {
 }
 
 impl TargetArgs {
-    /// The target these flags name: `--target`, else `fallback` (the scenario's), else
-    /// the reference server with `--bug` planted.
+    /// The built-in server these flags ask for (`--reference` or `--bug`), if any.
+    fn built_in(&self) -> Option<Target> {
+        (self.reference || self.bug.is_some()).then_some(Target::Reference {
+            bug: self.bug,
+            window: self.bug_window,
+        })
+    }
+
+    /// The target of a hunt: the built-in server when asked for, else `--target`, else
+    /// `fallback` (the scenario's), else the built-in server, correct.
     fn choose(&self, fallback: Option<&str>) -> Target {
-        match Target::choose(self.target.clone(), fallback) {
-            Target::Reference { .. } => Target::Reference {
-                bug: self.bug,
-                window: self.bug_window,
+        self.built_in()
+            .unwrap_or_else(|| match Target::choose(self.target.clone(), fallback) {
+                Target::Reference { .. } => Target::Reference {
+                    bug: None,
+                    window: self.bug_window,
+                },
+                url => url,
+            })
+    }
+
+    /// The target of a replay or shrink: `--target`, or the built-in server when asked
+    /// for, else where the repro was made (its URL, or the built-in server with the same
+    /// planted bug; `--bug-window` still widens the window).
+    fn choose_for(&self, repro: &Repro) -> Target {
+        if let Some(url) = &self.target {
+            return Target::Url(url.clone());
+        }
+        if let Some(built_in) = self.built_in() {
+            return built_in;
+        }
+        match repro.replay_target() {
+            Target::Reference { bug, window } => Target::Reference {
+                bug,
+                window: self.bug_window.or(window),
             },
             url => url,
         }
@@ -109,19 +141,24 @@ async fn runner(
         ..RunOptions::default()
     };
     let runner = Runner::start(target, plan, opts, cancel).await?;
-    match target {
-        Target::Reference { bug, .. } => {
-            let bug = bug
-                .map(|b| format!(" with planted bug {b}"))
-                .unwrap_or_default();
-            eprintln!(
-                "running against the built-in reference server{bug} at {}",
-                runner.url()
-            );
-        }
-        Target::Url(url) => eprintln!("running against {url}"),
-    }
+    eprintln!("running against {}", describe(&runner));
+    super::development_secret_notice(&runner.bound);
     Ok(runner)
+}
+
+/// Where a runner runs, in words: the URL, or the built-in server, its bug and its URL.
+fn describe(runner: &Runner) -> String {
+    match &runner.target {
+        Target::Reference { bug, window } => {
+            let bug = match (bug, window) {
+                (Some(b), Some(w)) => format!(" with planted bug {b} (window {w:?})"),
+                (Some(b), None) => format!(" with planted bug {b}"),
+                (None, _) => " (correct, no planted bug)".to_string(),
+            };
+            format!("the built-in reference server{bug} at {}", runner.url())
+        }
+        Target::Url(url) => url.clone(),
+    }
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
@@ -199,8 +236,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
 
 pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    let target = args.target.choose(None);
+    let target = args.target.choose_for(&repro);
     let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
+    let against = describe(&runner);
     let rate = runner
         .rate(&repro.plan, repro.oracle, args.times, None)
         .await;
@@ -210,7 +248,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         return unjudged(&format!("replay {}", rate.runs), stopped);
     }
     outln!(
-        "{}: reproduced the {} violation {rate} times ({} connections)",
+        "{}: reproduced the {} violation {rate} times ({} connections) against {against}",
         args.repro.display(),
         repro.oracle.name(),
         repro.size()
@@ -224,8 +262,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
 
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    let target = args.target.choose(None);
+    let target = args.target.choose_for(&repro);
     let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
+    let against = describe(&runner);
     let opts = ShrinkOptions {
         times: args.times,
         budget: args.budget,
@@ -243,7 +282,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
     outln!(
-        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried",
+        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried; against {against}",
         repro.oracle.name(),
         outcome.candidates
     )?;

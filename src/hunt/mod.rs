@@ -5,7 +5,7 @@ mod repro;
 mod shrink;
 mod space;
 
-pub use repro::{fresh_keys, Repro, ReproError, REPRO_VERSION};
+pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome};
 pub use space::{draw, round_seed, separate};
 
@@ -33,6 +33,8 @@ type Error = HuntError;
 
 /// Runs plans against one bound target, each with fresh token ids.
 pub struct Runner {
+    /// What the runner was asked to run against (`bound` is where that turned out to be).
+    pub target: Target,
     pub bound: Bound,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
@@ -49,6 +51,7 @@ impl Runner {
     ) -> Result<Runner, Error> {
         let bound = run::bind(target, plan, &cancel).await?;
         Ok(Runner {
+            target: target.clone(),
             bound,
             opts,
             cancel,
@@ -351,6 +354,7 @@ async fn record(
         seed,
         round,
         target: runner.url().to_string(),
+        reference: ReferenceServer::of(&runner.target),
         oracle,
         evidence,
         rate: Some((rate.reproduced, rate.runs)),

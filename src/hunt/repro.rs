@@ -5,15 +5,26 @@
 //! replay time with fresh `jti`s, so one replay's leaked session cannot make the next one
 //! fail.
 
+use crate::model::units::opt_duration_us;
 use crate::model::Plan;
 use crate::model::{OracleKind, Violation};
+use crate::reference::Bug;
 use crate::results::{write_atomic, WriteError};
+use crate::run::Target;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// Bumped when the format changes meaning.
-pub const REPRO_VERSION: u32 = 1;
+/// Bumped when the format changes meaning. Version 2 added [`Repro::reference`]: in a
+/// version 2 file its absence means an external target.
+pub const REPRO_VERSION: u32 = 2;
+
+/// The oldest version still read. A version 1 file says nothing about what its target
+/// was: one whose `target` is a loopback URL is taken as made against the built-in server
+/// (correct, no bug known: every version 1 file in `scenarios/regressions` was made that
+/// way, on a port that is long gone), any other as made against that URL.
+pub const OLDEST_READ: u32 = 1;
 
 /// A found race, replayable without its scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +38,11 @@ pub struct Repro {
     pub round: u32,
     /// Where it was found (replay may point elsewhere).
     pub target: String,
+    /// `Some` when `target` was the built-in reference server, started for the hunt: what
+    /// was planted in it. Replay and shrink start the same server again; `None`: they go
+    /// to `target` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceServer>,
     /// The oracle whose violation this reproduces: the signature replay and shrink keep.
     pub oracle: OracleKind,
     /// The violations seen when it was found.
@@ -37,6 +53,35 @@ pub struct Repro {
     pub plan: Plan,
 }
 
+/// The built-in reference server a repro was made against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceServer {
+    /// The planted bug; `None`: the correct server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug: Option<Bug>,
+    /// The bug's race window (µs in the file); `None`: the server's default.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_us"
+    )]
+    pub window: Option<Duration>,
+}
+
+impl ReferenceServer {
+    /// What `target` was, when it was the built-in server.
+    pub fn of(target: &Target) -> Option<ReferenceServer> {
+        match target {
+            Target::Reference { bug, window } => Some(ReferenceServer {
+                bug: *bug,
+                window: *window,
+            }),
+            Target::Url(_) => None,
+        }
+    }
+}
+
+/// Why a repro file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReproError {
     #[error("cannot read repro {path}: {source}")]
@@ -49,7 +94,7 @@ pub enum ReproError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("{path}: repro version {found}, this stampede reads {REPRO_VERSION}")]
+    #[error("{path}: repro version {found}, this stampede reads {OLDEST_READ} to {REPRO_VERSION}")]
     Version { path: String, found: u32 },
     #[error("{path}: invalid plan: {reason}")]
     Invalid { path: String, reason: String },
@@ -60,21 +105,28 @@ pub enum ReproError {
 }
 
 impl Repro {
+    /// Reads a repro file, checking its plan. A version 1 file is brought up to the
+    /// current version in memory (see [`OLDEST_READ`] for how its target is read).
     pub fn load(path: &Path) -> Result<Repro, ReproError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| ReproError::Read {
             path: shown.clone(),
             source,
         })?;
-        let repro: Repro = serde_json::from_slice(&bytes).map_err(|source| ReproError::Parse {
-            path: shown.clone(),
-            source,
-        })?;
-        if repro.version != REPRO_VERSION {
+        let mut repro: Repro =
+            serde_json::from_slice(&bytes).map_err(|source| ReproError::Parse {
+                path: shown.clone(),
+                source,
+            })?;
+        if !(OLDEST_READ..=REPRO_VERSION).contains(&repro.version) {
             return Err(ReproError::Version {
                 path: shown,
                 found: repro.version,
             });
+        }
+        if repro.version == 1 {
+            repro.reference = is_loopback(&repro.target).then(ReferenceServer::default);
+            repro.version = REPRO_VERSION;
         }
         repro.plan.check().map_err(|reason| ReproError::Invalid {
             path: shown,
@@ -109,6 +161,33 @@ impl Repro {
     pub fn size(&self) -> usize {
         self.plan.conns.len()
     }
+
+    /// Where it replays unless told otherwise: the built-in server with what was planted
+    /// in it when it was made against that, else its stored target.
+    pub fn replay_target(&self) -> Target {
+        match self.reference {
+            Some(r) => Target::Reference {
+                bug: r.bug,
+                window: r.window,
+            },
+            None => Target::Url(self.target.clone()),
+        }
+    }
+}
+
+/// Whether a `ws://` or `wss://` URL names this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(url: &str) -> bool {
+    let Ok(uri) = url.parse::<tokio_tungstenite::tungstenite::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = uri.host() else {
+        return false;
+    };
+    let host = host.trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A copy of `plan` whose `jti`s are unique to this execution (shared tokens stay shared).
@@ -147,6 +226,10 @@ mod tests {
             seed: 1,
             round: 0,
             target: "ws://127.0.0.1:1/ws".into(),
+            reference: Some(ReferenceServer {
+                bug: Some(Bug::IdentitySwap),
+                window: Some(Duration::from_millis(50)),
+            }),
             oracle: OracleKind::Exclusivity,
             evidence: Vec::new(),
             rate: Some((3, 4)),
@@ -173,6 +256,74 @@ mod tests {
         assert!(err.contains("token 99"), "{err}");
         std::fs::write(&path, "{ not json").unwrap();
         assert!(matches!(Repro::load(&path), Err(ReproError::Parse { .. })));
+    }
+
+    #[test]
+    fn a_repro_replays_where_it_was_made() {
+        let r = repro();
+        assert_eq!(
+            r.replay_target(),
+            Target::Reference {
+                bug: Some(Bug::IdentitySwap),
+                window: Some(Duration::from_millis(50)),
+            }
+        );
+        let external = Repro {
+            target: "ws://127.0.0.1:8080/ws".into(),
+            reference: None,
+            ..r
+        };
+        assert_eq!(
+            external.replay_target(),
+            Target::Url("ws://127.0.0.1:8080/ws".into())
+        );
+    }
+
+    #[test]
+    fn a_version_1_repro_on_a_loopback_target_was_made_against_the_built_in_server() {
+        let dir = tempfile::tempdir().unwrap();
+        for (target, built_in) in [
+            ("ws://127.0.0.1:36971/ws", true),
+            ("ws://localhost:9/ws", true),
+            ("wss://[::1]:443/ws", true),
+            ("wss://chat.example.com/ws", false),
+            ("ws://10.0.0.5:8080/ws", false),
+        ] {
+            let mut json = serde_json::to_value(repro()).unwrap();
+            let map = json.as_object_mut().unwrap();
+            map.insert("version".into(), 1.into());
+            map.insert("target".into(), target.into());
+            map.remove("reference");
+            let path = dir.path().join("v1.json");
+            std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+            let r = Repro::load(&path).unwrap();
+            assert_eq!(r.version, REPRO_VERSION);
+            let want = if built_in {
+                Target::Reference {
+                    bug: None,
+                    window: None,
+                }
+            } else {
+                Target::Url(target.into())
+            };
+            assert_eq!(r.replay_target(), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn every_regression_file_loads_as_made_against_the_built_in_server() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/regressions");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "json") {
+                let r = Repro::load(&path).unwrap();
+                assert!(
+                    matches!(r.replay_target(), Target::Reference { bug: None, .. }),
+                    "{}",
+                    path.display()
+                );
+            }
+        }
     }
 
     #[test]

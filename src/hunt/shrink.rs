@@ -99,6 +99,9 @@ pub async fn shrink(
     let after = runner.rate(&plan, repro.oracle, opts.times, None).await?;
     let mut shrunk = repro.clone();
     shrunk.rate = Some((after.reproduced, after.runs));
+    // The rates were measured here: the minimal repro replays here too.
+    shrunk.target = runner.url().to_string();
+    shrunk.reference = super::ReferenceServer::of(&runner.target);
     if plan != repro.plan {
         let fresh = runner.evidence(&plan, repro.oracle, opts.times).await?;
         if !fresh.is_empty() {

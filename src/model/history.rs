@@ -13,8 +13,13 @@ use std::fmt;
 pub enum Cause {
     /// The upgrade was refused with this HTTP status.
     Http(u16),
-    /// The server sent a Close frame with this code.
+    /// The server sent a Close frame with this code (an empty Close frame: 1005, the
+    /// RFC 6455 value for "no status code").
     ServerClose(u16),
+    /// The server sent a Close frame with a code RFC 6455 §7.4 forbids on the wire (0-999,
+    /// 1004-1006, 1015, 1016-2999, 5000 and up): a protocol error of the server's, named
+    /// by its code. See [`Cause::of_close_code`].
+    InvalidClose(u16),
     /// The client closed with this code, as planned.
     ClientClose(u16),
     /// The TCP connection was reset or dropped without a Close frame.
@@ -23,6 +28,12 @@ pub enum Cause {
     Timeout(&'static str),
     /// Connecting failed (refused, unreachable, ...).
     Connect(String),
+    /// This process ran out of file descriptors (EMFILE, ENFILE): stampede's own limit,
+    /// never the target's failure.
+    ClientFdLimit,
+    /// No local port was free for another connection (EADDRNOTAVAIL on connect): the
+    /// client machine's limit, never the target's failure.
+    ClientPortsExhausted,
     /// TLS handshake failed.
     Tls,
     /// The server broke the WebSocket protocol (bad frame, bad handshake response).
@@ -49,12 +60,6 @@ impl<'de> serde::Deserialize<'de> for Cause {
 }
 
 impl Cause {
-    /// Whether this is the client's own limit (out of file descriptors or ephemeral
-    /// ports), which says nothing about the target.
-    pub fn is_client_side(&self) -> bool {
-        matches!(self, Cause::Connect(kind) if kind == "addrnotavailable")
-    }
-
     /// Reads back what `Display` wrote; unknown text becomes a protocol cause.
     pub fn parse(text: &str) -> Cause {
         let num = |p: &str| text.strip_prefix(p).and_then(|n| n.parse().ok());
@@ -67,7 +72,12 @@ impl Cause {
         if let Some(c) = num("client_close_") {
             return Cause::ClientClose(c);
         }
+        if let Some(c) = num("invalid_close_") {
+            return Cause::InvalidClose(c);
+        }
         match text {
+            "client_fd_limit" => Cause::ClientFdLimit,
+            "client_ports_exhausted" => Cause::ClientPortsExhausted,
             "reset" => Cause::Reset,
             "timeout_connect" => Cause::Timeout("connect"),
             "timeout_tls" => Cause::Timeout("tls"),
@@ -86,11 +96,37 @@ impl Cause {
     }
 }
 
+impl Cause {
+    /// Whether RFC 6455 (§7.4, and the IANA registry's 1012-1014) lets an endpoint send
+    /// `code` in a Close frame.
+    pub fn close_code_allowed(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    }
+
+    /// A Close frame's code as received: [`Cause::ServerClose`] when allowed on the wire,
+    /// else [`Cause::InvalidClose`].
+    pub fn of_close_code(code: u16) -> Cause {
+        if Cause::close_code_allowed(code) {
+            Cause::ServerClose(code)
+        } else {
+            Cause::InvalidClose(code)
+        }
+    }
+
+    /// Whether the client itself, not the target, is to blame (its fd or port limits).
+    pub fn is_client_side(&self) -> bool {
+        matches!(self, Cause::ClientFdLimit | Cause::ClientPortsExhausted)
+    }
+}
+
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::Http(s) => write!(f, "http_{s}"),
             Cause::ServerClose(c) => write!(f, "server_close_{c}"),
+            Cause::InvalidClose(c) => write!(f, "invalid_close_{c}"),
+            Cause::ClientFdLimit => write!(f, "client_fd_limit"),
+            Cause::ClientPortsExhausted => write!(f, "client_ports_exhausted"),
             Cause::ClientClose(c) => write!(f, "client_close_{c}"),
             Cause::Reset => write!(f, "reset"),
             Cause::Timeout(stage) => write!(f, "timeout_{stage}"),
@@ -124,6 +160,13 @@ pub struct Counters {
     pub failed: u64,
     /// Handshakes we abandoned on purpose (`abort_handshake`).
     pub aborted: u64,
+    /// Attempts the run's end (duration or Ctrl-C) cut before the server's answer was
+    /// known: neither the target's success nor its failure.
+    pub cut: u64,
+    /// Attempts that failed for the client's own limits (`client_fd_limit`,
+    /// `client_ports_exhausted`): never charged to the target.
+    /// `attempted = accepted + rejected + failed + aborted + cut + client_errors`.
+    pub client_errors: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -183,6 +226,8 @@ impl Counters {
         self.rejected += o.rejected;
         self.failed += o.failed;
         self.aborted += o.aborted;
+        self.cut += o.cut;
+        self.client_errors += o.client_errors;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -195,13 +240,22 @@ impl Counters {
         self.task_failures += o.task_failures;
     }
 
-    /// Counts one judged attempt: attempted, then its outcome with its cause (refusals
-    /// and aborts in `refused_by`, how an accepted connection ended in `ended_by`). The
-    /// attempts are the history; these counters are derived from them, once.
+    /// Counts one judged attempt: attempted, then its outcome with its cause (refusals,
+    /// aborts, cuts and client errors in `refused_by`, how an accepted connection ended in
+    /// `ended_by`). The attempts are the history; these counters are derived from them,
+    /// once. An attempt still pending here (never judged: a bug) counts as cut, so the
+    /// outcome counters always add up to `attempted`.
     pub fn count_attempt(&mut self, a: &Attempt) {
         self.attempted += 1;
         let by_cause = match a.outcome {
-            Outcome::Pending => return,
+            Outcome::Pending | Outcome::Cut => {
+                self.cut += 1;
+                &mut self.refused_by
+            }
+            Outcome::ClientError => {
+                self.client_errors += 1;
+                &mut self.refused_by
+            }
             Outcome::Accepted => {
                 self.accepted += 1;
                 &mut self.ended_by
@@ -242,6 +296,10 @@ pub enum Outcome {
     Failed,
     /// We abandoned the handshake on purpose.
     Aborted,
+    /// The run's end cut the attempt before its answer was known.
+    Cut,
+    /// The client's own limits stopped it (no file descriptor, no local port).
+    ClientError,
 }
 
 /// One connection attempt (the first connect, a retry, or a reconnect); times in µs from `t0`.
@@ -279,7 +337,7 @@ impl Attempt {
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted
     /// and still hold a session (a timeout, a reset mid-handshake, our own abort).
     pub fn indeterminate(&self) -> bool {
-        matches!(self.outcome, Outcome::Aborted)
+        matches!(self.outcome, Outcome::Aborted | Outcome::Cut)
             || (self.upgraded_us.is_none()
                 && matches!(self.cause, Some(Cause::Timeout(_) | Cause::Reset)))
     }
@@ -446,5 +504,62 @@ mod tests {
         assert_eq!(Cause::Http(409).to_string(), "http_409");
         assert_eq!(Cause::ServerClose(1013).to_string(), "server_close_1013");
         assert_eq!(Cause::Timeout("upgrade").to_string(), "timeout_upgrade");
+        for cause in [
+            Cause::InvalidClose(999),
+            Cause::ClientFdLimit,
+            Cause::ClientPortsExhausted,
+            Cause::ServerClose(4000),
+        ] {
+            assert_eq!(Cause::parse(&cause.to_string()), cause);
+        }
+        assert_eq!(Cause::InvalidClose(1005).to_string(), "invalid_close_1005");
+    }
+
+    #[test]
+    fn close_codes_are_recorded_as_received_and_invalid_ones_named() {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1011, 1013, 1014, 3000, 4000, 4999,
+        ] {
+            assert_eq!(
+                Cause::of_close_code(code),
+                Cause::ServerClose(code),
+                "{code}"
+            );
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
+            assert_eq!(
+                Cause::of_close_code(code),
+                Cause::InvalidClose(code),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_attempt_lands_in_exactly_one_outcome_counter() {
+        let mut c = Counters::default();
+        let outcomes = [
+            (Outcome::Accepted, Some(Cause::ClientClose(1000))),
+            (Outcome::Rejected, Some(Cause::Http(401))),
+            (Outcome::Failed, Some(Cause::InvalidClose(999))),
+            (Outcome::Aborted, Some(Cause::Aborted { rst: true })),
+            (Outcome::Cut, Some(Cause::Interrupted)),
+            (Outcome::ClientError, Some(Cause::ClientFdLimit)),
+            (Outcome::Pending, None),
+        ];
+        for (outcome, cause) in outcomes {
+            let mut a = Attempt::new(0);
+            a.outcome = outcome;
+            a.cause = cause;
+            c.count_attempt(&a);
+        }
+        assert_eq!(c.attempted, 7);
+        assert_eq!(
+            c.accepted + c.rejected + c.failed + c.aborted + c.cut + c.client_errors,
+            c.attempted
+        );
+        assert_eq!((c.cut, c.client_errors, c.failed), (2, 1, 1));
+        assert_eq!(c.refused_by[&Cause::ClientFdLimit], 1);
+        assert_eq!(c.refused_by[&Cause::Interrupted], 1);
     }
 }

@@ -34,8 +34,10 @@ pub struct Plan {
 }
 
 /// How tokens are minted and presented. Secrets and keys are resolved at run time
-/// (`auth::resolve_keys`): a plan holds where they come from (an env var name, a path),
-/// except for `{ value = ... }` literals, which are for demos only.
+/// (`auth::resolve_keys`): a plan holds where they come from (an env var name, a path).
+/// A `{ value = ... }` literal or an `env` default is held in memory while the plan is,
+/// but a saved plan names it only (`"<redacted>"`, `"<development secret>"`; see
+/// [`SecretText`](super::spec::SecretText)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthPlan {
     pub secret: SecretSource,

@@ -2,7 +2,9 @@
 //!
 //! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal
 //! or a configured close code before acceptance), failed (anything else before acceptance:
-//! reset, 1011, timeout...), or aborted (we gave up on purpose).
+//! reset, 1011, an invalid close code, timeout...), aborted (we gave up on purpose), cut
+//! (the run ended before the answer was known) or a client error (stampede's own fd or
+//! port limit: never the target's failure).
 
 use crate::model::{AcceptRule, Attempt, Cause, Outcome, SessionOracles};
 
@@ -39,12 +41,13 @@ impl Judge<'_> {
         accepts
     }
 
-    /// The server closed with `code`.
-    pub fn server_close(&self, a: &mut Attempt, code: u16) {
+    /// The server closed with `cause` ([`Cause::ServerClose`], or [`Cause::InvalidClose`]
+    /// for a code RFC 6455 forbids on the wire, which is never a clean refusal).
+    pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         if a.outcome == Outcome::Pending {
-            let cause = Cause::ServerClose(code);
-            if self.rules.reject.close.contains(&code) {
+            let refusal = matches!(cause, Cause::ServerClose(code) if self.rules.reject.close.contains(&code));
+            if refusal {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
                 self.refuse(a, Outcome::Failed, cause);
@@ -52,14 +55,23 @@ impl Judge<'_> {
         }
     }
 
-    /// The dial failed; an HTTP status is a rejection.
+    /// The dial failed; an HTTP status is a rejection, the client's own limits are its
+    /// own ([`Outcome::ClientError`]), anything else the target's failure.
     pub fn dial_failed(&self, a: &mut Attempt, cause: Cause, rejected: bool, at_us: u64) {
-        let outcome = if rejected {
+        let outcome = if cause.is_client_side() {
+            Outcome::ClientError
+        } else if rejected {
             Outcome::Rejected
         } else {
             Outcome::Failed
         };
         self.refuse(a, outcome, cause);
+        a.ended_us = Some(at_us);
+    }
+
+    /// The run ended (duration, Ctrl-C) while this attempt's answer was still unknown.
+    pub fn cut(&self, a: &mut Attempt, at_us: u64) {
+        self.refuse(a, Outcome::Cut, Cause::Interrupted);
         a.ended_us = Some(at_us);
     }
 
@@ -71,16 +83,26 @@ impl Judge<'_> {
     }
 
     /// The connection ended for `cause`. A still-pending verdict is settled: an attempt
-    /// that died on its own failed; one we closed ourselves counts as accepted only when
-    /// the rule needs nothing more than the upgrade or a frame it never got a chance to see.
+    /// that died on its own failed; one the run's end cut while its rule still waited for
+    /// a message is cut; one we closed ourselves counts as accepted only when the rule
+    /// needs nothing more than the upgrade or a frame it never got a chance to see.
     pub fn ended(&self, a: &mut Attempt, cause: Cause, at_us: u64) {
         a.ended_us = Some(at_us);
         if a.outcome == Outcome::Pending {
             let died = matches!(
                 cause,
-                Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_)
+                Cause::Reset
+                    | Cause::Protocol
+                    | Cause::Oversized
+                    | Cause::ServerClose(_)
+                    | Cause::InvalidClose(_)
             );
-            if died || matches!(self.rules.accepted, AcceptRule::Message { .. }) {
+            let waiting = matches!(self.rules.accepted, AcceptRule::Message { .. });
+            if cause == Cause::Interrupted && waiting {
+                self.cut(a, at_us);
+                return;
+            }
+            if died || waiting {
                 self.refuse(a, Outcome::Failed, cause.clone());
                 return;
             }

@@ -97,7 +97,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             .get(r.token as usize)
             .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()));
         for a in &r.attempts {
-            if matches!(a.outcome, Outcome::Aborted | Outcome::Pending) {
+            if matches!(
+                a.outcome,
+                Outcome::Aborted | Outcome::Pending | Outcome::Cut
+            ) {
                 continue;
             }
             t.judged += 1;

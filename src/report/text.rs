@@ -26,9 +26,21 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         s.connections_planned
     )?;
     let c = &s.counters;
+    // The rest of `attempted`, shown when there is any, so the line always adds up:
+    // ours (aborted on purpose), the run's end (cut), the client's own limits.
+    let mut rest = String::new();
+    for (label, n) in [
+        ("aborted", c.aborted),
+        ("cut", c.cut),
+        ("client errors", c.client_errors),
+    ] {
+        if n > 0 {
+            rest.push_str(&format!("  {label} {n}"));
+        }
+    }
     writeln!(
         w,
-        "\nconnections  attempted {}  accepted {}  rejected {}  failed {}",
+        "\nconnections  attempted {}  accepted {}  rejected {}  failed {}{rest}",
         c.attempted, c.accepted, c.rejected, c.failed
     )?;
     for (label, map) in [("refused by", &c.refused_by), ("ended by", &c.ended_by)] {

@@ -18,8 +18,7 @@ pub use write::{results_dir, write_all, write_atomic, WriteError};
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
     Answer, BarrierStats, Counters, LenientAcceptance, OracleKind, Phase, Plan, StopReason,
-    Threshold, Verdict,
-    Violation,
+    Threshold, Verdict, Violation,
 };
 use crate::oracle::session::Coverage;
 use serde::{Deserialize, Serialize};

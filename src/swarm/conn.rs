@@ -27,7 +27,8 @@
 //!              |                    '-- collide, first dial only: HELD, the request's
 //!              |                        last bytes parked at the barrier until release
 //!              '-- fails (timeout_<stage>, connect, tls, HTTP status, protocol):
-//!                  attempt Rejected (HTTP) or Failed --> BACKOFF: sleep the next delay
+//!                  attempt Rejected (HTTP), ClientError (client_fd_limit,
+//!                  client_ports_exhausted) or Failed --> BACKOFF: sleep the next delay
 //!                  --> DIALING; no delay left (always for Connect) --> STEP (not open)
 //!
 //!  OPEN      pump: read frames, wake on timers (the step's instant, expectation
@@ -59,12 +60,12 @@
 //! attempt whether or not the server answered.
 //!
 //! Cancellation (run duration or Ctrl-C) stops WAITING, DIALING (incl. HELD; the attempt
-//! is recorded as aborted/interrupted), BACKOFF and the sleep before a reconnect, every
+//! is recorded as cut, cause interrupted), BACKOFF and the sleep before a reconnect, every
 //! OPEN wait (pump, PauseReads) and CLOSING's waits; the loop then goes to GOODBYE. Not
 //! raced with cancellation: ABORTING (bounded by the handshake timeout + `after`) and a
 //! single frame write (`Send`, the Close frame in CLOSING), which waits on the socket.
 
-use super::dial::{classify, Ws};
+use super::dial::{classify, close_cause, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{

@@ -2,7 +2,7 @@
 //! failure classified by cause (never propagated as a tool error).
 
 use super::barrier::Barrier;
-use super::stream::{ClientStream, Transport};
+use super::stream::{ClientStream, RawClose, Transport};
 use crate::auth::{attach_with, Token, UpgradeExtras};
 use crate::model::{Answer, Cause, Phase};
 use crate::model::{Limits, Placement};
@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
 
@@ -233,9 +233,7 @@ impl Dialer {
         let tcp = timeout_at(deadline, TcpStream::connect(self.endpoint.addr))
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("connect")))?
-            .map_err(|e| {
-                DialFailure::failed(Cause::Connect(format!("{:?}", e.kind()).to_lowercase()))
-            })?;
+            .map_err(|e| DialFailure::failed(connect_cause(&e)))?;
         phases.push((Phase::TcpConnect, started.elapsed()));
         // Interactive protocol: small frames must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
@@ -299,6 +297,36 @@ impl Dialer {
     }
 }
 
+/// Maps a failed TCP connect to its cause. The client's own limits get causes of their
+/// own, never charged to the target: out of file descriptors (EMFILE, ENFILE, from the
+/// socket call) and out of local ports (EADDRNOTAVAIL: Linux's answer when every port of
+/// `net.ipv4.ip_local_port_range` to this destination is taken).
+pub fn connect_cause(e: &std::io::Error) -> Cause {
+    match e.raw_os_error() {
+        Some(errno) if errno == EMFILE || errno == ENFILE => Cause::ClientFdLimit,
+        _ if e.kind() == std::io::ErrorKind::AddrNotAvailable => Cause::ClientPortsExhausted,
+        _ => Cause::Connect(format!("{:?}", e.kind()).to_lowercase()),
+    }
+}
+
+/// `errno` values for "too many open files" (per process, system-wide): the same on
+/// Linux and the BSDs.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// How the server's Close frame is recorded: its code as sent, read off the wire (an
+/// empty frame is 1005, "no status"); `frame` (tungstenite's reading, which turns a
+/// forbidden code into 1002) only when the wire had none.
+pub fn close_cause(ws: &Ws, frame: Option<&CloseFrame>) -> Cause {
+    match ws.get_ref().last_close() {
+        Some(RawClose::Code(code)) => Cause::of_close_code(code),
+        Some(RawClose::Empty) => Cause::ServerClose(1005),
+        // tungstenite fails the connection on a one-byte payload before handing it up.
+        Some(RawClose::Truncated) => Cause::Protocol,
+        None => Cause::ServerClose(frame.map_or(1005, |f| u16::from(f.code))),
+    }
+}
+
 /// Maps a failed upgrade to its cause, keeping what the server said: an HTTP status is a
 /// rejection by the server (whether a clean one is the oracles' call).
 fn classify_handshake(e: WsError) -> DialFailure {
@@ -347,3 +375,24 @@ pub fn classify(e: &WsError) -> Cause {
 
 /// Shared, read-only dialing state.
 pub type SharedDialer = Arc<Dialer>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn the_clients_own_limits_have_causes_of_their_own() {
+        let errno = io::Error::from_raw_os_error;
+        assert_eq!(connect_cause(&errno(EMFILE)), Cause::ClientFdLimit);
+        assert_eq!(connect_cause(&errno(ENFILE)), Cause::ClientFdLimit);
+        let no_port = io::Error::from(io::ErrorKind::AddrNotAvailable);
+        assert_eq!(connect_cause(&no_port), Cause::ClientPortsExhausted);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            connect_cause(&refused),
+            Cause::Connect("connectionrefused".into())
+        );
+        assert!(!connect_cause(&refused).is_client_side());
+    }
+}

@@ -102,7 +102,7 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement)
             let first = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
             let refused = match first {
                 Ok(Some(Ok(Message::Close(Some(f))))) => {
-                    Some(Cause::ServerClose(u16::from(f.code)))
+                    Some(super::dial::close_cause(&ws, Some(&f)))
                 }
                 _ => None,
             };

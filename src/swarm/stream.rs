@@ -27,6 +27,8 @@ pub struct ClientStream {
     hold: Option<Hold>,
     /// When the held bytes went out, once released; shared so it survives a failed upgrade.
     pub released_at: Arc<OnceLock<Instant>>,
+    /// Reads the server's Close frames off the wire, code as sent.
+    sniffer: CloseSniffer,
 }
 
 struct Hold {
@@ -48,6 +50,7 @@ impl ClientStream {
             transport,
             hold: None,
             released_at: Arc::default(),
+            sniffer: CloseSniffer::default(),
         }
     }
 
@@ -65,6 +68,7 @@ impl ClientStream {
             transport,
             hold: Some(hold),
             released_at: Arc::default(),
+            sniffer: CloseSniffer::default(),
         }
     }
 
@@ -83,6 +87,11 @@ impl ClientStream {
         hold.parked = hold
             .barrier
             .park(socket, hold.tail.clone(), self.released_at.clone());
+    }
+
+    /// The payload of the latest Close frame the server sent, as it was on the wire.
+    pub fn last_close(&self) -> Option<RawClose> {
+        self.sniffer.last
     }
 
     fn tcp(&self) -> &TcpStream {
@@ -149,7 +158,11 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut().transport().poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(this.transport().poll_read(cx, buf))?;
+        this.sniffer.feed(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -189,5 +202,253 @@ impl AsyncWrite for ClientStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().transport().poll_shutdown(cx)
+    }
+}
+
+/// What a Close frame from the server carried, read before tungstenite sees it: tungstenite
+/// reports a code RFC 6455 forbids on the wire (999, 1005, ...) as 1002, and the code
+/// actually sent is a finding of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawClose {
+    /// An empty payload: no status code.
+    Empty,
+    /// A one-byte payload: not even a code (tungstenite fails the connection).
+    Truncated,
+    /// The two-byte code, as sent.
+    Code(u16),
+}
+
+/// Follows the server's side of the connection frame by frame (headers only; payloads are
+/// skipped, except a Close frame's first two bytes). Starts in the HTTP response.
+#[derive(Debug, Default)]
+struct CloseSniffer {
+    state: Sniff,
+    last: Option<RawClose>,
+}
+
+#[derive(Debug)]
+enum Sniff {
+    /// In the HTTP response: how much of its `\r\n\r\n` end has been seen.
+    Http(usize),
+    /// A frame header: its bytes so far (at most 2 + 8 + 4).
+    Header { bytes: [u8; 14], have: usize },
+    /// A payload: bytes left; for a Close frame, its length, mask and code bytes so far.
+    Payload { left: u64, close: Option<CloseRead> },
+}
+
+impl Default for Sniff {
+    fn default() -> Self {
+        Sniff::Http(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CloseRead {
+    len: u64,
+    mask: Option<[u8; 4]>,
+    code: [u8; 2],
+    have: usize,
+}
+
+impl Sniff {
+    fn header() -> Sniff {
+        Sniff::Header {
+            bytes: [0; 14],
+            have: 0,
+        }
+    }
+}
+
+/// Header bytes a frame needs once its first two are known.
+fn header_len(b1: u8) -> usize {
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+    2 + ext + mask
+}
+
+impl CloseSniffer {
+    /// Takes the next bytes read from the server.
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            match &mut self.state {
+                Sniff::Http(matched) => {
+                    let mut used = 0;
+                    for &b in data {
+                        used += 1;
+                        *matched = if b == TERMINATOR[*matched] {
+                            *matched + 1
+                        } else {
+                            usize::from(b == b'\r')
+                        };
+                        if *matched == TERMINATOR.len() {
+                            break;
+                        }
+                    }
+                    if *matched == TERMINATOR.len() {
+                        self.state = Sniff::header();
+                    }
+                    data = &data[used..];
+                }
+                Sniff::Header { bytes, have } => {
+                    let need = if *have >= 2 { header_len(bytes[1]) } else { 2 };
+                    let take = (need - *have).min(data.len());
+                    bytes[*have..*have + take].copy_from_slice(&data[..take]);
+                    *have += take;
+                    data = &data[take..];
+                    if *have >= 2 && *have == header_len(bytes[1]) {
+                        let header = *bytes;
+                        let have = *have;
+                        self.state = self.start_payload(&header[..have]);
+                    }
+                }
+                Sniff::Payload { left, close } => {
+                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
+                    if let Some(c) = close {
+                        for &b in data[..take].iter().take(2usize.saturating_sub(c.have)) {
+                            let key = c.mask.map_or(0, |m| m[c.have % 4]);
+                            c.code[c.have] = b ^ key;
+                            c.have += 1;
+                        }
+                    }
+                    *left -= take as u64;
+                    data = &data[take..];
+                    if *left == 0 {
+                        let close = *close;
+                        self.state = Sniff::header();
+                        if let Some(c) = close {
+                            self.last = Some(c.finish());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The state after a complete `header`; an empty Close frame is recorded right away.
+    fn start_payload(&mut self, header: &[u8]) -> Sniff {
+        let len = match header[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&header[2..10]);
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mask = (header[1] & 0x80 != 0).then(|| {
+            let at = header.len() - 4;
+            [header[at], header[at + 1], header[at + 2], header[at + 3]]
+        });
+        let close = (header[0] & 0x0f == 0x8).then_some(CloseRead {
+            len,
+            mask,
+            code: [0; 2],
+            have: 0,
+        });
+        if len == 0 {
+            if let Some(c) = close {
+                self.last = Some(c.finish());
+            }
+            return Sniff::header();
+        }
+        Sniff::Payload { left: len, close }
+    }
+}
+
+impl CloseRead {
+    fn finish(self) -> RawClose {
+        match self.len {
+            0 => RawClose::Empty,
+            1 => RawClose::Truncated,
+            _ => RawClose::Code(u16::from_be_bytes(self.code)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server frame (unmasked unless `mask`), `opcode` with `payload`.
+    fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode];
+        let m = if mask.is_some() { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => out.push(m | n as u8),
+            n if n <= 0xffff => {
+                out.push(m | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(m | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        match mask {
+            Some(key) => {
+                out.extend_from_slice(&key);
+                out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+            }
+            None => out.extend_from_slice(payload),
+        }
+        out
+    }
+
+    fn close(code: u16) -> Vec<u8> {
+        let mut p = code.to_be_bytes().to_vec();
+        p.extend_from_slice(b"bye");
+        frame(0x8, &p, None)
+    }
+
+    /// Feeds `bytes` in chunks of `chunk` and returns what the sniffer saw last.
+    fn sniff(bytes: &[u8], chunk: usize) -> Option<RawClose> {
+        let mut s = CloseSniffer::default();
+        for part in bytes.chunks(chunk) {
+            s.feed(part);
+        }
+        s.last
+    }
+
+    #[test]
+    fn the_close_code_is_read_as_sent_after_the_response_and_any_frames() {
+        let mut wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        wire.extend(frame(0x1, br#"{"type":"hello"}"#, None));
+        wire.extend(frame(0x2, &vec![7u8; 70_000], None));
+        wire.extend(frame(0x9, b"ping", None));
+        wire.extend(close(999));
+        for chunk in [1, 2, 3, 7, 64, 100_000] {
+            assert_eq!(
+                sniff(&wire, chunk),
+                Some(RawClose::Code(999)),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_truncated_masked_and_later_closes() {
+        let head = b"HTTP/1.1 101 OK\r\n\r\n".to_vec();
+        let with = |tail: Vec<u8>| [head.clone(), tail].concat();
+        assert_eq!(
+            sniff(&with(frame(0x8, b"", None)), 1),
+            Some(RawClose::Empty)
+        );
+        assert_eq!(
+            sniff(&with(frame(0x8, b"\x03", None)), 1),
+            Some(RawClose::Truncated)
+        );
+        let masked = frame(0x8, &1005u16.to_be_bytes(), Some([1, 2, 3, 4]));
+        assert_eq!(sniff(&with(masked), 2), Some(RawClose::Code(1005)));
+        let two = [close(4000), close(1000)].concat();
+        assert_eq!(sniff(&with(two), 5), Some(RawClose::Code(1000)));
+        // Nothing but frames of data: no close.
+        assert_eq!(sniff(&with(frame(0x1, b"x", None)), 1), None);
+        // A "\r\r\n\r\n" still ends the response.
+        let odd = [b"HTTP/1.1 101 OK\r\r\n\r\n".to_vec(), close(3000)].concat();
+        assert_eq!(sniff(&odd, 1), Some(RawClose::Code(3000)));
     }
 }

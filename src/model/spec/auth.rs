@@ -50,7 +50,7 @@ impl Default for AuthSpec {
         AuthSpec {
             secret: SecretSource::Env {
                 name: "STAMPEDE_JWT_SECRET".into(),
-                default: Some("stampede-dev-secret".into()),
+                default: Some(SecretText::from(DEV_SECRET)),
             },
             alg: JwtAlg::default(),
             key: None,
@@ -113,19 +113,114 @@ impl JwtAlg {
     }
 }
 
-/// Where a secret is read from.
+/// The development HMAC secret: `STAMPEDE_JWT_SECRET`'s default when a scenario has no
+/// `[auth]`, and the built-in server's. Public (it is in this source), so never a secret
+/// worth keeping; a run against an external target that signs with it gets a notice.
+pub const DEV_SECRET: &str = "stampede-dev-secret";
+
+/// Where a secret is read from. `Debug` and serialization never show a value: see
+/// [`SecretText`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretSource {
     /// Environment variable, with an optional fallback (demos and the embedded server).
     Env {
         name: String,
-        default: Option<String>,
+        default: Option<SecretText>,
     },
     /// A file whose bytes (trailing newline trimmed) are the secret.
     File { path: String },
     /// A literal in the scenario: for demos only.
-    Literal { value: String },
+    Literal { value: SecretText },
+}
+
+impl SecretSource {
+    /// A `{ value = ... }` literal.
+    pub fn literal(value: &str) -> SecretSource {
+        SecretSource::Literal {
+            value: SecretText::from(value),
+        }
+    }
+}
+
+/// A secret's value as a scenario wrote it: a `{ value = ... }` literal or an `env`
+/// variable's `default`. Held in memory for the run; never shown.
+///
+/// Serialized (plan files, `stampede plan`, repro files) as a marker instead of the value:
+/// [`DEV_SECRET`] as `"<development secret>"` (read back as itself: it is public), any
+/// other value as `"<redacted>"` (read back as [`SecretText::NotStored`]). Any other string
+/// reads back as that value, so files written before the markers still load.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretText {
+    /// The value, from the scenario.
+    Known(String),
+    /// Read back from a plan file, which does not store it: whoever replays the plan must
+    /// supply it (`auth::resolve_keys` says how).
+    NotStored,
+}
+
+impl SecretText {
+    /// The marker [`DEV_SECRET`] is serialized as.
+    pub const DEV_MARKER: &'static str = "<development secret>";
+    /// The marker any other value is serialized as.
+    pub const REDACTED_MARKER: &'static str = "<redacted>";
+
+    /// The value, when known.
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            SecretText::Known(v) => Some(v),
+            SecretText::NotStored => None,
+        }
+    }
+
+    /// Whether this is the public development secret.
+    pub fn is_development(&self) -> bool {
+        self.value() == Some(DEV_SECRET)
+    }
+
+    /// What serialization writes in place of the value.
+    pub fn marker(&self) -> &'static str {
+        if self.is_development() {
+            SecretText::DEV_MARKER
+        } else {
+            SecretText::REDACTED_MARKER
+        }
+    }
+}
+
+impl From<&str> for SecretText {
+    fn from(value: &str) -> Self {
+        SecretText::Known(value.to_string())
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(value: String) -> Self {
+        SecretText::Known(value)
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.marker())
+    }
+}
+
+impl Serialize for SecretText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.marker())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.as_str() {
+            SecretText::DEV_MARKER => SecretText::from(DEV_SECRET),
+            SecretText::REDACTED_MARKER => SecretText::NotStored,
+            _ => SecretText::Known(text),
+        })
+    }
 }
 
 /// How the token is attached to the upgrade request.
@@ -145,4 +240,42 @@ pub enum Placement {
     FirstMessage { template: serde_json::Value },
     /// No token at all.
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_serializes_as_a_marker_and_reads_back_as_what_can_be_known() {
+        let literal = SecretSource::literal("hunter2-very-secret");
+        let json = serde_json::to_string(&literal).unwrap();
+        assert_eq!(json, r#"{"literal":{"value":"<redacted>"}}"#);
+        let back: SecretSource = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back,
+            SecretSource::Literal {
+                value: SecretText::NotStored
+            }
+        );
+        let dev = AuthSpec::default().secret;
+        let json = serde_json::to_string(&dev).unwrap();
+        assert!(!json.contains(DEV_SECRET), "{json}");
+        assert!(json.contains(SecretText::DEV_MARKER), "{json}");
+        assert_eq!(serde_json::from_str::<SecretSource>(&json).unwrap(), dev);
+        // Files written before the markers hold the value itself: it still reads.
+        let old = r#"{"env":{"name":"X","default":"stampede-dev-secret"}}"#;
+        assert_eq!(
+            serde_json::from_str::<SecretSource>(old).unwrap(),
+            dev_with("X")
+        );
+        assert!(!format!("{literal:?}").contains("hunter2"));
+    }
+
+    fn dev_with(name: &str) -> SecretSource {
+        SecretSource::Env {
+            name: name.into(),
+            default: Some(DEV_SECRET.into()),
+        }
+    }
 }

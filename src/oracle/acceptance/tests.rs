@@ -15,6 +15,8 @@ enum Ev {
     ServerClose(u16),
     DialFailed(Cause, bool, u64),
     Aborted(Cause, u64),
+    /// The run ended while the dial was in progress.
+    Cut(u64),
     Ended(Cause, u64),
 }
 
@@ -91,9 +93,10 @@ fn replay(case: &Case) -> (Attempt, Counters, Vec<bool>) {
         match ev.clone() {
             Ev::Upgraded(t) => judge.upgraded(&mut a, t),
             Ev::Data(t, event) => data.push(judge.data(&mut a, t, event)),
-            Ev::ServerClose(code) => judge.server_close(&mut a, code),
+            Ev::ServerClose(code) => judge.server_close(&mut a, Cause::of_close_code(code)),
             Ev::DialFailed(cause, rejected, t) => judge.dial_failed(&mut a, cause, rejected, t),
             Ev::Aborted(cause, t) => judge.aborted(&mut a, cause, t),
+            Ev::Cut(t) => judge.cut(&mut a, t),
             Ev::Ended(cause, t) => judge.ended(&mut a, cause, t),
         }
     }
@@ -118,6 +121,12 @@ fn check(cases: &[Case]) {
             data_accepted: data,
         };
         assert_eq!(got, case.want, "case {:?}", case.name);
+        assert_eq!(
+            c.accepted + c.rejected + c.failed + c.aborted + c.cut + c.client_errors,
+            c.attempted,
+            "case {:?}: every attempt counted once",
+            case.name
+        );
         assert_eq!(a.started_us, 100, "case {:?}: start kept", case.name);
     }
 }
@@ -472,16 +481,16 @@ fn message_rule() {
             },
         },
         Case {
-            name: "the run ended before the wanted event: failed",
+            name: "the run ended before the wanted event: cut, not the server's failure",
             accepted: message("ready"),
             close: &[1008],
             events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Interrupted, 700)],
             want: Want {
-                outcome: Outcome::Failed,
+                outcome: Outcome::Cut,
                 upgraded_us: Some(200),
                 ended_us: Some(700),
                 cause: Some(Cause::Interrupted),
-                counts: (0, 0, 1, 0),
+                counts: (0, 0, 0, 0),
                 refused_by: vec![(Cause::Interrupted, 1)],
                 ..Want::default()
             },
@@ -598,16 +607,44 @@ fn dial_failures_and_aborts() {
                 },
             },
             Case {
-                name: "the run ending mid-dial: aborted with interrupted",
+                name: "the run ending mid-dial: cut, counted apart",
                 accepted: accepted.clone(),
                 close: &[1008],
-                events: vec![Ev::Aborted(Cause::Interrupted, 300)],
+                events: vec![Ev::Cut(300)],
                 want: Want {
-                    outcome: Outcome::Aborted,
+                    outcome: Outcome::Cut,
                     ended_us: Some(300),
                     cause: Some(Cause::Interrupted),
-                    counts: (0, 0, 0, 1),
+                    counts: (0, 0, 0, 0),
                     refused_by: vec![(Cause::Interrupted, 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "the client out of file descriptors: a client error, not a failure",
+                accepted: accepted.clone(),
+                close: &[1008],
+                events: vec![Ev::DialFailed(Cause::ClientFdLimit, false, 300)],
+                want: Want {
+                    outcome: Outcome::ClientError,
+                    ended_us: Some(300),
+                    cause: Some(Cause::ClientFdLimit),
+                    counts: (0, 0, 0, 0),
+                    refused_by: vec![(Cause::ClientFdLimit, 1)],
+                    ..Want::default()
+                },
+            },
+            Case {
+                name: "an invalid close code is a failure named by its code, even if listed",
+                accepted: accepted.clone(),
+                close: &[1008, 1005],
+                events: vec![Ev::ServerClose(1005)],
+                want: Want {
+                    outcome: Outcome::Failed,
+                    cause: Some(Cause::InvalidClose(1005)),
+                    clean_end: true,
+                    counts: (0, 0, 1, 0),
+                    refused_by: vec![(Cause::InvalidClose(1005), 1)],
                     ..Want::default()
                 },
             },
@@ -667,6 +704,16 @@ fn indeterminate_attempts() {
                 Some(9),
             ),
             indeterminate: true,
+        },
+        Row {
+            name: "cut by the run's end mid-dial",
+            attempt: with(Outcome::Cut, Some(Cause::Interrupted), None),
+            indeterminate: true,
+        },
+        Row {
+            name: "the client out of file descriptors: never reached the server",
+            attempt: with(Outcome::ClientError, Some(Cause::ClientFdLimit), None),
+            indeterminate: false,
         },
         Row {
             name: "upgrade timed out",

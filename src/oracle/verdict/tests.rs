@@ -55,17 +55,17 @@ fn attempt(end: End) -> Attempt {
             a.cause = Some(Cause::ServerClose(code));
         }
         End::Failed(how) => {
-            a.outcome = if matches!(how, Cause2::Http404) {
-                Outcome::Rejected
-            } else {
-                Outcome::Failed
+            a.outcome = match how {
+                Cause2::Http404 => Outcome::Rejected,
+                Cause2::Ports => Outcome::ClientError,
+                _ => Outcome::Failed,
             };
             a.cause = Some(match how {
                 Cause2::Refused => Cause::Connect("connectionrefused".into()),
                 Cause2::Reset => Cause::Reset,
                 Cause2::Timeout => Cause::Timeout("upgrade"),
                 Cause2::Http404 => Cause::Http(404),
-                Cause2::Ports => Cause::Connect("addrnotavailable".into()),
+                Cause2::Ports => Cause::ClientPortsExhausted,
             });
         }
         End::Aborted => {

@@ -143,11 +143,15 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
             }
             SecretSource::Env {
                 name: value,
-                default: f.get("default").map(|_| f.text_or(cx, "default", "")),
+                default: f
+                    .get("default")
+                    .map(|_| f.text_or(cx, "default", "").into()),
             }
         }
         "file" => SecretSource::File { path: value },
-        _ => SecretSource::Literal { value },
+        _ => SecretSource::Literal {
+            value: value.into(),
+        },
     }
 }
 

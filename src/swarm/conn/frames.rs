@@ -85,7 +85,12 @@ impl ConnRun {
                 self.counters.binary_frames += 1;
             }
             Message::Close(frame) => {
-                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                // The code as sent (tungstenite reports a forbidden one as 1002).
+                let cause = self
+                    .open
+                    .as_ref()
+                    .map(|o| close_cause(&o.ws, frame.as_ref()))
+                    .unwrap_or(Cause::ServerClose(1005));
                 let judge = Judge {
                     rules: &self.ctx.plan.oracles.session,
                 };
@@ -95,10 +100,10 @@ impl ConnRun {
                         // The server answering our Close: not its verdict on us.
                         attempt.clean_end = true;
                     } else {
-                        judge.server_close(attempt, code);
+                        judge.server_close(attempt, cause.clone());
                     }
                 }
-                self.server_closed(code, now).await;
+                self.server_closed(cause, now).await;
                 return false;
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -131,16 +136,22 @@ impl ConnRun {
         }
     }
 
-    pub(super) async fn server_closed(&mut self, code: u16, now: Instant) {
+    /// The server's Close frame arrived; `closed` is its code as received.
+    pub(super) async fn server_closed(&mut self, closed: Cause, now: Instant) {
         let Some(mut open) = self.open.take() else {
             return;
         };
         let ours = open.closing;
         // Complete the close handshake so the server sees a clean close; bounded.
         let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
+        let code = match &closed {
+            Cause::InvalidClose(c) => format!("invalid code {c}"),
+            Cause::ServerClose(c) => c.to_string(),
+            other => other.to_string(),
+        };
         let cause = match ours {
             Some(mine) => Cause::ClientClose(mine),
-            None => Cause::ServerClose(code),
+            None => closed,
         };
         let how = if ours.is_some() {
             StreamEnd::Cut

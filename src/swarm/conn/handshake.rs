@@ -63,10 +63,11 @@ impl ConnRun {
         let dialed = tokio::select! {
             biased;
             _ = self.cancel.cancelled() => {
+                // Cut: the server's answer (and any session it holds) is unknown.
                 let mut attempt = Attempt::new(self.since_t0(started));
                 let judge = Judge { rules: &ctx.plan.oracles.session };
                 let now_us = self.since_t0(Instant::now());
-                judge.aborted(&mut attempt, Cause::Interrupted, now_us);
+                judge.cut(&mut attempt, now_us);
                 self.attempts.push(attempt);
                 return false;
             }

@@ -1,0 +1,191 @@
+//! Redacting minted tokens out of text the server sent.
+//!
+//! A server may echo a token (in an error message, a field of an event, a response body).
+//! Whatever a run records of received text goes through a [`Redactor`] built from the
+//! tokens it minted, which replaces every whole token with its `jti` label.
+
+use super::Token;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
+
+/// Shortest token looked for: anything shorter (the `missing` and `empty` catalogue entries,
+/// hand-made garbage) is no secret and would match ordinary words.
+const MIN_TOKEN: usize = 16;
+
+/// Replaces every whole token a run minted with `<token jti=JTI>`.
+///
+/// Lookups are by exact token text at candidate positions (the start of a run of base64url
+/// characters, or any `eyJ`, how a JSON header encodes), one hash lookup per distinct
+/// token length there: cost grows with the text, not with the number of tokens.
+#[derive(Default)]
+pub struct Redactor {
+    labels: HashMap<String, String>,
+    /// Distinct token lengths, longest first (a longer token wins over a prefix of it).
+    lengths: Vec<usize>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} tokens)", self.labels.len())
+    }
+}
+
+impl Redactor {
+    /// A redactor for `tokens` (shared tokens appear once).
+    pub fn new(tokens: &[Token]) -> Redactor {
+        let mut labels = HashMap::new();
+        let mut lengths = BTreeSet::new();
+        for token in tokens {
+            let jwt = token.expose();
+            if jwt.len() < MIN_TOKEN {
+                continue;
+            }
+            lengths.insert(jwt.len());
+            labels
+                .entry(jwt.to_string())
+                .or_insert_with(|| label(&token.jti));
+        }
+        Redactor {
+            labels,
+            lengths: lengths.into_iter().rev().collect(),
+        }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// `text` with every whole token replaced by its label; borrowed when none occurs.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.labels.is_empty() || text.len() < MIN_TOKEN {
+            return Cow::Borrowed(text);
+        }
+        let bytes = text.as_bytes();
+        let mut out: Option<String> = None;
+        // Bytes of `text` up to here are already in `out` (or need no change).
+        let mut copied = 0;
+        let mut i = 0;
+        while i + MIN_TOKEN <= bytes.len() {
+            let candidate =
+                i == 0 || !is_token_byte(bytes[i - 1]) || bytes[i..].starts_with(b"eyJ");
+            let found = candidate.then(|| self.token_at(text, i)).flatten();
+            match found {
+                Some((len, label)) => {
+                    let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                    out.push_str(&text[copied..i]);
+                    out.push_str(label);
+                    i += len;
+                    copied = i;
+                }
+                None => i += 1,
+            }
+        }
+        match out {
+            Some(mut out) => {
+                out.push_str(&text[copied..]);
+                Cow::Owned(out)
+            }
+            None => Cow::Borrowed(text),
+        }
+    }
+
+    /// Redacts in place.
+    pub fn redact_in_place(&self, text: &mut String) {
+        if let Cow::Owned(redacted) = self.redact(text) {
+            *text = redacted;
+        }
+    }
+
+    /// At most `max` bytes of `text` (cut on a character boundary), redacted first so a
+    /// token the cut would split is still replaced whole: for excerpts of what a server
+    /// sent (a response body).
+    pub fn excerpt(&self, text: &str, max: usize) -> String {
+        let redacted = self.redact(text);
+        let mut end = redacted.len().min(max);
+        while !redacted.is_char_boundary(end) {
+            end -= 1;
+        }
+        redacted[..end].to_string()
+    }
+
+    /// The longest token starting at byte `i` of `text`, with its label.
+    fn token_at(&self, text: &str, i: usize) -> Option<(usize, &str)> {
+        self.lengths.iter().find_map(|&len| {
+            let piece = text.get(i..i.checked_add(len)?)?;
+            self.labels.get(piece).map(|l| (len, l.as_str()))
+        })
+    }
+}
+
+/// What a token is replaced with.
+pub fn label(jti: &str) -> String {
+    format!("<token jti={jti}>")
+}
+
+/// The characters of a compact JWT (base64url and the dots).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::mint_all;
+    use crate::auth::tests::{auth_plan, keys};
+    use crate::model::{JwtAlg, TokenPlan};
+
+    fn tokens(n: usize) -> Vec<Token> {
+        let slots: Vec<TokenPlan> = (0..n)
+            .map(|i| TokenPlan {
+                sub: format!("user-{i}"),
+                jti: format!("jti{i}"),
+                forge: None,
+            })
+            .collect();
+        let alg = JwtAlg::Hs256;
+        mint_all(&slots, &auth_plan(alg), &keys(alg)).unwrap()
+    }
+
+    #[test]
+    fn every_whole_token_is_replaced_by_its_label_wherever_it_stands() {
+        let t = tokens(3);
+        let r = Redactor::new(&t);
+        let (a, b) = (t[0].expose(), t[2].expose());
+        let text = format!("{a} and \"Bearer {b}\",x={a}.");
+        let out = r.redact(&text);
+        assert_eq!(
+            out,
+            "<token jti=jti0> and \"Bearer <token jti=jti2>\",x=<token jti=jti0>."
+        );
+        for tok in &t {
+            assert!(!out.contains(tok.expose()));
+        }
+        // Glued to other base64 characters: still found (a JWT begins with `eyJ`).
+        let glued = format!("abc{a}");
+        assert_eq!(r.redact(&glued), "abc<token jti=jti0>");
+    }
+
+    #[test]
+    fn text_without_tokens_is_borrowed_unchanged() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let text = "user_id = \"user-1\"; eyJ but not a token";
+        assert!(matches!(r.redact(text), Cow::Borrowed(_)));
+        // A token's prefix alone is not a token.
+        let half = &t[0].expose()[..30];
+        assert_eq!(r.redact(half), half);
+        assert!(Redactor::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn an_excerpt_redacts_before_it_cuts() {
+        let t = tokens(1);
+        let r = Redactor::new(&t);
+        let body = format!("invalid token {} (expired)", t[0].expose());
+        let cut = r.excerpt(&body, 20);
+        assert_eq!(cut, "invalid token <token");
+        assert!(!cut.contains(&t[0].expose()[..10]));
+        assert_eq!(r.excerpt("héllo", 2), "h");
+    }
+}

@@ -1,0 +1,206 @@
+//! Whether this machine can hold a plan's connections: checked before a run starts, so
+//! the client's own limits (file descriptors, local ports) are never taken for the
+//! target's failures halfway through.
+//!
+//! The check is an upper bound: every planned connection may be open at once (a
+//! connection's lifetime is up to its script and the server). Reconnects reuse their
+//! connection's descriptor and add none.
+
+/// File descriptors kept for everything besides the connections: stdio, result files,
+/// the runtime, the embedded server's listener, the probe phase's connections (32).
+pub const SPARE_FDS: u64 = 64;
+
+/// Where the ephemeral port range is on Linux.
+const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// What a plan needs from the client machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    /// Planned connections (all may be open at once).
+    pub connections: u64,
+    /// Whether the built-in server runs in this process: each connection's server side
+    /// takes a descriptor too.
+    pub embedded_server: bool,
+}
+
+impl Need {
+    /// File descriptors the plan may hold at once.
+    pub fn fds(&self) -> u64 {
+        let per_connection = if self.embedded_server { 2 } else { 1 };
+        self.connections * per_connection + SPARE_FDS
+    }
+}
+
+/// What the client machine allows; `None` where it cannot be known (the check is skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Machine {
+    /// The open-file limit after raising the soft limit towards the hard one.
+    pub fd_limit: Option<u64>,
+    /// The ephemeral port range, inclusive (Linux).
+    pub ports: Option<(u32, u32)>,
+}
+
+impl Machine {
+    /// Raises the open-file soft limit as far as `need` wants (up to the hard limit) and
+    /// reads what the machine allows.
+    pub fn raise_and_read(need: &Need) -> Machine {
+        let fd_limit = match rlimit::increase_nofile_limit(need.fds()) {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+                None
+            }
+        };
+        let ports = std::fs::read_to_string(PORT_RANGE)
+            .ok()
+            .and_then(|text| parse_port_range(&text));
+        Machine { fd_limit, ports }
+    }
+}
+
+/// A plan this machine cannot run as it is, with what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapacityError {
+    #[error(
+        "this plan may hold {needed} file descriptors open at once ({connections} connections{server}, \
+         plus {SPARE_FDS} spare), but this process may open {limit}: raise the limit \
+         (`ulimit -n {needed}` in the shell, LimitNOFILE={needed} for a systemd service, \
+         --ulimit nofile={needed} for docker) or plan fewer connections"
+    )]
+    Fds {
+        needed: u64,
+        limit: u64,
+        connections: u64,
+        /// `" × 2 (the built-in server runs in this process)"` or empty.
+        server: &'static str,
+    },
+    #[error(
+        "this plan may hold {connections} connections open at once, but the ephemeral port \
+         range {low}-{high} has {ports} ports for one target address: widen it (`sysctl -w \
+         net.ipv4.ip_local_port_range=\"1024 65535\"`), plan fewer connections, or split the \
+         load over several source addresses (several client machines)"
+    )]
+    Ports {
+        connections: u64,
+        ports: u64,
+        low: u32,
+        high: u32,
+    },
+}
+
+/// Refuses a plan that needs more than `machine` allows.
+pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
+    let needed = need.fds();
+    if let Some(limit) = machine.fd_limit {
+        if limit < needed {
+            return Err(CapacityError::Fds {
+                needed,
+                limit,
+                connections: need.connections,
+                server: if need.embedded_server {
+                    " × 2 (the built-in server runs in this process)"
+                } else {
+                    ""
+                },
+            });
+        }
+    }
+    if let Some((low, high)) = machine.ports {
+        let ports = u64::from(high.saturating_sub(low)) + 1;
+        if need.connections > ports {
+            return Err(CapacityError::Ports {
+                connections: need.connections,
+                ports,
+                low,
+                high,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `"32768\t60999\n"` → `(32768, 60999)`.
+fn parse_port_range(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split_whitespace().map(str::parse::<u32>);
+    let low = parts.next()?.ok()?;
+    let high = parts.next()?.ok()?;
+    (low <= high).then_some((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOMY: Machine = Machine {
+        fd_limit: Some(1 << 20),
+        ports: Some((32768, 60999)),
+    };
+
+    #[test]
+    fn a_plan_within_the_limits_passes() {
+        let need = Need {
+            connections: 10_000,
+            embedded_server: true,
+        };
+        assert_eq!(check(&need, &ROOMY), Ok(()));
+        let unknown = Machine {
+            fd_limit: None,
+            ports: None,
+        };
+        let huge = Need {
+            connections: 1 << 30,
+            embedded_server: false,
+        };
+        assert_eq!(check(&huge, &unknown), Ok(()), "unknown limits: no refusal");
+    }
+
+    #[test]
+    fn too_few_file_descriptors_is_refused_with_what_to_change() {
+        let machine = Machine {
+            fd_limit: Some(1024),
+            ..ROOMY
+        };
+        let external = Need {
+            connections: 960,
+            embedded_server: false,
+        };
+        assert_eq!(check(&external, &machine), Ok(()), "960 + 64 = 1024 fits");
+        let embedded = Need {
+            embedded_server: true,
+            ..external
+        };
+        let err = check(&embedded, &machine).unwrap_err();
+        assert!(matches!(
+            err,
+            CapacityError::Fds {
+                needed: 1984,
+                limit: 1024,
+                ..
+            }
+        ));
+        let text = err.to_string();
+        assert!(text.contains("ulimit -n 1984"), "{text}");
+        assert!(text.contains("built-in server"), "{text}");
+    }
+
+    #[test]
+    fn more_connections_than_local_ports_is_refused() {
+        let need = Need {
+            connections: 30_000,
+            embedded_server: false,
+        };
+        let err = check(&need, &ROOMY).unwrap_err();
+        assert!(matches!(err, CapacityError::Ports { ports: 28232, .. }));
+        let text = err.to_string();
+        assert!(text.contains("ip_local_port_range"), "{text}");
+        assert!(text.contains("source addresses"), "{text}");
+    }
+
+    #[test]
+    fn port_ranges_parse() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
+        assert_eq!(parse_port_range("1024 65535"), Some((1024, 65535)));
+        assert_eq!(parse_port_range("60999 32768"), None);
+        assert_eq!(parse_port_range("garbage"), None);
+    }
+}

@@ -122,6 +122,7 @@ fn run_error_code(e: &RunError) -> u8 {
     match e {
         RunError::Auth(_) | RunError::Tls(_) | RunError::Url(_) => exit::USAGE,
         RunError::Server(_) | RunError::Write(_) => exit::INTERNAL,
+        RunError::Interrupted => exit::INTERRUPTED,
     }
 }
 

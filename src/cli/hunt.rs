@@ -150,6 +150,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         );
     };
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
     match outcome.found {
@@ -173,20 +174,33 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
             }
             outln!(
-                "  reproduced {} on replay; {} connections",
+                "  confirmed {} on replay; {} connections",
                 found.rate,
                 r.size()
             )?;
             outln!("repro        {}", found.path.display())?;
-            Ok(exit::VIOLATIONS)
+            Ok(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::VIOLATIONS
+            })
         }
         None => {
+            let why = match outcome.short {
+                Some(hunt::Short::Budget) => "; the budget ran out",
+                Some(hunt::Short::Interrupted) => "; interrupted",
+                None => "",
+            };
             outln!(
-                "no violation in {} rounds ({:.1}s)",
+                "no violation in {} rounds ({:.1}s{why})",
                 outcome.rounds,
                 outcome.elapsed.as_secs_f64()
             )?;
-            Ok(exit::CLEAN)
+            Ok(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::CLEAN
+            })
         }
     }
 }
@@ -198,6 +212,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     let rate = runner
         .rate(&repro.plan, repro.oracle, args.times, None)
         .await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let rate = rate?;
     outln!(
@@ -206,7 +221,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         repro.oracle.name(),
         repro.size()
     )?;
-    Ok(if rate.reproduced > 0 {
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if rate.reproduced > 0 {
         exit::VIOLATIONS
     } else {
         exit::CLEAN
@@ -223,6 +240,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         ..Default::default()
     };
     let outcome = hunt::shrink(&repro, &runner, opts).await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
     let output = args
@@ -230,13 +248,20 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         .unwrap_or_else(|| args.repro.with_extension("min.json"));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
+    let why = match outcome.short {
+        Some(hunt::Short::Budget) => " (the budget ran out)",
+        Some(hunt::Short::Interrupted) => " (interrupted)",
+        None => "",
+    };
     outln!(
-        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried",
+        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried{why}",
         repro.oracle.name(),
         outcome.candidates
     )?;
     outln!("minimal repro {}", output.display())?;
-    Ok(if r1.reproduced > 0 {
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if r1.reproduced > 0 {
         exit::VIOLATIONS
     } else {
         exit::CLEAN

@@ -13,7 +13,7 @@ mod pattern;
 pub mod session;
 
 pub use acceptance::Judge;
-pub use checker::{ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
+pub use checker::{steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
 pub use pattern::{Fed, PatternState};
 
 use crate::model::Verdict;

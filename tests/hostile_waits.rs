@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 //! Hostile servers and bounded waits (issue 9, cases 5, 9 and 10): in-process fakes on
 //! loopback that stop reading, go silent, refuse after the upgrade or kill a connection
 //! mid-script. Every run here must end on its own (within its duration plus the documented

@@ -71,14 +71,21 @@ impl Judge<'_> {
     }
 
     /// The connection ended for `cause`. A still-pending verdict is settled: an attempt
-    /// that died on its own failed; one we closed ourselves counts as accepted only when
+    /// that died on its own (reset, protocol fault, oversized frame, server Close, a
+    /// write the server would not take) failed; one we closed ourselves counts as accepted only when
     /// the rule needs nothing more than the upgrade or a frame it never got a chance to see.
     pub fn ended(&self, a: &mut Attempt, cause: Cause, at_us: u64) {
         a.ended_us = Some(at_us);
         if a.outcome == Outcome::Pending {
+            // A server that stopped reading (`timeout_send`) failed it too: we only gave
+            // up on a write it would never take.
             let died = matches!(
                 cause,
-                Cause::Reset | Cause::Protocol | Cause::Oversized | Cause::ServerClose(_)
+                Cause::Reset
+                    | Cause::Protocol
+                    | Cause::Oversized
+                    | Cause::ServerClose(_)
+                    | Cause::Timeout("send")
             );
             if died || matches!(self.rules.accepted, AcceptRule::Message { .. }) {
                 self.refuse(a, Outcome::Failed, cause.clone());

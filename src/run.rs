@@ -41,6 +41,9 @@ pub enum RunError {
     /// The client machine cannot hold the plan's connections (refused before it starts).
     #[error(transparent)]
     Capacity(#[from] CapacityError),
+    /// Ctrl-C before the run started (while the target's host was being resolved).
+    #[error("interrupted before the run started")]
+    Interrupted,
 }
 
 /// Where a run goes.
@@ -263,7 +266,7 @@ pub async fn execute(
     opts: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
-    let endpoint = Endpoint::resolve(&bound.url).await?;
+    let endpoint = resolve(&bound.url, plan.limits.handshake_timeout, &cancel).await?;
     let tls = if endpoint.tls {
         Some(tokio_rustls::TlsConnector::from(swarm::client_config(
             &opts.tls,
@@ -305,6 +308,26 @@ pub async fn execute(
         results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// Resolves the target's host: bounded by `limit` (a resolver that never answers must not
+/// hold the run) and stopped by `cancel` (Ctrl-C).
+async fn resolve(
+    url: &str,
+    limit: Duration,
+    cancel: &CancellationToken,
+) -> Result<Endpoint, RunError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(RunError::Interrupted),
+        resolved = tokio::time::timeout(limit, Endpoint::resolve(url)) => match resolved {
+            Ok(endpoint) => Ok(endpoint?),
+            Err(_) => Err(RunError::Url(UrlError::Invalid {
+                url: url.to_string(),
+                reason: format!("its host did not resolve within {limit:?} (handshake_timeout)"),
+            })),
+        },
+    }
 }
 
 /// Merges the connections' reports and judges the whole run. Every violation's text is
@@ -373,10 +396,21 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         stopped,
         elapsed: out.elapsed,
         barriers: out.barriers,
-        probe: ProbeSummary {
-            tokens: out.probes.len(),
-            refused: out.probes.iter().filter(|p| !p.accepted).count(),
-        },
+        probe: probe_summary(&out.probes),
+    }
+}
+
+/// Counts the probes: refused only when the server answered with a refusal; no answer
+/// (a timeout, a failed connect, a probe cut by the phase's bound) proves nothing.
+fn probe_summary(probes: &[crate::model::Probe]) -> ProbeSummary {
+    use crate::model::Cause;
+    let answered =
+        |p: &&crate::model::Probe| matches!(p.cause, Some(Cause::Http(_) | Cause::ServerClose(_)));
+    let unaccepted = || probes.iter().filter(|p| !p.accepted);
+    ProbeSummary {
+        tokens: probes.len(),
+        refused: unaccepted().filter(answered).count(),
+        inconclusive: unaccepted().filter(|p| !answered(p)).count(),
     }
 }
 

@@ -349,7 +349,9 @@ async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
     runner.close().await;
     stop.cancel();
     assert!(outcome.found.is_none());
-    let stopped = outcome.stopped.expect("the hunt says why it stopped");
+    let Some(hunt::Short::Unjudged(stopped)) = outcome.short else {
+        panic!("the hunt says why it stopped: {:?}", outcome.short);
+    };
     assert_eq!(stopped.verdict, Verdict::TargetUnusable);
     assert_eq!(outcome.rounds, 1, "no point in a second round");
     assert_eq!(

@@ -140,6 +140,7 @@ fn run_error_code(e: &RunError) -> u8 {
             exit::USAGE
         }
         RunError::Server(_) | RunError::Write(_) => exit::INTERNAL,
+        RunError::Interrupted => exit::INTERRUPTED,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `hunt`, `replay` and `shrink`: finding a race, reproducing it on demand, minimising it.
 
 use super::{exit, Error};
-use crate::hunt::{self, HuntOptions, Repro, Runner, ShrinkOptions, Unjudged};
+use crate::hunt::{self, HuntOptions, Repro, Runner, Short, ShrinkOptions, Unjudged};
 use crate::model::Plan;
 use crate::reference::Bug;
 use crate::run::{RunOptions, Target};
@@ -187,9 +187,10 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         );
     };
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
-    if let Some(stopped) = &outcome.stopped {
+    if let Some(Short::Unjudged(stopped)) = &outcome.short {
         return unjudged(
             &format!("round {}", outcome.rounds.saturating_sub(1)),
             stopped,
@@ -216,20 +217,34 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
             }
             outln!(
-                "  reproduced {} on replay; {} connections",
+                "  confirmed {} on replay; {} connections",
                 found.rate,
                 r.size()
             )?;
             outln!("repro        {}", found.path.display())?;
-            Ok(exit::VIOLATIONS)
+            Ok(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::VIOLATIONS
+            })
         }
         None => {
+            let why = match outcome.short {
+                Some(hunt::Short::Budget) => "; the budget ran out",
+                Some(hunt::Short::Interrupted) => "; interrupted",
+                // Returned above, before any result line.
+                Some(hunt::Short::Unjudged(_)) | None => "",
+            };
             outln!(
-                "no violation in {} rounds ({:.1}s)",
+                "no violation in {} rounds ({:.1}s{why})",
                 outcome.rounds,
                 outcome.elapsed.as_secs_f64()
             )?;
-            Ok(exit::CLEAN)
+            Ok(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::CLEAN
+            })
         }
     }
 }
@@ -242,10 +257,11 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     let rate = runner
         .rate(&repro.plan, repro.oracle, args.times, None)
         .await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let rate = rate?;
-    if let Some(stopped) = &rate.unjudged {
-        return unjudged(&format!("replay {}", rate.runs), stopped);
+    if let Some(Short::Unjudged(stopped)) = &rate.short {
+        return unjudged(&format!("replay {}", rate.runs + 1), stopped);
     }
     outln!(
         "{}: reproduced the {} violation {rate} times ({} connections) against {against}",
@@ -253,7 +269,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         repro.oracle.name(),
         repro.size()
     )?;
-    Ok(if rate.reproduced > 0 {
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if rate.reproduced > 0 {
         exit::VIOLATIONS
     } else {
         exit::CLEAN
@@ -271,23 +289,32 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         ..Default::default()
     };
     let outcome = hunt::shrink(&repro, &runner, opts).await;
+    let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
-    if let Some(stopped) = outcome.before.1.unjudged.as_ref() {
-        return unjudged("the first replay", stopped);
+    if let Some(Short::Unjudged(stopped)) = &outcome.before.1.short {
+        return unjudged("a replay of the repro", stopped);
     }
     let output = args
         .output
         .unwrap_or_else(|| args.repro.with_extension("min.json"));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
+    let why = match outcome.short {
+        Some(hunt::Short::Budget) => " (the budget ran out)",
+        Some(hunt::Short::Interrupted) => " (interrupted)",
+        Some(hunt::Short::Unjudged(_)) => " (a candidate's run could not judge the target)",
+        None => "",
+    };
     outln!(
-        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried; against {against}",
+        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried{why}; against {against}",
         repro.oracle.name(),
         outcome.candidates
     )?;
     outln!("minimal repro {}", output.display())?;
-    Ok(if r1.reproduced > 0 {
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if r1.reproduced > 0 {
         exit::VIOLATIONS
     } else {
         exit::CLEAN

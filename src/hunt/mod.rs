@@ -11,13 +11,22 @@ pub use space::{draw, round_seed, separate};
 
 use crate::auth::Keys;
 use crate::metrics::Live;
-use crate::model::{OracleKind, Plan, Scenario, Verdict, Violation};
+use crate::model::{OracleKind, Plan, Scenario, StopReason, Verdict, Violation};
 use crate::plan;
 use crate::run::{self, Bound, RunError, RunOptions, RunOutcome, Target};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// A run under a budget is stopped this long before the budget's end, so its goodbyes, its
+/// results and the caller's own wrap-up still land inside the budget.
+pub const WIND_DOWN: Duration = Duration::from_millis(500);
+
+/// A run under a budget starts only when at least this much of it is left: a shorter one
+/// could not even open its connections.
+pub const MIN_RUN: Duration = Duration::from_millis(250);
 
 /// Why a hunt, replay or shrink could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -87,13 +96,53 @@ impl Runner {
 
     /// One execution; writes no result files.
     pub async fn once(&self, plan: &Plan) -> Result<RunOutcome, Error> {
+        self.run(plan, None).await
+    }
+
+    /// One execution that ends by `budget_end` (a budget's deadline): the plan's duration
+    /// is capped by what is left (less [`WIND_DOWN`]), and a run still going then (its
+    /// probe phase, say) is stopped like Ctrl-C. `None` when less than [`MIN_RUN`] was
+    /// left: nothing ran. `Some((outcome, cut))`, `cut` when the budget stopped it.
+    pub async fn once_by(
+        &self,
+        plan: &Plan,
+        budget_end: Instant,
+    ) -> Result<Option<(RunOutcome, bool)>, Error> {
+        let stop_at = budget_end.checked_sub(WIND_DOWN).unwrap_or(budget_end);
+        let left = stop_at.saturating_duration_since(Instant::now());
+        if left < MIN_RUN {
+            return Ok(None);
+        }
+        let mut plan = plan.clone();
+        plan.duration = plan.duration.min(left);
+        let outcome = self.run(&plan, Some(stop_at)).await?;
+        let cut = outcome.results.summary.stopped == StopReason::Interrupted
+            && !self.cancel.is_cancelled();
+        Ok(Some((outcome, cut)))
+    }
+
+    /// Runs `plan` with fresh token ids, stopped at `stop_at` if still going then.
+    async fn run(&self, plan: &Plan, stop_at: Option<Instant>) -> Result<RunOutcome, Error> {
         let opts = RunOptions {
             out: None,
             ..self.opts.clone()
         };
         let plan = Arc::new(fresh_keys(plan));
         let live = Arc::new(Live::default());
-        Ok(run::execute(plan, &self.bound, live, &opts, self.cancel.child_token()).await?)
+        let cancel = self.cancel.child_token();
+        let run = run::execute(plan, &self.bound, live, &opts, cancel.clone());
+        let Some(stop_at) = stop_at else {
+            return Ok(run.await?);
+        };
+        tokio::pin!(run);
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            _ = tokio::time::sleep_until(stop_at) => {
+                cancel.cancel();
+                run.await
+            }
+        };
+        Ok(outcome?)
     }
 
     /// The `oracle` violations of the first of up to `tries` runs that breaks it: fresh
@@ -105,22 +154,20 @@ impl Runner {
         tries: u32,
     ) -> Result<Vec<Violation>, Error> {
         for _ in 0..tries {
+            if self.cancel.is_cancelled() {
+                break;
+            }
             let outcome = self.once(plan).await?;
             if broke(&outcome, oracle) {
-                return Ok(outcome
-                    .results
-                    .violations
-                    .into_iter()
-                    .filter(|v| v.oracle == oracle)
-                    .take(10)
-                    .collect());
+                return Ok(first_of(&outcome, oracle));
             }
         }
         Ok(Vec::new())
     }
 
     /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
-    /// stops as soon as the answer is known (reached, or out of reach).
+    /// stops as soon as the answer is known (reached, or out of reach). Stops early on
+    /// Ctrl-C (the rate then says so).
     pub async fn rate(
         &self,
         plan: &Plan,
@@ -128,13 +175,31 @@ impl Runner {
         times: u32,
         need: Option<u32>,
     ) -> Result<Rate, Error> {
+        Ok(self.measure(plan, oracle, times, need, None).await?.rate)
+    }
+
+    /// [`Runner::rate`] within a budget ending at `budget_end` (each replay's duration
+    /// capped by what is left, see [`Runner::once_by`]), keeping the violations of the
+    /// first run that broke `oracle` as evidence. A replay the budget cut short proves
+    /// nothing either way and is not counted; the rate then says the budget ran out.
+    pub async fn measure(
+        &self,
+        plan: &Plan,
+        oracle: OracleKind,
+        times: u32,
+        need: Option<u32>,
+        budget_end: Option<Instant>,
+    ) -> Result<Measured, Error> {
         let mut rate = Rate {
             reproduced: 0,
             runs: 0,
-            unjudged: None,
+            planned: times,
+            short: None,
         };
+        let mut evidence = Vec::new();
         for i in 0..times {
             if self.cancel.is_cancelled() {
+                rate.short = Some(Short::Interrupted);
                 break;
             }
             if let Some(need) = need {
@@ -142,23 +207,91 @@ impl Runner {
                     break;
                 }
             }
-            let outcome = self.once(plan).await?;
-            rate.runs += 1;
-            let summary = &outcome.results.summary;
-            // A target that stopped being usable answers nothing about the race: stop and
-            // say so rather than count a "not reproduced".
-            if !summary.verdict.exercised() {
-                rate.unjudged = Some(Unjudged {
-                    verdict: summary.verdict,
-                    hint: summary.hint.clone().unwrap_or_default(),
-                });
+            let outcome = match budget_end {
+                None => self.once(plan).await?,
+                Some(end) => match self.once_by(plan, end).await? {
+                    Some((outcome, false)) => outcome,
+                    Some((_, true)) | None => {
+                        rate.short = Some(Short::Budget);
+                        break;
+                    }
+                },
+            };
+            if self.cancel.is_cancelled() {
+                // Cut by Ctrl-C: proves nothing either way.
+                rate.short = Some(Short::Interrupted);
                 break;
             }
+            // A target that stopped being usable answers nothing about the race: stop and
+            // say so rather than count a "not reproduced".
+            if let Some(unjudged) = Unjudged::of(&outcome, true) {
+                rate.short = Some(Short::Unjudged(unjudged));
+                break;
+            }
+            rate.runs += 1;
             if broke(&outcome, oracle) {
                 rate.reproduced += 1;
+                if evidence.is_empty() {
+                    evidence = first_of(&outcome, oracle);
+                }
             }
         }
-        Ok(rate)
+        Ok(Measured { rate, evidence })
+    }
+}
+
+/// The first (up to 10) violations of `oracle` in a run.
+fn first_of(outcome: &RunOutcome, oracle: OracleKind) -> Vec<Violation> {
+    outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == oracle)
+        .take(10)
+        .cloned()
+        .collect()
+}
+
+/// What a series of replays showed.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub rate: Rate,
+    /// The `oracle` violations of the first replay that broke it (empty when none did).
+    pub evidence: Vec<Violation>,
+}
+
+/// Why fewer replays or rounds ran than were asked for (other than the answer being known
+/// early).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Short {
+    /// The wall-clock budget ran out.
+    Budget,
+    /// Ctrl-C.
+    Interrupted,
+    /// A run could not judge the target (unusable, misconfigured, client-limited) or did
+    /// not finish its own plan: it answers nothing about the race, so nothing more ran and
+    /// nothing became a repro.
+    Unjudged(Unjudged),
+}
+
+/// Why a run could not judge the target: its verdict and hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub verdict: Verdict,
+    pub hint: String,
+}
+
+impl Unjudged {
+    /// The run's verdict when it cannot stand for the race: the target unusable or
+    /// misconfigured, or a plan cut by its own duration (`cut_by_us` when the budget or
+    /// Ctrl-C cut it instead: that proves nothing about the target).
+    pub fn of(outcome: &RunOutcome, cut_by_us: bool) -> Option<Unjudged> {
+        let s = &outcome.results.summary;
+        let incomplete = s.verdict == Verdict::Incomplete && !cut_by_us;
+        (!s.verdict.exercised() || incomplete).then(|| Unjudged {
+            verdict: s.verdict,
+            hint: s.hint.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -166,22 +299,24 @@ impl Runner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rate {
     pub reproduced: u32,
+    /// Replays that ran to their end (a replay cut by the budget or Ctrl-C is not counted).
     pub runs: u32,
-    /// Set when a run could not judge the target (unusable, misconfigured): the count
-    /// stopped there.
-    pub unjudged: Option<Unjudged>,
-}
-
-/// Why a hunt, replay or shrink could not judge the target, with its hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unjudged {
-    pub verdict: Verdict,
-    pub hint: String,
+    /// Replays asked for.
+    pub planned: u32,
+    /// Why fewer than `planned` ran, when it was not that the answer was already known.
+    pub short: Option<Short>,
 }
 
 impl std::fmt::Display for Rate {
+    /// `3/10`; cut short: `3/4 (budget ran out before 10)`, `3/4 (interrupted before 10)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.reproduced, self.runs)
+        write!(f, "{}/{}", self.reproduced, self.runs)?;
+        match &self.short {
+            Some(Short::Budget) => write!(f, " (budget ran out before {})", self.planned),
+            Some(Short::Interrupted) => write!(f, " (interrupted before {})", self.planned),
+            Some(Short::Unjudged(u)) => write!(f, " (stopped: the target was {})", u.verdict),
+            None => Ok(()),
+        }
     }
 }
 
@@ -216,9 +351,9 @@ pub struct HuntOutcome {
     pub rounds: u32,
     pub elapsed: Duration,
     pub found: Option<Found>,
-    /// The hunt stopped because a round could not judge the target (unusable,
-    /// misconfigured, client-limited) or did not finish its plan: never a repro.
-    pub stopped: Option<Unjudged>,
+    /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
+    /// round that could not judge the target.
+    pub short: Option<Short>,
 }
 
 #[derive(Debug)]
@@ -240,6 +375,8 @@ const PRIORITY: [OracleKind; 7] = [
 ];
 
 /// Explores rounds drawn from the scenario's `[hunt]` ranges until a violation or the budget.
+/// The budget covers everything: each round's duration is capped by what is left, and the
+/// confirmation replays of a find share what remains (the rate says how many fitted).
 pub async fn hunt(
     scenario: &Scenario,
     runner: &Runner,
@@ -247,11 +384,14 @@ pub async fn hunt(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<HuntOutcome, Error> {
     let started = Instant::now();
+    let budget_end = started + opts.budget;
     let mut round = 0;
-    while round < scenario.hunt.rounds
-        && started.elapsed() < opts.budget
-        && !runner.cancel.is_cancelled()
-    {
+    let mut short = None;
+    while round < scenario.hunt.rounds {
+        if runner.cancel.is_cancelled() {
+            short = Some(Short::Interrupted);
+            break;
+        }
         let seed = if round == 0 {
             opts.seed
         } else {
@@ -259,36 +399,37 @@ pub async fn hunt(
         };
         let mut plan = plan::build(&draw(scenario, round, opts.seed), seed);
         separate(&mut plan, &scenario.hunt, round, opts.seed);
-        plan.duration = plan.duration.min(
-            opts.budget
-                .saturating_sub(started.elapsed())
-                .max(Duration::from_secs(1)),
-        );
-        // A round cut short only because the budget capped its duration is no finding.
-        let capped = plan.duration < scenario.duration;
-        let outcome = runner.once(&plan).await?;
-        let summary = &outcome.results.summary;
-        let violations = summary.violations.total;
+        let Some((outcome, cut)) = runner.once_by(&plan, budget_end).await? else {
+            short = Some(Short::Budget);
+            break;
+        };
+        // A round shortened or stopped by the budget proves nothing about the target's
+        // own plan; one cut by the scenario's own duration does.
+        let cut_by_us = cut || outcome.plan.duration < scenario.duration;
+        // What was actually run (its duration capped by the budget) is what a repro keeps.
+        plan.duration = outcome.plan.duration;
+        let violations = outcome.results.summary.violations.total;
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
             elapsed: started.elapsed(),
         });
-        if let Some(stopped) = unjudged(summary, capped || runner.cancel.is_cancelled()) {
+        if let Some(unjudged) = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled()) {
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 elapsed: started.elapsed(),
                 found: None,
-                stopped: Some(stopped),
+                short: Some(Short::Unjudged(unjudged)),
             });
         }
+        // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY.into_iter().find(|o| broke(&outcome, *o)) {
             let found = record(
                 scenario,
                 runner,
                 opts,
-                Candidate { plan, round, seed },
+                (Candidate { plan, round, seed }, budget_end),
                 oracle,
                 &outcome,
             )
@@ -297,26 +438,19 @@ pub async fn hunt(
                 rounds: round + 1,
                 elapsed: started.elapsed(),
                 found: Some(found),
-                stopped: None,
+                short: None,
             });
         }
         round += 1;
+    }
+    if runner.cancel.is_cancelled() {
+        short = Some(Short::Interrupted);
     }
     Ok(HuntOutcome {
         rounds: round,
         elapsed: started.elapsed(),
         found: None,
-        stopped: None,
-    })
-}
-
-/// A round that cannot be a repro and ends the hunt: the target unusable or misconfigured,
-/// or a plan cut by its own duration (not by the budget, not by Ctrl-C) before it finished.
-fn unjudged(summary: &crate::results::Summary, cut_by_us: bool) -> Option<Unjudged> {
-    let cut = summary.verdict == Verdict::Incomplete && !cut_by_us;
-    (!summary.verdict.exercised() || cut).then(|| Unjudged {
-        verdict: summary.verdict,
-        hint: summary.hint.clone().unwrap_or_default(),
+        short,
     })
 }
 
@@ -327,25 +461,21 @@ struct Candidate {
     seed: u64,
 }
 
-/// Measures a find's rate and writes its repro file.
+/// Measures a find's rate within what is left of the budget and writes its repro file.
 async fn record(
     scenario: &Scenario,
     runner: &Runner,
     opts: &HuntOptions,
-    found: Candidate,
+    (found, budget_end): (Candidate, Instant),
     oracle: OracleKind,
     outcome: &RunOutcome,
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
-    let evidence = outcome
-        .results
-        .violations
-        .iter()
-        .filter(|v| v.oracle == oracle)
-        .take(10)
-        .cloned()
-        .collect();
-    let rate = runner.rate(&plan, oracle, opts.confirm, None).await?;
+    let evidence = first_of(outcome, oracle);
+    let rate = runner
+        .measure(&plan, oracle, opts.confirm, None, Some(budget_end))
+        .await?
+        .rate;
     let repro = Repro {
         version: REPRO_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -357,7 +487,8 @@ async fn record(
         reference: ReferenceServer::of(&runner.target),
         oracle,
         evidence,
-        rate: Some((rate.reproduced, rate.runs)),
+        // No replay fitted in the budget: no rate measured, rather than 0/0.
+        rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;

@@ -9,10 +9,11 @@
 //! far below the original, so shrinking neither drifts to another bug nor to a rarer repro.
 
 use super::HuntError as Error;
-use super::{Rate, Repro, Runner};
+use super::{Rate, Repro, Runner, Short};
 use crate::model::{Action, Plan};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +22,7 @@ pub struct ShrinkOptions {
     pub times: u32,
     /// Candidates tried at most.
     pub max_candidates: u32,
+    /// Wall-clock budget for everything: the rates before and after and every candidate.
     pub budget: Duration,
 }
 
@@ -40,6 +42,9 @@ pub struct ShrinkOutcome {
     pub before: (usize, Rate),
     pub after: (usize, Rate),
     pub candidates: u32,
+    /// Why the search for smaller candidates stopped before it was done: the budget (the
+    /// candidates get what the rate before and the rate after leave) or Ctrl-C.
+    pub short: Option<Short>,
     pub repro: Repro,
 }
 
@@ -49,12 +54,20 @@ struct Shrinker<'a> {
     opts: ShrinkOptions,
     need: u32,
     tried: u32,
-    started: Instant,
+    /// When the candidates' share of the budget ends.
+    candidates_end: Instant,
+    /// Set when the budget or Ctrl-C stopped the search.
+    short: Option<Short>,
 }
 
 impl Shrinker<'_> {
-    fn exhausted(&self) -> bool {
-        self.tried >= self.opts.max_candidates || self.started.elapsed() >= self.opts.budget
+    fn exhausted(&mut self) -> bool {
+        if self.runner.cancel.is_cancelled() {
+            self.short = Some(Short::Interrupted);
+        } else if Instant::now() >= self.candidates_end {
+            self.short = Some(Short::Budget);
+        }
+        self.short.is_some() || self.tried >= self.opts.max_candidates
     }
 
     /// Whether `plan` still breaks the repro's oracle often enough.
@@ -63,23 +76,44 @@ impl Shrinker<'_> {
             return Ok(false);
         }
         self.tried += 1;
-        let rate = self
+        let measured = self
             .runner
-            .rate(plan, self.repro.oracle, self.opts.times, Some(self.need))
+            .measure(
+                plan,
+                self.repro.oracle,
+                self.opts.times,
+                Some(self.need),
+                Some(self.candidates_end),
+            )
             .await?;
-        Ok(rate.reproduced >= self.need)
+        if let Some(short) = measured.rate.short {
+            self.short = Some(short);
+        }
+        Ok(measured.rate.reproduced >= self.need)
     }
 }
 
 /// Shrinks `repro`: connections (the involved ones first, then ddmin), actions, then time.
+/// Everything fits in `opts.budget`: the rate after gets as long as the rate before took
+/// (the shrunk plan is no bigger), and the candidates get the rest.
 pub async fn shrink(
     repro: &Repro,
     runner: &Runner,
     opts: ShrinkOptions,
 ) -> Result<ShrinkOutcome, Error> {
+    let started = Instant::now();
+    let budget_end = started + opts.budget;
     let before = runner
-        .rate(&repro.plan, repro.oracle, opts.times, None)
-        .await?;
+        .measure(
+            &repro.plan,
+            repro.oracle,
+            opts.times,
+            None,
+            Some(budget_end),
+        )
+        .await?
+        .rate;
+    let reserve = started.elapsed();
     // Accept candidates reproducing at no less than half the original rate (at least once).
     let need = ((f64::from(before.reproduced) / 2.0).ceil() as u32).max(1);
     let mut s = Shrinker {
@@ -88,7 +122,8 @@ pub async fn shrink(
         opts,
         need,
         tried: 0,
-        started: Instant::now(),
+        candidates_end: budget_end.checked_sub(reserve).unwrap_or(started),
+        short: None,
     };
     let mut plan = repro.plan.clone();
     if before.reproduced > 0 {
@@ -96,23 +131,25 @@ pub async fn shrink(
         plan = shrink_actions(&mut s, plan).await?;
         plan = shrink_time(&mut s, plan).await?;
     }
-    let after = runner.rate(&plan, repro.oracle, opts.times, None).await?;
+    // The rate after also brings fresh evidence: a shrunk repro must not show the
+    // original's connections.
+    let after = runner
+        .measure(&plan, repro.oracle, opts.times, None, Some(budget_end))
+        .await?;
     let mut shrunk = repro.clone();
-    shrunk.rate = Some((after.reproduced, after.runs));
+    shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
     // The rates were measured here: the minimal repro replays here too.
     shrunk.target = runner.url().to_string();
     shrunk.reference = super::ReferenceServer::of(&runner.target);
-    if plan != repro.plan {
-        let fresh = runner.evidence(&plan, repro.oracle, opts.times).await?;
-        if !fresh.is_empty() {
-            shrunk.evidence = fresh;
-        }
+    if plan != repro.plan && !after.evidence.is_empty() {
+        shrunk.evidence = after.evidence;
     }
     shrunk.plan = plan;
     Ok(ShrinkOutcome {
         before: (repro.size(), before),
-        after: (shrunk.size(), after),
+        after: (shrunk.size(), after.rate),
         candidates: s.tried,
+        short: s.short,
         repro: shrunk,
     })
 }

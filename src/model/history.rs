@@ -24,7 +24,9 @@ pub enum Cause {
     ClientClose(u16),
     /// The TCP connection was reset or dropped without a Close frame.
     Reset,
-    /// A stage did not finish in time.
+    /// A stage did not finish in time: `connect`, `tls`, `upgrade`, `probe`, or `send` (a
+    /// frame write the server did not take within `[limits] send_timeout`: it stopped
+    /// reading).
     Timeout(&'static str),
     /// Connecting failed (refused, unreachable, ...).
     Connect(String),
@@ -83,6 +85,7 @@ impl Cause {
             "timeout_tls" => Cause::Timeout("tls"),
             "timeout_upgrade" => Cause::Timeout("upgrade"),
             "timeout_probe" => Cause::Timeout("probe"),
+            "timeout_send" => Cause::Timeout("send"),
             "tls_error" => Cause::Tls,
             "oversized_frame" => Cause::Oversized,
             "interrupted" => Cause::Interrupted,
@@ -198,6 +201,10 @@ pub struct ExpectCounts {
     pub expectations_errored: u64,
     /// Expectations still open when the run was cut off (neither met nor violated).
     pub expectations_cut: u64,
+    /// Expectations still open when the server cleanly refused their connection (a close
+    /// code listed in `reject.close` before acceptance): the refusal is judged by the
+    /// session oracles, not the refused connection's script (neither met nor violated).
+    pub expectations_refused: u64,
     /// Expected vs arrived per event type (the summary also gives them as rates).
     pub events: BTreeMap<String, Tally>,
     /// Messages dropped from a full correlation buffer.
@@ -210,6 +217,7 @@ impl ExpectCounts {
         self.expectations_met += o.expectations_met;
         self.expectations_errored += o.expectations_errored;
         self.expectations_cut += o.expectations_cut;
+        self.expectations_refused += o.expectations_refused;
         for (k, t) in &o.events {
             let mine = self.events.entry(k.clone()).or_default();
             mine.expected += t.expected;
@@ -509,6 +517,9 @@ mod tests {
             Cause::ClientFdLimit,
             Cause::ClientPortsExhausted,
             Cause::ServerClose(4000),
+            Cause::Timeout("send"),
+            Cause::Timeout("probe"),
+            Cause::Interrupted,
         ] {
             assert_eq!(Cause::parse(&cause.to_string()), cause);
         }

@@ -264,6 +264,27 @@ pub struct Limits {
     /// Connect + TLS + upgrade must finish within this.
     #[serde(with = "duration_us")]
     pub handshake_timeout: Duration,
+    /// One frame write (a `send`, the token's first message, our Close) must be taken by
+    /// the server within this; a server that stops reading ends the connection with
+    /// `timeout_send` instead of blocking it forever. Left out of plan files when it is the
+    /// default, so plans and repros written before it existed read back unchanged.
+    #[serde(
+        with = "duration_us",
+        default = "default_send_timeout",
+        skip_serializing_if = "is_default_send_timeout"
+    )]
+    pub send_timeout: Duration,
+}
+
+/// The default `[limits] send_timeout`.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn default_send_timeout() -> Duration {
+    DEFAULT_SEND_TIMEOUT
+}
+
+fn is_default_send_timeout(d: &Duration) -> bool {
+    *d == DEFAULT_SEND_TIMEOUT
 }
 
 impl Default for Limits {
@@ -271,6 +292,7 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }

@@ -83,12 +83,16 @@ impl Judge<'_> {
     }
 
     /// The connection ended for `cause`. A still-pending verdict is settled: an attempt
-    /// that died on its own failed; one the run's end cut while its rule still waited for
-    /// a message is cut; one we closed ourselves counts as accepted only when the rule
-    /// needs nothing more than the upgrade or a frame it never got a chance to see.
+    /// that died on its own (reset, protocol fault, oversized frame, server Close, an
+    /// invalid close code, a write the server would not take) failed; one the run's end
+    /// cut while its rule still waited for a message is cut; one we closed ourselves counts
+    /// as accepted only when the rule needs nothing more than the upgrade or a frame it
+    /// never got a chance to see.
     pub fn ended(&self, a: &mut Attempt, cause: Cause, at_us: u64) {
         a.ended_us = Some(at_us);
         if a.outcome == Outcome::Pending {
+            // A server that stopped reading (`timeout_send`) failed it too: we only gave
+            // up on a write it would never take.
             let died = matches!(
                 cause,
                 Cause::Reset
@@ -96,6 +100,7 @@ impl Judge<'_> {
                     | Cause::Oversized
                     | Cause::ServerClose(_)
                     | Cause::InvalidClose(_)
+                    | Cause::Timeout("send")
             );
             let waiting = matches!(self.rules.accepted, AcceptRule::Message { .. });
             if cause == Cause::Interrupted && waiting {

@@ -1,7 +1,9 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
 use super::pattern::{Fed, PatternState};
-use crate::model::{ExpectCounts, ExpectPlan, OracleKind, OracleSpec, Phase, Violation};
+use crate::model::{
+    Action, ExpectCounts, ExpectPlan, OracleKind, OracleSpec, Phase, Repeat, Violation,
+};
 use crate::plan::json_key;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -15,6 +17,8 @@ const MAX_KEPT: usize = 32;
 const RECENT_DONE: usize = 64;
 /// Event types remembered per expectation for the violation message.
 const SEEN_KEPT: usize = 16;
+/// Steps named in an early-end violation; the rest are only counted.
+const STEPS_NAMED: usize = 3;
 
 /// Who a connection is, for violation records.
 #[derive(Debug, Clone)]
@@ -39,6 +43,8 @@ pub enum Resolution {
     Violated,
     /// The run ended first: neither met nor violated.
     Cut,
+    /// The server cleanly refused the connection: neither met nor violated.
+    Refused,
 }
 
 /// How a connection's stream ended, for what is still pending.
@@ -48,6 +54,11 @@ pub enum StreamEnd {
     Lost,
     /// We stopped: the run's duration, Ctrl-C, or our own close.
     Cut,
+    /// The server cleanly refused the connection: a close code listed in `reject.close`
+    /// before the attempt was accepted (the judge made it `Rejected`). What was pending
+    /// belongs to a refused attempt, which the session oracles judge (rejection hygiene,
+    /// liveness); its own script is not judged for completeness.
+    Refused,
 }
 
 struct Pending {
@@ -283,6 +294,7 @@ impl ConnChecker {
         while !self.pending.is_empty() {
             let resolution = match how {
                 StreamEnd::Cut => Resolution::Cut,
+                StreamEnd::Refused => Resolution::Refused,
                 StreamEnd::Lost if self.saw_uncorrelated_error => Resolution::Errored,
                 StreamEnd::Lost => Resolution::Violated,
             };
@@ -295,6 +307,40 @@ impl ConnChecker {
                 self.violate(OracleKind::Completeness, now, expected, seen, key);
             }
         }
+    }
+
+    /// The server ended an accepted connection on its own (a Close frame, a reset, a
+    /// protocol fault, a write it would not take) while the script was at `step` of
+    /// `actions`. Settles what is pending as [`StreamEnd::Lost`]; when that flagged
+    /// nothing (no expectation was pending) and the server had not explained itself with an
+    /// uncorrelated error event, the steps the end kept from running are the finding: one
+    /// completeness violation naming them (see [`steps_cut_off`] for when the script
+    /// expects the end). The caller leaves out our own close, a run cut by its duration or
+    /// Ctrl-C (those are [`StreamEnd::Cut`]) and a clean refusal ([`StreamEnd::Refused`]).
+    pub fn server_ended(&mut self, actions: &[Action], step: usize, detail: &str, now: Instant) {
+        let before = self.violated;
+        let explained = self.saw_uncorrelated_error;
+        self.end_stream(StreamEnd::Lost, detail, now);
+        if explained || self.violated > before {
+            return;
+        }
+        let cut = steps_cut_off(actions, step);
+        if cut.is_empty() {
+            return;
+        }
+        let mut names: Vec<String> = cut.iter().take(STEPS_NAMED).map(|a| step_name(a)).collect();
+        if cut.len() > STEPS_NAMED {
+            names.push("...".into());
+        }
+        let plural = if cut.len() == 1 { "" } else { "s" };
+        let expected = format!(
+            "the script to go on: {} more step{plural} ({})",
+            cut.len(),
+            names.join(", ")
+        );
+        let at = actions.get(step).map(step_name).unwrap_or_default();
+        let seen = format!("{detail} at step {} of {} ({at})", step + 1, actions.len());
+        self.violate(OracleKind::Completeness, now, expected, seen, None);
     }
 
     fn feed(&mut self, idx: usize, event: &str, now: Instant) {
@@ -350,6 +396,7 @@ impl ConnChecker {
             Resolution::Met => self.counts.expectations_met += 1,
             Resolution::Errored => self.counts.expectations_errored += 1,
             Resolution::Cut => self.counts.expectations_cut += 1,
+            Resolution::Refused => self.counts.expectations_refused += 1,
             Resolution::Violated => {}
         }
         if let Some((_, value)) = p.correlate {
@@ -494,6 +541,59 @@ impl ConnChecker {
             correlation,
             involved: Vec::new(),
         });
+    }
+}
+
+/// The steps after `step` that needed the connection and never ran because it ended at
+/// `step`: every `send` and `expect` up to the script's next `close`, `reconnect` or
+/// connect (each of those ends or replaces the connection anyway). Waiting steps (`think`,
+/// `pause_reads`, pacing) ask nothing of the server and are not counted. Empty when the
+/// script expects the end there: the next step that talks to the server is a `close` or a
+/// `reconnect`, or there is none (the script was over).
+pub fn steps_cut_off(actions: &[Action], step: usize) -> Vec<&Action> {
+    actions
+        .iter()
+        .skip(step.saturating_add(1))
+        .take_while(|a| {
+            !matches!(
+                a,
+                Action::Close { .. }
+                    | Action::Reconnect { .. }
+                    | Action::Connect
+                    | Action::AbortHandshake { .. }
+            )
+        })
+        .filter(|a| matches!(a, Action::Send { .. } | Action::Expect(_)))
+        .collect()
+}
+
+/// A step as the scenario names it: `send`, `expect agent_started agent_thinking+`, ...
+fn step_name(action: &Action) -> String {
+    match action {
+        Action::Connect => "connect".into(),
+        Action::AbortHandshake { .. } => "abort_handshake".into(),
+        Action::Send { .. } => "send".into(),
+        Action::Expect(e) => {
+            let items: Vec<String> = e
+                .pattern
+                .iter()
+                .map(|i| {
+                    let mark = match i.repeat {
+                        Repeat::One => "",
+                        Repeat::OneOrMore => "+",
+                        Repeat::ZeroOrMore => "*",
+                        Repeat::Optional => "?",
+                    };
+                    format!("{}{mark}", i.event)
+                })
+                .collect();
+            format!("expect {}", items.join(" "))
+        }
+        Action::Think(_) => "think".into(),
+        Action::PaceStart | Action::PaceAt(_) => "paced repeat".into(),
+        Action::PauseReads(_) => "pause_reads".into(),
+        Action::Close { code } => format!("close {code}"),
+        Action::Reconnect { .. } => "reconnect".into(),
     }
 }
 

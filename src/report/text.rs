@@ -77,8 +77,17 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.probe.tokens > 0 {
         writeln!(
             w,
-            "probe        {} tokens reconnected after the run, {} refused",
-            s.probe.tokens, s.probe.refused
+            "probe        {} tokens reconnected after the run, {} refused{}",
+            s.probe.tokens,
+            s.probe.refused,
+            if s.probe.inconclusive > 0 {
+                format!(
+                    ", {} unanswered or cut (inconclusive)",
+                    s.probe.inconclusive
+                )
+            } else {
+                String::new()
+            }
         )?;
     }
     render_answers(s, w)?;

@@ -89,11 +89,17 @@ pub struct Summary {
     pub barriers: Vec<BarrierStats>,
 }
 
-/// Tokens reconnected after the run; a refusal is a leaked session.
+/// Tokens reconnected after the run; a clean refusal is a leaked session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeSummary {
+    /// Tokens to probe: every valid token some attempt used.
     pub tokens: usize,
+    /// Probes the server answered with a refusal (an HTTP status or a Close frame).
     pub refused: usize,
+    /// Probes that proved nothing: no answer within the probe's timeout, no connection, or
+    /// cut by the probe phase's bound (`duration` + 5 s) or by Ctrl-C.
+    #[serde(default)]
+    pub inconclusive: usize,
 }
 
 /// Lenient acceptances: bad-token entries whose refusal is the server's policy (empty

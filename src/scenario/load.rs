@@ -42,7 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "thresholds",
     "hunt",
 ];
-const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout"];
+const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout", "send_timeout"];
 const ORACLE_KEYS: &[&str] = &[
     "type_field",
     "error_event",
@@ -213,6 +213,7 @@ fn limits(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Limits {
             "handshake_timeout",
             defaults.handshake_timeout,
         ),
+        send_timeout: f.positive_duration_or(cx, "send_timeout", defaults.send_timeout),
     }
 }
 

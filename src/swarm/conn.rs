@@ -59,17 +59,29 @@
 //! violation; the connection stays OPEN. CLOSING's grace and GOODBYE's 100 ms end the
 //! attempt whether or not the server answered.
 //!
+//! Every frame write (`Send`, the in-band token frame, the Close frame in CLOSING) is
+//! bounded by `[limits] send_timeout`: a server that stops reading fills the socket
+//! buffers, and the write then ends the connection with `timeout_send` (ENDED) instead
+//! of blocking the task forever.
+//!
 //! Cancellation (run duration or Ctrl-C) stops WAITING, DIALING (incl. HELD; the attempt
-//! is recorded as cut, cause interrupted), BACKOFF and the sleep before a reconnect, every
-//! OPEN wait (pump, PauseReads) and CLOSING's waits; the loop then goes to GOODBYE. Not
-//! raced with cancellation: ABORTING (bounded by the handshake timeout + `after`) and a
-//! single frame write (`Send`, the Close frame in CLOSING), which waits on the socket.
+//! is recorded as cut, cause interrupted), ABORTING, BACKOFF and the sleep before a
+//! reconnect, every OPEN wait (pump, PauseReads), every frame write and CLOSING's waits;
+//! the loop then goes to GOODBYE. No state waits on the server without a bound.
+//!
+//! How ENDED settles what the script still owed (the streaming oracles): our own close
+//! and a run cut by its duration or Ctrl-C cut it (neither met nor violated); a clean
+//! refusal (the judge made the attempt `Rejected`) refuses it (the session oracles judge
+//! the refusal, not the refused connection's script); any other end of an accepted
+//! connection violates what was pending, and when nothing was pending, names the `send`
+//! and `expect` steps it kept from running before the script's next `close` or
+//! `reconnect` (`ConnChecker::server_ended`).
 
 use super::dial::{classify, close_cause, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{
-    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Phase,
+    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
 };
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use futures_util::{SinkExt, StreamExt};
@@ -105,6 +117,15 @@ enum Stop {
     Cancelled,
 }
 
+/// How a bounded frame write ended.
+enum Wrote {
+    Sent,
+    /// The run ended first; the connection is left as it is for the goodbye.
+    Cancelled,
+    /// The write failed, or the server did not take it within `send_timeout`.
+    Failed(Cause),
+}
+
 struct Open {
     ws: Ws,
     upgraded_at: Instant,
@@ -133,6 +154,9 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     answer: Option<Answer>,
     released_us: Option<u64>,
+    /// Index of the plan action in progress (the actions' length once the script is
+    /// over): what a connection that ends early kept from running.
+    step: usize,
 }
 
 mod frames;
@@ -171,6 +195,7 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             released_us: None,
+            step: 0,
         }
     }
 
@@ -191,10 +216,11 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let actions = &ctx.plan.conns[self.index].actions;
         let mut connected = false;
-        for action in actions {
+        for (step, action) in actions.iter().enumerate() {
             if self.cancel.is_cancelled() {
                 break;
             }
+            self.step = step;
             match action {
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
@@ -220,6 +246,7 @@ impl ConnRun {
                 Action::Close { code } => Box::pin(self.close(*code)).await,
             }
         }
+        self.step = actions.len();
         if self.cancel.is_cancelled() {
             Box::pin(self.close_interrupted()).await;
         } else {
@@ -267,15 +294,36 @@ impl ConnRun {
     }
 
     async fn send_text(&mut self, text: String) {
-        let Some(open) = self.open.as_mut() else {
+        if self.open.is_none() {
             return;
-        };
-        match open.ws.send(Message::Text(text.into())).await {
-            Ok(()) => {
+        }
+        match self.write(Message::Text(text.into())).await {
+            Wrote::Sent => {
                 self.counters.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);
             }
-            Err(e) => self.lose(classify(&e), Instant::now()),
+            // The loop sees the cancel next and says goodbye.
+            Wrote::Cancelled => {}
+            Wrote::Failed(cause) => self.lose(cause, Instant::now()),
+        }
+    }
+
+    /// Writes one frame, raced with the run's end and bounded by `[limits] send_timeout`:
+    /// a server that stops reading fills the socket buffers, and an unbounded write would
+    /// then hold this task (and the run, and Ctrl-C) forever.
+    async fn write(&mut self, message: Message) -> Wrote {
+        let limit = self.ctx.plan.limits.send_timeout;
+        let Some(open) = self.open.as_mut() else {
+            return Wrote::Failed(Cause::Reset);
+        };
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Wrote::Cancelled,
+            sent = timeout(limit, open.ws.send(message)) => match sent {
+                Ok(Ok(())) => Wrote::Sent,
+                Ok(Err(e)) => Wrote::Failed(classify(&e)),
+                Err(_) => Wrote::Failed(Cause::Timeout("send")),
+            },
         }
     }
 
@@ -332,9 +380,14 @@ impl ConnRun {
             code: CloseCode::from(code),
             reason: "".into(),
         };
-        if let Err(e) = open.ws.send(Message::Close(Some(frame))).await {
-            self.lose(classify(&e), Instant::now());
-            return;
+        match self.write(Message::Close(Some(frame))).await {
+            Wrote::Sent => {}
+            // The loop (or `finish`) ends the attempt as interrupted.
+            Wrote::Cancelled => return,
+            Wrote::Failed(cause) => {
+                self.lose(cause, Instant::now());
+                return;
+            }
         }
         if self
             .pump(Some(Instant::now() + CLOSE_GRACE), |_| false)

@@ -185,9 +185,13 @@ impl Dialer {
     ) -> Dialed<bool> {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         let mut phases = Vec::with_capacity(2);
-        let result = self
-            .abort_stages(token, how, after, rst, deadline, &mut phases)
-            .await;
+        // Each stage has its deadline; the request write and the FIN need one too, or a
+        // server that never reads could hold them.
+        let stages = self.abort_stages(token, how, after, rst, deadline, &mut phases);
+        let result = match timeout_at(deadline + after, stages).await {
+            Ok(result) => result,
+            Err(_) => Err(DialFailure::failed(Cause::Timeout("upgrade"))),
+        };
         Dialed {
             phases,
             result,

@@ -13,6 +13,7 @@ mod stream;
 pub mod tls;
 
 pub use dial::{Dialer, Endpoint, UrlError};
+pub use probe::TAIL as PROBE_TAIL;
 pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
@@ -40,7 +41,9 @@ pub struct SwarmOutput {
     pub task_failures: u64,
     /// How tightly each collide barrier released its connections.
     pub barriers: Vec<BarrierStats>,
-    /// The probe phase: every valid token used, reconnected once after the run.
+    /// The probe phase: every valid token used, reconnected once after the run. Probes cut
+    /// by the phase's bound ([`PROBE_TAIL`] after the planned duration) or by Ctrl-C are
+    /// here too, unanswered, with `Cause::Interrupted`.
     pub probes: Vec<Probe>,
 }
 
@@ -106,10 +109,12 @@ pub async fn run(
     let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
     // Probe after a run that completed or reached its duration (its cut connections closed
-    // with 1001; the quiet period covers the server's cleanup), not after Ctrl-C.
+    // with 1001; the quiet period covers the server's cleanup), not after Ctrl-C; Ctrl-C
+    // during the probe stops it. It ends by `duration + probe::TAIL` from the run start.
     let probes = match ctx.plan.oracles.session.liveness {
         Some(liveness) if !cancel.is_cancelled() => {
-            probe::run(&ctx, &reports, liveness.grace).await
+            let probe_deadline = deadline + PROBE_TAIL;
+            probe::run(&ctx, &reports, liveness.grace, probe_deadline, &cancel).await
         }
         _ => Vec::new(),
     };

@@ -6,30 +6,35 @@
 use super::RunCtx;
 use crate::model::{Cause, ConnReport, Outcome, Placement, Probe};
 use futures_util::{SinkExt, StreamExt};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 /// Probes in flight at once: enough to be quick, few enough not to be a burst of its own.
 const PARALLEL: usize = 32;
-/// How long one probe may take.
+/// How long one probe may take to connect.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connected probe waits for a policy close, and then for its own close.
+const PROBE_ANSWER: Duration = Duration::from_millis(500);
+/// The probe phase ends at the latest this long after the run's planned duration (quiet
+/// period included): `duration` + `TAIL` bounds the whole run. Probes still in flight
+/// then, and tokens not probed yet, are inconclusive: they prove nothing either way.
+pub const TAIL: Duration = Duration::from_secs(5);
 
 /// Probes every valid token slot that some attempt used, after `quiet` when any attempt
-/// ended uncleanly (the server may still be cleaning up).
+/// ended uncleanly (the server may still be cleaning up). Stops at `deadline` or when
+/// `cancel` fires (Ctrl-C): what was not answered by then is recorded as inconclusive
+/// (`Cause::Interrupted`, never a leak).
 pub(super) async fn run(
     ctx: &std::sync::Arc<RunCtx>,
     reports: &[ConnReport],
     quiet: Duration,
+    deadline: Instant,
+    cancel: &CancellationToken,
 ) -> Vec<Probe> {
-    let unclean = reports
-        .iter()
-        .flat_map(|r| &r.attempts)
-        .any(|a| !a.clean_end && a.outcome != Outcome::Rejected);
-    if unclean {
-        tokio::time::sleep(quiet).await;
-    }
     // Only tokens the server may have held a session for: accepted, or fate unknown.
     let used: BTreeSet<u32> = reports
         .iter()
@@ -42,38 +47,85 @@ pub(super) async fn run(
         .collect();
     // Each token is presented the way its first connection presented it; one pass, not a
     // search per token.
-    let mut placements = std::collections::BTreeMap::new();
+    let mut placements = BTreeMap::new();
     for conn in &ctx.plan.conns {
         placements
             .entry(conn.token)
             .or_insert_with(|| ctx.plan.placement_of(conn).clone());
     }
+    let mut queue: VecDeque<(u32, Placement)> = used
+        .into_iter()
+        .filter(|slot| {
+            ctx.tokens
+                .get(*slot as usize)
+                .is_some_and(|t| !t.must_reject() && t.is_placed())
+        })
+        .map(|slot| {
+            let placement = placements
+                .get(&slot)
+                .cloned()
+                .unwrap_or_else(|| ctx.plan.auth.placement.clone());
+            (slot, placement)
+        })
+        .collect();
+    let unclean = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| !a.clean_end && a.outcome != Outcome::Rejected);
+    let mut stopped = false;
+    if unclean && !queue.is_empty() {
+        let quiet_end = (Instant::now() + quiet).min(deadline);
+        stopped = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => true,
+            _ = sleep_until(quiet_end) => Instant::now() >= deadline,
+        };
+    }
     let mut tasks = JoinSet::new();
+    // Slots in flight, so the ones cut by the deadline can be named.
+    let mut in_flight: BTreeSet<u32> = BTreeSet::new();
     let mut out = Vec::new();
-    for slot in used {
-        let valid = ctx
-            .tokens
-            .get(slot as usize)
-            .is_some_and(|t| !t.must_reject() && t.is_placed());
-        if !valid {
-            continue;
+    while !stopped {
+        while tasks.len() < PARALLEL {
+            let Some((slot, placement)) = queue.pop_front() else {
+                break;
+            };
+            in_flight.insert(slot);
+            tasks.spawn(probe_one(ctx.clone(), slot, placement));
         }
-        if tasks.len() >= PARALLEL {
-            if let Some(Ok(p)) = tasks.join_next().await {
-                out.push(p);
-            }
+        if tasks.is_empty() {
+            break;
         }
-        let placement = placements
-            .get(&slot)
-            .cloned()
-            .unwrap_or_else(|| ctx.plan.auth.placement.clone());
-        tasks.spawn(probe_one(ctx.clone(), slot, placement));
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => stopped = true,
+            _ = sleep_until(deadline) => stopped = true,
+            joined = tasks.join_next() => match joined {
+                Some(Ok(p)) => {
+                    in_flight.remove(&p.token);
+                    out.push(p);
+                }
+                // A probe task that panicked (a bug here) stays "in flight": inconclusive.
+                Some(Err(e)) => tracing::error!(error = %e, "probe task failed"),
+                None => break,
+            },
+        }
     }
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok(p) = joined {
-            out.push(p);
-        }
-    }
+    // Dropping the set aborts what is still in flight.
+    tasks.abort_all();
+    let at_us = ctx.t0.elapsed().as_micros() as u64;
+    let cut = in_flight
+        .into_iter()
+        .chain(queue.into_iter().map(|(slot, _)| slot))
+        .filter_map(|slot| ctx.tokens.get(slot as usize).map(|t| (slot, t)))
+        .map(|(slot, token)| Probe {
+            token: slot,
+            jti: token.jti.clone(),
+            accepted: false,
+            cause: Some(Cause::Interrupted),
+            at_us,
+        });
+    out.extend(cut);
     out.sort_by_key(|p| p.token);
     out
 }
@@ -84,7 +136,7 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement)
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
     // as a leak), so there is no point waiting out a long handshake timeout.
     let dial = ctx.dialer.dial(token, (placement, &ctx.extras), None);
-    let result = match tokio::time::timeout(PROBE_TIMEOUT, dial).await {
+    let result = match timeout(PROBE_TIMEOUT, dial).await {
         Ok(dialed) => dialed.result,
         Err(_) => Err(super::dial::DialFailure {
             answer: None,
@@ -95,19 +147,20 @@ async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement)
     let (accepted, cause) = match result {
         Ok(mut ws) => {
             // In-band auth: present the token the same way the run did.
+            // Every wait is bounded: a server that stops reading must not hold the probe.
             if let Some(text) = crate::auth::first_message(placement, token) {
-                let _ = ws.send(Message::Text(text.into())).await;
+                let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
             }
             // A policy close as the first frame is a refusal too.
-            let first = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+            let first = timeout(PROBE_ANSWER, ws.next()).await;
             let refused = match first {
                 Ok(Some(Ok(Message::Close(Some(f))))) => {
                     Some(super::dial::close_cause(&ws, Some(&f)))
                 }
                 _ => None,
             };
-            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-            let _ = ws.flush().await;
+            let _ = timeout(PROBE_ANSWER, ws.close(None)).await;
+            let _ = timeout(PROBE_ANSWER, ws.flush()).await;
             (refused.is_none(), refused)
         }
         Err(f) => (false, Some(f.cause)),

@@ -348,6 +348,21 @@ fn first_frame_rule() {
             },
         },
         Case {
+            name: "a server that stops reading before the first frame: failed",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Ended(Cause::Timeout("send"), 300)],
+            want: Want {
+                outcome: Outcome::Failed,
+                upgraded_us: Some(200),
+                ended_us: Some(300),
+                cause: Some(Cause::Timeout("send")),
+                counts: (0, 0, 1, 0),
+                refused_by: vec![(Cause::Timeout("send"), 1)],
+                ..Want::default()
+            },
+        },
+        Case {
             name: "protocol error before the first frame: failed",
             accepted: AcceptRule::FirstFrame,
             close: &[1008],

@@ -299,3 +299,89 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
         "a second start is still wrong"
     );
 }
+
+#[test]
+fn a_clean_refusal_ends_what_was_pending_without_a_violation() {
+    let mut ch = checker();
+    ch.expect(&five("r1"), None, Instant::now());
+    ch.end_stream(
+        StreamEnd::Refused,
+        "server closed with 1008",
+        Instant::now(),
+    );
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(ch.violated, 0);
+    assert_eq!(ch.counts.expectations_refused, 1);
+    assert_eq!(ch.counts.expectations_met + ch.counts.expectations_cut, 0);
+}
+
+fn script() -> Vec<Action> {
+    vec![
+        Action::Connect,
+        Action::Send {
+            message: json!({"type": "hello"}),
+        },
+        Action::Expect(five("r1")),
+        Action::Think(Duration::from_secs(1)),
+        Action::Send {
+            message: json!({"type": "rpc"}),
+        },
+        Action::Expect(five("r2")),
+        Action::Close { code: 1000 },
+        Action::Reconnect {
+            after: Duration::ZERO,
+            backoff: vec![],
+        },
+        Action::Expect(five("r3")),
+    ]
+}
+
+#[test]
+fn the_steps_cut_off_stop_at_the_next_close_or_reconnect() {
+    let actions = script();
+    // Killed during the think: the send and expect after it never ran.
+    let cut = steps_cut_off(&actions, 3);
+    assert_eq!(cut.len(), 2);
+    assert!(matches!(cut[0], Action::Send { .. }));
+    // Killed during the last expect before the close: the script expected the end.
+    assert!(steps_cut_off(&actions, 5).is_empty());
+    // After the reconnect's last step, or past the end: nothing left.
+    assert!(steps_cut_off(&actions, 8).is_empty());
+    assert!(steps_cut_off(&actions, actions.len()).is_empty());
+}
+
+#[test]
+fn a_server_end_between_expects_names_the_steps_that_never_ran() {
+    let actions = script();
+    let mut ch = checker();
+    ch.server_ended(&actions, 3, "server closed with 1000", Instant::now());
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    let v = &ch.violations[0];
+    assert_eq!(v.oracle, OracleKind::Completeness);
+    assert_eq!(
+        v.expected,
+        "the script to go on: 2 more steps (send, expect started thinking+ done)"
+    );
+    assert_eq!(v.seen, "server closed with 1000 at step 4 of 9 (think)");
+}
+
+#[test]
+fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
+    let actions = script();
+    // The next step is a close: expected.
+    let mut ch = checker();
+    ch.server_ended(&actions, 5, "server closed with 1000", Instant::now());
+    assert!(ch.violations.is_empty());
+    // A pending expectation already names the loss: one finding, not two.
+    let mut ch = checker();
+    ch.expect(&five("r1"), None, Instant::now());
+    ch.server_ended(&actions, 2, "connection lost (reset)", Instant::now());
+    assert_eq!(ch.violations.len(), 1);
+    assert!(ch.violations[0].seen.contains("connection lost (reset)"));
+    // The server said why (an uncorrelated error event) before it closed.
+    let mut ch = checker();
+    let error = json!({"type": "error", "code": "queue_overflow"});
+    ch.on_message(error.as_object().unwrap(), Instant::now());
+    ch.server_ended(&actions, 3, "server closed with 1013", Instant::now());
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+}

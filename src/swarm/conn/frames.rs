@@ -153,27 +153,40 @@ impl ConnRun {
             Some(mine) => Cause::ClientClose(mine),
             None => closed,
         };
-        let how = if ours.is_some() {
-            StreamEnd::Cut
-        } else {
-            StreamEnd::Lost
-        };
-        self.checker
-            .end_stream(how, &format!("server closed with {code}"), now);
+        self.stream_ended(ours.is_some(), &format!("server closed with {code}"), now);
         self.end_attempt(open, cause, now);
     }
 
-    /// The connection broke without a Close frame.
+    /// The connection broke without a Close frame (or a write could not go out).
     pub(super) fn lose(&mut self, cause: Cause, now: Instant) {
         let Some(open) = self.open.take() else { return };
-        let how = if open.closing.is_some() {
-            StreamEnd::Cut
+        let detail = if cause == Cause::Timeout("send") {
+            format!(
+                "the server took no data for {:?} (timeout_send)",
+                self.ctx.plan.limits.send_timeout
+            )
         } else {
-            StreamEnd::Lost
+            format!("connection lost ({cause})")
         };
-        self.checker
-            .end_stream(how, &format!("connection lost ({cause})"), now);
+        self.stream_ended(open.closing.is_some(), &detail, now);
         self.end_attempt(open, cause, now);
+    }
+
+    /// Settles what the script still owed when the connection ended other than by our
+    /// goodbye; `ours`: we had sent our Close. Call before `end_attempt`, which settles a
+    /// pending verdict: what counts here is the attempt as judged when the end came.
+    fn stream_ended(&mut self, ours: bool, detail: &str, now: Instant) {
+        let outcome = self.attempts.last().map(|a| a.outcome);
+        if ours || self.cancel.is_cancelled() {
+            self.checker.end_stream(StreamEnd::Cut, detail, now);
+        } else if outcome == Some(Outcome::Rejected) {
+            self.checker.end_stream(StreamEnd::Refused, detail, now);
+        } else if outcome == Some(Outcome::Accepted) {
+            let actions = &self.ctx.plan.conns[self.index].actions;
+            self.checker.server_ended(actions, self.step, detail, now);
+        } else {
+            self.checker.end_stream(StreamEnd::Lost, detail, now);
+        }
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {

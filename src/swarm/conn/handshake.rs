@@ -123,7 +123,18 @@ impl ConnRun {
         let aborted = ctx
             .dialer
             .abort(token, (placement, &ctx.extras), after, rst);
-        let aborted = Box::pin(aborted).await;
+        // The run ending stops it too: its fate on the server is then unknown.
+        let aborted = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                let now_us = self.since_t0(Instant::now());
+                let judge = Judge { rules: &ctx.plan.oracles.session };
+                judge.aborted(&mut attempt, Cause::Interrupted, now_us);
+                self.attempts.push(attempt);
+                return;
+            }
+            aborted = Box::pin(aborted) => aborted,
+        };
         for (phase, d) in aborted.phases {
             self.record(phase, d).await;
         }

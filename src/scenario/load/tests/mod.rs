@@ -81,6 +81,7 @@ placement = { header = "X-Token" }
 [limits]
 max_message_bytes = 4096
 handshake_timeout = "3s"
+send_timeout = "2500ms"
 
 [oracles]
 type_field = "kind"
@@ -188,6 +189,7 @@ steps = [
         limits: Limits {
             max_message_bytes: 4096,
             handshake_timeout: ms(3000),
+            send_timeout: ms(2500),
         },
         thresholds: vec![],
         hunt: HuntSpec::default(),

@@ -186,6 +186,7 @@ fn limits_and_oracles_are_checked() {
         "[limits]\nhandshake_timeout = \"0s\"",
         "expected more than zero",
     );
+    bad("[limits]\nsend_timeout = \"0s\"", "expected more than zero");
     bad(
         "[oracles]\nmax_buffered = 0",
         "[oracles] has max_buffered = 0; expected at least 1",
@@ -211,7 +212,8 @@ fn limits_and_oracles_are_checked() {
         limits,
         Limits {
             max_message_bytes: 2048,
-            handshake_timeout: ms(10_000)
+            handshake_timeout: ms(10_000),
+            send_timeout: ms(10_000),
         }
     );
 }

@@ -1,0 +1,661 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+//! Hostile servers and bounded waits (issue 9, cases 5, 9 and 10): in-process fakes on
+//! loopback that stop reading, go silent, refuse after the upgrade or kill a connection
+//! mid-script. Every run here must end on its own (within its duration plus the documented
+//! probe tail), stop within a second of Ctrl-C, and report the server's fault as a finding.
+//!
+//! Each test is bounded by `tokio::time::timeout`; the margins allow for a busy 2-core
+//! machine. A few tests wait a moment before cancelling (a stimulus, not a
+//! synchronization): each then checks afterwards that the state it meant to interrupt was
+//! really reached.
+
+mod common;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::hunt::{self, HuntOptions, Runner, Short, ShrinkOptions};
+use stampede::model::{Cause, OracleKind, StopReason};
+use stampede::run::{RunOptions, RunOutcome, Target};
+use stampede::swarm::PROBE_TAIL;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// No test here may take longer than this, whatever the code under test does.
+const BOUND: Duration = Duration::from_secs(60);
+/// Slack for a busy machine on top of the bounds the code promises.
+const SLACK: Duration = Duration::from_millis(1500);
+/// One `send` of the writers' script: 24 of them (6 MiB) are more than twice what the
+/// socket buffers of a server that never reads take on loopback (about 10 blobs here).
+/// Not more: the plan is hashed into the summary, which a debug build does slowly.
+const BLOB: usize = 256 * 1024;
+const BLOBS: u64 = 24;
+
+/// What the fake server does with each connection it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    /// Upgrades, greets, and never reads again (a tiny receive buffer fills at once).
+    StopsReading,
+    /// Upgrades, then closes at once: 1008 (a clean refusal) for a `sub` starting with
+    /// `forged`, 1011 (a server fault) for anyone else.
+    ClosesAfterUpgrade,
+    /// Upgrades, greets, answers the first request with `ack`, then closes with 1000: a
+    /// kill between two `expect`s.
+    KillsAfterFirstAnswer,
+    /// Upgrades and greets; answers each request with `started` only (never `done`).
+    AnswersHalf,
+    /// Accepts TCP and never answers anything, not even the upgrade.
+    Silent,
+}
+
+/// A running fake: its URL, how many TCP connections it accepted and upgraded so far.
+struct Fake {
+    url: String,
+    accepted: watch::Receiver<usize>,
+    upgraded: watch::Receiver<usize>,
+    stop: CancellationToken,
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn spawn(behaviour: Behaviour) -> Fake {
+    let socket = TcpSocket::new_v4().unwrap();
+    // Accepted sockets inherit it: a server that stops reading stops taking data early.
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let listener = socket.listen(1024).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted_tx, accepted) = watch::channel(0usize);
+    let (upgraded_tx, upgraded) = watch::channel(0usize);
+    let stop = CancellationToken::new();
+    let serving = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = tokio::select! {
+                _ = serving.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(_) => continue,
+                },
+            };
+            accepted_tx.send_modify(|n| *n += 1);
+            let upgraded_tx = upgraded_tx.clone();
+            let stop = serving.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = serve(tcp, behaviour, upgraded_tx) => {}
+                }
+            });
+        }
+    });
+    Fake {
+        url: format!("ws://{addr}/ws"),
+        accepted,
+        upgraded,
+        stop,
+    }
+}
+
+async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usize>) {
+    if behaviour == Behaviour::Silent {
+        // Hold the socket open, unanswered, until the client gives up.
+        let mut tcp = tcp;
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
+        return;
+    }
+    let mut sub = String::new();
+    let callback =
+        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            sub = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(unverified_sub)
+                .unwrap_or_default();
+            Ok(resp)
+        };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+        return;
+    };
+    upgraded.send_modify(|n| *n += 1);
+    let text = |v: Value| Message::Text(v.to_string().into());
+    if behaviour == Behaviour::ClosesAfterUpgrade {
+        let code = if sub.starts_with("forged") {
+            CloseCode::Policy
+        } else {
+            CloseCode::Error
+        };
+        let frame = CloseFrame {
+            code,
+            reason: "".into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        // Read the client's answer, bounded, so the close handshake completes.
+        let _ = timeout(Duration::from_secs(2), ws.next()).await;
+        return;
+    }
+    if ws
+        .send(text(json!({"type": "connection_established"})))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if behaviour == Behaviour::StopsReading {
+        // Never read again: hold the connection until the fake stops (the caller's select).
+        std::future::pending::<()>().await;
+    }
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(body) = msg else { continue };
+        let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
+        let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
+        match behaviour {
+            Behaviour::KillsAfterFirstAnswer => {
+                let _ = ws.send(text(json!({"type": "ack"}))).await;
+                let frame = CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "".into(),
+                };
+                let _ = ws.send(Message::Close(Some(frame))).await;
+                let _ = timeout(Duration::from_secs(2), ws.next()).await;
+                return;
+            }
+            Behaviour::AnswersHalf => {
+                let started = json!({"type": "started", "run_id": run_id});
+                if ws.send(text(started)).await.is_err() {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `sub` claim of a JWT, read without checking the signature.
+fn unverified_sub(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_string)
+}
+
+/// Runs `text` against `url` under `cancel`, bounded; returns the outcome and how long it took.
+async fn run(url: &str, text: &str, cancel: CancellationToken) -> (RunOutcome, Duration) {
+    let scenario = common::scenario("hostile.toml", text);
+    let opts = RunOptions {
+        target: Some(url.to_string()),
+        ..RunOptions::default()
+    };
+    let started = Instant::now();
+    let outcome = timeout(BOUND, stampede::run::run(&scenario, &opts, cancel))
+        .await
+        .expect("the run ends on its own")
+        .expect("the run is made");
+    (outcome, started.elapsed())
+}
+
+/// One writer that greets, then sends 24 blobs of 256 KiB, then waits for `done`.
+fn writers(duration: &str, send_timeout: &str) -> String {
+    format!(
+        r#"
+name = "stops-reading"
+duration = "{duration}"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[limits]
+send_timeout = "{send_timeout}"
+
+[[group]]
+name = "writers"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ repeat = {BLOBS}, steps = [{{ send = {{ type = "blob", data = "{blob}" }} }}] }},
+  {{ expect = "done", within = "5s" }},
+]
+"#,
+        secret = common::TEST_SECRET,
+        blob = "x".repeat(BLOB),
+    )
+}
+
+fn ended_by(outcome: &RunOutcome, cause: &str) -> u64 {
+    let counters = &outcome.results.summary.counters;
+    counters
+        .ended_by
+        .get(&Cause::parse(cause))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_the_server_never_takes_times_out_with_its_own_cause() {
+    let fake = spawn(Behaviour::StopsReading).await;
+    let (outcome, took) = run(
+        &fake.url,
+        &writers("20s", "300ms"),
+        CancellationToken::new(),
+    )
+    .await;
+    let s = &outcome.results.summary;
+    assert_eq!(ended_by(&outcome, "timeout_send"), 1, "{:?}", s.counters);
+    assert!(s.counters.messages_sent < BLOBS, "the sends blocked");
+    // The timeout ended the connection, not the run's duration.
+    assert_eq!(s.stopped, StopReason::Completed);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // The steps it kept from running are a finding.
+    assert_eq!(
+        s.violations.of(OracleKind::Completeness),
+        1,
+        "{:?}",
+        s.violations
+    );
+    let v = &s.violations.first[0];
+    assert!(v.seen.contains("timeout_send"), "{}", v.seen);
+    assert!(
+        v.expected.starts_with("the script to go on:") && v.expected.contains("(send, "),
+        "{}",
+        v.expected
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_duration_stops_a_send_the_server_never_takes() {
+    let fake = spawn(Behaviour::StopsReading).await;
+    let (outcome, took) = run(&fake.url, &writers("1s", "60s"), CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, StopReason::Duration);
+    assert!(s.counters.messages_sent < BLOBS, "the sends blocked");
+    assert_eq!(ended_by(&outcome, "interrupted"), 1, "{:?}", s.counters);
+    assert_eq!(ended_by(&outcome, "timeout_send"), 0);
+    // A run cut by its duration is not a server killing the script.
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations.first);
+    let limit = Duration::from_secs(1) + PROBE_TAIL + SLACK;
+    assert!(took < limit, "took {took:?}, more than {limit:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_blocked_send_within_a_second() {
+    let mut fake = spawn(Behaviour::StopsReading).await;
+    let cancel = CancellationToken::new();
+    let url = fake.url.clone();
+    let text = writers("60s", "60s");
+    let running = tokio::spawn(run_owned(url, text, cancel.clone()));
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    // A moment for the socket buffers to fill (checked below: not every blob went out).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let (outcome, _) = timeout(BOUND, running).await.unwrap().unwrap();
+    let after = cancelled_at.elapsed();
+    let s = &outcome.results.summary;
+    assert!(
+        after < Duration::from_secs(1),
+        "took {after:?} after Ctrl-C"
+    );
+    assert_eq!(s.stopped, StopReason::Interrupted);
+    assert!(s.counters.messages_sent < BLOBS, "the sends blocked");
+    assert_eq!(ended_by(&outcome, "interrupted"), 1, "{:?}", s.counters);
+}
+
+async fn run_owned(url: String, text: String, cancel: CancellationToken) -> (RunOutcome, Duration) {
+    run(&url, &text, cancel).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_refusal_after_the_upgrade_is_not_a_completeness_violation() {
+    let fake = spawn(Behaviour::ClosesAfterUpgrade).await;
+    let text = format!(
+        r#"
+name = "refused"
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+sub = "{{{{group}}}}-{{{{user}}}}"
+
+[[group]]
+name = "forged"
+users = 3
+forge = "wrong-signature"
+steps = [{{ expect = "connection_established", within = "2s" }}]
+
+[[group]]
+name = "valid"
+users = 1
+steps = [{{ expect = "connection_established", within = "2s" }}]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let (outcome, _) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    // The three forged tokens were refused cleanly (101, then 1008): judged once, as
+    // refusals, with their pending expectations refused rather than violated.
+    assert_eq!(s.counters.rejected, 3, "{:?}", s.counters);
+    assert_eq!(s.counters.expect.expectations_refused, 3);
+    let completeness: Vec<_> = outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Completeness)
+        .collect();
+    // The valid token's 1011 is a server fault: its pending expectation is still violated.
+    assert_eq!(completeness.len(), 1, "{completeness:?}");
+    assert_eq!(completeness[0].group, "valid");
+    assert!(
+        completeness[0].seen.contains("1011"),
+        "{}",
+        completeness[0].seen
+    );
+}
+
+fn killed_script(after_ack: &str) -> String {
+    format!(
+        r#"
+name = "killed"
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "clients"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "hello" }} }},
+  {{ expect = "ack", within = "5s" }},
+  {after_ack}
+]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_kills_a_connection_between_expects_is_a_finding() {
+    let fake = spawn(Behaviour::KillsAfterFirstAnswer).await;
+    let rest = r#"{ think = "2s" },
+  { send = { type = "rpc", run_id = "r1" } },
+  { expect = "result", correlate = "run_id", within = "5s" },
+  { close = 1000 },"#;
+    let (outcome, _) = run(&fake.url, &killed_script(rest), CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(
+        ended_by(&outcome, "server_close_1000"),
+        1,
+        "{:?}",
+        s.counters
+    );
+    assert_eq!(
+        s.violations.of(OracleKind::Completeness),
+        1,
+        "{:?}",
+        s.violations
+    );
+    let v = &s.violations.first[0];
+    assert_eq!(
+        v.expected,
+        "the script to go on: 2 more steps (send, expect result)"
+    );
+    assert_eq!(v.seen, "server closed with 1000 at step 5 of 8 (think)");
+    assert_ne!(stampede::cli::error::of_run(s), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_close_the_script_expects_is_not_a_finding() {
+    let fake = spawn(Behaviour::KillsAfterFirstAnswer).await;
+    // After the think only the close is left: a server closing first is no loss.
+    let rest = r#"{ think = "300ms" },
+  { close = 1000 },"#;
+    let (outcome, _) = run(&fake.url, &killed_script(rest), CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(
+        ended_by(&outcome, "server_close_1000"),
+        1,
+        "{:?}",
+        s.counters
+    );
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations.first);
+}
+
+/// `users` connections against a silent server; their handshakes time out, so every token
+/// is probed after the run, and every probe would wait out its own 2 s timeout.
+fn silent_crowd(users: u32) -> String {
+    format!(
+        r#"
+name = "silent"
+duration = "1s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[limits]
+handshake_timeout = "500ms"
+
+[[group]]
+name = "crowd"
+users = {users}
+steps = [{{ expect = "connection_established", within = "2s" }}]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+const CROWD: u32 = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_phase_ends_within_the_duration_plus_its_tail() {
+    let fake = spawn(Behaviour::Silent).await;
+    let (outcome, took) = run(&fake.url, &silent_crowd(CROWD), CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    // 200 tokens, 32 at a time, 2 s each would take 14 s; the phase stops at 1 s + 5 s.
+    let limit = Duration::from_secs(1) + PROBE_TAIL + SLACK;
+    assert!(took < limit, "took {took:?}, more than {limit:?}");
+    assert_eq!(s.probe.tokens, CROWD as usize);
+    // Unanswered and cut probes prove nothing: no refusal, no leak.
+    assert_eq!(s.probe.refused, 0);
+    assert_eq!(s.probe.inconclusive, CROWD as usize);
+    assert_eq!(s.violations.of(OracleKind::Liveness), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_probe_phase_within_a_second() {
+    let mut fake = spawn(Behaviour::Silent).await;
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(run_owned(
+        fake.url.clone(),
+        silent_crowd(CROWD),
+        cancel.clone(),
+    ));
+    // More connections than the run makes: the probe phase is under way.
+    timeout(BOUND, fake.accepted.wait_for(|n| *n > CROWD as usize))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let (outcome, _) = timeout(BOUND, running).await.unwrap().unwrap();
+    let after = cancelled_at.elapsed();
+    let s = &outcome.results.summary;
+    assert!(
+        after < Duration::from_secs(1),
+        "took {after:?} after Ctrl-C"
+    );
+    assert_eq!(s.stopped, StopReason::Interrupted);
+    assert_eq!(s.probe.tokens, CROWD as usize);
+    assert_eq!(s.probe.inconclusive, CROWD as usize);
+    assert_eq!(s.violations.of(OracleKind::Liveness), 0);
+}
+
+/// Every run breaks completeness (`done` never comes) and takes about 700 ms.
+fn half_answers() -> stampede::model::Scenario {
+    common::scenario(
+        "half.toml",
+        &format!(
+            r#"
+name = "half"
+duration = "30s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "clients"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "go", run_id = "r-{{{{conn}}}}" }} }},
+  {{ expect = "started done", correlate = "run_id", within = "700ms" }},
+  {{ close = 1000 }},
+]
+"#,
+            secret = common::TEST_SECRET,
+        ),
+    )
+}
+
+async fn half_runner(url: &str, cancel: CancellationToken) -> Runner {
+    let s = half_answers();
+    let plan = stampede::plan::build(&s, s.seed);
+    Runner::start(
+        &Target::Url(url.into()),
+        &plan,
+        RunOptions::default(),
+        cancel,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hunt_confirmations_fit_in_its_budget() {
+    let fake = spawn(Behaviour::AnswersHalf).await;
+    let runner = half_runner(&fake.url, CancellationToken::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let budget = Duration::from_secs(3);
+    let opts = HuntOptions {
+        budget,
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 50,
+    };
+    let started = Instant::now();
+    let outcome = timeout(
+        BOUND,
+        hunt::hunt(&half_answers(), &runner, &opts, &mut |_| {}),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let took = started.elapsed();
+    let found = outcome.found.expect("round 0 breaks completeness");
+    assert!(
+        took <= budget + SLACK,
+        "took {took:?} on a {budget:?} budget"
+    );
+    // 50 confirmations of ~700 ms cannot fit: the rate says how many did.
+    assert_eq!(found.rate.short, Some(Short::Budget), "{}", found.rate);
+    assert!(found.rate.runs < 50);
+    assert_eq!(found.rate.reproduced, found.rate.runs);
+    assert!(
+        found
+            .rate
+            .to_string()
+            .ends_with("(budget ran out before 50)"),
+        "{}",
+        found.rate
+    );
+    assert!(found.path.exists());
+
+    // Shrinking the find within a budget ends within it too.
+    let shrink_budget = Duration::from_secs(3);
+    let opts = ShrinkOptions {
+        times: 50,
+        max_candidates: 200,
+        budget: shrink_budget,
+    };
+    let started = Instant::now();
+    let shrunk = timeout(BOUND, hunt::shrink(&found.repro, &runner, opts))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took <= shrink_budget + SLACK,
+        "shrink took {took:?} on a {shrink_budget:?} budget"
+    );
+    assert_eq!(
+        shrunk.before.1.short,
+        Some(Short::Budget),
+        "{}",
+        shrunk.before.1
+    );
+    runner.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_hunt_confirmations_within_a_second() {
+    let fake = spawn(Behaviour::AnswersHalf).await;
+    let cancel = CancellationToken::new();
+    let runner = half_runner(&fake.url, cancel.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HuntOptions {
+        budget: Duration::from_secs(60),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 50,
+    };
+    let (at_tx, at_rx) = tokio::sync::oneshot::channel();
+    let mut at_tx = Some(at_tx);
+    // Round 0 has ended (and found): Ctrl-C a moment into its confirmations.
+    let mut on_round = |_: &hunt::Progress| {
+        let (cancel, at_tx) = (cancel.clone(), at_tx.take());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Some(tx) = at_tx {
+                let _ = tx.send(Instant::now());
+            }
+            cancel.cancel();
+        });
+    };
+    let outcome = timeout(
+        BOUND,
+        hunt::hunt(&half_answers(), &runner, &opts, &mut on_round),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let cancelled_at = at_rx.await.unwrap();
+    let after = cancelled_at.elapsed();
+    assert!(
+        after < Duration::from_secs(1),
+        "took {after:?} after Ctrl-C"
+    );
+    let found = outcome.found.expect("round 0 breaks completeness");
+    assert_eq!(found.rate.short, Some(Short::Interrupted), "{}", found.rate);
+    assert!(found.rate.runs < 50);
+    runner.close().await;
+}

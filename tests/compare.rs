@@ -282,6 +282,9 @@ fn schema_1_result_files_still_read() {
     );
     assert!(!run.histograms.get(stampede::model::Phase::Turn).is_empty());
     let opts = CompareOptions::default();
+    // `stampede report` renders it.
+    let html = stampede::report::render_html(&run, None).unwrap();
+    assert!(html.contains("golden-path"));
     let runs = dir.join("golden-path");
     let side = std::slice::from_ref(&runs);
     let c = compare(side, side, &opts).unwrap();

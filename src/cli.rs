@@ -16,6 +16,7 @@ mod hunt;
 mod progress;
 mod results;
 mod seeds;
+mod workers;
 
 pub use error::{exit, Error};
 pub use progress::Progress;
@@ -67,6 +68,8 @@ pub enum Command {
     Replay(hunt::ReplayArgs),
     /// Shrink a repro file to the connections, actions and offsets its race needs.
     Shrink(hunt::ShrinkArgs),
+    /// Merge result directories of one scenario and seed (e.g. shards) into one result.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +112,36 @@ pub struct RunArgs {
     /// Run under this many seeds (from --seed on) and report how often each oracle broke.
     #[arg(long, default_value_t = 1)]
     pub seeds: u32,
+    /// Run only this slice of the plan, INDEX/COUNT (0-based): connection ids with
+    /// id % COUNT == INDEX. `stampede merge` combines the shards' results exactly.
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "workers")]
+    pub shard: Option<crate::model::Shard>,
+    /// Connect from this local address (e.g. 127.0.0.2): each address has its own
+    /// ephemeral ports.
+    #[arg(long, value_name = "IP")]
+    pub source_addr: Option<std::net::IpAddr>,
+    /// Split the plan over N processes (shards), each under its own open-file limit and,
+    /// against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …);
+    /// their results are merged into one.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Result directories (or their summary.json) of one scenario and seed: the shards of
+    /// a run, or any runs to pool.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Where the merged result goes [default: results/<scenario>/<timestamp>-merged].
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the merged summary as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Check this scenario's `[thresholds]` on the merged result.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -230,12 +263,16 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Hunt(args) => hunt::hunt_command(args, cancel).await,
         Command::Replay(args) => hunt::replay_command(args, cancel).await,
         Command::Shrink(args) => hunt::shrink_command(args, cancel).await,
+        Command::Merge(args) => workers::merge_command(&args),
     }
 }
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     if args.seeds > 1 {
         return seeds::run_seeds(args, cancel).await;
+    }
+    if args.workers > 1 {
+        return workers::run_workers(args, cancel).await;
     }
     let scenario = scenario::load_file(&args.scenario)?;
     let opts = args.options(args.seed);
@@ -273,6 +310,8 @@ impl RunArgs {
             },
             interval: self.interval,
             thresholds: Vec::new(),
+            shard: self.shard,
+            source: self.source_addr,
         }
     }
 }

@@ -8,7 +8,7 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, OracleKind, Plan, Scenario, StopReason, Threshold, Violation,
+    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -16,7 +16,7 @@ use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError, M
 use crate::swarm::{self, Dialer, Endpoint, SwarmOutput, TlsError, TlsOptions, UrlError};
 use crate::{oracle, plan};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,6 +164,11 @@ pub struct RunOptions {
     pub interval: Duration,
     /// Checked on the summary when the run ends; [`prepare`] takes the scenario's.
     pub thresholds: Vec<Threshold>,
+    /// Run only this slice of the plan (`--shard i/n`); `stampede merge` combines slices.
+    pub shard: Option<Shard>,
+    /// The local address connections are made from (`--source-addr`): spreads a big run
+    /// over several loopback addresses, each with its own ephemeral ports.
+    pub source: Option<IpAddr>,
 }
 
 impl Default for RunOptions {
@@ -176,6 +181,8 @@ impl Default for RunOptions {
             tls: TlsOptions::default(),
             interval: crate::metrics::interval::DEFAULT_INTERVAL,
             thresholds: Vec::new(),
+            shard: None,
+            source: None,
         }
     }
 }
@@ -215,6 +222,9 @@ pub async fn prepare(
     let mut plan = plan::build(scenario, scenario.seed_or(opts.seed));
     if let Some(d) = opts.duration {
         plan.duration = d;
+    }
+    if let Some(shard) = opts.shard {
+        plan.keep_shard(shard);
     }
     let target = Target::choose(opts.target.clone(), scenario.target.as_deref());
     let bound = bind(&target, &plan, cancel).await?;
@@ -278,6 +288,7 @@ pub async fn execute(
         endpoint,
         tls,
         limits: plan.limits,
+        source: opts.source,
     };
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
     // A server may echo a token back; nothing it sent reaches a result with one in it.
@@ -302,6 +313,7 @@ pub async fn execute(
         target: &bound.url,
         embedded_target: bound.is_reference(),
         started_at,
+        shard: opts.shard,
     };
     let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
     if let Some(dir) = &dir {

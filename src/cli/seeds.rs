@@ -113,16 +113,7 @@ fn render(
 /// first (unusable, misconfigured, client-limited), then violations, incomplete,
 /// inconclusive, clean.
 pub fn worst(summaries: &[Summary]) -> Option<Verdict> {
-    let rank = |v: Verdict| match v {
-        Verdict::TargetUnusable => 0,
-        Verdict::AuthMisconfigured => 1,
-        Verdict::ClientLimited => 2,
-        Verdict::Violations => 3,
-        Verdict::Incomplete => 4,
-        Verdict::Inconclusive => 5,
-        Verdict::Clean => 6,
-    };
-    summaries.iter().map(|s| s.verdict).min_by_key(|v| rank(*v))
+    Verdict::worst(summaries.iter().map(|s| s.verdict))
 }
 
 /// Ctrl-C wins; then the worst run's code (a breached threshold counts as for one run).

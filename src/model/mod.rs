@@ -21,5 +21,5 @@ pub use history::{
     LenientAcceptance, Outcome, Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
-pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};
+pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, Shard, TokenPlan};
 pub use spec::*;

@@ -239,3 +239,52 @@ impl Plan {
             .count()
     }
 }
+
+/// A deterministic slice of a plan: connection `id` belongs to shard `index` of `count`
+/// when `id % count == index`. Written `index/count` (`0/4`), 0-based. Shards of one
+/// (scenario, seed) are disjoint and together hold every connection, so `stampede merge`
+/// of their results equals one process's run (counters add, histograms merge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether connection `id` is in this shard.
+    pub fn contains(self, id: u32) -> bool {
+        self.count > 0 && id % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with `n >= 1` and `i < n`.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!("expected a shard as INDEX/COUNT with INDEX < COUNT, e.g. 0/4, found {text:?}")
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Plan {
+    /// Keeps only the connections of `shard` (token slots, groups and barriers stay, so
+    /// indexes remain valid and every shard mints the same tokens).
+    pub fn keep_shard(&mut self, shard: Shard) {
+        self.conns.retain(|c| shard.contains(c.id));
+    }
+}

@@ -45,7 +45,7 @@ pub struct RunData {
 }
 
 /// `intervals.json`: per-interval counts and gauges of one run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct Intervals {
     pub interval_ms: f64,
     pub series: Vec<IntervalPoint>,
@@ -53,12 +53,12 @@ pub struct Intervals {
 
 /// One interval. `sent`, `received` and `violations` count what happened in the interval;
 /// `live` is the number of open connections at its end.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct IntervalPoint {
     /// The interval's end, ms from the run start.
     pub t_ms: f64,
     /// Its length when it differs from `interval_ms` (the run's last interval).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     #[serde(default)]
     pub live: f64,

@@ -243,6 +243,10 @@ pub struct ServeArgs {
     /// Extra delay before each run's first event (simulates a slower release).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub delay: Duration,
+    /// Share the port with other `serve --reuse-port` processes (SO_REUSEPORT): the kernel
+    /// spreads connections over them, each under its own open-file limit.
+    #[arg(long)]
+    pub reuse_port: bool,
 }
 
 /// Runs one command; returns the process exit code.
@@ -441,6 +445,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         bug: args.bug,
         bug_window: args.bug_window,
         stall: args.stall.map(|d| (args.stall_after, d)),
+        reuse_port: args.reuse_port,
         tls,
         ..Default::default()
     };

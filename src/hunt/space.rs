@@ -85,7 +85,7 @@ pub fn separate(plan: &mut Plan, hunt: &HuntSpec, round: u32, seed: u64) {
         return;
     }
     let mut rng = round_rng(seed, round, ORDER_STREAM);
-    for group in 0..plan.groups.len() as u16 {
+    for group in 0..u32::try_from(plan.groups.len()).unwrap_or(u32::MAX) {
         let members: Vec<usize> = (0..plan.conns.len())
             .filter(|&i| plan.conns[i].group == group)
             .collect();

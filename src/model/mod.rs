@@ -21,5 +21,7 @@ pub use history::{
     LenientAcceptance, Outcome, Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
-pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};
+pub use plan::{
+    script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, ScriptSize, TokenPlan,
+};
 pub use spec::*;

@@ -111,7 +111,7 @@ impl Minter<'_> {
     /// The token slot of each connection of `group`, in connection order (user-major).
     fn slots_for(&mut self, group: &Group) -> Vec<u32> {
         let per_user = group.connections_per_user;
-        let n = group.users * per_user;
+        let n = group.users.saturating_mul(per_user);
         let first = self.tokens.len();
         let slots = match group.token {
             TokenReuse::PerConnection => (0..n).map(|i| self.mint(i / per_user, group)).collect(),

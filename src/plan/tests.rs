@@ -407,3 +407,28 @@ proptest! {
         prop_assert_eq!(build(&s, seed), build(&s, seed));
     }
 }
+
+#[test]
+fn group_indexes_above_65535_do_not_wrap() {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    let template = s.groups[0].clone();
+    s.groups = (0..70_000)
+        .map(|i| Group {
+            name: format!("g{i}"),
+            arrival: if i == 69_999 {
+                Arrival::Collide { at: Duration::ZERO }
+            } else {
+                Arrival::Burst { at: Duration::ZERO }
+            },
+            steps: vec![Step::Close { code: 1000 }],
+            ..template.clone()
+        })
+        .collect();
+    let plan = build(&s, 1);
+    plan.check().unwrap();
+    let last = plan.conns.iter().max_by_key(|c| c.group).unwrap();
+    assert_eq!(last.group, 69_999);
+    assert_eq!(plan.group_name(last), "g69999");
+    assert_eq!(plan.barriers[0].group, 69_999);
+    assert_eq!(last.barrier, Some(0));
+}

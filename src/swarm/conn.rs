@@ -213,7 +213,7 @@ impl ConnRun {
     }
 
     pub(super) async fn run(mut self) -> ConnReport {
-        let intended = self.ctx.t0 + self.plan().start;
+        let intended = super::later(self.ctx.t0, self.plan().start);
         if self.sleep_until(intended).await == Stop::Cancelled {
             return Box::pin(self.finish()).await;
         }
@@ -350,7 +350,7 @@ impl ConnRun {
     /// Open model: reads until the block start + `offset`, then marks the next send's
     /// intended time, so a late send is charged to the server, not hidden.
     async fn pace_at(&mut self, offset: Duration) {
-        let intended = self.pace_base.unwrap_or_else(Instant::now) + offset;
+        let intended = super::later(self.pace_base.unwrap_or_else(Instant::now), offset);
         if Instant::now() < intended && self.pump(Some(intended), |_| false).await != Stop::Deadline
         {
             return;

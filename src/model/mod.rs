@@ -21,5 +21,8 @@ pub use history::{
     LenientAcceptance, Outcome, Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
-pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, Shard, TokenPlan};
+pub use plan::{
+    script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, ScriptSize, Shard,
+    TokenPlan,
+};
 pub use spec::*;

@@ -1,9 +1,17 @@
 //! The plan: what `plan::build` compiles a scenario and seed into, what the swarm runs,
-//! and what a repro file stores. Every random choice is already made; durations are
-//! sampled; a saved plan replays without any RNG.
+//! and what a repro file stores.
+//!
+//! A plan's size follows the scenario, not the traffic: each group's steps are stored once
+//! ([`Plan::scripts`]), repeats stay loops, and a connection's actions are drawn as it
+//! walks them (`plan::Cursor`), each random choice (think times, `{{random}}`, ...) from a
+//! counter-based derivation of (seed, connection, step path, iteration), so any iteration
+//! is reproducible without expanding the rest. A connection may instead carry explicit,
+//! already expanded actions ([`ConnPlan::actions`]): plans written before scripts existed
+//! (every connection expanded) read back and replay unchanged, and shrinking writes the
+//! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource,
+    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -29,6 +37,10 @@ pub struct Plan {
     /// Collide barriers, indexed by [`ConnPlan::barrier`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierPlan>,
+    /// Each group's script, indexed by [`ConnPlan::group`]: what a connection without
+    /// explicit actions runs. Empty in plans written before scripts existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<Vec<Step>>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -95,7 +107,8 @@ pub struct TokenPlan {
 /// upgrade bytes together at `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BarrierPlan {
-    pub group: u16,
+    /// Index into [`Plan::groups`] (u32: a scenario may have more than 65,535 groups).
+    pub group: u32,
     #[serde(with = "duration_us")]
     pub release: Duration,
     #[serde(with = "duration_us")]
@@ -106,7 +119,8 @@ pub struct BarrierPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnPlan {
     pub id: u32,
-    pub group: u16,
+    /// Index into [`Plan::groups`] and [`Plan::scripts`].
+    pub group: u32,
     /// User index within the group.
     pub user: u32,
     /// Index into [`Plan::tokens`].
@@ -120,7 +134,17 @@ pub struct ConnPlan {
     /// The group's placement override; `None` uses [`AuthPlan::placement`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Explicit, expanded actions; empty: the connection runs its group's script
+    /// ([`Plan::scripts`]). Left out of plan files when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
+}
+
+impl ConnPlan {
+    /// Whether the connection runs its group's script rather than explicit actions.
+    pub fn is_scripted(&self) -> bool {
+        self.actions.is_empty()
+    }
 }
 
 /// One expanded step. Durations are already sampled.
@@ -210,6 +234,12 @@ impl Plan {
                     self.groups.len()
                 ));
             }
+            if c.is_scripted() && c.group as usize >= self.scripts.len() {
+                return Err(format!(
+                    "connection {} has no actions and its group has no script",
+                    c.id
+                ));
+            }
             if !ids.insert(c.id) {
                 return Err(format!("connection id {} appears twice", c.id));
             }
@@ -230,13 +260,87 @@ impl Plan {
         conn.placement.as_ref().unwrap_or(&self.auth.placement)
     }
 
-    /// Number of Send actions over all connections.
-    pub fn sends(&self) -> usize {
+    /// The script a scripted connection runs (`None` for explicit actions, or a group
+    /// without a script in a hand-edited plan).
+    pub fn script_of(&self, conn: &ConnPlan) -> Option<&[Step]> {
+        if conn.is_scripted() {
+            self.scripts.get(conn.group as usize).map(Vec::as_slice)
+        } else {
+            None
+        }
+    }
+
+    /// Number of Send actions over all connections (saturating: loops multiply).
+    pub fn sends(&self) -> u64 {
         self.conns
             .iter()
-            .flat_map(|c| &c.actions)
-            .filter(|a| matches!(a, Action::Send { .. }))
-            .count()
+            .map(|c| match self.script_of(c) {
+                Some(steps) => script_size(steps).sends,
+                None => c
+                    .actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Send { .. }))
+                    .count() as u64,
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Actions a connection runs: its explicit actions, or what its script expands to
+    /// (saturating at `u64::MAX`).
+    pub fn actions_of(&self, conn: &ConnPlan) -> u64 {
+        match self.script_of(conn) {
+            Some(steps) => script_size(steps).actions,
+            None => conn.actions.len() as u64,
+        }
+    }
+
+    /// Whether any connection has an expectation.
+    pub fn has_expect(&self) -> bool {
+        // Per script once, then per connection: only the scripts some connection runs.
+        let scripted: Vec<bool> = self
+            .scripts
+            .iter()
+            .map(|s| steps_any(s, &|s| matches!(s, Step::Expect(_))))
+            .collect();
+        self.conns.iter().any(|c| {
+            if c.is_scripted() {
+                scripted.get(c.group as usize).copied().unwrap_or(false)
+            } else {
+                c.actions.iter().any(|a| matches!(a, Action::Expect(_)))
+            }
+        })
+    }
+
+    /// Correlation fields a connection's expectations use (usually just one), in order of
+    /// first use.
+    pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut add = |field: &String| {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        };
+        match self.script_of(conn) {
+            Some(steps) => steps_visit(steps, &mut |s| {
+                if let Step::Expect(e) = s {
+                    if let Some(f) = &e.correlate {
+                        add(f);
+                    }
+                }
+            }),
+            None => {
+                for action in &conn.actions {
+                    if let Action::Expect(ExpectPlan {
+                        correlate: Some((field, _)),
+                        ..
+                    }) = action
+                    {
+                        add(field);
+                    }
+                }
+            }
+        }
+        fields
     }
 }
 
@@ -287,4 +391,73 @@ impl Plan {
     pub fn keep_shard(&mut self, shard: Shard) {
         self.conns.retain(|c| shard.contains(c.id));
     }
+}
+
+/// What a script expands to, counted without expanding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScriptSize {
+    /// Actions, the connect (or aborted handshake) included.
+    pub actions: u64,
+    /// Send actions.
+    pub sends: u64,
+}
+
+/// Counts a script's actions and sends with saturating arithmetic (a `repeat` multiplies
+/// its body), in the shape `plan::Cursor` walks it: one connect or aborted handshake
+/// first, a paced repeat adds one action to start it and one per iteration.
+pub fn script_size(steps: &[Step]) -> ScriptSize {
+    let rest = match steps.first() {
+        Some(Step::AbortHandshake { .. }) => &steps[1..],
+        _ => steps,
+    };
+    let body = steps_size(rest);
+    ScriptSize {
+        actions: body.actions.saturating_add(1),
+        sends: body.sends,
+    }
+}
+
+fn steps_size(steps: &[Step]) -> ScriptSize {
+    let mut size = ScriptSize::default();
+    for step in steps {
+        let (actions, sends) = match step {
+            Step::Send { .. } => (1, 1),
+            Step::Repeat {
+                times,
+                steps,
+                every,
+            } => {
+                let body = steps_size(steps);
+                let per = body.actions.saturating_add(u64::from(every.is_some()));
+                let times = u64::from(*times);
+                (
+                    times
+                        .saturating_mul(per)
+                        .saturating_add(u64::from(every.is_some())),
+                    times.saturating_mul(body.sends),
+                )
+            }
+            // Validation allows it only first, where `script_size` took it off.
+            Step::AbortHandshake { .. } => (0, 0),
+            _ => (1, 0),
+        };
+        size.actions = size.actions.saturating_add(actions);
+        size.sends = size.sends.saturating_add(sends);
+    }
+    size
+}
+
+fn steps_visit(steps: &[Step], f: &mut impl FnMut(&Step)) {
+    for step in steps {
+        f(step);
+        if let Step::Repeat { steps, .. } = step {
+            steps_visit(steps, f);
+        }
+    }
+}
+
+fn steps_any(steps: &[Step], f: &impl Fn(&Step) -> bool) -> bool {
+    steps
+        .iter()
+        .any(|s| f(s) || matches!(s, Step::Repeat { steps, .. } if steps_any(steps, f)))
 }

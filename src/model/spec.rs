@@ -276,6 +276,19 @@ pub struct Limits {
     pub send_timeout: Duration,
 }
 
+/// Connections one scenario may plan, over all groups: connection ids are u32 and every
+/// connection costs memory while open (see [`CONNECTION_BYTES_ESTIMATE`]).
+pub const MAX_CONNECTIONS: u64 = 1 << 22;
+
+/// Actions one connection's script may expand to: loops cost nothing to plan, but step
+/// numbers and the `{{run}}` counter stay within u32.
+pub const MAX_ACTIONS_PER_CONNECTION: u64 = u32::MAX as u64;
+
+/// What an open connection costs the client, roughly, in bytes (task, socket buffers,
+/// oracle state; measured 13 KiB on Linux, rounded up): the memory estimate `validate`
+/// states when it refuses a scenario's size.
+pub const CONNECTION_BYTES_ESTIMATE: u64 = 16 * 1024;
+
 /// The default `[limits] send_timeout`.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 

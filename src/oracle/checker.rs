@@ -317,7 +317,18 @@ impl ConnChecker {
     /// completeness violation naming them (see [`steps_cut_off`] for when the script
     /// expects the end). The caller leaves out our own close, a run cut by its duration or
     /// Ctrl-C (those are [`StreamEnd::Cut`]) and a clean refusal ([`StreamEnd::Refused`]).
-    pub fn server_ended(&mut self, actions: &[Action], step: usize, detail: &str, now: Instant) {
+    ///
+    /// `actions[step]` is the step in progress (the engine passes a window of the script
+    /// around it); `place` is that step's 0-based number in the whole script and the
+    /// script's length, for the message.
+    pub fn server_ended(
+        &mut self,
+        actions: &[Action],
+        step: usize,
+        place: (u64, u64),
+        detail: &str,
+        now: Instant,
+    ) {
         let before = self.violated;
         let explained = self.saw_uncorrelated_error;
         self.end_stream(StreamEnd::Lost, detail, now);
@@ -339,7 +350,11 @@ impl ConnChecker {
             names.join(", ")
         );
         let at = actions.get(step).map(step_name).unwrap_or_default();
-        let seen = format!("{detail} at step {} of {} ({at})", step + 1, actions.len());
+        let seen = format!(
+            "{detail} at step {} of {} ({at})",
+            place.0.saturating_add(1),
+            place.1
+        );
         self.violate(OracleKind::Completeness, now, expected, seen, None);
     }
 

@@ -22,7 +22,9 @@ mod tests;
 
 pub use dist::{parse_dist, parse_duration};
 
-use crate::model::{Limits, OracleSpec, Scenario, Step};
+use crate::model::{
+    Limits, OracleSpec, Scenario, Step, CONNECTION_BYTES_ESTIMATE, MAX_CONNECTIONS,
+};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -77,8 +79,31 @@ pub enum ScenarioError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{}", problems.iter().map(|p| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message)).collect::<Vec<_>>().join("\n"))]
+    /// Every problem, in file order; the message lists the first [`PROBLEMS_SHOWN`] and
+    /// counts the rest.
+    #[error("{}", problems_text(problems))]
     Invalid { problems: Vec<Problem> },
+}
+
+/// How many problems a [`ScenarioError::Invalid`] message lists; the rest are counted.
+pub const PROBLEMS_SHOWN: usize = 100;
+
+/// `file:line:column: message` lines, the first [`PROBLEMS_SHOWN`] of them, then how many
+/// more there are.
+fn problems_text(problems: &[Problem]) -> String {
+    let mut text = String::new();
+    for (i, p) in problems.iter().take(PROBLEMS_SHOWN).enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let _ = write!(text, "{}:{}:{}: {}", p.file, p.line, p.column, p.message);
+    }
+    if problems.len() > PROBLEMS_SHOWN {
+        let rest = problems.len() - PROBLEMS_SHOWN;
+        let plural = if rest == 1 { "" } else { "s" };
+        let _ = write!(text, "\n... and {rest} more problem{plural}");
+    }
+    text
 }
 
 /// Reads and validates the scenario at `path`; problems name the file as given.
@@ -155,10 +180,34 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
     };
+    total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// Refuses more connections over all groups than a plan holds (each group alone was
+/// checked where it was read).
+fn total_connections(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, groups: &[crate::model::Group]) {
+    let conns = groups
+        .iter()
+        .map(|g| u64::from(g.users) * u64::from(g.connections_per_user))
+        .fold(0u64, u64::saturating_add);
+    let each_fits = groups
+        .iter()
+        .all(|g| u64::from(g.users) * u64::from(g.connections_per_user) <= MAX_CONNECTIONS);
+    if conns > MAX_CONNECTIONS && each_fits {
+        let span = f.get("group").map_or(0..0, Node::span);
+        cx.report(
+            span,
+            format!(
+                "the groups add up to {conns} connections; a scenario holds at most \
+                 {MAX_CONNECTIONS} (about {} KiB each while open)",
+                CONNECTION_BYTES_ESTIMATE / 1024
+            ),
+        );
+    }
 }
 
 /// The name becomes a results directory, so it is held to a portable file-name alphabet.

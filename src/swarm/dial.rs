@@ -162,7 +162,7 @@ impl Dialer {
         how: (&Placement, &UpgradeExtras),
         barrier: Option<Arc<Barrier>>,
     ) -> Dialed<Ws> {
-        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
         let mut phases = Vec::with_capacity(3);
         let released = Arc::new(OnceLock::new());
         let result = self
@@ -185,7 +185,7 @@ impl Dialer {
         after: Duration,
         rst: bool,
     ) -> Dialed<bool> {
-        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
         let mut phases = Vec::with_capacity(2);
         // Each stage has its deadline; the request write and the FIN need one too, or a
         // server that never reads could hold them.

@@ -48,6 +48,13 @@ pub struct SwarmOutput {
 }
 
 /// Shared, read-only state of a run.
+/// `at + d`, or far in the future when that does not fit an `Instant` (a duration from a
+/// scenario may be up to 2^64 µs; `Instant + Duration` would panic on it).
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
     pub dialer: Dialer,
@@ -74,7 +81,7 @@ pub async fn run(
     let lead = Duration::from_millis(20) + Duration::from_micros(3 * plan.conns.len() as u64);
     let t0 = Instant::now() + lead;
     let run_cancel = cancel.child_token();
-    let deadline = t0 + plan.duration;
+    let deadline = later(t0, plan.duration);
     let barriers = plan
         .barriers
         .iter()
@@ -139,7 +146,7 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
     };
     tokio::select! {
         _ = barrier.token.cancelled() => return,
-        _ = tokio::time::sleep_until(ctx.t0 + plan.release) => {}
+        _ = tokio::time::sleep_until(later(ctx.t0, plan.release)) => {}
     }
     let fired = ctx.t0.elapsed().as_micros() as u64;
     barrier
@@ -226,4 +233,20 @@ async fn collect(
     }
     reports.sort_by_key(|r| r.id);
     (reports, failures, hit_duration)
+}
+
+#[cfg(test)]
+mod later_tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_past_what_an_instant_holds_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        let far = later(now, Duration::from_micros(u64::MAX).saturating_mul(1000));
+        assert!(far > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
 }

@@ -354,7 +354,13 @@ fn the_steps_cut_off_stop_at_the_next_close_or_reconnect() {
 fn a_server_end_between_expects_names_the_steps_that_never_ran() {
     let actions = script();
     let mut ch = checker();
-    ch.server_ended(&actions, 3, "server closed with 1000", Instant::now());
+    ch.server_ended(
+        &actions,
+        3,
+        (3, actions.len() as u64),
+        "server closed with 1000",
+        Instant::now(),
+    );
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
     let v = &ch.violations[0];
     assert_eq!(v.oracle, OracleKind::Completeness);
@@ -370,18 +376,36 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     let actions = script();
     // The next step is a close: expected.
     let mut ch = checker();
-    ch.server_ended(&actions, 5, "server closed with 1000", Instant::now());
+    ch.server_ended(
+        &actions,
+        5,
+        (5, actions.len() as u64),
+        "server closed with 1000",
+        Instant::now(),
+    );
     assert!(ch.violations.is_empty());
     // A pending expectation already names the loss: one finding, not two.
     let mut ch = checker();
     ch.expect(&five("r1"), None, Instant::now());
-    ch.server_ended(&actions, 2, "connection lost (reset)", Instant::now());
+    ch.server_ended(
+        &actions,
+        2,
+        (2, actions.len() as u64),
+        "connection lost (reset)",
+        Instant::now(),
+    );
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].seen.contains("connection lost (reset)"));
     // The server said why (an uncorrelated error event) before it closed.
     let mut ch = checker();
     let error = json!({"type": "error", "code": "queue_overflow"});
     ch.on_message(error.as_object().unwrap(), Instant::now());
-    ch.server_ended(&actions, 3, "server closed with 1013", Instant::now());
+    ch.server_ended(
+        &actions,
+        3,
+        (3, actions.len() as u64),
+        "server closed with 1013",
+        Instant::now(),
+    );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
 }

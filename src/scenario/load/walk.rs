@@ -19,16 +19,42 @@ pub(super) type Node<'i> = Spanned<DeValue<'i>>;
 pub(super) struct Ctx<'s> {
     file: &'s str,
     text: &'s str,
+    /// Byte offset of each line's start: a problem's line is a binary search, not a scan
+    /// from the top of the file (which made validating a file with many problems quadratic).
+    lines: Vec<usize>,
     problems: Vec<Problem>,
 }
 
 impl<'s> Ctx<'s> {
     pub fn new(file: &'s str, text: &'s str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Ctx {
             file,
             text,
+            lines,
             problems: Vec::new(),
         }
+    }
+
+    /// 1-based line and column (in characters, as editors count) of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line start at or before `offset`; `lines[0]` is 0, so there is one.
+        let line = self.lines.partition_point(|&start| start <= offset).max(1);
+        let start = self.lines.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset)
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        (line, column)
     }
 
     pub fn text(&self) -> &'s str {
@@ -36,7 +62,7 @@ impl<'s> Ctx<'s> {
     }
 
     pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = position(self.text, span.start);
+        let (line, column) = self.position(span.start);
         self.problems.push(Problem {
             file: self.file.to_string(),
             line,
@@ -157,18 +183,6 @@ impl<'s> Ctx<'s> {
         }
         None
     }
-}
-
-/// 1-based line and column (in characters, as editors count) of a byte offset.
-pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = text.get(..offset).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
-    (before.matches('\n').count() + 1, column)
 }
 
 /// "a string", "an integer", ...: the kind of a value, for messages.

@@ -6,6 +6,7 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod limits;
 mod sections;
 mod session;
 mod steps;

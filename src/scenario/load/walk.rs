@@ -6,6 +6,7 @@
 
 use super::dist::{parse_dist, parse_duration};
 use super::Problem;
+use crate::model::words::did_you_mean;
 use crate::model::Dist;
 use std::ops::Range;
 use std::time::Duration;
@@ -221,11 +222,12 @@ impl<'t, 'i> Fields<'t, 'i> {
     ) -> Self {
         let section = section.into();
         for key in table.keys() {
-            if !known.contains(&key.get_ref().as_ref()) {
+            let given: &str = key.get_ref().as_ref();
+            if !known.contains(&given) {
                 let expected = known.join(", ");
+                let hint = did_you_mean(given, known.iter().copied());
                 let message = format!(
-                    "unknown field {:?} in {section}; expected one of: {expected}",
-                    key.get_ref()
+                    "unknown field {given:?} in {section}; expected one of: {expected}{hint}"
                 );
                 cx.report(key.span(), message);
             }
@@ -406,9 +408,10 @@ impl<'t, 'i> Fields<'t, 'i> {
             .map(|(name, _)| format!("{name:?}"))
             .collect();
         let expected = names.join(", ");
+        let hint = did_you_mean(text, options.iter().map(|(name, _)| *name));
         cx.report(
             node.span(),
-            format!("{key}: expected one of {expected}, found {text:?}"),
+            format!("{key}: expected one of {expected}, found {text:?}{hint}"),
         );
         default
     }

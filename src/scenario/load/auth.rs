@@ -148,7 +148,9 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
                     .map(|_| f.text_or(cx, "default", "").into()),
             }
         }
-        "file" => SecretSource::File { path: value },
+        "file" => SecretSource::File {
+            path: cx.resolve(&value),
+        },
         _ => SecretSource::Literal {
             value: value.into(),
         },

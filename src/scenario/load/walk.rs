@@ -9,6 +9,7 @@ use super::Problem;
 use crate::model::words::did_you_mean;
 use crate::model::Dist;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::de::{DeInteger, DeTable, DeValue};
 use toml::Spanned;
@@ -21,7 +22,16 @@ pub(super) struct Ctx<'s> {
     file: &'s str,
     text: &'s str,
     problems: Vec<Problem>,
+    /// Values taken from the environment and what to show instead (`${NAME}`): they may be
+    /// secrets, and no message prints them.
+    redactions: Vec<(String, String)>,
+    /// The scenario file's folder: relative paths in the file resolve against it.
+    base: Option<PathBuf>,
 }
+
+/// Shorter values are not redacted: replacing every "1" in a message would garble it, and
+/// a secret that short is no secret.
+const MIN_REDACTED: usize = 4;
 
 impl<'s> Ctx<'s> {
     pub fn new(file: &'s str, text: &'s str) -> Self {
@@ -29,6 +39,33 @@ impl<'s> Ctx<'s> {
             file,
             text,
             problems: Vec::new(),
+            redactions: Vec::new(),
+            base: None,
+        }
+    }
+
+    /// Relative paths in the file resolve against `base` (the file's folder).
+    pub fn with_base(mut self, base: Option<PathBuf>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// `path` as written when absolute (or when the file's folder is unknown: a scenario
+    /// given as text), else joined to the file's folder.
+    pub fn resolve(&self, path: &str) -> String {
+        match &self.base {
+            Some(base) if Path::new(path).is_relative() => base.join(path).display().to_string(),
+            _ => path.to_string(),
+        }
+    }
+
+    /// From now on, messages show `shown` wherever `value` would appear.
+    pub fn redact(&mut self, value: &str, shown: &str) {
+        if value.len() >= MIN_REDACTED && value != shown {
+            self.redactions.push((value.to_string(), shown.to_string()));
+            // Longest first, so a value that contains another is replaced whole.
+            self.redactions
+                .sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
         }
     }
 
@@ -38,11 +75,17 @@ impl<'s> Ctx<'s> {
 
     pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
         let (line, column) = position(self.text, span.start);
+        let mut message = message.into();
+        for (value, shown) in &self.redactions {
+            if message.contains(value.as_str()) {
+                message = message.replace(value.as_str(), shown);
+            }
+        }
         self.problems.push(Problem {
             file: self.file.to_string(),
             line,
             column,
-            message: message.into(),
+            message,
         });
     }
 

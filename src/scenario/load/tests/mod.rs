@@ -6,6 +6,7 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod inputs;
 mod sections;
 mod session;
 mod steps;
@@ -297,7 +298,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps"
+             arrival, jitter, token, forge, placement, steps; did you mean \"users\"?"
                 .into()
         )
     );
@@ -305,7 +306,8 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait; \
+         did you mean \"within\"?"
     );
     assert_problem(
         &with_top("threshold = 1"),

@@ -88,3 +88,22 @@ fn secret_files_resolve_against_the_scenario_folder() {
         }
     );
 }
+
+#[test]
+fn subprotocols_are_one_name_or_a_list_of_http_tokens() {
+    let s = load(&with_top("[auth]\nsubprotocol = \"graphql-transport-ws\""));
+    assert_eq!(s.auth.subprotocols, ["graphql-transport-ws"]);
+    let s = load(&with_top(
+        "[auth]\nsubprotocol = [\"v2.json\", \"v1.json\"]",
+    ));
+    assert_eq!(s.auth.subprotocols, ["v2.json", "v1.json"]);
+    let all = problems(&with_top("[auth]\nsubprotocol = \"a, b\""));
+    assert!(all[0].message.contains("not a subprotocol name"), "{all:?}");
+    let all = problems(&with_top("[auth]\nsubprotocol = []"));
+    assert!(all[0].message.contains("at least one"), "{all:?}");
+    let all = problems(&with_top("[auth]\nsubprotcol = \"x\""));
+    assert!(
+        all[0].message.contains("did you mean \"subprotocol\"?"),
+        "{all:?}"
+    );
+}

@@ -228,6 +228,7 @@ fn defaults_fill_everything_left_out() {
             },
             headers: vec![],
             origin: None,
+            subprotocols: vec![],
         }
     );
     let group = &scenario.groups[0];

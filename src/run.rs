@@ -155,6 +155,12 @@ pub fn reference_config(plan: &Plan, keys: &Keys) -> Result<reference::TargetCon
 pub struct RunOptions {
     /// Where to run; `None`: the scenario's `target`, else the reference server.
     pub target: Option<String>,
+    /// Run against the built-in reference server whatever `target` and the scenario say.
+    pub reference: bool,
+    /// Plant this bug in the built-in reference server (implies `reference`).
+    pub bug: Option<Bug>,
+    /// The planted bug's race window (the server's default when `None`).
+    pub bug_window: Option<Duration>,
     pub seed: Option<u64>,
     pub duration: Option<Duration>,
     /// Base directory for results; `None` writes nothing.
@@ -175,6 +181,9 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             target: None,
+            reference: false,
+            bug: None,
+            bug_window: None,
             seed: None,
             duration: None,
             out: None,
@@ -226,7 +235,20 @@ pub async fn prepare(
     if let Some(shard) = opts.shard {
         plan.keep_shard(shard);
     }
-    let target = Target::choose(opts.target.clone(), scenario.target.as_deref());
+    let target = if opts.reference || opts.bug.is_some() {
+        Target::Reference {
+            bug: opts.bug,
+            window: opts.bug_window,
+        }
+    } else {
+        match Target::choose(opts.target.clone(), scenario.target.as_deref()) {
+            Target::Reference { bug, .. } => Target::Reference {
+                bug,
+                window: opts.bug_window,
+            },
+            url => url,
+        }
+    };
     let bound = bind(&target, &plan, cancel).await?;
     Ok(Prepared {
         plan: Arc::new(plan),

@@ -24,7 +24,7 @@ const WIND_DOWN: Duration = Duration::from_secs(10);
 pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file(&args.scenario)?;
     let plan = crate::plan::build(&s, s.seed_or(args.seed));
-    let target = Target::choose(args.target.clone(), s.target.as_deref());
+    let target = args.target.choose(s.target.as_deref());
     // The reference server serves every worker's connections: give it every descriptor.
     if matches!(target, Target::Reference { .. }) {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -37,7 +37,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         .unwrap_or(false);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
-    if !args.quiet {
+    if !args.output.quiet {
         eprintln!(
             "{} workers against {url}{}; their results under {}",
             args.workers,
@@ -59,7 +59,12 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
     let dir = (!args.no_results).then(|| files::results_dir(&args.out, &s.name));
-    finish(&merged, dir.as_deref(), args.json, args.junit.as_deref())
+    finish(
+        &merged,
+        dir.as_deref(),
+        args.output.json,
+        args.junit.as_deref(),
+    )
 }
 
 /// Starts every worker, waits for all (bounded after a Ctrl-C), and returns their result
@@ -90,10 +95,10 @@ async fn spawn_all(
         if let Some(d) = args.duration {
             cmd.args(["--duration", &format!("{}ms", d.as_millis())]);
         }
-        if let Some(ca) = &args.ca_file {
+        if let Some(ca) = &args.target.ca_file {
             cmd.arg("--ca-file").arg(ca);
         }
-        if args.insecure {
+        if args.target.insecure {
             cmd.arg("--insecure");
         }
         if loopback {
@@ -166,7 +171,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         merged_name.push("-merged");
         PathBuf::from(merged_name)
     });
-    finish(&merged, Some(&dir), args.json, None)
+    finish(&merged, Some(&dir), args.output.json, None)
 }
 
 /// Writes the merged result, prints it, writes JUnit, and returns the exit code.

@@ -72,6 +72,9 @@ pub struct AuthPlan {
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
 }
 
 impl AuthPlan {
@@ -89,6 +92,7 @@ impl AuthPlan {
             placement: auth.placement.clone(),
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
+            subprotocols: auth.subprotocols.clone(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod auth;
 mod dist;
+mod env;
 mod group;
 mod hunt;
 mod placement;
@@ -106,19 +107,45 @@ fn problems_text(problems: &[Problem]) -> String {
     text
 }
 
-/// Reads and validates the scenario at `path`; problems name the file as given.
+/// Reads and validates the scenario at `path`; problems name the file as given. Relative
+/// paths inside it (`file = "..."`) resolve against the file's folder, and `${NAME}` in
+/// its values reads the environment.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    load_str(&text, &path.display().to_string())
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(Path::to_path_buf);
+    load_in(&text, &path.display().to_string(), base, &env_var)
 }
 
-/// Validates scenario `text`; `origin` is the file name used in problems.
+/// Validates scenario `text`; `origin` is the file name used in problems. Relative paths
+/// inside it resolve against the working directory; `${NAME}` reads the environment.
 pub fn load_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-    let mut cx = Ctx::new(origin, text);
-    let (doc, syntax_errors) = DeTable::parse_recoverable(text);
+    load_in(text, origin, None, &env_var)
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load_in(
+    text: &str,
+    origin: &str,
+    base: Option<std::path::PathBuf>,
+    lookup: env::Lookup<'_>,
+) -> Result<Scenario, ScenarioError> {
+    let mut cx = Ctx::new(origin, text).with_base(base);
+    let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree toml recovers is partial; checking its meaning would report fields as
         // missing that are only unreadable, so syntax errors are reported alone.
@@ -126,6 +153,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             problems: syntax_problems(cx, &syntax_errors),
         });
     }
+    env::expand(&mut cx, doc.get_mut(), lookup);
     let scenario = scenario(&mut cx, &doc, text);
     let problems = cx.into_problems();
     if problems.is_empty() {

@@ -6,6 +6,7 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod inputs;
 mod limits;
 mod sections;
 mod session;
@@ -228,6 +229,7 @@ fn defaults_fill_everything_left_out() {
             },
             headers: vec![],
             origin: None,
+            subprotocols: vec![],
         }
     );
     let group = &scenario.groups[0];
@@ -298,7 +300,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps"
+             arrival, jitter, token, forge, placement, steps; did you mean \"users\"?"
                 .into()
         )
     );
@@ -306,7 +308,8 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait; \
+         did you mean \"within\"?"
     );
     assert_problem(
         &with_top("threshold = 1"),

@@ -90,6 +90,7 @@ error_event = "failure"
 identity = { field = "user_id" }
 sequence = { field = "seq" }
 max_buffered = 16
+max_buffered_bytes = 65536
 
 [[group]]
 name = "a"
@@ -185,6 +186,7 @@ steps = [
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
             max_buffered: 16,
+            max_buffered_bytes: 65536,
             session: SessionOracles::default(),
         },
         limits: Limits {

@@ -45,10 +45,12 @@ done
 [[ -n $url ]] || { echo "the server printed no URL" >&2; cat "$work/server.log" >&2; exit 1; }
 
 every_us=$((1000000 / RATE))
-times=$(( (DURATION + 10) * RATE ))
+times=$(( DURATION * RATE ))
+# Room for the ramp and the last answers: the plan, not the duration, ends the run.
+run_for=$(( DURATION + 20 ))
 cat >"$work/soak.toml" <<TOML
 name = "soak"
-duration = "${DURATION}s"
+duration = "${run_for}s"
 [auth]
 secret = { env = "STAMPEDE_JWT_SECRET" }
 [[group]]

@@ -224,6 +224,17 @@ pub enum Repeat {
     Optional,
 }
 
+/// The default `[oracles] max_buffered_bytes`: 1 MiB per connection.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1 << 20;
+
+fn default_max_buffered_bytes() -> usize {
+    DEFAULT_MAX_BUFFERED_BYTES
+}
+
+fn is_default_max_buffered_bytes(n: &usize) -> bool {
+    *n == DEFAULT_MAX_BUFFERED_BYTES
+}
+
 /// Oracle configuration. The defaults come from `[oracles]` being absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OracleSpec {
@@ -238,6 +249,15 @@ pub struct OracleSpec {
     pub sequence: Option<String>,
     /// Messages kept while waiting for a matching expectation, per connection.
     pub max_buffered: usize,
+    /// Bytes those kept messages may take, per connection: each is measured as its event
+    /// type, the correlation fields and values it carries, plus a fixed overhead (the rest
+    /// of the message is not kept). Past either bound the oldest is dropped and counted.
+    /// Left out of plan files when it is the default, so older plans read back unchanged.
+    #[serde(
+        default = "default_max_buffered_bytes",
+        skip_serializing_if = "is_default_max_buffered_bytes"
+    )]
+    pub max_buffered_bytes: usize,
     /// Cross-connection oracles on tokens and sessions.
     #[serde(default)]
     pub session: SessionOracles,
@@ -251,6 +271,7 @@ impl Default for OracleSpec {
             identity: None,
             sequence: None,
             max_buffered: 256,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),
         }
     }

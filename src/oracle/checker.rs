@@ -79,6 +79,19 @@ struct Buffered {
     keys: Vec<(String, String)>,
     /// Arrival time: latency is measured to when the event came, not when it was claimed.
     at: Instant,
+    /// What it counts against `max_buffered_bytes`.
+    bytes: usize,
+}
+
+impl Buffered {
+    fn measure(event: &str, keys: &[(String, String)]) -> usize {
+        std::mem::size_of::<Buffered>()
+            + event.len()
+            + keys
+                .iter()
+                .map(|(f, v)| std::mem::size_of::<(String, String)>() + f.len() + v.len())
+                .sum::<usize>()
+    }
 }
 
 /// What registering an expectation took from the buffer.
@@ -129,6 +142,8 @@ pub struct ConnChecker {
     correlate_fields: Vec<String>,
     pending: Vec<Pending>,
     buffer: VecDeque<Buffered>,
+    /// The sum of the buffer's `Buffered::bytes`.
+    buffered_bytes: usize,
     /// Finished expectations: their correlation value and where their pattern stopped, so
     /// an event the pattern still allows (a trailing `x*`) is accepted, not flagged.
     recent_done: VecDeque<(String, PatternState)>,
@@ -160,6 +175,7 @@ impl ConnChecker {
             correlate_fields,
             pending: Vec::new(),
             buffer: VecDeque::new(),
+            buffered_bytes: 0,
             recent_done: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
@@ -176,6 +192,7 @@ impl ConnChecker {
     pub fn reset_stream(&mut self) {
         self.last_seq = None;
         self.buffer.clear();
+        self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
     }
 
@@ -207,7 +224,9 @@ impl ConnChecker {
         }
         let claim = claim_buffered(&mut pending, &self.buffer);
         for i in claim.indices.iter().rev() {
-            self.buffer.remove(*i);
+            if let Some(b) = self.buffer.remove(*i) {
+                self.buffered_bytes -= b.bytes;
+            }
         }
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
@@ -514,20 +533,37 @@ impl ConnChecker {
             .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
     }
 
+    /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
+    /// `max_buffered_bytes` bytes: the oldest go first, and a message bigger than the
+    /// whole byte bound is not kept at all; each one dropped is counted with its bytes.
     fn buffer_message(&mut self, event: &str, msg: &Map<String, Value>, at: Instant) {
-        if self.buffer.len() >= self.spec.max_buffered {
-            self.buffer.pop_front();
-            self.counts.buffer_overflows += 1;
-        }
-        let keys = self
+        let keys: Vec<(String, String)> = self
             .correlate_fields
             .iter()
             .filter_map(|f| msg.get(f).map(|v| (f.clone(), json_key(v))))
             .collect();
+        let bytes = Buffered::measure(event, &keys);
+        if bytes > self.spec.max_buffered_bytes {
+            self.counts.buffer_overflows += 1;
+            self.counts.buffer_overflow_bytes += bytes as u64;
+            return;
+        }
+        while !self.buffer.is_empty()
+            && (self.buffer.len() >= self.spec.max_buffered
+                || self.buffered_bytes + bytes > self.spec.max_buffered_bytes)
+        {
+            if let Some(old) = self.buffer.pop_front() {
+                self.buffered_bytes -= old.bytes;
+                self.counts.buffer_overflows += 1;
+                self.counts.buffer_overflow_bytes += old.bytes as u64;
+            }
+        }
+        self.buffered_bytes += bytes;
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
             at,
+            bytes,
         });
     }
 

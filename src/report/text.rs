@@ -58,8 +58,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,
-            "  findings   non-JSON {}  binary {}  buffer overflows {}",
-            c.non_json, c.binary_frames, c.expect.buffer_overflows
+            "  findings   non-JSON {}  binary {}  buffer overflows {} ({} bytes dropped)",
+            c.non_json, c.binary_frames, c.expect.buffer_overflows, c.expect.buffer_overflow_bytes
         )?;
     }
     render_phases(s, w)?;

@@ -52,6 +52,7 @@ const ORACLE_KEYS: &[&str] = &[
     "identity",
     "sequence",
     "max_buffered",
+    "max_buffered_bytes",
     "exclusive",
     "liveness",
     "reject",
@@ -60,6 +61,8 @@ const ORACLE_KEYS: &[&str] = &[
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
+/// Enough for a few buffered messages with their correlation values.
+const MIN_BUFFERED_BYTES: i128 = 1024;
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,12 +309,20 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         u32::MAX.into(),
         defaults.max_buffered as i128,
     );
+    let buffered_bytes = f.int_or(
+        cx,
+        "max_buffered_bytes",
+        MIN_BUFFERED_BYTES,
+        i128::try_from(usize::MAX).unwrap_or(i128::MAX),
+        defaults.max_buffered_bytes as i128,
+    );
     OracleSpec {
         type_field: f.text_or(cx, "type_field", &defaults.type_field),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
+        max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session: session::session(cx, &f),
     }
 }

@@ -264,6 +264,46 @@ fn the_buffer_is_bounded() {
 }
 
 #[test]
+fn the_buffer_is_bounded_in_bytes_too() {
+    let limit = 4096;
+    let mut ch = ConnChecker::new(
+        Arc::new(OracleSpec {
+            max_buffered: 1_000_000,
+            max_buffered_bytes: limit,
+            ..OracleSpec::default()
+        }),
+        who(),
+        Instant::now(),
+        vec!["run_id".into()],
+    );
+    // Big correlation values (what a buffered message keeps): ~1 KiB each.
+    let big = "v".repeat(1000);
+    for i in 0..100 {
+        let m = json!({"type": "x", "run_id": format!("{big}{i}")});
+        ch.on_message(m.as_object().unwrap(), Instant::now());
+    }
+    assert!(ch.buffered_bytes <= limit, "{}", ch.buffered_bytes);
+    assert_eq!(
+        ch.buffered_bytes,
+        ch.buffer.iter().map(|b| b.bytes).sum::<usize>()
+    );
+    assert!((2..=4).contains(&ch.buffer.len()), "{}", ch.buffer.len());
+    assert_eq!(ch.counts.buffer_overflows, 100 - ch.buffer.len() as u64);
+    assert!(ch.counts.buffer_overflow_bytes >= 1000 * ch.counts.buffer_overflows);
+    // The newest are the ones kept.
+    assert!(ch.buffer.back().unwrap().keys[0].1.ends_with("99"));
+    // One message bigger than the whole bound is dropped at once, the others stay.
+    let kept = ch.buffer.len();
+    let huge = json!({"type": "x", "run_id": "h".repeat(10_000)});
+    ch.on_message(huge.as_object().unwrap(), Instant::now());
+    assert_eq!(ch.buffer.len(), kept);
+    assert_eq!(ch.counts.buffer_overflows, 101 - kept as u64);
+    // A claim gives its bytes back.
+    ch.reset_stream();
+    assert_eq!(ch.buffered_bytes, 0);
+}
+
+#[test]
 fn events_a_finished_pattern_still_allows_are_not_flagged() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let mut plan = five("r1");

@@ -104,3 +104,15 @@ fn many_problems_list_the_first_hundred_and_count_the_rest() {
     assert!(lines[0].starts_with("big.toml:5:9: "), "{}", lines[0]);
     assert_eq!(lines[PROBLEMS_SHOWN], "... and 39900 more problems");
 }
+
+#[test]
+fn the_buffer_byte_bound_is_configurable_and_has_a_floor() {
+    let s = load(&with_top("[oracles]\nmax_buffered_bytes = 65536"));
+    assert_eq!(s.oracles.max_buffered_bytes, 65536);
+    let s = load(&with_top(""));
+    assert_eq!(s.oracles.max_buffered_bytes, DEFAULT_MAX_BUFFERED_BYTES);
+    assert_problem(
+        &with_top("[oracles]\nmax_buffered_bytes = 10"),
+        "max_buffered_bytes",
+    );
+}

@@ -91,6 +91,7 @@ error_event = "failure"
 identity = { field = "user_id" }
 sequence = { field = "seq" }
 max_buffered = 16
+max_buffered_bytes = 65536
 
 [[group]]
 name = "a"
@@ -186,6 +187,7 @@ steps = [
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
             max_buffered: 16,
+            max_buffered_bytes: 65536,
             session: SessionOracles::default(),
         },
         limits: Limits {

@@ -148,6 +148,48 @@ fn run_error_code(e: &RunError) -> u8 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_verdict_has_its_own_exit_code() {
+        let table = [
+            (Verdict::Clean, exit::CLEAN),
+            (Verdict::Violations, exit::VIOLATIONS),
+            (Verdict::Inconclusive, exit::INCONCLUSIVE),
+            (Verdict::TargetUnusable, exit::TARGET_UNUSABLE),
+            (Verdict::AuthMisconfigured, exit::AUTH_MISCONFIGURED),
+            (Verdict::Incomplete, exit::INCOMPLETE),
+            (Verdict::ClientLimited, exit::CLIENT_LIMITED),
+        ];
+        let mut codes = std::collections::BTreeSet::new();
+        for (verdict, code) in table {
+            assert_eq!(of_verdict(verdict), code, "{verdict}");
+            assert!(codes.insert(code), "{verdict} shares its code");
+        }
+        for taken in [exit::USAGE, exit::INTERNAL, exit::INTERRUPTED] {
+            assert!(!codes.contains(&taken));
+        }
+    }
+
+    #[test]
+    fn interrupted_and_breached_thresholds_override_the_verdict_code() {
+        let mut s = crate::results::fixture::summary();
+        s.violations = Default::default();
+        assert_eq!(of_run(&s), exit::CLEAN);
+        s.thresholds = vec![crate::results::ThresholdResult {
+            metric: "turn.p99".into(),
+            op: crate::model::ThresholdOp::Lt,
+            limit: 1.0,
+            condition: "< 1ms".into(),
+            actual: Some(2.0),
+            passed: false,
+            message: "breached".into(),
+        }];
+        assert_eq!(of_run(&s), exit::VIOLATIONS);
+        s.verdict = Verdict::TargetUnusable;
+        assert_eq!(of_run(&s), exit::TARGET_UNUSABLE);
+        s.stopped = StopReason::Interrupted;
+        assert_eq!(of_run(&s), exit::INTERRUPTED);
+    }
+
     /// An error whose message leaves its cause out.
     #[derive(Debug, thiserror::Error)]
     #[error("{what}")]

@@ -6,11 +6,13 @@
 //! - [`history`]: what a run saw (attempts, causes, counters, probes, violations);
 //! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
 //! - [`bad_token`]: the bad-token catalogue;
+//! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
 //! - [`units`]: durations as integer microseconds in serde.
 
 pub mod bad_token;
 pub mod history;
 pub mod names;
+pub mod path;
 pub mod plan;
 pub mod spec;
 pub mod units;

@@ -3,7 +3,8 @@
 //! sampled; a saved plan replays without any RNG.
 
 use super::spec::{
-    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource,
+    AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
+    SecretSource,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -137,6 +138,10 @@ pub enum Action {
     Send {
         message: serde_json::Value,
     },
+    /// A text frame sent verbatim (placeholders already expanded).
+    SendText {
+        text: String,
+    },
     Expect(ExpectPlan),
     Think(#[serde(with = "duration_us")] Duration),
     /// Marks the start of a paced block: offsets below count from here.
@@ -165,6 +170,14 @@ pub struct ExpectPlan {
     #[serde(with = "duration_us")]
     pub within: Duration,
     pub wait: bool,
+    /// Field tests, placeholders expanded; `{{$name}}` captures are resolved at run time.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<FieldTest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Capture>,
+    /// None of the pattern's kinds may arrive within `within` (`expect_none`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
 }
 
 impl Plan {
@@ -235,7 +248,7 @@ impl Plan {
         self.conns
             .iter()
             .flat_map(|c| &c.actions)
-            .filter(|a| matches!(a, Action::Send { .. }))
+            .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
             .count()
     }
 }

@@ -13,9 +13,10 @@ mod template;
 pub use sample::sample;
 pub use template::expand;
 
+use crate::model::path::lookup;
 use crate::model::{
     AbortHow, Action, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Expect, ExpectPlan,
-    Forge, Group, Plan, Scenario, Step, TokenPlan, TokenReuse,
+    FieldTest, Forge, Group, PatternItem, Plan, Scenario, Step, Test, TokenPlan, TokenReuse,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -201,10 +202,13 @@ fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng)
             steps
         }
     };
+    let mut correlated = Vec::new();
+    correlate_paths(steps, &mut correlated);
     let mut expander = StepExpander {
         vars,
         rng,
         run: 0,
+        correlated,
         last_by_field: BTreeMap::new(),
         paced: false,
     };
@@ -217,7 +221,9 @@ struct StepExpander<'a, 'v> {
     rng: &'a mut ChaCha8Rng,
     /// 1-based counter of sends, the `{{run}}` placeholder.
     run: u32,
-    /// Each top-level field's value in the latest send that had it: an expectation
+    /// The field paths the script's expectations correlate on.
+    correlated: Vec<String>,
+    /// Each correlated path's value in the latest send that had it: an expectation
     /// correlates with the latest request carrying its field, even if a send without that
     /// field came in between.
     last_by_field: BTreeMap<String, String>,
@@ -237,12 +243,17 @@ impl StepExpander<'_, '_> {
             Step::Send { template } => {
                 self.run += 1;
                 let message = expand(template, self.vars, self.run, self.rng);
-                if let Some(fields) = message.as_object() {
-                    for (k, v) in fields {
-                        self.last_by_field.insert(k.clone(), json_key(v));
+                for path in &self.correlated {
+                    if let Some(v) = lookup(&message, path) {
+                        self.last_by_field.insert(path.clone(), json_key(v));
                     }
                 }
                 out.push(Action::Send { message });
+            }
+            Step::SendText { template } => {
+                self.run += 1;
+                let text = template::expand_text(template, self.vars, self.run, self.rng);
+                out.push(Action::SendText { text });
             }
             Step::Expect(expect) => {
                 let mut plan = self.expect(expect);
@@ -289,20 +300,72 @@ impl StepExpander<'_, '_> {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
         });
+        let text = |t: &str| template::expand_text(t, self.vars, self.run, &mut NoRng);
+        let pattern = expect
+            .pattern
+            .iter()
+            .map(|item| PatternItem {
+                event: text(&item.event),
+                repeat: item.repeat,
+            })
+            .collect();
+        let checks = expect
+            .checks
+            .iter()
+            .map(|t| FieldTest {
+                path: text(&t.path),
+                test: match &t.test {
+                    Test::Equals(v) => Test::Equals(expand(v, self.vars, self.run, &mut NoRng)),
+                    Test::Matches(p) => Test::Matches(text(p)),
+                    other => other.clone(),
+                },
+            })
+            .collect();
         ExpectPlan {
-            pattern: expect.pattern.clone(),
+            pattern,
             correlate,
             within: expect.within,
             wait: expect.wait,
+            checks,
+            capture: expect.capture.clone(),
+            absent: expect.absent,
         }
+    }
+}
+
+/// Patterns and field tests take the placeholders that draw nothing (validation refuses
+/// `random` and `uuid` there): expanding them must not shift the connection's random stream,
+/// which would change every later draw of a plan written before they existed.
+struct NoRng;
+
+impl rand::RngCore for NoRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        dst.fill(0);
     }
 }
 
 /// The string form of a correlation value: strings as they are, anything else as JSON.
 pub fn json_key(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    crate::model::path::key_text(value)
+}
+
+/// Every path an `expect` in `steps` correlates on, nested `repeat`s included.
+fn correlate_paths(steps: &[Step], out: &mut Vec<String>) {
+    for step in steps {
+        match step {
+            Step::Expect(Expect {
+                correlate: Some(path),
+                ..
+            }) if !out.contains(path) => out.push(path.clone()),
+            Step::Repeat { steps, .. } => correlate_paths(steps, out),
+            _ => {}
+        }
     }
 }
 

@@ -49,6 +49,9 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             correlate: Some("run_id".into()),
                             within: Duration::from_secs(1),
                             wait: true,
+                            checks: Vec::new(),
+                            capture: Vec::new(),
+                            absent: false,
                         }),
                         Step::Think {
                             dist: Dist::Exp {

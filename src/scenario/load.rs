@@ -9,6 +9,7 @@ mod auth;
 mod dist;
 mod group;
 mod hunt;
+mod kinds;
 mod placement;
 mod session;
 mod steps;
@@ -54,6 +55,8 @@ const ORACLE_KEYS: &[&str] = &[
     "reject",
     "consistency",
     "accepted",
+    "kinds",
+    "record_separator",
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
@@ -230,7 +233,12 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         defaults.max_buffered as i128,
     );
     OracleSpec {
-        type_field: f.text_or(cx, "type_field", &defaults.type_field),
+        type_field: kinds::path_or(cx, &f, "type_field", &defaults.type_field),
+        kinds: f
+            .get("kinds")
+            .map(|n| kinds::kinds(cx, n))
+            .unwrap_or_default(),
+        record_separator: kinds::separator(cx, f.get("record_separator")),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
@@ -242,7 +250,11 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
 /// `{ field = "user_id" }`: the oracle is on and checks that field.
 fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Option<String> {
     let f = Fields::section(cx, node, section, &["field"])?.with_owner(section);
-    Some(f.req_text(cx, "field"))
+    let field = f.req_text(cx, "field");
+    if let (Err(why), Some(n)) = (crate::model::path::check(&field), f.get("field")) {
+        cx.report(n.span(), format!("{section}.field: {why}"));
+    }
+    Some(field)
 }
 
 fn sha256_hex(text: &str) -> String {

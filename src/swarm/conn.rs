@@ -83,6 +83,7 @@ use crate::metrics::SampleBuffer;
 use crate::model::{
     Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
 };
+use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
@@ -179,7 +180,10 @@ impl ConnRun {
             sub: token.sub.clone(),
         };
         let fields = correlate_fields(plan);
-        let checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
+        let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
+        if needs_bodies(plan) {
+            checker = checker.with_bodies();
+        }
         ConnRun {
             ctx,
             index,
@@ -232,7 +236,22 @@ impl ConnRun {
                     connected = Box::pin(self.reconnect(*after, backoff)).await
                 }
                 _ if !connected || self.open.is_none() => continue,
-                Action::Send { message } => self.send(message).await,
+                Action::Send { message } => {
+                    // `{{$name}}` captures are known only now: the plan keeps them as written.
+                    let text = if self.checker.captures.is_empty() {
+                        message.to_string()
+                    } else {
+                        fill(message, &self.checker.captures).to_string()
+                    };
+                    self.send(text).await
+                }
+                Action::SendText { text } => {
+                    let text = match fill_str(text, &self.checker.captures) {
+                        serde_json::Value::String(s) => s,
+                        other => crate::model::path::key_text(&other),
+                    };
+                    self.send(text).await
+                }
                 // Waiting states are boxed too: only the one in progress takes memory.
                 Action::Expect(expect) => Box::pin(self.expect(expect)).await,
                 Action::Think(d) => Box::pin(self.think(*d)).await,
@@ -283,14 +302,19 @@ impl ConnRun {
         }
     }
 
-    async fn send(&mut self, message: &serde_json::Value) {
+    /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
+    /// separator appended when it names one.
+    async fn send(&mut self, mut text: String) {
         let actual = Instant::now();
         let intended = self.intended_send.take().unwrap_or(actual);
         if actual.saturating_duration_since(intended) > LATE {
             self.counters.late_sends += 1;
         }
         self.last_send_at = Some((intended, actual));
-        self.send_text(message.to_string()).await;
+        if let Some(sep) = &self.ctx.plan.oracles.record_separator {
+            text.push_str(sep);
+        }
+        self.send_text(text).await;
     }
 
     async fn send_text(&mut self, text: String) {
@@ -431,6 +455,14 @@ impl ConnRun {
             _ = sleep_until(at) => Stop::Deadline,
         }
     }
+}
+
+/// Whether some expectation of this connection tests fields or captures values (its
+/// checker then keeps the bodies of buffered messages).
+fn needs_bodies(plan: &ConnPlan) -> bool {
+    plan.actions
+        .iter()
+        .any(|a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()))
 }
 
 /// Correlation fields this connection's expectations use (usually just one).

@@ -6,6 +6,7 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod protocols;
 mod sections;
 mod session;
 mod steps;
@@ -164,6 +165,9 @@ steps = [
                     correlate: Some("type".into()),
                     within: ms(2000),
                     wait: false,
+                    checks: Vec::new(),
+                    capture: Vec::new(),
+                    absent: false,
                 }),
                 Step::PauseReads {
                     dist: Dist::Uniform {
@@ -180,6 +184,8 @@ steps = [
         }],
         oracles: OracleSpec {
             type_field: "kind".into(),
+            kinds: Vec::new(),
+            record_separator: None,
             error_event: "failure".into(),
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
@@ -305,7 +311,7 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait, where, capture"
     );
     assert_problem(
         &with_top("threshold = 1"),

@@ -238,7 +238,15 @@ impl ConnChecker {
         let mut pending = Pending {
             id,
             state: PatternState::new(plan.pattern.clone()),
-            correlate: plan.correlate.clone(),
+            // A request that carried a captured value correlates on what was sent.
+            correlate: plan.correlate.as_ref().map(|(field, value)| {
+                let value = if value.contains("{{$") {
+                    json_key(&fill_str(value, &self.captures))
+                } else {
+                    value.clone()
+                };
+                (field.clone(), value)
+            }),
             sent_at,
             deadline: now + plan.within,
             within: plan.within,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{PatternItem, Repeat};
+use crate::model::{Capture, FieldTest, PatternItem, Repeat, Test};
 use serde_json::json;
 
 fn spec() -> Arc<OracleSpec> {
@@ -386,4 +386,122 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     ch.on_message(&error, Instant::now());
     ch.server_ended(&actions, 3, "server closed with 1013", Instant::now());
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+}
+
+fn plan_of(pattern: &str, correlate: Option<(&str, &str)>) -> ExpectPlan {
+    ExpectPlan {
+        pattern: pattern
+            .split_whitespace()
+            .map(|e| PatternItem {
+                event: e.to_string(),
+                repeat: Repeat::One,
+            })
+            .collect(),
+        correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
+        within: Duration::from_secs(5),
+        wait: true,
+        checks: Vec::new(),
+        capture: Vec::new(),
+        absent: false,
+    }
+}
+
+fn plain() -> ConnChecker {
+    ConnChecker::new(
+        Arc::new(OracleSpec::default()),
+        who(),
+        Instant::now(),
+        vec!["/1".into()],
+    )
+    .with_bodies()
+}
+
+#[test]
+fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
+    let mut ch = plain();
+    let mut p = plan_of("reply", Some(("/1", "7")));
+    p.checks = vec![FieldTest {
+        path: "/2/status".into(),
+        test: Test::Equals(json!("ok")),
+    }];
+    let id = ch.expect(&p, Some((Instant::now(), Instant::now())), Instant::now());
+    // Another request's answer is not this one's business.
+    ch.on_message(&json!({"type": "reply", "1": "8"}), Instant::now());
+    let wrong = json!({"type": "reply"});
+    ch.on_message(&wrong, Instant::now());
+    assert!(ch.is_pending(id));
+    let spec = OracleSpec {
+        type_field: "/0".into(),
+        ..OracleSpec::default()
+    };
+    let mut ch = ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["/1".into()]);
+    let id = ch.expect(&p, None, Instant::now());
+    ch.on_message(&json!(["reply", "7", {"status": "error"}]), Instant::now());
+    assert!(!ch.is_pending(id));
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].expected, "reply with /2/status = \"ok\"");
+    assert_eq!(ch.violations[0].seen, "reply with /2/status = \"error\"");
+}
+
+#[test]
+fn an_uncorrelated_expectation_skips_messages_failing_its_tests() {
+    let mut ch = plain();
+    let mut p = plan_of("event", None);
+    p.checks = vec![FieldTest {
+        path: "owner".into(),
+        test: Test::Equals(json!("{{$me}}")),
+    }];
+    p.capture = vec![Capture {
+        name: "seen_n".into(),
+        path: "n".into(),
+    }];
+    ch.captures.insert("me".into(), json!("user-1"));
+    let id = ch.expect(&p, None, Instant::now());
+    ch.on_message(
+        &json!({"type": "event", "owner": "user-2", "n": 1}),
+        Instant::now(),
+    );
+    assert!(ch.is_pending(id));
+    ch.on_message(
+        &json!({"type": "event", "owner": "user-1", "n": 2}),
+        Instant::now(),
+    );
+    assert!(!ch.is_pending(id));
+    assert!(ch.violations.is_empty());
+    assert_eq!(ch.captures.get("seen_n"), Some(&json!(2)));
+}
+
+#[test]
+fn buffered_answers_are_tested_and_captured_when_the_expectation_comes_later() {
+    let mut ch = plain();
+    ch.on_message(&json!({"type": "ack", "sid": "s-9"}), Instant::now());
+    let mut p = plan_of("ack", None);
+    p.capture = vec![Capture {
+        name: "sid".into(),
+        path: "sid".into(),
+    }];
+    let id = ch.expect(&p, None, Instant::now());
+    assert!(!ch.is_pending(id));
+    assert_eq!(ch.captures.get("sid"), Some(&json!("s-9")));
+}
+
+#[test]
+fn an_absence_is_met_at_its_deadline_and_violated_by_the_forbidden_kind() {
+    let mut ch = plain();
+    let t0 = Instant::now();
+    let mut p = plan_of("error", None);
+    p.absent = true;
+    p.within = Duration::from_millis(100);
+    let quiet = ch.expect(&p, None, t0);
+    ch.on_message(&json!({"type": "event"}), t0);
+    ch.expire(t0 + Duration::from_millis(100));
+    assert!(!ch.is_pending(quiet));
+    assert!(ch.violations.is_empty());
+    assert_eq!(ch.counts.expectations_met, 1);
+    let loud = ch.expect(&p, None, t0);
+    ch.on_message(&json!({"type": "error"}), t0);
+    assert!(!ch.is_pending(loud));
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].expected, "no error within 100ms");
+    assert_eq!(ch.violations[0].seen, "error");
 }

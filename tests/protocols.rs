@@ -415,3 +415,35 @@ async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
         r#"{"type":"publish","sid":"{{$sid}}","n":"{{$n}}","note":"for {{$sid}}"}"#
     );
 }
+
+/// Every scenario shipped anywhere under `scenarios/` (the protocol ones included) loads.
+#[test]
+fn every_shipped_scenario_loads_and_each_protocol_ships_one() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    for path in &files {
+        if let Err(e) = stampede::scenario::load_file(path) {
+            panic!("{} does not load:\n{e}", path.display());
+        }
+    }
+    for name in [
+        "graphql-transport-ws",
+        "phoenix-v2",
+        "actioncable",
+        "signalr",
+    ] {
+        let path = root.join("protocols").join(format!("{name}.toml"));
+        assert!(files.contains(&path), "{} is missing", path.display());
+    }
+}

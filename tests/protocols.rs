@@ -6,7 +6,7 @@
 //! with integer kinds, ActionCable type-less data frames, a subscribe/ack protocol whose
 //! ids are captured). Every test runs the same scenario against the correct fake (clean)
 //! and the faulty one (the violation that names the fault).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
 mod common;
 
@@ -446,4 +446,89 @@ fn every_shipped_scenario_loads_and_each_protocol_ships_one() {
         let path = root.join("protocols").join(format!("{name}.toml"));
         assert!(files.contains(&path), "{} is missing", path.display());
     }
+}
+
+// ---- Placeholders on the upgrade: headers (run-wide and per group), first_message ----
+
+/// Greets with the upgrade's `x-user` and `x-room` headers, then answers the first message
+/// (`{"type": "auth", "user": ...}`) with `authed` naming that user.
+async fn spawn_header_echo() -> (String, CancellationToken) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    tokio::spawn(async move {
+                        let mut seen = json!({"type": "hello"});
+                        let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                                        resp| {
+                            for h in ["x-user", "x-room"] {
+                                let v = req.headers().get(h).and_then(|v| v.to_str().ok());
+                                seen[h.replace('-', "_")] = json!(v);
+                            }
+                            Ok(resp)
+                        };
+                        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                            return;
+                        };
+                        if ws.send(Message::Text(seen.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        while let Some(Ok(Message::Text(text))) = ws.next().await {
+                            let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                            let reply = json!({"type": "authed", "user": msg["user"], "has_token": msg["token"].as_str().is_some_and(|t| t.len() > 20)});
+                            if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    (format!("ws://{addr}/"), cancel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_headers_and_the_first_message_take_the_connections_placeholders() {
+    let text = format!(
+        r#"
+name = "headers"
+duration = "10s"
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+sub = "u-{{{{group}}}}-{{{{user}}}}"
+placement = {{ first_message = {{ type = "auth", token = "{{{{token}}}}", user = "{{{{sub}}}}" }} }}
+headers = {{ "X-User" = "{{{{sub}}}}", "X-Room" = "lobby" }}
+
+[[group]]
+name = "a"
+users = 2
+headers = {{ "X-Room" = "r{{{{conn}}}}" }}
+steps = [
+  {{ expect = "hello", within = "2s", where = {{ x_user = "{{{{sub}}}}", x_room = "r{{{{conn}}}}" }} }},
+  {{ expect = "authed", within = "2s", where = {{ user = "{{{{sub}}}}", has_token = true }} }},
+  {{ close = 1000 }},
+]
+
+[[group]]
+name = "b"
+users = 1
+steps = [
+  {{ expect = "hello", within = "2s", where = {{ x_user = "u-b-0", x_room = "lobby" }} }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let (url, stop) = spawn_header_echo().await;
+    let outcome = run_against("headers.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&outcome, 5);
 }

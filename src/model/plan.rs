@@ -121,6 +121,9 @@ pub struct ConnPlan {
     /// The group's placement override; `None` uses [`AuthPlan::placement`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// The group's own upgrade headers (after [`AuthPlan::headers`]; same name: this one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
     pub actions: Vec<Action>,
 }
 

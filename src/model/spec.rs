@@ -81,6 +81,10 @@ pub struct Group {
     pub placement: Option<Placement>,
     /// The script every connection of this group runs, in order.
     pub steps: Vec<Step>,
+    /// Upgrade headers for this group, added to `[auth] headers` (a name given in both
+    /// takes this value). Values may hold the connection's placeholders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 /// How the connections of a group are spread over time.

@@ -11,7 +11,7 @@ mod sample;
 mod template;
 
 pub use sample::sample;
-pub use template::expand;
+pub use template::{expand, Vars};
 
 use crate::model::path::lookup;
 use crate::model::{
@@ -84,6 +84,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
                 token: slot,
                 start,
                 placement,
+                headers: group.headers.clone(),
                 barrier,
                 actions,
             });
@@ -331,6 +332,18 @@ impl StepExpander<'_, '_> {
             absent: expect.absent,
         }
     }
+}
+
+/// Expands the placeholders that draw nothing and need no send counter (`{{user}}`,
+/// `{{conn}}`, `{{group}}`, `{{sub}}`) in `template`: what an upgrade header or a
+/// `first_message` holds, filled when the connection dials. Others stay as written.
+pub fn expand_fixed(template: &serde_json::Value, vars: &Vars<'_>) -> serde_json::Value {
+    expand(template, vars, 0, &mut NoRng)
+}
+
+/// [`expand_fixed`] for text.
+pub fn expand_fixed_text(template: &str, vars: &Vars<'_>) -> String {
+    template::expand_text(template, vars, 0, &mut NoRng)
 }
 
 /// Patterns and field tests take the placeholders that draw nothing (validation refuses

@@ -33,6 +33,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             token,
             forge: None,
             placement: None,
+            headers: Vec::new(),
             steps: vec![
                 Step::Repeat {
                     every: None,

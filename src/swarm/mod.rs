@@ -18,7 +18,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
-use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe};
+use crate::model::{BarrierStats, ConnPlan, ConnReport, OracleSpec, Placement, Plan, Probe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -58,6 +58,63 @@ pub(crate) struct RunCtx {
     pub barriers: Vec<Arc<barrier::Barrier>>,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
+}
+
+/// How connection `conn` presents itself on the upgrade: its placement (the group's or
+/// `[auth]`'s; a `first_message` with the connection's placeholders filled) and its extra
+/// headers (`[auth] headers`, then the group's, values filled the same way). Borrowed
+/// as they are when nothing needs filling, which is the common case.
+pub(crate) fn upgrade_of<'a>(
+    ctx: &'a RunCtx,
+    conn: &'a ConnPlan,
+) -> (
+    std::borrow::Cow<'a, Placement>,
+    std::borrow::Cow<'a, crate::auth::UpgradeExtras>,
+) {
+    use std::borrow::Cow;
+    let placement = ctx.plan.placement_of(conn);
+    let templated = |s: &str| s.contains("{{");
+    let first_message = matches!(placement, Placement::FirstMessage { template } if templated(&template.to_string()));
+    let headers = !conn.headers.is_empty() || ctx.extras.headers.iter().any(|(_, v)| templated(v));
+    if !first_message && !headers {
+        return (Cow::Borrowed(placement), Cow::Borrowed(&ctx.extras));
+    }
+    let group = ctx.plan.group_name(conn);
+    let sub = ctx
+        .tokens
+        .get(conn.token as usize)
+        .map(|t| t.sub.clone())
+        .unwrap_or_default();
+    let vars = crate::plan::Vars {
+        user: conn.user,
+        conn: conn.id,
+        group: &group,
+        sub: &sub,
+    };
+    let placement = match placement {
+        Placement::FirstMessage { template } if first_message => {
+            Cow::Owned(Placement::FirstMessage {
+                template: crate::plan::expand_fixed(template, &vars),
+            })
+        }
+        other => Cow::Borrowed(other),
+    };
+    if !headers {
+        return (placement, Cow::Borrowed(&ctx.extras));
+    }
+    let mut extras = ctx.extras.clone();
+    for (name, value) in &conn.headers {
+        extras
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        extras.headers.push((name.clone(), value.clone()));
+    }
+    for (_, value) in &mut extras.headers {
+        if templated(value) {
+            *value = crate::plan::expand_fixed_text(value, &vars);
+        }
+    }
+    (placement, Cow::Owned(extras))
 }
 
 /// Runs the plan to completion, to its duration, or until `cancel` fires. Samples are

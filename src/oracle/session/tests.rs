@@ -126,6 +126,7 @@ fn conn(id: u32, token: u32) -> ConnPlan {
         start: Duration::ZERO,
         barrier: None,
         placement: None,
+        headers: Vec::new(),
         actions: vec![Action::Connect],
     }
 }

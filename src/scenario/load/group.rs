@@ -19,6 +19,7 @@ const GROUP_KEYS: &[&str] = &[
     "forge",
     "placement",
     "steps",
+    "headers",
 ];
 const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst", "collide"];
 const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
@@ -78,6 +79,10 @@ fn group(
         placement: f
             .get("placement")
             .map(|n| placement(cx, n, &format!("group {name:?} placement"))),
+        headers: f
+            .get("headers")
+            .map(|n| super::auth::headers(cx, n, &format!("group {name:?} headers")))
+            .unwrap_or_default(),
         name,
         steps,
     })

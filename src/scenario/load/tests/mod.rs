@@ -139,6 +139,7 @@ steps = [
             token: TokenReuse::PerUser,
             forge: None,
             placement: None,
+            headers: Vec::new(),
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
@@ -303,7 +304,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps"
+             arrival, jitter, token, forge, placement, steps, headers"
                 .into()
         )
     );

@@ -198,3 +198,26 @@ fn bad_field_tests_and_captures_are_reported() {
         "unknown field \"capture\" in expect_none step",
     );
 }
+
+#[test]
+fn group_headers_and_upgrade_placeholders_load() {
+    let text = "name = \"t\"\nduration = \"10s\"\n[auth]\nheaders = { \"X-User\" = \"{{sub}}\" }\n\
+                placement = { first_message = { type = \"auth\", token = \"{{token}}\", c = \"{{conn}}\" } }\n\
+                [[group]]\nname = \"g\"\nusers = 1\nheaders = { \"X-Room\" = \"r{{conn}}\" }\nsteps = [{ think = \"1ms\" }]\n";
+    let s = load(text);
+    assert_eq!(s.auth.headers, vec![("X-User".into(), "{{sub}}".into())]);
+    assert_eq!(
+        s.groups[0].headers,
+        vec![("X-Room".into(), "r{{conn}}".into())]
+    );
+    assert_problem(
+        &with_top("[auth]\nheaders = { \"X-A\" = \"{{run}}\" }"),
+        "placeholder not available \"{{run}}\" in auth.headers",
+    );
+    let bad_group = "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+                     headers = { Upgrade = \"x\" }\nsteps = [{ think = \"1ms\" }]\n";
+    assert_problem(
+        bad_group,
+        "group \"g\" headers: Upgrade belongs to the WebSocket handshake",
+    );
+}

@@ -532,3 +532,57 @@ steps = [
     stop.cancel();
     assert_clean(&outcome, 5);
 }
+
+// ---- Named expectations: a latency histogram each, in the summary, text, HTML, compare ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_expectations_get_their_own_turn_histograms_everywhere() {
+    let text = head("named", 2)
+        + r#"
+[[group]]
+name = "subscribers"
+users = 2
+steps = [
+  { send = { type = "subscribe", topic = "t{{conn}}" } },
+  { expect = "subscribed", within = "2s", capture = { sid = "/sid", n = "/n" }, name = "ack" },
+  { send = { type = "publish", sid = "{{$sid}}", n = "{{$n}}", note = "x" } },
+  { expect = "event", correlate = "sid", within = "2s", name = "event" },
+  { close = 1000 },
+]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario("named.toml", &text);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (url, stop) = spawn(Vec::new(), subscriber(false)).await;
+        let outcome = run(&s, Some(url), Some(dir.path())).await;
+        stop.cancel();
+        assert_clean(&outcome, 4);
+        let turns = &outcome.results.summary.turns;
+        assert_eq!(turns.keys().collect::<Vec<_>>(), ["ack", "event"]);
+        assert_eq!(turns["ack"].count, 2);
+        assert_eq!(turns["event"].count, 2);
+        // Every named turn is also in the run-wide turn phase.
+        assert_eq!(outcome.results.summary.phases["turn"].count, 4);
+        let mut out = Vec::new();
+        stampede::report::render(&outcome.results.summary, &mut out).unwrap();
+        let printed = String::from_utf8(out).unwrap();
+        assert!(printed.contains("\nturn ack "), "{printed}");
+        let json = serde_json::to_value(&outcome.results.summary).unwrap();
+        assert_eq!(json["turns"]["event"]["count"], 2);
+        runs.push(outcome.dir.clone().unwrap());
+    }
+    let data = stampede::results::read_run(&runs[0]).unwrap();
+    assert_eq!(data.summary.turns["ack"].count, 2);
+    let html = stampede::report::render_html(&data, None).unwrap();
+    assert!(html.contains("Turn: ack"));
+    let c = stampede::results::compare(
+        &runs[..1],
+        &runs[1..],
+        &stampede::results::CompareOptions::default(),
+    )
+    .unwrap();
+    let metrics: Vec<&str> = c.rows.iter().map(|r| r.metric.as_str()).collect();
+    assert!(metrics.contains(&"turn:ack.p99"), "{metrics:?}");
+    assert!(metrics.contains(&"turn:event.p50"), "{metrics:?}");
+}

@@ -181,6 +181,9 @@ pub struct ExpectPlan {
     /// None of the pattern's kinds may arrive within `within` (`expect_none`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absent: bool,
+    /// The expectation's name: its turn latency gets a histogram of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Plan {
@@ -244,6 +247,20 @@ impl Plan {
     /// Where a connection's token travels: its group's override, or `[auth]`'s.
     pub fn placement_of<'a>(&'a self, conn: &'a ConnPlan) -> &'a Placement {
         conn.placement.as_ref().unwrap_or(&self.auth.placement)
+    }
+
+    /// The distinct `expect` names, in order of first appearance (connections in plan
+    /// order): the index of a name is its turn histogram's.
+    pub fn turn_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for action in self.conns.iter().flat_map(|c| &c.actions) {
+            if let Action::Expect(ExpectPlan { name: Some(n), .. }) = action {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        names
     }
 
     /// Number of Send actions over all connections.

@@ -218,7 +218,14 @@ pub struct Expect {
     /// `expect_none`: none of the pattern's kinds may arrive within `within`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absent: bool,
+    /// `name = "ack"`: this expectation's turn latency also goes to a histogram of its own
+    /// (`turns` in the summary). At most [`MAX_TURN_NAMES`] names per scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
+
+/// Distinct `expect` names a scenario may use: each is one more histogram per run.
+pub const MAX_TURN_NAMES: usize = 16;
 
 /// `capture = { sub_id = "/payload/id" }`: the value at `path` of a message that met the
 /// expectation becomes `{{$name}}` in later steps of the same connection.

@@ -78,6 +78,8 @@ struct Pending {
     capture: Vec<Capture>,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
     absent: bool,
+    /// The expectation's name: its turn latency also goes to `named_samples`.
+    name: Option<String>,
 }
 
 struct Buffered {
@@ -169,6 +171,9 @@ pub struct ConnChecker {
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
     pub samples: Vec<(Phase, Duration)>,
+    /// Turn latencies of named expectations produced by the last calls, by name; the task
+    /// drains them too.
+    pub named_samples: Vec<(String, Duration)>,
     /// Every violation found, including those beyond the kept ones.
     pub violated: u64,
     /// The same, by oracle.
@@ -202,6 +207,7 @@ impl ConnChecker {
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
+            named_samples: Vec::new(),
             violated: 0,
             violated_by: BTreeMap::new(),
             counts: ExpectCounts::default(),
@@ -254,6 +260,7 @@ impl ConnChecker {
             checks: plan.checks.clone(),
             capture: plan.capture.clone(),
             absent: plan.absent,
+            name: plan.name.clone(),
         };
         if plan.absent {
             // Absence counts from now: what arrived before is not this expectation's.
@@ -514,6 +521,10 @@ impl ConnChecker {
                     .push((Phase::Turn, now.saturating_duration_since(intended)));
                 self.samples
                     .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
+                if let Some(name) = &p.name {
+                    self.named_samples
+                        .push((name.clone(), now.saturating_duration_since(intended)));
+                }
             }
             self.resolve(idx, Resolution::Met);
         }

@@ -330,6 +330,7 @@ impl StepExpander<'_, '_> {
             checks,
             capture: expect.capture.clone(),
             absent: expect.absent,
+            name: expect.name.clone(),
         }
     }
 }

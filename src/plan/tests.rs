@@ -53,6 +53,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             checks: Vec::new(),
                             capture: Vec::new(),
                             absent: false,
+                            name: None,
                         }),
                         Step::Think {
                             dist: Dist::Exp {

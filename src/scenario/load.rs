@@ -158,10 +158,39 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
     };
+    turn_names(cx, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// At most [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) distinct `expect` names: each
+/// is a histogram in every run's results.
+fn turn_names(cx: &mut Ctx<'_>, groups: &[crate::model::Group]) {
+    fn walk(steps: &[Step], names: &mut Vec<String>) {
+        for step in steps {
+            match step {
+                Step::Expect(crate::model::Expect { name: Some(n), .. }) if !names.contains(n) => {
+                    names.push(n.clone())
+                }
+                Step::Repeat { steps, .. } => walk(steps, names),
+                _ => {}
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for g in groups {
+        walk(&g.steps, &mut names);
+    }
+    if names.len() > crate::model::MAX_TURN_NAMES {
+        let message = format!(
+            "{} distinct expect names; at most {} (each is a latency histogram)",
+            names.len(),
+            crate::model::MAX_TURN_NAMES
+        );
+        cx.report(0..0, message);
+    }
 }
 
 /// The name becomes a results directory, so it is held to a portable file-name alphabet.

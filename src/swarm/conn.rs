@@ -435,6 +435,12 @@ impl ConnRun {
         for (phase, d) in self.checker.samples.drain(..) {
             self.samples.record(phase, d).await;
         }
+        for (name, d) in self.checker.named_samples.drain(..) {
+            let turn = self.ctx.turn_names.iter().position(|n| *n == name);
+            if let Some(turn) = turn.and_then(|t| u16::try_from(t).ok()) {
+                self.samples.record_turn(turn, d).await;
+            }
+        }
         let total = self.checker.violated;
         if total > self.violations_published {
             let new = total - self.violations_published;

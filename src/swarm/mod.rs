@@ -58,6 +58,8 @@ pub(crate) struct RunCtx {
     pub barriers: Vec<Arc<barrier::Barrier>>,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
+    /// `Plan::turn_names`: a named expectation's turn histogram is its index here.
+    pub turn_names: Vec<String>,
 }
 
 /// How connection `conn` presents itself on the upgrade: its placement (the group's or
@@ -138,6 +140,7 @@ pub async fn run(
         .map(|_| barrier::Barrier::new(run_cancel.child_token()))
         .collect();
     let plan_auth = plan.auth.clone();
+    let turn_names = plan.turn_names();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -147,6 +150,7 @@ pub async fn run(
         live,
         barriers,
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
+        turn_names,
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));
@@ -163,6 +167,8 @@ pub async fn run(
         histograms,
         intervals,
     } = aggregator.finish().await;
+    let mut histograms = histograms;
+    histograms.name_turns(&ctx.turn_names);
     let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
     // Probe after a run that completed or reached its duration (its cut connections closed

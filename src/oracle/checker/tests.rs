@@ -44,6 +44,7 @@ fn five(run: &str) -> ExpectPlan {
         checks: Vec::new(),
         capture: Vec::new(),
         absent: false,
+        name: None,
     }
 }
 
@@ -403,6 +404,7 @@ fn plan_of(pattern: &str, correlate: Option<(&str, &str)>) -> ExpectPlan {
         checks: Vec::new(),
         capture: Vec::new(),
         absent: false,
+        name: None,
     }
 }
 

@@ -131,7 +131,15 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
     match step_kind {
         "send" => &["send"],
         "send_text" => &["send_text"],
-        "expect" => &["expect", "correlate", "within", "wait", "where", "capture"],
+        "expect" => &[
+            "expect",
+            "correlate",
+            "within",
+            "wait",
+            "where",
+            "capture",
+            "name",
+        ],
         "expect_none" => &["expect_none", "correlate", "within", "wait", "where"],
         "think" => &["think"],
         "pause_reads" => &["pause_reads"],
@@ -200,6 +208,20 @@ fn expect(
         }
     }
     let capture = f.get("capture").map(|n| capture(cx, n)).unwrap_or_default();
+    let name = f.get("name").and_then(|n| {
+        let text = cx.string("name", n)?;
+        let ok = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !ok {
+            let message = format!(
+                "expect name {text:?}: use letters, digits, \"_\", \"-\" and \".\" (it names a histogram)"
+            );
+            cx.report(n.span(), message);
+        }
+        Some(text.to_string())
+    });
     sent.captures.extend(capture.iter().map(|c| c.name.clone()));
     Expect {
         pattern,
@@ -209,6 +231,7 @@ fn expect(
         checks,
         capture,
         absent,
+        name,
     }
 }
 

@@ -169,6 +169,7 @@ steps = [
                     checks: Vec::new(),
                     capture: Vec::new(),
                     absent: false,
+                    name: None,
                 }),
                 Step::PauseReads {
                     dist: Dist::Uniform {
@@ -312,7 +313,7 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait, where, capture"
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait, where, capture, name"
     );
     assert_problem(
         &with_top("threshold = 1"),

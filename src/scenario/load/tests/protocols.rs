@@ -221,3 +221,20 @@ fn group_headers_and_upgrade_placeholders_load() {
         "group \"g\" headers: Upgrade belongs to the WebSocket handshake",
     );
 }
+
+#[test]
+fn expect_names_load_and_are_bounded() {
+    let e = expect_of(&with_steps("{ expect = \"ack\", name = \"sub.ack-1\" },"));
+    assert_eq!(e.name.as_deref(), Some("sub.ack-1"));
+    assert_problem(
+        &with_steps("{ expect = \"ack\", name = \"a b\" },"),
+        "expect name \"a b\": use letters, digits",
+    );
+    let many: Vec<String> = (0..=crate::model::MAX_TURN_NAMES)
+        .map(|i| format!("{{ expect = \"x\", name = \"n{i}\" }},"))
+        .collect();
+    assert_problem(
+        &with_steps(&many.join("\n")),
+        "17 distinct expect names; at most 16",
+    );
+}

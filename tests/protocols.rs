@@ -401,9 +401,11 @@ async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
         assert_eq!(expected, "no error within 150ms");
         assert_eq!(seen, "error");
     }
-    // The plan carries the references as written: the swarm filled them.
-    let sends: Vec<String> = bad.plan.conns[0]
-        .actions
+    // The actions a connection walks carry the references as written: the swarm filled
+    // them when it sent.
+    let conn = &bad.plan.conns[0];
+    let sends: Vec<String> = stampede::plan::expand_conn(&bad.plan, conn, 100)
+        .unwrap()
         .iter()
         .filter_map(|a| match a {
             stampede::model::Action::Send { message } => Some(message.to_string()),

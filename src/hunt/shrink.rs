@@ -11,9 +11,13 @@
 use super::HuntError as Error;
 use super::{Rate, Repro, Runner, Short};
 use crate::model::{Action, Plan};
+use crate::plan::expand_conn;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Actions a scripted connection is expanded to at most for shrinking its actions.
+const SHRINK_EXPAND_CAP: usize = 10_000;
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy)]
@@ -209,17 +213,19 @@ async fn shrink_connections(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Er
 /// keeping it would turn the repro into one that "reproduces" against a correct server too.
 async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Error> {
     for ci in 0..plan.conns.len() {
-        let mut ai = plan.conns[ci].actions.len();
+        // A scripted connection is edited in its expanded form: exactly the actions its
+        // cursor walks, so a candidate is the same script less the dropped steps. One whose
+        // loops expand past the cap keeps its script (whole connections still go).
+        let Some(mut current) = expand_conn(&plan, &plan.conns[ci], SHRINK_EXPAND_CAP) else {
+            continue;
+        };
+        let mut ai = current.len();
         while ai > 1 && !s.exhausted() {
             ai -= 1;
-            if matches!(
-                plan.conns[ci].actions[ai],
-                Action::Connect | Action::AbortHandshake { .. }
-            ) {
+            if matches!(current[ai], Action::Connect | Action::AbortHandshake { .. }) {
                 continue;
             }
-            let mut candidate = plan.clone();
-            let actions = &mut candidate.conns[ci].actions;
+            let mut actions = current.clone();
             if matches!(actions[ai], Action::Send { .. } | Action::SendText { .. }) {
                 let answers: Vec<usize> = (ai + 1..actions.len())
                     .take_while(|&k| {
@@ -238,8 +244,11 @@ async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Er
                 }
             }
             actions.remove(ai);
+            let mut candidate = plan.clone();
+            candidate.conns[ci].actions = actions.clone();
             if s.holds(&candidate).await? {
                 plan = candidate;
+                current = actions;
             }
         }
     }

@@ -207,8 +207,12 @@ pub struct ExpectCounts {
     pub expectations_refused: u64,
     /// Expected vs arrived per event type (the summary also gives them as rates).
     pub events: BTreeMap<String, Tally>,
-    /// Messages dropped from a full correlation buffer.
+    /// Messages dropped from a full correlation buffer (`[oracles] max_buffered` messages
+    /// or `max_buffered_bytes` bytes per connection).
     pub buffer_overflows: u64,
+    /// What those dropped messages held in the buffer, in bytes (see
+    /// `OracleSpec::max_buffered_bytes` for how a message is measured).
+    pub buffer_overflow_bytes: u64,
 }
 
 impl ExpectCounts {
@@ -224,6 +228,7 @@ impl ExpectCounts {
             mine.arrived += t.arrived;
         }
         self.buffer_overflows += o.buffer_overflows;
+        self.buffer_overflow_bytes += o.buffer_overflow_bytes;
     }
 }
 

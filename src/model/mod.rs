@@ -7,7 +7,8 @@
 //! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
 //! - [`bad_token`]: the bad-token catalogue;
 //! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
-//! - [`units`]: durations as integer microseconds in serde.
+//! - [`units`]: durations as integer microseconds in serde;
+//! - [`words`]: plurals and "did you mean" for messages.
 
 pub mod bad_token;
 pub mod history;
@@ -16,6 +17,7 @@ pub mod path;
 pub mod plan;
 pub mod spec;
 pub mod units;
+pub mod words;
 
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
@@ -23,5 +25,8 @@ pub use history::{
     LenientAcceptance, Outcome, Probe, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
-pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};
+pub use plan::{
+    script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, ScriptSize, Shard,
+    TokenPlan,
+};
 pub use spec::*;

@@ -1,10 +1,18 @@
 //! The plan: what `plan::build` compiles a scenario and seed into, what the swarm runs,
-//! and what a repro file stores. Every random choice is already made; durations are
-//! sampled; a saved plan replays without any RNG.
+//! and what a repro file stores.
+//!
+//! A plan's size follows the scenario, not the traffic: each group's steps are stored once
+//! ([`Plan::scripts`]), repeats stay loops, and a connection's actions are drawn as it
+//! walks them (`plan::Cursor`), each random choice (think times, `{{random}}`, ...) from a
+//! counter-based derivation of (seed, connection, step path, iteration), so any iteration
+//! is reproducible without expanding the rest. A connection may instead carry explicit,
+//! already expanded actions ([`ConnPlan::actions`]): plans written before scripts existed
+//! (every connection expanded) read back and replay unchanged, and shrinking writes the
+//! actions it keeps that way.
 
 use super::spec::{
     AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
-    SecretSource,
+    SecretSource, Step,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -30,6 +38,15 @@ pub struct Plan {
     /// Collide barriers, indexed by [`ConnPlan::barrier`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierPlan>,
+    /// Each group's script, indexed by [`ConnPlan::group`]: what a connection without
+    /// explicit actions runs. Empty in plans written before scripts existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<Vec<Step>>,
+    /// Each group's own upgrade headers, indexed by [`ConnPlan::group`], sent after
+    /// [`AuthPlan::headers`] (a name in both: the group's value). Stored per group, not per
+    /// connection; empty when no group has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_headers: Vec<Vec<(String, String)>>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -61,6 +78,9 @@ pub struct AuthPlan {
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
 }
 
 impl AuthPlan {
@@ -78,6 +98,7 @@ impl AuthPlan {
             placement: auth.placement.clone(),
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
+            subprotocols: auth.subprotocols.clone(),
         }
     }
 }
@@ -96,7 +117,8 @@ pub struct TokenPlan {
 /// upgrade bytes together at `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BarrierPlan {
-    pub group: u16,
+    /// Index into [`Plan::groups`] (u32: a scenario may have more than 65,535 groups).
+    pub group: u32,
     #[serde(with = "duration_us")]
     pub release: Duration,
     #[serde(with = "duration_us")]
@@ -107,7 +129,8 @@ pub struct BarrierPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnPlan {
     pub id: u32,
-    pub group: u16,
+    /// Index into [`Plan::groups`] and [`Plan::scripts`].
+    pub group: u32,
     /// User index within the group.
     pub user: u32,
     /// Index into [`Plan::tokens`].
@@ -121,10 +144,17 @@ pub struct ConnPlan {
     /// The group's placement override; `None` uses [`AuthPlan::placement`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
-    /// The group's own upgrade headers (after [`AuthPlan::headers`]; same name: this one).
+    /// Explicit, expanded actions; empty: the connection runs its group's script
+    /// ([`Plan::scripts`]). Left out of plan files when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
     pub actions: Vec<Action>,
+}
+
+impl ConnPlan {
+    /// Whether the connection runs its group's script rather than explicit actions.
+    pub fn is_scripted(&self) -> bool {
+        self.actions.is_empty()
+    }
 }
 
 /// One expanded step. Durations are already sampled.
@@ -229,6 +259,12 @@ impl Plan {
                     self.groups.len()
                 ));
             }
+            if c.is_scripted() && c.group as usize >= self.scripts.len() {
+                return Err(format!(
+                    "connection {} has no actions and its group has no script",
+                    c.id
+                ));
+            }
             if !ids.insert(c.id) {
                 return Err(format!("connection id {} appears twice", c.id));
             }
@@ -250,25 +286,264 @@ impl Plan {
     }
 
     /// The distinct `expect` names, in order of first appearance (connections in plan
-    /// order): the index of a name is its turn histogram's.
+    /// order, each walking its script or explicit actions): the index of a name is its
+    /// turn histogram's. Scenarios hold at most `MAX_TURN_NAMES` of them.
     pub fn turn_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for action in self.conns.iter().flat_map(|c| &c.actions) {
-            if let Action::Expect(ExpectPlan { name: Some(n), .. }) = action {
+        let mut add = |name: &Option<String>| {
+            if let Some(n) = name {
                 if !names.contains(n) {
                     names.push(n.clone());
+                }
+            }
+        };
+        // Each group's script once: a million connections of one group add nothing new.
+        let mut walked = vec![false; self.scripts.len()];
+        for conn in &self.conns {
+            match self.script_of(conn) {
+                Some(steps) => {
+                    let Some(seen) = walked.get_mut(conn.group as usize) else {
+                        continue;
+                    };
+                    if !std::mem::replace(seen, true) {
+                        steps_visit(steps, &mut |s| {
+                            if let Step::Expect(e) = s {
+                                add(&e.name);
+                            }
+                        });
+                    }
+                }
+                None => {
+                    for action in &conn.actions {
+                        if let Action::Expect(e) = action {
+                            add(&e.name);
+                        }
+                    }
                 }
             }
         }
         names
     }
 
-    /// Number of Send actions over all connections.
-    pub fn sends(&self) -> usize {
+    /// The upgrade headers of a connection's group (see [`Plan::group_headers`]).
+    pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, String)] {
+        self.group_headers
+            .get(conn.group as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether some expectation of this connection tests fields or captures values: its
+    /// checker then keeps the bodies of the messages it buffers.
+    pub fn tests_fields(&self, conn: &ConnPlan) -> bool {
+        match self.script_of(conn) {
+            Some(steps) => steps_any(
+                steps,
+                &|s| matches!(s, Step::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+            ),
+            None => conn.actions.iter().any(
+                |a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+            ),
+        }
+    }
+
+    /// The script a scripted connection runs (`None` for explicit actions, or a group
+    /// without a script in a hand-edited plan).
+    pub fn script_of(&self, conn: &ConnPlan) -> Option<&[Step]> {
+        if conn.is_scripted() {
+            self.scripts.get(conn.group as usize).map(Vec::as_slice)
+        } else {
+            None
+        }
+    }
+
+    /// Number of Send actions over all connections (saturating: loops multiply).
+    pub fn sends(&self) -> u64 {
         self.conns
             .iter()
-            .flat_map(|c| &c.actions)
-            .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
-            .count()
+            .map(|c| match self.script_of(c) {
+                Some(steps) => script_size(steps).sends,
+                None => c
+                    .actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
+                    .count() as u64,
+            })
+            .fold(0u64, u64::saturating_add)
     }
+
+    /// Actions a connection runs: its explicit actions, or what its script expands to
+    /// (saturating at `u64::MAX`).
+    pub fn actions_of(&self, conn: &ConnPlan) -> u64 {
+        match self.script_of(conn) {
+            Some(steps) => script_size(steps).actions,
+            None => conn.actions.len() as u64,
+        }
+    }
+
+    /// Whether any connection has an expectation.
+    pub fn has_expect(&self) -> bool {
+        // Per script once, then per connection: only the scripts some connection runs.
+        let scripted: Vec<bool> = self
+            .scripts
+            .iter()
+            .map(|s| steps_any(s, &|s| matches!(s, Step::Expect(_))))
+            .collect();
+        self.conns.iter().any(|c| {
+            if c.is_scripted() {
+                scripted.get(c.group as usize).copied().unwrap_or(false)
+            } else {
+                c.actions.iter().any(|a| matches!(a, Action::Expect(_)))
+            }
+        })
+    }
+
+    /// Correlation fields a connection's expectations use (usually just one), in order of
+    /// first use.
+    pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut add = |field: &String| {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        };
+        match self.script_of(conn) {
+            Some(steps) => steps_visit(steps, &mut |s| {
+                if let Step::Expect(e) = s {
+                    if let Some(f) = &e.correlate {
+                        add(f);
+                    }
+                }
+            }),
+            None => {
+                for action in &conn.actions {
+                    if let Action::Expect(ExpectPlan {
+                        correlate: Some((field, _)),
+                        ..
+                    }) = action
+                    {
+                        add(field);
+                    }
+                }
+            }
+        }
+        fields
+    }
+}
+
+/// A deterministic slice of a plan: connection `id` belongs to shard `index` of `count`
+/// when `id % count == index`. Written `index/count` (`0/4`), 0-based. Shards of one
+/// (scenario, seed) are disjoint and together hold every connection, so `stampede merge`
+/// of their results equals one process's run (counters add, histograms merge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether connection `id` is in this shard.
+    pub fn contains(self, id: u32) -> bool {
+        self.count > 0 && id % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with `n >= 1` and `i < n`.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!("expected a shard as INDEX/COUNT with INDEX < COUNT, e.g. 0/4, found {text:?}")
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Plan {
+    /// Keeps only the connections of `shard` (token slots, groups and barriers stay, so
+    /// indexes remain valid and every shard mints the same tokens).
+    pub fn keep_shard(&mut self, shard: Shard) {
+        self.conns.retain(|c| shard.contains(c.id));
+    }
+}
+
+/// What a script expands to, counted without expanding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScriptSize {
+    /// Actions, the connect (or aborted handshake) included.
+    pub actions: u64,
+    /// Send actions.
+    pub sends: u64,
+}
+
+/// Counts a script's actions and sends with saturating arithmetic (a `repeat` multiplies
+/// its body), in the shape `plan::Cursor` walks it: one connect or aborted handshake
+/// first, a paced repeat adds one action to start it and one per iteration.
+pub fn script_size(steps: &[Step]) -> ScriptSize {
+    let rest = match steps.first() {
+        Some(Step::AbortHandshake { .. }) => &steps[1..],
+        _ => steps,
+    };
+    let body = steps_size(rest);
+    ScriptSize {
+        actions: body.actions.saturating_add(1),
+        sends: body.sends,
+    }
+}
+
+fn steps_size(steps: &[Step]) -> ScriptSize {
+    let mut size = ScriptSize::default();
+    for step in steps {
+        let (actions, sends) = match step {
+            Step::Send { .. } | Step::SendText { .. } => (1, 1),
+            Step::Repeat {
+                times,
+                steps,
+                every,
+            } => {
+                let body = steps_size(steps);
+                let per = body.actions.saturating_add(u64::from(every.is_some()));
+                let times = u64::from(*times);
+                (
+                    times
+                        .saturating_mul(per)
+                        .saturating_add(u64::from(every.is_some())),
+                    times.saturating_mul(body.sends),
+                )
+            }
+            // Validation allows it only first, where `script_size` took it off.
+            Step::AbortHandshake { .. } => (0, 0),
+            _ => (1, 0),
+        };
+        size.actions = size.actions.saturating_add(actions);
+        size.sends = size.sends.saturating_add(sends);
+    }
+    size
+}
+
+fn steps_visit(steps: &[Step], f: &mut impl FnMut(&Step)) {
+    for step in steps {
+        f(step);
+        if let Step::Repeat { steps, .. } = step {
+            steps_visit(steps, f);
+        }
+    }
+}
+
+fn steps_any(steps: &[Step], f: &impl Fn(&Step) -> bool) -> bool {
+    steps
+        .iter()
+        .any(|s| f(s) || matches!(s, Step::Repeat { steps, .. } if steps_any(steps, f)))
 }

@@ -96,6 +96,7 @@ impl Judge<'_> {
             let died = matches!(
                 cause,
                 Cause::Reset
+                    | Cause::Tls
                     | Cause::Protocol
                     | Cause::Oversized
                     | Cause::ServerClose(_)

@@ -162,7 +162,7 @@ enum Refusal {
 /// What `forge` asks of a correct server: catalogue entries by their policy for the
 /// scenario's `[auth]` (see [`BadToken::policy_for`]) and its `reject.policy`; expired and
 /// not-yet-valid shifts are required refusals.
-fn refusal(plan: &Plan, forge: Option<&Forge>) -> Refusal {
+fn refusal(plan: &Plan, forge: Option<&Forge>, at_us: u64) -> Refusal {
     let stated = StatedClaims {
         aud: plan.auth.aud.is_some(),
         iss: plan.auth.iss.is_some(),
@@ -175,9 +175,57 @@ fn refusal(plan: &Plan, forge: Option<&Forge>) -> Refusal {
             (Policy::ServerPolicy, RejectPolicy::Strict) => Refusal::Declared,
             _ => Refusal::Required,
         },
+        Some(f @ Forge::Shift { .. }) => match validity(f, at_us) {
+            Validity::Invalid => Refusal::Required,
+            Validity::Valid | Validity::Edge => Refusal::Optional,
+        },
         Some(f) if f.must_reject() => Refusal::Required,
         Some(_) => Refusal::Optional,
     }
+}
+
+/// Uncertainty around a time-shifted token's validity edges: tokens are minted a little
+/// before the run starts and JWT times are whole seconds (rounded down), so a shift's
+/// edge falls up to this much before its nominal instant in run time.
+const EDGE_US: i64 = 1_000_000;
+
+/// Whether a time-shifted token is valid when presented `at_us` after the run start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validity {
+    Valid,
+    /// Expired (`exp` passed) or not yet valid (`nbf` ahead): a correct server refuses it.
+    Invalid,
+    /// Within [`EDGE_US`] before `exp` or `nbf`: either answer is correct.
+    Edge,
+}
+
+/// A shift's validity at `at_us` (µs from the run start; the shift counts from the
+/// minting instant, rounded down to the second, just before it). RFC 7519: a token is
+/// expired from `exp` on and not valid before `nbf`. Other forges are judged without time.
+fn validity(forge: &Forge, at_us: u64) -> Validity {
+    let Forge::Shift { exp_s, nbf_s, .. } = forge else {
+        return Validity::Valid;
+    };
+    let at = i64::try_from(at_us).unwrap_or(i64::MAX);
+    let us = |s: i64| s.saturating_mul(1_000_000);
+    let mut v = Validity::Valid;
+    if let Some(exp) = exp_s.map(us) {
+        if at >= exp {
+            return Validity::Invalid;
+        }
+        if at > exp.saturating_sub(EDGE_US) {
+            v = Validity::Edge;
+        }
+    }
+    if let Some(nbf) = nbf_s.map(us) {
+        if at < nbf.saturating_sub(EDGE_US) {
+            return Validity::Invalid;
+        }
+        if at < nbf {
+            v = Validity::Edge;
+        }
+    }
+    v
 }
 
 /// The lenient acceptances of a run, sorted by when the attempt began: every accepted
@@ -188,7 +236,7 @@ pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
     let mut out: Vec<LenientAcceptance> = seen(plan, reports)
         .iter()
         .filter(|s| s.attempt.outcome == Outcome::Accepted)
-        .filter_map(|s| match refusal(plan, s.forge) {
+        .filter_map(|s| match refusal(plan, s.forge, s.attempt.started_us) {
             Refusal::Policy(entry) => Some(LenientAcceptance {
                 entry,
                 conn: s.conn.id,
@@ -205,38 +253,43 @@ pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
 }
 
 fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> {
-    // Served interval: from acceptance to the last frame the server sent on it.
-    let mut edges: Vec<(u64, i32, usize)> = Vec::new();
-    for (i, s) in group.iter().enumerate() {
-        if let (Some(from), Some(to)) = (s.attempt.accepted_us, s.attempt.last_frame_us) {
-            // Read times come from different tasks: a frame sent before the other
-            // connection's acceptance can be read a little after it. Only service at least
-            // WITNESS_SLACK_US past the other's acceptance counts.
-            let to = to.saturating_sub(WITNESS_SLACK_US);
-            if to > from {
-                edges.push((from, 1, i));
-                edges.push((to, -1, i));
-            }
-        }
-    }
-    // Ends sort before starts at the same instant: touching intervals do not overlap.
-    edges.sort_by_key(|&(t, delta, _)| (t, delta));
-    let (mut live, mut worst, mut at) = (0i32, 0i32, 0u64);
-    for &(t, delta, _) in &edges {
-        live += delta;
-        if live > worst {
-            (worst, at) = (live, t);
-        }
-    }
-    if worst <= max as i32 {
+    // Served: from acceptance to the last frame the server sent on it. Read times come
+    // from different tasks, so a frame sent before the other connection's acceptance can
+    // be read a little after it: only service at least WITNESS_SLACK_US past the *other*
+    // connection's acceptance counts (never trimmed against a connection's own).
+    let served: Vec<(usize, u64, u64)> = group
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s.attempt.accepted_us?, s.attempt.last_frame_us?)))
+        .collect();
+    let witnesses = |&(j, acc_j, last_j): &(usize, u64, u64)| -> Vec<(usize, u64)> {
+        // Everyone accepted no later than j who was served past j's acceptance, while j
+        // was served past theirs: each pair is a causal witness, and since every one of
+        // them was served past acc_j + slack, they witness each other too.
+        let mut set: Vec<(usize, u64)> = served
+            .iter()
+            .filter(|&&(i, acc_i, last_i)| {
+                i != j
+                    && acc_i <= acc_j
+                    && last_i > acc_j.saturating_add(WITNESS_SLACK_US)
+                    && last_j > acc_i.saturating_add(WITNESS_SLACK_US)
+            })
+            .map(|&(i, acc_i, _)| (i, acc_i))
+            .collect();
+        set.push((j, acc_j));
+        // Report order, as the rest of the oracles list connections.
+        set.sort_by_key(|&(i, _)| i);
+        set
+    };
+    let (at, set) = served
+        .iter()
+        .map(|x| (x.1, witnesses(x)))
+        .max_by_key(|(at, set)| (set.len(), std::cmp::Reverse(*at)))?;
+    if set.len() <= max as usize {
         return None;
     }
-    let involved: Vec<&Seen<'_>> = group
-        .iter()
-        .copied()
-        .filter(|s| matches!((s.attempt.accepted_us, s.attempt.last_frame_us), (Some(a), Some(l)) if a <= at && at < l))
-        .collect();
-    let first = involved.first().copied().unwrap_or(group[0]);
+    let involved: Vec<&Seen<'_>> = set.iter().map(|&(i, _)| group[i]).collect();
+    let first = involved[0];
     Some(violation(
         plan,
         OracleKind::Exclusivity,
@@ -246,7 +299,10 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
             "at most {max} connection(s) served at once for jti {}",
             first.jti
         ),
-        format!("{worst} connections each served after the other was accepted"),
+        format!(
+            "{} connections each served after the other was accepted",
+            set.len()
+        ),
         &involved,
     ))
 }
@@ -317,8 +373,9 @@ fn possibly_live(o: &Attempt, from: u64, to: u64, grace_us: u64) -> bool {
 fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let a = s.attempt;
     let reject = &plan.oracles.session.reject;
-    let bad = must_reject(s.forge);
-    let problem = match (a.outcome, &a.cause, refusal(plan, s.forge)) {
+    let refusal = refusal(plan, s.forge, a.started_us);
+    let bad = refusal != Refusal::Optional;
+    let problem = match (a.outcome, &a.cause, refusal) {
         (Outcome::Accepted, _, Refusal::Required) => "accepted",
         (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
         (Outcome::Rejected, Some(crate::model::Cause::Http(code)), _)
@@ -355,8 +412,23 @@ fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
     // forge label → placement label → (accepted, refused) attempts
     let mut verdicts: BTreeMap<String, BTreeMap<String, Vec<&Seen<'_>>>> = BTreeMap::new();
     for s in seen.iter().filter(|s| s.forge.is_some()) {
+        // A time-shifted token's verdict changes with time: compare it only among
+        // attempts on the same side of its edges, and not at all near them.
+        let validity = s
+            .forge
+            .map_or(Validity::Valid, |f| validity(f, s.attempt.started_us));
+        if validity == Validity::Edge {
+            continue;
+        }
         if matches!(s.attempt.outcome, Outcome::Accepted | Outcome::Rejected) {
-            let forge = s.forge.map(forge_label).unwrap_or_default();
+            let mut forge = s.forge.map(forge_label).unwrap_or_default();
+            if matches!(s.forge, Some(Forge::Shift { .. })) {
+                forge.push_str(if validity == Validity::Valid {
+                    " while valid"
+                } else {
+                    " once invalid"
+                });
+            }
             let placement = placement_label(plan.placement_of(s.conn));
             verdicts
                 .entry(forge)

@@ -1,26 +1,28 @@
-//! Scenario + seed → [`Plan`]: every connection's user, token slot, start offset and
-//! fully expanded actions (messages, think times, backoffs).
+//! Scenario + seed → [`Plan`]: every connection's user, token slot and start offset, and
+//! each group's script, stored once (repeats stay loops; [`Cursor`] walks them).
 //!
-//! `build` is a pure function. Every random choice is made here from ChaCha streams
-//! (stream 0 for tokens, stream `conn + 1` for each connection), never in the swarm:
-//! ChaCha output is specified, unlike `StdRng`'s, so a plan rebuilt by a later version from
-//! the same (scenario, seed) is the same plan, and a saved plan replays without any RNG.
+//! `build` is a pure function. Every random choice comes from ChaCha streams, never from
+//! `StdRng`: ChaCha output is specified, so a plan rebuilt by a later version from the same
+//! (scenario, seed) is the same plan. Tokens draw from the seed's stream 0; everything a
+//! connection draws (its start jitter, think times, `{{random}}`, ...) comes from
+//! [`draw_rng`], keyed by (seed, connection, step path, iteration), at plan time for the
+//! jitter and as the connection walks its script for the rest.
 
 mod arrival;
+mod cursor;
 mod sample;
 mod template;
 
+pub use cursor::{draw_rng, expand_conn, Cursor, JITTER_SITE};
 pub use sample::sample;
 pub use template::{expand, Vars};
 
-use crate::model::path::lookup;
 use crate::model::{
-    AbortHow, Action, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Expect, ExpectPlan,
-    FieldTest, Forge, Group, PatternItem, Plan, Scenario, Step, Test, TokenPlan, TokenReuse,
+    Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge, Group, Plan, Scenario, TokenPlan,
+    TokenReuse,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 
 /// Adds a barrier for a collide group and returns its index.
 fn collide_barrier(
@@ -34,7 +36,7 @@ fn collide_barrier(
     };
     let lead = arrival::collide_lead(n);
     barriers.push(BarrierPlan {
-        group: group as u16,
+        group: group as u32,
         release: (*at).max(lead),
         lead,
     });
@@ -51,7 +53,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
     let mut conns = Vec::new();
     let mut barriers = Vec::new();
     for (gi, group) in scenario.groups.iter().enumerate() {
-        let n = group.users * group.connections_per_user;
+        let n = group.users.saturating_mul(group.connections_per_user);
         let offsets = arrival::offsets(&group.arrival, n);
         let slots = minter.slots_for(group);
         let barrier = collide_barrier(&mut barriers, gi, &group.arrival, n);
@@ -59,34 +61,24 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
             let id = conns.len() as u32;
             let user = index / group.connections_per_user;
             let slot = slots[index as usize];
-            let mut rng = conn_rng(seed, id);
             let start = match barrier {
                 // Pre-open ahead of the release; the barrier, not jitter, sets the timing.
                 Some(b) => barriers[b as usize].release - barriers[b as usize].lead,
                 None => {
                     offsets.get(index as usize).copied().unwrap_or_default()
-                        + sample(&group.jitter, &mut rng)
+                        + sample(&group.jitter, &mut draw_rng(seed, id, JITTER_SITE, 0))
                 }
             };
-            let sub = &minter.tokens[slot as usize].sub;
-            let vars = template::Vars {
-                user,
-                conn: id,
-                group: &group.name,
-                sub,
-            };
-            let actions = expand_steps(&group.steps, &vars, &mut rng);
             let placement = group.placement.clone();
             conns.push(ConnPlan {
                 id,
-                group: gi as u16,
+                group: gi as u32,
                 user,
                 token: slot,
                 start,
                 placement,
-                headers: group.headers.clone(),
                 barrier,
-                actions,
+                actions: Vec::new(),
             });
         }
     }
@@ -103,6 +95,12 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
         groups: scenario.groups.iter().map(|g| g.name.clone()).collect(),
         tokens,
         barriers,
+        scripts: scenario.groups.iter().map(|g| g.steps.clone()).collect(),
+        group_headers: if scenario.groups.iter().any(|g| !g.headers.is_empty()) {
+            scenario.groups.iter().map(|g| g.headers.clone()).collect()
+        } else {
+            Vec::new()
+        },
         conns,
     }
 }
@@ -118,7 +116,7 @@ impl Minter<'_> {
     /// The token slot of each connection of `group`, in connection order (user-major).
     fn slots_for(&mut self, group: &Group) -> Vec<u32> {
         let per_user = group.connections_per_user;
-        let n = group.users * per_user;
+        let n = group.users.saturating_mul(per_user);
         let first = self.tokens.len();
         let slots = match group.token {
             TokenReuse::PerConnection => (0..n).map(|i| self.mint(i / per_user, group)).collect(),
@@ -180,161 +178,6 @@ impl Minter<'_> {
     }
 }
 
-/// Each connection draws from its own stream, so adding or dropping one connection
-/// leaves every other connection's draws unchanged.
-fn conn_rng(seed: u64, conn: u32) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(u64::from(conn) + 1);
-    rng
-}
-
-fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng) -> Vec<Action> {
-    let mut out = Vec::new();
-    let steps = match steps.first() {
-        Some(Step::AbortHandshake { after, how }) => {
-            out.push(Action::AbortHandshake {
-                after: sample(after, rng),
-                rst: *how == AbortHow::Rst,
-            });
-            &steps[1..]
-        }
-        _ => {
-            out.push(Action::Connect);
-            steps
-        }
-    };
-    let mut correlated = Vec::new();
-    correlate_paths(steps, &mut correlated);
-    let mut expander = StepExpander {
-        vars,
-        rng,
-        run: 0,
-        correlated,
-        last_by_field: BTreeMap::new(),
-        paced: false,
-    };
-    expander.push_all(steps, &mut out);
-    out
-}
-
-struct StepExpander<'a, 'v> {
-    vars: &'a template::Vars<'v>,
-    rng: &'a mut ChaCha8Rng,
-    /// 1-based counter of sends, the `{{run}}` placeholder.
-    run: u32,
-    /// The field paths the script's expectations correlate on.
-    correlated: Vec<String>,
-    /// Each correlated path's value in the latest send that had it: an expectation
-    /// correlates with the latest request carrying its field, even if a send without that
-    /// field came in between.
-    last_by_field: BTreeMap<String, String>,
-    /// Inside a paced repeat (open model).
-    paced: bool,
-}
-
-impl StepExpander<'_, '_> {
-    fn push_all(&mut self, steps: &[Step], out: &mut Vec<Action>) {
-        for step in steps {
-            self.push(step, out);
-        }
-    }
-
-    fn push(&mut self, step: &Step, out: &mut Vec<Action>) {
-        match step {
-            Step::Send { template } => {
-                self.run += 1;
-                let message = expand(template, self.vars, self.run, self.rng);
-                for path in &self.correlated {
-                    if let Some(v) = lookup(&message, path) {
-                        self.last_by_field.insert(path.clone(), json_key(v));
-                    }
-                }
-                out.push(Action::Send { message });
-            }
-            Step::SendText { template } => {
-                self.run += 1;
-                let text = template::expand_text(template, self.vars, self.run, self.rng);
-                out.push(Action::SendText { text });
-            }
-            Step::Expect(expect) => {
-                let mut plan = self.expect(expect);
-                // Paced (open model): the schedule goes on whatever the server does.
-                plan.wait &= !self.paced;
-                out.push(Action::Expect(plan));
-            }
-            Step::Think { dist } => out.push(Action::Think(sample(dist, self.rng))),
-            Step::PauseReads { dist } => out.push(Action::PauseReads(sample(dist, self.rng))),
-            Step::Repeat {
-                times,
-                steps,
-                every: None,
-            } => {
-                for _ in 0..*times {
-                    self.push_all(steps, out);
-                }
-            }
-            Step::Repeat {
-                times,
-                steps,
-                every: Some(every),
-            } => {
-                let outer = std::mem::replace(&mut self.paced, true);
-                out.push(Action::PaceStart);
-                for i in 0..*times {
-                    out.push(Action::PaceAt(*every * i));
-                    self.push_all(steps, out);
-                }
-                self.paced = outer;
-            }
-            Step::Close { code } => out.push(Action::Close { code: *code }),
-            // Validation only allows it first, where `expand_steps` turned it into the connect.
-            Step::AbortHandshake { .. } => {}
-            Step::Reconnect { after, backoff } => out.push(Action::Reconnect {
-                after: sample(after, self.rng),
-                backoff: backoff.clone(),
-            }),
-        }
-    }
-
-    fn expect(&self, expect: &Expect) -> ExpectPlan {
-        let correlate = expect.correlate.as_ref().map(|field| {
-            let value = self.last_by_field.get(field).cloned().unwrap_or_default();
-            (field.clone(), value)
-        });
-        let text = |t: &str| template::expand_text(t, self.vars, self.run, &mut NoRng);
-        let pattern = expect
-            .pattern
-            .iter()
-            .map(|item| PatternItem {
-                event: text(&item.event),
-                repeat: item.repeat,
-            })
-            .collect();
-        let checks = expect
-            .checks
-            .iter()
-            .map(|t| FieldTest {
-                path: text(&t.path),
-                test: match &t.test {
-                    Test::Equals(v) => Test::Equals(expand(v, self.vars, self.run, &mut NoRng)),
-                    Test::Matches(p) => Test::Matches(text(p)),
-                    other => other.clone(),
-                },
-            })
-            .collect();
-        ExpectPlan {
-            pattern,
-            correlate,
-            within: expect.within,
-            wait: expect.wait,
-            checks,
-            capture: expect.capture.clone(),
-            absent: expect.absent,
-            name: expect.name.clone(),
-        }
-    }
-}
-
 /// Expands the placeholders that draw nothing and need no send counter (`{{user}}`,
 /// `{{conn}}`, `{{group}}`, `{{sub}}`) in `template`: what an upgrade header or a
 /// `first_message` holds, filled when the connection dials. Others stay as written.
@@ -347,9 +190,9 @@ pub fn expand_fixed_text(template: &str, vars: &Vars<'_>) -> String {
     template::expand_text(template, vars, 0, &mut NoRng)
 }
 
-/// Patterns and field tests take the placeholders that draw nothing (validation refuses
-/// `random` and `uuid` there): expanding them must not shift the connection's random stream,
-/// which would change every later draw of a plan written before they existed.
+/// Patterns, field tests, upgrade headers and `first_message` take only the placeholders
+/// that draw nothing (validation refuses `random` and `uuid` there): this stands in for a
+/// random stream that is never read, so expanding them draws from no step's stream.
 struct NoRng;
 
 impl rand::RngCore for NoRng {
@@ -367,20 +210,6 @@ impl rand::RngCore for NoRng {
 /// The string form of a correlation value: strings as they are, anything else as JSON.
 pub fn json_key(value: &serde_json::Value) -> String {
     crate::model::path::key_text(value)
-}
-
-/// Every path an `expect` in `steps` correlates on, nested `repeat`s included.
-fn correlate_paths(steps: &[Step], out: &mut Vec<String>) {
-    for step in steps {
-        match step {
-            Step::Expect(Expect {
-                correlate: Some(path),
-                ..
-            }) if !out.contains(path) => out.push(path.clone()),
-            Step::Repeat { steps, .. } => correlate_paths(steps, out),
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `{{placeholder}}` expansion in message templates (names in `scenario::PLACEHOLDERS`).
-//! Random placeholders draw from the connection's own ChaCha stream at plan time.
+//! Random placeholders draw from the ChaCha stream of the step being expanded (`draw_rng`).
 
 use rand::Rng;
 use serde_json::Value;
@@ -14,7 +14,7 @@ pub struct Vars<'a> {
 
 /// Expands every string inside `template`. Unknown placeholders were rejected by validation;
 /// should one slip through it is left as written, which shows up plainly on the wire.
-pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u32, rng: &mut R) -> Value {
+pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u64, rng: &mut R) -> Value {
     match template {
         Value::String(s) => match typed(s) {
             Some(name) => lookup(name, vars, run, rng)
@@ -39,7 +39,7 @@ pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u32, rng:
 pub fn expand_text<R: Rng + ?Sized>(
     template: &str,
     vars: &Vars<'_>,
-    run: u32,
+    run: u64,
     rng: &mut R,
 ) -> String {
     expand_str(template, |name| lookup(name, vars, run, rng))
@@ -64,7 +64,7 @@ pub fn expand_sub(template: &str, user: u32, group: &str) -> String {
     })
 }
 
-fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u32, rng: &mut R) -> Option<String> {
+fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u64, rng: &mut R) -> Option<String> {
     // Inside a longer string a typed placeholder is text like any other.
     let name = name.strip_suffix(":int").map_or(name, str::trim_end);
     Some(match name {

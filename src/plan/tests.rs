@@ -105,10 +105,10 @@ fn plan_round_trips_through_json() {
 #[test]
 fn expectations_correlate_with_the_preceding_send() {
     let plan = build(&scenario(1, 1, TokenReuse::PerConnection, ramp()), 5);
-    let c = &plan.conns[0];
+    let actions = expand_conn(&plan, &plan.conns[0], 1000).unwrap();
     let mut last_run_id = None;
     let mut checked = 0;
-    for action in &c.actions {
+    for action in &actions {
         match action {
             Action::Send { message } => last_run_id = message.get("run_id").cloned(),
             Action::Expect(e) => {
@@ -121,8 +121,9 @@ fn expectations_correlate_with_the_preceding_send() {
         }
     }
     assert_eq!(checked, 2);
-    assert_eq!(c.actions.first(), Some(&Action::Connect));
-    assert_eq!(c.actions.last(), Some(&Action::Close { code: 1000 }));
+    assert_eq!(actions.first(), Some(&Action::Connect));
+    assert_eq!(actions.last(), Some(&Action::Close { code: 1000 }));
+    assert_eq!(actions.len() as u64, plan.actions_of(&plan.conns[0]));
 }
 
 #[test]
@@ -208,7 +209,7 @@ fn an_abort_first_step_replaces_the_connect() {
         },
     ];
     let plan = build(&s, 1);
-    let actions = &plan.conns[0].actions;
+    let actions = &expand_conn(&plan, &plan.conns[0], 100).unwrap();
     assert_eq!(
         actions[0],
         Action::AbortHandshake {
@@ -218,6 +219,181 @@ fn an_abort_first_step_replaces_the_connect() {
     );
     assert!(!actions.contains(&Action::Connect));
     assert!(matches!(actions[1], Action::Reconnect { .. }));
+}
+
+/// The scenario's connection, whose script is `steps`.
+fn one_conn(steps: Vec<Step>) -> Plan {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    s.groups[0].steps = steps;
+    build(&s, 7)
+}
+
+fn send(template: serde_json::Value) -> Step {
+    Step::Send { template }
+}
+
+#[test]
+fn a_repeat_stays_a_loop_in_the_plan() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 1_000_000,
+        every: None,
+        steps: vec![send(json!({"id": "{{run}}"}))],
+    }]);
+    let conn = &plan.conns[0];
+    assert!(conn.is_scripted());
+    assert_eq!(plan.actions_of(conn), 1_000_001);
+    assert_eq!(plan.sends(), 1_000_000);
+    assert!(plan.to_json().unwrap().len() < 4096);
+    assert!(
+        expand_conn(&plan, conn, 1000).is_none(),
+        "too many to expand"
+    );
+}
+
+#[test]
+fn the_walk_counts_runs_and_draws_per_iteration() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!({"run": "{{run}}", "r": "{{random}}"})),
+            Step::Think {
+                dist: Dist::Uniform {
+                    low: Duration::ZERO,
+                    high: Duration::from_secs(1000),
+                },
+            },
+        ],
+    }]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    assert_eq!(actions.len(), 7);
+    let sends: Vec<&serde_json::Value> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { message } => Some(message),
+            _ => None,
+        })
+        .collect();
+    let runs: Vec<&str> = sends.iter().map(|m| m["run"].as_str().unwrap()).collect();
+    assert_eq!(runs, ["1", "2", "3"]);
+    let randoms: std::collections::BTreeSet<&str> =
+        sends.iter().map(|m| m["r"].as_str().unwrap()).collect();
+    assert_eq!(randoms.len(), 3, "each iteration draws afresh");
+    let thinks: std::collections::BTreeSet<Duration> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Think(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(thinks.len(), 3);
+}
+
+#[test]
+fn any_iteration_is_reproducible_from_its_coordinates() {
+    // The 3rd send's `{{random}}` is what `draw_rng` gives for its (conn, path, iteration),
+    // without walking the iterations before it.
+    let plan = one_conn(vec![
+        Step::Close { code: 1000 },
+        Step::Repeat {
+            times: 5,
+            every: None,
+            steps: vec![send(json!({"r": "{{random}}"}))],
+        },
+    ]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let Action::Send { message } = &actions[2 + 2] else {
+        panic!("{actions:?}")
+    };
+    let mut other_script = plan.clone();
+    other_script.scripts[0] = vec![send(json!({"r": "{{random}}"}))];
+    // A connection with a different script but the same seed, id and draw site gives
+    // different draws: the site is the step path, [1, 0] here, [0] there.
+    let other = expand_conn(&other_script, &other_script.conns[0], 10).unwrap();
+    assert_ne!(other[1], actions[4]);
+    let mut rng = draw_rng(plan.seed, plan.conns[0].id, site_of(&[1, 0]), 2);
+    let want = format!("{:016x}", rand::Rng::random::<u64>(&mut rng));
+    assert_eq!(message["r"], json!(want));
+}
+
+fn site_of(path: &[usize]) -> u64 {
+    cursor::site(path.iter().copied())
+}
+
+#[test]
+fn nested_and_paced_loops_expand_like_the_old_expander() {
+    let every = Duration::from_millis(10);
+    let plan = one_conn(vec![
+        Step::Repeat {
+            times: 2,
+            every: Some(every),
+            steps: vec![Step::Repeat {
+                times: 2,
+                every: None,
+                steps: vec![send(json!({"run_id": "{{run}}"}))],
+            }],
+        },
+        Step::Expect(Expect {
+            pattern: vec![],
+            correlate: Some("run_id".into()),
+            within: Duration::from_secs(1),
+            wait: true,
+            checks: Vec::new(),
+            capture: Vec::new(),
+            absent: false,
+            name: None,
+        }),
+    ]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let m = |n: &str| Action::Send {
+        message: json!({ "run_id": n }),
+    };
+    assert_eq!(
+        actions[..9],
+        [
+            Action::Connect,
+            Action::PaceStart,
+            Action::PaceAt(Duration::ZERO),
+            m("1"),
+            m("2"),
+            Action::PaceAt(every),
+            m("3"),
+            m("4"),
+            Action::Expect(ExpectPlan {
+                pattern: vec![],
+                correlate: Some(("run_id".into(), "4".into())),
+                within: Duration::from_secs(1),
+                wait: true,
+                checks: Vec::new(),
+                capture: Vec::new(),
+                absent: false,
+                name: None,
+            }),
+        ]
+    );
+    assert_eq!(actions.len() as u64, plan.actions_of(&plan.conns[0]));
+}
+
+#[test]
+fn planning_a_thousand_connections_of_a_million_messages_is_small() {
+    let mut s = scenario(1000, 1, TokenReuse::PerConnection, ramp());
+    s.groups[0].steps = vec![Step::Repeat {
+        times: 1_000_000,
+        every: None,
+        steps: vec![send(json!({"type": "m", "id": "{{uuid}}"}))],
+    }];
+    let started = std::time::Instant::now();
+    let plan = build(&s, 3);
+    let json = plan.to_json().unwrap();
+    println!(
+        "1,000 connections x 1,000,000 messages: planned in {:?}, plan JSON {} bytes",
+        started.elapsed(),
+        json.len()
+    );
+    assert_eq!(plan.sends(), 1_000_000_000);
+    // Per connection: id, group, user, token, start (~100 bytes pretty-printed), plus
+    // one token each; nothing per message.
+    assert!(json.len() < 400 * 1000, "{} bytes", json.len());
 }
 
 proptest! {
@@ -243,4 +419,120 @@ proptest! {
         let s = scenario(4, 2, TokenReuse::PerConnection, Arrival::Burst { at: Duration::ZERO });
         prop_assert_eq!(build(&s, seed), build(&s, seed));
     }
+}
+
+#[test]
+fn group_indexes_above_65535_do_not_wrap() {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    let template = s.groups[0].clone();
+    s.groups = (0..70_000)
+        .map(|i| Group {
+            name: format!("g{i}"),
+            arrival: if i == 69_999 {
+                Arrival::Collide { at: Duration::ZERO }
+            } else {
+                Arrival::Burst { at: Duration::ZERO }
+            },
+            steps: vec![Step::Close { code: 1000 }],
+            ..template.clone()
+        })
+        .collect();
+    let plan = build(&s, 1);
+    plan.check().unwrap();
+    let last = plan.conns.iter().max_by_key(|c| c.group).unwrap();
+    assert_eq!(last.group, 69_999);
+    assert_eq!(plan.group_name(last), "g69999");
+    assert_eq!(plan.barriers[0].group, 69_999);
+    assert_eq!(last.barrier, Some(0));
+}
+
+/// An expect step with the protocol options (issue 12) on top of the basics.
+fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &str) -> Step {
+    Step::Expect(Expect {
+        pattern: vec![PatternItem {
+            event: pattern.into(),
+            repeat: Repeat::One,
+        }],
+        correlate: Some(correlate.into()),
+        within: Duration::from_secs(1),
+        wait: true,
+        checks,
+        capture: vec![Capture {
+            name: "sid".into(),
+            path: "/payload/sid".into(),
+        }],
+        absent: false,
+        name: Some(name.into()),
+    })
+}
+
+#[test]
+fn the_walk_fills_typed_placeholders_paths_text_frames_and_expect_templates_per_iteration() {
+    // Inside a loop, each iteration's send, text frame, pattern and field test see that
+    // iteration's `{{run}}`; correlation reads a nested path of what was sent; captures
+    // stay as written for the connection to fill; keys keep the order written.
+    let plan = one_conn(vec![Step::Repeat {
+        times: 2,
+        every: None,
+        steps: vec![
+            send(json!({"type": "sub", "payload": {"id": "{{run:int}}", "sid": "{{$sid}}"}})),
+            Step::SendText {
+                template: "t{{run}}-{{conn}}".into(),
+            },
+            expect_step(
+                "ev-{{run}}",
+                "payload.id",
+                vec![FieldTest {
+                    path: "/payload/echo".into(),
+                    test: Test::Equals(json!("{{run:int}}")),
+                }],
+                "sub",
+            ),
+        ],
+    }]);
+    let conn = &plan.conns[0];
+    assert!(conn.is_scripted());
+    assert_eq!(plan.sends(), 4, "text frames count as sends");
+    assert_eq!(plan.turn_names(), vec!["sub".to_string()]);
+    assert!(plan.tests_fields(conn));
+    let actions = expand_conn(&plan, conn, 100).unwrap();
+    assert_eq!(actions.len() as u64, plan.actions_of(conn));
+    let Action::Send { message } = &actions[4] else {
+        panic!("{:?}", actions[4]);
+    };
+    assert_eq!(
+        message.to_string(),
+        r#"{"type":"sub","payload":{"id":3,"sid":"{{$sid}}"}}"#
+    );
+    assert_eq!(
+        actions[5],
+        Action::SendText {
+            text: format!("t4-{}", conn.id)
+        }
+    );
+    let Action::Expect(e) = &actions[6] else {
+        panic!("{:?}", actions[6]);
+    };
+    assert_eq!(e.pattern[0].event, "ev-4");
+    assert_eq!(e.correlate, Some(("payload.id".into(), "3".into())));
+    assert_eq!(e.checks[0].test, Test::Equals(json!(4)));
+    assert_eq!(e.capture[0].name, "sid");
+    assert_eq!(e.name.as_deref(), Some("sub"));
+}
+
+#[test]
+fn group_headers_are_stored_per_group_not_per_connection() {
+    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
+    let plain = build(&s, 1);
+    assert!(plain.group_headers.is_empty());
+    assert!(!plain.to_json().unwrap().contains("group_headers"));
+    assert!(plain.headers_of(&plain.conns[0]).is_empty());
+    s.groups[0].headers = vec![("X-Room".into(), "{{group}}-{{user}}".into())];
+    let plan = build(&s, 1);
+    assert_eq!(plan.group_headers.len(), 1);
+    for c in &plan.conns {
+        assert_eq!(plan.headers_of(c), &s.groups[0].headers[..]);
+    }
+    let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(back.group_headers, plan.group_headers);
 }

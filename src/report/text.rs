@@ -1,5 +1,6 @@
 //! The compact console summary.
 
+use crate::model::words::plural;
 use crate::model::Phase;
 use crate::model::Verdict;
 use crate::results::Summary;
@@ -19,11 +20,11 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     )?;
     writeln!(
         w,
-        "ran {:.2}s of {:.0}s ({}) · {} connections planned",
+        "ran {:.2}s of {:.0}s ({}) · {} planned",
         s.elapsed_ms / 1000.0,
         s.duration_ms / 1000.0,
         s.stopped,
-        s.connections_planned
+        plural(s.connections_planned as u64, "connection")
     )?;
     let c = &s.counters;
     // The rest of `attempted`, shown when there is any, so the line always adds up:
@@ -57,8 +58,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,
-            "  findings   non-JSON {}  binary {}  buffer overflows {}",
-            c.non_json, c.binary_frames, c.expect.buffer_overflows
+            "  findings   non-JSON {}  binary {}  buffer overflows {} ({} bytes dropped)",
+            c.non_json, c.binary_frames, c.expect.buffer_overflows, c.expect.buffer_overflow_bytes
         )?;
     }
     render_phases(s, w)?;
@@ -77,8 +78,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.probe.tokens > 0 {
         writeln!(
             w,
-            "probe        {} tokens reconnected after the run, {} refused{}",
-            s.probe.tokens,
+            "probe        {} reconnected after the run, {} refused{}",
+            plural(s.probe.tokens as u64, "token"),
             s.probe.refused,
             if s.probe.inconclusive > 0 {
                 format!(

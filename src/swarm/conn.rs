@@ -85,6 +85,7 @@ use crate::model::{
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
+use crate::plan::Cursor;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -101,6 +102,10 @@ const LATE: Duration = Duration::from_millis(5);
 
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
+
+/// How many actions past the one in progress a lost connection looks at to name the steps
+/// it kept from running.
+const CUT_OFF_SCANNED: usize = 10_000;
 
 /// How long we wait for the server's side of a close handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -155,9 +160,11 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     answer: Option<Answer>,
     released_us: Option<u64>,
-    /// Index of the plan action in progress (the actions' length once the script is
-    /// over): what a connection that ends early kept from running.
-    step: usize,
+    /// Where the script is: the action in progress is the cursor's last; what a
+    /// connection that ends early kept from running is ahead of it.
+    cursor: Cursor,
+    /// The action in progress (`None` before the first and once the script is over).
+    current: Option<Arc<Action>>,
 }
 
 mod frames;
@@ -179,9 +186,10 @@ impl ConnRun {
             jti: token.jti.clone(),
             sub: token.sub.clone(),
         };
-        let fields = correlate_fields(plan);
+        let fields = ctx.plan.correlate_fields(plan);
+        let cursor = Cursor::new(plan);
         let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
-        if needs_bodies(plan) {
+        if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
         }
         ConnRun {
@@ -199,7 +207,8 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             released_us: None,
-            step: 0,
+            cursor,
+            current: None,
         }
     }
 
@@ -208,7 +217,7 @@ impl ConnRun {
     }
 
     pub(super) async fn run(mut self) -> ConnReport {
-        let intended = self.ctx.t0 + self.plan().start;
+        let intended = super::later(self.ctx.t0, self.plan().start);
         if self.sleep_until(intended).await == Stop::Cancelled {
             return Box::pin(self.finish()).await;
         }
@@ -218,14 +227,16 @@ impl ConnRun {
         )
         .await;
         let ctx = self.ctx.clone();
-        let actions = &ctx.plan.conns[self.index].actions;
+        let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
-        for (step, action) in actions.iter().enumerate() {
-            if self.cancel.is_cancelled() {
+        while !self.cancel.is_cancelled() {
+            let Some(action) = self.cursor.next(&ctx.plan, conn) else {
                 break;
-            }
-            self.step = step;
-            match action {
+            };
+            // Shared with `stream_ended`, which names the step a lost connection was at.
+            let action = Arc::new(action);
+            self.current = Some(action.clone());
+            match &*action {
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
                 Action::Connect => connected = Box::pin(self.connect(&[])).await,
@@ -237,7 +248,7 @@ impl ConnRun {
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
-                    // `{{$name}}` captures are known only now: the plan keeps them as written.
+                    // `{{$name}}` captures are known only now: the cursor yields them as written.
                     let text = if self.checker.captures.is_empty() {
                         message.to_string()
                     } else {
@@ -265,7 +276,7 @@ impl ConnRun {
                 Action::Close { code } => Box::pin(self.close(*code)).await,
             }
         }
-        self.step = actions.len();
+        self.current = None;
         if self.cancel.is_cancelled() {
             Box::pin(self.close_interrupted()).await;
         } else {
@@ -363,7 +374,7 @@ impl ConnRun {
     /// Open model: reads until the block start + `offset`, then marks the next send's
     /// intended time, so a late send is charged to the server, not hidden.
     async fn pace_at(&mut self, offset: Duration) {
-        let intended = self.pace_base.unwrap_or_else(Instant::now) + offset;
+        let intended = super::later(self.pace_base.unwrap_or_else(Instant::now), offset);
         if Instant::now() < intended && self.pump(Some(intended), |_| false).await != Stop::Deadline
         {
             return;
@@ -461,29 +472,4 @@ impl ConnRun {
             _ = sleep_until(at) => Stop::Deadline,
         }
     }
-}
-
-/// Whether some expectation of this connection tests fields or captures values (its
-/// checker then keeps the bodies of buffered messages).
-fn needs_bodies(plan: &ConnPlan) -> bool {
-    plan.actions
-        .iter()
-        .any(|a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()))
-}
-
-/// Correlation fields this connection's expectations use (usually just one).
-fn correlate_fields(plan: &ConnPlan) -> Vec<String> {
-    let mut fields: Vec<String> = Vec::new();
-    for action in &plan.actions {
-        if let Action::Expect(ExpectPlan {
-            correlate: Some((field, _)),
-            ..
-        }) = action
-        {
-            if !fields.contains(field) {
-                fields.push(field.clone());
-            }
-        }
-    }
-    fields
 }

@@ -47,6 +47,13 @@ pub struct SwarmOutput {
     pub probes: Vec<Probe>,
 }
 
+/// `at + d`, or far in the future when that does not fit an `Instant` (a duration from a
+/// scenario may be up to 2^64 µs; `Instant + Duration` would panic on it).
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Shared, read-only state of a run.
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
@@ -77,7 +84,8 @@ pub(crate) fn upgrade_of<'a>(
     let placement = ctx.plan.placement_of(conn);
     let templated = |s: &str| s.contains("{{");
     let first_message = matches!(placement, Placement::FirstMessage { template } if templated(&template.to_string()));
-    let headers = !conn.headers.is_empty() || ctx.extras.headers.iter().any(|(_, v)| templated(v));
+    let own = ctx.plan.headers_of(conn);
+    let headers = !own.is_empty() || ctx.extras.headers.iter().any(|(_, v)| templated(v));
     if !first_message && !headers {
         return (Cow::Borrowed(placement), Cow::Borrowed(&ctx.extras));
     }
@@ -105,7 +113,7 @@ pub(crate) fn upgrade_of<'a>(
         return (placement, Cow::Borrowed(&ctx.extras));
     }
     let mut extras = ctx.extras.clone();
-    for (name, value) in &conn.headers {
+    for (name, value) in own {
         extras
             .headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
@@ -133,7 +141,7 @@ pub async fn run(
     let lead = Duration::from_millis(20) + Duration::from_micros(3 * plan.conns.len() as u64);
     let t0 = Instant::now() + lead;
     let run_cancel = cancel.child_token();
-    let deadline = t0 + plan.duration;
+    let deadline = later(t0, plan.duration);
     let barriers = plan
         .barriers
         .iter()
@@ -202,7 +210,7 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
     };
     tokio::select! {
         _ = barrier.token.cancelled() => return,
-        _ = tokio::time::sleep_until(ctx.t0 + plan.release) => {}
+        _ = tokio::time::sleep_until(later(ctx.t0, plan.release)) => {}
     }
     let fired = ctx.t0.elapsed().as_micros() as u64;
     barrier
@@ -289,4 +297,20 @@ async fn collect(
     }
     reports.sort_by_key(|r| r.id);
     (reports, failures, hit_duration)
+}
+
+#[cfg(test)]
+mod later_tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_past_what_an_instant_holds_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        let far = later(now, Duration::from_micros(u64::MAX).saturating_mul(1000));
+        assert!(far > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
 }

@@ -777,7 +777,6 @@ fn indeterminate_attempts() {
 /// `Cause::Tls` is judged accepted. Latent today: `classify` maps `WsError::Tls`, but the
 /// rustls stream's errors reach tungstenite as I/O errors (→ Reset).
 #[test]
-#[ignore = "suspected bug: Judge::ended accepts a pending attempt that died with Cause::Tls"]
 fn tls_error_before_first_frame_is_a_failure() {
     let cases = [Case {
         name: "tls error before the first frame: died on its own",

@@ -1,0 +1,354 @@
+//! Walking a connection's script one action at a time.
+//!
+//! A plan stores each group's steps once; repeats stay loops. [`Cursor`] turns them into
+//! the connection's actions as the engine asks for them, so a `repeat = 1000000` costs a
+//! few counters, not a million actions. Every random choice (a think time, a backoff delay,
+//! `{{random}}`, `{{uuid}}`, the start jitter) draws from [`draw_rng`]: a ChaCha8 stream
+//! keyed by (seed, connection, step path) and selected by the iteration, so iteration
+//! 900,000 of a loop draws the same values whether or not the 899,999 before it were
+//! walked, and removing a connection or a step leaves every other draw as it was.
+//!
+//! The counters a template sees (`{{run}}`, the 1-based count of sends) and the
+//! correlation values of expectations (the latest send carrying the field path) follow the
+//! walk. `{{$name}}` capture references are not the cursor's business: they stay as
+//! written in the actions it yields, and the connection fills them from what it captured
+//! when it sends (a correlation value holding one is filled when the expectation is
+//! registered).
+
+use super::sample;
+use super::template::{self, expand};
+use super::NoRng;
+use crate::model::path::lookup;
+use crate::model::{
+    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, Test,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The site of a connection's start jitter (step paths hash elsewhere, see [`site`]).
+pub const JITTER_SITE: u64 = u64::MAX;
+
+/// The random stream of one draw site: ChaCha8 keyed by (seed, connection, site), stream
+/// `iteration` (the flattened iteration index of the enclosing loops; 0 outside loops).
+/// Every (connection, site, iteration) gets its own 2^68-word stream, so draws never
+/// overlap however many values one template takes.
+pub fn draw_rng(seed: u64, conn: u32, site: u64, iteration: u64) -> ChaCha8Rng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..12].copy_from_slice(&conn.to_le_bytes());
+    key[16..24].copy_from_slice(&site.to_le_bytes());
+    key[24..].copy_from_slice(b"stampede");
+    let mut rng = ChaCha8Rng::from_seed(key);
+    rng.set_stream(iteration);
+    rng
+}
+
+/// SplitMix64's finaliser: a bijection on u64 that mixes every bit.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The draw site of a step from its path: the indices of the enclosing repeats in their
+/// lists, then the step's own index.
+pub(super) fn site(path: impl IntoIterator<Item = usize>) -> u64 {
+    path.into_iter()
+        .fold(0x5354_414d_5045_4445, |h, i| mix(h ^ i as u64))
+}
+
+/// One list of steps being walked: the script itself, or one repeat's body.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// Index of this frame's `repeat` in its parent's list (0 for the script).
+    step: usize,
+    /// Next step to look at.
+    next: usize,
+    /// Current iteration (0-based) and how many there are.
+    iter: u32,
+    times: u32,
+    /// Flattened index of the current iteration over all enclosing loops: what selects the
+    /// draw stream of the steps inside. Saturating; validation keeps a connection's actions
+    /// far below where it could saturate.
+    flat: u64,
+    /// A paced repeat's interval.
+    every: Option<Duration>,
+    /// The `PaceAt` of the current iteration is still to be yielded.
+    pace_due: bool,
+}
+
+/// Where a connection is in its actions. Owns no part of the plan: every call takes the
+/// plan and the connection, so a cursor lives next to an `Arc<Plan>` and clones cheaply
+/// (a few frames and the correlation values).
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    /// Explicit actions: the index of the next one.
+    explicit: Option<usize>,
+    started: bool,
+    frames: Vec<Frame>,
+    /// 1-based counter of sends, the `{{run}}` placeholder.
+    run: u64,
+    /// The field paths the script's expectations correlate on (`Plan::correlate_fields`),
+    /// found when the walk starts.
+    correlated: Vec<String>,
+    /// Each correlated path's value in the latest send that had it: an expectation
+    /// correlates with the latest request carrying its field, even if a send without that
+    /// field came in between.
+    last_by_field: BTreeMap<String, String>,
+    /// Actions yielded so far.
+    yielded: u64,
+}
+
+impl Cursor {
+    /// A cursor before the first action of `conn`.
+    pub fn new(conn: &ConnPlan) -> Self {
+        Cursor {
+            explicit: (!conn.is_scripted()).then_some(0),
+            started: false,
+            frames: Vec::new(),
+            run: 0,
+            correlated: Vec::new(),
+            last_by_field: BTreeMap::new(),
+            yielded: 0,
+        }
+    }
+
+    /// Actions yielded so far: the 1-based number of the action in progress.
+    pub fn yielded(&self) -> u64 {
+        self.yielded
+    }
+
+    /// The next action of `conn` (which must be the connection this cursor was made for),
+    /// or `None` when the script is over.
+    pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
+        let action = match self.explicit.as_mut() {
+            Some(next) => {
+                let action = conn.actions.get(*next)?.clone();
+                *next += 1;
+                action
+            }
+            None => self.next_scripted(plan, conn)?,
+        };
+        self.yielded += 1;
+        Some(action)
+    }
+
+    fn next_scripted(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
+        let script = plan.script_of(conn)?;
+        let vars = template::Vars {
+            user: conn.user,
+            conn: conn.id,
+            group: plan
+                .groups
+                .get(conn.group as usize)
+                .map_or("", String::as_str),
+            sub: plan
+                .tokens
+                .get(conn.token as usize)
+                .map_or("", |t| t.sub.as_str()),
+        };
+        let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
+        if !self.started {
+            self.started = true;
+            self.correlated = plan.correlate_fields(conn);
+            let mut root = Frame {
+                step: 0,
+                next: 0,
+                iter: 0,
+                times: 1,
+                flat: 0,
+                every: None,
+                pace_due: false,
+            };
+            let first = match script.first() {
+                Some(Step::AbortHandshake { after, how }) => {
+                    root.next = 1;
+                    Action::AbortHandshake {
+                        after: sample(after, &mut draw(site([0]), 0)),
+                        rst: *how == AbortHow::Rst,
+                    }
+                }
+                _ => Action::Connect,
+            };
+            self.frames.push(root);
+            return Some(first);
+        }
+        loop {
+            let list = steps_at(script, &self.frames);
+            let paced = self.frames.iter().any(|f| f.every.is_some());
+            let top = self.frames.last_mut()?;
+            if top.pace_due {
+                top.pace_due = false;
+                let every = top.every.unwrap_or_default();
+                return Some(Action::PaceAt(every.saturating_mul(top.iter)));
+            }
+            let Some(step) = list.get(top.next) else {
+                top.iter += 1;
+                if top.iter < top.times {
+                    top.next = 0;
+                    top.flat = top.flat.saturating_add(1);
+                    top.pace_due = top.every.is_some();
+                } else {
+                    self.frames.pop();
+                }
+                continue;
+            };
+            let index = top.next;
+            top.next += 1;
+            let flat = top.flat;
+            let at = site(self.frames[1..].iter().map(|f| f.step).chain([index]));
+            match step {
+                Step::Repeat {
+                    times,
+                    steps: _,
+                    every,
+                } => {
+                    if *times > 0 {
+                        self.frames.push(Frame {
+                            step: index,
+                            next: 0,
+                            iter: 0,
+                            times: *times,
+                            flat: flat.saturating_mul(u64::from(*times)),
+                            every: *every,
+                            pace_due: every.is_some(),
+                        });
+                    }
+                    if every.is_some() {
+                        return Some(Action::PaceStart);
+                    }
+                }
+                Step::Send { template } => {
+                    self.run += 1;
+                    let message = expand(template, &vars, self.run, &mut draw(at, flat));
+                    for path in &self.correlated {
+                        if let Some(v) = lookup(&message, path) {
+                            self.last_by_field.insert(path.clone(), super::json_key(v));
+                        }
+                    }
+                    return Some(Action::Send { message });
+                }
+                Step::SendText { template } => {
+                    self.run += 1;
+                    let text =
+                        template::expand_text(template, &vars, self.run, &mut draw(at, flat));
+                    return Some(Action::SendText { text });
+                }
+                Step::Expect(expect) => {
+                    let mut plan = self.expect(expect, &vars);
+                    // Paced (open model): the schedule goes on whatever the server does.
+                    plan.wait &= !paced;
+                    return Some(Action::Expect(plan));
+                }
+                Step::Think { dist } => {
+                    return Some(Action::Think(sample(dist, &mut draw(at, flat))))
+                }
+                Step::PauseReads { dist } => {
+                    return Some(Action::PauseReads(sample(dist, &mut draw(at, flat))))
+                }
+                Step::Close { code } => return Some(Action::Close { code: *code }),
+                // Validation only allows it first, where the start turned it into the connect.
+                Step::AbortHandshake { .. } => {}
+                Step::Reconnect { after, backoff } => {
+                    return Some(Action::Reconnect {
+                        after: sample(after, &mut draw(at, flat)),
+                        backoff: backoff.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// The expectation as it applies now: its correlation value from the latest send, and
+    /// the placeholders of its pattern and field tests expanded (those draw nothing;
+    /// `{{$name}}` captures stay for the checker).
+    fn expect(&self, expect: &Expect, vars: &template::Vars<'_>) -> ExpectPlan {
+        let correlate = expect.correlate.as_ref().map(|field| {
+            let value = self.last_by_field.get(field).cloned().unwrap_or_default();
+            (field.clone(), value)
+        });
+        let text = |t: &str| template::expand_text(t, vars, self.run, &mut NoRng);
+        let pattern = expect
+            .pattern
+            .iter()
+            .map(|item| PatternItem {
+                event: text(&item.event),
+                repeat: item.repeat,
+            })
+            .collect();
+        let checks = expect
+            .checks
+            .iter()
+            .map(|t| FieldTest {
+                path: text(&t.path),
+                test: match &t.test {
+                    Test::Equals(v) => Test::Equals(expand(v, vars, self.run, &mut NoRng)),
+                    Test::Matches(p) => Test::Matches(text(p)),
+                    other => other.clone(),
+                },
+            })
+            .collect();
+        ExpectPlan {
+            pattern,
+            correlate,
+            within: expect.within,
+            wait: expect.wait,
+            checks,
+            capture: expect.capture.clone(),
+            absent: expect.absent,
+            name: expect.name.clone(),
+        }
+    }
+
+    /// The actions after the one in progress, up to (not including) the first for which
+    /// `stop` holds, at most `cap` of them; the cursor itself does not move.
+    pub fn ahead(
+        &self,
+        plan: &Plan,
+        conn: &ConnPlan,
+        cap: usize,
+        stop: impl Fn(&Action) -> bool,
+    ) -> Vec<Action> {
+        let mut probe = self.clone();
+        let mut out = Vec::new();
+        while out.len() < cap {
+            match probe.next(plan, conn) {
+                Some(a) if !stop(&a) => out.push(a),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+/// The list of steps the innermost frame walks.
+fn steps_at<'s>(script: &'s [Step], frames: &[Frame]) -> &'s [Step] {
+    let mut list = script;
+    for frame in frames.iter().skip(1) {
+        match list.get(frame.step) {
+            Some(Step::Repeat { steps, .. }) => list = steps,
+            _ => return &[],
+        }
+    }
+    list
+}
+
+/// Every action of `conn`, expanded, or `None` when there are more than `cap` (for
+/// shrinking, which edits actions one by one, and for tests).
+pub fn expand_conn(plan: &Plan, conn: &ConnPlan, cap: usize) -> Option<Vec<Action>> {
+    if plan.actions_of(conn) > cap as u64 {
+        return None;
+    }
+    let mut cursor = Cursor::new(conn);
+    let mut out = Vec::new();
+    while let Some(action) = cursor.next(plan, conn) {
+        if out.len() >= cap {
+            return None;
+        }
+        out.push(action);
+    }
+    Some(out)
+}

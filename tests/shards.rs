@@ -30,7 +30,13 @@ async fn run_to(s: &stampede::model::Scenario, url: &str, out: &Path, shard: Opt
 #[tokio::test]
 async fn merged_shards_count_what_one_process_counts() {
     let server = spawn_reference(None).await;
-    let s = scenario("shards.toml", &chat_scenario("shards", 9, 2));
+    // The answers' expectation is named: its turn histogram merges by name too.
+    let text = chat_scenario("shards", 9, 2).replace(
+        "correlate = \"run_id\",",
+        "correlate = \"run_id\", name = \"reply\",",
+    );
+    assert!(text.contains("name = \"reply\""));
+    let s = scenario("shards.toml", &text);
     let tmp = tempfile::tempdir().unwrap();
     run_to(&s, &server.url(), &tmp.path().join("whole"), None).await;
     for i in 0..3 {
@@ -93,6 +99,10 @@ async fn merged_shards_count_what_one_process_counts() {
             "{phase}"
         );
     }
+    let named = |s: &stampede::results::Summary| s.turns.get("reply").map(|t| t.count);
+    assert_eq!(named(w), Some(18), "9 users × 2 answers");
+    assert_eq!(named(m), named(w));
+    assert_eq!(merged.histograms.turn("reply").map(|h| h.len()), Some(18));
     // A shard given twice is refused, not counted twice.
     let twice = [parts[0].clone(), parts[0].clone()];
     assert!(merge(&twice).is_err());

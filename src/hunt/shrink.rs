@@ -226,12 +226,15 @@ async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Er
                 continue;
             }
             let mut actions = current.clone();
-            if matches!(actions[ai], Action::Send { .. }) {
+            if matches!(actions[ai], Action::Send { .. } | Action::SendText { .. }) {
                 let answers: Vec<usize> = (ai + 1..actions.len())
                     .take_while(|&k| {
                         !matches!(
                             actions[k],
-                            Action::Send { .. } | Action::Connect | Action::Reconnect { .. }
+                            Action::Send { .. }
+                                | Action::SendText { .. }
+                                | Action::Connect
+                                | Action::Reconnect { .. }
                         )
                     })
                     .filter(|&k| matches!(actions[k], Action::Expect(_)))

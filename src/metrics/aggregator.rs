@@ -28,7 +28,30 @@ pub struct SampleBuffer {
 impl SampleBuffer {
     pub async fn record(&mut self, phase: Phase, value: Duration) {
         let at = Instant::now();
-        self.samples.push(Sample { phase, value, at });
+        self.push(Sample {
+            phase,
+            value,
+            at,
+            turn: None,
+        })
+        .await;
+    }
+
+    /// Records the turn latency of a named expectation: `turn` indexes `Plan::turn_names`.
+    pub async fn record_turn(&mut self, turn: u16, value: Duration) {
+        let at = Instant::now();
+        self.push(Sample {
+            phase: Phase::Turn,
+            value,
+            at,
+            turn: Some(turn),
+        })
+        .await;
+    }
+
+    async fn push(&mut self, sample: Sample) {
+        let at = sample.at;
+        self.samples.push(sample);
         if self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s) {
             self.flush().await;
         }

@@ -137,6 +137,10 @@ pub struct Sample {
     pub phase: Phase,
     pub value: Duration,
     pub at: Instant,
+    /// A named expectation's turn (`expect ... name = "..."`): the index of its name in
+    /// `Plan::turn_names`. Goes to that name's whole-run histogram only (its `Turn` sample
+    /// is recorded apart, as for every expectation).
+    pub turn: Option<u16>,
 }
 
 /// An interval still taking samples.
@@ -223,6 +227,10 @@ impl Recorder {
     /// oldest interval still open instead: late, but never lost. The whole-run histograms
     /// are exact either way; only its place in the log moves.
     pub(crate) fn file(&mut self, sample: Sample) {
+        if let Some(turn) = sample.turn {
+            self.total.record_turn(turn, sample.value);
+            return;
+        }
         self.total.record(sample.phase, sample.value);
         if let Some(seen) = self.seen.get_mut(sample.phase.index()) {
             *seen = true;

@@ -46,6 +46,10 @@ pub enum MetricsError {
 #[derive(Debug, Clone)]
 pub struct Histograms {
     by_phase: Vec<Histogram<u64>>,
+    /// Named expectations' turn latencies, by name (at most
+    /// [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES)). While a run records, entries are
+    /// indexed by `Plan::turn_names` and unnamed; [`name_turns`](Self::name_turns) names them.
+    turns: Vec<(String, Histogram<u64>)>,
     /// Samples above [`MAX_US`], clamped to it; counted so a clamp is never silent.
     pub clamped: u64,
 }
@@ -60,6 +64,7 @@ impl Histograms {
     pub fn new() -> Self {
         Histograms {
             by_phase: Phase::ALL.iter().map(|_| new_histogram()).collect(),
+            turns: Vec::new(),
             clamped: 0,
         }
     }
@@ -77,6 +82,42 @@ impl Histograms {
         }
     }
 
+    /// Records a named expectation's turn; `turn` indexes `Plan::turn_names` (an index
+    /// past [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) is dropped: validation keeps
+    /// scenarios under it, and a hand-edited plan must not grow this without bound).
+    pub fn record_turn(&mut self, turn: u16, value: Duration) {
+        let index = usize::from(turn);
+        if index >= crate::model::MAX_TURN_NAMES {
+            return;
+        }
+        while self.turns.len() <= index {
+            self.turns.push((String::new(), new_histogram()));
+        }
+        let us = (value.as_micros() as u64).clamp(1, MAX_US);
+        let _ = self.turns[index].1.record(us);
+    }
+
+    /// Names the turn histograms recorded by index: `names` is `Plan::turn_names`.
+    pub fn name_turns(&mut self, names: &[String]) {
+        for (i, (name, _)) in self.turns.iter_mut().enumerate() {
+            if let Some(n) = names.get(i) {
+                name.clone_from(n);
+            }
+        }
+        self.turns
+            .retain(|(name, h)| !name.is_empty() && !h.is_empty());
+    }
+
+    /// The named turn histograms, in the order their names first appear in the plan.
+    pub fn turns(&self) -> impl Iterator<Item = (&str, &Histogram<u64>)> {
+        self.turns.iter().map(|(n, h)| (n.as_str(), h))
+    }
+
+    /// One named turn histogram.
+    pub fn turn(&self, name: &str) -> Option<&Histogram<u64>> {
+        self.turns.iter().find(|(n, _)| n == name).map(|(_, h)| h)
+    }
+
     pub fn get(&self, phase: Phase) -> &Histogram<u64> {
         &self.by_phase[phase.index()]
     }
@@ -87,24 +128,35 @@ impl Histograms {
             // Same bounds on both sides, so `add` cannot fail.
             let _ = mine.add(theirs);
         }
+        for (name, theirs) in &other.turns {
+            let room = self.turns.len() < crate::model::MAX_TURN_NAMES;
+            match self.turns.iter_mut().find(|(n, _)| n == name) {
+                Some((_, mine)) => {
+                    let _ = mine.add(theirs);
+                }
+                None if room => self.turns.push((name.clone(), theirs.clone())),
+                None => {}
+            }
+        }
         self.clamped += other.clamped;
     }
 
-    /// Serializes each non-empty phase as base64 of HdrHistogram's V2+deflate encoding.
+    /// Serializes each non-empty phase as base64 of HdrHistogram's V2+deflate encoding;
+    /// named turns under `turn:NAME`.
     pub fn encode(&self) -> BTreeMap<String, String> {
         use base64::Engine;
         let mut out = BTreeMap::new();
-        for phase in Phase::ALL {
-            let h = self.get(phase);
+        let phases = Phase::ALL
+            .iter()
+            .map(|p| (p.name().to_string(), self.get(*p)));
+        let turns = self.turns().map(|(n, h)| (format!("{TURN_PREFIX}{n}"), h));
+        for (key, h) in phases.chain(turns) {
             if h.is_empty() {
                 continue;
             }
             let mut bytes = Vec::new();
             if V2DeflateSerializer::new().serialize(h, &mut bytes).is_ok() {
-                out.insert(
-                    phase.name().to_string(),
-                    base64::engine::general_purpose::STANDARD.encode(bytes),
-                );
+                out.insert(key, base64::engine::general_purpose::STANDARD.encode(bytes));
             }
         }
         out
@@ -132,9 +184,28 @@ impl Histograms {
                 .add(&h)
                 .map_err(|e| err(format!("{e:?}")))?;
         }
+        let turns = encoded
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(TURN_PREFIX).map(|n| (n, v)));
+        for (name, text) in turns.take(crate::model::MAX_TURN_NAMES) {
+            let err = |reason: String| MetricsError::Decode {
+                phase: format!("{TURN_PREFIX}{name}"),
+                reason,
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| err(e.to_string()))?;
+            let h: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| err(format!("{e:?}")))?;
+            out.turns.push((name.to_string(), h));
+        }
         Ok(out)
     }
 }
+
+/// Where named turns go among the encoded phases: `turn:ack`.
+pub const TURN_PREFIX: &str = "turn:";
 
 /// The histogram every phase uses.
 #[allow(clippy::expect_used)]
@@ -175,6 +246,33 @@ impl PhaseStats {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn named_turns_are_recorded_by_index_named_encoded_and_merged_by_name() {
+        let names = vec!["ack".to_string(), "events.all".to_string()];
+        let mut a = Histograms::new();
+        a.record_turn(0, Duration::from_millis(1));
+        a.record_turn(1, Duration::from_millis(5));
+        a.record_turn(1, Duration::from_millis(6));
+        a.record_turn(99, Duration::from_millis(6));
+        a.name_turns(&names);
+        let got: Vec<(&str, u64)> = a.turns().map(|(n, h)| (n, h.len())).collect();
+        assert_eq!(got, [("ack", 1), ("events.all", 2)]);
+        let encoded = a.encode();
+        assert!(encoded.contains_key("turn:events.all"));
+        let back = Histograms::decode(&encoded).unwrap();
+        assert_eq!(back.turn("events.all").map(|h| h.len()), Some(2));
+        let mut b = Histograms::new();
+        b.record_turn(0, Duration::from_millis(2));
+        b.name_turns(&["events.all".to_string()]);
+        b.merge(&back);
+        assert_eq!(b.turn("events.all").map(|h| h.len()), Some(3));
+        assert_eq!(b.turn("ack").map(|h| h.len()), Some(1));
+        assert!(
+            b.get(Phase::Turn).is_empty(),
+            "named turns stay out of the phases"
+        );
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]

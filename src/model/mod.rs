@@ -6,12 +6,14 @@
 //! - [`history`]: what a run saw (attempts, causes, counters, probes, violations);
 //! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
 //! - [`bad_token`]: the bad-token catalogue;
+//! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
 //! - [`units`]: durations as integer microseconds in serde;
 //! - [`words`]: plurals and "did you mean" for messages.
 
 pub mod bad_token;
 pub mod history;
 pub mod names;
+pub mod path;
 pub mod plan;
 pub mod spec;
 pub mod units;

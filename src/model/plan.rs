@@ -11,7 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step,
+    AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
+    SecretSource, Step,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,11 @@ pub struct Plan {
     /// explicit actions runs. Empty in plans written before scripts existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<Vec<Step>>,
+    /// Each group's own upgrade headers, indexed by [`ConnPlan::group`], sent after
+    /// [`AuthPlan::headers`] (a name in both: the group's value). Stored per group, not per
+    /// connection; empty when no group has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_headers: Vec<Vec<(String, String)>>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -165,6 +171,10 @@ pub enum Action {
     Send {
         message: serde_json::Value,
     },
+    /// A text frame sent verbatim (placeholders already expanded).
+    SendText {
+        text: String,
+    },
     Expect(ExpectPlan),
     Think(#[serde(with = "duration_us")] Duration),
     /// Marks the start of a paced block: offsets below count from here.
@@ -193,6 +203,17 @@ pub struct ExpectPlan {
     #[serde(with = "duration_us")]
     pub within: Duration,
     pub wait: bool,
+    /// Field tests, placeholders expanded; `{{$name}}` captures are resolved at run time.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<FieldTest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Capture>,
+    /// None of the pattern's kinds may arrive within `within` (`expect_none`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
+    /// The expectation's name: its turn latency gets a histogram of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Plan {
@@ -264,6 +285,67 @@ impl Plan {
         conn.placement.as_ref().unwrap_or(&self.auth.placement)
     }
 
+    /// The distinct `expect` names, in order of first appearance (connections in plan
+    /// order, each walking its script or explicit actions): the index of a name is its
+    /// turn histogram's. Scenarios hold at most `MAX_TURN_NAMES` of them.
+    pub fn turn_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let mut add = |name: &Option<String>| {
+            if let Some(n) = name {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        };
+        // Each group's script once: a million connections of one group add nothing new.
+        let mut walked = vec![false; self.scripts.len()];
+        for conn in &self.conns {
+            match self.script_of(conn) {
+                Some(steps) => {
+                    let Some(seen) = walked.get_mut(conn.group as usize) else {
+                        continue;
+                    };
+                    if !std::mem::replace(seen, true) {
+                        steps_visit(steps, &mut |s| {
+                            if let Step::Expect(e) = s {
+                                add(&e.name);
+                            }
+                        });
+                    }
+                }
+                None => {
+                    for action in &conn.actions {
+                        if let Action::Expect(e) = action {
+                            add(&e.name);
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// The upgrade headers of a connection's group (see [`Plan::group_headers`]).
+    pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, String)] {
+        self.group_headers
+            .get(conn.group as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether some expectation of this connection tests fields or captures values: its
+    /// checker then keeps the bodies of the messages it buffers.
+    pub fn tests_fields(&self, conn: &ConnPlan) -> bool {
+        match self.script_of(conn) {
+            Some(steps) => steps_any(
+                steps,
+                &|s| matches!(s, Step::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+            ),
+            None => conn.actions.iter().any(
+                |a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+            ),
+        }
+    }
+
     /// The script a scripted connection runs (`None` for explicit actions, or a group
     /// without a script in a hand-edited plan).
     pub fn script_of(&self, conn: &ConnPlan) -> Option<&[Step]> {
@@ -283,7 +365,7 @@ impl Plan {
                 None => c
                     .actions
                     .iter()
-                    .filter(|a| matches!(a, Action::Send { .. }))
+                    .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
                     .count() as u64,
             })
             .fold(0u64, u64::saturating_add)
@@ -425,7 +507,7 @@ fn steps_size(steps: &[Step]) -> ScriptSize {
     let mut size = ScriptSize::default();
     for step in steps {
         let (actions, sends) = match step {
-            Step::Send { .. } => (1, 1),
+            Step::Send { .. } | Step::SendText { .. } => (1, 1),
             Step::Repeat {
                 times,
                 steps,

@@ -81,6 +81,10 @@ pub struct Group {
     pub placement: Option<Placement>,
     /// The script every connection of this group runs, in order.
     pub steps: Vec<Step>,
+    /// Upgrade headers for this group, added to `[auth] headers` (a name given in both
+    /// takes this value). Values may hold the connection's placeholders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 /// How the connections of a group are spread over time.
@@ -153,8 +157,11 @@ impl Dist {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    /// Send a JSON text frame built from a template (strings may hold `{{...}}` placeholders).
+    /// Send a JSON text frame built from a template (strings may hold `{{...}}` placeholders);
+    /// any JSON value: an object, or an array (Phoenix v2 frames).
     Send { template: serde_json::Value },
+    /// Send this text as it is (after placeholder expansion): a frame that is not JSON.
+    SendText { template: String },
     /// Expect an ordered event pattern.
     Expect(Expect),
     /// Keep reading, but send nothing, for a while.
@@ -201,6 +208,31 @@ pub struct Expect {
     /// `true`: the script waits here until the pattern completes or times out.
     /// `false`: the script goes on; the expectation is checked in the background.
     pub wait: bool,
+    /// Field tests every message of the pattern must pass (`where = { ... }`); strings may
+    /// hold placeholders and `{{$name}}` captures.
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<FieldTest>,
+    /// Values to capture from the messages that meet the pattern, for later steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Capture>,
+    /// `expect_none`: none of the pattern's kinds may arrive within `within`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
+    /// `name = "ack"`: this expectation's turn latency also goes to a histogram of its own
+    /// (`turns` in the summary). At most [`MAX_TURN_NAMES`] names per scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Distinct `expect` names a scenario may use: each is one more histogram per run.
+pub const MAX_TURN_NAMES: usize = 16;
+
+/// `capture = { sub_id = "/payload/id" }`: the value at `path` of a message that met the
+/// expectation becomes `{{$name}}` in later steps of the same connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub name: String,
+    pub path: String,
 }
 
 /// One event type in a pattern with its repetition.
@@ -224,6 +256,37 @@ pub enum Repeat {
     Optional,
 }
 
+/// A named message kind (`[oracles.kinds] confirm = { type = "confirm_subscription" }`): a
+/// message whose fields pass every test is of that kind, whatever its `type_field` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindSpec {
+    /// The name patterns use.
+    pub name: String,
+    /// All must hold. Never empty.
+    pub when: Vec<FieldTest>,
+}
+
+/// One test on a message field, named by a path (see [`crate::model::path`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldTest {
+    pub path: String,
+    pub test: Test,
+}
+
+/// What a [`FieldTest`] asks of the value at its path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Test {
+    /// Equal to this JSON value (`1` and `1.0` differ; `"1"` and `1` differ too).
+    Equals(serde_json::Value),
+    /// The field exists (any value, `null` included).
+    Present,
+    /// The field does not exist.
+    Absent,
+    /// A string matching this regular expression (`regex` crate syntax, unanchored).
+    Matches(String),
+}
+
 /// The default `[oracles] max_buffered_bytes`: 1 MiB per connection.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1 << 20;
 
@@ -238,8 +301,16 @@ fn is_default_max_buffered_bytes(n: &usize) -> bool {
 /// Oracle configuration. The defaults come from `[oracles]` being absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OracleSpec {
-    /// JSON field that names a message's event type (default `type`).
+    /// Field path that names a message's event type (default `type`): a plain name, a
+    /// dotted path or a JSON Pointer; a string value is the kind, an integer its decimal text.
     pub type_field: String,
+    /// Named kinds tried first, in file order; the first that matches names the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<KindSpec>,
+    /// Record separator (SignalR: `"\u001e"`): appended to every frame sent; a received
+    /// frame is split on it into records, each judged as its own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_separator: Option<String>,
     /// Event type of explicit error events (default `error`); an error correlated with a
     /// pending expectation resolves it without a violation.
     pub error_event: String,
@@ -267,6 +338,8 @@ impl Default for OracleSpec {
     fn default() -> Self {
         OracleSpec {
             type_field: "type".into(),
+            kinds: Vec::new(),
+            record_separator: None,
             error_event: "error".into(),
             identity: None,
             sequence: None,
@@ -336,6 +409,10 @@ impl Default for Limits {
 /// counter of this connection), `group` (group name), `sub` (the token's subject),
 /// `random` (16 hex digits from the seeded RNG), `uuid` (a v4-shaped id from the seeded RNG).
 pub const PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", "random", "uuid"];
+
+/// Placeholders that may be written `{{name:int}}`: alone in a string, the value goes out as
+/// a JSON number (`id = "{{run:int}}"` sends `"id": 3`).
+pub const INT_PLACEHOLDERS: &[&str] = &["user", "conn", "run"];
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];

@@ -1,11 +1,14 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
+use super::frame::{describe, fill, fill_str, kind_of, passes};
 use super::pattern::{Fed, PatternState};
+use crate::model::path::lookup;
 use crate::model::{
-    Action, ExpectCounts, ExpectPlan, OracleKind, OracleSpec, Phase, Repeat, Violation,
+    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
+    Test, Violation,
 };
 use crate::plan::json_key;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,12 +74,20 @@ struct Pending {
     deadline: Instant,
     within: Duration,
     seen: Vec<String>,
+    checks: Vec<FieldTest>,
+    capture: Vec<Capture>,
+    /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
+    absent: bool,
+    /// The expectation's name: its turn latency also goes to `named_samples`.
+    name: Option<String>,
 }
 
 struct Buffered {
     event: String,
     /// `(field, value)` for every correlation field this connection uses.
     keys: Vec<(String, String)>,
+    /// The message itself, kept only when some expectation tests fields or captures.
+    body: Option<Value>,
     /// Arrival time: latency is measured to when the event came, not when it was claimed.
     at: Instant,
     /// What it counts against `max_buffered_bytes`.
@@ -84,13 +95,39 @@ struct Buffered {
 }
 
 impl Buffered {
-    fn measure(event: &str, keys: &[(String, String)]) -> usize {
+    /// What a buffered message costs in memory: its record, kind, correlation keys and,
+    /// when kept, its body (estimated by [`value_bytes`]).
+    fn measure(event: &str, keys: &[(String, String)], body: Option<&Value>) -> usize {
         std::mem::size_of::<Buffered>()
             + event.len()
             + keys
                 .iter()
                 .map(|(f, v)| std::mem::size_of::<(String, String)>() + f.len() + v.len())
                 .sum::<usize>()
+            + body.map_or(0, value_bytes)
+    }
+}
+
+/// An estimate of the memory a JSON value holds: its node, its strings' bytes, and per
+/// object entry the key, the value and the map's bookkeeping (a hash and an index slot;
+/// objects keep their keys in written order). Close enough to bound a buffer by.
+fn value_bytes(value: &Value) -> usize {
+    let node = std::mem::size_of::<Value>();
+    match value {
+        Value::String(s) => node + s.len(),
+        Value::Array(items) => node + items.iter().map(value_bytes).sum::<usize>(),
+        Value::Object(map) => {
+            node + map
+                .iter()
+                .map(|(k, v)| {
+                    std::mem::size_of::<String>()
+                        + 2 * std::mem::size_of::<usize>()
+                        + k.len()
+                        + value_bytes(v)
+                })
+                .sum::<usize>()
+        }
+        _ => node,
     }
 }
 
@@ -101,14 +138,33 @@ struct Claim {
     first_at: Option<Instant>,
     last_at: Option<Instant>,
     out_of_order: Option<String>,
+    /// A correlated answer that failed the field tests: its kind and body.
+    failed: Option<(String, Value)>,
 }
 
-/// Feeds buffered messages that belong to `p`, in arrival order.
-fn claim_buffered(p: &mut Pending, buffer: &VecDeque<Buffered>) -> Claim {
+/// Feeds buffered messages that belong to `p`, in arrival order; their captures go to
+/// `captures`.
+fn claim_buffered(
+    p: &mut Pending,
+    buffer: &VecDeque<Buffered>,
+    captures: &mut BTreeMap<String, Value>,
+) -> Claim {
     let mut claim = Claim::default();
     for (i, b) in buffer.iter().enumerate() {
         if !belongs(p, b) || !in_pattern(p, &b.event) {
             continue;
+        }
+        if let Some(body) = &b.body {
+            if first_failed(p, body, captures).is_some() {
+                // An answer that fails the field tests: the caller reports it when it is
+                // the correlated answer; an uncorrelated expectation is not its business.
+                if p.correlate.is_some() {
+                    claim.indices.push(i);
+                    claim.failed = Some((b.event.clone(), body.clone()));
+                    break;
+                }
+                continue;
+            }
         }
         let mut trial = p.state.clone();
         match trial.feed(&b.event) {
@@ -121,6 +177,9 @@ fn claim_buffered(p: &mut Pending, buffer: &VecDeque<Buffered>) -> Claim {
             }
             fed => {
                 p.state = trial;
+                if let Some(body) = &b.body {
+                    take_captures(p, body, captures);
+                }
                 note_seen(p, &b.event);
                 claim.indices.push(i);
                 claim.first_at.get_or_insert(b.at);
@@ -153,12 +212,20 @@ pub struct ConnChecker {
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
     pub samples: Vec<(Phase, Duration)>,
+    /// Turn latencies of named expectations produced by the last calls, by name; the task
+    /// drains them too.
+    pub named_samples: Vec<(String, Duration)>,
     /// Every violation found, including those beyond the kept ones.
     pub violated: u64,
     /// The same, by oracle.
     pub violated_by: BTreeMap<OracleKind, u64>,
     /// Expectations registered and how they ended, events expected and arrived.
     pub counts: ExpectCounts,
+    /// Values captured by expectations (`capture = { name = "path" }`), by name: what later
+    /// sends fill `{{$name}}` with. Bounded by the names the script captures.
+    pub captures: BTreeMap<String, Value>,
+    /// Keep buffered messages' bodies (some expectation tests fields or captures).
+    keep_bodies: bool,
 }
 
 impl ConnChecker {
@@ -182,10 +249,21 @@ impl ConnChecker {
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
+            named_samples: Vec::new(),
             violated: 0,
             violated_by: BTreeMap::new(),
             counts: ExpectCounts::default(),
+            captures: BTreeMap::new(),
+            keep_bodies: false,
         }
+    }
+
+    /// Keeps the bodies of buffered messages, so expectations registered after their
+    /// messages arrived can test fields and capture values. Costs memory (up to
+    /// `max_buffered` messages per connection): only for scripts that need it.
+    pub fn with_bodies(mut self) -> Self {
+        self.keep_bodies = true;
+        self
     }
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
@@ -209,12 +287,29 @@ impl ConnChecker {
         let mut pending = Pending {
             id,
             state: PatternState::new(plan.pattern.clone()),
-            correlate: plan.correlate.clone(),
+            // A request that carried a captured value correlates on what was sent.
+            correlate: plan.correlate.as_ref().map(|(field, value)| {
+                let value = if value.contains("{{$") {
+                    json_key(&fill_str(value, &self.captures))
+                } else {
+                    value.clone()
+                };
+                (field.clone(), value)
+            }),
             sent_at,
             deadline: now + plan.within,
             within: plan.within,
             seen: Vec::new(),
+            checks: plan.checks.clone(),
+            capture: plan.capture.clone(),
+            absent: plan.absent,
+            name: plan.name.clone(),
         };
+        if plan.absent {
+            // Absence counts from now: what arrived before is not this expectation's.
+            self.pending.push(pending);
+            return id;
+        }
         for event in pending.state.required_events() {
             self.counts
                 .events
@@ -222,7 +317,7 @@ impl ConnChecker {
                 .or_default()
                 .expected += 1;
         }
-        let claim = claim_buffered(&mut pending, &self.buffer);
+        let claim = claim_buffered(&mut pending, &self.buffer, &mut self.captures);
         for i in claim.indices.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
@@ -230,7 +325,9 @@ impl ConnChecker {
         }
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
-        if let Some(event) = claim.out_of_order {
+        if let Some((event, body)) = claim.failed {
+            self.failed_checks(idx, &event, &body, now);
+        } else if let Some(event) = claim.out_of_order {
             self.out_of_order(idx, &event, now);
         } else if let Some(first_at) = claim.first_at {
             self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
@@ -251,30 +348,44 @@ impl ConnChecker {
         self.pending.iter().map(|p| p.deadline).min()
     }
 
-    /// Handles one JSON object from the server.
-    pub fn on_message(&mut self, msg: &Map<String, Value>, now: Instant) {
+    /// Handles one JSON record from the server: an object, an array, any value. Its kind
+    /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
+    pub fn on_message(&mut self, msg: &Value, now: Instant) {
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
-        let Some(event) = msg.get(&self.spec.type_field).and_then(Value::as_str) else {
+        let Some(event) = kind_of(&self.spec, msg) else {
             return;
         };
+        let event = event.as_str();
+        self.check_absent(event, msg, now);
         if event == self.spec.error_event {
             self.on_error_event(msg, now);
             return;
         }
-        if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
+        if let Some(idx) = self
+            .pending
+            .iter()
+            .position(|p| !p.absent && correlated_match(p, msg))
+        {
             if in_pattern(&self.pending[idx], event) {
-                self.feed(idx, event, now);
+                if first_failed(&self.pending[idx], msg, &self.captures).is_some() {
+                    self.failed_checks(idx, event, msg, now);
+                } else {
+                    self.feed(idx, event, msg, now);
+                }
             }
             return;
         }
+        let captures = &self.captures;
         let uncorrelated = self.pending.iter().position(|p| {
-            p.correlate.is_none()
+            !p.absent
+                && p.correlate.is_none()
                 && in_pattern(p, event)
                 && p.state.clone().feed(event) != Fed::Unexpected
+                && first_failed(p, msg, captures).is_none()
         });
         if let Some(idx) = uncorrelated {
-            self.feed(idx, event, now);
+            self.feed(idx, event, msg, now);
             return;
         }
         if let Some(key) = self.late_for_finished(msg, event) {
@@ -292,14 +403,18 @@ impl ConnChecker {
             // Allowed by the finished pattern (or not its business): nothing to keep.
             return;
         }
-        let event = event.to_string();
-        self.buffer_message(&event, msg, now);
+        self.buffer_message(event, msg, now);
     }
 
     /// Resolves every expectation whose deadline has passed.
     pub fn expire(&mut self, now: Instant) {
         while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {
             let p = &self.pending[idx];
+            if p.absent {
+                // Nothing forbidden came in time: that is what was expected.
+                self.resolve(idx, Resolution::Met);
+                continue;
+            }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
             let seen = seen_text(p);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
@@ -312,6 +427,8 @@ impl ConnChecker {
     pub fn end_stream(&mut self, how: StreamEnd, detail: &str, now: Instant) {
         while !self.pending.is_empty() {
             let resolution = match how {
+                // The wait for an absence did not run its course: neither met nor violated.
+                _ if self.pending[0].absent => Resolution::Cut,
                 StreamEnd::Cut => Resolution::Cut,
                 StreamEnd::Refused => Resolution::Refused,
                 StreamEnd::Lost if self.saw_uncorrelated_error => Resolution::Errored,
@@ -377,13 +494,65 @@ impl ConnChecker {
         self.violate(OracleKind::Completeness, now, expected, seen, None);
     }
 
-    fn feed(&mut self, idx: usize, event: &str, now: Instant) {
+    fn feed(&mut self, idx: usize, event: &str, msg: &Value, now: Instant) {
         let p = &mut self.pending[idx];
+        take_captures(p, msg, &mut self.captures);
         let first = (p.state.matched() == 0).then_some(now);
         note_seen(p, event);
         match p.state.feed(event) {
             Fed::Unexpected => self.out_of_order(idx, event, now),
             _ => self.after_feed(idx, first, now),
+        }
+    }
+
+    /// A correlated answer of a pattern kind failed the expectation's field tests: the
+    /// expectation is violated at once, naming the test and what the field held.
+    fn failed_checks(&mut self, idx: usize, event: &str, msg: &Value, now: Instant) {
+        let p = &self.pending[idx];
+        let Some(test) = first_failed(p, msg, &self.captures) else {
+            return;
+        };
+        let expected_value = match &test.test {
+            Test::Equals(v) => Test::Equals(fill(v, &self.captures)),
+            other => other.clone(),
+        };
+        let shown = FieldTest {
+            path: test.path.clone(),
+            test: expected_value,
+        };
+        let expected = format!("{event} with {}", describe(&shown));
+        let held = match lookup(msg, &test.path) {
+            Some(v) => format!("{} = {v}", test.path),
+            None => format!("no {}", test.path),
+        };
+        let seen = format!("{event} with {held}");
+        let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+        self.resolve(idx, Resolution::Violated);
+        self.violate(OracleKind::Completeness, now, expected, seen, key);
+    }
+
+    /// `expect_none`: a forbidden kind arrived (correlated when the expectation is, and
+    /// passing its field tests) before the deadline.
+    fn check_absent(&mut self, event: &str, msg: &Value, now: Instant) {
+        let captures = &self.captures;
+        if let Some(idx) = self.pending.iter().position(|p| {
+            p.absent
+                && in_pattern(p, event)
+                && (p.correlate.is_none() || correlated_match(p, msg))
+                && first_failed(p, msg, captures).is_none()
+        }) {
+            let p = &self.pending[idx];
+            let names: Vec<&str> = p.state.pattern().iter().map(|i| i.event.as_str()).collect();
+            let expected = format!("no {} within {:?}", names.join(" or "), p.within);
+            let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            self.resolve(idx, Resolution::Violated);
+            self.violate(
+                OracleKind::Completeness,
+                now,
+                expected,
+                event.to_string(),
+                key,
+            );
         }
     }
 
@@ -412,6 +581,10 @@ impl ConnChecker {
                     .push((Phase::Turn, now.saturating_duration_since(intended)));
                 self.samples
                     .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
+                if let Some(name) = &p.name {
+                    self.named_samples
+                        .push((name.clone(), now.saturating_duration_since(intended)));
+                }
             }
             self.resolve(idx, Resolution::Met);
         }
@@ -433,7 +606,7 @@ impl ConnChecker {
             Resolution::Refused => self.counts.expectations_refused += 1,
             Resolution::Violated => {}
         }
-        if let Some((_, value)) = p.correlate {
+        if let (Some((_, value)), false) = (p.correlate, p.absent) {
             if self.recent_done.len() >= RECENT_DONE {
                 self.recent_done.pop_front();
             }
@@ -441,7 +614,7 @@ impl ConnChecker {
         }
     }
 
-    fn on_error_event(&mut self, msg: &Map<String, Value>, now: Instant) {
+    fn on_error_event(&mut self, msg: &Value, now: Instant) {
         if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
             self.resolve(idx, Resolution::Errored);
             return;
@@ -449,7 +622,7 @@ impl ConnChecker {
         let correlated = self
             .correlate_fields
             .iter()
-            .any(|f| msg.get(f).is_some_and(|v| !v.is_null()));
+            .any(|f| lookup(msg, f).is_some_and(|v| !v.is_null()));
         if correlated {
             let event = self.spec.error_event.clone();
             self.buffer_message(&event, msg, now);
@@ -460,11 +633,13 @@ impl ConnChecker {
         }
     }
 
-    fn check_identity(&mut self, msg: &Map<String, Value>, now: Instant) {
+    fn check_identity(&mut self, msg: &Value, now: Instant) {
         let Some(field) = self.spec.identity.as_deref() else {
             return;
         };
-        let Some(value) = msg.get(field) else { return };
+        let Some(value) = lookup(msg, field) else {
+            return;
+        };
         if value.as_str() != Some(self.who.sub.as_str()) {
             let expected = format!("{field} = {}", self.who.sub);
             self.violate(
@@ -477,11 +652,13 @@ impl ConnChecker {
         }
     }
 
-    fn check_sequence(&mut self, msg: &Map<String, Value>, now: Instant) {
+    fn check_sequence(&mut self, msg: &Value, now: Instant) {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
-        let Some(value) = msg.get(field) else { return };
+        let Some(value) = lookup(msg, field) else {
+            return;
+        };
         let Some(seq) = value.as_i64() else {
             let seen = format!("{field} = {value}");
             self.violate(
@@ -510,11 +687,11 @@ impl ConnChecker {
 
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
-    fn late_for_finished(&mut self, msg: &Map<String, Value>, event: &str) -> Option<String> {
+    fn late_for_finished(&mut self, msg: &Value, event: &str) -> Option<String> {
         let keys: Vec<String> = self
             .correlate_fields
             .iter()
-            .filter_map(|f| msg.get(f).map(json_key))
+            .filter_map(|f| lookup(msg, f).map(json_key))
             .collect();
         let (key, state) = self
             .recent_done
@@ -526,23 +703,23 @@ impl ConnChecker {
         Some(key.clone())
     }
 
-    fn finished(&self, msg: &Map<String, Value>) -> bool {
+    fn finished(&self, msg: &Value) -> bool {
         self.correlate_fields
             .iter()
-            .filter_map(|f| msg.get(f).map(json_key))
+            .filter_map(|f| lookup(msg, f).map(json_key))
             .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
     }
 
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
     /// `max_buffered_bytes` bytes: the oldest go first, and a message bigger than the
     /// whole byte bound is not kept at all; each one dropped is counted with its bytes.
-    fn buffer_message(&mut self, event: &str, msg: &Map<String, Value>, at: Instant) {
+    fn buffer_message(&mut self, event: &str, msg: &Value, at: Instant) {
         let keys: Vec<(String, String)> = self
             .correlate_fields
             .iter()
-            .filter_map(|f| msg.get(f).map(|v| (f.clone(), json_key(v))))
+            .filter_map(|f| lookup(msg, f).map(|v| (f.clone(), json_key(v))))
             .collect();
-        let bytes = Buffered::measure(event, &keys);
+        let bytes = Buffered::measure(event, &keys, self.keep_bodies.then_some(msg));
         if bytes > self.spec.max_buffered_bytes {
             self.counts.buffer_overflows += 1;
             self.counts.buffer_overflow_bytes += bytes as u64;
@@ -562,6 +739,7 @@ impl ConnChecker {
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
+            body: self.keep_bodies.then(|| msg.clone()),
             at,
             bytes,
         });
@@ -614,7 +792,12 @@ pub fn steps_cut_off(actions: &[Action], step: usize) -> Vec<&Action> {
                     | Action::AbortHandshake { .. }
             )
         })
-        .filter(|a| matches!(a, Action::Send { .. } | Action::Expect(_)))
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Send { .. } | Action::SendText { .. } | Action::Expect(_)
+            )
+        })
         .collect()
 }
 
@@ -624,6 +807,7 @@ fn step_name(action: &Action) -> String {
         Action::Connect => "connect".into(),
         Action::AbortHandshake { .. } => "abort_handshake".into(),
         Action::Send { .. } => "send".into(),
+        Action::SendText { .. } => "send_text".into(),
         Action::Expect(e) => {
             let items: Vec<String> = e
                 .pattern
@@ -648,9 +832,9 @@ fn step_name(action: &Action) -> String {
     }
 }
 
-fn correlated_match(p: &Pending, msg: &Map<String, Value>) -> bool {
+fn correlated_match(p: &Pending, msg: &Value) -> bool {
     match &p.correlate {
-        Some((field, value)) => msg.get(field).is_some_and(|v| json_key(v) == *value),
+        Some((field, value)) => lookup(msg, field).is_some_and(|v| json_key(v) == *value),
         None => false,
     }
 }
@@ -665,6 +849,26 @@ fn belongs(p: &Pending, b: &Buffered) -> bool {
 /// Event types absent from a pattern (telemetry, heartbeats) are not its business.
 fn in_pattern(p: &Pending, event: &str) -> bool {
     p.state.mentions(event)
+}
+
+/// The first of `p`'s field tests `msg` fails, `{{$name}}` captures resolved.
+fn first_failed<'p>(
+    p: &'p Pending,
+    msg: &Value,
+    captures: &BTreeMap<String, Value>,
+) -> Option<&'p FieldTest> {
+    let resolve = |s: &str| s.contains("{{$").then(|| fill_str(s, captures));
+    p.checks.iter().find(|t| !passes(t, msg, &resolve))
+}
+
+/// Stores `p`'s captures from a message that met it (a path the message lacks captures
+/// nothing; a later send then shows the reference as written).
+fn take_captures(p: &Pending, msg: &Value, captures: &mut BTreeMap<String, Value>) {
+    for c in &p.capture {
+        if let Some(v) = lookup(msg, &c.path) {
+            captures.insert(c.name.clone(), v.clone());
+        }
+    }
 }
 
 fn note_seen(p: &mut Pending, event: &str) {

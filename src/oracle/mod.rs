@@ -9,6 +9,7 @@
 
 mod acceptance;
 mod checker;
+pub mod frame;
 mod pattern;
 pub mod session;
 pub mod verdict;

@@ -103,6 +103,11 @@ impl PatternState {
         out.join(" ")
     }
 
+    /// The pattern's items, as written.
+    pub fn pattern(&self) -> &[PatternItem] {
+        &self.items
+    }
+
     /// Whether the pattern names this event type at all.
     pub fn mentions(&self, event: &str) -> bool {
         self.items.iter().any(|i| i.event == event)

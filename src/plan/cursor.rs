@@ -9,11 +9,19 @@
 //! walked, and removing a connection or a step leaves every other draw as it was.
 //!
 //! The counters a template sees (`{{run}}`, the 1-based count of sends) and the
-//! correlation values of expectations (the latest send carrying the field) follow the walk.
+//! correlation values of expectations (the latest send carrying the field path) follow the
+//! walk. `{{$name}}` capture references are not the cursor's business: they stay as
+//! written in the actions it yields, and the connection fills them from what it captured
+//! when it sends (a correlation value holding one is filled when the expectation is
+//! registered).
 
 use super::sample;
 use super::template::{self, expand};
-use crate::model::{AbortHow, Action, ConnPlan, Expect, ExpectPlan, Plan, Step};
+use super::NoRng;
+use crate::model::path::lookup;
+use crate::model::{
+    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, Test,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -83,7 +91,10 @@ pub struct Cursor {
     frames: Vec<Frame>,
     /// 1-based counter of sends, the `{{run}}` placeholder.
     run: u64,
-    /// Each top-level field's value in the latest send that had it: an expectation
+    /// The field paths the script's expectations correlate on (`Plan::correlate_fields`),
+    /// found when the walk starts.
+    correlated: Vec<String>,
+    /// Each correlated path's value in the latest send that had it: an expectation
     /// correlates with the latest request carrying its field, even if a send without that
     /// field came in between.
     last_by_field: BTreeMap<String, String>,
@@ -99,6 +110,7 @@ impl Cursor {
             started: false,
             frames: Vec::new(),
             run: 0,
+            correlated: Vec::new(),
             last_by_field: BTreeMap::new(),
             yielded: 0,
         }
@@ -141,6 +153,7 @@ impl Cursor {
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
         if !self.started {
             self.started = true;
+            self.correlated = plan.correlate_fields(conn);
             let mut root = Frame {
                 step: 0,
                 next: 0,
@@ -211,15 +224,21 @@ impl Cursor {
                 Step::Send { template } => {
                     self.run += 1;
                     let message = expand(template, &vars, self.run, &mut draw(at, flat));
-                    if let Some(fields) = message.as_object() {
-                        for (k, v) in fields {
-                            self.last_by_field.insert(k.clone(), super::json_key(v));
+                    for path in &self.correlated {
+                        if let Some(v) = lookup(&message, path) {
+                            self.last_by_field.insert(path.clone(), super::json_key(v));
                         }
                     }
                     return Some(Action::Send { message });
                 }
+                Step::SendText { template } => {
+                    self.run += 1;
+                    let text =
+                        template::expand_text(template, &vars, self.run, &mut draw(at, flat));
+                    return Some(Action::SendText { text });
+                }
                 Step::Expect(expect) => {
-                    let mut plan = self.expect(expect);
+                    let mut plan = self.expect(expect, &vars);
                     // Paced (open model): the schedule goes on whatever the server does.
                     plan.wait &= !paced;
                     return Some(Action::Expect(plan));
@@ -243,16 +262,44 @@ impl Cursor {
         }
     }
 
-    fn expect(&self, expect: &Expect) -> ExpectPlan {
+    /// The expectation as it applies now: its correlation value from the latest send, and
+    /// the placeholders of its pattern and field tests expanded (those draw nothing;
+    /// `{{$name}}` captures stay for the checker).
+    fn expect(&self, expect: &Expect, vars: &template::Vars<'_>) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
         });
+        let text = |t: &str| template::expand_text(t, vars, self.run, &mut NoRng);
+        let pattern = expect
+            .pattern
+            .iter()
+            .map(|item| PatternItem {
+                event: text(&item.event),
+                repeat: item.repeat,
+            })
+            .collect();
+        let checks = expect
+            .checks
+            .iter()
+            .map(|t| FieldTest {
+                path: text(&t.path),
+                test: match &t.test {
+                    Test::Equals(v) => Test::Equals(expand(v, vars, self.run, &mut NoRng)),
+                    Test::Matches(p) => Test::Matches(text(p)),
+                    other => other.clone(),
+                },
+            })
+            .collect();
         ExpectPlan {
-            pattern: expect.pattern.clone(),
+            pattern,
             correlate,
             within: expect.within,
             wait: expect.wait,
+            checks,
+            capture: expect.capture.clone(),
+            absent: expect.absent,
+            name: expect.name.clone(),
         }
     }
 

@@ -15,7 +15,7 @@ mod template;
 
 pub use cursor::{draw_rng, expand_conn, Cursor, JITTER_SITE};
 pub use sample::sample;
-pub use template::expand;
+pub use template::{expand, Vars};
 
 use crate::model::{
     Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge, Group, Plan, Scenario, TokenPlan,
@@ -96,6 +96,11 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
         tokens,
         barriers,
         scripts: scenario.groups.iter().map(|g| g.steps.clone()).collect(),
+        group_headers: if scenario.groups.iter().any(|g| !g.headers.is_empty()) {
+            scenario.groups.iter().map(|g| g.headers.clone()).collect()
+        } else {
+            Vec::new()
+        },
         conns,
     }
 }
@@ -173,12 +178,38 @@ impl Minter<'_> {
     }
 }
 
+/// Expands the placeholders that draw nothing and need no send counter (`{{user}}`,
+/// `{{conn}}`, `{{group}}`, `{{sub}}`) in `template`: what an upgrade header or a
+/// `first_message` holds, filled when the connection dials. Others stay as written.
+pub fn expand_fixed(template: &serde_json::Value, vars: &Vars<'_>) -> serde_json::Value {
+    expand(template, vars, 0, &mut NoRng)
+}
+
+/// [`expand_fixed`] for text.
+pub fn expand_fixed_text(template: &str, vars: &Vars<'_>) -> String {
+    template::expand_text(template, vars, 0, &mut NoRng)
+}
+
+/// Patterns, field tests, upgrade headers and `first_message` take only the placeholders
+/// that draw nothing (validation refuses `random` and `uuid` there): this stands in for a
+/// random stream that is never read, so expanding them draws from no step's stream.
+struct NoRng;
+
+impl rand::RngCore for NoRng {
+    fn next_u32(&mut self) -> u32 {
+        0
+    }
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        dst.fill(0);
+    }
+}
+
 /// The string form of a correlation value: strings as they are, anything else as JSON.
 pub fn json_key(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    crate::model::path::key_text(value)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `{{placeholder}}` expansion in message templates (names in `scenario::PLACEHOLDERS`).
-//! Random placeholders draw from the connection's own ChaCha stream at plan time.
+//! Random placeholders draw from the ChaCha stream of the step being expanded (`draw_rng`).
 
 use rand::Rng;
 use serde_json::Value;
@@ -16,7 +16,13 @@ pub struct Vars<'a> {
 /// should one slip through it is left as written, which shows up plainly on the wire.
 pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u64, rng: &mut R) -> Value {
     match template {
-        Value::String(s) => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
+        Value::String(s) => match typed(s) {
+            Some(name) => lookup(name, vars, run, rng)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Value::from)
+                .unwrap_or_else(|| Value::String(s.clone())),
+            None => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
+        },
         Value::Array(items) => {
             Value::Array(items.iter().map(|v| expand(v, vars, run, rng)).collect())
         }
@@ -29,6 +35,26 @@ pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u64, rng:
     }
 }
 
+/// Expands a text template (`send_text`, pattern names): every placeholder as text.
+pub fn expand_text<R: Rng + ?Sized>(
+    template: &str,
+    vars: &Vars<'_>,
+    run: u64,
+    rng: &mut R,
+) -> String {
+    expand_str(template, |name| lookup(name, vars, run, rng))
+}
+
+/// `"{{run:int}}"`, a string that is exactly one typed placeholder: the name, whose value
+/// then goes out as a JSON number rather than a string.
+fn typed(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    inner.trim().strip_suffix(":int").map(str::trim_end)
+}
+
 /// Expands the `sub` claim template.
 pub fn expand_sub(template: &str, user: u32, group: &str) -> String {
     expand_str(template, |name| match name {
@@ -39,6 +65,8 @@ pub fn expand_sub(template: &str, user: u32, group: &str) -> String {
 }
 
 fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u64, rng: &mut R) -> Option<String> {
+    // Inside a longer string a typed placeholder is text like any other.
+    let name = name.strip_suffix(":int").map_or(name, str::trim_end);
     Some(match name {
         "user" => vars.user.to_string(),
         "conn" => vars.conn.to_string(),
@@ -134,6 +162,21 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let v = expand(&json!("a {{nope}} b {{user"), &vars(), 1, &mut rng);
         assert_eq!(v, json!("a {{nope}} b {{user"));
+    }
+
+    #[test]
+    fn typed_placeholders_give_numbers_when_alone() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let t = json!({"id": "{{run:int}}", "conn": "{{ conn:int }}", "text": "n{{run:int}}", "s": "{{run}}"});
+        let v = expand(&t, &vars(), 5, &mut rng);
+        assert_eq!(v, json!({"id": 5, "conn": 42, "text": "n5", "s": "5"}));
+    }
+
+    #[test]
+    fn capture_references_stay_for_the_swarm() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let v = expand(&json!({"id": "{{$sub_id}}"}), &vars(), 1, &mut rng);
+        assert_eq!(v, json!({"id": "{{$sub_id}}"}));
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             token,
             forge: None,
             placement: None,
+            headers: Vec::new(),
             steps: vec![
                 Step::Repeat {
                     every: None,
@@ -49,6 +50,10 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             correlate: Some("run_id".into()),
                             within: Duration::from_secs(1),
                             wait: true,
+                            checks: Vec::new(),
+                            capture: Vec::new(),
+                            absent: false,
+                            name: None,
                         }),
                         Step::Think {
                             dist: Dist::Exp {
@@ -333,6 +338,10 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             correlate: Some("run_id".into()),
             within: Duration::from_secs(1),
             wait: true,
+            checks: Vec::new(),
+            capture: Vec::new(),
+            absent: false,
+            name: None,
         }),
     ]);
     let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
@@ -355,6 +364,10 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
                 correlate: Some(("run_id".into(), "4".into())),
                 within: Duration::from_secs(1),
                 wait: true,
+                checks: Vec::new(),
+                capture: Vec::new(),
+                absent: false,
+                name: None,
             }),
         ]
     );
@@ -431,4 +444,95 @@ fn group_indexes_above_65535_do_not_wrap() {
     assert_eq!(plan.group_name(last), "g69999");
     assert_eq!(plan.barriers[0].group, 69_999);
     assert_eq!(last.barrier, Some(0));
+}
+
+/// An expect step with the protocol options (issue 12) on top of the basics.
+fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &str) -> Step {
+    Step::Expect(Expect {
+        pattern: vec![PatternItem {
+            event: pattern.into(),
+            repeat: Repeat::One,
+        }],
+        correlate: Some(correlate.into()),
+        within: Duration::from_secs(1),
+        wait: true,
+        checks,
+        capture: vec![Capture {
+            name: "sid".into(),
+            path: "/payload/sid".into(),
+        }],
+        absent: false,
+        name: Some(name.into()),
+    })
+}
+
+#[test]
+fn the_walk_fills_typed_placeholders_paths_text_frames_and_expect_templates_per_iteration() {
+    // Inside a loop, each iteration's send, text frame, pattern and field test see that
+    // iteration's `{{run}}`; correlation reads a nested path of what was sent; captures
+    // stay as written for the connection to fill; keys keep the order written.
+    let plan = one_conn(vec![Step::Repeat {
+        times: 2,
+        every: None,
+        steps: vec![
+            send(json!({"type": "sub", "payload": {"id": "{{run:int}}", "sid": "{{$sid}}"}})),
+            Step::SendText {
+                template: "t{{run}}-{{conn}}".into(),
+            },
+            expect_step(
+                "ev-{{run}}",
+                "payload.id",
+                vec![FieldTest {
+                    path: "/payload/echo".into(),
+                    test: Test::Equals(json!("{{run:int}}")),
+                }],
+                "sub",
+            ),
+        ],
+    }]);
+    let conn = &plan.conns[0];
+    assert!(conn.is_scripted());
+    assert_eq!(plan.sends(), 4, "text frames count as sends");
+    assert_eq!(plan.turn_names(), vec!["sub".to_string()]);
+    assert!(plan.tests_fields(conn));
+    let actions = expand_conn(&plan, conn, 100).unwrap();
+    assert_eq!(actions.len() as u64, plan.actions_of(conn));
+    let Action::Send { message } = &actions[4] else {
+        panic!("{:?}", actions[4]);
+    };
+    assert_eq!(
+        message.to_string(),
+        r#"{"type":"sub","payload":{"id":3,"sid":"{{$sid}}"}}"#
+    );
+    assert_eq!(
+        actions[5],
+        Action::SendText {
+            text: format!("t4-{}", conn.id)
+        }
+    );
+    let Action::Expect(e) = &actions[6] else {
+        panic!("{:?}", actions[6]);
+    };
+    assert_eq!(e.pattern[0].event, "ev-4");
+    assert_eq!(e.correlate, Some(("payload.id".into(), "3".into())));
+    assert_eq!(e.checks[0].test, Test::Equals(json!(4)));
+    assert_eq!(e.capture[0].name, "sid");
+    assert_eq!(e.name.as_deref(), Some("sub"));
+}
+
+#[test]
+fn group_headers_are_stored_per_group_not_per_connection() {
+    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
+    let plain = build(&s, 1);
+    assert!(plain.group_headers.is_empty());
+    assert!(!plain.to_json().unwrap().contains("group_headers"));
+    assert!(plain.headers_of(&plain.conns[0]).is_empty());
+    s.groups[0].headers = vec![("X-Room".into(), "{{group}}-{{user}}".into())];
+    let plan = build(&s, 1);
+    assert_eq!(plan.group_headers.len(), 1);
+    for c in &plan.conns {
+        assert_eq!(plan.headers_of(c), &s.groups[0].headers[..]);
+    }
+    let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(back.group_headers, plan.group_headers);
 }

@@ -168,6 +168,15 @@ fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
         )?;
     }
+    // Named expectations' turns, under the phases they refine.
+    for (name, p) in &s.turns {
+        let label = format!("turn {name}");
+        writeln!(
+            w,
+            "{label:<14}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+            p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
+        )?;
+    }
     Ok(())
 }
 

@@ -162,7 +162,23 @@ pub fn compare(
             continue;
         }
         for stat in STATS {
-            rows.push(latency_row(phase, stat, (&base, &new), (b, n), opts));
+            let metric = (phase.name(), phase, Which::Phase(phase));
+            rows.push(latency_row(metric, stat, (&base, &new), (b, n), opts));
+        }
+    }
+    // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
+    let names: Vec<String> = merged_base.turns().map(|(n, _)| n.to_string()).collect();
+    for name in names {
+        let (Some(b), Some(n)) = (merged_base.turn(&name), merged_new.turn(&name)) else {
+            continue;
+        };
+        if b.is_empty() || n.is_empty() {
+            continue;
+        }
+        let label = format!("{}{name}", crate::metrics::TURN_PREFIX);
+        for stat in STATS {
+            let metric = (label.as_str(), Phase::Turn, Which::Turn(&name));
+            rows.push(latency_row(metric, stat, (&base, &new), (b, n), opts));
         }
     }
     rows.push(throughput_row(&base, &new, opts));
@@ -260,23 +276,41 @@ fn warning(run: &Run) -> Option<String> {
 
 pub(crate) type Hist = hdrhistogram::Histogram<u64>;
 
+/// Which latency histogram of a run a metric reads: a phase's, or a named turn's.
+#[derive(Clone, Copy)]
+enum Which<'a> {
+    Phase(Phase),
+    Turn(&'a str),
+}
+
+impl Which<'_> {
+    fn of<'h>(&self, h: &'h Histograms) -> Option<&'h Hist> {
+        match self {
+            Which::Phase(p) => Some(h.get(*p)),
+            Which::Turn(name) => h.turn(name),
+        }
+    }
+}
+
+/// One latency metric: `(name, phase, pick)`; a named turn judges as the `turn` phase.
 fn latency_row(
-    phase: Phase,
+    (name, phase, which): (&str, Phase, Which<'_>),
     stat: LatencyStat,
     runs: (&[Run], &[Run]),
     merged: (&Hist, &Hist),
     opts: &CompareOptions,
 ) -> Row {
-    let metric = format!("{}.{}", phase.name(), stat.name());
+    let metric = format!("{name}.{}", stat.name());
     let explicit = opts
         .per_metric
         .get(&metric)
-        .or_else(|| opts.per_metric.get(phase.name()));
+        .or_else(|| opts.per_metric.get(name));
     let tolerance = explicit.copied().unwrap_or(opts.tolerance);
     let (base, new) = (stat_ms(merged.0, stat), stat_ms(merged.1, stat));
     let per_run = |side: &[Run]| -> Vec<f64> {
         side.iter()
-            .map(|r| stat_ms(r.histograms.get(phase), stat))
+            .filter_map(|r| which.of(&r.histograms))
+            .map(|h| stat_ms(h, stat))
             .collect()
     };
     let spread = spread(&per_run(runs.0), &per_run(runs.1));
@@ -294,7 +328,7 @@ fn latency_row(
     Row {
         verdict,
         change: change(base, new),
-        phase: phase.name().to_string(),
+        phase: name.to_string(),
         stat: stat.name().to_string(),
         metric,
         base,

@@ -65,6 +65,7 @@ pub(crate) fn summary() -> Summary {
             ("turn".to_string(), phase(2970, 800.0, 2310.0)),
         ]
         .into(),
+        turns: Default::default(),
         events: [
             (
                 "agent_started".to_string(),

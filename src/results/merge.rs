@@ -166,6 +166,11 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         .filter(|p| !h.get(**p).is_empty())
         .map(|p| (p.name().to_string(), PhaseStats::of(h.get(*p))))
         .collect();
+    // Named expectations' turns, from the merged histograms (by name) like the phases.
+    s.turns = h
+        .turns()
+        .map(|(name, t)| (name.to_string(), PhaseStats::of(t)))
+        .collect();
     s.events = c
         .expect
         .events

@@ -59,6 +59,10 @@ pub struct Summary {
     #[serde(default)]
     pub received_per_sec: f64,
     pub phases: BTreeMap<String, PhaseStats>,
+    /// Turn latency of each named `expect` (`name = "ack"`), like the `turn` phase but for
+    /// that expectation alone. Absent when no expectation is named.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub turns: BTreeMap<String, PhaseStats>,
     pub events: BTreeMap<String, EventRate>,
     pub violations: ViolationSummary,
     /// Bad tokens the server accepted where refusing them is its policy: a finding, not a
@@ -245,6 +249,11 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
             .iter()
             .filter(|p| !m.histograms.get(**p).is_empty())
             .map(|p| (p.name().to_string(), PhaseStats::of(m.histograms.get(*p))))
+            .collect(),
+        turns: m
+            .histograms
+            .turns()
+            .map(|(name, h)| (name.to_string(), PhaseStats::of(h)))
             .collect(),
         events: m
             .counters

@@ -10,6 +10,7 @@ mod dist;
 mod env;
 mod group;
 mod hunt;
+mod kinds;
 mod placement;
 mod session;
 mod steps;
@@ -58,6 +59,8 @@ const ORACLE_KEYS: &[&str] = &[
     "reject",
     "consistency",
     "accepted",
+    "kinds",
+    "record_separator",
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
@@ -211,11 +214,41 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
     };
+    turn_names(cx, &f, &scenario.groups);
     total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// At most [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) distinct `expect` names: each
+/// is a histogram in every run's results.
+fn turn_names(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, groups: &[crate::model::Group]) {
+    fn walk(steps: &[Step], names: &mut Vec<String>) {
+        for step in steps {
+            match step {
+                Step::Expect(crate::model::Expect { name: Some(n), .. }) if !names.contains(n) => {
+                    names.push(n.clone())
+                }
+                Step::Repeat { steps, .. } => walk(steps, names),
+                _ => {}
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for g in groups {
+        walk(&g.steps, &mut names);
+    }
+    if names.len() > crate::model::MAX_TURN_NAMES {
+        let message = format!(
+            "{} distinct expect names; at most {} (each is a latency histogram)",
+            names.len(),
+            crate::model::MAX_TURN_NAMES
+        );
+        let span = f.get("group").map_or(0..0, Node::span);
+        cx.report(span, message);
+    }
 }
 
 /// Refuses more connections over all groups than a plan holds (each group alone was
@@ -317,7 +350,12 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         defaults.max_buffered_bytes as i128,
     );
     OracleSpec {
-        type_field: f.text_or(cx, "type_field", &defaults.type_field),
+        type_field: kinds::path_or(cx, &f, "type_field", &defaults.type_field),
+        kinds: f
+            .get("kinds")
+            .map(|n| kinds::kinds(cx, n))
+            .unwrap_or_default(),
+        record_separator: kinds::separator(cx, f.get("record_separator")),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
@@ -330,7 +368,11 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
 /// `{ field = "user_id" }`: the oracle is on and checks that field.
 fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Option<String> {
     let f = Fields::section(cx, node, section, &["field"])?.with_owner(section);
-    Some(f.req_text(cx, "field"))
+    let field = f.req_text(cx, "field");
+    if let (Err(why), Some(n)) = (crate::model::path::check(&field), f.get("field")) {
+        cx.report(n.span(), format!("{section}.field: {why}"));
+    }
+    Some(field)
 }
 
 fn sha256_hex(text: &str) -> String {

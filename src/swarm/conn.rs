@@ -83,6 +83,7 @@ use crate::metrics::SampleBuffer;
 use crate::model::{
     Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
 };
+use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use crate::plan::Cursor;
 use futures_util::{SinkExt, StreamExt};
@@ -187,7 +188,10 @@ impl ConnRun {
         };
         let fields = ctx.plan.correlate_fields(plan);
         let cursor = Cursor::new(plan);
-        let checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
+        let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
+        if ctx.plan.tests_fields(plan) {
+            checker = checker.with_bodies();
+        }
         ConnRun {
             ctx,
             index,
@@ -243,7 +247,22 @@ impl ConnRun {
                     connected = Box::pin(self.reconnect(*after, backoff)).await
                 }
                 _ if !connected || self.open.is_none() => continue,
-                Action::Send { message } => self.send(message).await,
+                Action::Send { message } => {
+                    // `{{$name}}` captures are known only now: the cursor yields them as written.
+                    let text = if self.checker.captures.is_empty() {
+                        message.to_string()
+                    } else {
+                        fill(message, &self.checker.captures).to_string()
+                    };
+                    self.send(text).await
+                }
+                Action::SendText { text } => {
+                    let text = match fill_str(text, &self.checker.captures) {
+                        serde_json::Value::String(s) => s,
+                        other => crate::model::path::key_text(&other),
+                    };
+                    self.send(text).await
+                }
                 // Waiting states are boxed too: only the one in progress takes memory.
                 Action::Expect(expect) => Box::pin(self.expect(expect)).await,
                 Action::Think(d) => Box::pin(self.think(*d)).await,
@@ -294,14 +313,19 @@ impl ConnRun {
         }
     }
 
-    async fn send(&mut self, message: &serde_json::Value) {
+    /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
+    /// separator appended when it names one.
+    async fn send(&mut self, mut text: String) {
         let actual = Instant::now();
         let intended = self.intended_send.take().unwrap_or(actual);
         if actual.saturating_duration_since(intended) > LATE {
             self.counters.late_sends += 1;
         }
         self.last_send_at = Some((intended, actual));
-        self.send_text(message.to_string()).await;
+        if let Some(sep) = &self.ctx.plan.oracles.record_separator {
+            text.push_str(sep);
+        }
+        self.send_text(text).await;
     }
 
     async fn send_text(&mut self, text: String) {
@@ -421,6 +445,12 @@ impl ConnRun {
         // capacity instead of being reallocated each time.
         for (phase, d) in self.checker.samples.drain(..) {
             self.samples.record(phase, d).await;
+        }
+        for (name, d) in self.checker.named_samples.drain(..) {
+            let turn = self.ctx.turn_names.iter().position(|n| *n == name);
+            if let Some(turn) = turn.and_then(|t| u16::try_from(t).ok()) {
+                self.samples.record_turn(turn, d).await;
+            }
         }
         let total = self.checker.violated;
         if total > self.violations_published {

@@ -18,7 +18,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
-use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe};
+use crate::model::{BarrierStats, ConnPlan, ConnReport, OracleSpec, Placement, Plan, Probe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -47,7 +47,6 @@ pub struct SwarmOutput {
     pub probes: Vec<Probe>,
 }
 
-/// Shared, read-only state of a run.
 /// `at + d`, or far in the future when that does not fit an `Instant` (a duration from a
 /// scenario may be up to 2^64 µs; `Instant + Duration` would panic on it).
 pub(crate) fn later(at: Instant, d: Duration) -> Instant {
@@ -55,6 +54,7 @@ pub(crate) fn later(at: Instant, d: Duration) -> Instant {
         .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
+/// Shared, read-only state of a run.
 pub(crate) struct RunCtx {
     pub plan: Arc<Plan>,
     pub dialer: Dialer,
@@ -65,6 +65,66 @@ pub(crate) struct RunCtx {
     pub barriers: Vec<Arc<barrier::Barrier>>,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
+    /// `Plan::turn_names`: a named expectation's turn histogram is its index here.
+    pub turn_names: Vec<String>,
+}
+
+/// How connection `conn` presents itself on the upgrade: its placement (the group's or
+/// `[auth]`'s; a `first_message` with the connection's placeholders filled) and its extra
+/// headers (`[auth] headers`, then the group's, values filled the same way). Borrowed
+/// as they are when nothing needs filling, which is the common case.
+pub(crate) fn upgrade_of<'a>(
+    ctx: &'a RunCtx,
+    conn: &'a ConnPlan,
+) -> (
+    std::borrow::Cow<'a, Placement>,
+    std::borrow::Cow<'a, crate::auth::UpgradeExtras>,
+) {
+    use std::borrow::Cow;
+    let placement = ctx.plan.placement_of(conn);
+    let templated = |s: &str| s.contains("{{");
+    let first_message = matches!(placement, Placement::FirstMessage { template } if templated(&template.to_string()));
+    let own = ctx.plan.headers_of(conn);
+    let headers = !own.is_empty() || ctx.extras.headers.iter().any(|(_, v)| templated(v));
+    if !first_message && !headers {
+        return (Cow::Borrowed(placement), Cow::Borrowed(&ctx.extras));
+    }
+    let group = ctx.plan.group_name(conn);
+    let sub = ctx
+        .tokens
+        .get(conn.token as usize)
+        .map(|t| t.sub.clone())
+        .unwrap_or_default();
+    let vars = crate::plan::Vars {
+        user: conn.user,
+        conn: conn.id,
+        group: &group,
+        sub: &sub,
+    };
+    let placement = match placement {
+        Placement::FirstMessage { template } if first_message => {
+            Cow::Owned(Placement::FirstMessage {
+                template: crate::plan::expand_fixed(template, &vars),
+            })
+        }
+        other => Cow::Borrowed(other),
+    };
+    if !headers {
+        return (placement, Cow::Borrowed(&ctx.extras));
+    }
+    let mut extras = ctx.extras.clone();
+    for (name, value) in own {
+        extras
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        extras.headers.push((name.clone(), value.clone()));
+    }
+    for (_, value) in &mut extras.headers {
+        if templated(value) {
+            *value = crate::plan::expand_fixed_text(value, &vars);
+        }
+    }
+    (placement, Cow::Owned(extras))
 }
 
 /// Runs the plan to completion, to its duration, or until `cancel` fires. Samples are
@@ -88,6 +148,7 @@ pub async fn run(
         .map(|_| barrier::Barrier::new(run_cancel.child_token()))
         .collect();
     let plan_auth = plan.auth.clone();
+    let turn_names = plan.turn_names();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -97,6 +158,7 @@ pub async fn run(
         live,
         barriers,
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
+        turn_names,
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));
@@ -113,6 +175,8 @@ pub async fn run(
         histograms,
         intervals,
     } = aggregator.finish().await;
+    let mut histograms = histograms;
+    histograms.name_turns(&ctx.turn_names);
     let elapsed = t0.elapsed();
     let barriers = barrier_stats(&ctx, &reports);
     // Probe after a run that completed or reached its duration (its cut connections closed

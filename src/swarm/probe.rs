@@ -4,6 +4,7 @@
 //! sessions").
 
 use super::RunCtx;
+use crate::auth::UpgradeExtras;
 use crate::model::{Cause, ConnReport, Outcome, Placement, Probe};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -49,11 +50,12 @@ pub(super) async fn run(
     // search per token.
     let mut placements = BTreeMap::new();
     for conn in &ctx.plan.conns {
-        placements
-            .entry(conn.token)
-            .or_insert_with(|| ctx.plan.placement_of(conn).clone());
+        placements.entry(conn.token).or_insert_with(|| {
+            let (placement, extras) = super::upgrade_of(ctx, conn);
+            (placement.into_owned(), extras.into_owned())
+        });
     }
-    let mut queue: VecDeque<(u32, Placement)> = used
+    let mut queue: VecDeque<(u32, (Placement, UpgradeExtras))> = used
         .into_iter()
         .filter(|slot| {
             ctx.tokens
@@ -64,7 +66,7 @@ pub(super) async fn run(
             let placement = placements
                 .get(&slot)
                 .cloned()
-                .unwrap_or_else(|| ctx.plan.auth.placement.clone());
+                .unwrap_or_else(|| (ctx.plan.auth.placement.clone(), ctx.extras.clone()));
             (slot, placement)
         })
         .collect();
@@ -130,12 +132,16 @@ pub(super) async fn run(
     out
 }
 
-async fn probe_one(ctx: std::sync::Arc<RunCtx>, slot: u32, placement: Placement) -> Probe {
+async fn probe_one(
+    ctx: std::sync::Arc<RunCtx>,
+    slot: u32,
+    (placement, extras): (Placement, UpgradeExtras),
+) -> Probe {
     let token = &ctx.tokens[slot as usize];
     let placement = &placement;
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
     // as a leak), so there is no point waiting out a long handshake timeout.
-    let dial = ctx.dialer.dial(token, (placement, &ctx.extras), None);
+    let dial = ctx.dialer.dial(token, (placement, &extras), None);
     let result = match timeout(PROBE_TIMEOUT, dial).await {
         Ok(dialed) => dialed.result,
         Err(_) => Err(super::dial::DialFailure {

@@ -11,6 +11,7 @@ fn sample(phase: Phase, ms: u64, at: Instant) -> Sample {
         phase,
         value: Duration::from_millis(ms),
         at,
+        turn: None,
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{PatternItem, Repeat};
+use crate::model::{Capture, FieldTest, PatternItem, Repeat, Test};
 use serde_json::json;
 
 fn spec() -> Arc<OracleSpec> {
@@ -41,6 +41,10 @@ fn five(run: &str) -> ExpectPlan {
         correlate: Some(("run_id".into(), run.into())),
         within: Duration::from_secs(5),
         wait: true,
+        checks: Vec::new(),
+        capture: Vec::new(),
+        absent: false,
+        name: None,
     }
 }
 
@@ -49,14 +53,13 @@ struct Feed {
 }
 
 impl Feed {
-    fn msg(&mut self, ty: &str, run: &str) -> Map<String, Value> {
+    fn msg(&mut self, ty: &str, run: &str) -> Value {
         self.seq += 1;
-        let v = json!({"type": ty, "run_id": run, "user_id": "user-1", "seq": self.seq});
-        v.as_object().unwrap().clone()
+        json!({"type": ty, "run_id": run, "user_id": "user-1", "seq": self.seq})
     }
 }
 
-fn send_all(ch: &mut ConnChecker, msgs: &[Map<String, Value>]) {
+fn send_all(ch: &mut ConnChecker, msgs: &[Value]) {
     for m in msgs {
         ch.on_message(m, Instant::now());
     }
@@ -172,7 +175,7 @@ fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
         Instant::now(),
     );
     let mut overflow = f.msg("error", "x");
-    overflow.insert("run_id".into(), Value::Null);
+    overflow["run_id"] = Value::Null;
     send_all(&mut ch, &[overflow]);
     ch.end_stream(StreamEnd::Lost, "server closed 1013", Instant::now());
     assert!(ch.violations.is_empty());
@@ -205,7 +208,7 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
 fn identity_flags_another_users_event() {
     let mut ch = checker();
     let m = json!({"type": "x", "user_id": "user-2"});
-    ch.on_message(m.as_object().unwrap(), Instant::now());
+    ch.on_message(&m, Instant::now());
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
     assert_eq!(ch.violated_by[&OracleKind::Identity], 1);
@@ -216,7 +219,7 @@ fn ordering_flags_gaps_and_duplicates() {
     let mut ch = checker();
     for seq in [1, 2, 4, 4, 5] {
         let m = json!({"type": "x", "seq": seq});
-        ch.on_message(m.as_object().unwrap(), Instant::now());
+        ch.on_message(&m, Instant::now());
     }
     assert_eq!(
         ch.violated_by[&OracleKind::Ordering],
@@ -257,7 +260,7 @@ fn the_buffer_is_bounded() {
     );
     for i in 0..10 {
         let m = json!({"type": "x", "run_id": format!("r{i}")});
-        ch.on_message(m.as_object().unwrap(), Instant::now());
+        ch.on_message(&m, Instant::now());
     }
     assert_eq!(ch.buffer.len(), 4);
     assert_eq!(ch.counts.buffer_overflows, 6);
@@ -280,7 +283,7 @@ fn the_buffer_is_bounded_in_bytes_too() {
     let big = "v".repeat(1000);
     for i in 0..100 {
         let m = json!({"type": "x", "run_id": format!("{big}{i}")});
-        ch.on_message(m.as_object().unwrap(), Instant::now());
+        ch.on_message(&m, Instant::now());
     }
     assert!(ch.buffered_bytes <= limit, "{}", ch.buffered_bytes);
     assert_eq!(
@@ -295,12 +298,48 @@ fn the_buffer_is_bounded_in_bytes_too() {
     // One message bigger than the whole bound is dropped at once, the others stay.
     let kept = ch.buffer.len();
     let huge = json!({"type": "x", "run_id": "h".repeat(10_000)});
-    ch.on_message(huge.as_object().unwrap(), Instant::now());
+    ch.on_message(&huge, Instant::now());
     assert_eq!(ch.buffer.len(), kept);
     assert_eq!(ch.counts.buffer_overflows, 101 - kept as u64);
     // A claim gives its bytes back.
     ch.reset_stream();
     assert_eq!(ch.buffered_bytes, 0);
+}
+
+#[test]
+fn kept_bodies_count_against_the_byte_bound() {
+    // A script that tests fields keeps each buffered message's body: a big body costs
+    // its size even when its correlation key is short.
+    let limit = 8192;
+    let spec = Arc::new(OracleSpec {
+        max_buffered: 1_000_000,
+        max_buffered_bytes: limit,
+        ..OracleSpec::default()
+    });
+    let fields = vec!["run_id".to_string()];
+    let mut with =
+        ConnChecker::new(spec.clone(), who(), Instant::now(), fields.clone()).with_bodies();
+    let mut without = ConnChecker::new(spec, who(), Instant::now(), fields);
+    let payload = "p".repeat(2000);
+    for i in 0..20 {
+        let m = json!({"type": "x", "run_id": format!("r{i}"), "payload": {"text": payload}});
+        with.on_message(&m, Instant::now());
+        without.on_message(&m, Instant::now());
+    }
+    assert!(with.buffered_bytes <= limit, "{}", with.buffered_bytes);
+    assert!(
+        (2..=4).contains(&with.buffer.len()),
+        "{}",
+        with.buffer.len()
+    );
+    assert!(with
+        .buffer
+        .iter()
+        .all(|b| b.bytes > 2000 && b.body.is_some()));
+    assert_eq!(with.counts.buffer_overflows, 20 - with.buffer.len() as u64);
+    // Without bodies the same messages are small: all twenty fit.
+    assert_eq!(without.buffer.len(), 20);
+    assert_eq!(without.counts.buffer_overflows, 0);
 }
 
 #[test]
@@ -439,7 +478,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     // The server said why (an uncorrelated error event) before it closed.
     let mut ch = checker();
     let error = json!({"type": "error", "code": "queue_overflow"});
-    ch.on_message(error.as_object().unwrap(), Instant::now());
+    ch.on_message(&error, Instant::now());
     ch.server_ended(
         &actions,
         3,
@@ -448,4 +487,123 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
         Instant::now(),
     );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+}
+
+fn plan_of(pattern: &str, correlate: Option<(&str, &str)>) -> ExpectPlan {
+    ExpectPlan {
+        pattern: pattern
+            .split_whitespace()
+            .map(|e| PatternItem {
+                event: e.to_string(),
+                repeat: Repeat::One,
+            })
+            .collect(),
+        correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
+        within: Duration::from_secs(5),
+        wait: true,
+        checks: Vec::new(),
+        capture: Vec::new(),
+        absent: false,
+        name: None,
+    }
+}
+
+fn plain() -> ConnChecker {
+    ConnChecker::new(
+        Arc::new(OracleSpec::default()),
+        who(),
+        Instant::now(),
+        vec!["/1".into()],
+    )
+    .with_bodies()
+}
+
+#[test]
+fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
+    let mut ch = plain();
+    let mut p = plan_of("reply", Some(("/1", "7")));
+    p.checks = vec![FieldTest {
+        path: "/2/status".into(),
+        test: Test::Equals(json!("ok")),
+    }];
+    let id = ch.expect(&p, Some((Instant::now(), Instant::now())), Instant::now());
+    // Another request's answer is not this one's business.
+    ch.on_message(&json!({"type": "reply", "1": "8"}), Instant::now());
+    let wrong = json!({"type": "reply"});
+    ch.on_message(&wrong, Instant::now());
+    assert!(ch.is_pending(id));
+    let spec = OracleSpec {
+        type_field: "/0".into(),
+        ..OracleSpec::default()
+    };
+    let mut ch = ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["/1".into()]);
+    let id = ch.expect(&p, None, Instant::now());
+    ch.on_message(&json!(["reply", "7", {"status": "error"}]), Instant::now());
+    assert!(!ch.is_pending(id));
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].expected, "reply with /2/status = \"ok\"");
+    assert_eq!(ch.violations[0].seen, "reply with /2/status = \"error\"");
+}
+
+#[test]
+fn an_uncorrelated_expectation_skips_messages_failing_its_tests() {
+    let mut ch = plain();
+    let mut p = plan_of("event", None);
+    p.checks = vec![FieldTest {
+        path: "owner".into(),
+        test: Test::Equals(json!("{{$me}}")),
+    }];
+    p.capture = vec![Capture {
+        name: "seen_n".into(),
+        path: "n".into(),
+    }];
+    ch.captures.insert("me".into(), json!("user-1"));
+    let id = ch.expect(&p, None, Instant::now());
+    ch.on_message(
+        &json!({"type": "event", "owner": "user-2", "n": 1}),
+        Instant::now(),
+    );
+    assert!(ch.is_pending(id));
+    ch.on_message(
+        &json!({"type": "event", "owner": "user-1", "n": 2}),
+        Instant::now(),
+    );
+    assert!(!ch.is_pending(id));
+    assert!(ch.violations.is_empty());
+    assert_eq!(ch.captures.get("seen_n"), Some(&json!(2)));
+}
+
+#[test]
+fn buffered_answers_are_tested_and_captured_when_the_expectation_comes_later() {
+    let mut ch = plain();
+    ch.on_message(&json!({"type": "ack", "sid": "s-9"}), Instant::now());
+    let mut p = plan_of("ack", None);
+    p.capture = vec![Capture {
+        name: "sid".into(),
+        path: "sid".into(),
+    }];
+    let id = ch.expect(&p, None, Instant::now());
+    assert!(!ch.is_pending(id));
+    assert_eq!(ch.captures.get("sid"), Some(&json!("s-9")));
+}
+
+#[test]
+fn an_absence_is_met_at_its_deadline_and_violated_by_the_forbidden_kind() {
+    let mut ch = plain();
+    let t0 = Instant::now();
+    let mut p = plan_of("error", None);
+    p.absent = true;
+    p.within = Duration::from_millis(100);
+    let quiet = ch.expect(&p, None, t0);
+    ch.on_message(&json!({"type": "event"}), t0);
+    ch.expire(t0 + Duration::from_millis(100));
+    assert!(!ch.is_pending(quiet));
+    assert!(ch.violations.is_empty());
+    assert_eq!(ch.counts.expectations_met, 1);
+    let loud = ch.expect(&p, None, t0);
+    ch.on_message(&json!({"type": "error"}), t0);
+    assert!(!ch.is_pending(loud));
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].expected, "no error within 100ms");
+    assert_eq!(ch.violations[0].seen, "error");
 }

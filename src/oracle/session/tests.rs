@@ -175,6 +175,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         tokens,
         barriers: Vec::new(),
         scripts: Vec::new(),
+        group_headers: Vec::new(),
         conns,
     }
 }

@@ -32,6 +32,26 @@ pub(super) fn phases(sides: &[Side<'_>]) -> String {
             html.push_str(&phase_row(name, side, i, p, vs));
         }
     }
+    // Named expectations' turns (`expect ... name = "ack"`), after the phases.
+    let mut turns: Vec<&String> = Vec::new();
+    for side in sides {
+        for name in side.run.summary.turns.keys() {
+            if !turns.contains(&name) {
+                turns.push(name);
+            }
+        }
+    }
+    for name in turns {
+        let label = format!("Turn: {name}");
+        let other = sides.get(1).and_then(|s| s.run.summary.turns.get(name));
+        for (i, side) in sides.iter().enumerate() {
+            let Some(p) = side.run.summary.turns.get(name) else {
+                continue;
+            };
+            let vs = if i == 0 { other } else { None };
+            html.push_str(&phase_row(&label, side, i, p, vs));
+        }
+    }
     html.push_str("</tbody></table>");
     html
 }

@@ -47,14 +47,22 @@ pub fn parse_tolerance_for(text: &str) -> Result<(String, f64), String> {
         .split_once('=')
         .ok_or_else(|| format!("expected METRIC=PERCENT like turn.p99=20%, found {text:?}"))?;
     let key = key.trim();
-    let (phase, stat) = key.split_once('.').unwrap_or((key, ""));
-    let known_phase = Phase::ALL.iter().any(|p| p.name() == phase);
+    let (phase, stat) = match key.strip_prefix(crate::metrics::TURN_PREFIX) {
+        // A named turn (`turn:ack.p99`, `turn:ack`): names may hold dots, stats do not.
+        Some(_) => match key.rsplit_once('.') {
+            Some((name, stat)) if STATS.iter().any(|s| s.name() == stat) => (name, stat),
+            _ => (key, ""),
+        },
+        None => key.split_once('.').unwrap_or((key, "")),
+    };
+    let known_phase = Phase::ALL.iter().any(|p| p.name() == phase)
+        || phase.len() > crate::metrics::TURN_PREFIX.len();
     let known_stat = stat.is_empty() || STATS.iter().any(|s| s.name() == stat);
     if key != THROUGHPUT && !(known_phase && known_stat) {
         let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
         let stats: Vec<&str> = STATS.iter().map(|s| s.name()).collect();
         return Err(format!(
-            "unknown metric {key:?}; expected <phase>[.<stat>] (phases: {}; stats: {}) or {THROUGHPUT}",
+            "unknown metric {key:?}; expected <phase>[.<stat>] (phases: {}, or turn:<expect name>; stats: {}) or {THROUGHPUT}",
             phases.join(", "),
             stats.join(", ")
         ));

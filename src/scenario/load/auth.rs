@@ -66,7 +66,10 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
         placement: f
             .get("placement")
             .map_or_else(bearer, |n| placement(cx, n, "auth.placement")),
-        headers: f.get("headers").map(|n| headers(cx, n)).unwrap_or_default(),
+        headers: f
+            .get("headers")
+            .map(|n| headers(cx, n, "auth.headers"))
+            .unwrap_or_default(),
         origin: f.get("origin").map(|n| origin(cx, n)),
         subprotocols: f
             .get("subprotocol")
@@ -220,9 +223,10 @@ fn claims(cx: &mut Ctx<'_>, node: &Node<'_>) -> Map<String, Value> {
     }
 }
 
-/// `headers = { "X-Client" = "stampede" }`, in file order.
-fn headers(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<(String, String)> {
-    let Some(table) = cx.table("auth.headers", node) else {
+/// `headers = { "X-Client" = "stampede" }`, in file order (`[auth]`'s, or a group's:
+/// `context` names which). Values may use the connection's placeholders.
+pub(super) fn headers(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str) -> Vec<(String, String)> {
+    let Some(table) = cx.table(context, node) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -235,23 +239,23 @@ fn headers(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<(String, String)> {
         if !is_token(&name) {
             cx.report(
                 key.span(),
-                format!("auth.headers: {name:?} is not a valid HTTP header name"),
+                format!("{context}: {name:?} is not a valid HTTP header name"),
             );
         } else if RESERVED_HEADERS.contains(&lower.as_str()) {
-            let message = format!(
-                "auth.headers: {name} belongs to the WebSocket handshake and cannot be set"
-            );
+            let message =
+                format!("{context}: {name} belongs to the WebSocket handshake and cannot be set");
             cx.report(key.span(), message);
         } else if lower == "origin" {
             cx.report(
                 key.span(),
-                "auth.headers: set Origin with [auth] origin = \"...\"",
+                format!("{context}: set Origin with [auth] origin = \"...\""),
             );
         }
-        let Some(text) = cx.string(&format!("auth.headers.{name}"), value) else {
+        let Some(text) = cx.string(&format!("{context}.{name}"), value) else {
             continue;
         };
-        check_header_value(cx, value, "auth.headers", text);
+        check_header_value(cx, value, context, text);
+        check_placeholders(cx, value.span(), text, CONN_PLACEHOLDERS, context);
         out.push((name, text.to_string()));
     }
     out
@@ -268,6 +272,10 @@ fn origin(cx: &mut Ctx<'_>, node: &Node<'_>) -> String {
     check_header_value(cx, node, "auth.origin", text);
     text.to_string()
 }
+
+/// Placeholders an upgrade header or a `first_message` may use: who the connection is
+/// (filled when it dials; nothing random, nothing that changes between sends).
+pub(super) const CONN_PLACEHOLDERS: &[&str] = &["user", "conn", "group", "sub"];
 
 /// Header values are visible ASCII, spaces and tabs.
 fn check_header_value(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str, text: &str) {

@@ -23,6 +23,7 @@ const GROUP_KEYS: &[&str] = &[
     "forge",
     "placement",
     "steps",
+    "headers",
 ];
 const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst", "collide"];
 const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
@@ -81,6 +82,10 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
         placement: f
             .get("placement")
             .map(|n| placement(cx, n, &format!("group {name:?} placement"))),
+        headers: f
+            .get("headers")
+            .map(|n| super::auth::headers(cx, n, &format!("group {name:?} headers")))
+            .unwrap_or_default(),
         name,
         steps,
     })

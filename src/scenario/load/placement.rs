@@ -11,7 +11,7 @@ const PLACEMENT_KINDS: &[&str] = &["header", "query", "subprotocol", "cookie", "
 const DEFAULT_SUBPROTOCOL: &str = "jwt-auth";
 const DEFAULT_COOKIE: &str = "token";
 /// The only placeholder a first message may hold.
-const FIRST_MESSAGE_PLACEHOLDERS: &[&str] = &["token"];
+const FIRST_MESSAGE_PLACEHOLDERS: &[&str] = &["token", "user", "conn", "group", "sub"];
 
 /// `Authorization: Bearer <token>`, the default.
 pub(super) fn bearer() -> Placement {

@@ -1,15 +1,19 @@
 //! The `steps` script of a group: one inline table per step, nested through `repeat`.
 
-use super::template::to_json;
-use super::walk::{found, kind, Ctx, Fields, Node};
-use crate::model::{AbortHow, Dist, Expect, PatternItem, Repeat, Step, PLACEHOLDERS};
+use super::kinds::tests;
+use super::template::{capture_refs, check_placeholders, to_json, valid_capture_name, CAPTURES};
+use super::walk::{found, in_file_order, kind, Ctx, Fields, Node};
+use crate::model::path::{check, lookup};
+use crate::model::{AbortHow, Capture, Dist, Expect, PatternItem, Repeat, Step, Test};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use toml::de::DeValue;
 
 const STEP_KINDS: &[&str] = &[
     "send",
+    "send_text",
     "expect",
+    "expect_none",
     "think",
     "pause_reads",
     "repeat",
@@ -20,13 +24,51 @@ const STEP_KINDS: &[&str] = &[
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 const NORMAL_CLOSE: u16 = 1000;
 
-/// Top-level fields set by the `send` steps seen so far in a group, in file order, so an
-/// `expect` can only correlate on a field that something actually sends; and how deep in
-/// `repeat`s the walk is, since `abort_handshake` may only open a group's script.
+/// Placeholders a `send` may hold: the plan's, and `{{$name}}` captures.
+const SEND_PLACEHOLDERS: &[&str] = &[
+    "user", "conn", "run", "group", "sub", "random", "uuid", CAPTURES,
+];
+/// Placeholders a pattern or an expect's field tests may hold: those that draw nothing from
+/// the connection's random stream, and captures.
+const EXPECT_PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", CAPTURES];
+
+/// The `send` templates seen so far in a group, in file order, so an `expect` can only
+/// correlate on a field that something actually sends; the names captured so far, so a
+/// `{{$name}}` refers to an earlier capture; and how deep in `repeat`s the walk is, since
+/// `abort_handshake` may only open a group's script.
 #[derive(Default)]
 pub(super) struct Sent {
-    fields: BTreeSet<String>,
+    templates: Vec<serde_json::Value>,
+    captures: BTreeSet<String>,
     depth: u32,
+}
+
+impl Sent {
+    /// Reports every `{{$name}}` in `text` that no earlier `expect` captures.
+    fn check_captures(&self, cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) {
+        for name in capture_refs(text) {
+            if valid_capture_name(name) && !self.captures.contains(name) {
+                let message = format!(
+                    "\"{{{{${name}}}}}\" refers to no earlier capture; an expect before this step \
+                     needs capture = {{ {name} = \"/path\" }}"
+                );
+                cx.report(node.span(), message);
+            }
+        }
+    }
+
+    fn check_captures_in(&self, cx: &mut Ctx<'_>, node: &Node<'_>, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => self.check_captures(cx, node, s),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .for_each(|v| self.check_captures_in(cx, node, v)),
+            serde_json::Value::Object(map) => map
+                .values()
+                .for_each(|v| self.check_captures_in(cx, node, v)),
+            _ => {}
+        }
+    }
 }
 
 /// A `steps` array (a group's or a `repeat`'s); it must not be empty.
@@ -67,7 +109,9 @@ fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
     let value = f.get(step_kind)?;
     Some(match step_kind {
         "send" => send(cx, value, sent),
-        "expect" => Step::Expect(expect(cx, &f, value, sent)),
+        "send_text" => send_text(cx, value, sent),
+        "expect" => Step::Expect(expect(cx, &f, value, sent, false)),
+        "expect_none" => Step::Expect(expect(cx, &f, value, sent, true)),
         "think" => Step::Think {
             dist: cx.dist("think", value).unwrap_or(Dist::ZERO),
         },
@@ -86,7 +130,17 @@ fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
 fn step_keys(step_kind: &str) -> &'static [&'static str] {
     match step_kind {
         "send" => &["send"],
-        "expect" => &["expect", "correlate", "within", "wait"],
+        "send_text" => &["send_text"],
+        "expect" => &[
+            "expect",
+            "correlate",
+            "within",
+            "wait",
+            "where",
+            "capture",
+            "name",
+        ],
+        "expect_none" => &["expect_none", "correlate", "within", "wait", "where"],
         "think" => &["think"],
         "pause_reads" => &["pause_reads"],
         "repeat" => &["repeat", "steps", "every"],
@@ -96,43 +150,124 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// `send = { ... }` (a JSON object) or `send = [ ... ]` (a JSON array, e.g. Phoenix v2).
 fn send(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Step {
     match node.get_ref() {
-        DeValue::Table(table) => sent
-            .fields
-            .extend(table.keys().map(|k| k.get_ref().to_string())),
+        DeValue::Table(_) | DeValue::Array(_) => {}
         other => {
             let message = format!(
-                "send: expected a table (the JSON object to send) like {{ type = \"ping\" }}, found {}",
+                "send: expected a table (a JSON object) like {{ type = \"ping\" }} or an array \
+                 (a JSON array), found {}; use send_text = \"...\" for a frame that is not JSON",
                 kind(other)
             );
             cx.report(node.span(), message);
         }
     }
-    Step::Send {
-        template: to_json(cx, node, PLACEHOLDERS),
-    }
+    let template = to_json(cx, node, SEND_PLACEHOLDERS);
+    sent.check_captures_in(cx, node, &template);
+    sent.templates.push(template.clone());
+    Step::Send { template }
 }
 
-fn expect(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>, sent: &Sent) -> Expect {
+/// `send_text = "..."`: a text frame sent as written, placeholders expanded.
+fn send_text(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Step {
+    let text = cx.string("send_text", node).unwrap_or_default().to_string();
+    check_placeholders(cx, node.span(), &text, SEND_PLACEHOLDERS, "send_text");
+    sent.check_captures(cx, node, &text);
+    Step::SendText { template: text }
+}
+
+fn expect(
+    cx: &mut Ctx<'_>,
+    f: &Fields<'_, '_>,
+    node: &Node<'_>,
+    sent: &mut Sent,
+    absent: bool,
+) -> Expect {
+    let key = if absent { "expect_none" } else { "expect" };
     let pattern = cx
-        .string("expect", node)
-        .map(|p| pattern(cx, node, p))
+        .string(key, node)
+        .map(|p| {
+            check_placeholders(cx, node.span(), p, EXPECT_PLACEHOLDERS, key);
+            sent.check_captures(cx, node, p);
+            pattern(cx, node, p)
+        })
         .unwrap_or_default();
     let correlate = f.get("correlate").and_then(|n| correlate(cx, n, sent));
+    let checks = f
+        .get("where")
+        .map(|n| tests(cx, n, &format!("{key}.where"), false, EXPECT_PLACEHOLDERS))
+        .unwrap_or_default();
+    if let Some(n) = f.get("where") {
+        for t in &checks {
+            match &t.test {
+                Test::Equals(v) => sent.check_captures_in(cx, n, v),
+                Test::Matches(p) => sent.check_captures(cx, n, p),
+                _ => {}
+            }
+        }
+    }
+    let capture = f.get("capture").map(|n| capture(cx, n)).unwrap_or_default();
+    let name = f.get("name").and_then(|n| {
+        let text = cx.string("name", n)?;
+        let ok = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if !ok {
+            let message = format!(
+                "expect name {text:?}: use letters, digits, \"_\", \"-\" and \".\" (it names a histogram)"
+            );
+            cx.report(n.span(), message);
+        }
+        Some(text.to_string())
+    });
+    sent.captures.extend(capture.iter().map(|c| c.name.clone()));
     Expect {
         pattern,
         correlate,
         within: f.positive_duration_or(cx, "within", DEFAULT_WITHIN),
         wait: f.bool_or(cx, "wait", true),
+        checks,
+        capture,
+        absent,
+        name,
     }
+}
+
+/// `capture = { name = "path", ... }`.
+fn capture(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<Capture> {
+    let Some(table) = cx.table("capture", node) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, value) in in_file_order(table) {
+        let name = name.get_ref().to_string();
+        if !valid_capture_name(&name) {
+            cx.report(
+                value.span(),
+                format!("capture: {name:?} is not a capture name (letters, digits and _)"),
+            );
+        }
+        let Some(path) = cx.string(&format!("capture.{name}"), value) else {
+            continue;
+        };
+        if let Err(why) = check(path) {
+            cx.report(value.span(), format!("capture.{name}: {why}"));
+        }
+        out.push(Capture {
+            name,
+            path: path.to_string(),
+        });
+    }
+    out
 }
 
 fn correlate(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> Option<String> {
     let field = cx.string("correlate", node)?;
-    if field.is_empty() {
-        cx.report(node.span(), "correlate: expected a field name, found \"\"");
-    } else if !sent.fields.contains(field) {
+    if let Err(why) = check(field) {
+        cx.report(node.span(), format!("correlate: {why}"));
+    } else if !sent.templates.iter().any(|t| lookup(t, field).is_some()) {
         cx.report(
             node.span(),
             format!("expect correlates on {field:?} but no earlier send sets it"),

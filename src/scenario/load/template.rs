@@ -3,7 +3,7 @@
 //! Placeholders are checked here, where each string still has its span, so `plan::build`
 //! can expand them without ever failing.
 
-use super::walk::{int_value, Ctx, Node};
+use super::walk::{in_file_order, int_value, Ctx, Node};
 use serde_json::{Map, Number, Value};
 use std::ops::Range;
 use toml::de::DeValue;
@@ -36,12 +36,52 @@ pub(super) fn check_placeholders(
             .get(name_start..name_start + len)
             .unwrap_or_default()
             .trim();
-        if !allowed.contains(&name) {
+        let base = name.strip_suffix(":int").map_or(name, str::trim_end);
+        let typed_ok = base == name || crate::model::INT_PLACEHOLDERS.contains(&base);
+        let capture = name
+            .strip_prefix('$')
+            .filter(|_| allowed.contains(&CAPTURES));
+        if capture.is_some_and(|c| !valid_capture_name(c)) {
+            let message = format!(
+                "\"{OPEN}{name}{CLOSE}\" in {context}: a capture name is letters, digits and _"
+            );
+            cx.report(offset_in(cx, &span, value, open), message);
+        } else if capture.is_none() && !typed_ok {
+            let message = format!(
+                "\"{OPEN}{name}{CLOSE}\" in {context}: only {} take \":int\"",
+                crate::model::INT_PLACEHOLDERS.join(", ")
+            );
+            cx.report(offset_in(cx, &span, value, open), message);
+        } else if capture.is_none() && !allowed.contains(&base) {
             let message = unknown_placeholder(name, allowed, context);
             cx.report(offset_in(cx, &span, value, open), message);
         }
         rest = name_start + len + CLOSE.len();
     }
+}
+
+/// In an `allowed` list: `{{$name}}` capture references are allowed too (whether the
+/// name was captured earlier is checked by the steps, which know the captures).
+pub(super) const CAPTURES: &str = "$";
+
+/// A capture's name: letters, digits and `_`, not empty.
+pub(super) fn valid_capture_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Every `{{$name}}` capture reference in `text`.
+pub(super) fn capture_refs(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        let after = &rest[at + 2..];
+        let Some(close) = after.find("}}") else { break };
+        if let Some(name) = after[..close].trim().strip_prefix('$') {
+            out.push(name);
+        }
+        rest = &after[close + 2..];
+    }
+    out
 }
 
 fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
@@ -50,6 +90,7 @@ fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
     }
     let expected: Vec<String> = allowed
         .iter()
+        .filter(|a| **a != CAPTURES)
         .map(|a| format!("{OPEN}{a}{CLOSE}"))
         .collect();
     let expected = expected.join(", ");
@@ -114,7 +155,7 @@ pub(super) fn to_json_in(
         ),
         DeValue::Table(table) => {
             let mut object = Map::new();
-            for (key, value) in table.iter() {
+            for (key, value) in in_file_order(table) {
                 let value = to_json_in(cx, value, allowed, context);
                 object.insert(key.get_ref().to_string(), value);
             }

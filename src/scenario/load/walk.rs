@@ -473,3 +473,13 @@ impl<'t, 'i> Fields<'t, 'i> {
         default
     }
 }
+
+/// A table's entries in the order the file writes them (the parsed table iterates in key
+/// order): what message templates, kinds and captures keep.
+pub(super) fn in_file_order<'t, 'i>(
+    table: &'t DeTable<'i>,
+) -> Vec<(&'t Spanned<std::borrow::Cow<'i, str>>, &'t Node<'i>)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    entries
+}

@@ -2,6 +2,7 @@
 //! attempt ends when the server closes or the connection breaks.
 
 use super::*;
+use crate::oracle::frame::{decode, kind_of, Record};
 
 impl ConnRun {
     /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
@@ -65,17 +66,28 @@ impl ConnRun {
         match message {
             Message::Text(text) => {
                 self.count_received(text.len());
-                match serde_json::from_str::<serde_json::Value>(text.as_str()) {
-                    Ok(serde_json::Value::Object(map)) => {
-                        let type_field = &self.ctx.plan.oracles.type_field;
-                        let event = map.get(type_field).and_then(|v| v.as_str());
-                        self.data_frame(now, event).await;
-                        self.checker.on_message(&map, now);
-                        self.drain_checker_samples().await;
-                    }
-                    _ => {
-                        self.data_frame(now, None).await;
-                        self.counters.non_json += 1;
+                let ctx = self.ctx.clone();
+                let spec = &ctx.plan.oracles;
+                let records = decode(text.as_str(), spec.record_separator.as_deref());
+                if records.is_empty() {
+                    // Only separators or blanks: a data frame that says nothing.
+                    self.data_frame(now, None).await;
+                }
+                // Each record is a message of its own: any JSON value (objects, Phoenix v2
+                // arrays, SignalR records) reaches the oracles; text that is not JSON is
+                // counted as such.
+                for record in records {
+                    match record {
+                        Record::Json(msg) => {
+                            let event = kind_of(spec, &msg);
+                            self.data_frame(now, event.as_deref()).await;
+                            self.checker.on_message(&msg, now);
+                            self.drain_checker_samples().await;
+                        }
+                        Record::Text(_) => {
+                            self.data_frame(now, None).await;
+                            self.counters.non_json += 1;
+                        }
                     }
                 }
             }

@@ -57,14 +57,17 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
         let token = &ctx.tokens[plan.token as usize];
-        let placement = ctx.plan.placement_of(plan);
+        let (placement, extras) = super::super::upgrade_of(&ctx, plan);
+        let placement = placement.as_ref();
         let started = Instant::now();
         // Only the first connect of a collide connection waits on its barrier.
         let barrier = match (plan.barrier, self.attempts.is_empty()) {
             (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
             _ => None,
         };
-        let dialed = ctx.dialer.dial(token, (placement, &ctx.extras), barrier);
+        let dialed = ctx
+            .dialer
+            .dial(token, (placement, extras.as_ref()), barrier);
         // Boxed: the handshake's large state lives only while dialing, not in every idle
         // connection's task for its whole life. The run ending (duration, Ctrl-C) stops a
         // handshake in progress too; its fate on the server is then unknown.
@@ -126,11 +129,12 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
         let token = &ctx.tokens[plan.token as usize];
-        let placement = ctx.plan.placement_of(plan);
+        let (placement, extras) = super::super::upgrade_of(&ctx, plan);
+        let placement = placement.as_ref();
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
         let aborted = ctx
             .dialer
-            .abort(token, (placement, &ctx.extras), after, rst);
+            .abort(token, (placement, extras.as_ref()), after, rst);
         // The run ending stops it too: its fate on the server is then unknown.
         let aborted = tokio::select! {
             biased;

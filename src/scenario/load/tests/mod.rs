@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod inputs;
 mod limits;
+mod protocols;
 mod sections;
 mod session;
 mod steps;
@@ -141,6 +142,7 @@ steps = [
             token: TokenReuse::PerUser,
             forge: None,
             placement: None,
+            headers: Vec::new(),
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
@@ -167,6 +169,10 @@ steps = [
                     correlate: Some("type".into()),
                     within: ms(2000),
                     wait: false,
+                    checks: Vec::new(),
+                    capture: Vec::new(),
+                    absent: false,
+                    name: None,
                 }),
                 Step::PauseReads {
                     dist: Dist::Uniform {
@@ -183,6 +189,8 @@ steps = [
         }],
         oracles: OracleSpec {
             type_field: "kind".into(),
+            kinds: Vec::new(),
+            record_separator: None,
             error_event: "failure".into(),
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
@@ -302,7 +310,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps; did you mean \"users\"?"
+             arrival, jitter, token, forge, placement, steps, headers; did you mean \"users\"?"
                 .into()
         )
     );
@@ -310,7 +318,7 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait; \
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait, where, capture, name; \
          did you mean \"within\"?"
     );
     assert_problem(

@@ -6,7 +6,7 @@ use super::*;
 fn step_tables_need_exactly_one_step_key() {
     let (line, column, message) = problem(&with_steps("  { sned = { type = \"x\" } },"));
     assert_eq!((line, column), (7, 3));
-    assert_eq!(message, "step needs one of: send, expect, think, pause_reads, repeat, close, reconnect, abort_handshake; found: sned");
+    assert_eq!(message, "step needs one of: send, send_text, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake; found: sned");
     assert_problem(
         &with_steps("{ think = \"1ms\", close = true }"),
         "step has both \"think\" and \"close\"",
@@ -101,7 +101,7 @@ fn bad_steps_are_reported() {
     );
     assert_problem(
         &with_steps("{ send = \"hi\" }"),
-        "send: expected a table (the JSON object to send)",
+        "send: expected a table (a JSON object) like { type = \"ping\" } or an array",
     );
     assert_problem(
         &with_steps("{ send = { at = 1979-05-27 } }"),

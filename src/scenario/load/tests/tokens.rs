@@ -202,7 +202,7 @@ fn bad_placements_are_reported() {
         "placement = { first_message = '{\"t\": ' }",
         "auth.placement first_message: not valid JSON text",
     );
-    bad_auth("placement = { first_message = { t = \"{{sub}}\", u = \"{{token}}\" } }", "placeholder not available \"{{sub}}\" in auth.placement first_message; expected one of: {{token}}");
+    bad_auth("placement = { first_message = { t = \"{{run}}\", u = \"{{token}}\" } }", "placeholder not available \"{{run}}\" in auth.placement first_message; expected one of: {{token}}, {{user}}, {{conn}}, {{group}}, {{sub}}");
     bad_auth(
         "placement = { first_message = 3 }",
         "auth.placement first_message: expected a table like",

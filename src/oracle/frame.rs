@@ -1,0 +1,281 @@
+//! What a received frame says: its records (a frame may pack several, separated by the
+//! scenario's record separator), and each record's kind.
+//!
+//! A record's kind comes from the first `[oracles.kinds]` rule it passes, in file order;
+//! failing those, from the value at `type_field` (a string as it is, an integer as its
+//! decimal text, so SignalR's `"type": 1` is kind `1`). A record with neither has no kind:
+//! it still reaches the identity and ordering oracles, and counts as a data frame.
+
+use crate::model::path::lookup;
+use crate::model::{FieldTest, OracleSpec, Test};
+use regex::Regex;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
+
+/// One record of a received text frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// Any JSON value: an object, an array (Phoenix v2), a number...
+    Json(Value),
+    /// Text that does not parse as JSON.
+    Text(String),
+}
+
+/// Splits a text frame into records: on `separator` when the scenario names one (empty and
+/// whitespace-only pieces, such as the one after a trailing separator, are dropped), else
+/// the whole frame is one record.
+pub fn decode(text: &str, separator: Option<&str>) -> Vec<Record> {
+    let parse = |piece: &str| match serde_json::from_str::<Value>(piece) {
+        Ok(v) => Record::Json(v),
+        Err(_) => Record::Text(piece.to_string()),
+    };
+    match separator.filter(|s| !s.is_empty()) {
+        Some(sep) => text
+            .split(sep)
+            .filter(|p| !p.trim().is_empty())
+            .map(parse)
+            .collect(),
+        None => vec![parse(text)],
+    }
+}
+
+/// The kind of a record (see the module docs); `None` when nothing names it.
+pub fn kind_of(spec: &OracleSpec, msg: &Value) -> Option<String> {
+    for kind in &spec.kinds {
+        if kind.when.iter().all(|t| passes(t, msg, &|_| None)) {
+            return Some(kind.name.clone());
+        }
+    }
+    match lookup(msg, &spec.type_field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `msg` passes `test`. `resolve` turns an expected string that names a captured
+/// variable (`"{{$id}}"`) into its value; `None` leaves the string as written.
+pub fn passes(test: &FieldTest, msg: &Value, resolve: &dyn Fn(&str) -> Option<Value>) -> bool {
+    let found = lookup(msg, &test.path);
+    match &test.test {
+        Test::Present => found.is_some(),
+        Test::Absent => found.is_none(),
+        Test::Equals(Value::String(s)) => match resolve(s) {
+            Some(v) => found == Some(&v),
+            None => found.and_then(Value::as_str) == Some(s.as_str()),
+        },
+        Test::Equals(want) => found == Some(want),
+        Test::Matches(pattern) => match (found.and_then(Value::as_str), regex(pattern)) {
+            (Some(text), Some(re)) => re.is_match(text),
+            _ => false,
+        },
+    }
+}
+
+/// Fills `{{$name}}` capture references in `value` from `captures`: a string that is exactly
+/// one reference becomes the captured value itself (a number stays a number); a reference
+/// inside a longer string becomes the value's text. A name never captured (the expect that
+/// should have captured it failed, and said so) stays as written.
+pub fn fill(value: &Value, captures: &BTreeMap<String, Value>) -> Value {
+    match value {
+        Value::String(s) if s.contains("{{$") => fill_str(s, captures),
+        Value::Array(items) => Value::Array(items.iter().map(|v| fill(v, captures)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill(v, captures)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// [`fill`] for one string.
+pub fn fill_str(s: &str, captures: &BTreeMap<String, Value>) -> Value {
+    let whole = s
+        .strip_prefix("{{")
+        .and_then(|r| r.strip_suffix("}}"))
+        .filter(|inner| !inner.contains("{{") && !inner.contains("}}"))
+        .and_then(|inner| inner.trim().strip_prefix('$'));
+    if let Some(v) = whole.and_then(|name| captures.get(name)) {
+        return v.clone();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let name = after[..close].trim().strip_prefix('$');
+        match name.and_then(|n| captures.get(n)) {
+            Some(v) => out.push_str(&crate::model::path::key_text(v)),
+            None => out.push_str(&rest[open..open + 2 + close + 2]),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    Value::String(out)
+}
+
+/// How a test reads in a violation: `/payload/status = "ok"`, `message present`.
+pub fn describe(test: &FieldTest) -> String {
+    match &test.test {
+        Test::Present => format!("{} present", test.path),
+        Test::Absent => format!("{} absent", test.path),
+        Test::Equals(v) => format!("{} = {v}", test.path),
+        Test::Matches(p) => format!("{} ~ /{p}/", test.path),
+    }
+}
+
+/// Distinct patterns kept compiled; a scenario has a handful, placeholders may add one per
+/// connection, and past this bound a pattern is compiled each time instead of growing.
+const REGEX_CACHE: usize = 4096;
+
+/// The compiled pattern (validation compiled every pattern once, so `None` means a pattern
+/// that slipped past it: it matches nothing).
+fn regex(pattern: &str) -> Option<Regex> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(map) = cache.lock() {
+        if let Some(re) = map.get(pattern) {
+            return Some(re.clone());
+        }
+    }
+    let re = Regex::new(pattern).ok()?;
+    if let Ok(mut map) = cache.lock() {
+        if map.len() < REGEX_CACHE {
+            map.insert(pattern.to_string(), re.clone());
+        }
+    }
+    Some(re)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::KindSpec;
+    use serde_json::json;
+
+    fn t(path: &str, test: Test) -> FieldTest {
+        FieldTest {
+            path: path.into(),
+            test,
+        }
+    }
+
+    #[test]
+    fn records_split_on_the_separator_and_keep_non_objects() {
+        let frame = "{}\u{1e}{\"type\":1,\"target\":\"X\"}\u{1e}";
+        let records = decode(frame, Some("\u{1e}"));
+        assert_eq!(
+            records,
+            vec![
+                Record::Json(json!({})),
+                Record::Json(json!({"type": 1, "target": "X"}))
+            ]
+        );
+        assert_eq!(
+            decode("[1,null,\"t\",\"e\",{}]", None),
+            vec![Record::Json(json!([1, null, "t", "e", {}]))]
+        );
+        assert_eq!(decode("hello", None), vec![Record::Text("hello".into())]);
+        assert_eq!(
+            decode("{}\u{1e}", None),
+            vec![Record::Text("{}\u{1e}".into())]
+        );
+    }
+
+    #[test]
+    fn kinds_by_rule_then_type_field_strings_or_integers() {
+        let spec = OracleSpec {
+            kinds: vec![
+                KindSpec {
+                    name: "confirm".into(),
+                    when: vec![t("type", Test::Equals(json!("confirm_subscription")))],
+                },
+                KindSpec {
+                    name: "data".into(),
+                    when: vec![t("message", Test::Present), t("type", Test::Absent)],
+                },
+            ],
+            ..OracleSpec::default()
+        };
+        let k = |v: Value| kind_of(&spec, &v);
+        assert_eq!(
+            k(json!({"type": "confirm_subscription"})).as_deref(),
+            Some("confirm")
+        );
+        assert_eq!(
+            k(json!({"identifier": "x", "message": {}})).as_deref(),
+            Some("data")
+        );
+        assert_eq!(k(json!({"type": "welcome"})).as_deref(), Some("welcome"));
+        assert_eq!(k(json!({"type": 1})).as_deref(), Some("1"));
+        assert_eq!(k(json!({"type": 1.5})), None);
+        assert_eq!(k(json!({"identifier": "x"})), None);
+        let v2 = OracleSpec {
+            type_field: "/3".into(),
+            ..OracleSpec::default()
+        };
+        assert_eq!(
+            kind_of(&v2, &json!(["1", "1", "room", "phx_reply", {}])).as_deref(),
+            Some("phx_reply")
+        );
+    }
+
+    #[test]
+    fn tests_compare_types_resolve_captures_and_match_patterns() {
+        let m = json!({"payload": {"status": "ok", "n": 1, "id": "sub-7"}});
+        let none = |_: &str| None;
+        assert!(passes(
+            &t("/payload/status", Test::Equals(json!("ok"))),
+            &m,
+            &none
+        ));
+        assert!(!passes(
+            &t("/payload/status", Test::Equals(json!("error"))),
+            &m,
+            &none
+        ));
+        assert!(passes(&t("payload.n", Test::Equals(json!(1))), &m, &none));
+        assert!(!passes(
+            &t("payload.n", Test::Equals(json!("1"))),
+            &m,
+            &none
+        ));
+        assert!(passes(
+            &t("payload.id", Test::Matches("^sub-[0-9]+$".into())),
+            &m,
+            &none
+        ));
+        assert!(!passes(
+            &t("payload.n", Test::Matches("1".into())),
+            &m,
+            &none
+        ));
+        let cap = |s: &str| (s == "{{$id}}").then(|| json!("sub-7"));
+        assert!(passes(
+            &t("payload.id", Test::Equals(json!("{{$id}}"))),
+            &m,
+            &cap
+        ));
+        let mut caps = BTreeMap::new();
+        caps.insert("n".to_string(), json!(7));
+        assert_eq!(
+            fill(
+                &json!({"id": "{{$n}}", "s": "x-{{$n}}", "u": "{{$nope}}"}),
+                &caps
+            ),
+            json!({"id": 7, "s": "x-7", "u": "{{$nope}}"})
+        );
+        assert_eq!(
+            describe(&t("/payload/status", Test::Equals(json!("ok")))),
+            "/payload/status = \"ok\""
+        );
+    }
+}

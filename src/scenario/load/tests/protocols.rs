@@ -1,0 +1,240 @@
+//! Protocol expressiveness: field paths, message kinds, framing, field tests, captures and
+//! absences.
+
+use super::*;
+use serde_json::json;
+
+fn expect_of(text: &str) -> Expect {
+    let mut scenario = load(text);
+    let steps = scenario.groups.remove(0).steps;
+    steps
+        .into_iter()
+        .find_map(|s| match s {
+            Step::Expect(e) => Some(e),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn kinds_paths_and_separator_load_in_file_order() {
+    let s = load(&with_top(
+        r#"[oracles]
+type_field = "/3"
+record_separator = "\u001e"
+identity = { field = "message.user" }
+sequence = { field = "/payload/seq" }
+[oracles.kinds]
+confirm = { type = "confirm_subscription" }
+data = { has = "message", type = { present = false } }
+invocation = { type = 1, "/arguments/0" = { matches = "^group[0-9]$" } }
+"#,
+    ));
+    let o = &s.oracles;
+    assert_eq!(o.type_field, "/3");
+    assert_eq!(o.record_separator.as_deref(), Some("\u{1e}"));
+    assert_eq!(o.identity.as_deref(), Some("message.user"));
+    let names: Vec<&str> = o.kinds.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["confirm", "data", "invocation"]);
+    assert_eq!(
+        o.kinds[1].when,
+        vec![
+            FieldTest {
+                path: "message".into(),
+                test: Test::Present
+            },
+            FieldTest {
+                path: "type".into(),
+                test: Test::Absent
+            }
+        ]
+    );
+    assert_eq!(o.kinds[2].when[0].test, Test::Equals(json!(1)));
+    assert_eq!(
+        o.kinds[2].when[1].test,
+        Test::Matches("^group[0-9]$".into())
+    );
+}
+
+#[test]
+fn bad_kinds_and_paths_are_reported() {
+    assert_problem(
+        &with_top("[oracles]\ntype_field = \"a..b\""),
+        "type_field: \"a..b\": a dotted path has an empty part",
+    );
+    assert_problem(
+        &with_top("[oracles.kinds]\nx = {}"),
+        "oracles.kinds.x: expected at least one test",
+    );
+    assert_problem(
+        &with_top("[oracles.kinds]\nx = { a = { matches = \"(\" } }"),
+        "oracles.kinds.x.a.matches: not a valid regular expression",
+    );
+    assert_problem(
+        &with_top("[oracles.kinds]\nx = { a = \"{{conn}}\" }"),
+        "oracles.kinds.x.a takes no placeholders",
+    );
+    assert_problem(
+        &with_top("[oracles]\nrecord_separator = \"\""),
+        "oracles.record_separator: expected a non-empty string",
+    );
+    assert_problem(
+        &with_top("[oracles]\nidentity = { field = \"/a~2\" }"),
+        "oracles.identity.field: \"/a~2\": in a JSON Pointer",
+    );
+}
+
+#[test]
+fn sends_take_arrays_and_text() {
+    let s = load(&with_steps(
+        r#"{ send = ["1", "{{run}}", "room:{{conn}}", "phx_join", {}] },
+        { send_text = "{\"protocol\":\"json\",\"version\":1}" },
+        { send = { id = "{{run:int}}" } },"#,
+    ));
+    let steps = &s.groups[0].steps;
+    assert_eq!(
+        steps[0],
+        Step::Send {
+            template: json!(["1", "{{run}}", "room:{{conn}}", "phx_join", {}])
+        }
+    );
+    assert_eq!(
+        steps[1],
+        Step::SendText {
+            template: "{\"protocol\":\"json\",\"version\":1}".into()
+        }
+    );
+    assert_eq!(
+        steps[2],
+        Step::Send {
+            template: json!({"id": "{{run:int}}"})
+        }
+    );
+    assert_problem(
+        &with_steps("{ send = { id = \"{{group:int}}\" } }"),
+        "only user, conn, run take \":int\"",
+    );
+    assert_problem(
+        &with_steps("{ send_text = \"{{nope}}\" }"),
+        "unknown placeholder \"{{nope}}\" in send_text",
+    );
+}
+
+#[test]
+fn correlation_paths_must_be_sent_before() {
+    let e = expect_of(&with_steps(
+        r#"{ send = ["1", "2", "room", "phx_join", {}] },
+        { expect = "phx_reply", correlate = "/1" },"#,
+    ));
+    assert_eq!(e.correlate.as_deref(), Some("/1"));
+    let e = expect_of(&with_steps(
+        r#"{ send = { payload = { id = "x" } } },
+        { expect = "r", correlate = "payload.id" },"#,
+    ));
+    assert_eq!(e.correlate.as_deref(), Some("payload.id"));
+    assert_problem(
+        &with_steps(
+            r#"{ send = { payload = { id = "x" } } },
+        { expect = "r", correlate = "payload.other" },"#,
+        ),
+        "expect correlates on \"payload.other\" but no earlier send sets it",
+    );
+}
+
+#[test]
+fn field_tests_captures_and_absences_load() {
+    let text = with_steps(
+        r#"{ send = { id = "a", type = "subscribe" } },
+        { expect = "next", correlate = "id", where = { "/payload/status" = "ok", "payload.n" = 3, user = "{{sub}}", tag = { matches = "^t" } }, capture = { sid = "/payload/sid" } },
+        { send = { id = "{{$sid}}", type = "ping" } },
+        { expect_none = "error", within = "200ms", where = { id = "{{$sid}}" } },
+        { expect = "room-{{conn}}" },"#,
+    );
+    let mut s = load(&text);
+    let steps = s.groups.remove(0).steps;
+    let Step::Expect(e) = &steps[1] else { panic!() };
+    assert_eq!(e.checks.len(), 4);
+    assert_eq!(e.checks[0].test, Test::Equals(json!("ok")));
+    assert_eq!(e.checks[1].test, Test::Equals(json!(3)));
+    assert_eq!(e.checks[2].test, Test::Equals(json!("{{sub}}")));
+    assert_eq!(
+        e.capture,
+        vec![Capture {
+            name: "sid".into(),
+            path: "/payload/sid".into()
+        }]
+    );
+    let Step::Expect(none) = &steps[3] else {
+        panic!()
+    };
+    assert!(none.absent);
+    assert_eq!(none.within, ms(200));
+    let Step::Expect(room) = &steps[4] else {
+        panic!()
+    };
+    assert_eq!(room.pattern[0].event, "room-{{conn}}");
+}
+
+#[test]
+fn bad_field_tests_and_captures_are_reported() {
+    assert_problem(
+        &with_steps("{ send = { id = \"{{$sid}}\" } }"),
+        "\"{{$sid}}\" refers to no earlier capture",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"x\", capture = { \"a-b\" = \"/x\" } }"),
+        "capture: \"a-b\" is not a capture name",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"x\", where = { a = { present = 1 } } }"),
+        "expect.where.a.present: expected a boolean",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"x\", where = { a = \"{{random}}\" } }"),
+        "placeholder not available \"{{random}}\" in expect.where.a",
+    );
+    assert_problem(
+        &with_steps("{ expect_none = \"x\", capture = { a = \"/x\" } }"),
+        "unknown field \"capture\" in expect_none step",
+    );
+}
+
+#[test]
+fn group_headers_and_upgrade_placeholders_load() {
+    let text = "name = \"t\"\nduration = \"10s\"\n[auth]\nheaders = { \"X-User\" = \"{{sub}}\" }\n\
+                placement = { first_message = { type = \"auth\", token = \"{{token}}\", c = \"{{conn}}\" } }\n\
+                [[group]]\nname = \"g\"\nusers = 1\nheaders = { \"X-Room\" = \"r{{conn}}\" }\nsteps = [{ think = \"1ms\" }]\n";
+    let s = load(text);
+    assert_eq!(s.auth.headers, vec![("X-User".into(), "{{sub}}".into())]);
+    assert_eq!(
+        s.groups[0].headers,
+        vec![("X-Room".into(), "r{{conn}}".into())]
+    );
+    assert_problem(
+        &with_top("[auth]\nheaders = { \"X-A\" = \"{{run}}\" }"),
+        "placeholder not available \"{{run}}\" in auth.headers",
+    );
+    let bad_group = "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
+                     headers = { Upgrade = \"x\" }\nsteps = [{ think = \"1ms\" }]\n";
+    assert_problem(
+        bad_group,
+        "group \"g\" headers: Upgrade belongs to the WebSocket handshake",
+    );
+}
+
+#[test]
+fn expect_names_load_and_are_bounded() {
+    let e = expect_of(&with_steps("{ expect = \"ack\", name = \"sub.ack-1\" },"));
+    assert_eq!(e.name.as_deref(), Some("sub.ack-1"));
+    assert_problem(
+        &with_steps("{ expect = \"ack\", name = \"a b\" },"),
+        "expect name \"a b\": use letters, digits",
+    );
+    let many: Vec<String> = (0..=crate::model::MAX_TURN_NAMES)
+        .map(|i| format!("{{ expect = \"x\", name = \"n{i}\" }},"))
+        .collect();
+    assert_problem(
+        &with_steps(&many.join("\n")),
+        "17 distinct expect names; at most 16",
+    );
+}

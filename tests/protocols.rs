@@ -1,0 +1,590 @@
+//! Protocols that are not "JSON objects with a string `type`": small in-process fakes
+//! speaking each framing, each with a planted fault, against scenarios that use field
+//! paths, kinds, record separators, field tests, captures and absences.
+//!
+//! Each fake answers the shapes its protocol uses (Phoenix v2 arrays, SignalR 0x1E records
+//! with integer kinds, ActionCable type-less data frames, a subscribe/ack protocol whose
+//! ids are captured). Every test runs the same scenario against the correct fake (clean)
+//! and the faulty one (the violation that names the fault).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+
+mod common;
+
+use common::{run, scenario, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::model::OracleKind;
+use stampede::run::RunOutcome;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// Answers one received text frame with the frames to send back; `None` closes.
+type Handler = dyn Fn(&str, &mut Conn) -> Option<Vec<String>> + Send + Sync;
+
+/// Per-connection state of a fake.
+#[derive(Default)]
+struct Conn {
+    joined: Vec<String>,
+    subscriptions: Vec<String>,
+    next: u32,
+}
+
+/// Starts a fake on loopback: `greeting` goes out after the upgrade, then `handler`
+/// answers each text frame. Returns the URL and the stop token.
+async fn spawn(greeting: Vec<String>, handler: Arc<Handler>) -> (String, CancellationToken) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    let (greeting, handler) = (greeting.clone(), handler.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                            return;
+                        };
+                        for g in greeting {
+                            if ws.send(Message::Text(g.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        let mut conn = Conn::default();
+                        while let Some(Ok(msg)) = ws.next().await {
+                            let Message::Text(text) = msg else { continue };
+                            let Some(out) = handler(text.as_str(), &mut conn) else {
+                                let _ = ws.close(None).await;
+                                return;
+                            };
+                            for frame in out {
+                                if ws.send(Message::Text(frame.into())).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    (format!("ws://{addr}/socket"), cancel)
+}
+
+async fn run_against(name: &str, text: &str, url: String) -> RunOutcome {
+    let s = scenario(name, text);
+    run(&s, Some(url), None).await
+}
+
+fn completeness(outcome: &RunOutcome) -> Vec<(String, String)> {
+    outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Completeness)
+        .map(|v| (v.expected.clone(), v.seen.clone()))
+        .collect()
+}
+
+fn assert_clean(outcome: &RunOutcome, expectations: u64) {
+    let c = &outcome.results.summary.counters;
+    assert!(
+        outcome.results.violations.is_empty(),
+        "violations: {:#?}",
+        outcome.results.violations
+    );
+    assert_eq!(c.expect.expectations, expectations);
+    assert_eq!(c.expect.expectations_met, expectations);
+    assert_eq!(c.non_json, 0, "every frame reached the oracles");
+}
+
+fn head(name: &str, users: u32) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 3\nduration = \"20s\"\n[auth]\nsecret = {{ value = \"{TEST_SECRET}\" }}\n\
+         placement = {{ query = \"token\" }}\n"
+    ) + &format!("# {users} users\n")
+}
+
+// ---- Phoenix v2: frames are arrays [join_ref, ref, topic, event, payload] ----
+
+const PHOENIX: &str = r#"
+[oracles]
+type_field = "/3"
+error_event = "phx_error"
+
+[[group]]
+name = "joiners"
+users = 3
+steps = [
+  { send = ["{{run}}", "{{run}}", "room:{{conn}}", "phx_join", {}] },
+  { expect = "phx_reply", correlate = "/1", within = "2s", where = { "/4/status" = "ok", "/2" = "room:{{conn}}" } },
+  { send = ["0", "{{run}}", "room:{{conn}}", "ping", { n = "{{run:int}}" }] },
+  { expect = "phx_reply", correlate = "/1", within = "2s", where = { "/4/status" = "ok", "/4/response/n" = 2 } },
+  { close = 1000 },
+]
+"#;
+
+/// `refuse_second`: a second push on a joined topic is answered `status: "error"` (the
+/// reply of a refused join, reply-status-not-checkable).
+fn phoenix(refuse_second: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let frame: Value = serde_json::from_str(text).ok()?;
+        let topic = frame.get(2)?.as_str()?.to_string();
+        let event = frame.get(3)?.as_str()?;
+        let status = if event == "phx_join" {
+            conn.joined.push(topic.clone());
+            "ok"
+        } else if refuse_second || !conn.joined.contains(&topic) {
+            "error"
+        } else {
+            "ok"
+        };
+        let response = json!({"n": frame.pointer("/4/n")});
+        let reply = json!([frame[0], frame[1], topic, "phx_reply", {"status": status, "response": response}]);
+        Some(vec![reply.to_string()])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phoenix_v2_arrays_are_sent_and_their_reply_status_checked() {
+    let text = head("phoenix-v2", 3) + PHOENIX;
+    let (url, stop) = spawn(Vec::new(), phoenix(false)).await;
+    let good = run_against("phoenix.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&good, 6);
+    assert_eq!(good.results.summary.counters.messages_received, 6);
+
+    let (url, stop) = spawn(Vec::new(), phoenix(true)).await;
+    let bad = run_against("phoenix.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 3, "one per connection: {found:#?}");
+    for (expected, seen) in found {
+        assert_eq!(expected, "phx_reply with /4/status = \"ok\"");
+        assert_eq!(seen, "phx_reply with /4/status = \"error\"");
+    }
+    assert_eq!(bad.results.summary.counters.expect.expectations_met, 3);
+}
+
+// ---- SignalR: 0x1E-terminated records, several per frame, integer kinds ----
+
+const RS: char = '\u{1e}';
+
+const SIGNALR: &str = r#"
+[oracles]
+record_separator = "\u001e"
+
+[oracles.kinds]
+handshake = { type = { present = false }, error = { present = false } }
+group1 = { type = 1, "/arguments/0" = "group1" }
+group2 = { type = 1, "/arguments/0" = "group2" }
+completion = { type = 3 }
+
+[[group]]
+name = "callers"
+users = 2
+steps = [
+  { send = { protocol = "json", version = 1 } },
+  { expect = "handshake", within = "2s" },
+  { send = { type = 1, invocationId = "{{run}}", target = "SendToGroups", arguments = ["hi-{{conn}}"] } },
+  { expect = "group1 group2 completion", correlate = "invocationId", within = "2s" },
+  { expect_none = "group2", within = "100ms" },
+  { close = 1000 },
+]
+"#;
+
+/// A hub that insists on terminated records (an unterminated handshake is refused, as
+/// SignalR does) and packs its answer into one frame of several records. `skip_group2`:
+/// the caller is not yet in group2 and never hears its own group2 message.
+fn signalr(skip_group2: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let record = text.strip_suffix(RS)?;
+        let msg: Value = serde_json::from_str(record).ok()?;
+        if msg.get("protocol").is_some() {
+            return Some(vec![format!("{{}}{RS}")]);
+        }
+        conn.next += 1;
+        let id = msg.get("invocationId").cloned().unwrap_or(Value::Null);
+        let mut frame = String::new();
+        for g in ["group1", "group2"] {
+            if g == "group2" && skip_group2 {
+                continue;
+            }
+            let m = json!({"type": 1, "target": "ReceiveMessage", "arguments": [g, msg["arguments"][0]], "invocationId": id});
+            frame.push_str(&format!("{m}{RS}"));
+        }
+        frame.push_str(&format!(
+            "{}{RS}",
+            json!({"type": 3, "invocationId": id, "result": null})
+        ));
+        Some(vec![frame])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signalr_records_and_integer_kinds_reach_the_oracles() {
+    let text = head("signalr", 2) + SIGNALR;
+    let (url, stop) = spawn(Vec::new(), signalr(false)).await;
+    let good = run_against("signalr.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&good, 6);
+    // Frames, not records: one for the handshake and one packing the answer's three
+    // records, per caller.
+    assert_eq!(good.results.summary.counters.messages_received, 4);
+
+    let (url, stop) = spawn(Vec::new(), signalr(true)).await;
+    let bad = run_against("signalr.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (expected, seen) in found {
+        assert_eq!(expected, "next: group2 completion");
+        assert_eq!(seen, "group1 completion");
+    }
+}
+
+// ---- ActionCable: data frames carry no type; the user is nested ----
+
+const CABLE: &str = r#"
+[oracles]
+accepted = { message = "welcome" }
+identity = { field = "message.user" }
+
+[oracles.kinds]
+data = { has = "message", type = { present = false } }
+
+[[group]]
+name = "chatters"
+users = 3
+steps = [
+  { expect = "welcome", within = "2s" },
+  { send = { command = "subscribe", identifier = '{"channel":"ChatChannel","room":"r{{conn}}"}' } },
+  { expect = "confirm_subscription", correlate = "identifier", within = "2s" },
+  { send = { command = "message", identifier = '{"channel":"ChatChannel","room":"r{{conn}}"}', data = '{"action":"speak","nonce":"n{{conn}}"}' } },
+  { expect = "data", correlate = "identifier", within = "500ms", where = { "message.nonce" = "n{{conn}}" } },
+  { close = 1000 },
+]
+"#;
+
+/// `drop_first`: the first `message` command after a subscribe is lost (the command
+/// raced the subscription's registration, rails/rails #25381).
+fn cable(drop_first: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        let identifier = msg.get("identifier")?.as_str()?.to_string();
+        match msg.get("command")?.as_str()? {
+            "subscribe" => {
+                if !drop_first {
+                    conn.subscriptions.push(identifier.clone());
+                }
+                let confirm = json!({"identifier": identifier, "type": "confirm_subscription"});
+                Some(vec![confirm.to_string()])
+            }
+            "message" if !conn.subscriptions.contains(&identifier) => {
+                conn.subscriptions.push(identifier);
+                Some(Vec::new())
+            }
+            "message" => {
+                let data: Value = serde_json::from_str(msg["data"].as_str()?).ok()?;
+                let out = json!({"identifier": identifier, "message": {"kind": "spoken", "nonce": data["nonce"], "user": "nobody-checks-tokens-here"}});
+                Some(vec![out.to_string()])
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actioncable_typeless_frames_are_expected_by_kind_and_nested_identity() {
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    // The fake's broadcasts name a fixed user: the nested identity oracle must see it.
+    let text = head("cable", 3) + CABLE;
+    let (url, stop) = spawn(welcome.clone(), cable(false)).await;
+    let good = run_against("cable.toml", &text, url).await;
+    stop.cancel();
+    let c = &good.results.summary.counters;
+    assert_eq!(
+        c.expect.expectations_met, 9,
+        "{:#?}",
+        good.results.violations
+    );
+    let identity: Vec<_> = good
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Identity)
+        .collect();
+    assert_eq!(identity.len(), 3);
+    assert!(identity[0].seen.starts_with("message.user = \"nobody"));
+    assert!(completeness(&good).is_empty());
+
+    let (url, stop) = spawn(welcome, cable(true)).await;
+    let bad = run_against("cable.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(found[0].0.starts_with("data within"), "{found:#?}");
+    assert_eq!(found[0].1, "nothing");
+}
+
+// ---- Captures: a subscription id chosen by the server, used in later sends ----
+
+const SUBSCRIBE: &str = r#"
+[[group]]
+name = "subscribers"
+users = 2
+steps = [
+  { send = { type = "subscribe", topic = "t{{conn}}" } },
+  { expect = "subscribed", within = "2s", capture = { sid = "/sid", n = "/n" } },
+  { send = { type = "publish", sid = "{{$sid}}", n = "{{$n}}", note = "for {{$sid}}" } },
+  { expect = "event", correlate = "sid", within = "2s", where = { sid = "{{$sid}}", echo = "for {{$sid}}", n = { matches = "^[0-9]+$" } } },
+  { expect_none = "error", within = "150ms" },
+  { close = 1000 },
+]
+"#;
+
+/// Ids are chosen here (`s-<n>`); a publish naming an unknown id, or an `n` that is not
+/// the number handed out, gets an error. `late_error`: an error follows every event.
+fn subscriber(late_error: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        match msg.get("type")?.as_str()? {
+            "subscribe" => {
+                conn.next += 7;
+                let sid = format!("s-{}", conn.next);
+                conn.subscriptions.push(sid.clone());
+                Some(vec![
+                    json!({"type": "subscribed", "sid": sid, "n": conn.next}).to_string(),
+                ])
+            }
+            "publish" => {
+                let sid = msg["sid"].as_str().unwrap_or_default().to_string();
+                let number_ok = msg["n"].as_u64() == Some(u64::from(conn.next));
+                if !conn.subscriptions.contains(&sid) || !number_ok {
+                    return Some(vec![json!({"type": "error", "sid": sid}).to_string()]);
+                }
+                let n = format!("{}", conn.next);
+                let mut out = vec![
+                    json!({"type": "event", "sid": sid, "n": n, "echo": msg["note"]}).to_string(),
+                ];
+                if late_error {
+                    out.push(json!({"type": "error", "reason": "late"}).to_string());
+                }
+                Some(out)
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
+    let text = head("captures", 2) + SUBSCRIBE;
+    let (url, stop) = spawn(Vec::new(), subscriber(false)).await;
+    let good = run_against("captures.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&good, 6);
+
+    let (url, stop) = spawn(Vec::new(), subscriber(true)).await;
+    let bad = run_against("captures.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (expected, seen) in found {
+        assert_eq!(expected, "no error within 150ms");
+        assert_eq!(seen, "error");
+    }
+    // The actions a connection walks carry the references as written: the swarm filled
+    // them when it sent.
+    let conn = &bad.plan.conns[0];
+    let sends: Vec<String> = stampede::plan::expand_conn(&bad.plan, conn, 100)
+        .unwrap()
+        .iter()
+        .filter_map(|a| match a {
+            stampede::model::Action::Send { message } => Some(message.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sends[1],
+        r#"{"type":"publish","sid":"{{$sid}}","n":"{{$n}}","note":"for {{$sid}}"}"#
+    );
+}
+
+/// Every scenario shipped anywhere under `scenarios/` (the protocol ones included) loads.
+#[test]
+fn every_shipped_scenario_loads_and_each_protocol_ships_one() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    for path in &files {
+        if let Err(e) = stampede::scenario::load_file(path) {
+            panic!("{} does not load:\n{e}", path.display());
+        }
+    }
+    for name in [
+        "graphql-transport-ws",
+        "phoenix-v2",
+        "actioncable",
+        "signalr",
+    ] {
+        let path = root.join("protocols").join(format!("{name}.toml"));
+        assert!(files.contains(&path), "{} is missing", path.display());
+    }
+}
+
+// ---- Placeholders on the upgrade: headers (run-wide and per group), first_message ----
+
+/// Greets with the upgrade's `x-user` and `x-room` headers, then answers the first message
+/// (`{"type": "auth", "user": ...}`) with `authed` naming that user.
+async fn spawn_header_echo() -> (String, CancellationToken) {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => {
+                    let Ok((tcp, _)) = accepted else { continue };
+                    tokio::spawn(async move {
+                        let mut seen = json!({"type": "hello"});
+                        let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                                        resp| {
+                            for h in ["x-user", "x-room"] {
+                                let v = req.headers().get(h).and_then(|v| v.to_str().ok());
+                                seen[h.replace('-', "_")] = json!(v);
+                            }
+                            Ok(resp)
+                        };
+                        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                            return;
+                        };
+                        if ws.send(Message::Text(seen.to_string().into())).await.is_err() {
+                            return;
+                        }
+                        while let Some(Ok(Message::Text(text))) = ws.next().await {
+                            let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                            let reply = json!({"type": "authed", "user": msg["user"], "has_token": msg["token"].as_str().is_some_and(|t| t.len() > 20)});
+                            if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    (format!("ws://{addr}/"), cancel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_headers_and_the_first_message_take_the_connections_placeholders() {
+    let text = format!(
+        r#"
+name = "headers"
+duration = "10s"
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+sub = "u-{{{{group}}}}-{{{{user}}}}"
+placement = {{ first_message = {{ type = "auth", token = "{{{{token}}}}", user = "{{{{sub}}}}" }} }}
+headers = {{ "X-User" = "{{{{sub}}}}", "X-Room" = "lobby" }}
+
+[[group]]
+name = "a"
+users = 2
+headers = {{ "X-Room" = "r{{{{conn}}}}" }}
+steps = [
+  {{ expect = "hello", within = "2s", where = {{ x_user = "{{{{sub}}}}", x_room = "r{{{{conn}}}}" }} }},
+  {{ expect = "authed", within = "2s", where = {{ user = "{{{{sub}}}}", has_token = true }} }},
+  {{ close = 1000 }},
+]
+
+[[group]]
+name = "b"
+users = 1
+steps = [
+  {{ expect = "hello", within = "2s", where = {{ x_user = "u-b-0", x_room = "lobby" }} }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let (url, stop) = spawn_header_echo().await;
+    let outcome = run_against("headers.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&outcome, 5);
+}
+
+// ---- Named expectations: a latency histogram each, in the summary, text, HTML, compare ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_expectations_get_their_own_turn_histograms_everywhere() {
+    let text = head("named", 2)
+        + r#"
+[[group]]
+name = "subscribers"
+users = 2
+steps = [
+  { send = { type = "subscribe", topic = "t{{conn}}" } },
+  { expect = "subscribed", within = "2s", capture = { sid = "/sid", n = "/n" }, name = "ack" },
+  { send = { type = "publish", sid = "{{$sid}}", n = "{{$n}}", note = "x" } },
+  { expect = "event", correlate = "sid", within = "2s", name = "event" },
+  { close = 1000 },
+]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario("named.toml", &text);
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (url, stop) = spawn(Vec::new(), subscriber(false)).await;
+        let outcome = run(&s, Some(url), Some(dir.path())).await;
+        stop.cancel();
+        assert_clean(&outcome, 4);
+        let turns = &outcome.results.summary.turns;
+        assert_eq!(turns.keys().collect::<Vec<_>>(), ["ack", "event"]);
+        assert_eq!(turns["ack"].count, 2);
+        assert_eq!(turns["event"].count, 2);
+        // Every named turn is also in the run-wide turn phase.
+        assert_eq!(outcome.results.summary.phases["turn"].count, 4);
+        let mut out = Vec::new();
+        stampede::report::render(&outcome.results.summary, &mut out).unwrap();
+        let printed = String::from_utf8(out).unwrap();
+        assert!(printed.contains("\nturn ack "), "{printed}");
+        let json = serde_json::to_value(&outcome.results.summary).unwrap();
+        assert_eq!(json["turns"]["event"]["count"], 2);
+        runs.push(outcome.dir.clone().unwrap());
+    }
+    let data = stampede::results::read_run(&runs[0]).unwrap();
+    assert_eq!(data.summary.turns["ack"].count, 2);
+    let html = stampede::report::render_html(&data, None).unwrap();
+    assert!(html.contains("Turn: ack"));
+    let c = stampede::results::compare(
+        &runs[..1],
+        &runs[1..],
+        &stampede::results::CompareOptions::default(),
+    )
+    .unwrap();
+    let metrics: Vec<&str> = c.rows.iter().map(|r| r.metric.as_str()).collect();
+    assert!(metrics.contains(&"turn:ack.p99"), "{metrics:?}");
+    assert!(metrics.contains(&"turn:event.p50"), "{metrics:?}");
+}

@@ -18,8 +18,10 @@ pub mod units;
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
     Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
-    LenientAcceptance, Outcome, Probe, Tally, Violation,
+    LenientAcceptance, Outcome, Probe, RendezvousInfo, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
-pub use plan::{Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, TokenPlan};
+pub use plan::{
+    Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, RendezvousPlan, TokenPlan,
+};
 pub use spec::*;

@@ -29,6 +29,9 @@ pub struct Plan {
     /// Collide barriers, indexed by [`ConnPlan::barrier`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierPlan>,
+    /// Message rendezvous points, indexed by [`Action::Rendezvous`]'s `point`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rendezvous: Vec<RendezvousPlan>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -102,6 +105,20 @@ pub struct BarrierPlan {
     pub lead: Duration,
 }
 
+/// A message rendezvous point: the `step`-th rendezvous (0-based) in the scripts of a
+/// group's connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RendezvousPlan {
+    pub group: u16,
+    /// Which rendezvous of the group's script this is (0-based, in expanded order).
+    pub step: u32,
+    /// Arrivals that release everyone present: the group's size for `"all"`.
+    pub count: u32,
+    /// Longest wait, from the first arrival: then those present are released.
+    #[serde(with = "duration_us")]
+    pub timeout: Duration,
+}
+
 /// One connection's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnPlan {
@@ -147,6 +164,11 @@ pub enum Action {
     PauseReads(#[serde(with = "duration_us")] Duration),
     Close {
         code: u16,
+    },
+    /// Wait at message rendezvous `point` (an index into [`Plan::rendezvous`]): the next
+    /// action, a `Send`, goes out when the rendezvous releases.
+    Rendezvous {
+        point: u32,
     },
     Reconnect {
         #[serde(with = "duration_us")]
@@ -209,6 +231,19 @@ impl Plan {
                     c.group,
                     self.groups.len()
                 ));
+            }
+            let points = c.actions.iter().filter_map(|a| match a {
+                Action::Rendezvous { point } => Some(*point),
+                _ => None,
+            });
+            for point in points {
+                if point as usize >= self.rendezvous.len() {
+                    return Err(format!(
+                        "connection {} waits at rendezvous {point}, but the plan has {}",
+                        c.id,
+                        self.rendezvous.len()
+                    ));
+                }
             }
             if !ids.insert(c.id) {
                 return Err(format!("connection id {} appears twice", c.id));

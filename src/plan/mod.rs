@@ -15,7 +15,7 @@ pub use template::expand;
 
 use crate::model::{
     AbortHow, Action, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Expect, ExpectPlan,
-    Forge, Group, Plan, Scenario, Step, TokenPlan, TokenReuse,
+    Forge, Group, Plan, RendezvousPlan, Scenario, Step, TokenPlan, TokenReuse,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,7 +49,11 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
     };
     let mut conns = Vec::new();
     let mut barriers = Vec::new();
+    let mut rendezvous: Vec<RendezvousPlan> = Vec::new();
     for (gi, group) in scenario.groups.iter().enumerate() {
+        // Every connection of a group expands the same steps, so the k-th rendezvous of
+        // each script is the same point: global index `first_point + k`.
+        let first_point = rendezvous.len() as u32;
         let n = group.users * group.connections_per_user;
         let offsets = arrival::offsets(&group.arrival, n);
         let slots = minter.slots_for(group);
@@ -74,7 +78,17 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
                 group: &group.name,
                 sub,
             };
-            let actions = expand_steps(&group.steps, &vars, &mut rng);
+            let (actions, points) = expand_steps(&group.steps, &vars, &mut rng, first_point);
+            if index == 0 {
+                for (step, (count, timeout)) in points.into_iter().enumerate() {
+                    rendezvous.push(RendezvousPlan {
+                        group: gi as u16,
+                        step: step as u32,
+                        count: count.unwrap_or(n).min(n),
+                        timeout,
+                    });
+                }
+            }
             let placement = group.placement.clone();
             conns.push(ConnPlan {
                 id,
@@ -101,6 +115,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
         groups: scenario.groups.iter().map(|g| g.name.clone()).collect(),
         tokens,
         barriers,
+        rendezvous,
         conns,
     }
 }
@@ -186,7 +201,17 @@ fn conn_rng(seed: u64, conn: u32) -> ChaCha8Rng {
     rng
 }
 
-fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng) -> Vec<Action> {
+/// A rendezvous as the scenario wrote it: its count (`None`: the whole group) and timeout.
+type PointSpec = (Option<u32>, std::time::Duration);
+
+/// The connection's actions, and its rendezvous points in order (numbered from
+/// `first_point` in the actions).
+fn expand_steps(
+    steps: &[Step],
+    vars: &template::Vars<'_>,
+    rng: &mut ChaCha8Rng,
+    first_point: u32,
+) -> (Vec<Action>, Vec<PointSpec>) {
     let mut out = Vec::new();
     let steps = match steps.first() {
         Some(Step::AbortHandshake { after, how }) => {
@@ -207,9 +232,11 @@ fn expand_steps(steps: &[Step], vars: &template::Vars<'_>, rng: &mut ChaCha8Rng)
         run: 0,
         last_by_field: BTreeMap::new(),
         paced: false,
+        first_point,
+        points: Vec::new(),
     };
     expander.push_all(steps, &mut out);
-    out
+    (out, expander.points)
 }
 
 struct StepExpander<'a, 'v> {
@@ -223,6 +250,10 @@ struct StepExpander<'a, 'v> {
     last_by_field: BTreeMap<String, String>,
     /// Inside a paced repeat (open model).
     paced: bool,
+    /// The global index of this group's first rendezvous point.
+    first_point: u32,
+    /// The rendezvous steps met so far, in order.
+    points: Vec<PointSpec>,
 }
 
 impl StepExpander<'_, '_> {
@@ -275,6 +306,11 @@ impl StepExpander<'_, '_> {
                 self.paced = outer;
             }
             Step::Close { code } => out.push(Action::Close { code: *code }),
+            Step::Rendezvous { count, timeout } => {
+                let point = self.first_point + self.points.len() as u32;
+                self.points.push((*count, *timeout));
+                out.push(Action::Rendezvous { point });
+            }
             // Validation only allows it first, where `expand_steps` turned it into the connect.
             Step::AbortHandshake { .. } => {}
             Step::Reconnect { after, backoff } => out.push(Action::Reconnect {

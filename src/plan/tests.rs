@@ -215,6 +215,71 @@ fn an_abort_first_step_replaces_the_connect() {
     assert!(matches!(actions[1], Action::Reconnect { .. }));
 }
 
+#[test]
+fn each_rendezvous_of_a_group_is_one_point_shared_by_its_connections() {
+    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
+    let send = Step::Send {
+        template: json!({"type": "go"}),
+    };
+    let rv = |count| Step::Rendezvous {
+        count,
+        timeout: Duration::from_secs(2),
+    };
+    s.groups[0].steps = vec![
+        Step::Repeat {
+            times: 2,
+            steps: vec![rv(None), send.clone()],
+            every: None,
+        },
+        rv(Some(2)),
+        send,
+    ];
+    let mut second = s.groups[0].clone();
+    second.name = "h".into();
+    second.users = 5;
+    s.groups.push(second);
+    let plan = build(&s, 1);
+    // Group g: two from the repeat (whole group), one of 2; group h: the same three.
+    let points: Vec<(u16, u32, u32)> = plan
+        .rendezvous
+        .iter()
+        .map(|p| (p.group, p.step, p.count))
+        .collect();
+    assert_eq!(
+        points,
+        vec![
+            (0, 0, 3),
+            (0, 1, 3),
+            (0, 2, 2),
+            (1, 0, 5),
+            (1, 1, 5),
+            (1, 2, 2)
+        ]
+    );
+    for c in &plan.conns {
+        let used: Vec<u32> = c
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Rendezvous { point } => Some(*point),
+                _ => None,
+            })
+            .collect();
+        let first = if c.group == 0 { 0 } else { 3 };
+        assert_eq!(used, vec![first, first + 1, first + 2]);
+    }
+    plan.check().unwrap();
+    let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(
+        (&back.rendezvous, &back.conns),
+        (&plan.rendezvous, &plan.conns)
+    );
+    // A hand-edited point out of range is refused.
+    let mut bad = plan.clone();
+    bad.rendezvous.pop();
+    assert!(bad.check().unwrap_err().contains("rendezvous 5"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

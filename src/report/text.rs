@@ -68,11 +68,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         writeln!(w, "lenient      {note}")?;
     }
     for b in &s.barriers {
-        writeln!(
-            w,
-            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
-            b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
-        )?;
+        render_barrier(b, w)?;
     }
     if s.probe.tokens > 0 {
         writeln!(
@@ -252,6 +248,54 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     }
     if v.total > 5 {
         writeln!(w, "  … {} more in violations.jsonl", v.total - 5)?;
+    }
+    Ok(())
+}
+
+/// One collide barrier or message rendezvous: how many went out together, how tightly, and
+/// for a rendezvous who never arrived.
+fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Result<()> {
+    let Some(rv) = &b.rendezvous else {
+        return writeln!(
+            w,
+            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
+            b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
+        );
+    };
+    if b.fired_ms == 0.0 && rv.arrived == 0 {
+        return writeln!(
+            w,
+            "rendezvous   {} #{}: nobody arrived (0/{} connections)",
+            b.group, rv.step, b.connections
+        );
+    }
+    writeln!(
+        w,
+        "rendezvous   {} #{}: {}/{} arrived, {} sends released together at {:.1}ms{}; spread p50 {}µs  p99 {}µs  max {}µs",
+        b.group,
+        rv.step,
+        rv.arrived,
+        b.connections,
+        b.released,
+        b.fired_ms,
+        if rv.timed_out { " (timed out)" } else { "" },
+        b.spread_p50_us,
+        b.spread_p99_us,
+        b.spread_max_us
+    )?;
+    if rv.missing_total > 0 {
+        let shown: Vec<String> = rv.missing.iter().map(u32::to_string).collect();
+        let more = rv.missing_total.saturating_sub(rv.missing.len());
+        writeln!(
+            w,
+            "             missing: conn {}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            }
+        )?;
     }
     Ok(())
 }

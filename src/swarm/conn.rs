@@ -154,6 +154,9 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     answer: Option<Answer>,
     released_us: Option<u64>,
+    /// Set by a rendezvous: its timeout, added to the next frame write's bound (that write
+    /// waits for the release).
+    rendezvous_wait: Option<Duration>,
     /// Index of the plan action in progress (the actions' length once the script is
     /// over): what a connection that ends early kept from running.
     step: usize,
@@ -195,6 +198,7 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             released_us: None,
+            rendezvous_wait: None,
             step: 0,
         }
     }
@@ -231,6 +235,7 @@ impl ConnRun {
                 Action::Reconnect { after, backoff } => {
                     connected = Box::pin(self.reconnect(*after, backoff)).await
                 }
+                Action::Rendezvous { point } => self.rendezvous(*point, connected, step),
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => self.send(message).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
@@ -312,7 +317,8 @@ impl ConnRun {
     /// a server that stops reading fills the socket buffers, and an unbounded write would
     /// then hold this task (and the run, and Ctrl-C) forever.
     async fn write(&mut self, message: Message) -> Wrote {
-        let limit = self.ctx.plan.limits.send_timeout;
+        let limit =
+            self.ctx.plan.limits.send_timeout + self.rendezvous_wait.take().unwrap_or_default();
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
@@ -324,6 +330,28 @@ impl ConnRun {
                 Ok(Err(e)) => Wrote::Failed(classify(&e)),
                 Err(_) => Wrote::Failed(Cause::Timeout("send")),
             },
+        }
+    }
+
+    /// Arrives at a rendezvous: the next send's last byte is held until it releases. A
+    /// connection that is not open (or, in a hand-edited or shrunk plan, has no send next)
+    /// cannot take part, and the others stop waiting for it.
+    fn rendezvous(&mut self, point: u32, connected: bool, step: usize) {
+        let Some(rv) = self.ctx.rendezvous.get(point as usize).cloned() else {
+            return;
+        };
+        rv.start_timer();
+        let plan = &self.ctx.plan;
+        let conn = &plan.conns[self.index];
+        let send_next = matches!(conn.actions.get(step + 1), Some(Action::Send { .. }));
+        let id = conn.id;
+        let timeout = rv.quorum().map(|q| q.timeout);
+        match self.open.as_mut() {
+            Some(open) if connected && send_next => {
+                open.ws.get_mut().hold_frame(rv, id);
+                self.rendezvous_wait = timeout;
+            }
+            _ => rv.excuse(),
         }
     }
 

@@ -18,7 +18,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
-use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe};
+use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe, RendezvousInfo};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -56,6 +56,8 @@ pub(crate) struct RunCtx {
     pub t0: Instant,
     pub live: Arc<Live>,
     pub barriers: Vec<Arc<barrier::Barrier>>,
+    /// Message rendezvous points, indexed like [`Plan::rendezvous`].
+    pub rendezvous: Vec<Arc<barrier::Barrier>>,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
 }
@@ -78,8 +80,9 @@ pub async fn run(
     let barriers = plan
         .barriers
         .iter()
-        .map(|_| barrier::Barrier::new(run_cancel.child_token()))
+        .map(|_| barrier::Barrier::new(run_cancel.child_token(), t0))
         .collect();
+    let rendezvous = rendezvous_points(&plan, &run_cancel, t0);
     let plan_auth = plan.auth.clone();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
@@ -89,6 +92,7 @@ pub async fn run(
         t0,
         live,
         barriers,
+        rendezvous,
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
     });
     for index in 0..ctx.barriers.len() {
@@ -141,11 +145,119 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
         _ = barrier.token.cancelled() => return,
         _ = tokio::time::sleep_until(ctx.t0 + plan.release) => {}
     }
-    let fired = ctx.t0.elapsed().as_micros() as u64;
-    barrier
-        .fired_us
-        .store(fired, std::sync::atomic::Ordering::Relaxed);
-    barrier.release();
+    barrier.fire(false);
+}
+
+/// One run-time barrier per rendezvous point, its quorum capped at the connections that
+/// actually have it (a shrunk plan may have dropped some).
+fn rendezvous_points(
+    plan: &Plan,
+    run_cancel: &CancellationToken,
+    t0: Instant,
+) -> Vec<Arc<barrier::Barrier>> {
+    let mut members = vec![0usize; plan.rendezvous.len()];
+    for conn in &plan.conns {
+        let mut seen = std::collections::BTreeSet::new();
+        for action in &conn.actions {
+            if let crate::model::Action::Rendezvous { point } = action {
+                if seen.insert(*point) {
+                    if let Some(m) = members.get_mut(*point as usize) {
+                        *m += 1;
+                    }
+                }
+            }
+        }
+    }
+    plan.rendezvous
+        .iter()
+        .zip(members)
+        .map(|(point, members)| {
+            let quorum = barrier::Quorum {
+                count: (point.count as usize).min(members),
+                members,
+                timeout: point.timeout,
+            };
+            barrier::Barrier::rendezvous(run_cancel.child_token(), t0, quorum)
+        })
+        .collect()
+}
+
+/// Lag percentiles (µs) of sorted `lags`: p50, p99, max.
+fn spread(lags: &[u64]) -> (u64, u64, u64) {
+    let pick = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    (pick(0.5), pick(0.99), lags.last().copied().unwrap_or(0))
+}
+
+/// How each rendezvous released: who arrived, who was missing, and the spread of the
+/// held bytes' writes after the release.
+fn rendezvous_stats(ctx: &RunCtx) -> Vec<BarrierStats> {
+    use std::sync::atomic::Ordering::Acquire;
+    let mut out = Vec::new();
+    for (index, (plan, rv)) in ctx.plan.rendezvous.iter().zip(&ctx.rendezvous).enumerate() {
+        let fired = rv.fired_us.load(Acquire);
+        let arrivals = rv.arrivals();
+        let arrived: std::collections::BTreeSet<u32> = arrivals.iter().map(|a| a.conn).collect();
+        let members: Vec<u32> = ctx
+            .plan
+            .conns
+            .iter()
+            .filter(|c| {
+                c.actions.iter().any(
+                    |a| matches!(a, crate::model::Action::Rendezvous { point } if *point as usize == index),
+                )
+            })
+            .map(|c| c.id)
+            .collect();
+        let missing: Vec<u32> = members
+            .iter()
+            .copied()
+            .filter(|id| !arrived.contains(id))
+            .collect();
+        let mut lags: Vec<u64> = arrivals
+            .iter()
+            .filter(|_| fired != u64::MAX)
+            .filter_map(|a| a.sent_at.get())
+            .map(|at| {
+                (at.saturating_duration_since(ctx.t0).as_micros() as u64).saturating_sub(fired)
+            })
+            .collect();
+        lags.sort_unstable();
+        let (p50, p99, max) = spread(&lags);
+        out.push(BarrierStats {
+            group: ctx
+                .plan
+                .groups
+                .get(plan.group as usize)
+                .cloned()
+                .unwrap_or_default(),
+            connections: members.len(),
+            released: lags.len(),
+            fired_ms: if fired == u64::MAX {
+                0.0
+            } else {
+                fired as f64 / 1000.0
+            },
+            spread_p50_us: p50,
+            spread_p99_us: p99,
+            spread_max_us: max,
+            rendezvous: Some(RendezvousInfo {
+                step: plan.step + 1,
+                count: rv.quorum().map_or(plan.count, |q| q.count as u32),
+                arrived: arrivals.len(),
+                timed_out: rv.timed_out.load(Acquire),
+                missing_total: missing.len(),
+                missing: missing
+                    .into_iter()
+                    .take(RendezvousInfo::MISSING_SHOWN)
+                    .collect(),
+            }),
+        });
+    }
+    out
 }
 
 fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
@@ -167,11 +279,7 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             .map(|at| at.saturating_sub(fired))
             .collect();
         lags.sort_unstable();
-        let pick = |q: f64| {
-            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
+        let (p50, p99, max) = spread(&lags);
         out.push(BarrierStats {
             group: ctx
                 .plan
@@ -186,11 +294,13 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             } else {
                 fired as f64 / 1000.0
             },
-            spread_p50_us: pick(0.5),
-            spread_p99_us: pick(0.99),
-            spread_max_us: lags.last().copied().unwrap_or(0),
+            spread_p50_us: p50,
+            spread_p99_us: p99,
+            spread_max_us: max,
+            rendezvous: None,
         });
     }
+    out.extend(rendezvous_stats(ctx));
     out
 }
 

@@ -173,6 +173,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         groups: vec!["g".into()],
         tokens,
         barriers: Vec::new(),
+        rendezvous: Vec::new(),
         conns,
     }
 }

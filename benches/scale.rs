@@ -92,6 +92,7 @@ async fn swarm_for(
         endpoint,
         tls: None,
         limits: prepared.plan.limits,
+        source: None,
     };
     let _ = TlsOptions::default();
     swarm::run(

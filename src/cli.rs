@@ -16,24 +16,37 @@ mod hunt;
 mod progress;
 mod results;
 mod seeds;
+mod workers;
 
 pub use error::{exit, Error};
 pub use progress::Progress;
 
+use crate::model::words::plural;
 use crate::model::Scenario;
 use crate::run::{self, RunOptions, RunOutcome};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
 use crate::{plan, reference, report, results as files};
-use clap::{Args, Parser, Subcommand};
-use std::net::SocketAddr;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// `stampede --version`: the package version, the commit it was built from and the build
+/// date (`build.rs`; "unknown" outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("STAMPEDE_COMMIT"),
+    ", built ",
+    env!("STAMPEDE_BUILD_DATE"),
+    ")"
+);
+
 /// WebSocket load generator and race-condition fuzzer.
 #[derive(Debug, Parser)]
-#[command(name = "stampede", version, about)]
+#[command(name = "stampede", version = VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,54 +80,98 @@ pub enum Command {
     Replay(hunt::ReplayArgs),
     /// Shrink a repro file to the connections, actions and offsets its race needs.
     Shrink(hunt::ShrinkArgs),
+    /// Merge result directories of one scenario and seed (e.g. shards) into one result.
+    Merge(MergeArgs),
+    /// Print a shell completion script, e.g. `stampede completions bash > ~/.local/share/bash-completion/completions/stampede`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into a folder.
+    Man {
+        /// Folder to write `stampede.1` and `stampede-<command>.1` into.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Quiet and JSON output: the same two flags on every command that runs or reads runs.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// No progress display and no notices on stderr (errors and the result still print).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the result as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario file (TOML).
     pub scenario: PathBuf,
-    /// Target URL (ws:// or wss://); overrides the scenario's.
-    #[arg(long, env = "STAMPEDE_TARGET")]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub target: hunt::TargetArgs,
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Hard stop, e.g. 30s; overrides the scenario's.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Base directory for results.
-    #[arg(long, default_value = "results")]
+    /// Base folder for results (each run goes to OUT/<scenario>/<UTC start time>/).
+    #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
     /// Write no result files.
     #[arg(long)]
     pub no_results: bool,
-    /// Extra CA certificates (PEM) to trust for wss://.
-    #[arg(long)]
-    pub ca_file: Option<PathBuf>,
-    /// Accept any TLS certificate (test servers only).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Print the summary as JSON on stdout instead of the table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Write JUnit XML (one test case per oracle and per threshold) to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Length of each interval of intervals.hlog and intervals.json.
     #[arg(long, default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
-    /// No progress display and no notices on stderr (errors and the summary still print).
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Run under this many seeds (from --seed on) and report how often each oracle broke.
-    #[arg(long, default_value_t = 1)]
-    pub seeds: u32,
+    /// Run this many times, under consecutive seeds from --seed on, and report how often
+    /// each oracle broke (formerly --seeds).
+    #[arg(long, alias = "seeds", default_value_t = 1, value_name = "N")]
+    pub times: u32,
+    /// Run only this slice of the plan, INDEX/COUNT (0-based): connection ids with
+    /// id % COUNT == INDEX. `stampede merge` combines the shards' results exactly.
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "workers")]
+    pub shard: Option<crate::model::Shard>,
+    /// Connect from this local address (e.g. 127.0.0.2): each address has its own
+    /// ephemeral ports.
+    #[arg(long, value_name = "IP")]
+    pub source_addr: Option<std::net::IpAddr>,
+    /// Split the plan over N processes (shards), each under its own open-file limit and,
+    /// against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …);
+    /// their results are merged into one.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Result directories (or their summary.json) of one scenario and seed: the shards of
+    /// a run, or any runs to pool.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Where the merged result goes [default: results/<scenario>/<timestamp>-merged].
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Check this scenario's `[thresholds]` on the merged result.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// BASE then NEW: result directories, summary.json files, directories of runs, or
-    /// quoted globs. Use --base/--new instead to give several of each.
+    /// BASE then NEW: result directories, summary.json files, any folder that holds runs
+    /// (a scenario folder, the --out base folder), or quoted globs. Use --base/--new
+    /// instead to give several of each.
     #[arg(value_name = "BASE NEW")]
     pub paths: Vec<String>,
     /// A baseline run (repeatable; globs allowed).
@@ -132,25 +189,32 @@ pub struct CompareArgs {
     /// Compare runs of different scenarios anyway.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Result directory (or its summary.json).
-    #[arg(value_name = "RESULT_DIR")]
-    pub dir: PathBuf,
-    /// Another run to overlay on this one.
+    /// Result directory (or its summary.json), or any folder that holds runs (a scenario
+    /// folder, the --out base folder): then the newest run in it.
+    #[arg(value_name = "RESULT_DIR", required = true)]
+    pub dir: Vec<PathBuf>,
+    /// Another run (or folder of runs: its newest) to overlay on this one.
     #[arg(long, value_name = "OTHER_DIR")]
     pub vs: Option<PathBuf>,
     /// Where to write the page [default: RESULT_DIR/report.html].
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[arg(short, long, alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Do not say on stderr where the page went.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: IP:PORT or HOST:PORT (`localhost:8080`; a host name is
+    /// resolved, its first address used).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_addr)]
     pub addr: SocketAddr,
     /// Serve wss:// with a self-signed certificate (or --cert/--key).
     #[arg(long)]
@@ -210,6 +274,10 @@ pub struct ServeArgs {
     /// Extra delay before each run's first event (simulates a slower release).
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     pub delay: Duration,
+    /// Share the port with other `serve --reuse-port` processes (SO_REUSEPORT): the kernel
+    /// spreads connections over them, each under its own open-file limit.
+    #[arg(long)]
+    pub reuse_port: bool,
 }
 
 /// Runs one command; returns the process exit code.
@@ -230,18 +298,62 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Hunt(args) => hunt::hunt_command(args, cancel).await,
         Command::Replay(args) => hunt::replay_command(args, cancel).await,
         Command::Shrink(args) => hunt::shrink_command(args, cancel).await,
+        Command::Merge(args) => workers::merge_command(&args),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics when its writer fails, and a closed
+            // stdout (`| head`) must end the command quietly instead.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "stampede", &mut script);
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(&script)?;
+            Ok(exit::CLEAN)
+        }
+        Command::Man { out } => man(out.as_deref()),
     }
 }
 
+/// The man page on stdout, or `stampede.1` and one `stampede-<command>.1` per command in
+/// `dir`.
+fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
+    let command = Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        use std::io::Write as _;
+        std::io::stdout().lock().write_all(&page)?;
+        return Ok(exit::CLEAN);
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut pages = vec![("stampede.1".to_string(), command.clone())];
+    for sub in command.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("stampede-{}", sub.get_name());
+        pages.push((format!("{name}.1"), sub.clone().name(name)));
+    }
+    for (file, page) in &pages {
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(page.clone()).render(&mut bytes)?;
+        files::write_atomic(&dir.join(file), &bytes)?;
+    }
+    eprintln!(
+        "wrote {} to {}",
+        plural(pages.len() as u64, "man page"),
+        dir.display()
+    );
+    Ok(exit::CLEAN)
+}
+
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    if args.seeds > 1 {
+    if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;
+    }
+    if args.workers > 1 {
+        return workers::run_workers(args, cancel).await;
     }
     let scenario = scenario::load_file(&args.scenario)?;
     let opts = args.options(args.seed);
-    let outcome = watched_run(&scenario, &opts, args.quiet, cancel).await?;
+    let outcome = watched_run(&scenario, &opts, args.output.quiet, cancel).await?;
     let summary = &outcome.results.summary;
-    if args.json {
+    if args.output.json {
         let json =
             serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{json}")?;
@@ -262,17 +374,23 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
 impl RunArgs {
     /// The library options these flags ask for, under `seed`.
     fn options(&self, seed: Option<u64>) -> RunOptions {
+        let target = &self.target;
         RunOptions {
-            target: self.target.clone(),
+            target: target.target.clone(),
+            reference: target.reference,
+            bug: target.bug,
+            bug_window: target.bug_window,
             seed,
             duration: self.duration,
             out: (!self.no_results).then(|| self.out.clone()),
             tls: TlsOptions {
-                ca_file: self.ca_file.clone(),
-                insecure: self.insecure,
+                ca_file: target.ca_file.clone(),
+                insecure: target.insecure,
             },
             interval: self.interval,
             thresholds: Vec::new(),
+            shard: self.shard,
+            source: self.source_addr,
         }
     }
 }
@@ -324,6 +442,30 @@ pub(crate) fn development_secret_notice(bound: &run::Bound) {
     }
 }
 
+/// `--addr`: `IP:PORT`, or `HOST:PORT` resolved (its first address; IPv4 first when the
+/// host has both, as `localhost` usually does, because the reference server's URL and the
+/// clients' default resolve the same way).
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(format!(
+            "expected HOST:PORT or IP:PORT (e.g. 127.0.0.1:8080 or localhost:8080), found {text:?}"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {text:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
 /// An interval: a duration of at least 1 ms.
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
@@ -346,10 +488,10 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
     for file in files {
         match scenario::load_file(file) {
             Ok(s) => outln!(
-                "{}: ok ({} groups, {} connections)",
+                "{}: ok ({}, {})",
                 file.display(),
-                s.groups.len(),
-                connections(&s)
+                plural(s.groups.len() as u64, "group"),
+                plural(connections(&s), "connection")
             )?,
             Err(e) => {
                 eprintln!("{e}");
@@ -402,6 +544,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         bug: args.bug,
         bug_window: args.bug_window,
         stall: args.stall.map(|d| (args.stall_after, d)),
+        reuse_port: args.reuse_port,
         tls,
         ..Default::default()
     };

@@ -8,7 +8,7 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, OracleKind, Plan, Scenario, StopReason, Threshold, Violation,
+    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -16,7 +16,7 @@ use crate::results::{self, Merged, ProbeSummary, Results, RunInfo, WriteError, M
 use crate::swarm::{self, Dialer, Endpoint, SwarmOutput, TlsError, TlsOptions, UrlError};
 use crate::{oracle, plan};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,6 +155,12 @@ pub fn reference_config(plan: &Plan, keys: &Keys) -> Result<reference::TargetCon
 pub struct RunOptions {
     /// Where to run; `None`: the scenario's `target`, else the reference server.
     pub target: Option<String>,
+    /// Run against the built-in reference server whatever `target` and the scenario say.
+    pub reference: bool,
+    /// Plant this bug in the built-in reference server (implies `reference`).
+    pub bug: Option<Bug>,
+    /// The planted bug's race window (the server's default when `None`).
+    pub bug_window: Option<Duration>,
     pub seed: Option<u64>,
     pub duration: Option<Duration>,
     /// Base directory for results; `None` writes nothing.
@@ -164,18 +170,28 @@ pub struct RunOptions {
     pub interval: Duration,
     /// Checked on the summary when the run ends; [`prepare`] takes the scenario's.
     pub thresholds: Vec<Threshold>,
+    /// Run only this slice of the plan (`--shard i/n`); `stampede merge` combines slices.
+    pub shard: Option<Shard>,
+    /// The local address connections are made from (`--source-addr`): spreads a big run
+    /// over several loopback addresses, each with its own ephemeral ports.
+    pub source: Option<IpAddr>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             target: None,
+            reference: false,
+            bug: None,
+            bug_window: None,
             seed: None,
             duration: None,
             out: None,
             tls: TlsOptions::default(),
             interval: crate::metrics::interval::DEFAULT_INTERVAL,
             thresholds: Vec::new(),
+            shard: None,
+            source: None,
         }
     }
 }
@@ -216,7 +232,23 @@ pub async fn prepare(
     if let Some(d) = opts.duration {
         plan.duration = d;
     }
-    let target = Target::choose(opts.target.clone(), scenario.target.as_deref());
+    if let Some(shard) = opts.shard {
+        plan.keep_shard(shard);
+    }
+    let target = if opts.reference || opts.bug.is_some() {
+        Target::Reference {
+            bug: opts.bug,
+            window: opts.bug_window,
+        }
+    } else {
+        match Target::choose(opts.target.clone(), scenario.target.as_deref()) {
+            Target::Reference { bug, .. } => Target::Reference {
+                bug,
+                window: opts.bug_window,
+            },
+            url => url,
+        }
+    };
     let bound = bind(&target, &plan, cancel).await?;
     Ok(Prepared {
         plan: Arc::new(plan),
@@ -278,6 +310,7 @@ pub async fn execute(
         endpoint,
         tls,
         limits: plan.limits,
+        source: opts.source,
     };
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
     // A server may echo a token back; nothing it sent reaches a result with one in it.
@@ -302,6 +335,7 @@ pub async fn execute(
         target: &bound.url,
         embedded_target: bound.is_reference(),
         started_at,
+        shard: opts.shard,
     };
     let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
     if let Some(dir) = &dir {

@@ -166,7 +166,7 @@ fn seeds_honour_json_junit_and_an_unusable_target() {
     let out = stampede(&[
         "run",
         scenario.to_str().unwrap(),
-        "--seeds",
+        "--times",
         "2",
         "--no-results",
         "--json",
@@ -195,7 +195,190 @@ fn seeds_honour_json_junit_and_an_unusable_target() {
         &url,
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("under 1 seeds"), "{stdout}");
+    assert!(stdout.contains("under 1 seed "), "{stdout}");
     assert!(stdout.contains("target_unusable in 1/1 seeds"), "{stdout}");
     assert_eq!(out.status.code(), Some(5), "{stdout}");
+}
+
+#[test]
+fn version_names_the_commit_and_the_build_date() {
+    let out = stampede(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rest = text
+        .trim()
+        .strip_prefix(&format!("stampede {} (commit ", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{text}"));
+    let (commit, date) = rest
+        .split_once(", built ")
+        .unwrap_or_else(|| panic!("{text}"));
+    // A checkout gives a hex hash; a tarball "unknown".
+    assert!(
+        commit == "unknown" || commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{text}"
+    );
+    let date = date.strip_suffix(')').unwrap_or_else(|| panic!("{text}"));
+    let parts: Vec<&str> = date.split('-').collect();
+    assert_eq!(parts.len(), 3, "{text}");
+    assert!(
+        parts[0].len() == 4 && parts[0].parse::<u32>().unwrap() >= 2024,
+        "{text}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, marker) in [
+        ("bash", "_stampede()"),
+        ("zsh", "#compdef stampede"),
+        ("fish", "complete -c stampede"),
+    ] {
+        let out = stampede(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        assert!(script.contains("shrink"), "{shell} completes the commands");
+    }
+    let out = stampede(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = stampede(&["man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH stampede 1"), "{page:.300}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = stampede(&["man", "-o", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let run = std::fs::read_to_string(dir.path().join("stampede-run.1")).unwrap();
+    assert!(run.contains("\\-\\-times"), "{run:.2000}");
+    assert!(dir.path().join("stampede.1").is_file());
+    assert!(dir.path().join("stampede-shrink.1").is_file());
+}
+
+#[test]
+fn one_vocabulary_with_the_old_spellings_kept_hidden() {
+    use clap::Parser;
+    use stampede::cli::{Cli, Command};
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("stampede").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    };
+    for old in ["--seeds", "--times"] {
+        let Command::Run(run) = parse(&["run", "s.toml", old, "3", "-o", "out", "-q", "--json"])
+        else {
+            panic!("run")
+        };
+        assert_eq!(run.times, 3);
+        assert_eq!(run.out, Path::new("out"));
+        assert!(run.output.quiet && run.output.json);
+    }
+    let Command::Run(run) = parse(&["run", "s.toml", "--bug", "identity-swap"]) else {
+        panic!("run")
+    };
+    assert_eq!(run.target.bug.map(|b| b.name()), Some("identity-swap"));
+    let Command::Report(report) = parse(&["report", "dir", "--output", "x.html"]) else {
+        panic!("report")
+    };
+    assert_eq!(report.out.as_deref(), Some(Path::new("x.html")));
+    let Command::Serve(serve) = parse(&["serve", "--addr", "localhost:8080"]) else {
+        panic!("serve")
+    };
+    assert!(serve.addr.ip().is_loopback() && serve.addr.port() == 8080);
+    let help = String::from_utf8_lossy(&stampede(&["run", "--help"]).stdout).to_string();
+    assert!(
+        help.contains("--times") && !help.contains("--seeds "),
+        "{help}"
+    );
+    for command in ["hunt", "replay", "shrink", "compare"] {
+        let help = String::from_utf8_lossy(&stampede(&[command, "--help"]).stdout).to_string();
+        assert!(
+            help.contains("-q, --quiet") && help.contains("--json"),
+            "{command}: {help}"
+        );
+    }
+    for command in ["hunt", "replay", "shrink"] {
+        let help = String::from_utf8_lossy(&stampede(&[command, "--help"]).stdout).to_string();
+        assert!(help.contains("--times <N>"), "{command}: {help}");
+    }
+    let help = String::from_utf8_lossy(&stampede(&["shrink", "--help"]).stdout).to_string();
+    assert!(
+        help.contains("-o, --out") && help.contains(".min.json"),
+        "{help}"
+    );
+}
+
+#[test]
+fn typos_get_a_suggestion_and_counts_agree_with_their_nouns() {
+    let out = stampede(&["serve", "--bug", "identity-swp"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean \"identity-swap\"?"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    let text = "name = \"typo\"\nduration = \"1s\"\n\n[[group]]\nname = \"g\"\nusres = 1\narival = \"collide\"\nsteps = []\n";
+    std::fs::write(&path, text).unwrap();
+    let err = String::from_utf8_lossy(&stampede(&["validate", path.to_str().unwrap()]).stderr)
+        .to_string();
+    assert!(err.contains("did you mean \"users\"?"), "{err}");
+    assert!(err.contains("did you mean \"arrival\"?"), "{err}");
+
+    let path = dir.path().join("one.toml");
+    let text = "name = \"one\"\nduration = \"1s\"\n\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ send = { type = \"ping\" } }]\n";
+    std::fs::write(&path, text).unwrap();
+    let out = String::from_utf8_lossy(&stampede(&["validate", path.to_str().unwrap()]).stdout)
+        .to_string();
+    assert!(out.contains("ok (1 group, 1 connection)"), "{out}");
+}
+
+/// The README's replay and shrink commands glob for the repro that `hunt` wrote; the
+/// pattern must not also match the `.min.json` that `shrink` writes next to it.
+#[test]
+fn the_readme_repro_glob_skips_the_minimal_repro() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("stampede replay "))
+        .expect("a replay example");
+    let path = line.split_whitespace().nth(2).unwrap();
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    let pattern = glob::Pattern::new(name).unwrap();
+    let repro = "repro-exclusivity-0123456789ab.json";
+    assert!(pattern.matches(repro), "{name}");
+    let min = Path::new(repro).with_extension("min.json");
+    assert!(
+        !pattern.matches(min.to_str().unwrap()),
+        "{name} matches {min:?}"
+    );
+}
+
+#[test]
+fn run_takes_bug_and_plants_it_in_the_built_in_server() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bad-tokens.toml");
+    let out = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--bug",
+        "accept-alg-none",
+        "--no-results",
+        "--json",
+        "-q",
+    ]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "violations", "{json:#}");
+    assert!(
+        json["violations"]["by_oracle"]["rejection_hygiene"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{json:#}"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -243,7 +243,7 @@ fn the_binary_exits_1_on_regression_0_otherwise_2_on_other_scenarios() {
         &p(&slow),
     ]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2 base run(s) vs 1 new run(s)"), "{out}");
+    assert!(out.contains("2 base runs vs 1 new run "), "{out}");
     let mut other = run(4, TURNS, 20.0, 1.0);
     other.summary.scenario_hash = "0".repeat(64);
     let other = write(&tmp.path().join("other"), &other)
@@ -282,8 +282,85 @@ fn schema_1_result_files_still_read() {
     );
     assert!(!run.histograms.get(stampede::model::Phase::Turn).is_empty());
     let opts = CompareOptions::default();
+    // `stampede report` renders it.
+    let html = stampede::report::render_html(&run, None).unwrap();
+    assert!(html.contains("golden-path"));
     let runs = dir.join("golden-path");
     let side = std::slice::from_ref(&runs);
     let c = compare(side, side, &opts).unwrap();
     assert!(!c.regressed());
+}
+
+/// `compare` takes the `--out` folders runs were written under (OUT/<scenario>/<run>/),
+/// prints JSON on request, and says to quote a glob the shell expanded; `report` takes a
+/// folder of runs and reports its newest.
+#[test]
+fn folders_of_runs_json_and_the_glob_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (side, seeds, slowdown) in [("base", [1, 2], 1.0), ("new", [3, 4], 1.5)] {
+        for s in seeds {
+            let dir = tmp
+                .path()
+                .join(side)
+                .join("synthetic")
+                .join(format!("2026010{s}T000000.000Z-0"));
+            write(&dir, &run(s, TURNS, 20.0, slowdown));
+        }
+    }
+    let (base, new) = (tmp.path().join("base"), tmp.path().join("new"));
+    let (code, out, err) = stampede(&[
+        "compare",
+        base.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["base_runs"].as_array().unwrap().len(), 2, "{json:#}");
+    assert_eq!(json["new_runs"].as_array().unwrap().len(), 2);
+    assert_eq!(json["regressed"], true);
+    let turn = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "turn.p50")
+        .unwrap();
+    assert_eq!(turn["verdict"], "regression", "{turn:#}");
+    assert!(
+        (turn["change"].as_f64().unwrap() - 0.5).abs() < 0.05,
+        "{turn:#}"
+    );
+
+    // What the shell makes of an unquoted `results/base/synthetic/*`.
+    let runs: Vec<String> = std::fs::read_dir(base.join("synthetic"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let mut args = vec!["compare"];
+    args.extend(runs.iter().map(String::as_str));
+    args.push(new.to_str().unwrap());
+    let (code, _, err) = stampede(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("got 3 paths") && err.contains("quote it"),
+        "{err}"
+    );
+
+    let page = tmp.path().join("page.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        base.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("holds 2 runs") && err.contains("20260102T000000.000Z-0"),
+        "{err}"
+    );
+    assert!(page.is_file());
+    let (code, _, err) = stampede(&["report", &runs[0], &runs[1]]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("quote it"), "{err}");
 }

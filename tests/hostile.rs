@@ -62,6 +62,8 @@ enum Raw {
     Garbage,
     WrongAccept,
     UnofferedSubprotocol,
+    /// A correct 101 that selects no subprotocol, whatever was offered.
+    NoSubprotocol,
     EndlessHeaders,
     ResetMid101,
     Silence,
@@ -151,6 +153,10 @@ async fn answer(mut stream: TcpStream, raw: Raw) {
                 &accept_header(&key),
                 "Sec-WebSocket-Protocol: graphql-ws\r\n",
             );
+            stream.write_all(text.as_bytes()).await
+        }
+        Raw::NoSubprotocol => {
+            let text = switching(&accept_header(&key), "");
             stream.write_all(text.as_bytes()).await
         }
         Raw::EndlessHeaders => {
@@ -359,4 +365,40 @@ async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
         0,
         "no repro"
     );
+}
+
+/// `[auth] subprotocol` is offered on every upgrade; a server that answers without
+/// selecting one of the offered subprotocols lets no connection through (a finding with
+/// its own answer), and the built-in server selects it.
+#[tokio::test]
+async fn a_server_that_ignores_the_offered_subprotocol_is_a_finding() {
+    let offered = small("hostile", TEST_SECRET).replace(
+        "[auth]\n",
+        "[auth]\nsubprotocol = [\"graphql-transport-ws\", \"v2\"]\n",
+    );
+    assert!(offered.contains("graphql-transport-ws"));
+    let (url, stop) = spawn_raw(Raw::NoSubprotocol).await;
+    let outcome = run_at(&url, &offered, Default::default()).await;
+    // Without the option the same fake's 101 goes through: the refusal is the subprotocol's.
+    let plain = run_at(&url, &small("hostile", TEST_SECRET), Default::default()).await;
+    stop.cancel();
+    assert_unusable(&outcome, "no subprotocol selected", "protocol_error");
+    let answer = outcome
+        .results
+        .summary
+        .answers
+        .first()
+        .expect("an answer is kept");
+    assert!(
+        answer.detail.to_lowercase().contains("subprotocol"),
+        "{answer:?}"
+    );
+    assert_eq!(plain.results.summary.counters.accepted, 4);
+
+    let server = spawn_reference(None).await;
+    let outcome = run_at(&server.url(), &offered, Default::default()).await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(s.counters.accepted, 4);
 }

@@ -156,3 +156,111 @@ async fn the_shipped_rendezvous_scenario_finds_the_burst_loss_and_nothing_on_the
         runner.close().await;
     }
 }
+
+/// A rendezvous inside a `repeat`: each iteration is a meeting of its own (the plan keeps
+/// the loop; the cursor says which meeting). Three of ten connections are refused: they
+/// reach every meeting without a connection, are counted absent, and no meeting waits for
+/// them until its (long) timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_iteration_of_a_repeat_is_a_meeting_and_refused_connections_are_not_waited_for() {
+    use stampede::model::{Action, BadToken, Forge};
+    let text = format!(
+        r#"
+name = "rendezvous-loop"
+seed = 5
+duration = "40s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "loop"
+users = 10
+arrival = {{ ramp = "200ms" }}
+steps = [
+  {{ expect = "connection_established", within = "10s" }},
+  {{ repeat = 3, steps = [
+    {{ rendezvous = {{ count = "all", timeout = "30s" }} }},
+    {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}-{{{{run}}}}", thread_id = "t-{{{{user}}}}", content = "x" }} }},
+    {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "10s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("rendezvous-loop.toml", &text);
+    let mut plan = stampede::plan::build(&s, s.seed);
+    assert_eq!(
+        plan.rendezvous.len(),
+        1,
+        "one point, however many iterations"
+    );
+    assert_eq!(plan.rendezvous[0].meetings, 3);
+    assert!(plan.conns.iter().all(|c| c.is_scripted()));
+    // The script walked: three meetings of point 0.
+    let walked = stampede::plan::expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let meetings: Vec<(u32, u64)> = walked
+        .iter()
+        .filter_map(|a| match a {
+            Action::Rendezvous { point, iteration } => Some((*point, *iteration)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(meetings, [(0, 0), (0, 1), (0, 2)]);
+    let refused: Vec<u32> = vec![2, 5, 8];
+    for c in plan.conns.iter().filter(|c| refused.contains(&c.id)) {
+        plan.tokens[c.token as usize].forge = Some(Forge::Bad {
+            name: BadToken::Garbage,
+        });
+    }
+    let runner = stampede::hunt::Runner::reference(
+        &plan,
+        None,
+        None,
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(common::TEST_BOUND, runner.once(&plan))
+        .await
+        .expect("bounded")
+        .unwrap();
+    let took = started.elapsed();
+    runner.close().await;
+    let summary = &outcome.results.summary;
+    let entries: Vec<&BarrierStats> = summary
+        .barriers
+        .iter()
+        .filter(|b| b.rendezvous.is_some())
+        .collect();
+    assert_eq!(entries.len(), 3, "{:?}", summary.barriers);
+    for (i, b) in entries.iter().enumerate() {
+        let rv = b.rendezvous.as_ref().unwrap();
+        println!(
+            "meeting {}: {}/{} arrived, {} released at {:.1}ms; spread p50 {}µs p99 {}µs",
+            i, rv.arrived, b.connections, b.released, b.fired_ms, b.spread_p50_us, b.spread_p99_us
+        );
+        assert_eq!((rv.step, rv.iteration), (1, Some(i as u64)));
+        assert_eq!(b.connections, 10);
+        assert_eq!((rv.arrived, b.released), (7, 7), "{rv:?}");
+        assert!(!rv.timed_out, "nobody waited for the refused: {rv:?}");
+        assert_eq!(rv.missing, refused);
+        assert_eq!(rv.more_meetings, 0);
+    }
+    // The 30 s timeout never ran out (the run itself is bounded well below it).
+    assert!(took < std::time::Duration::from_secs(25), "{took:?}");
+    assert_eq!(summary.counters.messages_sent, 21);
+    assert!(
+        !outcome.broke(OracleKind::Completeness),
+        "{:?}",
+        summary.violations.first
+    );
+    let mut text = Vec::new();
+    stampede::report::render(summary, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("rendezvous   loop #1, iteration 3: 7/10 arrived, 7 sends released together"),
+        "{text}"
+    );
+}

@@ -26,6 +26,8 @@ pub enum PlacementError {
 pub struct UpgradeExtras {
     pub headers: Vec<(String, String)>,
     pub origin: Option<String>,
+    /// Offered in `Sec-WebSocket-Protocol` before the placement's own entries.
+    pub subprotocols: Vec<String>,
 }
 
 impl UpgradeExtras {
@@ -33,6 +35,7 @@ impl UpgradeExtras {
         UpgradeExtras {
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
+            subprotocols: auth.subprotocols.clone(),
         }
     }
 }
@@ -70,18 +73,20 @@ pub fn attach_with(
     if let Some(origin) = &extras.origin {
         insert(&mut request, ORIGIN.as_str(), origin)?;
     }
+    // One `Sec-WebSocket-Protocol` header: the plain subprotocols, then the placement's.
+    let mut offered = extras.subprotocols.clone();
+    if let Placement::Subprotocol { offer, prefix } = placement {
+        offered.extend(offer.iter().cloned());
+        if placed {
+            offered.push(format!("{prefix}{}", token.expose()));
+        }
+    }
+    if !offered.is_empty() {
+        insert(&mut request, "sec-websocket-protocol", &offered.join(", "))?;
+    }
     match placement {
         Placement::Header { name, prefix } if placed => {
             insert(&mut request, name, &format!("{prefix}{}", token.expose()))?;
-        }
-        Placement::Subprotocol { offer, prefix } => {
-            let mut values = offer.clone();
-            if placed {
-                values.push(format!("{prefix}{}", token.expose()));
-            }
-            if !values.is_empty() {
-                insert(&mut request, "sec-websocket-protocol", &values.join(", "))?;
-            }
         }
         Placement::Cookie { name } if placed => {
             let pair = format!("{name}={}", token.expose());

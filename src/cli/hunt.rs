@@ -1,13 +1,15 @@
 //! `hunt`, `replay` and `shrink`: finding a race, reproducing it on demand, minimising it.
 
-use super::{exit, Error};
+use super::{exit, Error, OutputArgs};
 use crate::hunt::{self, HuntOptions, Repro, Runner, Short, ShrinkOptions, Unjudged};
+use crate::model::words::plural;
 use crate::model::Plan;
 use crate::reference::Bug;
 use crate::run::{RunOptions, Target};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
 use clap::Args;
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// Where the plans run: a URL, or the embedded reference server (optionally with a bug).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Target URL (ws:// or wss://); for replay and shrink, instead of the repro's own.
+    /// Target URL (ws:// or wss://); overrides the scenario's (for replay and shrink, the
+    /// repro's own).
     #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the
@@ -44,14 +47,17 @@ pub struct HuntArgs {
     /// Wall-clock budget for the whole hunt.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub budget: Duration,
+    /// Seed of the first round; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Replays used to measure a find's reproduction rate.
-    #[arg(long, default_value_t = 10)]
-    pub confirm: u32,
-    /// Base directory for repro files.
-    #[arg(long, default_value = "results")]
+    /// Replays used to measure a find's reproduction rate (formerly --confirm).
+    #[arg(long, alias = "confirm", default_value_t = 10, value_name = "N")]
+    pub times: u32,
+    /// Base folder for repro files (each goes to OUT/<scenario>/repro-<oracle>-<hash>.json).
+    #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -60,8 +66,10 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// How many times to replay.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub times: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -70,14 +78,17 @@ pub struct ShrinkArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Runs per candidate.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub times: u32,
     /// Wall-clock budget for shrinking.
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub budget: Duration,
-    /// Where to write the minimal repro (default: next to the input, `-min` suffix).
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
+    /// Where to write the minimal repro [default: next to the input, `.json` replaced by
+    /// `.min.json`: repro-<oracle>-<hash>.min.json].
+    #[arg(short, long, alias = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl TargetArgs {
@@ -91,7 +102,7 @@ impl TargetArgs {
 
     /// The target of a hunt: the built-in server when asked for, else `--target`, else
     /// `fallback` (the scenario's), else the built-in server, correct.
-    fn choose(&self, fallback: Option<&str>) -> Target {
+    pub(super) fn choose(&self, fallback: Option<&str>) -> Target {
         self.built_in()
             .unwrap_or_else(|| match Target::choose(self.target.clone(), fallback) {
                 Target::Reference { .. } => Target::Reference {
@@ -134,6 +145,7 @@ async fn runner(
     plan: &Plan,
     target: &Target,
     args: &TargetArgs,
+    quiet: bool,
     cancel: CancellationToken,
 ) -> Result<Runner, Error> {
     let opts = RunOptions {
@@ -141,9 +153,37 @@ async fn runner(
         ..RunOptions::default()
     };
     let runner = Runner::start(target, plan, opts, cancel).await?;
-    eprintln!("running against {}", describe(&runner));
-    super::development_secret_notice(&runner.bound);
+    if !quiet {
+        eprintln!("running against {}", describe(&runner));
+        super::development_secret_notice(&runner.bound);
+    }
     Ok(runner)
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &serde_json::Value) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
+    outln!("{text}")?;
+    Ok(())
+}
+
+/// A rate as JSON: `{"reproduced": 3, "runs": 10, "planned": 10, "short": null}`.
+fn rate_json(rate: &hunt::Rate) -> serde_json::Value {
+    json!({
+        "reproduced": rate.reproduced,
+        "runs": rate.runs,
+        "planned": rate.planned,
+        "short": rate.short.as_ref().map(short_name),
+    })
+}
+
+/// Why something stopped early, as one word for JSON.
+fn short_name(short: &Short) -> &'static str {
+    match short {
+        Short::Budget => "budget",
+        Short::Interrupted => "interrupted",
+        Short::Unjudged(_) => "unjudged",
+    }
 }
 
 /// Where a runner runs, in words: the URL, or the built-in server, its bug and its URL.
@@ -166,46 +206,69 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());
-    let runner = runner(&probe, &target, &args.target, cancel).await?;
+    let quiet = args.output.quiet;
+    let runner = runner(&probe, &target, &args.target, quiet, cancel).await?;
+    let against = describe(&runner);
     let opts = HuntOptions {
         budget: args.budget,
         seed,
         out: args.out,
-        confirm: args.confirm,
+        confirm: args.times,
     };
-    eprintln!(
-        "hunting {} (seed {seed}, budget {:?}, up to {} rounds)",
-        s.name, args.budget, s.hunt.rounds
-    );
-    let mut print = |p: &hunt::Progress| {
+    if !quiet {
         eprintln!(
-            "round {:>4}  {:>5} connections  {} violations  {:.1}s",
-            p.round,
-            p.connections,
-            p.violations,
-            p.elapsed.as_secs_f64()
+            "hunting {} (seed {seed}, budget {:?}, up to {})",
+            s.name,
+            args.budget,
+            plural(s.hunt.rounds, "round")
         );
+    }
+    let mut print = |p: &hunt::Progress| {
+        if !quiet {
+            eprintln!(
+                "round {:>4}  {:>5} {}  {}  {:.1}s",
+                p.round,
+                p.connections,
+                if p.connections == 1 {
+                    "connection "
+                } else {
+                    "connections"
+                },
+                plural(p.violations, "violation"),
+                p.elapsed.as_secs_f64()
+            );
+        }
     };
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
+    if args.output.json {
+        hunt_json(&s.name, seed, &against, &outcome)?;
+    }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
         return unjudged(
             &format!("round {}", outcome.rounds.saturating_sub(1)),
             stopped,
         );
     }
+    if args.output.json {
+        return Ok(match (&outcome.found, interrupted) {
+            (_, true) => exit::INTERRUPTED,
+            (Some(_), false) => exit::VIOLATIONS,
+            (None, false) => exit::CLEAN,
+        });
+    }
     match outcome.found {
         Some(found) => {
             let r = &found.repro;
             outln!(
-                "found {} violation in round {} (seed {}) after {:.1}s, {} rounds",
+                "found {} violation in round {} (seed {}) after {:.1}s, {}",
                 r.oracle.name(),
                 r.round,
                 r.seed,
                 outcome.elapsed.as_secs_f64(),
-                outcome.rounds
+                plural(outcome.rounds, "round")
             )?;
             if let Some(v) = r.evidence.first() {
                 outln!(
@@ -217,9 +280,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
             }
             outln!(
-                "  confirmed {} on replay; {} connections",
+                "  confirmed {} on replay; {}",
                 found.rate,
-                r.size()
+                plural(r.size() as u64, "connection")
             )?;
             outln!("repro        {}", found.path.display())?;
             Ok(if interrupted {
@@ -236,8 +299,8 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 Some(hunt::Short::Unjudged(_)) | None => "",
             };
             outln!(
-                "no violation in {} rounds ({:.1}s{why})",
-                outcome.rounds,
+                "no violation in {} ({:.1}s{why})",
+                plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64()
             )?;
             Ok(if interrupted {
@@ -252,7 +315,14 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
 pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
     let target = args.target.choose_for(&repro);
-    let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
+    let runner = runner(
+        &repro.plan,
+        &target,
+        &args.target,
+        args.output.quiet,
+        cancel,
+    )
+    .await?;
     let against = describe(&runner);
     let rate = runner
         .rate(&repro.plan, repro.oracle, args.times, None)
@@ -260,15 +330,27 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let rate = rate?;
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "connections": repro.size(),
+            "target": against,
+            "rate": rate_json(&rate),
+            "unjudged": unjudged_json(rate.short.as_ref()),
+        }))?;
+    }
     if let Some(Short::Unjudged(stopped)) = &rate.short {
         return unjudged(&format!("replay {}", rate.runs + 1), stopped);
     }
-    outln!(
-        "{}: reproduced the {} violation {rate} times ({} connections) against {against}",
-        args.repro.display(),
-        repro.oracle.name(),
-        repro.size()
-    )?;
+    if !args.output.json {
+        outln!(
+            "{}: reproduced the {} violation {rate} times ({}) against {against}",
+            args.repro.display(),
+            repro.oracle.name(),
+            plural(repro.size() as u64, "connection")
+        )?;
+    }
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if rate.reproduced > 0 {
@@ -281,7 +363,14 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
     let target = args.target.choose_for(&repro);
-    let runner = runner(&repro.plan, &target, &args.target, cancel).await?;
+    let runner = runner(
+        &repro.plan,
+        &target,
+        &args.target,
+        args.output.quiet,
+        cancel,
+    )
+    .await?;
     let against = describe(&runner);
     let opts = ShrinkOptions {
         times: args.times,
@@ -293,13 +382,38 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     runner.close().await;
     let outcome = outcome?;
     if let Some(Short::Unjudged(stopped)) = &outcome.before.1.short {
+        if args.output.json {
+            print_json(&json!({
+                "repro": args.repro.display().to_string(),
+                "oracle": repro.oracle.name(),
+                "target": against,
+                "unjudged": unjudged_json(outcome.before.1.short.as_ref()),
+            }))?;
+        }
         return unjudged("a replay of the repro", stopped);
     }
-    let output = args
-        .output
-        .unwrap_or_else(|| args.repro.with_extension("min.json"));
+    let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "before": { "connections": n0, "rate": rate_json(&r0) },
+            "after": { "connections": n1, "rate": rate_json(&r1) },
+            "candidates": outcome.candidates,
+            "short": outcome.short.as_ref().map(short_name),
+            "minimal_repro": output.display().to_string(),
+        }))?;
+        return Ok(if interrupted {
+            exit::INTERRUPTED
+        } else if r1.reproduced > 0 {
+            exit::VIOLATIONS
+        } else {
+            exit::CLEAN
+        });
+    }
     let why = match outcome.short {
         Some(hunt::Short::Budget) => " (the budget ran out)",
         Some(hunt::Short::Interrupted) => " (interrupted)",
@@ -307,9 +421,10 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         None => "",
     };
     outln!(
-        "shrunk {} violation: {n0} → {n1} connections; rate {r0} → {r1}; {} candidates tried{why}; against {against}",
+        "shrunk {} violation: {n0} → {}; rate {r0} → {r1}; {} tried{why}; against {against}",
         repro.oracle.name(),
-        outcome.candidates
+        plural(n1 as u64, "connection"),
+        plural(outcome.candidates, "candidate")
     )?;
     outln!("minimal repro {}", output.display())?;
     Ok(if interrupted {
@@ -319,6 +434,50 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
+}
+
+/// The minimal repro's default path: next to `repro`, its `.json` replaced by
+/// `.min.json` (`repro-identity-0123456789ab.min.json`).
+pub(crate) fn min_path(repro: &std::path::Path) -> PathBuf {
+    repro.with_extension("min.json")
+}
+
+/// A hunt's outcome as JSON on stdout.
+fn hunt_json(
+    scenario: &str,
+    seed: u64,
+    against: &str,
+    outcome: &hunt::HuntOutcome,
+) -> Result<(), Error> {
+    let found = outcome.found.as_ref().map(|f| {
+        json!({
+            "oracle": f.repro.oracle.name(),
+            "round": f.repro.round,
+            "seed": f.repro.seed,
+            "connections": f.repro.size(),
+            "rate": rate_json(&f.rate),
+            "evidence": f.repro.evidence.first(),
+            "repro": f.path.display().to_string(),
+        })
+    });
+    print_json(&json!({
+        "scenario": scenario,
+        "seed": seed,
+        "target": against,
+        "rounds": outcome.rounds,
+        "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "found": found,
+        "short": outcome.short.as_ref().map(short_name),
+        "unjudged": unjudged_json(outcome.short.as_ref()),
+    }))
+}
+
+/// `{"verdict": ..., "hint": ...}` when a run could not judge the target, else null.
+fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
+    match short {
+        Some(Short::Unjudged(u)) => json!({ "verdict": u.verdict.name(), "hint": u.hint }),
+        _ => serde_json::Value::Null,
+    }
 }
 
 /// Says why a hunt, replay or shrink stopped without a verdict on the race, and exits

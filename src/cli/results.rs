@@ -4,9 +4,21 @@ use super::{exit, Error};
 use super::{write_file, CompareArgs, ReportArgs};
 use crate::report;
 use crate::results as files;
+use std::path::{Path, PathBuf};
+
+/// Why a command that takes a fixed number of paths got more: usually the shell expanded
+/// an unquoted glob.
+fn glob_hint(command: &str, wanted: &str, got: usize) -> String {
+    format!(
+        "{command} takes {wanted} but got {got} paths; an unquoted glob (results/x/*) is \
+         expanded by the shell into one path per match: quote it ('results/x/*') so \
+         stampede expands it, pass the folder that holds the runs, or use --base/--new"
+    )
+}
 
 pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     let usage = |e: files::CompareError| Error::Usage(e.to_string());
+    let given = args.paths.len();
     let mut positional = args.paths.into_iter();
     let base = if args.base.is_empty() {
         positional.next().into_iter().collect()
@@ -18,7 +30,10 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     } else {
         args.new
     };
-    if positional.next().is_some() || base.is_empty() || new.is_empty() {
+    if positional.next().is_some() {
+        return Err(Error::Usage(glob_hint("compare", "BASE and NEW", given)));
+    }
+    if base.is_empty() || new.is_empty() {
         return Err(Error::Usage(
             "compare needs BASE and NEW (or --base/--new, repeatable, globs allowed)".into(),
         ));
@@ -31,7 +46,13 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     let base = files::compare::expand(&base).map_err(usage)?;
     let new = files::compare::expand(&new).map_err(usage)?;
     let comparison = files::compare(&base, &new, &opts).map_err(usage)?;
-    report::render_comparison(&comparison, &mut std::io::stdout().lock())?;
+    if args.output.json {
+        let json = serde_json::to_string_pretty(&report::comparison_json(&comparison))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        outln!("{json}")?;
+    } else {
+        report::render_comparison(&comparison, &mut std::io::stdout().lock())?;
+    }
     Ok(if comparison.regressed() {
         exit::VIOLATIONS
     } else {
@@ -39,18 +60,44 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     })
 }
 
+/// The run a `report` path stands for: the run itself, or the newest run in a folder that
+/// holds runs (said on stderr unless `quiet`, with how many there were).
+fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
+    let usage = |e: files::ReadError| Error::Usage(e.to_string());
+    let (newest, count) = files::newest_run(path).map_err(usage)?;
+    if count > 1 && !quiet {
+        eprintln!(
+            "{} holds {count} runs; reporting the newest, {}",
+            path.display(),
+            newest.display()
+        );
+    }
+    Ok(newest)
+}
+
 pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
-    let read =
-        |path: &std::path::Path| files::read_run(path).map_err(|e| Error::Usage(e.to_string()));
-    let run = read(&args.dir)?;
+    let [dir] = args.dir.as_slice() else {
+        return Err(Error::Usage(glob_hint(
+            "report",
+            "one RESULT_DIR",
+            args.dir.len(),
+        )));
+    };
+    let read = |path: &Path| -> Result<files::RunData, Error> {
+        let run = one_run(path, args.quiet)?;
+        files::read_run(&run).map_err(|e| Error::Usage(e.to_string()))
+    };
+    let run = read(dir)?;
     let vs = args.vs.as_deref().map(read).transpose()?;
     let html = report::render_html(&run, vs.as_ref())
         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     let output = args
-        .output
+        .out
         .clone()
         .unwrap_or_else(|| run.dir.join("report.html"));
     write_file(&output, html.as_bytes())?;
-    eprintln!("wrote {}", output.display());
+    if !args.quiet {
+        eprintln!("wrote {}", output.display());
+    }
     Ok(exit::CLEAN)
 }

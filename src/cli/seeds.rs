@@ -1,4 +1,4 @@
-//! `run --seeds K`: the same scenario under K seeds, and how often each oracle broke.
+//! `run --times K` (formerly `--seeds K`): the same scenario under K seeds, and how often each oracle broke.
 //! A race is probabilistic; its reproduction rate is the figure that matters.
 //!
 //! Every seed's run is judged like a single run; the command's verdict is the worst one
@@ -6,6 +6,7 @@
 //! mean the same here as for one run.
 
 use super::{error, exit, watched_run, Error, RunArgs};
+use crate::model::words::plural;
 use crate::model::{OracleKind, StopReason, Verdict};
 use crate::report;
 use crate::results::Summary;
@@ -17,17 +18,17 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
     let s = scenario::load_file(&args.scenario)?;
     let first = s.seed_or(args.seed);
     let mut summaries: Vec<Summary> = Vec::new();
-    for seed in first..first.saturating_add(u64::from(args.seeds)) {
+    for seed in first..first.saturating_add(u64::from(args.times)) {
         if cancel.is_cancelled() {
             break;
         }
         let opts = args.options(Some(seed));
-        let outcome = watched_run(&s, &opts, args.quiet, cancel.child_token()).await?;
+        let outcome = watched_run(&s, &opts, args.output.quiet, cancel.child_token()).await?;
         let summary = outcome.results.summary;
-        if !args.quiet {
+        if !args.output.quiet {
             eprintln!(
-                "seed {seed}: {} violations ({})",
-                summary.violations.total,
+                "seed {seed}: {} ({})",
+                plural(summary.violations.total, "violation"),
                 summary.verdict.name()
             );
         }
@@ -39,7 +40,7 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
         }
     }
     let broke = broke_by_oracle(&summaries);
-    if args.json {
+    if args.output.json {
         let json = serde_json::json!({
             "scenario": s.name,
             "first_seed": first,
@@ -78,7 +79,7 @@ fn render(
     broke: &BTreeMap<OracleKind, u32>,
 ) -> std::io::Result<()> {
     let runs = summaries.len();
-    outln!("{name} under {runs} seeds from {first}:")?;
+    outln!("{name} under {} from {first}:", plural(runs as u64, "seed"))?;
     if broke.is_empty() {
         outln!("  no oracle broke")?;
     }
@@ -113,16 +114,7 @@ fn render(
 /// first (unusable, misconfigured, client-limited), then violations, incomplete,
 /// inconclusive, clean.
 pub fn worst(summaries: &[Summary]) -> Option<Verdict> {
-    let rank = |v: Verdict| match v {
-        Verdict::TargetUnusable => 0,
-        Verdict::AuthMisconfigured => 1,
-        Verdict::ClientLimited => 2,
-        Verdict::Violations => 3,
-        Verdict::Incomplete => 4,
-        Verdict::Inconclusive => 5,
-        Verdict::Clean => 6,
-    };
-    summaries.iter().map(|s| s.verdict).min_by_key(|v| rank(*v))
+    Verdict::worst(summaries.iter().map(|s| s.verdict))
 }
 
 /// Ctrl-C wins; then the worst run's code (a breached threshold counts as for one run).

@@ -26,9 +26,13 @@
 use super::HuntError as Error;
 use super::{Rate, Repro, Runner, Short};
 use crate::model::{Action, ExpectPlan, OracleKind, Plan, Repeat, Violation};
+use crate::plan::expand_conn;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Actions a scripted connection is expanded to at most for shrinking its actions.
+const SHRINK_EXPAND_CAP: usize = 10_000;
 
 /// Limits on shrinking.
 #[derive(Debug, Clone, Copy)]
@@ -324,19 +328,26 @@ async fn shrink_connections(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Er
 /// leave the script ill-formed ([`removal`]).
 async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Error> {
     for ci in 0..plan.conns.len() {
-        let mut ai = plan.conns[ci].actions.len();
+        // A scripted connection is edited in its expanded form: exactly the actions its
+        // cursor walks, so a candidate is the same script less the dropped steps. One whose
+        // loops expand past the cap keeps its script (whole connections still go).
+        let Some(mut current) = expand_conn(&plan, &plan.conns[ci], SHRINK_EXPAND_CAP) else {
+            continue;
+        };
+        let mut ai = current.len();
         while ai > 1 && !s.exhausted() {
             ai -= 1;
-            if ai >= plan.conns[ci].actions.len() {
+            if ai >= current.len() {
                 continue;
             }
-            let Some(actions) = removal(&plan.conns[ci].actions, ai) else {
+            let Some(actions) = removal(&current, ai) else {
                 continue;
             };
             let mut candidate = plan.clone();
-            candidate.conns[ci].actions = actions;
+            candidate.conns[ci].actions = actions.clone();
             if s.holds(&candidate).await? {
                 plan = candidate;
+                current = actions;
             }
         }
     }
@@ -716,7 +727,10 @@ mod tests {
     fn a_rendezvous_goes_with_the_send_it_releases() {
         let script = vec![
             Action::Connect,
-            Action::Rendezvous { point: 0 },
+            Action::Rendezvous {
+                point: 0,
+                iteration: 0,
+            },
             send(json!({"run_id": "r-1"})),
             expect("done", Some(("run_id", "r-1")), true),
             close(),

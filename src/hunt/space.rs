@@ -85,7 +85,7 @@ pub fn separate(plan: &mut Plan, hunt: &HuntSpec, round: u32, seed: u64) {
         return;
     }
     let mut rng = round_rng(seed, round, ORDER_STREAM);
-    for group in 0..plan.groups.len() as u16 {
+    for group in 0..u32::try_from(plan.groups.len()).unwrap_or(u32::MAX) {
         let members: Vec<usize> = (0..plan.conns.len())
             .filter(|&i| plan.conns[i].group == group)
             .collect();
@@ -101,7 +101,10 @@ pub fn separate(plan: &mut Plan, hunt: &HuntSpec, round: u32, seed: u64) {
             }
         };
         for (rank, &slot) in order.iter().enumerate() {
-            plan.conns[members[slot]].start = base + hunt.separation * rank as u32;
+            plan.conns[members[slot]].start = base.saturating_add(
+                hunt.separation
+                    .saturating_mul(u32::try_from(rank).unwrap_or(u32::MAX)),
+            );
         }
     }
     plan.conns.sort_by_key(|c| (c.start, c.id));

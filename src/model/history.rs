@@ -207,8 +207,12 @@ pub struct ExpectCounts {
     pub expectations_refused: u64,
     /// Expected vs arrived per event type (the summary also gives them as rates).
     pub events: BTreeMap<String, Tally>,
-    /// Messages dropped from a full correlation buffer.
+    /// Messages dropped from a full correlation buffer (`[oracles] max_buffered` messages
+    /// or `max_buffered_bytes` bytes per connection).
     pub buffer_overflows: u64,
+    /// What those dropped messages held in the buffer, in bytes (see
+    /// `OracleSpec::max_buffered_bytes` for how a message is measured).
+    pub buffer_overflow_bytes: u64,
 }
 
 impl ExpectCounts {
@@ -224,6 +228,7 @@ impl ExpectCounts {
             mine.arrived += t.arrived;
         }
         self.buffer_overflows += o.buffer_overflows;
+        self.buffer_overflow_bytes += o.buffer_overflow_bytes;
     }
 }
 
@@ -419,8 +424,12 @@ pub struct BarrierStats {
 /// What a message rendezvous adds to its [`BarrierStats`]: who arrived, and who did not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RendezvousInfo {
-    /// Which rendezvous of the group's script (1-based).
+    /// Which rendezvous of the group's script (1-based, in script order).
     pub step: u32,
+    /// Which meeting of a rendezvous inside a `repeat` (the flattened iteration of the
+    /// enclosing repeats, 0-based); absent outside repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<u64>,
     /// Arrivals that would release at once.
     pub count: u32,
     /// Connections parked before the release.
@@ -433,11 +442,21 @@ pub struct RendezvousInfo {
     pub missing: Vec<u32>,
     #[serde(default)]
     pub missing_total: usize,
+    /// On a point's last entry: its meetings held after the
+    /// [`RendezvousInfo::MEETINGS_LISTED`] listed ones, counted but not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_meetings: u64,
 }
 
 impl RendezvousInfo {
     /// How many missing connection ids a summary lists.
     pub const MISSING_SHOWN: usize = 20;
+    /// How many meetings of one rendezvous point a summary lists.
+    pub const MEETINGS_LISTED: usize = 100;
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One token's probe.

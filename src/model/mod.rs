@@ -6,7 +6,8 @@
 //! - [`history`]: what a run saw (attempts, causes, counters, probes, violations);
 //! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
 //! - [`bad_token`]: the bad-token catalogue;
-//! - [`units`]: durations as integer microseconds in serde.
+//! - [`units`]: durations as integer microseconds in serde;
+//! - [`words`]: plurals and "did you mean" for messages.
 
 pub mod bad_token;
 pub mod history;
@@ -14,6 +15,7 @@ pub mod names;
 pub mod plan;
 pub mod spec;
 pub mod units;
+pub mod words;
 
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
@@ -22,6 +24,7 @@ pub use history::{
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
-    Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, RendezvousPlan, TokenPlan,
+    script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
+    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan,
 };
 pub use spec::*;

@@ -152,6 +152,25 @@ impl Verdict {
         }
     }
 
+    /// How bad a verdict is when runs are combined (seeds, shards): 0 is worst. A run that
+    /// could not judge the target first, then violations, incomplete, inconclusive, clean.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::TargetUnusable => 0,
+            Verdict::AuthMisconfigured => 1,
+            Verdict::ClientLimited => 2,
+            Verdict::Violations => 3,
+            Verdict::Incomplete => 4,
+            Verdict::Inconclusive => 5,
+            Verdict::Clean => 6,
+        }
+    }
+
+    /// The worst of several verdicts (`None` for none).
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Option<Verdict> {
+        verdicts.into_iter().min_by_key(|v| v.severity())
+    }
+
     /// Whether the run can be trusted to have exercised the target: a finding in a run
     /// that did not is no race, and its silence is no pass.
     pub fn exercised(self) -> bool {

@@ -1,9 +1,17 @@
 //! The plan: what `plan::build` compiles a scenario and seed into, what the swarm runs,
-//! and what a repro file stores. Every random choice is already made; durations are
-//! sampled; a saved plan replays without any RNG.
+//! and what a repro file stores.
+//!
+//! A plan's size follows the scenario, not the traffic: each group's steps are stored once
+//! ([`Plan::scripts`]), repeats stay loops, and a connection's actions are drawn as it
+//! walks them (`plan::Cursor`), each random choice (think times, `{{random}}`, ...) from a
+//! counter-based derivation of (seed, connection, step path, iteration), so any iteration
+//! is reproducible without expanding the rest. A connection may instead carry explicit,
+//! already expanded actions ([`ConnPlan::actions`]): plans written before scripts existed
+//! (every connection expanded) read back and replay unchanged, and shrinking writes the
+//! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource,
+    AuthSpec, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -29,9 +37,14 @@ pub struct Plan {
     /// Collide barriers, indexed by [`ConnPlan::barrier`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierPlan>,
-    /// Message rendezvous points, indexed by [`Action::Rendezvous`]'s `point`.
+    /// Message rendezvous points, indexed by [`Action::Rendezvous`]'s `point`: each
+    /// `rendezvous` step of each group's script, groups in order, steps in script order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rendezvous: Vec<RendezvousPlan>,
+    /// Each group's script, indexed by [`ConnPlan::group`]: what a connection without
+    /// explicit actions runs. Empty in plans written before scripts existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<Vec<Step>>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -63,6 +76,9 @@ pub struct AuthPlan {
     pub headers: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
 }
 
 impl AuthPlan {
@@ -80,6 +96,7 @@ impl AuthPlan {
             placement: auth.placement.clone(),
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
+            subprotocols: auth.subprotocols.clone(),
         }
     }
 }
@@ -98,32 +115,53 @@ pub struct TokenPlan {
 /// upgrade bytes together at `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BarrierPlan {
-    pub group: u16,
+    /// Index into [`Plan::groups`] (u32: a scenario may have more than 65,535 groups).
+    pub group: u32,
     #[serde(with = "duration_us")]
     pub release: Duration,
     #[serde(with = "duration_us")]
     pub lead: Duration,
 }
 
-/// A message rendezvous point: the `step`-th rendezvous (0-based) in the scripts of a
-/// group's connections.
+/// A message rendezvous point: the `step`-th `rendezvous` step (0-based, in script order)
+/// of a group's script, shared by every connection of the group. Inside a `repeat` each
+/// iteration is a meeting of its own: connections meet at (point, iteration) (see
+/// [`Action::Rendezvous`]), so a loop stays a loop here too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RendezvousPlan {
-    pub group: u16,
-    /// Which rendezvous of the group's script this is (0-based, in expanded order).
+    /// Index into [`Plan::groups`].
+    pub group: u32,
+    /// Which rendezvous of the group's script this is (0-based, in script order).
     pub step: u32,
     /// Arrivals that release everyone present: the group's size for `"all"`.
     pub count: u32,
     /// Longest wait, from the first arrival: then those present are released.
     #[serde(with = "duration_us")]
     pub timeout: Duration,
+    /// How many meetings a connection walks through here: the product of the enclosing
+    /// repeats' counts (saturating), 1 outside any repeat. Left out of plan files when 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub meetings: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One connection's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnPlan {
     pub id: u32,
-    pub group: u16,
+    /// Index into [`Plan::groups`] and [`Plan::scripts`].
+    pub group: u32,
     /// User index within the group.
     pub user: u32,
     /// Index into [`Plan::tokens`].
@@ -137,7 +175,17 @@ pub struct ConnPlan {
     /// The group's placement override; `None` uses [`AuthPlan::placement`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Explicit, expanded actions; empty: the connection runs its group's script
+    /// ([`Plan::scripts`]). Left out of plan files when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
+}
+
+impl ConnPlan {
+    /// Whether the connection runs its group's script rather than explicit actions.
+    pub fn is_scripted(&self) -> bool {
+        self.actions.is_empty()
+    }
 }
 
 /// One expanded step. Durations are already sampled.
@@ -165,10 +213,14 @@ pub enum Action {
     Close {
         code: u16,
     },
-    /// Wait at message rendezvous `point` (an index into [`Plan::rendezvous`]): the next
-    /// action, a `Send`, goes out when the rendezvous releases.
+    /// Wait at message rendezvous `point` (an index into [`Plan::rendezvous`]), meeting
+    /// `iteration` (the flattened iteration of the enclosing repeats, 0-based; 0 outside
+    /// them, and then left out of plan files): the next action, a `Send`, goes out when
+    /// that meeting releases.
     Rendezvous {
         point: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        iteration: u64,
     },
     Reconnect {
         #[serde(with = "duration_us")]
@@ -232,16 +284,29 @@ impl Plan {
                     self.groups.len()
                 ));
             }
-            let points = c.actions.iter().filter_map(|a| match a {
-                Action::Rendezvous { point } => Some(*point),
+            if c.is_scripted() && c.group as usize >= self.scripts.len() {
+                return Err(format!(
+                    "connection {} has no actions and its group has no script",
+                    c.id
+                ));
+            }
+            let meetings = c.actions.iter().filter_map(|a| match a {
+                Action::Rendezvous { point, iteration } => Some((*point, *iteration)),
                 _ => None,
             });
-            for point in points {
-                if point as usize >= self.rendezvous.len() {
+            for (point, iteration) in meetings {
+                let Some(p) = self.rendezvous.get(point as usize) else {
                     return Err(format!(
                         "connection {} waits at rendezvous {point}, but the plan has {}",
                         c.id,
                         self.rendezvous.len()
+                    ));
+                };
+                if iteration >= p.meetings {
+                    return Err(format!(
+                        "connection {} waits at meeting {iteration} of rendezvous {point}, \
+                         which has {}",
+                        c.id, p.meetings
                     ));
                 }
             }
@@ -249,7 +314,45 @@ impl Plan {
                 return Err(format!("connection id {} appears twice", c.id));
             }
         }
+        self.check_rendezvous()
+    }
+
+    /// Every rendezvous point is in a group the plan has, and every `rendezvous` step of a
+    /// script has its point (the cursor numbers them in script order).
+    fn check_rendezvous(&self) -> Result<(), String> {
+        if let Some(p) = self
+            .rendezvous
+            .iter()
+            .find(|p| p.group as usize >= self.groups.len())
+        {
+            return Err(format!(
+                "rendezvous {} is in group {}, but the plan has {}",
+                p.step,
+                p.group,
+                self.groups.len()
+            ));
+        }
+        for (group, script) in self.scripts.iter().enumerate() {
+            let steps = script_rendezvous(script).len();
+            for step in 0..steps {
+                if self.rendezvous_point(group as u32, step as u32).is_none() {
+                    return Err(format!(
+                        "group {group}'s script has {steps} rendezvous steps, but the plan \
+                         has no point for rendezvous {step} of it"
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The index in [`Plan::rendezvous`] of a group's `step`-th rendezvous (0-based, in
+    /// script order).
+    pub fn rendezvous_point(&self, group: u32, step: u32) -> Option<u32> {
+        self.rendezvous
+            .iter()
+            .position(|p| p.group == group && p.step == step)
+            .and_then(|i| u32::try_from(i).ok())
     }
 
     /// The name of a connection's group.
@@ -265,12 +368,239 @@ impl Plan {
         conn.placement.as_ref().unwrap_or(&self.auth.placement)
     }
 
-    /// Number of Send actions over all connections.
-    pub fn sends(&self) -> usize {
+    /// The script a scripted connection runs (`None` for explicit actions, or a group
+    /// without a script in a hand-edited plan).
+    pub fn script_of(&self, conn: &ConnPlan) -> Option<&[Step]> {
+        if conn.is_scripted() {
+            self.scripts.get(conn.group as usize).map(Vec::as_slice)
+        } else {
+            None
+        }
+    }
+
+    /// Number of Send actions over all connections (saturating: loops multiply).
+    pub fn sends(&self) -> u64 {
         self.conns
             .iter()
-            .flat_map(|c| &c.actions)
-            .filter(|a| matches!(a, Action::Send { .. }))
-            .count()
+            .map(|c| match self.script_of(c) {
+                Some(steps) => script_size(steps).sends,
+                None => c
+                    .actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Send { .. }))
+                    .count() as u64,
+            })
+            .fold(0u64, u64::saturating_add)
     }
+
+    /// Actions a connection runs: its explicit actions, or what its script expands to
+    /// (saturating at `u64::MAX`).
+    pub fn actions_of(&self, conn: &ConnPlan) -> u64 {
+        match self.script_of(conn) {
+            Some(steps) => script_size(steps).actions,
+            None => conn.actions.len() as u64,
+        }
+    }
+
+    /// Whether any connection has an expectation.
+    pub fn has_expect(&self) -> bool {
+        // Per script once, then per connection: only the scripts some connection runs.
+        let scripted: Vec<bool> = self
+            .scripts
+            .iter()
+            .map(|s| steps_any(s, &|s| matches!(s, Step::Expect(_))))
+            .collect();
+        self.conns.iter().any(|c| {
+            if c.is_scripted() {
+                scripted.get(c.group as usize).copied().unwrap_or(false)
+            } else {
+                c.actions.iter().any(|a| matches!(a, Action::Expect(_)))
+            }
+        })
+    }
+
+    /// Correlation fields a connection's expectations use (usually just one), in order of
+    /// first use.
+    pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut add = |field: &String| {
+            if !fields.contains(field) {
+                fields.push(field.clone());
+            }
+        };
+        match self.script_of(conn) {
+            Some(steps) => steps_visit(steps, &mut |s| {
+                if let Step::Expect(e) = s {
+                    if let Some(f) = &e.correlate {
+                        add(f);
+                    }
+                }
+            }),
+            None => {
+                for action in &conn.actions {
+                    if let Action::Expect(ExpectPlan {
+                        correlate: Some((field, _)),
+                        ..
+                    }) = action
+                    {
+                        add(field);
+                    }
+                }
+            }
+        }
+        fields
+    }
+}
+
+/// A deterministic slice of a plan: connection `id` belongs to shard `index` of `count`
+/// when `id % count == index`. Written `index/count` (`0/4`), 0-based. Shards of one
+/// (scenario, seed) are disjoint and together hold every connection, so `stampede merge`
+/// of their results equals one process's run (counters add, histograms merge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether connection `id` is in this shard.
+    pub fn contains(self, id: u32) -> bool {
+        self.count > 0 && id % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with `n >= 1` and `i < n`.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!("expected a shard as INDEX/COUNT with INDEX < COUNT, e.g. 0/4, found {text:?}")
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Plan {
+    /// Keeps only the connections of `shard` (token slots, groups and barriers stay, so
+    /// indexes remain valid and every shard mints the same tokens).
+    pub fn keep_shard(&mut self, shard: Shard) {
+        self.conns.retain(|c| shard.contains(c.id));
+    }
+}
+
+/// What a script expands to, counted without expanding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScriptSize {
+    /// Actions, the connect (or aborted handshake) included.
+    pub actions: u64,
+    /// Send actions.
+    pub sends: u64,
+}
+
+/// Counts a script's actions and sends with saturating arithmetic (a `repeat` multiplies
+/// its body), in the shape `plan::Cursor` walks it: one connect or aborted handshake
+/// first, a paced repeat adds one action to start it and one per iteration.
+pub fn script_size(steps: &[Step]) -> ScriptSize {
+    let rest = match steps.first() {
+        Some(Step::AbortHandshake { .. }) => &steps[1..],
+        _ => steps,
+    };
+    let body = steps_size(rest);
+    ScriptSize {
+        actions: body.actions.saturating_add(1),
+        sends: body.sends,
+    }
+}
+
+fn steps_size(steps: &[Step]) -> ScriptSize {
+    let mut size = ScriptSize::default();
+    for step in steps {
+        let (actions, sends) = match step {
+            Step::Send { .. } => (1, 1),
+            Step::Repeat {
+                times,
+                steps,
+                every,
+            } => {
+                let body = steps_size(steps);
+                let per = body.actions.saturating_add(u64::from(every.is_some()));
+                let times = u64::from(*times);
+                (
+                    times
+                        .saturating_mul(per)
+                        .saturating_add(u64::from(every.is_some())),
+                    times.saturating_mul(body.sends),
+                )
+            }
+            // Validation allows it only first, where `script_size` took it off.
+            Step::AbortHandshake { .. } => (0, 0),
+            _ => (1, 0),
+        };
+        size.actions = size.actions.saturating_add(actions);
+        size.sends = size.sends.saturating_add(sends);
+    }
+    size
+}
+
+fn steps_visit(steps: &[Step], f: &mut impl FnMut(&Step)) {
+    for step in steps {
+        f(step);
+        if let Step::Repeat { steps, .. } = step {
+            steps_visit(steps, f);
+        }
+    }
+}
+
+fn steps_any(steps: &[Step], f: &impl Fn(&Step) -> bool) -> bool {
+    steps
+        .iter()
+        .any(|s| f(s) || matches!(s, Step::Repeat { steps, .. } if steps_any(steps, f)))
+}
+
+/// A `rendezvous` step of a script as the scenario wrote it, with how many meetings it
+/// holds (see [`RendezvousPlan::meetings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptRendezvous {
+    /// Arrivals that release it; `None`: the whole group.
+    pub count: Option<u32>,
+    /// Longest wait from the first arrival.
+    pub timeout: Duration,
+    /// The product of the enclosing repeats' counts (saturating).
+    pub meetings: u64,
+}
+
+/// A script's `rendezvous` steps in script order (depth first, a repeat's body where the
+/// repeat is): the order [`Plan::rendezvous`] numbers a group's points in.
+pub fn script_rendezvous(steps: &[Step]) -> Vec<ScriptRendezvous> {
+    fn walk(steps: &[Step], meetings: u64, out: &mut Vec<ScriptRendezvous>) {
+        for step in steps {
+            match step {
+                Step::Rendezvous { count, timeout } => out.push(ScriptRendezvous {
+                    count: *count,
+                    timeout: *timeout,
+                    meetings,
+                }),
+                Step::Repeat { times, steps, .. } => {
+                    walk(steps, meetings.saturating_mul(u64::from(*times)), out)
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(steps, 1, &mut out);
+    out
 }

@@ -234,6 +234,17 @@ pub enum Repeat {
     Optional,
 }
 
+/// The default `[oracles] max_buffered_bytes`: 1 MiB per connection.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1 << 20;
+
+fn default_max_buffered_bytes() -> usize {
+    DEFAULT_MAX_BUFFERED_BYTES
+}
+
+fn is_default_max_buffered_bytes(n: &usize) -> bool {
+    *n == DEFAULT_MAX_BUFFERED_BYTES
+}
+
 /// Oracle configuration. The defaults come from `[oracles]` being absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OracleSpec {
@@ -248,6 +259,15 @@ pub struct OracleSpec {
     pub sequence: Option<String>,
     /// Messages kept while waiting for a matching expectation, per connection.
     pub max_buffered: usize,
+    /// Bytes those kept messages may take, per connection: each is measured as its event
+    /// type, the correlation fields and values it carries, plus a fixed overhead (the rest
+    /// of the message is not kept). Past either bound the oldest is dropped and counted.
+    /// Left out of plan files when it is the default, so older plans read back unchanged.
+    #[serde(
+        default = "default_max_buffered_bytes",
+        skip_serializing_if = "is_default_max_buffered_bytes"
+    )]
+    pub max_buffered_bytes: usize,
     /// Cross-connection oracles on tokens and sessions.
     #[serde(default)]
     pub session: SessionOracles,
@@ -261,6 +281,7 @@ impl Default for OracleSpec {
             identity: None,
             sequence: None,
             max_buffered: 256,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),
         }
     }
@@ -285,6 +306,19 @@ pub struct Limits {
     )]
     pub send_timeout: Duration,
 }
+
+/// Connections one scenario may plan, over all groups: connection ids are u32 and every
+/// connection costs memory while open (see [`CONNECTION_BYTES_ESTIMATE`]).
+pub const MAX_CONNECTIONS: u64 = 1 << 22;
+
+/// Actions one connection's script may expand to: loops cost nothing to plan, but step
+/// numbers and the `{{run}}` counter stay within u32.
+pub const MAX_ACTIONS_PER_CONNECTION: u64 = u32::MAX as u64;
+
+/// What an open connection costs the client, roughly, in bytes (task, socket buffers,
+/// oracle state; measured 13 KiB on Linux, rounded up): the memory estimate `validate`
+/// states when it refuses a scenario's size.
+pub const CONNECTION_BYTES_ESTIMATE: u64 = 16 * 1024;
 
 /// The default `[limits] send_timeout`.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);

@@ -79,6 +79,19 @@ struct Buffered {
     keys: Vec<(String, String)>,
     /// Arrival time: latency is measured to when the event came, not when it was claimed.
     at: Instant,
+    /// What it counts against `max_buffered_bytes`.
+    bytes: usize,
+}
+
+impl Buffered {
+    fn measure(event: &str, keys: &[(String, String)]) -> usize {
+        std::mem::size_of::<Buffered>()
+            + event.len()
+            + keys
+                .iter()
+                .map(|(f, v)| std::mem::size_of::<(String, String)>() + f.len() + v.len())
+                .sum::<usize>()
+    }
 }
 
 /// What registering an expectation took from the buffer.
@@ -129,6 +142,8 @@ pub struct ConnChecker {
     correlate_fields: Vec<String>,
     pending: Vec<Pending>,
     buffer: VecDeque<Buffered>,
+    /// The sum of the buffer's `Buffered::bytes`.
+    buffered_bytes: usize,
     /// Finished expectations: their correlation value and where their pattern stopped, so
     /// an event the pattern still allows (a trailing `x*`) is accepted, not flagged.
     recent_done: VecDeque<(String, PatternState)>,
@@ -160,6 +175,7 @@ impl ConnChecker {
             correlate_fields,
             pending: Vec::new(),
             buffer: VecDeque::new(),
+            buffered_bytes: 0,
             recent_done: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
@@ -176,6 +192,7 @@ impl ConnChecker {
     pub fn reset_stream(&mut self) {
         self.last_seq = None;
         self.buffer.clear();
+        self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
     }
 
@@ -207,7 +224,9 @@ impl ConnChecker {
         }
         let claim = claim_buffered(&mut pending, &self.buffer);
         for i in claim.indices.iter().rev() {
-            self.buffer.remove(*i);
+            if let Some(b) = self.buffer.remove(*i) {
+                self.buffered_bytes -= b.bytes;
+            }
         }
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
@@ -317,7 +336,18 @@ impl ConnChecker {
     /// completeness violation naming them (see [`steps_cut_off`] for when the script
     /// expects the end). The caller leaves out our own close, a run cut by its duration or
     /// Ctrl-C (those are [`StreamEnd::Cut`]) and a clean refusal ([`StreamEnd::Refused`]).
-    pub fn server_ended(&mut self, actions: &[Action], step: usize, detail: &str, now: Instant) {
+    ///
+    /// `actions[step]` is the step in progress (the engine passes a window of the script
+    /// around it); `place` is that step's 0-based number in the whole script and the
+    /// script's length, for the message.
+    pub fn server_ended(
+        &mut self,
+        actions: &[Action],
+        step: usize,
+        place: (u64, u64),
+        detail: &str,
+        now: Instant,
+    ) {
         let before = self.violated;
         let explained = self.saw_uncorrelated_error;
         self.end_stream(StreamEnd::Lost, detail, now);
@@ -339,7 +369,11 @@ impl ConnChecker {
             names.join(", ")
         );
         let at = actions.get(step).map(step_name).unwrap_or_default();
-        let seen = format!("{detail} at step {} of {} ({at})", step + 1, actions.len());
+        let seen = format!(
+            "{detail} at step {} of {} ({at})",
+            place.0.saturating_add(1),
+            place.1
+        );
         self.violate(OracleKind::Completeness, now, expected, seen, None);
     }
 
@@ -499,20 +533,37 @@ impl ConnChecker {
             .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
     }
 
+    /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
+    /// `max_buffered_bytes` bytes: the oldest go first, and a message bigger than the
+    /// whole byte bound is not kept at all; each one dropped is counted with its bytes.
     fn buffer_message(&mut self, event: &str, msg: &Map<String, Value>, at: Instant) {
-        if self.buffer.len() >= self.spec.max_buffered {
-            self.buffer.pop_front();
-            self.counts.buffer_overflows += 1;
-        }
-        let keys = self
+        let keys: Vec<(String, String)> = self
             .correlate_fields
             .iter()
             .filter_map(|f| msg.get(f).map(|v| (f.clone(), json_key(v))))
             .collect();
+        let bytes = Buffered::measure(event, &keys);
+        if bytes > self.spec.max_buffered_bytes {
+            self.counts.buffer_overflows += 1;
+            self.counts.buffer_overflow_bytes += bytes as u64;
+            return;
+        }
+        while !self.buffer.is_empty()
+            && (self.buffer.len() >= self.spec.max_buffered
+                || self.buffered_bytes + bytes > self.spec.max_buffered_bytes)
+        {
+            if let Some(old) = self.buffer.pop_front() {
+                self.buffered_bytes -= old.bytes;
+                self.counts.buffer_overflows += 1;
+                self.counts.buffer_overflow_bytes += old.bytes as u64;
+            }
+        }
+        self.buffered_bytes += bytes;
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
             at,
+            bytes,
         });
     }
 

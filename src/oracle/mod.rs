@@ -13,7 +13,7 @@ mod pattern;
 pub mod session;
 pub mod verdict;
 
-use crate::model::{Action, OracleKind, Plan};
+use crate::model::{OracleKind, Plan};
 
 pub use acceptance::Judge;
 pub use checker::{steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
@@ -24,10 +24,7 @@ pub use pattern::{Fed, PatternState};
 /// configured (rejection hygiene always).
 pub fn oracles_on(plan: &Plan) -> Vec<OracleKind> {
     let spec = &plan.oracles;
-    let expects = plan
-        .conns
-        .iter()
-        .any(|c| c.actions.iter().any(|a| matches!(a, Action::Expect(_))));
+    let expects = plan.has_expect();
     [
         (OracleKind::Completeness, expects),
         (OracleKind::Identity, spec.identity.is_some()),

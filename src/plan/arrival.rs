@@ -20,12 +20,18 @@ fn offset(arrival: &Arrival, i: u32, n: u32) -> Duration {
     match *arrival {
         // i/n, not i/(n-1): the last connection starts one step before `start + over`,
         // so `n` connections ramped over 5 s arrive at a steady n/5 per second.
+        // In u128: `over` (up to u64 µs) times `i` does not fit u64, and must not wrap.
         Arrival::Ramp { start, over } => {
-            let over_us = over.as_micros() as u64;
-            start + Duration::from_micros(over_us * u64::from(i) / u64::from(n.max(1)))
+            let step = over.as_micros() * u128::from(i) / u128::from(n.max(1));
+            start.saturating_add(Duration::from_micros(
+                u64::try_from(step).unwrap_or(u64::MAX),
+            ))
         }
         Arrival::Rate { start, per_sec } if per_sec > 0.0 => {
-            start + Duration::from_micros((f64::from(i) * 1e6 / per_sec).round() as u64)
+            // `as` saturates a float past u64::MAX; it never wraps.
+            start.saturating_add(Duration::from_micros(
+                (f64::from(i) * 1e6 / per_sec).round() as u64,
+            ))
         }
         Arrival::Rate { start, .. } => start,
         Arrival::Burst { at } | Arrival::Collide { at } => at,
@@ -60,6 +66,19 @@ mod tests {
         };
         let o = offsets(&a, 3);
         assert_eq!(o[2], Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_long_ramp_over_many_connections_does_not_wrap() {
+        // over × i is ~1.8e22 µs here, far past u64: offsets must still rise monotonically.
+        let over = Duration::from_micros(u64::MAX / 2);
+        let a = Arrival::Ramp {
+            start: Duration::ZERO,
+            over,
+        };
+        let o = offsets(&a, 70_000);
+        assert!(o.windows(2).all(|w| w[0] <= w[1]));
+        assert!(o[69_999] < over && o[69_999] > over / 2);
     }
 
     #[test]

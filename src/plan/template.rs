@@ -14,7 +14,7 @@ pub struct Vars<'a> {
 
 /// Expands every string inside `template`. Unknown placeholders were rejected by validation;
 /// should one slip through it is left as written, which shows up plainly on the wire.
-pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u32, rng: &mut R) -> Value {
+pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u64, rng: &mut R) -> Value {
     match template {
         Value::String(s) => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
         Value::Array(items) => {
@@ -38,7 +38,7 @@ pub fn expand_sub(template: &str, user: u32, group: &str) -> String {
     })
 }
 
-fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u32, rng: &mut R) -> Option<String> {
+fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u64, rng: &mut R) -> Option<String> {
     Some(match name {
         "user" => vars.user.to_string(),
         "conn" => vars.conn.to_string(),

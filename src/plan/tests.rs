@@ -100,10 +100,10 @@ fn plan_round_trips_through_json() {
 #[test]
 fn expectations_correlate_with_the_preceding_send() {
     let plan = build(&scenario(1, 1, TokenReuse::PerConnection, ramp()), 5);
-    let c = &plan.conns[0];
+    let actions = expand_conn(&plan, &plan.conns[0], 1000).unwrap();
     let mut last_run_id = None;
     let mut checked = 0;
-    for action in &c.actions {
+    for action in &actions {
         match action {
             Action::Send { message } => last_run_id = message.get("run_id").cloned(),
             Action::Expect(e) => {
@@ -116,8 +116,9 @@ fn expectations_correlate_with_the_preceding_send() {
         }
     }
     assert_eq!(checked, 2);
-    assert_eq!(c.actions.first(), Some(&Action::Connect));
-    assert_eq!(c.actions.last(), Some(&Action::Close { code: 1000 }));
+    assert_eq!(actions.first(), Some(&Action::Connect));
+    assert_eq!(actions.last(), Some(&Action::Close { code: 1000 }));
+    assert_eq!(actions.len() as u64, plan.actions_of(&plan.conns[0]));
 }
 
 #[test]
@@ -203,7 +204,7 @@ fn an_abort_first_step_replaces_the_connect() {
         },
     ];
     let plan = build(&s, 1);
-    let actions = &plan.conns[0].actions;
+    let actions = &expand_conn(&plan, &plan.conns[0], 100).unwrap();
     assert_eq!(
         actions[0],
         Action::AbortHandshake {
@@ -215,69 +216,299 @@ fn an_abort_first_step_replaces_the_connect() {
     assert!(matches!(actions[1], Action::Reconnect { .. }));
 }
 
+/// The scenario's connection, whose script is `steps`.
+fn one_conn(steps: Vec<Step>) -> Plan {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    s.groups[0].steps = steps;
+    build(&s, 7)
+}
+
+fn send(template: serde_json::Value) -> Step {
+    Step::Send { template }
+}
+
 #[test]
-fn each_rendezvous_of_a_group_is_one_point_shared_by_its_connections() {
-    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
-    let send = Step::Send {
-        template: json!({"type": "go"}),
+fn a_repeat_stays_a_loop_in_the_plan() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 1_000_000,
+        every: None,
+        steps: vec![send(json!({"id": "{{run}}"}))],
+    }]);
+    let conn = &plan.conns[0];
+    assert!(conn.is_scripted());
+    assert_eq!(plan.actions_of(conn), 1_000_001);
+    assert_eq!(plan.sends(), 1_000_000);
+    assert!(plan.to_json().unwrap().len() < 4096);
+    assert!(
+        expand_conn(&plan, conn, 1000).is_none(),
+        "too many to expand"
+    );
+}
+
+#[test]
+fn the_walk_counts_runs_and_draws_per_iteration() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!({"run": "{{run}}", "r": "{{random}}"})),
+            Step::Think {
+                dist: Dist::Uniform {
+                    low: Duration::ZERO,
+                    high: Duration::from_secs(1000),
+                },
+            },
+        ],
+    }]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    assert_eq!(actions.len(), 7);
+    let sends: Vec<&serde_json::Value> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { message } => Some(message),
+            _ => None,
+        })
+        .collect();
+    let runs: Vec<&str> = sends.iter().map(|m| m["run"].as_str().unwrap()).collect();
+    assert_eq!(runs, ["1", "2", "3"]);
+    let randoms: std::collections::BTreeSet<&str> =
+        sends.iter().map(|m| m["r"].as_str().unwrap()).collect();
+    assert_eq!(randoms.len(), 3, "each iteration draws afresh");
+    let thinks: std::collections::BTreeSet<Duration> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Think(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(thinks.len(), 3);
+}
+
+#[test]
+fn any_iteration_is_reproducible_from_its_coordinates() {
+    // The 3rd send's `{{random}}` is what `draw_rng` gives for its (conn, path, iteration),
+    // without walking the iterations before it.
+    let plan = one_conn(vec![
+        Step::Close { code: 1000 },
+        Step::Repeat {
+            times: 5,
+            every: None,
+            steps: vec![send(json!({"r": "{{random}}"}))],
+        },
+    ]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let Action::Send { message } = &actions[2 + 2] else {
+        panic!("{actions:?}")
     };
+    let mut other_script = plan.clone();
+    other_script.scripts[0] = vec![send(json!({"r": "{{random}}"}))];
+    // A connection with a different script but the same seed, id and draw site gives
+    // different draws: the site is the step path, [1, 0] here, [0] there.
+    let other = expand_conn(&other_script, &other_script.conns[0], 10).unwrap();
+    assert_ne!(other[1], actions[4]);
+    let mut rng = draw_rng(plan.seed, plan.conns[0].id, site_of(&[1, 0]), 2);
+    let want = format!("{:016x}", rand::Rng::random::<u64>(&mut rng));
+    assert_eq!(message["r"], json!(want));
+}
+
+fn site_of(path: &[usize]) -> u64 {
+    cursor::site(path.iter().copied())
+}
+
+#[test]
+fn nested_and_paced_loops_expand_like_the_old_expander() {
+    let every = Duration::from_millis(10);
+    let plan = one_conn(vec![
+        Step::Repeat {
+            times: 2,
+            every: Some(every),
+            steps: vec![Step::Repeat {
+                times: 2,
+                every: None,
+                steps: vec![send(json!({"run_id": "{{run}}"}))],
+            }],
+        },
+        Step::Expect(Expect {
+            pattern: vec![],
+            correlate: Some("run_id".into()),
+            within: Duration::from_secs(1),
+            wait: true,
+        }),
+    ]);
+    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let m = |n: &str| Action::Send {
+        message: json!({ "run_id": n }),
+    };
+    assert_eq!(
+        actions[..9],
+        [
+            Action::Connect,
+            Action::PaceStart,
+            Action::PaceAt(Duration::ZERO),
+            m("1"),
+            m("2"),
+            Action::PaceAt(every),
+            m("3"),
+            m("4"),
+            Action::Expect(ExpectPlan {
+                pattern: vec![],
+                correlate: Some(("run_id".into(), "4".into())),
+                within: Duration::from_secs(1),
+                wait: true,
+            }),
+        ]
+    );
+    assert_eq!(actions.len() as u64, plan.actions_of(&plan.conns[0]));
+}
+
+#[test]
+fn planning_a_thousand_connections_of_a_million_messages_is_small() {
+    let mut s = scenario(1000, 1, TokenReuse::PerConnection, ramp());
+    s.groups[0].steps = vec![Step::Repeat {
+        times: 1_000_000,
+        every: None,
+        steps: vec![send(json!({"type": "m", "id": "{{uuid}}"}))],
+    }];
+    let started = std::time::Instant::now();
+    let plan = build(&s, 3);
+    let json = plan.to_json().unwrap();
+    println!(
+        "1,000 connections x 1,000,000 messages: planned in {:?}, plan JSON {} bytes",
+        started.elapsed(),
+        json.len()
+    );
+    assert_eq!(plan.sends(), 1_000_000_000);
+    // Per connection: id, group, user, token, start (~100 bytes pretty-printed), plus
+    // one token each; nothing per message.
+    assert!(json.len() < 400 * 1000, "{} bytes", json.len());
+}
+
+#[test]
+fn each_rendezvous_step_is_one_point_and_each_iteration_one_meeting() {
+    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
     let rv = |count| Step::Rendezvous {
         count,
         timeout: Duration::from_secs(2),
     };
+    let go = send(json!({"type": "go"}));
     s.groups[0].steps = vec![
         Step::Repeat {
             times: 2,
-            steps: vec![rv(None), send.clone()],
+            steps: vec![
+                Step::Repeat {
+                    times: 3,
+                    steps: vec![rv(None), go.clone()],
+                    every: None,
+                },
+                rv(Some(1)),
+                go.clone(),
+            ],
             every: None,
         },
         rv(Some(2)),
-        send,
+        go,
     ];
     let mut second = s.groups[0].clone();
     second.name = "h".into();
     second.users = 5;
     s.groups.push(second);
     let plan = build(&s, 1);
-    // Group g: two from the repeat (whole group), one of 2; group h: the same three.
-    let points: Vec<(u16, u32, u32)> = plan
+    // Per group, in script order: the inner repeat's (whole group, 6 meetings), the outer
+    // repeat's (1, 2 meetings), the last one (2, once); a loop stays one point.
+    let points: Vec<(u32, u32, u32, u64)> = plan
         .rendezvous
         .iter()
-        .map(|p| (p.group, p.step, p.count))
+        .map(|p| (p.group, p.step, p.count, p.meetings))
         .collect();
     assert_eq!(
         points,
         vec![
-            (0, 0, 3),
-            (0, 1, 3),
-            (0, 2, 2),
-            (1, 0, 5),
-            (1, 1, 5),
-            (1, 2, 2)
+            (0, 0, 3, 6),
+            (0, 1, 1, 2),
+            (0, 2, 2, 1),
+            (1, 0, 5, 6),
+            (1, 1, 1, 2),
+            (1, 2, 2, 1)
         ]
     );
     for c in &plan.conns {
-        let used: Vec<u32> = c
-            .actions
+        assert!(c.is_scripted());
+        let met: Vec<(u32, u64)> = expand_conn(&plan, c, 100)
+            .unwrap()
             .iter()
             .filter_map(|a| match a {
-                Action::Rendezvous { point } => Some(*point),
+                Action::Rendezvous { point, iteration } => Some((*point, *iteration)),
                 _ => None,
             })
             .collect();
-        let first = if c.group == 0 { 0 } else { 3 };
-        assert_eq!(used, vec![first, first + 1, first + 2]);
+        let p = if c.group == 0 { 0 } else { 3 };
+        let want = vec![
+            (p, 0),
+            (p, 1),
+            (p, 2),
+            (p + 1, 0),
+            (p, 3),
+            (p, 4),
+            (p, 5),
+            (p + 1, 1),
+            (p + 2, 0),
+        ];
+        assert_eq!(met, want, "conn {}", c.id);
+        // The send the meeting releases follows it directly.
+        let actions = expand_conn(&plan, c, 100).unwrap();
+        for w in actions.windows(2) {
+            if matches!(w[0], Action::Rendezvous { .. }) {
+                assert!(matches!(w[1], Action::Send { .. }), "{actions:?}");
+            }
+        }
+        assert_eq!(actions.len() as u64, plan.actions_of(c));
     }
     plan.check().unwrap();
-    let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
+    let json = plan.to_json().unwrap();
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    // (The whole plan does not compare: the literal secret is written redacted.)
     assert_eq!(
-        (&back.rendezvous, &back.conns),
-        (&plan.rendezvous, &plan.conns)
+        (&back.rendezvous, &back.scripts, &back.conns),
+        (&plan.rendezvous, &plan.scripts, &plan.conns)
     );
-    // A hand-edited point out of range is refused.
+    // An expanded connection (as shrinking writes them) names the same meetings; outside
+    // loops the iteration is left out of the file.
+    let mut explicit = plan.clone();
+    explicit.conns[0].actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let json = explicit.to_json().unwrap();
+    assert!(json.contains("\"iteration\": 5"), "{json}");
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.conns, explicit.conns);
+    explicit.check().unwrap();
+    // Hand-edited plans: a point, a meeting or a script's point that is not there.
+    let mut bad = explicit.clone();
+    bad.conns[0].actions[1] = Action::Rendezvous {
+        point: 9,
+        iteration: 0,
+    };
+    assert!(bad.check().unwrap_err().contains("rendezvous 9"));
+    let mut bad = explicit.clone();
+    bad.conns[0].actions[1] = Action::Rendezvous {
+        point: 2,
+        iteration: 1,
+    };
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .contains("meeting 1 of rendezvous 2"));
     let mut bad = plan.clone();
     bad.rendezvous.pop();
-    assert!(bad.check().unwrap_err().contains("rendezvous 5"));
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .contains("no point for rendezvous 2"));
+}
+
+#[test]
+fn plans_without_rendezvous_have_no_rendezvous_key() {
+    let plan = build(&scenario(2, 1, TokenReuse::PerConnection, ramp()), 1);
+    assert!(plan.rendezvous.is_empty());
+    assert!(!plan.to_json().unwrap().contains("rendezvous"));
 }
 
 proptest! {
@@ -303,4 +534,29 @@ proptest! {
         let s = scenario(4, 2, TokenReuse::PerConnection, Arrival::Burst { at: Duration::ZERO });
         prop_assert_eq!(build(&s, seed), build(&s, seed));
     }
+}
+
+#[test]
+fn group_indexes_above_65535_do_not_wrap() {
+    let mut s = scenario(1, 1, TokenReuse::PerConnection, ramp());
+    let template = s.groups[0].clone();
+    s.groups = (0..70_000)
+        .map(|i| Group {
+            name: format!("g{i}"),
+            arrival: if i == 69_999 {
+                Arrival::Collide { at: Duration::ZERO }
+            } else {
+                Arrival::Burst { at: Duration::ZERO }
+            },
+            steps: vec![Step::Close { code: 1000 }],
+            ..template.clone()
+        })
+        .collect();
+    let plan = build(&s, 1);
+    plan.check().unwrap();
+    let last = plan.conns.iter().max_by_key(|c| c.group).unwrap();
+    assert_eq!(last.group, 69_999);
+    assert_eq!(plan.group_name(last), "g69999");
+    assert_eq!(plan.barriers[0].group, 69_999);
+    assert_eq!(last.barrier, Some(0));
 }

@@ -403,6 +403,17 @@ pub(crate) fn offers_jwt_subprotocol(request: &Request) -> bool {
     subprotocols(request).any(|entry| entry == JWT_SUBPROTOCOL)
 }
 
+/// The subprotocol the server selects: `jwt-auth` when offered, else the first offered
+/// entry that does not carry a token (the golden-path protocol does not depend on the
+/// dialect's name, so the server speaks whichever a scenario offers); `None` when nothing
+/// is offered.
+pub(crate) fn select_subprotocol(request: &Request) -> Option<&str> {
+    if offers_jwt_subprotocol(request) {
+        return Some(JWT_SUBPROTOCOL);
+    }
+    subprotocols(request).find(|entry| !entry.starts_with(TOKEN_SUBPROTOCOL_PREFIX))
+}
+
 fn subprotocols(request: &Request) -> impl Iterator<Item = &str> {
     request
         .headers()

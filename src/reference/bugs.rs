@@ -126,7 +126,7 @@ impl fmt::Display for Bug {
 
 /// A `--bug` value that names no planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug `{given}`; known: {}", known_names())]
+#[error("unknown bug `{given}`; known: {}{}", known_names(), crate::model::words::did_you_mean(given, Bug::ALL.map(Bug::name)))]
 pub struct UnknownBug {
     /// What was given.
     pub given: String,

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{accept_hdr_async_with_config, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{self, TokenError, JWT_SUBPROTOCOL};
+use super::auth::{self, TokenError};
 use super::bugs::{Bug, SlowFirstWrite};
 use super::registry::JtiGuard;
 use super::session::{self, Session, CLOSE_TIMEOUT};
@@ -159,11 +159,10 @@ fn admit(
         shared.stats.bump(Counter::RejectedOther);
         return Err(refusal(StatusCode::NOT_FOUND, "not_found"));
     }
-    if auth::offers_jwt_subprotocol(request) {
-        response.headers_mut().insert(
-            SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(JWT_SUBPROTOCOL),
-        );
+    if let Some(selected) = auth::select_subprotocol(request) {
+        if let Ok(value) = HeaderValue::from_str(selected) {
+            response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, value);
+        }
     }
     let bug = shared.config.bug;
     let verified = auth::extract_token(request)

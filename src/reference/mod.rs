@@ -89,6 +89,9 @@ pub struct TargetConfig {
     /// its number, keeps the last of duplicate claim names, and verifies tokens up to
     /// 32 KiB (the strict default refuses each, and anything over 8 KiB). Default false.
     pub lenient: bool,
+    /// Bind with SO_REUSEPORT, so several server processes can share one port and the
+    /// kernel spreads connections over them (each under its own open-file limit).
+    pub reuse_port: bool,
 }
 
 impl Default for TargetConfig {
@@ -108,6 +111,7 @@ impl Default for TargetConfig {
             bug_window: Duration::from_millis(5),
             handshake_timeout: Duration::from_secs(10),
             lenient: false,
+            reuse_port: false,
         }
     }
 }
@@ -303,7 +307,8 @@ pub async fn spawn(
 ) -> Result<ServerHandle, TargetError> {
     let material = config.tls.as_ref().map(tls::build).transpose()?;
     let shared = Arc::new(Shared::new(Arc::new(config))?);
-    let listener = listen(addr).map_err(|source| TargetError::Bind { addr, source })?;
+    let listener = listen(addr, shared.config.reuse_port)
+        .map_err(|source| TargetError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(TargetError::LocalAddr)?;
     let url = url_for(addr, material.is_some());
     let (acceptor, ca_pem) = match material {
@@ -404,13 +409,16 @@ fn url_for(addr: SocketAddr, tls: bool) -> String {
 /// Binds with a deep accept backlog: a synchronized burst of connects must not overflow
 /// the queue (the OS default here is 128), or clients see 1 s SYN retransmits and the
 /// burst is no longer a burst.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(4096)
 }

@@ -1,16 +1,64 @@
-//! The comparison as a console table.
+//! The comparison as a console table, or as JSON (`compare --json`).
 
+use crate::model::words::plural;
 use crate::results::compare::{describe, Comparison, Row, Verdict};
+use serde_json::{json, Value};
 use std::io::{self, Write};
+
+/// The comparison as one JSON object: `scenario`, `base_runs`/`new_runs` (paths),
+/// `tolerance` (a fraction), `forced` (a note or null), `warnings`, `rows` (one per phase
+/// statistic, then throughput: `metric`, `phase`, `stat`, `base`/`new` in ms, or
+/// messages/s for `received_per_sec`, `change` and `spread` as fractions or null,
+/// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated`
+/// with `ungated_because`), and `regressed`, which decides the exit code.
+pub fn comparison_json(c: &Comparison) -> Value {
+    let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
+        runs.iter().map(|p| p.display().to_string()).collect()
+    };
+    let rows: Vec<Value> = c
+        .rows
+        .iter()
+        .map(|r| {
+            let (verdict, why) = match r.verdict {
+                Verdict::Unchanged => ("unchanged", None),
+                Verdict::Improved => ("improved", None),
+                Verdict::Regression => ("regression", None),
+                Verdict::WorseUngated(why) => ("worse_ungated", Some(why)),
+            };
+            json!({
+                "metric": r.metric,
+                "phase": r.phase,
+                "stat": r.stat,
+                "base": r.base,
+                "new": r.new,
+                "change": r.change,
+                "spread": r.spread,
+                "tolerance": r.tolerance,
+                "verdict": verdict,
+                "ungated_because": why,
+            })
+        })
+        .collect();
+    json!({
+        "scenario": c.scenario,
+        "base_runs": paths(&c.base_runs),
+        "new_runs": paths(&c.new_runs),
+        "tolerance": c.tolerance,
+        "forced": c.forced,
+        "warnings": c.warnings,
+        "rows": rows,
+        "regressed": c.regressed(),
+    })
+}
 
 /// Writes the comparison: runs, warnings, one line per phase statistic, and the verdict.
 pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
     writeln!(
         w,
-        "stampede compare · {} · {} base run(s) vs {} new run(s) · tolerance {}",
+        "stampede compare · {} · {} vs {} · tolerance {}",
         c.scenario,
-        c.base_runs.len(),
-        c.new_runs.len(),
+        plural(c.base_runs.len() as u64, "base run"),
+        plural(c.new_runs.len() as u64, "new run"),
         percent(c.tolerance)
     )?;
     writeln!(w, "base  {}", describe(&c.base_runs))?;
@@ -70,8 +118,8 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
     } else {
         writeln!(
             w,
-            "\nresult: {} regression(s): {}",
-            regressions.len(),
+            "\nresult: {}: {}",
+            plural(regressions.len() as u64, "regression"),
             regressions.join(", ")
         )
     }

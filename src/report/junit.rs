@@ -5,6 +5,7 @@
 //! The XML is written by hand (it is a handful of elements); every text and attribute goes
 //! through [`escape`], which also drops the control characters XML 1.0 forbids.
 
+use crate::model::words::plural;
 use crate::model::{OracleKind, Verdict, Violation};
 use crate::results::{Summary, ThresholdResult};
 use std::fmt::Write as _;
@@ -112,8 +113,8 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
         .collect();
     let failure = (count > 0).then(|| {
         let message = match first.first() {
-            Some(v) => format!("{count} violation(s); first: {}", describe(v)),
-            None => format!("{count} violation(s)"),
+            Some(v) => format!("{}; first: {}", plural(count, "violation"), describe(v)),
+            None => plural(count, "violation"),
         };
         let mut body: String = first
             .iter()

@@ -9,4 +9,4 @@ pub use html::{render_html, HtmlError};
 pub use junit::{junit, junit_runs};
 pub use text::render;
 mod compare;
-pub use compare::render_comparison;
+pub use compare::{comparison_json, render_comparison};

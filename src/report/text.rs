@@ -1,5 +1,6 @@
 //! The compact console summary.
 
+use crate::model::words::plural;
 use crate::model::Phase;
 use crate::model::Verdict;
 use crate::results::Summary;
@@ -19,11 +20,11 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     )?;
     writeln!(
         w,
-        "ran {:.2}s of {:.0}s ({}) · {} connections planned",
+        "ran {:.2}s of {:.0}s ({}) · {} planned",
         s.elapsed_ms / 1000.0,
         s.duration_ms / 1000.0,
         s.stopped,
-        s.connections_planned
+        plural(s.connections_planned as u64, "connection")
     )?;
     let c = &s.counters;
     // The rest of `attempted`, shown when there is any, so the line always adds up:
@@ -57,8 +58,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,
-            "  findings   non-JSON {}  binary {}  buffer overflows {}",
-            c.non_json, c.binary_frames, c.expect.buffer_overflows
+            "  findings   non-JSON {}  binary {}  buffer overflows {} ({} bytes dropped)",
+            c.non_json, c.binary_frames, c.expect.buffer_overflows, c.expect.buffer_overflow_bytes
         )?;
     }
     render_phases(s, w)?;
@@ -73,8 +74,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.probe.tokens > 0 {
         writeln!(
             w,
-            "probe        {} tokens reconnected after the run, {} refused{}",
-            s.probe.tokens,
+            "probe        {} reconnected after the run, {} refused{}",
+            plural(s.probe.tokens as u64, "token"),
             s.probe.refused,
             if s.probe.inconclusive > 0 {
                 format!(
@@ -262,16 +263,22 @@ fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Res
             b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
         );
     };
+    // Inside a repeat, each iteration is a meeting of its own (1-based here).
+    let meeting = match rv.iteration {
+        Some(i) => format!(", iteration {}", i.saturating_add(1)),
+        None => String::new(),
+    };
     if b.fired_ms == 0.0 && rv.arrived == 0 {
-        return writeln!(
+        writeln!(
             w,
-            "rendezvous   {} #{}: nobody arrived (0/{} connections)",
+            "rendezvous   {} #{}{meeting}: nobody arrived (0/{} connections)",
             b.group, rv.step, b.connections
-        );
+        )?;
+        return more_meetings(rv, w);
     }
     writeln!(
         w,
-        "rendezvous   {} #{}: {}/{} arrived, {} sends released together at {:.1}ms{}; spread p50 {}µs  p99 {}µs  max {}µs",
+        "rendezvous   {} #{}{meeting}: {}/{} arrived, {} sends released together at {:.1}ms{}; spread p50 {}µs  p99 {}µs  max {}µs",
         b.group,
         rv.step,
         rv.arrived,
@@ -297,5 +304,18 @@ fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Res
             }
         )?;
     }
-    Ok(())
+    more_meetings(rv, w)
+}
+
+/// The meetings of a rendezvous in a long repeat that the summary counts but does not list.
+fn more_meetings(rv: &crate::model::RendezvousInfo, w: &mut impl Write) -> io::Result<()> {
+    if rv.more_meetings == 0 {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "             and {} of #{} (not listed)",
+        crate::model::words::plural(rv.more_meetings, "later meeting"),
+        rv.step
+    )
 }

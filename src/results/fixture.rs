@@ -96,6 +96,8 @@ pub(crate) fn summary() -> Summary {
         barriers: Vec::new(),
         probe: Default::default(),
         verdict: Verdict::Clean,
+        shard: None,
+        merged_from: None,
         oracles: vec![
             OracleKind::Completeness,
             OracleKind::Identity,

@@ -6,18 +6,20 @@
 pub mod compare;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod merge;
 pub mod read;
 pub mod thresholds;
 mod write;
 
 pub use compare::{compare, CompareError, CompareOptions, Comparison};
-pub use read::{read_run, ReadError, RunData};
+pub use merge::{merge, MergeError, MergedRun};
+pub use read::{newest_run, read_run, run_dirs, ReadError, RunData};
 pub use thresholds::{evaluate, ThresholdResult};
-pub use write::{results_dir, write_all, write_atomic, WriteError};
+pub use write::{results_dir, write_all, write_atomic, write_merged, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
-    Answer, BarrierStats, Counters, LenientAcceptance, OracleKind, Phase, Plan, StopReason,
+    Answer, BarrierStats, Counters, LenientAcceptance, OracleKind, Phase, Plan, Shard, StopReason,
     Threshold, Verdict, Violation,
 };
 use crate::oracle::session::Coverage;
@@ -30,11 +32,11 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// Distinct answers (one per cause) kept in the summary.
 pub const MAX_ANSWERS: usize = 8;
 /// Violations listed in the summary; all of them go to `violations.jsonl`.
-const SUMMARY_VIOLATIONS: usize = 100;
+pub(crate) const SUMMARY_VIOLATIONS: usize = 100;
 /// Lenient acceptances listed in the summary (all of them are counted).
 const SUMMARY_LENIENT: usize = 20;
 /// Generator lag p99 above this means the load generator could not keep its schedule.
-const LAG_LIMIT_MS: f64 = 5.0;
+pub(crate) const LAG_LIMIT_MS: f64 = 5.0;
 
 /// Everything `summary.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,9 +86,16 @@ pub struct Summary {
     /// The probe phase: tokens reconnected after the run, and how many were refused.
     #[serde(default)]
     pub probe: ProbeSummary,
-    /// Collide barriers: how tightly each released its connections.
+    /// Collide barriers and message rendezvous meetings: how tightly each released its
+    /// connections.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierStats>,
+    /// The slice of the plan this run held (`--shard`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// For a merged result (`stampede merge`): how many runs it combines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<usize>,
 }
 
 /// Tokens reconnected after the run; a clean refusal is a leaked session.
@@ -179,6 +188,7 @@ pub struct RunInfo<'a> {
     pub target: &'a str,
     pub embedded_target: bool,
     pub started_at: String,
+    pub shard: Option<Shard>,
 }
 
 /// What a run produced, merged over its connections, before it is summarized.
@@ -257,6 +267,8 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         },
         lenient: LenientSummary::of(&m.lenient),
         barriers: m.barriers,
+        shard: info.shard,
+        merged_from: None,
         verdict: m.verdict,
         oracles: m.oracles,
         hint: m.hint,

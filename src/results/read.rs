@@ -26,7 +26,7 @@ pub enum ReadError {
         reason: String,
     },
     #[error(
-        "{path} is not a result directory: it holds no summary.json, nor do its subdirectories"
+        "{path} is not a result directory: it holds no summary.json, nor does any folder up to three levels below it"
     )]
     NotResults { path: String },
 }
@@ -45,7 +45,7 @@ pub struct RunData {
 }
 
 /// `intervals.json`: per-interval counts and gauges of one run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct Intervals {
     pub interval_ms: f64,
     pub series: Vec<IntervalPoint>,
@@ -53,12 +53,12 @@ pub struct Intervals {
 
 /// One interval. `sent`, `received` and `violations` count what happened in the interval;
 /// `live` is the number of open connections at its end.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct IntervalPoint {
     /// The interval's end, ms from the run start.
     pub t_ms: f64,
     /// Its length when it differs from `interval_ms` (the run's last interval).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     #[serde(default)]
     pub live: f64,
@@ -90,18 +90,20 @@ pub fn run_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// How many levels below a folder `run_dirs` looks for runs: the `--out` base folder
+/// holds `<scenario>/<run>/`, so two suffice; one more tolerates a folder of such bases.
+const RUN_DEPTH: usize = 3;
+
 /// Result directories under `path`: `path` itself when it is a run (or a `summary.json`),
-/// else every immediate subdirectory that is a run (`results/<scenario>/` holds one per run).
+/// else every run in the folders below it, up to three levels down: a scenario folder
+/// (`results/<scenario>/`), the `--out` base folder (`results/`), or a folder of those.
+/// Sorted by path; a run's own subfolders are not searched.
 pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
     if !path.is_dir() || path.join("summary.json").is_file() {
         return Ok(vec![run_dir(path)]);
     }
-    let entries = std::fs::read_dir(path).map_err(|source| io(path, source))?;
-    let mut runs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("summary.json").is_file())
-        .collect();
+    let mut runs = Vec::new();
+    collect_runs(path, RUN_DEPTH, &mut runs).map_err(|source| io(path, source))?;
     runs.sort();
     if runs.is_empty() {
         return Err(ReadError::NotResults {
@@ -109,6 +111,39 @@ pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
         });
     }
     Ok(runs)
+}
+
+fn collect_runs(dir: &Path, depth: usize, runs: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if depth == 0 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.join("summary.json").is_file() {
+            runs.push(path);
+        } else {
+            // An unreadable folder deeper down holds no run we could read anyway.
+            let _ = collect_runs(&path, depth - 1, runs);
+        }
+    }
+    Ok(())
+}
+
+/// The newest run under `path` (see [`run_dirs`]) and how many there were: run folders
+/// are named by their UTC start time, so the newest has the greatest name.
+pub fn newest_run(path: &Path) -> Result<(PathBuf, usize), ReadError> {
+    let runs = run_dirs(path)?;
+    let count = runs.len();
+    let newest = runs
+        .into_iter()
+        .max_by(|a, b| a.file_name().cmp(&b.file_name()).then_with(|| a.cmp(b)))
+        .ok_or_else(|| ReadError::NotResults {
+            path: path.display().to_string(),
+        })?;
+    Ok((newest, count))
 }
 
 /// Reads a whole run from its directory or its `summary.json`.

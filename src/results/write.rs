@@ -44,15 +44,38 @@ pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), Write
         "phases": results.histograms.encode(),
     });
     write_json(&dir.join("histograms.json"), &histograms)?;
+    write_lines(dir, &results.violations)?;
+    write_json(&dir.join("intervals.json"), &results.intervals)?;
+    write_json(&dir.join("plan.json"), plan)
+}
+
+/// Writes a merged result (`stampede merge`): summary.json, histograms.json,
+/// violations.jsonl and intervals.json when the parts had them; no plan.json (each part's
+/// plan is in its own directory).
+pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
+    write_json(&dir.join("summary.json"), &merged.summary)?;
+    let histograms = serde_json::json!({
+        "encoding": "hdrhistogram-v2-deflate-base64",
+        "unit": "microseconds",
+        "phases": merged.histograms.encode(),
+    });
+    write_json(&dir.join("histograms.json"), &histograms)?;
+    write_lines(dir, &merged.violations)?;
+    if let Some(intervals) = &merged.intervals {
+        write_json(&dir.join("intervals.json"), intervals)?;
+    }
+    Ok(())
+}
+
+fn write_lines(dir: &Path, violations: &[crate::model::Violation]) -> Result<(), WriteError> {
     let mut lines = Vec::new();
-    for v in &results.violations {
+    for v in violations {
         let line = serde_json::to_string(v).map_err(|source| json(dir, source))?;
         lines.extend_from_slice(line.as_bytes());
         lines.push(b'\n');
     }
-    write_atomic(&dir.join("violations.jsonl"), &lines)?;
-    write_json(&dir.join("intervals.json"), &results.intervals)?;
-    write_json(&dir.join("plan.json"), plan)
+    write_atomic(&dir.join("violations.jsonl"), &lines)
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WriteError> {

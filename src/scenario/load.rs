@@ -7,6 +7,7 @@
 
 mod auth;
 mod dist;
+mod env;
 mod group;
 mod hunt;
 mod placement;
@@ -22,7 +23,9 @@ mod tests;
 
 pub use dist::{parse_dist, parse_duration};
 
-use crate::model::{Limits, OracleSpec, Scenario, Step};
+use crate::model::{
+    Limits, OracleSpec, Scenario, Step, CONNECTION_BYTES_ESTIMATE, MAX_CONNECTIONS,
+};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -49,6 +52,7 @@ const ORACLE_KEYS: &[&str] = &[
     "identity",
     "sequence",
     "max_buffered",
+    "max_buffered_bytes",
     "exclusive",
     "liveness",
     "reject",
@@ -57,6 +61,8 @@ const ORACLE_KEYS: &[&str] = &[
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
+/// Enough for a few buffered messages with their correlation values.
+const MIN_BUFFERED_BYTES: i128 = 1024;
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,23 +83,72 @@ pub enum ScenarioError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{}", problems.iter().map(|p| format!("{}:{}:{}: {}", p.file, p.line, p.column, p.message)).collect::<Vec<_>>().join("\n"))]
+    /// Every problem, in file order; the message lists the first [`PROBLEMS_SHOWN`] and
+    /// counts the rest.
+    #[error("{}", problems_text(problems))]
     Invalid { problems: Vec<Problem> },
 }
 
-/// Reads and validates the scenario at `path`; problems name the file as given.
+/// How many problems a [`ScenarioError::Invalid`] message lists; the rest are counted.
+pub const PROBLEMS_SHOWN: usize = 100;
+
+/// `file:line:column: message` lines, the first [`PROBLEMS_SHOWN`] of them, then how many
+/// more there are.
+fn problems_text(problems: &[Problem]) -> String {
+    let mut text = String::new();
+    for (i, p) in problems.iter().take(PROBLEMS_SHOWN).enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let _ = write!(text, "{}:{}:{}: {}", p.file, p.line, p.column, p.message);
+    }
+    if problems.len() > PROBLEMS_SHOWN {
+        let rest = problems.len() - PROBLEMS_SHOWN;
+        let plural = if rest == 1 { "" } else { "s" };
+        let _ = write!(text, "\n... and {rest} more problem{plural}");
+    }
+    text
+}
+
+/// Reads and validates the scenario at `path`; problems name the file as given. Relative
+/// paths inside it (`file = "..."`) resolve against the file's folder, and `${NAME}` in
+/// its values reads the environment.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    load_str(&text, &path.display().to_string())
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .map(Path::to_path_buf);
+    load_in(&text, &path.display().to_string(), base, &env_var)
 }
 
-/// Validates scenario `text`; `origin` is the file name used in problems.
+/// Validates scenario `text`; `origin` is the file name used in problems. Relative paths
+/// inside it resolve against the working directory; `${NAME}` reads the environment.
 pub fn load_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-    let mut cx = Ctx::new(origin, text);
-    let (doc, syntax_errors) = DeTable::parse_recoverable(text);
+    load_in(text, origin, None, &env_var)
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load_in(
+    text: &str,
+    origin: &str,
+    base: Option<std::path::PathBuf>,
+    lookup: env::Lookup<'_>,
+) -> Result<Scenario, ScenarioError> {
+    let mut cx = Ctx::new(origin, text).with_base(base);
+    let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree toml recovers is partial; checking its meaning would report fields as
         // missing that are only unreadable, so syntax errors are reported alone.
@@ -101,6 +156,7 @@ pub fn load_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
             problems: syntax_problems(cx, &syntax_errors),
         });
     }
+    env::expand(&mut cx, doc.get_mut(), lookup);
     let scenario = scenario(&mut cx, &doc, text);
     let problems = cx.into_problems();
     if problems.is_empty() {
@@ -155,10 +211,34 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
     };
+    total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// Refuses more connections over all groups than a plan holds (each group alone was
+/// checked where it was read).
+fn total_connections(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, groups: &[crate::model::Group]) {
+    let conns = groups
+        .iter()
+        .map(|g| u64::from(g.users) * u64::from(g.connections_per_user))
+        .fold(0u64, u64::saturating_add);
+    let each_fits = groups
+        .iter()
+        .all(|g| u64::from(g.users) * u64::from(g.connections_per_user) <= MAX_CONNECTIONS);
+    if conns > MAX_CONNECTIONS && each_fits {
+        let span = f.get("group").map_or(0..0, Node::span);
+        cx.report(
+            span,
+            format!(
+                "the groups add up to {conns} connections; a scenario holds at most \
+                 {MAX_CONNECTIONS} (about {} KiB each while open)",
+                CONNECTION_BYTES_ESTIMATE / 1024
+            ),
+        );
+    }
 }
 
 /// The name becomes a results directory, so it is held to a portable file-name alphabet.
@@ -229,12 +309,20 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         u32::MAX.into(),
         defaults.max_buffered as i128,
     );
+    let buffered_bytes = f.int_or(
+        cx,
+        "max_buffered_bytes",
+        MIN_BUFFERED_BYTES,
+        i128::try_from(usize::MAX).unwrap_or(i128::MAX),
+        defaults.max_buffered_bytes as i128,
+    );
     OracleSpec {
         type_field: f.text_or(cx, "type_field", &defaults.type_field),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
+        max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session: session::session(cx, &f),
     }
 }

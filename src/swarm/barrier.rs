@@ -46,8 +46,11 @@ pub(crate) struct Arrival {
 pub(crate) struct Quorum {
     /// Arrivals that release everyone present.
     pub count: usize,
-    /// Connections whose scripts have this rendezvous.
+    /// Connections whose scripts have this meeting.
     pub members: usize,
+    /// Members of the point counted absent (they reached it without an open connection):
+    /// nobody waits for them. Shared by every meeting of the point, and read at each check.
+    pub absent: Arc<AtomicUsize>,
     /// Longest wait from the first arrival.
     pub timeout: Duration,
 }
@@ -56,9 +59,6 @@ pub(crate) struct Quorum {
 struct Inner {
     parked: Vec<Parked>,
     arrivals: Vec<Arrival>,
-    /// Members that reached the rendezvous unable to take part (not open): nobody waits
-    /// for them.
-    excused: usize,
 }
 
 /// One collide barrier or message rendezvous at run time.
@@ -138,14 +138,11 @@ impl Barrier {
         Some(handle)
     }
 
-    /// A member reached the rendezvous but cannot take part (its connection is not open,
-    /// or no send follows): the others stop waiting for it.
-    pub fn excuse(&self) {
+    /// Releases a rendezvous whose quorum a change of the absent count completed (or
+    /// does nothing).
+    pub fn recheck(&self) {
         let full = match self.inner.lock() {
-            Ok(mut inner) if !self.token.is_cancelled() => {
-                inner.excused += 1;
-                self.full(&inner)
-            }
+            Ok(inner) if !self.token.is_cancelled() => self.full(&inner),
             _ => false,
         };
         if full {
@@ -156,7 +153,7 @@ impl Barrier {
     /// Whether every arrival the quorum waits for is here.
     fn full(&self, inner: &Inner) -> bool {
         self.quorum.as_ref().is_some_and(|q| {
-            let can_come = q.members.saturating_sub(inner.excused);
+            let can_come = q.members.saturating_sub(q.absent.load(Ordering::Acquire));
             inner.arrivals.len() >= q.count.min(can_come)
         })
     }
@@ -168,7 +165,7 @@ impl Barrier {
         if self.timer_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        let at = Instant::now() + quorum.timeout;
+        let at = super::later(Instant::now(), quorum.timeout);
         let barrier = self.clone();
         tokio::spawn(async move {
             tokio::select! {

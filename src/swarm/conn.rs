@@ -84,6 +84,7 @@ use crate::model::{
     Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
 };
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
+use crate::plan::Cursor;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -100,6 +101,10 @@ const LATE: Duration = Duration::from_millis(5);
 
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
+
+/// How many actions past the one in progress a lost connection looks at to name the steps
+/// it kept from running.
+const CUT_OFF_SCANNED: usize = 10_000;
 
 /// How long we wait for the server's side of a close handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -157,9 +162,14 @@ pub(super) struct ConnRun {
     /// Set by a rendezvous: its timeout, added to the next frame write's bound (that write
     /// waits for the release).
     rendezvous_wait: Option<Duration>,
-    /// Index of the plan action in progress (the actions' length once the script is
-    /// over): what a connection that ends early kept from running.
-    step: usize,
+    /// The rendezvous points this connection is counted absent from (it reached one
+    /// without an open connection): nobody waits for it there until it arrives again.
+    absent_from: Vec<u32>,
+    /// Where the script is: the action in progress is the cursor's last; what a
+    /// connection that ends early kept from running is ahead of it.
+    cursor: Cursor,
+    /// The action in progress (`None` before the first and once the script is over).
+    current: Option<Arc<Action>>,
 }
 
 mod frames;
@@ -181,7 +191,8 @@ impl ConnRun {
             jti: token.jti.clone(),
             sub: token.sub.clone(),
         };
-        let fields = correlate_fields(plan);
+        let fields = ctx.plan.correlate_fields(plan);
+        let cursor = Cursor::new(plan);
         let checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
         ConnRun {
             ctx,
@@ -199,7 +210,9 @@ impl ConnRun {
             answer: None,
             released_us: None,
             rendezvous_wait: None,
-            step: 0,
+            absent_from: Vec::new(),
+            cursor,
+            current: None,
         }
     }
 
@@ -208,7 +221,7 @@ impl ConnRun {
     }
 
     pub(super) async fn run(mut self) -> ConnReport {
-        let intended = self.ctx.t0 + self.plan().start;
+        let intended = super::later(self.ctx.t0, self.plan().start);
         if self.sleep_until(intended).await == Stop::Cancelled {
             return Box::pin(self.finish()).await;
         }
@@ -218,14 +231,16 @@ impl ConnRun {
         )
         .await;
         let ctx = self.ctx.clone();
-        let actions = &ctx.plan.conns[self.index].actions;
+        let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
-        for (step, action) in actions.iter().enumerate() {
-            if self.cancel.is_cancelled() {
+        while !self.cancel.is_cancelled() {
+            let Some(action) = self.cursor.next(&ctx.plan, conn) else {
                 break;
-            }
-            self.step = step;
-            match action {
+            };
+            // Shared with `stream_ended`, which names the step a lost connection was at.
+            let action = Arc::new(action);
+            self.current = Some(action.clone());
+            match &*action {
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
                 Action::Connect => connected = Box::pin(self.connect(&[])).await,
@@ -235,7 +250,9 @@ impl ConnRun {
                 Action::Reconnect { after, backoff } => {
                     connected = Box::pin(self.reconnect(*after, backoff)).await
                 }
-                Action::Rendezvous { point } => self.rendezvous(*point, connected, step),
+                Action::Rendezvous { point, iteration } => {
+                    self.rendezvous(*point, *iteration, connected)
+                }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => self.send(message).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
@@ -251,7 +268,7 @@ impl ConnRun {
                 Action::Close { code } => Box::pin(self.close(*code)).await,
             }
         }
-        self.step = actions.len();
+        self.current = None;
         if self.cancel.is_cancelled() {
             Box::pin(self.close_interrupted()).await;
         } else {
@@ -317,8 +334,12 @@ impl ConnRun {
     /// a server that stops reading fills the socket buffers, and an unbounded write would
     /// then hold this task (and the run, and Ctrl-C) forever.
     async fn write(&mut self, message: Message) -> Wrote {
-        let limit =
-            self.ctx.plan.limits.send_timeout + self.rendezvous_wait.take().unwrap_or_default();
+        let limit = self
+            .ctx
+            .plan
+            .limits
+            .send_timeout
+            .saturating_add(self.rendezvous_wait.take().unwrap_or_default());
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
@@ -333,25 +354,38 @@ impl ConnRun {
         }
     }
 
-    /// Arrives at a rendezvous: the next send's last byte is held until it releases. A
-    /// connection that is not open (or, in a hand-edited or shrunk plan, has no send next)
-    /// cannot take part, and the others stop waiting for it.
-    fn rendezvous(&mut self, point: u32, connected: bool, step: usize) {
-        let Some(rv) = self.ctx.rendezvous.get(point as usize).cloned() else {
+    /// Arrives at meeting `iteration` of rendezvous `point`: the next send's last byte is
+    /// held until it releases. A connection that is not open (or, in a hand-edited plan,
+    /// has no send next) cannot take part: it is counted absent from the point, so nobody
+    /// waits for it, until it arrives there again able to.
+    fn rendezvous(&mut self, point: u32, iteration: u64, connected: bool) {
+        let ctx = self.ctx.clone();
+        let conn = &ctx.plan.conns[self.index];
+        let send_next = matches!(
+            self.cursor.ahead(&ctx.plan, conn, 1, |_| false).first(),
+            Some(Action::Send { .. })
+        );
+        let counted_absent = self.absent_from.iter().position(|p| *p == point);
+        if !(connected && send_next && self.open.is_some()) {
+            if counted_absent.is_none() {
+                self.absent_from.push(point);
+                ctx.rendezvous.absent(point);
+            }
+            return;
+        }
+        if let Some(at) = counted_absent {
+            self.absent_from.swap_remove(at);
+            ctx.rendezvous.present(point);
+        }
+        // `None`: the meeting is long over; the send goes straight out.
+        let Some(meeting) = ctx.rendezvous.meeting(point, iteration) else {
             return;
         };
-        rv.start_timer();
-        let plan = &self.ctx.plan;
-        let conn = &plan.conns[self.index];
-        let send_next = matches!(conn.actions.get(step + 1), Some(Action::Send { .. }));
-        let id = conn.id;
-        let timeout = rv.quorum().map(|q| q.timeout);
-        match self.open.as_mut() {
-            Some(open) if connected && send_next => {
-                open.ws.get_mut().hold_frame(rv, id);
-                self.rendezvous_wait = timeout;
-            }
-            _ => rv.excuse(),
+        meeting.start_timer();
+        let timeout = meeting.quorum().map(|q| q.timeout);
+        if let Some(open) = self.open.as_mut() {
+            open.ws.get_mut().hold_frame(meeting, conn.id);
+            self.rendezvous_wait = timeout;
         }
     }
 
@@ -367,7 +401,7 @@ impl ConnRun {
     /// Open model: reads until the block start + `offset`, then marks the next send's
     /// intended time, so a late send is charged to the server, not hidden.
     async fn pace_at(&mut self, offset: Duration) {
-        let intended = self.pace_base.unwrap_or_else(Instant::now) + offset;
+        let intended = super::later(self.pace_base.unwrap_or_else(Instant::now), offset);
         if Instant::now() < intended && self.pump(Some(intended), |_| false).await != Stop::Deadline
         {
             return;
@@ -459,21 +493,4 @@ impl ConnRun {
             _ = sleep_until(at) => Stop::Deadline,
         }
     }
-}
-
-/// Correlation fields this connection's expectations use (usually just one).
-fn correlate_fields(plan: &ConnPlan) -> Vec<String> {
-    let mut fields: Vec<String> = Vec::new();
-    for action in &plan.actions {
-        if let Action::Expect(ExpectPlan {
-            correlate: Some((field, _)),
-            ..
-        }) = action
-        {
-            if !fields.contains(field) {
-                fields.push(field.clone());
-            }
-        }
-    }
-    fields
 }

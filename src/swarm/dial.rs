@@ -92,6 +92,8 @@ pub struct Dialer {
     pub endpoint: Endpoint,
     pub tls: Option<TlsConnector>,
     pub limits: Limits,
+    /// The local address to connect from (`None`: the system picks).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// How a dial went wrong.
@@ -160,7 +162,7 @@ impl Dialer {
         how: (&Placement, &UpgradeExtras),
         barrier: Option<Arc<Barrier>>,
     ) -> Dialed<Ws> {
-        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
         let mut phases = Vec::with_capacity(3);
         let released = Arc::new(OnceLock::new());
         let result = self
@@ -183,7 +185,7 @@ impl Dialer {
         after: Duration,
         rst: bool,
     ) -> Dialed<bool> {
-        let deadline = Instant::now() + self.limits.handshake_timeout;
+        let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
         let mut phases = Vec::with_capacity(2);
         // Each stage has its deadline; the request write and the FIN need one too, or a
         // server that never reads could hold them.
@@ -227,6 +229,21 @@ impl Dialer {
         Ok(answered)
     }
 
+    /// A TCP connection to the endpoint, from the source address when one is set (each
+    /// source address has its own ephemeral ports: how one machine holds more
+    /// connections to one server than a single address allows).
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let Some(source) = self.source else {
+            return TcpStream::connect(self.endpoint.addr).await;
+        };
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        socket.connect(self.endpoint.addr).await
+    }
+
     /// TCP connect and, for wss, the TLS handshake: each timed.
     async fn transport(
         &self,
@@ -234,7 +251,7 @@ impl Dialer {
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Transport, DialFailure> {
         let started = Instant::now();
-        let tcp = timeout_at(deadline, TcpStream::connect(self.endpoint.addr))
+        let tcp = timeout_at(deadline, self.connect())
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("connect")))?
             .map_err(|e| DialFailure::failed(connect_cause(&e)))?;

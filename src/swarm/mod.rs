@@ -9,6 +9,7 @@ mod barrier;
 mod conn;
 pub mod dial;
 mod probe;
+mod rendezvous;
 mod stream;
 pub mod tls;
 
@@ -18,7 +19,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
-use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe, RendezvousInfo};
+use crate::model::{BarrierStats, ConnReport, OracleSpec, Plan, Probe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -39,12 +40,20 @@ pub struct SwarmOutput {
     pub hit_duration: bool,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
-    /// How tightly each collide barrier released its connections.
+    /// How tightly each collide barrier and each rendezvous meeting released its
+    /// connections.
     pub barriers: Vec<BarrierStats>,
     /// The probe phase: every valid token used, reconnected once after the run. Probes cut
     /// by the phase's bound ([`PROBE_TAIL`] after the planned duration) or by Ctrl-C are
     /// here too, unanswered, with `Cause::Interrupted`.
     pub probes: Vec<Probe>,
+}
+
+/// `at + d`, or far in the future when that does not fit an `Instant` (a duration from a
+/// scenario may be up to 2^64 µs; `Instant + Duration` would panic on it).
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Shared, read-only state of a run.
@@ -56,8 +65,8 @@ pub(crate) struct RunCtx {
     pub t0: Instant,
     pub live: Arc<Live>,
     pub barriers: Vec<Arc<barrier::Barrier>>,
-    /// Message rendezvous points, indexed like [`Plan::rendezvous`].
-    pub rendezvous: Vec<Arc<barrier::Barrier>>,
+    /// The meetings of the plan's message rendezvous points.
+    pub rendezvous: rendezvous::Meetings,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
 }
@@ -76,13 +85,13 @@ pub async fn run(
     let lead = Duration::from_millis(20) + Duration::from_micros(3 * plan.conns.len() as u64);
     let t0 = Instant::now() + lead;
     let run_cancel = cancel.child_token();
-    let deadline = t0 + plan.duration;
+    let deadline = later(t0, plan.duration);
     let barriers = plan
         .barriers
         .iter()
         .map(|_| barrier::Barrier::new(run_cancel.child_token(), t0))
         .collect();
-    let rendezvous = rendezvous_points(&plan, &run_cancel, t0);
+    let rendezvous = rendezvous::Meetings::new(plan.clone(), t0, run_cancel.clone());
     let plan_auth = plan.auth.clone();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
@@ -143,43 +152,9 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
     };
     tokio::select! {
         _ = barrier.token.cancelled() => return,
-        _ = tokio::time::sleep_until(ctx.t0 + plan.release) => {}
+        _ = tokio::time::sleep_until(later(ctx.t0, plan.release)) => {}
     }
     barrier.fire(false);
-}
-
-/// One run-time barrier per rendezvous point, its quorum capped at the connections that
-/// actually have it (a shrunk plan may have dropped some).
-fn rendezvous_points(
-    plan: &Plan,
-    run_cancel: &CancellationToken,
-    t0: Instant,
-) -> Vec<Arc<barrier::Barrier>> {
-    let mut members = vec![0usize; plan.rendezvous.len()];
-    for conn in &plan.conns {
-        let mut seen = std::collections::BTreeSet::new();
-        for action in &conn.actions {
-            if let crate::model::Action::Rendezvous { point } = action {
-                if seen.insert(*point) {
-                    if let Some(m) = members.get_mut(*point as usize) {
-                        *m += 1;
-                    }
-                }
-            }
-        }
-    }
-    plan.rendezvous
-        .iter()
-        .zip(members)
-        .map(|(point, members)| {
-            let quorum = barrier::Quorum {
-                count: (point.count as usize).min(members),
-                members,
-                timeout: point.timeout,
-            };
-            barrier::Barrier::rendezvous(run_cancel.child_token(), t0, quorum)
-        })
-        .collect()
 }
 
 /// Lag percentiles (µs) of sorted `lags`: p50, p99, max.
@@ -190,74 +165,6 @@ fn spread(lags: &[u64]) -> (u64, u64, u64) {
             .unwrap_or(0)
     };
     (pick(0.5), pick(0.99), lags.last().copied().unwrap_or(0))
-}
-
-/// How each rendezvous released: who arrived, who was missing, and the spread of the
-/// held bytes' writes after the release.
-fn rendezvous_stats(ctx: &RunCtx) -> Vec<BarrierStats> {
-    use std::sync::atomic::Ordering::Acquire;
-    let mut out = Vec::new();
-    for (index, (plan, rv)) in ctx.plan.rendezvous.iter().zip(&ctx.rendezvous).enumerate() {
-        let fired = rv.fired_us.load(Acquire);
-        let arrivals = rv.arrivals();
-        let arrived: std::collections::BTreeSet<u32> = arrivals.iter().map(|a| a.conn).collect();
-        let members: Vec<u32> = ctx
-            .plan
-            .conns
-            .iter()
-            .filter(|c| {
-                c.actions.iter().any(
-                    |a| matches!(a, crate::model::Action::Rendezvous { point } if *point as usize == index),
-                )
-            })
-            .map(|c| c.id)
-            .collect();
-        let missing: Vec<u32> = members
-            .iter()
-            .copied()
-            .filter(|id| !arrived.contains(id))
-            .collect();
-        let mut lags: Vec<u64> = arrivals
-            .iter()
-            .filter(|_| fired != u64::MAX)
-            .filter_map(|a| a.sent_at.get())
-            .map(|at| {
-                (at.saturating_duration_since(ctx.t0).as_micros() as u64).saturating_sub(fired)
-            })
-            .collect();
-        lags.sort_unstable();
-        let (p50, p99, max) = spread(&lags);
-        out.push(BarrierStats {
-            group: ctx
-                .plan
-                .groups
-                .get(plan.group as usize)
-                .cloned()
-                .unwrap_or_default(),
-            connections: members.len(),
-            released: lags.len(),
-            fired_ms: if fired == u64::MAX {
-                0.0
-            } else {
-                fired as f64 / 1000.0
-            },
-            spread_p50_us: p50,
-            spread_p99_us: p99,
-            spread_max_us: max,
-            rendezvous: Some(RendezvousInfo {
-                step: plan.step + 1,
-                count: rv.quorum().map_or(plan.count, |q| q.count as u32),
-                arrived: arrivals.len(),
-                timed_out: rv.timed_out.load(Acquire),
-                missing_total: missing.len(),
-                missing: missing
-                    .into_iter()
-                    .take(RendezvousInfo::MISSING_SHOWN)
-                    .collect(),
-            }),
-        });
-    }
-    out
 }
 
 fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
@@ -300,7 +207,7 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             rendezvous: None,
         });
     }
-    out.extend(rendezvous_stats(ctx));
+    out.extend(ctx.rendezvous.summary());
     out
 }
 
@@ -336,4 +243,20 @@ async fn collect(
     }
     reports.sort_by_key(|r| r.id);
     (reports, failures, hit_duration)
+}
+
+#[cfg(test)]
+mod later_tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_past_what_an_instant_holds_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        let far = later(now, Duration::from_micros(u64::MAX).saturating_mul(1000));
+        assert!(far > now + Duration::from_secs(50 * 365 * 24 * 3600));
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
 }

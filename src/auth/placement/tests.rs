@@ -91,6 +91,7 @@ fn cookie_placement_sets_or_appends_the_cookie() {
     let extras = UpgradeExtras {
         headers: vec![("Cookie".into(), "theme=dark".into())],
         origin: None,
+        ..Default::default()
     };
     let req = attach_with(URL, &p, &extras, &t).unwrap();
     assert_eq!(
@@ -141,6 +142,7 @@ fn extra_headers_and_origin_are_applied_and_placement_wins() {
             ("Authorization".into(), "Basic x".into()),
         ],
         origin: Some("https://app.example".into()),
+        ..Default::default()
     };
     let p = Placement::Header {
         name: "Authorization".into(),
@@ -226,12 +228,41 @@ fn bad_url_and_bad_header_are_errors_not_panics() {
     let extras = UpgradeExtras {
         headers: vec![("bad header".into(), "v".into())],
         origin: None,
+        ..Default::default()
     };
     let err = attach_with(URL, &Placement::None, &extras, &token()).unwrap_err();
     assert!(matches!(err, PlacementError::Header(_)));
     let extras = UpgradeExtras {
         headers: vec![],
         origin: Some("line\nbreak".into()),
+        ..Default::default()
     };
     assert!(attach_with(URL, &Placement::None, &extras, &token()).is_err());
+}
+
+#[test]
+fn plain_subprotocols_come_first_in_one_header() {
+    let extras = UpgradeExtras {
+        subprotocols: vec!["graphql-transport-ws".into(), "v2".into()],
+        ..Default::default()
+    };
+    let req = attach_with(URL, &Placement::None, &extras, &token()).unwrap();
+    let offered: Vec<&str> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["graphql-transport-ws, v2"]);
+    let placement = Placement::Subprotocol {
+        offer: vec!["jwt-auth".into()],
+        prefix: "jwt.".into(),
+    };
+    let t = token();
+    let req = attach_with(URL, &placement, &extras, &t).unwrap();
+    let offered = req.headers().get("sec-websocket-protocol").unwrap();
+    assert_eq!(
+        offered.to_str().unwrap(),
+        format!("graphql-transport-ws, v2, jwt-auth, jwt.{}", t.expose())
+    );
 }

@@ -42,6 +42,12 @@ pub struct AuthSpec {
     /// `Origin` header of every upgrade request.
     #[serde(default)]
     pub origin: Option<String>,
+    /// Subprotocols every upgrade request offers in `Sec-WebSocket-Protocol`, in order,
+    /// before any the token placement adds. When any is offered, the server must select
+    /// one of those offered: an answer without one (or with another) fails the handshake
+    /// with `protocol_error`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
 }
 
 impl Default for AuthSpec {
@@ -66,6 +72,7 @@ impl Default for AuthSpec {
             },
             headers: Vec::new(),
             origin: None,
+            subprotocols: Vec::new(),
         }
     }
 }

@@ -264,6 +264,46 @@ fn the_buffer_is_bounded() {
 }
 
 #[test]
+fn the_buffer_is_bounded_in_bytes_too() {
+    let limit = 4096;
+    let mut ch = ConnChecker::new(
+        Arc::new(OracleSpec {
+            max_buffered: 1_000_000,
+            max_buffered_bytes: limit,
+            ..OracleSpec::default()
+        }),
+        who(),
+        Instant::now(),
+        vec!["run_id".into()],
+    );
+    // Big correlation values (what a buffered message keeps): ~1 KiB each.
+    let big = "v".repeat(1000);
+    for i in 0..100 {
+        let m = json!({"type": "x", "run_id": format!("{big}{i}")});
+        ch.on_message(m.as_object().unwrap(), Instant::now());
+    }
+    assert!(ch.buffered_bytes <= limit, "{}", ch.buffered_bytes);
+    assert_eq!(
+        ch.buffered_bytes,
+        ch.buffer.iter().map(|b| b.bytes).sum::<usize>()
+    );
+    assert!((2..=4).contains(&ch.buffer.len()), "{}", ch.buffer.len());
+    assert_eq!(ch.counts.buffer_overflows, 100 - ch.buffer.len() as u64);
+    assert!(ch.counts.buffer_overflow_bytes >= 1000 * ch.counts.buffer_overflows);
+    // The newest are the ones kept.
+    assert!(ch.buffer.back().unwrap().keys[0].1.ends_with("99"));
+    // One message bigger than the whole bound is dropped at once, the others stay.
+    let kept = ch.buffer.len();
+    let huge = json!({"type": "x", "run_id": "h".repeat(10_000)});
+    ch.on_message(huge.as_object().unwrap(), Instant::now());
+    assert_eq!(ch.buffer.len(), kept);
+    assert_eq!(ch.counts.buffer_overflows, 101 - kept as u64);
+    // A claim gives its bytes back.
+    ch.reset_stream();
+    assert_eq!(ch.buffered_bytes, 0);
+}
+
+#[test]
 fn events_a_finished_pattern_still_allows_are_not_flagged() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let mut plan = five("r1");
@@ -354,7 +394,13 @@ fn the_steps_cut_off_stop_at_the_next_close_or_reconnect() {
 fn a_server_end_between_expects_names_the_steps_that_never_ran() {
     let actions = script();
     let mut ch = checker();
-    ch.server_ended(&actions, 3, "server closed with 1000", Instant::now());
+    ch.server_ended(
+        &actions,
+        3,
+        (3, actions.len() as u64),
+        "server closed with 1000",
+        Instant::now(),
+    );
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
     let v = &ch.violations[0];
     assert_eq!(v.oracle, OracleKind::Completeness);
@@ -370,18 +416,36 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     let actions = script();
     // The next step is a close: expected.
     let mut ch = checker();
-    ch.server_ended(&actions, 5, "server closed with 1000", Instant::now());
+    ch.server_ended(
+        &actions,
+        5,
+        (5, actions.len() as u64),
+        "server closed with 1000",
+        Instant::now(),
+    );
     assert!(ch.violations.is_empty());
     // A pending expectation already names the loss: one finding, not two.
     let mut ch = checker();
     ch.expect(&five("r1"), None, Instant::now());
-    ch.server_ended(&actions, 2, "connection lost (reset)", Instant::now());
+    ch.server_ended(
+        &actions,
+        2,
+        (2, actions.len() as u64),
+        "connection lost (reset)",
+        Instant::now(),
+    );
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].seen.contains("connection lost (reset)"));
     // The server said why (an uncorrelated error event) before it closed.
     let mut ch = checker();
     let error = json!({"type": "error", "code": "queue_overflow"});
     ch.on_message(error.as_object().unwrap(), Instant::now());
-    ch.server_ended(&actions, 3, "server closed with 1013", Instant::now());
+    ch.server_ended(
+        &actions,
+        3,
+        (3, actions.len() as u64),
+        "server closed with 1013",
+        Instant::now(),
+    );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
 }

@@ -164,6 +164,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
             placement: header(),
             headers: Vec::new(),
             origin: None,
+            subprotocols: Vec::new(),
         },
         oracles: OracleSpec {
             session: rules,
@@ -174,6 +175,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         tokens,
         barriers: Vec::new(),
         rendezvous: Vec::new(),
+        scripts: Vec::new(),
         conns,
     }
 }

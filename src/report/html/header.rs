@@ -74,7 +74,11 @@ pub(super) fn legend(sides: &[Side<'_>]) -> String {
 fn verdict(s: &Summary) -> (String, &'static str) {
     match s.verdict {
         Verdict::Violations => (
-            format!("{} violations", tables::thousands(s.violations.total)),
+            if s.violations.total == 1 {
+                "1 violation".to_string()
+            } else {
+                format!("{} violations", tables::thousands(s.violations.total))
+            },
             "bad",
         ),
         Verdict::TargetUnusable => ("target unusable".into(), "bad"),

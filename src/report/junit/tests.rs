@@ -105,7 +105,7 @@ fn one_case_per_oracle_and_threshold_with_failures_counted() {
         .collect();
     assert_eq!(failures.len(), 3);
     assert!(
-        failures[0]["message"].starts_with("2 violation(s); first: at 1200.5ms conn 7"),
+        failures[0]["message"].starts_with("2 violations; first: at 1200.5ms conn 7"),
         "{:?}",
         failures[0]
     );

@@ -21,6 +21,7 @@ const AUTH_KEYS: &[&str] = &[
     "placement",
     "headers",
     "origin",
+    "subprotocol",
 ];
 const SECRET_KINDS: &[&str] = &["env", "file", "value"];
 /// Headers tungstenite writes for the handshake itself; overriding them breaks it.
@@ -67,7 +68,48 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
             .map_or_else(bearer, |n| placement(cx, n, "auth.placement")),
         headers: f.get("headers").map(|n| headers(cx, n)).unwrap_or_default(),
         origin: f.get("origin").map(|n| origin(cx, n)),
+        subprotocols: f
+            .get("subprotocol")
+            .map(|n| subprotocols(cx, n))
+            .unwrap_or_default(),
     }
+}
+
+/// `subprotocol = "graphql-transport-ws"` or `["v2.json", "v1.json"]`: offered in order.
+/// Each is an HTTP token (RFC 6455 §4.1): no spaces, commas or other separators.
+fn subprotocols(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<String> {
+    let key = "auth.subprotocol";
+    let nodes: Vec<&Node<'_>> = match node.get_ref() {
+        toml::de::DeValue::Array(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in nodes {
+        let Some(name) = cx.string(key, item) else {
+            continue;
+        };
+        let separators = "()<>@,;:\\\"/[]?={} \t";
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !separators.contains(c));
+        if valid {
+            out.push(name.to_string());
+        } else {
+            let message = format!(
+                "{key}: {name:?} is not a subprotocol name (letters, digits and !#$%&'*+-.^_`|~; \
+                 no spaces or commas: give several as an array)"
+            );
+            cx.report(item.span(), message);
+        }
+    }
+    if out.is_empty() && matches!(node.get_ref(), toml::de::DeValue::Array(a) if a.is_empty()) {
+        cx.report(
+            node.span(),
+            format!("{key}: expected at least one subprotocol"),
+        );
+    }
+    out
 }
 
 fn alg(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> JwtAlg {
@@ -148,7 +190,9 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
                     .map(|_| f.text_or(cx, "default", "").into()),
             }
         }
-        "file" => SecretSource::File { path: value },
+        "file" => SecretSource::File {
+            path: cx.resolve(&value),
+        },
         _ => SecretSource::Literal {
             value: value.into(),
         },

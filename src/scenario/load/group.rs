@@ -4,7 +4,11 @@ use super::placement::placement;
 use super::steps::{steps, Sent};
 use super::tokens::{forge, token_reuse};
 use super::walk::{found, Ctx, Fields, Node};
-use crate::model::{Arrival, Dist, Group};
+use crate::model::{
+    script_size, Arrival, Dist, Group, CONNECTION_BYTES_ESTIMATE, MAX_ACTIONS_PER_CONNECTION,
+    MAX_CONNECTIONS,
+};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::time::Duration;
 use toml::de::{DeTable, DeValue};
@@ -43,18 +47,14 @@ pub(super) fn groups(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Vec<Group> {
     if items.is_empty() {
         cx.report(node.span(), "group: expected at least one [[group]]");
     }
-    let mut names: Vec<(String, Range<usize>)> = Vec::new();
+    let mut names = Names::new();
     items
         .iter()
         .filter_map(|item| group(cx, item, &mut names))
         .collect()
 }
 
-fn group(
-    cx: &mut Ctx<'_>,
-    node: &Node<'_>,
-    names: &mut Vec<(String, Range<usize>)>,
-) -> Option<Group> {
+fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> {
     let table = cx.table("[[group]]", node)?;
     let f = Fields::new(cx, table, node.span(), "[[group]]", GROUP_KEYS);
     let name = group_name(cx, &f, names);
@@ -69,6 +69,9 @@ fn group(
         None => Vec::new(),
     };
     let users = users.and_then(|u| u32::try_from(u).ok());
+    if let (Some(users), Ok(per_user)) = (users, u32::try_from(connections)) {
+        size_limits(cx, &f, u64::from(users) * u64::from(per_user), &steps);
+    }
     Some(Group {
         users: users.unwrap_or(1),
         connections_per_user: u32::try_from(connections).unwrap_or(1),
@@ -84,26 +87,60 @@ fn group(
     })
 }
 
-/// The group's name, checked against the names of earlier groups.
-fn group_name(
-    cx: &mut Ctx<'_>,
-    f: &Fields<'_, '_>,
-    names: &mut Vec<(String, Range<usize>)>,
-) -> String {
+/// Refuses a group whose size cannot fit: more connections than a plan holds, or a script
+/// that expands to more actions than a connection counts. The figures are exact (u64:
+/// `users × connections_per_user` of two u32s cannot overflow it).
+fn size_limits(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, conns: u64, steps: &[crate::model::Step]) {
+    if conns > MAX_CONNECTIONS {
+        let span = f.get("users").map_or(0..0, Node::span);
+        let need = conns.saturating_mul(CONNECTION_BYTES_ESTIMATE);
+        cx.report(
+            span,
+            format!(
+                "users × connections_per_user = {conns} connections; a scenario holds at most \
+                 {MAX_CONNECTIONS} (about {} KiB each while open: {conns} would need about {} GiB)",
+                CONNECTION_BYTES_ESTIMATE / 1024,
+                need >> 30
+            ),
+        );
+    }
+    let actions = script_size(steps).actions;
+    if actions > MAX_ACTIONS_PER_CONNECTION {
+        let span = f.get("steps").map_or(0..0, Node::span);
+        cx.report(
+            span,
+            format!(
+                "steps: the script expands to {actions} actions per connection (each repeat \
+                 multiplies its steps); at most {MAX_ACTIONS_PER_CONNECTION}"
+            ),
+        );
+    }
+}
+
+/// The group's name, checked against the names of earlier groups (a map, not a scan:
+/// a file with tens of thousands of groups validates in linear time).
+fn group_name(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, names: &mut Names) -> String {
     let name = f.req_text(cx, "name");
     let Some(node) = f.get("name") else {
         return name;
     };
-    if let Some((_, first)) = names.iter().find(|(n, _)| *n == name && !name.is_empty()) {
-        let (line, _) = super::walk::position(cx.text(), first.start);
-        cx.report(
-            node.span(),
-            format!("duplicate group name {name:?} (first used on line {line})"),
-        );
+    match names.get(&name) {
+        Some(first) if !name.is_empty() => {
+            let (line, _) = cx.position(*first);
+            cx.report(
+                node.span(),
+                format!("duplicate group name {name:?} (first used on line {line})"),
+            );
+        }
+        _ => {
+            names.insert(name.clone(), node.span().start);
+        }
     }
-    names.push((name.clone(), node.span()));
     name
 }
+
+/// Group names seen so far, with the byte offset of their first use.
+type Names = HashMap<String, usize>;
 
 fn arrival(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Arrival {
     let Some(node) = node else { return BURST_NOW };

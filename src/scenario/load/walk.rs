@@ -6,8 +6,10 @@
 
 use super::dist::{parse_dist, parse_duration};
 use super::Problem;
+use crate::model::words::did_you_mean;
 use crate::model::Dist;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::de::{DeInteger, DeTable, DeValue};
 use toml::Spanned;
@@ -19,16 +21,78 @@ pub(super) type Node<'i> = Spanned<DeValue<'i>>;
 pub(super) struct Ctx<'s> {
     file: &'s str,
     text: &'s str,
+    /// Byte offset of each line's start: a problem's line is a binary search, not a scan
+    /// from the top of the file (which made validating a file with many problems quadratic).
+    lines: Vec<usize>,
     problems: Vec<Problem>,
+    /// Values taken from the environment and what to show instead (`${NAME}`): they may be
+    /// secrets, and no message prints them.
+    redactions: Vec<(String, String)>,
+    /// The scenario file's folder: relative paths in the file resolve against it.
+    base: Option<PathBuf>,
 }
+
+/// Shorter values are not redacted: replacing every "1" in a message would garble it, and
+/// a secret that short is no secret.
+const MIN_REDACTED: usize = 4;
 
 impl<'s> Ctx<'s> {
     pub fn new(file: &'s str, text: &'s str) -> Self {
+        let lines = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Ctx {
             file,
             text,
+            lines,
             problems: Vec::new(),
+            redactions: Vec::new(),
+            base: None,
         }
+    }
+
+    /// Relative paths in the file resolve against `base` (the file's folder).
+    pub fn with_base(mut self, base: Option<PathBuf>) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// `path` as written when absolute (or when the file's folder is unknown: a scenario
+    /// given as text), else joined to the file's folder.
+    pub fn resolve(&self, path: &str) -> String {
+        match &self.base {
+            Some(base) if Path::new(path).is_relative() => base.join(path).display().to_string(),
+            _ => path.to_string(),
+        }
+    }
+
+    /// From now on, messages show `shown` wherever `value` would appear.
+    pub fn redact(&mut self, value: &str, shown: &str) {
+        if value.len() >= MIN_REDACTED && value != shown {
+            self.redactions.push((value.to_string(), shown.to_string()));
+            // Longest first, so a value that contains another is replaced whole.
+            self.redactions
+                .sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// 1-based line and column (in characters, as editors count) of a byte offset.
+    pub fn position(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line start at or before `offset`; `lines[0]` is 0, so there is one.
+        let line = self.lines.partition_point(|&start| start <= offset).max(1);
+        let start = self.lines.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset)
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        (line, column)
     }
 
     pub fn text(&self) -> &'s str {
@@ -36,12 +100,18 @@ impl<'s> Ctx<'s> {
     }
 
     pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let (line, column) = position(self.text, span.start);
+        let (line, column) = self.position(span.start);
+        let mut message = message.into();
+        for (value, shown) in &self.redactions {
+            if message.contains(value.as_str()) {
+                message = message.replace(value.as_str(), shown);
+            }
+        }
         self.problems.push(Problem {
             file: self.file.to_string(),
             line,
             column,
-            message: message.into(),
+            message,
         });
     }
 
@@ -159,18 +229,6 @@ impl<'s> Ctx<'s> {
     }
 }
 
-/// 1-based line and column (in characters, as editors count) of a byte offset.
-pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = text.get(..offset).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
-    (before.matches('\n').count() + 1, column)
-}
-
 /// "a string", "an integer", ...: the kind of a value, for messages.
 pub(super) fn kind(value: &DeValue<'_>) -> &'static str {
     match value {
@@ -221,11 +279,12 @@ impl<'t, 'i> Fields<'t, 'i> {
     ) -> Self {
         let section = section.into();
         for key in table.keys() {
-            if !known.contains(&key.get_ref().as_ref()) {
+            let given: &str = key.get_ref().as_ref();
+            if !known.contains(&given) {
                 let expected = known.join(", ");
+                let hint = did_you_mean(given, known.iter().copied());
                 let message = format!(
-                    "unknown field {:?} in {section}; expected one of: {expected}",
-                    key.get_ref()
+                    "unknown field {given:?} in {section}; expected one of: {expected}{hint}"
                 );
                 cx.report(key.span(), message);
             }
@@ -406,9 +465,10 @@ impl<'t, 'i> Fields<'t, 'i> {
             .map(|(name, _)| format!("{name:?}"))
             .collect();
         let expected = names.join(", ");
+        let hint = did_you_mean(text, options.iter().map(|(name, _)| *name));
         cx.report(
             node.span(),
-            format!("{key}: expected one of {expected}, found {text:?}"),
+            format!("{key}: expected one of {expected}, found {text:?}{hint}"),
         );
         default
     }

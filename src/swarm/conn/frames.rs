@@ -182,8 +182,35 @@ impl ConnRun {
         } else if outcome == Some(Outcome::Rejected) {
             self.checker.end_stream(StreamEnd::Refused, detail, now);
         } else if outcome == Some(Outcome::Accepted) {
-            let actions = &self.ctx.plan.conns[self.index].actions;
-            self.checker.server_ended(actions, self.step, detail, now);
+            let plan = &self.ctx.plan;
+            let conn = &plan.conns[self.index];
+            // The step in progress, then what follows it up to the next step that ends or
+            // replaces the connection anyway (bounded: a million-iteration loop is not
+            // walked to its end to name a few steps).
+            let mut window: Vec<Action> = self.current.iter().map(|a| (**a).clone()).collect();
+            let stop = |a: &Action| {
+                matches!(
+                    a,
+                    Action::Close { .. }
+                        | Action::Reconnect { .. }
+                        | Action::Connect
+                        | Action::AbortHandshake { .. }
+                )
+            };
+            window.extend(self.cursor.ahead(plan, conn, CUT_OFF_SCANNED, stop));
+            let place = match self.current {
+                Some(_) => (
+                    self.cursor.yielded().saturating_sub(1),
+                    plan.actions_of(conn),
+                ),
+                None => (plan.actions_of(conn), plan.actions_of(conn)),
+            };
+            let step = if self.current.is_some() {
+                0
+            } else {
+                window.len()
+            };
+            self.checker.server_ended(&window, step, place, detail, now);
         } else {
             self.checker.end_stream(StreamEnd::Lost, detail, now);
         }

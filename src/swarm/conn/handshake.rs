@@ -29,7 +29,11 @@ impl ConnRun {
             let Some(delay) = delays.next() else {
                 return false;
             };
-            if self.sleep_until(Instant::now() + *delay).await == Stop::Cancelled {
+            if self
+                .sleep_until(super::super::later(Instant::now(), *delay))
+                .await
+                == Stop::Cancelled
+            {
                 return false;
             }
         }
@@ -39,7 +43,11 @@ impl ConnRun {
         if self.open.is_some() {
             self.close(1000).await;
         }
-        if self.sleep_until(Instant::now() + after).await == Stop::Cancelled {
+        if self
+            .sleep_until(super::super::later(Instant::now(), after))
+            .await
+            == Stop::Cancelled
+        {
             return false;
         }
         self.connect(backoff).await

@@ -6,6 +6,8 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod inputs;
+mod limits;
 mod sections;
 mod session;
 mod steps;
@@ -89,6 +91,7 @@ error_event = "failure"
 identity = { field = "user_id" }
 sequence = { field = "seq" }
 max_buffered = 16
+max_buffered_bytes = 65536
 
 [[group]]
 name = "a"
@@ -184,6 +187,7 @@ steps = [
             identity: Some("user_id".into()),
             sequence: Some("seq".into()),
             max_buffered: 16,
+            max_buffered_bytes: 65536,
             session: SessionOracles::default(),
         },
         limits: Limits {
@@ -227,6 +231,7 @@ fn defaults_fill_everything_left_out() {
             },
             headers: vec![],
             origin: None,
+            subprotocols: vec![],
         }
     );
     let group = &scenario.groups[0];
@@ -297,7 +302,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps"
+             arrival, jitter, token, forge, placement, steps; did you mean \"users\"?"
                 .into()
         )
     );
@@ -305,7 +310,8 @@ fn unknown_field_is_reported_at_its_key() {
     assert_eq!((line, column), (7, 19));
     assert_eq!(
         message,
-        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait"
+        "unknown field \"witin\" in expect step; expected one of: expect, correlate, within, wait; \
+         did you mean \"within\"?"
     );
     assert_problem(
         &with_top("threshold = 1"),

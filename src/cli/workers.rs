@@ -1,0 +1,224 @@
+//! `run --workers N` and `stampede merge`: a run split over processes, and merging results.
+//!
+//! Each worker is this binary run with `--shard i/N` against one shared target (the given
+//! URL, or the reference server this process starts), each under its own open-file limit
+//! and, against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …,
+//! each with its own ephemeral ports). Their result directories merge into one result
+//! exactly (`results::merge`): counters add, histograms merge.
+
+use super::{error, write_file, Error, MergeArgs, RunArgs};
+use crate::report;
+use crate::results::{self as files, read_run, MergedRun};
+use crate::run::{self, Target};
+use crate::scenario;
+use crate::swarm::Endpoint;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long workers get to write their results after a Ctrl-C before they are killed.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    let s = scenario::load_file(&args.scenario)?;
+    let plan = crate::plan::build(&s, s.seed_or(args.seed));
+    let target = args.target.choose(s.target.as_deref());
+    // The reference server serves every worker's connections: give it every descriptor.
+    if matches!(target, Target::Reference { .. }) {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+    }
+    let bound = run::bind(&target, &plan, &cancel).await?;
+    let url = bound.url.clone();
+    let loopback = Endpoint::resolve(&url)
+        .await
+        .map(|e| e.addr.ip().is_loopback())
+        .unwrap_or(false);
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
+    if !args.output.quiet {
+        eprintln!(
+            "{} workers against {url}{}; their results under {}",
+            args.workers,
+            if loopback {
+                " from 127.0.0.2 onwards"
+            } else {
+                ""
+            },
+            base.display()
+        );
+    }
+    let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &cancel).await;
+    bound.close().await;
+    let dirs = outcome?;
+    let runs = dirs
+        .iter()
+        .map(|d| read_run(d).map_err(|e| Error::Usage(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
+    merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
+    let dir = (!args.no_results).then(|| files::results_dir(&args.out, &s.name));
+    finish(
+        &merged,
+        dir.as_deref(),
+        args.output.json,
+        args.junit.as_deref(),
+    )
+}
+
+/// Starts every worker, waits for all (bounded after a Ctrl-C), and returns their result
+/// directories.
+async fn spawn_all(
+    args: &RunArgs,
+    (url, loopback): (&str, bool),
+    (base, name): (&Path, &str),
+    cancel: &CancellationToken,
+) -> Result<Vec<PathBuf>, Error> {
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for i in 0..args.workers {
+        let out = base.join(format!("worker-{i}"));
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.arg("run")
+            .arg(&args.scenario)
+            .args(["--shard", &format!("{i}/{}", args.workers)])
+            .args(["--target", url, "--quiet", "--json", "--out"])
+            .arg(&out)
+            .args(["--interval", &format!("{}ms", args.interval.as_millis())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(seed) = args.seed {
+            cmd.args(["--seed", &seed.to_string()]);
+        }
+        if let Some(d) = args.duration {
+            cmd.args(["--duration", &format!("{}ms", d.as_millis())]);
+        }
+        if let Some(ca) = &args.target.ca_file {
+            cmd.arg("--ca-file").arg(ca);
+        }
+        if args.target.insecure {
+            cmd.arg("--insecure");
+        }
+        if loopback {
+            cmd.args(["--source-addr", &source_addr(i).to_string()]);
+        }
+        children.push((i, out, cmd.spawn()?));
+    }
+    let mut dirs = Vec::new();
+    for (i, out, child) in children {
+        let output = wait(child, cancel).await?;
+        // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
+        if matches!(output.status.code(), Some(2) | Some(3) | None) {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(Error::Usage(format!(
+                "worker {i} failed ({}): {}",
+                output.status,
+                stderr.trim()
+            )));
+        }
+        let found =
+            files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
+        dirs.extend(found);
+    }
+    Ok(dirs)
+}
+
+/// Waits for a worker; after a Ctrl-C it gets [`WIND_DOWN`] to write its results (it got
+/// the same SIGINT from the terminal), then it is killed.
+async fn wait(
+    child: tokio::process::Child,
+    cancel: &CancellationToken,
+) -> Result<std::process::Output, Error> {
+    let done = child.wait_with_output();
+    tokio::pin!(done);
+    tokio::select! {
+        out = &mut done => Ok(out?),
+        _ = cancel.cancelled() => match tokio::time::timeout(WIND_DOWN, &mut done).await {
+            Ok(out) => Ok(out?),
+            Err(_) => Err(Error::Usage("a worker did not stop within 10s of Ctrl-C".into())),
+        },
+    }
+}
+
+/// Worker `i` connects from 127.0.0.(i + 2): every 127/8 address is loopback on Linux,
+/// and `--workers` is at most 64.
+fn source_addr(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        0,
+        u8::try_from(i + 2).unwrap_or(u8::MAX),
+    ))
+}
+
+/// `stampede merge RUN_DIR...`.
+pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
+    let runs = args
+        .runs
+        .iter()
+        .map(|p| read_run(p).map_err(|e| Error::Usage(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &args.scenario {
+        let s = scenario::load_file(path)?;
+        merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
+    }
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let stamped = files::results_dir(Path::new("results"), &merged.summary.scenario);
+        let mut merged_name = stamped.into_os_string();
+        merged_name.push("-merged");
+        PathBuf::from(merged_name)
+    });
+    finish(&merged, Some(&dir), args.output.json, None)
+}
+
+/// Writes the merged result, prints it, writes JUnit, and returns the exit code.
+fn finish(
+    merged: &MergedRun,
+    dir: Option<&Path>,
+    json: bool,
+    junit: Option<&Path>,
+) -> Result<u8, Error> {
+    if let Some(dir) = dir {
+        files::write_merged(dir, merged)?;
+    }
+    let summary = &merged.summary;
+    if json {
+        let text =
+            serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
+        outln!("{text}")?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        report::render(summary, &mut out)?;
+        use std::io::Write;
+        if !merged.missing_shards.is_empty() {
+            writeln!(
+                out,
+                "merged       shards {:?} are missing: their connections are not in this result",
+                merged.missing_shards
+            )?;
+        }
+        if let Some(dir) = dir {
+            writeln!(out, "results      {}", dir.display())?;
+        }
+    }
+    if let Some(path) = junit {
+        write_file(path, report::junit(summary).as_bytes())?;
+    }
+    Ok(error::of_run(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_get_distinct_loopback_source_addresses() {
+        let addrs: std::collections::BTreeSet<IpAddr> = (0..64).map(source_addr).collect();
+        assert_eq!(addrs.len(), 64);
+        assert!(addrs.iter().all(|a| a.is_loopback()));
+        assert_eq!(source_addr(0), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    }
+}

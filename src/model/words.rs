@@ -1,0 +1,79 @@
+//! Words in messages: plurals that agree with their count, and "did you mean" for a
+//! name the user mistyped.
+
+/// `count` and `noun`, the noun in the plural unless the count is one: "1 group",
+/// "2 groups", "0 connections". Nouns whose plural is not a plain `s` take
+/// [`plural_as`].
+pub fn plural(count: impl Into<u64>, noun: &str) -> String {
+    let count = count.into();
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// `count` and `one` or `many`: for nouns such as "repro"/"repros" the plain rule covers,
+/// use [`plural`]; this one is for the others ("1 match", "2 matches").
+pub fn plural_as(count: impl Into<u64>, one: &str, many: &str) -> String {
+    let count = count.into();
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
+/// The candidate closest to `given`, when one is close enough to be a typo of it: a
+/// Jaro-Winkler similarity of at least 0.8, or `given` being a prefix of it (`turn` for
+/// `turn_raw`). Case is ignored. `None` when nothing is close: a suggestion that is far
+/// off misleads more than none.
+pub fn closest<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let given_lower = given.to_lowercase();
+    let mut best: Option<(f64, &'c str)> = None;
+    for candidate in candidates {
+        let lower = candidate.to_lowercase();
+        if lower == given_lower {
+            return Some(candidate);
+        }
+        let mut score = strsim::jaro_winkler(&given_lower, &lower);
+        if given_lower.len() >= 3 && lower.starts_with(&given_lower) {
+            score = score.max(0.9);
+        }
+        if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// "; did you mean \"x\"?" for the closest candidate, or nothing: the tail of an error
+/// message about an unknown name.
+pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    closest(given, candidates).map_or_else(String::new, |c| format!("; did you mean {c:?}?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_agree_with_their_count() {
+        assert_eq!(plural(1u32, "group"), "1 group");
+        assert_eq!(plural(0u32, "group"), "0 groups");
+        assert_eq!(plural(2u64, "connection"), "2 connections");
+        assert_eq!(plural_as(1u32, "match", "matches"), "1 match");
+        assert_eq!(plural_as(3u32, "match", "matches"), "3 matches");
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_name_and_nonsense_gets_none() {
+        let keys = ["users", "connections_per_user", "steps", "name"];
+        assert_eq!(closest("usres", keys), Some("users"));
+        assert_eq!(closest("Steps", keys), Some("steps"));
+        assert_eq!(closest("connections", keys), Some("connections_per_user"));
+        assert_eq!(closest("zzzzzz", keys), None);
+        assert_eq!(did_you_mean("nmae", keys), "; did you mean \"name\"?");
+        assert_eq!(did_you_mean("qqq", keys), "");
+    }
+}

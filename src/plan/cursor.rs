@@ -1,0 +1,355 @@
+//! Walking a connection's script one action at a time.
+//!
+//! A plan stores each group's steps once; repeats stay loops. [`Cursor`] turns them into
+//! the connection's actions as the engine asks for them, so a `repeat = 1000000` costs a
+//! few counters, not a million actions. Every random choice (a think time, a backoff delay,
+//! `{{random}}`, `{{uuid}}`, the start jitter) draws from [`draw_rng`]: a ChaCha8 stream
+//! keyed by (seed, connection, step path) and selected by the iteration, so iteration
+//! 900,000 of a loop draws the same values whether or not the 899,999 before it were
+//! walked, and removing a connection or a step leaves every other draw as it was.
+//!
+//! The counters a template sees (`{{run}}`, the 1-based count of sends) and the
+//! correlation values of expectations (the latest send carrying the field) follow the walk.
+
+use super::sample;
+use super::template::{self, expand};
+use crate::model::{AbortHow, Action, ConnPlan, Expect, ExpectPlan, Plan, Step};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The site of a connection's start jitter (step paths hash elsewhere, see [`site`]).
+pub const JITTER_SITE: u64 = u64::MAX;
+
+/// The random stream of one draw site: ChaCha8 keyed by (seed, connection, site), stream
+/// `iteration` (the flattened iteration index of the enclosing loops; 0 outside loops).
+/// Every (connection, site, iteration) gets its own 2^68-word stream, so draws never
+/// overlap however many values one template takes.
+pub fn draw_rng(seed: u64, conn: u32, site: u64, iteration: u64) -> ChaCha8Rng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..12].copy_from_slice(&conn.to_le_bytes());
+    key[16..24].copy_from_slice(&site.to_le_bytes());
+    key[24..].copy_from_slice(b"stampede");
+    let mut rng = ChaCha8Rng::from_seed(key);
+    rng.set_stream(iteration);
+    rng
+}
+
+/// SplitMix64's finaliser: a bijection on u64 that mixes every bit.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The draw site of a step from its path: the indices of the enclosing repeats in their
+/// lists, then the step's own index.
+pub(super) fn site(path: impl IntoIterator<Item = usize>) -> u64 {
+    path.into_iter()
+        .fold(0x5354_414d_5045_4445, |h, i| mix(h ^ i as u64))
+}
+
+/// One list of steps being walked: the script itself, or one repeat's body.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// Index of this frame's `repeat` in its parent's list (0 for the script).
+    step: usize,
+    /// Next step to look at.
+    next: usize,
+    /// Current iteration (0-based) and how many there are.
+    iter: u32,
+    times: u32,
+    /// Flattened index of the current iteration over all enclosing loops: what selects the
+    /// draw stream of the steps inside. Saturating; validation keeps a connection's actions
+    /// far below where it could saturate.
+    flat: u64,
+    /// A paced repeat's interval.
+    every: Option<Duration>,
+    /// The `PaceAt` of the current iteration is still to be yielded.
+    pace_due: bool,
+}
+
+/// Where a connection is in its actions. Owns no part of the plan: every call takes the
+/// plan and the connection, so a cursor lives next to an `Arc<Plan>` and clones cheaply
+/// (a few frames and the correlation values).
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    /// Explicit actions: the index of the next one.
+    explicit: Option<usize>,
+    started: bool,
+    frames: Vec<Frame>,
+    /// 1-based counter of sends, the `{{run}}` placeholder.
+    run: u64,
+    /// Each top-level field's value in the latest send that had it: an expectation
+    /// correlates with the latest request carrying its field, even if a send without that
+    /// field came in between.
+    last_by_field: BTreeMap<String, String>,
+    /// Actions yielded so far.
+    yielded: u64,
+}
+
+impl Cursor {
+    /// A cursor before the first action of `conn`.
+    pub fn new(conn: &ConnPlan) -> Self {
+        Cursor {
+            explicit: (!conn.is_scripted()).then_some(0),
+            started: false,
+            frames: Vec::new(),
+            run: 0,
+            last_by_field: BTreeMap::new(),
+            yielded: 0,
+        }
+    }
+
+    /// Actions yielded so far: the 1-based number of the action in progress.
+    pub fn yielded(&self) -> u64 {
+        self.yielded
+    }
+
+    /// The next action of `conn` (which must be the connection this cursor was made for),
+    /// or `None` when the script is over.
+    pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
+        let action = match self.explicit.as_mut() {
+            Some(next) => {
+                let action = conn.actions.get(*next)?.clone();
+                *next += 1;
+                action
+            }
+            None => self.next_scripted(plan, conn)?,
+        };
+        self.yielded += 1;
+        Some(action)
+    }
+
+    fn next_scripted(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
+        let script = plan.script_of(conn)?;
+        let vars = template::Vars {
+            user: conn.user,
+            conn: conn.id,
+            group: plan
+                .groups
+                .get(conn.group as usize)
+                .map_or("", String::as_str),
+            sub: plan
+                .tokens
+                .get(conn.token as usize)
+                .map_or("", |t| t.sub.as_str()),
+        };
+        let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
+        if !self.started {
+            self.started = true;
+            let mut root = Frame {
+                step: 0,
+                next: 0,
+                iter: 0,
+                times: 1,
+                flat: 0,
+                every: None,
+                pace_due: false,
+            };
+            let first = match script.first() {
+                Some(Step::AbortHandshake { after, how }) => {
+                    root.next = 1;
+                    Action::AbortHandshake {
+                        after: sample(after, &mut draw(site([0]), 0)),
+                        rst: *how == AbortHow::Rst,
+                    }
+                }
+                _ => Action::Connect,
+            };
+            self.frames.push(root);
+            return Some(first);
+        }
+        loop {
+            let list = steps_at(script, &self.frames);
+            let paced = self.frames.iter().any(|f| f.every.is_some());
+            let top = self.frames.last_mut()?;
+            if top.pace_due {
+                top.pace_due = false;
+                let every = top.every.unwrap_or_default();
+                return Some(Action::PaceAt(every.saturating_mul(top.iter)));
+            }
+            let Some(step) = list.get(top.next) else {
+                top.iter += 1;
+                if top.iter < top.times {
+                    top.next = 0;
+                    top.flat = top.flat.saturating_add(1);
+                    top.pace_due = top.every.is_some();
+                } else {
+                    self.frames.pop();
+                }
+                continue;
+            };
+            let index = top.next;
+            top.next += 1;
+            let flat = top.flat;
+            let at = site(self.frames[1..].iter().map(|f| f.step).chain([index]));
+            match step {
+                Step::Repeat {
+                    times,
+                    steps: _,
+                    every,
+                } => {
+                    if *times > 0 {
+                        self.frames.push(Frame {
+                            step: index,
+                            next: 0,
+                            iter: 0,
+                            times: *times,
+                            flat: flat.saturating_mul(u64::from(*times)),
+                            every: *every,
+                            pace_due: every.is_some(),
+                        });
+                    }
+                    if every.is_some() {
+                        return Some(Action::PaceStart);
+                    }
+                }
+                Step::Send { template } => {
+                    self.run += 1;
+                    let message = expand(template, &vars, self.run, &mut draw(at, flat));
+                    if let Some(fields) = message.as_object() {
+                        for (k, v) in fields {
+                            self.last_by_field.insert(k.clone(), super::json_key(v));
+                        }
+                    }
+                    return Some(Action::Send { message });
+                }
+                Step::Expect(expect) => {
+                    let mut plan = self.expect(expect);
+                    // Paced (open model): the schedule goes on whatever the server does.
+                    plan.wait &= !paced;
+                    return Some(Action::Expect(plan));
+                }
+                Step::Think { dist } => {
+                    return Some(Action::Think(sample(dist, &mut draw(at, flat))))
+                }
+                Step::PauseReads { dist } => {
+                    return Some(Action::PauseReads(sample(dist, &mut draw(at, flat))))
+                }
+                Step::Close { code } => return Some(Action::Close { code: *code }),
+                Step::Rendezvous { .. } => {
+                    // The point is the group's k-th rendezvous step in script order; the
+                    // meeting, this iteration of the loops around it. A hand-edited plan
+                    // without the point (`Plan::check` refuses it) just does not wait.
+                    let step = rendezvous_before(script, &self.frames, index);
+                    let point = u32::try_from(step)
+                        .ok()
+                        .and_then(|step| plan.rendezvous_point(conn.group, step));
+                    if let Some(point) = point {
+                        return Some(Action::Rendezvous {
+                            point,
+                            iteration: flat,
+                        });
+                    }
+                }
+                // Validation only allows it first, where the start turned it into the connect.
+                Step::AbortHandshake { .. } => {}
+                Step::Reconnect { after, backoff } => {
+                    return Some(Action::Reconnect {
+                        after: sample(after, &mut draw(at, flat)),
+                        backoff: backoff.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn expect(&self, expect: &Expect) -> ExpectPlan {
+        let correlate = expect.correlate.as_ref().map(|field| {
+            let value = self.last_by_field.get(field).cloned().unwrap_or_default();
+            (field.clone(), value)
+        });
+        ExpectPlan {
+            pattern: expect.pattern.clone(),
+            correlate,
+            within: expect.within,
+            wait: expect.wait,
+        }
+    }
+
+    /// The actions after the one in progress, up to (not including) the first for which
+    /// `stop` holds, at most `cap` of them; the cursor itself does not move.
+    pub fn ahead(
+        &self,
+        plan: &Plan,
+        conn: &ConnPlan,
+        cap: usize,
+        stop: impl Fn(&Action) -> bool,
+    ) -> Vec<Action> {
+        let mut probe = self.clone();
+        let mut out = Vec::new();
+        while out.len() < cap {
+            match probe.next(plan, conn) {
+                Some(a) if !stop(&a) => out.push(a),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+/// The list of steps the innermost frame walks.
+fn steps_at<'s>(script: &'s [Step], frames: &[Frame]) -> &'s [Step] {
+    let mut list = script;
+    for frame in frames.iter().skip(1) {
+        match list.get(frame.step) {
+            Some(Step::Repeat { steps, .. }) => list = steps,
+            _ => return &[],
+        }
+    }
+    list
+}
+
+/// How many `rendezvous` steps come before the step at `index` of the innermost frame's
+/// list, in script order (depth first): that step's number among its group's points.
+fn rendezvous_before(script: &[Step], frames: &[Frame], index: usize) -> usize {
+    fn count(steps: &[Step]) -> usize {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Rendezvous { .. } => 1,
+                Step::Repeat { steps, .. } => count(steps),
+                _ => 0,
+            })
+            .sum()
+    }
+    let path: Vec<usize> = frames
+        .iter()
+        .skip(1)
+        .map(|f| f.step)
+        .chain([index])
+        .collect();
+    let mut list = script;
+    let mut before = 0;
+    for (depth, &at) in path.iter().enumerate() {
+        before += count(list.get(..at).unwrap_or(list));
+        if depth + 1 < path.len() {
+            match list.get(at) {
+                Some(Step::Repeat { steps, .. }) => list = steps,
+                _ => break,
+            }
+        }
+    }
+    before
+}
+
+/// Every action of `conn`, expanded, or `None` when there are more than `cap` (for
+/// shrinking, which edits actions one by one, and for tests).
+pub fn expand_conn(plan: &Plan, conn: &ConnPlan, cap: usize) -> Option<Vec<Action>> {
+    if plan.actions_of(conn) > cap as u64 {
+        return None;
+    }
+    let mut cursor = Cursor::new(conn);
+    let mut out = Vec::new();
+    while let Some(action) = cursor.next(plan, conn) {
+        if out.len() >= cap {
+            return None;
+        }
+        out.push(action);
+    }
+    Some(out)
+}

@@ -1,0 +1,109 @@
+//! Environment variables in values and paths relative to the scenario file.
+
+use super::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Scenario, Vec<Problem>> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = move |name: &str| vars.get(name).cloned();
+    match load_in(text, "t.toml", None, &lookup) {
+        Ok(s) => Ok(s),
+        Err(ScenarioError::Invalid { problems }) => Err(problems),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[test]
+fn variables_expand_in_any_string_value_with_defaults_and_escapes() {
+    let text = with_top(
+        "target = \"ws://${HOST}:${PORT:-9000}/ws\"\ndescription = \"cost $${NOT} ${HOST}\"\n[auth]\nheaders = { X-Api-Key = \"${KEY}\" }",
+    );
+    let s = load_env(&text, &[("HOST", "example.test"), ("KEY", "k-123")]).unwrap();
+    assert_eq!(s.target.as_deref(), Some("ws://example.test:9000/ws"));
+    assert_eq!(s.description.as_deref(), Some("cost ${NOT} example.test"));
+    assert_eq!(
+        s.auth.headers,
+        vec![("X-Api-Key".to_string(), "k-123".to_string())]
+    );
+}
+
+#[test]
+fn an_unset_variable_is_located_at_its_reference_and_values_are_never_shown() {
+    let text = with_top("target = \"ws://h/${MISSING}\"");
+    let problems = load_env(&text, &[]).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    // `target = "ws://h/` is 17 characters: the reference starts at column 18.
+    assert_eq!((p.line, p.column), (3, 18), "{p:?}");
+    assert!(p.message.contains("MISSING is not set"), "{}", p.message);
+
+    // A bad value from the environment is reported by its reference, not its value.
+    let text = with_top("target = \"${SECRET_URL}\"");
+    let problems = load_env(&text, &[("SECRET_URL", "http://hunter2-secret")]).unwrap_err();
+    let message = &problems[0].message;
+    assert!(message.contains("${SECRET_URL}"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+
+    let text = with_top("description = \"${1BAD}\"");
+    let problems = load_env(&text, &[]).unwrap_err();
+    assert!(problems[0]
+        .message
+        .contains("not an environment variable reference"));
+}
+
+#[test]
+fn secret_files_resolve_against_the_scenario_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("scenarios");
+    std::fs::create_dir_all(&sub).unwrap();
+    let path = sub.join("s.toml");
+    std::fs::write(
+        &path,
+        with_top("[auth]\nsecret = { file = \"keys/secret.txt\" }"),
+    )
+    .unwrap();
+    let s = load_file(&path).unwrap();
+    let SecretSource::File { path: secret } = &s.auth.secret else {
+        panic!("{:?}", s.auth.secret)
+    };
+    assert_eq!(PathBuf::from(secret), sub.join("keys/secret.txt"));
+    // An absolute path stays as written; text without a file keeps the working directory.
+    let absolute = dir.path().join("abs.txt").display().to_string();
+    std::fs::write(
+        &path,
+        with_top(&format!("[auth]\nsecret = {{ file = {absolute:?} }}")),
+    )
+    .unwrap();
+    let s = load_file(&path).unwrap();
+    assert_eq!(s.auth.secret, SecretSource::File { path: absolute });
+    let s = load(&with_top("[auth]\nsecret = { file = \"k.txt\" }"));
+    assert_eq!(
+        s.auth.secret,
+        SecretSource::File {
+            path: "k.txt".into()
+        }
+    );
+}
+
+#[test]
+fn subprotocols_are_one_name_or_a_list_of_http_tokens() {
+    let s = load(&with_top("[auth]\nsubprotocol = \"graphql-transport-ws\""));
+    assert_eq!(s.auth.subprotocols, ["graphql-transport-ws"]);
+    let s = load(&with_top(
+        "[auth]\nsubprotocol = [\"v2.json\", \"v1.json\"]",
+    ));
+    assert_eq!(s.auth.subprotocols, ["v2.json", "v1.json"]);
+    let all = problems(&with_top("[auth]\nsubprotocol = \"a, b\""));
+    assert!(all[0].message.contains("not a subprotocol name"), "{all:?}");
+    let all = problems(&with_top("[auth]\nsubprotocol = []"));
+    assert!(all[0].message.contains("at least one"), "{all:?}");
+    let all = problems(&with_top("[auth]\nsubprotcol = \"x\""));
+    assert!(
+        all[0].message.contains("did you mean \"subprotocol\"?"),
+        "{all:?}"
+    );
+}

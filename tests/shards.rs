@@ -1,0 +1,212 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! A run split into shards and merged equals the run in one process: counters add,
+//! histograms merge, nothing is lost or counted twice. Also `run --workers`, `merge`
+//! through the binary, and the Kubernetes Indexed Job's shard arguments.
+
+mod common;
+
+use common::{chat_scenario, scenario, spawn_reference, TEST_BOUND};
+use stampede::model::{Phase, Shard};
+use stampede::results::{merge, read_run};
+use stampede::run::RunOptions;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+async fn run_to(s: &stampede::model::Scenario, url: &str, out: &Path, shard: Option<Shard>) {
+    let opts = RunOptions {
+        target: Some(url.to_string()),
+        out: Some(out.to_path_buf()),
+        shard,
+        ..Default::default()
+    };
+    let fut = stampede::run::run(s, &opts, CancellationToken::new());
+    let outcome = tokio::time::timeout(TEST_BOUND, fut)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.results.summary.verdict.name(), "clean");
+}
+
+#[tokio::test]
+async fn merged_shards_count_what_one_process_counts() {
+    let server = spawn_reference(None).await;
+    let s = scenario("shards.toml", &chat_scenario("shards", 9, 2));
+    let tmp = tempfile::tempdir().unwrap();
+    run_to(&s, &server.url(), &tmp.path().join("whole"), None).await;
+    for i in 0..3 {
+        let shard = Shard { index: i, count: 3 };
+        run_to(
+            &s,
+            &server.url(),
+            &tmp.path().join(format!("s{i}")),
+            Some(shard),
+        )
+        .await;
+    }
+    server.shutdown().await;
+    let one = |dir: &str| {
+        let base = tmp.path().join(dir).join("shards");
+        let stamp = std::fs::read_dir(&base)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        read_run(&stamp).unwrap()
+    };
+    let whole = one("whole");
+    let parts: Vec<_> = (0..3).map(|i| one(&format!("s{i}"))).collect();
+    for p in &parts {
+        assert!(
+            p.summary.counters.attempted > 0,
+            "every shard holds connections"
+        );
+        assert!(p.summary.shard.is_some());
+    }
+    let merged = merge(&parts).unwrap();
+    let (m, w) = (&merged.summary, &whole.summary);
+    assert_eq!(m.merged_from, Some(3));
+    assert!(merged.missing_shards.is_empty());
+    assert_eq!(m.connections_planned, w.connections_planned);
+    let c = |s: &stampede::results::Summary| {
+        let c = &s.counters;
+        (
+            c.attempted,
+            c.accepted,
+            c.messages_sent,
+            c.messages_received,
+            c.expect.expectations,
+            c.expect.expectations_met,
+        )
+    };
+    assert_eq!(c(m), c(w));
+    assert_eq!(m.events, w.events);
+    for phase in [
+        Phase::TcpConnect,
+        Phase::Upgrade,
+        Phase::Turn,
+        Phase::FirstEvent,
+    ] {
+        assert_eq!(
+            merged.histograms.get(phase).len(),
+            whole.histograms.get(phase).len(),
+            "{phase}"
+        );
+    }
+    // A shard given twice is refused, not counted twice.
+    let twice = [parts[0].clone(), parts[0].clone()];
+    assert!(merge(&twice).is_err());
+    // A missing shard is reported.
+    let partial = merge(&parts[..2]).unwrap();
+    assert_eq!(partial.missing_shards, vec![2]);
+}
+
+#[test]
+fn shards_parse_and_partition_the_connections() {
+    let s: Shard = "1/4".parse().unwrap();
+    assert_eq!((s.index, s.count), (1, 4));
+    for bad in ["4/4", "1/0", "x", "1-4", "-1/4"] {
+        assert!(bad.parse::<Shard>().is_err(), "{bad}");
+    }
+    let n = 4;
+    for id in 0..100u32 {
+        let holders = (0..n)
+            .filter(|i| {
+                Shard {
+                    index: *i,
+                    count: n,
+                }
+                .contains(id)
+            })
+            .count();
+        assert_eq!(holders, 1, "connection {id} in exactly one shard");
+    }
+}
+
+fn stampede(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn workers_split_a_run_over_processes_and_merge_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("w.toml");
+    std::fs::write(&file, chat_scenario("workers", 6, 2)).unwrap();
+    let out = tmp.path().join("results");
+    let run = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "--workers",
+        "3",
+        "--json",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(s["merged_from"], 3, "{s:#}");
+    assert_eq!(s["counters"]["attempted"], 6);
+    assert_eq!(s["counters"]["messages_sent"], 12);
+    assert_eq!(s["verdict"], "clean");
+    // `stampede merge` over the workers' own directories gives the same counts.
+    let workers = std::fs::read_dir(out.join("workers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-workers"))
+        .unwrap();
+    let mut dirs = Vec::new();
+    for w in std::fs::read_dir(&workers).unwrap() {
+        let scen = w.unwrap().path().join("workers");
+        for run in std::fs::read_dir(scen).unwrap() {
+            dirs.push(run.unwrap().path());
+        }
+    }
+    assert_eq!(dirs.len(), 3);
+    let merged_dir = tmp.path().join("merged");
+    let mut args = vec!["merge", "--json", "--out", merged_dir.to_str().unwrap()];
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let merged = stampede(&args);
+    assert_eq!(merged.status.code(), Some(0));
+    let m: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(m["counters"], s["counters"]);
+    assert!(merged_dir.join("summary.json").exists());
+}
+
+#[test]
+fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/job.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let job: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let completions = job["spec"]["completions"].as_u64().unwrap();
+    assert_eq!(job["spec"]["parallelism"].as_u64().unwrap(), completions);
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let shard_at = args.iter().position(|a| *a == "--shard").unwrap();
+    assert_eq!(
+        args[shard_at + 1],
+        format!("$(JOB_COMPLETION_INDEX)/{completions}")
+    );
+    assert_eq!(args[0], "run");
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"JOB_COMPLETION_INDEX"));
+    // The secret comes from a Kubernetes secret, never a literal in the manifest.
+    assert!(!text.contains("stampede-dev-secret"));
+}

@@ -1,6 +1,8 @@
 //! Every planted bug: a fixed-seed hunt finds it within a bounded budget, the repro replays
 //! at >= 8/10, shrinking keeps the race with the connections it needs (2 for the token and
-//! identity races), and the same scenario against the correct server finds nothing.
+//! identity races), every minimal repro still fails against its bug and breaks nothing
+//! against the correct server, and the same scenario against the correct server finds
+//! nothing.
 //!
 //! The planted windows are widened to 50 ms (from 5 ms): deliberate, so that a busy 2-core
 //! machine running other tests at the same time still lands inside them.
@@ -78,27 +80,58 @@ async fn finds(bug: Bug, oracle: OracleKind) -> (hunt::Found, Runner) {
     (found, runner)
 }
 
-async fn shrinks_to(found: &hunt::Found, runner: &Runner, connections: usize) {
-    let opts = ShrinkOptions {
-        times: 4,
-        max_candidates: 40,
-        budget: Duration::from_secs(90),
-    };
+/// Shrinks `found` (within `opts`) and checks the minimal repro is sound: it still breaks
+/// the same oracle against its bug, and against the correct server it breaks nothing (a
+/// repro that fails there too lost a step the protocol needs). Returns the shrunk size.
+async fn shrinks_soundly(found: &hunt::Found, runner: &Runner, opts: ShrinkOptions) -> usize {
     let out = tokio::time::timeout(BOUND, hunt::shrink(&found.repro, runner, opts))
         .await
         .expect("bounded")
         .unwrap();
-    assert_eq!(
-        out.after.0, connections,
-        "shrunk from {} to {}",
-        out.before.0, out.after.0
-    );
     assert!(
         out.after.1.reproduced >= 1,
         "the shrunk repro still reproduces: {}",
         out.after.1
     );
     assert_eq!(out.repro.oracle, found.repro.oracle);
+    let plan = &out.repro.plan;
+    let correct = Runner::reference(plan, None, Some(WINDOW), CancellationToken::new())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let run = tokio::time::timeout(BOUND, correct.once(plan))
+            .await
+            .expect("bounded")
+            .unwrap();
+        let s = &run.results.summary;
+        assert!(
+            run.results.violations.is_empty(),
+            "the minimal repro ({} connections, {} -> {} actions) fails against the correct server: {:?}",
+            out.after.0,
+            found.repro.plan.conns.iter().map(|c| c.actions.len()).sum::<usize>(),
+            plan.conns.iter().map(|c| c.actions.len()).sum::<usize>(),
+            s.violations.first
+        );
+    }
+    correct.close().await;
+    out.after.0
+}
+
+/// A small shrink, for the bugs whose minimal size is not pinned.
+const QUICK: ShrinkOptions = ShrinkOptions {
+    times: 3,
+    max_candidates: 12,
+    budget: Duration::from_secs(40),
+};
+
+async fn shrinks_to(found: &hunt::Found, runner: &Runner, connections: usize) {
+    let opts = ShrinkOptions {
+        times: 4,
+        max_candidates: 40,
+        budget: Duration::from_secs(90),
+    };
+    let size = shrinks_soundly(found, runner, opts).await;
+    assert_eq!(size, connections, "shrunk from {}", found.repro.size());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,6 +156,7 @@ async fn early_message_drop_is_found() {
         "{:?}",
         found.repro.evidence[0]
     );
+    shrinks_soundly(&found, &runner, QUICK).await;
     runner.close().await;
 }
 
@@ -134,6 +168,7 @@ async fn burst_event_loss_is_found() {
         "{:?}",
         found.repro.evidence[0]
     );
+    shrinks_soundly(&found, &runner, QUICK).await;
     runner.close().await;
 }
 
@@ -141,12 +176,14 @@ async fn burst_event_loss_is_found() {
 async fn reconnect_lag_is_found() {
     let (found, runner) = finds(Bug::ReconnectLag, OracleKind::Liveness).await;
     assert!(found.repro.evidence[0].seen.contains("http_409"));
+    shrinks_soundly(&found, &runner, QUICK).await;
     runner.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_leak_is_found() {
-    let (_found, runner) = finds(Bug::AbortLeak, OracleKind::Liveness).await;
+    let (found, runner) = finds(Bug::AbortLeak, OracleKind::Liveness).await;
+    shrinks_soundly(&found, &runner, QUICK).await;
     runner.close().await;
 }
 

@@ -6,7 +6,7 @@ mod shrink;
 mod space;
 
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
-pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome};
+pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
 pub use space::{draw, round_seed, separate};
 
 use crate::auth::Keys;
@@ -159,7 +159,7 @@ impl Runner {
             }
             let outcome = self.once(plan).await?;
             if broke(&outcome, oracle) {
-                return Ok(first_of(&outcome, oracle));
+                return Ok(first_of(&outcome, oracle, &|_| true));
             }
         }
         Ok(Vec::new())
@@ -189,6 +189,22 @@ impl Runner {
         times: u32,
         need: Option<u32>,
         budget_end: Option<Instant>,
+    ) -> Result<Measured, Error> {
+        self.measure_where(plan, oracle, times, need, budget_end, &|_| true)
+            .await
+    }
+
+    /// [`Runner::measure`] counting only the runs with an `oracle` violation that `wanted`
+    /// accepts (shrinking: the same expectation with the same kind of evidence); the
+    /// evidence kept is those violations.
+    pub async fn measure_where(
+        &self,
+        plan: &Plan,
+        oracle: OracleKind,
+        times: u32,
+        need: Option<u32>,
+        budget_end: Option<Instant>,
+        wanted: &(dyn Fn(&Violation) -> bool + Sync),
     ) -> Result<Measured, Error> {
         let mut rate = Rate {
             reproduced: 0,
@@ -229,10 +245,11 @@ impl Runner {
                 break;
             }
             rate.runs += 1;
-            if broke(&outcome, oracle) {
+            let matching = first_of(&outcome, oracle, wanted);
+            if broke(&outcome, oracle) && !matching.is_empty() {
                 rate.reproduced += 1;
                 if evidence.is_empty() {
-                    evidence = first_of(&outcome, oracle);
+                    evidence = matching;
                 }
             }
         }
@@ -240,13 +257,17 @@ impl Runner {
     }
 }
 
-/// The first (up to 10) violations of `oracle` in a run.
-fn first_of(outcome: &RunOutcome, oracle: OracleKind) -> Vec<Violation> {
+/// The first (up to 10) violations of `oracle` in a run that `wanted` accepts.
+fn first_of(
+    outcome: &RunOutcome,
+    oracle: OracleKind,
+    wanted: &(dyn Fn(&Violation) -> bool + Sync),
+) -> Vec<Violation> {
     outcome
         .results
         .violations
         .iter()
-        .filter(|v| v.oracle == oracle)
+        .filter(|v| v.oracle == oracle && wanted(v))
         .take(10)
         .cloned()
         .collect()
@@ -471,7 +492,7 @@ async fn record(
     outcome: &RunOutcome,
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
-    let evidence = first_of(outcome, oracle);
+    let evidence = first_of(outcome, oracle, &|_| true);
     let rate = runner
         .measure(&plan, oracle, opts.confirm, None, Some(budget_end))
         .await?

@@ -7,10 +7,25 @@
 //! fits that: every candidate is a valid plan by construction (we only remove or move
 //! things), and a candidate is kept only if it still breaks the *same* oracle at a rate not
 //! far below the original, so shrinking neither drifts to another bug nor to a rarer repro.
+//!
+//! Soundness: a shrunk repro must still be a well-formed client of the protocol, or it
+//! "reproduces" against a correct server too (a subscribe sent before the ack it waited
+//! for, a message on a channel never joined). So removals keep the script's dependencies:
+//!
+//! - a waiting `expect` stays while any later `send`, `expect` or `rendezvous` of the same
+//!   connection (before its next connect) stays: it gates them;
+//! - an `expect` goes with the sends that cause its messages: one correlated with a send is
+//!   removed with it; an uncorrelated one caused by several sends (those since the previous
+//!   `expect`) loses one item of a count-shaped pattern (`reply reply reply`), so the count
+//!   stays consistent, or makes the send unremovable when its pattern cannot follow;
+//! - a `rendezvous` goes with the send it releases;
+//!
+//! and a candidate counts only if a run breaks the same oracle on the same expectation with
+//! the same kind of evidence ([`Signature`]), not any violation of that oracle.
 
 use super::HuntError as Error;
 use super::{Rate, Repro, Runner, Short};
-use crate::model::{Action, Plan};
+use crate::model::{Action, ExpectPlan, OracleKind, Plan, Repeat, Violation};
 use crate::plan::expand_conn;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -52,9 +67,90 @@ pub struct ShrinkOutcome {
     pub repro: Repro,
 }
 
+/// What a violation says, with what differs from run to run (token labels, subjects,
+/// correlation values, deadlines, how many steps were left) taken out: two violations with
+/// the same signature broke the same expectation the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Signature {
+    pub oracle: OracleKind,
+    pub expected: String,
+    /// The kind of evidence: for completeness, whether any of the pattern's events came
+    /// and how the connection ended; otherwise the seen text, normalized.
+    pub seen: String,
+}
+
+impl Signature {
+    /// The signature of `v`, a violation of a run of `plan`.
+    pub fn of(v: &Violation, plan: &Plan) -> Signature {
+        let subs: Vec<&str> = plan.tokens.iter().map(|t| t.sub.as_str()).collect();
+        Signature::with_subs(v, &subs)
+    }
+
+    /// The signature of `v` where `subs` are the token subjects a run presented.
+    pub fn with_subs(v: &Violation, subs: &[&str]) -> Signature {
+        let mut names: Vec<&str> = subs.to_vec();
+        // Longest first, so `user-12` is not read as `user-1` and a `2`.
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        let base_jti = v.jti.split('~').next().unwrap_or_default();
+        let clean = |text: &str| {
+            let mut out = text.to_string();
+            for (value, label) in [
+                (v.correlation.as_deref().unwrap_or_default(), "<corr>"),
+                (v.jti.as_str(), "<jti>"),
+                (base_jti, "<jti>"),
+            ] {
+                if !value.is_empty() {
+                    out = out.replace(value, label);
+                }
+            }
+            for name in &names {
+                if !name.is_empty() {
+                    out = out.replace(name, "<sub>");
+                }
+            }
+            out
+        };
+        let mut expected = clean(&v.expected);
+        // `... within 2s`: the deadline is the script's, not the finding.
+        if let Some(at) = expected.find(" within ") {
+            expected.truncate(at);
+        }
+        // `the script to go on: 3 more steps (...)`: shrinking changes how many.
+        if let Some(at) = expected.find(": ") {
+            if expected.starts_with("the script to go on") {
+                expected.truncate(at);
+            }
+        }
+        let seen = clean(&v.seen);
+        let seen = if v.oracle == OracleKind::Completeness {
+            let (events, end) = match seen.split_once("; then ") {
+                Some((events, end)) => (events, end),
+                None => (seen.as_str(), ""),
+            };
+            // `... at step 3 of 5 (send)`: which step moves as steps go.
+            let end = end.split(" at step ").next().unwrap_or_default();
+            let events = if events == "nothing" || events.starts_with("nothing") {
+                "nothing"
+            } else {
+                "events"
+            };
+            format!("{events}; {end}")
+        } else {
+            seen
+        };
+        Signature {
+            oracle: v.oracle,
+            expected,
+            seen,
+        }
+    }
+}
+
 struct Shrinker<'a> {
     runner: &'a Runner,
     repro: &'a Repro,
+    /// The signatures of the repro's evidence: a candidate must show one of them.
+    wanted: BTreeSet<Signature>,
     opts: ShrinkOptions,
     need: u32,
     tried: u32,
@@ -80,14 +176,16 @@ impl Shrinker<'_> {
             return Ok(false);
         }
         self.tried += 1;
+        let wanted = &self.wanted;
         let measured = self
             .runner
-            .measure(
+            .measure_where(
                 plan,
                 self.repro.oracle,
                 self.opts.times,
                 Some(self.need),
                 Some(self.candidates_end),
+                &|v| wanted.contains(&Signature::of(v, plan)),
             )
             .await?;
         if let Some(short) = measured.rate.short {
@@ -107,13 +205,23 @@ pub async fn shrink(
 ) -> Result<ShrinkOutcome, Error> {
     let started = Instant::now();
     let budget_end = started + opts.budget;
+    let wanted: BTreeSet<Signature> = repro
+        .evidence
+        .iter()
+        .filter(|v| v.oracle == repro.oracle)
+        .map(|v| Signature::of(v, &repro.plan))
+        .collect();
+    // A repro without evidence (hand-made) can only ask for the oracle.
+    let matches =
+        |v: &Violation, plan: &Plan| wanted.is_empty() || wanted.contains(&Signature::of(v, plan));
     let before = runner
-        .measure(
+        .measure_where(
             &repro.plan,
             repro.oracle,
             opts.times,
             None,
             Some(budget_end),
+            &|v| matches(v, &repro.plan),
         )
         .await?
         .rate;
@@ -123,6 +231,7 @@ pub async fn shrink(
     let mut s = Shrinker {
         runner,
         repro,
+        wanted: wanted.clone(),
         opts,
         need,
         tried: 0,
@@ -138,7 +247,14 @@ pub async fn shrink(
     // The rate after also brings fresh evidence: a shrunk repro must not show the
     // original's connections.
     let after = runner
-        .measure(&plan, repro.oracle, opts.times, None, Some(budget_end))
+        .measure_where(
+            &plan,
+            repro.oracle,
+            opts.times,
+            None,
+            Some(budget_end),
+            &|v| matches(v, &plan),
+        )
         .await?;
     let mut shrunk = repro.clone();
     shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
@@ -207,10 +323,9 @@ async fn shrink_connections(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Er
     Ok(subset_plan(&plan, &keep))
 }
 
-/// Drops single actions (never the connect), last first, keeping each drop that still fails.
-/// A `send` goes together with the expectations that wait for its answer (those before the
-/// next send or connect): an expectation left without its request fails on any server, so
-/// keeping it would turn the repro into one that "reproduces" against a correct server too.
+/// Drops single actions (never the connect), last first, keeping each drop that still
+/// fails the same way. Each drop takes what depends on it and is skipped when it would
+/// leave the script ill-formed ([`removal`]).
 async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Error> {
     for ci in 0..plan.conns.len() {
         // A scripted connection is edited in its expanded form: exactly the actions its
@@ -222,28 +337,12 @@ async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Er
         let mut ai = current.len();
         while ai > 1 && !s.exhausted() {
             ai -= 1;
-            if matches!(current[ai], Action::Connect | Action::AbortHandshake { .. }) {
+            if ai >= current.len() {
                 continue;
             }
-            let mut actions = current.clone();
-            if matches!(actions[ai], Action::Send { .. } | Action::SendText { .. }) {
-                let answers: Vec<usize> = (ai + 1..actions.len())
-                    .take_while(|&k| {
-                        !matches!(
-                            actions[k],
-                            Action::Send { .. }
-                                | Action::SendText { .. }
-                                | Action::Connect
-                                | Action::Reconnect { .. }
-                        )
-                    })
-                    .filter(|&k| matches!(actions[k], Action::Expect(_)))
-                    .collect();
-                for k in answers.into_iter().rev() {
-                    actions.remove(k);
-                }
-            }
-            actions.remove(ai);
+            let Some(actions) = removal(&current, ai) else {
+                continue;
+            };
             let mut candidate = plan.clone();
             candidate.conns[ci].actions = actions.clone();
             if s.holds(&candidate).await? {
@@ -253,6 +352,131 @@ async fn shrink_actions(s: &mut Shrinker<'_>, mut plan: Plan) -> Result<Plan, Er
         }
     }
     Ok(plan)
+}
+
+/// Where the session `at` belongs to ends: the next connect, reconnect or abort.
+fn session_end(actions: &[Action], at: usize) -> usize {
+    (at + 1..actions.len())
+        .find(|&k| {
+            matches!(
+                actions[k],
+                Action::Connect | Action::Reconnect { .. } | Action::AbortHandshake { .. }
+            )
+        })
+        .unwrap_or(actions.len())
+}
+
+/// Whether an action talks to the server in a way a waiting expect before it gates.
+fn gated(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::Send { .. }
+            | Action::SendText { .. }
+            | Action::Expect(_)
+            | Action::Rendezvous { .. }
+    )
+}
+
+/// Whether `expect` is correlated with `message` (the send that causes its messages).
+fn correlated_with(expect: &ExpectPlan, message: &serde_json::Value) -> bool {
+    expect.correlate.as_ref().is_some_and(|(field, value)| {
+        crate::model::path::lookup(message, field)
+            .is_some_and(|v| crate::plan::json_key(v) == *value)
+    })
+}
+
+/// A pattern that counts replies one by one (`reply reply reply`): one item per send.
+fn counted(expect: &ExpectPlan) -> bool {
+    expect.pattern.iter().all(|i| i.repeat == Repeat::One)
+        && expect.pattern.windows(2).all(|w| w[0].event == w[1].event)
+}
+
+/// `actions` without the action at `ai` and what depends on it, or `None` when that
+/// cannot be removed without leaving the script ill-formed (module docs).
+fn removal(actions: &[Action], ai: usize) -> Option<Vec<Action>> {
+    if matches!(
+        actions.get(ai)?,
+        Action::Connect | Action::AbortHandshake { .. }
+    ) {
+        return None;
+    }
+    let end = session_end(actions, ai);
+    let mut remove: BTreeSet<usize> = BTreeSet::from([ai]);
+    let mut shorten: Option<usize> = None;
+    if matches!(&actions[ai], Action::Send { .. } | Action::SendText { .. }) {
+        // The rendezvous that releases it.
+        if ai > 0 && matches!(actions[ai - 1], Action::Rendezvous { .. }) {
+            remove.insert(ai - 1);
+        }
+        for k in ai + 1..end {
+            let Action::Expect(e) = &actions[k] else {
+                continue;
+            };
+            if e.correlate.is_some() {
+                // Its cause is the latest send before it with the value (as the plan
+                // compiler resolved it), not any send that shares it.
+                let cause = (0..k).rev().find(|&j| match &actions[j] {
+                    Action::Send { message } => correlated_with(e, message),
+                    _ => false,
+                });
+                if cause == Some(ai) {
+                    remove.insert(k);
+                }
+                continue;
+            }
+            // An uncorrelated expect answers the sends since the previous expect.
+            let since = (0..k)
+                .rev()
+                .take_while(|&j| {
+                    !matches!(
+                        actions[j],
+                        Action::Expect(_)
+                            | Action::Connect
+                            | Action::Reconnect { .. }
+                            | Action::AbortHandshake { .. }
+                    )
+                })
+                .filter(|&j| matches!(actions[j], Action::Send { .. } | Action::SendText { .. }))
+                .collect::<Vec<_>>();
+            if !since.contains(&ai) {
+                continue;
+            }
+            if since.len() == 1 {
+                remove.insert(k);
+            } else if counted(e) && e.pattern.len() == since.len() {
+                shorten = Some(k);
+            } else if e.pattern.iter().all(|i| i.repeat == Repeat::One) {
+                // A fixed pattern answering several sends: it cannot follow one fewer.
+                return None;
+            }
+            // A pattern with `+`/`*`/`?` items takes any count: it stays as it is.
+            break;
+        }
+    }
+    // A waiting expect gates everything after it in its session.
+    for &r in &remove {
+        if let Action::Expect(e) = &actions[r] {
+            let later_stays = (r + 1..session_end(actions, r))
+                .any(|k| !remove.contains(&k) && gated(&actions[k]));
+            if e.wait && later_stays {
+                return None;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(actions.len());
+    for (k, action) in actions.iter().enumerate() {
+        if remove.contains(&k) {
+            continue;
+        }
+        let mut action = action.clone();
+        if shorten == Some(k) {
+            if let Action::Expect(e) = &mut action {
+                e.pattern.pop();
+            }
+        }
+        out.push(action);
+    }
+    Some(out)
 }
 
 /// Moves starts to zero, then pulls every connection onto the earliest start.
@@ -323,6 +547,314 @@ fn complement(items: &[u32], chunk: &[u32]) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::PatternItem;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn expect(events: &str, correlate: Option<(&str, &str)>, wait: bool) -> Action {
+        let pattern = events
+            .split_whitespace()
+            .map(|w| match w.strip_suffix('+') {
+                Some(event) => PatternItem {
+                    event: event.into(),
+                    repeat: Repeat::OneOrMore,
+                },
+                None => PatternItem {
+                    event: w.into(),
+                    repeat: Repeat::One,
+                },
+            })
+            .collect();
+        Action::Expect(ExpectPlan {
+            pattern,
+            correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
+            within: Duration::from_secs(2),
+            wait,
+            checks: Vec::new(),
+            capture: Vec::new(),
+            absent: false,
+            name: None,
+        })
+    }
+
+    fn send(message: serde_json::Value) -> Action {
+        Action::Send { message }
+    }
+
+    /// Every script reachable by a chain of removals (each one as [`removal`] allows).
+    fn reachable(actions: &[Action]) -> Vec<Vec<Action>> {
+        let mut seen = vec![actions.to_vec()];
+        let mut next = 0;
+        while next < seen.len() {
+            let script = seen[next].clone();
+            next += 1;
+            for ai in 1..script.len() {
+                if let Some(out) = removal(&script, ai) {
+                    if !seen.contains(&out) {
+                        seen.push(out);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    fn close() -> Action {
+        Action::Close { code: 1000 }
+    }
+
+    /// graphql-ws: the subscribe is only legal after the ack the script waits for.
+    #[test]
+    fn the_expect_that_gates_a_send_stays_while_the_send_does() {
+        let script = vec![
+            Action::Connect,
+            expect("connection_ack", None, true),
+            send(json!({"type": "subscribe", "id": "s-0"})),
+            expect("next+ complete", Some(("id", "s-0")), true),
+            close(),
+        ];
+        assert_eq!(removal(&script, 1), None, "the gating expect stays");
+        // The send goes with the expectation it causes, not with the ack.
+        assert_eq!(
+            removal(&script, 2),
+            Some(vec![Action::Connect, script[1].clone(), close()])
+        );
+        for kept in reachable(&script) {
+            if let Some(at) = kept.iter().position(|a| matches!(a, Action::Send { .. })) {
+                assert_eq!(kept[1], script[1], "a send without its ack: {kept:?}");
+                assert!(at > 1);
+            }
+            // An expect whose send went never stays behind.
+            if kept.contains(&script[3]) {
+                assert!(kept.contains(&script[2]), "{kept:?}");
+            }
+        }
+    }
+
+    /// Phoenix: the join's reply gates the insert; both share the topic value.
+    #[test]
+    fn a_join_whose_reply_gates_later_sends_stays() {
+        let topic = "realtime:room-0";
+        let script = vec![
+            Action::Connect,
+            send(json!({"event": "phx_join", "topic": topic})),
+            expect("phx_reply", Some(("topic", topic)), true),
+            send(json!({"event": "insert", "topic": topic})),
+            expect("postgres_changes", Some(("topic", topic)), true),
+            close(),
+        ];
+        assert_eq!(removal(&script, 1), None, "the join stays");
+        assert_eq!(removal(&script, 2), None, "its reply stays");
+        // The insert goes with its own expectation, not with the join's reply.
+        assert_eq!(
+            removal(&script, 3),
+            Some(vec![
+                Action::Connect,
+                script[1].clone(),
+                script[2].clone(),
+                close()
+            ])
+        );
+        for kept in reachable(&script) {
+            if kept.contains(&script[3]) {
+                assert!(
+                    kept.contains(&script[1]) && kept.contains(&script[2]),
+                    "{kept:?}"
+                );
+            }
+        }
+    }
+
+    /// ActionCable: an uncorrelated confirmation gates the speak.
+    #[test]
+    fn an_uncorrelated_gate_and_the_send_that_causes_it_stay() {
+        let script = vec![
+            Action::Connect,
+            send(json!({"command": "subscribe"})),
+            expect("confirm_subscription", None, true),
+            send(json!({"command": "message"})),
+            expect("broadcast", None, true),
+            close(),
+        ];
+        assert_eq!(removal(&script, 1), None);
+        assert_eq!(removal(&script, 2), None);
+        assert_eq!(
+            removal(&script, 3),
+            Some(vec![
+                Action::Connect,
+                script[1].clone(),
+                script[2].clone(),
+                close()
+            ])
+        );
+        // A background expect (wait = false) gates nothing.
+        let mut loose = script.clone();
+        loose[2] = expect("confirm_subscription", None, false);
+        assert!(removal(&loose, 2).is_some());
+    }
+
+    /// Eight sends, one expect for eight replies: one send fewer, one reply fewer.
+    #[test]
+    fn an_uncorrelated_count_follows_its_sends() {
+        let mut script = vec![Action::Connect];
+        for i in 0..8 {
+            script.push(send(json!({"type": "ping", "n": i})));
+        }
+        script.push(expect(&["pong"; 8].join(" "), None, true));
+        script.push(close());
+        let out = removal(&script, 3).unwrap();
+        let Action::Expect(e) = &out[8] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(e.pattern.len(), 7);
+        for kept in reachable(&script).into_iter().take(200) {
+            let sends = kept
+                .iter()
+                .filter(|a| matches!(a, Action::Send { .. }))
+                .count();
+            for a in &kept {
+                if let Action::Expect(e) = a {
+                    assert_eq!(e.pattern.len(), sends, "{kept:?}");
+                }
+            }
+        }
+        // A fixed pattern of another shape cannot follow one send fewer.
+        let mut fixed = script.clone();
+        fixed[9] = expect("a b c d e f g h", None, true);
+        assert_eq!(removal(&fixed, 3), None);
+        // `pong+` takes any count.
+        let mut any = script.clone();
+        any[9] = expect("pong+", None, true);
+        assert_eq!(removal(&any, 3).unwrap()[8], any[9]);
+    }
+
+    #[test]
+    fn a_rendezvous_goes_with_the_send_it_releases() {
+        let script = vec![
+            Action::Connect,
+            Action::Rendezvous {
+                point: 0,
+                iteration: 0,
+            },
+            send(json!({"run_id": "r-1"})),
+            expect("done", Some(("run_id", "r-1")), true),
+            close(),
+        ];
+        assert_eq!(removal(&script, 2), Some(vec![Action::Connect, close()]));
+        assert_eq!(removal(&script, 0), None, "never the connect");
+        assert_eq!(removal(&script, 1).unwrap().len(), 4);
+    }
+
+    fn violation(
+        oracle: OracleKind,
+        jti: &str,
+        expected: &str,
+        seen: &str,
+        corr: Option<&str>,
+    ) -> Violation {
+        Violation {
+            oracle,
+            conn: 0,
+            user: 0,
+            group: "g".into(),
+            jti: jti.into(),
+            at_ms: 1.0,
+            expected: expected.into(),
+            seen: seen.into(),
+            correlation: corr.map(str::to_string),
+            involved: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn signatures_keep_the_expectation_and_the_kind_of_evidence() {
+        let c = OracleKind::Completeness;
+        let sig = |v: &Violation| Signature::with_subs(v, &["user-1", "user-12"]);
+        let a = violation(
+            c,
+            "aa~1",
+            "next complete",
+            "nothing; then server closed with 4401",
+            Some("s-0"),
+        );
+        let b = violation(
+            c,
+            "bb~2",
+            "next complete",
+            "nothing; then server closed with 4401",
+            Some("s-7"),
+        );
+        assert_eq!(sig(&a), sig(&b), "other connection, same finding");
+        let timeout = violation(c, "aa~1", "next complete within 2s", "nothing", Some("s-0"));
+        assert_ne!(
+            sig(&a),
+            sig(&timeout),
+            "a timeout is another kind of evidence"
+        );
+        let partial = violation(
+            c,
+            "aa~1",
+            "next complete",
+            "next; then server closed with 4401",
+            Some("s-0"),
+        );
+        assert_ne!(sig(&a), sig(&partial));
+        let other_code = violation(
+            c,
+            "aa~1",
+            "next complete",
+            "nothing; then server closed with 1011",
+            Some("s-0"),
+        );
+        assert_ne!(sig(&a), sig(&other_code));
+        let other_expect = violation(
+            c,
+            "aa~1",
+            "connection_ack",
+            "nothing; then server closed with 4401",
+            None,
+        );
+        assert_ne!(sig(&a), sig(&other_expect), "another expectation");
+        let t1 = violation(
+            c,
+            "aa~1",
+            "tool_completed agent_completed within 3s",
+            "nothing",
+            Some("r-1"),
+        );
+        let t2 = violation(
+            c,
+            "aa~1",
+            "tool_completed agent_completed within 5s",
+            "nothing",
+            Some("r-9"),
+        );
+        assert_eq!(sig(&t1), sig(&t2));
+        let cut1 = violation(
+            c,
+            "aa~1",
+            "the script to go on: 3 more steps (send, expect x, close 1000)",
+            "server closed with 1013 at step 2 of 5 (expect y)",
+            None,
+        );
+        let cut2 = violation(
+            c,
+            "aa~1",
+            "the script to go on: 1 more step (send)",
+            "server closed with 1013 at step 2 of 3 (expect y)",
+            None,
+        );
+        assert_eq!(sig(&cut1), sig(&cut2));
+        let id = OracleKind::Identity;
+        let i1 = violation(id, "aa~1", "user_id = user-1", "user_id = user-12", None);
+        let i2 = violation(id, "bb~1", "user_id = user-12", "user_id = user-1", None);
+        assert_eq!(
+            sig(&i1),
+            sig(&i2),
+            "subjects are the connection's, not the finding"
+        );
+    }
 
     #[test]
     fn split_covers_everything_in_n_chunks() {

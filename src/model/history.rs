@@ -416,6 +416,47 @@ pub struct BarrierStats {
     pub spread_p50_us: u64,
     pub spread_p99_us: u64,
     pub spread_max_us: u64,
+    /// Set for a message rendezvous (absent for a handshake collide barrier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendezvous: Option<RendezvousInfo>,
+}
+
+/// What a message rendezvous adds to its [`BarrierStats`]: who arrived, and who did not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RendezvousInfo {
+    /// Which rendezvous of the group's script (1-based, in script order).
+    pub step: u32,
+    /// Which meeting of a rendezvous inside a `repeat` (the flattened iteration of the
+    /// enclosing repeats, 0-based); absent outside repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration: Option<u64>,
+    /// Arrivals that would release at once.
+    pub count: u32,
+    /// Connections parked before the release.
+    pub arrived: usize,
+    /// The release came from the timeout, not from the last arrival.
+    pub timed_out: bool,
+    /// Connections of the group that were not parked at the release (at most
+    /// [`RendezvousInfo::MISSING_SHOWN`] ids; `missing_total` counts them all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u32>,
+    #[serde(default)]
+    pub missing_total: usize,
+    /// On a point's last entry: its meetings held after the
+    /// [`RendezvousInfo::MEETINGS_LISTED`] listed ones, counted but not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_meetings: u64,
+}
+
+impl RendezvousInfo {
+    /// How many missing connection ids a summary lists.
+    pub const MISSING_SHOWN: usize = 20;
+    /// How many meetings of one rendezvous point a summary lists.
+    pub const MEETINGS_LISTED: usize = 100;
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One token's probe.

@@ -22,11 +22,11 @@ pub mod words;
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
     Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
-    LenientAcceptance, Outcome, Probe, Tally, Violation,
+    LenientAcceptance, Outcome, Probe, RendezvousInfo, Tally, Violation,
 };
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
-    script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan, ScriptSize, Shard,
-    TokenPlan,
+    script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
+    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan,
 };
 pub use spec::*;

@@ -38,6 +38,10 @@ pub struct Plan {
     /// Collide barriers, indexed by [`ConnPlan::barrier`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierPlan>,
+    /// Message rendezvous points, indexed by [`Action::Rendezvous`]'s `point`: each
+    /// `rendezvous` step of each group's script, groups in order, steps in script order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rendezvous: Vec<RendezvousPlan>,
     /// Each group's script, indexed by [`ConnPlan::group`]: what a connection without
     /// explicit actions runs. Empty in plans written before scripts existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -125,6 +129,39 @@ pub struct BarrierPlan {
     pub lead: Duration,
 }
 
+/// A message rendezvous point: the `step`-th `rendezvous` step (0-based, in script order)
+/// of a group's script, shared by every connection of the group. Inside a `repeat` each
+/// iteration is a meeting of its own: connections meet at (point, iteration) (see
+/// [`Action::Rendezvous`]), so a loop stays a loop here too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RendezvousPlan {
+    /// Index into [`Plan::groups`].
+    pub group: u32,
+    /// Which rendezvous of the group's script this is (0-based, in script order).
+    pub step: u32,
+    /// Arrivals that release everyone present: the group's size for `"all"`.
+    pub count: u32,
+    /// Longest wait, from the first arrival: then those present are released.
+    #[serde(with = "duration_us")]
+    pub timeout: Duration,
+    /// How many meetings a connection walks through here: the product of the enclosing
+    /// repeats' counts (saturating), 1 outside any repeat. Left out of plan files when 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub meetings: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One connection's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConnPlan {
@@ -185,6 +222,15 @@ pub enum Action {
     PauseReads(#[serde(with = "duration_us")] Duration),
     Close {
         code: u16,
+    },
+    /// Wait at message rendezvous `point` (an index into [`Plan::rendezvous`]), meeting
+    /// `iteration` (the flattened iteration of the enclosing repeats, 0-based; 0 outside
+    /// them, and then left out of plan files): the next action, a `Send`, goes out when
+    /// that meeting releases.
+    Rendezvous {
+        point: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        iteration: u64,
     },
     Reconnect {
         #[serde(with = "duration_us")]
@@ -265,11 +311,69 @@ impl Plan {
                     c.id
                 ));
             }
+            let meetings = c.actions.iter().filter_map(|a| match a {
+                Action::Rendezvous { point, iteration } => Some((*point, *iteration)),
+                _ => None,
+            });
+            for (point, iteration) in meetings {
+                let Some(p) = self.rendezvous.get(point as usize) else {
+                    return Err(format!(
+                        "connection {} waits at rendezvous {point}, but the plan has {}",
+                        c.id,
+                        self.rendezvous.len()
+                    ));
+                };
+                if iteration >= p.meetings {
+                    return Err(format!(
+                        "connection {} waits at meeting {iteration} of rendezvous {point}, \
+                         which has {}",
+                        c.id, p.meetings
+                    ));
+                }
+            }
             if !ids.insert(c.id) {
                 return Err(format!("connection id {} appears twice", c.id));
             }
         }
+        self.check_rendezvous()
+    }
+
+    /// Every rendezvous point is in a group the plan has, and every `rendezvous` step of a
+    /// script has its point (the cursor numbers them in script order).
+    fn check_rendezvous(&self) -> Result<(), String> {
+        if let Some(p) = self
+            .rendezvous
+            .iter()
+            .find(|p| p.group as usize >= self.groups.len())
+        {
+            return Err(format!(
+                "rendezvous {} is in group {}, but the plan has {}",
+                p.step,
+                p.group,
+                self.groups.len()
+            ));
+        }
+        for (group, script) in self.scripts.iter().enumerate() {
+            let steps = script_rendezvous(script).len();
+            for step in 0..steps {
+                if self.rendezvous_point(group as u32, step as u32).is_none() {
+                    return Err(format!(
+                        "group {group}'s script has {steps} rendezvous steps, but the plan \
+                         has no point for rendezvous {step} of it"
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The index in [`Plan::rendezvous`] of a group's `step`-th rendezvous (0-based, in
+    /// script order).
+    pub fn rendezvous_point(&self, group: u32, step: u32) -> Option<u32> {
+        self.rendezvous
+            .iter()
+            .position(|p| p.group == group && p.step == step)
+            .and_then(|i| u32::try_from(i).ok())
     }
 
     /// The name of a connection's group.
@@ -546,4 +650,39 @@ fn steps_any(steps: &[Step], f: &impl Fn(&Step) -> bool) -> bool {
     steps
         .iter()
         .any(|s| f(s) || matches!(s, Step::Repeat { steps, .. } if steps_any(steps, f)))
+}
+
+/// A `rendezvous` step of a script as the scenario wrote it, with how many meetings it
+/// holds (see [`RendezvousPlan::meetings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptRendezvous {
+    /// Arrivals that release it; `None`: the whole group.
+    pub count: Option<u32>,
+    /// Longest wait from the first arrival.
+    pub timeout: Duration,
+    /// The product of the enclosing repeats' counts (saturating).
+    pub meetings: u64,
+}
+
+/// A script's `rendezvous` steps in script order (depth first, a repeat's body where the
+/// repeat is): the order [`Plan::rendezvous`] numbers a group's points in.
+pub fn script_rendezvous(steps: &[Step]) -> Vec<ScriptRendezvous> {
+    fn walk(steps: &[Step], meetings: u64, out: &mut Vec<ScriptRendezvous>) {
+        for step in steps {
+            match step {
+                Step::Rendezvous { count, timeout } => out.push(ScriptRendezvous {
+                    count: *count,
+                    timeout: *timeout,
+                    meetings,
+                }),
+                Step::Repeat { times, steps, .. } => {
+                    walk(steps, meetings.saturating_mul(u64::from(*times)), out)
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(steps, 1, &mut out);
+    out
 }

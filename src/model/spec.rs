@@ -181,6 +181,16 @@ pub enum Step {
         )]
         every: Option<Duration>,
     },
+    /// Message rendezvous: park here until `count` connections of the group (all of them
+    /// when `None`) have arrived, then release their next `send` together, the frames'
+    /// last bytes written back to back. A connection waits at most `timeout` from the first
+    /// arrival; then those present are released and the absent ones recorded as missing.
+    /// Always directly followed by a `send`.
+    Rendezvous {
+        count: Option<u32>,
+        #[serde(with = "duration_us")]
+        timeout: Duration,
+    },
     /// Send a Close frame with this code and wait for the server's Close.
     Close { code: u16 },
     /// Give up on the handshake: send the upgrade request, wait `after`, then close the

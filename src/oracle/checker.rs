@@ -829,6 +829,7 @@ fn step_name(action: &Action) -> String {
         Action::PauseReads(_) => "pause_reads".into(),
         Action::Close { code } => format!("close {code}"),
         Action::Reconnect { .. } => "reconnect".into(),
+        Action::Rendezvous { .. } => "rendezvous".into(),
     }
 }
 

@@ -250,6 +250,21 @@ impl Cursor {
                     return Some(Action::PauseReads(sample(dist, &mut draw(at, flat))))
                 }
                 Step::Close { code } => return Some(Action::Close { code: *code }),
+                Step::Rendezvous { .. } => {
+                    // The point is the group's k-th rendezvous step in script order; the
+                    // meeting, this iteration of the loops around it. A hand-edited plan
+                    // without the point (`Plan::check` refuses it) just does not wait.
+                    let step = rendezvous_before(script, &self.frames, index);
+                    let point = u32::try_from(step)
+                        .ok()
+                        .and_then(|step| plan.rendezvous_point(conn.group, step));
+                    if let Some(point) = point {
+                        return Some(Action::Rendezvous {
+                            point,
+                            iteration: flat,
+                        });
+                    }
+                }
                 // Validation only allows it first, where the start turned it into the connect.
                 Step::AbortHandshake { .. } => {}
                 Step::Reconnect { after, backoff } => {
@@ -334,6 +349,39 @@ fn steps_at<'s>(script: &'s [Step], frames: &[Frame]) -> &'s [Step] {
         }
     }
     list
+}
+
+/// How many `rendezvous` steps come before the step at `index` of the innermost frame's
+/// list, in script order (depth first): that step's number among its group's points.
+fn rendezvous_before(script: &[Step], frames: &[Frame], index: usize) -> usize {
+    fn count(steps: &[Step]) -> usize {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Rendezvous { .. } => 1,
+                Step::Repeat { steps, .. } => count(steps),
+                _ => 0,
+            })
+            .sum()
+    }
+    let path: Vec<usize> = frames
+        .iter()
+        .skip(1)
+        .map(|f| f.step)
+        .chain([index])
+        .collect();
+    let mut list = script;
+    let mut before = 0;
+    for (depth, &at) in path.iter().enumerate() {
+        before += count(list.get(..at).unwrap_or(list));
+        if depth + 1 < path.len() {
+            match list.get(at) {
+                Some(Step::Repeat { steps, .. }) => list = steps,
+                _ => break,
+            }
+        }
+    }
+    before
 }
 
 /// Every action of `conn`, expanded, or `None` when there are more than `cap` (for

@@ -18,8 +18,8 @@ pub use sample::sample;
 pub use template::{expand, Vars};
 
 use crate::model::{
-    Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge, Group, Plan, Scenario, TokenPlan,
-    TokenReuse,
+    script_rendezvous, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge, Group, Plan,
+    RendezvousPlan, Scenario, TokenPlan, TokenReuse,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,11 +52,24 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
     };
     let mut conns = Vec::new();
     let mut barriers = Vec::new();
+    let mut rendezvous = Vec::new();
     for (gi, group) in scenario.groups.iter().enumerate() {
         let n = group.users.saturating_mul(group.connections_per_user);
         let offsets = arrival::offsets(&group.arrival, n);
         let slots = minter.slots_for(group);
         let barrier = collide_barrier(&mut barriers, gi, &group.arrival, n);
+        // Every connection of a group walks the same script, so its k-th rendezvous step
+        // is one point for all of them (and each iteration of a repeat around it, one
+        // meeting of that point: the cursor says which).
+        for (step, rv) in script_rendezvous(&group.steps).into_iter().enumerate() {
+            rendezvous.push(RendezvousPlan {
+                group: gi as u32,
+                step: step as u32,
+                count: rv.count.unwrap_or(n).min(n),
+                timeout: rv.timeout,
+                meetings: rv.meetings,
+            });
+        }
         for index in 0..n {
             let id = conns.len() as u32;
             let user = index / group.connections_per_user;
@@ -95,6 +108,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
         groups: scenario.groups.iter().map(|g| g.name.clone()).collect(),
         tokens,
         barriers,
+        rendezvous,
         scripts: scenario.groups.iter().map(|g| g.steps.clone()).collect(),
         group_headers: if scenario.groups.iter().any(|g| !g.headers.is_empty()) {
             scenario.groups.iter().map(|g| g.headers.clone()).collect()

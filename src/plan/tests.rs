@@ -396,6 +396,134 @@ fn planning_a_thousand_connections_of_a_million_messages_is_small() {
     assert!(json.len() < 400 * 1000, "{} bytes", json.len());
 }
 
+#[test]
+fn each_rendezvous_step_is_one_point_and_each_iteration_one_meeting() {
+    let mut s = scenario(3, 1, TokenReuse::PerConnection, ramp());
+    let rv = |count| Step::Rendezvous {
+        count,
+        timeout: Duration::from_secs(2),
+    };
+    let go = send(json!({"type": "go"}));
+    s.groups[0].steps = vec![
+        Step::Repeat {
+            times: 2,
+            steps: vec![
+                Step::Repeat {
+                    times: 3,
+                    steps: vec![rv(None), go.clone()],
+                    every: None,
+                },
+                rv(Some(1)),
+                go.clone(),
+            ],
+            every: None,
+        },
+        rv(Some(2)),
+        go,
+    ];
+    let mut second = s.groups[0].clone();
+    second.name = "h".into();
+    second.users = 5;
+    s.groups.push(second);
+    let plan = build(&s, 1);
+    // Per group, in script order: the inner repeat's (whole group, 6 meetings), the outer
+    // repeat's (1, 2 meetings), the last one (2, once); a loop stays one point.
+    let points: Vec<(u32, u32, u32, u64)> = plan
+        .rendezvous
+        .iter()
+        .map(|p| (p.group, p.step, p.count, p.meetings))
+        .collect();
+    assert_eq!(
+        points,
+        vec![
+            (0, 0, 3, 6),
+            (0, 1, 1, 2),
+            (0, 2, 2, 1),
+            (1, 0, 5, 6),
+            (1, 1, 1, 2),
+            (1, 2, 2, 1)
+        ]
+    );
+    for c in &plan.conns {
+        assert!(c.is_scripted());
+        let met: Vec<(u32, u64)> = expand_conn(&plan, c, 100)
+            .unwrap()
+            .iter()
+            .filter_map(|a| match a {
+                Action::Rendezvous { point, iteration } => Some((*point, *iteration)),
+                _ => None,
+            })
+            .collect();
+        let p = if c.group == 0 { 0 } else { 3 };
+        let want = vec![
+            (p, 0),
+            (p, 1),
+            (p, 2),
+            (p + 1, 0),
+            (p, 3),
+            (p, 4),
+            (p, 5),
+            (p + 1, 1),
+            (p + 2, 0),
+        ];
+        assert_eq!(met, want, "conn {}", c.id);
+        // The send the meeting releases follows it directly.
+        let actions = expand_conn(&plan, c, 100).unwrap();
+        for w in actions.windows(2) {
+            if matches!(w[0], Action::Rendezvous { .. }) {
+                assert!(matches!(w[1], Action::Send { .. }), "{actions:?}");
+            }
+        }
+        assert_eq!(actions.len() as u64, plan.actions_of(c));
+    }
+    plan.check().unwrap();
+    let json = plan.to_json().unwrap();
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    // (The whole plan does not compare: the literal secret is written redacted.)
+    assert_eq!(
+        (&back.rendezvous, &back.scripts, &back.conns),
+        (&plan.rendezvous, &plan.scripts, &plan.conns)
+    );
+    // An expanded connection (as shrinking writes them) names the same meetings; outside
+    // loops the iteration is left out of the file.
+    let mut explicit = plan.clone();
+    explicit.conns[0].actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
+    let json = explicit.to_json().unwrap();
+    assert!(json.contains("\"iteration\": 5"), "{json}");
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.conns, explicit.conns);
+    explicit.check().unwrap();
+    // Hand-edited plans: a point, a meeting or a script's point that is not there.
+    let mut bad = explicit.clone();
+    bad.conns[0].actions[1] = Action::Rendezvous {
+        point: 9,
+        iteration: 0,
+    };
+    assert!(bad.check().unwrap_err().contains("rendezvous 9"));
+    let mut bad = explicit.clone();
+    bad.conns[0].actions[1] = Action::Rendezvous {
+        point: 2,
+        iteration: 1,
+    };
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .contains("meeting 1 of rendezvous 2"));
+    let mut bad = plan.clone();
+    bad.rendezvous.pop();
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .contains("no point for rendezvous 2"));
+}
+
+#[test]
+fn plans_without_rendezvous_have_no_rendezvous_key() {
+    let plan = build(&scenario(2, 1, TokenReuse::PerConnection, ramp()), 1);
+    assert!(plan.rendezvous.is_empty());
+    assert!(!plan.to_json().unwrap().contains("rendezvous"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

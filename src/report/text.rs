@@ -69,11 +69,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         writeln!(w, "lenient      {note}")?;
     }
     for b in &s.barriers {
-        writeln!(
-            w,
-            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
-            b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
-        )?;
+        render_barrier(b, w)?;
     }
     if s.probe.tokens > 0 {
         writeln!(
@@ -264,4 +260,71 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         writeln!(w, "  … {} more in violations.jsonl", v.total - 5)?;
     }
     Ok(())
+}
+
+/// One collide barrier or message rendezvous: how many went out together, how tightly, and
+/// for a rendezvous who never arrived.
+fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Result<()> {
+    let Some(rv) = &b.rendezvous else {
+        return writeln!(
+            w,
+            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
+            b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
+        );
+    };
+    // Inside a repeat, each iteration is a meeting of its own (1-based here).
+    let meeting = match rv.iteration {
+        Some(i) => format!(", iteration {}", i.saturating_add(1)),
+        None => String::new(),
+    };
+    if b.fired_ms == 0.0 && rv.arrived == 0 {
+        writeln!(
+            w,
+            "rendezvous   {} #{}{meeting}: nobody arrived (0/{} connections)",
+            b.group, rv.step, b.connections
+        )?;
+        return more_meetings(rv, w);
+    }
+    writeln!(
+        w,
+        "rendezvous   {} #{}{meeting}: {}/{} arrived, {} sends released together at {:.1}ms{}; spread p50 {}µs  p99 {}µs  max {}µs",
+        b.group,
+        rv.step,
+        rv.arrived,
+        b.connections,
+        b.released,
+        b.fired_ms,
+        if rv.timed_out { " (timed out)" } else { "" },
+        b.spread_p50_us,
+        b.spread_p99_us,
+        b.spread_max_us
+    )?;
+    if rv.missing_total > 0 {
+        let shown: Vec<String> = rv.missing.iter().map(u32::to_string).collect();
+        let more = rv.missing_total.saturating_sub(rv.missing.len());
+        writeln!(
+            w,
+            "             missing: conn {}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    more_meetings(rv, w)
+}
+
+/// The meetings of a rendezvous in a long repeat that the summary counts but does not list.
+fn more_meetings(rv: &crate::model::RendezvousInfo, w: &mut impl Write) -> io::Result<()> {
+    if rv.more_meetings == 0 {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "             and {} of #{} (not listed)",
+        crate::model::words::plural(rv.more_meetings, "later meeting"),
+        rv.step
+    )
 }

@@ -90,7 +90,8 @@ pub struct Summary {
     /// The probe phase: tokens reconnected after the run, and how many were refused.
     #[serde(default)]
     pub probe: ProbeSummary,
-    /// Collide barriers: how tightly each released its connections.
+    /// Collide barriers and message rendezvous meetings: how tightly each released its
+    /// connections.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierStats>,
     /// The slice of the plan this run held (`--shard`); absent for a whole run.

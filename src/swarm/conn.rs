@@ -160,6 +160,12 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     answer: Option<Answer>,
     released_us: Option<u64>,
+    /// Set by a rendezvous: its timeout, added to the next frame write's bound (that write
+    /// waits for the release).
+    rendezvous_wait: Option<Duration>,
+    /// The rendezvous points this connection is counted absent from (it reached one
+    /// without an open connection): nobody waits for it there until it arrives again.
+    absent_from: Vec<u32>,
     /// Where the script is: the action in progress is the cursor's last; what a
     /// connection that ends early kept from running is ahead of it.
     cursor: Cursor,
@@ -207,6 +213,8 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             released_us: None,
+            rendezvous_wait: None,
+            absent_from: Vec::new(),
             cursor,
             current: None,
         }
@@ -245,6 +253,9 @@ impl ConnRun {
                 }
                 Action::Reconnect { after, backoff } => {
                     connected = Box::pin(self.reconnect(*after, backoff)).await
+                }
+                Action::Rendezvous { point, iteration } => {
+                    self.rendezvous(*point, *iteration, connected)
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
@@ -347,7 +358,12 @@ impl ConnRun {
     /// a server that stops reading fills the socket buffers, and an unbounded write would
     /// then hold this task (and the run, and Ctrl-C) forever.
     async fn write(&mut self, message: Message) -> Wrote {
-        let limit = self.ctx.plan.limits.send_timeout;
+        let limit = self
+            .ctx
+            .plan
+            .limits
+            .send_timeout
+            .saturating_add(self.rendezvous_wait.take().unwrap_or_default());
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
@@ -359,6 +375,41 @@ impl ConnRun {
                 Ok(Err(e)) => Wrote::Failed(classify(&e)),
                 Err(_) => Wrote::Failed(Cause::Timeout("send")),
             },
+        }
+    }
+
+    /// Arrives at meeting `iteration` of rendezvous `point`: the next send's last byte is
+    /// held until it releases. A connection that is not open (or, in a hand-edited plan,
+    /// has no send next) cannot take part: it is counted absent from the point, so nobody
+    /// waits for it, until it arrives there again able to.
+    fn rendezvous(&mut self, point: u32, iteration: u64, connected: bool) {
+        let ctx = self.ctx.clone();
+        let conn = &ctx.plan.conns[self.index];
+        let send_next = matches!(
+            self.cursor.ahead(&ctx.plan, conn, 1, |_| false).first(),
+            Some(Action::Send { .. })
+        );
+        let counted_absent = self.absent_from.iter().position(|p| *p == point);
+        if !(connected && send_next && self.open.is_some()) {
+            if counted_absent.is_none() {
+                self.absent_from.push(point);
+                ctx.rendezvous.absent(point);
+            }
+            return;
+        }
+        if let Some(at) = counted_absent {
+            self.absent_from.swap_remove(at);
+            ctx.rendezvous.present(point);
+        }
+        // `None`: the meeting is long over; the send goes straight out.
+        let Some(meeting) = ctx.rendezvous.meeting(point, iteration) else {
+            return;
+        };
+        meeting.start_timer();
+        let timeout = meeting.quorum().map(|q| q.timeout);
+        if let Some(open) = self.open.as_mut() {
+            open.ws.get_mut().hold_frame(meeting, conn.id);
+            self.rendezvous_wait = timeout;
         }
     }
 

@@ -9,6 +9,7 @@ mod barrier;
 mod conn;
 pub mod dial;
 mod probe;
+mod rendezvous;
 mod stream;
 pub mod tls;
 
@@ -39,7 +40,8 @@ pub struct SwarmOutput {
     pub hit_duration: bool,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
-    /// How tightly each collide barrier released its connections.
+    /// How tightly each collide barrier and each rendezvous meeting released its
+    /// connections.
     pub barriers: Vec<BarrierStats>,
     /// The probe phase: every valid token used, reconnected once after the run. Probes cut
     /// by the phase's bound ([`PROBE_TAIL`] after the planned duration) or by Ctrl-C are
@@ -63,6 +65,8 @@ pub(crate) struct RunCtx {
     pub t0: Instant,
     pub live: Arc<Live>,
     pub barriers: Vec<Arc<barrier::Barrier>>,
+    /// The meetings of the plan's message rendezvous points.
+    pub rendezvous: rendezvous::Meetings,
     /// Extra upgrade headers and Origin, the same for every connection.
     pub extras: crate::auth::UpgradeExtras,
     /// `Plan::turn_names`: a named expectation's turn histogram is its index here.
@@ -145,8 +149,9 @@ pub async fn run(
     let barriers = plan
         .barriers
         .iter()
-        .map(|_| barrier::Barrier::new(run_cancel.child_token()))
+        .map(|_| barrier::Barrier::new(run_cancel.child_token(), t0))
         .collect();
+    let rendezvous = rendezvous::Meetings::new(plan.clone(), t0, run_cancel.clone());
     let plan_auth = plan.auth.clone();
     let turn_names = plan.turn_names();
     let ctx = Arc::new(RunCtx {
@@ -157,6 +162,7 @@ pub async fn run(
         t0,
         live,
         barriers,
+        rendezvous,
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
         turn_names,
     });
@@ -212,11 +218,17 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
         _ = barrier.token.cancelled() => return,
         _ = tokio::time::sleep_until(later(ctx.t0, plan.release)) => {}
     }
-    let fired = ctx.t0.elapsed().as_micros() as u64;
-    barrier
-        .fired_us
-        .store(fired, std::sync::atomic::Ordering::Relaxed);
-    barrier.release();
+    barrier.fire(false);
+}
+
+/// Lag percentiles (µs) of sorted `lags`: p50, p99, max.
+fn spread(lags: &[u64]) -> (u64, u64, u64) {
+    let pick = |q: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    (pick(0.5), pick(0.99), lags.last().copied().unwrap_or(0))
 }
 
 fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
@@ -238,11 +250,7 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             .map(|at| at.saturating_sub(fired))
             .collect();
         lags.sort_unstable();
-        let pick = |q: f64| {
-            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(0)
-        };
+        let (p50, p99, max) = spread(&lags);
         out.push(BarrierStats {
             group: ctx
                 .plan
@@ -257,11 +265,13 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             } else {
                 fired as f64 / 1000.0
             },
-            spread_p50_us: pick(0.5),
-            spread_p99_us: pick(0.99),
-            spread_max_us: lags.last().copied().unwrap_or(0),
+            spread_p50_us: p50,
+            spread_p99_us: p99,
+            spread_max_us: max,
+            rendezvous: None,
         });
     }
+    out.extend(ctx.rendezvous.summary());
     out
 }
 

@@ -1,7 +1,8 @@
 //! A client byte stream (plain TCP or TLS over TCP) that can hold back the end of the
 //! upgrade request until a barrier releases it: last-byte synchronization, the way a burst
 //! of handshakes is made to land on the server together (docs/race-patterns.md, "Hitting
-//! the window").
+//! the window"). After the upgrade, the same hold can take the last byte of the next frame
+//! for a message rendezvous ([`ClientStream::hold_frame`]).
 
 use super::barrier::{Barrier, ParkedTail};
 use std::future::Future;
@@ -31,8 +32,18 @@ pub struct ClientStream {
     sniffer: CloseSniffer,
 }
 
+/// What a hold keeps back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HoldWhat {
+    /// The upgrade request's terminator, `\r\n\r\n`, and anything after it.
+    Terminator,
+    /// The last byte of the next frame written (and anything after it).
+    LastByte,
+}
+
 struct Hold {
-    /// Bytes from the first byte of the request's `\r\n\r\n` on.
+    what: HoldWhat,
+    /// Bytes from the first held byte on.
     tail: Vec<u8>,
     written: usize,
     release: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -40,6 +51,10 @@ struct Hold {
     barrier: Arc<Barrier>,
     /// Set when the barrier took the tail to write it itself.
     parked: Option<ParkedTail>,
+    /// When the held bytes went out.
+    sent_at: Arc<OnceLock<Instant>>,
+    /// The connection, counted as an arrival when its bytes are parked (rendezvous only).
+    conn: Option<u32>,
 }
 
 const TERMINATOR: &[u8] = b"\r\n\r\n";
@@ -56,37 +71,51 @@ impl ClientStream {
 
     /// Holds the request's final bytes until `barrier` releases them.
     pub(crate) fn held(transport: Transport, barrier: Arc<Barrier>) -> Self {
-        let hold = Hold {
-            tail: Vec::new(),
-            written: 0,
-            release: Box::pin(barrier.token.clone().cancelled_owned()),
-            released: false,
-            barrier,
-            parked: None,
-        };
+        let released_at: Arc<OnceLock<Instant>> = Arc::default();
+        let hold = Hold::new(HoldWhat::Terminator, barrier, released_at.clone(), None);
         ClientStream {
             transport,
             hold: Some(hold),
-            released_at: Arc::default(),
+            released_at,
             sniffer: CloseSniffer::default(),
         }
     }
 
-    /// Hands a plain-TCP tail to the barrier, which writes it at the release.
+    /// Holds the last byte of the next frame written until `barrier` (a message
+    /// rendezvous) releases it; parking it counts `conn` as arrived. Returns where the
+    /// instant the byte went out will be stored.
+    pub(crate) fn hold_frame(
+        &mut self,
+        barrier: Arc<Barrier>,
+        conn: u32,
+    ) -> Arc<OnceLock<Instant>> {
+        let sent_at: Arc<OnceLock<Instant>> = Arc::default();
+        self.hold = Some(Hold::new(
+            HoldWhat::LastByte,
+            barrier,
+            sent_at.clone(),
+            Some(conn),
+        ));
+        sent_at
+    }
+
+    /// Hands the tail to the barrier: a plain-TCP one through a duplicate of the socket,
+    /// which the release writes; a TLS one is only counted (its connection is woken to
+    /// write it).
     fn park(&mut self) {
-        let Transport::Plain(tcp) = &self.transport else {
-            return;
+        let socket = match &self.transport {
+            Transport::Plain(tcp) => std::os::fd::AsFd::as_fd(tcp)
+                .try_clone_to_owned()
+                .ok()
+                .map(std::net::TcpStream::from),
+            Transport::Tls(_) => None,
         };
         let Some(hold) = self.hold.as_mut() else {
             return;
         };
-        let Ok(dup) = std::os::fd::AsFd::as_fd(tcp).try_clone_to_owned() else {
-            return;
-        };
-        let socket = std::net::TcpStream::from(dup);
         hold.parked = hold
             .barrier
-            .park(socket, hold.tail.clone(), self.released_at.clone());
+            .park(socket, hold.tail.clone(), hold.sent_at.clone(), hold.conn);
     }
 
     /// The payload of the latest Close frame the server sent, as it was on the wire.
@@ -131,9 +160,9 @@ impl ClientStream {
                 }
             }
             if hold.written == hold.tail.len() {
-                self.hold = None;
                 // A no-op when the barrier already stamped it.
-                let _ = self.released_at.set(Instant::now());
+                let _ = hold.sent_at.set(Instant::now());
+                self.hold = None;
                 return Poll::Ready(Ok(()));
             }
             let (tail, from) = (std::mem::take(&mut hold.tail), hold.written);
@@ -144,6 +173,27 @@ impl ClientStream {
                 .ok_or_else(|| io::Error::other("hold vanished"))?;
             hold.tail = tail;
             hold.written += ready!(result)?;
+        }
+    }
+}
+
+impl Hold {
+    fn new(
+        what: HoldWhat,
+        barrier: Arc<Barrier>,
+        sent_at: Arc<OnceLock<Instant>>,
+        conn: Option<u32>,
+    ) -> Self {
+        Hold {
+            what,
+            tail: Vec::new(),
+            written: 0,
+            release: Box::pin(barrier.token.clone().cancelled_owned()),
+            released: false,
+            barrier,
+            parked: None,
+            sent_at,
+            conn,
         }
     }
 }
@@ -177,6 +227,19 @@ impl AsyncWrite for ClientStream {
             if !hold.tail.is_empty() {
                 // Already holding: keep anything more behind the barrier too.
                 hold.tail.extend_from_slice(buf);
+                return Poll::Ready(Ok(buf.len()));
+            }
+            if hold.what == HoldWhat::LastByte {
+                // Everything but the frame's last byte goes out now; after a partial write
+                // the caller comes back with the rest, and at last with that byte alone.
+                if buf.len() > 1 {
+                    let most = buf.len() - 1;
+                    return this.transport().poll_write(cx, &buf[..most]);
+                }
+                hold.tail = buf.to_vec();
+                if !buf.is_empty() {
+                    this.park();
+                }
                 return Poll::Ready(Ok(buf.len()));
             }
             match buf.windows(TERMINATOR.len()).position(|w| w == TERMINATOR) {

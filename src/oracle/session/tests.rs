@@ -174,6 +174,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         groups: vec!["g".into()],
         tokens,
         barriers: Vec::new(),
+        rendezvous: Vec::new(),
         scripts: Vec::new(),
         group_headers: Vec::new(),
         conns,

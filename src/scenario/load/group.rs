@@ -64,8 +64,9 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
         .require(cx, "users")
         .and_then(|n| f.int(cx, "users", n, 1, u32::MAX.into()));
     let connections = f.int_or(cx, "connections_per_user", 1, u32::MAX.into(), 1);
+    let mut sent = Sent::for_group(users.map(|u| u.max(0) as u64 * connections.max(0) as u64));
     let steps = match f.require(cx, "steps") {
-        Some(node) => steps(cx, node, &mut Sent::default()),
+        Some(node) => steps(cx, node, &mut sent),
         None => Vec::new(),
     };
     let users = users.and_then(|u| u32::try_from(u).ok());

@@ -20,7 +20,10 @@ const STEP_KINDS: &[&str] = &[
     "close",
     "reconnect",
     "abort_handshake",
+    "rendezvous",
 ];
+/// How long a rendezvous waits, from its first arrival, when the scenario does not say.
+const DEFAULT_RENDEZVOUS_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 const NORMAL_CLOSE: u16 = 1000;
 
@@ -34,13 +37,27 @@ const EXPECT_PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", CA
 
 /// The `send` templates seen so far in a group, in file order, so an `expect` can only
 /// correlate on a field that something actually sends; the names captured so far, so a
-/// `{{$name}}` refers to an earlier capture; and how deep in `repeat`s the walk is, since
-/// `abort_handshake` may only open a group's script.
+/// `{{$name}}` refers to an earlier capture; how deep in `repeat`s the walk is, since
+/// `abort_handshake` may only open a group's script; whether it is inside a paced
+/// `repeat` (`every`), and the group's size, for `rendezvous`.
 #[derive(Default)]
 pub(super) struct Sent {
     templates: Vec<serde_json::Value>,
     captures: BTreeSet<String>,
     depth: u32,
+    paced: bool,
+    /// Connections in the group (users × connections_per_user), when known.
+    group_size: Option<u64>,
+}
+
+impl Sent {
+    /// The walk state at the top of a group of `group_size` connections.
+    pub(super) fn for_group(group_size: Option<u64>) -> Self {
+        Sent {
+            group_size,
+            ..Sent::default()
+        }
+    }
 }
 
 impl Sent {
@@ -89,9 +106,31 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
                            of a group (not after another step, not inside repeat)";
             cx.report(item.span(), message);
         }
+        if matches!(step, Step::Rendezvous { .. }) {
+            rendezvous_placement(cx, item, items.get(index + 1), sent);
+        }
         out.push(step);
     }
     out
+}
+
+/// A rendezvous releases the next send, so one must follow it directly; a paced `repeat`
+/// keeps its own schedule, which a wait for others would break.
+fn rendezvous_placement(cx: &mut Ctx<'_>, item: &Node<'_>, next: Option<&Node<'_>>, sent: &Sent) {
+    let next_is_send = next.is_some_and(|n| match n.get_ref() {
+        DeValue::Table(t) => t.get("send").is_some(),
+        _ => false,
+    });
+    if !next_is_send {
+        let message = "rendezvous releases the next send together, so a send step must \
+                       follow it directly";
+        cx.report(item.span(), message);
+    }
+    if sent.paced {
+        let message = "rendezvous cannot be inside a repeat with `every` (a paced block keeps \
+                       its own schedule)";
+        cx.report(item.span(), message);
+    }
 }
 
 fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
@@ -123,6 +162,7 @@ fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
             code: close_code(cx, value),
         },
         "abort_handshake" => abort_handshake(cx, value),
+        "rendezvous" => rendezvous(cx, value, sent),
         _ => reconnect(cx, value),
     })
 }
@@ -146,6 +186,7 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
         "repeat" => &["repeat", "steps", "every"],
         "close" => &["close"],
         "abort_handshake" => &["abort_handshake"],
+        "rendezvous" => &["rendezvous"],
         _ => &["reconnect"],
     }
 }
@@ -317,10 +358,13 @@ fn pattern_item(word: &str) -> Result<PatternItem, &'static str> {
 fn repeat(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>, sent: &mut Sent) -> Step {
     let times = f.int(cx, "repeat", node, 1, u32::MAX.into());
     sent.depth += 1;
+    let paced = sent.paced || f.get("every").is_some();
+    let outer = std::mem::replace(&mut sent.paced, paced);
     let steps = match f.require(cx, "steps") {
         Some(inner) => steps(cx, inner, sent),
         None => Vec::new(),
     };
+    sent.paced = outer;
     sent.depth -= 1;
     let every = f
         .get("every")
@@ -427,5 +471,58 @@ fn abort_handshake(cx: &mut Ctx<'_>, node: &Node<'_>) -> Step {
             &[("rst", AbortHow::Rst), ("fin", AbortHow::Fin)],
             AbortHow::Rst,
         ),
+    }
+}
+
+/// `rendezvous = "all"` (or `true`), `rendezvous = 300`, or
+/// `rendezvous = { count = 300 | "all", timeout = "5s" }`.
+fn rendezvous(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> Step {
+    let mut step = Step::Rendezvous {
+        count: None,
+        timeout: DEFAULT_RENDEZVOUS_TIMEOUT,
+    };
+    let Step::Rendezvous { count, timeout } = &mut step else {
+        return step;
+    };
+    match node.get_ref() {
+        DeValue::Table(table) => {
+            let f = Fields::new(cx, table, node.span(), "rendezvous", &["count", "timeout"])
+                .with_owner("rendezvous");
+            if let Some(n) = f.get("count") {
+                *count = rendezvous_count(cx, n, sent);
+            }
+            *timeout = f.positive_duration_or(cx, "timeout", DEFAULT_RENDEZVOUS_TIMEOUT);
+        }
+        _ => *count = rendezvous_count(cx, node, sent),
+    }
+    step
+}
+
+/// `"all"`, `true` or a number of connections from 1 to the group's size.
+fn rendezvous_count(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> Option<u32> {
+    match node.get_ref() {
+        DeValue::String(s) if s.as_ref() == "all" => None,
+        DeValue::Boolean(true) => None,
+        DeValue::Integer(_) => {
+            let n = cx.integer("rendezvous count", node)?;
+            let most = sent.group_size.map_or(i128::from(u32::MAX), i128::from);
+            if n < 1 || n > most {
+                let message = format!(
+                    "rendezvous count {n}: expected \"all\" or 1 to {most} (the group's connections)"
+                );
+                cx.report(node.span(), message);
+                return None;
+            }
+            u32::try_from(n).ok()
+        }
+        other => {
+            let message = format!(
+                "rendezvous: expected \"all\", a number of connections, or a table like \
+                 {{ count = 300, timeout = \"5s\" }}, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            None
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::*;
 fn step_tables_need_exactly_one_step_key() {
     let (line, column, message) = problem(&with_steps("  { sned = { type = \"x\" } },"));
     assert_eq!((line, column), (7, 3));
-    assert_eq!(message, "step needs one of: send, send_text, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake; found: sned");
+    assert_eq!(message, "step needs one of: send, send_text, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake, rendezvous; found: sned");
     assert_problem(
         &with_steps("{ think = \"1ms\", close = true }"),
         "step has both \"think\" and \"close\"",
@@ -204,4 +204,75 @@ fn steps_may_be_array_tables() {
             Step::Close { code: 1000 }
         ]
     );
+}
+
+#[test]
+fn rendezvous_loads_and_is_checked() {
+    let send = "{ send = { type = \"go\" } }";
+    let steps = |rv: &str| {
+        let text = format!(
+            "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 300\nsteps = [\n{{ rendezvous = {rv} }},\n{send},\n]\n"
+        );
+        load(&text).groups.remove(0).steps.remove(0)
+    };
+    let all = Step::Rendezvous {
+        count: None,
+        timeout: ms(5000),
+    };
+    assert_eq!(steps("\"all\""), all);
+    assert_eq!(steps("true"), all);
+    assert_eq!(
+        steps("{ count = 300, timeout = \"2s\" }"),
+        Step::Rendezvous {
+            count: Some(300),
+            timeout: ms(2000)
+        }
+    );
+    assert_eq!(
+        steps("{ count = \"all\" }"),
+        all,
+        "a table without timeout takes the default"
+    );
+    assert_eq!(
+        steps("12"),
+        Step::Rendezvous {
+            count: Some(12),
+            timeout: ms(5000)
+        }
+    );
+    // More than the group has, none, or a zero timeout.
+    let file = |rv: &str, next: &str| {
+        format!("name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 3\nsteps = [\n{{ rendezvous = {rv} }},\n{next}\n]\n")
+    };
+    assert_problem(
+        &file("4", send),
+        "rendezvous count 4: expected \"all\" or 1 to 3 (the group's connections)",
+    );
+    assert_problem(&file("0", send), "rendezvous count 0");
+    assert_problem(
+        &file("{ timeout = \"0s\" }", send),
+        "rendezvous has timeout = \"0s\"; expected more than zero",
+    );
+    assert_problem(&file("\"some\"", send), "rendezvous: expected \"all\"");
+    assert_problem(
+        &file("{ count = 2, every = \"1s\" }", send),
+        "unknown field",
+    );
+    // A send must follow directly; not in a paced repeat.
+    assert_problem(
+        &file(
+            "\"all\"",
+            "{ think = \"1ms\" }, { send = { type = \"go\" } }",
+        ),
+        "a send step must follow it directly",
+    );
+    assert_problem(
+        &with_steps("{ repeat = 2, every = \"1s\", steps = [{ rendezvous = \"all\" }, { send = { type = \"go\" } }] }"),
+        "rendezvous cannot be inside a repeat with `every`",
+    );
+    // Inside a plain repeat it is fine.
+    let s = load(&with_steps(
+        "{ repeat = 2, steps = [{ rendezvous = \"all\" }, { send = { type = \"go\" } }] }",
+    ));
+    assert_eq!(s.groups.len(), 1);
 }

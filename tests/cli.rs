@@ -131,14 +131,19 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
         "10s",
     ]);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["counters"]["failed"], 200);
-    assert_eq!(
-        summary["counters"]["refused_by"]["connect_connectionrefused"],
-        200
-    );
+    // Every attempt that got to dial failed to connect (a busy machine may leave a few
+    // cut by the 10 s duration: those are counted as cut, never as anything else).
+    let c = &summary["counters"];
+    let failed = c["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{c:#}");
+    assert_eq!(c["accepted"], 0);
+    assert_eq!(c["refused_by"]["connect_connectionrefused"], failed);
     assert_eq!(summary["verdict"], "target_unusable");
     let hint = summary["hint"].as_str().unwrap();
-    assert!(hint.contains("connect_connectionrefused ×200"), "{hint}");
+    assert!(
+        hint.contains(&format!("connect_connectionrefused ×{failed}")),
+        "{hint}"
+    );
     assert_eq!(out.status.code(), Some(5));
 }
 

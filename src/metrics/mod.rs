@@ -164,40 +164,24 @@ impl Histograms {
 
     /// Reads back what [`encode`](Self::encode) wrote.
     pub fn decode(encoded: &BTreeMap<String, String>) -> Result<Histograms, MetricsError> {
-        use base64::Engine;
         let mut out = Histograms::new();
         for phase in Phase::ALL {
             let Some(text) = encoded.get(phase.name()) else {
                 continue;
             };
-            let err = |reason: String| MetricsError::Decode {
-                phase: phase.name().into(),
-                reason,
-            };
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|e| err(e.to_string()))?;
-            let h: Histogram<u64> = Deserializer::new()
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|e| err(format!("{e:?}")))?;
+            let h = decode_one(phase.name(), text)?;
             out.by_phase[phase.index()]
                 .add(&h)
-                .map_err(|e| err(format!("{e:?}")))?;
+                .map_err(|e| MetricsError::Decode {
+                    phase: phase.name().into(),
+                    reason: format!("{e:?}"),
+                })?;
         }
         let turns = encoded
             .iter()
             .filter_map(|(k, v)| k.strip_prefix(TURN_PREFIX).map(|n| (n, v)));
         for (name, text) in turns.take(crate::model::MAX_TURN_NAMES) {
-            let err = |reason: String| MetricsError::Decode {
-                phase: format!("{TURN_PREFIX}{name}"),
-                reason,
-            };
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|e| err(e.to_string()))?;
-            let h: Histogram<u64> = Deserializer::new()
-                .deserialize(&mut bytes.as_slice())
-                .map_err(|e| err(format!("{e:?}")))?;
+            let h = decode_one(&format!("{TURN_PREFIX}{name}"), text)?;
             out.turns.push((name.to_string(), h));
         }
         Ok(out)
@@ -206,6 +190,21 @@ impl Histograms {
 
 /// Where named turns go among the encoded phases: `turn:ack`.
 pub const TURN_PREFIX: &str = "turn:";
+
+/// One histogram from base64 of its V2+deflate encoding; errors name `what`.
+fn decode_one(what: &str, text: &str) -> Result<Histogram<u64>, MetricsError> {
+    use base64::Engine;
+    let err = |reason: String| MetricsError::Decode {
+        phase: what.to_string(),
+        reason,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| err(e.to_string()))?;
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| err(format!("{e:?}")))
+}
 
 /// The histogram every phase uses.
 #[allow(clippy::expect_used)]

@@ -421,6 +421,40 @@ pub struct BarrierStats {
     pub rendezvous: Option<RendezvousInfo>,
 }
 
+impl BarrierStats {
+    /// The stats of a release that fired at `fired_us` (µs from the run start; `u64::MAX`
+    /// when it never fired) for `connections` members, from each released member's lag
+    /// after the firing in µs (`lags`, any order).
+    pub fn of_release(
+        group: String,
+        connections: usize,
+        mut lags: Vec<u64>,
+        fired_us: u64,
+    ) -> BarrierStats {
+        lags.sort_unstable();
+        // Nearest-rank percentiles: a few hundred lags, sorted once.
+        let pick = |q: f64| {
+            lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        BarrierStats {
+            group,
+            connections,
+            released: lags.len(),
+            fired_ms: if fired_us == u64::MAX {
+                0.0
+            } else {
+                fired_us as f64 / 1000.0
+            },
+            spread_p50_us: pick(0.5),
+            spread_p99_us: pick(0.99),
+            spread_max_us: lags.last().copied().unwrap_or(0),
+            rendezvous: None,
+        }
+    }
+}
+
 /// What a message rendezvous adds to its [`BarrierStats`]: who arrived, and who did not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RendezvousInfo {

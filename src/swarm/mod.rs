@@ -221,16 +221,6 @@ async fn fire_barrier(ctx: Arc<RunCtx>, index: usize) {
     barrier.fire(false);
 }
 
-/// Lag percentiles (µs) of sorted `lags`: p50, p99, max.
-fn spread(lags: &[u64]) -> (u64, u64, u64) {
-    let pick = |q: f64| {
-        lags.get(((lags.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(0)
-    };
-    (pick(0.5), pick(0.99), lags.last().copied().unwrap_or(0))
-}
-
 fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
     let mut out = Vec::new();
     for (index, (plan, barrier)) in ctx.plan.barriers.iter().zip(&ctx.barriers).enumerate() {
@@ -243,33 +233,19 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             .map(|c| c.id)
             .collect();
         // A barrier that never fired (the run ended first) released nobody together.
-        let mut lags: Vec<u64> = reports
+        let lags: Vec<u64> = reports
             .iter()
             .filter(|r| fired != u64::MAX && members.contains(&r.id))
             .filter_map(|r| r.released_us)
             .map(|at| at.saturating_sub(fired))
             .collect();
-        lags.sort_unstable();
-        let (p50, p99, max) = spread(&lags);
-        out.push(BarrierStats {
-            group: ctx
-                .plan
-                .groups
-                .get(plan.group as usize)
-                .cloned()
-                .unwrap_or_default(),
-            connections: members.len(),
-            released: lags.len(),
-            fired_ms: if fired == u64::MAX {
-                0.0
-            } else {
-                fired as f64 / 1000.0
-            },
-            spread_p50_us: p50,
-            spread_p99_us: p99,
-            spread_max_us: max,
-            rendezvous: None,
-        });
+        let group = ctx
+            .plan
+            .groups
+            .get(plan.group as usize)
+            .cloned()
+            .unwrap_or_default();
+        out.push(BarrierStats::of_release(group, members.len(), lags, fired));
     }
     out.extend(ctx.rendezvous.summary());
     out

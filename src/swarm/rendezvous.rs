@@ -17,7 +17,6 @@
 //! from making a meeting per iteration.
 
 use super::barrier::{Arrival, Barrier, Quorum};
-use super::spread;
 use crate::model::{Action, BarrierStats, Plan, RendezvousInfo, RendezvousPlan};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -243,7 +242,7 @@ impl Meetings {
             .copied()
             .filter(|id| !arrived.contains(id))
             .collect();
-        let mut lags: Vec<u64> = arrivals
+        let lags: Vec<u64> = arrivals
             .iter()
             .filter(|_| fired != u64::MAX)
             .filter_map(|a| a.sent_at.get())
@@ -251,20 +250,8 @@ impl Meetings {
                 (at.saturating_duration_since(self.t0).as_micros() as u64).saturating_sub(fired)
             })
             .collect();
-        lags.sort_unstable();
-        let (p50, p99, max) = spread(&lags);
+        let group = plan.groups.get(group as usize).cloned().unwrap_or_default();
         BarrierStats {
-            group: plan.groups.get(group as usize).cloned().unwrap_or_default(),
-            connections: members.len(),
-            released: lags.len(),
-            fired_ms: if fired == u64::MAX {
-                0.0
-            } else {
-                fired as f64 / 1000.0
-            },
-            spread_p50_us: p50,
-            spread_p99_us: p99,
-            spread_max_us: max,
             rendezvous: Some(RendezvousInfo {
                 step: spec.map_or(0, |s| s.step).saturating_add(1),
                 iteration: spec.filter(|s| s.meetings > 1).map(|_| iteration),
@@ -278,6 +265,7 @@ impl Meetings {
                     .collect(),
                 more_meetings: 0,
             }),
+            ..BarrierStats::of_release(group, members.len(), lags, fired)
         }
     }
 }

@@ -6,16 +6,14 @@
 
 mod common;
 
-use common::TEST_BOUND;
+use common::{spawn_server, TEST_BOUND};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use stampede::model::{Cause, Counters};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -80,32 +78,6 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
         }
     }
     out
-}
-
-/// Starts a loopback server; each accepted TCP connection goes to `serve`.
-async fn spawn_server<F, Fut>(serve: F) -> (String, CancellationToken)
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
-                    tokio::spawn(serve(tcp));
-                }
-            }
-        }
-    });
-    (format!("ws://{addr}/ws"), cancel)
 }
 
 /// A server that trusts anyone and echoes the bearer token back: as the `user_id` of its

@@ -11,7 +11,6 @@
 
 mod common;
 
-use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stampede::hunt::{self, HuntOptions, Runner, Short, ShrinkOptions};
@@ -110,26 +109,9 @@ async fn spawn(behaviour: Behaviour) -> Fake {
 
 async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usize>) {
     if behaviour == Behaviour::Silent {
-        // Hold the socket open, unanswered, until the client gives up.
-        let mut tcp = tcp;
-        let mut sink = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
-        return;
+        return common::hold_unanswered(tcp).await;
     }
-    let mut sub = String::new();
-    let callback =
-        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-            sub = req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .and_then(unverified_sub)
-                .unwrap_or_default();
-            Ok(resp)
-        };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+    let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
         return;
     };
     upgraded.send_modify(|n| *n += 1);
@@ -184,16 +166,6 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
             _ => {}
         }
     }
-}
-
-/// The `sub` claim of a JWT, read without checking the signature.
-fn unverified_sub(jwt: &str) -> Option<String> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("sub")?.as_str().map(str::to_string)
 }
 
 /// Runs `text` against `url` under `cancel`, bounded; returns the outcome and how long it took.

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{run, scenario, TEST_SECRET};
+use common::{run, scenario, spawn_server, TEST_SECRET};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stampede::model::OracleKind;
@@ -35,47 +35,32 @@ struct Conn {
 /// Starts a fake on loopback: `greeting` goes out after the upgrade, then `handler`
 /// answers each text frame. Returns the URL and the stop token.
 async fn spawn(greeting: Vec<String>, handler: Arc<Handler>) -> (String, CancellationToken) {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
-                    let (greeting, handler) = (greeting.clone(), handler.clone());
-                    tokio::spawn(async move {
-                        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                            return;
-                        };
-                        for g in greeting {
-                            if ws.send(Message::Text(g.into())).await.is_err() {
-                                return;
-                            }
-                        }
-                        let mut conn = Conn::default();
-                        while let Some(Ok(msg)) = ws.next().await {
-                            let Message::Text(text) = msg else { continue };
-                            let Some(out) = handler(text.as_str(), &mut conn) else {
-                                let _ = ws.close(None).await;
-                                return;
-                            };
-                            for frame in out {
-                                if ws.send(Message::Text(frame.into())).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    });
-                }
+    spawn_server(move |tcp| serve(tcp, greeting.clone(), handler.clone())).await
+}
+
+/// One connection of a fake: the greeting, then `handler` answers each text frame.
+async fn serve(tcp: tokio::net::TcpStream, greeting: Vec<String>, handler: Arc<Handler>) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    for g in greeting {
+        if ws.send(Message::Text(g.into())).await.is_err() {
+            return;
+        }
+    }
+    let mut conn = Conn::default();
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Some(out) = handler(text.as_str(), &mut conn) else {
+            let _ = ws.close(None).await;
+            return;
+        };
+        for frame in out {
+            if ws.send(Message::Text(frame.into())).await.is_err() {
+                return;
             }
         }
-    });
-    (format!("ws://{addr}/socket"), cancel)
+    }
 }
 
 async fn run_against(name: &str, text: &str, url: String) -> RunOutcome {

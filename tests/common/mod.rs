@@ -117,6 +117,15 @@ pub enum Fault {
 
 /// A minimal golden-path server that does not check tokens and misbehaves on purpose.
 pub async fn spawn_fake(fault: Fault) -> (String, CancellationToken) {
+    spawn_server(move |tcp| fake_conn(tcp, fault)).await
+}
+
+/// Starts a loopback server; each accepted TCP connection goes to `serve`.
+pub async fn spawn_server<F, Fut>(serve: F) -> (String, CancellationToken)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -129,7 +138,7 @@ pub async fn spawn_fake(fault: Fault) -> (String, CancellationToken) {
                 _ = stop.cancelled() => break,
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
-                    tokio::spawn(fake_conn(tcp, fault));
+                    tokio::spawn(serve(tcp));
                 }
             }
         }
@@ -137,14 +146,19 @@ pub async fn spawn_fake(fault: Fault) -> (String, CancellationToken) {
     (format!("ws://{addr}/ws"), cancel)
 }
 
-async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
-    if fault == Fault::Silent {
-        // Hold the socket open, unread and unanswered, until the client gives up.
-        let mut tcp = tcp;
-        let mut sink = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
-        return;
-    }
+/// Holds a TCP connection open, unread and unanswered, until the client gives up.
+pub async fn hold_unanswered(mut tcp: tokio::net::TcpStream) {
+    let mut sink = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut sink).await;
+}
+
+/// Accepts the upgrade and reads the (unverified) `sub` of its bearer token.
+pub async fn accept_with_sub(
+    tcp: tokio::net::TcpStream,
+) -> Option<(
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    String,
+)> {
     let mut sub = String::new();
     let callback =
         |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
@@ -158,7 +172,17 @@ async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
                 .unwrap_or_default();
             Ok(resp)
         };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+    let ws = tokio_tungstenite::accept_hdr_async(tcp, callback)
+        .await
+        .ok()?;
+    Some((ws, sub))
+}
+
+async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
+    if fault == Fault::Silent {
+        return hold_unanswered(tcp).await;
+    }
+    let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
         return;
     };
     let user = if fault == Fault::WrongUser {

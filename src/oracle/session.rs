@@ -370,6 +370,12 @@ fn possibly_live(o: &Attempt, from: u64, to: u64, grace_us: u64) -> bool {
     }
 }
 
+/// HTTP refusals of a request too large to read (413 Content Too Large, 414 URI Too Long,
+/// 431 Request Header Fields Too Large; RFC 9110, RFC 6585): a server's HTTP layer gives
+/// them before its auth code sees the token (an oversized token), and they are as clean
+/// as any listed refusal.
+const TOO_LARGE: [u16; 3] = [413, 414, 431];
+
 fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let a = s.attempt;
     let reject = &plan.oracles.session.reject;
@@ -379,7 +385,7 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         (Outcome::Accepted, _, Refusal::Required) => "accepted",
         (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
         (Outcome::Rejected, Some(crate::model::Cause::Http(code)), _)
-            if !reject.http.contains(code) =>
+            if !reject.http.contains(code) && !TOO_LARGE.contains(code) =>
         {
             "refused with an unexpected status"
         }

@@ -257,7 +257,11 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         }
     }
     if v.total > 5 {
-        writeln!(w, "  … {} more in violations.jsonl", v.total - 5)?;
+        writeln!(
+            w,
+            "  … {} more (every kept one is in violations.jsonl when results are written)",
+            v.total - 5
+        )?;
     }
     Ok(())
 }

@@ -1025,6 +1025,12 @@ fn rejection_hygiene() {
             )],
         ),
         row(
+            "oversized token refused by the HTTP layer (431): clean",
+            vec![forged("j", bad("oversized"))],
+            at(0).refused(1_000, Cause::Http(431)),
+            vec![],
+        ),
+        row(
             "bad token: our own abort proves nothing",
             alg_none(),
             at(0).aborted(1_000),

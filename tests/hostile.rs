@@ -313,6 +313,11 @@ async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
     let hint = s.hint.clone().unwrap_or_default();
     assert!(hint.contains("http_401 ×4"), "{hint}");
     assert!(hint.contains("secret"), "{hint}");
+    // The liveness "violations" it caused are shown as what they are.
+    let mut text = Vec::new();
+    stampede::report::render(s, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("not findings: see the verdict"), "{text}");
 }
 
 #[tokio::test]

@@ -226,7 +226,19 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         .iter()
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
-    writeln!(w, "\nviolations   {}  ({})", v.total, parts.join(", "))?;
+    // Against a target the run could not judge, what the oracles saw is the
+    // misconfiguration, not a race: say so beside the count.
+    let note = if s.verdict.exercised() {
+        ""
+    } else {
+        "  not findings: see the verdict"
+    };
+    writeln!(
+        w,
+        "\nviolations   {}  ({}){note}",
+        v.total,
+        parts.join(", ")
+    )?;
     for x in v.first.iter().take(5) {
         writeln!(
             w,

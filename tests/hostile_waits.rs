@@ -637,3 +637,61 @@ async fn ctrl_c_stops_hunt_confirmations_within_a_second() {
     assert!(found.rate.runs < 50);
     runner.close().await;
 }
+
+/// A paced script against a server that never completes an answer: `repeat` with `every`
+/// sends without waiting, each `expect` open until its `within` runs out.
+fn paced_unanswered(in_flight: Option<usize>) -> String {
+    let limits = in_flight.map_or(String::new(), |n| {
+        format!("[limits]\nmax_in_flight = {n}\n")
+    });
+    format!(
+        r#"
+name = "paced"
+duration = "1500ms"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+{limits}
+[[group]]
+name = "pacers"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ repeat = 100000, every = "1ms", steps = [
+    {{ send = {{ type = "user_message", run_id = "r-{{{{run}}}}" }} }},
+    {{ expect = "started done", correlate = "run_id", within = "300ms" }},
+  ] }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_connection_holds_at_most_max_in_flight_open_expectations() {
+    let fake = spawn(Behaviour::AnswersHalf).await;
+    const BOUND_IN_FLIGHT: u64 = 8;
+    let (bounded, _) = run(
+        &fake.url,
+        &paced_unanswered(Some(BOUND_IN_FLIGHT as usize)),
+        CancellationToken::new(),
+    )
+    .await;
+    let sent = bounded.results.summary.counters.messages_sent;
+    // Each expectation stays open 300 ms: in a 1.5 s run at most 8 are open at a time, so
+    // at most 8 per 300 ms (plus the first batch) go out, whatever the pacing asks for.
+    let most = BOUND_IN_FLIGHT * (1500 / 300 + 2);
+    assert!(
+        (BOUND_IN_FLIGHT..=most).contains(&sent),
+        "sent {sent} with max_in_flight = {BOUND_IN_FLIGHT}; expected {BOUND_IN_FLIGHT}..={most}"
+    );
+    // The default bound (256) lets the same pacing send far more: the bound above is what
+    // held it back, not the machine.
+    let (free, _) = run(&fake.url, &paced_unanswered(None), CancellationToken::new()).await;
+    let free_sent = free.results.summary.counters.messages_sent;
+    assert!(
+        free_sent > most,
+        "sent {free_sent} with the default bound; expected more than {most}"
+    );
+}

@@ -378,6 +378,27 @@ pub struct Limits {
         skip_serializing_if = "is_default_send_timeout"
     )]
     pub send_timeout: Duration,
+    /// Expectations one connection may have open at once (an open-model script, `every`
+    /// paced, sends without waiting for answers). At the bound the connection reads until
+    /// one is met or times out before it sends again; the wait shows as generator lag. It
+    /// keeps a client that falls behind from holding every unanswered request of its
+    /// backlog. Left out of plan files when it is the default.
+    #[serde(
+        default = "default_max_in_flight",
+        skip_serializing_if = "is_default_max_in_flight"
+    )]
+    pub max_in_flight: usize,
+}
+
+/// The default `[limits] max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+fn default_max_in_flight() -> usize {
+    DEFAULT_MAX_IN_FLIGHT
+}
+
+fn is_default_max_in_flight(n: &usize) -> bool {
+    *n == DEFAULT_MAX_IN_FLIGHT
 }
 
 /// Connections one scenario may plan, over all groups: connection ids are u32 and every
@@ -410,6 +431,7 @@ impl Default for Limits {
             max_message_bytes: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

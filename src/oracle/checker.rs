@@ -339,6 +339,11 @@ impl ConnChecker {
         self.pending.iter().any(|p| p.id == id)
     }
 
+    /// Expectations open now.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }

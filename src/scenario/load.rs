@@ -46,7 +46,12 @@ const TOP_KEYS: &[&str] = &[
     "thresholds",
     "hunt",
 ];
-const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout", "send_timeout"];
+const LIMITS_KEYS: &[&str] = &[
+    "max_message_bytes",
+    "handshake_timeout",
+    "send_timeout",
+    "max_in_flight",
+];
 const ORACLE_KEYS: &[&str] = &[
     "type_field",
     "error_event",
@@ -319,6 +324,13 @@ fn limits(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Limits {
         max,
         defaults.max_message_bytes as i128,
     );
+    let in_flight = f.int_or(
+        cx,
+        "max_in_flight",
+        1,
+        u32::MAX.into(),
+        defaults.max_in_flight as i128,
+    );
     Limits {
         max_message_bytes: usize::try_from(bytes).unwrap_or(defaults.max_message_bytes),
         handshake_timeout: f.positive_duration_or(
@@ -327,6 +339,7 @@ fn limits(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Limits {
             defaults.handshake_timeout,
         ),
         send_timeout: f.positive_duration_or(cx, "send_timeout", defaults.send_timeout),
+        max_in_flight: usize::try_from(in_flight).unwrap_or(defaults.max_in_flight),
     }
 }
 

@@ -419,6 +419,13 @@ impl ConnRun {
         self.drain_checker_samples().await;
         if expect.wait {
             self.pump(None, |ch| !ch.is_pending(id)).await;
+        } else {
+            // Open model: at the in-flight bound, read until one ends (each has a deadline)
+            // before sending more, so a client that falls behind does not hold its backlog.
+            let bound = self.ctx.plan.limits.max_in_flight;
+            if self.checker.pending_count() >= bound {
+                self.pump(None, |ch| ch.pending_count() < bound).await;
+            }
         }
     }
 

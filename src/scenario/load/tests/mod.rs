@@ -202,6 +202,7 @@ steps = [
             max_message_bytes: 4096,
             handshake_timeout: ms(3000),
             send_timeout: ms(2500),
+            max_in_flight: 256,
         },
         thresholds: vec![],
         hunt: HuntSpec::default(),

@@ -214,6 +214,7 @@ fn limits_and_oracles_are_checked() {
             max_message_bytes: 2048,
             handshake_timeout: ms(10_000),
             send_timeout: ms(10_000),
+            max_in_flight: 256,
         }
     );
 }

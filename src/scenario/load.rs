@@ -49,6 +49,7 @@ const TOP_KEYS: &[&str] = &[
 const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout", "send_timeout"];
 const ORACLE_KEYS: &[&str] = &[
     "type_field",
+    "learn",
     "error_event",
     "identity",
     "sequence",
@@ -362,6 +363,8 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session: session::session(cx, &f),
+        learn: f.bool_or(cx, "learn", defaults.learn),
+        ..defaults
     }
 }
 

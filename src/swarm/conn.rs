@@ -259,6 +259,7 @@ impl ConnRun {
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
+                    self.checker.on_sent(message);
                     // `{{$name}}` captures are known only now: the cursor yields them as written.
                     let text = if self.checker.captures.is_empty() {
                         message.to_string()
@@ -321,6 +322,7 @@ impl ConnRun {
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take(),
             attempts: std::mem::take(&mut self.attempts),
+            observed: self.checker.observed.take(),
         }
     }
 

@@ -100,6 +100,7 @@ pub(crate) fn summary() -> Summary {
         verdict: Verdict::Clean,
         shard: None,
         merged_from: None,
+        learned: Default::default(),
         oracles: vec![
             OracleKind::Completeness,
             OracleKind::Identity,

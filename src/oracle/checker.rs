@@ -738,7 +738,7 @@ impl ConnChecker {
                 continue;
             };
             if value.as_str() != Some(self.who.sub.as_str()) {
-                let expected = format!("{field} = {} (learned)", self.who.sub);
+                let expected = format!("{field} = {}", self.who.sub);
                 self.violate_learned(
                     OracleKind::Identity,
                     now,
@@ -757,7 +757,7 @@ impl ConnChecker {
             let seq = value.as_i64();
             let last = self.learned_seq.get(i).copied().flatten();
             if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
-                let expected = format!("{field} = {} (learned)", last.saturating_add(1));
+                let expected = format!("{field} = {}", last.saturating_add(1));
                 self.violate_learned(
                     OracleKind::Ordering,
                     now,
@@ -817,7 +817,7 @@ impl ConnChecker {
             return;
         }
         let expected = format!(
-            "{} gets back {} before its expectation is met (learned)",
+            "{} gets back {} before its expectation is met",
             span.request,
             reply.events.join(", ")
         );

@@ -15,6 +15,7 @@
 //!
 //! Anything that failed on any calibration connection is dropped, never reported.
 
+use crate::model::words::plural;
 use crate::model::{Cause, LearnedOracles, LearnedReply, Observation, OracleSpec};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -279,8 +280,11 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     let _ = writeln!(t, "# Learned by calibrating against {origin}:");
     let _ = writeln!(
         t,
-        "# {} of {} valid-token connections accepted (101), {} messages seen, {} candidates dropped.",
-        p.valid.1, p.valid.0, p.messages, p.dropped
+        "# {} of {} valid-token connections accepted (101), {} seen, {} dropped.",
+        p.valid.1,
+        p.valid.0,
+        plural(p.messages as u64, "message"),
+        plural(p.dropped as u64, "candidate")
     );
     let _ = writeln!(
         t,

@@ -31,6 +31,10 @@ const SPAN_KINDS: usize = 64;
 struct Span {
     request: String,
     events: BTreeSet<String>,
+    /// The first expectation registered after the request: the span closes when it ends.
+    /// Another request before that replaces the span unjudged (requests in flight together
+    /// share their replies, so no span could be told apart).
+    expect: Option<ExpectId>,
 }
 
 /// Who a connection is, for violation records.
@@ -307,6 +311,13 @@ impl ConnChecker {
     ) -> ExpectId {
         let id = ExpectId(self.next_id);
         self.next_id += 1;
+        if let Some(span) = self
+            .span
+            .as_mut()
+            .filter(|s| s.expect.is_none() && !plan.absent)
+        {
+            span.expect = Some(id);
+        }
         self.counts.expectations += 1;
         let mut pending = Pending {
             id,
@@ -629,7 +640,7 @@ impl ConnChecker {
 
     fn resolve(&mut self, idx: usize, how: Resolution) {
         let p = self.pending.remove(idx);
-        if !p.absent {
+        if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
             self.close_span(how == Resolution::Met);
         }
         for event in p.state.arrived_required() {
@@ -780,6 +791,7 @@ impl ConnChecker {
         self.span = kind_of(&self.spec, msg).map(|request| Span {
             request,
             events: BTreeSet::new(),
+            expect: None,
         });
     }
 

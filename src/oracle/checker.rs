@@ -246,6 +246,9 @@ pub struct ConnChecker {
     span: Option<Span>,
     /// What this connection saw, when calibrating; taken by the task at the end.
     pub observed: Option<Box<Observation>>,
+    /// Whether learned invariants apply (off for forged tokens: what calibration learned
+    /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
+    learned_on: bool,
 }
 
 impl ConnChecker {
@@ -277,6 +280,7 @@ impl ConnChecker {
             learned_seq: vec![None; spec.learned.sequence.len()],
             span: None,
             observed: spec.calibrating.then(Box::default),
+            learned_on: true,
             spec,
         }
     }
@@ -286,6 +290,13 @@ impl ConnChecker {
     /// `max_buffered` messages per connection): only for scripts that need it.
     pub fn with_bodies(mut self) -> Self {
         self.keep_bodies = true;
+        self
+    }
+
+    /// Turns the learned invariants off for this connection: its token is forged or
+    /// time-shifted, so what valid tokens taught does not apply to it.
+    pub fn without_learned(mut self) -> Self {
+        self.learned_on = false;
         self
     }
 
@@ -739,6 +750,9 @@ impl ConnChecker {
     /// Learned identity and sequence fields (a field the scenario declares is judged by the
     /// declared oracle only).
     fn check_learned(&mut self, msg: &Value, now: Instant) {
+        if !self.learned_on {
+            return;
+        }
         let spec = self.spec.clone();
         let learned = &spec.learned;
         for field in &learned.identity {
@@ -785,7 +799,8 @@ impl ConnChecker {
     /// A request went out on this connection: opens its reply span when learned
     /// completeness or calibration needs one (its kind by the scenario's `type_field`).
     pub fn on_sent(&mut self, msg: &Value) {
-        if self.observed.is_none() && self.spec.learned.replies.is_empty() {
+        let judged = self.learned_on && !self.spec.learned.replies.is_empty();
+        if self.observed.is_none() && !judged {
             return;
         }
         self.span = kind_of(&self.spec, msg).map(|request| Span {

@@ -49,7 +49,6 @@ const TOP_KEYS: &[&str] = &[
 const LIMITS_KEYS: &[&str] = &["max_message_bytes", "handshake_timeout", "send_timeout"];
 const ORACLE_KEYS: &[&str] = &[
     "type_field",
-    "learn",
     "error_event",
     "identity",
     "sequence",
@@ -62,6 +61,7 @@ const ORACLE_KEYS: &[&str] = &[
     "accepted",
     "kinds",
     "record_separator",
+    "learn",
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;

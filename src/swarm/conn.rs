@@ -198,6 +198,14 @@ impl ConnRun {
         if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
         }
+        let forged = ctx
+            .plan
+            .tokens
+            .get(plan.token as usize)
+            .is_some_and(|t| t.forge.is_some());
+        if forged {
+            checker = checker.without_learned();
+        }
         ConnRun {
             ctx,
             index,

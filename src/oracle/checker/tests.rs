@@ -715,3 +715,13 @@ fn a_calibrating_checker_records_messages_and_reply_spans() {
         )]
     );
 }
+
+#[test]
+fn a_forged_token_is_not_judged_by_what_valid_tokens_taught() {
+    let mut c = learned_checker().without_learned();
+    let now = Instant::now();
+    // A lenient server echoes the forged token's empty `sub`: not a learned violation.
+    c.on_message(&json!({"type": "x", "data": {"owner": "", "n": 7}}), now);
+    c.on_message(&json!({"type": "x", "data": {"owner": "", "n": 3}}), now);
+    assert_eq!(c.violated, 0);
+}

@@ -8,13 +8,16 @@
 //!   it, present on every calibration connection, with at least two distinct users (a
 //!   field that is the same for everyone cannot be identity);
 //! - sequence: an integer field that went up by exactly one on every connection, seen at
-//!   least three times on each, starting at the same value on each (a counter shared by
-//!   the whole server would have gone on from where the previous connection left it);
+//!   least three times on each, in messages of at least two kinds, starting at the same
+//!   value on each (a counter shared by the whole server would have gone on from where the
+//!   previous connection left it), on connections that walked their whole script (a
+//!   counter inside one reply restarts with the next request);
 //! - replies: the event kinds every request of a kind got back before its expectation
 //!   was met, from at least two connections.
 //!
 //! Anything that failed on any calibration connection is dropped, never reported.
 
+use super::frame::kind_of;
 use crate::model::words::plural;
 use crate::model::{Cause, LearnedOracles, LearnedReply, Observation, OracleSpec};
 use serde_json::Value;
@@ -38,6 +41,9 @@ pub struct Sample<'a> {
     /// The token's subject.
     pub sub: &'a str,
     pub observed: &'a Observation,
+    /// Whether the connection walked its whole script (not cut by calibration's bound): a
+    /// counter seen over part of a script may restart later in it.
+    pub complete: bool,
 }
 
 /// What calibration learned, and the facts it only states.
@@ -70,7 +76,11 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
     } else {
         Vec::new()
     };
-    let (sequence, lost) = sequence(samples);
+    let (sequence, lost) = if samples.iter().all(|s| s.complete) {
+        sequence(spec, samples)
+    } else {
+        (Vec::new(), 0)
+    };
     dropped += lost;
     let sequence = sequence
         .into_iter()
@@ -174,28 +184,37 @@ fn identity(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
 }
 
 /// Sequence candidates and how many were dropped.
-fn sequence(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
+fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     if samples.is_empty() {
         return (Vec::new(), 0);
     }
-    // Per path, per connection: (first value, occurrences, always +1).
-    let mut per_conn: Vec<BTreeMap<Vec<String>, (i64, usize, bool)>> = Vec::new();
+    // Per path, per connection: (first value, occurrences, always +1, message kinds). A
+    // counter carried by one kind only (a step number inside one reply) may restart with
+    // each request: it must run across at least two kinds.
+    type Seen = (i64, usize, bool, BTreeSet<String>);
+    let mut per_conn: Vec<BTreeMap<Vec<String>, Seen>> = Vec::new();
     for s in samples {
-        let mut here: BTreeMap<Vec<String>, (i64, usize, bool)> = BTreeMap::new();
+        let mut here: BTreeMap<Vec<String>, Seen> = BTreeMap::new();
         let mut last: BTreeMap<Vec<String>, i64> = BTreeMap::new();
         for (i, msg) in s.observed.messages.iter().enumerate() {
             if s.observed.streams.contains(&i) {
                 // A reconnect restarts per-connection counters.
                 last.clear();
             }
+            let kind = kind_of(spec, msg).unwrap_or_default();
             let mut ls = Vec::new();
             leaves(msg, &mut ls);
             for (path, v) in ls {
                 let Some(n) = v.as_i64().filter(|_| v.is_i64() || v.is_u64()) else {
                     continue;
                 };
-                let entry = here.entry(path.clone()).or_insert((n, 0, true));
+                let entry = here
+                    .entry(path.clone())
+                    .or_insert((n, 0, true, BTreeSet::new()));
                 entry.1 += 1;
+                if entry.3.len() < 2 {
+                    entry.3.insert(kind.clone());
+                }
                 if let Some(prev) = last.get(&path) {
                     entry.2 &= n == prev.saturating_add(1);
                 }
@@ -208,14 +227,16 @@ fn sequence(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     let mut kept = Vec::new();
     let mut dropped = 0;
     for path in paths {
-        let all: Vec<&(i64, usize, bool)> = per_conn.iter().filter_map(|m| m.get(path)).collect();
-        let starts: BTreeSet<i64> = all.iter().map(|(first, _, _)| *first).collect();
+        let all: Vec<&Seen> = per_conn.iter().filter_map(|m| m.get(path)).collect();
+        let starts: BTreeSet<i64> = all.iter().map(|(first, ..)| *first).collect();
         let counter = all.len() == samples.len()
-            && all.iter().all(|(_, n, up)| *n >= MIN_SEQUENCE && *up)
+            && all
+                .iter()
+                .all(|(_, n, up, kinds)| *n >= MIN_SEQUENCE && *up && kinds.len() >= 2)
             && starts.len() == 1;
         if counter {
             kept.push(path_text(path));
-        } else if all.iter().any(|(_, n, up)| *n >= 2 && *up) {
+        } else if all.iter().any(|(_, n, up, _)| *n >= 2 && *up) {
             dropped += 1;
         }
     }

@@ -37,13 +37,13 @@ pub async fn calibrate(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Proposal, RunError> {
-    let mut observed: Vec<(String, Observation)> = Vec::new();
+    let mut observed: Vec<(String, Observation, bool)> = Vec::new();
     let mut valid = (0, 0);
     for conn in valid_conns(plan) {
         if cancel.is_cancelled() {
             break;
         }
-        let report = once(plan, conn, bound, opts, cancel).await?;
+        let (report, complete) = once(plan, conn, bound, opts, cancel).await?;
         valid.0 += 1;
         let sub = plan
             .tokens
@@ -58,17 +58,22 @@ pub async fn calibrate(
             break;
         };
         valid.1 += 1;
-        observed.push((sub, report.observed.map(|o| *o).unwrap_or_default()));
+        let seen = report.observed.map(|o| *o).unwrap_or_default();
+        observed.push((sub, seen, complete));
     }
     let samples: Vec<Sample<'_>> = observed
         .iter()
-        .map(|(sub, o)| Sample { sub, observed: o })
+        .map(|(sub, observed, complete)| Sample {
+            sub,
+            observed,
+            complete: *complete,
+        })
         .collect();
     let mut proposal = learn::propose(&plan.oracles, &samples);
     proposal.valid = valid;
     if valid.1 > 0 {
         if let Some((conn, name)) = bad_conn(plan) {
-            if let Some(report) = once(plan, conn, bound, opts, cancel).await? {
+            if let (Some(report), _) = once(plan, conn, bound, opts, cancel).await? {
                 let answer = match report.attempts.first() {
                     Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
                     Some(a) => a
@@ -125,14 +130,15 @@ fn opens(plan: &Plan, c: &ConnPlan) -> bool {
     }
 }
 
-/// Runs `conn` alone, at once, observed; its report, `None` when it made none.
+/// Runs `conn` alone, at once, observed: its report (`None` when it made none), and
+/// whether it walked its whole script (neither the bound nor Ctrl-C cut it).
 async fn once(
     plan: &Plan,
     conn: &ConnPlan,
     bound: &Bound,
     opts: &RunOptions,
     cancel: &CancellationToken,
-) -> Result<Option<ConnReport>, RunError> {
+) -> Result<(Option<ConnReport>, bool), RunError> {
     let solo = solo(plan, conn);
     let dialer = dialer(&solo, bound, opts, cancel).await?;
     let tokens = auth::mint_all(&solo.tokens, &solo.auth, &bound.keys)?;
@@ -145,7 +151,8 @@ async fn once(
         cancel.child_token(),
     )
     .await;
-    Ok(out.reports.into_iter().next())
+    let complete = !out.hit_duration && !out.interrupted;
+    Ok((out.reports.into_iter().next(), complete))
 }
 
 /// A plan of `conn` alone: started at once, no collide barrier, rendezvous that release a

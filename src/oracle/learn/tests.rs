@@ -17,7 +17,7 @@ fn obs(messages: Vec<Value>, spans: &[(&str, &[&str])]) -> Observation {
 /// A correct server's stream for `sub`: identity in a nested field, a counter from 1.
 fn stream(sub: &str, odd: Value) -> Observation {
     let msgs = (1..=4)
-        .map(|i| json!({"type": "ev", "seq": i, "data": {"owner": sub}, "odd": odd.clone()}))
+        .map(|i| json!({"type": if i == 1 { "hello" } else { "ev" }, "seq": i, "data": {"owner": sub}, "odd": odd.clone()}))
         .collect();
     obs(
         msgs,
@@ -38,10 +38,12 @@ fn learns_nested_identity_sequence_and_replies() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "bob",
                 observed: &b,
+                complete: true,
             },
         ],
     );
@@ -65,10 +67,12 @@ fn a_field_that_fails_on_one_connection_is_dropped() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "bob",
                 observed: &b,
+                complete: true,
             },
         ],
     );
@@ -86,16 +90,20 @@ fn one_user_or_a_shared_counter_teaches_nothing() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
         ],
     );
     assert!(p.learned.identity.is_empty());
     // A counter the whole server shares goes on across connections: not per connection.
-    let b_msgs = (5..=8).map(|i| json!({"type": "ev", "seq": i})).collect();
+    let b_msgs = (5..=8)
+        .map(|i| json!({"type": if i == 5 { "hello" } else { "ev" }, "seq": i}))
+        .collect();
     let b = obs(b_msgs, &[]);
     let p = propose(
         &OracleSpec::default(),
@@ -103,10 +111,12 @@ fn one_user_or_a_shared_counter_teaches_nothing() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "bob",
                 observed: &b,
+                complete: true,
             },
         ],
     );
@@ -128,10 +138,12 @@ fn declared_fields_are_not_duplicated() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "bob",
                 observed: &b,
+                complete: true,
             },
         ],
     );
@@ -155,10 +167,12 @@ fn the_toml_parses_as_oracle_tables() {
             Sample {
                 sub: "alice",
                 observed: &a,
+                complete: true,
             },
             Sample {
                 sub: "bob",
                 observed: &b,
+                complete: true,
             },
         ],
     );
@@ -170,4 +184,52 @@ fn the_toml_parses_as_oracle_tables() {
         Some("data.owner")
     );
     assert_eq!(v["oracles"]["sequence"]["field"].as_str(), Some("seq"));
+}
+
+#[test]
+fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
+    // `step` counts inside one reply kind: it would restart with the next request.
+    let msgs = |sub: &str| {
+        (1..=4)
+            .map(|i| json!({"type": "thinking", "step": i, "user": sub}))
+            .collect()
+    };
+    let a = obs(msgs("alice"), &[]);
+    let b = obs(msgs("bob"), &[]);
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
+    assert_eq!(p.learned.identity, vec!["user".to_string()]);
+    // A good counter, but calibration cut a script short: not learned.
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: false,
+            },
+        ],
+    );
+    assert!(p.learned.sequence.is_empty());
 }

@@ -750,7 +750,8 @@ impl ConnChecker {
     /// Learned identity and sequence fields (a field the scenario declares is judged by the
     /// declared oracle only).
     fn check_learned(&mut self, msg: &Value, now: Instant) {
-        if !self.learned_on {
+        let l = &self.spec.learned;
+        if !self.learned_on || (l.identity.is_empty() && l.sequence.is_empty()) {
             return;
         }
         let spec = self.spec.clone();

@@ -74,6 +74,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Render a run's results as one self-contained HTML page.
     Report(ReportArgs),
+    /// Calibrate against the target (a few connections, one at a time) and print the
+    /// invariants it always kept, as TOML to paste into the scenario's `[oracles]`.
+    Learn(LearnArgs),
     /// Hunt for a race: round after round of seeded variations until a violation or the budget.
     Hunt(hunt::HuntArgs),
     /// Replay a repro file N times and report how often it reproduces.
@@ -149,6 +152,21 @@ pub struct RunArgs {
     /// their results are merged into one.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
+    /// Do not calibrate first: check only the scenario's declared oracles (see
+    /// `stampede learn`; `[oracles] learn = false` does the same from the scenario).
+    #[arg(long)]
+    pub no_learn: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub target: hunt::TargetArgs,
+    /// Seed; overrides the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -295,6 +313,7 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Serve(args) => serve(args, cancel).await,
         Command::Compare(args) => results::compare(args),
         Command::Report(args) => results::html_report(&args),
+        Command::Learn(args) => learn_command(args, cancel).await,
         Command::Hunt(args) => hunt::hunt_command(args, cancel).await,
         Command::Replay(args) => hunt::replay_command(args, cancel).await,
         Command::Shrink(args) => hunt::shrink_command(args, cancel).await,
@@ -391,8 +410,41 @@ impl RunArgs {
             thresholds: Vec::new(),
             shard: self.shard,
             source: self.source_addr,
+            learn: !self.no_learn,
         }
     }
+}
+
+/// `stampede learn`: calibrates against the target (the built-in reference server when
+/// none is named) and prints the proposal as TOML on stdout.
+async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    let scenario = scenario::load_file(&args.scenario)?;
+    let plan = plan::build(&scenario, scenario.seed_or(args.seed));
+    let target = args.target.choose(scenario.target.as_deref());
+    let opts = RunOptions {
+        tls: TlsOptions {
+            ca_file: args.target.ca_file.clone(),
+            insecure: args.target.insecure,
+        },
+        ..RunOptions::default()
+    };
+    let bound = run::bind(&target, &plan, &cancel).await?;
+    if bound.is_reference() {
+        eprintln!(
+            "no target given: learning from the built-in reference server at {}",
+            bound.url
+        );
+    }
+    development_secret_notice(&bound);
+    let proposal = run::learn::calibrate(&plan, &bound, &opts, &cancel).await;
+    let url = bound.url.clone();
+    bound.close().await;
+    let proposal = proposal?;
+    outln!(
+        "{}",
+        crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
+    )?;
+    Ok(exit::CLEAN)
 }
 
 /// One run with live progress on stderr (unless `quiet`), and a notice when it goes to

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub mod capacity;
+pub mod learn;
 pub use capacity::CapacityError;
 
 /// Why a run could not be made (as opposed to what it found in the target).
@@ -175,6 +176,11 @@ pub struct RunOptions {
     /// The local address connections are made from (`--source-addr`): spreads a big run
     /// over several loopback addresses, each with its own ephemeral ports.
     pub source: Option<IpAddr>,
+    /// Calibrate before the load and check what was learned ([`learn`]), unless the
+    /// scenario says `[oracles] learn = false` or the plan already carries learned
+    /// invariants. Off by default for library callers; the `run` and `hunt` commands turn
+    /// it on unless `--no-learn`.
+    pub learn: bool,
 }
 
 impl Default for RunOptions {
@@ -192,6 +198,7 @@ impl Default for RunOptions {
             thresholds: Vec::new(),
             shard: None,
             source: None,
+            learn: false,
         }
     }
 }
@@ -298,20 +305,8 @@ pub async fn execute(
     opts: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
-    let endpoint = resolve(&bound.url, plan.limits.handshake_timeout, &cancel).await?;
-    let tls = if endpoint.tls {
-        Some(tokio_rustls::TlsConnector::from(swarm::client_config(
-            &opts.tls,
-        )?))
-    } else {
-        None
-    };
-    let dialer = Dialer {
-        endpoint,
-        tls,
-        limits: plan.limits,
-        source: opts.source,
-    };
+    let (plan, learned) = calibrated(plan, bound, opts, &cancel).await?;
+    let dialer = dialer(&plan, bound, opts, &cancel).await?;
     let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
     // A server may echo a token back; nothing it sent reaches a result with one in it.
     let redactor = auth::Redactor::new(&tokens);
@@ -340,8 +335,53 @@ pub async fn execute(
     let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
+        if let Some(text) = &learned {
+            results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
+        }
     }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// Calibrates first when `opts` asks for it and the plan lets it: the plan with what was
+/// learned, and the learned invariants as TOML (for `learned.toml`). Unchanged otherwise.
+async fn calibrated(
+    plan: Arc<Plan>,
+    bound: &Bound,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<(Arc<Plan>, Option<String>), RunError> {
+    if !opts.learn || !plan.oracles.learn || !plan.oracles.learned.is_empty() {
+        return Ok((plan, None));
+    }
+    let proposal = learn::calibrate(&plan, bound, opts, cancel).await?;
+    let text = oracle::learn::to_toml(&proposal, &plan.oracles, &bound.url);
+    let mut learned = (*plan).clone();
+    learned.oracles.learned = proposal.learned;
+    Ok((Arc::new(learned), Some(text)))
+}
+
+/// The dialer for `plan`'s connections to the bound target (its host resolved, TLS set up
+/// when the URL asks for it).
+async fn dialer(
+    plan: &Plan,
+    bound: &Bound,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<Dialer, RunError> {
+    let endpoint = resolve(&bound.url, plan.limits.handshake_timeout, cancel).await?;
+    let tls = if endpoint.tls {
+        Some(tokio_rustls::TlsConnector::from(swarm::client_config(
+            &opts.tls,
+        )?))
+    } else {
+        None
+    };
+    Ok(Dialer {
+        endpoint,
+        tls,
+        limits: plan.limits,
+        source: opts.source,
+    })
 }
 
 /// Resolves the target's host: bounded by `limit` (a resolver that never answers must not

@@ -44,6 +44,10 @@ pub struct HuntArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Do not calibrate first: check only the scenario's declared oracles (see
+    /// `stampede learn`).
+    #[arg(long)]
+    pub no_learn: bool,
     /// Wall-clock budget for the whole hunt.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub budget: Duration,
@@ -145,11 +149,13 @@ async fn runner(
     plan: &Plan,
     target: &Target,
     args: &TargetArgs,
+    learn: bool,
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<Runner, Error> {
     let opts = RunOptions {
         tls: args.tls(),
+        learn,
         ..RunOptions::default()
     };
     let runner = Runner::start(target, plan, opts, cancel).await?;
@@ -207,7 +213,11 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());
     let quiet = args.output.quiet;
-    let runner = runner(&probe, &target, &args.target, quiet, cancel).await?;
+    let learn = !args.no_learn;
+    let runner = runner(&probe, &target, &args.target, learn, quiet, cancel).await?;
+    if learn && !quiet {
+        eprintln!("{}", crate::report::learned_line(&runner.learned));
+    }
     let against = describe(&runner);
     let opts = HuntOptions {
         budget: args.budget,
@@ -319,6 +329,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         &repro.plan,
         &target,
         &args.target,
+        false,
         args.output.quiet,
         cancel,
     )
@@ -367,6 +378,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         &repro.plan,
         &target,
         &args.target,
+        false,
         args.output.quiet,
         cancel,
     )

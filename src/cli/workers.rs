@@ -101,6 +101,9 @@ async fn spawn_all(
         if args.target.insecure {
             cmd.arg("--insecure");
         }
+        if args.no_learn {
+            cmd.arg("--no-learn");
+        }
         if loopback {
             cmd.args(["--source-addr", &source_addr(i).to_string()]);
         }

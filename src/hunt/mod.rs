@@ -47,6 +47,10 @@ pub struct Runner {
     pub bound: Bound,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
+    /// What calibration learned when `opts.learn` asked for it (once, at the start): every
+    /// plan this runner runs checks it, unless the plan carries its own or its scenario
+    /// says `[oracles] learn = false`.
+    pub learned: crate::model::LearnedOracles,
 }
 
 impl Runner {
@@ -59,11 +63,22 @@ impl Runner {
         cancel: CancellationToken,
     ) -> Result<Runner, Error> {
         let bound = run::bind(target, plan, &cancel).await?;
+        let mut learned = crate::model::LearnedOracles::default();
+        if opts.learn && plan.oracles.learn {
+            learned = run::learn::calibrate(plan, &bound, &opts, &cancel)
+                .await?
+                .learned;
+        }
         Ok(Runner {
             target: target.clone(),
             bound,
-            opts,
+            // Learned once here; the runs themselves do not calibrate again.
+            opts: RunOptions {
+                learn: false,
+                ..opts
+            },
             cancel,
+            learned,
         })
     }
 
@@ -127,7 +142,11 @@ impl Runner {
             out: None,
             ..self.opts.clone()
         };
-        let plan = Arc::new(fresh_keys(plan));
+        let mut plan = fresh_keys(plan);
+        if plan.oracles.learn && plan.oracles.learned.is_empty() {
+            plan.oracles.learned = self.learned.clone();
+        }
+        let plan = Arc::new(plan);
         let live = Arc::new(Live::default());
         let cancel = self.cancel.child_token();
         let run = run::execute(plan, &self.bound, live, &opts, cancel.clone());
@@ -429,6 +448,8 @@ pub async fn hunt(
         let cut_by_us = cut || outcome.plan.duration < scenario.duration;
         // What was actually run (its duration capped by the budget) is what a repro keeps.
         plan.duration = outcome.plan.duration;
+        // A repro keeps the learned invariants its run checked, so replays check them too.
+        plan.oracles.learned = outcome.plan.oracles.learned.clone();
         let violations = outcome.results.summary.violations.total;
         progress(&Progress {
             round,

@@ -764,6 +764,7 @@ mod tests {
             seen: seen.into(),
             correlation: corr.map(str::to_string),
             involved: Vec::new(),
+            learned: false,
         }
     }
 

@@ -372,6 +372,8 @@ pub struct ConnReport {
     /// handshake), as the server gave it.
     pub answer: Option<Answer>,
     pub attempts: Vec<Attempt>,
+    /// What a calibration connection observed; `None` outside calibration.
+    pub observed: Option<Box<super::learned::Observation>>,
 }
 
 /// What a server answered instead of a 101, or how the handshake broke: the status line
@@ -523,6 +525,10 @@ pub struct Violation {
     /// Every connection the violation rests on (session oracles), so the interleaving shows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub involved: Vec<Involved>,
+    /// Whether the broken invariant was learned by calibration rather than declared by
+    /// the scenario. Absent (false) in results written before learning existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
 }
 
 /// A bad token whose refusal is the server's policy, accepted by the server: a finding of

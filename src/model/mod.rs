@@ -5,6 +5,7 @@
 //! - [`plan`]: a compiled plan (what the swarm runs and a repro stores);
 //! - [`history`]: what a run saw (attempts, causes, counters, probes, violations);
 //! - [`names`]: phases, oracle kinds, stop reasons and verdicts;
+//! - [`learned`]: invariants learned by calibration, and what calibration observed;
 //! - [`bad_token`]: the bad-token catalogue;
 //! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
 //! - [`units`]: durations as integer microseconds in serde;
@@ -12,6 +13,7 @@
 
 pub mod bad_token;
 pub mod history;
+pub mod learned;
 pub mod names;
 pub mod path;
 pub mod plan;
@@ -24,6 +26,7 @@ pub use history::{
     Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
     LenientAcceptance, Outcome, Probe, RendezvousInfo, Tally, Violation,
 };
+pub use learned::{LearnedOracles, LearnedReply, Observation};
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
     script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,

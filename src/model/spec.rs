@@ -3,6 +3,7 @@
 //! These types carry no TOML spans: every check that needs a file position happens
 //! while loading (see `load.rs`), so anything downstream can trust these values.
 
+use super::learned::LearnedOracles;
 use super::units::{duration_us, durations_us, opt_duration_us};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -342,6 +343,26 @@ pub struct OracleSpec {
     /// Cross-connection oracles on tokens and sessions.
     #[serde(default)]
     pub session: SessionOracles,
+    /// `[oracles] learn`: whether `run` and `hunt` calibrate first and check what they
+    /// learned (default on; `--no-learn` also turns it off).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub learn: bool,
+    /// Invariants learned by calibration, filled in by the run (never by the scenario
+    /// file); empty when nothing was learned. Left out of plan files when empty.
+    #[serde(default, skip_serializing_if = "LearnedOracles::is_empty")]
+    pub learned: LearnedOracles,
+    /// Set by the calibration phase only: every connection records an
+    /// [`Observation`](super::learned::Observation). Never read from or written to files.
+    #[serde(skip)]
+    pub calibrating: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 impl Default for OracleSpec {
@@ -356,6 +377,9 @@ impl Default for OracleSpec {
             max_buffered: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),
+            learn: true,
+            learned: LearnedOracles::default(),
+            calibrating: false,
         }
     }
 }

@@ -3,13 +3,14 @@
 use super::frame::{describe, fill, fill_str, kind_of, passes};
 use super::pattern::{Fed, PatternState};
 use crate::model::path::lookup;
+use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
     Test, Violation,
 };
 use crate::plan::json_key;
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -22,6 +23,19 @@ const RECENT_DONE: usize = 64;
 const SEEN_KEPT: usize = 16;
 /// Steps named in an early-end violation; the rest are only counted.
 const STEPS_NAMED: usize = 3;
+/// Event kinds remembered per reply span (a hostile server may invent any number).
+const SPAN_KINDS: usize = 64;
+
+/// The replies to the latest request: its kind and the event kinds received since it was
+/// sent, until the first expectation after it ended (learned completeness).
+struct Span {
+    request: String,
+    events: BTreeSet<String>,
+    /// The first expectation registered after the request: the span closes when it ends.
+    /// Another request before that replaces the span unjudged (requests in flight together
+    /// share their replies, so no span could be told apart).
+    expect: Option<ExpectId>,
+}
 
 /// Who a connection is, for violation records.
 #[derive(Debug, Clone)]
@@ -226,6 +240,15 @@ pub struct ConnChecker {
     pub captures: BTreeMap<String, Value>,
     /// Keep buffered messages' bodies (some expectation tests fields or captures).
     keep_bodies: bool,
+    /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
+    learned_seq: Vec<Option<i64>>,
+    /// The open reply span, when learned completeness or calibration needs one.
+    span: Option<Span>,
+    /// What this connection saw, when calibrating; taken by the task at the end.
+    pub observed: Option<Box<Observation>>,
+    /// Whether learned invariants apply (off for forged tokens: what calibration learned
+    /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
+    learned_on: bool,
 }
 
 impl ConnChecker {
@@ -236,7 +259,6 @@ impl ConnChecker {
         correlate_fields: Vec<String>,
     ) -> Self {
         ConnChecker {
-            spec,
             who,
             t0,
             correlate_fields,
@@ -255,6 +277,11 @@ impl ConnChecker {
             counts: ExpectCounts::default(),
             captures: BTreeMap::new(),
             keep_bodies: false,
+            learned_seq: vec![None; spec.learned.sequence.len()],
+            span: None,
+            observed: spec.calibrating.then(Box::default),
+            learned_on: true,
+            spec,
         }
     }
 
@@ -266,9 +293,21 @@ impl ConnChecker {
         self
     }
 
+    /// Turns the learned invariants off for this connection: its token is forged or
+    /// time-shifted, so what valid tokens taught does not apply to it.
+    pub fn without_learned(mut self) -> Self {
+        self.learned_on = false;
+        self
+    }
+
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
     pub fn reset_stream(&mut self) {
         self.last_seq = None;
+        self.learned_seq.iter_mut().for_each(|s| *s = None);
+        self.span = None;
+        if let Some(obs) = &mut self.observed {
+            obs.streams.push(obs.messages.len());
+        }
         self.buffer.clear();
         self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
@@ -283,6 +322,13 @@ impl ConnChecker {
     ) -> ExpectId {
         let id = ExpectId(self.next_id);
         self.next_id += 1;
+        if let Some(span) = self
+            .span
+            .as_mut()
+            .filter(|s| s.expect.is_none() && !plan.absent)
+        {
+            span.expect = Some(id);
+        }
         self.counts.expectations += 1;
         let mut pending = Pending {
             id,
@@ -356,12 +402,25 @@ impl ConnChecker {
     /// Handles one JSON record from the server: an object, an array, any value. Its kind
     /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
     pub fn on_message(&mut self, msg: &Value, now: Instant) {
+        if let Some(obs) = &mut self.observed {
+            if obs.messages.len() < Observation::MAX_MESSAGES {
+                obs.messages.push(msg.clone());
+            } else {
+                obs.dropped += 1;
+            }
+        }
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
+        self.check_learned(msg, now);
         let Some(event) = kind_of(&self.spec, msg) else {
             return;
         };
         let event = event.as_str();
+        if let Some(span) = &mut self.span {
+            if span.events.len() < SPAN_KINDS {
+                span.events.insert(event.to_string());
+            }
+        }
         self.check_absent(event, msg, now);
         if event == self.spec.error_event {
             self.on_error_event(msg, now);
@@ -597,6 +656,9 @@ impl ConnChecker {
 
     fn resolve(&mut self, idx: usize, how: Resolution) {
         let p = self.pending.remove(idx);
+        if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
+            self.close_span(how == Resolution::Met);
+        }
         for event in p.state.arrived_required() {
             self.counts
                 .events
@@ -690,6 +752,118 @@ impl ConnChecker {
         self.last_seq = Some(seq);
     }
 
+    /// Learned identity and sequence fields (a field the scenario declares is judged by the
+    /// declared oracle only).
+    fn check_learned(&mut self, msg: &Value, now: Instant) {
+        let l = &self.spec.learned;
+        if !self.learned_on || (l.identity.is_empty() && l.sequence.is_empty()) {
+            return;
+        }
+        let spec = self.spec.clone();
+        let learned = &spec.learned;
+        for field in &learned.identity {
+            if spec.identity.as_deref() == Some(field.as_str()) {
+                continue;
+            }
+            let Some(value) = lookup(msg, field) else {
+                continue;
+            };
+            if value.as_str() != Some(self.who.sub.as_str()) {
+                let expected = format!("{field} = {}", self.who.sub);
+                self.violate_learned(
+                    OracleKind::Identity,
+                    now,
+                    expected,
+                    format!("{field} = {value}"),
+                );
+            }
+        }
+        for (i, field) in learned.sequence.iter().enumerate() {
+            if spec.sequence.as_deref() == Some(field.as_str()) {
+                continue;
+            }
+            let Some(value) = lookup(msg, field) else {
+                continue;
+            };
+            let seq = value.as_i64();
+            let last = self.learned_seq.get(i).copied().flatten();
+            if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
+                let expected = format!("{field} = {}", last.saturating_add(1));
+                self.violate_learned(
+                    OracleKind::Ordering,
+                    now,
+                    expected,
+                    format!("{field} = {value}"),
+                );
+            }
+            if let Some(slot) = self.learned_seq.get_mut(i) {
+                *slot = seq;
+            }
+        }
+    }
+
+    /// A request went out on this connection: opens its reply span when learned
+    /// completeness or calibration needs one (its kind by the scenario's `type_field`).
+    pub fn on_sent(&mut self, msg: &Value) {
+        let judged = self.learned_on && !self.spec.learned.replies.is_empty();
+        if self.observed.is_none() && !judged {
+            return;
+        }
+        self.span = kind_of(&self.spec, msg).map(|request| Span {
+            request,
+            events: BTreeSet::new(),
+            expect: None,
+        });
+    }
+
+    /// The first expectation after a request ended: the span closes. When it was met, the
+    /// event kinds learned for that request must all have arrived by now.
+    fn close_span(&mut self, met: bool) {
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        if !met {
+            return;
+        }
+        if let Some(obs) = &mut self.observed {
+            if obs.spans.len() < Observation::MAX_SPANS {
+                obs.spans
+                    .push((span.request.clone(), span.events.iter().cloned().collect()));
+            }
+        }
+        let spec = self.spec.clone();
+        let Some(reply) = spec
+            .learned
+            .replies
+            .iter()
+            .find(|r| r.request == span.request)
+        else {
+            return;
+        };
+        let missing: Vec<&str> = reply
+            .events
+            .iter()
+            .filter(|e| !span.events.contains(*e))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let expected = format!(
+            "{} gets back {} before its expectation is met",
+            span.request,
+            reply.events.join(", ")
+        );
+        let got: Vec<&str> = span.events.iter().map(String::as_str).collect();
+        let got = if got.is_empty() {
+            "nothing".to_string()
+        } else {
+            got.join(", ")
+        };
+        let seen = format!("no {}; got {got}", missing.join(", "));
+        self.violate_learned(OracleKind::Completeness, Instant::now(), expected, seen);
+    }
+
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
     fn late_for_finished(&mut self, msg: &Value, event: &str) -> Option<String> {
@@ -750,6 +924,21 @@ impl ConnChecker {
         });
     }
 
+    /// A violation of a learned invariant: like [`Self::violate`], marked learned.
+    fn violate_learned(
+        &mut self,
+        oracle: OracleKind,
+        now: Instant,
+        expected: String,
+        seen: String,
+    ) {
+        let kept = self.violations.len();
+        self.violate(oracle, now, expected, seen, None);
+        if let Some(v) = self.violations.get_mut(kept) {
+            v.learned = true;
+        }
+    }
+
     fn violate(
         &mut self,
         oracle: OracleKind,
@@ -774,6 +963,7 @@ impl ConnChecker {
             seen,
             correlation,
             involved: Vec::new(),
+            learned: false,
         });
     }
 }

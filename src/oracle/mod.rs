@@ -10,6 +10,7 @@
 mod acceptance;
 mod checker;
 pub mod frame;
+pub mod learn;
 mod pattern;
 pub mod session;
 pub mod verdict;

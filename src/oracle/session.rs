@@ -544,6 +544,7 @@ fn violation(
                     .to_lowercase(),
             })
             .collect(),
+        learned: false,
     }
 }
 

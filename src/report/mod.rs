@@ -7,6 +7,6 @@ mod text;
 
 pub use html::{render_html, HtmlError};
 pub use junit::{junit, junit_runs};
-pub use text::render;
+pub use text::{learned_line, render};
 mod compare;
 pub use compare::{comparison_json, render_comparison};

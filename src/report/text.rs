@@ -1,8 +1,8 @@
 //! The compact console summary.
 
 use crate::model::words::plural;
-use crate::model::Phase;
 use crate::model::Verdict;
+use crate::model::{LearnedOracles, Phase};
 use crate::results::Summary;
 use std::io::{self, Write};
 
@@ -65,6 +65,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_phases(s, w)?;
     render_events(s, w)?;
     render_violations(s, w)?;
+    if !s.learned.is_empty() {
+        writeln!(w, "{}", learned_line(&s.learned))?;
+    }
     if let Some(note) = lenient_note(s) {
         writeln!(w, "lenient      {note}")?;
     }
@@ -213,6 +216,25 @@ pub(crate) fn lenient_note(s: &Summary) -> Option<String> {
     ))
 }
 
+/// One line saying what calibration learned (and the run checked beside the declared
+/// oracles): `learned      identity user_id; sequence seq; 1 reply pattern`.
+pub fn learned_line(l: &LearnedOracles) -> String {
+    if l.is_empty() {
+        return "learned      nothing (no invariant held on every calibration connection)".into();
+    }
+    let mut parts = Vec::new();
+    if !l.identity.is_empty() {
+        parts.push(format!("identity {}", l.identity.join(", ")));
+    }
+    if !l.sequence.is_empty() {
+        parts.push(format!("sequence {}", l.sequence.join(", ")));
+    }
+    if !l.replies.is_empty() {
+        parts.push(plural(l.replies.len() as u64, "reply pattern"));
+    }
+    format!("learned      {}", parts.join("; "))
+}
+
 /// Involved connections listed under each violation of the console summary.
 const INVOLVED_SHOWN: usize = 4;
 
@@ -240,9 +262,10 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         parts.join(", ")
     )?;
     for x in v.first.iter().take(5) {
+        let learned = if x.learned { "(learned) " } else { "" };
         writeln!(
             w,
-            "  {:>9.1}ms  {:<12} conn {} user {} jti {}  expected {}  seen {}",
+            "  {:>9.1}ms  {:<12} {learned}conn {} user {} jti {}  expected {}  seen {}",
             x.at_ms,
             x.oracle.name(),
             x.conn,

@@ -27,6 +27,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         seen: "<close 1011> & \"nothing\"".into(),
         correlation: Some("run-7-1".into()),
         involved: Vec::new(),
+        learned: false,
     }
 }
 
@@ -99,6 +100,7 @@ pub(crate) fn summary() -> Summary {
         verdict: Verdict::Clean,
         shard: None,
         merged_from: None,
+        learned: Default::default(),
         oracles: vec![
             OracleKind::Completeness,
             OracleKind::Identity,

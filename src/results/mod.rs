@@ -19,8 +19,8 @@ pub use write::{results_dir, write_all, write_atomic, write_merged, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
-    Answer, BarrierStats, Counters, LenientAcceptance, OracleKind, Phase, Plan, Shard, StopReason,
-    Threshold, Verdict, Violation,
+    Answer, BarrierStats, Counters, LearnedOracles, LenientAcceptance, OracleKind, Phase, Plan,
+    Shard, StopReason, Threshold, Verdict, Violation,
 };
 use crate::oracle::session::Coverage;
 use serde::{Deserialize, Serialize};
@@ -100,6 +100,10 @@ pub struct Summary {
     /// For a merged result (`stampede merge`): how many runs it combines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<usize>,
+    /// The invariants calibration learned and the run checked beside the declared oracles
+    /// (also in `learned.toml`); absent when nothing was learned or learning was off.
+    #[serde(default, skip_serializing_if = "LearnedOracles::is_empty")]
+    pub learned: LearnedOracles,
 }
 
 /// Tokens reconnected after the run; a clean refusal is a leaked session.
@@ -278,6 +282,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         barriers: m.barriers,
         shard: info.shard,
         merged_from: None,
+        learned: info.plan.oracles.learned.clone(),
         verdict: m.verdict,
         oracles: m.oracles,
         hint: m.hint,

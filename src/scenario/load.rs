@@ -66,6 +66,7 @@ const ORACLE_KEYS: &[&str] = &[
     "accepted",
     "kinds",
     "record_separator",
+    "learn",
 ];
 const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
@@ -375,6 +376,8 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session: session::session(cx, &f),
+        learn: f.bool_or(cx, "learn", defaults.learn),
+        ..defaults
     }
 }
 

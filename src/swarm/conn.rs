@@ -198,6 +198,14 @@ impl ConnRun {
         if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
         }
+        let forged = ctx
+            .plan
+            .tokens
+            .get(plan.token as usize)
+            .is_some_and(|t| t.forge.is_some());
+        if forged {
+            checker = checker.without_learned();
+        }
         ConnRun {
             ctx,
             index,
@@ -259,6 +267,7 @@ impl ConnRun {
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
+                    self.checker.on_sent(message);
                     // `{{$name}}` captures are known only now: the cursor yields them as written.
                     let text = if self.checker.captures.is_empty() {
                         message.to_string()
@@ -321,6 +330,7 @@ impl ConnRun {
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take(),
             attempts: std::mem::take(&mut self.attempts),
+            observed: self.checker.observed.take(),
         }
     }
 

@@ -607,3 +607,121 @@ fn an_absence_is_met_at_its_deadline_and_violated_by_the_forbidden_kind() {
     assert_eq!(ch.violations[0].expected, "no error within 100ms");
     assert_eq!(ch.violations[0].seen, "error");
 }
+
+fn learned_checker() -> ConnChecker {
+    let spec = OracleSpec {
+        learned: crate::model::LearnedOracles {
+            identity: vec!["data.owner".into()],
+            sequence: vec!["data.n".into()],
+            replies: vec![crate::model::LearnedReply {
+                request: "ask".into(),
+                events: vec!["done".into(), "tool".into()],
+            }],
+        },
+        ..OracleSpec::default()
+    };
+    ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["run_id".into()])
+}
+
+fn only_done(run: &str) -> ExpectPlan {
+    ExpectPlan {
+        pattern: vec![PatternItem {
+            event: "done".into(),
+            repeat: Repeat::One,
+        }],
+        ..five(run)
+    }
+}
+
+#[test]
+fn learned_identity_and_sequence_are_marked_learned() {
+    let mut c = learned_checker();
+    let now = Instant::now();
+    c.on_message(
+        &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
+        now,
+    );
+    c.on_message(
+        &json!({"type": "x", "data": {"owner": "user-1", "n": 2}}),
+        now,
+    );
+    assert_eq!(c.violated, 0);
+    c.on_message(
+        &json!({"type": "x", "data": {"owner": "user-2", "n": 4}}),
+        now,
+    );
+    assert_eq!(c.violated, 2);
+    assert!(c.violations.iter().all(|v| v.learned));
+    let kinds: Vec<OracleKind> = c.violations.iter().map(|v| v.oracle).collect();
+    assert_eq!(kinds, vec![OracleKind::Identity, OracleKind::Ordering]);
+    // A reconnect restarts the learned counter too.
+    c.reset_stream();
+    c.on_message(
+        &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
+        now,
+    );
+    assert_eq!(c.violated, 2);
+}
+
+#[test]
+fn a_learned_reply_missing_when_the_expectation_is_met_is_a_learned_violation() {
+    let mut c = learned_checker();
+    let now = Instant::now();
+    // Complete: tool and done both came before the expectation was met.
+    c.on_sent(&json!({"type": "ask", "run_id": "r1"}));
+    c.expect(&only_done("r1"), None, now);
+    c.on_message(&json!({"type": "tool", "run_id": "r1"}), now);
+    c.on_message(&json!({"type": "done", "run_id": "r1"}), now);
+    assert_eq!(c.violated, 0);
+    // The declared pattern is met, but `tool` never came: only the learned reply breaks.
+    c.on_sent(&json!({"type": "ask", "run_id": "r2"}));
+    c.expect(&only_done("r2"), None, now);
+    c.on_message(&json!({"type": "done", "run_id": "r2"}), now);
+    assert_eq!(c.violated, 1);
+    let v = &c.violations[0];
+    assert!(v.learned);
+    assert_eq!(v.oracle, OracleKind::Completeness);
+    assert!(v.seen.contains("no tool"), "{}", v.seen);
+    // A request of another kind, or one replaced before its expectation ended, is not judged.
+    c.on_sent(&json!({"type": "other", "run_id": "r3"}));
+    c.expect(&only_done("r3"), None, now);
+    c.on_message(&json!({"type": "done", "run_id": "r3"}), now);
+    c.on_sent(&json!({"type": "ask", "run_id": "r4"}));
+    c.expect(&only_done("r4"), None, now);
+    c.on_sent(&json!({"type": "ask", "run_id": "r5"}));
+    c.on_message(&json!({"type": "done", "run_id": "r4"}), now);
+    assert_eq!(c.violated, 1);
+}
+
+#[test]
+fn a_calibrating_checker_records_messages_and_reply_spans() {
+    let spec = OracleSpec {
+        calibrating: true,
+        ..OracleSpec::default()
+    };
+    let mut c = ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["run_id".into()]);
+    let now = Instant::now();
+    c.on_sent(&json!({"type": "ask", "run_id": "r1"}));
+    c.expect(&only_done("r1"), None, now);
+    c.on_message(&json!({"type": "tool", "run_id": "r1"}), now);
+    c.on_message(&json!({"type": "done", "run_id": "r1"}), now);
+    let obs = c.observed.take().unwrap();
+    assert_eq!(obs.messages.len(), 2);
+    assert_eq!(
+        obs.spans,
+        vec![(
+            "ask".to_string(),
+            vec!["done".to_string(), "tool".to_string()]
+        )]
+    );
+}
+
+#[test]
+fn a_forged_token_is_not_judged_by_what_valid_tokens_taught() {
+    let mut c = learned_checker().without_learned();
+    let now = Instant::now();
+    // A lenient server echoes the forged token's empty `sub`: not a learned violation.
+    c.on_message(&json!({"type": "x", "data": {"owner": "", "n": 7}}), now);
+    c.on_message(&json!({"type": "x", "data": {"owner": "", "n": 3}}), now);
+    assert_eq!(c.violated, 0);
+}

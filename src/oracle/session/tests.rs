@@ -198,6 +198,7 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             violations_by_oracle: Default::default(),
             answer: None,
             attempts: attempts.clone(),
+            observed: None,
         })
         .collect()
 }

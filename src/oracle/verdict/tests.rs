@@ -102,6 +102,7 @@ fn judge_row(row: &Row) -> Judgement {
             violations_by_oracle: Default::default(),
             answer: None,
             attempts: vec![attempt(end)],
+            observed: None,
         })
         .collect();
     let mut by_oracle = BTreeMap::new();

@@ -258,9 +258,15 @@ pub(super) fn violations(list: &[Violation], total: u64) -> String {
             .as_deref()
             .map(|c| format!("<div class=\"corr\">{}</div>", esc(c)))
             .unwrap_or_default();
+        // Learned by calibration, not declared by the scenario: say so beside the oracle.
+        let learned = if v.learned {
+            " <small>learned</small>"
+        } else {
+            ""
+        };
         let _ = write!(
             html,
-            "<tr><td class=\"num\">{:.3}s</td><td><span class=\"tag tag-{name}\">{name}</span></td><td class=\"num\">{}</td>\
+            "<tr><td class=\"num\">{:.3}s</td><td><span class=\"tag tag-{name}\">{name}</span>{learned}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td>{}{correlation}</td><td>{}</td></tr>",
             v.at_ms / 1000.0,
             v.conn,

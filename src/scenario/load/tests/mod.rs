@@ -197,6 +197,7 @@ steps = [
             max_buffered: 16,
             max_buffered_bytes: 65536,
             session: SessionOracles::default(),
+            ..OracleSpec::default()
         },
         limits: Limits {
             max_message_bytes: 4096,

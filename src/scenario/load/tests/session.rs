@@ -310,5 +310,5 @@ fn bad_session_oracles_are_reported() {
         "accepted = { message = \"\" }",
         "oracles.accepted has message = \"\"",
     );
-    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, consistency, accepted, kinds, record_separator");
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, consistency, accepted, kinds, record_separator, learn");
 }

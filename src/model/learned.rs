@@ -1,0 +1,62 @@
+//! Learned invariants: what a calibration phase (a few connections, one at a time, before
+//! the load) saw the target do every time, to be checked under load beside the declared
+//! oracles, and what a calibration connection recorded to learn them from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Invariants learned from the target, checked beside the declared oracles; a violation of
+/// one is marked `learned`. Empty when nothing was learned (or learning is off).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedOracles {
+    /// Field paths whose value was the token's `sub` in every message that carried them,
+    /// on every calibration connection (at least two users).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity: Vec<String>,
+    /// Per-connection integer fields that went up by exactly one from message to message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence: Vec<String>,
+    /// The event kinds each request kind got back, every time, before its first met
+    /// expectation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<LearnedReply>,
+}
+
+impl LearnedOracles {
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.identity.is_empty() && self.sequence.is_empty() && self.replies.is_empty()
+    }
+}
+
+/// "A request of kind `request` gets back at least one of each of `events` before the
+/// expectation that follows it is met."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnedReply {
+    /// The sent message's kind (its `type_field`).
+    pub request: String,
+    /// Event kinds, sorted.
+    pub events: Vec<String>,
+}
+
+/// What one calibration connection saw: every JSON message (up to
+/// [`Observation::MAX_MESSAGES`]) and, per request it sent, the event kinds received from
+/// that send until the first expectation after it was met.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Received messages, in arrival order, across reconnects marked by `streams`.
+    pub messages: Vec<Value>,
+    /// Index into `messages` where each new connection (a reconnect) began, after the first.
+    pub streams: Vec<usize>,
+    /// `(request kind, event kinds seen)` per closed span.
+    pub spans: Vec<(String, Vec<String>)>,
+    /// Messages not kept because `messages` was full.
+    pub dropped: u64,
+}
+
+impl Observation {
+    /// Messages kept per calibration connection: enough to see a few exchanges.
+    pub const MAX_MESSAGES: usize = 512;
+    /// Spans kept per calibration connection.
+    pub const MAX_SPANS: usize = 128;
+}

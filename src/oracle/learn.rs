@@ -1,0 +1,357 @@
+//! Learning invariants from calibration: what a few connections, one at a time, saw the
+//! target do every time becomes an invariant checked under load (see
+//! [`LearnedOracles`]). Pure: observations in, proposal out.
+//!
+//! Conservative by construction, since a learned invariant must never turn a correct
+//! server's legitimate behaviour into a violation:
+//! - identity: a string field equal to the token's `sub` in every message that carried
+//!   it, present on every calibration connection, with at least two distinct users (a
+//!   field that is the same for everyone cannot be identity);
+//! - sequence: an integer field that went up by exactly one on every connection, seen at
+//!   least three times on each, in messages of at least two kinds, starting at the same
+//!   value on each (a counter shared by the whole server would have gone on from where the
+//!   previous connection left it), on connections that walked their whole script (a
+//!   counter inside one reply restarts with the next request);
+//! - replies: the event kinds every request of a kind got back before its expectation
+//!   was met, from at least two connections.
+//!
+//! Anything that failed on any calibration connection is dropped, never reported.
+
+use super::frame::kind_of;
+use crate::model::words::plural;
+use crate::model::{Cause, LearnedOracles, LearnedReply, Observation, OracleSpec};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// Users identity needs to have seen: with one, a constant would pass for the subject.
+pub const MIN_USERS: usize = 2;
+/// Occurrences a sequence field needs on every connection.
+pub const MIN_SEQUENCE: usize = 3;
+/// Connections a reply pattern needs to have been seen on.
+pub const MIN_REPLY_CONNS: usize = 2;
+/// How deep into a message fields are looked for.
+const MAX_DEPTH: usize = 8;
+/// Leaves looked at per message (a hostile server may send huge frames).
+const MAX_LEAVES: usize = 256;
+
+/// One valid-token calibration connection that the target accepted.
+#[derive(Debug, Clone)]
+pub struct Sample<'a> {
+    /// The token's subject.
+    pub sub: &'a str,
+    pub observed: &'a Observation,
+    /// Whether the connection walked its whole script (not cut by calibration's bound): a
+    /// counter seen over part of a script may restart later in it.
+    pub complete: bool,
+}
+
+/// What calibration learned, and the facts it only states.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Proposal {
+    /// Checked under load.
+    pub learned: LearnedOracles,
+    /// Valid-token connections made, and how many the target accepted (101).
+    pub valid: (usize, usize),
+    /// Bad-token connections: the catalogue entry (or forge) and what the target answered.
+    pub refusals: Vec<(String, String)>,
+    /// Messages looked at, over all accepted connections.
+    pub messages: usize,
+    /// Candidate invariants that failed during calibration: dropped, only counted.
+    pub dropped: usize,
+}
+
+/// Proposes invariants from the accepted valid-token connections `samples`; the declared
+/// oracles of `spec` win (a learned field the scenario already declares is left out), and
+/// its `type_field`/kinds name events and requests.
+pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
+    let users: BTreeSet<&str> = samples.iter().map(|s| s.sub).collect();
+    let mut dropped = 0;
+    let identity = if users.len() >= MIN_USERS {
+        let (kept, lost) = identity(samples);
+        dropped += lost;
+        kept.into_iter()
+            .filter(|f| spec.identity.as_deref() != Some(f.as_str()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (sequence, lost) = if samples.iter().all(|s| s.complete) {
+        sequence(spec, samples)
+    } else {
+        (Vec::new(), 0)
+    };
+    dropped += lost;
+    let sequence = sequence
+        .into_iter()
+        .filter(|f| spec.sequence.as_deref() != Some(f.as_str()))
+        .collect();
+    let (replies, lost) = replies(spec, samples);
+    dropped += lost;
+    Proposal {
+        learned: LearnedOracles {
+            identity,
+            sequence,
+            replies,
+        },
+        messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
+        dropped,
+        ..Proposal::default()
+    }
+}
+
+/// Every leaf of `msg` with its path (object keys and array indices), depth- and
+/// count-bounded.
+fn leaves<'a>(msg: &'a Value, out: &mut Vec<(Vec<String>, &'a Value)>) {
+    fn walk<'a>(v: &'a Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'a Value)>) {
+        if out.len() >= MAX_LEAVES {
+            return;
+        }
+        match v {
+            Value::Object(map) if path.len() < MAX_DEPTH => {
+                for (k, child) in map {
+                    path.push(k.clone());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            Value::Array(items) if path.len() < MAX_DEPTH => {
+                for (i, child) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    walk(child, path, out);
+                    path.pop();
+                }
+            }
+            Value::Object(_) | Value::Array(_) => {}
+            leaf => out.push((path.clone(), leaf)),
+        }
+    }
+    walk(msg, &mut Vec::new(), out);
+}
+
+/// A path as a scenario writes it: a plain name or dotted path when every part is plain,
+/// else a JSON Pointer.
+pub fn path_text(parts: &[String]) -> String {
+    let plain = parts
+        .iter()
+        .all(|p| !p.is_empty() && !p.contains(['.', '/', '~']) && !p.starts_with('/'));
+    if plain && !parts.is_empty() {
+        return parts.join(".");
+    }
+    parts.iter().fold(String::new(), |mut s, p| {
+        s.push('/');
+        s.push_str(&p.replace('~', "~0").replace('/', "~1"));
+        s
+    })
+}
+
+/// Identity candidates (kept, sorted shortest first) and how many were dropped.
+fn identity(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
+    // Per path: on how many connections it held (present, always the sub), and whether it
+    // ever equalled a sub at all (a candidate worth counting as dropped).
+    let mut held: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    let mut broke: BTreeSet<Vec<String>> = BTreeSet::new();
+    for s in samples {
+        let mut here: BTreeMap<Vec<String>, bool> = BTreeMap::new();
+        for msg in &s.observed.messages {
+            let mut ls = Vec::new();
+            leaves(msg, &mut ls);
+            for (path, v) in ls {
+                let is_sub = v.as_str() == Some(s.sub);
+                let entry = here.entry(path).or_insert(true);
+                *entry &= is_sub;
+            }
+        }
+        for (path, ok) in here {
+            if ok {
+                *held.entry(path).or_default() += 1;
+            } else {
+                broke.insert(path);
+            }
+        }
+    }
+    let mut kept: Vec<Vec<String>> = Vec::new();
+    let mut dropped = 0;
+    for (path, n) in held {
+        if n == samples.len() && !broke.contains(&path) {
+            kept.push(path);
+        } else {
+            dropped += 1;
+        }
+    }
+    kept.sort_by_key(|p| (p.len(), path_text(p)));
+    (kept.iter().map(|p| path_text(p)).collect(), dropped)
+}
+
+/// Sequence candidates and how many were dropped.
+fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
+    if samples.is_empty() {
+        return (Vec::new(), 0);
+    }
+    // Per path, per connection: (first value, occurrences, always +1, message kinds). A
+    // counter carried by one kind only (a step number inside one reply) may restart with
+    // each request: it must run across at least two kinds.
+    type Seen = (i64, usize, bool, BTreeSet<String>);
+    let mut per_conn: Vec<BTreeMap<Vec<String>, Seen>> = Vec::new();
+    for s in samples {
+        let mut here: BTreeMap<Vec<String>, Seen> = BTreeMap::new();
+        let mut last: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+        for (i, msg) in s.observed.messages.iter().enumerate() {
+            if s.observed.streams.contains(&i) {
+                // A reconnect restarts per-connection counters.
+                last.clear();
+            }
+            let kind = kind_of(spec, msg).unwrap_or_default();
+            let mut ls = Vec::new();
+            leaves(msg, &mut ls);
+            for (path, v) in ls {
+                let Some(n) = v.as_i64().filter(|_| v.is_i64() || v.is_u64()) else {
+                    continue;
+                };
+                let entry = here
+                    .entry(path.clone())
+                    .or_insert((n, 0, true, BTreeSet::new()));
+                entry.1 += 1;
+                if entry.3.len() < 2 {
+                    entry.3.insert(kind.clone());
+                }
+                if let Some(prev) = last.get(&path) {
+                    entry.2 &= n == prev.saturating_add(1);
+                }
+                last.insert(path, n);
+            }
+        }
+        per_conn.push(here);
+    }
+    let paths: BTreeSet<&Vec<String>> = per_conn.iter().flat_map(|m| m.keys()).collect();
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for path in paths {
+        let all: Vec<&Seen> = per_conn.iter().filter_map(|m| m.get(path)).collect();
+        let starts: BTreeSet<i64> = all.iter().map(|(first, ..)| *first).collect();
+        let counter = all.len() == samples.len()
+            && all
+                .iter()
+                .all(|(_, n, up, kinds)| *n >= MIN_SEQUENCE && *up && kinds.len() >= 2)
+            && starts.len() == 1;
+        if counter {
+            kept.push(path_text(path));
+        } else if all.iter().any(|(_, n, up, _)| *n >= 2 && *up) {
+            dropped += 1;
+        }
+    }
+    (kept, dropped)
+}
+
+/// Reply patterns per request kind and how many were dropped.
+fn replies(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<LearnedReply>, usize) {
+    // Per request kind: the events every span had, and on how many connections it was seen.
+    let mut common: BTreeMap<&str, (BTreeSet<&str>, usize)> = BTreeMap::new();
+    for s in samples {
+        let mut seen_here: BTreeSet<&str> = BTreeSet::new();
+        for (request, events) in &s.observed.spans {
+            let events: BTreeSet<&str> = events
+                .iter()
+                .map(String::as_str)
+                .filter(|e| *e != spec.error_event)
+                .collect();
+            let entry = common
+                .entry(request.as_str())
+                .or_insert_with(|| (events.clone(), 0));
+            entry.0 = entry.0.intersection(&events).copied().collect();
+            if seen_here.insert(request.as_str()) {
+                entry.1 += 1;
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for (request, (events, conns)) in common {
+        if events.is_empty() {
+            dropped += 1;
+            continue;
+        }
+        if conns < MIN_REPLY_CONNS {
+            continue;
+        }
+        kept.push(LearnedReply {
+            request: request.to_string(),
+            events: events.into_iter().map(str::to_string).collect(),
+        });
+    }
+    (kept, dropped)
+}
+
+/// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`.
+pub fn refusal_text(cause: &Cause) -> String {
+    match cause {
+        Cause::Http(code) => format!("HTTP {code}"),
+        Cause::ServerClose(code) => format!("close {code}"),
+        other => other.to_string(),
+    }
+}
+
+/// The proposal as TOML to paste into a scenario: `[oracles.identity]` and
+/// `[oracles.sequence]` tables for what the scenario does not declare yet (one field each;
+/// the others, the reply patterns and the acceptance facts as comments, since no
+/// `[oracles]` key declares them). `origin` says where it was learned.
+pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
+    let mut t = String::new();
+    let l = &p.learned;
+    let _ = writeln!(t, "# Learned by calibrating against {origin}:");
+    let _ = writeln!(
+        t,
+        "# {} of {} valid-token connections accepted (101), {} seen, {} dropped.",
+        p.valid.1,
+        p.valid.0,
+        plural(p.messages as u64, "message"),
+        plural(p.dropped as u64, "candidate")
+    );
+    let _ = writeln!(
+        t,
+        "# Paste the tables into the scenario (they are sub-tables of [oracles])."
+    );
+    table(&mut t, "identity", &l.identity, spec.identity.as_deref());
+    table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
+    if l.is_empty() {
+        let _ = writeln!(t, "# No invariant held on every calibration connection.");
+    }
+    if !l.replies.is_empty() {
+        let _ = writeln!(
+            t,
+            "# Replies each request kind got every time before its expectation was met"
+        );
+        let _ = writeln!(t, "# (checked as learned; no [oracles] key declares them):");
+        for r in &l.replies {
+            let _ = writeln!(t, "#   {} -> {}", r.request, r.events.join(", "));
+        }
+    }
+    for (name, answer) in &p.refusals {
+        let _ = writeln!(t, "# Bad token {name}: refused with {answer}.");
+    }
+    t
+}
+
+/// One `[oracles.NAME]` table for the first learned field, when the scenario declares
+/// none; every other field as a comment.
+fn table(t: &mut String, name: &str, fields: &[String], declared: Option<&str>) {
+    let mut rest = fields.iter();
+    if declared.is_none() {
+        if let Some(first) = rest.next() {
+            let _ = writeln!(t, "\n[oracles.{name}]");
+            let _ = writeln!(t, "field = {}", toml_string(first));
+        }
+    }
+    for other in rest {
+        let _ = writeln!(t, "# also learned for {name} (checked as learned): {other}");
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    // JSON string escapes are valid TOML basic-string escapes.
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use serde_json::json;
+
+fn obs(messages: Vec<Value>, spans: &[(&str, &[&str])]) -> Observation {
+    Observation {
+        messages,
+        spans: spans
+            .iter()
+            .map(|(r, e)| (r.to_string(), e.iter().map(|x| x.to_string()).collect()))
+            .collect(),
+        ..Observation::default()
+    }
+}
+
+/// A correct server's stream for `sub`: identity in a nested field, a counter from 1.
+fn stream(sub: &str, odd: Value) -> Observation {
+    let msgs = (1..=4)
+        .map(|i| json!({"type": if i == 1 { "hello" } else { "ev" }, "seq": i, "data": {"owner": sub}, "odd": odd.clone()}))
+        .collect();
+    obs(
+        msgs,
+        &[
+            ("start", &["ev", "done"]),
+            ("start", &["ev", "done", "extra"]),
+        ],
+    )
+}
+
+#[test]
+fn learns_nested_identity_sequence_and_replies() {
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert_eq!(p.learned.identity, vec!["data.owner".to_string()]);
+    assert_eq!(p.learned.sequence, vec!["seq".to_string()]);
+    assert_eq!(p.learned.replies.len(), 1);
+    assert_eq!(p.learned.replies[0].events, vec!["done", "ev"]);
+}
+
+#[test]
+fn a_field_that_fails_on_one_connection_is_dropped() {
+    let a = stream("alice", json!(1));
+    let mut b = stream("bob", json!(1));
+    // One message of bob's names alice: the candidate broke in calibration.
+    b.messages[2]["data"]["owner"] = json!("alice");
+    // And the counter skips on bob's connection.
+    b.messages[3]["seq"] = json!(9);
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.identity.is_empty(), "{:?}", p.learned.identity);
+    assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
+    assert!(p.dropped >= 2, "{}", p.dropped);
+}
+
+#[test]
+fn one_user_or_a_shared_counter_teaches_nothing() {
+    let a = stream("alice", json!(1));
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.identity.is_empty());
+    // A counter the whole server shares goes on across connections: not per connection.
+    let b_msgs = (5..=8)
+        .map(|i| json!({"type": if i == 5 { "hello" } else { "ev" }, "seq": i}))
+        .collect();
+    let b = obs(b_msgs, &[]);
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.sequence.is_empty());
+}
+
+#[test]
+fn declared_fields_are_not_duplicated() {
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let spec = OracleSpec {
+        identity: Some("data.owner".into()),
+        sequence: Some("seq".into()),
+        ..OracleSpec::default()
+    };
+    let p = propose(
+        &spec,
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.identity.is_empty());
+    assert!(p.learned.sequence.is_empty());
+}
+
+#[test]
+fn odd_keys_become_json_pointers() {
+    assert_eq!(path_text(&["a".into(), "b".into()]), "a.b");
+    assert_eq!(path_text(&["a.b".into(), "c/d".into()]), "/a.b/c~1d");
+}
+
+#[test]
+fn the_toml_parses_as_oracle_tables() {
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let mut p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    p.refusals.push(("expired".into(), "HTTP 401".into()));
+    let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        v["oracles"]["identity"]["field"].as_str(),
+        Some("data.owner")
+    );
+    assert_eq!(v["oracles"]["sequence"]["field"].as_str(), Some("seq"));
+}
+
+#[test]
+fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
+    // `step` counts inside one reply kind: it would restart with the next request.
+    let msgs = |sub: &str| {
+        (1..=4)
+            .map(|i| json!({"type": "thinking", "step": i, "user": sub}))
+            .collect()
+    };
+    let a = obs(msgs("alice"), &[]);
+    let b = obs(msgs("bob"), &[]);
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
+    assert_eq!(p.learned.identity, vec!["user".to_string()]);
+    // A good counter, but calibration cut a script short: not learned.
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: false,
+            },
+        ],
+    );
+    assert!(p.learned.sequence.is_empty());
+}

@@ -1,0 +1,186 @@
+//! Calibration: before the load, a few connections of different users, one at a time,
+//! walk the scenario's script against the target; what they saw every time becomes the
+//! learned invariants the run then checks beside the declared ones
+//! ([`crate::oracle::learn`] decides what holds).
+//!
+//! Bounded: at most [`USERS`] valid-token connections and one bad-token connection, each
+//! cut at [`PER_CONN`] (or the plan's duration, if shorter) and with a handshake bound of at
+//! most [`HANDSHAKE`]; calibration stops at the first valid connection the target does not
+//! accept (an unreachable or misconfigured target teaches nothing, and the run's verdict
+//! says why). Calibration tokens get their own `jti`s, so a server that tracks token ids
+//! never sees the run's own tokens early.
+
+use super::{dialer, Bound, RunError, RunOptions};
+use crate::auth;
+use crate::metrics::{IntervalConfig, Live};
+use crate::model::{ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
+use crate::oracle::learn::{self, Proposal, Sample};
+use crate::swarm;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Valid-token calibration connections (different users), one after another.
+pub const USERS: usize = 3;
+/// The longest one calibration connection may take.
+pub const PER_CONN: Duration = Duration::from_secs(5);
+/// The handshake bound of a calibration connection.
+pub const HANDSHAKE: Duration = Duration::from_secs(3);
+
+/// Calibrates against the bound target and proposes invariants (see the module docs).
+/// Errors only for what stops any run (a URL that does not resolve, a TLS setup, keys);
+/// a target that misbehaves during calibration just teaches less.
+pub async fn calibrate(
+    plan: &Plan,
+    bound: &Bound,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<Proposal, RunError> {
+    let mut observed: Vec<(String, Observation, bool)> = Vec::new();
+    let mut valid = (0, 0);
+    for conn in valid_conns(plan) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let (report, complete) = once(plan, conn, bound, opts, cancel).await?;
+        valid.0 += 1;
+        let sub = plan
+            .tokens
+            .get(conn.token as usize)
+            .map(|t| t.sub.clone())
+            .unwrap_or_default();
+        let accepted = report
+            .as_ref()
+            .and_then(|r| r.attempts.first())
+            .is_some_and(|a| a.outcome == Outcome::Accepted);
+        let Some(report) = report.filter(|_| accepted) else {
+            break;
+        };
+        valid.1 += 1;
+        let seen = report.observed.map(|o| *o).unwrap_or_default();
+        observed.push((sub, seen, complete));
+    }
+    let samples: Vec<Sample<'_>> = observed
+        .iter()
+        .map(|(sub, observed, complete)| Sample {
+            sub,
+            observed,
+            complete: *complete,
+        })
+        .collect();
+    let mut proposal = learn::propose(&plan.oracles, &samples);
+    proposal.valid = valid;
+    if valid.1 > 0 {
+        if let Some((conn, name)) = bad_conn(plan) {
+            if let (Some(report), _) = once(plan, conn, bound, opts, cancel).await? {
+                let answer = match report.attempts.first() {
+                    Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
+                    Some(a) => a
+                        .cause
+                        .as_ref()
+                        .map(learn::refusal_text)
+                        .unwrap_or_else(|| "no answer".into()),
+                    None => "no attempt".into(),
+                };
+                proposal.refusals.push((name, answer));
+            }
+        }
+    }
+    Ok(proposal)
+}
+
+/// Up to [`USERS`] connections with valid tokens of distinct subjects whose script opens
+/// a connection (not an aborted handshake), first planned first.
+fn valid_conns(plan: &Plan) -> Vec<&ConnPlan> {
+    let mut subs = BTreeSet::new();
+    plan.conns
+        .iter()
+        .filter(|c| opens(plan, c))
+        .filter(|c| {
+            plan.tokens
+                .get(c.token as usize)
+                .is_some_and(|t| t.forge.is_none() && subs.insert(t.sub.clone()))
+        })
+        .take(USERS)
+        .collect()
+}
+
+/// One connection with a token every correct server refuses, and the token's name.
+fn bad_conn(plan: &Plan) -> Option<(&ConnPlan, String)> {
+    plan.conns.iter().filter(|c| opens(plan, c)).find_map(|c| {
+        let forge = plan.tokens.get(c.token as usize)?.forge.as_ref()?;
+        let name = match forge {
+            Forge::Bad { name } => name.name().to_string(),
+            Forge::Shift { .. } if forge.must_reject() => "time-shifted".to_string(),
+            _ => return None,
+        };
+        Some((c, name))
+    })
+}
+
+/// Whether the connection's script begins by opening a connection.
+fn opens(plan: &Plan, c: &ConnPlan) -> bool {
+    match c.actions.first() {
+        Some(first) => matches!(first, crate::model::Action::Connect),
+        None => !matches!(
+            plan.scripts.get(c.group as usize).and_then(|s| s.first()),
+            Some(Step::AbortHandshake { .. })
+        ),
+    }
+}
+
+/// Runs `conn` alone, at once, observed: its report (`None` when it made none), and
+/// whether it walked its whole script (neither the bound nor Ctrl-C cut it).
+async fn once(
+    plan: &Plan,
+    conn: &ConnPlan,
+    bound: &Bound,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<(Option<ConnReport>, bool), RunError> {
+    let solo = solo(plan, conn);
+    let dialer = dialer(&solo, bound, opts, cancel).await?;
+    let tokens = auth::mint_all(&solo.tokens, &solo.auth, &bound.keys)?;
+    let out = swarm::run(
+        Arc::new(solo),
+        dialer,
+        tokens,
+        Arc::new(Live::default()),
+        IntervalConfig::default(),
+        cancel.child_token(),
+    )
+    .await;
+    let complete = !out.hit_duration && !out.interrupted;
+    Ok((out.reports.into_iter().next(), complete))
+}
+
+/// A plan of `conn` alone: started at once, no collide barrier, rendezvous that release a
+/// single arrival, no probe phase, its token with a calibration `jti`, bounded by
+/// [`PER_CONN`] and [`HANDSHAKE`], every connection observed.
+fn solo(plan: &Plan, conn: &ConnPlan) -> Plan {
+    let mut solo = plan.clone();
+    let token = plan.tokens.get(conn.token as usize).cloned();
+    solo.tokens = token
+        .map(|mut t| {
+            t.jti = format!("{}~calibration", t.jti);
+            vec![t]
+        })
+        .unwrap_or_default();
+    solo.conns = vec![ConnPlan {
+        token: 0,
+        start: Duration::ZERO,
+        barrier: None,
+        ..conn.clone()
+    }];
+    solo.barriers.clear();
+    for r in &mut solo.rendezvous {
+        r.count = 1;
+    }
+    solo.duration = plan.duration.min(PER_CONN);
+    solo.limits.handshake_timeout = plan.limits.handshake_timeout.min(HANDSHAKE);
+    solo.oracles.session.liveness = None;
+    solo.oracles.learned = Default::default();
+    solo.oracles.calibrating = true;
+    solo
+}

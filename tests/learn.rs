@@ -1,0 +1,310 @@
+//! Learned invariants: calibration finds identity, sequence and reply patterns the
+//! scenario does not declare, a run checks them (violations marked learned), a correct
+//! server gets none, candidates that fail in calibration are dropped, and `stampede learn`
+//! prints TOML that pastes into a scenario. In process, on loopback, bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{accept_with_sub, scenario, spawn_server, TEST_BOUND, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use stampede::model::{OracleKind, Verdict};
+use stampede::reference::Bug;
+use stampede::run::{RunOptions, RunOutcome};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// The golden-path chat with no `[oracles]` at all: identity and sequence are not declared.
+fn undeclared_chat(users: u32) -> String {
+    format!(
+        r#"
+name = "undeclared-chat"
+seed = 3
+duration = "30s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "chatters"
+users = {users}
+arrival = "burst"
+jitter = "uniform(0ms, 3ms)"
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "user_message", run_id = "run-{{{{conn}}}}", thread_id = "t-{{{{user}}}}", content = "hi" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+async fn run_with(s: &stampede::model::Scenario, opts: RunOptions) -> RunOutcome {
+    let fut = stampede::run::run(s, &opts, CancellationToken::new());
+    match tokio::time::timeout(TEST_BOUND, fut).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => panic!("run failed: {e}"),
+        Err(_) => panic!("run did not finish within {TEST_BOUND:?}"),
+    }
+}
+
+fn learned_violations(outcome: &RunOutcome, oracle: OracleKind) -> usize {
+    outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == oracle && v.learned)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_identity_catches_the_planted_swap() {
+    let s = scenario("undeclared-chat.toml", &undeclared_chat(80));
+    assert!(
+        s.oracles.identity.is_none(),
+        "the scenario must not declare identity"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            bug: Some(Bug::IdentitySwap),
+            // A wide window: 80 handshakes within ~3 ms interleave inside it for sure.
+            bug_window: Some(Duration::from_millis(50)),
+            out: Some(dir.path().to_path_buf()),
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    let summary = &outcome.results.summary;
+    // Calibration is one connection at a time: the swap needs two, so it learned identity.
+    assert_eq!(summary.learned.identity, vec!["user_id".to_string()]);
+    assert!(
+        summary.violations.of(OracleKind::Identity) > 0,
+        "{summary:?}"
+    );
+    assert!(learned_violations(&outcome, OracleKind::Identity) > 0);
+    assert!(outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Identity)
+        .all(|v| v.learned));
+    // Every run saves what it learned, as TOML that parses.
+    let run_dir = outcome.dir.clone().unwrap();
+    let text = std::fs::read_to_string(run_dir.join("learned.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(v["oracles"]["identity"]["field"].as_str(), Some("user_id"));
+    // And the summary file says which violations were learned.
+    let json = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
+    assert!(json.contains("\"learned\": true"), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_server_teaches_identity_and_sequence_and_breaks_nothing() {
+    let s = scenario("undeclared-chat.toml", &undeclared_chat(60));
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            reference: true,
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.learned.identity, vec!["user_id".to_string()]);
+    assert_eq!(summary.learned.sequence, vec!["seq".to_string()]);
+    assert_eq!(summary.learned.replies.len(), 1, "{:?}", summary.learned);
+    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
+    assert_eq!(summary.verdict, Verdict::Clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_off_checks_only_what_is_declared() {
+    let text = undeclared_chat(40).replace("[auth]", "[oracles]\nlearn = false\n\n[auth]");
+    let s = scenario("no-learn.toml", &text);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            bug: Some(Bug::IdentitySwap),
+            bug_window: Some(Duration::from_millis(50)),
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    assert!(outcome.results.summary.learned.is_empty());
+    assert_eq!(
+        outcome.results.summary.violations.of(OracleKind::Identity),
+        0
+    );
+}
+
+/// A protocol of its own: `op` names requests, `kind` names events, the user sits in
+/// `data.owner`, `data.n` counts this connection's messages from 1, `global` counts the
+/// whole server's, and `peer` is the user except on a connection's third message. With
+/// `shared_owner`, `data.owner` is the user of the latest handshake (a cross-user race
+/// that needs two connections open at once).
+async fn spawn_nested(shared_owner: bool) -> (String, CancellationToken) {
+    let global = Arc::new(AtomicU64::new(0));
+    let latest = Arc::new(Mutex::new(String::new()));
+    spawn_server(move |tcp| {
+        let global = global.clone();
+        let latest = latest.clone();
+        async move {
+            let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+                return;
+            };
+            *latest.lock().unwrap() = sub.clone();
+            let mut n = 0u64;
+            let mut frame = |kind: &str| {
+                n += 1;
+                let owner = if shared_owner {
+                    latest.lock().unwrap().clone()
+                } else {
+                    sub.clone()
+                };
+                let peer = if n == 3 {
+                    "nobody".to_string()
+                } else {
+                    sub.clone()
+                };
+                let g = global.fetch_add(1, Ordering::Relaxed);
+                json!({"kind": kind, "data": {"owner": owner, "n": n}, "global": g, "peer": peer})
+                    .to_string()
+            };
+            if ws.send(Message::Text(frame("hello").into())).await.is_err() {
+                return;
+            }
+            while let Some(Ok(msg)) = ws.next().await {
+                match msg {
+                    Message::Text(_) => {
+                        for kind in ["ack", "result"] {
+                            if ws.send(Message::Text(frame(kind).into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Message::Close(_) => {
+                        let _ = ws.close(None).await;
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+}
+
+fn nested_scenario(target: &str, users: u32) -> stampede::model::Scenario {
+    let text = format!(
+        r#"
+name = "nested"
+seed = 5
+duration = "30s"
+target = "{target}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "clients"
+users = {users}
+arrival = "burst"
+jitter = "uniform(0ms, 3ms)"
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ repeat = 3, steps = [
+    {{ send = {{ op = "ping", kind = "ping" }} }},
+    {{ expect = "ack result", within = "5s" }},
+    {{ think = "fixed(30ms)" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    scenario("nested.toml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_is_generic_and_drops_what_fails_in_calibration() {
+    let (url, stop) = spawn_nested(false).await;
+    let s = nested_scenario(&url, 30);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let learned = &outcome.results.summary.learned;
+    // `peer` broke on every connection's third message and `global` went on across
+    // connections: both were dropped in calibration.
+    assert_eq!(learned.identity, vec!["data.owner".to_string()]);
+    assert_eq!(learned.sequence, vec!["data.n".to_string()]);
+    assert_eq!(learned.replies.len(), 1);
+    assert_eq!(learned.replies[0].request, "ping");
+    assert_eq!(learned.replies[0].events, vec!["ack", "result"]);
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
+    assert_eq!(summary.verdict, Verdict::Clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_identity_race_is_reported_as_learned() {
+    let (url, stop) = spawn_nested(true).await;
+    let s = nested_scenario(&url, 30);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    assert_eq!(
+        outcome.results.summary.learned.identity,
+        vec!["data.owner".to_string()]
+    );
+    // 30 connections open together for ~100 ms each: most messages name the latest user.
+    assert!(learned_violations(&outcome, OracleKind::Identity) > 0);
+}
+
+#[test]
+fn stampede_learn_prints_toml_that_pastes_into_a_scenario() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let path = format!("{root}/scenarios/burst-connect.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["learn", &path])
+        .env_remove("STAMPEDE_TARGET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let v: toml::Value = toml::from_str(&printed).unwrap();
+    assert_eq!(v["oracles"]["identity"]["field"].as_str(), Some("user_id"));
+    assert_eq!(v["oracles"]["sequence"]["field"].as_str(), Some("seq"));
+    // Pasted into the scenario, it declares those oracles.
+    let original = std::fs::read_to_string(&path).unwrap();
+    let pasted = scenario("burst-connect.toml", &format!("{original}\n{printed}"));
+    assert_eq!(pasted.oracles.identity.as_deref(), Some("user_id"));
+    assert_eq!(pasted.oracles.sequence.as_deref(), Some("seq"));
+}

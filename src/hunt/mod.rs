@@ -1,10 +1,16 @@
 //! Race hunting: seeded exploration round after round, repro files, replay on demand and
 //! shrinking to the few connections a race needs.
 
+mod health;
 mod repro;
 mod shrink;
 mod space;
 
+pub use health::{
+    answer_of, health_size, health_violation, probe_plan, probe_steps, run_reset_command,
+    shrink_health, HealthFinding, ProbeAnswer, Reset, ResetError, NO_RESET_SHRINK, PROBE_LIMIT,
+    RESET_TIMEOUT,
+};
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
 pub use space::{draw, round_seed, separate};
@@ -35,6 +41,8 @@ pub enum HuntError {
     Run(#[from] RunError),
     #[error(transparent)]
     Repro(#[from] ReproError),
+    #[error(transparent)]
+    Reset(#[from] ResetError),
 }
 
 /// Shorthand for this module's results.
@@ -47,6 +55,10 @@ pub struct Runner {
     pub bound: Bound,
     pub opts: RunOptions,
     pub cancel: CancellationToken,
+    /// How the target is put back in its first state before each replay and shrink try
+    /// ([`Runner::reset_target`]): [`Reset::BuiltIn`] for the built-in server,
+    /// [`Reset::None`] for a URL until `--reset` sets a command.
+    pub reset: Reset,
 }
 
 impl Runner {
@@ -59,11 +71,17 @@ impl Runner {
         cancel: CancellationToken,
     ) -> Result<Runner, Error> {
         let bound = run::bind(target, plan, &cancel).await?;
+        let reset = if bound.is_reference() {
+            Reset::BuiltIn
+        } else {
+            Reset::None
+        };
         Ok(Runner {
             target: target.clone(),
             bound,
             opts,
             cancel,
+            reset,
         })
     }
 
@@ -157,6 +175,7 @@ impl Runner {
             if self.cancel.is_cancelled() {
                 break;
             }
+            self.reset_target().await?;
             let outcome = self.once(plan).await?;
             if broke(&outcome, oracle) {
                 return Ok(first_of(&outcome, oracle, &|_| true));
@@ -223,6 +242,8 @@ impl Runner {
                     break;
                 }
             }
+            // Each replay starts from the target's first state when it can be reset.
+            self.reset_target().await?;
             let outcome = match budget_end {
                 None => self.once(plan).await?,
                 Some(end) => match self.once_by(plan, end).await? {
@@ -408,6 +429,15 @@ pub async fn hunt(
     let budget_end = started + opts.budget;
     let mut round = 0;
     let mut short = None;
+    // Health: the probe must pass before the first round for a later failure to mean
+    // anything; a target never seen healthy is judged by the rounds alone, as before.
+    let probe = probe_plan(scenario, opts.seed);
+    let mut healthy = runner
+        .probe(&probe, Some(budget_end))
+        .await?
+        .filter(|a| a.healthy);
+    // The rounds run since the target was last reset (the hunt's start).
+    let mut since_reset: Vec<Plan> = Vec::new();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -436,6 +466,32 @@ pub async fn hunt(
             violations,
             elapsed: started.elapsed(),
         });
+        since_reset.push(plan.clone());
+        // Before judging the round: if it left the target broken, that is the finding,
+        // not whatever its own connections (or the next round's) then suffered.
+        if let Some(before) = healthy.clone() {
+            match runner.probe(&probe, Some(budget_end)).await? {
+                Some(after) if !after.healthy => {
+                    let found = record_broken(
+                        scenario,
+                        runner,
+                        opts,
+                        (Candidate { plan, round, seed }, budget_end),
+                        (&probe, before, after),
+                        since_reset,
+                    )
+                    .await?;
+                    return Ok(HuntOutcome {
+                        rounds: round + 1,
+                        elapsed: started.elapsed(),
+                        found: Some(found),
+                        short: None,
+                    });
+                }
+                Some(after) => healthy = Some(after),
+                None => {}
+            }
+        }
         if let Some(unjudged) = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled()) {
             return Ok(HuntOutcome {
                 rounds: round + 1,
@@ -510,6 +566,87 @@ async fn record(
         evidence,
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
+        health: None,
+        plan,
+    };
+    let path = repro.save(&opts.out.join(&scenario.name))?;
+    Ok(Found { path, repro, rate })
+}
+
+/// Records a broken-target finding: round `found.round` left the target failing the
+/// health probe it passed before. The repro's plan is that round's; the rounds before
+/// it since the hunt's start ride along (damage can accumulate). Confirmation replays
+/// (reset, the rounds, the probe) need a reset; without one the rate stays unmeasured.
+async fn record_broken(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    (found, budget_end): (Candidate, Instant),
+    (probe, before, after): (&Plan, ProbeAnswer, ProbeAnswer),
+    mut since_reset: Vec<Plan>,
+) -> Result<Found, Error> {
+    let Candidate { plan, round, seed } = found;
+    since_reset.pop();
+    let mut health = HealthFinding {
+        broken_by_round: round,
+        probe: probe.clone(),
+        before,
+        after,
+        earlier: since_reset,
+    };
+    let evidence = vec![health_violation(
+        probe,
+        &health.before,
+        &health.after,
+        Some(round),
+    )];
+    let mut rate = Rate {
+        reproduced: 0,
+        runs: 0,
+        planned: opts.confirm,
+        short: None,
+    };
+    if runner.reset.possible() {
+        // The breaking round alone first: when it suffices, the repro is that small.
+        let alone = runner
+            .measure_health(
+                std::slice::from_ref(&plan),
+                probe,
+                opts.confirm,
+                None,
+                Some(budget_end),
+            )
+            .await?
+            .rate;
+        if alone.reproduced > 0 || health.earlier.is_empty() {
+            health.earlier.clear();
+            rate = alone;
+        } else {
+            rate = runner
+                .measure_health(
+                    &health.plans(&plan),
+                    probe,
+                    opts.confirm,
+                    None,
+                    Some(budget_end),
+                )
+                .await?
+                .rate;
+        }
+    }
+    let repro = Repro {
+        version: REPRO_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_hash: scenario.hash.clone(),
+        seed,
+        round,
+        target: runner.url().to_string(),
+        reference: ReferenceServer::of(&runner.target),
+        oracle: OracleKind::TargetHealth,
+        evidence,
+        rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
+        health: Some(health),
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;

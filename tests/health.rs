@@ -328,3 +328,38 @@ async fn the_built_in_reset_restarts_the_server_with_fresh_state_on_the_same_url
     .await
     .expect("bounded");
 }
+
+#[tokio::test]
+async fn the_hunt_command_says_which_round_left_the_target_broken() {
+    tokio::time::timeout(BOUND, async {
+        let leaky = spawn_leaky().await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leaky-aborts.toml");
+        std::fs::write(&path, SCENARIO).unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .arg("hunt")
+            .arg(&path)
+            .args(["--target", &leaky.url, "--budget", "40s", "--times", "2"])
+            .args(["--reset", &leaky.reset_command()])
+            .arg("-o")
+            .arg(dir.path())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("the target was left broken by round 1"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("health probe after:  refused: http_503"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("confirmed 2/2 on replay"), "{stdout}");
+        assert!(stdout.contains("repro-target_health-"), "{stdout}");
+    })
+    .await
+    .expect("bounded");
+}

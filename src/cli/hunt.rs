@@ -237,7 +237,18 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             plural(s.hunt.rounds, "round")
         );
     }
+    // One line per pressure level, printed when the next level starts (the final
+    // summary repeats them all, the last one included).
+    let mut level_seen: Option<hunt::LevelStats> = None;
     let mut print = |p: &hunt::Progress| {
+        if let Some(now) = &p.pressure {
+            if let Some(done) = level_seen.as_ref().filter(|l| l.level != now.level) {
+                if !quiet {
+                    eprintln!("{done}");
+                }
+            }
+            level_seen = Some(now.clone());
+        }
         if !quiet {
             eprintln!(
                 "round {:>4}  {:>5} {}  {}  {:.1}s",
@@ -259,6 +270,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let outcome = outcome?;
     if args.output.json {
         hunt_json(&s.name, seed, &against, &outcome)?;
+    }
+    if !args.output.json {
+        pressure_summary(&outcome)?;
     }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
         return unjudged(
@@ -484,6 +498,29 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     })
 }
 
+/// The pressure levels a hunt reached, one line each, then the highest and whether it
+/// ended at the ceiling with no finding.
+fn pressure_summary(outcome: &hunt::HuntOutcome) -> Result<(), Error> {
+    let Some(top) = outcome.pressure.last() else {
+        return Ok(());
+    };
+    for level in &outcome.pressure {
+        outln!("{level}")?;
+    }
+    let users: Vec<String> = top.users.iter().map(u32::to_string).collect();
+    let end = match (&outcome.found, top.ceiling) {
+        (None, true) => format!("; at the ceiling ({}) with no finding", top.limited_by),
+        (None, false) => "; below the ceiling when the hunt ended".to_string(),
+        (Some(_), _) => String::new(),
+    };
+    outln!(
+        "highest pressure reached: level {}, {} users/group{end}",
+        top.level,
+        users.join("+")
+    )?;
+    Ok(())
+}
+
 /// A broken-target find on stdout: which round broke the target, the probe before and
 /// after, what the repro keeps and how it replayed.
 fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
@@ -554,6 +591,18 @@ fn hunt_json(
         "rounds": outcome.rounds,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "found": found,
+        "pressure": outcome.pressure.iter().map(|l| json!({
+            "level": l.level,
+            "users": l.users,
+            "connections": l.connections,
+            "rounds": l.rounds,
+            "clean": l.clean,
+            "jitter_us": l.jitter.map(|j| j.as_micros() as u64),
+            "spread_p99_us": l.spread_p99_us,
+            "spread_max_us": l.spread_max_us,
+            "ceiling": l.ceiling,
+            "limited_by": l.limited_by,
+        })).collect::<Vec<_>>(),
         "short": outcome.short.as_ref().map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),
     }))

@@ -13,7 +13,7 @@ pub use health::{
 };
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
-pub use space::{draw, round_seed, separate};
+pub use space::{apply_pressure, draw, pressure, round_seed, separate, Level};
 
 use crate::auth::Keys;
 use crate::metrics::Live;
@@ -385,6 +385,92 @@ pub struct Progress {
     pub connections: usize,
     pub violations: u64,
     pub elapsed: Duration,
+    /// With `[hunt] pressure`: the round's level, with what the level saw so far.
+    pub pressure: Option<LevelStats>,
+}
+
+/// What the rounds at one pressure level reached (`[hunt] pressure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelStats {
+    pub level: u32,
+    /// Users of each group at this level.
+    pub users: Vec<u32>,
+    /// The most connections one round at this level planned.
+    pub connections: usize,
+    /// Rounds run at this level, and how many of them were clean.
+    pub rounds: u32,
+    pub clean: u32,
+    /// The widest start jitter bound swept at this level, when swept.
+    pub jitter: Option<Duration>,
+    /// The release spread of its collide barriers and rendezvous meetings (the worst
+    /// p99 and max over every release of every round at this level, µs); `None` when no
+    /// round had one.
+    pub spread_p99_us: Option<u64>,
+    pub spread_max_us: Option<u64>,
+    /// Whether this is the highest level the ceiling and the client allow, and what
+    /// stops it there.
+    pub ceiling: bool,
+    pub limited_by: String,
+}
+
+impl LevelStats {
+    fn new(level: &Level) -> LevelStats {
+        LevelStats {
+            level: level.level,
+            users: level.users.clone(),
+            connections: 0,
+            rounds: 0,
+            clean: 0,
+            jitter: None,
+            spread_p99_us: None,
+            spread_max_us: None,
+            ceiling: level.ceiling,
+            limited_by: level.limited_by.clone(),
+        }
+    }
+
+    /// Counts one round at this level.
+    fn add(&mut self, level: &Level, outcome: &RunOutcome, connections: usize) {
+        let summary = &outcome.results.summary;
+        self.rounds += 1;
+        if summary.violations.total == 0 {
+            self.clean += 1;
+        }
+        self.connections = self.connections.max(connections);
+        self.jitter = self.jitter.max(level.jitter);
+        for b in &summary.barriers {
+            self.spread_p99_us = self.spread_p99_us.max(Some(b.spread_p99_us));
+            self.spread_max_us = self.spread_max_us.max(Some(b.spread_max_us));
+        }
+    }
+}
+
+impl std::fmt::Display for LevelStats {
+    /// `pressure level 2: 8 users/group, 16 connections; 2/2 rounds clean; jitter ≤ 2ms;
+    /// release spread p99 120µs max 310µs (ceiling: max_users 8)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Vec<String> = self.users.iter().map(u32::to_string).collect();
+        write!(
+            f,
+            "pressure level {}: {} users/group, {} connections; {}/{} rounds clean",
+            self.level,
+            users.join("+"),
+            self.connections,
+            self.clean,
+            self.rounds
+        )?;
+        if let Some(j) = self.jitter {
+            write!(f, "; jitter up to {j:?}")?;
+        }
+        match (self.spread_p99_us, self.spread_max_us) {
+            (Some(p99), Some(max)) => write!(f, "; release spread p99 {p99}µs max {max}µs")?,
+            _ => write!(f, "; no synchronized release")?,
+        }
+        if self.ceiling {
+            write!(f, " (ceiling: {})", self.limited_by)?;
+        }
+        Ok(())
+    }
 }
 
 /// How a hunt ended.
@@ -396,6 +482,8 @@ pub struct HuntOutcome {
     /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
     /// round that could not judge the target.
     pub short: Option<Short>,
+    /// With `[hunt] pressure`: each level reached, in order (the last is the highest).
+    pub pressure: Vec<LevelStats>,
 }
 
 #[derive(Debug)]
@@ -438,6 +526,13 @@ pub async fn hunt(
         .filter(|a| a.healthy);
     // The rounds run since the target was last reset (the hunt's start).
     let mut since_reset: Vec<Plan> = Vec::new();
+    // Pressure escalation stops where this machine could no longer hold a round.
+    let client_max = scenario
+        .hunt
+        .pressure
+        .as_ref()
+        .and_then(|_| run::max_connections(runner.bound.is_reference()));
+    let mut levels: Vec<LevelStats> = Vec::new();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -448,7 +543,12 @@ pub async fn hunt(
         } else {
             round_seed(opts.seed, round)
         };
-        let mut plan = plan::build(&draw(scenario, round, opts.seed), seed);
+        let mut drawn = draw(scenario, round, opts.seed);
+        let level = pressure(scenario, &drawn, round, client_max);
+        if let Some(level) = &level {
+            apply_pressure(&mut drawn, level);
+        }
+        let mut plan = plan::build(&drawn, seed);
         separate(&mut plan, &scenario.hunt, round, opts.seed);
         let Some((outcome, cut)) = runner.once_by(&plan, budget_end).await? else {
             short = Some(Short::Budget);
@@ -460,11 +560,20 @@ pub async fn hunt(
         // What was actually run (its duration capped by the budget) is what a repro keeps.
         plan.duration = outcome.plan.duration;
         let violations = outcome.results.summary.violations.total;
+        if let Some(level) = &level {
+            if levels.last().is_none_or(|l| l.level != level.level) {
+                levels.push(LevelStats::new(level));
+            }
+            if let Some(stats) = levels.last_mut() {
+                stats.add(level, &outcome, plan.conns.len());
+            }
+        }
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
             elapsed: started.elapsed(),
+            pressure: level.as_ref().and(levels.last().cloned()),
         });
         since_reset.push(plan.clone());
         // Before judging the round: if it left the target broken, that is the finding,
@@ -486,6 +595,7 @@ pub async fn hunt(
                         elapsed: started.elapsed(),
                         found: Some(found),
                         short: None,
+                        pressure: levels,
                     });
                 }
                 Some(after) => healthy = Some(after),
@@ -498,6 +608,7 @@ pub async fn hunt(
                 elapsed: started.elapsed(),
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
+                pressure: levels,
             });
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
@@ -516,6 +627,7 @@ pub async fn hunt(
                 elapsed: started.elapsed(),
                 found: Some(found),
                 short: None,
+                pressure: levels,
             });
         }
         round += 1;
@@ -528,6 +640,7 @@ pub async fn hunt(
         elapsed: started.elapsed(),
         found: None,
         short,
+        pressure: levels,
     })
 }
 

@@ -363,3 +363,68 @@ async fn the_hunt_command_says_which_round_left_the_target_broken() {
     .await
     .expect("bounded");
 }
+
+#[tokio::test]
+async fn shrink_with_a_reset_drops_the_rounds_the_damage_does_not_need() {
+    tokio::time::timeout(BOUND, async {
+        let leaky = spawn_leaky().await;
+        let reset = Reset::Command {
+            command: leaky.reset_command(),
+            timeout: Duration::from_secs(10),
+        };
+        let runner = runner_for(&leaky.url, reset).await;
+        let s = common::scenario("leaky-aborts.toml", SCENARIO);
+        let plan = stampede::plan::build(&s, 1);
+        let probe = hunt::probe_plan(&s, 1);
+        let healthy = hunt::ProbeAnswer {
+            healthy: true,
+            answer: "accepted; 1/1 expectations met".into(),
+            elapsed_ms: 1.0,
+        };
+        let broken = hunt::ProbeAnswer {
+            healthy: false,
+            answer: "refused: http_503".into(),
+            elapsed_ms: 1.0,
+        };
+        // Four rounds of 3 leaks each where two suffice to use up 5 slots.
+        let repro = hunt::Repro {
+            version: hunt::REPRO_VERSION,
+            tool_version: "test".into(),
+            scenario: s.name.clone(),
+            scenario_hash: s.hash.clone(),
+            seed: 1,
+            round: 3,
+            target: leaky.url.clone(),
+            reference: None,
+            oracle: OracleKind::TargetHealth,
+            evidence: vec![hunt::health_violation(&probe, &healthy, &broken, Some(3))],
+            rate: None,
+            health: Some(hunt::HealthFinding {
+                broken_by_round: 3,
+                probe,
+                before: healthy,
+                after: broken,
+                earlier: vec![plan.clone(), plan.clone(), plan.clone()],
+            }),
+            plan,
+        };
+        let opts = ShrinkOptions {
+            times: 2,
+            budget: Duration::from_secs(60),
+            ..ShrinkOptions::default()
+        };
+        let shrunk = hunt::shrink_health(&repro, &runner, opts).await.unwrap();
+        assert_eq!(shrunk.before.1.reproduced, 2, "{}", shrunk.before.1);
+        let kept = shrunk.repro.health.as_ref().unwrap();
+        assert_eq!(
+            kept.earlier.len(),
+            1,
+            "one earlier round plus the breaking one"
+        );
+        assert_eq!(shrunk.after.0, 6);
+        assert_eq!(shrunk.after.1.reproduced, 2, "{}", shrunk.after.1);
+        assert!(shrunk.candidates >= 2);
+    })
+    .await
+    .expect("bounded");
+}

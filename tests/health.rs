@@ -428,3 +428,27 @@ async fn shrink_with_a_reset_drops_the_rounds_the_damage_does_not_need() {
     .await
     .expect("bounded");
 }
+
+#[tokio::test]
+async fn a_probe_the_target_never_answers_is_unhealthy_and_bounded() {
+    tokio::time::timeout(BOUND, async {
+        let (url, _stop) = common::spawn_fake(common::Fault::Silent).await;
+        let runner = runner_for(&url, Reset::None).await;
+        let s = common::scenario("leaky-aborts.toml", SCENARIO);
+        let started = std::time::Instant::now();
+        let answer = runner
+            .probe(&hunt::probe_plan(&s, 1), None)
+            .await
+            .unwrap()
+            .expect("an answer");
+        assert!(!answer.healthy, "{answer:?}");
+        assert!(
+            answer.answer.contains("no answer") || answer.answer.contains("failed"),
+            "{}",
+            answer.answer
+        );
+        assert!(started.elapsed() < hunt::PROBE_LIMIT + Duration::from_secs(10));
+    })
+    .await
+    .expect("bounded");
+}

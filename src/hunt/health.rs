@@ -214,16 +214,12 @@ pub fn answer_of(outcome: &RunOutcome) -> ProbeAnswer {
     let elapsed_ms = s.elapsed_ms;
     let first_violation = outcome.results.violations.first();
     let (healthy, answer) = if c.accepted == 0 {
-        let why = match s.answers.first() {
-            Some(a) => format!("{} {}", a.cause, a.detail),
-            None => c
-                .refused_by
-                .keys()
-                .map(ToString::to_string)
-                .next()
-                .unwrap_or_else(|| "no answer".to_string()),
+        let why = match (s.answers.first(), c.refused_by.keys().next()) {
+            (Some(a), _) => format!("refused: {} {}", a.cause, a.detail),
+            (None, Some(cause)) => format!("failed: {cause}"),
+            (None, None) => format!("no answer to the upgrade within {PROBE_LIMIT:?}"),
         };
-        (false, format!("refused: {why}"))
+        (false, why)
     } else if let Some(v) = first_violation {
         (
             false,

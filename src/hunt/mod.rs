@@ -1,5 +1,12 @@
 //! Race hunting: seeded exploration round after round, repro files, replay on demand and
 //! shrinking to the few connections a race needs.
+//!
+//! Pieces a caller running its own families of rounds can use one by one: [`hunt`] (one
+//! scenario, with health probes between rounds and `[hunt] pressure` escalation),
+//! [`probe_plan`] + [`Runner::probe`] (is the target healthy now?),
+//! [`Runner::reset_target`] (`--reset`, or a restart of the built-in server),
+//! [`Runner::measure_health`] (replay a broken-target finding), and [`pressure`] +
+//! [`apply_pressure`] (the level of any round).
 
 mod health;
 mod repro;

@@ -84,6 +84,9 @@ pub struct Level {
     pub users: Vec<u32>,
     /// The round's start jitter bound, when the level sweeps it.
     pub jitter: Option<Duration>,
+    /// The round's `[hunt] gap`, when swept: the ramp is stretched to keep it with the
+    /// raised users.
+    pub gap: Option<Duration>,
     /// Whether this is the highest level the ceiling and the client allow.
     pub ceiling: bool,
     /// What stops escalation beyond the highest level: `max_users 64`, or
@@ -151,19 +154,24 @@ pub fn pressure(
         level,
         users: users_at(level),
         jitter,
+        gap: base.hunt.gap.filter(|_| round > 0).map(|g| g.at(round)),
         ceiling: level == top,
         limited_by,
     })
 }
 
 /// Applies `level` to a round's scenario: each group's users, the `count` of its
-/// rendezvous (raised in proportion, never above the group), and the swept jitter.
+/// rendezvous (raised in proportion, never above the group), the ramp a swept `[hunt] gap`
+/// spreads them over (the gap between connections stays), and the swept jitter.
 pub fn apply_pressure(s: &mut Scenario, level: &Level) {
     for (group, &users) in s.groups.iter_mut().zip(&level.users) {
         let from = group.users.max(1);
         if users != group.users {
             scale_rendezvous(&mut group.steps, from, users);
             group.users = users;
+            if let (Some(gap), Arrival::Ramp { over, .. }) = (level.gap, &mut group.arrival) {
+                *over = gap.saturating_mul(users.saturating_mul(group.connections_per_user));
+            }
         }
         if let Some(high) = level.jitter {
             group.jitter = Dist::Uniform {
@@ -346,6 +354,22 @@ mod tests {
         apply_pressure(&mut raised, &top);
         assert_eq!(raised.groups[0].users, 12);
         assert_eq!(pressure(&s, &s, 7, None), pressure(&s, &s, 7, None));
+
+        // A swept gap keeps its spacing between the raised connections.
+        s.hunt.gap = Some(Sweep {
+            from: Duration::from_millis(1),
+            to: Duration::from_millis(1),
+            step: Duration::from_millis(1),
+        });
+        let mut round = draw(&s, 4, 1);
+        let level = pressure(&s, &round, 4, None).unwrap();
+        apply_pressure(&mut round, &level);
+        assert_eq!(round.groups[0].users, 8);
+        assert!(
+            matches!(round.groups[0].arrival, Arrival::Ramp { over, .. } if over == Duration::from_millis(8)),
+            "{:?}",
+            round.groups[0].arrival
+        );
     }
 
     #[test]

@@ -586,7 +586,13 @@ pub async fn hunt(
         // Before judging the round: if it left the target broken, that is the finding,
         // not whatever its own connections (or the next round's) then suffered.
         if let Some(before) = healthy.clone() {
-            match runner.probe(&probe, Some(budget_end)).await? {
+            let mut answer = runner.probe(&probe, Some(budget_end)).await?;
+            if answer.as_ref().is_some_and(|a| !a.healthy) {
+                // Once more before calling the target broken: one probe lost to a busy
+                // machine is not a finding.
+                answer = runner.probe(&probe, Some(budget_end)).await?;
+            }
+            match answer {
                 Some(after) if !after.healthy => {
                     let found = record_broken(
                         scenario,

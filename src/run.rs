@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod capacity;
 pub mod learn;
-pub use capacity::CapacityError;
+pub use capacity::{max_connections, CapacityError};
 
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]

@@ -96,7 +96,8 @@ impl Error {
         match self {
             Error::Scenario(_) | Error::Usage(_) | Error::Repro(_) => exit::USAGE,
             Error::Run(e) | Error::Hunt(HuntError::Run(e)) => run_error_code(e),
-            Error::Hunt(HuntError::Repro(_)) => exit::USAGE,
+            // A `--reset` command that fails is the user's tool, not ours or the target's.
+            Error::Hunt(HuntError::Repro(_) | HuntError::Reset(_)) => exit::USAGE,
             Error::Write(_) | Error::Server(_) | Error::Io(_) => exit::INTERNAL,
         }
     }

@@ -37,6 +37,14 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (test servers only).
     #[arg(long)]
     pub insecure: bool,
+    /// A shell command (`sh -c`) that restarts or resets the target; it runs before each
+    /// replay and shrink try and each confirmation of a find, and must exit 0. The
+    /// built-in server is restarted instead when there is none.
+    #[arg(long, value_name = "CMD")]
+    pub reset: Option<String>,
+    /// Longest the --reset command may run (then it is killed and the command fails).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reset_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -158,7 +166,13 @@ async fn runner(
         learn,
         ..RunOptions::default()
     };
-    let runner = Runner::start(target, plan, opts, cancel).await?;
+    let mut runner = Runner::start(target, plan, opts, cancel).await?;
+    if let Some(command) = &args.reset {
+        runner.reset = hunt::Reset::Command {
+            command: command.clone(),
+            timeout: args.reset_timeout,
+        };
+    }
     if !quiet {
         eprintln!("running against {}", describe(&runner));
         super::development_secret_notice(&runner.bound);
@@ -233,7 +247,18 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             plural(s.hunt.rounds, "round")
         );
     }
+    // One line per pressure level, printed when the next level starts (the final
+    // summary repeats them all, the last one included).
+    let mut level_seen: Option<hunt::LevelStats> = None;
     let mut print = |p: &hunt::Progress| {
+        if let Some(now) = &p.pressure {
+            if let Some(done) = level_seen.as_ref().filter(|l| l.level != now.level) {
+                if !quiet {
+                    eprintln!("{done}");
+                }
+            }
+            level_seen = Some(now.clone());
+        }
         if !quiet {
             eprintln!(
                 "round {:>4}  {:>5} {}  {}  {:.1}s",
@@ -256,6 +281,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     if args.output.json {
         hunt_json(&s.name, seed, &against, &outcome)?;
     }
+    if !args.output.json {
+        pressure_summary(&outcome)?;
+    }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
         return unjudged(
             &format!("round {}", outcome.rounds.saturating_sub(1)),
@@ -270,6 +298,14 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         });
     }
     match outcome.found {
+        Some(found) if found.repro.health.is_some() => {
+            broken_report(&found, outcome.elapsed, outcome.rounds)?;
+            Ok(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::VIOLATIONS
+            })
+        }
         Some(found) => {
             let r = &found.repro;
             outln!(
@@ -335,9 +371,28 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     )
     .await?;
     let against = describe(&runner);
-    let rate = runner
-        .rate(&repro.plan, repro.oracle, args.times, None)
-        .await;
+    let rate = match &repro.health {
+        Some(health) => {
+            if !runner.reset.possible() && !args.output.quiet {
+                eprintln!("no --reset: one replay only, against the target as it is now");
+            }
+            runner
+                .measure_health(
+                    &health.plans(&repro.plan),
+                    &health.probe,
+                    args.times,
+                    None,
+                    None,
+                )
+                .await
+                .map(|m| m.rate)
+        }
+        None => {
+            runner
+                .rate(&repro.plan, repro.oracle, args.times, None)
+                .await
+        }
+    };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let rate = rate?;
@@ -345,7 +400,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         print_json(&json!({
             "repro": args.repro.display().to_string(),
             "oracle": repro.oracle.name(),
-            "connections": repro.size(),
+            "connections": hunt::health_size(&repro),
             "target": against,
             "rate": rate_json(&rate),
             "unjudged": unjudged_json(rate.short.as_ref()),
@@ -359,7 +414,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             "{}: reproduced the {} violation {rate} times ({}) against {against}",
             args.repro.display(),
             repro.oracle.name(),
-            plural(repro.size() as u64, "connection")
+            plural(hunt::health_size(&repro) as u64, "connection")
         )?;
     }
     Ok(if interrupted {
@@ -389,7 +444,14 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         budget: args.budget,
         ..Default::default()
     };
-    let outcome = hunt::shrink(&repro, &runner, opts).await;
+    let outcome = if repro.health.is_some() {
+        if !runner.reset.possible() {
+            eprintln!("{}", hunt::NO_RESET_SHRINK);
+        }
+        hunt::shrink_health(&repro, &runner, opts).await
+    } else {
+        hunt::shrink(&repro, &runner, opts).await
+    };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
     let outcome = outcome?;
@@ -448,6 +510,67 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     })
 }
 
+/// The pressure levels a hunt reached, one line each, then the highest and whether it
+/// ended at the ceiling with no finding.
+fn pressure_summary(outcome: &hunt::HuntOutcome) -> Result<(), Error> {
+    let Some(top) = outcome.pressure.last() else {
+        return Ok(());
+    };
+    for level in &outcome.pressure {
+        outln!("{level}")?;
+    }
+    let users: Vec<String> = top.users.iter().map(u32::to_string).collect();
+    let end = match (&outcome.found, top.ceiling) {
+        (None, true) => format!("; at the ceiling ({}) with no finding", top.limited_by),
+        (None, false) => "; below the ceiling when the hunt ended".to_string(),
+        (Some(_), _) => String::new(),
+    };
+    outln!(
+        "highest pressure reached: level {}, {} users/group{end}",
+        top.level,
+        users.join("+")
+    )?;
+    Ok(())
+}
+
+/// A broken-target find on stdout: which round broke the target, the probe before and
+/// after, what the repro keeps and how it replayed.
+fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
+    let r = &found.repro;
+    let Some(h) = &r.health else {
+        return Ok(());
+    };
+    outln!(
+        "the target was left broken by round {} (seed {}) after {:.1}s, {}",
+        h.broken_by_round,
+        r.seed,
+        elapsed.as_secs_f64(),
+        plural(rounds, "round")
+    )?;
+    outln!("  health probe before: {}", h.before.answer)?;
+    outln!("  health probe after:  {}", h.after.answer)?;
+    let kept = if h.earlier.is_empty() {
+        format!("round {} alone", h.broken_by_round)
+    } else {
+        format!(
+            "rounds 0 to {} (damage accumulated over {})",
+            h.broken_by_round,
+            plural(h.earlier.len() as u64 + 1, "round")
+        )
+    };
+    let confirmed = if found.rate.runs == 0 && found.rate.short.is_none() {
+        "not replayed (no --reset: the target stays broken)".to_string()
+    } else {
+        format!("confirmed {} on replay (reset, rounds, probe)", found.rate)
+    };
+    outln!(
+        "  repro keeps {kept}, {}; {confirmed}",
+        plural(hunt::health_size(r) as u64, "connection")
+    )?;
+    outln!("repro        {}", found.path.display())?;
+    Ok(())
+}
+
 /// The minimal repro's default path: next to `repro`, its `.json` replaced by
 /// `.min.json` (`repro-identity-0123456789ab.min.json`).
 pub(crate) fn min_path(repro: &std::path::Path) -> PathBuf {
@@ -469,6 +592,7 @@ fn hunt_json(
             "connections": f.repro.size(),
             "rate": rate_json(&f.rate),
             "evidence": f.repro.evidence.first(),
+            "broken_by_round": f.repro.health.as_ref().map(|h| h.broken_by_round),
             "repro": f.path.display().to_string(),
         })
     });
@@ -479,6 +603,18 @@ fn hunt_json(
         "rounds": outcome.rounds,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "found": found,
+        "pressure": outcome.pressure.iter().map(|l| json!({
+            "level": l.level,
+            "users": l.users,
+            "connections": l.connections,
+            "rounds": l.rounds,
+            "clean": l.clean,
+            "jitter_us": l.jitter.map(|j| j.as_micros() as u64),
+            "spread_p99_us": l.spread_p99_us,
+            "spread_max_us": l.spread_max_us,
+            "ceiling": l.ceiling,
+            "limited_by": l.limited_by,
+        })).collect::<Vec<_>>(),
         "short": outcome.short.as_ref().map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),
     }))

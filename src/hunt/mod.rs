@@ -1,13 +1,26 @@
 //! Race hunting: seeded exploration round after round, repro files, replay on demand and
 //! shrinking to the few connections a race needs.
+//!
+//! Pieces a caller running its own families of rounds can use one by one: [`hunt`] (one
+//! scenario, with health probes between rounds and `[hunt] pressure` escalation),
+//! [`probe_plan`] + [`Runner::probe`] (is the target healthy now?),
+//! [`Runner::reset_target`] (`--reset`, or a restart of the built-in server),
+//! [`Runner::measure_health`] (replay a broken-target finding), and [`pressure`] +
+//! [`apply_pressure`] (the level of any round).
 
+mod health;
 mod repro;
 mod shrink;
 mod space;
 
+pub use health::{
+    answer_of, health_size, health_violation, probe_plan, probe_steps, run_reset_command,
+    shrink_health, HealthFinding, ProbeAnswer, Reset, ResetError, NO_RESET_SHRINK, PROBE_LIMIT,
+    RESET_TIMEOUT,
+};
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
-pub use space::{draw, round_seed, separate};
+pub use space::{apply_pressure, draw, pressure, round_seed, separate, Level};
 
 use crate::auth::Keys;
 use crate::metrics::Live;
@@ -35,6 +48,8 @@ pub enum HuntError {
     Run(#[from] RunError),
     #[error(transparent)]
     Repro(#[from] ReproError),
+    #[error(transparent)]
+    Reset(#[from] ResetError),
 }
 
 /// Shorthand for this module's results.
@@ -51,6 +66,10 @@ pub struct Runner {
     /// plan this runner runs checks it, unless the plan carries its own or its scenario
     /// says `[oracles] learn = false`.
     pub learned: crate::model::LearnedOracles,
+    /// How the target is put back in its first state before each replay and shrink try
+    /// ([`Runner::reset_target`]): [`Reset::BuiltIn`] for the built-in server,
+    /// [`Reset::None`] for a URL until `--reset` sets a command.
+    pub reset: Reset,
 }
 
 impl Runner {
@@ -69,6 +88,11 @@ impl Runner {
                 .await?
                 .learned;
         }
+        let reset = if bound.is_reference() {
+            Reset::BuiltIn
+        } else {
+            Reset::None
+        };
         Ok(Runner {
             target: target.clone(),
             bound,
@@ -79,6 +103,7 @@ impl Runner {
             },
             cancel,
             learned,
+            reset,
         })
     }
 
@@ -176,6 +201,7 @@ impl Runner {
             if self.cancel.is_cancelled() {
                 break;
             }
+            self.reset_target().await?;
             let outcome = self.once(plan).await?;
             if broke(&outcome, oracle) {
                 return Ok(first_of(&outcome, oracle, &|_| true));
@@ -242,6 +268,8 @@ impl Runner {
                     break;
                 }
             }
+            // Each replay starts from the target's first state when it can be reset.
+            self.reset_target().await?;
             let outcome = match budget_end {
                 None => self.once(plan).await?,
                 Some(end) => match self.once_by(plan, end).await? {
@@ -383,6 +411,92 @@ pub struct Progress {
     pub connections: usize,
     pub violations: u64,
     pub elapsed: Duration,
+    /// With `[hunt] pressure`: the round's level, with what the level saw so far.
+    pub pressure: Option<LevelStats>,
+}
+
+/// What the rounds at one pressure level reached (`[hunt] pressure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelStats {
+    pub level: u32,
+    /// Users of each group at this level.
+    pub users: Vec<u32>,
+    /// The most connections one round at this level planned.
+    pub connections: usize,
+    /// Rounds run at this level, and how many of them were clean.
+    pub rounds: u32,
+    pub clean: u32,
+    /// The widest start jitter bound swept at this level, when swept.
+    pub jitter: Option<Duration>,
+    /// The release spread of its collide barriers and rendezvous meetings (the worst
+    /// p99 and max over every release of every round at this level, µs); `None` when no
+    /// round had one.
+    pub spread_p99_us: Option<u64>,
+    pub spread_max_us: Option<u64>,
+    /// Whether this is the highest level the ceiling and the client allow, and what
+    /// stops it there.
+    pub ceiling: bool,
+    pub limited_by: String,
+}
+
+impl LevelStats {
+    fn new(level: &Level) -> LevelStats {
+        LevelStats {
+            level: level.level,
+            users: level.users.clone(),
+            connections: 0,
+            rounds: 0,
+            clean: 0,
+            jitter: None,
+            spread_p99_us: None,
+            spread_max_us: None,
+            ceiling: level.ceiling,
+            limited_by: level.limited_by.clone(),
+        }
+    }
+
+    /// Counts one round at this level.
+    fn add(&mut self, level: &Level, outcome: &RunOutcome, connections: usize) {
+        let summary = &outcome.results.summary;
+        self.rounds += 1;
+        if summary.violations.total == 0 {
+            self.clean += 1;
+        }
+        self.connections = self.connections.max(connections);
+        self.jitter = self.jitter.max(level.jitter);
+        for b in &summary.barriers {
+            self.spread_p99_us = self.spread_p99_us.max(Some(b.spread_p99_us));
+            self.spread_max_us = self.spread_max_us.max(Some(b.spread_max_us));
+        }
+    }
+}
+
+impl std::fmt::Display for LevelStats {
+    /// `pressure level 2: 8 users/group, 16 connections; 2/2 rounds clean; jitter ≤ 2ms;
+    /// release spread p99 120µs max 310µs (ceiling: max_users 8)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Vec<String> = self.users.iter().map(u32::to_string).collect();
+        write!(
+            f,
+            "pressure level {}: {} users/group, {} connections; {}/{} rounds clean",
+            self.level,
+            users.join("+"),
+            self.connections,
+            self.clean,
+            self.rounds
+        )?;
+        if let Some(j) = self.jitter {
+            write!(f, "; jitter up to {j:?}")?;
+        }
+        match (self.spread_p99_us, self.spread_max_us) {
+            (Some(p99), Some(max)) => write!(f, "; release spread p99 {p99}µs max {max}µs")?,
+            _ => write!(f, "; no synchronized release")?,
+        }
+        if self.ceiling {
+            write!(f, " (ceiling: {})", self.limited_by)?;
+        }
+        Ok(())
+    }
 }
 
 /// How a hunt ended.
@@ -394,6 +508,8 @@ pub struct HuntOutcome {
     /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
     /// round that could not judge the target.
     pub short: Option<Short>,
+    /// With `[hunt] pressure`: each level reached, in order (the last is the highest).
+    pub pressure: Vec<LevelStats>,
 }
 
 #[derive(Debug)]
@@ -427,6 +543,22 @@ pub async fn hunt(
     let budget_end = started + opts.budget;
     let mut round = 0;
     let mut short = None;
+    // Health: the probe must pass before the first round for a later failure to mean
+    // anything; a target never seen healthy is judged by the rounds alone, as before.
+    let probe = probe_plan(scenario, opts.seed);
+    let mut healthy = runner
+        .probe(&probe, Some(budget_end))
+        .await?
+        .filter(|a| a.healthy);
+    // The rounds run since the target was last reset (the hunt's start).
+    let mut since_reset: Vec<Plan> = Vec::new();
+    // Pressure escalation stops where this machine could no longer hold a round.
+    let client_max = scenario
+        .hunt
+        .pressure
+        .as_ref()
+        .and_then(|_| run::max_connections(runner.bound.is_reference()));
+    let mut levels: Vec<LevelStats> = Vec::new();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -437,7 +569,12 @@ pub async fn hunt(
         } else {
             round_seed(opts.seed, round)
         };
-        let mut plan = plan::build(&draw(scenario, round, opts.seed), seed);
+        let mut drawn = draw(scenario, round, opts.seed);
+        let level = pressure(scenario, &drawn, round, client_max);
+        if let Some(level) = &level {
+            apply_pressure(&mut drawn, level);
+        }
+        let mut plan = plan::build(&drawn, seed);
         separate(&mut plan, &scenario.hunt, round, opts.seed);
         let Some((outcome, cut)) = runner.once_by(&plan, budget_end).await? else {
             short = Some(Short::Budget);
@@ -451,18 +588,61 @@ pub async fn hunt(
         // A repro keeps the learned invariants its run checked, so replays check them too.
         plan.oracles.learned = outcome.plan.oracles.learned.clone();
         let violations = outcome.results.summary.violations.total;
+        if let Some(level) = &level {
+            if levels.last().is_none_or(|l| l.level != level.level) {
+                levels.push(LevelStats::new(level));
+            }
+            if let Some(stats) = levels.last_mut() {
+                stats.add(level, &outcome, plan.conns.len());
+            }
+        }
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
             elapsed: started.elapsed(),
+            pressure: level.as_ref().and(levels.last().cloned()),
         });
+        since_reset.push(plan.clone());
+        // Before judging the round: if it left the target broken, that is the finding,
+        // not whatever its own connections (or the next round's) then suffered.
+        if let Some(before) = healthy.clone() {
+            let mut answer = runner.probe(&probe, Some(budget_end)).await?;
+            if answer.as_ref().is_some_and(|a| !a.healthy) {
+                // Once more before calling the target broken: one probe lost to a busy
+                // machine is not a finding.
+                answer = runner.probe(&probe, Some(budget_end)).await?;
+            }
+            match answer {
+                Some(after) if !after.healthy => {
+                    let found = record_broken(
+                        scenario,
+                        runner,
+                        opts,
+                        (Candidate { plan, round, seed }, budget_end),
+                        (&probe, before, after),
+                        since_reset,
+                    )
+                    .await?;
+                    return Ok(HuntOutcome {
+                        rounds: round + 1,
+                        elapsed: started.elapsed(),
+                        found: Some(found),
+                        short: None,
+                        pressure: levels,
+                    });
+                }
+                Some(after) => healthy = Some(after),
+                None => {}
+            }
+        }
         if let Some(unjudged) = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled()) {
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 elapsed: started.elapsed(),
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
+                pressure: levels,
             });
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
@@ -481,6 +661,7 @@ pub async fn hunt(
                 elapsed: started.elapsed(),
                 found: Some(found),
                 short: None,
+                pressure: levels,
             });
         }
         round += 1;
@@ -493,6 +674,7 @@ pub async fn hunt(
         elapsed: started.elapsed(),
         found: None,
         short,
+        pressure: levels,
     })
 }
 
@@ -531,6 +713,87 @@ async fn record(
         evidence,
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
+        health: None,
+        plan,
+    };
+    let path = repro.save(&opts.out.join(&scenario.name))?;
+    Ok(Found { path, repro, rate })
+}
+
+/// Records a broken-target finding: round `found.round` left the target failing the
+/// health probe it passed before. The repro's plan is that round's; the rounds before
+/// it since the hunt's start ride along (damage can accumulate). Confirmation replays
+/// (reset, the rounds, the probe) need a reset; without one the rate stays unmeasured.
+async fn record_broken(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    (found, budget_end): (Candidate, Instant),
+    (probe, before, after): (&Plan, ProbeAnswer, ProbeAnswer),
+    mut since_reset: Vec<Plan>,
+) -> Result<Found, Error> {
+    let Candidate { plan, round, seed } = found;
+    since_reset.pop();
+    let mut health = HealthFinding {
+        broken_by_round: round,
+        probe: probe.clone(),
+        before,
+        after,
+        earlier: since_reset,
+    };
+    let evidence = vec![health_violation(
+        probe,
+        &health.before,
+        &health.after,
+        Some(round),
+    )];
+    let mut rate = Rate {
+        reproduced: 0,
+        runs: 0,
+        planned: opts.confirm,
+        short: None,
+    };
+    if runner.reset.possible() {
+        // The breaking round alone first: when it suffices, the repro is that small.
+        let alone = runner
+            .measure_health(
+                std::slice::from_ref(&plan),
+                probe,
+                opts.confirm,
+                None,
+                Some(budget_end),
+            )
+            .await?
+            .rate;
+        if alone.reproduced > 0 || health.earlier.is_empty() {
+            health.earlier.clear();
+            rate = alone;
+        } else {
+            rate = runner
+                .measure_health(
+                    &health.plans(&plan),
+                    probe,
+                    opts.confirm,
+                    None,
+                    Some(budget_end),
+                )
+                .await?
+                .rate;
+        }
+    }
+    let repro = Repro {
+        version: REPRO_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: scenario.name.clone(),
+        scenario_hash: scenario.hash.clone(),
+        seed,
+        round,
+        target: runner.url().to_string(),
+        reference: ReferenceServer::of(&runner.target),
+        oracle: OracleKind::TargetHealth,
+        evidence,
+        rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
+        health: Some(health),
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;

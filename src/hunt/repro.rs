@@ -50,6 +50,10 @@ pub struct Repro {
     /// Reproduction rate measured so far: `(reproduced, runs)`.
     #[serde(default)]
     pub rate: Option<(u32, u32)>,
+    /// A broken-target finding ([`OracleKind::TargetHealth`]): the probe, its answers
+    /// before and after, and the rounds that ran before `plan` since the last reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthFinding>,
     pub plan: Plan,
 }
 
@@ -233,6 +237,7 @@ mod tests {
             oracle: OracleKind::Exclusivity,
             evidence: Vec::new(),
             rate: Some((3, 4)),
+            health: None,
             plan: crate::plan::build(&s, 1),
         }
     }

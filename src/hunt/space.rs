@@ -10,7 +10,7 @@
 //! [`ORDER_STREAM`] for the connection order, so no hunt draw reuses the numbers a plan
 //! mints its tokens or samples its timings from.
 
-use crate::model::{Arrival, Dist, HuntOrder, HuntSpec, Plan, Scenario};
+use crate::model::{Arrival, Dist, HuntOrder, HuntSpec, Plan, Scenario, Step};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +73,129 @@ pub fn draw(scenario: &Scenario, round: u32, seed: u64) -> Scenario {
         }
     }
     s
+}
+
+/// One round's pressure level (`[hunt] pressure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// 0 for the scenario's own users.
+    pub level: u32,
+    /// Users of each group at this level, groups in order.
+    pub users: Vec<u32>,
+    /// The round's start jitter bound, when the level sweeps it.
+    pub jitter: Option<Duration>,
+    /// The round's `[hunt] gap`, when swept: the ramp is stretched to keep it with the
+    /// raised users.
+    pub gap: Option<Duration>,
+    /// Whether this is the highest level the ceiling and the client allow.
+    pub ceiling: bool,
+    /// What stops escalation beyond the highest level: `max_users 64`, or
+    /// `client limit (N connections)`.
+    pub limited_by: String,
+}
+
+/// The pressure level of `round`: a function of the round (and of `drawn`'s connections
+/// per user, for the client's limit) alone. `base` gives each group's own users;
+/// `client_max` is the most connections this machine can hold at once
+/// (`run::max_connections`). `None` without `[hunt] pressure`.
+pub fn pressure(
+    base: &Scenario,
+    drawn: &Scenario,
+    round: u32,
+    client_max: Option<u64>,
+) -> Option<Level> {
+    let p = base.hunt.pressure.as_ref()?;
+    let per_level = p.rounds_per_level.max(1);
+    let users_at = |level: u32| -> Vec<u32> {
+        let mult = u64::from(p.factor.max(2)).saturating_pow(level);
+        base.groups
+            .iter()
+            .map(|g| {
+                let raised = u64::from(g.users).saturating_mul(mult);
+                let capped = raised.min(u64::from(p.max_users)).max(u64::from(g.users));
+                u32::try_from(capped).unwrap_or(u32::MAX)
+            })
+            .collect()
+    };
+    let total = |users: &[u32]| -> u64 {
+        users
+            .iter()
+            .zip(&drawn.groups)
+            .map(|(u, g)| u64::from(*u) * u64::from(g.connections_per_user))
+            .sum()
+    };
+    // The highest level: the first whose next would change nothing (every group at the
+    // ceiling) or would not fit the client.
+    let mut top = 0;
+    let mut limited_by = format!("max_users {}", p.max_users);
+    loop {
+        let (here, next) = (users_at(top), users_at(top + 1));
+        if next == here || top >= 62 {
+            break;
+        }
+        if let Some(max) = client_max {
+            if total(&next) > max {
+                limited_by = format!("client limit ({max} connections)");
+                break;
+            }
+        }
+        top += 1;
+    }
+    let level = (round / per_level).min(top);
+    let jitter = p.jitter.filter(|_| round > 0).map(|(lo, hi)| {
+        let j = round % per_level;
+        if per_level == 1 {
+            lo
+        } else {
+            lo + (hi.saturating_sub(lo)) * j / (per_level - 1)
+        }
+    });
+    Some(Level {
+        level,
+        users: users_at(level),
+        jitter,
+        gap: base.hunt.gap.filter(|_| round > 0).map(|g| g.at(round)),
+        ceiling: level == top,
+        limited_by,
+    })
+}
+
+/// Applies `level` to a round's scenario: each group's users, the `count` of its
+/// rendezvous (raised in proportion, never above the group), the ramp a swept `[hunt] gap`
+/// spreads them over (the gap between connections stays), and the swept jitter.
+pub fn apply_pressure(s: &mut Scenario, level: &Level) {
+    for (group, &users) in s.groups.iter_mut().zip(&level.users) {
+        let from = group.users.max(1);
+        if users != group.users {
+            scale_rendezvous(&mut group.steps, from, users);
+            group.users = users;
+            if let (Some(gap), Arrival::Ramp { over, .. }) = (level.gap, &mut group.arrival) {
+                *over = gap.saturating_mul(users.saturating_mul(group.connections_per_user));
+            }
+        }
+        if let Some(high) = level.jitter {
+            group.jitter = Dist::Uniform {
+                low: Duration::ZERO,
+                high,
+            };
+        }
+    }
+}
+
+/// Raises every explicit rendezvous `count` by `to / from`, capped at `to` users.
+fn scale_rendezvous(steps: &mut [Step], from: u32, to: u32) {
+    for step in steps {
+        match step {
+            Step::Rendezvous {
+                count: Some(count), ..
+            } => {
+                let raised = u64::from(*count) * u64::from(to) / u64::from(from);
+                *count = u32::try_from(raised.clamp(1, u64::from(to))).unwrap_or(to);
+            }
+            Step::Repeat { steps, .. } => scale_rendezvous(steps, from, to),
+            _ => {}
+        }
+    }
 }
 
 /// The *separate* primitive: within each group, connections start `separation` apart in
@@ -193,6 +316,60 @@ mod tests {
         starts.dedup();
         assert_eq!(starts.len(), 5, "distinct starts, separation apart");
         assert_eq!(starts[1] - starts[0], s.hunt.separation);
+    }
+
+    #[test]
+    fn pressure_rises_level_by_level_to_its_ceiling() {
+        let mut s = scenario();
+        s.hunt.pressure = Some(crate::model::Pressure {
+            max_users: 12,
+            factor: 2,
+            rounds_per_level: 2,
+            jitter: Some((Duration::ZERO, Duration::from_millis(4))),
+        });
+        let users: Vec<u32> = (0..10)
+            .map(|r| pressure(&s, &s, r, None).unwrap().users[0])
+            .collect();
+        // 2 users; x2 every 2 rounds; capped at 12.
+        assert_eq!(users, vec![2, 2, 4, 4, 8, 8, 12, 12, 12, 12]);
+        let top = pressure(&s, &s, 9, None).unwrap();
+        assert!(top.ceiling && top.level == 3, "{top:?}");
+        assert_eq!(top.limited_by, "max_users 12");
+        assert!(!pressure(&s, &s, 5, None).unwrap().ceiling);
+        // The jitter sweeps inside a level; round 0 stays as written.
+        assert_eq!(pressure(&s, &s, 0, None).unwrap().jitter, None);
+        assert_eq!(
+            pressure(&s, &s, 2, None).unwrap().jitter,
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            pressure(&s, &s, 3, None).unwrap().jitter,
+            Some(Duration::from_millis(4))
+        );
+        // The client's limit stops it earlier: 5 connections fit, 8 do not.
+        let limited = pressure(&s, &s, 9, Some(5)).unwrap();
+        assert_eq!(limited.users, vec![4]);
+        assert_eq!(limited.limited_by, "client limit (5 connections)");
+        let mut raised = s.clone();
+        apply_pressure(&mut raised, &top);
+        assert_eq!(raised.groups[0].users, 12);
+        assert_eq!(pressure(&s, &s, 7, None), pressure(&s, &s, 7, None));
+
+        // A swept gap keeps its spacing between the raised connections.
+        s.hunt.gap = Some(Sweep {
+            from: Duration::from_millis(1),
+            to: Duration::from_millis(1),
+            step: Duration::from_millis(1),
+        });
+        let mut round = draw(&s, 4, 1);
+        let level = pressure(&s, &round, 4, None).unwrap();
+        apply_pressure(&mut round, &level);
+        assert_eq!(round.groups[0].users, 8);
+        assert!(
+            matches!(round.groups[0].arrival, Arrival::Ramp { over, .. } if over == Duration::from_millis(8)),
+            "{:?}",
+            round.groups[0].arrival
+        );
     }
 
     #[test]

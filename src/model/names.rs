@@ -74,6 +74,10 @@ pub enum OracleKind {
     RejectionHygiene,
     /// The same token got different verdicts through different placements.
     Consistency,
+    /// A fresh valid connection doing the scenario's first exchange, healthy before a
+    /// hunt round, failed after it: the round left the target broken (`hunt` only; no
+    /// run judges it).
+    TargetHealth,
 }
 
 impl OracleKind {
@@ -86,6 +90,7 @@ impl OracleKind {
             OracleKind::Liveness => "liveness",
             OracleKind::RejectionHygiene => "rejection_hygiene",
             OracleKind::Consistency => "consistency",
+            OracleKind::TargetHealth => "target_health",
         }
     }
 }

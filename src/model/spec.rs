@@ -14,7 +14,7 @@ mod threshold;
 mod tokens;
 
 pub use auth::{AuthSpec, JwtAlg, Placement, SecretSource, SecretText, DEV_SECRET};
-pub use hunt::{HuntOrder, HuntSpec, Sweep};
+pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
     AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles, TokenReuse,

@@ -221,9 +221,70 @@ pub struct ServerHandle {
     addr: SocketAddr,
     url: String,
     ca_pem: Option<String>,
+    config: Arc<TargetConfig>,
+    acceptor: Option<TlsAcceptor>,
+    /// The token [`spawn`] was given: every generation's own token is a child of it.
+    parent: CancellationToken,
+    /// The generation serving now; [`ServerHandle::restart`] replaces it.
+    serving: std::sync::Mutex<Serving>,
+}
+
+/// One generation of a server: its shared state, its token and its accept task.
+struct Serving {
     shared: Arc<Shared>,
     cancel: CancellationToken,
     task: Option<JoinHandle<Result<(), TargetError>>>,
+}
+
+impl ServerHandle {
+    /// The generation serving now (a poisoned lock only means a panic elsewhere
+    /// mid-swap of plain fields: keep going).
+    fn serving(&self) -> std::sync::MutexGuard<'_, Serving> {
+        self.serving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.serving().shared)
+    }
+
+    /// Restarts the server on the same address: the current generation stops
+    /// (its connections closed, bounded like [`ServerHandle::shutdown`]) and a
+    /// fresh one, with no state at all (registry, planted bugs' state, counters),
+    /// serves the same URL and certificate. The built-in equivalent of `--reset`.
+    ///
+    /// # Errors
+    /// [`TargetError::Bind`] when the address cannot be bound again.
+    pub async fn restart(&self) -> Result<(), TargetError> {
+        let (cancel, task) = {
+            let mut serving = self.serving();
+            (serving.cancel.clone(), serving.task.take())
+        };
+        cancel.cancel();
+        if let Some(mut task) = task {
+            if timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        let shared = Arc::new(Shared::new(Arc::clone(&self.config))?);
+        let addr = self.addr;
+        let listener = listen(addr, self.config.reuse_port)
+            .map_err(|source| TargetError::Bind { addr, source })?;
+        let cancel = self.parent.child_token();
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            self.acceptor.clone(),
+            cancel.clone(),
+        ));
+        *self.serving() = Serving {
+            shared,
+            cancel,
+            task: Some(task),
+        };
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -252,15 +313,16 @@ impl ServerHandle {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> ServerStats {
-        self.shared.snapshot()
+        self.shared().snapshot()
     }
 
     /// Waits until `done` holds for the counters (re-checked on every
     /// connection lifecycle change); bound it with a timeout.
     pub async fn wait_for(&self, done: impl Fn(&ServerStats) -> bool) -> ServerStats {
-        let mut changed = self.shared.stats.subscribe();
+        let shared = self.shared();
+        let mut changed = shared.stats.subscribe();
         loop {
-            let stats = self.stats();
+            let stats = shared.snapshot();
             if done(&stats) {
                 return stats;
             }
@@ -271,9 +333,13 @@ impl ServerHandle {
     }
 
     /// Stops accepting, closes connections (1001) and joins, bounded.
-    pub async fn shutdown(mut self) {
-        self.cancel.cancel();
-        if let Some(mut task) = self.task.take() {
+    pub async fn shutdown(self) {
+        let (cancel, task) = {
+            let mut serving = self.serving();
+            (serving.cancel.clone(), serving.task.take())
+        };
+        cancel.cancel();
+        if let Some(mut task) = task {
             if timeout(SHUTDOWN_TIMEOUT, &mut task).await.is_err() {
                 task.abort();
             }
@@ -281,8 +347,9 @@ impl ServerHandle {
     }
 
     /// Serves until the cancel token given to [`spawn`] fires.
-    pub async fn wait(mut self) -> Result<(), TargetError> {
-        match self.task.take() {
+    pub async fn wait(self) -> Result<(), TargetError> {
+        let task = self.serving().task.take();
+        match task {
             Some(task) => task
                 .await
                 .map_err(|err| TargetError::Task(err.to_string()))?,
@@ -293,7 +360,7 @@ impl ServerHandle {
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.parent.cancel();
     }
 }
 
@@ -306,7 +373,8 @@ pub async fn spawn(
     cancel: CancellationToken,
 ) -> Result<ServerHandle, TargetError> {
     let material = config.tls.as_ref().map(tls::build).transpose()?;
-    let shared = Arc::new(Shared::new(Arc::new(config))?);
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared::new(Arc::clone(&config))?);
     let listener = listen(addr, shared.config.reuse_port)
         .map_err(|source| TargetError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(TargetError::LocalAddr)?;
@@ -315,20 +383,26 @@ pub async fn spawn(
         Some(material) => (Some(material.acceptor), material.ca_pem),
         None => (None, None),
     };
-    let cancel = cancel.child_token();
+    let parent = cancel.child_token();
+    let cancel = parent.child_token();
     let task = tokio::spawn(accept_loop(
         listener,
         Arc::clone(&shared),
-        acceptor,
+        acceptor.clone(),
         cancel.clone(),
     ));
     Ok(ServerHandle {
         addr,
         url,
         ca_pem,
-        shared,
-        cancel,
-        task: Some(task),
+        config,
+        acceptor,
+        parent,
+        serving: std::sync::Mutex::new(Serving {
+            shared,
+            cancel,
+            task: Some(task),
+        }),
     })
 }
 

@@ -31,6 +31,25 @@ impl Need {
     }
 }
 
+/// The most connections a plan may hold at once on this machine: what the open-file hard
+/// limit leaves after [`SPARE_FDS`] (halved when the built-in server runs in this
+/// process), and the ephemeral ports of one target address. `None` when neither can be
+/// read. Pressure escalation stops there rather than have [`check`] refuse its plan.
+pub fn max_connections(embedded_server: bool) -> Option<u64> {
+    let per_connection = if embedded_server { 2 } else { 1 };
+    let fds = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(_, hard)| hard.saturating_sub(SPARE_FDS) / per_connection);
+    let ports = std::fs::read_to_string(PORT_RANGE)
+        .ok()
+        .and_then(|text| parse_port_range(&text))
+        .map(|(low, high)| u64::from(high.saturating_sub(low)) + 1);
+    match (fds, ports) {
+        (Some(f), Some(p)) => Some(f.min(p)),
+        (f, p) => f.or(p),
+    }
+}
+
 /// What the client machine allows; `None` where it cannot be known (the check is skipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Machine {

@@ -24,6 +24,31 @@ pub struct HuntSpec {
     pub order: HuntOrder,
     #[serde(with = "duration_us", default = "default_separation")]
     pub separation: Duration,
+    /// Pressure escalation: rounds that stay clean raise the users per group step by
+    /// step up to a ceiling, sweeping the start jitter at each level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<Pressure>,
+}
+
+/// `[hunt] pressure`: how a hunt raises concurrency while rounds stay clean.
+///
+/// Level `L` (rounds `L * rounds_per_level` to `(L + 1) * rounds_per_level - 1`; round 0
+/// is always the scenario as written) multiplies every group's users, and the `count` of
+/// its rendezvous, by `factor^L`, capped at `max_users` and at what the client's
+/// open-file limit can hold. A function of the round alone, so any round is reproducible
+/// from (seed, round).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pressure {
+    /// Ceiling of users per group (>= 1).
+    pub max_users: u32,
+    /// Users multiply by this at each level (>= 2).
+    pub factor: u32,
+    /// Rounds at each level before the next (>= 1).
+    pub rounds_per_level: u32,
+    /// Within a level, the rounds sweep the start jitter from `low` to `high` (evenly,
+    /// first round `low`, last `high`); `None` leaves the jitter as drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<(Duration, Duration)>,
 }
 
 /// How `[hunt] order` picks each round's connection order.
@@ -74,6 +99,7 @@ impl Default for HuntSpec {
             gap: None,
             order: HuntOrder::Planned,
             separation: default_separation(),
+            pressure: None,
         }
     }
 }

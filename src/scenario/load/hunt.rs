@@ -1,7 +1,7 @@
 //! `[hunt]`: ranges for `stampede hunt`.
 
 use super::walk::{Ctx, Fields, Node};
-use crate::model::{HuntOrder, HuntSpec, Sweep};
+use crate::model::{HuntOrder, HuntSpec, Pressure, Sweep};
 
 const ORDER_CHOICES: &[(&str, HuntOrder)] = &[
     ("planned", HuntOrder::Planned),
@@ -19,7 +19,9 @@ const HUNT_KEYS: &[&str] = &[
     "gap",
     "order",
     "separation",
+    "pressure",
 ];
+const PRESSURE_KEYS: &[&str] = &["max_users", "factor", "rounds_per_level", "jitter"];
 const GAP_KEYS: &[&str] = &["from", "to", "step"];
 
 pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
@@ -40,7 +42,38 @@ pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
         gap: gap(cx, f.get("gap")),
         order: f.choice(cx, "order", ORDER_CHOICES, HuntOrder::Planned),
         separation: f.positive_duration_or(cx, "separation", defaults.separation),
+        pressure: pressure(cx, f.get("pressure")),
     }
+}
+
+/// `{ max_users = 256, factor = 2, rounds_per_level = 2, jitter = ["0ms", "2ms"] }`.
+fn pressure(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Pressure> {
+    let node = node?;
+    if !matches!(node.get_ref(), DeValue::Table(_)) {
+        cx.report(
+            node.span(),
+            "hunt.pressure: expected a table like { max_users = 256, factor = 2, rounds_per_level = 2 }",
+        );
+        return None;
+    }
+    let f = Fields::section(cx, Some(node), "hunt.pressure", PRESSURE_KEYS)?
+        .with_owner("hunt.pressure");
+    if f.get("max_users").is_none() {
+        cx.report(
+            f.span(),
+            "hunt.pressure: `max_users` (the ceiling) is required",
+        );
+        return None;
+    }
+    let max_users = f.int_or(cx, "max_users", 1, u32::MAX.into(), 1);
+    let factor = f.int_or(cx, "factor", 2, 1024, 2);
+    let per_level = f.int_or(cx, "rounds_per_level", 1, 10_000, 2);
+    Some(Pressure {
+        max_users: u32::try_from(max_users).unwrap_or(1),
+        factor: u32::try_from(factor).unwrap_or(2),
+        rounds_per_level: u32::try_from(per_level).unwrap_or(2),
+        jitter: duration_range(cx, f.get("jitter"), "hunt.pressure.jitter"),
+    })
 }
 
 /// `[low, high]` of positive integers, low <= high.
@@ -103,4 +136,43 @@ fn gap(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Sweep> {
         return None;
     }
     Some(Sweep { from, to, step })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::Pressure;
+    use std::time::Duration;
+
+    const HEAD: &str = "name = \"h\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{ close = 1000 }]\n[hunt]\n";
+
+    #[test]
+    fn the_pressure_table_loads_with_defaults() {
+        let text = format!("{HEAD}pressure = {{ max_users = 64, jitter = [\"0ms\", \"2ms\"] }}\n");
+        let s = crate::scenario::load_str(&text, "h.toml").unwrap();
+        assert_eq!(
+            s.hunt.pressure,
+            Some(Pressure {
+                max_users: 64,
+                factor: 2,
+                rounds_per_level: 2,
+                jitter: Some((Duration::ZERO, Duration::from_millis(2))),
+            })
+        );
+    }
+
+    #[test]
+    fn a_pressure_table_without_a_ceiling_or_with_a_bad_factor_is_refused() {
+        for (table, says) in [
+            ("pressure = { factor = 2 }", "max_users"),
+            ("pressure = { max_users = 8, factor = 1 }", "factor"),
+            ("pressure = { max_users = 8, users = 3 }", "users"),
+            ("pressure = 8", "hunt.pressure"),
+        ] {
+            let text = format!("{HEAD}{table}\n");
+            let err = crate::scenario::load_str(&text, "h.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{table}: {err}");
+        }
+    }
 }

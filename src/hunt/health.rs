@@ -1,0 +1,607 @@
+//! Target health: a probe between hunt rounds, and resetting the target.
+//!
+//! A round can leave the target broken for everyone (a leaked slot per aborted handshake,
+//! until none is left): the next round's connections then fail through no fault of
+//! their own. The hunt therefore probes the target after every round with one fresh valid
+//! connection doing the scenario's first exchange ([`probe_plan`]); the first probe that
+//! fails after one that passed names the round that broke it, and the finding's repro
+//! keeps the rounds that led there. Replaying or shrinking such a finding is only faithful
+//! against a target put back in its first state before each try: `--reset CMD`, or for
+//! the built-in server a restart ([`Reset`]).
+
+use super::{
+    HuntError, Measured, Rate, Repro, ReproError, Runner, Short, ShrinkOptions, ShrinkOutcome,
+    Unjudged,
+};
+use crate::model::{
+    Arrival, Dist, Group, OracleKind, Plan, Scenario, Step, StopReason, TokenReuse, Verdict,
+    Violation,
+};
+use crate::reference::TargetError;
+use crate::run::RunOutcome;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Longest a health probe may take: a healthy target answers its first exchange in
+/// milliseconds; one that makes a valid connection wait longer than this is not healthy.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Longest a `--reset` command may run unless told otherwise.
+pub const RESET_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the target is put back in its first state before each replay and shrink try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reset {
+    /// It cannot be: an external target without `--reset`.
+    None,
+    /// The built-in reference server, restarted on the same address (fresh state).
+    BuiltIn,
+    /// A shell command (`sh -c`), bounded by `timeout`; it must exit 0.
+    Command { command: String, timeout: Duration },
+}
+
+/// Why the target could not be reset.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("--reset `{command}` could not start: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("--reset `{command}` failed ({status}){}", stderr_line(.stderr))]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("--reset `{command}` did not finish within {after:?} (killed)")]
+    TimedOut { command: String, after: Duration },
+    #[error("cannot restart the built-in server: {0}")]
+    Restart(#[from] TargetError),
+}
+
+/// `: <last line of stderr>` when there is one.
+fn stderr_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default()
+}
+
+impl Reset {
+    /// Whether a reset is possible at all.
+    pub fn possible(&self) -> bool {
+        *self != Reset::None
+    }
+}
+
+/// Runs a `--reset` command: `sh -c command`, stdin closed, bounded by `timeout` (the
+/// shell is killed then). Its stdout is discarded; the last line of its stderr is quoted
+/// when it fails.
+///
+/// # Errors
+/// [`ResetError`] when it cannot start, exits non-zero or runs past `timeout`.
+pub async fn run_reset_command(command: &str, timeout: Duration) -> Result<(), ResetError> {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ResetError::Spawn {
+            command: command.to_string(),
+            source,
+        })?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(source)) => {
+            return Err(ResetError::Spawn {
+                command: command.to_string(),
+                source,
+            })
+        }
+        // Dropping the future drops the child, which kills it (kill_on_drop).
+        Err(_) => {
+            return Err(ResetError::TimedOut {
+                command: command.to_string(),
+                after: timeout,
+            })
+        }
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(ResetError::Failed {
+        command: command.to_string(),
+        status: output.status.to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// What a health probe saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeAnswer {
+    /// The connection was accepted and its exchange completed, every expectation met.
+    pub healthy: bool,
+    /// One line: `accepted; 1/1 expectations met` or what went wrong
+    /// (`refused: http_503 …`, `accepted, then expected …; seen …`).
+    pub answer: String,
+    /// How long the probe took, ms.
+    pub elapsed_ms: f64,
+}
+
+/// The health probe of `scenario`: one connection of its first group with valid tokens
+/// (the first group when none has), its token fresh, starting at once, doing the group's
+/// first exchange ([`probe_steps`]) and closing, within [`PROBE_LIMIT`]. Only the
+/// per-connection oracles stay on (no liveness probe phase).
+pub fn probe_plan(scenario: &Scenario, seed: u64) -> Plan {
+    let mut s = scenario.clone();
+    let group = s
+        .groups
+        .iter()
+        .find(|g| g.forge.is_none())
+        .or(s.groups.first())
+        .cloned();
+    if let Some(group) = group {
+        s.groups = vec![Group {
+            name: format!("{}-health-probe", group.name),
+            users: 1,
+            connections_per_user: 1,
+            arrival: Arrival::Burst { at: Duration::ZERO },
+            jitter: Dist::Fixed {
+                value: Duration::ZERO,
+            },
+            token: TokenReuse::PerConnection,
+            forge: None,
+            steps: probe_steps(&group.steps),
+            ..group
+        }];
+    }
+    s.duration = PROBE_LIMIT;
+    s.oracles.session.liveness = None;
+    s.oracles.session.max_live = None;
+    s.thresholds.clear();
+    crate::plan::build(&s, seed)
+}
+
+/// A script's first exchange: the `expect`s before its first `send`, that send, and the
+/// `expect`s answering it (up to the next send, reconnect or close), then a close. With no
+/// send: the `expect`s that follow the handshake. Aborted handshakes, reconnects before
+/// anything was kept, pauses and rendezvous are left out; a `repeat` counts once.
+pub fn probe_steps(steps: &[Step]) -> Vec<Step> {
+    let mut flat = Vec::new();
+    flatten(steps, &mut flat);
+    let mut out = Vec::new();
+    let mut sent = false;
+    for step in flat {
+        match step {
+            Step::Expect(_) => out.push(step),
+            Step::Send { .. } | Step::SendText { .. } if !sent => {
+                sent = true;
+                out.push(step);
+            }
+            Step::Reconnect { .. } if out.is_empty() => {}
+            Step::Send { .. } | Step::SendText { .. } | Step::Reconnect { .. } => break,
+            Step::Close { .. } if !out.is_empty() => break,
+            _ => {}
+        }
+    }
+    out.push(Step::Close { code: 1000 });
+    out
+}
+
+/// `steps` with every `repeat` inlined once.
+fn flatten(steps: &[Step], out: &mut Vec<Step>) {
+    for step in steps {
+        match step {
+            Step::Repeat { steps, .. } => flatten(steps, out),
+            other => out.push(other.clone()),
+        }
+    }
+}
+
+/// Whether a probe run was healthy, and what it saw.
+pub fn answer_of(outcome: &RunOutcome) -> ProbeAnswer {
+    let s = &outcome.results.summary;
+    let c = &s.counters;
+    let met = c.expect.expectations_met;
+    let wanted = c.expect.expectations;
+    let elapsed_ms = s.elapsed_ms;
+    let first_violation = outcome.results.violations.first();
+    let (healthy, answer) = if c.accepted == 0 {
+        let why = match (s.answers.first(), c.refused_by.keys().next()) {
+            (Some(a), _) => format!("refused: {} {}", a.cause, a.detail),
+            (None, Some(cause)) => format!("failed: {cause}"),
+            (None, None) => format!("no answer to the upgrade within {PROBE_LIMIT:?}"),
+        };
+        (false, why)
+    } else if let Some(v) = first_violation {
+        (
+            false,
+            format!("accepted, then expected {}; seen {}", v.expected, v.seen),
+        )
+    } else if met < wanted || s.stopped != StopReason::Completed {
+        (
+            false,
+            format!("accepted, but {met}/{wanted} expectations met within {PROBE_LIMIT:?}"),
+        )
+    } else {
+        (true, format!("accepted; {met}/{wanted} expectations met"))
+    };
+    ProbeAnswer {
+        healthy,
+        answer,
+        elapsed_ms,
+    }
+}
+
+impl Runner {
+    /// Puts the target back in its first state ([`Reset`]); false when it cannot be.
+    ///
+    /// # Errors
+    /// [`HuntError::Reset`] when the command fails or times out, or the built-in server
+    /// cannot bind its address again.
+    pub async fn reset_target(&self) -> Result<bool, HuntError> {
+        match &self.reset {
+            Reset::None => Ok(false),
+            Reset::Command { command, timeout } => {
+                run_reset_command(command, *timeout).await?;
+                Ok(true)
+            }
+            Reset::BuiltIn => match &self.bound.server {
+                Some(server) => {
+                    server.restart().await.map_err(ResetError::from)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        }
+    }
+
+    /// One health probe with `probe` (see [`probe_plan`]), ending by `budget_end` if
+    /// given. `None` when the budget left no room or cut it, or on Ctrl-C: no answer.
+    pub async fn probe(
+        &self,
+        probe: &Plan,
+        budget_end: Option<Instant>,
+    ) -> Result<Option<ProbeAnswer>, HuntError> {
+        let outcome = match budget_end {
+            None => self.once(probe).await?,
+            Some(end) => match self.once_by(probe, end).await? {
+                Some((outcome, false)) => outcome,
+                Some((_, true)) | None => return Ok(None),
+            },
+        };
+        if self.cancel.is_cancelled() {
+            return Ok(None);
+        }
+        Ok(Some(answer_of(&outcome)))
+    }
+
+    /// Replays a broken-target finding up to `times` times: each try resets the target,
+    /// checks it is healthy, runs `plans` in order and probes it again; a try reproduced
+    /// when that last probe failed. The evidence is the first failing probe's
+    /// [`health_violation`]. Without a reset only one try is faithful (the target stays
+    /// as the last one left it), so one is made.
+    pub async fn measure_health(
+        &self,
+        plans: &[Plan],
+        probe: &Plan,
+        times: u32,
+        need: Option<u32>,
+        budget_end: Option<Instant>,
+    ) -> Result<Measured, HuntError> {
+        let times = if self.reset.possible() {
+            times
+        } else {
+            times.min(1)
+        };
+        let mut rate = Rate {
+            reproduced: 0,
+            runs: 0,
+            planned: times,
+            short: None,
+        };
+        let mut evidence = Vec::new();
+        'tries: for i in 0..times {
+            if self.cancel.is_cancelled() {
+                rate.short = Some(Short::Interrupted);
+                break;
+            }
+            if let Some(need) = need {
+                if rate.reproduced >= need || rate.reproduced + (times - i) < need {
+                    break;
+                }
+            }
+            self.reset_target().await?;
+            let Some(before) = self.probe(probe, budget_end).await? else {
+                rate.short = Some(self.cut_reason());
+                break;
+            };
+            if !before.healthy {
+                rate.short = Some(Short::Unjudged(Unjudged {
+                    verdict: Verdict::TargetUnusable,
+                    hint: format!(
+                        "the health probe failed before the repro ran{}: {}",
+                        if self.reset.possible() {
+                            " (right after the reset)"
+                        } else {
+                            " (no --reset: the target may still be broken from before)"
+                        },
+                        before.answer
+                    ),
+                }));
+                break;
+            }
+            for plan in plans {
+                let done = match budget_end {
+                    None => Some(self.once(plan).await?),
+                    Some(end) => match self.once_by(plan, end).await? {
+                        Some((outcome, false)) => Some(outcome),
+                        Some((_, true)) | None => None,
+                    },
+                };
+                if done.is_none() || self.cancel.is_cancelled() {
+                    rate.short = Some(self.cut_reason());
+                    break 'tries;
+                }
+            }
+            let Some(after) = self.probe(probe, budget_end).await? else {
+                rate.short = Some(self.cut_reason());
+                break;
+            };
+            rate.runs += 1;
+            if !after.healthy {
+                rate.reproduced += 1;
+                if evidence.is_empty() {
+                    evidence = vec![health_violation(probe, &before, &after, None)];
+                }
+            }
+        }
+        Ok(Measured { rate, evidence })
+    }
+
+    fn cut_reason(&self) -> Short {
+        if self.cancel.is_cancelled() {
+            Short::Interrupted
+        } else {
+            Short::Budget
+        }
+    }
+}
+
+/// The violation a broken target is reported as: the probe's answer before (expected)
+/// and after (seen).
+pub fn health_violation(
+    probe: &Plan,
+    before: &ProbeAnswer,
+    after: &ProbeAnswer,
+    round: Option<u32>,
+) -> Violation {
+    let when = round.map_or_else(|| "the repro".to_string(), |r| format!("round {r}"));
+    Violation {
+        oracle: OracleKind::TargetHealth,
+        conn: 0,
+        user: 0,
+        group: probe.groups.first().cloned().unwrap_or_default(),
+        jti: String::new(),
+        at_ms: 0.0,
+        expected: format!(
+            "a fresh valid connection's first exchange to succeed after {when}, as before it ({})",
+            before.answer
+        ),
+        seen: after.answer.clone(),
+        correlation: None,
+        involved: Vec::new(),
+        learned: false,
+    }
+}
+
+/// Health facts a broken-target repro keeps beside its plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthFinding {
+    /// The round after which the probe first failed.
+    pub broken_by_round: u32,
+    /// The probe (one connection doing the scenario's first exchange).
+    pub probe: Plan,
+    /// Its answer after the last round it passed, and after the breaking round.
+    pub before: ProbeAnswer,
+    pub after: ProbeAnswer,
+    /// The rounds before the breaking one since the target was last reset (the hunt's
+    /// start), in order: damage can accumulate over them. A replay runs them, then the
+    /// repro's plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Plan>,
+}
+
+impl HealthFinding {
+    /// Every plan a replay runs, in order: the earlier rounds, then `last`.
+    pub fn plans(&self, last: &Plan) -> Vec<Plan> {
+        let mut plans = self.earlier.clone();
+        plans.push(last.clone());
+        plans
+    }
+}
+
+/// Why `shrink` keeps a broken-target finding whole when the target cannot be reset.
+pub const NO_RESET_SHRINK: &str = "not reducing a broken-target finding without --reset: each try would run against the target the try before it broke, so no smaller cause could be told apart (give --reset CMD)";
+
+/// Connections over all of a broken-target repro's plans.
+pub fn health_size(repro: &Repro) -> usize {
+    match &repro.health {
+        Some(h) => h.earlier.iter().map(|p| p.conns.len()).sum::<usize>() + repro.size(),
+        None => repro.size(),
+    }
+}
+
+/// Shrinks a broken-target finding: drops earlier rounds (the breaking round alone
+/// first, then halves, then single rounds) while reset + the rounds left + the probe
+/// still leaves the target broken in at least half as many tries as the whole did. The
+/// breaking round's own plan is kept as it is. Needs a reset: without one the repro is
+/// returned whole ([`NO_RESET_SHRINK`] says why).
+pub async fn shrink_health(
+    repro: &Repro,
+    runner: &Runner,
+    opts: ShrinkOptions,
+) -> Result<ShrinkOutcome, HuntError> {
+    let started = Instant::now();
+    let budget_end = started + opts.budget;
+    let Some(health) = repro.health.clone() else {
+        return Err(HuntError::Repro(ReproError::Invalid {
+            path: repro.scenario.clone(),
+            reason: "a target_health repro without its health record".into(),
+        }));
+    };
+    let size = health_size(repro);
+    let whole = health.plans(&repro.plan);
+    let before = runner
+        .measure_health(&whole, &health.probe, opts.times, None, Some(budget_end))
+        .await?
+        .rate;
+    if !runner.reset.possible() {
+        return Ok(ShrinkOutcome {
+            before: (size, before.clone()),
+            after: (size, before),
+            candidates: 0,
+            short: None,
+            repro: repro.clone(),
+        });
+    }
+    let reserve = started.elapsed();
+    let candidates_end = budget_end.checked_sub(reserve).unwrap_or(started);
+    let need = ((f64::from(before.reproduced) / 2.0).ceil() as u32).max(1);
+    let mut earlier = health.earlier.clone();
+    let mut tried = 0;
+    let mut short = None;
+    if before.reproduced > 0 && !earlier.is_empty() {
+        let mut chunk = earlier.len();
+        'search: while chunk >= 1 && !earlier.is_empty() {
+            let mut at = 0;
+            while at < earlier.len() {
+                if tried >= opts.max_candidates {
+                    break 'search;
+                }
+                let mut candidate = earlier.clone();
+                let end = (at + chunk).min(candidate.len());
+                candidate.drain(at..end);
+                let mut plans = candidate.clone();
+                plans.push(repro.plan.clone());
+                tried += 1;
+                let rate = runner
+                    .measure_health(
+                        &plans,
+                        &health.probe,
+                        opts.times,
+                        Some(need),
+                        Some(candidates_end),
+                    )
+                    .await?
+                    .rate;
+                if rate.short.is_some() && rate.reproduced < need {
+                    short = rate.short;
+                    break 'search;
+                }
+                if rate.reproduced >= need {
+                    earlier = candidate;
+                } else {
+                    at = end;
+                }
+            }
+            if chunk == 1 {
+                break;
+            }
+            chunk = chunk.div_ceil(2).min(earlier.len().max(1));
+        }
+    }
+    let mut shrunk = repro.clone();
+    let mut kept = health.clone();
+    kept.earlier = earlier;
+    let after = runner
+        .measure_health(
+            &kept.plans(&repro.plan),
+            &kept.probe,
+            opts.times,
+            None,
+            Some(budget_end),
+        )
+        .await?;
+    if let Some(v) = after.evidence.first() {
+        shrunk.evidence = vec![v.clone()];
+    }
+    shrunk.health = Some(kept);
+    shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
+    shrunk.reference = super::ReferenceServer::of(&runner.target);
+    shrunk.target = runner.url().to_string();
+    let after_size = health_size(&shrunk);
+    Ok(ShrinkOutcome {
+        before: (size, before),
+        after: (after_size, after.rate),
+        candidates: tried,
+        short,
+        repro: shrunk,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(text: &str) -> Vec<Step> {
+        let s = crate::scenario::load_str(text, "p.toml").unwrap();
+        s.groups[0].steps.clone()
+    }
+
+    const HEAD: &str = "name = \"p\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 3\n";
+
+    #[test]
+    fn the_probe_does_the_first_exchange_only() {
+        let script = format!(
+            "{HEAD}steps = [\n  {{ expect = \"connection_established\", within = \"2s\" }},\n  {{ send = {{ type = \"user_message\", run_id = \"r\" }} }},\n  {{ expect = \"agent_started agent_completed\", within = \"3s\" }},\n  {{ send = {{ type = \"user_message\", run_id = \"s\" }} }},\n  {{ expect = \"agent_started\" }},\n  {{ close = 1000 }},\n]\n"
+        );
+        let probe = probe_steps(&steps(&script));
+        assert_eq!(probe.len(), 4, "{probe:?}");
+        assert!(matches!(probe[1], Step::Send { .. }));
+        assert!(matches!(probe[3], Step::Close { code: 1000 }));
+    }
+
+    #[test]
+    fn the_probe_of_an_aborting_script_is_the_handshake_and_its_greeting() {
+        let script = format!(
+            "{HEAD}steps = [\n  {{ abort_handshake = {{ after = \"1ms\", how = \"rst\" }} }},\n  {{ reconnect = {{ after = \"400ms\" }} }},\n  {{ expect = \"connection_established\", within = \"2s\" }},\n  {{ close = 1000 }},\n]\n"
+        );
+        let probe = probe_steps(&steps(&script));
+        assert_eq!(probe.len(), 2, "{probe:?}");
+        assert!(matches!(probe[0], Step::Expect(_)));
+        let s = crate::scenario::load_str(&script, "p.toml").unwrap();
+        let plan = probe_plan(&s, 1);
+        assert_eq!(plan.conns.len(), 1);
+        assert_eq!(plan.duration, PROBE_LIMIT);
+        assert!(plan.oracles.session.liveness.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reset_command_that_fails_or_hangs_is_a_clear_error() {
+        run_reset_command("true", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let failed = run_reset_command("echo no such target >&2; exit 3", Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            failed.contains("failed") && failed.contains("no such target"),
+            "{failed}"
+        );
+        let started = std::time::Instant::now();
+        let hung = run_reset_command("sleep 30", Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(hung, ResetError::TimedOut { .. }), "{hung}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

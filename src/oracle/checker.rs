@@ -311,11 +311,12 @@ impl ConnChecker {
             return id;
         }
         for event in pending.state.required_events() {
-            self.counts
-                .events
-                .entry(event.to_string())
-                .or_default()
-                .expected += 1;
+            match self.counts.events.get_mut(event) {
+                Some(tally) => tally.expected += 1,
+                None => {
+                    self.counts.events.entry(event.to_string()).or_default().expected += 1;
+                }
+            }
         }
         let claim = claim_buffered(&mut pending, &self.buffer, &mut self.captures);
         for i in claim.indices.iter().rev() {
@@ -351,12 +352,18 @@ impl ConnChecker {
     /// Handles one JSON record from the server: an object, an array, any value. Its kind
     /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
     pub fn on_message(&mut self, msg: &Value, now: Instant) {
+        let kind = kind_of(&self.spec, msg);
+        self.on_record(msg, kind.as_deref(), now);
+    }
+
+    /// [`Self::on_message`] for a record whose kind (`kind_of` with this checker's spec)
+    /// the caller already has: the engine needs it for the acceptance judge anyway.
+    pub fn on_record(&mut self, msg: &Value, kind: Option<&str>, now: Instant) {
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
-        let Some(event) = kind_of(&self.spec, msg) else {
+        let Some(event) = kind else {
             return;
         };
-        let event = event.as_str();
         self.check_absent(event, msg, now);
         if event == self.spec.error_event {
             self.on_error_event(msg, now);
@@ -593,11 +600,13 @@ impl ConnChecker {
     fn resolve(&mut self, idx: usize, how: Resolution) {
         let p = self.pending.remove(idx);
         for event in p.state.arrived_required() {
-            self.counts
-                .events
-                .entry(event.to_string())
-                .or_default()
-                .arrived += 1;
+            // Looked up first: an owned key only for an event seen for the first time.
+            match self.counts.events.get_mut(event) {
+                Some(tally) => tally.arrived += 1,
+                None => {
+                    self.counts.events.entry(event.to_string()).or_default().arrived += 1;
+                }
+            }
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,

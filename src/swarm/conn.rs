@@ -260,11 +260,13 @@ impl ConnRun {
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
                     // `{{$name}}` captures are known only now: the cursor yields them as written.
+                    // Straight into a byte buffer: `Display` goes through a formatter.
                     let text = if self.checker.captures.is_empty() {
-                        message.to_string()
+                        serde_json::to_string(message)
                     } else {
-                        fill(message, &self.checker.captures).to_string()
-                    };
+                        serde_json::to_string(&fill(message, &self.checker.captures))
+                    }
+                    .unwrap_or_else(|_| message.to_string());
                     self.send(text).await
                 }
                 Action::SendText { text } => {
@@ -367,10 +369,19 @@ impl ConnRun {
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
+        let mut send = open.ws.send(message);
+        // Most writes go straight into the socket buffer: only one that has to wait gets a
+        // timer (arming and cancelling one per frame was a visible share of a send's cost).
+        if let Some(sent) = futures_util::FutureExt::now_or_never(&mut send) {
+            return match sent {
+                Ok(()) => Wrote::Sent,
+                Err(e) => Wrote::Failed(classify(&e)),
+            };
+        }
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Wrote::Cancelled,
-            sent = timeout(limit, open.ws.send(message)) => match sent {
+            sent = timeout(limit, send) => match sent {
                 Ok(Ok(())) => Wrote::Sent,
                 Ok(Err(e)) => Wrote::Failed(classify(&e)),
                 Err(_) => Wrote::Failed(Cause::Timeout("send")),

@@ -81,7 +81,7 @@ impl ConnRun {
                         Record::Json(msg) => {
                             let event = kind_of(spec, &msg);
                             self.data_frame(now, event.as_deref()).await;
-                            self.checker.on_message(&msg, now);
+                            self.checker.on_record(&msg, event.as_deref(), now);
                             self.drain_checker_samples().await;
                         }
                         Record::Text(_) => {

@@ -55,7 +55,11 @@ impl ConnRun {
         let message = match frame {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
-                self.lose(classify(&e), now);
+                let cause = classify(&e);
+                if cause == Cause::Oversized {
+                    self.refuse_oversized().await;
+                }
+                self.lose(cause, now);
                 return false;
             }
             None => {
@@ -121,6 +125,20 @@ impl ConnRun {
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
         true
+    }
+
+    /// A frame or message past `[limits] max_message_bytes` arrived (tungstenite stopped
+    /// reading it at the limit): tells the server why with Close(1009, "message too big"),
+    /// bounded like every goodbye; the attempt then ends as `oversized_frame`, a finding.
+    async fn refuse_oversized(&mut self) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Size,
+            reason: "message too big".into(),
+        };
+        let _ = timeout(INTERRUPT_GRACE, open.ws.close(Some(frame))).await;
     }
 
     pub(super) fn count_received(&mut self, bytes: usize) {

@@ -356,6 +356,14 @@ impl ConnChecker {
         self.on_record(msg, kind.as_deref(), now);
     }
 
+    /// An echo of one of our own flood frames (it carries our marker): judged by the
+    /// oracles that look at every message (identity, ordering), never matched against or
+    /// kept for an expectation; its latency is the engine's to record.
+    pub fn on_echo(&mut self, msg: &Value, now: Instant) {
+        self.check_identity(msg, now);
+        self.check_sequence(msg, now);
+    }
+
     /// [`Self::on_message`] for a record whose kind (`kind_of` with this checker's spec)
     /// the caller already has: the engine needs it for the acceptance judge anyway.
     pub fn on_record(&mut self, msg: &Value, kind: Option<&str>, now: Instant) {

@@ -82,6 +82,7 @@ use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{
     Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
+    MARKER,
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
@@ -171,6 +172,9 @@ pub(super) struct ConnRun {
     cursor: Cursor,
     /// The action in progress (`None` before the first and once the script is over).
     current: Option<Arc<Action>>,
+    /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
+    /// mode, empty otherwise.
+    markers: Vec<String>,
 }
 
 mod frames;
@@ -194,6 +198,7 @@ impl ConnRun {
         };
         let fields = ctx.plan.correlate_fields(plan);
         let cursor = Cursor::new(plan);
+        let markers = ctx.plan.marker_fields(plan);
         let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
         if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
@@ -217,6 +222,7 @@ impl ConnRun {
             absent_from: Vec::new(),
             cursor,
             current: None,
+            markers,
         }
     }
 
@@ -335,10 +341,20 @@ impl ConnRun {
             self.counters.late_sends += 1;
         }
         self.last_send_at = Some((intended, actual));
+        if !self.markers.is_empty() && text.contains(MARKER) {
+            // The intended time, not the actual one: a send that went out late is charged
+            // to the latency, as for every other turn.
+            text = text.replace(MARKER, &self.since_t0(intended).to_string());
+        }
         if let Some(sep) = &self.ctx.plan.oracles.record_separator {
             text.push_str(sep);
         }
         self.send_text(text).await;
+        if !self.markers.is_empty() {
+            // Flood: nothing waits for answers, so read what has arrived between sends, or
+            // the server would stop reading once its answers fill the socket.
+            Box::pin(self.read_ready()).await;
+        }
     }
 
     async fn send_text(&mut self, text: String) {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::oracle::frame::{decode, kind_of, Record};
+use futures_util::FutureExt;
 
 impl ConnRun {
     /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
@@ -85,7 +86,18 @@ impl ConnRun {
                         Record::Json(msg) => {
                             let event = kind_of(spec, &msg);
                             self.data_frame(now, event.as_deref()).await;
-                            self.checker.on_record(&msg, event.as_deref(), now);
+                            match self.marker_of(&msg) {
+                                Some(sent_us) => {
+                                    let sent = super::super::later(
+                                        ctx.t0,
+                                        Duration::from_micros(sent_us),
+                                    );
+                                    let latency = now.saturating_duration_since(sent);
+                                    self.record(Phase::Turn, latency).await;
+                                    self.checker.on_echo(&msg, now);
+                                }
+                                None => self.checker.on_record(&msg, event.as_deref(), now),
+                            }
                             self.drain_checker_samples().await;
                         }
                         Record::Text(_) => {
@@ -139,6 +151,33 @@ impl ConnRun {
             reason: "message too big".into(),
         };
         let _ = timeout(INTERRUPT_GRACE, open.ws.close(Some(frame))).await;
+    }
+
+    /// The send time (µs since the run's start) an echoed flood frame carries in one of
+    /// the connection's marker fields, as sent (text) or turned into a number.
+    fn marker_of(&self, msg: &serde_json::Value) -> Option<u64> {
+        self.markers
+            .iter()
+            .find_map(|path| match crate::model::path::lookup(msg, path)? {
+                serde_json::Value::String(s) => s.parse().ok(),
+                serde_json::Value::Number(n) => n.as_u64(),
+                _ => None,
+            })
+    }
+
+    /// Flood mode: handles the frames that have already arrived, without waiting for more.
+    pub(super) async fn read_ready(&mut self) {
+        loop {
+            let Some(open) = self.open.as_mut() else {
+                return;
+            };
+            let Some(frame) = open.ws.next().now_or_never() else {
+                return;
+            };
+            if !self.on_frame(frame).await {
+                return;
+            }
+        }
     }
 
     pub(super) fn count_received(&mut self, bytes: usize) {

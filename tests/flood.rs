@@ -64,7 +64,11 @@ steps = [
     let c = &summary.counters;
     assert_eq!(c.messages_sent, 1000, "{c:?}");
     assert_eq!(c.messages_received, 1000, "{c:?}");
-    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations.first);
+    assert_eq!(
+        summary.violations.total, 0,
+        "{:?}",
+        summary.violations.first
+    );
     // One latency per echo, none for anything else, and no echo kept as unclaimed.
     assert_eq!(summary.phases["turn"].count, 1000);
     assert_eq!(c.expect.buffer_overflows, 0);

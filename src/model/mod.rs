@@ -27,7 +27,6 @@ pub use history::{
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
     script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
-    MARKER,
-    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan,
+    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,
 };
 pub use spec::*;

@@ -266,6 +266,23 @@ impl ConnChecker {
         self
     }
 
+    /// Gives back the capacity of the per-message buffers that are empty (pending
+    /// expectations, unclaimed messages, samples): for a connection about to sit idle.
+    pub fn shrink(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+        if self.buffer.is_empty() {
+            self.buffer = VecDeque::new();
+        }
+        if self.samples.is_empty() {
+            self.samples = Vec::new();
+        }
+        if self.named_samples.is_empty() {
+            self.named_samples = Vec::new();
+        }
+    }
+
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
     pub fn reset_stream(&mut self) {
         self.last_seq = None;
@@ -314,7 +331,11 @@ impl ConnChecker {
             match self.counts.events.get_mut(event) {
                 Some(tally) => tally.expected += 1,
                 None => {
-                    self.counts.events.entry(event.to_string()).or_default().expected += 1;
+                    self.counts
+                        .events
+                        .entry(event.to_string())
+                        .or_default()
+                        .expected += 1;
                 }
             }
         }
@@ -612,7 +633,11 @@ impl ConnChecker {
             match self.counts.events.get_mut(event) {
                 Some(tally) => tally.arrived += 1,
                 None => {
-                    self.counts.events.entry(event.to_string()).or_default().arrived += 1;
+                    self.counts
+                        .events
+                        .entry(event.to_string())
+                        .or_default()
+                        .arrived += 1;
                 }
             }
         }

@@ -30,11 +30,12 @@ fn expand_in_place<R: Rng + ?Sized>(value: &mut Value, vars: &Vars<'_>, run: u64
         Value::String(s) if !s.as_bytes().contains(&b'{') => {}
         Value::String(s) => {
             *value = match typed(s) {
-                Some(name) => match lookup(name, vars, run, rng).and_then(|v| v.parse::<u64>().ok())
-                {
-                    Some(n) => Value::from(n),
-                    None => return,
-                },
+                Some(name) => {
+                    match lookup(name, vars, run, rng).and_then(|v| v.parse::<u64>().ok()) {
+                        Some(n) => Value::from(n),
+                        None => return,
+                    }
+                }
                 None => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
             }
         }
@@ -112,7 +113,9 @@ fn uuid_v4(bits: u128) -> String {
 /// Where `pair` (two equal ASCII bytes, `{{` or `}}`) first occurs in `s`. Per-send
 /// templates are short: a byte scan beats setting up a substring searcher each time.
 fn find_pair(s: &str, pair: u8) -> Option<usize> {
-    s.as_bytes().windows(2).position(|w| w[0] == pair && w[1] == pair)
+    s.as_bytes()
+        .windows(2)
+        .position(|w| w[0] == pair && w[1] == pair)
 }
 
 fn expand_str(s: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {

@@ -101,6 +101,10 @@ use tokio_util::sync::CancellationToken;
 /// ordinary scheduling noise; the same limit that marks a generator as behind).
 const LATE: Duration = Duration::from_millis(5);
 
+/// A `think` at least this long counts as idle: the connection gives back its per-message
+/// buffers first (they would be regrown within the next turn if it were shorter).
+const IDLE_THINK: Duration = Duration::from_secs(1);
+
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
 
@@ -467,6 +471,14 @@ impl ConnRun {
 
     async fn think(&mut self, d: Duration) {
         let intended = Instant::now() + d;
+        if d >= IDLE_THINK {
+            // A long idle stretch: hand the samples over now and give back the per-message
+            // buffers, so an idle connection holds only what it needs to wake up.
+            self.samples.flush().await;
+            if !self.checker.has_pending() {
+                self.checker.shrink();
+            }
+        }
         if self.pump(Some(intended), |_| false).await == Stop::Deadline {
             self.record(
                 Phase::GeneratorLag,

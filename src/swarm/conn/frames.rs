@@ -58,7 +58,7 @@ impl ConnRun {
             Some(Err(e)) => {
                 let cause = classify(&e);
                 if cause == Cause::Oversized {
-                    self.refuse_oversized().await;
+                    Box::pin(self.refuse_oversized()).await;
                 }
                 self.lose(cause, now);
                 return false;
@@ -88,10 +88,8 @@ impl ConnRun {
                             self.data_frame(now, event.as_deref()).await;
                             match self.marker_of(&msg) {
                                 Some(sent_us) => {
-                                    let sent = super::super::later(
-                                        ctx.t0,
-                                        Duration::from_micros(sent_us),
-                                    );
+                                    let sent =
+                                        super::super::later(ctx.t0, Duration::from_micros(sent_us));
                                     let latency = now.saturating_duration_since(sent);
                                     self.record(Phase::Turn, latency).await;
                                     self.checker.on_echo(&msg, now);
@@ -131,7 +129,9 @@ impl ConnRun {
                         judge.server_close(attempt, cause.clone());
                     }
                 }
-                self.server_closed(cause, now).await;
+                // Boxed, as the goodbye above: rare, and its close handshake would
+                // otherwise sit in every waiting connection's future.
+                Box::pin(self.server_closed(cause, now)).await;
                 return false;
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}

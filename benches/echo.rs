@@ -6,10 +6,19 @@
 //! `cargo bench --bench echo` (env: STAMPEDE_ECHO_SECONDS per measurement, default 5;
 //! STAMPEDE_ECHO_CONNS, default "100,1000"). Every phase is bounded.
 //!
+//! Instruction counts (repeatable on a loaded machine, unlike wall-clock figures): run one
+//! client once, a fixed number of messages per connection, under callgrind:
+//! `valgrind --tool=callgrind target/release/deps/echo-* --only stampede --conns 100
+//! --count 200` (or `--only bare`). The echo server is a child process, not traced. The
+//! difference between two counts, divided by the extra messages, is the cost per message
+//! without the setup.
+//!
 //! The bare client is the reference: one current-thread runtime, a 4 KiB read buffer, each
 //! connection sends a 32-byte JSON message and waits for its echo, as fast as it can.
 //! stampede runs the same loop as a scenario (`repeat` of a send and a correlated
 //! `expect`) through its library, with every oracle and histogram it would use in a run.
+//! A third column runs stampede in flood mode: a `repeat` of sends carrying `{{marker}}`,
+//! open loop (nothing waits for the echo), latency read back from the markers.
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
@@ -84,15 +93,25 @@ struct Figures {
     cpu_us_per_msg: f64,
 }
 
-/// The bare client: `conns` connections in closed loop for `seconds`.
-fn bare(url: &str, conns: usize, seconds: u64) -> Figures {
+/// How long a measurement runs: for a time, or a fixed number of messages per connection.
+#[derive(Debug, Clone, Copy)]
+enum Length {
+    Seconds(u64),
+    Count(u64),
+}
+
+/// The bare client: `conns` connections in closed loop for a time or a count.
+fn bare(url: &str, conns: usize, length: Length) -> Figures {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let cpu0 = cpu_time();
     let total = rt.block_on(async {
-        let stop = Instant::now() + Duration::from_secs(seconds);
+        let (stop, count) = match length {
+            Length::Seconds(s) => (Instant::now() + Duration::from_secs(s), u64::MAX),
+            Length::Count(n) => (Instant::now() + Duration::from_secs(600), n),
+        };
         let mut tasks = tokio::task::JoinSet::new();
         let started = Instant::now();
         for c in 0..conns {
@@ -104,7 +123,7 @@ fn bare(url: &str, conns: usize, seconds: u64) -> Figures {
                         .await
                         .unwrap();
                 let mut n = 0u64;
-                while Instant::now() < stop {
+                while n < count && Instant::now() < stop {
                     let text = format!("{{\"type\":\"echo\",\"run_id\":\"{c}-{n}\"}}");
                     ws.send(Message::text(text)).await.unwrap();
                     match ws.next().await {
@@ -129,12 +148,25 @@ fn bare(url: &str, conns: usize, seconds: u64) -> Figures {
     }
 }
 
-/// stampede: the same loop as a scenario, run through the library.
-fn stampede_run(url: &str, conns: usize, seconds: u64) -> Figures {
+/// stampede: the same loop as a scenario, run through the library. `flood`: open loop
+/// instead, sends that wait for nothing, latency read back from the `{{marker}}` each
+/// echo carries.
+fn stampede_run(url: &str, conns: usize, length: Length, flood: bool) -> Figures {
+    let (seconds, repeat) = match length {
+        Length::Seconds(s) => (s, 100_000_000),
+        Length::Count(n) => (600, n),
+    };
+    let body = if flood {
+        r#"{ send = { type = "echo", m = "{{marker}}" } },"#.to_string()
+    } else {
+        r#"{ send = { type = "echo", run_id = "{{conn}}-{{run}}" } },
+    { expect = "echo", correlate = "run_id", within = "5s" },"#
+            .to_string()
+    };
     let text = format!(
         r#"
 name = "echo-bench"
-duration = "{limit}s"
+duration = "{seconds}s"
 [oracles]
 exclusive = false
 liveness = false
@@ -143,13 +175,11 @@ name = "echo"
 users = {conns}
 arrival = "burst"
 steps = [
-  {{ repeat = 100000000, steps = [
-    {{ send = {{ type = "echo", run_id = "{{{{conn}}}}-{{{{run}}}}" }} }},
-    {{ expect = "echo", correlate = "run_id", within = "5s" }},
+  {{ repeat = {repeat}, steps = [
+    {body}
   ] }},
 ]
-"#,
-        limit = seconds
+"#
     );
     let scenario = stampede::scenario::load_str(&text, "echo-bench.toml").unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -182,9 +212,38 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The value after `--name` on the command line.
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
+}
+
+/// `--only bare|stampede|flood --conns N --count M`: one client, once, for a profiler.
+fn only(which: &str) {
+    let conns: usize = arg("--conns").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let count: u64 = arg("--count").and_then(|v| v.parse().ok()).unwrap_or(200);
+    let (mut server, url) = start_echo_server();
+    let length = Length::Count(count);
+    let f = match which {
+        "bare" => bare(&url, conns, length),
+        "flood" => stampede_run(&url, conns, length, true),
+        _ => stampede_run(&url, conns, length, false),
+    };
+    println!(
+        "{which}: {conns} connections × {count}: {:.0} msg/s, {:.1} µs CPU/msg",
+        f.msgs_per_sec, f.cpu_us_per_msg
+    );
+    let _ = server.kill();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--echo-server") {
         serve_echo();
+        return;
+    }
+    if let Some(which) = arg("--only") {
+        only(&which);
         return;
     }
     let seconds: u64 = std::env::var("STAMPEDE_ECHO_SECONDS")
@@ -199,23 +258,35 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (mut server, url) = start_echo_server();
     println!("echo server at {url}; {seconds}s per measurement, alternating, 3 rounds each");
+    println!("(flood: stampede open loop, latency from markers; its ratio is to bare closed loop)");
     println!(
-        "{:>6}  {:>12} {:>12} {:>7}   {:>12} {:>12} {:>7}",
-        "conns", "bare msg/s", "stampede", "ratio", "bare µs/msg", "stampede", "ratio"
+        "{:>6}  {:>10} {:>10} {:>7}   {:>10} {:>10} {:>7}   {:>10} {:>7}",
+        "conns",
+        "bare msg/s",
+        "stampede",
+        "ratio",
+        "bare µs/msg",
+        "stampede",
+        "ratio",
+        "flood msg/s",
+        "ratio"
     );
     for conns in sizes {
-        let (mut b, mut s) = (Vec::new(), Vec::new());
+        let (mut b, mut s, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        let length = Length::Seconds(seconds);
         for _ in 0..3 {
-            b.push(bare(&url, conns, seconds));
-            s.push(stampede_run(&url, conns, seconds));
+            b.push(bare(&url, conns, length));
+            s.push(stampede_run(&url, conns, length, false));
+            f.push(stampede_run(&url, conns, length, true));
         }
         let rate = |v: &[Figures]| median(v.iter().map(|f| f.msgs_per_sec).collect());
         let cpu = |v: &[Figures]| median(v.iter().map(|f| f.cpu_us_per_msg).collect());
-        let (br, sr, bc, sc) = (rate(&b), rate(&s), cpu(&b), cpu(&s));
+        let (br, sr, bc, sc, fr) = (rate(&b), rate(&s), cpu(&b), cpu(&s), rate(&f));
         println!(
-            "{conns:>6}  {br:>12.0} {sr:>12.0} {:>6.2}×   {bc:>12.1} {sc:>12.1} {:>6.2}×",
+            "{conns:>6}  {br:>10.0} {sr:>10.0} {:>6.2}×   {bc:>10.1} {sc:>10.1} {:>6.2}×   {fr:>10.0} {:>6.2}×",
             sr / br,
-            sc / bc
+            sc / bc,
+            fr / br
         );
     }
     let _ = server.kill();

@@ -53,7 +53,9 @@ impl SampleBuffer {
         let at = sample.at;
         self.samples.push(sample);
         if self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s) {
-            self.flush().await;
+            // Boxed: a hand-over is rare (once per batch), and the channel send's state
+            // would otherwise be part of every future that records a sample, idle or not.
+            Box::pin(self.flush()).await;
         }
     }
 

@@ -30,6 +30,6 @@ pub use learned::{LearnedOracles, LearnedReply, Observation};
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
     script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
-    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan,
+    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,
 };
 pub use spec::*;

@@ -501,6 +501,30 @@ impl Plan {
         })
     }
 
+    /// Where a connection's `send` templates put the `{{marker}}` placeholder (a string
+    /// value that is exactly the placeholder), as JSON Pointers, in order of first use: the
+    /// fields an echoed message's marker is read back from (flood mode, see
+    /// `docs/scenarios.md`). Empty for almost every scenario.
+    pub fn marker_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        let mut fields: Vec<String> = Vec::new();
+        let mut add = |message: &serde_json::Value| marker_paths(message, "", &mut fields);
+        match self.script_of(conn) {
+            Some(steps) => steps_visit(steps, &mut |s| {
+                if let Step::Send { template } = s {
+                    add(template);
+                }
+            }),
+            None => {
+                for action in &conn.actions {
+                    if let Action::Send { message } = action {
+                        add(message);
+                    }
+                }
+            }
+        }
+        fields
+    }
+
     /// Correlation fields a connection's expectations use (usually just one), in order of
     /// first use.
     pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
@@ -635,6 +659,34 @@ fn steps_size(steps: &[Step]) -> ScriptSize {
         size.sends = size.sends.saturating_add(sends);
     }
     size
+}
+
+/// The text of the flood marker placeholder (see [`Plan::marker_fields`]).
+pub const MARKER: &str = "{{marker}}";
+
+/// Appends to `out` the JSON Pointer of every string in `value` that is exactly [`MARKER`].
+fn marker_paths(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let mut push = |path: String| {
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    };
+    match value {
+        Value::String(s) if s.trim() == MARKER && !at.is_empty() => push(at.to_string()),
+        Value::Object(map) => {
+            for (key, v) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                marker_paths(v, &format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                marker_paths(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn steps_visit(steps: &[Step], f: &mut impl FnMut(&Step)) {

@@ -463,8 +463,12 @@ impl Default for Limits {
 /// Placeholders a `send` template or the `sub` template may use, filled in by `plan::build`:
 /// `user` (user index in its group), `conn` (connection id, global), `run` (1-based send
 /// counter of this connection), `group` (group name), `sub` (the token's subject),
-/// `random` (16 hex digits from the seeded RNG), `uuid` (a v4-shaped id from the seeded RNG).
-pub const PLACEHOLDERS: &[&str] = &["user", "conn", "run", "group", "sub", "random", "uuid"];
+/// `random` (16 hex digits from the seeded RNG), `uuid` (a v4-shaped id from the seeded RNG),
+/// `marker` (filled by the engine when the frame goes out: the send's intended time, µs
+/// since the run's start, read back from echoed messages; see `Plan::marker_fields`).
+pub const PLACEHOLDERS: &[&str] = &[
+    "user", "conn", "run", "group", "sub", "random", "uuid", "marker",
+];
 
 /// Placeholders that may be written `{{name:int}}`: alone in a string, the value goes out as
 /// a JSON number (`id = "{{run:int}}"` sends `"id": 3`).

@@ -60,6 +60,33 @@ pub(super) fn site(path: impl IntoIterator<Item = usize>) -> u64 {
         .fold(0x5354_414d_5045_4445, |h, i| mix(h ^ i as u64))
 }
 
+/// [`draw_rng`], keyed on the first draw: the same values, without the ChaCha key setup
+/// for a template that draws nothing.
+struct LazyRng {
+    key: (u64, u32, u64, u64),
+    rng: Option<ChaCha8Rng>,
+}
+
+impl LazyRng {
+    fn get(&mut self) -> &mut ChaCha8Rng {
+        let (seed, conn, site, flat) = self.key;
+        self.rng
+            .get_or_insert_with(|| draw_rng(seed, conn, site, flat))
+    }
+}
+
+impl rand::RngCore for LazyRng {
+    fn next_u32(&mut self) -> u32 {
+        self.get().next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.get().next_u64()
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.get().fill_bytes(dst)
+    }
+}
+
 /// One list of steps being walked: the script itself, or one repeat's body.
 #[derive(Debug, Clone)]
 struct Frame {
@@ -151,6 +178,12 @@ impl Cursor {
                 .map_or("", |t| t.sub.as_str()),
         };
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
+        // Templates without `{{random}}`/`{{uuid}}` (most) never read their stream: key it
+        // only when a draw is made.
+        let lazy = |site: u64, flat: u64| LazyRng {
+            key: (plan.seed, conn.id, site, flat),
+            rng: None,
+        };
         if !self.started {
             self.started = true;
             self.correlated = plan.correlate_fields(conn);
@@ -223,10 +256,17 @@ impl Cursor {
                 }
                 Step::Send { template } => {
                     self.run += 1;
-                    let message = expand(template, &vars, self.run, &mut draw(at, flat));
+                    let message = expand(template, &vars, self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
                         if let Some(v) = lookup(&message, path) {
-                            self.last_by_field.insert(path.clone(), super::json_key(v));
+                            let key = super::json_key(v);
+                            // In place: no new key string per send.
+                            match self.last_by_field.get_mut(path) {
+                                Some(slot) => *slot = key,
+                                None => {
+                                    self.last_by_field.insert(path.clone(), key);
+                                }
+                            }
                         }
                     }
                     return Some(Action::Send { message });
@@ -234,7 +274,7 @@ impl Cursor {
                 Step::SendText { template } => {
                     self.run += 1;
                     let text =
-                        template::expand_text(template, &vars, self.run, &mut draw(at, flat));
+                        template::expand_text(template, &vars, self.run, &mut lazy(at, flat));
                     return Some(Action::SendText { text });
                 }
                 Step::Expect(expect) => {
@@ -285,7 +325,13 @@ impl Cursor {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
         });
-        let text = |t: &str| template::expand_text(t, vars, self.run, &mut NoRng);
+        let text = |t: &str| {
+            if t.as_bytes().contains(&b'{') {
+                template::expand_text(t, vars, self.run, &mut NoRng)
+            } else {
+                t.to_string()
+            }
+        };
         let pattern = expect
             .pattern
             .iter()

@@ -15,23 +15,41 @@ pub struct Vars<'a> {
 /// Expands every string inside `template`. Unknown placeholders were rejected by validation;
 /// should one slip through it is left as written, which shows up plainly on the wire.
 pub fn expand<R: Rng + ?Sized>(template: &Value, vars: &Vars<'_>, run: u64, rng: &mut R) -> Value {
-    match template {
-        Value::String(s) => match typed(s) {
-            Some(name) => lookup(name, vars, run, rng)
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Value::from)
-                .unwrap_or_else(|| Value::String(s.clone())),
-            None => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
-        },
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| expand(v, vars, run, rng)).collect())
+    // A clone keeps the maps' hash tables as they are; rebuilding each map (collecting the
+    // expanded entries) rehashed every key on every send.
+    let mut out = template.clone();
+    expand_in_place(&mut out, vars, run, rng);
+    out
+}
+
+/// Expands the placeholders of `value` where they are, depth first in document order (the
+/// order random draws are taken in).
+fn expand_in_place<R: Rng + ?Sized>(value: &mut Value, vars: &Vars<'_>, run: u64, rng: &mut R) {
+    match value {
+        // Most strings of a template hold no placeholder: no search, no rebuild.
+        Value::String(s) if !s.as_bytes().contains(&b'{') => {}
+        Value::String(s) => {
+            *value = match typed(s) {
+                Some(name) => {
+                    match lookup(name, vars, run, rng).and_then(|v| v.parse::<u64>().ok()) {
+                        Some(n) => Value::from(n),
+                        None => return,
+                    }
+                }
+                None => Value::String(expand_str(s, |name| lookup(name, vars, run, rng))),
+            }
         }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), expand(v, vars, run, rng)))
-                .collect(),
-        ),
-        other => other.clone(),
+        Value::Array(items) => {
+            for item in items {
+                expand_in_place(item, vars, run, rng);
+            }
+        }
+        Value::Object(map) => {
+            for (_, v) in map.iter_mut() {
+                expand_in_place(v, vars, run, rng);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -92,13 +110,21 @@ fn uuid_v4(bits: u128) -> String {
     )
 }
 
+/// Where `pair` (two equal ASCII bytes, `{{` or `}}`) first occurs in `s`. Per-send
+/// templates are short: a byte scan beats setting up a substring searcher each time.
+fn find_pair(s: &str, pair: u8) -> Option<usize> {
+    s.as_bytes()
+        .windows(2)
+        .position(|w| w[0] == pair && w[1] == pair)
+}
+
 fn expand_str(s: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 16);
     let mut rest = s;
-    while let Some(open) = rest.find("{{") {
+    while let Some(open) = find_pair(rest, b'{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
-        match after.find("}}") {
+        match find_pair(after, b'}') {
             Some(close) => {
                 let name = after[..close].trim();
                 match value(name) {

@@ -82,6 +82,7 @@ use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{
     Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
+    MARKER,
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
@@ -99,6 +100,10 @@ use tokio_util::sync::CancellationToken;
 /// A send this much later than intended counts as late (above tokio's 1 ms timer tick and
 /// ordinary scheduling noise; the same limit that marks a generator as behind).
 const LATE: Duration = Duration::from_millis(5);
+
+/// A `think` at least this long counts as idle: the connection gives back its per-message
+/// buffers first (they would be regrown within the next turn if it were shorter).
+const IDLE_THINK: Duration = Duration::from_secs(1);
 
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
@@ -171,6 +176,9 @@ pub(super) struct ConnRun {
     cursor: Cursor,
     /// The action in progress (`None` before the first and once the script is over).
     current: Option<Arc<Action>>,
+    /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
+    /// mode, empty otherwise.
+    markers: Vec<String>,
 }
 
 mod frames;
@@ -194,6 +202,7 @@ impl ConnRun {
         };
         let fields = ctx.plan.correlate_fields(plan);
         let cursor = Cursor::new(plan);
+        let markers = ctx.plan.marker_fields(plan);
         let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
         if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
@@ -225,6 +234,7 @@ impl ConnRun {
             absent_from: Vec::new(),
             cursor,
             current: None,
+            markers,
         }
     }
 
@@ -269,11 +279,13 @@ impl ConnRun {
                 Action::Send { message } => {
                     self.checker.on_sent(message);
                     // `{{$name}}` captures are known only now: the cursor yields them as written.
+                    // Straight into a byte buffer: `Display` goes through a formatter.
                     let text = if self.checker.captures.is_empty() {
-                        message.to_string()
+                        serde_json::to_string(message)
                     } else {
-                        fill(message, &self.checker.captures).to_string()
-                    };
+                        serde_json::to_string(&fill(message, &self.checker.captures))
+                    }
+                    .unwrap_or_else(|_| message.to_string());
                     self.send(text).await
                 }
                 Action::SendText { text } => {
@@ -343,10 +355,20 @@ impl ConnRun {
             self.counters.late_sends += 1;
         }
         self.last_send_at = Some((intended, actual));
+        if !self.markers.is_empty() && text.contains(MARKER) {
+            // The intended time, not the actual one: a send that went out late is charged
+            // to the latency, as for every other turn.
+            text = text.replace(MARKER, &self.since_t0(intended).to_string());
+        }
         if let Some(sep) = &self.ctx.plan.oracles.record_separator {
             text.push_str(sep);
         }
         self.send_text(text).await;
+        if !self.markers.is_empty() {
+            // Flood: nothing waits for answers, so read what has arrived between sends, or
+            // the server would stop reading once its answers fill the socket.
+            Box::pin(self.read_ready()).await;
+        }
     }
 
     async fn send_text(&mut self, text: String) {
@@ -377,10 +399,19 @@ impl ConnRun {
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
+        let mut send = open.ws.send(message);
+        // Most writes go straight into the socket buffer: only one that has to wait gets a
+        // timer (arming and cancelling one per frame was a visible share of a send's cost).
+        if let Some(sent) = futures_util::FutureExt::now_or_never(&mut send) {
+            return match sent {
+                Ok(()) => Wrote::Sent,
+                Err(e) => Wrote::Failed(classify(&e)),
+            };
+        }
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Wrote::Cancelled,
-            sent = timeout(limit, open.ws.send(message)) => match sent {
+            sent = timeout(limit, send) => match sent {
                 Ok(Ok(())) => Wrote::Sent,
                 Ok(Err(e)) => Wrote::Failed(classify(&e)),
                 Err(_) => Wrote::Failed(Cause::Timeout("send")),
@@ -457,6 +488,14 @@ impl ConnRun {
 
     async fn think(&mut self, d: Duration) {
         let intended = Instant::now() + d;
+        if d >= IDLE_THINK {
+            // A long idle stretch: hand the samples over now and give back the per-message
+            // buffers, so an idle connection holds only what it needs to wake up.
+            self.samples.flush().await;
+            if !self.checker.has_pending() {
+                self.checker.shrink();
+            }
+        }
         if self.pump(Some(intended), |_| false).await == Stop::Deadline {
             self.record(
                 Phase::GeneratorLag,

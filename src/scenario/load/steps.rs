@@ -29,6 +29,10 @@ const NORMAL_CLOSE: u16 = 1000;
 
 /// Placeholders a `send` may hold: the plan's, and `{{$name}}` captures.
 const SEND_PLACEHOLDERS: &[&str] = &[
+    "user", "conn", "run", "group", "sub", "random", "uuid", "marker", CAPTURES,
+];
+/// A `send_text` takes the same but `{{marker}}`, which is read back from a JSON field.
+const SEND_TEXT_PLACEHOLDERS: &[&str] = &[
     "user", "conn", "run", "group", "sub", "random", "uuid", CAPTURES,
 ];
 /// Placeholders a pattern or an expect's field tests may hold: those that draw nothing from
@@ -213,7 +217,7 @@ fn send(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Step {
 /// `send_text = "..."`: a text frame sent as written, placeholders expanded.
 fn send_text(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Step {
     let text = cx.string("send_text", node).unwrap_or_default().to_string();
-    check_placeholders(cx, node.span(), &text, SEND_PLACEHOLDERS, "send_text");
+    check_placeholders(cx, node.span(), &text, SEND_TEXT_PLACEHOLDERS, "send_text");
     sent.check_captures(cx, node, &text);
     Step::SendText { template: text }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::oracle::frame::{decode, kind_of, Record};
+use futures_util::FutureExt;
 
 impl ConnRun {
     /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
@@ -55,7 +56,11 @@ impl ConnRun {
         let message = match frame {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
-                self.lose(classify(&e), now);
+                let cause = classify(&e);
+                if cause == Cause::Oversized {
+                    Box::pin(self.refuse_oversized()).await;
+                }
+                self.lose(cause, now);
                 return false;
             }
             None => {
@@ -81,7 +86,16 @@ impl ConnRun {
                         Record::Json(msg) => {
                             let event = kind_of(spec, &msg);
                             self.data_frame(now, event.as_deref()).await;
-                            self.checker.on_message(&msg, now);
+                            match self.marker_of(&msg) {
+                                Some(sent_us) => {
+                                    let sent =
+                                        super::super::later(ctx.t0, Duration::from_micros(sent_us));
+                                    let latency = now.saturating_duration_since(sent);
+                                    self.record(Phase::Turn, latency).await;
+                                    self.checker.on_echo(&msg, now);
+                                }
+                                None => self.checker.on_record(&msg, event.as_deref(), now),
+                            }
                             self.drain_checker_samples().await;
                         }
                         Record::Text(_) => {
@@ -115,12 +129,55 @@ impl ConnRun {
                         judge.server_close(attempt, cause.clone());
                     }
                 }
-                self.server_closed(cause, now).await;
+                // Boxed, as the goodbye above: rare, and its close handshake would
+                // otherwise sit in every waiting connection's future.
+                Box::pin(self.server_closed(cause, now)).await;
                 return false;
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
         true
+    }
+
+    /// A frame or message past `[limits] max_message_bytes` arrived (tungstenite stopped
+    /// reading it at the limit): tells the server why with Close(1009, "message too big"),
+    /// bounded like every goodbye; the attempt then ends as `oversized_frame`, a finding.
+    async fn refuse_oversized(&mut self) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::Size,
+            reason: "message too big".into(),
+        };
+        let _ = timeout(INTERRUPT_GRACE, open.ws.close(Some(frame))).await;
+    }
+
+    /// The send time (µs since the run's start) an echoed flood frame carries in one of
+    /// the connection's marker fields, as sent (text) or turned into a number.
+    fn marker_of(&self, msg: &serde_json::Value) -> Option<u64> {
+        self.markers
+            .iter()
+            .find_map(|path| match crate::model::path::lookup(msg, path)? {
+                serde_json::Value::String(s) => s.parse().ok(),
+                serde_json::Value::Number(n) => n.as_u64(),
+                _ => None,
+            })
+    }
+
+    /// Flood mode: handles the frames that have already arrived, without waiting for more.
+    pub(super) async fn read_ready(&mut self) {
+        loop {
+            let Some(open) = self.open.as_mut() else {
+                return;
+            };
+            let Some(frame) = open.ws.next().now_or_never() else {
+                return;
+            };
+            if !self.on_frame(frame).await {
+                return;
+            }
+        }
     }
 
     pub(super) fn count_received(&mut self, bytes: usize) {

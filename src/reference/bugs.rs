@@ -8,12 +8,12 @@
 //!
 //! [`TargetConfig::bug_window`]: super::TargetConfig::bug_window
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::str::FromStr;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -429,14 +429,21 @@ mod tests {
         for _ in 0..10 {
             state.take_slot(wait).await.settle(true);
         }
-        assert_eq!(state.free_slots(), HANDSHAKE_SLOTS, "completed handshakes give back");
+        assert_eq!(
+            state.free_slots(),
+            HANDSHAKE_SLOTS,
+            "completed handshakes give back"
+        );
         for leaked in 1..=HANDSHAKE_SLOTS {
             state.take_slot(wait).await.settle(false);
             assert_eq!(state.free_slots(), HANDSHAKE_SLOTS - leaked);
         }
         let before = Instant::now();
         assert!(matches!(state.take_slot(wait).await, Slot::Exhausted));
-        assert!(before.elapsed() >= wait, "an exhausted server makes everyone wait");
+        assert!(
+            before.elapsed() >= wait,
+            "an exhausted server makes everyone wait"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -147,9 +147,7 @@ pub(crate) async fn run<S>(
     // Planted bug `session-id-collision`: this session's runs may answer into another
     // connection's queue.
     let run_outbox = if shared.config.bug == Some(Bug::SessionIdCollision) {
-        shared
-            .bugs
-            .route_session(&outbox, shared.config.bug_window)
+        shared.bugs.route_session(&outbox, shared.config.bug_window)
     } else {
         Arc::clone(&outbox)
     };

@@ -1,6 +1,7 @@
 //! Race hunting: seeded exploration round after round, repro files, replay on demand and
 //! shrinking to the few connections a race needs.
 
+pub mod battery;
 mod repro;
 mod shrink;
 mod space;

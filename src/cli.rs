@@ -493,7 +493,11 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     Ok(levels) => outln!(
                         "{}: ok (a battery: {}, {})",
                         file.display(),
-                        crate::model::words::plural_as(battery.families.len() as u64, "family", "families"),
+                        crate::model::words::plural_as(
+                            battery.families.len() as u64,
+                            "family",
+                            "families"
+                        ),
                         plural(levels as u64, "level")
                     )?,
                     Err(e) => {

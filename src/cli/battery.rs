@@ -5,8 +5,7 @@
 use super::hunt::{describe, runner, HuntArgs};
 use super::{exit, Error};
 use crate::hunt::battery::{
-    self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport,
-    ProbeHooks,
+    self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
 };
 use crate::hunt::Short;
 use crate::model::words::plural;
@@ -94,9 +93,7 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
                 budget.as_secs_f64()
             );
         }
-        Event::Level {
-            index, level, ..
-        } if !quiet => {
+        Event::Level { index, level, .. } if !quiet => {
             eprintln!("  level {}: {}", index + 1, level.label);
         }
         Event::Round(p) if !quiet => {
@@ -136,7 +133,12 @@ fn family_line(r: &FamilyReport) -> String {
             let evidence = repro
                 .evidence
                 .first()
-                .map(|v| format!("\n    conn {}: expected {}; seen {}", v.conn, v.expected, v.seen))
+                .map(|v| {
+                    format!(
+                        "\n    conn {}: expected {}; seen {}",
+                        v.conn, v.expected, v.seen
+                    )
+                })
                 .unwrap_or_default();
             format!(
                 "{name}: found {} violation at level {levels} ({tried}); confirmed {} on replay; {}{evidence}\n    repro {}",

@@ -48,7 +48,11 @@ pub type HookFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HuntError>> +
 // repro the actions since the last healthy one), `escalate` that ceiling-bounded sweep.
 pub trait Hooks: Sync {
     /// Whether the target still answers a fresh valid connection, by `budget_end`.
-    fn probe_health<'a>(&'a self, runner: &'a Runner, budget_end: Instant) -> HookFuture<'a, Health>;
+    fn probe_health<'a>(
+        &'a self,
+        runner: &'a Runner,
+        budget_end: Instant,
+    ) -> HookFuture<'a, Health>;
 
     /// After level `clean` of `levels` ran clean: the index of the next level, or `None`
     /// to end the family.
@@ -66,16 +70,25 @@ pub struct ProbeHooks {
 }
 
 impl ProbeHooks {
-    /// Hooks probing with `battery`'s probe scenario under `seed`.
+    /// Hooks probing with `battery`'s probe scenario under `seed`. The probe asks one
+    /// thing, whether a fresh connection is served, so it has no probe phase of its own
+    /// (liveness off): reconnecting its token right after its close would test a race
+    /// (`reconnect`'s), not health.
     pub fn new(battery: &Battery, seed: u64) -> Self {
+        let mut probe = battery.probe.clone();
+        probe.oracles.session.liveness = None;
         ProbeHooks {
-            probe: plan::build(&battery.probe, seed),
+            probe: plan::build(&probe, seed),
         }
     }
 }
 
 impl Hooks for ProbeHooks {
-    fn probe_health<'a>(&'a self, runner: &'a Runner, budget_end: Instant) -> HookFuture<'a, Health> {
+    fn probe_health<'a>(
+        &'a self,
+        runner: &'a Runner,
+        budget_end: Instant,
+    ) -> HookFuture<'a, Health> {
         Box::pin(async move {
             let Some((outcome, cut)) = runner.once_by(&self.probe, budget_end).await? else {
                 return Ok(Health::Unknown);
@@ -89,7 +102,14 @@ impl Hooks for ProbeHooks {
             }
             let first = outcome.results.violations.first().map_or_else(
                 || format!("verdict {}", summary.verdict),
-                |v| format!("{}: expected {}; seen {}", v.oracle.name(), v.expected, v.seen),
+                |v| {
+                    format!(
+                        "{}: expected {}; seen {}",
+                        v.oracle.name(),
+                        v.expected,
+                        v.seen
+                    )
+                },
             );
             Ok(Health::Broken(first))
         })
@@ -112,9 +132,17 @@ pub struct BatteryOptions {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A family starts: its levels.
-    Family { family: Family, levels: &'a [Level], budget: Duration },
+    Family {
+        family: Family,
+        levels: &'a [Level],
+        budget: Duration,
+    },
     /// A level starts (0-based index).
-    Level { family: Family, index: usize, level: &'a Level },
+    Level {
+        family: Family,
+        index: usize,
+        level: &'a Level,
+    },
     /// A round of the current level ended.
     Round(&'a Progress),
     /// A family ended.
@@ -158,7 +186,11 @@ pub struct FamilyReport {
 impl FamilyReport {
     /// The highest pressure reached: the most connections one round opened.
     pub fn pressure(&self) -> usize {
-        self.levels.iter().map(|l| l.max_connections).max().unwrap_or(0)
+        self.levels
+            .iter()
+            .map(|l| l.max_connections)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -268,7 +300,13 @@ async fn run_family(
             return Ok(finish(ran, FamilyEnd::Short(Short::Budget)));
         }
         if let Health::Broken(why) = hooks.probe_health(runner, family_end).await? {
-            return Ok(finish(ran, FamilyEnd::Broken { before_level: i, why }));
+            return Ok(finish(
+                ran,
+                FamilyEnd::Broken {
+                    before_level: i,
+                    why,
+                },
+            ));
         }
         report(&Event::Level {
             family,

@@ -36,9 +36,18 @@ pub(crate) const MASS_RUNS: usize = 99;
 /// Handshake slots of `slot-leak`: each aborted handshake leaks one for good.
 pub(crate) const HANDSHAKE_SLOTS: usize = 32;
 
-/// How long `slot-leak` makes a handshake wait for a slot before it gives up: the
-/// connection is then upgraded and closed at once with 1013 (try again later).
-pub(crate) const SLOT_WAIT: Duration = Duration::from_secs(3);
+/// How long `slot-leak` makes a handshake wait for a slot, in windows, before it gives
+/// up: the connection is then upgraded and closed at once with 1013 (try again later).
+/// Scaled with the window (rather than a fixed 3 s) so tests that widen the window keep
+/// the wait in proportion and replays of a broken server stay short.
+const SLOT_WAIT_WINDOWS: u32 = 10;
+/// The shortest `slot-leak` wait, whatever the window.
+const MIN_SLOT_WAIT: Duration = Duration::from_millis(100);
+
+/// `slot-leak`: how long a handshake waits for a slot when the window is `window`.
+pub(crate) fn slot_wait(window: Duration) -> Duration {
+    (window * SLOT_WAIT_WINDOWS).max(MIN_SLOT_WAIT)
+}
 
 /// One planted race.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,7 +84,7 @@ pub enum Bug {
     MassEventLoss,
     /// Every handshake holds one of 32 slots until its 101 is written (a window
     /// later); an aborted handshake never gives its slot back. Once all are leaked,
-    /// every connection waits 3 s for a slot and is then closed with 1013.
+    /// every connection waits 10 windows for a slot and is then closed with 1013.
     SlotLeak,
     /// Session ids are cut from the clock: two sessions created inside one window
     /// (necessarily different users: a same-token pair is refused) share an id, and
@@ -152,7 +161,7 @@ impl Bug {
                 "100 or more runs starting within one window: the runs beyond the 99th silently lose tool_completed"
             }
             Bug::SlotLeak => {
-                "each aborted handshake leaks one of 32 slots; once all leak, every connection waits 3 s, then gets close 1013"
+                "each aborted handshake leaks one of 32 slots; once all leak, every connection waits 10 windows, then gets close 1013"
             }
             Bug::SessionIdCollision => {
                 "two users' sessions created within one window share a session id: the later one's events go to the earlier one"
@@ -208,11 +217,11 @@ pub(crate) struct BugState {
 }
 
 /// What `slot-leak` gives a handshake: a slot it must give back once its 101 is out (or
-/// leak if the handshake fails), or nothing after [`SLOT_WAIT`].
+/// leak if the handshake fails), or nothing after [`slot_wait`].
 pub(crate) enum Slot {
     /// Held until [`Slot::settle`].
     Held(OwnedSemaphorePermit),
-    /// No slot came within [`SLOT_WAIT`]: the connection is to be closed with 1013.
+    /// No slot came within [`slot_wait`]: the connection is to be closed with 1013.
     Exhausted,
 }
 

@@ -25,7 +25,7 @@ use tokio_tungstenite::{accept_hdr_async_with_config, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, TokenError};
-use super::bugs::{Bug, Slot, SlowFirstWrite, SLOT_WAIT};
+use super::bugs::{slot_wait, Bug, Slot, SlowFirstWrite};
 use super::registry::JtiGuard;
 use super::session::{self, Session, CLOSE_TIMEOUT};
 use super::stats::Counter;
@@ -110,7 +110,7 @@ where
     let slot = if shared.config.bug == Some(Bug::SlotLeak) {
         tokio::select! {
             () = cancel.cancelled() => return,
-            slot = shared.bugs.take_slot(SLOT_WAIT) => Some(slot),
+            slot = shared.bugs.take_slot(slot_wait(shared.config.bug_window)) => Some(slot),
         }
     } else {
         None

@@ -23,6 +23,7 @@ const BATTERY_KEYS: &[&str] = &[
     "identity",
     "placements",
     "families",
+    "within",
 ];
 const PLACEMENTS: &[&str] = &["header", "query", "subprotocol"];
 /// A battery generates these itself; a file that also writes them is refused.
@@ -31,6 +32,8 @@ const GENERATED: &[&str] = &["group", "hunt"];
 /// the server's cleanup deadline has passed.
 const AFTER_GRACE: Duration = Duration::from_millis(200);
 const DEFAULT_GRACE: Duration = Duration::from_millis(500);
+/// How long a reply may take by default (`[battery] within`).
+const DEFAULT_WITHIN: Duration = Duration::from_secs(2);
 
 /// One race family of the battery, in the order [`Family::ALL`] runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,6 +132,8 @@ struct Parsed {
     identity: Option<String>,
     placements: Vec<String>,
     families: Vec<Family>,
+    /// How long the reply to one request may take.
+    within: Duration,
     /// The liveness grace the file's `[oracles]` give (the abort family waits it out).
     grace: Duration,
 }
@@ -230,6 +235,7 @@ fn fields(cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) -> Parsed {
         placements: Vec::new(),
         families: Family::ALL.to_vec(),
         grace: DEFAULT_GRACE,
+        within: DEFAULT_WITHIN,
     };
     let Some(f) = Fields::section(cx, Some(node), "[battery]", BATTERY_KEYS) else {
         return battery;
@@ -249,6 +255,7 @@ fn fields(cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) -> Parsed {
     battery.reply = f.opt_str(cx, "reply");
     battery.correlate = f.opt_str(cx, "correlate");
     battery.identity = f.opt_str(cx, "identity");
+    battery.within = f.positive_duration_or(cx, "within", DEFAULT_WITHIN);
     battery.placements = names(cx, f.get("placements"), "battery.placements", PLACEMENTS);
     if let Some(node) = f.get("families") {
         let known: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
@@ -390,6 +397,11 @@ impl Parsed {
         )
     }
 
+    /// `[battery] within` as a duration string.
+    fn within_text(&self) -> String {
+        format!("{}ms", self.within.as_millis())
+    }
+
     /// The first exchange of the protocol: the ack if there is one, else the request and
     /// its reply.
     fn greet(&self, within: &str) -> Vec<String> {
@@ -425,7 +437,7 @@ impl Parsed {
     fn session(&self) -> Vec<String> {
         let mut steps = self.greet("2s");
         if self.ack.is_some() {
-            steps.extend(self.exchange("3s"));
+            steps.extend(self.exchange(&self.within_text()));
         }
         steps.push("{ close = 1000 }".to_string());
         steps
@@ -437,7 +449,9 @@ impl Parsed {
 
     fn collide(&self, shared_token: bool) -> Vec<Spec> {
         let steps = self.session();
-        let levels: &[((u32, u32), (u32, u32), u32)] = if shared_token {
+        // (users range, connections per token range, rounds) per level.
+        type CollideLevel = ((u32, u32), (u32, u32), u32);
+        let levels: &[CollideLevel] = if shared_token {
             &[((2, 4), (2, 3), 8), ((4, 8), (2, 4), 6)]
         } else {
             &[((2, 8), (1, 1), 8), ((8, 24), (1, 1), 6)]
@@ -475,7 +489,7 @@ impl Parsed {
         if self.reply.is_none() {
             return Vec::new();
         }
-        let mut steps = self.exchange("1s");
+        let mut steps = self.exchange(&self.within_text());
         steps.push("{ close = 1000 }".to_string());
         let mut text = group("eager", 4, "", "{ ramp = \"100ms\" }", &steps);
         text.push_str("\n[hunt]\nrounds = 8\nusers = [1, 6]\n");

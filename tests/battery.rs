@@ -220,3 +220,26 @@ async fn aborted_handshakes_find_abort_leak() {
 async fn rising_aborts_find_slot_leak() {
     finds(Bug::SlotLeak, Family::Abort, &REFUSED).await;
 }
+
+/// The command: a battery file given to `hunt` prints one line per family and the summary,
+/// and exits 1 on a find.
+#[test]
+fn the_hunt_command_runs_a_battery_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hunt.toml");
+    std::fs::write(&file, shipped() + "families = [\"bad-tokens\"]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", file.to_str().unwrap(), "--bug", "accept-alg-none"])
+        .args(["--bug-window", "50ms", "--budget", "60s", "-q", "-o"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("bad-tokens: found rejection_hygiene violation at level 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("battery summary"), "{stdout}");
+    assert!(stdout.contains("1 family of 1 found something"), "{stdout}");
+}

@@ -11,6 +11,7 @@ macro_rules! outln {
     }};
 }
 
+mod battery;
 pub mod error;
 mod hunt;
 mod progress;
@@ -538,6 +539,33 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Err
 fn validate(files: &[PathBuf]) -> Result<u8, Error> {
     let mut code = exit::CLEAN;
     for file in files {
+        match scenario::load_battery_file(file) {
+            Ok(Some(battery)) => {
+                match validate_battery(&battery) {
+                    Ok(levels) => outln!(
+                        "{}: ok (a battery: {}, {})",
+                        file.display(),
+                        crate::model::words::plural_as(
+                            battery.families.len() as u64,
+                            "family",
+                            "families"
+                        ),
+                        plural(levels as u64, "level")
+                    )?,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = exit::USAGE;
+                    }
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                code = exit::USAGE;
+                continue;
+            }
+        }
         match scenario::load_file(file) {
             Ok(s) => outln!(
                 "{}: ok ({}, {})",
@@ -552,6 +580,15 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
     }
     Ok(code)
+}
+
+/// Expands every family of `battery`; the number of levels.
+fn validate_battery(battery: &scenario::Battery) -> Result<usize, scenario::ScenarioError> {
+    let mut levels = 0;
+    for family in &battery.families {
+        levels += battery.levels(*family)?.len();
+    }
+    Ok(levels)
 }
 
 fn connections(s: &Scenario) -> u64 {

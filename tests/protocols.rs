@@ -420,8 +420,21 @@ fn every_shipped_scenario_loads_and_each_protocol_ships_one() {
     let mut files = Vec::new();
     walk(&root, &mut files);
     for path in &files {
-        if let Err(e) = stampede::scenario::load_file(path) {
-            panic!("{} does not load:\n{e}", path.display());
+        // A battery (`hunt.toml`) loads when every family's generated levels do.
+        match stampede::scenario::load_battery_file(path) {
+            Ok(Some(battery)) => {
+                for family in &battery.families {
+                    if let Err(e) = battery.levels(*family) {
+                        panic!("{} ({}) does not load:\n{e}", path.display(), family.name());
+                    }
+                }
+            }
+            Ok(None) => {
+                if let Err(e) = stampede::scenario::load_file(path) {
+                    panic!("{} does not load:\n{e}", path.display());
+                }
+            }
+            Err(e) => panic!("{} does not load:\n{e}", path.display()),
         }
     }
     for name in [

@@ -153,7 +153,7 @@ impl TargetArgs {
 }
 
 /// A runner for `plan`'s auth against `target`; says where it runs.
-async fn runner(
+pub(super) async fn runner(
     plan: &Plan,
     target: &Target,
     args: &TargetArgs,
@@ -207,7 +207,7 @@ fn short_name(short: &Short) -> &'static str {
 }
 
 /// Where a runner runs, in words: the URL, or the built-in server, its bug and its URL.
-fn describe(runner: &Runner) -> String {
+pub(super) fn describe(runner: &Runner) -> String {
     match &runner.target {
         Target::Reference { bug, window } => {
             let bug = match (bug, window) {
@@ -222,6 +222,9 @@ fn describe(runner: &Runner) -> String {
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
+        return super::battery::battery_command(args, battery, cancel).await;
+    }
     let s = scenario::load_file(&args.scenario)?;
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);

@@ -8,6 +8,7 @@
 //! [`Runner::measure_health`] (replay a broken-target finding), and [`pressure`] +
 //! [`apply_pressure`] (the level of any round).
 
+pub mod battery;
 mod health;
 mod repro;
 mod shrink;

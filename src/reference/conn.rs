@@ -25,7 +25,7 @@ use tokio_tungstenite::{accept_hdr_async_with_config, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{self, TokenError};
-use super::bugs::{Bug, SlowFirstWrite};
+use super::bugs::{slot_wait, Bug, Slot, SlowFirstWrite};
 use super::registry::JtiGuard;
 use super::session::{self, Session, CLOSE_TIMEOUT};
 use super::stats::Counter;
@@ -91,7 +91,7 @@ async fn upgrade<S>(stream: S, shared: Arc<Shared>, cancel: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if shared.config.bug == Some(Bug::AbortLeak) {
+    if matches!(shared.config.bug, Some(Bug::AbortLeak | Bug::SlotLeak)) {
         let stream = SlowFirstWrite::new(stream, shared.config.bug_window);
         websocket(stream, shared, cancel).await;
     } else {
@@ -106,6 +106,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let conn_id = shared.next_conn_id();
+    // Planted bug `slot-leak`: a slot is held from here until the 101 is out.
+    let slot = if shared.config.bug == Some(Bug::SlotLeak) {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            slot = shared.bugs.take_slot(slot_wait(shared.config.bug_window)) => Some(slot),
+        }
+    } else {
+        None
+    };
     let mut admission = None;
     let callback = |request: &Request, response: Response| {
         admit(&shared, conn_id, request, response, &mut admission)
@@ -117,6 +126,12 @@ where
             accept_hdr_async_with_config(stream, callback, Some(ws_config())),
         ) => upgraded,
     };
+    let exhausted = matches!(slot, Some(Slot::Exhausted));
+    if let Some(slot) = slot {
+        // A refusal is an answer, not an abort: only a handshake the client walked away
+        // from (or that timed out) takes the error path that forgets the slot.
+        slot.settle(matches!(upgraded, Ok(Ok(_)) | Ok(Err(WsError::Http(_)))));
+    }
     let mut ws = match upgraded {
         Ok(Ok(ws)) => ws,
         // Refused by `admit`, which counted it.
@@ -129,6 +144,10 @@ where
         }
     };
     shared.stats.bump(Counter::Accepted);
+    if exhausted {
+        close_with(&mut ws, CloseCode::Again, "no handshake slot").await;
+        return;
+    }
     let session = match admission {
         Some(Admission::Granted { user, jti, guard }) => {
             settle(&shared, conn_id, user, &jti, guard, &cancel).await

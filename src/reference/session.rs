@@ -75,6 +75,19 @@ impl Outbox {
     fn overflowed(&self) -> bool {
         self.overflow.is_cancelled()
     }
+
+    /// A queue of `capacity` not tied to any connection, and its consumer (unit tests).
+    #[cfg(test)]
+    pub(crate) fn detached(capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let outbox = Outbox {
+            tx,
+            overflow: CancellationToken::new(),
+            flagged: AtomicBool::new(false),
+            stats: Arc::new(Stats::new()),
+        };
+        (Arc::new(outbox), rx)
+    }
 }
 
 /// Stamps `seq` on each frame in the order it is handed to the socket.
@@ -131,6 +144,13 @@ pub(crate) async fn run<S>(
         flagged: AtomicBool::new(false),
         stats: Arc::clone(&shared.stats),
     });
+    // Planted bug `session-id-collision`: this session's runs may answer into another
+    // connection's queue.
+    let run_outbox = if shared.config.bug == Some(Bug::SessionIdCollision) {
+        shared.bugs.route_session(&outbox, shared.config.bug_window)
+    } else {
+        Arc::clone(&outbox)
+    };
     let runs = cancel.child_token();
     let _stop_runs = runs.clone().drop_guard();
     let mut writer = Writer {
@@ -150,6 +170,7 @@ pub(crate) async fn run<S>(
     let reader = Reader {
         shared: &shared,
         outbox: &outbox,
+        run_outbox: &run_outbox,
         runs: &runs,
         user: &user,
     };
@@ -274,6 +295,8 @@ where
 struct Reader<'a> {
     shared: &'a Arc<Shared>,
     outbox: &'a Arc<Outbox>,
+    /// Where run events go: `outbox`, except under `session-id-collision`.
+    run_outbox: &'a Arc<Outbox>,
     runs: &'a CancellationToken,
     user: &'a Arc<str>,
 }
@@ -309,8 +332,11 @@ impl Reader<'_> {
 
     fn start_run(&self, message: UserMessage) {
         let config = &self.shared.config;
-        let lose_tool_completed = config.bug == Some(Bug::BurstEventLoss)
-            && self.shared.bugs.run_overflows_burst(config.bug_window);
+        let lose_tool_completed = match config.bug {
+            Some(Bug::BurstEventLoss) => self.shared.bugs.run_overflows_burst(config.bug_window),
+            Some(Bug::MassEventLoss) => self.shared.bugs.run_overflows_mass(config.bug_window),
+            _ => false,
+        };
         let timing = RunTiming {
             response_delay: config.response_delay,
             event_delay: config.event_delay,
@@ -327,7 +353,7 @@ impl Reader<'_> {
         }
         tokio::spawn(run::drive(
             context,
-            Arc::clone(self.outbox),
+            Arc::clone(self.run_outbox),
             self.runs.clone(),
             timing,
             self.shared.stall.clone(),

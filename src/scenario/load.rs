@@ -6,6 +6,7 @@
 //! returned only when nothing was recorded. The format is documented in `docs/scenarios.md`.
 
 mod auth;
+pub(super) mod battery;
 mod dist;
 mod env;
 mod group;
@@ -45,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "group",
     "thresholds",
     "hunt",
+    "battery",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_message_bytes",
@@ -220,6 +222,12 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         hunt: hunt::hunt(cx, f.get("hunt")),
         hash: sha256_hex(text),
     };
+    if let Some(node) = f.get("battery") {
+        cx.report(
+            node.span(),
+            "a [battery] file is run by `stampede hunt` (one generated scenario per race family), not as one scenario",
+        );
+    }
     turn_names(cx, &f, &scenario.groups);
     total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.

@@ -6,4 +6,5 @@
 
 mod load;
 
+pub use load::battery::{is_battery, load_battery_file, load_battery_str, Battery, Family, Level};
 pub use load::{load_file, load_str, parse_dist, parse_duration, Problem, ScenarioError};

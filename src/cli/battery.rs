@@ -1,0 +1,259 @@
+//! `stampede hunt BATTERY.toml`: a `[battery]` file runs every race family in turn.
+//! Progress goes to stderr (per family: what it tries, each level, each round); the
+//! per-family results and the end summary go to stdout.
+
+use super::hunt::{describe, runner, HuntArgs};
+use super::{exit, Error};
+use crate::hunt::battery::{
+    self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
+};
+use crate::hunt::Short;
+use crate::model::words::plural;
+use crate::scenario::Battery;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+impl From<BatteryError> for Error {
+    fn from(err: BatteryError) -> Self {
+        match err {
+            BatteryError::Hunt(e) => Error::Hunt(e),
+            BatteryError::Scenario(e) => Error::Scenario(e),
+        }
+    }
+}
+
+/// Runs `battery` (loaded from `args.scenario`) as `hunt` would run a scenario.
+pub(super) async fn battery_command(
+    args: HuntArgs,
+    battery: Battery,
+    cancel: CancellationToken,
+) -> Result<u8, Error> {
+    let seed = battery.probe.seed_or(args.seed);
+    let hooks = ProbeHooks::new(&battery, seed);
+    let target = args.target.choose(battery.probe.target.as_deref());
+    let quiet = args.output.quiet;
+    let learn = !args.no_learn;
+    let runner = runner(&hooks.probe, &target, &args.target, learn, quiet, cancel).await?;
+    if learn && !quiet {
+        eprintln!("{}", crate::report::learned_line(&runner.learned));
+    }
+    let against = describe(&runner);
+    let opts = BatteryOptions {
+        budget: args.budget,
+        seed,
+        out: args.out.clone(),
+        confirm: args.times,
+    };
+    if !quiet {
+        eprintln!(
+            "battery {} (seed {seed}, budget {:?}): {}",
+            battery.probe.name,
+            args.budget,
+            battery
+                .families
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let json = args.output.json;
+    let mut print = |event: &Event<'_>| {
+        if let Err(err) = show(event, quiet, json) {
+            tracing::debug!(%err, "cannot print battery progress");
+        }
+    };
+    let outcome = battery::run(&battery, &runner, &opts, &hooks, &mut print).await;
+    let interrupted = runner.cancel.is_cancelled();
+    runner.close().await;
+    let outcome = outcome?;
+    if json {
+        print_json(&battery.probe.name, seed, &against, &args, &outcome)?;
+    } else {
+        summary(&outcome, &args)?;
+    }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if outcome.found().next().is_some() || outcome.broken() {
+        exit::VIOLATIONS
+    } else {
+        exit::CLEAN
+    })
+}
+
+/// Progress on stderr; each family's result on stdout (text mode).
+fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
+    match event {
+        Event::Family {
+            family,
+            levels,
+            budget,
+        } if !quiet => {
+            eprintln!(
+                "\nfamily {}: {} ({}, up to {:.1}s)",
+                family.name(),
+                family.describe(),
+                plural(levels.len() as u64, "level"),
+                budget.as_secs_f64()
+            );
+        }
+        Event::Level { index, level, .. } if !quiet => {
+            eprintln!("  level {}: {}", index + 1, level.label);
+        }
+        Event::Round(p) if !quiet => {
+            eprintln!(
+                "    round {:>3}  {:>4} connections  {}  {:.1}s",
+                p.round,
+                p.connections,
+                plural(p.violations, "violation"),
+                p.elapsed.as_secs_f64()
+            );
+        }
+        Event::Done(report) if !json => outln!("{}", family_line(report))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `same-token: found exclusivity violation at level 2 (…)`, one line per family.
+fn family_line(r: &FamilyReport) -> String {
+    let name = r.family.name();
+    let pressure = r.pressure();
+    let levels = r.levels.len();
+    let rounds: u32 = r.levels.iter().map(|l| l.rounds).sum();
+    let tried = format!(
+        "{} at {}, up to {pressure} connections, {:.1}s",
+        plural(u64::from(rounds), "round"),
+        plural(levels as u64, "level"),
+        r.elapsed.as_secs_f64()
+    );
+    match &r.end {
+        FamilyEnd::Clean => format!("{name}: clean ({tried})"),
+        FamilyEnd::Skipped => {
+            format!("{name}: skipped ([battery] has no reply pattern to judge answers by)")
+        }
+        FamilyEnd::Found(found) => {
+            let repro = &found.repro;
+            let evidence = repro
+                .evidence
+                .first()
+                .map(|v| {
+                    format!(
+                        "\n    conn {}: expected {}; seen {}",
+                        v.conn, v.expected, v.seen
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{name}: found {} violation at level {levels} ({tried}); confirmed {} on replay; {}{evidence}\n    repro {}",
+                repro.oracle.name(),
+                found.rate,
+                plural(repro.size() as u64, "connection"),
+                found.path.display()
+            )
+        }
+        FamilyEnd::Broken { before_level, why } => {
+            let when = if *before_level == 0 {
+                "before its first level (an earlier family, or the target was broken from the start)".to_string()
+            } else {
+                format!("by level {before_level}")
+            };
+            format!(
+                "{name}: the target was left broken {when}: the health probe failed ({why}); stopping ({tried})"
+            )
+        }
+        FamilyEnd::Short(Short::Budget) => format!("{name}: the budget ran out ({tried})"),
+        FamilyEnd::Short(Short::Interrupted) => format!("{name}: interrupted ({tried})"),
+        FamilyEnd::Short(Short::Unjudged(u)) => format!(
+            "{name}: stopped: a round could not judge the target, {} ({}); no repro ({tried})",
+            u.verdict, u.hint
+        ),
+    }
+}
+
+/// The end summary: one row per family, then the total.
+fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
+    outln!(
+        "\nbattery summary ({:.1}s of a {:?} budget)",
+        outcome.elapsed.as_secs_f64(),
+        args.budget
+    )?;
+    for r in &outcome.families {
+        let result = match &r.end {
+            FamilyEnd::Clean => "clean".to_string(),
+            FamilyEnd::Skipped => "skipped".to_string(),
+            FamilyEnd::Found(f) => format!("FOUND {} ({})", f.repro.oracle.name(), f.rate),
+            FamilyEnd::Broken { .. } => "TARGET BROKEN".to_string(),
+            FamilyEnd::Short(Short::Budget) => "budget ran out".to_string(),
+            FamilyEnd::Short(Short::Interrupted) => "interrupted".to_string(),
+            FamilyEnd::Short(Short::Unjudged(_)) => "unjudged".to_string(),
+        };
+        outln!(
+            "  {:<16} {:<34} {:>4} connections max  {:>6.1}s",
+            r.family.name(),
+            result,
+            r.pressure(),
+            r.elapsed.as_secs_f64()
+        )?;
+    }
+    let found = outcome.found().count();
+    outln!(
+        "{} of {} found something",
+        crate::model::words::plural_as(found as u64, "family", "families"),
+        outcome.families.len()
+    )
+}
+
+fn print_json(
+    name: &str,
+    seed: u64,
+    against: &str,
+    args: &HuntArgs,
+    outcome: &BatteryOutcome,
+) -> Result<(), Error> {
+    let families: Vec<serde_json::Value> = outcome
+        .families
+        .iter()
+        .map(|r| {
+            let (result, found, why) = match &r.end {
+                FamilyEnd::Clean => ("clean", None, None),
+                FamilyEnd::Skipped => ("skipped", None, None),
+                FamilyEnd::Found(f) => ("found", Some(f), None),
+                FamilyEnd::Broken { why, .. } => ("broken", None, Some(why.clone())),
+                FamilyEnd::Short(Short::Budget) => ("budget", None, None),
+                FamilyEnd::Short(Short::Interrupted) => ("interrupted", None, None),
+                FamilyEnd::Short(Short::Unjudged(u)) => ("unjudged", None, Some(u.hint.clone())),
+            };
+            json!({
+                "family": r.family.name(),
+                "result": result,
+                "why": why,
+                "levels": r.levels.iter().map(|l| json!({
+                    "label": l.label, "rounds": l.rounds, "max_connections": l.max_connections,
+                })).collect::<Vec<_>>(),
+                "max_connections": r.pressure(),
+                "elapsed_s": r.elapsed.as_secs_f64(),
+                "found": found.map(|f| json!({
+                    "oracle": f.repro.oracle.name(),
+                    "round": f.repro.round,
+                    "seed": f.repro.seed,
+                    "connections": f.repro.size(),
+                    "rate": { "reproduced": f.rate.reproduced, "runs": f.rate.runs, "planned": f.rate.planned },
+                    "evidence": f.repro.evidence.first(),
+                    "repro": f.path.display().to_string(),
+                })),
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({
+        "battery": name,
+        "seed": seed,
+        "target": against,
+        "budget_s": args.budget.as_secs_f64(),
+        "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "families": families,
+    }))
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    outln!("{text}")?;
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! The race battery: every family of a `[battery]` file in turn, each a hunt per pressure
+//! level, against one target.
+//!
+//! The `--budget` is split as the battery goes: each family may use what is left divided
+//! by the families still to run, so time a clean family does not use flows on. A family
+//! walks its levels lowest pressure first, asking [`Hooks`] before each whether the
+//! target is still healthy and after each clean one which level comes next, and stops at
+//! its first find (confirmed and written as a repro, like `hunt`). A target found broken
+//! between levels ends the battery: nothing run against it afterwards could be judged.
+
+use super::{hunt, Found, HuntError, HuntOptions, Progress, Runner, Short, MIN_RUN};
+use crate::model::{Plan, Verdict};
+use crate::plan;
+use crate::scenario::{Battery, Family, Level, ScenarioError};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Why a battery could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum BatteryError {
+    #[error(transparent)]
+    Hunt(#[from] HuntError),
+    /// A family's generated scenario did not load (a request template the loader refuses).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+}
+
+/// What a health probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// The probe's exchange failed: why, in words.
+    Broken(String),
+    /// Not enough budget left to probe.
+    Unknown,
+}
+
+/// A boxed future of a hook (hooks are called through a trait object).
+pub type HookFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HuntError>> + Send + 'a>>;
+
+/// What a family asks of the battery around it. The defaults ([`ProbeHooks`]) probe with
+/// the battery's one-connection exchange and walk the family's declared levels.
+// Each level runs through `hunt`, which also probes the target between its rounds (a
+// target a round left broken is a `target_health` finding whose repro keeps the rounds
+// since the last healthy probe) and resets it (`--reset`, or a restart of the built-in
+// server) before each confirmation; these hooks add the probe between levels.
+pub trait Hooks: Sync {
+    /// Whether the target still answers a fresh valid connection, by `budget_end`.
+    fn probe_health<'a>(
+        &'a self,
+        runner: &'a Runner,
+        budget_end: Instant,
+    ) -> HookFuture<'a, Health>;
+
+    /// After level `clean` of `levels` ran clean: the index of the next level, or `None`
+    /// to end the family.
+    fn escalate(&self, family: Family, clean: usize, levels: &[Level]) -> Option<usize> {
+        let _ = family;
+        (clean + 1 < levels.len()).then_some(clean + 1)
+    }
+}
+
+/// The default hooks: the probe plan is one fresh valid connection doing the first
+/// exchange ([`Battery::probe`]).
+#[derive(Debug, Clone)]
+pub struct ProbeHooks {
+    pub probe: Plan,
+}
+
+impl ProbeHooks {
+    /// Hooks probing with `battery`'s probe scenario under `seed`. The probe asks one
+    /// thing, whether a fresh connection is served, so it has no probe phase of its own
+    /// (liveness off): reconnecting its token right after its close would test a race
+    /// (`reconnect`'s), not health.
+    pub fn new(battery: &Battery, seed: u64) -> Self {
+        let mut probe = battery.probe.clone();
+        probe.oracles.session.liveness = None;
+        ProbeHooks {
+            probe: plan::build(&probe, seed),
+        }
+    }
+}
+
+impl Hooks for ProbeHooks {
+    fn probe_health<'a>(
+        &'a self,
+        runner: &'a Runner,
+        budget_end: Instant,
+    ) -> HookFuture<'a, Health> {
+        Box::pin(async move {
+            let Some((outcome, cut)) = runner.once_by(&self.probe, budget_end).await? else {
+                return Ok(Health::Unknown);
+            };
+            if cut {
+                return Ok(Health::Unknown);
+            }
+            let summary = &outcome.results.summary;
+            if summary.violations.total == 0 && summary.verdict.exercised() {
+                return Ok(Health::Healthy);
+            }
+            let first = outcome.results.violations.first().map_or_else(
+                || format!("verdict {}", summary.verdict),
+                |v| {
+                    format!(
+                        "{}: expected {}; seen {}",
+                        v.oracle.name(),
+                        v.expected,
+                        v.seen
+                    )
+                },
+            );
+            Ok(Health::Broken(first))
+        })
+    }
+}
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+pub struct BatteryOptions {
+    /// Wall-clock budget for every family together, confirmations included.
+    pub budget: Duration,
+    pub seed: u64,
+    /// Where repro files go (`<out>/<battery name>-<family>/`).
+    pub out: PathBuf,
+    /// Replays measuring a find's reproduction rate.
+    pub confirm: u32,
+}
+
+/// What the battery reports as it goes.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A family starts: its levels.
+    Family {
+        family: Family,
+        levels: &'a [Level],
+        budget: Duration,
+    },
+    /// A level starts (0-based index).
+    Level {
+        family: Family,
+        index: usize,
+        level: &'a Level,
+    },
+    /// A round of the current level ended.
+    Round(&'a Progress),
+    /// A family ended.
+    Done(&'a FamilyReport),
+}
+
+/// One level as it ran.
+#[derive(Debug, Clone)]
+pub struct LevelReport {
+    pub label: String,
+    pub rounds: u32,
+    /// The most connections one of its rounds opened.
+    pub max_connections: usize,
+}
+
+/// How a family ended.
+#[derive(Debug)]
+pub enum FamilyEnd {
+    /// Every level ran clean.
+    Clean,
+    /// A violation, confirmed and written as a repro.
+    Found(Box<Found>),
+    /// The health probe failed before the level named (index): an earlier level (or
+    /// family) left the target broken.
+    Broken { before_level: usize, why: String },
+    /// The battery lacks what the family needs (a reply pattern).
+    Skipped,
+    /// Stopped early: the budget, Ctrl-C, or a round that could not judge the target.
+    Short(Short),
+}
+
+/// One family's result.
+#[derive(Debug)]
+pub struct FamilyReport {
+    pub family: Family,
+    pub levels: Vec<LevelReport>,
+    pub end: FamilyEnd,
+    pub elapsed: Duration,
+}
+
+impl FamilyReport {
+    /// The highest pressure reached: the most connections one round opened.
+    pub fn pressure(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|l| l.max_connections)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The whole battery's result.
+#[derive(Debug)]
+pub struct BatteryOutcome {
+    pub families: Vec<FamilyReport>,
+    pub elapsed: Duration,
+}
+
+impl BatteryOutcome {
+    /// The families that found something.
+    pub fn found(&self) -> impl Iterator<Item = (&FamilyReport, &Found)> {
+        self.families.iter().filter_map(|f| match &f.end {
+            FamilyEnd::Found(found) => Some((f, found.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// Whether a family found the target broken.
+    pub fn broken(&self) -> bool {
+        self.families
+            .iter()
+            .any(|f| matches!(f.end, FamilyEnd::Broken { .. }))
+    }
+}
+
+/// Runs the battery's families in turn against `runner` (one target for all: a real
+/// target's state carries over too), within `opts.budget`.
+pub async fn run(
+    battery: &Battery,
+    runner: &Runner,
+    opts: &BatteryOptions,
+    hooks: &dyn Hooks,
+    report: &mut dyn FnMut(&Event<'_>),
+) -> Result<BatteryOutcome, BatteryError> {
+    let started = Instant::now();
+    let budget_end = started + opts.budget;
+    let mut families = Vec::new();
+    for (i, family) in battery.families.iter().copied().enumerate() {
+        let left = budget_end.saturating_duration_since(Instant::now());
+        let remaining = u32::try_from(battery.families.len() - i).unwrap_or(1);
+        let share = left / remaining.max(1);
+        let levels = battery.levels(family)?;
+        report(&Event::Family {
+            family,
+            levels: &levels,
+            budget: share,
+        });
+        let family_report = if levels.is_empty() {
+            FamilyReport {
+                family,
+                levels: Vec::new(),
+                end: FamilyEnd::Skipped,
+                elapsed: Duration::ZERO,
+            }
+        } else if runner.cancel.is_cancelled() {
+            FamilyReport {
+                family,
+                levels: Vec::new(),
+                end: FamilyEnd::Short(Short::Interrupted),
+                elapsed: Duration::ZERO,
+            }
+        } else {
+            let end = Instant::now() + share;
+            run_family(family, &levels, runner, opts, hooks, end, report).await?
+        };
+        report(&Event::Done(&family_report));
+        let stop = matches!(
+            family_report.end,
+            FamilyEnd::Broken { .. } | FamilyEnd::Short(Short::Interrupted)
+        );
+        families.push(family_report);
+        if stop {
+            break;
+        }
+    }
+    Ok(BatteryOutcome {
+        families,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One family: its levels in the order [`Hooks::escalate`] gives, health probed before
+/// each, until a find, a broken target, or `family_end`.
+async fn run_family(
+    family: Family,
+    levels: &[Level],
+    runner: &Runner,
+    opts: &BatteryOptions,
+    hooks: &dyn Hooks,
+    family_end: Instant,
+    report: &mut dyn FnMut(&Event<'_>),
+) -> Result<FamilyReport, BatteryError> {
+    let started = Instant::now();
+    let mut ran = Vec::new();
+    let mut index = Some(0);
+    let finish = |ran, end| FamilyReport {
+        family,
+        levels: ran,
+        end,
+        elapsed: started.elapsed(),
+    };
+    while let Some(i) = index {
+        let Some(level) = levels.get(i) else { break };
+        if family_end.saturating_duration_since(Instant::now()) < MIN_RUN {
+            return Ok(finish(ran, FamilyEnd::Short(Short::Budget)));
+        }
+        if let Health::Broken(why) = hooks.probe_health(runner, family_end).await? {
+            return Ok(finish(
+                ran,
+                FamilyEnd::Broken {
+                    before_level: i,
+                    why,
+                },
+            ));
+        }
+        report(&Event::Level {
+            family,
+            index: i,
+            level,
+        });
+        let hunt_opts = HuntOptions {
+            budget: family_end.saturating_duration_since(Instant::now()),
+            seed: opts.seed.wrapping_add(i as u64),
+            out: opts.out.clone(),
+            confirm: opts.confirm,
+        };
+        let mut max_connections = 0;
+        let outcome = hunt(&level.scenario, runner, &hunt_opts, &mut |p: &Progress| {
+            max_connections = max_connections.max(p.connections);
+            report(&Event::Round(p));
+        })
+        .await?;
+        ran.push(LevelReport {
+            label: level.label.clone(),
+            rounds: outcome.rounds,
+            max_connections,
+        });
+        if let Some(found) = outcome.found {
+            return Ok(finish(ran, FamilyEnd::Found(Box::new(found))));
+        }
+        if let Some(short) = outcome.short {
+            // A level the budget ended proves the lower ones clean, nothing above them.
+            return Ok(finish(ran, FamilyEnd::Short(short)));
+        }
+        index = hooks.escalate(family, i, levels);
+    }
+    Ok(finish(ran, FamilyEnd::Clean))
+}
+
+/// The verdict that made a round unjudgeable, for output.
+pub fn unjudged_verdict(end: &FamilyEnd) -> Option<Verdict> {
+    match end {
+        FamilyEnd::Short(Short::Unjudged(u)) => Some(u.verdict),
+        _ => None,
+    }
+}

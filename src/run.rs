@@ -312,7 +312,8 @@ pub async fn execute(
         limits: plan.limits,
         source: opts.source,
     };
-    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
+    let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
+    let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
     let redactor = auth::Redactor::new(&tokens);
     let need = capacity::Need {
@@ -342,6 +343,20 @@ pub async fn execute(
         results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// The plan with each token slot named by its token's label: a token from `[auth] tokens`
+/// has none until it is read (`file#12`), and the session oracles key on it (two slots that
+/// reuse one listed token are one session).
+fn relabel(mut plan: Arc<Plan>, tokens: &[auth::Token]) -> Arc<Plan> {
+    let differs = |(slot, token): (&crate::model::TokenPlan, &auth::Token)| slot.jti != token.jti;
+    if plan.tokens.iter().zip(tokens).any(differs) {
+        let owned = Arc::make_mut(&mut plan);
+        for (slot, token) in owned.tokens.iter_mut().zip(tokens) {
+            slot.jti.clone_from(&token.jti);
+        }
+    }
+    plan
 }
 
 /// Resolves the target's host: bounded by `limit` (a resolver that never answers must not

@@ -12,7 +12,7 @@
 
 use super::spec::{
     AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
-    SecretSource, Step,
+    SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,9 @@ pub struct AuthPlan {
     /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subprotocols: Vec<String>,
+    /// Where valid tokens come from when not minted (see [`TokenSource`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSource>,
 }
 
 impl AuthPlan {
@@ -103,6 +106,7 @@ impl AuthPlan {
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
             subprotocols: auth.subprotocols.clone(),
+            tokens: auth.tokens.clone(),
         }
     }
 }

@@ -12,7 +12,9 @@ mod hunt;
 mod threshold;
 mod tokens;
 
-pub use auth::{AuthSpec, JwtAlg, Placement, SecretSource, SecretText, DEV_SECRET};
+pub use auth::{
+    AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
+};
 pub use hunt::{HuntOrder, HuntSpec, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{

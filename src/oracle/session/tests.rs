@@ -165,6 +165,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
             headers: Vec::new(),
             origin: None,
             subprotocols: Vec::new(),
+            tokens: None,
         },
         oracles: OracleSpec {
             session: rules,

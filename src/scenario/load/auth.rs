@@ -22,6 +22,7 @@ const AUTH_KEYS: &[&str] = &[
     "headers",
     "origin",
     "subprotocol",
+    "tokens",
 ];
 const SECRET_KINDS: &[&str] = &["env", "file", "value"];
 /// Headers tungstenite writes for the handshake itself; overriding them breaks it.
@@ -75,6 +76,9 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
             .get("subprotocol")
             .map(|n| subprotocols(cx, n))
             .unwrap_or_default(),
+        tokens: f
+            .get("tokens")
+            .and_then(|n| super::source::token_source(cx, n)),
     }
 }
 

@@ -240,6 +240,7 @@ fn defaults_fill_everything_left_out() {
             headers: vec![],
             origin: None,
             subprotocols: vec![],
+            tokens: None,
         }
     );
     let group = &scenario.groups[0];

@@ -8,7 +8,8 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, Violation,
+    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, TokenSource,
+    Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -306,11 +307,21 @@ pub async fn execute(
     } else {
         None
     };
+    let https_login =
+        matches!(&plan.auth.tokens, Some(TokenSource::Login(l)) if l.url.starts_with("https://"));
+    let login_tls = match (&tls, https_login) {
+        (Some(tls), true) => Some(tls.clone()),
+        (None, true) => Some(tokio_rustls::TlsConnector::from(swarm::client_config(
+            &opts.tls,
+        )?)),
+        _ => None,
+    };
     let dialer = Dialer {
         endpoint,
         tls,
         limits: plan.limits,
         source: opts.source,
+        login_tls,
     };
     let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
     let plan = relabel(plan, &tokens);

@@ -24,26 +24,8 @@ async fn spawn_checker() -> (String, CancellationToken, Arc<Mutex<Vec<String>>>)
     let (url, stop) = spawn_server(move |tcp| {
         let log = log.clone();
         async move {
-            let mut token = String::new();
-            let callback =
-                |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                 resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-                    token = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "))
-                        .unwrap_or_default()
-                        .to_string();
-                    if TOKENS.contains(&token.as_str()) {
-                        Ok(resp)
-                    } else {
-                        let mut refusal = tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(None);
-                        *refusal.status_mut() = 401.try_into().unwrap();
-                        Err(refusal)
-                    }
-                };
-            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            let Some((mut ws, token)) = common::accept_bearer(tcp, |t| TOKENS.contains(&t)).await
+            else {
                 return;
             };
             log.lock().unwrap().push(token.clone());
@@ -181,4 +163,170 @@ async fn a_failing_or_slow_command_is_a_clear_error() {
         assert!(err.to_string().contains(says), "{command}: {err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(4));
     }
+}
+
+/// A loopback login endpoint: reads one request, answers `status` with
+/// `{"data": {"token": "login-token-for-<user>-0000"}}` for the body's `user` (or an empty
+/// object when `status` is not 200). Returns its URL and the bodies it received.
+async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let log = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Until the head and the Content-Length body are in (the client says how long).
+                let body = loop {
+                    let Ok(n) = tcp.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |l| l.trim().parse().unwrap());
+                    if body.len() >= length {
+                        break body.to_string();
+                    }
+                };
+                log.lock().unwrap().push(body.clone());
+                let user = serde_json::from_str::<serde_json::Value>(&body).unwrap()["user"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let answer = if status == 200 {
+                    json!({"data": {"token": format!("login-token-for-{user}-0000")}})
+                } else {
+                    json!({})
+                }
+                .to_string();
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tcp.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://{addr}/login"), bodies)
+}
+
+/// A server that accepts only tokens the login endpoint issued, records them, and greets.
+async fn spawn_login_checker() -> (String, CancellationToken, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let (url, stop) = spawn_server(move |tcp| {
+        let log = log.clone();
+        async move {
+            let (mut ws, token) =
+                match common::accept_bearer(tcp, |t| t.starts_with("login-token-for-")).await {
+                    Some(accepted) => accepted,
+                    None => return,
+                };
+            log.lock().unwrap().push(token.clone());
+            let hello = json!({"type": "hello", "user_id": token});
+            let _ = ws.send(Message::Text(hello.to_string().into())).await;
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+        }
+    })
+    .await;
+    (url, stop, seen)
+}
+
+fn login_scenario(login_url: &str) -> String {
+    scenario_text(
+        &format!(
+            r#"{{ login = "{login_url}", body = '{{"user": "u{{{{user}}}}"}}', token = "data.token", timeout = "3s" }}"#
+        ),
+        3,
+    )
+}
+
+#[tokio::test]
+async fn a_login_request_before_each_upgrade_fetches_the_token_and_is_timed() {
+    let (login_url, bodies) = spawn_login(200).await;
+    let (url, stop, seen) = spawn_login_checker().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = scenario("login.toml", &login_scenario(&login_url));
+    let outcome = run(&s, Some(url), Some(dir.path())).await;
+    stop.cancel();
+    let mut bodies = bodies.lock().unwrap().clone();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"user": "u0"}"#,
+            r#"{"user": "u1"}"#,
+            r#"{"user": "u2"}"#
+        ]
+    );
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "login-token-for-u0-0000",
+            "login-token-for-u1-0000",
+            "login-token-for-u2-0000"
+        ]
+    );
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.counters.expect.expectations_met, 3);
+    assert_eq!(summary.phases["login"].count, 3, "each login is timed");
+    // The echoed token is named by its label, in memory and on disk.
+    let labels: Vec<&str> = outcome
+        .results
+        .violations
+        .iter()
+        .map(|v| v.jti.as_str())
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert!(labels.iter().all(|l| l.starts_with("login#")), "{labels:?}");
+    let written = all_text(dir.path()) + &outcome.plan.to_json().unwrap();
+    assert!(
+        !written.contains("login-token-for"),
+        "a login token was written"
+    );
+    assert!(written.contains("<token jti=login#"));
+}
+
+#[tokio::test]
+async fn a_failed_login_is_its_own_cause_and_never_the_targets_refusal() {
+    let (login_url, _) = spawn_login(500).await;
+    let (url, stop, seen) = spawn_login_checker().await;
+    let s = scenario("login.toml", &login_scenario(&login_url));
+    let outcome = run(&s, Some(url), None).await;
+    stop.cancel();
+    assert!(seen.lock().unwrap().is_empty(), "no upgrade was tried");
+    let c = &outcome.results.summary.counters;
+    assert_eq!(
+        c.refused_by.get(&stampede::model::Cause::LoginFailed),
+        Some(&3),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.rejected, 0,
+        "a failed login is no refusal of the target's"
+    );
+    assert!(
+        outcome
+            .results
+            .violations
+            .iter()
+            .all(|v| v.oracle != stampede::model::OracleKind::Liveness),
+        "{:#?}",
+        outcome.results.violations
+    );
 }

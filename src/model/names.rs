@@ -24,10 +24,13 @@ pub enum Phase {
     TurnRaw,
     /// How late an action started against its planned instant.
     GeneratorLag,
+    /// The login request of `[auth] tokens = { login = ... }`, sent → answer read (last,
+    /// so the indices of result files written before it stay as they were).
+    Login,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::TcpConnect,
         Phase::Tls,
         Phase::Upgrade,
@@ -36,6 +39,7 @@ impl Phase {
         Phase::Turn,
         Phase::TurnRaw,
         Phase::GeneratorLag,
+        Phase::Login,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Phase {
             Phase::Turn => "turn",
             Phase::TurnRaw => "turn_raw",
             Phase::GeneratorLag => "generator_lag",
+            Phase::Login => "login",
         }
     }
 

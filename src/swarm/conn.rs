@@ -171,6 +171,9 @@ pub(super) struct ConnRun {
     cursor: Cursor,
     /// The action in progress (`None` before the first and once the script is over).
     current: Option<Arc<Action>>,
+    /// Tokens its login requests returned: redacted from what it hands back (the run's
+    /// redactor knows only the tokens it had before the load).
+    logged_in: Vec<crate::auth::Token>,
 }
 
 mod frames;
@@ -217,6 +220,7 @@ impl ConnRun {
             absent_from: Vec::new(),
             cursor,
             current: None,
+            logged_in: Vec::new(),
         }
     }
 
@@ -311,6 +315,7 @@ impl ConnRun {
             self.counters.count_attempt(attempt);
         }
         self.counters.expect = std::mem::take(&mut self.checker.counts);
+        self.redact_logins();
         let plan = self.plan();
         ConnReport {
             id: plan.id,
@@ -321,6 +326,26 @@ impl ConnRun {
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take(),
             attempts: std::mem::take(&mut self.attempts),
+        }
+    }
+
+    /// Replaces the tokens its logins returned, wherever the server may have echoed one
+    /// into a violation or an answer, with their label.
+    fn redact_logins(&mut self) {
+        if self.logged_in.is_empty() {
+            return;
+        }
+        let redactor = crate::auth::Redactor::new(&self.logged_in);
+        for v in &mut self.checker.violations {
+            redactor.redact_in_place(&mut v.expected);
+            redactor.redact_in_place(&mut v.seen);
+            if let Some(c) = &mut v.correlation {
+                redactor.redact_in_place(c);
+            }
+        }
+        if let Some(a) = &mut self.answer {
+            redactor.redact_in_place(&mut a.detail);
+            redactor.redact_in_place(&mut a.body);
         }
     }
 

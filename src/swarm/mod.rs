@@ -8,6 +8,7 @@
 mod barrier;
 mod conn;
 pub mod dial;
+mod login;
 mod probe;
 mod rendezvous;
 mod stream;

@@ -2,6 +2,8 @@
 //! handshake, and the goodbye of an interrupted run.
 
 use super::*;
+use crate::auth::Token;
+use crate::model::TokenSource;
 
 impl ConnRun {
     /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
@@ -56,7 +58,10 @@ impl ConnRun {
     pub(super) async fn dial(&mut self) -> bool {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
+        let Some(token) = self.token_for_dial().await else {
+            return false;
+        };
+        let token = &token;
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let started = Instant::now();
@@ -124,11 +129,72 @@ impl ConnRun {
         }
     }
 
+    /// The token this dial presents: the slot's, or with a login source, the one a login
+    /// request returns now (timed as the `login` phase). `None` when the login failed (the
+    /// attempt is recorded as `login_failed`: the upgrade was never tried) or the run ended.
+    async fn token_for_dial(&mut self) -> Option<Token> {
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let token = ctx.tokens.get(plan.token as usize)?;
+        let Some(TokenSource::Login(spec)) = ctx
+            .plan
+            .auth
+            .tokens
+            .as_ref()
+            .filter(|_| token.needs_login())
+        else {
+            return Some(token.clone());
+        };
+        let group = ctx.plan.group_name(plan);
+        let vars = crate::plan::Vars {
+            user: plan.user,
+            conn: plan.id,
+            group: &group,
+            sub: &token.sub,
+        };
+        let started = Instant::now();
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
+        let mut attempt = Attempt::new(self.since_t0(started));
+        let fetched = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                judge.cut(&mut attempt, self.since_t0(Instant::now()));
+                self.attempts.push(attempt);
+                return None;
+            }
+            fetched = super::super::login::fetch(spec, &vars, ctx.dialer.login_tls.as_ref()) => fetched,
+        };
+        match fetched {
+            Ok(value) => {
+                self.record(Phase::Login, started.elapsed()).await;
+                let token = token.with_value(value);
+                self.logged_in.push(token.clone());
+                Some(token)
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                self.answer = self
+                    .answer
+                    .take()
+                    .or_else(|| Some(Answer::new(Cause::LoginFailed, detail, b"")));
+                let now_us = self.since_t0(Instant::now());
+                judge.dial_failed(&mut attempt, Cause::LoginFailed, false, now_us);
+                self.attempts.push(attempt);
+                None
+            }
+        }
+    }
+
     /// Sends the upgrade request, waits, then drops the socket: the handshake abort pattern.
     pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
+        let Some(token) = self.token_for_dial().await else {
+            return;
+        };
+        let token = &token;
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));

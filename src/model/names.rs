@@ -24,13 +24,15 @@ pub enum Phase {
     TurnRaw,
     /// How late an action started against its planned instant.
     GeneratorLag,
-    /// The login request of `[auth] tokens = { login = ... }`, sent → answer read (last,
-    /// so the indices of result files written before it stay as they were).
+    /// The login request of `[auth] tokens = { login = ... }`, sent → answer read (after
+    /// the older phases, so the indices of result files written before it stay as they were).
     Login,
+    /// A `ping` step's Ping sent → its Pong received.
+    Pong,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::TcpConnect,
         Phase::Tls,
         Phase::Upgrade,
@@ -40,6 +42,7 @@ impl Phase {
         Phase::TurnRaw,
         Phase::GeneratorLag,
         Phase::Login,
+        Phase::Pong,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Phase {
             Phase::TurnRaw => "turn_raw",
             Phase::GeneratorLag => "generator_lag",
             Phase::Login => "login",
+            Phase::Pong => "pong",
         }
     }
 

@@ -46,6 +46,10 @@ pub struct Plan {
     /// explicit actions runs. Empty in plans written before scripts existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<Vec<Step>>,
+    /// Each group's own subprotocols, indexed by [`ConnPlan::group`]: offered instead of
+    /// [`AuthPlan::subprotocols`] when not empty. Empty when no group has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_subprotocols: Vec<Vec<String>>,
     /// Each group's own upgrade headers, indexed by [`ConnPlan::group`], sent after
     /// [`AuthPlan::headers`] (a name in both: the group's value). Stored per group, not per
     /// connection; empty when no group has any.
@@ -216,6 +220,20 @@ pub enum Action {
     SendText {
         text: String,
     },
+    /// A binary frame: its bytes in standard base64.
+    SendBinary {
+        base64: String,
+    },
+    /// A Ping frame; with `within`, its Pong is awaited that long (see [`Step::Ping`]).
+    Ping {
+        payload: String,
+        #[serde(
+            default,
+            with = "super::units::opt_duration_us",
+            skip_serializing_if = "Option::is_none"
+        )]
+        within: Option<Duration>,
+    },
     Expect(ExpectPlan),
     Think(#[serde(with = "duration_us")] Duration),
     /// Marks the start of a paced block: offsets below count from here.
@@ -264,6 +282,16 @@ pub struct ExpectPlan {
     /// The expectation's name: its turn latency gets a histogram of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+impl Action {
+    /// Whether it sends a data frame (JSON, text or binary): what counts as a request.
+    pub fn is_send(&self) -> bool {
+        matches!(
+            self,
+            Action::Send { .. } | Action::SendText { .. } | Action::SendBinary { .. }
+        )
+    }
 }
 
 impl Plan {
@@ -433,7 +461,15 @@ impl Plan {
         names
     }
 
-    /// The upgrade headers of a connection's group (see [`Plan::group_headers`]).
+    /// The subprotocols of a connection's group, if it has its own (see
+    /// [`Plan::group_subprotocols`]).
+    pub fn subprotocols_of(&self, conn: &ConnPlan) -> &[String] {
+        self.group_subprotocols
+            .get(conn.group as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The group's own upgrade headers (see [`Plan::group_headers`]).
     pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, String)] {
         self.group_headers
             .get(conn.group as usize)
@@ -470,11 +506,7 @@ impl Plan {
             .iter()
             .map(|c| match self.script_of(c) {
                 Some(steps) => script_size(steps).sends,
-                None => c
-                    .actions
-                    .iter()
-                    .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
-                    .count() as u64,
+                None => c.actions.iter().filter(|a| a.is_send()).count() as u64,
             })
             .fold(0u64, u64::saturating_add)
     }
@@ -615,7 +647,8 @@ fn steps_size(steps: &[Step]) -> ScriptSize {
     let mut size = ScriptSize::default();
     for step in steps {
         let (actions, sends) = match step {
-            Step::Send { .. } | Step::SendText { .. } => (1, 1),
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => (1, 1),
+            Step::Ping { .. } => (1, 0),
             Step::Repeat {
                 times,
                 steps,

@@ -87,6 +87,10 @@ pub struct Group {
     /// takes this value). Values may hold the connection's placeholders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// Subprotocols this group's upgrades offer instead of `[auth] subprotocol`'s (empty:
+    /// the run-wide ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
 }
 
 /// How the connections of a group are spread over time.
@@ -164,6 +168,20 @@ pub enum Step {
     Send { template: serde_json::Value },
     /// Send this text as it is (after placeholder expansion): a frame that is not JSON.
     SendText { template: String },
+    /// Send a binary frame holding these bytes (standard base64 with padding; the scenario
+    /// may write them as base64 or hex).
+    SendBinary { base64: String },
+    /// Send a Ping frame with this payload; with `within`, the matching Pong must arrive
+    /// within it (timed as the `pong` phase; none in time is a completeness violation).
+    Ping {
+        payload: String,
+        #[serde(
+            default,
+            with = "opt_duration_us",
+            skip_serializing_if = "Option::is_none"
+        )]
+        within: Option<Duration>,
+    },
     /// Expect an ordered event pattern.
     Expect(Expect),
     /// Keep reading, but send nothing, for a while.

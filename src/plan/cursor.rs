@@ -231,6 +231,18 @@ impl Cursor {
                     }
                     return Some(Action::Send { message });
                 }
+                Step::SendBinary { base64 } => {
+                    self.run += 1;
+                    return Some(Action::SendBinary {
+                        base64: base64.clone(),
+                    });
+                }
+                Step::Ping { payload, within } => {
+                    return Some(Action::Ping {
+                        payload: payload.clone(),
+                        within: *within,
+                    });
+                }
                 Step::SendText { template } => {
                     self.run += 1;
                     let text =

@@ -34,6 +34,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             forge: None,
             placement: None,
             headers: Vec::new(),
+            subprotocols: Vec::new(),
             steps: vec![
                 Step::Repeat {
                     every: None,

@@ -178,6 +178,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         rendezvous: Vec::new(),
         scripts: Vec::new(),
         group_headers: Vec::new(),
+        group_subprotocols: Vec::new(),
         conns,
     }
 }

@@ -24,6 +24,7 @@ const GROUP_KEYS: &[&str] = &[
     "placement",
     "steps",
     "headers",
+    "subprotocol",
 ];
 const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst", "collide"];
 const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
@@ -86,6 +87,10 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
         headers: f
             .get("headers")
             .map(|n| super::auth::headers(cx, n, &format!("group {name:?} headers")))
+            .unwrap_or_default(),
+        subprotocols: f
+            .get("subprotocol")
+            .map(|n| super::auth::subprotocols(cx, n, &format!("group {name:?} subprotocol")))
             .unwrap_or_default(),
         name,
         steps,

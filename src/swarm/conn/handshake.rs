@@ -115,7 +115,11 @@ impl ConnRun {
                 };
                 self.open = Some(open);
                 // In-band auth: the token's first message goes out before anything else.
-                if let Some(text) = crate::auth::first_message(placement, token) {
+                if let Some(mut text) = crate::auth::first_message(placement, token) {
+                    // A record-separated protocol (SignalR) ends every record with it.
+                    if let Some(sep) = &ctx.plan.oracles.record_separator {
+                        text.push_str(sep);
+                    }
                     self.send_text(text).await;
                 }
                 self.open.is_some()

@@ -143,6 +143,7 @@ steps = [
             forge: None,
             placement: None,
             headers: Vec::new(),
+            subprotocols: Vec::new(),
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
@@ -311,7 +312,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps, headers; did you mean \"users\"?"
+             arrival, jitter, token, forge, placement, steps, headers, subprotocol; did you mean \"users\"?"
                 .into()
         )
     );

@@ -42,6 +42,9 @@ pub enum RunError {
     /// The client machine cannot hold the plan's connections (refused before it starts).
     #[error(transparent)]
     Capacity(#[from] CapacityError),
+    /// A group's feeder file could not be read again (a plan from a file stores no rows).
+    #[error("feeder: {0}")]
+    Feed(#[from] crate::scenario::feed::FeedError),
     /// Ctrl-C before the run started (while the target's host was being resolved).
     #[error("interrupted before the run started")]
     Interrupted,
@@ -323,6 +326,7 @@ pub async fn execute(
         source: opts.source,
         login_tls,
     };
+    let plan = load_feeds(plan)?;
     let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
     let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
@@ -354,6 +358,32 @@ pub async fn execute(
         results::write_all(dir, &results, &plan)?;
     }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// The plan with its feeders' rows: a plan read from a file (replay, shrink) stores only
+/// their paths, so they are read again here; one built from a scenario has them already.
+fn load_feeds(mut plan: Arc<Plan>) -> Result<Arc<Plan>, RunError> {
+    let missing = |f: &Option<crate::model::Feed>| f.as_ref().is_some_and(|f| f.rows.is_empty());
+    if !plan.group_feeds.iter().any(missing) {
+        return Ok(plan);
+    }
+    for feed in Arc::make_mut(&mut plan).group_feeds.iter_mut().flatten() {
+        if feed.rows.is_empty() {
+            let (columns, rows) = crate::scenario::feed::read(&feed.path, feed.format)?;
+            if columns != feed.columns {
+                return Err(RunError::Feed(crate::scenario::feed::FeedError::File {
+                    path: feed.path.clone(),
+                    reason: format!(
+                        "its columns are now {}; the plan was made with {}",
+                        columns.join(", "),
+                        feed.columns.join(", ")
+                    ),
+                }));
+            }
+            feed.rows = Arc::new(rows);
+        }
+    }
+    Ok(plan)
 }
 
 /// The plan with each token slot named by its token's label: a token from `[auth] tokens`

@@ -11,7 +11,7 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
+    AuthSpec, Capture, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
     SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us};
@@ -46,6 +46,10 @@ pub struct Plan {
     /// explicit actions runs. Empty in plans written before scripts existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<Vec<Step>>,
+    /// Each group's feeder, indexed by [`ConnPlan::group`] (rows not stored: see
+    /// [`Feed`]). Empty when no group has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_feeds: Vec<Option<Feed>>,
     /// Each group's own subprotocols, indexed by [`ConnPlan::group`]: offered instead of
     /// [`AuthPlan::subprotocols`] when not empty. Empty when no group has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -459,6 +463,13 @@ impl Plan {
             }
         }
         names
+    }
+
+    /// A connection's feeder columns and row (`None`: its group has no feeder, or its rows
+    /// are not loaded).
+    pub fn feed_of(&self, conn: &ConnPlan) -> Option<(&[String], &[String])> {
+        let feed = self.group_feeds.get(conn.group as usize)?.as_ref()?;
+        Some((feed.columns.as_slice(), feed.row(conn.user)?))
     }
 
     /// The subprotocols of a connection's group, if it has its own (see

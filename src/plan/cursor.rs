@@ -149,6 +149,7 @@ impl Cursor {
                 .tokens
                 .get(conn.token as usize)
                 .map_or("", |t| t.sub.as_str()),
+            feed: plan.feed_of(conn),
         };
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
         if !self.started {

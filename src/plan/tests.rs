@@ -35,6 +35,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             placement: None,
             headers: Vec::new(),
             subprotocols: Vec::new(),
+            feeder: None,
             steps: vec![
                 Step::Repeat {
                     every: None,

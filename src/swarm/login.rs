@@ -234,6 +234,7 @@ mod tests {
             conn: 9,
             group: "g",
             sub: "user-7",
+            feed: None,
         };
         let url = expand_fixed_text(&spec.url, &vars);
         let uri: Uri = url.parse().unwrap();

@@ -108,6 +108,7 @@ pub(crate) fn upgrade_of<'a>(
         conn: conn.id,
         group: &group,
         sub: &sub,
+        feed: ctx.plan.feed_of(conn),
     };
     let placement = match placement {
         Placement::FirstMessage { template } if first_message => {

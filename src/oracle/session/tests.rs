@@ -179,6 +179,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         scripts: Vec::new(),
         group_headers: Vec::new(),
         group_subprotocols: Vec::new(),
+        group_feeds: Vec::new(),
         conns,
     }
 }

@@ -155,6 +155,7 @@ impl ConnRun {
             conn: plan.id,
             group: &group,
             sub: &token.sub,
+            feed: ctx.plan.feed_of(plan),
         };
         let started = Instant::now();
         let judge = Judge {

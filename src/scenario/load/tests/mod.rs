@@ -144,6 +144,7 @@ steps = [
             placement: None,
             headers: Vec::new(),
             subprotocols: Vec::new(),
+            feeder: None,
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),

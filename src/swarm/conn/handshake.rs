@@ -5,6 +5,16 @@ use super::*;
 use crate::auth::Token;
 use crate::model::TokenSource;
 
+/// What a dial's login step gave.
+enum Login {
+    /// The slot's own token is presented (no login source, or a forged slot).
+    NotNeeded,
+    /// The token the login returned.
+    Token(Token),
+    /// The login failed or the run ended during it; the attempt is recorded.
+    Failed,
+}
+
 impl ConnRun {
     /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
     pub(super) async fn close_interrupted(&mut self) {
@@ -58,10 +68,14 @@ impl ConnRun {
     pub(super) async fn dial(&mut self) -> bool {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let Some(token) = self.token_for_dial().await else {
-            return false;
+        let logged_in = match self.login().await {
+            Login::NotNeeded => None,
+            Login::Token(token) => Some(token),
+            Login::Failed => return false,
         };
-        let token = &token;
+        let token = logged_in
+            .as_ref()
+            .unwrap_or(&ctx.tokens[plan.token as usize]);
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let started = Instant::now();
@@ -133,13 +147,15 @@ impl ConnRun {
         }
     }
 
-    /// The token this dial presents: the slot's, or with a login source, the one a login
-    /// request returns now (timed as the `login` phase). `None` when the login failed (the
-    /// attempt is recorded as `login_failed`: the upgrade was never tried) or the run ended.
-    async fn token_for_dial(&mut self) -> Option<Token> {
+    /// With a login source, the token a login request returns now (timed as the `login`
+    /// phase). A failed login (or the run ending during it) is recorded as this dial's
+    /// attempt, `login_failed` (or cut): the upgrade was never tried.
+    async fn login(&mut self) -> Login {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let token = ctx.tokens.get(plan.token as usize)?;
+        let Some(token) = ctx.tokens.get(plan.token as usize) else {
+            return Login::NotNeeded;
+        };
         let Some(TokenSource::Login(spec)) = ctx
             .plan
             .auth
@@ -147,7 +163,7 @@ impl ConnRun {
             .as_ref()
             .filter(|_| token.needs_login())
         else {
-            return Some(token.clone());
+            return Login::NotNeeded;
         };
         let group = ctx.plan.group_name(plan);
         let vars = crate::plan::Vars {
@@ -167,7 +183,7 @@ impl ConnRun {
             _ = self.cancel.cancelled() => {
                 judge.cut(&mut attempt, self.since_t0(Instant::now()));
                 self.attempts.push(attempt);
-                return None;
+                return Login::Failed;
             }
             fetched = super::super::login::fetch(spec, &vars, ctx.dialer.login_tls.as_ref()) => fetched,
         };
@@ -176,7 +192,7 @@ impl ConnRun {
                 self.record(Phase::Login, started.elapsed()).await;
                 let token = token.with_value(value);
                 self.logged_in.push(token.clone());
-                Some(token)
+                Login::Token(token)
             }
             Err(e) => {
                 let detail = e.to_string();
@@ -187,7 +203,7 @@ impl ConnRun {
                 let now_us = self.since_t0(Instant::now());
                 judge.dial_failed(&mut attempt, Cause::LoginFailed, false, now_us);
                 self.attempts.push(attempt);
-                None
+                Login::Failed
             }
         }
     }
@@ -196,10 +212,14 @@ impl ConnRun {
     pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let Some(token) = self.token_for_dial().await else {
-            return;
+        let logged_in = match self.login().await {
+            Login::NotNeeded => None,
+            Login::Token(token) => Some(token),
+            Login::Failed => return,
         };
-        let token = &token;
+        let token = logged_in
+            .as_ref()
+            .unwrap_or(&ctx.tokens[plan.token as usize]);
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));

@@ -313,7 +313,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps, headers, subprotocol; did you mean \"users\"?"
+             arrival, jitter, token, forge, placement, steps, headers, subprotocol, feeder; did you mean \"users\"?"
                 .into()
         )
     );

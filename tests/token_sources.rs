@@ -330,3 +330,24 @@ async fn a_failed_login_is_its_own_cause_and_never_the_targets_refusal() {
         outcome.results.violations
     );
 }
+
+#[tokio::test]
+async fn refused_listed_tokens_point_at_the_source_not_the_signing_secret() {
+    let (url, stop, seen) = spawn_checker().await;
+    let list = r#"{ list = ["not-a-token-the-server-knows"] }"#;
+    let outcome = run(
+        &scenario("s.toml", &scenario_text(list, 2)),
+        Some(url),
+        None,
+    )
+    .await;
+    stop.cancel();
+    assert!(seen.lock().unwrap().is_empty());
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.verdict, stampede::model::Verdict::AuthMisconfigured);
+    let hint = summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("check the tokens the [auth] tokens list gives"),
+        "{hint}"
+    );
+}

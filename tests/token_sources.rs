@@ -351,3 +351,49 @@ async fn refused_listed_tokens_point_at_the_source_not_the_signing_secret() {
         "{hint}"
     );
 }
+
+#[tokio::test]
+async fn a_login_body_takes_the_users_feeder_row() {
+    let (login_url, bodies) = spawn_login(200).await;
+    let (url, stop, seen) = spawn_login_checker().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "name,password\nada,pw-a\nbob,pw-b\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+name = "login-feed"
+seed = 5
+duration = "20s"
+[auth]
+tokens = {{ login = "{login_url}", body = '{{"user": "{{{{feed.name}}}}", "password": "{{{{feed.password}}}}"}}', token = "data.token" }}
+[[group]]
+name = "users"
+users = 2
+feeder = {{ file = "users.csv" }}
+steps = [ {{ expect = "hello", within = "3s" }}, {{ close = 1000 }} ]
+"#
+    );
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let s = stampede::scenario::load_file(&path).unwrap();
+    let outcome = run(&s, Some(url), None).await;
+    stop.cancel();
+    let mut bodies = bodies.lock().unwrap().clone();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            r#"{"user": "ada", "password": "pw-a"}"#,
+            r#"{"user": "bob", "password": "pw-b"}"#
+        ]
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(outcome.results.summary.counters.expect.expectations_met, 2);
+    assert!(
+        !outcome.plan.to_json().unwrap().contains("pw-a"),
+        "feeder rows are not in the plan"
+    );
+}

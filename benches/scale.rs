@@ -93,6 +93,7 @@ async fn swarm_for(
         tls: None,
         limits: prepared.plan.limits,
         source: None,
+        login_tls: None,
     };
     let _ = TlsOptions::default();
     swarm::run(

@@ -8,7 +8,8 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, Violation,
+    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, TokenSource,
+    Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -42,6 +43,9 @@ pub enum RunError {
     /// The client machine cannot hold the plan's connections (refused before it starts).
     #[error(transparent)]
     Capacity(#[from] CapacityError),
+    /// A group's feeder file could not be read again (a plan from a file stores no rows).
+    #[error("feeder: {0}")]
+    Feed(#[from] crate::scenario::feed::FeedError),
     /// Ctrl-C before the run started (while the target's host was being resolved).
     #[error("interrupted before the run started")]
     Interrupted,
@@ -307,7 +311,9 @@ pub async fn execute(
 ) -> Result<RunOutcome, RunError> {
     let (plan, learned) = calibrated(plan, bound, opts, &cancel).await?;
     let dialer = dialer(&plan, bound, opts, &cancel).await?;
-    let tokens = auth::mint_all(&plan.tokens, &plan.auth, &bound.keys)?;
+    let plan = load_feeds(plan)?;
+    let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
+    let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
     let redactor = auth::Redactor::new(&tokens);
     let need = capacity::Need {
@@ -376,12 +382,62 @@ async fn dialer(
     } else {
         None
     };
+    let https_login =
+        matches!(&plan.auth.tokens, Some(TokenSource::Login(l)) if l.url.starts_with("https://"));
+    let login_tls = match (&tls, https_login) {
+        (Some(tls), true) => Some(tls.clone()),
+        (None, true) => Some(tokio_rustls::TlsConnector::from(swarm::client_config(
+            &opts.tls,
+        )?)),
+        _ => None,
+    };
     Ok(Dialer {
         endpoint,
         tls,
         limits: plan.limits,
         source: opts.source,
+        login_tls,
     })
+}
+
+/// The plan with its feeders' rows: a plan read from a file (replay, shrink) stores only
+/// their paths, so they are read again here; one built from a scenario has them already.
+fn load_feeds(mut plan: Arc<Plan>) -> Result<Arc<Plan>, RunError> {
+    let missing = |f: &Option<crate::model::Feed>| f.as_ref().is_some_and(|f| f.rows.is_empty());
+    if !plan.group_feeds.iter().any(missing) {
+        return Ok(plan);
+    }
+    for feed in Arc::make_mut(&mut plan).group_feeds.iter_mut().flatten() {
+        if feed.rows.is_empty() {
+            let (columns, rows) = crate::scenario::feed::read(&feed.path, feed.format)?;
+            if columns != feed.columns {
+                return Err(RunError::Feed(crate::scenario::feed::FeedError::File {
+                    path: feed.path.clone(),
+                    reason: format!(
+                        "its columns are now {}; the plan was made with {}",
+                        columns.join(", "),
+                        feed.columns.join(", ")
+                    ),
+                }));
+            }
+            feed.rows = Arc::new(rows);
+        }
+    }
+    Ok(plan)
+}
+
+/// The plan with each token slot named by its token's label: a token from `[auth] tokens`
+/// has none until it is read (`file#12`), and the session oracles key on it (two slots that
+/// reuse one listed token are one session).
+fn relabel(mut plan: Arc<Plan>, tokens: &[auth::Token]) -> Arc<Plan> {
+    let differs = |(slot, token): (&crate::model::TokenPlan, &auth::Token)| slot.jti != token.jti;
+    if plan.tokens.iter().zip(tokens).any(differs) {
+        let owned = Arc::make_mut(&mut plan);
+        for (slot, token) in owned.tokens.iter_mut().zip(tokens) {
+            slot.jti.clone_from(&token.jti);
+        }
+    }
+    plan
 }
 
 /// Resolves the target's host: bounded by `limit` (a resolver that never answers must not

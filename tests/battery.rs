@@ -77,7 +77,10 @@ async fn fresh_replays(found: &Found, bug: Option<Bug>, times: u32) -> u32 {
                     .unwrap()
                     .rate
             }
-            None => runner.rate(plan, found.repro.oracle, 1, None).await.unwrap(),
+            None => runner
+                .rate(plan, found.repro.oracle, 1, None)
+                .await
+                .unwrap(),
         };
         reproduced += rate.reproduced;
         runner.close().await;

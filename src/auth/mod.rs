@@ -12,11 +12,13 @@ mod encode;
 mod keys;
 mod placement;
 mod redact;
+mod source;
 
 pub use encode::REGISTERED_CLAIMS;
 pub use keys::{literal_env, resolve_keys, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{label as token_label, Redactor};
+pub use source::{assign as assign_source, read_tokens, Opaque};
 
 use crate::model::{AuthPlan, TokenPlan};
 use crate::model::{BadToken, Forge, SecretSource};
@@ -61,6 +63,13 @@ pub enum AuthError {
     BadKey { what: &'static str, reason: String },
     #[error("{0} tokens against the embedded server need [auth] public_key (or a PKCS#8 key to derive it from)")]
     NoPublicKey(&'static str),
+    #[error(
+        "auth.tokens list: plan and repro files do not store its tokens; run the scenario \
+         file, or read them from a file or command instead"
+    )]
+    ListNotStored,
+    #[error("auth.tokens command `{run}` failed: {reason}")]
+    Command { run: String, reason: String },
     #[error("cannot sign token {jti}: {source}")]
     Sign {
         jti: String,
@@ -83,9 +92,26 @@ pub struct Token {
     pub sub: String,
     forge: Option<String>,
     must_reject: bool,
+    /// Its value comes from a login request before each dial (`[auth] tokens = { login
+    /// = ... }`): until then nothing is placed.
+    login: bool,
 }
 
 impl Token {
+    /// Whether the connection must log in to get this token's value before it dials.
+    pub fn needs_login(&self) -> bool {
+        self.login
+    }
+
+    /// This token with the value a login returned (same label, same slot).
+    pub fn with_value(&self, value: String) -> Token {
+        Token {
+            jwt: Some(value),
+            login: false,
+            ..self.clone()
+        }
+    }
+
     /// The raw JWT, for placing on the wire only ("" for the `missing` entry).
     pub fn expose(&self) -> &str {
         self.jwt.as_deref().unwrap_or_default()
@@ -143,6 +169,21 @@ pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// One token per plan slot: minted, or for the valid slots taken from `[auth] tokens`
+/// when it names a source (read, or its command run, here: once, before the load).
+pub async fn tokens_for(
+    slots: &[TokenPlan],
+    auth: &AuthPlan,
+    keys: &Keys,
+) -> Result<Vec<Token>, AuthError> {
+    let mut tokens = mint_all(slots, auth, keys)?;
+    if let Some(source) = &auth.tokens {
+        let opaque = read_tokens(source).await?;
+        assign_source(&mut tokens, slots, source, &opaque);
+    }
+    Ok(tokens)
 }
 
 /// Mints one token per plan slot, as of now.
@@ -251,6 +292,7 @@ fn mint_one(
         sub: slot.sub.clone(),
         forge,
         must_reject: slot.forge.as_ref().is_some_and(Forge::must_reject),
+        login: false,
     })
 }
 

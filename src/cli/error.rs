@@ -137,9 +137,11 @@ pub fn render(err: &(dyn StdError + 'static)) -> String {
 
 fn run_error_code(e: &RunError) -> u8 {
     match e {
-        RunError::Auth(_) | RunError::Tls(_) | RunError::Url(_) | RunError::Capacity(_) => {
-            exit::USAGE
-        }
+        RunError::Auth(_)
+        | RunError::Tls(_)
+        | RunError::Url(_)
+        | RunError::Capacity(_)
+        | RunError::Feed(_) => exit::USAGE,
         RunError::Server(_) | RunError::Write(_) => exit::INTERNAL,
         RunError::Interrupted => exit::INTERRUPTED,
     }

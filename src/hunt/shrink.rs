@@ -372,6 +372,8 @@ fn gated(action: &Action) -> bool {
         action,
         Action::Send { .. }
             | Action::SendText { .. }
+            | Action::SendBinary { .. }
+            | Action::Ping { .. }
             | Action::Expect(_)
             | Action::Rendezvous { .. }
     )
@@ -403,7 +405,7 @@ fn removal(actions: &[Action], ai: usize) -> Option<Vec<Action>> {
     let end = session_end(actions, ai);
     let mut remove: BTreeSet<usize> = BTreeSet::from([ai]);
     let mut shorten: Option<usize> = None;
-    if matches!(&actions[ai], Action::Send { .. } | Action::SendText { .. }) {
+    if actions[ai].is_send() {
         // The rendezvous that releases it.
         if ai > 0 && matches!(actions[ai - 1], Action::Rendezvous { .. }) {
             remove.insert(ai - 1);
@@ -436,7 +438,7 @@ fn removal(actions: &[Action], ai: usize) -> Option<Vec<Action>> {
                             | Action::AbortHandshake { .. }
                     )
                 })
-                .filter(|&j| matches!(actions[j], Action::Send { .. } | Action::SendText { .. }))
+                .filter(|&j| actions[j].is_send())
                 .collect::<Vec<_>>();
             if !since.contains(&ai) {
                 continue;

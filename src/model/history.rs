@@ -46,6 +46,9 @@ pub enum Cause {
     Interrupted,
     /// We abandoned the handshake on purpose (FIN or RST).
     Aborted { rst: bool },
+    /// The login request before the upgrade failed (`[auth] tokens = { login = ... }`):
+    /// the upgrade was never tried, so it is no verdict of the WebSocket target's.
+    LoginFailed,
 }
 
 impl serde::Serialize for Cause {
@@ -91,6 +94,7 @@ impl Cause {
             "interrupted" => Cause::Interrupted,
             "aborted_rst" => Cause::Aborted { rst: true },
             "aborted_fin" => Cause::Aborted { rst: false },
+            "login_failed" => Cause::LoginFailed,
             other => match other.strip_prefix("connect_") {
                 Some(kind) => Cause::Connect(kind.to_string()),
                 None => Cause::Protocol,
@@ -138,6 +142,7 @@ impl fmt::Display for Cause {
             Cause::Protocol => write!(f, "protocol_error"),
             Cause::Oversized => write!(f, "oversized_frame"),
             Cause::Interrupted => write!(f, "interrupted"),
+            Cause::LoginFailed => write!(f, "login_failed"),
             Cause::Aborted { rst: true } => write!(f, "aborted_rst"),
             Cause::Aborted { rst: false } => write!(f, "aborted_fin"),
         }

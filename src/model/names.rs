@@ -24,10 +24,15 @@ pub enum Phase {
     TurnRaw,
     /// How late an action started against its planned instant.
     GeneratorLag,
+    /// The login request of `[auth] tokens = { login = ... }`, sent → answer read (after
+    /// the older phases, so the indices of result files written before it stay as they were).
+    Login,
+    /// A `ping` step's Ping sent → its Pong received.
+    Pong,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 10] = [
         Phase::TcpConnect,
         Phase::Tls,
         Phase::Upgrade,
@@ -36,6 +41,8 @@ impl Phase {
         Phase::Turn,
         Phase::TurnRaw,
         Phase::GeneratorLag,
+        Phase::Login,
+        Phase::Pong,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +55,8 @@ impl Phase {
             Phase::Turn => "turn",
             Phase::TurnRaw => "turn_raw",
             Phase::GeneratorLag => "generator_lag",
+            Phase::Login => "login",
+            Phase::Pong => "pong",
         }
     }
 

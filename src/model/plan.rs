@@ -11,8 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Capture, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
-    SecretSource, Step,
+    AuthSpec, Capture, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
+    SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,14 @@ pub struct Plan {
     /// explicit actions runs. Empty in plans written before scripts existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts: Vec<Vec<Step>>,
+    /// Each group's feeder, indexed by [`ConnPlan::group`] (rows not stored: see
+    /// [`Feed`]). Empty when no group has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_feeds: Vec<Option<Feed>>,
+    /// Each group's own subprotocols, indexed by [`ConnPlan::group`]: offered instead of
+    /// [`AuthPlan::subprotocols`] when not empty. Empty when no group has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_subprotocols: Vec<Vec<String>>,
     /// Each group's own upgrade headers, indexed by [`ConnPlan::group`], sent after
     /// [`AuthPlan::headers`] (a name in both: the group's value). Stored per group, not per
     /// connection; empty when no group has any.
@@ -85,6 +93,9 @@ pub struct AuthPlan {
     /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subprotocols: Vec<String>,
+    /// Where valid tokens come from when not minted (see [`TokenSource`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSource>,
 }
 
 impl AuthPlan {
@@ -103,6 +114,7 @@ impl AuthPlan {
             headers: auth.headers.clone(),
             origin: auth.origin.clone(),
             subprotocols: auth.subprotocols.clone(),
+            tokens: auth.tokens.clone(),
         }
     }
 }
@@ -212,6 +224,20 @@ pub enum Action {
     SendText {
         text: String,
     },
+    /// A binary frame: its bytes in standard base64.
+    SendBinary {
+        base64: String,
+    },
+    /// A Ping frame; with `within`, its Pong is awaited that long (see [`Step::Ping`]).
+    Ping {
+        payload: String,
+        #[serde(
+            default,
+            with = "super::units::opt_duration_us",
+            skip_serializing_if = "Option::is_none"
+        )]
+        within: Option<Duration>,
+    },
     Expect(ExpectPlan),
     Think(#[serde(with = "duration_us")] Duration),
     /// Marks the start of a paced block: offsets below count from here.
@@ -260,6 +286,16 @@ pub struct ExpectPlan {
     /// The expectation's name: its turn latency gets a histogram of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+impl Action {
+    /// Whether it sends a data frame (JSON, text or binary): what counts as a request.
+    pub fn is_send(&self) -> bool {
+        matches!(
+            self,
+            Action::Send { .. } | Action::SendText { .. } | Action::SendBinary { .. }
+        )
+    }
 }
 
 impl Plan {
@@ -429,7 +465,22 @@ impl Plan {
         names
     }
 
-    /// The upgrade headers of a connection's group (see [`Plan::group_headers`]).
+    /// A connection's feeder columns and row (`None`: its group has no feeder, or its rows
+    /// are not loaded).
+    pub fn feed_of(&self, conn: &ConnPlan) -> Option<(&[String], &[String])> {
+        let feed = self.group_feeds.get(conn.group as usize)?.as_ref()?;
+        Some((feed.columns.as_slice(), feed.row(conn.user)?))
+    }
+
+    /// The subprotocols of a connection's group, if it has its own (see
+    /// [`Plan::group_subprotocols`]).
+    pub fn subprotocols_of(&self, conn: &ConnPlan) -> &[String] {
+        self.group_subprotocols
+            .get(conn.group as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The group's own upgrade headers (see [`Plan::group_headers`]).
     pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, String)] {
         self.group_headers
             .get(conn.group as usize)
@@ -466,11 +517,7 @@ impl Plan {
             .iter()
             .map(|c| match self.script_of(c) {
                 Some(steps) => script_size(steps).sends,
-                None => c
-                    .actions
-                    .iter()
-                    .filter(|a| matches!(a, Action::Send { .. } | Action::SendText { .. }))
-                    .count() as u64,
+                None => c.actions.iter().filter(|a| a.is_send()).count() as u64,
             })
             .fold(0u64, u64::saturating_add)
     }
@@ -635,7 +682,8 @@ fn steps_size(steps: &[Step]) -> ScriptSize {
     let mut size = ScriptSize::default();
     for step in steps {
         let (actions, sends) = match step {
-            Step::Send { .. } | Step::SendText { .. } => (1, 1),
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => (1, 1),
+            Step::Ping { .. } => (1, 0),
             Step::Repeat {
                 times,
                 steps,

@@ -13,7 +13,9 @@ mod hunt;
 mod threshold;
 mod tokens;
 
-pub use auth::{AuthSpec, JwtAlg, Placement, SecretSource, SecretText, DEV_SECRET};
+pub use auth::{
+    AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
+};
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
@@ -86,6 +88,50 @@ pub struct Group {
     /// takes this value). Values may hold the connection's placeholders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// Subprotocols this group's upgrades offer instead of `[auth] subprotocol`'s (empty:
+    /// the run-wide ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
+    /// Per-user data (`feeder = { file = "users.csv" }`): `{{feed.COLUMN}}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feeder: Option<Feed>,
+}
+
+/// A data file of per-user values: user `u` of a group takes row `u mod rows` (in file
+/// order, the same on every run). Plan and repro files store the path and columns, never
+/// the rows (a feeder may hold passwords): a run reads the file again when a plan read
+/// from a file has none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feed {
+    /// Resolved against the scenario file's folder.
+    pub path: String,
+    pub format: FeedFormat,
+    /// Column names (CSV header, or the keys of the first JSON line), in file order.
+    pub columns: Vec<String>,
+    /// The rows, each with one value per column.
+    #[serde(skip)]
+    pub rows: std::sync::Arc<Vec<Vec<String>>>,
+}
+
+impl Feed {
+    /// The row user `user` takes; `None` when the rows are not loaded.
+    pub fn row(&self, user: u32) -> Option<&[String]> {
+        let n = self.rows.len();
+        (n > 0)
+            .then(|| self.rows.get(user as usize % n))
+            .flatten()
+            .map(Vec::as_slice)
+    }
+}
+
+/// How a feeder file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedFormat {
+    /// Comma-separated values with a header row (RFC 4180 quoting).
+    Csv,
+    /// One JSON object per line; values that are not strings are used as their JSON text.
+    Jsonl,
 }
 
 /// How the connections of a group are spread over time.
@@ -163,6 +209,20 @@ pub enum Step {
     Send { template: serde_json::Value },
     /// Send this text as it is (after placeholder expansion): a frame that is not JSON.
     SendText { template: String },
+    /// Send a binary frame holding these bytes (standard base64 with padding; the scenario
+    /// may write them as base64 or hex).
+    SendBinary { base64: String },
+    /// Send a Ping frame with this payload; with `within`, the matching Pong must arrive
+    /// within it (timed as the `pong` phase; none in time is a completeness violation).
+    Ping {
+        payload: String,
+        #[serde(
+            default,
+            with = "opt_duration_us",
+            skip_serializing_if = "Option::is_none"
+        )]
+        within: Option<Duration>,
+    },
     /// Expect an ordered event pattern.
     Expect(Expect),
     /// Keep reading, but send nothing, for a while.

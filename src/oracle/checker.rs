@@ -238,6 +238,9 @@ pub struct ConnChecker {
     /// Values captured by expectations (`capture = { name = "path" }`), by name: what later
     /// sends fill `{{$name}}` with. Bounded by the names the script captures.
     pub captures: BTreeMap<String, Value>,
+    /// The Ping a `ping` step with `within` sent, awaiting its Pong: (payload, sent at,
+    /// how long it may take).
+    pong: Option<(Vec<u8>, Instant, Duration)>,
     /// Keep buffered messages' bodies (some expectation tests fields or captures).
     keep_bodies: bool,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
@@ -276,6 +279,7 @@ impl ConnChecker {
             violated_by: BTreeMap::new(),
             counts: ExpectCounts::default(),
             captures: BTreeMap::new(),
+            pong: None,
             keep_bodies: false,
             learned_seq: vec![None; spec.learned.sequence.len()],
             span: None,
@@ -401,6 +405,44 @@ impl ConnChecker {
             self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
         }
         id
+    }
+
+    /// A Ping with `payload` went out at `now`; its Pong is due within `within`.
+    pub fn await_pong(&mut self, payload: Vec<u8>, within: Duration, now: Instant) {
+        self.pong = Some((payload, now, within));
+    }
+
+    /// Whether a Ping still waits for its Pong.
+    pub fn awaiting_pong(&self) -> bool {
+        self.pong.is_some()
+    }
+
+    /// A Pong arrived: the one awaited (same payload) is timed as the `pong` phase. Others
+    /// (unsolicited, RFC 6455 §5.5.3 allows them) are ignored.
+    pub fn on_pong(&mut self, payload: &[u8], now: Instant) {
+        if let Some((_, sent, _)) = self.pong.take_if(|(p, _, _)| p.as_slice() == payload) {
+            self.samples
+                .push((Phase::Pong, now.saturating_duration_since(sent)));
+        }
+    }
+
+    /// The awaited Pong did not come in time: a completeness violation. `lost`: the
+    /// connection ended first (then nothing is judged: its end is judged on its own).
+    pub fn pong_missed(&mut self, now: Instant, lost: bool) {
+        let Some((payload, _, within)) = self.pong.take() else {
+            return;
+        };
+        if lost {
+            return;
+        }
+        let payload = String::from_utf8_lossy(&payload).into_owned();
+        self.violate(
+            OracleKind::Completeness,
+            now,
+            format!("pong {payload:?} within {}ms", within.as_millis()),
+            "no pong".into(),
+            None,
+        );
     }
 
     pub fn is_pending(&self, id: ExpectId) -> bool {
@@ -1029,12 +1071,7 @@ pub fn steps_cut_off(actions: &[Action], step: usize) -> Vec<&Action> {
                     | Action::AbortHandshake { .. }
             )
         })
-        .filter(|a| {
-            matches!(
-                a,
-                Action::Send { .. } | Action::SendText { .. } | Action::Expect(_)
-            )
-        })
+        .filter(|a| a.is_send() || matches!(a, Action::Expect(_)))
         .collect()
 }
 
@@ -1045,6 +1082,8 @@ fn step_name(action: &Action) -> String {
         Action::AbortHandshake { .. } => "abort_handshake".into(),
         Action::Send { .. } => "send".into(),
         Action::SendText { .. } => "send_text".into(),
+        Action::SendBinary { .. } => "send_binary".into(),
+        Action::Ping { .. } => "ping".into(),
         Action::Expect(e) => {
             let items: Vec<String> = e
                 .pattern

@@ -52,7 +52,8 @@ struct Tally {
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
-    if let Some(j) = unusable(&t).or_else(|| misconfigured(&t)) {
+    let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
+    if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         return j;
     }
     if violations > 0 {
@@ -162,18 +163,22 @@ fn unusable(t: &Tally) -> Option<Judgement> {
     })
 }
 
-/// Every valid token refused with an auth status, and nothing else failed.
-fn misconfigured(t: &Tally) -> Option<Judgement> {
+/// Every valid token refused with an auth status, and nothing else failed. `opaque`: the
+/// kind of `[auth] tokens` source the valid tokens came from, when not minted.
+fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     let refused: u64 = t.valid_refused.values().sum();
     let failed_otherwise = t.judged - t.accepted - t.clean_refusals;
     if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
         return None;
     }
+    let check = match opaque {
+        Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
+        None => "check the signing secret or key, aud and iss the server expects".into(),
+    };
     Some(Judgement {
         verdict: Verdict::AuthMisconfigured,
         hint: Some(format!(
-            "every valid token was refused ({}): check the signing secret or key, aud and iss \
-             the server expects",
+            "every valid token was refused ({}): {check}",
             top_causes(&t.valid_refused)
         )),
     })

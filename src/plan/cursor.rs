@@ -176,6 +176,7 @@ impl Cursor {
                 .tokens
                 .get(conn.token as usize)
                 .map_or("", |t| t.sub.as_str()),
+            feed: plan.feed_of(conn),
         };
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
         // Templates without `{{random}}`/`{{uuid}}` (most) never read their stream: key it
@@ -270,6 +271,18 @@ impl Cursor {
                         }
                     }
                     return Some(Action::Send { message });
+                }
+                Step::SendBinary { base64 } => {
+                    self.run += 1;
+                    return Some(Action::SendBinary {
+                        base64: base64.clone(),
+                    });
+                }
+                Step::Ping { payload, within } => {
+                    return Some(Action::Ping {
+                        payload: payload.clone(),
+                        within: *within,
+                    });
                 }
                 Step::SendText { template } => {
                     self.run += 1;

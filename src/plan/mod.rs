@@ -110,6 +110,20 @@ pub fn build(scenario: &Scenario, seed: u64) -> Plan {
         barriers,
         rendezvous,
         scripts: scenario.groups.iter().map(|g| g.steps.clone()).collect(),
+        group_feeds: if scenario.groups.iter().any(|g| g.feeder.is_some()) {
+            scenario.groups.iter().map(|g| g.feeder.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        group_subprotocols: if scenario.groups.iter().any(|g| !g.subprotocols.is_empty()) {
+            scenario
+                .groups
+                .iter()
+                .map(|g| g.subprotocols.clone())
+                .collect()
+        } else {
+            Vec::new()
+        },
         group_headers: if scenario.groups.iter().any(|g| !g.headers.is_empty()) {
             scenario.groups.iter().map(|g| g.headers.clone()).collect()
         } else {

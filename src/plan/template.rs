@@ -10,6 +10,8 @@ pub struct Vars<'a> {
     pub conn: u32,
     pub group: &'a str,
     pub sub: &'a str,
+    /// The connection's feeder columns and row (`{{feed.COLUMN}}`), if its group has one.
+    pub feed: Option<(&'a [String], &'a [String])>,
 }
 
 /// Expands every string inside `template`. Unknown placeholders were rejected by validation;
@@ -93,7 +95,12 @@ fn lookup<R: Rng + ?Sized>(name: &str, vars: &Vars<'_>, run: u64, rng: &mut R) -
         "sub" => vars.sub.to_string(),
         "random" => format!("{:016x}", rng.random::<u64>()),
         "uuid" => uuid_v4(rng.random::<u128>()),
-        _ => return None,
+        other => {
+            let column = other.strip_prefix("feed.")?;
+            let (columns, row) = vars.feed?;
+            let at = columns.iter().position(|c| c == column)?;
+            row.get(at)?.clone()
+        }
     })
 }
 
@@ -156,7 +163,23 @@ mod tests {
             conn: 42,
             group: "g",
             sub: "user-7",
+            feed: None,
         }
+    }
+
+    #[test]
+    fn feed_columns_expand_from_the_row() {
+        let columns = ["name".to_string(), "n".to_string()];
+        let row = ["ada".to_string(), "3".to_string()];
+        let vars = Vars {
+            feed: Some((&columns, &row)),
+            ..vars()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let out = expand_text("{{feed.name}}/{{feed.n}}/{{feed.x}}", &vars, 1, &mut rng);
+        assert_eq!(out, "ada/3/{{feed.x}}");
+        let none = expand_text("{{feed.name}}", &self::vars(), 1, &mut rng);
+        assert_eq!(none, "{{feed.name}}", "no feeder: left as written");
     }
 
     #[test]

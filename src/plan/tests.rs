@@ -34,6 +34,8 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
             forge: None,
             placement: None,
             headers: Vec::new(),
+            subprotocols: Vec::new(),
+            feeder: None,
             steps: vec![
                 Step::Repeat {
                     every: None,

@@ -258,6 +258,8 @@ fn phase_note(phase: Phase) -> &'static str {
         Phase::Turn => "intended send to the last expected event (corrected)",
         Phase::TurnRaw => "actual send to the last expected event (raw)",
         Phase::GeneratorLag => "how late actions started",
+        Phase::Login => "login request to its answer (before the upgrade)",
+        Phase::Pong => "ping step to its pong",
     }
 }
 

@@ -14,6 +14,7 @@ mod hunt;
 mod kinds;
 mod placement;
 mod session;
+mod source;
 mod steps;
 mod template;
 mod thresholds;

@@ -4,6 +4,7 @@
 //! meaning (durations, distributions, templates, empty groups) as it goes. Every problem is
 //! collected with its file:line:column, so a user fixes a file in one go.
 
+pub mod feed;
 mod load;
 
 pub use load::battery::{is_battery, load_battery_file, load_battery_str, Battery, Family, Level};

@@ -179,6 +179,9 @@ pub(super) struct ConnRun {
     /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
     /// mode, empty otherwise.
     markers: Vec<String>,
+    /// Tokens its login requests returned: redacted from what it hands back (the run's
+    /// redactor knows only the tokens it had before the load).
+    logged_in: Vec<crate::auth::Token>,
 }
 
 mod frames;
@@ -235,6 +238,7 @@ impl ConnRun {
             cursor,
             current: None,
             markers,
+            logged_in: Vec::new(),
         }
     }
 
@@ -295,7 +299,9 @@ impl ConnRun {
                     };
                     self.send(text).await
                 }
+                Action::SendBinary { base64 } => self.send_binary(base64).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
+                Action::Ping { payload, within } => Box::pin(self.ping(payload, *within)).await,
                 Action::Expect(expect) => Box::pin(self.expect(expect)).await,
                 Action::Think(d) => Box::pin(self.think(*d)).await,
                 Action::PaceStart => self.pace_base = Some(Instant::now()),
@@ -332,6 +338,7 @@ impl ConnRun {
             self.counters.count_attempt(attempt);
         }
         self.counters.expect = std::mem::take(&mut self.checker.counts);
+        self.redact_logins();
         let plan = self.plan();
         ConnReport {
             id: plan.id,
@@ -346,18 +353,34 @@ impl ConnRun {
         }
     }
 
+    /// Replaces the tokens its logins returned, wherever the server may have echoed one
+    /// into a violation or an answer, with their label.
+    fn redact_logins(&mut self) {
+        if self.logged_in.is_empty() {
+            return;
+        }
+        let redactor = crate::auth::Redactor::new(&self.logged_in);
+        for v in &mut self.checker.violations {
+            redactor.redact_in_place(&mut v.expected);
+            redactor.redact_in_place(&mut v.seen);
+            if let Some(c) = &mut v.correlation {
+                redactor.redact_in_place(c);
+            }
+        }
+        if let Some(a) = &mut self.answer {
+            redactor.redact_in_place(&mut a.detail);
+            redactor.redact_in_place(&mut a.body);
+        }
+    }
+
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
     /// separator appended when it names one.
     async fn send(&mut self, mut text: String) {
-        let actual = Instant::now();
-        let intended = self.intended_send.take().unwrap_or(actual);
-        if actual.saturating_duration_since(intended) > LATE {
-            self.counters.late_sends += 1;
-        }
-        self.last_send_at = Some((intended, actual));
+        self.mark_request();
         if !self.markers.is_empty() && text.contains(MARKER) {
             // The intended time, not the actual one: a send that went out late is charged
             // to the latency, as for every other turn.
+            let intended = self.last_send_at.map_or_else(Instant::now, |(i, _)| i);
             text = text.replace(MARKER, &self.since_t0(intended).to_string());
         }
         if let Some(sep) = &self.ctx.plan.oracles.record_separator {
@@ -371,11 +394,59 @@ impl ConnRun {
         }
     }
 
+    /// A request goes out now: its turn latency counts from its intended instant.
+    fn mark_request(&mut self) {
+        let actual = Instant::now();
+        let intended = self.intended_send.take().unwrap_or(actual);
+        if actual.saturating_duration_since(intended) > LATE {
+            self.counters.late_sends += 1;
+        }
+        self.last_send_at = Some((intended, actual));
+    }
+
+    /// Sends a `send_binary` step's bytes as one binary frame (a request, like `send`).
+    async fn send_binary(&mut self, base64: &str) {
+        use base64::Engine;
+        // The loader accepted only valid base64; a hand-edited plan's bad text sends nothing.
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(base64) else {
+            return;
+        };
+        self.mark_request();
+        self.send_frame(Message::Binary(bytes.into())).await;
+    }
+
+    /// Sends a Ping; with `within`, reads until its Pong (timed) or the deadline (a
+    /// violation).
+    async fn ping(&mut self, payload: &str, within: Option<Duration>) {
+        let bytes = payload.as_bytes().to_vec();
+        match self.write(Message::Ping(bytes.clone().into())).await {
+            Wrote::Sent => {}
+            Wrote::Cancelled => return,
+            Wrote::Failed(cause) => return self.lose(cause, Instant::now()),
+        }
+        let Some(within) = within else {
+            return;
+        };
+        let sent = Instant::now();
+        self.checker.await_pong(bytes, within, sent);
+        let stop = self
+            .pump(Some(super::later(sent, within)), |ch| !ch.awaiting_pong())
+            .await;
+        self.drain_checker_samples().await;
+        self.checker
+            .pong_missed(Instant::now(), stop != Stop::Deadline);
+    }
+
     async fn send_text(&mut self, text: String) {
+        self.send_frame(Message::Text(text.into())).await;
+    }
+
+    /// Writes one data frame and counts it as sent.
+    async fn send_frame(&mut self, frame: Message) {
         if self.open.is_none() {
             return;
         }
-        match self.write(Message::Text(text.into())).await {
+        match self.write(frame).await {
             Wrote::Sent => {
                 self.counters.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);

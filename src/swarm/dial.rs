@@ -94,6 +94,8 @@ pub struct Dialer {
     pub limits: Limits,
     /// The local address to connect from (`None`: the system picks).
     pub source: Option<std::net::IpAddr>,
+    /// TLS for an `https://` login request (`[auth] tokens = { login = ... }`).
+    pub login_tls: Option<TlsConnector>,
 }
 
 /// How a dial went wrong.

@@ -8,6 +8,7 @@
 mod barrier;
 mod conn;
 pub mod dial;
+mod login;
 mod probe;
 mod rendezvous;
 mod stream;
@@ -89,7 +90,10 @@ pub(crate) fn upgrade_of<'a>(
     let templated = |s: &str| s.contains("{{");
     let first_message = matches!(placement, Placement::FirstMessage { template } if templated(&template.to_string()));
     let own = ctx.plan.headers_of(conn);
-    let headers = !own.is_empty() || ctx.extras.headers.iter().any(|(_, v)| templated(v));
+    let protocols = ctx.plan.subprotocols_of(conn);
+    let headers = !own.is_empty()
+        || !protocols.is_empty()
+        || ctx.extras.headers.iter().any(|(_, v)| templated(v));
     if !first_message && !headers {
         return (Cow::Borrowed(placement), Cow::Borrowed(&ctx.extras));
     }
@@ -104,6 +108,7 @@ pub(crate) fn upgrade_of<'a>(
         conn: conn.id,
         group: &group,
         sub: &sub,
+        feed: ctx.plan.feed_of(conn),
     };
     let placement = match placement {
         Placement::FirstMessage { template } if first_message => {
@@ -117,6 +122,9 @@ pub(crate) fn upgrade_of<'a>(
         return (placement, Cow::Borrowed(&ctx.extras));
     }
     let mut extras = ctx.extras.clone();
+    if !protocols.is_empty() {
+        extras.subprotocols = protocols.to_vec();
+    }
     for (name, value) in own {
         extras
             .headers

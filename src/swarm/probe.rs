@@ -154,7 +154,10 @@ async fn probe_one(
         Ok(mut ws) => {
             // In-band auth: present the token the same way the run did.
             // Every wait is bounded: a server that stops reading must not hold the probe.
-            if let Some(text) = crate::auth::first_message(placement, token) {
+            if let Some(mut text) = crate::auth::first_message(placement, token) {
+                if let Some(sep) = &ctx.plan.oracles.record_separator {
+                    text.push_str(sep);
+                }
                 let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
             }
             // A policy close as the first frame is a refusal too.

@@ -178,6 +178,39 @@ pub async fn accept_with_sub(
     Some((ws, sub))
 }
 
+/// Accepts the upgrade when `accept` takes its bearer token (else answers 401); returns the
+/// stream and the token.
+pub async fn accept_bearer(
+    tcp: tokio::net::TcpStream,
+    accept: impl Fn(&str) -> bool,
+) -> Option<(
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    String,
+)> {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let mut token = String::new();
+    let callback = |req: &Request, resp: Response| {
+        token = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_string();
+        if accept(&token) {
+            Ok(resp)
+        } else {
+            let mut refusal = ErrorResponse::new(None);
+            *refusal.status_mut() = 401.try_into().unwrap();
+            Err(refusal)
+        }
+    };
+    let ws = tokio_tungstenite::accept_hdr_async(tcp, callback)
+        .await
+        .ok()?;
+    Some((ws, token))
+}
+
 async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
     if fault == Fault::Silent {
         return hold_unanswered(tcp).await;

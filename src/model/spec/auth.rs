@@ -48,6 +48,75 @@ pub struct AuthSpec {
     /// with `protocol_error`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subprotocols: Vec<String>,
+    /// Where valid tokens come from when stampede does not mint them (`[auth] tokens`);
+    /// `None`: minted from `secret`/`key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSource>,
+}
+
+/// Tokens stampede does not mint: opaque to it (no claims, no `jti`), each named by a
+/// stable label instead (`file#12`: line 12 of the file; `list#3`; `command#2`: the
+/// command's second output line; `login#5`: token slot 5's login). Values are held in
+/// memory for the run only; plan and repro files store the source (a list's values as
+/// `"<redacted>"`).
+///
+/// Slot `k` (token slots in plan order) gets token `k mod n`: with fewer tokens than
+/// slots, tokens are reused in turn (and share one label, so the session oracles see the
+/// reuse).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// One token per non-empty line of a file (path resolved against the scenario file).
+    File { path: String },
+    /// Tokens written in the scenario.
+    List { values: Vec<SecretText> },
+    /// One token per non-empty line of what `sh -c RUN` prints on stdout, run once before
+    /// the load in `dir` (the scenario file's folder; `None`: the working directory),
+    /// killed after `timeout`.
+    Command {
+        run: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+        #[serde(with = "duration_us")]
+        timeout: Duration,
+    },
+    /// An HTTP request before each upgrade whose JSON answer holds the token.
+    Login(LoginSpec),
+}
+
+impl TokenSource {
+    /// The label prefix of its tokens (`file`, `list`, `command`, `login`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TokenSource::File { .. } => "file",
+            TokenSource::List { .. } => "list",
+            TokenSource::Command { .. } => "command",
+            TokenSource::Login(_) => "login",
+        }
+    }
+}
+
+/// A login step: one HTTP/1.1 request per dial, before the upgrade, timed as the `login`
+/// phase. `url`, `body` and header values take the connection's placeholders (`{{user}}`,
+/// `{{conn}}`, `{{group}}`, `{{sub}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginSpec {
+    /// `POST` by default.
+    pub method: String,
+    /// `http://` or `https://`.
+    pub url: String,
+    /// Request body, sent as written (placeholders expanded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Request headers in file order (`Content-Type: application/json` by default when a
+    /// body is given and no header names it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// Field path (dotted or JSON Pointer) of the token in the JSON response.
+    pub token: String,
+    /// Longest the whole request may take.
+    #[serde(with = "duration_us")]
+    pub timeout: Duration,
 }
 
 impl Default for AuthSpec {
@@ -73,6 +142,7 @@ impl Default for AuthSpec {
             headers: Vec::new(),
             origin: None,
             subprotocols: Vec::new(),
+            tokens: None,
         }
     }
 }

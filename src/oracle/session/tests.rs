@@ -165,6 +165,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
             headers: Vec::new(),
             origin: None,
             subprotocols: Vec::new(),
+            tokens: None,
         },
         oracles: OracleSpec {
             session: rules,
@@ -177,6 +178,8 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         rendezvous: Vec::new(),
         scripts: Vec::new(),
         group_headers: Vec::new(),
+        group_subprotocols: Vec::new(),
+        group_feeds: Vec::new(),
         conns,
     }
 }

@@ -22,6 +22,7 @@ const AUTH_KEYS: &[&str] = &[
     "headers",
     "origin",
     "subprotocol",
+    "tokens",
 ];
 const SECRET_KINDS: &[&str] = &["env", "file", "value"];
 /// Headers tungstenite writes for the handshake itself; overriding them breaks it.
@@ -73,15 +74,18 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
         origin: f.get("origin").map(|n| origin(cx, n)),
         subprotocols: f
             .get("subprotocol")
-            .map(|n| subprotocols(cx, n))
+            .map(|n| subprotocols(cx, n, "auth.subprotocol"))
             .unwrap_or_default(),
+        tokens: f
+            .get("tokens")
+            .and_then(|n| super::source::token_source(cx, n)),
     }
 }
 
 /// `subprotocol = "graphql-transport-ws"` or `["v2.json", "v1.json"]`: offered in order.
 /// Each is an HTTP token (RFC 6455 §4.1): no spaces, commas or other separators.
-fn subprotocols(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<String> {
-    let key = "auth.subprotocol";
+/// `key` names the place in messages (`auth.subprotocol`, `group "x" subprotocol`).
+pub(super) fn subprotocols(cx: &mut Ctx<'_>, node: &Node<'_>, key: &str) -> Vec<String> {
     let nodes: Vec<&Node<'_>> = match node.get_ref() {
         toml::de::DeValue::Array(items) => items.iter().collect(),
         _ => vec![node],

@@ -5,8 +5,8 @@ use super::steps::{steps, Sent};
 use super::tokens::{forge, token_reuse};
 use super::walk::{found, Ctx, Fields, Node};
 use crate::model::{
-    script_size, Arrival, Dist, Group, CONNECTION_BYTES_ESTIMATE, MAX_ACTIONS_PER_CONNECTION,
-    MAX_CONNECTIONS,
+    script_size, Arrival, Dist, Feed, FeedFormat, Group, CONNECTION_BYTES_ESTIMATE,
+    MAX_ACTIONS_PER_CONNECTION, MAX_CONNECTIONS,
 };
 use std::collections::HashMap;
 use std::ops::Range;
@@ -24,6 +24,8 @@ const GROUP_KEYS: &[&str] = &[
     "placement",
     "steps",
     "headers",
+    "subprotocol",
+    "feeder",
 ];
 const ARRIVAL_KINDS: &[&str] = &["ramp", "rate", "burst", "collide"];
 const BURST_NOW: Arrival = Arrival::Burst { at: Duration::ZERO };
@@ -51,7 +53,11 @@ pub(super) fn groups(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Vec<Group> {
     let mut names = Names::new();
     items
         .iter()
-        .filter_map(|item| group(cx, item, &mut names))
+        .filter_map(|item| {
+            let group = group(cx, item, &mut names);
+            cx.feed_columns = None;
+            group
+        })
         .collect()
 }
 
@@ -60,6 +66,17 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
     let f = Fields::new(cx, table, node.span(), "[[group]]", GROUP_KEYS);
     let name = group_name(cx, &f, names);
     let f = f.with_owner(format!("group {name:?}"));
+    // Before the steps and headers: their `{{feed.COLUMN}}` placeholders are checked
+    // against its columns.
+    let feeder = f
+        .get("feeder")
+        .and_then(|n| feeder(cx, n, &format!("group {name:?} feeder")));
+    cx.feed_columns = Some(
+        feeder
+            .as_ref()
+            .map(|f| f.columns.clone())
+            .unwrap_or_default(),
+    );
     let users = f
         .require(cx, "users")
         .and_then(|n| f.int(cx, "users", n, 1, u32::MAX.into()));
@@ -87,6 +104,11 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
             .get("headers")
             .map(|n| super::auth::headers(cx, n, &format!("group {name:?} headers")))
             .unwrap_or_default(),
+        subprotocols: f
+            .get("subprotocol")
+            .map(|n| super::auth::subprotocols(cx, n, &format!("group {name:?} subprotocol")))
+            .unwrap_or_default(),
+        feeder,
         name,
         steps,
     })
@@ -226,6 +248,47 @@ fn parse_rate(text: &str) -> Option<f64> {
         _ => return None,
     };
     (per_sec.is_finite() && per_sec > 0.0).then_some(per_sec)
+}
+
+/// `feeder = { file = "users.csv" }` (format from the extension, or `format = "csv"` /
+/// `"jsonl"`): read now, so a malformed row is a problem of this file, naming the row.
+fn feeder(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> Option<Feed> {
+    let table = cx.table(section, node)?;
+    let f = Fields::new(cx, table, node.span(), section, &["file", "format"]).with_owner(section);
+    let file = f.req_text(cx, "file");
+    let format = match f.opt_str(cx, "format").as_deref() {
+        Some("csv") => Some(FeedFormat::Csv),
+        Some("jsonl") => Some(FeedFormat::Jsonl),
+        Some(other) => {
+            let message =
+                format!("{section} format: expected \"csv\" or \"jsonl\", found {other:?}");
+            let span = f.get("format").map_or(node.span(), Node::span);
+            cx.report(span, message);
+            return None;
+        }
+        None => crate::scenario::feed::format_of(&file),
+    };
+    let Some(format) = format else {
+        let message = format!(
+            "{section}: cannot tell the format of {file:?} from its name (.csv, .jsonl, .ndjson); \
+             add format = \"csv\" or \"jsonl\""
+        );
+        cx.report(node.span(), message);
+        return None;
+    };
+    let path = cx.resolve(&file);
+    match crate::scenario::feed::read(&path, format) {
+        Ok((columns, rows)) => Some(Feed {
+            path,
+            format,
+            columns,
+            rows: std::sync::Arc::new(rows),
+        }),
+        Err(e) => {
+            cx.report(node.span(), format!("{section}: {e}"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use toml::de::DeValue;
 const STEP_KINDS: &[&str] = &[
     "send",
     "send_text",
+    "send_binary",
+    "ping",
     "expect",
     "expect_none",
     "think",
@@ -153,6 +155,8 @@ fn step(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Option<Step> {
     Some(match step_kind {
         "send" => send(cx, value, sent),
         "send_text" => send_text(cx, value, sent),
+        "send_binary" => send_binary(cx, &f, value),
+        "ping" => ping(cx, &f, value),
         "expect" => Step::Expect(expect(cx, &f, value, sent, false)),
         "expect_none" => Step::Expect(expect(cx, &f, value, sent, true)),
         "think" => Step::Think {
@@ -175,6 +179,8 @@ fn step_keys(step_kind: &str) -> &'static [&'static str] {
     match step_kind {
         "send" => &["send"],
         "send_text" => &["send_text"],
+        "send_binary" => &["send_binary", "encoding"],
+        "ping" => &["ping", "within"],
         "expect" => &[
             "expect",
             "correlate",
@@ -212,6 +218,76 @@ fn send(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Step {
     sent.check_captures_in(cx, node, &template);
     sent.templates.push(template.clone());
     Step::Send { template }
+}
+
+/// Most bytes a Ping may carry (RFC 6455 §5.5: a control frame's payload is at most 125).
+const MAX_PING_PAYLOAD: usize = 125;
+
+/// `send_binary = "3q2+7w=="` (base64, the default) or `{ send_binary = "deadbeef",
+/// encoding = "hex" }`: one binary frame with those bytes. Stored as standard base64.
+fn send_binary(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>) -> Step {
+    use base64::Engine;
+    let text = cx.string("send_binary", node).unwrap_or_default();
+    let encoding = f.text_or(cx, "encoding", "base64");
+    let bytes = match encoding.as_str() {
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("not base64 ({e})")),
+        "hex" => hex_bytes(text),
+        other => {
+            let span = f.get("encoding").map_or(node.span(), Node::span);
+            let message =
+                format!("send_binary encoding: expected \"base64\" or \"hex\", found {other:?}");
+            cx.report(span, message);
+            Ok(Vec::new())
+        }
+    };
+    let bytes = bytes.unwrap_or_else(|why| {
+        let message = format!(
+            "send_binary: {found} is {why}",
+            found = found(node.get_ref())
+        );
+        cx.report(node.span(), message);
+        Vec::new()
+    });
+    Step::SendBinary {
+        base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+    }
+}
+
+/// `"de ad be ef"` or `"deadbeef"` (spaces allowed between bytes).
+fn hex_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        return Err("not hex (an odd number of digits)".into());
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| "not hex (digits 0-9, a-f)".to_string())
+        })
+        .collect()
+}
+
+/// `ping = "payload"`, optionally `within = "1s"`: a Ping frame, and the wait for its Pong.
+fn ping(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>) -> Step {
+    let payload = cx.string("ping", node).unwrap_or_default().to_string();
+    if payload.len() > MAX_PING_PAYLOAD {
+        let message = format!(
+            "ping: a Ping carries at most {MAX_PING_PAYLOAD} bytes (RFC 6455 §5.5), found {}",
+            payload.len()
+        );
+        cx.report(node.span(), message);
+    }
+    Step::Ping {
+        payload,
+        within: f
+            .get("within")
+            .map(|_| f.positive_duration_or(cx, "within", DEFAULT_WITHIN)),
+    }
 }
 
 /// `send_text = "..."`: a text frame sent as written, placeholders expanded.

@@ -52,6 +52,25 @@ pub(super) fn check_placeholders(
                 crate::model::INT_PLACEHOLDERS.join(", ")
             );
             cx.report(offset_in(cx, &span, value, open), message);
+        } else if let Some(column) = base
+            .strip_prefix("feed.")
+            .filter(|_| capture.is_none() && allowed.contains(&"conn"))
+        {
+            let missing = match &cx.feed_columns {
+                Some(columns) if columns.is_empty() => Some(format!(
+                    "\"{OPEN}{name}{CLOSE}\" in {context}: the group has no feeder; add \
+                     feeder = {{ file = \"users.csv\" }}"
+                )),
+                Some(columns) if !columns.iter().any(|c| c == column) => Some(format!(
+                    "\"{OPEN}{name}{CLOSE}\" in {context}: the group's feeder has no column \
+                     {column:?}; its columns: {}",
+                    columns.join(", ")
+                )),
+                _ => None,
+            };
+            if let Some(message) = missing {
+                cx.report(offset_in(cx, &span, value, open), message);
+            }
         } else if capture.is_none() && !allowed.contains(&base) {
             let message = unknown_placeholder(name, allowed, context);
             cx.report(offset_in(cx, &span, value, open), message);

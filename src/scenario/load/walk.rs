@@ -30,6 +30,10 @@ pub(super) struct Ctx<'s> {
     redactions: Vec<(String, String)>,
     /// The scenario file's folder: relative paths in the file resolve against it.
     base: Option<PathBuf>,
+    /// The feeder columns `{{feed.COLUMN}}` may name here: the group's while one is read
+    /// (empty: it has no feeder); `None` outside groups (`[auth]`), where any column is
+    /// taken and a connection whose group lacks it sends the placeholder as written.
+    pub feed_columns: Option<Vec<String>>,
 }
 
 /// Shorter values are not redacted: replacing every "1" in a message would garble it, and
@@ -48,6 +52,7 @@ impl<'s> Ctx<'s> {
             problems: Vec::new(),
             redactions: Vec::new(),
             base: None,
+            feed_columns: None,
         }
     }
 

@@ -134,7 +134,11 @@ impl ConnRun {
                 Box::pin(self.server_closed(cause, now)).await;
                 return false;
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            Message::Pong(payload) => {
+                self.checker.on_pong(&payload, now);
+                self.drain_checker_samples().await;
+            }
+            Message::Ping(_) | Message::Frame(_) => {}
         }
         true
     }

@@ -2,6 +2,18 @@
 //! handshake, and the goodbye of an interrupted run.
 
 use super::*;
+use crate::auth::Token;
+use crate::model::TokenSource;
+
+/// What a dial's login step gave.
+enum Login {
+    /// The slot's own token is presented (no login source, or a forged slot).
+    NotNeeded,
+    /// The token the login returned.
+    Token(Token),
+    /// The login failed or the run ended during it; the attempt is recorded.
+    Failed,
+}
 
 impl ConnRun {
     /// The run is over: say goodbye (1001, going away) without waiting long for the reply.
@@ -56,7 +68,14 @@ impl ConnRun {
     pub(super) async fn dial(&mut self) -> bool {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
+        let logged_in = match self.login().await {
+            Login::NotNeeded => None,
+            Login::Token(token) => Some(token),
+            Login::Failed => return false,
+        };
+        let token = logged_in
+            .as_ref()
+            .unwrap_or(&ctx.tokens[plan.token as usize]);
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let started = Instant::now();
@@ -110,7 +129,11 @@ impl ConnRun {
                 };
                 self.open = Some(open);
                 // In-band auth: the token's first message goes out before anything else.
-                if let Some(text) = crate::auth::first_message(placement, token) {
+                if let Some(mut text) = crate::auth::first_message(placement, token) {
+                    // A record-separated protocol (SignalR) ends every record with it.
+                    if let Some(sep) = &ctx.plan.oracles.record_separator {
+                        text.push_str(sep);
+                    }
                     self.send_text(text).await;
                 }
                 self.open.is_some()
@@ -124,11 +147,79 @@ impl ConnRun {
         }
     }
 
+    /// With a login source, the token a login request returns now (timed as the `login`
+    /// phase). A failed login (or the run ending during it) is recorded as this dial's
+    /// attempt, `login_failed` (or cut): the upgrade was never tried.
+    async fn login(&mut self) -> Login {
+        let ctx = self.ctx.clone();
+        let plan = &ctx.plan.conns[self.index];
+        let Some(token) = ctx.tokens.get(plan.token as usize) else {
+            return Login::NotNeeded;
+        };
+        let Some(TokenSource::Login(spec)) = ctx
+            .plan
+            .auth
+            .tokens
+            .as_ref()
+            .filter(|_| token.needs_login())
+        else {
+            return Login::NotNeeded;
+        };
+        let group = ctx.plan.group_name(plan);
+        let vars = crate::plan::Vars {
+            user: plan.user,
+            conn: plan.id,
+            group: &group,
+            sub: &token.sub,
+            feed: ctx.plan.feed_of(plan),
+        };
+        let started = Instant::now();
+        let judge = Judge {
+            rules: &ctx.plan.oracles.session,
+        };
+        let mut attempt = Attempt::new(self.since_t0(started));
+        let fetched = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => {
+                judge.cut(&mut attempt, self.since_t0(Instant::now()));
+                self.attempts.push(attempt);
+                return Login::Failed;
+            }
+            fetched = super::super::login::fetch(spec, &vars, ctx.dialer.login_tls.as_ref()) => fetched,
+        };
+        match fetched {
+            Ok(value) => {
+                self.record(Phase::Login, started.elapsed()).await;
+                let token = token.with_value(value);
+                self.logged_in.push(token.clone());
+                Login::Token(token)
+            }
+            Err(e) => {
+                let detail = e.to_string();
+                self.answer = self
+                    .answer
+                    .take()
+                    .or_else(|| Some(Answer::new(Cause::LoginFailed, detail, b"")));
+                let now_us = self.since_t0(Instant::now());
+                judge.dial_failed(&mut attempt, Cause::LoginFailed, false, now_us);
+                self.attempts.push(attempt);
+                Login::Failed
+            }
+        }
+    }
+
     /// Sends the upgrade request, waits, then drops the socket: the handshake abort pattern.
     pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let token = &ctx.tokens[plan.token as usize];
+        let logged_in = match self.login().await {
+            Login::NotNeeded => None,
+            Login::Token(token) => Some(token),
+            Login::Failed => return,
+        };
+        let token = logged_in
+            .as_ref()
+            .unwrap_or(&ctx.tokens[plan.token as usize]);
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));

@@ -143,6 +143,8 @@ steps = [
             forge: None,
             placement: None,
             headers: Vec::new(),
+            subprotocols: Vec::new(),
+            feeder: None,
             steps: vec![
                 Step::Send {
                     template: serde_json::json!({"type": "hi", "n": 1, "f": 1.5, "ok": true, "tags": ["x", "{{uuid}}"]}),
@@ -242,6 +244,7 @@ fn defaults_fill_everything_left_out() {
             headers: vec![],
             origin: None,
             subprotocols: vec![],
+            tokens: None,
         }
     );
     let group = &scenario.groups[0];
@@ -312,7 +315,7 @@ fn unknown_field_is_reported_at_its_key() {
             5,
             1,
             "unknown field \"usres\" in [[group]]; expected one of: name, users, connections_per_user, \
-             arrival, jitter, token, forge, placement, steps, headers; did you mean \"users\"?"
+             arrival, jitter, token, forge, placement, steps, headers, subprotocol, feeder; did you mean \"users\"?"
                 .into()
         )
     );

@@ -238,3 +238,53 @@ fn expect_names_load_and_are_bounded() {
         "17 distinct expect names; at most 16",
     );
 }
+
+fn with_feeder(data_name: &str, data: &str, group: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(data_name);
+    std::fs::write(&path, data).unwrap();
+    let text = format!(
+        "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nfeeder = {{ file = {:?} }}\n{group}",
+        path.display().to_string()
+    );
+    (dir, text)
+}
+
+#[test]
+fn a_feeder_loads_and_its_placeholders_are_checked() {
+    let steps = "steps = [{ send = { name = \"{{feed.name}}\" } }]\n";
+    let (_d, text) = with_feeder("u.csv", "name,pw\nada,x\n", steps);
+    let feed = load(&text).groups.remove(0).feeder.unwrap();
+    assert_eq!(feed.columns, ["name", "pw"]);
+    assert_eq!(feed.format, FeedFormat::Csv);
+    assert_eq!(*feed.rows, [vec!["ada".to_string(), "x".to_string()]]);
+
+    let bad = "steps = [{ send = { name = \"{{feed.nmae}}\" } }]\n";
+    let (_d, text) = with_feeder("u.csv", "name,pw\nada,x\n", bad);
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (7, 29));
+    assert!(
+        message.contains("the group's feeder has no column \"nmae\"; its columns: name, pw"),
+        "{message}"
+    );
+
+    let none = with_steps("{ send = { name = \"{{feed.name}}\" } }");
+    assert_problem(&none, "the group has no feeder");
+}
+
+#[test]
+fn a_malformed_feeder_row_names_the_data_file_line() {
+    let (_d, text) = with_feeder(
+        "u.csv",
+        "name,pw\nada,x\nbob\n",
+        "steps = [{ close = 1000 }]\n",
+    );
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (6, 10), "at the feeder");
+    assert!(
+        message.contains("u.csv:3: expected 2 fields (as the header has), found 1"),
+        "{message}"
+    );
+    let (_d, text) = with_feeder("u.txt", "name\nada\n", "steps = [{ close = 1000 }]\n");
+    assert_problem(&text, "cannot tell the format");
+}

@@ -6,7 +6,7 @@ use super::*;
 fn step_tables_need_exactly_one_step_key() {
     let (line, column, message) = problem(&with_steps("  { sned = { type = \"x\" } },"));
     assert_eq!((line, column), (7, 3));
-    assert_eq!(message, "step needs one of: send, send_text, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake, rendezvous; found: sned");
+    assert_eq!(message, "step needs one of: send, send_text, send_binary, ping, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake, rendezvous; found: sned");
     assert_problem(
         &with_steps("{ think = \"1ms\", close = true }"),
         "step has both \"think\" and \"close\"",
@@ -275,4 +275,73 @@ fn rendezvous_loads_and_is_checked() {
         "{ repeat = 2, steps = [{ rendezvous = \"all\" }, { send = { type = \"go\" } }] }",
     ));
     assert_eq!(s.groups.len(), 1);
+}
+
+#[test]
+fn binary_and_ping_steps_load() {
+    assert_eq!(
+        only_step(&with_steps("{ send_binary = \"3q2+7w==\" }")),
+        Step::SendBinary {
+            base64: "3q2+7w==".into()
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps(
+            "{ send_binary = \"de ad BE ef\", encoding = \"hex\" }"
+        )),
+        Step::SendBinary {
+            base64: "3q2+7w==".into()
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ ping = \"hi\", within = \"250ms\" }")),
+        Step::Ping {
+            payload: "hi".into(),
+            within: Some(ms(250))
+        }
+    );
+    assert_eq!(
+        only_step(&with_steps("{ ping = \"\" }")),
+        Step::Ping {
+            payload: String::new(),
+            within: None
+        }
+    );
+}
+
+#[test]
+fn binary_and_ping_mistakes_are_placed() {
+    let (line, column, message) = problem(&with_steps("  { send_binary = \"not base64!\" },"));
+    assert_eq!((line, column), (7, 19));
+    assert!(
+        message.starts_with("send_binary: \"not base64!\" is not base64"),
+        "{message}"
+    );
+    assert_problem(
+        &with_steps("{ send_binary = \"abc\", encoding = \"hex\" }"),
+        "odd number of digits",
+    );
+    assert_problem(
+        &with_steps("{ send_binary = \"zz\", encoding = \"hex\" }"),
+        "digits 0-9, a-f",
+    );
+    assert_problem(
+        &with_steps("{ send_binary = \"00\", encoding = \"utf8\" }"),
+        "expected \"base64\" or \"hex\"",
+    );
+    assert_problem(
+        &with_steps(&format!("{{ ping = \"{}\" }}", "x".repeat(126))),
+        "at most 125 bytes",
+    );
+    assert_problem(&with_steps("{ ping = \"x\", within = \"0s\" }"), "within");
+}
+
+#[test]
+fn a_group_subprotocol_loads_and_is_checked() {
+    let text = with_steps("{ close = 1000 }")
+        .replace("[[group]]", "[[group]]\nsubprotocol = [\"a.v2\", \"a.v1\"]");
+    assert_eq!(load(&text).groups[0].subprotocols, ["a.v2", "a.v1"]);
+    let bad =
+        with_steps("{ close = 1000 }").replace("[[group]]", "[[group]]\nsubprotocol = \"a b\"");
+    assert_problem(&bad, "subprotocol: \"a b\" is not a subprotocol name");
 }

@@ -212,3 +212,68 @@ fn bad_placements_are_reported() {
         "auth.placement has both \"query\" and \"cookie\"",
     );
 }
+
+#[test]
+fn token_sources_load() {
+    assert_eq!(
+        auth(r#"tokens = { file = "tokens.txt" }"#).tokens,
+        Some(TokenSource::File {
+            path: "tokens.txt".into()
+        })
+    );
+    assert_eq!(
+        auth(r#"tokens = { list = ["a-token", "b-token"] }"#).tokens,
+        Some(TokenSource::List {
+            values: vec!["a-token".into(), "b-token".into()]
+        })
+    );
+    assert_eq!(
+        auth(r#"tokens = { command = "./tokens.sh", timeout = "2s" }"#).tokens,
+        Some(TokenSource::Command {
+            run: "./tokens.sh".into(),
+            dir: None,
+            timeout: Duration::from_secs(2)
+        })
+    );
+    let login = auth(
+        r#"tokens = { login = "http://127.0.0.1:1/login", body = '{"user":"u{{user}}"}', token = "data.token", headers = { "X-Api" = "k" } }"#,
+    )
+    .tokens;
+    let Some(TokenSource::Login(login)) = login else {
+        panic!("{login:?}")
+    };
+    assert_eq!(login.method, "POST");
+    assert_eq!(login.body.as_deref(), Some(r#"{"user":"u{{user}}"}"#));
+    assert_eq!(login.token, "data.token");
+    assert_eq!(login.headers, vec![("X-Api".into(), "k".into())]);
+}
+
+#[test]
+fn token_source_mistakes_are_named() {
+    bad_auth(
+        r#"tokens = { file = "a", list = ["b"] }"#,
+        "has both \"file\" and \"list\"",
+    );
+    bad_auth(r#"tokens = { list = [] }"#, "expected at least one token");
+    bad_auth(r#"tokens = { list = ["a\nb"] }"#, "one line");
+    bad_auth(
+        r#"tokens = { login = "ws://x/login", token = "t" }"#,
+        "http:// or https://",
+    );
+    bad_auth(
+        r#"tokens = { login = "http://x/login" }"#,
+        "missing required field \"token\"",
+    );
+    bad_auth(
+        r#"tokens = { login = "http://x/{{run}}", token = "t" }"#,
+        "run",
+    );
+    bad_auth(
+        r#"tokens = { login = "http://x/", token = "a..b" }"#,
+        "empty part",
+    );
+    bad_auth(
+        r#"tokens = { command = "x", tiemout = "1s" }"#,
+        "did you mean",
+    );
+}

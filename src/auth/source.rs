@@ -1,0 +1,161 @@
+//! Tokens stampede does not mint: read from a file or the scenario's list, or printed by a
+//! command, once before the load; or fetched by a login request before each upgrade (the
+//! swarm does that, with [`Token::with_value`]).
+//!
+//! Such tokens are opaque: no claims, no `jti`. Each gets a stable label in its place
+//! (`file#12`, `list#3`, `command#2`, `login#5`) that names where it came from and never
+//! shows any part of it.
+
+use super::{AuthError, Token};
+use crate::model::{TokenPlan, TokenSource};
+use std::process::Stdio;
+use tokio::io::AsyncReadExt;
+
+/// Most bytes a token command may print: a token list, not a data dump.
+const MAX_COMMAND_OUTPUT: u64 = 16 << 20;
+
+/// One opaque token and its label.
+pub struct Opaque {
+    label: String,
+    value: String,
+}
+
+/// Reads the tokens of `source` (runs its command), in order; empty for a login source,
+/// whose tokens come per dial. An empty result from any other source is an error.
+pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError> {
+    let (kind, text) = match source {
+        TokenSource::Login(_) => return Ok(Vec::new()),
+        TokenSource::List { values } => {
+            let mut out = Vec::with_capacity(values.len());
+            for (i, v) in values.iter().enumerate() {
+                let value = v.value().ok_or(AuthError::ListNotStored)?;
+                out.push(Opaque {
+                    label: format!("list#{}", i + 1),
+                    value: value.to_string(),
+                });
+            }
+            return non_empty(out, "auth.tokens list");
+        }
+        TokenSource::File { path } => {
+            let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
+                what: "auth.tokens file",
+                path: path.clone(),
+                source,
+            })?;
+            ("file", text)
+        }
+        TokenSource::Command { run, dir, timeout } => {
+            ("command", run_command(run, dir.as_deref(), *timeout).await?)
+        }
+    };
+    let tokens = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(i, line)| Opaque {
+            label: format!("{kind}#{}", i + 1),
+            value: line.to_string(),
+        })
+        .collect();
+    non_empty(
+        tokens,
+        if kind == "file" {
+            "auth.tokens file"
+        } else {
+            "auth.tokens command's output"
+        },
+    )
+}
+
+fn non_empty(tokens: Vec<Opaque>, what: &'static str) -> Result<Vec<Opaque>, AuthError> {
+    if tokens.is_empty() {
+        return Err(AuthError::Empty(what));
+    }
+    Ok(tokens)
+}
+
+/// Runs `sh -c RUN` and returns its stdout; killed when `limit` passes. Its stdout is never
+/// shown (it holds tokens); a failure names the exit status and stderr's last line.
+async fn run_command(
+    run: &str,
+    dir: Option<&str>,
+    limit: std::time::Duration,
+) -> Result<String, AuthError> {
+    let failed = |reason: String| AuthError::Command {
+        run: run.to_string(),
+        reason,
+    };
+    let mut command = tokio::process::Command::new("sh");
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command
+        .arg("-c")
+        .arg(run)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start sh: {e}")))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(failed("its output could not be read".into()));
+    };
+    let collect = async {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let mut stdout = stdout.take(MAX_COMMAND_OUTPUT);
+        let mut stderr = stderr.take(64 << 10);
+        let (o, e) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        let status = child.wait().await;
+        (o.and(e).and(status), out, err)
+    };
+    let (status, out, err) = tokio::time::timeout(limit, collect).await.map_err(|_| {
+        failed(format!(
+            "it did not finish within {limit:?} (auth.tokens timeout); it was killed"
+        ))
+    })?;
+    let status = status.map_err(|e| failed(format!("reading its output failed: {e}")))?;
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let last: String = last.chars().take(200).collect();
+        let said = if last.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr ends: {last}")
+        };
+        return Err(failed(format!("it exited with {status}{said}")));
+    }
+    String::from_utf8(out).map_err(|_| failed("its output is not UTF-8".into()))
+}
+
+/// Puts the source's tokens on the valid (unforged) slots of `tokens`: the `k`-th valid
+/// slot gets token `k mod n`, so with fewer tokens than slots they are reused in turn.
+/// For a login source each valid slot is marked to log in before it dials, labelled
+/// `login#K` (K: the slot's ordinal among valid slots, from 1).
+pub fn assign(tokens: &mut [Token], slots: &[TokenPlan], source: &TokenSource, opaque: &[Opaque]) {
+    let valid = slots
+        .iter()
+        .zip(tokens.iter_mut())
+        .filter(|(slot, _)| slot.forge.is_none());
+    for (k, (_, token)) in valid.enumerate() {
+        match (source, opaque.get(k % opaque.len().max(1))) {
+            (TokenSource::Login(_), _) => {
+                token.jwt = None;
+                token.login = true;
+                token.jti = format!("login#{}", k + 1);
+            }
+            (_, Some(o)) => {
+                token.jwt = Some(o.value.clone());
+                token.jti = o.label.clone();
+            }
+            (_, None) => {}
+        }
+    }
+}

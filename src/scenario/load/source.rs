@@ -1,0 +1,115 @@
+//! `[auth] tokens`: tokens stampede does not mint (a file, a list, a command's output, a
+//! login request before each upgrade).
+
+use super::auth::{headers, CONN_PLACEHOLDERS};
+use super::template::check_placeholders;
+use super::walk::{Ctx, Fields, Node};
+use crate::model::{LoginSpec, SecretText, TokenSource};
+use std::time::Duration;
+
+const SOURCE_KINDS: &[&str] = &["file", "list", "command", "login"];
+const LOGIN_KEYS: &[&str] = &["login", "method", "body", "headers", "token", "timeout"];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// A command or login that takes longer than this is not a token source but a stall.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `{ file = "tokens.txt" }`, `{ list = ["t1", "t2"] }`,
+/// `{ command = "./tokens.sh", timeout = "10s" }` or
+/// `{ login = "http://host/login", body = '...', token = "data.token" }`.
+pub(super) fn token_source(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSource> {
+    let section = "auth.tokens";
+    let table = cx.table(section, node)?;
+    let span = node.span();
+    let kind = cx.one_of(section, table, span.clone(), SOURCE_KINDS)?;
+    let known: &[&str] = match kind {
+        "command" => &["command", "timeout"],
+        "login" => LOGIN_KEYS,
+        _ => &[kind],
+    };
+    let f = Fields::new(cx, table, span, section, known).with_owner(section);
+    match kind {
+        "file" => {
+            let path = f.req_text(cx, "file");
+            Some(TokenSource::File {
+                path: cx.resolve(&path),
+            })
+        }
+        "list" => list(cx, f.get("list")?),
+        "command" => Some(TokenSource::Command {
+            run: f.req_text(cx, "command"),
+            dir: Some(cx.resolve(".")).filter(|d| d != "."),
+            timeout: f.positive_duration_or(cx, "timeout", DEFAULT_TIMEOUT),
+        }),
+        _ => login(cx, &f),
+    }
+}
+
+fn list(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSource> {
+    let key = "auth.tokens.list";
+    let items = cx.array(key, node)?;
+    let mut values = Vec::new();
+    for item in items {
+        let Some(text) = cx.string(key, item) else {
+            continue;
+        };
+        if text.trim().is_empty() || text.contains(['\r', '\n']) {
+            let message = format!("{key}: expected a token (non-empty, one line)");
+            cx.report(item.span(), message);
+            continue;
+        }
+        values.push(SecretText::from(text));
+    }
+    if items.is_empty() {
+        cx.report(node.span(), format!("{key}: expected at least one token"));
+    }
+    Some(TokenSource::List { values })
+}
+
+fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {
+    let url = f.req_text(cx, "login");
+    if let Some(node) = f.get("login") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let message =
+                format!("auth.tokens.login: expected an http:// or https:// URL, found {url:?}");
+            cx.report(node.span(), message);
+        }
+        check_placeholders(
+            cx,
+            node.span(),
+            &url,
+            CONN_PLACEHOLDERS,
+            "auth.tokens.login",
+        );
+    }
+    let method = f.text_or(cx, "method", "POST").to_ascii_uppercase();
+    if let Some(node) = f.get("method") {
+        if !METHODS.contains(&method.as_str()) {
+            let message = format!(
+                "auth.tokens.method: expected one of {}, found {method:?}",
+                METHODS.join(", ")
+            );
+            cx.report(node.span(), message);
+        }
+    }
+    let body = f.opt_str(cx, "body");
+    if let (Some(node), Some(text)) = (f.get("body"), &body) {
+        check_placeholders(cx, node.span(), text, CONN_PLACEHOLDERS, "auth.tokens.body");
+    }
+    let token = f.req_text(cx, "token");
+    if let Some(node) = f.get("token") {
+        if let Err(e) = crate::model::path::check(&token) {
+            cx.report(node.span(), format!("auth.tokens.token: {e}"));
+        }
+    }
+    Some(TokenSource::Login(LoginSpec {
+        method,
+        url,
+        body,
+        headers: f
+            .get("headers")
+            .map(|n| headers(cx, n, "auth.tokens.headers"))
+            .unwrap_or_default(),
+        token,
+        timeout: f.positive_duration_or(cx, "timeout", DEFAULT_TIMEOUT),
+    }))
+}

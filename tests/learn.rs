@@ -284,6 +284,85 @@ async fn a_nested_identity_race_is_reported_as_learned() {
     assert!(learned_violations(&outcome, OracleKind::Identity) > 0);
 }
 
+/// A chat room: every request is answered `ack result` on its own connection, and its
+/// text goes to every member, the sender included, as `chat` naming the sender in
+/// `data.owner` (a broadcast, as chat rooms and SignalR groups do).
+async fn spawn_room() -> (String, CancellationToken) {
+    let (room, _) = tokio::sync::broadcast::channel::<String>(1024);
+    spawn_server(move |tcp| {
+        let room = room.clone();
+        async move {
+            let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+                return;
+            };
+            let mut heard = room.subscribe();
+            let frame = |kind: &str, owner: &str| {
+                json!({"kind": kind, "data": {"owner": owner}}).to_string()
+            };
+            if ws
+                .send(Message::Text(frame("hello", &sub).into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    said = heard.recv() => {
+                        let Ok(said) = said else { continue };
+                        if ws.send(Message::Text(said.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(_))) => {
+                            for kind in ["ack", "result"] {
+                                if ws.send(Message::Text(frame(kind, &sub).into())).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = room.send(frame("chat", &sub));
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                            let _ = ws.close(None).await;
+                            return;
+                        }
+                        _ => {}
+                    },
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_members_broadcast_is_not_a_learned_identity_violation() {
+    let (url, stop) = spawn_room().await;
+    let s = nested_scenario(&url, 20);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    // Alone in calibration, each connection heard only its own chat lines: the owner field
+    // is learned. Under load every member hears the others' lines, which no expectation of
+    // theirs claims: a correct room, no violation.
+    assert_eq!(summary.learned.identity, vec!["data.owner".to_string()]);
+    assert!(
+        summary.counters.messages_received > 20 * 8,
+        "members heard each other: {} messages",
+        summary.counters.messages_received
+    );
+    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
+    assert_eq!(summary.verdict, Verdict::Clean);
+}
+
 #[test]
 fn stampede_learn_prints_toml_that_pastes_into_a_scenario() {
     let root = env!("CARGO_MANIFEST_DIR");

@@ -106,6 +106,9 @@ struct Buffered {
     at: Instant,
     /// What it counts against `max_buffered_bytes`.
     bytes: usize,
+    /// The values of the learned identity fields it carries, judged if an expectation of
+    /// this connection claims it (see [`ConnChecker::check_learned_identity`]).
+    learned_ids: Vec<(usize, Value)>,
 }
 
 impl Buffered {
@@ -393,6 +396,7 @@ impl ConnChecker {
         for i in claim.indices.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
+                self.judge_learned_ids(&b.learned_ids, now);
             }
         }
         self.pending.push(pending);
@@ -490,7 +494,7 @@ impl ConnChecker {
         }
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
-        self.check_learned(msg, now);
+        self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
             return;
         };
@@ -510,6 +514,7 @@ impl ConnChecker {
             .position(|p| !p.absent && correlated_match(p, msg))
         {
             if in_pattern(&self.pending[idx], event) {
+                self.check_learned_identity(msg, now);
                 if first_failed(&self.pending[idx], msg, &self.captures).is_some() {
                     self.failed_checks(idx, event, msg, now);
                 } else {
@@ -527,6 +532,7 @@ impl ConnChecker {
                 && first_failed(p, msg, captures).is_none()
         });
         if let Some(idx) = uncorrelated {
+            self.check_learned_identity(msg, now);
             self.feed(idx, event, msg, now);
             return;
         }
@@ -838,30 +844,61 @@ impl ConnChecker {
 
     /// Learned identity and sequence fields (a field the scenario declares is judged by the
     /// declared oracle only).
-    fn check_learned(&mut self, msg: &Value, now: Instant) {
-        let l = &self.spec.learned;
-        if !self.learned_on || (l.identity.is_empty() && l.sequence.is_empty()) {
+    /// Learned identity, on a message an expectation of this connection claims (its
+    /// greeting, its replies). Calibration saw one connection at a time, so every message
+    /// it saw was that connection's own; under load a message no expectation claims may be
+    /// another member's broadcast carrying that member's subject (a chat room, a SignalR
+    /// group), which a correct server sends, so it is not judged by what was learned.
+    fn check_learned_identity(&mut self, msg: &Value, now: Instant) {
+        let ids = self.learned_ids(msg);
+        self.judge_learned_ids(&ids, now);
+    }
+
+    /// The values `msg` carries at the learned identity fields the scenario does not
+    /// declare itself: `(index in learned.identity, value)`.
+    fn learned_ids(&self, msg: &Value) -> Vec<(usize, Value)> {
+        if !self.learned_on {
+            return Vec::new();
+        }
+        let declared = self.spec.identity.as_deref();
+        self.spec
+            .learned
+            .identity
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| declared != Some(field.as_str()))
+            .filter_map(|(i, field)| lookup(msg, field).map(|v| (i, v.clone())))
+            .collect()
+    }
+
+    fn judge_learned_ids(&mut self, ids: &[(usize, Value)], now: Instant) {
+        for (i, value) in ids {
+            if value.as_str() == Some(self.who.sub.as_str()) {
+                continue;
+            }
+            let field = self
+                .spec
+                .learned
+                .identity
+                .get(*i)
+                .cloned()
+                .unwrap_or_default();
+            let expected = format!("{field} = {}", self.who.sub);
+            self.violate_learned(
+                OracleKind::Identity,
+                now,
+                expected,
+                format!("{field} = {value}"),
+            );
+        }
+    }
+
+    fn check_learned_sequence(&mut self, msg: &Value, now: Instant) {
+        if !self.learned_on || self.spec.learned.sequence.is_empty() {
             return;
         }
         let spec = self.spec.clone();
         let learned = &spec.learned;
-        for field in &learned.identity {
-            if spec.identity.as_deref() == Some(field.as_str()) {
-                continue;
-            }
-            let Some(value) = lookup(msg, field) else {
-                continue;
-            };
-            if value.as_str() != Some(self.who.sub.as_str()) {
-                let expected = format!("{field} = {}", self.who.sub);
-                self.violate_learned(
-                    OracleKind::Identity,
-                    now,
-                    expected,
-                    format!("{field} = {value}"),
-                );
-            }
-        }
         for (i, field) in learned.sequence.iter().enumerate() {
             if spec.sequence.as_deref() == Some(field.as_str()) {
                 continue;
@@ -999,12 +1036,14 @@ impl ConnChecker {
             }
         }
         self.buffered_bytes += bytes;
+        let learned_ids = self.learned_ids(msg);
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
             body: self.keep_bodies.then(|| msg.clone()),
             at,
             bytes,
+            learned_ids,
         });
     }
 

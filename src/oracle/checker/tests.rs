@@ -633,19 +633,34 @@ fn only_done(run: &str) -> ExpectPlan {
     }
 }
 
+/// An uncorrelated expectation of one `x`.
+fn one_x() -> ExpectPlan {
+    ExpectPlan {
+        pattern: vec![PatternItem {
+            event: "x".into(),
+            repeat: Repeat::One,
+        }],
+        correlate: None,
+        ..five("r")
+    }
+}
+
 #[test]
 fn learned_identity_and_sequence_are_marked_learned() {
     let mut c = learned_checker();
     let now = Instant::now();
+    c.expect(&one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
         now,
     );
+    c.expect(&one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 2}}),
         now,
     );
     assert_eq!(c.violated, 0);
+    c.expect(&one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-2", "n": 4}}),
         now,
@@ -653,14 +668,34 @@ fn learned_identity_and_sequence_are_marked_learned() {
     assert_eq!(c.violated, 2);
     assert!(c.violations.iter().all(|v| v.learned));
     let kinds: Vec<OracleKind> = c.violations.iter().map(|v| v.oracle).collect();
-    assert_eq!(kinds, vec![OracleKind::Identity, OracleKind::Ordering]);
+    assert_eq!(kinds, vec![OracleKind::Ordering, OracleKind::Identity]);
     // A reconnect restarts the learned counter too.
     c.reset_stream();
+    c.expect(&one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
         now,
     );
     assert_eq!(c.violated, 2);
+}
+
+#[test]
+fn learned_identity_judges_only_messages_this_connection_claims() {
+    let mut c = learned_checker();
+    let now = Instant::now();
+    // Another member's broadcast nobody here expects: a correct server may send it.
+    c.on_message(&json!({"type": "y", "data": {"owner": "user-2"}}), now);
+    assert_eq!(c.violated, 0);
+    // One that arrives early and is then claimed by this connection's expectation is its
+    // own, and carries the wrong subject.
+    c.on_message(&json!({"type": "x", "data": {"owner": "user-3"}}), now);
+    assert_eq!(c.violated, 0);
+    c.expect(&one_x(), None, now);
+    assert_eq!(c.violated, 1);
+    let v = &c.violations[0];
+    assert!(v.learned);
+    assert_eq!(v.oracle, OracleKind::Identity);
+    assert!(v.seen.contains("user-3"), "{}", v.seen);
 }
 
 #[test]

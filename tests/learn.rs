@@ -308,3 +308,77 @@ fn stampede_learn_prints_toml_that_pastes_into_a_scenario() {
     assert_eq!(pasted.oracles.identity.as_deref(), Some("user_id"));
     assert_eq!(pasted.oracles.sequence.as_deref(), Some("seq"));
 }
+
+/// Calibration presents the scenario's own tokens (`[auth] tokens`), not minted ones: a
+/// target that accepts only the listed opaque tokens teaches the same replies as one that
+/// accepts minted tokens (before the fix, every calibration connection was refused with 401
+/// and nothing was learned while the load itself was accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_presents_the_tokens_of_the_token_source() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Some((mut ws, _token)) = common::accept_bearer(tcp, |t| t.starts_with("tok-")).await
+        else {
+            return;
+        };
+        let hello = json!({"kind": "hello"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Text(_) => {
+                    for kind in ["ack", "result"] {
+                        let frame = json!({ "kind": kind }).to_string();
+                        if ws.send(Message::Text(frame.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Message::Close(_) => {
+                    let _ = ws.close(None).await;
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "listed"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+tokens = {{ list = ["tok-a", "tok-b", "tok-c"] }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "clients"
+users = 3
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ kind = "ping" }} }},
+  {{ expect = "ack result", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("listed.toml", &text);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.violations);
+    assert_eq!(summary.learned.replies.len(), 1, "{:?}", summary.learned);
+    assert_eq!(summary.learned.replies[0].events, vec!["ack", "result"]);
+}

@@ -382,3 +382,90 @@ steps = [
     assert_eq!(summary.learned.replies.len(), 1, "{:?}", summary.learned);
     assert_eq!(summary.learned.replies[0].events, vec!["ack", "result"]);
 }
+
+/// A room that broadcasts every `say` to every member, the speaker in `from`: one user at a
+/// time, calibration sees `from` always equal to the token's subject; under load every
+/// member hears the others. The script filters on `from` (`where`), so `from` is not
+/// learned as identity and the correct server gets no violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_the_script_filters_on_is_not_learned_as_identity() {
+    let (room, _) = tokio::sync::broadcast::channel::<String>(1024);
+    let (url, stop) = spawn_server(move |tcp| {
+        let room = room.clone();
+        async move {
+            let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+                return;
+            };
+            let mut heard = room.subscribe();
+            let hello = json!({"kind": "hello"}).to_string();
+            if ws.send(Message::Text(hello.into())).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(t))) => {
+                            let said: serde_json::Value =
+                                serde_json::from_str(t.as_str()).unwrap_or_default();
+                            let out = json!({"kind": "said", "from": sub, "text": said["text"]});
+                            let _ = room.send(out.to_string());
+                        }
+                        Some(Ok(Message::Close(_))) => {
+                            let _ = ws.close(None).await;
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                    Ok(out) = heard.recv() => {
+                        if ws.send(Message::Text(out.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "room"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "members"
+users = 12
+arrival = "burst"
+jitter = "uniform(0ms, 3ms)"
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ kind = "say", text = "hi-{{{{conn}}}}" }} }},
+  {{ expect = "said", within = "5s", where = {{ text = "hi-{{{{conn}}}}", from = "{{{{sub}}}}" }} }},
+  {{ think = "fixed(200ms)" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("room.toml", &text);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert!(summary.learned.identity.is_empty(), "{:?}", summary.learned);
+    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
+    assert_eq!(summary.verdict, Verdict::Clean);
+}

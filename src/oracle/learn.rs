@@ -100,6 +100,32 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
     }
 }
 
+/// Drops the learned identity fields that the scenario itself tests in an `expect`'s
+/// `where` (`where_paths`, in any spelling): a script that filters messages on a field
+/// (SignalR's `where = { "/arguments/2" = "{{sub}}" }`, a chat room's sender) says that
+/// other users' values legitimately reach this connection, which calibration, one user
+/// at a time, cannot see; learned under load, such a field flags every broadcast.
+pub fn drop_tested<S: AsRef<str>>(proposal: &mut Proposal, where_paths: &[S]) {
+    let tested: Vec<Vec<String>> = where_paths.iter().map(|p| segments(p.as_ref())).collect();
+    let before = proposal.learned.identity.len();
+    proposal
+        .learned
+        .identity
+        .retain(|field| !tested.contains(&segments(field)));
+    proposal.dropped += before - proposal.learned.identity.len();
+}
+
+/// A field path's parts, whatever its spelling: `a.b.0`, `/a/b/0` (`~1`, `~0` unescaped).
+fn segments(path: &str) -> Vec<String> {
+    match path.strip_prefix('/') {
+        Some(rest) => rest
+            .split('/')
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+        None => path.split('.').map(str::to_string).collect(),
+    }
+}
+
 /// Every leaf of `msg` with its path (object keys and array indices), depth- and
 /// count-bounded.
 fn leaves<'a>(msg: &'a Value, out: &mut Vec<(Vec<String>, &'a Value)>) {

@@ -76,6 +76,7 @@ pub async fn calibrate(
         })
         .collect();
     let mut proposal = learn::propose(&plan.oracles, &samples);
+    learn::drop_tested(&mut proposal, &plan.where_paths());
     proposal.valid = valid;
     if valid.1 > 0 {
         if let Some((conn, name)) = bad_conn(plan) {

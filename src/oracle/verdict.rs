@@ -153,6 +153,19 @@ fn unusable(t: &Tally) -> Option<Judgement> {
             )),
         });
     }
+    let logins = t.causes.get(&Cause::LoginFailed).copied().unwrap_or(0);
+    if logins > 0 && logins + t.clean_refusals == t.judged {
+        // Every dial stopped at its login request: the WebSocket target was never asked,
+        // so its URL is not what to check; the token source is.
+        return Some(Judgement {
+            verdict: Verdict::AuthMisconfigured,
+            hint: Some(format!(
+                "every login failed before the upgrade was tried (login_failed ×{logins}): \
+                 check the [auth] tokens login URL, body, credentials and token path (the \
+                 answer line says what the login answered)"
+            )),
+        });
+    }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(

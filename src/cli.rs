@@ -445,6 +445,28 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         "{}",
         crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
     )?;
+    // Nothing accepted, nothing learned: a script must not read that as success.
+    if proposal.valid.1 == 0 {
+        let cause = proposal
+            .unaccepted
+            .as_ref()
+            .map_or_else(|| "no attempt".to_string(), |c| c.to_string());
+        let auth = proposal
+            .unaccepted
+            .as_ref()
+            .is_some_and(crate::oracle::verdict::is_auth_refusal);
+        let check = if auth {
+            "check the token settings ([auth])"
+        } else {
+            "check the URL and that the server speaks WebSocket there"
+        };
+        eprintln!("error: the target accepted no calibration connection ({cause}): nothing was learned; {check}");
+        return Ok(if auth {
+            exit::AUTH_MISCONFIGURED
+        } else {
+            exit::TARGET_UNUSABLE
+        });
+    }
     Ok(exit::CLEAN)
 }
 

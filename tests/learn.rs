@@ -469,3 +469,26 @@ steps = [
     assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
     assert_eq!(summary.verdict, Verdict::Clean);
 }
+
+/// `stampede learn` against a target that accepts nothing learned nothing: it says so and
+/// exits with the unusable-target code, never 0.
+#[test]
+fn stampede_learn_fails_when_nothing_was_accepted() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["learn", &format!("{root}/scenarios/burst-connect.toml")])
+        .args(["--target", &format!("ws://127.0.0.1:{port}/ws")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("Nothing was learned"), "{printed}");
+    let said = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        said.contains("accepted no calibration connection"),
+        "{said}"
+    );
+}

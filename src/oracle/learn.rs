@@ -59,6 +59,9 @@ pub struct Proposal {
     pub messages: usize,
     /// Candidate invariants that failed during calibration: dropped, only counted.
     pub dropped: usize,
+    /// How the first valid-token connection the target did not accept ended (calibration
+    /// stops there); `None` when every one was accepted.
+    pub unaccepted: Option<Cause>,
 }
 
 /// Proposes invariants from the accepted valid-token connections `samples`; the declared
@@ -339,7 +342,12 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     );
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
-    if l.is_empty() {
+    if p.valid.1 == 0 {
+        let _ = writeln!(
+            t,
+            "# Nothing was learned: the target accepted no calibration connection."
+        );
+    } else if l.is_empty() {
         let _ = writeln!(t, "# No invariant held on every calibration connection.");
     }
     if !l.replies.is_empty() {

@@ -131,9 +131,15 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
 /// 1013 says the session is held or the server is busy: that is the session oracles'
 /// business, never a misconfiguration.
 fn auth_status(a: &Attempt) -> bool {
+    a.cause.as_ref().is_some_and(is_auth_refusal)
+}
+
+/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, or a close 1008,
+/// 4401 or 4403 (see `auth_status`).
+pub fn is_auth_refusal(cause: &Cause) -> bool {
     matches!(
-        a.cause,
-        Some(Cause::Http(401 | 403)) | Some(Cause::ServerClose(1008 | 4401 | 4403))
+        cause,
+        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403)
     )
 }
 

@@ -13,7 +13,7 @@
 use super::{dialer, Bound, RunError, RunOptions};
 use crate::auth;
 use crate::metrics::{IntervalConfig, Live};
-use crate::model::{ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
+use crate::model::{Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
 use crate::oracle::learn::{self, Proposal, Sample};
 use crate::swarm;
 use std::collections::BTreeSet;
@@ -39,6 +39,7 @@ pub async fn calibrate(
 ) -> Result<Proposal, RunError> {
     let mut observed: Vec<(String, Observation, bool)> = Vec::new();
     let mut valid = (0, 0);
+    let mut unaccepted = None;
     // Calibration presents the tokens the load will (a file's, a command's, a login's),
     // not minted ones the target may never accept: read once, here, like the run does.
     let opaque = match &plan.auth.tokens {
@@ -60,6 +61,9 @@ pub async fn calibrate(
             .as_ref()
             .and_then(|r| r.attempts.first())
             .is_some_and(|a| a.outcome == Outcome::Accepted);
+        if !accepted {
+            unaccepted = Some(refused_by(report.as_ref()));
+        }
         let Some(report) = report.filter(|_| accepted) else {
             break;
         };
@@ -78,6 +82,7 @@ pub async fn calibrate(
     let mut proposal = learn::propose(&plan.oracles, &samples);
     learn::drop_tested(&mut proposal, &plan.where_paths());
     proposal.valid = valid;
+    proposal.unaccepted = unaccepted;
     if valid.1 > 0 {
         if let Some((conn, name)) = bad_conn(plan) {
             if let (Some(report), _) = once(plan, conn, &opaque, bound, opts, cancel).await? {
@@ -95,6 +100,15 @@ pub async fn calibrate(
         }
     }
     Ok(proposal)
+}
+
+/// How a calibration connection that was not accepted ended (`interrupted` when it made
+/// no attempt with a cause).
+fn refused_by(report: Option<&ConnReport>) -> Cause {
+    report
+        .and_then(|r| r.attempts.first())
+        .and_then(|a| a.cause.clone())
+        .unwrap_or(Cause::Interrupted)
 }
 
 /// Up to [`USERS`] connections with valid tokens of distinct subjects whose script opens

@@ -363,6 +363,7 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
 }
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    refuse_reset(&args.target, "run")?;
     if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;
     }
@@ -416,9 +417,22 @@ impl RunArgs {
     }
 }
 
+/// `--reset` (shared with hunt, replay and shrink, which repeat runs against one target)
+/// would be silently ignored by `command`: refused instead, saying what to do.
+fn refuse_reset(target: &hunt::TargetArgs, command: &str) -> Result<(), Error> {
+    if target.reset.is_some() {
+        return Err(Error::Usage(format!(
+            "--reset applies to hunt, replay and shrink, not {command}: reset the target \
+             yourself before `stampede {command}`"
+        )));
+    }
+    Ok(())
+}
+
 /// `stampede learn`: calibrates against the target (the built-in reference server when
 /// none is named) and prints the proposal as TOML on stdout.
 async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    refuse_reset(&args.target, "learn")?;
     let scenario = scenario::load_file(&args.scenario)?;
     let plan = plan::build(&scenario, scenario.seed_or(args.seed));
     let target = args.target.choose(scenario.target.as_deref());
@@ -445,6 +459,28 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         "{}",
         crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
     )?;
+    // Nothing accepted, nothing learned: a script must not read that as success.
+    if proposal.valid.1 == 0 {
+        let cause = proposal
+            .unaccepted
+            .as_ref()
+            .map_or_else(|| "no attempt".to_string(), |c| c.to_string());
+        let auth = proposal
+            .unaccepted
+            .as_ref()
+            .is_some_and(crate::oracle::verdict::is_auth_refusal);
+        let check = if auth {
+            "check the token settings ([auth])"
+        } else {
+            "check the URL and that the server speaks WebSocket there"
+        };
+        eprintln!("error: the target accepted no calibration connection ({cause}): nothing was learned; {check}");
+        return Ok(if auth {
+            exit::AUTH_MISCONFIGURED
+        } else {
+            exit::TARGET_UNUSABLE
+        });
+    }
     Ok(exit::CLEAN)
 }
 

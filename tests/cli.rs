@@ -68,6 +68,21 @@ fn a_missing_scenario_file_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
 }
 
+/// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
+/// they refuse it (before touching any target) rather than run without the reset.
+#[test]
+fn run_and_learn_refuse_reset_instead_of_ignoring_it() {
+    for command in ["run", "learn"] {
+        let out = stampede(&[command, "scenarios/golden-path.toml", "--reset", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("--reset applies to hunt, replay and shrink"),
+            "{command}: {said}"
+        );
+    }
+}
+
 #[test]
 fn plan_output_is_deterministic() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");

@@ -387,3 +387,187 @@ fn stampede_learn_prints_toml_that_pastes_into_a_scenario() {
     assert_eq!(pasted.oracles.identity.as_deref(), Some("user_id"));
     assert_eq!(pasted.oracles.sequence.as_deref(), Some("seq"));
 }
+
+/// Calibration presents the scenario's own tokens (`[auth] tokens`), not minted ones: a
+/// target that accepts only the listed opaque tokens teaches the same replies as one that
+/// accepts minted tokens (before the fix, every calibration connection was refused with 401
+/// and nothing was learned while the load itself was accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_presents_the_tokens_of_the_token_source() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Some((mut ws, _token)) = common::accept_bearer(tcp, |t| t.starts_with("tok-")).await
+        else {
+            return;
+        };
+        let hello = json!({"kind": "hello"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(msg)) = ws.next().await {
+            match msg {
+                Message::Text(_) => {
+                    for kind in ["ack", "result"] {
+                        let frame = json!({ "kind": kind }).to_string();
+                        if ws.send(Message::Text(frame.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Message::Close(_) => {
+                    let _ = ws.close(None).await;
+                    return;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "listed"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+tokens = {{ list = ["tok-a", "tok-b", "tok-c"] }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "clients"
+users = 3
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ kind = "ping" }} }},
+  {{ expect = "ack result", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("listed.toml", &text);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.violations);
+    assert_eq!(summary.learned.replies.len(), 1, "{:?}", summary.learned);
+    assert_eq!(summary.learned.replies[0].events, vec!["ack", "result"]);
+}
+
+/// A room that broadcasts every `say` to every member, the speaker in `from`: one user at a
+/// time, calibration sees `from` always equal to the token's subject; under load every
+/// member hears the others. The script filters on `from` (`where`), so `from` is not
+/// learned as identity and the correct server gets no violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_the_script_filters_on_is_not_learned_as_identity() {
+    let (room, _) = tokio::sync::broadcast::channel::<String>(1024);
+    let (url, stop) = spawn_server(move |tcp| {
+        let room = room.clone();
+        async move {
+            let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+                return;
+            };
+            let mut heard = room.subscribe();
+            let hello = json!({"kind": "hello"}).to_string();
+            if ws.send(Message::Text(hello.into())).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::select! {
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(t))) => {
+                            let said: serde_json::Value =
+                                serde_json::from_str(t.as_str()).unwrap_or_default();
+                            let out = json!({"kind": "said", "from": sub, "text": said["text"]});
+                            let _ = room.send(out.to_string());
+                        }
+                        Some(Ok(Message::Close(_))) => {
+                            let _ = ws.close(None).await;
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                    Ok(out) = heard.recv() => {
+                        if ws.send(Message::Text(out.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "room"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "members"
+users = 12
+arrival = "burst"
+jitter = "uniform(0ms, 3ms)"
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ kind = "say", text = "hi-{{{{conn}}}}" }} }},
+  {{ expect = "said", within = "5s", where = {{ text = "hi-{{{{conn}}}}", from = "{{{{sub}}}}" }} }},
+  {{ think = "fixed(200ms)" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("room.toml", &text);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert!(summary.learned.identity.is_empty(), "{:?}", summary.learned);
+    assert_eq!(summary.violations.total, 0, "{:?}", summary.violations);
+    assert_eq!(summary.verdict, Verdict::Clean);
+}
+
+/// `stampede learn` against a target that accepts nothing learned nothing: it says so and
+/// exits with the unusable-target code, never 0.
+#[test]
+fn stampede_learn_fails_when_nothing_was_accepted() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["learn", &format!("{root}/scenarios/burst-connect.toml")])
+        .args(["--target", &format!("ws://127.0.0.1:{port}/ws")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("Nothing was learned"), "{printed}");
+    let said = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        said.contains("accepted no calibration connection"),
+        "{said}"
+    );
+}

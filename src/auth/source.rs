@@ -15,6 +15,7 @@ use tokio::io::AsyncReadExt;
 const MAX_COMMAND_OUTPUT: u64 = 16 << 20;
 
 /// One opaque token and its label.
+#[derive(Clone)]
 pub struct Opaque {
     label: String,
     value: String,

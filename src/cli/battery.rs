@@ -102,9 +102,15 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
         }
         Event::Round(p) if !quiet => {
             eprintln!(
-                "    round {:>3}  {:>4} connections  {}  {:.1}s",
+                "    round {:>3}  {:>4} {}  {}  {:.1}s",
                 p.round,
                 p.connections,
+                // Aligned with the plural: "1 connection " as `hunt` prints it.
+                if p.connections == 1 {
+                    "connection "
+                } else {
+                    "connections"
+                },
                 plural(p.violations, "violation"),
                 p.elapsed.as_secs_f64()
             );
@@ -122,9 +128,10 @@ fn family_line(r: &FamilyReport) -> String {
     let levels = r.levels.len();
     let rounds: u32 = r.levels.iter().map(|l| l.rounds).sum();
     let tried = format!(
-        "{} at {}, up to {pressure} connections, {:.1}s",
+        "{} at {}, up to {}, {:.1}s",
         plural(u64::from(rounds), "round"),
         plural(levels as u64, "level"),
+        plural(pressure as u64, "connection"),
         r.elapsed.as_secs_f64()
     );
     match &r.end {

@@ -487,6 +487,29 @@ impl Plan {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// The paths the `where` tests of every `expect` and `expect_none` name, as written
+    /// (each group's script once; a connection without a script, its expanded actions).
+    pub fn where_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = Vec::new();
+        for steps in &self.scripts {
+            steps_visit(steps, &mut |s| {
+                if let Step::Expect(e) = s {
+                    paths.extend(e.checks.iter().map(|t| t.path.clone()));
+                }
+            });
+        }
+        for conn in self.conns.iter().filter(|c| !c.is_scripted()) {
+            for action in &conn.actions {
+                if let Action::Expect(e) = action {
+                    paths.extend(e.checks.iter().map(|t| t.path.clone()));
+                }
+            }
+        }
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+    }
+
     /// Whether some expectation of this connection tests fields or captures values: its
     /// checker then keeps the bodies of the messages it buffers.
     pub fn tests_fields(&self, conn: &ConnPlan) -> bool {

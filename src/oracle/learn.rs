@@ -59,6 +59,9 @@ pub struct Proposal {
     pub messages: usize,
     /// Candidate invariants that failed during calibration: dropped, only counted.
     pub dropped: usize,
+    /// How the first valid-token connection the target did not accept ended (calibration
+    /// stops there); `None` when every one was accepted.
+    pub unaccepted: Option<Cause>,
 }
 
 /// Proposes invariants from the accepted valid-token connections `samples`; the declared
@@ -97,6 +100,32 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
         messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
         dropped,
         ..Proposal::default()
+    }
+}
+
+/// Drops the learned identity fields that the scenario itself tests in an `expect`'s
+/// `where` (`where_paths`, in any spelling): a script that filters messages on a field
+/// (SignalR's `where = { "/arguments/2" = "{{sub}}" }`, a chat room's sender) says that
+/// other users' values legitimately reach this connection, which calibration, one user
+/// at a time, cannot see; learned under load, such a field flags every broadcast.
+pub fn drop_tested<S: AsRef<str>>(proposal: &mut Proposal, where_paths: &[S]) {
+    let tested: Vec<Vec<String>> = where_paths.iter().map(|p| segments(p.as_ref())).collect();
+    let before = proposal.learned.identity.len();
+    proposal
+        .learned
+        .identity
+        .retain(|field| !tested.contains(&segments(field)));
+    proposal.dropped += before - proposal.learned.identity.len();
+}
+
+/// A field path's parts, whatever its spelling: `a.b.0`, `/a/b/0` (`~1`, `~0` unescaped).
+fn segments(path: &str) -> Vec<String> {
+    match path.strip_prefix('/') {
+        Some(rest) => rest
+            .split('/')
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+        None => path.split('.').map(str::to_string).collect(),
     }
 }
 
@@ -313,7 +342,12 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     );
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
-    if l.is_empty() {
+    if p.valid.1 == 0 {
+        let _ = writeln!(
+            t,
+            "# Nothing was learned: the target accepted no calibration connection."
+        );
+    } else if l.is_empty() {
         let _ = writeln!(t, "# No invariant held on every calibration connection.");
     }
     if !l.replies.is_empty() {

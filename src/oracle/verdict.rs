@@ -131,9 +131,15 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
 /// 1013 says the session is held or the server is busy: that is the session oracles'
 /// business, never a misconfiguration.
 fn auth_status(a: &Attempt) -> bool {
+    a.cause.as_ref().is_some_and(is_auth_refusal)
+}
+
+/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, or a close 1008,
+/// 4401 or 4403 (see `auth_status`).
+pub fn is_auth_refusal(cause: &Cause) -> bool {
     matches!(
-        a.cause,
-        Some(Cause::Http(401 | 403)) | Some(Cause::ServerClose(1008 | 4401 | 4403))
+        cause,
+        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403)
     )
 }
 
@@ -150,6 +156,19 @@ fn unusable(t: &Tally) -> Option<Judgement> {
                 "every failure was the client's own limit ({}): raise `ulimit -n`, widen \
                  net.ipv4.ip_local_port_range, or spread connections over source addresses",
                 top_causes(&t.causes)
+            )),
+        });
+    }
+    let logins = t.causes.get(&Cause::LoginFailed).copied().unwrap_or(0);
+    if logins > 0 && logins + t.clean_refusals == t.judged {
+        // Every dial stopped at its login request: the WebSocket target was never asked,
+        // so its URL is not what to check; the token source is.
+        return Some(Judgement {
+            verdict: Verdict::AuthMisconfigured,
+            hint: Some(format!(
+                "every login failed before the upgrade was tried (login_failed ×{logins}): \
+                 check the [auth] tokens login URL, body, credentials and token path (the \
+                 answer line says what the login answered)"
             )),
         });
     }

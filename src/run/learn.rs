@@ -13,7 +13,7 @@
 use super::{dialer, Bound, RunError, RunOptions};
 use crate::auth;
 use crate::metrics::{IntervalConfig, Live};
-use crate::model::{ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
+use crate::model::{Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
 use crate::oracle::learn::{self, Proposal, Sample};
 use crate::swarm;
 use std::collections::BTreeSet;
@@ -39,11 +39,18 @@ pub async fn calibrate(
 ) -> Result<Proposal, RunError> {
     let mut observed: Vec<(String, Observation, bool)> = Vec::new();
     let mut valid = (0, 0);
+    let mut unaccepted = None;
+    // Calibration presents the tokens the load will (a file's, a command's, a login's),
+    // not minted ones the target may never accept: read once, here, like the run does.
+    let opaque = match &plan.auth.tokens {
+        Some(source) => auth::read_tokens(source).await?,
+        None => Vec::new(),
+    };
     for conn in valid_conns(plan) {
         if cancel.is_cancelled() {
             break;
         }
-        let (report, complete) = once(plan, conn, bound, opts, cancel).await?;
+        let (report, complete) = once(plan, conn, &opaque, bound, opts, cancel).await?;
         valid.0 += 1;
         let sub = plan
             .tokens
@@ -54,6 +61,9 @@ pub async fn calibrate(
             .as_ref()
             .and_then(|r| r.attempts.first())
             .is_some_and(|a| a.outcome == Outcome::Accepted);
+        if !accepted {
+            unaccepted = Some(refused_by(report.as_ref()));
+        }
         let Some(report) = report.filter(|_| accepted) else {
             break;
         };
@@ -70,10 +80,12 @@ pub async fn calibrate(
         })
         .collect();
     let mut proposal = learn::propose(&plan.oracles, &samples);
+    learn::drop_tested(&mut proposal, &plan.where_paths());
     proposal.valid = valid;
+    proposal.unaccepted = unaccepted;
     if valid.1 > 0 {
         if let Some((conn, name)) = bad_conn(plan) {
-            if let (Some(report), _) = once(plan, conn, bound, opts, cancel).await? {
+            if let (Some(report), _) = once(plan, conn, &opaque, bound, opts, cancel).await? {
                 let answer = match report.attempts.first() {
                     Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
                     Some(a) => a
@@ -88,6 +100,15 @@ pub async fn calibrate(
         }
     }
     Ok(proposal)
+}
+
+/// How a calibration connection that was not accepted ended (`interrupted` when it made
+/// no attempt with a cause).
+fn refused_by(report: Option<&ConnReport>) -> Cause {
+    report
+        .and_then(|r| r.attempts.first())
+        .and_then(|a| a.cause.clone())
+        .unwrap_or(Cause::Interrupted)
 }
 
 /// Up to [`USERS`] connections with valid tokens of distinct subjects whose script opens
@@ -131,17 +152,35 @@ fn opens(plan: &Plan, c: &ConnPlan) -> bool {
 }
 
 /// Runs `conn` alone, at once, observed: its report (`None` when it made none), and
-/// whether it walked its whole script (neither the bound nor Ctrl-C cut it).
+/// whether it walked its whole script (neither the bound nor Ctrl-C cut it). `opaque`:
+/// the tokens of `[auth] tokens` (empty when stampede mints them); a valid slot gets the
+/// one the run would give it.
 async fn once(
     plan: &Plan,
     conn: &ConnPlan,
+    opaque: &[auth::Opaque],
     bound: &Bound,
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<(Option<ConnReport>, bool), RunError> {
     let solo = solo(plan, conn);
     let dialer = dialer(&solo, bound, opts, cancel).await?;
-    let tokens = auth::mint_all(&solo.tokens, &solo.auth, &bound.keys)?;
+    let mut tokens = auth::mint_all(&solo.tokens, &solo.auth, &bound.keys)?;
+    if let Some(source) = &plan.auth.tokens {
+        // The run gives the k-th valid slot the source's token k mod n (`assign`).
+        let k = plan
+            .tokens
+            .iter()
+            .take(conn.token as usize)
+            .filter(|t| t.forge.is_none())
+            .count();
+        let own: Vec<auth::Opaque> = opaque
+            .get(k % opaque.len().max(1))
+            .cloned()
+            .into_iter()
+            .collect();
+        auth::assign_source(&mut tokens, &solo.tokens, source, &own);
+    }
     let out = swarm::run(
         Arc::new(solo),
         dialer,

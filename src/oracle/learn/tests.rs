@@ -233,3 +233,19 @@ fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
     );
     assert!(p.learned.sequence.is_empty());
 }
+
+#[test]
+fn identity_fields_the_script_filters_on_are_dropped_in_any_spelling() {
+    let mut p = Proposal {
+        learned: LearnedOracles {
+            identity: vec!["arguments.2".into(), "user_id".into(), "/a~1b".into()],
+            ..LearnedOracles::default()
+        },
+        dropped: 1,
+        ..Proposal::default()
+    };
+    drop_tested(&mut p, &["/arguments/2", "a/b", "status"]);
+    // The dotted "a/b" and the pointer "/a~1b" both name the key "a/b".
+    assert_eq!(p.learned.identity, vec!["user_id".to_string()]);
+    assert_eq!(p.dropped, 3);
+}

@@ -34,6 +34,7 @@ enum Cause2 {
     Timeout,
     Http404,
     Ports,
+    Login,
 }
 
 fn attempt(end: End) -> Attempt {
@@ -66,6 +67,7 @@ fn attempt(end: End) -> Attempt {
                 Cause2::Timeout => Cause::Timeout("upgrade"),
                 Cause2::Http404 => Cause::Http(404),
                 Cause2::Ports => Cause::ClientPortsExhausted,
+                Cause2::Login => Cause::LoginFailed,
             });
         }
         End::Aborted => {
@@ -235,6 +237,20 @@ fn every_verdict_kind() {
             shared_unexercised: false,
             verdict: Verdict::Clean,
             hint_has: "",
+        },
+        Row {
+            name: "every login failed: the token source, not the WebSocket URL",
+            ends: [
+                Failed(Cause2::Login),
+                Failed(Cause2::Login),
+                Refused(401),
+                Refused(401),
+            ],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "every login failed before the upgrade was tried (login_failed ×2",
         },
         Row {
             name: "ports exhausted on our side",

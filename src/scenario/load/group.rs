@@ -68,15 +68,15 @@ fn group(cx: &mut Ctx<'_>, node: &Node<'_>, names: &mut Names) -> Option<Group> 
     let f = f.with_owner(format!("group {name:?}"));
     // Before the steps and headers: their `{{feed.COLUMN}}` placeholders are checked
     // against its columns.
-    let feeder = f
-        .get("feeder")
-        .and_then(|n| feeder(cx, n, &format!("group {name:?} feeder")));
-    cx.feed_columns = Some(
-        feeder
-            .as_ref()
-            .map(|f| f.columns.clone())
-            .unwrap_or_default(),
-    );
+    let written = f.get("feeder");
+    let feeder = written.and_then(|n| feeder(cx, n, &format!("group {name:?} feeder")));
+    // A feeder written but refused (its problem already reported) leaves the columns
+    // unknown: its placeholders are not also "the group has no feeder".
+    cx.feed_columns = match (&feeder, written) {
+        (Some(f), _) => Some(f.columns.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(Vec::new()),
+    };
     let users = f
         .require(cx, "users")
         .and_then(|n| f.int(cx, "users", n, 1, u32::MAX.into()));

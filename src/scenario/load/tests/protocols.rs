@@ -270,6 +270,13 @@ fn a_feeder_loads_and_its_placeholders_are_checked() {
 
     let none = with_steps("{ send = { name = \"{{feed.name}}\" } }");
     assert_problem(&none, "the group has no feeder");
+
+    // A malformed feeder is reported once, at its key: its placeholders are not then
+    // also told that the group has no feeder.
+    let (_d, text) = with_feeder("u.csv", "name,pw\nada\n", steps);
+    let all = problems(&text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(all[0].message.contains("expected 2 fields"), "{all:#?}");
 }
 
 #[test]

@@ -131,7 +131,11 @@ async fn run_command(
         } else {
             format!("; its stderr ends: {last}")
         };
-        return Err(failed(format!("it exited with {status}{said}")));
+        let status = match status.code() {
+            Some(code) => format!("it exited with code {code}"),
+            None => "it was stopped by a signal".to_string(),
+        };
+        return Err(failed(format!("{status}{said}")));
     }
     String::from_utf8(out).map_err(|_| failed("its output is not UTF-8".into()))
 }

@@ -336,10 +336,12 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
         plural(p.messages as u64, "message"),
         plural(p.dropped as u64, "candidate")
     );
-    let _ = writeln!(
-        t,
-        "# Paste the tables into the scenario (they are sub-tables of [oracles])."
-    );
+    if !(l.identity.is_empty() && l.sequence.is_empty()) {
+        let _ = writeln!(
+            t,
+            "# Paste the tables into the scenario (they are sub-tables of [oracles])."
+        );
+    }
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
     if p.valid.1 == 0 {

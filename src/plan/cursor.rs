@@ -345,14 +345,24 @@ impl Cursor {
                 t.to_string()
             }
         };
-        let pattern = expect
+        // Most patterns name fixed kinds: the step's items are shared, not copied per
+        // iteration.
+        let pattern = if expect
             .pattern
             .iter()
-            .map(|item| PatternItem {
-                event: text(&item.event),
-                repeat: item.repeat,
-            })
-            .collect();
+            .any(|i| i.event.as_bytes().contains(&b'{'))
+        {
+            expect
+                .pattern
+                .iter()
+                .map(|item| PatternItem {
+                    event: text(&item.event),
+                    repeat: item.repeat,
+                })
+                .collect()
+        } else {
+            expect.pattern.clone()
+        };
         let checks = expect
             .checks
             .iter()

@@ -48,7 +48,8 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             pattern: vec![PatternItem {
                                 event: "done".into(),
                                 repeat: Repeat::One,
-                            }],
+                            }]
+                            .into(),
                             correlate: Some("run_id".into()),
                             within: Duration::from_secs(1),
                             wait: true,
@@ -336,7 +337,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             }],
         },
         Step::Expect(Expect {
-            pattern: vec![],
+            pattern: vec![].into(),
             correlate: Some("run_id".into()),
             within: Duration::from_secs(1),
             wait: true,
@@ -362,7 +363,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             m("3"),
             m("4"),
             Action::Expect(ExpectPlan {
-                pattern: vec![],
+                pattern: vec![].into(),
                 correlate: Some(("run_id".into(), "4".into())),
                 within: Duration::from_secs(1),
                 wait: true,
@@ -582,7 +583,8 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         pattern: vec![PatternItem {
             event: pattern.into(),
             repeat: Repeat::One,
-        }],
+        }]
+        .into(),
         correlate: Some(correlate.into()),
         within: Duration::from_secs(1),
         wait: true,

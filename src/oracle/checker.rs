@@ -466,7 +466,8 @@ impl ConnChecker {
     /// Handles one JSON record from the server: an object, an array, any value. Its kind
     /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
     pub fn on_message(&mut self, msg: &Value, now: Instant) {
-        let kind = kind_of(&self.spec, msg);
+        let spec = self.spec.clone();
+        let kind = kind_of(&spec, msg);
         self.on_record(msg, kind.as_deref(), now);
     }
 
@@ -900,7 +901,7 @@ impl ConnChecker {
             return;
         }
         self.span = kind_of(&self.spec, msg).map(|request| Span {
-            request,
+            request: request.into_owned(),
             events: BTreeSet::new(),
             expect: None,
         });

@@ -131,7 +131,7 @@ pub struct Cursor {
     /// The run's compiled `send` templates of this connection's script, when the engine
     /// renders sends as text ([`Cursor::next_rendered`]).
     templates: Option<Arc<SendTemplates>>,
-    /// The slot texts of the latest rendered send (reused buffer).
+    /// The slot texts of the latest rendered send (reused: no string per slot per send).
     slots: Vec<String>,
 }
 
@@ -367,8 +367,6 @@ impl Cursor {
                     let compiled = compiled.as_deref().and_then(|t| t.find(template));
                     if let (Some(out), Some(compiled)) = (out, compiled) {
                         let mut slots = std::mem::take(&mut self.slots);
-                        slots.clear();
-                        slots.reserve(compiled.slots());
                         compiled.render(&vars, self.run, &mut lazy(at, flat), out, &mut slots);
                         for (path, key) in compiled.keys() {
                             let value = match key {

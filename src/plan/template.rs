@@ -64,6 +64,8 @@ pub struct Compiled {
     pieces: Vec<Piece>,
     /// Slot pieces, in order: how many texts [`Compiled::render`] hands back.
     slots: usize,
+    /// What a rendered message usually takes: the literal text and a little per slot.
+    len_hint: usize,
     /// For each correlated field path the message carries: where its value comes from.
     keys: Vec<(String, Key)>,
 }
@@ -97,6 +99,7 @@ impl Compiled {
         let mut c = Compiled {
             pieces: Vec::new(),
             slots: 0,
+            len_hint: 0,
             keys: Vec::new(),
         };
         let mut literal = String::new();
@@ -104,6 +107,16 @@ impl Compiled {
         if !literal.is_empty() {
             c.pieces.push(Piece::Literal(literal));
         }
+        let literal_len: usize = c
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Literal(t) => t.len(),
+                Piece::Text(t) => t.len() + 2,
+                Piece::Int(_) => 8,
+            })
+            .sum();
+        c.len_hint = literal_len + 16 * c.slots;
         for path in correlated {
             let Some(node) = crate::model::path::lookup(template, path) else {
                 continue;
@@ -167,8 +180,8 @@ impl Compiled {
         Some(())
     }
 
-    /// Appends the message for `run` to `out`, and each slot's text (unescaped) to
-    /// `slots`, in order.
+    /// Appends the message for `run` to `out`, and sets `slots[i]` to slot i's text
+    /// (unescaped), reusing the strings already there (a connection keeps one list).
     pub fn render<R: Rng + ?Sized>(
         &self,
         vars: &Vars<'_>,
@@ -177,18 +190,27 @@ impl Compiled {
         out: &mut String,
         slots: &mut Vec<String>,
     ) {
+        out.reserve(self.len_hint);
+        if slots.len() < self.slots {
+            slots.resize_with(self.slots, String::new);
+        }
+        let mut at = slots.iter_mut();
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Text(template) => {
-                    let text = expand_str(template, |name| lookup(name, vars, run, rng));
-                    push_json_str(out, &text);
-                    slots.push(text);
+                    let Some(text) = at.next() else { return };
+                    text.clear();
+                    expand_into(text, template, |name, text| {
+                        push_lookup(text, name, vars, run, rng)
+                    });
+                    push_json_str(out, text);
                 }
                 Piece::Int(name) => {
-                    let text = lookup(name, vars, run, rng).unwrap_or_default();
-                    out.push_str(&text);
-                    slots.push(text);
+                    let Some(text) = at.next() else { return };
+                    text.clear();
+                    push_lookup(text, name, vars, run, rng);
+                    out.push_str(text);
                 }
             }
         }
@@ -200,7 +222,8 @@ impl Compiled {
     }
 
     /// How many slot texts [`Compiled::render`] hands back.
-    pub fn slots(&self) -> usize {
+    #[cfg(test)]
+    fn slots(&self) -> usize {
         self.slots
     }
 }
@@ -233,6 +256,62 @@ fn slot_rank(template: &Value, node: &Value) -> Option<usize> {
         }
     }
     visit(template, node, &mut 0)
+}
+
+/// Appends placeholder `name`'s value to `out` (the counters and names without a string
+/// of their own); `false`, appending nothing, when it has none (see [`lookup`]).
+fn push_lookup<R: Rng + ?Sized>(
+    out: &mut String,
+    name: &str,
+    vars: &Vars<'_>,
+    run: u64,
+    rng: &mut R,
+) -> bool {
+    use std::fmt::Write;
+    match name.strip_suffix(":int").map_or(name, str::trim_end) {
+        "user" => write!(out, "{}", vars.user).is_ok(),
+        "conn" => write!(out, "{}", vars.conn).is_ok(),
+        "run" => write!(out, "{run}").is_ok(),
+        "group" => {
+            out.push_str(vars.group);
+            true
+        }
+        "sub" => {
+            out.push_str(vars.sub);
+            true
+        }
+        _ => match lookup(name, vars, run, rng) {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// [`expand_str`] appending to `out`; `value` appends a placeholder's value, or returns
+/// `false` to leave the placeholder as written.
+fn expand_into(out: &mut String, s: &str, mut value: impl FnMut(&str, &mut String) -> bool) {
+    let mut rest = s;
+    while let Some(open) = find_pair(rest, b'{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        match find_pair(after, b'}') {
+            Some(close) => {
+                let name = after[..close].trim();
+                if !value(name, out) {
+                    out.push_str(&rest[open..open + 2 + close + 2]);
+                }
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
 }
 
 /// Writes `s` as a JSON string, escaped as serde_json escapes it (`"`, `\` and control
@@ -434,6 +513,8 @@ mod tests {
         ];
         for t in &templates {
             let c = Compiled::new(t, &[]).unwrap();
+            // One slot list for every send, as a cursor keeps it: each render starts over.
+            let mut slots = Vec::new();
             for run in [1, 9] {
                 let want = serde_json::to_string(&expand(
                     t,
@@ -442,7 +523,7 @@ mod tests {
                     &mut ChaCha8Rng::seed_from_u64(run),
                 ))
                 .unwrap();
-                let (mut out, mut slots) = (String::new(), Vec::new());
+                let mut out = String::new();
                 c.render(
                     &vars(),
                     run,
@@ -452,6 +533,7 @@ mod tests {
                 );
                 assert_eq!(out, want, "{t}");
                 assert_eq!(slots.len(), c.slots());
+                slots.iter_mut().for_each(|s| s.push_str("left over"));
             }
         }
     }

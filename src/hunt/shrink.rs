@@ -473,7 +473,8 @@ fn removal(actions: &[Action], ai: usize) -> Option<Vec<Action>> {
         let mut action = action.clone();
         if shorten == Some(k) {
             if let Action::Expect(e) = &mut action {
-                e.pattern.pop();
+                let kept = e.pattern.len().saturating_sub(1);
+                e.pattern = e.pattern[..kept].into();
             }
         }
         out.push(action);

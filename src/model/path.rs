@@ -20,10 +20,21 @@ pub fn lookup<'a>(msg: &'a Value, path: &str) -> Option<&'a Value> {
         return None;
     }
     path.split('.').try_fold(msg, |at, part| match at {
-        Value::Object(map) => map.get(part),
+        Value::Object(map) => field(map, part),
         Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
     })
+}
+
+/// The field `key` of an object. Messages are small: up to a few fields, comparing keys
+/// in order costs less than hashing the key (SipHash) to probe the map's index.
+fn field<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    const SCANNED: usize = 8;
+    if map.len() <= SCANNED {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
 }
 
 /// Why a path cannot be used: empty, a pointer with a bad `~` escape, or a dotted path with
@@ -67,6 +78,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn small_and_large_objects_find_every_field() {
+        for n in [1usize, 8, 9, 40] {
+            let mut map = serde_json::Map::new();
+            for i in 0..n {
+                map.insert(format!("k{i}"), Value::from(i));
+            }
+            let msg = Value::Object(map);
+            for i in 0..n {
+                assert_eq!(lookup(&msg, &format!("k{i}")), Some(&Value::from(i)), "{n}");
+            }
+            assert_eq!(lookup(&msg, "k"), None);
+        }
+    }
 
     #[test]
     fn plain_dotted_and_pointer_paths_reach_the_same_fields() {

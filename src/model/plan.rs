@@ -14,9 +14,10 @@ use super::spec::{
     AuthSpec, Capture, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
     SecretSource, Step, TokenSource,
 };
-use super::units::{duration_us, durations_us};
+use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything the swarm needs to run, and everything a repro needs to replay.
@@ -269,7 +270,9 @@ pub enum Action {
 /// An expectation with its correlation value resolved from the message sent before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectPlan {
-    pub pattern: Vec<PatternItem>,
+    /// Shared with the scenario's step when its items hold no placeholder.
+    #[serde(with = "shared_seq")]
+    pub pattern: Arc<[PatternItem]>,
     /// `(field, value)`: only messages whose `field` equals `value` belong to this expectation.
     pub correlate: Option<(String, String)>,
     #[serde(with = "duration_us")]

@@ -4,8 +4,9 @@
 //! while loading (see `load.rs`), so anything downstream can trust these values.
 
 use super::learned::LearnedOracles;
-use super::units::{duration_us, durations_us, opt_duration_us};
+use super::units::{duration_us, durations_us, opt_duration_us, shared_seq};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod auth;
@@ -269,8 +270,10 @@ pub enum Step {
 /// An expected, ordered sequence of events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
-    /// The pattern, e.g. `agent_started agent_thinking+ agent_completed`.
-    pub pattern: Vec<PatternItem>,
+    /// The pattern, e.g. `agent_started agent_thinking+ agent_completed`. Shared: every
+    /// expectation a loop registers from this step refers to the same items.
+    #[serde(with = "shared_seq")]
+    pub pattern: Arc<[PatternItem]>,
     /// Field that ties events to the last sent message (e.g. `run_id`); `None` = any message.
     pub correlate: Option<String>,
     /// Deadline, from the moment the expectation is registered.

@@ -51,3 +51,20 @@ pub mod opt_duration_us {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_micros))
     }
 }
+
+/// A shared list (`Arc<[T]>`), serialized as the plain sequence a `Vec<T>` would be: the
+/// bytes of a plan do not change when a list is shared instead of copied.
+pub mod shared_seq {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Arc<[T]>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter())
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Arc<[T]>, D::Error> {
+        Ok(Vec::<T>::deserialize(d)?.into())
+    }
+}

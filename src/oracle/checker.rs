@@ -470,7 +470,8 @@ impl ConnChecker {
     /// Handles one JSON record from the server: an object, an array, any value. Its kind
     /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
     pub fn on_message(&mut self, msg: &Value, now: Instant) {
-        let kind = kind_of(&self.spec, msg);
+        let spec = self.spec.clone();
+        let kind = kind_of(&spec, msg);
         self.on_record(msg, kind.as_deref(), now);
     }
 
@@ -923,15 +924,21 @@ impl ConnChecker {
         }
     }
 
+    /// Whether [`Self::on_sent`] reads the messages sent (learned completeness or
+    /// calibration); when not, the engine need not hand them over as values.
+    pub fn reads_sends(&self) -> bool {
+        let judged = self.learned_on && !self.spec.learned.replies.is_empty();
+        self.observed.is_some() || judged
+    }
+
     /// A request went out on this connection: opens its reply span when learned
     /// completeness or calibration needs one (its kind by the scenario's `type_field`).
     pub fn on_sent(&mut self, msg: &Value) {
-        let judged = self.learned_on && !self.spec.learned.replies.is_empty();
-        if self.observed.is_none() && !judged {
+        if !self.reads_sends() {
             return;
         }
         self.span = kind_of(&self.spec, msg).map(|request| Span {
-            request,
+            request: request.into_owned(),
             events: BTreeSet::new(),
             expect: None,
         });

@@ -10,6 +10,7 @@ use crate::model::path::lookup;
 use crate::model::{FieldTest, OracleSpec, Test};
 use regex::Regex;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 
@@ -26,30 +27,34 @@ pub enum Record {
 /// whitespace-only pieces, such as the one after a trailing separator, are dropped), else
 /// the whole frame is one record.
 pub fn decode(text: &str, separator: Option<&str>) -> Vec<Record> {
+    records(text, separator).collect()
+}
+
+/// [`decode`], one record at a time (no list per frame).
+pub fn records<'a>(text: &'a str, separator: Option<&'a str>) -> impl Iterator<Item = Record> + 'a {
     let parse = |piece: &str| match serde_json::from_str::<Value>(piece) {
         Ok(v) => Record::Json(v),
         Err(_) => Record::Text(piece.to_string()),
     };
-    match separator.filter(|s| !s.is_empty()) {
-        Some(sep) => text
-            .split(sep)
-            .filter(|p| !p.trim().is_empty())
-            .map(parse)
-            .collect(),
-        None => vec![parse(text)],
-    }
+    let (whole, split) = match separator.filter(|s| !s.is_empty()) {
+        Some(sep) => (None, Some(text.split(sep))),
+        None => (Some(text), None),
+    };
+    let pieces = split.into_iter().flatten().filter(|p| !p.trim().is_empty());
+    whole.into_iter().chain(pieces).map(parse)
 }
 
-/// The kind of a record (see the module docs); `None` when nothing names it.
-pub fn kind_of(spec: &OracleSpec, msg: &Value) -> Option<String> {
+/// The kind of a record (see the module docs); `None` when nothing names it. Borrowed
+/// from the spec or the record when it can be (every received record has its kind taken).
+pub fn kind_of<'a>(spec: &'a OracleSpec, msg: &'a Value) -> Option<Cow<'a, str>> {
     for kind in &spec.kinds {
         if kind.when.iter().all(|t| passes(t, msg, &|_| None)) {
-            return Some(kind.name.clone());
+            return Some(Cow::Borrowed(&kind.name));
         }
     }
     match lookup(msg, &spec.type_field)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Cow::Owned(n.to_string())),
         _ => None,
     }
 }
@@ -205,7 +210,7 @@ mod tests {
             ],
             ..OracleSpec::default()
         };
-        let k = |v: Value| kind_of(&spec, &v);
+        let k = |v: Value| kind_of(&spec, &v).map(Cow::into_owned);
         assert_eq!(
             k(json!({"type": "confirm_subscription"})).as_deref(),
             Some("confirm")

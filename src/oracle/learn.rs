@@ -230,7 +230,7 @@ fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
                 // A reconnect restarts per-connection counters.
                 last.clear();
             }
-            let kind = kind_of(spec, msg).unwrap_or_default();
+            let kind = kind_of(spec, msg).unwrap_or_default().into_owned();
             let mut ls = Vec::new();
             leaves(msg, &mut ls);
             for (path, v) in ls {

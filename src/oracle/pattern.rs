@@ -1,11 +1,14 @@
 //! An expected event sequence as a tiny automaton: `a b+ c? d*` with greedy repetition.
 
 use crate::model::{PatternItem, Repeat};
+use std::sync::Arc;
 
 /// Progress through one pattern.
 #[derive(Debug, Clone)]
 pub struct PatternState {
-    items: Vec<PatternItem>,
+    /// Shared with the plan's expectation: a state (and every copy of it) costs no copy of
+    /// the items.
+    items: Arc<[PatternItem]>,
     pos: usize,
     count: u32,
     matched: u32,
@@ -31,9 +34,9 @@ fn satisfied(r: Repeat, count: u32) -> bool {
 }
 
 impl PatternState {
-    pub fn new(items: Vec<PatternItem>) -> Self {
+    pub fn new(items: impl Into<Arc<[PatternItem]>>) -> Self {
         PatternState {
-            items,
+            items: items.into(),
             pos: 0,
             count: 0,
             matched: 0,
@@ -135,7 +138,7 @@ mod tests {
     use super::*;
 
     fn pat(s: &str) -> PatternState {
-        let items = s
+        let items: Vec<PatternItem> = s
             .split_whitespace()
             .map(|t| {
                 let (event, repeat) = match t.chars().last() {

@@ -16,7 +16,7 @@
 //! registered).
 
 use super::sample;
-use super::template::{self, expand};
+use super::template::{self, expand, Compiled, Key};
 use super::NoRng;
 use crate::model::path::lookup;
 use crate::model::{
@@ -25,6 +25,7 @@ use crate::model::{
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The site of a connection's start jitter (step paths hash elsewhere, see [`site`]).
@@ -127,6 +128,64 @@ pub struct Cursor {
     last_by_field: BTreeMap<String, String>,
     /// Actions yielded so far.
     yielded: u64,
+    /// The run's compiled `send` templates of this connection's script, when the engine
+    /// renders sends as text ([`Cursor::next_rendered`]).
+    templates: Option<Arc<SendTemplates>>,
+    /// The slot texts of the latest rendered send (reused: no string per slot per send).
+    slots: Vec<String>,
+}
+
+/// What [`Cursor::next_rendered`] yields.
+#[derive(Debug)]
+pub enum Next {
+    /// The next action, as [`Cursor::next`] gives it.
+    Action(Action),
+    /// The next action is a `send`, already rendered as text into the caller's buffer.
+    Rendered,
+}
+
+/// A script's `send` templates compiled for one run ([`Compiled`]), found by the address
+/// of the template in the plan they were compiled from: a cursor given them must walk that
+/// same plan (a template not found takes the general path).
+#[derive(Debug, Default)]
+pub struct SendTemplates {
+    /// (template address, compiled), sorted by address.
+    by_addr: Vec<(usize, Compiled)>,
+}
+
+impl SendTemplates {
+    /// Compiles the `send` steps of `conn`'s script; `None` for a connection with explicit
+    /// actions or without a template that compiles.
+    pub fn of(plan: &Plan, conn: &ConnPlan) -> Option<Arc<SendTemplates>> {
+        let script = plan.script_of(conn)?;
+        let correlated = plan.correlate_fields(conn);
+        fn visit(steps: &[Step], correlated: &[String], out: &mut Vec<(usize, Compiled)>) {
+            for step in steps {
+                match step {
+                    Step::Send { template } => {
+                        if let Some(c) = Compiled::new(template, correlated) {
+                            out.push((std::ptr::from_ref(template) as usize, c));
+                        }
+                    }
+                    Step::Repeat { steps, .. } => visit(steps, correlated, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut by_addr = Vec::new();
+        visit(script, &correlated, &mut by_addr);
+        if by_addr.is_empty() {
+            return None;
+        }
+        by_addr.sort_by_key(|(a, _)| *a);
+        Some(Arc::new(SendTemplates { by_addr }))
+    }
+
+    fn find(&self, template: &serde_json::Value) -> Option<&Compiled> {
+        let addr = std::ptr::from_ref(template) as usize;
+        let at = self.by_addr.binary_search_by_key(&addr, |(a, _)| *a).ok()?;
+        self.by_addr.get(at).map(|(_, c)| c)
+    }
 }
 
 impl Cursor {
@@ -140,7 +199,15 @@ impl Cursor {
             correlated: Vec::new(),
             last_by_field: BTreeMap::new(),
             yielded: 0,
+            templates: None,
+            slots: Vec::new(),
         }
+    }
+
+    /// Lets [`Cursor::next_rendered`] render the sends `templates` holds as text.
+    pub fn with_templates(mut self, templates: Option<Arc<SendTemplates>>) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// Actions yielded so far: the 1-based number of the action in progress.
@@ -151,19 +218,58 @@ impl Cursor {
     /// The next action of `conn` (which must be the connection this cursor was made for),
     /// or `None` when the script is over.
     pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
-        let action = match self.explicit.as_mut() {
+        match self.next_into(plan, conn, None)? {
+            Next::Action(action) => Some(action),
+            // Only with a buffer to render into.
+            Next::Rendered => None,
+        }
+    }
+
+    /// [`Cursor::next`], except that a `send` whose template was compiled
+    /// ([`Cursor::with_templates`]) is rendered as JSON text onto `out` (the same bytes as
+    /// serializing the action's message) and yields [`Next::Rendered`].
+    pub fn next_rendered(
+        &mut self,
+        plan: &Plan,
+        conn: &ConnPlan,
+        out: &mut String,
+    ) -> Option<Next> {
+        self.next_into(plan, conn, Some(out))
+    }
+
+    fn next_into(
+        &mut self,
+        plan: &Plan,
+        conn: &ConnPlan,
+        out: Option<&mut String>,
+    ) -> Option<Next> {
+        let next = match self.explicit.as_mut() {
             Some(next) => {
                 let action = conn.actions.get(*next)?.clone();
                 *next += 1;
-                action
+                Next::Action(action)
             }
-            None => self.next_scripted(plan, conn)?,
+            None => {
+                let mut rendered = false;
+                let action = self.next_scripted(plan, conn, out, &mut rendered)?;
+                if rendered {
+                    Next::Rendered
+                } else {
+                    Next::Action(action)
+                }
+            }
         };
         self.yielded += 1;
-        Some(action)
+        Some(next)
     }
 
-    fn next_scripted(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
+    fn next_scripted(
+        &mut self,
+        plan: &Plan,
+        conn: &ConnPlan,
+        out: Option<&mut String>,
+        rendered: &mut bool,
+    ) -> Option<Action> {
         let script = plan.script_of(conn)?;
         let vars = template::Vars {
             user: conn.user,
@@ -257,6 +363,35 @@ impl Cursor {
                 }
                 Step::Send { template } => {
                     self.run += 1;
+                    let compiled = self.templates.clone();
+                    let compiled = compiled.as_deref().and_then(|t| t.find(template));
+                    if let (Some(out), Some(compiled)) = (out, compiled) {
+                        let mut slots = std::mem::take(&mut self.slots);
+                        compiled.render(&vars, self.run, &mut lazy(at, flat), out, &mut slots);
+                        for (path, key) in compiled.keys() {
+                            let value = match key {
+                                Key::Const(v) => v.as_str(),
+                                Key::Slot(i) => slots.get(*i).map_or("", String::as_str),
+                            };
+                            // In place: no new string per send once the key exists.
+                            match self.last_by_field.get_mut(path) {
+                                Some(slot) => {
+                                    slot.clear();
+                                    slot.push_str(value);
+                                }
+                                None => {
+                                    self.last_by_field.insert(path.clone(), value.to_string());
+                                }
+                            }
+                        }
+                        self.slots = slots;
+                        // The message is in `out`; this stands in for it until
+                        // `next_into` turns it into `Next::Rendered`.
+                        *rendered = true;
+                        return Some(Action::Send {
+                            message: serde_json::Value::Null,
+                        });
+                    }
                     let message = expand(template, &vars, self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
                         if let Some(v) = lookup(&message, path) {
@@ -345,14 +480,24 @@ impl Cursor {
                 t.to_string()
             }
         };
-        let pattern = expect
+        // Most patterns name fixed kinds: the step's items are shared, not copied per
+        // iteration.
+        let pattern = if expect
             .pattern
             .iter()
-            .map(|item| PatternItem {
-                event: text(&item.event),
-                repeat: item.repeat,
-            })
-            .collect();
+            .any(|i| i.event.as_bytes().contains(&b'{'))
+        {
+            expect
+                .pattern
+                .iter()
+                .map(|item| PatternItem {
+                    event: text(&item.event),
+                    repeat: item.repeat,
+                })
+                .collect()
+        } else {
+            expect.pattern.clone()
+        };
         let checks = expect
             .checks
             .iter()

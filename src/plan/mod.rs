@@ -13,7 +13,7 @@ mod cursor;
 mod sample;
 mod template;
 
-pub use cursor::{draw_rng, expand_conn, Cursor, JITTER_SITE};
+pub use cursor::{draw_rng, expand_conn, Cursor, Next, SendTemplates, JITTER_SITE};
 pub use sample::sample;
 pub use template::{expand, Vars};
 

@@ -55,6 +55,280 @@ fn expand_in_place<R: Rng + ?Sized>(value: &mut Value, vars: &Vars<'_>, run: u64
     }
 }
 
+/// A `send` template compiled once per run: its compact JSON text, split at the strings
+/// that hold placeholders. Rendering one is string concatenation, the same bytes
+/// `serde_json::to_string(&expand(..))` gives (same draws, in the same document order),
+/// without building, serializing and dropping a `Value` per send.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pieces: Vec<Piece>,
+    /// Slot pieces, in order: how many texts [`Compiled::render`] hands back.
+    slots: usize,
+    /// What a rendered message usually takes: the literal text and a little per slot.
+    len_hint: usize,
+    /// For each correlated field path the message carries: where its value comes from.
+    keys: Vec<(String, Key)>,
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    /// JSON text as it goes out.
+    Literal(String),
+    /// A string with placeholders: expanded, then written as a JSON string.
+    Text(String),
+    /// A string that is exactly one typed placeholder of a counter (`{{run:int}}`): its
+    /// digits, a JSON number.
+    Int(String),
+}
+
+/// Where a correlated field's value (`json_key` of it) comes from.
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// Fixed by the template.
+    Const(String),
+    /// The text of the n-th slot.
+    Slot(usize),
+}
+
+impl Compiled {
+    /// Compiles `template` for a connection whose expectations correlate on `correlated`.
+    /// `None` when the template needs the general path: `{{$name}}` captures (filled at
+    /// send time), a typed placeholder whose value may not be a number, or a correlated
+    /// path that lands on an object or array holding placeholders.
+    pub fn new(template: &Value, correlated: &[String]) -> Option<Compiled> {
+        let mut c = Compiled {
+            pieces: Vec::new(),
+            slots: 0,
+            len_hint: 0,
+            keys: Vec::new(),
+        };
+        let mut literal = String::new();
+        c.walk(template, &mut literal)?;
+        if !literal.is_empty() {
+            c.pieces.push(Piece::Literal(literal));
+        }
+        let literal_len: usize = c
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Literal(t) => t.len(),
+                Piece::Text(t) => t.len() + 2,
+                Piece::Int(_) => 8,
+            })
+            .sum();
+        c.len_hint = literal_len + 16 * c.slots;
+        for path in correlated {
+            let Some(node) = crate::model::path::lookup(template, path) else {
+                continue;
+            };
+            let key = if holds_placeholder(node) {
+                // A placeholder string: its slot is its rank among the template's
+                // placeholder strings in document order.
+                let Value::String(_) = node else {
+                    return None;
+                };
+                Key::Slot(slot_rank(template, node)?)
+            } else {
+                Key::Const(super::json_key(node))
+            };
+            c.keys.push((path.clone(), key));
+        }
+        Some(c)
+    }
+
+    fn walk(&mut self, value: &Value, literal: &mut String) -> Option<()> {
+        match value {
+            Value::String(s) if s.as_bytes().contains(&b'{') => {
+                if s.contains("{{$") {
+                    return None;
+                }
+                if !literal.is_empty() {
+                    self.pieces.push(Piece::Literal(std::mem::take(literal)));
+                }
+                let piece = match typed(s) {
+                    Some(name @ ("user" | "conn" | "run")) => Piece::Int(name.to_string()),
+                    Some(_) => return None,
+                    None => Piece::Text(s.clone()),
+                };
+                self.pieces.push(piece);
+                self.slots += 1;
+            }
+            Value::Array(items) => {
+                literal.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        literal.push(',');
+                    }
+                    self.walk(item, literal)?;
+                }
+                literal.push(']');
+            }
+            Value::Object(map) => {
+                literal.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        literal.push(',');
+                    }
+                    literal.push_str(&serde_json::to_string(k).ok()?);
+                    literal.push(':');
+                    self.walk(v, literal)?;
+                }
+                literal.push('}');
+            }
+            other => literal.push_str(&serde_json::to_string(other).ok()?),
+        }
+        Some(())
+    }
+
+    /// Appends the message for `run` to `out`, and sets `slots[i]` to slot i's text
+    /// (unescaped), reusing the strings already there (a connection keeps one list).
+    pub fn render<R: Rng + ?Sized>(
+        &self,
+        vars: &Vars<'_>,
+        run: u64,
+        rng: &mut R,
+        out: &mut String,
+        slots: &mut Vec<String>,
+    ) {
+        out.reserve(self.len_hint);
+        if slots.len() < self.slots {
+            slots.resize_with(self.slots, String::new);
+        }
+        let mut at = slots.iter_mut();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Text(template) => {
+                    let Some(text) = at.next() else { return };
+                    text.clear();
+                    expand_into(text, template, |name, text| {
+                        push_lookup(text, name, vars, run, rng)
+                    });
+                    push_json_str(out, text);
+                }
+                Piece::Int(name) => {
+                    let Some(text) = at.next() else { return };
+                    text.clear();
+                    push_lookup(text, name, vars, run, rng);
+                    out.push_str(text);
+                }
+            }
+        }
+    }
+
+    /// The correlated field paths the message carries, with where each value comes from.
+    pub fn keys(&self) -> &[(String, Key)] {
+        &self.keys
+    }
+
+    /// How many slot texts [`Compiled::render`] hands back.
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.slots
+    }
+}
+
+/// Whether a string somewhere in `value` would be expanded.
+fn holds_placeholder(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.as_bytes().contains(&b'{'),
+        Value::Array(items) => items.iter().any(holds_placeholder),
+        Value::Object(map) => map.values().any(holds_placeholder),
+        _ => false,
+    }
+}
+
+/// The rank of the string `node` (by address) among `template`'s placeholder strings, in
+/// document order.
+fn slot_rank(template: &Value, node: &Value) -> Option<usize> {
+    fn visit(v: &Value, node: &Value, rank: &mut usize) -> Option<usize> {
+        match v {
+            Value::String(s) if s.as_bytes().contains(&b'{') => {
+                if std::ptr::eq(v, node) {
+                    return Some(*rank);
+                }
+                *rank += 1;
+                None
+            }
+            Value::Array(items) => items.iter().find_map(|i| visit(i, node, rank)),
+            Value::Object(map) => map.values().find_map(|i| visit(i, node, rank)),
+            _ => None,
+        }
+    }
+    visit(template, node, &mut 0)
+}
+
+/// Appends placeholder `name`'s value to `out` (the counters and names without a string
+/// of their own); `false`, appending nothing, when it has none (see [`lookup`]).
+fn push_lookup<R: Rng + ?Sized>(
+    out: &mut String,
+    name: &str,
+    vars: &Vars<'_>,
+    run: u64,
+    rng: &mut R,
+) -> bool {
+    use std::fmt::Write;
+    match name.strip_suffix(":int").map_or(name, str::trim_end) {
+        "user" => write!(out, "{}", vars.user).is_ok(),
+        "conn" => write!(out, "{}", vars.conn).is_ok(),
+        "run" => write!(out, "{run}").is_ok(),
+        "group" => {
+            out.push_str(vars.group);
+            true
+        }
+        "sub" => {
+            out.push_str(vars.sub);
+            true
+        }
+        _ => match lookup(name, vars, run, rng) {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// [`expand_str`] appending to `out`; `value` appends a placeholder's value, or returns
+/// `false` to leave the placeholder as written.
+fn expand_into(out: &mut String, s: &str, mut value: impl FnMut(&str, &mut String) -> bool) {
+    let mut rest = s;
+    while let Some(open) = find_pair(rest, b'{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        match find_pair(after, b'}') {
+            Some(close) => {
+                let name = after[..close].trim();
+                if !value(name, out) {
+                    out.push_str(&rest[open..open + 2 + close + 2]);
+                }
+                rest = &after[close + 2..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+/// Writes `s` as a JSON string, escaped as serde_json escapes it (`"`, `\` and control
+/// characters; everything else as it is).
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        match serde_json::to_string(s) {
+            Ok(escaped) => out.push_str(&escaped),
+            Err(_) => out.push_str("\"\""),
+        }
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
 /// Expands a text template (`send_text`, pattern names): every placeholder as text.
 pub fn expand_text<R: Rng + ?Sized>(
     template: &str,
@@ -226,6 +500,76 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let v = expand(&json!({"id": "{{$sub_id}}"}), &vars(), 1, &mut rng);
         assert_eq!(v, json!({"id": "{{$sub_id}}"}));
+    }
+
+    #[test]
+    fn compiled_sends_render_the_bytes_expand_then_serialize_gives() {
+        let templates = [
+            json!({"type": "echo", "run_id": "{{conn}}-{{run}}"}),
+            json!({"id": "{{run:int}}", "c": "{{ conn:int }}", "q": "say \"{{user}}\"\n", "n": [1, 2.5, null, true, {"k\"": "{{random}}"}], "u": "{{uuid}}", "e": {}, "a": []}),
+            json!(["{{group}}", "{{sub}}", "{brace}", 7]),
+            json!("{{random}}-{{random}}"),
+            json!(42),
+        ];
+        for t in &templates {
+            let c = Compiled::new(t, &[]).unwrap();
+            // One slot list for every send, as a cursor keeps it: each render starts over.
+            let mut slots = Vec::new();
+            for run in [1, 9] {
+                let want = serde_json::to_string(&expand(
+                    t,
+                    &vars(),
+                    run,
+                    &mut ChaCha8Rng::seed_from_u64(run),
+                ))
+                .unwrap();
+                let mut out = String::new();
+                c.render(
+                    &vars(),
+                    run,
+                    &mut ChaCha8Rng::seed_from_u64(run),
+                    &mut out,
+                    &mut slots,
+                );
+                assert_eq!(out, want, "{t}");
+                assert_eq!(slots.len(), c.slots());
+                slots.iter_mut().for_each(|s| s.push_str("left over"));
+            }
+        }
+    }
+
+    #[test]
+    fn compiled_sends_name_where_correlated_values_come_from() {
+        let t = json!({"type": "echo", "run_id": "{{conn}}-{{run}}", "n": "{{run:int}}", "o": {"x": 1}});
+        let fields = ["run_id", "type", "n", "o", "missing"].map(String::from);
+        let c = Compiled::new(&t, &fields).unwrap();
+        let keys: Vec<String> = c
+            .keys()
+            .iter()
+            .map(|(p, k)| match k {
+                Key::Const(v) => format!("{p}={v}"),
+                Key::Slot(i) => format!("{p}@{i}"),
+            })
+            .collect();
+        assert_eq!(keys, ["run_id@0", "type=echo", "n@1", r#"o={"x":1}"#]);
+        let (mut out, mut slots) = (String::new(), Vec::new());
+        c.render(
+            &vars(),
+            5,
+            &mut ChaCha8Rng::seed_from_u64(1),
+            &mut out,
+            &mut slots,
+        );
+        assert_eq!(slots, ["42-5", "5"]);
+    }
+
+    #[test]
+    fn templates_needing_the_general_path_do_not_compile() {
+        assert!(Compiled::new(&json!({"id": "{{$sub_id}}"}), &[]).is_none());
+        assert!(Compiled::new(&json!({"n": "{{random:int}}"}), &[]).is_none());
+        let nested = json!({"o": {"id": "{{run}}"}});
+        assert!(Compiled::new(&nested, &["o".to_string()]).is_none());
+        assert!(Compiled::new(&nested, &["o.id".to_string()]).is_some());
     }
 
     #[test]

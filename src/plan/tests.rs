@@ -48,7 +48,8 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             pattern: vec![PatternItem {
                                 event: "done".into(),
                                 repeat: Repeat::One,
-                            }],
+                            }]
+                            .into(),
                             correlate: Some("run_id".into()),
                             within: Duration::from_secs(1),
                             wait: true,
@@ -336,7 +337,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             }],
         },
         Step::Expect(Expect {
-            pattern: vec![],
+            pattern: vec![].into(),
             correlate: Some("run_id".into()),
             within: Duration::from_secs(1),
             wait: true,
@@ -362,7 +363,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             m("3"),
             m("4"),
             Action::Expect(ExpectPlan {
-                pattern: vec![],
+                pattern: vec![].into(),
                 correlate: Some(("run_id".into(), "4".into())),
                 within: Duration::from_secs(1),
                 wait: true,
@@ -582,7 +583,8 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         pattern: vec![PatternItem {
             event: pattern.into(),
             repeat: Repeat::One,
-        }],
+        }]
+        .into(),
         correlate: Some(correlate.into()),
         within: Duration::from_secs(1),
         wait: true,
@@ -665,4 +667,47 @@ fn group_headers_are_stored_per_group_not_per_connection() {
     }
     let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();
     assert_eq!(back.group_headers, plan.group_headers);
+}
+
+#[test]
+fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
+    // A compiled send (correlated on a typed counter and on a text slot), a send holding a
+    // capture (the general path), and expectations that read the correlation the sends
+    // left: walking with rendering yields the same text and the same expectations.
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!({"type": "a", "n": "{{run:int}}", "id": "x-{{conn}}-{{random}}"})),
+            expect_step("ev", "n", vec![], ""),
+            expect_step("ev", "id", vec![], ""),
+            send(json!({"type": "b", "id": "{{$cap}}-{{run}}"})),
+            expect_step("ev", "id", vec![], ""),
+        ],
+    }]);
+    let conn = &plan.conns[0];
+    let plain = expand_conn(&plan, conn, 100).unwrap();
+    let templates = SendTemplates::of(&plan, conn);
+    assert!(templates.is_some(), "the first send compiles");
+    let mut cursor = Cursor::new(conn).with_templates(templates);
+    let (mut rendered, mut walked) = (0, Vec::new());
+    loop {
+        let mut text = String::new();
+        match cursor.next_rendered(&plan, conn, &mut text) {
+            Some(Next::Action(action)) => walked.push(action),
+            Some(Next::Rendered) => {
+                rendered += 1;
+                walked.push(Action::Send {
+                    message: serde_json::from_str(&text).unwrap(),
+                });
+                let Some(Action::Send { message }) = plain.get(walked.len() - 1) else {
+                    panic!("a send where the plain walk has none");
+                };
+                assert_eq!(text, serde_json::to_string(message).unwrap());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(rendered, 3, "one compiled send per iteration");
+    assert_eq!(walked, plain);
 }

@@ -86,7 +86,7 @@ use crate::model::{
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
-use crate::plan::Cursor;
+use crate::plan::{Cursor, Next};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -104,6 +104,14 @@ const LATE: Duration = Duration::from_millis(5);
 /// A `think` at least this long counts as idle: the connection gives back its per-message
 /// buffers first (they would be regrown within the next turn if it were shorter).
 const IDLE_THINK: Duration = Duration::from_secs(1);
+
+/// What `current` holds while a send rendered from a compiled template goes out (only
+/// its kind is read there).
+static SEND_STEP: std::sync::LazyLock<Arc<Action>> = std::sync::LazyLock::new(|| {
+    Arc::new(Action::Send {
+        message: serde_json::Value::Null,
+    })
+});
 
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
@@ -204,7 +212,7 @@ impl ConnRun {
             sub: token.sub.clone(),
         };
         let fields = ctx.plan.correlate_fields(plan);
-        let cursor = Cursor::new(plan);
+        let mut cursor = Cursor::new(plan);
         let markers = ctx.plan.marker_fields(plan);
         let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);
         if ctx.plan.tests_fields(plan) {
@@ -217,6 +225,11 @@ impl ConnRun {
             .is_some_and(|t| t.forge.is_some());
         if forged {
             checker = checker.without_learned();
+        }
+        // Sends go out rendered from compiled templates unless the checker reads each one.
+        if !checker.reads_sends() {
+            let templates = ctx.templates.get(plan.group as usize).cloned().flatten();
+            cursor = cursor.with_templates(templates);
         }
         ConnRun {
             ctx,
@@ -260,11 +273,15 @@ impl ConnRun {
         let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
         while !self.cancel.is_cancelled() {
-            let Some(action) = self.cursor.next(&ctx.plan, conn) else {
-                break;
-            };
+            let mut rendered = String::new();
             // Shared with `stream_ended`, which names the step a lost connection was at.
-            let action = Arc::new(action);
+            let (action, rendered) = match self.cursor.next_rendered(&ctx.plan, conn, &mut rendered)
+            {
+                Some(Next::Action(action)) => (Arc::new(action), None),
+                // Only the step's kind is read from `current`: a shared stand-in.
+                Some(Next::Rendered) => (SEND_STEP.clone(), Some(rendered)),
+                None => break,
+            };
             self.current = Some(action.clone());
             match &*action {
                 // Connecting and closing are boxed: their large, short-lived states would
@@ -281,15 +298,23 @@ impl ConnRun {
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
-                    self.checker.on_sent(message);
-                    // `{{$name}}` captures are known only now: the cursor yields them as written.
-                    // Straight into a byte buffer: `Display` goes through a formatter.
-                    let text = if self.checker.captures.is_empty() {
-                        serde_json::to_string(message)
-                    } else {
-                        serde_json::to_string(&fill(message, &self.checker.captures))
-                    }
-                    .unwrap_or_else(|_| message.to_string());
+                    let text = match rendered {
+                        // A compiled template holds no `{{$name}}`, and this checker does
+                        // not read sends (see `new`).
+                        Some(text) => text,
+                        None => {
+                            self.checker.on_sent(message);
+                            // `{{$name}}` captures are known only now: the cursor yields
+                            // them as written. Straight into a byte buffer: `Display` goes
+                            // through a formatter.
+                            if self.checker.captures.is_empty() {
+                                serde_json::to_string(message)
+                            } else {
+                                serde_json::to_string(&fill(message, &self.checker.captures))
+                            }
+                            .unwrap_or_else(|_| message.to_string())
+                        }
+                    };
                     self.send(text).await
                 }
                 Action::SendText { text } => {

@@ -72,6 +72,23 @@ pub(crate) struct RunCtx {
     pub extras: crate::auth::UpgradeExtras,
     /// `Plan::turn_names`: a named expectation's turn histogram is its index here.
     pub turn_names: Vec<String>,
+    /// Each group's compiled `send` templates (by group index), shared by its connections.
+    pub templates: Vec<Option<Arc<crate::plan::SendTemplates>>>,
+}
+
+/// Compiles each group's `send` templates once (from its first scripted connection: a
+/// group's connections share its script and its correlation fields).
+fn send_templates(plan: &Plan) -> Vec<Option<Arc<crate::plan::SendTemplates>>> {
+    let mut out: Vec<Option<Arc<crate::plan::SendTemplates>>> = vec![None; plan.groups.len()];
+    let mut done = vec![false; plan.groups.len()];
+    for conn in &plan.conns {
+        let g = conn.group as usize;
+        if conn.is_scripted() && done.get(g) == Some(&false) {
+            done[g] = true;
+            out[g] = crate::plan::SendTemplates::of(plan, conn);
+        }
+    }
+    out
 }
 
 /// How connection `conn` presents itself on the upgrade: its placement (the group's or
@@ -162,6 +179,7 @@ pub async fn run(
     let rendezvous = rendezvous::Meetings::new(plan.clone(), t0, run_cancel.clone());
     let plan_auth = plan.auth.clone();
     let turn_names = plan.turn_names();
+    let templates = send_templates(&plan);
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -173,6 +191,7 @@ pub async fn run(
         rendezvous,
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
         turn_names,
+        templates,
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));

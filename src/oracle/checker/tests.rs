@@ -355,7 +355,8 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
             event: "thinking".into(),
             repeat: Repeat::ZeroOrMore,
         },
-    ];
+    ]
+    .into();
     ch.expect(
         &plan,
         Some((Instant::now(), Instant::now())),
@@ -628,7 +629,8 @@ fn only_done(run: &str) -> ExpectPlan {
         pattern: vec![PatternItem {
             event: "done".into(),
             repeat: Repeat::One,
-        }],
+        }]
+        .into(),
         ..five(run)
     }
 }

@@ -345,7 +345,7 @@ fn expect(
     });
     sent.captures.extend(capture.iter().map(|c| c.name.clone()));
     Expect {
-        pattern,
+        pattern: pattern.into(),
         correlate,
         within: f.positive_duration_or(cx, "within", DEFAULT_WITHIN),
         wait: f.bool_or(cx, "wait", true),

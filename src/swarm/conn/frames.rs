@@ -2,7 +2,7 @@
 //! attempt ends when the server closes or the connection breaks.
 
 use super::*;
-use crate::oracle::frame::{decode, kind_of, Record};
+use crate::oracle::frame::{kind_of, records, Record};
 use futures_util::FutureExt;
 
 impl ConnRun {
@@ -73,8 +73,9 @@ impl ConnRun {
                 self.count_received(text.len());
                 let ctx = self.ctx.clone();
                 let spec = &ctx.plan.oracles;
-                let records = decode(text.as_str(), spec.record_separator.as_deref());
-                if records.is_empty() {
+                let mut records =
+                    records(text.as_str(), spec.record_separator.as_deref()).peekable();
+                if records.peek().is_none() {
                     // Only separators or blanks: a data frame that says nothing.
                     self.data_frame(now, None).await;
                 }

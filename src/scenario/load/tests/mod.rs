@@ -167,7 +167,8 @@ steps = [
                             event: "d".into(),
                             repeat: Repeat::Optional,
                         },
-                    ],
+                    ]
+                    .into(),
                     correlate: Some("type".into()),
                     within: ms(2000),
                     wait: false,

@@ -641,7 +641,8 @@ fn one_x() -> ExpectPlan {
         pattern: vec![PatternItem {
             event: "x".into(),
             repeat: Repeat::One,
-        }],
+        }]
+        .into(),
         correlate: None,
         ..five("r")
     }

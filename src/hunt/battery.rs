@@ -264,9 +264,17 @@ pub async fn run(
             family_report.end,
             FamilyEnd::Broken { .. } | FamilyEnd::Short(Short::Interrupted)
         );
+        // A find's confirmations leave the target as the last replay left it: broken,
+        // for damage that accumulates. The next family starts from a reset target when
+        // there is a way to reset it (`--reset`, or the built-in server's restart), so it
+        // is not reported broken by the family before it.
+        let found = matches!(family_report.end, FamilyEnd::Found(_));
         families.push(family_report);
         if stop {
             break;
+        }
+        if found && i + 1 < battery.families.len() && runner.reset.possible() {
+            runner.reset_target().await?;
         }
     }
     Ok(BatteryOutcome {

@@ -33,14 +33,7 @@ pub(super) async fn battery_command(
     let target = args.target.choose(battery.probe.target.as_deref());
     let quiet = args.output.quiet;
     let learn = !args.no_learn;
-    // Calibration learns from the probe's exchange done by a few different users, one at a
-    // time: with a single user it cannot tell a field carrying the token's subject
-    // (identity) from a constant, and the identity family would need `[battery] identity`.
-    let mut calibration = battery.probe.clone();
-    for g in &mut calibration.groups {
-        g.users = g.users.max(crate::run::learn::USERS as u32);
-    }
-    let calibration = crate::plan::build(&calibration, seed);
+    let calibration = battery::calibration_plan(&battery, seed);
     let runner = runner(&calibration, &target, &args.target, learn, quiet, cancel).await?;
     if learn && !quiet {
         eprintln!("{}", crate::report::learned_line(&runner.learned));

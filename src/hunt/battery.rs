@@ -117,6 +117,18 @@ impl Hooks for ProbeHooks {
     }
 }
 
+/// The plan the battery's runner calibrates on (learned invariants): the probe's first
+/// exchange, done by [`crate::run::learn::USERS`] different users one at a time. With a
+/// single user calibration cannot tell a field carrying the token's subject (identity)
+/// from a constant, and the identity families would need `[battery] identity`.
+pub fn calibration_plan(battery: &Battery, seed: u64) -> Plan {
+    let mut calibration = battery.probe.clone();
+    for g in &mut calibration.groups {
+        g.users = g.users.max(crate::run::learn::USERS as u32);
+    }
+    plan::build(&calibration, seed)
+}
+
 /// What to run and for how long.
 #[derive(Debug, Clone)]
 pub struct BatteryOptions {

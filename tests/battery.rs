@@ -14,6 +14,7 @@ use stampede::hunt::battery::{self, BatteryOptions, BatteryOutcome, FamilyEnd, P
 use stampede::hunt::{Found, Runner};
 use stampede::model::OracleKind;
 use stampede::reference::Bug;
+use stampede::run::{RunOptions, Target};
 use stampede::scenario::{load_battery_str, Battery, Family};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,9 +43,24 @@ fn battery(families: &[Family]) -> Battery {
 
 async fn run(battery: &Battery, bug: Option<Bug>, out: &Path) -> BatteryOutcome {
     let hooks = ProbeHooks::new(battery, 1);
-    let runner = Runner::reference(&hooks.probe, bug, Some(WINDOW), CancellationToken::new())
-        .await
-        .unwrap();
+    // Learning on, as `stampede hunt` runs it: the shipped battery declares no identity
+    // field, so the identity families rely on the learned one.
+    let target = Target::Reference {
+        bug,
+        window: Some(WINDOW),
+    };
+    let run_opts = RunOptions {
+        learn: true,
+        ..RunOptions::default()
+    };
+    let runner = Runner::start(
+        &target,
+        &battery::calibration_plan(battery, 1),
+        run_opts,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let opts = BatteryOptions {
         budget: BUDGET,
         seed: 1,

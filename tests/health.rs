@@ -365,7 +365,7 @@ async fn the_hunt_command_says_which_round_left_the_target_broken() {
 }
 
 #[tokio::test]
-async fn shrink_with_a_reset_drops_the_rounds_the_damage_does_not_need() {
+async fn shrink_with_a_reset_drops_the_rounds_and_connections_the_damage_does_not_need() {
     tokio::time::timeout(BOUND, async {
         let leaky = spawn_leaky().await;
         let reset = Reset::Command {
@@ -421,7 +421,10 @@ async fn shrink_with_a_reset_drops_the_rounds_the_damage_does_not_need() {
             1,
             "one earlier round plus the breaking one"
         );
-        assert_eq!(shrunk.after.0, 6);
+        // Then the breaking round keeps only the connections the damage needs: 3 leaks
+        // before it, 2 of its 3 in it, and the 5 slots are gone (1 more would not do).
+        assert_eq!(shrunk.after.0, SLOTS as usize, "{:?}", shrunk.after);
+        assert_eq!(shrunk.repro.plan.conns.len(), 2);
         assert_eq!(shrunk.after.1.reproduced, 2, "{}", shrunk.after.1);
         assert!(shrunk.candidates >= 2);
     })

@@ -1,7 +1,8 @@
 //! The regression corpus (`scenarios/regressions/<bug>.json`): every shrunk repro is
 //! replayed against the reference server with its planted bug (the file stem), where it
 //! must reproduce its oracle's violation in at least 3 of 5 runs, and against the correct
-//! server, where it must reproduce in none.
+//! server, where it must reproduce in none. A broken-target repro (`slot-leak`) is judged
+//! by the health probe after its rounds, the server restarted before each replay.
 //!
 //! Planted windows are widened to 50 ms, as when the repros were found, so a busy 2-core
 //! machine still lands inside them.
@@ -41,7 +42,15 @@ async fn replay(repro: &Repro, bug: Option<Bug>) -> Rate {
     let runner = Runner::reference(&repro.plan, bug, Some(WINDOW), CancellationToken::new())
         .await
         .unwrap();
-    let rate = runner.rate(&repro.plan, repro.oracle, RUNS, None).await;
+    // A broken-target repro (target_health) runs its rounds against a freshly restarted
+    // server each time and is judged by the health probe after them.
+    let rate = match &repro.health {
+        Some(health) => runner
+            .measure_health(&health.plans(&repro.plan), &health.probe, RUNS, None, None)
+            .await
+            .map(|m| m.rate),
+        None => runner.rate(&repro.plan, repro.oracle, RUNS, None).await,
+    };
     runner.close().await;
     rate.unwrap()
 }

@@ -33,7 +33,8 @@ pub(super) async fn battery_command(
     let target = args.target.choose(battery.probe.target.as_deref());
     let quiet = args.output.quiet;
     let learn = !args.no_learn;
-    let runner = runner(&hooks.probe, &target, &args.target, learn, quiet, cancel).await?;
+    let calibration = battery::calibration_plan(&battery, seed);
+    let runner = runner(&calibration, &target, &args.target, learn, quiet, cancel).await?;
     if learn && !quiet {
         eprintln!("{}", crate::report::learned_line(&runner.learned));
     }
@@ -189,6 +190,10 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
         let result = match &r.end {
             FamilyEnd::Clean => "clean".to_string(),
             FamilyEnd::Skipped => "skipped".to_string(),
+            // A find the budget left no replay for is seen once, not confirmed: say so.
+            FamilyEnd::Found(f) if f.rate.runs == 0 => {
+                format!("FOUND {} (not replayed)", f.repro.oracle.name())
+            }
             FamilyEnd::Found(f) => format!("FOUND {} ({})", f.repro.oracle.name(), f.rate),
             FamilyEnd::Broken { .. } => "TARGET BROKEN".to_string(),
             FamilyEnd::Short(Short::Budget) => "budget ran out".to_string(),

@@ -117,6 +117,18 @@ impl Hooks for ProbeHooks {
     }
 }
 
+/// The plan the battery's runner calibrates on (learned invariants): the probe's first
+/// exchange, done by [`crate::run::learn::USERS`] different users one at a time. With a
+/// single user calibration cannot tell a field carrying the token's subject (identity)
+/// from a constant, and the identity families would need `[battery] identity`.
+pub fn calibration_plan(battery: &Battery, seed: u64) -> Plan {
+    let mut calibration = battery.probe.clone();
+    for g in &mut calibration.groups {
+        g.users = g.users.max(crate::run::learn::USERS as u32);
+    }
+    plan::build(&calibration, seed)
+}
+
 /// What to run and for how long.
 #[derive(Debug, Clone)]
 pub struct BatteryOptions {
@@ -264,9 +276,17 @@ pub async fn run(
             family_report.end,
             FamilyEnd::Broken { .. } | FamilyEnd::Short(Short::Interrupted)
         );
+        // A find's confirmations leave the target as the last replay left it: broken,
+        // for damage that accumulates. The next family starts from a reset target when
+        // there is a way to reset it (`--reset`, or the built-in server's restart), so it
+        // is not reported broken by the family before it.
+        let found = matches!(family_report.end, FamilyEnd::Found(_));
         families.push(family_report);
         if stop {
             break;
+        }
+        if found && i + 1 < battery.families.len() && runner.reset.possible() {
+            runner.reset_target().await?;
         }
     }
     Ok(BatteryOutcome {

@@ -441,9 +441,10 @@ pub fn health_size(repro: &Repro) -> usize {
 
 /// Shrinks a broken-target finding: drops earlier rounds (the breaking round alone
 /// first, then halves, then single rounds) while reset + the rounds left + the probe
-/// still leaves the target broken in at least half as many tries as the whole did. The
-/// breaking round's own plan is kept as it is. Needs a reset: without one the repro is
-/// returned whole ([`NO_RESET_SHRINK`] says why).
+/// still leaves the target broken in at least half as many tries as the whole did, then
+/// bisects on how many of the breaking round's connections run (the first k). Every try
+/// resets the target first, so needs a reset: without one the repro is returned whole
+/// ([`NO_RESET_SHRINK`] says why).
 pub async fn shrink_health(
     repro: &Repro,
     runner: &Runner,
@@ -476,8 +477,17 @@ pub async fn shrink_health(
     let candidates_end = budget_end.checked_sub(reserve).unwrap_or(started);
     let need = ((f64::from(before.reproduced) / 2.0).ceil() as u32).max(1);
     let mut earlier = health.earlier.clone();
+    let mut last = repro.plan.clone();
     let mut tried = 0;
     let mut short = None;
+    let (probe, times) = (&health.probe, opts.times);
+    let holds = |plans: Vec<Plan>| async move {
+        let rate = runner
+            .measure_health(&plans, probe, times, Some(need), Some(candidates_end))
+            .await?
+            .rate;
+        Ok::<_, HuntError>((rate.reproduced >= need, rate.short))
+    };
     if before.reproduced > 0 && !earlier.is_empty() {
         let mut chunk = earlier.len();
         'search: while chunk >= 1 && !earlier.is_empty() {
@@ -490,23 +500,14 @@ pub async fn shrink_health(
                 let end = (at + chunk).min(candidate.len());
                 candidate.drain(at..end);
                 let mut plans = candidate.clone();
-                plans.push(repro.plan.clone());
+                plans.push(last.clone());
                 tried += 1;
-                let rate = runner
-                    .measure_health(
-                        &plans,
-                        &health.probe,
-                        opts.times,
-                        Some(need),
-                        Some(candidates_end),
-                    )
-                    .await?
-                    .rate;
-                if rate.short.is_some() && rate.reproduced < need {
-                    short = rate.short;
+                let (held, cut) = holds(plans).await?;
+                if cut.is_some() && !held {
+                    short = cut;
                     break 'search;
                 }
-                if rate.reproduced >= need {
+                if held {
                     earlier = candidate;
                 } else {
                     at = end;
@@ -518,12 +519,42 @@ pub async fn shrink_health(
             chunk = chunk.div_ceil(2).min(earlier.len().max(1));
         }
     }
+    // The breaking round's connections: damage that accumulates grows with their number
+    // (one leaked slot per aborted handshake), so the fewest that still break the target
+    // are found by bisecting on how many of them run (the first k, in id order), each
+    // try against a freshly reset target. Dropping arbitrary subsets (ddmin) would cost
+    // far more tries for the same answer.
+    if before.reproduced > 0 && short.is_none() && last.conns.len() > 1 {
+        let ids: Vec<u32> = last.conns.iter().map(|c| c.id).collect();
+        // Invariant: the first `high` connections break the target; the first `low` do not
+        // (or were not tried: 0).
+        let (mut low, mut high) = (0usize, ids.len());
+        while high - low > 1 && tried < opts.max_candidates {
+            let mid = low + (high - low) / 2;
+            let candidate = super::shrink::subset_plan(&last, &ids[..mid]);
+            let mut plans = earlier.clone();
+            plans.push(candidate);
+            tried += 1;
+            let (held, cut) = holds(plans).await?;
+            if held {
+                high = mid;
+            } else if cut.is_some() {
+                short = cut;
+                break;
+            } else {
+                low = mid;
+            }
+        }
+        if high < ids.len() {
+            last = super::shrink::subset_plan(&last, &ids[..high]);
+        }
+    }
     let mut shrunk = repro.clone();
     let mut kept = health.clone();
     kept.earlier = earlier;
     let after = runner
         .measure_health(
-            &kept.plans(&repro.plan),
+            &kept.plans(&last),
             &kept.probe,
             opts.times,
             None,
@@ -534,6 +565,7 @@ pub async fn shrink_health(
         shrunk.evidence = vec![v.clone()];
     }
     shrunk.health = Some(kept);
+    shrunk.plan = last;
     shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
     shrunk.reference = super::ReferenceServer::of(&runner.target);
     shrunk.target = runner.url().to_string();

@@ -509,7 +509,7 @@ async fn shrink_time(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Error> {
 }
 
 /// The plan restricted to `ids`, with token slots re-indexed.
-fn subset_plan(plan: &Plan, ids: &[u32]) -> Plan {
+pub(super) fn subset_plan(plan: &Plan, ids: &[u32]) -> Plan {
     let mut out = plan.clone();
     out.conns.retain(|c| ids.contains(&c.id));
     let used: BTreeSet<u32> = out.conns.iter().map(|c| c.token).collect();

@@ -701,6 +701,28 @@ async fn record(
         .measure(&plan, oracle, opts.confirm, None, Some(budget_end))
         .await?
         .rate;
+    let found = Candidate { plan, round, seed };
+    save_found(
+        scenario,
+        runner,
+        opts,
+        found,
+        (oracle, evidence, None),
+        rate,
+    )
+}
+
+/// Writes the repro of `found` (what it reproduces: the oracle, its evidence and, for a
+/// broken target, the health finding) with its confirmation `rate`.
+fn save_found(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    found: Candidate,
+    (oracle, evidence, health): (OracleKind, Vec<Violation>, Option<HealthFinding>),
+    rate: Rate,
+) -> Result<Found, Error> {
+    let Candidate { plan, round, seed } = found;
     let repro = Repro {
         version: REPRO_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -714,7 +736,7 @@ async fn record(
         evidence,
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
-        health: None,
+        health,
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;
@@ -782,21 +804,7 @@ async fn record_broken(
                 .rate;
         }
     }
-    let repro = Repro {
-        version: REPRO_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: scenario.name.clone(),
-        scenario_hash: scenario.hash.clone(),
-        seed,
-        round,
-        target: runner.url().to_string(),
-        reference: ReferenceServer::of(&runner.target),
-        oracle: OracleKind::TargetHealth,
-        evidence,
-        rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
-        health: Some(health),
-        plan,
-    };
-    let path = repro.save(&opts.out.join(&scenario.name))?;
-    Ok(Found { path, repro, rate })
+    let found = Candidate { plan, round, seed };
+    let what = (OracleKind::TargetHealth, evidence, Some(health));
+    save_found(scenario, runner, opts, found, what, rate)
 }

@@ -20,6 +20,11 @@
 //! A third column runs stampede in flood mode: a `repeat` of sends carrying `{{marker}}`,
 //! open loop (nothing waits for the echo), latency read back from the markers.
 
+/// The allocator the `stampede` binary uses (src/main.rs), so the library runs here as it
+/// does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

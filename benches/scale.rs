@@ -6,6 +6,11 @@
 //! STAMPEDE_BENCH_USERS, default 200; STAMPEDE_BENCH_MESSAGES, default 50).
 //! Prints figures; asserts nothing. Bounded: every phase has a timeout.
 
+/// The allocator the `stampede` binary uses (src/main.rs), so the library runs here as it
+/// does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use stampede::metrics::Live;
 use stampede::scenario::load_str;
 use stampede::swarm::{self, Dialer, Endpoint, TlsOptions};

@@ -267,11 +267,22 @@ fn push_lookup<R: Rng + ?Sized>(
     run: u64,
     rng: &mut R,
 ) -> bool {
-    use std::fmt::Write;
+    // itoa, not `write!`: these run once per send, and the formatter machinery cost more
+    // than the rest of the render.
+    let mut digits = itoa::Buffer::new();
     match name.strip_suffix(":int").map_or(name, str::trim_end) {
-        "user" => write!(out, "{}", vars.user).is_ok(),
-        "conn" => write!(out, "{}", vars.conn).is_ok(),
-        "run" => write!(out, "{run}").is_ok(),
+        "user" => {
+            out.push_str(digits.format(vars.user));
+            true
+        }
+        "conn" => {
+            out.push_str(digits.format(vars.conn));
+            true
+        }
+        "run" => {
+            out.push_str(digits.format(run));
+            true
+        }
         "group" => {
             out.push_str(vars.group);
             true

@@ -50,6 +50,10 @@ impl Progress {
 /// What one progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
+    /// Whether the load has started; before it the target is being calibrated and tokens
+    /// fetched, and `elapsed` is zero.
+    pub started: bool,
+    /// Since the load started.
     pub elapsed: Duration,
     pub total: Duration,
     pub live: i64,
@@ -65,7 +69,6 @@ pub struct Snapshot {
 /// Reads [`Live`] and turns its counts into rates between two reads.
 struct Meter {
     live: Arc<Live>,
-    started: Instant,
     total: Duration,
     planned: usize,
     last: (Instant, u64),
@@ -77,7 +80,6 @@ impl Meter {
         Meter {
             last: (now, live.received.load(Relaxed)),
             live,
-            started: now,
             total,
             planned,
         }
@@ -89,8 +91,10 @@ impl Meter {
         let (then, before) = std::mem::replace(&mut self.last, (now, received));
         let secs = now.saturating_duration_since(then).as_secs_f64();
         let p99 = self.live.turn_p99_us.load(Relaxed);
+        let started = self.live.load_started.get().copied().map(Instant::from_std);
         Snapshot {
-            elapsed: now.saturating_duration_since(self.started),
+            started: started.is_some(),
+            elapsed: started.map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
             total: self.total,
             live: self.live.live.load(Relaxed),
             finished: self.live.finished.load(Relaxed),
@@ -111,6 +115,13 @@ pub fn line(s: &Snapshot) -> String {
     let p99 = s
         .turn_p99
         .map_or_else(|| "-".to_string(), |d| format!("{:.1}ms", ms(d)));
+    if !s.started {
+        // Calibration and logins: nothing of the load to count yet.
+        return format!(
+            "preparing (calibrating the target, fetching tokens) · {:.0}s planned",
+            s.total.as_secs_f64()
+        );
+    }
     format!(
         "{:.0}s of {:.0}s · {} live · {}/{} done · {:.0} msg/s received · {} violation{} · turn p99 {p99}",
         s.elapsed.as_secs_f64(),
@@ -176,6 +187,7 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         Snapshot {
+            started: true,
             elapsed: Duration::from_millis(12_400),
             total: Duration::from_secs(60),
             live: 180,
@@ -203,6 +215,11 @@ mod tests {
             "{}",
             line(&none)
         );
+        let preparing = Snapshot {
+            started: false,
+            ..snapshot()
+        };
+        assert!(line(&preparing).starts_with("preparing"), "{}", line(&preparing));
     }
 
     #[test]
@@ -215,6 +232,8 @@ mod tests {
         live.received.store(500, Relaxed);
         live.turn_p99_us.store(12_000, Relaxed);
         let s = meter.read();
+        assert!(!s.started, "no swarm has started the load");
+        assert_eq!(s.elapsed, Duration::ZERO);
         assert_eq!((s.live, s.finished, s.planned, s.violations), (4, 6, 10, 2));
         assert_eq!(s.turn_p99, Some(Duration::from_millis(12)));
         assert!(s.received_per_sec > 0.0);
@@ -226,6 +245,8 @@ mod tests {
     async fn without_a_terminal_one_line_every_few_seconds_until_stopped() {
         let live = Arc::new(Live::default());
         live.live.store(3, Relaxed);
+        // The load starts now (the swarm sets it at its t0), after whatever came before.
+        live.load_started.set(Instant::now().into_std()).unwrap();
         let meter = Meter::new(live, Duration::from_secs(60), 3);
         let stop = CancellationToken::new();
         let task = tokio::spawn(plain(meter, stop.clone(), PLAIN_EVERY, Vec::new()));

@@ -33,6 +33,9 @@ pub struct Live {
     /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
     /// the end of each interval.
     pub turn_p99_us: AtomicU64,
+    /// When the load starts (the swarm's `t0`): set once by the swarm. Calibration and
+    /// logins come before it, so a display counts the run's time from here.
+    pub load_started: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// Errors from reading histograms back.

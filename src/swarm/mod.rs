@@ -169,6 +169,7 @@ pub async fn run(
     // Leave time to spawn every task before the first planned start.
     let lead = Duration::from_millis(20) + Duration::from_micros(3 * plan.conns.len() as u64);
     let t0 = Instant::now() + lead;
+    let _ = live.load_started.set(t0.into_std());
     let run_cancel = cancel.child_token();
     let deadline = later(t0, plan.duration);
     let barriers = plan

@@ -62,6 +62,38 @@ fn validate_names_file_line_and_column_and_exits_2() {
 }
 
 #[test]
+fn validate_names_a_token_or_secret_file_that_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("files.toml");
+    let text = "name = \"files\"\nduration = \"5s\"\n[auth]\nsecret = { file = \"keys/secret.txt\" }\ntokens = { file = \"tokens.txt\" }\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
+    std::fs::write(&path, text).unwrap();
+    let out = stampede(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!("{file}:4:19")),
+        "secret file not located:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:5:19")),
+        "token file not located:\n{err}"
+    );
+    assert!(err.contains("auth.tokens.file: cannot read"), "{err}");
+    // Relative to the scenario's folder, and fine once the files are there; their contents
+    // are never part of the message.
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("keys/secret.txt"), "a-secret-value").unwrap();
+    std::fs::write(dir.path().join("tokens.txt"), "tok-1\n").unwrap();
+    let out = stampede(&["validate", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn a_missing_scenario_file_is_a_usage_error() {
     let out = stampede(&["run", "/nonexistent/scenario.toml"]);
     assert_eq!(out.status.code(), Some(2));

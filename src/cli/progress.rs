@@ -219,7 +219,11 @@ mod tests {
             started: false,
             ..snapshot()
         };
-        assert!(line(&preparing).starts_with("preparing"), "{}", line(&preparing));
+        assert!(
+            line(&preparing).starts_with("preparing"),
+            "{}",
+            line(&preparing)
+        );
     }
 
     #[test]

@@ -197,9 +197,13 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
                     .map(|_| f.text_or(cx, "default", "").into()),
             }
         }
-        "file" => SecretSource::File {
-            path: cx.resolve(&value),
-        },
+        "file" => {
+            let path = cx.resolve(&value);
+            if let Some(node) = f.get("file") {
+                cx.check_readable(node.span(), &format!("{section}.file"), &path);
+            }
+            SecretSource::File { path }
+        }
         _ => SecretSource::Literal {
             value: value.into(),
         },

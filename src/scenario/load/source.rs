@@ -29,10 +29,12 @@ pub(super) fn token_source(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSou
     let f = Fields::new(cx, table, span, section, known).with_owner(section);
     match kind {
         "file" => {
-            let path = f.req_text(cx, "file");
-            Some(TokenSource::File {
-                path: cx.resolve(&path),
-            })
+            let written = f.req_text(cx, "file");
+            let path = cx.resolve(&written);
+            if let Some(node) = f.get("file") {
+                cx.check_readable(node.span(), "auth.tokens.file", &path);
+            }
+            Some(TokenSource::File { path })
         }
         "list" => list(cx, f.get("list")?),
         "command" => Some(TokenSource::Command {

@@ -71,6 +71,19 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// Reports `key`'s file (already [resolved](Self::resolve)) when it cannot be opened,
+    /// at `span`. Only for a scenario loaded from a file: a scenario given as text has no
+    /// folder its relative paths mean anything in. Opens without reading: the contents are
+    /// secrets or tokens, read when the run starts.
+    pub fn check_readable(&mut self, span: Range<usize>, key: &str, path: &str) {
+        if self.base.is_none() {
+            return;
+        }
+        if let Err(e) = std::fs::File::open(path) {
+            self.report(span, format!("{key}: cannot read {path:?}: {e}"));
+        }
+    }
+
     /// From now on, messages show `shown` wherever `value` would appear.
     pub fn redact(&mut self, value: &str, shown: &str) {
         if value.len() >= MIN_REDACTED && value != shown {

@@ -61,6 +61,10 @@ fn secret_files_resolve_against_the_scenario_folder() {
     let sub = dir.path().join("scenarios");
     std::fs::create_dir_all(&sub).unwrap();
     let path = sub.join("s.toml");
+    // Loading a file checks the files it names can be opened.
+    std::fs::create_dir_all(sub.join("keys")).unwrap();
+    std::fs::write(sub.join("keys/secret.txt"), "s3cret-value").unwrap();
+    std::fs::write(dir.path().join("abs.txt"), "s3cret-value").unwrap();
     std::fs::write(
         &path,
         with_top("[auth]\nsecret = { file = \"keys/secret.txt\" }"),

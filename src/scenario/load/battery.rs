@@ -264,7 +264,9 @@ fn fields(cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) -> Parsed {
             .into_iter()
             .filter(|f| chosen.iter().any(|c| c == f.name()))
             .collect();
-        if battery.families.is_empty() {
+        // An empty list, not one whose every name was wrong (each of those is reported).
+        let listed = node.get_ref().as_array().is_some_and(|a| !a.is_empty());
+        if battery.families.is_empty() && !listed {
             cx.report(node.span(), "battery.families: name at least one family");
         }
     }
@@ -699,6 +701,11 @@ mod tests {
         assert!(err.contains("\"same-tokens\""), "{err}");
         assert!(err.contains("same-token"), "{err}");
         assert!(err.contains("request"), "{err}");
+        // A wrong name is reported once, not also as an empty list; an empty one is.
+        assert!(!err.contains("name at least one family"), "{err}");
+        let empty = text.replace("[\"same-tokens\"]", "[]");
+        let err = load_battery_str(&empty, "b.toml").unwrap_err().to_string();
+        assert!(err.contains("name at least one family"), "{err}");
     }
 
     #[test]

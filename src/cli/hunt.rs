@@ -522,16 +522,15 @@ fn pressure_summary(outcome: &hunt::HuntOutcome) -> Result<(), Error> {
     for level in &outcome.pressure {
         outln!("{level}")?;
     }
-    let users: Vec<String> = top.users.iter().map(u32::to_string).collect();
     let end = match (&outcome.found, top.ceiling) {
         (None, true) => format!("; at the ceiling ({}) with no finding", top.limited_by),
         (None, false) => "; below the ceiling when the hunt ended".to_string(),
         (Some(_), _) => String::new(),
     };
     outln!(
-        "highest pressure reached: level {}, {} users/group{end}",
+        "highest pressure reached: level {}, {}{end}",
         top.level,
-        users.join("+")
+        top.shape()
     )?;
     Ok(())
 }
@@ -609,6 +608,8 @@ fn hunt_json(
         "pressure": outcome.pressure.iter().map(|l| json!({
             "level": l.level,
             "users": l.users,
+            "sends_per_connection": l.sends,
+            "send_gap_us": l.send_gap.map(|g| g.as_micros() as u64),
             "connections": l.connections,
             "rounds": l.rounds,
             "clean": l.clean,

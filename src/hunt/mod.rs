@@ -11,6 +11,7 @@
 pub mod battery;
 mod health;
 mod repro;
+mod sends;
 mod shrink;
 mod space;
 
@@ -20,6 +21,7 @@ pub use health::{
     RESET_TIMEOUT,
 };
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
+pub use sends::{Capped, SendScale};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
 pub use space::{apply_pressure, draw, pressure, round_seed, separate, Level};
 
@@ -422,6 +424,12 @@ pub struct LevelStats {
     pub level: u32,
     /// Users of each group at this level.
     pub users: Vec<u32>,
+    /// Sends one connection of each group makes at this level (its send-bearing
+    /// `repeat`s raised), groups in order.
+    pub sends: Vec<u64>,
+    /// The shortest gap between sends inside a raised block at this level (`every`, else
+    /// `think`); `None` when no group has one.
+    pub send_gap: Option<Duration>,
     /// The most connections one round at this level planned.
     pub connections: usize,
     /// Rounds run at this level, and how many of them were clean.
@@ -445,6 +453,8 @@ impl LevelStats {
         LevelStats {
             level: level.level,
             users: level.users.clone(),
+            sends: level.sends.clone(),
+            send_gap: level.send_gap,
             connections: 0,
             rounds: 0,
             clean: 0,
@@ -472,19 +482,34 @@ impl LevelStats {
     }
 }
 
-impl std::fmt::Display for LevelStats {
-    /// `pressure level 2: 8 users/group, 16 connections; 2/2 rounds clean; jitter ≤ 2ms;
-    /// release spread p99 120µs max 310µs (ceiling: max_users 8)`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl LevelStats {
+    /// `8 users/group, 16 sends/connection every 2.5ms` (groups joined with `+`; the gap
+    /// only when a raised block has one).
+    pub fn shape(&self) -> String {
         let users: Vec<String> = self.users.iter().map(u32::to_string).collect();
+        let sends: Vec<String> = self.sends.iter().map(u64::to_string).collect();
+        let mut out = format!(
+            "{} users/group, {} sends/connection",
+            users.join("+"),
+            sends.join("+")
+        );
+        if let Some(gap) = self.send_gap {
+            out += &format!(" every {gap:?}");
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for LevelStats {
+    /// `pressure level 2: 8 users/group, 16 sends/connection every 2.5ms, 16 connections;
+    /// 2/2 rounds clean; jitter up to 2ms; release spread p99 120µs max 310µs (ceiling:
+    /// max_users 8 and max_repeat 32)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pressure level {}: {}", self.level, self.shape())?;
         write!(
             f,
-            "pressure level {}: {} users/group, {} connections; {}/{} rounds clean",
-            self.level,
-            users.join("+"),
-            self.connections,
-            self.clean,
-            self.rounds
+            ", {} connections; {}/{} rounds clean",
+            self.connections, self.clean, self.rounds
         )?;
         if let Some(j) = self.jitter {
             write!(f, "; jitter up to {j:?}")?;

@@ -10,7 +10,11 @@
 //! [`ORDER_STREAM`] for the connection order, so no hunt draw reuses the numbers a plan
 //! mints its tokens or samples its timings from.
 
-use crate::model::{Arrival, Dist, HuntOrder, HuntSpec, Plan, Scenario, Step};
+use super::sends::{has_send_blocks, scale_sends, shortest_gap, Capped, SendScale};
+use crate::model::{
+    script_size, Arrival, Dist, HuntOrder, HuntSpec, Plan, Pressure, Scenario, Step,
+    MAX_ACTIONS_PER_CONNECTION,
+};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -82,6 +86,14 @@ pub struct Level {
     pub level: u32,
     /// Users of each group at this level, groups in order.
     pub users: Vec<u32>,
+    /// Sends one connection of each group makes at this level, groups in order (its
+    /// send-bearing `repeat`s raised: see [`SendScale`]).
+    pub sends: Vec<u64>,
+    /// The shortest gap between sends inside a raised block (its `every`, else its
+    /// `think`), over every group; `None` when no group has a paced send-bearing block.
+    pub send_gap: Option<Duration>,
+    /// How this level raises send-bearing `repeat`s.
+    pub scale: SendScale,
     /// The round's start jitter bound, when the level sweeps it.
     pub jitter: Option<Duration>,
     /// The round's `[hunt] gap`, when swept: the ramp is stretched to keep it with the
@@ -89,14 +101,26 @@ pub struct Level {
     pub gap: Option<Duration>,
     /// Whether this is the highest level the ceiling and the client allow.
     pub ceiling: bool,
-    /// What stops escalation beyond the highest level: `max_users 64`, or
-    /// `client limit (N connections)`.
+    /// What stops escalation beyond the highest level: `max_users 64`, `max_users 64 and
+    /// max_repeat 32`, `client limit (N connections)` or `plan size (N actions per
+    /// connection, at most M)`.
     pub limited_by: String,
 }
 
+/// Users, sends and scripts of every group at one level.
+struct Shape {
+    users: Vec<u32>,
+    sends: Vec<u64>,
+    /// The most actions one connection's script expands to.
+    actions: u64,
+    scale: SendScale,
+    capped: Capped,
+    send_gap: Option<Duration>,
+}
+
 /// The pressure level of `round`: a function of the round (and of `drawn`'s connections
-/// per user, for the client's limit) alone. `base` gives each group's own users;
-/// `client_max` is the most connections this machine can hold at once
+/// per user, for the client's limit) alone. `base` gives each group's own users and
+/// script; `client_max` is the most connections this machine can hold at once
 /// (`run::max_connections`). `None` without `[hunt] pressure`.
 pub fn pressure(
     base: &Scenario,
@@ -106,16 +130,41 @@ pub fn pressure(
 ) -> Option<Level> {
     let p = base.hunt.pressure.as_ref()?;
     let per_level = p.rounds_per_level.max(1);
-    let users_at = |level: u32| -> Vec<u32> {
+    let shape_at = |level: u32| -> Shape {
         let mult = u64::from(p.factor.max(2)).saturating_pow(level);
-        base.groups
-            .iter()
-            .map(|g| {
-                let raised = u64::from(g.users).saturating_mul(mult);
-                let capped = raised.min(u64::from(p.max_users)).max(u64::from(g.users));
-                u32::try_from(capped).unwrap_or(u32::MAX)
-            })
-            .collect()
+        let scale = SendScale {
+            mult,
+            max_repeat: p.max_repeat.max(1),
+            max_sends: u64::try_from(base.limits.max_in_flight)
+                .unwrap_or(u64::MAX)
+                .max(1),
+            min_gap: p.min_gap,
+        };
+        let mut shape = Shape {
+            users: Vec::new(),
+            sends: Vec::new(),
+            actions: 0,
+            scale,
+            capped: Capped::default(),
+            send_gap: None,
+        };
+        for g in &base.groups {
+            let raised = u64::from(g.users).saturating_mul(mult);
+            let capped = raised.min(u64::from(p.max_users)).max(u64::from(g.users));
+            shape.users.push(u32::try_from(capped).unwrap_or(u32::MAX));
+            let mut steps = g.steps.clone();
+            let held = scale_sends(&mut steps, scale);
+            shape.capped.by_repeat |= held.by_repeat;
+            shape.capped.by_in_flight |= held.by_in_flight;
+            let size = script_size(&steps);
+            shape.sends.push(size.sends);
+            shape.actions = shape.actions.max(size.actions);
+            shape.send_gap = match (shape.send_gap, shortest_gap(&steps)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        shape
     };
     let total = |users: &[u32]| -> u64 {
         users
@@ -124,23 +173,29 @@ pub fn pressure(
             .map(|(u, g)| u64::from(*u) * u64::from(g.connections_per_user))
             .sum()
     };
-    // The highest level: the first whose next would change nothing (every group at the
-    // ceiling) or would not fit the client.
+    // The highest level: the first whose next would change nothing (every group at its
+    // ceilings), would not fit the client, or would plan a script too long to run.
     let mut top = 0;
-    let mut limited_by = format!("max_users {}", p.max_users);
-    loop {
-        let (here, next) = (users_at(top), users_at(top + 1));
-        if next == here || top >= 62 {
-            break;
+    let mut here = shape_at(0);
+    let limited_by = loop {
+        let next = shape_at(top + 1);
+        if (next.users == here.users && next.sends == here.sends) || top >= 62 {
+            break ceilings(p, base, &next);
         }
         if let Some(max) = client_max {
-            if total(&next) > max {
-                limited_by = format!("client limit ({max} connections)");
-                break;
+            if total(&next.users) > max {
+                break format!("client limit ({max} connections)");
             }
         }
+        if next.actions > MAX_ACTIONS_PER_CONNECTION {
+            break format!(
+                "plan size ({} actions per connection, at most {MAX_ACTIONS_PER_CONNECTION})",
+                next.actions
+            );
+        }
         top += 1;
-    }
+        here = next;
+    };
     let level = (round / per_level).min(top);
     let jitter = p.jitter.filter(|_| round > 0).map(|(lo, hi)| {
         let j = round % per_level;
@@ -150,9 +205,13 @@ pub fn pressure(
             lo + (hi.saturating_sub(lo)) * j / (per_level - 1)
         }
     });
+    let shape = if level == top { here } else { shape_at(level) };
     Some(Level {
         level,
-        users: users_at(level),
+        users: shape.users,
+        sends: shape.sends,
+        send_gap: shape.send_gap,
+        scale: shape.scale,
         jitter,
         gap: base.hunt.gap.filter(|_| round > 0).map(|g| g.at(round)),
         ceiling: level == top,
@@ -160,9 +219,24 @@ pub fn pressure(
     })
 }
 
+/// What holds every group where it is: `max_users`, and the repeat ceilings when a group
+/// has a send-bearing block.
+fn ceilings(p: &Pressure, base: &Scenario, at: &Shape) -> String {
+    let mut out = format!("max_users {}", p.max_users);
+    if base.groups.iter().any(|g| has_send_blocks(&g.steps)) {
+        if at.capped.by_in_flight && !at.capped.by_repeat {
+            out += &format!(" and [limits] max_in_flight {}", base.limits.max_in_flight);
+        } else {
+            out += &format!(" and max_repeat {}", p.max_repeat);
+        }
+    }
+    out
+}
+
 /// Applies `level` to a round's scenario: each group's users, the `count` of its
 /// rendezvous (raised in proportion, never above the group), the ramp a swept `[hunt] gap`
-/// spreads them over (the gap between connections stays), and the swept jitter.
+/// spreads them over (the gap between connections stays), its send-bearing `repeat`s and
+/// their pacing ([`SendScale`]), and the swept jitter.
 pub fn apply_pressure(s: &mut Scenario, level: &Level) {
     for (group, &users) in s.groups.iter_mut().zip(&level.users) {
         let from = group.users.max(1);
@@ -173,6 +247,7 @@ pub fn apply_pressure(s: &mut Scenario, level: &Level) {
                 *over = gap.saturating_mul(users.saturating_mul(group.connections_per_user));
             }
         }
+        scale_sends(&mut group.steps, level.scale);
         if let Some(high) = level.jitter {
             group.jitter = Dist::Uniform {
                 low: Duration::ZERO,
@@ -326,6 +401,8 @@ mod tests {
             factor: 2,
             rounds_per_level: 2,
             jitter: Some((Duration::ZERO, Duration::from_millis(4))),
+            max_repeat: 32,
+            min_gap: Duration::from_millis(1),
         });
         let users: Vec<u32> = (0..10)
             .map(|r| pressure(&s, &s, r, None).unwrap().users[0])
@@ -370,6 +447,34 @@ mod tests {
             "{:?}",
             round.groups[0].arrival
         );
+    }
+
+    #[test]
+    fn pressure_raises_sends_per_connection_to_their_own_ceiling() {
+        let text = "name = \"s\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ repeat = 2, every = \"40ms\", steps = [{ send = { type = \"m\" } }] }, { close = 1000 }]\n[hunt]\npressure = { max_users = 1, rounds_per_level = 1, max_repeat = 16 }\n";
+        let s = crate::scenario::load_str(text, "s.toml").unwrap();
+        let at = |r: u32| pressure(&s, &s, r, None).unwrap();
+        // Users stay at their ceiling (1); the sends rise 2, 4, 8, 16 and stop there.
+        let sends: Vec<u64> = (0..6).map(|r| at(r).sends[0]).collect();
+        assert_eq!(sends, vec![2, 4, 8, 16, 16, 16]);
+        let gaps: Vec<Option<Duration>> = (0..4).map(|r| at(r).send_gap).collect();
+        let ms = |m: u64| Some(Duration::from_millis(m));
+        assert_eq!(gaps, vec![ms(40), ms(20), ms(10), ms(5)]);
+        let top = at(5);
+        assert!(top.ceiling && top.level == 3, "{top:?}");
+        assert_eq!(top.limited_by, "max_users 1 and max_repeat 16");
+        assert_eq!(at(4), top, "a function of the round alone");
+        // What the round runs (and its plan, and so a repro) holds the raised block.
+        let mut round = draw(&s, 2, 9);
+        apply_pressure(&mut round, &at(2));
+        let plan = crate::plan::build(&round, 9);
+        assert_eq!(crate::model::script_size(&plan.scripts[0]).sends, 8);
+        // [limits] max_in_flight below max_repeat holds the block at it, and says so.
+        let mut tight = s.clone();
+        tight.limits.max_in_flight = 6;
+        let top = pressure(&tight, &tight, 9, None).unwrap();
+        assert_eq!((top.sends[0], top.level), (6, 2));
+        assert_eq!(top.limited_by, "max_users 1 and [limits] max_in_flight 6");
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod tokens;
 pub use auth::{
     AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
 };
-pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep};
+pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
     AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles, TokenReuse,

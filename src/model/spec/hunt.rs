@@ -35,8 +35,12 @@ pub struct HuntSpec {
 /// Level `L` (rounds `L * rounds_per_level` to `(L + 1) * rounds_per_level - 1`; round 0
 /// is always the scenario as written) multiplies every group's users, and the `count` of
 /// its rendezvous, by `factor^L`, capped at `max_users` and at what the client's
-/// open-file limit can hold. A function of the round alone, so any round is reproducible
-/// from (seed, round).
+/// open-file limit can hold. It multiplies the `times` of every outermost `repeat` that
+/// holds a send by `factor^L` too, capped at `max_repeat` and at `[limits] max_in_flight`
+/// sends per block, and divides the pacing inside such a block (`every`, `think`) by the
+/// multiplier it applied, never below `min_gap`: the block keeps its length and its
+/// sends come denser. A function of the round alone, so any round is reproducible from
+/// (seed, round).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pressure {
     /// Ceiling of users per group (>= 1).
@@ -49,6 +53,29 @@ pub struct Pressure {
     /// first round `low`, last `high`); `None` leaves the jitter as drawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<(Duration, Duration)>,
+    /// Ceiling of a raised `repeat`'s `times` (>= 1; a repeat written above it stays as
+    /// written). `1` keeps every repeat as written.
+    #[serde(default = "default_max_repeat")]
+    pub max_repeat: u32,
+    /// Floor of the pacing (`every`, `think`) inside a raised `repeat`: a gap written
+    /// below it stays as written. Default [`DEFAULT_MIN_GAP`].
+    #[serde(with = "duration_us", default = "default_min_gap")]
+    pub min_gap: Duration,
+}
+
+/// The default `[hunt] pressure.max_repeat`.
+pub const DEFAULT_MAX_REPEAT: u32 = 32;
+
+/// The default `[hunt] pressure.min_gap`: tokio's timers fire on a 1 ms wheel, so a
+/// shorter pace would not be kept anyway.
+pub const DEFAULT_MIN_GAP: Duration = Duration::from_millis(1);
+
+fn default_max_repeat() -> u32 {
+    DEFAULT_MAX_REPEAT
+}
+
+fn default_min_gap() -> Duration {
+    DEFAULT_MIN_GAP
 }
 
 /// How `[hunt] order` picks each round's connection order.

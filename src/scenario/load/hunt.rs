@@ -1,7 +1,7 @@
 //! `[hunt]`: ranges for `stampede hunt`.
 
 use super::walk::{Ctx, Fields, Node};
-use crate::model::{HuntOrder, HuntSpec, Pressure, Sweep};
+use crate::model::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 
 const ORDER_CHOICES: &[(&str, HuntOrder)] = &[
     ("planned", HuntOrder::Planned),
@@ -21,7 +21,14 @@ const HUNT_KEYS: &[&str] = &[
     "separation",
     "pressure",
 ];
-const PRESSURE_KEYS: &[&str] = &["max_users", "factor", "rounds_per_level", "jitter"];
+const PRESSURE_KEYS: &[&str] = &[
+    "max_users",
+    "factor",
+    "rounds_per_level",
+    "jitter",
+    "max_repeat",
+    "min_gap",
+];
 const GAP_KEYS: &[&str] = &["from", "to", "step"];
 
 pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
@@ -46,7 +53,8 @@ pub(super) fn hunt(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> HuntSpec {
     }
 }
 
-/// `{ max_users = 256, factor = 2, rounds_per_level = 2, jitter = ["0ms", "2ms"] }`.
+/// `{ max_users = 256, factor = 2, rounds_per_level = 2, jitter = ["0ms", "2ms"],
+/// max_repeat = 32, min_gap = "1ms" }`.
 fn pressure(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Pressure> {
     let node = node?;
     if !matches!(node.get_ref(), DeValue::Table(_)) {
@@ -68,11 +76,21 @@ fn pressure(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Pressure> {
     let max_users = f.int_or(cx, "max_users", 1, u32::MAX.into(), 1);
     let factor = f.int_or(cx, "factor", 2, 1024, 2);
     let per_level = f.int_or(cx, "rounds_per_level", 1, 10_000, 2);
+    let max_repeat = f.int_or(
+        cx,
+        "max_repeat",
+        1,
+        u32::MAX.into(),
+        DEFAULT_MAX_REPEAT.into(),
+    );
+    let min_gap = f.positive_duration_or(cx, "min_gap", DEFAULT_MIN_GAP);
     Some(Pressure {
         max_users: u32::try_from(max_users).unwrap_or(1),
         factor: u32::try_from(factor).unwrap_or(2),
         rounds_per_level: u32::try_from(per_level).unwrap_or(2),
         jitter: duration_range(cx, f.get("jitter"), "hunt.pressure.jitter"),
+        max_repeat: u32::try_from(max_repeat).unwrap_or(DEFAULT_MAX_REPEAT),
+        min_gap,
     })
 }
 
@@ -156,8 +174,18 @@ mod tests {
                 factor: 2,
                 rounds_per_level: 2,
                 jitter: Some((Duration::ZERO, Duration::from_millis(2))),
+                max_repeat: 32,
+                min_gap: Duration::from_millis(1),
             })
         );
+        let text =
+            format!("{HEAD}pressure = {{ max_users = 4, max_repeat = 8, min_gap = \"250us\" }}\n");
+        let p = crate::scenario::load_str(&text, "h.toml")
+            .unwrap()
+            .hunt
+            .pressure
+            .unwrap();
+        assert_eq!((p.max_repeat, p.min_gap), (8, Duration::from_micros(250)));
     }
 
     #[test]
@@ -167,6 +195,8 @@ mod tests {
             ("pressure = { max_users = 8, factor = 1 }", "factor"),
             ("pressure = { max_users = 8, users = 3 }", "users"),
             ("pressure = 8", "hunt.pressure"),
+            ("pressure = { max_users = 8, max_repeat = 0 }", "max_repeat"),
+            ("pressure = { max_users = 8, min_gap = \"0ms\" }", "min_gap"),
         ] {
             let text = format!("{HEAD}{table}\n");
             let err = crate::scenario::load_str(&text, "h.toml")

@@ -58,9 +58,6 @@ struct Hold {
 }
 
 const TERMINATOR: &[u8] = b"\r\n\r\n";
-/// Bytes of a frame held at a message rendezvous (every client frame has at least six: a
-/// two-byte header and a four-byte mask).
-const FRAME_TAIL: usize = 2;
 
 impl ClientStream {
     pub fn new(transport: Transport) -> Self {
@@ -233,12 +230,10 @@ impl AsyncWrite for ClientStream {
                 return Poll::Ready(Ok(buf.len()));
             }
             if hold.what == HoldWhat::LastByte {
-                // Everything but the frame's last two bytes goes out now; after a partial
-                // write the caller comes back with the rest, and at last with those alone.
-                // Two, not one: the release writes the first of them to every socket before
-                // the last bytes (see `Barrier::release`).
-                if buf.len() > FRAME_TAIL {
-                    let most = buf.len() - FRAME_TAIL;
+                // Everything but the frame's last byte goes out now; after a partial write
+                // the caller comes back with the rest, and at last with that byte alone.
+                if buf.len() > 1 {
+                    let most = buf.len() - 1;
                     return this.transport().poll_write(cx, &buf[..most]);
                 }
                 hold.tail = buf.to_vec();

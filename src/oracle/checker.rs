@@ -21,6 +21,8 @@ const MAX_KEPT: usize = 32;
 const RECENT_DONE: usize = 64;
 /// Event types remembered per expectation for the violation message.
 const SEEN_KEPT: usize = 16;
+/// Room for open expectations a connection keeps once they are all settled.
+const KEPT_ROOM: usize = 8;
 /// Steps named in an early-end violation; the rest are only counted.
 const STEPS_NAMED: usize = 3;
 /// Event kinds remembered per reply span (a hostile server may invent any number).
@@ -741,6 +743,12 @@ impl ConnChecker {
 
     fn resolve(&mut self, idx: usize, how: Resolution) {
         let p = self.pending.remove(idx);
+        if self.pending.is_empty() && self.pending.capacity() > KEPT_ROOM {
+            // A backlog (a paced connection that fell behind, up to `max_in_flight`) is
+            // over: give its room back, so memory follows what is open, not the worst
+            // moment of a long run.
+            self.pending.shrink_to(KEPT_ROOM);
+        }
         if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
             self.close_span(how == Resolution::Met);
         }

@@ -88,6 +88,32 @@ fn a_complete_sequence_meets_the_expectation() {
 }
 
 #[test]
+fn a_settled_backlog_gives_its_room_back() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    let runs: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    for run in &runs {
+        ch.expect(&five(run), Some((now, now)), now);
+    }
+    assert!(ch.pending.capacity() >= 200);
+    for run in &runs {
+        let msgs = [
+            f.msg("started", run),
+            f.msg("thinking", run),
+            f.msg("done", run),
+        ];
+        send_all(&mut ch, &msgs);
+    }
+    assert_eq!(ch.counts.expectations_met, 200);
+    assert!(ch.pending.is_empty());
+    assert!(
+        ch.pending.capacity() <= KEPT_ROOM,
+        "{}",
+        ch.pending.capacity()
+    );
+}
+
+#[test]
 fn interleaved_runs_and_early_events_are_matched_by_correlation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     // r2's events arrive before anyone expects them: buffered, not failures.

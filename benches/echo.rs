@@ -267,6 +267,17 @@ struct Opened {
 /// How long a child waits for all its connections.
 const OPEN_BOUND: Duration = Duration::from_secs(60);
 
+/// How long a child holds its connections once all are open before measuring (env
+/// STAMPEDE_OPEN_HOLD_MS, default 500): longer to take a heap profile of the idle state
+/// (`valgrind --tool=massif` on the child, then `vgdb detailed_snapshot` during the hold).
+fn open_hold() -> Duration {
+    let ms = std::env::var("STAMPEDE_OPEN_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    Duration::from_millis(ms)
+}
+
 /// The bare client opens `conns` connections at once on one current-thread runtime and
 /// holds them; prints the child's line.
 fn open_bare(url: &str, conns: u64) {
@@ -299,7 +310,7 @@ fn open_bare(url: &str, conns: u64) {
         }
         let _ = tokio::time::timeout(OPEN_BOUND, all.notified()).await;
         let secs = started.elapsed().as_secs_f64();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(open_hold()).await;
         let open = opened.load(std::sync::atomic::Ordering::Relaxed);
         println!("open {open} {secs} {before} {}", rss_kib());
     });
@@ -359,7 +370,7 @@ steps = [{{ think = "100s" }}]
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let secs = started.elapsed().as_secs_f64();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(open_hold()).await;
         let open = live.live.load(Relaxed).max(0);
         println!("open {open} {secs} {before} {}", rss_kib());
         cancel.cancel();

@@ -145,15 +145,16 @@ fn request_bytes(request: &Request) -> Vec<u8> {
 }
 
 impl Dialer {
-    /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front. Events
-    /// are a few hundred bytes; a 1 KiB read takes a few, and tungstenite zeroes the space
-    /// of each read first, so a small one is cheaper per message. (What an open connection
-    /// keeps is the 4 KiB read buffer of tungstenite 0.30's client handshake, which becomes
-    /// the connection's: measured with massif.) Messages still grow as needed up to the
-    /// limit; beyond it they are a finding.
+    /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front. The
+    /// read buffer is what every idle connection keeps (our handshake, `upgrade`, hands
+    /// over an empty one of this size), and tungstenite zeroes the space of each read
+    /// first, so a small one is cheaper per message too. 512 bytes: a closed-loop echo or
+    /// a few events per read; a flood of small echoes takes more reads than with 1 KiB.
+    /// It grows to fit a bigger message (and stays so), up to the limit; beyond it a
+    /// message is a finding.
     pub fn ws_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
-            .read_buffer_size(1024)
+            .read_buffer_size(512)
             .write_buffer_size(0)
             .max_write_buffer_size(1 << 20)
             .max_message_size(Some(self.limits.max_message_bytes))

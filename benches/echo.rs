@@ -19,6 +19,14 @@
 //! `expect`) through its library, with every oracle and histogram it would use in a run.
 //! A third column runs stampede in flood mode: a `repeat` of sends carrying `{{marker}}`,
 //! open loop (nothing waits for the echo), latency read back from the markers.
+//!
+//! Opening connections (`cargo bench --bench echo -- --open`, or after the echo table;
+//! env STAMPEDE_OPEN_CONNS, default 5000; STAMPEDE_OPEN_ROUNDS, default 3): the bare client
+//! and stampede each open that many connections at once (burst arrival) to the same echo
+//! server and hold them idle, alternating, each measurement in a fresh child process so
+//! that one's freed heap does not flatter the next one's memory figure. Prints
+//! connections/s (from the first connect until all are open) and the growth of the
+//! child's resident memory per open, idle connection, medians and ratios.
 
 /// The allocator the `stampede` binary uses (src/main.rs), so the library runs here as it
 /// does there.
@@ -242,13 +250,230 @@ fn only(which: &str) {
     let _ = server.kill();
 }
 
+/// Resident set size of this process, in KiB, from /proc.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What one opening measurement gave (a child process's line: `open N SECS RSS0 RSS1`).
+#[derive(Debug, Clone, Copy)]
+struct Opened {
+    open: u64,
+    conns_per_sec: f64,
+    kib_per_conn: f64,
+}
+
+/// How long a child waits for all its connections.
+const OPEN_BOUND: Duration = Duration::from_secs(60);
+
+/// How long a child holds its connections once all are open before measuring (env
+/// STAMPEDE_OPEN_HOLD_MS, default 500): longer to take a heap profile of the idle state
+/// (`valgrind --tool=massif` on the child, then `vgdb detailed_snapshot` during the hold).
+fn open_hold() -> Duration {
+    let ms = std::env::var("STAMPEDE_OPEN_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    Duration::from_millis(ms)
+}
+
+/// The bare client opens `conns` connections at once on one current-thread runtime and
+/// holds them; prints the child's line.
+fn open_bare(url: &str, conns: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opened = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let all = std::sync::Arc::new(tokio::sync::Notify::new());
+        let hold = CancellationToken::new();
+        let before = rss_kib();
+        let started = Instant::now();
+        for _ in 0..conns {
+            let (url, opened, all, hold) =
+                (url.to_string(), opened.clone(), all.clone(), hold.clone());
+            tokio::spawn(async move {
+                let config = WebSocketConfig::default().read_buffer_size(4096);
+                let Ok((ws, _)) =
+                    tokio_tungstenite::connect_async_with_config(url, Some(config), true).await
+                else {
+                    return;
+                };
+                if opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == conns {
+                    all.notify_one();
+                }
+                hold.cancelled().await;
+                drop(ws);
+            });
+        }
+        let _ = tokio::time::timeout(OPEN_BOUND, all.notified()).await;
+        let secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(open_hold()).await;
+        let open = opened.load(std::sync::atomic::Ordering::Relaxed);
+        println!("open {open} {secs} {before} {}", rss_kib());
+    });
+}
+
+/// stampede opens `conns` connections in one burst (no token, no oracle that needs
+/// traffic) and holds them idle; prints the child's line.
+fn open_stampede(url: &str, conns: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let text = format!(
+        r#"
+name = "open-bench"
+duration = "120s"
+[auth]
+secret = {{ value = "open-bench-secret" }}
+placement = "none"
+[oracles]
+exclusive = false
+liveness = false
+[[group]]
+name = "idle"
+users = {conns}
+arrival = "burst"
+steps = [{{ think = "100s" }}]
+"#
+    );
+    let scenario = stampede::scenario::load_str(&text, "open-bench.toml").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The plan and tokens are built first: the figure is what open connections cost.
+        let plan = std::sync::Arc::new(stampede::plan::build(&scenario, 1));
+        let keys = stampede::auth::Keys::hmac(plan.auth.alg, b"open-bench-secret").unwrap();
+        let tokens = stampede::auth::mint_all(&plan.tokens, &plan.auth, &keys).unwrap();
+        let dialer = stampede::swarm::Dialer {
+            endpoint: stampede::swarm::Endpoint::resolve(url).await.unwrap(),
+            tls: None,
+            limits: plan.limits,
+            source: None,
+            login_tls: None,
+        };
+        let live = std::sync::Arc::new(stampede::metrics::Live::default());
+        let cancel = CancellationToken::new();
+        let before = rss_kib();
+        let started = Instant::now();
+        let run = tokio::spawn(stampede::swarm::run(
+            plan,
+            dialer,
+            tokens,
+            live.clone(),
+            Default::default(),
+            cancel.clone(),
+        ));
+        while live.live.load(Relaxed) < conns as i64 && started.elapsed() < OPEN_BOUND {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(open_hold()).await;
+        let open = live.live.load(Relaxed).max(0);
+        println!("open {open} {secs} {before} {}", rss_kib());
+        cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
+    });
+}
+
+/// Runs one opening measurement in a child process and reads its line back.
+fn open_child(which: &str, url: &str, conns: u64) -> Opened {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--open-child",
+            which,
+            "--url",
+            url,
+            "--conns",
+            &conns.to_string(),
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("run the opening child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("open "))
+        .unwrap_or("open 0 1 0 0");
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let (open, secs, before, after) = (f[0], f[1], f[2], f[3]);
+    Opened {
+        open: open as u64,
+        conns_per_sec: open / secs.max(1e-9),
+        kib_per_conn: (after - before).max(0.0) / open.max(1.0),
+    }
+}
+
+/// Alternates bare and stampede openings and prints medians and ratios.
+fn open_bench(url: &str) {
+    let conns: u64 = std::env::var("STAMPEDE_OPEN_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let rounds: usize = std::env::var("STAMPEDE_OPEN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    println!("opening {conns} connections at once, held idle; {rounds} alternating rounds");
+    let (mut b, mut s) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        b.push(open_child("bare", url, conns));
+        s.push(open_child("stampede", url, conns));
+        let (lb, ls) = (b[round], s[round]);
+        println!(
+            "  round {round}: bare {} open, {:.0}/s, {:.2} KiB/conn; stampede {} open, {:.0}/s, {:.2} KiB/conn",
+            lb.open, lb.conns_per_sec, lb.kib_per_conn, ls.open, ls.conns_per_sec, ls.kib_per_conn
+        );
+    }
+    let rate = |v: &[Opened]| median(v.iter().map(|o| o.conns_per_sec).collect());
+    let kib = |v: &[Opened]| median(v.iter().map(|o| o.kib_per_conn).collect());
+    let (br, sr, bk, sk) = (rate(&b), rate(&s), kib(&b), kib(&s));
+    println!(
+        "{:>8} {:>12} {:>12} {:>7}   {:>12} {:>12} {:>7}",
+        "conns", "bare conn/s", "stampede", "ratio", "bare KiB/conn", "stampede", "ratio"
+    );
+    println!(
+        "{conns:>8} {br:>12.0} {sr:>12.0} {:>6.2}×   {bk:>12.2} {sk:>12.2} {:>6.2}×",
+        sr / br,
+        sk / bk
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--echo-server") {
         serve_echo();
         return;
     }
+    if let Some(which) = arg("--open-child") {
+        let url = arg("--url").unwrap();
+        let conns: u64 = arg("--conns").and_then(|v| v.parse().ok()).unwrap_or(5000);
+        let _ = rlimit::increase_nofile_limit(conns * 2 + 1024);
+        match which.as_str() {
+            "bare" => open_bare(&url, conns),
+            _ => open_stampede(&url, conns),
+        }
+        return;
+    }
     if let Some(which) = arg("--only") {
         only(&which);
+        return;
+    }
+    if std::env::args().any(|a| a == "--open") {
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        let (mut server, url) = start_echo_server();
+        open_bench(&url);
+        let _ = server.kill();
         return;
     }
     let seconds: u64 = std::env::var("STAMPEDE_ECHO_SECONDS")
@@ -294,5 +519,6 @@ fn main() {
             fr / br
         );
     }
+    open_bench(&url);
     let _ = server.kill();
 }

@@ -145,15 +145,16 @@ fn request_bytes(request: &Request) -> Vec<u8> {
 }
 
 impl Dialer {
-    /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front. Events
-    /// are a few hundred bytes; a 1 KiB read takes a few, and tungstenite zeroes the space
-    /// of each read first, so a small one is cheaper per message. (What an open connection
-    /// keeps is the 4 KiB read buffer of tungstenite 0.30's client handshake, which becomes
-    /// the connection's: measured with massif.) Messages still grow as needed up to the
-    /// limit; beyond it they are a finding.
+    /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front. The
+    /// read buffer is what every idle connection keeps (our handshake, `upgrade`, hands
+    /// over an empty one of this size), and tungstenite zeroes the space of each read
+    /// first, so a small one is cheaper per message too. 512 bytes: a closed-loop echo or
+    /// a few events per read; a flood of small echoes takes more reads than with 1 KiB.
+    /// It grows to fit a bigger message (and stays so), up to the limit; beyond it a
+    /// message is a finding.
     pub fn ws_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
-            .read_buffer_size(1024)
+            .read_buffer_size(512)
             .write_buffer_size(0)
             .max_write_buffer_size(1 << 20)
             .max_message_size(Some(self.limits.max_message_bytes))
@@ -288,12 +289,10 @@ impl Dialer {
         };
         stream.released_at = released.clone();
         let sent = Instant::now();
-        let upgrade =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(self.ws_config()));
-        let (ws, _response) = timeout_at(deadline, upgrade)
+        let upgrade = super::upgrade::upgrade(stream, request, self.ws_config());
+        let ws = timeout_at(deadline, upgrade)
             .await
-            .map_err(|_| DialFailure::failed(Cause::Timeout("upgrade")))?
-            .map_err(classify_handshake)?;
+            .map_err(|_| DialFailure::failed(Cause::Timeout("upgrade")))??;
         // A held request was only complete on the wire at its release.
         let sent = released.get().copied().unwrap_or(sent);
         phases.push((Phase::Upgrade, sent.elapsed()));
@@ -314,7 +313,9 @@ impl Dialer {
             .server_name()
             .ok_or_else(|| DialFailure::failed(Cause::Tls))?;
         let started = Instant::now();
-        let tls = timeout_at(deadline, connector.connect(name, tcp))
+        // Boxed: the TLS handshake's state is large, and inline it would be part of every
+        // dial's future, plain ones too (all alive at once in a burst of connects).
+        let tls = timeout_at(deadline, Box::pin(connector.connect(name, tcp)))
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("tls")))?
             .map_err(|_| DialFailure::failed(Cause::Tls))?;
@@ -350,41 +351,6 @@ pub fn close_cause(ws: &Ws, frame: Option<&CloseFrame>) -> Cause {
         // tungstenite fails the connection on a one-byte payload before handing it up.
         Some(RawClose::Truncated) => Cause::Protocol,
         None => Cause::ServerClose(frame.map_or(1005, |f| u16::from(f.code))),
-    }
-}
-
-/// Maps a failed upgrade to its cause, keeping what the server said: an HTTP status is a
-/// rejection by the server (whether a clean one is the oracles' call).
-fn classify_handshake(e: WsError) -> DialFailure {
-    match e {
-        WsError::Http(response) => {
-            let status = response.status();
-            let cause = Cause::Http(status.as_u16());
-            let line = format!(
-                "{:?} {} {}",
-                response.version(),
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            );
-            let body = response.body().as_deref().unwrap_or_default();
-            DialFailure {
-                answer: Some(Answer::new(
-                    cause.clone(),
-                    line.trim_end().to_string(),
-                    body,
-                )),
-                cause,
-                rejected: true,
-            }
-        }
-        other => {
-            let cause = classify(&other);
-            DialFailure {
-                answer: Some(Answer::new(cause.clone(), other.to_string(), &[])),
-                cause,
-                rejected: false,
-            }
-        }
     }
 }
 

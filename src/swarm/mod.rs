@@ -13,6 +13,7 @@ mod probe;
 mod rendezvous;
 mod stream;
 pub mod tls;
+mod upgrade;
 
 pub use dial::{Dialer, Endpoint, UrlError};
 pub use probe::TAIL as PROBE_TAIL;

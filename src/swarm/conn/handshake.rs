@@ -185,7 +185,9 @@ impl ConnRun {
                 self.attempts.push(attempt);
                 return Login::Failed;
             }
-            fetched = super::super::login::fetch(spec, &vars, ctx.dialer.login_tls.as_ref()) => fetched,
+            // Boxed: the login exchange's state (its read buffer, a TLS handshake) is
+            // large, and inline it would be part of every connect's state, logins or not.
+            fetched = Box::pin(super::super::login::fetch(spec, &vars, ctx.dialer.login_tls.as_ref())) => fetched,
         };
         match fetched {
             Ok(value) => {

@@ -1,0 +1,233 @@
+//! The client side of the WebSocket opening handshake (RFC 6455 §4.1), over our own
+//! [`ClientStream`].
+//!
+//! Written here rather than taken from tungstenite's `client_async`, for memory: tungstenite
+//! 0.30 reads the response through a 4 KiB chunk and hands its buffer over to the open
+//! connection, and an idle connection should cost as little as possible (issue 11: ≤ 6 KiB
+//! each). Here the response is read into a small, growing buffer that is dropped once
+//! parsed; only the bytes the server sent after its 101 move on, into a read buffer of
+//! `read_buffer_size`.
+//!
+//! The request bytes are tungstenite's own ([`generate_request`]), so the wire is what it
+//! was; writing them through the stream and flushing keeps collide barriers working (the
+//! stream parks the request's final bytes until the flush is released). Every way the
+//! answer can be wrong gets the cause it had with tungstenite: another status is
+//! [`Cause::Http`] with its status line and the first bytes of its body; a missing
+//! `Upgrade`/`Connection` header, a wrong `Sec-WebSocket-Accept`, a subprotocol the client
+//! did not offer (or none when some were offered), a malformed or oversized head are
+//! [`Cause::Protocol`] with what was wrong (more than 124 headers: [`Cause::Oversized`]);
+//! a reset or an end before the head is complete is [`Cause::Reset`] or
+//! [`Cause::Protocol`].
+
+use super::dial::{DialFailure, Ws};
+use super::stream::ClientStream;
+use crate::model::{Answer, Cause};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+use tokio_tungstenite::tungstenite::handshake::client::{generate_request, Request};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::WebSocketStream;
+
+/// The longest response head accepted (status line and headers), in bytes. Real 101s are
+/// a few hundred bytes; a server sending more is broken or hostile, and reading on would
+/// only grow the buffer.
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Headers parsed at most: tungstenite's limit, so a response with more is still
+/// [`Cause::Oversized`] (a 101 needs four or five).
+const MAX_HEADERS: usize = 124;
+
+/// How much each read of the response asks for. A 101 with a few headers fits in one;
+/// the buffer grows by this much while the head is incomplete.
+const READ_CHUNK: usize = 512;
+
+/// Sends `request` over `stream`, reads and checks the answer, and returns the open
+/// WebSocket with any bytes the server sent after its 101 kept as the first bytes read.
+/// Unbounded in time: the caller bounds it (`[limits] handshake_timeout`).
+pub(crate) async fn upgrade(
+    mut stream: ClientStream,
+    request: Request,
+    config: WebSocketConfig,
+) -> Result<Ws, DialFailure> {
+    // A request we cannot write (a header value that is not text) is a protocol error, as
+    // it was with tungstenite.
+    let offered = offered_subprotocols(&request).map_err(failure)?;
+    let (bytes, key) = generate_request(request).map_err(failure)?;
+    stream.write_all(&bytes).await.map_err(io_failure)?;
+    // A held stream (collide barrier) sends the request's final bytes here, at the release.
+    stream.flush().await.map_err(io_failure)?;
+    drop(bytes);
+    let (head, leftover) = read_head(&mut stream).await?;
+    check(
+        &head,
+        &derive_accept_key(key.as_bytes()),
+        offered.as_deref(),
+    )?;
+    Ok(WebSocketStream::from_partially_read(stream, leftover, Role::Client, Some(config)).await)
+}
+
+/// The response head, parsed: what the checks need, owned.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Head {
+    code: u16,
+    /// `(name, value)` in the order sent; values as bytes (they need not be UTF-8).
+    headers: Vec<(String, Vec<u8>)>,
+    /// The bytes after the head in what was read: a refusal's body, or a 101's first frames.
+    tail_len: usize,
+}
+
+impl Head {
+    /// The first value of header `name` (case-insensitive), as tungstenite reads it.
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Reads until the response head is complete; returns it with the bytes after it.
+async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFailure> {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let room = MAX_HEAD_BYTES - buf.len();
+        if room == 0 {
+            return Err(protocol(format!(
+                "response head longer than {MAX_HEAD_BYTES} bytes"
+            )));
+        }
+        let len = buf.len();
+        buf.resize(len + READ_CHUNK.min(room), 0);
+        let n = match stream.read(&mut buf[len..]).await {
+            Ok(n) => n,
+            Err(e) => return Err(io_failure(e)),
+        };
+        buf.truncate(len + n);
+        if n == 0 {
+            return Err(failure(WsError::Protocol(
+                ProtocolError::HandshakeIncomplete,
+            )));
+        }
+        if let Some(head) = parse(&buf)? {
+            let at = buf.len() - head.tail_len;
+            // An exact-size copy: the read buffer starts from it (`from_partially_read`),
+            // so a 101 with nothing after it leaves an empty one, sized by the config.
+            let leftover = buf[at..].to_vec();
+            if head.code != 101 {
+                return Err(refused(head.code, &leftover));
+            }
+            return Ok((head, leftover));
+        }
+    }
+}
+
+/// Parses `buf` as a response head: `None` while incomplete. Kept out of the async
+/// function so the header array lives on the stack of one call, not in the connection's
+/// future.
+fn parse(buf: &[u8]) -> Result<Option<Head>, DialFailure> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let size = match response.parse(buf) {
+        Ok(httparse::Status::Complete(size)) => size,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(failure(WsError::from(e))),
+    };
+    if response.version.unwrap_or(0) < 1 {
+        return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));
+    }
+    Ok(Some(Head {
+        code: response.code.unwrap_or(0),
+        headers: response
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        tail_len: buf.len() - size,
+    }))
+}
+
+/// Checks a 101 the way RFC 6455 §4.1 says a client must (points 2 to 6).
+fn check(head: &Head, accept: &str, offered: Option<&[String]>) -> Result<(), DialFailure> {
+    let fail = |e: ProtocolError| Err(failure(WsError::Protocol(e)));
+    let is = |v: &[u8], want: &str| v.trim_ascii().eq_ignore_ascii_case(want.as_bytes());
+    if !head.get("Upgrade").is_some_and(|v| is(v, "websocket")) {
+        return fail(ProtocolError::MissingUpgradeWebSocketHeader);
+    }
+    // "contains a token that is ... "Upgrade"": a list such as `keep-alive, Upgrade` too.
+    let upgrade_token = |v: &[u8]| v.split(|&b| b == b',').any(|t| is(t, "upgrade"));
+    if !head.get("Connection").is_some_and(upgrade_token) {
+        return fail(ProtocolError::MissingConnectionUpgradeHeader);
+    }
+    if head.get("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii) != Some(accept.as_bytes()) {
+        return fail(ProtocolError::SecWebSocketAcceptKeyMismatch);
+    }
+    let chosen = head.get("Sec-WebSocket-Protocol").map(<[u8]>::trim_ascii);
+    let sub = |e: SubProtocolError| fail(ProtocolError::SecWebSocketSubProtocolError(e));
+    match (chosen, offered) {
+        (None, Some(_)) => sub(SubProtocolError::NoSubProtocol),
+        (Some(_), None) => sub(SubProtocolError::ServerSentSubProtocolNoneRequested),
+        (Some(c), Some(o)) if !o.iter().any(|p| p.as_bytes() == c) => {
+            sub(SubProtocolError::InvalidSubProtocol)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The subprotocols the request offers, as tungstenite reads them (`None`: no header).
+fn offered_subprotocols(request: &Request) -> Result<Option<Vec<String>>, WsError> {
+    let Some(value) = request.headers().get("Sec-WebSocket-Protocol") else {
+        return Ok(None);
+    };
+    let value = value.to_str()?;
+    Ok(Some(
+        value.split(',').map(|s| s.trim().to_string()).collect(),
+    ))
+}
+
+/// Another status than 101: the server refused, with its status line and body.
+fn refused(code: u16, body: &[u8]) -> DialFailure {
+    let cause = Cause::Http(code);
+    let reason = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let line = format!("HTTP/1.1 {code} {reason}");
+    DialFailure {
+        answer: Some(Answer::new(
+            cause.clone(),
+            line.trim_end().to_string(),
+            body,
+        )),
+        cause,
+        rejected: true,
+    }
+}
+
+/// The server broke the handshake: `detail` says how.
+fn protocol(detail: String) -> DialFailure {
+    DialFailure {
+        answer: Some(Answer::new(Cause::Protocol, detail, &[])),
+        cause: Cause::Protocol,
+        rejected: false,
+    }
+}
+
+/// A failed upgrade, classified as an open connection's error would be.
+fn failure(e: WsError) -> DialFailure {
+    let cause = super::dial::classify(&e);
+    DialFailure {
+        answer: Some(Answer::new(cause.clone(), e.to_string(), &[])),
+        cause,
+        rejected: false,
+    }
+}
+
+fn io_failure(e: std::io::Error) -> DialFailure {
+    failure(WsError::Io(e))
+}
+
+#[cfg(test)]
+#[path = "upgrade_tests.rs"]
+mod tests;

@@ -259,7 +259,10 @@ impl ConnRun {
         &self.ctx.plan.conns[self.index]
     }
 
-    pub(super) async fn run(mut self) -> ConnReport {
+    /// Runs the connection's script to its end. Boxed: an `async fn`'s future keeps its
+    /// by-value arguments twice (the argument and the local it moves into; rustc issue
+    /// #62958), and a `ConnRun` is most of an idle connection's memory.
+    pub(super) async fn run(mut self: Box<Self>) -> ConnReport {
         let intended = super::later(self.ctx.t0, self.plan().start);
         if self.sleep_until(intended).await == Stop::Cancelled {
             return Box::pin(self.finish()).await;
@@ -315,16 +318,16 @@ impl ConnRun {
                             .unwrap_or_else(|_| message.to_string())
                         }
                     };
-                    self.send(text).await
+                    Box::pin(self.send(text)).await
                 }
                 Action::SendText { text } => {
                     let text = match fill_str(text, &self.checker.captures) {
                         serde_json::Value::String(s) => s,
                         other => crate::model::path::key_text(&other),
                     };
-                    self.send(text).await
+                    Box::pin(self.send(text)).await
                 }
-                Action::SendBinary { base64 } => self.send_binary(base64).await,
+                Action::SendBinary { base64 } => Box::pin(self.send_binary(base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
                 Action::Ping { payload, within } => Box::pin(self.ping(payload, *within)).await,
                 Action::Expect(expect) => Box::pin(self.expect(expect)).await,

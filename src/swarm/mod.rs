@@ -201,7 +201,12 @@ pub async fn run(
     let aggregator = Aggregator::spawn(t0, intervals, ctx.live.clone());
     let mut tasks = JoinSet::new();
     for index in 0..ctx.plan.conns.len() {
-        let task = conn::ConnRun::new(ctx.clone(), index, run_cancel.clone(), aggregator.buffer());
+        let task = Box::new(conn::ConnRun::new(
+            ctx.clone(),
+            index,
+            run_cancel.clone(),
+            aggregator.buffer(),
+        ));
         tasks.spawn(task.run());
     }
     let (reports, task_failures, hit_duration) =

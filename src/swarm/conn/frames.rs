@@ -33,7 +33,10 @@ impl ConnRun {
             match wake {
                 Wake::Cancelled => return Stop::Cancelled,
                 Wake::Frame(frame) => {
-                    if !self.on_frame(frame).await {
+                    // Boxed: handling a frame needs far more state than waiting for one,
+                    // and every waiting connection (an idle one in a long `think`) would
+                    // otherwise carry it.
+                    if !Box::pin(self.on_frame(frame)).await {
                         return Stop::Lost;
                     }
                 }

@@ -47,6 +47,50 @@ async fn golden_path_runs_clean_against_the_embedded_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collide_barrier_reports_its_release_and_upgrades_count_from_it() {
+    // Eight connections dial at once and hold their requests' last bytes until the
+    // barrier fires, 400 ms in: every one is released, and the upgrade latency is from the
+    // release, not from the dial (the wait at the barrier is not the server's).
+    let s = scenario(
+        "collide.toml",
+        r#"
+name = "collide"
+duration = "10s"
+[oracles]
+learn = false
+[[group]]
+name = "racers"
+users = 8
+arrival = { collide = "400ms" }
+steps = [
+  { expect = "connection_established", within = "5s" },
+  { close = 1000 },
+]
+"#,
+    );
+    let outcome = run(&s, None, None).await;
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.counters.accepted, 8, "{:?}", summary.counters);
+    let barrier = summary
+        .barriers
+        .iter()
+        .find(|b| b.rendezvous.is_none())
+        .expect("the collide barrier's line");
+    assert_eq!(
+        (barrier.connections, barrier.released),
+        (8, 8),
+        "{barrier:?}"
+    );
+    assert!(barrier.fired_ms >= 300.0, "{barrier:?}");
+    let upgrade = &summary.phases["upgrade"];
+    assert_eq!(upgrade.count, 8);
+    assert!(
+        upgrade.max_ms < 300.0,
+        "the wait at the barrier was counted as upgrade time: {upgrade:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_connect_runs_clean() {
     let outcome = run(&shipped("burst-connect.toml"), None, None).await;
     let s = &outcome.results.summary;

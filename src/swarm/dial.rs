@@ -279,15 +279,14 @@ impl Dialer {
         let request = attach_with(&self.endpoint.url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let transport = self.transport(deadline, phases).await?;
-        let (mut stream, deadline) = match barrier {
+        let (stream, deadline) = match barrier {
             // The handshake clock starts at the release, not while we wait for it.
             Some(b) => (
-                ClientStream::held(transport, b),
+                ClientStream::held(transport, b, released.clone()),
                 deadline + self.limits.handshake_timeout,
             ),
             None => (ClientStream::new(transport), deadline),
         };
-        stream.released_at = released.clone();
         let sent = Instant::now();
         let upgrade = super::upgrade::upgrade(stream, request, self.ws_config());
         let ws = timeout_at(deadline, upgrade)

@@ -69,9 +69,14 @@ impl ClientStream {
         }
     }
 
-    /// Holds the request's final bytes until `barrier` releases them.
-    pub(crate) fn held(transport: Transport, barrier: Arc<Barrier>) -> Self {
-        let released_at: Arc<OnceLock<Instant>> = Arc::default();
+    /// Holds the request's final bytes until `barrier` releases them; the instant they go
+    /// out is stored in `released_at` (the caller's handle: the dial reads it after the
+    /// upgrade, whatever became of the stream).
+    pub(crate) fn held(
+        transport: Transport,
+        barrier: Arc<Barrier>,
+        released_at: Arc<OnceLock<Instant>>,
+    ) -> Self {
         let hold = Hold::new(HoldWhat::Terminator, barrier, released_at.clone(), None);
         ClientStream {
             transport,

@@ -234,3 +234,60 @@ async fn the_correct_server_gives_no_false_positives() {
         runner.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_whose_rounds_never_exercise_the_race_is_not_clean() {
+    // Two connections share each user's token, but they arrive 100 ms or more apart on a
+    // 400 ms ramp: no round ever has two handshakes of one token in flight at once, so
+    // every run is inconclusive. Its silence is no pass.
+    let s = stampede::scenario::load_str(
+        r#"
+name = "never-exercised"
+duration = "10s"
+[oracles]
+learn = false
+[[group]]
+name = "g"
+users = 2
+connections_per_user = 2
+token = "per-user"
+arrival = { ramp = "400ms" }
+steps = [
+  { expect = "connection_established", within = "2s" },
+  { close = 1000 },
+]
+[hunt]
+rounds = 2
+"#,
+        "never-exercised.toml",
+    )
+    .unwrap();
+    let runner = runner(&s, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = tokio::time::timeout(
+        BOUND,
+        hunt::hunt(
+            &s,
+            &runner,
+            &options(dir.path(), Duration::from_secs(30)),
+            &mut |_| {},
+        ),
+    )
+    .await
+    .expect("bounded")
+    .unwrap();
+    runner.close().await;
+    assert!(outcome.found.is_none());
+    assert_eq!((outcome.rounds, outcome.not_judged), (2, 2));
+    match outcome.short {
+        Some(hunt::Short::Unjudged(u)) => {
+            assert_eq!(
+                u.verdict,
+                stampede::model::Verdict::Inconclusive,
+                "{}",
+                u.hint
+            )
+        }
+        other => panic!("a hunt that never exercised the race ended {other:?}"),
+    }
+}

@@ -288,10 +288,12 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         pressure_summary(&outcome)?;
     }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
-        return unjudged(
-            &format!("round {}", outcome.rounds.saturating_sub(1)),
-            stopped,
-        );
+        let when = if outcome.rounds > 1 && outcome.not_judged == outcome.rounds {
+            format!("every one of the {} rounds", outcome.rounds)
+        } else {
+            format!("round {}", outcome.rounds.saturating_sub(1))
+        };
+        return unjudged(&when, stopped);
     }
     if args.output.json {
         return Ok(match (&outcome.found, interrupted) {
@@ -347,8 +349,12 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 // Returned above, before any result line.
                 Some(hunt::Short::Unjudged(_)) | None => "",
             };
+            let not_judged = match outcome.not_judged {
+                0 => String::new(),
+                n => format!(", {n} of them not judged: the race was not exercised"),
+            };
             outln!(
-                "no violation in {} ({:.1}s{why})",
+                "no violation in {}{not_judged} ({:.1}s{why})",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64()
             )?;
@@ -603,6 +609,7 @@ fn hunt_json(
         "seed": seed,
         "target": against,
         "rounds": outcome.rounds,
+        "not_judged": outcome.not_judged,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "found": found,
         "pressure": outcome.pressure.iter().map(|l| json!({
@@ -613,6 +620,7 @@ fn hunt_json(
             "connections": l.connections,
             "rounds": l.rounds,
             "clean": l.clean,
+            "not_judged": l.not_judged,
             "jitter_us": l.jitter.map(|j| j.as_micros() as u64),
             "spread_p99_us": l.spread_p99_us,
             "spread_max_us": l.spread_max_us,

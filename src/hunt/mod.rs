@@ -432,9 +432,12 @@ pub struct LevelStats {
     pub send_gap: Option<Duration>,
     /// The most connections one round at this level planned.
     pub connections: usize,
-    /// Rounds run at this level, and how many of them were clean.
+    /// Rounds run at this level, how many of them were clean, and how many could not judge
+    /// the race (inconclusive: it was never exercised; or the target unusable): neither
+    /// clean nor a finding.
     pub rounds: u32,
     pub clean: u32,
+    pub not_judged: u32,
     /// The widest start jitter bound swept at this level, when swept.
     pub jitter: Option<Duration>,
     /// The release spread of its collide barriers and rendezvous meetings (the worst
@@ -448,6 +451,17 @@ pub struct LevelStats {
     pub limited_by: String,
 }
 
+/// Whether a round judged the race: `Some(true)` clean, `Some(false)` violations, `None`
+/// when its verdict says the race was not exercised (inconclusive) or the target could not
+/// be judged at all: silence then is no pass.
+fn judged(outcome: &RunOutcome) -> Option<bool> {
+    let s = &outcome.results.summary;
+    if s.violations.total > 0 {
+        return Some(false);
+    }
+    (s.verdict.exercised() && s.verdict != Verdict::Inconclusive).then_some(true)
+}
+
 impl LevelStats {
     fn new(level: &Level) -> LevelStats {
         LevelStats {
@@ -458,6 +472,7 @@ impl LevelStats {
             connections: 0,
             rounds: 0,
             clean: 0,
+            not_judged: 0,
             jitter: None,
             spread_p99_us: None,
             spread_max_us: None,
@@ -470,8 +485,10 @@ impl LevelStats {
     fn add(&mut self, level: &Level, outcome: &RunOutcome, connections: usize) {
         let summary = &outcome.results.summary;
         self.rounds += 1;
-        if summary.violations.total == 0 {
-            self.clean += 1;
+        match judged(outcome) {
+            Some(true) => self.clean += 1,
+            Some(false) => {}
+            None => self.not_judged += 1,
         }
         self.connections = self.connections.max(connections);
         self.jitter = self.jitter.max(level.jitter);
@@ -511,6 +528,13 @@ impl std::fmt::Display for LevelStats {
             ", {} connections; {}/{} rounds clean",
             self.connections, self.clean, self.rounds
         )?;
+        if self.not_judged > 0 {
+            write!(
+                f,
+                " ({} not judged: the race was not exercised)",
+                self.not_judged
+            )?;
+        }
         if let Some(j) = self.jitter {
             write!(f, "; jitter up to {j:?}")?;
         }
@@ -529,6 +553,9 @@ impl std::fmt::Display for LevelStats {
 #[derive(Debug)]
 pub struct HuntOutcome {
     pub rounds: u32,
+    /// Rounds that ran to a verdict that could not judge the race (inconclusive): neither
+    /// clean nor a finding. When every round was, the hunt is `Short::Unjudged`.
+    pub not_judged: u32,
     pub elapsed: Duration,
     pub found: Option<Found>,
     /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
@@ -585,6 +612,8 @@ pub async fn hunt(
         .as_ref()
         .and_then(|_| run::max_connections(runner.bound.is_reference()));
     let mut levels: Vec<LevelStats> = Vec::new();
+    // Rounds that could not judge the race, and the latest one's verdict and hint.
+    let mut not_judged: (u32, Option<Unjudged>) = (0, None);
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -652,6 +681,7 @@ pub async fn hunt(
                     .await?;
                     return Ok(HuntOutcome {
                         rounds: round + 1,
+                        not_judged: not_judged.0,
                         elapsed: started.elapsed(),
                         found: Some(found),
                         short: None,
@@ -665,10 +695,19 @@ pub async fn hunt(
         if let Some(unjudged) = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled()) {
             return Ok(HuntOutcome {
                 rounds: round + 1,
+                not_judged: not_judged.0,
                 elapsed: started.elapsed(),
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
                 pressure: levels,
+            });
+        }
+        if judged(&outcome).is_none() {
+            not_judged.0 += 1;
+            let s = &outcome.results.summary;
+            not_judged.1 = Some(Unjudged {
+                verdict: s.verdict,
+                hint: s.hint.clone().unwrap_or_default(),
             });
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
@@ -684,6 +723,7 @@ pub async fn hunt(
             .await?;
             return Ok(HuntOutcome {
                 rounds: round + 1,
+                not_judged: not_judged.0,
                 elapsed: started.elapsed(),
                 found: Some(found),
                 short: None,
@@ -695,8 +735,15 @@ pub async fn hunt(
     if runner.cancel.is_cancelled() {
         short = Some(Short::Interrupted);
     }
+    // Not one round exercised the race: that is no clean hunt.
+    if let (true, Some(last)) = (round > 0 && not_judged.0 == round, not_judged.1) {
+        if short.is_none() || short == Some(Short::Budget) {
+            short = Some(Short::Unjudged(last));
+        }
+    }
     Ok(HuntOutcome {
         rounds: round,
+        not_judged: not_judged.0,
         elapsed: started.elapsed(),
         found: None,
         short,

@@ -7,7 +7,7 @@
 //! out, reset mid-handshake) as possibly still live for the grace period.
 
 use crate::model::{
-    Attempt, BadToken, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
+    Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
     Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation,
 };
 use std::collections::BTreeMap;
@@ -556,13 +556,54 @@ fn violation(
 pub struct Coverage {
     pub shared_tokens: usize,
     pub overlapping_tokens: usize,
+    /// Overlapping tokens whose attempts could show whether the server served two at once
+    /// (see [`could_witness`]).
+    pub witnessable_tokens: usize,
 }
 
 impl Coverage {
-    /// Tokens were meant to collide, and none did.
+    /// Tokens were meant to collide, and none did; or they did, but nothing that came back
+    /// could tell whether the server served two connections at once.
     pub fn inconclusive(&self) -> bool {
-        self.shared_tokens > 0 && self.overlapping_tokens == 0
+        self.shared_tokens > 0 && (self.overlapping_tokens == 0 || self.witnessable_tokens == 0)
     }
+}
+
+/// Whether the attempts of one token could witness exclusivity either way. Fewer than two
+/// accepted: the server decided (it refused the rest). Two accepted: a close or reset from
+/// the server shows it let one go; two sessions alive at once, one of them served a frame
+/// after the other's acceptance, show whether it still served both. Two accepted that then
+/// heard nothing and were never let go (one exchange each, then our own close), or whose
+/// sessions we ended before the other began, could have been served both at once or not:
+/// the oracle cannot tell.
+fn could_witness(attempts: &[&Attempt]) -> bool {
+    let accepted: Vec<(&Attempt, u64)> = attempts
+        .iter()
+        .filter_map(|a| Some((*a, a.accepted_us?)))
+        .collect();
+    if accepted.len() < 2 {
+        return true;
+    }
+    let served_after = |a: &Attempt, other_acc: u64| {
+        a.last_frame_us
+            .is_some_and(|l| l > other_acc.saturating_add(WITNESS_SLACK_US))
+    };
+    let let_go = |a: &Attempt| {
+        a.ended_us.is_some()
+            && matches!(
+                a.cause,
+                Some(Cause::ServerClose(_) | Cause::InvalidClose(_) | Cause::Reset)
+            )
+    };
+    let ended_before = |a: &Attempt, other_acc: u64| a.ended_us.is_some_and(|e| e <= other_acc);
+    accepted.iter().enumerate().any(|(i, &(a, acc_a))| {
+        accepted.iter().skip(i + 1).any(|&(b, acc_b)| {
+            let overlapped = !ended_before(a, acc_b) && !ended_before(b, acc_a);
+            let_go(a)
+                || let_go(b)
+                || (overlapped && (served_after(a, acc_b) || served_after(b, acc_a)))
+        })
+    })
 }
 
 pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
@@ -578,13 +619,19 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
     if plan.oracles.session.max_live.is_none() || shared.is_empty() {
         return Coverage::default();
     }
-    let overlapping = shared
+    let attempts_of = |slot: u32| -> Vec<&Attempt> {
+        reports
+            .iter()
+            .filter(|r| r.token == slot)
+            .flat_map(|r| &r.attempts)
+            .collect()
+    };
+    let overlapping: Vec<u32> = shared
         .iter()
+        .copied()
         .filter(|slot| {
-            let mut windows: Vec<(u64, u64)> = reports
+            let mut windows: Vec<(u64, u64)> = attempts_of(*slot)
                 .iter()
-                .filter(|r| r.token == **slot)
-                .flat_map(|r| &r.attempts)
                 .map(|a| {
                     (
                         a.started_us,
@@ -595,10 +642,14 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
             windows.sort_unstable();
             windows.windows(2).any(|w| w[1].0 < w[0].1)
         })
-        .count();
+        .collect();
     Coverage {
         shared_tokens: shared.len(),
-        overlapping_tokens: overlapping,
+        overlapping_tokens: overlapping.len(),
+        witnessable_tokens: overlapping
+            .iter()
+            .filter(|slot| could_witness(&attempts_of(**slot)))
+            .count(),
     }
 }
 

@@ -69,13 +69,24 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         };
     }
     if e.coverage.inconclusive() {
-        return Judgement {
-            verdict: Verdict::Inconclusive,
-            hint: Some(format!(
+        let hint = if e.coverage.overlapping_tokens == 0 {
+            format!(
                 "none of the {} shared tokens had two handshakes in flight at once: the race \
                  was never exercised (try arrival = \"collide\" or less jitter)",
                 e.coverage.shared_tokens
-            )),
+            )
+        } else {
+            format!(
+                "{} shared tokens had connections accepted together, but none of them got a \
+                 frame after the other's acceptance and the server let none go: whether it \
+                 served both cannot be told (add an exchange after the first, e.g. a second \
+                 request after a short think)",
+                e.coverage.overlapping_tokens
+            )
+        };
+        return Judgement {
+            verdict: Verdict::Inconclusive,
+            hint: Some(hint),
         };
     }
     Judgement {

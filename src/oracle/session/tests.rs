@@ -1794,8 +1794,47 @@ fn coverage_of_shared_tokens() {
         row(
             "shared, handshakes in flight together",
             vec![
-                (1, vec![handshake(0, 1_000)]),
+                (1, vec![handshake(0, 1_000).frame(9_000)]),
                 (2, vec![handshake(500, 1_500)]),
+            ],
+            (1, 1),
+            false,
+        ),
+        row(
+            "accepted together, then nothing after the other's acceptance: cannot tell",
+            vec![
+                (1, vec![handshake(0, 1_000).frame(1_000).closed(1_800)]),
+                (2, vec![handshake(500, 1_500).frame(1_500).closed(1_900)]),
+            ],
+            (1, 1),
+            true,
+        ),
+        row(
+            "handshakes together, but we ended each session before the other's began",
+            vec![
+                (1, vec![at(0).upgraded(900).accepted(1_000).closed(1_300)]),
+                (2, vec![at(500).upgraded(950).accepted(1_600).closed(1_900)]),
+            ],
+            (1, 1),
+            true,
+        ),
+        row(
+            "accepted together, and the server let one go: told",
+            vec![
+                (
+                    1,
+                    vec![handshake(0, 1_000).refused(1_600, Cause::ServerClose(4409))],
+                ),
+                (2, vec![handshake(500, 1_500).frame(1_500).closed(1_900)]),
+            ],
+            (1, 1),
+            false,
+        ),
+        row(
+            "accepted together, one served well after the other's acceptance: told",
+            vec![
+                (1, vec![handshake(0, 1_000).frame(1_000).closed(9_000)]),
+                (2, vec![handshake(500, 1_500).frame(5_000).closed(9_000)]),
             ],
             (1, 1),
             false,
@@ -1836,7 +1875,10 @@ fn coverage_of_shared_tokens() {
         row(
             "a reconnect's handshake counts",
             vec![
-                (1, vec![handshake(0, 1_000), handshake(10_000, 11_000)]),
+                (
+                    1,
+                    vec![handshake(0, 1_000), handshake(10_000, 11_000).frame(20_000)],
+                ),
                 (2, vec![handshake(10_500, 12_000)]),
             ],
             (1, 1),
@@ -1854,7 +1896,7 @@ fn coverage_of_shared_tokens() {
             ..row(
                 "two shared tokens, one overlapped: conclusive",
                 vec![
-                    (1, vec![handshake(0, 1_000)]),
+                    (1, vec![handshake(0, 1_000).frame(9_000)]),
                     (2, vec![handshake(500, 1_500)]),
                     (3, vec![handshake(0, 1_000)]),
                     (4, vec![handshake(5_000, 6_000)]),

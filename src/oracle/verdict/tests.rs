@@ -115,6 +115,7 @@ fn judge_row(row: &Row) -> Judgement {
         Coverage {
             shared_tokens: 3,
             overlapping_tokens: 0,
+            witnessable_tokens: 0,
         }
     } else {
         Coverage::default()

@@ -319,6 +319,11 @@ pub async fn execute(
     let need = capacity::Need {
         connections: plan.conns.len() as u64,
         embedded_server: bound.is_reference(),
+        synchronized: plan
+            .conns
+            .iter()
+            .filter(|c| c.barrier.is_some() || plan.rendezvous.iter().any(|r| r.group == c.group))
+            .count() as u64,
     };
     capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
     let dir = opts

@@ -606,11 +606,12 @@ pub async fn hunt(
     // The rounds run since the target was last reset (the hunt's start).
     let mut since_reset: Vec<Plan> = Vec::new();
     // Pressure escalation stops where this machine could no longer hold a round.
-    let client_max = scenario
-        .hunt
-        .pressure
-        .as_ref()
-        .and_then(|_| run::max_connections(runner.bound.is_reference()));
+    let client_max = scenario.hunt.pressure.as_ref().and_then(|_| {
+        // Collide barriers and rendezvous hold a duplicate descriptor per parked
+        // connection.
+        let synchronized = scenario.groups.iter().any(|g| g.synchronizes());
+        run::max_connections(runner.bound.is_reference(), synchronized)
+    });
     let mut levels: Vec<LevelStats> = Vec::new();
     // Rounds that could not judge the race, and the latest one's verdict and hint.
     let mut not_judged: (u32, Option<Unjudged>) = (0, None);

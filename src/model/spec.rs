@@ -98,6 +98,22 @@ pub struct Group {
     pub feeder: Option<Feed>,
 }
 
+impl Group {
+    /// Whether its connections park bytes to be released together: a collide arrival, or
+    /// a `rendezvous` step anywhere in its script (each parked connection holds a second
+    /// descriptor until the release).
+    pub fn synchronizes(&self) -> bool {
+        fn has_rendezvous(steps: &[Step]) -> bool {
+            steps.iter().any(|s| match s {
+                Step::Rendezvous { .. } => true,
+                Step::Repeat { steps, .. } => has_rendezvous(steps),
+                _ => false,
+            })
+        }
+        matches!(self.arrival, Arrival::Collide { .. }) || has_rendezvous(&self.steps)
+    }
+}
+
 /// A data file of per-user values: user `u` of a group takes row `u mod rows` (in file
 /// order, the same on every run). Plan and repro files store the path and columns, never
 /// the rows (a feeder may hold passwords): a run reads the file again when a plan read

@@ -21,22 +21,29 @@ pub struct Need {
     /// Whether the built-in server runs in this process: each connection's server side
     /// takes a descriptor too.
     pub embedded_server: bool,
+    /// Connections that park bytes at a collide barrier or a message rendezvous: while
+    /// parked, each holds a duplicate of its descriptor (the release writes through it).
+    pub synchronized: u64,
 }
 
 impl Need {
     /// File descriptors the plan may hold at once.
     pub fn fds(&self) -> u64 {
         let per_connection = if self.embedded_server { 2 } else { 1 };
-        self.connections * per_connection + SPARE_FDS
+        (self.connections * per_connection)
+            .saturating_add(self.synchronized)
+            .saturating_add(SPARE_FDS)
     }
 }
 
 /// The most connections a plan may hold at once on this machine: what the open-file hard
 /// limit leaves after [`SPARE_FDS`] (halved when the built-in server runs in this
-/// process), and the ephemeral ports of one target address. `None` when neither can be
-/// read. Pressure escalation stops there rather than have [`check`] refuse its plan.
-pub fn max_connections(embedded_server: bool) -> Option<u64> {
-    let per_connection = if embedded_server { 2 } else { 1 };
+/// process, one more descriptor each when they may park at a collide barrier or a
+/// rendezvous: `synchronized`), and the ephemeral ports of one target address. `None`
+/// when neither can be read. Pressure escalation stops there rather than have [`check`]
+/// refuse its plan.
+pub fn max_connections(embedded_server: bool, synchronized: bool) -> Option<u64> {
+    let per_connection = u64::from(embedded_server) + 1 + u64::from(synchronized);
     let fds = rlimit::getrlimit(rlimit::Resource::NOFILE)
         .ok()
         .map(|(_, hard)| hard.saturating_sub(SPARE_FDS) / per_connection);
@@ -82,7 +89,7 @@ impl Machine {
 pub enum CapacityError {
     #[error(
         "this plan may hold {needed} file descriptors open at once ({connections} connections{server}, \
-         plus {SPARE_FDS} spare), but this process may open {limit}: raise the limit \
+         {synchronized} duplicates held at a collide barrier or rendezvous, plus {SPARE_FDS} spare), but this process may open {limit}: raise the limit \
          (`ulimit -n {needed}` in the shell, LimitNOFILE={needed} for a systemd service, \
          --ulimit nofile={needed} for docker) or plan fewer connections"
     )]
@@ -92,6 +99,7 @@ pub enum CapacityError {
         connections: u64,
         /// `" × 2 (the built-in server runs in this process)"` or empty.
         server: &'static str,
+        synchronized: u64,
     },
     #[error(
         "this plan may hold {connections} connections open at once, but the ephemeral port \
@@ -116,6 +124,7 @@ pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
                 needed,
                 limit,
                 connections: need.connections,
+                synchronized: need.synchronized,
                 server: if need.embedded_server {
                     " × 2 (the built-in server runs in this process)"
                 } else {
@@ -160,6 +169,7 @@ mod tests {
         let need = Need {
             connections: 10_000,
             embedded_server: true,
+            synchronized: 10_000,
         };
         assert_eq!(check(&need, &ROOMY), Ok(()));
         let unknown = Machine {
@@ -169,6 +179,7 @@ mod tests {
         let huge = Need {
             connections: 1 << 30,
             embedded_server: false,
+            synchronized: 0,
         };
         assert_eq!(check(&huge, &unknown), Ok(()), "unknown limits: no refusal");
     }
@@ -182,8 +193,20 @@ mod tests {
         let external = Need {
             connections: 960,
             embedded_server: false,
+            synchronized: 0,
         };
         assert_eq!(check(&external, &machine), Ok(()), "960 + 64 = 1024 fits");
+        // Parked at a collide barrier, each connection holds a duplicate descriptor.
+        let colliding = Need {
+            synchronized: 480,
+            ..external
+        };
+        let err = check(&colliding, &machine).unwrap_err();
+        assert!(
+            matches!(err, CapacityError::Fds { needed: 1504, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("480 duplicates"), "{err}");
         let embedded = Need {
             embedded_server: true,
             ..external
@@ -207,6 +230,7 @@ mod tests {
         let need = Need {
             connections: 30_000,
             embedded_server: false,
+            synchronized: 0,
         };
         let err = check(&need, &ROOMY).unwrap_err();
         assert!(matches!(err, CapacityError::Ports { ports: 28232, .. }));

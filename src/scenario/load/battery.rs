@@ -114,6 +114,9 @@ pub struct Battery {
     /// One fresh valid connection doing the first exchange: the health probe, and the
     /// scenario the target, auth and seed are read from.
     pub probe: Scenario,
+    /// Whether the file's `[oracles]` declares `exclusive`: then the `same-token` family
+    /// judges exclusivity as declared, without calibrating the target's policy first.
+    pub declared_exclusive: bool,
 }
 
 /// What the `[battery]` table and the file around it say.
@@ -210,10 +213,16 @@ fn load_battery_in(
         .session
         .liveness
         .map_or(DEFAULT_GRACE, |l| l.grace);
+    let declared_exclusive = doc
+        .get_ref()
+        .get("oracles")
+        .and_then(|o| o.get_ref().as_table())
+        .is_some_and(|t| t.contains_key("exclusive"));
     Ok(Some(Battery {
         families: battery.families.clone(),
         parsed: battery,
         probe,
+        declared_exclusive,
     }))
 }
 
@@ -387,6 +396,31 @@ impl Battery {
                 })
             })
             .collect()
+    }
+}
+
+impl Battery {
+    /// The `same-token` family's calibration: one user's two connections presenting the
+    /// same token one after the other, not racing (the second opens 300 ms after the
+    /// first, while the first holds its session after its exchange). A run of it that
+    /// breaks exclusivity shows the target serves concurrent sessions of one token as its
+    /// policy. Named `<battery name>-same-token-calibration`.
+    pub fn sessions_calibration(&self) -> Result<Scenario, ScenarioError> {
+        let p = &self.parsed;
+        let mut steps = p.greet("2s");
+        if p.ack.is_some() {
+            steps.extend(p.exchange(&p.within_text()));
+        }
+        // Held past the second connection's start and its own exchange.
+        steps.push(format!("{{ think = {} }}", ms(Duration::from_millis(600) + p.within)));
+        steps.push("{ close = 1000 }".to_string());
+        let extra = "connections_per_user = 2\ntoken = \"per-user\"\n";
+        let text = group("holders", 1, extra, "{ ramp = \"300ms\" }", &steps);
+        let text = p.compose("same-token calibration", &text);
+        let origin = format!("{} (battery calibration)", p.origin);
+        let mut scenario = load_in(&text, &origin, p.base.clone(), &env_var)?;
+        scenario.name = format!("{}-same-token-calibration", self.probe.name);
+        Ok(scenario)
     }
 }
 

@@ -401,18 +401,19 @@ impl Battery {
 
 impl Battery {
     /// The `same-token` family's calibration: one user's two connections presenting the
-    /// same token one after the other, not racing (the second opens 300 ms after the
-    /// first, while the first holds its session after its exchange). A run of it that
+    /// same token one after the other, not racing (the second opens 150 ms after the
+    /// first, each serves a request once the other is accepted, both held meanwhile). A run of it that
     /// breaks exclusivity shows the target serves concurrent sessions of one token as its
     /// policy. Named `<battery name>-same-token-calibration`.
     pub fn sessions_calibration(&self) -> Result<Scenario, ScenarioError> {
         let p = &self.parsed;
+        // Each connection is served once the other was accepted (the exclusivity
+        // oracle's causal witness): greet, wait past the other's start (150 ms apart),
+        // the exchange, then hold while the other does its own.
         let mut steps = p.greet("2s");
-        if p.ack.is_some() {
-            steps.extend(p.exchange(&p.within_text()));
-        }
-        // Held past the second connection's start and its own exchange.
-        steps.push(format!("{{ think = {} }}", ms(Duration::from_millis(600) + p.within)));
+        steps.push("{ think = \"600ms\" }".to_string());
+        steps.extend(p.exchange(&p.within_text()));
+        steps.push("{ think = \"600ms\" }".to_string());
         steps.push("{ close = 1000 }".to_string());
         let extra = "connections_per_user = 2\ntoken = \"per-user\"\n";
         let text = group("holders", 1, extra, "{ ramp = \"300ms\" }", &steps);
@@ -619,8 +620,17 @@ impl Parsed {
         } else {
             self.placements.iter().map(|p| Some(p.as_str())).collect()
         };
-        let greet = self.greet("2s");
-        let mut refused = greet.clone();
+        // A bad token's connection waits for the server's verdict without expecting
+        // anything: an acceptance is the acceptance rule's to see (rejection hygiene
+        // judges it), a refusal ends the wait, and a server that has not answered when
+        // the wait ends (one waiting for an init message the `missing` entry never sends,
+        // say) was not judged: nothing is owed by a connection that was never accepted.
+        let mut refused = match self.ack {
+            Some(_) => Vec::new(),
+            // Without an ack the request is what draws an answer.
+            None => vec![format!("{{ send = {} }}", self.request)],
+        };
+        refused.push("{ think = \"2s\" }".to_string());
         refused.push("{ close = 1000 }".to_string());
         let mut text = String::new();
         let mut connections = 0u64;

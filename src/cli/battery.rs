@@ -147,6 +147,9 @@ fn family_line(r: &FamilyReport) -> String {
     for note in &r.policy {
         line.push_str(&format!("\n    policy: {note}"));
     }
+    for note in &r.notes {
+        line.push_str(&format!("\n    note: {note}"));
+    }
     line
 }
 
@@ -299,6 +302,7 @@ fn print_json(
                 "max_connections": r.pressure(),
                 "elapsed_s": r.elapsed.as_secs_f64(),
                 "policy": r.policy,
+                "notes": r.notes,
                 "found": found.map(|f| json!({
                     "oracle": f.repro.oracle.name(),
                     "round": f.repro.round,

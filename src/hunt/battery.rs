@@ -202,6 +202,9 @@ pub struct FamilyReport {
     /// What the family learned of the target's policy and set aside rather than judged,
     /// one line each (`refuses a request sent before its ack: close 4401 (12 of 12)`).
     pub policy: Vec<String>,
+    /// Other things worth saying about how the family ran (a health probe that never
+    /// passed, so the rounds judged the target alone).
+    pub notes: Vec<String>,
 }
 
 impl FamilyReport {
@@ -271,6 +274,9 @@ pub async fn run(
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut families = Vec::new();
+    // Whether a health probe ever passed: a target never seen healthy cannot have been
+    // left broken by anything the battery did.
+    let mut seen_healthy = false;
     for (i, family) in battery.families.iter().copied().enumerate() {
         let left = budget_end.saturating_duration_since(Instant::now());
         let remaining = u32::try_from(battery.families.len() - i).unwrap_or(1);
@@ -298,6 +304,7 @@ pub async fn run(
                 end: FamilyEnd::Skipped,
                 elapsed: Duration::ZERO,
                 policy,
+                notes: Vec::new(),
             }
         } else if runner.cancel.is_cancelled() {
             FamilyReport {
@@ -306,10 +313,12 @@ pub async fn run(
                 end: FamilyEnd::Short(Short::Interrupted),
                 elapsed: Duration::ZERO,
                 policy,
+                notes: Vec::new(),
             }
         } else {
             let end = Instant::now() + share;
-            let mut r = run_family(family, &levels, runner, opts, hooks, end, report).await?;
+            let bounds = (end, &mut seen_healthy);
+            let mut r = run_family(family, &levels, runner, opts, hooks, bounds, report).await?;
             policy.append(&mut r.policy);
             r.policy = policy;
             r
@@ -385,15 +394,16 @@ async fn run_family(
     runner: &Runner,
     opts: &BatteryOptions,
     hooks: &dyn Hooks,
-    family_end: Instant,
+    (family_end, seen_healthy): (Instant, &mut bool),
     report: &mut dyn FnMut(&Event<'_>),
 ) -> Result<FamilyReport, BatteryError> {
     let started = Instant::now();
+    let mut notes = Vec::new();
     let mut ran = Vec::new();
     let mut index = Some(0);
     let mut excused = 0u64;
     let mut first_excused: Option<Violation> = None;
-    let finish = |ran, end, excused: u64, first: Option<Violation>| FamilyReport {
+    let report_of = |ran, end, excused: u64, first: Option<Violation>| FamilyReport {
         family,
         levels: ran,
         end,
@@ -408,6 +418,12 @@ async fn run_family(
             })
             .into_iter()
             .collect(),
+        notes: Vec::new(),
+    };
+    let finish = |ran, end, excused, first, notes: &mut Vec<String>| {
+        let mut r = report_of(ran, end, excused, first);
+        r.notes.append(notes);
+        r
     };
     while let Some(i) = index {
         let Some(level) = levels.get(i) else { break };
@@ -417,18 +433,41 @@ async fn run_family(
                 FamilyEnd::Short(Short::Budget),
                 excused,
                 first_excused,
+                &mut notes,
             ));
         }
-        if let Health::Broken(why) = hooks.probe_health(runner, family_end).await? {
-            return Ok(finish(
-                ran,
-                FamilyEnd::Broken {
-                    before_level: i,
-                    why,
-                },
-                excused,
-                first_excused,
-            ));
+        let mut health = hooks.probe_health(runner, family_end).await?;
+        if matches!(health, Health::Broken(_)) && *seen_healthy {
+            // Once more before calling the target broken: one probe lost to a busy
+            // machine, or to the very race a family looks for, is not a broken target.
+            health = hooks.probe_health(runner, family_end).await?;
+        }
+        match health {
+            Health::Healthy => *seen_healthy = true,
+            Health::Broken(why) if *seen_healthy => {
+                return Ok(finish(
+                    ran,
+                    FamilyEnd::Broken {
+                        before_level: i,
+                        why,
+                    },
+                    excused,
+                    first_excused,
+                    &mut notes,
+                ));
+            }
+            // Never seen healthy (its first exchange may hit the race the families look
+            // for, as a graphql-ws server closing 4401 right after its ack does): nothing
+            // the battery did broke it, so its rounds judge it alone, as `hunt` does.
+            Health::Broken(why) => {
+                if notes.is_empty() {
+                    notes.push(format!(
+                        "the health probe failed before level {} ({why}) and has not passed yet: the rounds judge the target alone",
+                        i + 1
+                    ));
+                }
+            }
+            Health::Unknown => {}
         }
         report(&Event::Level {
             family,
@@ -469,15 +508,22 @@ async fn run_family(
             } else {
                 FamilyEnd::Suspect(Box::new(found))
             };
-            return Ok(finish(ran, end, excused, first_excused));
+            return Ok(finish(ran, end, excused, first_excused, &mut notes));
         }
         if let Some(short) = outcome.short {
             // A level the budget ended proves the lower ones clean, nothing above them.
-            return Ok(finish(ran, FamilyEnd::Short(short), excused, first_excused));
+            let end = FamilyEnd::Short(short);
+            return Ok(finish(ran, end, excused, first_excused, &mut notes));
         }
         index = hooks.escalate(family, i, levels);
     }
-    Ok(finish(ran, FamilyEnd::Clean, excused, first_excused))
+    Ok(finish(
+        ran,
+        FamilyEnd::Clean,
+        excused,
+        first_excused,
+        &mut notes,
+    ))
 }
 
 /// The verdict that made a round unjudgeable, for output.

@@ -298,7 +298,9 @@ fn the_hunt_command_runs_a_battery_file() {
 /// ack 5 ms later (its `onConnect` lookup, read concurrently with later frames), close
 /// 4401 for a `subscribe` that arrives before the ack, close 4408 when no init came within
 /// 3 s, and any number of sessions per token. None of that is a race; the battery must
-/// find nothing.
+/// find nothing. The buggy variant has the ack race of graphql-ws #501: the connection
+/// counts as acknowledged only 20 ms after its ack went out, so a `subscribe` sent right
+/// after the ack is closed with 4401.
 mod graphql_ws {
     use super::common::{spawn_server, TEST_SECRET};
     use futures_util::{SinkExt, StreamExt};
@@ -316,6 +318,8 @@ mod graphql_ws {
     const PROTOCOL: &str = "graphql-transport-ws";
     const INIT_TIMEOUT: Duration = Duration::from_secs(3);
     const LOOKUP: Duration = Duration::from_millis(5);
+    /// The buggy variant's gap between the ack going out and the flag being set.
+    const ACK_RACE: Duration = Duration::from_millis(20);
 
     fn subject(token: &str) -> Option<String> {
         let header = decode_header(token).ok()?;
@@ -350,7 +354,7 @@ mod graphql_ws {
         let _ = ws.close(Some(frame)).await;
     }
 
-    async fn serve(tcp: tokio::net::TcpStream) {
+    async fn serve(tcp: tokio::net::TcpStream, buggy: bool) {
         let callback = |req: &Request, mut resp: Response| {
             let offered = req
                 .headers()
@@ -369,14 +373,16 @@ mod graphql_ws {
         let init_deadline = Instant::now() + INIT_TIMEOUT;
         let mut init = false;
         let mut ack_due: Option<(Instant, String)> = None;
-        let mut acknowledged = false;
+        // When the connection counts as acknowledged (None: not yet).
+        let mut acknowledged_at: Option<Instant> = None;
         loop {
             let due = ack_due.as_ref().map(|(at, _)| *at);
             let frame = tokio::select! {
                 frame = ws.next() => frame,
                 _ = sleep_until(due.unwrap_or(init_deadline)), if due.is_some() || !init => {
                     if ack_due.take().is_some() {
-                        acknowledged = true;
+                        let race = if buggy { ACK_RACE } else { Duration::ZERO };
+                        acknowledged_at = Some(Instant::now() + race);
                         let ack = json!({ "type": "connection_ack" }).to_string();
                         if ws.send(Message::Text(ack.into())).await.is_err() {
                             return;
@@ -394,6 +400,7 @@ mod graphql_ws {
                 return;
             };
             let msg: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+            let acknowledged = acknowledged_at.is_some_and(|at| Instant::now() >= at);
             match msg.get("type").and_then(Value::as_str) {
                 Some("connection_init") if !init => {
                     init = true;
@@ -421,7 +428,9 @@ mod graphql_ws {
                     let id = msg.get("id").cloned().unwrap_or(Value::Null);
                     let mut out = Vec::new();
                     for n in 1..=2 {
-                        out.push(json!({ "type": "next", "id": id, "payload": { "data": { "n": n } } }));
+                        out.push(
+                            json!({ "type": "next", "id": id, "payload": { "data": { "n": n } } }),
+                        );
                     }
                     out.push(json!({ "type": "complete", "id": id }));
                     for m in out {
@@ -441,9 +450,10 @@ mod graphql_ws {
         }
     }
 
-    /// Starts the server on loopback: its URL and the stop token.
-    pub async fn spawn() -> (String, CancellationToken) {
-        spawn_server(serve).await
+    /// Starts the server (the buggy variant when `buggy`) on loopback: its URL and the
+    /// stop token.
+    pub async fn spawn(buggy: bool) -> (String, CancellationToken) {
+        spawn_server(move |tcp| serve(tcp, buggy)).await
     }
 
     /// A battery file for it, narrowed to `families`.
@@ -484,7 +494,7 @@ families = [{}]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correct_graphql_ws_server_is_clean_and_its_policies_are_noted() {
     let check = async {
-        let (url, stop) = graphql_ws::spawn().await;
+        let (url, stop) = graphql_ws::spawn(false).await;
         let text = graphql_ws::battery_text(&["same-token", "early-send", "bad-tokens"]);
         let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
         assert!(!battery.declared_exclusive);
@@ -504,7 +514,9 @@ async fn a_correct_graphql_ws_server_is_clean_and_its_policies_are_noted() {
         }
         let same = &outcome.families[0];
         assert!(
-            same.policy.iter().any(|p| p.contains("exclusivity not judged")),
+            same.policy
+                .iter()
+                .any(|p| p.contains("exclusivity not judged")),
             "{:?}",
             same.policy
         );
@@ -523,7 +535,7 @@ async fn a_correct_graphql_ws_server_is_clean_and_its_policies_are_noted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_exclusivity_is_judged_without_calibration() {
     let check = async {
-        let (url, stop) = graphql_ws::spawn().await;
+        let (url, stop) = graphql_ws::spawn(false).await;
         let text = graphql_ws::battery_text(&["same-token"]).replace(
             "reject = { close = [4403] }",
             "reject = { close = [4403] }\nexclusive = { max_live = 1 }",
@@ -541,4 +553,78 @@ async fn a_declared_exclusivity_is_judged_without_calibration() {
         assert_eq!(found.repro.oracle, OracleKind::Exclusivity);
     };
     tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
+/// The buggy variant: its first exchange (the health probe's) hits the ack race itself,
+/// so the probe fails before any level. A target never seen healthy was not left broken
+/// by the battery: the family runs and finds the race (a `subscribe` right after the ack
+/// closed with 4401), confirmed, and says the probe never passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphql_ws_ack_race_is_found_though_the_probe_never_passes() {
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(true).await;
+        let text = graphql_ws::battery_text(&["different-users", "early-send"]);
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        assert!(!outcome.broken(), "{:?}", outcome.families[0].end);
+        assert_eq!(outcome.families.len(), 2, "the battery went on");
+        let report = &outcome.families[0];
+        let FamilyEnd::Found(found) = &report.end else {
+            panic!("expected the ack race: {:?}", report.end)
+        };
+        assert_eq!(found.repro.oracle, OracleKind::Completeness);
+        assert!(found.rate.reproduced >= 9, "confirmed {}", found.rate);
+        let evidence = &found.repro.evidence[0];
+        assert!(evidence.seen.contains("4401"), "{evidence:?}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("health probe failed")),
+            "{:?}",
+            report.notes
+        );
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
+/// A find no replay confirmed (here `--times 0`: none asked for) is an unconfirmed
+/// suspect, not a find: the summary says so and the exit code is 4 (inconclusive).
+#[test]
+fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hunt.toml");
+    std::fs::write(&file, shipped() + "families = [\"bad-tokens\"]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", file.to_str().unwrap(), "--bug", "accept-alg-none"])
+        .args([
+            "--bug-window",
+            "50ms",
+            "--budget",
+            "60s",
+            "--times",
+            "0",
+            "-q",
+        ])
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("bad-tokens: unconfirmed suspect"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("suspect rejection_hygiene (unconfirmed 0/0)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FOUND"), "{stdout}");
+    assert!(
+        stdout.contains("0 families of 1 found something; 1 unconfirmed suspect"),
+        "{stdout}"
+    );
 }

@@ -261,7 +261,10 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
         outcome.planned.len()
     );
     if suspects > 0 {
-        last.push_str(&format!("; {suspects} unconfirmed suspect(s)"));
+        last.push_str(&format!(
+            "; {}",
+            plural(suspects as u64, "unconfirmed suspect")
+        ));
     }
     let not_run = outcome.not_run();
     if !not_run.is_empty() {

@@ -354,7 +354,9 @@ pub async fn run(
 /// for a request dropped without a word, not for a refusal.
 pub fn excuse(family: Family) -> Option<Excuse> {
     match family {
-        Family::EarlySend => Some(|v: &Violation| crate::oracle::refusal::refused_by_close(v).is_some()),
+        Family::EarlySend => {
+            Some(|v: &Violation| crate::oracle::refusal::refused_by_close(v).is_some())
+        }
         _ => None,
     }
 }
@@ -403,7 +405,8 @@ async fn run_family(
     let mut index = Some(0);
     let mut excused = 0u64;
     let mut first_excused: Option<Violation> = None;
-    let report_of = |ran, end, excused: u64, first: Option<Violation>| FamilyReport {
+    let report_of = |ran, end, excused: u64, first: Option<Violation>| {
+        FamilyReport {
         family,
         levels: ran,
         end,
@@ -419,6 +422,7 @@ async fn run_family(
             .into_iter()
             .collect(),
         notes: Vec::new(),
+    }
     };
     let finish = |ran, end, excused, first, notes: &mut Vec<String>| {
         let mut r = report_of(ran, end, excused, first);

@@ -8,7 +8,7 @@
 //! catches it; the README's table is measured with the whole battery, for every bug.
 //! Planted windows are widened to 50 ms, as in `tests/races.rs`, so a busy 2-core machine
 //! still lands inside them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
 mod common;
 

@@ -8,7 +8,9 @@
 //! catches it; the README's table is measured with the whole battery, for every bug.
 //! Planted windows are widened to 50 ms, as in `tests/races.rs`, so a busy 2-core machine
 //! still lands inside them.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+
+mod common;
 
 use stampede::hunt::battery::{self, BatteryOptions, BatteryOutcome, FamilyEnd, ProbeHooks};
 use stampede::hunt::{Found, Runner};
@@ -42,13 +44,22 @@ fn battery(families: &[Family]) -> Battery {
 }
 
 async fn run(battery: &Battery, bug: Option<Bug>, out: &Path) -> BatteryOutcome {
-    let hooks = ProbeHooks::new(battery, 1);
-    // Learning on, as `stampede hunt` runs it: the shipped battery declares no identity
-    // field, so the identity families rely on the learned one.
     let target = Target::Reference {
         bug,
         window: Some(WINDOW),
     };
+    run_against(battery, target, out, BUDGET).await
+}
+
+async fn run_against(
+    battery: &Battery,
+    target: Target,
+    out: &Path,
+    budget: Duration,
+) -> BatteryOutcome {
+    let hooks = ProbeHooks::new(battery, 1);
+    // Learning on, as `stampede hunt` runs it: the shipped battery declares no identity
+    // field, so the identity families rely on the learned one.
     let run_opts = RunOptions {
         learn: true,
         ..RunOptions::default()
@@ -62,7 +73,7 @@ async fn run(battery: &Battery, bug: Option<Bug>, out: &Path) -> BatteryOutcome 
     .await
     .unwrap();
     let opts = BatteryOptions {
-        budget: BUDGET,
+        budget,
         seed: 1,
         out: out.to_path_buf(),
         confirm: 10,
@@ -279,4 +290,341 @@ fn the_hunt_command_runs_a_battery_file() {
     );
     assert!(stdout.contains("battery summary"), "{stdout}");
     assert!(stdout.contains("1 family of 1 found something"), "{stdout}");
+}
+
+/// A correct graphql-transport-ws server, as the protocol requires it (enisdenjo/graphql-ws
+/// PROTOCOL.md): the `graphql-transport-ws` subprotocol, `connection_init` carrying the
+/// token (HS256, `exp` and `sub` required, no leeway), close 4403 for a bad token, the
+/// ack 5 ms later (its `onConnect` lookup, read concurrently with later frames), close
+/// 4401 for a `subscribe` that arrives before the ack, close 4408 when no init came within
+/// 3 s, and any number of sessions per token. None of that is a race; the battery must
+/// find nothing. The buggy variant has the ack race of graphql-ws #501: the connection
+/// counts as acknowledged only 20 ms after its ack went out, so a `subscribe` sent right
+/// after the ack is closed with 4401.
+mod graphql_ws {
+    use super::common::{spawn_server, TEST_SECRET};
+    use futures_util::{SinkExt, StreamExt};
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+    use serde_json::{json, Value};
+    use std::time::Duration;
+    use tokio::time::{sleep_until, Instant};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_util::sync::CancellationToken;
+
+    const PROTOCOL: &str = "graphql-transport-ws";
+    const INIT_TIMEOUT: Duration = Duration::from_secs(3);
+    const LOOKUP: Duration = Duration::from_millis(5);
+    /// The buggy variant's gap between the ack going out and the flag being set.
+    const ACK_RACE: Duration = Duration::from_millis(20);
+
+    fn subject(token: &str) -> Option<String> {
+        let header = decode_header(token).ok()?;
+        if !matches!(
+            header.alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return None;
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let key = DecodingKey::from_secret(TEST_SECRET.as_bytes());
+        let data = decode::<Value>(token, &key, &validation).ok()?;
+        data.claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    async fn close(
+        ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        code: u16,
+        reason: &str,
+    ) {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.to_string().into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+    }
+
+    async fn serve(tcp: tokio::net::TcpStream, buggy: bool) {
+        let callback = |req: &Request, mut resp: Response| {
+            let offered = req
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|p| p.trim() == PROTOCOL));
+            if offered {
+                resp.headers_mut()
+                    .insert("sec-websocket-protocol", HeaderValue::from_static(PROTOCOL));
+            }
+            Ok(resp)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            return;
+        };
+        let init_deadline = Instant::now() + INIT_TIMEOUT;
+        let mut init = false;
+        let mut ack_due: Option<(Instant, String)> = None;
+        // When the connection counts as acknowledged (None: not yet).
+        let mut acknowledged_at: Option<Instant> = None;
+        loop {
+            let due = ack_due.as_ref().map(|(at, _)| *at);
+            let frame = tokio::select! {
+                frame = ws.next() => frame,
+                _ = sleep_until(due.unwrap_or(init_deadline)), if due.is_some() || !init => {
+                    if ack_due.take().is_some() {
+                        let race = if buggy { ACK_RACE } else { Duration::ZERO };
+                        acknowledged_at = Some(Instant::now() + race);
+                        let ack = json!({ "type": "connection_ack" }).to_string();
+                        if ws.send(Message::Text(ack.into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    close(&mut ws, 4408, "Connection initialisation timeout").await;
+                    return;
+                }
+            };
+            let Some(Ok(Message::Text(text))) = frame else {
+                if matches!(frame, Some(Ok(_))) {
+                    continue;
+                }
+                return;
+            };
+            let msg: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+            let acknowledged = acknowledged_at.is_some_and(|at| Instant::now() >= at);
+            match msg.get("type").and_then(Value::as_str) {
+                Some("connection_init") if !init => {
+                    init = true;
+                    let token = msg
+                        .pointer("/payload/token")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    match subject(token) {
+                        Some(sub) => ack_due = Some((Instant::now() + LOOKUP, sub)),
+                        None => {
+                            close(&mut ws, 4403, "Forbidden").await;
+                            return;
+                        }
+                    }
+                }
+                Some("connection_init") => {
+                    close(&mut ws, 4429, "Too many initialisation requests").await;
+                    return;
+                }
+                Some("subscribe") if !acknowledged => {
+                    close(&mut ws, 4401, "Unauthorized").await;
+                    return;
+                }
+                Some("subscribe") => {
+                    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+                    let mut out = Vec::new();
+                    for n in 1..=2 {
+                        out.push(
+                            json!({ "type": "next", "id": id, "payload": { "data": { "n": n } } }),
+                        );
+                    }
+                    out.push(json!({ "type": "complete", "id": id }));
+                    for m in out {
+                        if ws.send(Message::Text(m.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some("ping") => {
+                    let pong = json!({ "type": "pong" }).to_string();
+                    if ws.send(Message::Text(pong.into())).await.is_err() {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Starts the server (the buggy variant when `buggy`) on loopback: its URL and the
+    /// stop token.
+    pub async fn spawn(buggy: bool) -> (String, CancellationToken) {
+        spawn_server(move |tcp| serve(tcp, buggy)).await
+    }
+
+    /// A battery file for it, narrowed to `families`.
+    pub fn battery_text(families: &[&str]) -> String {
+        let names: Vec<String> = families.iter().map(|f| format!("{f:?}")).collect();
+        format!(
+            r#"name = "gql"
+seed = 1
+duration = "20s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+placement = {{ first_message = {{ type = "connection_init", payload = {{ token = "{{{{token}}}}" }} }} }}
+headers = {{ "Sec-WebSocket-Protocol" = "graphql-transport-ws" }}
+
+[oracles]
+accepted = {{ message = "connection_ack" }}
+reject = {{ close = [4403] }}
+
+[battery]
+request = {{ id = "s-{{{{conn}}}}-{{{{run}}}}", type = "subscribe", payload = {{ query = "subscription {{ ticks }}" }} }}
+ack = "connection_ack"
+reply = "next+ complete"
+correlate = "id"
+within = "2s"
+families = [{}]
+"#,
+            names.join(", ")
+        )
+    }
+}
+
+/// Against a correct graphql-transport-ws server the families that used to report its
+/// policy as races find nothing: the 4401 closing a `subscribe` sent before the ack is a
+/// stated refusal (early-send notes it as policy), several sessions per token are its
+/// policy (same-token calibrates and leaves exclusivity out), and a `missing` token whose
+/// init the server is still waiting for when the family stops waiting is not judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_graphql_ws_server_is_clean_and_its_policies_are_noted() {
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(false).await;
+        let text = graphql_ws::battery_text(&["same-token", "early-send", "bad-tokens"]);
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        assert!(!battery.declared_exclusive);
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        assert_eq!(outcome.families.len(), 3);
+        for report in &outcome.families {
+            assert!(
+                matches!(report.end, FamilyEnd::Clean),
+                "{}: {:?} {:?}",
+                report.family.name(),
+                report.end,
+                report.policy
+            );
+            assert!(!report.levels.is_empty(), "{}", report.family.name());
+        }
+        let same = &outcome.families[0];
+        assert!(
+            same.policy
+                .iter()
+                .any(|p| p.contains("exclusivity not judged")),
+            "{:?}",
+            same.policy
+        );
+        let early = &outcome.families[1];
+        assert!(
+            early.policy.iter().any(|p| p.contains("close 4401")),
+            "{:?}",
+            early.policy
+        );
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
+/// The same file with `[oracles] exclusive` declared: the declared policy is judged as
+/// written, without calibration, so the server's second session per token is a find.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_exclusivity_is_judged_without_calibration() {
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(false).await;
+        let text = graphql_ws::battery_text(&["same-token"]).replace(
+            "reject = { close = [4403] }",
+            "reject = { close = [4403] }\nexclusive = { max_live = 1 }",
+        );
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        assert!(battery.declared_exclusive);
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let report = &outcome.families[0];
+        assert!(report.policy.is_empty(), "{:?}", report.policy);
+        let FamilyEnd::Found(found) = &report.end else {
+            panic!("expected a find: {:?}", report.end)
+        };
+        assert_eq!(found.repro.oracle, OracleKind::Exclusivity);
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
+/// The buggy variant: its first exchange (the health probe's) hits the ack race itself,
+/// so the probe fails before any level. A target never seen healthy was not left broken
+/// by the battery: the family runs and finds the race (a `subscribe` right after the ack
+/// closed with 4401), confirmed, and says the probe never passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphql_ws_ack_race_is_found_though_the_probe_never_passes() {
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(true).await;
+        let text = graphql_ws::battery_text(&["different-users", "early-send"]);
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        assert!(!outcome.broken(), "{:?}", outcome.families[0].end);
+        assert_eq!(outcome.families.len(), 2, "the battery went on");
+        let report = &outcome.families[0];
+        let FamilyEnd::Found(found) = &report.end else {
+            panic!("expected the ack race: {:?}", report.end)
+        };
+        assert_eq!(found.repro.oracle, OracleKind::Completeness);
+        assert!(found.rate.reproduced >= 9, "confirmed {}", found.rate);
+        let evidence = &found.repro.evidence[0];
+        assert!(evidence.seen.contains("4401"), "{evidence:?}");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("health probe failed")),
+            "{:?}",
+            report.notes
+        );
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
+/// A find no replay confirmed (here `--times 0`: none asked for) is an unconfirmed
+/// suspect, not a find: the summary says so and the exit code is 4 (inconclusive).
+#[test]
+fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hunt.toml");
+    std::fs::write(&file, shipped() + "families = [\"bad-tokens\"]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", file.to_str().unwrap(), "--bug", "accept-alg-none"])
+        .args([
+            "--bug-window",
+            "50ms",
+            "--budget",
+            "60s",
+            "--times",
+            "0",
+            "-q",
+        ])
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("bad-tokens: unconfirmed suspect"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("suspect rejection_hygiene (unconfirmed 0/0)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("FOUND"), "{stdout}");
+    assert!(
+        stdout.contains("0 families of 1 found something; 1 unconfirmed suspect"),
+        "{stdout}"
+    );
 }

@@ -77,6 +77,15 @@ pub(super) async fn battery_command(
         exit::INTERRUPTED
     } else if outcome.found().next().is_some() || outcome.broken() {
         exit::VIOLATIONS
+    } else if outcome.suspects().next().is_some()
+        || outcome
+            .families
+            .iter()
+            .any(|f| matches!(f.end, FamilyEnd::Short(Short::Unjudged(_))))
+    {
+        // Nothing confirmed, but not a pass either: a violation seen once and never
+        // reproduced, or a family that could not judge the target.
+        exit::INCONCLUSIVE
     } else {
         exit::CLEAN
     })
@@ -124,7 +133,6 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
 
 /// `same-token: found exclusivity violation at level 2 (…)`, one line per family.
 fn family_line(r: &FamilyReport) -> String {
-    let name = r.family.name();
     let pressure = r.pressure();
     let levels = r.levels.len();
     let rounds: u32 = r.levels.iter().map(|l| l.rounds).sum();
@@ -135,6 +143,20 @@ fn family_line(r: &FamilyReport) -> String {
         plural(pressure as u64, "connection"),
         r.elapsed.as_secs_f64()
     );
+    let mut line = family_end_line(r, &tried);
+    for note in &r.policy {
+        line.push_str(&format!("\n    policy: {note}"));
+    }
+    for note in &r.notes {
+        line.push_str(&format!("\n    note: {note}"));
+    }
+    line
+}
+
+/// [`family_line`] without the policy notes.
+fn family_end_line(r: &FamilyReport, tried: &str) -> String {
+    let name = r.family.name();
+    let levels = r.levels.len();
     match &r.end {
         FamilyEnd::Clean => format!("{name}: clean ({tried})"),
         FamilyEnd::Skipped => {
@@ -157,6 +179,25 @@ fn family_line(r: &FamilyReport) -> String {
                 repro.oracle.name(),
                 found.rate,
                 plural(repro.size() as u64, "connection"),
+                found.path.display()
+            )
+        }
+        FamilyEnd::Suspect(found) => {
+            let repro = &found.repro;
+            let evidence = repro
+                .evidence
+                .first()
+                .map(|v| {
+                    format!(
+                        "\n    conn {}: expected {}; seen {}",
+                        v.conn, v.expected, v.seen
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay FILE)",
+                repro.oracle.name(),
+                found.rate,
                 found.path.display()
             )
         }
@@ -188,13 +229,17 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
     )?;
     for r in &outcome.families {
         let result = match &r.end {
+            FamilyEnd::Clean if !r.policy.is_empty() => "clean (policy noted)".to_string(),
             FamilyEnd::Clean => "clean".to_string(),
             FamilyEnd::Skipped => "skipped".to_string(),
-            // A find the budget left no replay for is seen once, not confirmed: say so.
-            FamilyEnd::Found(f) if f.rate.runs == 0 => {
-                format!("FOUND {} (not replayed)", f.repro.oracle.name())
-            }
             FamilyEnd::Found(f) => format!("FOUND {} ({})", f.repro.oracle.name(), f.rate),
+            // Seen once, never reproduced (or no replay fitted): not a find.
+            FamilyEnd::Suspect(f) => format!(
+                "suspect {} (unconfirmed {}/{})",
+                f.repro.oracle.name(),
+                f.rate.reproduced,
+                f.rate.runs
+            ),
             FamilyEnd::Broken { .. } => "TARGET BROKEN".to_string(),
             FamilyEnd::Short(Short::Budget) => "budget ran out".to_string(),
             FamilyEnd::Short(Short::Interrupted) => "interrupted".to_string(),
@@ -209,11 +254,24 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
         )?;
     }
     let found = outcome.found().count();
-    outln!(
+    let suspects = outcome.suspects().count();
+    let mut last = format!(
         "{} of {} found something",
         crate::model::words::plural_as(found as u64, "family", "families"),
-        outcome.families.len()
-    )
+        outcome.planned.len()
+    );
+    if suspects > 0 {
+        last.push_str(&format!(
+            "; {}",
+            plural(suspects as u64, "unconfirmed suspect")
+        ));
+    }
+    let not_run = outcome.not_run();
+    if !not_run.is_empty() {
+        let names: Vec<&str> = not_run.iter().map(|f| f.name()).collect();
+        last.push_str(&format!("; not run: {}", names.join(", ")));
+    }
+    outln!("{last}")
 }
 
 fn print_json(
@@ -231,6 +289,7 @@ fn print_json(
                 FamilyEnd::Clean => ("clean", None, None),
                 FamilyEnd::Skipped => ("skipped", None, None),
                 FamilyEnd::Found(f) => ("found", Some(f), None),
+                FamilyEnd::Suspect(f) => ("suspect", Some(f), None),
                 FamilyEnd::Broken { why, .. } => ("broken", None, Some(why.clone())),
                 FamilyEnd::Short(Short::Budget) => ("budget", None, None),
                 FamilyEnd::Short(Short::Interrupted) => ("interrupted", None, None),
@@ -245,6 +304,8 @@ fn print_json(
                 })).collect::<Vec<_>>(),
                 "max_connections": r.pressure(),
                 "elapsed_s": r.elapsed.as_secs_f64(),
+                "policy": r.policy,
+                "notes": r.notes,
                 "found": found.map(|f| json!({
                     "oracle": f.repro.oracle.name(),
                     "round": f.repro.round,
@@ -263,6 +324,8 @@ fn print_json(
         "target": against,
         "budget_s": args.budget.as_secs_f64(),
         "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "planned": outcome.planned.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        "not_run": outcome.not_run().iter().map(|f| f.name()).collect::<Vec<_>>(),
         "families": families,
     }))
     .map_err(|e| Error::Usage(e.to_string()))?;

@@ -8,8 +8,10 @@
 //! its first find (confirmed and written as a repro, like `hunt`). A target found broken
 //! between levels ends the battery: nothing run against it afterwards could be judged.
 
-use super::{hunt, Found, HuntError, HuntOptions, Progress, Runner, Short, MIN_RUN};
-use crate::model::{Plan, Verdict};
+use super::{
+    hunt_excusing, Excuse, Found, HuntError, HuntOptions, Progress, Runner, Short, MIN_RUN,
+};
+use crate::model::{OracleKind, Plan, Verdict, Violation};
 use crate::plan;
 use crate::scenario::{Battery, Family, Level, ScenarioError};
 use std::future::Future;
@@ -176,8 +178,11 @@ pub struct LevelReport {
 pub enum FamilyEnd {
     /// Every level ran clean.
     Clean,
-    /// A violation, confirmed and written as a repro.
+    /// A violation, confirmed (reproduced by at least one replay) and written as a repro.
     Found(Box<Found>),
+    /// A violation seen once that no replay reproduced, or that the budget left no replay
+    /// for: written as a repro, reported as a suspect, never as a find.
+    Suspect(Box<Found>),
     /// The health probe failed before the level named (index): an earlier level (or
     /// family) left the target broken.
     Broken { before_level: usize, why: String },
@@ -194,6 +199,12 @@ pub struct FamilyReport {
     pub levels: Vec<LevelReport>,
     pub end: FamilyEnd,
     pub elapsed: Duration,
+    /// What the family learned of the target's policy and set aside rather than judged,
+    /// one line each (`refuses a request sent before its ack: close 4401 (12 of 12)`).
+    pub policy: Vec<String>,
+    /// Other things worth saying about how the family ran (a health probe that never
+    /// passed, so the rounds judged the target alone).
+    pub notes: Vec<String>,
 }
 
 impl FamilyReport {
@@ -210,7 +221,10 @@ impl FamilyReport {
 /// The whole battery's result.
 #[derive(Debug)]
 pub struct BatteryOutcome {
+    /// The families that ran, in order (fewer than planned when the battery stopped).
     pub families: Vec<FamilyReport>,
+    /// Every family the battery was to run, in order.
+    pub planned: Vec<Family>,
     pub elapsed: Duration,
 }
 
@@ -221,6 +235,23 @@ impl BatteryOutcome {
             FamilyEnd::Found(found) => Some((f, found.as_ref())),
             _ => None,
         })
+    }
+
+    /// The families that ended with an unconfirmed suspect.
+    pub fn suspects(&self) -> impl Iterator<Item = (&FamilyReport, &Found)> {
+        self.families.iter().filter_map(|f| match &f.end {
+            FamilyEnd::Suspect(found) => Some((f, found.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The planned families that never ran (the battery stopped before them).
+    pub fn not_run(&self) -> Vec<Family> {
+        self.planned
+            .iter()
+            .copied()
+            .filter(|p| !self.families.iter().any(|f| f.family == *p))
+            .collect()
     }
 
     /// Whether a family found the target broken.
@@ -243,11 +274,24 @@ pub async fn run(
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut families = Vec::new();
+    // Whether a health probe ever passed: a target never seen healthy cannot have been
+    // left broken by anything the battery did.
+    let mut seen_healthy = false;
     for (i, family) in battery.families.iter().copied().enumerate() {
         let left = budget_end.saturating_duration_since(Instant::now());
         let remaining = u32::try_from(battery.families.len() - i).unwrap_or(1);
         let share = left / remaining.max(1);
-        let levels = battery.levels(family)?;
+        let mut levels = battery.levels(family)?;
+        let mut policy = Vec::new();
+        if family == Family::SameToken && !levels.is_empty() && !runner.cancel.is_cancelled() {
+            let end = Instant::now() + share;
+            if let Some(note) = calibrate_sessions(battery, runner, opts.seed, end).await? {
+                for level in &mut levels {
+                    level.scenario.oracles.session.max_live = None;
+                }
+                policy.push(note);
+            }
+        }
         report(&Event::Family {
             family,
             levels: &levels,
@@ -259,6 +303,8 @@ pub async fn run(
                 levels: Vec::new(),
                 end: FamilyEnd::Skipped,
                 elapsed: Duration::ZERO,
+                policy,
+                notes: Vec::new(),
             }
         } else if runner.cancel.is_cancelled() {
             FamilyReport {
@@ -266,10 +312,16 @@ pub async fn run(
                 levels: Vec::new(),
                 end: FamilyEnd::Short(Short::Interrupted),
                 elapsed: Duration::ZERO,
+                policy,
+                notes: Vec::new(),
             }
         } else {
             let end = Instant::now() + share;
-            run_family(family, &levels, runner, opts, hooks, end, report).await?
+            let bounds = (end, &mut seen_healthy);
+            let mut r = run_family(family, &levels, runner, opts, hooks, bounds, report).await?;
+            policy.append(&mut r.policy);
+            r.policy = policy;
+            r
         };
         report(&Event::Done(&family_report));
         let stop = matches!(
@@ -291,8 +343,49 @@ pub async fn run(
     }
     Ok(BatteryOutcome {
         families,
+        planned: battery.families.clone(),
         elapsed: started.elapsed(),
     })
+}
+
+/// What a family treats as the server's policy rather than a finding: for `early-send`,
+/// a request refused with an explicit Close code before anything of its reply came
+/// (graphql-transport-ws closes 4401 on a `subscribe` before its ack): the family looks
+/// for a request dropped without a word, not for a refusal.
+pub fn excuse(family: Family) -> Option<Excuse> {
+    match family {
+        Family::EarlySend => {
+            Some(|v: &Violation| crate::oracle::refusal::refused_by_close(v).is_some())
+        }
+        _ => None,
+    }
+}
+
+/// The `same-token` family's calibration ([`Battery::sessions_calibration`]), unless the
+/// file declares `[oracles] exclusive`: when the target serves two sessions of one token
+/// opened one after the other (not racing), concurrent sessions are its policy and the
+/// family does not judge exclusivity. Returns the line saying so, `None` when the target
+/// keeps one session per token (or calibration could not tell: exclusivity stays on).
+async fn calibrate_sessions(
+    battery: &Battery,
+    runner: &Runner,
+    seed: u64,
+    budget_end: Instant,
+) -> Result<Option<String>, BatteryError> {
+    if battery.declared_exclusive {
+        return Ok(None);
+    }
+    let scenario = battery.sessions_calibration()?;
+    let plan = plan::build(&scenario, seed);
+    let Some((outcome, cut)) = runner.once_by(&plan, budget_end).await? else {
+        return Ok(None);
+    };
+    if cut || !outcome.broke(OracleKind::Exclusivity) {
+        return Ok(None);
+    }
+    Ok(Some(
+        "the target serves two sessions of one token opened one after the other (its policy): exclusivity not judged; identity, completeness and the other oracles are".to_string(),
+    ))
 }
 
 /// One family: its levels in the order [`Hooks::escalate`] gives, health probed before
@@ -303,31 +396,82 @@ async fn run_family(
     runner: &Runner,
     opts: &BatteryOptions,
     hooks: &dyn Hooks,
-    family_end: Instant,
+    (family_end, seen_healthy): (Instant, &mut bool),
     report: &mut dyn FnMut(&Event<'_>),
 ) -> Result<FamilyReport, BatteryError> {
     let started = Instant::now();
+    let mut notes = Vec::new();
     let mut ran = Vec::new();
     let mut index = Some(0);
-    let finish = |ran, end| FamilyReport {
+    let mut excused = 0u64;
+    let mut first_excused: Option<Violation> = None;
+    let report_of = |ran, end, excused: u64, first: Option<Violation>| {
+        FamilyReport {
         family,
         levels: ran,
         end,
         elapsed: started.elapsed(),
+        policy: first
+            .and_then(|v| crate::oracle::refusal::refused_by_close(&v))
+            .map(|code| {
+                format!(
+                    "the target refuses a request sent before its ack with close {code} ({} refused; its policy, not a silent drop)",
+                    excused
+                )
+            })
+            .into_iter()
+            .collect(),
+        notes: Vec::new(),
+    }
+    };
+    let finish = |ran, end, excused, first, notes: &mut Vec<String>| {
+        let mut r = report_of(ran, end, excused, first);
+        r.notes.append(notes);
+        r
     };
     while let Some(i) = index {
         let Some(level) = levels.get(i) else { break };
         if family_end.saturating_duration_since(Instant::now()) < MIN_RUN {
-            return Ok(finish(ran, FamilyEnd::Short(Short::Budget)));
-        }
-        if let Health::Broken(why) = hooks.probe_health(runner, family_end).await? {
             return Ok(finish(
                 ran,
-                FamilyEnd::Broken {
-                    before_level: i,
-                    why,
-                },
+                FamilyEnd::Short(Short::Budget),
+                excused,
+                first_excused,
+                &mut notes,
             ));
+        }
+        let mut health = hooks.probe_health(runner, family_end).await?;
+        if matches!(health, Health::Broken(_)) && *seen_healthy {
+            // Once more before calling the target broken: one probe lost to a busy
+            // machine, or to the very race a family looks for, is not a broken target.
+            health = hooks.probe_health(runner, family_end).await?;
+        }
+        match health {
+            Health::Healthy => *seen_healthy = true,
+            Health::Broken(why) if *seen_healthy => {
+                return Ok(finish(
+                    ran,
+                    FamilyEnd::Broken {
+                        before_level: i,
+                        why,
+                    },
+                    excused,
+                    first_excused,
+                    &mut notes,
+                ));
+            }
+            // Never seen healthy (its first exchange may hit the race the families look
+            // for, as a graphql-ws server closing 4401 right after its ack does): nothing
+            // the battery did broke it, so its rounds judge it alone, as `hunt` does.
+            Health::Broken(why) => {
+                if notes.is_empty() {
+                    notes.push(format!(
+                        "the health probe failed before level {} ({why}) and has not passed yet: the rounds judge the target alone",
+                        i + 1
+                    ));
+                }
+            }
+            Health::Unknown => {}
         }
         report(&Event::Level {
             family,
@@ -341,26 +485,49 @@ async fn run_family(
             confirm: opts.confirm,
         };
         let mut max_connections = 0;
-        let outcome = hunt(&level.scenario, runner, &hunt_opts, &mut |p: &Progress| {
-            max_connections = max_connections.max(p.connections);
-            report(&Event::Round(p));
-        })
+        let outcome = hunt_excusing(
+            &level.scenario,
+            runner,
+            &hunt_opts,
+            excuse(family),
+            &mut |p: &Progress| {
+                max_connections = max_connections.max(p.connections);
+                report(&Event::Round(p));
+            },
+        )
         .await?;
+        excused += outcome.excused;
+        if first_excused.is_none() {
+            first_excused = outcome.first_excused.clone();
+        }
         ran.push(LevelReport {
             label: level.label.clone(),
             rounds: outcome.rounds,
             max_connections,
         });
         if let Some(found) = outcome.found {
-            return Ok(finish(ran, FamilyEnd::Found(Box::new(found))));
+            // Confirmed means reproduced by a replay; a violation seen once is a suspect.
+            let end = if found.rate.reproduced > 0 {
+                FamilyEnd::Found(Box::new(found))
+            } else {
+                FamilyEnd::Suspect(Box::new(found))
+            };
+            return Ok(finish(ran, end, excused, first_excused, &mut notes));
         }
         if let Some(short) = outcome.short {
             // A level the budget ended proves the lower ones clean, nothing above them.
-            return Ok(finish(ran, FamilyEnd::Short(short)));
+            let end = FamilyEnd::Short(short);
+            return Ok(finish(ran, end, excused, first_excused, &mut notes));
         }
         index = hooks.escalate(family, i, levels);
     }
-    Ok(finish(ran, FamilyEnd::Clean))
+    Ok(finish(
+        ran,
+        FamilyEnd::Clean,
+        excused,
+        first_excused,
+        &mut notes,
+    ))
 }
 
 /// The verdict that made a round unjudgeable, for output.

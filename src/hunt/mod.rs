@@ -396,6 +396,41 @@ pub fn broke(outcome: &RunOutcome, oracle: OracleKind) -> bool {
     outcome.broke(oracle)
 }
 
+/// Says which violations are the server's stated policy rather than a finding (the
+/// battery's early-send family: a request refused with an explicit Close code,
+/// [`crate::oracle::refusal::refused_by_close`]). A hunt given one counts those apart
+/// ([`HuntOutcome::excused`]) and finds only what it does not excuse.
+pub type Excuse = fn(&Violation) -> bool;
+
+/// Whether a run broke `oracle` by a violation `excuse` does not excuse. A connection
+/// keeps only its first violations, so the ones not kept count as not excused.
+fn broke_unexcused(outcome: &RunOutcome, oracle: OracleKind, excuse: Option<Excuse>) -> bool {
+    if !broke(outcome, oracle) {
+        return false;
+    }
+    let Some(excuse) = excuse else { return true };
+    let excused = outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == oracle && excuse(v))
+        .count() as u64;
+    outcome.results.summary.violations.of(oracle) > excused
+}
+
+/// The violations of a run that `excuse` excuses.
+fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
+    match excuse {
+        None => Vec::new(),
+        Some(excuse) => outcome
+            .results
+            .violations
+            .iter()
+            .filter(|v| excuse(v))
+            .collect(),
+    }
+}
+
 /// What to hunt for and for how long.
 #[derive(Debug, Clone)]
 pub struct HuntOptions {
@@ -563,6 +598,10 @@ pub struct HuntOutcome {
     pub short: Option<Short>,
     /// With `[hunt] pressure`: each level reached, in order (the last is the highest).
     pub pressure: Vec<LevelStats>,
+    /// Violations the hunt's [`Excuse`] set aside as the server's policy: how many, and
+    /// the first, for the report. Zero without an excuse.
+    pub excused: u64,
+    pub first_excused: Option<Violation>,
 }
 
 #[derive(Debug)]
@@ -592,6 +631,21 @@ pub async fn hunt(
     opts: &HuntOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<HuntOutcome, Error> {
+    hunt_excusing(scenario, runner, opts, None, progress).await
+}
+
+/// [`hunt`], where the violations `excuse` accepts are the server's policy: counted in
+/// [`HuntOutcome::excused`], left out of the rounds' violation counts, never a find, and
+/// not counted as reproductions when a find is confirmed.
+pub async fn hunt_excusing(
+    scenario: &Scenario,
+    runner: &Runner,
+    opts: &HuntOptions,
+    excuse: Option<Excuse>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<HuntOutcome, Error> {
+    let mut excused = 0u64;
+    let mut first_excused = None;
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut round = 0;
@@ -643,7 +697,17 @@ pub async fn hunt(
         plan.duration = outcome.plan.duration;
         // A repro keeps the learned invariants its run checked, so replays check them too.
         plan.oracles.learned = outcome.plan.oracles.learned.clone();
-        let violations = outcome.results.summary.violations.total;
+        let set_aside = excused_of(&outcome, excuse);
+        excused += set_aside.len() as u64;
+        if first_excused.is_none() {
+            first_excused = set_aside.first().map(|v| (*v).clone());
+        }
+        let violations = outcome
+            .results
+            .summary
+            .violations
+            .total
+            .saturating_sub(set_aside.len() as u64);
         if let Some(level) = &level {
             if levels.last().is_none_or(|l| l.level != level.level) {
                 levels.push(LevelStats::new(level));
@@ -687,6 +751,8 @@ pub async fn hunt(
                         found: Some(found),
                         short: None,
                         pressure: levels,
+                        excused,
+                        first_excused,
                     });
                 }
                 Some(after) => healthy = Some(after),
@@ -701,6 +767,8 @@ pub async fn hunt(
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
                 pressure: levels,
+                excused,
+                first_excused,
             });
         }
         if judged(&outcome).is_none() {
@@ -712,13 +780,16 @@ pub async fn hunt(
             });
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
-        if let Some(oracle) = PRIORITY.into_iter().find(|o| broke(&outcome, *o)) {
+        if let Some(oracle) = PRIORITY
+            .into_iter()
+            .find(|o| broke_unexcused(&outcome, *o, excuse))
+        {
             let found = record(
                 scenario,
                 runner,
                 opts,
                 (Candidate { plan, round, seed }, budget_end),
-                oracle,
+                (oracle, excuse),
                 &outcome,
             )
             .await?;
@@ -729,6 +800,8 @@ pub async fn hunt(
                 found: Some(found),
                 short: None,
                 pressure: levels,
+                excused,
+                first_excused,
             });
         }
         round += 1;
@@ -749,6 +822,8 @@ pub async fn hunt(
         found: None,
         short,
         pressure: levels,
+        excused,
+        first_excused,
     })
 }
 
@@ -765,13 +840,15 @@ async fn record(
     runner: &Runner,
     opts: &HuntOptions,
     (found, budget_end): (Candidate, Instant),
-    oracle: OracleKind,
+    (oracle, excuse): (OracleKind, Option<Excuse>),
     outcome: &RunOutcome,
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
-    let evidence = first_of(outcome, oracle, &|_| true);
+    // A replay reproduces the find only with a violation the excuse does not cover.
+    let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse(v));
+    let evidence = first_of(outcome, oracle, &wanted);
     let rate = runner
-        .measure(&plan, oracle, opts.confirm, None, Some(budget_end))
+        .measure_where(&plan, oracle, opts.confirm, None, Some(budget_end), &wanted)
         .await?
         .rate;
     let found = Candidate { plan, round, seed };

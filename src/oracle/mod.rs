@@ -12,6 +12,7 @@ mod checker;
 pub mod frame;
 pub mod learn;
 mod pattern;
+pub mod refusal;
 pub mod session;
 pub mod verdict;
 

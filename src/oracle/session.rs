@@ -392,6 +392,10 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         (Outcome::Failed, Some(crate::model::Cause::ServerClose(1011)), _) => {
             "closed with 1011 (internal error)"
         }
+        // We gave up and closed before the server answered (it may wait for an init
+        // message that never came, as graphql-transport-ws does for its init timeout):
+        // the server was never judged, so there is nothing to blame it for.
+        (Outcome::Failed, Some(crate::model::Cause::ClientClose(_)), _) => return None,
         (Outcome::Failed, _, _) if bad => "not refused cleanly",
         _ => return None,
     };

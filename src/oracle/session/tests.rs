@@ -1035,6 +1035,12 @@ fn rejection_hygiene() {
             vec![],
         ),
         row(
+            "bad token: we closed before the server answered (its init timeout is longer): unjudged",
+            alg_none(),
+            at(0).upgraded(500).failed(2_000_000, Cause::ClientClose(1000)),
+            vec![],
+        ),
+        row(
             "bad token: our own abort proves nothing",
             alg_none(),
             at(0).aborted(1_000),

@@ -114,6 +114,9 @@ pub struct Battery {
     /// One fresh valid connection doing the first exchange: the health probe, and the
     /// scenario the target, auth and seed are read from.
     pub probe: Scenario,
+    /// Whether the file's `[oracles]` declares `exclusive`: then the `same-token` family
+    /// judges exclusivity as declared, without calibrating the target's policy first.
+    pub declared_exclusive: bool,
 }
 
 /// What the `[battery]` table and the file around it say.
@@ -210,10 +213,16 @@ fn load_battery_in(
         .session
         .liveness
         .map_or(DEFAULT_GRACE, |l| l.grace);
+    let declared_exclusive = doc
+        .get_ref()
+        .get("oracles")
+        .and_then(|o| o.get_ref().as_table())
+        .is_some_and(|t| t.contains_key("exclusive"));
     Ok(Some(Battery {
         families: battery.families.clone(),
         parsed: battery,
         probe,
+        declared_exclusive,
     }))
 }
 
@@ -387,6 +396,32 @@ impl Battery {
                 })
             })
             .collect()
+    }
+}
+
+impl Battery {
+    /// The `same-token` family's calibration: one user's two connections presenting the
+    /// same token one after the other, not racing (the second opens 150 ms after the
+    /// first, each serves a request once the other is accepted, both held meanwhile). A run of it that
+    /// breaks exclusivity shows the target serves concurrent sessions of one token as its
+    /// policy. Named `<battery name>-same-token-calibration`.
+    pub fn sessions_calibration(&self) -> Result<Scenario, ScenarioError> {
+        let p = &self.parsed;
+        // Each connection is served once the other was accepted (the exclusivity
+        // oracle's causal witness): greet, wait past the other's start (150 ms apart),
+        // the exchange, then hold while the other does its own.
+        let mut steps = p.greet("2s");
+        steps.push("{ think = \"600ms\" }".to_string());
+        steps.extend(p.exchange(&p.within_text()));
+        steps.push("{ think = \"600ms\" }".to_string());
+        steps.push("{ close = 1000 }".to_string());
+        let extra = "connections_per_user = 2\ntoken = \"per-user\"\n";
+        let text = group("holders", 1, extra, "{ ramp = \"300ms\" }", &steps);
+        let text = p.compose("same-token calibration", &text);
+        let origin = format!("{} (battery calibration)", p.origin);
+        let mut scenario = load_in(&text, &origin, p.base.clone(), &env_var)?;
+        scenario.name = format!("{}-same-token-calibration", self.probe.name);
+        Ok(scenario)
     }
 }
 
@@ -585,8 +620,17 @@ impl Parsed {
         } else {
             self.placements.iter().map(|p| Some(p.as_str())).collect()
         };
-        let greet = self.greet("2s");
-        let mut refused = greet.clone();
+        // A bad token's connection waits for the server's verdict without expecting
+        // anything: an acceptance is the acceptance rule's to see (rejection hygiene
+        // judges it), a refusal ends the wait, and a server that has not answered when
+        // the wait ends (one waiting for an init message the `missing` entry never sends,
+        // say) was not judged: nothing is owed by a connection that was never accepted.
+        let mut refused = match self.ack {
+            Some(_) => Vec::new(),
+            // Without an ack the request is what draws an answer.
+            None => vec![format!("{{ send = {} }}", self.request)],
+        };
+        refused.push("{ think = \"2s\" }".to_string());
         refused.push("{ close = 1000 }".to_string());
         let mut text = String::new();
         let mut connections = 0u64;

@@ -561,7 +561,8 @@ pub struct Coverage {
     pub shared_tokens: usize,
     pub overlapping_tokens: usize,
     /// Overlapping tokens whose attempts could show whether the server served two at once
-    /// (see [`could_witness`]).
+    /// (see [`could_witness`]). Absent from result files written before it: 0.
+    #[serde(default)]
     pub witnessable_tokens: usize,
 }
 

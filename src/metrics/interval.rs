@@ -167,6 +167,10 @@ pub(crate) struct Recorder {
     series: Vec<IntervalPoint>,
     /// Live's cumulative counts at the last interval end.
     counted: [u64; 3],
+    /// A closed interval's histograms, emptied, for the next one: every interval reuses
+    /// the same few (one per phase, hundreds of KiB together) instead of allocating them
+    /// anew, so the client's memory does not rise and fall with the intervals.
+    spare: Option<Histograms>,
 }
 
 impl Recorder {
@@ -195,10 +199,11 @@ impl Recorder {
             total: Histograms::new(),
             seen: [false; Phase::ALL.len()],
             previous: None,
-            current: open(0),
+            current: open(0, None),
             log,
             series: Vec::new(),
             counted: [0; 3],
+            spare: None,
         }
     }
 
@@ -248,7 +253,8 @@ impl Recorder {
         while now >= self.next_end() {
             let index = self.current.index;
             let point = self.gauges(index, self.every);
-            let mut ended = std::mem::replace(&mut self.current, open(index + 1));
+            let next = open(index + 1, self.spare.take());
+            let mut ended = std::mem::replace(&mut self.current, next);
             ended.point = Some(point);
             if let Some(prev) = self.previous.replace(ended) {
                 self.close(prev);
@@ -267,7 +273,8 @@ impl Recorder {
         let length = now.saturating_duration_since(self.t0).saturating_sub(start);
         if !length.is_zero() {
             let index = self.current.index;
-            let mut last = std::mem::replace(&mut self.current, open(index + 1));
+            let next = open(index + 1, self.spare.take());
+            let mut last = std::mem::replace(&mut self.current, next);
             last.point = Some(self.gauges(index, length));
             self.close(last);
         }
@@ -309,6 +316,7 @@ impl Recorder {
     /// Streams a finished interval to the log and keeps its point of the series.
     fn close(&mut self, interval: Open) {
         let Some(mut point) = interval.point else {
+            self.spare = Some(interval.hist);
             return;
         };
         let turn = interval.hist.get(Phase::Turn);
@@ -327,6 +335,7 @@ impl Recorder {
             }
         }
         self.series.push(point);
+        self.spare = Some(interval.hist);
     }
 
     /// The running turn p99 for the progress display.
@@ -340,10 +349,18 @@ impl Recorder {
     }
 }
 
-fn open(index: u64) -> Open {
+/// Interval `index`, in `reuse`'s storage (emptied) when there is one.
+fn open(index: u64, reuse: Option<Histograms>) -> Open {
+    let hist = match reuse {
+        Some(mut h) => {
+            h.reset();
+            h
+        }
+        None => Histograms::new(),
+    };
     Open {
         index,
-        hist: Histograms::new(),
+        hist,
         point: None,
     }
 }

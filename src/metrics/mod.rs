@@ -64,6 +64,16 @@ impl Default for Histograms {
 }
 
 impl Histograms {
+    /// Empties every histogram, keeping its storage: an interval's histograms are reused
+    /// for the next one instead of being allocated and freed every interval.
+    pub fn reset(&mut self) {
+        for h in &mut self.by_phase {
+            h.reset();
+        }
+        self.turns.clear();
+        self.clamped = 0;
+    }
+
     pub fn new() -> Self {
         Histograms {
             by_phase: Phase::ALL.iter().map(|_| new_histogram()).collect(),

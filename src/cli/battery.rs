@@ -164,16 +164,7 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
         }
         FamilyEnd::Found(found) => {
             let repro = &found.repro;
-            let evidence = repro
-                .evidence
-                .first()
-                .map(|v| {
-                    format!(
-                        "\n    conn {}: expected {}; seen {}",
-                        v.conn, v.expected, v.seen
-                    )
-                })
-                .unwrap_or_default();
+            let evidence = first_evidence(repro);
             format!(
                 "{name}: found {} violation at level {levels} ({tried}); confirmed {} on replay; {}{evidence}\n    repro {}",
                 repro.oracle.name(),
@@ -184,16 +175,7 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
         }
         FamilyEnd::Suspect(found) => {
             let repro = &found.repro;
-            let evidence = repro
-                .evidence
-                .first()
-                .map(|v| {
-                    format!(
-                        "\n    conn {}: expected {}; seen {}",
-                        v.conn, v.expected, v.seen
-                    )
-                })
-                .unwrap_or_default();
+            let evidence = first_evidence(repro);
             format!(
                 "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay FILE)",
                 repro.oracle.name(),
@@ -331,4 +313,19 @@ fn print_json(
     .map_err(|e| Error::Usage(e.to_string()))?;
     outln!("{text}")?;
     Ok(())
+}
+
+/// The repro's first violation as an indented line (`conn 3: expected …; seen …`), or
+/// nothing.
+fn first_evidence(repro: &crate::hunt::Repro) -> String {
+    repro
+        .evidence
+        .first()
+        .map(|v| {
+            format!(
+                "\n    conn {}: expected {}; seen {}",
+                v.conn, v.expected, v.seen
+            )
+        })
+        .unwrap_or_default()
 }

@@ -412,26 +412,13 @@ fn find_pair(s: &str, pair: u8) -> Option<usize> {
 
 fn expand_str(s: &str, mut value: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(open) = find_pair(rest, b'{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        match find_pair(after, b'}') {
-            Some(close) => {
-                let name = after[..close].trim();
-                match value(name) {
-                    Some(v) => out.push_str(&v),
-                    None => out.push_str(&rest[open..open + 2 + close + 2]),
-                }
-                rest = &after[close + 2..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
+    expand_into(&mut out, s, |name, out| match value(name) {
+        Some(v) => {
+            out.push_str(&v);
+            true
         }
-    }
-    out.push_str(rest);
+        None => false,
+    });
     out
 }
 

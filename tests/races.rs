@@ -41,6 +41,22 @@ fn options(dir: &Path, budget: Duration) -> HuntOptions {
     }
 }
 
+/// One hunt of `s` on `budget`, itself bounded; repro files go to a temporary folder.
+async fn hunt_within(
+    s: &stampede::model::Scenario,
+    runner: &Runner,
+    budget: Duration,
+) -> hunt::HuntOutcome {
+    let dir = tempfile::tempdir().unwrap();
+    tokio::time::timeout(
+        BOUND,
+        hunt::hunt(s, runner, &options(dir.path(), budget), &mut |_| {}),
+    )
+    .await
+    .expect("bounded")
+    .unwrap()
+}
+
 /// Hunts `bug`, checks the oracle and the replay rate; returns the repro.
 async fn finds(bug: Bug, oracle: OracleKind) -> (hunt::Found, Runner) {
     let s = scenario(bug.name());
@@ -212,19 +228,7 @@ async fn the_correct_server_gives_no_false_positives() {
         let mut s = scenario(bug);
         s.hunt.rounds = 4;
         let runner = runner(&s, None).await;
-        let dir = tempfile::tempdir().unwrap();
-        let outcome = tokio::time::timeout(
-            BOUND,
-            hunt::hunt(
-                &s,
-                &runner,
-                &options(dir.path(), Duration::from_secs(20)),
-                &mut |_| {},
-            ),
-        )
-        .await
-        .expect("bounded")
-        .unwrap();
+        let outcome = hunt_within(&s, &runner, Duration::from_secs(20)).await;
         assert!(
             outcome.found.is_none(),
             "{bug}: false positive {:?}",
@@ -263,19 +267,7 @@ rounds = 2
     )
     .unwrap();
     let runner = runner(&s, None).await;
-    let dir = tempfile::tempdir().unwrap();
-    let outcome = tokio::time::timeout(
-        BOUND,
-        hunt::hunt(
-            &s,
-            &runner,
-            &options(dir.path(), Duration::from_secs(30)),
-            &mut |_| {},
-        ),
-    )
-    .await
-    .expect("bounded")
-    .unwrap();
+    let outcome = hunt_within(&s, &runner, Duration::from_secs(30)).await;
     runner.close().await;
     assert!(outcome.found.is_none());
     assert_eq!((outcome.rounds, outcome.not_judged), (2, 2));

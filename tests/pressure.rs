@@ -109,6 +109,13 @@ async fn escalation_on_the_correct_server_ends_at_the_ceiling_with_no_finding() 
     );
     assert_eq!(top.rounds, 3);
     assert!(top.to_string().contains("(ceiling: max_users 16)"), "{top}");
+    // One round per level sweeps a single jitter bound: a level whose bound is 0 says
+    // nothing of jitter, and only the ceiling level names a limit.
+    for level in &outcome.pressure {
+        let line = level.to_string();
+        assert!(!line.contains("jitter up to 0"), "{line}");
+        assert_eq!(line.contains("(ceiling:"), level.ceiling, "{line}");
+    }
 }
 
 /// One user, one connection: a paced block of `repeat` sends `every` apart, between
@@ -199,7 +206,7 @@ async fn raising_sends_on_the_correct_server_ends_at_the_repeat_ceiling_with_no_
     assert_eq!(top.send_gap, Some(Duration::from_micros(2500)));
     let line = top.to_string();
     assert!(
-        line.contains("1 users/group, 32 sends/connection every 2.5ms, 1 connections"),
+        line.contains("1 user/group, 32 sends/connection 2.5ms apart, 1 connection;"),
         "{line}"
     );
 }

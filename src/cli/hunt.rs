@@ -625,7 +625,8 @@ fn hunt_json(
             "spread_p99_us": l.spread_p99_us,
             "spread_max_us": l.spread_max_us,
             "ceiling": l.ceiling,
-            "limited_by": l.limited_by,
+            // What stops the climb there: only the ceiling level has one.
+            "limited_by": l.ceiling.then_some(&l.limited_by),
         })).collect::<Vec<_>>(),
         "short": outcome.short.as_ref().map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),

@@ -535,33 +535,55 @@ impl LevelStats {
 }
 
 impl LevelStats {
-    /// `8 users/group, 16 sends/connection every 2.5ms` (groups joined with `+`; the gap
-    /// only when a raised block has one).
+    /// `8 users/group, 16 sends/connection 2.5ms apart` (groups joined with `+`; the gap
+    /// only when a raised block has one, whether it came from an `every` or a `think`).
     pub fn shape(&self) -> String {
         let users: Vec<String> = self.users.iter().map(u32::to_string).collect();
         let sends: Vec<String> = self.sends.iter().map(u64::to_string).collect();
         let mut out = format!(
-            "{} users/group, {} sends/connection",
+            "{} {}/group, {} {}/connection",
             users.join("+"),
-            sends.join("+")
+            plural(self.users.iter().map(|&u| u64::from(u)), "user", "users"),
+            sends.join("+"),
+            plural(self.sends.iter().copied(), "send", "sends"),
         );
         if let Some(gap) = self.send_gap {
-            out += &format!(" every {gap:?}");
+            out += &format!(" {gap:?} apart");
         }
         out
     }
 }
 
+/// `one` when every count is 1 (`1 user/group`, `1+1 send/connection`), else `many`.
+fn plural(
+    mut counts: impl Iterator<Item = u64>,
+    one: &'static str,
+    many: &'static str,
+) -> &'static str {
+    if counts.all(|n| n == 1) {
+        one
+    } else {
+        many
+    }
+}
+
 impl std::fmt::Display for LevelStats {
-    /// `pressure level 2: 8 users/group, 16 sends/connection every 2.5ms, 16 connections;
+    /// `pressure level 2: 8 users/group, 16 sends/connection 2.5ms apart, 16 connections;
     /// 2/2 rounds clean; jitter up to 2ms; release spread p99 120µs max 310µs (ceiling:
     /// max_users 8 and max_repeat 32)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "pressure level {}: {}", self.level, self.shape())?;
         write!(
             f,
-            ", {} connections; {}/{} rounds clean",
-            self.connections, self.clean, self.rounds
+            ", {} {}; {}/{} rounds clean",
+            self.connections,
+            if self.connections == 1 {
+                "connection"
+            } else {
+                "connections"
+            },
+            self.clean,
+            self.rounds
         )?;
         if self.not_judged > 0 {
             write!(
@@ -570,7 +592,8 @@ impl std::fmt::Display for LevelStats {
                 self.not_judged
             )?;
         }
-        if let Some(j) = self.jitter {
+        // A level that swept no jitter (one round, or `jitter` unset) says nothing of it.
+        if let Some(j) = self.jitter.filter(|j| !j.is_zero()) {
             write!(f, "; jitter up to {j:?}")?;
         }
         match (self.spread_p99_us, self.spread_max_us) {

@@ -37,7 +37,6 @@ use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -63,7 +62,12 @@ fn serve_echo() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A deep accept queue (the kernel caps it at somaxconn, 4096 here), as the built-in
+        // server has: with tokio's default of 1024, a burst of 5,000 connects overflows it,
+        // and the opening figure measures SYN retransmission (1 s) instead of the clients.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(65_535).unwrap();
         println!("ws://{}/ws", listener.local_addr().unwrap());
         loop {
             let Ok((tcp, _)) = listener.accept().await else {

@@ -5,7 +5,10 @@
 //!
 //! Memory stays bounded on a long soak: at most two intervals are open at once (the current
 //! one and the previous one, which still takes stragglers), each closed interval is streamed
-//! to the log and dropped, and the series keeps only a few numbers per interval.
+//! to the log and dropped, and the series keeps only a few numbers per interval, and at
+//! most [`SERIES_POINTS`] of them: a longer run's series is consolidated (pairs of points
+//! merged, the spacing doubled; round-robin database style), so its memory follows the
+//! configuration, not the run's length. The `.hlog` keeps every interval.
 
 use super::{Histograms, Live, PhaseStats};
 use crate::model::Phase;
@@ -21,6 +24,10 @@ use tokio::time::Instant;
 
 /// The default interval.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Points the in-memory time series holds at most (1 s intervals: 68 minutes before the
+/// first consolidation; 72 bytes each).
+pub const SERIES_POINTS: usize = 4096;
 
 /// How the aggregator slices the run into intervals, and where the log goes.
 #[derive(Debug)]
@@ -39,11 +46,99 @@ impl Default for IntervalConfig {
     }
 }
 
-/// `intervals.json`: the run's time series, one point per interval.
+/// `intervals.json`: the run's time series, one point per interval (`interval_ms` apart: the
+/// configured interval, times a power of two when a long run's series was consolidated).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSeries {
     pub interval_ms: f64,
     pub series: Vec<IntervalPoint>,
+}
+
+impl IntervalPoint {
+    /// `later`, the interval right after this one, folded in: counts add up, the gauges
+    /// (`live`, the end) are the later one's, and the turn p99 is the worse of the two (an
+    /// upper bound of the merged interval's p99; the `.hlog` has the exact histograms).
+    fn absorb(&mut self, later: &IntervalPoint) {
+        self.t_ms = later.t_ms;
+        self.duration_ms += later.duration_ms;
+        self.live = later.live;
+        self.sent = self.sent.saturating_add(later.sent);
+        self.received = self.received.saturating_add(later.received);
+        self.violations = self.violations.saturating_add(later.violations);
+        self.turn_p99_ms = match (self.turn_p99_ms, later.turn_p99_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// A time series that holds at most `cap` points: when it is full, neighbouring points are
+/// merged pairwise and every later point covers twice as many intervals (`stride`).
+#[derive(Debug)]
+pub(crate) struct BoundedSeries {
+    cap: usize,
+    points: Vec<IntervalPoint>,
+    /// Intervals per point (a power of two).
+    stride: u32,
+    /// The point being filled, with the intervals it holds so far (fewer than `stride`).
+    filling: Option<(IntervalPoint, u32)>,
+}
+
+impl BoundedSeries {
+    /// An empty series of at most `cap` points (at least 2, so halving makes room).
+    pub(crate) fn new(cap: usize) -> BoundedSeries {
+        BoundedSeries {
+            cap: cap.max(2),
+            points: Vec::new(),
+            stride: 1,
+            filling: None,
+        }
+    }
+
+    /// Adds the next interval's point.
+    pub(crate) fn push(&mut self, point: IntervalPoint) {
+        let (point, held) = match self.filling.take() {
+            Some((mut acc, held)) => {
+                acc.absorb(&point);
+                (acc, held + 1)
+            }
+            None => (point, 1),
+        };
+        if held < self.stride {
+            self.filling = Some((point, held));
+            return;
+        }
+        self.points.push(point);
+        if self.points.len() >= self.cap {
+            self.halve();
+        }
+    }
+
+    fn halve(&mut self) {
+        let old = std::mem::take(&mut self.points);
+        self.points = old
+            .chunks(2)
+            .filter_map(|pair| {
+                let (first, rest) = pair.split_first()?;
+                let mut merged = first.clone();
+                rest.iter().for_each(|p| merged.absorb(p));
+                Some(merged)
+            })
+            .collect();
+        self.stride = self.stride.saturating_mul(2);
+    }
+
+    /// The series, with a partly filled last point as it is (its `duration_ms` says how
+    /// long it covers), and `interval_ms` the spacing of its points.
+    pub(crate) fn finish(mut self, every: Duration) -> IntervalSeries {
+        if let Some((point, _)) = self.filling.take() {
+            self.points.push(point);
+        }
+        IntervalSeries {
+            interval_ms: ms(every) * f64::from(self.stride),
+            series: self.points,
+        }
+    }
 }
 
 /// One interval. `sent`, `received` and `violations` count what happened within it; `live`
@@ -164,7 +259,7 @@ pub(crate) struct Recorder {
     previous: Option<Open>,
     current: Open,
     log: Option<IntervalLog>,
-    series: Vec<IntervalPoint>,
+    series: BoundedSeries,
     /// Live's cumulative counts at the last interval end.
     counted: [u64; 3],
     /// A closed interval's histograms, emptied, for the next one: every interval reuses
@@ -201,7 +296,7 @@ impl Recorder {
             previous: None,
             current: open(0, None),
             log,
-            series: Vec::new(),
+            series: BoundedSeries::new(SERIES_POINTS),
             counted: [0; 3],
             spare: None,
         }
@@ -284,11 +379,7 @@ impl Recorder {
                 warn_log(log, &e);
             }
         }
-        let series = IntervalSeries {
-            interval_ms: ms(self.every),
-            series: self.series,
-        };
-        (self.total, series)
+        (self.total, self.series.finish(self.every))
     }
 
     /// Counts since the last interval end and the gauges now, for the interval `index`.

@@ -97,7 +97,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         summary,
         histograms,
         violations,
-        intervals: merged_intervals(runs),
+        intervals: merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
     })
 }
 
@@ -254,28 +254,119 @@ fn missing_shards(runs: &[RunData]) -> Vec<u32> {
 }
 
 /// Interval series added point by point (each part's intervals count from its own start,
-/// which for parallel shards is the same instant give or take the process start).
-fn merged_intervals(runs: &[RunData]) -> Option<Intervals> {
-    let parts: Vec<&Intervals> = runs.iter().filter_map(|r| r.intervals.as_ref()).collect();
-    let first = parts.first()?;
-    let len = parts.iter().map(|p| p.series.len()).max().unwrap_or(0);
+/// which for parallel shards is the same instant give or take the process start). A part
+/// whose long series was consolidated has coarser points: the others are consolidated to
+/// its spacing first, so that points that are added cover the same stretch of time.
+fn merged_intervals<'a>(parts: impl Iterator<Item = &'a Intervals>) -> Option<Intervals> {
+    let parts: Vec<&Intervals> = parts.collect();
+    let spacing = parts.iter().map(|p| p.interval_ms).fold(0.0, f64::max);
+    let parts: Vec<Vec<IntervalPoint>> = parts.iter().map(|p| coarsened(p, spacing)).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let len = parts.iter().map(Vec::len).max().unwrap_or(0);
     let mut series: Vec<IntervalPoint> = Vec::with_capacity(len);
     for i in 0..len {
-        let points: Vec<&IntervalPoint> = parts.iter().filter_map(|p| p.series.get(i)).collect();
+        let points: Vec<&IntervalPoint> = parts.iter().filter_map(|p| p.get(i)).collect();
         let Some(base) = points.first() else { continue };
         let mut point = (*base).clone();
         point.sent = points.iter().map(|p| p.sent).sum();
         point.received = points.iter().map(|p| p.received).sum();
         point.violations = points.iter().map(|p| p.violations).sum();
         point.live = points.iter().map(|p| p.live).sum();
-        point.turn_p99_ms = points
-            .iter()
-            .filter_map(|p| p.turn_p99_ms)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        point.turn_p99_ms = worst_p99(points.iter().copied());
         series.push(point);
     }
     Some(Intervals {
-        interval_ms: first.interval_ms,
+        interval_ms: spacing,
         series,
     })
+}
+
+/// The highest turn p99 among `points`; `None` when none had a turn.
+fn worst_p99<'a>(points: impl Iterator<Item = &'a IntervalPoint>) -> Option<f64> {
+    points.filter_map(|p| p.turn_p99_ms).reduce(f64::max)
+}
+
+/// `part`'s points merged in runs of `spacing / interval_ms` (a power of two when the run
+/// consolidated its own series), as the run does: counts add up, the gauge and the end are
+/// the last interval's, the turn p99 the worst. A part already at `spacing` is unchanged.
+fn coarsened(part: &Intervals, spacing: f64) -> Vec<IntervalPoint> {
+    let factor = if part.interval_ms > 0.0 {
+        (spacing / part.interval_ms).round().max(1.0) as usize
+    } else {
+        1
+    };
+    if factor == 1 {
+        return part.series.clone();
+    }
+    part.series
+        .chunks(factor)
+        .filter_map(|run| {
+            let last = run.last()?;
+            let sum = |f: fn(&IntervalPoint) -> f64| run.iter().map(f).sum::<f64>();
+            let whole = run.len() == factor && run.iter().all(|p| p.duration_ms.is_none());
+            Some(IntervalPoint {
+                t_ms: last.t_ms,
+                duration_ms: (!whole).then(|| {
+                    run.iter()
+                        .map(|p| p.duration_ms.unwrap_or(part.interval_ms))
+                        .sum()
+                }),
+                live: last.live,
+                sent: sum(|p| p.sent),
+                received: sum(|p| p.received),
+                violations: sum(|p| p.violations),
+                turn_p99_ms: worst_p99(run.iter()),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(t: f64, sent: f64, p99: Option<f64>) -> IntervalPoint {
+        IntervalPoint {
+            t_ms: t,
+            duration_ms: None,
+            live: 1.0,
+            sent,
+            received: 0.0,
+            violations: 0.0,
+            turn_p99_ms: p99,
+        }
+    }
+
+    #[test]
+    fn a_consolidated_part_sets_the_spacing_of_the_merged_series() {
+        // One shard ran long enough to consolidate to 2 s points; the other kept 1 s ones.
+        let fine = Intervals {
+            interval_ms: 1000.0,
+            series: (1..=5)
+                .map(|i| point(f64::from(i) * 1000.0, 1.0, Some(f64::from(i))))
+                .collect(),
+        };
+        let coarse = Intervals {
+            interval_ms: 2000.0,
+            series: vec![point(2000.0, 10.0, None), point(4000.0, 10.0, Some(1.0))],
+        };
+        let merged = merged_intervals([fine, coarse].iter()).unwrap();
+        assert_eq!(merged.interval_ms, 2000.0);
+        let got: Vec<(f64, f64, Option<f64>, Option<f64>)> = merged
+            .series
+            .iter()
+            .map(|p| (p.t_ms, p.sent, p.turn_p99_ms, p.duration_ms))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2000.0, 12.0, Some(2.0), None),
+                (4000.0, 12.0, Some(4.0), None),
+                // The fine part's fifth interval alone: a partial point, with its length.
+                (5000.0, 1.0, Some(5.0), Some(1000.0)),
+            ]
+        );
+    }
 }

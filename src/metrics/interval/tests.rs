@@ -176,3 +176,64 @@ fn a_late_aggregator_closes_every_interval_it_missed() {
         "counted once, in the first interval it could be"
     );
 }
+
+fn raw_point(i: u64, p99: Option<f64>) -> IntervalPoint {
+    IntervalPoint {
+        t_ms: (i + 1) as f64 * 1000.0,
+        duration_ms: 1000.0,
+        live: i as i64,
+        sent: i,
+        received: 2 * i,
+        violations: u64::from(i % 7 == 0),
+        turn_p99_ms: p99,
+    }
+}
+
+#[test]
+fn a_long_series_is_consolidated_within_its_cap_and_keeps_every_count() {
+    // 1000 intervals into 8 points: the spacing doubles each time the series fills.
+    let raw: Vec<IntervalPoint> = (0..1000)
+        .map(|i| raw_point(i, (i % 3 != 0).then_some(i as f64)))
+        .collect();
+    let mut series = BoundedSeries::new(8);
+    let mut most = 0;
+    for p in &raw {
+        series.push(p.clone());
+        most = most.max(series.points.len());
+    }
+    assert!(most < 8, "never holds more than its cap: {most}");
+    let out = series.finish(Duration::from_secs(1));
+    // 1000 / 128 intervals per point: 7 whole points and a partial one of 104 intervals.
+    assert_eq!(out.interval_ms, 128_000.0);
+    assert_eq!(out.series.len(), 8);
+    let sum = |f: fn(&IntervalPoint) -> u64, v: &[IntervalPoint]| v.iter().map(f).sum::<u64>();
+    for f in [
+        (|p: &IntervalPoint| p.sent) as fn(&IntervalPoint) -> u64,
+        |p| p.received,
+        |p| p.violations,
+    ] {
+        assert_eq!(sum(f, &out.series), sum(f, &raw));
+    }
+    let durations: f64 = out.series.iter().map(|p| p.duration_ms).sum();
+    assert_eq!(durations, 1_000_000.0);
+    let last = out.series.last().unwrap();
+    assert_eq!(
+        (last.t_ms, last.duration_ms, last.live),
+        (1_000_000.0, 104_000.0, 999)
+    );
+    // Each point ends where its last interval ends, and reports that interval's gauge and
+    // the worst p99 among its intervals.
+    let first = &out.series[0];
+    assert_eq!((first.t_ms, first.live), (128_000.0, 127));
+    assert_eq!(first.turn_p99_ms, Some(127.0));
+}
+
+#[test]
+fn a_short_series_is_kept_as_recorded() {
+    let mut series = BoundedSeries::new(SERIES_POINTS);
+    let raw: Vec<IntervalPoint> = (0..5).map(|i| raw_point(i, None)).collect();
+    raw.iter().for_each(|p| series.push(p.clone()));
+    let out = series.finish(Duration::from_millis(250));
+    assert_eq!(out.interval_ms, 250.0);
+    assert_eq!(out.series, raw);
+}

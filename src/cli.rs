@@ -413,6 +413,8 @@ impl RunArgs {
             shard: self.shard,
             source: self.source_addr,
             learn: !self.no_learn,
+            // Before the load, outside --duration: bounded by calibration's own limit.
+            calibration_end: None,
         }
     }
 }

@@ -52,7 +52,14 @@ enum Behaviour {
     AnswersHalf,
     /// Accepts TCP and never answers anything, not even the upgrade.
     Silent,
+    /// Upgrades and greets; answers each request in full (the battery's reply pattern,
+    /// `agent_started` … `agent_completed`), but only [`SLOW`] after it came: a slow
+    /// target, whose calibration and probes take long.
+    AnswersSlowly,
 }
+
+/// How long [`Behaviour::AnswersSlowly`] takes to answer a request.
+const SLOW: Duration = Duration::from_millis(1500);
 
 /// A running fake: its URL, how many TCP connections it accepted and upgraded so far.
 struct Fake {
@@ -161,6 +168,22 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
                 let started = json!({"type": "started", "run_id": run_id});
                 if ws.send(text(started)).await.is_err() {
                     return;
+                }
+            }
+            Behaviour::AnswersSlowly => {
+                // The slowness is the server's behaviour under test, not a synchronization.
+                tokio::time::sleep(SLOW).await;
+                for kind in [
+                    "agent_started",
+                    "agent_thinking",
+                    "tool_executing",
+                    "tool_completed",
+                    "agent_completed",
+                ] {
+                    let event = json!({"type": kind, "run_id": run_id});
+                    if ws.send(text(event)).await.is_err() {
+                        return;
+                    }
                 }
             }
             _ => {}
@@ -693,5 +716,134 @@ async fn a_paced_connection_holds_at_most_max_in_flight_open_expectations() {
     assert!(
         free_sent > most,
         "sent {free_sent} with the default bound; expected more than {most}"
+    );
+}
+
+/// Three users, each sending one request to a target that answers it [`SLOW`]ly: its
+/// calibration (three connections, one at a time) alone takes over 4.5 s.
+fn slow_answers(url: &str) -> String {
+    format!(
+        r#"
+name = "slow"
+duration = "10s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "clients"
+users = 3
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+/// What `stampede hunt` may take beyond its `--budget`: the process starting and ending,
+/// its results written (a debug build, a busy 2-core machine). The budget itself already
+/// covers calibration, probes, rounds and confirmations.
+const BUDGET_MARGIN: Duration = Duration::from_millis(2500);
+
+/// Runs `stampede hunt ARGS --json -o DIR`, bounded; its JSON on stdout, its stderr, and
+/// how long it took.
+async fn hunt_json(args: &[&str], dir: &std::path::Path) -> (Value, String, Duration) {
+    let started = Instant::now();
+    let out = timeout(
+        BOUND,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .arg("hunt")
+            .args(args)
+            .arg("--json")
+            .arg("-o")
+            .arg(dir)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the hunt ends on its own")
+    .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    (json, stderr, took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_ends_within_its_budget_when_calibration_is_slow() {
+    let fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, slow_answers(&fake.url)).unwrap();
+    let budget = Duration::from_secs(4);
+    let (json, stderr, took) = hunt_json(
+        &[path.to_str().unwrap(), "--budget", "4s", "--times", "50"],
+        dir.path(),
+    )
+    .await;
+    let limit = budget + BUDGET_MARGIN;
+    assert!(
+        took <= limit,
+        "took {took:?} on a {budget:?} budget\n{stderr}"
+    );
+    // Calibration had a quarter of the budget: one slow connection, not three.
+    let calibration = &json["calibration"];
+    assert_eq!(calibration["cut_by_budget"], true, "{json:#}");
+    assert_eq!(calibration["planned"], 3, "{json:#}");
+    assert!(calibration["made"].as_u64().unwrap() < 3, "{json:#}");
+    assert!(calibration["elapsed_s"].as_f64().unwrap() < 1.5, "{json:#}");
+    assert!(
+        json["elapsed_s"].as_f64().unwrap() <= limit.as_secs_f64(),
+        "{json:#}"
+    );
+    // And it says so: what calibration had time for, and that the budget ended the hunt.
+    assert!(
+        stderr.contains("calibration  cut short by the budget"),
+        "{stderr}"
+    );
+    assert_eq!(json["short"], "budget", "{json:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_ends_within_its_budget_against_a_slow_target() {
+    let fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let battery = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/hunt.toml");
+    let budget = Duration::from_secs(6);
+    let (json, stderr, took) = hunt_json(
+        &[
+            battery.to_str().unwrap(),
+            "--target",
+            &fake.url,
+            "--budget",
+            "6s",
+        ],
+        dir.path(),
+    )
+    .await;
+    let limit = budget + BUDGET_MARGIN;
+    assert!(
+        took <= limit,
+        "took {took:?} on a {budget:?} budget\n{stderr}"
+    );
+    assert_eq!(json["calibration"]["cut_by_budget"], true, "{json:#}");
+    assert!(
+        stderr.contains("calibration  cut short by the budget"),
+        "{stderr}"
+    );
+    // Seven families cannot all run on a slow target in 6 s: the output says which did not.
+    let ran = json["families"].as_array().unwrap();
+    let not_run = json["not_run"].as_array().unwrap();
+    assert_eq!(ran.len() + not_run.len(), 7, "{json:#}");
+    assert!(
+        ran.iter().any(|f| f["result"] == "budget") || !not_run.is_empty(),
+        "{json:#}"
     );
 }

@@ -63,9 +63,21 @@ pub async fn calibrate(
     let mut cut = false;
     // Calibration presents the tokens the load will (a file's, a command's, a login's),
     // not minted ones the target may never accept: read once, here, like the run does.
+    // Bounded by calibration's end too: a token command slower than that leaves no time
+    // to calibrate, which is said (`cut`), not waited out.
     let opaque = match &plan.auth.tokens {
-        Some(source) => auth::read_tokens(source).await?,
-        None => Vec::new(),
+        Some(source) => match tokio::time::timeout_at(end, auth::read_tokens(source)).await {
+            Ok(read) => Some(read?),
+            Err(_) => None,
+        },
+        None => Some(Vec::new()),
+    };
+    let (conns, opaque) = match opaque {
+        Some(opaque) => (conns, opaque),
+        None => {
+            cut = true;
+            (Vec::new(), Vec::new())
+        }
     };
     for conn in conns {
         if cancel.is_cancelled() {

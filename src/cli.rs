@@ -461,6 +461,14 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         "{}",
         crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
     )?;
+    if proposal.cut {
+        eprintln!(
+            "calibration stopped at its {:?} limit: {} of {} made; the invariants above come from those",
+            run::learn::LIMIT,
+            proposal.valid.0 + proposal.refusals.len(),
+            crate::model::words::plural(proposal.planned as u64, "connection")
+        );
+    }
     // Nothing accepted, nothing learned: a script must not read that as success.
     if proposal.valid.1 == 0 {
         let cause = proposal

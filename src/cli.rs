@@ -413,6 +413,8 @@ impl RunArgs {
             shard: self.shard,
             source: self.source_addr,
             learn: !self.no_learn,
+            // Before the load, outside --duration: bounded by calibration's own limit.
+            calibration_end: None,
         }
     }
 }
@@ -459,6 +461,14 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         "{}",
         crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
     )?;
+    if proposal.cut {
+        eprintln!(
+            "calibration stopped at its {:?} limit: {} of {} made; the invariants above come from those",
+            run::learn::LIMIT,
+            proposal.valid.0 + proposal.refusals.len(),
+            crate::model::words::plural(proposal.planned as u64, "connection")
+        );
+    }
     // Nothing accepted, nothing learned: a script must not read that as success.
     if proposal.valid.1 == 0 {
         let cause = proposal

@@ -185,6 +185,9 @@ pub struct RunOptions {
     /// invariants. Off by default for library callers; the `run` and `hunt` commands turn
     /// it on unless `--no-learn`.
     pub learn: bool,
+    /// When calibration must have ended (`hunt` gives it a share of `--budget`);
+    /// `None`: [`learn::LIMIT`] after it starts, the bound it never exceeds anyway.
+    pub calibration_end: Option<tokio::time::Instant>,
 }
 
 impl Default for RunOptions {
@@ -203,6 +206,7 @@ impl Default for RunOptions {
             shard: None,
             source: None,
             learn: false,
+            calibration_end: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Progress goes to stderr (per family: what it tries, each level, each round); the
 //! per-family results and the end summary go to stdout.
 
-use super::hunt::{describe, runner, HuntArgs};
+use super::hunt::{calibration_json, describe, learned_lines, runner, HuntArgs};
 use super::{exit, Error};
 use crate::hunt::battery::{
     self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
@@ -11,6 +11,7 @@ use crate::hunt::Short;
 use crate::model::words::plural;
 use crate::scenario::Battery;
 use serde_json::json;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 impl From<BatteryError> for Error {
@@ -28,19 +29,22 @@ pub(super) async fn battery_command(
     battery: Battery,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
+    // The budget runs from here: calibration and every family.
+    let started = Instant::now();
+    let budget_end = started + args.budget;
     let seed = battery.probe.seed_or(args.seed);
     let hooks = ProbeHooks::new(&battery, seed);
     let target = args.target.choose(battery.probe.target.as_deref());
     let quiet = args.output.quiet;
-    let learn = !args.no_learn;
+    let learn = (!args.no_learn).then(|| Some(crate::hunt::calibration_end(started, args.budget)));
     let calibration = battery::calibration_plan(&battery, seed);
     let runner = runner(&calibration, &target, &args.target, learn, quiet, cancel).await?;
-    if learn && !quiet {
-        eprintln!("{}", crate::report::learned_line(&runner.learned));
+    if learn.is_some() && !quiet {
+        learned_lines(&runner);
     }
     let against = describe(&runner);
     let opts = BatteryOptions {
-        budget: args.budget,
+        budget: budget_end.saturating_duration_since(Instant::now()),
         seed,
         out: args.out.clone(),
         confirm: args.times,
@@ -66,12 +70,17 @@ pub(super) async fn battery_command(
     };
     let outcome = battery::run(&battery, &runner, &opts, &hooks, &mut print).await;
     let interrupted = runner.cancel.is_cancelled();
+    let calibrated = runner.calibration.clone();
     runner.close().await;
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    // The whole command's wall-clock, calibration included: what the budget bounds.
+    outcome.elapsed = started.elapsed();
     if json {
-        print_json(&battery.probe.name, seed, &against, &args, &outcome)?;
+        let calibrated = calibration_json(calibrated.as_ref());
+        let ends = (calibrated, interrupted);
+        print_json(&battery.probe.name, seed, &against, &args, &outcome, ends)?;
     } else {
-        summary(&outcome, &args)?;
+        summary(&outcome, &args, interrupted)?;
     }
     Ok(if interrupted {
         exit::INTERRUPTED
@@ -202,12 +211,18 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
     }
 }
 
-/// The end summary: one row per family, then the total.
-fn summary(outcome: &BatteryOutcome, args: &HuntArgs) -> std::io::Result<()> {
+/// The end summary: one row per family (the one Ctrl-C stopped says `interrupted`),
+/// then the total and the families not run.
+fn summary(outcome: &BatteryOutcome, args: &HuntArgs, interrupted: bool) -> std::io::Result<()> {
     outln!(
-        "\nbattery summary ({:.1}s of a {:?} budget)",
+        "\nbattery summary ({:.1}s of a {:?} budget{})",
         outcome.elapsed.as_secs_f64(),
-        args.budget
+        args.budget,
+        if interrupted {
+            "; interrupted by Ctrl-C"
+        } else {
+            ""
+        }
     )?;
     for r in &outcome.families {
         let result = match &r.end {
@@ -262,6 +277,7 @@ fn print_json(
     against: &str,
     args: &HuntArgs,
     outcome: &BatteryOutcome,
+    (calibration, interrupted): (serde_json::Value, bool),
 ) -> Result<(), Error> {
     let families: Vec<serde_json::Value> = outcome
         .families
@@ -305,7 +321,9 @@ fn print_json(
         "seed": seed,
         "target": against,
         "budget_s": args.budget.as_secs_f64(),
+        "interrupted": interrupted,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "calibration": calibration,
         "planned": outcome.planned.iter().map(|f| f.name()).collect::<Vec<_>>(),
         "not_run": outcome.not_run().iter().map(|f| f.name()).collect::<Vec<_>>(),
         "families": families,

@@ -4,6 +4,7 @@ use super::{exit, Error, OutputArgs};
 use crate::hunt::{self, HuntOptions, Repro, Runner, Short, ShrinkOptions, Unjudged};
 use crate::model::words::plural;
 use crate::model::Plan;
+use crate::oracle::learn::Proposal;
 use crate::reference::Bug;
 use crate::run::{RunOptions, Target};
 use crate::scenario::{self, parse_duration};
@@ -12,6 +13,7 @@ use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Where the plans run: a URL, or the embedded reference server (optionally with a bug).
@@ -152,18 +154,20 @@ impl TargetArgs {
     }
 }
 
-/// A runner for `plan`'s auth against `target`; says where it runs.
+/// A runner for `plan`'s auth against `target`; says where it runs. `learn`: calibrate
+/// first, ending by the instant given (a hunt's share of its budget).
 pub(super) async fn runner(
     plan: &Plan,
     target: &Target,
     args: &TargetArgs,
-    learn: bool,
+    learn: Option<Option<Instant>>,
     quiet: bool,
     cancel: CancellationToken,
 ) -> Result<Runner, Error> {
     let opts = RunOptions {
         tls: args.tls(),
-        learn,
+        learn: learn.is_some(),
+        calibration_end: learn.flatten(),
         ..RunOptions::default()
     };
     let mut runner = Runner::start(target, plan, opts, cancel).await?;
@@ -225,19 +229,22 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
         return super::battery::battery_command(args, battery, cancel).await;
     }
+    // The budget runs from here: calibration, every round, probe and confirmation.
+    let started = Instant::now();
+    let budget_end = started + args.budget;
     let s = scenario::load_file(&args.scenario)?;
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());
     let quiet = args.output.quiet;
-    let learn = !args.no_learn;
+    let learn = (!args.no_learn).then(|| Some(hunt::calibration_end(started, args.budget)));
     let runner = runner(&probe, &target, &args.target, learn, quiet, cancel).await?;
-    if learn && !quiet {
-        eprintln!("{}", crate::report::learned_line(&runner.learned));
+    if learn.is_some() && !quiet {
+        learned_lines(&runner);
     }
     let against = describe(&runner);
     let opts = HuntOptions {
-        budget: args.budget,
+        budget: budget_end.saturating_duration_since(Instant::now()),
         seed,
         out: args.out,
         confirm: args.times,
@@ -279,10 +286,13 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     };
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
     let interrupted = runner.cancel.is_cancelled();
+    let calibration = runner.calibration.clone();
     runner.close().await;
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    // The whole command's wall-clock, calibration included: what the budget bounds.
+    outcome.elapsed = started.elapsed();
     if args.output.json {
-        hunt_json(&s.name, seed, &against, &outcome)?;
+        hunt_json(&s.name, seed, &against, &outcome, calibration.as_ref())?;
     }
     if !args.output.json {
         pressure_summary(&outcome)?;
@@ -374,7 +384,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         &repro.plan,
         &target,
         &args.target,
-        false,
+        None,
         args.output.quiet,
         cancel,
     )
@@ -442,7 +452,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         &repro.plan,
         &target,
         &args.target,
-        false,
+        None,
         args.output.quiet,
         cancel,
     )
@@ -591,6 +601,7 @@ fn hunt_json(
     seed: u64,
     against: &str,
     outcome: &hunt::HuntOutcome,
+    calibration: Option<&Proposal>,
 ) -> Result<(), Error> {
     let found = outcome.found.as_ref().map(|f| {
         json!({
@@ -611,6 +622,7 @@ fn hunt_json(
         "rounds": outcome.rounds,
         "not_judged": outcome.not_judged,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
+        "calibration": calibration_json(calibration),
         "found": found,
         "pressure": outcome.pressure.iter().map(|l| json!({
             "level": l.level,
@@ -631,6 +643,42 @@ fn hunt_json(
         "short": outcome.short.as_ref().map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),
     }))
+}
+
+/// What the runner's calibration learned, on stderr, and, when its time bound cut it, what
+/// it had time for.
+pub(super) fn learned_lines(runner: &Runner) {
+    eprintln!("{}", crate::report::learned_line(&runner.learned));
+    if let Some(note) = runner.calibration.as_ref().and_then(calibration_cut) {
+        eprintln!("{note}");
+    }
+}
+
+/// `calibration  cut short by the budget after 1.2s: 1 of 4 connections made (…)`, when
+/// calibration's time bound cut it; `None` when it made every connection it meant to.
+pub(super) fn calibration_cut(p: &Proposal) -> Option<String> {
+    p.cut.then(|| {
+        format!(
+            "calibration  cut short by the budget after {:.1}s: {} of {} made; the invariants above come from those (raise --budget, or --no-learn)",
+            p.elapsed.as_secs_f64(),
+            p.valid.0 + p.refusals.len(),
+            plural(p.planned as u64, "connection")
+        )
+    })
+}
+
+/// Calibration as JSON: connections planned and made, whether its time bound cut it, and
+/// how long it took; null when it did not run.
+pub(super) fn calibration_json(p: Option<&Proposal>) -> serde_json::Value {
+    p.map_or(serde_json::Value::Null, |p| {
+        json!({
+            "planned": p.planned,
+            "made": p.valid.0 + p.refusals.len(),
+            "accepted": p.valid.1,
+            "cut_by_budget": p.cut,
+            "elapsed_s": p.elapsed.as_secs_f64(),
+        })
+    })
 }
 
 /// `{"verdict": ..., "hint": ...}` when a run could not judge the target, else null.

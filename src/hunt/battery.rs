@@ -338,7 +338,7 @@ pub async fn run(
             break;
         }
         if found && i + 1 < battery.families.len() && runner.reset.possible() {
-            runner.reset_target().await?;
+            runner.reset_by(Some(budget_end)).await?;
         }
     }
     Ok(BatteryOutcome {
@@ -431,6 +431,10 @@ async fn run_family(
     };
     while let Some(i) = index {
         let Some(level) = levels.get(i) else { break };
+        if runner.cancel.is_cancelled() {
+            let end = FamilyEnd::Short(Short::Interrupted);
+            return Ok(finish(ran, end, excused, first_excused, &mut notes));
+        }
         if family_end.saturating_duration_since(Instant::now()) < MIN_RUN {
             return Ok(finish(
                 ran,

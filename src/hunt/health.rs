@@ -247,11 +247,35 @@ impl Runner {
     /// [`HuntError::Reset`] when the command fails or times out, or the built-in server
     /// cannot bind its address again.
     pub async fn reset_target(&self) -> Result<bool, HuntError> {
+        self.reset_by(None).await
+    }
+
+    /// [`Runner::reset_target`] ending by `budget_end` when given: a `--reset` command's
+    /// timeout is capped by what is left of the budget. False, with nothing reset, when the
+    /// budget ran out or Ctrl-C came first (the command is killed): the caller's next run
+    /// finds no time left, or the cancellation, and says so.
+    ///
+    /// # Errors
+    /// As [`Runner::reset_target`]; a command cut by the budget or Ctrl-C is no error.
+    pub async fn reset_by(&self, budget_end: Option<Instant>) -> Result<bool, HuntError> {
+        if self.cancel.is_cancelled() {
+            return Ok(false);
+        }
         match &self.reset {
             Reset::None => Ok(false),
             Reset::Command { command, timeout } => {
-                run_reset_command(command, *timeout).await?;
-                Ok(true)
+                let left = budget_end.map(|end| end.saturating_duration_since(Instant::now()));
+                let limit = left.map_or(*timeout, |left| left.min(*timeout));
+                let cut_by_budget = left.is_some_and(|left| left < *timeout);
+                tokio::select! {
+                    // Dropping the command's future kills it (kill_on_drop).
+                    _ = self.cancel.cancelled() => Ok(false),
+                    done = run_reset_command(command, limit) => match done {
+                        Ok(()) => Ok(true),
+                        Err(ResetError::TimedOut { .. }) if cut_by_budget => Ok(false),
+                        Err(err) => Err(err.into()),
+                    },
+                }
             }
             Reset::BuiltIn => match &self.bound.server {
                 Some(server) => {
@@ -271,7 +295,11 @@ impl Runner {
         budget_end: Option<Instant>,
     ) -> Result<Option<ProbeAnswer>, HuntError> {
         let outcome = match budget_end {
-            None => self.once(probe).await?,
+            None => match self.once(probe).await {
+                Ok(outcome) => outcome,
+                Err(HuntError::Run(crate::run::RunError::Interrupted)) => return Ok(None),
+                Err(err) => return Err(err),
+            },
             Some(end) => match self.once_by(probe, end).await? {
                 Some((outcome, false)) => outcome,
                 Some((_, true)) | None => return Ok(None),
@@ -318,7 +346,7 @@ impl Runner {
                     break;
                 }
             }
-            self.reset_target().await?;
+            self.reset_by(budget_end).await?;
             let Some(before) = self.probe(probe, budget_end).await? else {
                 rate.short = Some(self.cut_reason());
                 break;
@@ -366,7 +394,8 @@ impl Runner {
         Ok(Measured { rate, evidence })
     }
 
-    fn cut_reason(&self) -> Short {
+    /// Why a series stopped early: Ctrl-C when it came, else the budget.
+    pub(super) fn cut_reason(&self) -> Short {
         if self.cancel.is_cancelled() {
             Short::Interrupted
         } else {

@@ -44,6 +44,13 @@ pub const WIND_DOWN: Duration = Duration::from_millis(500);
 /// could not even open its connections.
 pub const MIN_RUN: Duration = Duration::from_millis(250);
 
+/// The part of a hunt's `--budget` calibration may use at most (a quarter: the rounds
+/// need the rest), as the instant it must have ended by when the budget starts at
+/// `started`. Calibration's own limit ([`run::learn::LIMIT`]) still applies.
+pub fn calibration_end(started: Instant, budget: Duration) -> Instant {
+    started + budget / 4
+}
+
 /// Why a hunt, replay or shrink could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum HuntError {
@@ -69,6 +76,9 @@ pub struct Runner {
     /// plan this runner runs checks it, unless the plan carries its own or its scenario
     /// says `[oracles] learn = false`.
     pub learned: crate::model::LearnedOracles,
+    /// What calibration did (connections made, whether its time bound cut it, how long
+    /// it took); `None` when it did not run (or Ctrl-C stopped it).
+    pub calibration: Option<crate::oracle::learn::Proposal>,
     /// How the target is put back in its first state before each replay and shrink try
     /// ([`Runner::reset_target`]): [`Reset::BuiltIn`] for the built-in server,
     /// [`Reset::None`] for a URL until `--reset` sets a command.
@@ -85,12 +95,23 @@ impl Runner {
         cancel: CancellationToken,
     ) -> Result<Runner, Error> {
         let bound = run::bind(target, plan, &cancel).await?;
-        let mut learned = crate::model::LearnedOracles::default();
+        let mut calibration = None;
         if opts.learn && plan.oracles.learn {
-            learned = run::learn::calibrate(plan, &bound, &opts, &cancel)
-                .await?
-                .learned;
+            match run::learn::calibrate(plan, &bound, &opts, &cancel).await {
+                Ok(proposal) => calibration = Some(proposal),
+                // Ctrl-C while calibrating: no round will run, and the caller still says
+                // what was done (nothing) rather than fail.
+                Err(RunError::Interrupted) => {}
+                Err(err) => {
+                    bound.close().await;
+                    return Err(err.into());
+                }
+            }
         }
+        let learned = calibration
+            .as_ref()
+            .map(|p| p.learned.clone())
+            .unwrap_or_default();
         let reset = if bound.is_reference() {
             Reset::BuiltIn
         } else {
@@ -106,6 +127,7 @@ impl Runner {
             },
             cancel,
             learned,
+            calibration,
             reset,
         })
     }
@@ -145,7 +167,9 @@ impl Runner {
     /// One execution that ends by `budget_end` (a budget's deadline): the plan's duration
     /// is capped by what is left (less [`WIND_DOWN`]), and a run still going then (its
     /// probe phase, say) is stopped like Ctrl-C. `None` when less than [`MIN_RUN`] was
-    /// left: nothing ran. `Some((outcome, cut))`, `cut` when the budget stopped it.
+    /// left, or on Ctrl-C before the run could start: nothing ran (the caller tells the two
+    /// apart by [`Runner::cancel`]). `Some((outcome, cut))`, `cut` when the budget stopped
+    /// it.
     pub async fn once_by(
         &self,
         plan: &Plan,
@@ -153,12 +177,17 @@ impl Runner {
     ) -> Result<Option<(RunOutcome, bool)>, Error> {
         let stop_at = budget_end.checked_sub(WIND_DOWN).unwrap_or(budget_end);
         let left = stop_at.saturating_duration_since(Instant::now());
-        if left < MIN_RUN {
+        if left < MIN_RUN || self.cancel.is_cancelled() {
             return Ok(None);
         }
         let mut plan = plan.clone();
         plan.duration = plan.duration.min(left);
-        let outcome = self.run(&plan, Some(stop_at)).await?;
+        let outcome = match self.run(&plan, Some(stop_at)).await {
+            Ok(outcome) => outcome,
+            // Ctrl-C while the run was being set up (its host resolving): nothing ran.
+            Err(HuntError::Run(RunError::Interrupted)) => return Ok(None),
+            Err(err) => return Err(err),
+        };
         let cut = outcome.results.summary.stopped == StopReason::Interrupted
             && !self.cancel.is_cancelled();
         Ok(Some((outcome, cut)))
@@ -272,13 +301,20 @@ impl Runner {
                 }
             }
             // Each replay starts from the target's first state when it can be reset.
-            self.reset_target().await?;
+            self.reset_by(budget_end).await?;
             let outcome = match budget_end {
-                None => self.once(plan).await?,
+                None => match self.once(plan).await {
+                    Ok(outcome) => outcome,
+                    Err(HuntError::Run(RunError::Interrupted)) => {
+                        rate.short = Some(Short::Interrupted);
+                        break;
+                    }
+                    Err(err) => return Err(err),
+                },
                 Some(end) => match self.once_by(plan, end).await? {
                     Some((outcome, false)) => outcome,
                     Some((_, true)) | None => {
-                        rate.short = Some(Short::Budget);
+                        rate.short = Some(self.cut_reason());
                         break;
                     }
                 },

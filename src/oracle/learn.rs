@@ -62,6 +62,13 @@ pub struct Proposal {
     /// How the first valid-token connection the target did not accept ended (calibration
     /// stops there); `None` when every one was accepted.
     pub unaccepted: Option<Cause>,
+    /// Connections calibration meant to make (valid-token ones, plus the bad-token one
+    /// when the plan has one), whether its time bound (a `--budget`'s share, or the
+    /// overall calibration limit) cut it before it made them all (or cut one of them
+    /// short), and how long it took.
+    pub planned: usize,
+    pub cut: bool,
+    pub elapsed: std::time::Duration,
 }
 
 /// Proposes invariants from the accepted valid-token connections `samples`; the declared

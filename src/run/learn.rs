@@ -9,6 +9,13 @@
 //! accept (an unreachable or misconfigured target teaches nothing, and the run's verdict
 //! says why). Calibration tokens get their own `jti`s, so a server that tracks token ids
 //! never sees the run's own tokens early.
+//!
+//! Bounded as a whole too: it ends by [`LIMIT`] after it starts, or earlier by
+//! [`RunOptions::calibration_end`] (`hunt` gives it a share of `--budget`); a connection
+//! still going then is stopped like Ctrl-C, none starts with less than [`MIN_CONN`] left,
+//! and the proposal says it was cut ([`Proposal::cut`]). `run` calibrates before its
+//! `--duration` starts: the load keeps its whole shape, and calibration adds at most
+//! [`LIMIT`].
 
 use super::{dialer, Bound, RunError, RunOptions};
 use crate::auth;
@@ -19,6 +26,7 @@ use crate::swarm;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Valid-token calibration connections (different users), one after another.
@@ -27,6 +35,11 @@ pub const USERS: usize = 3;
 pub const PER_CONN: Duration = Duration::from_secs(5);
 /// The handshake bound of a calibration connection.
 pub const HANDSHAKE: Duration = Duration::from_secs(3);
+/// The longest calibration as a whole may take, whatever the target does.
+pub const LIMIT: Duration = Duration::from_secs(10);
+/// A calibration connection starts only with at least this much of calibration's time
+/// left: a shorter one could not even be accepted and answered.
+pub const MIN_CONN: Duration = Duration::from_millis(250);
 
 /// Calibrates against the bound target and proposes invariants (see the module docs).
 /// Errors only for what stops any run (a URL that does not resolve, a TLS setup, keys);
@@ -37,21 +50,52 @@ pub async fn calibrate(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Proposal, RunError> {
+    let started = Instant::now();
+    let end = opts
+        .calibration_end
+        .map_or(started + LIMIT, |end| end.min(started + LIMIT));
     let mut observed: Vec<(String, Observation, bool)> = Vec::new();
     let mut valid = (0, 0);
     let mut unaccepted = None;
+    let conns = valid_conns(plan);
+    let bad = bad_conn(plan);
+    let planned = conns.len() + usize::from(bad.is_some());
+    let mut cut = false;
     // Calibration presents the tokens the load will (a file's, a command's, a login's),
     // not minted ones the target may never accept: read once, here, like the run does.
+    // Bounded by calibration's end too: a token command slower than that leaves no time
+    // to calibrate, which is said (`cut`), not waited out.
     let opaque = match &plan.auth.tokens {
-        Some(source) => auth::read_tokens(source).await?,
-        None => Vec::new(),
+        Some(source) => match tokio::time::timeout_at(end, auth::read_tokens(source)).await {
+            Ok(read) => Some(read?),
+            Err(_) => None,
+        },
+        None => Some(Vec::new()),
     };
-    for conn in valid_conns(plan) {
+    let (conns, opaque) = match opaque {
+        Some(opaque) => (conns, opaque),
+        None => {
+            cut = true;
+            (Vec::new(), Vec::new())
+        }
+    };
+    for conn in conns {
         if cancel.is_cancelled() {
             break;
         }
-        let (report, complete) = once(plan, conn, &opaque, bound, opts, cancel).await?;
+        let Some(Solo {
+            report,
+            complete,
+            timed_out,
+        }) = once(plan, conn, &opaque, bound, opts, (cancel, end)).await?
+        else {
+            cut = true;
+            break;
+        };
         valid.0 += 1;
+        // Stopped by calibration's own time bound, not by the target: what it saw so far
+        // still teaches, and a handshake it cut is no refusal.
+        cut |= timed_out;
         let sub = plan
             .tokens
             .get(conn.token as usize)
@@ -61,7 +105,7 @@ pub async fn calibrate(
             .as_ref()
             .and_then(|r| r.attempts.first())
             .is_some_and(|a| a.outcome == Outcome::Accepted);
-        if !accepted {
+        if !accepted && !timed_out {
             unaccepted = Some(refused_by(report.as_ref()));
         }
         let Some(report) = report.filter(|_| accepted) else {
@@ -83,22 +127,36 @@ pub async fn calibrate(
     learn::drop_tested(&mut proposal, &plan.where_paths());
     proposal.valid = valid;
     proposal.unaccepted = unaccepted;
-    if valid.1 > 0 {
-        if let Some((conn, name)) = bad_conn(plan) {
-            if let (Some(report), _) = once(plan, conn, &opaque, bound, opts, cancel).await? {
-                let answer = match report.attempts.first() {
-                    Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
-                    Some(a) => a
-                        .cause
-                        .as_ref()
-                        .map(learn::refusal_text)
-                        .unwrap_or_else(|| "no answer".into()),
-                    None => "no attempt".into(),
-                };
-                proposal.refusals.push((name, answer));
+    proposal.planned = planned;
+    if valid.1 > 0 && !cut && !cancel.is_cancelled() {
+        if let Some((conn, name)) = bad {
+            match once(plan, conn, &opaque, bound, opts, (cancel, end)).await? {
+                // Cut by the time bound: no answer is not the target's answer.
+                None
+                | Some(Solo {
+                    timed_out: true, ..
+                }) => cut = true,
+                Some(Solo { report: None, .. }) => {}
+                Some(Solo {
+                    report: Some(report),
+                    ..
+                }) => {
+                    let answer = match report.attempts.first() {
+                        Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
+                        Some(a) => a
+                            .cause
+                            .as_ref()
+                            .map(learn::refusal_text)
+                            .unwrap_or_else(|| "no answer".into()),
+                        None => "no attempt".into(),
+                    };
+                    proposal.refusals.push((name, answer));
+                }
             }
         }
     }
+    proposal.cut = cut;
+    proposal.elapsed = started.elapsed();
     Ok(proposal)
 }
 
@@ -151,19 +209,36 @@ fn opens(plan: &Plan, c: &ConnPlan) -> bool {
     }
 }
 
-/// Runs `conn` alone, at once, observed: its report (`None` when it made none), and
-/// whether it walked its whole script (neither the bound nor Ctrl-C cut it). `opaque`:
-/// the tokens of `[auth] tokens` (empty when stampede mints them); a valid slot gets the
-/// one the run would give it.
+/// One calibration connection as it ran.
+struct Solo {
+    /// Its report (`None` when it made none).
+    report: Option<ConnReport>,
+    /// Whether it walked its whole script (neither a bound nor Ctrl-C cut it).
+    complete: bool,
+    /// Whether calibration's time bound (not [`PER_CONN`] or the plan's duration) cut it.
+    timed_out: bool,
+}
+
+/// Runs `conn` alone, at once, observed. `opaque`: the tokens of `[auth] tokens` (empty
+/// when stampede mints them); a valid slot gets the one the run would give it. Ends by
+/// `end` (stopped like Ctrl-C then); `None` when less than [`MIN_CONN`] was left: nothing
+/// ran.
 async fn once(
     plan: &Plan,
     conn: &ConnPlan,
     opaque: &[auth::Opaque],
     bound: &Bound,
     opts: &RunOptions,
-    cancel: &CancellationToken,
-) -> Result<(Option<ConnReport>, bool), RunError> {
-    let solo = solo(plan, conn);
+    (cancel, end): (&CancellationToken, Instant),
+) -> Result<Option<Solo>, RunError> {
+    let left = end.saturating_duration_since(Instant::now());
+    if left < MIN_CONN {
+        return Ok(None);
+    }
+    let mut solo = solo(plan, conn);
+    let capped = left <= solo.duration || left < solo.limits.handshake_timeout;
+    solo.duration = solo.duration.min(left);
+    solo.limits.handshake_timeout = solo.limits.handshake_timeout.min(left);
     let dialer = dialer(&solo, bound, opts, cancel).await?;
     let mut tokens = auth::mint_all(&solo.tokens, &solo.auth, &bound.keys)?;
     if let Some(source) = &plan.auth.tokens {
@@ -181,17 +256,42 @@ async fn once(
             .collect();
         auth::assign_source(&mut tokens, &solo.tokens, source, &own);
     }
-    let out = swarm::run(
+    let stop = cancel.child_token();
+    let run = swarm::run(
         Arc::new(solo),
         dialer,
         tokens,
         Arc::new(Live::default()),
         IntervalConfig::default(),
-        cancel.child_token(),
-    )
-    .await;
+        stop.clone(),
+    );
+    tokio::pin!(run);
+    // The duration above bounds the script; this bounds whatever else a connection might
+    // still be waiting on at `end` (its close handshake, a token source).
+    let out = tokio::select! {
+        out = &mut run => out,
+        _ = tokio::time::sleep_until(end) => {
+            stop.cancel();
+            run.await
+        }
+    };
     let complete = !out.hit_duration && !out.interrupted;
-    Ok((out.reports.into_iter().next(), complete))
+    let report = out.reports.into_iter().next();
+    let accepted = report
+        .as_ref()
+        .and_then(|r| r.attempts.first())
+        .is_some_and(|a| a.outcome == Outcome::Accepted);
+    // Cut by calibration's time bound: a bound it capped (or the stop above) fired, and the
+    // connection did not finish its script accepted.
+    let timed_out = (capped || stop.is_cancelled())
+        && !cancel.is_cancelled()
+        && Instant::now() >= end
+        && !(complete && accepted);
+    Ok(Some(Solo {
+        report,
+        complete,
+        timed_out,
+    }))
 }
 
 /// A plan of `conn` alone: started at once, no collide barrier, rendezvous that release a

@@ -233,8 +233,11 @@ async fn reconnect_storm_is_clean_on_the_reference_server() {
 async fn reconnect_storm_catches_reconnect_lag() {
     let outcome = run("reconnect-storm", Some(Bug::ReconnectLag)).await;
     let found = of(&outcome, OracleKind::Liveness);
+    // 600 reconnects 0-10 ms after a close: how many land inside the bug's window depends
+    // on how busy the machine is (57 seen at load 8, hundreds when quiet); the clean test
+    // above shows the correct server gives none, so a few dozen are the bug, not noise.
     assert!(
-        found.len() >= 100,
+        found.len() >= 20,
         "{} liveness violations: {:?}",
         found.len(),
         outcome.results.summary.violations

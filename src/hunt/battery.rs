@@ -507,7 +507,7 @@ async fn run_family(
         });
         if let Some(found) = outcome.found {
             // Confirmed means reproduced by a replay; a violation seen once is a suspect.
-            let end = if found.rate.reproduced > 0 {
+            let end = if found.confirmed() {
                 FamilyEnd::Found(Box::new(found))
             } else {
                 FamilyEnd::Suspect(Box::new(found))

@@ -604,11 +604,22 @@ pub struct HuntOutcome {
     pub first_excused: Option<Violation>,
 }
 
+/// A violation a hunt saw, written as a repro, with how its replays went.
 #[derive(Debug)]
 pub struct Found {
     pub path: PathBuf,
     pub repro: Repro,
     pub rate: Rate,
+}
+
+impl Found {
+    /// Whether at least one replay reproduced it: only then is it a find. A violation seen
+    /// once that no replay reproduced (or that no replay was run for: `--times 0`, the
+    /// budget, a broken target without `--reset`) is an unconfirmed suspect; `hunt` and
+    /// the battery both say so and exit 4 (inconclusive).
+    pub fn confirmed(&self) -> bool {
+        self.rate.reproduced > 0
+    }
 }
 
 /// Session oracles name the race itself; per-message oracles are often its consequences.

@@ -399,6 +399,7 @@ pub fn health_violation(
         correlation: None,
         involved: Vec::new(),
         learned: false,
+        ended: None,
     }
 }
 

@@ -768,6 +768,7 @@ mod tests {
             correlation: corr.map(str::to_string),
             involved: Vec::new(),
             learned: false,
+            ended: None,
         }
     }
 

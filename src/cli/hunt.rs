@@ -225,7 +225,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
         return super::battery::battery_command(args, battery, cancel).await;
     }
-    let s = scenario::load_file(&args.scenario)?;
+    let s = scenario::load_file_to_run(&args.scenario)?;
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());

@@ -373,11 +373,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
                 .await
                 .map(|m| m.rate)
         }
-        None => {
-            runner
-                .rate(&repro.plan, repro.oracle, args.times, None)
-                .await
-        }
+        None => runner.replay(&repro, args.times).await,
     };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
@@ -387,6 +383,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             "repro": args.repro.display().to_string(),
             "oracle": repro.oracle.name(),
             "connections": hunt::health_size(&repro),
+            "policy": repro.policy,
             "target": against,
             "rate": rate_json(&rate),
             "unjudged": unjudged_json(rate.short.as_ref()),

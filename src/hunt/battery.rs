@@ -354,9 +354,7 @@ pub async fn run(
 /// for a request dropped without a word, not for a refusal.
 pub fn excuse(family: Family) -> Option<Excuse> {
     match family {
-        Family::EarlySend => {
-            Some(|v: &Violation| crate::oracle::refusal::refused_by_close(v).is_some())
-        }
+        Family::EarlySend => Some(Excuse::RefusalClose),
         _ => None,
     }
 }

@@ -213,6 +213,17 @@ impl Runner {
         Ok(Vec::new())
     }
 
+    /// Replays `repro` up to `times` times (no budget; Ctrl-C stops it) and counts the runs
+    /// that broke its oracle, judged as the hunt that found it judged: a violation its
+    /// policy rule excuses ([`Repro::policy`]) never counts.
+    pub async fn replay(&self, repro: &Repro, times: u32) -> Result<Rate, Error> {
+        let wanted = |v: &Violation| !repro.excuses(v);
+        let measured = self
+            .measure_where(&repro.plan, repro.oracle, times, None, None, &wanted)
+            .await?;
+        Ok(measured.rate)
+    }
+
     /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
     /// stops as soon as the answer is known (reached, or out of reach). Stops early on
     /// Ctrl-C (the rate then says so).
@@ -396,11 +407,26 @@ pub fn broke(outcome: &RunOutcome, oracle: OracleKind) -> bool {
     outcome.broke(oracle)
 }
 
-/// Says which violations are the server's stated policy rather than a finding (the
-/// battery's early-send family: a request refused with an explicit Close code,
-/// [`crate::oracle::refusal::refused_by_close`]). A hunt given one counts those apart
-/// ([`HuntOutcome::excused`]) and finds only what it does not excuse.
-pub type Excuse = fn(&Violation) -> bool;
+/// A rule saying which violations are the server's stated policy rather than a finding.
+/// A hunt given one counts those apart ([`HuntOutcome::excused`]) and finds only what it
+/// does not excuse; its repro records the rule ([`Repro::policy`]) so that `replay` and
+/// `shrink` judge the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Excuse {
+    /// The battery's early-send family: a request refused with an explicit Close code
+    /// before any of its reply came ([`crate::oracle::refusal::refused_by_close`]).
+    RefusalClose,
+}
+
+impl Excuse {
+    /// Whether `v` is the server's policy under this rule.
+    pub fn excuses(self, v: &Violation) -> bool {
+        match self {
+            Excuse::RefusalClose => crate::oracle::refusal::refused_by_close(v).is_some(),
+        }
+    }
+}
 
 /// Whether a run broke `oracle` by a violation `excuse` does not excuse. A connection
 /// keeps only its first violations, so the ones not kept count as not excused.
@@ -413,7 +439,7 @@ fn broke_unexcused(outcome: &RunOutcome, oracle: OracleKind, excuse: Option<Excu
         .results
         .violations
         .iter()
-        .filter(|v| v.oracle == oracle && excuse(v))
+        .filter(|v| v.oracle == oracle && excuse.excuses(v))
         .count() as u64;
     outcome.results.summary.violations.of(oracle) > excused
 }
@@ -426,7 +452,7 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
             .results
             .violations
             .iter()
-            .filter(|v| excuse(v))
+            .filter(|v| excuse.excuses(v))
             .collect(),
     }
 }
@@ -856,7 +882,7 @@ async fn record(
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
     // A replay reproduces the find only with a violation the excuse does not cover.
-    let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse(v));
+    let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse.excuses(v));
     let evidence = first_of(outcome, oracle, &wanted);
     let rate = runner
         .measure_where(&plan, oracle, opts.confirm, None, Some(budget_end), &wanted)
@@ -868,19 +894,27 @@ async fn record(
         runner,
         opts,
         found,
-        (oracle, evidence, None),
+        (oracle, evidence, None, excuse),
         rate,
     )
 }
 
-/// Writes the repro of `found` (what it reproduces: the oracle, its evidence and, for a
-/// broken target, the health finding) with its confirmation `rate`.
+/// What a repro reproduces: the oracle, its evidence, for a broken target the health
+/// finding, and the policy rule the hunt judged by.
+type Reproduces = (
+    OracleKind,
+    Vec<Violation>,
+    Option<HealthFinding>,
+    Option<Excuse>,
+);
+
+/// Writes the repro of `found` (what it reproduces) with its confirmation `rate`.
 fn save_found(
     scenario: &Scenario,
     runner: &Runner,
     opts: &HuntOptions,
     found: Candidate,
-    (oracle, evidence, health): (OracleKind, Vec<Violation>, Option<HealthFinding>),
+    (oracle, evidence, health, policy): Reproduces,
     rate: Rate,
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
@@ -898,6 +932,7 @@ fn save_found(
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
         health,
+        policy,
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;
@@ -966,6 +1001,6 @@ async fn record_broken(
         }
     }
     let found = Candidate { plan, round, seed };
-    let what = (OracleKind::TargetHealth, evidence, Some(health));
+    let what = (OracleKind::TargetHealth, evidence, Some(health), None);
     save_found(scenario, runner, opts, found, what, rate)
 }

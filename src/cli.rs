@@ -370,7 +370,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if args.workers > 1 {
         return workers::run_workers(args, cancel).await;
     }
-    let scenario = scenario::load_file(&args.scenario)?;
+    let scenario = scenario::load_file_to_run(&args.scenario)?;
     let opts = args.options(args.seed);
     let outcome = watched_run(&scenario, &opts, args.output.quiet, cancel).await?;
     let summary = &outcome.results.summary;
@@ -435,7 +435,7 @@ fn refuse_reset(target: &hunt::TargetArgs, command: &str) -> Result<(), Error> {
 /// none is named) and prints the proposal as TOML on stdout.
 async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8, Error> {
     refuse_reset(&args.target, "learn")?;
-    let scenario = scenario::load_file(&args.scenario)?;
+    let scenario = scenario::load_file_to_run(&args.scenario)?;
     let plan = plan::build(&scenario, scenario.seed_or(args.seed));
     let target = args.target.choose(scenario.target.as_deref());
     let opts = RunOptions {
@@ -612,13 +612,25 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 continue;
             }
         }
-        match scenario::load_file(file) {
-            Ok(s) => outln!(
-                "{}: ok ({}, {})",
-                file.display(),
-                plural(s.groups.len() as u64, "group"),
-                plural(connections(&s), "connection")
-            )?,
+        match scenario::load_file_checked(file) {
+            Ok((s, needs)) => {
+                // What this environment lacks for a run (a secret's variable unset) is a
+                // warning here, not an error: a file is often validated where its secrets
+                // are deliberately absent (CI, a laptop). `run`, `hunt` and `learn` refuse
+                // it, at the same place.
+                for p in &needs {
+                    eprintln!(
+                        "warning: {}:{}:{}: {} (a run will refuse it)",
+                        p.file, p.line, p.column, p.message
+                    );
+                }
+                outln!(
+                    "{}: ok ({}, {})",
+                    file.display(),
+                    plural(s.groups.len() as u64, "group"),
+                    plural(connections(&s), "connection")
+                )?
+            }
             Err(e) => {
                 eprintln!("{e}");
                 code = exit::USAGE;

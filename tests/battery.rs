@@ -628,3 +628,63 @@ fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
         "{stdout}"
     );
 }
+
+/// `stampede replay` judges a repro as the hunt that found it judged: an early-send repro
+/// records the family's policy rule, so against a correct graphql-transport-ws server
+/// (which closes 4401 a `subscribe` sent before its ack: its policy) its replays
+/// reproduce nothing, exit 0. The same plan in a repro without the rule (as written before
+/// repros recorded it) still counts those refusals: the rule is what tells them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(false).await;
+        let text = graphql_ws::battery_text(&["early-send"]);
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        let level = battery.levels(Family::EarlySend).unwrap().remove(0);
+        let s = &level.scenario;
+        let dir = tempfile::tempdir().unwrap();
+        let repro = |policy| stampede::hunt::Repro {
+            version: stampede::hunt::REPRO_VERSION,
+            tool_version: "test".into(),
+            scenario: s.name.clone(),
+            scenario_hash: s.hash.clone(),
+            seed: 1,
+            round: 0,
+            target: url.clone(),
+            reference: None,
+            oracle: OracleKind::Completeness,
+            evidence: Vec::new(),
+            rate: None,
+            health: None,
+            policy,
+            plan: stampede::plan::build(s, 1),
+        };
+        let replay = |path: std::path::PathBuf| {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+                .arg("replay")
+                .arg(path)
+                .args(["--times", "2", "-q"])
+                // The repro does not store the literal secret.
+                .env("STAMPEDE_JWT_SECRET", common::TEST_SECRET)
+                .kill_on_drop(true)
+                .output()
+        };
+        let with_rule = repro(battery::excuse(Family::EarlySend));
+        assert_eq!(with_rule.policy, Some(stampede::hunt::Excuse::RefusalClose));
+        let path = with_rule.save(&dir.path().join("rule")).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""policy": "refusal_close""#), "{text}");
+        let out = replay(path).await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains("violation 0/2 times"), "{stdout}");
+
+        let path = repro(None).save(&dir.path().join("old")).unwrap();
+        let out = replay(path).await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("violation 2/2 times"), "{stdout}");
+        stop.cancel();
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}

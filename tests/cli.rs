@@ -40,57 +40,162 @@ fn validate_accepts_every_shipped_scenario() {
     );
 }
 
+/// A scenario file written into a fresh folder (kept while this lives).
+struct Written {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Written {
+    fn new(name: &str, text: &str) -> Written {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Written { dir, path }
+    }
+
+    /// `file:line:column`, as problems name this file.
+    fn at(&self, line: u32, column: u32) -> String {
+        format!("{}:{line}:{column}", self.path.display())
+    }
+
+    /// `stampede COMMAND FILE ARGS...` with `unset` removed from the environment: exit
+    /// code, stdout, stderr.
+    fn stampede(
+        &self,
+        command: &str,
+        args: &[&str],
+        unset: &[&str],
+    ) -> (Option<i32>, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stampede"));
+        cmd.arg(command).arg(&self.path).args(args);
+        for name in unset {
+            cmd.env_remove(name);
+        }
+        let out = cmd.output().expect("run the binary");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    }
+
+    fn validate(&self) -> (Option<i32>, String, String) {
+        self.stampede("validate", &[], &[])
+    }
+}
+
 #[test]
 fn validate_names_file_line_and_column_and_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("broken.toml");
     let text = "name = \"broken\"\nduration = \"5 sec\"\n\n[[group]]\nname = \"g\"\nusres = 3\nsteps = []\n";
-    std::fs::write(&path, text).unwrap();
-    let out = stampede(&["validate", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let file = path.display().to_string();
+    let file = Written::new("broken.toml", text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(2));
     assert!(
-        err.contains(&format!("{file}:2:12")),
+        err.contains(&file.at(2, 12)),
         "bad duration not located:\n{err}"
     );
     assert!(
-        err.contains(&format!("{file}:6:1")),
+        err.contains(&file.at(6, 1)),
         "unknown field not located:\n{err}"
     );
     assert!(err.contains("usres"), "{err}");
 }
 
+/// `[auth]` with `secret` and `tokens` as given, then a group.
+fn with_auth(secret: &str, tokens: &str) -> String {
+    format!("name = \"files\"\nduration = \"5s\"\n[auth]\nsecret = {secret}\ntokens = {tokens}\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n")
+}
+
 #[test]
 fn validate_names_a_token_or_secret_file_that_cannot_be_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("files.toml");
-    let text = "name = \"files\"\nduration = \"5s\"\n[auth]\nsecret = { file = \"keys/secret.txt\" }\ntokens = { file = \"tokens.txt\" }\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
-    std::fs::write(&path, text).unwrap();
-    let out = stampede(&["validate", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let file = path.display().to_string();
+    let text = with_auth(
+        r#"{ file = "keys/secret.txt" }"#,
+        r#"{ file = "tokens.txt" }"#,
+    );
+    let file = Written::new("files.toml", &text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(2));
     assert!(
-        err.contains(&format!("{file}:4:19")),
+        err.contains(&file.at(4, 19)),
         "secret file not located:\n{err}"
     );
     assert!(
-        err.contains(&format!("{file}:5:19")),
+        err.contains(&file.at(5, 19)),
         "token file not located:\n{err}"
     );
     assert!(err.contains("auth.tokens.file: cannot read"), "{err}");
     // Relative to the scenario's folder, and fine once the files are there; their contents
     // are never part of the message.
-    std::fs::create_dir(dir.path().join("keys")).unwrap();
-    std::fs::write(dir.path().join("keys/secret.txt"), "a-secret-value").unwrap();
-    std::fs::write(dir.path().join("tokens.txt"), "tok-1\n").unwrap();
-    let out = stampede(&["validate", path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = file.dir.path();
+    std::fs::create_dir(dir.join("keys")).unwrap();
+    std::fs::write(dir.join("keys/secret.txt"), "a-secret-value").unwrap();
+    std::fs::write(dir.join("tokens.txt"), "tok-1\n").unwrap();
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// What used to pass `validate` and then fail `run` with exit 2 and no place: a secret
+/// file that is a directory, a token file with no token, a secret's variable unset. Each
+/// is now named at its key with what was expected, by `validate` and by `run` alike
+/// (the unset variable: a warning for `validate`, which checks the file, often where the
+/// secrets are deliberately absent; an error for `run`). No message shows a secret.
+#[test]
+fn validate_and_run_name_unusable_auth_inputs_at_their_key() {
+    const UNSET: &str = "STAMPEDE_TEST_SURELY_UNSET_SECRET";
+    let target = ["--target", "ws://127.0.0.1:9/ws", "--no-results", "-q"];
+    let cases = [
+        (
+            with_auth(r#"{ file = "keys" }"#, r#"{ list = ["t"] }"#),
+            (4, 19),
+            "auth.secret.file: expected a file holding the JWT secret, found a directory",
+        ),
+        (
+            with_auth(r#"{ file = "secret.txt" }"#, r#"{ file = "empty.txt" }"#),
+            (5, 19),
+            "auth.tokens.file: expected a file with at least one token, one per line, found an empty file",
+        ),
+    ];
+    for (text, (line, column), says) in cases {
+        let file = Written::new("inputs.toml", &text);
+        let dir = file.dir.path();
+        std::fs::create_dir(dir.join("keys")).unwrap();
+        std::fs::write(dir.join("secret.txt"), "a-secret-value\n").unwrap();
+        std::fs::write(dir.join("empty.txt"), "\n  \n").unwrap();
+        let located = format!("{}: {says}", file.at(line, column));
+        for (command, args) in [("validate", &[][..]), ("run", &target[..])] {
+            let (code, out, err) = file.stampede(command, args, &[]);
+            assert_eq!(code, Some(2), "{command}: {out}{err}");
+            assert!(
+                err.contains(&located),
+                "{command}: expected {located:?} in:\n{err}"
+            );
+            assert!(!err.contains("a-secret-value"), "{err}");
+        }
+    }
+    let secret = format!(r#"{{ env = "{UNSET}" }}"#);
+    let file = Written::new("env.toml", &with_auth(&secret, r#"{ list = ["t"] }"#));
+    let says = format!(
+        "{}: auth.secret.env: expected the environment variable {UNSET} to hold the JWT secret; it is not set",
+        file.at(4, 18)
     );
+    let (code, out, err) = file.stampede("validate", &[], &[UNSET]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(": ok"), "{out}");
+    assert!(err.contains(&format!("warning: {says}")), "{err}");
+    for command in ["run", "hunt", "learn"] {
+        let (code, _, err) = file.stampede(command, &target[..2], &[UNSET]);
+        assert_eq!(code, Some(2), "{command}: {err}");
+        assert!(err.contains(&says), "{command}: {err}");
+    }
+    // Set, it is neither warned about nor shown.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stampede"));
+    let out = cmd
+        .args(["validate", file.path.to_str().unwrap()])
+        .env(UNSET, "the-secret-itself")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert!(!err.contains("the-secret-itself"), "{err}");
 }
 
 #[test]

@@ -406,6 +406,7 @@ async fn shrink_with_a_reset_drops_the_rounds_and_connections_the_damage_does_no
                 after: broken,
                 earlier: vec![plan.clone(), plan.clone(), plan.clone()],
             }),
+            policy: None,
             plan,
         };
         let opts = ShrinkOptions {

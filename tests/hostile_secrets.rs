@@ -331,6 +331,7 @@ fn a_repro_whose_secret_was_a_literal_replays_once_told_where_the_secret_is() {
         evidence: Vec::new(),
         rate: None,
         health: None,
+        policy: None,
         plan: stampede::plan::build(&s, 1),
     };
     let path = dir.path().join("repro.json");

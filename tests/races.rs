@@ -283,3 +283,64 @@ rounds = 2
         other => panic!("a hunt that never exercised the race ended {other:?}"),
     }
 }
+
+/// `stampede hunt` on the early-message-drop scenario (a planted bug that drops every
+/// message sent before the ack, so round 0 finds it), with `extra` arguments; bounded.
+async fn hunt_command(out: &Path, extra: &[&str]) -> std::process::Output {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/early-message-drop.toml");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("hunt")
+        .arg(&path)
+        .args(["--bug", "early-message-drop", "--bug-window", "50ms"])
+        .args(["--budget", "60s", "-q", "-o"])
+        .arg(out)
+        .args(extra)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(BOUND, child)
+        .await
+        .expect("bounded")
+        .unwrap()
+}
+
+/// A single-scenario hunt calls a find no replay reproduced (here `--times 0`: none asked
+/// for) an unconfirmed suspect with exit 4, as the battery does, in text and in JSON; the
+/// same find confirmed by replays stays a find with exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hunt_command(dir.path(), &["--times", "0"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("unconfirmed suspect: completeness violation seen once in round 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reproduced 0/0 on replay, so not a find"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("found "), "{stdout}");
+    assert!(
+        stdout.contains("repro-completeness-"),
+        "the repro is still written: {stdout}"
+    );
+
+    let out = hunt_command(dir.path(), &["--times", "0", "--json"]).await;
+    assert_eq!(out.status.code(), Some(4));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["found"]["result"], "suspect", "{json}");
+    assert_eq!(json["found"]["rate"]["runs"], 0, "{json}");
+
+    // The bug drops every early message: each replay reproduces it.
+    let out = hunt_command(dir.path(), &["--times", "3"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("found completeness violation in round 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("confirmed 3/3 on replay"), "{stdout}");
+    assert!(!stdout.contains("suspect"), "{stdout}");
+}

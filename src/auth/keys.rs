@@ -203,6 +203,12 @@ pub(super) fn read_source(source: &SecretSource, what: &'static str) -> Result<V
     Ok(value)
 }
 
+/// Whether a secret file's bytes hold no secret: nothing once its trailing newlines are
+/// trimmed, as [`resolve_keys`] reads it (the scenario loader checks files by this rule).
+pub fn secret_is_empty(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| matches!(b, b'\n' | b'\r'))
+}
+
 fn trim_trailing_newline(mut bytes: Vec<u8>) -> Vec<u8> {
     while matches!(bytes.last(), Some(b'\n' | b'\r')) {
         bytes.pop();

@@ -15,10 +15,10 @@ mod redact;
 mod source;
 
 pub use encode::REGISTERED_CLAIMS;
-pub use keys::{literal_env, resolve_keys, Keys};
+pub use keys::{literal_env, resolve_keys, secret_is_empty, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{label as token_label, Redactor};
-pub use source::{assign as assign_source, read_tokens, Opaque};
+pub use source::{assign as assign_source, read_tokens, token_lines, Opaque};
 
 use crate::model::{AuthPlan, TokenPlan};
 use crate::model::{BadToken, Forge, SecretSource};

@@ -49,11 +49,7 @@ pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError>
             ("command", run_command(run, dir.as_deref(), *timeout).await?)
         }
     };
-    let tokens = text
-        .lines()
-        .enumerate()
-        .map(|(i, line)| (i, line.trim()))
-        .filter(|(_, line)| !line.is_empty())
+    let tokens = token_lines(&text)
         .map(|(i, line)| Opaque {
             label: format!("{kind}#{}", i + 1),
             value: line.to_string(),
@@ -67,6 +63,16 @@ pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError>
             "auth.tokens command's output"
         },
     )
+}
+
+/// The tokens of a file or a command's output: one per line, trimmed, blank lines
+/// skipped; with each one's 0-based line number. The scenario loader counts a token file's
+/// by this same rule.
+pub fn token_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
 }
 
 fn non_empty(tokens: Vec<Opaque>, what: &'static str) -> Result<Vec<Opaque>, AuthError> {

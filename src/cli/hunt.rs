@@ -232,7 +232,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     // The budget runs from here: calibration, every round, probe and confirmation.
     let started = Instant::now();
     let budget_end = started + args.budget;
-    let s = scenario::load_file(&args.scenario)?;
+    let s = scenario::load_file_to_run(&args.scenario)?;
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());
@@ -308,7 +308,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     if args.output.json {
         return Ok(match (&outcome.found, interrupted) {
             (_, true) => exit::INTERRUPTED,
-            (Some(_), false) => exit::VIOLATIONS,
+            (Some(found), false) => found_exit(found),
             (None, false) => exit::CLEAN,
         });
     }
@@ -318,38 +318,15 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             Ok(if interrupted {
                 exit::INTERRUPTED
             } else {
-                exit::VIOLATIONS
+                found_exit(&found)
             })
         }
         Some(found) => {
-            let r = &found.repro;
-            outln!(
-                "found {} violation in round {} (seed {}) after {:.1}s, {}",
-                r.oracle.name(),
-                r.round,
-                r.seed,
-                outcome.elapsed.as_secs_f64(),
-                plural(outcome.rounds, "round")
-            )?;
-            if let Some(v) = r.evidence.first() {
-                outln!(
-                    "  conn {} jti {}: expected {}; seen {}",
-                    v.conn,
-                    v.jti,
-                    v.expected,
-                    v.seen
-                )?;
-            }
-            outln!(
-                "  confirmed {} on replay; {}",
-                found.rate,
-                plural(r.size() as u64, "connection")
-            )?;
-            outln!("repro        {}", found.path.display())?;
+            found_report(&found, outcome.elapsed, outcome.rounds)?;
             Ok(if interrupted {
                 exit::INTERRUPTED
             } else {
-                exit::VIOLATIONS
+                found_exit(&found)
             })
         }
         None => {
@@ -406,11 +383,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
                 .await
                 .map(|m| m.rate)
         }
-        None => {
-            runner
-                .rate(&repro.plan, repro.oracle, args.times, None)
-                .await
-        }
+        None => runner.replay(&repro, args.times).await,
     };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
@@ -420,6 +393,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             "repro": args.repro.display().to_string(),
             "oracle": repro.oracle.name(),
             "connections": hunt::health_size(&repro),
+            "policy": repro.policy,
             "target": against,
             "rate": rate_json(&rate),
             "unjudged": unjudged_json(rate.short.as_ref()),
@@ -551,6 +525,56 @@ fn pressure_summary(outcome: &hunt::HuntOutcome) -> Result<(), Error> {
     Ok(())
 }
 
+/// The exit code of a hunt that found something: 1 when a replay confirmed it, 4
+/// (inconclusive) for an unconfirmed suspect, as the battery decides
+/// ([`hunt::Found::confirmed`]).
+fn found_exit(found: &hunt::Found) -> u8 {
+    if found.confirmed() {
+        exit::VIOLATIONS
+    } else {
+        exit::INCONCLUSIVE
+    }
+}
+
+/// A violation find on stdout: the oracle, when, the first evidence, the replays and the
+/// repro; a find no replay reproduced is said to be an unconfirmed suspect.
+fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
+    let r = &found.repro;
+    let (head, seen) = if found.confirmed() {
+        ("found", "")
+    } else {
+        ("unconfirmed suspect:", " seen once")
+    };
+    outln!(
+        "{head} {} violation{seen} in round {} (seed {}) after {:.1}s, {}",
+        r.oracle.name(),
+        r.round,
+        r.seed,
+        elapsed.as_secs_f64(),
+        plural(rounds, "round")
+    )?;
+    if let Some(v) = r.evidence.first() {
+        outln!(
+            "  conn {} jti {}: expected {}; seen {}",
+            v.conn,
+            v.jti,
+            v.expected,
+            v.seen
+        )?;
+    }
+    let size = plural(r.size() as u64, "connection");
+    if found.confirmed() {
+        outln!("  confirmed {} on replay; {size}", found.rate)?;
+    } else {
+        outln!(
+            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay FILE)",
+            found.rate
+        )?;
+    }
+    outln!("repro        {}", found.path.display())?;
+    Ok(())
+}
+
 /// A broken-target find on stdout: which round broke the target, the probe before and
 /// after, what the repro keeps and how it replayed.
 fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
@@ -558,8 +582,13 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
     let Some(h) = &r.health else {
         return Ok(());
     };
+    let head = if found.confirmed() {
+        ""
+    } else {
+        "unconfirmed suspect: "
+    };
     outln!(
-        "the target was left broken by round {} (seed {}) after {:.1}s, {}",
+        "{head}the target was left broken by round {} (seed {}) after {:.1}s, {}",
         h.broken_by_round,
         r.seed,
         elapsed.as_secs_f64(),
@@ -577,9 +606,14 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
         )
     };
     let confirmed = if found.rate.runs == 0 && found.rate.short.is_none() {
-        "not replayed (no --reset: the target stays broken)".to_string()
-    } else {
+        "not replayed (no --reset: the target stays broken), so not a find".to_string()
+    } else if found.confirmed() {
         format!("confirmed {} on replay (reset, rounds, probe)", found.rate)
+    } else {
+        format!(
+            "reproduced {} on replay (reset, rounds, probe), so not a find",
+            found.rate
+        )
     };
     outln!(
         "  repro keeps {kept}, {}; {confirmed}",
@@ -610,6 +644,8 @@ fn hunt_json(
             "seed": f.repro.seed,
             "connections": f.repro.size(),
             "rate": rate_json(&f.rate),
+            // As the battery says it: a find no replay reproduced is a suspect.
+            "result": if f.confirmed() { "found" } else { "suspect" },
             "evidence": f.repro.evidence.first(),
             "broken_by_round": f.repro.health.as_ref().map(|h| h.broken_by_round),
             "repro": f.path.display().to_string(),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    let s = scenario::load_file(&args.scenario)?;
+    let s = scenario::load_file_to_run(&args.scenario)?;
     let first = s.seed_or(args.seed);
     let mut summaries: Vec<Summary> = Vec::new();
     for seed in first..first.saturating_add(u64::from(args.times)) {

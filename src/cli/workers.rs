@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 const WIND_DOWN: Duration = Duration::from_secs(10);
 
 pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    let s = scenario::load_file(&args.scenario)?;
+    let s = scenario::load_file_to_run(&args.scenario)?;
     let plan = crate::plan::build(&s, s.seed_or(args.seed));
     let target = args.target.choose(s.target.as_deref());
     // The reference server serves every worker's connections: give it every descriptor.

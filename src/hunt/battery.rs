@@ -354,9 +354,7 @@ pub async fn run(
 /// for a request dropped without a word, not for a refusal.
 pub fn excuse(family: Family) -> Option<Excuse> {
     match family {
-        Family::EarlySend => {
-            Some(|v: &Violation| crate::oracle::refusal::refused_by_close(v).is_some())
-        }
+        Family::EarlySend => Some(Excuse::RefusalClose),
         _ => None,
     }
 }
@@ -511,7 +509,7 @@ async fn run_family(
         });
         if let Some(found) = outcome.found {
             // Confirmed means reproduced by a replay; a violation seen once is a suspect.
-            let end = if found.rate.reproduced > 0 {
+            let end = if found.confirmed() {
                 FamilyEnd::Found(Box::new(found))
             } else {
                 FamilyEnd::Suspect(Box::new(found))

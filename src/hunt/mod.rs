@@ -242,6 +242,17 @@ impl Runner {
         Ok(Vec::new())
     }
 
+    /// Replays `repro` up to `times` times (no budget; Ctrl-C stops it) and counts the runs
+    /// that broke its oracle, judged as the hunt that found it judged: a violation its
+    /// policy rule excuses ([`Repro::policy`]) never counts.
+    pub async fn replay(&self, repro: &Repro, times: u32) -> Result<Rate, Error> {
+        let wanted = |v: &Violation| !repro.excuses(v);
+        let measured = self
+            .measure_where(&repro.plan, repro.oracle, times, None, None, &wanted)
+            .await?;
+        Ok(measured.rate)
+    }
+
     /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
     /// stops as soon as the answer is known (reached, or out of reach). Stops early on
     /// Ctrl-C (the rate then says so).
@@ -432,11 +443,26 @@ pub fn broke(outcome: &RunOutcome, oracle: OracleKind) -> bool {
     outcome.broke(oracle)
 }
 
-/// Says which violations are the server's stated policy rather than a finding (the
-/// battery's early-send family: a request refused with an explicit Close code,
-/// [`crate::oracle::refusal::refused_by_close`]). A hunt given one counts those apart
-/// ([`HuntOutcome::excused`]) and finds only what it does not excuse.
-pub type Excuse = fn(&Violation) -> bool;
+/// A rule saying which violations are the server's stated policy rather than a finding.
+/// A hunt given one counts those apart ([`HuntOutcome::excused`]) and finds only what it
+/// does not excuse; its repro records the rule ([`Repro::policy`]) so that `replay` and
+/// `shrink` judge the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Excuse {
+    /// The battery's early-send family: a request refused with an explicit Close code
+    /// before any of its reply came ([`crate::oracle::refusal::refused_by_close`]).
+    RefusalClose,
+}
+
+impl Excuse {
+    /// Whether `v` is the server's policy under this rule.
+    pub fn excuses(self, v: &Violation) -> bool {
+        match self {
+            Excuse::RefusalClose => crate::oracle::refusal::refused_by_close(v).is_some(),
+        }
+    }
+}
 
 /// Whether a run broke `oracle` by a violation `excuse` does not excuse. A connection
 /// keeps only its first violations, so the ones not kept count as not excused.
@@ -449,7 +475,7 @@ fn broke_unexcused(outcome: &RunOutcome, oracle: OracleKind, excuse: Option<Excu
         .results
         .violations
         .iter()
-        .filter(|v| v.oracle == oracle && excuse(v))
+        .filter(|v| v.oracle == oracle && excuse.excuses(v))
         .count() as u64;
     outcome.results.summary.violations.of(oracle) > excused
 }
@@ -462,7 +488,7 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
             .results
             .violations
             .iter()
-            .filter(|v| excuse(v))
+            .filter(|v| excuse.excuses(v))
             .collect(),
     }
 }
@@ -663,11 +689,22 @@ pub struct HuntOutcome {
     pub first_excused: Option<Violation>,
 }
 
+/// A violation a hunt saw, written as a repro, with how its replays went.
 #[derive(Debug)]
 pub struct Found {
     pub path: PathBuf,
     pub repro: Repro,
     pub rate: Rate,
+}
+
+impl Found {
+    /// Whether at least one replay reproduced it: only then is it a find. A violation seen
+    /// once that no replay reproduced (or that no replay was run for: `--times 0`, the
+    /// budget, a broken target without `--reset`) is an unconfirmed suspect; `hunt` and
+    /// the battery both say so and exit 4 (inconclusive).
+    pub fn confirmed(&self) -> bool {
+        self.rate.reproduced > 0
+    }
 }
 
 /// Session oracles name the race itself; per-message oracles are often its consequences.
@@ -904,7 +941,7 @@ async fn record(
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
     // A replay reproduces the find only with a violation the excuse does not cover.
-    let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse(v));
+    let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse.excuses(v));
     let evidence = first_of(outcome, oracle, &wanted);
     let rate = runner
         .measure_where(&plan, oracle, opts.confirm, None, Some(budget_end), &wanted)
@@ -916,19 +953,27 @@ async fn record(
         runner,
         opts,
         found,
-        (oracle, evidence, None),
+        (oracle, evidence, None, excuse),
         rate,
     )
 }
 
-/// Writes the repro of `found` (what it reproduces: the oracle, its evidence and, for a
-/// broken target, the health finding) with its confirmation `rate`.
+/// What a repro reproduces: the oracle, its evidence, for a broken target the health
+/// finding, and the policy rule the hunt judged by.
+type Reproduces = (
+    OracleKind,
+    Vec<Violation>,
+    Option<HealthFinding>,
+    Option<Excuse>,
+);
+
+/// Writes the repro of `found` (what it reproduces) with its confirmation `rate`.
 fn save_found(
     scenario: &Scenario,
     runner: &Runner,
     opts: &HuntOptions,
     found: Candidate,
-    (oracle, evidence, health): (OracleKind, Vec<Violation>, Option<HealthFinding>),
+    (oracle, evidence, health, policy): Reproduces,
     rate: Rate,
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
@@ -946,6 +991,7 @@ fn save_found(
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
         health,
+        policy,
         plan,
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;
@@ -1014,6 +1060,6 @@ async fn record_broken(
         }
     }
     let found = Candidate { plan, round, seed };
-    let what = (OracleKind::TargetHealth, evidence, Some(health));
+    let what = (OracleKind::TargetHealth, evidence, Some(health), None);
     save_found(scenario, runner, opts, found, what, rate)
 }

@@ -54,6 +54,11 @@ pub struct Repro {
     /// before and after, and the rounds that ran before `plan` since the last reset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::HealthFinding>,
+    /// The policy rule the hunt that found it judged by (the early-send family's refusal
+    /// closes): replay and shrink set aside the same violations. Absent in repros of
+    /// other hunts and in files written before it existed (then nothing is excused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::Excuse>,
     pub plan: Plan,
 }
 
@@ -161,6 +166,12 @@ impl Repro {
         Ok(())
     }
 
+    /// Whether `v` is the server's policy by the rule the hunt that found this judged by
+    /// ([`Repro::policy`]): such a violation never counts as reproducing it.
+    pub fn excuses(&self, v: &Violation) -> bool {
+        self.policy.is_some_and(|rule| rule.excuses(v))
+    }
+
     /// Connections in the plan.
     pub fn size(&self) -> usize {
         self.plan.conns.len()
@@ -238,6 +249,7 @@ mod tests {
             evidence: Vec::new(),
             rate: Some((3, 4)),
             health: None,
+            policy: None,
             plan: crate::plan::build(&s, 1),
         }
     }

@@ -176,7 +176,7 @@ impl Shrinker<'_> {
             return Ok(false);
         }
         self.tried += 1;
-        let wanted = &self.wanted;
+        let (wanted, repro) = (&self.wanted, self.repro);
         let measured = self
             .runner
             .measure_where(
@@ -185,7 +185,7 @@ impl Shrinker<'_> {
                 self.opts.times,
                 Some(self.need),
                 Some(self.candidates_end),
-                &|v| wanted.contains(&Signature::of(v, plan)),
+                &|v| !repro.excuses(v) && wanted.contains(&Signature::of(v, plan)),
             )
             .await?;
         if let Some(short) = measured.rate.short {
@@ -211,9 +211,11 @@ pub async fn shrink(
         .filter(|v| v.oracle == repro.oracle)
         .map(|v| Signature::of(v, &repro.plan))
         .collect();
-    // A repro without evidence (hand-made) can only ask for the oracle.
-    let matches =
-        |v: &Violation, plan: &Plan| wanted.is_empty() || wanted.contains(&Signature::of(v, plan));
+    // A repro without evidence (hand-made) can only ask for the oracle; what its policy
+    // rule excuses never counts, as in the hunt that found it.
+    let matches = |v: &Violation, plan: &Plan| {
+        !repro.excuses(v) && (wanted.is_empty() || wanted.contains(&Signature::of(v, plan)))
+    };
     let before = runner
         .measure_where(
             &repro.plan,
@@ -768,6 +770,7 @@ mod tests {
             correlation: corr.map(str::to_string),
             involved: Vec::new(),
             learned: false,
+            ended: None,
         }
     }
 

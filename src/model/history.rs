@@ -534,6 +534,30 @@ pub struct Violation {
     /// the scenario. Absent (false) in results written before learning existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learned: bool,
+    /// How the connection ended, when its end is what settled this violation (a
+    /// completeness expectation still pending then, or the steps the end cut off): what
+    /// judgements of that end read (the early-send refusal rule,
+    /// `oracle::refusal`), never the `seen` text. Absent for every other violation, and in
+    /// results and repros written before it existed (then no end is known: such a
+    /// violation is never taken for a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<StreamEnded>,
+}
+
+/// How an accepted connection's stream ended, as a violation settled by that end records
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEnded {
+    /// The code of the server's Close frame when it sent one with a code allowed on the
+    /// wire (RFC 6455 §7.4; an empty Close frame is 1005); `None` when the stream ended
+    /// otherwise: a reset, a timeout, a Close with a forbidden code, a protocol fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+    /// Whether any event the pending expectation awaited had come before the end (a
+    /// reply that started, then stopped). False when nothing had come, and when no
+    /// expectation was pending (the steps the end cut off).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered: bool,
 }
 
 /// A bad token whose refusal is the server's policy, accepted by the server: a finding of

@@ -24,7 +24,7 @@ pub mod words;
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
     Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
-    LenientAcceptance, Outcome, Probe, RendezvousInfo, Tally, Violation,
+    LenientAcceptance, Outcome, Probe, RendezvousInfo, StreamEnded, Tally, Violation,
 };
 pub use learned::{LearnedOracles, LearnedReply, Observation};
 pub use names::{OracleKind, Phase, StopReason, Verdict};

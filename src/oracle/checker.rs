@@ -6,7 +6,7 @@ use crate::model::path::lookup;
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
-    Test, Violation,
+    StreamEnded, Test, Violation,
 };
 use crate::plan::json_key;
 use serde_json::Value;
@@ -577,8 +577,16 @@ impl ConnChecker {
         }
     }
 
-    /// The connection ended: settles what is still pending.
-    pub fn end_stream(&mut self, how: StreamEnd, detail: &str, now: Instant) {
+    /// The connection ended: settles what is still pending. `detail` says how, for the
+    /// witness; `close_code` is the server's Close code when it sent a valid one, recorded
+    /// on the violations this end settles ([`Violation::ended`]) for judgements to read.
+    pub fn end_stream(
+        &mut self,
+        how: StreamEnd,
+        detail: &str,
+        close_code: Option<u16>,
+        now: Instant,
+    ) {
         while !self.pending.is_empty() {
             let resolution = match how {
                 // The wait for an absence did not run its course: neither met nor violated.
@@ -591,10 +599,14 @@ impl ConnChecker {
             let p = &self.pending[0];
             let expected = p.state.remaining();
             let seen = format!("{}; then {detail}", seen_text(p));
+            let ended = StreamEnded {
+                close_code,
+                answered: !p.seen.is_empty(),
+            };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(0, resolution);
             if resolution == Resolution::Violated {
-                self.violate(OracleKind::Completeness, now, expected, seen, key);
+                self.violate_ended(now, (expected, seen), key, ended);
             }
         }
     }
@@ -610,18 +622,20 @@ impl ConnChecker {
     ///
     /// `actions[step]` is the step in progress (the engine passes a window of the script
     /// around it); `place` is that step's 0-based number in the whole script and the
-    /// script's length, for the message.
+    /// script's length, for the message. `detail` and `close_code` as for
+    /// [`Checker::end_stream`].
     pub fn server_ended(
         &mut self,
         actions: &[Action],
         step: usize,
         place: (u64, u64),
         detail: &str,
+        close_code: Option<u16>,
         now: Instant,
     ) {
         let before = self.violated;
         let explained = self.saw_uncorrelated_error;
-        self.end_stream(StreamEnd::Lost, detail, now);
+        self.end_stream(StreamEnd::Lost, detail, close_code, now);
         if explained || self.violated > before {
             return;
         }
@@ -645,7 +659,11 @@ impl ConnChecker {
             place.0.saturating_add(1),
             place.1
         );
-        self.violate(OracleKind::Completeness, now, expected, seen, None);
+        let ended = StreamEnded {
+            close_code,
+            answered: false,
+        };
+        self.violate_ended(now, (expected, seen), None, ended);
     }
 
     fn feed(&mut self, idx: usize, event: &str, msg: &Value, now: Instant) {
@@ -1080,6 +1098,21 @@ impl ConnChecker {
         }
     }
 
+    /// A completeness violation settled by the stream's end, recording that end.
+    fn violate_ended(
+        &mut self,
+        now: Instant,
+        (expected, seen): (String, String),
+        correlation: Option<String>,
+        ended: StreamEnded,
+    ) {
+        let kept = self.violations.len();
+        self.violate(OracleKind::Completeness, now, expected, seen, correlation);
+        if let Some(v) = self.violations.get_mut(kept) {
+            v.ended = Some(ended);
+        }
+    }
+
     fn violate(
         &mut self,
         oracle: OracleKind,
@@ -1105,6 +1138,7 @@ impl ConnChecker {
             correlation,
             involved: Vec::new(),
             learned: false,
+            ended: None,
         });
     }
 }

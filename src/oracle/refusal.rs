@@ -21,31 +21,28 @@ pub fn is_refusal_code(code: u16) -> bool {
 /// it. `None` for anything else (events that came and then stopped, a reset, a timeout,
 /// a close without a refusal code, another oracle).
 ///
-/// Reads the witness text the engine writes for an ended stream (`nothing; then server
-/// closed with 4401`, or `server closed with 4401 at step 2 of 3 (expect)` when no
-/// expectation was pending).
+/// Reads the structured end the checker records on the violation ([`Violation::ended`]),
+/// never the witness text, so rewording a witness cannot change a verdict. A violation
+/// read from a file written before that field existed has no end recorded, and is no
+/// refusal.
 pub fn refused_by_close(v: &Violation) -> Option<u16> {
     if v.oracle != OracleKind::Completeness {
         return None;
     }
-    const CLOSED: &str = "server closed with ";
-    let rest = match v.seen.split_once("; then ") {
-        // Events of the awaited pattern came: the request was served, then cut off.
-        Some((events, _)) if !events.starts_with("nothing") => return None,
-        Some((_, end)) => end,
-        None => v.seen.as_str(),
-    };
-    let code = rest.strip_prefix(CLOSED)?;
-    let digits: String = code.chars().take_while(char::is_ascii_digit).collect();
-    let code: u16 = digits.parse().ok()?;
-    is_refusal_code(code).then_some(code)
+    let ended = v.ended?;
+    // Events of the awaited pattern came: the request was served, then cut off.
+    if ended.answered {
+        return None;
+    }
+    ended.close_code.filter(|code| is_refusal_code(*code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StreamEnded;
 
-    fn completeness(seen: &str) -> Violation {
+    fn completeness(seen: &str, ended: Option<StreamEnded>) -> Violation {
         Violation {
             oracle: OracleKind::Completeness,
             conn: 0,
@@ -58,34 +55,109 @@ mod tests {
             correlation: None,
             involved: Vec::new(),
             learned: false,
+            ended,
         }
+    }
+
+    /// The server's Close with `code` before any awaited event.
+    fn closed(code: u16) -> Option<StreamEnded> {
+        Some(StreamEnded {
+            close_code: Some(code),
+            answered: false,
+        })
     }
 
     #[test]
     fn an_explicit_close_before_any_event_is_a_refusal() {
-        let v = completeness("nothing; then server closed with 4401");
+        let v = completeness("nothing; then server closed with 4401", closed(4401));
         assert_eq!(refused_by_close(&v), Some(4401));
-        let v = completeness("server closed with 1008 at step 2 of 3 (expect)");
+        let v = completeness(
+            "server closed with 1008 at step 2 of 3 (expect)",
+            closed(1008),
+        );
         assert_eq!(refused_by_close(&v), Some(1008));
     }
 
     #[test]
     fn drops_faults_and_partial_answers_are_not_refusals() {
-        for seen in [
-            // The silent drop the early-send family looks for.
-            "nothing; then timed out after 2s",
-            "nothing; then server closed with 1000",
-            "nothing; then server closed with 1011",
-            "nothing; then server closed with 1013",
-            "nothing; then server closed with invalid code 1006",
-            "nothing; then connection lost (reset)",
+        let lost = Some(StreamEnded {
+            close_code: None,
+            answered: false,
+        });
+        for (seen, ended) in [
+            // The silent drop the early-send family looks for (a timeout: no end).
+            ("nothing; then timed out after 2s", None),
+            ("nothing; then server closed with 1000", closed(1000)),
+            ("nothing; then server closed with 1011", closed(1011)),
+            ("nothing; then server closed with 1013", closed(1013)),
+            ("nothing; then server closed with invalid code 1006", lost),
+            ("nothing; then connection lost (reset)", lost),
             // Served, then cut: not a refusal of the request.
-            "next; then server closed with 4401",
+            (
+                "next; then server closed with 4401",
+                Some(StreamEnded {
+                    close_code: Some(4401),
+                    answered: true,
+                }),
+            ),
         ] {
-            assert_eq!(refused_by_close(&completeness(seen)), None, "{seen}");
+            assert_eq!(refused_by_close(&completeness(seen, ended)), None, "{seen}");
         }
-        let mut other = completeness("nothing; then server closed with 4401");
+        let mut other = completeness("nothing; then server closed with 4401", closed(4401));
         other.oracle = OracleKind::Liveness;
         assert_eq!(refused_by_close(&other), None);
+    }
+
+    /// The verdict follows the recorded end alone: any rewording of the witness (or a
+    /// witness that names another code) leaves it as it was.
+    #[test]
+    fn the_witness_wording_cannot_change_the_verdict() {
+        let wordings = [
+            "nothing; then server closed with 4401",
+            "no events; the peer sent Close(4401)",
+            "nothing; then server closed with 1000",
+            "next; then server closed with 4401",
+            "server closed with 4401 at step 2 of 3 (expect)",
+            "",
+        ];
+        let ends = [
+            (closed(4401), Some(4401)),
+            (closed(1008), Some(1008)),
+            (closed(1000), None),
+            (closed(1011), None),
+            (
+                Some(StreamEnded {
+                    close_code: Some(4401),
+                    answered: true,
+                }),
+                None,
+            ),
+            (None, None),
+        ];
+        for (ended, verdict) in ends {
+            for seen in wordings {
+                assert_eq!(
+                    refused_by_close(&completeness(seen, ended)),
+                    verdict,
+                    "{seen:?} with {ended:?}"
+                );
+            }
+        }
+    }
+
+    /// A violation read from a file written before the end was recorded (no `ended`)
+    /// still reads, and is never taken for a refusal, whatever its witness says.
+    #[test]
+    fn an_old_violation_without_a_recorded_end_reads_and_is_no_refusal() {
+        let old = r#"{"oracle":"completeness","conn":2,"user":1,"group":"g","jti":"j","at_ms":3.5,"expected":"next complete","seen":"nothing; then server closed with 4401"}"#;
+        let v: Violation = serde_json::from_str(old).unwrap();
+        assert_eq!(v.ended, None);
+        assert_eq!(refused_by_close(&v), None);
+        // And a new one round-trips its end.
+        let new = completeness("anything", closed(4401));
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(text.contains(r#""ended":{"close_code":4401}"#), "{text}");
+        let back: Violation = serde_json::from_str(&text).unwrap();
+        assert_eq!(refused_by_close(&back), Some(4401));
     }
 }

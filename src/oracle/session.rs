@@ -549,6 +549,7 @@ fn violation(
             })
             .collect(),
         learned: false,
+        ended: None,
     }
 }
 

@@ -125,7 +125,32 @@ fn problems_text(problems: &[Problem]) -> String {
 /// Reads and validates the scenario at `path`; problems name the file as given. Relative
 /// paths inside it (`file = "..."`) resolve against the file's folder, and `${NAME}` in
 /// its values reads the environment.
+///
+/// What the scenario needs from the environment it runs in (a `{ env = "NAME" }` secret's
+/// variable) is not checked here: a plan can be built without it. Commands that sign
+/// tokens load with [`load_file_to_run`]; `validate` with [`load_file_checked`].
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_file_checked(path).map(|(scenario, _)| scenario)
+}
+
+/// [`load_file`] for a command that runs the scenario (signs its tokens): what the
+/// environment lacks for that (see [`load_file_checked`]) is refused too, each problem at
+/// its key.
+pub fn load_file_to_run(path: &Path) -> Result<Scenario, ScenarioError> {
+    let (scenario, needs) = load_file_checked(path)?;
+    if needs.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(ScenarioError::Invalid { problems: needs })
+    }
+}
+
+/// [`load_file`], with what a run in this environment would lack: each `[auth]` key
+/// source `{ env = "NAME" }` whose variable gives no value (unset with no `default`, or
+/// empty), as a problem at its `env` key. The file itself is valid; whether that stops the
+/// command is the command's to say (a run: yes; `validate`: a warning, since the file is
+/// often checked where its secrets are deliberately absent).
+pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
         path: path.display().to_string(),
         source,
@@ -140,7 +165,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
             }
         })
         .map(Path::to_path_buf);
-    load_in(&text, &path.display().to_string(), base, &env_var)
+    load_in_checked(&text, &path.display().to_string(), base, &env_var)
 }
 
 /// Validates scenario `text`; `origin` is the file name used in problems. Relative paths
@@ -159,6 +184,16 @@ fn load_in(
     base: Option<std::path::PathBuf>,
     lookup: env::Lookup<'_>,
 ) -> Result<Scenario, ScenarioError> {
+    load_in_checked(text, origin, base, lookup).map(|(scenario, _)| scenario)
+}
+
+/// [`load_in`], with the problems of the environment kept apart ([`load_file_checked`]).
+fn load_in_checked(
+    text: &str,
+    origin: &str,
+    base: Option<std::path::PathBuf>,
+    lookup: env::Lookup<'_>,
+) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
     let mut cx = Ctx::new(origin, text).with_base(base);
     let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
@@ -170,9 +205,10 @@ fn load_in(
     }
     env::expand(&mut cx, doc.get_mut(), lookup);
     let scenario = scenario(&mut cx, &doc, text);
+    let deferred = cx.take_deferred();
     let problems = cx.into_problems();
     if problems.is_empty() {
-        Ok(scenario)
+        Ok((scenario, deferred))
     } else {
         Err(ScenarioError::Invalid { problems })
     }

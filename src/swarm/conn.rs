@@ -356,7 +356,8 @@ impl ConnRun {
     /// (not `self`) so its future does not hold a second copy of the connection state.
     async fn finish(&mut self) -> ConnReport {
         let now = Instant::now();
-        self.checker.end_stream(StreamEnd::Cut, "run ended", now);
+        self.checker
+            .end_stream(StreamEnd::Cut, "run ended", None, now);
         if let Some(open) = self.open.take() {
             self.end_attempt(open, Cause::Interrupted, now);
         }

@@ -203,7 +203,12 @@ fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
     let mut overflow = f.msg("error", "x");
     overflow["run_id"] = Value::Null;
     send_all(&mut ch, &[overflow]);
-    ch.end_stream(StreamEnd::Lost, "server closed 1013", Instant::now());
+    ch.end_stream(
+        StreamEnd::Lost,
+        "server closed 1013",
+        Some(1013),
+        Instant::now(),
+    );
     assert!(ch.violations.is_empty());
     assert_eq!(ch.counts.expectations_errored, 1);
 }
@@ -216,7 +221,7 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
-    ch.end_stream(StreamEnd::Lost, "reset", Instant::now());
+    ch.end_stream(StreamEnd::Lost, "reset", None, Instant::now());
     assert_eq!(ch.violations.len(), 1);
     assert!(ch.violations[0].seen.contains("reset"));
     let mut ch = checker();
@@ -225,7 +230,7 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
-    ch.end_stream(StreamEnd::Cut, "run ended", Instant::now());
+    ch.end_stream(StreamEnd::Cut, "run ended", None, Instant::now());
     assert!(ch.violations.is_empty());
     assert_eq!(ch.counts.expectations_cut, 1);
 }
@@ -413,12 +418,70 @@ fn a_clean_refusal_ends_what_was_pending_without_a_violation() {
     ch.end_stream(
         StreamEnd::Refused,
         "server closed with 1008",
+        Some(1008),
         Instant::now(),
     );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
     assert_eq!(ch.violated, 0);
     assert_eq!(ch.counts.expectations_refused, 1);
     assert_eq!(ch.counts.expectations_met + ch.counts.expectations_cut, 0);
+}
+
+/// The end that settled a violation is recorded as data: the server's valid Close code,
+/// and whether any awaited event had come; what judgements of the end read.
+#[test]
+fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    ch.expect(&five("r1"), None, Instant::now());
+    ch.end_stream(
+        StreamEnd::Lost,
+        "server closed with 4401",
+        Some(4401),
+        Instant::now(),
+    );
+    let ended = StreamEnded {
+        close_code: Some(4401),
+        answered: false,
+    };
+    assert_eq!(ch.violations[0].ended, Some(ended));
+    // A reply that started, then stopped.
+    let mut ch = checker();
+    ch.expect(&five("r1"), None, Instant::now());
+    send_all(&mut ch, &[f.msg("started", "r1")]);
+    ch.end_stream(
+        StreamEnd::Lost,
+        "connection lost (reset)",
+        None,
+        Instant::now(),
+    );
+    let ended = StreamEnded {
+        close_code: None,
+        answered: true,
+    };
+    assert_eq!(ch.violations[0].ended, Some(ended));
+    // The steps the end cut off, no expectation pending.
+    let actions = script();
+    let mut ch = checker();
+    ch.server_ended(
+        &actions,
+        3,
+        (3, actions.len() as u64),
+        "server closed with 1008",
+        Some(1008),
+        Instant::now(),
+    );
+    let ended = StreamEnded {
+        close_code: Some(1008),
+        answered: false,
+    };
+    assert_eq!(ch.violations[0].ended, Some(ended));
+    // A timeout is not settled by an end.
+    let mut ch = checker();
+    let start = Instant::now();
+    ch.expect(&five("r1"), None, start);
+    ch.expire(start + Duration::from_secs(6));
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.violations[0].ended, None);
 }
 
 fn script() -> Vec<Action> {
@@ -465,6 +528,7 @@ fn a_server_end_between_expects_names_the_steps_that_never_ran() {
         3,
         (3, actions.len() as u64),
         "server closed with 1000",
+        Some(1000),
         Instant::now(),
     );
     assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
@@ -487,6 +551,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
         5,
         (5, actions.len() as u64),
         "server closed with 1000",
+        Some(1000),
         Instant::now(),
     );
     assert!(ch.violations.is_empty());
@@ -498,6 +563,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
         2,
         (2, actions.len() as u64),
         "connection lost (reset)",
+        None,
         Instant::now(),
     );
     assert_eq!(ch.violations.len(), 1);
@@ -511,6 +577,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
         3,
         (3, actions.len() as u64),
         "server closed with 1013",
+        Some(1013),
         Instant::now(),
     );
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);

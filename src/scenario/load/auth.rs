@@ -3,7 +3,7 @@
 
 use super::placement::{bearer, is_token, placement, report_at};
 use super::template::{check_placeholders, to_json_in};
-use super::walk::{found, Ctx, Fields, Node};
+use super::walk::{found, Ctx, Fields, InputFile, Node};
 use crate::auth::REGISTERED_CLAIMS;
 use crate::model::{AuthSpec, JwtAlg, SecretSource, SUB_PLACEHOLDERS};
 use serde_json::{Map, Value};
@@ -190,23 +190,68 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
                 let message = format!("{section}: {value:?} is not an environment variable name");
                 cx.report(f.span(), message);
             }
+            let default = f.get("default").map(|_| f.text_or(cx, "default", ""));
+            if let Some(node) = f.get("env") {
+                check_env(cx, node.span(), section, (&value, default.as_deref()));
+            }
             SecretSource::Env {
                 name: value,
-                default: f
-                    .get("default")
-                    .map(|_| f.text_or(cx, "default", "").into()),
+                default: default.map(Into::into),
             }
         }
         "file" => {
             let path = cx.resolve(&value);
             if let Some(node) = f.get("file") {
-                cx.check_readable(node.span(), &format!("{section}.file"), &path);
+                let key = format!("{section}.file");
+                let what = InputFile::Secret(key_material(section));
+                cx.check_input_file(node.span(), (&key, &path), what);
             }
             SecretSource::File { path }
         }
         _ => SecretSource::Literal {
             value: value.into(),
         },
+    }
+}
+
+/// A `{ env = "NAME" }` key source whose variable will not give the run a value, by the
+/// rule the run reads it with (`auth::resolve_keys`): unset (or not UTF-8) with no
+/// `default`, or empty. A problem of the environment, not of the file, so it is
+/// [deferred](Ctx::defer): `run`, `hunt` and `learn` stop there, `validate` warns. The
+/// message names the variable, never a value.
+fn check_env(
+    cx: &mut Ctx<'_>,
+    span: std::ops::Range<usize>,
+    section: &str,
+    (name, default): (&str, Option<&str>),
+) {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        // Reported as a malformed name already.
+        return;
+    }
+    let problem = match (std::env::var(name), default) {
+        (Ok(v), _) if v.is_empty() => "it is set but empty",
+        (Ok(_), _) => return,
+        (Err(std::env::VarError::NotUnicode(_)), None) => {
+            "it is not valid UTF-8 (and the scenario gives no default)"
+        }
+        (Err(_), None) => "it is not set (and the scenario gives no default)",
+        (Err(_), Some("")) => "it is not set, and the scenario's default is empty",
+        (Err(_), Some(_)) => return,
+    };
+    let what = key_material(section);
+    let message = format!(
+        "{section}.env: expected the environment variable {name} to hold {what}; {problem}"
+    );
+    cx.defer(span, message);
+}
+
+/// What a key source of `section` holds, for messages.
+fn key_material(section: &str) -> &'static str {
+    if section == "auth.secret" {
+        "the JWT secret"
+    } else {
+        "a PEM key"
     }
 }
 

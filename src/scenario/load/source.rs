@@ -3,7 +3,7 @@
 
 use super::auth::{headers, CONN_PLACEHOLDERS};
 use super::template::check_placeholders;
-use super::walk::{Ctx, Fields, Node};
+use super::walk::{Ctx, Fields, InputFile, Node};
 use crate::model::{LoginSpec, SecretText, TokenSource};
 use std::time::Duration;
 
@@ -32,7 +32,8 @@ pub(super) fn token_source(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSou
             let written = f.req_text(cx, "file");
             let path = cx.resolve(&written);
             if let Some(node) = f.get("file") {
-                cx.check_readable(node.span(), "auth.tokens.file", &path);
+                let key = ("auth.tokens.file", path.as_str());
+                cx.check_input_file(node.span(), key, InputFile::Tokens);
             }
             Some(TokenSource::File { path })
         }

@@ -25,6 +25,8 @@ pub(super) struct Ctx<'s> {
     /// from the top of the file (which made validating a file with many problems quadratic).
     lines: Vec<usize>,
     problems: Vec<Problem>,
+    /// Problems of the environment, not the file ([`Ctx::defer`]).
+    deferred: Vec<Problem>,
     /// Values taken from the environment and what to show instead (`${NAME}`): they may be
     /// secrets, and no message prints them.
     redactions: Vec<(String, String)>,
@@ -34,6 +36,50 @@ pub(super) struct Ctx<'s> {
     /// (empty: it has no feeder); `None` outside groups (`[auth]`), where any column is
     /// taken and a connection whose group lacks it sends the placeholder as written.
     pub feed_columns: Option<Vec<String>>,
+}
+
+/// What a file named in `[auth]` must hold for the run to use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InputFile {
+    /// Key material (`what`: `the JWT secret`, `a PEM key`): any bytes but newlines.
+    Secret(&'static str),
+    /// `auth.tokens`: at least one token, one per line (UTF-8).
+    Tokens,
+}
+
+impl InputFile {
+    fn expected(self) -> String {
+        match self {
+            InputFile::Secret(what) => format!("a file holding {what}"),
+            InputFile::Tokens => "a file with at least one token, one per line".to_string(),
+        }
+    }
+
+    /// Reads `path` as the run will and says what is wrong with it, never what it holds.
+    fn check(self, path: &str) -> Result<(), String> {
+        let cannot = |e: std::io::Error| format!("cannot read {path:?}: {e}");
+        let empty = match self {
+            InputFile::Secret(_) => {
+                crate::auth::secret_is_empty(&std::fs::read(path).map_err(cannot)?)
+            }
+            InputFile::Tokens => {
+                let text = std::fs::read_to_string(path).map_err(cannot)?;
+                let none = crate::auth::token_lines(&text).next().is_none();
+                none
+            }
+        };
+        if empty {
+            let blank = match self {
+                InputFile::Secret(_) => "an empty file (or only newlines)",
+                InputFile::Tokens => "an empty file (or only blank lines)",
+            };
+            return Err(format!(
+                "expected {}, found {blank}: {path:?}",
+                self.expected()
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Shorter values are not redacted: replacing every "1" in a message would garble it, and
@@ -50,6 +96,7 @@ impl<'s> Ctx<'s> {
             text,
             lines,
             problems: Vec::new(),
+            deferred: Vec::new(),
             redactions: Vec::new(),
             base: None,
             feed_columns: None,
@@ -71,17 +118,49 @@ impl<'s> Ctx<'s> {
         }
     }
 
-    /// Reports `key`'s file (already [resolved](Self::resolve)) when it cannot be opened,
-    /// at `span`. Only for a scenario loaded from a file: a scenario given as text has no
-    /// folder its relative paths mean anything in. Opens without reading: the contents are
-    /// secrets or tokens, read when the run starts.
-    pub fn check_readable(&mut self, span: Range<usize>, key: &str, path: &str) {
+    /// Reports `key`'s file (already [resolved](Self::resolve)) at `span` when the run
+    /// could not use it: it cannot be read, is a directory, or holds nothing the run would
+    /// take (`input` says what it must hold, by the rule the run reads it with). Only for
+    /// a scenario loaded from a file: a scenario given as text has no folder its relative
+    /// paths mean anything in. The contents are secrets or tokens: they are read to be
+    /// checked, then dropped, and no message shows them.
+    pub fn check_input_file(
+        &mut self,
+        span: Range<usize>,
+        (key, path): (&str, &str),
+        input: InputFile,
+    ) {
         if self.base.is_none() {
             return;
         }
-        if let Err(e) = std::fs::File::open(path) {
-            self.report(span, format!("{key}: cannot read {path:?}: {e}"));
+        let problem = match std::fs::metadata(path) {
+            Err(e) => Some(format!("cannot read {path:?}: {e}")),
+            Ok(m) if m.is_dir() => Some(format!(
+                "expected {}, found a directory: {path:?}",
+                input.expected()
+            )),
+            Ok(_) => input.check(path).err(),
+        };
+        if let Some(problem) = problem {
+            self.report(span, format!("{key}: {problem}"));
         }
+    }
+
+    /// Records a problem of the environment the scenario is loaded in rather than of the
+    /// file (a secret's variable unset): located like [`Ctx::report`]'s, kept apart so
+    /// each command decides whether it stops there (a run) or is a warning (`validate`).
+    pub fn defer(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let kept = self.problems.len();
+        self.report(span, message);
+        let moved: Vec<Problem> = self.problems.drain(kept..).collect();
+        self.deferred.extend(moved);
+    }
+
+    /// The problems recorded with [`Ctx::defer`], in file order.
+    pub fn take_deferred(&mut self) -> Vec<Problem> {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        deferred.sort_by_key(|p| (p.line, p.column));
+        deferred
     }
 
     /// From now on, messages show `shown` wherever `value` would appear.

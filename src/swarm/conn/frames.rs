@@ -226,11 +226,17 @@ impl ConnRun {
             Cause::ServerClose(c) => c.to_string(),
             other => other.to_string(),
         };
+        // The code judgements read (a refusal is the server's policy): a valid one only.
+        let close_code = match &closed {
+            Cause::ServerClose(c) => Some(*c),
+            _ => None,
+        };
         let cause = match ours {
             Some(mine) => Cause::ClientClose(mine),
             None => closed,
         };
-        self.stream_ended(ours.is_some(), &format!("server closed with {code}"), now);
+        let detail = format!("server closed with {code}");
+        self.stream_ended(ours.is_some(), (&detail, close_code), now);
         self.end_attempt(open, cause, now);
     }
 
@@ -245,19 +251,28 @@ impl ConnRun {
         } else {
             format!("connection lost ({cause})")
         };
-        self.stream_ended(open.closing.is_some(), &detail, now);
+        self.stream_ended(open.closing.is_some(), (&detail, None), now);
         self.end_attempt(open, cause, now);
     }
 
     /// Settles what the script still owed when the connection ended other than by our
     /// goodbye; `ours`: we had sent our Close. Call before `end_attempt`, which settles a
     /// pending verdict: what counts here is the attempt as judged when the end came.
-    fn stream_ended(&mut self, ours: bool, detail: &str, now: Instant) {
+    /// `detail` words the end for the witness; `close_code` is the server's valid Close
+    /// code, if it sent one.
+    fn stream_ended(
+        &mut self,
+        ours: bool,
+        (detail, close_code): (&str, Option<u16>),
+        now: Instant,
+    ) {
         let outcome = self.attempts.last().map(|a| a.outcome);
         if ours || self.cancel.is_cancelled() {
-            self.checker.end_stream(StreamEnd::Cut, detail, now);
+            self.checker
+                .end_stream(StreamEnd::Cut, detail, close_code, now);
         } else if outcome == Some(Outcome::Rejected) {
-            self.checker.end_stream(StreamEnd::Refused, detail, now);
+            self.checker
+                .end_stream(StreamEnd::Refused, detail, close_code, now);
         } else if outcome == Some(Outcome::Accepted) {
             let plan = &self.ctx.plan;
             let conn = &plan.conns[self.index];
@@ -287,9 +302,11 @@ impl ConnRun {
             } else {
                 window.len()
             };
-            self.checker.server_ended(&window, step, place, detail, now);
+            self.checker
+                .server_ended(&window, step, place, detail, close_code, now);
         } else {
-            self.checker.end_stream(StreamEnd::Lost, detail, now);
+            self.checker
+                .end_stream(StreamEnd::Lost, detail, close_code, now);
         }
     }
 

@@ -27,7 +27,8 @@ impl ConnRun {
         };
         let _ = timeout(INTERRUPT_GRACE, open.ws.send(Message::Close(Some(frame)))).await;
         let now = Instant::now();
-        self.checker.end_stream(StreamEnd::Cut, "run ended", now);
+        self.checker
+            .end_stream(StreamEnd::Cut, "run ended", None, now);
         self.end_attempt(open, Cause::Interrupted, now);
     }
 

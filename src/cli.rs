@@ -587,6 +587,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
     for file in files {
         match scenario::load_battery_file(file) {
             Ok(Some(battery)) => {
+                warn_needs(&battery.needs);
                 match validate_battery(&battery) {
                     Ok(levels) => outln!(
                         "{}: ok (a battery: {}, {})",
@@ -614,16 +615,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
         match scenario::load_file_checked(file) {
             Ok((s, needs)) => {
-                // What this environment lacks for a run (a secret's variable unset) is a
-                // warning here, not an error: a file is often validated where its secrets
-                // are deliberately absent (CI, a laptop). `run`, `hunt` and `learn` refuse
-                // it, at the same place.
-                for p in &needs {
-                    eprintln!(
-                        "warning: {}:{}:{}: {} (a run will refuse it)",
-                        p.file, p.line, p.column, p.message
-                    );
-                }
+                warn_needs(&needs);
                 outln!(
                     "{}: ok ({}, {})",
                     file.display(),
@@ -638,6 +630,19 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
     }
     Ok(code)
+}
+
+/// What this environment lacks for a run (a secret's variable unset): a warning in
+/// `validate`, not an error, since a file is often validated where its secrets are
+/// deliberately absent (CI, a laptop). `run`, `hunt` and `learn` refuse it, at the same
+/// place.
+fn warn_needs(needs: &[scenario::Problem]) {
+    for p in needs {
+        eprintln!(
+            "warning: {}:{}:{}: {} (a run will refuse it)",
+            p.file, p.line, p.column, p.message
+        );
+    }
 }
 
 /// Expands every family of `battery`; the number of levels.

@@ -185,6 +185,25 @@ fn validate_and_run_name_unusable_auth_inputs_at_their_key() {
         assert_eq!(code, Some(2), "{command}: {err}");
         assert!(err.contains(&says), "{command}: {err}");
     }
+    // A battery file is checked the same way: `hunt` refuses before any family runs.
+    let battery = Written::new(
+        "battery.toml",
+        &format!(
+            "name = \"b\"\nduration = \"5s\"\n[auth]\nsecret = {secret}\n[battery]\nrequest = {{ type = \"ping\" }}\n"
+        ),
+    );
+    let says = format!(
+        "{}: auth.secret.env: expected the environment variable {UNSET} to hold the JWT secret; it is not set",
+        battery.at(4, 18)
+    );
+    let (code, out, err) = battery.stampede("validate", &[], &[UNSET]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("a battery"), "{out}");
+    assert!(err.contains(&format!("warning: {says}")), "{err}");
+    let (code, _, err) = battery.stampede("hunt", &target[..2], &[UNSET]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&says), "{err}");
+    assert!(!err.contains("family"), "no family ran: {err}");
     // Set, it is neither warned about nor shown.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stampede"));
     let out = cmd

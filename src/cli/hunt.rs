@@ -227,6 +227,12 @@ pub(super) fn describe(runner: &Runner) -> String {
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
     if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
+        if !battery.needs.is_empty() {
+            return Err(scenario::ScenarioError::Invalid {
+                problems: battery.needs,
+            }
+            .into());
+        }
         return super::battery::battery_command(args, battery, cancel).await;
     }
     // The budget runs from here: calibration, every round, probe and confirmation.

@@ -188,7 +188,7 @@ fn load_in(
 }
 
 /// [`load_in`], with the problems of the environment kept apart ([`load_file_checked`]).
-fn load_in_checked(
+pub(super) fn load_in_checked(
     text: &str,
     origin: &str,
     base: Option<std::path::PathBuf>,

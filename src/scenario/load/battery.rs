@@ -9,7 +9,7 @@
 //! what they mean in any scenario.
 
 use super::walk::{Ctx, Fields, Node};
-use super::{load_in, ScenarioError};
+use super::{load_in, load_in_checked, ScenarioError};
 use crate::model::Scenario;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -117,6 +117,10 @@ pub struct Battery {
     /// Whether the file's `[oracles]` declares `exclusive`: then the `same-token` family
     /// judges exclusivity as declared, without calibrating the target's policy first.
     pub declared_exclusive: bool,
+    /// What a run in this environment would lack (an `[auth]` key's `{ env = "NAME" }`
+    /// with the variable unset or empty), at the key in the file: `hunt` refuses to start,
+    /// `validate` warns (as for a scenario, [`super::load_file_checked`]).
+    pub needs: Vec<super::Problem>,
 }
 
 /// What the `[battery]` table and the file around it say.
@@ -207,7 +211,8 @@ fn load_battery_in(
     battery.origin = origin.to_string();
     battery.base = base;
     let probe_text = battery.compose("probe", &battery.probe_group());
-    let probe = load_in(&probe_text, origin, battery.base.clone(), &env_var)?;
+    // The user's lines come first in the composed text, so positions are the file's.
+    let (probe, needs) = load_in_checked(&probe_text, origin, battery.base.clone(), &env_var)?;
     battery.grace = probe
         .oracles
         .session
@@ -223,6 +228,7 @@ fn load_battery_in(
         parsed: battery,
         probe,
         declared_exclusive,
+        needs,
     }))
 }
 

@@ -725,29 +725,26 @@ async fn a_paced_connection_holds_at_most_max_in_flight_open_expectations() {
     );
 }
 
+/// A scenario aimed at `url`: `users` users of one group walking `steps` (TOML array items).
+fn aimed_at(url: &str, name: &str, duration: &str, users: u32, steps: &str) -> String {
+    format!(
+        "name = \"{name}\"\nduration = \"{duration}\"\ntarget = \"{url}\"\n\n[auth]\nsecret = {{ value = \"{secret}\" }}\n\n[[group]]\nname = \"clients\"\nusers = {users}\nsteps = [\n{steps}\n]\n",
+        secret = common::TEST_SECRET,
+    )
+}
+
 /// Three users, each sending one request to a target that answers it [`SLOW`]ly: its
 /// calibration (three connections, one at a time) alone takes over 4.5 s.
 fn slow_answers(url: &str) -> String {
-    format!(
-        r#"
-name = "slow"
-duration = "10s"
-target = "{url}"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[[group]]
-name = "clients"
-users = 3
-steps = [
-  {{ expect = "connection_established", within = "5s" }},
-  {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}" }} }},
-  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
+    aimed_at(
+        url,
+        "slow",
+        "10s",
+        3,
+        r#"  { expect = "connection_established", within = "5s" },
+  { send = { type = "user_message", run_id = "r-{{conn}}" } },
+  { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },
+  { close = 1000 },"#,
     )
 }
 
@@ -969,26 +966,15 @@ async fn ctrl_c_during_a_battery_prints_the_families_done_and_exits_130() {
 /// One user whose request the [`Behaviour::AnswersHalf`] server never completes: every
 /// round breaks completeness, and each confirmation replay takes about 700 ms.
 fn half_answers_at(url: &str) -> String {
-    format!(
-        r#"
-name = "half"
-duration = "30s"
-target = "{url}"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[[group]]
-name = "clients"
-users = 1
-steps = [
-  {{ expect = "connection_established", within = "5s" }},
-  {{ send = {{ type = "go", run_id = "r-{{{{conn}}}}" }} }},
-  {{ expect = "started done", correlate = "run_id", within = "700ms" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
+    aimed_at(
+        url,
+        "half",
+        "30s",
+        1,
+        r#"  { expect = "connection_established", within = "5s" },
+  { send = { type = "go", run_id = "r-{{conn}}" } },
+  { expect = "started done", correlate = "run_id", within = "700ms" },
+  { close = 1000 },"#,
     )
 }
 

@@ -111,6 +111,18 @@ async fn escalation_on_the_correct_server_ends_at_the_ceiling_with_no_finding() 
     assert!(top.to_string().contains("(ceiling: max_users 16)"), "{top}");
     // One round per level sweeps a single jitter bound: a level whose bound is 0 says
     // nothing of jitter, and only the ceiling level names a limit.
+    assert!(
+        outcome
+            .pressure
+            .iter()
+            .any(|l| l.jitter == Some(Duration::ZERO)),
+        "some level swept only the 0 ms bound: {:?}",
+        outcome
+            .pressure
+            .iter()
+            .map(|l| l.jitter)
+            .collect::<Vec<_>>()
+    );
     for level in &outcome.pressure {
         let line = level.to_string();
         assert!(!line.contains("jitter up to 0"), "{line}");

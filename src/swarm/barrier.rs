@@ -1,31 +1,23 @@
 //! Collide barriers: connections park the final bytes of their upgrade requests here, and
-//! at the release instant one task writes them all back to back.
+//! at the release instant they are written back to back ([`super::release`]).
 //!
 //! Waking every connection task and letting each write its own bytes costs a scheduler
 //! round per connection (about 10 µs each on a small machine: ~1 ms for 100). Writing the
 //! parked bytes from one loop through duplicated socket handles costs one `send` each, so
-//! the release spread is the length of that loop. TLS connections cannot be written from
+//! the release spread is the length of that loop (shared with helper threads where the
+//! machine has cores to spare). TLS connections cannot be written from
 //! outside their stream (the bytes must be encrypted in order), so they are woken instead.
 //!
-//! The same barrier serves message rendezvous: connections park the last byte of their
-//! next frame, and the release comes from the last expected arrival (a quorum) or from a
+//! The same barrier serves message rendezvous: connections park their next frame (a long
+//! one's last byte), and the release comes from the last expected arrival (a quorum) or from a
 //! timeout after the first one, instead of from the plan's clock.
 
-use std::io::Write;
+use super::release::{self, Parked};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// A tail parked for direct release.
-struct Parked {
-    socket: std::net::TcpStream,
-    tail: Vec<u8>,
-    /// How much of the tail the release wrote; the connection writes the rest, if any.
-    written: Arc<AtomicUsize>,
-    sent_at: Arc<OnceLock<Instant>>,
-}
 
 /// What a connection keeps of a parked tail.
 #[derive(Clone, Default)]
@@ -65,8 +57,10 @@ struct Inner {
 pub(crate) struct Barrier {
     /// Cancelled after the release: wakes every held connection.
     pub token: CancellationToken,
-    /// When it fired, µs from `t0` (`u64::MAX` until then).
+    /// When it fired (its first tail went out), µs from `t0` (`u64::MAX` until then).
     pub fired_us: AtomicU64,
+    /// Set by the first [`Barrier::fire`]: the release is under way.
+    firing: AtomicBool,
     t0: Instant,
     inner: Mutex<Inner>,
     quorum: Option<Quorum>,
@@ -87,9 +81,11 @@ impl Barrier {
     }
 
     fn build(token: CancellationToken, t0: Instant, quorum: Option<Quorum>) -> Arc<Self> {
+        release::start_helpers();
         Arc::new(Barrier {
             token,
             fired_us: AtomicU64::new(u64::MAX),
+            firing: AtomicBool::new(false),
             t0,
             inner: Mutex::new(Inner::default()),
             quorum,
@@ -175,15 +171,10 @@ impl Barrier {
         });
     }
 
-    /// Releases the barrier once: stamps the instant, writes every parked tail, wakes
-    /// everyone. Later calls do nothing.
+    /// Releases the barrier once: writes every parked tail, stamps the instant the first
+    /// one goes out, wakes everyone. Later calls do nothing.
     pub fn fire(&self, timed_out: bool) {
-        let now = self.t0.elapsed().as_micros() as u64;
-        if self
-            .fired_us
-            .compare_exchange(u64::MAX, now, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if self.firing.swap(true, Ordering::AcqRel) {
             return;
         }
         if timed_out {
@@ -196,21 +187,23 @@ impl Barrier {
     /// one non-blocking write is left to its connection (its `sent_at` stays unset).
     fn release(&self) {
         if let Ok(mut inner) = self.inner.lock() {
-            for p in inner.parked.iter_mut() {
-                if let Ok(n) = p.socket.write(&p.tail) {
-                    p.written.store(n, Ordering::Release);
-                    if n == p.tail.len() {
-                        let _ = p.sent_at.set(Instant::now());
-                    }
-                }
-            }
-            // Close the duplicates now: the connections own their sockets.
-            inner.parked.clear();
+            // The instant is stamped just before the first tail goes out; the duplicates
+            // close once written (the connections own their sockets).
+            release::write_all(std::mem::take(&mut inner.parked), || self.stamp());
             // Still under the lock: a `park` waiting on it must see the release and write
             // its own tail, not park one nobody will send.
             self.token.cancel();
         }
+        self.stamp();
         self.token.cancel();
+    }
+
+    /// Records the release instant (once).
+    fn stamp(&self) {
+        let now = self.t0.elapsed().as_micros() as u64;
+        let _ = self
+            .fired_us
+            .compare_exchange(u64::MAX, now, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The connections parked before the release.

@@ -519,8 +519,8 @@ impl ConnRun {
         }
     }
 
-    /// Arrives at meeting `iteration` of rendezvous `point`: the next send's last byte is
-    /// held until it releases. A connection that is not open (or, in a hand-edited plan,
+    /// Arrives at meeting `iteration` of rendezvous `point`: the next send's frame (a long
+    /// one's last byte) is held until it releases. A connection that is not open (or, in a hand-edited plan,
     /// has no send next) cannot take part: it is counted absent from the point, so nobody
     /// waits for it, until it arrives there again able to.
     fn rendezvous(&mut self, point: u32, iteration: u64, connected: bool) {

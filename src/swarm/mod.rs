@@ -10,6 +10,7 @@ mod conn;
 pub mod dial;
 mod login;
 mod probe;
+mod release;
 mod rendezvous;
 mod stream;
 pub mod tls;

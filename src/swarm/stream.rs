@@ -1,8 +1,8 @@
 //! A client byte stream (plain TCP or TLS over TCP) that can hold back the end of the
 //! upgrade request until a barrier releases it: last-byte synchronization, the way a burst
 //! of handshakes is made to land on the server together (docs/race-patterns.md, "Hitting
-//! the window"). After the upgrade, the same hold can take the last byte of the next frame
-//! for a message rendezvous ([`ClientStream::hold_frame`]).
+//! the window"). After the upgrade, the same hold can take the next frame (a short one
+//! whole, a long one's last byte) for a message rendezvous ([`ClientStream::hold_frame`]).
 
 use super::barrier::{Barrier, ParkedTail};
 use std::future::Future;
@@ -37,8 +37,8 @@ pub struct ClientStream {
 enum HoldWhat {
     /// The upgrade request's terminator, `\r\n\r\n`, and anything after it.
     Terminator,
-    /// The last byte of the next frame written (and anything after it).
-    LastByte,
+    /// The next frame written, whole when short, else its last byte (and anything after).
+    Frame,
 }
 
 struct Hold {
@@ -58,6 +58,13 @@ struct Hold {
 }
 
 const TERMINATOR: &[u8] = b"\r\n\r\n";
+
+/// Frames up to this size are held whole at a rendezvous; a longer one goes out but for
+/// its last byte. A small frame is one TCP segment either way, and sending none of it early
+/// keeps the server's TCP in delayed-ACK mode: a part-frame that sat unanswered past the
+/// delayed-ACK timeout makes the server acknowledge the last byte at once, which on loopback
+/// runs inside the release's `send` and doubles its cost.
+const WHOLE_FRAME_MAX: usize = 1024;
 
 impl ClientStream {
     pub fn new(transport: Transport) -> Self {
@@ -86,8 +93,8 @@ impl ClientStream {
         }
     }
 
-    /// Holds the last byte of the next frame written until `barrier` (a message
-    /// rendezvous) releases it; parking it counts `conn` as arrived. Returns where the
+    /// Holds the next frame written (whole up to [`WHOLE_FRAME_MAX`] bytes, else its last
+    /// byte) until `barrier` (a message rendezvous) releases it; parking it counts `conn` as arrived. Returns where the
     /// instant the byte went out will be stored.
     pub(crate) fn hold_frame(
         &mut self,
@@ -96,7 +103,7 @@ impl ClientStream {
     ) -> Arc<OnceLock<Instant>> {
         let sent_at: Arc<OnceLock<Instant>> = Arc::default();
         self.hold = Some(Hold::new(
-            HoldWhat::LastByte,
+            HoldWhat::Frame,
             barrier,
             sent_at.clone(),
             Some(conn),
@@ -234,10 +241,11 @@ impl AsyncWrite for ClientStream {
                 hold.tail.extend_from_slice(buf);
                 return Poll::Ready(Ok(buf.len()));
             }
-            if hold.what == HoldWhat::LastByte {
-                // Everything but the frame's last byte goes out now; after a partial write
-                // the caller comes back with the rest, and at last with that byte alone.
-                if buf.len() > 1 {
+            if hold.what == HoldWhat::Frame {
+                // A long frame goes out now but for its last byte; after a partial write the
+                // caller comes back with the rest, and at last with that byte alone. A short
+                // one is held whole ([`WHOLE_FRAME_MAX`]).
+                if buf.len() > WHOLE_FRAME_MAX {
                     let most = buf.len() - 1;
                     return this.transport().poll_write(cx, &buf[..most]);
                 }

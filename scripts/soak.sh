@@ -2,7 +2,7 @@
 # Soak: client memory over time. Starts the built-in server (`stampede serve`) as its own
 # process, runs CONNS connections each sending RATE messages/s (a paced repeat of send +
 # correlated expect) for DURATION seconds, and prints the client's RSS every INTERVAL
-# seconds, then the spread after warm-up.
+# seconds (and how much of it is transparent huge pages), then the spread after warm-up.
 #
 #   scripts/soak.sh                                   # 100 connections x 10 msg/s, 60 s
 #   CONNS=1000 RATE=10 DURATION=1800 scripts/soak.sh  # the 30-minute soak of issue 11
@@ -71,13 +71,15 @@ echo "soak: $CONNS connections x $RATE msg/s for ${DURATION}s against $url"
 client_pid=$!
 start=$(date +%s)
 samples=()
-printf '%8s  %12s\n' "t (s)" "client RSS (KiB)"
+printf '%8s  %12s  %12s\n' "t (s)" "client RSS (KiB)" "huge pages (KiB)"
 while kill -0 "$client_pid" 2>/dev/null; do
     sleep "$INTERVAL"
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$client_pid/status" 2>/dev/null || true)
     [[ -z $rss ]] && break
     t=$(( $(date +%s) - start ))
-    printf '%8d  %12d\n' "$t" "$rss"
+    # Transparent huge pages (AnonHugePages): the process opts out, so this stays small.
+    huge=$(awk '/^AnonHugePages:/ {print $2}' "/proc/$client_pid/smaps_rollup" 2>/dev/null || true)
+    printf '%8d  %12d  %12d\n' "$t" "$rss" "${huge:-0}"
     if (( t >= WARMUP && t <= DURATION )); then samples+=("$rss"); fi
 done
 wait "$client_pid" || true

@@ -449,6 +449,71 @@ impl CloseRead {
 mod tests {
     use super::*;
 
+    /// Bytes the peer has received so far, without waiting for more.
+    fn received(peer: &mut std::net::TcpStream) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match peer.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => return out,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_frame_is_held_whole_and_a_long_one_but_for_its_last_byte() {
+        use super::super::barrier::Quorum;
+        use tokio::io::AsyncWriteExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for (len, before_release) in [
+            (10, 0),
+            (WHOLE_FRAME_MAX, 0),
+            (WHOLE_FRAME_MAX + 1, WHOLE_FRAME_MAX),
+            (3 * WHOLE_FRAME_MAX, 3 * WHOLE_FRAME_MAX - 1),
+        ] {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (mut peer, _) = listener.accept().unwrap();
+            peer.set_nonblocking(true).unwrap();
+            let mut stream = ClientStream::new(Transport::Plain(client));
+            // Two members, one arrives: the meeting waits until fired by hand.
+            let quorum = Quorum {
+                count: 2,
+                members: 2,
+                absent: Arc::default(),
+                timeout: std::time::Duration::from_secs(30),
+            };
+            let barrier = Barrier::rendezvous(
+                tokio_util::sync::CancellationToken::new(),
+                Instant::now(),
+                quorum,
+            );
+            let sent_at = stream.hold_frame(barrier.clone(), 0);
+            let frame: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            stream.write_all(&frame).await.unwrap();
+            // A write on loopback is in the peer's queue when it returns.
+            let early = received(&mut peer);
+            assert_eq!(
+                early.len(),
+                before_release,
+                "{len}-byte frame before the release"
+            );
+            assert!(sent_at.get().is_none());
+            barrier.fire(false);
+            stream.flush().await.unwrap();
+            assert!(
+                sent_at.get().is_some(),
+                "the release stamps when it went out"
+            );
+            let mut all = early;
+            all.extend(received(&mut peer));
+            assert_eq!(all, frame, "{len}-byte frame, whole and once");
+        }
+    }
+
     /// A server frame (unmasked unless `mask`), `opcode` with `payload`.
     fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
         let mut out = vec![0x80 | opcode];

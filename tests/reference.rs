@@ -766,3 +766,27 @@ fn every_bug_has_a_name_and_a_line() {
         assert!(!bug.describe().is_empty());
     }
 }
+
+/// Port 0 binds below the kernel's ephemeral range, so a restart on the same port cannot
+/// find it taken as some client's source port; and the restarted server serves there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_stays_out_of_the_ephemeral_range_and_restart_serves_on_it() {
+    bounded(async {
+        let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768);
+        let server = start(config()).await;
+        if ephemeral_from > 20_000 {
+            assert!(
+                server.addr().port() < ephemeral_from,
+                "port {} is in the ephemeral range from {ephemeral_from}",
+                server.addr().port()
+            );
+        }
+        assert!(connect(&server, &token("u-1", "j-1")).await.is_ok());
+        server.restart().await.unwrap();
+        assert!(connect(&server, &token("u-2", "j-2")).await.is_ok());
+    })
+    .await;
+}

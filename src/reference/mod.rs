@@ -375,7 +375,7 @@ pub async fn spawn(
     let material = config.tls.as_ref().map(tls::build).transpose()?;
     let config = Arc::new(config);
     let shared = Arc::new(Shared::new(Arc::clone(&config))?);
-    let listener = listen(addr, shared.config.reuse_port)
+    let listener = listen_first(addr, shared.config.reuse_port)
         .map_err(|source| TargetError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(TargetError::LocalAddr)?;
     let url = url_for(addr, material.is_some());
@@ -483,6 +483,36 @@ fn url_for(addr: SocketAddr, tls: bool) -> String {
 /// Binds with a deep accept backlog: a synchronized burst of connects must not overflow
 /// the queue (the OS default here is 128), or clients see 1 s SYN retransmits and the
 /// burst is no longer a burst.
+/// Binds `addr` for the server's first generation. Port 0 picks a free port below the
+/// kernel's ephemeral range (`net.ipv4.ip_local_port_range`), where the kernel never puts
+/// a client's source port: [`ServerHandle::restart`] binds the same port again, and an
+/// ephemeral port freed by the old generation may meanwhile be the source port of any
+/// outgoing connection on the machine, which makes the bind fail (seen in the tests, which
+/// run many clients side by side). Falls back to the kernel's choice when no such port is
+/// free after a few tries, when the range leaves no room below it, and with
+/// `SO_REUSEPORT` (a port shared with another listener would bind rather than fail).
+fn listen_first(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    /// Lowest port tried.
+    const FLOOR: u16 = 20_000;
+    const TRIES: usize = 32;
+    if addr.port() != 0 || reuse_port {
+        return listen(addr, reuse_port);
+    }
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_from > FLOOR {
+        for _ in 0..TRIES {
+            let port = rand::random_range(FLOOR..ephemeral_from);
+            if let Ok(listener) = listen(SocketAddr::new(addr.ip(), port), reuse_port) {
+                return Ok(listener);
+            }
+        }
+    }
+    listen(addr, reuse_port)
+}
+
 fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?

@@ -364,7 +364,8 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Binds `addr` (port 0 is fine) and serves in a background task; returns
+/// Binds `addr` (port 0: a free port below the kernel's ephemeral range, so that
+/// [`ServerHandle::restart`] finds it free again) and serves in a background task; returns
 /// once the socket is listening. The server stops when `cancel` fires, on
 /// [`ServerHandle::shutdown`], or when the handle is dropped.
 pub async fn spawn(

@@ -644,20 +644,14 @@ async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
         let s = &level.scenario;
         let dir = tempfile::tempdir().unwrap();
         let repro = |policy| stampede::hunt::Repro {
-            version: stampede::hunt::REPRO_VERSION,
-            tool_version: "test".into(),
-            scenario: s.name.clone(),
-            scenario_hash: s.hash.clone(),
-            seed: 1,
-            round: 0,
-            target: url.clone(),
-            reference: None,
-            oracle: OracleKind::Completeness,
-            evidence: Vec::new(),
-            rate: None,
-            health: None,
             policy,
-            plan: stampede::plan::build(s, 1),
+            ..stampede::hunt::Repro::for_plan(
+                s,
+                1,
+                stampede::plan::build(s, 1),
+                url.clone(),
+                OracleKind::Completeness,
+            )
         };
         let replay = |path: std::path::PathBuf| {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))

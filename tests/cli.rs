@@ -171,11 +171,15 @@ fn validate_and_run_name_unusable_auth_inputs_at_their_key() {
         }
     }
     let secret = format!(r#"{{ env = "{UNSET}" }}"#);
+    // Both files put the secret on line 4, column 18.
+    let unset_at = |file: &Written| {
+        format!(
+            "{}: auth.secret.env: expected the environment variable {UNSET} to hold the JWT secret; it is not set",
+            file.at(4, 18)
+        )
+    };
     let file = Written::new("env.toml", &with_auth(&secret, r#"{ list = ["t"] }"#));
-    let says = format!(
-        "{}: auth.secret.env: expected the environment variable {UNSET} to hold the JWT secret; it is not set",
-        file.at(4, 18)
-    );
+    let says = unset_at(&file);
     let (code, out, err) = file.stampede("validate", &[], &[UNSET]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(": ok"), "{out}");
@@ -192,10 +196,7 @@ fn validate_and_run_name_unusable_auth_inputs_at_their_key() {
             "name = \"b\"\nduration = \"5s\"\n[auth]\nsecret = {secret}\n[battery]\nrequest = {{ type = \"ping\" }}\n"
         ),
     );
-    let says = format!(
-        "{}: auth.secret.env: expected the environment variable {UNSET} to hold the JWT secret; it is not set",
-        battery.at(4, 18)
-    );
+    let says = unset_at(&battery);
     let (code, out, err) = battery.stampede("validate", &[], &[UNSET]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("a battery"), "{out}");

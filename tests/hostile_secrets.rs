@@ -319,20 +319,14 @@ fn a_repro_whose_secret_was_a_literal_replays_once_told_where_the_secret_is() {
          [[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n",
     );
     let repro = stampede::hunt::Repro {
-        version: stampede::hunt::REPRO_VERSION,
-        tool_version: "test".into(),
-        scenario: s.name.clone(),
-        scenario_hash: s.hash.clone(),
-        seed: 1,
-        round: 0,
-        target: "ws://127.0.0.1:9/ws".into(),
         reference: Some(stampede::hunt::ReferenceServer::default()),
-        oracle: stampede::model::OracleKind::Liveness,
-        evidence: Vec::new(),
-        rate: None,
-        health: None,
-        policy: None,
-        plan: stampede::plan::build(&s, 1),
+        ..stampede::hunt::Repro::for_plan(
+            &s,
+            1,
+            stampede::plan::build(&s, 1),
+            "ws://127.0.0.1:9/ws".into(),
+            stampede::model::OracleKind::Liveness,
+        )
     };
     let path = dir.path().join("repro.json");
     repro.save_as(&path).unwrap();

@@ -978,21 +978,14 @@ fn save_found(
 ) -> Result<Found, Error> {
     let Candidate { plan, round, seed } = found;
     let repro = Repro {
-        version: REPRO_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: scenario.name.clone(),
-        scenario_hash: scenario.hash.clone(),
-        seed,
         round,
-        target: runner.url().to_string(),
         reference: ReferenceServer::of(&runner.target),
-        oracle,
         evidence,
         // No replay fitted in the budget: no rate measured, rather than 0/0.
         rate: (rate.runs > 0).then_some((rate.reproduced, rate.runs)),
         health,
         policy,
-        plan,
+        ..Repro::for_plan(scenario, seed, plan, runner.url().to_string(), oracle)
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;
     Ok(Found { path, repro, rate })

@@ -114,6 +114,34 @@ pub enum ReproError {
 }
 
 impl Repro {
+    /// A repro of `plan` (built from `scenario` with `seed`) against `target`, judged by
+    /// `oracle`: this build's version, round 0, no evidence, rate, health finding, policy
+    /// rule or built-in server yet (set the fields that apply).
+    pub fn for_plan(
+        scenario: &crate::model::Scenario,
+        seed: u64,
+        plan: Plan,
+        target: String,
+        oracle: OracleKind,
+    ) -> Repro {
+        Repro {
+            version: REPRO_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: scenario.name.clone(),
+            scenario_hash: scenario.hash.clone(),
+            seed,
+            round: 0,
+            target,
+            reference: None,
+            oracle,
+            evidence: Vec::new(),
+            rate: None,
+            health: None,
+            policy: None,
+            plan,
+        }
+    }
+
     /// Reads a repro file, checking its plan. A version 1 file is brought up to the
     /// current version in memory (see [`OLDEST_READ`] for how its target is read).
     pub fn load(path: &Path) -> Result<Repro, ReproError> {

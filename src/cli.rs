@@ -533,8 +533,9 @@ pub(crate) fn development_secret_notice(bound: &run::Bound) {
     if bound.development_secret_on_external() {
         ONCE.call_once(|| {
             eprintln!(
-                "notice: signing tokens for {} with stampede's public development secret; \
-                 set STAMPEDE_JWT_SECRET (or the scenario's [auth] secret) to the server's",
+                "notice: tokens for {} are signed with stampede's public development secret \
+                 (the default, or what STAMPEDE_JWT_SECRET holds): fine for a test server; for \
+                 any other, set STAMPEDE_JWT_SECRET (or the scenario's [auth] secret) to its own",
                 bound.url
             );
         });

@@ -5,6 +5,7 @@
 //! `layers` test reads every `use crate::` line and fails on an arrow upwards or a cycle.
 //!
 //! 0. `model`: the shared nouns (scenario spec, plan, run history, names). Imports nothing.
+//! 0. `priority`: the runtime threads' scheduling priority at a release (the OS only).
 //! 1. `auth`: minting, forging and placing tokens.
 //! 2. `scenario`: TOML → [`model::Scenario`], every problem with file:line:column.
 //! 2. `plan`: the compiler, (scenario, seed) → [`model::Plan`]; pure.
@@ -22,6 +23,7 @@
 //! results → report.
 
 pub mod model;
+pub mod priority;
 
 pub mod auth;
 
@@ -48,6 +50,7 @@ pub mod cli;
 /// Read by the `layers` test.
 pub const LAYERS: &[(&str, u8)] = &[
     ("model", 0),
+    ("priority", 0),
     ("auth", 1),
     ("scenario", 2),
     ("plan", 2),

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The threads a collide or rendezvous release may raise (`stampede::priority`).
+        .on_thread_start(stampede::priority::register_current_thread)
+        .on_thread_stop(stampede::priority::unregister_current_thread)
         .build()
     {
         Ok(rt) => rt,

@@ -128,7 +128,14 @@ pub async fn bind(
                 config.bug_window = *window;
             }
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let server = reference::spawn(config, loopback, cancel.child_token()).await?;
+            // Where the run will raise the load generator's threads at its releases, the
+            // server gets threads of its own for them to be raised above; elsewhere it
+            // shares the runtime, whose threads are busy writing at a release.
+            let server = if plan.releases_together() && crate::priority::can_raise() {
+                reference::spawn_apart(config, loopback, cancel.child_token()).await?
+            } else {
+                reference::spawn(config, loopback, cancel.child_token()).await?
+            };
             tracing::info!(url = %server.url(), "started the reference server in-process");
             Ok(Bound {
                 url: server.url(),
@@ -535,6 +542,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         stopped,
         elapsed: out.elapsed,
         barriers: out.barriers,
+        releases_raised: out.releases_raised,
         probe: probe_summary(&out.probes),
     }
 }

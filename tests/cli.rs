@@ -559,3 +559,45 @@ fn run_takes_bug_and_plants_it_in_the_built_in_server() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_run_with_a_rendezvous_raises_its_threads_where_the_process_may() {
+    // Whether this process may raise a thread's priority (root, CAP_SYS_NICE,
+    // RLIMIT_NICE): the binary, started from here, may too.
+    let may = std::thread::spawn(stampede::priority::raise_this_thread)
+        .join()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rendezvous.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "raised"
+seed = 1
+duration = "20s"
+
+[[group]]
+name = "g"
+users = 20
+steps = [
+  { expect = "connection_established", within = "5s" },
+  { rendezvous = { count = "all", timeout = "5s" } },
+  { send = { type = "user_message", run_id = "r-{{conn}}", thread_id = "t-{{user}}", content = "x" } },
+  { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },
+  { close = 1000 },
+]
+"#,
+    )
+    .unwrap();
+    let out = stampede(&[
+        "run",
+        path.to_str().unwrap(),
+        "--no-results",
+        "--json",
+        "-q",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(json["verdict"], "clean", "{json:#}");
+    assert_eq!(json["releases_raised"], may, "{json:#}");
+}

@@ -77,6 +77,13 @@ async fn three_hundred_sends_are_released_together() {
         text.contains("rendezvous   senders #1: 300/300 arrived, 300 sends released together"),
         "{text}"
     );
+    // This test's runtime registers no thread with `stampede::priority`: nothing is
+    // raised, and the console says so.
+    assert_eq!(summary.releases_raised, Some(false));
+    assert!(
+        text.contains("release      threads at the default priority"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,6 +302,12 @@ impl Action {
 }
 
 impl Plan {
+    /// Whether the plan releases connections together: a collide barrier or a message
+    /// rendezvous.
+    pub fn releases_together(&self) -> bool {
+        !self.barriers.is_empty() || !self.rendezvous.is_empty()
+    }
+
     /// Canonical JSON of the plan.
     pub fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string_pretty(self)

@@ -178,6 +178,9 @@ pub enum TargetError {
     /// The server task panicked or was aborted.
     #[error("server task failed: {0}")]
     Task(String),
+    /// The server's own runtime (see [`spawn_apart`]) could not be started.
+    #[error("cannot start the server's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// State every connection of one server shares.
@@ -227,6 +230,23 @@ pub struct ServerHandle {
     parent: CancellationToken,
     /// The generation serving now; [`ServerHandle::restart`] replaces it.
     serving: std::sync::Mutex<Serving>,
+    /// The runtime the server's tasks run on ([`ServerHandle::restart`] starts the next
+    /// generation there too).
+    runtime: tokio::runtime::Handle,
+    /// That runtime, when the server has one of its own ([`spawn_apart`]).
+    own: Option<OwnRuntime>,
+}
+
+/// A runtime started for one server: shut down in the background when dropped (a runtime
+/// may not be dropped where it could block, as inside another runtime's task).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// One generation of a server: its shared state, its token and its accept task.
@@ -269,15 +289,20 @@ impl ServerHandle {
         }
         let shared = Arc::new(Shared::new(Arc::clone(&self.config))?);
         let addr = self.addr;
-        let listener = listen(addr, self.config.reuse_port)
-            .map_err(|source| TargetError::Bind { addr, source })?;
         let cancel = self.parent.child_token();
-        let task = tokio::spawn(accept_loop(
-            listener,
-            Arc::clone(&shared),
-            self.acceptor.clone(),
-            cancel.clone(),
-        ));
+        let task = {
+            // The listener registers with, and the accept loop runs on, the server's own
+            // runtime, whichever runtime asked for the restart.
+            let _on_server_runtime = self.runtime.enter();
+            let listener = listen(addr, self.config.reuse_port)
+                .map_err(|source| TargetError::Bind { addr, source })?;
+            self.runtime.spawn(accept_loop(
+                listener,
+                Arc::clone(&shared),
+                self.acceptor.clone(),
+                cancel.clone(),
+            ))
+        };
         *self.serving() = Serving {
             shared,
             cancel,
@@ -404,7 +429,37 @@ pub async fn spawn(
             cancel,
             task: Some(task),
         }),
+        runtime: tokio::runtime::Handle::current(),
+        own: None,
     })
+}
+
+/// [`spawn`] on a runtime of the server's own (its worker threads, one per core, named
+/// `stampede-server`), for a server inside the load generator's process: the kernel then
+/// schedules the server's threads apart from the load generator's, as it would a server
+/// in a process of its own, and [`crate::priority`] can favour the load generator's at a
+/// collide or rendezvous release. The runtime stops with the server.
+///
+/// # Errors
+/// [`TargetError::Runtime`] when the runtime cannot be started; otherwise as [`spawn`].
+pub async fn spawn_apart(
+    config: TargetConfig,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+) -> Result<ServerHandle, TargetError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("stampede-server")
+        .enable_all()
+        .build()
+        .map_err(TargetError::Runtime)?;
+    let started = runtime.spawn(spawn(config, addr, cancel));
+    // Owned before the first await: dropped safely even if this future is.
+    let own = OwnRuntime(Some(runtime));
+    let mut handle = started
+        .await
+        .map_err(|err| TargetError::Task(err.to_string()))??;
+    handle.own = Some(own);
+    Ok(handle)
 }
 
 /// Serves `listener` until `cancel` fires, then closes connections (bounded).

@@ -74,6 +74,12 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     for b in &s.barriers {
         render_barrier(b, w)?;
     }
+    if s.releases_raised == Some(false) && !s.barriers.is_empty() {
+        writeln!(
+            w,
+            "release      threads at the default priority: a server on this machine can interrupt a release (see docs/hunting.md, \"How the release is kept tight\")"
+        )?;
+    }
     if s.probe.tokens > 0 {
         writeln!(
             w,

@@ -97,6 +97,7 @@ pub(crate) fn summary() -> Summary {
         },
         lenient: Default::default(),
         barriers: Vec::new(),
+        releases_raised: None,
         probe: Default::default(),
         verdict: Verdict::Clean,
         shard: None,

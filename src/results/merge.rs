@@ -211,6 +211,11 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         .iter()
         .flat_map(|r| r.summary.barriers.iter().cloned())
         .collect();
+    // Raised only where every part that released was.
+    s.releases_raised = runs
+        .iter()
+        .filter_map(|r| r.summary.releases_raised)
+        .reduce(|a, b| a && b);
     // Thresholds were checked on each part; the parts' results say nothing about the
     // whole, so they are dropped (`stampede merge --scenario FILE` checks them again).
     s.thresholds = Vec::new();

@@ -94,6 +94,10 @@ pub struct Summary {
     /// connections.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub barriers: Vec<BarrierStats>,
+    /// For a run with releases: whether its threads ran raised above a co-located
+    /// server's at them (`stampede::priority`; false where the process may not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases_raised: Option<bool>,
     /// The slice of the plan this run held (`--shard`); absent for a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -218,6 +222,7 @@ pub struct Merged {
     pub stopped: StopReason,
     pub elapsed: std::time::Duration,
     pub barriers: Vec<BarrierStats>,
+    pub releases_raised: Option<bool>,
     pub probe: ProbeSummary,
 }
 
@@ -280,6 +285,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         },
         lenient: LenientSummary::of(&m.lenient),
         barriers: m.barriers,
+        releases_raised: m.releases_raised,
         shard: info.shard,
         merged_from: None,
         learned: info.plan.oracles.learned.clone(),

@@ -43,6 +43,9 @@ pub struct SwarmOutput {
     pub hit_duration: bool,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
+    /// For a plan that releases connections together: whether the runtime's threads ran
+    /// raised above a co-located server's (`crate::priority`). `None` without releases.
+    pub releases_raised: Option<bool>,
     /// How tightly each collide barrier and each rendezvous meeting released its
     /// connections.
     pub barriers: Vec<BarrierStats>,
@@ -180,6 +183,10 @@ pub async fn run(
         .map(|_| barrier::Barrier::new(run_cancel.child_token(), t0))
         .collect();
     let rendezvous = rendezvous::Meetings::new(plan.clone(), t0, run_cancel.clone());
+    // A release must not wait for a co-located server's threads: raised for the run, where
+    // the process may (see `priority`).
+    let raised = plan.releases_together().then(crate::priority::raise);
+    let releases_raised = raised.as_ref().map(|r| r.count() > 0);
     let plan_auth = plan.auth.clone();
     let turn_names = plan.turn_names();
     let templates = send_templates(&plan);
@@ -230,7 +237,9 @@ pub async fn run(
         }
         _ => Vec::new(),
     };
+    drop(raised);
     SwarmOutput {
+        releases_raised,
         barriers,
         probes,
         reports,

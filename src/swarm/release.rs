@@ -15,7 +15,9 @@
 //! server): a release spread p99 of about 0.55 ms when both cores write, against 1.1–1.3 ms
 //! for one loop. On a machine with no core to spare the first write's wake-up of the
 //! server (placed on the writer's core by the kernel, which then runs it first) can take one
-//! writer's core for a time slice, and the other writes the rest alone.
+//! writer's core for a time slice, and the other writes the rest alone; where the process
+//! may, the run raises its threads above the server's so that this does not happen
+//! ([`crate::priority`]; the helpers run raised from their start).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -238,6 +240,8 @@ fn helpers() -> &'static [Helper] {
                         if let Some(cpu) = cpu {
                             cpu::pin(cpu);
                         }
+                        // Not outranked by the runtime's threads when a run raises them.
+                        let _ = crate::priority::raise_this_thread();
                         while let Ok(job) = rx.recv() {
                             help(&job);
                         }

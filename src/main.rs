@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         // Colour codes only for a terminal: a CI log or a file gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // This thread drives the runtime (`block_on`); registered before any worker starts,
+    // so a run that binds at once already knows its threads can be raised.
+    stampede::priority::register_current_thread();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // The threads a collide or rendezvous release may raise (`stampede::priority`).

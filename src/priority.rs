@@ -33,7 +33,9 @@ pub const TIMING_NICE: i32 = -15;
 static REGISTRY: Registry = Registry::new();
 
 /// Adds the calling thread to those [`raise`] raises (for a runtime builder's
-/// `on_thread_start`). Does nothing where thread ids are not known.
+/// `on_thread_start`, and the thread that drives the runtime): raised at once if a
+/// [`Raised`] is live (a worker thread may start after the run began). Does nothing where
+/// thread ids are not known.
 pub fn register_current_thread() {
     if let Some(id) = os::current_thread() {
         REGISTRY.add(id);
@@ -104,7 +106,13 @@ impl Registry {
     }
 
     fn add(&self, id: i32) {
-        self.state().threads.push(id);
+        let mut state = self.state();
+        state.threads.push(id);
+        if state.holders > 0 {
+            if let Some(before) = raise_one(id) {
+                state.raised.push(before);
+            }
+        }
     }
 
     fn remove(&self, id: i32) {
@@ -124,10 +132,7 @@ impl Registry {
             state.raised = state
                 .threads
                 .iter()
-                .filter_map(|&id| {
-                    let nice = os::nice(id)?;
-                    (nice > TIMING_NICE && os::set_nice(id, TIMING_NICE)).then_some((id, nice))
-                })
+                .filter_map(|&id| raise_one(id))
                 .collect();
         }
         Raised {
@@ -147,6 +152,13 @@ impl Registry {
     }
 }
 
+/// Sets thread `id` to [`TIMING_NICE`] if it runs above it and the kernel lets us: then
+/// `(id, its nice value before)`.
+fn raise_one(id: i32) -> Option<(i32, i32)> {
+    let nice = os::nice(id)?;
+    (nice > TIMING_NICE && os::set_nice(id, TIMING_NICE)).then_some((id, nice))
+}
+
 /// Sets the calling thread to [`TIMING_NICE`] for the rest of its life, where the process
 /// may: for threads that only ever work at a release (the release's helper threads), so
 /// that they are not outranked by the raised runtime threads. Whether it was set.
@@ -154,6 +166,12 @@ pub fn raise_this_thread() -> bool {
     os::current_thread().is_some_and(|me| {
         os::nice(me).is_some_and(|nice| nice <= TIMING_NICE || os::set_nice(me, TIMING_NICE))
     })
+}
+
+/// Whether some thread is registered: the process manages its threads' priority (the
+/// binary does; a library user's runtime does not).
+pub fn managed() -> bool {
+    !REGISTRY.is_empty()
 }
 
 /// Whether [`raise`] would raise anything: some thread is registered and the process may
@@ -272,5 +290,36 @@ mod tests {
         } else {
             assert_eq!(after, before, "unchanged where the raise is refused");
         }
+    }
+
+    #[test]
+    fn a_thread_registered_while_raised_is_raised_and_restored() {
+        let registry = Registry::new();
+        let raised = registry.raise();
+        let (id_tx, id_rx) = channel();
+        let (done_tx, done_rx) = channel::<()>();
+        let late = std::thread::spawn(move || {
+            let _ = id_tx.send(os::current_thread());
+            let _ = done_rx.recv();
+        });
+        let Ok(Some(id)) = id_rx.recv() else {
+            return; // no thread ids here: nothing to raise
+        };
+        let before = os::nice(id);
+        registry.add(id);
+        let during = os::nice(id);
+        let may = std::thread::spawn(raise_this_thread)
+            .join()
+            .unwrap_or(false);
+        drop(raised);
+        let after = os::nice(id);
+        let _ = done_tx.send(());
+        assert!(late.join().is_ok());
+        if may {
+            assert_eq!(during, Some(TIMING_NICE), "raised on registration");
+        } else {
+            assert_eq!(during, before);
+        }
+        assert_eq!(after, before, "restored with the others");
     }
 }

@@ -221,7 +221,7 @@ fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
     format!(
-        "oracles broke ({}): see violations.jsonl, or hunt for a repro",
+        "oracles broke ({}): violations.jsonl holds them all when results are written; hunt for a repro",
         parts.join(", ")
     )
 }

@@ -51,6 +51,9 @@ use stats::Stats;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound for [`ServerHandle::shutdown`].
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often, and how far apart, [`ServerHandle::restart`] tries a refused bind again.
+const REBIND_TRIES: u32 = 20;
+const REBIND_PAUSE: Duration = Duration::from_millis(50);
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -269,6 +272,30 @@ impl ServerHandle {
         Arc::clone(&self.serving().shared)
     }
 
+    /// Binds the server's address again for a new generation, on the server's runtime. The
+    /// old generation's listening socket is closed by then, but a child process this
+    /// process is starting (a `--reset` command, another test's) holds a copy of it between
+    /// its fork and its exec, and the address stays in use for that long: a refused bind
+    /// is tried again, [`REBIND_TRIES`] times [`REBIND_PAUSE`] apart (at most 1 s).
+    async fn listen_again(&self) -> Result<TcpListener, TargetError> {
+        let addr = self.addr;
+        let mut tries = 0;
+        loop {
+            let bound = {
+                let _on_server_runtime = self.runtime.enter();
+                listen(addr, self.config.reuse_port)
+            };
+            match bound {
+                Ok(listener) => return Ok(listener),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < REBIND_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(REBIND_PAUSE).await;
+                }
+                Err(source) => return Err(TargetError::Bind { addr, source }),
+            }
+        }
+    }
+
     /// Restarts the server on the same address: the current generation stops
     /// (its connections closed, bounded like [`ServerHandle::shutdown`]) and a
     /// fresh one, with no state at all (registry, planted bugs' state, counters),
@@ -288,14 +315,12 @@ impl ServerHandle {
             }
         }
         let shared = Arc::new(Shared::new(Arc::clone(&self.config))?);
-        let addr = self.addr;
         let cancel = self.parent.child_token();
+        let listener = self.listen_again().await?;
         let task = {
-            // The listener registers with, and the accept loop runs on, the server's own
-            // runtime, whichever runtime asked for the restart.
+            // The accept loop runs on the server's own runtime, whichever runtime asked for
+            // the restart.
             let _on_server_runtime = self.runtime.enter();
-            let listener = listen(addr, self.config.reuse_port)
-                .map_err(|source| TargetError::Bind { addr, source })?;
             self.runtime.spawn(accept_loop(
                 listener,
                 Arc::clone(&shared),
@@ -581,4 +606,40 @@ fn listen(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     }
     socket.bind(addr)?;
     socket.listen(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The old generation's socket still held elsewhere (as a child process between fork
+    /// and exec holds it): the restart's bind waits for it instead of failing.
+    #[tokio::test]
+    async fn a_restart_waits_for_the_address_held_a_moment_elsewhere() {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = spawn(TargetConfig::default(), loopback, CancellationToken::new())
+            .await
+            .unwrap();
+        // Stop the generation by hand, then hold its address from another socket.
+        let (cancel, task) = {
+            let mut serving = server.serving();
+            (serving.cancel.clone(), serving.task.take())
+        };
+        cancel.cancel();
+        task.unwrap().await.unwrap().unwrap();
+        let holder = std::net::TcpListener::bind(server.addr()).unwrap();
+        let (released_tx, released_rx) = tokio::sync::oneshot::channel();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            drop(holder);
+            let _ = released_tx.send(());
+        });
+        let listener = server.listen_again().await;
+        assert!(listener.is_ok(), "{:?}", listener.err());
+        // It could only bind once the holder was gone.
+        assert!(released_rx.await.is_ok());
+        assert!(release.join().is_ok());
+        assert_eq!(listener.unwrap().local_addr().unwrap(), server.addr());
+    }
 }

@@ -88,14 +88,15 @@ use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
 use crate::plan::{Cursor, Next};
 use futures_util::{SinkExt, StreamExt};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// A send this much later than intended counts as late (above tokio's 1 ms timer tick and
 /// ordinary scheduling noise; the same limit that marks a generator as behind).
@@ -158,6 +159,13 @@ pub(super) struct ConnRun {
     ctx: Arc<RunCtx>,
     index: usize,
     cancel: CancellationToken,
+    /// `cancel`'s wait, kept across reads: registering a fresh one with the token per
+    /// frame read was a visible share of a message's cost.
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The read loop's timer, kept across reads and moved to each new wake-up time (a
+    /// later one costs an atomic store; a fresh timer per read took the timer wheel's
+    /// lock twice).
+    timer: Pin<Box<Sleep>>,
     counters: Counters,
     samples: SampleBuffer,
     checker: ConnChecker,
@@ -231,9 +239,13 @@ impl ConnRun {
             let templates = ctx.templates.get(plan.group as usize).cloned().flatten();
             cursor = cursor.with_templates(templates);
         }
+        // Not registered with the timer until first awaited.
+        let timer = Box::pin(sleep_until(ctx.t0));
         ConnRun {
             ctx,
             index,
+            cancelled: Box::pin(cancel.clone().cancelled_owned()),
+            timer,
             cancel,
             counters: Counters::default(),
             samples,

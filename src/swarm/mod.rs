@@ -187,6 +187,15 @@ pub async fn run(
     // the process may (see `priority`).
     let raised = plan.releases_together().then(crate::priority::raise);
     let releases_raised = raised.as_ref().map(|r| r.count() > 0);
+    if releases_raised == Some(false) && crate::priority::managed() {
+        // Once per process: a hunt runs many rounds, and its report has no place for it.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                "releases run at the default priority (no CAP_SYS_NICE or RLIMIT_NICE): a server on this machine can interrupt them; see docs/hunting.md, \"How the release is kept tight\""
+            );
+        });
+    }
     let plan_auth = plan.auth.clone();
     let turn_names = plan.turn_names();
     let templates = send_templates(&plan);

@@ -26,9 +26,9 @@ impl ConnRun {
             };
             let wake = tokio::select! {
                 biased;
-                _ = self.cancel.cancelled() => Wake::Cancelled,
+                _ = self.cancelled.as_mut() => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),
-                _ = sleep_opt(wake_at) => Wake::Timer,
+                _ = wait_until(&mut self.timer, wake_at) => Wake::Timer,
             };
             match wake {
                 Wake::Cancelled => return Stop::Cancelled,
@@ -329,9 +329,15 @@ enum Wake {
     Timer,
 }
 
-async fn sleep_opt(at: Option<Instant>) {
+/// Waits on `timer` moved to `at`; forever when `None`.
+async fn wait_until(timer: &mut Pin<Box<Sleep>>, at: Option<Instant>) {
     match at {
-        Some(at) => sleep_until(at).await,
+        Some(at) => {
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
+            timer.as_mut().await
+        }
         None => std::future::pending().await,
     }
 }

@@ -128,10 +128,10 @@ pub async fn bind(
                 config.bug_window = *window;
             }
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            // Where the run will raise the load generator's threads at its releases, the
-            // server gets threads of its own for them to be raised above; elsewhere it
-            // shares the runtime, whose threads are busy writing at a release.
-            let server = if plan.releases_together() && crate::priority::can_raise() {
+            // At a run with releases, in a process that manages its threads' priority (the
+            // binary), the server gets threads of its own in the idle class, which never
+            // delay the load generator's; elsewhere it shares the runtime.
+            let server = if plan.releases_together() && crate::priority::managed() {
                 reference::spawn_apart(config, loopback, cancel.child_token()).await?
             } else {
                 reference::spawn(config, loopback, cancel.child_token()).await?

@@ -460,10 +460,11 @@ pub async fn spawn(
 }
 
 /// [`spawn`] on a runtime of the server's own (its worker threads, one per core, named
-/// `stampede-server`), for a server inside the load generator's process: the kernel then
-/// schedules the server's threads apart from the load generator's, as it would a server
-/// in a process of its own, and [`crate::priority`] can favour the load generator's at a
-/// collide or rendezvous release. The runtime stops with the server.
+/// `stampede-server`, in the idle scheduling class: [`crate::priority::idle_this_thread`]),
+/// for a server inside the load generator's process at a run with releases: a load
+/// generator thread that wakes (a connection's start, a release's writes) takes the core
+/// from the server at once, instead of waiting out its time slice. The runtime stops with
+/// the server.
 ///
 /// # Errors
 /// [`TargetError::Runtime`] when the runtime cannot be started; otherwise as [`spawn`].
@@ -474,6 +475,9 @@ pub async fn spawn_apart(
 ) -> Result<ServerHandle, TargetError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("stampede-server")
+        .on_thread_start(|| {
+            let _ = crate::priority::idle_this_thread();
+        })
         .enable_all()
         .build()
         .map_err(TargetError::Runtime)?;

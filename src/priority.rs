@@ -194,22 +194,6 @@ pub fn managed() -> bool {
     !REGISTRY.is_empty()
 }
 
-/// Whether [`raise`] would raise anything: some thread is registered and the process may
-/// set a thread's nice value to [`TIMING_NICE`] (tried on the calling thread and undone).
-pub fn can_raise() -> bool {
-    if REGISTRY.is_empty() {
-        return false;
-    }
-    let Some(me) = os::current_thread() else {
-        return false;
-    };
-    match os::nice(me) {
-        Some(nice) if nice <= TIMING_NICE => true,
-        Some(nice) => os::set_nice(me, TIMING_NICE) && os::set_nice(me, nice),
-        None => false,
-    }
-}
-
 #[cfg(target_os = "linux")]
 mod os {
     use rustix::process::{getpriority_process, setpriority_process, Pid};

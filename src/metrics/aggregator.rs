@@ -27,7 +27,12 @@ pub struct SampleBuffer {
 
 impl SampleBuffer {
     pub async fn record(&mut self, phase: Phase, value: Duration) {
-        let at = Instant::now();
+        self.record_at(phase, value, Instant::now()).await;
+    }
+
+    /// [`Self::record`] stamped `at` (a caller filing several samples of one moment reads
+    /// the clock once).
+    pub async fn record_at(&mut self, phase: Phase, value: Duration, at: Instant) {
         self.push(Sample {
             phase,
             value,
@@ -38,25 +43,51 @@ impl SampleBuffer {
     }
 
     /// Records the turn latency of a named expectation: `turn` indexes `Plan::turn_names`.
-    pub async fn record_turn(&mut self, turn: u16, value: Duration) {
-        let at = Instant::now();
-        self.push(Sample {
+    pub async fn record_turn(&mut self, turn: u16, value: Duration, at: Instant) {
+        if self.add_turn(turn, value, at) {
+            self.hand_over().await;
+        }
+    }
+
+    async fn push(&mut self, sample: Sample) {
+        if self.add_sample(sample) {
+            self.hand_over().await;
+        }
+    }
+
+    /// [`Self::record_at`] without waiting: keeps the sample and says whether the buffer is
+    /// due to be handed over ([`Self::flush`]). For a caller filing several samples at
+    /// once (a turn's three), which then hands them over once; it may hold a few more
+    /// than [`BATCH`] meanwhile.
+    pub fn add(&mut self, phase: Phase, value: Duration, at: Instant) -> bool {
+        self.add_sample(Sample {
+            phase,
+            value,
+            at,
+            turn: None,
+        })
+    }
+
+    /// [`Self::record_turn`] without waiting, as [`Self::add`].
+    pub fn add_turn(&mut self, turn: u16, value: Duration, at: Instant) -> bool {
+        self.add_sample(Sample {
             phase: Phase::Turn,
             value,
             at,
             turn: Some(turn),
         })
-        .await;
     }
 
-    async fn push(&mut self, sample: Sample) {
+    fn add_sample(&mut self, sample: Sample) -> bool {
         let at = sample.at;
         self.samples.push(sample);
-        if self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s) {
-            // Boxed: a hand-over is rare (once per batch), and the channel send's state
-            // would otherwise be part of every future that records a sample, idle or not.
-            Box::pin(self.flush()).await;
-        }
+        self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s)
+    }
+
+    /// Boxed: a hand-over is rare (once per batch), and the channel send's state would
+    /// otherwise be part of every future that records a sample, idle or not.
+    async fn hand_over(&mut self) {
+        Box::pin(self.flush()).await;
     }
 
     /// When the oldest buffered sample goes stale; `None` when the buffer is empty. A task

@@ -319,7 +319,12 @@ impl Recorder {
 
     fn index_of(&self, at: Instant) -> u64 {
         let since = at.saturating_duration_since(self.t0);
-        (since.as_nanos() / self.every.as_nanos().max(1)) as u64
+        // In u64 nanoseconds (584 years): a u128 division per sample was a visible share of
+        // filing it.
+        let every = u64::try_from(self.every.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX) / every
     }
 
     /// Files one sample into the interval it happened in. A sample for an interval that is

@@ -73,11 +73,40 @@ pub fn key_text(value: &Value) -> String {
     }
 }
 
+/// Whether [`key_text`] of `value` is `key`, without building it for a string (the common
+/// case: every received message is compared with every open expectation's key).
+pub fn key_is(value: &Value, key: &str) -> bool {
+    match value {
+        Value::String(s) => s == key,
+        // The JSON text, as `key_text` gives it (`Value == str` would compare strings only).
+        other => {
+            let text = other.to_string();
+            text == key
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn key_is_agrees_with_key_text() {
+        for v in [
+            json!("r-1"),
+            json!(42),
+            json!(true),
+            json!(["a", 1]),
+            json!(null),
+        ] {
+            let text = key_text(&v);
+            assert!(key_is(&v, &text), "{v}");
+            assert!(!key_is(&v, &format!("{text}x")), "{v}");
+        }
+        assert!(!key_is(&json!(42), "\"42\""));
+    }
 
     #[test]
     fn small_and_large_objects_find_every_field() {

@@ -2,7 +2,7 @@
 
 use super::frame::{describe, fill, fill_str, kind_of, passes};
 use super::pattern::{Fed, PatternState};
-use crate::model::path::lookup;
+use crate::model::path::{key_is, lookup};
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
@@ -92,7 +92,10 @@ struct Pending {
     sent_at: Option<(Instant, Instant)>,
     deadline: Instant,
     within: Duration,
-    seen: Vec<String>,
+    /// The kinds that arrived for it, space-separated (at most [`SEEN_KEPT`]; one string,
+    /// not one per event: this runs for every answer).
+    seen: String,
+    seen_count: usize,
     checks: Vec<FieldTest>,
     capture: Vec<Capture>,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
@@ -343,9 +346,11 @@ impl ConnChecker {
     }
 
     /// Registers an expectation for a request sent at `sent_at`, matching buffered messages.
+    /// Takes the plan by value: its strings move into the open expectation (this runs once
+    /// per expected answer).
     pub fn expect(
         &mut self,
-        plan: &ExpectPlan,
+        plan: ExpectPlan,
         sent_at: Option<(Instant, Instant)>,
         now: Instant,
     ) -> ExpectId {
@@ -359,28 +364,39 @@ impl ConnChecker {
             span.expect = Some(id);
         }
         self.counts.expectations += 1;
+        let ExpectPlan {
+            pattern,
+            correlate,
+            within,
+            wait: _,
+            checks,
+            capture,
+            absent,
+            name,
+        } = plan;
         let mut pending = Pending {
             id,
-            state: PatternState::new(plan.pattern.clone()),
+            state: PatternState::new(pattern),
             // A request that carried a captured value correlates on what was sent.
-            correlate: plan.correlate.as_ref().map(|(field, value)| {
+            correlate: correlate.map(|(field, value)| {
                 let value = if value.contains("{{$") {
-                    json_key(&fill_str(value, &self.captures))
+                    json_key(&fill_str(&value, &self.captures))
                 } else {
-                    value.clone()
+                    value
                 };
-                (field.clone(), value)
+                (field, value)
             }),
             sent_at,
-            deadline: now + plan.within,
-            within: plan.within,
-            seen: Vec::new(),
-            checks: plan.checks.clone(),
-            capture: plan.capture.clone(),
-            absent: plan.absent,
-            name: plan.name.clone(),
+            deadline: now + within,
+            within,
+            seen: String::new(),
+            seen_count: 0,
+            checks,
+            capture,
+            absent,
+            name,
         };
-        if plan.absent {
+        if absent {
             // Absence counts from now: what arrived before is not this expectation's.
             self.pending.push(pending);
             return id;
@@ -601,7 +617,7 @@ impl ConnChecker {
             let seen = format!("{}; then {detail}", seen_text(p));
             let ended = StreamEnded {
                 close_code,
-                answered: !p.seen.is_empty(),
+                answered: p.seen_count > 0,
             };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(0, resolution);
@@ -730,7 +746,7 @@ impl ConnChecker {
 
     fn out_of_order(&mut self, idx: usize, event: &str, now: Instant) {
         let p = &mut self.pending[idx];
-        if p.seen.last().map(String::as_str) != Some(event) {
+        if !last_seen_is(p, event) {
             note_seen(p, event);
         }
         let expected = format!("next: {}", p.state.remaining());
@@ -1042,8 +1058,8 @@ impl ConnChecker {
     fn finished(&self, msg: &Value) -> bool {
         self.correlate_fields
             .iter()
-            .filter_map(|f| lookup(msg, f).map(json_key))
-            .any(|v| self.recent_done.iter().any(|(k, _)| *k == v))
+            .filter_map(|f| lookup(msg, f))
+            .any(|v| self.recent_done.iter().any(|(k, _)| key_is(v, k)))
     }
 
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
@@ -1202,7 +1218,7 @@ fn step_name(action: &Action) -> String {
 
 fn correlated_match(p: &Pending, msg: &Value) -> bool {
     match &p.correlate {
-        Some((field, value)) => lookup(msg, field).is_some_and(|v| json_key(v) == *value),
+        Some((field, value)) => lookup(msg, field).is_some_and(|v| key_is(v, value)),
         None => false,
     }
 }
@@ -1240,16 +1256,28 @@ fn take_captures(p: &Pending, msg: &Value, captures: &mut BTreeMap<String, Value
 }
 
 fn note_seen(p: &mut Pending, event: &str) {
-    if p.seen.len() < SEEN_KEPT {
-        p.seen.push(event.to_string());
+    if p.seen_count < SEEN_KEPT {
+        if p.seen_count > 0 {
+            p.seen.push(' ');
+        }
+        p.seen.push_str(event);
+        p.seen_count += 1;
     }
 }
 
+/// Whether the latest kind noted for `p` is `event`.
+fn last_seen_is(p: &Pending, event: &str) -> bool {
+    p.seen
+        .strip_suffix(event)
+        .is_some_and(|before| before.is_empty() || before.ends_with(' '))
+        && p.seen_count > 0
+}
+
 fn seen_text(p: &Pending) -> String {
-    if p.seen.is_empty() {
+    if p.seen_count == 0 {
         "nothing".into()
     } else {
-        p.seen.join(" ")
+        p.seen.clone()
     }
 }
 

@@ -318,7 +318,6 @@ impl Cursor {
         }
         loop {
             let list = steps_at(script, &self.frames);
-            let paced = self.frames.iter().any(|f| f.every.is_some());
             let top = self.frames.last_mut()?;
             if top.pace_due {
                 top.pace_due = false;
@@ -363,8 +362,9 @@ impl Cursor {
                 }
                 Step::Send { template } => {
                     self.run += 1;
-                    let compiled = self.templates.clone();
-                    let compiled = compiled.as_deref().and_then(|t| t.find(template));
+                    // Taken out and put back (not cloned): no shared count touched per send.
+                    let templates = self.templates.take();
+                    let compiled = templates.as_deref().and_then(|t| t.find(template));
                     if let (Some(out), Some(compiled)) = (out, compiled) {
                         let mut slots = std::mem::take(&mut self.slots);
                         compiled.render(&vars, self.run, &mut lazy(at, flat), out, &mut slots);
@@ -385,6 +385,7 @@ impl Cursor {
                             }
                         }
                         self.slots = slots;
+                        self.templates = templates;
                         // The message is in `out`; this stands in for it until
                         // `next_into` turns it into `Next::Rendered`.
                         *rendered = true;
@@ -392,6 +393,7 @@ impl Cursor {
                             message: serde_json::Value::Null,
                         });
                     }
+                    self.templates = templates;
                     let message = expand(template, &vars, self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
                         if let Some(v) = lookup(&message, path) {
@@ -428,7 +430,7 @@ impl Cursor {
                 Step::Expect(expect) => {
                     let mut plan = self.expect(expect, &vars);
                     // Paced (open model): the schedule goes on whatever the server does.
-                    plan.wait &= !paced;
+                    plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
                     return Some(Action::Expect(plan));
                 }
                 Step::Think { dist } => {

@@ -106,13 +106,30 @@ const LATE: Duration = Duration::from_millis(5);
 /// buffers first (they would be regrown within the next turn if it were shorter).
 const IDLE_THINK: Duration = Duration::from_secs(1);
 
-/// What `current` holds while a send rendered from a compiled template goes out (only
-/// its kind is read there).
-static SEND_STEP: std::sync::LazyLock<Arc<Action>> = std::sync::LazyLock::new(|| {
-    Arc::new(Action::Send {
-        message: serde_json::Value::Null,
-    })
-});
+/// What the loop runs for a send rendered from a compiled template (the text is rendered
+/// apart; only the step's kind is read from this).
+const SEND_STEP: Action = Action::Send {
+    message: serde_json::Value::Null,
+};
+
+/// What `current` keeps of the action in progress: what naming it takes (an expect's
+/// pattern, shared), nothing that is copied per message.
+fn stand_in(action: &Action) -> Action {
+    match action {
+        Action::Send { .. } => SEND_STEP,
+        Action::Expect(e) => Action::Expect(ExpectPlan {
+            pattern: e.pattern.clone(),
+            correlate: None,
+            within: e.within,
+            wait: e.wait,
+            checks: Vec::new(),
+            capture: Vec::new(),
+            absent: e.absent,
+            name: None,
+        }),
+        other => other.clone(),
+    }
+}
 
 /// How long an interrupted connection may take to send its Close frame.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
@@ -135,6 +152,16 @@ enum Stop {
     Lost,
     /// The run is over (duration or Ctrl-C).
     Cancelled,
+}
+
+/// How far [`ConnRun::send_now`] got.
+enum SendNow {
+    /// Sent (or the connection was lost trying).
+    Done,
+    /// Queued; the flush would have to wait.
+    Flush,
+    /// Nothing sent: the text goes the bounded way ([`ConnRun::send`]).
+    Wait(String),
 }
 
 /// How a bounded frame write ended.
@@ -191,7 +218,7 @@ pub(super) struct ConnRun {
     /// connection that ends early kept from running is ahead of it.
     cursor: Cursor,
     /// The action in progress (`None` before the first and once the script is over).
-    current: Option<Arc<Action>>,
+    current: Option<Action>,
     /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
     /// mode, empty otherwise.
     markers: Vec<String>,
@@ -289,27 +316,27 @@ impl ConnRun {
         let mut connected = false;
         while !self.cancel.is_cancelled() {
             let mut rendered = String::new();
-            // Shared with `stream_ended`, which names the step a lost connection was at.
             let (action, rendered) = match self.cursor.next_rendered(&ctx.plan, conn, &mut rendered)
             {
-                Some(Next::Action(action)) => (Arc::new(action), None),
-                // Only the step's kind is read from `current`: a shared stand-in.
-                Some(Next::Rendered) => (SEND_STEP.clone(), Some(rendered)),
+                Some(Next::Action(action)) => (action, None),
+                Some(Next::Rendered) => (SEND_STEP, Some(rendered)),
                 None => break,
             };
-            self.current = Some(action.clone());
-            match &*action {
+            // What `stream_ended` names as the step a lost connection was at: the action's
+            // kind, and an expect's pattern (shared), not a copy of the whole step.
+            self.current = Some(stand_in(&action));
+            match action {
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
                 Action::Connect => connected = Box::pin(self.connect(&[])).await,
                 Action::AbortHandshake { after, rst } => {
-                    Box::pin(self.abort_handshake(*after, *rst)).await
+                    Box::pin(self.abort_handshake(after, rst)).await
                 }
                 Action::Reconnect { after, backoff } => {
-                    connected = Box::pin(self.reconnect(*after, backoff)).await
+                    connected = Box::pin(self.reconnect(after, &backoff)).await
                 }
                 Action::Rendezvous { point, iteration } => {
-                    self.rendezvous(*point, *iteration, connected)
+                    self.rendezvous(point, iteration, connected)
                 }
                 _ if !connected || self.open.is_none() => continue,
                 Action::Send { message } => {
@@ -318,40 +345,55 @@ impl ConnRun {
                         // not read sends (see `new`).
                         Some(text) => text,
                         None => {
-                            self.checker.on_sent(message);
+                            self.checker.on_sent(&message);
                             // `{{$name}}` captures are known only now: the cursor yields
                             // them as written. Straight into a byte buffer: `Display` goes
                             // through a formatter.
                             if self.checker.captures.is_empty() {
-                                serde_json::to_string(message)
+                                serde_json::to_string(&message)
                             } else {
-                                serde_json::to_string(&fill(message, &self.checker.captures))
+                                serde_json::to_string(&fill(&message, &self.checker.captures))
                             }
                             .unwrap_or_else(|_| message.to_string())
                         }
                     };
-                    Box::pin(self.send(text)).await
+                    // Most sends go straight into the socket: no future for them.
+                    match self.send_now(text) {
+                        SendNow::Done => {}
+                        SendNow::Flush => Box::pin(self.flush_send()).await,
+                        SendNow::Wait(text) => Box::pin(self.send(text)).await,
+                    }
                 }
                 Action::SendText { text } => {
-                    let text = match fill_str(text, &self.checker.captures) {
+                    let text = match fill_str(&text, &self.checker.captures) {
                         serde_json::Value::String(s) => s,
                         other => crate::model::path::key_text(&other),
                     };
                     Box::pin(self.send(text)).await
                 }
-                Action::SendBinary { base64 } => Box::pin(self.send_binary(base64)).await,
+                Action::SendBinary { base64 } => Box::pin(self.send_binary(&base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
-                Action::Ping { payload, within } => Box::pin(self.ping(payload, *within)).await,
-                Action::Expect(expect) => Box::pin(self.expect(expect)).await,
-                Action::Think(d) => Box::pin(self.think(*d)).await,
+                Action::Ping { payload, within } => Box::pin(self.ping(&payload, within)).await,
+                Action::Expect(expect) => {
+                    // Opened without a future; only the wait for the answer is one.
+                    let wait = expect.wait;
+                    let id = self
+                        .checker
+                        .expect(expect, self.last_send_at, Instant::now());
+                    if self.file_checker_samples(None) {
+                        Box::pin(self.samples.flush()).await;
+                    }
+                    Box::pin(self.await_expectation(id, wait)).await
+                }
+                Action::Think(d) => Box::pin(self.think(d)).await,
                 Action::PaceStart => self.pace_base = Some(Instant::now()),
-                Action::PaceAt(offset) => Box::pin(self.pace_at(*offset)).await,
+                Action::PaceAt(offset) => Box::pin(self.pace_at(offset)).await,
                 Action::PauseReads(d) => {
                     // Nothing is recorded while we do not read: hand samples over first.
                     self.samples.flush().await;
-                    self.sleep_until(Instant::now() + *d).await;
+                    self.sleep_until(Instant::now() + d).await;
                 }
-                Action::Close { code } => Box::pin(self.close(*code)).await,
+                Action::Close { code } => Box::pin(self.close(code)).await,
             }
         }
         self.current = None;
@@ -412,6 +454,73 @@ impl ConnRun {
             redactor.redact_in_place(&mut a.detail);
             redactor.redact_in_place(&mut a.body);
         }
+    }
+
+    /// [`Self::send`] as far as it goes without waiting: a plain send (no flood marker,
+    /// no rendezvous holding it) that the connection is ready to take.
+    fn send_now(&mut self, mut text: String) -> SendNow {
+        use futures_util::Sink;
+        use std::task::{Context, Poll, Waker};
+        if !self.markers.is_empty() || self.rendezvous_wait.is_some() {
+            return SendNow::Wait(text);
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let ready = self
+            .open
+            .as_mut()
+            .map(|open| Pin::new(&mut open.ws).poll_ready(&mut cx));
+        if !matches!(ready, Some(Poll::Ready(Ok(())))) {
+            // Not ready, failing or gone: the bounded write says which, as always.
+            return SendNow::Wait(text);
+        }
+        self.mark_request();
+        if let Some(sep) = &self.ctx.plan.oracles.record_separator {
+            text.push_str(sep);
+        }
+        let Some(open) = self.open.as_mut() else {
+            return SendNow::Done;
+        };
+        let mut ws = Pin::new(&mut open.ws);
+        let sent = match ws.as_mut().start_send(Message::Text(text.into())) {
+            Err(e) => Err(e),
+            Ok(()) => match ws.poll_flush(&mut cx) {
+                Poll::Ready(flushed) => flushed,
+                // Queued: the bounded flush takes it from here.
+                Poll::Pending => return SendNow::Flush,
+            },
+        };
+        match sent {
+            Ok(()) => self.count_sent(),
+            Err(e) => self.lose(classify(&e), Instant::now()),
+        }
+        SendNow::Done
+    }
+
+    /// Finishes a send [`Self::send_now`] queued: flushes it within the write bound.
+    async fn flush_send(&mut self) {
+        let limit = self.write_limit();
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let wrote = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Wrote::Cancelled,
+            flushed = timeout(limit, open.ws.flush()) => match flushed {
+                Ok(Ok(())) => Wrote::Sent,
+                Ok(Err(e)) => Wrote::Failed(classify(&e)),
+                Err(_) => Wrote::Failed(Cause::Timeout("send")),
+            },
+        };
+        match wrote {
+            Wrote::Sent => self.count_sent(),
+            Wrote::Cancelled => {}
+            Wrote::Failed(cause) => self.lose(cause, Instant::now()),
+        }
+    }
+
+    fn count_sent(&mut self) {
+        self.counters.messages_sent += 1;
+        self.ctx.live.sent.fetch_add(1, Relaxed);
     }
 
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
@@ -488,10 +597,7 @@ impl ConnRun {
             return;
         }
         match self.write(frame).await {
-            Wrote::Sent => {
-                self.counters.messages_sent += 1;
-                self.ctx.live.sent.fetch_add(1, Relaxed);
-            }
+            Wrote::Sent => self.count_sent(),
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}
             Wrote::Failed(cause) => self.lose(cause, Instant::now()),
@@ -502,12 +608,7 @@ impl ConnRun {
     /// a server that stops reading fills the socket buffers, and an unbounded write would
     /// then hold this task (and the run, and Ctrl-C) forever.
     async fn write(&mut self, message: Message) -> Wrote {
-        let limit = self
-            .ctx
-            .plan
-            .limits
-            .send_timeout
-            .saturating_add(self.rendezvous_wait.take().unwrap_or_default());
+        let limit = self.write_limit();
         let Some(open) = self.open.as_mut() else {
             return Wrote::Failed(Cause::Reset);
         };
@@ -529,6 +630,16 @@ impl ConnRun {
                 Err(_) => Wrote::Failed(Cause::Timeout("send")),
             },
         }
+    }
+
+    /// The bound of the next frame write: `[limits] send_timeout`, plus a rendezvous's
+    /// timeout when the write waits for its release (taken: it is for that write only).
+    fn write_limit(&mut self) -> Duration {
+        self.ctx
+            .plan
+            .limits
+            .send_timeout
+            .saturating_add(self.rendezvous_wait.take().unwrap_or_default())
     }
 
     /// Arrives at meeting `iteration` of rendezvous `point`: the next send's frame (a long
@@ -566,11 +677,10 @@ impl ConnRun {
         }
     }
 
-    async fn expect(&mut self, expect: &ExpectPlan) {
-        let now = Instant::now();
-        let id = self.checker.expect(expect, self.last_send_at, now);
-        self.drain_checker_samples().await;
-        if expect.wait {
+    /// Waits for the expectation `id` just opened: for its end in a closed model (`wait`),
+    /// else only while the in-flight bound is reached.
+    async fn await_expectation(&mut self, id: crate::oracle::ExpectId, wait: bool) {
+        if wait {
             self.pump(None, |ch| !ch.is_pending(id)).await;
         } else {
             // Open model: at the in-flight bound, read until one ends (each has a deadline)
@@ -660,15 +770,29 @@ impl ConnRun {
     }
 
     async fn drain_checker_samples(&mut self) {
+        if self.file_checker_samples(None) {
+            self.samples.flush().await;
+        }
+    }
+
+    /// Moves the checker's samples into the sample buffer without waiting, stamped `at`
+    /// (now when `None`), and publishes new violations; `true` when the buffer is due to be
+    /// handed over.
+    fn file_checker_samples(&mut self, at: Option<Instant>) -> bool {
+        let mut due = false;
         // Drained in place: this runs for every frame, and the checker's buffer keeps its
         // capacity instead of being reallocated each time.
-        for (phase, d) in self.checker.samples.drain(..) {
-            self.samples.record(phase, d).await;
-        }
-        for (name, d) in self.checker.named_samples.drain(..) {
-            let turn = self.ctx.turn_names.iter().position(|n| *n == name);
-            if let Some(turn) = turn.and_then(|t| u16::try_from(t).ok()) {
-                self.samples.record_turn(turn, d).await;
+        if !self.checker.samples.is_empty() || !self.checker.named_samples.is_empty() {
+            // One clock read for what one frame or step produced (a turn's three samples).
+            let at = at.unwrap_or_else(Instant::now);
+            for (phase, d) in self.checker.samples.drain(..) {
+                due |= self.samples.add(phase, d, at);
+            }
+            for (name, d) in self.checker.named_samples.drain(..) {
+                let turn = self.ctx.turn_names.iter().position(|n| *n == name);
+                if let Some(turn) = turn.and_then(|t| u16::try_from(t).ok()) {
+                    due |= self.samples.add_turn(turn, d, at);
+                }
             }
         }
         let total = self.checker.violated;
@@ -677,6 +801,7 @@ impl ConnRun {
             self.ctx.live.violations.fetch_add(new, Relaxed);
             self.violations_published = total;
         }
+        due
     }
 
     fn since_t0(&self, at: Instant) -> u64 {

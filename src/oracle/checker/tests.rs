@@ -69,7 +69,7 @@ fn send_all(ch: &mut ConnChecker, msgs: &[Value]) {
 fn a_complete_sequence_meets_the_expectation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let id = ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -93,7 +93,7 @@ fn a_settled_backlog_gives_its_room_back() {
     let now = Instant::now();
     let runs: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
     for run in &runs {
-        ch.expect(&five(run), Some((now, now)), now);
+        ch.expect(five(run), Some((now, now)), now);
     }
     assert!(ch.pending.capacity() >= 200);
     for run in &runs {
@@ -119,7 +119,7 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
     // r2's events arrive before anyone expects them: buffered, not failures.
     send_all(&mut ch, &[f.msg("started", "r2"), f.msg("thinking", "r2")]);
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -132,7 +132,7 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
         ],
     );
     ch.expect(
-        &five("r2"),
+        five("r2"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -145,7 +145,7 @@ fn interleaved_runs_and_early_events_are_matched_by_correlation() {
 fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     let t = Instant::now();
-    ch.expect(&five("r1"), Some((t, t)), t);
+    ch.expect(five("r1"), Some((t, t)), t);
     send_all(&mut ch, &[f.msg("started", "r1"), f.msg("thinking", "r1")]);
     ch.expire(t + Duration::from_secs(1));
     assert!(ch.violations.is_empty(), "not yet due");
@@ -170,7 +170,7 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
 fn out_of_order_events_are_flagged_at_once() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -183,7 +183,7 @@ fn out_of_order_events_are_flagged_at_once() {
 fn an_explicit_error_resolves_without_violation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -196,7 +196,7 @@ fn an_explicit_error_resolves_without_violation() {
 fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -217,7 +217,7 @@ fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
 fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
     let mut ch = checker();
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -226,7 +226,7 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
     assert!(ch.violations[0].seen.contains("reset"));
     let mut ch = checker();
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -264,7 +264,7 @@ fn ordering_flags_gaps_and_duplicates() {
 fn events_after_a_finished_sequence_are_flagged() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     ch.expect(
-        &five("r1"),
+        five("r1"),
         Some((Instant::now(), Instant::now())),
         Instant::now(),
     );
@@ -388,11 +388,7 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
         },
     ]
     .into();
-    ch.expect(
-        &plan,
-        Some((Instant::now(), Instant::now())),
-        Instant::now(),
-    );
+    ch.expect(plan, Some((Instant::now(), Instant::now())), Instant::now());
     send_all(
         &mut ch,
         &[
@@ -414,7 +410,7 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
 #[test]
 fn a_clean_refusal_ends_what_was_pending_without_a_violation() {
     let mut ch = checker();
-    ch.expect(&five("r1"), None, Instant::now());
+    ch.expect(five("r1"), None, Instant::now());
     ch.end_stream(
         StreamEnd::Refused,
         "server closed with 1008",
@@ -432,7 +428,7 @@ fn a_clean_refusal_ends_what_was_pending_without_a_violation() {
 #[test]
 fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
-    ch.expect(&five("r1"), None, Instant::now());
+    ch.expect(five("r1"), None, Instant::now());
     ch.end_stream(
         StreamEnd::Lost,
         "server closed with 4401",
@@ -446,7 +442,7 @@ fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
     assert_eq!(ch.violations[0].ended, Some(ended));
     // A reply that started, then stopped.
     let mut ch = checker();
-    ch.expect(&five("r1"), None, Instant::now());
+    ch.expect(five("r1"), None, Instant::now());
     send_all(&mut ch, &[f.msg("started", "r1")]);
     ch.end_stream(
         StreamEnd::Lost,
@@ -478,7 +474,7 @@ fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
     // A timeout is not settled by an end.
     let mut ch = checker();
     let start = Instant::now();
-    ch.expect(&five("r1"), None, start);
+    ch.expect(five("r1"), None, start);
     ch.expire(start + Duration::from_secs(6));
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].ended, None);
@@ -557,7 +553,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     assert!(ch.violations.is_empty());
     // A pending expectation already names the loss: one finding, not two.
     let mut ch = checker();
-    ch.expect(&five("r1"), None, Instant::now());
+    ch.expect(five("r1"), None, Instant::now());
     ch.server_ended(
         &actions,
         2,
@@ -620,7 +616,11 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
         path: "/2/status".into(),
         test: Test::Equals(json!("ok")),
     }];
-    let id = ch.expect(&p, Some((Instant::now(), Instant::now())), Instant::now());
+    let id = ch.expect(
+        p.clone(),
+        Some((Instant::now(), Instant::now())),
+        Instant::now(),
+    );
     // Another request's answer is not this one's business.
     ch.on_message(&json!({"type": "reply", "1": "8"}), Instant::now());
     let wrong = json!({"type": "reply"});
@@ -631,7 +631,7 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
         ..OracleSpec::default()
     };
     let mut ch = ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["/1".into()]);
-    let id = ch.expect(&p, None, Instant::now());
+    let id = ch.expect(p.clone(), None, Instant::now());
     ch.on_message(&json!(["reply", "7", {"status": "error"}]), Instant::now());
     assert!(!ch.is_pending(id));
     assert_eq!(ch.violations.len(), 1);
@@ -652,7 +652,7 @@ fn an_uncorrelated_expectation_skips_messages_failing_its_tests() {
         path: "n".into(),
     }];
     ch.captures.insert("me".into(), json!("user-1"));
-    let id = ch.expect(&p, None, Instant::now());
+    let id = ch.expect(p.clone(), None, Instant::now());
     ch.on_message(
         &json!({"type": "event", "owner": "user-2", "n": 1}),
         Instant::now(),
@@ -676,7 +676,7 @@ fn buffered_answers_are_tested_and_captured_when_the_expectation_comes_later() {
         name: "sid".into(),
         path: "sid".into(),
     }];
-    let id = ch.expect(&p, None, Instant::now());
+    let id = ch.expect(p.clone(), None, Instant::now());
     assert!(!ch.is_pending(id));
     assert_eq!(ch.captures.get("sid"), Some(&json!("s-9")));
 }
@@ -688,13 +688,13 @@ fn an_absence_is_met_at_its_deadline_and_violated_by_the_forbidden_kind() {
     let mut p = plan_of("error", None);
     p.absent = true;
     p.within = Duration::from_millis(100);
-    let quiet = ch.expect(&p, None, t0);
+    let quiet = ch.expect(p.clone(), None, t0);
     ch.on_message(&json!({"type": "event"}), t0);
     ch.expire(t0 + Duration::from_millis(100));
     assert!(!ch.is_pending(quiet));
     assert!(ch.violations.is_empty());
     assert_eq!(ch.counts.expectations_met, 1);
-    let loud = ch.expect(&p, None, t0);
+    let loud = ch.expect(p.clone(), None, t0);
     ch.on_message(&json!({"type": "error"}), t0);
     assert!(!ch.is_pending(loud));
     assert_eq!(ch.violations.len(), 1);
@@ -745,18 +745,18 @@ fn one_x() -> ExpectPlan {
 fn learned_identity_and_sequence_are_marked_learned() {
     let mut c = learned_checker();
     let now = Instant::now();
-    c.expect(&one_x(), None, now);
+    c.expect(one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
         now,
     );
-    c.expect(&one_x(), None, now);
+    c.expect(one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 2}}),
         now,
     );
     assert_eq!(c.violated, 0);
-    c.expect(&one_x(), None, now);
+    c.expect(one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-2", "n": 4}}),
         now,
@@ -767,7 +767,7 @@ fn learned_identity_and_sequence_are_marked_learned() {
     assert_eq!(kinds, vec![OracleKind::Ordering, OracleKind::Identity]);
     // A reconnect restarts the learned counter too.
     c.reset_stream();
-    c.expect(&one_x(), None, now);
+    c.expect(one_x(), None, now);
     c.on_message(
         &json!({"type": "x", "data": {"owner": "user-1", "n": 1}}),
         now,
@@ -786,7 +786,7 @@ fn learned_identity_judges_only_messages_this_connection_claims() {
     // own, and carries the wrong subject.
     c.on_message(&json!({"type": "x", "data": {"owner": "user-3"}}), now);
     assert_eq!(c.violated, 0);
-    c.expect(&one_x(), None, now);
+    c.expect(one_x(), None, now);
     assert_eq!(c.violated, 1);
     let v = &c.violations[0];
     assert!(v.learned);
@@ -800,13 +800,13 @@ fn a_learned_reply_missing_when_the_expectation_is_met_is_a_learned_violation() 
     let now = Instant::now();
     // Complete: tool and done both came before the expectation was met.
     c.on_sent(&json!({"type": "ask", "run_id": "r1"}));
-    c.expect(&only_done("r1"), None, now);
+    c.expect(only_done("r1"), None, now);
     c.on_message(&json!({"type": "tool", "run_id": "r1"}), now);
     c.on_message(&json!({"type": "done", "run_id": "r1"}), now);
     assert_eq!(c.violated, 0);
     // The declared pattern is met, but `tool` never came: only the learned reply breaks.
     c.on_sent(&json!({"type": "ask", "run_id": "r2"}));
-    c.expect(&only_done("r2"), None, now);
+    c.expect(only_done("r2"), None, now);
     c.on_message(&json!({"type": "done", "run_id": "r2"}), now);
     assert_eq!(c.violated, 1);
     let v = &c.violations[0];
@@ -815,10 +815,10 @@ fn a_learned_reply_missing_when_the_expectation_is_met_is_a_learned_violation() 
     assert!(v.seen.contains("no tool"), "{}", v.seen);
     // A request of another kind, or one replaced before its expectation ended, is not judged.
     c.on_sent(&json!({"type": "other", "run_id": "r3"}));
-    c.expect(&only_done("r3"), None, now);
+    c.expect(only_done("r3"), None, now);
     c.on_message(&json!({"type": "done", "run_id": "r3"}), now);
     c.on_sent(&json!({"type": "ask", "run_id": "r4"}));
-    c.expect(&only_done("r4"), None, now);
+    c.expect(only_done("r4"), None, now);
     c.on_sent(&json!({"type": "ask", "run_id": "r5"}));
     c.on_message(&json!({"type": "done", "run_id": "r4"}), now);
     assert_eq!(c.violated, 1);
@@ -833,7 +833,7 @@ fn a_calibrating_checker_records_messages_and_reply_spans() {
     let mut c = ConnChecker::new(Arc::new(spec), who(), Instant::now(), vec!["run_id".into()]);
     let now = Instant::now();
     c.on_sent(&json!({"type": "ask", "run_id": "r1"}));
-    c.expect(&only_done("r1"), None, now);
+    c.expect(only_done("r1"), None, now);
     c.on_message(&json!({"type": "tool", "run_id": "r1"}), now);
     c.on_message(&json!({"type": "done", "run_id": "r1"}), now);
     let obs = c.observed.take().unwrap();

@@ -32,6 +32,13 @@ impl ConnRun {
             };
             match wake {
                 Wake::Cancelled => return Stop::Cancelled,
+                // Most frames: handled without a wait (and without a future of their own).
+                Wake::Frame(Some(Ok(Message::Text(text)))) => {
+                    if self.on_text(text.as_str(), Instant::now()) {
+                        // Boxed: once per batch, and every waiting connection carries this loop.
+                        Box::pin(self.samples.flush()).await;
+                    }
+                }
                 Wake::Frame(frame) => {
                     // Boxed: handling a frame needs far more state than waiting for one,
                     // and every waiting connection (an idle one in a long `think`) would
@@ -43,8 +50,11 @@ impl ConnRun {
                 Wake::Timer => {
                     let now = Instant::now();
                     self.checker.expire(now);
-                    self.drain_checker_samples().await;
-                    self.samples.flush_if_stale(now).await;
+                    let due = self.file_checker_samples(Some(now));
+                    if due || self.samples.stale_at().is_some_and(|s| now >= s) {
+                        // Boxed, as above.
+                        Box::pin(self.samples.flush()).await;
+                    }
                     if until.is_some_and(|u| now >= u) {
                         return Stop::Deadline;
                     }
@@ -73,40 +83,8 @@ impl ConnRun {
         };
         match message {
             Message::Text(text) => {
-                self.count_received(text.len());
-                let ctx = self.ctx.clone();
-                let spec = &ctx.plan.oracles;
-                let mut records =
-                    records(text.as_str(), spec.record_separator.as_deref()).peekable();
-                if records.peek().is_none() {
-                    // Only separators or blanks: a data frame that says nothing.
-                    self.data_frame(now, None).await;
-                }
-                // Each record is a message of its own: any JSON value (objects, Phoenix v2
-                // arrays, SignalR records) reaches the oracles; text that is not JSON is
-                // counted as such.
-                for record in records {
-                    match record {
-                        Record::Json(msg) => {
-                            let event = kind_of(spec, &msg);
-                            self.data_frame(now, event.as_deref()).await;
-                            match self.marker_of(&msg) {
-                                Some(sent_us) => {
-                                    let sent =
-                                        super::super::later(ctx.t0, Duration::from_micros(sent_us));
-                                    let latency = now.saturating_duration_since(sent);
-                                    self.record(Phase::Turn, latency).await;
-                                    self.checker.on_echo(&msg, now);
-                                }
-                                None => self.checker.on_record(&msg, event.as_deref(), now),
-                            }
-                            self.drain_checker_samples().await;
-                        }
-                        Record::Text(_) => {
-                            self.data_frame(now, None).await;
-                            self.counters.non_json += 1;
-                        }
-                    }
+                if self.on_text(text.as_str(), now) {
+                    self.samples.flush().await;
                 }
             }
             Message::Binary(bytes) => {
@@ -161,6 +139,46 @@ impl ConnRun {
         let _ = timeout(INTERRUPT_GRACE, open.ws.close(Some(frame))).await;
     }
 
+    /// A text frame: each record is a message of its own (any JSON value: objects, Phoenix
+    /// v2 arrays, SignalR records reach the oracles; text that is not JSON is counted as
+    /// such). Files what it measured without waiting; `true` when the sample buffer is due
+    /// to be handed over.
+    fn on_text(&mut self, text: &str, now: Instant) -> bool {
+        self.count_received(text.len());
+        let ctx = self.ctx.clone();
+        let spec = &ctx.plan.oracles;
+        let mut due = false;
+        let mut any = false;
+        for record in records(text, spec.record_separator.as_deref()) {
+            any = true;
+            match record {
+                Record::Json(msg) => {
+                    let event = kind_of(spec, &msg);
+                    due |= self.note_data_frame(now, event.as_deref());
+                    match self.marker_of(&msg) {
+                        Some(sent_us) => {
+                            let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
+                            let latency = now.saturating_duration_since(sent);
+                            due |= self.samples.add(Phase::Turn, latency, now);
+                            self.checker.on_echo(&msg, now);
+                        }
+                        None => self.checker.on_record(&msg, event.as_deref(), now),
+                    }
+                    due |= self.file_checker_samples(Some(now));
+                }
+                Record::Text(_) => {
+                    due |= self.note_data_frame(now, None);
+                    self.counters.non_json += 1;
+                }
+            }
+        }
+        if !any {
+            // Only separators or blanks: a data frame that says nothing.
+            due |= self.note_data_frame(now, None);
+        }
+        due
+    }
+
     /// The send time (µs since the run's start) an echoed flood frame carries in one of
     /// the connection's marker fields, as sent (text) or turned into a number.
     fn marker_of(&self, msg: &serde_json::Value) -> Option<u64> {
@@ -196,6 +214,14 @@ impl ConnRun {
 
     /// A data frame: times the first one, and may settle the attempt as accepted.
     pub(super) async fn data_frame(&mut self, now: Instant, event: Option<&str>) {
+        if self.note_data_frame(now, event) {
+            self.samples.flush().await;
+        }
+    }
+
+    /// [`Self::data_frame`] without waiting: `true` when the sample buffer is due to be
+    /// handed over.
+    fn note_data_frame(&mut self, now: Instant, event: Option<&str>) -> bool {
         let at_us = self.since_t0(now);
         let judge = Judge {
             rules: &self.ctx.plan.oracles.session,
@@ -204,13 +230,14 @@ impl ConnRun {
             judge.data(attempt, at_us, event);
         }
         let Some(open) = self.open.as_mut() else {
-            return;
+            return false;
         };
-        if !open.first_frame_seen {
-            open.first_frame_seen = true;
-            let elapsed = now.saturating_duration_since(open.upgraded_at);
-            self.record(Phase::FirstFrame, elapsed).await;
+        if open.first_frame_seen {
+            return false;
         }
+        open.first_frame_seen = true;
+        let elapsed = now.saturating_duration_since(open.upgraded_at);
+        self.samples.add(Phase::FirstFrame, elapsed, now)
     }
 
     /// The server's Close frame arrived; `closed` is its code as received.
@@ -279,7 +306,7 @@ impl ConnRun {
             // The step in progress, then what follows it up to the next step that ends or
             // replaces the connection anyway (bounded: a million-iteration loop is not
             // walked to its end to name a few steps).
-            let mut window: Vec<Action> = self.current.iter().map(|a| (**a).clone()).collect();
+            let mut window: Vec<Action> = self.current.iter().cloned().collect();
             let stop = |a: &Action| {
                 matches!(
                     a,

@@ -336,7 +336,10 @@ pub async fn execute(
             .filter(|c| c.barrier.is_some() || plan.rendezvous.iter().any(|r| r.group == c.group))
             .count() as u64,
     };
-    capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
+    let machine = capacity::Machine::raise_and_read(&need);
+    capacity::check(&need, &machine)?;
+    // Grown now, not under load: each growth stalls the thread that opened a descriptor.
+    capacity::reserve_fd_table(need.fds(), machine.fd_limit);
     let dir = opts
         .out
         .as_ref()

@@ -309,11 +309,11 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
     let failed = c["failed"].as_u64().unwrap();
     assert!(failed > 0, "{c:#}");
     assert_eq!(c["accepted"], 0);
-    assert_eq!(c["refused_by"]["connect_connectionrefused"], failed);
+    assert_eq!(c["refused_by"]["connect_refused"], failed);
     assert_eq!(summary["verdict"], "target_unusable");
     let hint = summary["hint"].as_str().unwrap();
     assert!(
-        hint.contains(&format!("connect_connectionrefused ×{failed}")),
+        hint.contains(&format!("connect_refused ×{failed}")),
         "{hint}"
     );
     assert_eq!(out.status.code(), Some(5));

@@ -278,7 +278,7 @@ async fn a_closed_port_is_target_unusable() {
     let url = format!("ws://{}/ws", listener.local_addr().unwrap());
     drop(listener);
     let outcome = run_at(&url, &small("hostile", TEST_SECRET), Default::default()).await;
-    assert_unusable(&outcome, "closed port", "connect_connectionrefused");
+    assert_unusable(&outcome, "closed port", "connect_refused");
 }
 
 #[tokio::test]

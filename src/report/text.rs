@@ -44,10 +44,12 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "\nconnections  attempted {}  accepted {}  rejected {}  failed {}{rest}",
         c.attempted, c.accepted, c.rejected, c.failed
     )?;
-    for (label, map) in [("refused by", &c.refused_by), ("ended by", &c.ended_by)] {
+    // `refused_by` holds every attempt that did not get in: refusals (an HTTP answer) and
+    // failures (connect, TLS, timeouts) alike.
+    for (label, map) in [("not accepted", &c.refused_by), ("ended by", &c.ended_by)] {
         if !map.is_empty() {
             let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            writeln!(w, "  {label:<11}{}", parts.join("  "))?;
+            writeln!(w, "  {label:<13}{}", parts.join("  "))?;
         }
     }
     writeln!(

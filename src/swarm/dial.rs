@@ -331,7 +331,25 @@ pub fn connect_cause(e: &std::io::Error) -> Cause {
     match e.raw_os_error() {
         Some(errno) if errno == EMFILE || errno == ENFILE => Cause::ClientFdLimit,
         _ if e.kind() == std::io::ErrorKind::AddrNotAvailable => Cause::ClientPortsExhausted,
-        _ => Cause::Connect(format!("{:?}", e.kind()).to_lowercase()),
+        _ => Cause::Connect(connect_kind(e.kind())),
+    }
+}
+
+/// The label of a failed connect's error kind: snake case, without a leading
+/// `connection_` (`ConnectionRefused` → `refused`, `TimedOut` → `timed_out`,
+/// `HostUnreachable` → `host_unreachable`), so the cause reads `connect_refused`.
+fn connect_kind(kind: std::io::ErrorKind) -> String {
+    let name = format!("{kind:?}");
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    match snake.strip_prefix("connection_") {
+        Some(rest) => rest.to_string(),
+        None => snake,
     }
 }
 
@@ -380,10 +398,20 @@ mod tests {
         let no_port = io::Error::from(io::ErrorKind::AddrNotAvailable);
         assert_eq!(connect_cause(&no_port), Cause::ClientPortsExhausted);
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(
-            connect_cause(&refused),
-            Cause::Connect("connectionrefused".into())
-        );
+        assert_eq!(connect_cause(&refused), Cause::Connect("refused".into()));
+        assert_eq!(connect_cause(&refused).to_string(), "connect_refused");
         assert!(!connect_cause(&refused).is_client_side());
+        let kinds = [
+            (io::ErrorKind::TimedOut, "timed_out"),
+            (io::ErrorKind::HostUnreachable, "host_unreachable"),
+            (io::ErrorKind::ConnectionReset, "reset"),
+            (io::ErrorKind::PermissionDenied, "permission_denied"),
+        ];
+        for (kind, label) in kinds {
+            assert_eq!(
+                connect_cause(&io::Error::from(kind)),
+                Cause::Connect(label.into())
+            );
+        }
     }
 }

@@ -593,17 +593,13 @@ fn dial_failures_and_aborts() {
                 name: "a refused TCP connect is a failure",
                 accepted: accepted.clone(),
                 close: &[1008],
-                events: vec![Ev::DialFailed(
-                    Cause::Connect("connectionrefused".into()),
-                    false,
-                    300,
-                )],
+                events: vec![Ev::DialFailed(Cause::Connect("refused".into()), false, 300)],
                 want: Want {
                     outcome: Outcome::Failed,
                     ended_us: Some(300),
-                    cause: Some(Cause::Connect("connectionrefused".into())),
+                    cause: Some(Cause::Connect("refused".into())),
                     counts: (0, 0, 1, 0),
-                    refused_by: vec![(Cause::Connect("connectionrefused".into()), 1)],
+                    refused_by: vec![(Cause::Connect("refused".into()), 1)],
                     ..Want::default()
                 },
             },

@@ -770,7 +770,7 @@ fn liveness() {
             timeline: vec![
                 (
                     1,
-                    vec![at(0).failed(5_000, Cause::Connect("connectionrefused".into()))],
+                    vec![at(0).failed(5_000, Cause::Connect("refused".into()))],
                 ),
                 (2, vec![refused(10_000)]),
             ],
@@ -1637,7 +1637,7 @@ fn leaked_sessions() {
         ),
         one(
             "probe connect refused (server gone): proves nothing",
-            Some(Cause::Connect("connectionrefused".into())),
+            Some(Cause::Connect("refused".into())),
             vec![],
         ),
         one(

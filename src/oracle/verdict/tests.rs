@@ -62,7 +62,7 @@ fn attempt(end: End) -> Attempt {
                 _ => Outcome::Failed,
             };
             a.cause = Some(match how {
-                Cause2::Refused => Cause::Connect("connectionrefused".into()),
+                Cause2::Refused => Cause::Connect("refused".into()),
                 Cause2::Reset => Cause::Reset,
                 Cause2::Timeout => Cause::Timeout("upgrade"),
                 Cause2::Http404 => Cause::Http(404),
@@ -150,7 +150,7 @@ fn every_verdict_kind() {
             stopped: done,
             shared_unexercised: false,
             verdict: Verdict::TargetUnusable,
-            hint_has: "connect_connectionrefused ×4",
+            hint_has: "connect_refused ×4",
         },
         Row {
             name: "plain HTTP server: 404 is no auth refusal",

@@ -26,6 +26,8 @@ pub struct SampleBuffer {
 }
 
 impl SampleBuffer {
+    /// Records a latency of `phase` stamped now; when that makes the buffer due, hands it
+    /// over (waiting for room in the aggregator's channel: its back-pressure).
     pub async fn record(&mut self, phase: Phase, value: Duration) {
         self.record_at(phase, value, Instant::now()).await;
     }
@@ -33,24 +35,7 @@ impl SampleBuffer {
     /// [`Self::record`] stamped `at` (a caller filing several samples of one moment reads
     /// the clock once).
     pub async fn record_at(&mut self, phase: Phase, value: Duration, at: Instant) {
-        self.push(Sample {
-            phase,
-            value,
-            at,
-            turn: None,
-        })
-        .await;
-    }
-
-    /// Records the turn latency of a named expectation: `turn` indexes `Plan::turn_names`.
-    pub async fn record_turn(&mut self, turn: u16, value: Duration, at: Instant) {
-        if self.add_turn(turn, value, at) {
-            self.hand_over().await;
-        }
-    }
-
-    async fn push(&mut self, sample: Sample) {
-        if self.add_sample(sample) {
+        if self.add(phase, value, at) {
             self.hand_over().await;
         }
     }
@@ -68,7 +53,8 @@ impl SampleBuffer {
         })
     }
 
-    /// [`Self::record_turn`] without waiting, as [`Self::add`].
+    /// Keeps the turn latency of a named expectation (`turn` indexes `Plan::turn_names`),
+    /// as [`Self::add`].
     pub fn add_turn(&mut self, turn: u16, value: Duration, at: Instant) -> bool {
         self.add_sample(Sample {
             phase: Phase::Turn,

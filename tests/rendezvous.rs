@@ -116,6 +116,34 @@ async fn a_timeout_releases_those_present_and_names_the_missing() {
     assert!(text.contains("missing: conn "), "{text}");
 }
 
+/// A parked send's turn counts from the release, not from when it was parked: arrivals
+/// ramp over a second, so the first connection parks about a second before the last one
+/// releases the meeting, and a turn that counted that wait would last as long (it did,
+/// before the release was stamped as the request's time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_sends_turn_counts_from_the_release() {
+    let text = rendezvous_scenario(20, "fixed(0ms)", r#"{ count = "all", timeout = "20s" }"#)
+        .replace(r#"ramp = "300ms""#, r#"ramp = "1s""#);
+    let s = scenario("rendezvous.toml", &text);
+    let outcome = run(&s, None, None).await;
+    let summary = &outcome.results.summary;
+    let b = the_rendezvous(&summary.barriers);
+    assert_eq!(b.released, 20, "{b:?}");
+    // The last connection starts at 950 ms; the first parks within its handshake.
+    assert!(b.fired_ms >= 950.0, "{b:?}");
+    for phase in ["turn", "turn_raw", "first_event"] {
+        let stats = &summary.phases[phase];
+        println!("{phase}: {stats:?}");
+        assert_eq!(stats.count, 20, "{phase}");
+        assert!(
+            stats.max_ms < 400.0,
+            "{phase} max {} ms counts the wait at the meeting (released at {} ms)",
+            stats.max_ms,
+            b.fired_ms
+        );
+    }
+}
+
 /// The shipped scenario: against the planted burst loss, the released sends start
 /// hundreds of runs inside one window and completeness catches the lost events; against
 /// the correct server the same run is clean.

@@ -211,6 +211,12 @@ pub(super) struct ConnRun {
     /// Set by a rendezvous: its timeout, added to the next frame write's bound (that write
     /// waits for the release).
     rendezvous_wait: Option<Duration>,
+    /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
+    /// released it (its turn counts from the release, not from when it was parked).
+    held: Option<(
+        Arc<std::sync::OnceLock<Instant>>,
+        Arc<super::barrier::Barrier>,
+    )>,
     /// The rendezvous points this connection is counted absent from (it reached one
     /// without an open connection): nobody waits for it there until it arrives again.
     absent_from: Vec<u32>,
@@ -286,6 +292,7 @@ impl ConnRun {
             answer: None,
             released_us: None,
             rendezvous_wait: None,
+            held: None,
             absent_from: Vec::new(),
             cursor,
             current: None,
@@ -461,7 +468,7 @@ impl ConnRun {
     fn send_now(&mut self, mut text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
-        if !self.markers.is_empty() || self.rendezvous_wait.is_some() {
+        if !self.markers.is_empty() || self.held.is_some() {
             return SendNow::Wait(text);
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -516,6 +523,25 @@ impl ConnRun {
             Wrote::Cancelled => {}
             Wrote::Failed(cause) => self.lose(cause, Instant::now()),
         }
+    }
+
+    /// A frame held at a rendezvous went out at the release: the request's intended time is
+    /// the release and its actual one its own write, so the turn does not count the wait
+    /// for the others at the meeting (up to a whole arrival ramp) as the server's time.
+    fn stamp_release(&mut self) {
+        let Some((sent_at, meeting)) = self.held.take() else {
+            return;
+        };
+        let Some(actual) = sent_at.get().copied() else {
+            return;
+        };
+        let fired = meeting.fired_us.load(Relaxed);
+        let intended = if fired == u64::MAX {
+            actual
+        } else {
+            super::later(self.ctx.t0, Duration::from_micros(fired)).min(actual)
+        };
+        self.last_send_at = Some((intended, actual));
     }
 
     fn count_sent(&mut self) {
@@ -596,7 +622,9 @@ impl ConnRun {
         if self.open.is_none() {
             return;
         }
-        match self.write(frame).await {
+        let wrote = self.write(frame).await;
+        self.stamp_release();
+        match wrote {
             Wrote::Sent => self.count_sent(),
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}
@@ -672,7 +700,8 @@ impl ConnRun {
         meeting.start_timer();
         let timeout = meeting.quorum().map(|q| q.timeout);
         if let Some(open) = self.open.as_mut() {
-            open.ws.get_mut().hold_frame(meeting, conn.id);
+            let sent_at = open.ws.get_mut().hold_frame(meeting.clone(), conn.id);
+            self.held = Some((sent_at, meeting));
             self.rendezvous_wait = timeout;
         }
     }

@@ -67,7 +67,7 @@ impl SampleBuffer {
     fn add_sample(&mut self, sample: Sample) -> bool {
         let at = sample.at;
         self.samples.push(sample);
-        self.samples.len() >= BATCH || self.stale_at().is_some_and(|s| at >= s)
+        self.samples.len() >= BATCH || self.stale(at)
     }
 
     /// Boxed: a hand-over is rare (once per batch), and the channel send's state would
@@ -78,16 +78,15 @@ impl SampleBuffer {
 
     /// When the oldest buffered sample goes stale; `None` when the buffer is empty. A task
     /// that may sit idle past it (waiting on a slow server, a long think) can wake then and
-    /// call [`flush_if_stale`](Self::flush_if_stale), so its samples land in their interval.
+    /// hand its samples over ([`Self::stale`], [`Self::flush`]), so they land in their
+    /// interval.
     pub fn stale_at(&self) -> Option<Instant> {
         self.samples.first().map(|s| s.at + self.stale_after)
     }
 
-    /// Hands the samples over when the oldest one is stale at `now`.
-    pub async fn flush_if_stale(&mut self, now: Instant) {
-        if self.stale_at().is_some_and(|s| now >= s) {
-            self.flush().await;
-        }
+    /// Whether the oldest buffered sample is stale at `now`.
+    pub fn stale(&self, now: Instant) -> bool {
+        self.stale_at().is_some_and(|s| now >= s)
     }
 
     pub async fn flush(&mut self) {
@@ -220,12 +219,25 @@ mod tests {
         assert_eq!(buf.stale_at(), None);
         buf.record(Phase::Upgrade, Duration::from_millis(1)).await;
         let stale = buf.stale_at().unwrap();
-        buf.flush_if_stale(stale - Duration::from_millis(1)).await;
-        assert_eq!(buf.samples.len(), 1, "not stale yet: kept");
-        buf.flush_if_stale(stale).await;
-        assert!(buf.samples.is_empty(), "stale: handed over");
+        assert!(
+            !buf.stale(stale - Duration::from_millis(1)),
+            "not stale yet"
+        );
+        assert!(buf.stale(stale));
+        assert!(
+            !buf.add(
+                Phase::Upgrade,
+                Duration::from_millis(1),
+                stale - Duration::from_millis(1)
+            ),
+            "one more sample before then: kept"
+        );
+        // A sample filed once the oldest is stale makes the buffer due at once.
+        assert!(buf.add(Phase::Upgrade, Duration::from_millis(2), stale));
+        buf.flush().await;
+        assert!(buf.samples.is_empty(), "handed over");
         drop(buf);
         let done = agg.finish().await;
-        assert_eq!(done.histograms.get(Phase::Upgrade).len(), 1);
+        assert_eq!(done.histograms.get(Phase::Upgrade).len(), 3);
     }
 }

@@ -1267,10 +1267,10 @@ fn note_seen(p: &mut Pending, event: &str) {
 
 /// Whether the latest kind noted for `p` is `event`.
 fn last_seen_is(p: &Pending, event: &str) -> bool {
-    p.seen
-        .strip_suffix(event)
-        .is_some_and(|before| before.is_empty() || before.ends_with(' '))
-        && p.seen_count > 0
+    p.seen_count > 0
+        && p.seen
+            .strip_suffix(event)
+            .is_some_and(|before| before.is_empty() || before.ends_with(' '))
 }
 
 fn seen_text(p: &Pending) -> String {

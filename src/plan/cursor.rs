@@ -362,9 +362,7 @@ impl Cursor {
                 }
                 Step::Send { template } => {
                     self.run += 1;
-                    // Taken out and put back (not cloned): no shared count touched per send.
-                    let templates = self.templates.take();
-                    let compiled = templates.as_deref().and_then(|t| t.find(template));
+                    let compiled = self.templates.as_deref().and_then(|t| t.find(template));
                     if let (Some(out), Some(compiled)) = (out, compiled) {
                         let mut slots = std::mem::take(&mut self.slots);
                         compiled.render(&vars, self.run, &mut lazy(at, flat), out, &mut slots);
@@ -385,7 +383,6 @@ impl Cursor {
                             }
                         }
                         self.slots = slots;
-                        self.templates = templates;
                         // The message is in `out`; this stands in for it until
                         // `next_into` turns it into `Next::Rendered`.
                         *rendered = true;
@@ -393,7 +390,6 @@ impl Cursor {
                             message: serde_json::Value::Null,
                         });
                     }
-                    self.templates = templates;
                     let message = expand(template, &vars, self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
                         if let Some(v) = lookup(&message, path) {

@@ -267,6 +267,7 @@ mod tests {
         assert_eq!(parse_port_range("60999 32768"), None);
         assert_eq!(parse_port_range("garbage"), None);
     }
+
     /// The table size `/proc/self/status` reports (`FDSize`), on Linux.
     fn fd_table_size() -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -284,6 +285,10 @@ mod tests {
         let limit = rlimit::increase_nofile_limit(20_000).ok();
         // Past what this test process has used so far, within its limit.
         let want = (before * 4).max(4096).min(limit.unwrap_or(4096));
+        assert!(
+            want > before,
+            "room to grow: table {before}, limit {limit:?}"
+        );
         let reserved = reserve_fd_table(want, limit);
         assert_eq!(reserved, Some(want), "limit {limit:?}");
         let after = fd_table_size().unwrap_or(0);

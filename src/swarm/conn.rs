@@ -154,6 +154,24 @@ enum Stop {
     Cancelled,
 }
 
+/// Awaits a frame write or flush, raced with the run's end and bounded by `limit`: a
+/// server that stops reading fills the socket buffers, and the write would wait forever.
+async fn bounded(
+    cancel: &CancellationToken,
+    limit: Duration,
+    io: impl std::future::Future<Output = Result<(), WsError>>,
+) -> Wrote {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Wrote::Cancelled,
+        done = timeout(limit, io) => match done {
+            Ok(Ok(())) => Wrote::Sent,
+            Ok(Err(e)) => Wrote::Failed(classify(&e)),
+            Err(_) => Wrote::Failed(Cause::Timeout("send")),
+        },
+    }
+}
+
 /// How far [`ConnRun::send_now`] got.
 enum SendNow {
     /// Sent (or the connection was lost trying).
@@ -208,11 +226,9 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     answer: Option<Answer>,
     released_us: Option<u64>,
-    /// Set by a rendezvous: its timeout, added to the next frame write's bound (that write
-    /// waits for the release).
-    rendezvous_wait: Option<Duration>,
     /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
-    /// released it (its turn counts from the release, not from when it was parked).
+    /// releases it (its timeout extends that write's bound, and the request's turn counts
+    /// from the release, not from when it was parked).
     held: Option<(
         Arc<std::sync::OnceLock<Instant>>,
         Arc<super::barrier::Barrier>,
@@ -291,7 +307,6 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             released_us: None,
-            rendezvous_wait: None,
             held: None,
             absent_from: Vec::new(),
             cursor,
@@ -465,7 +480,7 @@ impl ConnRun {
 
     /// [`Self::send`] as far as it goes without waiting: a plain send (no flood marker,
     /// no rendezvous holding it) that the connection is ready to take.
-    fn send_now(&mut self, mut text: String) -> SendNow {
+    fn send_now(&mut self, text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
         if !self.markers.is_empty() || self.held.is_some() {
@@ -480,10 +495,7 @@ impl ConnRun {
             // Not ready, failing or gone: the bounded write says which, as always.
             return SendNow::Wait(text);
         }
-        self.mark_request();
-        if let Some(sep) = &self.ctx.plan.oracles.record_separator {
-            text.push_str(sep);
-        }
+        let text = self.outgoing(text);
         let Some(open) = self.open.as_mut() else {
             return SendNow::Done;
         };
@@ -496,10 +508,7 @@ impl ConnRun {
                 Poll::Pending => return SendNow::Flush,
             },
         };
-        match sent {
-            Ok(()) => self.count_sent(),
-            Err(e) => self.lose(classify(&e), Instant::now()),
-        }
+        self.sent(sent.map_or_else(|e| Wrote::Failed(classify(&e)), |()| Wrote::Sent));
         SendNow::Done
     }
 
@@ -509,20 +518,8 @@ impl ConnRun {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        let wrote = tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => Wrote::Cancelled,
-            flushed = timeout(limit, open.ws.flush()) => match flushed {
-                Ok(Ok(())) => Wrote::Sent,
-                Ok(Err(e)) => Wrote::Failed(classify(&e)),
-                Err(_) => Wrote::Failed(Cause::Timeout("send")),
-            },
-        };
-        match wrote {
-            Wrote::Sent => self.count_sent(),
-            Wrote::Cancelled => {}
-            Wrote::Failed(cause) => self.lose(cause, Instant::now()),
-        }
+        let wrote = bounded(&self.cancel, limit, open.ws.flush()).await;
+        self.sent(wrote);
     }
 
     /// A frame held at a rendezvous went out at the release: the request's intended time is
@@ -544,14 +541,34 @@ impl ConnRun {
         self.last_send_at = Some((intended, actual));
     }
 
-    fn count_sent(&mut self) {
-        self.counters.messages_sent += 1;
-        self.ctx.live.sent.fetch_add(1, Relaxed);
+    /// Counts a data frame that went out, or ends the connection whose write failed.
+    fn sent(&mut self, wrote: Wrote) {
+        match wrote {
+            Wrote::Sent => {
+                self.counters.messages_sent += 1;
+                self.ctx.live.sent.fetch_add(1, Relaxed);
+            }
+            // The loop sees the cancel next and says goodbye.
+            Wrote::Cancelled => {}
+            Wrote::Failed(cause) => self.lose(cause, Instant::now()),
+        }
     }
 
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
     /// separator appended when it names one.
-    async fn send(&mut self, mut text: String) {
+    async fn send(&mut self, text: String) {
+        let text = self.outgoing(text);
+        self.send_text(text).await;
+        if !self.markers.is_empty() {
+            // Flood: nothing waits for answers, so read what has arrived between sends, or
+            // the server would stop reading once its answers fill the socket.
+            Box::pin(self.read_ready()).await;
+        }
+    }
+
+    /// A scripted frame's text as it goes out now: the request is marked sent, a flood
+    /// marker gets the send time, the record separator is appended.
+    fn outgoing(&mut self, mut text: String) -> String {
         self.mark_request();
         if !self.markers.is_empty() && text.contains(MARKER) {
             // The intended time, not the actual one: a send that went out late is charged
@@ -562,12 +579,7 @@ impl ConnRun {
         if let Some(sep) = &self.ctx.plan.oracles.record_separator {
             text.push_str(sep);
         }
-        self.send_text(text).await;
-        if !self.markers.is_empty() {
-            // Flood: nothing waits for answers, so read what has arrived between sends, or
-            // the server would stop reading once its answers fill the socket.
-            Box::pin(self.read_ready()).await;
-        }
+        text
     }
 
     /// A request goes out now: its turn latency counts from its intended instant.
@@ -624,12 +636,7 @@ impl ConnRun {
         }
         let wrote = self.write(frame).await;
         self.stamp_release();
-        match wrote {
-            Wrote::Sent => self.count_sent(),
-            // The loop sees the cancel next and says goodbye.
-            Wrote::Cancelled => {}
-            Wrote::Failed(cause) => self.lose(cause, Instant::now()),
-        }
+        self.sent(wrote);
     }
 
     /// Writes one frame, raced with the run's end and bounded by `[limits] send_timeout`:
@@ -649,25 +656,18 @@ impl ConnRun {
                 Err(e) => Wrote::Failed(classify(&e)),
             };
         }
-        tokio::select! {
-            biased;
-            _ = self.cancel.cancelled() => Wrote::Cancelled,
-            sent = timeout(limit, send) => match sent {
-                Ok(Ok(())) => Wrote::Sent,
-                Ok(Err(e)) => Wrote::Failed(classify(&e)),
-                Err(_) => Wrote::Failed(Cause::Timeout("send")),
-            },
-        }
+        bounded(&self.cancel, limit, send).await
     }
 
-    /// The bound of the next frame write: `[limits] send_timeout`, plus a rendezvous's
-    /// timeout when the write waits for its release (taken: it is for that write only).
-    fn write_limit(&mut self) -> Duration {
+    /// The bound of the next frame write: `[limits] send_timeout`, plus the rendezvous's
+    /// timeout while a frame is held for its release.
+    fn write_limit(&self) -> Duration {
+        let release = self.held.as_ref().and_then(|(_, meeting)| meeting.quorum());
         self.ctx
             .plan
             .limits
             .send_timeout
-            .saturating_add(self.rendezvous_wait.take().unwrap_or_default())
+            .saturating_add(release.map(|q| q.timeout).unwrap_or_default())
     }
 
     /// Arrives at meeting `iteration` of rendezvous `point`: the next send's frame (a long
@@ -698,11 +698,9 @@ impl ConnRun {
             return;
         };
         meeting.start_timer();
-        let timeout = meeting.quorum().map(|q| q.timeout);
         if let Some(open) = self.open.as_mut() {
             let sent_at = open.ws.get_mut().hold_frame(meeting.clone(), conn.id);
             self.held = Some((sent_at, meeting));
-            self.rendezvous_wait = timeout;
         }
     }
 

@@ -51,7 +51,7 @@ impl ConnRun {
                     let now = Instant::now();
                     self.checker.expire(now);
                     let due = self.file_checker_samples(Some(now));
-                    if due || self.samples.stale_at().is_some_and(|s| now >= s) {
+                    if due || self.samples.stale(now) {
                         // Boxed, as above.
                         Box::pin(self.samples.flush()).await;
                     }
@@ -338,7 +338,9 @@ impl ConnRun {
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
+        // A frame held at a rendezvous went with the stream.
         drop(open);
+        self.held = None;
         self.ctx.live.live.fetch_sub(1, Relaxed);
         let at_us = self.since_t0(now);
         let judge = Judge {

@@ -233,6 +233,10 @@ pub struct ConnChecker {
     recent_done: VecDeque<(String, PatternState)>,
     last_seq: Option<i64>,
     saw_uncorrelated_error: bool,
+    /// Records received that were not JSON (the oracles cannot read them): an expectation
+    /// that saw nothing says so, since a scenario missing the protocol's record separator
+    /// (or a server speaking another format) looks like silence otherwise.
+    unreadable: u64,
     next_id: u64,
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
@@ -282,6 +286,7 @@ impl ConnChecker {
             recent_done: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
+            unreadable: 0,
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
@@ -496,6 +501,11 @@ impl ConnChecker {
         self.on_record(msg, kind.as_deref(), now);
     }
 
+    /// A record arrived that is not JSON: counted for what the violations it leaves say.
+    pub fn on_unreadable(&mut self) {
+        self.unreadable += 1;
+    }
+
     /// An echo of one of our own flood frames (it carries our marker): judged by the
     /// oracles that look at every message (identity, ordering), never matched against or
     /// kept for an expectation; its latency is the engine's to record.
@@ -586,7 +596,7 @@ impl ConnChecker {
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
-            let seen = seen_text(p);
+            let seen = seen_text(p, self.unreadable);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(idx, Resolution::Violated);
             self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -614,7 +624,7 @@ impl ConnChecker {
             };
             let p = &self.pending[0];
             let expected = p.state.remaining();
-            let seen = format!("{}; then {detail}", seen_text(p));
+            let seen = format!("{}; then {detail}", seen_text(p, self.unreadable));
             let ended = StreamEnded {
                 close_code,
                 answered: p.seen_count > 0,
@@ -750,7 +760,7 @@ impl ConnChecker {
             note_seen(p, event);
         }
         let expected = format!("next: {}", p.state.remaining());
-        let seen = seen_text(p);
+        let seen = seen_text(p, self.unreadable);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         self.resolve(idx, Resolution::Violated);
         self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -1273,8 +1283,16 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
             .is_some_and(|before| before.is_empty() || before.ends_with(' '))
 }
 
-fn seen_text(p: &Pending) -> String {
-    if p.seen_count == 0 {
+/// What an expectation saw, for its witness; `unreadable` counts the connection's records
+/// that were not JSON.
+fn seen_text(p: &Pending, unreadable: u64) -> String {
+    if p.seen_count == 0 && unreadable > 0 {
+        let plural = if unreadable == 1 { "" } else { "s" };
+        format!(
+            "nothing readable ({unreadable} record{plural} that {} not JSON: does the protocol need [oracles] record_separator?)",
+            if unreadable == 1 { "is" } else { "are" }
+        )
+    } else if p.seen_count == 0 {
         "nothing".into()
     } else {
         p.seen.clone()

@@ -166,6 +166,29 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     );
 }
 
+/// Silence and unreadable answers are told apart: a scenario without the protocol's record
+/// separator (or a server speaking another format) is not reported as a server that said
+/// nothing.
+#[test]
+fn an_expectation_that_saw_only_unreadable_records_says_so() {
+    let t = Instant::now();
+    let mut quiet = checker();
+    quiet.expect(five("r1"), Some((t, t)), t);
+    quiet.expire(t + Duration::from_secs(6));
+    assert_eq!(quiet.violations[0].seen, "nothing");
+    let mut garbled = checker();
+    garbled.expect(five("r1"), Some((t, t)), t);
+    garbled.on_unreadable();
+    garbled.on_unreadable();
+    garbled.expire(t + Duration::from_secs(6));
+    let seen = &garbled.violations[0].seen;
+    assert!(
+        seen.starts_with("nothing readable (2 records that are not JSON"),
+        "{seen}"
+    );
+    assert!(seen.contains("record_separator"), "{seen}");
+}
+
 #[test]
 fn out_of_order_events_are_flagged_at_once() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });

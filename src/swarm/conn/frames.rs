@@ -169,6 +169,7 @@ impl ConnRun {
                 Record::Text(_) => {
                     due |= self.note_data_frame(now, None);
                     self.counters.non_json += 1;
+                    self.checker.on_unreadable();
                 }
             }
         }

@@ -13,7 +13,8 @@ mod common;
 use common::{run, scenario, spawn_server, TEST_SECRET};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use stampede::model::OracleKind;
+use stampede::cli::error::{exit, of_run};
+use stampede::model::{OracleKind, Verdict};
 use stampede::run::RunOutcome;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -233,6 +234,60 @@ async fn signalr_records_and_integer_kinds_reach_the_oracles() {
         assert_eq!(expected, "next: group2 completion");
         assert_eq!(seen, "group1 completion");
     }
+}
+
+/// A lenient hub: whatever it is sent, it answers with one terminated completion record.
+fn lenient_hub() -> Arc<Handler> {
+    Arc::new(|_, _| {
+        let record = json!({"type": 3, "invocationId": "1", "result": null});
+        Some(vec![format!("{record}{RS}")])
+    })
+}
+
+const HUB_CALL: &str = r#"
+[oracles.kinds]
+completion = { type = 3 }
+
+[[group]]
+name = "callers"
+users = 2
+steps = [
+  { send = { type = 1, invocationId = "1", target = "Echo", arguments = [] } },
+  { expect = "completion", within = "300ms" },
+  { close = 1000 },
+]
+"#;
+
+/// The scenario, not the server, is wrong: without `record_separator` no SignalR record
+/// parses, so every expectation goes unmet. That is its own verdict with the fix in its
+/// hint, never "violations"; the same scenario with the separator is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_missing_the_record_separator_is_unreadable_not_a_race() {
+    let (url, stop) = spawn(Vec::new(), lenient_hub()).await;
+    let missing = run_against("hub.toml", &(head("hub", 2) + HUB_CALL), url.clone()).await;
+    let with_separator = head("hub", 2) + "[oracles]\nrecord_separator = \"\\u001e\"\n" + HUB_CALL;
+    let fixed = run_against("hub.toml", &with_separator, url).await;
+    stop.cancel();
+
+    let s = &missing.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::UNREADABLE);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains("2 non-JSON text records"), "{hint}");
+    assert!(hint.contains("record_separator"), "{hint}");
+    assert_eq!(
+        (s.counters.non_json, s.counters.json_records),
+        (2, 0),
+        "both answers arrived, neither was read"
+    );
+    let mut text = Vec::new();
+    stampede::report::render(s, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("not findings: see the verdict"), "{text}");
+
+    assert_eq!(fixed.results.summary.verdict, Verdict::Clean);
+    assert_clean(&fixed, 2);
+    assert_eq!(fixed.results.summary.counters.json_records, 2);
 }
 
 // ---- ActionCable: data frames carry no type; the user is nested ----

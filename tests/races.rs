@@ -332,6 +332,10 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["found"]["result"], "suspect", "{json}");
     assert_eq!(json["found"]["rate"]["runs"], 0, "{json}");
+    // The time to the find leaves out what came after it (writing, replaying).
+    let seen_after = json["found"]["seen_after_s"].as_f64().unwrap();
+    let elapsed = json["elapsed_s"].as_f64().unwrap();
+    assert!(seen_after > 0.0 && seen_after <= elapsed, "{json}");
 
     // The bug drops every early message: each replay reproduces it.
     let out = hunt_command(dir.path(), &["--times", "3"]).await;
@@ -342,5 +346,9 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
         "{stdout}"
     );
     assert!(stdout.contains("confirmed 3/3 on replay"), "{stdout}");
+    assert!(
+        stdout.contains("in all with replays and shrinking"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("suspect"), "{stdout}");
 }

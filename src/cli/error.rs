@@ -34,6 +34,9 @@ pub mod exit {
     pub const INCOMPLETE: u8 = 7;
     /// Every failure was the client's own limit (file descriptors, ephemeral ports).
     pub const CLIENT_LIMITED: u8 = 8;
+    /// The server answered, but nothing it sent could be read as a JSON record, and every
+    /// violation was an unmet expectation: the scenario does not read the protocol.
+    pub const UNREADABLE: u8 = 9;
     /// Interrupted by Ctrl-C; partial results were written.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -62,6 +65,7 @@ pub fn of_verdict(verdict: Verdict) -> u8 {
         Verdict::AuthMisconfigured => exit::AUTH_MISCONFIGURED,
         Verdict::Incomplete => exit::INCOMPLETE,
         Verdict::ClientLimited => exit::CLIENT_LIMITED,
+        Verdict::Unreadable => exit::UNREADABLE,
     }
 }
 
@@ -161,6 +165,7 @@ mod tests {
             (Verdict::AuthMisconfigured, exit::AUTH_MISCONFIGURED),
             (Verdict::Incomplete, exit::INCOMPLETE),
             (Verdict::ClientLimited, exit::CLIENT_LIMITED),
+            (Verdict::Unreadable, exit::UNREADABLE),
         ];
         let mut codes = std::collections::BTreeSet::new();
         for (verdict, code) in table {

@@ -552,12 +552,13 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         ("unconfirmed suspect:", " seen once")
     };
     outln!(
-        "{head} {} violation{seen} in round {} (seed {}) after {:.1}s, {}",
+        "{head} {} violation{seen} in round {} (seed {}) {:.1}s in, {}; {}",
         r.oracle.name(),
         r.round,
         r.seed,
-        elapsed.as_secs_f64(),
-        plural(rounds, "round")
+        found.seen_after.as_secs_f64(),
+        plural(rounds, "round"),
+        total_time(elapsed)
     )?;
     if let Some(v) = r.evidence.first() {
         outln!(
@@ -581,6 +582,14 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
     Ok(())
 }
 
+/// The hunt's whole time, which a find's own time leaves out.
+fn total_time(elapsed: Duration) -> String {
+    format!(
+        "{:.1}s in all with replays and shrinking",
+        elapsed.as_secs_f64()
+    )
+}
+
 /// A broken-target find on stdout: which round broke the target, the probe before and
 /// after, what the repro keeps and how it replayed.
 fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
@@ -594,11 +603,12 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
         "unconfirmed suspect: "
     };
     outln!(
-        "{head}the target was left broken by round {} (seed {}) after {:.1}s, {}",
+        "{head}the target was left broken by round {} (seed {}) {:.1}s in, {}; {}",
         h.broken_by_round,
         r.seed,
-        elapsed.as_secs_f64(),
-        plural(rounds, "round")
+        found.seen_after.as_secs_f64(),
+        plural(rounds, "round"),
+        total_time(elapsed)
     )?;
     outln!("  health probe before: {}", h.before.answer)?;
     outln!("  health probe after:  {}", h.after.answer)?;
@@ -648,6 +658,8 @@ fn hunt_json(
             "oracle": f.repro.oracle.name(),
             "round": f.repro.round,
             "seed": f.repro.seed,
+            // The round that saw it ended then; `elapsed_s` adds replays and shrinking.
+            "seen_after_s": f.seen_after.as_secs_f64(),
             "connections": f.repro.size(),
             "rate": rate_json(&f.rate),
             // As the battery says it: a find no replay reproduced is a suspect.

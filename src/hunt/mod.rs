@@ -695,6 +695,9 @@ pub struct Found {
     pub path: PathBuf,
     pub repro: Repro,
     pub rate: Rate,
+    /// How far into the hunt the round that saw it ended: the time to the find, before
+    /// its replays and shrinking (which [`HuntOutcome::elapsed`] includes).
+    pub seen_after: Duration,
 }
 
 impl Found {
@@ -831,7 +834,8 @@ pub async fn hunt_excusing(
             }
             match answer {
                 Some(after) if !after.healthy => {
-                    let found = record_broken(
+                    let seen_after = started.elapsed();
+                    let mut found = record_broken(
                         scenario,
                         runner,
                         opts,
@@ -840,6 +844,7 @@ pub async fn hunt_excusing(
                         since_reset,
                     )
                     .await?;
+                    found.seen_after = seen_after;
                     return Ok(HuntOutcome {
                         rounds: round + 1,
                         not_judged: not_judged.0,
@@ -880,7 +885,8 @@ pub async fn hunt_excusing(
             .into_iter()
             .find(|o| broke_unexcused(&outcome, *o, excuse))
         {
-            let found = record(
+            let seen_after = started.elapsed();
+            let mut found = record(
                 scenario,
                 runner,
                 opts,
@@ -889,6 +895,7 @@ pub async fn hunt_excusing(
                 &outcome,
             )
             .await?;
+            found.seen_after = seen_after;
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 not_judged: not_judged.0,
@@ -988,7 +995,12 @@ fn save_found(
         ..Repro::for_plan(scenario, seed, plan, runner.url().to_string(), oracle)
     };
     let path = repro.save(&opts.out.join(&scenario.name))?;
-    Ok(Found { path, repro, rate })
+    Ok(Found {
+        path,
+        repro,
+        rate,
+        seen_after: Duration::ZERO,
+    })
 }
 
 /// Records a broken-target finding: round `found.round` left the target failing the

@@ -336,7 +336,8 @@ impl Recorder {
             self.total.record_turn(turn, sample.value);
             return;
         }
-        self.total.record(sample.phase, sample.value);
+        // Into its interval only: the whole run's histograms take each interval's as it
+        // closes (one merge a second instead of a second record per sample).
         if let Some(seen) = self.seen.get_mut(sample.phase.index()) {
             *seen = true;
         }
@@ -377,6 +378,10 @@ impl Recorder {
             let mut last = std::mem::replace(&mut self.current, next);
             last.point = Some(self.gauges(index, length));
             self.close(last);
+        } else {
+            // Ended right at an interval's start: nothing to log, but whatever it holds
+            // still counts for the run.
+            self.total.merge(&self.current.hist);
         }
         self.publish();
         if let Some(log) = self.log.as_mut() {
@@ -411,6 +416,7 @@ impl Recorder {
 
     /// Streams a finished interval to the log and keeps its point of the series.
     fn close(&mut self, interval: Open) {
+        self.total.merge(&interval.hist);
         let Some(mut point) = interval.point else {
             self.spare = Some(interval.hist);
             return;
@@ -434,7 +440,8 @@ impl Recorder {
         self.spare = Some(interval.hist);
     }
 
-    /// The running turn p99 for the progress display.
+    /// The running turn p99 for the progress display: of the intervals closed so far (the
+    /// latest one or two are still taking samples).
     fn publish(&self) {
         let turn = self.total.get(Phase::Turn);
         if !turn.is_empty() {

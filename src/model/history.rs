@@ -184,9 +184,12 @@ pub struct Counters {
     pub late_sends: u64,
     pub messages_received: u64,
     pub bytes_received: u64,
-    /// Text frames that were not JSON objects: a finding, never a crash.
+    /// Text records (frames, or the records a `record_separator` splits them into) that
+    /// were not JSON: a finding, never a crash.
     #[serde(rename = "non_json_frames")]
     pub non_json: u64,
+    /// Text records that were JSON, the ones the oracles read.
+    pub json_records: u64,
     pub binary_frames: u64,
     /// What the streaming oracles counted (they own these; the task copies them in).
     #[serde(flatten)]
@@ -253,6 +256,7 @@ impl Counters {
         self.messages_received += o.messages_received;
         self.bytes_received += o.bytes_received;
         self.non_json += o.non_json;
+        self.json_records += o.json_records;
         self.binary_frames += o.binary_frames;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;

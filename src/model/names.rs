@@ -151,6 +151,11 @@ pub enum Verdict {
     /// Every failure was the client's own limit (file descriptors, ephemeral ports):
     /// never charged to the target.
     ClientLimited,
+    /// The server answered, but nothing it sent was a JSON record the oracles could read,
+    /// and every violation was an unmet expectation: the scenario does not read this
+    /// protocol (a missing `record_separator`, a binary protocol), so those violations
+    /// are the misreading, not the server's.
+    Unreadable,
 }
 
 impl Verdict {
@@ -163,6 +168,7 @@ impl Verdict {
             Verdict::AuthMisconfigured => "auth_misconfigured",
             Verdict::Incomplete => "incomplete",
             Verdict::ClientLimited => "client_limited",
+            Verdict::Unreadable => "unreadable",
         }
     }
 
@@ -173,10 +179,11 @@ impl Verdict {
             Verdict::TargetUnusable => 0,
             Verdict::AuthMisconfigured => 1,
             Verdict::ClientLimited => 2,
-            Verdict::Violations => 3,
-            Verdict::Incomplete => 4,
-            Verdict::Inconclusive => 5,
-            Verdict::Clean => 6,
+            Verdict::Unreadable => 3,
+            Verdict::Violations => 4,
+            Verdict::Incomplete => 5,
+            Verdict::Inconclusive => 6,
+            Verdict::Clean => 7,
         }
     }
 
@@ -190,7 +197,10 @@ impl Verdict {
     pub fn exercised(self) -> bool {
         !matches!(
             self,
-            Verdict::TargetUnusable | Verdict::AuthMisconfigured | Verdict::ClientLimited
+            Verdict::TargetUnusable
+                | Verdict::AuthMisconfigured
+                | Verdict::ClientLimited
+                | Verdict::Unreadable
         )
     }
 }

@@ -9,21 +9,151 @@
 //! A dotted path cannot name a key that itself holds a dot; a pointer can.
 
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt::Display;
+
+/// A received message when it is read straight from its frame: strings and keys borrowed
+/// from the frame's text, objects as `(key, value)` lists in written order (see the
+/// `serde_json_borrow` crate). Reading one costs a fraction of building a [`Value`] (no
+/// string copies, no per-object hash map), which every received record would pay.
+pub type Borrowed<'a> = serde_json_borrow::Value<'a>;
+
+/// A JSON document a path can be looked up in: an owned [`Value`] (templates, captures,
+/// calibration's records) or a [`Borrowed`] message read from a frame. The oracles are
+/// written once against this.
+pub trait Tree: Display {
+    /// The member `key` of an object (the last one, when the text repeats a key, as
+    /// `JSON.parse` and `serde_json` read it); `None` for anything else.
+    fn member(&self, key: &str) -> Option<&Self>;
+    /// The element `index` of an array; `None` for anything else.
+    fn element(&self, index: usize) -> Option<&Self>;
+    /// The text of a string.
+    fn text(&self) -> Option<&str>;
+    /// An integer that fits `i64`.
+    fn int(&self) -> Option<i64>;
+    /// An integer that fits `u64`.
+    fn uint(&self) -> Option<u64>;
+    fn null(&self) -> bool;
+    /// An owned copy (for what outlives the frame: captures, kept bodies, witnesses).
+    fn to_value(&self) -> Value;
+    /// Whether this is the JSON value `want` (as `==` on [`Value`]s: `1` is not `1.0`,
+    /// object members in any order).
+    fn same_as(&self, want: &Value) -> bool;
+}
+
+impl Tree for Value {
+    fn member(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(map) => field(map, key),
+            _ => None,
+        }
+    }
+    fn element(&self, index: usize) -> Option<&Value> {
+        self.as_array()?.get(index)
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn int(&self) -> Option<i64> {
+        self.as_i64()
+    }
+    fn uint(&self) -> Option<u64> {
+        self.as_u64()
+    }
+    fn null(&self) -> bool {
+        self.is_null()
+    }
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+    fn same_as(&self, want: &Value) -> bool {
+        self == want
+    }
+}
+
+impl Tree for Borrowed<'_> {
+    fn member(&self, key: &str) -> Option<&Self> {
+        let object = self.as_object()?;
+        // From the end: a repeated key reads as its last value, as in an owned Value.
+        object
+            .as_vec()
+            .iter()
+            .rev()
+            .find_map(|(k, v)| (&**k == key).then_some(v))
+    }
+    fn element(&self, index: usize) -> Option<&Self> {
+        self.as_array()?.get(index)
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn int(&self) -> Option<i64> {
+        self.as_i64()
+    }
+    fn uint(&self) -> Option<u64> {
+        self.as_u64()
+    }
+    fn null(&self) -> bool {
+        self.is_null()
+    }
+    fn to_value(&self) -> Value {
+        Value::from(self)
+    }
+    fn same_as(&self, want: &Value) -> bool {
+        match (self, want) {
+            (Borrowed::Null, Value::Null) => true,
+            (Borrowed::Bool(a), Value::Bool(b)) => a == b,
+            (Borrowed::Str(a), Value::String(b)) => a == b,
+            (Borrowed::Number(a), Value::Number(b)) => match b.as_f64().filter(|_| b.is_f64()) {
+                Some(f) => a.is_f64() && a.as_f64() == Some(f),
+                None => !a.is_f64() && a.as_i64() == b.as_i64() && a.as_u64() == b.as_u64(),
+            },
+            // Containers: compared as owned values (rare: a `where` on a whole object).
+            (Borrowed::Array(_) | Borrowed::Object(_), Value::Array(_) | Value::Object(_)) => {
+                self.to_value() == *want
+            }
+            _ => false,
+        }
+    }
+}
 
 /// The value at `path` inside `msg`, or `None` when any part of the path is missing (a
 /// key absent, an index out of range, a step into a string or number).
-pub fn lookup<'a>(msg: &'a Value, path: &str) -> Option<&'a Value> {
-    if path.starts_with('/') {
-        return msg.pointer(path);
+pub fn lookup<'a, J: Tree>(msg: &'a J, path: &str) -> Option<&'a J> {
+    if let Some(pointer) = path.strip_prefix('/') {
+        return pointer.split('/').try_fold(msg, |at, token| {
+            let token = unescape(token);
+            at.member(&token)
+                .or_else(|| pointer_index(&token).and_then(|i| at.element(i)))
+        });
     }
     if path.is_empty() {
         return None;
     }
-    path.split('.').try_fold(msg, |at, part| match at {
-        Value::Object(map) => field(map, part),
-        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
+    path.split('.').try_fold(msg, |at, part| {
+        at.member(part)
+            .or_else(|| part.parse::<usize>().ok().and_then(|i| at.element(i)))
     })
+}
+
+/// A JSON Pointer reference token with `~1` (`/`) and `~0` (`~`) undone, in that order
+/// (RFC 6901 §4).
+fn unescape(token: &str) -> Cow<'_, str> {
+    if token.contains('~') {
+        Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(token)
+    }
+}
+
+/// An array index as a JSON Pointer writes it: decimal digits, no leading zero (RFC 6901
+/// §4), so `01` names nothing.
+fn pointer_index(token: &str) -> Option<usize> {
+    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (token.len() > 1 && token.starts_with('0')) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// The field `key` of an object. Messages are small: up to a few fields, comparing keys
@@ -66,23 +196,20 @@ pub fn check(path: &str) -> Result<(), String> {
 
 /// The string form of a value when it names or correlates something: strings as they
 /// are, anything else (integers, booleans, arrays) as its JSON text.
-pub fn key_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+pub fn key_text<J: Tree>(value: &J) -> String {
+    match value.text() {
+        Some(s) => s.to_string(),
+        None => value.to_string(),
     }
 }
 
 /// Whether [`key_text`] of `value` is `key`, without building it for a string (the common
 /// case: every received message is compared with every open expectation's key).
-pub fn key_is(value: &Value, key: &str) -> bool {
-    match value {
-        Value::String(s) => s == key,
+pub fn key_is<J: Tree>(value: &J, key: &str) -> bool {
+    match value.text() {
+        Some(s) => s == key,
         // The JSON text, as `key_text` gives it (`Value == str` would compare strings only).
-        other => {
-            let text = other.to_string();
-            text == key
-        }
+        None => value.to_string() == key,
     }
 }
 
@@ -147,6 +274,32 @@ mod tests {
         assert_eq!(lookup(&m, "/4/status"), Some(&json!("error")));
         assert_eq!(lookup(&m, "4.status"), Some(&json!("error")));
         assert_eq!(lookup(&m, "type"), None);
+    }
+
+    /// A received message is read borrowed; what was written for owned values must hold
+    /// for it: pointers with escapes and strict indexes, dotted paths, repeated keys.
+    #[test]
+    fn borrowed_messages_resolve_paths_as_owned_ones_do() {
+        let text = r#"{"a":{"b":[10,{"c":"x"}]},"a/b":1,"t~":2,"k":"first","k":"last","n":-3}"#;
+        let borrowed: Borrowed = serde_json::from_str(text).unwrap();
+        let owned: Value = serde_json::from_str(text).unwrap();
+        for path in [
+            "/a/b/1/c", "/a/b/01", "/a/b/0", "/a~1b", "/t~0", "a.b.1.c", "a.b.0", "k", "/k", "n",
+            "a.b.2", "a.x", "/", "k.0",
+        ] {
+            let b = lookup(&borrowed, path).map(Tree::to_value);
+            assert_eq!(b.as_ref(), lookup(&owned, path), "{path}");
+            if let Some(found) = lookup(&borrowed, path) {
+                assert_eq!(key_text(found), key_text(&found.to_value()), "{path}");
+            }
+        }
+        assert_eq!(lookup(&borrowed, "k").and_then(Tree::text), Some("last"));
+        assert_eq!(
+            lookup(&borrowed, "/a/b/01"),
+            None,
+            "no leading zeros in a pointer"
+        );
+        assert_eq!(lookup(&borrowed, "n").and_then(Tree::int), Some(-3));
     }
 
     #[test]

@@ -2,13 +2,12 @@
 
 use super::frame::{describe, fill, fill_str, kind_of, passes};
 use super::pattern::{Fed, PatternState};
-use crate::model::path::{key_is, lookup};
+use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
     StreamEnded, Test, Violation,
 };
-use crate::plan::json_key;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -385,7 +384,7 @@ impl ConnChecker {
             // A request that carried a captured value correlates on what was sent.
             correlate: correlate.map(|(field, value)| {
                 let value = if value.contains("{{$") {
-                    json_key(&fill_str(&value, &self.captures))
+                    key_text(&fill_str(&value, &self.captures))
                 } else {
                     value
                 };
@@ -495,7 +494,7 @@ impl ConnChecker {
 
     /// Handles one JSON record from the server: an object, an array, any value. Its kind
     /// comes from [`kind_of`]; a record without one reaches only identity and ordering.
-    pub fn on_message(&mut self, msg: &Value, now: Instant) {
+    pub fn on_message<J: Tree>(&mut self, msg: &J, now: Instant) {
         let spec = self.spec.clone();
         let kind = kind_of(&spec, msg);
         self.on_record(msg, kind.as_deref(), now);
@@ -509,17 +508,17 @@ impl ConnChecker {
     /// An echo of one of our own flood frames (it carries our marker): judged by the
     /// oracles that look at every message (identity, ordering), never matched against or
     /// kept for an expectation; its latency is the engine's to record.
-    pub fn on_echo(&mut self, msg: &Value, now: Instant) {
+    pub fn on_echo<J: Tree>(&mut self, msg: &J, now: Instant) {
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
     }
 
     /// [`Self::on_message`] for a record whose kind (`kind_of` with this checker's spec)
     /// the caller already has: the engine needs it for the acceptance judge anyway.
-    pub fn on_record(&mut self, msg: &Value, kind: Option<&str>, now: Instant) {
+    pub fn on_record<J: Tree>(&mut self, msg: &J, kind: Option<&str>, now: Instant) {
         if let Some(obs) = &mut self.observed {
             if obs.messages.len() < Observation::MAX_MESSAGES {
-                obs.messages.push(msg.clone());
+                obs.messages.push(msg.to_value());
             } else {
                 obs.dropped += 1;
             }
@@ -692,7 +691,7 @@ impl ConnChecker {
         self.violate_ended(now, (expected, seen), None, ended);
     }
 
-    fn feed(&mut self, idx: usize, event: &str, msg: &Value, now: Instant) {
+    fn feed<J: Tree>(&mut self, idx: usize, event: &str, msg: &J, now: Instant) {
         let p = &mut self.pending[idx];
         take_captures(p, msg, &mut self.captures);
         let first = (p.state.matched() == 0).then_some(now);
@@ -705,7 +704,7 @@ impl ConnChecker {
 
     /// A correlated answer of a pattern kind failed the expectation's field tests: the
     /// expectation is violated at once, naming the test and what the field held.
-    fn failed_checks(&mut self, idx: usize, event: &str, msg: &Value, now: Instant) {
+    fn failed_checks<J: Tree>(&mut self, idx: usize, event: &str, msg: &J, now: Instant) {
         let p = &self.pending[idx];
         let Some(test) = first_failed(p, msg, &self.captures) else {
             return;
@@ -731,7 +730,7 @@ impl ConnChecker {
 
     /// `expect_none`: a forbidden kind arrived (correlated when the expectation is, and
     /// passing its field tests) before the deadline.
-    fn check_absent(&mut self, event: &str, msg: &Value, now: Instant) {
+    fn check_absent<J: Tree>(&mut self, event: &str, msg: &J, now: Instant) {
         let captures = &self.captures;
         if let Some(idx) = self.pending.iter().position(|p| {
             p.absent
@@ -799,16 +798,28 @@ impl ConnChecker {
         if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
             self.close_span(how == Resolution::Met);
         }
-        for event in p.state.arrived_required() {
-            // Looked up first: an owned key only for an event seen for the first time.
-            match self.counts.events.get_mut(event) {
-                Some(tally) => tally.arrived += 1,
-                None => {
-                    self.counts
-                        .events
-                        .entry(event.to_string())
-                        .or_default()
-                        .arrived += 1;
+        if matches!(how, Resolution::Cut | Resolution::Refused) {
+            // Neither met nor missed (the run ended first, or the server cleanly refused
+            // the connection): out of the event rates, as it is out of the verdict. An
+            // absence never counted its kinds as expected.
+            let counted = (!p.absent).then(|| p.state.required_events());
+            for event in counted.into_iter().flatten() {
+                if let Some(tally) = self.counts.events.get_mut(event) {
+                    tally.expected = tally.expected.saturating_sub(1);
+                }
+            }
+        } else {
+            for event in p.state.arrived_required() {
+                // Looked up first: an owned key only for an event seen for the first time.
+                match self.counts.events.get_mut(event) {
+                    Some(tally) => tally.arrived += 1,
+                    None => {
+                        self.counts
+                            .events
+                            .entry(event.to_string())
+                            .or_default()
+                            .arrived += 1;
+                    }
                 }
             }
         }
@@ -827,7 +838,7 @@ impl ConnChecker {
         }
     }
 
-    fn on_error_event(&mut self, msg: &Value, now: Instant) {
+    fn on_error_event<J: Tree>(&mut self, msg: &J, now: Instant) {
         if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
             self.resolve(idx, Resolution::Errored);
             return;
@@ -835,7 +846,7 @@ impl ConnChecker {
         let correlated = self
             .correlate_fields
             .iter()
-            .any(|f| lookup(msg, f).is_some_and(|v| !v.is_null()));
+            .any(|f| lookup(msg, f).is_some_and(|v| !v.null()));
         if correlated {
             let event = self.spec.error_event.clone();
             self.buffer_message(&event, msg, now);
@@ -846,14 +857,14 @@ impl ConnChecker {
         }
     }
 
-    fn check_identity(&mut self, msg: &Value, now: Instant) {
+    fn check_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
         let Some(field) = self.spec.identity.as_deref() else {
             return;
         };
         let Some(value) = lookup(msg, field) else {
             return;
         };
-        if value.as_str() != Some(self.who.sub.as_str()) {
+        if value.text() != Some(self.who.sub.as_str()) {
             let expected = format!("{field} = {}", self.who.sub);
             self.violate(
                 OracleKind::Identity,
@@ -865,14 +876,14 @@ impl ConnChecker {
         }
     }
 
-    fn check_sequence(&mut self, msg: &Value, now: Instant) {
+    fn check_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
         let Some(value) = lookup(msg, field) else {
             return;
         };
-        let Some(seq) = value.as_i64() else {
+        let Some(seq) = value.int() else {
             let seen = format!("{field} = {value}");
             self.violate(
                 OracleKind::Ordering,
@@ -905,14 +916,14 @@ impl ConnChecker {
     /// it saw was that connection's own; under load a message no expectation claims may be
     /// another member's broadcast carrying that member's subject (a chat room, a SignalR
     /// group), which a correct server sends, so it is not judged by what was learned.
-    fn check_learned_identity(&mut self, msg: &Value, now: Instant) {
+    fn check_learned_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
         let ids = self.learned_ids(msg);
         self.judge_learned_ids(&ids, now);
     }
 
     /// The values `msg` carries at the learned identity fields the scenario does not
     /// declare itself: `(index in learned.identity, value)`.
-    fn learned_ids(&self, msg: &Value) -> Vec<(usize, Value)> {
+    fn learned_ids<J: Tree>(&self, msg: &J) -> Vec<(usize, Value)> {
         if !self.learned_on {
             return Vec::new();
         }
@@ -923,7 +934,7 @@ impl ConnChecker {
             .iter()
             .enumerate()
             .filter(|(_, field)| declared != Some(field.as_str()))
-            .filter_map(|(i, field)| lookup(msg, field).map(|v| (i, v.clone())))
+            .filter_map(|(i, field)| lookup(msg, field).map(|v| (i, v.to_value())))
             .collect()
     }
 
@@ -949,7 +960,7 @@ impl ConnChecker {
         }
     }
 
-    fn check_learned_sequence(&mut self, msg: &Value, now: Instant) {
+    fn check_learned_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
         if !self.learned_on || self.spec.learned.sequence.is_empty() {
             return;
         }
@@ -962,7 +973,7 @@ impl ConnChecker {
             let Some(value) = lookup(msg, field) else {
                 continue;
             };
-            let seq = value.as_i64();
+            let seq = value.int();
             let last = self.learned_seq.get(i).copied().flatten();
             if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
                 let expected = format!("{field} = {}", last.saturating_add(1));
@@ -1049,11 +1060,11 @@ impl ConnChecker {
 
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
-    fn late_for_finished(&mut self, msg: &Value, event: &str) -> Option<String> {
+    fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str) -> Option<String> {
         let keys: Vec<String> = self
             .correlate_fields
             .iter()
-            .filter_map(|f| lookup(msg, f).map(json_key))
+            .filter_map(|f| lookup(msg, f).map(key_text))
             .collect();
         let (key, state) = self
             .recent_done
@@ -1065,7 +1076,7 @@ impl ConnChecker {
         Some(key.clone())
     }
 
-    fn finished(&self, msg: &Value) -> bool {
+    fn finished<J: Tree>(&self, msg: &J) -> bool {
         self.correlate_fields
             .iter()
             .filter_map(|f| lookup(msg, f))
@@ -1075,13 +1086,14 @@ impl ConnChecker {
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
     /// `max_buffered_bytes` bytes: the oldest go first, and a message bigger than the
     /// whole byte bound is not kept at all; each one dropped is counted with its bytes.
-    fn buffer_message(&mut self, event: &str, msg: &Value, at: Instant) {
+    fn buffer_message<J: Tree>(&mut self, event: &str, msg: &J, at: Instant) {
         let keys: Vec<(String, String)> = self
             .correlate_fields
             .iter()
-            .filter_map(|f| lookup(msg, f).map(|v| (f.clone(), json_key(v))))
+            .filter_map(|f| lookup(msg, f).map(|v| (f.clone(), key_text(v))))
             .collect();
-        let bytes = Buffered::measure(event, &keys, self.keep_bodies.then_some(msg));
+        let body = self.keep_bodies.then(|| msg.to_value());
+        let bytes = Buffered::measure(event, &keys, body.as_ref());
         if bytes > self.spec.max_buffered_bytes {
             self.counts.buffer_overflows += 1;
             self.counts.buffer_overflow_bytes += bytes as u64;
@@ -1102,7 +1114,7 @@ impl ConnChecker {
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
-            body: self.keep_bodies.then(|| msg.clone()),
+            body,
             at,
             bytes,
             learned_ids,
@@ -1226,7 +1238,7 @@ fn step_name(action: &Action) -> String {
     }
 }
 
-fn correlated_match(p: &Pending, msg: &Value) -> bool {
+fn correlated_match<J: Tree>(p: &Pending, msg: &J) -> bool {
     match &p.correlate {
         Some((field, value)) => lookup(msg, field).is_some_and(|v| key_is(v, value)),
         None => false,
@@ -1246,9 +1258,9 @@ fn in_pattern(p: &Pending, event: &str) -> bool {
 }
 
 /// The first of `p`'s field tests `msg` fails, `{{$name}}` captures resolved.
-fn first_failed<'p>(
+fn first_failed<'p, J: Tree>(
     p: &'p Pending,
-    msg: &Value,
+    msg: &J,
     captures: &BTreeMap<String, Value>,
 ) -> Option<&'p FieldTest> {
     let resolve = |s: &str| s.contains("{{$").then(|| fill_str(s, captures));
@@ -1257,10 +1269,10 @@ fn first_failed<'p>(
 
 /// Stores `p`'s captures from a message that met it (a path the message lacks captures
 /// nothing; a later send then shows the reference as written).
-fn take_captures(p: &Pending, msg: &Value, captures: &mut BTreeMap<String, Value>) {
+fn take_captures<J: Tree>(p: &Pending, msg: &J, captures: &mut BTreeMap<String, Value>) {
     for c in &p.capture {
         if let Some(v) = lookup(msg, &c.path) {
-            captures.insert(c.name.clone(), v.clone());
+            captures.insert(c.name.clone(), v.to_value());
         }
     }
 }

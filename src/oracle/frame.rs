@@ -6,7 +6,7 @@
 //! decimal text, so SignalR's `"type": 1` is kind `1`). A record with neither has no kind:
 //! it still reaches the identity and ordering oracles, and counts as a data frame.
 
-use crate::model::path::lookup;
+use crate::model::path::{lookup, Borrowed, Tree};
 use crate::model::{FieldTest, OracleSpec, Test};
 use regex::Regex;
 use serde_json::Value;
@@ -14,27 +14,30 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 
-/// One record of a received text frame.
+/// One record of a received text frame, borrowed from the frame's text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record {
+pub enum Record<'a> {
     /// Any JSON value: an object, an array (Phoenix v2), a number...
-    Json(Value),
+    Json(Borrowed<'a>),
     /// Text that does not parse as JSON.
-    Text(String),
+    Text(&'a str),
 }
 
 /// Splits a text frame into records: on `separator` when the scenario names one (empty and
 /// whitespace-only pieces, such as the one after a trailing separator, are dropped), else
 /// the whole frame is one record.
-pub fn decode(text: &str, separator: Option<&str>) -> Vec<Record> {
+pub fn decode<'a>(text: &'a str, separator: Option<&'a str>) -> Vec<Record<'a>> {
     records(text, separator).collect()
 }
 
 /// [`decode`], one record at a time (no list per frame).
-pub fn records<'a>(text: &'a str, separator: Option<&'a str>) -> impl Iterator<Item = Record> + 'a {
-    let parse = |piece: &str| match serde_json::from_str::<Value>(piece) {
+pub fn records<'a>(
+    text: &'a str,
+    separator: Option<&'a str>,
+) -> impl Iterator<Item = Record<'a>> + 'a {
+    let parse = |piece: &'a str| match serde_json::from_str::<Borrowed<'a>>(piece) {
         Ok(v) => Record::Json(v),
-        Err(_) => Record::Text(piece.to_string()),
+        Err(_) => Record::Text(piece),
     };
     let (whole, split) = match separator.filter(|s| !s.is_empty()) {
         Some(sep) => (None, Some(text.split(sep))),
@@ -46,32 +49,35 @@ pub fn records<'a>(text: &'a str, separator: Option<&'a str>) -> impl Iterator<I
 
 /// The kind of a record (see the module docs); `None` when nothing names it. Borrowed
 /// from the spec or the record when it can be (every received record has its kind taken).
-pub fn kind_of<'a>(spec: &'a OracleSpec, msg: &'a Value) -> Option<Cow<'a, str>> {
+pub fn kind_of<'a, J: Tree>(spec: &'a OracleSpec, msg: &'a J) -> Option<Cow<'a, str>> {
     for kind in &spec.kinds {
         if kind.when.iter().all(|t| passes(t, msg, &|_| None)) {
             return Some(Cow::Borrowed(&kind.name));
         }
     }
-    match lookup(msg, &spec.type_field)? {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Cow::Owned(n.to_string())),
-        _ => None,
+    let found = lookup(msg, &spec.type_field)?;
+    if let Some(s) = found.text() {
+        return Some(Cow::Borrowed(s));
     }
+    let integer = found.int().map(|i| i.to_string());
+    integer
+        .or_else(|| found.uint().map(|u| u.to_string()))
+        .map(Cow::Owned)
 }
 
 /// Whether `msg` passes `test`. `resolve` turns an expected string that names a captured
 /// variable (`"{{$id}}"`) into its value; `None` leaves the string as written.
-pub fn passes(test: &FieldTest, msg: &Value, resolve: &dyn Fn(&str) -> Option<Value>) -> bool {
+pub fn passes<J: Tree>(test: &FieldTest, msg: &J, resolve: &dyn Fn(&str) -> Option<Value>) -> bool {
     let found = lookup(msg, &test.path);
     match &test.test {
         Test::Present => found.is_some(),
         Test::Absent => found.is_none(),
         Test::Equals(Value::String(s)) => match resolve(s) {
-            Some(v) => found == Some(&v),
-            None => found.and_then(Value::as_str) == Some(s.as_str()),
+            Some(v) => found.is_some_and(|f| f.same_as(&v)),
+            None => found.and_then(Tree::text) == Some(s.as_str()),
         },
-        Test::Equals(want) => found == Some(want),
-        Test::Matches(pattern) => match (found.and_then(Value::as_str), regex(pattern)) {
+        Test::Equals(want) => found.is_some_and(|f| f.same_as(want)),
+        Test::Matches(pattern) => match (found.and_then(Tree::text), regex(pattern)) {
             (Some(text), Some(re)) => re.is_match(text),
             _ => false,
         },
@@ -175,24 +181,72 @@ mod tests {
 
     #[test]
     fn records_split_on_the_separator_and_keep_non_objects() {
+        let owned = |records: Vec<Record>| -> Vec<Result<Value, String>> {
+            records
+                .into_iter()
+                .map(|r| match r {
+                    Record::Json(v) => Ok(v.to_value()),
+                    Record::Text(t) => Err(t.to_string()),
+                })
+                .collect()
+        };
         let frame = "{}\u{1e}{\"type\":1,\"target\":\"X\"}\u{1e}";
-        let records = decode(frame, Some("\u{1e}"));
         assert_eq!(
-            records,
-            vec![
-                Record::Json(json!({})),
-                Record::Json(json!({"type": 1, "target": "X"}))
-            ]
+            owned(decode(frame, Some("\u{1e}"))),
+            vec![Ok(json!({})), Ok(json!({"type": 1, "target": "X"}))]
         );
         assert_eq!(
-            decode("[1,null,\"t\",\"e\",{}]", None),
-            vec![Record::Json(json!([1, null, "t", "e", {}]))]
+            owned(decode("[1,null,\"t\",\"e\",{}]", None)),
+            vec![Ok(json!([1, null, "t", "e", {}]))]
         );
-        assert_eq!(decode("hello", None), vec![Record::Text("hello".into())]);
+        assert_eq!(owned(decode("hello", None)), vec![Err("hello".into())]);
         assert_eq!(
-            decode("{}\u{1e}", None),
-            vec![Record::Text("{}\u{1e}".into())]
+            owned(decode("{}\u{1e}", None)),
+            vec![Err("{}\u{1e}".into())]
         );
+    }
+
+    /// Every received record is read borrowed, calibration's and the tests' records owned:
+    /// kinds and field tests must agree on both.
+    #[test]
+    fn borrowed_and_owned_records_get_the_same_kinds_and_tests() {
+        let spec = OracleSpec {
+            kinds: vec![KindSpec {
+                name: "confirm".into(),
+                when: vec![t("/payload/n", Test::Equals(json!(1)))],
+            }],
+            ..OracleSpec::default()
+        };
+        let texts = [
+            r#"{"type":"a","payload":{"n":1}}"#,
+            r#"{"type":"a","payload":{"n":1.0}}"#,
+            r#"{"type":7,"payload":{"n":-1}}"#,
+            r#"{"type":-7}"#,
+            r#"{"type":18446744073709551615}"#,
+            r#"{"type":"first","type":"last"}"#,
+            r#"{"ty\"pe":"escaped key","type":"b\u00e9"}"#,
+            r#"["1","2","room","phx_reply",{"status":"ok"}]"#,
+        ];
+        let tests = [
+            t("payload", Test::Equals(json!({"n": 1}))),
+            t("payload.n", Test::Equals(json!(-1))),
+            t("/payload/n", Test::Equals(json!(1.0))),
+            t("type", Test::Equals(json!("b\u{e9}"))),
+            t("ty\"pe", Test::Present),
+            t("/4/status", Test::Matches("^o".into())),
+        ];
+        for text in texts {
+            let borrowed: Borrowed = serde_json::from_str(text).unwrap();
+            let owned: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(kind_of(&spec, &borrowed), kind_of(&spec, &owned), "{text}");
+            for test in &tests {
+                assert_eq!(
+                    passes(test, &borrowed, &|_| None),
+                    passes(test, &owned, &|_| None),
+                    "{text} {test:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         return j;
     }
+    if let Some(j) = unreadable(e.reports, e.by_oracle) {
+        return j;
+    }
     if violations > 0 {
         return Judgement {
             verdict: Verdict::Violations,
@@ -212,6 +215,53 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
             top_causes(&t.valid_refused)
         )),
     })
+}
+
+/// The server answered, yet not one record was JSON, and every violation is an unmet
+/// expectation: those are the scenario failing to read the protocol (SignalR's records
+/// without `[oracles] record_separator`, a binary protocol), not the server failing it.
+/// A run with any readable record, or with a violation of another oracle (a token served
+/// twice is a finding whatever the records say), is judged as usual.
+fn unreadable(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
+    let (mut json, mut text, mut binary) = (0u64, 0u64, 0u64);
+    for r in reports {
+        json += r.counters.json_records;
+        text += r.counters.non_json;
+        binary += r.counters.binary_frames;
+    }
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    if json > 0 || text + binary == 0 || unmet == 0 || others > 0 {
+        return None;
+    }
+    let mut got = Vec::new();
+    if text > 0 {
+        got.push(format!("{text} non-JSON text record{}", plural(text)));
+    }
+    if binary > 0 {
+        got.push(format!("{binary} binary frame{}", plural(binary)));
+    }
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the server answered ({}) but not one record was JSON, so {unmet} expectation{} \
+             went unmet: check [oracles] record_separator (SignalR ends each record with \
+             \\u001e) and that the protocol speaks JSON text",
+            got.join(", "),
+            plural(unmet)
+        )),
+    })
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {

@@ -5,8 +5,8 @@
 
 use super::read::{IntervalPoint, Intervals, RunData};
 use super::{
-    EventRate, GeneratorSummary, LenientSummary, ProbeSummary, Summary, ViolationSummary,
-    LAG_LIMIT_MS, MAX_ANSWERS, SCHEMA_VERSION, SUMMARY_VIOLATIONS,
+    GeneratorSummary, LenientSummary, ProbeSummary, Summary, ViolationSummary, LAG_LIMIT_MS,
+    MAX_ANSWERS, SCHEMA_VERSION, SUMMARY_VIOLATIONS,
 };
 use crate::metrics::{Histograms, PhaseStats};
 use crate::model::{Counters, Phase, StopReason, Verdict, Violation};
@@ -171,24 +171,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         .turns()
         .map(|(name, t)| (name.to_string(), PhaseStats::of(t)))
         .collect();
-    s.events = c
-        .expect
-        .events
-        .iter()
-        .map(|(k, t)| {
-            let rate = if t.expected == 0 {
-                1.0
-            } else {
-                t.arrived as f64 / t.expected as f64
-            };
-            let r = EventRate {
-                expected: t.expected,
-                arrived: t.arrived,
-                rate,
-            };
-            (k.clone(), r)
-        })
-        .collect();
+    s.events = super::event_rates(&c.expect.events);
     let lag = PhaseStats::of(h.get(Phase::GeneratorLag));
     s.generator = GeneratorSummary {
         lag_p50_ms: lag.p50_ms,

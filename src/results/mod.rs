@@ -265,13 +265,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
             .turns()
             .map(|(name, h)| (name.to_string(), PhaseStats::of(h)))
             .collect(),
-        events: m
-            .counters
-            .expect
-            .events
-            .iter()
-            .map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived)))
-            .collect(),
+        events: event_rates(&m.counters.expect.events),
         counters: m.counters,
         violations: ViolationSummary {
             total: m.by_oracle.values().sum(),
@@ -310,6 +304,18 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         violations: m.violations,
         intervals: m.intervals,
     }
+}
+
+/// The event success rate of each kind some judged expectation required (a kind only cut
+/// or refused expectations named is left out: it was never owed).
+pub(crate) fn event_rates(
+    tallies: &BTreeMap<String, crate::model::Tally>,
+) -> BTreeMap<String, EventRate> {
+    tallies
+        .iter()
+        .filter(|(_, t)| t.expected > 0)
+        .map(|(k, t)| (k.clone(), event_rate(t.expected, t.arrived)))
+        .collect()
 }
 
 fn event_rate(expected: u64, arrived: u64) -> EventRate {

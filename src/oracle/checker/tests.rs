@@ -258,6 +258,46 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
     assert_eq!(ch.counts.expectations_cut, 1);
 }
 
+/// The event rates count what was owed: an expectation the run's end cut or a clean
+/// refusal settled (its events never owed) drops out of them, partly answered or not;
+/// one the server left unanswered stays in as missed.
+#[test]
+fn cut_and_refused_expectations_drop_out_of_the_event_rates() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    ch.expect(five("r1"), Some((now, now)), now);
+    send_all(
+        &mut ch,
+        &[
+            f.msg("started", "r1"),
+            f.msg("thinking", "r1"),
+            f.msg("done", "r1"),
+        ],
+    );
+    ch.expect(five("r2"), Some((now, now)), now);
+    send_all(&mut ch, &[f.msg("started", "r2")]);
+    ch.end_stream(StreamEnd::Cut, "run ended", None, now);
+    let mut refused = checker();
+    refused.expect(five("r3"), None, now);
+    refused.end_stream(
+        StreamEnd::Refused,
+        "server closed with 1008",
+        Some(1008),
+        now,
+    );
+    ch.counts.merge(&refused.counts);
+    for event in ["started", "thinking", "done"] {
+        let t = ch.counts.events[event];
+        assert_eq!((t.expected, t.arrived), (1, 1), "{event}");
+    }
+
+    let mut lost = checker();
+    lost.expect(five("r4"), None, now);
+    lost.end_stream(StreamEnd::Lost, "reset", None, now);
+    let t = lost.counts.events["done"];
+    assert_eq!((t.expected, t.arrived), (1, 0), "unanswered is missed");
+}
+
 #[test]
 fn identity_flags_another_users_event() {
     let mut ch = checker();

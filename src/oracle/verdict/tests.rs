@@ -318,6 +318,7 @@ fn only_verdicts_that_exercised_the_target_count() {
         Verdict::TargetUnusable,
         Verdict::AuthMisconfigured,
         Verdict::ClientLimited,
+        Verdict::Unreadable,
     ] {
         assert!(!v.exercised(), "{v}");
     }
@@ -329,4 +330,81 @@ fn only_verdicts_that_exercised_the_target_count() {
     ] {
         assert!(v.exercised(), "{v}");
     }
+}
+
+/// Every connection accepted, each having received `(json, text, binary)` records, with
+/// `violations` by oracle.
+fn judge_reading(
+    (json, text, binary): (u64, u64, u64),
+    violations: &[(OracleKind, u64)],
+) -> Judgement {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let counters = crate::model::Counters {
+                json_records: json,
+                non_json: text,
+                binary_frames: binary,
+                ..Default::default()
+            };
+            ConnReport {
+                id: c.id,
+                released_us: None,
+                token: c.token,
+                counters,
+                violations: Vec::new(),
+                violations_by_oracle: Default::default(),
+                answer: None,
+                attempts: vec![attempt(End::Accepted)],
+                observed: None,
+            }
+        })
+        .collect();
+    judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &violations.iter().copied().collect(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+    })
+}
+
+/// A scenario that cannot read what the server sends (SignalR's records without their
+/// separator, a binary protocol) leaves every expectation unmet: that is a mismatch to
+/// fix in the scenario, never violations charged to the server. Any readable record, or
+/// a violation of another oracle, and the run is judged as usual.
+#[test]
+fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations() {
+    let unmet = [(OracleKind::Completeness, 4)];
+    let text_only = judge_reading((0, 3, 0), &unmet);
+    assert_eq!(text_only.verdict, Verdict::Unreadable);
+    let hint = text_only.hint.unwrap_or_default();
+    assert!(hint.contains("12 non-JSON text records"), "{hint}");
+    assert!(hint.contains("4 expectations went unmet"), "{hint}");
+    assert!(hint.contains("record_separator"), "{hint}");
+
+    let binary_only = judge_reading((0, 0, 1), &unmet);
+    assert_eq!(binary_only.verdict, Verdict::Unreadable);
+    assert!(binary_only
+        .hint
+        .unwrap_or_default()
+        .contains("4 binary frames"));
+
+    // Some records were read: the unmet expectations are the server's.
+    assert_eq!(
+        judge_reading((1, 3, 0), &unmet).verdict,
+        Verdict::Violations
+    );
+    // Another oracle broke: a finding whatever the records say.
+    let also = [(OracleKind::Completeness, 4), (OracleKind::Exclusivity, 1)];
+    assert_eq!(judge_reading((0, 3, 0), &also).verdict, Verdict::Violations);
+    // Nothing was asked of the answers: nothing went wrong reading them.
+    assert_eq!(judge_reading((0, 3, 0), &[]).verdict, Verdict::Clean);
+    // Nothing arrived at all: silence is the server's, judged as violations.
+    assert_eq!(
+        judge_reading((0, 0, 0), &unmet).verdict,
+        Verdict::Violations
+    );
 }

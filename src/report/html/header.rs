@@ -84,6 +84,7 @@ fn verdict(s: &Summary) -> (String, &'static str) {
         Verdict::TargetUnusable => ("target unusable".into(), "bad"),
         Verdict::AuthMisconfigured => ("auth misconfigured".into(), "bad"),
         Verdict::ClientLimited => ("client limited".into(), "warn"),
+        Verdict::Unreadable => ("answers unreadable".into(), "bad"),
         Verdict::Incomplete if s.stopped == StopReason::Interrupted => {
             ("interrupted".into(), "warn")
         }

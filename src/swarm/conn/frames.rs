@@ -2,6 +2,7 @@
 //! attempt ends when the server closes or the connection breaks.
 
 use super::*;
+use crate::model::path::{lookup, Borrowed, Tree};
 use crate::oracle::frame::{kind_of, records, Record};
 use futures_util::FutureExt;
 
@@ -153,6 +154,7 @@ impl ConnRun {
             any = true;
             match record {
                 Record::Json(msg) => {
+                    self.counters.json_records += 1;
                     let event = kind_of(spec, &msg);
                     due |= self.note_data_frame(now, event.as_deref());
                     match self.marker_of(&msg) {
@@ -182,14 +184,14 @@ impl ConnRun {
 
     /// The send time (µs since the run's start) an echoed flood frame carries in one of
     /// the connection's marker fields, as sent (text) or turned into a number.
-    fn marker_of(&self, msg: &serde_json::Value) -> Option<u64> {
-        self.markers
-            .iter()
-            .find_map(|path| match crate::model::path::lookup(msg, path)? {
-                serde_json::Value::String(s) => s.parse().ok(),
-                serde_json::Value::Number(n) => n.as_u64(),
-                _ => None,
-            })
+    fn marker_of(&self, msg: &Borrowed) -> Option<u64> {
+        self.markers.iter().find_map(|path| {
+            let found = lookup(msg, path)?;
+            match found.text() {
+                Some(s) => s.parse().ok(),
+                None => found.uint(),
+            }
+        })
     }
 
     /// Flood mode: handles the frames that have already arrived, without waiting for more.

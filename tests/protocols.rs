@@ -290,6 +290,40 @@ async fn a_scenario_missing_the_record_separator_is_unreadable_not_a_race() {
     assert_eq!(fixed.results.summary.counters.json_records, 2);
 }
 
+/// JSON records whose kind sits where the scenario does not look (no `type_field` in
+/// them, no kinds rule): the same mismatch, with the field to fix in the hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_without_the_kind_field_are_unreadable_not_a_race() {
+    let text = head("hub", 2)
+        + r#"
+[oracles]
+record_separator = "\u001e"
+type_field = "kind"
+
+[[group]]
+name = "callers"
+users = 2
+steps = [
+  { send = { type = 1, invocationId = "1", target = "Echo", arguments = [] } },
+  { expect = "3", within = "300ms" },
+  { close = 1000 },
+]
+"#;
+    let (url, stop) = spawn(Vec::new(), lenient_hub()).await;
+    let outcome = run_against("hub.toml", &text, url.clone()).await;
+    let fixed = run_against("hub.toml", &text.replace("\"kind\"", "\"type\""), url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains("2 JSON records without a kind"), "{hint}");
+    assert!(hint.contains("type_field (now \"kind\")"), "{hint}");
+    assert_eq!(s.counters.kindless_records, 2);
+    // Read by its integer kind once the field is right.
+    assert_eq!(fixed.results.summary.verdict, Verdict::Clean);
+    assert_clean(&fixed, 2);
+}
+
 // ---- ActionCable: data frames carry no type; the user is nested ----
 
 const CABLE: &str = r#"

@@ -34,7 +34,7 @@ pub mod exit {
     pub const INCOMPLETE: u8 = 7;
     /// Every failure was the client's own limit (file descriptors, ephemeral ports).
     pub const CLIENT_LIMITED: u8 = 8;
-    /// The server answered, but nothing it sent could be read as a JSON record, and every
+    /// The server answered, but not one record had a kind the scenario reads, and every
     /// violation was an unmet expectation: the scenario does not read the protocol.
     pub const UNREADABLE: u8 = 9;
     /// Interrupted by Ctrl-C; partial results were written.

@@ -190,6 +190,9 @@ pub struct Counters {
     pub non_json: u64,
     /// Text records that were JSON, the ones the oracles read.
     pub json_records: u64,
+    /// Of those, the records with no kind (no `type_field`, no `[oracles.kinds]` rule
+    /// passed): what no expectation can match.
+    pub kindless_records: u64,
     pub binary_frames: u64,
     /// What the streaming oracles counted (they own these; the task copies them in).
     #[serde(flatten)]
@@ -257,6 +260,7 @@ impl Counters {
         self.bytes_received += o.bytes_received;
         self.non_json += o.non_json;
         self.json_records += o.json_records;
+        self.kindless_records += o.kindless_records;
         self.binary_frames += o.binary_frames;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;

@@ -151,10 +151,11 @@ pub enum Verdict {
     /// Every failure was the client's own limit (file descriptors, ephemeral ports):
     /// never charged to the target.
     ClientLimited,
-    /// The server answered, but nothing it sent was a JSON record the oracles could read,
-    /// and every violation was an unmet expectation: the scenario does not read this
-    /// protocol (a missing `record_separator`, a binary protocol), so those violations
-    /// are the misreading, not the server's.
+    /// The server answered, but not one record had a kind the scenario reads (none was
+    /// JSON, or none carried `type_field` or passed a kinds rule), and every violation was
+    /// an unmet expectation: the scenario does not read this protocol (a missing
+    /// `record_separator`, a binary protocol, kinds in another field), so those
+    /// violations are the misreading, not the server's.
     Unreadable,
 }
 

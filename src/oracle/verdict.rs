@@ -56,7 +56,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         return j;
     }
-    if let Some(j) = unreadable(e.reports, e.by_oracle) {
+    if let Some(j) = unreadable(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
         return j;
     }
     if violations > 0 {
@@ -217,15 +217,22 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     })
 }
 
-/// The server answered, yet not one record was JSON, and every violation is an unmet
-/// expectation: those are the scenario failing to read the protocol (SignalR's records
-/// without `[oracles] record_separator`, a binary protocol), not the server failing it.
-/// A run with any readable record, or with a violation of another oracle (a token served
-/// twice is a finding whatever the records say), is judged as usual.
-fn unreadable(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
-    let (mut json, mut text, mut binary) = (0u64, 0u64, 0u64);
+/// The server answered, yet not one record had a kind the scenario could read (none was
+/// JSON, or none carried `type_field` or passed an `[oracles.kinds]` rule), and every
+/// violation is an unmet expectation: those are the scenario failing to read the protocol
+/// (SignalR's records without `[oracles] record_separator`, a binary protocol, kinds in
+/// another field), not the server failing it. A run with any record of a kind, or with a
+/// violation of another oracle (a token served twice is a finding whatever the records
+/// say), is judged as usual. `type_field` is the scenario's, for the hint.
+fn unreadable(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    type_field: &str,
+) -> Option<Judgement> {
+    let (mut json, mut kindless, mut text, mut binary) = (0u64, 0u64, 0u64, 0u64);
     for r in reports {
         json += r.counters.json_records;
+        kindless += r.counters.kindless_records;
         text += r.counters.non_json;
         binary += r.counters.binary_frames;
     }
@@ -234,24 +241,38 @@ fn unreadable(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> 
         .copied()
         .unwrap_or(0);
     let others = by_oracle.values().sum::<u64>() - unmet;
-    if json > 0 || text + binary == 0 || unmet == 0 || others > 0 {
+    let answered = json + text + binary > 0;
+    if json > kindless || !answered || unmet == 0 || others > 0 {
         return None;
     }
     let mut got = Vec::new();
+    let mut check = Vec::new();
     if text > 0 {
         got.push(format!("{text} non-JSON text record{}", plural(text)));
+        check.push("[oracles] record_separator (SignalR ends each record with \\u001e)".into());
     }
     if binary > 0 {
         got.push(format!("{binary} binary frame{}", plural(binary)));
+        check.push("that the protocol speaks JSON text".to_string());
+    }
+    if kindless > 0 {
+        got.push(format!(
+            "{kindless} JSON record{} without a kind",
+            plural(kindless)
+        ));
+        check.push(format!(
+            "where the records name their kind: [oracles] type_field (now {type_field:?}) or \
+             [oracles.kinds]"
+        ));
     }
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
-            "the server answered ({}) but not one record was JSON, so {unmet} expectation{} \
-             went unmet: check [oracles] record_separator (SignalR ends each record with \
-             \\u001e) and that the protocol speaks JSON text",
+            "the server answered ({}) but not one record had a kind the scenario reads, so \
+             {unmet} expectation{} went unmet: check {}",
             got.join(", "),
-            plural(unmet)
+            plural(unmet),
+            check.join("; ")
         )),
     })
 }

@@ -332,10 +332,10 @@ fn only_verdicts_that_exercised_the_target_count() {
     }
 }
 
-/// Every connection accepted, each having received `(json, text, binary)` records, with
-/// `violations` by oracle.
+/// Every connection accepted, each having received `(json, kindless, text, binary)`
+/// records (`kindless` of the `json` had no kind), with `violations` by oracle.
 fn judge_reading(
-    (json, text, binary): (u64, u64, u64),
+    (json, kindless, text, binary): (u64, u64, u64, u64),
     violations: &[(OracleKind, u64)],
 ) -> Judgement {
     let plan = plan();
@@ -345,6 +345,7 @@ fn judge_reading(
         .map(|c| {
             let counters = crate::model::Counters {
                 json_records: json,
+                kindless_records: kindless,
                 non_json: text,
                 binary_frames: binary,
                 ..Default::default()
@@ -372,39 +373,49 @@ fn judge_reading(
 }
 
 /// A scenario that cannot read what the server sends (SignalR's records without their
-/// separator, a binary protocol) leaves every expectation unmet: that is a mismatch to
-/// fix in the scenario, never violations charged to the server. Any readable record, or
-/// a violation of another oracle, and the run is judged as usual.
+/// separator, a binary protocol, kinds in a field other than `type_field`) leaves every
+/// expectation unmet: that is a mismatch to fix in the scenario, never violations charged
+/// to the server. Any record of a kind, or a violation of another oracle, and the run is
+/// judged as usual.
 #[test]
 fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations() {
     let unmet = [(OracleKind::Completeness, 4)];
-    let text_only = judge_reading((0, 3, 0), &unmet);
+    let text_only = judge_reading((0, 0, 3, 0), &unmet);
     assert_eq!(text_only.verdict, Verdict::Unreadable);
     let hint = text_only.hint.unwrap_or_default();
     assert!(hint.contains("12 non-JSON text records"), "{hint}");
     assert!(hint.contains("4 expectations went unmet"), "{hint}");
     assert!(hint.contains("record_separator"), "{hint}");
+    assert!(!hint.contains("type_field"), "{hint}");
 
-    let binary_only = judge_reading((0, 0, 1), &unmet);
+    let binary_only = judge_reading((0, 0, 0, 1), &unmet);
     assert_eq!(binary_only.verdict, Verdict::Unreadable);
-    assert!(binary_only
-        .hint
-        .unwrap_or_default()
-        .contains("4 binary frames"));
+    let hint = binary_only.hint.unwrap_or_default();
+    assert!(hint.contains("4 binary frames"), "{hint}");
 
-    // Some records were read: the unmet expectations are the server's.
-    assert_eq!(
-        judge_reading((1, 3, 0), &unmet).verdict,
-        Verdict::Violations
-    );
+    // JSON, but the kind is in another field than the scenario reads.
+    let kindless = judge_reading((2, 2, 0, 0), &unmet);
+    assert_eq!(kindless.verdict, Verdict::Unreadable);
+    let hint = kindless.hint.unwrap_or_default();
+    assert!(hint.contains("8 JSON records without a kind"), "{hint}");
+    assert!(hint.contains("type_field (now \"type\")"), "{hint}");
+    assert!(!hint.contains("record_separator"), "{hint}");
+
+    // Some records had a kind: the unmet expectations are the server's.
+    for read in [(1, 0, 3, 0), (2, 1, 0, 0)] {
+        assert_eq!(judge_reading(read, &unmet).verdict, Verdict::Violations);
+    }
     // Another oracle broke: a finding whatever the records say.
     let also = [(OracleKind::Completeness, 4), (OracleKind::Exclusivity, 1)];
-    assert_eq!(judge_reading((0, 3, 0), &also).verdict, Verdict::Violations);
+    assert_eq!(
+        judge_reading((0, 0, 3, 0), &also).verdict,
+        Verdict::Violations
+    );
     // Nothing was asked of the answers: nothing went wrong reading them.
-    assert_eq!(judge_reading((0, 3, 0), &[]).verdict, Verdict::Clean);
+    assert_eq!(judge_reading((0, 0, 3, 0), &[]).verdict, Verdict::Clean);
     // Nothing arrived at all: silence is the server's, judged as violations.
     assert_eq!(
-        judge_reading((0, 0, 0), &unmet).verdict,
+        judge_reading((0, 0, 0, 0), &unmet).verdict,
         Verdict::Violations
     );
 }

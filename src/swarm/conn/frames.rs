@@ -156,6 +156,7 @@ impl ConnRun {
                 Record::Json(msg) => {
                     self.counters.json_records += 1;
                     let event = kind_of(spec, &msg);
+                    self.counters.kindless_records += u64::from(event.is_none());
                     due |= self.note_data_frame(now, event.as_deref());
                     match self.marker_of(&msg) {
                         Some(sent_us) => {

@@ -319,6 +319,12 @@ steps = [
     assert!(hint.contains("2 JSON records without a kind"), "{hint}");
     assert!(hint.contains("type_field (now \"kind\")"), "{hint}");
     assert_eq!(s.counters.kindless_records, 2);
+    for (_, seen) in completeness(&outcome) {
+        assert!(
+            seen.contains("the first an object with fields type, invocationId, result"),
+            "{seen}"
+        );
+    }
     // Read by its integer kind once the field is right.
     assert_eq!(fixed.results.summary.verdict, Verdict::Clean);
     assert_clean(&fixed, 2);

@@ -39,7 +39,50 @@ pub trait Tree: Display {
     /// Whether this is the JSON value `want` (as `==` on [`Value`]s: `1` is not `1.0`,
     /// object members in any order).
     fn same_as(&self, want: &Value) -> bool;
+    /// The top-level names of an object, in written order, for a witness (names only,
+    /// never values); `None` for anything else.
+    fn member_names(&self) -> Option<Vec<&str>>;
+    /// The length of an array; `None` for anything else.
+    fn array_len(&self) -> Option<usize>;
+
+    /// What the value is, for a witness: `an object with fields type, ref, payload`,
+    /// `an array of 5`, `a string`... At most [`SHAPE_NAMES`] names, each cut to
+    /// [`SHAPE_NAME_CHARS`] characters: a server picks them.
+    fn shape(&self) -> String {
+        if let Some(names) = self.member_names() {
+            let mut shown: Vec<String> = names
+                .iter()
+                .take(SHAPE_NAMES)
+                .map(|n| n.chars().take(SHAPE_NAME_CHARS).collect())
+                .collect();
+            if names.len() > SHAPE_NAMES {
+                shown.push(format!("{} more", names.len() - SHAPE_NAMES));
+            }
+            return match shown.is_empty() {
+                true => "an empty object".into(),
+                false => format!("an object with fields {}", shown.join(", ")),
+            };
+        }
+        if let Some(len) = self.array_len() {
+            return format!("an array of {len}");
+        }
+        let kind = if self.text().is_some() {
+            "a string"
+        } else if self.null() {
+            "null"
+        } else if self.to_value().is_boolean() {
+            "a boolean"
+        } else {
+            "a number"
+        };
+        kind.into()
+    }
 }
+
+/// Field names a [`Tree::shape`] lists.
+pub const SHAPE_NAMES: usize = 8;
+/// Characters of each name a [`Tree::shape`] keeps.
+pub const SHAPE_NAME_CHARS: usize = 32;
 
 impl Tree for Value {
     fn member(&self, key: &str) -> Option<&Value> {
@@ -68,6 +111,12 @@ impl Tree for Value {
     }
     fn same_as(&self, want: &Value) -> bool {
         self == want
+    }
+    fn member_names(&self) -> Option<Vec<&str>> {
+        Some(self.as_object()?.keys().map(String::as_str).collect())
+    }
+    fn array_len(&self) -> Option<usize> {
+        self.as_array().map(Vec::len)
     }
 }
 
@@ -114,6 +163,18 @@ impl Tree for Borrowed<'_> {
             }
             _ => false,
         }
+    }
+    fn member_names(&self) -> Option<Vec<&str>> {
+        Some(
+            self.as_object()?
+                .as_vec()
+                .iter()
+                .map(|(k, _)| &**k)
+                .collect(),
+        )
+    }
+    fn array_len(&self) -> Option<usize> {
+        self.as_array().map(<[_]>::len)
     }
 }
 
@@ -300,6 +361,29 @@ mod tests {
             "no leading zeros in a pointer"
         );
         assert_eq!(lookup(&borrowed, "n").and_then(Tree::int), Some(-3));
+    }
+
+    /// A witness shows what a record is without its values, bounded whatever the server
+    /// sends.
+    #[test]
+    fn shapes_name_fields_not_values_and_stay_bounded() {
+        let text = r#"{"event":"phx_reply","ref":"1","payload":{"token":"secret"}}"#;
+        let borrowed: Borrowed = serde_json::from_str(text).unwrap();
+        let owned: Value = serde_json::from_str(text).unwrap();
+        let shape = borrowed.shape();
+        assert_eq!(shape, "an object with fields event, ref, payload");
+        assert_eq!(owned.shape(), shape);
+        let many: Value = (0..20)
+            .map(|i| (format!("{}{i}", "k".repeat(100)), json!(i)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let shape = many.shape();
+        assert!(shape.ends_with(", 12 more"), "{shape}");
+        assert!(shape.len() < 8 * 34 + 64, "{shape}");
+        assert_eq!(json!([1, 2]).shape(), "an array of 2");
+        assert_eq!(json!(true).shape(), "a boolean");
+        assert_eq!(json!(3).shape(), "a number");
+        assert_eq!(json!({}).shape(), "an empty object");
     }
 
     #[test]

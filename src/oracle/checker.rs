@@ -232,10 +232,10 @@ pub struct ConnChecker {
     recent_done: VecDeque<(String, PatternState)>,
     last_seq: Option<i64>,
     saw_uncorrelated_error: bool,
-    /// Records received that were not JSON (the oracles cannot read them): an expectation
-    /// that saw nothing says so, since a scenario missing the protocol's record separator
-    /// (or a server speaking another format) looks like silence otherwise.
-    unreadable: u64,
+    /// Records received that no expectation could read: an expectation that saw nothing
+    /// says so, since a scenario missing the protocol's record separator, or reading the
+    /// kind from the wrong field, looks like silence otherwise.
+    unread: Unread,
     next_id: u64,
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
@@ -285,7 +285,7 @@ impl ConnChecker {
             recent_done: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
-            unreadable: 0,
+            unread: Unread::default(),
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
@@ -502,7 +502,7 @@ impl ConnChecker {
 
     /// A record arrived that is not JSON: counted for what the violations it leaves say.
     pub fn on_unreadable(&mut self) {
-        self.unreadable += 1;
+        self.unread.not_json += 1;
     }
 
     /// An echo of one of our own flood frames (it carries our marker): judged by the
@@ -527,6 +527,10 @@ impl ConnChecker {
         self.check_sequence(msg, now);
         self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
+            self.unread.kindless += 1;
+            if self.unread.kindless_shape.is_none() {
+                self.unread.kindless_shape = Some(msg.shape().into_boxed_str());
+            }
             return;
         };
         if let Some(span) = &mut self.span {
@@ -595,7 +599,7 @@ impl ConnChecker {
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
-            let seen = seen_text(p, self.unreadable);
+            let seen = seen_text(p, &self.unread, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(idx, Resolution::Violated);
             self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -623,7 +627,10 @@ impl ConnChecker {
             };
             let p = &self.pending[0];
             let expected = p.state.remaining();
-            let seen = format!("{}; then {detail}", seen_text(p, self.unreadable));
+            let seen = format!(
+                "{}; then {detail}",
+                seen_text(p, &self.unread, &self.spec.type_field)
+            );
             let ended = StreamEnded {
                 close_code,
                 answered: p.seen_count > 0,
@@ -759,7 +766,7 @@ impl ConnChecker {
             note_seen(p, event);
         }
         let expected = format!("next: {}", p.state.remaining());
-        let seen = seen_text(p, self.unreadable);
+        let seen = seen_text(p, &self.unread, &self.spec.type_field);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         self.resolve(idx, Resolution::Violated);
         self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -1295,19 +1302,46 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
             .is_some_and(|before| before.is_empty() || before.ends_with(' '))
 }
 
-/// What an expectation saw, for its witness; `unreadable` counts the connection's records
-/// that were not JSON.
-fn seen_text(p: &Pending, unreadable: u64) -> String {
-    if p.seen_count == 0 && unreadable > 0 {
-        let plural = if unreadable == 1 { "" } else { "s" };
-        format!(
-            "nothing readable ({unreadable} record{plural} that {} not JSON: does the protocol need [oracles] record_separator?)",
-            if unreadable == 1 { "is" } else { "are" }
-        )
-    } else if p.seen_count == 0 {
+/// Records a connection received that no expectation could read.
+#[derive(Debug, Default)]
+struct Unread {
+    /// Records that were not JSON.
+    not_json: u64,
+    /// JSON records without a kind, and the shape of the first (its field names).
+    kindless: u64,
+    kindless_shape: Option<Box<str>>,
+}
+
+/// What an expectation saw, for its witness: when that was nothing, what the connection
+/// received that no expectation could read (`unread`; `type_field` is the field kinds are
+/// read from).
+fn seen_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
+    if p.seen_count > 0 {
+        return p.seen.clone();
+    }
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let mut parts = Vec::new();
+    if unread.not_json > 0 {
+        let n = unread.not_json;
+        parts.push(format!(
+            "{n} record{} that {} not JSON: does the protocol need [oracles] record_separator?",
+            plural(n),
+            if n == 1 { "is" } else { "are" }
+        ));
+    }
+    if unread.kindless > 0 {
+        let n = unread.kindless;
+        let shape = unread.kindless_shape.as_deref().unwrap_or("");
+        parts.push(format!(
+            "{n} JSON record{} without a kind, the first {shape}: is the kind in another \
+             field than type_field {type_field:?}, or does it need an [oracles.kinds] rule?",
+            plural(n)
+        ));
+    }
+    if parts.is_empty() {
         "nothing".into()
     } else {
-        p.seen.clone()
+        format!("nothing readable ({})", parts.join("; "))
     }
 }
 

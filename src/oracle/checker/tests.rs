@@ -187,6 +187,27 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
         "{seen}"
     );
     assert!(seen.contains("record_separator"), "{seen}");
+
+    // JSON, but the kind is not where the scenario reads it: the witness names the fields
+    // (never the values) of the first such record.
+    let mut misread = checker();
+    misread.expect(five("r1"), Some((t, t)), t);
+    misread.on_message(
+        &json!({"event": "started", "run_id": "r1", "secret": "s3"}),
+        t,
+    );
+    misread.on_message(&json!({"event": "done", "run_id": "r1"}), t);
+    misread.expire(t + Duration::from_secs(6));
+    let seen = &misread.violations[0].seen;
+    assert!(
+        seen.starts_with("nothing readable (2 JSON records without a kind, the first an object with fields event, run_id, secret"),
+        "{seen}"
+    );
+    assert!(seen.contains("type_field \"type\""), "{seen}");
+    assert!(
+        !seen.contains("s3") && !seen.contains("record_separator"),
+        "{seen}"
+    );
 }
 
 #[test]

@@ -505,6 +505,12 @@ impl ConnChecker {
         self.unread.not_json += 1;
     }
 
+    /// A binary frame arrived: the oracles read text, so it is counted, as
+    /// [`Self::on_unreadable`], for what a violation that saw nothing says.
+    pub fn on_binary(&mut self) {
+        self.unread.binary += 1;
+    }
+
     /// An echo of one of our own flood frames (it carries our marker): judged by the
     /// oracles that look at every message (identity, ordering), never matched against or
     /// kept for an expectation; its latency is the engine's to record.
@@ -1307,6 +1313,8 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
 struct Unread {
     /// Records that were not JSON.
     not_json: u64,
+    /// Binary frames.
+    binary: u64,
     /// JSON records without a kind, and the shape of the first (its field names).
     kindless: u64,
     kindless_shape: Option<Box<str>>,
@@ -1327,6 +1335,13 @@ fn seen_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
             "{n} record{} that {} not JSON: does the protocol need [oracles] record_separator?",
             plural(n),
             if n == 1 { "is" } else { "are" }
+        ));
+    }
+    if unread.binary > 0 {
+        let n = unread.binary;
+        parts.push(format!(
+            "{n} binary frame{}: the oracles read JSON text",
+            plural(n)
         ));
     }
     if unread.kindless > 0 {

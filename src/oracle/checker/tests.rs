@@ -188,6 +188,16 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
     assert!(seen.contains("record_separator"), "{seen}");
 
+    let mut binary = checker();
+    binary.expect(five("r1"), Some((t, t)), t);
+    binary.on_binary();
+    binary.expire(t + Duration::from_secs(6));
+    let seen = &binary.violations[0].seen;
+    assert_eq!(
+        seen, "nothing readable (1 binary frame: the oracles read JSON text)",
+        "no separator to suggest for binary frames"
+    );
+
     // JSON, but the kind is not where the scenario reads it: the witness names the fields
     // (never the values) of the first such record.
     let mut misread = checker();

@@ -92,6 +92,7 @@ impl ConnRun {
                 self.data_frame(now, None).await;
                 self.count_received(bytes.len());
                 self.counters.binary_frames += 1;
+                self.checker.on_binary();
             }
             Message::Close(frame) => {
                 // The code as sent (tungstenite reports a forbidden one as 1002).

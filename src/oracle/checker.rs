@@ -25,6 +25,8 @@ const SEEN_KEPT: usize = 16;
 /// holds afterwards what it held before (8 kept ~4 KiB more per connection: a soak's memory
 /// stepped up 10% after one 3 s stall and stayed there).
 const KEPT_ROOM: usize = 4;
+/// The most room a settled expectation's `seen` text may keep for the next one.
+const SPARE_SEEN_BYTES: usize = 1024;
 /// Steps named in an early-end violation; the rest are only counted.
 const STEPS_NAMED: usize = 3;
 /// Event kinds remembered per reply span (a hostile server may invent any number).
@@ -236,6 +238,9 @@ pub struct ConnChecker {
     /// says so, since a scenario missing the protocol's record separator, or reading the
     /// kind from the wrong field, looks like silence otherwise.
     unread: Unread,
+    /// The `seen` text of the last settled expectation, emptied, for the next one: one
+    /// string per connection instead of one per expectation (this runs for every answer).
+    spare_seen: String,
     next_id: u64,
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
@@ -286,6 +291,7 @@ impl ConnChecker {
             last_seq: None,
             saw_uncorrelated_error: false,
             unread: Unread::default(),
+            spare_seen: String::new(),
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
@@ -334,6 +340,7 @@ impl ConnChecker {
         if self.named_samples.is_empty() {
             self.named_samples = Vec::new();
         }
+        self.spare_seen = String::new();
     }
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
@@ -393,7 +400,7 @@ impl ConnChecker {
             sent_at,
             deadline: now + within,
             within,
-            seen: String::new(),
+            seen: std::mem::take(&mut self.spare_seen),
             seen_count: 0,
             checks,
             capture,
@@ -801,7 +808,13 @@ impl ConnChecker {
     }
 
     fn resolve(&mut self, idx: usize, how: Resolution) {
-        let p = self.pending.remove(idx);
+        let mut p = self.pending.remove(idx);
+        let mut seen = std::mem::take(&mut p.seen);
+        seen.clear();
+        // Kept for the next expectation unless a very long kind name made it big.
+        if seen.capacity() <= SPARE_SEEN_BYTES {
+            self.spare_seen = seen;
+        }
         if self.pending.is_empty() && self.pending.capacity() > KEPT_ROOM {
             // A backlog (a paced connection that fell behind, up to `max_in_flight`) is
             // over: give its room back, so memory follows what is open, not the worst

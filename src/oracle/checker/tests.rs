@@ -950,3 +950,37 @@ fn a_forged_token_is_not_judged_by_what_valid_tokens_taught() {
     c.on_message(&json!({"type": "x", "data": {"owner": "", "n": 3}}), now);
     assert_eq!(c.violated, 0);
 }
+
+/// A settled expectation's `seen` text is reused emptied: the next witness names only
+/// its own kinds, and a very long kind's room is not kept.
+#[test]
+fn the_seen_text_is_reused_empty_and_bounded() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let t = Instant::now();
+    ch.expect(five("r1"), Some((t, t)), t);
+    send_all(
+        &mut ch,
+        &[
+            f.msg("started", "r1"),
+            f.msg("thinking", "r1"),
+            f.msg("done", "r1"),
+        ],
+    );
+    assert!(ch.spare_seen.is_empty() && ch.spare_seen.capacity() > 0);
+    ch.expect(five("r2"), Some((t, t)), t);
+    send_all(&mut ch, &[f.msg("started", "r2")]);
+    ch.expire(t + Duration::from_secs(6));
+    assert_eq!(ch.violations[0].seen, "started");
+
+    // A scenario may name a kind of any length: its room is not kept once settled.
+    let huge = "x".repeat(4 * SPARE_SEEN_BYTES);
+    let mut long = five("r3");
+    long.pattern = vec![PatternItem {
+        event: huge.clone(),
+        repeat: Repeat::One,
+    }]
+    .into();
+    ch.expect(long, Some((t, t)), t);
+    send_all(&mut ch, &[f.msg(&huge, "r3")]);
+    assert_eq!(ch.spare_seen.capacity(), 0, "a big seen text is not kept");
+}

@@ -53,7 +53,7 @@ pub trait Tree: Display {
             let mut shown: Vec<String> = names
                 .iter()
                 .take(SHAPE_NAMES)
-                .map(|n| n.chars().take(SHAPE_NAME_CHARS).collect())
+                .map(|n| shown_name(n))
                 .collect();
             if names.len() > SHAPE_NAMES {
                 shown.push(format!("{} more", names.len() - SHAPE_NAMES));
@@ -77,6 +77,26 @@ pub trait Tree: Display {
         };
         kind.into()
     }
+}
+
+/// A server-chosen name as a witness may show it: control characters escaped (no
+/// terminal escapes, no line breaks), cut to [`SHAPE_NAME_CHARS`] characters with `…`.
+fn shown_name(name: &str) -> String {
+    let mut shown: String = name
+        .chars()
+        .take(SHAPE_NAME_CHARS)
+        .flat_map(|c| {
+            let escaped: Vec<char> = match c.is_control() {
+                true => c.escape_default().collect(),
+                false => vec![c],
+            };
+            escaped
+        })
+        .collect();
+    if name.chars().nth(SHAPE_NAME_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Field names a [`Tree::shape`] lists.
@@ -384,6 +404,13 @@ mod tests {
         assert_eq!(json!(true).shape(), "a boolean");
         assert_eq!(json!(3).shape(), "a number");
         assert_eq!(json!({}).shape(), "an empty object");
+        let hostile = json!({"bad\nkey\u{1b}[31m\u{0}z": 1});
+        assert_eq!(
+            hostile.shape(),
+            "an object with fields bad\\nkey\\u{1b}[31m\\u{0}z"
+        );
+        let long = json!({"k".repeat(40): 1}).shape();
+        assert!(long.ends_with(&format!("{}…", "k".repeat(32))), "{long}");
     }
 
     #[test]

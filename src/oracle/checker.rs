@@ -542,7 +542,17 @@ impl ConnChecker {
         let Some(event) = kind else {
             self.unread.kindless += 1;
             if self.unread.kindless_shape.is_none() {
-                self.unread.kindless_shape = Some(msg.shape().into_boxed_str());
+                let field = &self.spec.type_field;
+                let mut shape = msg.shape();
+                if let Some(value) = lookup(msg, field) {
+                    // The field is there, its value is no kind (a float, -0, an integer
+                    // past 64 bits, an object...).
+                    shape.push_str(&format!(
+                        ", whose {field:?} is {} (a kind is a string or an integer)",
+                        value.shape()
+                    ));
+                }
+                self.unread.kindless_shape = Some(shape.into_boxed_str());
             }
             return;
         };
@@ -1345,7 +1355,7 @@ fn seen_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
     if unread.not_json > 0 {
         let n = unread.not_json;
         parts.push(format!(
-            "{n} record{} that {} not JSON: does the protocol need [oracles] record_separator?",
+            "{n} record{} that {} not JSON, or nest deeper than 127 levels: does the protocol need [oracles] record_separator?",
             plural(n),
             if n == 1 { "is" } else { "are" }
         ));

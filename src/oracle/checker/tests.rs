@@ -188,6 +188,19 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
     assert!(seen.contains("record_separator"), "{seen}");
 
+    // The field is there, but its value is no kind.
+    let mut float = checker();
+    float.expect(five("r1"), Some((t, t)), t);
+    float.on_message(&json!({"type": 1.5, "run_id": "r1"}), t);
+    float.expire(t + Duration::from_secs(6));
+    let seen = &float.violations[0].seen;
+    assert!(
+        seen.contains(
+            "fields type, run_id, whose \"type\" is a number (a kind is a string or an integer)"
+        ),
+        "{seen}"
+    );
+
     let mut binary = checker();
     binary.expect(five("r1"), Some((t, t)), t);
     binary.on_binary();

@@ -309,7 +309,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         } else {
             format!("round {}", outcome.rounds.saturating_sub(1))
         };
-        return unjudged(&when, stopped);
+        return unjudged(&when, stopped, "no repro was written");
     }
     if args.output.json {
         return Ok(match (&outcome.found, interrupted) {
@@ -406,7 +406,11 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         }))?;
     }
     if let Some(Short::Unjudged(stopped)) = &rate.short {
-        return unjudged(&format!("replay {}", rate.runs + 1), stopped);
+        return unjudged(
+            &format!("replay {}", rate.runs + 1),
+            stopped,
+            "it neither reproduced the violation nor ruled it out",
+        );
     }
     if !args.output.json {
         outln!(
@@ -463,7 +467,11 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
                 "unjudged": unjudged_json(outcome.before.1.short.as_ref()),
             }))?;
         }
-        return unjudged("a replay of the repro", stopped);
+        return unjudged(
+            "a replay of the repro",
+            stopped,
+            "nothing was shrunk or written",
+        );
     }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
@@ -743,11 +751,12 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
     }
 }
 
-/// Says why a hunt, replay or shrink stopped without a verdict on the race, and exits
-/// with that verdict's code: an unusable or misconfigured target is never a repro.
-fn unjudged(when: &str, stopped: &Unjudged) -> Result<u8, Error> {
+/// Says why a hunt, replay or shrink stopped without a verdict on the race (`so`: what
+/// that means for the command), and exits with that verdict's code: an unusable or
+/// misconfigured target is never a repro.
+fn unjudged(when: &str, stopped: &Unjudged, so: &str) -> Result<u8, Error> {
     eprintln!(
-        "stopped: {when} was {} ({}); no repro was written",
+        "stopped: {when} was {} ({}); {so}",
         stopped.verdict, stopped.hint
     );
     Ok(super::error::of_verdict(stopped.verdict))

@@ -571,7 +571,7 @@ mod tests {
                 },
             })
             .collect();
-        Action::Expect(ExpectPlan {
+        Action::Expect(Box::new(ExpectPlan {
             pattern,
             correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
             within: Duration::from_secs(2),
@@ -580,7 +580,7 @@ mod tests {
             capture: Vec::new(),
             absent: false,
             name: None,
-        })
+        }))
     }
 
     fn send(message: serde_json::Value) -> Action {

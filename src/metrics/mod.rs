@@ -45,7 +45,8 @@ pub enum MetricsError {
     Decode { phase: String, reason: String },
 }
 
-/// One histogram per phase, in microseconds (1 µs – 60 s, 3 significant digits).
+/// One histogram per phase, in microseconds (1 µs – 60 s, 3 significant digits; storage
+/// grows with the values recorded, see [`new_histogram`]).
 #[derive(Debug, Clone)]
 pub struct Histograms {
     by_phase: Vec<Histogram<u64>>,
@@ -138,7 +139,7 @@ impl Histograms {
     /// Adds every sample of `other` (lossless).
     pub fn merge(&mut self, other: &Histograms) {
         for (mine, theirs) in self.by_phase.iter_mut().zip(&other.by_phase) {
-            // Same bounds on both sides, so `add` cannot fail.
+            // Both auto-resize (`new_histogram`, `decode_one`): `add` grows, cannot fail.
             let _ = mine.add(theirs);
         }
         for (name, theirs) in &other.turns {
@@ -214,17 +215,23 @@ fn decode_one(what: &str, text: &str) -> Result<Histogram<u64>, MetricsError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| err(e.to_string()))?;
-    Deserializer::new()
+    let mut h: Histogram<u64> = Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| err(format!("{e:?}")))
+        .map_err(|e| err(format!("{e:?}")))?;
+    // Read back with the range it was written with: merging a wider one into it must
+    // grow it, not fail.
+    h.auto(true);
+    Ok(h)
 }
 
-/// The histogram every phase uses.
+/// The histogram every phase uses: 1 µs and up, 3 significant digits, its storage
+/// growing with the largest value recorded (HdrHistogram's auto-resize) up to [`MAX_US`]
+/// (callers clamp there). A phase that never sees a sample, or only milliseconds, keeps
+/// 16 KiB of counts instead of the 128 KiB the whole range takes: with ten phases per
+/// histogram set and a set per interval, fixed-range storage was megabytes per run.
 #[allow(clippy::expect_used)]
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_US, 3).expect(
-        "constant bounds satisfy hdrhistogram's rules: low >= 1, high >= 2 * low, sigfig <= 5",
-    )
+    Histogram::new(3).expect("3 significant digits satisfy hdrhistogram's rule: sigfig <= 5")
 }
 
 /// Percentiles of one phase, in milliseconds.
@@ -306,6 +313,37 @@ mod tests {
                 prop_assert_eq!(x.value_at_quantile(q), y.value_at_quantile(q));
             }
         }
+    }
+
+    /// Storage follows the values: histograms of different ranges (a shard that saw only
+    /// microseconds, one that saw a minute) merge and read back without losing a sample.
+    #[test]
+    fn histograms_of_different_ranges_merge_without_loss() {
+        let names = ["ack".to_string()];
+        let mut fast = Histograms::new();
+        fast.record(Phase::Turn, Duration::from_micros(3));
+        fast.record_turn(0, Duration::from_micros(3));
+        fast.name_turns(&names);
+        let mut slow = Histograms::new();
+        slow.record(Phase::Turn, Duration::from_secs(59));
+        slow.record_turn(0, Duration::from_secs(59));
+        slow.name_turns(&names);
+        // Decoded, each keeps the range it was written with; the narrow one receives.
+        let mut merged = Histograms::decode(&fast.encode()).unwrap();
+        merged.merge(&Histograms::decode(&slow.encode()).unwrap());
+        let turn = merged.get(Phase::Turn);
+        assert_eq!((turn.len(), turn.min()), (2, 3));
+        assert!(turn.max() >= 58_000_000, "max {}", turn.max());
+        let ack = merged.turn("ack").unwrap();
+        assert_eq!(ack.len(), 2);
+        assert!(ack.max() >= 58_000_000, "max {}", ack.max());
+        // A phase that saw nothing keeps its smallest storage, a fraction of the range's.
+        let unused = merged.get(Phase::Tls).distinct_values();
+        assert!(
+            unused * 4 < turn.distinct_values(),
+            "{unused} vs {}",
+            turn.distinct_values()
+        );
     }
 
     #[test]

@@ -239,7 +239,9 @@ pub enum Action {
         )]
         within: Option<Duration>,
     },
-    Expect(ExpectPlan),
+    /// Boxed: an expectation is by far the largest action, and actions move by value
+    /// through the cursor and the connection loop once per step.
+    Expect(Box<ExpectPlan>),
     Think(#[serde(with = "duration_us")] Duration),
     /// Marks the start of a paced block: offsets below count from here.
     PaceStart,
@@ -623,12 +625,10 @@ impl Plan {
             }),
             None => {
                 for action in &conn.actions {
-                    if let Action::Expect(ExpectPlan {
-                        correlate: Some((field, _)),
-                        ..
-                    }) = action
-                    {
-                        add(field);
+                    if let Action::Expect(e) = action {
+                        if let Some((field, _)) = &e.correlate {
+                            add(field);
+                        }
                     }
                 }
             }

@@ -466,7 +466,7 @@ impl Cursor {
     /// The expectation as it applies now: its correlation value from the latest send, and
     /// the placeholders of its pattern and field tests expanded (those draw nothing;
     /// `{{$name}}` captures stay for the checker).
-    fn expect(&self, expect: &Expect, vars: &template::Vars<'_>) -> ExpectPlan {
+    fn expect(&self, expect: &Expect, vars: &template::Vars<'_>) -> Box<ExpectPlan> {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
@@ -508,7 +508,7 @@ impl Cursor {
                 },
             })
             .collect();
-        ExpectPlan {
+        Box::new(ExpectPlan {
             pattern,
             correlate,
             within: expect.within,
@@ -517,7 +517,7 @@ impl Cursor {
             capture: expect.capture.clone(),
             absent: expect.absent,
             name: expect.name.clone(),
-        }
+        })
     }
 
     /// The actions after the one in progress, up to (not including) the first for which

@@ -362,7 +362,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             Action::PaceAt(every),
             m("3"),
             m("4"),
-            Action::Expect(ExpectPlan {
+            Action::Expect(Box::new(ExpectPlan {
                 pattern: vec![].into(),
                 correlate: Some(("run_id".into(), "4".into())),
                 within: Duration::from_secs(1),
@@ -371,7 +371,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
                 capture: Vec::new(),
                 absent: false,
                 name: None,
-            }),
+            })),
         ]
     );
     assert_eq!(actions.len() as u64, plan.actions_of(&plan.conns[0]));

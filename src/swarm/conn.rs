@@ -112,22 +112,52 @@ const SEND_STEP: Action = Action::Send {
     message: serde_json::Value::Null,
 };
 
-/// What `current` keeps of the action in progress: what naming it takes (an expect's
-/// pattern, shared), nothing that is copied per message.
-fn stand_in(action: &Action) -> Action {
-    match action {
-        Action::Send { .. } => SEND_STEP,
-        Action::Expect(e) => Action::Expect(ExpectPlan {
-            pattern: e.pattern.clone(),
-            correlate: None,
-            within: e.within,
-            wait: e.wait,
-            checks: Vec::new(),
-            capture: Vec::new(),
-            absent: e.absent,
-            name: None,
-        }),
-        other => other.clone(),
+/// What `current` keeps of the action in progress: what naming it takes, nothing that is
+/// copied or allocated per message. An expect keeps its pattern (shared) and timing, and
+/// becomes an action again only when a lost connection names the step it was at.
+enum Current {
+    Step(Action),
+    Expect {
+        pattern: std::sync::Arc<[crate::model::PatternItem]>,
+        within: Duration,
+        wait: bool,
+        absent: bool,
+    },
+}
+
+impl Current {
+    fn of(action: &Action) -> Self {
+        match action {
+            Action::Send { .. } => Current::Step(SEND_STEP),
+            Action::Expect(e) => Current::Expect {
+                pattern: e.pattern.clone(),
+                within: e.within,
+                wait: e.wait,
+                absent: e.absent,
+            },
+            other => Current::Step(other.clone()),
+        }
+    }
+
+    fn to_action(&self) -> Action {
+        match self {
+            Current::Step(action) => action.clone(),
+            Current::Expect {
+                pattern,
+                within,
+                wait,
+                absent,
+            } => Action::Expect(Box::new(ExpectPlan {
+                pattern: pattern.clone(),
+                correlate: None,
+                within: *within,
+                wait: *wait,
+                checks: Vec::new(),
+                capture: Vec::new(),
+                absent: *absent,
+                name: None,
+            })),
+        }
     }
 }
 
@@ -240,7 +270,7 @@ pub(super) struct ConnRun {
     /// connection that ends early kept from running is ahead of it.
     cursor: Cursor,
     /// The action in progress (`None` before the first and once the script is over).
-    current: Option<Action>,
+    current: Option<Current>,
     /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
     /// mode, empty otherwise.
     markers: Vec<String>,
@@ -346,7 +376,7 @@ impl ConnRun {
             };
             // What `stream_ended` names as the step a lost connection was at: the action's
             // kind, and an expect's pattern (shared), not a copy of the whole step.
-            self.current = Some(stand_in(&action));
+            self.current = Some(Current::of(&action));
             match action {
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
@@ -401,7 +431,7 @@ impl ConnRun {
                     let wait = expect.wait;
                     let id = self
                         .checker
-                        .expect(expect, self.last_send_at, Instant::now());
+                        .expect(*expect, self.last_send_at, Instant::now());
                     if self.file_checker_samples(None) {
                         Box::pin(self.samples.flush()).await;
                     }

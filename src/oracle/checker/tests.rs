@@ -593,18 +593,18 @@ fn script() -> Vec<Action> {
         Action::Send {
             message: json!({"type": "hello"}),
         },
-        Action::Expect(five("r1")),
+        Action::Expect(Box::new(five("r1"))),
         Action::Think(Duration::from_secs(1)),
         Action::Send {
             message: json!({"type": "rpc"}),
         },
-        Action::Expect(five("r2")),
+        Action::Expect(Box::new(five("r2"))),
         Action::Close { code: 1000 },
         Action::Reconnect {
             after: Duration::ZERO,
             backoff: vec![],
         },
-        Action::Expect(five("r3")),
+        Action::Expect(Box::new(five("r3"))),
     ]
 }
 

@@ -311,7 +311,7 @@ impl ConnRun {
             // The step in progress, then what follows it up to the next step that ends or
             // replaces the connection anyway (bounded: a million-iteration loop is not
             // walked to its end to name a few steps).
-            let mut window: Vec<Action> = self.current.iter().cloned().collect();
+            let mut window: Vec<Action> = self.current.iter().map(Current::to_action).collect();
             let stop = |a: &Action| {
                 matches!(
                     a,

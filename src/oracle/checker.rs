@@ -222,7 +222,9 @@ fn claim_buffered(
 /// Streaming oracles for one connection.
 pub struct ConnChecker {
     spec: Arc<OracleSpec>,
-    who: ConnIdentity,
+    /// Boxed, like the other parts only some moments read: every idle connection keeps a
+    /// checker.
+    who: Box<ConnIdentity>,
     t0: Instant,
     correlate_fields: Vec<String>,
     pending: Vec<Pending>,
@@ -259,7 +261,7 @@ pub struct ConnChecker {
     pub captures: BTreeMap<String, Value>,
     /// The Ping a `ping` step with `within` sent, awaiting its Pong: (payload, sent at,
     /// how long it may take).
-    pong: Option<(Vec<u8>, Instant, Duration)>,
+    pong: Option<Box<(Vec<u8>, Instant, Duration)>>,
     /// Keep buffered messages' bodies (some expectation tests fields or captures).
     keep_bodies: bool,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
@@ -281,7 +283,7 @@ impl ConnChecker {
         correlate_fields: Vec<String>,
     ) -> Self {
         ConnChecker {
-            who,
+            who: Box::new(who),
             t0,
             correlate_fields,
             pending: Vec::new(),
@@ -445,7 +447,7 @@ impl ConnChecker {
 
     /// A Ping with `payload` went out at `now`; its Pong is due within `within`.
     pub fn await_pong(&mut self, payload: Vec<u8>, within: Duration, now: Instant) {
-        self.pong = Some((payload, now, within));
+        self.pong = Some(Box::new((payload, now, within)));
     }
 
     /// Whether a Ping still waits for its Pong.
@@ -456,18 +458,19 @@ impl ConnChecker {
     /// A Pong arrived: the one awaited (same payload) is timed as the `pong` phase. Others
     /// (unsolicited, RFC 6455 §5.5.3 allows them) are ignored.
     pub fn on_pong(&mut self, payload: &[u8], now: Instant) {
-        if let Some((_, sent, _)) = self.pong.take_if(|(p, _, _)| p.as_slice() == payload) {
+        if let Some(awaited) = self.pong.take_if(|awaited| awaited.0.as_slice() == payload) {
             self.samples
-                .push((Phase::Pong, now.saturating_duration_since(sent)));
+                .push((Phase::Pong, now.saturating_duration_since(awaited.1)));
         }
     }
 
     /// The awaited Pong did not come in time: a completeness violation. `lost`: the
     /// connection ended first (then nothing is judged: its end is judged on its own).
     pub fn pong_missed(&mut self, now: Instant, lost: bool) {
-        let Some((payload, _, within)) = self.pong.take() else {
+        let Some(awaited) = self.pong.take() else {
             return;
         };
+        let (payload, _, within) = *awaited;
         if lost {
             return;
         }

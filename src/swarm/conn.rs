@@ -254,7 +254,8 @@ pub(super) struct ConnRun {
     /// Violations already added to the live progress counter.
     violations_published: u64,
     /// The first answer that was not a 101.
-    answer: Option<Answer>,
+    /// Boxed: only a refused connection has one.
+    answer: Option<Box<Answer>>,
     released_us: Option<u64>,
     /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
     /// releases it (its timeout extends that write's bound, and the request's turn counts
@@ -352,16 +353,19 @@ impl ConnRun {
 
     /// Runs the connection's script to its end. Boxed: an `async fn`'s future keeps its
     /// by-value arguments twice (the argument and the local it moves into; rustc issue
-    /// #62958), and a `ConnRun` is most of an idle connection's memory.
-    pub(super) async fn run(mut self: Box<Self>) -> ConnReport {
+    /// #62958), and a `ConnRun` is most of an idle connection's memory. The report is
+    /// boxed and every rare wait (the start, a pause) is a box of its own: the task's cell
+    /// is as large as the largest of the future's states and its output, for the whole
+    /// life of the connection.
+    pub(super) async fn run(mut self: Box<Self>) -> Box<ConnReport> {
         let intended = super::later(self.ctx.t0, self.plan().start);
-        if self.sleep_until(intended).await == Stop::Cancelled {
+        if Box::pin(self.sleep_until(intended)).await == Stop::Cancelled {
             return Box::pin(self.finish()).await;
         }
-        self.record(
+        Box::pin(self.record(
             Phase::GeneratorLag,
             Instant::now().saturating_duration_since(intended),
-        )
+        ))
         .await;
         let ctx = self.ctx.clone();
         let conn = &ctx.plan.conns[self.index];
@@ -442,8 +446,8 @@ impl ConnRun {
                 Action::PaceAt(offset) => Box::pin(self.pace_at(offset)).await,
                 Action::PauseReads(d) => {
                     // Nothing is recorded while we do not read: hand samples over first.
-                    self.samples.flush().await;
-                    self.sleep_until(Instant::now() + d).await;
+                    Box::pin(self.samples.flush()).await;
+                    Box::pin(self.sleep_until(Instant::now() + d)).await;
                 }
                 Action::Close { code } => Box::pin(self.close(code)).await,
             }
@@ -460,7 +464,7 @@ impl ConnRun {
 
     /// Settles what is still open and hands over what this connection saw. Takes `&mut self`
     /// (not `self`) so its future does not hold a second copy of the connection state.
-    async fn finish(&mut self) -> ConnReport {
+    async fn finish(&mut self) -> Box<ConnReport> {
         let now = Instant::now();
         self.checker
             .end_stream(StreamEnd::Cut, "run ended", None, now);
@@ -475,17 +479,17 @@ impl ConnRun {
         self.counters.expect = std::mem::take(&mut self.checker.counts);
         self.redact_logins();
         let plan = self.plan();
-        ConnReport {
+        Box::new(ConnReport {
             id: plan.id,
             released_us: self.released_us,
             token: plan.token,
             counters: std::mem::take(&mut self.counters),
             violations: std::mem::take(&mut self.checker.violations),
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
-            answer: self.answer.take(),
+            answer: self.answer.take().map(|a| *a),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
-        }
+        })
     }
 
     /// Replaces the tokens its logins returned, wherever the server may have echoed one
@@ -569,6 +573,16 @@ impl ConnRun {
             super::later(self.ctx.t0, Duration::from_micros(fired)).min(actual)
         };
         self.last_send_at = Some((intended, actual));
+    }
+
+    /// Keeps a connection attempt. Most connections make one or two: the first few take
+    /// exactly the room they need (a growing `Vec` starts at four, 416 bytes that every
+    /// idle connection of a run would hold for one attempt).
+    fn push_attempt(&mut self, attempt: Attempt) {
+        if self.attempts.len() < 4 {
+            self.attempts.reserve_exact(1);
+        }
+        self.attempts.push(attempt);
     }
 
     /// Counts a data frame that went out, or ends the connection whose write failed.

@@ -305,7 +305,7 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
 }
 
 async fn collect(
-    tasks: &mut JoinSet<ConnReport>,
+    tasks: &mut JoinSet<Box<ConnReport>>,
     ctx: &RunCtx,
     deadline: Instant,
     run_cancel: &CancellationToken,
@@ -320,7 +320,7 @@ async fn collect(
             joined = tasks.join_next() => match joined {
                 Some(Ok(report)) => {
                     ctx.live.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    reports.push(report);
+                    reports.push(*report);
                 }
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "connection task failed");

@@ -25,7 +25,9 @@ pub enum Transport {
 /// A transport plus an optional hold on the upgrade request's terminator.
 pub struct ClientStream {
     transport: Transport,
-    hold: Option<Hold>,
+    /// Boxed: only a connection at a collide barrier or a rendezvous holds bytes back,
+    /// and every open connection's stream would otherwise carry the hold's room.
+    hold: Option<Box<Hold>>,
     /// When the held bytes went out, once released; shared so it survives a failed upgrade.
     pub released_at: Arc<OnceLock<Instant>>,
     /// Reads the server's Close frames off the wire, code as sent.
@@ -87,7 +89,7 @@ impl ClientStream {
         let hold = Hold::new(HoldWhat::Terminator, barrier, released_at.clone(), None);
         ClientStream {
             transport,
-            hold: Some(hold),
+            hold: Some(Box::new(hold)),
             released_at,
             sniffer: CloseSniffer::default(),
         }
@@ -102,12 +104,12 @@ impl ClientStream {
         conn: u32,
     ) -> Arc<OnceLock<Instant>> {
         let sent_at: Arc<OnceLock<Instant>> = Arc::default();
-        self.hold = Some(Hold::new(
+        self.hold = Some(Box::new(Hold::new(
             HoldWhat::Frame,
             barrier,
             sent_at.clone(),
             Some(conn),
-        ));
+        )));
         sent_at
     }
 

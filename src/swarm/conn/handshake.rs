@@ -4,6 +4,7 @@
 use super::*;
 use crate::auth::Token;
 use crate::model::TokenSource;
+use crate::swarm::dial::Dialed;
 
 /// What a dial's login step gave.
 enum Login {
@@ -69,7 +70,10 @@ impl ConnRun {
     pub(super) async fn dial(&mut self) -> bool {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let logged_in = match self.login().await {
+        // The login exchange and the in-band first message are boxed: their states would
+        // otherwise sit in every dial's state, and every connection of a burst is dialing
+        // at once (the peak the allocator then keeps).
+        let logged_in = match Box::pin(self.login()).await {
             Login::NotNeeded => None,
             Login::Token(token) => Some(token),
             Login::Failed => return false,
@@ -99,15 +103,24 @@ impl ConnRun {
                 let judge = Judge { rules: &ctx.plan.oracles.session };
                 let now_us = self.since_t0(Instant::now());
                 judge.cut(&mut attempt, now_us);
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 return false;
             }
             dialed = Box::pin(dialed) => dialed,
         };
-        for (phase, d) in dialed.phases {
-            self.record(phase, d).await;
+        let Dialed {
+            phases,
+            result,
+            released_at,
+        } = dialed;
+        // Kept now, handed over at the end: the dial's result (the whole WebSocket) must
+        // not be alive across a wait, or it is part of every dial's state.
+        let now = Instant::now();
+        let mut due = false;
+        for (phase, d) in phases {
+            due |= self.samples.add(phase, d, now);
         }
-        if let Some(at) = dialed.released_at {
+        if let Some(at) = released_at {
             self.released_us = Some(self.since_t0(at));
         }
         let mut attempt = Attempt::new(self.since_t0(started));
@@ -115,13 +128,13 @@ impl ConnRun {
         let judge = Judge {
             rules: &ctx.plan.oracles.session,
         };
-        match dialed.result {
+        let connected = match result {
             Ok(ws) => {
                 ctx.live.live.fetch_add(1, Relaxed);
                 self.checker.reset_stream();
                 self.last_send_at = None;
                 judge.upgraded(&mut attempt, now_us);
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 let open = Open {
                     ws,
                     upgraded_at: Instant::now(),
@@ -135,17 +148,21 @@ impl ConnRun {
                     if let Some(sep) = &ctx.plan.oracles.record_separator {
                         text.push_str(sep);
                     }
-                    self.send_text(text).await;
+                    Box::pin(self.send_text(text)).await;
                 }
                 self.open.is_some()
             }
             Err(failure) => {
-                self.answer = self.answer.take().or(failure.answer);
+                self.answer = self.answer.take().or(failure.answer.map(Box::new));
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 false
             }
+        };
+        if due {
+            Box::pin(self.samples.flush()).await;
         }
+        connected
     }
 
     /// With a login source, the token a login request returns now (timed as the `login`
@@ -183,7 +200,7 @@ impl ConnRun {
             biased;
             _ = self.cancel.cancelled() => {
                 judge.cut(&mut attempt, self.since_t0(Instant::now()));
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 return Login::Failed;
             }
             // Boxed: the login exchange's state (its read buffer, a TLS handshake) is
@@ -202,10 +219,10 @@ impl ConnRun {
                 self.answer = self
                     .answer
                     .take()
-                    .or_else(|| Some(Answer::new(Cause::LoginFailed, detail, b"")));
+                    .or_else(|| Some(Box::new(Answer::new(Cause::LoginFailed, detail, b""))));
                 let now_us = self.since_t0(Instant::now());
                 judge.dial_failed(&mut attempt, Cause::LoginFailed, false, now_us);
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 Login::Failed
             }
         }
@@ -215,7 +232,10 @@ impl ConnRun {
     pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        let logged_in = match self.login().await {
+        // The login exchange and the in-band first message are boxed: their states would
+        // otherwise sit in every dial's state, and every connection of a burst is dialing
+        // at once (the peak the allocator then keeps).
+        let logged_in = match Box::pin(self.login()).await {
             Login::NotNeeded => None,
             Login::Token(token) => Some(token),
             Login::Failed => return,
@@ -236,7 +256,7 @@ impl ConnRun {
                 let now_us = self.since_t0(Instant::now());
                 let judge = Judge { rules: &ctx.plan.oracles.session };
                 judge.aborted(&mut attempt, Cause::Interrupted, now_us);
-                self.attempts.push(attempt);
+                self.push_attempt(attempt);
                 return;
             }
             aborted = Box::pin(aborted) => aborted,
@@ -254,10 +274,10 @@ impl ConnRun {
                 judge.aborted(&mut attempt, Cause::Aborted { rst }, now_us);
             }
             Err(failure) => {
-                self.answer = self.answer.take().or(failure.answer);
+                self.answer = self.answer.take().or(failure.answer.map(Box::new));
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us)
             }
         }
-        self.attempts.push(attempt);
+        self.push_attempt(attempt);
     }
 }

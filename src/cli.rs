@@ -140,8 +140,9 @@ pub struct RunArgs {
     /// each oracle broke (formerly --seeds).
     #[arg(long, alias = "seeds", default_value_t = 1, value_name = "N")]
     pub times: u32,
-    /// Run only this slice of the plan, INDEX/COUNT (0-based): connection ids with
-    /// id % COUNT == INDEX. `stampede merge` combines the shards' results exactly.
+    /// Run only this slice of the plan, INDEX/COUNT (0-based): the connections whose token
+    /// slot % COUNT == INDEX (connections sharing a token stay in one shard). `stampede
+    /// merge` combines the shards' results exactly.
     #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "workers")]
     pub shard: Option<crate::model::Shard>,
     /// Connect from this local address (e.g. 127.0.0.2): each address has its own

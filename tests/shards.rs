@@ -118,19 +118,50 @@ fn shards_parse_and_partition_the_connections() {
     for bad in ["4/4", "1/0", "x", "1-4", "-1/4"] {
         assert!(bad.parse::<Shard>().is_err(), "{bad}");
     }
+    // Pairs of connections share a token (several connections per user): each pair runs
+    // in one shard, where the exclusivity oracle sees both of its sides; every connection
+    // is in exactly one shard.
+    let text = r#"
+name = "pairs"
+duration = "5s"
+[[group]]
+name = "racers"
+users = 10
+connections_per_user = 2
+token = "per-user"
+arrival = "collide"
+steps = [{ think = "10ms" }]
+"#;
+    let plan = stampede::plan::build(&common::scenario("pairs.toml", text), 1);
+    assert_eq!(plan.conns.len(), 20);
     let n = 4;
-    for id in 0..100u32 {
-        let holders = (0..n)
-            .filter(|i| {
-                Shard {
-                    index: *i,
-                    count: n,
-                }
-                .contains(id)
-            })
-            .count();
-        assert_eq!(holders, 1, "connection {id} in exactly one shard");
+    let mut seen = vec![0u32; plan.conns.len()];
+    for index in 0..n {
+        let mut part = plan.clone();
+        part.keep_shard(Shard { index, count: n });
+        for c in &part.conns {
+            seen[c.id as usize] += 1;
+            let sharing = plan.conns.iter().filter(|o| o.token == c.token);
+            for other in sharing {
+                assert!(
+                    part.conns.iter().any(|p| p.id == other.id),
+                    "connections {} and {} share a token but not shard {index}",
+                    c.id,
+                    other.id
+                );
+            }
+        }
     }
+    assert!(seen.iter().all(|&k| k == 1), "{seen:?}");
+    // 10 tokens over 4 shards: none is left empty.
+    let sizes: Vec<usize> = (0..n)
+        .map(|index| {
+            let mut part = plan.clone();
+            part.keep_shard(Shard { index, count: n });
+            part.conns.len()
+        })
+        .collect();
+    assert!(sizes.iter().all(|&k| k >= 4), "{sizes:?}");
 }
 
 fn stampede(args: &[&str]) -> std::process::Output {

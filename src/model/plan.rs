@@ -637,10 +637,14 @@ impl Plan {
     }
 }
 
-/// A deterministic slice of a plan: connection `id` belongs to shard `index` of `count`
-/// when `id % count == index`. Written `index/count` (`0/4`), 0-based. Shards of one
-/// (scenario, seed) are disjoint and together hold every connection, so `stampede merge`
-/// of their results equals one process's run (counters add, histograms merge).
+/// A deterministic slice of a plan: a connection belongs to shard `index` of `count` when
+/// its token slot is `index` modulo `count`. Written `index/count` (`0/4`), 0-based. By
+/// token, not by connection: the connections that present one token (several per user,
+/// a reused token) are the two sides of an exclusivity race and must run in one process,
+/// where the oracle sees both. Shards of one (scenario, seed) are disjoint and together
+/// hold every connection, so `stampede merge` of their results equals one process's run
+/// (counters add, histograms merge). A plan whose connections all share one token runs
+/// whole in one shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
     pub index: u32,
@@ -648,9 +652,9 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether connection `id` is in this shard.
-    pub fn contains(self, id: u32) -> bool {
-        self.count > 0 && id % self.count == self.index
+    /// Whether the connection `conn` is in this shard.
+    pub fn contains(self, conn: &ConnPlan) -> bool {
+        self.count > 0 && conn.token % self.count == self.index
     }
 }
 
@@ -682,7 +686,7 @@ impl Plan {
     /// Keeps only the connections of `shard` (token slots, groups and barriers stay, so
     /// indexes remain valid and every shard mints the same tokens).
     pub fn keep_shard(&mut self, shard: Shard) {
-        self.conns.retain(|c| shard.contains(c.id));
+        self.conns.retain(|c| shard.contains(c));
     }
 }
 

@@ -188,4 +188,8 @@ async fn the_run_duration_stops_a_handshake_in_progress() {
         s.violations.total, 0,
         "an interrupted handshake proves nothing"
     );
+    // What did complete before the cut is timed: both TCP connects, no upgrade.
+    let h = &outcome.results.histograms;
+    assert_eq!(h.get(stampede::model::Phase::TcpConnect).len(), 2);
+    assert!(h.get(stampede::model::Phase::Upgrade).is_empty());
 }

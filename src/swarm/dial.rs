@@ -118,9 +118,8 @@ impl DialFailure {
     }
 }
 
-/// The result of one dial, with whatever phases completed.
+/// The result of one dial (its timed phases go to the caller's list as they complete).
 pub struct Dialed<T> {
-    pub phases: Vec<(Phase, Duration)>,
     pub result: Result<T, DialFailure>,
     /// When a held (collide) request's last bytes went out, whatever the answer.
     pub released_at: Option<Instant>,
@@ -162,20 +161,21 @@ impl Dialer {
     }
 
     /// Dials; with a `barrier`, the upgrade request's final bytes wait for its release.
+    /// Each phase is timed into `phases` as it completes: a caller that stops the dial
+    /// (the run ended) keeps the timings of what did complete.
     pub(crate) async fn dial(
         &self,
         token: &Token,
         how: (&Placement, &UpgradeExtras),
         barrier: Option<Arc<Barrier>>,
+        phases: &mut Vec<(Phase, Duration)>,
     ) -> Dialed<Ws> {
         let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
-        let mut phases = Vec::with_capacity(3);
         let released = Arc::new(OnceLock::new());
         let result = self
-            .dial_stages(token, how, barrier, &released, deadline, &mut phases)
+            .dial_stages(token, how, barrier, &released, deadline, phases)
             .await;
         Dialed {
-            phases,
             result,
             released_at: released.get().copied(),
         }
@@ -183,25 +183,23 @@ impl Dialer {
 
     /// Opens the connection and sends the upgrade request, waits `after` (reading any
     /// answer), then drops the socket, with an RST when `rst`. `Ok(true)` when the 101
-    /// arrived before we gave up.
+    /// arrived before we gave up. Phases are timed into `phases`, as for [`Self::dial`].
     pub(crate) async fn abort(
         &self,
         token: &Token,
         how: (&Placement, &UpgradeExtras),
-        after: Duration,
-        rst: bool,
+        (after, rst): (Duration, bool),
+        phases: &mut Vec<(Phase, Duration)>,
     ) -> Dialed<bool> {
         let deadline = super::later(Instant::now(), self.limits.handshake_timeout);
-        let mut phases = Vec::with_capacity(2);
         // Each stage has its deadline; the request write and the FIN need one too, or a
         // server that never reads could hold them.
-        let stages = self.abort_stages(token, how, after, rst, deadline, &mut phases);
+        let stages = self.abort_stages(token, how, after, rst, deadline, phases);
         let result = match timeout_at(deadline + after, stages).await {
             Ok(result) => result,
             Err(_) => Err(DialFailure::failed(Cause::Timeout("upgrade"))),
         };
         Dialed {
-            phases,
             result,
             released_at: None,
         }

@@ -141,7 +141,11 @@ async fn probe_one(
     let placement = &placement;
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
     // as a leak), so there is no point waiting out a long handshake timeout.
-    let dial = ctx.dialer.dial(token, (placement, &extras), None);
+    // Its phases are not the run's: a probe times nothing.
+    let mut phases = Vec::new();
+    let dial = ctx
+        .dialer
+        .dial(token, (placement, &extras), None, &mut phases);
     let result = match timeout(PROBE_TIMEOUT, dial).await {
         Ok(dialed) => dialed.result,
         Err(_) => Err(super::dial::DialFailure {

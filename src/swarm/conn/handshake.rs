@@ -89,37 +89,43 @@ impl ConnRun {
             (Some(b), true) => ctx.barriers.get(b as usize).cloned(),
             _ => None,
         };
-        let dialed = ctx
+        let mut phases = Vec::with_capacity(3);
+        let dialing = ctx
             .dialer
-            .dial(token, (placement, extras.as_ref()), barrier);
+            .dial(token, (placement, extras.as_ref()), barrier, &mut phases);
         // Boxed: the handshake's large state lives only while dialing, not in every idle
         // connection's task for its whole life. The run ending (duration, Ctrl-C) stops a
         // handshake in progress too; its fate on the server is then unknown.
         let dialed = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => {
-                // Cut: the server's answer (and any session it holds) is unknown.
-                let mut attempt = Attempt::new(self.since_t0(started));
-                let judge = Judge { rules: &ctx.plan.oracles.session };
-                let now_us = self.since_t0(Instant::now());
-                judge.cut(&mut attempt, now_us);
-                self.push_attempt(attempt);
-                return false;
-            }
-            dialed = Box::pin(dialed) => dialed,
+            _ = self.cancel.cancelled() => None,
+            dialed = Box::pin(dialing) => Some(dialed),
         };
-        let Dialed {
-            phases,
-            result,
-            released_at,
-        } = dialed;
         // Kept now, handed over at the end: the dial's result (the whole WebSocket) must
-        // not be alive across a wait, or it is part of every dial's state.
+        // not be alive across a wait, or it is part of every dial's state. A cut dial's
+        // completed phases (its TCP connect) count too.
         let now = Instant::now();
         let mut due = false;
         for (phase, d) in phases {
             due |= self.samples.add(phase, d, now);
         }
+        let Some(Dialed {
+            result,
+            released_at,
+        }) = dialed
+        else {
+            // Cut: the server's answer (and any session it holds) is unknown.
+            let mut attempt = Attempt::new(self.since_t0(started));
+            let judge = Judge {
+                rules: &ctx.plan.oracles.session,
+            };
+            judge.cut(&mut attempt, self.since_t0(now));
+            self.push_attempt(attempt);
+            if due {
+                Box::pin(self.samples.flush()).await;
+            }
+            return false;
+        };
         if let Some(at) = released_at {
             self.released_us = Some(self.since_t0(at));
         }
@@ -246,24 +252,31 @@ impl ConnRun {
         let (placement, extras) = super::super::upgrade_of(&ctx, plan);
         let placement = placement.as_ref();
         let mut attempt = Attempt::new(self.since_t0(Instant::now()));
-        let aborted = ctx
-            .dialer
-            .abort(token, (placement, extras.as_ref()), after, rst);
+        let mut phases = Vec::with_capacity(2);
+        let aborting = ctx.dialer.abort(
+            token,
+            (placement, extras.as_ref()),
+            (after, rst),
+            &mut phases,
+        );
         // The run ending stops it too: its fate on the server is then unknown.
         let aborted = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => {
-                let now_us = self.since_t0(Instant::now());
-                let judge = Judge { rules: &ctx.plan.oracles.session };
-                judge.aborted(&mut attempt, Cause::Interrupted, now_us);
-                self.push_attempt(attempt);
-                return;
-            }
-            aborted = Box::pin(aborted) => aborted,
+            _ = self.cancel.cancelled() => None,
+            aborted = Box::pin(aborting) => Some(aborted),
         };
-        for (phase, d) in aborted.phases {
+        for (phase, d) in phases {
             self.record(phase, d).await;
         }
+        let Some(aborted) = aborted else {
+            let now_us = self.since_t0(Instant::now());
+            let judge = Judge {
+                rules: &ctx.plan.oracles.session,
+            };
+            judge.aborted(&mut attempt, Cause::Interrupted, now_us);
+            self.push_attempt(attempt);
+            return;
+        };
         let now_us = self.since_t0(Instant::now());
         let judge = Judge {
             rules: &ctx.plan.oracles.session,

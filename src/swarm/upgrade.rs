@@ -71,6 +71,8 @@ pub(crate) async fn upgrade(
 /// The response head, parsed: what the checks need, owned.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Head {
+    /// The minor version of HTTP/1.x: a 101 needs 1.1; a refusal is one in either.
+    minor: u8,
     code: u16,
     /// `(name, value)` in the order sent; values as bytes (they need not be UTF-8).
     headers: Vec<(String, Vec<u8>)>,
@@ -116,7 +118,12 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
             // so a 101 with nothing after it leaves an empty one, sized by the config.
             let leftover = buf[at..].to_vec();
             if head.code != 101 {
-                return Err(refused(head.code, &leftover));
+                // An HTTP/1.0 server (a plain web server at the wrong address) refuses as
+                // clearly as any: its status and body are the finding.
+                return Err(refused(head.minor, head.code, &leftover));
+            }
+            if head.minor < 1 {
+                return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));
             }
             return Ok((head, leftover));
         }
@@ -134,10 +141,8 @@ fn parse(buf: &[u8]) -> Result<Option<Head>, DialFailure> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(failure(WsError::from(e))),
     };
-    if response.version.unwrap_or(0) < 1 {
-        return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));
-    }
     Ok(Some(Head {
+        minor: response.version.unwrap_or(0),
         code: response.code.unwrap_or(0),
         headers: response
             .headers
@@ -187,13 +192,13 @@ fn offered_subprotocols(request: &Request) -> Result<Option<Vec<String>>, WsErro
 }
 
 /// Another status than 101: the server refused, with its status line and body.
-fn refused(code: u16, body: &[u8]) -> DialFailure {
+fn refused(minor: u8, code: u16, body: &[u8]) -> DialFailure {
     let cause = Cause::Http(code);
     let reason = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(code)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
-    let line = format!("HTTP/1.1 {code} {reason}");
+    let line = format!("HTTP/1.{minor} {code} {reason}");
     DialFailure {
         answer: Some(Answer::new(
             cause.clone(),

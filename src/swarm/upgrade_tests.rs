@@ -133,6 +133,29 @@ async fn a_wrong_accept_key_is_a_protocol_error() {
     assert!(detail(&f).contains("Sec-WebSocket-Accept"), "{f:?}");
 }
 
+/// A plain HTTP/1.0 server refuses like any other (its status and body are the finding);
+/// only a 101 over HTTP/1.0 is a broken handshake.
+#[tokio::test]
+async fn an_http_1_0_refusal_is_a_refusal_and_an_http_1_0_101_a_protocol_error() {
+    let addr = server(|_| b"HTTP/1.0 404 File not found\r\n\r\nnot here".to_vec()).await;
+    let f = failed(dial(addr, None).await);
+    assert_eq!(f.cause, Cause::Http(404));
+    assert!(f.rejected);
+    let answer = f.answer.unwrap();
+    assert_eq!(answer.detail, "HTTP/1.0 404 Not Found");
+    assert_eq!(answer.body, "not here");
+    let addr = server(|key| {
+        let mut reply = switching(key, "");
+        reply[5..8].copy_from_slice(b"1.0");
+        reply
+    })
+    .await;
+    let f = failed(dial(addr, None).await);
+    assert_eq!(f.cause, Cause::Protocol);
+    assert!(!f.rejected);
+    assert!(detail(&f).contains("HTTP version"), "{f:?}");
+}
+
 #[tokio::test]
 async fn a_non_101_status_keeps_its_code_line_and_body() {
     let addr =

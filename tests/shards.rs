@@ -106,9 +106,24 @@ async fn merged_shards_count_what_one_process_counts() {
     // A shard given twice is refused, not counted twice.
     let twice = [parts[0].clone(), parts[0].clone()];
     assert!(merge(&twice).is_err());
-    // A missing shard is reported.
+    // A whole run does not merge with shards of it (its connections would count twice).
+    let mixed = [whole.clone(), parts[0].clone()];
+    let err = merge(&mixed).unwrap_err().to_string();
+    assert!(err.contains("a whole run"), "{err}");
+    // A missing shard is reported, and the merge is incomplete, not clean.
     let partial = merge(&parts[..2]).unwrap();
     assert_eq!(partial.missing_shards, vec![2]);
+    assert_eq!(partial.summary.verdict.name(), "incomplete");
+    assert!(
+        partial
+            .summary
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("[2]"),
+        "{:?}",
+        partial.summary.hint
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::{
     MAX_ANSWERS, SCHEMA_VERSION, SUMMARY_VIOLATIONS,
 };
 use crate::metrics::{Histograms, PhaseStats};
-use crate::model::{Counters, Phase, StopReason, Verdict, Violation};
+use crate::model::{Counters, Phase, Shard, StopReason, Verdict, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why runs cannot be merged.
@@ -29,6 +29,15 @@ pub enum MergeError {
     },
     #[error("{path} holds shard {shard}, which another run already holds")]
     DuplicateShard { path: String, shard: String },
+    #[error(
+        "{path} is {theirs}, the others are {ours}: shards merge with the other shards of \
+         one split (same count), a whole run only with whole runs"
+    )]
+    ShardMix {
+        path: String,
+        ours: String,
+        theirs: String,
+    },
 }
 
 /// One merged result: what `write_merged` writes.
@@ -86,14 +95,22 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     summary.oracles = oracles.into_iter().collect();
     fill_totals(&mut summary, runs, &counters, &histograms);
     summary.counters = counters;
-    let worst = Verdict::worst(runs.iter().map(|r| r.summary.verdict)).unwrap_or_default();
+    let missing = missing_shards(runs);
+    let parts = runs.iter().map(|r| r.summary.verdict);
+    // A split with shards missing did not run their connections: like a plan that did
+    // not finish, what did not run proves nothing, and silence is no pass.
+    let incomplete = (!missing.is_empty()).then_some(Verdict::Incomplete);
+    let worst = Verdict::worst(parts.chain(incomplete)).unwrap_or_default();
     summary.verdict = worst;
-    summary.hint = runs
-        .iter()
-        .find(|r| r.summary.verdict == worst)
-        .and_then(|r| r.summary.hint.clone());
+    summary.hint = match runs.iter().find(|r| r.summary.verdict == worst) {
+        Some(r) => r.summary.hint.clone(),
+        None => Some(format!(
+            "shards {missing:?} of {} are missing: merge every shard of the split",
+            missing.len() + runs.len()
+        )),
+    };
     Ok(MergedRun {
-        missing_shards: missing_shards(runs),
+        missing_shards: missing,
         summary,
         histograms,
         violations,
@@ -101,7 +118,9 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     })
 }
 
-/// Every run must be of the same scenario (hash) and seed, and shards must not repeat.
+/// Every run must be of the same scenario (hash) and seed; shards must be of one split
+/// (one count) and must not repeat, and a whole run does not merge with shards (its
+/// connections are theirs too: they would count twice).
 fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
     let Some(first) = runs.first() else {
         return Ok(());
@@ -129,6 +148,17 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
                 first.summary.seed.to_string(),
                 s.seed.to_string(),
             ));
+        }
+        let split = |shard: Option<Shard>| match shard {
+            Some(s) => format!("a shard of {}", s.count),
+            None => "a whole run".to_string(),
+        };
+        if s.shard.map(|s| s.count) != first.summary.shard.map(|s| s.count) {
+            return Err(MergeError::ShardMix {
+                path,
+                ours: split(first.summary.shard),
+                theirs: split(s.shard),
+            });
         }
         if let Some(shard) = s.shard {
             if !shards.insert((shard.index, shard.count)) {

@@ -166,8 +166,8 @@ async fn a_failing_or_slow_command_is_a_clear_error() {
 }
 
 /// A loopback login endpoint: reads one request, answers `status` with
-/// `{"data": {"token": "login-token-for-<user>-0000"}}` for the body's `user` (or an empty
-/// object when `status` is not 200). Returns its URL and the bodies it received.
+/// `{"data": {"token": "login-token-for-<user>-0000"}}` for the body's `user` (or
+/// `{"error": "no such user"}` when `status` is not 200). Returns its URL and the bodies it received.
 async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -209,7 +209,7 @@ async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
                 let answer = if status == 200 {
                     json!({"data": {"token": format!("login-token-for-{user}-0000")}})
                 } else {
-                    json!({})
+                    json!({"error": "no such user"})
                 }
                 .to_string();
                 let response = format!(
@@ -319,6 +319,14 @@ async fn a_failed_login_is_its_own_cause_and_never_the_targets_refusal() {
     assert_eq!(
         c.rejected, 0,
         "a failed login is no refusal of the target's"
+    );
+    // The login's answer is shown, status and body, as an upgrade refusal's is.
+    let answers = &outcome.results.summary.answers;
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.detail == "login answered 500" && a.body.contains("no such user")),
+        "{answers:?}"
     );
     assert!(
         outcome

@@ -37,8 +37,10 @@ pub enum LoginError {
     Timeout(Duration),
     #[error("login: the answer is not HTTP/1.x")]
     NotHttp,
+    /// A status outside 2xx, with the answer's body (shown with the refusal, as an
+    /// upgrade refusal's is).
     #[error("login answered {0}")]
-    Status(u16),
+    Status(u16, Vec<u8>),
     #[error("login: the answer is not JSON")]
     NotJson,
     #[error("login: the answer has no string at {0:?}")]
@@ -89,7 +91,7 @@ async fn exchange(
         send(tcp, &request).await?
     };
     if !(200..300).contains(&status) {
-        return Err(LoginError::Status(status));
+        return Err(LoginError::Status(status, body));
     }
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| LoginError::NotJson)?;
     match lookup(&json, &spec.token) {

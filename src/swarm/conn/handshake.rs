@@ -5,6 +5,7 @@ use super::*;
 use crate::auth::Token;
 use crate::model::TokenSource;
 use crate::swarm::dial::Dialed;
+use crate::swarm::login::LoginError;
 
 /// What a dial's login step gave.
 enum Login {
@@ -222,10 +223,14 @@ impl ConnRun {
             }
             Err(e) => {
                 let detail = e.to_string();
+                let body = match &e {
+                    LoginError::Status(_, body) => body.as_slice(),
+                    _ => b"",
+                };
                 self.answer = self
                     .answer
                     .take()
-                    .or_else(|| Some(Box::new(Answer::new(Cause::LoginFailed, detail, b""))));
+                    .or_else(|| Some(Box::new(Answer::new(Cause::LoginFailed, detail, body))));
                 let now_us = self.since_t0(Instant::now());
                 judge.dial_failed(&mut attempt, Cause::LoginFailed, false, now_us);
                 self.push_attempt(attempt);

@@ -330,7 +330,10 @@ fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
                 .max_by_key(|o| o.attempt.ended_us.unwrap_or(u64::MAX));
             let mut involved = vec![*r];
             involved.extend(previous.copied());
-            let after = match previous.and_then(|p| p.attempt.ended_us) {
+            // An earlier refusal was no session to have ended (an abandoned or unanswered
+            // handshake may have been one).
+            let session = previous.filter(|p| p.attempt.outcome != Outcome::Rejected);
+            let after = match session.and_then(|p| p.attempt.ended_us) {
                 Some(end) => format!(
                     " {:.1} ms after the last session ended",
                     from.saturating_sub(end) as f64 / 1000.0

@@ -954,6 +954,18 @@ fn liveness() {
             want: vec![want(L, 3, &[3, 1], "2.0 ms after the last session ended")],
             ..Case::default()
         },
+        Case {
+            name: "an earlier refusal is no session to have ended",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0), conn(2, 0)],
+            timeline: vec![(1, vec![refused(1_000)]), (2, vec![refused(10_000)])],
+            want: vec![
+                want(L, 1, &[1], "refused with http_409;"),
+                want(L, 2, &[2, 1], "refused with http_409;"),
+            ],
+            ..Case::default()
+        },
     ];
     run(cases);
 }

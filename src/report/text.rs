@@ -83,9 +83,16 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         )?;
     }
     if s.probe.tokens > 0 {
+        // Each probe ends one of three ways: say all three, so that a probe nobody answered
+        // does not read as a reconnect that worked.
+        let accepted = s
+            .probe
+            .tokens
+            .saturating_sub(s.probe.refused)
+            .saturating_sub(s.probe.inconclusive);
         writeln!(
             w,
-            "probe        {} reconnected after the run, {} refused{}",
+            "probe        {} tried again after the run: {accepted} accepted, {} refused{}",
             plural(s.probe.tokens as u64, "token"),
             s.probe.refused,
             if s.probe.inconclusive > 0 {

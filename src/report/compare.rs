@@ -9,8 +9,8 @@ use std::io::{self, Write};
 /// `tolerance` (a fraction), `forced` (a note or null), `warnings`, `rows` (one per phase
 /// statistic, then throughput: `metric`, `phase`, `stat`, `base`/`new` in ms, or
 /// messages/s for `received_per_sec`, `change` and `spread` as fractions or null,
-/// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated`
-/// with `ungated_because`), and `regressed`, which decides the exit code.
+/// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated` or
+/// `better_ungated` with `ungated_because`), and `regressed`, which decides the exit code.
 pub fn comparison_json(c: &Comparison) -> Value {
     let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
         runs.iter().map(|p| p.display().to_string()).collect()
@@ -24,6 +24,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
                 Verdict::Improved => ("improved", None),
                 Verdict::Regression => ("regression", None),
                 Verdict::WorseUngated(why) => ("worse_ungated", Some(why)),
+                Verdict::BetterUngated(why) => ("better_ungated", Some(why)),
             };
             json!({
                 "metric": r.metric,
@@ -94,6 +95,7 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
         Verdict::Improved => "improved".to_string(),
         Verdict::Regression => format!("REGRESSION (tolerance {})", percent(r.tolerance)),
         Verdict::WorseUngated(why) => format!("worse, not gated: {why}"),
+        Verdict::BetterUngated(why) => format!("better, not gated: {why}"),
     };
     writeln!(
         w,

@@ -123,6 +123,9 @@ pub enum Verdict {
     Regression,
     /// Worse beyond the margins, but the row does not gate (the reason says why).
     WorseUngated(&'static str),
+    /// Better beyond the margins, on a row that does not gate: as little a finding as its
+    /// mirror image (a single sample, too few samples, the generator's own lag).
+    BetterUngated(&'static str),
 }
 
 impl Comparison {

@@ -74,7 +74,7 @@ pub(super) fn judge(
     if worse_by > margin {
         ungated.map_or(Verdict::Regression, Verdict::WorseUngated)
     } else if -worse_by > margin {
-        Verdict::Improved
+        ungated.map_or(Verdict::Improved, Verdict::BetterUngated)
     } else {
         Verdict::Unchanged
     }

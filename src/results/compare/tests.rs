@@ -44,6 +44,11 @@ fn judge_needs_tolerance_floor_and_spread_all_exceeded() {
         judge(1.5, 10.0, &m, Some("too few samples")),
         Verdict::WorseUngated("too few samples")
     );
+    // An improvement on a row that cannot gate is no more a finding than a regression.
+    assert_eq!(
+        judge(-1.5, 10.0, &m, Some("a single sample")),
+        Verdict::BetterUngated("a single sample")
+    );
 }
 
 #[test]

@@ -386,7 +386,10 @@ steps = [{ expect = "never", within = "2s" }, { close = 1000 }]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_codes_are_recorded_as_sent_and_invalid_ones_are_named() {
     let s = common::scenario("closed.toml", ONE_CONNECTION);
-    let cases: [(Vec<u8>, Cause); 6] = [
+    let mut with_reason = 4403u16.to_be_bytes().to_vec();
+    with_reason.extend_from_slice(b"Forbidden\n\x1b[2J");
+    let cases: [(Vec<u8>, Cause); 7] = [
+        (with_reason, Cause::ServerClose(4403)),
         (999u16.to_be_bytes().to_vec(), Cause::InvalidClose(999)),
         (1005u16.to_be_bytes().to_vec(), Cause::InvalidClose(1005)),
         (0u16.to_be_bytes().to_vec(), Cause::InvalidClose(0)),
@@ -414,6 +417,14 @@ async fn close_codes_are_recorded_as_sent_and_invalid_ones_are_named() {
         let json = serde_json::to_string(&outcome.results.summary).unwrap();
         assert!(json.contains(&format!("\"{want}\"")), "{json}");
         assert!(!json.contains("server_close_1002"), "{json}");
+        // The Close is the server's answer: its code, and its reason escaped as a body.
+        let answers = &outcome.results.summary.answers;
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(answers[0].cause, want);
+        if want == Cause::ServerClose(4403) {
+            assert_eq!(answers[0].detail, "Close 4403");
+            assert_eq!(answers[0].body, "Forbidden\\n\\u{1b}[2J");
+        }
     }
 }
 

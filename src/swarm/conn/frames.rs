@@ -105,13 +105,20 @@ impl ConnRun {
                     rules: &self.ctx.plan.oracles.session,
                 };
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
+                let mut ended_pending = false;
                 if let Some(attempt) = self.attempts.last_mut() {
                     if ours {
                         // The server answering our Close: not its verdict on us.
                         attempt.clean_end = true;
                     } else {
+                        ended_pending = attempt.outcome == Outcome::Pending;
                         judge.server_close(attempt, cause.clone());
                     }
+                }
+                if ended_pending && self.answer.is_none() {
+                    // A Close before acceptance is the server's answer, as a refused
+                    // upgrade's status is: its code and reason are shown with the refusals.
+                    self.answer = Some(Box::new(close_answer(&cause, frame.as_ref())));
                 }
                 // Boxed, as the goodbye above: rare, and its close handshake would
                 // otherwise sit in every waiting connection's future.
@@ -355,6 +362,20 @@ impl ConnRun {
             judge.ended(attempt, cause, at_us);
         }
     }
+}
+
+/// The answer a Close frame that ended a pending attempt gives: its code as sent, and its
+/// reason as the body (server-chosen text, escaped like any answer body).
+fn close_answer(
+    cause: &Cause,
+    frame: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+) -> Answer {
+    let detail = match cause {
+        Cause::ServerClose(code) | Cause::InvalidClose(code) => format!("Close {code}"),
+        _ => "Close".to_string(),
+    };
+    let reason = frame.map_or(&b""[..], |f| f.reason.as_bytes());
+    Answer::new(cause.clone(), detail, reason)
 }
 
 enum Wake {

@@ -126,6 +126,36 @@ async fn merged_shards_count_what_one_process_counts() {
     );
 }
 
+#[tokio::test]
+async fn a_merge_of_shards_that_ran_against_different_servers_names_every_target() {
+    let (a, b) = (spawn_reference(None).await, spawn_reference(None).await);
+    let s = scenario("two.toml", &chat_scenario("two", 4, 1));
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, server) in [&a, &b].into_iter().enumerate() {
+        let shard = Shard {
+            index: i as u32,
+            count: 2,
+        };
+        run_to(
+            &s,
+            &server.url(),
+            &tmp.path().join(format!("s{i}")),
+            Some(shard),
+        )
+        .await;
+    }
+    let (url_a, url_b) = (a.url(), b.url());
+    a.shutdown().await;
+    b.shutdown().await;
+    let part = |i: usize| {
+        let base = tmp.path().join(format!("s{i}")).join("two");
+        let stamp = std::fs::read_dir(&base).unwrap().next().unwrap().unwrap();
+        read_run(&stamp.path()).unwrap()
+    };
+    let merged = merge(&[part(0), part(1)]).unwrap();
+    assert_eq!(merged.summary.target, format!("{url_a}, {url_b}"));
+}
+
 #[test]
 fn shards_parse_and_partition_the_connections() {
     let s: Shard = "1/4".parse().unwrap();

@@ -60,6 +60,15 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     let mut violations: Vec<Violation> = Vec::new();
     let mut summary = first.summary.clone();
     summary.violations = ViolationSummary::default();
+    // Parts that ran against different servers (shards each with its own built-in one, a
+    // mistyped URL) say so: the header names every target, not only the first.
+    let mut targets: Vec<&str> = Vec::new();
+    for run in runs {
+        if !targets.contains(&run.summary.target.as_str()) {
+            targets.push(&run.summary.target);
+        }
+    }
+    summary.target = targets.join(", ");
     let mut lenient = Vec::new();
     let mut answers = Vec::new();
     let mut oracles = BTreeSet::new();

@@ -27,6 +27,12 @@ async fn run_to(s: &stampede::model::Scenario, url: &str, out: &Path, shard: Opt
     assert_eq!(outcome.results.summary.verdict.name(), "clean");
 }
 
+/// The one run written under `base` (a scenario's results folder), read back.
+fn only_run(base: &Path) -> stampede::results::RunData {
+    let stamp = std::fs::read_dir(base).unwrap().next().unwrap().unwrap();
+    read_run(&stamp.path()).unwrap()
+}
+
 #[tokio::test]
 async fn merged_shards_count_what_one_process_counts() {
     let server = spawn_reference(None).await;
@@ -50,16 +56,7 @@ async fn merged_shards_count_what_one_process_counts() {
         .await;
     }
     server.shutdown().await;
-    let one = |dir: &str| {
-        let base = tmp.path().join(dir).join("shards");
-        let stamp = std::fs::read_dir(&base)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        read_run(&stamp).unwrap()
-    };
+    let one = |dir: &str| only_run(&tmp.path().join(dir).join("shards"));
     let whole = one("whole");
     let parts: Vec<_> = (0..3).map(|i| one(&format!("s{i}"))).collect();
     for p in &parts {
@@ -147,11 +144,7 @@ async fn a_merge_of_shards_that_ran_against_different_servers_names_every_target
     let (url_a, url_b) = (a.url(), b.url());
     a.shutdown().await;
     b.shutdown().await;
-    let part = |i: usize| {
-        let base = tmp.path().join(format!("s{i}")).join("two");
-        let stamp = std::fs::read_dir(&base).unwrap().next().unwrap().unwrap();
-        read_run(&stamp.path()).unwrap()
-    };
+    let part = |i: usize| only_run(&tmp.path().join(format!("s{i}")).join("two"));
     let merged = merge(&[part(0), part(1)]).unwrap();
     assert_eq!(merged.summary.target, format!("{url_a}, {url_b}"));
 }

@@ -82,17 +82,14 @@ pub trait Tree: Display {
 /// A server-chosen name as a witness may show it: control characters escaped (no
 /// terminal escapes, no line breaks), cut to [`SHAPE_NAME_CHARS`] characters with `…`.
 fn shown_name(name: &str) -> String {
-    let mut shown: String = name
-        .chars()
-        .take(SHAPE_NAME_CHARS)
-        .flat_map(|c| {
-            let escaped: Vec<char> = match c.is_control() {
-                true => c.escape_default().collect(),
-                false => vec![c],
-            };
-            escaped
-        })
-        .collect();
+    let mut shown = String::new();
+    for c in name.chars().take(SHAPE_NAME_CHARS) {
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
     if name.chars().nth(SHAPE_NAME_CHARS).is_some() {
         shown.push('…');
     }

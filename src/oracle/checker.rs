@@ -10,6 +10,7 @@ use crate::model::{
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -550,10 +551,11 @@ impl ConnChecker {
                 if let Some(value) = lookup(msg, field) {
                     // The field is there, its value is no kind (a float, -0, an integer
                     // past 64 bits, an object...).
-                    shape.push_str(&format!(
+                    let _ = write!(
+                        shape,
                         ", whose {field:?} is {} (a kind is a string or an integer)",
                         value.shape()
-                    ));
+                    );
                 }
                 self.unread.kindless_shape = Some(shape.into_boxed_str());
             }

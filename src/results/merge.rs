@@ -115,7 +115,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         Some(r) => r.summary.hint.clone(),
         None => Some(format!(
             "shards {missing:?} of {} are missing: merge every shard of the split",
-            missing.len() + runs.len()
+            first.summary.shard.map_or(0, |s| s.count)
         )),
     };
     Ok(MergedRun {

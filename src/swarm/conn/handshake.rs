@@ -243,9 +243,7 @@ impl ConnRun {
     pub(super) async fn abort_handshake(&mut self, after: Duration, rst: bool) {
         let ctx = self.ctx.clone();
         let plan = &ctx.plan.conns[self.index];
-        // The login exchange and the in-band first message are boxed: their states would
-        // otherwise sit in every dial's state, and every connection of a burst is dialing
-        // at once (the peak the allocator then keeps).
+        // Boxed, as in `dial`: the login exchange's state stays out of this one.
         let logged_in = match Box::pin(self.login()).await {
             Login::NotNeeded => None,
             Login::Token(token) => Some(token),

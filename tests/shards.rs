@@ -117,7 +117,7 @@ async fn merged_shards_count_what_one_process_counts() {
             .hint
             .as_deref()
             .unwrap_or("")
-            .contains("[2]"),
+            .contains("[2] of 3"),
         "{:?}",
         partial.summary.hint
     );

@@ -285,7 +285,9 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
+/// The hint of a `violations` verdict: the count per oracle that broke. Shape:
+/// `oracles broke (completeness 2, identity 1): …`.
+pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
         .filter(|(_, n)| **n > 0)

@@ -112,6 +112,10 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     let worst = Verdict::worst(parts.chain(incomplete)).unwrap_or_default();
     summary.verdict = worst;
     summary.hint = match runs.iter().find(|r| r.summary.verdict == worst) {
+        // Its counts are the whole's, not one part's.
+        Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
+            &summary.violations.by_oracle,
+        )),
         Some(r) => r.summary.hint.clone(),
         None => Some(format!(
             "shards {missing:?} of {} are missing: merge every shard of the split",
@@ -353,6 +357,35 @@ fn coarsened(part: &Intervals, spacing: f64) -> Vec<IntervalPoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A part of a split whose oracles broke `n` times.
+    fn broken_shard(index: u32, n: u64) -> RunData {
+        let mut summary = crate::results::fixture::summary();
+        summary.shard = Some(Shard { index, count: 2 });
+        summary.verdict = Verdict::Violations;
+        summary.violations.total = n;
+        summary
+            .violations
+            .by_oracle
+            .insert(crate::model::OracleKind::Exclusivity, n);
+        let by_oracle = summary.violations.by_oracle.clone();
+        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle));
+        RunData {
+            dir: format!("s{index}").into(),
+            summary,
+            histograms: Histograms::new(),
+            violations: Vec::new(),
+            intervals: None,
+        }
+    }
+
+    #[test]
+    fn the_merged_hint_counts_the_whole_not_one_part() {
+        let merged = merge(&[broken_shard(0, 2), broken_shard(1, 3)]).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Violations);
+        let hint = merged.summary.hint.unwrap_or_default();
+        assert!(hint.contains("exclusivity 5"), "{hint}");
+    }
 
     fn point(t: f64, sent: f64, p99: Option<f64>) -> IntervalPoint {
         IntervalPoint {

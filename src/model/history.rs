@@ -4,6 +4,7 @@
 
 use super::bad_token::BadToken;
 use super::names::OracleKind;
+use super::plan::Shard;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -434,6 +435,10 @@ pub struct BarrierStats {
     /// Set for a message rendezvous (absent for a handshake collide barrier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendezvous: Option<RendezvousInfo>,
+    /// The part of a split run (`--shard`, `--workers`) that released it: set when parts
+    /// are merged, where every part lists its own barriers (absent in a part's own result).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl BarrierStats {
@@ -466,6 +471,7 @@ impl BarrierStats {
             spread_p99_us: pick(0.99),
             spread_max_us: lags.last().copied().unwrap_or(0),
             rendezvous: None,
+            shard: None,
         }
     }
 }

@@ -319,10 +319,15 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
 /// One collide barrier or message rendezvous: how many went out together, how tightly, and
 /// for a rendezvous who never arrived.
 fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Result<()> {
+    // In a merged result every part lists its own barriers: name the part as `--shard`
+    // writes it (`--workers` runs worker-0 as shard 0/N), or they read as duplicates.
+    let part = b
+        .shard
+        .map_or_else(String::new, |p| format!(" (shard {p})"));
     let Some(rv) = &b.rendezvous else {
         return writeln!(
             w,
-            "barrier      {}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
+            "barrier      {}{part}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",
             b.group, b.released, b.connections, b.fired_ms, b.spread_p50_us, b.spread_p99_us, b.spread_max_us
         );
     };
@@ -330,7 +335,7 @@ fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Res
     let meeting = match rv.iteration {
         Some(i) => format!(", iteration {}", i.saturating_add(1)),
         None => String::new(),
-    };
+    } + &part;
     if b.fired_ms == 0.0 && rv.arrived == 0 {
         writeln!(
             w,

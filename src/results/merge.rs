@@ -233,10 +233,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         .iter()
         .map(|r| r.summary.coverage.overlapping_tokens)
         .sum();
-    s.barriers = runs
-        .iter()
-        .flat_map(|r| r.summary.barriers.iter().cloned())
-        .collect();
+    s.barriers = runs.iter().flat_map(shard_barriers).collect();
     // Raised only where every part that released was.
     s.releases_raised = runs
         .iter()
@@ -252,6 +249,19 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
     } else {
         String::new()
     };
+}
+
+/// A part's barriers, each labelled with the part that released it: every part lists its
+/// own, so unlabelled they read as one barrier reported twice. A label already there (a
+/// merge of merges) is kept.
+fn shard_barriers(run: &RunData) -> impl Iterator<Item = crate::model::BarrierStats> + '_ {
+    run.summary
+        .barriers
+        .iter()
+        .map(|b| crate::model::BarrierStats {
+            shard: b.shard.or(run.summary.shard),
+            ..b.clone()
+        })
 }
 
 fn merged_lenient(
@@ -385,6 +395,41 @@ mod tests {
         assert_eq!(merged.summary.verdict, Verdict::Violations);
         let hint = merged.summary.hint.unwrap_or_default();
         assert!(hint.contains("exclusivity 5"), "{hint}");
+    }
+
+    #[test]
+    fn each_merged_barrier_names_the_part_that_released_it() {
+        let parts: Vec<RunData> = (0..2)
+            .map(|i| {
+                let mut part = broken_shard(i, 1);
+                part.summary.barriers = vec![crate::model::BarrierStats::of_release(
+                    "colliders".into(),
+                    4,
+                    vec![10],
+                    1_000,
+                )];
+                part
+            })
+            .collect();
+        let merged = merge(&parts).unwrap();
+        let shards: Vec<Option<Shard>> = merged.summary.barriers.iter().map(|b| b.shard).collect();
+        assert_eq!(
+            shards,
+            [
+                Some(Shard { index: 0, count: 2 }),
+                Some(Shard { index: 1, count: 2 })
+            ]
+        );
+        // Merged again, each keeps the part it came from, not the (absent) merge's.
+        let again = RunData {
+            summary: merged.summary,
+            ..broken_shard(0, 1)
+        };
+        let twice = merge(&[again]).unwrap();
+        assert_eq!(
+            twice.summary.barriers[1].shard,
+            Some(Shard { index: 1, count: 2 })
+        );
     }
 
     fn point(t: f64, sent: f64, p99: Option<f64>) -> IntervalPoint {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{BarrierStats, Shard};
 use crate::results::fixture::summary;
 
 fn text(s: &Summary) -> String {
@@ -47,4 +48,61 @@ fn findings_are_still_listed() {
     assert!(out.contains("violations   2  (completeness 2)\n"), "{out}");
     assert_eq!(out.matches(LISTED).count(), 2, "{out}");
     assert!(!out.contains("not findings"), "{out}");
+}
+
+fn barrier(shard: Option<Shard>) -> BarrierStats {
+    BarrierStats {
+        shard,
+        ..BarrierStats::of_release("colliders".into(), 80, vec![100, 200, 300], 133_700)
+    }
+}
+
+#[test]
+fn a_merged_result_names_the_part_of_each_barrier() {
+    let s = Summary {
+        barriers: vec![
+            barrier(Some(Shard { index: 0, count: 2 })),
+            barrier(Some(Shard { index: 1, count: 2 })),
+        ],
+        ..summary()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("barrier      colliders (shard 0/2): 3/80 released together at 133.7ms"),
+        "{out}"
+    );
+    assert!(
+        out.contains("barrier      colliders (shard 1/2): 3/80 released together"),
+        "{out}"
+    );
+    let meeting = BarrierStats {
+        rendezvous: Some(crate::model::RendezvousInfo {
+            step: 2,
+            iteration: Some(0),
+            count: 80,
+            arrived: 3,
+            timed_out: false,
+            missing: Vec::new(),
+            missing_total: 0,
+            more_meetings: 0,
+        }),
+        ..barrier(Some(Shard { index: 1, count: 2 }))
+    };
+    let met = text(&Summary {
+        barriers: vec![meeting],
+        ..summary()
+    });
+    assert!(
+        met.contains("rendezvous   colliders #2, iteration 1 (shard 1/2): 3/80 arrived"),
+        "{met}"
+    );
+    let whole = Summary {
+        barriers: vec![barrier(None)],
+        ..summary()
+    };
+    assert!(
+        text(&whole).contains("barrier      colliders: 3/80 released together"),
+        "{}",
+        text(&whole)
+    );
 }

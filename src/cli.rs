@@ -522,9 +522,21 @@ pub(crate) async fn watched_run(
     });
     let outcome = prepared.execute(cancel).await;
     if let Some(progress) = progress {
-        progress.finish().await;
+        progress
+            .finish(outcome.as_ref().ok().map(final_figures))
+            .await;
     }
     Ok(outcome?)
+}
+
+/// The result's figures for the last progress line: its length, and every violation, the
+/// ones its oracles found after the run included.
+fn final_figures(outcome: &RunOutcome) -> progress::Final {
+    let s = &outcome.results.summary;
+    progress::Final {
+        elapsed: Duration::try_from_secs_f64(s.elapsed_ms / 1000.0).unwrap_or_default(),
+        violations: s.violations.total,
+    }
 }
 
 /// Says once per process (a `--seeds` run or a hunt binds many times) that tokens for an

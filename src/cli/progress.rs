@@ -1,6 +1,7 @@
 //! Live progress on stderr while a run goes on: a bar redrawn in place on a terminal, one
 //! plain line every few seconds otherwise (a CI log). It only reads [`Live`]'s atomics, so
-//! it costs the connections nothing; the summary still goes to stdout at the end.
+//! it costs the connections nothing; the summary still goes to stdout at the end. A log
+//! gets one last line with the run's final counts, so it never ends on a stale tick.
 
 use crate::metrics::Live;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -8,9 +9,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// How often the bar is updated on a terminal.
 const BAR_EVERY: Duration = Duration::from_millis(500);
@@ -20,19 +21,30 @@ const BAR_TEMPLATE: &str = "{spinner:.cyan} [{bar:24.cyan/blue}] {msg}";
 
 /// A running progress display; [`finish`](Progress::finish) removes it.
 pub struct Progress {
-    stop: CancellationToken,
+    /// Sends what the run's result says (when it has one) and stops the display.
+    stop: oneshot::Sender<Option<Final>>,
     task: JoinHandle<()>,
+}
+
+/// What a finished run's result says that the live counters cannot, for the last line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Final {
+    /// The run's length as the result gives it: the wind-down after a cut and the checks
+    /// after the run are not part of it.
+    pub elapsed: Duration,
+    /// Every violation, those the oracles found after the run included.
+    pub violations: u64,
 }
 
 impl Progress {
     /// Starts the display for a run of at most `total` with `planned` connections.
     pub fn start(live: Arc<Live>, total: Duration, planned: usize) -> Progress {
-        let stop = CancellationToken::new();
+        let (stop, stopped) = oneshot::channel();
         let meter = Meter::new(live, total, planned);
         let task = if std::io::stderr().is_terminal() {
-            tokio::spawn(bar(meter, stop.clone()))
+            tokio::spawn(bar(meter, stopped))
         } else {
-            let lines = plain(meter, stop.clone(), PLAIN_EVERY, std::io::stderr());
+            let lines = plain(meter, stopped, PLAIN_EVERY, std::io::stderr());
             tokio::spawn(async move {
                 lines.await;
             })
@@ -40,9 +52,11 @@ impl Progress {
         Progress { stop, task }
     }
 
-    /// Stops the display and clears the bar, so the summary prints on a clean line.
-    pub async fn finish(self) {
-        self.stop.cancel();
+    /// Stops the display and clears the bar, so the summary prints on a clean line; a log
+    /// gets a last line with the final counts, `result`'s where the run has one.
+    pub async fn finish(self, result: Option<Final>) {
+        // The display may have ended already (a broken stderr): nothing left to tell it.
+        let _ = self.stop.send(result);
         let _ = self.task.await;
     }
 }
@@ -140,7 +154,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A bar of elapsed against the planned duration, with the figures beside it.
-async fn bar(mut meter: Meter, stop: CancellationToken) {
+async fn bar(mut meter: Meter, mut stop: oneshot::Receiver<Option<Final>>) {
     let total_ms = meter.total.as_millis() as u64;
     let pb = ProgressBar::with_draw_target(Some(total_ms.max(1)), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
@@ -150,7 +164,7 @@ async fn bar(mut meter: Meter, stop: CancellationToken) {
     let mut tick = tokio::time::interval(BAR_EVERY);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = &mut stop => break,
             _ = tick.tick() => {
                 let s = meter.read();
                 pb.set_position((s.elapsed.as_millis() as u64).min(total_ms));
@@ -161,20 +175,36 @@ async fn bar(mut meter: Meter, stop: CancellationToken) {
     pb.finish_and_clear();
 }
 
-/// One line every `every`, for logs that a bar would fill with escape codes.
+/// One line every `every`, for logs that a bar would fill with escape codes, and a last
+/// one when stopped: the last tick can come just before the final connections finish, and
+/// a log must not end on `198/200 done` for a run that did all 200. A run shorter than
+/// `every` prints no line at all, as before.
 async fn plain<W: Write>(
     mut meter: Meter,
-    stop: CancellationToken,
+    mut stop: oneshot::Receiver<Option<Final>>,
     every: Duration,
     mut out: W,
 ) -> W {
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+    let mut printed = false;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => break,
+            ended = &mut stop => {
+                if printed {
+                    let mut last = meter.read();
+                    // A dropped sender (no result) leaves the live figures.
+                    if let Ok(Some(result)) = ended {
+                        last.elapsed = result.elapsed;
+                        last.violations = result.violations;
+                    }
+                    let _ = writeln!(out, "progress  {}", line(&last));
+                }
+                break;
+            }
             _ = tick.tick() => {
                 // A broken stderr must not end the run; the summary still goes to stdout.
                 let _ = writeln!(out, "progress  {}", line(&meter.read()));
+                printed = true;
             }
         }
     }
@@ -252,18 +282,62 @@ mod tests {
         // The load starts now (the swarm sets it at its t0), after whatever came before.
         live.load_started.set(Instant::now().into_std()).unwrap();
         let meter = Meter::new(live, Duration::from_secs(60), 3);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(plain(meter, stop.clone(), PLAIN_EVERY, Vec::new()));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(plain(meter, stopped, PLAIN_EVERY, Vec::new()));
         // The clock is paused: this sleep only advances it, past two ticks of five seconds.
         tokio::time::sleep(Duration::from_secs(11)).await;
-        stop.cancel();
+        stop.send(None).unwrap();
         let out = String::from_utf8(task.await.unwrap()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 2, "{out}");
+        assert_eq!(lines.len(), 3, "two ticks and the last line: {out}");
         assert!(
             lines[0].starts_with("progress  5s of 60s · 3 live · 0/3 done"),
             "{out}"
         );
         assert!(lines[1].starts_with("progress  10s of 60s"), "{out}");
+        assert!(lines[2].starts_with("progress  11s of 60s"), "{out}");
+    }
+
+    /// The tester's case: the last tick saw 198 of 200 done, the run then finished them
+    /// all and its result counted violations the live count never saw.
+    #[tokio::test(start_paused = true)]
+    async fn the_last_line_holds_the_final_counts_not_the_last_ticks() {
+        let live = Arc::new(Live::default());
+        live.load_started.set(Instant::now().into_std()).unwrap();
+        live.live.store(2, Relaxed);
+        live.finished.store(198, Relaxed);
+        let meter = Meter::new(live.clone(), Duration::from_secs(60), 200);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(plain(meter, stopped, PLAIN_EVERY, Vec::new()));
+        // Paused clock: only advances it past the first tick.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        live.live.store(0, Relaxed);
+        live.finished.store(200, Relaxed);
+        let result = Final {
+            elapsed: Duration::from_millis(6_400),
+            violations: 200,
+        };
+        stop.send(Some(result)).unwrap();
+        let out = String::from_utf8(task.await.unwrap()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].contains("2 live · 198/200 done"), "{out}");
+        assert!(
+            lines[1].starts_with("progress  6s of 60s · 0 live · 200/200 done")
+                && lines[1].contains("200 violations"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_shorter_than_a_tick_prints_no_line() {
+        let live = Arc::new(Live::default());
+        let meter = Meter::new(live, Duration::from_secs(60), 1);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(plain(meter, stopped, PLAIN_EVERY, Vec::new()));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(stop);
+        let out = task.await.unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     }
 }

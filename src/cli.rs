@@ -23,7 +23,7 @@ pub use error::{exit, Error};
 pub use progress::Progress;
 
 use crate::model::words::plural;
-use crate::model::Scenario;
+use crate::model::{Scenario, SecretSource};
 use crate::run::{self, RunOptions, RunOutcome};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
@@ -453,7 +453,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
             bound.url
         );
     }
-    development_secret_notice(&bound);
+    development_secret_notice(&bound, &plan.auth.secret);
     let proposal = run::learn::calibrate(&plan, &bound, &opts, &cancel).await;
     let url = bound.url.clone();
     bound.close().await;
@@ -511,7 +511,7 @@ pub(crate) async fn watched_run(
         );
     }
     if !quiet {
-        development_secret_notice(&prepared.bound);
+        development_secret_notice(&prepared.bound, &prepared.plan.auth.secret);
     }
     let progress = (!quiet).then(|| {
         Progress::start(
@@ -540,19 +540,50 @@ fn final_figures(outcome: &RunOutcome) -> progress::Final {
 }
 
 /// Says once per process (a `--seeds` run or a hunt binds many times) that tokens for an
-/// external target are signed with the public development secret.
-pub(crate) fn development_secret_notice(bound: &run::Bound) {
+/// external target are signed with the public development secret, and what to set instead.
+pub(crate) fn development_secret_notice(bound: &run::Bound, secret: &SecretSource) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     if bound.development_secret_on_external() {
         ONCE.call_once(|| {
-            eprintln!(
-                "notice: tokens for {} are signed with stampede's public development secret \
-                 (the default, or what STAMPEDE_JWT_SECRET holds): fine for a test server; for \
-                 any other, set STAMPEDE_JWT_SECRET (or the scenario's [auth] secret) to its own",
-                bound.url
-            );
+            let note =
+                development_secret_note(&bound.url, secret, |name| std::env::var(name).is_ok());
+            eprintln!("{note}");
         });
     }
+}
+
+/// The notice's text for tokens signed with the development secret taken from `secret`;
+/// `is_set` says whether an environment variable is set. It names where the secret came
+/// from and what to set, never a value (the development one is public, but a reader should
+/// not learn to expect secrets on stderr).
+fn development_secret_note(
+    url: &str,
+    secret: &SecretSource,
+    is_set: impl Fn(&str) -> bool,
+) -> String {
+    let (why, fix) = match secret {
+        // Unset, the variable's default (the development secret) signs the tokens.
+        SecretSource::Env { name, .. } if !is_set(name) => (
+            format!("{name} is not set, so stampede's public development secret is in use"),
+            format!("set {name} to the server's secret"),
+        ),
+        SecretSource::Env { name, .. } => (
+            format!("{name} holds stampede's public development secret"),
+            format!("set {name} to the server's secret"),
+        ),
+        SecretSource::File { path } => (
+            format!("the secret file {path} holds stampede's public development secret"),
+            "put the server's secret in it".to_string(),
+        ),
+        SecretSource::Literal { .. } => (
+            "the scenario's [auth] secret is stampede's public development secret".to_string(),
+            "set [auth] secret to the server's secret".to_string(),
+        ),
+    };
+    format!(
+        "notice: {why}: tokens for {url} are signed with it. Fine for a test server; for any \
+         other, {fix}"
+    )
 }
 
 /// `--addr`: `IP:PORT`, or `HOST:PORT` resolved (its first address; IPv4 first when the
@@ -739,3 +770,6 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
     handle.wait().await?;
     Ok(exit::CLEAN)
 }
+
+#[cfg(test)]
+mod tests;

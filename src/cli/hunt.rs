@@ -179,7 +179,7 @@ pub(super) async fn runner(
     }
     if !quiet {
         eprintln!("running against {}", describe(&runner));
-        super::development_secret_notice(&runner.bound);
+        super::development_secret_notice(&runner.bound, &plan.auth.secret);
     }
     Ok(runner)
 }

@@ -1,0 +1,52 @@
+use super::*;
+use crate::model::{SecretText, DEV_SECRET};
+
+const URL: &str = "ws://127.0.0.1:9/ws";
+
+fn env(name: &str) -> SecretSource {
+    SecretSource::Env {
+        name: name.into(),
+        default: Some(SecretText::from(DEV_SECRET)),
+    }
+}
+
+/// The tester's case: no variable set. The notice says it is unset, that the development
+/// secret is in use, and which variable to set, with no "or what it holds" aside.
+#[test]
+fn the_development_secret_notice_names_the_unset_variable_to_set() {
+    let note = development_secret_note(URL, &env("STAMPEDE_JWT_SECRET"), |_| false);
+    assert_eq!(
+        note,
+        "notice: STAMPEDE_JWT_SECRET is not set, so stampede's public development secret is \
+         in use: tokens for ws://127.0.0.1:9/ws are signed with it. Fine for a test server; \
+         for any other, set STAMPEDE_JWT_SECRET to the server's secret"
+    );
+    assert!(!note.contains('('), "{note}");
+    assert!(!note.contains(DEV_SECRET), "{note}");
+}
+
+#[test]
+fn the_development_secret_notice_names_where_else_it_came_from() {
+    let set = development_secret_note(URL, &env("CHAT_SECRET"), |name| name == "CHAT_SECRET");
+    assert!(
+        set.starts_with("notice: CHAT_SECRET holds stampede's public development secret:"),
+        "{set}"
+    );
+    assert!(
+        set.ends_with("set CHAT_SECRET to the server's secret"),
+        "{set}"
+    );
+    let file = SecretSource::File {
+        path: "dev.key".into(),
+    };
+    let from_file = development_secret_note(URL, &file, |_| false);
+    assert!(
+        from_file.contains("the secret file dev.key holds"),
+        "{from_file}"
+    );
+    let literal = development_secret_note(URL, &SecretSource::literal(DEV_SECRET), |_| true);
+    assert!(literal.contains("set [auth] secret to"), "{literal}");
+    for note in [set, from_file, literal] {
+        assert!(!note.contains(DEV_SECRET), "{note}");
+    }
+}

@@ -94,8 +94,28 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     }
     Judgement {
         verdict: Verdict::Clean,
-        hint: None,
+        hint: unanswered_hint(e.reports),
     }
+}
+
+/// A clean run's note when the server sent nothing back to a script that expects nothing:
+/// only the handshakes and the session oracles judged it, which a bare CLEAN would hide
+/// (a protocol whose handshake the script never completes looks just like this).
+fn unanswered_hint(reports: &[ConnReport]) -> Option<String> {
+    let (mut sent, mut received, mut expected) = (0u64, 0u64, 0u64);
+    for r in reports {
+        sent += r.counters.messages_sent;
+        received += r.counters.messages_received;
+        expected += r.counters.expect.expectations;
+    }
+    (sent > 0 && received == 0 && expected == 0).then(|| {
+        format!(
+            "the server sent nothing back ({sent} message{} sent, 0 received) and no step \
+             expects an answer: only the handshakes and the session oracles judged this run \
+             (add an `expect` for what the script relies on)",
+            plural(sent)
+        )
+    })
 }
 
 fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {

@@ -338,18 +338,24 @@ fn judge_reading(
     (json, kindless, text, binary): (u64, u64, u64, u64),
     violations: &[(OracleKind, u64)],
 ) -> Judgement {
+    let counters = crate::model::Counters {
+        json_records: json,
+        kindless_records: kindless,
+        non_json: text,
+        binary_frames: binary,
+        ..Default::default()
+    };
+    judge_counted(&counters, violations)
+}
+
+/// Every connection accepted, each with `counters`, with `violations` by oracle.
+fn judge_counted(counters: &crate::model::Counters, violations: &[(OracleKind, u64)]) -> Judgement {
     let plan = plan();
     let reports: Vec<ConnReport> = plan
         .conns
         .iter()
         .map(|c| {
-            let counters = crate::model::Counters {
-                json_records: json,
-                kindless_records: kindless,
-                non_json: text,
-                binary_frames: binary,
-                ..Default::default()
-            };
+            let counters = counters.clone();
             ConnReport {
                 id: c.id,
                 released_us: None,
@@ -418,4 +424,37 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
         judge_reading((0, 0, 0, 0), &unmet).verdict,
         Verdict::Violations
     );
+}
+
+/// A script that expects nothing, against a server that never answers (a protocol whose
+/// handshake the script does not complete): clean, as nothing broke, but the verdict says
+/// that nothing came back and what judged the run. An answer, or an expectation, and a
+/// clean run needs no such note.
+#[test]
+fn a_clean_run_that_got_nothing_back_says_so() {
+    let counted = |sent, received, expectations| {
+        let mut counters = crate::model::Counters {
+            messages_sent: sent,
+            messages_received: received,
+            ..Default::default()
+        };
+        counters.expect.expectations = expectations;
+        judge_counted(&counters, &[])
+    };
+    let silent = counted(2, 0, 0);
+    assert_eq!(silent.verdict, Verdict::Clean);
+    let hint = silent.hint.unwrap_or_default();
+    assert!(
+        hint.contains("sent nothing back (8 messages sent, 0 received)"),
+        "{hint}"
+    );
+    assert!(hint.contains("session oracles"), "{hint}");
+    for (sent, received, expectations) in [(2, 1, 0), (0, 0, 0), (2, 0, 1)] {
+        let j = counted(sent, received, expectations);
+        assert_eq!(
+            (j.verdict, j.hint),
+            (Verdict::Clean, None),
+            "{sent} sent, {received} received, {expectations} expected"
+        );
+    }
 }

@@ -177,11 +177,16 @@ pub fn is_auth_refusal(cause: &Cause) -> bool {
     )
 }
 
-/// No attempt got through the upgrade, and not every one was a clean refusal.
+/// No attempt got through the upgrade, and not every one was a clean refusal; or some
+/// did, but the server accepted no valid token's connection after it (a subprotocol it
+/// refuses, a close code for bad credentials the scenario does not declare, a protocol
+/// fault right after the 101).
 fn unusable(t: &Tally) -> Option<Judgement> {
-    let through = t.upgraded > 0 || t.judged == 0 || t.clean_refusals == t.judged;
-    if through {
+    if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
+    }
+    if t.upgraded > 0 {
+        return none_accepted(t);
     }
     if t.client_side > 0 && t.client_side + t.clean_refusals == t.judged {
         return Some(Judgement {
@@ -212,6 +217,41 @@ fn unusable(t: &Tally) -> Option<Judgement> {
             "no connection got through the upgrade ({}): check the URL, the scheme (ws:// or \
              wss://), TLS trust (--ca-file) and that the server speaks WebSocket there",
             top_causes(&t.causes)
+        )),
+    })
+}
+
+/// Connections got through the upgrade but not one valid token's was accepted: what the
+/// run saw is the server turning the client away, not a race. All by auth codes: the
+/// credentials; otherwise the protocol the scenario speaks.
+fn none_accepted(t: &Tally) -> Option<Judgement> {
+    if t.valid == 0 || t.valid_accepted > 0 || t.accepted > 0 {
+        return None;
+    }
+    let refusals: u64 = t.causes.values().sum();
+    let by_auth: u64 = t
+        .causes
+        .iter()
+        .filter(|(c, _)| is_auth_refusal(c))
+        .map(|(_, n)| n)
+        .sum();
+    let causes = top_causes(&t.causes);
+    if by_auth > 0 && by_auth == refusals {
+        return Some(Judgement {
+            verdict: Verdict::AuthMisconfigured,
+            hint: Some(format!(
+                "every connection was turned away after the upgrade with an auth code \
+                 ({causes}): check the signing secret or key, aud and iss the server \
+                 expects, and declare its refusal codes in [oracles.session] reject"
+            )),
+        });
+    }
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "connections got through the upgrade but the server accepted none ({causes}): \
+             check the subprotocol, the first messages the protocol needs, and the answer \
+             line for what the server said"
         )),
     })
 }
@@ -262,6 +302,18 @@ fn unreadable(
         .unwrap_or(0);
     let others = by_oracle.values().sum::<u64>() - unmet;
     let answered = json + text + binary > 0;
+    if !answered && unmet > 0 && others == 0 {
+        return Some(Judgement {
+            verdict: Verdict::Unreadable,
+            hint: Some(format!(
+                "the server sent nothing after the upgrade, on any connection, so {unmet} \
+                 expectation{} went unmet: check the messages the protocol needs first (a \
+                 handshake, a join or subscribe, [oracles] record_separator) before \
+                 charging the server",
+                plural(unmet)
+            )),
+        });
+    }
     if json > kindless || !answered || unmet == 0 || others > 0 {
         return None;
     }

@@ -218,8 +218,26 @@ fn every_verdict_kind() {
             violations: 0,
             stopped: done,
             shared_unexercised: false,
-            verdict: Verdict::Clean,
-            hint_has: "",
+            verdict: Verdict::TargetUnusable,
+            hint_has: "accepted none (server_close_1008 ×2, http_401 ×1, reset ×1)",
+        },
+        Row {
+            name: "a subprotocol refused after every upgrade: unusable even with violations",
+            ends: [RefusedAfterUpgrade(4406); 4],
+            violations: 4,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "accepted none (server_close_4406 ×4)",
+        },
+        Row {
+            name: "an undeclared auth close after every upgrade: misconfigured, not a race",
+            ends: [RefusedAfterUpgrade(4403); 4],
+            violations: 4,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "auth code (server_close_4403 ×4)",
         },
         Row {
             name: "valid tokens refused with 409 (session held): a finding, not auth",
@@ -419,10 +437,11 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     );
     // Nothing was asked of the answers: nothing went wrong reading them.
     assert_eq!(judge_reading((0, 0, 3, 0), &[]).verdict, Verdict::Clean);
-    // Nothing arrived at all: silence is the server's, judged as violations.
+    // Nothing arrived at all, on any connection: no race either (a step the script lacks;
+    // a server that never speaks is no pass: unreadable, exit 9, see the test below).
     assert_eq!(
         judge_reading((0, 0, 0, 0), &unmet).verdict,
-        Verdict::Violations
+        Verdict::Unreadable
     );
 }
 
@@ -457,4 +476,23 @@ fn a_clean_run_that_got_nothing_back_says_so() {
             "{sent} sent, {received} received, {expectations} expected"
         );
     }
+}
+
+/// A server that sends nothing after the upgrade, on any connection: the unmet
+/// expectations are a step the script lacks (a handshake, a subscribe), not a race. One
+/// answer anywhere, or another oracle's violation, and the run is judged as usual.
+#[test]
+fn unmet_expectations_against_a_server_that_said_nothing_are_unreadable() {
+    let silent = judge_reading((0, 0, 0, 0), &[(OracleKind::Completeness, 4)]);
+    assert_eq!(silent.verdict, Verdict::Unreadable);
+    let hint = silent.hint.unwrap_or_default();
+    assert!(hint.contains("sent nothing after the upgrade"), "{hint}");
+    assert!(hint.contains("4 expectations went unmet"), "{hint}");
+    let spoke = judge_reading((1, 0, 0, 0), &[(OracleKind::Completeness, 4)]);
+    assert_eq!(spoke.verdict, Verdict::Violations);
+    let other = judge_reading(
+        (0, 0, 0, 0),
+        &[(OracleKind::Completeness, 4), (OracleKind::Exclusivity, 1)],
+    );
+    assert_eq!(other.verdict, Verdict::Violations);
 }

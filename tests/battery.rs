@@ -682,3 +682,39 @@ async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
     };
     tokio::time::timeout(BOUND, check).await.expect("bounded");
 }
+
+/// A battery none of whose families could judge the target (every upgrade answered 404)
+/// ends with that verdict's code, as a run does: 5, not 4 (inconclusive).
+#[test]
+fn a_battery_that_judged_nothing_exits_with_the_targets_verdict() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A plain HTTP server answering 404 to everything; ends with the test process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let mut buf = [0u8; 2048];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hunt.toml");
+    std::fs::write(
+        &file,
+        shipped() + "families = [\"same-token\", \"bad-tokens\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", file.to_str().unwrap(), "--target"])
+        .arg(format!("ws://127.0.0.1:{port}/ws"))
+        .args(["--budget", "60s", "-q", "-o"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
+}

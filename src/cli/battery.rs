@@ -9,6 +9,7 @@ use crate::hunt::battery::{
 };
 use crate::hunt::Short;
 use crate::model::words::plural;
+use crate::model::Verdict;
 use crate::scenario::Battery;
 use serde_json::json;
 use tokio::time::Instant;
@@ -82,10 +83,23 @@ pub(super) async fn battery_command(
     } else {
         summary(&outcome, &args, interrupted)?;
     }
+    let unjudged: Vec<Verdict> = outcome
+        .families
+        .iter()
+        .filter_map(|f| match &f.end {
+            FamilyEnd::Short(Short::Unjudged(u)) => Some(u.verdict),
+            _ => None,
+        })
+        .collect();
+    let none_judged = !outcome.families.is_empty() && unjudged.len() == outcome.families.len();
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if outcome.found().next().is_some() || outcome.broken() {
         exit::VIOLATIONS
+    } else if let Some(worst) = Verdict::worst(unjudged).filter(|_| none_judged) {
+        // Not one family could judge the target: the battery ends as a run would, with
+        // that verdict's code (an unusable target is 5, not inconclusive).
+        super::error::of_verdict(worst)
     } else if outcome.suspects().next().is_some()
         || outcome
             .families

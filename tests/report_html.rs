@@ -188,3 +188,19 @@ fn the_binary_writes_the_page() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing"), "{err}");
 }
+
+/// A run that could not judge its target shows no violation, and the card must not read
+/// that as every oracle holding; a clean run's card still does.
+#[test]
+fn an_unjudged_run_does_not_say_every_oracle_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut unusable = run(1, 300, 5.0, 1.0);
+    unusable.summary.verdict = stampede::model::Verdict::TargetUnusable;
+    let dir = write(&tmp.path().join("unusable"), &unusable);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    assert!(!html.contains("every oracle held"), "{html}");
+    assert!(html.contains("the target was not judged"), "{html}");
+    let dir = write(&tmp.path().join("clean"), &run(2, 300, 5.0, 1.0));
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    assert!(html.contains("every oracle held"), "{html}");
+}

@@ -163,7 +163,10 @@ fn outcome_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
         card(
             "violations",
             &tables::thousands(s.violations.total),
-            &if by_oracle.is_empty() {
+            &if by_oracle.is_empty() && !s.verdict.exercised() {
+                // Nothing reached the oracles: silence here is no pass.
+                "the target was not judged (see the verdict)".into()
+            } else if by_oracle.is_empty() {
                 "every oracle held".into()
             } else {
                 by_oracle.join(" · ")

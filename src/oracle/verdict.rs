@@ -178,9 +178,8 @@ pub fn is_auth_refusal(cause: &Cause) -> bool {
 }
 
 /// No attempt got through the upgrade, and not every one was a clean refusal; or some
-/// did, but the server accepted no valid token's connection after it (a subprotocol it
-/// refuses, a close code for bad credentials the scenario does not declare, a protocol
-/// fault right after the 101).
+/// did, but the server accepted no valid token's connection after it (see
+/// [`none_accepted`]).
 fn unusable(t: &Tally) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
@@ -221,37 +220,25 @@ fn unusable(t: &Tally) -> Option<Judgement> {
     })
 }
 
-/// Connections got through the upgrade but not one valid token's was accepted: what the
-/// run saw is the server turning the client away, not a race. All by auth codes: the
-/// credentials; otherwise the protocol the scenario speaks.
+/// Connections got through the upgrade but not one valid token's was accepted, and no
+/// refusal was an auth code: what the run saw is the server turning this client away (a
+/// subprotocol it refuses, a protocol fault right after the 101), not a race. Auth codes
+/// stay out: a server may close with 4401 or 1008 as its policy for what the scenario
+/// does (a request before its ack), which the session oracles and policy rules judge.
 fn none_accepted(t: &Tally) -> Option<Judgement> {
     if t.valid == 0 || t.valid_accepted > 0 || t.accepted > 0 {
         return None;
     }
-    let refusals: u64 = t.causes.values().sum();
-    let by_auth: u64 = t
-        .causes
-        .iter()
-        .filter(|(c, _)| is_auth_refusal(c))
-        .map(|(_, n)| n)
-        .sum();
-    let causes = top_causes(&t.causes);
-    if by_auth > 0 && by_auth == refusals {
-        return Some(Judgement {
-            verdict: Verdict::AuthMisconfigured,
-            hint: Some(format!(
-                "every connection was turned away after the upgrade with an auth code \
-                 ({causes}): check the signing secret or key, aud and iss the server \
-                 expects, and declare its refusal codes in [oracles.session] reject"
-            )),
-        });
+    if t.causes.keys().any(is_auth_refusal) {
+        return None;
     }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "connections got through the upgrade but the server accepted none ({causes}): \
-             check the subprotocol, the first messages the protocol needs, and the answer \
-             line for what the server said"
+            "connections got through the upgrade but the server accepted none ({}): check \
+             the subprotocol, the first messages the protocol needs, and the answer line for \
+             what the server said",
+            top_causes(&t.causes)
         )),
     })
 }
@@ -302,11 +289,18 @@ fn unreadable(
         .unwrap_or(0);
     let others = by_oracle.values().sum::<u64>() - unmet;
     let answered = json + text + binary > 0;
-    if !answered && unmet > 0 && others == 0 {
+    // A Close or a refusal is an answer too (a server's policy for what the script did,
+    // e.g. 4401 for a request before its ack): only total silence is unreadable.
+    let closed_by_server = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| a.outcome == Outcome::Rejected || matches!(a.cause, Some(Cause::ServerClose(_))));
+    if !answered && !closed_by_server && unmet > 0 && others == 0 {
         return Some(Judgement {
             verdict: Verdict::Unreadable,
             hint: Some(format!(
-                "the server sent nothing after the upgrade, on any connection, so {unmet} \
+                "the server sent nothing after the upgrade, on any connection, and closed \
+                 none, so {unmet} \
                  expectation{} went unmet: check the messages the protocol needs first (a \
                  handshake, a join or subscribe, [oracles] record_separator) before \
                  charging the server",

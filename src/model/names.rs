@@ -156,8 +156,8 @@ pub enum Verdict {
     /// an unmet expectation: the scenario does not read this protocol (a missing
     /// `record_separator`, a binary protocol, kinds in another field), so those
     /// violations are the misreading, not the server's. Also when the server sent nothing
-    /// at all after the upgrade and closed nothing, on any connection, and every violation was an unmet
-    /// expectation: a protocol step the script lacks, not a race.
+    /// at all after the upgrade and closed nothing, on any connection, and every violation
+    /// was an unmet expectation: a protocol step the script lacks, not a race.
     Unreadable,
 }
 

@@ -91,21 +91,16 @@ pub(super) async fn battery_command(
             _ => None,
         })
         .collect();
-    let none_judged = !outcome.families.is_empty() && unjudged.len() == outcome.families.len();
+    let none_judged = unjudged.len() == outcome.families.len();
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if outcome.found().next().is_some() || outcome.broken() {
         exit::VIOLATIONS
-    } else if let Some(worst) = Verdict::worst(unjudged).filter(|_| none_judged) {
+    } else if let Some(worst) = Verdict::worst(unjudged.iter().copied()).filter(|_| none_judged) {
         // Not one family could judge the target: the battery ends as a run would, with
         // that verdict's code (an unusable target is 5, not inconclusive).
         super::error::of_verdict(worst)
-    } else if outcome.suspects().next().is_some()
-        || outcome
-            .families
-            .iter()
-            .any(|f| matches!(f.end, FamilyEnd::Short(Short::Unjudged(_))))
-    {
+    } else if outcome.suspects().next().is_some() || !unjudged.is_empty() {
         // Nothing confirmed, but not a pass either: a violation seen once and never
         // reproduced, or a family that could not judge the target.
         exit::INCONCLUSIVE

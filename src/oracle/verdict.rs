@@ -300,10 +300,9 @@ fn unreadable(
             verdict: Verdict::Unreadable,
             hint: Some(format!(
                 "the server sent nothing after the upgrade, on any connection, and closed \
-                 none, so {unmet} \
-                 expectation{} went unmet: check the messages the protocol needs first (a \
-                 handshake, a join or subscribe, [oracles] record_separator) before \
-                 charging the server",
+                 none, so {unmet} expectation{} went unmet: check the messages the protocol \
+                 needs first (a handshake, a join or subscribe, [oracles] record_separator) \
+                 before charging the server",
                 plural(unmet)
             )),
         });

@@ -16,8 +16,13 @@
 //! The bare client is the reference: one current-thread runtime, a 4 KiB read buffer, each
 //! connection sends a 32-byte JSON message and waits for its echo, as fast as it can.
 //! stampede runs the same loop as a scenario (`repeat` of a send and a correlated
-//! `expect`) through its library, with every oracle and histogram it would use in a run.
-//! A third column runs stampede in flood mode: a `repeat` of sends carrying `{{marker}}`,
+//! `expect`) through its library, with every oracle and histogram it would use in a run,
+//! twice: on one runtime thread, as the bare client (`stampede --threads 1`), which
+//! compares the two clients' code per message; and on one thread per core (the default),
+//! whose threads then share this machine's cores with the echo server's (on 2 cores that
+//! costs ~20% more CPU per message: tokio's idle workers search for work and park, and
+//! every wake-up may cross cores). `--only stampede --threads 1` runs the first alone.
+//! The last column runs stampede in flood mode (one thread): a `repeat` of sends carrying `{{marker}}`,
 //! open loop (nothing waits for the echo), latency read back from the markers.
 //!
 //! Opening connections (`cargo bench --bench echo -- --open`, or after the echo table;
@@ -165,10 +170,21 @@ fn bare(url: &str, conns: usize, length: Length) -> Figures {
     }
 }
 
+/// How many threads drive stampede's connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Threads {
+    /// One, as the bare client (`--threads 1`): the two clients' code compared on equal
+    /// footing.
+    One,
+    /// One per core (the default): the runtime's worker threads then share the cores with
+    /// the echo server's.
+    PerCore,
+}
+
 /// stampede: the same loop as a scenario, run through the library. `flood`: open loop
 /// instead, sends that wait for nothing, latency read back from the `{{marker}}` each
 /// echo carries.
-fn stampede_run(url: &str, conns: usize, length: Length, flood: bool) -> Figures {
+fn stampede_run(url: &str, conns: usize, length: Length, flood: bool, threads: Threads) -> Figures {
     let (seconds, repeat) = match length {
         Length::Seconds(s) => (s, 100_000_000),
         Length::Count(n) => (600, n),
@@ -199,10 +215,11 @@ steps = [
 "#
     );
     let scenario = stampede::scenario::load_str(&text, "echo-bench.toml").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Threads::One = threads {
+        builder.worker_threads(1);
+    }
+    let rt = builder.enable_all().build().unwrap();
     let cpu0 = cpu_time();
     let opts = stampede::run::RunOptions {
         target: Some(url.to_string()),
@@ -242,10 +259,15 @@ fn only(which: &str) {
     let count: u64 = arg("--count").and_then(|v| v.parse().ok()).unwrap_or(200);
     let (mut server, url) = start_echo_server();
     let length = Length::Count(count);
+    // `--threads 1`: stampede on one thread, as the bare client.
+    let threads = match arg("--threads").as_deref() {
+        Some("1") => Threads::One,
+        _ => Threads::PerCore,
+    };
     let f = match which {
         "bare" => bare(&url, conns, length),
-        "flood" => stampede_run(&url, conns, length, true),
-        _ => stampede_run(&url, conns, length, false),
+        "flood" => stampede_run(&url, conns, length, true, threads),
+        _ => stampede_run(&url, conns, length, false, threads),
     };
     println!(
         "{which}: {conns} connections × {count}: {:.0} msg/s, {:.1} µs CPU/msg",
@@ -492,9 +514,11 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (mut server, url) = start_echo_server();
     println!("echo server at {url}; {seconds}s per measurement, alternating, 3 rounds each");
-    println!("(flood: stampede open loop, latency from markers; its ratio is to bare closed loop)");
+    println!("stampede: one thread, as the bare client (--threads 1); per core: the default,");
+    println!("its threads sharing the cores with the echo server's. flood: open loop, one");
+    println!("thread, latency from markers; its ratio is to bare closed loop.");
     println!(
-        "{:>6}  {:>10} {:>10} {:>7}   {:>10} {:>10} {:>7}   {:>10} {:>7}",
+        "{:>6}  {:>10} {:>10} {:>6}   {:>10} {:>10} {:>6}   {:>10} {:>6} {:>10} {:>6}   {:>10} {:>6}",
         "conns",
         "bare msg/s",
         "stampede",
@@ -502,24 +526,32 @@ fn main() {
         "bare µs/msg",
         "stampede",
         "ratio",
+        "per core/s",
+        "ratio",
+        "µs/msg",
+        "ratio",
         "flood msg/s",
         "ratio"
     );
     for conns in sizes {
-        let (mut b, mut s, mut f) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut b, mut s, mut p, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let length = Length::Seconds(seconds);
         for _ in 0..3 {
             b.push(bare(&url, conns, length));
-            s.push(stampede_run(&url, conns, length, false));
-            f.push(stampede_run(&url, conns, length, true));
+            s.push(stampede_run(&url, conns, length, false, Threads::One));
+            p.push(stampede_run(&url, conns, length, false, Threads::PerCore));
+            f.push(stampede_run(&url, conns, length, true, Threads::One));
         }
         let rate = |v: &[Figures]| median(v.iter().map(|f| f.msgs_per_sec).collect());
         let cpu = |v: &[Figures]| median(v.iter().map(|f| f.cpu_us_per_msg).collect());
-        let (br, sr, bc, sc, fr) = (rate(&b), rate(&s), cpu(&b), cpu(&s), rate(&f));
+        let (br, bc) = (rate(&b), cpu(&b));
+        let (sr, sc, pr, pc, fr) = (rate(&s), cpu(&s), rate(&p), cpu(&p), rate(&f));
         println!(
-            "{conns:>6}  {br:>10.0} {sr:>10.0} {:>6.2}×   {bc:>10.1} {sc:>10.1} {:>6.2}×   {fr:>10.0} {:>6.2}×",
+            "{conns:>6}  {br:>10.0} {sr:>10.0} {:>5.2}×   {bc:>10.1} {sc:>10.1} {:>5.2}×   {pr:>10.0} {:>5.2}× {pc:>10.1} {:>5.2}×   {fr:>10.0} {:>5.2}×",
             sr / br,
             sc / bc,
+            pr / br,
+            pc / bc,
             fr / br
         );
     }

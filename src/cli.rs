@@ -51,6 +51,11 @@ pub const VERSION: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Threads that drive the connections (default: one per core this process may use).
+    /// On a machine shared with the server under test, fewer leave the server its cores
+    /// and spend less CPU per message; `--workers` processes inherit the count.
+    #[arg(long, global = true, env = "STAMPEDE_THREADS", value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -38,7 +38,13 @@ fn main() -> ExitCode {
     // This thread drives the runtime (`block_on`); registered before any worker starts,
     // so a run that binds at once already knows its threads can be raised.
     stampede::priority::register_current_thread();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.threads {
+        builder.worker_threads(threads.get());
+        // Children (`--workers`) read the same count from the environment.
+        std::env::set_var("STAMPEDE_THREADS", threads.to_string());
+    }
+    let runtime = match builder
         .enable_all()
         // The threads a collide or rendezvous release may raise (`stampede::priority`).
         .on_thread_start(stampede::priority::register_current_thread)

@@ -50,3 +50,17 @@ fn the_development_secret_notice_names_where_else_it_came_from() {
         assert!(!note.contains(DEV_SECRET), "{note}");
     }
 }
+
+#[test]
+fn threads_is_a_positive_count_given_before_or_after_the_subcommand() {
+    use clap::Parser;
+    let after = Cli::try_parse_from(["stampede", "run", "s.toml", "--threads", "1"]);
+    let before = Cli::try_parse_from(["stampede", "--threads", "3", "run", "s.toml"]);
+    assert_eq!(after.ok().and_then(|c| c.threads).map(|n| n.get()), Some(1));
+    assert_eq!(
+        before.ok().and_then(|c| c.threads).map(|n| n.get()),
+        Some(3)
+    );
+    let zero = Cli::try_parse_from(["stampede", "run", "s.toml", "--threads", "0"]);
+    assert!(zero.is_err(), "0 threads cannot run anything");
+}

@@ -23,6 +23,8 @@ pub struct SampleBuffer {
     /// How old the oldest sample may get before the buffer is handed over.
     stale_after: Duration,
     tx: mpsc::Sender<Batch>,
+    /// How many samples the last hand-over held (what the next batch reserves).
+    last_batch: usize,
 }
 
 impl SampleBuffer {
@@ -66,6 +68,12 @@ impl SampleBuffer {
 
     fn add_sample(&mut self, sample: Sample) -> bool {
         let at = sample.at;
+        if self.samples.capacity() == 0 {
+            // The first sample since a hand-over: room for as many as the last batch held,
+            // in one allocation instead of a doubling per few samples; a quiet connection
+            // (a few samples per interval) keeps reserving only a few.
+            self.samples.reserve_exact(self.last_batch.max(1));
+        }
         self.samples.push(sample);
         self.samples.len() >= BATCH || self.stale(at)
     }
@@ -94,6 +102,7 @@ impl SampleBuffer {
             return;
         }
         let batch = std::mem::take(&mut self.samples);
+        self.last_batch = batch.len().min(BATCH + 8);
         // The aggregator outlives every buffer (it ends when the last sender drops).
         let _ = self.tx.send(batch).await;
     }
@@ -136,6 +145,7 @@ impl Aggregator {
             samples: Vec::new(),
             stale_after: self.stale_after,
             tx: self.tx.clone(),
+            last_batch: 0,
         }
     }
 

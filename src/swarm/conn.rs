@@ -96,7 +96,7 @@ use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
 /// A send this much later than intended counts as late (above tokio's 1 ms timer tick and
 /// ordinary scheduling noise; the same limit that marks a generator as behind).
@@ -233,10 +233,8 @@ struct Open {
 pub(super) struct ConnRun {
     ctx: Arc<RunCtx>,
     index: usize,
-    cancel: CancellationToken,
-    /// `cancel`'s wait, kept across reads: registering a fresh one with the token per
-    /// frame read was a visible share of a message's cost.
-    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The run's end (its duration or Ctrl-C), watched on every wake-up.
+    stop: super::stop::StopWatch,
     /// The read loop's timer, kept across reads and moved to each new wake-up time (a
     /// later one costs an atomic store; a fresh timer per read took the timer wheel's
     /// lock twice).
@@ -324,9 +322,8 @@ impl ConnRun {
         ConnRun {
             ctx,
             index,
-            cancelled: Box::pin(cancel.clone().cancelled_owned()),
+            stop: super::stop::StopWatch::new(cancel),
             timer,
-            cancel,
             counters: Counters::default(),
             samples,
             checker,
@@ -370,7 +367,7 @@ impl ConnRun {
         let ctx = self.ctx.clone();
         let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
-        while !self.cancel.is_cancelled() {
+        while !self.stop.is_stopped() {
             let mut rendered = String::new();
             let (action, rendered) = match self.cursor.next_rendered(&ctx.plan, conn, &mut rendered)
             {
@@ -453,7 +450,7 @@ impl ConnRun {
             }
         }
         self.current = None;
-        if self.cancel.is_cancelled() {
+        if self.stop.is_stopped() {
             Box::pin(self.close_interrupted()).await;
         } else {
             Box::pin(self.settle_pending()).await;
@@ -552,7 +549,7 @@ impl ConnRun {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        let wrote = bounded(&self.cancel, limit, open.ws.flush()).await;
+        let wrote = bounded(self.stop.token(), limit, open.ws.flush()).await;
         self.sent(wrote);
     }
 
@@ -700,7 +697,7 @@ impl ConnRun {
                 Err(e) => Wrote::Failed(classify(&e)),
             };
         }
-        bounded(&self.cancel, limit, send).await
+        bounded(self.stop.token(), limit, send).await
     }
 
     /// The bound of the next frame write: `[limits] send_timeout`, plus the rendezvous's
@@ -883,7 +880,7 @@ impl ConnRun {
     async fn sleep_until(&self, at: Instant) -> Stop {
         tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => Stop::Cancelled,
+            _ = self.stop.token().cancelled() => Stop::Cancelled,
             _ = sleep_until(at) => Stop::Deadline,
         }
     }

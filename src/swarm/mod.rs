@@ -12,6 +12,7 @@ mod login;
 mod probe;
 mod release;
 mod rendezvous;
+mod stop;
 mod stream;
 pub mod tls;
 mod upgrade;

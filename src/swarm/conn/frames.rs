@@ -27,7 +27,7 @@ impl ConnRun {
             };
             let wake = tokio::select! {
                 biased;
-                _ = self.cancelled.as_mut() => Wake::Cancelled,
+                _ = std::future::poll_fn(|cx| self.stop.poll_stopped(cx)) => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),
                 _ = wait_until(&mut self.timer, wake_at) => Wake::Timer,
             };
@@ -306,7 +306,7 @@ impl ConnRun {
         now: Instant,
     ) {
         let outcome = self.attempts.last().map(|a| a.outcome);
-        if ours || self.cancel.is_cancelled() {
+        if ours || self.stop.is_stopped() {
             self.checker
                 .end_stream(StreamEnd::Cut, detail, close_code, now);
         } else if outcome == Some(Outcome::Rejected) {

@@ -99,7 +99,7 @@ impl ConnRun {
         // handshake in progress too; its fate on the server is then unknown.
         let dialed = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => None,
+            _ = self.stop.token().cancelled() => None,
             dialed = Box::pin(dialing) => Some(dialed),
         };
         // Kept now, handed over at the end: the dial's result (the whole WebSocket) must
@@ -205,7 +205,7 @@ impl ConnRun {
         let mut attempt = Attempt::new(self.since_t0(started));
         let fetched = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => {
+            _ = self.stop.token().cancelled() => {
                 judge.cut(&mut attempt, self.since_t0(Instant::now()));
                 self.push_attempt(attempt);
                 return Login::Failed;
@@ -265,7 +265,7 @@ impl ConnRun {
         // The run ending stops it too: its fate on the server is then unknown.
         let aborted = tokio::select! {
             biased;
-            _ = self.cancel.cancelled() => None,
+            _ = self.stop.token().cancelled() => None,
             aborted = Box::pin(aborting) => Some(aborted),
         };
         for (phase, d) in phases {

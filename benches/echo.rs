@@ -290,6 +290,8 @@ fn rss_kib() -> u64 {
 /// What one opening measurement gave (a child process's line: `open N SECS RSS0 RSS1`).
 #[derive(Debug, Clone, Copy)]
 struct Opened {
+    /// stampede's lead before its run start (0 for the bare client), in ms.
+    lead_ms: f64,
     open: u64,
     conns_per_sec: f64,
     kib_per_conn: f64,
@@ -349,7 +351,7 @@ fn open_bare(url: &str, conns: u64) {
 
 /// stampede opens `conns` connections in one burst (no token, no oracle that needs
 /// traffic) and holds them idle; prints the child's line.
-fn open_stampede(url: &str, conns: u64) {
+fn open_stampede(url: &str, conns: u64, threads: Threads) {
     use std::sync::atomic::Ordering::Relaxed;
     let text = format!(
         r#"
@@ -369,10 +371,11 @@ steps = [{{ think = "100s" }}]
 "#
     );
     let scenario = stampede::scenario::load_str(&text, "open-bench.toml").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Threads::One = threads {
+        builder.worker_threads(1);
+    }
+    let rt = builder.enable_all().build().unwrap();
     rt.block_on(async {
         // The plan and tokens are built first: the figure is what open connections cost.
         let plan = std::sync::Arc::new(stampede::plan::build(&scenario, 1));
@@ -400,10 +403,16 @@ steps = [{{ think = "100s" }}]
         while live.live.load(Relaxed) < conns as i64 && started.elapsed() < OPEN_BOUND {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let secs = started.elapsed().as_secs_f64();
+        // Counted from the run's start t0: before it, the swarm spawns every task and waits
+        // out its lead (20 ms + 3 µs per connection) so that no connection starts late, a
+        // fixed delay rather than a rate; printed apart.
+        let all_open = Instant::now();
+        let t0 = live.load_started.get().copied().unwrap_or(started);
+        let secs = all_open.saturating_duration_since(t0).as_secs_f64();
+        let lead_ms = t0.saturating_duration_since(started).as_secs_f64() * 1000.0;
         tokio::time::sleep(open_hold()).await;
         let open = live.live.load(Relaxed).max(0);
-        println!("open {open} {secs} {before} {}", rss_kib());
+        println!("open {open} {secs} {before} {} {lead_ms}", rss_kib());
         cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     });
@@ -435,6 +444,7 @@ fn open_child(which: &str, url: &str, conns: u64) -> Opened {
         .collect();
     let (open, secs, before, after) = (f[0], f[1], f[2], f[3]);
     Opened {
+        lead_ms: f.get(4).copied().unwrap_or(0.0),
         open: open as u64,
         conns_per_sec: open / secs.max(1e-9),
         kib_per_conn: (after - before).max(0.0) / open.max(1.0),
@@ -452,27 +462,44 @@ fn open_bench(url: &str) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     println!("opening {conns} connections at once, held idle; {rounds} alternating rounds");
-    let (mut b, mut s) = (Vec::new(), Vec::new());
+    println!("(stampede on one thread, as the bare client; per core: the default; stampede's");
+    println!("rate counts from its run start, after the lead in which it spawns its tasks)");
+    let (mut b, mut s, mut p) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         b.push(open_child("bare", url, conns));
-        s.push(open_child("stampede", url, conns));
-        let (lb, ls) = (b[round], s[round]);
+        s.push(open_child("stampede1", url, conns));
+        p.push(open_child("stampede", url, conns));
+        let (lb, ls, lp) = (b[round], s[round], p[round]);
         println!(
-            "  round {round}: bare {} open, {:.0}/s, {:.2} KiB/conn; stampede {} open, {:.0}/s, {:.2} KiB/conn",
-            lb.open, lb.conns_per_sec, lb.kib_per_conn, ls.open, ls.conns_per_sec, ls.kib_per_conn
+            "  round {round}: bare {} open, {:.0}/s, {:.2} KiB/conn; stampede {} open, {:.0}/s, {:.2} KiB/conn (lead {:.0} ms); per core {} open, {:.0}/s, {:.2} KiB/conn",
+            lb.open, lb.conns_per_sec, lb.kib_per_conn, ls.open, ls.conns_per_sec, ls.kib_per_conn,
+            ls.lead_ms, lp.open, lp.conns_per_sec, lp.kib_per_conn
         );
     }
     let rate = |v: &[Opened]| median(v.iter().map(|o| o.conns_per_sec).collect());
     let kib = |v: &[Opened]| median(v.iter().map(|o| o.kib_per_conn).collect());
-    let (br, sr, bk, sk) = (rate(&b), rate(&s), kib(&b), kib(&s));
+    let (br, sr, pr) = (rate(&b), rate(&s), rate(&p));
+    let (bk, sk, pk) = (kib(&b), kib(&s), kib(&p));
     println!(
-        "{:>8} {:>12} {:>12} {:>7}   {:>12} {:>12} {:>7}",
-        "conns", "bare conn/s", "stampede", "ratio", "bare KiB/conn", "stampede", "ratio"
+        "{:>8} {:>12} {:>10} {:>6} {:>10} {:>6}   {:>12} {:>10} {:>6} {:>10} {:>6}",
+        "conns",
+        "bare conn/s",
+        "stampede",
+        "ratio",
+        "per core",
+        "ratio",
+        "bare KiB/conn",
+        "stampede",
+        "ratio",
+        "per core",
+        "ratio"
     );
     println!(
-        "{conns:>8} {br:>12.0} {sr:>12.0} {:>6.2}×   {bk:>12.2} {sk:>12.2} {:>6.2}×",
+        "{conns:>8} {br:>12.0} {sr:>10.0} {:>5.2}× {pr:>10.0} {:>5.2}×   {bk:>12.2} {sk:>10.2} {:>5.2}× {pk:>10.2} {:>5.2}×",
         sr / br,
-        sk / bk
+        pr / br,
+        sk / bk,
+        pk / bk
     );
 }
 
@@ -487,7 +514,8 @@ fn main() {
         let _ = rlimit::increase_nofile_limit(conns * 2 + 1024);
         match which.as_str() {
             "bare" => open_bare(&url, conns),
-            _ => open_stampede(&url, conns),
+            "stampede1" => open_stampede(&url, conns, Threads::One),
+            _ => open_stampede(&url, conns, Threads::PerCore),
         }
         return;
     }

@@ -5,6 +5,7 @@
 //! tokens it minted, which replaces every whole token with its `jti` label.
 
 use super::Token;
+use crate::model::history::is_token_byte;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
@@ -121,11 +122,6 @@ impl Redactor {
 /// What a token is replaced with.
 pub fn label(jti: &str) -> String {
     format!("<token jti={jti}>")
-}
-
-/// The characters of a compact JWT (base64url and the dots).
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=')
 }
 
 #[cfg(test)]

@@ -409,9 +409,13 @@ impl Answer {
     /// How much of a body an answer keeps.
     pub const BODY_BYTES: usize = 160;
 
-    /// An answer with `body` cut to [`Answer::BODY_BYTES`] and made printable.
+    /// An answer with `body` cut to [`Answer::BODY_BYTES`] and made printable. The cut
+    /// never splits a run of token characters (base64url and dots, what a compact JWT is
+    /// made of): it ends before such a run instead. Redaction replaces whole tokens only,
+    /// so half of a token echoed in a 401 body would otherwise be written out with its
+    /// header and claims readable.
     pub fn new(cause: Cause, detail: String, body: &[u8]) -> Answer {
-        let cut = &body[..body.len().min(Answer::BODY_BYTES)];
+        let cut = &body[..excerpt_end(body)];
         let body = String::from_utf8_lossy(cut).escape_debug().to_string();
         Answer {
             cause,
@@ -419,6 +423,25 @@ impl Answer {
             body,
         }
     }
+}
+
+/// Where an [`Answer`]'s excerpt of `body` ends: at most [`Answer::BODY_BYTES`], and not
+/// inside a run of token characters that goes on past that.
+fn excerpt_end(body: &[u8]) -> usize {
+    let end = body.len().min(Answer::BODY_BYTES);
+    if end == body.len() || !is_token_byte(body[end]) {
+        return end;
+    }
+    body[..end]
+        .iter()
+        .rposition(|b| !is_token_byte(*b))
+        .map_or(0, |p| p + 1)
+}
+
+/// The characters of a compact JWT (RFC 7519 §3: base64url segments joined by dots) and of
+/// most opaque tokens.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=')
 }
 
 /// The spread of one barrier: how long after it fired each held request went out.
@@ -605,6 +628,27 @@ pub struct Involved {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_never_keeps_part_of_a_token_the_cut_would_split() {
+        let token = format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.sig",
+            "eyJzdWIiOiJ1c2VyLTEifQ".repeat(8)
+        );
+        let body = format!(r#"{{"error":"token rejected","token":"{token}"}}"#);
+        assert!(body.len() > Answer::BODY_BYTES);
+        let answer = Answer::new(Cause::Http(401), "HTTP/1.1 401".into(), body.as_bytes());
+        assert_eq!(answer.body, r#"{\"error\":\"token rejected\",\"token\":\""#);
+        // A body that is one long token keeps none of it.
+        let bare = Answer::new(Cause::Http(401), String::new(), token.as_bytes());
+        assert_eq!(bare.body, "");
+        // A body that fits, or a cut between words, is kept as before.
+        let fits = Answer::new(Cause::Http(401), String::new(), b"unauthorized");
+        assert_eq!(fits.body, "unauthorized");
+        let words = "word ".repeat(40);
+        let cut = Answer::new(Cause::Http(500), String::new(), words.as_bytes());
+        assert_eq!(cut.body.len(), Answer::BODY_BYTES);
+    }
 
     #[test]
     fn merge_adds_every_field() {

@@ -300,11 +300,36 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
             first.jti
         ),
         format!(
-            "{} connections each served after the other was accepted",
-            set.len()
+            "{} connections each served after the other was accepted{}",
+            set.len(),
+            one_after_the_other(&involved)
         ),
         &involved,
     ))
+}
+
+/// A gap between one connection's acceptance and the opening of another that no
+/// handshake race spans (a check-then-act window is the server's handshake, a few ms).
+const SEQUENTIAL_US: u64 = 50_000;
+
+/// When the connections over the limit were opened one after the other (the last one
+/// opened at least [`SEQUENTIAL_US`] after the first was accepted), a note saying so:
+/// such a server may allow several connections per token by design, a policy the scenario
+/// can state, rather than lose a race. Empty otherwise.
+fn one_after_the_other(involved: &[&Seen<'_>]) -> String {
+    let first_accepted = involved.iter().filter_map(|s| s.attempt.accepted_us).min();
+    let last_opened = involved.iter().map(|s| s.attempt.started_us).max();
+    match (first_accepted, last_opened) {
+        (Some(accepted), Some(opened)) if opened >= accepted.saturating_add(SEQUENTIAL_US) => {
+            format!(
+                "; the last was opened {} ms after the first was accepted, one after the other: \
+                 if the target allows several connections per token by design, say so in the \
+                 scenario ([oracles] exclusive = {{ max_live = N }} or false)",
+                (opened - accepted) / 1_000
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {

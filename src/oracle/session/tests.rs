@@ -1987,3 +1987,35 @@ fn consistency_ignores_refusals_after_expiry() {
         ..Case::default()
     }]);
 }
+
+#[test]
+fn exclusivity_says_when_the_connections_were_opened_one_after_the_other() {
+    let (tokens, conns) = sharing(&[1, 2]);
+    let plan = plan(exclusive(1), tokens, conns);
+    // The second opened 99 ms after the first was accepted: no handshake race spans that.
+    let apart = vec![
+        (1, vec![at(500).accepted(1_000).frame(500_000)]),
+        (2, vec![at(100_000).accepted(101_000).frame(400_000)]),
+    ];
+    let v = check(&plan, &reports(&plan, &apart), &[]);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(
+        v[0].seen
+            .contains("opened 99 ms after the first was accepted, one after the other"),
+        "{}",
+        v[0].seen
+    );
+    assert!(
+        v[0].seen.contains("exclusive = { max_live = N }"),
+        "{}",
+        v[0].seen
+    );
+    // Opened together (the race the oracle is for): no such note.
+    let together = vec![
+        (1, vec![at(500).accepted(1_000).frame(50_000)]),
+        (2, vec![at(600).accepted(1_200).frame(40_000)]),
+    ];
+    let v = check(&plan, &reports(&plan, &together), &[]);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(!v[0].seen.contains("one after the other"), "{}", v[0].seen);
+}

@@ -66,9 +66,20 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         };
     }
     if e.stopped != StopReason::Completed {
+        let hint = match unanswered_upgrades(&t, e.reports) {
+            Some(cut) if e.stopped == StopReason::Duration => format!(
+                "no connection got an answer to its upgrade before the duration ran out ({cut} \
+                 cut waiting for the 101): the target takes TCP connections but answered no \
+                 WebSocket upgrade within the run. Check the URL's path and that it speaks \
+                 WebSocket, or raise `duration` past [limits] handshake_timeout ({:?}) to see \
+                 it time out",
+                e.plan.limits.handshake_timeout
+            ),
+            _ => incomplete_hint(e.stopped),
+        };
         return Judgement {
             verdict: Verdict::Incomplete,
-            hint: Some(incomplete_hint(e.stopped)),
+            hint: Some(hint),
         };
     }
     if e.coverage.inconclusive() {
@@ -96,6 +107,18 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// How many attempts the run's end cut while they waited for the answer to their upgrade,
+/// when that is how every attempt of the run ended (nothing answered, nothing refused,
+/// nothing failed); `None` otherwise.
+fn unanswered_upgrades(t: &Tally, reports: &[ConnReport]) -> Option<u64> {
+    let attempts = || reports.iter().flat_map(|r| &r.attempts);
+    let cut = attempts()
+        .filter(|a| a.outcome == Outcome::Cut && a.upgraded_us.is_none())
+        .count() as u64;
+    let every = attempts().all(|a| a.outcome == Outcome::Cut && a.upgraded_us.is_none());
+    (t.judged == 0 && cut > 0 && every).then_some(cut)
 }
 
 /// A clean run's note when the server sent nothing back to a script that expects nothing:

@@ -25,6 +25,8 @@ enum End {
     RefusedAfterUpgrade(u16),
     Failed(Cause2),
     Aborted,
+    /// Cut by the run's end while it waited for the 101.
+    CutWaiting,
 }
 
 #[derive(Clone, Copy)]
@@ -72,6 +74,10 @@ fn attempt(end: End) -> Attempt {
         }
         End::Aborted => {
             a.outcome = Outcome::Aborted;
+            a.cause = Some(Cause::Interrupted);
+        }
+        End::CutWaiting => {
+            a.outcome = Outcome::Cut;
             a.cause = Some(Cause::Interrupted);
         }
     }
@@ -297,6 +303,24 @@ fn every_verdict_kind() {
             shared_unexercised: true,
             verdict: Verdict::Incomplete,
             hint_has: "duration",
+        },
+        Row {
+            name: "every upgrade cut unanswered by the duration",
+            ends: [CutWaiting, CutWaiting, CutWaiting, CutWaiting],
+            violations: 0,
+            stopped: StopReason::Duration,
+            shared_unexercised: false,
+            verdict: Verdict::Incomplete,
+            hint_has: "answered no WebSocket upgrade within the run",
+        },
+        Row {
+            name: "some upgrades answered, the rest cut: the duration's hint",
+            ends: [Accepted, CutWaiting, CutWaiting, CutWaiting],
+            violations: 0,
+            stopped: StopReason::Duration,
+            shared_unexercised: false,
+            verdict: Verdict::Incomplete,
+            hint_has: "raise `duration` or shorten the plan",
         },
         Row {
             name: "interrupted",

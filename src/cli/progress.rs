@@ -136,10 +136,25 @@ pub fn line(s: &Snapshot) -> String {
             s.total.as_secs_f64()
         );
     }
+    // Past the planned duration the run is closing what is still open and probing the
+    // sessions it used (bounded): said so, not "5s of 3s".
+    let over = s.elapsed.saturating_sub(s.total);
+    let clock = if over >= Duration::from_secs(1) {
+        format!(
+            "{:.0}s of {:.0}s, +{:.0}s closing and probing",
+            s.total.as_secs_f64(),
+            s.total.as_secs_f64(),
+            over.as_secs_f64()
+        )
+    } else {
+        format!(
+            "{:.0}s of {:.0}s",
+            s.elapsed.min(s.total).as_secs_f64(),
+            s.total.as_secs_f64()
+        )
+    };
     format!(
-        "{:.0}s of {:.0}s · {} live · {}/{} done · {:.0} msg/s received · {} violation{} · turn p99 {p99}",
-        s.elapsed.as_secs_f64(),
-        s.total.as_secs_f64(),
+        "{clock} · {} live · {}/{} done · {:.0} msg/s received · {} violation{} · turn p99 {p99}",
         s.live,
         s.finished,
         s.planned,
@@ -227,6 +242,24 @@ mod tests {
             violations: 1,
             turn_p99: Some(Duration::from_micros(17_250)),
         }
+    }
+
+    #[test]
+    fn past_the_duration_the_line_says_the_run_is_closing_and_probing() {
+        let over = Snapshot {
+            elapsed: Duration::from_millis(65_400),
+            ..snapshot()
+        };
+        assert!(
+            line(&over).starts_with("60s of 60s, +5s closing and probing · 180 live"),
+            "{}",
+            line(&over)
+        );
+        let just = Snapshot {
+            elapsed: Duration::from_millis(60_300),
+            ..snapshot()
+        };
+        assert!(line(&just).starts_with("60s of 60s · "), "{}", line(&just));
     }
 
     #[test]

@@ -124,8 +124,8 @@ pub struct RunArgs {
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Hard stop, e.g. 30s; overrides the scenario's.
-    #[arg(long, value_parser = parse_duration)]
+    /// Hard stop, e.g. 30s (greater than zero); overrides the scenario's.
+    #[arg(long, value_parser = parse_run_duration)]
     pub duration: Option<Duration>,
     /// Base folder for results (each run goes to OUT/<scenario>/<UTC start time>/).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
@@ -613,6 +613,17 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
         .or_else(|| addrs.first())
         .copied()
         .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+/// A run's duration: greater than zero (a run of no time measures nothing).
+fn parse_run_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "the run duration must be greater than zero, found {text:?}; give one like \"30s\""
+        ));
+    }
+    Ok(d)
 }
 
 /// An interval: a duration of at least 1 ms.

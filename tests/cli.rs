@@ -225,6 +225,31 @@ fn a_missing_scenario_file_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
 }
 
+/// A run of no time measures nothing: `--duration 0s` (or `0`) is a usage error, before
+/// any target is touched, not a run.
+#[test]
+fn a_zero_run_duration_is_a_usage_error() {
+    for zero in ["0s", "0", "0ms"] {
+        let out = stampede(&[
+            "run",
+            "scenarios/golden-path.toml",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--no-results",
+            "-q",
+            "--duration",
+            zero,
+        ]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{zero}: {said}");
+        assert!(
+            said.contains("the run duration must be greater than zero")
+                && said.contains(&format!("{zero:?}")),
+            "{zero}: {said}"
+        );
+    }
+}
+
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
 /// they refuse it (before touching any target) rather than run without the reset.
 #[test]

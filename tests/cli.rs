@@ -99,6 +99,37 @@ fn validate_names_file_line_and_column_and_exits_2() {
     assert!(err.contains("usres"), "{err}");
 }
 
+/// A repro file (JSON from `hunt`) given where a scenario goes is named for what it is,
+/// with the commands that take it, instead of TOML parse errors; other JSON is told that
+/// a scenario is TOML.
+#[test]
+fn validate_and_run_say_a_repro_is_no_scenario() {
+    let repro = "scenarios/regressions/identity-swap.json";
+    for args in [&["validate", repro][..], &["run", repro, "--no-results"]] {
+        let command = args[0];
+        let out = stampede(args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {said}");
+        assert!(
+            said.contains(&format!("{repro} is a repro file"))
+                && said.contains(&format!("stampede replay {repro}"))
+                && said.contains(&format!("stampede shrink {repro}")),
+            "{command}: {said}"
+        );
+        assert!(!said.contains(":1:1"), "no TOML parse error: {said}");
+    }
+    let other = Written::new(
+        "summary.json",
+        "{ \"schema_version\": 2, \"scenario\": \"x\" }\n",
+    );
+    let (code, _, err) = other.validate();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("holds JSON, but a scenario is TOML") && !err.contains("is a repro file"),
+        "{err}"
+    );
+}
+
 /// `[auth]` with `secret` and `tokens` as given, then a group.
 fn with_auth(secret: &str, tokens: &str) -> String {
     format!("name = \"files\"\nduration = \"5s\"\n[auth]\nsecret = {secret}\ntokens = {tokens}\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n")

@@ -370,6 +370,9 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     refuse_reset(&args.target, "run")?;
+    if !args.no_results {
+        check_out_dir(&args.out)?;
+    }
     if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;
     }
@@ -423,6 +426,34 @@ impl RunArgs {
             calibration_end: None,
         }
     }
+}
+
+/// Refuses an `--out` folder that cannot be one because it, or a folder above it, is an
+/// existing file: said before any network work, not after calibration and the load.
+fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
+    for dir in out.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                let what = if dir == out {
+                    format!("-o {} is a file, not a folder", out.display())
+                } else {
+                    format!(
+                        "-o {}: {} is a file, not a folder, so nothing can be written under it",
+                        out.display(),
+                        dir.display()
+                    )
+                };
+                return Err(Error::Usage(format!(
+                    "{what}; results go into a folder (OUT/<scenario>/<start time>/): name \
+                     a folder (it is created if missing), or pass --no-results"
+                )));
+            }
+            // Missing (created by the run), or unreadable here: the next folder up says.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `--reset` (shared with hunt, replay and shrink, which repeat runs against one target)

@@ -281,6 +281,41 @@ fn a_zero_run_duration_is_a_usage_error() {
     }
 }
 
+/// `-o` naming a file (or a folder under a file) is a usage error naming the file, said
+/// at once rather than after calibration and the load.
+#[test]
+fn a_results_folder_that_is_a_file_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("results.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    let below = file.join("nightly");
+    for (out, named) in [
+        (&file, "is a file, not a folder;"),
+        (&below, "is a file, not a folder, so nothing"),
+    ] {
+        let out = out.display().to_string();
+        let said = stampede(&[
+            "run",
+            "scenarios/golden-path.toml",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--duration",
+            "1s",
+            "-q",
+            "-o",
+            &out,
+        ]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{out}: {err}");
+        assert!(
+            err.contains(&format!("-o {out}"))
+                && err.contains(&format!("{} {named}", file.display()))
+                && err.contains("--no-results"),
+            "{out}: {err}"
+        );
+    }
+}
+
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
 /// they refuse it (before touching any target) rather than run without the reset.
 #[test]

@@ -124,8 +124,8 @@ pub struct RunArgs {
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Hard stop, e.g. 30s; overrides the scenario's.
-    #[arg(long, value_parser = parse_duration)]
+    /// Hard stop, e.g. 30s (greater than zero); overrides the scenario's.
+    #[arg(long, value_parser = parse_run_duration)]
     pub duration: Option<Duration>,
     /// Base folder for results (each run goes to OUT/<scenario>/<UTC start time>/).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
@@ -370,6 +370,9 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     refuse_reset(&args.target, "run")?;
+    if !args.no_results {
+        check_out_dir(&args.out)?;
+    }
     if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;
     }
@@ -423,6 +426,34 @@ impl RunArgs {
             calibration_end: None,
         }
     }
+}
+
+/// Refuses an `--out` folder that cannot be one because it, or a folder above it, is an
+/// existing file: said before any network work, not after calibration and the load.
+fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
+    for dir in out.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                let what = if dir == out {
+                    format!("-o {} is a file, not a folder", out.display())
+                } else {
+                    format!(
+                        "-o {}: {} is a file, not a folder, so nothing can be written under it",
+                        out.display(),
+                        dir.display()
+                    )
+                };
+                return Err(Error::Usage(format!(
+                    "{what}; results go into a folder (OUT/<scenario>/<start time>/): name \
+                     a folder (it is created if missing), or pass --no-results"
+                )));
+            }
+            // Missing (created by the run), or unreadable here: the next folder up says.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `--reset` (shared with hunt, replay and shrink, which repeat runs against one target)
@@ -613,6 +644,17 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
         .or_else(|| addrs.first())
         .copied()
         .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
+/// A run's duration: greater than zero (a run of no time measures nothing).
+fn parse_run_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "the run duration must be greater than zero, found {text:?}; give one like \"30s\""
+        ));
+    }
+    Ok(d)
 }
 
 /// An interval: a duration of at least 1 ms.

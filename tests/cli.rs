@@ -99,6 +99,37 @@ fn validate_names_file_line_and_column_and_exits_2() {
     assert!(err.contains("usres"), "{err}");
 }
 
+/// A repro file (JSON from `hunt`) given where a scenario goes is named for what it is,
+/// with the commands that take it, instead of TOML parse errors; other JSON is told that
+/// a scenario is TOML.
+#[test]
+fn validate_and_run_say_a_repro_is_no_scenario() {
+    let repro = "scenarios/regressions/identity-swap.json";
+    for args in [&["validate", repro][..], &["run", repro, "--no-results"]] {
+        let command = args[0];
+        let out = stampede(args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {said}");
+        assert!(
+            said.contains(&format!("{repro} is a repro file"))
+                && said.contains(&format!("stampede replay {repro}"))
+                && said.contains(&format!("stampede shrink {repro}")),
+            "{command}: {said}"
+        );
+        assert!(!said.contains(":1:1"), "no TOML parse error: {said}");
+    }
+    let other = Written::new(
+        "summary.json",
+        "{ \"schema_version\": 2, \"scenario\": \"x\" }\n",
+    );
+    let (code, _, err) = other.validate();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("holds JSON, but a scenario is TOML") && !err.contains("is a repro file"),
+        "{err}"
+    );
+}
+
 /// `[auth]` with `secret` and `tokens` as given, then a group.
 fn with_auth(secret: &str, tokens: &str) -> String {
     format!("name = \"files\"\nduration = \"5s\"\n[auth]\nsecret = {secret}\ntokens = {tokens}\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n")
@@ -223,6 +254,66 @@ fn a_missing_scenario_file_is_a_usage_error() {
     let out = stampede(&["run", "/nonexistent/scenario.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/scenario.toml"));
+}
+
+/// A run of no time measures nothing: `--duration 0s` (or `0`) is a usage error, before
+/// any target is touched, not a run.
+#[test]
+fn a_zero_run_duration_is_a_usage_error() {
+    for zero in ["0s", "0", "0ms"] {
+        let out = stampede(&[
+            "run",
+            "scenarios/golden-path.toml",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--no-results",
+            "-q",
+            "--duration",
+            zero,
+        ]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{zero}: {said}");
+        assert!(
+            said.contains("the run duration must be greater than zero")
+                && said.contains(&format!("{zero:?}")),
+            "{zero}: {said}"
+        );
+    }
+}
+
+/// `-o` naming a file (or a folder under a file) is a usage error naming the file, said
+/// at once rather than after calibration and the load.
+#[test]
+fn a_results_folder_that_is_a_file_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("results.txt");
+    std::fs::write(&file, "not a folder").unwrap();
+    let below = file.join("nightly");
+    for (out, named) in [
+        (&file, "is a file, not a folder;"),
+        (&below, "is a file, not a folder, so nothing"),
+    ] {
+        let out = out.display().to_string();
+        let said = stampede(&[
+            "run",
+            "scenarios/golden-path.toml",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--duration",
+            "1s",
+            "-q",
+            "-o",
+            &out,
+        ]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{out}: {err}");
+        assert!(
+            err.contains(&format!("-o {out}"))
+                && err.contains(&format!("{} {named}", file.display()))
+                && err.contains("--no-results"),
+            "{out}: {err}"
+        );
+    }
 }
 
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so

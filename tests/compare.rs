@@ -364,3 +364,114 @@ fn folders_of_runs_json_and_the_glob_hint() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("quote it"), "{err}");
 }
+
+/// A run in which every turn failed: handshake phases measured, no `turn` sample at all.
+fn no_turns() -> report_support::Run {
+    let mut h = stampede::metrics::Histograms::new();
+    for i in 0..TURNS {
+        let jitter = std::time::Duration::from_micros(i % 50);
+        h.record(
+            stampede::model::Phase::Upgrade,
+            std::time::Duration::from_micros(400) + jitter,
+        );
+        h.record(
+            stampede::model::Phase::FirstEvent,
+            std::time::Duration::from_millis(4) + jitter,
+        );
+    }
+    report_support::Run {
+        summary: report_support::summary(&h, TURNS, "nightly", HASH),
+        histograms: h,
+        violations: Vec::new(),
+        intervals: None,
+    }
+}
+
+/// A phase one side lacks is named in a warning, and fails the comparison when a
+/// `--tolerance-for` gates it, whichever side lacks it.
+#[test]
+fn a_phase_one_side_lacks_is_shown_and_fails_its_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = vec![write(&tmp.path().join("new"), &no_turns())];
+    let c = compare(&base, &new, &CompareOptions::default()).unwrap();
+    let turn = c.missing.iter().find(|m| m.phase == "turn").unwrap();
+    assert_eq!(
+        (turn.lacking, turn.samples, &turn.gated_by),
+        ("new", TURNS, &None)
+    );
+    assert!(!c.regressed(), "an ungated missing phase only warns");
+    let gated = CompareOptions {
+        per_metric: [("turn.p99".to_string(), 0.2)].into(),
+        ..Default::default()
+    };
+    let c = compare(&base, &new, &gated).unwrap();
+    assert!(c.regressed());
+    let reverse = compare(&new, &base, &gated).unwrap();
+    assert!(reverse.regressed());
+    assert_eq!(reverse.missing_gated().next().unwrap().lacking, "base");
+
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&new)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: phase turn has 3000 samples on base and none on new"),
+        "{out}"
+    );
+    let (code, out, _) = stampede(&[
+        "compare",
+        &p(&base),
+        &p(&new),
+        "--tolerance-for",
+        "turn.p99=20%",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("turn missing from new"), "{out}");
+    assert!(!out.contains("no regression"), "{out}");
+    let (code, out, _) = stampede(&[
+        "compare",
+        &p(&base),
+        &p(&new),
+        "--tolerance-for",
+        "turn.p99=20%",
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let turn = json["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["phase"] == "turn")
+        .unwrap();
+    assert_eq!(turn["gated_by"], "turn.p99", "{json:#}");
+    assert_eq!(turn["lacking"], "new", "{json:#}");
+}
+
+/// A NEW run with violations against clean BASE runs is no pass, however fast it was.
+#[test]
+fn a_new_verdict_worse_than_a_clean_base_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let broken = report_support::with_violations(run(2, TURNS, 20.0, 1.0), 3);
+    let new = vec![write(&tmp.path().join("new"), &broken)];
+    let c = compare(&base, &new, &CompareOptions::default()).unwrap();
+    assert!(
+        c.regressions().next().is_none(),
+        "the timings alone are alike"
+    );
+    assert_eq!(c.worse_verdicts.len(), 1);
+    assert!(c.regressed());
+    // Both sides with violations: the verdict did not get worse.
+    let both = compare(&new, &new, &CompareOptions::default()).unwrap();
+    assert!(both.worse_verdicts.is_empty() && !both.regressed());
+
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&new)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("verdict violations where every base run was clean"),
+        "{out}"
+    );
+    assert!(!out.contains("no regression"), "{out}");
+}

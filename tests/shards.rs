@@ -4,6 +4,7 @@
 //! through the binary, and the Kubernetes Indexed Job's shard arguments.
 
 mod common;
+mod report_support;
 
 use common::{chat_scenario, scenario, spawn_reference, TEST_BOUND};
 use stampede::model::{Phase, Shard};
@@ -288,4 +289,43 @@ fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
     assert!(env.contains(&"JOB_COMPLETION_INDEX"));
     // The secret comes from a Kubernetes secret, never a literal in the manifest.
     assert!(!text.contains("stampede-dev-secret"));
+}
+
+/// `stampede merge` given one run twice (the same directory, or a copy of it) refuses,
+/// naming both directories, instead of counting the run twice; runs started apart pool.
+#[test]
+fn merge_refuses_a_run_given_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let one = report_support::run(1, 300, 20.0, 1.0);
+    let a = report_support::write(&tmp.path().join("a"), &one);
+    let copy = report_support::write(&tmp.path().join("copy"), &one);
+    let out = tmp.path().join("merged");
+    let (a, copy, out) = (
+        a.to_str().unwrap(),
+        copy.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    for (twice, why) in [
+        (copy, "both started at"),
+        (a, "the same directory, given twice"),
+    ] {
+        let said = stampede(&["merge", a, twice, "-q", "--out", out]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("{a} and {twice} are the same run ({why}")),
+            "{err}"
+        );
+    }
+    assert!(!Path::new(out).exists(), "nothing merged");
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    let b = report_support::write(&tmp.path().join("b"), &later);
+    let said = stampede(&["merge", a, b.to_str().unwrap(), "--json", "--out", out]);
+    assert_eq!(
+        said.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
 }

@@ -1,7 +1,7 @@
 //! The comparison as a console table, or as JSON (`compare --json`).
 
 use crate::model::words::plural;
-use crate::results::compare::{describe, Comparison, Row, Verdict};
+use crate::results::compare::{describe, Comparison, Missing, Row, Verdict};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 
@@ -10,7 +10,10 @@ use std::io::{self, Write};
 /// statistic, then throughput: `metric`, `phase`, `stat`, `base`/`new` in ms, or
 /// messages/s for `received_per_sec`, `change` and `spread` as fractions or null,
 /// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated` or
-/// `better_ungated` with `ungated_because`), and `regressed`, which decides the exit code.
+/// `better_ungated` with `ungated_because`), `missing` (phases one side lacks: `phase`,
+/// `lacking` side, the other side's `samples`, `gated_by` the `--tolerance-for` key or
+/// null), `worse_verdicts` (NEW runs not clean where every BASE run was: `run`,
+/// `verdict`), and `regressed`, which decides the exit code.
 pub fn comparison_json(c: &Comparison) -> Value {
     let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
         runs.iter().map(|p| p.display().to_string()).collect()
@@ -40,6 +43,23 @@ pub fn comparison_json(c: &Comparison) -> Value {
             })
         })
         .collect();
+    let missing: Vec<Value> = c
+        .missing
+        .iter()
+        .map(|m| {
+            json!({
+                "phase": m.phase,
+                "lacking": m.lacking,
+                "samples": m.samples,
+                "gated_by": m.gated_by,
+            })
+        })
+        .collect();
+    let worse: Vec<Value> = c
+        .worse_verdicts
+        .iter()
+        .map(|v| json!({ "run": v.run.display().to_string(), "verdict": v.verdict.name() }))
+        .collect();
     json!({
         "scenario": c.scenario,
         "base_runs": paths(&c.base_runs),
@@ -48,6 +68,8 @@ pub fn comparison_json(c: &Comparison) -> Value {
         "forced": c.forced,
         "warnings": c.warnings,
         "rows": rows,
+        "missing": missing,
+        "worse_verdicts": worse,
         "regressed": c.regressed(),
     })
 }
@@ -66,6 +88,17 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
     writeln!(w, "new   {}", describe(&c.new_runs))?;
     for note in c.forced.iter().chain(&c.warnings) {
         writeln!(w, "warning: {note}")?;
+    }
+    for m in &c.missing {
+        writeln!(w, "warning: {}", missing_note(m))?;
+    }
+    for v in &c.worse_verdicts {
+        writeln!(
+            w,
+            "warning: {}: verdict {} where every base run was clean",
+            v.run.display(),
+            v.verdict
+        )?;
     }
     writeln!(
         w,
@@ -104,8 +137,26 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
     )
 }
 
+/// What a missing phase's warning says.
+fn missing_note(m: &Missing) -> String {
+    let (has, lacks) = if m.lacking == "new" {
+        ("base", "new")
+    } else {
+        ("new", "base")
+    };
+    let gate = match &m.gated_by {
+        Some(key) => format!("; --tolerance-for {key} cannot be checked, so it fails"),
+        None => String::new(),
+    };
+    format!(
+        "phase {} has {} on {has} and none on {lacks}: not compared{gate}",
+        m.phase,
+        plural(m.samples, "sample"),
+    )
+}
+
 fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
-    let regressions: Vec<String> = c
+    let mut regressions: Vec<String> = c
         .regressions()
         .map(|r| {
             format!(
@@ -115,6 +166,15 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
             )
         })
         .collect();
+    regressions.extend(
+        c.missing_gated()
+            .map(|m| format!("{} missing from {}", m.phase, m.lacking)),
+    );
+    regressions.extend(
+        c.worse_verdicts
+            .iter()
+            .map(|v| format!("new run verdict {} (base clean)", v.verdict)),
+    );
     if regressions.is_empty() {
         writeln!(w, "\nresult: no regression")
     } else {

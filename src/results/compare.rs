@@ -96,6 +96,34 @@ pub struct Comparison {
     pub warnings: Vec<String>,
     /// One row per phase and statistic, then the throughput row.
     pub rows: Vec<Row>,
+    /// Phases (and named turns) with samples on one side only: nothing to compare them
+    /// with, so they have no rows.
+    pub missing: Vec<Missing>,
+    /// NEW runs whose verdict is not clean while every BASE run's was.
+    pub worse_verdicts: Vec<WorseVerdict>,
+}
+
+/// A latency phase (or named turn) that one side measured and the other did not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    /// The phase's name (`turn`), or a named turn's (`turn:ack`).
+    pub phase: String,
+    /// The side without a single sample of it: `"base"` or `"new"`.
+    pub lacking: &'static str,
+    /// How many samples the other side has.
+    pub samples: u64,
+    /// The `--tolerance-for` key that names this phase, if any: a gate that cannot be
+    /// checked fails the comparison.
+    pub gated_by: Option<String>,
+}
+
+/// A NEW run that ended with a worse verdict than the BASE runs (all clean).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorseVerdict {
+    /// The NEW run's result directory.
+    pub run: PathBuf,
+    /// Its verdict (never clean).
+    pub verdict: RunVerdict,
 }
 
 /// One compared value.
@@ -135,8 +163,17 @@ impl Comparison {
             .filter(|r| r.verdict == Verdict::Regression)
     }
 
+    /// Missing phases that a `--tolerance-for` names: each fails the comparison.
+    pub fn missing_gated(&self) -> impl Iterator<Item = &Missing> {
+        self.missing.iter().filter(|m| m.gated_by.is_some())
+    }
+
+    /// Whether the comparison fails: a regressed row, a gated phase one side lacks, or a
+    /// NEW run whose verdict is worse than the BASE runs'.
     pub fn regressed(&self) -> bool {
         self.regressions().next().is_some()
+            || self.missing_gated().next().is_some()
+            || !self.worse_verdicts.is_empty()
     }
 }
 
@@ -159,9 +196,11 @@ pub fn compare(
     let forced = check_scenarios(&base, &new, opts.force)?;
     let (merged_base, merged_new) = (merge(&base), merge(&new));
     let mut rows = Vec::new();
+    let mut missing = Vec::new();
     for phase in Phase::ALL {
         let (b, n) = (merged_base.get(phase), merged_new.get(phase));
         if b.is_empty() || n.is_empty() {
+            missing.extend(one_sided(phase.name(), (b, n), opts));
             continue;
         }
         for stat in STATS {
@@ -170,15 +209,22 @@ pub fn compare(
         }
     }
     // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
-    let names: Vec<String> = merged_base.turns().map(|(n, _)| n.to_string()).collect();
+    let mut names: Vec<String> = merged_base
+        .turns()
+        .chain(merged_new.turns())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    let empty = crate::metrics::new_histogram();
     for name in names {
-        let (Some(b), Some(n)) = (merged_base.turn(&name), merged_new.turn(&name)) else {
-            continue;
-        };
+        let label = format!("{}{name}", crate::metrics::TURN_PREFIX);
+        let b = merged_base.turn(&name).unwrap_or(&empty);
+        let n = merged_new.turn(&name).unwrap_or(&empty);
         if b.is_empty() || n.is_empty() {
+            missing.extend(one_sided(&label, (b, n), opts));
             continue;
         }
-        let label = format!("{}{name}", crate::metrics::TURN_PREFIX);
         for stat in STATS {
             let metric = (label.as_str(), Phase::Turn, Which::Turn(&name));
             rows.push(latency_row(metric, stat, (&base, &new), (b, n), opts));
@@ -192,12 +238,55 @@ pub fn compare(
     Ok(Comparison {
         scenario,
         warnings: base.iter().chain(&new).filter_map(warning).collect(),
+        worse_verdicts: worse_verdicts(&base, &new),
         base_runs: base.into_iter().map(|r| r.path).collect(),
         new_runs: new.into_iter().map(|r| r.path).collect(),
         tolerance: opts.tolerance,
         forced,
         rows,
+        missing,
     })
+}
+
+/// The phase `name` when exactly one side has samples of it, with the `--tolerance-for`
+/// key that names it (the phase, or one of its statistics).
+fn one_sided(name: &str, (base, new): (&Hist, &Hist), opts: &CompareOptions) -> Option<Missing> {
+    let (lacking, samples) = match (base.is_empty(), new.is_empty()) {
+        (false, true) => ("new", base.len()),
+        (true, false) => ("base", new.len()),
+        _ => return None,
+    };
+    let gated_by = opts
+        .per_metric
+        .keys()
+        .find(|key| {
+            key.as_str() == name
+                || key
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .is_some_and(|stat| STATS.iter().any(|s| s.name() == stat))
+        })
+        .cloned();
+    Some(Missing {
+        phase: name.to_string(),
+        lacking,
+        samples,
+        gated_by,
+    })
+}
+
+/// NEW runs that did not end clean, when every BASE run did.
+fn worse_verdicts(base: &[Run], new: &[Run]) -> Vec<WorseVerdict> {
+    if base.iter().any(|r| r.summary.verdict != RunVerdict::Clean) {
+        return Vec::new();
+    }
+    new.iter()
+        .filter(|r| r.summary.verdict != RunVerdict::Clean)
+        .map(|r| WorseVerdict {
+            run: r.path.clone(),
+            verdict: r.summary.verdict,
+        })
+        .collect()
 }
 
 fn load_side(paths: &[PathBuf], side: &'static str) -> Result<Vec<Run>, CompareError> {

@@ -11,6 +11,7 @@ use super::{
 use crate::metrics::{Histograms, PhaseStats};
 use crate::model::{Counters, Phase, Shard, StopReason, Verdict, Violation};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 /// Why runs cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,26 @@ pub enum MergeError {
         ours: String,
         theirs: String,
     },
-    #[error("{path} holds shard {shard}, which another run already holds")]
-    DuplicateShard { path: String, shard: String },
+    /// Two parts hold the same shard of a split.
+    #[error(
+        "{other} and {path} both hold shard {shard}: give each shard once (a shard merged \
+         twice would count its connections twice)"
+    )]
+    DuplicateShard {
+        path: String,
+        other: String,
+        shard: String,
+    },
+    /// One whole run given twice: the same directory, or copies of one run.
+    #[error(
+        "{other} and {path} are the same run ({why}): give each run once (a run merged \
+         twice would count its connections twice)"
+    )]
+    DuplicateRun {
+        path: String,
+        other: String,
+        why: String,
+    },
     #[error(
         "{path} is {theirs}, the others are {ours}: shards merge with the other shards of \
          one split (same count), a whole run only with whole runs"
@@ -138,9 +157,22 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
     let Some(first) = runs.first() else {
         return Ok(());
     };
-    let mut shards = BTreeSet::new();
+    // What identifies a part, with the first part that had it: its directory, then its
+    // shard of the split (shards) or its start time (whole runs).
+    let mut dirs: BTreeMap<PathBuf, &RunData> = BTreeMap::new();
+    let mut shards: BTreeMap<(u32, u32), &RunData> = BTreeMap::new();
+    let mut starts: BTreeMap<&str, &RunData> = BTreeMap::new();
     for run in runs {
         let path = run.dir.display().to_string();
+        let shown = |other: &RunData| other.dir.display().to_string();
+        let dir = std::fs::canonicalize(&run.dir).unwrap_or_else(|_| run.dir.clone());
+        if let Some(other) = dirs.insert(dir, run) {
+            return Err(MergeError::DuplicateRun {
+                other: shown(other),
+                path,
+                why: "the same directory, given twice".into(),
+            });
+        }
         let s = &run.summary;
         let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
             path: path.clone(),
@@ -173,12 +205,25 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
                 theirs: split(s.shard),
             });
         }
-        if let Some(shard) = s.shard {
-            if !shards.insert((shard.index, shard.count)) {
-                return Err(MergeError::DuplicateShard {
-                    path,
-                    shard: shard.to_string(),
-                });
+        match s.shard {
+            Some(shard) => {
+                if let Some(other) = shards.insert((shard.index, shard.count), run) {
+                    return Err(MergeError::DuplicateShard {
+                        other: shown(other),
+                        path,
+                        shard: shard.to_string(),
+                    });
+                }
+            }
+            // Two whole runs that started at the same instant are one run, copied.
+            None => {
+                if let Some(other) = starts.insert(&s.started_at, run) {
+                    return Err(MergeError::DuplicateRun {
+                        other: shown(other),
+                        path,
+                        why: format!("both started at {}", s.started_at),
+                    });
+                }
             }
         }
     }
@@ -387,6 +432,50 @@ mod tests {
             violations: Vec::new(),
             intervals: None,
         }
+    }
+
+    /// A whole run (no shard) in directory `dir`, started at `started_at`.
+    fn whole(dir: &str, started_at: &str) -> RunData {
+        let mut run = broken_shard(0, 1);
+        run.summary.shard = None;
+        run.summary.started_at = started_at.into();
+        run.dir = dir.into();
+        run
+    }
+
+    #[test]
+    fn a_run_or_shard_given_twice_is_refused_naming_both_directories() {
+        let at = |dir: &str| whole(dir, "2025-01-01T00:00:00.123+00:00");
+        let err = merge(&[at("a"), at("a")]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "a and a are the same run (the same directory, given twice): give each run once \
+             (a run merged twice would count its connections twice)"
+        );
+        // A copy of a run in another directory: the same start.
+        let err = merge(&[at("a"), at("copy-of-a")]).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "a and copy-of-a are the same run (both started at 2025-01-01T00:00:00.123+00:00)"
+            ),
+            "{err}"
+        );
+        // Two runs of one scenario and seed, started apart, pool.
+        let later = whole("b", "2025-01-01T00:05:00.000+00:00");
+        assert_eq!(
+            merge(&[at("a"), later]).unwrap().summary.merged_from,
+            Some(2)
+        );
+        // The same shard in two directories.
+        let mut copy = broken_shard(1, 1);
+        copy.dir = "elsewhere/s1".into();
+        let err = merge(&[broken_shard(0, 1), broken_shard(1, 1), copy])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s1 and elsewhere/s1 both hold shard 1/2"),
+            "{err}"
+        );
     }
 
     #[test]

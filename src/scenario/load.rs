@@ -99,6 +99,39 @@ pub enum ScenarioError {
     /// counts the rest.
     #[error("{}", problems_text(problems))]
     Invalid { problems: Vec<Problem> },
+    /// The file is a repro (JSON, written by `stampede hunt`), not a scenario.
+    #[error(
+        "{path} is a repro file (JSON written by stampede hunt), not a scenario: a scenario \
+         is TOML. Replay it with `stampede replay {path}`, or minimize it with \
+         `stampede shrink {path}`"
+    )]
+    Repro { path: String },
+    /// The file is JSON of some other kind; scenarios are TOML.
+    #[error(
+        "{path} holds JSON, but a scenario is TOML (see docs/scenarios.md); a repro file \
+         goes to `stampede replay`, a run's result files to `stampede report` or `compare`"
+    )]
+    Json { path: String },
+}
+
+/// Fields every repro file carries (see [`crate::hunt::Repro`]): a JSON object with all of
+/// them is taken for one.
+const REPRO_FIELDS: [&str; 5] = ["version", "scenario_hash", "oracle", "evidence", "plan"];
+
+/// A scenario error for a file that is JSON rather than TOML, naming what it is, or `None`
+/// when `text` is not a JSON object or array (TOML never is).
+fn json_instead(text: &str, path: &str) -> Option<ScenarioError> {
+    if !text.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let path = path.to_string();
+    match value.as_object() {
+        Some(object) if REPRO_FIELDS.iter().all(|f| object.contains_key(*f)) => {
+            Some(ScenarioError::Repro { path })
+        }
+        _ => Some(ScenarioError::Json { path }),
+    }
 }
 
 /// How many problems a [`ScenarioError::Invalid`] message lists; the rest are counted.
@@ -155,6 +188,9 @@ pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), Scenar
         path: path.display().to_string(),
         source,
     })?;
+    if let Some(error) = json_instead(&text, &path.display().to_string()) {
+        return Err(error);
+    }
     let base = path
         .parent()
         .map(|p| {

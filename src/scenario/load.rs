@@ -114,7 +114,7 @@ pub enum ScenarioError {
     Json { path: String },
 }
 
-/// Fields every repro file carries (see [`crate::hunt::Repro`]): a JSON object with all of
+/// Fields every repro file carries (what `stampede hunt` writes): a JSON object with all of
 /// them is taken for one.
 const REPRO_FIELDS: [&str; 5] = ["version", "scenario_hash", "oracle", "evidence", "plan"];
 

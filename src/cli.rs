@@ -45,6 +45,23 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
+/// The most threads `--threads` takes: far past any core count, well short of what makes
+/// the runtime's start exhaust the machine (each thread reserves a stack).
+pub const MAX_THREADS: usize = 1024;
+
+/// `--threads N`: a whole number from 1 to [`MAX_THREADS`].
+fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
+    let n: usize = text.trim().parse().map_err(|_| {
+        format!("expected a whole number of threads from 1 to {MAX_THREADS}, found {text:?}")
+    })?;
+    match std::num::NonZeroUsize::new(n) {
+        Some(n) if n.get() <= MAX_THREADS => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of threads from 1 to {MAX_THREADS}, found {n}"
+        )),
+    }
+}
+
 /// WebSocket load generator and race-condition fuzzer.
 #[derive(Debug, Parser)]
 #[command(name = "stampede", version = VERSION, about)]
@@ -54,7 +71,7 @@ pub struct Cli {
     /// Threads that drive the connections (default: one per core this process may use).
     /// On a machine shared with the server under test, fewer leave the server its cores
     /// and spend less CPU per message; `--workers` processes inherit the count.
-    #[arg(long, global = true, env = "STAMPEDE_THREADS", value_name = "N")]
+    #[arg(long, global = true, env = "STAMPEDE_THREADS", value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A server may echo a token (in an error message, a field of an event, a response body).
 //! Whatever a run records of received text goes through a [`Redactor`] built from the
-//! tokens it minted, which replaces every whole token with its `jti` label.
+//! tokens it minted, which replaces every whole token with its `jti` label, and what is
+//! left of a JWT the server cut short or split with `<part of a token>`.
 
 use super::Token;
 use crate::model::history::is_token_byte;
@@ -15,9 +16,10 @@ const MIN_TOKEN: usize = 16;
 
 /// Replaces every whole token a run minted with `<token jti=JTI>`.
 ///
-/// Lookups are by exact token text at candidate positions (the start of a run of base64url
-/// characters, or any `eyJ`, how a JSON header encodes), one hash lookup per distinct
-/// token length there: cost grows with the text, not with the number of tokens.
+/// Lookups are by exact token text at every position (a token may be glued to what
+/// precedes it: `?token=…`), one hash lookup per distinct token length there: cost grows
+/// with the text, not with the number of tokens. The texts redacted are a run's kept
+/// violations and answers, once per run.
 #[derive(Default)]
 pub struct Redactor {
     labels: HashMap<String, String>,
@@ -68,9 +70,11 @@ impl Redactor {
         let mut copied = 0;
         let mut i = 0;
         while i + MIN_TOKEN <= bytes.len() {
-            let candidate =
-                i == 0 || !is_token_byte(bytes[i - 1]) || bytes[i..].starts_with(b"eyJ");
-            let found = candidate.then(|| self.token_at(text, i)).flatten();
+            // Every position: a token may be glued to anything before it (`?token=…`,
+            // `token=…`, `Bearer_…`), and the texts redacted are short.
+            let found = self
+                .token_at(text, i)
+                .or_else(|| jwt_remnant(bytes, i).map(|len| (len, REMNANT)));
             match found {
                 Some((len, label)) => {
                     let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
@@ -117,6 +121,26 @@ impl Redactor {
             self.labels.get(piece).map(|l| (len, l.as_str()))
         })
     }
+}
+
+/// What replaces the remnant of a JWT that is not one of the run's whole tokens: one the
+/// server cut short (a Close reason holds at most 123 bytes) or split (a chunked body).
+const REMNANT: &str = "<part of a token>";
+
+/// The length of a JWT remnant at byte `i` of `bytes`: `eyJ` (how a JSON header's base64url
+/// begins, RFC 7519 §3) and the token characters after it, at least [`MIN_TOKEN`] of them;
+/// `None` elsewhere. Glued to what comes before or not: safer to hide a base64 blob's tail
+/// than to print a token's header and claims.
+fn jwt_remnant(bytes: &[u8], i: usize) -> Option<usize> {
+    let rest = bytes.get(i..)?;
+    if !rest.starts_with(b"eyJ") {
+        return None;
+    }
+    let len = rest
+        .iter()
+        .take_while(|b| is_token_byte(**b) && **b != b'=')
+        .count();
+    (len >= MIN_TOKEN).then_some(len)
 }
 
 /// What a token is replaced with.
@@ -168,10 +192,37 @@ mod tests {
         let r = Redactor::new(&t);
         let text = "user_id = \"user-1\"; eyJ but not a token";
         assert!(matches!(r.redact(text), Cow::Borrowed(_)));
-        // A token's prefix alone is not a token.
-        let half = &t[0].expose()[..30];
-        assert_eq!(r.redact(half), half);
         assert!(Redactor::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn what_is_left_of_a_cut_or_split_jwt_is_hidden_too() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        // A Close reason holds 123 bytes: the server cut the token short.
+        let half = format!("bad token {}", &t[0].expose()[..30]);
+        assert_eq!(r.redact(&half), "bad token <part of a token>");
+        // A chunked body split it: both pieces go.
+        let (a, b) = t[1].expose().split_at(40);
+        let chunked = format!("22\r\n{{\"token\":\"{a}\r\n1a\r\n{b}\"}}");
+        let out = r.redact(&chunked);
+        assert!(!out.contains("eyJ"), "{out}");
+        assert!(out.contains("<part of a token>"), "{out}");
+    }
+
+    #[test]
+    fn an_opaque_token_glued_to_what_precedes_it_is_found() {
+        let opaque = tokens(1)[0].with_value("sk_live_SUPERSECRET_opaque_0001".into());
+        let r = Redactor::new(&[opaque]);
+        for text in [
+            "Cannot GET /ws?token=sk_live_SUPERSECRET_opaque_0001",
+            "xxx token=sk_live_SUPERSECRET_opaque_0001 yyy",
+            "Bearer_sk_live_SUPERSECRET_opaque_0001",
+        ] {
+            let out = r.redact(text);
+            assert!(!out.contains("SUPERSECRET"), "{out}");
+            assert!(out.contains("<token jti=jti0>"), "{out}");
+        }
     }
 
     #[test]

@@ -120,7 +120,15 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
             if head.code != 101 {
                 // An HTTP/1.0 server (a plain web server at the wrong address) refuses as
                 // clearly as any: its status and body are the finding.
-                return Err(refused(head.minor, head.code, &leftover));
+                let chunked = head
+                    .get("Transfer-Encoding")
+                    .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                let body = if chunked {
+                    dechunk(&leftover)
+                } else {
+                    leftover
+                };
+                return Err(refused(head.minor, head.code, &body));
             }
             if head.minor < 1 {
                 return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));
@@ -189,6 +197,37 @@ fn offered_subprotocols(request: &Request) -> Result<Option<Vec<String>>, WsErro
     Ok(Some(
         value.split(',').map(|s| s.trim().to_string()).collect(),
     ))
+}
+
+/// The data of a chunked body (RFC 9112 §7.1) as far as it was read: the chunks joined,
+/// without their size lines, so the answer shows the body as the server wrote it (and a
+/// token split across two chunks is whole again for redaction). Stops at the last chunk,
+/// at a malformed size line, or where the bytes read end.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let line = &raw[..eol];
+        // A chunk extension (`;name=value`) follows the size.
+        let size = line.split(|&b| b == b';').next().unwrap_or_default();
+        let Some(size) = std::str::from_utf8(size)
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+        else {
+            break;
+        };
+        let data = &raw[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        let take = size.min(data.len());
+        out.extend_from_slice(&data[..take]);
+        raw = data.get(take..).unwrap_or_default();
+        raw = raw.strip_prefix(b"\r\n").unwrap_or(raw);
+        if take < size {
+            break;
+        }
+    }
+    out
 }
 
 /// Another status than 101: the server refused, with its status line and body.

@@ -169,6 +169,21 @@ async fn a_non_101_status_keeps_its_code_line_and_body() {
 }
 
 #[tokio::test]
+async fn a_chunked_refusal_body_is_shown_without_its_chunk_sizes() {
+    let addr = server(|_| {
+        b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n\
+          7\r\ninvalid\r\n6;ext=1\r\n token\r\n0\r\n\r\n"
+            .to_vec()
+    })
+    .await;
+    let answer = failed(dial(addr, None).await).answer.unwrap();
+    assert_eq!(answer.body, "invalid token");
+    // A body cut off inside a chunk keeps what was read of it.
+    assert_eq!(dechunk(b"5\r\nhel"), b"hel");
+    assert_eq!(dechunk(b"zz\r\nnot chunked"), b"");
+}
+
+#[tokio::test]
 async fn a_head_longer_than_the_bound_is_a_clear_protocol_error() {
     // 20 headers of 1 KiB each and no end: more than 16 KiB, far fewer than 124 headers.
     let addr = server(|_| {

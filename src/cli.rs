@@ -448,6 +448,16 @@ impl RunArgs {
 /// Refuses an `--out` folder that cannot be one because it, or a folder above it, is an
 /// existing file: said before any network work, not after calibration and the load.
 fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
+    check_out_folder(
+        out,
+        "results go into a folder (OUT/<scenario>/<start time>/): name a folder (it is \
+         created if missing), or pass --no-results",
+    )
+}
+
+/// [`check_out_dir`] for any command that writes under `-o`: `then` says where its files
+/// go and what to do instead.
+fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
     for dir in out.ancestors().filter(|p| !p.as_os_str().is_empty()) {
         match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => return Ok(()),
@@ -461,10 +471,7 @@ fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
                         dir.display()
                     )
                 };
-                return Err(Error::Usage(format!(
-                    "{what}; results go into a folder (OUT/<scenario>/<start time>/): name \
-                     a folder (it is created if missing), or pass --no-results"
-                )));
+                return Err(Error::Usage(format!("{what}; {then}")));
             }
             // Missing (created by the run), or unreadable here: the next folder up says.
             Err(_) => {}

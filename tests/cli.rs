@@ -316,6 +316,34 @@ fn a_results_folder_that_is_a_file_is_a_usage_error() {
     }
 }
 
+#[test]
+fn a_hunt_whose_repro_folder_is_a_file_is_refused_before_its_first_round() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.display().to_string();
+    // A closed port: had the hunt started, it would say the target is unusable (exit 5).
+    let said = stampede(&[
+        "hunt",
+        "scenarios/golden-path.toml",
+        "--target",
+        "ws://127.0.0.1:9/ws",
+        "--budget",
+        "5s",
+        "-q",
+        "-o",
+        &out,
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "-o {out} is a file, not a folder; repro files go into a folder"
+        )),
+        "{err}"
+    );
+}
+
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
 /// they refuse it (before touching any target) rather than run without the reset.
 #[test]

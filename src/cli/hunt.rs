@@ -226,6 +226,12 @@ pub(super) fn describe(runner: &Runner) -> String {
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    // Before any round: a find that cannot be written would be lost after the whole hunt.
+    super::check_out_folder(
+        &args.out,
+        "repro files go into a folder (OUT/<scenario>/repro-<oracle>-<hash>.json): name a \
+         folder (it is created if missing)",
+    )?;
     if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
         if !battery.needs.is_empty() {
             return Err(scenario::ScenarioError::Invalid {

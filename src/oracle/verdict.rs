@@ -59,6 +59,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unreadable(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
         return j;
     }
+    if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
+        return j;
+    }
     if violations > 0 {
         return Judgement {
             verdict: Verdict::Violations,
@@ -283,6 +286,69 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
         hint: Some(format!(
             "every valid token was refused ({}): {check}",
             top_causes(&t.valid_refused)
+        )),
+    })
+}
+
+/// The server answered every expectation of every valid-token connection with its error
+/// event (`[oracles] error_event`) and met not one: the connections got through the
+/// upgrade, but the target turned each one away in band. Its closes say why: all with an
+/// auth code (1008, 4401, 4403) is a misconfigured secret or token; anything else, a
+/// script or target that does not fit. Never clean: nothing the script is for was
+/// exercised. Connections with bad tokens (the catalogue's) are left out: an error is
+/// their right answer.
+fn answered_only_errors(
+    plan: &Plan,
+    reports: &[ConnReport],
+    opaque: Option<&str>,
+) -> Option<Judgement> {
+    let (mut errored, mut met) = (0u64, 0u64);
+    let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
+    for r in reports {
+        let valid = plan
+            .tokens
+            .get(r.token as usize)
+            .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()));
+        if !valid {
+            continue;
+        }
+        errored += r.counters.expect.expectations_errored;
+        met += r.counters.expect.expectations_met;
+        for a in &r.attempts {
+            if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
+                *closes.entry(c.clone()).or_default() += 1;
+            }
+        }
+    }
+    if errored == 0 || met > 0 {
+        return None;
+    }
+    let answered = format!(
+        "the server answered every expectation with its error event ({errored} errored, 0 met)"
+    );
+    if !closes.is_empty() && closes.keys().all(is_auth_refusal) {
+        let check = match opaque {
+            Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
+            None => "check the signing secret or key, aud and iss the server expects".into(),
+        };
+        return Some(Judgement {
+            verdict: Verdict::AuthMisconfigured,
+            hint: Some(format!(
+                "{answered} and closed every connection with an auth code ({}): {check}",
+                top_causes(&closes)
+            )),
+        });
+    }
+    let closed = if closes.is_empty() {
+        String::new()
+    } else {
+        format!(", then closed ({})", top_causes(&closes))
+    };
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "{answered}{closed}: nothing the script is for was exercised; the script, its \
+             tokens or the target do not fit this server"
         )),
     })
 }

@@ -521,3 +521,65 @@ fn unmet_expectations_against_a_server_that_said_nothing_are_unreadable() {
     );
     assert_eq!(other.verdict, Verdict::Violations);
 }
+
+/// The server answered every expectation with its error event: never clean. Each
+/// connection: accepted, `errored` of its expectations errored and `met` met, then closed
+/// with `close` (a server close code).
+#[test]
+fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
+    let plan = plan();
+    let judge_with = |errored: [u64; 4], met: [u64; 4], close: u16| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(Cause::ServerClose(close));
+                let mut counters = crate::model::Counters::default();
+                counters.expect.expectations = errored[i] + met[i];
+                counters.expect.expectations_errored = errored[i];
+                counters.expect.expectations_met = met[i];
+                ConnReport {
+                    id: c.id,
+                    released_us: None,
+                    token: c.token,
+                    counters,
+                    violations: Vec::new(),
+                    violations_by_oracle: Default::default(),
+                    answer: None,
+                    attempts: vec![a],
+                    observed: None,
+                }
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones.
+    let auth = judge_with([1, 1, 1, 1], [0; 4], 1008);
+    assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
+    let hint = auth.hint.unwrap_or_default();
+    assert!(
+        hint.contains("answered every expectation with its error event (2 errored, 0 met)")
+            && hint.contains("server_close_1008"),
+        "{hint}"
+    );
+    let other = judge_with([1, 1, 0, 0], [0; 4], 4001);
+    assert_eq!(other.verdict, Verdict::TargetUnusable, "{other:?}");
+    assert!(other
+        .hint
+        .unwrap_or_default()
+        .contains("nothing the script is for was exercised"));
+    // One valid connection met its expectation: judged as ever.
+    let some_met = judge_with([1, 0, 0, 0], [0, 1, 0, 0], 4001);
+    assert_eq!(some_met.verdict, Verdict::Clean, "{some_met:?}");
+    // Only the forged tokens got errors: their right answer.
+    let forged_only = judge_with([0, 0, 1, 1], [0; 4], 1008);
+    assert_eq!(forged_only.verdict, Verdict::Clean, "{forged_only:?}");
+}

@@ -720,3 +720,48 @@ steps = [
     assert_eq!(json["verdict"], "clean", "{json:#}");
     assert_eq!(json["releases_raised"], may, "{json:#}");
 }
+
+/// A listener that takes every TCP connection and never answers: a server that does not
+/// speak WebSocket at this address (or hangs). Its connections are held until the test ends.
+fn silent_listener() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_hunt_whose_budget_ends_before_any_upgrade_is_answered_is_not_a_clean_hunt() {
+    let addr = silent_listener();
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"tiny\"\nduration = \"30s\"\n[[group]]\nname = \"g\"\nusers = 3\n\
+         steps = [{ send = { type = \"ping\" } }, { expect = \"pong\", within = \"1s\" }]\n",
+    )
+    .unwrap();
+    let target = format!("ws://{addr}/ws");
+    let out = tmp.path().join("out").display().to_string();
+    let said = stampede(&[
+        "hunt",
+        &scenario.display().to_string(),
+        "--target",
+        &target,
+        "--budget",
+        "4s",
+        "--no-learn",
+        "-o",
+        &out,
+    ]);
+    let stdout = String::from_utf8_lossy(&said.stdout);
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert!(!stdout.contains("no violation in"), "{stdout}{stderr}");
+    // Incomplete: the round the budget cut judged nothing (exit 7, as `run` gives).
+    assert_eq!(said.status.code(), Some(7), "{stdout}{stderr}");
+}

@@ -312,6 +312,8 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
         let when = if outcome.rounds > 1 && outcome.not_judged == outcome.rounds {
             format!("every one of the {} rounds", outcome.rounds)
+        } else if outcome.rounds == 0 {
+            "the hunt".to_string()
         } else {
             format!("round {}", outcome.rounds.saturating_sub(1))
         };

@@ -303,6 +303,16 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let mut outcome = outcome?;
     // The whole command's wall-clock, calibration included: what the budget bounds.
     outcome.elapsed = started.elapsed();
+    // Not one round finished within the budget: nothing was exercised, no clean hunt. (A
+    // battery's family that the budget left no round reports `budget` instead.)
+    if outcome.rounds == 0 && outcome.found.is_none() && outcome.short == Some(Short::Budget) {
+        outcome.short = Some(Short::Unjudged(hunt::Unjudged {
+            verdict: crate::model::Verdict::Incomplete,
+            hint: "the budget ran out before the first round finished: nothing was exercised \
+                   (raise --budget, or shorten the scenario's duration)"
+                .into(),
+        }));
+    }
     if args.output.json {
         hunt_json(&s.name, seed, &against, &outcome, calibration.as_ref())?;
     }

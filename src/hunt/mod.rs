@@ -917,15 +917,6 @@ pub async fn hunt_excusing(
     if runner.cancel.is_cancelled() {
         short = Some(Short::Interrupted);
     }
-    // Not one round finished within the budget: nothing was exercised, no clean hunt.
-    if round == 0 && short == Some(Short::Budget) {
-        short = Some(Short::Unjudged(Unjudged {
-            verdict: Verdict::Incomplete,
-            hint: "the budget ran out before the first round finished: nothing was exercised \
-                   (raise --budget, or shorten the scenario's duration)"
-                .into(),
-        }));
-    }
     // Not one round exercised the race: that is no clean hunt.
     if let (true, Some(last)) = (round > 0 && not_judged.0 == round, not_judged.1) {
         if short.is_none() || short == Some(Short::Budget) {

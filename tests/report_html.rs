@@ -187,6 +187,11 @@ fn the_binary_writes_the_page() {
     let (code, _, err) = stampede(&["report", tmp.path().join("missing").to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing"), "{err}");
+    // -o naming a folder: a usage error that names the file to give instead.
+    let folder = tmp.path().to_str().unwrap();
+    let (code, _, err) = stampede(&["report", dir.to_str().unwrap(), "-o", folder]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is a folder; the report is one file"), "{err}");
 }
 
 /// A run that could not judge its target shows no violation, and the card must not read

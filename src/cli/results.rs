@@ -87,6 +87,13 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
         let run = one_run(path, args.quiet)?;
         files::read_run(&run).map_err(|e| Error::Usage(e.to_string()))
     };
+    if let Some(out) = args.out.as_deref().filter(|o| o.is_dir()) {
+        return Err(Error::Usage(format!(
+            "-o {} is a folder; the report is one file: name it, e.g. -o {}",
+            out.display(),
+            out.join("report.html").display()
+        )));
+    }
     let run = read(dir)?;
     let vs = args.vs.as_deref().map(read).transpose()?;
     let html = report::render_html(&run, vs.as_ref())

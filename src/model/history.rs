@@ -409,14 +409,26 @@ impl Answer {
     /// How much of a body an answer keeps.
     pub const BODY_BYTES: usize = 160;
 
-    /// An answer with `body` cut to [`Answer::BODY_BYTES`] and made printable. The cut
+    /// An answer with `body` cut to [`Answer::BODY_BYTES`] (on a character boundary, `…`
+    /// marking the cut) and made printable. The cut
     /// never splits a run of token characters (base64url and dots, what a compact JWT is
     /// made of): it ends before such a run instead. Redaction replaces whole tokens only,
     /// so half of a token echoed in a 401 body would otherwise be written out with its
     /// header and claims readable.
     pub fn new(cause: Cause, detail: String, body: &[u8]) -> Answer {
-        let cut = &body[..excerpt_end(body)];
-        let body = String::from_utf8_lossy(cut).escape_debug().to_string();
+        let mut end = excerpt_end(body);
+        // Not inside a UTF-8 character (it would show as U+FFFD).
+        while end > 0 && end < body.len() && body[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+        let mut body_text = String::from_utf8_lossy(&body[..end])
+            .escape_debug()
+            .to_string();
+        if end < body.len() {
+            // Said, so a cut body is not taken for the server's whole answer.
+            body_text.push('…');
+        }
+        let body = body_text;
         Answer {
             cause,
             detail,
@@ -638,16 +650,25 @@ mod tests {
         let body = format!(r#"{{"error":"token rejected","token":"{token}"}}"#);
         assert!(body.len() > Answer::BODY_BYTES);
         let answer = Answer::new(Cause::Http(401), "HTTP/1.1 401".into(), body.as_bytes());
-        assert_eq!(answer.body, r#"{\"error\":\"token rejected\",\"token\":\""#);
+        assert_eq!(answer.body, r#"{\"error\":\"token rejected\",\"token\":\"…"#);
         // A body that is one long token keeps none of it.
         let bare = Answer::new(Cause::Http(401), String::new(), token.as_bytes());
-        assert_eq!(bare.body, "");
+        assert_eq!(bare.body, "…");
         // A body that fits, or a cut between words, is kept as before.
         let fits = Answer::new(Cause::Http(401), String::new(), b"unauthorized");
         assert_eq!(fits.body, "unauthorized");
         let words = "word ".repeat(40);
         let cut = Answer::new(Cause::Http(500), String::new(), words.as_bytes());
-        assert_eq!(cut.body.len(), Answer::BODY_BYTES);
+        assert_eq!(cut.body, format!("{}…", &words[..Answer::BODY_BYTES]));
+    }
+
+    #[test]
+    fn an_answer_is_cut_between_characters_and_says_it_was_cut() {
+        // 159 ASCII bytes, then a two-byte character across the 160-byte cut.
+        let body = format!("{} é and more", "a".repeat(158));
+        let answer = Answer::new(Cause::Http(500), String::new(), body.as_bytes());
+        assert_eq!(answer.body, format!("{} …", "a".repeat(158)));
+        assert!(!answer.body.contains('\u{FFFD}'), "{}", answer.body);
     }
 
     #[test]

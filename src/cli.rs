@@ -49,6 +49,19 @@ pub const VERSION: &str = concat!(
 /// the runtime's start exhaust the machine (each thread reserves a stack).
 pub const MAX_THREADS: usize = 1024;
 
+/// The thread count `STAMPEDE_THREADS` asks for: `Ok(None)` when unset or empty, an error
+/// naming the variable when it holds anything but a count [`parse_threads`] takes. Read
+/// apart from the command line so that a bad value does not stop the commands that drive
+/// no connections (`validate`, `plan`, ...): the caller warns and uses the default.
+pub fn threads_in_env(value: Option<&str>) -> Result<Option<std::num::NonZeroUsize>, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse_threads(text)
+            .map(Some)
+            .map_err(|e| format!("STAMPEDE_THREADS: {e}")),
+    }
+}
+
 /// `--threads N`: a whole number from 1 to [`MAX_THREADS`].
 fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
     let n: usize = text.trim().parse().map_err(|_| {
@@ -68,10 +81,11 @@ fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Threads that drive the connections (default: one per core this process may use).
-    /// On a machine shared with the server under test, fewer leave the server its cores
-    /// and spend less CPU per message; `--workers` processes inherit the count.
-    #[arg(long, global = true, env = "STAMPEDE_THREADS", value_name = "N", value_parser = parse_threads)]
+    /// Threads that drive the connections (default: one per core this process may use;
+    /// or the STAMPEDE_THREADS environment variable). On a machine shared with the server
+    /// under test, fewer leave the server its cores and spend less CPU per message;
+    /// `--workers` processes inherit the count.
+    #[arg(long, global = true, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 }
 

@@ -39,7 +39,14 @@ fn main() -> ExitCode {
     // so a run that binds at once already knows its threads can be raised.
     stampede::priority::register_current_thread();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.threads {
+    let from_env = std::env::var("STAMPEDE_THREADS").ok();
+    let threads = cli.threads.or_else(|| {
+        stampede::cli::threads_in_env(from_env.as_deref()).unwrap_or_else(|e| {
+            eprintln!("warning: {e}; using one thread per core");
+            None
+        })
+    });
+    if let Some(threads) = threads {
         builder.worker_threads(threads.get());
         // Children (`--workers`) read the same count from the environment.
         std::env::set_var("STAMPEDE_THREADS", threads.to_string());

@@ -73,3 +73,24 @@ fn threads_is_a_positive_count_given_before_or_after_the_subcommand() {
         Some(1024)
     );
 }
+
+#[test]
+fn the_thread_count_in_the_environment_is_read_apart_and_named_when_bad() {
+    assert_eq!(threads_in_env(None), Ok(None));
+    assert_eq!(
+        threads_in_env(Some("  ")),
+        Ok(None),
+        "empty means the default"
+    );
+    assert_eq!(
+        threads_in_env(Some("2")).map(|n| n.map(|n| n.get())),
+        Ok(Some(2))
+    );
+    for bad in ["0", "abc", "100000"] {
+        let said = threads_in_env(Some(bad)).err().unwrap_or_default();
+        assert!(
+            said.starts_with("STAMPEDE_THREADS: expected a whole number"),
+            "{said}"
+        );
+    }
+}

@@ -650,7 +650,10 @@ mod tests {
         let body = format!(r#"{{"error":"token rejected","token":"{token}"}}"#);
         assert!(body.len() > Answer::BODY_BYTES);
         let answer = Answer::new(Cause::Http(401), "HTTP/1.1 401".into(), body.as_bytes());
-        assert_eq!(answer.body, r#"{\"error\":\"token rejected\",\"token\":\"…"#);
+        assert_eq!(
+            answer.body,
+            r#"{\"error\":\"token rejected\",\"token\":\"…"#
+        );
         // A body that is one long token keeps none of it.
         let bare = Answer::new(Cause::Http(401), String::new(), token.as_bytes());
         assert_eq!(bare.body, "…");

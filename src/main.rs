@@ -83,7 +83,7 @@ fn main() -> ExitCode {
 /// First Ctrl-C: stop cleanly and write partial results. Second: leave at once.
 async fn stop_on_ctrl_c(cancel: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("\ninterrupted: stopping connections and writing partial results (Ctrl-C again to abort)");
+        eprintln!("\ninterrupted: stopping connections; what the load ran so far is written (Ctrl-C again to abort)");
         cancel.cancel();
     }
     if tokio::signal::ctrl_c().await.is_ok() {

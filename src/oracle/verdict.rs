@@ -144,6 +144,23 @@ fn unanswered_hint(reports: &[ConnReport]) -> Option<String> {
     })
 }
 
+/// Whether token slot `token` holds a valid token (not one of the catalogue's must-reject
+/// entries, whose refusal is their right answer).
+fn valid_token(plan: &Plan, token: u32) -> bool {
+    plan.tokens
+        .get(token as usize)
+        .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()))
+}
+
+/// What an auth misconfiguration's hint tells a user to check: the tokens an `[auth]
+/// tokens` source (`opaque`: its kind) gives, or the signing material.
+fn auth_check(opaque: Option<&str>) -> String {
+    match opaque {
+        Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
+        None => "check the signing secret or key, aud and iss the server expects".into(),
+    }
+}
+
 fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let reject = &plan.oracles.session.reject;
     let clean = |a: &Attempt| match a.cause {
@@ -153,10 +170,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     };
     let mut t = Tally::default();
     for r in reports {
-        let valid = plan
-            .tokens
-            .get(r.token as usize)
-            .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()));
+        let valid = valid_token(plan, r.token);
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -277,10 +291,7 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
         return None;
     }
-    let check = match opaque {
-        Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
-        None => "check the signing secret or key, aud and iss the server expects".into(),
-    };
+    let check = auth_check(opaque);
     Some(Judgement {
         verdict: Verdict::AuthMisconfigured,
         hint: Some(format!(
@@ -305,10 +316,7 @@ fn answered_only_errors(
     let (mut errored, mut met) = (0u64, 0u64);
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
-        let valid = plan
-            .tokens
-            .get(r.token as usize)
-            .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()));
+        let valid = valid_token(plan, r.token);
         if !valid {
             continue;
         }
@@ -327,10 +335,7 @@ fn answered_only_errors(
         "the server answered every expectation with its error event ({errored} errored, 0 met)"
     );
     if !closes.is_empty() && closes.keys().all(is_auth_refusal) {
-        let check = match opaque {
-            Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
-            None => "check the signing secret or key, aud and iss the server expects".into(),
-        };
+        let check = auth_check(opaque);
         return Some(Judgement {
             verdict: Verdict::AuthMisconfigured,
             hint: Some(format!(

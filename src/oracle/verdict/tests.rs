@@ -84,6 +84,21 @@ fn attempt(end: End) -> Attempt {
     a
 }
 
+/// Connection `c`'s report: one attempt, these counters.
+fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counters) -> ConnReport {
+    ConnReport {
+        id: c.id,
+        released_us: None,
+        token: c.token,
+        counters,
+        violations: Vec::new(),
+        violations_by_oracle: Default::default(),
+        answer: None,
+        attempts: vec![a],
+        observed: None,
+    }
+}
+
 struct Row {
     name: &'static str,
     /// How connections 0..4 ended (0, 1 valid tokens; 2, 3 forged).
@@ -101,17 +116,7 @@ fn judge_row(row: &Row) -> Judgement {
         .conns
         .iter()
         .zip(row.ends)
-        .map(|(c, end)| ConnReport {
-            id: c.id,
-            released_us: None,
-            token: c.token,
-            counters: Default::default(),
-            violations: Vec::new(),
-            violations_by_oracle: Default::default(),
-            answer: None,
-            attempts: vec![attempt(end)],
-            observed: None,
-        })
+        .map(|(c, end)| report(c, attempt(end), Default::default()))
         .collect();
     let mut by_oracle = BTreeMap::new();
     if row.violations > 0 {
@@ -540,17 +545,7 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
                 counters.expect.expectations = errored[i] + met[i];
                 counters.expect.expectations_errored = errored[i];
                 counters.expect.expectations_met = met[i];
-                ConnReport {
-                    id: c.id,
-                    released_us: None,
-                    token: c.token,
-                    counters,
-                    violations: Vec::new(),
-                    violations_by_oracle: Default::default(),
-                    answer: None,
-                    attempts: vec![a],
-                    observed: None,
-                }
+                report(c, a, counters)
             })
             .collect();
         judge(&Evidence {

@@ -401,20 +401,7 @@ fn judge_counted(counters: &crate::model::Counters, violations: &[(OracleKind, u
     let reports: Vec<ConnReport> = plan
         .conns
         .iter()
-        .map(|c| {
-            let counters = counters.clone();
-            ConnReport {
-                id: c.id,
-                released_us: None,
-                token: c.token,
-                counters,
-                violations: Vec::new(),
-                violations_by_oracle: Default::default(),
-                answer: None,
-                attempts: vec![attempt(End::Accepted)],
-                observed: None,
-            }
-        })
+        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
         .collect();
     judge(&Evidence {
         plan: &plan,

@@ -556,8 +556,9 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
     if s.violations.total > 0 {
         return Some(false);
     }
-    // A round the budget cut before the target accepted anything (a server that never
-    // answers the upgrade) exercised nothing, whatever its verdict.
+    // A round in which the target accepted no connection (a server that never answers the
+    // upgrade, a round the budget cut before any answer) exercised nothing, whatever its
+    // verdict.
     if s.counters.accepted == 0 {
         return None;
     }

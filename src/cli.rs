@@ -64,15 +64,14 @@ pub fn threads_in_env(value: Option<&str>) -> Result<Option<std::num::NonZeroUsi
 
 /// `--threads N`: a whole number from 1 to [`MAX_THREADS`].
 fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
-    let n: usize = text.trim().parse().map_err(|_| {
-        format!("expected a whole number of threads from 1 to {MAX_THREADS}, found {text:?}")
-    })?;
-    match std::num::NonZeroUsize::new(n) {
-        Some(n) if n.get() <= MAX_THREADS => Ok(n),
-        _ => Err(format!(
-            "expected a whole number of threads from 1 to {MAX_THREADS}, found {n}"
-        )),
-    }
+    text.trim()
+        .parse()
+        .ok()
+        .and_then(std::num::NonZeroUsize::new)
+        .filter(|n| n.get() <= MAX_THREADS)
+        .ok_or_else(|| {
+            format!("expected a whole number of threads from 1 to {MAX_THREADS}, found {text:?}")
+        })
 }
 
 /// WebSocket load generator and race-condition fuzzer.
@@ -402,7 +401,11 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     refuse_reset(&args.target, "run")?;
     if !args.no_results {
-        check_out_dir(&args.out)?;
+        check_out_folder(
+            &args.out,
+            "results go into a folder (OUT/<scenario>/<start time>/): name a folder (it is \
+             created if missing), or pass --no-results",
+        )?;
     }
     if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;
@@ -459,18 +462,9 @@ impl RunArgs {
     }
 }
 
-/// Refuses an `--out` folder that cannot be one because it, or a folder above it, is an
-/// existing file: said before any network work, not after calibration and the load.
-fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
-    check_out_folder(
-        out,
-        "results go into a folder (OUT/<scenario>/<start time>/): name a folder (it is \
-         created if missing), or pass --no-results",
-    )
-}
-
-/// [`check_out_dir`] for any command that writes under `-o`: `then` says where its files
-/// go and what to do instead.
+/// Refuses an `-o` folder that cannot be one because it, or a folder above it, is an
+/// existing file: said before any network work, not after the load. `then` says where
+/// the command's files go and what to do instead.
 fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
     for dir in out.ancestors().filter(|p| !p.as_os_str().is_empty()) {
         match std::fs::metadata(dir) {

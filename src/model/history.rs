@@ -421,18 +421,17 @@ impl Answer {
         while end > 0 && end < body.len() && body[end] & 0xC0 == 0x80 {
             end -= 1;
         }
-        let mut body_text = String::from_utf8_lossy(&body[..end])
+        let mut text = String::from_utf8_lossy(&body[..end])
             .escape_debug()
             .to_string();
         if end < body.len() {
             // Said, so a cut body is not taken for the server's whole answer.
-            body_text.push('…');
+            text.push('…');
         }
-        let body = body_text;
         Answer {
             cause,
             detail,
-            body,
+            body: text,
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         };
     }
     if e.stopped != StopReason::Completed {
-        let hint = match unanswered_upgrades(&t, e.reports) {
+        let hint = match unanswered_upgrades(e.reports) {
             Some(cut) if e.stopped == StopReason::Duration => format!(
                 "no connection got an answer to its upgrade before the duration ran out ({cut} \
                  cut waiting for the 101): the target takes TCP connections but answered no \
@@ -115,13 +115,15 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 /// How many attempts the run's end cut while they waited for the answer to their upgrade,
 /// when that is how every attempt of the run ended (nothing answered, nothing refused,
 /// nothing failed); `None` otherwise.
-fn unanswered_upgrades(t: &Tally, reports: &[ConnReport]) -> Option<u64> {
-    let attempts = || reports.iter().flat_map(|r| &r.attempts);
-    let cut = attempts()
-        .filter(|a| a.outcome == Outcome::Cut && a.upgraded_us.is_none())
-        .count() as u64;
-    let every = attempts().all(|a| a.outcome == Outcome::Cut && a.upgraded_us.is_none());
-    (t.judged == 0 && cut > 0 && every).then_some(cut)
+fn unanswered_upgrades(reports: &[ConnReport]) -> Option<u64> {
+    let mut cut = 0;
+    for a in reports.iter().flat_map(|r| &r.attempts) {
+        if a.outcome != Outcome::Cut || a.upgraded_us.is_some() {
+            return None;
+        }
+        cut += 1;
+    }
+    (cut > 0).then_some(cut)
 }
 
 /// A clean run's note when the server sent nothing back to a script that expects nothing:
@@ -316,8 +318,7 @@ fn answered_only_errors(
     let (mut errored, mut met) = (0u64, 0u64);
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
-        let valid = valid_token(plan, r.token);
-        if !valid {
+        if !valid_token(plan, r.token) {
             continue;
         }
         errored += r.counters.expect.expectations_errored;

@@ -283,6 +283,14 @@ mod tests {
     }
 
     #[test]
+    fn a_written_repro_holds_every_field_the_scenario_loader_knows_it_by() {
+        let json = serde_json::to_value(repro()).unwrap();
+        for field in crate::scenario::REPRO_FIELDS {
+            assert!(json.get(field).is_some(), "a repro file lacks {field}");
+        }
+    }
+
+    #[test]
     fn a_repro_round_trips_through_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let r = repro();

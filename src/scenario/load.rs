@@ -115,11 +115,13 @@ pub enum ScenarioError {
 }
 
 /// Fields every repro file carries (what `stampede hunt` writes): a JSON object with all of
-/// them is taken for one.
-const REPRO_FIELDS: [&str; 5] = ["version", "scenario_hash", "oracle", "evidence", "plan"];
+/// them is taken for one. `hunt::repro`'s tests check a written repro has each.
+pub(crate) const REPRO_FIELDS: [&str; 5] =
+    ["version", "scenario_hash", "oracle", "evidence", "plan"];
 
 /// A scenario error for a file that is JSON rather than TOML, naming what it is, or `None`
-/// when `text` is not a JSON object or array (TOML never is).
+/// when `text` does not parse as a JSON object or array (no TOML file does, though one may
+/// start with `[`).
 fn json_instead(text: &str, path: &str) -> Option<ScenarioError> {
     if !text.trim_start().starts_with(['{', '[']) {
         return None;

@@ -8,6 +8,7 @@ pub mod feed;
 mod load;
 
 pub use load::battery::{is_battery, load_battery_file, load_battery_str, Battery, Family, Level};
+#[cfg(test)]
 pub(crate) use load::REPRO_FIELDS;
 pub use load::{
     load_file, load_file_checked, load_file_to_run, load_str, parse_dist, parse_duration, Problem,

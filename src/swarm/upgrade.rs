@@ -205,27 +205,20 @@ fn offered_subprotocols(request: &Request) -> Result<Option<Vec<String>>, WsErro
 /// at a malformed size line, or where the bytes read end.
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
-        let line = &raw[..eol];
-        // A chunk extension (`;name=value`) follows the size.
-        let size = line.split(|&b| b == b';').next().unwrap_or_default();
-        let Some(size) = std::str::from_utf8(size)
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-        else {
-            break;
-        };
-        let data = &raw[eol + 2..];
+    // The size line (with any `;name=value` extension) is httparse's to read.
+    while let Ok(httparse::Status::Complete((at, size))) = httparse::parse_chunk_size(raw) {
+        let data = &raw[at..];
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
         if size == 0 {
             break;
         }
         let take = size.min(data.len());
         out.extend_from_slice(&data[..take]);
-        raw = data.get(take..).unwrap_or_default();
-        raw = raw.strip_prefix(b"\r\n").unwrap_or(raw);
         if take < size {
             break;
         }
+        raw = &data[take..];
+        raw = raw.strip_prefix(b"\r\n").unwrap_or(raw);
     }
     out
 }

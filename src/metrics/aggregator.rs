@@ -102,6 +102,8 @@ impl SampleBuffer {
             return;
         }
         let batch = std::mem::take(&mut self.samples);
+        // A full batch may run a few past BATCH (a turn files its three samples at once):
+        // room for those too, so the next one is not regrown to twice the size.
         self.last_batch = batch.len().min(BATCH + 8);
         // The aggregator outlives every buffer (it ends when the last sender drops).
         let _ = self.tx.send(batch).await;

@@ -27,7 +27,7 @@
 //! echo), latency read back from the markers.
 //!
 //! Opening connections (`cargo bench --bench echo -- --open`, or after the echo table;
-//! env STAMPEDE_OPEN_CONNS, default 5000; STAMPEDE_OPEN_ROUNDS, default 3): the bare client
+//! env STAMPEDE_OPEN_CONNS, default 5000; STAMPEDE_OPEN_ROUNDS, default 5): the bare client
 //! and stampede each open that many connections at once (burst arrival) to the same echo
 //! server and hold them idle, alternating, each measurement in a fresh child process so
 //! that one's freed heap does not flatter the next one's memory figure. Prints
@@ -216,11 +216,7 @@ steps = [
 "#
     );
     let scenario = stampede::scenario::load_str(&text, "echo-bench.toml").unwrap();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Threads::One = threads {
-        builder.worker_threads(1);
-    }
-    let rt = builder.enable_all().build().unwrap();
+    let rt = runtime(threads);
     let cpu0 = cpu_time();
     let opts = stampede::run::RunOptions {
         target: Some(url.to_string()),
@@ -240,6 +236,16 @@ steps = [
         msgs_per_sec: received as f64 / (s.elapsed_ms / 1000.0),
         cpu_us_per_msg: cpu.as_micros() as f64 / received.max(1) as f64,
     }
+}
+
+/// The runtime a stampede measurement runs on: one thread drives everything (as the bare
+/// client's current-thread runtime), or the default, one worker per core.
+fn runtime(threads: Threads) -> tokio::runtime::Runtime {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build().unwrap()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -372,11 +378,7 @@ steps = [{{ think = "100s" }}]
 "#
     );
     let scenario = stampede::scenario::load_str(&text, "open-bench.toml").unwrap();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Threads::One = threads {
-        builder.worker_threads(1);
-    }
-    let rt = builder.enable_all().build().unwrap();
+    let rt = runtime(threads);
     rt.block_on(async {
         // The plan and tokens are built first: the figure is what open connections cost.
         let plan = std::sync::Arc::new(stampede::plan::build(&scenario, 1));
@@ -452,6 +454,35 @@ fn open_child(which: &str, url: &str, conns: u64) -> Opened {
     }
 }
 
+/// Waits (at most 20 s) until the server at `url` holds no connection: the last child's
+/// connections, closed as it exited, are still being torn down by the server for a while,
+/// and a child that starts meanwhile measures that teardown rather than its own opening.
+/// Read from the kernel's socket table (`/proc/net/tcp`): any socket on the server's port
+/// but its listener and those in TIME_WAIT.
+fn await_server_idle(url: &str) {
+    let port = url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    let busy = || {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            // 0A: LISTEN, 06: TIME_WAIT.
+            local_port == Some(port) && !matches!(f.get(3), Some(&"0A") | Some(&"06"))
+        })
+    };
+    let until = Instant::now() + Duration::from_secs(20);
+    while busy() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Alternates bare and stampede openings and prints medians and ratios.
 fn open_bench(url: &str) {
     let conns: u64 = std::env::var("STAMPEDE_OPEN_CONNS")
@@ -461,15 +492,18 @@ fn open_bench(url: &str) {
     let rounds: usize = std::env::var("STAMPEDE_OPEN_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     println!("opening {conns} connections at once, held idle; {rounds} alternating rounds");
     println!("(stampede on one thread, as the bare client; per core: the default; stampede's");
     println!("rate counts from its run start, after the lead in which it spawns its tasks)");
     let (mut b, mut s, mut p) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         b.push(open_child("bare", url, conns));
+        await_server_idle(url);
         s.push(open_child("stampede1", url, conns));
+        await_server_idle(url);
         p.push(open_child("stampede", url, conns));
+        await_server_idle(url);
         let (lb, ls, lp) = (b[round], s[round], p[round]);
         println!(
             "  round {round}: bare {} open, {:.0}/s, {:.2} KiB/conn; stampede {} open, {:.0}/s, {:.2} KiB/conn (lead {:.0} ms); per core {} open, {:.0}/s, {:.2} KiB/conn",

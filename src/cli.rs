@@ -82,8 +82,9 @@ pub struct Cli {
     pub command: Command,
     /// Threads that drive the connections (default: one per core this process may use;
     /// or the STAMPEDE_THREADS environment variable). On a machine shared with the server
-    /// under test, fewer leave the server its cores and spend less CPU per message;
-    /// `--workers` processes inherit the count.
+    /// under test, fewer leave the server its cores and spend less CPU per message; with
+    /// 1, the calling thread drives them all (no worker threads). `--workers` processes
+    /// inherit the count.
     #[arg(long, global = true, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 }

@@ -38,7 +38,6 @@ fn main() -> ExitCode {
     // This thread drives the runtime (`block_on`); registered before any worker starts,
     // so a run that binds at once already knows its threads can be raised.
     stampede::priority::register_current_thread();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
     let from_env = std::env::var("STAMPEDE_THREADS").ok();
     let threads = cli.threads.or_else(|| {
         stampede::cli::threads_in_env(from_env.as_deref()).unwrap_or_else(|e| {
@@ -46,8 +45,16 @@ fn main() -> ExitCode {
             None
         })
     });
+    let mut builder = match threads {
+        // One thread: this one drives every connection (a current-thread runtime), with no
+        // worker to wake and no hand-off between threads, as a single-threaded client does.
+        Some(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
     if let Some(threads) = threads {
-        builder.worker_threads(threads.get());
+        if threads.get() > 1 {
+            builder.worker_threads(threads.get());
+        }
         // Children (`--workers`) read the same count from the environment.
         std::env::set_var("STAMPEDE_THREADS", threads.to_string());
     }

@@ -680,6 +680,28 @@ fn run_takes_bug_and_plants_it_in_the_built_in_server() {
 }
 
 #[test]
+fn one_thread_drives_a_whole_run_and_still_finds_a_planted_bug() {
+    // `--threads 1` runs everything on the calling thread (a current-thread runtime): the
+    // built-in server, the connections, the probes and the report must all still happen.
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bad-tokens.toml");
+    for (bug, verdict, code) in [
+        (None, "clean", 0),
+        (Some("accept-alg-none"), "violations", 1),
+    ] {
+        let mut args = vec!["--threads", "1", "run", scenario.to_str().unwrap()];
+        args.extend(bug.map(|b| ["--bug", b]).into_iter().flatten());
+        args.extend(["--no-results", "--json", "-q"]);
+        let out = stampede(&args);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(json["verdict"], verdict, "{bug:?}: {json:#}");
+        assert_eq!(out.status.code(), Some(code), "{bug:?}: {json:#}");
+        let accepted = json["counters"]["accepted"].as_u64().unwrap_or(0);
+        assert!(accepted > 0, "{bug:?}: nothing was accepted: {json:#}");
+    }
+}
+
+#[test]
 fn a_run_with_a_rendezvous_raises_its_threads_where_the_process_may() {
     // Whether this process may raise a thread's priority (root, CAP_SYS_NICE,
     // RLIMIT_NICE): the binary, started from here, may too.

@@ -258,6 +258,8 @@ pub(crate) struct Recorder {
     /// The interval that ended last, kept open for samples that arrive late.
     previous: Option<Open>,
     current: Open,
+    /// When `current` starts: a sample from before it goes into `previous`.
+    current_start: Instant,
     log: Option<IntervalLog>,
     series: BoundedSeries,
     /// Live's cumulative counts at the last interval end.
@@ -295,6 +297,7 @@ impl Recorder {
             seen: [false; Phase::ALL.len()],
             previous: None,
             current: open(0, None),
+            current_start: t0,
             log,
             series: BoundedSeries::new(SERIES_POINTS),
             counted: [0; 3],
@@ -317,16 +320,6 @@ impl Recorder {
             .saturating_mul(u32::try_from(index).unwrap_or(u32::MAX))
     }
 
-    fn index_of(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.t0);
-        // In u64 nanoseconds (584 years): a u128 division per sample was a visible share of
-        // filing it.
-        let every = u64::try_from(self.every.as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX) / every
-    }
-
     /// Files one sample into the interval it happened in. A sample for an interval that is
     /// already written (its connection sat on it for more than an interval) goes into the
     /// oldest interval still open instead: late, but never lost. The whole-run histograms
@@ -341,9 +334,12 @@ impl Recorder {
         if let Some(seen) = self.seen.get_mut(sample.phase.index()) {
             *seen = true;
         }
-        let index = self.index_of(sample.at);
+        // Before the current interval's start is the previous interval (or an older one,
+        // already written): one comparison of instants instead of working out the index.
         match self.previous.as_mut() {
-            Some(prev) if index <= prev.index => prev.hist.record(sample.phase, sample.value),
+            Some(prev) if sample.at < self.current_start => {
+                prev.hist.record(sample.phase, sample.value)
+            }
             _ => self.current.hist.record(sample.phase, sample.value),
         }
     }
@@ -355,6 +351,7 @@ impl Recorder {
             let index = self.current.index;
             let point = self.gauges(index, self.every);
             let next = open(index + 1, self.spare.take());
+            self.current_start = self.end_of(index);
             let mut ended = std::mem::replace(&mut self.current, next);
             ended.point = Some(point);
             if let Some(prev) = self.previous.replace(ended) {

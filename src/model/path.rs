@@ -208,10 +208,18 @@ pub fn lookup<'a, J: Tree>(msg: &'a J, path: &str) -> Option<&'a J> {
     if path.is_empty() {
         return None;
     }
-    path.split('.').try_fold(msg, |at, part| {
-        at.member(part)
-            .or_else(|| part.parse::<usize>().ok().and_then(|i| at.element(i)))
-    })
+    // Most paths are one plain name (`type`, `run_id`), looked up for every message:
+    // a byte scan settles that without setting up a split.
+    if !path.bytes().any(|b| b == b'.') {
+        return step(msg, path);
+    }
+    path.split('.').try_fold(msg, step)
+}
+
+/// One part of a dotted path: a member, else an array index.
+fn step<'a, J: Tree>(at: &'a J, part: &str) -> Option<&'a J> {
+    at.member(part)
+        .or_else(|| part.parse::<usize>().ok().and_then(|i| at.element(i)))
 }
 
 /// A JSON Pointer reference token with `~1` (`/`) and `~0` (`~`) undone, in that order

@@ -1,6 +1,6 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
-use super::frame::{describe, fill, fill_str, kind_of, passes};
+use super::frame::{describe, fill, fill_str, holds_capture, kind_of, passes};
 use super::pattern::{Fed, PatternState};
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
@@ -393,7 +393,7 @@ impl ConnChecker {
             state: PatternState::new(pattern),
             // A request that carried a captured value correlates on what was sent.
             correlate: correlate.map(|(field, value)| {
-                let value = if value.contains("{{$") {
+                let value = if holds_capture(&value) {
                     key_text(&fill_str(&value, &self.captures))
                 } else {
                     value
@@ -1304,7 +1304,7 @@ fn first_failed<'p, J: Tree>(
     msg: &J,
     captures: &BTreeMap<String, Value>,
 ) -> Option<&'p FieldTest> {
-    let resolve = |s: &str| s.contains("{{$").then(|| fill_str(s, captures));
+    let resolve = |s: &str| holds_capture(s).then(|| fill_str(s, captures));
     p.checks.iter().find(|t| !passes(t, msg, &resolve))
 }
 

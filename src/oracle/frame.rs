@@ -101,6 +101,13 @@ pub fn fill(value: &Value, captures: &BTreeMap<String, Value>) -> Value {
     }
 }
 
+/// Whether `s` holds a `{{$name}}` capture reference for [`fill_str`] to resolve. A byte
+/// scan: it runs for every correlated expectation, and a substring search's set-up costs
+/// more than scanning the few bytes of a correlation value.
+pub fn holds_capture(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| w == b"{{$")
+}
+
 /// [`fill`] for one string.
 pub fn fill_str(s: &str, captures: &BTreeMap<String, Value>) -> Value {
     let whole = s

@@ -318,11 +318,13 @@ fn replies(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<LearnedReply>, usi
     (kept, dropped)
 }
 
-/// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`.
+/// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`,
+/// `message refused`.
 pub fn refusal_text(cause: &Cause) -> String {
     match cause {
         Cause::Http(code) => format!("HTTP {code}"),
         Cause::ServerClose(code) => format!("close {code}"),
+        Cause::RefusedInBand(kind) => format!("message {kind}"),
         other => other.to_string(),
     }
 }

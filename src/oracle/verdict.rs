@@ -36,7 +36,8 @@ struct Tally {
     /// Attempts that got a 101.
     upgraded: u64,
     accepted: u64,
-    /// Attempts refused cleanly (a configured HTTP status or close code).
+    /// Attempts refused cleanly (a configured HTTP status or close code, or the declared
+    /// refusal message).
     clean_refusals: u64,
     /// Valid-token attempts, and how many of them were accepted or refused cleanly.
     valid: u64,
@@ -165,11 +166,7 @@ fn auth_check(opaque: Option<&str>) -> String {
 
 fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let reject = &plan.oracles.session.reject;
-    let clean = |a: &Attempt| match a.cause {
-        Some(Cause::Http(s)) => reject.http.contains(&s),
-        Some(Cause::ServerClose(c)) => reject.close.contains(&c),
-        _ => false,
-    };
+    let clean = |a: &Attempt| a.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     let mut t = Tally::default();
     for r in reports {
         let valid = valid_token(plan, r.token);
@@ -201,21 +198,23 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     t
 }
 
-/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, or a
-/// close code that refuses credentials in band (1008 policy violation; 4401 and 4403,
-/// the unauthorized and forbidden codes of graphql-transport-ws and others). A 409 or a
-/// 1013 says the session is held or the server is busy: that is the session oracles'
-/// business, never a misconfiguration.
+/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
+/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
+/// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
+/// message the scenario declares (`[oracles] reject.message`: a kind it names for turning
+/// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
+/// or a 1013 says the session is held or the server is busy: that is the session
+/// oracles' business, never a misconfiguration.
 fn auth_status(a: &Attempt) -> bool {
     a.cause.as_ref().is_some_and(is_auth_refusal)
 }
 
-/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, or a close 1008,
-/// 4401 or 4403 (see `auth_status`).
+/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, a close 1008,
+/// 4401 or 4403, or the declared refusal message (see `auth_status`).
 pub fn is_auth_refusal(cause: &Cause) -> bool {
     matches!(
         cause,
-        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403)
+        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403) | Cause::RefusedInBand(_)
     )
 }
 

@@ -7,7 +7,9 @@
 //! that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
-use crate::model::{Attempt, Cause, ConnReport, OracleKind, Outcome, Plan, StopReason, Verdict};
+use crate::model::{
+    Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Plan, StopReason, Verdict,
+};
 use std::collections::BTreeMap;
 
 /// What the verdict is decided from.
@@ -137,6 +139,24 @@ fn unanswered_hint(reports: &[ConnReport]) -> Option<String> {
         received += r.counters.messages_received;
         expected += r.counters.expect.expectations;
     }
+    unanswered(sent, received, expected)
+}
+
+/// [`unanswered_hint`] from a whole run's counters (a summary's): `Some` with the hint
+/// when the server sent nothing back to a script that expects nothing. A hunt's round like
+/// that judged no script at all, so it is no clean round.
+pub fn sent_nothing_back(run: &Counters) -> Option<String> {
+    unanswered(
+        run.messages_sent,
+        run.messages_received,
+        run.expect.expectations,
+    )
+}
+
+/// The hint of a run that sent `sent` messages, received `received` and registered
+/// `expected` expectations, when the server answered nothing to a script that expects
+/// nothing.
+fn unanswered(sent: u64, received: u64, expected: u64) -> Option<String> {
     (sent > 0 && received == 0 && expected == 0).then(|| {
         format!(
             "the server sent nothing back ({sent} message{} sent, 0 received) and no step \

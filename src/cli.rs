@@ -540,22 +540,9 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         );
     }
     // Nothing accepted, nothing learned: a script must not read that as success.
-    if proposal.valid.1 == 0 {
-        let cause = proposal
-            .unaccepted
-            .as_ref()
-            .map_or_else(|| "no attempt".to_string(), |c| c.to_string());
-        let auth = proposal
-            .unaccepted
-            .as_ref()
-            .is_some_and(crate::oracle::verdict::is_auth_refusal);
-        let check = if auth {
-            "check the token settings ([auth])"
-        } else {
-            "check the URL and that the server speaks WebSocket there"
-        };
-        eprintln!("error: the target accepted no calibration connection ({cause}): nothing was learned; {check}");
-        return Ok(if auth {
+    if let Some(none) = proposal.none_accepted() {
+        eprintln!("error: {none}");
+        return Ok(if none.auth() {
             exit::AUTH_MISCONFIGURED
         } else {
             exit::TARGET_UNUSABLE

@@ -554,8 +554,12 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
 /// (a timeout, a failed connect, a probe cut by the phase's bound) proves nothing.
 fn probe_summary(probes: &[crate::model::Probe]) -> ProbeSummary {
     use crate::model::Cause;
-    let answered =
-        |p: &&crate::model::Probe| matches!(p.cause, Some(Cause::Http(_) | Cause::ServerClose(_)));
+    let answered = |p: &&crate::model::Probe| {
+        matches!(
+            p.cause,
+            Some(Cause::Http(_) | Cause::ServerClose(_) | Cause::RefusedInBand(_))
+        )
+    };
     let unaccepted = || probes.iter().filter(|p| !p.accepted);
     ProbeSummary {
         tokens: probes.len(),

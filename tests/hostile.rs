@@ -372,6 +372,96 @@ async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
     );
 }
 
+/// A WebSocket server that takes every upgrade and every frame and answers nothing (a
+/// SignalR hub whose handshake the scenario never completes: its sends lack the record
+/// separator), until the client closes.
+async fn spawn_silent() -> (String, CancellationToken) {
+    common::spawn_server(|tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {}
+    })
+    .await
+}
+
+/// `run` calls a server that sent nothing back to a script that expects nothing clean,
+/// with a hint that only the handshakes were judged; a hunt's rounds like that judged no
+/// script, so the hunt is no clean "no violation": it stops incomplete (exit 7) with that
+/// hint.
+#[tokio::test]
+async fn a_hunt_against_a_server_that_sends_nothing_back_is_incomplete() {
+    let text = format!(
+        r#"
+name = "silent-hunt"
+seed = 3
+duration = "5s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+learn = false
+
+[[group]]
+name = "callers"
+users = 2
+steps = [
+  {{ send = {{ protocol = "json", version = 1 }} }},
+  {{ think = "20ms" }},
+  {{ close = 1000 }},
+]
+
+[hunt]
+rounds = 2
+"#
+    );
+    let (url, stop) = spawn_silent().await;
+    let run = run_at(&url, &text, Default::default()).await;
+    let s = &run.results.summary;
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.starts_with("the server sent nothing back"), "{hint}");
+
+    let s = scenario("silent.toml", &text);
+    let plan = stampede::plan::build(&s, s.seed);
+    let runner = Runner::start(
+        &Target::Url(url),
+        &plan,
+        RunOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HuntOptions {
+        budget: Duration::from_secs(30),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 3,
+    };
+    let outcome = tokio::time::timeout(TEST_BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    runner.close().await;
+    stop.cancel();
+    assert!(outcome.found.is_none());
+    assert_eq!((outcome.rounds, outcome.not_judged), (2, 2));
+    let Some(hunt::Short::Unjudged(stopped)) = outcome.short else {
+        panic!(
+            "a hunt that judged no script is no pass: {:?}",
+            outcome.short
+        );
+    };
+    assert_eq!(stopped.verdict, Verdict::Incomplete, "{}", stopped.hint);
+    assert_eq!(
+        stampede::cli::error::of_verdict(stopped.verdict),
+        exit::INCOMPLETE
+    );
+    assert_eq!(stopped.hint, hint);
+}
+
 /// `[auth] subprotocol` is offered on every upgrade; a server that answers without
 /// selecting one of the offered subprotocols lets no connection through (a finding with
 /// its own answer), and the built-in server selects it.

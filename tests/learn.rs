@@ -571,3 +571,49 @@ fn stampede_learn_fails_when_nothing_was_accepted() {
         "{said}"
     );
 }
+
+/// `stampede hunt` calibrates as `learn` does, and a target that accepted no calibration
+/// connection gets `learn`'s account of it on the `learned` line, never "no invariant
+/// held" (which blames the invariants for what the target did).
+#[test]
+fn stampede_hunt_says_what_learn_says_when_nothing_was_accepted() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let scenario = format!("{root}/scenarios/burst-connect.toml");
+    let target = format!("ws://127.0.0.1:{port}/ws");
+    let learn = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["learn", &scenario, "--target", &target])
+        .output()
+        .unwrap();
+    let said = String::from_utf8(learn.stderr).unwrap();
+    // `error: WHAT: nothing was learned; CHECK`
+    let line = said
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| panic!("{said}"));
+    let (what, check) = line
+        .split_once(": nothing was learned; ")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        what.starts_with("the target accepted no calibration connection (connect_"),
+        "{what}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let hunt = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "hunt", &scenario, "--target", &target, "--budget", "10s", "-o",
+        ])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8(hunt.stderr).unwrap();
+    assert!(
+        said.contains(&format!("learned      nothing: {what}; {check}\n")),
+        "{said}"
+    );
+    assert!(!said.contains("no invariant held"), "{said}");
+    assert_eq!(hunt.status.code(), Some(5), "{said}");
+}

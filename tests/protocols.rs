@@ -414,6 +414,214 @@ async fn actioncable_typeless_frames_are_expected_by_kind_and_nested_identity() 
     assert_eq!(found[0].1, "nothing");
 }
 
+// ---- ActionCable refusing in band: a disconnect message, then Close 1000 ----
+
+/// Members with valid tokens subscribe; gatecrashers present `alg: none` tokens. `REJECT`
+/// is replaced by the scenario's `reject` line (or nothing).
+const CABLE_GATE: &str = r#"
+[oracles]
+accepted = { message = "welcome" }
+REJECT
+
+[oracles.kinds]
+refused = { type = "disconnect", reason = "unauthorized" }
+
+[[group]]
+name = "members"
+users = 3
+steps = [
+  { expect = "welcome", within = "2s" },
+  { send = { command = "subscribe", identifier = "r{{conn}}" } },
+  { expect = "confirm_subscription", correlate = "identifier", within = "2s", where = { identifier = "r{{conn}}" } },
+  { close = 1000 },
+]
+
+[[group]]
+name = "gatecrashers"
+users = 2
+forge = "alg-none"
+steps = [
+  { expect = "welcome", within = "2s" },
+  { close = 1000 },
+]
+"#;
+
+/// An ActionCable-like server that checks the `token` query parameter (HS256 with
+/// `secret`, `exp` and `sub` required) after the upgrade, as Rails' `connect` does: a
+/// token it will not take gets `{"type":"disconnect","reason":"unauthorized",...}` and
+/// Close 1000, which alone says nothing; a good one gets `welcome`, and each `subscribe`
+/// its `confirm_subscription`.
+async fn spawn_cable_gate(secret: &'static str) -> (String, CancellationToken) {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    spawn_server(move |tcp| async move {
+        let mut token = String::new();
+        let callback = |req: &Request, resp: Response| {
+            token = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+                .unwrap_or_default()
+                .to_string();
+            Ok(resp)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            return;
+        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let key = DecodingKey::from_secret(secret.as_bytes());
+        let first = if decode::<Value>(&token, &key, &validation).is_ok() {
+            json!({"type": "welcome"})
+        } else {
+            let refusal =
+                json!({"type": "disconnect", "reason": "unauthorized", "reconnect": false});
+            let _ = ws.send(Message::Text(refusal.to_string().into())).await;
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            let _ = ws.close(Some(normal)).await;
+            // Drain until the client answers the Close.
+            while let Some(Ok(_)) = ws.next().await {}
+            return;
+        };
+        if ws
+            .send(Message::Text(first.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            let Ok(cmd) = serde_json::from_str::<Value>(text.as_str()) else {
+                continue;
+            };
+            if cmd["command"] == "subscribe" {
+                let confirm =
+                    json!({"identifier": cmd["identifier"], "type": "confirm_subscription"});
+                if ws
+                    .send(Message::Text(confirm.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// With `reject = { message = "refused" }`, the server's in-band refusal of a bad token is
+/// as clean as a listed close code: counted as rejected, no rejection-hygiene violation, the
+/// refused connection's script not judged. Without it, the same answer is a bad token not
+/// refused cleanly, and the unmet `welcome` shows the record that said why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
+    let declared =
+        head("cable-gate", 5) + &CABLE_GATE.replace("REJECT", "reject = { message = \"refused\" }");
+    let (url, stop) = spawn_cable_gate(TEST_SECRET).await;
+    let clean = run_against("cable-gate.toml", &declared, url.clone()).await;
+    let undeclared = run_against(
+        "cable-gate.toml",
+        &(head("cable-gate", 5) + &CABLE_GATE.replace("REJECT", "")),
+        url,
+    )
+    .await;
+    stop.cancel();
+
+    let s = &clean.results.summary;
+    assert!(
+        clean.results.violations.is_empty(),
+        "{:#?}",
+        clean.results.violations
+    );
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(
+        (s.counters.accepted, s.counters.rejected, s.counters.failed),
+        (3, 2, 0)
+    );
+    assert_eq!(
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::RefusedInBand("refused".into())),
+        Some(&2)
+    );
+    // The members' two expectations each were met; the refused ones were not judged.
+    assert_eq!(s.counters.expect.expectations_met, 6);
+    assert_eq!(s.counters.expect.expectations_refused, 2);
+
+    let s = &undeclared.results.summary;
+    assert_eq!(
+        (s.counters.accepted, s.counters.rejected, s.counters.failed),
+        (3, 0, 2)
+    );
+    let hygiene: Vec<_> = undeclared
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::RejectionHygiene)
+        .collect();
+    assert_eq!(hygiene.len(), 2, "{:#?}", undeclared.results.violations);
+    assert!(
+        hygiene[0].seen.contains("server_close_1000"),
+        "{hygiene:#?}"
+    );
+    // The gatecrashers' script keeps no bodies (no `where`): the record shows as its kind
+    // (`refused`, declared or not).
+    let unmet = completeness(&undeclared);
+    assert!(
+        unmet.iter().any(|(expected, seen)| expected == "welcome"
+            && seen == "nothing (unclaimed: refused); then server closed with 1000"),
+        "{unmet:#?}"
+    );
+}
+
+/// A wrong secret against a server that refuses in band: every valid token turned away by
+/// the declared refusal message is an auth misconfiguration (exit 6), never a race and
+/// never "check the subprotocol". Undeclared, the verdict cannot tell it from a target
+/// that turns this client away, but the unmet expectation shows the refusal record itself
+/// (the scenario keeps bodies: it has a `where`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
+    let members_only = |reject: &str| {
+        let text = head("cable-gate", 3) + &CABLE_GATE.replace("REJECT", reject);
+        // The gatecrashers' group left out: only valid tokens, signed with the wrong secret.
+        let text = text[..text.find("[[group]]\nname = \"gatecrashers\"").unwrap()].to_string();
+        text.replace(TEST_SECRET, "not-the-servers-secret")
+    };
+    let (url, stop) = spawn_cable_gate(TEST_SECRET).await;
+    let declared = run_against(
+        "cable-gate.toml",
+        &members_only("reject = { message = \"refused\" }"),
+        url.clone(),
+    )
+    .await;
+    let undeclared = run_against("cable-gate.toml", &members_only(""), url).await;
+    stop.cancel();
+
+    let s = &declared.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("message_refused ×3"), "{hint}");
+    assert!(hint.contains("signing secret"), "{hint}");
+    assert_eq!(of_run(&declared.results.summary), exit::AUTH_MISCONFIGURED);
+
+    let s = &undeclared.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    let found = completeness(&undeclared);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert_eq!(
+        found[0].1,
+        "nothing (unclaimed: {\"type\":\"disconnect\",\"reason\":\"unauthorized\",\"reconnect\":false}); \
+         then server closed with 1000"
+    );
+}
+
 // ---- Captures: a subscription id chosen by the server, used in later sends ----
 
 const SUBSCRIBE: &str = r#"

@@ -728,7 +728,17 @@ fn hunt_json(
 /// What the runner's calibration learned, on stderr, and, when its time bound cut it, what
 /// it had time for.
 pub(super) fn learned_lines(runner: &Runner) {
-    eprintln!("{}", crate::report::learned_line(&runner.learned));
+    // What `learn` says when the target accepted no calibration connection; "no invariant
+    // held" would blame the invariants for what the target did.
+    let calibration = runner.calibration.as_ref();
+    match calibration.and_then(Proposal::none_accepted) {
+        // The budget's share ran out before the first connection (the note below says so).
+        Some(_) if calibration.is_some_and(|p| p.valid.0 == 0) => {
+            eprintln!("learned      nothing (no calibration connection was made)")
+        }
+        Some(none) => eprintln!("learned      nothing: {}; {}", none.what(), none.check()),
+        None => eprintln!("{}", crate::report::learned_line(&runner.learned)),
+    }
     if let Some(note) = runner.calibration.as_ref().and_then(calibration_cut) {
         eprintln!("{note}");
     }

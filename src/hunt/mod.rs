@@ -562,7 +562,28 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
     if s.counters.accepted == 0 {
         return None;
     }
+    // Nor did one in which the server sent nothing back to a script that expects nothing
+    // (a handshake the script never completes): only the handshakes were judged.
+    if crate::oracle::verdict::sent_nothing_back(&s.counters).is_some() {
+        return None;
+    }
     (s.verdict.exercised() && s.verdict != Verdict::Inconclusive).then_some(true)
+}
+
+/// Why a round that [`judged`] nothing stands for no pass: its verdict and hint. A clean
+/// round in which the server sent nothing back reads as incomplete (its hint says so):
+/// the script it was for never ran, and what did not run proves nothing.
+fn not_judged_round(outcome: &RunOutcome) -> Unjudged {
+    let s = &outcome.results.summary;
+    let silent = crate::oracle::verdict::sent_nothing_back(&s.counters).is_some();
+    let verdict = match s.verdict {
+        Verdict::Clean if silent => Verdict::Incomplete,
+        other => other,
+    };
+    Unjudged {
+        verdict,
+        hint: s.hint.clone().unwrap_or_default(),
+    }
 }
 
 impl LevelStats {
@@ -880,11 +901,7 @@ pub async fn hunt_excusing(
         }
         if judged(&outcome).is_none() {
             not_judged.0 += 1;
-            let s = &outcome.results.summary;
-            not_judged.1 = Some(Unjudged {
-                verdict: s.verdict,
-                hint: s.hint.clone().unwrap_or_default(),
-            });
+            not_judged.1 = Some(not_judged_round(&outcome));
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY

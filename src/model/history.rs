@@ -50,6 +50,10 @@ pub enum Cause {
     /// The login request before the upgrade failed (`[auth] tokens = { login = ... }`):
     /// the upgrade was never tried, so it is no verdict of the WebSocket target's.
     LoginFailed,
+    /// The server refused in band: before acceptance it sent a message of this kind, the
+    /// one `[oracles] reject.message` declares (ActionCable's `disconnect` with reason
+    /// `unauthorized`). Written `message_<kind>`.
+    RefusedInBand(String),
 }
 
 impl serde::Serialize for Cause {
@@ -80,6 +84,9 @@ impl Cause {
         }
         if let Some(c) = num("invalid_close_") {
             return Cause::InvalidClose(c);
+        }
+        if let Some(kind) = text.strip_prefix("message_") {
+            return Cause::RefusedInBand(kind.to_string());
         }
         match text {
             "client_fd_limit" => Cause::ClientFdLimit,
@@ -144,6 +151,7 @@ impl fmt::Display for Cause {
             Cause::Oversized => write!(f, "oversized_frame"),
             Cause::Interrupted => write!(f, "interrupted"),
             Cause::LoginFailed => write!(f, "login_failed"),
+            Cause::RefusedInBand(kind) => write!(f, "message_{kind}"),
             Cause::Aborted { rst: true } => write!(f, "aborted_rst"),
             Cause::Aborted { rst: false } => write!(f, "aborted_fin"),
         }
@@ -214,8 +222,9 @@ pub struct ExpectCounts {
     /// Expectations still open when the run was cut off (neither met nor violated).
     pub expectations_cut: u64,
     /// Expectations still open when the server cleanly refused their connection (a close
-    /// code listed in `reject.close` before acceptance): the refusal is judged by the
-    /// session oracles, not the refused connection's script (neither met nor violated).
+    /// code listed in `reject.close`, or the `reject.message` kind, before acceptance):
+    /// the refusal is judged by the session oracles, not the refused connection's script
+    /// (neither met nor violated).
     pub expectations_refused: u64,
     /// Expected vs arrived per event type (the summary also gives them as rates).
     pub events: BTreeMap<String, Tally>,
@@ -716,9 +725,14 @@ mod tests {
             Cause::Timeout("send"),
             Cause::Timeout("probe"),
             Cause::Interrupted,
+            Cause::RefusedInBand("refused".into()),
         ] {
             assert_eq!(Cause::parse(&cause.to_string()), cause);
         }
+        assert_eq!(
+            Cause::RefusedInBand("unauthorized".into()).to_string(),
+            "message_unauthorized"
+        );
         assert_eq!(Cause::InvalidClose(1005).to_string(), "invalid_close_1005");
     }
 

@@ -1,7 +1,7 @@
 //! The verdict on each connection attempt, and its record for the session oracles.
 //!
-//! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal
-//! or a configured close code before acceptance), failed (anything else before acceptance:
+//! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal,
+//! a configured close code or the declared refusal message before acceptance), failed (anything else before acceptance:
 //! reset, 1011, an invalid close code, timeout...), aborted (we gave up on purpose), cut
 //! (the run ended before the answer was known) or a client error (stampede's own fd or
 //! port limit: never the target's failure).
@@ -24,12 +24,20 @@ impl Judge<'_> {
         }
     }
 
-    /// A data frame arrived; `event` is its type when it was a JSON object with one.
-    /// Returns true when this frame made the attempt accepted.
+    /// A data frame arrived; `event` is its kind when it had one. Returns true when this
+    /// frame made the attempt accepted. A message of the kind `[oracles] reject.message`
+    /// declares, before acceptance, refuses the attempt cleanly
+    /// ([`Cause::RefusedInBand`]), as a listed close code would.
     pub fn data(&self, a: &mut Attempt, at_us: u64, event: Option<&str>) -> bool {
         a.last_frame_us = Some(at_us);
         if a.outcome != Outcome::Pending {
             return false;
+        }
+        if let (Some(kind), Some(refusal)) = (event, self.rules.reject.message.as_deref()) {
+            if kind == refusal {
+                self.refuse(a, Outcome::Rejected, Cause::RefusedInBand(kind.to_string()));
+                return false;
+            }
         }
         let accepts = match &self.rules.accepted {
             AcceptRule::Upgrade | AcceptRule::FirstFrame => true,
@@ -46,7 +54,9 @@ impl Judge<'_> {
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         if a.outcome == Outcome::Pending {
-            let refusal = matches!(cause, Cause::ServerClose(code) if self.rules.reject.close.contains(&code));
+            // Only a valid code: an invalid one is never a clean refusal.
+            let refusal =
+                matches!(cause, Cause::ServerClose(_)) && self.rules.reject.is_clean(&cause);
             if refusal {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {

@@ -2,6 +2,7 @@
 
 use super::frame::{describe, fill, fill_str, holds_capture, kind_of, passes};
 use super::pattern::{Fed, PatternState};
+use crate::model::history::is_token_byte;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
@@ -28,6 +29,11 @@ const SEEN_KEPT: usize = 16;
 const KEPT_ROOM: usize = 4;
 /// The most room a settled expectation's `seen` text may keep for the next one.
 const SPARE_SEEN_BYTES: usize = 1024;
+/// Unclaimed records an unmet expectation's witness shows (the latest); the rest are only
+/// counted.
+const UNCLAIMED_SHOWN: usize = 3;
+/// Bytes of one unclaimed record's JSON a witness shows.
+const UNCLAIMED_BYTES: usize = 160;
 /// Steps named in an early-end violation; the rest are only counted.
 const STEPS_NAMED: usize = 3;
 /// Event kinds remembered per reply span (a hostile server may invent any number).
@@ -78,8 +84,9 @@ pub enum StreamEnd {
     Lost,
     /// We stopped: the run's duration, Ctrl-C, or our own close.
     Cut,
-    /// The server cleanly refused the connection: a close code listed in `reject.close`
-    /// before the attempt was accepted (the judge made it `Rejected`). What was pending
+    /// The server cleanly refused the connection: a close code listed in `reject.close`,
+    /// or the message `reject.message` names, before the attempt was accepted (the judge
+    /// made it `Rejected`). What was pending
     /// belongs to a refused attempt, which the session oracles judge (rejection hygiene,
     /// liveness); its own script is not judged for completeness.
     Refused,
@@ -627,7 +634,7 @@ impl ConnChecker {
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
-            let seen = seen_text(p, &self.unread, &self.spec.type_field);
+            let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             self.resolve(idx, Resolution::Violated);
             self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -657,7 +664,7 @@ impl ConnChecker {
             let expected = p.state.remaining();
             let seen = format!(
                 "{}; then {detail}",
-                seen_text(p, &self.unread, &self.spec.type_field)
+                seen_text(p, &self.unread, &self.buffer, &self.spec.type_field)
             );
             let ended = StreamEnded {
                 close_code,
@@ -794,7 +801,7 @@ impl ConnChecker {
             note_seen(p, event);
         }
         let expected = format!("next: {}", p.state.remaining());
-        let seen = seen_text(p, &self.unread, &self.spec.type_field);
+        let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         self.resolve(idx, Resolution::Violated);
         self.violate(OracleKind::Completeness, now, expected, seen, key);
@@ -1350,8 +1357,71 @@ struct Unread {
 
 /// What an expectation saw, for its witness: when that was nothing, what the connection
 /// received that no expectation could read (`unread`; `type_field` is the field kinds are
-/// read from).
-fn seen_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
+/// read from); then the records it received that no expectation claimed (`buffer`), which
+/// often say why (a refusal the scenario does not declare, an error of another kind).
+/// Built only when a violation is written.
+fn seen_text(
+    p: &Pending,
+    unread: &Unread,
+    buffer: &VecDeque<Buffered>,
+    type_field: &str,
+) -> String {
+    let mut seen = read_text(p, unread, type_field);
+    if let Some(unclaimed) = unclaimed_text(buffer) {
+        let _ = write!(seen, " ({unclaimed})");
+    }
+    seen
+}
+
+/// The records still waiting in `buffer` (received, claimed by no expectation), for a
+/// witness: `unclaimed: {"type":"disconnect","reason":"unauthorized"}`, the latest
+/// [`UNCLAIMED_SHOWN`] (`unclaimed, the latest 3 of 5: ...`), each its JSON cut at
+/// [`UNCLAIMED_BYTES`] when the checker kept bodies, else its kind. `None` when there are
+/// none.
+fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
+    if buffer.is_empty() {
+        return None;
+    }
+    let skipped = buffer.len().saturating_sub(UNCLAIMED_SHOWN);
+    let shown: Vec<String> = buffer
+        .iter()
+        .skip(skipped)
+        .map(|b| match &b.body {
+            Some(body) => clipped(&body.to_string(), UNCLAIMED_BYTES),
+            None => b.event.clone(),
+        })
+        .collect();
+    let label = match skipped {
+        0 => "unclaimed".to_string(),
+        _ => format!("unclaimed, the latest {} of {}", shown.len(), buffer.len()),
+    };
+    Some(format!("{label}: {}", shown.join(", ")))
+}
+
+/// At most `max` bytes of `text`, ending with `…` when cut. Never cut inside a run of token
+/// characters (a token the server echoed must stay whole for redaction to replace it) nor
+/// inside a UTF-8 character.
+fn clipped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut end = max;
+    if is_token_byte(bytes[end]) {
+        end = bytes[..end]
+            .iter()
+            .rposition(|b| !is_token_byte(*b))
+            .map_or(0, |i| i + 1);
+    }
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// What an expectation's pattern saw, or what the connection received that no
+/// expectation could read when that was nothing (see [`seen_text`]).
+fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
     if p.seen_count > 0 {
         return p.seen.clone();
     }

@@ -71,6 +71,62 @@ pub struct Proposal {
     pub elapsed: std::time::Duration,
 }
 
+/// Calibration learned nothing because the target accepted none of its valid-token
+/// connections: the one account of it that `learn`, `run`'s and `hunt`'s calibration
+/// lines give. `cause`: how the first one ended (`None`: none was tried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoneAccepted {
+    pub cause: Option<Cause>,
+}
+
+impl NoneAccepted {
+    /// Whether the target refused with an auth status ([`is_auth_refusal`]): the token
+    /// settings are what to check, not the URL.
+    ///
+    /// [`is_auth_refusal`]: super::verdict::is_auth_refusal
+    pub fn auth(&self) -> bool {
+        self.cause
+            .as_ref()
+            .is_some_and(super::verdict::is_auth_refusal)
+    }
+
+    /// What happened: `the target accepted no calibration connection (http_401)`.
+    pub fn what(&self) -> String {
+        let cause = self
+            .cause
+            .as_ref()
+            .map_or_else(|| "no attempt".to_string(), Cause::to_string);
+        format!("the target accepted no calibration connection ({cause})")
+    }
+
+    /// What to check about it.
+    pub fn check(&self) -> &'static str {
+        if self.auth() {
+            "check the token settings ([auth])"
+        } else {
+            "check the URL and that the server speaks WebSocket there"
+        }
+    }
+}
+
+impl std::fmt::Display for NoneAccepted {
+    /// `the target accepted no calibration connection (http_401): nothing was learned;
+    /// check the token settings ([auth])`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: nothing was learned; {}", self.what(), self.check())
+    }
+}
+
+impl Proposal {
+    /// Why nothing was learned, when the target accepted no valid-token calibration
+    /// connection; `None` when it accepted one (whatever was then learned).
+    pub fn none_accepted(&self) -> Option<NoneAccepted> {
+        (self.valid.1 == 0).then(|| NoneAccepted {
+            cause: self.unaccepted.clone(),
+        })
+    }
+}
+
 /// Proposes invariants from the accepted valid-token connections `samples`; the declared
 /// oracles of `spec` win (a learned field the scenario already declares is left out), and
 /// its `type_field`/kinds name events and requests.
@@ -318,11 +374,13 @@ fn replies(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<LearnedReply>, usi
     (kept, dropped)
 }
 
-/// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`.
+/// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`,
+/// `message refused`.
 pub fn refusal_text(cause: &Cause) -> String {
     match cause {
         Cause::Http(code) => format!("HTTP {code}"),
         Cause::ServerClose(code) => format!("close {code}"),
+        Cause::RefusedInBand(kind) => format!("message {kind}"),
         other => other.to_string(),
     }
 }

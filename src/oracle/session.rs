@@ -81,11 +81,7 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // Only a clean refusal says "still held"; a probe that could not connect at all
     // (server gone, reset, timeout) proves nothing about sessions.
     let reject = &plan.oracles.session.reject;
-    let refused = match probe.cause {
-        Some(crate::model::Cause::Http(code)) => reject.http.contains(&code),
-        Some(crate::model::Cause::ServerClose(code)) => reject.close.contains(&code),
-        _ => false,
-    };
+    let refused = probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     if !refused {
         return None;
     }
@@ -431,10 +427,7 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         Some(f) if bad => format!("forged token ({})", forge_label(f)),
         _ => "token".to_string(),
     };
-    let expected = format!(
-        "{what} refused with HTTP {:?} or close {:?}",
-        reject.http, reject.close
-    );
+    let expected = format!("{what} refused with {}", reject.describe());
     Some(violation(
         plan,
         OracleKind::RejectionHygiene,

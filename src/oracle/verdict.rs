@@ -7,7 +7,9 @@
 //! that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
-use crate::model::{Attempt, Cause, ConnReport, OracleKind, Outcome, Plan, StopReason, Verdict};
+use crate::model::{
+    Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Plan, StopReason, Verdict,
+};
 use std::collections::BTreeMap;
 
 /// What the verdict is decided from.
@@ -36,7 +38,8 @@ struct Tally {
     /// Attempts that got a 101.
     upgraded: u64,
     accepted: u64,
-    /// Attempts refused cleanly (a configured HTTP status or close code).
+    /// Attempts refused cleanly (a configured HTTP status or close code, or the declared
+    /// refusal message).
     clean_refusals: u64,
     /// Valid-token attempts, and how many of them were accepted or refused cleanly.
     valid: u64,
@@ -136,6 +139,24 @@ fn unanswered_hint(reports: &[ConnReport]) -> Option<String> {
         received += r.counters.messages_received;
         expected += r.counters.expect.expectations;
     }
+    unanswered(sent, received, expected)
+}
+
+/// [`unanswered_hint`] from a whole run's counters (a summary's): `Some` with the hint
+/// when the server sent nothing back to a script that expects nothing. A hunt's round like
+/// that judged no script at all, so it is no clean round.
+pub fn sent_nothing_back(run: &Counters) -> Option<String> {
+    unanswered(
+        run.messages_sent,
+        run.messages_received,
+        run.expect.expectations,
+    )
+}
+
+/// The hint of a run that sent `sent` messages, received `received` and registered
+/// `expected` expectations, when the server answered nothing to a script that expects
+/// nothing.
+fn unanswered(sent: u64, received: u64, expected: u64) -> Option<String> {
     (sent > 0 && received == 0 && expected == 0).then(|| {
         format!(
             "the server sent nothing back ({sent} message{} sent, 0 received) and no step \
@@ -165,11 +186,7 @@ fn auth_check(opaque: Option<&str>) -> String {
 
 fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let reject = &plan.oracles.session.reject;
-    let clean = |a: &Attempt| match a.cause {
-        Some(Cause::Http(s)) => reject.http.contains(&s),
-        Some(Cause::ServerClose(c)) => reject.close.contains(&c),
-        _ => false,
-    };
+    let clean = |a: &Attempt| a.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     let mut t = Tally::default();
     for r in reports {
         let valid = valid_token(plan, r.token);
@@ -201,21 +218,23 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     t
 }
 
-/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, or a
-/// close code that refuses credentials in band (1008 policy violation; 4401 and 4403,
-/// the unauthorized and forbidden codes of graphql-transport-ws and others). A 409 or a
-/// 1013 says the session is held or the server is busy: that is the session oracles'
-/// business, never a misconfiguration.
+/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
+/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
+/// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
+/// message the scenario declares (`[oracles] reject.message`: a kind it names for turning
+/// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
+/// or a 1013 says the session is held or the server is busy: that is the session
+/// oracles' business, never a misconfiguration.
 fn auth_status(a: &Attempt) -> bool {
     a.cause.as_ref().is_some_and(is_auth_refusal)
 }
 
-/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, or a close 1008,
-/// 4401 or 4403 (see `auth_status`).
+/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, a close 1008,
+/// 4401 or 4403, or the declared refusal message (see `auth_status`).
 pub fn is_auth_refusal(cause: &Cause) -> bool {
     matches!(
         cause,
-        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403)
+        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403) | Cause::RefusedInBand(_)
     )
 }
 

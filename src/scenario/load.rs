@@ -446,19 +446,22 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         i128::try_from(usize::MAX).unwrap_or(i128::MAX),
         defaults.max_buffered_bytes as i128,
     );
+    let type_field = kinds::path_or(cx, &f, "type_field", &defaults.type_field);
+    let kinds = f
+        .get("kinds")
+        .map(|n| kinds::kinds(cx, n))
+        .unwrap_or_default();
+    let session = session::session(cx, &f, &kinds);
     OracleSpec {
-        type_field: kinds::path_or(cx, &f, "type_field", &defaults.type_field),
-        kinds: f
-            .get("kinds")
-            .map(|n| kinds::kinds(cx, n))
-            .unwrap_or_default(),
+        type_field,
+        kinds,
         record_separator: kinds::separator(cx, f.get("record_separator")),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
-        session: session::session(cx, &f),
+        session,
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults
     }

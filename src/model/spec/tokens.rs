@@ -2,7 +2,7 @@
 //! tokens, aborted handshakes, and the session oracles that judge the server's answers.
 
 use crate::model::units::duration_us;
-use crate::model::BadToken;
+use crate::model::{BadToken, Cause};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -96,11 +96,18 @@ pub struct LivenessSpec {
     pub grace: Duration,
 }
 
-/// Clean refusals: HTTP statuses before the upgrade, or close codes right after it.
+/// Clean refusals: HTTP statuses before the upgrade, close codes right after it, or a
+/// message of a declared kind before acceptance (an in-band refusal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectSpec {
     pub http: Vec<u16>,
     pub close: Vec<u16>,
+    /// The kind (an `[oracles.kinds]` name) of the message a server refuses with in band,
+    /// before acceptance (ActionCable's `{"type": "disconnect", "reason": "unauthorized"}`).
+    /// Absent in plans made before it existed, and left out of plan files when unset so
+    /// their bytes (and hashes) stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// What accepting a policy entry of the bad-token catalogue is. Absent in plans made
     /// before it existed (then lenient), and left out of plan files when lenient so their
     /// bytes (and hashes) stay as they were.
@@ -119,6 +126,31 @@ pub enum RejectPolicy {
     Lenient,
     /// A rejection-hygiene violation, like accepting a must-reject entry.
     Strict,
+}
+
+impl RejectSpec {
+    /// Whether `cause` is one of the clean ways to refuse listed here: a listed HTTP
+    /// status, a listed close code, or the declared refusal message
+    /// ([`Cause::RefusedInBand`]). Everything that judges refusals (the acceptance judge,
+    /// rejection hygiene, the verdict's auth rule, the probes) asks this one place.
+    pub fn is_clean(&self, cause: &Cause) -> bool {
+        match cause {
+            Cause::Http(status) => self.http.contains(status),
+            Cause::ServerClose(code) => self.close.contains(code),
+            Cause::RefusedInBand(kind) => self.message.as_deref() == Some(kind.as_str()),
+            _ => false,
+        }
+    }
+
+    /// The clean refusals in words, for a violation's `expected`: `HTTP [401, 403] or
+    /// close [1008]`, with `or message refused` when one is declared.
+    pub fn describe(&self) -> String {
+        let mut out = format!("HTTP {:?} or close {:?}", self.http, self.close);
+        if let Some(kind) = &self.message {
+            out.push_str(&format!(" or message {kind}"));
+        }
+        out
+    }
 }
 
 impl RejectPolicy {
@@ -152,10 +184,56 @@ impl Default for SessionOracles {
             reject: RejectSpec {
                 http: vec![401, 403, 409],
                 close: vec![1008],
+                message: None,
                 policy: RejectPolicy::Lenient,
             },
             consistency: true,
             accepted: AcceptRule::FirstFrame,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan file without a refusal message is written byte for byte as before the field
+    /// existed (its hash names repro files), and one written before reads back.
+    #[test]
+    fn an_unset_refusal_message_leaves_plan_bytes_as_they_were() {
+        let reject = SessionOracles::default().reject;
+        let text = serde_json::to_string(&reject).unwrap_or_default();
+        assert_eq!(text, r#"{"http":[401,403,409],"close":[1008]}"#);
+        let back: RejectSpec = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, reject);
+        let declared = RejectSpec {
+            message: Some("refused".into()),
+            ..reject
+        };
+        let text = serde_json::to_string(&declared).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"http":[401,403,409],"close":[1008],"message":"refused"}"#
+        );
+    }
+
+    #[test]
+    fn the_declared_message_is_a_clean_refusal_and_no_other() {
+        let reject = RejectSpec {
+            message: Some("refused".into()),
+            ..SessionOracles::default().reject
+        };
+        assert!(reject.is_clean(&Cause::RefusedInBand("refused".into())));
+        assert!(!reject.is_clean(&Cause::RefusedInBand("other".into())));
+        assert!(reject.is_clean(&Cause::Http(401)));
+        assert!(reject.is_clean(&Cause::ServerClose(1008)));
+        assert!(!reject.is_clean(&Cause::ServerClose(1000)));
+        assert!(!SessionOracles::default()
+            .reject
+            .is_clean(&Cause::RefusedInBand("refused".into())));
+        assert_eq!(
+            reject.describe(),
+            "HTTP [401, 403, 409] or close [1008] or message refused"
+        );
     }
 }

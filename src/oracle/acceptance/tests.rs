@@ -56,10 +56,14 @@ impl Default for Want {
     }
 }
 
+/// The refusal message every row's rules declare (`reject.message`).
+const REFUSED: &str = "refused";
+
 struct Case {
     name: &'static str,
     accepted: AcceptRule,
-    /// `reject.close`; `reject.http` plays no part in the judge.
+    /// `reject.close`; `reject.http` plays no part in the judge. Every row declares the
+    /// in-band refusal kind [`REFUSED`].
     close: &'static [u16],
     events: Vec<Ev>,
     want: Want,
@@ -71,6 +75,7 @@ fn rules(accepted: AcceptRule, close: &[u16]) -> SessionOracles {
         reject: RejectSpec {
             http: vec![401, 403, 409],
             close: close.to_vec(),
+            message: Some(REFUSED.into()),
             policy: RejectPolicy::Lenient,
         },
         ..SessionOracles::default()
@@ -414,6 +419,82 @@ fn first_frame_rule() {
                 cause: Some(Cause::Interrupted),
                 ended_by: vec![(Cause::Interrupted, 1)],
                 ..accepted_at(200, 700, None)
+            },
+        },
+    ];
+    check(&cases);
+}
+
+/// A message of the declared refusal kind before acceptance is a clean refusal, as a
+/// listed close code is; after acceptance, or of a kind not declared, it is a frame.
+#[test]
+fn in_band_refusal() {
+    let refused = Cause::RefusedInBand(REFUSED.into());
+    let rejected = |last_frame: u64, ended: Option<u64>, clean_end: bool| Want {
+        outcome: Outcome::Rejected,
+        upgraded_us: Some(200),
+        last_frame_us: Some(last_frame),
+        ended_us: ended,
+        cause: Some(refused.clone()),
+        clean_end,
+        counts: (0, 1, 0, 0),
+        refused_by: vec![(refused.clone(), 1)],
+        data_accepted: vec![false],
+        ..Want::default()
+    };
+    let cases = [
+        Case {
+            name: "the refusal message, then Close 1000 (not a listed code): refused",
+            accepted: message("welcome"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some(REFUSED)),
+                Ev::ServerClose(1000),
+                Ev::Ended(Cause::ServerClose(1000), 400),
+            ],
+            want: rejected(300, Some(400), true),
+        },
+        Case {
+            name: "the refusal message, then a reset: still refused",
+            accepted: message("welcome"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some(REFUSED)),
+                Ev::Ended(Cause::Reset, 400),
+            ],
+            want: rejected(300, Some(400), false),
+        },
+        Case {
+            name: "under first_frame the refusal message is no acceptance",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, Some(REFUSED))],
+            want: rejected(300, None, false),
+        },
+        Case {
+            name: "after acceptance the refusal kind is just a frame",
+            accepted: message("welcome"),
+            close: &[1008],
+            events: vec![
+                Ev::Upgraded(200),
+                Ev::Data(300, Some("welcome")),
+                Ev::Data(400, Some(REFUSED)),
+            ],
+            want: Want {
+                data_accepted: vec![true, false],
+                ..accepted_at(200, 300, Some(400))
+            },
+        },
+        Case {
+            name: "a kind that is not the declared one refuses nothing",
+            accepted: AcceptRule::FirstFrame,
+            close: &[1008],
+            events: vec![Ev::Upgraded(200), Ev::Data(300, Some("disconnect"))],
+            want: Want {
+                data_accepted: vec![true],
+                ..accepted_at(200, 300, Some(300))
             },
         },
     ];

@@ -233,6 +233,57 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
 }
 
+/// Records no expectation claimed are shown with what an unmet expectation saw (a refusal
+/// the scenario does not declare explains a `welcome` that never came): the latest few,
+/// each its JSON when bodies are kept (cut, never inside a token), else its kind.
+#[test]
+fn an_unmet_expectation_shows_the_records_no_expectation_claimed() {
+    let t = Instant::now();
+    let refusal = json!({"type": "disconnect", "reason": "unauthorized"});
+    let mut kept = plain();
+    kept.expect(plan_of("welcome", None), None, t);
+    kept.on_message(&refusal, t);
+    kept.end_stream(StreamEnd::Lost, "server closed with 1000", Some(1000), t);
+    assert_eq!(
+        kept.violations[0].seen,
+        r#"nothing (unclaimed: {"type":"disconnect","reason":"unauthorized"}); then server closed with 1000"#
+    );
+
+    // Without kept bodies (no `where` or `capture` in the script): the kind.
+    let mut kinds = checker();
+    kinds.expect(plan_of("welcome", None), None, t);
+    kinds.on_message(&refusal, t);
+    kinds.expire(t + Duration::from_secs(6));
+    assert_eq!(kinds.violations[0].seen, "nothing (unclaimed: disconnect)");
+
+    // Bounded: the latest three, the others counted; a long record cut before the token
+    // run it would split, so redaction can still replace the token whole.
+    let mut many = plain();
+    many.expect(plan_of("welcome", None), None, t);
+    for n in 0..4 {
+        many.on_message(&json!({"type": "ping", "message": n}), t);
+    }
+    let token = "x".repeat(300);
+    many.on_message(&json!({"type": "echo", "token": token}), t);
+    many.expire(t + Duration::from_secs(6));
+    let seen = &many.violations[0].seen;
+    assert_eq!(
+        seen,
+        r#"nothing (unclaimed, the latest 3 of 5: {"type":"ping","message":2}, {"type":"ping","message":3}, {"type":"echo","token":"…)"#
+    );
+
+    // What the pattern saw comes first; a met expectation shows nothing.
+    let mut partial = plain();
+    partial.expect(plan_of("a b", None), None, t);
+    partial.on_message(&json!({"type": "a"}), t);
+    partial.on_message(&json!({"type": "other"}), t);
+    partial.expire(t + Duration::from_secs(6));
+    assert_eq!(
+        partial.violations[0].seen,
+        r#"a (unclaimed: {"type":"other"})"#
+    );
+}
+
 #[test]
 fn out_of_order_events_are_flagged_at_once() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });

@@ -30,6 +30,7 @@ fn rules() -> SessionOracles {
         reject: RejectSpec {
             http: vec![401, 403, 409],
             close: vec![1008],
+            message: None,
             policy: RejectPolicy::Lenient,
         },
         consistency: false,
@@ -1139,6 +1140,7 @@ fn rejection_hygiene() {
                 reject: RejectSpec {
                     http: vec![403],
                     close: vec![1008],
+                    message: None,
                     policy: RejectPolicy::Lenient,
                 },
                 ..rules()

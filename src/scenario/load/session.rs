@@ -2,11 +2,13 @@
 //! `accepted`. Each is on with its default when absent.
 
 use super::walk::{found, Ctx, Fields, Node};
-use crate::model::{AcceptRule, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles};
+use crate::model::words::did_you_mean;
+use crate::model::{AcceptRule, KindSpec, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles};
 use toml::de::DeValue;
 
-/// The session oracles from the keys of `[oracles]`.
-pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> SessionOracles {
+/// The session oracles from the keys of `[oracles]`; `kinds`: its `[oracles.kinds]`, which
+/// `reject.message` names one of.
+pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, kinds: &[KindSpec]) -> SessionOracles {
     let defaults = SessionOracles::default();
     SessionOracles {
         max_live: f
@@ -17,7 +19,7 @@ pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> SessionOracles {
             .map_or(defaults.liveness, |n| liveness(cx, n, defaults.liveness)),
         reject: f.get("reject").map_or_else(
             || defaults.reject.clone(),
-            |n| reject(cx, n, &defaults.reject),
+            |n| reject(cx, n, &defaults.reject, kinds),
         ),
         consistency: f.bool_or(cx, "consistency", defaults.consistency),
         accepted: f
@@ -78,10 +80,15 @@ fn liveness(
     }
 }
 
-/// `reject = { http = [401, 403, 409], close = [1008], policy = "lenient" }`; a key left out
-/// keeps its default.
-fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec {
-    let known = ["http", "close", "policy"];
+/// `reject = { http = [401, 403, 409], close = [1008], message = "refused", policy =
+/// "lenient" }`; a key left out keeps its default. `message` names a kind of `kinds`.
+fn reject(
+    cx: &mut Ctx<'_>,
+    node: &Node<'_>,
+    default: &RejectSpec,
+    kinds: &[KindSpec],
+) -> RejectSpec {
+    let known = ["http", "close", "message", "policy"];
     let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &known) else {
         return default.clone();
     };
@@ -112,7 +119,11 @@ fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec
             cx.report(span, message);
         }
     }
-    if http.is_empty() && close.is_empty() {
+    let message = f
+        .get("message")
+        .and_then(|node| refusal_kind(cx, node, kinds))
+        .or_else(|| default.message.clone());
+    if http.is_empty() && close.is_empty() && message.is_none() {
         cx.report(
             f.span(),
             "oracles.reject: no clean way to refuse is left; list at least one code",
@@ -122,8 +133,34 @@ fn reject(cx: &mut Ctx<'_>, node: &Node<'_>, default: &RejectSpec) -> RejectSpec
     RejectSpec {
         http,
         close,
+        message,
         policy,
     }
+}
+
+/// `reject.message`: the name of an `[oracles.kinds]` entry. Only a declared kind: a
+/// refusal is judged by what the message holds (ActionCable sends `disconnect` for a
+/// restart too, and only its `reason` says "unauthorized"), so the scenario states it.
+fn refusal_kind(cx: &mut Ctx<'_>, node: &Node<'_>, kinds: &[KindSpec]) -> Option<String> {
+    let name = cx.string("message", node)?;
+    if kinds.iter().any(|k| k.name == name) {
+        return Some(name.to_string());
+    }
+    let message = if kinds.is_empty() {
+        format!(
+            "oracles.reject.message: {name:?} names no kind: [oracles.kinds] declares none; \
+             declare it there, e.g. {name} = {{ type = \"disconnect\", reason = \"unauthorized\" }}"
+        )
+    } else {
+        let names: Vec<String> = kinds.iter().map(|k| format!("{:?}", k.name)).collect();
+        let hint = did_you_mean(name, kinds.iter().map(|k| k.name.as_str()));
+        format!(
+            "oracles.reject.message: {name:?} is not a kind of [oracles.kinds] (declared: {}){hint}",
+            names.join(", ")
+        )
+    };
+    cx.report(node.span(), message);
+    None
 }
 
 /// `accepted = "upgrade" | "first_frame" | { message = "connection_established" }`.

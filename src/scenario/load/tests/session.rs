@@ -186,6 +186,7 @@ fn session_oracles_load() {
         RejectSpec {
             http: vec![401],
             close: vec![1008, 4001],
+            message: None,
             policy: RejectPolicy::Lenient,
         }
     );
@@ -214,6 +215,7 @@ fn session_oracles_load() {
         RejectSpec {
             http: defaults.reject.http.clone(),
             close: vec![],
+            message: None,
             policy: RejectPolicy::Lenient,
         }
     );
@@ -236,6 +238,55 @@ fn reject_policy_loads_lenient_by_default() {
     let lenient = oracles("reject = { http = [401], policy = \"lenient\" }");
     assert_eq!(lenient.reject.policy, RejectPolicy::Lenient);
     assert_eq!(lenient.reject.http, vec![401]);
+}
+
+/// `reject.message` names an `[oracles.kinds]` entry: the message a server refuses with
+/// in band. The lists left out keep their defaults; the message alone is a clean way to
+/// refuse.
+#[test]
+fn reject_message_names_a_declared_kind() {
+    let kinds = "\n[oracles.kinds]\nrefused = { type = \"disconnect\", reason = \"unauthorized\" }";
+    let o = oracles(&format!("reject = {{ message = \"refused\" }}{kinds}"));
+    let defaults = SessionOracles::default().reject;
+    assert_eq!(
+        o.reject,
+        RejectSpec {
+            message: Some("refused".into()),
+            ..defaults.clone()
+        }
+    );
+    let only = oracles(&format!(
+        "reject = {{ http = [], close = [], message = \"refused\" }}{kinds}"
+    ));
+    assert_eq!((only.reject.http.len(), only.reject.close.len()), (0, 0));
+    assert_eq!(oracles("consistency = true").reject.message, None);
+}
+
+#[test]
+fn an_unknown_refusal_kind_is_reported_at_its_value() {
+    // Line 4 is the `reject` table; the value starts at column 22.
+    let text = with_top(
+        "[oracles]\nreject = { message = \"refusd\" }\n[oracles.kinds]\nrefused = { type = \"disconnect\" }",
+    );
+    assert_eq!(
+        problem(&text),
+        (
+            4,
+            22,
+            "oracles.reject.message: \"refusd\" is not a kind of [oracles.kinds] (declared: \
+             \"refused\"); did you mean \"refused\"?"
+                .to_string()
+        )
+    );
+    // A `type_field` value is no declared kind: what refuses is stated, not guessed.
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nreject = { message = \"disconnect\" }",
+    ));
+    assert_eq!((line, column), (4, 22), "{message}");
+    assert!(
+        message.contains("\"disconnect\" names no kind: [oracles.kinds] declares none"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -425,11 +425,7 @@ impl Answer {
     /// so half of a token echoed in a 401 body would otherwise be written out with its
     /// header and claims readable.
     pub fn new(cause: Cause, detail: String, body: &[u8]) -> Answer {
-        let mut end = excerpt_end(body);
-        // Not inside a UTF-8 character (it would show as U+FFFD).
-        while end > 0 && end < body.len() && body[end] & 0xC0 == 0x80 {
-            end -= 1;
-        }
+        let end = excerpt_end(body, Answer::BODY_BYTES);
         let mut text = String::from_utf8_lossy(&body[..end])
             .escape_debug()
             .to_string();
@@ -445,17 +441,32 @@ impl Answer {
     }
 }
 
-/// Where an [`Answer`]'s excerpt of `body` ends: at most [`Answer::BODY_BYTES`], and not
-/// inside a run of token characters that goes on past that.
-fn excerpt_end(body: &[u8]) -> usize {
-    let end = body.len().min(Answer::BODY_BYTES);
-    if end == body.len() || !is_token_byte(body[end]) {
-        return end;
+/// Where an excerpt of `body` ends: at most `max` bytes, not inside a run of token
+/// characters that goes on past that (redaction replaces whole tokens only: half of an
+/// echoed token would be written out with its header and claims readable), nor inside a
+/// UTF-8 character (it would show as U+FFFD).
+fn excerpt_end(body: &[u8], max: usize) -> usize {
+    let mut end = body.len().min(max);
+    if end < body.len() && is_token_byte(body[end]) {
+        end = body[..end]
+            .iter()
+            .rposition(|b| !is_token_byte(*b))
+            .map_or(0, |p| p + 1);
     }
-    body[..end]
-        .iter()
-        .rposition(|b| !is_token_byte(*b))
-        .map_or(0, |p| p + 1)
+    while end > 0 && end < body.len() && body[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    end
+}
+
+/// At most `max` bytes of `text`, cut where [`Answer`]s cut their bodies (never inside a
+/// token or a character), `…` marking a cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let end = excerpt_end(text.as_bytes(), max);
+    match text.get(..end) {
+        Some(kept) if end < text.len() => format!("{kept}…"),
+        _ => text.to_string(),
+    }
 }
 
 /// The characters of a compact JWT (RFC 7519 §3: base64url segments joined by dots) and of

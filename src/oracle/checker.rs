@@ -2,7 +2,7 @@
 
 use super::frame::{describe, fill, fill_str, holds_capture, kind_of, passes};
 use super::pattern::{Fed, PatternState};
-use crate::model::history::is_token_byte;
+use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
@@ -1387,7 +1387,7 @@ fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
         .iter()
         .skip(skipped)
         .map(|b| match &b.body {
-            Some(body) => clipped(&body.to_string(), UNCLAIMED_BYTES),
+            Some(body) => excerpt(&body.to_string(), UNCLAIMED_BYTES),
             None => b.event.clone(),
         })
         .collect();
@@ -1396,27 +1396,6 @@ fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
         _ => format!("unclaimed, the latest {} of {}", shown.len(), buffer.len()),
     };
     Some(format!("{label}: {}", shown.join(", ")))
-}
-
-/// At most `max` bytes of `text`, ending with `…` when cut. Never cut inside a run of token
-/// characters (a token the server echoed must stay whole for redaction to replace it) nor
-/// inside a UTF-8 character.
-fn clipped(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let bytes = text.as_bytes();
-    let mut end = max;
-    if is_token_byte(bytes[end]) {
-        end = bytes[..end]
-            .iter()
-            .rposition(|b| !is_token_byte(*b))
-            .map_or(0, |i| i + 1);
-    }
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// What an expectation's pattern saw, or what the connection received that no

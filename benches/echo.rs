@@ -308,13 +308,16 @@ struct Opened {
 const OPEN_BOUND: Duration = Duration::from_secs(60);
 
 /// How long a child holds its connections once all are open before measuring (env
-/// STAMPEDE_OPEN_HOLD_MS, default 500): longer to take a heap profile of the idle state
-/// (`valgrind --tool=massif` on the child, then `vgdb detailed_snapshot` during the hold).
+/// STAMPEDE_OPEN_HOLD_MS, default 3000): the idle state, once the allocator has handed
+/// back the pages the burst of handshakes used for a moment (after 500 ms they were still
+/// held: stampede's figure read 5–6.3 KiB per connection then, 2.4–5.2 after 3 s, the
+/// same children). Longer to take a heap profile of the idle state (`valgrind
+/// --tool=massif` on the child, then `vgdb detailed_snapshot` during the hold).
 fn open_hold() -> Duration {
     let ms = std::env::var("STAMPEDE_OPEN_HOLD_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(3000);
     Duration::from_millis(ms)
 }
 

@@ -136,12 +136,12 @@ pub fn line(s: &Snapshot) -> String {
             s.total.as_secs_f64()
         );
     }
-    // Past the planned duration the run is closing what is still open and probing the
-    // sessions it used (bounded): said so, not "5s of 3s".
+    // Past the planned duration the run is closing what is still open and, where its
+    // oracles ask, probing the sessions it used (bounded): said so, not "5s of 3s".
     let over = s.elapsed.saturating_sub(s.total);
     let clock = if over >= Duration::from_secs(1) {
         format!(
-            "{:.0}s of {:.0}s, +{:.0}s closing and probing",
+            "{:.0}s of {:.0}s, +{:.0}s ending the run",
             s.total.as_secs_f64(),
             s.total.as_secs_f64(),
             over.as_secs_f64()
@@ -245,13 +245,13 @@ mod tests {
     }
 
     #[test]
-    fn past_the_duration_the_line_says_the_run_is_closing_and_probing() {
+    fn past_the_duration_the_line_says_the_run_is_ending() {
         let over = Snapshot {
             elapsed: Duration::from_millis(65_400),
             ..snapshot()
         };
         assert!(
-            line(&over).starts_with("60s of 60s, +5s closing and probing · 180 live"),
+            line(&over).starts_with("60s of 60s, +5s ending the run · 180 live"),
             "{}",
             line(&over)
         );

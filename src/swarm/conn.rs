@@ -116,6 +116,8 @@ const SEND_STEP: Action = Action::Send {
 /// copied or allocated per message. An expect keeps its pattern (shared) and timing, and
 /// becomes an action again only when a lost connection names the step it was at.
 enum Current {
+    /// A send: its text is gone once written, and naming it takes nothing more.
+    Send,
     Step(Action),
     Expect {
         pattern: std::sync::Arc<[crate::model::PatternItem]>,
@@ -128,7 +130,7 @@ enum Current {
 impl Current {
     fn of(action: &Action) -> Self {
         match action {
-            Action::Send { .. } => Current::Step(SEND_STEP),
+            Action::Send { .. } => Current::Send,
             Action::Expect(e) => Current::Expect {
                 pattern: e.pattern.clone(),
                 within: e.within,
@@ -141,6 +143,7 @@ impl Current {
 
     fn to_action(&self) -> Action {
         match self {
+            Current::Send => SEND_STEP,
             Current::Step(action) => action.clone(),
             Current::Expect {
                 pattern,

@@ -56,6 +56,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
+    if let Some(j) = door::refused_at_door(e.plan, e.reports, violations, opaque) {
+        return j;
+    }
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         return j;
     }
@@ -502,6 +505,8 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
         parts.join(", ")
     }
 }
+
+mod door;
 
 #[cfg(test)]
 mod tests;

@@ -1013,3 +1013,102 @@ async fn ctrl_c_during_hunt_confirmations_still_writes_the_repro_and_exits_130()
         .unwrap_or_else(|| panic!("no repro line: {stdout}"));
     assert!(std::path::Path::new(repro.trim()).exists(), "{stdout}");
 }
+
+/// Ctrl-C while calibration is under way (its first connection upgraded, its request
+/// waiting [`SLOW`] for the answer; the load would start only after three such
+/// connections): the load never starts, yet the run ends as an interrupted one and writes
+/// its results, the summary (verdict incomplete) and what calibration learned so far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_calibration_still_writes_the_results() {
+    let mut fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario("slow.toml", &slow_answers(&fake.url));
+    let opts = RunOptions {
+        target: Some(fake.url.clone()),
+        out: Some(dir.path().to_path_buf()),
+        learn: true,
+        ..RunOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { stampede::run::run(&scenario, &opts, cancel).await }
+    });
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let outcome = timeout(BOUND, running)
+        .await
+        .expect("the run ends after Ctrl-C")
+        .unwrap()
+        .expect("an interrupted calibration is no error: the run's results are written");
+    let after = cancelled_at.elapsed();
+    assert!(
+        after < Duration::from_secs(5),
+        "took {after:?} after Ctrl-C"
+    );
+    // The load never started: the one upgrade was calibration's.
+    assert_eq!(*fake.upgraded.borrow(), 1);
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, StopReason::Interrupted);
+    assert_eq!(s.verdict, stampede::model::Verdict::Incomplete);
+    assert_eq!(s.counters.attempted, 0);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains("before the load started"), "{hint}");
+    let written = outcome.dir.expect("results are written");
+    for file in [
+        "summary.json",
+        "plan.json",
+        "violations.jsonl",
+        "learned.toml",
+    ] {
+        assert!(written.join(file).exists(), "no {file} in {written:?}");
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(written.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["verdict"], "incomplete", "{summary:#}");
+    let learned = std::fs::read_to_string(written.join("learned.toml")).unwrap();
+    assert!(
+        learned.contains("Calibration was interrupted (Ctrl-C) after 1 of 3 connections"),
+        "{learned}"
+    );
+}
+
+/// A hunt's calibration that Ctrl-C stops says so (the hunt then runs no round and says
+/// it was interrupted during calibration), instead of "no invariant held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_hunts_calibration_is_said() {
+    let mut fake = spawn(Behaviour::AnswersSlowly).await;
+    let scenario = common::scenario("slow.toml", &slow_answers(&fake.url));
+    let plan = stampede::plan::build(&scenario, 1);
+    let cancel = CancellationToken::new();
+    let starting = tokio::spawn({
+        let (cancel, url) = (cancel.clone(), fake.url.clone());
+        async move {
+            let opts = RunOptions {
+                learn: true,
+                ..RunOptions::default()
+            };
+            Runner::start(&Target::Url(url), &plan, opts, cancel).await
+        }
+    });
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.cancel();
+    let runner = timeout(BOUND, starting)
+        .await
+        .expect("calibration ends after Ctrl-C")
+        .unwrap()
+        .expect("the runner is made");
+    let calibration = runner.calibration.clone().expect("calibration ran");
+    assert!(calibration.interrupted, "{calibration:?}");
+    assert_eq!(calibration.planned, 3);
+    assert_eq!(calibration.valid.0, 1);
+    runner.close().await;
+}

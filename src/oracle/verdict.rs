@@ -84,6 +84,11 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
                  it time out",
                 e.plan.limits.handshake_timeout
             ),
+            _ if e.stopped == StopReason::Interrupted && e.reports.is_empty() => {
+                "interrupted before the load started: nothing was exercised (what calibration \
+                 learned so far, when it ran, is in learned.toml)"
+                    .into()
+            }
             _ => incomplete_hint(e.stopped),
         };
         return Judgement {

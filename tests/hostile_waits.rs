@@ -47,6 +47,9 @@ enum Behaviour {
     /// Upgrades, then closes at once: 1008 (a clean refusal) for a `sub` starting with
     /// `forged`, 1011 (a server fault) for anyone else.
     ClosesAfterUpgrade,
+    /// Upgrades, sends nothing, and closes at once with this code and reason, whoever
+    /// the token's subject: a server refusing every token at the door its own way.
+    ClosesAtDoor(u16, &'static str),
     /// Upgrades, greets, answers the first request with `ack`, then closes with 1000: a
     /// kill between two `expect`s.
     KillsAfterFirstAnswer,
@@ -125,6 +128,15 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     };
     upgraded.send_modify(|n| *n += 1);
     let text = |v: Value| Message::Text(v.to_string().into());
+    if let Behaviour::ClosesAtDoor(code, reason) = behaviour {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        let _ = timeout(Duration::from_secs(2), ws.next()).await;
+        return;
+    }
     if behaviour == Behaviour::ClosesAfterUpgrade {
         let code = if sub.starts_with("forged") {
             CloseCode::Policy
@@ -1111,4 +1123,51 @@ async fn ctrl_c_during_a_hunts_calibration_is_said() {
     assert_eq!(calibration.planned, 3);
     assert_eq!(calibration.valid.0, 1);
     runner.close().await;
+}
+
+/// Four users against a server that closes every connection right after its 101 with a
+/// code the scenario's `reject.close` (the default, 1008 only) does not list; `steps`
+/// are their script.
+fn at_the_door(steps: &str) -> String {
+    format!(
+        "name = \"door\"\nduration = \"5s\"\n\n[auth]\nsecret = {{ value = \"{secret}\" }}\n\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [\n{steps}\n]\n",
+        secret = common::TEST_SECRET,
+    )
+}
+
+/// A server that turns every valid token away at the door, with a close code or reason
+/// the scenario does not declare, ran nothing: never `violations` (the unmet greetings are
+/// the refusal seen through the oracles), never `clean` (a script that expects nothing);
+/// `auth_misconfigured` when the code or the reason says "who are you", else
+/// `target_unusable`; the hint names the code and reason, and how to declare it. A
+/// frameless connection the server closed is never accepted under `first_frame`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_at_the_door_the_scenario_does_not_declare_is_no_race() {
+    use stampede::model::Verdict;
+    let greet = r#"  { expect = "connection_established", within = "2s" },
+  { close = 1000 },"#;
+    let idle = r#"  { think = "200ms" },
+  { close = 1000 },"#;
+    for (code, reason, steps, verdict) in [
+        (4401, "", greet, Verdict::AuthMisconfigured),
+        (4403, "Forbidden", idle, Verdict::AuthMisconfigured),
+        (4000, "invalid token", greet, Verdict::AuthMisconfigured),
+        (4000, "", greet, Verdict::TargetUnusable),
+        (1000, "", idle, Verdict::TargetUnusable),
+    ] {
+        let fake = spawn(Behaviour::ClosesAtDoor(code, reason)).await;
+        let (outcome, _) = run(&fake.url, &at_the_door(steps), CancellationToken::new()).await;
+        let s = &outcome.results.summary;
+        assert_eq!(s.counters.accepted, 0, "{code} {reason:?}");
+        assert_eq!(s.verdict, verdict, "{code} {reason:?}: {:?}", s.hint);
+        let hint = s.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains(&format!("server_close_{code} ×4"))
+                && hint.contains(&format!("reject = {{ close = [1008, {code}] }}")),
+            "{hint}"
+        );
+        if !reason.is_empty() {
+            assert!(hint.contains(&format!("reason {reason:?}")), "{hint}");
+        }
+    }
 }

@@ -14,6 +14,7 @@
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
 use crate::model::{Attempt, Cause, ConnPlan, ConnReport, Outcome, Placement, Plan, Verdict};
+use crate::oracle::refusal::is_refusal_code;
 use std::collections::BTreeMap;
 
 /// How the valid-token connections of a run were turned away at the door.
@@ -209,15 +210,25 @@ fn seen(d: &Door) -> String {
     }
 }
 
-/// How to declare the refusal seen: the scenario's `reject.close` with the codes seen
-/// added (a refusal message before the close is declared with `reject.message` instead).
+/// How to declare the refusal seen: a message the server sent before its close, as
+/// `reject.message`; and the scenario's `reject.close` with the codes seen added, except
+/// a normal end or a fault (1000, 1001, 1011...) behind such a message (the message is
+/// the refusal; the close alone says nothing) and the codes no list may hold (1005: no
+/// code at all).
 fn declare(plan: &Plan, d: &Door) -> String {
+    let message = "the message it sends before the close, as `reject.message` (its kind in \
+                   [oracles.kinds])";
     let mut close = plan.oracles.session.reject.close.clone();
+    let mut added = false;
     for cause in d.closes.keys() {
-        if let Cause::ServerClose(code) = cause {
-            if !close.contains(code) {
-                close.push(*code);
-            }
+        let Cause::ServerClose(code) = cause else {
+            continue;
+        };
+        let listable = !matches!(code, 1004..=1006 | 1015);
+        let says = is_refusal_code(*code) || !d.received;
+        if listable && says && !close.contains(code) {
+            close.push(*code);
+            added = true;
         }
     }
     let list = close
@@ -226,12 +237,10 @@ fn declare(plan: &Plan, d: &Door) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let close = format!("`[oracles] reject = {{ close = [{list}] }}`");
-    if d.received {
-        format!(
-            "{close}, or the message it sends before the close, as `reject.message` (its kind \
-             in [oracles.kinds])"
-        )
-    } else {
-        close
+    match (added, d.received) {
+        (true, true) => format!("{close}, or {message}"),
+        (true, false) => close,
+        (false, true) => message.to_string(),
+        (false, false) => "its close code in `[oracles] reject.close`".to_string(),
     }
 }

@@ -1,10 +1,11 @@
 //! The one verdict of a run, decided here and read by every output and the exit code.
 //!
 //! Order matters. A run whose target never let a connection through (or refused every
-//! valid token with an auth status) says nothing about races: its "violations" are the
-//! misconfiguration seen through the oracles, so those verdicts come first. Then real
-//! violations; then a plan that did not finish (its silence proves nothing); then a race
-//! that was never exercised (inconclusive); only then clean.
+//! valid token with an auth status, or closed every one before accepting it with a code
+//! the scenario does not declare: `verdict/door.rs`) says nothing about races: its
+//! "violations" are the misconfiguration seen through the oracles, so those verdicts come
+//! first. Then real violations; then a plan that did not finish (its silence proves
+//! nothing); then a race that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
 use crate::model::{

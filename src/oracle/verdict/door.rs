@@ -1,11 +1,11 @@
 //! Refused at the door: the server let every valid token's connection through the upgrade,
 //! then closed each one itself before accepting it, with a close code the scenario does
 //! not list in `[oracles] reject.close` (4000, 4001, 4401, 1000 or 1011 right after the
-//! 101; an error message before that close does not accept under `accepted = { message =
-//! ... }`), and accepted none. Such a
-//! run exercised nothing: a wrong secret seen through a server that refuses in band in its
-//! own way, or a script that does not fit the server. It is never a race (its unmet
-//! expectations are the refusal seen through the oracles) and never clean.
+//! 101, or after a message that does not accept under `accepted = { message = ... }`,
+//! such as an error), and accepted none. Such a run exercised nothing: a wrong secret
+//! seen through a server that refuses in its own way, or a script that does not fit the
+//! server. It is never a race (its unmet expectations are the refusal seen through the
+//! oracles) and never clean.
 //!
 //! One shape stays with the oracles: the connections sent a message of their script
 //! before the server's close, and something broke. A close then may be the server's

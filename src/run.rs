@@ -321,6 +321,12 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let (plan, learned) = calibrated(plan, bound, opts, &cancel).await?;
+    if learned.is_some() && cancel.is_cancelled() {
+        // Ctrl-C during calibration: the load never started, but the run still ends as
+        // an interrupted one, with its results (and what calibration learned) written.
+        // (Without calibration, Ctrl-C this early is `RunError::Interrupted`, as before.)
+        return interrupted_before_load(plan, bound, opts, learned.as_deref());
+    }
     let dialer = dialer(&plan, bound, opts, &cancel).await?;
     let plan = load_feeds(plan)?;
     let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
@@ -361,6 +367,49 @@ pub async fn execute(
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
         if let Some(text) = &learned {
+            results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
+        }
+    }
+    Ok(RunOutcome { results, plan, dir })
+}
+
+/// The outcome of a run that Ctrl-C stopped before its load started (during calibration):
+/// no connection ran, so the verdict is `incomplete`; the result files are written as any
+/// run's are, `learned.toml` with what calibration learned before it was stopped.
+fn interrupted_before_load(
+    plan: Arc<Plan>,
+    bound: &Bound,
+    opts: &RunOptions,
+    learned: Option<&str>,
+) -> Result<RunOutcome, RunError> {
+    let dir = opts
+        .out
+        .as_ref()
+        .map(|base| results::results_dir(base, &plan.scenario));
+    let output = swarm::SwarmOutput {
+        reports: Vec::new(),
+        histograms: Default::default(),
+        intervals: Default::default(),
+        elapsed: Duration::ZERO,
+        interrupted: true,
+        hit_duration: false,
+        task_failures: 0,
+        releases_raised: None,
+        barriers: Vec::new(),
+        probes: Vec::new(),
+    };
+    let info = RunInfo {
+        plan: &plan,
+        target: &bound.url,
+        embedded_target: bound.is_reference(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        shard: opts.shard,
+    };
+    let redactor = auth::Redactor::new(&[]);
+    let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
+    if let Some(dir) = &dir {
+        results::write_all(dir, &results, &plan)?;
+        if let Some(text) = learned {
             results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
         }
     }

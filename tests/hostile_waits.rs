@@ -47,6 +47,9 @@ enum Behaviour {
     /// Upgrades, then closes at once: 1008 (a clean refusal) for a `sub` starting with
     /// `forged`, 1011 (a server fault) for anyone else.
     ClosesAfterUpgrade,
+    /// Upgrades, sends nothing, and closes at once with this code and reason, whoever
+    /// the token's subject: a server refusing every token at the door its own way.
+    ClosesAtDoor(u16, &'static str),
     /// Upgrades, greets, answers the first request with `ack`, then closes with 1000: a
     /// kill between two `expect`s.
     KillsAfterFirstAnswer,
@@ -125,6 +128,15 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     };
     upgraded.send_modify(|n| *n += 1);
     let text = |v: Value| Message::Text(v.to_string().into());
+    if let Behaviour::ClosesAtDoor(code, reason) = behaviour {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        let _ = timeout(Duration::from_secs(2), ws.next()).await;
+        return;
+    }
     if behaviour == Behaviour::ClosesAfterUpgrade {
         let code = if sub.starts_with("forged") {
             CloseCode::Policy
@@ -1012,4 +1024,150 @@ async fn ctrl_c_during_hunt_confirmations_still_writes_the_repro_and_exits_130()
         .find_map(|l| l.strip_prefix("repro "))
         .unwrap_or_else(|| panic!("no repro line: {stdout}"));
     assert!(std::path::Path::new(repro.trim()).exists(), "{stdout}");
+}
+
+/// Ctrl-C while calibration is under way (its first connection upgraded, its request
+/// waiting [`SLOW`] for the answer; the load would start only after three such
+/// connections): the load never starts, yet the run ends as an interrupted one and writes
+/// its results, the summary (verdict incomplete) and what calibration learned so far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_calibration_still_writes_the_results() {
+    let mut fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::scenario("slow.toml", &slow_answers(&fake.url));
+    let opts = RunOptions {
+        target: Some(fake.url.clone()),
+        out: Some(dir.path().to_path_buf()),
+        learn: true,
+        ..RunOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { stampede::run::run(&scenario, &opts, cancel).await }
+    });
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let outcome = timeout(BOUND, running)
+        .await
+        .expect("the run ends after Ctrl-C")
+        .unwrap()
+        .expect("an interrupted calibration is no error: the run's results are written");
+    let after = cancelled_at.elapsed();
+    assert!(
+        after < Duration::from_secs(5),
+        "took {after:?} after Ctrl-C"
+    );
+    // The load never started: the one upgrade was calibration's.
+    assert_eq!(*fake.upgraded.borrow(), 1);
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, StopReason::Interrupted);
+    assert_eq!(s.verdict, stampede::model::Verdict::Incomplete);
+    assert_eq!(s.counters.attempted, 0);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(hint.contains("before the load started"), "{hint}");
+    let written = outcome.dir.expect("results are written");
+    for file in [
+        "summary.json",
+        "plan.json",
+        "violations.jsonl",
+        "learned.toml",
+    ] {
+        assert!(written.join(file).exists(), "no {file} in {written:?}");
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(written.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["verdict"], "incomplete", "{summary:#}");
+    let learned = std::fs::read_to_string(written.join("learned.toml")).unwrap();
+    assert!(
+        learned.contains("Calibration was interrupted (Ctrl-C) after 1 of 3 connections"),
+        "{learned}"
+    );
+}
+
+/// A hunt's calibration that Ctrl-C stops says so (the hunt then runs no round and says
+/// it was interrupted during calibration), instead of "no invariant held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_hunts_calibration_is_said() {
+    let mut fake = spawn(Behaviour::AnswersSlowly).await;
+    let scenario = common::scenario("slow.toml", &slow_answers(&fake.url));
+    let plan = stampede::plan::build(&scenario, 1);
+    let cancel = CancellationToken::new();
+    let starting = tokio::spawn({
+        let (cancel, url) = (cancel.clone(), fake.url.clone());
+        async move {
+            let opts = RunOptions {
+                learn: true,
+                ..RunOptions::default()
+            };
+            Runner::start(&Target::Url(url), &plan, opts, cancel).await
+        }
+    });
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.cancel();
+    let runner = timeout(BOUND, starting)
+        .await
+        .expect("calibration ends after Ctrl-C")
+        .unwrap()
+        .expect("the runner is made");
+    let calibration = runner.calibration.clone().expect("calibration ran");
+    assert!(calibration.interrupted, "{calibration:?}");
+    assert_eq!(calibration.planned, 3);
+    assert_eq!(calibration.valid.0, 1);
+    runner.close().await;
+}
+
+/// Four users against a server that closes every connection right after its 101 with a
+/// code the scenario's `reject.close` (the default, 1008 only) does not list; `steps`
+/// are their script.
+fn at_the_door(steps: &str) -> String {
+    format!(
+        "name = \"door\"\nduration = \"5s\"\n\n[auth]\nsecret = {{ value = \"{secret}\" }}\n\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [\n{steps}\n]\n",
+        secret = common::TEST_SECRET,
+    )
+}
+
+/// A server that turns every valid token away at the door, with a close code or reason
+/// the scenario does not declare, ran nothing: never `violations` (the unmet greetings are
+/// the refusal seen through the oracles), never `clean` (a script that expects nothing);
+/// `auth_misconfigured` when the code or the reason says "who are you", else
+/// `target_unusable`; the hint names the code and reason, and how to declare it. A
+/// frameless connection the server closed is never accepted under `first_frame`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_at_the_door_the_scenario_does_not_declare_is_no_race() {
+    use stampede::model::Verdict;
+    let greet = r#"  { expect = "connection_established", within = "2s" },
+  { close = 1000 },"#;
+    let idle = r#"  { think = "200ms" },
+  { close = 1000 },"#;
+    for (code, reason, steps, verdict) in [
+        (4401, "", greet, Verdict::AuthMisconfigured),
+        (4403, "Forbidden", idle, Verdict::AuthMisconfigured),
+        (4000, "invalid token", greet, Verdict::AuthMisconfigured),
+        (4000, "", greet, Verdict::TargetUnusable),
+        (1000, "", idle, Verdict::TargetUnusable),
+    ] {
+        let fake = spawn(Behaviour::ClosesAtDoor(code, reason)).await;
+        let (outcome, _) = run(&fake.url, &at_the_door(steps), CancellationToken::new()).await;
+        let s = &outcome.results.summary;
+        assert_eq!(s.counters.accepted, 0, "{code} {reason:?}");
+        assert_eq!(s.verdict, verdict, "{code} {reason:?}: {:?}", s.hint);
+        let hint = s.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains(&format!("server_close_{code} ×4"))
+                && hint.contains(&format!("reject = {{ close = [1008, {code}] }}")),
+            "{hint}"
+        );
+        if !reason.is_empty() {
+            assert!(hint.contains(&format!("reason {reason:?}")), "{hint}");
+        }
+    }
 }

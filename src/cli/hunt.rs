@@ -354,6 +354,14 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             })
         }
         None => {
+            if outcome.rounds == 0 && calibration.as_ref().is_some_and(|p| p.interrupted) {
+                outln!(
+                    "interrupted during calibration, before the first round: nothing was \
+                     exercised ({:.1}s)",
+                    outcome.elapsed.as_secs_f64()
+                )?;
+                return Ok(exit::INTERRUPTED);
+            }
             let why = match outcome.short {
                 Some(hunt::Short::Budget) => "; the budget ran out",
                 Some(hunt::Short::Interrupted) => "; interrupted",
@@ -731,6 +739,14 @@ pub(super) fn learned_lines(runner: &Runner) {
     // What `learn` says when the target accepted no calibration connection; "no invariant
     // held" would blame the invariants for what the target did.
     let calibration = runner.calibration.as_ref();
+    if let Some(p) = calibration.filter(|p| p.interrupted) {
+        eprintln!(
+            "learned      nothing: calibration was interrupted (Ctrl-C) after {} of {}",
+            p.valid.0 + p.refusals.len(),
+            plural(p.planned as u64, "connection")
+        );
+        return;
+    }
     match calibration.and_then(Proposal::none_accepted) {
         // The budget's share ran out before the first connection (the note below says so).
         Some(_) if calibration.is_some_and(|p| p.valid.0 == 0) => {
@@ -766,6 +782,7 @@ pub(super) fn calibration_json(p: Option<&Proposal>) -> serde_json::Value {
             "made": p.valid.0 + p.refusals.len(),
             "accepted": p.valid.1,
             "cut_by_budget": p.cut,
+            "interrupted": p.interrupted,
             "elapsed_s": p.elapsed.as_secs_f64(),
         })
     })

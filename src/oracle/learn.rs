@@ -69,6 +69,9 @@ pub struct Proposal {
     pub planned: usize,
     pub cut: bool,
     pub elapsed: std::time::Duration,
+    /// Whether Ctrl-C stopped calibration before it made every connection it meant to
+    /// (or stopped one of them): what it learned comes from fewer connections.
+    pub interrupted: bool,
 }
 
 /// Calibration learned nothing because the target accepted none of its valid-token
@@ -409,6 +412,15 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     }
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
+    if p.interrupted {
+        let _ = writeln!(
+            t,
+            "# Calibration was interrupted (Ctrl-C) after {} of {}: this is what it learned \
+             so far.",
+            p.valid.0 + p.refusals.len(),
+            plural(p.planned as u64, "connection")
+        );
+    }
     if p.valid.1 == 0 {
         let _ = writeln!(
             t,

@@ -1,10 +1,11 @@
 //! The one verdict of a run, decided here and read by every output and the exit code.
 //!
 //! Order matters. A run whose target never let a connection through (or refused every
-//! valid token with an auth status) says nothing about races: its "violations" are the
-//! misconfiguration seen through the oracles, so those verdicts come first. Then real
-//! violations; then a plan that did not finish (its silence proves nothing); then a race
-//! that was never exercised (inconclusive); only then clean.
+//! valid token with an auth status, or closed every one before accepting it with a code
+//! the scenario does not declare: `verdict/door.rs`) says nothing about races: its
+//! "violations" are the misconfiguration seen through the oracles, so those verdicts come
+//! first. Then real violations; then a plan that did not finish (its silence proves
+//! nothing); then a race that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
 use crate::model::{
@@ -56,6 +57,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
+    if let Some(j) = door::refused_at_door(e.plan, e.reports, violations, opaque) {
+        return j;
+    }
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         return j;
     }
@@ -81,6 +85,11 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
                  it time out",
                 e.plan.limits.handshake_timeout
             ),
+            _ if e.stopped == StopReason::Interrupted && e.reports.is_empty() => {
+                "interrupted before the load started: nothing was exercised (what calibration \
+                 learned so far, when it ran, is in learned.toml)"
+                    .into()
+            }
             _ => incomplete_hint(e.stopped),
         };
         return Judgement {
@@ -502,6 +511,8 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
         parts.join(", ")
     }
 }
+
+mod door;
 
 #[cfg(test)]
 mod tests;

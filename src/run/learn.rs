@@ -156,6 +156,7 @@ pub async fn calibrate(
         }
     }
     proposal.cut = cut;
+    proposal.interrupted = cancel.is_cancelled();
     proposal.elapsed = started.elapsed();
     Ok(proposal)
 }

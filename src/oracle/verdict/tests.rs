@@ -565,3 +565,129 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     let forged_only = judge_with([0, 0, 1, 1], [0; 4], 1008);
     assert_eq!(forged_only.verdict, Verdict::Clean, "{forged_only:?}");
 }
+
+/// How a valid-token connection of [`door_run`] ended: closed by the server with `code`
+/// (and `reason`) before acceptance, after sending `sent` messages; or accepted.
+#[derive(Clone, Copy)]
+enum Door {
+    Closed {
+        code: u16,
+        reason: &'static str,
+        sent: u64,
+    },
+    Accepted,
+}
+
+/// Judges a run whose valid-token connections (0 and 1) ended as `valid` says and whose
+/// forged ones (2 and 3) were refused with 401, with `violations` completeness violations
+/// (the unmet expectations a refusal leaves).
+fn door_run(valid: [Door; 2], violations: u64) -> Judgement {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut counters = crate::model::Counters::default();
+            let Some(door) = valid.get(i) else {
+                return report(c, attempt(End::Refused(401)), counters);
+            };
+            let Door::Closed { code, reason, sent } = *door else {
+                return report(c, attempt(End::Accepted), counters);
+            };
+            let mut a = Attempt::new(10);
+            a.upgraded_us = Some(20);
+            a.outcome = Outcome::Failed;
+            a.cause = Some(Cause::ServerClose(code));
+            a.clean_end = true;
+            counters.messages_sent = sent;
+            let mut r = report(c, a, counters);
+            r.answer = Some(crate::model::Answer::new(
+                Cause::ServerClose(code),
+                format!("Close {code}"),
+                reason.as_bytes(),
+            ));
+            r
+        })
+        .collect();
+    let mut by_oracle = BTreeMap::new();
+    if violations > 0 {
+        by_oracle.insert(OracleKind::Completeness, violations);
+    }
+    judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &by_oracle,
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+    })
+}
+
+/// A server that closes every valid token's connection right after the 101 with a code
+/// `reject.close` does not list (the default lists 1008 only) ran nothing: never
+/// violations, never clean. An auth code or an auth reason says the tokens are wrong; any
+/// other close, that nothing was exercised. The hint names what the server said and how
+/// to declare it.
+#[test]
+fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
+    let closed = |code, reason| Door::Closed {
+        code,
+        reason,
+        sent: 0,
+    };
+    for (code, reason, verdict) in [
+        (4401, "", Verdict::AuthMisconfigured),
+        (4403, "Forbidden", Verdict::AuthMisconfigured),
+        (4001, "invalid token", Verdict::AuthMisconfigured),
+        (4000, "Unauthorized", Verdict::AuthMisconfigured),
+        (1000, "jwt expired", Verdict::AuthMisconfigured),
+        (4000, "", Verdict::TargetUnusable),
+        (1000, "", Verdict::TargetUnusable),
+        (1011, "internal error", Verdict::TargetUnusable),
+    ] {
+        for violations in [0, 2] {
+            let j = door_run([closed(code, reason); 2], violations);
+            assert_eq!(j.verdict, verdict, "{code} {reason:?}: {j:?}");
+            let hint = j.hint.unwrap_or_default();
+            assert!(
+                hint.contains(&format!("server_close_{code} ×2"))
+                    && hint.contains(&format!("reject = {{ close = [1008, {code}] }}")),
+                "{hint}"
+            );
+            if !reason.is_empty() {
+                assert!(hint.contains(&format!("reason {reason:?}")), "{hint}");
+            }
+        }
+    }
+}
+
+/// What stays with the oracles: a connection accepted (the others' closes are the
+/// server's business), and closes after the script's first message with something broken
+/// (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack: its policy,
+/// which the battery's early-send family excuses). Without anything broken, such a run is
+/// still no clean one.
+#[test]
+fn a_close_after_the_script_spoke_stays_with_the_oracles_unless_nothing_broke() {
+    let early = Door::Closed {
+        code: 4401,
+        reason: "Unauthorized",
+        sent: 1,
+    };
+    let j = door_run([early; 2], 2);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let j = door_run([early; 2], 0);
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    assert!(
+        j.hint
+            .unwrap_or_default()
+            .contains("each had sent its first message"),
+        "the hint says the close may answer the script"
+    );
+    let door = Door::Closed {
+        code: 4401,
+        reason: "",
+        sent: 0,
+    };
+    let j = door_run([door, Door::Accepted], 1);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}

@@ -1,0 +1,246 @@
+//! Refused at the door: the server let every valid token's connection through the upgrade,
+//! then closed each one itself before accepting it, with a close code the scenario does
+//! not list in `[oracles] reject.close` (4000, 4001, 4401, 1000 or 1011 right after the
+//! 101, or after a message that does not accept under `accepted = { message = ... }`,
+//! such as an error), and accepted none. Such a run exercised nothing: a wrong secret
+//! seen through a server that refuses in its own way, or a script that does not fit the
+//! server. It is never a race (its unmet expectations are the refusal seen through the
+//! oracles) and never clean.
+//!
+//! One shape stays with the oracles: the connections sent a message of their script
+//! before the server's close, and something broke. A close then may be the server's
+//! policy for what the script sent (graphql-transport-ws closes 4401 on a `subscribe`
+//! sent before its ack), which the session oracles and the battery's policy rules judge.
+
+use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
+use crate::model::{Attempt, Cause, ConnPlan, ConnReport, Outcome, Placement, Plan, Verdict};
+use crate::oracle::refusal::is_refusal_code;
+use std::collections::BTreeMap;
+
+/// How the valid-token connections of a run were turned away at the door.
+#[derive(Debug, Default)]
+struct Door {
+    /// The server's closes, by cause.
+    closes: BTreeMap<Cause, u64>,
+    /// The close reasons the server gave (the first few distinct ones).
+    reasons: Vec<String>,
+    /// Whether a connection sent a message of its script (not its auth message) before
+    /// the server's close.
+    script_sent: bool,
+    /// Whether the server sent a message before its close (an in-band refusal, declared
+    /// with `reject.message`).
+    received: bool,
+}
+
+/// How many distinct close reasons a hint quotes.
+const REASONS: usize = 2;
+
+/// Words of a close reason that say "who are you" rather than "not now" or "wrong
+/// protocol" (lowercase; matched anywhere in the reason).
+const AUTH_WORDS: [&str; 12] = [
+    "auth",
+    "token",
+    "jwt",
+    "credential",
+    "forbidden",
+    "signature",
+    "expired",
+    "login",
+    "permission",
+    "denied",
+    "identity",
+    "not allowed",
+];
+
+/// Whether a close reason reads as an auth refusal (`unauthorized`, `invalid token`,
+/// `Forbidden`, `jwt expired`...).
+pub(super) fn auth_reason(reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    AUTH_WORDS.iter().any(|w| reason.contains(w))
+}
+
+/// The verdict of a run refused at the door (see the module docs), or `None` for any
+/// other run. `violations`: the run's violation count; `opaque`: the kind of `[auth]
+/// tokens` source, for the hint.
+pub(super) fn refused_at_door(
+    plan: &Plan,
+    reports: &[ConnReport],
+    violations: u64,
+    opaque: Option<&str>,
+) -> Option<Judgement> {
+    let door = door(plan, reports)?;
+    // A close after the script's first message, with something broken: the server's
+    // policy for that message is the oracles' to judge (see the module docs).
+    if door.script_sent && violations > 0 {
+        return None;
+    }
+    let auth =
+        door.closes.keys().any(is_auth_refusal) || door.reasons.iter().any(|r| auth_reason(r));
+    let seen = seen(&door);
+    let declare = declare(plan, &door);
+    let after = if door.script_sent {
+        " (each had sent its first message: if the server refuses that until something comes \
+         first, begin the script with an `expect` of it)"
+    } else {
+        ""
+    };
+    let (verdict, hint) = if auth {
+        (
+            Verdict::AuthMisconfigured,
+            format!(
+                "the server closed every valid token's connection before accepting it \
+                 ({seen}), a refusal the scenario does not declare{after}: {}; if that is how \
+                 it refuses a token, declare it: {declare}",
+                auth_check(opaque)
+            ),
+        )
+    } else {
+        (
+            Verdict::TargetUnusable,
+            format!(
+                "the server closed every valid token's connection before accepting it \
+                 ({seen}){after}: nothing was exercised. If that is how it refuses a token, \
+                 declare it ({declare}) and {}; else check the subprotocol and the first \
+                 messages the protocol needs",
+                auth_check(opaque)
+            ),
+        )
+    };
+    Some(Judgement {
+        verdict,
+        hint: Some(hint),
+    })
+}
+
+/// How the valid-token connections were turned away, when every one of them was (see the
+/// module docs); `None` when any was accepted, met an expectation, was refused in a way
+/// the scenario declares, or ended otherwise than by the server's close, or when a bad
+/// token's connection was accepted.
+fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
+    let mut d = Door::default();
+    let mut valid_judged = 0u64;
+    for r in reports {
+        let valid = valid_token(plan, r.token);
+        let mut judged = 0u64;
+        let mut upgraded = 0u64;
+        for a in &r.attempts {
+            if matches!(
+                a.outcome,
+                Outcome::Aborted | Outcome::Pending | Outcome::Cut
+            ) {
+                continue;
+            }
+            judged += 1;
+            if !valid {
+                // A bad token's connection accepted is a finding of its own.
+                if a.outcome == Outcome::Accepted {
+                    return None;
+                }
+                continue;
+            }
+            if !turned_away(a) {
+                return None;
+            }
+            upgraded += 1;
+            if let Some(cause) = &a.cause {
+                *d.closes.entry(cause.clone()).or_default() += 1;
+            }
+        }
+        if !valid || judged == 0 {
+            continue;
+        }
+        if r.counters.expect.expectations_met > 0 {
+            return None;
+        }
+        valid_judged += judged;
+        if let Some(reason) = r
+            .answer
+            .as_ref()
+            .filter(|a| matches!(a.cause, Cause::ServerClose(_) | Cause::InvalidClose(_)))
+            .map(|a| a.body.trim())
+            .filter(|b| !b.is_empty())
+        {
+            if d.reasons.len() < REASONS && !d.reasons.iter().any(|r| r == reason) {
+                d.reasons.push(reason.to_string());
+            }
+        }
+        let auth_messages = match conn_of(plan, r.id).map(|c| plan.placement_of(c)) {
+            Some(Placement::FirstMessage { .. }) => upgraded,
+            _ => 0,
+        };
+        d.script_sent |= r.counters.messages_sent > auth_messages;
+        d.received |= r.counters.messages_received > 0;
+    }
+    (valid_judged > 0).then_some(d)
+}
+
+/// Whether the server turned attempt `a` away itself after its 101: closed it before
+/// accepting it, with a code the scenario does not list (a listed one makes the attempt
+/// `Rejected`: the auth rule and the session oracles judge that).
+fn turned_away(a: &Attempt) -> bool {
+    a.outcome == Outcome::Failed
+        && a.upgraded_us.is_some()
+        && matches!(
+            a.cause,
+            Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
+        )
+}
+
+/// The connection plan of connection `id`.
+fn conn_of(plan: &Plan, id: u32) -> Option<&ConnPlan> {
+    plan.conns
+        .get(id as usize)
+        .filter(|c| c.id == id)
+        .or_else(|| plan.conns.iter().find(|c| c.id == id))
+}
+
+/// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`.
+fn seen(d: &Door) -> String {
+    let out = top_causes(&d.closes);
+    match d.reasons.as_slice() {
+        [] => out,
+        [one] => format!("{out}, reason {one:?}"),
+        many => format!(
+            "{out}, reasons {}",
+            many.iter()
+                .map(|r| format!("{r:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// How to declare the refusal seen: a message the server sent before its close, as
+/// `reject.message`; and the scenario's `reject.close` with the codes seen added, except
+/// a normal end or a fault (1000, 1001, 1011...) behind such a message (the message is
+/// the refusal; the close alone says nothing) and the codes no list may hold (1005: no
+/// code at all).
+fn declare(plan: &Plan, d: &Door) -> String {
+    let message = "the message it sends before the close, as `reject.message` (its kind in \
+                   [oracles.kinds])";
+    let mut close = plan.oracles.session.reject.close.clone();
+    let mut added = false;
+    for cause in d.closes.keys() {
+        let Cause::ServerClose(code) = cause else {
+            continue;
+        };
+        let listable = !matches!(code, 1004..=1006 | 1015);
+        let says = is_refusal_code(*code) || !d.received;
+        if listable && says && !close.contains(code) {
+            close.push(*code);
+            added = true;
+        }
+    }
+    let list = close
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let close = format!("`[oracles] reject = {{ close = [{list}] }}`");
+    match (added, d.received) {
+        (true, true) => format!("{close}, or {message}"),
+        (true, false) => close,
+        (false, true) => message.to_string(),
+        (false, false) => "its close code in `[oracles] reject.close`".to_string(),
+    }
+}

@@ -8,6 +8,7 @@ mod common;
 
 use common::{chat_scenario, fake_conn, scenario, spawn_server, Fault};
 use futures_util::SinkExt;
+use stampede::cli::error::{exit, of_run};
 use stampede::model::{Cause, OracleKind, Verdict};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -105,6 +106,8 @@ async fn a_server_that_sheds_load_is_counted_and_never_a_violation() {
             "{how:?}: {c:?}"
         );
         assert_eq!(c.accepted, 20, "{how:?}: {c:?}");
+        // Counted among the rejected, as before: the error rates see them.
+        assert_eq!(c.rejected, 10, "{how:?}: {c:?}");
         for oracle in [
             OracleKind::Liveness,
             OracleKind::RejectionHygiene,
@@ -206,4 +209,27 @@ async fn a_placement_the_server_does_not_read_is_said_not_a_violation() {
         "{hint}"
     );
     reference.shutdown().await;
+}
+
+/// Shed attempts still count in `[thresholds]` error rates: a limit they pass fails the run.
+#[tokio::test]
+async fn shed_attempts_count_in_the_error_rate_thresholds() {
+    let (url, stop) = spawn_shedding(Shed::Http429).await;
+    let text =
+        chat_scenario("shed-limits", 30, 1) + "\n[thresholds]\n\"errors.rate\" = \"< 20%\"\n";
+    let s = scenario("shed-limits.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    let limit = sum
+        .thresholds
+        .iter()
+        .find(|t| t.metric == "errors.rate")
+        .expect("the errors.rate threshold is judged");
+    assert!(!limit.passed, "{}", limit.message);
+    assert_eq!(limit.actual, Some(10.0 / 30.0), "{}", limit.message);
+    // The run is clean of violations; the breached limit fails it (exit 1).
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    assert_eq!(of_run(sum), exit::VIOLATIONS);
 }

@@ -132,6 +132,21 @@ impl Cause {
     pub fn is_client_side(&self) -> bool {
         matches!(self, Cause::ClientFdLimit | Cause::ClientPortsExhausted)
     }
+
+    /// Whether this is load shedding, "not now" rather than "not you": HTTP 429 (Too Many
+    /// Requests) or 503 (Service Unavailable) to the upgrade, or a Close 1013 (try again
+    /// later) before acceptance. A server's legitimate answer under load, whatever the
+    /// token: never a session-oracle violation (see `oracle::session`).
+    pub fn is_shed(&self) -> bool {
+        matches!(self, Cause::Http(429 | 503) | Cause::ServerClose(1013))
+    }
+
+    /// Whether an HTTP answer to the upgrade is a refusal (4xx, 5xx). Any other status (a
+    /// 200 page, a 3xx redirect: anything but the 101) is no refusal but a protocol fault:
+    /// the server does not speak WebSocket there.
+    pub fn is_http_refusal(&self) -> bool {
+        matches!(self, Cause::Http(400..=599))
+    }
 }
 
 impl fmt::Display for Cause {
@@ -184,6 +199,10 @@ pub struct Counters {
     /// `client_ports_exhausted`): never charged to the target.
     /// `attempted = accepted + rejected + failed + aborted + cut + client_errors`.
     pub client_errors: u64,
+    /// Of the rejected and failed attempts, those the server shed under load
+    /// ([`Cause::is_shed`]: HTTP 429 or 503, a close 1013 before acceptance): counted in
+    /// `rejected`/`failed` and by cause as before, never a session-oracle violation.
+    pub shed: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -262,6 +281,7 @@ impl Counters {
         self.aborted += o.aborted;
         self.cut += o.cut;
         self.client_errors += o.client_errors;
+        self.shed += o.shed;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -311,6 +331,9 @@ impl Counters {
         };
         if let Some(cause) = &a.cause {
             *by_cause.entry(cause.clone()).or_default() += 1;
+        }
+        if a.is_shed() {
+            self.shed += 1;
         }
     }
 }
@@ -368,6 +391,13 @@ impl Attempt {
             cause: None,
             clean_end: false,
         }
+    }
+
+    /// Whether the server shed this attempt under load: refused or failed before
+    /// acceptance with a shedding cause ([`Cause::is_shed`]).
+    pub fn is_shed(&self) -> bool {
+        matches!(self.outcome, Outcome::Rejected | Outcome::Failed)
+            && self.cause.as_ref().is_some_and(Cause::is_shed)
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted

@@ -1,8 +1,10 @@
 //! The verdict on each connection attempt, and its record for the session oracles.
 //!
-//! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal,
-//! a configured close code or the declared refusal message before acceptance), failed (anything else before acceptance:
-//! reset, 1011, an invalid close code, timeout...), aborted (we gave up on purpose), cut
+//! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal
+//! (4xx, 5xx), a configured close code, a close 1013 (try again later: load shedding) or
+//! the declared refusal message before acceptance), failed (anything else before
+//! acceptance: reset, 1011, an invalid close code, timeout, an HTTP answer that is no
+//! refusal such as a 200...), aborted (we gave up on purpose), cut
 //! (the run ended before the answer was known) or a client error (stampede's own fd or
 //! port limit: never the target's failure).
 
@@ -50,13 +52,15 @@ impl Judge<'_> {
     }
 
     /// The server closed with `cause` ([`Cause::ServerClose`], or [`Cause::InvalidClose`]
-    /// for a code RFC 6455 forbids on the wire, which is never a clean refusal).
+    /// for a code RFC 6455 forbids on the wire, which is never a clean refusal). Before
+    /// acceptance, a listed code or 1013 (try again later: the server sheds load,
+    /// [`Cause::is_shed`]) refuses the attempt; any other code fails it.
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         if a.outcome == Outcome::Pending {
             // Only a valid code: an invalid one is never a clean refusal.
-            let refusal =
-                matches!(cause, Cause::ServerClose(_)) && self.rules.reject.is_clean(&cause);
+            let refusal = matches!(cause, Cause::ServerClose(_))
+                && (self.rules.reject.is_clean(&cause) || cause.is_shed());
             if refusal {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
@@ -65,12 +69,15 @@ impl Judge<'_> {
         }
     }
 
-    /// The dial failed; an HTTP status is a rejection, the client's own limits are its
-    /// own ([`Outcome::ClientError`]), anything else the target's failure.
+    /// The dial failed; an HTTP refusal (4xx, 5xx) is a rejection, the client's own limits
+    /// are its own ([`Outcome::ClientError`]), anything else the target's failure: an HTTP
+    /// answer that is no refusal (a 200 page, a redirect) too, for the server does not
+    /// speak WebSocket there.
     pub fn dial_failed(&self, a: &mut Attempt, cause: Cause, rejected: bool, at_us: u64) {
+        let not_a_refusal = matches!(cause, Cause::Http(_)) && !cause.is_http_refusal();
         let outcome = if cause.is_client_side() {
             Outcome::ClientError
-        } else if rejected {
+        } else if rejected && !not_a_refusal {
             Outcome::Rejected
         } else {
             Outcome::Failed

@@ -42,10 +42,24 @@ fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
         .collect()
 }
 
+/// Whether the session oracles judge attempt `a` at all: not when the server shed it under
+/// load ([`Attempt::is_shed`]: "not now" says nothing about the token), nor when it answered
+/// the upgrade with an HTTP status that is no refusal (a 200 page: the server does not
+/// speak WebSocket there, a protocol fault the verdict reports).
+fn judged(a: &Attempt) -> bool {
+    let not_a_refusal = matches!(a.cause, Some(Cause::Http(_)))
+        && !a.cause.as_ref().is_some_and(Cause::is_http_refusal);
+    !a.is_shed() && !not_a_refusal
+}
+
 /// Runs every enabled session oracle, including the verdicts of the probe phase.
 pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Violation> {
     let seen = seen(plan, reports);
     let rules = &plan.oracles.session;
+    let unread = unread(plan, &seen);
+    // Liveness and consistency leave out what the server did not judge: shed attempts,
+    // protocol faults, and tokens sent where the server does not read them.
+    let read = |s: &Seen<'_>| judged(s.attempt) && !unread.contains(&placement_of(plan, s));
     let mut out = Vec::new();
     let mut by_jti: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
     for s in &seen {
@@ -59,13 +73,19 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             out.extend(self::liveness(
                 plan,
                 group,
+                &read,
                 liveness.grace.as_micros() as u64,
             ));
         }
     }
-    out.extend(seen.iter().filter_map(|s| hygiene(plan, s)));
+    out.extend(
+        seen.iter()
+            .filter(|s| judged(s.attempt))
+            .filter_map(|s| hygiene(plan, s)),
+    );
     if rules.consistency {
-        out.extend(consistency(plan, &seen));
+        let read: Vec<&Seen<'_>> = seen.iter().filter(|s| read(s)).collect();
+        out.extend(consistency(plan, &read));
     }
     out.extend(
         probes
@@ -328,10 +348,18 @@ fn one_after_the_other(involved: &[&Seen<'_>]) -> String {
     }
 }
 
-fn liveness(plan: &Plan, group: &[&Seen<'_>], grace_us: u64) -> Vec<Violation> {
+/// Liveness over one jti's attempts; `read`: whether a refusal is the server's judgement
+/// of the token (see [`check`]). Every attempt still counts as a possible holder.
+fn liveness(
+    plan: &Plan,
+    group: &[&Seen<'_>],
+    read: &dyn Fn(&Seen<'_>) -> bool,
+    grace_us: u64,
+) -> Vec<Violation> {
     let mut out = Vec::new();
     for r in group.iter().filter(|s| {
-        s.attempt.outcome == Outcome::Rejected
+        read(s)
+            && s.attempt.outcome == Outcome::Rejected
             && !must_reject(s.forge)
             && s.attempt.ended_us.unwrap_or(u64::MAX) < valid_until_us(plan, s.forge)
     }) {
@@ -439,10 +467,10 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     ))
 }
 
-fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
+fn consistency<'a>(plan: &Plan, seen: &[&'a Seen<'a>]) -> Vec<Violation> {
     // forge label → placement label → (accepted, refused) attempts
     let mut verdicts: BTreeMap<String, BTreeMap<String, Vec<&Seen<'_>>>> = BTreeMap::new();
-    for s in seen.iter().filter(|s| s.forge.is_some()) {
+    for s in seen.iter().copied().filter(|s| s.forge.is_some()) {
         // A time-shifted token's verdict changes with time: compare it only among
         // attempts on the same side of its edges, and not at all near them.
         let validity = s
@@ -502,6 +530,51 @@ fn consistency(plan: &Plan, seen: &[Seen<'_>]) -> Vec<Violation> {
         ));
     }
     out
+}
+
+/// The placements (`header`, `query`, `subprotocol`...) the server does not read tokens
+/// from, in order: every valid (unforged) token sent there, at least one, was refused
+/// cleanly (a refusal `[oracles] reject` lists), while a valid token sent another way was
+/// accepted. Their refusals say nothing about the tokens: liveness and consistency leave
+/// those connections out, and the verdict's hint says so.
+pub fn unread_placements(plan: &Plan, reports: &[ConnReport]) -> Vec<String> {
+    unread(plan, &seen(plan, reports))
+}
+
+fn unread(plan: &Plan, seen: &[Seen<'_>]) -> Vec<String> {
+    let reject = &plan.oracles.session.reject;
+    // placement → (valid attempts judged, of which refused cleanly, of which accepted)
+    let mut by: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for s in seen
+        .iter()
+        .filter(|s| s.forge.is_none() && judged(s.attempt))
+    {
+        if !matches!(
+            s.attempt.outcome,
+            Outcome::Accepted | Outcome::Rejected | Outcome::Failed
+        ) {
+            continue;
+        }
+        let e = by.entry(placement_of(plan, s)).or_default();
+        e.0 += 1;
+        let clean = s.attempt.outcome == Outcome::Rejected
+            && s.attempt.cause.as_ref().is_some_and(|c| reject.is_clean(c));
+        e.1 += u64::from(clean);
+        e.2 += u64::from(s.attempt.outcome == Outcome::Accepted);
+    }
+    let accepted_somewhere = by.values().any(|e| e.2 > 0);
+    if !accepted_somewhere {
+        return Vec::new();
+    }
+    by.into_iter()
+        .filter(|(_, (judged, clean, _))| *judged > 0 && clean == judged)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// The placement label of an attempt's connection.
+fn placement_of(plan: &Plan, s: &Seen<'_>) -> String {
+    placement_label(plan.placement_of(s.conn))
 }
 
 fn forge_label(f: &Forge) -> String {

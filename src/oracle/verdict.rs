@@ -52,8 +52,66 @@ struct Tally {
     causes: BTreeMap<Cause, u64>,
 }
 
-/// Decides the verdict (see the module doc for the order).
+/// Decides the verdict (see the module doc for the order), with a note on what the
+/// server did that is no violation (load it shed, placements it does not read) after the
+/// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
+    let mut j = decide(e);
+    let notes: Vec<String> = [shed_note(e.reports), unread_note(e.plan, e.reports)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !notes.is_empty() {
+        let notes = notes.join("; ");
+        j.hint = Some(match j.hint {
+            Some(hint) => format!("{hint}; {notes}"),
+            None => notes,
+        });
+    }
+    j
+}
+
+/// The note on load shedding: how many attempts the server shed ([`Attempt::is_shed`])
+/// and how, when it shed any. Counted, never a violation.
+fn shed_note(reports: &[ConnReport]) -> Option<String> {
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    let mut attempts = 0u64;
+    for a in reports.iter().flat_map(|r| &r.attempts) {
+        attempts += 1;
+        if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    let shed: u64 = by.values().sum();
+    (shed > 0).then(|| {
+        format!(
+            "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
+             violations",
+            plural(attempts),
+            top_causes(&by)
+        )
+    })
+}
+
+/// The note on placements the server does not read tokens from
+/// ([`super::session::unread_placements`]).
+fn unread_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let unread = super::session::unread_placements(plan, reports);
+    (!unread.is_empty()).then(|| {
+        unread
+            .iter()
+            .map(|p| {
+                format!(
+                    "the server does not read tokens from {p}: every valid token sent there \
+                     was refused (those connections are left out of liveness and consistency)"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+fn decide(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());

@@ -52,6 +52,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             writeln!(w, "  {label:<13}{}", parts.join("  "))?;
         }
     }
+    // Load shedding is counted among the rejected (and by cause above) and said apart:
+    // the server's answer under load, never a violation.
+    if c.shed > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} (HTTP 429/503 or close 1013: load shedding, not a violation)",
+            "shed", c.shed
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

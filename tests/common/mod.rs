@@ -211,7 +211,8 @@ pub async fn accept_bearer(
     Some((ws, token))
 }
 
-async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
+/// Serves one TCP connection as the fake golden-path server with `fault`.
+pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
     if fault == Fault::Silent {
         return hold_unanswered(tcp).await;
     }

@@ -872,3 +872,56 @@ fn tls_error_before_first_frame_is_a_failure() {
     }];
     check(&cases);
 }
+
+#[test]
+fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
+    let rules = rules(AcceptRule::FirstFrame, &[1008]);
+    let judge = Judge { rules: &rules };
+    let mut c = Counters::default();
+    // HTTP 429 and 503: rejected (as every 4xx/5xx), and shed.
+    for status in [429, 503] {
+        let mut a = Attempt::new(0);
+        judge.dial_failed(&mut a, Cause::Http(status), true, 10);
+        assert_eq!(a.outcome, Outcome::Rejected, "{status}");
+        assert!(a.is_shed(), "{status}");
+        c.count_attempt(&a);
+    }
+    // A close 1013 (try again later) after the 101, before acceptance: rejected, shed,
+    // though `reject.close` does not list it.
+    let mut closed = Attempt::new(0);
+    judge.upgraded(&mut closed, 5);
+    judge.server_close(&mut closed, Cause::ServerClose(1013));
+    judge.ended(&mut closed, Cause::ServerClose(1013), 6);
+    assert_eq!(closed.outcome, Outcome::Rejected);
+    assert!(closed.is_shed());
+    c.count_attempt(&closed);
+    // A 1013 on a connection already accepted is how it ended, not shedding.
+    let mut served = Attempt::new(0);
+    judge.upgraded(&mut served, 5);
+    assert!(judge.data(&mut served, 6, None));
+    judge.server_close(&mut served, Cause::ServerClose(1013));
+    judge.ended(&mut served, Cause::ServerClose(1013), 7);
+    assert_eq!(served.outcome, Outcome::Accepted);
+    assert!(!served.is_shed());
+    c.count_attempt(&served);
+    // A 200 (or a redirect) to the upgrade: no refusal, a failure; not shed.
+    for status in [200, 301] {
+        let mut a = Attempt::new(0);
+        judge.dial_failed(&mut a, Cause::Http(status), true, 10);
+        assert_eq!(a.outcome, Outcome::Failed, "{status}");
+        assert!(!a.is_shed(), "{status}");
+        c.count_attempt(&a);
+    }
+    // Other refusals stay what they were.
+    let mut auth = Attempt::new(0);
+    judge.dial_failed(&mut auth, Cause::Http(401), true, 10);
+    assert_eq!(auth.outcome, Outcome::Rejected);
+    assert!(!auth.is_shed());
+    c.count_attempt(&auth);
+    assert_eq!(c.attempted, 7);
+    assert_eq!(c.shed, 3);
+    assert_eq!((c.accepted, c.rejected, c.failed), (1, 4, 2));
+    assert_eq!(c.refused_by.get(&Cause::Http(200)), Some(&1));
+    assert_eq!(c.refused_by.get(&Cause::ServerClose(1013)), Some(&1));
+    assert_eq!(c.ended_by.get(&Cause::ServerClose(1013)), Some(&1));
+}

@@ -2021,3 +2021,140 @@ fn exclusivity_says_when_the_connections_were_opened_one_after_the_other() {
     assert_eq!(v.len(), 1, "{v:#?}");
     assert!(!v[0].seen.contains("one after the other"), "{}", v[0].seen);
 }
+
+// ---------------------------------------------------------------------------------------
+// What the server did not judge: load shed, a protocol fault, an unread placement
+
+#[test]
+fn shedding_and_protocol_faults_are_no_session_violations() {
+    use OracleKind::{Liveness as L, RejectionHygiene as H};
+    let all = || SessionOracles {
+        consistency: true,
+        ..live()
+    };
+    let mut cases = Vec::new();
+    for cause in [Cause::Http(429), Cause::Http(503), Cause::ServerClose(1013)] {
+        cases.push(Case {
+            name: "a valid token shed under load, no session anywhere",
+            rules: all(),
+            timeline: vec![(1, vec![at(10_000).refused(11_000, cause.clone())])],
+            ..Case::default()
+        });
+        cases.push(Case {
+            name: "a forged token shed under load",
+            rules: all(),
+            tokens: vec![forged("a", bad("alg-none")), forged("b", bad("alg-none"))],
+            conns: vec![conn_via(1, 0, header()), conn_via(2, 1, query())],
+            timeline: vec![
+                (1, vec![at(0).refused(1_000, Cause::Http(401))]),
+                (2, vec![at(0).refused(1_000, cause)]),
+            ],
+            ..Case::default()
+        });
+    }
+    // A 200 (or a redirect) to the upgrade: the server is no WebSocket endpoint there.
+    for status in [200, 302] {
+        cases.push(Case {
+            name: "an HTTP answer that is no refusal",
+            rules: all(),
+            tokens: vec![token("j"), forged("f", bad("alg-none"))],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![at(0).failed(1_000, Cause::Http(status))]),
+                (2, vec![at(0).failed(1_000, Cause::Http(status))]),
+            ],
+            ..Case::default()
+        });
+    }
+    // Still judged: a 409 with no session (liveness) and an unlisted status (hygiene).
+    cases.push(Case {
+        name: "a refusal that is no shedding still counts",
+        rules: all(),
+        timeline: vec![(1, vec![at(10_000).refused(11_000, Cause::Http(418))])],
+        want: vec![
+            want(L, 1, &[1], "refused with http_418"),
+            want(H, 1, &[1], "unexpected status"),
+        ],
+        ..Case::default()
+    });
+    run(cases);
+}
+
+#[test]
+fn a_placement_the_server_does_not_read_is_left_out() {
+    use OracleKind::{Consistency as C, Liveness as L};
+    let all = || SessionOracles {
+        consistency: true,
+        ..live()
+    };
+    let ok = |t: u64| at(t).accepted(t + 1_000).closed(t + 2_000);
+    let no = |t: u64| at(t).refused(t + 1_000, Cause::Http(401));
+    // Valid tokens v1 (header), v2 (query, unread); a lenient entry per placement.
+    let tokens = || {
+        vec![
+            token("v1"),
+            token("v2"),
+            forged("a", bad("wrong-iss")),
+            forged("b", bad("wrong-iss")),
+        ]
+    };
+    let conns = || {
+        vec![
+            conn_via(1, 0, header()),
+            conn_via(2, 1, query()),
+            conn_via(3, 2, header()),
+            conn_via(4, 3, query()),
+        ]
+    };
+    let plan_of = |timeline: &[(u32, Vec<Attempt>)]| {
+        let p = plan(all(), tokens(), conns());
+        let r = reports(&p, timeline);
+        unread(&p, &seen(&p, &r))
+    };
+    let unread_query = vec![
+        (1, vec![ok(0)]),
+        (2, vec![no(0)]),
+        (3, vec![ok(0)]),
+        (4, vec![no(0)]),
+    ];
+    assert_eq!(plan_of(&unread_query), vec!["query".to_string()]);
+    // Every placement refused every valid token: a misconfiguration, not an unread
+    // placement (the verdict's business).
+    let none = vec![(1, vec![no(0)]), (2, vec![no(0)])];
+    assert!(plan_of(&none).is_empty());
+    // One valid token accepted via query: it is read, and its refusal a finding.
+    let both = vec![(1, vec![ok(0)]), (2, vec![no(0), ok(10 * S)])];
+    assert!(plan_of(&both).is_empty());
+    run(vec![
+        Case {
+            name: "an unread placement: no liveness, no consistency",
+            rules: all(),
+            tokens: tokens(),
+            conns: conns(),
+            timeline: unread_query,
+            ..Case::default()
+        },
+        Case {
+            name: "a read placement that refuses a valid token once is still judged",
+            rules: all(),
+            tokens: tokens(),
+            conns: conns(),
+            timeline: vec![
+                (1, vec![ok(0)]),
+                (2, vec![no(0), ok(10 * S)]),
+                (3, vec![ok(0)]),
+                (4, vec![no(0)]),
+            ],
+            want: vec![
+                want(L, 2, &[2], "refused with http_401"),
+                want(
+                    C,
+                    3,
+                    &[3, 4],
+                    r#"accepted via ["header"], refused via ["query"]"#,
+                ),
+            ],
+            ..Case::default()
+        },
+    ]);
+}

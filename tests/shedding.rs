@@ -1,0 +1,235 @@
+//! A server's legitimate answers that are no refusal of the token: load shedding (HTTP 429
+//! or 503, a close 1013 before acceptance), an HTTP 200 where the upgrade should be (a
+//! protocol fault, not a refusal), and a placement the server does not read tokens from.
+//! None of them is a session-oracle violation; each is counted and said.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{chat_scenario, fake_conn, scenario, spawn_server, Fault};
+use futures_util::SinkExt;
+use stampede::cli::error::{exit, of_run};
+use stampede::model::{Cause, OracleKind, Verdict};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Reads a request head (bounded); returns its bytes.
+async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
+}
+
+/// Answers the upgrade with `status` and waits for the client to hang up.
+async fn answer_http(mut stream: TcpStream, status: &str) {
+    let _ = read_head(&mut stream).await;
+    let text = format!(
+        "HTTP/1.1 {status}\r\nRetry-After: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
+    );
+    let _ = stream.write_all(text.as_bytes()).await;
+    let mut buf = [0u8; 64];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Accepts the upgrade, then closes at once with 1013 (try again later).
+async fn close_1013(stream: TcpStream) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let frame = CloseFrame {
+        code: CloseCode::Again,
+        reason: "busy".into(),
+    };
+    let _ = ws.send(Message::Close(Some(frame))).await;
+    let _ = futures_util::StreamExt::next(&mut ws).await;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Shed {
+    Http429,
+    Http503,
+    Close1013,
+}
+
+/// The fake golden-path server, shedding every third connection with `how`.
+async fn spawn_shedding(how: Shed) -> (String, tokio_util::sync::CancellationToken) {
+    let seen = Arc::new(AtomicU64::new(0));
+    spawn_server(move |tcp| {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        async move {
+            if n % 3 != 2 {
+                return fake_conn(tcp, Fault::None).await;
+            }
+            match how {
+                Shed::Http429 => answer_http(tcp, "429 Too Many Requests").await,
+                Shed::Http503 => answer_http(tcp, "503 Service Unavailable").await,
+                Shed::Close1013 => close_1013(tcp).await,
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_server_that_sheds_load_is_counted_and_never_a_violation() {
+    for (how, cause) in [
+        (Shed::Http429, Cause::Http(429)),
+        (Shed::Http503, Cause::Http(503)),
+        (Shed::Close1013, Cause::ServerClose(1013)),
+    ] {
+        let (url, stop) = spawn_shedding(how).await;
+        let s = scenario("shed.toml", &chat_scenario("shed", 30, 1));
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        let c = &sum.counters;
+        // Every third connection was shed: 10 of 30.
+        assert_eq!(c.shed, 10, "{how:?}: {c:?}");
+        assert_eq!(
+            c.refused_by.get(&cause).copied(),
+            Some(10),
+            "{how:?}: {c:?}"
+        );
+        assert_eq!(c.accepted, 20, "{how:?}: {c:?}");
+        // Counted among the rejected, as before: the error rates see them.
+        assert_eq!(c.rejected, 10, "{how:?}: {c:?}");
+        for oracle in [
+            OracleKind::Liveness,
+            OracleKind::RejectionHygiene,
+            OracleKind::Consistency,
+            OracleKind::Completeness,
+        ] {
+            assert_eq!(sum.violations.of(oracle), 0, "{how:?} {oracle:?}: {sum:?}");
+        }
+        assert_eq!(sum.verdict, Verdict::Clean, "{how:?}: {:?}", sum.hint);
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(hint.contains("shed"), "{how:?}: {hint}");
+        // The console says so.
+        let mut text = Vec::new();
+        stampede::report::render(sum, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("shed"), "{how:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_http_200_to_an_upgrade_is_a_protocol_fault_not_a_refusal() {
+    let (url, stop) = spawn_server(|tcp| async move { answer_http(tcp, "200 OK").await }).await;
+    let s = scenario("ok.toml", &chat_scenario("ok", 12, 1));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!(c.rejected, 0, "{c:?}");
+    assert_eq!(c.failed, 12, "{c:?}");
+    assert_eq!(
+        c.refused_by.get(&Cause::Http(200)).copied(),
+        Some(12),
+        "{c:?}"
+    );
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::TargetUnusable, "{:?}", sum.hint);
+}
+
+/// A proxy in front of the reference server that does not read the subprotocol: a
+/// request with no token in its `Authorization` header or its query is refused 401.
+async fn ignore_subprotocol(mut client: TcpStream, upstream: std::net::SocketAddr) {
+    let head = read_head(&mut client).await;
+    let text = String::from_utf8_lossy(&head).to_lowercase();
+    let first = text.lines().next().unwrap_or_default().to_string();
+    if !text.contains("\r\nauthorization:") && !first.contains("token=") {
+        let _ = client
+            .write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        return;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+#[tokio::test]
+async fn a_placement_the_server_does_not_read_is_said_not_a_violation() {
+    // A lenient server accepts `wrong-iss` through the placements it reads: refused
+    // through the one it does not, that was a consistency "violation".
+    let config = stampede::reference::TargetConfig {
+        secret: common::TEST_SECRET.as_bytes().to_vec(),
+        lenient: true,
+        ..Default::default()
+    };
+    let reference = stampede::reference::spawn(
+        config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let upstream = reference.addr();
+    let (url, stop) = spawn_server(move |tcp| ignore_subprotocol(tcp, upstream)).await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/bad-tokens.toml"
+    ))
+    .unwrap();
+    let text = format!(
+        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
+        common::TEST_SECRET
+    );
+    let s = scenario("bad-tokens.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.violations.of(OracleKind::Liveness), 0, "{sum:?}");
+    assert_eq!(sum.violations.of(OracleKind::Consistency), 0, "{sum:?}");
+    assert_ne!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    // Header and query were judged as ever: the lenient acceptances are there.
+    assert!(sum.counters.accepted > 0, "{:?}", sum.counters);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("does not read tokens from subprotocol"),
+        "{hint}"
+    );
+    reference.shutdown().await;
+}
+
+/// Shed attempts still count in `[thresholds]` error rates: a limit they pass fails the run.
+#[tokio::test]
+async fn shed_attempts_count_in_the_error_rate_thresholds() {
+    let (url, stop) = spawn_shedding(Shed::Http429).await;
+    let text =
+        chat_scenario("shed-limits", 30, 1) + "\n[thresholds]\n\"errors.rate\" = \"< 20%\"\n";
+    let s = scenario("shed-limits.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    let limit = sum
+        .thresholds
+        .iter()
+        .find(|t| t.metric == "errors.rate")
+        .expect("the errors.rate threshold is judged");
+    assert!(!limit.passed, "{}", limit.message);
+    assert_eq!(limit.actual, Some(10.0 / 30.0), "{}", limit.message);
+    // The run is clean of violations; the breached limit fails it (exit 1).
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    assert_eq!(of_run(sum), exit::VIOLATIONS);
+}

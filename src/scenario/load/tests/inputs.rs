@@ -25,10 +25,22 @@ fn variables_expand_in_any_string_value_with_defaults_and_escapes() {
     let s = load_env(&text, &[("HOST", "example.test"), ("KEY", "k-123")]).unwrap();
     assert_eq!(s.target.as_deref(), Some("ws://example.test:9000/ws"));
     assert_eq!(s.description.as_deref(), Some("cost ${NOT} example.test"));
-    assert_eq!(
-        s.auth.headers,
-        vec![("X-Api-Key".to_string(), "k-123".to_string())]
-    );
+    // The header's value is sent, but the plan keeps it as written.
+    let [(name, value)] = &s.auth.headers[..] else {
+        panic!("{:?}", s.auth.headers)
+    };
+    assert_eq!((name.as_str(), value.as_str()), ("X-Api-Key", "k-123"));
+    assert!(value.is_env());
+    let json = serde_json::to_string(&s.auth.headers).unwrap();
+    assert_eq!(json, r#"[["X-Api-Key",{"env":"${KEY}"}]]"#);
+}
+
+#[test]
+fn a_header_with_only_literal_dollar_braces_is_plain() {
+    let text = with_top("[auth]\nheaders = { X-A = \"a$${b}\", X-B = \"v\" }");
+    let s = load_env(&text, &[]).unwrap();
+    let json = serde_json::to_string(&s.auth.headers).unwrap();
+    assert_eq!(json, r#"[["X-A","a${b}"],["X-B","v"]]"#);
 }
 
 #[test]

@@ -493,18 +493,41 @@ impl Plan {
     }
 
     /// Every text of the plan that may have come from the environment: `[auth]` headers,
-    /// the groups' headers and a login request's headers.
+    /// the groups' headers, and a login request's headers, URL and body.
     fn env_texts_mut(&mut self) -> impl Iterator<Item = &mut EnvText> {
-        let login = match &mut self.auth.tokens {
-            Some(TokenSource::Login(login)) => Some(&mut login.headers),
-            _ => None,
+        let (login_headers, login_texts) = match &mut self.auth.tokens {
+            Some(TokenSource::Login(login)) => (
+                Some(&mut login.headers),
+                Some(std::iter::once(&mut login.url).chain(login.body.as_mut())),
+            ),
+            _ => (None, None),
         };
         self.auth
             .headers
             .iter_mut()
             .chain(self.group_headers.iter_mut().flatten())
-            .chain(login.into_iter().flatten())
+            .chain(login_headers.into_iter().flatten())
             .map(|(_, v)| v)
+            .chain(login_texts.into_iter().flatten())
+    }
+
+    /// Every text of the plan that may have come from the environment (see
+    /// [`Plan::env_texts_mut`]).
+    fn env_texts(&self) -> impl Iterator<Item = &EnvText> {
+        let (login_headers, login_texts) = match &self.auth.tokens {
+            Some(TokenSource::Login(login)) => (
+                Some(&login.headers),
+                Some(std::iter::once(&login.url).chain(login.body.as_ref())),
+            ),
+            _ => (None, None),
+        };
+        self.auth
+            .headers
+            .iter()
+            .chain(self.group_headers.iter().flatten())
+            .chain(login_headers.into_iter().flatten())
+            .map(|(_, v)| v)
+            .chain(login_texts.into_iter().flatten())
     }
 
     /// Expands, through `lookup`, the environment variables of the texts a plan read back
@@ -519,16 +542,7 @@ impl Plan {
     /// The first environment variable a text of the plan needs and `lookup` lacks (a
     /// plan read back from a file, replayed without it); `None`: every value is known.
     pub fn missing_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<EnvTextError> {
-        let login = match &self.auth.tokens {
-            Some(TokenSource::Login(login)) => login.headers.as_slice(),
-            _ => &[],
-        };
-        self.auth
-            .headers
-            .iter()
-            .chain(self.group_headers.iter().flatten())
-            .chain(login)
-            .find_map(|(_, v)| v.missing(lookup))
+        self.env_texts().find_map(|v| v.missing(lookup))
     }
 
     /// The group's own upgrade headers (see [`Plan::group_headers`]).

@@ -105,11 +105,13 @@ impl TokenSource {
 pub struct LoginSpec {
     /// `POST` by default.
     pub method: String,
-    /// `http://` or `https://`.
-    pub url: String,
-    /// Request body, sent as written (placeholders expanded).
+    /// `http://` or `https://` (kept as written when it names environment variables: see
+    /// [`EnvText`]).
+    pub url: EnvText,
+    /// Request body, sent as written (placeholders expanded; kept as written when it names
+    /// environment variables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub body: Option<EnvText>,
     /// Request headers in file order (`Content-Type: application/json` by default when a
     /// body is given and no header names it; values from the environment kept as
     /// written: see [`EnvText`]).

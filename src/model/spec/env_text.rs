@@ -51,6 +51,14 @@ impl EnvText {
         }
     }
 
+    /// What a message may show: the value of a plain text, an `Env` text as written.
+    pub fn shown(&self) -> &str {
+        match self {
+            EnvText::Plain(v) => v,
+            EnvText::Env { written, .. } => written,
+        }
+    }
+
     /// Whether the value came from the environment.
     pub fn is_env(&self) -> bool {
         matches!(self, EnvText::Env { .. })

@@ -123,3 +123,22 @@ fn subprotocols_are_one_name_or_a_list_of_http_tokens() {
         "{all:?}"
     );
 }
+
+#[test]
+fn a_login_url_and_body_from_the_environment_are_kept_as_written() {
+    let text = with_top(
+        "[auth]\ntokens = { login = \"http://h/login?key=${KEY}\", body = '{\"pw\": \"${PW}\"}', token = \"t\" }",
+    );
+    let s = load_env(&text, &[("KEY", "key-value-77"), ("PW", "pw-value-88")]).unwrap();
+    let Some(crate::model::TokenSource::Login(login)) = &s.auth.tokens else {
+        panic!("{:?}", s.auth.tokens)
+    };
+    assert_eq!(login.url.as_str(), "http://h/login?key=key-value-77");
+    assert_eq!(login.body.as_deref(), Some("{\"pw\": \"pw-value-88\"}"));
+    let json = serde_json::to_string(&s.auth).unwrap();
+    assert!(
+        !json.contains("key-value-77") && !json.contains("pw-value-88"),
+        "{json}"
+    );
+    assert!(json.contains("${KEY}") && json.contains("${PW}"), "{json}");
+}

@@ -608,8 +608,9 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         outln!("  confirmed {} on replay; {size}", found.rate)?;
     } else {
         outln!(
-            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay FILE)",
-            found.rate
+            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay {})",
+            found.rate,
+            found.path.display()
         )?;
     }
     outln!("repro        {}", found.path.display())?;

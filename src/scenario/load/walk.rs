@@ -335,8 +335,17 @@ impl<'s> Ctx<'s> {
             [one] => return Some(one),
             [] => {
                 let found: Vec<&str> = table.keys().map(|k| k.get_ref().as_ref()).collect();
+                // A misspelt kind (`rmap`) gets the nearest one, as unknown keys do.
+                let hint = found
+                    .iter()
+                    .map(|given| did_you_mean(given, kinds.iter().copied()))
+                    .find(|hint| !hint.is_empty())
+                    .unwrap_or_default();
                 let found = if found.is_empty() { "nothing".into() } else { found.join(", ") };
-                self.report(span, format!("{section} needs one of: {expected}; found: {found}"));
+                self.report(
+                    span,
+                    format!("{section} needs one of: {expected}; found: {found}{hint}"),
+                );
             }
             [first, second, ..] => self.report(
                 span,

@@ -499,6 +499,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
             "nothing was shrunk or written",
         );
     }
+    if interrupted || matches!(outcome.short, Some(Short::Interrupted)) {
+        return interrupted_shrink(&args, &repro, &against, outcome);
+    }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
@@ -672,6 +675,72 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
     )?;
     outln!("repro        {}", found.path.display())?;
     Ok(())
+}
+
+/// A shrink Ctrl-C stopped: its result is no minimal repro, and its last rate was not
+/// measured. A plan smaller than the input's (every candidate kept reproduced the
+/// violation when it was tried) is written as a partial repro, named so
+/// ([`partial_path`] unless `--out`); with none, nothing is written: the input stands.
+fn interrupted_shrink(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    outcome: hunt::ShrinkOutcome,
+) -> Result<u8, Error> {
+    let (n0, r0) = outcome.before;
+    let n1 = outcome.after.0;
+    let smaller = outcome.repro.plan != repro.plan;
+    let output = if smaller {
+        let path = args
+            .out
+            .clone()
+            .unwrap_or_else(|| partial_path(&args.repro));
+        outcome.repro.save_as(&path)?;
+        Some(path)
+    } else {
+        None
+    };
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "interrupted": true,
+            "before": { "connections": n0, "rate": rate_json(&r0) },
+            "candidates": outcome.candidates,
+            "short": "interrupted",
+            "partial_repro": output.as_ref().map(|p| p.display().to_string()),
+            "partial_connections": output.as_ref().map(|_| n1),
+        }))?;
+        return Ok(exit::INTERRUPTED);
+    }
+    let tried = plural(outcome.candidates, "candidate");
+    match output {
+        Some(path) => {
+            outln!(
+                "shrink of {} violation interrupted (Ctrl-C): {n0} → {} so far, each step \
+                 reproduced when tried; rate before {r0}; {tried} tried; not minimal, and \
+                 its rate was not measured again; against {against}",
+                repro.oracle.name(),
+                plural(n1 as u64, "connection"),
+            )?;
+            outln!("partial repro {}", path.display())?;
+        }
+        None => outln!(
+            "shrink of {} violation interrupted (Ctrl-C) before any smaller repro was \
+             confirmed: rate before {r0}; {tried} tried; nothing written ({} stands); \
+             against {against}",
+            repro.oracle.name(),
+            args.repro.display()
+        )?,
+    }
+    Ok(exit::INTERRUPTED)
+}
+
+/// Where an interrupted shrink writes the smaller repro it has: next to `repro`, its
+/// `.json` replaced by `.partial.json`.
+pub(crate) fn partial_path(repro: &std::path::Path) -> PathBuf {
+    repro.with_extension("partial.json")
 }
 
 /// The minimal repro's default path: next to `repro`, its `.json` replaced by

@@ -1216,3 +1216,60 @@ async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
         .collect();
     assert_eq!(written, vec![std::ffi::OsString::from("repro.json")]);
 }
+
+/// A round the hunt's budget stops (no Ctrl-C) against a target that never answers the
+/// upgrade says the budget cut it, with the unanswered-upgrade hint, not that it was
+/// interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_the_budget_cuts_says_so_and_names_the_unanswered_upgrades() {
+    let fake = spawn(Behaviour::Silent).await;
+    let s = common::scenario(
+        "cut.toml",
+        &aimed_at(
+            &fake.url,
+            "cut",
+            "60s",
+            1,
+            r#"  { expect = "connection_established", within = "5s" },"#,
+        )
+        .replace(
+            // The health probe before round 0 waits this long for its upgrade; the round
+            // then gets what is left of the budget (about 1.5 s), less than that.
+            "[[group]]",
+            "[limits]\nhandshake_timeout = \"2s\"\n\n[[group]]",
+        ),
+    );
+    let plan = stampede::plan::build(&s, s.seed);
+    let cancel = CancellationToken::new();
+    let runner = Runner::start(
+        &Target::Url(fake.url.clone()),
+        &plan,
+        RunOptions::default(),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HuntOptions {
+        budget: Duration::from_secs(4),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 1,
+    };
+    let outcome = timeout(BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!cancel.is_cancelled());
+    assert_eq!(outcome.rounds, 1, "{outcome:?}");
+    let Some(Short::Unjudged(u)) = &outcome.short else {
+        panic!("{:?}", outcome.short)
+    };
+    assert_eq!(u.verdict, stampede::model::Verdict::Incomplete);
+    assert!(
+        u.hint.contains("budget ran out") && u.hint.contains("answer to its upgrade"),
+        "{}",
+        u.hint
+    );
+    assert!(!u.hint.contains("interrupted"), "{}", u.hint);
+}

@@ -352,6 +352,18 @@ fn a_results_folder_that_is_a_file_is_a_usage_error() {
     }
 }
 
+/// `hunt --no-results` (a `run` option) is refused saying what a hunt writes, not met by
+/// the parser's suggestion of `--reset`.
+#[test]
+fn hunt_refuses_no_results_saying_what_it_writes() {
+    let out = stampede(&["hunt", "scenarios/golden-path.toml", "--no-results"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--no-results applies to run"), "{err}");
+    assert!(!err.contains("--reset"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn a_hunt_whose_repro_folder_is_a_file_is_refused_before_its_first_round() {
     let tmp = tempfile::tempdir().unwrap();

@@ -70,6 +70,10 @@ pub struct HuntArgs {
     /// Base folder for repro files (each goes to OUT/<scenario>/repro-<oracle>-<hash>.json).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
+    /// Not a hunt option (`run`'s): taken only to be refused with what to do instead,
+    /// where the parser would suggest `--reset`.
+    #[arg(long, hide = true)]
+    pub no_results: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -226,6 +230,14 @@ pub(super) fn describe(runner: &Runner) -> String {
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    if args.no_results {
+        return Err(Error::Usage(
+            "--no-results applies to run: a hunt writes no results folder, only the repro \
+             file of a find (into -o DIR, default results/), which replay and shrink need; \
+             point -o at a scratch folder to keep repros elsewhere"
+                .into(),
+        ));
+    }
     // Before any round: a find that cannot be written would be lost after the whole hunt.
     super::check_out_folder(
         &args.out,

@@ -115,6 +115,9 @@ pub async fn bind(
     cancel: &CancellationToken,
 ) -> Result<Bound, RunError> {
     let keys = auth::resolve_keys(&plan.auth)?;
+    if let Some(missing) = plan.missing_env(&|name| std::env::var(name).ok()) {
+        return Err(AuthError::HeaderEnv(missing).into());
+    }
     match target {
         Target::Url(url) => Ok(Bound {
             url: url.clone(),

@@ -627,6 +627,16 @@ fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
         stdout.contains("0 families of 1 found something; 1 unconfirmed suspect"),
         "{stdout}"
     );
+    // The suspect line names its own repro to replay, not a placeholder.
+    let repro = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("repro "))
+        .and_then(|rest| rest.split(" (replay it:").next())
+        .unwrap_or_else(|| panic!("no repro path in:\n{stdout}"));
+    assert!(
+        stdout.contains(&format!("(replay it: stampede replay {repro})")),
+        "{stdout}"
+    );
 }
 
 /// `stampede replay` judges a repro as the hunt that found it judged: an early-send repro

@@ -592,3 +592,148 @@ fn an_old_format_repro_loads_and_replays_against_the_built_in_server() {
     let said = text(&out.stdout);
     assert!(said.contains("with planted bug identity-swap"), "{said}");
 }
+
+/// A server that greets every upgrade and records the `X-Debug` and `X-Group` headers it
+/// was sent (empty when absent).
+async fn spawn_header_recorder() -> (String, CancellationToken, Arc<Mutex<Vec<(String, String)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let (url, cancel) = spawn_server(move |tcp| {
+        let record = record.clone();
+        async move {
+            let mut got = (String::new(), String::new());
+            let callback =
+                |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                 resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                    let header = |name: &str| {
+                        req.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    got = (header("x-debug"), header("x-group"));
+                    Ok(resp)
+                };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            record.lock().unwrap().push(got);
+            let hello = json!({"type": "connection_established"});
+            let _ = ws.send(Message::Text(hello.to_string().into())).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    (url, cancel, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_values_from_the_environment_are_sent_but_never_written_and_replay_reads_them_again()
+{
+    const SECRET: &str = "hdr-secret-value-9917";
+    const GROUP_SECRET: &str = "grp-secret-value-5512";
+    let (url, stop, seen) = spawn_header_recorder().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "hdr.toml",
+        "name = \"hdr\"\nduration = \"3s\"\n[auth]\n\
+         headers = { \"X-Debug\" = \"${STAMPEDE_TEST_HDR}\" }\n\
+         [[group]]\nname = \"g\"\nusers = 1\n\
+         headers = { \"X-Group\" = \"k=${STAMPEDE_TEST_GRP:-unused-default}\" }\n\
+         steps = [{ expect = \"connection_established\", within = \"2s\" }, { close = 1000 }]\n",
+    );
+    let s = scenario.to_str().unwrap().to_string();
+    let env = vec![
+        ("STAMPEDE_TEST_HDR".to_string(), SECRET.to_string()),
+        ("STAMPEDE_TEST_GRP".to_string(), GROUP_SECRET.to_string()),
+    ];
+    let leaks = |what: &str, body: &str| {
+        assert!(
+            !body.contains(SECRET),
+            "{what} holds the header's value:\n{body}"
+        );
+        assert!(
+            !body.contains(GROUP_SECRET),
+            "{what} holds the group header's value:\n{body}"
+        );
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    let plan = stampede_async(strings(&["plan", &s]), env.clone()).await;
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    leaks("stampede plan", &text(&plan.stdout));
+    assert!(text(&plan.stdout).contains("${STAMPEDE_TEST_HDR}"));
+    // The plan's hash does not depend on the values.
+    let other = vec![
+        ("STAMPEDE_TEST_HDR".to_string(), "another".to_string()),
+        ("STAMPEDE_TEST_GRP".to_string(), "other".to_string()),
+    ];
+    let plan_other = stampede_async(strings(&["plan", &s]), other).await;
+    assert_eq!(text(&plan.stdout), text(&plan_other.stdout));
+
+    let results = dir.path().join("results");
+    let run = stampede_async(
+        strings(&[
+            "run",
+            &s,
+            "--target",
+            &url,
+            "--out",
+            results.to_str().unwrap(),
+            "-q",
+        ]),
+        env.clone(),
+    )
+    .await;
+    let said = format!("{}{}", text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    leaks("the run's console", &said);
+    let expected = (SECRET.to_string(), format!("k={GROUP_SECRET}"));
+    // Every upgrade of the run (the probe after it included) carried both values.
+    let sent = |seen: &Mutex<Vec<(String, String)>>| {
+        let all = seen.lock().unwrap().clone();
+        assert!(all.iter().all(|h| *h == expected), "{all:?}");
+        all.len()
+    };
+    let dialled = sent(&seen);
+    assert!(dialled >= 1);
+    let files = files_under(&results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+
+    // A repro of the run's plan (as `hunt` writes one) names the variables only, and a
+    // replay reads them again.
+    let (_, plan_json) = files
+        .iter()
+        .find(|(p, _)| p.ends_with("plan.json"))
+        .expect("the run wrote plan.json");
+    let plan: stampede::model::Plan = serde_json::from_str(plan_json).unwrap();
+    let named = common::scenario("named.toml", "name = \"hdr\"\nduration = \"2s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n");
+    let repro = stampede::hunt::Repro::for_plan(
+        &named,
+        1,
+        plan,
+        url.clone(),
+        stampede::model::OracleKind::Liveness,
+    );
+    let path = dir.path().join("repro.json");
+    repro.save_as(&path).unwrap();
+    let p = path.to_str().unwrap().to_string();
+    leaks("the repro", &std::fs::read_to_string(&path).unwrap());
+
+    let refused = stampede_async(strings(&["replay", &p, "--times", "1"]), Vec::new()).await;
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("STAMPEDE_TEST_HDR"), "{err}");
+    assert_eq!(sent(&seen), dialled, "nothing dialled without the value");
+
+    let replay = stampede_async(strings(&["replay", &p, "--times", "1"]), env).await;
+    stop.cancel();
+    let said = format!("{}{}", text(&replay.stdout), text(&replay.stderr));
+    assert!(said.contains("0/1 times"), "{said}");
+    leaks("the replay's console", &said);
+    assert!(sent(&seen) > dialled, "the replay dialled with both values");
+}

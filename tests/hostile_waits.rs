@@ -1171,3 +1171,105 @@ async fn a_refusal_at_the_door_the_scenario_does_not_declare_is_no_race() {
         }
     }
 }
+
+/// A shrink Ctrl-C stops before any smaller candidate reproduced writes no "minimal"
+/// repro (it would be the input, unshrunk and unconfirmed): it says it was interrupted
+/// and that the input stands, exit 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/races/early-message-drop.toml");
+    let s = stampede::scenario::load_file(&path).unwrap();
+    let repro = hunt::Repro {
+        reference: Some(hunt::ReferenceServer {
+            bug: Some(stampede::reference::Bug::EarlyMessageDrop),
+            window: Some(Duration::from_millis(50)),
+        }),
+        ..hunt::Repro::for_plan(
+            &s,
+            1,
+            stampede::plan::build(&s, 1),
+            "ws://127.0.0.1:9/ws".into(),
+            OracleKind::Completeness,
+        )
+    };
+    let file = dir.path().join("repro.json");
+    repro.save_as(&file).unwrap();
+    let run = interrupt_when(
+        &["shrink", file.to_str().unwrap(), "--times", "3"],
+        // The replays of the rate before are under way.
+        |line| line.starts_with("running against"),
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("interrupted (Ctrl-C) before any smaller repro was confirmed")
+            && stdout.contains("nothing written"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("minimal repro"), "{stdout}");
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(written, vec![std::ffi::OsString::from("repro.json")]);
+}
+
+/// A round the hunt's budget stops (no Ctrl-C) against a target that never answers the
+/// upgrade says the budget cut it, with the unanswered-upgrade hint, not that it was
+/// interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_the_budget_cuts_says_so_and_names_the_unanswered_upgrades() {
+    let fake = spawn(Behaviour::Silent).await;
+    let s = common::scenario(
+        "cut.toml",
+        &aimed_at(
+            &fake.url,
+            "cut",
+            "60s",
+            1,
+            r#"  { expect = "connection_established", within = "5s" },"#,
+        )
+        .replace(
+            // The health probe before round 0 waits this long for its upgrade; the round
+            // then gets what is left of the budget (about 1.5 s), less than that.
+            "[[group]]",
+            "[limits]\nhandshake_timeout = \"2s\"\n\n[[group]]",
+        ),
+    );
+    let plan = stampede::plan::build(&s, s.seed);
+    let cancel = CancellationToken::new();
+    let runner = Runner::start(
+        &Target::Url(fake.url.clone()),
+        &plan,
+        RunOptions::default(),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HuntOptions {
+        budget: Duration::from_secs(4),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 1,
+    };
+    let outcome = timeout(BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!cancel.is_cancelled());
+    assert_eq!(outcome.rounds, 1, "{outcome:?}");
+    let Some(Short::Unjudged(u)) = &outcome.short else {
+        panic!("{:?}", outcome.short)
+    };
+    assert_eq!(u.verdict, stampede::model::Verdict::Incomplete);
+    assert!(
+        u.hint.contains("budget ran out") && u.hint.contains("answer to its upgrade"),
+        "{}",
+        u.hint
+    );
+    assert!(!u.hint.contains("interrupted"), "{}", u.hint);
+}

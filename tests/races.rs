@@ -326,6 +326,15 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
         stdout.contains("repro-completeness-"),
         "the repro is still written: {stdout}"
     );
+    let repro = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("repro"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no repro line in:\n{stdout}"));
+    assert!(
+        stdout.contains(&format!("(replay it: stampede replay {repro})")),
+        "the suspect line names its repro: {stdout}"
+    );
 
     let out = hunt_command(dir.path(), &["--times", "0", "--json"]).await;
     assert_eq!(out.status.code(), Some(4));

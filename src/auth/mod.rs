@@ -55,6 +55,10 @@ pub enum AuthError {
          is not stored in plan and repro files; set {name}"
     )]
     DefaultNotStored { what: &'static str, name: String },
+    /// An upgrade or login header of a plan read back from a file names an environment
+    /// variable the replaying process does not set.
+    #[error("upgrade header: {0}")]
+    HeaderEnv(#[from] crate::model::EnvTextError),
     #[error("{0} is empty")]
     Empty(&'static str),
     #[error("{0} tokens need [auth] key (a PEM private key)")]

@@ -33,7 +33,11 @@ pub struct UpgradeExtras {
 impl UpgradeExtras {
     pub fn from_plan(auth: &AuthPlan) -> Self {
         UpgradeExtras {
-            headers: auth.headers.clone(),
+            headers: auth
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_string()))
+                .collect(),
             origin: auth.origin.clone(),
             subprotocols: auth.subprotocols.clone(),
         }

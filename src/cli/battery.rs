@@ -195,9 +195,10 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
             let repro = &found.repro;
             let evidence = first_evidence(repro);
             format!(
-                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay FILE)",
+                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay {})",
                 repro.oracle.name(),
                 found.rate,
+                found.path.display(),
                 found.path.display()
             )
         }

@@ -70,6 +70,10 @@ pub struct HuntArgs {
     /// Base folder for repro files (each goes to OUT/<scenario>/repro-<oracle>-<hash>.json).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
+    /// Not a hunt option (`run`'s): taken only to be refused with what to do instead,
+    /// where the parser would suggest `--reset`.
+    #[arg(long, hide = true)]
+    pub no_results: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -226,6 +230,14 @@ pub(super) fn describe(runner: &Runner) -> String {
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {
+    if args.no_results {
+        return Err(Error::Usage(
+            "--no-results applies to run: a hunt writes no results folder, only the repro \
+             file of a find (into -o DIR, default results/), which replay and shrink need; \
+             point -o at a scratch folder to keep repros elsewhere"
+                .into(),
+        ));
+    }
     // Before any round: a find that cannot be written would be lost after the whole hunt.
     super::check_out_folder(
         &args.out,
@@ -499,6 +511,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
             "nothing was shrunk or written",
         );
     }
+    if interrupted || matches!(outcome.short, Some(Short::Interrupted)) {
+        return interrupted_shrink(&args, &repro, &against, outcome);
+    }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
@@ -608,8 +623,9 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         outln!("  confirmed {} on replay; {size}", found.rate)?;
     } else {
         outln!(
-            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay FILE)",
-            found.rate
+            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay {})",
+            found.rate,
+            found.path.display()
         )?;
     }
     outln!("repro        {}", found.path.display())?;
@@ -671,6 +687,72 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
     )?;
     outln!("repro        {}", found.path.display())?;
     Ok(())
+}
+
+/// A shrink Ctrl-C stopped: its result is no minimal repro, and its last rate was not
+/// measured. A plan smaller than the input's (every candidate kept reproduced the
+/// violation when it was tried) is written as a partial repro, named so
+/// ([`partial_path`] unless `--out`); with none, nothing is written: the input stands.
+fn interrupted_shrink(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    outcome: hunt::ShrinkOutcome,
+) -> Result<u8, Error> {
+    let (n0, r0) = outcome.before;
+    let n1 = outcome.after.0;
+    let smaller = outcome.repro.plan != repro.plan;
+    let output = if smaller {
+        let path = args
+            .out
+            .clone()
+            .unwrap_or_else(|| partial_path(&args.repro));
+        outcome.repro.save_as(&path)?;
+        Some(path)
+    } else {
+        None
+    };
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "interrupted": true,
+            "before": { "connections": n0, "rate": rate_json(&r0) },
+            "candidates": outcome.candidates,
+            "short": "interrupted",
+            "partial_repro": output.as_ref().map(|p| p.display().to_string()),
+            "partial_connections": output.as_ref().map(|_| n1),
+        }))?;
+        return Ok(exit::INTERRUPTED);
+    }
+    let tried = plural(outcome.candidates, "candidate");
+    match output {
+        Some(path) => {
+            outln!(
+                "shrink of {} violation interrupted (Ctrl-C): {n0} → {} so far, each step \
+                 reproduced when tried; rate before {r0}; {tried} tried; not minimal, and \
+                 its rate was not measured again; against {against}",
+                repro.oracle.name(),
+                plural(n1 as u64, "connection"),
+            )?;
+            outln!("partial repro {}", path.display())?;
+        }
+        None => outln!(
+            "shrink of {} violation interrupted (Ctrl-C) before any smaller repro was \
+             confirmed: rate before {r0}; {tried} tried; nothing written ({} stands); \
+             against {against}",
+            repro.oracle.name(),
+            args.repro.display()
+        )?,
+    }
+    Ok(exit::INTERRUPTED)
+}
+
+/// Where an interrupted shrink writes the smaller repro it has: next to `repro`, its
+/// `.json` replaced by `.partial.json`.
+pub(crate) fn partial_path(repro: &std::path::Path) -> PathBuf {
+    repro.with_extension("partial.json")
 }
 
 /// The minimal repro's default path: next to `repro`, its `.json` replaced by

@@ -572,17 +572,41 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
 
 /// Why a round that [`judged`] nothing stands for no pass: its verdict and hint. A clean
 /// round in which the server sent nothing back reads as incomplete (its hint says so):
-/// the script it was for never ran, and what did not run proves nothing.
-fn not_judged_round(outcome: &RunOutcome) -> Unjudged {
+/// the script it was for never ran, and what did not run proves nothing. A round the
+/// budget stopped (`budget_cut`; the run itself saw that as an interruption) says the
+/// budget did.
+fn not_judged_round(outcome: &RunOutcome, budget_cut: bool) -> Unjudged {
     let s = &outcome.results.summary;
     let silent = crate::oracle::verdict::sent_nothing_back(&s.counters).is_some();
     let verdict = match s.verdict {
         Verdict::Clean if silent => Verdict::Incomplete,
         other => other,
     };
-    Unjudged {
-        verdict,
-        hint: s.hint.clone().unwrap_or_default(),
+    let hint = if budget_cut && verdict == Verdict::Incomplete {
+        budget_cut_hint(&s.counters, outcome.plan.limits.handshake_timeout)
+    } else {
+        s.hint.clone().unwrap_or_default()
+    };
+    Unjudged { verdict, hint }
+}
+
+/// The hint of a round the hunt's budget stopped before its plan finished: when no
+/// upgrade had been answered by then, that the target answered none (what a run the
+/// scenario's duration cut says), else that what did not run proves nothing.
+fn budget_cut_hint(c: &crate::model::Counters, handshake_timeout: Duration) -> String {
+    if c.accepted == 0 && c.cut > 0 {
+        format!(
+            "the hunt's budget ran out before the round's plan finished, and no connection \
+             got an answer to its upgrade before then ({} cut waiting for the 101): the \
+             target takes TCP connections but answered no WebSocket upgrade. Check the \
+             URL's path and that it speaks WebSocket, or raise --budget so a round outlasts \
+             [limits] handshake_timeout ({handshake_timeout:?}) to see it time out",
+            c.cut
+        )
+    } else {
+        "the hunt's budget ran out before the round's plan finished: what did not run \
+         proves nothing (raise --budget)"
+            .into()
     }
 }
 
@@ -901,7 +925,7 @@ pub async fn hunt_excusing(
         }
         if judged(&outcome).is_none() {
             not_judged.0 += 1;
-            not_judged.1 = Some(not_judged_round(&outcome));
+            not_judged.1 = Some(not_judged_round(&outcome, cut));
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY

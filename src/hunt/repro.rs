@@ -169,6 +169,9 @@ impl Repro {
             path: shown,
             reason,
         })?;
+        // Header values that came from the environment are stored as written: read them
+        // again from this process's environment (a run refuses one still missing).
+        repro.plan.fill_env(&|name| std::env::var(name).ok());
         Ok(repro)
     }
 

@@ -9,6 +9,7 @@
 //! - [`bad_token`]: the bad-token catalogue;
 //! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
 //! - [`units`]: durations as integer microseconds in serde;
+//! - [`url`]: the port of a target URL;
 //! - [`words`]: plurals and "did you mean" for messages.
 
 pub mod bad_token;
@@ -19,6 +20,7 @@ pub mod path;
 pub mod plan;
 pub mod spec;
 pub mod units;
+pub mod url;
 pub mod words;
 
 pub use bad_token::{BadToken, Policy, StatedClaims};

@@ -11,8 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Capture, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec, PatternItem, Placement,
-    SecretSource, Step, TokenSource,
+    AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec,
+    PatternItem, Placement, SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ pub struct Plan {
     /// [`AuthPlan::headers`] (a name in both: the group's value). Stored per group, not per
     /// connection; empty when no group has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub group_headers: Vec<Vec<(String, String)>>,
+    pub group_headers: Vec<Vec<(String, EnvText)>>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }
@@ -87,8 +87,9 @@ pub struct AuthPlan {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,
     pub placement: Placement,
+    /// Extra upgrade headers (values from the environment kept as written: [`EnvText`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, EnvText)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// Subprotocols offered in `Sec-WebSocket-Protocol`, in order (see [`AuthSpec`]).
@@ -491,8 +492,61 @@ impl Plan {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Every text of the plan that may have come from the environment: `[auth]` headers,
+    /// the groups' headers, and a login request's headers, URL and body.
+    fn env_texts_mut(&mut self) -> impl Iterator<Item = &mut EnvText> {
+        let (login_headers, login_texts) = match &mut self.auth.tokens {
+            Some(TokenSource::Login(login)) => (
+                Some(&mut login.headers),
+                Some(std::iter::once(&mut login.url).chain(login.body.as_mut())),
+            ),
+            _ => (None, None),
+        };
+        self.auth
+            .headers
+            .iter_mut()
+            .chain(self.group_headers.iter_mut().flatten())
+            .chain(login_headers.into_iter().flatten())
+            .map(|(_, v)| v)
+            .chain(login_texts.into_iter().flatten())
+    }
+
+    /// Every text of the plan that may have come from the environment (see
+    /// [`Plan::env_texts_mut`]).
+    fn env_texts(&self) -> impl Iterator<Item = &EnvText> {
+        let (login_headers, login_texts) = match &self.auth.tokens {
+            Some(TokenSource::Login(login)) => (
+                Some(&login.headers),
+                Some(std::iter::once(&login.url).chain(login.body.as_ref())),
+            ),
+            _ => (None, None),
+        };
+        self.auth
+            .headers
+            .iter()
+            .chain(self.group_headers.iter().flatten())
+            .chain(login_headers.into_iter().flatten())
+            .map(|(_, v)| v)
+            .chain(login_texts.into_iter().flatten())
+    }
+
+    /// Expands, through `lookup`, the environment variables of the texts a plan read back
+    /// from a file holds only as written (see [`EnvText`]); a text whose variable is
+    /// missing stays unknown, and [`Plan::missing_env`] says so.
+    pub fn fill_env(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
+        for text in self.env_texts_mut() {
+            text.fill(lookup);
+        }
+    }
+
+    /// The first environment variable a text of the plan needs and `lookup` lacks (a
+    /// plan read back from a file, replayed without it); `None`: every value is known.
+    pub fn missing_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<EnvTextError> {
+        self.env_texts().find_map(|v| v.missing(lookup))
+    }
+
     /// The group's own upgrade headers (see [`Plan::group_headers`]).
-    pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, String)] {
+    pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, EnvText)] {
         self.group_headers
             .get(conn.group as usize)
             .map_or(&[], Vec::as_slice)

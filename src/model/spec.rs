@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod auth;
+mod env_text;
 mod hunt;
 mod threshold;
 mod tokens;
@@ -17,6 +18,7 @@ mod tokens;
 pub use auth::{
     AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
 };
+pub use env_text::{expand as expand_env, EnvText, EnvTextError};
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
@@ -86,9 +88,10 @@ pub struct Group {
     /// The script every connection of this group runs, in order.
     pub steps: Vec<Step>,
     /// Upgrade headers for this group, added to `[auth] headers` (a name given in both
-    /// takes this value). Values may hold the connection's placeholders.
+    /// takes this value). Values may hold the connection's placeholders, and are kept as
+    /// written when they named environment variables (see [`EnvText`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, EnvText)>,
     /// Subprotocols this group's upgrades offer instead of `[auth] subprotocol`'s (empty:
     /// the run-wide ones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

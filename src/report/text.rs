@@ -7,6 +7,14 @@ use crate::results::Summary;
 use std::io::{self, Write};
 
 /// Renders the summary table; volatile values (times) are formatted, never reordered.
+/// A planned duration in seconds as short as it is exact: `60s`, `0.3s`, `1.25s` (to the
+/// millisecond).
+fn planned_seconds(ms: f64) -> String {
+    let text = format!("{:.3}", ms / 1000.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
+}
+
 pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     let target_note = if s.embedded_target {
         " (embedded reference server)"
@@ -20,9 +28,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     )?;
     writeln!(
         w,
-        "ran {:.2}s of {:.0}s ({}) · {} planned",
+        "ran {:.2}s of {} ({}) · {} planned",
         s.elapsed_ms / 1000.0,
-        s.duration_ms / 1000.0,
+        planned_seconds(s.duration_ms),
         s.stopped,
         plural(s.connections_planned as u64, "connection")
     )?;

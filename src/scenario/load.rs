@@ -391,6 +391,8 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
             node.span(),
             format!("target: expected a ws:// or wss:// URL, found {url:?}"),
         );
+    } else if let Err(reason) = crate::model::url::explicit_port(url) {
+        cx.report(node.span(), format!("target: {reason}"));
     }
     Some(url.to_string())
 }

@@ -63,7 +63,11 @@ impl Endpoint {
             .ok_or_else(|| invalid("no host"))?
             .trim_matches(['[', ']'])
             .to_string();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // `Uri` takes `:99999` or `:abc` for no port at all: refuse it rather than dial the
+        // scheme's default.
+        let port = crate::model::url::explicit_port(url)
+            .map_err(|reason| invalid(&reason))?
+            .unwrap_or(if tls { 443 } else { 80 });
         let resolve_err = |reason: String| UrlError::Resolve {
             url: url.into(),
             host: host.clone(),

@@ -65,7 +65,14 @@ async fn exchange(
     tls: Option<&TlsConnector>,
 ) -> Result<String, LoginError> {
     let url = expand_fixed_text(&spec.url, vars);
-    let bad_url = || LoginError::Url(url.clone());
+    // A URL from the environment is named as written: it may hold a key.
+    let bad_url = || {
+        LoginError::Url(if spec.url.is_env() {
+            spec.url.shown().to_string()
+        } else {
+            url.clone()
+        })
+    };
     let uri: Uri = url.parse().map_err(|_| bad_url())?;
     let https = match uri.scheme_str() {
         Some("http") => false,

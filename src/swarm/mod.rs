@@ -152,7 +152,7 @@ pub(crate) fn upgrade_of<'a>(
         extras
             .headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        extras.headers.push((name.clone(), value.clone()));
+        extras.headers.push((name.clone(), value.to_string()));
     }
     for (_, value) in &mut extras.headers {
         if templated(value) {

@@ -1,5 +1,6 @@
 //! `[auth]`: how tokens are signed, what they claim, and where they travel.
 
+use super::EnvText;
 use crate::model::units::duration_us;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -36,9 +37,10 @@ pub struct AuthSpec {
     pub claims: serde_json::Map<String, serde_json::Value>,
     /// Where the token travels on the upgrade request.
     pub placement: Placement,
-    /// Extra headers on every upgrade request, in file order.
+    /// Extra headers on every upgrade request, in file order (values from the environment
+    /// kept as written: see [`EnvText`]).
     #[serde(default)]
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, EnvText)>,
     /// `Origin` header of every upgrade request.
     #[serde(default)]
     pub origin: Option<String>,
@@ -103,15 +105,18 @@ impl TokenSource {
 pub struct LoginSpec {
     /// `POST` by default.
     pub method: String,
-    /// `http://` or `https://`.
-    pub url: String,
-    /// Request body, sent as written (placeholders expanded).
+    /// `http://` or `https://` (kept as written when it names environment variables: see
+    /// [`EnvText`]).
+    pub url: EnvText,
+    /// Request body, sent as written (placeholders expanded; kept as written when it names
+    /// environment variables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub body: Option<EnvText>,
     /// Request headers in file order (`Content-Type: application/json` by default when a
-    /// body is given and no header names it).
+    /// body is given and no header names it; values from the environment kept as
+    /// written: see [`EnvText`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(String, EnvText)>,
     /// Field path (dotted or JSON Pointer) of the token in the JSON response.
     pub token: String,
     /// Longest the whole request may take.

@@ -106,3 +106,14 @@ fn a_merged_result_names_the_part_of_each_barrier() {
         text(&whole)
     );
 }
+
+#[test]
+fn a_planned_duration_shows_as_short_as_it_is_exact() {
+    assert_eq!(planned_seconds(60_000.0), "60s");
+    assert_eq!(planned_seconds(300.0), "0.3s");
+    assert_eq!(planned_seconds(1_250.0), "1.25s");
+    let mut s = summary();
+    s.duration_ms = 300.0;
+    s.elapsed_ms = 300.0;
+    assert!(text(&s).contains("ran 0.30s of 0.3s"), "{}", text(&s));
+}

@@ -278,7 +278,11 @@ fn claims(cx: &mut Ctx<'_>, node: &Node<'_>) -> Map<String, Value> {
 
 /// `headers = { "X-Client" = "stampede" }`, in file order (`[auth]`'s, or a group's:
 /// `context` names which). Values may use the connection's placeholders.
-pub(super) fn headers(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str) -> Vec<(String, String)> {
+pub(super) fn headers(
+    cx: &mut Ctx<'_>,
+    node: &Node<'_>,
+    context: &str,
+) -> Vec<(String, crate::model::EnvText)> {
     let Some(table) = cx.table(context, node) else {
         return Vec::new();
     };
@@ -309,7 +313,8 @@ pub(super) fn headers(cx: &mut Ctx<'_>, node: &Node<'_>, context: &str) -> Vec<(
         };
         check_header_value(cx, value, context, text);
         check_placeholders(cx, value.span(), text, CONN_PLACEHOLDERS, context);
-        out.push((name, text.to_string()));
+        let text = cx.env_text(value, text);
+        out.push((name, text));
     }
     out
 }

@@ -23,7 +23,11 @@ fn expand_node(cx: &mut Ctx<'_>, node: &mut Node<'_>, lookup: Lookup<'_>) {
     let span = node.span();
     match node.get_mut() {
         DeValue::String(s) if s.contains("${") => {
-            if let Some(expanded) = expand_str(cx, s, span, lookup) {
+            let written = s.to_string();
+            if let Some((expanded, named)) = expand_str(cx, s, span.clone(), lookup) {
+                if named {
+                    cx.named_env(span, &written);
+                }
                 *s = DeString::Owned(expanded);
             }
         }
@@ -37,14 +41,15 @@ fn expand_node(cx: &mut Ctx<'_>, node: &mut Node<'_>, lookup: Lookup<'_>) {
     }
 }
 
-/// The string with its variables replaced; `None` (after reporting) when one is unset or
-/// malformed. `span` is the string's place in the file, used to point at the `${`.
+/// The string with its variables replaced, and whether it named any (not only `$${`);
+/// `None` (after reporting) when one is unset or malformed. `span` is the string's place in the file, used to point at the `${`.
 fn expand_str(
     cx: &mut Ctx<'_>,
     text: &str,
     span: std::ops::Range<usize>,
     lookup: Lookup<'_>,
-) -> Option<String> {
+) -> Option<(String, bool)> {
+    let mut named = false;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut ok = true;
@@ -84,6 +89,7 @@ fn expand_str(
         } else {
             match lookup(name).or_else(|| default.map(str::to_string)) {
                 Some(value) => {
+                    named = true;
                     cx.redact(&value, &format!("${{{name}}}"));
                     out.push_str(&value);
                 }
@@ -103,7 +109,7 @@ fn expand_str(
     if ok {
         cx.redact(&out, text);
     }
-    ok.then_some(out)
+    ok.then_some((out, named))
 }
 
 /// The span of `needle` in the file inside `span` (the string as written), or the start

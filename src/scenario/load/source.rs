@@ -98,6 +98,15 @@ fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {
     if let (Some(node), Some(text)) = (f.get("body"), &body) {
         check_placeholders(cx, node.span(), text, CONN_PLACEHOLDERS, "auth.tokens.body");
     }
+    // Either may hold a password or key from the environment: kept as written.
+    let url = match f.get("login") {
+        Some(node) => cx.env_text(node, &url),
+        None => url.into(),
+    };
+    let body = match (f.get("body"), body) {
+        (Some(node), Some(text)) => Some(cx.env_text(node, &text)),
+        (_, body) => body.map(Into::into),
+    };
     let token = f.req_text(cx, "token");
     if let Some(node) = f.get("token") {
         if let Err(e) = crate::model::path::check(&token) {

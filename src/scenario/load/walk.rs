@@ -30,6 +30,9 @@ pub(super) struct Ctx<'s> {
     /// Values taken from the environment and what to show instead (`${NAME}`): they may be
     /// secrets, and no message prints them.
     redactions: Vec<(String, String)>,
+    /// Strings that named environment variables, by the byte offset of their value in the
+    /// file, as written (`Bearer ${API_KEY}`): what a plan keeps of them.
+    env_written: std::collections::HashMap<usize, String>,
     /// The scenario file's folder: relative paths in the file resolve against it.
     base: Option<PathBuf>,
     /// The feeder columns `{{feed.COLUMN}}` may name here: the group's while one is read
@@ -98,6 +101,7 @@ impl<'s> Ctx<'s> {
             problems: Vec::new(),
             deferred: Vec::new(),
             redactions: Vec::new(),
+            env_written: std::collections::HashMap::new(),
             base: None,
             feed_columns: None,
         }
@@ -170,6 +174,23 @@ impl<'s> Ctx<'s> {
             // Longest first, so a value that contains another is replaced whole.
             self.redactions
                 .sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// Records that the string at `span` named environment variables and was `written`.
+    pub fn named_env(&mut self, span: Range<usize>, written: &str) {
+        self.env_written.insert(span.start, written.to_string());
+    }
+
+    /// The string `node` holds (`value`, already expanded) as a text a plan may keep: as
+    /// written when it named environment variables, so no plan file holds their values.
+    pub fn env_text(&self, node: &Node<'_>, value: &str) -> crate::model::EnvText {
+        match self.env_written.get(&node.span().start) {
+            Some(written) => crate::model::EnvText::Env {
+                written: written.clone(),
+                value: Some(value.to_string()),
+            },
+            None => crate::model::EnvText::Plain(value.to_string()),
         }
     }
 
@@ -314,8 +335,17 @@ impl<'s> Ctx<'s> {
             [one] => return Some(one),
             [] => {
                 let found: Vec<&str> = table.keys().map(|k| k.get_ref().as_ref()).collect();
+                // A misspelt kind (`rmap`) gets the nearest one, as unknown keys do.
+                let hint = found
+                    .iter()
+                    .map(|given| did_you_mean(given, kinds.iter().copied()))
+                    .find(|hint| !hint.is_empty())
+                    .unwrap_or_default();
                 let found = if found.is_empty() { "nothing".into() } else { found.join(", ") };
-                self.report(span, format!("{section} needs one of: {expected}; found: {found}"));
+                self.report(
+                    span,
+                    format!("{section} needs one of: {expected}; found: {found}{hint}"),
+                );
             }
             [first, second, ..] => self.report(
                 span,

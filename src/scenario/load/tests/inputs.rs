@@ -25,10 +25,22 @@ fn variables_expand_in_any_string_value_with_defaults_and_escapes() {
     let s = load_env(&text, &[("HOST", "example.test"), ("KEY", "k-123")]).unwrap();
     assert_eq!(s.target.as_deref(), Some("ws://example.test:9000/ws"));
     assert_eq!(s.description.as_deref(), Some("cost ${NOT} example.test"));
-    assert_eq!(
-        s.auth.headers,
-        vec![("X-Api-Key".to_string(), "k-123".to_string())]
-    );
+    // The header's value is sent, but the plan keeps it as written.
+    let [(name, value)] = &s.auth.headers[..] else {
+        panic!("{:?}", s.auth.headers)
+    };
+    assert_eq!((name.as_str(), value.as_str()), ("X-Api-Key", "k-123"));
+    assert!(value.is_env());
+    let json = serde_json::to_string(&s.auth.headers).unwrap();
+    assert_eq!(json, r#"[["X-Api-Key",{"env":"${KEY}"}]]"#);
+}
+
+#[test]
+fn a_header_with_only_literal_dollar_braces_is_plain() {
+    let text = with_top("[auth]\nheaders = { X-A = \"a$${b}\", X-B = \"v\" }");
+    let s = load_env(&text, &[]).unwrap();
+    let json = serde_json::to_string(&s.auth.headers).unwrap();
+    assert_eq!(json, r#"[["X-A","a${b}"],["X-B","v"]]"#);
 }
 
 #[test]
@@ -110,4 +122,23 @@ fn subprotocols_are_one_name_or_a_list_of_http_tokens() {
         all[0].message.contains("did you mean \"subprotocol\"?"),
         "{all:?}"
     );
+}
+
+#[test]
+fn a_login_url_and_body_from_the_environment_are_kept_as_written() {
+    let text = with_top(
+        "[auth]\ntokens = { login = \"http://h/login?key=${KEY}\", body = '{\"pw\": \"${PW}\"}', token = \"t\" }",
+    );
+    let s = load_env(&text, &[("KEY", "key-value-77"), ("PW", "pw-value-88")]).unwrap();
+    let Some(crate::model::TokenSource::Login(login)) = &s.auth.tokens else {
+        panic!("{:?}", s.auth.tokens)
+    };
+    assert_eq!(login.url.as_str(), "http://h/login?key=key-value-77");
+    assert_eq!(login.body.as_deref(), Some("{\"pw\": \"pw-value-88\"}"));
+    let json = serde_json::to_string(&s.auth).unwrap();
+    assert!(
+        !json.contains("key-value-77") && !json.contains("pw-value-88"),
+        "{json}"
+    );
+    assert!(json.contains("${KEY}") && json.contains("${PW}"), "{json}");
 }

@@ -458,6 +458,10 @@ fn name_and_target_are_checked() {
         &with_top("target = \"ws://\""),
         "expected a ws:// or wss:// URL",
     );
+    assert_problem(
+        &with_top("target = \"ws://h:99999/ws\""),
+        "target: invalid port \"99999\": expected a number from 1 to 65535",
+    );
     assert_eq!(
         load(&with_top("target = \"ws://h:1/ws\""))
             .target

@@ -33,6 +33,10 @@ fn groups_are_checked() {
         "arrival has both \"ramp\" and \"rate\"",
     );
     assert_problem(
+        &group("arrival = { rmap = \"1s\" }"),
+        "arrival needs one of: ramp, rate, burst, collide; found: rmap; did you mean \"ramp\"?",
+    );
+    assert_problem(
         &group("arrival = { start = \"1s\" }"),
         "arrival needs one of: ramp, rate, burst",
     );

@@ -6,7 +6,7 @@ use super::*;
 fn step_tables_need_exactly_one_step_key() {
     let (line, column, message) = problem(&with_steps("  { sned = { type = \"x\" } },"));
     assert_eq!((line, column), (7, 3));
-    assert_eq!(message, "step needs one of: send, send_text, send_binary, ping, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake, rendezvous; found: sned");
+    assert_eq!(message, "step needs one of: send, send_text, send_binary, ping, expect, expect_none, think, pause_reads, repeat, close, reconnect, abort_handshake, rendezvous; found: sned; did you mean \"send\"?");
     assert_problem(
         &with_steps("{ think = \"1ms\", close = true }"),
         "step has both \"think\" and \"close\"",

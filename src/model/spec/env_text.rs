@@ -1,0 +1,261 @@
+//! Header values that may hold environment variables (`${NAME}`, `${NAME:-default}`).
+//!
+//! A value that named a variable may be a secret (an API key in `[auth] headers`): plans,
+//! `plan.json`, `stampede plan` and repro files keep it as the scenario wrote it, and only
+//! the run holds the expanded value. A plan read back from a file expands it again from the
+//! environment of the process that replays it ([`EnvText::fill`]).
+
+use serde::{Deserialize, Serialize};
+
+/// A string as the scenario wrote it, and its value.
+///
+/// Serialized as a plain string when no environment variable was involved, else as
+/// `{"env": "<the string as written>"}` (never the value). `Debug` never shows the value
+/// of an `Env` text either. Two texts are equal when they were written the same: a plan
+/// read back from its file equals the plan written, whatever the variables held.
+#[derive(Clone)]
+pub enum EnvText {
+    /// A value written in the scenario as it is.
+    Plain(String),
+    /// A value that named environment variables.
+    Env {
+        /// As written (`Bearer ${API_KEY}`, `${K:-dev}`; `$${` for a literal `${`).
+        written: String,
+        /// The expanded value; `None` until [`EnvText::fill`] finds every variable it
+        /// names (a plan read back from a file).
+        value: Option<String>,
+    },
+}
+
+/// Why a written text cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvTextError {
+    /// A variable without a default that the environment does not set.
+    #[error(
+        "environment variable {name} is not set (the plan uses ${{{name}}}, whose value it \
+         does not store: set it to what the scenario was run with)"
+    )]
+    Unset { name: String },
+    /// A `${` without its `}` (a hand-edited file).
+    #[error("unclosed ${{ in {written:?}")]
+    Unclosed { written: String },
+}
+
+impl EnvText {
+    /// The value to send. Empty for an `Env` text whose variables were never found: a run
+    /// checks [`EnvText::missing`] first and never sends that.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EnvText::Plain(v) => v,
+            EnvText::Env { value, .. } => value.as_deref().unwrap_or_default(),
+        }
+    }
+
+    /// What a message may show: the value of a plain text, an `Env` text as written.
+    pub fn shown(&self) -> &str {
+        match self {
+            EnvText::Plain(v) => v,
+            EnvText::Env { written, .. } => written,
+        }
+    }
+
+    /// Whether the value came from the environment.
+    pub fn is_env(&self) -> bool {
+        matches!(self, EnvText::Env { .. })
+    }
+
+    /// Expands an `Env` text without a value through `lookup` (a plan read back from a
+    /// file); when a variable is missing the value stays unknown, and
+    /// [`EnvText::missing`] says which.
+    pub fn fill(&mut self, lookup: &dyn Fn(&str) -> Option<String>) {
+        if let EnvText::Env {
+            written,
+            value: value @ None,
+        } = self
+        {
+            *value = expand(written, lookup).ok();
+        }
+    }
+
+    /// Why the value is unknown, if it is (see [`EnvText::fill`]).
+    pub fn missing(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<EnvTextError> {
+        match self {
+            EnvText::Env {
+                written,
+                value: None,
+            } => expand(written, lookup).err(),
+            _ => None,
+        }
+    }
+}
+
+/// `written` with every `${NAME}` / `${NAME:-default}` replaced through `lookup`, and
+/// `$${` read as a literal `${`: the rule the scenario loader expands by.
+pub fn expand(
+    written: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, EnvTextError> {
+    let mut out = String::with_capacity(written.len());
+    let mut rest = written;
+    while let Some(at) = rest.find("${") {
+        if at > 0 && rest.as_bytes().get(at - 1) == Some(&b'$') {
+            out.push_str(rest.get(..at - 1).unwrap_or_default());
+            out.push_str("${");
+            rest = rest.get(at + 2..).unwrap_or_default();
+            continue;
+        }
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let after = rest.get(at + 2..).unwrap_or_default();
+        let end = after.find('}').ok_or_else(|| EnvTextError::Unclosed {
+            written: written.to_string(),
+        })?;
+        let inner = after.get(..end).unwrap_or_default();
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        let value = lookup(name)
+            .or_else(|| default.map(str::to_string))
+            .ok_or_else(|| EnvTextError::Unset {
+                name: name.to_string(),
+            })?;
+        out.push_str(&value);
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl std::ops::Deref for EnvText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for EnvText {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (EnvText::Plain(a), EnvText::Plain(b)) => a == b,
+            (EnvText::Env { written: a, .. }, EnvText::Env { written: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for EnvText {}
+
+impl std::fmt::Debug for EnvText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvText::Plain(v) => write!(f, "{v:?}"),
+            EnvText::Env { written, .. } => write!(f, "env({written:?})"),
+        }
+    }
+}
+
+impl std::fmt::Display for EnvText {
+    /// The value sent (see [`EnvText::as_str`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for EnvText {
+    fn from(value: &str) -> Self {
+        EnvText::Plain(value.to_string())
+    }
+}
+
+impl From<String> for EnvText {
+    fn from(value: String) -> Self {
+        EnvText::Plain(value)
+    }
+}
+
+impl PartialEq<&str> for EnvText {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, EnvText::Plain(v) if v == other)
+    }
+}
+
+/// The serialized form: a plain string, or the string as written.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Plain(String),
+    Env { env: String },
+}
+
+impl Serialize for EnvText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EnvText::Plain(v) => s.serialize_str(v),
+            EnvText::Env { written, .. } => Stored::Env {
+                env: written.clone(),
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Stored::deserialize(d)? {
+            Stored::Plain(v) => EnvText::Plain(v),
+            Stored::Env { env } => EnvText::Env {
+                written: env,
+                value: None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOK").then(|| "s3cr3t-value".to_string())
+    }
+
+    #[test]
+    fn an_env_text_is_stored_as_written_and_filled_again_on_reading() {
+        let text = EnvText::Env {
+            written: "Bearer ${TOK}".into(),
+            value: Some("Bearer s3cr3t-value".into()),
+        };
+        assert_eq!(text.as_str(), "Bearer s3cr3t-value");
+        let json = serde_json::to_string(&text).unwrap();
+        assert_eq!(json, r#"{"env":"Bearer ${TOK}"}"#);
+        assert!(!format!("{text:?}").contains("s3cr3t"));
+        let mut back: EnvText = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, text);
+        assert_eq!(back.as_str(), "");
+        assert_eq!(
+            back.missing(&|_| None),
+            Some(EnvTextError::Unset { name: "TOK".into() })
+        );
+        back.fill(&env);
+        assert_eq!(back.as_str(), "Bearer s3cr3t-value");
+        assert_eq!(back.missing(&|_| None), None);
+    }
+
+    #[test]
+    fn a_plain_text_is_a_plain_string() {
+        let text = EnvText::from("v");
+        assert_eq!(serde_json::to_string(&text).unwrap(), r#""v""#);
+        let back: EnvText = serde_json::from_str(r#""v""#).unwrap();
+        assert_eq!(back, EnvText::Plain("v".into()));
+    }
+
+    #[test]
+    fn expand_takes_defaults_and_literal_dollar_braces() {
+        assert_eq!(expand("${NOPE:-d}/${TOK}", &env).unwrap(), "d/s3cr3t-value");
+        assert_eq!(expand("a$${TOK}", &env).unwrap(), "a${TOK}");
+        assert!(matches!(
+            expand("${TOK", &env),
+            Err(EnvTextError::Unclosed { .. })
+        ));
+    }
+}

@@ -89,40 +89,107 @@ impl EnvText {
     }
 }
 
+/// One piece of a string as its `${NAME}` references cut it ([`pieces`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text as written; a `$${` comes out as the text `${`.
+    Text(&'a str),
+    /// A reference: `inner` is what stood between `${` and `}`, split at the first `:-`
+    /// into the variable's name and its default.
+    Ref {
+        inner: &'a str,
+        name: &'a str,
+        default: Option<&'a str>,
+    },
+    /// A `${` with no `}` after it; nothing after it is read.
+    Unclosed,
+}
+
+/// The pieces of `written`: the one reading of `${NAME}`, `${NAME:-default}` and `$${` (a
+/// literal `${`) that the scenario loader and a plan's [`EnvText`] both expand by.
+pub fn pieces(written: &str) -> Pieces<'_> {
+    Pieces {
+        rest: written,
+        pending: None,
+    }
+}
+
+/// The iterator [`pieces`] returns.
+pub struct Pieces<'a> {
+    rest: &'a str,
+    /// A piece found past the text just returned.
+    pending: Option<Piece<'a>>,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = Piece<'a>;
+
+    fn next(&mut self) -> Option<Piece<'a>> {
+        if let Some(piece) = self.pending.take() {
+            return Some(piece);
+        }
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some(at) = self.rest.find("${") else {
+            return Some(Piece::Text(std::mem::take(&mut self.rest)));
+        };
+        let before = self.rest.get(..at).unwrap_or_default();
+        let after = self.rest.get(at + 2..).unwrap_or_default();
+        let piece = if let Some(text) = before.strip_suffix('$') {
+            // `$${`: a literal `${`.
+            self.rest = after;
+            self.pending = Some(Piece::Text("${"));
+            return Some(Piece::Text(text));
+        } else if let Some(end) = after.find('}') {
+            let inner = after.get(..end).unwrap_or_default();
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
+            self.rest = after.get(end + 1..).unwrap_or_default();
+            Piece::Ref {
+                inner,
+                name,
+                default,
+            }
+        } else {
+            self.rest = "";
+            Piece::Unclosed
+        };
+        if before.is_empty() {
+            return Some(piece);
+        }
+        self.pending = Some(piece);
+        Some(Piece::Text(before))
+    }
+}
+
 /// `written` with every `${NAME}` / `${NAME:-default}` replaced through `lookup`, and
-/// `$${` read as a literal `${`: the rule the scenario loader expands by.
+/// `$${` read as a literal `${` ([`pieces`]).
 pub fn expand(
     written: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, EnvTextError> {
     let mut out = String::with_capacity(written.len());
-    let mut rest = written;
-    while let Some(at) = rest.find("${") {
-        if at > 0 && rest.as_bytes().get(at - 1) == Some(&b'$') {
-            out.push_str(rest.get(..at - 1).unwrap_or_default());
-            out.push_str("${");
-            rest = rest.get(at + 2..).unwrap_or_default();
-            continue;
+    for piece in pieces(written) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Ref { name, default, .. } => {
+                let value = lookup(name)
+                    .or_else(|| default.map(str::to_string))
+                    .ok_or_else(|| EnvTextError::Unset {
+                        name: name.to_string(),
+                    })?;
+                out.push_str(&value);
+            }
+            Piece::Unclosed => {
+                return Err(EnvTextError::Unclosed {
+                    written: written.to_string(),
+                })
+            }
         }
-        out.push_str(rest.get(..at).unwrap_or_default());
-        let after = rest.get(at + 2..).unwrap_or_default();
-        let end = after.find('}').ok_or_else(|| EnvTextError::Unclosed {
-            written: written.to_string(),
-        })?;
-        let inner = after.get(..end).unwrap_or_default();
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
-        };
-        let value = lookup(name)
-            .or_else(|| default.map(str::to_string))
-            .ok_or_else(|| EnvTextError::Unset {
-                name: name.to_string(),
-            })?;
-        out.push_str(&value);
-        rest = after.get(end + 1..).unwrap_or_default();
     }
-    out.push_str(rest);
     Ok(out)
 }
 
@@ -257,5 +324,26 @@ mod tests {
             expand("${TOK", &env),
             Err(EnvTextError::Unclosed { .. })
         ));
+    }
+
+    #[test]
+    fn pieces_cut_text_references_escapes_and_an_unclosed_end() {
+        let got: Vec<Piece<'_>> = pieces("a${X:-d}b$${Y}c${Z").collect();
+        assert_eq!(
+            got,
+            vec![
+                Piece::Text("a"),
+                Piece::Ref {
+                    inner: "X:-d",
+                    name: "X",
+                    default: Some("d")
+                },
+                Piece::Text("b"),
+                Piece::Text("${"),
+                Piece::Text("Y}c"),
+                Piece::Unclosed,
+            ]
+        );
+        assert_eq!(pieces("").count(), 0);
     }
 }

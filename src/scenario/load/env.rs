@@ -7,6 +7,7 @@
 //! every message about the file.
 
 use super::walk::{Ctx, Node};
+use crate::model::spec::{env_pieces as pieces, EnvPiece as Piece};
 use toml::de::{DeString, DeTable, DeValue};
 
 /// Looks a variable up: `std::env::var` in the binary, a map in tests.
@@ -51,27 +52,23 @@ fn expand_str(
 ) -> Option<(String, bool)> {
     let mut named = false;
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
     let mut ok = true;
-    while let Some(at) = rest.find("${") {
-        // `$${`: a literal `${`.
-        if at > 0 && rest.as_bytes().get(at - 1) == Some(&b'$') {
-            out.push_str(rest.get(..at - 1).unwrap_or_default());
-            out.push_str("${");
-            rest = rest.get(at + 2..).unwrap_or_default();
-            continue;
-        }
-        out.push_str(rest.get(..at).unwrap_or_default());
-        let after = rest.get(at + 2..).unwrap_or_default();
-        let Some(end) = after.find('}') else {
-            let message = "unclosed ${ in a string: write ${NAME}, or $${ for a literal ${";
-            cx.report(locate(cx, &span, "${"), message);
-            return None;
-        };
-        let inner = after.get(..end).unwrap_or_default();
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
+    for piece in pieces(text) {
+        let (inner, name, default) = match piece {
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            Piece::Unclosed => {
+                let message = "unclosed ${ in a string: write ${NAME}, or $${ for a literal ${";
+                cx.report(locate(cx, &span, "${"), message);
+                return None;
+            }
+            Piece::Ref {
+                inner,
+                name,
+                default,
+            } => (inner, name, default),
         };
         let valid = name
             .chars()
@@ -103,9 +100,7 @@ fn expand_str(
                 }
             }
         }
-        rest = after.get(end + 1..).unwrap_or_default();
     }
-    out.push_str(rest);
     if ok {
         cx.redact(&out, text);
     }

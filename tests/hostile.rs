@@ -337,27 +337,42 @@ async fn a_plan_cut_by_its_duration_is_incomplete() {
     assert_eq!(of_run(s), exit::INCOMPLETE);
 }
 
-#[tokio::test]
-async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
-    let (url, stop) = spawn_raw(Raw::Http404).await;
-    let s = scenario("hostile.toml", &small("hostile-hunt", TEST_SECRET));
-    let plan = stampede::plan::build(&s, s.seed);
-    let cancel = CancellationToken::new();
-    let runner = Runner::start(&Target::Url(url), &plan, RunOptions::default(), cancel)
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+/// Hunts `s` against `url` (budget 30 s, seed 1, three confirmations, repros into `out`),
+/// bounded by [`TEST_BOUND`], and closes the runner.
+async fn hunt_at(
+    url: String,
+    s: &stampede::model::Scenario,
+    out: &std::path::Path,
+) -> hunt::HuntOutcome {
+    let plan = stampede::plan::build(s, s.seed);
+    let runner = Runner::start(
+        &Target::Url(url),
+        &plan,
+        RunOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let opts = HuntOptions {
         budget: Duration::from_secs(30),
         seed: 1,
-        out: dir.path().to_path_buf(),
+        out: out.to_path_buf(),
         confirm: 3,
     };
-    let outcome = tokio::time::timeout(TEST_BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
+    let outcome = tokio::time::timeout(TEST_BOUND, hunt::hunt(s, &runner, &opts, &mut |_| {}))
         .await
         .unwrap()
         .unwrap();
     runner.close().await;
+    outcome
+}
+
+#[tokio::test]
+async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
+    let (url, stop) = spawn_raw(Raw::Http404).await;
+    let s = scenario("hostile.toml", &small("hostile-hunt", TEST_SECRET));
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = hunt_at(url, &s, dir.path()).await;
     stop.cancel();
     assert!(outcome.found.is_none());
     let Some(hunt::Short::Unjudged(stopped)) = outcome.short else {
@@ -424,27 +439,8 @@ rounds = 2
     assert!(hint.starts_with("the server sent nothing back"), "{hint}");
 
     let s = scenario("silent.toml", &text);
-    let plan = stampede::plan::build(&s, s.seed);
-    let runner = Runner::start(
-        &Target::Url(url),
-        &plan,
-        RunOptions::default(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = HuntOptions {
-        budget: Duration::from_secs(30),
-        seed: 1,
-        out: dir.path().to_path_buf(),
-        confirm: 3,
-    };
-    let outcome = tokio::time::timeout(TEST_BOUND, hunt::hunt(&s, &runner, &opts, &mut |_| {}))
-        .await
-        .unwrap()
-        .unwrap();
-    runner.close().await;
+    let outcome = hunt_at(url, &s, dir.path()).await;
     stop.cancel();
     assert!(outcome.found.is_none());
     assert_eq!((outcome.rounds, outcome.not_judged), (2, 2));

@@ -1125,6 +1125,50 @@ async fn ctrl_c_during_a_hunts_calibration_is_said() {
     runner.close().await;
 }
 
+/// `stampede hunt` interrupted during its calibration says so and announces no hunt (no
+/// round will run), and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_hunts_calibration_announces_no_hunt() {
+    let mut fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, slow_answers(&fake.url)).unwrap();
+    let out = dir.path().join("repros");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", path.to_str().unwrap(), "--budget", "60s", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Calibration is under way once its first connection is upgraded (it takes over 4.5 s).
+    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    timeout(
+        BOUND,
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let status = timeout(BOUND, child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("calibration was interrupted"), "{stderr}");
+    assert!(!stderr.contains("hunting slow"), "{stderr}");
+}
+
 /// Four users against a server that closes every connection right after its 101 with a
 /// code the scenario's `reject.close` (the default, 1008 only) does not list; `steps`
 /// are their script.

@@ -273,7 +273,8 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         out: args.out,
         confirm: args.times,
     };
-    if !quiet {
+    // Not after a Ctrl-C during calibration: no round will run (the end says so).
+    if !quiet && !runner.cancel.is_cancelled() {
         eprintln!(
             "hunting {} (seed {seed}, budget {:?}, up to {})",
             s.name,

@@ -359,17 +359,45 @@ pub async fn execute(
     };
     let started_at = chrono::Utc::now().to_rfc3339();
     let output = swarm::run(plan.clone(), dialer, tokens, live, intervals, cancel).await;
+    let ran = Ran {
+        started_at,
+        output,
+        redactor: &redactor,
+        learned: learned.as_deref(),
+    };
+    conclude(plan, bound, opts, dir, ran)
+}
+
+/// What a run's swarm gave, for [`conclude`]: when it started, its output, the redactor
+/// its texts go through, and the TOML of what calibration learned.
+struct Ran<'a> {
+    started_at: String,
+    output: swarm::SwarmOutput,
+    redactor: &'a auth::Redactor,
+    learned: Option<&'a str>,
+}
+
+/// Summarizes a run and writes its results into `dir`, when there is one, with
+/// `learned.toml` when calibration learned something.
+fn conclude(
+    plan: Arc<Plan>,
+    bound: &Bound,
+    opts: &RunOptions,
+    dir: Option<std::path::PathBuf>,
+    ran: Ran<'_>,
+) -> Result<RunOutcome, RunError> {
     let info = RunInfo {
         plan: &plan,
         target: &bound.url,
         embedded_target: bound.is_reference(),
-        started_at,
+        started_at: ran.started_at,
         shard: opts.shard,
     };
-    let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
+    let merged = merge(&plan, ran.output, ran.redactor);
+    let results = results::summarize(&info, merged, &opts.thresholds);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
-        if let Some(text) = &learned {
+        if let Some(text) = ran.learned {
             results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
         }
     }
@@ -389,34 +417,16 @@ fn interrupted_before_load(
         .out
         .as_ref()
         .map(|base| results::results_dir(base, &plan.scenario));
-    let output = swarm::SwarmOutput {
-        reports: Vec::new(),
-        histograms: Default::default(),
-        intervals: Default::default(),
-        elapsed: Duration::ZERO,
-        interrupted: true,
-        hit_duration: false,
-        task_failures: 0,
-        releases_raised: None,
-        barriers: Vec::new(),
-        probes: Vec::new(),
-    };
-    let info = RunInfo {
-        plan: &plan,
-        target: &bound.url,
-        embedded_target: bound.is_reference(),
+    let ran = Ran {
         started_at: chrono::Utc::now().to_rfc3339(),
-        shard: opts.shard,
+        output: swarm::SwarmOutput {
+            interrupted: true,
+            ..Default::default()
+        },
+        redactor: &auth::Redactor::new(&[]),
+        learned,
     };
-    let redactor = auth::Redactor::new(&[]);
-    let results = results::summarize(&info, merge(&plan, output, &redactor), &opts.thresholds);
-    if let Some(dir) = &dir {
-        results::write_all(dir, &results, &plan)?;
-        if let Some(text) = learned {
-            results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
-        }
-    }
-    Ok(RunOutcome { results, plan, dir })
+    conclude(plan, bound, opts, dir, ran)
 }
 
 /// Calibrates first when `opts` asks for it and the plan lets it: the plan with what was

@@ -36,7 +36,7 @@ impl UpgradeExtras {
             headers: auth
                 .headers
                 .iter()
-                .map(|(name, value)| (name.clone(), value.to_string()))
+                .map(|(name, value)| (name.clone(), value.as_str().to_owned()))
                 .collect(),
             origin: auth.origin.clone(),
             subprotocols: auth.subprotocols.clone(),

@@ -30,8 +30,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// What the whole swarm hands back.
-#[derive(Debug)]
+/// What the whole swarm hands back. `Default`: a swarm that never started.
+#[derive(Debug, Default)]
 pub struct SwarmOutput {
     pub reports: Vec<ConnReport>,
     pub histograms: Histograms,
@@ -152,7 +152,9 @@ pub(crate) fn upgrade_of<'a>(
         extras
             .headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        extras.headers.push((name.clone(), value.to_string()));
+        extras
+            .headers
+            .push((name.clone(), value.as_str().to_owned()));
     }
     for (_, value) in &mut extras.headers {
         if templated(value) {

@@ -141,11 +141,11 @@ impl Cause {
         matches!(self, Cause::Http(429 | 503) | Cause::ServerClose(1013))
     }
 
-    /// Whether an HTTP answer to the upgrade is a refusal (4xx, 5xx). Any other status (a
-    /// 200 page, a 3xx redirect: anything but the 101) is no refusal but a protocol fault:
-    /// the server does not speak WebSocket there.
-    pub fn is_http_refusal(&self) -> bool {
-        matches!(self, Cause::Http(400..=599))
+    /// Whether this is an HTTP answer to the upgrade that is no refusal: neither the 101
+    /// nor a 4xx or 5xx (a 200 page, a 3xx redirect). A protocol fault, not a judgement of
+    /// the token: the server does not speak WebSocket there.
+    pub fn is_http_fault(&self) -> bool {
+        matches!(self, Cause::Http(status) if !(400..=599).contains(status))
     }
 }
 

@@ -74,10 +74,9 @@ impl Judge<'_> {
     /// answer that is no refusal (a 200 page, a redirect) too, for the server does not
     /// speak WebSocket there.
     pub fn dial_failed(&self, a: &mut Attempt, cause: Cause, rejected: bool, at_us: u64) {
-        let not_a_refusal = matches!(cause, Cause::Http(_)) && !cause.is_http_refusal();
         let outcome = if cause.is_client_side() {
             Outcome::ClientError
-        } else if rejected && !not_a_refusal {
+        } else if rejected && !cause.is_http_fault() {
             Outcome::Rejected
         } else {
             Outcome::Failed

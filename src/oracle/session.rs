@@ -47,9 +47,7 @@ fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
 /// the upgrade with an HTTP status that is no refusal (a 200 page: the server does not
 /// speak WebSocket there, a protocol fault the verdict reports).
 fn judged(a: &Attempt) -> bool {
-    let not_a_refusal = matches!(a.cause, Some(Cause::Http(_)))
-        && !a.cause.as_ref().is_some_and(Cause::is_http_refusal);
-    !a.is_shed() && !not_a_refusal
+    !a.is_shed() && !a.cause.as_ref().is_some_and(Cause::is_http_fault)
 }
 
 /// Runs every enabled session oracle, including the verdicts of the probe phase.
@@ -59,7 +57,9 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
     let unread = unread(plan, &seen);
     // Liveness and consistency leave out what the server did not judge: shed attempts,
     // protocol faults, and tokens sent where the server does not read them.
-    let read = |s: &Seen<'_>| judged(s.attempt) && !unread.contains(&placement_of(plan, s));
+    let read = |s: &Seen<'_>| {
+        judged(s.attempt) && (unread.is_empty() || !unread.contains(&placement_of(plan, s)))
+    };
     let mut out = Vec::new();
     let mut by_jti: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
     for s in &seen {

@@ -13,7 +13,7 @@
 //! sent before its ack), which the session oracles and the battery's policy rules judge.
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
-use crate::model::{Attempt, Cause, ConnPlan, ConnReport, Outcome, Placement, Plan, Verdict};
+use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Verdict};
 use crate::oracle::refusal::is_refusal_code;
 use std::collections::BTreeMap;
 
@@ -119,6 +119,21 @@ pub(super) fn refused_at_door(
 fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
     let mut d = Door::default();
     let mut valid_judged = 0u64;
+    // Which connections carry their token in a first message, by id (a shard's are a
+    // slice of the plan's: an id is no index); made only once a report needs it, for most
+    // runs leave at their first accepted attempt.
+    let first_message = std::cell::OnceCell::new();
+    let first_message = || {
+        first_message.get_or_init(|| {
+            plan.conns
+                .iter()
+                .map(|c| {
+                    let first = matches!(plan.placement_of(c), Placement::FirstMessage { .. });
+                    (c.id, first)
+                })
+                .collect::<BTreeMap<u32, bool>>()
+        })
+    };
     for r in reports {
         let valid = valid_token(plan, r.token);
         let mut judged = 0u64;
@@ -164,8 +179,8 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
                 d.reasons.push(reason.to_string());
             }
         }
-        let auth_messages = match conn_of(plan, r.id).map(|c| plan.placement_of(c)) {
-            Some(Placement::FirstMessage { .. }) => upgraded,
+        let auth_messages = match first_message().get(&r.id) {
+            Some(true) => upgraded,
             _ => 0,
         };
         d.script_sent |= r.counters.messages_sent > auth_messages;
@@ -184,14 +199,6 @@ fn turned_away(a: &Attempt) -> bool {
             a.cause,
             Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
         )
-}
-
-/// The connection plan of connection `id`.
-fn conn_of(plan: &Plan, id: u32) -> Option<&ConnPlan> {
-    plan.conns
-        .get(id as usize)
-        .filter(|c| c.id == id)
-        .or_else(|| plan.conns.iter().find(|c| c.id == id))
 }
 
 /// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`.

@@ -533,10 +533,9 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     )?;
     if proposal.cut {
         eprintln!(
-            "calibration stopped at its {:?} limit: {} of {} made; the invariants above come from those",
+            "calibration stopped at its {:?} limit: {} made; the invariants above come from those",
             run::learn::LIMIT,
-            proposal.valid.0 + proposal.refusals.len(),
-            crate::model::words::plural(proposal.planned as u64, "connection")
+            proposal.progress()
         );
     }
     // Nothing accepted, nothing learned: a script must not read that as success.

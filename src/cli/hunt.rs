@@ -824,9 +824,8 @@ pub(super) fn learned_lines(runner: &Runner) {
     let calibration = runner.calibration.as_ref();
     if let Some(p) = calibration.filter(|p| p.interrupted) {
         eprintln!(
-            "learned      nothing: calibration was interrupted (Ctrl-C) after {} of {}",
-            p.valid.0 + p.refusals.len(),
-            plural(p.planned as u64, "connection")
+            "learned      nothing: calibration was interrupted (Ctrl-C) after {}",
+            p.progress()
         );
         return;
     }
@@ -848,10 +847,9 @@ pub(super) fn learned_lines(runner: &Runner) {
 pub(super) fn calibration_cut(p: &Proposal) -> Option<String> {
     p.cut.then(|| {
         format!(
-            "calibration  cut short by the budget after {:.1}s: {} of {} made; the invariants above come from those (raise --budget, or --no-learn)",
+            "calibration  cut short by the budget after {:.1}s: {} made; the invariants above come from those (raise --budget, or --no-learn)",
             p.elapsed.as_secs_f64(),
-            p.valid.0 + p.refusals.len(),
-            plural(p.planned as u64, "connection")
+            p.progress()
         )
     })
 }
@@ -862,7 +860,7 @@ pub(super) fn calibration_json(p: Option<&Proposal>) -> serde_json::Value {
     p.map_or(serde_json::Value::Null, |p| {
         json!({
             "planned": p.planned,
-            "made": p.valid.0 + p.refusals.len(),
+            "made": p.made(),
             "accepted": p.valid.1,
             "cut_by_budget": p.cut,
             "interrupted": p.interrupted,

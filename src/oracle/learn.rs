@@ -121,6 +121,20 @@ impl std::fmt::Display for NoneAccepted {
 }
 
 impl Proposal {
+    /// The connections calibration made: its valid-token ones and the refused ones.
+    pub fn made(&self) -> usize {
+        self.valid.0 + self.refusals.len()
+    }
+
+    /// How far calibration got: `1 of 3 connections`.
+    pub fn progress(&self) -> String {
+        format!(
+            "{} of {}",
+            self.made(),
+            plural(self.planned as u64, "connection")
+        )
+    }
+
     /// Why nothing was learned, when the target accepted no valid-token calibration
     /// connection; `None` when it accepted one (whatever was then learned).
     pub fn none_accepted(&self) -> Option<NoneAccepted> {
@@ -415,10 +429,8 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     if p.interrupted {
         let _ = writeln!(
             t,
-            "# Calibration was interrupted (Ctrl-C) after {} of {}: this is what it learned \
-             so far.",
-            p.valid.0 + p.refusals.len(),
-            plural(p.planned as u64, "connection")
+            "# Calibration was interrupted (Ctrl-C) after {}: this is what it learned so far.",
+            p.progress()
         );
     }
     if p.valid.1 == 0 {

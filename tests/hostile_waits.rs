@@ -74,6 +74,16 @@ struct Fake {
     stop: CancellationToken,
 }
 
+impl Fake {
+    /// Waits (bounded) until the fake has upgraded its first connection.
+    async fn first_upgrade(&mut self) {
+        timeout(BOUND, self.upgraded.wait_for(|n| *n >= 1))
+            .await
+            .expect("a connection is upgraded in time")
+            .expect("the fake is running");
+    }
+}
+
 impl Drop for Fake {
     fn drop(&mut self) {
         self.stop.cancel();
@@ -309,10 +319,7 @@ async fn ctrl_c_stops_a_blocked_send_within_a_second() {
     let url = fake.url.clone();
     let text = writers("60s", "60s");
     let running = tokio::spawn(run_owned(url, text, cancel.clone()));
-    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
-        .await
-        .unwrap()
-        .unwrap();
+    fake.first_upgrade().await;
     // A moment for the socket buffers to fill (checked below: not every blob went out).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cancelled_at = Instant::now();
@@ -872,6 +879,16 @@ struct Interrupted {
     after: Duration,
 }
 
+/// Sends `child` a real SIGINT, as Ctrl-C in a terminal would.
+fn sigint(child: &tokio::process::Child) {
+    let pid = child.id().expect("the child is running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+}
+
 /// Runs `stampede ARGS`, sends it SIGINT once its stderr has printed a line `reached`
 /// accepts (the phase to interrupt is under way; bounded by [`BOUND`]), and waits,
 /// bounded, for it to end.
@@ -909,12 +926,7 @@ async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> Interr
         matches!(seen, Ok(true)),
         "never reached the phase to interrupt:\n{stderr}"
     );
-    let pid = child.id().unwrap().to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    sigint(&child);
     let at = Instant::now();
     let rest = tokio::spawn(async move {
         let mut rest = String::new();
@@ -1046,10 +1058,7 @@ async fn ctrl_c_during_calibration_still_writes_the_results() {
         let cancel = cancel.clone();
         async move { stampede::run::run(&scenario, &opts, cancel).await }
     });
-    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
-        .await
-        .unwrap()
-        .unwrap();
+    fake.first_upgrade().await;
     let cancelled_at = Instant::now();
     cancel.cancel();
     let outcome = timeout(BOUND, running)
@@ -1108,10 +1117,7 @@ async fn ctrl_c_during_a_hunts_calibration_is_said() {
             Runner::start(&Target::Url(url), &plan, opts, cancel).await
         }
     });
-    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
-        .await
-        .unwrap()
-        .unwrap();
+    fake.first_upgrade().await;
     cancel.cancel();
     let runner = timeout(BOUND, starting)
         .await
@@ -1144,16 +1150,8 @@ async fn ctrl_c_during_a_hunts_calibration_announces_no_hunt() {
         .spawn()
         .unwrap();
     // Calibration is under way once its first connection is upgraded (it takes over 4.5 s).
-    timeout(BOUND, fake.upgraded.wait_for(|n| *n >= 1))
-        .await
-        .unwrap()
-        .unwrap();
-    let pid = child.id().unwrap().to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
+    fake.first_upgrade().await;
+    sigint(&child);
     let mut stderr = String::new();
     let mut pipe = child.stderr.take().unwrap();
     timeout(

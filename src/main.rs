@@ -89,11 +89,20 @@ fn main() -> ExitCode {
 
 /// First Ctrl-C: stop cleanly and write partial results. Second: leave at once.
 async fn stop_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("\ninterrupted: stopping connections; what the load ran so far is written (Ctrl-C again to abort)");
-        cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
     }
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(i32::from(exit::INTERRUPTED));
+    eprintln!("\ninterrupted: stopping connections; what the load ran so far is written (Ctrl-C again to abort)");
+    cancel.cancel();
+    let first = std::time::Instant::now();
+    while tokio::signal::ctrl_c().await.is_ok() {
+        // One Ctrl-C may arrive twice: GNU `timeout -s INT` and some shells signal the
+        // process and then its group. A second within this window is the same one.
+        if first.elapsed() >= SAME_CTRL_C {
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
     }
 }
+
+/// How soon after Ctrl-C another SIGINT counts as the same one, not a request to abort.
+const SAME_CTRL_C: std::time::Duration = std::time::Duration::from_millis(300);

@@ -893,6 +893,16 @@ fn sigint(child: &tokio::process::Child) {
 /// accepts (the phase to interrupt is under way; bounded by [`BOUND`]), and waits,
 /// bounded, for it to end.
 async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> Interrupted {
+    interrupt_n_when(args, reached, 1).await
+}
+
+/// [`interrupt_when`] with `signals` SIGINTs sent back to back (as `timeout -s INT` does:
+/// the process, then its group).
+async fn interrupt_n_when(
+    args: &[&str],
+    reached: impl Fn(&str) -> bool,
+    signals: usize,
+) -> Interrupted {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
         .args(args)
@@ -926,7 +936,9 @@ async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> Interr
         matches!(seen, Ok(true)),
         "never reached the phase to interrupt:\n{stderr}"
     );
-    sigint(&child);
+    for _ in 0..signals {
+        sigint(&child);
+    }
     let at = Instant::now();
     let rest = tokio::spawn(async move {
         let mut rest = String::new();
@@ -1000,6 +1012,48 @@ fn half_answers_at(url: &str) -> String {
   { expect = "started done", correlate = "run_id", within = "700ms" },
   { close = 1000 },"#,
     )
+}
+
+/// Two SIGINTs back to back (GNU `timeout -s INT` signals the process, then its group)
+/// are one Ctrl-C: the run still stops cleanly and writes its summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doubled_sigint_is_one_ctrl_c_and_the_results_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let run = interrupt_n_when(
+        &[
+            "run",
+            golden.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        // The load is under way.
+        |line| line.starts_with("progress "),
+        2,
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    let summaries: Vec<_> = glob_summaries(dir.path());
+    assert_eq!(summaries.len(), 1, "{stdout}\n{stderr}");
+}
+
+/// Every `summary.json` under `dir`.
+fn glob_summaries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "summary.json") {
+                found.push(p);
+            }
+        }
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

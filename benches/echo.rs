@@ -37,7 +37,7 @@
 /// The allocator the `stampede` binary uses (src/main.rs), so the library runs here as it
 /// does there.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocator;
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};

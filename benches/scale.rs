@@ -9,7 +9,7 @@
 /// The allocator the `stampede` binary uses (src/main.rs), so the library runs here as it
 /// does there.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocator;
 
 use stampede::metrics::Live;
 use stampede::scenario::load_str;

@@ -6,6 +6,7 @@
 //!
 //! 0. `model`: the shared nouns (scenario spec, plan, run history, names). Imports nothing.
 //! 0. `priority`: the runtime threads' scheduling priority at a release (the OS only).
+//! 0. `allocator`: the process allocator (mimalloc) the binary and the benches install.
 //! 1. `auth`: minting, forging and placing tokens.
 //! 2. `scenario`: TOML → [`model::Scenario`], every problem with file:line:column.
 //! 2. `plan`: the compiler, (scenario, seed) → [`model::Plan`]; pure.
@@ -22,6 +23,7 @@
 //! Data flows one way: scenario → plan → swarm → history → oracle and metrics →
 //! results → report.
 
+pub mod allocator;
 pub mod model;
 pub mod priority;
 
@@ -51,6 +53,7 @@ pub mod cli;
 pub const LAYERS: &[(&str, u8)] = &[
     ("model", 0),
     ("priority", 0),
+    ("allocator", 0),
     ("auth", 1),
     ("scenario", 2),
     ("plan", 2),

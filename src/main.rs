@@ -6,11 +6,9 @@ use stampede::cli::{error, exit};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc instead of the system allocator: a connection allocates and frees a few small
-/// objects per message (a parsed answer, an expectation's state), and glibc's malloc spent
-/// a quarter of the client's instructions on them (callgrind, `benches/echo.rs`).
+/// mimalloc, through its plain entry points (see [`stampede::allocator`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocator;
 
 /// Keeps resident memory following what the process allocates. mimalloc asks for
 /// transparent huge pages on its arenas (`MADV_HUGEPAGE`), and minutes into a run the

@@ -22,6 +22,9 @@ pub struct SampleBuffer {
     samples: Batch,
     /// How old the oldest sample may get before the buffer is handed over.
     stale_after: Duration,
+    /// When the oldest buffered sample goes stale (its stamp plus `stale_after`), worked
+    /// out once when it is kept rather than for every sample after it.
+    due_at: Option<Instant>,
     tx: mpsc::Sender<Batch>,
     /// How many samples the last hand-over held (what the next batch reserves).
     last_batch: usize,
@@ -74,6 +77,9 @@ impl SampleBuffer {
             // (a few samples per interval) keeps reserving only a few.
             self.samples.reserve_exact(self.last_batch.max(1));
         }
+        if self.samples.is_empty() {
+            self.due_at = Some(at + self.stale_after);
+        }
         self.samples.push(sample);
         self.samples.len() >= BATCH || self.stale(at)
     }
@@ -89,7 +95,7 @@ impl SampleBuffer {
     /// hand its samples over ([`Self::stale`], [`Self::flush`]), so they land in their
     /// interval.
     pub fn stale_at(&self) -> Option<Instant> {
-        self.samples.first().map(|s| s.at + self.stale_after)
+        self.due_at
     }
 
     /// Whether the oldest buffered sample is stale at `now`.
@@ -102,6 +108,7 @@ impl SampleBuffer {
             return;
         }
         let batch = std::mem::take(&mut self.samples);
+        self.due_at = None;
         // A full batch may run a few past BATCH (a turn files its three samples at once):
         // room for those too, so the next one is not regrown to twice the size.
         self.last_batch = batch.len().min(BATCH + 8);
@@ -145,6 +152,7 @@ impl Aggregator {
     pub fn buffer(&self) -> SampleBuffer {
         SampleBuffer {
             samples: Vec::new(),
+            due_at: None,
             stale_after: self.stale_after,
             tx: self.tx.clone(),
             last_batch: 0,

@@ -810,19 +810,24 @@ impl ConnChecker {
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
     fn after_feed(&mut self, idx: usize, first_at: Option<Instant>, now: Instant) {
         let p = &self.pending[idx];
+        let mut turn = None;
         if let (Some(at), Some((intended, _))) = (first_at, p.sent_at) {
-            self.samples
-                .push((Phase::FirstEvent, at.saturating_duration_since(intended)));
+            let first = at.saturating_duration_since(intended);
+            // A single-event answer's first event also completes it: the same latency, one
+            // subtraction fewer per message.
+            if at == now {
+                turn = Some(first);
+            }
+            self.samples.push((Phase::FirstEvent, first));
         }
         if p.state.is_complete() {
             if let Some((intended, actual)) = p.sent_at {
-                self.samples
-                    .push((Phase::Turn, now.saturating_duration_since(intended)));
+                let turn = turn.unwrap_or_else(|| now.saturating_duration_since(intended));
+                self.samples.push((Phase::Turn, turn));
                 self.samples
                     .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
                 if let Some(name) = &p.name {
-                    self.named_samples
-                        .push((name.clone(), now.saturating_duration_since(intended)));
+                    self.named_samples.push((name.clone(), turn));
                 }
             }
             self.resolve(idx, Resolution::Met);

@@ -74,11 +74,79 @@ pub struct Compiled {
 enum Piece {
     /// JSON text as it goes out.
     Literal(String),
-    /// A string with placeholders: expanded, then written as a JSON string.
-    Text(String),
+    /// A string with placeholders, split at them when compiled: expanded, then written as
+    /// a JSON string.
+    Text(Vec<Seg>),
     /// A string that is exactly one typed placeholder of a counter (`{{run:int}}`): its
     /// digits, a JSON number.
-    Int(String),
+    Int(Var),
+}
+
+/// A piece of a string template: [`expand_into`]'s scan, done once when the template is
+/// compiled rather than on every send.
+#[derive(Debug, Clone)]
+enum Seg {
+    /// Text as written.
+    Lit(String),
+    /// A placeholder, and the text it was written as (sent as it is when it has no value).
+    Var { var: Var, written: String },
+}
+
+/// A placeholder's name, resolved when compiled for the counters and names every send
+/// reads.
+#[derive(Debug, Clone)]
+enum Var {
+    User,
+    Conn,
+    Run,
+    Group,
+    Sub,
+    /// Any other name, as written between the braces (trimmed): see [`lookup`].
+    Other(String),
+}
+
+impl Var {
+    fn of(name: &str) -> Var {
+        // Inside a longer string a typed placeholder is text like any other.
+        match name.strip_suffix(":int").map_or(name, str::trim_end) {
+            "user" => Var::User,
+            "conn" => Var::Conn,
+            "run" => Var::Run,
+            "group" => Var::Group,
+            "sub" => Var::Sub,
+            _ => Var::Other(name.to_string()),
+        }
+    }
+}
+
+/// `s` split at its placeholders, as [`expand_into`] reads them: an unclosed `{{` and
+/// everything after it is text.
+fn segments(s: &str) -> Vec<Seg> {
+    let mut segs = Vec::new();
+    let mut literal = String::new();
+    let mut rest = s;
+    while let Some(open) = find_pair(rest, b'{') {
+        literal.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = find_pair(after, b'}') else {
+            literal.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        if !literal.is_empty() {
+            segs.push(Seg::Lit(std::mem::take(&mut literal)));
+        }
+        segs.push(Seg::Var {
+            var: Var::of(after[..close].trim()),
+            written: rest[open..open + 2 + close + 2].to_string(),
+        });
+        rest = &after[close + 2..];
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        segs.push(Seg::Lit(literal));
+    }
+    segs
 }
 
 /// Where a correlated field's value (`json_key` of it) comes from.
@@ -112,7 +180,16 @@ impl Compiled {
             .iter()
             .map(|p| match p {
                 Piece::Literal(t) => t.len(),
-                Piece::Text(t) => t.len() + 2,
+                Piece::Text(segs) => {
+                    let text: usize = segs
+                        .iter()
+                        .map(|s| match s {
+                            Seg::Lit(t) => t.len(),
+                            Seg::Var { .. } => 0,
+                        })
+                        .sum();
+                    text + 2
+                }
                 Piece::Int(_) => 8,
             })
             .sum();
@@ -146,9 +223,9 @@ impl Compiled {
                     self.pieces.push(Piece::Literal(std::mem::take(literal)));
                 }
                 let piece = match typed(s) {
-                    Some(name @ ("user" | "conn" | "run")) => Piece::Int(name.to_string()),
+                    Some(name @ ("user" | "conn" | "run")) => Piece::Int(Var::of(name)),
                     Some(_) => return None,
-                    None => Piece::Text(s.clone()),
+                    None => Piece::Text(segments(s)),
                 };
                 self.pieces.push(piece);
                 self.slots += 1;
@@ -198,18 +275,25 @@ impl Compiled {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Text(template) => {
+                Piece::Text(segs) => {
                     let Some(text) = at.next() else { return };
                     text.clear();
-                    expand_into(text, template, |name, text| {
-                        push_lookup(text, name, vars, run, rng)
-                    });
+                    for seg in segs {
+                        match seg {
+                            Seg::Lit(t) => text.push_str(t),
+                            Seg::Var { var, written } => {
+                                if !push_var(text, var, vars, run, rng) {
+                                    text.push_str(written);
+                                }
+                            }
+                        }
+                    }
                     push_json_str(out, text);
                 }
-                Piece::Int(name) => {
+                Piece::Int(var) => {
                     let Some(text) = at.next() else { return };
                     text.clear();
-                    push_lookup(text, name, vars, run, rng);
+                    push_var(text, var, vars, run, rng);
                     out.push_str(text);
                 }
             }
@@ -258,11 +342,11 @@ fn slot_rank(template: &Value, node: &Value) -> Option<usize> {
     visit(template, node, &mut 0)
 }
 
-/// Appends placeholder `name`'s value to `out` (the counters and names without a string
+/// Appends placeholder `var`'s value to `out` (the counters and names without a string
 /// of their own); `false`, appending nothing, when it has none (see [`lookup`]).
-fn push_lookup<R: Rng + ?Sized>(
+fn push_var<R: Rng + ?Sized>(
     out: &mut String,
-    name: &str,
+    var: &Var,
     vars: &Vars<'_>,
     run: u64,
     rng: &mut R,
@@ -270,35 +354,18 @@ fn push_lookup<R: Rng + ?Sized>(
     // itoa, not `write!`: these run once per send, and the formatter machinery cost more
     // than the rest of the render.
     let mut digits = itoa::Buffer::new();
-    match name.strip_suffix(":int").map_or(name, str::trim_end) {
-        "user" => {
-            out.push_str(digits.format(vars.user));
-            true
-        }
-        "conn" => {
-            out.push_str(digits.format(vars.conn));
-            true
-        }
-        "run" => {
-            out.push_str(digits.format(run));
-            true
-        }
-        "group" => {
-            out.push_str(vars.group);
-            true
-        }
-        "sub" => {
-            out.push_str(vars.sub);
-            true
-        }
-        _ => match lookup(name, vars, run, rng) {
-            Some(v) => {
-                out.push_str(&v);
-                true
-            }
-            None => false,
+    match var {
+        Var::User => out.push_str(digits.format(vars.user)),
+        Var::Conn => out.push_str(digits.format(vars.conn)),
+        Var::Run => out.push_str(digits.format(run)),
+        Var::Group => out.push_str(vars.group),
+        Var::Sub => out.push_str(vars.sub),
+        Var::Other(name) => match lookup(name, vars, run, rng) {
+            Some(v) => out.push_str(&v),
+            None => return false,
         },
     }
+    true
 }
 
 /// [`expand_str`] appending to `out`; `value` appends a placeholder's value, or returns
@@ -508,6 +575,9 @@ mod tests {
             json!(["{{group}}", "{{sub}}", "{brace}", 7]),
             json!("{{random}}-{{random}}"),
             json!(42),
+            // Placeholders split once at compile time: unknown names and unclosed braces
+            // stay as written, a typed one inside text is text, feed columns expand.
+            json!({"a": "x{{nope}}y{{ user }}z", "b": "{{conn", "c": "}}{{run:int}}!", "d": "{{feed.name}}{{feed.gone}}", "e": "{{{{user}}}}"}),
         ];
         for t in &templates {
             let c = Compiled::new(t, &[]).unwrap();

@@ -249,6 +249,52 @@ fn validate_and_run_name_unusable_auth_inputs_at_their_key() {
     assert!(!err.contains("the-secret-itself"), "{err}");
 }
 
+/// One token given twice (in `tokens.list`, or twice in a token file) would be labelled as
+/// two tokens, so a correct server refusing its second concurrent use would read as a
+/// liveness violation. `validate` and `run` refuse it (exit 2) at file:line:column, naming
+/// the entries by position and never the token.
+#[test]
+fn validate_and_run_refuse_a_token_given_twice_naming_entries_not_tokens() {
+    let target = ["--target", "ws://127.0.0.1:9/ws", "--no-results", "-q"];
+    let listed = with_auth(
+        r#"{ value = "a-secret-value" }"#,
+        r#"{ list = ["tok-alpha-1", "tok-bravo-2", "tok-alpha-1"] }"#,
+    );
+    let file = Written::new("twice.toml", &listed);
+    let located = format!(
+        "{}: auth.tokens.list: entries 1 and 3 are the same token;",
+        file.at(5, 50)
+    );
+    for (command, args) in [("validate", &[][..]), ("run", &target[..])] {
+        let (code, out, err) = file.stampede(command, args, &[]);
+        assert_eq!(code, Some(2), "{command}: {out}{err}");
+        assert!(
+            err.contains(&located),
+            "{command}: expected {located:?} in:\n{err}"
+        );
+        assert!(!err.contains("tok-alpha"), "{command}: {err}");
+    }
+    let in_file = with_auth(
+        r#"{ value = "a-secret-value" }"#,
+        r#"{ file = "tokens.txt" }"#,
+    );
+    let file = Written::new("twice-file.toml", &in_file);
+    let tokens = file.dir.path().join("tokens.txt");
+    std::fs::write(&tokens, "tok-alpha-1\ntok-bravo-2\ntok-alpha-1\n").unwrap();
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(2), "{err}");
+    let located = format!(
+        "{}: auth.tokens.file: in {:?}, lines 1 and 3 are the same token;",
+        file.at(5, 19),
+        tokens.display().to_string()
+    );
+    assert!(err.contains(&located), "expected {located:?} in:\n{err}");
+    assert!(!err.contains("tok-alpha"), "{err}");
+    std::fs::write(&tokens, "tok-alpha-1\ntok-bravo-2\n").unwrap();
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+}
+
 #[test]
 fn a_missing_scenario_file_is_a_usage_error() {
     let out = stampede(&["run", "/nonexistent/scenario.toml"]);

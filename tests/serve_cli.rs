@@ -35,6 +35,8 @@ fn serve(args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
+        // Its secret is the development one: a test's client may set another.
+        .env_remove("STAMPEDE_JWT_SECRET")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -61,8 +63,14 @@ fn serve(args: &[&str]) -> Server {
 
 /// Runs the binary to completion, bounded.
 fn stampede(args: Vec<String>) -> Output {
+    stampede_with(args, &[])
+}
+
+/// [`stampede`] with these environment variables set.
+fn stampede_with(args: Vec<String>, env: &[(&str, &str)]) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_stampede"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -275,4 +283,51 @@ fn serve_lenient_accepts_policy_entries_as_lenient_acceptances() {
         "{s:#}"
     );
     assert_eq!(s["lenient"]["total"], 0, "{s:#}");
+}
+
+/// A hunt whose client signs with another secret than the server's: every round's valid
+/// tokens are refused, which the liveness oracle counts as violations, but the round's
+/// verdict is auth_misconfigured. Its progress line says that verdict, not "N violations"
+/// (which read as a finding the very line before the hunt stopped as misconfigured).
+#[test]
+fn a_hunt_round_refused_for_a_wrong_secret_says_auth_misconfigured_not_violations() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong-secret.toml");
+    std::fs::write(
+        &path,
+        "name = \"wrong-secret\"\nduration = \"5s\"\n[[group]]\nname = \"g\"\nusers = 4\n\
+         steps = [{ expect = \"connection_established\", within = \"3s\" }, { close = 1000 }]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "hunt",
+        path.to_str().unwrap(),
+        "--target",
+        &server.url,
+        "--no-learn",
+        "--budget",
+        "30s",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let out = stampede_with(
+        args.iter().map(|a| a.to_string()).collect(),
+        &[("STAMPEDE_JWT_SECRET", "not-the-servers-secret")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    let round = err
+        .lines()
+        .find(|l| l.starts_with("round "))
+        .unwrap_or_else(|| panic!("no round line in:\n{err}"));
+    assert!(
+        round.contains(
+            "4 connections  auth misconfigured — every valid token was refused (http_401 ×4)"
+        ),
+        "{round}"
+    );
+    assert!(!round.contains("violation"), "{round}");
+    assert!(err.contains("auth_misconfigured"), "{err}");
 }

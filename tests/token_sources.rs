@@ -149,6 +149,11 @@ async fn a_failing_or_slow_command_is_a_clear_error() {
             "did not finish within",
         ),
         (r#"{ command = "true" }"#, "is empty"),
+        // One token twice would carry two labels: refused by line, never shown.
+        (
+            r#"{ command = "echo tok-a; echo tok-b; echo; echo tok-a" }"#,
+            "auth.tokens command's output: lines 1 and 4 are the same token",
+        ),
     ] {
         let s = scenario("s.toml", &scenario_text(command, 1));
         let opts = stampede::run::RunOptions {
@@ -161,6 +166,7 @@ async fn a_failing_or_slow_command_is_a_clear_error() {
             .err()
             .expect("the run fails");
         assert!(err.to_string().contains(says), "{command}: {err}");
+        assert!(!err.to_string().contains("tok-"), "{command}: {err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(4));
     }
 }

@@ -12,12 +12,14 @@ mod encode;
 mod keys;
 mod placement;
 mod redact;
+mod repeats;
 mod source;
 
 pub use encode::REGISTERED_CLAIMS;
 pub use keys::{literal_env, resolve_keys, secret_is_empty, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{label as token_label, Redactor};
+pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};
 pub use source::{assign as assign_source, read_tokens, token_lines, Opaque};
 
 use crate::model::{AuthPlan, TokenPlan};
@@ -61,6 +63,9 @@ pub enum AuthError {
     HeaderEnv(#[from] crate::model::EnvTextError),
     #[error("{0} is empty")]
     Empty(&'static str),
+    /// A source whose tokens repeat (see [`repeats`]): positions only, never the tokens.
+    #[error("{what}: {said}; {advice}", advice = REPEAT_ADVICE)]
+    Repeated { what: &'static str, said: String },
     #[error("{0} tokens need [auth] key (a PEM private key)")]
     MissingKey(&'static str),
     #[error("JWT {what} is not usable: {reason}")]

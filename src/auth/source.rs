@@ -6,8 +6,8 @@
 //! (`file#12`, `list#3`, `command#2`, `login#5`) that names where it came from and never
 //! shows any part of it.
 
-use super::{AuthError, Token};
-use crate::model::{TokenPlan, TokenSource};
+use super::{repeats, AuthError, Token};
+use crate::model::{SecretText, TokenPlan, TokenSource};
 use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 
@@ -22,21 +22,12 @@ pub struct Opaque {
 }
 
 /// Reads the tokens of `source` (runs its command), in order; empty for a login source,
-/// whose tokens come per dial. An empty result from any other source is an error.
+/// whose tokens come per dial. An empty result from any other source is an error, and so
+/// is one token given twice ([`repeats`]): each token gets one label.
 pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError> {
     let (kind, text) = match source {
         TokenSource::Login(_) => return Ok(Vec::new()),
-        TokenSource::List { values } => {
-            let mut out = Vec::with_capacity(values.len());
-            for (i, v) in values.iter().enumerate() {
-                let value = v.value().ok_or(AuthError::ListNotStored)?;
-                out.push(Opaque {
-                    label: format!("list#{}", i + 1),
-                    value: value.to_string(),
-                });
-            }
-            return non_empty(out, "auth.tokens list");
-        }
+        TokenSource::List { values } => return list_tokens(values),
         TokenSource::File { path } => {
             let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
                 what: "auth.tokens file",
@@ -49,20 +40,52 @@ pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError>
             ("command", run_command(run, dir.as_deref(), *timeout).await?)
         }
     };
-    let tokens = token_lines(&text)
-        .map(|(i, line)| Opaque {
-            label: format!("{kind}#{}", i + 1),
-            value: line.to_string(),
+    let what = if kind == "file" {
+        "auth.tokens file"
+    } else {
+        "auth.tokens command's output"
+    };
+    // Labels and messages count lines from 1, as editors do.
+    let lines: Vec<(usize, &str)> = token_lines(&text).map(|(i, l)| (i + 1, l)).collect();
+    no_repeats(what, "lines", &lines)?;
+    let tokens = lines
+        .iter()
+        .map(|(line, value)| Opaque {
+            label: format!("{kind}#{line}"),
+            value: value.to_string(),
         })
         .collect();
-    non_empty(
-        tokens,
-        if kind == "file" {
-            "auth.tokens file"
-        } else {
-            "auth.tokens command's output"
-        },
-    )
+    non_empty(tokens, what)
+}
+
+/// The scenario's listed tokens, labelled `list#N` (N: the entry, from 1).
+fn list_tokens(values: &[SecretText]) -> Result<Vec<Opaque>, AuthError> {
+    let what = "auth.tokens list";
+    let mut entries = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        entries.push((i + 1, v.value().ok_or(AuthError::ListNotStored)?));
+    }
+    no_repeats(what, "entries", &entries)?;
+    let tokens = entries
+        .iter()
+        .map(|(entry, value)| Opaque {
+            label: format!("list#{entry}"),
+            value: value.to_string(),
+        })
+        .collect();
+    non_empty(tokens, what)
+}
+
+/// Fails when a token of `tokens` (position, text) repeats an earlier one, naming the
+/// first such pair by position (`unit`: `entries`, `lines`).
+fn no_repeats(what: &'static str, unit: &str, tokens: &[(usize, &str)]) -> Result<(), AuthError> {
+    match repeats(tokens.iter().copied()).first() {
+        Some(repeat) => Err(AuthError::Repeated {
+            what,
+            said: repeat.describe(unit),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The tokens of a file or a command's output: one per line, trimmed, blank lines

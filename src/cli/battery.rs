@@ -2,7 +2,7 @@
 //! Progress goes to stderr (per family: what it tries, each level, each round); the
 //! per-family results and the end summary go to stdout.
 
-use super::hunt::{calibration_json, describe, learned_lines, runner, HuntArgs};
+use super::hunt::{calibration_json, describe, learned_lines, round_result, runner, HuntArgs};
 use super::{exit, Error};
 use crate::hunt::battery::{
     self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
@@ -139,7 +139,7 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
                 } else {
                     "connections"
                 },
-                plural(p.violations, "violation"),
+                round_result(p),
                 p.elapsed.as_secs_f64()
             );
         }

@@ -304,7 +304,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 } else {
                     "connections"
                 },
-                plural(p.violations, "violation"),
+                round_result(p),
                 p.elapsed.as_secs_f64()
             );
         }
@@ -886,4 +886,36 @@ fn unjudged(when: &str, stopped: &Unjudged, so: &str) -> Result<u8, Error> {
         stopped.verdict, stopped.hint
     );
     Ok(super::error::of_verdict(stopped.verdict))
+}
+
+/// What a progress line says of a round: its violations, or, when the round could not
+/// judge the target, its verdict and what the verdict saw (its violations are then no
+/// findings: every valid token refused reads as liveness violations).
+pub(super) fn round_result(p: &hunt::Progress) -> String {
+    match &p.unjudged {
+        None => plural(p.violations, "violation"),
+        Some(u) => {
+            let verdict = u.verdict.name().replace('_', " ");
+            match hint_finding(&u.hint) {
+                "" => format!("{verdict} — not judged"),
+                seen => format!("{verdict} — {seen}"),
+            }
+        }
+    }
+}
+
+/// What a verdict's hint says was seen, without what to check: the hint up to its first
+/// `": "` outside parentheses (`every valid token was refused (http_401 ×20)` of
+/// `every valid token was refused (http_401 ×20): check the signing secret …`).
+fn hint_finding(hint: &str) -> &str {
+    let mut depth = 0u32;
+    for (at, c) in hint.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 && hint[at + 1..].starts_with(' ') => return &hint[..at],
+            _ => {}
+        }
+    }
+    hint
 }

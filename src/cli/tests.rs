@@ -94,3 +94,44 @@ fn the_thread_count_in_the_environment_is_read_apart_and_named_when_bad() {
         );
     }
 }
+
+/// A round that could not judge the target says its verdict and what the verdict saw,
+/// never a violation count (an auth misconfiguration's refused tokens are liveness
+/// "violations" that are no findings); a judged round counts its violations.
+#[test]
+fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
+    let round = |violations: u64, unjudged: Option<(crate::model::Verdict, &str)>| {
+        hunt::round_result(&crate::hunt::Progress {
+            round: 0,
+            connections: 20,
+            violations,
+            unjudged: unjudged.map(|(verdict, hint)| crate::hunt::Unjudged {
+                verdict,
+                hint: hint.into(),
+            }),
+            elapsed: std::time::Duration::ZERO,
+            pressure: None,
+        })
+    };
+    assert_eq!(round(3, None), "3 violations");
+    assert_eq!(round(1, None), "1 violation");
+    let auth = (
+        crate::model::Verdict::AuthMisconfigured,
+        "every valid token was refused (http_401 ×20): check the signing secret or key",
+    );
+    assert_eq!(
+        round(20, Some(auth)),
+        "auth misconfigured — every valid token was refused (http_401 ×20)"
+    );
+    // A colon inside the parentheses (a close reason) is part of what was seen.
+    let door = (
+        crate::model::Verdict::AuthMisconfigured,
+        "the server closed every valid token's connection (close_4401 \"auth: no\" ×2): check",
+    );
+    assert_eq!(
+        round(2, Some(door)),
+        "auth misconfigured — the server closed every valid token's connection (close_4401 \"auth: no\" ×2)"
+    );
+    let bare = (crate::model::Verdict::TargetUnusable, "");
+    assert_eq!(round(0, Some(bare)), "target unusable — not judged");
+}

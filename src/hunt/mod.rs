@@ -510,6 +510,11 @@ pub struct Progress {
     pub round: u32,
     pub connections: usize,
     pub violations: u64,
+    /// The round's verdict and hint when it could not judge the target (the hunt stops on
+    /// it: [`Unjudged::of`]); its violations are then no findings (every valid token
+    /// refused reads as liveness violations), and a progress line says the verdict instead
+    /// of counting them.
+    pub unjudged: Option<Unjudged>,
     pub elapsed: Duration,
     /// With `[hunt] pressure`: the round's level, with what the level saw so far.
     pub pressure: Option<LevelStats>,
@@ -866,10 +871,13 @@ pub async fn hunt_excusing(
                 stats.add(level, &outcome, plan.conns.len());
             }
         }
+        // Decided before the progress line, so that the line says what the round was.
+        let unjudged = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled());
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
+            unjudged: unjudged.clone(),
             elapsed: started.elapsed(),
             pressure: level.as_ref().and(levels.last().cloned()),
         });
@@ -911,7 +919,7 @@ pub async fn hunt_excusing(
                 None => {}
             }
         }
-        if let Some(unjudged) = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled()) {
+        if let Some(unjudged) = unjudged {
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 not_judged: not_judged.0,

@@ -64,7 +64,8 @@ pub struct AuthSpec {
 ///
 /// Slot `k` (token slots in plan order) gets token `k mod n`: with fewer tokens than
 /// slots, tokens are reused in turn (and share one label, so the session oracles see the
-/// reuse).
+/// reuse). A token given twice (or two JWTs with one `jti`) is refused when loaded or read
+/// (`auth::repeats`): it would carry two labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {

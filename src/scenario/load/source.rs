@@ -5,6 +5,7 @@ use super::auth::{headers, CONN_PLACEHOLDERS};
 use super::template::check_placeholders;
 use super::walk::{Ctx, Fields, InputFile, Node};
 use crate::model::{LoginSpec, SecretText, TokenSource};
+use std::ops::Range;
 use std::time::Duration;
 
 const SOURCE_KINDS: &[&str] = &["file", "list", "command", "login"];
@@ -51,7 +52,9 @@ fn list(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSource> {
     let key = "auth.tokens.list";
     let items = cx.array(key, node)?;
     let mut values = Vec::new();
-    for item in items {
+    // Each usable entry: its position in the list (from 1), its token, where it is.
+    let mut entries = Vec::new();
+    for (i, item) in items.iter().enumerate() {
         let Some(text) = cx.string(key, item) else {
             continue;
         };
@@ -61,11 +64,32 @@ fn list(cx: &mut Ctx<'_>, node: &Node<'_>) -> Option<TokenSource> {
             continue;
         }
         values.push(SecretText::from(text));
+        entries.push((i + 1, text, item.span()));
     }
     if items.is_empty() {
         cx.report(node.span(), format!("{key}: expected at least one token"));
     }
+    report_repeats(cx, key, &entries);
     Some(TokenSource::List { values })
+}
+
+/// Reports each entry that repeats an earlier one ([`crate::auth::repeats`]) at the
+/// entry, by position: the tokens themselves are secrets.
+fn report_repeats(cx: &mut Ctx<'_>, key: &str, entries: &[(usize, &str, Range<usize>)]) {
+    let tokens = entries.iter().map(|(position, text, _)| (*position, *text));
+    for repeat in crate::auth::repeats(tokens) {
+        // Entries are in list order: a binary search, not a scan per repeat.
+        let Ok(at) = entries.binary_search_by_key(&repeat.again, |(p, _, _)| *p) else {
+            continue;
+        };
+        let span = entries[at].2.clone();
+        let message = format!(
+            "{key}: {}; {}",
+            repeat.describe("entries"),
+            crate::auth::REPEAT_ADVICE
+        );
+        cx.report(span, message);
+    }
 }
 
 fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {

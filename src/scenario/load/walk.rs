@@ -68,6 +68,7 @@ impl InputFile {
             InputFile::Tokens => {
                 let text = std::fs::read_to_string(path).map_err(cannot)?;
                 let none = crate::auth::token_lines(&text).next().is_none();
+                no_repeated_lines(&text, path)?;
                 none
             }
         };
@@ -83,6 +84,27 @@ impl InputFile {
         }
         Ok(())
     }
+}
+
+/// Fails when a token file holds one token twice ([`crate::auth::repeats`]): names the
+/// first pair by line (as the run labels them, `file#N`) and counts the others; never
+/// shows a token.
+fn no_repeated_lines(text: &str, path: &str) -> Result<(), String> {
+    let lines = crate::auth::token_lines(text).map(|(i, line)| (i + 1, line));
+    let repeats = crate::auth::repeats(lines);
+    let Some(first) = repeats.first() else {
+        return Ok(());
+    };
+    let more = match repeats.len() - 1 {
+        0 => String::new(),
+        1 => " (and 1 more repeated line)".to_string(),
+        n => format!(" (and {n} more repeated lines)"),
+    };
+    Err(format!(
+        "in {path:?}, {}{more}; {}",
+        first.describe("lines"),
+        crate::auth::REPEAT_ADVICE
+    ))
 }
 
 /// Shorter values are not redacted: replacing every "1" in a message would garble it, and

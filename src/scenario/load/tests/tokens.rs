@@ -277,3 +277,113 @@ fn token_source_mistakes_are_named() {
         "did you mean",
     );
 }
+
+/// A compact JWT (unsigned: the loader never verifies) with these claims.
+fn literal_jwt(claims: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims)
+    )
+}
+
+/// One token listed twice would be labelled `list#1` and `list#3` and judged as two
+/// sessions: a server refusing its second concurrent use would read as a liveness
+/// violation. The loader refuses it at the repeated entry, by position, never showing it.
+#[test]
+fn a_token_listed_twice_is_named_by_position_at_the_repeat() {
+    let text = with_top(
+        "[auth]\ntokens = { list = [\"secret-tok-a\", \"secret-tok-b\", \"secret-tok-a\"] }",
+    );
+    let all = problems(&text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let p = &all[0];
+    // The third entry, where the repeat is.
+    assert_eq!((p.line, p.column), (4, 52), "{p:?}");
+    assert!(
+        p.message
+            .starts_with("auth.tokens.list: entries 1 and 3 are the same token; "),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("give each token once"), "{}", p.message);
+    assert!(!p.message.contains("secret-tok"), "{}", p.message);
+}
+
+/// Every repeat is its own problem, each naming the entry it repeats; different tokens
+/// load as ever.
+#[test]
+fn every_repeated_entry_is_reported() {
+    let text = with_top("[auth]\ntokens = { list = [\"t-1\", \"t-2\", \"t-2\", \"t-1\"] }");
+    let said: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said[0].contains("entries 2 and 3 are the same token"),
+        "{said:#?}"
+    );
+    assert!(
+        said[1].contains("entries 1 and 4 are the same token"),
+        "{said:#?}"
+    );
+    let fine = auth(r#"tokens = { list = ["t-1", "t-2", "t-3"] }"#);
+    assert!(matches!(fine.tokens, Some(TokenSource::List { values }) if values.len() == 3));
+}
+
+/// Literal JWTs whose texts differ (another `exp`) but whose `jti` is one are one token to
+/// a server that keys its sessions by `jti`.
+#[test]
+fn literal_jwts_with_one_jti_are_the_same_token() {
+    let a = literal_jwt(r#"{"sub":"u1","jti":"j-1","exp":2000000000}"#);
+    let b = literal_jwt(r#"{"sub":"u2","jti":"j-2","exp":2000000000}"#);
+    let a_again = literal_jwt(r#"{"sub":"u1","jti":"j-1","exp":2000000001}"#);
+    let text = with_top(&format!(
+        "[auth]\ntokens = {{ list = [\"{a}\", \"{b}\", \"{a_again}\"] }}"
+    ));
+    let (line, _, message) = problem(&text);
+    assert_eq!(line, 4);
+    assert!(
+        message.contains("entries 1 and 3 are JWTs with the same jti"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("j-1") && !message.contains(&a),
+        "{message}"
+    );
+    let fine = format!("tokens = {{ list = [\"{a}\", \"{b}\"] }}");
+    assert!(auth(&fine).tokens.is_some());
+}
+
+/// A token file is held to the same rule, by line (as the run labels its tokens,
+/// `file#N`), at the `file` key.
+#[test]
+fn a_token_file_with_a_repeated_line_is_named_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        with_top("[auth]\ntokens = { file = \"tokens.txt\" }"),
+    )
+    .unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(
+        &tokens,
+        "tok-one\ntok-two\n\n  tok-one \ntok-two\ntok-one\n",
+    )
+    .unwrap();
+    let Err(ScenarioError::Invalid { problems }) = load_file(&path) else {
+        panic!("a token file with repeats loaded");
+    };
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let p = &problems[0];
+    assert_eq!((p.line, p.column), (4, 19), "{p:?}");
+    let want = format!(
+        "auth.tokens.file: in {:?}, lines 1 and 4 are the same token (and 2 more repeated lines); ",
+        tokens.display().to_string()
+    );
+    assert!(p.message.starts_with(&want), "{}", p.message);
+    assert!(!p.message.contains("tok-"), "{}", p.message);
+    std::fs::write(&tokens, "tok-one\ntok-two\n").unwrap();
+    assert!(load_file(&path).is_ok());
+}

@@ -6,9 +6,11 @@
 
 pub mod aggregator;
 pub mod interval;
+pub mod tally;
 
 pub use aggregator::{Aggregated, Aggregator, SampleBuffer};
 pub use interval::{IntervalConfig, IntervalLog, IntervalPoint, IntervalSeries};
+pub use tally::Tally;
 
 use crate::model::Phase;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -26,8 +28,10 @@ pub const MAX_US: u64 = 60_000_000;
 #[derive(Debug, Default)]
 pub struct Live {
     pub live: AtomicI64,
-    pub sent: AtomicU64,
-    pub received: AtomicU64,
+    /// Messages sent; one add per message from every connection, hence a [`Tally`].
+    pub sent: Tally,
+    /// Messages received, as `sent`.
+    pub received: Tally,
     pub violations: AtomicU64,
     pub finished: AtomicU64,
     /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at

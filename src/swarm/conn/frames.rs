@@ -154,7 +154,25 @@ impl ConnRun {
     /// to be handed over.
     fn on_text(&mut self, text: &str, now: Instant) -> bool {
         self.count_received(text.len());
-        let ctx = self.ctx.clone();
+        let due = self.read_records(text, now);
+        // Once per frame: a frame's records share its arrival time.
+        self.file_checker_samples(Some(now)) | due
+    }
+
+    /// Hands each record of a text frame to the checker. Borrows the run's context beside
+    /// the fields it writes rather than cloning its `Arc`: a clone per message is two
+    /// atomic updates of one counter that every connection on every worker shares.
+    fn read_records(&mut self, text: &str, now: Instant) -> bool {
+        let ConnRun {
+            ctx,
+            counters,
+            samples,
+            checker,
+            open,
+            attempts,
+            markers,
+            ..
+        } = self;
         let spec = &ctx.plan.oracles;
         let mut due = false;
         let mut any = false;
@@ -162,45 +180,32 @@ impl ConnRun {
             any = true;
             match record {
                 Record::Json(msg) => {
-                    self.counters.json_records += 1;
+                    counters.json_records += 1;
                     let event = kind_of(spec, &msg);
-                    self.counters.kindless_records += u64::from(event.is_none());
-                    due |= self.note_data_frame(now, event.as_deref());
-                    match self.marker_of(&msg) {
+                    counters.kindless_records += u64::from(event.is_none());
+                    due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
+                    match marker_of(markers, &msg) {
                         Some(sent_us) => {
                             let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
                             let latency = now.saturating_duration_since(sent);
-                            due |= self.samples.add(Phase::Turn, latency, now);
-                            self.checker.on_echo(&msg, now);
+                            due |= samples.add(Phase::Turn, latency, now);
+                            checker.on_echo(&msg, now);
                         }
-                        None => self.checker.on_record(&msg, event.as_deref(), now),
+                        None => checker.on_record(&msg, event.as_deref(), now),
                     }
-                    due |= self.file_checker_samples(Some(now));
                 }
                 Record::Text(_) => {
-                    due |= self.note_data_frame(now, None);
-                    self.counters.non_json += 1;
-                    self.checker.on_unreadable();
+                    due |= note_data(ctx, attempts, open, samples, now, None);
+                    counters.non_json += 1;
+                    checker.on_unreadable();
                 }
             }
         }
         if !any {
             // Only separators or blanks: a data frame that says nothing.
-            due |= self.note_data_frame(now, None);
+            due |= note_data(ctx, attempts, open, samples, now, None);
         }
         due
-    }
-
-    /// The send time (µs since the run's start) an echoed flood frame carries in one of
-    /// the connection's marker fields, as sent (text) or turned into a number.
-    fn marker_of(&self, msg: &Borrowed) -> Option<u64> {
-        self.markers.iter().find_map(|path| {
-            let found = lookup(msg, path)?;
-            match found.text() {
-                Some(s) => s.parse().ok(),
-                None => found.uint(),
-            }
-        })
     }
 
     /// Flood mode: handles the frames that have already arrived, without waiting for more.
@@ -234,22 +239,14 @@ impl ConnRun {
     /// [`Self::data_frame`] without waiting: `true` when the sample buffer is due to be
     /// handed over.
     fn note_data_frame(&mut self, now: Instant, event: Option<&str>) -> bool {
-        let at_us = self.since_t0(now);
-        let judge = Judge {
-            rules: &self.ctx.plan.oracles.session,
-        };
-        if let Some(attempt) = self.attempts.last_mut() {
-            judge.data(attempt, at_us, event);
-        }
-        let Some(open) = self.open.as_mut() else {
-            return false;
-        };
-        if open.first_frame_seen {
-            return false;
-        }
-        open.first_frame_seen = true;
-        let elapsed = now.saturating_duration_since(open.upgraded_at);
-        self.samples.add(Phase::FirstFrame, elapsed, now)
+        note_data(
+            &self.ctx,
+            &mut self.attempts,
+            &mut self.open,
+            &mut self.samples,
+            now,
+            event,
+        )
     }
 
     /// The server's Close frame arrived; `closed` is its code as received.
@@ -395,4 +392,43 @@ async fn wait_until(timer: &mut Pin<Box<Sleep>>, at: Option<Instant>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// [`ConnRun::note_data_frame`] on the fields it touches, for a caller that holds others.
+fn note_data(
+    ctx: &RunCtx,
+    attempts: &mut [Attempt],
+    open: &mut Option<Open>,
+    samples: &mut SampleBuffer,
+    now: Instant,
+    event: Option<&str>,
+) -> bool {
+    let at_us = now.saturating_duration_since(ctx.t0).as_micros() as u64;
+    let judge = Judge {
+        rules: &ctx.plan.oracles.session,
+    };
+    if let Some(attempt) = attempts.last_mut() {
+        judge.data(attempt, at_us, event);
+    }
+    let Some(open) = open.as_mut() else {
+        return false;
+    };
+    if open.first_frame_seen {
+        return false;
+    }
+    open.first_frame_seen = true;
+    let elapsed = now.saturating_duration_since(open.upgraded_at);
+    samples.add(Phase::FirstFrame, elapsed, now)
+}
+
+/// The send time (µs since the run's start) an echoed flood frame carries in one of the
+/// connection's marker fields (`markers`), as sent (text) or turned into a number.
+fn marker_of(markers: &[String], msg: &Borrowed) -> Option<u64> {
+    markers.iter().find_map(|path| {
+        let found = lookup(msg, path)?;
+        match found.text() {
+            Some(s) => s.parse().ok(),
+            None => found.uint(),
+        }
+    })
 }

@@ -10,8 +10,9 @@ use common::{chat_scenario, fake_conn, scenario, spawn_server, Fault};
 use futures_util::SinkExt;
 use stampede::cli::error::{exit, of_run};
 use stampede::model::{Cause, OracleKind, Verdict};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -34,6 +35,12 @@ async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
 /// Answers the upgrade with `status` and waits for the client to hang up.
 async fn answer_http(mut stream: TcpStream, status: &str) {
     let _ = read_head(&mut stream).await;
+    respond_http(stream, status).await;
+}
+
+/// Answers a request whose head was read with `status`, and waits for the client to hang
+/// up.
+async fn respond_http(mut stream: TcpStream, status: &str) {
     let text = format!(
         "HTTP/1.1 {status}\r\nRetry-After: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
     );
@@ -48,12 +55,17 @@ async fn answer_http(mut stream: TcpStream, status: &str) {
 
 /// Accepts the upgrade, then closes at once with 1013 (try again later).
 async fn close_1013(stream: TcpStream) {
+    close_with(stream, 1013, "busy").await;
+}
+
+/// Accepts the upgrade, then closes at once with `code` and `reason`.
+async fn close_with(stream: TcpStream, code: u16, reason: &'static str) {
     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
     let frame = CloseFrame {
-        code: CloseCode::Again,
-        reason: "busy".into(),
+        code: CloseCode::from(code),
+        reason: reason.into(),
     };
     let _ = ws.send(Message::Close(Some(frame))).await;
     let _ = futures_util::StreamExt::next(&mut ws).await;
@@ -232,4 +244,94 @@ async fn shed_attempts_count_in_the_error_rate_thresholds() {
     // The run is clean of violations; the breached limit fails it (exit 1).
     assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
     assert_eq!(of_run(sum), exit::VIOLATIONS);
+}
+
+/// A rate limiter that lets one upgrade per credential through to `upstream` and sheds
+/// every later one with a 429 (the credential: the request line, where a query token
+/// rides, and the `Authorization` and `Sec-WebSocket-Protocol` headers). `seen`: the
+/// credentials let through.
+async fn one_upgrade_per_token(
+    mut client: TcpStream,
+    upstream: std::net::SocketAddr,
+    seen: Arc<Mutex<HashSet<String>>>,
+) {
+    let head = read_head(&mut client).await;
+    let text = String::from_utf8_lossy(&head);
+    let credential: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| {
+            let line = line.to_ascii_lowercase();
+            *i == 0
+                || line.starts_with("authorization:")
+                || line.starts_with("sec-websocket-protocol:")
+        })
+        .map(|(_, line)| line)
+        .collect();
+    let first = seen.lock().unwrap().insert(credential.join("\n"));
+    if !first {
+        return respond_http(client, "429 Too Many Requests").await;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// The planted token-check-then-act race behind a proxy that sheds every upgrade but the
+/// first of each token: every collision the scenario arranged met a 429, not the
+/// server's session logic. That exercised no race: inconclusive, never clean, and the
+/// hint says shedding took the coverage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_every_collision_leaves_the_race_inconclusive() {
+    let config = stampede::reference::TargetConfig {
+        secret: common::TEST_SECRET.as_bytes().to_vec(),
+        bug: Some(stampede::reference::Bug::TokenCheckThenAct),
+        bug_window: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let reference = stampede::reference::spawn(
+        config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let upstream = reference.addr();
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let (url, stop) =
+        spawn_server(move |tcp| one_upgrade_per_token(tcp, upstream, Arc::clone(&seen))).await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/races/token-check-then-act.toml"
+    ))
+    .unwrap();
+    let text = format!(
+        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
+        common::TEST_SECRET
+    );
+    let s = scenario("token-check-then-act.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    reference.shutdown().await;
+    let sum = &outcome.results.summary;
+    // 4 users, 2 connections each sharing the user's token: the second of each is shed.
+    assert_eq!(sum.counters.accepted, 4, "{:?}", sum.counters);
+    assert_eq!(sum.counters.shed, 4, "{:?}", sum.counters);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    let c = &sum.coverage;
+    assert_eq!(
+        (c.shared_tokens, c.overlapping_tokens, c.shed_tokens),
+        (4, 0, 4),
+        "{c:?}"
+    );
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("shedding ate the race's coverage: on 4 of the 4 shared tokens"),
+        "{hint}"
+    );
 }

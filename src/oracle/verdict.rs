@@ -57,10 +57,13 @@ struct Tally {
 /// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
-    let notes: Vec<String> = [shed_note(e.reports), unread_note(e.plan, e.reports)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let notes: Vec<String> = [
+        shed_note(e.reports, e.coverage),
+        unread_note(e.plan, e.reports),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !notes.is_empty() {
         let notes = notes.join("; ");
         j.hint = Some(match j.hint {
@@ -72,8 +75,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 }
 
 /// The note on load shedding: how many attempts the server shed ([`Attempt::is_shed`])
-/// and how, when it shed any. Counted, never a violation.
-fn shed_note(reports: &[ConnReport]) -> Option<String> {
+/// and how, when it shed any, and the collisions it took from a run the race was still
+/// exercised in (an inconclusive run's hint says that itself). Counted, never a violation.
+fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut attempts = 0u64;
     for a in reports.iter().flat_map(|r| &r.attempts) {
@@ -83,10 +87,18 @@ fn shed_note(reports: &[ConnReport]) -> Option<String> {
         }
     }
     let shed: u64 = by.values().sum();
+    let took = if coverage.shed_tokens > 0 && !coverage.inconclusive() {
+        format!(
+            "; it took the collisions of {} of the {} shared tokens (exercised on {})",
+            coverage.shed_tokens, coverage.shared_tokens, coverage.overlapping_tokens
+        )
+    } else {
+        String::new()
+    };
     (shed > 0).then(|| {
         format!(
             "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
-             violations",
+             violations{took}",
             plural(attempts),
             top_causes(&by)
         )
@@ -156,7 +168,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         };
     }
     if e.coverage.inconclusive() {
-        let hint = if e.coverage.overlapping_tokens == 0 {
+        let hint = if let Some(hint) = shed_coverage_hint(e.coverage) {
+            hint
+        } else if e.coverage.overlapping_tokens == 0 {
             format!(
                 "none of the {} shared tokens had two handshakes in flight at once: the race \
                  was never exercised (try arrival = \"collide\" or less jitter)",
@@ -180,6 +194,29 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// The hint of an inconclusive run whose collisions load shedding took: on some shared
+/// tokens the handshakes overlapped only with attempts the server shed, which never
+/// reached its session logic ([`Coverage::shed_tokens`]). `None` when shedding took none.
+fn shed_coverage_hint(c: &Coverage) -> Option<String> {
+    (c.shed_tokens > 0).then(|| {
+        let left = if c.overlapping_tokens == 0 {
+            "none was left to exercise it".to_string()
+        } else {
+            format!(
+                "the {} left could not tell whether the server served two at once",
+                c.overlapping_tokens
+            )
+        };
+        format!(
+            "shedding ate the race's coverage: on {} of the {} shared tokens the handshakes \
+             overlapped only with ones the server shed (HTTP 429/503 or close 1013: they \
+             never reach its session logic), and {left}. Lower the rate or raise the \
+             server's limit so colliding upgrades get through",
+            c.shed_tokens, c.shared_tokens
+        )
+    })
 }
 
 /// How many attempts the run's end cut while they waited for the answer to their upgrade,

@@ -127,6 +127,7 @@ fn judge_row(row: &Row) -> Judgement {
             shared_tokens: 3,
             overlapping_tokens: 0,
             witnessable_tokens: 0,
+            shed_tokens: 0,
         }
     } else {
         Coverage::default()

@@ -76,6 +76,8 @@ enum Shed {
     Http429,
     Http503,
     Close1013,
+    /// The server's own code: 4429 "Too many requests".
+    Close4429,
 }
 
 /// The fake golden-path server, shedding every third connection with `how`.
@@ -91,6 +93,7 @@ async fn spawn_shedding(how: Shed) -> (String, tokio_util::sync::CancellationTok
                 Shed::Http429 => answer_http(tcp, "429 Too Many Requests").await,
                 Shed::Http503 => answer_http(tcp, "503 Service Unavailable").await,
                 Shed::Close1013 => close_1013(tcp).await,
+                Shed::Close4429 => close_with(tcp, 4429, "Too many requests").await,
             }
         }
     })
@@ -244,6 +247,84 @@ async fn shed_attempts_count_in_the_error_rate_thresholds() {
     // The run is clean of violations; the breached limit fails it (exit 1).
     assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
     assert_eq!(of_run(sum), exit::VIOLATIONS);
+}
+
+/// `chat_scenario` with `reject` (the inside of its table) in `[oracles]`.
+fn chat_with_reject(name: &str, reject: &str) -> String {
+    let text = chat_scenario(name, 30, 1);
+    let at = "[oracles]\n";
+    assert!(text.contains(at), "{text}");
+    text.replacen(at, &format!("{at}reject = {{ {reject} }}\n"), 1)
+}
+
+/// A server that sheds with a close code of its own (4429 "Too many requests") before
+/// acceptance: declared in `reject.shed`, it counts as shed exactly like a 1013; left
+/// undeclared (its unmet expectations are violations) or listed in `reject.close` (a
+/// refusal of the token), the hint says how to declare it.
+#[tokio::test]
+async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
+    let (url, stop) = spawn_shedding(Shed::Close4429).await;
+    let declared = scenario(
+        "shed-4429.toml",
+        &chat_with_reject("shed-4429", "shed = [4429]"),
+    );
+    let outcome = common::run(&declared, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!((c.shed, c.rejected, c.failed), (10, 10, 0), "{c:?}");
+    assert_eq!(
+        c.refused_by.get(&Cause::ServerClose(4429)).copied(),
+        Some(10),
+        "{c:?}"
+    );
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(hint.contains("the server shed 10 of 30"), "{hint}");
+    assert!(!hint.contains("rate limiting"), "declared: {hint}");
+
+    // Undeclared: each shed connection's script went unmet, and the hint says how to
+    // declare the code.
+    let undeclared = scenario("undeclared.toml", &chat_scenario("undeclared", 30, 1));
+    let outcome = common::run(&undeclared, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    assert_eq!(
+        (sum.counters.shed, sum.counters.failed),
+        (0, 10),
+        "{:?}",
+        sum.counters
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "reads as rate limiting (server_close_4429 ×10, reason \"Too many requests\")"
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("add `shed = [4429]` to `[oracles] reject`"),
+        "{hint}"
+    );
+
+    // Listed as a refusal of the token: the hint says to move it.
+    let listed = scenario(
+        "listed.toml",
+        &chat_with_reject("listed", "close = [1008, 4429]"),
+    );
+    let outcome = common::run(&listed, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.shed, 0, "{:?}", sum.counters);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("move [4429] from `close` (a refusal of the token) to `shed`"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("`[oracles] reject = { close = [1008], shed = [4429] }`"),
+        "{hint}"
+    );
 }
 
 /// A rate limiter that lets one upgrade per credential through to `upstream` and sheds

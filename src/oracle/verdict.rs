@@ -53,12 +53,14 @@ struct Tally {
 }
 
 /// Decides the verdict (see the module doc for the order), with a note on what the
-/// server did that is no violation (load it shed, placements it does not read) after the
+/// server did that is no violation (load it shed, placements it does not read), and on
+/// closes that read as rate limiting the scenario does not declare as shedding, after the
 /// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
     let notes: Vec<String> = [
         shed_note(e.reports, e.coverage),
+        super::shedding::undeclared_note(e.plan, e.reports),
         unread_note(e.plan, e.reports),
     ]
     .into_iter()
@@ -211,9 +213,9 @@ fn shed_coverage_hint(c: &Coverage) -> Option<String> {
         };
         format!(
             "shedding ate the race's coverage: on {} of the {} shared tokens the handshakes \
-             overlapped only with ones the server shed (HTTP 429/503 or close 1013: they \
-             never reach its session logic), and {left}. Lower the rate or raise the \
-             server's limit so colliding upgrades get through",
+             overlapped only with ones the server shed (HTTP 429/503, close 1013 or a \
+             `reject.shed` code: they never reach its session logic), and {left}. Lower the \
+             rate or raise the server's limit so colliding upgrades get through",
             c.shed_tokens, c.shared_tokens
         )
     })

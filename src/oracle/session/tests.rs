@@ -31,6 +31,7 @@ fn rules() -> SessionOracles {
             http: vec![401, 403, 409],
             close: vec![1008],
             message: None,
+            shed: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         consistency: false,
@@ -1141,7 +1142,8 @@ fn rejection_hygiene() {
                     http: vec![403],
                     close: vec![1008],
                     message: None,
-                            policy: RejectPolicy::Lenient,
+                    shed: Vec::new(),
+                    policy: RejectPolicy::Lenient,
                 },
                 ..rules()
             },

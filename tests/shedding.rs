@@ -282,6 +282,10 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(hint.contains("the server shed 10 of 30"), "{hint}");
     assert!(!hint.contains("rate limiting"), "declared: {hint}");
+    // The probes after the run meet the same shedding: "not now" proves nothing about a
+    // session still held, so none of them counts as refused.
+    assert_eq!(sum.probe.refused, 0, "{:?}", sum.probe);
+    assert!(sum.probe.inconclusive > 0, "{:?}", sum.probe);
 
     // Undeclared: each shed connection's script went unmet, and the hint says how to
     // declare the code.

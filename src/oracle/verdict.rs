@@ -207,7 +207,8 @@ fn shed_coverage_hint(c: &Coverage) -> Option<String> {
             "none was left to exercise it".to_string()
         } else {
             format!(
-                "the {} left could not tell whether the server served two at once",
+                "the {} left could not tell whether the server served two at once (add an \
+                 exchange after the first, e.g. a second request after a short think)",
                 c.overlapping_tokens
             )
         };

@@ -142,6 +142,46 @@ async fn a_server_that_sheds_load_is_counted_and_never_a_violation() {
     }
 }
 
+/// A server that sheds every attempt was never exercised: no verdict on it, and the hint
+/// says it shed load rather than send the user to check the URL.
+#[tokio::test]
+async fn a_server_that_sheds_every_attempt_is_unusable_for_its_load() {
+    for (how, cause) in [
+        (Shed::Http429, Cause::Http(429)),
+        (Shed::Close1013, Cause::ServerClose(1013)),
+    ] {
+        let (url, stop) = spawn_server(move |tcp| async move {
+            match how {
+                Shed::Close1013 => close_1013(tcp).await,
+                _ => answer_http(tcp, "429 Too Many Requests").await,
+            }
+        })
+        .await;
+        let s = scenario("all-shed.toml", &chat_scenario("all-shed", 6, 1));
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        assert_eq!(sum.counters.shed, 6, "{how:?}: {:?}", sum.counters);
+        assert_eq!(
+            sum.counters.refused_by.get(&cause).copied(),
+            Some(6),
+            "{how:?}"
+        );
+        assert_eq!(
+            sum.verdict,
+            Verdict::TargetUnusable,
+            "{how:?}: {:?}",
+            sum.hint
+        );
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(
+            hint.starts_with("the server shed every attempt under load: nothing was exercised"),
+            "{how:?}: {hint}"
+        );
+        assert!(!hint.contains("check the URL"), "{how:?}: {hint}");
+    }
+}
+
 #[tokio::test]
 async fn an_http_200_to_an_upgrade_is_a_protocol_fault_not_a_refusal() {
     let (url, stop) = spawn_server(|tcp| async move { answer_http(tcp, "200 OK").await }).await;

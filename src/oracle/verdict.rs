@@ -48,6 +48,8 @@ struct Tally {
     valid_refused: BTreeMap<Cause, u64>,
     /// Failures that are the client's own limits, never the target's.
     client_side: u64,
+    /// Attempts the server shed under load ([`Attempt::is_shed`]).
+    shed: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
 }
@@ -309,6 +311,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.accepted += u64::from(a.outcome == Outcome::Accepted);
             let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
             t.clean_refusals += u64::from(refused_cleanly);
+            t.shed += u64::from(a.is_shed());
             if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
                 *t.causes.entry(cause.clone()).or_default() += 1;
                 t.client_side += u64::from(cause.is_client_side());
@@ -347,10 +350,22 @@ pub fn is_auth_refusal(cause: &Cause) -> bool {
 
 /// No attempt got through the upgrade, and not every one was a clean refusal; or some
 /// did, but the server accepted no valid token's connection after it (see
-/// [`none_accepted`]).
+/// [`none_accepted`]); or the server shed every attempt.
 fn unusable(t: &Tally) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
+    }
+    if t.shed == t.judged {
+        // Not a wrong URL or token: "not now" to every attempt (the shed note has the
+        // figures).
+        return Some(Judgement {
+            verdict: Verdict::TargetUnusable,
+            hint: Some(
+                "the server shed every attempt under load: nothing was exercised; run at a \
+                 rate it takes (fewer users, a slower ramp) or raise its limit"
+                    .into(),
+            ),
+        });
     }
     if t.upgraded > 0 {
         return none_accepted(t);

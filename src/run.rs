@@ -608,19 +608,24 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         elapsed: out.elapsed,
         barriers: out.barriers,
         releases_raised: out.releases_raised,
-        probe: probe_summary(&out.probes),
+        probe: probe_summary(&out.probes, &plan.oracles.session.reject),
     }
 }
 
 /// Counts the probes: refused only when the server answered with a refusal; no answer
-/// (a timeout, a failed connect, a probe cut by the phase's bound) proves nothing.
-fn probe_summary(probes: &[crate::model::Probe]) -> ProbeSummary {
+/// (a timeout, a failed connect, a probe cut by the phase's bound) proves nothing, and
+/// neither does load shedding (429, 503, 1013 or a `reject.shed` code: "not now" says
+/// nothing about a session still held).
+fn probe_summary(
+    probes: &[crate::model::Probe],
+    reject: &crate::model::RejectSpec,
+) -> ProbeSummary {
     use crate::model::Cause;
-    let answered = |p: &&crate::model::Probe| {
-        matches!(
-            p.cause,
-            Some(Cause::Http(_) | Cause::ServerClose(_) | Cause::RefusedInBand(_))
-        )
+    let answered = |p: &&crate::model::Probe| match &p.cause {
+        Some(c @ (Cause::Http(_) | Cause::ServerClose(_) | Cause::RefusedInBand(_))) => {
+            !reject.sheds(c)
+        }
+        _ => false,
     };
     let unaccepted = || probes.iter().filter(|p| !p.accepted);
     ProbeSummary {

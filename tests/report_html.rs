@@ -209,3 +209,21 @@ fn an_unjudged_run_does_not_say_every_oracle_held() {
     let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
     assert!(html.contains("every oracle held"), "{html}");
 }
+
+/// The attempts the server shed are said where the other connection counts are: on the
+/// errors card and in the connections table.
+#[test]
+fn shed_attempts_are_counted_on_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut shedding = run(1, 300, 5.0, 1.0);
+    shedding.summary.counters.rejected = 12;
+    shedding.summary.counters.shed = 9;
+    let dir = write(&tmp.path().join("shedding"), &shedding);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    element_counts(&html);
+    assert!(html.contains("12 rejected · 0 failed · 9 shed"), "{html}");
+    assert!(
+        html.contains("<td>shed (of those: load shedding, not a violation)</td>"),
+        "{html}"
+    );
+}

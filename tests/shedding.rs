@@ -10,8 +10,9 @@ use common::{chat_scenario, fake_conn, scenario, spawn_server, Fault};
 use futures_util::SinkExt;
 use stampede::cli::error::{exit, of_run};
 use stampede::model::{Cause, OracleKind, Verdict};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -34,6 +35,12 @@ async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
 /// Answers the upgrade with `status` and waits for the client to hang up.
 async fn answer_http(mut stream: TcpStream, status: &str) {
     let _ = read_head(&mut stream).await;
+    respond_http(stream, status).await;
+}
+
+/// Answers a request whose head was read with `status`, and waits for the client to hang
+/// up.
+async fn respond_http(mut stream: TcpStream, status: &str) {
     let text = format!(
         "HTTP/1.1 {status}\r\nRetry-After: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy"
     );
@@ -48,12 +55,17 @@ async fn answer_http(mut stream: TcpStream, status: &str) {
 
 /// Accepts the upgrade, then closes at once with 1013 (try again later).
 async fn close_1013(stream: TcpStream) {
+    close_with(stream, 1013, "busy").await;
+}
+
+/// Accepts the upgrade, then closes at once with `code` and `reason`.
+async fn close_with(stream: TcpStream, code: u16, reason: &'static str) {
     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
     let frame = CloseFrame {
-        code: CloseCode::Again,
-        reason: "busy".into(),
+        code: CloseCode::from(code),
+        reason: reason.into(),
     };
     let _ = ws.send(Message::Close(Some(frame))).await;
     let _ = futures_util::StreamExt::next(&mut ws).await;
@@ -64,6 +76,8 @@ enum Shed {
     Http429,
     Http503,
     Close1013,
+    /// The server's own code: 4429 "Too many requests".
+    Close4429,
 }
 
 /// The fake golden-path server, shedding every third connection with `how`.
@@ -79,6 +93,7 @@ async fn spawn_shedding(how: Shed) -> (String, tokio_util::sync::CancellationTok
                 Shed::Http429 => answer_http(tcp, "429 Too Many Requests").await,
                 Shed::Http503 => answer_http(tcp, "503 Service Unavailable").await,
                 Shed::Close1013 => close_1013(tcp).await,
+                Shed::Close4429 => close_with(tcp, 4429, "Too many requests").await,
             }
         }
     })
@@ -124,6 +139,46 @@ async fn a_server_that_sheds_load_is_counted_and_never_a_violation() {
         stampede::report::render(sum, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         assert!(text.contains("shed"), "{how:?}:\n{text}");
+    }
+}
+
+/// A server that sheds every attempt was never exercised: no verdict on it, and the hint
+/// says it shed load rather than send the user to check the URL.
+#[tokio::test]
+async fn a_server_that_sheds_every_attempt_is_unusable_for_its_load() {
+    for (how, cause) in [
+        (Shed::Http429, Cause::Http(429)),
+        (Shed::Close1013, Cause::ServerClose(1013)),
+    ] {
+        let (url, stop) = spawn_server(move |tcp| async move {
+            match how {
+                Shed::Close1013 => close_1013(tcp).await,
+                _ => answer_http(tcp, "429 Too Many Requests").await,
+            }
+        })
+        .await;
+        let s = scenario("all-shed.toml", &chat_scenario("all-shed", 6, 1));
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        assert_eq!(sum.counters.shed, 6, "{how:?}: {:?}", sum.counters);
+        assert_eq!(
+            sum.counters.refused_by.get(&cause).copied(),
+            Some(6),
+            "{how:?}"
+        );
+        assert_eq!(
+            sum.verdict,
+            Verdict::TargetUnusable,
+            "{how:?}: {:?}",
+            sum.hint
+        );
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(
+            hint.starts_with("the server shed every attempt under load: nothing was exercised"),
+            "{how:?}: {hint}"
+        );
+        assert!(!hint.contains("check the URL"), "{how:?}: {hint}");
     }
 }
 
@@ -232,4 +287,176 @@ async fn shed_attempts_count_in_the_error_rate_thresholds() {
     // The run is clean of violations; the breached limit fails it (exit 1).
     assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
     assert_eq!(of_run(sum), exit::VIOLATIONS);
+}
+
+/// `chat_scenario` with `reject` (the inside of its table) in `[oracles]`.
+fn chat_with_reject(name: &str, reject: &str) -> String {
+    let text = chat_scenario(name, 30, 1);
+    let at = "[oracles]\n";
+    assert!(text.contains(at), "{text}");
+    text.replacen(at, &format!("{at}reject = {{ {reject} }}\n"), 1)
+}
+
+/// A server that sheds with a close code of its own (4429 "Too many requests") before
+/// acceptance: declared in `reject.shed`, it counts as shed exactly like a 1013; left
+/// undeclared (its unmet expectations are violations) or listed in `reject.close` (a
+/// refusal of the token), the hint says how to declare it.
+#[tokio::test]
+async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
+    let (url, stop) = spawn_shedding(Shed::Close4429).await;
+    let declared = scenario(
+        "shed-4429.toml",
+        &chat_with_reject("shed-4429", "shed = [4429]"),
+    );
+    let outcome = common::run(&declared, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!((c.shed, c.rejected, c.failed), (10, 10, 0), "{c:?}");
+    assert_eq!(
+        c.refused_by.get(&Cause::ServerClose(4429)).copied(),
+        Some(10),
+        "{c:?}"
+    );
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(hint.contains("the server shed 10 of 30"), "{hint}");
+    assert!(!hint.contains("rate limiting"), "declared: {hint}");
+    // The probes after the run meet the same shedding: "not now" proves nothing about a
+    // session still held, so none of them counts as refused.
+    assert_eq!(sum.probe.refused, 0, "{:?}", sum.probe);
+    assert!(sum.probe.inconclusive > 0, "{:?}", sum.probe);
+
+    // Undeclared: each shed connection's script went unmet, and the hint says how to
+    // declare the code.
+    let undeclared = scenario("undeclared.toml", &chat_scenario("undeclared", 30, 1));
+    let outcome = common::run(&undeclared, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    assert_eq!(
+        (sum.counters.shed, sum.counters.failed),
+        (0, 10),
+        "{:?}",
+        sum.counters
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "reads as rate limiting (server_close_4429 ×10, reason \"Too many requests\")"
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("add `shed = [4429]` to `[oracles] reject`"),
+        "{hint}"
+    );
+
+    // Listed as a refusal of the token: the hint says to move it.
+    let listed = scenario(
+        "listed.toml",
+        &chat_with_reject("listed", "close = [1008, 4429]"),
+    );
+    let outcome = common::run(&listed, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.shed, 0, "{:?}", sum.counters);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("move [4429] from `close` (a refusal of the token) to `shed`"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("`[oracles] reject = { close = [1008], shed = [4429] }`"),
+        "{hint}"
+    );
+}
+
+/// A rate limiter that lets one upgrade per credential through to `upstream` and sheds
+/// every later one with a 429 (the credential: the request line, where a query token
+/// rides, and the `Authorization` and `Sec-WebSocket-Protocol` headers). `seen`: the
+/// credentials let through.
+async fn one_upgrade_per_token(
+    mut client: TcpStream,
+    upstream: std::net::SocketAddr,
+    seen: Arc<Mutex<HashSet<String>>>,
+) {
+    let head = read_head(&mut client).await;
+    let text = String::from_utf8_lossy(&head);
+    let credential: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, line)| {
+            let line = line.to_ascii_lowercase();
+            *i == 0
+                || line.starts_with("authorization:")
+                || line.starts_with("sec-websocket-protocol:")
+        })
+        .map(|(_, line)| line)
+        .collect();
+    let first = seen.lock().unwrap().insert(credential.join("\n"));
+    if !first {
+        return respond_http(client, "429 Too Many Requests").await;
+    }
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    if server.write_all(&head).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// The planted token-check-then-act race behind a proxy that sheds every upgrade but the
+/// first of each token: every collision the scenario arranged met a 429, not the
+/// server's session logic. That exercised no race: inconclusive, never clean, and the
+/// hint says shedding took the coverage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_every_collision_leaves_the_race_inconclusive() {
+    let config = stampede::reference::TargetConfig {
+        secret: common::TEST_SECRET.as_bytes().to_vec(),
+        bug: Some(stampede::reference::Bug::TokenCheckThenAct),
+        bug_window: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let reference = stampede::reference::spawn(
+        config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let upstream = reference.addr();
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let (url, stop) =
+        spawn_server(move |tcp| one_upgrade_per_token(tcp, upstream, Arc::clone(&seen))).await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/races/token-check-then-act.toml"
+    ))
+    .unwrap();
+    let text = format!(
+        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
+        common::TEST_SECRET
+    );
+    let s = scenario("token-check-then-act.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    reference.shutdown().await;
+    let sum = &outcome.results.summary;
+    // 4 users, 2 connections each sharing the user's token: the second of each is shed.
+    assert_eq!(sum.counters.accepted, 4, "{:?}", sum.counters);
+    assert_eq!(sum.counters.shed, 4, "{:?}", sum.counters);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    let c = &sum.coverage;
+    assert_eq!(
+        (c.shared_tokens, c.overlapping_tokens, c.shed_tokens),
+        (4, 0, 4),
+        "{c:?}"
+    );
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("shedding ate the race's coverage: on 4 of the 4 shared tokens"),
+        "{hint}"
+    );
 }

@@ -200,7 +200,8 @@ pub struct Counters {
     /// `attempted = accepted + rejected + failed + aborted + cut + client_errors`.
     pub client_errors: u64,
     /// Of the rejected and failed attempts, those the server shed under load
-    /// ([`Cause::is_shed`]: HTTP 429 or 503, a close 1013 before acceptance): counted in
+    /// ([`Attempt::is_shed`]: HTTP 429 or 503, a close 1013 or a code `[oracles]
+    /// reject.shed` declares before acceptance): counted in
     /// `rejected`/`failed` and by cause as before, never a session-oracle violation.
     pub shed: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
@@ -377,6 +378,12 @@ pub struct Attempt {
     pub cause: Option<Cause>,
     /// The server's Close frame was seen: a correct server released the session before it.
     pub clean_end: bool,
+    /// The server shed it with a close code the scenario declares as shedding (`[oracles]
+    /// reject.shed`, e.g. a 4429 "Too many requests"): set by the acceptance judge, which
+    /// knows the scenario, so that [`Attempt::is_shed`] needs no plan. Left out of files
+    /// when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared_shed: bool,
 }
 
 impl Attempt {
@@ -390,14 +397,16 @@ impl Attempt {
             outcome: Outcome::Pending,
             cause: None,
             clean_end: false,
+            declared_shed: false,
         }
     }
 
     /// Whether the server shed this attempt under load: refused or failed before
-    /// acceptance with a shedding cause ([`Cause::is_shed`]).
+    /// acceptance with a shedding cause every server shares ([`Cause::is_shed`]) or one
+    /// the scenario declares (`declared_shed`).
     pub fn is_shed(&self) -> bool {
         matches!(self.outcome, Outcome::Rejected | Outcome::Failed)
-            && self.cause.as_ref().is_some_and(Cause::is_shed)
+            && (self.declared_shed || self.cause.as_ref().is_some_and(Cause::is_shed))
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted

@@ -1,10 +1,10 @@
 //! The verdict on each connection attempt, and its record for the session oracles.
 //!
 //! An attempt is judged once: accepted (by the scenario's rule), rejected (an HTTP refusal
-//! (4xx, 5xx), a configured close code, a close 1013 (try again later: load shedding) or
-//! the declared refusal message before acceptance), failed (anything else before
-//! acceptance: reset, 1011, an invalid close code, timeout, an HTTP answer that is no
-//! refusal such as a 200...), aborted (we gave up on purpose), cut
+//! (4xx, 5xx), a configured close code, a close 1013 or a `reject.shed` code (try again
+//! later: load shedding) or the declared refusal message before acceptance), failed
+//! (anything else before acceptance: reset, 1011, an invalid close code, timeout, an HTTP
+//! answer that is no refusal such as a 200...), aborted (we gave up on purpose), cut
 //! (the run ended before the answer was known) or a client error (stampede's own fd or
 //! port limit: never the target's failure).
 
@@ -53,15 +53,20 @@ impl Judge<'_> {
 
     /// The server closed with `cause` ([`Cause::ServerClose`], or [`Cause::InvalidClose`]
     /// for a code RFC 6455 forbids on the wire, which is never a clean refusal). Before
-    /// acceptance, a listed code or 1013 (try again later: the server sheds load,
-    /// [`Cause::is_shed`]) refuses the attempt; any other code fails it.
+    /// acceptance, a listed code, a 1013 or a `reject.shed` code (try again later: the
+    /// server sheds load, [`RejectSpec::sheds`]) refuses the attempt; any other code fails
+    /// it. A declared shed code is marked on the attempt ([`Attempt::declared_shed`]).
+    ///
+    /// [`RejectSpec::sheds`]: crate::model::RejectSpec::sheds
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         if a.outcome == Outcome::Pending {
+            let reject = &self.rules.reject;
             // Only a valid code: an invalid one is never a clean refusal.
-            let refusal = matches!(cause, Cause::ServerClose(_))
-                && (self.rules.reject.is_clean(&cause) || cause.is_shed());
-            if refusal {
+            let valid = matches!(cause, Cause::ServerClose(_));
+            let shed = valid && reject.sheds(&cause);
+            a.declared_shed = shed && !cause.is_shed();
+            if valid && (reject.is_clean(&cause) || shed) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
                 self.refuse(a, Outcome::Failed, cause);

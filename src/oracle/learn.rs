@@ -62,6 +62,10 @@ pub struct Proposal {
     /// How the first valid-token connection the target did not accept ended (calibration
     /// stops there); `None` when every one was accepted.
     pub unaccepted: Option<Cause>,
+    /// Whether the server shed that connection under load ([`crate::model::Attempt::is_shed`]:
+    /// HTTP 429 or 503, a close 1013 or a `reject.shed` code): "not now", no sign of a
+    /// wrong URL or token.
+    pub unaccepted_shed: bool,
     /// Connections calibration meant to make (valid-token ones, plus the bad-token one
     /// when the plan has one), whether its time bound (a `--budget`'s share, or the
     /// overall calibration limit) cut it before it made them all (or cut one of them
@@ -80,6 +84,8 @@ pub struct Proposal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoneAccepted {
     pub cause: Option<Cause>,
+    /// The server shed the connection under load (see [`Proposal::unaccepted_shed`]).
+    pub shed: bool,
 }
 
 impl NoneAccepted {
@@ -99,12 +105,15 @@ impl NoneAccepted {
             .cause
             .as_ref()
             .map_or_else(|| "no attempt".to_string(), Cause::to_string);
-        format!("the target accepted no calibration connection ({cause})")
+        let shed = if self.shed { ": load shedding" } else { "" };
+        format!("the target accepted no calibration connection ({cause}{shed})")
     }
 
     /// What to check about it.
     pub fn check(&self) -> &'static str {
-        if self.auth() {
+        if self.shed {
+            "the target sheds load: calibrate when it is less busy"
+        } else if self.auth() {
             "check the token settings ([auth])"
         } else {
             "check the URL and that the server speaks WebSocket there"
@@ -140,6 +149,7 @@ impl Proposal {
     pub fn none_accepted(&self) -> Option<NoneAccepted> {
         (self.valid.1 == 0).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
+            shed: self.unaccepted_shed,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod learn;
 mod pattern;
 pub mod refusal;
 pub mod session;
+pub mod shedding;
 pub mod verdict;
 
 use crate::model::{OracleKind, Plan};

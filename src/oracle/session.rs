@@ -650,7 +650,8 @@ fn violation(
 /// Whether the run exercised the race the session oracles look for (a "sometimes"
 /// property): tokens shared by several connections, and how many of them had two
 /// handshakes in flight at the same moment. Shared tokens that never overlapped leave the
-/// exclusivity verdict inconclusive.
+/// exclusivity verdict inconclusive. Attempts the server shed ([`Attempt::is_shed`]) are
+/// left out: "not now" came before its session logic, so they exercised no race.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     pub shared_tokens: usize,
@@ -659,6 +660,11 @@ pub struct Coverage {
     /// (see [`could_witness`]). Absent from result files written before it: 0.
     #[serde(default)]
     pub witnessable_tokens: usize,
+    /// Shared tokens whose handshakes overlapped only with attempts the server shed: the
+    /// collisions load shedding took from the run (not in `overlapping_tokens`). Absent
+    /// from result files written before it: 0.
+    #[serde(default)]
+    pub shed_tokens: usize,
 }
 
 impl Coverage {
@@ -706,6 +712,7 @@ fn could_witness(attempts: &[&Attempt]) -> bool {
     })
 }
 
+/// How far the run exercised the race on its shared tokens (see [`Coverage`]).
 pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
     let mut conns_per_token: BTreeMap<u32, usize> = BTreeMap::new();
     for c in &plan.conns {
@@ -726,31 +733,37 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
             .flat_map(|r| &r.attempts)
             .collect()
     };
-    let overlapping: Vec<u32> = shared
+    let mut c = Coverage {
+        shared_tokens: shared.len(),
+        ..Coverage::default()
+    };
+    for slot in shared {
+        let attempts = attempts_of(slot);
+        let reached: Vec<&Attempt> = attempts.iter().copied().filter(|a| !a.is_shed()).collect();
+        if handshakes_overlap(&reached) {
+            c.overlapping_tokens += 1;
+            c.witnessable_tokens += usize::from(could_witness(&reached));
+        } else if handshakes_overlap(&attempts) {
+            c.shed_tokens += 1;
+        }
+    }
+    c
+}
+
+/// Whether two of `attempts` had their handshakes in flight at the same moment: from the
+/// request to the 101 (or the attempt's end; an unfinished one to the end of time).
+fn handshakes_overlap(attempts: &[&Attempt]) -> bool {
+    let mut windows: Vec<(u64, u64)> = attempts
         .iter()
-        .copied()
-        .filter(|slot| {
-            let mut windows: Vec<(u64, u64)> = attempts_of(*slot)
-                .iter()
-                .map(|a| {
-                    (
-                        a.started_us,
-                        a.upgraded_us.or(a.ended_us).unwrap_or(u64::MAX),
-                    )
-                })
-                .collect();
-            windows.sort_unstable();
-            windows.windows(2).any(|w| w[1].0 < w[0].1)
+        .map(|a| {
+            (
+                a.started_us,
+                a.upgraded_us.or(a.ended_us).unwrap_or(u64::MAX),
+            )
         })
         .collect();
-    Coverage {
-        shared_tokens: shared.len(),
-        overlapping_tokens: overlapping.len(),
-        witnessable_tokens: overlapping
-            .iter()
-            .filter(|slot| could_witness(&attempts_of(**slot)))
-            .count(),
-    }
+    windows.sort_unstable();
+    windows.windows(2).any(|w| w[1].0 < w[0].1)
 }
 
 #[cfg(test)]

@@ -48,19 +48,26 @@ struct Tally {
     valid_refused: BTreeMap<Cause, u64>,
     /// Failures that are the client's own limits, never the target's.
     client_side: u64,
+    /// Attempts the server shed under load ([`Attempt::is_shed`]).
+    shed: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
 }
 
 /// Decides the verdict (see the module doc for the order), with a note on what the
-/// server did that is no violation (load it shed, placements it does not read) after the
+/// server did that is no violation (load it shed, placements it does not read), and on
+/// closes that read as rate limiting the scenario does not declare as shedding, after the
 /// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
-    let notes: Vec<String> = [shed_note(e.reports), unread_note(e.plan, e.reports)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let notes: Vec<String> = [
+        shed_note(e.reports, e.coverage),
+        super::shedding::undeclared_note(e.plan, e.reports),
+        unread_note(e.plan, e.reports),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !notes.is_empty() {
         let notes = notes.join("; ");
         j.hint = Some(match j.hint {
@@ -72,8 +79,9 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 }
 
 /// The note on load shedding: how many attempts the server shed ([`Attempt::is_shed`])
-/// and how, when it shed any. Counted, never a violation.
-fn shed_note(reports: &[ConnReport]) -> Option<String> {
+/// and how, when it shed any, and the collisions it took from a run the race was still
+/// exercised in (an inconclusive run's hint says that itself). Counted, never a violation.
+fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut attempts = 0u64;
     for a in reports.iter().flat_map(|r| &r.attempts) {
@@ -83,10 +91,18 @@ fn shed_note(reports: &[ConnReport]) -> Option<String> {
         }
     }
     let shed: u64 = by.values().sum();
+    let took = if coverage.shed_tokens > 0 && !coverage.inconclusive() {
+        format!(
+            "; it took the collisions of {} of the {} shared tokens (exercised on {})",
+            coverage.shed_tokens, coverage.shared_tokens, coverage.overlapping_tokens
+        )
+    } else {
+        String::new()
+    };
     (shed > 0).then(|| {
         format!(
             "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
-             violations",
+             violations{took}",
             plural(attempts),
             top_causes(&by)
         )
@@ -156,7 +172,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         };
     }
     if e.coverage.inconclusive() {
-        let hint = if e.coverage.overlapping_tokens == 0 {
+        let hint = if let Some(hint) = shed_coverage_hint(e.coverage) {
+            hint
+        } else if e.coverage.overlapping_tokens == 0 {
             format!(
                 "none of the {} shared tokens had two handshakes in flight at once: the race \
                  was never exercised (try arrival = \"collide\" or less jitter)",
@@ -180,6 +198,30 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// The hint of an inconclusive run whose collisions load shedding took: on some shared
+/// tokens the handshakes overlapped only with attempts the server shed, which never
+/// reached its session logic ([`Coverage::shed_tokens`]). `None` when shedding took none.
+fn shed_coverage_hint(c: &Coverage) -> Option<String> {
+    (c.shed_tokens > 0).then(|| {
+        let left = if c.overlapping_tokens == 0 {
+            "none was left to exercise it".to_string()
+        } else {
+            format!(
+                "the {} left could not tell whether the server served two at once (add an \
+                 exchange after the first, e.g. a second request after a short think)",
+                c.overlapping_tokens
+            )
+        };
+        format!(
+            "shedding ate the race's coverage: on {} of the {} shared tokens the handshakes \
+             overlapped only with ones the server shed (HTTP 429/503, close 1013 or a \
+             `reject.shed` code: they never reach its session logic), and {left}. Lower the \
+             rate or raise the server's limit so colliding upgrades get through",
+            c.shed_tokens, c.shared_tokens
+        )
+    })
 }
 
 /// How many attempts the run's end cut while they waited for the answer to their upgrade,
@@ -269,6 +311,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.accepted += u64::from(a.outcome == Outcome::Accepted);
             let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
             t.clean_refusals += u64::from(refused_cleanly);
+            t.shed += u64::from(a.is_shed());
             if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
                 *t.causes.entry(cause.clone()).or_default() += 1;
                 t.client_side += u64::from(cause.is_client_side());
@@ -307,10 +350,22 @@ pub fn is_auth_refusal(cause: &Cause) -> bool {
 
 /// No attempt got through the upgrade, and not every one was a clean refusal; or some
 /// did, but the server accepted no valid token's connection after it (see
-/// [`none_accepted`]).
+/// [`none_accepted`]); or the server shed every attempt.
 fn unusable(t: &Tally) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
+    }
+    if t.shed == t.judged {
+        // Not a wrong URL or token: "not now" to every attempt (the shed note has the
+        // figures).
+        return Some(Judgement {
+            verdict: Verdict::TargetUnusable,
+            hint: Some(
+                "the server shed every attempt under load: nothing was exercised; run at a \
+                 rate it takes (fewer users, a slower ramp) or raise its limit"
+                    .into(),
+            ),
+        });
     }
     if t.upgraded > 0 {
         return none_accepted(t);

@@ -220,6 +220,8 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("stopped", s.stopped.to_string()),
         ("verdict", s.verdict.to_string()),
         ("lenient_acceptances", s.lenient.total.to_string()),
+        // Attempts the server shed under load: among the rejected and failed, no violation.
+        ("shed", s.counters.shed.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -65,7 +65,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if c.shed > 0 {
         writeln!(
             w,
-            "  {:<13}{} (HTTP 429/503 or close 1013: load shedding, not a violation)",
+            "  {:<13}{} (HTTP 429/503, close 1013 or a reject.shed code: load shedding, not a \
+             violation)",
             "shed", c.shed
         )?;
     }

@@ -278,6 +278,11 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         .iter()
         .map(|r| r.summary.coverage.overlapping_tokens)
         .sum();
+    s.coverage.witnessable_tokens = runs
+        .iter()
+        .map(|r| r.summary.coverage.witnessable_tokens)
+        .sum();
+    s.coverage.shed_tokens = runs.iter().map(|r| r.summary.coverage.shed_tokens).sum();
     s.barriers = runs.iter().flat_map(shard_barriers).collect();
     // Raised only where every part that released was.
     s.releases_raised = runs

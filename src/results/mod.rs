@@ -117,8 +117,9 @@ pub struct ProbeSummary {
     pub tokens: usize,
     /// Probes the server answered with a refusal (an HTTP status or a Close frame).
     pub refused: usize,
-    /// Probes that proved nothing: no answer within the probe's timeout, no connection, or
-    /// cut by the probe phase's bound (`duration` + 5 s) or by Ctrl-C.
+    /// Probes that proved nothing: no answer within the probe's timeout, no connection,
+    /// shed under load (HTTP 429/503, a close 1013 or a `reject.shed` code), or cut by the
+    /// probe phase's bound (`duration` + 5 s) or by Ctrl-C.
     #[serde(default)]
     pub inconclusive: usize,
 }

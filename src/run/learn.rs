@@ -20,7 +20,7 @@
 use super::{dialer, Bound, RunError, RunOptions};
 use crate::auth;
 use crate::metrics::{IntervalConfig, Live};
-use crate::model::{Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
+use crate::model::{Attempt, Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
 use crate::oracle::learn::{self, Proposal, Sample};
 use crate::swarm;
 use std::collections::BTreeSet;
@@ -57,6 +57,7 @@ pub async fn calibrate(
     let mut observed: Vec<(String, Observation, bool)> = Vec::new();
     let mut valid = (0, 0);
     let mut unaccepted = None;
+    let mut unaccepted_shed = false;
     let conns = valid_conns(plan);
     let bad = bad_conn(plan);
     let planned = conns.len() + usize::from(bad.is_some());
@@ -107,6 +108,12 @@ pub async fn calibrate(
             .is_some_and(|a| a.outcome == Outcome::Accepted);
         if !accepted && !timed_out {
             unaccepted = Some(refused_by(report.as_ref()));
+            // Judged by the scenario's rules like any run's attempt: a declared
+            // `reject.shed` code sheds as a 1013 does.
+            unaccepted_shed = report
+                .as_ref()
+                .and_then(|r| r.attempts.first())
+                .is_some_and(Attempt::is_shed);
         }
         let Some(report) = report.filter(|_| accepted) else {
             break;
@@ -127,6 +134,7 @@ pub async fn calibrate(
     learn::drop_tested(&mut proposal, &plan.where_paths());
     proposal.valid = valid;
     proposal.unaccepted = unaccepted;
+    proposal.unaccepted_shed = unaccepted_shed;
     proposal.planned = planned;
     if valid.1 > 0 && !cut && !cancel.is_cancelled() {
         if let Some((conn, name)) = bad {

@@ -108,6 +108,12 @@ pub struct RejectSpec {
     /// their bytes (and hashes) stay as they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Close codes the server sheds load with before acceptance, its own "try again later"
+    /// (a 4429 "Too many requests"): counted as shed like a 1013 ([`RejectSpec::sheds`]),
+    /// never a refusal of the token. Absent in plans made before it existed, and left out
+    /// of plan files when empty so their bytes (and hashes) stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shed: Vec<u16>,
     /// What accepting a policy entry of the bad-token catalogue is. Absent in plans made
     /// before it existed (then lenient), and left out of plan files when lenient so their
     /// bytes (and hashes) stay as they were.
@@ -140,6 +146,13 @@ impl RejectSpec {
             Cause::RefusedInBand(kind) => self.message.as_deref() == Some(kind.as_str()),
             _ => false,
         }
+    }
+
+    /// Whether `cause` is load shedding, "not now" rather than "not you": one every server
+    /// shares ([`Cause::is_shed`]: HTTP 429 or 503, a close 1013) or a close code listed in
+    /// `shed`. Before acceptance it is counted as shed and judged by no session oracle.
+    pub fn sheds(&self, cause: &Cause) -> bool {
+        cause.is_shed() || matches!(cause, Cause::ServerClose(code) if self.shed.contains(code))
     }
 
     /// The clean refusals in words, for a violation's `expected`: `HTTP [401, 403] or
@@ -185,6 +198,7 @@ impl Default for SessionOracles {
                 http: vec![401, 403, 409],
                 close: vec![1008],
                 message: None,
+                shed: Vec::new(),
                 policy: RejectPolicy::Lenient,
             },
             consistency: true,
@@ -215,6 +229,42 @@ mod tests {
             text,
             r#"{"http":[401,403,409],"close":[1008],"message":"refused"}"#
         );
+        let shedding = RejectSpec {
+            shed: vec![4429],
+            ..SessionOracles::default().reject
+        };
+        let text = serde_json::to_string(&shedding).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"http":[401,403,409],"close":[1008],"shed":[4429]}"#
+        );
+        let back: RejectSpec = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, shedding);
+    }
+
+    /// Load shedding is the causes every server shares plus the declared close codes, and
+    /// never a clean refusal of the token.
+    #[test]
+    fn declared_shed_codes_shed_like_1013() {
+        let reject = RejectSpec {
+            shed: vec![4429],
+            ..SessionOracles::default().reject
+        };
+        for cause in [
+            Cause::ServerClose(4429),
+            Cause::ServerClose(1013),
+            Cause::Http(429),
+            Cause::Http(503),
+        ] {
+            assert!(reject.sheds(&cause), "{cause}");
+            assert!(!reject.is_clean(&cause), "{cause}");
+        }
+        assert!(!reject.sheds(&Cause::ServerClose(4430)));
+        assert!(!reject.sheds(&Cause::InvalidClose(4429)));
+        assert!(!reject.sheds(&Cause::Http(4429)));
+        assert!(!SessionOracles::default()
+            .reject
+            .sheds(&Cause::ServerClose(4429)));
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn rules(accepted: AcceptRule, close: &[u16]) -> SessionOracles {
             http: vec![401, 403, 409],
             close: close.to_vec(),
             message: Some(REFUSED.into()),
+            shed: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         ..SessionOracles::default()
@@ -924,4 +925,48 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
     assert_eq!(c.refused_by.get(&Cause::Http(200)), Some(&1));
     assert_eq!(c.refused_by.get(&Cause::ServerClose(1013)), Some(&1));
     assert_eq!(c.ended_by.get(&Cause::ServerClose(1013)), Some(&1));
+}
+
+/// A close code the scenario declares as shedding (`reject.shed`) before acceptance is
+/// judged as a 1013 is: rejected, marked, counted as shed. The same code undeclared fails
+/// the attempt, and after acceptance it is how the connection ended.
+#[test]
+fn a_declared_shed_code_sheds_like_1013() {
+    let mut rules = rules(AcceptRule::FirstFrame, &[1008]);
+    rules.reject.shed = vec![4429];
+    let undeclared = self::rules(AcceptRule::FirstFrame, &[1008]);
+    let close_before_acceptance = |rules: &SessionOracles| {
+        let judge = Judge { rules };
+        let mut a = Attempt::new(0);
+        judge.upgraded(&mut a, 5);
+        judge.server_close(&mut a, Cause::ServerClose(4429));
+        judge.ended(&mut a, Cause::ServerClose(4429), 6);
+        a
+    };
+    let mut c = Counters::default();
+    let shed = close_before_acceptance(&rules);
+    assert_eq!(shed.outcome, Outcome::Rejected);
+    assert!(shed.declared_shed && shed.is_shed());
+    c.count_attempt(&shed);
+    let failed = close_before_acceptance(&undeclared);
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(!failed.declared_shed && !failed.is_shed());
+    c.count_attempt(&failed);
+    // Accepted first: the code is how it ended, not shedding.
+    let judge = Judge { rules: &rules };
+    let mut served = Attempt::new(0);
+    judge.upgraded(&mut served, 5);
+    assert!(judge.data(&mut served, 6, None));
+    judge.server_close(&mut served, Cause::ServerClose(4429));
+    judge.ended(&mut served, Cause::ServerClose(4429), 7);
+    assert_eq!(served.outcome, Outcome::Accepted);
+    assert!(!served.is_shed());
+    c.count_attempt(&served);
+    // 1013 stays shed without being declared, and is not marked as declared.
+    let mut again = Attempt::new(0);
+    judge.upgraded(&mut again, 5);
+    judge.server_close(&mut again, Cause::ServerClose(1013));
+    assert!(again.is_shed() && !again.declared_shed);
+    c.count_attempt(&again);
+    assert_eq!((c.shed, c.rejected, c.failed, c.accepted), (2, 2, 1, 1));
 }

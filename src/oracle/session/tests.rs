@@ -31,6 +31,7 @@ fn rules() -> SessionOracles {
             http: vec![401, 403, 409],
             close: vec![1008],
             message: None,
+            shed: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         consistency: false,
@@ -1141,6 +1142,7 @@ fn rejection_hygiene() {
                     http: vec![403],
                     close: vec![1008],
                     message: None,
+                    shed: Vec::new(),
                     policy: RejectPolicy::Lenient,
                 },
                 ..rules()
@@ -1950,6 +1952,83 @@ fn coverage_of_shared_tokens() {
             r.name
         );
         assert_eq!(c.inconclusive(), r.inconclusive, "case {:?}", r.name);
+    }
+}
+
+/// A handshake the server shed (HTTP 429 or 503, a close 1013 before acceptance) never
+/// reached its session logic: overlapping with it exercised no race. Such tokens are
+/// counted apart (`shed_tokens`), and a run left with no other overlap is inconclusive.
+#[test]
+fn shed_handshakes_are_no_coverage() {
+    /// A case: its timeline, the coverage it makes (overlapping, witnessable and shed
+    /// tokens, of the one shared) and whether that is inconclusive.
+    type Row = (&'static str, Vec<(u32, Vec<Attempt>)>, Want, bool);
+    type Want = (usize, usize, usize);
+    let handshake = |start: u64, up: u64| at(start).accepted(up).frame(9_000);
+    let rows: Vec<Row> = vec![
+        (
+            "the only overlap is a 429: shed, inconclusive",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (2, vec![at(500).refused(1_500, Cause::Http(429))]),
+            ],
+            (0, 0, 1),
+            true,
+        ),
+        (
+            "the only overlap is a close 1013 after the 101: shed, inconclusive",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (
+                    2,
+                    vec![at(500)
+                        .upgraded(800)
+                        .refused(1_500, Cause::ServerClose(1013))],
+                ),
+            ],
+            (0, 0, 1),
+            true,
+        ),
+        (
+            "a 409 is the server's judgement: covered",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (2, vec![at(500).refused(1_500, Cause::Http(409))]),
+            ],
+            (1, 1, 0),
+            false,
+        ),
+        (
+            "a shed retry beside a judged overlap: covered, nothing shed from the count",
+            vec![
+                (1, vec![handshake(0, 1_000)]),
+                (
+                    2,
+                    vec![
+                        at(200).refused(300, Cause::Http(503)),
+                        handshake(500, 1_500),
+                    ],
+                ),
+            ],
+            (1, 1, 0),
+            false,
+        ),
+    ];
+    for (name, timeline, (overlapping, witnessable, shed), inconclusive) in rows {
+        let (tokens, conns) = sharing(&[1, 2]);
+        let plan = plan(exclusive(1), tokens, conns);
+        let c = coverage(&plan, &reports(&plan, &timeline));
+        assert_eq!(
+            (
+                c.shared_tokens,
+                c.overlapping_tokens,
+                c.witnessable_tokens,
+                c.shed_tokens
+            ),
+            (1, overlapping, witnessable, shed),
+            "case {name:?}"
+        );
+        assert_eq!(c.inconclusive(), inconclusive, "case {name:?}");
     }
 }
 

@@ -127,6 +127,7 @@ fn judge_row(row: &Row) -> Judgement {
             shared_tokens: 3,
             overlapping_tokens: 0,
             witnessable_tokens: 0,
+            shed_tokens: 0,
         }
     } else {
         Coverage::default()
@@ -690,4 +691,59 @@ fn a_close_after_the_script_spoke_stays_with_the_oracles_unless_nothing_broke() 
     };
     let j = door_run([door, Door::Accepted], 1);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
+/// Collisions that only met shed handshakes leave the run inconclusive with a hint that
+/// says shedding took them, and names what is left to do when some collisions remained;
+/// a run still exercised elsewhere is judged as usual.
+#[test]
+fn collisions_shedding_took_are_said_in_the_hint() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), Default::default()))
+        .collect();
+    let judged = |coverage: Coverage| {
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &coverage,
+            stopped: StopReason::Completed,
+        })
+    };
+    let all = judged(Coverage {
+        shared_tokens: 3,
+        shed_tokens: 3,
+        ..Coverage::default()
+    });
+    assert_eq!(all.verdict, Verdict::Inconclusive);
+    let hint = all.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("shedding ate the race's coverage: on 3 of the 3 shared tokens")
+            && hint.contains("none was left to exercise it"),
+        "{hint}"
+    );
+    let unwitnessed = judged(Coverage {
+        shared_tokens: 3,
+        overlapping_tokens: 1,
+        witnessable_tokens: 0,
+        shed_tokens: 2,
+    });
+    assert_eq!(unwitnessed.verdict, Verdict::Inconclusive);
+    let hint = unwitnessed.hint.unwrap_or_default();
+    assert!(
+        hint.contains("on 2 of the 3 shared tokens")
+            && hint.contains("the 1 left could not tell")
+            && hint.contains("add an exchange"),
+        "{hint}"
+    );
+    let exercised = judged(Coverage {
+        shared_tokens: 3,
+        overlapping_tokens: 1,
+        witnessable_tokens: 1,
+        shed_tokens: 2,
+    });
+    assert_eq!(exercised.verdict, Verdict::Clean, "{:?}", exercised.hint);
 }

@@ -1,7 +1,7 @@
 //! The top of the page: title, verdict, run facts, the legend and the headline cards.
 
 use super::{esc, phase_label, tables, Side};
-use crate::model::{Phase, StopReason, Verdict};
+use crate::model::{Counters, Phase, StopReason, Verdict};
 use crate::results::thresholds::format_ms;
 use crate::results::Summary;
 use std::fmt::Write as _;
@@ -125,7 +125,7 @@ fn traffic_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
         card(
             "connection errors",
             &tables::percent(error_rate),
-            &format!("{} rejected · {} failed", c.rejected, c.failed),
+            &connection_errors(c),
             None,
         ),
         card(
@@ -135,6 +135,17 @@ fn traffic_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
             vs.map(|v| (s.received_per_sec, v.received_per_sec, false)),
         ),
     ]
+}
+
+/// The errors card's line: `10 rejected · 2 failed`, and `· 8 shed` when the server shed
+/// any of them under load (counted among them, never a violation).
+fn connection_errors(c: &Counters) -> String {
+    let shed = if c.shed > 0 {
+        format!(" · {} shed", c.shed)
+    } else {
+        String::new()
+    };
+    format!("{} rejected · {} failed{shed}", c.rejected, c.failed)
 }
 
 /// Headline latency, violations, generator lag.

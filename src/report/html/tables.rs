@@ -132,13 +132,16 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 11] = [
+    let rows: [(&str, Get); 12] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
             thousands(s.counters.rejected)
         }),
         ("failed (no answer)", |s| thousands(s.counters.failed)),
+        ("shed (of those: load shedding, not a violation)", |s| {
+            thousands(s.counters.shed)
+        }),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {
             thousands(s.counters.messages_received)

@@ -231,6 +231,22 @@ fn lenient_acceptances_are_a_note_not_a_failure() {
     );
 }
 
+/// The attempts the server shed are a property beside the verdict, never a failure.
+#[test]
+fn shed_attempts_are_a_property() {
+    let mut s = summary();
+    s.violations = Default::default();
+    s.counters.shed = 12;
+    let xml = junit(&s);
+    assert!(!xml.contains("<failure"), "{xml}");
+    let els = elements(&xml);
+    let property = els
+        .iter()
+        .find(|(n, a)| n == "property" && a["name"] == "shed")
+        .unwrap_or_else(|| panic!("no shed property in {xml}"));
+    assert_eq!(property.1["value"], "12");
+}
+
 #[test]
 fn escape_handles_markup_quotes_and_control_characters() {
     assert_eq!(

@@ -80,15 +80,16 @@ fn liveness(
     }
 }
 
-/// `reject = { http = [401, 403, 409], close = [1008], message = "refused", policy =
-/// "lenient" }`; a key left out keeps its default. `message` names a kind of `kinds`.
+/// `reject = { http = [401, 403, 409], close = [1008], message = "refused", shed = [4429],
+/// policy = "lenient" }`; a key left out keeps its default. `message` names a kind of
+/// `kinds`; `shed` lists close codes the server sheds load with (never also in `close`).
 fn reject(
     cx: &mut Ctx<'_>,
     node: &Node<'_>,
     default: &RejectSpec,
     kinds: &[KindSpec],
 ) -> RejectSpec {
-    let known = ["http", "close", "message", "policy"];
+    let known = ["http", "close", "message", "shed", "policy"];
     let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &known) else {
         return default.clone();
     };
@@ -104,19 +105,30 @@ fn reject(
     };
     let http = codes("http", 400, 599, &default.http);
     let close = codes("close", 1000, 4999, &default.close);
+    let shed = codes("shed", 1000, 4999, &default.shed);
     for (i, code) in close.iter().enumerate() {
-        if matches!(code, 1004..=1006 | 1015) {
-            let span = f
-                .get("close")
-                .and_then(|n| match n.get_ref() {
-                    DeValue::Array(items) => items.get(i).map(|item| item.span()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| f.span());
+        if never_on_the_wire(*code) {
             let message = format!(
                 "oracles.reject: close code {code} is never sent on the wire (RFC 6455 §7.4.1)"
             );
-            cx.report(span, message);
+            cx.report(item_span(&f, "close", i), message);
+        }
+    }
+    for (i, code) in shed.iter().enumerate() {
+        if never_on_the_wire(*code) {
+            let message = format!(
+                "oracles.reject.shed: close code {code} is never sent on the wire (RFC 6455 \
+                 §7.4.1)"
+            );
+            cx.report(item_span(&f, "shed", i), message);
+        } else if close.contains(code) {
+            // One code cannot say both "not you" (a refusal the oracles judge) and "not
+            // now" (shedding they leave out).
+            let message = format!(
+                "oracles.reject.shed: close code {code} is in `close` too: a code is either a \
+                 refusal of the token (close) or load shedding (shed), not both"
+            );
+            cx.report(item_span(&f, "shed", i), message);
         }
     }
     let message = f
@@ -134,8 +146,26 @@ fn reject(
         http,
         close,
         message,
+        shed,
         policy,
     }
+}
+
+/// Close codes RFC 6455 §7.4.1 reserves for reports inside an endpoint: no Close frame
+/// ever carries them, so no list of codes a server sends may hold them.
+fn never_on_the_wire(code: u16) -> bool {
+    matches!(code, 1004..=1006 | 1015)
+}
+
+/// Where item `i` of the array at `key` is written, for a message about it (the table's
+/// span when the value is no array).
+fn item_span(f: &Fields<'_, '_>, key: &str, i: usize) -> std::ops::Range<usize> {
+    f.get(key)
+        .and_then(|n| match n.get_ref() {
+            DeValue::Array(items) => items.get(i).map(|item| item.span()),
+            _ => None,
+        })
+        .unwrap_or_else(|| f.span())
 }
 
 /// `reject.message`: the name of an `[oracles.kinds]` entry. Only a declared kind: a

@@ -187,6 +187,7 @@ fn session_oracles_load() {
             http: vec![401],
             close: vec![1008, 4001],
             message: None,
+            shed: Vec::new(),
             policy: RejectPolicy::Lenient,
         }
     );
@@ -216,6 +217,7 @@ fn session_oracles_load() {
             http: defaults.reject.http.clone(),
             close: vec![],
             message: None,
+            shed: Vec::new(),
             policy: RejectPolicy::Lenient,
         }
     );
@@ -286,6 +288,52 @@ fn an_unknown_refusal_kind_is_reported_at_its_value() {
     assert!(
         message.contains("\"disconnect\" names no kind: [oracles.kinds] declares none"),
         "{message}"
+    );
+}
+
+/// `reject.shed` lists close codes the server sheds load with; the other lists keep their
+/// defaults, and a scenario without it sheds nothing beyond 429, 503 and 1013.
+#[test]
+fn reject_shed_lists_close_codes() {
+    let o = oracles("reject = { shed = [4429, 4503] }");
+    assert_eq!(
+        o.reject,
+        RejectSpec {
+            shed: vec![4429, 4503],
+            ..SessionOracles::default().reject
+        }
+    );
+    assert!(oracles("consistency = true").reject.shed.is_empty());
+}
+
+#[test]
+fn bad_reject_shed_codes_are_reported_at_their_value() {
+    // Line 4 is the `reject` table; the list's second item starts at column 26.
+    let text = with_top("[oracles]\nreject = { shed = [4429, 1006] }");
+    assert_eq!(
+        problem(&text),
+        (
+            4,
+            26,
+            "oracles.reject.shed: close code 1006 is never sent on the wire (RFC 6455 §7.4.1)"
+                .to_string()
+        )
+    );
+    // A code in both lists: "not you" and "not now" at once. Column 42: the 4429 in shed.
+    let text = with_top("[oracles]\nreject = { close = [1008, 4429], shed = [4429] }");
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (4, 42), "{message}");
+    assert!(
+        message.contains("close code 4429 is in `close` too"),
+        "{message}"
+    );
+    assert_problem(
+        &with_top("[oracles]\nreject = { shed = [429] }"),
+        "oracles.reject has shed = 429; expected at least 1000",
+    );
+    assert_problem(
+        &with_top("[oracles]\nreject = { shed = 4429 }"),
+        "shed: expected an array",
     );
 }
 

@@ -273,7 +273,8 @@ pub enum Action {
 /// An expectation with its correlation value resolved from the message sent before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectPlan {
-    /// Shared with the scenario's step when its items hold no placeholder.
+    /// Shared with the connection's other expectations of the same step when its items
+    /// hold no placeholder.
     #[serde(with = "shared_seq")]
     pub pattern: Arc<[PatternItem]>,
     /// `(field, value)`: only messages whose `field` equals `value` belong to this expectation.

@@ -292,7 +292,8 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
     /// The pattern, e.g. `agent_started agent_thinking+ agent_completed`. Shared: every
-    /// expectation a loop registers from this step refers to the same items.
+    /// expectation a loop registers from this step refers to the same items (a
+    /// connection's copy of them, see `plan::Cursor`).
     #[serde(with = "shared_seq")]
     pub pattern: Arc<[PatternItem]>,
     /// Field that ties events to the last sent message (e.g. `run_id`); `None` = any message.

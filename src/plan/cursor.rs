@@ -133,6 +133,12 @@ pub struct Cursor {
     templates: Option<Arc<SendTemplates>>,
     /// The slot texts of the latest rendered send (reused: no string per slot per send).
     slots: Vec<String>,
+    /// The patterns of the expectations this connection opened, copied from the script
+    /// once per connection (keyed by the address of the step's items). Each expectation
+    /// holds its pattern until it is long resolved; holding the script's own copy would
+    /// have every expectation of every connection update one reference count, a cache
+    /// line that every worker thread writes.
+    patterns: Vec<(usize, Arc<[PatternItem]>)>,
 }
 
 /// What [`Cursor::next_rendered`] yields.
@@ -201,6 +207,7 @@ impl Cursor {
             yielded: 0,
             templates: None,
             slots: Vec::new(),
+            patterns: Vec::new(),
         }
     }
 
@@ -463,23 +470,35 @@ impl Cursor {
         }
     }
 
+    /// This connection's copy of a script pattern (see [`Cursor::patterns`]).
+    fn own_pattern(&mut self, shared: &Arc<[PatternItem]>) -> Arc<[PatternItem]> {
+        let addr = shared.as_ptr() as usize;
+        if let Some((_, own)) = self.patterns.iter().find(|(a, _)| *a == addr) {
+            return own.clone();
+        }
+        let own: Arc<[PatternItem]> = shared.iter().cloned().collect();
+        self.patterns.push((addr, own.clone()));
+        own
+    }
+
     /// The expectation as it applies now: its correlation value from the latest send, and
     /// the placeholders of its pattern and field tests expanded (those draw nothing;
     /// `{{$name}}` captures stay for the checker).
-    fn expect(&self, expect: &Expect, vars: &template::Vars<'_>) -> Box<ExpectPlan> {
+    fn expect(&mut self, expect: &Expect, vars: &template::Vars<'_>) -> Box<ExpectPlan> {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
         });
+        let run = self.run;
         let text = |t: &str| {
             if t.as_bytes().contains(&b'{') {
-                template::expand_text(t, vars, self.run, &mut NoRng)
+                template::expand_text(t, vars, run, &mut NoRng)
             } else {
                 t.to_string()
             }
         };
-        // Most patterns name fixed kinds: the step's items are shared, not copied per
-        // iteration.
+        // Most patterns name fixed kinds: the step's items are copied once per connection,
+        // not per iteration.
         let pattern = if expect
             .pattern
             .iter()
@@ -494,7 +513,7 @@ impl Cursor {
                 })
                 .collect()
         } else {
-            expect.pattern.clone()
+            self.own_pattern(&expect.pattern)
         };
         let checks = expect
             .checks

@@ -711,3 +711,39 @@ fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
     assert_eq!(rendered, 3, "one compiled send per iteration");
     assert_eq!(walked, plain);
 }
+
+#[test]
+fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!({"run_id": "{{run}}"})),
+            expect_step("echo", "run_id", vec![], "turn"),
+        ],
+    }]);
+    let Some(Step::Repeat { steps, .. }) = plan.scripts[0].first() else {
+        panic!("the script is the repeat");
+    };
+    let Some(Step::Expect(step)) = steps.get(1) else {
+        panic!("the second step is the expect");
+    };
+    // Two connections' walks of the same script (a cursor is a connection's).
+    let mut patterns: Vec<std::sync::Arc<[PatternItem]>> = Vec::new();
+    for _ in 0..2 {
+        let mut cursor = Cursor::new(&plan.conns[0]);
+        while let Some(action) = cursor.next(&plan, &plan.conns[0]) {
+            if let Action::Expect(e) = action {
+                patterns.push(e.pattern);
+            }
+        }
+    }
+    assert_eq!(patterns.len(), 6);
+    let (first, second) = patterns.split_at(3);
+    // One copy per connection (a cursor), the same items as the script's.
+    assert!(first.iter().all(|p| std::sync::Arc::ptr_eq(p, &first[0])));
+    assert!(second.iter().all(|p| std::sync::Arc::ptr_eq(p, &second[0])));
+    assert!(!std::sync::Arc::ptr_eq(&first[0], &second[0]));
+    assert!(!std::sync::Arc::ptr_eq(&first[0], &step.pattern));
+    assert_eq!(&*first[0], &*step.pattern);
+}

@@ -94,6 +94,8 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
         violations: Vec::new(),
         violations_by_oracle: Default::default(),
         answer: None,
+        first_error: None,
+        said_before_close: None,
         attempts: vec![a],
         observed: None,
     }

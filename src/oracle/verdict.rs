@@ -115,7 +115,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
-    if let Some(j) = door::refused_at_door(e.plan, e.reports, violations, opaque) {
+    if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque) {
         return j;
     }
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {

@@ -7,10 +7,14 @@
 //! server. It is never a race (its unmet expectations are the refusal seen through the
 //! oracles) and never clean.
 //!
-//! One shape stays with the oracles: the connections sent a message of their script
-//! before the server's close, and something broke. A close then may be the server's
-//! policy for what the script sent (graphql-transport-ws closes 4401 on a `subscribe`
-//! sent before its ack), which the session oracles and the battery's policy rules judge.
+//! That holds when the connections sent a message of their script before the server's
+//! close, and the oracles saw something break: a close after a request may be a server's
+//! policy for it (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack),
+//! but when not one valid token's connection was accepted in the whole run, nothing tells
+//! a policy from a token the server never read (`placement = "header"` for a server that
+//! reads `connection_init`), and neither is a race. A hunt that knows better (the
+//! battery's early-send family, whose probe saw the token accepted) says so with its own
+//! policy rule, never through this verdict.
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Verdict};
@@ -30,6 +34,8 @@ struct Door {
     /// Whether the server sent a message before its close (an in-band refusal, declared
     /// with `reject.message`).
     received: bool,
+    /// Where the valid tokens travelled (the first few distinct placements), for the hint.
+    placements: Vec<String>,
 }
 
 /// How many distinct close reasons a hint quotes.
@@ -60,20 +66,13 @@ pub(super) fn auth_reason(reason: &str) -> bool {
 }
 
 /// The verdict of a run refused at the door (see the module docs), or `None` for any
-/// other run. `violations`: the run's violation count; `opaque`: the kind of `[auth]
-/// tokens` source, for the hint.
+/// other run. `opaque`: the kind of `[auth] tokens` source, for the hint.
 pub(super) fn refused_at_door(
     plan: &Plan,
     reports: &[ConnReport],
-    violations: u64,
     opaque: Option<&str>,
 ) -> Option<Judgement> {
     let door = door(plan, reports)?;
-    // A close after the script's first message, with something broken: the server's
-    // policy for that message is the oracles' to judge (see the module docs).
-    if door.script_sent && violations > 0 {
-        return None;
-    }
     let auth =
         door.closes.keys().any(is_auth_refusal) || door.reasons.iter().any(|r| auth_reason(r));
     let seen = seen(&door);
@@ -89,9 +88,11 @@ pub(super) fn refused_at_door(
             Verdict::AuthMisconfigured,
             format!(
                 "the server closed every valid token's connection before accepting it \
-                 ({seen}), a refusal the scenario does not declare{after}: {}; if that is how \
-                 it refuses a token, declare it: {declare}",
-                auth_check(opaque)
+                 ({seen}), a refusal the scenario does not declare{after}: {}, and that the \
+                 server reads the token where it travels ({}: [auth] placement); if that is \
+                 how it refuses a token, declare it: {declare}",
+                auth_check(opaque),
+                door.placements.join(", ")
             ),
         )
     } else {
@@ -100,9 +101,11 @@ pub(super) fn refused_at_door(
             format!(
                 "the server closed every valid token's connection before accepting it \
                  ({seen}){after}: nothing was exercised. If that is how it refuses a token, \
-                 declare it ({declare}) and {}; else check the subprotocol and the first \
+                 declare it ({declare}) and {}, and that the server reads the token where it \
+                 travels ({}: [auth] placement); else check the subprotocol and the first \
                  messages the protocol needs",
-                auth_check(opaque)
+                auth_check(opaque),
+                door.placements.join(", ")
             ),
         )
     };
@@ -119,20 +122,20 @@ pub(super) fn refused_at_door(
 fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
     let mut d = Door::default();
     let mut valid_judged = 0u64;
-    // Which connections carry their token in a first message, by id (a shard's are a
-    // slice of the plan's: an id is no index); made only once a report needs it, for most
-    // runs leave at their first accepted attempt.
-    let first_message = std::cell::OnceCell::new();
-    let first_message = || {
-        first_message.get_or_init(|| {
-            plan.conns
-                .iter()
-                .map(|c| {
-                    let first = matches!(plan.placement_of(c), Placement::FirstMessage { .. });
-                    (c.id, first)
-                })
-                .collect::<BTreeMap<u32, bool>>()
-        })
+    // Where each connection carries its token, by id (a shard's are a slice of the plan's:
+    // an id is no index); made only once a report needs it, for most runs leave at their
+    // first accepted attempt.
+    let placements = std::cell::OnceCell::new();
+    let placement = |id: u32| {
+        placements
+            .get_or_init(|| {
+                plan.conns
+                    .iter()
+                    .map(|c| (c.id, plan.placement_of(c)))
+                    .collect::<BTreeMap<u32, &Placement>>()
+            })
+            .get(&id)
+            .copied()
     };
     for r in reports {
         let valid = valid_token(plan, r.token);
@@ -168,25 +171,45 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
             return None;
         }
         valid_judged += judged;
-        if let Some(reason) = r
+        if let Some(close) = r
             .answer
             .as_ref()
             .filter(|a| matches!(a.cause, Cause::ServerClose(_) | Cause::InvalidClose(_)))
-            .map(|a| a.body.trim())
-            .filter(|b| !b.is_empty())
         {
-            if d.reasons.len() < REASONS && !d.reasons.iter().any(|r| r == reason) {
-                d.reasons.push(reason.to_string());
-            }
+            keep_distinct(&mut d.reasons, close.body.trim());
         }
-        let auth_messages = match first_message().get(&r.id) {
-            Some(true) => upgraded,
+        let placed = placement(r.id);
+        if let Some(p) = placed {
+            keep_distinct(&mut d.placements, &placement_text(p));
+        }
+        let auth_messages = match placed {
+            Some(Placement::FirstMessage { .. }) => upgraded,
             _ => 0,
         };
         d.script_sent |= r.counters.messages_sent > auth_messages;
         d.received |= r.counters.messages_received > 0;
     }
     (valid_judged > 0).then_some(d)
+}
+
+/// Adds `text` to `kept` unless empty, already there, or [`REASONS`] are kept.
+fn keep_distinct(kept: &mut Vec<String>, text: &str) {
+    if !text.is_empty() && kept.len() < REASONS && !kept.iter().any(|k| k == text) {
+        kept.push(text.to_string());
+    }
+}
+
+/// Where a placement puts the token, in words for a hint: `the upgrade header
+/// Authorization`, `the query parameter token`, `the first message`.
+fn placement_text(p: &Placement) -> String {
+    match p {
+        Placement::Header { name, .. } => format!("the upgrade header {name}"),
+        Placement::Query { param } => format!("the query parameter {param}"),
+        Placement::Subprotocol { .. } => "the Sec-WebSocket-Protocol offer".into(),
+        Placement::Cookie { name } => format!("the cookie {name}"),
+        Placement::FirstMessage { .. } => "the first message after the upgrade".into(),
+        Placement::None => "nowhere (placement none)".into(),
+    }
 }
 
 /// Whether the server turned attempt `a` away itself after its 101: closed it before

@@ -664,32 +664,43 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
 }
 
 /// What stays with the oracles: a connection accepted (the others' closes are the
-/// server's business), and closes after the script's first message with something broken
-/// (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack: its policy,
-/// which the battery's early-send family excuses). Without anything broken, such a run is
-/// still no clean one.
+/// server's business). A close after the script's first message, when not one valid
+/// token's connection was accepted, is no race whatever broke: a policy close
+/// (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack) cannot be told
+/// from a token the server never read (`placement = "header"` for a server that reads
+/// `connection_init`), and the hint names the close and where the token travelled.
 #[test]
-fn a_close_after_the_script_spoke_stays_with_the_oracles_unless_nothing_broke() {
+fn a_close_after_the_script_spoke_with_none_accepted_is_no_race() {
     let early = Door::Closed {
         code: 4401,
         reason: "Unauthorized",
         sent: 1,
     };
-    let j = door_run([early; 2], 2);
-    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
-    let j = door_run([early; 2], 0);
-    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
-    assert!(
-        j.hint
-            .unwrap_or_default()
-            .contains("each had sent its first message"),
-        "the hint says the close may answer the script"
-    );
+    for violations in [2, 0] {
+        let j = door_run([early; 2], violations);
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains("each had sent its first message")
+                && hint.contains("server_close_4401 ×2, reason \"Unauthorized\"")
+                && hint.contains("the upgrade header Authorization: [auth] placement"),
+            "the hint names the close and the placement: {hint}"
+        );
+    }
+    let unusable = Door::Closed {
+        code: 4400,
+        reason: "",
+        sent: 1,
+    };
+    let j = door_run([unusable; 2], 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let door = Door::Closed {
         code: 4401,
         reason: "",
         sent: 0,
     };
     let j = door_run([door, Door::Accepted], 1);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let j = door_run([early, Door::Accepted], 1);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }

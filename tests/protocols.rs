@@ -583,8 +583,9 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
 
 /// A wrong secret against a server that refuses in band: every valid token turned away by
 /// the declared refusal message is an auth misconfiguration (exit 6), never a race and
-/// never "check the subprotocol". Undeclared, the verdict cannot tell it from a target
-/// that turns this client away, but the unmet expectation shows the refusal record itself
+/// never "check the subprotocol". Undeclared, the last message before the close says
+/// `unauthorized`: still an auth misconfiguration, whose hint quotes the message and
+/// spells out how to declare it; the unmet expectation shows the refusal record itself
 /// (the scenario keeps bodies: it has a `where`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
@@ -611,8 +612,18 @@ async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
     assert!(hint.contains("signing secret"), "{hint}");
     assert_eq!(of_run(&declared.results.summary), exit::AUTH_MISCONFIGURED);
 
+    // Undeclared, the refusal message still says what it is: auth (exit 6), and the hint
+    // says how to declare it.
     let s = &undeclared.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains(r#"server_close_1000 ×3, after the message {"type":"disconnect","reason":"unauthorized","reconnect":false}"#)
+            && hint.contains("signing secret")
+            && hint.contains(r#"`[oracles.kinds] refused = { type = "disconnect", reason = "unauthorized" }` and `[oracles] reject = { message = "refused" }`"#),
+        "{hint}"
+    );
     let found = completeness(&undeclared);
     assert_eq!(found.len(), 3, "{found:#?}");
     assert_eq!(

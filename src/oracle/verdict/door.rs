@@ -15,6 +15,10 @@
 //! reads `connection_init`), and neither is a race. A hunt that knows better (the
 //! battery's early-send family, whose probe saw the token accepted) says so with its own
 //! policy rule, never through this verdict.
+//!
+//! The close says whether the refusal reads as auth: its code (1008, 4401, 4403), its
+//! reason, or the last message the server sent before it (an in-band refusal the scenario
+//! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Verdict};
@@ -34,6 +38,8 @@ struct Door {
     /// Whether the server sent a message before its close (an in-band refusal, declared
     /// with `reject.message`).
     received: bool,
+    /// The last messages the server sent before its close (the first few distinct ones).
+    messages: Vec<String>,
     /// Where the valid tokens travelled (the first few distinct placements), for the hint.
     placements: Vec<String>,
 }
@@ -58,8 +64,8 @@ const AUTH_WORDS: [&str; 12] = [
     "not allowed",
 ];
 
-/// Whether a close reason reads as an auth refusal (`unauthorized`, `invalid token`,
-/// `Forbidden`, `jwt expired`...).
+/// Whether a close reason (or a message) reads as an auth refusal (`unauthorized`,
+/// `invalid token`, `Forbidden`, `jwt expired`...).
 pub(super) fn auth_reason(reason: &str) -> bool {
     let reason = reason.to_lowercase();
     AUTH_WORDS.iter().any(|w| reason.contains(w))
@@ -73,8 +79,9 @@ pub(super) fn refused_at_door(
     opaque: Option<&str>,
 ) -> Option<Judgement> {
     let door = door(plan, reports)?;
-    let auth =
-        door.closes.keys().any(is_auth_refusal) || door.reasons.iter().any(|r| auth_reason(r));
+    let auth = door.closes.keys().any(is_auth_refusal)
+        || door.reasons.iter().any(|r| auth_reason(r))
+        || door.messages.iter().any(|m| auth_reason(m));
     let seen = seen(&door);
     let declare = declare(plan, &door);
     let after = if door.script_sent {
@@ -178,6 +185,9 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
         {
             keep_distinct(&mut d.reasons, close.body.trim());
         }
+        if let Some(said) = &r.said_before_close {
+            keep_distinct(&mut d.messages, said.trim());
+        }
         let placed = placement(r.id);
         if let Some(p) = placed {
             keep_distinct(&mut d.placements, &placement_text(p));
@@ -224,20 +234,29 @@ fn turned_away(a: &Attempt) -> bool {
         )
 }
 
-/// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`.
+/// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`,
+/// `server_close_1000 ×10, after the message {"type":"disconnect"}`.
 fn seen(d: &Door) -> String {
-    let out = top_causes(&d.closes);
+    let mut out = top_causes(&d.closes);
     match d.reasons.as_slice() {
-        [] => out,
-        [one] => format!("{out}, reason {one:?}"),
-        many => format!(
-            "{out}, reasons {}",
+        [] => {}
+        [one] => out.push_str(&format!(", reason {one:?}")),
+        many => out.push_str(&format!(
+            ", reasons {}",
             many.iter()
                 .map(|r| format!("{r:?}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ),
+        )),
     }
+    if !d.messages.is_empty() {
+        let plural = if d.messages.len() == 1 { "" } else { "s" };
+        out.push_str(&format!(
+            ", after the message{plural} {}",
+            d.messages.join(" | ")
+        ));
+    }
+    out
 }
 
 /// How to declare the refusal seen: a message the server sent before its close, as
@@ -246,8 +265,12 @@ fn seen(d: &Door) -> String {
 /// the refusal; the close alone says nothing) and the codes no list may hold (1005: no
 /// code at all).
 fn declare(plan: &Plan, d: &Door) -> String {
-    let message = "the message it sends before the close, as `reject.message` (its kind in \
-                   [oracles.kinds])";
+    let message = match d.messages.iter().find_map(|m| refusal_kind(plan, m)) {
+        Some(rule) => format!("the message it sends before the close, as `reject.message`: {rule}"),
+        None => "the message it sends before the close, as `reject.message` (its kind in \
+                 [oracles.kinds])"
+            .to_string(),
+    };
     let mut close = plan.oracles.session.reject.close.clone();
     let mut added = false;
     for cause in d.closes.keys() {
@@ -270,7 +293,49 @@ fn declare(plan: &Plan, d: &Door) -> String {
     match (added, d.received) {
         (true, true) => format!("{close}, or {message}"),
         (true, false) => close,
-        (false, true) => message.to_string(),
+        (false, true) => message,
         (false, false) => "its close code in `[oracles] reject.close`".to_string(),
+    }
+}
+
+/// The declaration of an in-band refusal `message` that reads as auth (a JSON object, as
+/// the hint quotes it): a kind matching its type and the field that says auth, and
+/// `reject.message` naming it. `None` when it is no such object.
+fn refusal_kind(plan: &Plan, message: &str) -> Option<String> {
+    let serde_json::Value::Object(fields) = serde_json::from_str(message).ok()? else {
+        return None;
+    };
+    let type_field = plan.oracles.type_field.as_str();
+    let string = |key: &str| fields.get(key).and_then(serde_json::Value::as_str);
+    let said = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != type_field)
+        .find(|k| string(k).is_some_and(auth_reason))?;
+    let mut matches = Vec::new();
+    if let Some(kind) = string(type_field) {
+        matches.push((type_field, kind));
+    }
+    matches.push((said, string(said)?));
+    let rule = matches
+        .iter()
+        .map(|(k, v)| format!("{} = {}", toml_key(k), serde_json::Value::from(*v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "`[oracles.kinds] refused = {{ {rule} }}` and `[oracles] reject = {{ message = \"refused\" }}`"
+    ))
+}
+
+/// `key` as a TOML key: bare when it may be, else quoted.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_string()
+    } else {
+        serde_json::Value::from(key).to_string()
     }
 }

@@ -704,3 +704,70 @@ fn a_close_after_the_script_spoke_with_none_accepted_is_no_race() {
     let j = door_run([early, Door::Accepted], 1);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
+
+/// A server that refuses in band, with a message before a Close that says nothing by
+/// itself (ActionCable: `{"type":"disconnect","reason":"unauthorized"}`, then 1000), when
+/// the scenario does not declare that message: the message says auth, so the tokens are
+/// what to check, and the hint spells out the declaration. A message that says nothing of
+/// auth leaves the run unusable.
+#[test]
+fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
+    let judge_said = |message: &str| {
+        let plan = plan();
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = Attempt::new(10);
+                a.upgraded_us = Some(20);
+                a.outcome = Outcome::Failed;
+                a.cause = Some(Cause::ServerClose(1000));
+                a.clean_end = true;
+                let counters = crate::model::Counters {
+                    messages_received: 1,
+                    ..Default::default()
+                };
+                let mut r = report(c, a, counters);
+                r.answer = Some(crate::model::Answer::new(
+                    Cause::ServerClose(1000),
+                    "Close 1000".into(),
+                    b"",
+                ));
+                r.said_before_close = Some(message.to_string());
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::from([(OracleKind::Completeness, 2)]),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
+    let j = judge_said(cable);
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(&format!("after the message {cable}"))
+            && hint.contains(
+                r#"`[oracles.kinds] refused = { type = "disconnect", reason = "unauthorized" }` and `[oracles] reject = { message = "refused" }`"#
+            ),
+        "{hint}"
+    );
+    for said in [
+        r#"{"event":"phx_error","payload":{"message":"Unauthenticated"}}"#,
+        r#"{"type":"error","message":"invalid token"}"#,
+        "Forbidden",
+    ] {
+        let j = judge_said(said);
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{said}: {j:?}");
+    }
+    let j = judge_said(r#"{"type":"bye","reason":"maintenance"}"#);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    assert!(j
+        .hint
+        .unwrap_or_default()
+        .contains("as `reject.message` (its kind in [oracles.kinds])"));
+}

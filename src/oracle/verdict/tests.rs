@@ -550,7 +550,7 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
     let hint = auth.hint.unwrap_or_default();
     assert!(
-        hint.contains("answered every expectation with its error event (2 errored, 0 met)")
+        hint.contains("answered every request with its error event (2 errored, none met)")
             && hint.contains("server_close_1008"),
         "{hint}"
     );
@@ -566,6 +566,75 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     // Only the forged tokens got errors: their right answer.
     let forged_only = judge_with([0, 0, 1, 1], [0; 4], 1008);
     assert_eq!(forged_only.verdict, Verdict::Clean, "{forged_only:?}");
+}
+
+/// A greeting met (the ack, the script's `expect` before its first send) is no request
+/// served: when every request got the error event, the run is unusable, and the hint
+/// quotes the first error. A request served on any valid connection, or a scenario that
+/// names the error event in an `expect` (an answer it expects), is judged as usual.
+#[test]
+fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
+    let text = |steps: &str| {
+        format!(
+            "name = \"g\"\nduration = \"1s\"\n[oracles]\naccepted = {{ message = \"ack\" }}\n\
+             [[group]]\nname = \"g\"\nusers = 2\nsteps = [{steps}]\n"
+        )
+    };
+    let usual = r#"{ expect = "ack" }, { send = { type = "subscribe" } }, { expect = "next+ complete" }, { expect_none = "error", within = "50ms" }"#;
+    let judge_with = |steps: &str, served: [u64; 2]| {
+        let scenario = crate::scenario::load_str(&text(steps), "g.toml").unwrap();
+        let plan = crate::plan::build(&scenario, 1);
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut counters = crate::model::Counters::default();
+                let e = &mut counters.expect;
+                e.expectations = 3;
+                e.expectations_met = 2 + served[i];
+                e.expectations_errored = 1 - served[i];
+                e.events.entry("ack".into()).or_default().arrived = 1;
+                e.events.entry("next".into()).or_default().arrived = served[i];
+                let mut r = report(c, attempt(End::Accepted), counters);
+                r.first_error = (served[i] == 0).then(|| {
+                    r#"{"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#.into()
+                });
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let j = judge_with(usual, [0, 0]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "answered every request with its error event (2 errored, none met past the handshake"
+        ) && hint.contains(
+            r#"the first: {"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#
+        ),
+        "{hint}"
+    );
+    // Some requests served, some refused with an error under load: judged as usual.
+    let j = judge_with(usual, [1, 0]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    assert!(
+        j.hint.unwrap_or_default().contains(
+            "the server answered 1 of 6 expectations with its error event (counted, not violations; the first: {"
+        ),
+        "errors short of every request are said"
+    );
+    // The scenario names the error event in an `expect`: an answer it expects.
+    let expected = r#"{ expect = "ack" }, { send = { type = "subscribe" } }, { expect = "error" }"#;
+    let j = judge_with(expected, [0, 0]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
 }
 
 /// How a valid-token connection of [`door_run`] ended: closed by the server with `code`

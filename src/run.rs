@@ -592,10 +592,13 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         coverage: &coverage,
         stopped,
     });
+    // The hint may quote what the server said (a close reason, an error, a refusal
+    // message), which may echo the token.
+    let hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     Merged {
         verdict: judgement.verdict,
         oracles: oracle::oracles_on(plan),
-        hint: judgement.hint,
+        hint,
         answers,
         counters,
         histograms: out.histograms,

@@ -456,6 +456,44 @@ mod graphql_ws {
         spawn_server(move |tcp| serve(tcp, buggy)).await
     }
 
+    /// A scenario for it, as `scenarios/protocols/graphql-transport-ws.toml` writes one,
+    /// with the token in `placement` (TOML): `connection_init`, then a subscription.
+    pub fn scenario_text(placement: &str) -> String {
+        format!(
+            r#"name = "gql-run"
+seed = 1
+duration = "20s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+placement = {placement}
+subprotocol = "graphql-transport-ws"
+
+[oracles]
+accepted = {{ message = "connection_ack" }}
+reject = {{ close = [4403] }}
+
+[[group]]
+name = "subscribers"
+users = 5
+arrival = {{ ramp = "50ms" }}
+steps = [
+  {{ expect = "connection_ack", within = "1s" }},
+  {{ send = {{ id = "s-{{{{conn}}}}", type = "subscribe", payload = {{ query = "subscription {{ ticks }}" }} }} }},
+  {{ expect = "next+ complete", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+]
+
+[hunt]
+rounds = 5
+"#
+        )
+    }
+
+    /// Where the server reads the token: a `connection_init` payload.
+    pub const IN_INIT: &str =
+        r#"{ first_message = { type = "connection_init", payload = { token = "{{token}}" } } }"#;
+
     /// A battery file for it, narrowed to `families`.
     pub fn battery_text(families: &[&str]) -> String {
         let names: Vec<String> = families.iter().map(|f| format!("{f:?}")).collect();
@@ -590,6 +628,107 @@ async fn the_graphql_ws_ack_race_is_found_though_the_probe_never_passes() {
     tokio::time::timeout(BOUND, check).await.expect("bounded");
 }
 
+/// A token placed where the server never reads it (an upgrade header, for a server that
+/// reads `connection_init`) against a correct graphql-transport-ws server: the script's
+/// `subscribe`, sent once the ack it waited for never came, is closed 4401 on every
+/// connection and no connection is accepted. That is a misconfiguration, never a race:
+/// the run says AUTH MISCONFIGURED with the close and the placement, the hunt stops
+/// without a repro, and the battery's early-send family (whose probe never saw a token
+/// accepted) does not call the 4401s the server's policy. The token where the server
+/// reads it, against the server with the ack race, is still the race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_graphql_ws_server_never_reads_is_no_race() {
+    use stampede::cli::error::{exit, of_run};
+    use stampede::hunt::{HuntOptions, Short};
+    use stampede::model::Verdict;
+    let check = async {
+        let (url, stop) = graphql_ws::spawn(false).await;
+        let s = common::scenario("gql.toml", &graphql_ws::scenario_text("\"header\""));
+        let outcome = common::run(&s, Some(url.clone()), None).await;
+        let summary = &outcome.results.summary;
+        assert_eq!(summary.counters.accepted, 0);
+        assert_eq!(
+            summary.verdict,
+            Verdict::AuthMisconfigured,
+            "{:?}",
+            summary.hint
+        );
+        let hint = summary.hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.contains("server_close_4401 ×5, reason \"Unauthorized\"")
+                && hint.contains("the upgrade header Authorization: [auth] placement"),
+            "{hint}"
+        );
+        assert_eq!(of_run(summary), exit::AUTH_MISCONFIGURED);
+
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Runner::start(
+            &Target::Url(url.clone()),
+            &stampede::plan::build(&s, 1),
+            RunOptions::default(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let opts = HuntOptions {
+            budget: Duration::from_secs(30),
+            seed: 1,
+            out: dir.path().to_path_buf(),
+            confirm: 3,
+        };
+        let hunted = stampede::hunt::hunt(&s, &runner, &opts, &mut |_| {})
+            .await
+            .unwrap();
+        runner.close().await;
+        assert!(hunted.found.is_none(), "{:?}", hunted.found);
+        let Some(Short::Unjudged(stopped)) = &hunted.short else {
+            panic!("the hunt says why it stopped: {:?}", hunted.short);
+        };
+        assert_eq!(stopped.verdict, Verdict::AuthMisconfigured);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no repro"
+        );
+
+        let text = graphql_ws::battery_text(&["early-send"]).replace(
+            "placement = { first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }",
+            "placement = \"header\"",
+        );
+        assert!(text.contains("placement = \"header\""), "{text}");
+        let battery = load_battery_str(&text, "gql.toml").unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let early = &outcome.families[0];
+        assert!(early.policy.is_empty(), "{:?}", early.policy);
+        assert_eq!(
+            battery::unjudged_verdict(&early.end),
+            Some(Verdict::AuthMisconfigured),
+            "{:?}",
+            early.end
+        );
+        assert!(outcome.found().next().is_none() && outcome.suspects().next().is_none());
+
+        let (url, stop) = graphql_ws::spawn(true).await;
+        let s = common::scenario("gql.toml", &graphql_ws::scenario_text(graphql_ws::IN_INIT));
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let summary = &outcome.results.summary;
+        assert_eq!(summary.verdict, Verdict::Violations, "{:?}", summary.hint);
+        assert!(
+            outcome
+                .results
+                .violations
+                .iter()
+                .any(|v| v.oracle == OracleKind::Completeness && v.seen.contains("4401")),
+            "{:#?}",
+            outcome.results.violations
+        );
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}
+
 /// A find no replay confirmed (here `--times 0`: none asked for) is an unconfirmed
 /// suspect, not a find: the summary says so and the exit code is 4 (inconclusive).
 #[test]
@@ -643,7 +782,8 @@ fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
 /// records the family's policy rule, so against a correct graphql-transport-ws server
 /// (which closes 4401 a `subscribe` sent before its ack: its policy) its replays
 /// reproduce nothing, exit 0. The same plan in a repro without the rule (as written before
-/// repros recorded it) still counts those refusals: the rule is what tells them apart.
+/// repros recorded it) never reproduces either: with no connection accepted, its runs
+/// cannot tell that policy from a misconfiguration, and say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
     let check = async {
@@ -683,11 +823,19 @@ async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
         assert_eq!(out.status.code(), Some(0), "{stdout}");
         assert!(stdout.contains("violation 0/2 times"), "{stdout}");
 
+        // Without the rule, nothing says the target takes these tokens: a run in which
+        // every connection was closed before acceptance judged nothing, and is no
+        // reproduction (exit 6, auth misconfigured, as the run itself says).
         let path = repro(None).save(&dir.path().join("old")).unwrap();
         let out = replay(path).await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{stdout}");
-        assert!(stdout.contains("violation 2/2 times"), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("stopped: replay 1 was auth_misconfigured"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("violation 2/2 times"), "{stdout}");
         stop.cancel();
     };
     tokio::time::timeout(BOUND, check).await.expect("bounded");

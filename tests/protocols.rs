@@ -583,8 +583,9 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
 
 /// A wrong secret against a server that refuses in band: every valid token turned away by
 /// the declared refusal message is an auth misconfiguration (exit 6), never a race and
-/// never "check the subprotocol". Undeclared, the verdict cannot tell it from a target
-/// that turns this client away, but the unmet expectation shows the refusal record itself
+/// never "check the subprotocol". Undeclared, the last message before the close says
+/// `unauthorized`: still an auth misconfiguration, whose hint quotes the message and
+/// spells out how to declare it; the unmet expectation shows the refusal record itself
 /// (the scenario keeps bodies: it has a `where`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
@@ -611,8 +612,18 @@ async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
     assert!(hint.contains("signing secret"), "{hint}");
     assert_eq!(of_run(&declared.results.summary), exit::AUTH_MISCONFIGURED);
 
+    // Undeclared, the refusal message still says what it is: auth (exit 6), and the hint
+    // says how to declare it.
     let s = &undeclared.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains(r#"server_close_1000 ×3, after the message {"type":"disconnect","reason":"unauthorized","reconnect":false}"#)
+            && hint.contains("signing secret")
+            && hint.contains(r#"`[oracles.kinds] refused = { type = "disconnect", reason = "unauthorized" }` and `[oracles] reject = { message = "refused" }`"#),
+        "{hint}"
+    );
     let found = completeness(&undeclared);
     assert_eq!(found.len(), 3, "{found:#?}");
     assert_eq!(
@@ -704,6 +715,97 @@ async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
         sends[1],
         r#"{"type":"publish","sid":"{{$sid}}","n":"{{$n}}","note":"for {{$sid}}"}"#
     );
+}
+
+// ---- Errors for answers: a server that acks, then refuses every request in band ----
+
+const ACKED: &str = r#"
+[oracles]
+accepted = { message = "connection_ack" }
+
+[[group]]
+name = "subscribers"
+users = 4
+steps = [
+  { expect = "connection_ack", within = "2s" },
+  { send = { id = "s-{{conn}}", type = "subscribe", payload = { query = "subscription { ticks }" } } },
+  { expect = "next+ complete", correlate = "id", within = "2s" },
+  { expect_none = "error", within = "50ms" },
+  { close = 1000 },
+]
+"#;
+
+/// A graphql-transport-ws-like server: `connection_init` gets its ack; a `subscribe`
+/// whose id ends in a digit `refuse` names gets an `error` message instead of its `next`
+/// and `complete`.
+fn acked(refuse: fn(u32) -> bool) -> Arc<Handler> {
+    Arc::new(move |text, _conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        match msg.get("type")?.as_str()? {
+            "connection_init" => Some(vec![json!({"type": "connection_ack"}).to_string()]),
+            "subscribe" => {
+                let id = msg["id"].as_str().unwrap_or_default().to_string();
+                let n: u32 = id.trim_start_matches("s-").parse().unwrap_or(0);
+                if refuse(n) {
+                    let error = json!({"type": "error", "id": id, "payload": [
+                        {"message": "Cannot query field \"ticks\" on type \"Subscription\"."}
+                    ]});
+                    return Some(vec![error.to_string()]);
+                }
+                Some(vec![
+                    json!({"type": "next", "id": id, "payload": {"data": {"ticks": 1}}})
+                        .to_string(),
+                    json!({"type": "complete", "id": id}).to_string(),
+                ])
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+/// A server that acks every connection and answers every request with `error`: the ack
+/// met is the handshake, not a request served, so the run is never clean: target unusable
+/// (exit 5), the hint quoting the error. One that refuses only some requests under the
+/// same script served the others: errors are allowed answers there, judged as usual (clean
+/// here), and the hint says how many there were, quoting the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_every_request_with_an_error_is_not_clean() {
+    let text = head("acked", 4)
+        + "placement = { first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }\n";
+    let text = text.replace("placement = { query = \"token\" }\n", "") + ACKED;
+    let (url, stop) = spawn(Vec::new(), acked(|_| true)).await;
+    let refused = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    let s = &refused.results.summary;
+    assert_eq!(s.counters.expect.expectations_errored, 4);
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::TARGET_UNUSABLE);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "answered every request with its error event (4 errored, none met past the handshake"
+        ) && hint.contains(r#"the first: {"type":"error","id":"s-"#)
+            && hint.contains(r#"Cannot query field \"ticks\" on type \"Subscription\"."#),
+        "{hint}"
+    );
+
+    let (url, stop) = spawn(Vec::new(), acked(|n| n % 2 == 1)).await;
+    let some = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    let s = &some.results.summary;
+    assert_eq!(s.counters.expect.expectations_errored, 2);
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("the server answered 2 of 12 expectations with its error event (counted, not violations; the first: {")
+            && hint.contains("Cannot query field"),
+        "the errors are said, not hidden: {hint}"
+    );
+
+    let (url, stop) = spawn(Vec::new(), acked(|_| false)).await;
+    let served = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&served, 12);
 }
 
 /// Every scenario shipped anywhere under `scenarios/` (the protocol ones included) loads.

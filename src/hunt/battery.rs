@@ -34,10 +34,25 @@ pub enum BatteryError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Healthy,
-    /// The probe's exchange failed: why, in words.
-    Broken(String),
+    /// The probe's exchange failed: why, in words, and whether its connection was
+    /// accepted first (the target takes the battery's tokens; what failed came after).
+    Broken {
+        why: String,
+        accepted: bool,
+    },
     /// Not enough budget left to probe.
     Unknown,
+}
+
+/// What the battery's health probes have shown of the target so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// A probe passed: a target never seen healthy cannot have been left broken by
+    /// anything the battery did.
+    healthy: bool,
+    /// A probe's connection was accepted: the target takes the battery's tokens, so a
+    /// request it refuses with a close is its policy, not a token it never read.
+    accepted: bool,
 }
 
 /// A boxed future of a hook (hooks are called through a trait object).
@@ -114,7 +129,10 @@ impl Hooks for ProbeHooks {
                     )
                 },
             );
-            Ok(Health::Broken(first))
+            Ok(Health::Broken {
+                why: first,
+                accepted: summary.counters.accepted > 0,
+            })
         })
     }
 }
@@ -274,9 +292,7 @@ pub async fn run(
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut families = Vec::new();
-    // Whether a health probe ever passed: a target never seen healthy cannot have been
-    // left broken by anything the battery did.
-    let mut seen_healthy = false;
+    let mut seen = Seen::default();
     for (i, family) in battery.families.iter().copied().enumerate() {
         let left = budget_end.saturating_duration_since(Instant::now());
         let remaining = u32::try_from(battery.families.len() - i).unwrap_or(1);
@@ -317,7 +333,7 @@ pub async fn run(
             }
         } else {
             let end = Instant::now() + share;
-            let bounds = (end, &mut seen_healthy);
+            let bounds = (end, &mut seen);
             let mut r = run_family(family, &levels, runner, opts, hooks, bounds, report).await?;
             policy.append(&mut r.policy);
             r.policy = policy;
@@ -394,7 +410,7 @@ async fn run_family(
     runner: &Runner,
     opts: &BatteryOptions,
     hooks: &dyn Hooks,
-    (family_end, seen_healthy): (Instant, &mut bool),
+    (family_end, seen): (Instant, &mut Seen),
     report: &mut dyn FnMut(&Event<'_>),
 ) -> Result<FamilyReport, BatteryError> {
     let started = Instant::now();
@@ -443,14 +459,19 @@ async fn run_family(
             ));
         }
         let mut health = hooks.probe_health(runner, family_end).await?;
-        if matches!(health, Health::Broken(_)) && *seen_healthy {
+        if matches!(health, Health::Broken { .. }) && seen.healthy {
             // Once more before calling the target broken: one probe lost to a busy
             // machine, or to the very race a family looks for, is not a broken target.
             health = hooks.probe_health(runner, family_end).await?;
         }
+        match &health {
+            Health::Healthy => seen.accepted = true,
+            Health::Broken { accepted, .. } => seen.accepted |= *accepted,
+            Health::Unknown => {}
+        }
         match health {
-            Health::Healthy => *seen_healthy = true,
-            Health::Broken(why) if *seen_healthy => {
+            Health::Healthy => seen.healthy = true,
+            Health::Broken { why, .. } if seen.healthy => {
                 return Ok(finish(
                     ran,
                     FamilyEnd::Broken {
@@ -465,7 +486,7 @@ async fn run_family(
             // Never seen healthy (its first exchange may hit the race the families look
             // for, as a graphql-ws server closing 4401 right after its ack does): nothing
             // the battery did broke it, so its rounds judge it alone, as `hunt` does.
-            Health::Broken(why) => {
+            Health::Broken { why, .. } => {
                 if notes.is_empty() {
                     notes.push(format!(
                         "the health probe failed before level {} ({why}) and has not passed yet: the rounds judge the target alone",
@@ -487,11 +508,14 @@ async fn run_family(
             confirm: opts.confirm,
         };
         let mut max_connections = 0;
+        // The family's policy rule holds only for a target known to take the tokens:
+        // without that, a request closed before acceptance may be a token never read.
+        let excuse = excuse(family).filter(|_| seen.accepted);
         let outcome = hunt_excusing(
             &level.scenario,
             runner,
             &hunt_opts,
-            excuse(family),
+            excuse,
             &mut |p: &Progress| {
                 max_connections = max_connections.max(p.connections);
                 report(&Event::Round(p));

@@ -248,7 +248,14 @@ impl Runner {
     pub async fn replay(&self, repro: &Repro, times: u32) -> Result<Rate, Error> {
         let wanted = |v: &Violation| !repro.excuses(v);
         let measured = self
-            .measure_where(&repro.plan, repro.oracle, times, None, None, &wanted)
+            .measure_where(
+                &repro.plan,
+                repro.oracle,
+                times,
+                None,
+                None,
+                (&wanted, repro.policy),
+            )
             .await?;
         Ok(measured.rate)
     }
@@ -278,7 +285,7 @@ impl Runner {
         need: Option<u32>,
         budget_end: Option<Instant>,
     ) -> Result<Measured, Error> {
-        self.measure_where(plan, oracle, times, need, budget_end, &|_| true)
+        self.measure_where(plan, oracle, times, need, budget_end, (&|_| true, None))
             .await
     }
 
@@ -292,7 +299,7 @@ impl Runner {
         times: u32,
         need: Option<u32>,
         budget_end: Option<Instant>,
-        wanted: &(dyn Fn(&Violation) -> bool + Sync),
+        (wanted, excuse): (Wanted<'_>, Option<Excuse>),
     ) -> Result<Measured, Error> {
         let mut rate = Rate {
             reproduced: 0,
@@ -337,7 +344,7 @@ impl Runner {
             }
             // A target that stopped being usable answers nothing about the race: stop and
             // say so rather than count a "not reproduced".
-            if let Some(unjudged) = Unjudged::of(&outcome, true) {
+            if let Some(unjudged) = Unjudged::of_excusing(&outcome, true, excuse) {
                 rate.short = Some(Short::Unjudged(unjudged));
                 break;
             }
@@ -353,6 +360,9 @@ impl Runner {
         Ok(Measured { rate, evidence })
     }
 }
+
+/// Which violations of a replay count as reproducing a find.
+type Wanted<'a> = &'a (dyn Fn(&Violation) -> bool + Sync);
 
 /// The first (up to 10) violations of `oracle` in a run that `wanted` accepts.
 fn first_of(
@@ -411,6 +421,40 @@ impl Unjudged {
             hint: s.hint.clone().unwrap_or_default(),
         })
     }
+
+    /// [`Unjudged::of`] under the policy rule `excuse`: a run whose every violation the
+    /// rule excuses ([`excused_refusals`]) is judged by it, not unjudged.
+    pub fn of_excusing(
+        outcome: &RunOutcome,
+        cut_by_us: bool,
+        excuse: Option<Excuse>,
+    ) -> Option<Unjudged> {
+        if excused_refusals(outcome, excuse) {
+            return None;
+        }
+        Unjudged::of(outcome, cut_by_us)
+    }
+}
+
+/// Whether a run that could not judge the target (the server closed every valid token's
+/// connection before accepting it: misconfigured or unusable) did so only by what `excuse`
+/// calls the server's policy: every violation it saw, none left unkept, is one the rule
+/// excuses. A run alone cannot tell a policy close from a token the server never read,
+/// so its verdict says it judged nothing; a hunt hands a rule only where it knows the
+/// target accepts its tokens (the battery's early-send family, once a probe saw one
+/// accepted), and there such a run is a clean answer: the request was refused out loud.
+fn excused_refusals(outcome: &RunOutcome, excuse: Option<Excuse>) -> bool {
+    let Some(excuse) = excuse else {
+        return false;
+    };
+    let s = &outcome.results.summary;
+    let kept = &outcome.results.violations;
+    matches!(
+        s.verdict,
+        Verdict::AuthMisconfigured | Verdict::TargetUnusable
+    ) && s.violations.total > 0
+        && kept.len() as u64 == s.violations.total
+        && kept.iter().all(|v| excuse.excuses(v))
 }
 
 /// How often a plan reproduced a violation.
@@ -872,7 +916,8 @@ pub async fn hunt_excusing(
             }
         }
         // Decided before the progress line, so that the line says what the round was.
-        let unjudged = Unjudged::of(&outcome, cut_by_us || runner.cancel.is_cancelled());
+        let unjudged =
+            Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
         progress(&Progress {
             round,
             connections: plan.conns.len(),
@@ -1006,7 +1051,14 @@ async fn record(
     let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse.excuses(v));
     let evidence = first_of(outcome, oracle, &wanted);
     let rate = runner
-        .measure_where(&plan, oracle, opts.confirm, None, Some(budget_end), &wanted)
+        .measure_where(
+            &plan,
+            oracle,
+            opts.confirm,
+            None,
+            Some(budget_end),
+            (&wanted, excuse),
+        )
         .await?
         .rate;
     let found = Candidate { plan, round, seed };

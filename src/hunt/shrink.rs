@@ -185,7 +185,10 @@ impl Shrinker<'_> {
                 self.opts.times,
                 Some(self.need),
                 Some(self.candidates_end),
-                &|v| !repro.excuses(v) && wanted.contains(&Signature::of(v, plan)),
+                (
+                    &|v| !repro.excuses(v) && wanted.contains(&Signature::of(v, plan)),
+                    repro.policy,
+                ),
             )
             .await?;
         if let Some(short) = measured.rate.short {
@@ -223,7 +226,7 @@ pub async fn shrink(
             opts.times,
             None,
             Some(budget_end),
-            &|v| matches(v, &repro.plan),
+            (&|v| matches(v, &repro.plan), repro.policy),
         )
         .await?
         .rate;
@@ -255,7 +258,7 @@ pub async fn shrink(
             opts.times,
             None,
             Some(budget_end),
-            &|v| matches(v, &plan),
+            (&|v| matches(v, &plan), repro.policy),
         )
         .await?;
     let mut shrunk = repro.clone();

@@ -433,6 +433,14 @@ pub struct ConnReport {
     /// The first answer of this connection's that was not a 101 (a refusal or a broken
     /// handshake), as the server gave it.
     pub answer: Option<Answer>,
+    /// The first explicit error event (`[oracles] error_event`) the server sent this
+    /// connection, as an excerpt ([`excerpt`]): quoted when errors are all it answered.
+    pub first_error: Option<String>,
+    /// The last text message the server sent before the Close that ended an attempt of
+    /// this connection before acceptance ([`Answer::quoted`]), when it sent one: an in-band
+    /// refusal the scenario does not declare (`{"type":"disconnect","reason":
+    /// "unauthorized"}`, then a Close 1000 that says nothing by itself) reads here.
+    pub said_before_close: Option<String>,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
@@ -464,6 +472,17 @@ impl Answer {
     /// so half of a token echoed in a 401 body would otherwise be written out with its
     /// header and claims readable.
     pub fn new(cause: Cause, detail: String, body: &[u8]) -> Answer {
+        Answer {
+            cause,
+            detail,
+            body: Answer::printable(body),
+        }
+    }
+
+    /// What a server sent, as an answer shows it: at most [`Answer::BODY_BYTES`], cut
+    /// where [`excerpt`] cuts (`…` marking the cut), lossy UTF-8 with control characters
+    /// escaped.
+    pub fn printable(body: &[u8]) -> String {
         let end = excerpt_end(body, Answer::BODY_BYTES);
         let mut text = String::from_utf8_lossy(&body[..end])
             .escape_debug()
@@ -472,11 +491,22 @@ impl Answer {
             // Said, so a cut body is not taken for the server's whole answer.
             text.push('…');
         }
-        Answer {
-            cause,
-            detail,
-            body: text,
+        text
+    }
+    /// A text message a server sent, as a verdict's hint quotes it: at most
+    /// [`Answer::BODY_BYTES`], cut where [`excerpt`] cuts, control characters escaped
+    /// (quotes kept as sent, so JSON reads as JSON).
+    pub fn quoted(text: &str) -> String {
+        let kept = excerpt(text, Answer::BODY_BYTES);
+        let mut out = String::with_capacity(kept.len());
+        for c in kept.chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
         }
+        out
     }
 }
 

@@ -9,7 +9,8 @@
 
 use super::session::Coverage;
 use crate::model::{
-    Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Plan, StopReason, Verdict,
+    AcceptRule, Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Plan, Step, StopReason,
+    Verdict,
 };
 use std::collections::BTreeMap;
 
@@ -60,10 +61,13 @@ struct Tally {
 /// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
+    // A run turned away by its errors already says so in its hint.
+    let errors = (j.verdict.exercised()).then(|| errored_note(e.plan, e.reports));
     let notes: Vec<String> = [
         shed_note(e.reports, e.coverage),
         super::shedding::undeclared_note(e.plan, e.reports),
         unread_note(e.plan, e.reports),
+        errors.flatten(),
     ]
     .into_iter()
     .flatten()
@@ -109,6 +113,28 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     })
 }
 
+/// The note on requests the server answered with its error event, when some were (not
+/// all: [`answered_only_errors`] judges that): allowed answers, never violations, but
+/// under load they may be what the server does instead of serving, which a bare verdict
+/// would hide. Valid tokens' connections only (an error is a bad token's right answer).
+fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let (mut errored, mut expectations) = (0u64, 0u64);
+    let mut first: Option<&str> = None;
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        errored += r.counters.expect.expectations_errored;
+        expectations += r.counters.expect.expectations;
+        first = first.or(r.first_error.as_deref());
+    }
+    (errored > 0).then(|| {
+        let quoted = first.map_or(String::new(), |e| format!("; the first: {e}"));
+        format!(
+            "the server answered {errored} of {expectations} expectation{} with its error \
+             event (counted, not violations{quoted})",
+            plural(expectations)
+        )
+    })
+}
+
 /// The note on placements the server does not read tokens from
 /// ([`super::session::unread_placements`]).
 fn unread_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
@@ -131,7 +157,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
-    if let Some(j) = door::refused_at_door(e.plan, e.reports, violations, opaque) {
+    if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque) {
         return j;
     }
     if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
@@ -444,19 +470,26 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     })
 }
 
-/// The server answered every expectation of every valid-token connection with its error
+/// The server answered every request of every valid-token connection with its error
 /// event (`[oracles] error_event`) and met not one: the connections got through the
-/// upgrade, but the target turned each one away in band. Its closes say why: all with an
-/// auth code (1008, 4401, 4403) is a misconfigured secret or token; anything else, a
-/// script or target that does not fit. Never clean: nothing the script is for was
-/// exercised. Connections with bad tokens (the catalogue's) are left out: an error is
-/// their right answer.
+/// upgrade (and maybe its greeting: an ack, a welcome), but the target turned each request
+/// away in band. Its closes say why: all with an auth code (1008, 4401, 4403) is a
+/// misconfigured secret or token; anything else, a script or target that does not fit.
+/// Never clean: nothing the script is for was exercised. What the handshake met does not
+/// count ([`greeting_kinds`]); a scenario that expects the error event in some `expect`
+/// declares errors as answers, and is judged as usual. Connections with bad tokens (the
+/// catalogue's) are left out: an error is their right answer.
 fn answered_only_errors(
     plan: &Plan,
     reports: &[ConnReport],
     opaque: Option<&str>,
 ) -> Option<Judgement> {
-    let (mut errored, mut met) = (0u64, 0u64);
+    if expects_errors(plan) {
+        return None;
+    }
+    let greeting = greeting_kinds(plan);
+    let (mut errored, mut met, mut answered) = (0u64, 0u64, 0u64);
+    let mut first_error: Option<&str> = None;
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
         if !valid_token(plan, r.token) {
@@ -464,17 +497,35 @@ fn answered_only_errors(
         }
         errored += r.counters.expect.expectations_errored;
         met += r.counters.expect.expectations_met;
+        answered += r
+            .counters
+            .expect
+            .events
+            .iter()
+            .filter(|(kind, _)| !greeting.contains(kind.as_str()))
+            .map(|(_, tally)| tally.arrived)
+            .sum::<u64>();
+        first_error = first_error.or(r.first_error.as_deref());
         for a in &r.attempts {
             if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
                 *closes.entry(c.clone()).or_default() += 1;
             }
         }
     }
-    if errored == 0 || met > 0 {
+    // Past a greeting, what arrived of the kinds expected says whether a request was
+    // served (a met `expect_none` counts as met and brought nothing); with no greeting,
+    // any expectation met does.
+    if errored == 0 || answered > 0 || (greeting.is_empty() && met > 0) {
         return None;
     }
+    let past = if greeting.is_empty() {
+        String::new()
+    } else {
+        " past the handshake".to_string()
+    };
+    let quoted = first_error.map_or(String::new(), |e| format!(", the first: {e}"));
     let answered = format!(
-        "the server answered every expectation with its error event ({errored} errored, 0 met)"
+        "the server answered every request with its error event ({errored} errored, none met{past}{quoted})"
     );
     if !closes.is_empty() && closes.keys().all(is_auth_refusal) {
         let check = auth_check(opaque);
@@ -495,9 +546,55 @@ fn answered_only_errors(
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "{answered}{closed}: nothing the script is for was exercised; the script, its \
-             tokens or the target do not fit this server"
+             tokens or the target do not fit this server (if that error is an answer the \
+             script expects, name it in an `expect`, with another `[oracles] error_event`)"
         )),
     })
+}
+
+/// The kinds a connection's greeting brings: the acceptance message (`[oracles] accepted
+/// = { message = ... }`) and what each script expects before its first send. Met, they
+/// say the handshake worked, not that any request was served.
+fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
+    let mut kinds = std::collections::BTreeSet::new();
+    if let AcceptRule::Message { event } = &plan.oracles.session.accepted {
+        kinds.insert(event.as_str());
+    }
+    for script in &plan.scripts {
+        greeted(script, &mut kinds);
+    }
+    kinds
+}
+
+/// Adds the kinds `steps` expect before their first send to `kinds`; `true` once a send
+/// was reached.
+fn greeted<'a>(steps: &'a [Step], kinds: &mut std::collections::BTreeSet<&'a str>) -> bool {
+    for step in steps {
+        match step {
+            Step::Expect(e) if !e.absent => {
+                kinds.extend(e.pattern.iter().map(|i| i.event.as_str()));
+            }
+            Step::Repeat { steps, .. } if greeted(steps, kinds) => return true,
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => return true,
+            Step::Ping { .. } => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether some `expect` of the scenario names its error event: errors are answers it
+/// expects.
+fn expects_errors(plan: &Plan) -> bool {
+    fn names(steps: &[Step], error: &str) -> bool {
+        steps.iter().any(|step| match step {
+            Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == error),
+            Step::Repeat { steps, .. } => names(steps, error),
+            _ => false,
+        })
+    }
+    let error = plan.oracles.error_event.as_str();
+    plan.scripts.iter().any(|s| names(s, error))
 }
 
 /// The server answered, yet not one record had a kind the scenario could read (none was

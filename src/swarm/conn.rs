@@ -233,6 +233,19 @@ struct Open {
     closing: Option<u16>,
 }
 
+/// What the server said on a connection that a verdict may quote ([`Answer::quoted`]
+/// excerpts): the refusal message of an attempt closed before acceptance, the first
+/// error event.
+#[derive(Debug, Default)]
+pub(super) struct Said {
+    /// The last text frame that left the current attempt pending, until a Close ends it.
+    pending: Option<Box<str>>,
+    /// What `pending` held when a Close ended a pending attempt (the first such).
+    before_close: Option<Box<str>>,
+    /// The first explicit error event (`[oracles] error_event`).
+    first_error: Option<Box<str>>,
+}
+
 pub(super) struct ConnRun {
     ctx: Arc<RunCtx>,
     index: usize,
@@ -257,6 +270,9 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     /// Boxed: only a refused connection has one.
     answer: Option<Box<Answer>>,
+    /// What the server said that a verdict may quote. Boxed: most connections never
+    /// have any.
+    said: Option<Box<Said>>,
     released_us: Option<u64>,
     /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
     /// releases it (its timeout extends that write's bound, and the request's turn counts
@@ -337,6 +353,7 @@ impl ConnRun {
             attempts: Vec::new(),
             violations_published: 0,
             answer: None,
+            said: None,
             released_us: None,
             held: None,
             absent_from: Vec::new(),
@@ -478,6 +495,7 @@ impl ConnRun {
         }
         self.counters.expect = std::mem::take(&mut self.checker.counts);
         self.redact_logins();
+        let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();
         Box::new(ConnReport {
             id: plan.id,
@@ -487,6 +505,8 @@ impl ConnRun {
             violations: std::mem::take(&mut self.checker.violations),
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take().map(|a| *a),
+            first_error: said.first_error.map(String::from),
+            said_before_close: said.before_close.map(String::from),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })
@@ -509,6 +529,16 @@ impl ConnRun {
         if let Some(a) = &mut self.answer {
             redactor.redact_in_place(&mut a.detail);
             redactor.redact_in_place(&mut a.body);
+        }
+        if let Some(said) = &mut self.said {
+            for text in [&mut said.first_error, &mut said.before_close]
+                .into_iter()
+                .flatten()
+            {
+                let mut redacted = String::from(std::mem::take(text));
+                redactor.redact_in_place(&mut redacted);
+                *text = redacted.into_boxed_str();
+            }
         }
     }
 

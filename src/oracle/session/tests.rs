@@ -202,6 +202,8 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             violations: Vec::new(),
             violations_by_oracle: Default::default(),
             answer: None,
+            first_error: None,
+            said_before_close: None,
             attempts: attempts.clone(),
             observed: None,
         })

@@ -7,10 +7,18 @@
 //! server. It is never a race (its unmet expectations are the refusal seen through the
 //! oracles) and never clean.
 //!
-//! One shape stays with the oracles: the connections sent a message of their script
-//! before the server's close, and something broke. A close then may be the server's
-//! policy for what the script sent (graphql-transport-ws closes 4401 on a `subscribe`
-//! sent before its ack), which the session oracles and the battery's policy rules judge.
+//! That holds when the connections sent a message of their script before the server's
+//! close, and the oracles saw something break: a close after a request may be a server's
+//! policy for it (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack),
+//! but when not one valid token's connection was accepted in the whole run, nothing tells
+//! a policy from a token the server never read (`placement = "header"` for a server that
+//! reads `connection_init`), and neither is a race. A hunt that knows better (the
+//! battery's early-send family, whose probe saw the token accepted) says so with its own
+//! policy rule, never through this verdict.
+//!
+//! The close says whether the refusal reads as auth: its code (1008, 4401, 4403), its
+//! reason, or the last message the server sent before it (an in-band refusal the scenario
+//! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Verdict};
@@ -30,6 +38,10 @@ struct Door {
     /// Whether the server sent a message before its close (an in-band refusal, declared
     /// with `reject.message`).
     received: bool,
+    /// The last messages the server sent before its close (the first few distinct ones).
+    messages: Vec<String>,
+    /// Where the valid tokens travelled (the first few distinct placements), for the hint.
+    placements: Vec<String>,
 }
 
 /// How many distinct close reasons a hint quotes.
@@ -52,30 +64,24 @@ const AUTH_WORDS: [&str; 12] = [
     "not allowed",
 ];
 
-/// Whether a close reason reads as an auth refusal (`unauthorized`, `invalid token`,
-/// `Forbidden`, `jwt expired`...).
+/// Whether a close reason (or a message) reads as an auth refusal (`unauthorized`,
+/// `invalid token`, `Forbidden`, `jwt expired`...).
 pub(super) fn auth_reason(reason: &str) -> bool {
     let reason = reason.to_lowercase();
     AUTH_WORDS.iter().any(|w| reason.contains(w))
 }
 
 /// The verdict of a run refused at the door (see the module docs), or `None` for any
-/// other run. `violations`: the run's violation count; `opaque`: the kind of `[auth]
-/// tokens` source, for the hint.
+/// other run. `opaque`: the kind of `[auth] tokens` source, for the hint.
 pub(super) fn refused_at_door(
     plan: &Plan,
     reports: &[ConnReport],
-    violations: u64,
     opaque: Option<&str>,
 ) -> Option<Judgement> {
     let door = door(plan, reports)?;
-    // A close after the script's first message, with something broken: the server's
-    // policy for that message is the oracles' to judge (see the module docs).
-    if door.script_sent && violations > 0 {
-        return None;
-    }
-    let auth =
-        door.closes.keys().any(is_auth_refusal) || door.reasons.iter().any(|r| auth_reason(r));
+    let auth = door.closes.keys().any(is_auth_refusal)
+        || door.reasons.iter().any(|r| auth_reason(r))
+        || door.messages.iter().any(|m| auth_reason(m));
     let seen = seen(&door);
     let declare = declare(plan, &door);
     let after = if door.script_sent {
@@ -89,9 +95,11 @@ pub(super) fn refused_at_door(
             Verdict::AuthMisconfigured,
             format!(
                 "the server closed every valid token's connection before accepting it \
-                 ({seen}), a refusal the scenario does not declare{after}: {}; if that is how \
-                 it refuses a token, declare it: {declare}",
-                auth_check(opaque)
+                 ({seen}), a refusal the scenario does not declare{after}: {}, and that the \
+                 server reads the token where it travels ({}: [auth] placement); if that is \
+                 how it refuses a token, declare it: {declare}",
+                auth_check(opaque),
+                door.placements.join(", ")
             ),
         )
     } else {
@@ -100,9 +108,11 @@ pub(super) fn refused_at_door(
             format!(
                 "the server closed every valid token's connection before accepting it \
                  ({seen}){after}: nothing was exercised. If that is how it refuses a token, \
-                 declare it ({declare}) and {}; else check the subprotocol and the first \
+                 declare it ({declare}) and {}, and that the server reads the token where it \
+                 travels ({}: [auth] placement); else check the subprotocol and the first \
                  messages the protocol needs",
-                auth_check(opaque)
+                auth_check(opaque),
+                door.placements.join(", ")
             ),
         )
     };
@@ -119,20 +129,20 @@ pub(super) fn refused_at_door(
 fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
     let mut d = Door::default();
     let mut valid_judged = 0u64;
-    // Which connections carry their token in a first message, by id (a shard's are a
-    // slice of the plan's: an id is no index); made only once a report needs it, for most
-    // runs leave at their first accepted attempt.
-    let first_message = std::cell::OnceCell::new();
-    let first_message = || {
-        first_message.get_or_init(|| {
-            plan.conns
-                .iter()
-                .map(|c| {
-                    let first = matches!(plan.placement_of(c), Placement::FirstMessage { .. });
-                    (c.id, first)
-                })
-                .collect::<BTreeMap<u32, bool>>()
-        })
+    // Where each connection carries its token, by id (a shard's are a slice of the plan's:
+    // an id is no index); made only once a report needs it, for most runs leave at their
+    // first accepted attempt.
+    let placements = std::cell::OnceCell::new();
+    let placement = |id: u32| {
+        placements
+            .get_or_init(|| {
+                plan.conns
+                    .iter()
+                    .map(|c| (c.id, plan.placement_of(c)))
+                    .collect::<BTreeMap<u32, &Placement>>()
+            })
+            .get(&id)
+            .copied()
     };
     for r in reports {
         let valid = valid_token(plan, r.token);
@@ -168,25 +178,48 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
             return None;
         }
         valid_judged += judged;
-        if let Some(reason) = r
+        if let Some(close) = r
             .answer
             .as_ref()
             .filter(|a| matches!(a.cause, Cause::ServerClose(_) | Cause::InvalidClose(_)))
-            .map(|a| a.body.trim())
-            .filter(|b| !b.is_empty())
         {
-            if d.reasons.len() < REASONS && !d.reasons.iter().any(|r| r == reason) {
-                d.reasons.push(reason.to_string());
-            }
+            keep_distinct(&mut d.reasons, close.body.trim());
         }
-        let auth_messages = match first_message().get(&r.id) {
-            Some(true) => upgraded,
+        if let Some(said) = &r.said_before_close {
+            keep_distinct(&mut d.messages, said.trim());
+        }
+        let placed = placement(r.id);
+        if let Some(p) = placed {
+            keep_distinct(&mut d.placements, &placement_text(p));
+        }
+        let auth_messages = match placed {
+            Some(Placement::FirstMessage { .. }) => upgraded,
             _ => 0,
         };
         d.script_sent |= r.counters.messages_sent > auth_messages;
         d.received |= r.counters.messages_received > 0;
     }
     (valid_judged > 0).then_some(d)
+}
+
+/// Adds `text` to `kept` unless empty, already there, or [`REASONS`] are kept.
+fn keep_distinct(kept: &mut Vec<String>, text: &str) {
+    if !text.is_empty() && kept.len() < REASONS && !kept.iter().any(|k| k == text) {
+        kept.push(text.to_string());
+    }
+}
+
+/// Where a placement puts the token, in words for a hint: `the upgrade header
+/// Authorization`, `the query parameter token`, `the first message`.
+fn placement_text(p: &Placement) -> String {
+    match p {
+        Placement::Header { name, .. } => format!("the upgrade header {name}"),
+        Placement::Query { param } => format!("the query parameter {param}"),
+        Placement::Subprotocol { .. } => "the Sec-WebSocket-Protocol offer".into(),
+        Placement::Cookie { name } => format!("the cookie {name}"),
+        Placement::FirstMessage { .. } => "the first message after the upgrade".into(),
+        Placement::None => "nowhere (placement none)".into(),
+    }
 }
 
 /// Whether the server turned attempt `a` away itself after its 101: closed it before
@@ -201,20 +234,29 @@ fn turned_away(a: &Attempt) -> bool {
         )
 }
 
-/// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`.
+/// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`,
+/// `server_close_1000 ×10, after the message {"type":"disconnect"}`.
 fn seen(d: &Door) -> String {
-    let out = top_causes(&d.closes);
+    let mut out = top_causes(&d.closes);
     match d.reasons.as_slice() {
-        [] => out,
-        [one] => format!("{out}, reason {one:?}"),
-        many => format!(
-            "{out}, reasons {}",
+        [] => {}
+        [one] => out.push_str(&format!(", reason {one:?}")),
+        many => out.push_str(&format!(
+            ", reasons {}",
             many.iter()
                 .map(|r| format!("{r:?}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ),
+        )),
     }
+    if !d.messages.is_empty() {
+        let plural = if d.messages.len() == 1 { "" } else { "s" };
+        out.push_str(&format!(
+            ", after the message{plural} {}",
+            d.messages.join(" | ")
+        ));
+    }
+    out
 }
 
 /// How to declare the refusal seen: a message the server sent before its close, as
@@ -223,8 +265,12 @@ fn seen(d: &Door) -> String {
 /// the refusal; the close alone says nothing) and the codes no list may hold (1005: no
 /// code at all).
 fn declare(plan: &Plan, d: &Door) -> String {
-    let message = "the message it sends before the close, as `reject.message` (its kind in \
-                   [oracles.kinds])";
+    let message = match d.messages.iter().find_map(|m| refusal_kind(plan, m)) {
+        Some(rule) => format!("the message it sends before the close, as `reject.message`: {rule}"),
+        None => "the message it sends before the close, as `reject.message` (its kind in \
+                 [oracles.kinds])"
+            .to_string(),
+    };
     let mut close = plan.oracles.session.reject.close.clone();
     let mut added = false;
     for cause in d.closes.keys() {
@@ -247,7 +293,49 @@ fn declare(plan: &Plan, d: &Door) -> String {
     match (added, d.received) {
         (true, true) => format!("{close}, or {message}"),
         (true, false) => close,
-        (false, true) => message.to_string(),
+        (false, true) => message,
         (false, false) => "its close code in `[oracles] reject.close`".to_string(),
+    }
+}
+
+/// The declaration of an in-band refusal `message` that reads as auth (a JSON object, as
+/// the hint quotes it): a kind matching its type and the field that says auth, and
+/// `reject.message` naming it. `None` when it is no such object.
+fn refusal_kind(plan: &Plan, message: &str) -> Option<String> {
+    let serde_json::Value::Object(fields) = serde_json::from_str(message).ok()? else {
+        return None;
+    };
+    let type_field = plan.oracles.type_field.as_str();
+    let string = |key: &str| fields.get(key).and_then(serde_json::Value::as_str);
+    let said = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != type_field)
+        .find(|k| string(k).is_some_and(auth_reason))?;
+    let mut matches = Vec::new();
+    if let Some(kind) = string(type_field) {
+        matches.push((type_field, kind));
+    }
+    matches.push((said, string(said)?));
+    let rule = matches
+        .iter()
+        .map(|(k, v)| format!("{} = {}", toml_key(k), serde_json::Value::from(*v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "`[oracles.kinds] refused = {{ {rule} }}` and `[oracles] reject = {{ message = \"refused\" }}`"
+    ))
+}
+
+/// `key` as a TOML key: bare when it may be, else quoted.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_string()
+    } else {
+        serde_json::Value::from(key).to_string()
     }
 }

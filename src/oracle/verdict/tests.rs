@@ -94,6 +94,8 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
         violations: Vec::new(),
         violations_by_oracle: Default::default(),
         answer: None,
+        first_error: None,
+        said_before_close: None,
         attempts: vec![a],
         observed: None,
     }
@@ -549,7 +551,7 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
     let hint = auth.hint.unwrap_or_default();
     assert!(
-        hint.contains("answered every expectation with its error event (2 errored, 0 met)")
+        hint.contains("answered every request with its error event (2 errored, none met)")
             && hint.contains("server_close_1008"),
         "{hint}"
     );
@@ -565,6 +567,75 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     // Only the forged tokens got errors: their right answer.
     let forged_only = judge_with([0, 0, 1, 1], [0; 4], 1008);
     assert_eq!(forged_only.verdict, Verdict::Clean, "{forged_only:?}");
+}
+
+/// A greeting met (the ack, the script's `expect` before its first send) is no request
+/// served: when every request got the error event, the run is unusable, and the hint
+/// quotes the first error. A request served on any valid connection, or a scenario that
+/// names the error event in an `expect` (an answer it expects), is judged as usual.
+#[test]
+fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
+    let text = |steps: &str| {
+        format!(
+            "name = \"g\"\nduration = \"1s\"\n[oracles]\naccepted = {{ message = \"ack\" }}\n\
+             [[group]]\nname = \"g\"\nusers = 2\nsteps = [{steps}]\n"
+        )
+    };
+    let usual = r#"{ expect = "ack" }, { send = { type = "subscribe" } }, { expect = "next+ complete" }, { expect_none = "error", within = "50ms" }"#;
+    let judge_with = |steps: &str, served: [u64; 2]| {
+        let scenario = crate::scenario::load_str(&text(steps), "g.toml").unwrap();
+        let plan = crate::plan::build(&scenario, 1);
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut counters = crate::model::Counters::default();
+                let e = &mut counters.expect;
+                e.expectations = 3;
+                e.expectations_met = 2 + served[i];
+                e.expectations_errored = 1 - served[i];
+                e.events.entry("ack".into()).or_default().arrived = 1;
+                e.events.entry("next".into()).or_default().arrived = served[i];
+                let mut r = report(c, attempt(End::Accepted), counters);
+                r.first_error = (served[i] == 0).then(|| {
+                    r#"{"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#.into()
+                });
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let j = judge_with(usual, [0, 0]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "answered every request with its error event (2 errored, none met past the handshake"
+        ) && hint.contains(
+            r#"the first: {"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#
+        ),
+        "{hint}"
+    );
+    // Some requests served, some refused with an error under load: judged as usual.
+    let j = judge_with(usual, [1, 0]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    assert!(
+        j.hint.unwrap_or_default().contains(
+            "the server answered 1 of 6 expectations with its error event (counted, not violations; the first: {"
+        ),
+        "errors short of every request are said"
+    );
+    // The scenario names the error event in an `expect`: an answer it expects.
+    let expected = r#"{ expect = "ack" }, { send = { type = "subscribe" } }, { expect = "error" }"#;
+    let j = judge_with(expected, [0, 0]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
 }
 
 /// How a valid-token connection of [`door_run`] ended: closed by the server with `code`
@@ -663,27 +734,36 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
 }
 
 /// What stays with the oracles: a connection accepted (the others' closes are the
-/// server's business), and closes after the script's first message with something broken
-/// (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack: its policy,
-/// which the battery's early-send family excuses). Without anything broken, such a run is
-/// still no clean one.
+/// server's business). A close after the script's first message, when not one valid
+/// token's connection was accepted, is no race whatever broke: a policy close
+/// (graphql-transport-ws closes 4401 on a `subscribe` sent before its ack) cannot be told
+/// from a token the server never read (`placement = "header"` for a server that reads
+/// `connection_init`), and the hint names the close and where the token travelled.
 #[test]
-fn a_close_after_the_script_spoke_stays_with_the_oracles_unless_nothing_broke() {
+fn a_close_after_the_script_spoke_with_none_accepted_is_no_race() {
     let early = Door::Closed {
         code: 4401,
         reason: "Unauthorized",
         sent: 1,
     };
-    let j = door_run([early; 2], 2);
-    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
-    let j = door_run([early; 2], 0);
-    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
-    assert!(
-        j.hint
-            .unwrap_or_default()
-            .contains("each had sent its first message"),
-        "the hint says the close may answer the script"
-    );
+    for violations in [2, 0] {
+        let j = door_run([early; 2], violations);
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains("each had sent its first message")
+                && hint.contains("server_close_4401 ×2, reason \"Unauthorized\"")
+                && hint.contains("the upgrade header Authorization: [auth] placement"),
+            "the hint names the close and the placement: {hint}"
+        );
+    }
+    let unusable = Door::Closed {
+        code: 4400,
+        reason: "",
+        sent: 1,
+    };
+    let j = door_run([unusable; 2], 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let door = Door::Closed {
         code: 4401,
         reason: "",
@@ -691,6 +771,75 @@ fn a_close_after_the_script_spoke_stays_with_the_oracles_unless_nothing_broke() 
     };
     let j = door_run([door, Door::Accepted], 1);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let j = door_run([early, Door::Accepted], 1);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
+/// A server that refuses in band, with a message before a Close that says nothing by
+/// itself (ActionCable: `{"type":"disconnect","reason":"unauthorized"}`, then 1000), when
+/// the scenario does not declare that message: the message says auth, so the tokens are
+/// what to check, and the hint spells out the declaration. A message that says nothing of
+/// auth leaves the run unusable.
+#[test]
+fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
+    let judge_said = |message: &str| {
+        let plan = plan();
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = Attempt::new(10);
+                a.upgraded_us = Some(20);
+                a.outcome = Outcome::Failed;
+                a.cause = Some(Cause::ServerClose(1000));
+                a.clean_end = true;
+                let counters = crate::model::Counters {
+                    messages_received: 1,
+                    ..Default::default()
+                };
+                let mut r = report(c, a, counters);
+                r.answer = Some(crate::model::Answer::new(
+                    Cause::ServerClose(1000),
+                    "Close 1000".into(),
+                    b"",
+                ));
+                r.said_before_close = Some(message.to_string());
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::from([(OracleKind::Completeness, 2)]),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
+    let j = judge_said(cable);
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(&format!("after the message {cable}"))
+            && hint.contains(
+                r#"`[oracles.kinds] refused = { type = "disconnect", reason = "unauthorized" }` and `[oracles] reject = { message = "refused" }`"#
+            ),
+        "{hint}"
+    );
+    for said in [
+        r#"{"event":"phx_error","payload":{"message":"Unauthenticated"}}"#,
+        r#"{"type":"error","message":"invalid token"}"#,
+        "Forbidden",
+    ] {
+        let j = judge_said(said);
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{said}: {j:?}");
+    }
+    let j = judge_said(r#"{"type":"bye","reason":"maintenance"}"#);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    assert!(j
+        .hint
+        .unwrap_or_default()
+        .contains("as `reject.message` (its kind in [oracles.kinds])"));
 }
 
 /// Collisions that only met shed handshakes leave the run inconclusive with a hint that

@@ -106,6 +106,8 @@ impl ConnRun {
                 };
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
                 let mut ended_pending = false;
+                // Of this attempt only: the next one starts with nothing said.
+                let said = self.said.as_mut().and_then(|s| s.pending.take());
                 if let Some(attempt) = self.attempts.last_mut() {
                     if ours {
                         // The server answering our Close: not its verdict on us.
@@ -119,6 +121,11 @@ impl ConnRun {
                     // A Close before acceptance is the server's answer, as a refused
                     // upgrade's status is: its code and reason are shown with the refusals.
                     self.answer = Some(Box::new(close_answer(&cause, frame.as_ref())));
+                }
+                if let (true, Some(text)) = (ended_pending, said) {
+                    // And what the server said before it (an in-band refusal).
+                    let kept = self.said.get_or_insert_with(Box::default);
+                    kept.before_close.get_or_insert(text);
                 }
                 // Boxed, as the goodbye above: rare, and its close handshake would
                 // otherwise sit in every waiting connection's future.
@@ -171,6 +178,7 @@ impl ConnRun {
             open,
             attempts,
             markers,
+            said,
             ..
         } = self;
         let spec = &ctx.plan.oracles;
@@ -183,6 +191,11 @@ impl ConnRun {
                     counters.json_records += 1;
                     let event = kind_of(spec, &msg);
                     counters.kindless_records += u64::from(event.is_none());
+                    if event.as_deref() == Some(spec.error_event.as_str()) {
+                        let said = said.get_or_insert_with(Box::default);
+                        said.first_error
+                            .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+                    }
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
                     match marker_of(markers, &msg) {
                         Some(sent_us) => {
@@ -205,7 +218,22 @@ impl ConnRun {
             // Only separators or blanks: a data frame that says nothing.
             due |= note_data(ctx, attempts, open, samples, now, None);
         }
+        self.keep_if_pending(text);
         due
+    }
+
+    /// Keeps `text` as what the server said last before accepting the attempt, when the
+    /// attempt is still pending after it (the frame that accepts it is not kept: most
+    /// connections keep nothing).
+    fn keep_if_pending(&mut self, text: &str) {
+        if self
+            .attempts
+            .last()
+            .is_some_and(|a| a.outcome == Outcome::Pending)
+        {
+            let said = self.said.get_or_insert_with(Box::default);
+            said.pending = Some(Answer::quoted(text).into_boxed_str());
+        }
     }
 
     /// Flood mode: handles the frames that have already arrived, without waiting for more.

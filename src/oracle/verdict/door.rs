@@ -273,23 +273,42 @@ fn declare(plan: &Plan, d: &Door) -> String {
     };
     let mut close = plan.oracles.session.reject.close.clone();
     let mut added = false;
+    let mut shed = Vec::new();
     for cause in d.closes.keys() {
         let Cause::ServerClose(code) = cause else {
             continue;
         };
         let listable = !matches!(code, 1004..=1006 | 1015);
         let says = is_refusal_code(*code) || !d.received;
-        if listable && says && !close.contains(code) {
+        // A rate limit's close is the server shedding load, not refusing the token.
+        let sheds = d
+            .reasons
+            .iter()
+            .map(String::as_str)
+            .chain([""])
+            .any(|reason| crate::oracle::shedding::reads_as_rate_limit(*code, reason));
+        if sheds {
+            shed.push(*code);
+        } else if listable && says && !close.contains(code) {
             close.push(*code);
             added = true;
         }
     }
-    let list = close
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let close = format!("`[oracles] reject = {{ close = [{list}] }}`");
+    let list = |codes: &[u16]| {
+        codes
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !shed.is_empty() && !added {
+        return format!(
+            "`[oracles] reject = {{ shed = [{}] }}` if that close is its rate limit (a shed \
+             connection is counted, never judged)",
+            list(&shed)
+        );
+    }
+    let close = format!("`[oracles] reject = {{ close = [{}] }}`", list(&close));
     match (added, d.received) {
         (true, true) => format!("{close}, or {message}"),
         (true, false) => close,

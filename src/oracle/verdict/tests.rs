@@ -733,6 +733,28 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
     }
 }
 
+/// A server's own rate-limit close at the door (4429, or a reason that says so) is
+/// shedding: the hint offers `reject.shed`, never `reject.close` (a refusal of the token).
+#[test]
+fn a_rate_limit_close_at_the_door_is_declared_as_shedding() {
+    for (code, reason) in [(4429, ""), (4000, "Too many requests")] {
+        let j = door_run(
+            [Door::Closed {
+                code,
+                reason,
+                sent: 0,
+            }; 2],
+            0,
+        );
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains(&format!("reject = {{ shed = [{code}] }}"))
+                && !hint.contains("close = ["),
+            "{code} {reason:?}: {hint}"
+        );
+    }
+}
+
 /// What stays with the oracles: a connection accepted (the others' closes are the
 /// server's business). A close after the script's first message, when not one valid
 /// token's connection was accepted, is no race whatever broke: a policy close

@@ -231,25 +231,10 @@ async fn a_placement_the_server_does_not_read_is_said_not_a_violation() {
         lenient: true,
         ..Default::default()
     };
-    let reference = stampede::reference::spawn(
-        config,
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let reference = reference_with(config).await;
     let upstream = reference.addr();
     let (url, stop) = spawn_server(move |tcp| ignore_subprotocol(tcp, upstream)).await;
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios/bad-tokens.toml"
-    ))
-    .unwrap();
-    let text = format!(
-        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
-        common::TEST_SECRET
-    );
-    let s = scenario("bad-tokens.toml", &text);
+    let s = shipped_with_test_secret("bad-tokens.toml");
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     let sum = &outcome.results.summary;
@@ -418,27 +403,12 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
         bug_window: std::time::Duration::from_millis(50),
         ..Default::default()
     };
-    let reference = stampede::reference::spawn(
-        config,
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let reference = reference_with(config).await;
     let upstream = reference.addr();
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let (url, stop) =
         spawn_server(move |tcp| one_upgrade_per_token(tcp, upstream, Arc::clone(&seen))).await;
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios/races/token-check-then-act.toml"
-    ))
-    .unwrap();
-    let text = format!(
-        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
-        common::TEST_SECRET
-    );
-    let s = scenario("token-check-then-act.toml", &text);
+    let s = shipped_with_test_secret("races/token-check-then-act.toml");
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     reference.shutdown().await;
@@ -459,4 +429,29 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
         hint.contains("shedding ate the race's coverage: on 4 of the 4 shared tokens"),
         "{hint}"
     );
+}
+
+/// The reference server in process on loopback, configured by `config`.
+async fn reference_with(
+    config: stampede::reference::TargetConfig,
+) -> stampede::reference::ServerHandle {
+    stampede::reference::spawn(
+        config,
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}
+
+/// A scenario shipped under `scenarios/` (`path` below it), signing with the test secret.
+fn shipped_with_test_secret(path: &str) -> stampede::model::Scenario {
+    let file = format!("{}/scenarios/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = format!(
+        "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
+        common::TEST_SECRET
+    );
+    let name = path.rsplit('/').next().unwrap_or(path);
+    scenario(name, &text)
 }

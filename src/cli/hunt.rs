@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Target URL (ws:// or wss://); overrides the scenario's (for replay and shrink, the
-    /// repro's own).
+    /// repro's own). `${NAME}` in it is expanded from the environment to dial only: output
+    /// names the URL as written.
     #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the

@@ -460,3 +460,95 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
         "{hint}"
     );
 }
+
+/// The fake golden-path server, except that every third connection, once accepted and
+/// greeted, is closed with `code` when its first request arrives: its answer still owed.
+async fn spawn_shedding_accepted(code: u16) -> (String, tokio_util::sync::CancellationToken) {
+    let seen = Arc::new(AtomicU64::new(0));
+    spawn_server(move |tcp| {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        async move {
+            if n % 3 != 2 {
+                return fake_conn(tcp, Fault::None).await;
+            }
+            let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
+                return;
+            };
+            let hello = serde_json::json!({"type": "connection_established", "user_id": sub});
+            if ws
+                .send(Message::Text(hello.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // The request arrives; the server, busy, lets the connection go instead.
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "busy".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+        }
+    })
+    .await
+}
+
+/// A server that sheds an accepted connection (Close 1013, or a code the scenario declares
+/// in `reject.shed`) with an answer still owed applies its policy under load: counted as
+/// shed after acceptance, its pending expectations refused, said in the hint, never a
+/// violation. An undeclared code there still loses the answer: a completeness violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation() {
+    for (code, reject) in [(1013, None), (4429, Some("shed = [4429]"))] {
+        let (url, stop) = spawn_shedding_accepted(code).await;
+        let text = match reject {
+            Some(reject) => chat_with_reject("shed-later", reject),
+            None => chat_scenario("shed-later", 30, 1),
+        };
+        let outcome = common::run(&scenario("shed-later.toml", &text), Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        let c = &sum.counters;
+        // Every third connection was shed after its acceptance: 10 of 30.
+        assert_eq!(
+            (c.accepted, c.shed_after_acceptance, c.shed),
+            (30, 10, 0),
+            "{code}: {c:?}"
+        );
+        assert_eq!(
+            c.ended_by.get(&Cause::ServerClose(code)).copied(),
+            Some(10),
+            "{code}: {c:?}"
+        );
+        assert!(c.expect.expectations_refused >= 10, "{code}: {c:?}");
+        assert_eq!(sum.violations.total, 0, "{code}: {:?}", sum.violations);
+        assert_eq!(sum.verdict, Verdict::Clean, "{code}: {:?}", sum.hint);
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("the server shed 10 accepted connections under load"),
+            "{code}: {hint}"
+        );
+        let mut console = Vec::new();
+        stampede::report::render(sum, &mut console).unwrap();
+        let console = String::from_utf8(console).unwrap();
+        assert!(console.contains("shed later   10 accepted"), "{console}");
+    }
+
+    // A code the scenario does not declare as shedding, mid-script: the answer the server
+    // owed is lost, as before.
+    let (url, stop) = spawn_shedding_accepted(4000).await;
+    let s = scenario("closed-later.toml", &chat_scenario("closed-later", 30, 1));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.shed_after_acceptance, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        10,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}

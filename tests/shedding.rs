@@ -410,8 +410,13 @@ async fn one_upgrade_per_token(
 /// first of each token: every collision the scenario arranged met a 429, not the
 /// server's session logic. That exercised no race: inconclusive, never clean, and the
 /// hint says shedding took the coverage.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shedding_every_collision_leaves_the_race_inconclusive() {
+/// The planted token-check-then-act race behind [`one_upgrade_per_token`]: its URL, what
+/// stops the proxy, and the reference server (shut it down at the end).
+async fn race_behind_a_shedding_proxy() -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    stampede::reference::ServerHandle,
+) {
     let config = stampede::reference::TargetConfig {
         secret: common::TEST_SECRET.as_bytes().to_vec(),
         bug: Some(stampede::reference::Bug::TokenCheckThenAct),
@@ -429,6 +434,11 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let (url, stop) =
         spawn_server(move |tcp| one_upgrade_per_token(tcp, upstream, Arc::clone(&seen))).await;
+    (url, stop, reference)
+}
+
+/// The token-check-then-act race scenario, signed with the test secret.
+fn race_scenario() -> stampede::model::Scenario {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/scenarios/races/token-check-then-act.toml"
@@ -438,7 +448,13 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
         "{text}\n[auth]\nsecret = {{ value = \"{}\" }}\n",
         common::TEST_SECRET
     );
-    let s = scenario("token-check-then-act.toml", &text);
+    scenario("token-check-then-act.toml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_every_collision_leaves_the_race_inconclusive() {
+    let (url, stop, reference) = race_behind_a_shedding_proxy().await;
+    let s = race_scenario();
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     reference.shutdown().await;
@@ -551,4 +567,52 @@ async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation
         sum.violations
     );
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// A hunt whose rounds shedding made inconclusive says so round by round (the progress
+/// line's verdict and why), not "0 violations", and finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_round_made_inconclusive_by_shedding_says_so() {
+    let (url, stop, reference) = race_behind_a_shedding_proxy().await;
+    // Two rounds, under a budget no busy machine needs.
+    let mut s = race_scenario();
+    s.hunt.rounds = 2;
+    let plan = stampede::plan::build(&s, 1);
+    let runner = stampede::hunt::Runner::start(
+        &stampede::run::Target::Url(url),
+        &plan,
+        stampede::run::RunOptions::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = stampede::hunt::HuntOptions {
+        budget: std::time::Duration::from_secs(30),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 1,
+    };
+    let mut rounds = Vec::new();
+    let outcome = tokio::time::timeout(
+        common::TEST_BOUND,
+        stampede::hunt::hunt(&s, &runner, &opts, &mut |p| rounds.push(p.clone())),
+    )
+    .await
+    .expect("the hunt ends within its budget")
+    .unwrap();
+    stop.cancel();
+    reference.shutdown().await;
+    assert!(outcome.found.is_none(), "shedding is no find");
+    assert_eq!((rounds.len(), outcome.not_judged), (2, 2), "{rounds:?}");
+    let first = &rounds[0];
+    assert_eq!(first.violations, 0, "{first:?}");
+    assert!(first.unjudged.is_none(), "the hunt went on: {first:?}");
+    let why = first.not_judged.as_ref().expect("the round judged no race");
+    assert_eq!(why.verdict, Verdict::Inconclusive, "{why:?}");
+    assert!(
+        why.hint.starts_with("shedding ate the race's coverage"),
+        "{}",
+        why.hint
+    );
 }

@@ -54,7 +54,8 @@ pub enum RunError {
 /// Where a run goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    /// A server under test, `ws://` or `wss://`.
+    /// A server under test, `ws://` or `wss://`, as written (`${NAME}` references
+    /// unexpanded: see [`Bound::url`]).
     Url(String),
     /// The built-in reference server, started on a loopback port for the run, verifying
     /// what the plan mints; optionally with a planted bug (and its window).
@@ -81,6 +82,8 @@ impl Target {
 /// A target made ready for a plan: its URL, the keys the plan's tokens are minted with,
 /// and the reference server when one was started (shut it down with [`Bound::close`]).
 pub struct Bound {
+    /// The URL as written: its `${NAME}` references are expanded only by the dialer
+    /// ([`Endpoint::resolve`]), so results, repros and messages never hold their values.
     pub url: String,
     pub keys: Keys,
     pub server: Option<ServerHandle>,
@@ -119,11 +122,21 @@ pub async fn bind(
         return Err(AuthError::HeaderEnv(missing).into());
     }
     match target {
-        Target::Url(url) => Ok(Bound {
-            url: url.clone(),
-            keys,
-            server: None,
-        }),
+        Target::Url(url) => {
+            // Checked before anything dials (calibration, the load): a repro replayed
+            // without a variable its URL names stops here, naming it.
+            crate::model::url::dial_url(url, &|name| std::env::var(name).ok()).map_err(
+                |source| UrlError::Env {
+                    url: url.clone(),
+                    source,
+                },
+            )?;
+            Ok(Bound {
+                url: url.clone(),
+                keys,
+                server: None,
+            })
+        }
         Target::Reference { bug, window } => {
             let mut config = reference_config(plan, &keys)?;
             config.bug = *bug;

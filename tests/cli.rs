@@ -363,6 +363,41 @@ fn an_invalid_target_port_is_a_usage_error() {
     }
 }
 
+/// A login URL's port (`[auth] tokens = { login = ... }`) is checked as the target's:
+/// `validate` and `run` refuse it (exit 2) at the URL, before anything is sent, rather
+/// than ask the scheme's default port for tokens.
+#[test]
+fn an_invalid_login_port_is_a_usage_error_at_the_url() {
+    for port in ["99999", "abc"] {
+        let file = Written::new(
+            "login.toml",
+            &format!(
+                "name = \"l\"\nduration = \"1s\"\n[auth]\n\
+                 tokens = {{ login = \"http://127.0.0.1:{port}/login\", token = \"t\" }}\n\
+                 [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+            ),
+        );
+        for command in ["validate", "run"] {
+            let args: &[&str] = if command == "run" {
+                &["--no-results", "-q"]
+            } else {
+                &[]
+            };
+            let (code, out, err) = file.stampede(command, args, &[]);
+            assert_eq!(code, Some(2), "{command} {port}: {err}");
+            assert!(
+                err.contains(&file.at(4, 20)),
+                "{command}: not located at the login URL:\n{err}"
+            );
+            assert!(
+                err.contains(&format!("auth.tokens.login: invalid port \"{port}\"")),
+                "{command}: {err}"
+            );
+            assert!(!out.contains("verdict"), "{command}: nothing ran: {out}");
+        }
+    }
+}
+
 /// `-o` naming a file (or a folder under a file) is a usage error naming the file, said
 /// at once rather than after calibration and the load.
 #[test]

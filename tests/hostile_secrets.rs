@@ -737,3 +737,155 @@ async fn header_values_from_the_environment_are_sent_but_never_written_and_repla
     leaks("the replay's console", &said);
     assert!(sent(&seen) > dialled, "the replay dialled with both values");
 }
+
+/// A server that trusts anyone, records the path and query of every upgrade it accepts,
+/// and greets with the bearer token as `user_id` (an identity violation every time, so
+/// that a hunt finds one and writes a repro).
+async fn spawn_query_recorder() -> (String, CancellationToken, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let (url, cancel) = spawn_server(move |tcp| {
+        let record = record.clone();
+        async move {
+            let mut got = (String::new(), String::new());
+            let callback =
+                |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                 resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                    let token = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .unwrap_or_default();
+                    got = (req.uri().to_string(), token.to_string());
+                    Ok(resp)
+                };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            record.lock().unwrap().push(got.0);
+            let hello = json!({"type": "connection_established", "user_id": got.1, "seq": 1});
+            let _ = ws.send(Message::Text(hello.to_string().into())).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    (url, cancel, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_url_from_the_environment_is_dialled_but_never_written_and_replay_reads_it_again()
+{
+    const SECRET: &str = "url-secret-value-6620";
+    const VAR: &str = "STAMPEDE_TEST_URL_KEY";
+    let (url, stop, seen) = spawn_query_recorder().await;
+    let written = format!("{url}?k=${{{VAR}}}");
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "url.toml",
+        &format!("target = \"{written}\"\n{ECHO_SCENARIO}"),
+    );
+    let s = scenario.to_str().unwrap().to_string();
+    let env = vec![(VAR.to_string(), SECRET.to_string())];
+    let leaks = |what: &str, body: &str| {
+        assert!(
+            !body.contains(SECRET),
+            "{what} holds the URL's value:\n{body}"
+        );
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    // Every upgrade so far carried the value in its query.
+    let dialled = |seen: &Mutex<Vec<String>>| {
+        let all = seen.lock().unwrap().clone();
+        let want = format!("/ws?k={SECRET}");
+        assert!(all.iter().all(|uri| *uri == want), "{all:?}");
+        all.len()
+    };
+
+    let results = dir.path().join("results");
+    let run = stampede_async(
+        strings(&["run", &s, "--out", results.to_str().unwrap()]),
+        env.clone(),
+    )
+    .await;
+    let said = format!("{}{}", text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(1), "identity broke:\n{said}");
+    assert!(
+        said.contains(&written),
+        "the console names the URL as written:\n{said}"
+    );
+    leaks("the run's console", &said);
+    let after_run = dialled(&seen);
+    assert!(after_run >= 2, "the run dialled the expanded URL");
+    let files = files_under(&results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+    let (_, summary) = files
+        .iter()
+        .find(|(p, _)| p.ends_with("summary.json"))
+        .expect("the run wrote summary.json");
+    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    assert_eq!(summary["target"], written.as_str());
+
+    // `--target` takes a reference too.
+    let flag = stampede_async(
+        strings(&["run", &s, "--target", &written, "--no-results", "--json"]),
+        env.clone(),
+    )
+    .await;
+    let said = format!("{}{}", text(&flag.stdout), text(&flag.stderr));
+    assert_eq!(flag.status.code(), Some(1), "{said}");
+    leaks("a --target run", &said);
+    let after_flag = dialled(&seen);
+    assert!(after_flag > after_run);
+
+    let repros = dir.path().join("repros");
+    let hunt = stampede_async(
+        strings(&[
+            "hunt",
+            &s,
+            "--budget",
+            "20s",
+            "--confirm",
+            "1",
+            "--out",
+            repros.to_str().unwrap(),
+        ]),
+        env.clone(),
+    )
+    .await;
+    let found = text(&hunt.stdout);
+    assert_eq!(hunt.status.code(), Some(1), "{found}{}", text(&hunt.stderr));
+    leaks(
+        "the hunt's console",
+        &format!("{found}{}", text(&hunt.stderr)),
+    );
+    let path = found
+        .lines()
+        .find_map(|l| l.strip_prefix("repro"))
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| panic!("no repro path in:\n{found}"));
+    let repro = std::fs::read_to_string(&path).unwrap();
+    leaks("the repro", &repro);
+    let file: serde_json::Value = serde_json::from_str(&repro).unwrap();
+    assert_eq!(file["target"], written.as_str());
+    let before_replay = dialled(&seen);
+
+    let refused = stampede_async(strings(&["replay", &path, "--times", "1"]), Vec::new()).await;
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains(VAR), "names the variable:\n{err}");
+    assert_eq!(dialled(&seen), before_replay, "nothing dialled without it");
+
+    let replay = stampede_async(strings(&["replay", &path, "--times", "1"]), env).await;
+    stop.cancel();
+    let said = format!("{}{}", text(&replay.stdout), text(&replay.stderr));
+    assert!(said.contains("1/1 times"), "{said}");
+    leaks("the replay's console", &said);
+    assert!(
+        dialled(&seen) > before_replay,
+        "the replay dialled the expanded URL"
+    );
+}

@@ -395,8 +395,13 @@ async fn one_upgrade_per_token(
 /// first of each token: every collision the scenario arranged met a 429, not the
 /// server's session logic. That exercised no race: inconclusive, never clean, and the
 /// hint says shedding took the coverage.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shedding_every_collision_leaves_the_race_inconclusive() {
+/// The planted token-check-then-act race behind [`one_upgrade_per_token`]: its URL, what
+/// stops the proxy, and the reference server (shut it down at the end).
+async fn race_behind_a_shedding_proxy() -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    stampede::reference::ServerHandle,
+) {
     let config = stampede::reference::TargetConfig {
         secret: common::TEST_SECRET.as_bytes().to_vec(),
         bug: Some(stampede::reference::Bug::TokenCheckThenAct),
@@ -408,7 +413,18 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let (url, stop) =
         spawn_server(move |tcp| one_upgrade_per_token(tcp, upstream, Arc::clone(&seen))).await;
-    let s = shipped_with_test_secret("races/token-check-then-act.toml");
+    (url, stop, reference)
+}
+
+/// The token-check-then-act race scenario, signed with the test secret.
+fn race_scenario() -> stampede::model::Scenario {
+    shipped_with_test_secret("races/token-check-then-act.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shedding_every_collision_leaves_the_race_inconclusive() {
+    let (url, stop, reference) = race_behind_a_shedding_proxy().await;
+    let s = race_scenario();
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     reference.shutdown().await;
@@ -428,6 +444,146 @@ async fn shedding_every_collision_leaves_the_race_inconclusive() {
     assert!(
         hint.contains("shedding ate the race's coverage: on 4 of the 4 shared tokens"),
         "{hint}"
+    );
+}
+
+/// The fake golden-path server, except that every third connection, once accepted and
+/// greeted, is closed with `code` when its first request arrives: its answer still owed.
+async fn spawn_shedding_accepted(code: u16) -> (String, tokio_util::sync::CancellationToken) {
+    let seen = Arc::new(AtomicU64::new(0));
+    spawn_server(move |tcp| {
+        let n = seen.fetch_add(1, Ordering::Relaxed);
+        async move {
+            if n % 3 != 2 {
+                return fake_conn(tcp, Fault::None).await;
+            }
+            let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
+                return;
+            };
+            let hello = serde_json::json!({"type": "connection_established", "user_id": sub});
+            if ws
+                .send(Message::Text(hello.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // The request arrives; the server, busy, lets the connection go instead.
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "busy".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            let _ = futures_util::StreamExt::next(&mut ws).await;
+        }
+    })
+    .await
+}
+
+/// A server that sheds an accepted connection (Close 1013, or a code the scenario declares
+/// in `reject.shed`) with an answer still owed applies its policy under load: counted as
+/// shed after acceptance, its pending expectations refused, said in the hint, never a
+/// violation. An undeclared code there still loses the answer: a completeness violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation() {
+    for (code, reject) in [(1013, None), (4429, Some("shed = [4429]"))] {
+        let (url, stop) = spawn_shedding_accepted(code).await;
+        let text = match reject {
+            Some(reject) => chat_with_reject("shed-later", reject),
+            None => chat_scenario("shed-later", 30, 1),
+        };
+        let outcome = common::run(&scenario("shed-later.toml", &text), Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        let c = &sum.counters;
+        // Every third connection was shed after its acceptance: 10 of 30.
+        assert_eq!(
+            (c.accepted, c.shed_after_acceptance, c.shed),
+            (30, 10, 0),
+            "{code}: {c:?}"
+        );
+        assert_eq!(
+            c.ended_by.get(&Cause::ServerClose(code)).copied(),
+            Some(10),
+            "{code}: {c:?}"
+        );
+        assert!(c.expect.expectations_refused >= 10, "{code}: {c:?}");
+        assert_eq!(sum.violations.total, 0, "{code}: {:?}", sum.violations);
+        assert_eq!(sum.verdict, Verdict::Clean, "{code}: {:?}", sum.hint);
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("the server shed 10 accepted connections under load"),
+            "{code}: {hint}"
+        );
+        let mut console = Vec::new();
+        stampede::report::render(sum, &mut console).unwrap();
+        let console = String::from_utf8(console).unwrap();
+        assert!(console.contains("shed later   10 accepted"), "{console}");
+    }
+
+    // A code the scenario does not declare as shedding, mid-script: the answer the server
+    // owed is lost, as before.
+    let (url, stop) = spawn_shedding_accepted(4000).await;
+    let s = scenario("closed-later.toml", &chat_scenario("closed-later", 30, 1));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.shed_after_acceptance, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        10,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// A hunt whose rounds shedding made inconclusive says so round by round (the progress
+/// line's verdict and why), not "0 violations", and finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_round_made_inconclusive_by_shedding_says_so() {
+    let (url, stop, reference) = race_behind_a_shedding_proxy().await;
+    // Two rounds, under a budget no busy machine needs.
+    let mut s = race_scenario();
+    s.hunt.rounds = 2;
+    let plan = stampede::plan::build(&s, 1);
+    let runner = stampede::hunt::Runner::start(
+        &stampede::run::Target::Url(url),
+        &plan,
+        stampede::run::RunOptions::default(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = stampede::hunt::HuntOptions {
+        budget: std::time::Duration::from_secs(30),
+        seed: 1,
+        out: dir.path().to_path_buf(),
+        confirm: 1,
+    };
+    let mut rounds = Vec::new();
+    let outcome = tokio::time::timeout(
+        common::TEST_BOUND,
+        stampede::hunt::hunt(&s, &runner, &opts, &mut |p| rounds.push(p.clone())),
+    )
+    .await
+    .expect("the hunt ends within its budget")
+    .unwrap();
+    stop.cancel();
+    reference.shutdown().await;
+    assert!(outcome.found.is_none(), "shedding is no find");
+    assert_eq!((rounds.len(), outcome.not_judged), (2, 2), "{rounds:?}");
+    let first = &rounds[0];
+    assert_eq!(first.violations, 0, "{first:?}");
+    assert!(first.unjudged.is_none(), "the hunt went on: {first:?}");
+    let why = first.not_judged.as_ref().expect("the round judged no race");
+    assert_eq!(why.verdict, Verdict::Inconclusive, "{why:?}");
+    assert!(
+        why.hint.starts_with("shedding ate the race's coverage"),
+        "{}",
+        why.hint
     );
 }
 

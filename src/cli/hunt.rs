@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Target URL (ws:// or wss://); overrides the scenario's (for replay and shrink, the
-    /// repro's own).
+    /// repro's own). `${NAME}` in it is expanded from the environment to dial only: output
+    /// names the URL as written.
     #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the
@@ -890,9 +891,12 @@ fn unjudged(when: &str, stopped: &Unjudged, so: &str) -> Result<u8, Error> {
 
 /// What a progress line says of a round: its violations, or, when the round could not
 /// judge the target, its verdict and what the verdict saw (its violations are then no
-/// findings: every valid token refused reads as liveness violations).
+/// findings: every valid token refused reads as liveness violations); the same for a
+/// round without violations that judged no race (inconclusive: shedding ate its coverage).
 pub(super) fn round_result(p: &hunt::Progress) -> String {
-    match &p.unjudged {
+    // A round that judged nothing says why, not "0 violations" (which reads as a pass).
+    let not_judged = p.not_judged.as_ref().filter(|_| p.violations == 0);
+    match p.unjudged.as_ref().or(not_judged) {
         None => plural(p.violations, "violation"),
         Some(u) => {
             let verdict = u.verdict.name().replace('_', " ");

@@ -109,6 +109,7 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
                 verdict,
                 hint: hint.into(),
             }),
+            not_judged: None,
             elapsed: std::time::Duration::ZERO,
             pressure: None,
         })
@@ -134,4 +135,33 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
     );
     let bare = (crate::model::Verdict::TargetUnusable, "");
     assert_eq!(round(0, Some(bare)), "target unusable — not judged");
+}
+
+/// A round that ran but judged no race (the hunt goes on) says so and why, not
+/// "0 violations", which reads as a pass.
+#[test]
+fn a_round_line_says_a_round_made_inconclusive_by_shedding_judged_nothing() {
+    let shed = crate::hunt::Unjudged {
+        verdict: crate::model::Verdict::Inconclusive,
+        hint: "shedding ate the race's coverage: on 4 of the 5 shared tokens the handshakes \
+               overlapped only with ones the server shed (HTTP 429/503, close 1013 or a \
+               `reject.shed` code: they never reach its session logic), and none was left"
+            .into(),
+    };
+    let round = |violations: u64, not_judged: Option<crate::hunt::Unjudged>| {
+        hunt::round_result(&crate::hunt::Progress {
+            round: 3,
+            connections: 20,
+            violations,
+            unjudged: None,
+            not_judged,
+            elapsed: std::time::Duration::ZERO,
+            pressure: None,
+        })
+    };
+    assert_eq!(
+        round(0, Some(shed)),
+        "inconclusive — shedding ate the race's coverage"
+    );
+    assert_eq!(round(0, None), "0 violations");
 }

@@ -559,6 +559,10 @@ pub struct Progress {
     /// refused reads as liveness violations), and a progress line says the verdict instead
     /// of counting them.
     pub unjudged: Option<Unjudged>,
+    /// The round's verdict and hint when it judged no race though the hunt goes on (it
+    /// was inconclusive, e.g. shedding ate its coverage, or the server sent nothing back):
+    /// neither clean nor a finding, so a progress line says why instead of "0 violations".
+    pub not_judged: Option<Unjudged>,
     pub elapsed: Duration,
     /// With `[hunt] pressure`: the round's level, with what the level saw so far.
     pub pressure: Option<LevelStats>,
@@ -918,11 +922,14 @@ pub async fn hunt_excusing(
         // Decided before the progress line, so that the line says what the round was.
         let unjudged =
             Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
+        let round_not_judged = (unjudged.is_none() && judged(&outcome).is_none())
+            .then(|| not_judged_round(&outcome, cut));
         progress(&Progress {
             round,
             connections: plan.conns.len(),
             violations,
             unjudged: unjudged.clone(),
+            not_judged: round_not_judged.clone(),
             elapsed: started.elapsed(),
             pressure: level.as_ref().and(levels.last().cloned()),
         });
@@ -976,9 +983,9 @@ pub async fn hunt_excusing(
                 first_excused,
             });
         }
-        if judged(&outcome).is_none() {
+        if round_not_judged.is_some() {
             not_judged.0 += 1;
-            not_judged.1 = Some(not_judged_round(&outcome, cut));
+            not_judged.1 = round_not_judged;
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY

@@ -204,6 +204,11 @@ pub struct Counters {
     /// reject.shed` declares before acceptance): counted in
     /// `rejected`/`failed` and by cause as before, never a session-oracle violation.
     pub shed: u64,
+    /// Of the accepted attempts, those the server later closed with a shedding code (1013
+    /// try again later, or a `[oracles] reject.shed` code) while their script still ran
+    /// ([`Attempt::shed_after_acceptance`]): load shedding too, so what their script still
+    /// expected is counted as refused (`expectations_refused`), never a violation.
+    pub shed_after_acceptance: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -283,6 +288,7 @@ impl Counters {
         self.cut += o.cut;
         self.client_errors += o.client_errors;
         self.shed += o.shed;
+        self.shed_after_acceptance += o.shed_after_acceptance;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -336,6 +342,9 @@ impl Counters {
         if a.is_shed() {
             self.shed += 1;
         }
+        if a.shed_after_acceptance() {
+            self.shed_after_acceptance += 1;
+        }
     }
 }
 
@@ -379,9 +388,9 @@ pub struct Attempt {
     /// The server's Close frame was seen: a correct server released the session before it.
     pub clean_end: bool,
     /// The server shed it with a close code the scenario declares as shedding (`[oracles]
-    /// reject.shed`, e.g. a 4429 "Too many requests"): set by the acceptance judge, which
-    /// knows the scenario, so that [`Attempt::is_shed`] needs no plan. Left out of files
-    /// when false.
+    /// reject.shed`, e.g. a 4429 "Too many requests"), before or after acceptance: set by
+    /// the acceptance judge, which knows the scenario, so that [`Attempt::is_shed`] and
+    /// [`Attempt::shed_after_acceptance`] need no plan. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declared_shed: bool,
 }
@@ -407,6 +416,15 @@ impl Attempt {
     pub fn is_shed(&self) -> bool {
         matches!(self.outcome, Outcome::Rejected | Outcome::Failed)
             && (self.declared_shed || self.cause.as_ref().is_some_and(Cause::is_shed))
+    }
+
+    /// Whether the server shed this connection after accepting it: it ended the accepted
+    /// connection with a Close 1013 (try again later) or a code the scenario declares as
+    /// shedding (`declared_shed`). The server's policy under load, like a shed upgrade:
+    /// what the connection's script still expected is refused, not missed.
+    pub fn shed_after_acceptance(&self) -> bool {
+        self.outcome == Outcome::Accepted
+            && (self.declared_shed || self.cause == Some(Cause::ServerClose(1013)))
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted

@@ -34,7 +34,9 @@ pub struct Scenario {
     pub name: String,
     /// Free text shown in reports.
     pub description: Option<String>,
-    /// Target URL (`ws://` or `wss://`); `None` means "use --target, env, or the embedded server".
+    /// Target URL (`ws://` or `wss://`) as written: its `${NAME}` references are kept and
+    /// expanded only to dial, so no plan, result or message holds their values. `None`
+    /// means "use --target, env, or the embedded server".
     pub target: Option<String>,
     /// Default seed (overridden by `--seed`).
     pub seed: u64,

@@ -1,4 +1,44 @@
-//! The port of a target URL, checked the one way the scenario loader and the dialer share.
+//! Target URLs: their port, checked the one way the scenario loader and the dialer share,
+//! and their `${NAME}` environment references, kept as written everywhere a URL is shown or
+//! stored and expanded only to dial ([`dial_url`]).
+
+use super::spec::{env_pieces, expand_env, EnvPiece, EnvTextError};
+
+/// The URL to dial for a target URL as written: its `${NAME}` / `${NAME:-default}`
+/// references expanded through `lookup` (`$${` is a literal `${`). A URL may carry a
+/// secret that way (`?api_key=${API_KEY}`): results, plans, repros and messages keep the
+/// URL as written, and only the dialer holds this value.
+pub fn dial_url(
+    written: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, EnvTextError> {
+    expand_env(written, lookup)
+}
+
+/// The shortest value [`redact_values`] replaces (as the scenario loader's messages do).
+const MIN_REDACTED: usize = 4;
+
+/// `text` (a message about the URL `written`, made from its expanded value) with each
+/// value of a variable `written` names shown as its `${NAME}` instead, so that no message
+/// shows a value that came from the environment.
+pub fn redact_values(text: &str, written: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut values: Vec<(String, String)> = env_pieces(written)
+        .filter_map(|piece| match piece {
+            EnvPiece::Ref { name, default, .. } => {
+                let value = lookup(name).or_else(|| default.map(str::to_string))?;
+                Some((value, format!("${{{name}}}")))
+            }
+            _ => None,
+        })
+        // A value of a character or two (a port digit) would garble the message.
+        .filter(|(value, _)| value.len() >= MIN_REDACTED)
+        .collect();
+    // Longest first, so a value that contains another is replaced whole.
+    values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    values.iter().fold(text.to_string(), |out, (value, shown)| {
+        out.replace(value, shown)
+    })
+}
 
 /// The explicit port of a `scheme://host:port/...` URL: `Ok(None)` when it names none (the
 /// scheme's default applies), `Err` with the reason when the text after the host's `:` is
@@ -38,6 +78,24 @@ pub fn explicit_port(url: &str) -> Result<Option<u16>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_dialled_expanded_and_messages_show_its_references() {
+        let env = |name: &str| (name == "K").then(|| "sekrit-77".to_string());
+        let written = "ws://h:${P:-8080}/ws?k=${K}";
+        assert_eq!(
+            dial_url(written, &env).unwrap(),
+            "ws://h:8080/ws?k=sekrit-77"
+        );
+        assert_eq!(
+            dial_url(written, &|_| None),
+            Err(EnvTextError::Unset { name: "K".into() })
+        );
+        assert_eq!(
+            redact_values("bad query k=sekrit-77 on port 8080", written, &env),
+            "bad query k=${K} on port ${P}"
+        );
+    }
 
     #[test]
     fn ports_out_of_range_or_not_numbers_are_refused() {

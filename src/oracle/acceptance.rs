@@ -55,17 +55,21 @@ impl Judge<'_> {
     /// for a code RFC 6455 forbids on the wire, which is never a clean refusal). Before
     /// acceptance, a listed code, a 1013 or a `reject.shed` code (try again later: the
     /// server sheds load, [`RejectSpec::sheds`]) refuses the attempt; any other code fails
-    /// it. A declared shed code is marked on the attempt ([`Attempt::declared_shed`]).
+    /// it. A declared shed code is marked on the attempt ([`Attempt::declared_shed`]),
+    /// after acceptance too: the server then shed an accepted connection
+    /// ([`Attempt::shed_after_acceptance`]).
     ///
     /// [`RejectSpec::sheds`]: crate::model::RejectSpec::sheds
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
-        if a.outcome == Outcome::Pending {
-            let reject = &self.rules.reject;
-            // Only a valid code: an invalid one is never a clean refusal.
-            let valid = matches!(cause, Cause::ServerClose(_));
-            let shed = valid && reject.sheds(&cause);
+        let reject = &self.rules.reject;
+        // Only a valid code: an invalid one is never a clean refusal.
+        let valid = matches!(cause, Cause::ServerClose(_));
+        let shed = valid && reject.sheds(&cause);
+        if matches!(a.outcome, Outcome::Pending | Outcome::Accepted) {
             a.declared_shed = shed && !cause.is_shed();
+        }
+        if a.outcome == Outcome::Pending {
             if valid && (reject.is_clean(&cause) || shed) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {

@@ -88,7 +88,9 @@ pub enum StreamEnd {
     /// or the message `reject.message` names, before the attempt was accepted (the judge
     /// made it `Rejected`). What was pending
     /// belongs to a refused attempt, which the session oracles judge (rejection hygiene,
-    /// liveness); its own script is not judged for completeness.
+    /// liveness); its own script is not judged for completeness. Also a connection the
+    /// server shed after accepting it (a Close 1013 or a `reject.shed` code): its policy
+    /// under load, not a lost message.
     Refused,
 }
 

@@ -49,7 +49,8 @@ struct Tally {
     valid_refused: BTreeMap<Cause, u64>,
     /// Failures that are the client's own limits, never the target's.
     client_side: u64,
-    /// Attempts the server shed under load ([`Attempt::is_shed`]).
+    /// Attempts the server shed under load, before acceptance ([`Attempt::is_shed`]) or
+    /// after ([`Attempt::shed_after_acceptance`]).
     shed: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
@@ -88,12 +89,15 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut attempts = 0u64;
+    let mut later = 0u64;
     for a in reports.iter().flat_map(|r| &r.attempts) {
         attempts += 1;
+        later += u64::from(a.shed_after_acceptance());
         if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
             *by.entry(cause.clone()).or_default() += 1;
         }
     }
+    let later_note = shed_later_note(later);
     let shed: u64 = by.values().sum();
     let took = if coverage.shed_tokens > 0 && !coverage.inconclusive() {
         format!(
@@ -103,12 +107,30 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     } else {
         String::new()
     };
-    (shed > 0).then(|| {
+    if shed == 0 {
+        return later_note;
+    }
+    let before = format!(
+        "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
+         violations{took}",
+        plural(attempts),
+        top_causes(&by)
+    );
+    Some(match later_note {
+        Some(later) => format!("{before}; {later}"),
+        None => before,
+    })
+}
+
+/// The note on accepted connections the server shed later
+/// ([`Attempt::shed_after_acceptance`]); `None` when it shed none.
+fn shed_later_note(later: u64) -> Option<String> {
+    (later > 0).then(|| {
         format!(
-            "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
-             violations{took}",
-            plural(attempts),
-            top_causes(&by)
+            "the server shed {later} accepted connection{} under load (close 1013 or a \
+             `reject.shed` code): what their scripts still expected is counted as refused, \
+             not as violations",
+            plural(later)
         )
     })
 }
@@ -337,7 +359,9 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.accepted += u64::from(a.outcome == Outcome::Accepted);
             let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
             t.clean_refusals += u64::from(refused_cleanly);
-            t.shed += u64::from(a.is_shed());
+            // Shed before or after acceptance: a run the server shed throughout exercised
+            // nothing it could be judged on.
+            t.shed += u64::from(a.is_shed() || a.shed_after_acceptance());
             if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
                 *t.causes.entry(cause.clone()).or_default() += 1;
                 t.client_side += u64::from(cause.is_client_side());

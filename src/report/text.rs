@@ -70,6 +70,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "shed", c.shed
         )?;
     }
+    // Counted among the accepted (and by cause under "ended by") and said apart.
+    if c.shed_after_acceptance > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} accepted (close 1013 or a reject.shed code: load shedding, their \
+             pending expectations refused, not violations)",
+            "shed later", c.shed_after_acceptance
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

@@ -394,7 +394,18 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
     } else if let Err(reason) = crate::model::url::explicit_port(url) {
         cx.report(node.span(), format!("target: {reason}"));
     }
-    Some(url.to_string())
+    Some(written_url(cx, node, url))
+}
+
+/// A URL as the scenario wrote it: its `${NAME}` references unexpanded, so that no
+/// result, plan, repro or message holds their values (the dialer expands them:
+/// [`crate::model::url::dial_url`]). A URL that named no variable keeps a `${` it holds
+/// (written `$${`) escaped, so that expanding it gives it back.
+fn written_url(cx: &Ctx<'_>, node: &Node<'_>, url: &str) -> String {
+    match cx.env_text(node, url) {
+        crate::model::EnvText::Env { written, .. } => written,
+        crate::model::EnvText::Plain(url) => url.replace("${", "$${"),
+    }
 }
 
 fn limits(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Limits {

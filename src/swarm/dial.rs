@@ -22,15 +22,31 @@ use tokio_tungstenite::WebSocketStream;
 pub type Ws = WebSocketStream<ClientStream>;
 
 /// A parsed and resolved target URL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
+    /// The URL as written (its `${NAME}` references unexpanded): what messages show.
     pub url: String,
+    /// The URL dialled: `url` with its references expanded ([`crate::model::url::dial_url`]).
+    /// Never shown: it may hold a secret from the environment.
+    dial_url: String,
     pub addr: SocketAddr,
     pub tls: bool,
     host: String,
 }
 
-/// The target URL is unusable.
+impl std::fmt::Debug for Endpoint {
+    /// The URL as written, never the one dialled.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The target URL is unusable. Each names the URL as written: a value its `${NAME}`
+/// references expand to is never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
     #[error("target {url}: {reason}")]
@@ -41,18 +57,41 @@ pub enum UrlError {
         host: String,
         reason: String,
     },
+    /// A `${NAME}` of the URL the environment does not set (a repro replayed without it).
+    #[error("target {url}: {source}")]
+    Env {
+        url: String,
+        #[source]
+        source: crate::model::EnvTextError,
+    },
 }
 
 impl Endpoint {
-    /// Parses a `ws://` or `wss://` URL and resolves its host once, so DNS is not
-    /// counted as connect time.
+    /// Parses a `ws://` or `wss://` URL, as written, and resolves its host once, so DNS
+    /// is not counted as connect time. Its `${NAME}` references are expanded from the
+    /// process's environment for the dial only.
     pub async fn resolve(url: &str) -> Result<Endpoint, UrlError> {
+        Endpoint::resolve_with(url, &|name| std::env::var(name).ok()).await
+    }
+
+    /// [`Endpoint::resolve`], looking variables up through `lookup`.
+    pub async fn resolve_with(
+        url: &str,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Endpoint, UrlError> {
+        let dial_url =
+            crate::model::url::dial_url(url, lookup).map_err(|source| UrlError::Env {
+                url: url.into(),
+                source,
+            })?;
+        // What the parser says of the expanded URL, with each value shown as its name.
+        let shown = |text: &str| crate::model::url::redact_values(text, url, lookup);
         let invalid = |reason: &str| UrlError::Invalid {
             url: url.into(),
-            reason: reason.into(),
+            reason: shown(reason),
         };
         let uri: tokio_tungstenite::tungstenite::http::Uri =
-            url.parse().map_err(|_| invalid("not a URL"))?;
+            dial_url.parse().map_err(|_| invalid("not a URL"))?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,
@@ -65,13 +104,13 @@ impl Endpoint {
             .to_string();
         // `Uri` takes `:99999` or `:abc` for no port at all: refuse it rather than dial the
         // scheme's default.
-        let port = crate::model::url::explicit_port(url)
+        let port = crate::model::url::explicit_port(&dial_url)
             .map_err(|reason| invalid(&reason))?
             .unwrap_or(if tls { 443 } else { 80 });
         let resolve_err = |reason: String| UrlError::Resolve {
             url: url.into(),
-            host: host.clone(),
-            reason,
+            host: shown(&host),
+            reason: shown(&reason),
         };
         let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
@@ -80,6 +119,7 @@ impl Endpoint {
             .ok_or_else(|| resolve_err("no address".into()))?;
         Ok(Endpoint {
             url: url.into(),
+            dial_url,
             addr,
             tls,
             host,
@@ -218,7 +258,7 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<bool, DialFailure> {
-        let request = attach_with(&self.endpoint.url, placement, extras, token)
+        let request = attach_with(&self.endpoint.dial_url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let mut stream = ClientStream::new(self.transport(deadline, phases).await?);
         stream
@@ -278,7 +318,7 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Ws, DialFailure> {
-        let request = attach_with(&self.endpoint.url, placement, extras, token)
+        let request = attach_with(&self.endpoint.dial_url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let transport = self.transport(deadline, phases).await?;
         let (stream, deadline) = match barrier {

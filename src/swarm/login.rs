@@ -80,7 +80,10 @@ async fn exchange(
         _ => return Err(bad_url()),
     };
     let host = uri.host().ok_or_else(bad_url)?.to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // `Uri` reads `:99999` or `:abc` as no port at all: refused, not sent to the default.
+    let port = crate::model::url::explicit_port(&url)
+        .map_err(|_| bad_url())?
+        .unwrap_or(if https { 443 } else { 80 });
     let request = request(spec, vars, &uri, &host);
     let bare = host.trim_matches(['[', ']']).to_string();
     let tcp = TcpStream::connect((bare.as_str(), port))

@@ -896,14 +896,15 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
     assert_eq!(closed.outcome, Outcome::Rejected);
     assert!(closed.is_shed());
     c.count_attempt(&closed);
-    // A 1013 on a connection already accepted is how it ended, not shedding.
+    // A 1013 on a connection already accepted stays accepted (how it ended), and is
+    // counted apart: the server shed it after acceptance.
     let mut served = Attempt::new(0);
     judge.upgraded(&mut served, 5);
     assert!(judge.data(&mut served, 6, None));
     judge.server_close(&mut served, Cause::ServerClose(1013));
     judge.ended(&mut served, Cause::ServerClose(1013), 7);
     assert_eq!(served.outcome, Outcome::Accepted);
-    assert!(!served.is_shed());
+    assert!(!served.is_shed() && served.shed_after_acceptance());
     c.count_attempt(&served);
     // A 200 (or a redirect) to the upgrade: no refusal, a failure; not shed.
     for status in [200, 301] {
@@ -920,7 +921,7 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
     assert!(!auth.is_shed());
     c.count_attempt(&auth);
     assert_eq!(c.attempted, 7);
-    assert_eq!(c.shed, 3);
+    assert_eq!((c.shed, c.shed_after_acceptance), (3, 1));
     assert_eq!((c.accepted, c.rejected, c.failed), (1, 4, 2));
     assert_eq!(c.refused_by.get(&Cause::Http(200)), Some(&1));
     assert_eq!(c.refused_by.get(&Cause::ServerClose(1013)), Some(&1));
@@ -929,7 +930,8 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
 
 /// A close code the scenario declares as shedding (`reject.shed`) before acceptance is
 /// judged as a 1013 is: rejected, marked, counted as shed. The same code undeclared fails
-/// the attempt, and after acceptance it is how the connection ended.
+/// the attempt; after acceptance it is how the connection ended, and, declared, counted
+/// as shed after acceptance.
 #[test]
 fn a_declared_shed_code_sheds_like_1013() {
     let mut rules = rules(AcceptRule::FirstFrame, &[1008]);
@@ -952,16 +954,24 @@ fn a_declared_shed_code_sheds_like_1013() {
     assert_eq!(failed.outcome, Outcome::Failed);
     assert!(!failed.declared_shed && !failed.is_shed());
     c.count_attempt(&failed);
-    // Accepted first: the code is how it ended, not shedding.
-    let judge = Judge { rules: &rules };
-    let mut served = Attempt::new(0);
-    judge.upgraded(&mut served, 5);
-    assert!(judge.data(&mut served, 6, None));
-    judge.server_close(&mut served, Cause::ServerClose(4429));
-    judge.ended(&mut served, Cause::ServerClose(4429), 7);
+    // Accepted first: the code is how it ended, and the declared code sheds it then.
+    let accepted_then_closed = |rules: &SessionOracles| {
+        let judge = Judge { rules };
+        let mut a = Attempt::new(0);
+        judge.upgraded(&mut a, 5);
+        assert!(judge.data(&mut a, 6, None));
+        judge.server_close(&mut a, Cause::ServerClose(4429));
+        judge.ended(&mut a, Cause::ServerClose(4429), 7);
+        a
+    };
+    let served = accepted_then_closed(&rules);
     assert_eq!(served.outcome, Outcome::Accepted);
-    assert!(!served.is_shed());
+    assert!(!served.is_shed() && served.shed_after_acceptance());
     c.count_attempt(&served);
+    let closed = accepted_then_closed(&undeclared);
+    assert_eq!(closed.outcome, Outcome::Accepted);
+    assert!(!closed.shed_after_acceptance(), "undeclared: no shedding");
+    let judge = Judge { rules: &rules };
     // 1013 stays shed without being declared, and is not marked as declared.
     let mut again = Attempt::new(0);
     judge.upgraded(&mut again, 5);
@@ -969,4 +979,5 @@ fn a_declared_shed_code_sheds_like_1013() {
     assert!(again.is_shed() && !again.declared_shed);
     c.count_attempt(&again);
     assert_eq!((c.shed, c.rejected, c.failed, c.accepted), (2, 2, 1, 1));
+    assert_eq!(c.shed_after_acceptance, 1);
 }

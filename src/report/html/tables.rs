@@ -132,7 +132,7 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 12] = [
+    let rows: [(&str, Get); 13] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
@@ -142,6 +142,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         ("shed (of those: load shedding, not a violation)", |s| {
             thousands(s.counters.shed)
         }),
+        (
+            "shed after acceptance (close 1013 or a reject.shed code)",
+            |s| thousands(s.counters.shed_after_acceptance),
+        ),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {
             thousands(s.counters.messages_received)

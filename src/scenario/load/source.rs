@@ -99,6 +99,9 @@ fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {
             let message =
                 format!("auth.tokens.login: expected an http:// or https:// URL, found {url:?}");
             cx.report(node.span(), message);
+        } else if let Err(reason) = crate::model::url::explicit_port(&url) {
+            // An HTTP client would take `:99999` for no port and ask the default one.
+            cx.report(node.span(), format!("auth.tokens.login: {reason}"));
         }
         check_placeholders(
             cx,

@@ -334,7 +334,9 @@ impl ConnRun {
         if ours || self.stop.is_stopped() {
             self.checker
                 .end_stream(StreamEnd::Cut, detail, close_code, now);
-        } else if outcome == Some(Outcome::Rejected) {
+        } else if outcome == Some(Outcome::Rejected) || self.shed_after_acceptance(close_code) {
+            // A server that sheds an accepted connection under load applies its policy:
+            // what the script still expected is refused, not missed.
             self.checker
                 .end_stream(StreamEnd::Refused, detail, close_code, now);
         } else if outcome == Some(Outcome::Accepted) {
@@ -372,6 +374,19 @@ impl ConnRun {
             self.checker
                 .end_stream(StreamEnd::Lost, detail, close_code, now);
         }
+    }
+
+    /// Whether the server's Close with `close_code` shed the current, accepted attempt (a
+    /// 1013, or a `reject.shed` code [`Judge::server_close`] marked): read before
+    /// `end_attempt` sets the attempt's cause.
+    fn shed_after_acceptance(&self, close_code: Option<u16>) -> bool {
+        let Some(code) = close_code else {
+            return false;
+        };
+        self.attempts.last().is_some_and(|a| {
+            a.outcome == Outcome::Accepted
+                && (a.declared_shed || Cause::ServerClose(code).is_shed())
+        })
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {

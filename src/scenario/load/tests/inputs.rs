@@ -23,7 +23,12 @@ fn variables_expand_in_any_string_value_with_defaults_and_escapes() {
         "target = \"ws://${HOST}:${PORT:-9000}/ws\"\ndescription = \"cost $${NOT} ${HOST}\"\n[auth]\nheaders = { X-Api-Key = \"${KEY}\" }",
     );
     let s = load_env(&text, &[("HOST", "example.test"), ("KEY", "k-123")]).unwrap();
-    assert_eq!(s.target.as_deref(), Some("ws://example.test:9000/ws"));
+    // The target is kept as written and expanded only to dial (it may carry a key).
+    assert_eq!(s.target.as_deref(), Some("ws://${HOST}:${PORT:-9000}/ws"));
+    let dialled = crate::model::url::dial_url(s.target.as_deref().unwrap(), &|name| {
+        (name == "HOST").then(|| "example.test".to_string())
+    });
+    assert_eq!(dialled.as_deref(), Ok("ws://example.test:9000/ws"));
     assert_eq!(s.description.as_deref(), Some("cost ${NOT} example.test"));
     // The header's value is sent, but the plan keeps it as written.
     let [(name, value)] = &s.auth.headers[..] else {
@@ -33,6 +38,16 @@ fn variables_expand_in_any_string_value_with_defaults_and_escapes() {
     assert!(value.is_env());
     let json = serde_json::to_string(&s.auth.headers).unwrap();
     assert_eq!(json, r#"[["X-Api-Key",{"env":"${KEY}"}]]"#);
+}
+
+#[test]
+fn a_target_with_only_literal_dollar_braces_dials_them_as_written() {
+    let s = load_env(&with_top("target = \"ws://h/a$${b}\""), &[]).unwrap();
+    let target = s.target.as_deref().unwrap();
+    assert_eq!(
+        crate::model::url::dial_url(target, &|_| None).as_deref(),
+        Ok("ws://h/a${b}")
+    );
 }
 
 #[test]

@@ -278,6 +278,27 @@ fn token_source_mistakes_are_named() {
     );
 }
 
+/// A login URL's port is checked as the target's is (an HTTP client would take `:99999`
+/// for no port and ask the scheme's default), at the URL, never showing a value that
+/// came from the environment.
+#[test]
+fn a_login_url_with_an_invalid_port_is_refused_at_the_url() {
+    for bad in ["99999", "abc", "0", ""] {
+        let text = with_top(&format!(
+            "[auth]\ntokens = {{ login = \"http://127.0.0.1:{bad}/login\", token = \"t\" }}"
+        ));
+        let (line, column, message) = problem(&text);
+        assert_eq!(
+            message,
+            format!("auth.tokens.login: invalid port {bad:?}: expected a number from 1 to 65535")
+        );
+        // `tokens = { login = ` is 19 characters: the URL starts at column 20.
+        assert_eq!((line, column), (4, 20), "{message}");
+    }
+    let fine = auth(r#"tokens = { login = "https://h:8443/login", token = "t" }"#);
+    assert!(matches!(fine.tokens, Some(TokenSource::Login(_))));
+}
+
 /// A compact JWT (unsigned: the loader never verifies) with these claims.
 fn literal_jwt(claims: &str) -> String {
     use base64::Engine;

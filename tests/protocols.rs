@@ -739,6 +739,11 @@ steps = [
 /// whose id ends in a digit `refuse` names gets an `error` message instead of its `next`
 /// and `complete`.
 fn acked(refuse: fn(u32) -> bool) -> Arc<Handler> {
+    acked_naming(refuse, true)
+}
+
+/// [`acked`], its errors carrying the request's `id` or not (`name_request`).
+fn acked_naming(refuse: fn(u32) -> bool, name_request: bool) -> Arc<Handler> {
     Arc::new(move |text, _conn| {
         let msg: Value = serde_json::from_str(text).ok()?;
         match msg.get("type")?.as_str()? {
@@ -747,9 +752,12 @@ fn acked(refuse: fn(u32) -> bool) -> Arc<Handler> {
                 let id = msg["id"].as_str().unwrap_or_default().to_string();
                 let n: u32 = id.trim_start_matches("s-").parse().unwrap_or(0);
                 if refuse(n) {
-                    let error = json!({"type": "error", "id": id, "payload": [
+                    let mut error = json!({"type": "error", "id": id, "payload": [
                         {"message": "Cannot query field \"ticks\" on type \"Subscription\"."}
                     ]});
+                    if !name_request {
+                        error.as_object_mut()?.remove("id");
+                    }
                     return Some(vec![error.to_string()]);
                 }
                 Some(vec![
@@ -806,6 +814,33 @@ async fn a_server_that_answers_every_request_with_an_error_is_not_clean() {
     let served = run_against("acked.toml", &text, url).await;
     stop.cancel();
     assert_clean(&served, 12);
+}
+
+/// Many servers answer a request they cannot serve with an error that names no request
+/// (`{"type":"error","message":...}`, no id): that error answers the oldest request still
+/// unanswered. Every request answered so is a target that serves nothing (unusable, as
+/// with named errors), never a run of unmet expectations (completeness violations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_that_name_no_request_answer_the_oldest_open_one() {
+    let text = head("acked", 4)
+        + "placement = { first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }\n";
+    let text = text.replace("placement = { query = \"token\" }\n", "") + ACKED;
+    let (url, stop) = spawn(Vec::new(), acked_naming(|_| true, false)).await;
+    let refused = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    let s = &refused.results.summary;
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations);
+    assert_eq!(s.counters.expect.expectations_errored, 4);
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+
+    // Some refused, the rest served: the errors are answers, the run judged as usual.
+    let (url, stop) = spawn(Vec::new(), acked_naming(|n| n % 2 == 1, false)).await;
+    let some = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    let s = &some.results.summary;
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations);
+    assert_eq!(s.counters.expect.expectations_errored, 2);
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
 }
 
 /// Every scenario shipped anywhere under `scenarios/` (the protocol ones included) loads.

@@ -905,11 +905,24 @@ impl ConnChecker {
         if correlated {
             let event = self.spec.error_event.clone();
             self.buffer_message(&event, msg, now);
-        } else {
-            // An error about no run in particular (e.g. queue_overflow): whatever is pending
-            // when the server then closes was explicitly refused, not silently dropped.
-            self.saw_uncorrelated_error = true;
+            return;
         }
+        // An error that names no request (many servers answer a request they cannot serve
+        // with a bare `{"type":"error"}`) answers the oldest request that has had no
+        // answer yet, as a server answering in order would: an allowed answer, never a
+        // missed one. Had it been about no request in particular (e.g. queue_overflow),
+        // that request's own answer, if it still comes, is taken as a late one.
+        let error_event = self.spec.error_event.as_str();
+        if let Some(idx) = self
+            .pending
+            .iter()
+            .position(|p| !p.absent && p.seen_count == 0 && !p.state.mentions(error_event))
+        {
+            self.resolve(idx, Resolution::Errored);
+        }
+        // And whatever is pending when the server then closes was explicitly refused, not
+        // silently dropped.
+        self.saw_uncorrelated_error = true;
     }
 
     fn check_identity<J: Tree>(&mut self, msg: &J, now: Instant) {

@@ -32,6 +32,7 @@ fn rules() -> SessionOracles {
             close: vec![1008],
             message: None,
             shed: Vec::new(),
+            replaced: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         consistency: false,
@@ -204,6 +205,7 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             answer: None,
             first_error: None,
             said_before_close: None,
+            closed_after_acceptance: None,
             attempts: attempts.clone(),
             observed: None,
         })
@@ -1145,6 +1147,7 @@ fn rejection_hygiene() {
                     close: vec![1008],
                     message: None,
                     shed: Vec::new(),
+                    replaced: Vec::new(),
                     policy: RejectPolicy::Lenient,
                 },
                 ..rules()

@@ -66,15 +66,16 @@ impl Judge<'_> {
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         let reject = &self.rules.reject;
-        // `sheds` and `replaces` read valid codes only (`Cause::ServerClose`).
-        let shed = reject.sheds(&cause);
-        let replaced = reject.replaces(&cause);
+        // Only a valid code: an invalid one is never a clean refusal, shedding or takeover.
+        let valid = matches!(cause, Cause::ServerClose(_));
+        let shed = valid && reject.sheds(&cause);
+        let replaced = valid && reject.replaces(&cause);
         if matches!(a.outcome, Outcome::Pending | Outcome::Accepted) {
             a.declared_shed = shed && !cause.is_shed();
             a.replaced = replaced;
         }
         if a.outcome == Outcome::Pending {
-            if reject.is_clean(&cause) || shed || replaced {
+            if valid && (reject.is_clean(&cause) || shed || replaced) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
                 self.refuse(a, Outcome::Failed, cause);

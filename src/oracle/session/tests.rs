@@ -2296,7 +2296,7 @@ fn a_takeover_is_no_session_violation() {
                 ),
                 (
                     2,
-                    vec![at(1 * MS).accepted(4 * MS).frame(40 * MS).closed(50 * MS)],
+                    vec![at(MS).accepted(4 * MS).frame(40 * MS).closed(50 * MS)],
                 ),
             ],
             ..Case::default()

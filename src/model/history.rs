@@ -209,6 +209,12 @@ pub struct Counters {
     /// ([`Attempt::shed_after_acceptance`]): load shedding too, so what their script still
     /// expected is counted as refused (`expectations_refused`), never a violation.
     pub shed_after_acceptance: u64,
+    /// Attempts the server ended because another connection of their token took over,
+    /// with a close code `[oracles] reject.replaced` declares (a 4409 "session replaced"):
+    /// its way of keeping one session per token ([`Attempt::is_replaced`]), among the
+    /// accepted or, when it came before acceptance, the rejected. What their scripts still
+    /// expected is counted as refused (`expectations_refused`), never a violation.
+    pub replaced: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -289,6 +295,7 @@ impl Counters {
         self.client_errors += o.client_errors;
         self.shed += o.shed;
         self.shed_after_acceptance += o.shed_after_acceptance;
+        self.replaced += o.replaced;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -345,6 +352,9 @@ impl Counters {
         if a.shed_after_acceptance() {
             self.shed_after_acceptance += 1;
         }
+        if a.is_replaced() {
+            self.replaced += 1;
+        }
     }
 }
 
@@ -393,6 +403,12 @@ pub struct Attempt {
     /// [`Attempt::shed_after_acceptance`] need no plan. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declared_shed: bool,
+    /// The server ended it with a close code the scenario declares as a takeover
+    /// (`[oracles] reject.replaced`, e.g. a 4409 "session replaced"): another connection of
+    /// its token took over. Set by the acceptance judge, like `declared_shed`. Left out of
+    /// files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaced: bool,
 }
 
 impl Attempt {
@@ -407,6 +423,7 @@ impl Attempt {
             cause: None,
             clean_end: false,
             declared_shed: false,
+            replaced: false,
         }
     }
 
@@ -425,6 +442,15 @@ impl Attempt {
     pub fn shed_after_acceptance(&self) -> bool {
         self.outcome == Outcome::Accepted
             && (self.declared_shed || self.cause == Some(Cause::ServerClose(1013)))
+    }
+
+    /// Whether the server ended this attempt because another connection of its token took
+    /// over (a `reject.replaced` code, [`Attempt::replaced`]): accepted, or rejected when
+    /// the takeover came before acceptance. The server keeping one session per token, not
+    /// a refusal it owes the token an answer for: what the script still expected is
+    /// refused, not missed.
+    pub fn is_replaced(&self) -> bool {
+        self.replaced && matches!(self.outcome, Outcome::Accepted | Outcome::Rejected)
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted
@@ -459,6 +485,10 @@ pub struct ConnReport {
     /// refusal the scenario does not declare (`{"type":"disconnect","reason":
     /// "unauthorized"}`, then a Close 1000 that says nothing by itself) reads here.
     pub said_before_close: Option<String>,
+    /// The server's Close that ended an accepted attempt of this connection (the first
+    /// such), its code and reason as [`Answer`] shows them: a reason such as "session
+    /// replaced" tells a takeover the scenario does not declare.
+    pub closed_after_acceptance: Option<Answer>,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,

@@ -57,20 +57,25 @@ impl Judge<'_> {
     /// server sheds load, [`RejectSpec::sheds`]) refuses the attempt; any other code fails
     /// it. A declared shed code is marked on the attempt ([`Attempt::declared_shed`]),
     /// after acceptance too: the server then shed an accepted connection
-    /// ([`Attempt::shed_after_acceptance`]).
+    /// ([`Attempt::shed_after_acceptance`]). A `reject.replaced` code (another connection
+    /// of the token took over) is marked too ([`Attempt::replaced`]); before acceptance it
+    /// rejects the attempt, which liveness then judges like any refusal (the connection
+    /// that took over must have been there).
     ///
     /// [`RejectSpec::sheds`]: crate::model::RejectSpec::sheds
     pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
         a.clean_end = true;
         let reject = &self.rules.reject;
-        // Only a valid code: an invalid one is never a clean refusal.
+        // Only a valid code: an invalid one is never a clean refusal, shedding or takeover.
         let valid = matches!(cause, Cause::ServerClose(_));
         let shed = valid && reject.sheds(&cause);
+        let replaced = valid && reject.replaces(&cause);
         if matches!(a.outcome, Outcome::Pending | Outcome::Accepted) {
             a.declared_shed = shed && !cause.is_shed();
+            a.replaced = replaced;
         }
         if a.outcome == Outcome::Pending {
-            if valid && (reject.is_clean(&cause) || shed) {
+            if valid && (reject.is_clean(&cause) || shed || replaced) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
                 self.refuse(a, Outcome::Failed, cause);

@@ -15,6 +15,7 @@ mod pattern;
 pub mod refusal;
 pub mod session;
 pub mod shedding;
+pub mod takeover;
 pub mod verdict;
 
 use crate::model::{OracleKind, Plan};

@@ -67,6 +67,8 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let notes: Vec<String> = [
         shed_note(e.reports, e.coverage),
         super::shedding::undeclared_note(e.plan, e.reports),
+        super::takeover::replaced_note(e.reports),
+        super::takeover::undeclared_note(e.plan, e.reports),
         unread_note(e.plan, e.reports),
         errors.flatten(),
     ]

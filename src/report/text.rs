@@ -79,6 +79,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "shed later", c.shed_after_acceptance
         )?;
     }
+    // Counted among the accepted (or, before acceptance, the rejected) and said apart.
+    if c.replaced > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} (a reject.replaced code: another connection of the token took over, \
+             their pending expectations refused, not violations)",
+            "replaced", c.replaced
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

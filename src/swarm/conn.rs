@@ -244,6 +244,9 @@ pub(super) struct Said {
     before_close: Option<Box<str>>,
     /// The first explicit error event (`[oracles] error_event`).
     first_error: Option<Box<str>>,
+    /// The server's Close that ended an accepted attempt (the first such), its code and
+    /// reason: a takeover the scenario does not declare reads in the reason.
+    closed_accepted: Option<Box<Answer>>,
 }
 
 pub(super) struct ConnRun {
@@ -507,6 +510,7 @@ impl ConnRun {
             answer: self.answer.take().map(|a| *a),
             first_error: said.first_error.map(String::from),
             said_before_close: said.before_close.map(String::from),
+            closed_after_acceptance: said.closed_accepted.map(|a| *a),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })
@@ -531,6 +535,9 @@ impl ConnRun {
             redactor.redact_in_place(&mut a.body);
         }
         if let Some(said) = &mut self.said {
+            if let Some(a) = &mut said.closed_accepted {
+                redactor.redact_in_place(&mut a.body);
+            }
             for text in [&mut said.first_error, &mut said.before_close]
                 .into_iter()
                 .flatten()

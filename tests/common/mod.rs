@@ -277,7 +277,7 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
 }
 
 /// The `sub` claim of a JWT, read without checking the signature (the fake trusts anyone).
-fn unverified_sub(jwt: &str) -> Option<String> {
+pub fn unverified_sub(jwt: &str) -> Option<String> {
     use base64::Engine;
     let payload = jwt.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

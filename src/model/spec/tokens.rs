@@ -114,6 +114,13 @@ pub struct RejectSpec {
     /// of plan files when empty so their bytes (and hashes) stay as they were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shed: Vec<u16>,
+    /// Close codes the server ends a session with when another connection of the same
+    /// token takes over (a "newest connection wins" server's 4409 "session replaced"): its
+    /// way of keeping one session per token, never a refusal of the token nor a lost
+    /// answer ([`RejectSpec::replaces`]). Absent in plans made before it existed, and left
+    /// out of plan files when empty so their bytes (and hashes) stay as they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<u16>,
     /// What accepting a policy entry of the bad-token catalogue is. Absent in plans made
     /// before it existed (then lenient), and left out of plan files when lenient so their
     /// bytes (and hashes) stay as they were.
@@ -153,6 +160,13 @@ impl RejectSpec {
     /// `shed`. Before acceptance it is counted as shed and judged by no session oracle.
     pub fn sheds(&self, cause: &Cause) -> bool {
         cause.is_shed() || matches!(cause, Cause::ServerClose(code) if self.shed.contains(code))
+    }
+
+    /// Whether `cause` is a close code the scenario declares as a takeover (`replaced`):
+    /// the server ended this connection because another of the same token took over. Only
+    /// declared codes: no code means "replaced" to every server.
+    pub fn replaces(&self, cause: &Cause) -> bool {
+        matches!(cause, Cause::ServerClose(code) if self.replaced.contains(code))
     }
 
     /// The clean refusals in words, for a violation's `expected`: `HTTP [401, 403] or
@@ -199,6 +213,7 @@ impl Default for SessionOracles {
                 close: vec![1008],
                 message: None,
                 shed: Vec::new(),
+                replaced: Vec::new(),
                 policy: RejectPolicy::Lenient,
             },
             consistency: true,
@@ -265,6 +280,31 @@ mod tests {
         assert!(!SessionOracles::default()
             .reject
             .sheds(&Cause::ServerClose(4429)));
+    }
+
+    /// A declared takeover code is neither a refusal nor shedding, and no code is one
+    /// undeclared; plan files without it keep their bytes.
+    #[test]
+    fn a_declared_takeover_code_replaces_and_nothing_else_does() {
+        let reject = RejectSpec {
+            replaced: vec![4409],
+            ..SessionOracles::default().reject
+        };
+        assert!(reject.replaces(&Cause::ServerClose(4409)));
+        assert!(!reject.is_clean(&Cause::ServerClose(4409)));
+        assert!(!reject.sheds(&Cause::ServerClose(4409)));
+        assert!(!reject.replaces(&Cause::InvalidClose(4409)));
+        assert!(!reject.replaces(&Cause::Http(409)));
+        assert!(!SessionOracles::default()
+            .reject
+            .replaces(&Cause::ServerClose(4409)));
+        let text = serde_json::to_string(&reject).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"http":[401,403,409],"close":[1008],"replaced":[4409]}"#
+        );
+        let back: RejectSpec = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, reject);
     }
 
     #[test]

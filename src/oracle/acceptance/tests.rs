@@ -77,6 +77,7 @@ fn rules(accepted: AcceptRule, close: &[u16]) -> SessionOracles {
             close: close.to_vec(),
             message: Some(REFUSED.into()),
             shed: Vec::new(),
+            replaced: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         ..SessionOracles::default()
@@ -980,4 +981,49 @@ fn a_declared_shed_code_sheds_like_1013() {
     c.count_attempt(&again);
     assert_eq!((c.shed, c.rejected, c.failed, c.accepted), (2, 2, 1, 1));
     assert_eq!(c.shed_after_acceptance, 1);
+}
+
+/// A close code the scenario declares as a takeover (`reject.replaced`) after acceptance
+/// leaves the attempt accepted, marked and counted as replaced; before acceptance it
+/// rejects the attempt (marked too, not shed). Undeclared, the same code is how an
+/// accepted connection ended, or a failure before acceptance, as before.
+#[test]
+fn a_declared_takeover_code_marks_the_attempt_replaced() {
+    let mut rules = rules(AcceptRule::FirstFrame, &[1008]);
+    rules.reject.replaced = vec![4409];
+    let undeclared = self::rules(AcceptRule::FirstFrame, &[1008]);
+    let closed = |rules: &SessionOracles, accepted: bool| {
+        let judge = Judge { rules };
+        let mut a = Attempt::new(0);
+        judge.upgraded(&mut a, 5);
+        if accepted {
+            assert!(judge.data(&mut a, 6, None));
+        }
+        judge.server_close(&mut a, Cause::ServerClose(4409));
+        judge.ended(&mut a, Cause::ServerClose(4409), 7);
+        a
+    };
+    let mut c = Counters::default();
+    let replaced = closed(&rules, true);
+    assert_eq!(replaced.outcome, Outcome::Accepted);
+    assert!(replaced.is_replaced() && !replaced.shed_after_acceptance());
+    c.count_attempt(&replaced);
+    let early = closed(&rules, false);
+    assert_eq!(early.outcome, Outcome::Rejected);
+    assert!(early.is_replaced() && !early.is_shed());
+    c.count_attempt(&early);
+    assert_eq!((c.replaced, c.accepted, c.rejected, c.shed), (2, 1, 1, 0));
+    let ended = closed(&undeclared, true);
+    assert_eq!(ended.outcome, Outcome::Accepted);
+    assert!(!ended.is_replaced());
+    let failed = closed(&undeclared, false);
+    assert_eq!(failed.outcome, Outcome::Failed);
+    assert!(!failed.is_replaced());
+    // Any other code is not a takeover.
+    let judge = Judge { rules: &rules };
+    let mut other = Attempt::new(0);
+    judge.upgraded(&mut other, 5);
+    assert!(judge.data(&mut other, 6, None));
+    judge.server_close(&mut other, Cause::ServerClose(4000));
+    assert!(!other.is_replaced());
 }

@@ -32,6 +32,7 @@ fn rules() -> SessionOracles {
             close: vec![1008],
             message: None,
             shed: Vec::new(),
+            replaced: Vec::new(),
             policy: RejectPolicy::Lenient,
         },
         consistency: false,
@@ -204,6 +205,7 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             answer: None,
             first_error: None,
             said_before_close: None,
+            closed_after_acceptance: None,
             attempts: attempts.clone(),
             observed: None,
         })
@@ -1145,6 +1147,7 @@ fn rejection_hygiene() {
                     close: vec![1008],
                     message: None,
                     shed: Vec::new(),
+                    replaced: Vec::new(),
                     policy: RejectPolicy::Lenient,
                 },
                 ..rules()
@@ -2235,6 +2238,81 @@ fn a_placement_the_server_does_not_read_is_left_out() {
                     r#"accepted via ["header"], refused via ["query"]"#,
                 ),
             ],
+            ..Case::default()
+        },
+    ]);
+}
+
+/// A "newest connection wins" server ends the older session of a token when it connects
+/// again (a declared `reject.replaced` close): neither an exclusivity nor a liveness
+/// violation, whether the older one was accepted and served before, or closed before its
+/// acceptance while the newer one got in. A takeover close with no other connection of
+/// the token around is still a refusal liveness judges.
+#[test]
+fn a_takeover_is_no_session_violation() {
+    use OracleKind::Liveness as L;
+    let takeover = || {
+        let mut rules = SessionOracles {
+            max_live: Some(1),
+            ..live()
+        };
+        rules.reject.replaced = vec![4409];
+        rules
+    };
+    let replaced = |mut a: Attempt| {
+        a.replaced = true;
+        a.cause = Some(Cause::ServerClose(4409));
+        a
+    };
+    run(vec![
+        Case {
+            name: "the accepted older session ended, then the newer one served",
+            rules: takeover(),
+            timeline: vec![
+                (
+                    1,
+                    vec![replaced(
+                        at(0).accepted(2 * MS).frame(5 * MS).closed(12 * MS),
+                    )],
+                ),
+                (
+                    2,
+                    vec![at(10 * MS).accepted(13 * MS).frame(40 * MS).closed(50 * MS)],
+                ),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "the older one ended before its acceptance",
+            rules: takeover(),
+            timeline: vec![
+                (
+                    1,
+                    vec![replaced(
+                        at(0)
+                            .upgraded(2 * MS)
+                            .refused(3 * MS, Cause::ServerClose(4409)),
+                    )],
+                ),
+                (
+                    2,
+                    vec![at(MS).accepted(4 * MS).frame(40 * MS).closed(50 * MS)],
+                ),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a takeover with no other connection of the token",
+            rules: takeover(),
+            timeline: vec![(
+                1,
+                vec![replaced(
+                    at(10 * MS)
+                        .upgraded(11 * MS)
+                        .refused(12 * MS, Cause::ServerClose(4409)),
+                )],
+            )],
+            want: vec![want(L, 1, &[1], "refused with server_close_4409")],
             ..Case::default()
         },
     ]);

@@ -96,6 +96,7 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
         answer: None,
         first_error: None,
         said_before_close: None,
+        closed_after_acceptance: None,
         attempts: vec![a],
         observed: None,
     }

@@ -132,7 +132,7 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 13] = [
+    let rows: [(&str, Get); 14] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
@@ -145,6 +145,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         (
             "shed after acceptance (close 1013 or a reject.shed code)",
             |s| thousands(s.counters.shed_after_acceptance),
+        ),
+        (
+            "replaced (a reject.replaced code: another connection took over)",
+            |s| thousands(s.counters.replaced),
         ),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {

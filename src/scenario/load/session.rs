@@ -81,15 +81,17 @@ fn liveness(
 }
 
 /// `reject = { http = [401, 403, 409], close = [1008], message = "refused", shed = [4429],
-/// policy = "lenient" }`; a key left out keeps its default. `message` names a kind of
-/// `kinds`; `shed` lists close codes the server sheds load with (never also in `close`).
+/// replaced = [4409], policy = "lenient" }`; a key left out keeps its default. `message`
+/// names a kind of `kinds`; `shed` lists close codes the server sheds load with, `replaced`
+/// those it ends a session with when another connection of its token takes over (a code
+/// in one list only).
 fn reject(
     cx: &mut Ctx<'_>,
     node: &Node<'_>,
     default: &RejectSpec,
     kinds: &[KindSpec],
 ) -> RejectSpec {
-    let known = ["http", "close", "message", "shed", "policy"];
+    let known = ["http", "close", "message", "shed", "replaced", "policy"];
     let Some(f) = Fields::section(cx, Some(node), "oracles.reject", &known) else {
         return default.clone();
     };
@@ -106,6 +108,7 @@ fn reject(
     let http = codes("http", 400, 599, &default.http);
     let close = codes("close", 1000, 4999, &default.close);
     let shed = codes("shed", 1000, 4999, &default.shed);
+    let replaced = codes("replaced", 1000, 4999, &default.replaced);
     for (i, code) in close.iter().enumerate() {
         if never_on_the_wire(*code) {
             let message = format!(
@@ -114,21 +117,34 @@ fn reject(
             cx.report(item_span(&f, "close", i), message);
         }
     }
-    for (i, code) in shed.iter().enumerate() {
-        if never_on_the_wire(*code) {
-            let message = format!(
-                "oracles.reject.shed: close code {code} is never sent on the wire (RFC 6455 \
-                 §7.4.1)"
-            );
-            cx.report(item_span(&f, "shed", i), message);
-        } else if close.contains(code) {
-            // One code cannot say both "not you" (a refusal the oracles judge) and "not
-            // now" (shedding they leave out).
-            let message = format!(
-                "oracles.reject.shed: close code {code} is in `close` too: a code is either a \
-                 refusal of the token (close) or load shedding (shed), not both"
-            );
-            cx.report(item_span(&f, "shed", i), message);
+    // One code cannot say two things: "not you" (a refusal the oracles judge), "not now"
+    // (shedding they leave out) or "another connection took over" (a takeover).
+    let earlier = [
+        ("close", "a refusal of the token", &close),
+        ("shed", "load shedding", &shed),
+    ];
+    for (key, meaning, list) in [
+        ("shed", "load shedding", &shed),
+        ("replaced", "a takeover by another connection", &replaced),
+    ] {
+        for (i, code) in list.iter().enumerate() {
+            let clash = earlier
+                .iter()
+                .find(|(other, _, codes)| *other != key && codes.contains(code));
+            let message = if never_on_the_wire(*code) {
+                format!(
+                    "oracles.reject.{key}: close code {code} is never sent on the wire (RFC \
+                     6455 §7.4.1)"
+                )
+            } else if let Some((other, other_meaning, _)) = clash {
+                format!(
+                    "oracles.reject.{key}: close code {code} is in `{other}` too: a code is \
+                     either {other_meaning} ({other}) or {meaning} ({key}), not both"
+                )
+            } else {
+                continue;
+            };
+            cx.report(item_span(&f, key, i), message);
         }
     }
     let message = f
@@ -147,6 +163,7 @@ fn reject(
         close,
         message,
         shed,
+        replaced,
         policy,
     }
 }

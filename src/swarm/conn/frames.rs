@@ -106,6 +106,7 @@ impl ConnRun {
                 };
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
                 let mut ended_pending = false;
+                let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
                 let said = self.said.as_mut().and_then(|s| s.pending.take());
                 if let Some(attempt) = self.attempts.last_mut() {
@@ -114,6 +115,7 @@ impl ConnRun {
                         attempt.clean_end = true;
                     } else {
                         ended_pending = attempt.outcome == Outcome::Pending;
+                        ended_accepted = attempt.outcome == Outcome::Accepted;
                         judge.server_close(attempt, cause.clone());
                     }
                 }
@@ -121,6 +123,12 @@ impl ConnRun {
                     // A Close before acceptance is the server's answer, as a refused
                     // upgrade's status is: its code and reason are shown with the refusals.
                     self.answer = Some(Box::new(close_answer(&cause, frame.as_ref())));
+                }
+                if ended_accepted {
+                    // Its reason may say why (a takeover the scenario does not declare).
+                    let kept = self.said.get_or_insert_with(Box::default);
+                    kept.closed_accepted
+                        .get_or_insert_with(|| Box::new(close_answer(&cause, frame.as_ref())));
                 }
                 if let (true, Some(text)) = (ended_pending, said) {
                     // And what the server said before it (an in-band refusal).
@@ -334,9 +342,10 @@ impl ConnRun {
         if ours || self.stop.is_stopped() {
             self.checker
                 .end_stream(StreamEnd::Cut, detail, close_code, now);
-        } else if outcome == Some(Outcome::Rejected) || self.shed_after_acceptance(close_code) {
-            // A server that sheds an accepted connection under load applies its policy:
-            // what the script still expected is refused, not missed.
+        } else if outcome == Some(Outcome::Rejected) || self.ended_by_policy(close_code) {
+            // A server that sheds an accepted connection under load, or ends it because
+            // another connection of its token took over, applies its policy: what the
+            // script still expected is refused, not missed.
             self.checker
                 .end_stream(StreamEnd::Refused, detail, close_code, now);
         } else if outcome == Some(Outcome::Accepted) {
@@ -376,16 +385,17 @@ impl ConnRun {
         }
     }
 
-    /// Whether the server's Close with `close_code` shed the current, accepted attempt (a
-    /// 1013, or a `reject.shed` code [`Judge::server_close`] marked): read before
-    /// `end_attempt` sets the attempt's cause.
-    fn shed_after_acceptance(&self, close_code: Option<u16>) -> bool {
+    /// Whether the server's Close with `close_code` ended the current, accepted attempt by
+    /// its policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked)
+    /// or replaced it by another connection of its token (a `reject.replaced` code, marked
+    /// too). Read before `end_attempt` sets the attempt's cause.
+    fn ended_by_policy(&self, close_code: Option<u16>) -> bool {
         let Some(code) = close_code else {
             return false;
         };
         self.attempts.last().is_some_and(|a| {
             a.outcome == Outcome::Accepted
-                && (a.declared_shed || Cause::ServerClose(code).is_shed())
+                && (a.declared_shed || a.replaced || Cause::ServerClose(code).is_shed())
         })
     }
 

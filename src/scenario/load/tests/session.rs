@@ -188,6 +188,7 @@ fn session_oracles_load() {
             close: vec![1008, 4001],
             message: None,
             shed: Vec::new(),
+            replaced: Vec::new(),
             policy: RejectPolicy::Lenient,
         }
     );
@@ -218,6 +219,7 @@ fn session_oracles_load() {
             close: vec![],
             message: None,
             shed: Vec::new(),
+            replaced: Vec::new(),
             policy: RejectPolicy::Lenient,
         }
     );
@@ -334,6 +336,76 @@ fn bad_reject_shed_codes_are_reported_at_their_value() {
     assert_problem(
         &with_top("[oracles]\nreject = { shed = 4429 }"),
         "shed: expected an array",
+    );
+}
+
+/// `reject.replaced` lists close codes the server ends a session with when another
+/// connection of its token takes over; the other lists keep their defaults, and a scenario
+/// without it declares no takeover.
+#[test]
+fn reject_replaced_lists_close_codes() {
+    let o = oracles("reject = { replaced = [4409] }");
+    assert_eq!(
+        o.reject,
+        RejectSpec {
+            replaced: vec![4409],
+            ..SessionOracles::default().reject
+        }
+    );
+    assert!(oracles("consistency = true").reject.replaced.is_empty());
+}
+
+#[test]
+fn bad_reject_replaced_codes_are_reported_at_their_value() {
+    // Line 4 is the `reject` table; the list's second item starts at column 30.
+    let text = with_top("[oracles]\nreject = { replaced = [4409, 1005] }");
+    assert_eq!(
+        problem(&text),
+        (
+            4,
+            30,
+            "oracles.reject.replaced: close code 1005 is never sent on the wire (RFC 6455 \
+             §7.4.1)"
+                .to_string()
+        )
+    );
+    // A code in `close` too: a refusal and a takeover at once. Column 46: the 4409 in
+    // replaced.
+    let text = with_top("[oracles]\nreject = { close = [1008, 4409], replaced = [4409] }");
+    assert_eq!(
+        problem(&text),
+        (
+            4,
+            46,
+            "oracles.reject.replaced: close code 4409 is in `close` too: a code is either a \
+             refusal of the token (close) or a takeover by another connection (replaced), not \
+             both"
+                .to_string()
+        )
+    );
+    // And in `shed`: load shedding and a takeover at once.
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nreject = { shed = [4409], replaced = [4409] }",
+    ));
+    assert_eq!((line, column), (4, 39), "{message}");
+    assert!(
+        message.contains(
+            "close code 4409 is in `shed` too: a code is either load shedding (shed) or a \
+             takeover by another connection (replaced)"
+        ),
+        "{message}"
+    );
+    assert_problem(
+        &with_top("[oracles]\nreject = { replaced = [409] }"),
+        "oracles.reject has replaced = 409; expected at least 1000",
+    );
+    assert_problem(
+        &with_top("[oracles]\nreject = { replaced = [5000] }"),
+        "oracles.reject has replaced = 5000; expected at most 4999",
+    );
+    assert_problem(
+        &with_top("[oracles]\nreject = { replaced = 4409 }"),
+        "replaced: expected an array",
     );
 }
 

@@ -1,0 +1,175 @@
+//! Takeovers: a "newest connection wins" server keeps one session per token by ending the
+//! older session when the token connects again (a Close 4409 "session replaced"). Declared
+//! in `[oracles] reject.replaced`, such a close is the server's policy: counted, what the
+//! ended connection's script still expected refused, never a violation. Undeclared, it
+//! reads as a lost answer (a completeness violation); when its code or reason reads as a
+//! takeover, the verdict's hint says how to declare it.
+
+use crate::model::{Attempt, Cause, ConnReport, Outcome, Plan};
+use std::collections::BTreeMap;
+
+/// Words of a close reason that say "another connection took over" (lowercase; matched
+/// anywhere in it).
+const TAKEOVER_WORDS: [&str; 8] = [
+    "replaced",
+    "another session",
+    "another connection",
+    "logged in elsewhere",
+    "signed in elsewhere",
+    "superseded",
+    "taken over",
+    "takeover",
+];
+
+/// Whether a close `code` with `reason` reads as a takeover: an application or library
+/// code (3000-4999) that echoes HTTP 409 Conflict (`4409`, `3409`), or whose reason says
+/// so ("session replaced", "logged in elsewhere").
+pub fn reads_as_takeover(code: u16, reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    (3000..=4999).contains(&code)
+        && (code % 1000 == 409 || TAKEOVER_WORDS.iter().any(|w| reason.contains(w)))
+}
+
+/// The note on the connections the server ended by a declared takeover
+/// ([`Attempt::is_replaced`]): how many, and with which codes. `None` when none was.
+pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    for a in attempts(reports).filter(|a| a.is_replaced()) {
+        if let Some(cause) = &a.cause {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    let replaced: u64 = by.values().sum();
+    (replaced > 0).then(|| {
+        let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+        format!(
+            "the server ended {replaced} connection{} because another connection of the same \
+             token took over ({}, declared in `reject.replaced`): its way of keeping one \
+             session per token, counted, and what their scripts still expected is counted \
+             as refused, not as violations",
+            if replaced == 1 { "" } else { "s" },
+            codes.join(", ")
+        )
+    })
+}
+
+/// The closes of one code that read as a takeover.
+#[derive(Debug, Default)]
+struct Closed {
+    attempts: u64,
+    /// The first close reason the server gave with this code (empty when none).
+    reason: String,
+}
+
+/// The note on server closes that read as a takeover ([`reads_as_takeover`]) and that the
+/// scenario does not declare in `reject.replaced` (nor as shedding): how many, with which
+/// codes and reasons, and the `[oracles] reject` that would declare them. `None` when
+/// there were none.
+pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let by = takeover_closes(reports);
+    if by.is_empty() {
+        return None;
+    }
+    let reject = &plan.oracles.session.reject;
+    let attempts: u64 = by.values().map(|c| c.attempts).sum();
+    let seen: Vec<String> = by
+        .iter()
+        .map(|(code, c)| match c.reason.as_str() {
+            "" => format!("server_close_{code} ×{}", c.attempts),
+            reason => format!("server_close_{code} ×{}, reason {reason:?}", c.attempts),
+        })
+        .collect();
+    let mut replaced = reject.replaced.clone();
+    replaced.extend(by.keys().filter(|c| !reject.replaced.contains(c)));
+    let listed: Vec<u16> = by
+        .keys()
+        .copied()
+        .filter(|c| reject.close.contains(c))
+        .collect();
+    let declare = if listed.is_empty() {
+        format!("add `replaced = {replaced:?}` to `[oracles] reject`")
+    } else {
+        let close: Vec<u16> = reject
+            .close
+            .iter()
+            .copied()
+            .filter(|c| !listed.contains(c))
+            .collect();
+        format!(
+            "move {listed:?} from `close` (a refusal of the token) to `replaced`: `[oracles] \
+             reject = {{ close = {close:?}, replaced = {replaced:?} }}`"
+        )
+    };
+    Some(format!(
+        "the server closed {attempts} connection{} in a way that reads as a takeover by \
+         another connection of the same token ({}): if it ends the older session when a token \
+         connects again (\"newest connection wins\"), {declare}, and what their scripts still \
+         expected counts as refused",
+        if attempts == 1 { "" } else { "s" },
+        seen.join("; ")
+    ))
+}
+
+/// Every attempt of the run.
+fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
+    reports.iter().flat_map(|r| &r.attempts)
+}
+
+/// The server closes, by code, that read as a takeover and that the scenario declares
+/// neither as one nor as shedding: of accepted attempts (their reason in
+/// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance
+/// (their reason in [`ConnReport::answer`]).
+fn takeover_closes(reports: &[ConnReport]) -> BTreeMap<u16, Closed> {
+    let mut by: BTreeMap<u16, Closed> = BTreeMap::new();
+    for r in reports {
+        for a in &r.attempts {
+            let Some(Cause::ServerClose(code)) = a.cause else {
+                continue;
+            };
+            let answer = match a.outcome {
+                _ if a.replaced || a.declared_shed || a.is_shed() => continue,
+                Outcome::Accepted if !a.shed_after_acceptance() => &r.closed_after_acceptance,
+                Outcome::Failed => &r.answer,
+                _ => continue,
+            };
+            // The connection's first such close holds the reason.
+            let reason = answer
+                .as_ref()
+                .filter(|answer| answer.cause == Cause::ServerClose(code))
+                .map_or("", |answer| answer.body.trim());
+            if !reads_as_takeover(code, reason) {
+                continue;
+            }
+            let closed = by.entry(code).or_default();
+            closed.attempts += 1;
+            if closed.reason.is_empty() {
+                closed.reason = reason.to_string();
+            }
+        }
+    }
+    by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_takeover_is_read_from_the_code_or_the_reason() {
+        for (code, reason, want) in [
+            (4409, "", true),
+            (3409, "", true),
+            (4000, "Session replaced", true),
+            (4001, "logged in elsewhere", true),
+            (4002, "superseded by a newer connection", true),
+            (4003, "another session took over", true),
+            (4000, "rate limit exceeded", false),
+            (4401, "unauthorized", false),
+            // Only application codes: the scenario may list 1008 as a refusal.
+            (1008, "session replaced", false),
+            (1409, "", false),
+        ] {
+            assert_eq!(reads_as_takeover(code, reason), want, "{code} {reason:?}");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! A correct "newest connection wins" server: when a token connects again, it ends the
+//! older, already accepted session with its own close code (4409 "session replaced")
+//! before it serves the new one. At most one session per token, as exclusivity wants.
+//! Declared in `[oracles] reject.replaced`, those closes are its policy: counted, what the
+//! ended scripts still expected refused, never a violation. Undeclared, they stay lost
+//! answers, and the hint says how to declare them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{scenario, spawn_server, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::model::{Cause, OracleKind, Verdict};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a newcomer hands the older session of its token: it is told once that session
+/// has sent its Close, and only then serves.
+type Kick = oneshot::Sender<()>;
+
+/// The live session of each token: its connection number and how to end it.
+type Sessions = Arc<Mutex<HashMap<String, (u64, oneshot::Sender<Kick>)>>>;
+
+/// Sessions of one server, and how it ends the older one.
+#[derive(Clone)]
+struct NewestWins {
+    sessions: Sessions,
+    next: Arc<AtomicU64>,
+    code: u16,
+    reason: &'static str,
+    /// How long the server takes to upgrade (a session-store write before the 101): the
+    /// handshakes of a token's two connections, opened 100 ms apart, overlap, so the run
+    /// exercised what exclusivity judges.
+    upgrade_after: std::time::Duration,
+    /// How long the server takes over the first request of each connection (zero: it
+    /// answers at once); a takeover meanwhile leaves it unanswered.
+    first_answer_after: std::time::Duration,
+}
+
+/// The fake golden-path server with a "newest connection wins" policy, ending an older
+/// session with `code` and `reason`; it answers each connection's first request after
+/// `first_answer_after`.
+async fn spawn_newest_wins(
+    code: u16,
+    reason: &'static str,
+    first_answer_after: std::time::Duration,
+) -> (String, tokio_util::sync::CancellationToken) {
+    let server = NewestWins {
+        sessions: Arc::default(),
+        next: Arc::default(),
+        code,
+        reason,
+        upgrade_after: std::time::Duration::from_millis(400),
+        first_answer_after,
+    };
+    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+}
+
+/// Serves one connection: takes its token's session over (ending the older one first),
+/// greets, answers every request with the five events, and ends with its own Close when
+/// a newer connection of its token takes over.
+async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
+    tokio::time::sleep(server.upgrade_after).await;
+    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let user = common::unverified_sub(&token).unwrap_or_default();
+    let id = server.next.fetch_add(1, Ordering::Relaxed);
+    let (kick, mut kicked) = oneshot::channel::<Kick>();
+    let older = server
+        .sessions
+        .lock()
+        .unwrap()
+        .insert(token.clone(), (id, kick));
+    if let Some((_, older)) = older {
+        let (closed, older_closed) = oneshot::channel();
+        if older.send(closed).is_ok() {
+            let _ = older_closed.await;
+        }
+    }
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // The first request, while the server works on it.
+    let mut owed: Option<(tokio::time::Instant, String)> = None;
+    let mut first = !server.first_answer_after.is_zero();
+    loop {
+        let due = owed.as_ref().map(|(at, _)| *at);
+        tokio::select! {
+            newer = &mut kicked => {
+                let Ok(closed) = newer else { return };
+                let frame = CloseFrame {
+                    code: CloseCode::from(server.code),
+                    reason: server.reason.into(),
+                };
+                let _ = ws.send(Message::Close(Some(frame))).await;
+                let _ = closed.send(());
+                // Until the client answers the Close.
+                while let Some(Ok(_)) = ws.next().await {}
+                return;
+            }
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
+                if due.is_some() =>
+            {
+                let request = owed.take().map(|(_, request)| request).unwrap_or_default();
+                if answer(&mut ws, &request, &user).await.is_err() {
+                    break;
+                }
+            }
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) if first => {
+                    first = false;
+                    let at = tokio::time::Instant::now() + server.first_answer_after;
+                    owed = Some((at, text.to_string()));
+                }
+                Some(Ok(Message::Text(text))) => {
+                    if answer(&mut ws, text.as_str(), &user).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    let mut sessions = server.sessions.lock().unwrap();
+    if sessions.get(&token).is_some_and(|(owner, _)| *owner == id) {
+        sessions.remove(&token);
+    }
+}
+
+/// Answers one request with the five events of its run.
+async fn answer(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    request: &str,
+    user: &str,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
+    let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
+    for ty in [
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+    ] {
+        let event = json!({"type": ty, "run_id": run_id, "user_id": user});
+        ws.send(Message::Text(event.to_string().into())).await?;
+    }
+    Ok(())
+}
+
+/// Pairs of connections sharing a token, opened 100 ms apart (a ramp of 10 over 1 s):
+/// the second takes the session over while the first is still in its script (thinking
+/// between two requests), so the first is the one the server ends. `reject`: the inside of
+/// `[oracles] reject`, if any.
+fn takeover_scenario(name: &str, reject: Option<&str>) -> String {
+    let reject = reject.map_or(String::new(), |r| format!("reject = {{ {r} }}\n"));
+    format!(
+        r#"
+name = "{name}"
+seed = 7
+duration = "30s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+identity = {{ field = "user_id" }}
+exclusive = {{ max_live = 1 }}
+liveness = {{ grace = "500ms" }}
+{reject}
+[[group]]
+name = "sessions"
+users = 10
+token = {{ share = 2 }}
+arrival = {{ ramp = "1s" }}
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "user_message", run_id = "a-{{{{conn}}}}", content = "hi" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "3s" }},
+  {{ think = "fixed(1500ms)" }},
+  {{ send = {{ type = "user_message", run_id = "b-{{{{conn}}}}", content = "again" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "3s" }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+/// Declared, the takeover closes are the server's policy: a clean run, every connection
+/// accepted, one of each pair replaced and counted (summary, hint, console), and
+/// exclusivity and liveness hold. The takeover comes while the older connection thinks
+/// between its requests (its later steps never run: no "steps cut off" finding), or, when
+/// the server is slow to answer a first request, while that answer is still owed (refused,
+/// not missed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_takeover_close_is_counted_never_a_violation() {
+    for (first_answer_after, refused) in [(0, 0), (1000, 5)] {
+        let after = std::time::Duration::from_millis(first_answer_after);
+        let (url, stop) = spawn_newest_wins(4409, "session replaced", after).await;
+        let s = scenario(
+            "takeover.toml",
+            &takeover_scenario("takeover", Some("replaced = [4409]")),
+        );
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        declared_takeover_is_clean(&outcome.results.summary, refused);
+    }
+}
+
+/// The checks of a run of [`takeover_scenario`] with the takeover declared, `refused` of
+/// its expectations refused.
+fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
+    let c = &sum.counters;
+    // 5 tokens, each presented twice: the older of each pair was replaced.
+    assert_eq!((c.accepted, c.replaced), (10, 5), "{c:?}");
+    assert_eq!(
+        c.ended_by.get(&Cause::ServerClose(4409)).copied(),
+        Some(5),
+        "{c:?}"
+    );
+    assert_eq!(c.expect.expectations_refused, refused, "{c:?}");
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server ended 5 connections because another connection of the same token \
+             took over (server_close_4409 ×5, declared in `reject.replaced`)"
+        ),
+        "{hint}"
+    );
+    assert!(!hint.contains("reads as a takeover"), "declared: {hint}");
+    let mut console = Vec::new();
+    stampede::report::render(sum, &mut console).unwrap();
+    let console = String::from_utf8(console).unwrap();
+    assert!(
+        console.contains("replaced     5 (a reject.replaced code"),
+        "{console}"
+    );
+}
+
+/// Undeclared, a takeover close still loses what the ended connection's script expected
+/// (a completeness violation, as before), and the hint suggests the declaration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_takeover_close_is_a_finding_and_the_hint_says_how_to_declare_it() {
+    let (url, stop) = spawn_newest_wins(4409, "session replaced", Default::default()).await;
+    let s = scenario("undeclared.toml", &takeover_scenario("undeclared", None));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.replaced, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        5,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.violations.of(OracleKind::Exclusivity), 0);
+    assert_eq!(sum.violations.of(OracleKind::Liveness), 0);
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "reads as a takeover by another connection of the same token (server_close_4409 \
+             ×5, reason \"session replaced\")"
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("add `replaced = [4409]` to `[oracles] reject`"),
+        "{hint}"
+    );
+
+    // A code of its own that says nothing, with a reason that does.
+    let (url, stop) = spawn_newest_wins(4000, "logged in elsewhere", Default::default()).await;
+    let s = scenario("elsewhere.toml", &takeover_scenario("elsewhere", None));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let hint = outcome.results.summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("add `replaced = [4000]` to `[oracles] reject`"),
+        "{hint}"
+    );
+}

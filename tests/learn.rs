@@ -825,3 +825,41 @@ async fn a_learned_sequence_still_catches_a_skip_with_one_connection_per_user() 
     assert!(learned_violations(&outcome, OracleKind::Ordering) > 0);
     assert_eq!(summary.verdict, Verdict::Violations);
 }
+
+/// A hunt calibrates once, on its probe plan, and runs other plans with what it learned: a
+/// round with two connections per user sets the learned sequence aside, though the probe
+/// plan (one connection per user) checked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_round_with_two_connections_per_user_sets_the_learned_sequence_aside() {
+    let (url, stop) = spawn_user_counter(false).await;
+    let probe = stampede::plan::build(&user_counter_scenario(&url, 4, 1), 9);
+    let round = stampede::plan::build(&user_counter_scenario(&url, 4, 2), 9);
+    let opts = RunOptions {
+        learn: true,
+        ..RunOptions::default()
+    };
+    let target = stampede::run::Target::Url(url);
+    let outcome = tokio::time::timeout(TEST_BOUND, async {
+        let runner = stampede::hunt::Runner::start(&target, &probe, opts, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(runner.learned.sequence, vec!["user_seq".to_string()]);
+        let outcome = runner.once(&round).await.unwrap();
+        runner.close().await;
+        outcome
+    })
+    .await
+    .expect("the hunt round did not finish in time");
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.violations.of(OracleKind::Ordering),
+        0,
+        "{:?}",
+        summary.violations
+    );
+    assert_eq!(
+        summary.learned.sequence_set_aside,
+        vec!["user_seq".to_string()]
+    );
+}

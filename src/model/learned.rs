@@ -39,12 +39,12 @@ impl LearnedOracles {
             && self.sequence_set_aside.is_empty()
     }
 
-    /// These invariants as a plan whose connections share users (`shared_users`, see
-    /// [`crate::model::Plan::shares_users`]) may check them: calibration opens one
-    /// connection per user, so a counter it saw go up by one per connection may be the
-    /// user's, which two connections of that user each see with gaps. There the learned
-    /// sequence fields are set aside, not checked; identity (the user's own `sub` on
-    /// every connection of that user) and reply patterns stay.
+    /// The part of these invariants a plan may check, `shared_users` when several of its
+    /// connections present one user ([`crate::model::Plan::shares_users`]). Calibration
+    /// opens one connection per user, so a counter it saw go up by one per connection may
+    /// be the user's, which two connections of that user each see with gaps: there the
+    /// learned sequence fields are set aside, not checked. Identity (the user's own `sub`
+    /// on every connection of that user) and reply patterns stay.
     pub fn scoped(mut self, shared_users: bool) -> Self {
         if shared_users {
             let sequence = std::mem::take(&mut self.sequence);

@@ -678,3 +678,188 @@ async fn calibration_says_the_target_shed_load_for_1013_and_declared_codes() {
         );
     }
 }
+
+/// A server whose `user_seq` counts per user: every connection of a user draws from one
+/// counter, stamped on its `hello` and on the `ack` and `result` each request gets. With
+/// `skip_when_crowded`, a reply sent while another connection is open skips a number (a
+/// counter that breaks under load only; calibration's connections are one at a time, and
+/// the one before has long gone by the time the next one's first request is answered).
+async fn spawn_user_counter(skip_when_crowded: bool) -> (String, CancellationToken) {
+    let counters: Arc<Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
+    let open = Arc::new(AtomicU64::new(0));
+    spawn_server(move |tcp| {
+        let counters = counters.clone();
+        let open = open.clone();
+        async move {
+            let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+                return;
+            };
+            open.fetch_add(1, Ordering::SeqCst);
+            let frame = |kind: &str| {
+                let crowded = kind != "hello" && open.load(Ordering::SeqCst) > 1;
+                let mut counters = counters.lock().unwrap();
+                let n = counters.entry(sub.clone()).or_default();
+                *n += if skip_when_crowded && crowded { 2 } else { 1 };
+                json!({"type": kind, "user_id": sub, "user_seq": *n}).to_string()
+            };
+            let mut out = vec![frame("hello")];
+            while let Some(text) = out.pop() {
+                if ws.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+                if !out.is_empty() {
+                    continue;
+                }
+                match ws.next().await {
+                    Some(Ok(Message::Text(_))) => {
+                        // Numbered in sending order; popped from the end.
+                        let ack = frame("ack");
+                        out = vec![frame("result"), ack];
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+            // Closed before the close reply: the next calibration connection finds it gone.
+            open.fetch_sub(1, Ordering::SeqCst);
+            let _ = ws.close(None).await;
+        }
+    })
+    .await
+}
+
+/// `users` users of `per_user` connections each (distinct tokens); every request waits at a
+/// rendezvous of all of them, so a user's connections take turns on that user's counter.
+fn user_counter_scenario(target: &str, users: u32, per_user: u32) -> stampede::model::Scenario {
+    let text = format!(
+        r#"
+name = "user-counter"
+seed = 9
+duration = "30s"
+target = "{target}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "clients"
+users = {users}
+connections_per_user = {per_user}
+arrival = "burst"
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ repeat = 3, steps = [
+    {{ rendezvous = "all" }},
+    {{ send = {{ type = "ping" }} }},
+    {{ expect = "ack result", within = "5s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    scenario("user-counter.toml", &text)
+}
+
+/// A per-user counter seen by two connections of one user is no ordering violation:
+/// calibration (one connection per user) learned it, the run sets it aside and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_user_counter_on_two_connections_per_user_is_set_aside() {
+    let (url, stop) = spawn_user_counter(false).await;
+    let s = user_counter_scenario(&url, 4, 2);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.violations.of(OracleKind::Ordering),
+        0,
+        "{:?}",
+        summary.violations
+    );
+    assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.violations);
+    assert!(summary.learned.sequence.is_empty(), "{:?}", summary.learned);
+    assert_eq!(
+        summary.learned.sequence_set_aside,
+        vec!["user_seq".to_string()]
+    );
+    // Identity holds on every connection of a user: still learned, still checked.
+    assert_eq!(summary.learned.identity, vec!["user_id".to_string()]);
+    let line = stampede::report::learned_line(&summary.learned);
+    assert!(
+        line.contains(
+            "sequence user_seq set aside (not checked): several connections share a user"
+        ),
+        "{line}"
+    );
+}
+
+/// One connection per user: the learned sequence is still checked, and a counter that
+/// skips under load is a learned ordering violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learned_sequence_still_catches_a_skip_with_one_connection_per_user() {
+    let (url, stop) = spawn_user_counter(true).await;
+    let s = user_counter_scenario(&url, 4, 1);
+    let outcome = run_with(
+        &s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.learned.sequence,
+        vec!["user_seq".to_string()],
+        "{:?}",
+        summary.learned
+    );
+    assert!(summary.learned.sequence_set_aside.is_empty());
+    assert!(learned_violations(&outcome, OracleKind::Ordering) > 0);
+    assert_eq!(summary.verdict, Verdict::Violations);
+}
+
+/// A hunt calibrates once, on its probe plan, and runs other plans with what it learned: a
+/// round with two connections per user sets the learned sequence aside, though the probe
+/// plan (one connection per user) checked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_round_with_two_connections_per_user_sets_the_learned_sequence_aside() {
+    let (url, stop) = spawn_user_counter(false).await;
+    let probe = stampede::plan::build(&user_counter_scenario(&url, 4, 1), 9);
+    let round = stampede::plan::build(&user_counter_scenario(&url, 4, 2), 9);
+    let opts = RunOptions {
+        learn: true,
+        ..RunOptions::default()
+    };
+    let target = stampede::run::Target::Url(url);
+    let outcome = tokio::time::timeout(TEST_BOUND, async {
+        let runner = stampede::hunt::Runner::start(&target, &probe, opts, CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(runner.learned.sequence, vec!["user_seq".to_string()]);
+        let outcome = runner.once(&round).await.unwrap();
+        runner.close().await;
+        outcome
+    })
+    .await
+    .expect("the hunt round did not finish in time");
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.violations.of(OracleKind::Ordering),
+        0,
+        "{:?}",
+        summary.violations
+    );
+    assert_eq!(
+        summary.learned.sequence_set_aside,
+        vec!["user_seq".to_string()]
+    );
+}

@@ -201,7 +201,9 @@ impl Runner {
         };
         let mut plan = fresh_keys(plan);
         if plan.oracles.learn && plan.oracles.learned.is_empty() {
-            plan.oracles.learned = self.learned.clone();
+            // Learned on the probe plan; this plan may put several connections on one user.
+            let tokens_read = self.calibration.as_ref().and_then(|p| p.tokens_read);
+            plan.oracles.learned = self.learned.clone().scoped(plan.shares_users(tokens_read));
         }
         let plan = Arc::new(plan);
         let live = Arc::new(Live::default());

@@ -20,12 +20,41 @@ pub struct LearnedOracles {
     /// expectation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replies: Vec<LearnedReply>,
+    /// Sequence fields calibration learned that the run does not check, because several of
+    /// its connections present one user (see [`LearnedOracles::scoped`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence_set_aside: Vec<String>,
 }
 
+/// Why a learned sequence is set aside, as the console line and `learned.toml` say it.
+pub const SEQUENCE_SET_ASIDE_WHY: &str = "several connections share a user (sub), and \
+calibration, one connection per user, cannot tell a per-connection counter from a per-user one";
+
 impl LearnedOracles {
-    /// Whether there is nothing to check.
+    /// Whether nothing was learned: nothing to check and nothing set aside.
     pub fn is_empty(&self) -> bool {
-        self.identity.is_empty() && self.sequence.is_empty() && self.replies.is_empty()
+        self.identity.is_empty()
+            && self.sequence.is_empty()
+            && self.replies.is_empty()
+            && self.sequence_set_aside.is_empty()
+    }
+
+    /// The part of these invariants a plan may check, `shared_users` when several of its
+    /// connections present one user ([`crate::model::Plan::shares_users`]). Calibration
+    /// opens one connection per user, so a counter it saw go up by one per connection may
+    /// be the user's, which two connections of that user each see with gaps: there the
+    /// learned sequence fields are set aside, not checked. Identity (the user's own `sub`
+    /// on every connection of that user) and reply patterns stay.
+    pub fn scoped(mut self, shared_users: bool) -> Self {
+        if shared_users {
+            let sequence = std::mem::take(&mut self.sequence);
+            for field in sequence {
+                if !self.sequence_set_aside.contains(&field) {
+                    self.sequence_set_aside.push(field);
+                }
+            }
+        }
+        self
     }
 }
 

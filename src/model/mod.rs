@@ -28,7 +28,7 @@ pub use history::{
     Answer, Attempt, BarrierStats, Cause, ConnReport, Counters, ExpectCounts, Involved,
     LenientAcceptance, Outcome, Probe, RendezvousInfo, StreamEnded, Tally, Violation,
 };
-pub use learned::{LearnedOracles, LearnedReply, Observation};
+pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_WHY};
 pub use names::{OracleKind, Phase, StopReason, Verdict};
 pub use plan::{
     script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,

@@ -306,6 +306,28 @@ impl Action {
 }
 
 impl Plan {
+    /// Whether two connections of the plan present one user to the server: a valid token's
+    /// `sub` on more than one connection (`connections_per_user` above 1, a `sub` template
+    /// that names no `{{user}}`, two groups minting the same names), or, with `[auth]
+    /// tokens`, more valid token slots than the `tokens_read` tokens it read (the run deals
+    /// them round-robin). Forged tokens are left out: learned invariants never judge them.
+    pub fn shares_users(&self, tokens_read: Option<usize>) -> bool {
+        let valid: Vec<(u32, &str)> = self
+            .conns
+            .iter()
+            .filter_map(|c| {
+                let token = self.tokens.get(c.token as usize)?;
+                token
+                    .forge
+                    .is_none()
+                    .then_some((c.token, token.sub.as_str()))
+            })
+            .collect();
+        let subs: std::collections::BTreeSet<&str> = valid.iter().map(|(_, sub)| *sub).collect();
+        let slots: std::collections::BTreeSet<u32> = valid.iter().map(|(slot, _)| *slot).collect();
+        subs.len() < valid.len() || tokens_read.is_some_and(|n| n < slots.len())
+    }
+
     /// Whether the plan releases connections together: a collide barrier or a message
     /// rendezvous.
     pub fn releases_together(&self) -> bool {

@@ -19,7 +19,9 @@
 
 use super::frame::kind_of;
 use crate::model::words::plural;
-use crate::model::{Cause, LearnedOracles, LearnedReply, Observation, OracleSpec};
+use crate::model::{
+    Cause, LearnedOracles, LearnedReply, Observation, OracleSpec, SEQUENCE_SET_ASIDE_WHY,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -76,6 +78,10 @@ pub struct Proposal {
     /// Whether Ctrl-C stopped calibration before it made every connection it meant to
     /// (or stopped one of them): what it learned comes from fewer connections.
     pub interrupted: bool,
+    /// How many tokens `[auth] tokens` gave calibration (a file's, a list's, a command's
+    /// lines); `None` for minted or login tokens. Fewer than the plan's token slots puts
+    /// one user on several connections ([`crate::model::Plan::shares_users`]).
+    pub tokens_read: Option<usize>,
 }
 
 /// Calibration learned nothing because the target accepted none of its valid-token
@@ -186,6 +192,7 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
             identity,
             sequence,
             replies,
+            sequence_set_aside: Vec::new(),
         },
         messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
         dropped,
@@ -436,6 +443,13 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     }
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
+    for field in &l.sequence_set_aside {
+        let _ = writeln!(
+            t,
+            "# sequence {field}: learned, set aside (not checked): {SEQUENCE_SET_ASIDE_WHY}; \
+declare it as [oracles.sequence] only if it counts per connection."
+        );
+    }
     if p.interrupted {
         let _ = writeln!(
             t,

@@ -747,3 +747,24 @@ fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
     assert!(!std::sync::Arc::ptr_eq(&first[0], &step.pattern));
     assert_eq!(&*first[0], &*step.pattern);
 }
+
+#[test]
+fn users_are_shared_by_two_connections_of_one_sub_or_by_too_few_read_tokens() {
+    let burst = || Arrival::Burst { at: Duration::ZERO };
+    let alone = build(&scenario(3, 1, TokenReuse::PerConnection, burst()), 1);
+    assert!(!alone.shares_users(None));
+    // Two connections per user: distinct tokens, one `sub`.
+    let pairs = build(&scenario(3, 2, TokenReuse::PerConnection, burst()), 1);
+    assert!(pairs.shares_users(None));
+    // A `sub` naming no user: every connection is the same user.
+    let mut fixed = scenario(3, 1, TokenReuse::PerConnection, burst());
+    fixed.auth.sub = "alice".into();
+    assert!(build(&fixed, 1).shares_users(None));
+    // Read tokens dealt round-robin: two for three slots puts one on two connections.
+    assert!(alone.shares_users(Some(2)));
+    assert!(!alone.shares_users(Some(3)));
+    // Forged tokens are never judged by learned invariants: they share nothing.
+    let mut forged = scenario(3, 2, TokenReuse::PerConnection, burst());
+    forged.groups[0].forge = Some(Forge::Catalogue);
+    assert!(!build(&forged, 1).shares_users(None));
+}

@@ -2,7 +2,7 @@
 
 use crate::model::words::plural;
 use crate::model::Verdict;
-use crate::model::{LearnedOracles, Phase};
+use crate::model::{LearnedOracles, Phase, SEQUENCE_SET_ASIDE_WHY};
 use crate::results::Summary;
 use std::io::{self, Write};
 
@@ -282,6 +282,13 @@ pub fn learned_line(l: &LearnedOracles) -> String {
     }
     if !l.replies.is_empty() {
         parts.push(plural(l.replies.len() as u64, "reply pattern"));
+    }
+    // Last: its reason ends the line.
+    if !l.sequence_set_aside.is_empty() {
+        parts.push(format!(
+            "sequence {} set aside (not checked): {SEQUENCE_SET_ASIDE_WHY}",
+            l.sequence_set_aside.join(", ")
+        ));
     }
     format!("learned      {}", parts.join("; "))
 }

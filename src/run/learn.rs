@@ -132,6 +132,11 @@ pub async fn calibrate(
         .collect();
     let mut proposal = learn::propose(&plan.oracles, &samples);
     learn::drop_tested(&mut proposal, &plan.where_paths());
+    // Read tokens (a file, a list, a command's output) are dealt round-robin: fewer of them
+    // than slots puts one user on several connections. Minted and login tokens: none read.
+    proposal.tokens_read = Some(opaque.len()).filter(|n| *n > 0);
+    proposal.learned =
+        std::mem::take(&mut proposal.learned).scoped(plan.shares_users(proposal.tokens_read));
     proposal.valid = valid;
     proposal.unaccepted = unaccepted;
     proposal.unaccepted_shed = unaccepted_shed;

@@ -869,6 +869,7 @@ fn learned_checker() -> ConnChecker {
                 request: "ask".into(),
                 events: vec!["done".into(), "tool".into()],
             }],
+            ..Default::default()
         },
         ..OracleSpec::default()
     };

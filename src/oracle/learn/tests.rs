@@ -249,3 +249,43 @@ fn identity_fields_the_script_filters_on_are_dropped_in_any_spelling() {
     assert_eq!(p.learned.identity, vec!["user_id".to_string()]);
     assert_eq!(p.dropped, 3);
 }
+
+#[test]
+fn a_sequence_set_aside_for_shared_users_is_a_comment_not_a_table() {
+    let a = stream("alice", json!(1));
+    let b = stream("bob", json!(1));
+    let samples = [
+        Sample {
+            sub: "alice",
+            observed: &a,
+            complete: true,
+        },
+        Sample {
+            sub: "bob",
+            observed: &b,
+            complete: true,
+        },
+    ];
+    let mut p = propose(&OracleSpec::default(), &samples);
+    p.learned = std::mem::take(&mut p.learned).scoped(true);
+    // Identity and replies hold for every connection of a user; the counter may be the user's.
+    assert_eq!(p.learned.identity, vec!["data.owner".to_string()]);
+    assert!(p.learned.sequence.is_empty(), "{:?}", p.learned);
+    assert_eq!(p.learned.sequence_set_aside, vec!["seq".to_string()]);
+    assert_eq!(p.learned.replies.len(), 1);
+    let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert!(v["oracles"].get("sequence").is_none(), "{text}");
+    assert!(
+        text.contains(
+            "# sequence seq: learned, set aside (not checked): several connections share a user"
+        ),
+        "{text}"
+    );
+    // One connection per user: the learned sequence is checked as before.
+    let kept = propose(&OracleSpec::default(), &samples)
+        .learned
+        .scoped(false);
+    assert_eq!(kept.sequence, vec!["seq".to_string()]);
+    assert!(kept.sequence_set_aside.is_empty());
+}

@@ -9,8 +9,8 @@
 
 use super::session::Coverage;
 use crate::model::{
-    AcceptRule, Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Plan, Step, StopReason,
-    Verdict,
+    AcceptRule, Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Placement, Plan, Step,
+    StopReason, Verdict,
 };
 use std::collections::BTreeMap;
 
@@ -184,7 +184,12 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque) {
         return j;
     }
-    if let Some(j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
+    if let Some(mut j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
+        if j.verdict == Verdict::AuthMisconfigured && upgrade_carries_no_token(e.plan, &t) {
+            if let Some(hint) = j.hint.as_mut() {
+                hint.push_str(UPGRADE_WITHOUT_TOKEN);
+            }
+        }
         return j;
     }
     if let Some(j) = unreadable(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
@@ -476,6 +481,29 @@ fn none_accepted(t: &Tally) -> Option<Judgement> {
             top_causes(&t.causes)
         )),
     })
+}
+
+/// What an auth misconfiguration's hint adds when the server refused the upgrade itself
+/// while the scenario carries no token on it ([`upgrade_carries_no_token`]).
+const UPGRADE_WITHOUT_TOKEN: &str = "; the token travels in the first message after the \
+     upgrade (or nowhere), and the server refused the upgrade itself: if it reads the token \
+     on the upgrade, set `[auth] placement` to the header, query, subprotocol or cookie it \
+     reads";
+
+/// Whether every valid token was refused with an HTTP status (at the upgrade, before any
+/// message could carry it) while every connection's placement puts no token on the
+/// upgrade (`first_message`, or none): then the signing material may be right and the
+/// placement wrong.
+fn upgrade_carries_no_token(plan: &Plan, t: &Tally) -> bool {
+    let at_upgrade =
+        !t.valid_refused.is_empty() && t.valid_refused.keys().all(|c| matches!(c, Cause::Http(_)));
+    at_upgrade
+        && plan.conns.iter().all(|c| {
+            matches!(
+                plan.placement_of(c),
+                Placement::FirstMessage { .. } | Placement::None
+            )
+        })
 }
 
 /// Every valid token refused with an auth status, and nothing else failed. `opaque`: the

@@ -919,3 +919,44 @@ fn collisions_shedding_took_are_said_in_the_hint() {
     });
     assert_eq!(exercised.verdict, Verdict::Clean, "{:?}", exercised.hint);
 }
+
+/// Every valid token refused at the upgrade (HTTP 401) while the scenario carries the token
+/// in the first message after it: the secret may be right and the placement wrong, and the
+/// hint says so. With the token on the upgrade (the default header), it does not.
+#[test]
+fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
+    let judged = |placement: Placement, end: End| {
+        let mut plan = plan();
+        plan.auth.placement = placement;
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| report(c, attempt(end), Default::default()))
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let first_message = Placement::FirstMessage {
+        template: serde_json::json!({"type": "auth", "token": "{{token}}"}),
+    };
+    let j = judged(first_message.clone(), End::Refused(401));
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("http_401") && hint.contains("set `[auth] placement`"),
+        "{hint}"
+    );
+    let header = plan().auth.placement;
+    let hint = judged(header, End::Refused(401)).hint.unwrap_or_default();
+    assert!(!hint.contains("placement"), "{hint}");
+    // Refused in band, after the first message: the placement was read.
+    let hint = judged(first_message, End::RefusedAfterUpgrade(1008))
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("set `[auth] placement`"), "{hint}");
+}

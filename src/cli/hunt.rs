@@ -453,11 +453,19 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
         );
     }
     if !args.output.json {
+        // "8/8 times (3 connections; interrupted before 200)": the count reads as a count,
+        // why it stopped short goes with the rest.
+        let size = plural(hunt::health_size(&repro) as u64, "connection");
+        let detail = match rate.cut_short() {
+            Some(why) => format!("{size}; {why}"),
+            None => size,
+        };
         outln!(
-            "{}: reproduced the {} violation {rate} times ({}) against {against}",
+            "{}: reproduced the {} violation {}/{} times ({detail}) against {against}",
             args.repro.display(),
             repro.oracle.name(),
-            plural(hunt::health_size(&repro) as u64, "connection")
+            rate.reproduced,
+            rate.runs,
         )?;
     }
     Ok(if interrupted {

@@ -471,14 +471,25 @@ pub struct Rate {
     pub short: Option<Short>,
 }
 
+impl Rate {
+    /// Why fewer than `planned` replays ran, in words: `budget ran out before 10`,
+    /// `interrupted before 10`, `stopped: the target was unusable`; `None` when none was
+    /// cut short.
+    pub fn cut_short(&self) -> Option<String> {
+        Some(match self.short.as_ref()? {
+            Short::Budget => format!("budget ran out before {}", self.planned),
+            Short::Interrupted => format!("interrupted before {}", self.planned),
+            Short::Unjudged(u) => format!("stopped: the target was {}", u.verdict),
+        })
+    }
+}
+
 impl std::fmt::Display for Rate {
     /// `3/10`; cut short: `3/4 (budget ran out before 10)`, `3/4 (interrupted before 10)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.reproduced, self.runs)?;
-        match &self.short {
-            Some(Short::Budget) => write!(f, " (budget ran out before {})", self.planned),
-            Some(Short::Interrupted) => write!(f, " (interrupted before {})", self.planned),
-            Some(Short::Unjudged(u)) => write!(f, " (stopped: the target was {})", u.verdict),
+        match self.cut_short() {
+            Some(why) => write!(f, " ({why})"),
             None => Ok(()),
         }
     }

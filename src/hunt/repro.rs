@@ -98,6 +98,11 @@ pub enum ReproError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a scenario, not a repro: run it with `stampede run`, or find a repro with \
+         `stampede hunt`"
+    )]
+    Scenario { path: String },
     #[error("{path} is not a stampede repro: {source}")]
     Parse {
         path: String,
@@ -150,11 +155,19 @@ impl Repro {
             path: shown.clone(),
             source,
         })?;
-        let mut repro: Repro =
-            serde_json::from_slice(&bytes).map_err(|source| ReproError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
+        let mut repro: Repro = serde_json::from_slice(&bytes).map_err(|source| {
+            // A scenario given where a repro belongs: say which command takes it.
+            if path.extension().is_some_and(|e| e == "toml") {
+                ReproError::Scenario {
+                    path: shown.clone(),
+                }
+            } else {
+                ReproError::Parse {
+                    path: shown.clone(),
+                    source,
+                }
+            }
+        })?;
         if !(OLDEST_READ..=REPRO_VERSION).contains(&repro.version) {
             return Err(ReproError::Version {
                 path: shown,
@@ -312,6 +325,14 @@ mod tests {
         assert!(err.contains("token 99"), "{err}");
         std::fs::write(&path, "{ not json").unwrap();
         assert!(matches!(Repro::load(&path), Err(ReproError::Parse { .. })));
+        let scenario = dir.path().join("golden-path.toml");
+        std::fs::write(&scenario, "name = \"g\"\n").unwrap();
+        let err = Repro::load(&scenario).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a scenario, not a repro: run it with `stampede run`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod refusal;
 pub mod session;
 pub mod shedding;
 pub mod takeover;
+mod undeclared;
 pub mod verdict;
 
 use crate::model::{OracleKind, Plan};

@@ -4,8 +4,8 @@
 //! a refusal of the token (liveness). When such a code, or its reason, reads as rate
 //! limiting, the verdict's hint says how to declare it as shedding (`reject.shed`).
 
+use super::undeclared;
 use crate::model::{Cause, ConnReport, Outcome, Plan};
-use std::collections::BTreeMap;
 
 /// Words of a close reason that say "not now" (lowercase; matched anywhere in it).
 const RATE_WORDS: [&str; 8] = [
@@ -28,14 +28,6 @@ pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
         && (code % 1000 == 429 || RATE_WORDS.iter().any(|w| reason.contains(w)))
 }
 
-/// The attempts closed before acceptance with one code that reads as rate limiting.
-#[derive(Debug, Default)]
-struct Closed {
-    attempts: u64,
-    /// The first close reason the server gave with this code (empty when none).
-    reason: String,
-}
-
 /// The note on closes before acceptance that read as rate limiting
 /// ([`reads_as_rate_limit`]) and that the scenario does not declare as shedding: how many,
 /// with which codes and reasons, and the `[oracles] reject` that would declare them.
@@ -46,48 +38,20 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         return None;
     }
     let reject = &plan.oracles.session.reject;
-    let attempts: u64 = by.values().map(|c| c.attempts).sum();
-    let seen: Vec<String> = by
-        .iter()
-        .map(|(code, c)| match c.reason.as_str() {
-            "" => format!("server_close_{code} ×{}", c.attempts),
-            reason => format!("server_close_{code} ×{}, reason {reason:?}", c.attempts),
-        })
-        .collect();
-    let mut shed = reject.shed.clone();
-    shed.extend(by.keys().filter(|c| !reject.shed.contains(c)));
-    let listed: Vec<u16> = by
-        .keys()
-        .copied()
-        .filter(|c| reject.close.contains(c))
-        .collect();
-    let declare = if listed.is_empty() {
-        format!("add `shed = {shed:?}` to `[oracles] reject`")
-    } else {
-        let close: Vec<u16> = reject
-            .close
-            .iter()
-            .copied()
-            .filter(|c| !listed.contains(c))
-            .collect();
-        format!(
-            "move {listed:?} from `close` (a refusal of the token) to `shed`: `[oracles] reject \
-             = {{ close = {close:?}, shed = {shed:?} }}`"
-        )
-    };
+    let (attempts, seen) = undeclared::seen(&by);
+    let declare = undeclared::declaration(reject, "shed", &reject.shed, &by);
     Some(format!(
         "the server closed {attempts} attempt{} before acceptance in a way that reads as rate \
-         limiting ({}): if that is how it sheds load, {declare}, and they count as shed, like \
-         a 1013",
+         limiting ({seen}): if that is how it sheds load, {declare}, and they count as shed, \
+         like a 1013",
         if attempts == 1 { "" } else { "s" },
-        seen.join("; ")
     ))
 }
 
 /// The closes before acceptance, by code, that read as rate limiting and were not
 /// counted as shed.
-fn rate_limit_closes(reports: &[ConnReport]) -> BTreeMap<u16, Closed> {
-    let mut by: BTreeMap<u16, Closed> = BTreeMap::new();
+fn rate_limit_closes(reports: &[ConnReport]) -> undeclared::ByCode {
+    let mut by = undeclared::ByCode::new();
     for r in reports {
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
@@ -97,19 +61,7 @@ fn rate_limit_closes(reports: &[ConnReport]) -> BTreeMap<u16, Closed> {
                 continue;
             }
             // The connection's first answer that was no 101 holds the close's reason.
-            let reason = r
-                .answer
-                .as_ref()
-                .filter(|answer| answer.cause == Cause::ServerClose(code))
-                .map_or("", |answer| answer.body.trim());
-            if !reads_as_rate_limit(code, reason) {
-                continue;
-            }
-            let closed = by.entry(code).or_default();
-            closed.attempts += 1;
-            if closed.reason.is_empty() {
-                closed.reason = reason.to_string();
-            }
+            undeclared::count(&mut by, code, r.answer.as_ref(), reads_as_rate_limit);
         }
     }
     by

@@ -5,6 +5,7 @@
 //! reads as a lost answer (a completeness violation); when its code or reason reads as a
 //! takeover, the verdict's hint says how to declare it.
 
+use super::undeclared;
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Plan};
 use std::collections::BTreeMap;
 
@@ -53,14 +54,6 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
     })
 }
 
-/// The closes of one code that read as a takeover.
-#[derive(Debug, Default)]
-struct Closed {
-    attempts: u64,
-    /// The first close reason the server gave with this code (empty when none).
-    reason: String,
-}
-
 /// The note on server closes that read as a takeover ([`reads_as_takeover`]) and that the
 /// scenario does not declare in `reject.replaced` (nor as shedding): how many, with which
 /// codes and reasons, and the `[oracles] reject` that would declare them. `None` when
@@ -71,42 +64,14 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         return None;
     }
     let reject = &plan.oracles.session.reject;
-    let attempts: u64 = by.values().map(|c| c.attempts).sum();
-    let seen: Vec<String> = by
-        .iter()
-        .map(|(code, c)| match c.reason.as_str() {
-            "" => format!("server_close_{code} ×{}", c.attempts),
-            reason => format!("server_close_{code} ×{}, reason {reason:?}", c.attempts),
-        })
-        .collect();
-    let mut replaced = reject.replaced.clone();
-    replaced.extend(by.keys().filter(|c| !reject.replaced.contains(c)));
-    let listed: Vec<u16> = by
-        .keys()
-        .copied()
-        .filter(|c| reject.close.contains(c))
-        .collect();
-    let declare = if listed.is_empty() {
-        format!("add `replaced = {replaced:?}` to `[oracles] reject`")
-    } else {
-        let close: Vec<u16> = reject
-            .close
-            .iter()
-            .copied()
-            .filter(|c| !listed.contains(c))
-            .collect();
-        format!(
-            "move {listed:?} from `close` (a refusal of the token) to `replaced`: `[oracles] \
-             reject = {{ close = {close:?}, replaced = {replaced:?} }}`"
-        )
-    };
+    let (attempts, seen) = undeclared::seen(&by);
+    let declare = undeclared::declaration(reject, "replaced", &reject.replaced, &by);
     Some(format!(
         "the server closed {attempts} connection{} in a way that reads as a takeover by \
-         another connection of the same token ({}): if it ends the older session when a token \
-         connects again (\"newest connection wins\"), {declare}, and what their scripts still \
-         expected counts as refused",
+         another connection of the same token ({seen}): if it ends the older session when a \
+         token connects again (\"newest connection wins\"), {declare}, and what their scripts \
+         still expected counts as refused",
         if attempts == 1 { "" } else { "s" },
-        seen.join("; ")
     ))
 }
 
@@ -119,8 +84,8 @@ fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
 /// neither as one nor as shedding: of accepted attempts (their reason in
 /// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance
 /// (their reason in [`ConnReport::answer`]).
-fn takeover_closes(reports: &[ConnReport]) -> BTreeMap<u16, Closed> {
-    let mut by: BTreeMap<u16, Closed> = BTreeMap::new();
+fn takeover_closes(reports: &[ConnReport]) -> undeclared::ByCode {
+    let mut by = undeclared::ByCode::new();
     for r in reports {
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
@@ -133,18 +98,7 @@ fn takeover_closes(reports: &[ConnReport]) -> BTreeMap<u16, Closed> {
                 _ => continue,
             };
             // The connection's first such close holds the reason.
-            let reason = answer
-                .as_ref()
-                .filter(|answer| answer.cause == Cause::ServerClose(code))
-                .map_or("", |answer| answer.body.trim());
-            if !reads_as_takeover(code, reason) {
-                continue;
-            }
-            let closed = by.entry(code).or_default();
-            closed.attempts += 1;
-            if closed.reason.is_empty() {
-                closed.reason = reason.to_string();
-            }
+            undeclared::count(&mut by, code, answer.as_ref(), reads_as_takeover);
         }
     }
     by

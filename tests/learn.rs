@@ -53,6 +53,18 @@ async fn run_with(s: &stampede::model::Scenario, opts: RunOptions) -> RunOutcome
     }
 }
 
+/// [`run_with`] calibrating first (`--learn`), nothing else changed.
+async fn run_learning(s: &stampede::model::Scenario) -> RunOutcome {
+    run_with(
+        s,
+        RunOptions {
+            learn: true,
+            ..RunOptions::default()
+        },
+    )
+    .await
+}
+
 fn learned_violations(outcome: &RunOutcome, oracle: OracleKind) -> usize {
     outcome
         .results
@@ -241,14 +253,7 @@ steps = [
 async fn learning_is_generic_and_drops_what_fails_in_calibration() {
     let (url, stop) = spawn_nested(false).await;
     let s = nested_scenario(&url, 30);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let learned = &outcome.results.summary.learned;
     // `peer` broke on every connection's third message and `global` went on across
@@ -267,14 +272,7 @@ async fn learning_is_generic_and_drops_what_fails_in_calibration() {
 async fn a_nested_identity_race_is_reported_as_learned() {
     let (url, stop) = spawn_nested(true).await;
     let s = nested_scenario(&url, 30);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     assert_eq!(
         outcome.results.summary.learned.identity,
@@ -340,14 +338,7 @@ async fn spawn_room() -> (String, CancellationToken) {
 async fn another_members_broadcast_is_not_a_learned_identity_violation() {
     let (url, stop) = spawn_room().await;
     let s = nested_scenario(&url, 20);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let summary = &outcome.results.summary;
     // Alone in calibration, each connection heard only its own chat lines: the owner field
@@ -447,14 +438,7 @@ steps = [
 "#
     );
     let s = scenario("listed.toml", &text);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let summary = &outcome.results.summary;
     assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.violations);
@@ -534,14 +518,7 @@ steps = [
 "#
     );
     let s = scenario("room.toml", &text);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let summary = &outcome.results.summary;
     assert!(summary.learned.identity.is_empty(), "{:?}", summary.learned);
@@ -766,14 +743,7 @@ steps = [
 async fn a_per_user_counter_on_two_connections_per_user_is_set_aside() {
     let (url, stop) = spawn_user_counter(false).await;
     let s = user_counter_scenario(&url, 4, 2);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let summary = &outcome.results.summary;
     assert_eq!(
@@ -805,14 +775,7 @@ async fn a_per_user_counter_on_two_connections_per_user_is_set_aside() {
 async fn a_learned_sequence_still_catches_a_skip_with_one_connection_per_user() {
     let (url, stop) = spawn_user_counter(true).await;
     let s = user_counter_scenario(&url, 4, 1);
-    let outcome = run_with(
-        &s,
-        RunOptions {
-            learn: true,
-            ..RunOptions::default()
-        },
-    )
-    .await;
+    let outcome = run_learning(&s).await;
     stop.cancel();
     let summary = &outcome.results.summary;
     assert_eq!(

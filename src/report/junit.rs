@@ -222,6 +222,13 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("lenient_acceptances", s.lenient.total.to_string()),
         // Attempts the server shed under load: among the rejected and failed, no violation.
         ("shed", s.counters.shed.to_string()),
+        // Accepted connections shed later, and those a newer one of their token took over
+        // (`reject.replaced`): the server's policy, no violation either.
+        (
+            "shed_after_acceptance",
+            s.counters.shed_after_acceptance.to_string(),
+        ),
+        ("replaced", s.counters.replaced.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -237,14 +237,22 @@ fn shed_attempts_are_a_property() {
     let mut s = summary();
     s.violations = Default::default();
     s.counters.shed = 12;
+    s.counters.shed_after_acceptance = 3;
+    s.counters.replaced = 5;
     let xml = junit(&s);
     assert!(!xml.contains("<failure"), "{xml}");
     let els = elements(&xml);
-    let property = els
-        .iter()
-        .find(|(n, a)| n == "property" && a["name"] == "shed")
-        .unwrap_or_else(|| panic!("no shed property in {xml}"));
-    assert_eq!(property.1["value"], "12");
+    for (name, value) in [
+        ("shed", "12"),
+        ("shed_after_acceptance", "3"),
+        ("replaced", "5"),
+    ] {
+        let property = els
+            .iter()
+            .find(|(n, a)| n == "property" && a["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} property in {xml}"));
+        assert_eq!(property.1["value"], value, "{name}");
+    }
 }
 
 #[test]

@@ -109,28 +109,19 @@ fn reject(
     let close = codes("close", 1000, 4999, &default.close);
     let shed = codes("shed", 1000, 4999, &default.shed);
     let replaced = codes("replaced", 1000, 4999, &default.replaced);
-    for (i, code) in close.iter().enumerate() {
-        if never_on_the_wire(*code) {
-            let message = format!(
-                "oracles.reject: close code {code} is never sent on the wire (RFC 6455 §7.4.1)"
-            );
-            cx.report(item_span(&f, "close", i), message);
-        }
-    }
     // One code cannot say two things: "not you" (a refusal the oracles judge), "not now"
-    // (shedding they leave out) or "another connection took over" (a takeover).
-    let earlier = [
+    // (shedding they leave out) or "another connection took over" (a takeover). Each list
+    // is checked against the ones before it.
+    let lists = [
         ("close", "a refusal of the token", &close),
         ("shed", "load shedding", &shed),
-    ];
-    for (key, meaning, list) in [
-        ("shed", "load shedding", &shed),
         ("replaced", "a takeover by another connection", &replaced),
-    ] {
+    ];
+    for (at, (key, meaning, list)) in lists.iter().enumerate() {
         for (i, code) in list.iter().enumerate() {
-            let clash = earlier
+            let clash = lists[..at]
                 .iter()
-                .find(|(other, _, codes)| *other != key && codes.contains(code));
+                .find(|(_, _, codes)| codes.contains(code));
             let message = if never_on_the_wire(*code) {
                 format!(
                     "oracles.reject.{key}: close code {code} is never sent on the wire (RFC \

@@ -457,7 +457,7 @@ fn bad_session_oracles_are_reported() {
     );
     bad(
         "reject = { close = [1006] }",
-        "oracles.reject: close code 1006 is never sent on the wire",
+        "oracles.reject.close: close code 1006 is never sent on the wire",
     );
     bad(
         "reject = { close = [999] }",

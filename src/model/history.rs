@@ -431,8 +431,13 @@ impl Attempt {
     /// acceptance with a shedding cause every server shares ([`Cause::is_shed`]) or one
     /// the scenario declares (`declared_shed`).
     pub fn is_shed(&self) -> bool {
-        matches!(self.outcome, Outcome::Rejected | Outcome::Failed)
-            && (self.declared_shed || self.cause.as_ref().is_some_and(Cause::is_shed))
+        matches!(self.outcome, Outcome::Rejected | Outcome::Failed) && self.shed_cause()
+    }
+
+    /// Whether it ended by load shedding, whatever its outcome: a cause every server
+    /// shares ([`Cause::is_shed`]) or a code the scenario declares (`declared_shed`).
+    fn shed_cause(&self) -> bool {
+        self.declared_shed || self.cause.as_ref().is_some_and(Cause::is_shed)
     }
 
     /// Whether the server shed this connection after accepting it: it ended the accepted
@@ -440,8 +445,7 @@ impl Attempt {
     /// shedding (`declared_shed`). The server's policy under load, like a shed upgrade:
     /// what the connection's script still expected is refused, not missed.
     pub fn shed_after_acceptance(&self) -> bool {
-        self.outcome == Outcome::Accepted
-            && (self.declared_shed || self.cause == Some(Cause::ServerClose(1013)))
+        self.outcome == Outcome::Accepted && self.shed_cause()
     }
 
     /// Whether the server ended this attempt because another connection of its token took

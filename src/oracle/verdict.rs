@@ -66,6 +66,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let errors = (j.verdict.exercised()).then(|| errored_note(e.plan, e.reports));
     let notes: Vec<String> = [
         shed_note(e.reports, e.coverage),
+        shed_later_note(e.reports),
         super::shedding::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
@@ -91,16 +92,16 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut attempts = 0u64;
-    let mut later = 0u64;
     for a in reports.iter().flat_map(|r| &r.attempts) {
         attempts += 1;
-        later += u64::from(a.shed_after_acceptance());
         if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
             *by.entry(cause.clone()).or_default() += 1;
         }
     }
-    let later_note = shed_later_note(later);
     let shed: u64 = by.values().sum();
+    if shed == 0 {
+        return None;
+    }
     let took = if coverage.shed_tokens > 0 && !coverage.inconclusive() {
         format!(
             "; it took the collisions of {} of the {} shared tokens (exercised on {})",
@@ -109,24 +110,22 @@ fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
     } else {
         String::new()
     };
-    if shed == 0 {
-        return later_note;
-    }
-    let before = format!(
+    Some(format!(
         "the server shed {shed} of {attempts} attempt{} under load ({}): counted, not \
          violations{took}",
         plural(attempts),
         top_causes(&by)
-    );
-    Some(match later_note {
-        Some(later) => format!("{before}; {later}"),
-        None => before,
-    })
+    ))
 }
 
 /// The note on accepted connections the server shed later
 /// ([`Attempt::shed_after_acceptance`]); `None` when it shed none.
-fn shed_later_note(later: u64) -> Option<String> {
+fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
+    let later = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.shed_after_acceptance())
+        .count() as u64;
     (later > 0).then(|| {
         format!(
             "the server shed {later} accepted connection{} under load (close 1013 or a \

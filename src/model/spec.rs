@@ -19,7 +19,7 @@ pub use auth::{
     AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
 };
 pub use env_text::{
-    expand as expand_env, pieces as env_pieces, EnvText, EnvTextError, Piece as EnvPiece,
+    expand as expand_env, pieces as env_pieces, EnvText, EnvTextError, EnvValues, Piece as EnvPiece,
 };
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};

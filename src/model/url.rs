@@ -2,7 +2,7 @@
 //! and their `${NAME}` environment references, kept as written everywhere a URL is shown or
 //! stored and expanded only to dial ([`dial_url`]).
 
-use super::spec::{env_pieces, expand_env, EnvPiece, EnvTextError};
+use super::spec::{expand_env, EnvTextError, EnvValues};
 
 /// The URL to dial for a target URL as written: its `${NAME}` / `${NAME:-default}`
 /// references expanded through `lookup` (`$${` is a literal `${`). A URL may carry a
@@ -15,29 +15,11 @@ pub fn dial_url(
     expand_env(written, lookup)
 }
 
-/// The shortest value [`redact_values`] replaces (as the scenario loader's messages do).
-const MIN_REDACTED: usize = 4;
-
 /// `text` (a message about the URL `written`, made from its expanded value) with each
 /// value of a variable `written` names shown as its `${NAME}` instead, so that no message
 /// shows a value that came from the environment.
 pub fn redact_values(text: &str, written: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut values: Vec<(String, String)> = env_pieces(written)
-        .filter_map(|piece| match piece {
-            EnvPiece::Ref { name, default, .. } => {
-                let value = lookup(name).or_else(|| default.map(str::to_string))?;
-                Some((value, format!("${{{name}}}")))
-            }
-            _ => None,
-        })
-        // A value of a character or two (a port digit) would garble the message.
-        .filter(|(value, _)| value.len() >= MIN_REDACTED)
-        .collect();
-    // Longest first, so a value that contains another is replaced whole.
-    values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
-    values.iter().fold(text.to_string(), |out, (value, shown)| {
-        out.replace(value, shown)
-    })
+    EnvValues::of(written, lookup).hide(text)
 }
 
 /// The explicit port of a `scheme://host:port/...` URL: `Ok(None)` when it names none (the

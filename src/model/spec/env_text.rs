@@ -278,6 +278,58 @@ impl<'de> Deserialize<'de> for EnvText {
     }
 }
 
+/// Shorter values are not hidden: replacing every "1" in a message would garble it, and a
+/// secret that short is no secret.
+const MIN_HIDDEN: usize = 4;
+
+/// Values taken from the environment, each with the `${NAME}` to show in its place: a
+/// message made from expanded text (a scenario problem, a URL the dialer refused) goes
+/// through [`EnvValues::hide`], so that it never prints a value that may be a secret.
+#[derive(Debug, Clone, Default)]
+pub struct EnvValues {
+    /// `(value, shown)`, longest value first, so a value that contains another is
+    /// replaced whole.
+    values: Vec<(String, String)>,
+}
+
+impl EnvValues {
+    /// The values of the variables `written` names (through `lookup`, or their defaults),
+    /// each to be shown as its `${NAME}`.
+    pub fn of(written: &str, lookup: &dyn Fn(&str) -> Option<String>) -> EnvValues {
+        let mut values = EnvValues::default();
+        for piece in pieces(written) {
+            if let Piece::Ref { name, default, .. } = piece {
+                if let Some(value) = lookup(name).or_else(|| default.map(str::to_string)) {
+                    values.add(&value, &format!("${{{name}}}"));
+                }
+            }
+        }
+        values
+    }
+
+    /// From now on, `value` is shown as `shown` (unless it is shorter than four bytes, or
+    /// is what it would be shown as).
+    pub fn add(&mut self, value: &str, shown: &str) {
+        if value.len() >= MIN_HIDDEN && value != shown {
+            self.values.push((value.to_string(), shown.to_string()));
+            self.values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// `text` with every value shown as its `${NAME}`.
+    pub fn hide(&self, text: &str) -> String {
+        self.values
+            .iter()
+            .fold(text.to_string(), |out, (value, shown)| {
+                if out.contains(value.as_str()) {
+                    out.replace(value.as_str(), shown)
+                } else {
+                    out
+                }
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +397,23 @@ mod tests {
             ]
         );
         assert_eq!(pieces("").count(), 0);
+    }
+
+    #[test]
+    fn values_are_hidden_longest_first_and_short_ones_kept() {
+        let env = |name: &str| match name {
+            "KEY" => Some("sekrit-1234".to_string()),
+            "PART" => Some("sekrit".to_string()),
+            "PORT" => Some("80".to_string()),
+            _ => None,
+        };
+        let values = EnvValues::of(
+            "ws://h:${PORT}/?k=${KEY}&p=${PART}&d=${GONE:-fallback}",
+            &env,
+        );
+        assert_eq!(
+            values.hide("refused ws://h:80/?k=sekrit-1234&p=sekrit&d=fallback"),
+            "refused ws://h:80/?k=${KEY}&p=${PART}&d=${GONE}"
+        );
     }
 }

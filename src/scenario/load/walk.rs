@@ -29,7 +29,7 @@ pub(super) struct Ctx<'s> {
     deferred: Vec<Problem>,
     /// Values taken from the environment and what to show instead (`${NAME}`): they may be
     /// secrets, and no message prints them.
-    redactions: Vec<(String, String)>,
+    redactions: crate::model::EnvValues,
     /// Strings that named environment variables, by the byte offset of their value in the
     /// file, as written (`Bearer ${API_KEY}`): what a plan keeps of them.
     env_written: std::collections::HashMap<usize, String>,
@@ -107,10 +107,6 @@ fn no_repeated_lines(text: &str, path: &str) -> Result<(), String> {
     ))
 }
 
-/// Shorter values are not redacted: replacing every "1" in a message would garble it, and
-/// a secret that short is no secret.
-const MIN_REDACTED: usize = 4;
-
 impl<'s> Ctx<'s> {
     pub fn new(file: &'s str, text: &'s str) -> Self {
         let lines = std::iter::once(0)
@@ -122,7 +118,7 @@ impl<'s> Ctx<'s> {
             lines,
             problems: Vec::new(),
             deferred: Vec::new(),
-            redactions: Vec::new(),
+            redactions: Default::default(),
             env_written: std::collections::HashMap::new(),
             base: None,
             feed_columns: None,
@@ -191,12 +187,7 @@ impl<'s> Ctx<'s> {
 
     /// From now on, messages show `shown` wherever `value` would appear.
     pub fn redact(&mut self, value: &str, shown: &str) {
-        if value.len() >= MIN_REDACTED && value != shown {
-            self.redactions.push((value.to_string(), shown.to_string()));
-            // Longest first, so a value that contains another is replaced whole.
-            self.redactions
-                .sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
-        }
+        self.redactions.add(value, shown);
     }
 
     /// Records that the string at `span` named environment variables and was `written`.
@@ -241,12 +232,7 @@ impl<'s> Ctx<'s> {
 
     pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
         let (line, column) = self.position(span.start);
-        let mut message = message.into();
-        for (value, shown) in &self.redactions {
-            if message.contains(value.as_str()) {
-                message = message.replace(value.as_str(), shown);
-            }
-        }
+        let message = self.redactions.hide(&message.into());
         self.problems.push(Problem {
             file: self.file.to_string(),
             line,

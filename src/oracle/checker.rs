@@ -1,13 +1,13 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
 use super::frame::{describe, fill, fill_str, holds_capture, kind_of, passes};
-use super::pattern::{Fed, PatternState};
+use super::pattern::{required_items, Fed, PatternState};
 use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
-    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, Phase, Repeat,
-    StreamEnded, Test, Violation,
+    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, PatternItem,
+    Phase, Repeat, StreamEnded, Tally, Test, Violation,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -241,9 +241,12 @@ pub struct ConnChecker {
     buffer: VecDeque<Buffered>,
     /// The sum of the buffer's `Buffered::bytes`.
     buffered_bytes: usize,
-    /// Finished expectations: their correlation value and where their pattern stopped, so
-    /// an event the pattern still allows (a trailing `x*`) is accepted, not flagged.
-    recent_done: VecDeque<(String, PatternState)>,
+    /// Finished expectations: a hash of their correlation value ([`key_hash`]) and where
+    /// their pattern stopped, so an event the pattern still allows (a trailing `x*`) is
+    /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
+    /// longer than its expectation, and freeing that cold string and allocating in its
+    /// place cost every message two cache misses at a thousand connections.
+    recent_done: VecDeque<(u64, PatternState)>,
     last_seq: Option<i64>,
     saw_uncorrelated_error: bool,
     /// Records received that no expectation could read: an expectation that saw nothing
@@ -264,8 +267,14 @@ pub struct ConnChecker {
     pub violated: u64,
     /// The same, by oracle.
     pub violated_by: BTreeMap<OracleKind, u64>,
-    /// Expectations registered and how they ended, events expected and arrived.
-    pub counts: ExpectCounts,
+    /// Expectations registered and how they ended, events expected and arrived (the
+    /// latter complete once `tallies` are folded in: [`ConnChecker::take_counts`]).
+    counts: ExpectCounts,
+    /// Events expected and arrived per item of this connection's first few patterns,
+    /// found by the pattern's address: a map keyed by kind name cost two lookups per
+    /// message, each reading the map's node and a key string that a thousand connections
+    /// had long pushed out of the cache.
+    tallies: Vec<PatternTally>,
     /// Values captured by expectations (`capture = { name = "path" }`), by name: what later
     /// sends fill `{{$name}}` with. Bounded by the names the script captures.
     pub captures: BTreeMap<String, Value>,
@@ -311,6 +320,7 @@ impl ConnChecker {
             violated: 0,
             violated_by: BTreeMap::new(),
             counts: ExpectCounts::default(),
+            tallies: Vec::new(),
             captures: BTreeMap::new(),
             pong: None,
             keep_bodies: false,
@@ -366,6 +376,100 @@ impl ConnChecker {
         self.buffer.clear();
         self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
+    }
+
+    /// The expectation counts so far, events included.
+    pub fn counts(&mut self) -> &ExpectCounts {
+        self.fold_tallies();
+        &self.counts
+    }
+
+    /// Takes the expectation counts (events included), leaving zeros.
+    pub fn take_counts(&mut self) -> ExpectCounts {
+        self.fold_tallies();
+        std::mem::take(&mut self.counts)
+    }
+
+    /// Moves the per-pattern tallies into `counts.events`, by kind.
+    fn fold_tallies(&mut self) {
+        for t in &mut self.tallies {
+            for i in required_items(&t.items) {
+                let Some(tally) = t.per_item.get_mut(i) else {
+                    continue;
+                };
+                let total = self
+                    .counts
+                    .events
+                    .entry(t.items[i].event.clone())
+                    .or_default();
+                total.expected += tally.expected;
+                total.arrived += tally.arrived;
+                *tally = Tally::default();
+            }
+        }
+    }
+
+    /// Counts what an expectation's pattern expected, withdrew or got, per required kind.
+    fn tally(&mut self, state: &PatternState, what: Tallied) {
+        let items = state.items();
+        let known = self
+            .tallies
+            .iter()
+            .position(|t| Arc::ptr_eq(&t.items, items));
+        let at = match known {
+            Some(at) => Some(at),
+            None if self.tallies.len() < TALLIED_PATTERNS => {
+                self.tallies.push(PatternTally {
+                    items: items.clone(),
+                    per_item: vec![Tally::default(); items.len()],
+                });
+                Some(self.tallies.len() - 1)
+            }
+            // Patterns made afresh per expectation (placeholders in kinds): by name.
+            None => None,
+        };
+        let Some(per_item) = at.and_then(|at| self.tallies.get_mut(at)) else {
+            self.tally_by_name(state, what);
+            return;
+        };
+        let per_item = &mut per_item.per_item;
+        let mut bump = |i: usize, f: fn(&mut Tally)| {
+            if let Some(t) = per_item.get_mut(i) {
+                f(t);
+            }
+        };
+        match what {
+            Tallied::Expected => required_items(items).for_each(|i| bump(i, |t| t.expected += 1)),
+            Tallied::NotExpected => required_items(items)
+                .for_each(|i| bump(i, |t| t.expected = t.expected.saturating_sub(1))),
+            Tallied::Arrived => state
+                .arrived_required_items()
+                .for_each(|i| bump(i, |t| t.arrived += 1)),
+        }
+    }
+
+    /// [`Self::tally`] for a pattern without a slot of its own, in `counts.events`.
+    fn tally_by_name(&mut self, state: &PatternState, what: Tallied) {
+        let events = &mut self.counts.events;
+        match what {
+            Tallied::Expected => {
+                for e in state.required_events() {
+                    bump_kind(events, e, |t| t.expected += 1);
+                }
+            }
+            Tallied::NotExpected => {
+                for e in state.required_events() {
+                    if let Some(t) = events.get_mut(e) {
+                        t.expected = t.expected.saturating_sub(1);
+                    }
+                }
+            }
+            Tallied::Arrived => {
+                for e in state.arrived_required() {
+                    bump_kind(events, e, |t| t.arrived += 1);
+                }
+            }
+        }
     }
 
     /// Registers an expectation for a request sent at `sent_at`, matching buffered messages.
@@ -424,18 +528,7 @@ impl ConnChecker {
             self.pending.push(pending);
             return id;
         }
-        for event in pending.state.required_events() {
-            match self.counts.events.get_mut(event) {
-                Some(tally) => tally.expected += 1,
-                None => {
-                    self.counts
-                        .events
-                        .entry(event.to_string())
-                        .or_default()
-                        .expected += 1;
-                }
-            }
-        }
+        self.tally(&pending.state, Tallied::Expected);
         let claim = claim_buffered(&mut pending, &self.buffer, &mut self.captures);
         for i in claim.indices.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
@@ -857,26 +950,11 @@ impl ConnChecker {
             // Neither met nor missed (the run ended first, or the server cleanly refused
             // the connection): out of the event rates, as it is out of the verdict. An
             // absence never counted its kinds as expected.
-            let counted = (!p.absent).then(|| p.state.required_events());
-            for event in counted.into_iter().flatten() {
-                if let Some(tally) = self.counts.events.get_mut(event) {
-                    tally.expected = tally.expected.saturating_sub(1);
-                }
+            if !p.absent {
+                self.tally(&p.state, Tallied::NotExpected);
             }
         } else {
-            for event in p.state.arrived_required() {
-                // Looked up first: an owned key only for an event seen for the first time.
-                match self.counts.events.get_mut(event) {
-                    Some(tally) => tally.arrived += 1,
-                    None => {
-                        self.counts
-                            .events
-                            .entry(event.to_string())
-                            .or_default()
-                            .arrived += 1;
-                    }
-                }
-            }
+            self.tally(&p.state, Tallied::Arrived);
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
@@ -885,11 +963,11 @@ impl ConnChecker {
             Resolution::Refused => self.counts.expectations_refused += 1,
             Resolution::Violated => {}
         }
-        if let (Some((_, value)), false) = (p.correlate, p.absent) {
+        if let (Some((_, value)), false) = (&p.correlate, p.absent) {
             if self.recent_done.len() >= RECENT_DONE {
                 self.recent_done.pop_front();
             }
-            self.recent_done.push_back((value, p.state));
+            self.recent_done.push_back((key_hash(value), p.state));
         }
     }
 
@@ -1134,21 +1212,25 @@ impl ConnChecker {
             .iter()
             .filter_map(|f| lookup(msg, f).map(key_text))
             .collect();
-        let (key, state) = self
+        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let (hash, state) = self
             .recent_done
             .iter_mut()
-            .find(|(k, _)| keys.contains(k))?;
+            .find(|(h, _)| hashes.contains(h))?;
         if !state.mentions(event) || state.feed(event) != Fed::Unexpected {
             return None;
         }
-        Some(key.clone())
+        // The message's own key: the one whose hash matched.
+        let at = hashes.iter().position(|h| h == hash)?;
+        keys.into_iter().nth(at)
     }
 
     fn finished<J: Tree>(&self, msg: &J) -> bool {
         self.correlate_fields
             .iter()
             .filter_map(|f| lookup(msg, f))
-            .any(|v| self.recent_done.iter().any(|(k, _)| key_is(v, k)))
+            .map(|v| key_hash(&key_text(v)))
+            .any(|h| self.recent_done.iter().any(|(k, _)| *k == h))
     }
 
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
@@ -1361,6 +1443,45 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
         && p.seen
             .strip_suffix(event)
             .is_some_and(|before| before.is_empty() || before.ends_with(' '))
+}
+
+/// Applies `f` to `event`'s tally, made on first sight. Looked up first: an owned key only
+/// for an event seen for the first time.
+fn bump_kind(events: &mut BTreeMap<String, Tally>, event: &str, f: impl Fn(&mut Tally)) {
+    match events.get_mut(event) {
+        Some(t) => f(t),
+        None => f(events.entry(event.to_string()).or_default()),
+    }
+}
+
+/// Patterns per connection whose events are tallied by item ([`ConnChecker::tally`]);
+/// a script has a few expect steps, and patterns made afresh per expectation go by name.
+const TALLIED_PATTERNS: usize = 8;
+
+/// The event tallies of one pattern, per item; holding the pattern keeps its address
+/// from being reused by another while it identifies this one.
+#[derive(Debug)]
+struct PatternTally {
+    items: Arc<[PatternItem]>,
+    per_item: Vec<Tally>,
+}
+
+/// What an expectation's end (or start) does to its pattern's tallies.
+#[derive(Debug, Clone, Copy)]
+enum Tallied {
+    /// Opened: each required kind is expected once more.
+    Expected,
+    /// Cut or refused: out of the rates again.
+    NotExpected,
+    /// Settled: each required kind that came counts as arrived.
+    Arrived,
+}
+
+/// What the ring of finished expectations keeps of a correlation value (std's SipHash):
+/// two different values of the last 64 sharing a hash would be one chance in 2^58.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
 /// Records a connection received that no expectation could read.

@@ -116,21 +116,37 @@ impl PatternState {
         self.items.iter().any(|i| i.event == event)
     }
 
+    /// The items as shared: what identifies this pattern without reading it.
+    pub fn items(&self) -> &Arc<[PatternItem]> {
+        &self.items
+    }
+
+    /// Indices of the required items that have arrived at least once: what "arrived"
+    /// counts.
+    pub fn arrived_required_items(&self) -> impl Iterator<Item = usize> + '_ {
+        required_items(&self.items)
+            .filter(move |&i| i < self.pos || (i == self.pos && self.count >= 1))
+    }
+
     /// Required event types that have arrived at least once: what "arrived" counts.
     pub fn arrived_required(&self) -> impl Iterator<Item = &str> {
-        self.items.iter().enumerate().filter_map(move |(i, item)| {
-            let hit = i < self.pos || (i == self.pos && self.count >= 1);
-            (hit && !satisfied(item.repeat, 0)).then_some(item.event.as_str())
-        })
+        self.arrived_required_items()
+            .map(|i| self.items[i].event.as_str())
     }
 
     /// Event types with at least one required occurrence: what "expected" counts.
     pub fn required_events(&self) -> impl Iterator<Item = &str> {
-        self.items
-            .iter()
-            .filter(|i| !satisfied(i.repeat, 0))
-            .map(|i| i.event.as_str())
+        required_items(&self.items).map(|i| self.items[i].event.as_str())
     }
+}
+
+/// Indices of the items with at least one required occurrence (not `x?` or `x*`).
+pub fn required_items(items: &[PatternItem]) -> impl Iterator<Item = usize> + '_ {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !satisfied(i.repeat, 0))
+        .map(|(at, _)| at)
 }
 
 #[cfg(test)]

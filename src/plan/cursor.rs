@@ -278,17 +278,22 @@ impl Cursor {
         rendered: &mut bool,
     ) -> Option<Action> {
         let script = plan.script_of(conn)?;
-        let vars = template::Vars {
+        // The token's `sub` only for what reads it: the token is one more cache line per
+        // step, and few templates name it.
+        let vars = |with_sub: bool| template::Vars {
             user: conn.user,
             conn: conn.id,
             group: plan
                 .groups
                 .get(conn.group as usize)
                 .map_or("", String::as_str),
-            sub: plan
-                .tokens
-                .get(conn.token as usize)
-                .map_or("", |t| t.sub.as_str()),
+            sub: if with_sub {
+                plan.tokens
+                    .get(conn.token as usize)
+                    .map_or("", |t| t.sub.as_str())
+            } else {
+                ""
+            },
             feed: plan.feed_of(conn),
         };
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
@@ -372,7 +377,13 @@ impl Cursor {
                     let compiled = self.templates.as_deref().and_then(|t| t.find(template));
                     if let (Some(out), Some(compiled)) = (out, compiled) {
                         let mut slots = std::mem::take(&mut self.slots);
-                        compiled.render(&vars, self.run, &mut lazy(at, flat), out, &mut slots);
+                        compiled.render(
+                            &vars(compiled.reads_sub()),
+                            self.run,
+                            &mut lazy(at, flat),
+                            out,
+                            &mut slots,
+                        );
                         for (path, key) in compiled.keys() {
                             let value = match key {
                                 Key::Const(v) => v.as_str(),
@@ -397,7 +408,7 @@ impl Cursor {
                             message: serde_json::Value::Null,
                         });
                     }
-                    let message = expand(template, &vars, self.run, &mut lazy(at, flat));
+                    let message = expand(template, &vars(true), self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
                         if let Some(v) = lookup(&message, path) {
                             let key = super::json_key(v);
@@ -427,11 +438,11 @@ impl Cursor {
                 Step::SendText { template } => {
                     self.run += 1;
                     let text =
-                        template::expand_text(template, &vars, self.run, &mut lazy(at, flat));
+                        template::expand_text(template, &vars(true), self.run, &mut lazy(at, flat));
                     return Some(Action::SendText { text });
                 }
                 Step::Expect(expect) => {
-                    let mut plan = self.expect(expect, &vars);
+                    let mut plan = self.expect(expect, &|| vars(true));
                     // Paced (open model): the schedule goes on whatever the server does.
                     plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
                     return Some(Action::Expect(plan));
@@ -484,7 +495,11 @@ impl Cursor {
     /// The expectation as it applies now: its correlation value from the latest send, and
     /// the placeholders of its pattern and field tests expanded (those draw nothing;
     /// `{{$name}}` captures stay for the checker).
-    fn expect(&mut self, expect: &Expect, vars: &template::Vars<'_>) -> Box<ExpectPlan> {
+    fn expect<'v>(
+        &mut self,
+        expect: &Expect,
+        vars: &dyn Fn() -> template::Vars<'v>,
+    ) -> Box<ExpectPlan> {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self.last_by_field.get(field).cloned().unwrap_or_default();
             (field.clone(), value)
@@ -492,7 +507,7 @@ impl Cursor {
         let run = self.run;
         let text = |t: &str| {
             if t.as_bytes().contains(&b'{') {
-                template::expand_text(t, vars, run, &mut NoRng)
+                template::expand_text(t, &vars(), run, &mut NoRng)
             } else {
                 t.to_string()
             }
@@ -521,7 +536,7 @@ impl Cursor {
             .map(|t| FieldTest {
                 path: text(&t.path),
                 test: match &t.test {
-                    Test::Equals(v) => Test::Equals(expand(v, vars, self.run, &mut NoRng)),
+                    Test::Equals(v) => Test::Equals(expand(v, &vars(), self.run, &mut NoRng)),
                     Test::Matches(p) => Test::Matches(text(p)),
                     other => other.clone(),
                 },

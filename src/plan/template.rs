@@ -68,6 +68,9 @@ pub struct Compiled {
     len_hint: usize,
     /// For each correlated field path the message carries: where its value comes from.
     keys: Vec<(String, Key)>,
+    /// Whether it holds `{{sub}}`: the only placeholder whose value lives in the token,
+    /// read only for the templates that need it.
+    reads_sub: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +172,7 @@ impl Compiled {
             slots: 0,
             len_hint: 0,
             keys: Vec::new(),
+            reads_sub: false,
         };
         let mut literal = String::new();
         c.walk(template, &mut literal)?;
@@ -194,6 +198,13 @@ impl Compiled {
             })
             .sum();
         c.len_hint = literal_len + 16 * c.slots;
+        c.reads_sub = c.pieces.iter().any(|p| match p {
+            Piece::Text(segs) => segs
+                .iter()
+                .any(|s| matches!(s, Seg::Var { var: Var::Sub, .. })),
+            Piece::Int(var) => matches!(var, Var::Sub),
+            Piece::Literal(_) => false,
+        });
         for path in correlated {
             let Some(node) = crate::model::path::lookup(template, path) else {
                 continue;
@@ -298,6 +309,11 @@ impl Compiled {
                 }
             }
         }
+    }
+
+    /// Whether rendering reads `{{sub}}` ([`Vars::sub`]).
+    pub fn reads_sub(&self) -> bool {
+        self.reads_sub
     }
 
     /// The correlated field paths the message carries, with where each value comes from.

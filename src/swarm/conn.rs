@@ -307,7 +307,7 @@ impl ConnRun {
     pub(super) fn new(
         ctx: Arc<RunCtx>,
         index: usize,
-        cancel: CancellationToken,
+        stop: super::stop::RunStop,
         samples: SampleBuffer,
     ) -> Self {
         let plan = &ctx.plan.conns[index];
@@ -344,7 +344,7 @@ impl ConnRun {
         ConnRun {
             ctx,
             index,
-            stop: super::stop::StopWatch::new(cancel),
+            stop: super::stop::StopWatch::new(stop),
             timer,
             counters: Counters::default(),
             samples,
@@ -496,7 +496,7 @@ impl ConnRun {
         for attempt in &self.attempts {
             self.counters.count_attempt(attempt);
         }
-        self.counters.expect = std::mem::take(&mut self.checker.counts);
+        self.counters.expect = self.checker.take_counts();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();

@@ -220,11 +220,12 @@ pub async fn run(
     }
     let aggregator = Aggregator::spawn(t0, intervals, ctx.live.clone());
     let mut tasks = JoinSet::new();
+    let run_stop = stop::RunStop::new(run_cancel.clone());
     for index in 0..ctx.plan.conns.len() {
         let task = Box::new(conn::ConnRun::new(
             ctx.clone(),
             index,
-            run_cancel.clone(),
+            run_stop.clone(),
             aggregator.buffer(),
         ));
         tasks.spawn(task.run());

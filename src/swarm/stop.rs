@@ -5,8 +5,11 @@
 //! connection of a run shares one token, and a connection asks several times per message,
 //! so those locks were a visible share of a message's cost, and on a multi-threaded
 //! runtime a cache line every core fought over. [`StopWatch`] registers the wait once
-//! (again only when the task's waker changes) with a waker of its own that raises a flag
-//! before waking the task; after that, asking costs one atomic load.
+//! (again only when the task's waker changes) with a waker of its own that raises the
+//! run's flag ([`RunStop`]) before waking the task; after that, asking costs one atomic
+//! load of a line every connection reads and only the end writes, so it stays in every
+//! core's cache (a flag per connection was one more cold line per message at a thousand
+//! connections).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,19 +18,35 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// A connection's view of the run's cancellation token.
-pub(super) struct StopWatch {
+/// A run's cancellation token and the flag its watchers raise once it fires. Clones share
+/// both: make one per token.
+#[derive(Clone)]
+pub(super) struct RunStop {
     token: CancellationToken,
-    /// The token's wait, registered with the waker of `armed`.
-    wait: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// The flag the registered wait raises, and the task it wakes; `None` until the first
-    /// poll.
-    armed: Option<Arc<Fire>>,
+    fired: Arc<AtomicBool>,
 }
 
-/// What the token's wait wakes: raises `fired`, then wakes the task.
+impl RunStop {
+    pub(super) fn new(token: CancellationToken) -> Self {
+        RunStop {
+            token,
+            fired: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// A connection's view of the run's cancellation token.
+pub(super) struct StopWatch {
+    run: RunStop,
+    /// The token's wait, registered with a [`Fire`] for `task`.
+    wait: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The task the registered wait wakes; `None` until the first poll.
+    task: Option<Waker>,
+}
+
+/// What the token's wait wakes: raises the run's flag, then wakes the task.
 struct Fire {
-    fired: AtomicBool,
+    fired: Arc<AtomicBool>,
     task: Waker,
 }
 
@@ -43,47 +62,46 @@ impl Wake for Fire {
 }
 
 impl StopWatch {
-    pub(super) fn new(token: CancellationToken) -> Self {
+    pub(super) fn new(run: RunStop) -> Self {
         StopWatch {
-            wait: Box::pin(token.clone().cancelled_owned()),
-            token,
-            armed: None,
+            wait: Box::pin(run.token.clone().cancelled_owned()),
+            run,
+            task: None,
         }
     }
 
     /// The token itself, for the rare waits that race it on their own.
     pub(super) fn token(&self) -> &CancellationToken {
-        &self.token
+        &self.run.token
     }
 
-    /// Whether the run is over: one atomic load once the wait is registered.
+    /// Whether the run is over: one atomic load once a wait is registered.
     pub(super) fn is_stopped(&self) -> bool {
-        match &self.armed {
-            Some(fire) => fire.fired.load(Ordering::Acquire),
-            None => self.token.is_cancelled(),
-        }
+        // Before any watcher registered, nothing raises the flag: ask the token.
+        self.run.fired.load(Ordering::Acquire)
+            || (self.task.is_none() && self.run.token.is_cancelled())
     }
 
     /// `Ready` once the run is over; otherwise registers this task to be woken then.
     pub(super) fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(fire) = &self.armed {
-            if fire.fired.load(Ordering::Acquire) {
-                return Poll::Ready(());
-            }
-            if fire.task.will_wake(cx.waker()) {
-                return Poll::Pending;
-            }
+        if self.run.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if self.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            return Poll::Pending;
         }
         let fire = Arc::new(Fire {
-            fired: AtomicBool::new(false),
+            fired: self.run.fired.clone(),
             task: cx.waker().clone(),
         });
-        let waker = Waker::from(fire.clone());
-        let polled = self.wait.as_mut().poll(&mut Context::from_waker(&waker));
+        let polled = self
+            .wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&Waker::from(fire)));
         if polled.is_ready() {
-            fire.fired.store(true, Ordering::Release);
+            self.run.fired.store(true, Ordering::Release);
         }
-        self.armed = Some(fire);
+        self.task = Some(cx.waker().clone());
         polled
     }
 }
@@ -96,7 +114,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancel_after_the_wait_is_registered_is_seen_by_the_flag_and_wakes_the_task() {
         let token = CancellationToken::new();
-        let mut watch = StopWatch::new(token.clone());
+        let mut watch = StopWatch::new(RunStop::new(token.clone()));
         assert!(!watch.is_stopped());
         // Registers the wait: pending.
         let first = poll_fn(|cx| Poll::Ready(watch.poll_stopped(cx))).await;
@@ -117,7 +135,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_cancelled_before_the_first_poll_is_ready_at_once() {
         let token = CancellationToken::new();
-        let mut watch = StopWatch::new(token.clone());
+        let mut watch = StopWatch::new(RunStop::new(token.clone()));
         token.cancel();
         assert!(watch.is_stopped());
         let polled = poll_fn(|cx| Poll::Ready(watch.poll_stopped(cx))).await;
@@ -137,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_waker_registers_the_wait_again() {
         let token = CancellationToken::new();
-        let mut watch = StopWatch::new(token.clone());
+        let mut watch = StopWatch::new(RunStop::new(token.clone()));
         // Registered with a waker that wakes nobody ...
         assert!(watch
             .poll_stopped(&mut Context::from_waker(Waker::noop()))

@@ -83,7 +83,7 @@ fn a_complete_sequence_meets_the_expectation() {
     assert!(!ch.is_pending(id));
     assert_eq!(ch.counts.expectations_met, 1);
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
-    assert_eq!(ch.counts.events["thinking"].arrived, 1);
+    assert_eq!(ch.counts().events["thinking"].arrived, 1);
     assert!(ch.samples.iter().any(|(p, _)| *p == Phase::Turn));
 }
 
@@ -158,7 +158,7 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     assert_eq!(v.correlation.as_deref(), Some("r1"));
     assert_eq!(v.jti, "j1");
     assert_eq!(
-        ch.counts.events["done"],
+        ch.counts().events["done"],
         crate::model::Tally {
             expected: 1,
             arrived: 0
@@ -380,16 +380,18 @@ fn cut_and_refused_expectations_drop_out_of_the_event_rates() {
         Some(1008),
         now,
     );
-    ch.counts.merge(&refused.counts);
+    let refused = refused.take_counts();
+    let mut counts = ch.take_counts();
+    counts.merge(&refused);
     for event in ["started", "thinking", "done"] {
-        let t = ch.counts.events[event];
+        let t = counts.events[event];
         assert_eq!((t.expected, t.arrived), (1, 1), "{event}");
     }
 
     let mut lost = checker();
     lost.expect(five("r4"), None, now);
     lost.end_stream(StreamEnd::Lost, "reset", None, now);
-    let t = lost.counts.events["done"];
+    let t = lost.counts().events["done"];
     assert_eq!((t.expected, t.arrived), (1, 0), "unanswered is missed");
 }
 
@@ -481,7 +483,8 @@ fn the_buffer_is_bounded_in_bytes_too() {
     );
     assert!((2..=4).contains(&ch.buffer.len()), "{}", ch.buffer.len());
     assert_eq!(ch.counts.buffer_overflows, 100 - ch.buffer.len() as u64);
-    assert!(ch.counts.buffer_overflow_bytes >= 1000 * ch.counts.buffer_overflows);
+    let counts = ch.counts();
+    assert!(counts.buffer_overflow_bytes >= 1000 * counts.buffer_overflows);
     // The newest are the ones kept.
     assert!(ch.buffer.back().unwrap().keys[0].1.ends_with("99"));
     // One message bigger than the whole bound is dropped at once, the others stay.

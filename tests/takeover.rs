@@ -41,6 +41,10 @@ struct NewestWins {
     /// How long the server takes over the first request of each connection (zero: it
     /// answers at once); a takeover meanwhile leaves it unanswered.
     first_answer_after: std::time::Duration,
+    /// `None`: the newcomer waits until the older session has sent its Close. `Some(d)`:
+    /// the newcomer is greeted at once, and `d` later the older session gets a last
+    /// message ("session_replaced") and then its Close: both are served meanwhile.
+    handover: Option<std::time::Duration>,
 }
 
 /// The fake golden-path server with a "newest connection wins" policy, ending an older
@@ -58,6 +62,24 @@ async fn spawn_newest_wins(
         reason,
         upgrade_after: std::time::Duration::from_millis(400),
         first_answer_after,
+        handover: None,
+    };
+    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+}
+
+/// [`spawn_newest_wins`] with a handover: the newcomer is greeted first, and the older
+/// session is told and closed (4409) `after` later.
+async fn spawn_handover(
+    after: std::time::Duration,
+) -> (String, tokio_util::sync::CancellationToken) {
+    let server = NewestWins {
+        sessions: Arc::default(),
+        next: Arc::default(),
+        code: 4409,
+        reason: "session replaced",
+        upgrade_after: std::time::Duration::from_millis(400),
+        first_answer_after: Default::default(),
+        handover: Some(after),
     };
     spawn_server(move |tcp| serve(server.clone(), tcp)).await
 }
@@ -80,8 +102,19 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
         .insert(token.clone(), (id, kick));
     if let Some((_, older)) = older {
         let (closed, older_closed) = oneshot::channel();
-        if older.send(closed).is_ok() {
-            let _ = older_closed.await;
+        match server.handover {
+            None => {
+                if older.send(closed).is_ok() {
+                    let _ = older_closed.await;
+                }
+            }
+            // Greeted first (below); the older one is ended meanwhile.
+            Some(after) => {
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = older.send(closed);
+                });
+            }
         }
     }
     let hello = json!({"type": "connection_established", "user_id": user});
@@ -100,6 +133,10 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
         tokio::select! {
             newer = &mut kicked => {
                 let Ok(closed) = newer else { return };
+                if server.handover.is_some() {
+                    let bye = json!({"type": "session_replaced"});
+                    let _ = ws.send(Message::Text(bye.to_string().into())).await;
+                }
                 let frame = CloseFrame {
                     code: CloseCode::from(server.code),
                     reason: server.reason.into(),
@@ -250,6 +287,35 @@ fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
         console.contains("replaced     5 (a reject.replaced code"),
         "{console}"
     );
+}
+
+/// A takeover that greets the newcomer first and tells the older session a moment later
+/// (a last message, then the declared close) serves both for that moment: its policy's
+/// handover, no exclusivity violation. Without the handover rule, the older session's last
+/// message, read 30 ms after the newcomer's acceptance, witnessed two sessions at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_takeover_that_greets_the_newcomer_first_is_no_exclusivity_violation() {
+    let (url, stop) = spawn_handover(std::time::Duration::from_millis(30)).await;
+    let s = scenario(
+        "handover.toml",
+        &takeover_scenario("handover", Some("replaced = [4409]")),
+    );
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(
+        (sum.counters.accepted, sum.counters.replaced),
+        (10, 5),
+        "{:?}",
+        sum.counters
+    );
+    assert_eq!(
+        sum.violations.of(OracleKind::Exclusivity),
+        0,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }
 
 /// Undeclared, a takeover close still loses what the ended connection's script expected

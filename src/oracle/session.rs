@@ -268,6 +268,22 @@ pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
     out
 }
 
+/// How long after a newer connection's acceptance a declared takeover may still be ending
+/// the older one (`[oracles] reject.replaced`): a server that greets the newcomer first and
+/// then tells the older session it was replaced (a last message, then its close) serves
+/// both for that moment, by its policy, not by a race.
+const HANDOVER_US: u64 = 1_000_000;
+
+/// Whether `older` was ended by a declared takeover close within [`HANDOVER_US`] of
+/// another connection's acceptance at `newer_accepted_us`: what it was served meanwhile
+/// is the handover, no witness of two sessions at once.
+fn handed_over(older: &Attempt, newer_accepted_us: u64) -> bool {
+    older.replaced
+        && older
+            .ended_us
+            .is_some_and(|end| end <= newer_accepted_us.saturating_add(HANDOVER_US))
+}
+
 fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> {
     // Served: from acceptance to the last frame the server sent on it. Read times come
     // from different tasks, so a frame sent before the other connection's acceptance can
@@ -289,6 +305,7 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
                     && acc_i <= acc_j
                     && last_i > acc_j.saturating_add(WITNESS_SLACK_US)
                     && last_j > acc_i.saturating_add(WITNESS_SLACK_US)
+                    && !handed_over(group[i].attempt, acc_j)
             })
             .map(|&(i, acc_i, _)| (i, acc_i))
             .collect();

@@ -237,6 +237,8 @@ trait Timeline: Sized {
     fn failed(self, t: u64, cause: Cause) -> Self;
     /// We abandoned the handshake.
     fn aborted(self, t: u64) -> Self;
+    /// Ended by the server's declared takeover close (`reject.replaced`, here 4409).
+    fn replaced_at(self, t: u64) -> Self;
 }
 
 impl Timeline for Attempt {
@@ -283,6 +285,13 @@ impl Timeline for Attempt {
         self.ended_us = Some(t);
         self.outcome = Outcome::Failed;
         self.cause = Some(cause);
+        self
+    }
+    fn replaced_at(mut self, t: u64) -> Self {
+        self.ended_us = Some(t);
+        self.clean_end = true;
+        self.cause = Some(Cause::ServerClose(4409));
+        self.replaced = true;
         self
     }
     fn aborted(mut self, t: u64) -> Self {
@@ -440,6 +449,38 @@ fn exclusivity() {
             timeline: vec![
                 (1, vec![served(1_000, 10_000 + WITNESS_SLACK_US + 1)]),
                 (2, vec![served(10_000, 30_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "a declared takeover that tells the older session after greeting the newer",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).replaced_at(31_000)]),
+                (2, vec![served(10_000, 60_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "the same service, its close not a declared takeover: a witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).closed(31_000)]),
+                (2, vec![served(10_000, 60_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "a declared takeover that ends the older one past the handover: a witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (
+                    1,
+                    vec![served(1_000, 30_000).replaced_at(10_000 + HANDOVER_US + 1)],
+                ),
+                (2, vec![served(10_000, 60_000)]),
             ],
             want: vec![want(X, 1, &[1, 2], "2 connections")],
             ..Case::default()

@@ -186,10 +186,7 @@ pub fn load_file_to_run(path: &Path) -> Result<Scenario, ScenarioError> {
 /// command is the command's to say (a run: yes; `validate`: a warning, since the file is
 /// often checked where its secrets are deliberately absent).
 pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = read_scenario_text(path)?;
     if let Some(error) = json_instead(&text, &path.display().to_string()) {
         return Err(error);
     }
@@ -204,6 +201,27 @@ pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), Scenar
         })
         .map(Path::to_path_buf);
     load_in_checked(&text, &path.display().to_string(), base, &env_var)
+}
+
+/// The text of the scenario file at `path`. A file that is not UTF-8 is one problem at
+/// its first bad byte (`bad.toml:7:14: not UTF-8 (byte 0xE9); ...`), like any other.
+pub(super) fn read_scenario_text(path: &Path) -> Result<String, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    crate::model::utf8_text(bytes).map_err(|at| ScenarioError::Invalid {
+        problems: vec![Problem {
+            file,
+            line: at.line,
+            column: at.column,
+            message: format!(
+                "not UTF-8 (byte 0x{:02X}); scenario files must be UTF-8",
+                at.byte
+            ),
+        }],
+    })
 }
 
 /// Validates scenario `text`; `origin` is the file name used in problems. Relative paths

@@ -66,7 +66,9 @@ impl InputFile {
                 crate::auth::secret_is_empty(&std::fs::read(path).map_err(cannot)?)
             }
             InputFile::Tokens => {
-                let text = std::fs::read_to_string(path).map_err(cannot)?;
+                let bytes = std::fs::read(path).map_err(cannot)?;
+                let text = crate::model::utf8_text(bytes)
+                    .map_err(|at| format!("{path}:{at}; a token file must be UTF-8"))?;
                 let none = crate::auth::token_lines(&text).next().is_none();
                 no_repeated_lines(&text, path)?;
                 none

@@ -82,14 +82,24 @@ impl Target {
 /// A target made ready for a plan: its URL, the keys the plan's tokens are minted with,
 /// and the reference server when one was started (shut it down with [`Bound::close`]).
 pub struct Bound {
-    /// The URL as written: its `${NAME}` references are expanded only by the dialer
-    /// ([`Endpoint::resolve`]), so results, repros and messages never hold their values.
+    /// The URL as shown: as written, its `${NAME}` references unexpanded (the dialer
+    /// expands them: [`Endpoint::resolve`]) and a literal password masked
+    /// ([`crate::model::url::shown_url`]), so results, repros and messages never hold
+    /// either secret.
     pub url: String,
+    /// The URL as written, a literal password included: for the dialer only.
+    dial: String,
     pub keys: Keys,
     pub server: Option<ServerHandle>,
 }
 
 impl Bound {
+    /// The URL to hand the dialer ([`Endpoint::resolve`]) or a worker process: as written,
+    /// a literal password included. Never to be shown.
+    pub fn dial(&self) -> &str {
+        &self.dial
+    }
+
     /// Whether the target is the built-in reference server.
     pub fn is_reference(&self) -> bool {
         self.server.is_some()
@@ -127,12 +137,13 @@ pub async fn bind(
             // without a variable its URL names stops here, naming it.
             crate::model::url::dial_url(url, &|name| std::env::var(name).ok()).map_err(
                 |source| UrlError::Env {
-                    url: url.clone(),
+                    url: crate::model::url::shown_url(url),
                     source,
                 },
             )?;
             Ok(Bound {
-                url: url.clone(),
+                url: crate::model::url::shown_url(url),
+                dial: url.clone(),
                 keys,
                 server: None,
             })
@@ -155,6 +166,7 @@ pub async fn bind(
             tracing::info!(url = %server.url(), "started the reference server in-process");
             Ok(Bound {
                 url: server.url(),
+                dial: server.url(),
                 keys,
                 server: Some(server),
             })
@@ -468,7 +480,7 @@ async fn dialer(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Dialer, RunError> {
-    let endpoint = resolve(&bound.url, plan.limits.handshake_timeout, cancel).await?;
+    let endpoint = resolve(bound.dial(), plan.limits.handshake_timeout, cancel).await?;
     let tls = if endpoint.tls {
         Some(tokio_rustls::TlsConnector::from(swarm::client_config(
             &opts.tls,
@@ -547,7 +559,7 @@ async fn resolve(
         resolved = tokio::time::timeout(limit, Endpoint::resolve(url)) => match resolved {
             Ok(endpoint) => Ok(endpoint?),
             Err(_) => Err(RunError::Url(UrlError::Invalid {
-                url: url.to_string(),
+                url: crate::model::url::shown_url(url),
                 reason: format!("its host did not resolve within {limit:?} (handshake_timeout)"),
             })),
         },

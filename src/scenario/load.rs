@@ -250,7 +250,9 @@ pub(super) fn load_in_checked(
     base: Option<std::path::PathBuf>,
     lookup: env::Lookup<'_>,
 ) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let mut cx = Ctx::new(origin, text).with_base(base);
+    let mut cx = Ctx::new(origin, text)
+        .with_base(base)
+        .with_lookup(lookup);
     let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree toml recovers is partial; checking its meaning would report fields as
@@ -401,18 +403,24 @@ fn name(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> String {
 fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
     let node = f.get("target")?;
     let url = cx.string("target", node)?;
-    let rest = url
+    let written = written_url(cx, node, url);
+    // Checked as the dialer will dial it: a `${PW}` in the userinfo expands
+    // percent-encoded, so a `/` in its value does not end the host.
+    let dialled = cx.dial_url(&written, url);
+    let rest = dialled
         .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("wss://"));
+        .or_else(|| dialled.strip_prefix("wss://"));
     if rest.is_none_or(str::is_empty) {
+        // A password written in the URL is shown masked, as everywhere.
+        let shown = crate::model::url::shown_url(url);
         cx.report(
             node.span(),
-            format!("target: expected a ws:// or wss:// URL, found {url:?}"),
+            format!("target: expected a ws:// or wss:// URL, found {shown:?}"),
         );
-    } else if let Err(reason) = crate::model::url::explicit_port(url) {
+    } else if let Err(reason) = crate::model::url::explicit_port(&dialled) {
         cx.report(node.span(), format!("target: {reason}"));
     }
-    Some(written_url(cx, node, url))
+    Some(written)
 }
 
 /// A URL as the scenario wrote it: its `${NAME}` references unexpanded, so that no

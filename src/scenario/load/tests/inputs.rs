@@ -184,3 +184,21 @@ fn a_scenario_file_that_is_not_utf8_names_its_first_bad_byte() {
         "{error}"
     );
 }
+
+#[test]
+fn a_target_password_from_the_environment_may_hold_any_character() {
+    let text = with_top("target = \"ws://u:${PW}@example.test:9000/ws\"");
+    let s = load_env(&text, &[("PW", "p/w@x#y?z")]).unwrap();
+    assert_eq!(
+        s.target.as_deref(),
+        Some("ws://u:${PW}@example.test:9000/ws")
+    );
+    // A literal password is kept to dial, and masked in a message about the URL.
+    let Err(problems) = load_env(&with_top("target = \"http://u:hunter22@h/\""), &[]) else {
+        panic!("an http:// target loaded");
+    };
+    assert!(
+        problems[0].message.ends_with("found \"http://u:***@h/\""),
+        "{problems:?}"
+    );
+}

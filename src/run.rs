@@ -656,10 +656,37 @@ fn probe_summary(
         _ => false,
     };
     let unaccepted = || probes.iter().filter(|p| !p.accepted);
+    let shed: Vec<&Cause> = unaccepted()
+        .filter_map(|p| p.cause.as_ref())
+        .filter(|c| reject.sheds(c))
+        .collect();
+    let mut shed_by: Vec<String> = Vec::new();
+    for cause in &shed {
+        let way = shed_in_words(cause, reject);
+        if !shed_by.contains(&way) {
+            shed_by.push(way);
+        }
+    }
     ProbeSummary {
         tokens: probes.len(),
         refused: unaccepted().filter(answered).count(),
         inconclusive: unaccepted().filter(|p| !answered(p)).count(),
+        shed: shed.len(),
+        shed_by,
+    }
+}
+
+/// How a probe was shed, in words: a code the scenario declared under `reject.shed` says
+/// so (the server's own convention), the shared ones by what they are.
+fn shed_in_words(cause: &crate::model::Cause, reject: &crate::model::RejectSpec) -> String {
+    use crate::model::Cause;
+    match cause {
+        Cause::ServerClose(code) if reject.shed.contains(code) => {
+            format!("declared shed code {code}")
+        }
+        Cause::ServerClose(code) => format!("close {code}"),
+        Cause::Http(status) => format!("HTTP {status}"),
+        other => other.to_string(),
     }
 }
 

@@ -311,6 +311,25 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     // session still held, so none of them counts as refused.
     assert_eq!(sum.probe.refused, 0, "{:?}", sum.probe);
     assert!(sum.probe.inconclusive > 0, "{:?}", sum.probe);
+    // And the report says the server shed them, by the declared code: an answer of
+    // policy, not a probe left unanswered.
+    assert_eq!(sum.probe.shed, sum.probe.inconclusive, "{:?}", sum.probe);
+    assert_eq!(sum.probe.shed_by, ["declared shed code 4429"], "{:?}", sum.probe);
+    let mut text = Vec::new();
+    stampede::report::render(sum, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("probe"))
+        .unwrap_or_else(|| panic!("no probe line:\n{text}"));
+    assert!(
+        line.ends_with(&format!(
+            "0 refused, {} shed by the server: declared shed code 4429 (shedding is policy, \
+             not an answer: inconclusive)",
+            sum.probe.shed
+        )),
+        "{line}"
+    );
 
     // Undeclared: each shed connection's script went unmet, and the hint says how to
     // declare the code.

@@ -94,6 +94,16 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// A bound reference server: its URL (no secret in it) is both shown and dialled.
+    pub fn with_server(server: ServerHandle, keys: Keys) -> Bound {
+        Bound {
+            url: server.url(),
+            dial: server.url(),
+            keys,
+            server: Some(server),
+        }
+    }
+
     /// The URL to hand the dialer ([`Endpoint::resolve`]) or a worker process: as written,
     /// a literal password included. Never to be shown.
     pub fn dial(&self) -> &str {
@@ -164,12 +174,7 @@ pub async fn bind(
                 reference::spawn(config, loopback, cancel.child_token()).await?
             };
             tracing::info!(url = %server.url(), "started the reference server in-process");
-            Ok(Bound {
-                url: server.url(),
-                dial: server.url(),
-                keys,
-                server: Some(server),
-            })
+            Ok(Bound::with_server(server, keys))
         }
     }
 }

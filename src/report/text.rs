@@ -24,7 +24,12 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     writeln!(
         w,
         "stampede {} · {} · seed {} · {}{}",
-        s.tool_version, s.scenario, s.seed, s.target, target_note
+        s.tool_version,
+        s.scenario,
+        s.seed,
+        // Results written before passwords were masked may still hold one.
+        crate::model::url::shown_url(&s.target),
+        target_note
     )?;
     writeln!(
         w,

@@ -150,3 +150,14 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
 fn out_line(out: &str) -> &str {
     out.lines().find(|l| l.starts_with("probe")).unwrap_or_default()
 }
+
+#[test]
+fn a_password_in_an_old_results_target_is_shown_masked() {
+    let mut s = summary();
+    s.target = "ws://user:old-secret-77@127.0.0.1:9/ws".into();
+    let out = text(&s);
+    assert!(!out.contains("old-secret-77"), "{out}");
+    assert!(out.contains("ws://user:***@127.0.0.1:9/ws"), "{out}");
+    let junit = crate::report::junit(&s);
+    assert!(!junit.contains("old-secret-77"), "{junit}");
+}

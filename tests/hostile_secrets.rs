@@ -924,7 +924,12 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
         Vec::new(),
     )
     .await;
-    assert_eq!(run.status.code(), Some(1), "identity broke:\n{}", said(&run));
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "identity broke:\n{}",
+        said(&run)
+    );
     assert!(said(&run).contains(&shown), "{}", said(&run));
     leaks("the run's console", &said(&run));
     let after_run = dialled(&seen);
@@ -941,7 +946,14 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
     assert_eq!(summary["target"], shown.as_str());
 
     let flag = stampede_async(
-        strings(&["run", &s, "--target", &with_password, "--no-results", "--json"]),
+        strings(&[
+            "run",
+            &s,
+            "--target",
+            &with_password,
+            "--no-results",
+            "--json",
+        ]),
         Vec::new(),
     )
     .await;

@@ -314,7 +314,12 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     // And the report says the server shed them, by the declared code: an answer of
     // policy, not a probe left unanswered.
     assert_eq!(sum.probe.shed, sum.probe.inconclusive, "{:?}", sum.probe);
-    assert_eq!(sum.probe.shed_by, ["declared shed code 4429"], "{:?}", sum.probe);
+    assert_eq!(
+        sum.probe.shed_by,
+        ["declared shed code 4429"],
+        "{:?}",
+        sum.probe
+    );
     let mut text = Vec::new();
     stampede::report::render(sum, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
@@ -696,7 +701,11 @@ async fn a_1013_after_the_script_is_done_is_an_ordinary_end_and_one_before_is_sh
     let outcome = common::run(&done, Some(url.clone()), None).await;
     let sum = &outcome.results.summary;
     let c = &sum.counters;
-    assert_eq!((c.accepted, c.shed, c.shed_after_acceptance), (6, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.accepted, c.shed, c.shed_after_acceptance),
+        (6, 0, 0),
+        "{c:?}"
+    );
     assert_eq!(
         c.ended_by.get(&Cause::ServerClose(1013)).copied(),
         Some(6),
@@ -717,7 +726,11 @@ async fn a_1013_after_the_script_is_done_is_an_ordinary_end_and_one_before_is_sh
     stop.cancel();
     let sum = &outcome.results.summary;
     let c = &sum.counters;
-    assert_eq!((c.accepted, c.shed, c.shed_after_acceptance), (6, 0, 6), "{c:?}");
+    assert_eq!(
+        (c.accepted, c.shed, c.shed_after_acceptance),
+        (6, 0, 6),
+        "{c:?}"
+    );
     assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
     assert_ne!(sum.verdict, Verdict::TargetUnusable, "{:?}", sum.hint);
     let hint = sum.hint.clone().unwrap_or_default();

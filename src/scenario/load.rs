@@ -250,9 +250,7 @@ pub(super) fn load_in_checked(
     base: Option<std::path::PathBuf>,
     lookup: env::Lookup<'_>,
 ) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let mut cx = Ctx::new(origin, text)
-        .with_base(base)
-        .with_lookup(lookup);
+    let mut cx = Ctx::new(origin, text).with_base(base).with_lookup(lookup);
     let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree toml recovers is partial; checking its meaning would report fields as

@@ -148,7 +148,9 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
 }
 
 fn out_line(out: &str) -> &str {
-    out.lines().find(|l| l.starts_with("probe")).unwrap_or_default()
+    out.lines()
+        .find(|l| l.starts_with("probe"))
+        .unwrap_or_default()
 }
 
 #[test]

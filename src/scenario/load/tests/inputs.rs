@@ -180,7 +180,9 @@ fn a_scenario_file_that_is_not_utf8_names_its_first_bad_byte() {
         panic!("a Latin-1 battery loaded");
     };
     assert!(
-        error.to_string().ends_with("bad.toml:3:19: not UTF-8 (byte 0xE9); scenario files must be UTF-8"),
+        error
+            .to_string()
+            .ends_with("bad.toml:3:19: not UTF-8 (byte 0xE9); scenario files must be UTF-8"),
         "{error}"
     );
 }

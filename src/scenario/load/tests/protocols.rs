@@ -298,11 +298,7 @@ fn a_malformed_feeder_row_names_the_data_file_line() {
 
 #[test]
 fn a_feeder_that_is_not_utf8_names_its_own_line_and_column() {
-    let (dir, text) = with_feeder(
-        "u.csv",
-        "name,pw\nada,x\n",
-        "steps = [{ close = 1000 }]\n",
-    );
+    let (dir, text) = with_feeder("u.csv", "name,pw\nada,x\n", "steps = [{ close = 1000 }]\n");
     let data = dir.path().join("u.csv");
     std::fs::write(&data, b"name,pw\nada,x\nren\xE9e,y\n").unwrap();
     let (line, column, message) = problem(&text);

@@ -430,5 +430,9 @@ fn a_token_file_that_is_not_utf8_names_its_own_line_and_column() {
         "{}:2:5: not UTF-8 (byte 0xE9); a token file must be UTF-8",
         tokens.display()
     );
-    assert!(problems[0].message.contains(&want), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains(&want),
+        "{}",
+        problems[0].message
+    );
 }

@@ -82,14 +82,34 @@ impl Target {
 /// A target made ready for a plan: its URL, the keys the plan's tokens are minted with,
 /// and the reference server when one was started (shut it down with [`Bound::close`]).
 pub struct Bound {
-    /// The URL as written: its `${NAME}` references are expanded only by the dialer
-    /// ([`Endpoint::resolve`]), so results, repros and messages never hold their values.
+    /// The URL as shown: as written, its `${NAME}` references unexpanded (the dialer
+    /// expands them: [`Endpoint::resolve`]) and a literal password masked
+    /// ([`crate::model::url::shown_url`]), so results, repros and messages never hold
+    /// either secret.
     pub url: String,
+    /// The URL as written, a literal password included: for the dialer only.
+    dial: String,
     pub keys: Keys,
     pub server: Option<ServerHandle>,
 }
 
 impl Bound {
+    /// A bound reference server: its URL (no secret in it) is both shown and dialled.
+    pub fn with_server(server: ServerHandle, keys: Keys) -> Bound {
+        Bound {
+            url: server.url(),
+            dial: server.url(),
+            keys,
+            server: Some(server),
+        }
+    }
+
+    /// The URL to hand the dialer ([`Endpoint::resolve`]) or a worker process: as written,
+    /// a literal password included. Never to be shown.
+    pub fn dial(&self) -> &str {
+        &self.dial
+    }
+
     /// Whether the target is the built-in reference server.
     pub fn is_reference(&self) -> bool {
         self.server.is_some()
@@ -127,12 +147,13 @@ pub async fn bind(
             // without a variable its URL names stops here, naming it.
             crate::model::url::dial_url(url, &|name| std::env::var(name).ok()).map_err(
                 |source| UrlError::Env {
-                    url: url.clone(),
+                    url: crate::model::url::shown_url(url),
                     source,
                 },
             )?;
             Ok(Bound {
-                url: url.clone(),
+                url: crate::model::url::shown_url(url),
+                dial: url.clone(),
                 keys,
                 server: None,
             })
@@ -153,11 +174,7 @@ pub async fn bind(
                 reference::spawn(config, loopback, cancel.child_token()).await?
             };
             tracing::info!(url = %server.url(), "started the reference server in-process");
-            Ok(Bound {
-                url: server.url(),
-                keys,
-                server: Some(server),
-            })
+            Ok(Bound::with_server(server, keys))
         }
     }
 }
@@ -468,7 +485,7 @@ async fn dialer(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Dialer, RunError> {
-    let endpoint = resolve(&bound.url, plan.limits.handshake_timeout, cancel).await?;
+    let endpoint = resolve(bound.dial(), plan.limits.handshake_timeout, cancel).await?;
     let tls = if endpoint.tls {
         Some(tokio_rustls::TlsConnector::from(swarm::client_config(
             &opts.tls,
@@ -547,7 +564,7 @@ async fn resolve(
         resolved = tokio::time::timeout(limit, Endpoint::resolve(url)) => match resolved {
             Ok(endpoint) => Ok(endpoint?),
             Err(_) => Err(RunError::Url(UrlError::Invalid {
-                url: url.to_string(),
+                url: crate::model::url::shown_url(url),
                 reason: format!("its host did not resolve within {limit:?} (handshake_timeout)"),
             })),
         },
@@ -644,10 +661,37 @@ fn probe_summary(
         _ => false,
     };
     let unaccepted = || probes.iter().filter(|p| !p.accepted);
+    let shed: Vec<&Cause> = unaccepted()
+        .filter_map(|p| p.cause.as_ref())
+        .filter(|c| reject.sheds(c))
+        .collect();
+    let mut shed_by: Vec<String> = Vec::new();
+    for cause in &shed {
+        let way = shed_in_words(cause, reject);
+        if !shed_by.contains(&way) {
+            shed_by.push(way);
+        }
+    }
     ProbeSummary {
         tokens: probes.len(),
         refused: unaccepted().filter(answered).count(),
         inconclusive: unaccepted().filter(|p| !answered(p)).count(),
+        shed: shed.len(),
+        shed_by,
+    }
+}
+
+/// How a probe was shed, in words: a code the scenario declared under `reject.shed` says
+/// so (the server's own convention), the shared ones by what they are.
+fn shed_in_words(cause: &crate::model::Cause, reject: &crate::model::RejectSpec) -> String {
+    use crate::model::Cause;
+    match cause {
+        Cause::ServerClose(code) if reject.shed.contains(code) => {
+            format!("declared shed code {code}")
+        }
+        Cause::ServerClose(code) => format!("close {code}"),
+        Cause::Http(status) => format!("HTTP {status}"),
+        other => other.to_string(),
     }
 }
 

@@ -79,11 +79,7 @@ async fn bind(plan: &Plan, lenient: bool, cancel: &CancellationToken) -> Bound {
     let server = reference::spawn(config, loopback, cancel.child_token())
         .await
         .unwrap();
-    Bound {
-        url: server.url(),
-        keys,
-        server: Some(server),
-    }
+    Bound::with_server(server, keys)
 }
 
 /// Runs `s` once against the reference server, strict or lenient, writing the result files

@@ -889,3 +889,136 @@ async fn a_target_url_from_the_environment_is_dialled_but_never_written_and_repl
         "the replay dialled the expanded URL"
     );
 }
+
+/// A password written in the target URL (`ws://user:pw@host/`) is shown as `***`
+/// everywhere: the console, the result files, a hunt's repro, a calibration's TOML, an
+/// error about the URL. One given as `${NAME}` is dialled expanded (percent-encoded, so a
+/// `/` or `@` in it leaves the host where it was) and shown as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dials() {
+    const PASSWORD: &str = "pw-literal-5583";
+    const REFERENCED: &str = "p/w@x#y-9141";
+    const VAR: &str = "STAMPEDE_TEST_URL_PW";
+    let (url, stop, seen) = spawn_query_recorder().await;
+    let with_password = url.replacen("ws://", &format!("ws://user:{PASSWORD}@"), 1);
+    let shown = url.replacen("ws://", "ws://user:***@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "pw.toml",
+        &format!("target = \"{with_password}\"\n{ECHO_SCENARIO}"),
+    );
+    let s = scenario.to_str().unwrap().to_string();
+    let leaks = |what: &str, body: &str| {
+        for secret in [PASSWORD, REFERENCED] {
+            assert!(!body.contains(secret), "{what} holds the password:\n{body}");
+        }
+    };
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let said = |out: &Output| format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let dialled = |seen: &Mutex<Vec<String>>| seen.lock().unwrap().len();
+
+    let results = dir.path().join("results");
+    let run = stampede_async(
+        strings(&["run", &s, "--out", results.to_str().unwrap()]),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "identity broke:\n{}",
+        said(&run)
+    );
+    assert!(said(&run).contains(&shown), "{}", said(&run));
+    leaks("the run's console", &said(&run));
+    let after_run = dialled(&seen);
+    assert!(after_run >= 2, "the run dialled");
+    let files = files_under(&results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+    let (_, summary) = files
+        .iter()
+        .find(|(p, _)| p.ends_with("summary.json"))
+        .expect("the run wrote summary.json");
+    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    assert_eq!(summary["target"], shown.as_str());
+
+    let flag = stampede_async(
+        strings(&[
+            "run",
+            &s,
+            "--target",
+            &with_password,
+            "--no-results",
+            "--json",
+        ]),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(flag.status.code(), Some(1), "{}", said(&flag));
+    leaks("a --target run", &said(&flag));
+
+    let learn = stampede_async(
+        strings(&["learn", &s, "--target", &with_password]),
+        Vec::new(),
+    )
+    .await;
+    assert!(said(&learn).contains(&shown), "{}", said(&learn));
+    leaks("learn", &said(&learn));
+
+    let bad_port = with_password.replacen(&url[5..url.len() - 3], "127.0.0.1:99999", 1);
+    let refused = stampede_async(
+        strings(&["run", &s, "--target", &bad_port, "--no-results"]),
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", said(&refused));
+    assert!(said(&refused).contains("user:***@"), "{}", said(&refused));
+    leaks("an error about the URL", &said(&refused));
+
+    let repros = dir.path().join("repros");
+    let hunt = stampede_async(
+        strings(&[
+            "hunt",
+            &s,
+            "--budget",
+            "20s",
+            "--confirm",
+            "1",
+            "--out",
+            repros.to_str().unwrap(),
+        ]),
+        Vec::new(),
+    )
+    .await;
+    let found = text(&hunt.stdout);
+    assert_eq!(hunt.status.code(), Some(1), "{}", said(&hunt));
+    leaks("the hunt's console", &said(&hunt));
+    let path = found
+        .lines()
+        .find_map(|l| l.strip_prefix("repro"))
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|| panic!("no repro path in:\n{found}"));
+    let repro = std::fs::read_to_string(&path).unwrap();
+    leaks("the repro", &repro);
+    let file: serde_json::Value = serde_json::from_str(&repro).unwrap();
+    assert_eq!(file["target"], shown.as_str());
+
+    // `${NAME}` in the userinfo: dialled (a `/`, `@` or `#` in the value percent-encoded),
+    // shown as written.
+    let referenced = url.replacen("ws://", &format!("ws://user:${{{VAR}}}@"), 1);
+    let before = dialled(&seen);
+    let env = vec![(VAR.to_string(), REFERENCED.to_string())];
+    let by_name = stampede_async(
+        strings(&["run", &s, "--target", &referenced, "--no-results"]),
+        env,
+    )
+    .await;
+    stop.cancel();
+    assert_eq!(by_name.status.code(), Some(1), "{}", said(&by_name));
+    assert!(said(&by_name).contains(&referenced), "{}", said(&by_name));
+    leaks("a run with ${NAME} in the userinfo", &said(&by_name));
+    assert!(dialled(&seen) > before, "the run dialled the expanded URL");
+}

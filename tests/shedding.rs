@@ -311,6 +311,30 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     // session still held, so none of them counts as refused.
     assert_eq!(sum.probe.refused, 0, "{:?}", sum.probe);
     assert!(sum.probe.inconclusive > 0, "{:?}", sum.probe);
+    // And the report says the server shed them, by the declared code: an answer of
+    // policy, not a probe left unanswered.
+    assert_eq!(sum.probe.shed, sum.probe.inconclusive, "{:?}", sum.probe);
+    assert_eq!(
+        sum.probe.shed_by,
+        ["declared shed code 4429"],
+        "{:?}",
+        sum.probe
+    );
+    let mut text = Vec::new();
+    stampede::report::render(sum, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("probe"))
+        .unwrap_or_else(|| panic!("no probe line:\n{text}"));
+    assert!(
+        line.ends_with(&format!(
+            "0 refused, {} shed by the server: declared shed code 4429 (shedding is policy, \
+             not an answer: inconclusive)",
+            sum.probe.shed
+        )),
+        "{line}"
+    );
 
     // Undeclared: each shed connection's script went unmet, and the hint says how to
     // declare the code.
@@ -610,4 +634,127 @@ fn shipped_with_test_secret(path: &str) -> stampede::model::Scenario {
     );
     let name = path.rsplit('/').next().unwrap_or(path);
     scenario(name, &text)
+}
+
+/// A server that accepts, greets, answers the first request with `reply` (when `answer`),
+/// then closes with 1013 (try again later) at once: the connection is then mid-`think`, no
+/// expectation open (without `answer`: with the reply still owed).
+async fn spawn_answer_then_1013(answer: bool) -> (String, tokio_util::sync::CancellationToken) {
+    spawn_server(move |tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        let hello = serde_json::json!({"type": "connection_established"});
+        if ws
+            .send(Message::Text(hello.to_string().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // A probe after the run sends nothing: it is closed the same way, unanswered.
+        let asked = futures_util::StreamExt::next(&mut ws).await;
+        if let (true, Some(Ok(Message::Text(_)))) = (answer, asked) {
+            let reply = serde_json::json!({"type": "reply"});
+            let _ = ws.send(Message::Text(reply.to_string().into())).await;
+        }
+        let frame = CloseFrame {
+            code: CloseCode::from(1013),
+            reason: "busy".into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        let _ = futures_util::StreamExt::next(&mut ws).await;
+    })
+    .await
+}
+
+/// Six users, each asking once and then thinking; `then` is what their scripts do after.
+fn ask_then_think(then: &str) -> String {
+    format!(
+        r#"
+name = "ask-then-think"
+duration = "20s"
+
+[[group]]
+name = "g"
+users = 6
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "ask" }} }},
+  {{ expect = "reply", within = "5s" }},
+  {{ think = "fixed(2s)" }},
+  {then}
+]
+"#
+    )
+}
+
+/// A 1013 with nothing pending is shedding only when the script still had steps to run:
+/// once its last step was satisfied, it is an ordinary end (not shed, not "every attempt
+/// shed"); with a send and an expectation still ahead, it is shed after acceptance. And
+/// connections the server served before shedding them were exercised: never "every
+/// attempt shed, nothing exercised".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1013_after_the_script_is_done_is_an_ordinary_end_and_one_before_is_shed() {
+    let (url, stop) = spawn_answer_then_1013(true).await;
+    let done = scenario("done.toml", &ask_then_think(""));
+    let outcome = common::run(&done, Some(url.clone()), None).await;
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!(
+        (c.accepted, c.shed, c.shed_after_acceptance),
+        (6, 0, 0),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.ended_by.get(&Cause::ServerClose(1013)).copied(),
+        Some(6),
+        "{c:?}"
+    );
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(!hint.contains("shed"), "{hint}");
+
+    let more = scenario(
+        "more.toml",
+        &ask_then_think(
+            "{ send = { type = \"ask\" } },\n  { expect = \"reply\", within = \"5s\" },",
+        ),
+    );
+    let outcome = common::run(&more, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!(
+        (c.accepted, c.shed, c.shed_after_acceptance),
+        (6, 0, 6),
+        "{c:?}"
+    );
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_ne!(sum.verdict, Verdict::TargetUnusable, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("the server shed 6 accepted connections under load"),
+        "{hint}"
+    );
+    assert!(!hint.contains("shed every attempt"), "{hint}");
+}
+
+/// The other side: a server that accepts and greets every connection, then sheds it with
+/// the reply still owed, served nothing: every attempt shed before any work, so nothing
+/// was exercised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_sheds_every_accepted_connection_before_serving_it_is_unusable() {
+    let (url, stop) = spawn_answer_then_1013(false).await;
+    let s = scenario("unserved.toml", &ask_then_think(""));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!((c.accepted, c.shed_after_acceptance), (6, 6), "{c:?}");
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::TargetUnusable, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(hint.contains("shed every attempt"), "{hint}");
 }

@@ -44,6 +44,13 @@ pub enum AuthError {
         path: String,
         source: std::io::Error,
     },
+    /// A text file that is not UTF-8: where its first bad byte is.
+    #[error("{path}:{at}; an {what} must be UTF-8")]
+    NotUtf8 {
+        what: &'static str,
+        path: String,
+        at: crate::model::NotUtf8,
+    },
     #[error(
         "{what}: the scenario gave it as a literal, which plan and repro files do not store; \
          set the environment variable {env} to it"

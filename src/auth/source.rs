@@ -29,10 +29,15 @@ pub async fn read_tokens(source: &TokenSource) -> Result<Vec<Opaque>, AuthError>
         TokenSource::Login(_) => return Ok(Vec::new()),
         TokenSource::List { values } => return list_tokens(values),
         TokenSource::File { path } => {
-            let text = std::fs::read_to_string(path).map_err(|source| AuthError::File {
+            let bytes = std::fs::read(path).map_err(|source| AuthError::File {
                 what: "auth.tokens file",
                 path: path.clone(),
                 source,
+            })?;
+            let text = crate::model::utf8_text(bytes).map_err(|at| AuthError::NotUtf8 {
+                what: "auth.tokens file",
+                path: path.clone(),
+                at,
             })?;
             ("file", text)
         }

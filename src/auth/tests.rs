@@ -350,3 +350,23 @@ fn the_development_secret_is_known_by_its_keys() {
     assert!(!keys(JwtAlg::Hs256).is_development());
     assert!(!keys(JwtAlg::Rs256).is_development());
 }
+
+#[tokio::test]
+async fn a_token_file_that_is_not_utf8_names_its_path_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.txt");
+    std::fs::write(&path, b"tok-one\n\xFFtok-two\n").unwrap();
+    let source = crate::model::TokenSource::File {
+        path: path.display().to_string(),
+    };
+    let Err(error) = read_tokens(&source).await else {
+        panic!("a Latin-1 token file was read");
+    };
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:2:1: not UTF-8 (byte 0xFF); an auth.tokens file must be UTF-8",
+            path.display()
+        )
+    );
+}

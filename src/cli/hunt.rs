@@ -226,7 +226,8 @@ pub(super) fn describe(runner: &Runner) -> String {
             };
             format!("the built-in reference server{bug} at {}", runner.url())
         }
-        Target::Url(url) => url.clone(),
+        // As shown: a password written in the URL is masked.
+        Target::Url(_) => runner.url().to_string(),
     }
 }
 

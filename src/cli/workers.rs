@@ -30,7 +30,9 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         let _ = rlimit::increase_nofile_limit(u64::MAX);
     }
     let bound = run::bind(&target, &plan, &cancel).await?;
-    let url = bound.url.clone();
+    // Workers dial the URL as written (a literal password included); messages show it
+    // masked.
+    let url = bound.dial().to_string();
     let loopback = Endpoint::resolve(&url)
         .await
         .map(|e| e.addr.ip().is_loopback())
@@ -39,8 +41,9 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
     if !args.output.quiet {
         eprintln!(
-            "{} workers against {url}{}; their results under {}",
+            "{} workers against {}{}; their results under {}",
             args.workers,
+            bound.url,
             if loopback {
                 " from 127.0.0.2 onwards"
             } else {

@@ -409,6 +409,13 @@ pub struct Attempt {
     /// files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replaced: bool,
+    /// The server closed it when its script had nothing left to send or expect (no
+    /// expectation open, only pauses ahead before the script's end or its next close or
+    /// reconnect): an ordinary end, whatever the code, never shedding
+    /// ([`Attempt::shed_after_acceptance`]). Set by the swarm at the server's Close. Left
+    /// out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub script_done: bool,
 }
 
 impl Attempt {
@@ -424,6 +431,7 @@ impl Attempt {
             clean_end: false,
             declared_shed: false,
             replaced: false,
+            script_done: false,
         }
     }
 
@@ -442,10 +450,27 @@ impl Attempt {
 
     /// Whether the server shed this connection after accepting it: it ended the accepted
     /// connection with a Close 1013 (try again later) or a code the scenario declares as
-    /// shedding (`declared_shed`). The server's policy under load, like a shed upgrade:
-    /// what the connection's script still expected is refused, not missed.
+    /// shedding (`declared_shed`) while its script still had steps to run. The server's
+    /// policy under load, like a shed upgrade: what the connection's script still
+    /// expected is refused, not missed. The same close once the script had nothing left
+    /// ([`Attempt::script_done`]) sheds nothing: it is an ordinary end.
     pub fn shed_after_acceptance(&self) -> bool {
-        self.outcome == Outcome::Accepted && self.shed_cause()
+        self.outcome == Outcome::Accepted && self.shed_cause() && !self.script_done
+    }
+
+    /// Whether the server shed this attempt before it did any work: shed before
+    /// acceptance ([`Attempt::is_shed`]), or after acceptance
+    /// ([`Attempt::shed_after_acceptance`]) with no data frame after the one that
+    /// accepted it (nothing was served). A run whose every attempt ends so exercised
+    /// nothing.
+    pub fn shed_before_work(&self) -> bool {
+        self.is_shed() || (self.shed_after_acceptance() && !self.served_after_acceptance())
+    }
+
+    /// Whether the server sent a data frame after accepting this attempt (after the frame
+    /// that accepted it, when a frame did).
+    fn served_after_acceptance(&self) -> bool {
+        matches!((self.accepted_us, self.last_frame_us), (Some(accepted), Some(last)) if last > accepted)
     }
 
     /// Whether the server ended this attempt because another connection of its token took
@@ -886,6 +911,34 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn a_shed_close_sheds_only_with_script_left_and_counts_as_no_work_only_unserved() {
+        let accepted = |last_frame_us: u64, declared_shed: bool, script_done: bool| Attempt {
+            accepted_us: Some(10),
+            last_frame_us: Some(last_frame_us),
+            outcome: Outcome::Accepted,
+            cause: Some(Cause::ServerClose(if declared_shed { 4429 } else { 1013 })),
+            declared_shed,
+            script_done,
+            ..Attempt::new(0)
+        };
+        for declared in [false, true] {
+            // Shed on the frame that accepted it: nothing served.
+            let unserved = accepted(10, declared, false);
+            assert!(unserved.shed_after_acceptance() && unserved.shed_before_work());
+            // Served a reply first: shed, but the target was exercised.
+            let served = accepted(20, declared, false);
+            assert!(served.shed_after_acceptance() && !served.shed_before_work());
+            // The script had nothing left: an ordinary end.
+            let done = accepted(20, declared, true);
+            assert!(!done.shed_after_acceptance() && !done.shed_before_work());
+        }
+        let mut refused = Attempt::new(0);
+        refused.outcome = Outcome::Rejected;
+        refused.cause = Some(Cause::ServerClose(1013));
+        assert!(refused.shed_before_work());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`bad_token`]: the bad-token catalogue;
 //! - [`path`]: field paths (plain names, dotted paths, JSON Pointers) into messages;
 //! - [`units`]: durations as integer microseconds in serde;
+//! - [`text`]: text read from files, UTF-8 or the place where it is not;
 //! - [`url`]: the port of a target URL;
 //! - [`words`]: plurals and "did you mean" for messages.
 
@@ -19,6 +20,7 @@ pub mod names;
 pub mod path;
 pub mod plan;
 pub mod spec;
+pub mod text;
 pub mod units;
 pub mod url;
 pub mod words;
@@ -35,3 +37,4 @@ pub use plan::{
     RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,
 };
 pub use spec::*;
+pub use text::{utf8_text, NotUtf8};

@@ -49,8 +49,8 @@ struct Tally {
     valid_refused: BTreeMap<Cause, u64>,
     /// Failures that are the client's own limits, never the target's.
     client_side: u64,
-    /// Attempts the server shed under load, before acceptance ([`Attempt::is_shed`]) or
-    /// after ([`Attempt::shed_after_acceptance`]).
+    /// Attempts the server shed under load before doing any work
+    /// ([`Attempt::shed_before_work`]).
     shed: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
@@ -365,9 +365,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.accepted += u64::from(a.outcome == Outcome::Accepted);
             let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
             t.clean_refusals += u64::from(refused_cleanly);
-            // Shed before or after acceptance: a run the server shed throughout exercised
-            // nothing it could be judged on.
-            t.shed += u64::from(a.is_shed() || a.shed_after_acceptance());
+            // Shed before any work (refused, or accepted and shed before anything was
+            // served): a run the server shed so throughout exercised nothing it could be
+            // judged on. One it served first did exercise the target.
+            t.shed += u64::from(a.shed_before_work());
             if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
                 *t.causes.entry(cause.clone()).or_default() += 1;
                 t.client_side += u64::from(cause.is_client_side());

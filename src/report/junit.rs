@@ -216,7 +216,8 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("seed", s.seed.to_string()),
         ("scenario_hash", s.scenario_hash.clone()),
         ("plan_hash", s.plan_hash.clone()),
-        ("target", s.target.clone()),
+        // Results written before passwords were masked may still hold one.
+        ("target", crate::model::url::shown_url(&s.target)),
         ("stopped", s.stopped.to_string()),
         ("verdict", s.verdict.to_string()),
         ("lenient_acceptances", s.lenient.total.to_string()),

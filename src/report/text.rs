@@ -24,7 +24,12 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     writeln!(
         w,
         "stampede {} · {} · seed {} · {}{}",
-        s.tool_version, s.scenario, s.seed, s.target, target_note
+        s.tool_version,
+        s.scenario,
+        s.seed,
+        // Results written before passwords were masked may still hold one.
+        crate::model::url::shown_url(&s.target),
+        target_note
     )?;
     writeln!(
         w,
@@ -119,27 +124,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         )?;
     }
     if s.probe.tokens > 0 {
-        // Each probe ends one of three ways: say all three, so that a probe nobody answered
-        // does not read as a reconnect that worked.
-        let accepted = s
-            .probe
-            .tokens
-            .saturating_sub(s.probe.refused)
-            .saturating_sub(s.probe.inconclusive);
-        writeln!(
-            w,
-            "probe        {} tried again after the run: {accepted} accepted, {} refused{}",
-            plural(s.probe.tokens as u64, "token"),
-            s.probe.refused,
-            if s.probe.inconclusive > 0 {
-                format!(
-                    ", {} unanswered or cut (inconclusive)",
-                    s.probe.inconclusive
-                )
-            } else {
-                String::new()
-            }
-        )?;
+        writeln!(w, "probe        {}", probe_line(&s.probe))?;
     }
     render_answers(s, w)?;
     let g = &s.generator;
@@ -155,6 +140,37 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     )?;
     render_thresholds(s, w)?;
     render_verdict(s, w)
+}
+
+/// How the probes ended. Each ends one of four ways: say them all, so that a probe
+/// nobody answered does not read as a reconnect that worked, and one the server shed (its
+/// policy: "not now") does not read as one it never answered.
+fn probe_line(p: &crate::results::ProbeSummary) -> String {
+    let accepted = p
+        .tokens
+        .saturating_sub(p.refused)
+        .saturating_sub(p.inconclusive);
+    let mut line = format!(
+        "{} tried again after the run: {accepted} accepted, {} refused",
+        plural(p.tokens as u64, "token"),
+        p.refused
+    );
+    let shed = p.shed.min(p.inconclusive);
+    if shed > 0 {
+        let how = if p.shed_by.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", p.shed_by.join(", "))
+        };
+        line.push_str(&format!(
+            ", {shed} shed by the server{how} (shedding is policy, not an answer: inconclusive)"
+        ));
+    }
+    let unanswered = p.inconclusive - shed;
+    if unanswered > 0 {
+        line.push_str(&format!(", {unanswered} unanswered or cut (inconclusive)"));
+    }
+    line
 }
 
 /// What the server said instead of a 101: the status line and the first bytes of its body.

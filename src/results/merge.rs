@@ -271,6 +271,12 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         p.tokens += r.summary.probe.tokens;
         p.refused += r.summary.probe.refused;
         p.inconclusive += r.summary.probe.inconclusive;
+        p.shed += r.summary.probe.shed;
+        for way in &r.summary.probe.shed_by {
+            if !p.shed_by.contains(way) {
+                p.shed_by.push(way.clone());
+            }
+        }
         p
     });
     s.coverage.shared_tokens = runs.iter().map(|r| r.summary.coverage.shared_tokens).sum();

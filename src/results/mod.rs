@@ -111,7 +111,7 @@ pub struct Summary {
 }
 
 /// Tokens reconnected after the run; a clean refusal is a leaked session.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeSummary {
     /// Tokens to probe: every valid token some attempt used.
     pub tokens: usize,
@@ -122,6 +122,15 @@ pub struct ProbeSummary {
     /// probe phase's bound (`duration` + 5 s) or by Ctrl-C.
     #[serde(default)]
     pub inconclusive: usize,
+    /// Of the inconclusive probes, those the server shed: the server answered, but with
+    /// "not now" (policy), which says nothing about a session still held. Absent (0) in
+    /// results written before it was counted.
+    #[serde(default)]
+    pub shed: usize,
+    /// How the shed probes were shed, each way once, in words (`declared shed code
+    /// 4429`, `close 1013`, `HTTP 503`), in the order first seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shed_by: Vec<String>,
 }
 
 /// Lenient acceptances: bad-token entries whose refusal is the server's policy (empty

@@ -25,6 +25,12 @@ pub enum FeedError {
     },
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// The file is not UTF-8: where its first bad byte is.
+    #[error("{path}:{at}; a feeder file must be UTF-8")]
+    NotUtf8 {
+        path: String,
+        at: crate::model::NotUtf8,
+    },
 }
 
 /// The columns and rows of a feeder file (each row one value per column).
@@ -32,9 +38,13 @@ pub type Table = (Vec<String>, Vec<Vec<String>>);
 
 /// Reads the feeder at `path`.
 pub fn read(path: &str, format: FeedFormat) -> Result<Table, FeedError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FeedError::Io {
+    let bytes = std::fs::read(path).map_err(|source| FeedError::Io {
         path: path.to_string(),
         source,
+    })?;
+    let text = crate::model::utf8_text(bytes).map_err(|at| FeedError::NotUtf8 {
+        path: path.to_string(),
+        at,
     })?;
     let (columns, rows) = match format {
         FeedFormat::Csv => csv_table(path, &text)?,

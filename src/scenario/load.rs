@@ -186,10 +186,7 @@ pub fn load_file_to_run(path: &Path) -> Result<Scenario, ScenarioError> {
 /// command is the command's to say (a run: yes; `validate`: a warning, since the file is
 /// often checked where its secrets are deliberately absent).
 pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = read_scenario_text(path)?;
     if let Some(error) = json_instead(&text, &path.display().to_string()) {
         return Err(error);
     }
@@ -204,6 +201,27 @@ pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), Scenar
         })
         .map(Path::to_path_buf);
     load_in_checked(&text, &path.display().to_string(), base, &env_var)
+}
+
+/// The text of the scenario file at `path`. A file that is not UTF-8 is one problem at
+/// its first bad byte (`bad.toml:7:14: not UTF-8 (byte 0xE9); ...`), like any other.
+pub(super) fn read_scenario_text(path: &Path) -> Result<String, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    crate::model::utf8_text(bytes).map_err(|at| ScenarioError::Invalid {
+        problems: vec![Problem {
+            file,
+            line: at.line,
+            column: at.column,
+            message: format!(
+                "not UTF-8 (byte 0x{:02X}); scenario files must be UTF-8",
+                at.byte
+            ),
+        }],
+    })
 }
 
 /// Validates scenario `text`; `origin` is the file name used in problems. Relative paths
@@ -232,7 +250,7 @@ pub(super) fn load_in_checked(
     base: Option<std::path::PathBuf>,
     lookup: env::Lookup<'_>,
 ) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let mut cx = Ctx::new(origin, text).with_base(base);
+    let mut cx = Ctx::new(origin, text).with_base(base).with_lookup(lookup);
     let (mut doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         // The tree toml recovers is partial; checking its meaning would report fields as
@@ -383,18 +401,24 @@ fn name(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> String {
 fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
     let node = f.get("target")?;
     let url = cx.string("target", node)?;
-    let rest = url
+    let written = written_url(cx, node, url);
+    // Checked as the dialer will dial it: a `${PW}` in the userinfo expands
+    // percent-encoded, so a `/` in its value does not end the host.
+    let dialled = cx.dial_url(&written, url);
+    let rest = dialled
         .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("wss://"));
+        .or_else(|| dialled.strip_prefix("wss://"));
     if rest.is_none_or(str::is_empty) {
+        // A password written in the URL is shown masked, as everywhere.
+        let shown = crate::model::url::shown_url(url);
         cx.report(
             node.span(),
-            format!("target: expected a ws:// or wss:// URL, found {url:?}"),
+            format!("target: expected a ws:// or wss:// URL, found {shown:?}"),
         );
-    } else if let Err(reason) = crate::model::url::explicit_port(url) {
+    } else if let Err(reason) = crate::model::url::explicit_port(&dialled) {
         cx.report(node.span(), format!("target: {reason}"));
     }
-    Some(written_url(cx, node, url))
+    Some(written)
 }
 
 /// A URL as the scenario wrote it: its `${NAME}` references unexpanded, so that no

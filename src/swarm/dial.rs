@@ -24,7 +24,8 @@ pub type Ws = WebSocketStream<ClientStream>;
 /// A parsed and resolved target URL.
 #[derive(Clone)]
 pub struct Endpoint {
-    /// The URL as written (its `${NAME}` references unexpanded): what messages show.
+    /// The URL as shown (its `${NAME}` references unexpanded, a literal password masked:
+    /// [`crate::model::url::shown_url`]): what messages show.
     pub url: String,
     /// The URL dialled: `url` with its references expanded ([`crate::model::url::dial_url`]).
     /// Never shown: it may hold a secret from the environment.
@@ -45,8 +46,8 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// The target URL is unusable. Each names the URL as written: a value its `${NAME}`
-/// references expand to is never shown.
+/// The target URL is unusable. Each names the URL as shown: a value its `${NAME}`
+/// references expand to, or a password written in it, is never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
     #[error("target {url}: {reason}")]
@@ -79,15 +80,17 @@ impl Endpoint {
         url: &str,
         lookup: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Endpoint, UrlError> {
-        let dial_url =
-            crate::model::url::dial_url(url, lookup).map_err(|source| UrlError::Env {
-                url: url.into(),
-                source,
-            })?;
+        let dial_url = crate::model::url::dial_url(url, lookup);
+        // `url` may hold a literal password: every message names it as shown.
+        let url_shown = crate::model::url::shown_url(url);
+        let dial_url = dial_url.map_err(|source| UrlError::Env {
+            url: url_shown.clone(),
+            source,
+        })?;
         // What the parser says of the expanded URL, with each value shown as its name.
         let shown = |text: &str| crate::model::url::redact_values(text, url, lookup);
         let invalid = |reason: &str| UrlError::Invalid {
-            url: url.into(),
+            url: url_shown.clone(),
             reason: shown(reason),
         };
         let uri: tokio_tungstenite::tungstenite::http::Uri =
@@ -108,7 +111,7 @@ impl Endpoint {
             .map_err(|reason| invalid(&reason))?
             .unwrap_or(if tls { 443 } else { 80 });
         let resolve_err = |reason: String| UrlError::Resolve {
-            url: url.into(),
+            url: url_shown.clone(),
             host: shown(&host),
             reason: shown(&reason),
         };
@@ -118,7 +121,7 @@ impl Endpoint {
             .next()
             .ok_or_else(|| resolve_err("no address".into()))?;
         Ok(Endpoint {
-            url: url.into(),
+            url: url_shown,
             dial_url,
             addr,
             tls,

@@ -14,10 +14,12 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
          <div class=\"title-row\"><h1>{}</h1><span class=\"verdict {class}\">{verdict}</span></div><dl class=\"meta\">",
         esc(&s.scenario)
     );
+    // Results written before passwords were masked may still hold one.
+    let shown = crate::model::url::shown_url(&s.target);
     let target = if s.embedded_target {
-        format!("{} (built-in reference server)", s.target)
+        format!("{shown} (built-in reference server)")
     } else {
-        s.target.clone()
+        shown
     };
     let ran = format!(
         "{} of {} planned · {}",

@@ -117,3 +117,49 @@ fn a_planned_duration_shows_as_short_as_it_is_exact() {
     s.elapsed_ms = 300.0;
     assert!(text(&s).contains("ran 0.30s of 0.3s"), "{}", text(&s));
 }
+
+#[test]
+fn shed_probes_are_told_apart_from_unanswered_ones() {
+    let mut s = summary();
+    s.probe = crate::results::ProbeSummary {
+        tokens: 6,
+        refused: 1,
+        inconclusive: 4,
+        shed: 3,
+        shed_by: vec!["declared shed code 4429".into(), "HTTP 503".into()],
+    };
+    let out = text(&s);
+    assert!(
+        out.contains(
+            "probe        6 tokens tried again after the run: 1 accepted, 1 refused, 3 shed by \
+             the server: declared shed code 4429, HTTP 503 (shedding is policy, not an answer: \
+             inconclusive), 1 unanswered or cut (inconclusive)\n"
+        ),
+        "{out}"
+    );
+    // Results written before shed probes were counted read as they did.
+    s.probe.shed = 0;
+    s.probe.shed_by.clear();
+    assert!(
+        out_line(&text(&s)).ends_with("1 refused, 4 unanswered or cut (inconclusive)"),
+        "{}",
+        text(&s)
+    );
+}
+
+fn out_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("probe"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_password_in_an_old_results_target_is_shown_masked() {
+    let mut s = summary();
+    s.target = "ws://user:old-secret-77@127.0.0.1:9/ws".into();
+    let out = text(&s);
+    assert!(!out.contains("old-secret-77"), "{out}");
+    assert!(out.contains("ws://user:***@127.0.0.1:9/ws"), "{out}");
+    let junit = crate::report::junit(&s);
+    assert!(!junit.contains("old-secret-77"), "{junit}");
+}

@@ -153,10 +153,7 @@ pub fn is_battery(text: &str) -> bool {
 
 /// Reads `path`; `Ok(None)` when it has no `[battery]` (an ordinary scenario).
 pub fn load_battery_file(path: &Path) -> Result<Option<Battery>, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = super::read_scenario_text(path)?;
     let base = path
         .parent()
         .map(|p| {

@@ -39,6 +39,9 @@ pub(super) struct Ctx<'s> {
     /// (empty: it has no feeder); `None` outside groups (`[auth]`), where any column is
     /// taken and a connection whose group lacks it sends the placeholder as written.
     pub feed_columns: Option<Vec<String>>,
+    /// Where `${NAME}` references read the environment (`None`: a file checked with no
+    /// environment, as a battery's is): what a target URL is checked as dialled with.
+    lookup: Option<super::env::Lookup<'s>>,
 }
 
 /// What a file named in `[auth]` must hold for the run to use it.
@@ -66,7 +69,9 @@ impl InputFile {
                 crate::auth::secret_is_empty(&std::fs::read(path).map_err(cannot)?)
             }
             InputFile::Tokens => {
-                let text = std::fs::read_to_string(path).map_err(cannot)?;
+                let bytes = std::fs::read(path).map_err(cannot)?;
+                let text = crate::model::utf8_text(bytes)
+                    .map_err(|at| format!("{path}:{at}; a token file must be UTF-8"))?;
                 let none = crate::auth::token_lines(&text).next().is_none();
                 no_repeated_lines(&text, path)?;
                 none
@@ -122,7 +127,23 @@ impl<'s> Ctx<'s> {
             env_written: std::collections::HashMap::new(),
             base: None,
             feed_columns: None,
+            lookup: None,
         }
+    }
+
+    /// `${NAME}` references read the environment through `lookup`.
+    pub fn with_lookup(mut self, lookup: super::env::Lookup<'s>) -> Self {
+        self.lookup = Some(lookup);
+        self
+    }
+
+    /// The URL the dialer would dial for `written` ([`crate::model::url::dial_url`]: a
+    /// reference in the userinfo percent-encoded), or `expanded` (the value as the loader
+    /// expanded it) when there is no environment to read or a reference has no value.
+    pub fn dial_url(&self, written: &str, expanded: &str) -> String {
+        self.lookup
+            .and_then(|lookup| crate::model::url::dial_url(written, lookup).ok())
+            .unwrap_or_else(|| expanded.to_string())
     }
 
     /// Relative paths in the file resolve against `base` (the file's folder).

@@ -105,6 +105,7 @@ impl ConnRun {
                     rules: &self.ctx.plan.oracles.session,
                 };
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
+                let script_done = !ours && self.script_done();
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
@@ -116,6 +117,7 @@ impl ConnRun {
                     } else {
                         ended_pending = attempt.outcome == Outcome::Pending;
                         ended_accepted = attempt.outcome == Outcome::Accepted;
+                        attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone());
                     }
                 }
@@ -394,9 +396,49 @@ impl ConnRun {
             return false;
         };
         self.attempts.last().is_some_and(|a| {
-            a.outcome == Outcome::Accepted
-                && (a.declared_shed || a.replaced || Cause::ServerClose(code).is_shed())
+            let shed = (a.declared_shed || Cause::ServerClose(code).is_shed()) && !a.script_done;
+            a.outcome == Outcome::Accepted && (a.replaced || shed)
         })
+    }
+
+    /// Whether the script has nothing left to send or expect on this attempt: no
+    /// expectation open, and only a met expectation or pauses (think, pacing, paused
+    /// reads) in progress and ahead, up to the script's end or its next close, reconnect or connect. A server
+    /// closing then ends the connection as an ordinary end, not by shedding it: nothing it
+    /// owed was withheld. Read at a server's Close only (it looks ahead in the script).
+    fn script_done(&self) -> bool {
+        let idle = |a: &Action| {
+            matches!(
+                a,
+                Action::Think(_) | Action::PaceStart | Action::PaceAt(_) | Action::PauseReads(_)
+            )
+        };
+        let ends = |a: &Action| {
+            matches!(
+                a,
+                Action::Close { .. }
+                    | Action::Reconnect { .. }
+                    | Action::Connect
+                    | Action::AbortHandshake { .. }
+            )
+        };
+        if self.checker.has_pending() {
+            return false;
+        }
+        // An expect step still in progress with nothing pending is met (its frames and
+        // the Close can come in one read).
+        let in_progress_idle = self
+            .current
+            .as_ref()
+            .is_none_or(|c| matches!(c, Current::Expect { .. }) || idle(&c.to_action()));
+        let plan = &self.ctx.plan;
+        let conn = &plan.conns[self.index];
+        in_progress_idle
+            && self
+                .cursor
+                .ahead(plan, conn, CUT_OFF_SCANNED, ends)
+                .iter()
+                .all(idle)
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {

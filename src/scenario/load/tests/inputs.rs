@@ -157,3 +157,50 @@ fn a_login_url_and_body_from_the_environment_are_kept_as_written() {
     );
     assert!(json.contains("${KEY}") && json.contains("${PW}"), "{json}");
 }
+
+/// A Latin-1 é (0xE9) on line 3, after `description = "caf`: 18 characters before it.
+const LATIN1: &[u8] = b"name = \"t\"\nduration = \"10s\"\ndescription = \"caf\xE9\"\n";
+
+#[test]
+fn a_scenario_file_that_is_not_utf8_names_its_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, LATIN1).unwrap();
+    let Err(error) = load_file(&path) else {
+        panic!("a Latin-1 scenario loaded");
+    };
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:3:19: not UTF-8 (byte 0xE9); scenario files must be UTF-8",
+            path.display()
+        )
+    );
+    let Err(error) = crate::scenario::load_battery_file(&path) else {
+        panic!("a Latin-1 battery loaded");
+    };
+    assert!(
+        error
+            .to_string()
+            .ends_with("bad.toml:3:19: not UTF-8 (byte 0xE9); scenario files must be UTF-8"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_target_password_from_the_environment_may_hold_any_character() {
+    let text = with_top("target = \"ws://u:${PW}@example.test:9000/ws\"");
+    let s = load_env(&text, &[("PW", "p/w@x#y?z")]).unwrap();
+    assert_eq!(
+        s.target.as_deref(),
+        Some("ws://u:${PW}@example.test:9000/ws")
+    );
+    // A literal password is kept to dial, and masked in a message about the URL.
+    let Err(problems) = load_env(&with_top("target = \"http://u:hunter22@h/\""), &[]) else {
+        panic!("an http:// target loaded");
+    };
+    assert!(
+        problems[0].message.ends_with("found \"http://u:***@h/\""),
+        "{problems:?}"
+    );
+}

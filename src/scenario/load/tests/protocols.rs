@@ -295,3 +295,17 @@ fn a_malformed_feeder_row_names_the_data_file_line() {
     let (_d, text) = with_feeder("u.txt", "name\nada\n", "steps = [{ close = 1000 }]\n");
     assert_problem(&text, "cannot tell the format");
 }
+
+#[test]
+fn a_feeder_that_is_not_utf8_names_its_own_line_and_column() {
+    let (dir, text) = with_feeder("u.csv", "name,pw\nada,x\n", "steps = [{ close = 1000 }]\n");
+    let data = dir.path().join("u.csv");
+    std::fs::write(&data, b"name,pw\nada,x\nren\xE9e,y\n").unwrap();
+    let (line, column, message) = problem(&text);
+    assert_eq!((line, column), (6, 10), "at the feeder");
+    let want = format!(
+        "{}:3:4: not UTF-8 (byte 0xE9); a feeder file must be UTF-8",
+        data.display()
+    );
+    assert!(message.contains(&want), "{message}");
+}

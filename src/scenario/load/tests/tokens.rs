@@ -408,3 +408,31 @@ fn a_token_file_with_a_repeated_line_is_named_by_line() {
     std::fs::write(&tokens, "tok-one\ntok-two\n").unwrap();
     assert!(load_file(&path).is_ok());
 }
+
+/// A token file that is not UTF-8 is named by its own path, line and column, at the
+/// scenario's `file` key.
+#[test]
+fn a_token_file_that_is_not_utf8_names_its_own_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        with_top("[auth]\ntokens = { file = \"tokens.txt\" }"),
+    )
+    .unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, b"tok-one\ntok-\xE9two\n").unwrap();
+    let Err(ScenarioError::Invalid { problems }) = load_file(&path) else {
+        panic!("a Latin-1 token file loaded");
+    };
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    let want = format!(
+        "{}:2:5: not UTF-8 (byte 0xE9); a token file must be UTF-8",
+        tokens.display()
+    );
+    assert!(
+        problems[0].message.contains(&want),
+        "{}",
+        problems[0].message
+    );
+}

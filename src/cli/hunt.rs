@@ -341,7 +341,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         } else {
             format!("round {}", outcome.rounds.saturating_sub(1))
         };
-        return unjudged(&when, stopped, "no repro was written");
+        return unjudged(&when, stopped, "no repro was written", args.output.json);
     }
     if args.output.json {
         return Ok(match (&outcome.found, interrupted) {
@@ -450,6 +450,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             &format!("replay {}", rate.runs + 1),
             stopped,
             "it neither reproduced the violation nor ruled it out",
+            args.output.json,
         );
     }
     if !args.output.json {
@@ -519,6 +520,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
             "a replay of the repro",
             stopped,
             "nothing was shrunk or written",
+            args.output.json,
         );
     }
     if interrupted || matches!(outcome.short, Some(Short::Interrupted)) {
@@ -888,12 +890,19 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
 
 /// Says why a hunt, replay or shrink stopped without a verdict on the race (`so`: what
 /// that means for the command), and exits with that verdict's code: an unusable or
-/// misconfigured target is never a repro.
-fn unjudged(when: &str, stopped: &Unjudged, so: &str) -> Result<u8, Error> {
-    eprintln!(
+/// misconfigured target is never a repro. The line is the command's result, on stdout as
+/// `run`'s verdict line is (`-q` keeps it); with `--json` (`json`), whose object on stdout
+/// already says it (`unjudged`), it goes to stderr.
+fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, Error> {
+    let line = format!(
         "stopped: {when} was {} ({}); {so}",
         stopped.verdict, stopped.hint
     );
+    if json {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}")?;
+    }
     Ok(super::error::of_verdict(stopped.verdict))
 }
 

@@ -526,6 +526,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     if interrupted || matches!(outcome.short, Some(Short::Interrupted)) {
         return interrupted_shrink(&args, &repro, &against, outcome);
     }
+    if outcome.before.1.reproduced == 0 {
+        return not_reproduced(&args, &repro, &against, &outcome.before);
+    }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
@@ -759,6 +762,48 @@ fn interrupted_shrink(
         )?,
     }
     Ok(exit::INTERRUPTED)
+}
+
+/// A shrink whose repro did not reproduce before any candidate (`before`: its size and
+/// rate): there is nothing to shrink, so nothing is written, and it exits as `replay` does
+/// for a repro that no longer reproduces (0). When the budget left no replay at all, the
+/// rate proves nothing: exit 7 (incomplete).
+fn not_reproduced(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    (size, rate): &(usize, hunt::Rate),
+) -> Result<u8, Error> {
+    let code = if rate.runs == 0 {
+        exit::INCOMPLETE
+    } else {
+        exit::CLEAN
+    };
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "before": { "connections": size, "rate": rate_json(rate) },
+            "reproduced": false,
+            "minimal_repro": null,
+        }))?;
+        return Ok(code);
+    }
+    let what = if rate.runs == 0 {
+        format!(
+            "was not replayed once ({}): raise --budget",
+            rate.cut_short().unwrap_or_default()
+        )
+    } else {
+        format!("did not reproduce ({rate})")
+    };
+    outln!(
+        "{}: the {} violation {what} against {against}: nothing to shrink; nothing written",
+        args.repro.display(),
+        repro.oracle.name(),
+    )?;
+    Ok(code)
 }
 
 /// Where an interrupted shrink writes the smaller repro it has: next to `repro`, its

@@ -376,26 +376,31 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
                 return Ok(exit::INTERRUPTED);
             }
-            let why = match outcome.short {
-                Some(hunt::Short::Budget) => "; the budget ran out",
-                Some(hunt::Short::Interrupted) => "; interrupted",
-                // Returned above, before any result line.
-                Some(hunt::Short::Unjudged(_)) | None => "",
-            };
             let not_judged = match outcome.not_judged {
                 0 => String::new(),
                 n => format!(", {n} of them not judged: the race was not exercised"),
+            };
+            if interrupted || outcome.short == Some(Short::Interrupted) {
+                // A hunt writes only the repro of a find: nothing, here.
+                outln!(
+                    "interrupted (Ctrl-C) after {}{not_judged} ({:.1}s): no violation found; \
+                     nothing written",
+                    plural(outcome.rounds, "round"),
+                    outcome.elapsed.as_secs_f64()
+                )?;
+                return Ok(exit::INTERRUPTED);
+            }
+            let why = match outcome.short {
+                Some(hunt::Short::Budget) => "; the budget ran out",
+                // Said above; and returned before any result line.
+                Some(hunt::Short::Interrupted | hunt::Short::Unjudged(_)) | None => "",
             };
             outln!(
                 "no violation in {}{not_judged} ({:.1}s{why})",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64()
             )?;
-            Ok(if interrupted {
-                exit::INTERRUPTED
-            } else {
-                exit::CLEAN
-            })
+            Ok(exit::CLEAN)
         }
     }
 }

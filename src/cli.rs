@@ -135,6 +135,32 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// What the first Ctrl-C's notice promises for this command: only `run` writes the
+    /// results of what ran; `hunt`, `replay` and `shrink` say in their result line what, if
+    /// anything, they kept (a find's repro, a smaller repro), and must not promise more.
+    pub fn interrupt_notice(&self) -> &'static str {
+        match self {
+            Command::Run(args) if args.no_results => {
+                "stopping connections; what the load ran so far is summarized (--no-results: \
+                 no files)"
+            }
+            Command::Run(_) => "stopping connections; what the load ran so far is written",
+            Command::Hunt(_) => {
+                "stopping the hunt; its result says what it found, and only a find's repro \
+                 is ever written"
+            }
+            Command::Replay(_) => "stopping the replays; the rate so far is printed",
+            Command::Shrink(_) => {
+                "stopping the shrink; its result says what was kept (a smaller repro is \
+                 written as .partial.json)"
+            }
+            Command::Serve(_) => "stopping the server",
+            _ => "stopping",
+        }
+    }
+}
+
 /// Quiet and JSON output: the same two flags on every command that runs or reads runs.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct OutputArgs {

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        tokio::spawn(stop_on_ctrl_c(cancel.clone()));
+        tokio::spawn(stop_on_ctrl_c(
+            cancel.clone(),
+            cli.command.interrupt_notice(),
+        ));
         match cli::execute(cli, cancel).await {
             Ok(code) => code,
             // The reader of stdout went away (`| head`): it has what it wanted.
@@ -85,12 +88,13 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// First Ctrl-C: stop cleanly and write partial results. Second: leave at once.
-async fn stop_on_ctrl_c(cancel: CancellationToken) {
+/// First Ctrl-C: stop cleanly, saying what the command will keep (`notice`, from
+/// [`cli::Command::interrupt_notice`]). Second: leave at once.
+async fn stop_on_ctrl_c(cancel: CancellationToken, notice: &'static str) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
-    eprintln!("\ninterrupted: stopping connections; what the load ran so far is written (Ctrl-C again to abort)");
+    eprintln!("\ninterrupted: {notice} (Ctrl-C again to abort)");
     cancel.cancel();
     let first = std::time::Instant::now();
     while tokio::signal::ctrl_c().await.is_ok() {

@@ -831,9 +831,10 @@ async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
+        // The result line, on stdout as `run`'s verdict is.
         assert!(
-            stderr.contains("stopped: replay 1 was auth_misconfigured"),
-            "{stderr}"
+            stdout.contains("stopped: replay 1 was auth_misconfigured"),
+            "{stdout}{stderr}"
         );
         assert!(!stdout.contains("violation 2/2 times"), "{stdout}");
         stop.cancel();

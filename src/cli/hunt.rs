@@ -342,7 +342,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         } else {
             format!("round {}", outcome.rounds.saturating_sub(1))
         };
-        return unjudged(&when, stopped, "no repro was written");
+        return unjudged(&when, stopped, "no repro was written", args.output.json);
     }
     if args.output.json {
         return Ok(match (&outcome.found, interrupted) {
@@ -377,26 +377,31 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
                 return Ok(exit::INTERRUPTED);
             }
-            let why = match outcome.short {
-                Some(hunt::Short::Budget) => "; the budget ran out",
-                Some(hunt::Short::Interrupted) => "; interrupted",
-                // Returned above, before any result line.
-                Some(hunt::Short::Unjudged(_)) | None => "",
-            };
             let not_judged = match outcome.not_judged {
                 0 => String::new(),
                 n => format!(", {n} of them not judged: the race was not exercised"),
+            };
+            if interrupted || outcome.short == Some(Short::Interrupted) {
+                // A hunt writes only the repro of a find: nothing, here.
+                outln!(
+                    "interrupted (Ctrl-C) after {}{not_judged} ({:.1}s): no violation found; \
+                     nothing written",
+                    plural(outcome.rounds, "round"),
+                    outcome.elapsed.as_secs_f64()
+                )?;
+                return Ok(exit::INTERRUPTED);
+            }
+            let why = match outcome.short {
+                Some(hunt::Short::Budget) => "; the budget ran out",
+                // Said above; and returned before any result line.
+                Some(hunt::Short::Interrupted | hunt::Short::Unjudged(_)) | None => "",
             };
             outln!(
                 "no violation in {}{not_judged} ({:.1}s{why})",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64()
             )?;
-            Ok(if interrupted {
-                exit::INTERRUPTED
-            } else {
-                exit::CLEAN
-            })
+            Ok(exit::CLEAN)
         }
     }
 }
@@ -451,6 +456,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             &format!("replay {}", rate.runs + 1),
             stopped,
             "it neither reproduced the violation nor ruled it out",
+            args.output.json,
         );
     }
     if !args.output.json {
@@ -520,10 +526,14 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
             "a replay of the repro",
             stopped,
             "nothing was shrunk or written",
+            args.output.json,
         );
     }
     if interrupted || matches!(outcome.short, Some(Short::Interrupted)) {
         return interrupted_shrink(&args, &repro, &against, outcome);
+    }
+    if outcome.before.1.reproduced == 0 {
+        return not_reproduced(&args, &repro, &against, &outcome.before);
     }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
@@ -760,6 +770,48 @@ fn interrupted_shrink(
     Ok(exit::INTERRUPTED)
 }
 
+/// A shrink whose repro did not reproduce before any candidate (`before`: its size and
+/// rate): there is nothing to shrink, so nothing is written, and it exits as `replay` does
+/// for a repro that no longer reproduces (0). When the budget left no replay at all, the
+/// rate proves nothing: exit 7 (incomplete).
+fn not_reproduced(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    (size, rate): &(usize, hunt::Rate),
+) -> Result<u8, Error> {
+    let code = if rate.runs == 0 {
+        exit::INCOMPLETE
+    } else {
+        exit::CLEAN
+    };
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "before": { "connections": size, "rate": rate_json(rate) },
+            "reproduced": false,
+            "minimal_repro": null,
+        }))?;
+        return Ok(code);
+    }
+    let what = if rate.runs == 0 {
+        format!(
+            "was not replayed once ({}): raise --budget",
+            rate.cut_short().unwrap_or_default()
+        )
+    } else {
+        format!("did not reproduce ({rate})")
+    };
+    outln!(
+        "{}: the {} violation {what} against {against}: nothing to shrink; nothing written",
+        args.repro.display(),
+        repro.oracle.name(),
+    )?;
+    Ok(code)
+}
+
 /// Where an interrupted shrink writes the smaller repro it has: next to `repro`, its
 /// `.json` replaced by `.partial.json`.
 pub(crate) fn partial_path(repro: &std::path::Path) -> PathBuf {
@@ -889,12 +941,19 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
 
 /// Says why a hunt, replay or shrink stopped without a verdict on the race (`so`: what
 /// that means for the command), and exits with that verdict's code: an unusable or
-/// misconfigured target is never a repro.
-fn unjudged(when: &str, stopped: &Unjudged, so: &str) -> Result<u8, Error> {
-    eprintln!(
+/// misconfigured target is never a repro. The line is the command's result, on stdout as
+/// `run`'s verdict line is (`-q` keeps it); with `--json` (`json`), whose object on stdout
+/// already says it (`unjudged`), it goes to stderr.
+fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, Error> {
+    let line = format!(
         "stopped: {when} was {} ({}); {so}",
         stopped.verdict, stopped.hint
     );
+    if json {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}")?;
+    }
     Ok(super::error::of_verdict(stopped.verdict))
 }
 

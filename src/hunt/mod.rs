@@ -636,11 +636,42 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
     (s.verdict.exercised() && s.verdict != Verdict::Inconclusive).then_some(true)
 }
 
+/// The rounds of a hunt that judged nothing ([`judged`]), and why: the reason a round the
+/// budget left whole gave, which a round it shortened (whose own reason is the budget)
+/// must not hide when every round judged nothing.
+#[derive(Debug, Default)]
+struct NotJudged {
+    rounds: u32,
+    /// The latest round's reason.
+    last: Option<Unjudged>,
+    /// The latest reason of a round the budget neither shortened nor stopped.
+    last_whole: Option<Unjudged>,
+}
+
+impl NotJudged {
+    /// Counts a round that judged nothing, for `why`; `shortened` when the budget capped
+    /// or stopped it.
+    fn count(&mut self, why: Unjudged, shortened: bool) {
+        self.rounds += 1;
+        if !shortened {
+            self.last_whole = Some(why.clone());
+        }
+        self.last = Some(why);
+    }
+
+    /// Why the rounds judged nothing: what the last whole round said, else (every round
+    /// shortened by the budget) the last round's reason.
+    fn reason(&self) -> Option<Unjudged> {
+        self.last_whole.clone().or_else(|| self.last.clone())
+    }
+}
+
 /// Why a round that [`judged`] nothing stands for no pass: its verdict and hint. A clean
 /// round in which the server sent nothing back reads as incomplete (its hint says so):
-/// the script it was for never ran, and what did not run proves nothing. A round the
-/// budget stopped (`budget_cut`; the run itself saw that as an interruption) says the
-/// budget did.
+/// the script it was for never ran, and what did not run proves nothing. A round whose
+/// own verdict is incomplete because the budget shortened or stopped it (`budget_cut`;
+/// the run itself saw that as its duration running out, or as an interruption) says the
+/// budget did; one the server sent nothing back keeps that reason, whatever the budget.
 fn not_judged_round(outcome: &RunOutcome, budget_cut: bool) -> Unjudged {
     let s = &outcome.results.summary;
     let silent = crate::oracle::verdict::sent_nothing_back(&s.counters).is_some();
@@ -648,7 +679,7 @@ fn not_judged_round(outcome: &RunOutcome, budget_cut: bool) -> Unjudged {
         Verdict::Clean if silent => Verdict::Incomplete,
         other => other,
     };
-    let hint = if budget_cut && verdict == Verdict::Incomplete {
+    let hint = if budget_cut && s.verdict == Verdict::Incomplete {
         budget_cut_hint(&s.counters, outcome.plan.limits.handshake_timeout)
     } else {
         s.hint.clone().unwrap_or_default()
@@ -883,8 +914,8 @@ pub async fn hunt_excusing(
         run::max_connections(runner.bound.is_reference(), synchronized)
     });
     let mut levels: Vec<LevelStats> = Vec::new();
-    // Rounds that could not judge the race, and the latest one's verdict and hint.
-    let mut not_judged: (u32, Option<Unjudged>) = (0, None);
+    // Rounds that could not judge the race, and why.
+    let mut not_judged = NotJudged::default();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -936,7 +967,7 @@ pub async fn hunt_excusing(
         let unjudged =
             Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
         let round_not_judged = (unjudged.is_none() && judged(&outcome).is_none())
-            .then(|| not_judged_round(&outcome, cut));
+            .then(|| not_judged_round(&outcome, cut_by_us));
         progress(&Progress {
             round,
             connections: plan.conns.len(),
@@ -971,7 +1002,7 @@ pub async fn hunt_excusing(
                     found.seen_after = seen_after;
                     return Ok(HuntOutcome {
                         rounds: round + 1,
-                        not_judged: not_judged.0,
+                        not_judged: not_judged.rounds,
                         elapsed: started.elapsed(),
                         found: Some(found),
                         short: None,
@@ -987,7 +1018,7 @@ pub async fn hunt_excusing(
         if let Some(unjudged) = unjudged {
             return Ok(HuntOutcome {
                 rounds: round + 1,
-                not_judged: not_judged.0,
+                not_judged: not_judged.rounds,
                 elapsed: started.elapsed(),
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
@@ -996,9 +1027,8 @@ pub async fn hunt_excusing(
                 first_excused,
             });
         }
-        if round_not_judged.is_some() {
-            not_judged.0 += 1;
-            not_judged.1 = round_not_judged;
+        if let Some(why) = round_not_judged {
+            not_judged.count(why, cut_by_us);
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY
@@ -1018,7 +1048,7 @@ pub async fn hunt_excusing(
             found.seen_after = seen_after;
             return Ok(HuntOutcome {
                 rounds: round + 1,
-                not_judged: not_judged.0,
+                not_judged: not_judged.rounds,
                 elapsed: started.elapsed(),
                 found: Some(found),
                 short: None,
@@ -1033,14 +1063,16 @@ pub async fn hunt_excusing(
         short = Some(Short::Interrupted);
     }
     // Not one round exercised the race: that is no clean hunt.
-    if let (true, Some(last)) = (round > 0 && not_judged.0 == round, not_judged.1) {
-        if short.is_none() || short == Some(Short::Budget) {
-            short = Some(Short::Unjudged(last));
+    if round > 0 && not_judged.rounds == round {
+        if let Some(why) = not_judged.reason() {
+            if short.is_none() || short == Some(Short::Budget) {
+                short = Some(Short::Unjudged(why));
+            }
         }
     }
     Ok(HuntOutcome {
         rounds: round,
-        not_judged: not_judged.0,
+        not_judged: not_judged.rounds,
         elapsed: started.elapsed(),
         found: None,
         short,
@@ -1194,4 +1226,77 @@ async fn record_broken(
     let found = Candidate { plan, round, seed };
     let what = (OracleKind::TargetHealth, evidence, Some(health), None);
     save_found(scenario, runner, opts, found, what, rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A round's outcome: its summary's verdict and hint, `sent` messages sent and none
+    /// received, nothing expected.
+    fn round(verdict: Verdict, hint: &str, sent: u64) -> RunOutcome {
+        let text = "name = \"r\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
+        let scenario = crate::scenario::load_str(text, "r.toml").unwrap();
+        let mut summary = crate::results::fixture::summary();
+        summary.verdict = verdict;
+        summary.hint = Some(hint.into());
+        summary.violations = Default::default();
+        summary.counters.messages_sent = sent;
+        summary.counters.messages_received = 0;
+        summary.counters.expect = Default::default();
+        RunOutcome {
+            results: crate::results::Results {
+                summary,
+                histograms: Default::default(),
+                violations: Vec::new(),
+                intervals: Default::default(),
+            },
+            plan: Arc::new(plan::build(&scenario, 1)),
+            dir: None,
+        }
+    }
+
+    /// A hunt whose every round judged nothing gives the reason those rounds gave (the
+    /// server sent nothing back), not the budget's that shortened its last round; only
+    /// when the budget shortened every round is the budget the reason.
+    #[test]
+    fn rounds_that_judged_nothing_give_their_own_reason_not_the_budgets() {
+        let silent = round(
+            Verdict::Clean,
+            "the server sent nothing back (8 messages sent, 0 received) and no step expects an answer",
+            8,
+        );
+        let stopped = round(
+            Verdict::Incomplete,
+            "interrupted before the plan finished: partial results",
+            4,
+        );
+        let mut rounds = NotJudged::default();
+        rounds.count(not_judged_round(&silent, false), false);
+        rounds.count(not_judged_round(&silent, false), false);
+        rounds.count(not_judged_round(&stopped, true), true);
+        assert_eq!(rounds.rounds, 3);
+        let why = rounds.reason().unwrap();
+        assert_eq!(why.verdict, Verdict::Incomplete);
+        assert!(
+            why.hint.starts_with("the server sent nothing back"),
+            "{}",
+            why.hint
+        );
+        // A round the budget shortened in which the server still said nothing says so.
+        let shortened = not_judged_round(&silent, true);
+        assert!(
+            shortened.hint.starts_with("the server sent nothing back"),
+            "{}",
+            shortened.hint
+        );
+        let mut all_cut = NotJudged::default();
+        all_cut.count(not_judged_round(&stopped, true), true);
+        let why = all_cut.reason().unwrap();
+        assert!(
+            why.hint.starts_with("the hunt's budget ran out"),
+            "{}",
+            why.hint
+        );
+    }
 }

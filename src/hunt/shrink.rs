@@ -230,6 +230,17 @@ pub async fn shrink(
         )
         .await?
         .rate;
+    if before.reproduced == 0 {
+        // It did not reproduce here: no candidate could, and there is nothing to shrink
+        // (measuring again would only spend the budget).
+        return Ok(ShrinkOutcome {
+            before: (repro.size(), before.clone()),
+            after: (repro.size(), before),
+            candidates: 0,
+            short: None,
+            repro: repro.clone(),
+        });
+    }
     let reserve = started.elapsed();
     // Accept candidates reproducing at no less than half the original rate (at least once).
     let need = ((f64::from(before.reproduced) / 2.0).ceil() as u32).max(1);
@@ -243,12 +254,9 @@ pub async fn shrink(
         candidates_end: budget_end.checked_sub(reserve).unwrap_or(started),
         short: None,
     };
-    let mut plan = repro.plan.clone();
-    if before.reproduced > 0 {
-        plan = shrink_connections(&mut s, plan).await?;
-        plan = shrink_actions(&mut s, plan).await?;
-        plan = shrink_time(&mut s, plan).await?;
-    }
+    let mut plan = shrink_connections(&mut s, repro.plan.clone()).await?;
+    plan = shrink_actions(&mut s, plan).await?;
+    plan = shrink_time(&mut s, plan).await?;
     // The rate after also brings fresh evidence: a shrunk repro must not show the
     // original's connections.
     let after = runner

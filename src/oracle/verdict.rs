@@ -4,8 +4,10 @@
 //! valid token with an auth status, or closed every one before accepting it with a code
 //! the scenario does not declare: `verdict/door.rs`) says nothing about races: its
 //! "violations" are the misconfiguration seen through the oracles, so those verdicts come
-//! first. Then real violations; then a plan that did not finish (its silence proves
-//! nothing); then a race that was never exercised (inconclusive); only then clean.
+//! first; so does a run in which the server answered no request past its greeting
+//! (`verdict/unanswered.rs`): its request path was never exercised. Then real
+//! violations; then a plan that did not finish (its silence proves nothing); then a race
+//! that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
 use crate::model::{
@@ -195,6 +197,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
+        return j;
+    }
+    if let Some(j) = unanswered::ignored_requests(e.plan, e.reports, e.by_oracle) {
         return j;
     }
     if violations > 0 {
@@ -777,6 +782,7 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 }
 
 mod door;
+mod unanswered;
 
 #[cfg(test)]
 mod tests;

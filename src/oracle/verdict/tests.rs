@@ -960,3 +960,120 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
         .unwrap_or_default();
     assert!(!hint.contains("set `[auth] placement`"), "{hint}");
 }
+
+/// How one connection of [`judge_greeted`] went past its greeting.
+#[derive(Clone, Copy, PartialEq)]
+enum Past {
+    /// The greeting (`ack`) and nothing more.
+    Ignored,
+    /// The greeting, then the reply its request expects.
+    Replied,
+    /// The greeting, then a message of a kind no `expect` names.
+    OtherKind,
+    /// The greeting, then the server's Close 1011.
+    Closed,
+}
+
+/// Two valid connections of a script that waits for `ack`, sends one request and expects
+/// its `reply` (`steps` replaces it), each going `past` its greeting, with `violations`
+/// by oracle.
+fn judge_greeted(
+    steps: Option<&str>,
+    past: [Past; 2],
+    violations: &[(OracleKind, u64)],
+) -> Judgement {
+    let steps = steps.unwrap_or(
+        r#"{ expect = "ack" }, { send = { type = "ask" } }, { expect = "reply", within = "50ms" }"#,
+    );
+    let text = format!(
+        "name = \"g\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{steps}]\n"
+    );
+    let scenario = crate::scenario::load_str(&text, "g.toml").unwrap();
+    let plan = crate::plan::build(&scenario, 1);
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .zip(past)
+        .map(|(c, past)| {
+            let mut counters = crate::model::Counters {
+                messages_sent: 1,
+                messages_received: 1,
+                json_records: 1,
+                ..Default::default()
+            };
+            let e = &mut counters.expect;
+            e.expectations = 2;
+            e.expectations_met = 1;
+            e.events.entry("ack".into()).or_default().arrived = 1;
+            let mut a = attempt(End::Accepted);
+            match past {
+                Past::Ignored => {}
+                Past::Replied => {
+                    counters.messages_received += 1;
+                    counters.json_records += 1;
+                    counters.expect.expectations_met += 1;
+                    counters
+                        .expect
+                        .events
+                        .entry("reply".into())
+                        .or_default()
+                        .arrived = 1;
+                }
+                Past::OtherKind => {
+                    counters.messages_received += 1;
+                    counters.json_records += 1;
+                }
+                Past::Closed => a.cause = Some(Cause::ServerClose(1011)),
+            }
+            report(c, a, counters)
+        })
+        .collect();
+    judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &violations.iter().copied().collect(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+    })
+}
+
+/// A server that sends its greeting and then answers no request on any connection, and
+/// closes none, never exercised the request path: its unmet expectations are no race but
+/// a server that does not speak the scenario's protocol (or ignores these requests).
+#[test]
+fn a_server_that_answers_no_request_past_its_greeting_is_unusable_not_violations() {
+    let unmet = [(OracleKind::Completeness, 2)];
+    let j = judge_greeted(None, [Past::Ignored; 2], &unmet);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("no request got any answer past the handshake (2 sent, 0 answered)")
+            && hint.contains("2 expectations went unmet")
+            && hint.contains("may not speak the scenario's protocol or message format"),
+        "{hint}"
+    );
+}
+
+/// Any answer past the greeting, on any connection, and the run is judged as usual: a
+/// server that answers some requests and drops others is the dropped-events race. So is
+/// one that ends connections itself, one whose run broke another oracle, and one whose
+/// script sends before it waits for anything (the first frame may be the answer; and a
+/// server that drops every early message is the early-send race).
+#[test]
+fn a_server_that_answers_any_request_or_closes_is_judged_as_usual() {
+    let unmet = [(OracleKind::Completeness, 1)];
+    for (past, why) in [
+        ([Past::Replied, Past::Ignored], "one request answered"),
+        ([Past::OtherKind, Past::Ignored], "a kind no expect names"),
+        ([Past::Closed, Past::Ignored], "a close of the server's"),
+    ] {
+        let j = judge_greeted(None, past, &unmet);
+        assert_eq!(j.verdict, Verdict::Violations, "{why}: {j:?}");
+    }
+    let other = [(OracleKind::Completeness, 2), (OracleKind::Exclusivity, 1)];
+    let j = judge_greeted(None, [Past::Ignored; 2], &other);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let early = r#"{ send = { type = "ask" } }, { expect = "reply", within = "50ms" }"#;
+    let j = judge_greeted(Some(early), [Past::Ignored; 2], &unmet);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}

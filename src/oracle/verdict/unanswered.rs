@@ -1,0 +1,166 @@
+//! Ignored past the greeting: the server let the connections in and sent what the scripts
+//! wait for before their first request (an ack, a welcome: the `expect`s before the first
+//! send), then answered not one request on any valid token's connection, and closed none.
+//! Its unmet expectations say nothing about a race: the request path was never exercised,
+//! most likely because the server does not speak the scenario's protocol or message format
+//! (a request it does not recognise and silently drops). Never violations, never clean.
+//!
+//! Only total silence past the greeting counts. One answer anywhere (any message beyond
+//! what the greeting can account for, any kind the greeting does not bring, an error
+//! event), a close or reset from the server, or a violation of another oracle, and the run
+//! is judged as usual: a server that answers some requests and drops others is the
+//! dropped-events race this tool hunts.
+
+use super::{plural, valid_token, Judgement};
+use crate::model::{
+    Action, Cause, ConnPlan, ConnReport, OracleKind, Outcome, Placement, Plan, Step, Verdict,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the valid-token connections of a run got past their greeting.
+#[derive(Debug, Default)]
+struct PastGreeting {
+    /// Requests sent (data frames of the script; an auth `first_message` left out).
+    requests: u64,
+    /// Whether anything came back past the greeting, or the server ended a connection.
+    answered: bool,
+}
+
+/// TARGET UNUSABLE when no request of any valid token's connection got any answer past
+/// the greeting and the only violations are unmet expectations; `None` otherwise.
+pub(super) fn ignored_requests(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    if unmet == 0 || others > 0 {
+        return None;
+    }
+    let past = past_greeting(plan, reports);
+    if past.answered || past.requests == 0 {
+        return None;
+    }
+    let requests = past.requests;
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "no request got any answer past the handshake ({requests} sent, 0 answered) and \
+             the server closed no connection, so {unmet} expectation{} went unmet: the \
+             request path was never exercised. The server may not speak the scenario's \
+             protocol or message format (check the requests' fields and type, the \
+             subprotocol, and [oracles] type_field), or it ignores these requests",
+            plural(unmet)
+        )),
+    })
+}
+
+/// Adds up the requests of the valid-token connections and whether any got an answer.
+fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
+    let by_id: BTreeMap<u32, &ConnPlan> = plan.conns.iter().map(|c| (c.id, c)).collect();
+    let mut past = PastGreeting::default();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        let Some(conn) = by_id.get(&r.id) else {
+            // A report with no plan behind it: nothing says what its greeting was.
+            past.answered = true;
+            continue;
+        };
+        let greeting = greeting_of(plan, conn);
+        let accepted = r
+            .attempts
+            .iter()
+            .filter(|a| a.outcome == Outcome::Accepted)
+            .count() as u64;
+        let upgraded = r
+            .attempts
+            .iter()
+            .filter(|a| a.upgraded_us.is_some())
+            .count() as u64;
+        let auth_sends = match plan.placement_of(conn) {
+            Placement::FirstMessage { .. } => upgraded,
+            _ => 0,
+        };
+        let e = &r.counters.expect;
+        let beyond_greeting = r.counters.messages_received > greeting.messages * accepted;
+        let other_kinds = e
+            .events
+            .iter()
+            .any(|(kind, tally)| tally.arrived > 0 && !greeting.kinds.contains(kind.as_str()));
+        past.answered |= beyond_greeting
+            || other_kinds
+            || e.expectations_errored > 0
+            || r.attempts.iter().any(ended_by_server);
+        past.requests += r.counters.messages_sent.saturating_sub(auth_sends);
+    }
+    past
+}
+
+/// Whether the server (not the client, nor the run's end) ended an attempt after its
+/// upgrade, accepted or not: a Close, a reset, a protocol fault, a frame too big, a send
+/// it never took. That is an answer of a kind, judged as usual.
+fn ended_by_server(a: &crate::model::Attempt) -> bool {
+    a.upgraded_us.is_some()
+        && !matches!(
+            a.cause,
+            None | Some(Cause::ClientClose(_) | Cause::Interrupted | Cause::Aborted { .. })
+        )
+}
+
+/// What a connection waits for before its first request: the `expect`s before its first
+/// send or ping (how many messages they take at least, and the kinds they name).
+#[derive(Debug, Default)]
+struct Greeting<'a> {
+    messages: u64,
+    kinds: BTreeSet<&'a str>,
+}
+
+/// The greeting of `conn`: its script's or its explicit actions'. A `repeat` before the
+/// first send counts once: fewer greeting messages only make an answer likelier to be seen.
+fn greeting_of<'a>(plan: &'a Plan, conn: &'a ConnPlan) -> Greeting<'a> {
+    let mut greeting = Greeting::default();
+    match plan.script_of(conn) {
+        Some(steps) => {
+            script_greeting(steps, &mut greeting);
+        }
+        None => {
+            for action in &conn.actions {
+                match action {
+                    Action::Expect(e) if !e.absent => {
+                        greeting.messages += 1;
+                        greeting
+                            .kinds
+                            .extend(e.pattern.iter().map(|i| i.event.as_str()));
+                    }
+                    Action::Ping { .. } => break,
+                    a if a.is_send() => break,
+                    _ => {}
+                }
+            }
+        }
+    }
+    greeting
+}
+
+/// Adds the `expect`s of `steps` before their first send or ping to `greeting`; `true`
+/// once a send or ping was reached.
+fn script_greeting<'a>(steps: &'a [Step], greeting: &mut Greeting<'a>) -> bool {
+    for step in steps {
+        match step {
+            Step::Expect(e) if !e.absent => {
+                greeting.messages += 1;
+                greeting
+                    .kinds
+                    .extend(e.pattern.iter().map(|i| i.event.as_str()));
+            }
+            Step::Repeat { steps, .. } if script_greeting(steps, greeting) => return true,
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => return true,
+            Step::Ping { .. } => return true,
+            _ => {}
+        }
+    }
+    false
+}

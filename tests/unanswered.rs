@@ -1,0 +1,303 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+//! Verdicts and result lines that must say what really happened: a server that greets and
+//! then ignores every request is unusable, not a race (while one that answers some and
+//! drops others still is); a hunt's result line goes to stdout under `-q`; `shrink` of a
+//! repro that does not reproduce writes nothing; an interrupted hunt that found nothing
+//! says nothing was written.
+//!
+//! The servers are in-process fakes on loopback; the binary runs are bounded by [`BOUND`],
+//! and Ctrl-C is a real SIGINT sent once the hunt printed its first round.
+
+mod common;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::model::{OracleKind, Verdict};
+use std::path::Path;
+use std::time::Duration;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+/// No test here may take longer than this, whatever the code under test does.
+const BOUND: Duration = Duration::from_secs(90);
+
+/// What the fake does with the requests that follow its greeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answers {
+    /// Reads every request and answers none, closing nothing.
+    None,
+    /// Answers the first request of each connection, drops the second, and so on.
+    EveryOther,
+    /// Answers every request.
+    All,
+}
+
+/// Starts a fake that greets each connection with `hello` and then answers as `answers`
+/// says; returns its URL and what stops it.
+async fn spawn_greeter(answers: Answers) -> (String, tokio_util::sync::CancellationToken) {
+    common::spawn_server(move |tcp| greet_then(tcp, answers)).await
+}
+
+async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
+    let Some((mut ws, _)) = common::accept_with_sub(tcp).await else {
+        return;
+    };
+    let text = |v: Value| Message::Text(v.to_string().into());
+    if ws.send(text(json!({"type": "hello"}))).await.is_err() {
+        return;
+    }
+    let mut requests = 0u64;
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(body) = msg else { continue };
+        requests += 1;
+        let answer = match answers {
+            Answers::None => false,
+            Answers::EveryOther => requests % 2 == 1,
+            Answers::All => true,
+        };
+        if !answer {
+            continue;
+        }
+        let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
+        let reply = json!({"type": "reply", "id": request.get("id").cloned()});
+        if ws.send(text(reply)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Two users, each waiting for `hello`, then sending two requests that each expect their
+/// `reply`; `hunt` adds a `[hunt]` table with that many rounds.
+fn greeted_scenario(hunt_rounds: Option<u32>) -> String {
+    let hunt = hunt_rounds.map_or(String::new(), |n| format!("\n[hunt]\nrounds = {n}\n"));
+    format!(
+        r#"
+name = "greeted"
+seed = 3
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ repeat = 2, steps = [
+    {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-{{{{run}}}}" }} }},
+    {{ expect = "reply", correlate = "id", within = "300ms" }},
+  ] }},
+  {{ close = 1000 }},
+]
+{hunt}"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
+/// Every file under `dir`, however deep.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// `stampede ARGS`, bounded; its exit code, stdout and stderr.
+async fn stampede(args: &[&str]) -> (Option<i32>, String, String) {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = timeout(BOUND, child).await.expect("bounded").unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A server that sends its greeting and then never answers a request (nor closes) never
+/// exercised the request path: TARGET UNUSABLE, with a hint that says so, not a race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_greets_then_ignores_every_request_is_unusable() {
+    let (url, stop) = spawn_greeter(Answers::None).await;
+    let scenario = common::scenario("greeted.toml", &greeted_scenario(None));
+    let outcome = common::run(&scenario, Some(url), None).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("no request got any answer past the handshake (4 sent, 0 answered)")
+            && hint.contains("may not speak the scenario's protocol or message format"),
+        "{hint}"
+    );
+    stop.cancel();
+}
+
+/// A server that answers some requests and silently drops the others is the
+/// dropped-events race: violations, as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_some_requests_and_drops_others_is_violations() {
+    let (url, stop) = spawn_greeter(Answers::EveryOther).await;
+    let scenario = common::scenario("greeted.toml", &greeted_scenario(None));
+    let outcome = common::run(&scenario, Some(url), None).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    assert_eq!(s.violations.of(OracleKind::Completeness), 2, "{s:?}");
+    stop.cancel();
+}
+
+/// `hunt` against the server that ignores every request stops at round 0 with that
+/// verdict's exit code (5), writes no repro, and, under `-q`, says so on stdout, where
+/// `run -q` prints its verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_against_a_server_that_ignores_requests_writes_no_repro() {
+    let (url, stop) = spawn_greeter(Answers::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greeted.toml");
+    std::fs::write(&path, greeted_scenario(Some(20))).unwrap();
+    let out = dir.path().join("results");
+    let (code, stdout, stderr) = stampede(&[
+        "hunt",
+        path.to_str().unwrap(),
+        "--target",
+        &url,
+        "--no-learn",
+        "--budget",
+        "30s",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(5), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "stopped: round 0 was target_unusable (no request got any answer past the handshake"
+        ) && stdout.contains("no repro was written"),
+        "the result line is on stdout: {stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(files_under(&out).is_empty(), "{:?}", files_under(&out));
+    stop.cancel();
+}
+
+/// `shrink` of a repro that does not reproduce (the early-message-drop repro against the
+/// correct built-in server) has nothing to shrink: it says so, writes no file, and exits
+/// 0 as `replay` does for a repro that no longer reproduces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shrink_of_a_repro_that_does_not_reproduce_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repro = dir.path().join("repro-completeness-000000000000.json");
+    let kept =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/regressions/early-message-drop.json");
+    std::fs::copy(&kept, &repro).unwrap();
+    let repro = repro.to_str().unwrap();
+    let (code, stdout, stderr) =
+        stampede(&["replay", repro, "--reference", "--times", "2", "-q"]).await;
+    assert_eq!(code, Some(0), "replay's code: {stdout}\n{stderr}");
+    assert!(stdout.contains("violation 0/2 times"), "{stdout}");
+    let (code, stdout, stderr) =
+        stampede(&["shrink", repro, "--reference", "--times", "2", "-q"]).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the completeness violation did not reproduce (0/2)")
+            && stdout.contains("nothing to shrink; nothing written"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("minimal repro"), "{stdout}");
+    assert_eq!(
+        files_under(dir.path()).len(),
+        1,
+        "{:?}",
+        files_under(dir.path())
+    );
+}
+
+/// Ctrl-C (a real SIGINT) during a hunt that has found nothing: the notice promises no
+/// files, and the result line says no violation was found and nothing was written; exit
+/// 130, and the output folder stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let (url, stop) = spawn_greeter(Answers::All).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greeted.toml");
+    std::fs::write(&path, greeted_scenario(Some(1000))).unwrap();
+    let out = dir.path().join("results");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", path.to_str().unwrap(), "--target", &url])
+        .args([
+            "--no-learn",
+            "--budget",
+            "120s",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Read stdout all along, so a full pipe never holds the child.
+    let stdout = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    // The first round ended: the hunt is under way, with nothing found.
+    let reached = timeout(BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stderr.push_str(&line);
+            stderr.push('\n');
+            if line.starts_with("round ") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(reached, Ok(true)), "no round ran:\n{stderr}");
+    let pid = child.id().expect("the hunt is running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = timeout(BOUND, child.wait())
+        .await
+        .expect("it ends after SIGINT")
+        .unwrap();
+    while let Ok(Ok(Some(line))) = timeout(BOUND, lines.next_line()).await {
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let stdout = timeout(BOUND, stdout).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("interrupted (Ctrl-C) after ")
+            && stdout.contains("no violation found; nothing written"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("what the load ran so far is written")
+            && stderr.contains("only a find's repro is ever written"),
+        "{stderr}"
+    );
+    assert!(files_under(&out).is_empty(), "{:?}", files_under(&out));
+    stop.cancel();
+}

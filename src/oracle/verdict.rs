@@ -12,7 +12,7 @@
 use super::session::Coverage;
 use crate::model::{
     AcceptRule, Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Placement, Plan, Step,
-    StopReason, Verdict,
+    StopReason, Verdict, Violation,
 };
 use std::collections::BTreeMap;
 
@@ -203,9 +203,14 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if violations > 0 {
+        let mut hint = violations_hint(e.by_oracle);
+        if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
         return Judgement {
             verdict: Verdict::Violations,
-            hint: Some(violations_hint(e.by_oracle)),
+            hint: Some(hint),
         };
     }
     if e.stopped != StopReason::Completed {
@@ -754,6 +759,31 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
         "oracles broke ({}): violations.jsonl holds them all when results are written; hunt for a repro",
         parts.join(", ")
     )
+}
+
+/// When every violation of the run comes from what calibration learned (`learned.toml`),
+/// none from the scenario's own steps or the session oracles: what that rests on. Calibration
+/// sends one user's requests at a time, so a kind the server sends only when it can (a
+/// rate-limited progress event, a best-effort notice) looks there like part of every reply;
+/// under load its absence is then flagged, the same as an event the server drops.
+fn learned_only_note(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<String> {
+    let streaming: u64 = reports
+        .iter()
+        .flat_map(|r| r.violations_by_oracle.values())
+        .sum();
+    let total: u64 = by_oracle.values().sum();
+    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
+    let all_learned = streaming == total && !kept.is_empty() && kept.iter().all(|v| v.learned);
+    all_learned.then(|| {
+        "every violation is of an invariant calibration learned, marked (learned), none of the \
+         scenario's own: if the server sends what they miss only when it can (best effort, \
+         rate-limited), that is no guarantee: drop it from learned.toml (or run with \
+         --no-learn); if it must always come, these are dropped events"
+            .to_string()
+    })
 }
 
 fn incomplete_hint(stopped: StopReason) -> String {

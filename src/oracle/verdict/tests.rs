@@ -1077,3 +1077,83 @@ fn a_server_that_answers_any_request_or_closes_is_judged_as_usual() {
     let j = judge_greeted(Some(early), [Past::Ignored; 2], &unmet);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
+
+/// A completeness violation of connection `conn`, learned by calibration or declared.
+fn unmet(conn: u32, learned: bool) -> Violation {
+    Violation {
+        oracle: OracleKind::Completeness,
+        conn,
+        user: conn,
+        group: "g".into(),
+        jti: format!("j{conn}"),
+        at_ms: 1.0,
+        expected: "progress".into(),
+        seen: "done".into(),
+        correlation: None,
+        involved: Vec::new(),
+        learned,
+        ended: None,
+    }
+}
+
+/// Violations that all rest on what calibration learned say so, and what a best-effort
+/// kind means; one from the scenario's own steps, or from a session oracle, and the hint
+/// is the usual one.
+#[test]
+fn violations_all_of_learned_invariants_say_what_they_rest_on() {
+    let plan = plan();
+    let judged = |learned: [bool; 2], session: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .zip(learned)
+            .map(|(c, learned)| {
+                // Answered: records of a kind, and one of the two expectations met.
+                let counters = crate::model::Counters {
+                    messages_sent: 2,
+                    messages_received: 6,
+                    json_records: 6,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                r.counters.expect.expectations = 2;
+                r.counters.expect.expectations_met = 1;
+                r.counters.expect.events.insert(
+                    "done".into(),
+                    crate::model::Tally {
+                        expected: 2,
+                        arrived: 2,
+                    },
+                );
+                r.violations = vec![unmet(c.id, learned)];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        let mut by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
+        if session > 0 {
+            by_oracle.insert(OracleKind::Exclusivity, session);
+        }
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &by_oracle,
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        })
+    };
+    let note = "every violation is of an invariant calibration learned";
+    let all = judged([true, true], 0);
+    assert_eq!(all.verdict, Verdict::Violations);
+    assert!(all.hint.as_deref().unwrap_or("").contains(note), "{all:?}");
+    assert!(all.hint.as_deref().unwrap_or("").contains("learned.toml"));
+    for (learned, session) in [([true, false], 0), ([false, false], 0), ([true, true], 1)] {
+        let j = judged(learned, session);
+        assert_eq!(j.verdict, Verdict::Violations);
+        assert!(
+            !j.hint.as_deref().unwrap_or("").contains(note),
+            "{learned:?} {session}: {j:?}"
+        );
+    }
+}

@@ -329,5 +329,7 @@ fn a_hunt_round_refused_for_a_wrong_secret_says_auth_misconfigured_not_violation
         "{round}"
     );
     assert!(!round.contains("violation"), "{round}");
-    assert!(err.contains("auth_misconfigured"), "{err}");
+    // The hunt's result line, like `run`'s verdict, is on stdout.
+    let result = String::from_utf8_lossy(&out.stdout);
+    assert!(result.contains("auth_misconfigured"), "{result}\n{err}");
 }

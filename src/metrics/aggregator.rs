@@ -50,23 +50,13 @@ impl SampleBuffer {
     /// once (a turn's three), which then hands them over once; it may hold a few more
     /// than [`BATCH`] meanwhile.
     pub fn add(&mut self, phase: Phase, value: Duration, at: Instant) -> bool {
-        self.add_sample(Sample {
-            phase,
-            value,
-            at,
-            turn: None,
-        })
+        self.add_sample(Sample::new(phase, value, at))
     }
 
     /// Keeps the turn latency of a named expectation (`turn` indexes `Plan::turn_names`),
     /// as [`Self::add`].
     pub fn add_turn(&mut self, turn: u16, value: Duration, at: Instant) -> bool {
-        self.add_sample(Sample {
-            phase: Phase::Turn,
-            value,
-            at,
-            turn: Some(turn),
-        })
+        self.add_sample(Sample::of_turn(turn, value, at))
     }
 
     fn add_sample(&mut self, sample: Sample) -> bool {

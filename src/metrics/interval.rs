@@ -226,16 +226,53 @@ impl IntervalLog {
     }
 }
 
-/// One sample, stamped when it was recorded.
+/// One sample, stamped when it was recorded: 24 bytes (a connection buffers up to a batch
+/// of them, three per answered request; with a `Duration` and an `Option` it was 40).
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
-    pub phase: Phase,
-    pub value: Duration,
     pub at: Instant,
-    /// A named expectation's turn (`expect ... name = "..."`): the index of its name in
-    /// `Plan::turn_names`. Goes to that name's whole-run histogram only (its `Turn` sample
-    /// is recorded apart, as for every expectation).
-    pub turn: Option<u16>,
+    /// The latency in microseconds (the histograms' unit), saturated at `u32::MAX` (71
+    /// minutes; the histograms clamp far below, at [`MAX_US`](super::MAX_US)).
+    value_us: u32,
+    pub phase: Phase,
+    /// [`Sample::turn`], or [`NO_TURN`].
+    turn: u16,
+}
+
+/// [`Sample::turn`] when the sample is no named expectation's (turn names are far fewer:
+/// [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES)).
+const NO_TURN: u16 = u16::MAX;
+
+impl Sample {
+    /// A sample of `phase` worth `value`, stamped `at`.
+    pub fn new(phase: Phase, value: Duration, at: Instant) -> Sample {
+        Sample {
+            at,
+            value_us: u32::try_from(value.as_micros()).unwrap_or(u32::MAX),
+            phase,
+            turn: NO_TURN,
+        }
+    }
+
+    /// The turn latency of the named expectation `turn` (its index in
+    /// `Plan::turn_names`): it goes to that name's whole-run histogram only (its `Turn`
+    /// sample is recorded apart, as for every expectation).
+    pub fn of_turn(turn: u16, value: Duration, at: Instant) -> Sample {
+        Sample {
+            turn: turn.min(NO_TURN - 1),
+            ..Sample::new(Phase::Turn, value, at)
+        }
+    }
+
+    /// The latency, in microseconds.
+    pub fn value_us(&self) -> u64 {
+        u64::from(self.value_us)
+    }
+
+    /// The named expectation it is the turn of, if any.
+    pub fn turn(&self) -> Option<u16> {
+        (self.turn != NO_TURN).then_some(self.turn)
+    }
 }
 
 /// An interval still taking samples.
@@ -325,8 +362,8 @@ impl Recorder {
     /// oldest interval still open instead: late, but never lost. The whole-run histograms
     /// are exact either way; only its place in the log moves.
     pub(crate) fn file(&mut self, sample: Sample) {
-        if let Some(turn) = sample.turn {
-            self.total.record_turn(turn, sample.value);
+        if let Some(turn) = sample.turn() {
+            self.total.record_turn_us(turn, sample.value_us());
             return;
         }
         // Into its interval only: the whole run's histograms take each interval's as it
@@ -338,9 +375,9 @@ impl Recorder {
         // already written): one comparison of instants instead of working out the index.
         match self.previous.as_mut() {
             Some(prev) if sample.at < self.current_start => {
-                prev.hist.record(sample.phase, sample.value)
+                prev.hist.record_us(sample.phase, sample.value_us())
             }
-            _ => self.current.hist.record(sample.phase, sample.value),
+            _ => self.current.hist.record_us(sample.phase, sample.value_us()),
         }
     }
 

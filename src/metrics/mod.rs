@@ -89,7 +89,12 @@ impl Histograms {
 
     /// Records one sample; values beyond the range are clamped and counted.
     pub fn record(&mut self, phase: Phase, value: Duration) {
-        let us = (value.as_micros() as u64).max(1);
+        self.record_us(phase, value.as_micros() as u64);
+    }
+
+    /// [`Self::record`] of a latency in microseconds.
+    pub fn record_us(&mut self, phase: Phase, us: u64) {
+        let us = us.max(1);
         let clamped = us.min(MAX_US);
         if clamped != us {
             self.clamped += 1;
@@ -104,6 +109,11 @@ impl Histograms {
     /// past [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) is dropped: validation keeps
     /// scenarios under it, and a hand-edited plan must not grow this without bound).
     pub fn record_turn(&mut self, turn: u16, value: Duration) {
+        self.record_turn_us(turn, value.as_micros() as u64);
+    }
+
+    /// [`Self::record_turn`] of a latency in microseconds.
+    pub fn record_turn_us(&mut self, turn: u16, us: u64) {
         let index = usize::from(turn);
         if index >= crate::model::MAX_TURN_NAMES {
             return;
@@ -111,8 +121,7 @@ impl Histograms {
         while self.turns.len() <= index {
             self.turns.push((String::new(), new_histogram()));
         }
-        let us = (value.as_micros() as u64).clamp(1, MAX_US);
-        let _ = self.turns[index].1.record(us);
+        let _ = self.turns[index].1.record(us.clamp(1, MAX_US));
     }
 
     /// Names the turn histograms recorded by index: `names` is `Plan::turn_names`.

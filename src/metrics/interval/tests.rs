@@ -7,12 +7,7 @@ use std::sync::Arc;
 const EVERY: Duration = Duration::from_secs(1);
 
 fn sample(phase: Phase, ms: u64, at: Instant) -> Sample {
-    Sample {
-        phase,
-        value: Duration::from_millis(ms),
-        at,
-        turn: None,
-    }
+    Sample::new(phase, Duration::from_millis(ms), at)
 }
 
 /// (tag, start s, length s, sample count) of every histogram in a log.
@@ -236,4 +231,25 @@ fn a_short_series_is_kept_as_recorded() {
     let out = series.finish(Duration::from_millis(250));
     assert_eq!(out.interval_ms, 250.0);
     assert_eq!(out.series, raw);
+}
+
+/// A sample keeps a named turn and its latency in microseconds; one too long for its 32
+/// bits saturates (the histograms clamp it and count it clamped, as any value past their
+/// range), never wraps to a short one.
+#[test]
+fn a_sample_keeps_its_turn_and_saturates_a_latency_too_long_for_it() {
+    let at = Instant::now();
+    let named = Sample::of_turn(3, Duration::from_micros(1500), at);
+    assert_eq!((named.turn(), named.value_us()), (Some(3), 1500));
+    assert_eq!(named.phase, Phase::Turn);
+    let plain = Sample::new(Phase::FirstEvent, Duration::from_millis(2), at);
+    assert_eq!((plain.turn(), plain.value_us()), (None, 2000));
+    let long = Sample::new(Phase::Turn, Duration::from_secs(5 * 3600), at);
+    assert_eq!(long.value_us(), u64::from(u32::MAX));
+    let mut hist = Histograms::new();
+    hist.record_us(long.phase, long.value_us());
+    assert_eq!(hist.clamped, 1);
+    let turn = hist.get(Phase::Turn);
+    assert_eq!(turn.len(), 1);
+    assert!(turn.equivalent(turn.max(), super::super::MAX_US));
 }

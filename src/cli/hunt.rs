@@ -965,6 +965,9 @@ pub(super) fn round_result(p: &hunt::Progress) -> String {
     // A round that judged nothing says why, not "0 violations" (which reads as a pass).
     let not_judged = p.not_judged.as_ref().filter(|_| p.violations == 0);
     match p.unjudged.as_ref().or(not_judged) {
+        None if p.interrupted && p.violations == 0 => {
+            "interrupted — no violation before Ctrl-C stopped it".to_string()
+        }
         None => plural(p.violations, "violation"),
         Some(u) => {
             let verdict = u.verdict.name().replace('_', " ");

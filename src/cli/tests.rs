@@ -110,6 +110,7 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
                 hint: hint.into(),
             }),
             not_judged: None,
+            interrupted: false,
             elapsed: std::time::Duration::ZERO,
             pressure: None,
         })
@@ -155,6 +156,7 @@ fn a_round_line_says_a_round_made_inconclusive_by_shedding_judged_nothing() {
             violations,
             unjudged: None,
             not_judged,
+            interrupted: false,
             elapsed: std::time::Duration::ZERO,
             pressure: None,
         })
@@ -164,4 +166,27 @@ fn a_round_line_says_a_round_made_inconclusive_by_shedding_judged_nothing() {
         "inconclusive — shedding ate the race's coverage"
     );
     assert_eq!(round(0, None), "0 violations");
+}
+
+/// A round Ctrl-C stopped says so when it found nothing (what it ran proves nothing); one
+/// that found violations before the stop counts them.
+#[test]
+fn a_round_line_says_a_round_ctrl_c_stopped_found_nothing_before_it() {
+    let round = |violations: u64| {
+        hunt::round_result(&crate::hunt::Progress {
+            round: 2,
+            connections: 20,
+            violations,
+            unjudged: None,
+            not_judged: None,
+            interrupted: true,
+            elapsed: std::time::Duration::ZERO,
+            pressure: None,
+        })
+    };
+    assert_eq!(
+        round(0),
+        "interrupted — no violation before Ctrl-C stopped it"
+    );
+    assert_eq!(round(2), "2 violations");
 }

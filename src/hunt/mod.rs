@@ -576,6 +576,9 @@ pub struct Progress {
     /// was inconclusive, e.g. shedding ate its coverage, or the server sent nothing back):
     /// neither clean nor a finding, so a progress line says why instead of "0 violations".
     pub not_judged: Option<Unjudged>,
+    /// Ctrl-C stopped the round before its plan finished: without a violation, what it
+    /// ran proves nothing, and a progress line says so instead of "0 violations".
+    pub interrupted: bool,
     pub elapsed: Duration,
     /// With `[hunt] pressure`: the round's level, with what the level saw so far.
     pub pressure: Option<LevelStats>,
@@ -974,6 +977,7 @@ pub async fn hunt_excusing(
             violations,
             unjudged: unjudged.clone(),
             not_judged: round_not_judged.clone(),
+            interrupted: runner.cancel.is_cancelled(),
             elapsed: started.elapsed(),
             pressure: level.as_ref().and(levels.last().cloned()),
         });

@@ -80,6 +80,20 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// Checks every file a run wrote under `results` with `leaks` (file name, text) and returns
+/// its parsed `summary.json`.
+fn summary_leaking_nothing(results: &Path, leaks: &dyn Fn(&str, &str)) -> serde_json::Value {
+    let files = files_under(results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+    let (_, summary) = files
+        .iter()
+        .find(|(p, _)| p.ends_with("summary.json"))
+        .expect("the run wrote summary.json");
+    serde_json::from_str(summary).unwrap()
+}
+
 /// A server that trusts anyone and echoes the bearer token back: as the `user_id` of its
 /// greeting, as its `seq`, and inside an error text. Records every token it was shown.
 async fn spawn_echo() -> (String, CancellationToken, Arc<Mutex<Vec<String>>>) {
@@ -818,15 +832,7 @@ async fn a_target_url_from_the_environment_is_dialled_but_never_written_and_repl
     leaks("the run's console", &said);
     let after_run = dialled(&seen);
     assert!(after_run >= 2, "the run dialled the expanded URL");
-    let files = files_under(&results);
-    for (path, body) in &files {
-        leaks(&path.display().to_string(), body);
-    }
-    let (_, summary) = files
-        .iter()
-        .find(|(p, _)| p.ends_with("summary.json"))
-        .expect("the run wrote summary.json");
-    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    let summary = summary_leaking_nothing(&results, &leaks);
     assert_eq!(summary["target"], written.as_str());
 
     // `--target` takes a reference too.
@@ -934,15 +940,7 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
     leaks("the run's console", &said(&run));
     let after_run = dialled(&seen);
     assert!(after_run >= 2, "the run dialled");
-    let files = files_under(&results);
-    for (path, body) in &files {
-        leaks(&path.display().to_string(), body);
-    }
-    let (_, summary) = files
-        .iter()
-        .find(|(p, _)| p.ends_with("summary.json"))
-        .expect("the run wrote summary.json");
-    let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
+    let summary = summary_leaking_nothing(&results, &leaks);
     assert_eq!(summary["target"], shown.as_str());
 
     let flag = stampede_async(

@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::{interrupt_n_when, interrupt_when, sigint};
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use stampede::hunt::{self, HuntOptions, Runner, Short, ShrinkOptions};
@@ -868,98 +870,6 @@ async fn a_battery_ends_within_its_budget_against_a_slow_target() {
         ran.iter().any(|f| f["result"] == "budget") || !not_run.is_empty(),
         "{json:#}"
     );
-}
-
-/// A child `stampede` run that a test interrupts with a real SIGINT.
-struct Interrupted {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    /// From the signal to the child's exit.
-    after: Duration,
-}
-
-/// Sends `child` a real SIGINT, as Ctrl-C in a terminal would.
-fn sigint(child: &tokio::process::Child) {
-    let pid = child.id().expect("the child is running").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(signalled.success());
-}
-
-/// Runs `stampede ARGS`, sends it SIGINT once its stderr has printed a line `reached`
-/// accepts (the phase to interrupt is under way; bounded by [`BOUND`]), and waits,
-/// bounded, for it to end.
-async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> Interrupted {
-    interrupt_n_when(args, reached, 1).await
-}
-
-/// [`interrupt_when`] with `signals` SIGINTs sent back to back (as `timeout -s INT` does:
-/// the process, then its group).
-async fn interrupt_n_when(
-    args: &[&str],
-    reached: impl Fn(&str) -> bool,
-    signals: usize,
-) -> Interrupted {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    // Read stdout all along, so a full pipe never holds the child.
-    let stdout = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = out.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    let seen = timeout(BOUND, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            stderr.push_str(&line);
-            stderr.push('\n');
-            if reached(&line) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(seen, Ok(true)),
-        "never reached the phase to interrupt:\n{stderr}"
-    );
-    for _ in 0..signals {
-        sigint(&child);
-    }
-    let at = Instant::now();
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
-    let status = timeout(BOUND, child.wait())
-        .await
-        .expect("it ends after SIGINT")
-        .unwrap();
-    let after = at.elapsed();
-    stderr.push_str(&timeout(BOUND, rest).await.unwrap().unwrap());
-    Interrupted {
-        code: status.code(),
-        stdout: timeout(BOUND, stdout).await.unwrap().unwrap(),
-        stderr,
-        after,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

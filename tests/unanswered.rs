@@ -229,65 +229,29 @@ async fn shrink_of_a_repro_that_does_not_reproduce_writes_nothing() {
 /// 130, and the output folder stays empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     let (url, stop) = spawn_greeter(Answers::All).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("greeted.toml");
     std::fs::write(&path, greeted_scenario(Some(1000))).unwrap();
     let out = dir.path().join("results");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(["hunt", path.to_str().unwrap(), "--target", &url])
-        .args([
+    // Once the first round ended: the hunt is under way, with nothing found.
+    let run = common::interrupt_when(
+        &[
+            "hunt",
+            path.to_str().unwrap(),
+            "--target",
+            &url,
             "--no-learn",
             "--budget",
             "120s",
             "-o",
             out.to_str().unwrap(),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    // Read stdout all along, so a full pipe never holds the child.
-    let stdout = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
-    // The first round ended: the hunt is under way, with nothing found.
-    let reached = timeout(BOUND, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            stderr.push_str(&line);
-            stderr.push('\n');
-            if line.starts_with("round ") {
-                return true;
-            }
-        }
-        false
-    })
+        ],
+        |line| line.starts_with("round "),
+    )
     .await;
-    assert!(matches!(reached, Ok(true)), "no round ran:\n{stderr}");
-    let pid = child.id().expect("the hunt is running").to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let status = timeout(BOUND, child.wait())
-        .await
-        .expect("it ends after SIGINT")
-        .unwrap();
-    while let Ok(Ok(Some(line))) = timeout(BOUND, lines.next_line()).await {
-        stderr.push_str(&line);
-        stderr.push('\n');
-    }
-    let stdout = timeout(BOUND, stdout).await.unwrap().unwrap();
-    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("interrupted (Ctrl-C) after ")
             && stdout.contains("no violation found; nothing written"),

@@ -286,3 +286,103 @@ pub fn unverified_sub(jwt: &str) -> Option<String> {
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("sub")?.as_str().map(str::to_string)
 }
+
+/// A child `stampede` run that a test interrupts with a real SIGINT.
+pub struct Interrupted {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// From the signal to the child's exit.
+    pub after: Duration,
+}
+
+/// Sends `child` a real SIGINT, as Ctrl-C in a terminal would.
+pub fn sigint(child: &tokio::process::Child) {
+    let pid = child.id().expect("the child is running").to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+}
+
+/// Runs `stampede ARGS`, sends it SIGINT once its stderr has printed a line `reached`
+/// accepts (the phase to interrupt is under way; bounded by [`TEST_BOUND`]), and waits,
+/// bounded, for it to end.
+pub async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> Interrupted {
+    interrupt_n_when(args, reached, 1).await
+}
+
+/// [`interrupt_when`] with `signals` SIGINTs sent back to back (as `timeout -s INT` does:
+/// the process, then its group).
+pub async fn interrupt_n_when(
+    args: &[&str],
+    reached: impl Fn(&str) -> bool,
+    signals: usize,
+) -> Interrupted {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    // Read stdout all along, so a full pipe never holds the child.
+    let stdout = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = String::new();
+    let seen = tokio::time::timeout(TEST_BOUND, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stderr.push_str(&line);
+            stderr.push('\n');
+            if reached(&line) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(seen, Ok(true)),
+        "never reached the phase to interrupt:\n{stderr}"
+    );
+    for _ in 0..signals {
+        sigint(&child);
+    }
+    let at = tokio::time::Instant::now();
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    let status = tokio::time::timeout(TEST_BOUND, child.wait())
+        .await
+        .expect("it ends after SIGINT")
+        .unwrap();
+    let after = at.elapsed();
+    stderr.push_str(
+        &tokio::time::timeout(TEST_BOUND, rest)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    Interrupted {
+        code: status.code(),
+        stdout: tokio::time::timeout(TEST_BOUND, stdout)
+            .await
+            .unwrap()
+            .unwrap(),
+        stderr,
+        after,
+    }
+}

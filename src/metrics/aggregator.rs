@@ -2,7 +2,7 @@
 
 use super::interval::{IntervalConfig, IntervalSeries, Recorder, Sample};
 use super::{Histograms, Live};
-use crate::model::Phase;
+use crate::model::{Phase, Phases};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -49,8 +49,8 @@ impl SampleBuffer {
     /// due to be handed over ([`Self::flush`]). For a caller filing several samples at
     /// once (a turn's three), which then hands them over once; it may hold a few more
     /// than [`BATCH`] meanwhile.
-    pub fn add(&mut self, phase: Phase, value: Duration, at: Instant) -> bool {
-        self.add_sample(Sample::new(phase, value, at))
+    pub fn add(&mut self, phases: impl Into<Phases>, value: Duration, at: Instant) -> bool {
+        self.add_sample(Sample::new(phases, value, at))
     }
 
     /// Keeps the turn latency of a named expectation (`turn` indexes `Plan::turn_names`),

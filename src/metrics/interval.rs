@@ -11,7 +11,7 @@
 //! configuration, not the run's length. The `.hlog` keeps every interval.
 
 use super::{Histograms, Live, PhaseStats};
-use crate::model::Phase;
+use crate::model::{Phase, Phases};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use serde::{Deserialize, Serialize};
@@ -234,7 +234,8 @@ pub struct Sample {
     /// The latency in microseconds (the histograms' unit), saturated at `u32::MAX` (71
     /// minutes; the histograms clamp far below, at [`MAX_US`](super::MAX_US)).
     value_us: u32,
-    pub phase: Phase,
+    /// The phases it is the latency of (one, or a turn's that were equal: [`Phases`]).
+    pub phases: Phases,
     /// [`Sample::turn`], or [`NO_TURN`].
     turn: u16,
 }
@@ -244,12 +245,13 @@ pub struct Sample {
 const NO_TURN: u16 = u16::MAX;
 
 impl Sample {
-    /// A sample of `phase` worth `value`, stamped `at`.
-    pub fn new(phase: Phase, value: Duration, at: Instant) -> Sample {
+    /// A sample of `phases` (one phase, or several of one value) worth `value`, stamped
+    /// `at`.
+    pub fn new(phases: impl Into<Phases>, value: Duration, at: Instant) -> Sample {
         Sample {
             at,
             value_us: u32::try_from(value.as_micros()).unwrap_or(u32::MAX),
-            phase,
+            phases: phases.into(),
             turn: NO_TURN,
         }
     }
@@ -368,16 +370,17 @@ impl Recorder {
         }
         // Into its interval only: the whole run's histograms take each interval's as it
         // closes (one merge a second instead of a second record per sample).
-        if let Some(seen) = self.seen.get_mut(sample.phase.index()) {
-            *seen = true;
-        }
         // Before the current interval's start is the previous interval (or an older one,
         // already written): one comparison of instants instead of working out the index.
-        match self.previous.as_mut() {
-            Some(prev) if sample.at < self.current_start => {
-                prev.hist.record_us(sample.phase, sample.value_us())
+        let hist = match self.previous.as_mut() {
+            Some(prev) if sample.at < self.current_start => &mut prev.hist,
+            _ => &mut self.current.hist,
+        };
+        for phase in sample.phases.iter() {
+            if let Some(seen) = self.seen.get_mut(phase.index()) {
+                *seen = true;
             }
-            _ => self.current.hist.record_us(sample.phase, sample.value_us()),
+            hist.record_us(phase, sample.value_us());
         }
     }
 

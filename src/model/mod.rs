@@ -31,7 +31,7 @@ pub use history::{
     LenientAcceptance, Outcome, Probe, RendezvousInfo, StreamEnded, Tally, Violation,
 };
 pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_WHY};
-pub use names::{OracleKind, Phase, StopReason, Verdict};
+pub use names::{OracleKind, Phase, Phases, StopReason, Verdict};
 pub use plan::{
     script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
     RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,

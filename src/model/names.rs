@@ -65,6 +65,34 @@ impl Phase {
     }
 }
 
+/// A set of [`Phase`]s one latency stands for: a turn whose first event also completed
+/// it, and which went out when it was meant to, is one value for the first event, the turn
+/// and the raw turn, buffered and filed once rather than three times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Phases(u16);
+
+impl Phases {
+    /// This set with `phase` in it too.
+    pub fn with(self, phase: Phase) -> Phases {
+        Phases(self.0 | 1 << phase.index())
+    }
+
+    pub fn contains(self, phase: Phase) -> bool {
+        self.0 & 1 << phase.index() != 0
+    }
+
+    /// The phases in the set, in [`Phase::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Phase> {
+        Phase::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+}
+
+impl From<Phase> for Phases {
+    fn from(phase: Phase) -> Phases {
+        Phases::default().with(phase)
+    }
+}
+
 /// Which invariant broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, PatternItem,
-    Phase, Repeat, StreamEnded, Tally, Test, Violation,
+    Phase, Phases, Repeat, StreamEnded, Tally, Test, Violation,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -259,7 +259,7 @@ pub struct ConnChecker {
     next_id: u64,
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
-    pub samples: Vec<(Phase, Duration)>,
+    pub samples: Vec<(Phases, Duration)>,
     /// Turn latencies of named expectations produced by the last calls, by name; the task
     /// drains them too.
     pub named_samples: Vec<(String, Duration)>,
@@ -563,7 +563,7 @@ impl ConnChecker {
     pub fn on_pong(&mut self, payload: &[u8], now: Instant) {
         if let Some(awaited) = self.pong.take_if(|awaited| awaited.0.as_slice() == payload) {
             self.samples
-                .push((Phase::Pong, now.saturating_duration_since(awaited.1)));
+                .push((Phase::Pong.into(), now.saturating_duration_since(awaited.1)));
         }
     }
 
@@ -903,30 +903,51 @@ impl ConnChecker {
     }
 
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
+    /// Equal latencies go out as one sample of several phases: a single-event answer's
+    /// first event is its turn, and a request sent when it was meant to has a raw turn
+    /// equal to its turn (most of a closed loop's answers: one sample instead of three).
     fn after_feed(&mut self, idx: usize, first_at: Option<Instant>, now: Instant) {
         let p = &self.pending[idx];
-        let mut turn = None;
-        if let (Some(at), Some((intended, _))) = (first_at, p.sent_at) {
-            let first = at.saturating_duration_since(intended);
-            // A single-event answer's first event also completes it: the same latency, one
-            // subtraction fewer per message.
-            if at == now {
-                turn = Some(first);
+        let first = match (first_at, p.sent_at) {
+            (Some(at), Some((intended, _))) => Some((at, at.saturating_duration_since(intended))),
+            _ => None,
+        };
+        let done = p.state.is_complete().then_some(p.sent_at).flatten();
+        let Some((intended, actual)) = done else {
+            if let Some((_, first)) = first {
+                self.samples.push((Phase::FirstEvent.into(), first));
             }
-            self.samples.push((Phase::FirstEvent, first));
-        }
-        if p.state.is_complete() {
-            if let Some((intended, actual)) = p.sent_at {
-                let turn = turn.unwrap_or_else(|| now.saturating_duration_since(intended));
-                self.samples.push((Phase::Turn, turn));
-                self.samples
-                    .push((Phase::TurnRaw, now.saturating_duration_since(actual)));
-                if let Some(name) = &p.name {
-                    self.named_samples.push((name.clone(), turn));
-                }
+            if p.state.is_complete() {
+                self.resolve(idx, Resolution::Met);
             }
-            self.resolve(idx, Resolution::Met);
+            return;
+        };
+        // One clock subtraction fewer when the first event completed it.
+        let turn = match first {
+            Some((at, first)) if at == now => first,
+            _ => now.saturating_duration_since(intended),
+        };
+        let raw = if actual == intended {
+            turn
+        } else {
+            now.saturating_duration_since(actual)
+        };
+        let mut phases = Phases::from(Phase::Turn);
+        for (phase, value) in [
+            (Phase::FirstEvent, first.map(|(_, d)| d)),
+            (Phase::TurnRaw, Some(raw)),
+        ] {
+            match value {
+                Some(v) if v == turn => phases = phases.with(phase),
+                Some(v) => self.samples.push((phase.into(), v)),
+                None => {}
+            }
         }
+        self.samples.push((phases, turn));
+        if let Some(name) = &p.name {
+            self.named_samples.push((name.clone(), turn));
+        }
+        self.resolve(idx, Resolution::Met);
     }
 
     fn resolve(&mut self, idx: usize, how: Resolution) {

@@ -891,7 +891,7 @@ impl ConnRun {
         // Drained in place: this runs for every frame, and the checker's buffer keeps its
         // capacity instead of being reallocated each time.
         if !self.checker.samples.is_empty() || !self.checker.named_samples.is_empty() {
-            // One clock read for what one frame or step produced (a turn's three samples).
+            // One clock read for what one frame or step produced (a turn's samples).
             let at = at.unwrap_or_else(Instant::now);
             for (phase, d) in self.checker.samples.drain(..) {
                 due |= self.samples.add(phase, d, at);

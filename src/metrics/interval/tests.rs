@@ -241,15 +241,40 @@ fn a_sample_keeps_its_turn_and_saturates_a_latency_too_long_for_it() {
     let at = Instant::now();
     let named = Sample::of_turn(3, Duration::from_micros(1500), at);
     assert_eq!((named.turn(), named.value_us()), (Some(3), 1500));
-    assert_eq!(named.phase, Phase::Turn);
+    assert_eq!(named.phases, Phases::from(Phase::Turn));
     let plain = Sample::new(Phase::FirstEvent, Duration::from_millis(2), at);
     assert_eq!((plain.turn(), plain.value_us()), (None, 2000));
     let long = Sample::new(Phase::Turn, Duration::from_secs(5 * 3600), at);
     assert_eq!(long.value_us(), u64::from(u32::MAX));
     let mut hist = Histograms::new();
-    hist.record_us(long.phase, long.value_us());
+    hist.record_us(Phase::Turn, long.value_us());
     assert_eq!(hist.clamped, 1);
     let turn = hist.get(Phase::Turn);
     assert_eq!(turn.len(), 1);
     assert!(turn.equivalent(turn.max(), super::super::MAX_US));
+}
+
+/// A sample of several phases (a turn whose latencies were equal) counts once in each of
+/// them, in the interval it happened in, as separate samples would.
+#[test]
+fn a_sample_of_several_phases_counts_in_each() {
+    let live = Arc::new(Live::default());
+    let t0 = Instant::now();
+    let mut r = recorder(t0, None, &live);
+    let phases = Phases::from(Phase::Turn)
+        .with(Phase::FirstEvent)
+        .with(Phase::TurnRaw);
+    r.file(Sample::new(
+        phases,
+        Duration::from_millis(7),
+        t0 + Duration::from_millis(5),
+    ));
+    r.file(sample(Phase::Turn, 9, t0 + Duration::from_millis(6)));
+    let (total, _) = r.finish(t0 + Duration::from_millis(500));
+    assert_eq!(total.get(Phase::Turn).len(), 2);
+    assert_eq!(total.get(Phase::FirstEvent).len(), 1);
+    assert_eq!(total.get(Phase::TurnRaw).len(), 1);
+    assert_eq!(total.get(Phase::Upgrade).len(), 0);
+    let raw = total.get(Phase::TurnRaw);
+    assert!(raw.equivalent(raw.max(), 7_000), "{}", raw.max());
 }

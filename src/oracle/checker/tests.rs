@@ -84,7 +84,7 @@ fn a_complete_sequence_meets_the_expectation() {
     assert_eq!(ch.counts.expectations_met, 1);
     assert!(ch.violations.is_empty(), "{:?}", ch.violations);
     assert_eq!(ch.counts().events["thinking"].arrived, 1);
-    assert!(ch.samples.iter().any(|(p, _)| *p == Phase::Turn));
+    assert!(ch.samples.iter().any(|(p, _)| p.contains(Phase::Turn)));
 }
 
 #[test]
@@ -1051,4 +1051,56 @@ fn the_seen_text_is_reused_empty_and_bounded() {
     ch.expect(long, Some((t, t)), t);
     send_all(&mut ch, &[f.msg(&huge, "r3")]);
     assert_eq!(ch.spare_seen.capacity(), 0, "a big seen text is not kept");
+}
+
+/// A single-event answer to a request sent when it was meant to: its first event, turn
+/// and raw turn are one latency, filed as one sample of the three phases. A sequence of
+/// several events, or a request that went out late, keeps its own first-event or raw
+/// sample beside the turn.
+#[test]
+fn equal_latencies_of_one_answer_are_one_sample_of_several_phases() {
+    let one = |run: &str| ExpectPlan {
+        pattern: std::sync::Arc::from(vec![PatternItem {
+            event: "done".into(),
+            repeat: Repeat::One,
+        }]),
+        ..five(run)
+    };
+    let all = Phases::from(Phase::Turn)
+        .with(Phase::FirstEvent)
+        .with(Phase::TurnRaw);
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let sent = Instant::now();
+    ch.expect(one("a"), Some((sent, sent)), sent);
+    ch.on_message(&f.msg("done", "a"), sent + Duration::from_millis(3));
+    assert_eq!(ch.samples, vec![(all, Duration::from_millis(3))]);
+
+    // Several events: the first event's latency is its own.
+    ch.samples.clear();
+    ch.expect(five("b"), Some((sent, sent)), sent);
+    ch.on_message(&f.msg("started", "b"), sent + Duration::from_millis(1));
+    ch.on_message(&f.msg("thinking", "b"), sent + Duration::from_millis(2));
+    ch.on_message(&f.msg("done", "b"), sent + Duration::from_millis(4));
+    let turn = Phases::from(Phase::Turn).with(Phase::TurnRaw);
+    assert_eq!(
+        ch.samples,
+        vec![
+            (Phase::FirstEvent.into(), Duration::from_millis(1)),
+            (turn, Duration::from_millis(4)),
+        ]
+    );
+
+    // Sent 2 ms after it was meant to: the raw turn is shorter than the turn.
+    ch.samples.clear();
+    let late = sent + Duration::from_millis(2);
+    ch.expect(one("c"), Some((sent, late)), late);
+    ch.on_message(&f.msg("done", "c"), sent + Duration::from_millis(5));
+    let first = Phases::from(Phase::Turn).with(Phase::FirstEvent);
+    assert_eq!(
+        ch.samples,
+        vec![
+            (Phase::TurnRaw.into(), Duration::from_millis(3)),
+            (first, Duration::from_millis(5)),
+        ]
+    );
 }

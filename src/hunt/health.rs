@@ -428,6 +428,7 @@ pub fn health_violation(
         correlation: None,
         involved: Vec::new(),
         learned: false,
+        unreadable: false,
         ended: None,
     }
 }

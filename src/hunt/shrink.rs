@@ -781,6 +781,7 @@ mod tests {
             correlation: corr.map(str::to_string),
             involved: Vec::new(),
             learned: false,
+            unreadable: false,
             ended: None,
         }
     }

@@ -748,6 +748,12 @@ pub struct Violation {
     /// the scenario. Absent (false) in results written before learning existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learned: bool,
+    /// Whether records the scenario could not read (binary frames, text that is not JSON,
+    /// JSON without a kind) reached the connection while the unmet expectation was open:
+    /// what it missed may be in them, so it proves no loss (the verdict is unreadable when
+    /// every violation is so). Absent (false) in results written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
     /// How the connection ended, when its end is what settled this violation (a
     /// completeness expectation still pending then, or the steps the end cut off): what
     /// judgements of that end read (the early-send refusal rule,

@@ -107,6 +107,9 @@ struct Pending {
     /// not one per event: this runs for every answer).
     seen: String,
     seen_count: usize,
+    /// The connection's unread records ([`Unread::total`]) when it opened: more by the
+    /// time it fails, and what it missed may be in them.
+    unread_at_open: u64,
     checks: Vec<FieldTest>,
     capture: Vec<Capture>,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
@@ -246,7 +249,9 @@ pub struct ConnChecker {
     /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
     /// longer than its expectation, and freeing that cold string and allocating in its
     /// place cost every message two cache misses at a thousand connections.
-    recent_done: VecDeque<(u64, PatternState)>,
+    /// The flag: it failed while records the scenario cannot read arrived (its missing
+    /// events may have been in them), so its later events are no late duplicates.
+    recent_done: VecDeque<(u64, PatternState, bool)>,
     last_seq: Option<i64>,
     saw_uncorrelated_error: bool,
     /// Records received that no expectation could read: an expectation that saw nothing
@@ -518,6 +523,7 @@ impl ConnChecker {
             within,
             seen: std::mem::take(&mut self.spare_seen),
             seen_count: 0,
+            unread_at_open: self.unread.total(),
             checks,
             capture,
             absent,
@@ -616,12 +622,22 @@ impl ConnChecker {
     /// A record arrived that is not JSON: counted for what the violations it leaves say.
     pub fn on_unreadable(&mut self) {
         self.unread.not_json += 1;
+        self.forget_sequence();
     }
 
     /// A binary frame arrived: the oracles read text, so it is counted, as
     /// [`Self::on_unreadable`], for what a violation that saw nothing says.
     pub fn on_binary(&mut self) {
         self.unread.binary += 1;
+        self.forget_sequence();
+    }
+
+    /// A record the oracles cannot read may carry the next sequence number: the next one
+    /// read starts the count again rather than read as a gap (what it skipped is unknown,
+    /// not lost).
+    fn forget_sequence(&mut self) {
+        self.last_seq = None;
+        self.learned_seq.iter_mut().for_each(|s| *s = None);
     }
 
     /// An echo of one of our own flood frames (it carries our marker): judged by the
@@ -731,8 +747,9 @@ impl ConnChecker {
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
             let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            let unread = self.unread_since(p);
             self.resolve(idx, Resolution::Violated);
-            self.violate(OracleKind::Completeness, now, expected, seen, key);
+            self.violate_unmet(now, (expected, seen), key, unread);
         }
     }
 
@@ -766,9 +783,14 @@ impl ConnChecker {
                 answered: p.seen_count > 0,
             };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            let unread = self.unread_since(p);
             self.resolve(0, resolution);
             if resolution == Resolution::Violated {
+                let kept = self.violations.len();
                 self.violate_ended(now, (expected, seen), key, ended);
+                if let Some(v) = self.violations.get_mut(kept) {
+                    v.unreadable = unread;
+                }
             }
         }
     }
@@ -898,8 +920,31 @@ impl ConnChecker {
         let expected = format!("next: {}", p.state.remaining());
         let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+        let unread = self.unread.total() > p.unread_at_open;
         self.resolve(idx, Resolution::Violated);
-        self.violate(OracleKind::Completeness, now, expected, seen, key);
+        self.violate_unmet(now, (expected, seen), key, unread);
+    }
+
+    /// Whether records this scenario cannot read reached the connection while `p` was
+    /// open ([`Violation::unreadable`]).
+    fn unread_since(&self, p: &Pending) -> bool {
+        self.unread.total() > p.unread_at_open
+    }
+
+    /// A completeness violation of an expectation that went unmet, marked `unreadable`
+    /// when unread records came while it was open.
+    fn violate_unmet(
+        &mut self,
+        now: Instant,
+        (expected, seen): (String, String),
+        correlation: Option<String>,
+        unreadable: bool,
+    ) {
+        let kept = self.violations.len();
+        self.violate(OracleKind::Completeness, now, expected, seen, correlation);
+        if let Some(v) = self.violations.get_mut(kept) {
+            v.unreadable = unreadable;
+        }
     }
 
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
@@ -988,7 +1033,9 @@ impl ConnChecker {
             if self.recent_done.len() >= RECENT_DONE {
                 self.recent_done.pop_front();
             }
-            self.recent_done.push_back((key_hash(value), p.state));
+            let unread = how == Resolution::Violated && self.unread.total() > p.unread_at_open;
+            self.recent_done
+                .push_back((key_hash(value), p.state, unread));
         }
     }
 
@@ -1234,11 +1281,13 @@ impl ConnChecker {
             .filter_map(|f| lookup(msg, f).map(key_text))
             .collect();
         let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
-        let (hash, state) = self
+        let (hash, state, unread) = self
             .recent_done
             .iter_mut()
-            .find(|(h, _)| hashes.contains(h))?;
-        if !state.mentions(event) || state.feed(event) != Fed::Unexpected {
+            .find(|(h, _, _)| hashes.contains(h))?;
+        // One that failed over unread records lost its place in the reply: what follows
+        // is the rest of that reply, not a duplicate.
+        if *unread || !state.mentions(event) || state.feed(event) != Fed::Unexpected {
             return None;
         }
         // The message's own key: the one whose hash matched.
@@ -1251,7 +1300,7 @@ impl ConnChecker {
             .iter()
             .filter_map(|f| lookup(msg, f))
             .map(|v| key_hash(&key_text(v)))
-            .any(|h| self.recent_done.iter().any(|(k, _)| *k == h))
+            .any(|h| self.recent_done.iter().any(|(k, _, _)| *k == h))
     }
 
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
@@ -1347,6 +1396,7 @@ impl ConnChecker {
             correlation,
             involved: Vec::new(),
             learned: false,
+            unreadable: false,
             ended: None,
         });
     }
@@ -1516,6 +1566,13 @@ struct Unread {
     /// JSON records without a kind, and the shape of the first (its field names).
     kindless: u64,
     kindless_shape: Option<Box<str>>,
+}
+
+impl Unread {
+    /// Every record no expectation could read.
+    fn total(&self) -> u64 {
+        self.not_json + self.binary + self.kindless
+    }
 }
 
 /// What an expectation saw, for its witness: when that was nothing, what the connection

@@ -55,6 +55,7 @@ mod tests {
             correlation: None,
             involved: Vec::new(),
             learned: false,
+            unreadable: false,
             ended,
         }
     }

@@ -660,6 +660,7 @@ fn violation(
             })
             .collect(),
         learned: false,
+        unreadable: false,
         ended: None,
     }
 }

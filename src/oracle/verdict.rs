@@ -196,6 +196,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unreadable(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
         return j;
     }
+    if let Some(j) = unmet_over_unread(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
+        return j;
+    }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
         return j;
     }
@@ -707,6 +710,25 @@ fn unreadable(
     if json > kindless || !answered || unmet == 0 || others > 0 {
         return None;
     }
+    let (got, check) = unread_parts((text, binary, kindless), type_field);
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the server answered ({}) but not one record had a kind the scenario reads, so \
+             {unmet} expectation{} went unmet: check {}",
+            got.join(", "),
+            plural(unmet),
+            check.join("; ")
+        )),
+    })
+}
+
+/// What the server sent that no expectation could read (`text` records that are not JSON,
+/// `binary` frames, `kindless` JSON records), and what to check for each.
+fn unread_parts(
+    (text, binary, kindless): (u64, u64, u64),
+    type_field: &str,
+) -> (Vec<String>, Vec<String>) {
     let mut got = Vec::new();
     let mut check = Vec::new();
     if text > 0 {
@@ -727,13 +749,50 @@ fn unreadable(
              [oracles.kinds]"
         ));
     }
+    (got, check)
+}
+
+/// Unmet expectations, every one of which saw records the scenario cannot read arrive
+/// while it was open ([`Violation::unreadable`]: a server that batches events into a JSON
+/// array, sends some as binary frames, or joins records with a newline the scenario does
+/// not split on): what they missed may be in those records, so they prove no loss, and a
+/// hunt must not chase them. `None` when another oracle broke or one unmet expectation
+/// saw nothing unreadable.
+fn unmet_over_unread(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    type_field: &str,
+) -> Option<Judgement> {
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
+    let all_unread = !kept.is_empty()
+        && kept
+            .iter()
+            .all(|v| v.oracle == OracleKind::Completeness && v.unreadable);
+    if unmet == 0 || others > 0 || !all_unread {
+        return None;
+    }
+    let sum = |f: fn(&Counters) -> u64| reports.iter().map(|r| f(&r.counters)).sum::<u64>();
+    let (got, check) = unread_parts(
+        (
+            sum(|c| c.non_json),
+            sum(|c| c.binary_frames),
+            sum(|c| c.kindless_records),
+        ),
+        type_field,
+    );
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
-            "the server answered ({}) but not one record had a kind the scenario reads, so \
-             {unmet} expectation{} went unmet: check {}",
-            got.join(", "),
+            "{unmet} expectation{} went unmet while the server sent records the scenario \
+             cannot read ({}): what they missed may be in those, so they prove no loss. \
+             Check {} before charging the server",
             plural(unmet),
+            got.join(", "),
             check.join("; ")
         )),
     })

@@ -28,6 +28,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         correlation: Some("run-7-1".into()),
         involved: Vec::new(),
         learned: false,
+        unreadable: false,
         ended: None,
     }
 }

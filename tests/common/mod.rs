@@ -113,6 +113,11 @@ pub enum Fault {
     Reset,
     /// Accepts TCP and then says nothing, not even an answer to the upgrade.
     Silent,
+    /// Correct, but every second event of a reply goes out as a binary frame (same JSON,
+    /// same `seq` count): records the oracles do not read.
+    BinaryHalf,
+    /// Correct, but a reply's five events go out together, one frame holding a JSON array.
+    BatchArray,
 }
 
 /// A minimal golden-path server that does not check tokens and misbehaves on purpose.
@@ -249,6 +254,7 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
             continue;
         }
         let run_id = req.get("run_id").cloned().unwrap_or(Value::Null);
+        let mut batch = Vec::new();
         for ty in [
             "agent_started",
             "agent_thinking",
@@ -265,11 +271,21 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
                 1
             };
             let event = json!({"type": ty, "run_id": run_id, "user_id": user, "seq": seq});
-            if ws
-                .send(Message::Text(event.to_string().into()))
-                .await
-                .is_err()
-            {
+            let frame = match fault {
+                Fault::BatchArray => {
+                    batch.push(event);
+                    continue;
+                }
+                Fault::BinaryHalf if seq % 2 == 0 => Message::Binary(event.to_string().into()),
+                _ => Message::Text(event.to_string().into()),
+            };
+            if ws.send(frame).await.is_err() {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let frame = Value::Array(batch).to_string();
+            if ws.send(Message::Text(frame.into())).await.is_err() {
                 return;
             }
         }

@@ -1092,6 +1092,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         correlation: None,
         involved: Vec::new(),
         learned,
+        unreadable: false,
         ended: None,
     }
 }

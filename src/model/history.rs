@@ -265,6 +265,12 @@ pub struct ExpectCounts {
     /// What those dropped messages held in the buffer, in bytes (see
     /// `OracleSpec::max_buffered_bytes` for how a message is measured).
     pub buffer_overflow_bytes: u64,
+    /// Replies that came back without a kind calibration saw in every reply to the same
+    /// request (`learned.replies`), by `"REQUEST without KIND"`: counted, never violations
+    /// (a correct server may send a kind only sometimes: a tool event when a tool ran, a
+    /// rate-limited progress event). Left out of files when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub learned_replies_short: BTreeMap<String, u64>,
 }
 
 impl ExpectCounts {
@@ -281,6 +287,7 @@ impl ExpectCounts {
         }
         self.buffer_overflows += o.buffer_overflows;
         self.buffer_overflow_bytes += o.buffer_overflow_bytes;
+        add_map(&mut self.learned_replies_short, &o.learned_replies_short);
     }
 }
 

@@ -1248,28 +1248,16 @@ impl ConnChecker {
         else {
             return;
         };
-        let missing: Vec<&str> = reply
-            .events
-            .iter()
-            .filter(|e| !span.events.contains(*e))
-            .map(String::as_str)
-            .collect();
-        if missing.is_empty() {
-            return;
+        // Counted, not judged: calibration saw these kinds in every reply, but a correct
+        // server may send a kind only sometimes (a tool event when a tool ran, a progress
+        // event its rate limit let through); to require one, a scenario names it.
+        for kind in reply.events.iter().filter(|e| !span.events.contains(*e)) {
+            *self
+                .counts
+                .learned_replies_short
+                .entry(format!("{} without {kind}", span.request))
+                .or_default() += 1;
         }
-        let expected = format!(
-            "{} gets back {} before its expectation is met",
-            span.request,
-            reply.events.join(", ")
-        );
-        let got: Vec<&str> = span.events.iter().map(String::as_str).collect();
-        let got = if got.is_empty() {
-            "nothing".to_string()
-        } else {
-            got.join(", ")
-        };
-        let seen = format!("no {}; got {got}", missing.join(", "));
-        self.violate_learned(OracleKind::Completeness, Instant::now(), expected, seen);
     }
 
     /// The correlation value of a finished expectation this event belongs to, when the

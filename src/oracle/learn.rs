@@ -470,7 +470,10 @@ declare it as [oracles.sequence] only if it counts per connection."
             t,
             "# Replies each request kind got every time before its expectation was met"
         );
-        let _ = writeln!(t, "# (checked as learned; no [oracles] key declares them):");
+        let _ = writeln!(
+            t,
+            "# (a reply short of one is counted, not judged: name a kind in an expect to require it):"
+        );
         for r in &l.replies {
             let _ = writeln!(t, "#   {} -> {}", r.request, r.events.join(", "));
         }

@@ -821,10 +821,9 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
 }
 
 /// When every violation of the run comes from what calibration learned (`learned.toml`),
-/// none from the scenario's own steps or the session oracles: what that rests on. Calibration
-/// sends one user's requests at a time, so a kind the server sends only when it can (a
-/// rate-limited progress event, a best-effort notice) looks there like part of every reply;
-/// under load its absence is then flagged, the same as an event the server drops.
+/// none from the scenario's own steps or the session oracles: what that rests on. An
+/// invariant learned from a few connections, one user at a time, may not hold under load
+/// for reasons of the server's own (a room's broadcast carrying the sender's id).
 fn learned_only_note(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
@@ -837,10 +836,10 @@ fn learned_only_note(
     let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
     let all_learned = streaming == total && !kept.is_empty() && kept.iter().all(|v| v.learned);
     all_learned.then(|| {
-        "every violation is of an invariant calibration learned, marked (learned), none of the \
-         scenario's own: if the server sends what they miss only when it can (best effort, \
-         rate-limited), that is no guarantee: drop it from learned.toml (or run with \
-         --no-learn); if it must always come, these are dropped events"
+        "every violation is of an invariant calibration learned, marked (learned), none of \
+         the scenario's own: check that it holds for this server (a broadcast may carry \
+         another user's id), then declare it in [oracles] or drop it from learned.toml (or \
+         run with --no-learn)"
             .to_string()
     })
 }

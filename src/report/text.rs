@@ -111,6 +111,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if !s.learned.is_empty() {
         writeln!(w, "{}", learned_line(&s.learned))?;
     }
+    if let Some(short) = replies_short_line(&c.expect.learned_replies_short) {
+        writeln!(w, "{short}")?;
+    }
     if let Some(note) = lenient_note(s) {
         writeln!(w, "lenient      {note}")?;
     }
@@ -307,6 +310,32 @@ pub fn learned_line(l: &LearnedOracles) -> String {
         ));
     }
     format!("learned      {}", parts.join("; "))
+}
+
+/// The replies that came back without a kind calibration saw every time, counted and not
+/// judged: `learned      replies short of calibration (not judged): ask without tool ×4; …`.
+fn replies_short_line(short: &std::collections::BTreeMap<String, u64>) -> Option<String> {
+    if short.is_empty() {
+        return None;
+    }
+    let mut parts: Vec<(&String, &u64)> = short.iter().collect();
+    parts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = parts
+        .iter()
+        .take(3)
+        .map(|(what, n)| format!("{what} ×{n}"))
+        .collect();
+    let more = parts.len().saturating_sub(3);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "learned      replies short of calibration (not judged: a server may send a kind only \
+         sometimes): {}{more}; name a kind in an expect to require it",
+        shown.join(", ")
+    ))
 }
 
 /// Involved connections listed under each violation of the console summary.

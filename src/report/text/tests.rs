@@ -163,3 +163,26 @@ fn a_password_in_an_old_results_target_is_shown_masked() {
     let junit = crate::report::junit(&s);
     assert!(!junit.contains("old-secret-77"), "{junit}");
 }
+
+/// Replies short of a kind calibration saw every time are one line, the most frequent
+/// first, saying they were not judged; none, no line.
+#[test]
+fn replies_short_of_calibration_are_counted_on_a_line_of_their_own() {
+    let mut s = summary();
+    assert!(!text(&s).contains("replies short of calibration"));
+    s.counters.expect.learned_replies_short = [
+        ("ask without tool".to_string(), 4),
+        ("ask without progress".to_string(), 9),
+    ]
+    .into();
+    let out = text(&s);
+    let line = out
+        .lines()
+        .find(|l| l.contains("replies short of calibration"))
+        .unwrap_or_else(|| panic!("no line in:\n{out}"));
+    assert!(line.contains("not judged"), "{line}");
+    assert!(
+        line.contains("ask without progress ×9, ask without tool ×4"),
+        "{line}"
+    );
+}

@@ -139,8 +139,8 @@ impl Command {
     /// What the first Ctrl-C's notice promises for this command: only `run` writes the
     /// results of what ran; `hunt`, `replay` and `shrink` say in their result line what, if
     /// anything, they kept (a find's repro, a smaller repro), and must not promise more.
-    pub fn interrupt_notice(&self) -> &'static str {
-        match self {
+    pub fn interrupt_notice(&self) -> std::borrow::Cow<'static, str> {
+        let notice = match self {
             Command::Run(args) if args.no_results => {
                 "stopping connections; what the load ran so far is summarized (--no-results: \
                  no files)"
@@ -151,13 +151,18 @@ impl Command {
                  is ever written"
             }
             Command::Replay(_) => "stopping the replays; the rate so far is printed",
-            Command::Shrink(_) => {
-                "stopping the shrink; its result says what was kept (a smaller repro is \
-                 written as .partial.json)"
+            Command::Shrink(args) => {
+                return format!(
+                    "stopping the shrink; its result says what was kept (a smaller repro is \
+                     written to {})",
+                    args.partial_out().display()
+                )
+                .into();
             }
             Command::Serve(_) => "stopping the server",
             _ => "stopping",
-        }
+        };
+        notice.into()
     }
 }
 

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
 
 /// First Ctrl-C: stop cleanly, saying what the command will keep (`notice`, from
 /// [`cli::Command::interrupt_notice`]). Second: leave at once.
-async fn stop_on_ctrl_c(cancel: CancellationToken, notice: &'static str) {
+async fn stop_on_ctrl_c(cancel: CancellationToken, notice: std::borrow::Cow<'static, str>) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }

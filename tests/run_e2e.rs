@@ -262,6 +262,49 @@ async fn cancelling_stops_cleanly_and_still_writes_partial_results() {
     server.shutdown().await;
 }
 
+/// Ctrl-C while most connections still wait for their start: the progress display's
+/// `done` counts the connections that dialled and ended, not those the interrupt kept
+/// from starting, so it never says more was done than the summary's `attempted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_ctrl_c_the_progress_counts_done_only_what_was_attempted() {
+    let server = spawn_reference(None).await;
+    // Three connections, 9.7 s apart: the first runs (and thinks) while the others wait.
+    let text = chat_scenario("cut-start", 3, 1)
+        .replace("{ ramp = \"200ms\" }", "{ ramp = \"29s\" }")
+        .replace("{ think = \"fixed(5ms)\" }", "{ think = \"fixed(60s)\" }");
+    let s = scenario("cut-start.toml", &text);
+    let opts = RunOptions {
+        target: Some(server.url()),
+        ..Default::default()
+    };
+    let cancel = CancellationToken::new();
+    let prepared = stampede::run::prepare(&s, &opts, &cancel).await.unwrap();
+    let live = prepared.live.clone();
+    let run = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { prepared.execute(cancel).await }
+    });
+    // The first connection's request reached the server: cancel, the others unstarted.
+    tokio::time::timeout(TEST_BOUND, server.wait_for(|st| st.runs_started >= 1))
+        .await
+        .unwrap();
+    cancel.cancel();
+    let outcome = tokio::time::timeout(TEST_BOUND, run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.stopped.name(), "interrupted");
+    assert_eq!(summary.counters.attempted, 1, "{:?}", summary.counters);
+    assert_eq!(
+        live.finished.load(std::sync::atomic::Ordering::Relaxed),
+        summary.counters.attempted,
+        "progress done vs the summary's attempted"
+    );
+    server.shutdown().await;
+}
+
 async fn bounded<
     F: std::future::Future<Output = Result<stampede::run::RunOutcome, stampede::run::RunError>>,
 >(

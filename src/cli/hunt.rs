@@ -103,11 +103,22 @@ pub struct ShrinkArgs {
     #[arg(long, default_value = "300s", value_parser = parse_duration)]
     pub budget: Duration,
     /// Where to write the minimal repro [default: next to the input, `.json` replaced by
-    /// `.min.json`: repro-<oracle>-<hash>.min.json].
+    /// `.min.json`: repro-<oracle>-<hash>.min.json]. A shrink Ctrl-C stops writes what it
+    /// kept beside it, `.partial` before the extension (int.min.json: int.min.partial.json).
     #[arg(short, long, alias = "output", value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+impl ShrinkArgs {
+    /// Where a shrink Ctrl-C stops writes the smaller repro it kept: never the minimal
+    /// repro's own path, which would present an unfinished shrink as done, but beside it
+    /// (`-o int.min.json` → `int.min.partial.json`), or beside the input without `-o`
+    /// (`repro-x.json` → `repro-x.partial.json`). See [`partial_path`].
+    pub fn partial_out(&self) -> PathBuf {
+        partial_path(self.out.as_deref().unwrap_or(&self.repro))
+    }
 }
 
 impl TargetArgs {
@@ -713,7 +724,7 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
 /// A shrink Ctrl-C stopped: its result is no minimal repro, and its last rate was not
 /// measured. A plan smaller than the input's (every candidate kept reproduced the
 /// violation when it was tried) is written as a partial repro, named so
-/// ([`partial_path`] unless `--out`); with none, nothing is written: the input stands.
+/// ([`ShrinkArgs::partial_out`]); with none, nothing is written: the input stands.
 fn interrupted_shrink(
     args: &ShrinkArgs,
     repro: &Repro,
@@ -724,10 +735,7 @@ fn interrupted_shrink(
     let n1 = outcome.after.0;
     let smaller = outcome.repro.plan != repro.plan;
     let output = if smaller {
-        let path = args
-            .out
-            .clone()
-            .unwrap_or_else(|| partial_path(&args.repro));
+        let path = args.partial_out();
         outcome.repro.save_as(&path)?;
         Some(path)
     } else {
@@ -812,10 +820,17 @@ fn not_reproduced(
     Ok(code)
 }
 
-/// Where an interrupted shrink writes the smaller repro it has: next to `repro`, its
-/// `.json` replaced by `.partial.json`.
-pub(crate) fn partial_path(repro: &std::path::Path) -> PathBuf {
-    repro.with_extension("partial.json")
+/// `path` with `.partial` before its extension (`repro-x.json` → `repro-x.partial.json`,
+/// `int.min.json` → `int.min.partial.json`), or after its name when it has none.
+pub(crate) fn partial_path(path: &std::path::Path) -> PathBuf {
+    match path.extension() {
+        Some(ext) => {
+            let mut partial = std::ffi::OsString::from("partial.");
+            partial.push(ext);
+            path.with_extension(partial)
+        }
+        None => path.with_extension("partial"),
+    }
 }
 
 /// The minimal repro's default path: next to `repro`, its `.json` replaced by

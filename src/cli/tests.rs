@@ -190,3 +190,35 @@ fn a_round_line_says_a_round_ctrl_c_stopped_found_nothing_before_it() {
     );
     assert_eq!(round(2), "2 violations");
 }
+
+/// A shrink Ctrl-C stops writes the smaller plan it kept beside the minimal repro's path
+/// (`-o FILE`, else the input), never at it, and the notice printed at the Ctrl-C names
+/// the very file.
+#[test]
+fn an_interrupted_shrink_writes_and_names_the_partial_beside_its_output() {
+    use clap::Parser;
+    let partial = |args: &[&str]| {
+        let cli = Cli::try_parse_from(args).expect("valid arguments");
+        let Command::Shrink(shrink) = &cli.command else {
+            panic!("parsed as another command");
+        };
+        (
+            shrink.partial_out(),
+            cli.command.interrupt_notice().into_owned(),
+        )
+    };
+    let (path, notice) = partial(&["stampede", "shrink", "int.json", "-o", "int.min.json"]);
+    assert_eq!(path, PathBuf::from("int.min.partial.json"));
+    assert!(
+        notice.ends_with("(a smaller repro is written to int.min.partial.json)"),
+        "{notice}"
+    );
+    let (path, notice) = partial(&["stampede", "shrink", "out/repro-identity-0a1b.json"]);
+    assert_eq!(path, PathBuf::from("out/repro-identity-0a1b.partial.json"));
+    assert!(
+        notice.contains("out/repro-identity-0a1b.partial.json"),
+        "{notice}"
+    );
+    let (path, _) = partial(&["stampede", "shrink", "r.json", "--out", "minimal"]);
+    assert_eq!(path, PathBuf::from("minimal.partial"));
+}

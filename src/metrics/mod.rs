@@ -33,6 +33,8 @@ pub struct Live {
     /// Messages received, as `sent`.
     pub received: Tally,
     pub violations: AtomicU64,
+    /// Connections that dialled at least once and have ended (those the run's end or
+    /// Ctrl-C stopped before their start are left out: they attempted nothing).
     pub finished: AtomicU64,
     /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
     /// the end of each interval.

@@ -186,9 +186,11 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if let Some(mut j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
-        if j.verdict == Verdict::AuthMisconfigured && upgrade_carries_no_token(e.plan, &t) {
-            if let Some(hint) = j.hint.as_mut() {
+        if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
+            if upgrade_carries_no_token(e.plan, &t) {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
+            } else if let Some(note) = uncommon_placement_note(e.plan) {
+                hint.push_str(&note);
             }
         }
         return j;
@@ -517,6 +519,40 @@ fn upgrade_carries_no_token(plan: &Plan, t: &Tally) -> bool {
                 Placement::FirstMessage { .. } | Placement::None
             )
         })
+}
+
+/// What an auth misconfiguration's hint adds when every valid token travelled on the
+/// upgrade somewhere other than the usual places (the `Authorization` header, a query
+/// parameter): the Sec-WebSocket-Protocol offer, a cookie, a header of another name. Many
+/// servers read none of those, so the placement is as likely wrong as the signing
+/// material. `None` when any valid token went the usual way (then its refusal says the
+/// token is wrong), or after the upgrade (see [`UPGRADE_WITHOUT_TOKEN`]).
+fn uncommon_placement_note(plan: &Plan) -> Option<String> {
+    let mut used: Vec<String> = Vec::new();
+    for conn in plan.conns.iter().filter(|c| valid_token(plan, c.token)) {
+        let placement = plan.placement_of(conn);
+        let uncommon = match placement {
+            Placement::Header { name, .. } => !name.eq_ignore_ascii_case("authorization"),
+            Placement::Subprotocol { .. } | Placement::Cookie { .. } => true,
+            Placement::Query { .. } | Placement::FirstMessage { .. } | Placement::None => false,
+        };
+        if !uncommon {
+            return None;
+        }
+        let text = door::placement_text(placement);
+        if !used.contains(&text) {
+            used.push(text);
+        }
+    }
+    (!used.is_empty()).then(|| {
+        format!(
+            "; the tokens travelled in {} ([auth] placement), where many servers do not \
+             look: if the server reads them elsewhere, set `[auth] placement` to where it \
+             does (the Authorization header, a query parameter such as ?token=, the first \
+             message after the upgrade)",
+            used.join(" and ")
+        )
+    })
 }
 
 /// Every valid token refused with an auth status, and nothing else failed. `opaque`: the

@@ -1,7 +1,7 @@
 //! The compact console summary.
 
 use crate::model::words::plural;
-use crate::model::Verdict;
+use crate::model::{Answer, Cause, Verdict};
 use crate::model::{LearnedOracles, Phase, SEQUENCE_SET_ASIDE_WHY};
 use crate::results::Summary;
 use std::io::{self, Write};
@@ -176,17 +176,26 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
     line
 }
 
-/// What the server said instead of a 101: the status line and the first bytes of its body.
+/// What the server said instead of a 101 (its status line and the first bytes of its
+/// body) or instead of accepting (its Close: code and reason).
 fn render_answers<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     for a in &s.answers {
-        let body = if a.body.is_empty() {
-            String::new()
-        } else {
-            format!("  body: {}", a.body)
-        };
-        writeln!(w, "answer       {}: {}{body}", a.cause, a.detail)?;
+        let text = answer_text(a);
+        writeln!(w, "answer       {}: {}{text}", a.cause, a.detail)?;
     }
     Ok(())
+}
+
+/// The text an answer carried, labelled for what it is: a Close frame's reason, quoted
+/// (`  reason: "too many requests"`), or an HTTP answer's body; empty when it had none.
+fn answer_text(a: &Answer) -> String {
+    if a.body.is_empty() {
+        return String::new();
+    }
+    match a.cause {
+        Cause::ServerClose(_) | Cause::InvalidClose(_) => format!("  reason: \"{}\"", a.body),
+        _ => format!("  body: {}", a.body),
+    }
 }
 
 /// One line per breach; a single line when every threshold held.

@@ -273,7 +273,8 @@ pub(super) fn load_in_checked(
 /// toml keeps parsing after an error, and one mistake (say, an unclosed array) often
 /// surfaces as several errors on the lines after it. Keeping one error per line, the one
 /// toml found first (its structural errors come before its scalar ones), keeps the echoes
-/// down; an "unclosed ..." error is always kept because it names the real cause.
+/// down; an "unclosed ..." error is always kept because it names the real cause. What a
+/// broken table header sets off is dropped too ([`drop_header_echoes`]).
 fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> {
     for error in errors {
         let span = error.span().unwrap_or(0..0);
@@ -285,6 +286,7 @@ fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> 
         };
         cx.report(span, message);
     }
+    let text = cx.text();
     let mut problems = cx.into_reported();
     problems.sort_by_key(|p| p.line);
     let mut last_line = 0;
@@ -294,7 +296,32 @@ fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> 
         keep
     });
     problems.sort_by_key(|p| (p.line, p.column));
+    drop_header_echoes(text, &mut problems);
     problems
+}
+
+/// Drops the echoes of a broken table header: toml reads the keys after `[[group]` (no
+/// closing bracket) into the table before it, and reports them there (`name` as a
+/// duplicate key of the top level), though they are only misplaced. So an error on a
+/// header line (`[` its first character) is kept, and the errors below it, up to the
+/// next header line, are not. `problems` is in file order.
+fn drop_header_echoes(text: &str, problems: &mut Vec<Problem>) {
+    let headers: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with('['))
+        .map(|(index, _)| index + 1)
+        .collect();
+    let section_of = |line: usize| headers.iter().rev().find(|h| **h <= line).copied();
+    let mut broken: Vec<usize> = Vec::new();
+    problems.retain(|p| match section_of(p.line) {
+        Some(header) if header == p.line => {
+            broken.push(header);
+            true
+        }
+        Some(header) => !broken.contains(&header),
+        None => true,
+    });
 }
 
 fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> Scenario {

@@ -308,6 +308,13 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
     out
 }
 
+/// Whether a connection made at least one attempt before it ended. One the run's end or
+/// Ctrl-C stopped before its start never dialled: the progress display does not count it
+/// as done, so its `done` never exceeds the summary's `attempted`.
+fn dialled(report: &ConnReport) -> bool {
+    !report.attempts.is_empty()
+}
+
 async fn collect(
     tasks: &mut JoinSet<Box<ConnReport>>,
     ctx: &RunCtx,
@@ -323,7 +330,9 @@ async fn collect(
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 Some(Ok(report)) => {
-                    ctx.live.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if dialled(&report) {
+                        ctx.live.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     reports.push(*report);
                 }
                 Some(Err(e)) => {

@@ -211,7 +211,7 @@ fn keep_distinct(kept: &mut Vec<String>, text: &str) {
 
 /// Where a placement puts the token, in words for a hint: `the upgrade header
 /// Authorization`, `the query parameter token`, `the first message`.
-fn placement_text(p: &Placement) -> String {
+pub(super) fn placement_text(p: &Placement) -> String {
     match p {
         Placement::Header { name, .. } => format!("the upgrade header {name}"),
         Placement::Query { param } => format!("the query parameter {param}"),

@@ -961,6 +961,69 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
     assert!(!hint.contains("set `[auth] placement`"), "{hint}");
 }
 
+/// Every valid token refused (HTTP 401) while it travelled in a place many servers do not
+/// read (the subprotocol offer, a cookie, a header of another name): the hint names that
+/// placement and where else to try, besides the signing material. With the token in the
+/// Authorization header or the query, the placement is the usual one and the hint does
+/// not blame it.
+#[test]
+fn every_token_refused_in_an_uncommon_placement_names_it() {
+    let hint_for = |placement: Placement| {
+        let mut plan = plan();
+        plan.auth.placement = placement;
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| report(c, attempt(End::Refused(401)), Default::default()))
+            .collect();
+        let j = judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+        });
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let subprotocol = hint_for(Placement::Subprotocol {
+        offer: Vec::new(),
+        prefix: String::new(),
+    });
+    assert!(
+        subprotocol.contains("check the signing secret")
+            && subprotocol.contains("the tokens travelled in the Sec-WebSocket-Protocol offer")
+            && subprotocol.contains("set `[auth] placement` to where it does")
+            && subprotocol.contains("the Authorization header, a query parameter"),
+        "{subprotocol}"
+    );
+    let cookie = hint_for(Placement::Cookie {
+        name: "session".into(),
+    });
+    assert!(
+        cookie.contains("the tokens travelled in the cookie session"),
+        "{cookie}"
+    );
+    let custom = hint_for(Placement::Header {
+        name: "X-Api-Key".into(),
+        prefix: String::new(),
+    });
+    assert!(
+        custom.contains("the tokens travelled in the upgrade header X-Api-Key"),
+        "{custom}"
+    );
+    let usual = [
+        plan().auth.placement,
+        Placement::Query {
+            param: "token".into(),
+        },
+    ];
+    for placement in usual {
+        let hint = hint_for(placement);
+        assert!(!hint.contains("placement"), "{hint}");
+    }
+}
+
 /// How one connection of [`judge_greeted`] went past its greeting.
 #[derive(Clone, Copy, PartialEq)]
 enum Past {

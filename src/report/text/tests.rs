@@ -184,5 +184,33 @@ fn replies_short_of_calibration_are_counted_on_a_line_of_their_own() {
     assert!(
         line.contains("ask without progress ×9, ask without tool ×4"),
         "{line}"
+
+/// A Close's text is its reason, quoted, not a body; an HTTP answer's text is its body.
+#[test]
+fn an_answer_line_says_reason_for_a_close_and_body_for_http() {
+    let s = Summary {
+        answers: vec![
+            Answer::new(
+                Cause::ServerClose(4429),
+                "Close 4429".into(),
+                b"too many requests",
+            ),
+            Answer::new(Cause::Http(404), "HTTP/1.1 404 Not Found".into(), b"<html>"),
+            Answer::new(Cause::ServerClose(1008), "Close 1008".into(), b""),
+        ],
+        ..summary()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("answer       server_close_4429: Close 4429  reason: \"too many requests\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer       http_404: HTTP/1.1 404 Not Found  body: <html>\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("answer       server_close_1008: Close 1008\n"),
+        "{out}"
     );
 }

@@ -492,3 +492,33 @@ proptest! {
         let _ = load_str(&text, "fuzz.toml");
     }
 }
+
+/// An unclosed table header (the breaker's `[[group]` on line 3) leaves the keys after it
+/// in the table before it, where toml reads `name` again as a duplicate key: that echo is
+/// not reported, only the header's own error. A problem under the next header that is
+/// whole is its own, and still reported.
+#[test]
+fn a_broken_table_header_is_reported_without_its_echoes() {
+    let at = |text: &str| -> Vec<(usize, usize, String)> {
+        problems(text)
+            .into_iter()
+            .map(|p| (p.line, p.column, p.message))
+            .collect()
+    };
+    assert_eq!(
+        at("name = \"x\"\nseed = 1\n[[group]\nname=\"g\"\n"),
+        vec![(
+            3,
+            9,
+            "invalid TOML: unclosed array table, expected `]`".to_string()
+        )]
+    );
+    let found = at(
+        "name = \"t\"\n[[group]]\nname = \"a\"\nname = \"b\"\n[[group]\nname = \"c\"\n\
+         [[group]]\nname = \"v\"\nname = \"w\"\n",
+    );
+    let lines: Vec<usize> = found.iter().map(|p| p.0).collect();
+    assert_eq!(lines, vec![4, 5, 9], "{found:#?}");
+    assert!(found[0].2.contains("duplicate key"), "{found:#?}");
+    assert!(found[2].2.contains("duplicate key"), "{found:#?}");
+}

@@ -227,6 +227,11 @@ enum Wrote {
 struct Open {
     ws: Ws,
     upgraded_at: Instant,
+    /// The last frame on the connection, either way (the upgrade before any): a data
+    /// frame received, a frame we wrote, a Pong answering our Ping. The server's own Pings
+    /// (and the Pongs the library answers them with) are its keepalive, not use: a
+    /// server's idle Close is judged by how long before it this was.
+    last_activity: Instant,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
@@ -622,12 +627,20 @@ impl ConnRun {
         self.attempts.push(attempt);
     }
 
+    /// A frame went out or came in on the open connection at `now`: it is not idle.
+    fn touch(&mut self, now: Instant) {
+        if let Some(open) = self.open.as_mut() {
+            open.last_activity = now;
+        }
+    }
+
     /// Counts a data frame that went out, or ends the connection whose write failed.
     fn sent(&mut self, wrote: Wrote) {
         match wrote {
             Wrote::Sent => {
                 self.counters.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);
+                self.touch(Instant::now());
             }
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}
@@ -689,7 +702,7 @@ impl ConnRun {
     async fn ping(&mut self, payload: &str, within: Option<Duration>) {
         let bytes = payload.as_bytes().to_vec();
         match self.write(Message::Ping(bytes.clone().into())).await {
-            Wrote::Sent => {}
+            Wrote::Sent => self.touch(Instant::now()),
             Wrote::Cancelled => return,
             Wrote::Failed(cause) => return self.lose(cause, Instant::now()),
         }

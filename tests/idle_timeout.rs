@@ -28,6 +28,8 @@ struct Idle {
     code: u16,
     /// It answers this many requests per connection, and ignores the later ones.
     answers: usize,
+    /// Its idle timer runs only once the client has sent this many messages.
+    timer_from: usize,
 }
 
 /// Serves one connection: greets, answers requests with the five events, and closes the
@@ -45,9 +47,14 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
     {
         return;
     }
-    let mut answered = 0;
+    let mut received = 0;
     loop {
-        match tokio::time::timeout(idle.after, ws.next()).await {
+        let limit = if received >= idle.timer_from {
+            idle.after
+        } else {
+            Duration::MAX
+        };
+        match tokio::time::timeout(limit, ws.next()).await {
             Err(_) => {
                 let frame = CloseFrame {
                     code: CloseCode::from(idle.code),
@@ -58,9 +65,10 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
                 while let Some(Ok(_)) = ws.next().await {}
                 return;
             }
-            Ok(Some(Ok(Message::Text(text)))) if answered < idle.answers => {
-                answered += 1;
-                if answer(&mut ws, text.as_str(), &user).await.is_err() {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                received += 1;
+                if received <= idle.answers && answer(&mut ws, text.as_str(), &user).await.is_err()
+                {
                     return;
                 }
             }
@@ -94,6 +102,11 @@ async fn answer(
 /// Three connections, each a request and its answer, a 3 s think, another request and
 /// its answer; `oracles`: extra lines of `[oracles]`.
 fn idle_scenario(name: &str, oracles: &str) -> String {
+    scenario_with(name, oracles, "")
+}
+
+/// [`idle_scenario`] with `before_think` (steps, each ending with a comma) before its think.
+fn scenario_with(name: &str, oracles: &str, before_think: &str) -> String {
     format!(
         r#"
 name = "{name}"
@@ -115,6 +128,7 @@ steps = [
   {{ expect = "connection_established", within = "5s" }},
   {{ send = {{ type = "user_message", run_id = "a-{{{{conn}}}}", content = "hi" }} }},
   {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {before_think}
   {{ think = "3s" }},
   {{ send = {{ type = "user_message", run_id = "b-{{{{conn}}}}", content = "again" }} }},
   {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
@@ -126,8 +140,13 @@ steps = [
 
 /// Runs [`idle_scenario`] against a server behaving as `idle`.
 async fn run_against(idle: Idle, name: &str, oracles: &str) -> stampede::results::Summary {
+    run_scenario(idle, name, &idle_scenario(name, oracles)).await
+}
+
+/// Runs scenario `text` against a server behaving as `idle`.
+async fn run_scenario(idle: Idle, name: &str, text: &str) -> stampede::results::Summary {
     let (url, stop) = spawn_server(move |tcp| serve(idle, tcp)).await;
-    let s = scenario(&format!("{name}.toml"), &idle_scenario(name, oracles));
+    let s = scenario(&format!("{name}.toml"), text);
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     outcome.results.summary
@@ -137,6 +156,7 @@ const TWO_SECONDS: Idle = Idle {
     after: Duration::from_secs(2),
     code: 1001,
     answers: usize::MAX,
+    timer_from: 0,
 };
 
 /// Declared, the server's close 2 s into the 3 s think is its idle policy: a clean run,
@@ -229,6 +249,7 @@ async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
         after: Duration::from_millis(300),
         code: 1000,
         answers: usize::MAX,
+        timer_from: 0,
     };
     let sum = run_against(early, "early", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -256,6 +277,7 @@ async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
         after: Duration::from_secs(4),
         code: 1001,
         answers: 1,
+        timer_from: 0,
     };
     let sum = run_against(unanswered, "owed", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -266,4 +288,33 @@ async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
         sum.violations
     );
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// Our own sends are use too: a note the client sends 1.5 s into a think (no answer
+/// wanted), then a server that closes 1 s after it, 2.5 s after its last answer. The
+/// connection was idle 1 s, not 2.5 s: sooner than the declared 2 s, so a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
+    let after_note = Idle {
+        after: Duration::from_secs(1),
+        code: 1000,
+        answers: 1,
+        timer_from: 2,
+    };
+    let note = r#"{ think = "1500ms" },
+  { send = { type = "note", content = "still here" } },"#;
+    let text = scenario_with("note", "idle_timeout = \"2s\"", note);
+    let sum = run_scenario(after_note, "note", &text).await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("idle for only 1.0 s (server_close_1000 ×3), sooner than"),
+        "{hint}"
+    );
 }

@@ -227,10 +227,12 @@ enum Wrote {
 struct Open {
     ws: Ws,
     upgraded_at: Instant,
-    /// The last frame on the connection, either way (the upgrade before any): a data
-    /// frame received, a frame we wrote, a Pong answering our Ping. The server's own Pings
-    /// (and the Pongs the library answers them with) are its keepalive, not use: a
-    /// server's idle Close is judged by how long before it this was.
+    /// The last frame on the connection but our requests (the upgrade before any): a data
+    /// frame received, our Ping, the Pong answering it. With the last request
+    /// (`ConnRun::last_send_at`, read rather than another clock read per send), it is when
+    /// the connection was last used. The server's own Pings (and the Pongs the library
+    /// answers them with) are its keepalive, not use: a server's idle Close is judged by
+    /// how long before it the connection was last used.
     last_activity: Instant,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
@@ -627,7 +629,8 @@ impl ConnRun {
         self.attempts.push(attempt);
     }
 
-    /// A frame went out or came in on the open connection at `now`: it is not idle.
+    /// A frame other than a request went out or came in on the open connection at `now`:
+    /// it is not idle.
     fn touch(&mut self, now: Instant) {
         if let Some(open) = self.open.as_mut() {
             open.last_activity = now;
@@ -640,7 +643,6 @@ impl ConnRun {
             Wrote::Sent => {
                 self.counters.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);
-                self.touch(Instant::now());
             }
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}

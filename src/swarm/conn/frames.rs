@@ -410,7 +410,9 @@ impl ConnRun {
             return None;
         }
         let open = self.open.as_ref()?;
-        Some(now.saturating_duration_since(open.last_activity))
+        let last_request = self.last_send_at.map(|(_, actual)| actual);
+        let last_used = last_request.map_or(open.last_activity, |r| r.max(open.last_activity));
+        Some(now.saturating_duration_since(last_used))
     }
 
     /// Whether the server's Close with `close_code` ended the current, accepted attempt by

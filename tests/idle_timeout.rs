@@ -318,3 +318,28 @@ async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
         "{hint}"
     );
 }
+
+/// A Close read after a `pause_reads` may have come as the pause began: the server here
+/// closes 300 ms after its answer, while the client is not reading for 3 s. Judged by
+/// when it was read, the connection looked idle 3 s, past the declared 2 s; it was idle
+/// for at most the time before the pause, so the close stays a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
+    let early = Idle {
+        after: Duration::from_millis(300),
+        code: 1000,
+        answers: usize::MAX,
+        timer_from: 0,
+    };
+    let pause = r#"{ pause_reads = "3s" },"#;
+    let text = scenario_with("paused", "idle_timeout = \"2s\"", pause);
+    let sum = run_scenario(early, "paused", &text).await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}

@@ -234,6 +234,9 @@ struct Open {
     /// answers them with) are its keepalive, not use: a server's idle Close is judged by
     /// how long before it the connection was last used.
     last_activity: Instant,
+    /// When reads were last paused (`pause_reads`): a server Close read after the pause
+    /// may have come any time after it began, so an idle time is measured up to then.
+    reads_paused_at: Option<Instant>,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
@@ -474,7 +477,11 @@ impl ConnRun {
                 Action::PauseReads(d) => {
                     // Nothing is recorded while we do not read: hand samples over first.
                     Box::pin(self.samples.flush()).await;
-                    Box::pin(self.sleep_until(Instant::now() + d)).await;
+                    let paused = Instant::now();
+                    if let Some(open) = self.open.as_mut() {
+                        open.reads_paused_at = Some(paused);
+                    }
+                    Box::pin(self.sleep_until(paused + d)).await;
                 }
                 Action::Close { code } => Box::pin(self.close(code)).await,
             }

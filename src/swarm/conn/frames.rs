@@ -412,7 +412,13 @@ impl ConnRun {
         let open = self.open.as_ref()?;
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         let last_used = last_request.map_or(open.last_activity, |r| r.max(open.last_activity));
-        Some(now.saturating_duration_since(last_used))
+        // Read after a pause, the Close may have come as the pause began: the idle time
+        // is the least it may have been, never more than the connection really sat idle.
+        let seen = match open.reads_paused_at {
+            Some(paused) if paused > last_used => paused.min(now),
+            _ => now,
+        };
+        Some(seen.saturating_duration_since(last_used))
     }
 
     /// Whether the server's Close with `close_code` ended the current, accepted attempt by

@@ -215,6 +215,10 @@ pub struct Counters {
     /// accepted or, when it came before acceptance, the rejected. What their scripts still
     /// expected is counted as refused (`expectations_refused`), never a violation.
     pub replaced: u64,
+    /// Accepted attempts the server closed (1000 or 1001) after they had been idle for the
+    /// scenario's declared `[oracles] idle_timeout`, while their script still ran
+    /// ([`Attempt::is_closed_idle`]): its idle policy. Their unrun steps are no finding.
+    pub closed_idle: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -303,6 +307,7 @@ impl Counters {
         self.shed += o.shed;
         self.shed_after_acceptance += o.shed_after_acceptance;
         self.replaced += o.replaced;
+        self.closed_idle += o.closed_idle;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -361,6 +366,9 @@ impl Counters {
         }
         if a.is_replaced() {
             self.replaced += 1;
+        }
+        if a.is_closed_idle() {
+            self.closed_idle += 1;
         }
     }
 }
@@ -423,6 +431,17 @@ pub struct Attempt {
     /// out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub script_done: bool,
+    /// How long the connection had been idle (no frame sent or received, the server's own
+    /// Pings aside) when the server closed it with 1000 or 1001 while its script still ran
+    /// and no answer was owed, in µs: what an idle timeout looks like. Set by the swarm at
+    /// the server's Close; `None` for every other end. Left out of files when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_close_us: Option<u64>,
+    /// That close came after the scenario's declared `[oracles] idle_timeout`
+    /// ([`crate::model::IDLE_SLACK`] of it): the server's idle policy. Set by the swarm
+    /// with `idle_close_us`. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_idle: bool,
 }
 
 impl Attempt {
@@ -439,6 +458,8 @@ impl Attempt {
             declared_shed: false,
             replaced: false,
             script_done: false,
+            idle_close_us: None,
+            closed_idle: false,
         }
     }
 
@@ -487,6 +508,13 @@ impl Attempt {
     /// refused, not missed.
     pub fn is_replaced(&self) -> bool {
         self.replaced && matches!(self.outcome, Outcome::Accepted | Outcome::Rejected)
+    }
+
+    /// Whether the server closed this accepted attempt by its declared idle policy
+    /// ([`Attempt::closed_idle`]): what its script still expected is refused, its unrun
+    /// steps no finding.
+    pub fn is_closed_idle(&self) -> bool {
+        self.closed_idle && self.outcome == Outcome::Accepted
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted

@@ -396,6 +396,11 @@ fn is_default_max_buffered_bytes(n: &usize) -> bool {
     *n == DEFAULT_MAX_BUFFERED_BYTES
 }
 
+/// How much of a declared `[oracles] idle_timeout` a connection must have been idle for
+/// its server's close to count as that policy: our clock starts at the last frame we saw
+/// or sent, a little before the server's, and a server's timer may run a little early.
+pub const IDLE_SLACK: f64 = 0.9;
+
 /// Oracle configuration. The defaults come from `[oracles]` being absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OracleSpec {
@@ -430,6 +435,17 @@ pub struct OracleSpec {
     /// Cross-connection oracles on tokens and sessions.
     #[serde(default)]
     pub session: SessionOracles,
+    /// `[oracles] idle_timeout`: the server closes a connection idle this long by policy.
+    /// A server Close 1000 or 1001 that ends an accepted connection mid-script, owed no
+    /// answer and idle at least [`IDLE_SLACK`] of this long, is then counted
+    /// (`closed_idle`), never a violation (`oracle::idle`). Left out of plan files when
+    /// not declared, so older plans read back unchanged.
+    #[serde(
+        default,
+        with = "opt_duration_us",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idle_timeout: Option<Duration>,
     /// `[oracles] learn`: whether `run` and `hunt` calibrate first and check what they
     /// learned (default on; `--no-learn` also turns it off).
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
@@ -464,6 +480,7 @@ impl Default for OracleSpec {
             max_buffered: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),
+            idle_timeout: None,
             learn: true,
             learned: LearnedOracles::default(),
             calibrating: false,

@@ -606,6 +606,12 @@ impl ConnChecker {
         !self.pending.is_empty()
     }
 
+    /// Whether an expectation waits for the server to send something (an `expect_none`
+    /// waiting out its time asks nothing of it): the server owes an answer.
+    pub fn awaits_answer(&self) -> bool {
+        self.pending.iter().any(|p| !p.absent)
+    }
+
     /// The earliest expectation deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.pending.iter().map(|p| p.deadline).min()

@@ -10,6 +10,7 @@
 mod acceptance;
 mod checker;
 pub mod frame;
+pub mod idle;
 pub mod learn;
 mod pattern;
 pub mod refusal;

@@ -72,6 +72,8 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::shedding::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
+        super::idle::closed_idle_note(e.plan, e.reports),
+        super::idle::undeclared_note(e.plan, e.reports),
         unread_note(e.plan, e.reports),
         errors.flatten(),
     ]

@@ -230,6 +230,8 @@ fn write_properties(xml: &mut String, s: &Summary) {
             s.counters.shed_after_acceptance.to_string(),
         ),
         ("replaced", s.counters.replaced.to_string()),
+        // Accepted connections closed idle past `[oracles] idle_timeout`: its policy too.
+        ("closed_idle", s.counters.closed_idle.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -93,6 +93,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "replaced", c.replaced
         )?;
     }
+    // Counted among the accepted (by code under "ended by") and said apart.
+    if c.closed_idle > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} accepted (idle past the declared idle_timeout: the server's idle \
+             policy, their unrun steps not violations)",
+            "closed idle", c.closed_idle
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

@@ -65,6 +65,7 @@ const ORACLE_KEYS: &[&str] = &[
     "exclusive",
     "liveness",
     "reject",
+    "idle_timeout",
     "consistency",
     "accepted",
     "kinds",
@@ -526,6 +527,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session,
+        idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults
     }

@@ -227,6 +227,16 @@ enum Wrote {
 struct Open {
     ws: Ws,
     upgraded_at: Instant,
+    /// The last frame on the connection but our requests (the upgrade before any): a data
+    /// frame received, our Ping, the Pong answering it. With the last request
+    /// (`ConnRun::last_send_at`, read rather than another clock read per send), it is when
+    /// the connection was last used. The server's own Pings (and the Pongs the library
+    /// answers them with) are its keepalive, not use: a server's idle Close is judged by
+    /// how long before it the connection was last used.
+    last_activity: Instant,
+    /// When reads were last paused (`pause_reads`): a server Close read after the pause
+    /// may have come any time after it began, so an idle time is measured up to then.
+    reads_paused_at: Option<Instant>,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
@@ -467,7 +477,11 @@ impl ConnRun {
                 Action::PauseReads(d) => {
                     // Nothing is recorded while we do not read: hand samples over first.
                     Box::pin(self.samples.flush()).await;
-                    Box::pin(self.sleep_until(Instant::now() + d)).await;
+                    let paused = Instant::now();
+                    if let Some(open) = self.open.as_mut() {
+                        open.reads_paused_at = Some(paused);
+                    }
+                    Box::pin(self.sleep_until(paused + d)).await;
                 }
                 Action::Close { code } => Box::pin(self.close(code)).await,
             }
@@ -622,6 +636,14 @@ impl ConnRun {
         self.attempts.push(attempt);
     }
 
+    /// A frame other than a request went out or came in on the open connection at `now`:
+    /// it is not idle.
+    fn touch(&mut self, now: Instant) {
+        if let Some(open) = self.open.as_mut() {
+            open.last_activity = now;
+        }
+    }
+
     /// Counts a data frame that went out, or ends the connection whose write failed.
     fn sent(&mut self, wrote: Wrote) {
         match wrote {
@@ -689,7 +711,7 @@ impl ConnRun {
     async fn ping(&mut self, payload: &str, within: Option<Duration>) {
         let bytes = payload.as_bytes().to_vec();
         match self.write(Message::Ping(bytes.clone().into())).await {
-            Wrote::Sent => {}
+            Wrote::Sent => self.touch(Instant::now()),
             Wrote::Cancelled => return,
             Wrote::Failed(cause) => return self.lose(cause, Instant::now()),
         }

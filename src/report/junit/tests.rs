@@ -239,6 +239,7 @@ fn shed_attempts_are_a_property() {
     s.counters.shed = 12;
     s.counters.shed_after_acceptance = 3;
     s.counters.replaced = 5;
+    s.counters.closed_idle = 7;
     let xml = junit(&s);
     assert!(!xml.contains("<failure"), "{xml}");
     let els = elements(&xml);
@@ -246,6 +247,7 @@ fn shed_attempts_are_a_property() {
         ("shed", "12"),
         ("shed_after_acceptance", "3"),
         ("replaced", "5"),
+        ("closed_idle", "7"),
     ] {
         let property = els
             .iter()

@@ -574,6 +574,14 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
+    /// An optional duration that must be more than zero; `None` when absent (or unreadable:
+    /// the problem is reported).
+    pub fn opt_positive_duration(&self, cx: &mut Ctx<'_>, key: &str) -> Option<Duration> {
+        self.get(key)
+            .map(|node| self.positive(cx, key, node))
+            .filter(|d| !d.is_zero() && *d != Duration::MAX)
+    }
+
     /// A required duration that must be more than zero.
     pub fn req_positive_duration(&self, cx: &mut Ctx<'_>, key: &str) -> Duration {
         self.require(cx, key)

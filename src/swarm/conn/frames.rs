@@ -4,6 +4,7 @@
 use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::oracle::frame::{kind_of, records, Record};
+use crate::oracle::idle;
 use futures_util::FutureExt;
 
 impl ConnRun {
@@ -106,6 +107,9 @@ impl ConnRun {
                 };
                 let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
                 let script_done = !ours && self.script_done();
+                let idle = (!ours && !script_done)
+                    .then(|| self.idle_before(&cause, now))
+                    .flatten();
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
@@ -119,6 +123,10 @@ impl ConnRun {
                         ended_accepted = attempt.outcome == Outcome::Accepted;
                         attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone());
+                        if let (true, Some(idle)) = (ended_accepted, idle) {
+                            attempt.idle_close_us = Some(idle.as_micros() as u64);
+                            attempt.closed_idle = idle::by_policy(&self.ctx.plan.oracles, idle);
+                        }
                     }
                 }
                 if ended_pending && self.answer.is_none() {
@@ -143,6 +151,8 @@ impl ConnRun {
                 return false;
             }
             Message::Pong(payload) => {
+                // The answer to our Ping: the connection is in use.
+                self.touch(now);
                 self.checker.on_pong(&payload, now);
                 self.drain_checker_samples().await;
             }
@@ -387,17 +397,42 @@ impl ConnRun {
         }
     }
 
+    /// How long the connection had been idle when the server's Close (`cause`) came, when
+    /// that Close reads as an idle timeout: an idle close code
+    /// ([`idle::reads_as_idle_close`]) and no answer owed (no expectation waiting for the
+    /// server to send something). `None` otherwise. Read at a server's Close, before it
+    /// ends the stream; the caller leaves out our own close and a script with nothing left.
+    fn idle_before(&self, cause: &Cause, now: Instant) -> Option<Duration> {
+        let Cause::ServerClose(code) = cause else {
+            return None;
+        };
+        if !idle::reads_as_idle_close(*code) || self.checker.awaits_answer() {
+            return None;
+        }
+        let open = self.open.as_ref()?;
+        let last_request = self.last_send_at.map(|(_, actual)| actual);
+        let last_used = last_request.map_or(open.last_activity, |r| r.max(open.last_activity));
+        // Read after a pause, the Close may have come as the pause began: the idle time
+        // is the least it may have been, never more than the connection really sat idle.
+        let seen = match open.reads_paused_at {
+            Some(paused) if paused > last_used => paused.min(now),
+            _ => now,
+        };
+        Some(seen.saturating_duration_since(last_used))
+    }
+
     /// Whether the server's Close with `close_code` ended the current, accepted attempt by
-    /// its policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked)
-    /// or replaced it by another connection of its token (a `reject.replaced` code, marked
-    /// too). Read before `end_attempt` sets the attempt's cause.
+    /// its policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked),
+    /// replaced it by another connection of its token (a `reject.replaced` code, marked
+    /// too) or closed it idle past `[oracles] idle_timeout` (marked by `on_frame`). Read
+    /// before `end_attempt` sets the attempt's cause.
     fn ended_by_policy(&self, close_code: Option<u16>) -> bool {
         let Some(code) = close_code else {
             return false;
         };
         self.attempts.last().is_some_and(|a| {
             let shed = (a.declared_shed || Cause::ServerClose(code).is_shed()) && !a.script_done;
-            a.outcome == Outcome::Accepted && (a.replaced || shed)
+            a.outcome == Outcome::Accepted && (a.replaced || a.closed_idle || shed)
         })
     }
 
@@ -508,6 +543,7 @@ fn note_data(
     let Some(open) = open.as_mut() else {
         return false;
     };
+    open.last_activity = now;
     if open.first_frame_seen {
         return false;
     }

@@ -142,9 +142,12 @@ impl ConnRun {
                 self.last_send_at = None;
                 judge.upgraded(&mut attempt, now_us);
                 self.push_attempt(attempt);
+                let now = Instant::now();
                 let open = Open {
                     ws,
-                    upgraded_at: Instant::now(),
+                    upgraded_at: now,
+                    last_activity: now,
+                    reads_paused_at: None,
                     first_frame_seen: false,
                     closing: None,
                 };

@@ -481,5 +481,38 @@ fn bad_session_oracles_are_reported() {
         "accepted = { message = \"\" }",
         "oracles.accepted has message = \"\"",
     );
-    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, consistency, accepted, kinds, record_separator, learn");
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, consistency, accepted, kinds, record_separator, learn");
+}
+
+/// `idle_timeout` declares how long the server lets a connection sit idle before closing
+/// it; left out, none is declared. A value that is no duration, or zero, is reported at
+/// the value (line 4 of the file, column 16 after `idle_timeout = `).
+#[test]
+fn idle_timeout_is_a_positive_duration_reported_at_its_value() {
+    let loaded = load(&with_top("[oracles]\nidle_timeout = \"2s\""));
+    assert_eq!(loaded.oracles.idle_timeout, Some(ms(2000)));
+    assert_eq!(
+        load(&with_top("[oracles]\nlearn = true"))
+            .oracles
+            .idle_timeout,
+        None
+    );
+    let (line, column, message) = problem(&with_top("[oracles]\nidle_timeout = \"soon\""));
+    assert_eq!((line, column), (4, 16), "{message}");
+    assert!(
+        message.starts_with("idle_timeout: expected a duration"),
+        "{message}"
+    );
+    assert_eq!(
+        problem(&with_top("[oracles]\nidle_timeout = \"0s\"")),
+        (
+            4,
+            16,
+            "[oracles] has idle_timeout = \"0s\"; expected more than zero".to_string()
+        )
+    );
+    assert_problem(
+        &with_top("[oracles]\nidle_timeout = 2"),
+        "idle_timeout: expected a string",
+    );
 }

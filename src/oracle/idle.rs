@@ -1,0 +1,202 @@
+//! Idle timeouts: a server may close a connection nobody has used for a while (a Close
+//! 1000 or 1001, "idle timeout"). When that happens in a long `think`, the script's
+//! later steps never run, which by default is a finding: a server closing a healthy
+//! connection mid-script is exactly what river #205's stale grace timer does. Declared in
+//! `[oracles] idle_timeout`, a close that came after the connection had been idle that
+//! long (and owed no answer) is the server's policy instead: counted (`closed_idle`),
+//! never a violation; one that came sooner stays a finding. Undeclared, when the
+//! mid-script closes read as one idle timeout, the verdict's hint says how to declare it.
+
+use crate::model::{Attempt, Cause, ConnReport, OracleSpec, Outcome, Plan, IDLE_SLACK};
+use std::time::Duration;
+
+/// The close codes a server ends an idle connection with: a normal closure, or "going
+/// away". Any other code says something else and stays what it was.
+pub const IDLE_CLOSE_CODES: [u16; 2] = [1000, 1001];
+
+/// Idle times shorter than this are no timeout the hint suggests declaring: a close that
+/// soon after the last frame reads as a timer bug (river #205 closes a reconnected
+/// connection 300 ms after its handshake), not as a policy for clients that think.
+const MIN_SUGGESTED: Duration = Duration::from_secs(1);
+
+/// The share of the mid-script server closes that must read as idle closes for the hint.
+const MOST: f64 = 0.8;
+
+/// "About the same idle time": the longest idle before a close at most this many times
+/// the shortest.
+const SPREAD: f64 = 1.25;
+
+/// Whether a server Close with `code` can be an idle timeout ([`IDLE_CLOSE_CODES`]).
+pub fn reads_as_idle_close(code: u16) -> bool {
+    IDLE_CLOSE_CODES.contains(&code)
+}
+
+/// Whether a connection idle for `idle` when its server closed it (with an idle close
+/// code, owing no answer) was closed by the declared idle policy: at least
+/// [`IDLE_SLACK`] of `[oracles] idle_timeout`. Never without the declaration.
+pub fn by_policy(spec: &OracleSpec, idle: Duration) -> bool {
+    spec.idle_timeout
+        .is_some_and(|timeout| idle >= timeout.mul_f64(IDLE_SLACK))
+}
+
+/// The note on the connections the server closed by its declared idle policy
+/// ([`Attempt::is_closed_idle`]). `None` when it closed none.
+pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let timeout = plan.oracles.idle_timeout?;
+    let closed: Vec<&Attempt> = attempts(reports).filter(|a| a.is_closed_idle()).collect();
+    let (lo, hi) = idle_range(&closed)?;
+    Some(format!(
+        "the server closed {} connection{} idle for {} ({}; declared `idle_timeout = {}`): \
+         its idle policy, counted as `closed_idle`, and the steps their scripts had left \
+         are no finding",
+        closed.len(),
+        plural(closed.len()),
+        span(lo, hi),
+        codes(&closed),
+        quoted(timeout),
+    ))
+}
+
+/// The note on mid-script server closes that read as an idle timeout the scenario does
+/// not declare: most of them ([`MOST`]) came with no answer owed, after about the same
+/// idle time ([`SPREAD`]) of at least [`MIN_SUGGESTED`]; the hint then says how to
+/// declare it. With `idle_timeout` declared, the note names the idle closes that came
+/// sooner than it (they stay findings). `None` otherwise.
+pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
+    let idle: Vec<&Attempt> = attempts(reports)
+        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some())
+        .collect();
+    let (lo, hi) = idle_range(&idle)?;
+    let n = idle.len();
+    if let Some(timeout) = plan.oracles.idle_timeout {
+        return Some(format!(
+            "the server closed {n} connection{} idle for only {} ({}), sooner than the \
+             declared `idle_timeout = {}`: not its idle policy, so they stay findings",
+            plural(n),
+            span(lo, hi),
+            codes(&idle),
+            quoted(timeout),
+        ));
+    }
+    let alike = hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD;
+    let most = n as f64 >= MOST * mid_script as f64;
+    (alike && most && lo >= MIN_SUGGESTED).then(|| {
+        format!(
+            "the server closed {n} connection{} idle for {} ({}) with nothing pending: if it \
+             closes idle connections by policy, add `idle_timeout = {}` to `[oracles]`; or \
+             keep the connection busy (a `ping` step) during long thinks",
+            plural(n),
+            span(lo, hi),
+            codes(&idle),
+            quoted(suggested(lo)),
+        )
+    })
+}
+
+/// Whether the server closed this accepted attempt while its script still ran, and no
+/// declared policy (shedding, a takeover, the idle timeout) explains the close.
+fn closed_mid_script(a: &Attempt) -> bool {
+    a.outcome == Outcome::Accepted
+        && matches!(a.cause, Some(Cause::ServerClose(_)))
+        && !a.script_done
+        && !a.is_replaced()
+        && !a.shed_after_acceptance()
+        && !a.is_closed_idle()
+}
+
+/// Every attempt of the run.
+fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
+    reports.iter().flat_map(|r| &r.attempts)
+}
+
+/// The shortest and longest idle time before the closes of `closed`; `None` when none
+/// recorded one.
+fn idle_range(closed: &[&Attempt]) -> Option<(Duration, Duration)> {
+    let idle = closed
+        .iter()
+        .filter_map(|a| a.idle_close_us)
+        .map(Duration::from_micros);
+    let lo = idle.clone().min()?;
+    let hi = idle.max()?;
+    Some((lo, hi))
+}
+
+/// `2.0–2.1 s`, or `2.0 s` when both ends read the same.
+fn span(lo: Duration, hi: Duration) -> String {
+    let (lo, hi) = (
+        format!("{:.1}", lo.as_secs_f64()),
+        format!("{:.1}", hi.as_secs_f64()),
+    );
+    if lo == hi {
+        format!("{lo} s")
+    } else {
+        format!("{lo}–{hi} s")
+    }
+}
+
+/// `server_close_1001 ×10`, by code.
+fn codes(closed: &[&Attempt]) -> String {
+    let mut by = std::collections::BTreeMap::<&Cause, u64>::new();
+    for cause in closed.iter().filter_map(|a| a.cause.as_ref()) {
+        *by.entry(cause).or_default() += 1;
+    }
+    let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
+    codes.join(", ")
+}
+
+/// The timeout to declare for closes after `shortest` idle: rounded to 100 ms (within
+/// [`IDLE_SLACK`] of it for any time the hint suggests).
+fn suggested(shortest: Duration) -> Duration {
+    let tenths = (shortest.as_millis() + 50) / 100;
+    Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
+}
+
+/// A duration as a scenario writes it, quoted: `"2s"`, `"2300ms"`.
+fn quoted(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("\"{}s\"", ms / 1000)
+    } else {
+        format!("\"{ms}ms\"")
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suggested_timeout_is_rounded_to_100ms_and_written_as_a_scenario_would() {
+        assert_eq!(quoted(suggested(Duration::from_millis(1987))), "\"2s\"");
+        assert_eq!(quoted(suggested(Duration::from_millis(2049))), "\"2s\"");
+        assert_eq!(quoted(suggested(Duration::from_millis(2251))), "\"2300ms\"");
+        assert_eq!(
+            span(Duration::from_millis(1987), Duration::from_millis(2104)),
+            "2.0–2.1 s"
+        );
+        assert_eq!(
+            span(Duration::from_millis(2010), Duration::from_millis(2040)),
+            "2.0 s"
+        );
+    }
+
+    #[test]
+    fn only_a_declared_timeout_with_its_slack_makes_a_close_policy() {
+        let mut spec = OracleSpec::default();
+        assert!(!by_policy(&spec, Duration::from_secs(60)));
+        spec.idle_timeout = Some(Duration::from_secs(2));
+        assert!(by_policy(&spec, Duration::from_millis(1800)));
+        assert!(!by_policy(&spec, Duration::from_millis(1799)));
+        assert!(!by_policy(&spec, Duration::from_millis(300)));
+        assert!(reads_as_idle_close(1001) && !reads_as_idle_close(1011));
+    }
+}

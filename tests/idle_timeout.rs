@@ -1,0 +1,345 @@
+//! A correct server with an idle timeout: it closes a connection that sent it nothing for a
+//! while (Close 1000 or 1001, "idle timeout"), here in the client's long `think` between
+//! two request/answer turns. Declared in `[oracles] idle_timeout`, such a close is its
+//! policy: counted (`closed_idle`), the script's remaining steps not run and no finding.
+//! Undeclared, it stays a finding (a server closing a healthy connection mid-script is
+//! what river #205's stale grace timer does), and the hint says how to declare it. A close
+//! that comes sooner than the declared idle time, or while an answer is owed, stays a
+//! finding even declared.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{scenario, spawn_server, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use stampede::model::{Cause, OracleKind, Verdict};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How the fake server behaves.
+#[derive(Clone, Copy)]
+struct Idle {
+    /// It closes a connection that sent it nothing for this long...
+    after: Duration,
+    /// ...with this code, reason "idle timeout".
+    code: u16,
+    /// It answers this many requests per connection, and ignores the later ones.
+    answers: usize,
+    /// Its idle timer runs only once the client has sent this many messages.
+    timer_from: usize,
+}
+
+/// Serves one connection: greets, answers requests with the five events, and closes the
+/// connection once the client has sent nothing for `idle.after`.
+async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
+    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let user = common::unverified_sub(&token).unwrap_or_default();
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut received = 0;
+    loop {
+        let limit = if received >= idle.timer_from {
+            idle.after
+        } else {
+            Duration::MAX
+        };
+        match tokio::time::timeout(limit, ws.next()).await {
+            Err(_) => {
+                let frame = CloseFrame {
+                    code: CloseCode::from(idle.code),
+                    reason: "idle timeout".into(),
+                };
+                let _ = ws.send(Message::Close(Some(frame))).await;
+                // Until the client answers the Close.
+                while let Some(Ok(_)) = ws.next().await {}
+                return;
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                received += 1;
+                if received <= idle.answers && answer(&mut ws, text.as_str(), &user).await.is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(_) => return,
+        }
+    }
+}
+
+/// Answers one request with the five events of its run.
+async fn answer(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    request: &str,
+    user: &str,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
+    let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
+    for ty in [
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+    ] {
+        let event = json!({"type": ty, "run_id": run_id, "user_id": user});
+        ws.send(Message::Text(event.to_string().into())).await?;
+    }
+    Ok(())
+}
+
+/// Three connections, each a request and its answer, a 3 s think, another request and
+/// its answer; `oracles`: extra lines of `[oracles]`.
+fn idle_scenario(name: &str, oracles: &str) -> String {
+    scenario_with(name, oracles, "")
+}
+
+/// [`idle_scenario`] with `before_think` (steps, each ending with a comma) before its think.
+fn scenario_with(name: &str, oracles: &str, before_think: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 3
+duration = "30s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+identity = {{ field = "user_id" }}
+{oracles}
+
+[[group]]
+name = "thinkers"
+users = 3
+arrival = {{ ramp = "200ms" }}
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "user_message", run_id = "a-{{{{conn}}}}", content = "hi" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {before_think}
+  {{ think = "3s" }},
+  {{ send = {{ type = "user_message", run_id = "b-{{{{conn}}}}", content = "again" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+/// Runs [`idle_scenario`] against a server behaving as `idle`.
+async fn run_against(idle: Idle, name: &str, oracles: &str) -> stampede::results::Summary {
+    run_scenario(idle, name, &idle_scenario(name, oracles)).await
+}
+
+/// Runs scenario `text` against a server behaving as `idle`.
+async fn run_scenario(idle: Idle, name: &str, text: &str) -> stampede::results::Summary {
+    let (url, stop) = spawn_server(move |tcp| serve(idle, tcp)).await;
+    let s = scenario(&format!("{name}.toml"), text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    outcome.results.summary
+}
+
+const TWO_SECONDS: Idle = Idle {
+    after: Duration::from_secs(2),
+    code: 1001,
+    answers: usize::MAX,
+    timer_from: 0,
+};
+
+/// Declared, the server's close 2 s into the 3 s think is its idle policy: a clean run,
+/// every connection closed idle and counted (summary, console, hint), its last steps
+/// never run and no finding. A Close 1000 reads the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_idle_timeout_close_is_counted_never_a_violation() {
+    for code in [1001, 1000] {
+        let idle = Idle {
+            code,
+            ..TWO_SECONDS
+        };
+        let sum = run_against(idle, "declared", "idle_timeout = \"2s\"").await;
+        let c = &sum.counters;
+        assert_eq!((c.accepted, c.closed_idle), (3, 3), "{c:?}");
+        assert_eq!(
+            c.ended_by.get(&Cause::ServerClose(code)).copied(),
+            Some(3),
+            "{c:?}"
+        );
+        assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+        assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+        let hint = sum.hint.clone().unwrap_or_default();
+        // How long they were idle, by our clock, is a few ms short of the server's 2 s.
+        assert!(
+            hint.contains("the server closed 3 connections idle for 2."),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(&format!(
+                "s (server_close_{code} ×3; declared `idle_timeout = \"2s\"`): its idle \
+                 policy, counted as `closed_idle`"
+            )),
+            "{hint}"
+        );
+        let mut console = Vec::new();
+        stampede::report::render(&sum, &mut console).unwrap();
+        let console = String::from_utf8(console).unwrap();
+        assert!(console.contains("closed idle  3 accepted"), "{console}");
+    }
+}
+
+/// Undeclared, the same closes stay findings (the steps they cut off), and the hint says
+/// they read as one idle timeout and how to declare it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_idle_timeout_close_is_a_finding_and_the_hint_says_how_to_declare_it() {
+    let sum = run_against(TWO_SECONDS, "undeclared", "").await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("the server closed 3 connections idle for 2."),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(
+            "s (server_close_1001 ×3) with nothing pending: if it closes idle connections by \
+             policy, add `idle_timeout = \""
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(
+            "\"` to `[oracles]`; or keep the connection busy (a `ping` step) during long thinks"
+        ),
+        "{hint}"
+    );
+    // The idle time it suggests: ours, a few ms short of the server's 2 s (rounded to
+    // 100 ms, so "2s" unless the machine was slow to read the answer).
+    let suggested = hint
+        .split("add `idle_timeout = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    assert!(["2s", "1900ms"].contains(&suggested), "{hint}");
+}
+
+/// A close well before the declared idle time (300 ms into the think, as river #205's
+/// stale grace timer closes a healthy connection) is no idle policy: still a finding, no
+/// `closed_idle`, and the hint says it came too soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
+    let early = Idle {
+        after: Duration::from_millis(300),
+        code: 1000,
+        answers: usize::MAX,
+        timer_from: 0,
+    };
+    let sum = run_against(early, "early", "idle_timeout = \"2s\"").await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("sooner than the declared `idle_timeout = \"2s\"`: not its idle policy"),
+        "{hint}"
+    );
+    assert!(!hint.contains("add `idle_timeout"), "{hint}");
+}
+
+/// A server that leaves the second request unanswered and closes 4 s later (its idle
+/// timeout, past the declared 2 s) was not idle: it owed an answer. That close loses the
+/// answer (a completeness violation), never the idle policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
+    let unanswered = Idle {
+        after: Duration::from_secs(4),
+        code: 1001,
+        answers: 1,
+        timer_from: 0,
+    };
+    let sum = run_against(unanswered, "owed", "idle_timeout = \"2s\"").await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// Our own sends are use too: a note the client sends 1.5 s into a think (no answer
+/// wanted), then a server that closes 1 s after it, 2.5 s after its last answer. The
+/// connection was idle 1 s, not 2.5 s: sooner than the declared 2 s, so a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
+    let after_note = Idle {
+        after: Duration::from_secs(1),
+        code: 1000,
+        answers: 1,
+        timer_from: 2,
+    };
+    let note = r#"{ think = "1500ms" },
+  { send = { type = "note", content = "still here" } },"#;
+    let text = scenario_with("note", "idle_timeout = \"2s\"", note);
+    let sum = run_scenario(after_note, "note", &text).await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("idle for only 1.0 s (server_close_1000 ×3), sooner than"),
+        "{hint}"
+    );
+}
+
+/// A Close read after a `pause_reads` may have come as the pause began: the server here
+/// closes 300 ms after its answer, while the client is not reading for 3 s. Judged by
+/// when it was read, the connection looked idle 3 s, past the declared 2 s; it was idle
+/// for at most the time before the pause, so the close stays a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
+    let early = Idle {
+        after: Duration::from_millis(300),
+        code: 1000,
+        answers: usize::MAX,
+        timer_from: 0,
+    };
+    let pause = r#"{ pause_reads = "3s" },"#;
+    let text = scenario_with("paused", "idle_timeout = \"2s\"", pause);
+    let sum = run_scenario(early, "paused", &text).await;
+    assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}

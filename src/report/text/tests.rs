@@ -184,6 +184,8 @@ fn replies_short_of_calibration_are_counted_on_a_line_of_their_own() {
     assert!(
         line.contains("ask without progress ×9, ask without tool ×4"),
         "{line}"
+    );
+}
 
 /// A Close's text is its reason, quoted, not a body; an HTTP answer's text is its body.
 #[test]

@@ -438,18 +438,12 @@ impl ConnChecker {
             return;
         };
         let per_item = &mut per_item.per_item;
-        let mut bump = |i: usize, f: fn(&mut Tally)| {
-            if let Some(t) = per_item.get_mut(i) {
-                f(t);
-            }
-        };
         match what {
-            Tallied::Expected => required_items(items).for_each(|i| bump(i, |t| t.expected += 1)),
-            Tallied::NotExpected => required_items(items)
-                .for_each(|i| bump(i, |t| t.expected = t.expected.saturating_sub(1))),
-            Tallied::Arrived => state
-                .arrived_required_items()
-                .for_each(|i| bump(i, |t| t.arrived += 1)),
+            Tallied::Expected => bump(per_item, required_items(items), |t| t.expected += 1),
+            Tallied::NotExpected => bump(per_item, required_items(items), |t| {
+                t.expected = t.expected.saturating_sub(1)
+            }),
+            Tallied::Arrived => bump(per_item, state.arrived_required_items(), |t| t.arrived += 1),
         }
     }
 
@@ -1508,6 +1502,15 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
         && p.seen
             .strip_suffix(event)
             .is_some_and(|before| before.is_empty() || before.ends_with(' '))
+}
+
+/// Applies `f` to the tallies of the items `at`.
+fn bump(per_item: &mut [Tally], at: impl Iterator<Item = usize>, f: impl Fn(&mut Tally)) {
+    for i in at {
+        if let Some(t) = per_item.get_mut(i) {
+            f(t);
+        }
+    }
 }
 
 /// Applies `f` to `event`'s tally, made on first sight. Looked up first: an owned key only

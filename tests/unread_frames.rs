@@ -55,3 +55,13 @@ async fn a_dropped_event_among_readable_frames_is_still_a_violation() {
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
     assert!(sum.violations.of(OracleKind::Completeness) > 0);
 }
+
+/// Unread records that cannot belong to an expectation (heartbeats without its
+/// correlation value, in text and in binary frames) do not hide a dropped event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_beside_a_dropped_event_do_not_hide_it() {
+    let sum = run_against(Fault::DropEventWithHeartbeats).await;
+    assert!(sum.counters.binary_frames > 0, "{:?}", sum.counters);
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    assert!(sum.violations.of(OracleKind::Completeness) > 0);
+}

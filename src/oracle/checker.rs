@@ -107,9 +107,10 @@ struct Pending {
     /// not one per event: this runs for every answer).
     seen: String,
     seen_count: usize,
-    /// The connection's unread records ([`Unread::total`]) when it opened: more by the
-    /// time it fails, and what it missed may be in them.
-    unread_at_open: u64,
+    /// A record this scenario cannot read arrived while it was open that could be part of
+    /// its answer (one holding its correlation value, or any, when it is uncorrelated):
+    /// what it misses may be in there.
+    unread_seen: bool,
     checks: Vec<FieldTest>,
     capture: Vec<Capture>,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
@@ -517,7 +518,7 @@ impl ConnChecker {
             within,
             seen: std::mem::take(&mut self.spare_seen),
             seen_count: 0,
-            unread_at_open: self.unread.total(),
+            unread_seen: false,
             checks,
             capture,
             absent,
@@ -619,17 +620,32 @@ impl ConnChecker {
         self.on_record(msg, kind.as_deref(), now);
     }
 
-    /// A record arrived that is not JSON: counted for what the violations it leaves say.
-    pub fn on_unreadable(&mut self) {
+    /// A record arrived that is not JSON (`text`): counted for what the violations it
+    /// leaves say.
+    pub fn on_unreadable(&mut self, text: &str) {
         self.unread.not_json += 1;
+        self.note_unread(text.as_bytes());
         self.forget_sequence();
     }
 
-    /// A binary frame arrived: the oracles read text, so it is counted, as
+    /// A binary frame arrived (`bytes`): the oracles read text, so it is counted, as
     /// [`Self::on_unreadable`], for what a violation that saw nothing says.
-    pub fn on_binary(&mut self) {
+    pub fn on_binary(&mut self, bytes: &[u8]) {
         self.unread.binary += 1;
+        self.note_unread(bytes);
         self.forget_sequence();
+    }
+
+    /// An unread record (its bytes as received) may hold what an open expectation waits
+    /// for: a correlated one when the record holds its correlation value (a heartbeat
+    /// does not), an uncorrelated one whatever it holds.
+    fn note_unread(&mut self, record: &[u8]) {
+        for p in self.pending.iter_mut().filter(|p| !p.unread_seen) {
+            p.unread_seen = match &p.correlate {
+                None => true,
+                Some((_, value)) => holds(record, value.as_bytes()),
+            };
+        }
     }
 
     /// A record the oracles cannot read may carry the next sequence number: the next one
@@ -663,6 +679,9 @@ impl ConnChecker {
         self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
             self.unread.kindless += 1;
+            if self.pending.iter().any(|p| !p.unread_seen) {
+                self.note_unread(msg.to_value().to_string().as_bytes());
+            }
             if self.unread.kindless_shape.is_none() {
                 let field = &self.spec.type_field;
                 let mut shape = msg.shape();
@@ -747,7 +766,7 @@ impl ConnChecker {
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
             let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            let unread = self.unread_since(p);
+            let unread = p.unread_seen;
             self.resolve(idx, Resolution::Violated);
             self.violate_unmet(now, (expected, seen), key, unread);
         }
@@ -783,7 +802,7 @@ impl ConnChecker {
                 answered: p.seen_count > 0,
             };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            let unread = self.unread_since(p);
+            let unread = p.unread_seen;
             self.resolve(0, resolution);
             if resolution == Resolution::Violated {
                 let kept = self.violations.len();
@@ -920,15 +939,9 @@ impl ConnChecker {
         let expected = format!("next: {}", p.state.remaining());
         let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-        let unread = self.unread.total() > p.unread_at_open;
+        let unread = p.unread_seen;
         self.resolve(idx, Resolution::Violated);
         self.violate_unmet(now, (expected, seen), key, unread);
-    }
-
-    /// Whether records this scenario cannot read reached the connection while `p` was
-    /// open ([`Violation::unreadable`]).
-    fn unread_since(&self, p: &Pending) -> bool {
-        self.unread.total() > p.unread_at_open
     }
 
     /// A completeness violation of an expectation that went unmet, marked `unreadable`
@@ -1033,7 +1046,7 @@ impl ConnChecker {
             if self.recent_done.len() >= RECENT_DONE {
                 self.recent_done.pop_front();
             }
-            let unread = how == Resolution::Violated && self.unread.total() > p.unread_at_open;
+            let unread = how == Resolution::Violated && p.unread_seen;
             self.recent_done
                 .push_back((key_hash(value), p.state, unread));
         }
@@ -1504,6 +1517,11 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
             .is_some_and(|before| before.is_empty() || before.ends_with(' '))
 }
 
+/// Whether `record` holds `value` (a correlation value) anywhere.
+fn holds(record: &[u8], value: &[u8]) -> bool {
+    !value.is_empty() && memchr::memmem::find(record, value).is_some()
+}
+
 /// Applies `f` to the tallies of the items `at`.
 fn bump(per_item: &mut [Tally], at: impl Iterator<Item = usize>, f: impl Fn(&mut Tally)) {
     for i in at {
@@ -1563,13 +1581,6 @@ struct Unread {
     /// JSON records without a kind, and the shape of the first (its field names).
     kindless: u64,
     kindless_shape: Option<Box<str>>,
-}
-
-impl Unread {
-    /// Every record no expectation could read.
-    fn total(&self) -> u64 {
-        self.not_json + self.binary + self.kindless
-    }
 }
 
 /// What an expectation saw, for its witness: when that was nothing, what the connection

@@ -118,6 +118,9 @@ pub enum Fault {
     BinaryHalf,
     /// Correct, but a reply's five events go out together, one frame holding a JSON array.
     BatchArray,
+    /// Never sends `tool_completed` (as [`Fault::DropEvent`]), and a kindless heartbeat
+    /// (`{"heartbeat": n}`, binary and text) goes out before every event.
+    DropEventWithHeartbeats,
 }
 
 /// A minimal golden-path server that does not check tokens and misbehaves on purpose.
@@ -262,7 +265,14 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
             "tool_completed",
             "agent_completed",
         ] {
-            if fault == Fault::DropEvent && ty == "tool_completed" {
+            if fault == Fault::DropEventWithHeartbeats {
+                let beat = json!({"heartbeat": seq}).to_string();
+                let _ = ws.send(Message::Text(beat.clone().into())).await;
+                let _ = ws.send(Message::Binary(beat.into_bytes().into())).await;
+            }
+            if matches!(fault, Fault::DropEvent | Fault::DropEventWithHeartbeats)
+                && ty == "tool_completed"
+            {
                 continue;
             }
             seq += if fault == Fault::SeqGap && ty == "tool_executing" {

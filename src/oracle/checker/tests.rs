@@ -178,9 +178,13 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     assert_eq!(quiet.violations[0].seen, "nothing");
     let mut garbled = checker();
     garbled.expect(five("r1"), Some((t, t)), t);
-    garbled.on_unreadable();
-    garbled.on_unreadable();
+    garbled.on_unreadable("started r1\u{1e}");
+    garbled.on_unreadable("done r1\u{1e}");
     garbled.expire(t + Duration::from_secs(6));
+    assert!(
+        garbled.violations[0].unreadable,
+        "it holds r1: it may be the answer"
+    );
     let seen = &garbled.violations[0].seen;
     assert!(
         seen.starts_with("nothing readable (2 records that are not JSON"),
@@ -203,8 +207,12 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
 
     let mut binary = checker();
     binary.expect(five("r1"), Some((t, t)), t);
-    binary.on_binary();
+    binary.on_binary(b"\x00\x01");
     binary.expire(t + Duration::from_secs(6));
+    assert!(
+        !binary.violations[0].unreadable,
+        "it does not hold r1: it cannot be the answer"
+    );
     let seen = &binary.violations[0].seen;
     assert_eq!(
         seen, "nothing readable (1 binary frame: the oracles read JSON text)",

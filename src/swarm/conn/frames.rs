@@ -93,7 +93,7 @@ impl ConnRun {
                 self.data_frame(now, None).await;
                 self.count_received(bytes.len());
                 self.counters.binary_frames += 1;
-                self.checker.on_binary();
+                self.checker.on_binary(&bytes);
             }
             Message::Close(frame) => {
                 // The code as sent (tungstenite reports a forbidden one as 1002).
@@ -227,10 +227,10 @@ impl ConnRun {
                         None => checker.on_record(&msg, event.as_deref(), now),
                     }
                 }
-                Record::Text(_) => {
+                Record::Text(text) => {
                     due |= note_data(ctx, attempts, open, samples, now, None);
                     counters.non_json += 1;
-                    checker.on_unreadable();
+                    checker.on_unreadable(text);
                 }
             }
         }

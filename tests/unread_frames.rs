@@ -65,3 +65,17 @@ async fn heartbeats_beside_a_dropped_event_do_not_hide_it() {
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
     assert!(sum.violations.of(OracleKind::Completeness) > 0);
 }
+
+/// Only some replies batched into an array (with their `seq`s inside): the count starts
+/// again after each array, so no ordering violation; the turns it answered are unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_batched_now_and_then_is_no_sequence_gap() {
+    let sum = run_against(Fault::BatchSome).await;
+    assert_eq!(
+        sum.violations.of(OracleKind::Ordering),
+        0,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Unreadable, "{:?}", sum.hint);
+}

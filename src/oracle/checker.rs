@@ -648,6 +648,35 @@ impl ConnChecker {
         }
     }
 
+    /// A JSON record without a kind: no expectation reads it, but it may hold what one
+    /// waits for (a reply batched into one array), and sequence numbers inside it (the
+    /// array's events) that the top level does not show: when its text names a sequence
+    /// field, the next number read starts the count again. A heartbeat that names neither
+    /// changes nothing.
+    fn kindless_record<J: Tree>(&mut self, msg: &J) {
+        let waiting = self.pending.iter().any(|p| !p.unread_seen);
+        let sequenced = self.spec.sequence.is_some() || !self.spec.learned.sequence.is_empty();
+        if !waiting && !sequenced {
+            return;
+        }
+        let text = msg.to_value().to_string();
+        if waiting {
+            self.note_unread(text.as_bytes());
+        }
+        if sequenced && self.names_sequence(&text) {
+            self.forget_sequence();
+        }
+    }
+
+    /// Whether `text` names a sequence field (declared or learned; its last path segment,
+    /// quoted as a JSON key).
+    fn names_sequence(&self, text: &str) -> bool {
+        let fields = self.spec.sequence.iter().chain(&self.spec.learned.sequence);
+        fields
+            .filter_map(|path| path.rsplit('.').next())
+            .any(|name| holds(text.as_bytes(), format!("\"{name}\"").as_bytes()))
+    }
+
     /// A record the oracles cannot read may carry the next sequence number: the next one
     /// read starts the count again rather than read as a gap (what it skipped is unknown,
     /// not lost).
@@ -679,9 +708,7 @@ impl ConnChecker {
         self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
             self.unread.kindless += 1;
-            if self.pending.iter().any(|p| !p.unread_seen) {
-                self.note_unread(msg.to_value().to_string().as_bytes());
-            }
+            self.kindless_record(msg);
             if self.unread.kindless_shape.is_none() {
                 let field = &self.spec.type_field;
                 let mut shape = msg.shape();

@@ -118,6 +118,9 @@ pub enum Fault {
     BinaryHalf,
     /// Correct, but a reply's five events go out together, one frame holding a JSON array.
     BatchArray,
+    /// Correct, but every second reply's first three events go out together, one frame
+    /// holding a JSON array (with their `seq`s inside), the rest one by one.
+    BatchSome,
     /// Never sends `tool_completed` (as [`Fault::DropEvent`]), and a kindless heartbeat
     /// (`{"heartbeat": n}`, binary and text) goes out before every event.
     DropEventWithHeartbeats,
@@ -233,6 +236,7 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
         sub.clone()
     };
     let mut seq = 0u64;
+    let mut replies = 0u64;
     let hello = json!({"type": "connection_established", "user_id": sub, "connection_id": "c"});
     if ws
         .send(Message::Text(hello.to_string().into()))
@@ -258,6 +262,7 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
         }
         let run_id = req.get("run_id").cloned().unwrap_or(Value::Null);
         let mut batch = Vec::new();
+        replies += 1;
         for ty in [
             "agent_started",
             "agent_thinking",
@@ -284,6 +289,18 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
             let frame = match fault {
                 Fault::BatchArray => {
                     batch.push(event);
+                    continue;
+                }
+                Fault::BatchSome
+                    if replies % 2 == 0 && ty != "tool_completed" && ty != "agent_completed" =>
+                {
+                    batch.push(event);
+                    if batch.len() == 3 {
+                        let array = Value::Array(std::mem::take(&mut batch)).to_string();
+                        if ws.send(Message::Text(array.into())).await.is_err() {
+                            return;
+                        }
+                    }
                     continue;
                 }
                 Fault::BinaryHalf if seq % 2 == 0 => Message::Binary(event.to_string().into()),

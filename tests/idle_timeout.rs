@@ -30,6 +30,9 @@ struct Idle {
     answers: usize,
     /// Its idle timer runs only once the client has sent this many messages.
     timer_from: usize,
+    /// It says goodbye (`{"type":"idle_timeout"}`) right before its idle Close, as Slack's
+    /// RTM sends `goodbye`.
+    goodbye: bool,
 }
 
 /// Serves one connection: greets, answers requests with the five events, and closes the
@@ -56,6 +59,10 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
         };
         match tokio::time::timeout(limit, ws.next()).await {
             Err(_) => {
+                if idle.goodbye {
+                    let bye = json!({"type": "idle_timeout"}).to_string();
+                    let _ = ws.send(Message::Text(bye.into())).await;
+                }
                 let frame = CloseFrame {
                     code: CloseCode::from(idle.code),
                     reason: "idle timeout".into(),
@@ -157,6 +164,7 @@ const TWO_SECONDS: Idle = Idle {
     code: 1001,
     answers: usize::MAX,
     timer_from: 0,
+    goodbye: false,
 };
 
 /// Declared, the server's close 2 s into the 3 s think is its idle policy: a clean run,
@@ -250,6 +258,7 @@ async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
         code: 1000,
         answers: usize::MAX,
         timer_from: 0,
+        goodbye: false,
     };
     let sum = run_against(early, "early", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -278,6 +287,7 @@ async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
         code: 1001,
         answers: 1,
         timer_from: 0,
+        goodbye: false,
     };
     let sum = run_against(unanswered, "owed", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -300,6 +310,7 @@ async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
         code: 1000,
         answers: 1,
         timer_from: 2,
+        goodbye: false,
     };
     let note = r#"{ think = "1500ms" },
   { send = { type = "note", content = "still here" } },"#;
@@ -330,6 +341,7 @@ async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
         code: 1000,
         answers: usize::MAX,
         timer_from: 0,
+        goodbye: false,
     };
     let pause = r#"{ pause_reads = "3s" },"#;
     let text = scenario_with("paused", "idle_timeout = \"2s\"", pause);
@@ -342,4 +354,19 @@ async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
         sum.violations
     );
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// A goodbye message right before the idle Close is the server announcing it, not use:
+/// declared, the close is still its idle policy, timed from the answer before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goodbye_right_before_the_idle_close_is_no_use() {
+    let idle = Idle {
+        goodbye: true,
+        ..TWO_SECONDS
+    };
+    let sum = run_against(idle, "goodbye", "idle_timeout = \"2s\"").await;
+    let c = &sum.counters;
+    assert_eq!((c.accepted, c.closed_idle), (3, 3), "{c:?}");
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }

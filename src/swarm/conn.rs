@@ -234,6 +234,10 @@ struct Open {
     /// answers them with) are its keepalive, not use: a server's idle Close is judged by
     /// how long before it the connection was last used.
     last_activity: Instant,
+    /// `last_activity` as it was before the latest data frame received: when that frame is
+    /// a goodbye right before the server's idle Close (Slack's `goodbye`, an
+    /// `idle_timeout` notice), the connection was idle since then.
+    before_last_frame: Instant,
     /// When reads were last paused (`pause_reads`): a server Close read after the pause
     /// may have come any time after it began, so an idle time is measured up to then.
     reads_paused_at: Option<Instant>,

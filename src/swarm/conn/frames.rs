@@ -7,6 +7,10 @@ use crate::oracle::frame::{kind_of, records, Record};
 use crate::oracle::idle;
 use futures_util::FutureExt;
 
+/// How soon before a server's idle Close its last data frame may come and still read as
+/// the goodbye that announces it, not as use.
+const GOODBYE: Duration = Duration::from_millis(500);
+
 impl ConnRun {
     /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
     pub(super) async fn pump(
@@ -411,7 +415,20 @@ impl ConnRun {
         }
         let open = self.open.as_ref()?;
         let last_request = self.last_send_at.map(|(_, actual)| actual);
-        let last_used = last_request.map_or(open.last_activity, |r| r.max(open.last_activity));
+        // A data frame just before the Close, after our last use, with nothing owed: the
+        // server's goodbye, not use; the connection was idle since before it.
+        let last_frame_us = self.attempts.last().and_then(|a| a.last_frame_us);
+        let frame_was_last = last_frame_us
+            .is_some_and(|us| us == self.since_t0(open.last_activity))
+            && last_request.is_none_or(|r| r <= open.before_last_frame);
+        let goodbye =
+            frame_was_last && now.saturating_duration_since(open.last_activity) <= GOODBYE;
+        let used = if goodbye {
+            open.before_last_frame
+        } else {
+            open.last_activity
+        };
+        let last_used = last_request.map_or(used, |r| r.max(used));
         // Read after a pause, the Close may have come as the pause began: the idle time
         // is the least it may have been, never more than the connection really sat idle.
         let seen = match open.reads_paused_at {
@@ -543,6 +560,7 @@ fn note_data(
     let Some(open) = open.as_mut() else {
         return false;
     };
+    open.before_last_frame = open.last_activity;
     open.last_activity = now;
     if open.first_frame_seen {
         return false;

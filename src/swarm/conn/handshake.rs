@@ -147,6 +147,7 @@ impl ConnRun {
                     ws,
                     upgraded_at: now,
                     last_activity: now,
+                    before_last_frame: now,
                     reads_paused_at: None,
                     first_frame_seen: false,
                     closing: None,

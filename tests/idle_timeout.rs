@@ -12,7 +12,7 @@ mod common;
 
 use common::{scenario, spawn_server, TEST_SECRET};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use stampede::model::{Cause, OracleKind, Verdict};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -74,7 +74,10 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
             }
             Ok(Some(Ok(Message::Text(text)))) => {
                 received += 1;
-                if received <= idle.answers && answer(&mut ws, text.as_str(), &user).await.is_err()
+                if received <= idle.answers
+                    && common::answer_five(&mut ws, text.as_str(), &user)
+                        .await
+                        .is_err()
                 {
                     return;
                 }
@@ -83,27 +86,6 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
             Ok(_) => return,
         }
     }
-}
-
-/// Answers one request with the five events of its run.
-async fn answer(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    request: &str,
-    user: &str,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
-    let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
-    for ty in [
-        "agent_started",
-        "agent_thinking",
-        "tool_executing",
-        "tool_completed",
-        "agent_completed",
-    ] {
-        let event = json!({"type": ty, "run_id": run_id, "user_id": user});
-        ws.send(Message::Text(event.to_string().into())).await?;
-    }
-    Ok(())
 }
 
 /// Three connections, each a request and its answer, a 3 s think, another request and

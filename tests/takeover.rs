@@ -10,7 +10,7 @@ mod common;
 
 use common::{scenario, spawn_server, TEST_SECRET};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use stampede::model::{Cause, OracleKind, Verdict};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,7 +151,7 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
                 if due.is_some() =>
             {
                 let request = owed.take().map(|(_, request)| request).unwrap_or_default();
-                if answer(&mut ws, &request, &user).await.is_err() {
+                if common::answer_five(&mut ws, &request, &user).await.is_err() {
                     break;
                 }
             }
@@ -162,7 +162,7 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
                     owed = Some((at, text.to_string()));
                 }
                 Some(Ok(Message::Text(text))) => {
-                    if answer(&mut ws, text.as_str(), &user).await.is_err() {
+                    if common::answer_five(&mut ws, text.as_str(), &user).await.is_err() {
                         break;
                     }
                 }
@@ -175,27 +175,6 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
     if sessions.get(&token).is_some_and(|(owner, _)| *owner == id) {
         sessions.remove(&token);
     }
-}
-
-/// Answers one request with the five events of its run.
-async fn answer(
-    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    request: &str,
-    user: &str,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
-    let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
-    for ty in [
-        "agent_started",
-        "agent_thinking",
-        "tool_executing",
-        "tool_completed",
-        "agent_completed",
-    ] {
-        let event = json!({"type": ty, "run_id": run_id, "user_id": user});
-        ws.send(Message::Text(event.to_string().into())).await?;
-    }
-    Ok(())
 }
 
 /// Pairs of connections sharing a token, opened 100 ms apart (a ramp of 10 over 1 s):

@@ -429,3 +429,25 @@ pub async fn interrupt_n_when(
         after,
     }
 }
+
+/// Answers one golden-path request with the five events of its run (`run_id` as the
+/// request's, `user_id` = `user`).
+pub async fn answer_five(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    request: &str,
+    user: &str,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
+    let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
+    for ty in [
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+    ] {
+        let event = json!({"type": ty, "run_id": run_id, "user_id": user});
+        ws.send(Message::Text(event.to_string().into())).await?;
+    }
+    Ok(())
+}

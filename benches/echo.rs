@@ -243,7 +243,12 @@ steps = [
 fn runtime(threads: Threads) -> tokio::runtime::Runtime {
     let mut builder = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread(),
-        Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+        Threads::PerCore => {
+            // As the `stampede` binary builds its runtime.
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.on_thread_park(stampede::allocator::collect_when_idle);
+            builder
+        }
     };
     builder.enable_all().build().unwrap()
 }

@@ -47,7 +47,11 @@ fn main() -> ExitCode {
         // One thread: this one drives every connection (a current-thread runtime), with no
         // worker to wake and no hand-off between threads, as a single-threaded client does.
         Some(n) if n.get() == 1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+        _ => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.on_thread_park(stampede::allocator::collect_when_idle);
+            builder
+        }
     };
     if let Some(threads) = threads {
         if threads.get() > 1 {

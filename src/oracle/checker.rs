@@ -262,6 +262,9 @@ pub struct ConnChecker {
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
+    /// The correlation strings of the last settled expectation
+    /// ([`Self::take_spare_correlate`]).
+    spare_correlate: Option<(String, String)>,
     next_id: u64,
     pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
@@ -319,6 +322,7 @@ impl ConnChecker {
             saw_uncorrelated_error: false,
             unread: Unread::default(),
             spare_seen: String::new(),
+            spare_correlate: None,
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
@@ -369,6 +373,7 @@ impl ConnChecker {
             self.named_samples = Vec::new();
         }
         self.spare_seen = String::new();
+        self.spare_correlate = None;
     }
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
@@ -1079,6 +1084,16 @@ impl ConnChecker {
             self.recent_done
                 .push_back((key_hash(value), p.state, unread));
         }
+        if let Some(pair) = p.correlate {
+            self.spare_correlate = Some(pair);
+        }
+    }
+
+    /// The correlation strings of the last settled expectation, for the next one's plan
+    /// to be written into ([`crate::plan::Cursor::recycle`]): no two strings allocated
+    /// and freed per expected answer.
+    pub fn take_spare_correlate(&mut self) -> Option<(String, String)> {
+        self.spare_correlate.take()
     }
 
     fn on_error_event<J: Tree>(&mut self, msg: &J, now: Instant) {

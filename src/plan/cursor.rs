@@ -139,6 +139,9 @@ pub struct Cursor {
     /// have every expectation of every connection update one reference count, a cache
     /// line that every worker thread writes.
     patterns: Vec<(usize, Arc<[PatternItem]>)>,
+    /// Strings a settled expectation no longer needs, for the next correlated
+    /// expectation's `(field, value)` ([`Cursor::recycle`]).
+    spare_correlate: Option<(String, String)>,
 }
 
 /// What [`Cursor::next_rendered`] yields.
@@ -148,6 +151,9 @@ pub enum Next {
     Action(Action),
     /// The next action is a `send`, already rendered as text into the caller's buffer.
     Rendered,
+    /// The next action is an `expect`: [`Action::Expect`] without its box (one allocation
+    /// per expected answer less).
+    Expect(ExpectPlan),
 }
 
 /// A script's `send` templates compiled for one run ([`Compiled`]), found by the address
@@ -208,7 +214,22 @@ impl Cursor {
             templates: None,
             slots: Vec::new(),
             patterns: Vec::new(),
+            spare_correlate: None,
         }
+    }
+
+    /// Hands over strings the next correlated expectation's `(field, value)` is written
+    /// into (a settled expectation's: [`crate::oracle::ConnChecker::take_spare_correlate`]),
+    /// instead of two new ones. `None` keeps what the cursor has.
+    pub fn recycle(&mut self, spare: Option<(String, String)>) {
+        if spare.is_some() {
+            self.spare_correlate = spare;
+        }
+    }
+
+    /// Gives back what the cursor keeps only for speed (a connection going idle).
+    pub fn shrink(&mut self) {
+        self.spare_correlate = None;
     }
 
     /// Lets [`Cursor::next_rendered`] render the sends `templates` holds as text.
@@ -227,6 +248,7 @@ impl Cursor {
     pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
         match self.next_into(plan, conn, None)? {
             Next::Action(action) => Some(action),
+            Next::Expect(expect) => Some(Action::Expect(Box::new(expect))),
             // Only with a buffer to render into.
             Next::Rendered => None,
         }
@@ -256,15 +278,7 @@ impl Cursor {
                 *next += 1;
                 Next::Action(action)
             }
-            None => {
-                let mut rendered = false;
-                let action = self.next_scripted(plan, conn, out, &mut rendered)?;
-                if rendered {
-                    Next::Rendered
-                } else {
-                    Next::Action(action)
-                }
-            }
+            None => self.next_scripted(plan, conn, out)?,
         };
         self.yielded += 1;
         Some(next)
@@ -275,8 +289,7 @@ impl Cursor {
         plan: &Plan,
         conn: &ConnPlan,
         out: Option<&mut String>,
-        rendered: &mut bool,
-    ) -> Option<Action> {
+    ) -> Option<Next> {
         let script = plan.script_of(conn)?;
         // The token's `sub` only for what reads it: the token is one more cache line per
         // step, and few templates name it.
@@ -326,7 +339,7 @@ impl Cursor {
                 _ => Action::Connect,
             };
             self.frames.push(root);
-            return Some(first);
+            return Some(Next::Action(first));
         }
         loop {
             let list = steps_at(script, &self.frames);
@@ -334,7 +347,7 @@ impl Cursor {
             if top.pace_due {
                 top.pace_due = false;
                 let every = top.every.unwrap_or_default();
-                return Some(Action::PaceAt(every.saturating_mul(top.iter)));
+                return Some(Next::Action(Action::PaceAt(every.saturating_mul(top.iter))));
             }
             let Some(step) = list.get(top.next) else {
                 top.iter += 1;
@@ -369,7 +382,7 @@ impl Cursor {
                         });
                     }
                     if every.is_some() {
-                        return Some(Action::PaceStart);
+                        return Some(Next::Action(Action::PaceStart));
                     }
                 }
                 Step::Send { template } => {
@@ -401,12 +414,8 @@ impl Cursor {
                             }
                         }
                         self.slots = slots;
-                        // The message is in `out`; this stands in for it until
-                        // `next_into` turns it into `Next::Rendered`.
-                        *rendered = true;
-                        return Some(Action::Send {
-                            message: serde_json::Value::Null,
-                        });
+                        // The message is in `out`.
+                        return Some(Next::Rendered);
                     }
                     let message = expand(template, &vars(true), self.run, &mut lazy(at, flat));
                     for path in &self.correlated {
@@ -421,39 +430,45 @@ impl Cursor {
                             }
                         }
                     }
-                    return Some(Action::Send { message });
+                    return Some(Next::Action(Action::Send { message }));
                 }
                 Step::SendBinary { base64 } => {
                     self.run += 1;
-                    return Some(Action::SendBinary {
+                    return Some(Next::Action(Action::SendBinary {
                         base64: base64.clone(),
-                    });
+                    }));
                 }
                 Step::Ping { payload, within } => {
-                    return Some(Action::Ping {
+                    return Some(Next::Action(Action::Ping {
                         payload: payload.clone(),
                         within: *within,
-                    });
+                    }));
                 }
                 Step::SendText { template } => {
                     self.run += 1;
                     let text =
                         template::expand_text(template, &vars(true), self.run, &mut lazy(at, flat));
-                    return Some(Action::SendText { text });
+                    return Some(Next::Action(Action::SendText { text }));
                 }
                 Step::Expect(expect) => {
                     let mut plan = self.expect(expect, &|| vars(true));
                     // Paced (open model): the schedule goes on whatever the server does.
                     plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
-                    return Some(Action::Expect(plan));
+                    return Some(Next::Expect(plan));
                 }
                 Step::Think { dist } => {
-                    return Some(Action::Think(sample(dist, &mut draw(at, flat))))
+                    return Some(Next::Action(Action::Think(sample(
+                        dist,
+                        &mut draw(at, flat),
+                    ))))
                 }
                 Step::PauseReads { dist } => {
-                    return Some(Action::PauseReads(sample(dist, &mut draw(at, flat))))
+                    return Some(Next::Action(Action::PauseReads(sample(
+                        dist,
+                        &mut draw(at, flat),
+                    ))))
                 }
-                Step::Close { code } => return Some(Action::Close { code: *code }),
+                Step::Close { code } => return Some(Next::Action(Action::Close { code: *code })),
                 Step::Rendezvous { .. } => {
                     // The point is the group's k-th rendezvous step in script order; the
                     // meeting, this iteration of the loops around it. A hand-edited plan
@@ -463,19 +478,19 @@ impl Cursor {
                         .ok()
                         .and_then(|step| plan.rendezvous_point(conn.group, step));
                     if let Some(point) = point {
-                        return Some(Action::Rendezvous {
+                        return Some(Next::Action(Action::Rendezvous {
                             point,
                             iteration: flat,
-                        });
+                        }));
                     }
                 }
                 // Validation only allows it first, where the start turned it into the connect.
                 Step::AbortHandshake { .. } => {}
                 Step::Reconnect { after, backoff } => {
-                    return Some(Action::Reconnect {
+                    return Some(Next::Action(Action::Reconnect {
                         after: sample(after, &mut draw(at, flat)),
                         backoff: backoff.clone(),
-                    })
+                    }))
                 }
             }
         }
@@ -495,14 +510,16 @@ impl Cursor {
     /// The expectation as it applies now: its correlation value from the latest send, and
     /// the placeholders of its pattern and field tests expanded (those draw nothing;
     /// `{{$name}}` captures stay for the checker).
-    fn expect<'v>(
-        &mut self,
-        expect: &Expect,
-        vars: &dyn Fn() -> template::Vars<'v>,
-    ) -> Box<ExpectPlan> {
+    fn expect<'v>(&mut self, expect: &Expect, vars: &dyn Fn() -> template::Vars<'v>) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
-            let value = self.last_by_field.get(field).cloned().unwrap_or_default();
-            (field.clone(), value)
+            let value = self.last_by_field.get(field).map_or("", String::as_str);
+            // Written into a settled expectation's strings when there are some.
+            let (mut f, mut v) = self.spare_correlate.take().unwrap_or_default();
+            f.clear();
+            f.push_str(field);
+            v.clear();
+            v.push_str(value);
+            (f, v)
         });
         let run = self.run;
         let text = |t: &str| {
@@ -542,7 +559,7 @@ impl Cursor {
                 },
             })
             .collect();
-        Box::new(ExpectPlan {
+        ExpectPlan {
             pattern,
             correlate,
             within: expect.within,
@@ -551,7 +568,7 @@ impl Cursor {
             capture: expect.capture.clone(),
             absent: expect.absent,
             name: expect.name.clone(),
-        })
+        }
     }
 
     /// The actions after the one in progress, up to (not including) the first for which

@@ -695,6 +695,7 @@ fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
         let mut text = String::new();
         match cursor.next_rendered(&plan, conn, &mut text) {
             Some(Next::Action(action)) => walked.push(action),
+            Some(Next::Expect(expect)) => walked.push(Action::Expect(Box::new(expect))),
             Some(Next::Rendered) => {
                 rendered += 1;
                 walked.push(Action::Send {

@@ -131,13 +131,17 @@ impl Current {
     fn of(action: &Action) -> Self {
         match action {
             Action::Send { .. } => Current::Send,
-            Action::Expect(e) => Current::Expect {
-                pattern: e.pattern.clone(),
-                within: e.within,
-                wait: e.wait,
-                absent: e.absent,
-            },
+            Action::Expect(e) => Current::of_expect(e),
             other => Current::Step(other.clone()),
+        }
+    }
+
+    fn of_expect(e: &ExpectPlan) -> Self {
+        Current::Expect {
+            pattern: e.pattern.clone(),
+            within: e.within,
+            wait: e.wait,
+            absent: e.absent,
         }
     }
 
@@ -213,6 +217,17 @@ enum SendNow {
     Flush,
     /// Nothing sent: the text goes the bounded way ([`ConnRun::send`]).
     Wait(String),
+}
+
+/// What the script loop does with the step the cursor gave.
+enum Then {
+    /// Runs the action; a compiled send comes rendered.
+    Run(Action, Option<String>),
+    /// Waits for the expectation just opened (`wait`: to its end), handing the sample
+    /// buffer over first when it is due.
+    Await(crate::oracle::ExpectId, bool, bool),
+    /// Nothing to do: an expectation while the connection is not open.
+    Skip,
 }
 
 /// How a bounded frame write ended.
@@ -312,6 +327,9 @@ pub(super) struct ConnRun {
     /// Tokens its login requests returned: redacted from what it hands back (the run's
     /// redactor knows only the tokens it had before the load).
     logged_in: Vec<crate::auth::Token>,
+    /// Where the cursor renders each compiled send, kept across sends: no buffer grown
+    /// from empty per message. Given back in a long `think`.
+    render_buf: String,
 }
 
 mod frames;
@@ -378,6 +396,7 @@ impl ConnRun {
             current: None,
             markers,
             logged_in: Vec::new(),
+            render_buf: String::new(),
         }
     }
 
@@ -405,12 +424,21 @@ impl ConnRun {
         let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
         while !self.stop.is_stopped() {
-            let mut rendered = String::new();
-            let (action, rendered) = match self.cursor.next_rendered(&ctx.plan, conn, &mut rendered)
-            {
-                Some(Next::Action(action)) => (action, None),
-                Some(Next::Rendered) => (SEND_STEP, Some(rendered)),
+            // The step is taken, and an expectation opened, in a function of its own: its
+            // plan (and the cursor's answer) then take no room in this task while it waits.
+            let (action, rendered) = match self.next_step(conn, connected) {
                 None => break,
+                Some(Then::Skip) => continue,
+                Some(Then::Run(action, rendered)) => (action, rendered),
+                Some(Then::Await(id, wait, flush)) => {
+                    if flush {
+                        Box::pin(self.samples.flush()).await;
+                    }
+                    // Not boxed: it runs for every expected answer, and the wait's own
+                    // state is small.
+                    self.await_expectation(id, wait).await;
+                    continue;
+                }
             };
             // What `stream_ended` names as the step a lost connection was at: the action's
             // kind, and an expect's pattern (shared), not a copy of the whole step.
@@ -464,17 +492,8 @@ impl ConnRun {
                 Action::SendBinary { base64 } => Box::pin(self.send_binary(&base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
                 Action::Ping { payload, within } => Box::pin(self.ping(&payload, within)).await,
-                Action::Expect(expect) => {
-                    // Opened without a future; only the wait for the answer is one.
-                    let wait = expect.wait;
-                    let id = self
-                        .checker
-                        .expect(*expect, self.last_send_at, Instant::now());
-                    if self.file_checker_samples(None) {
-                        Box::pin(self.samples.flush()).await;
-                    }
-                    Box::pin(self.await_expectation(id, wait)).await
-                }
+                // Opened above.
+                Action::Expect(_) => {}
                 Action::Think(d) => Box::pin(self.think(d)).await,
                 Action::PaceStart => self.pace_base = Some(Instant::now()),
                 Action::PaceAt(offset) => Box::pin(self.pace_at(offset)).await,
@@ -811,6 +830,44 @@ impl ConnRun {
         }
     }
 
+    /// The script's next step (`None`: it is over). A compiled send comes rendered; an
+    /// expectation is opened here, or skipped while the connection is not open.
+    fn next_step(&mut self, conn: &ConnPlan, connected: bool) -> Option<Then> {
+        self.render_buf.clear();
+        self.cursor.recycle(self.checker.take_spare_correlate());
+        let expect = match self
+            .cursor
+            .next_rendered(&self.ctx.plan, conn, &mut self.render_buf)?
+        {
+            Next::Expect(expect) => expect,
+            // An explicit plan's expectation (a repro's) takes the same way.
+            Next::Action(Action::Expect(expect)) => *expect,
+            Next::Action(action) => return Some(Then::Run(action, None)),
+            // A copy of exactly its length: the frame's bytes then take the string as it
+            // is, where a string with spare room needs a shared header of its own (a
+            // second allocation per send).
+            Next::Rendered => {
+                let text = self.render_buf.as_str().to_owned();
+                return Some(Then::Run(SEND_STEP, Some(text)));
+            }
+        };
+        self.current = Some(Current::of_expect(&expect));
+        if !connected || self.open.is_none() {
+            return Some(Then::Skip);
+        }
+        Some(self.open_expectation(expect))
+    }
+
+    /// Opens an expectation, without waiting: what to wait for next
+    /// ([`Then::Await`]).
+    fn open_expectation(&mut self, expect: ExpectPlan) -> Then {
+        let wait = expect.wait;
+        let id = self
+            .checker
+            .expect(expect, self.last_send_at, Instant::now());
+        Then::Await(id, wait, self.file_checker_samples(None))
+    }
+
     /// Waits for the expectation `id` just opened: for its end in a closed model (`wait`),
     /// else only while the in-flight bound is reached.
     async fn await_expectation(&mut self, id: crate::oracle::ExpectId, wait: bool) {
@@ -851,6 +908,8 @@ impl ConnRun {
             if !self.checker.has_pending() {
                 self.checker.shrink();
             }
+            self.render_buf = String::new();
+            self.cursor.shrink();
         }
         if self.pump(Some(intended), |_| false).await == Stop::Deadline {
             self.record(

@@ -503,8 +503,13 @@ impl Plan {
     /// A connection's feeder columns and row (`None`: its group has no feeder, or its rows
     /// are not loaded).
     pub fn feed_of(&self, conn: &ConnPlan) -> Option<(&[String], &[String])> {
-        let feed = self.group_feeds.get(conn.group as usize)?.as_ref()?;
-        Some((feed.columns.as_slice(), feed.row(conn.user)?))
+        self.feed_of_user(conn.group, conn.user)
+    }
+
+    /// [`Plan::feed_of`] by the connection's group and user.
+    pub fn feed_of_user(&self, group: u32, user: u32) -> Option<(&[String], &[String])> {
+        let feed = self.group_feeds.get(group as usize)?.as_ref()?;
+        Some((feed.columns.as_slice(), feed.row(user)?))
     }
 
     /// The subprotocols of a connection's group, if it has its own (see

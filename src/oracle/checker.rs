@@ -111,12 +111,33 @@ struct Pending {
     /// its answer (one holding its correlation value, or any, when it is uncorrelated):
     /// what it misses may be in there.
     unread_seen: bool,
-    checks: Vec<FieldTest>,
-    capture: Vec<Capture>,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
     absent: bool,
+    /// Field tests, captures and a name, which most expectations have none of: boxed, so
+    /// that an open expectation (read on every message) takes fewer cache lines.
+    extras: Option<Box<Extras>>,
+}
+
+/// The parts of an expectation most have none of.
+struct Extras {
+    checks: Vec<FieldTest>,
+    capture: Vec<Capture>,
     /// The expectation's name: its turn latency also goes to `named_samples`.
     name: Option<String>,
+}
+
+impl Pending {
+    fn checks(&self) -> &[FieldTest] {
+        self.extras.as_ref().map_or(&[], |e| &e.checks)
+    }
+
+    fn capture(&self) -> &[Capture] {
+        self.extras.as_ref().map_or(&[], |e| &e.capture)
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.extras.as_ref().and_then(|e| e.name.as_deref())
+    }
 }
 
 struct Buffered {
@@ -234,48 +255,16 @@ fn claim_buffered(
 }
 
 /// Streaming oracles for one connection.
+///
+/// `repr(C)`, its fields in the order written: what every message reads comes first, so
+/// that it takes as few cache lines as it can (a thousand connections' checkers do not
+/// stay in a core's cache between one connection's messages).
+#[repr(C)]
 pub struct ConnChecker {
     spec: Arc<OracleSpec>,
-    /// Boxed, like the other parts only some moments read: every idle connection keeps a
-    /// checker.
-    who: Box<ConnIdentity>,
-    t0: Instant,
-    correlate_fields: Vec<String>,
     pending: Vec<Pending>,
-    buffer: VecDeque<Buffered>,
-    /// The sum of the buffer's `Buffered::bytes`.
-    buffered_bytes: usize,
-    /// Finished expectations: a hash of their correlation value ([`key_hash`]) and where
-    /// their pattern stopped, so an event the pattern still allows (a trailing `x*`) is
-    /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
-    /// longer than its expectation, and freeing that cold string and allocating in its
-    /// place cost every message two cache misses at a thousand connections.
-    /// The flag: it failed while records the scenario cannot read arrived (its missing
-    /// events may have been in them), so its later events are no late duplicates.
-    recent_done: VecDeque<(u64, PatternState, bool)>,
-    last_seq: Option<i64>,
-    saw_uncorrelated_error: bool,
-    /// Records received that no expectation could read: an expectation that saw nothing
-    /// says so, since a scenario missing the protocol's record separator, or reading the
-    /// kind from the wrong field, looks like silence otherwise.
-    unread: Unread,
-    /// The `seen` text of the last settled expectation, emptied, for the next one: one
-    /// string per connection instead of one per expectation (this runs for every answer).
-    spare_seen: String,
-    /// The correlation strings of the last settled expectation
-    /// ([`Self::take_spare_correlate`]).
-    spare_correlate: Option<(String, String)>,
-    next_id: u64,
-    pub violations: Vec<Violation>,
     /// Latency samples produced by the last calls; the task drains them.
     pub samples: Vec<(Phases, Duration)>,
-    /// Turn latencies of named expectations produced by the last calls, by name; the task
-    /// drains them too.
-    pub named_samples: Vec<(String, Duration)>,
-    /// Every violation found, including those beyond the kept ones.
-    pub violated: u64,
-    /// The same, by oracle.
-    pub violated_by: BTreeMap<OracleKind, u64>,
     /// Expectations registered and how they ended, events expected and arrived (the
     /// latter complete once `tallies` are folded in: [`ConnChecker::take_counts`]).
     counts: ExpectCounts,
@@ -284,23 +273,60 @@ pub struct ConnChecker {
     /// message, each reading the map's node and a key string that a thousand connections
     /// had long pushed out of the cache.
     tallies: Vec<PatternTally>,
+    /// Finished expectations: a hash of their correlation value ([`key_hash`]) and where
+    /// their pattern stopped, so an event the pattern still allows (a trailing `x*`) is
+    /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
+    /// longer than its expectation, and freeing that cold string and allocating in its
+    /// place cost every message two cache misses at a thousand connections.
+    /// The flag: it failed while records the scenario cannot read arrived (its missing
+    /// events may have been in them), so its later events are no late duplicates.
+    recent_done: VecDeque<(u64, PatternState, bool)>,
+    /// The `seen` text of the last settled expectation, emptied, for the next one: one
+    /// string per connection instead of one per expectation (this runs for every answer).
+    spare_seen: String,
+    /// The correlation strings of the last settled expectation
+    /// ([`Self::take_spare_correlate`]).
+    spare_correlate: Option<(String, String)>,
+    /// The open reply span, when learned completeness or calibration needs one.
+    span: Option<Box<Span>>,
+    /// What this connection saw, when calibrating; taken by the task at the end.
+    pub observed: Option<Box<Observation>>,
+    /// Turn latencies of named expectations produced by the last calls, by name; the task
+    /// drains them too.
+    pub named_samples: Vec<(String, Duration)>,
+    last_seq: Option<i64>,
+    /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
+    learned_seq: Vec<Option<i64>>,
     /// Values captured by expectations (`capture = { name = "path" }`), by name: what later
     /// sends fill `{{$name}}` with. Bounded by the names the script captures.
     pub captures: BTreeMap<String, Value>,
-    /// The Ping a `ping` step with `within` sent, awaiting its Pong: (payload, sent at,
-    /// how long it may take).
-    pong: Option<Box<(Vec<u8>, Instant, Duration)>>,
+    /// Every violation found, including those beyond the kept ones.
+    pub violated: u64,
+    next_id: u64,
+    buffer: VecDeque<Buffered>,
+    /// The sum of the buffer's `Buffered::bytes`.
+    buffered_bytes: usize,
+    t0: Instant,
     /// Keep buffered messages' bodies (some expectation tests fields or captures).
     keep_bodies: bool,
-    /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
-    learned_seq: Vec<Option<i64>>,
-    /// The open reply span, when learned completeness or calibration needs one.
-    span: Option<Span>,
-    /// What this connection saw, when calibrating; taken by the task at the end.
-    pub observed: Option<Box<Observation>>,
     /// Whether learned invariants apply (off for forged tokens: what calibration learned
     /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
     learned_on: bool,
+    saw_uncorrelated_error: bool,
+    /// Records received that no expectation could read: an expectation that saw nothing
+    /// says so, since a scenario missing the protocol's record separator, or reading the
+    /// kind from the wrong field, looks like silence otherwise.
+    unread: Unread,
+    /// Boxed, like the other parts only some moments read: every idle connection keeps a
+    /// checker.
+    who: Box<ConnIdentity>,
+    correlate_fields: Vec<String>,
+    pub violations: Vec<Violation>,
+    /// The same, by oracle.
+    pub violated_by: BTreeMap<OracleKind, u64>,
+    /// The Ping a `ping` step with `within` sent, awaiting its Pong: (payload, sent at,
+    /// how long it may take).
+    pong: Option<Box<(Vec<u8>, Instant, Duration)>>,
 }
 
 impl ConnChecker {
@@ -526,10 +552,14 @@ impl ConnChecker {
             seen: std::mem::take(&mut self.spare_seen),
             seen_count: 0,
             unread_seen: false,
-            checks,
-            capture,
             absent,
-            name,
+            extras: (!checks.is_empty() || !capture.is_empty() || name.is_some()).then(|| {
+                Box::new(Extras {
+                    checks,
+                    capture,
+                    name,
+                })
+            }),
         };
         if absent {
             // Absence counts from now: what arrived before is not this expectation's.
@@ -1036,8 +1066,8 @@ impl ConnChecker {
             }
         }
         self.samples.push((phases, turn));
-        if let Some(name) = &p.name {
-            self.named_samples.push((name.clone(), turn));
+        if let Some(name) = p.name() {
+            self.named_samples.push((name.to_string(), turn));
         }
         self.resolve(idx, Resolution::Met);
     }
@@ -1274,10 +1304,12 @@ impl ConnChecker {
         if !self.reads_sends() {
             return;
         }
-        self.span = kind_of(&self.spec, msg).map(|request| Span {
-            request: request.into_owned(),
-            events: BTreeSet::new(),
-            expect: None,
+        self.span = kind_of(&self.spec, msg).map(|request| {
+            Box::new(Span {
+                request: request.into_owned(),
+                events: BTreeSet::new(),
+                expect: None,
+            })
         });
     }
 
@@ -1530,13 +1562,13 @@ fn first_failed<'p, J: Tree>(
     captures: &BTreeMap<String, Value>,
 ) -> Option<&'p FieldTest> {
     let resolve = |s: &str| holds_capture(s).then(|| fill_str(s, captures));
-    p.checks.iter().find(|t| !passes(t, msg, &resolve))
+    p.checks().iter().find(|t| !passes(t, msg, &resolve))
 }
 
 /// Stores `p`'s captures from a message that met it (a path the message lacks captures
 /// nothing; a later send then shows the reference as written).
 fn take_captures<J: Tree>(p: &Pending, msg: &J, captures: &mut BTreeMap<String, Value>) {
-    for c in &p.capture {
+    for c in p.capture() {
         if let Some(v) = lookup(msg, &c.path) {
             captures.insert(c.name.clone(), v.to_value());
         }

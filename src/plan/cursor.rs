@@ -113,6 +113,8 @@ struct Frame {
 /// (a few frames and the correlation values).
 #[derive(Debug, Clone)]
 pub struct Cursor {
+    /// The connection this cursor walks, as its steps read it.
+    me: Whose,
     /// Explicit actions: the index of the next one.
     explicit: Option<usize>,
     started: bool,
@@ -142,6 +144,15 @@ pub struct Cursor {
     /// Strings a settled expectation no longer needs, for the next correlated
     /// expectation's `(field, value)` ([`Cursor::recycle`]).
     spare_correlate: Option<(String, String)>,
+}
+
+/// What a cursor keeps of its connection's [`ConnPlan`]: the fields its steps read.
+#[derive(Debug, Clone, Copy)]
+struct Whose {
+    id: u32,
+    group: u32,
+    user: u32,
+    token: u32,
 }
 
 /// What [`Cursor::next_rendered`] yields.
@@ -204,6 +215,12 @@ impl Cursor {
     /// A cursor before the first action of `conn`.
     pub fn new(conn: &ConnPlan) -> Self {
         Cursor {
+            me: Whose {
+                id: conn.id,
+                group: conn.group,
+                user: conn.user,
+                token: conn.token,
+            },
             explicit: (!conn.is_scripted()).then_some(0),
             started: false,
             frames: Vec::new(),
@@ -290,30 +307,33 @@ impl Cursor {
         conn: &ConnPlan,
         out: Option<&mut String>,
     ) -> Option<Next> {
-        let script = plan.script_of(conn)?;
+        // Who the connection is, from the cursor's own copy: the plan's entry for it is one
+        // more cache line per step.
+        let me = self.me;
+        let script = plan.scripts.get(me.group as usize)?;
         // The token's `sub` only for what reads it: the token is one more cache line per
         // step, and few templates name it.
         let vars = |with_sub: bool| template::Vars {
-            user: conn.user,
-            conn: conn.id,
+            user: me.user,
+            conn: me.id,
             group: plan
                 .groups
-                .get(conn.group as usize)
+                .get(me.group as usize)
                 .map_or("", String::as_str),
             sub: if with_sub {
                 plan.tokens
-                    .get(conn.token as usize)
+                    .get(me.token as usize)
                     .map_or("", |t| t.sub.as_str())
             } else {
                 ""
             },
-            feed: plan.feed_of(conn),
+            feed: plan.feed_of_user(me.group, me.user),
         };
-        let draw = |site: u64, flat: u64| draw_rng(plan.seed, conn.id, site, flat);
+        let draw = |site: u64, flat: u64| draw_rng(plan.seed, me.id, site, flat);
         // Templates without `{{random}}`/`{{uuid}}` (most) never read their stream: key it
         // only when a draw is made.
         let lazy = |site: u64, flat: u64| LazyRng {
-            key: (plan.seed, conn.id, site, flat),
+            key: (plan.seed, me.id, site, flat),
             rng: None,
         };
         if !self.started {
@@ -476,7 +496,7 @@ impl Cursor {
                     let step = rendezvous_before(script, &self.frames, index);
                     let point = u32::try_from(step)
                         .ok()
-                        .and_then(|step| plan.rendezvous_point(conn.group, step));
+                        .and_then(|step| plan.rendezvous_point(me.group, step));
                     if let Some(point) = point {
                         return Some(Next::Action(Action::Rendezvous {
                             point,

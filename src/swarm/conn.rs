@@ -92,7 +92,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::{sleep_until, timeout, Instant, Sleep};
+use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -219,6 +219,32 @@ enum SendNow {
     Wait(String),
 }
 
+/// The counters every message moves ([`Counters`]' fields of the same names).
+#[derive(Debug, Default)]
+struct Traffic {
+    messages_sent: u64,
+    late_sends: u64,
+    messages_received: u64,
+    bytes_received: u64,
+    non_json: u64,
+    json_records: u64,
+    kindless_records: u64,
+    binary_frames: u64,
+}
+
+impl Traffic {
+    fn add_to(&self, c: &mut Counters) {
+        c.messages_sent += self.messages_sent;
+        c.late_sends += self.late_sends;
+        c.messages_received += self.messages_received;
+        c.bytes_received += self.bytes_received;
+        c.non_json += self.non_json;
+        c.json_records += self.json_records;
+        c.kindless_records += self.kindless_records;
+        c.binary_frames += self.binary_frames;
+    }
+}
+
 /// What the script loop does with the step the cursor gave.
 enum Then {
     /// Runs the action; a compiled send comes rendered.
@@ -239,9 +265,9 @@ enum Wrote {
     Failed(Cause),
 }
 
+/// `repr(C)`: the fields every frame writes first, beside the socket's state.
+#[repr(C)]
 struct Open {
-    ws: Ws,
-    upgraded_at: Instant,
     /// The last frame on the connection but our requests (the upgrade before any): a data
     /// frame received, our Ping, the Pong answering it. With the last request
     /// (`ConnRun::last_send_at`, read rather than another clock read per send), it is when
@@ -253,13 +279,15 @@ struct Open {
     /// a goodbye right before the server's idle Close (Slack's `goodbye`, an
     /// `idle_timeout` notice), the connection was idle since then.
     before_last_frame: Instant,
-    /// When reads were last paused (`pause_reads`): a server Close read after the pause
-    /// may have come any time after it began, so an idle time is measured up to then.
-    reads_paused_at: Option<Instant>,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
+    /// When reads were last paused (`pause_reads`): a server Close read after the pause
+    /// may have come any time after it began, so an idle time is measured up to then.
+    reads_paused_at: Option<Instant>,
+    upgraded_at: Instant,
+    ws: Ws,
 }
 
 /// What the server said on a connection that a verdict may quote ([`Answer::quoted`]
@@ -278,34 +306,29 @@ pub(super) struct Said {
     closed_accepted: Option<Box<Answer>>,
 }
 
+/// `repr(C)`, its fields in the order written: what every message reads first, so that it
+/// takes as few cache lines as it can (at a thousand connections, a connection's state
+/// is out of a core's cache by its next message).
+#[repr(C)]
 pub(super) struct ConnRun {
     ctx: Arc<RunCtx>,
     index: usize,
     /// The run's end (its duration or Ctrl-C), watched on every wake-up.
     stop: super::stop::StopWatch,
-    /// The read loop's timer, kept across reads and moved to each new wake-up time (a
-    /// later one costs an atomic store; a fresh timer per read took the timer wheel's
-    /// lock twice).
-    timer: Pin<Box<Sleep>>,
-    counters: Counters,
-    samples: SampleBuffer,
-    checker: ConnChecker,
-    open: Option<Open>,
+    /// The read loop's timer, kept across reads (a fresh timer per read took the timer
+    /// wheel's lock twice) and moved only to an earlier wake-up.
+    timer: timer::WakeTimer,
+    /// The counters every message moves, apart from `counters` (which spans several cache
+    /// lines): added to them at the end.
+    traffic: Traffic,
     /// When the latest request went out on the current connection.
     last_send_at: Option<(Instant, Instant)>,
-    /// Open model: the start of the current paced block, and the next send's intended time.
-    pace_base: Option<Instant>,
     intended_send: Option<Instant>,
-    attempts: Vec<Attempt>,
     /// Violations already added to the live progress counter.
     violations_published: u64,
-    /// The first answer that was not a 101.
-    /// Boxed: only a refused connection has one.
-    answer: Option<Box<Answer>>,
-    /// What the server said that a verdict may quote. Boxed: most connections never
-    /// have any.
-    said: Option<Box<Said>>,
-    released_us: Option<u64>,
+    /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
+    /// mode, empty otherwise.
+    markers: Vec<String>,
     /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
     /// releases it (its timeout extends that write's bound, and the request's turn counts
     /// from the release, not from when it was parked).
@@ -313,27 +336,39 @@ pub(super) struct ConnRun {
         Arc<std::sync::OnceLock<Instant>>,
         Arc<super::barrier::Barrier>,
     )>,
-    /// The rendezvous points this connection is counted absent from (it reached one
-    /// without an open connection): nobody waits for it there until it arrives again.
-    absent_from: Vec<u32>,
-    /// Where the script is: the action in progress is the cursor's last; what a
-    /// connection that ends early kept from running is ahead of it.
-    cursor: Cursor,
-    /// The action in progress (`None` before the first and once the script is over).
-    current: Option<Current>,
-    /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
-    /// mode, empty otherwise.
-    markers: Vec<String>,
-    /// Tokens its login requests returned: redacted from what it hands back (the run's
-    /// redactor knows only the tokens it had before the load).
-    logged_in: Vec<crate::auth::Token>,
     /// Where the cursor renders each compiled send, kept across sends: no buffer grown
     /// from empty per message. Given back in a long `think`.
     render_buf: String,
+    attempts: Vec<Attempt>,
+    /// The action in progress (`None` before the first and once the script is over).
+    current: Option<Current>,
+    samples: SampleBuffer,
+    /// Where the script is: the action in progress is the cursor's last; what a
+    /// connection that ends early kept from running is ahead of it.
+    cursor: Cursor,
+    checker: ConnChecker,
+    open: Option<Open>,
+    counters: Counters,
+    /// Open model: the start of the current paced block, and the next send's intended time.
+    pace_base: Option<Instant>,
+    /// The first answer that was not a 101.
+    /// Boxed: only a refused connection has one.
+    answer: Option<Box<Answer>>,
+    /// What the server said that a verdict may quote. Boxed: most connections never
+    /// have any.
+    said: Option<Box<Said>>,
+    released_us: Option<u64>,
+    /// The rendezvous points this connection is counted absent from (it reached one
+    /// without an open connection): nobody waits for it there until it arrives again.
+    absent_from: Vec<u32>,
+    /// Tokens its login requests returned: redacted from what it hands back (the run's
+    /// redactor knows only the tokens it had before the load).
+    logged_in: Vec<crate::auth::Token>,
 }
 
 mod frames;
 mod handshake;
+mod timer;
 
 impl ConnRun {
     pub(super) fn new(
@@ -371,14 +406,13 @@ impl ConnRun {
             let templates = ctx.templates.get(plan.group as usize).cloned().flatten();
             cursor = cursor.with_templates(templates);
         }
-        // Not registered with the timer until first awaited.
-        let timer = Box::pin(sleep_until(ctx.t0));
         ConnRun {
             ctx,
             index,
             stop: super::stop::StopWatch::new(stop),
-            timer,
+            timer: timer::WakeTimer::new(),
             counters: Counters::default(),
+            traffic: Traffic::default(),
             samples,
             checker,
             open: None,
@@ -533,6 +567,7 @@ impl ConnRun {
         for attempt in &self.attempts {
             self.counters.count_attempt(attempt);
         }
+        self.traffic.add_to(&mut self.counters);
         self.counters.expect = self.checker.take_counts();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
@@ -671,7 +706,7 @@ impl ConnRun {
     fn sent(&mut self, wrote: Wrote) {
         match wrote {
             Wrote::Sent => {
-                self.counters.messages_sent += 1;
+                self.traffic.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);
             }
             // The loop sees the cancel next and says goodbye.
@@ -713,7 +748,7 @@ impl ConnRun {
         let actual = Instant::now();
         let intended = self.intended_send.take().unwrap_or(actual);
         if actual.saturating_duration_since(intended) > LATE {
-            self.counters.late_sends += 1;
+            self.traffic.late_sends += 1;
         }
         self.last_send_at = Some((intended, actual));
     }

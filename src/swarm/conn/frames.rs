@@ -30,11 +30,17 @@ impl ConnRun {
             let Some(open) = self.open.as_mut() else {
                 return Stop::Lost;
             };
+            // The first poll of this wait comes straight from the loop: the timer then
+            // needs no poll unless it moved or may have fired (`WakeTimer`).
+            let mut fresh = true;
+            let timer = &mut self.timer;
             let wake = tokio::select! {
                 biased;
                 _ = std::future::poll_fn(|cx| self.stop.poll_stopped(cx)) => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),
-                _ = wait_until(&mut self.timer, wake_at) => Wake::Timer,
+                _ = std::future::poll_fn(|cx| {
+                    timer.poll_until(wake_at, std::mem::take(&mut fresh), cx)
+                }) => Wake::Timer,
             };
             match wake {
                 Wake::Cancelled => return Stop::Cancelled,
@@ -96,7 +102,7 @@ impl ConnRun {
             Message::Binary(bytes) => {
                 self.data_frame(now, None).await;
                 self.count_received(bytes.len());
-                self.counters.binary_frames += 1;
+                self.traffic.binary_frames += 1;
                 self.checker.on_binary(&bytes);
             }
             Message::Close(frame) => {
@@ -196,7 +202,7 @@ impl ConnRun {
     fn read_records(&mut self, text: &str, now: Instant) -> bool {
         let ConnRun {
             ctx,
-            counters,
+            traffic,
             samples,
             checker,
             open,
@@ -212,9 +218,9 @@ impl ConnRun {
             any = true;
             match record {
                 Record::Json(msg) => {
-                    counters.json_records += 1;
+                    traffic.json_records += 1;
                     let event = kind_of(spec, &msg);
-                    counters.kindless_records += u64::from(event.is_none());
+                    traffic.kindless_records += u64::from(event.is_none());
                     if event.as_deref() == Some(spec.error_event.as_str()) {
                         let said = said.get_or_insert_with(Box::default);
                         said.first_error
@@ -233,7 +239,7 @@ impl ConnRun {
                 }
                 Record::Text(text) => {
                     due |= note_data(ctx, attempts, open, samples, now, None);
-                    counters.non_json += 1;
+                    traffic.non_json += 1;
                     checker.on_unreadable(text);
                 }
             }
@@ -276,8 +282,8 @@ impl ConnRun {
     }
 
     pub(super) fn count_received(&mut self, bytes: usize) {
-        self.counters.messages_received += 1;
-        self.counters.bytes_received += bytes as u64;
+        self.traffic.messages_received += 1;
+        self.traffic.bytes_received += bytes as u64;
         self.ctx.live.received.fetch_add(1, Relaxed);
     }
 
@@ -526,19 +532,6 @@ enum Wake {
     Cancelled,
     Frame(Option<Result<Message, WsError>>),
     Timer,
-}
-
-/// Waits on `timer` moved to `at`; forever when `None`.
-async fn wait_until(timer: &mut Pin<Box<Sleep>>, at: Option<Instant>) {
-    match at {
-        Some(at) => {
-            if timer.deadline() != at {
-                timer.as_mut().reset(at);
-            }
-            timer.as_mut().await
-        }
-        None => std::future::pending().await,
-    }
 }
 
 /// [`ConnRun::note_data_frame`] on the fields it touches, for a caller that holds others.

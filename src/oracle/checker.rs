@@ -265,6 +265,11 @@ pub struct ConnChecker {
     pending: Vec<Pending>,
     /// Latency samples produced by the last calls; the task drains them.
     pub samples: Vec<(Phases, Duration)>,
+    /// Turn latencies of named expectations produced by the last calls, by name; the task
+    /// drains them too.
+    pub named_samples: Vec<(String, Duration)>,
+    /// Every violation found, including those beyond the kept ones.
+    pub violated: u64,
     /// Expectations registered and how they ended, events expected and arrived (the
     /// latter complete once `tallies` are folded in: [`ConnChecker::take_counts`]).
     counts: ExpectCounts,
@@ -291,17 +296,12 @@ pub struct ConnChecker {
     span: Option<Box<Span>>,
     /// What this connection saw, when calibrating; taken by the task at the end.
     pub observed: Option<Box<Observation>>,
-    /// Turn latencies of named expectations produced by the last calls, by name; the task
-    /// drains them too.
-    pub named_samples: Vec<(String, Duration)>,
     last_seq: Option<i64>,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
     learned_seq: Vec<Option<i64>>,
     /// Values captured by expectations (`capture = { name = "path" }`), by name: what later
     /// sends fill `{{$name}}` with. Bounded by the names the script captures.
     pub captures: BTreeMap<String, Value>,
-    /// Every violation found, including those beyond the kept ones.
-    pub violated: u64,
     next_id: u64,
     buffer: VecDeque<Buffered>,
     /// The sum of the buffer's `Buffered::bytes`.

@@ -281,6 +281,12 @@ struct Open {
     before_last_frame: Instant,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
+    /// Whether the attempt may still be pending, so that a data frame may settle it; once
+    /// settled, a data frame does not read the attempt (one more cache line per message).
+    judging: bool,
+    /// The last data frame, µs since t0: the attempt's `last_frame_us` once it is settled
+    /// (written to it when it ends).
+    last_data_us: Option<u64>,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`): a server Close read after the pause

@@ -423,7 +423,10 @@ impl ConnRun {
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         // A data frame just before the Close, after our last use, with nothing owed: the
         // server's goodbye, not use; the connection was idle since before it.
-        let last_frame_us = self.attempts.last().and_then(|a| a.last_frame_us);
+        // The open connection's own record is the latest (the attempt gets it at its end).
+        let last_frame_us = open
+            .last_data_us
+            .or_else(|| self.attempts.last().and_then(|a| a.last_frame_us));
         let frame_was_last = last_frame_us
             .is_some_and(|us| us == self.since_t0(open.last_activity))
             && last_request.is_none_or(|r| r <= open.before_last_frame);
@@ -500,6 +503,9 @@ impl ConnRun {
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
+        if let (Some(attempt), Some(last)) = (self.attempts.last_mut(), open.last_data_us) {
+            attempt.last_frame_us = Some(last);
+        }
         // A frame held at a rendezvous went with the stream.
         drop(open);
         self.held = None;
@@ -547,12 +553,19 @@ fn note_data(
     let judge = Judge {
         rules: &ctx.plan.oracles.session,
     };
-    if let Some(attempt) = attempts.last_mut() {
-        judge.data(attempt, at_us, event);
-    }
     let Some(open) = open.as_mut() else {
+        if let Some(attempt) = attempts.last_mut() {
+            judge.data(attempt, at_us, event);
+        }
         return false;
     };
+    if open.judging {
+        if let Some(attempt) = attempts.last_mut() {
+            judge.data(attempt, at_us, event);
+            open.judging = attempt.outcome == Outcome::Pending;
+        }
+    }
+    open.last_data_us = Some(at_us);
     open.before_last_frame = open.last_activity;
     open.last_activity = now;
     if open.first_frame_seen {

@@ -150,6 +150,8 @@ impl ConnRun {
                     before_last_frame: now,
                     reads_paused_at: None,
                     first_frame_seen: false,
+                    judging: true,
+                    last_data_us: None,
                     closing: None,
                 };
                 self.open = Some(open);

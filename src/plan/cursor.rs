@@ -236,7 +236,7 @@ impl Cursor {
     }
 
     /// Hands over strings the next correlated expectation's `(field, value)` is written
-    /// into (a settled expectation's: [`crate::oracle::ConnChecker::take_spare_correlate`]),
+    /// into (a settled expectation's, which the engine takes back from its checker),
     /// instead of two new ones. `None` keeps what the cursor has.
     pub fn recycle(&mut self, spare: Option<(String, String)>) {
         if spare.is_some() {

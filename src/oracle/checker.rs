@@ -290,7 +290,7 @@ pub struct ConnChecker {
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
     /// The correlation strings of the last settled expectation
-    /// ([`Self::take_spare_correlate`]).
+    /// ([`Self::spare_correlate`]).
     spare_correlate: Option<(String, String)>,
     /// The open reply span, when learned completeness or calibration needs one.
     span: Option<Box<Span>>,
@@ -1120,10 +1120,10 @@ impl ConnChecker {
     }
 
     /// The correlation strings of the last settled expectation, for the next one's plan
-    /// to be written into ([`crate::plan::Cursor::recycle`]): no two strings allocated
-    /// and freed per expected answer.
-    pub fn take_spare_correlate(&mut self) -> Option<(String, String)> {
-        self.spare_correlate.take()
+    /// to be written into ([`crate::plan::Cursor::next_rendered`] takes them): no two
+    /// strings allocated and freed per expected answer.
+    pub fn spare_correlate(&mut self) -> &mut Option<(String, String)> {
+        &mut self.spare_correlate
     }
 
     fn on_error_event<J: Tree>(&mut self, msg: &J, now: Instant) {

@@ -141,9 +141,6 @@ pub struct Cursor {
     /// have every expectation of every connection update one reference count, a cache
     /// line that every worker thread writes.
     patterns: Vec<(usize, Arc<[PatternItem]>)>,
-    /// Strings a settled expectation no longer needs, for the next correlated
-    /// expectation's `(field, value)` ([`Cursor::recycle`]).
-    spare_correlate: Option<(String, String)>,
 }
 
 /// What a cursor keeps of its connection's [`ConnPlan`]: the fields its steps read.
@@ -231,22 +228,7 @@ impl Cursor {
             templates: None,
             slots: Vec::new(),
             patterns: Vec::new(),
-            spare_correlate: None,
         }
-    }
-
-    /// Hands over strings the next correlated expectation's `(field, value)` is written
-    /// into (a settled expectation's, which the engine takes back from its checker),
-    /// instead of two new ones. `None` keeps what the cursor has.
-    pub fn recycle(&mut self, spare: Option<(String, String)>) {
-        if spare.is_some() {
-            self.spare_correlate = spare;
-        }
-    }
-
-    /// Gives back what the cursor keeps only for speed (a connection going idle).
-    pub fn shrink(&mut self) {
-        self.spare_correlate = None;
     }
 
     /// Lets [`Cursor::next_rendered`] render the sends `templates` holds as text.
@@ -263,7 +245,7 @@ impl Cursor {
     /// The next action of `conn` (which must be the connection this cursor was made for),
     /// or `None` when the script is over.
     pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
-        match self.next_into(plan, conn, None)? {
+        match self.next_into(plan, conn, None, &mut None)? {
             Next::Action(action) => Some(action),
             Next::Expect(expect) => Some(Action::Expect(Box::new(expect))),
             // Only with a buffer to render into.
@@ -273,14 +255,18 @@ impl Cursor {
 
     /// [`Cursor::next`], except that a `send` whose template was compiled
     /// ([`Cursor::with_templates`]) is rendered as JSON text onto `out` (the same bytes as
-    /// serializing the action's message) and yields [`Next::Rendered`].
+    /// serializing the action's message) and yields [`Next::Rendered`], and an `expect`
+    /// yields [`Next::Expect`], its `(field, value)` written into `spare`'s strings when
+    /// it holds some (a settled expectation's, which the engine takes back from its
+    /// checker) instead of two new ones.
     pub fn next_rendered(
         &mut self,
         plan: &Plan,
         conn: &ConnPlan,
         out: &mut String,
+        spare: &mut Option<(String, String)>,
     ) -> Option<Next> {
-        self.next_into(plan, conn, Some(out))
+        self.next_into(plan, conn, Some(out), spare)
     }
 
     fn next_into(
@@ -288,6 +274,7 @@ impl Cursor {
         plan: &Plan,
         conn: &ConnPlan,
         out: Option<&mut String>,
+        spare: &mut Option<(String, String)>,
     ) -> Option<Next> {
         let next = match self.explicit.as_mut() {
             Some(next) => {
@@ -295,7 +282,7 @@ impl Cursor {
                 *next += 1;
                 Next::Action(action)
             }
-            None => self.next_scripted(plan, conn, out)?,
+            None => self.next_scripted(plan, conn, out, spare)?,
         };
         self.yielded += 1;
         Some(next)
@@ -306,6 +293,7 @@ impl Cursor {
         plan: &Plan,
         conn: &ConnPlan,
         out: Option<&mut String>,
+        spare: &mut Option<(String, String)>,
     ) -> Option<Next> {
         // Who the connection is, from the cursor's own copy: the plan's entry for it is one
         // more cache line per step.
@@ -471,7 +459,7 @@ impl Cursor {
                     return Some(Next::Action(Action::SendText { text }));
                 }
                 Step::Expect(expect) => {
-                    let mut plan = self.expect(expect, &|| vars(true));
+                    let mut plan = self.expect(expect, &|| vars(true), spare);
                     // Paced (open model): the schedule goes on whatever the server does.
                     plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
                     return Some(Next::Expect(plan));
@@ -530,11 +518,16 @@ impl Cursor {
     /// The expectation as it applies now: its correlation value from the latest send, and
     /// the placeholders of its pattern and field tests expanded (those draw nothing;
     /// `{{$name}}` captures stay for the checker).
-    fn expect<'v>(&mut self, expect: &Expect, vars: &dyn Fn() -> template::Vars<'v>) -> ExpectPlan {
+    fn expect<'v>(
+        &mut self,
+        expect: &Expect,
+        vars: &dyn Fn() -> template::Vars<'v>,
+        spare: &mut Option<(String, String)>,
+    ) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self.last_by_field.get(field).map_or("", String::as_str);
             // Written into a settled expectation's strings when there are some.
-            let (mut f, mut v) = self.spare_correlate.take().unwrap_or_default();
+            let (mut f, mut v) = spare.take().unwrap_or_default();
             f.clear();
             f.push_str(field);
             v.clear();

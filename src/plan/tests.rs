@@ -693,7 +693,7 @@ fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
     let (mut rendered, mut walked) = (0, Vec::new());
     loop {
         let mut text = String::new();
-        match cursor.next_rendered(&plan, conn, &mut text) {
+        match cursor.next_rendered(&plan, conn, &mut text, &mut None) {
             Some(Next::Action(action)) => walked.push(action),
             Some(Next::Expect(expect)) => walked.push(Action::Expect(Box::new(expect))),
             Some(Next::Rendered) => {

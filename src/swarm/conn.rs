@@ -279,14 +279,14 @@ struct Open {
     /// a goodbye right before the server's idle Close (Slack's `goodbye`, an
     /// `idle_timeout` notice), the connection was idle since then.
     before_last_frame: Instant,
+    /// The last data frame, µs since t0: the attempt's `last_frame_us` once it is settled
+    /// (written to it when it ends).
+    last_data_us: Option<u64>,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Whether the attempt may still be pending, so that a data frame may settle it; once
     /// settled, a data frame does not read the attempt (one more cache line per message).
     judging: bool,
-    /// The last data frame, µs since t0: the attempt's `last_frame_us` once it is settled
-    /// (written to it when it ends).
-    last_data_us: Option<u64>,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`): a server Close read after the pause
@@ -360,9 +360,18 @@ pub(super) struct ConnRun {
     /// The first answer that was not a 101.
     /// Boxed: only a refused connection has one.
     answer: Option<Box<Answer>>,
+    /// What only some connections have (a rendezvous absence, a login, a release):
+    /// boxed, made on first use.
+    rare: Option<Box<Rare>>,
     /// What the server said that a verdict may quote. Boxed: most connections never
     /// have any.
     said: Option<Box<Said>>,
+}
+
+/// The parts of a connection's state only some connections use.
+#[derive(Debug, Default)]
+struct Rare {
+    /// When its held upgrade bytes went out (collide), µs since t0.
     released_us: Option<u64>,
     /// The rendezvous points this connection is counted absent from (it reached one
     /// without an open connection): nobody waits for it there until it arrives again.
@@ -429,15 +438,18 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             said: None,
-            released_us: None,
             held: None,
-            absent_from: Vec::new(),
             cursor,
             current: None,
             markers,
-            logged_in: Vec::new(),
             render_buf: String::new(),
+            rare: None,
         }
+    }
+
+    /// The rare parts of the state, made on first use.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     fn plan(&self) -> &ConnPlan {
@@ -580,7 +592,7 @@ impl ConnRun {
         let plan = self.plan();
         Box::new(ConnReport {
             id: plan.id,
-            released_us: self.released_us,
+            released_us: self.rare.as_ref().and_then(|r| r.released_us),
             token: plan.token,
             counters: std::mem::take(&mut self.counters),
             violations: std::mem::take(&mut self.checker.violations),
@@ -597,10 +609,13 @@ impl ConnRun {
     /// Replaces the tokens its logins returned, wherever the server may have echoed one
     /// into a violation or an answer, with their label.
     fn redact_logins(&mut self) {
-        if self.logged_in.is_empty() {
+        let Some(logged_in) = self.rare.as_ref().map(|r| &r.logged_in) else {
+            return;
+        };
+        if logged_in.is_empty() {
             return;
         }
-        let redactor = crate::auth::Redactor::new(&self.logged_in);
+        let redactor = crate::auth::Redactor::new(logged_in);
         for v in &mut self.checker.violations {
             redactor.redact_in_place(&mut v.expected);
             redactor.redact_in_place(&mut v.seen);
@@ -848,16 +863,19 @@ impl ConnRun {
             self.cursor.ahead(&ctx.plan, conn, 1, |_| false).first(),
             Some(Action::Send { .. })
         );
-        let counted_absent = self.absent_from.iter().position(|p| *p == point);
+        let counted_absent = self
+            .rare
+            .as_ref()
+            .and_then(|r| r.absent_from.iter().position(|p| *p == point));
         if !(connected && send_next && self.open.is_some()) {
             if counted_absent.is_none() {
-                self.absent_from.push(point);
+                self.rare().absent_from.push(point);
                 ctx.rendezvous.absent(point);
             }
             return;
         }
         if let Some(at) = counted_absent {
-            self.absent_from.swap_remove(at);
+            self.rare().absent_from.swap_remove(at);
             ctx.rendezvous.present(point);
         }
         // `None`: the meeting is long over; the send goes straight out.
@@ -875,11 +893,12 @@ impl ConnRun {
     /// expectation is opened here, or skipped while the connection is not open.
     fn next_step(&mut self, conn: &ConnPlan, connected: bool) -> Option<Then> {
         self.render_buf.clear();
-        self.cursor.recycle(self.checker.take_spare_correlate());
-        let expect = match self
-            .cursor
-            .next_rendered(&self.ctx.plan, conn, &mut self.render_buf)?
-        {
+        let expect = match self.cursor.next_rendered(
+            &self.ctx.plan,
+            conn,
+            &mut self.render_buf,
+            self.checker.spare_correlate(),
+        )? {
             Next::Expect(expect) => expect,
             // An explicit plan's expectation (a repro's) takes the same way.
             Next::Action(Action::Expect(expect)) => *expect,
@@ -950,7 +969,6 @@ impl ConnRun {
                 self.checker.shrink();
             }
             self.render_buf = String::new();
-            self.cursor.shrink();
         }
         if self.pump(Some(intended), |_| false).await == Stop::Deadline {
             self.record(

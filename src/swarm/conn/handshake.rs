@@ -128,7 +128,8 @@ impl ConnRun {
             return false;
         };
         if let Some(at) = released_at {
-            self.released_us = Some(self.since_t0(at));
+            let released = self.since_t0(at);
+            self.rare().released_us = Some(released);
         }
         let mut attempt = Attempt::new(self.since_t0(started));
         let now_us = self.since_t0(Instant::now());
@@ -224,7 +225,7 @@ impl ConnRun {
             Ok(value) => {
                 self.record(Phase::Login, started.elapsed()).await;
                 let token = token.with_value(value);
-                self.logged_in.push(token.clone());
+                self.rare().logged_in.push(token.clone());
                 Login::Token(token)
             }
             Err(e) => {

@@ -486,9 +486,11 @@ impl ConnRun {
                     if flush {
                         Box::pin(self.samples.flush()).await;
                     }
-                    // Not boxed: it runs for every expected answer, and the wait's own
-                    // state is small.
-                    self.await_expectation(id, wait).await;
+                    // Boxed, though it runs for every expected answer: inline, its state
+                    // made every connection's task 232 bytes larger (idle memory 2.5 ->
+                    // 3.1 KiB per connection on one thread), for ~6 fewer cache misses per
+                    // message (cachegrind).
+                    Box::pin(self.await_expectation(id, wait)).await;
                     continue;
                 }
             };

@@ -249,9 +249,14 @@ impl Traffic {
 enum Then {
     /// Runs the action; a compiled send comes rendered.
     Run(Action, Option<String>),
-    /// Waits for the expectation just opened (`wait`: to its end), handing the sample
-    /// buffer over first when it is due.
-    Await(crate::oracle::ExpectId, bool, bool),
+    /// Waits for the expectation just opened.
+    Await {
+        id: crate::oracle::ExpectId,
+        /// To its end (a closed model), not only while the in-flight bound is reached.
+        wait: bool,
+        /// The sample buffer is due to be handed over first.
+        flush: bool,
+    },
     /// Nothing to do: an expectation while the connection is not open.
     Skip,
 }
@@ -482,7 +487,7 @@ impl ConnRun {
                 None => break,
                 Some(Then::Skip) => continue,
                 Some(Then::Run(action, rendered)) => (action, rendered),
-                Some(Then::Await(id, wait, flush)) => {
+                Some(Then::Await { id, wait, flush }) => {
                     if flush {
                         Box::pin(self.samples.flush()).await;
                     }
@@ -927,7 +932,11 @@ impl ConnRun {
         let id = self
             .checker
             .expect(expect, self.last_send_at, Instant::now());
-        Then::Await(id, wait, self.file_checker_samples(None))
+        Then::Await {
+            id,
+            wait,
+            flush: self.file_checker_samples(None),
+        }
     }
 
     /// Waits for the expectation `id` just opened: for its end in a closed model (`wait`),

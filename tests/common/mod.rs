@@ -22,6 +22,15 @@ pub const TEST_SECRET: &str = "stampede-test-secret";
 /// Every integration run is bounded by this, whatever happens.
 pub const TEST_BOUND: Duration = Duration::from_secs(60);
 
+/// The five events the golden-path protocol answers each request with, in order.
+pub const GOLDEN_EVENTS: [&str; 5] = [
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+];
+
 /// Loads scenario text as if it were a file named `name`.
 pub fn scenario(name: &str, text: &str) -> stampede::model::Scenario {
     match stampede::scenario::load_str(text, name) {
@@ -263,13 +272,7 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
         let run_id = req.get("run_id").cloned().unwrap_or(Value::Null);
         let mut batch = Vec::new();
         replies += 1;
-        for ty in [
-            "agent_started",
-            "agent_thinking",
-            "tool_executing",
-            "tool_completed",
-            "agent_completed",
-        ] {
+        for ty in GOLDEN_EVENTS {
             if fault == Fault::DropEventWithHeartbeats {
                 let beat = json!({"heartbeat": seq}).to_string();
                 let _ = ws.send(Message::Text(beat.clone().into())).await;
@@ -439,13 +442,7 @@ pub async fn answer_five(
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let request: Value = serde_json::from_str(request).unwrap_or(Value::Null);
     let run_id = request.get("run_id").cloned().unwrap_or(Value::Null);
-    for ty in [
-        "agent_started",
-        "agent_thinking",
-        "tool_executing",
-        "tool_completed",
-        "agent_completed",
-    ] {
+    for ty in GOLDEN_EVENTS {
         let event = json!({"type": ty, "run_id": run_id, "user_id": user});
         ws.send(Message::Text(event.to_string().into())).await?;
     }

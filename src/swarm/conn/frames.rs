@@ -423,11 +423,10 @@ impl ConnRun {
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         // A data frame just before the Close, after our last use, with nothing owed: the
         // server's goodbye, not use; the connection was idle since before it.
-        // The open connection's own record is the latest (the attempt gets it at its end).
-        let last_frame_us = open
+        // Every data frame of this attempt is on the open connection's record (the attempt
+        // gets it at its end).
+        let frame_was_last = open
             .last_data_us
-            .or_else(|| self.attempts.last().and_then(|a| a.last_frame_us));
-        let frame_was_last = last_frame_us
             .is_some_and(|us| us == self.since_t0(open.last_activity))
             && last_request.is_none_or(|r| r <= open.before_last_frame);
         let goodbye =

@@ -31,7 +31,8 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     }
     let bound = run::bind(&target, &plan, &cancel).await?;
     // Workers dial the URL as written (a literal password included); messages show it
-    // masked.
+    // masked, and workers get it in their environment, not on their command line, which
+    // every user of the machine can read (`ps`).
     let url = bound.dial().to_string();
     let loopback = Endpoint::resolve(&url)
         .await
@@ -82,34 +83,7 @@ async fn spawn_all(
     let mut children = Vec::new();
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
-        let mut cmd = tokio::process::Command::new(&exe);
-        cmd.arg("run")
-            .arg(&args.scenario)
-            .args(["--shard", &format!("{i}/{}", args.workers)])
-            .args(["--target", url, "--quiet", "--json", "--out"])
-            .arg(&out)
-            .args(["--interval", &format!("{}ms", args.interval.as_millis())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(seed) = args.seed {
-            cmd.args(["--seed", &seed.to_string()]);
-        }
-        if let Some(d) = args.duration {
-            cmd.args(["--duration", &format!("{}ms", d.as_millis())]);
-        }
-        if let Some(ca) = &args.target.ca_file {
-            cmd.arg("--ca-file").arg(ca);
-        }
-        if args.target.insecure {
-            cmd.arg("--insecure");
-        }
-        if args.no_learn {
-            cmd.arg("--no-learn");
-        }
-        if loopback {
-            cmd.args(["--source-addr", &source_addr(i).to_string()]);
-        }
+        let mut cmd = worker_command(&exe, args, i, (url, loopback), &out);
         children.push((i, out, cmd.spawn()?));
     }
     let mut dirs = Vec::new();
@@ -129,6 +103,49 @@ async fn spawn_all(
         dirs.extend(found);
     }
     Ok(dirs)
+}
+
+/// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,
+/// from its own loopback source address when `loopback`. The target URL travels in its
+/// environment (`STAMPEDE_TARGET`), not on its command line, which every user of the
+/// machine can read (`ps`): the URL may hold a password.
+fn worker_command(
+    exe: &Path,
+    args: &RunArgs,
+    i: u32,
+    (url, loopback): (&str, bool),
+    out: &Path,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("run")
+        .arg(&args.scenario)
+        .args(["--shard", &format!("{i}/{}", args.workers)])
+        .env("STAMPEDE_TARGET", url)
+        .args(["--quiet", "--json", "--out"])
+        .arg(out)
+        .args(["--interval", &format!("{}ms", args.interval.as_millis())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(seed) = args.seed {
+        cmd.args(["--seed", &seed.to_string()]);
+    }
+    if let Some(d) = args.duration {
+        cmd.args(["--duration", &format!("{}ms", d.as_millis())]);
+    }
+    if let Some(ca) = &args.target.ca_file {
+        cmd.arg("--ca-file").arg(ca);
+    }
+    if args.target.insecure {
+        cmd.arg("--insecure");
+    }
+    if args.no_learn {
+        cmd.arg("--no-learn");
+    }
+    if loopback {
+        cmd.args(["--source-addr", &source_addr(i).to_string()]);
+    }
+    cmd
 }
 
 /// Waits for a worker; after a Ctrl-C it gets [`WIND_DOWN`] to write its results (it got
@@ -226,5 +243,29 @@ mod tests {
         assert_eq!(addrs.len(), 64);
         assert!(addrs.iter().all(|a| a.is_loopback()));
         assert_eq!(source_addr(0), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    }
+
+    #[test]
+    fn a_worker_gets_the_target_in_its_environment_not_on_its_command_line() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["stampede", "run", "s.toml", "--workers", "3"])
+            .expect("valid arguments");
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("a run");
+        };
+        let url = "ws://user:hunter2@127.0.0.1:9/ws";
+        let cmd = worker_command(Path::new("stampede"), &args, 1, (url, true), Path::new("o"));
+        let cmd = cmd.as_std();
+        let argv: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(argv.iter().all(|a| !a.contains("hunter2")), "{argv:?}");
+        assert!(argv.windows(2).any(|w| w == ["--shard", "1/3"]), "{argv:?}");
+        let env: Vec<_> = cmd.get_envs().collect();
+        assert!(env.contains(&(
+            std::ffi::OsStr::new("STAMPEDE_TARGET"),
+            Some(std::ffi::OsStr::new(url))
+        )));
     }
 }

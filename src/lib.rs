@@ -7,6 +7,7 @@
 //! 0. `model`: the shared nouns (scenario spec, plan, run history, names). Imports nothing.
 //! 0. `priority`: the runtime threads' scheduling priority at a release (the OS only).
 //! 0. `allocator`: the process allocator (mimalloc) the binary and the benches install.
+//! 0. `prefetch`: loading a connection's state into the cache ahead of use (a CPU hint).
 //! 1. `auth`: minting, forging and placing tokens.
 //! 2. `scenario`: TOML → [`model::Scenario`], every problem with file:line:column.
 //! 2. `plan`: the compiler, (scenario, seed) → [`model::Plan`]; pure.
@@ -25,6 +26,7 @@
 
 pub mod allocator;
 pub mod model;
+pub mod prefetch;
 pub mod priority;
 
 pub mod auth;
@@ -54,6 +56,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("model", 0),
     ("priority", 0),
     ("allocator", 0),
+    ("prefetch", 0),
     ("auth", 1),
     ("scenario", 2),
     ("plan", 2),

@@ -9,6 +9,7 @@ use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, PatternItem,
     Phase, Phases, Repeat, StreamEnded, Tally, Test, Violation,
 };
+use crate::prefetch::Warm;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
@@ -1116,6 +1117,22 @@ impl ConnChecker {
         }
         if let Some(pair) = p.correlate {
             self.spare_correlate = Some(pair);
+        }
+    }
+
+    /// Adds where the next message's checks read first ([`Warm`]): the open expectations,
+    /// the first's correlation value and pattern, the tallies.
+    pub fn warm(&self, warm: &mut Warm) {
+        warm.slice(&self.pending);
+        if let Some(p) = self.pending.first() {
+            if let Some((_, value)) = &p.correlate {
+                warm.slice(value.as_bytes());
+            }
+            warm.slice(p.state.items());
+        }
+        if let Some(t) = self.tallies.first() {
+            warm.slice(&self.tallies);
+            warm.slice(&t.per_item);
         }
     }
 

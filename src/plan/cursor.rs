@@ -22,6 +22,7 @@ use crate::model::path::lookup;
 use crate::model::{
     AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, Test,
 };
+use crate::prefetch::Warm;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -251,6 +252,13 @@ impl Cursor {
             // Only with a buffer to render into.
             Next::Rendered => None,
         }
+    }
+
+    /// Adds where the next step reads first ([`Warm`]): the loop frames, the patterns.
+    pub fn warm(&self, warm: &mut Warm) {
+        warm.slice(&self.frames);
+        warm.slice(&self.patterns);
+        warm.slice(&self.slots);
     }
 
     /// [`Cursor::next`], except that a `send` whose template was compiled

@@ -5,6 +5,7 @@ use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::oracle::frame::{kind_of, records, Record};
 use crate::oracle::idle;
+use crate::prefetch::Warm;
 use futures_util::FutureExt;
 
 /// How soon before a server's idle Close its last data frame may come and still read as
@@ -12,6 +13,19 @@ use futures_util::FutureExt;
 const GOODBYE: Duration = Duration::from_millis(500);
 
 impl ConnRun {
+    /// Where the next message's work reads: this state, and the heads of the buffers it
+    /// reads first ([`Warm`]). Taken while they are in the cache, prefetched when the
+    /// connection wakes.
+    fn warm(&self) -> Warm {
+        let mut warm = Warm::default();
+        // Not from `counters` on: no message reads them (`Traffic` counts for them).
+        warm.between(self, &self.counters);
+        self.checker.warm(&mut warm);
+        self.cursor.warm(&mut warm);
+        warm.slice(&self.attempts[self.attempts.len().saturating_sub(1)..]);
+        warm
+    }
+
     /// Reads frames until `done` holds, `until` passes, the connection ends or the run stops.
     pub(super) async fn pump(
         &mut self,
@@ -27,6 +41,7 @@ impl ConnRun {
                 .into_iter()
                 .flatten()
                 .min();
+            let warm = self.warm();
             let Some(open) = self.open.as_mut() else {
                 return Stop::Lost;
             };
@@ -36,7 +51,10 @@ impl ConnRun {
             let timer = &mut self.timer;
             let wake = tokio::select! {
                 biased;
-                _ = std::future::poll_fn(|cx| self.stop.poll_stopped(cx)) => Wake::Cancelled,
+                _ = std::future::poll_fn(|cx| {
+                    warm.prefetch();
+                    self.stop.poll_stopped(cx)
+                }) => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),
                 _ = std::future::poll_fn(|cx| {
                     timer.poll_until(wake_at, std::mem::take(&mut fresh), cx)

@@ -1,7 +1,7 @@
 //! The per-connection streaming checker: completeness, identity and ordering.
 
 use super::frame::{describe, fill, fill_str, holds_capture, kind_of, passes};
-use super::pattern::{required_items, Fed, PatternState};
+use super::pattern::{required_items, Fed, PatternState, Progress};
 use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
@@ -284,9 +284,14 @@ pub struct ConnChecker {
     /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
     /// longer than its expectation, and freeing that cold string and allocating in its
     /// place cost every message two cache misses at a thousand connections.
-    /// The flag: it failed while records the scenario cannot read arrived (its missing
-    /// events may have been in them), so its later events are no late duplicates.
-    recent_done: VecDeque<(u64, PatternState, bool)>,
+    /// Each names its pattern by its slot in `tallies`: 24 bytes with nothing to drop, so
+    /// the ring (64 of them, per connection) takes 1.5 KiB, and replacing its oldest
+    /// entry reads nothing (an entry holding its pattern took 48 bytes, and dropping it
+    /// read a cold line on every answer).
+    recent_done: VecDeque<Done>,
+    /// The same for the patterns without a slot in `tallies` (made afresh per
+    /// expectation, or past [`TALLIED_PATTERNS`]): each holds its pattern.
+    recent_done_unslotted: VecDeque<(u64, PatternState, bool)>,
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
@@ -345,6 +350,7 @@ impl ConnChecker {
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             recent_done: VecDeque::new(),
+            recent_done_unslotted: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
             unread: Unread::default(),
@@ -450,7 +456,8 @@ impl ConnChecker {
     }
 
     /// Counts what an expectation's pattern expected, withdrew or got, per required kind.
-    fn tally(&mut self, state: &PatternState, what: Tallied) {
+    /// Returns the pattern's slot in `tallies`, if it has one.
+    fn tally(&mut self, state: &PatternState, what: Tallied) -> Option<usize> {
         let items = state.items();
         let known = self
             .tallies
@@ -470,7 +477,7 @@ impl ConnChecker {
         };
         let Some(per_item) = at.and_then(|at| self.tallies.get_mut(at)) else {
             self.tally_by_name(state, what);
-            return;
+            return None;
         };
         let per_item = &mut per_item.per_item;
         match what {
@@ -480,6 +487,7 @@ impl ConnChecker {
             }),
             Tallied::Arrived => bump(per_item, state.arrived_required_items(), |t| t.arrived += 1),
         }
+        at
     }
 
     /// [`Self::tally`] for a pattern without a slot of its own, in `counts.events`.
@@ -1090,16 +1098,16 @@ impl ConnChecker {
         if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
             self.close_span(how == Resolution::Met);
         }
-        if matches!(how, Resolution::Cut | Resolution::Refused) {
+        let slot = if matches!(how, Resolution::Cut | Resolution::Refused) {
             // Neither met nor missed (the run ended first, or the server cleanly refused
             // the connection): out of the event rates, as it is out of the verdict. An
             // absence never counted its kinds as expected.
-            if !p.absent {
-                self.tally(&p.state, Tallied::NotExpected);
-            }
+            (!p.absent)
+                .then(|| self.tally(&p.state, Tallied::NotExpected))
+                .flatten()
         } else {
-            self.tally(&p.state, Tallied::Arrived);
-        }
+            self.tally(&p.state, Tallied::Arrived)
+        };
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
             Resolution::Errored => self.counts.expectations_errored += 1,
@@ -1108,12 +1116,20 @@ impl ConnChecker {
             Resolution::Violated => {}
         }
         if let (Some((_, value)), false) = (&p.correlate, p.absent) {
-            if self.recent_done.len() >= RECENT_DONE {
-                self.recent_done.pop_front();
-            }
+            let key = key_hash(value);
             let unread = how == Resolution::Violated && p.unread_seen;
-            self.recent_done
-                .push_back((key_hash(value), p.state, unread));
+            match slot.and_then(|s| u8::try_from(s).ok()) {
+                Some(slot) => keep_recent(
+                    &mut self.recent_done,
+                    Done {
+                        key,
+                        at: p.state.progress(),
+                        slot,
+                        unread,
+                    },
+                ),
+                None => keep_recent(&mut self.recent_done_unslotted, (key, p.state, unread)),
+            }
         }
         if let Some(pair) = p.correlate {
             self.spare_correlate = Some(pair);
@@ -1375,17 +1391,28 @@ impl ConnChecker {
             .filter_map(|f| lookup(msg, f).map(key_text))
             .collect();
         let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
-        let (hash, state, unread) = self
+        let hash = match self
             .recent_done
             .iter_mut()
-            .find(|(h, _, _)| hashes.contains(h))?;
-        // One that failed over unread records lost its place in the reply: what follows
-        // is the rest of that reply, not a duplicate.
-        if *unread || !state.mentions(event) || state.feed(event) != Fed::Unexpected {
-            return None;
-        }
+            .find(|d| hashes.contains(&d.key))
+        {
+            Some(done) => {
+                let items = self.tallies.get(usize::from(done.slot))?.items.clone();
+                let mut state = PatternState::resume(items, done.at);
+                let late = is_late(&mut state, done.unread, event);
+                done.at = state.progress();
+                late.then_some(done.key)?
+            }
+            None => {
+                let (hash, state, unread) = self
+                    .recent_done_unslotted
+                    .iter_mut()
+                    .find(|(h, _, _)| hashes.contains(h))?;
+                is_late(state, *unread, event).then_some(*hash)?
+            }
+        };
         // The message's own key: the one whose hash matched.
-        let at = hashes.iter().position(|h| h == hash)?;
+        let at = hashes.iter().position(|h| *h == hash)?;
         keys.into_iter().nth(at)
     }
 
@@ -1394,7 +1421,10 @@ impl ConnChecker {
             .iter()
             .filter_map(|f| lookup(msg, f))
             .map(value_hash)
-            .any(|h| self.recent_done.iter().any(|(k, _, _)| *k == h))
+            .any(|h| {
+                self.recent_done.iter().any(|d| d.key == h)
+                    || self.recent_done_unslotted.iter().any(|(k, _, _)| *k == h)
+            })
     }
 
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
@@ -1631,6 +1661,36 @@ fn bump_kind(events: &mut BTreeMap<String, Tally>, event: &str, f: impl Fn(&mut 
         Some(t) => f(t),
         None => f(events.entry(event.to_string()).or_default()),
     }
+}
+
+/// A finished expectation as [`ConnChecker`]'s `recent_done` keeps it.
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    /// The hash of its correlation value ([`key_hash`]).
+    key: u64,
+    /// Where its pattern stopped.
+    at: Progress,
+    /// Its pattern's slot in `tallies`.
+    slot: u8,
+    /// It failed while records the scenario cannot read arrived (its missing events may
+    /// have been in them), so its later events are no late duplicates.
+    unread: bool,
+}
+
+/// Keeps `done` among the last [`RECENT_DONE`] finished expectations.
+fn keep_recent<T>(ring: &mut VecDeque<T>, done: T) {
+    if ring.len() >= RECENT_DONE {
+        ring.pop_front();
+    }
+    ring.push_back(done);
+}
+
+/// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,
+/// is a late duplicate: its pattern names it and does not allow it (a trailing `x*` does,
+/// and then takes it). One that failed over unread records (`unread`) lost its place in
+/// the reply: what follows is the rest of that reply, not a duplicate.
+fn is_late(state: &mut PatternState, unread: bool, event: &str) -> bool {
+    !unread && state.mentions(event) && state.feed(event) == Fed::Unexpected
 }
 
 /// Patterns per connection whose events are tallied by item ([`ConnChecker::tally`]);

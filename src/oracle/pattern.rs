@@ -33,7 +33,36 @@ fn satisfied(r: Repeat, count: u32) -> bool {
     matches!(r, Repeat::ZeroOrMore | Repeat::Optional) || count >= 1
 }
 
+/// Where a pattern stopped, without the pattern ([`PatternState::progress`]): what a
+/// finished expectation keeps beside a pattern its owner holds anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pos: u32,
+    count: u32,
+    matched: u32,
+}
+
 impl PatternState {
+    /// Where this state stands in its pattern.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            // A pattern is a scenario's line of event kinds: far below 2^32 items.
+            pos: u32::try_from(self.pos).unwrap_or(u32::MAX),
+            count: self.count,
+            matched: self.matched,
+        }
+    }
+
+    /// The state that stood at `at` in `items` ([`Self::progress`] of a state of them).
+    pub fn resume(items: Arc<[PatternItem]>, at: Progress) -> Self {
+        PatternState {
+            items,
+            pos: at.pos as usize,
+            count: at.count,
+            matched: at.matched,
+        }
+    }
+
     pub fn new(items: impl Into<Arc<[PatternItem]>>) -> Self {
         PatternState {
             items: items.into(),

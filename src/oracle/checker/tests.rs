@@ -576,6 +576,52 @@ fn events_a_finished_pattern_still_allows_are_not_flagged() {
     );
 }
 
+/// A finished expectation remembers where its pattern stopped, and moves on with what the
+/// pattern still allows: `a b* c?` met by `a`, then `c` (allowed), then `b` (no longer:
+/// `c` came), whether its pattern has a tally slot or (past the first eight patterns of a
+/// connection) not.
+#[test]
+fn a_finished_pattern_moves_on_with_what_it_still_allows_with_or_without_a_slot() {
+    for others in [0, TALLIED_PATTERNS] {
+        let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+        for i in 0..others {
+            ch.expect(five(&format!("other-{i}")), None, Instant::now());
+        }
+        let mut plan = five("r1");
+        plan.pattern = [
+            ("a", Repeat::One),
+            ("b", Repeat::ZeroOrMore),
+            ("c", Repeat::Optional),
+        ]
+        .map(|(event, repeat)| PatternItem {
+            event: event.into(),
+            repeat,
+        })
+        .to_vec()
+        .into();
+        ch.expect(plan, Some((Instant::now(), Instant::now())), Instant::now());
+        send_all(&mut ch, &[f.msg("a", "r1"), f.msg("c", "r1")]);
+        assert_eq!(
+            ch.counts.expectations_met, 1,
+            "with {others} other patterns"
+        );
+        assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+        assert_eq!(
+            ch.recent_done.len() + ch.recent_done_unslotted.len(),
+            1,
+            "with {others} other patterns"
+        );
+        assert_eq!(ch.recent_done_unslotted.len(), usize::from(others > 0));
+        send_all(&mut ch, &[f.msg("b", "r1")]);
+        assert_eq!(
+            ch.violated_by.get(&OracleKind::Completeness),
+            Some(&1),
+            "with {others} other patterns: {:?}",
+            ch.violations
+        );
+    }
+}
+
 #[test]
 fn a_clean_refusal_ends_what_was_pending_without_a_violation() {
     let mut ch = checker();

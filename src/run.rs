@@ -621,6 +621,8 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         by_oracle: &by_oracle,
         coverage: &coverage,
         stopped,
+        stalls: &out.stalls,
+        kept: &violations,
     });
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.
@@ -642,6 +644,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         barriers: out.barriers,
         releases_raised: out.releases_raised,
         probe: probe_summary(&out.probes, &plan.oracles.session.reject),
+        stalls: out.stalls,
     }
 }
 

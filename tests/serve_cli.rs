@@ -1,5 +1,6 @@
 //! `stampede serve --public-key FILE --aud X --iss Y`: the binary verifies RS256 tokens
-//! with the given key and requires the given audience and issuer.
+//! with the given key and requires the given audience and issuer; a machine that stops
+//! both the client and a `serve` beside it makes the run client limited.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -332,4 +333,103 @@ fn a_hunt_round_refused_for_a_wrong_secret_says_auth_misconfigured_not_violation
     // The hunt's result line, like `run`'s verdict, is on stdout.
     let result = String::from_utf8_lossy(&out.stdout);
     assert!(result.contains("auth_misconfigured"), "{result}\n{err}");
+}
+
+/// A machine that stops running the client and the server beside it (overloaded or
+/// throttled; here, SIGSTOP to both for two seconds while every connection waits for the
+/// rest of an answer due within one) makes deadlines run out that say nothing about the
+/// server: the run is client limited (exit 8), with the stall measured, not a run with
+/// violations.
+#[cfg(unix)]
+#[test]
+fn deadlines_missed_while_the_client_was_stopped_are_not_the_server_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("stalled.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "stalled-client"
+seed = 1
+duration = "60s"
+[[group]]
+name = "users"
+users = 4
+steps = [
+  { expect = "connection_established", within = "5s" },
+  { repeat = 12, steps = [
+    { send = { type = "user_message", run_id = "r-{{conn}}-{{run}}", thread_id = "t-{{user}}", content = "x" } },
+    { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "1s" },
+  ] },
+  { close = 1000 },
+]
+"#,
+    )
+    .unwrap();
+    // Its five events 150 ms apart: a connection is almost always mid-answer.
+    let server = serve(&["--event-delay", "150ms"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", file.to_str().unwrap(), "--target", &server.url, "-o"])
+        .arg(tmp.path())
+        .env_remove("STAMPEDE_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    // Progress lines on stderr: stop the client once connections are live.
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (said, heard) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = said.send(line);
+        }
+    });
+    let live = |line: &str| {
+        line.split(" · ")
+            .find_map(|part| part.strip_suffix(" live"))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .is_some_and(|n| n > 0)
+    };
+    let mut lines = Vec::new();
+    while let Ok(line) = heard.recv_timeout(Duration::from_secs(60)) {
+        let go = live(&line);
+        lines.push(line);
+        if go {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| live(l)),
+        "no connection went live: {lines:#?}"
+    );
+    let pids = [child.id().to_string(), server.child.id().to_string()];
+    let signal = |sig: &str| {
+        let sent = Command::new("kill").arg(sig).args(&pids).status().unwrap();
+        assert!(sent.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    // The stall itself (the fault this test plants), not a wait for something to happen.
+    std::thread::sleep(Duration::from_secs(2));
+    signal("-CONT");
+    let (done, exited) = mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    let out = exited
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the run ends")
+        .unwrap();
+    let written = std::fs::read_dir(tmp.path().join("stalled-client"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(written.join("summary.json")).unwrap()).unwrap();
+    let stalls = &summary["generator"]["client_stalls"];
+    assert!(stalls["longest_ms"].as_f64().unwrap() >= 1500.0, "{stalls}");
+    assert_eq!(summary["verdict"], "client_limited", "{summary:#}");
+    let hint = summary["hint"].as_str().unwrap();
+    assert!(hint.contains("was not running"), "{hint}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("client stalls 1"), "{report}");
+    assert_eq!(out.status.code(), Some(8));
 }

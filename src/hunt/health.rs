@@ -430,6 +430,7 @@ pub fn health_violation(
         learned: false,
         unreadable: false,
         ended: None,
+        window_ms: None,
     }
 }
 

@@ -783,6 +783,7 @@ mod tests {
             learned: false,
             unreadable: false,
             ended: None,
+            window_ms: None,
         }
     }
 

@@ -797,6 +797,52 @@ pub struct Violation {
     /// violation is never taken for a refusal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<StreamEnded>,
+    /// For an expectation that missed its deadline: the time it was given (its `within`),
+    /// in milliseconds, ending at `at_ms`. What a client stall inside that window is
+    /// weighed against ([`ClientStalls`]). Absent for every other violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ms: Option<f64>,
+}
+
+/// The times this process itself did not run, as a thread that wakes every few
+/// milliseconds saw them (a stall meter, after Gil Tene's jHiccup): an overloaded or
+/// throttled machine (CPU quota, a VM's stolen time, swapping) stops the client, and a
+/// co-located server, for a while, and an expectation whose deadline ran out then proves
+/// nothing about the server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientStalls {
+    /// Stalls seen (each at least the meter's threshold).
+    pub count: u64,
+    /// The longest, in milliseconds.
+    pub longest_ms: f64,
+    /// All of them together, in milliseconds.
+    pub total_ms: f64,
+    /// The first few, in order (the rest only counted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Stall>,
+}
+
+/// One stall: from `at_ms` (since the run start) for `ms` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    pub at_ms: f64,
+    pub ms: f64,
+}
+
+impl ClientStalls {
+    /// How long the client was stalled between `from_ms` and `to_ms` (since the run
+    /// start), by the kept stalls.
+    pub fn within(&self, from_ms: f64, to_ms: f64) -> f64 {
+        self.kept
+            .iter()
+            .map(|s| ((s.at_ms + s.ms).min(to_ms) - s.at_ms.max(from_ms)).max(0.0))
+            .sum()
+    }
+
+    /// Whether every stall is kept (so [`Self::within`] is exact).
+    pub fn all_kept(&self) -> bool {
+        self.kept.len() as u64 == self.count
+    }
 }
 
 /// How an accepted connection's stream ended, as a violation settled by that end records

@@ -840,8 +840,13 @@ impl ConnChecker {
             let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
+            let window_ms = p.within.as_secs_f64() * 1000.0;
+            let kept = self.violations.len();
             self.resolve(idx, Resolution::Violated);
             self.violate_unmet(now, (expected, seen), key, unread);
+            if let Some(v) = self.violations.get_mut(kept) {
+                v.window_ms = Some(window_ms);
+            }
         }
     }
 
@@ -1522,6 +1527,7 @@ impl ConnChecker {
             learned: false,
             unreadable: false,
             ended: None,
+            window_ms: None,
         });
     }
 }

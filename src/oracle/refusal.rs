@@ -57,6 +57,7 @@ mod tests {
             learned: false,
             unreadable: false,
             ended,
+            window_ms: None,
         }
     }
 

@@ -662,6 +662,7 @@ fn violation(
         learned: false,
         unreadable: false,
         ended: None,
+        window_ms: None,
     }
 }
 

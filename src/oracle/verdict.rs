@@ -11,8 +11,8 @@
 
 use super::session::Coverage;
 use crate::model::{
-    AcceptRule, Attempt, Cause, ConnReport, Counters, OracleKind, Outcome, Placement, Plan, Step,
-    StopReason, Verdict, Violation,
+    AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, OracleKind, Outcome, Placement,
+    Plan, Step, StopReason, Verdict, Violation,
 };
 use std::collections::BTreeMap;
 
@@ -24,6 +24,10 @@ pub struct Evidence<'a> {
     pub by_oracle: &'a BTreeMap<OracleKind, u64>,
     pub coverage: &'a Coverage,
     pub stopped: StopReason,
+    /// When the client process itself did not run.
+    pub stalls: &'a ClientStalls,
+    /// Every kept violation (connections' and the run's own).
+    pub kept: &'a [Violation],
 }
 
 /// The verdict and the one line that tells a user what to do about it.
@@ -209,6 +213,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unanswered::ignored_requests(e.plan, e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = stalled(e.kept, violations, e.stalls) {
+        return j;
+    }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle);
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
@@ -269,6 +276,41 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// A missed deadline is the client's own when the client itself was stalled for at
+/// least this share of the time the expectation was given ([`ClientStalls`]).
+const STALLED_SHARE: f64 = 0.25;
+
+/// The client-limited verdict of a run whose every violation is a deadline that ran out
+/// while the client itself was stalled for a good part of it ([`STALLED_SHARE`]): an
+/// overloaded or throttled machine, not the server. Every violation must be kept (with
+/// its window) and every stall known; otherwise `None`, and the violations stand.
+fn stalled(kept: &[Violation], violations: u64, stalls: &ClientStalls) -> Option<Judgement> {
+    if violations == 0 || kept.len() as u64 != violations || !stalls.all_kept() {
+        return None;
+    }
+    let all_stalled = kept.iter().all(|v| {
+        v.window_ms.is_some_and(|window| {
+            stalls.within(v.at_ms - window, v.at_ms) >= window * STALLED_SHARE
+        })
+    });
+    all_stalled.then(|| Judgement {
+        verdict: Verdict::ClientLimited,
+        hint: Some(format!(
+            "every violation ({violations}) is a deadline that ran out while this client \
+             itself was not running for at least {:.0}% of it: it stalled {} time{} for \
+             {:.0} ms in all (the longest {:.0} ms), so the machine was overloaded or \
+             throttled (a CPU quota, stolen VM time, swapping), and those deadlines say \
+             nothing about the server. Rerun on a quieter machine, or with fewer connections \
+             or threads",
+            STALLED_SHARE * 100.0,
+            stalls.count,
+            plural(stalls.count),
+            stalls.total_ms,
+            stalls.longest_ms
+        )),
+    })
 }
 
 /// The hint of an inconclusive run whose collisions load shedding took: on some shared

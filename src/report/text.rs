@@ -150,6 +150,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "\ngenerator lag p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  ({verdict})",
         g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms
     )?;
+    let stalls = &g.client_stalls;
+    if stalls.count > 0 {
+        writeln!(
+            w,
+            "client stalls {}  longest {:.0}ms  total {:.0}ms  (this process did not run: an \
+             overloaded or throttled machine)",
+            stalls.count, stalls.longest_ms, stalls.total_ms
+        )?;
+    }
     render_thresholds(s, w)?;
     render_verdict(s, w)
 }

@@ -30,6 +30,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         learned: false,
         unreadable: false,
         ended: None,
+        window_ms: None,
     }
 }
 
@@ -118,6 +119,7 @@ pub(crate) fn summary() -> Summary {
             lag_p99_ms: 0.9,
             lag_max_ms: 2.0,
             fell_behind: false,
+            client_stalls: Default::default(),
         },
     }
 }

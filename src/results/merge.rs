@@ -9,7 +9,7 @@ use super::{
     MAX_ANSWERS, SCHEMA_VERSION, SUMMARY_VIOLATIONS,
 };
 use crate::metrics::{Histograms, PhaseStats};
-use crate::model::{Counters, Phase, Shard, StopReason, Verdict, Violation};
+use crate::model::{ClientStalls, Counters, Phase, Shard, StopReason, Verdict, Violation};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -266,6 +266,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         lag_p99_ms: lag.p99_ms,
         lag_max_ms: lag.max_ms,
         fell_behind: lag.p99_ms > LAG_LIMIT_MS,
+        client_stalls: merged_stalls(runs.iter().map(|r| &r.summary.generator.client_stalls)),
     };
     s.probe = runs.iter().fold(ProbeSummary::default(), |mut p, r| {
         p.tokens += r.summary.probe.tokens;
@@ -418,6 +419,24 @@ fn coarsened(part: &Intervals, spacing: f64) -> Vec<IntervalPoint> {
             })
         })
         .collect()
+}
+
+/// The stalls of parts that ran side by side: each part's process stalled on its own, so
+/// they add up, and the kept ones are all of theirs, in time order (up to the most any
+/// part keeps).
+fn merged_stalls<'a>(parts: impl Iterator<Item = &'a ClientStalls>) -> ClientStalls {
+    let mut out = ClientStalls::default();
+    let mut most_kept = 0;
+    for p in parts {
+        out.count += p.count;
+        out.total_ms += p.total_ms;
+        out.longest_ms = out.longest_ms.max(p.longest_ms);
+        most_kept = most_kept.max(p.kept.len());
+        out.kept.extend(p.kept.iter().copied());
+    }
+    out.kept.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    out.kept.truncate(most_kept);
+    out
 }
 
 #[cfg(test)]
@@ -573,5 +592,29 @@ mod tests {
                 (5000.0, 1.0, Some(5.0), Some(1000.0)),
             ]
         );
+    }
+
+    #[test]
+    fn stalls_of_parts_add_up_and_keep_their_times_in_order() {
+        use crate::model::Stall;
+        let part = |at_ms: f64, ms: f64| ClientStalls {
+            count: 2,
+            longest_ms: ms,
+            total_ms: 2.0 * ms,
+            kept: vec![Stall { at_ms, ms }],
+        };
+        let merged = merged_stalls([part(500.0, 80.0), part(100.0, 300.0)].iter());
+        assert_eq!(merged.count, 4);
+        assert_eq!(merged.longest_ms, 300.0);
+        assert_eq!(merged.total_ms, 760.0);
+        // Each part kept one: the merge keeps as many, the earliest.
+        assert_eq!(
+            merged.kept,
+            vec![Stall {
+                at_ms: 100.0,
+                ms: 300.0
+            }]
+        );
+        assert!(!merged.all_kept());
     }
 }

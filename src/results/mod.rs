@@ -19,8 +19,8 @@ pub use write::{results_dir, write_all, write_atomic, write_merged, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
 use crate::model::{
-    Answer, BarrierStats, Counters, LearnedOracles, LenientAcceptance, OracleKind, Phase, Plan,
-    Shard, StopReason, Threshold, Verdict, Violation,
+    Answer, BarrierStats, ClientStalls, Counters, LearnedOracles, LenientAcceptance, OracleKind,
+    Phase, Plan, Shard, StopReason, Threshold, Verdict, Violation,
 };
 use crate::oracle::session::Coverage;
 use serde::{Deserialize, Serialize};
@@ -202,6 +202,10 @@ pub struct GeneratorSummary {
     pub lag_max_ms: f64,
     /// True when lag p99 exceeded the limit: timings in this run are not trustworthy.
     pub fell_behind: bool,
+    /// When this process itself did not run (an overloaded or throttled machine). Absent
+    /// (none) in results written before it was measured.
+    #[serde(default)]
+    pub client_stalls: ClientStalls,
 }
 
 /// What the summary is built from besides the findings.
@@ -234,6 +238,7 @@ pub struct Merged {
     pub barriers: Vec<BarrierStats>,
     pub releases_raised: Option<bool>,
     pub probe: ProbeSummary,
+    pub stalls: ClientStalls,
 }
 
 /// The merged results of a run, before formatting.
@@ -305,6 +310,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
             lag_p99_ms: lag.p99_ms,
             lag_max_ms: lag.max_ms,
             fell_behind: lag.p99_ms > LAG_LIMIT_MS,
+            client_stalls: m.stalls,
         },
     };
     summary.thresholds = evaluate(&summary, thresholds);

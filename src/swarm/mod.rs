@@ -12,6 +12,7 @@ mod login;
 mod probe;
 mod release;
 mod rendezvous;
+mod stall;
 mod stop;
 mod stream;
 pub mod tls;
@@ -54,6 +55,8 @@ pub struct SwarmOutput {
     /// by the phase's bound ([`PROBE_TAIL`] after the planned duration) or by Ctrl-C are
     /// here too, unanswered, with `Cause::Interrupted`.
     pub probes: Vec<Probe>,
+    /// When this process itself did not run during the load ([`ClientStalls`]).
+    pub stalls: crate::model::ClientStalls,
 }
 
 /// `at + d`, or far in the future when that does not fit an `Instant` (a duration from a
@@ -219,6 +222,7 @@ pub async fn run(
         tokio::spawn(fire_barrier(ctx.clone(), index));
     }
     let aggregator = Aggregator::spawn(t0, intervals, ctx.live.clone());
+    let stall_meter = stall::StallMeter::start(t0.into_std());
     let mut tasks = JoinSet::new();
     let run_stop = stop::RunStop::new(run_cancel.clone());
     for index in 0..ctx.plan.conns.len() {
@@ -232,6 +236,7 @@ pub async fn run(
     }
     let (reports, task_failures, hit_duration) =
         collect(&mut tasks, &ctx, deadline, &run_cancel).await;
+    let stalls = stall_meter.finish();
     let Aggregated {
         histograms,
         intervals,
@@ -262,6 +267,7 @@ pub async fn run(
         interrupted: cancel.is_cancelled(),
         hit_duration,
         task_failures,
+        stalls,
     }
 }
 

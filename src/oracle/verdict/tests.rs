@@ -141,6 +141,8 @@ fn judge_row(row: &Row) -> Judgement {
         by_oracle: &by_oracle,
         coverage: &coverage,
         stopped: row.stopped,
+        stalls: &ClientStalls::default(),
+        kept: &[],
     })
 }
 
@@ -413,6 +415,8 @@ fn judge_counted(counters: &crate::model::Counters, violations: &[(OracleKind, u
         by_oracle: &violations.iter().copied().collect(),
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
     })
 }
 
@@ -545,6 +549,8 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
             by_oracle: &BTreeMap::new(),
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones.
@@ -611,6 +617,8 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
             by_oracle: &BTreeMap::new(),
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     let j = judge_with(usual, [0, 0]);
@@ -693,6 +701,8 @@ fn door_run(valid: [Door; 2], violations: u64) -> Judgement {
         by_oracle: &by_oracle,
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
     })
 }
 
@@ -836,6 +846,8 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
             by_oracle: &BTreeMap::from([(OracleKind::Completeness, 2)]),
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
@@ -883,6 +895,8 @@ fn collisions_shedding_took_are_said_in_the_hint() {
             by_oracle: &BTreeMap::new(),
             coverage: &coverage,
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     let all = judged(Coverage {
@@ -939,6 +953,8 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
             by_oracle: &BTreeMap::new(),
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     let first_message = Placement::FirstMessage {
@@ -982,6 +998,8 @@ fn every_token_refused_in_an_uncommon_placement_names_it() {
             by_oracle: &BTreeMap::new(),
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         });
         assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
         j.hint.unwrap_or_default()
@@ -1097,6 +1115,8 @@ fn judge_greeted(
         by_oracle: &violations.iter().copied().collect(),
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
     })
 }
 
@@ -1157,6 +1177,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         learned,
         unreadable: false,
         ended: None,
+        window_ms: None,
     }
 }
 
@@ -1205,6 +1226,8 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
             by_oracle: &by_oracle,
             coverage: &Coverage::default(),
             stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
         })
     };
     let note = "every violation is of an invariant calibration learned";
@@ -1220,4 +1243,48 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
             "{learned:?} {session}: {j:?}"
         );
     }
+}
+
+/// Deadlines that ran out while the client itself was stalled for a good part of their
+/// window are the client's, not the server's; one that a stall barely touched, a violation
+/// of another kind, or a violation or stall that was not kept leaves the violations
+/// standing.
+#[test]
+fn deadlines_missed_while_the_client_stalled_are_the_client_s_own() {
+    // Two 1 s deadlines, ending at 2.0 s and 2.5 s; the client stalled 1.2–1.8 s.
+    let deadline = |conn, at_ms| Violation {
+        at_ms,
+        window_ms: Some(1000.0),
+        ..unmet(conn, false)
+    };
+    let kept = vec![deadline(0, 2000.0), deadline(1, 2500.0)];
+    let stalls = |at_ms, ms| ClientStalls {
+        count: 1,
+        longest_ms: ms,
+        total_ms: ms,
+        kept: vec![crate::model::Stall { at_ms, ms }],
+    };
+    let stalled_run = stalls(1200.0, 600.0);
+    let j = stalled(&kept, 2, &stalled_run).expect("client limited");
+    assert_eq!(j.verdict, Verdict::ClientLimited);
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("every violation (2)") && hint.contains("600 ms"),
+        "{hint}"
+    );
+
+    // A stall of 1.2–1.4 s: 200 ms of the first window, nothing of the second.
+    assert!(stalled(&kept, 2, &stalls(1200.0, 200.0)).is_none());
+    // A third violation not kept (its window unknown).
+    assert!(stalled(&kept, 3, &stalled_run).is_none());
+    // A violation of another kind (no window).
+    let mut other = kept.clone();
+    other[1].window_ms = None;
+    assert!(stalled(&other, 2, &stalled_run).is_none());
+    // Stalls beyond those kept: where they fell is unknown.
+    let mut uncounted = stalled_run.clone();
+    uncounted.count = 2;
+    assert!(stalled(&kept, 2, &uncounted).is_none());
+    // No violation: nothing to excuse.
+    assert!(stalled(&[], 0, &stalled_run).is_none());
 }

@@ -299,11 +299,11 @@ fn stalled(kept: &[Violation], violations: u64, stalls: &ClientStalls) -> Option
         verdict: Verdict::ClientLimited,
         hint: Some(format!(
             "every violation ({violations}) is a deadline that ran out while this client \
-             itself was not running for at least {:.0}% of it: it stalled {} time{} for \
-             {:.0} ms in all (the longest {:.0} ms), so the machine was overloaded or \
-             throttled (a CPU quota, stolen VM time, swapping), and those deadlines say \
-             nothing about the server. Rerun on a quieter machine, or with fewer connections \
-             or threads",
+             itself could not keep time for at least {:.0}% of it: it stalled {} time{} for \
+             {:.0} ms in all (the longest {:.0} ms): the machine was overloaded or throttled \
+             (a CPU quota, stolen VM time, swapping) or the client too busy, and those \
+             deadlines say nothing about the server. Rerun on a quieter machine, or with \
+             fewer connections",
             STALLED_SHARE * 100.0,
             stalls.count,
             plural(stalls.count),

@@ -154,8 +154,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if stalls.count > 0 {
         writeln!(
             w,
-            "client stalls {}  longest {:.0}ms  total {:.0}ms  (this process did not run: an \
-             overloaded or throttled machine)",
+            "client stalls {}  longest {:.0}ms  total {:.0}ms  (the client could not keep \
+             time: an overloaded or throttled machine, or a runtime too busy)",
             stalls.count, stalls.longest_ms, stalls.total_ms
         )?;
     }

@@ -222,7 +222,7 @@ pub async fn run(
         tokio::spawn(fire_barrier(ctx.clone(), index));
     }
     let aggregator = Aggregator::spawn(t0, intervals, ctx.live.clone());
-    let stall_meter = stall::StallMeter::start(t0.into_std());
+    let stall_meter = stall::StallMeter::start(t0);
     let mut tasks = JoinSet::new();
     let run_stop = stop::RunStop::new(run_cancel.clone());
     for index in 0..ctx.plan.conns.len() {

@@ -8,19 +8,22 @@
 //! hint is the x86 `PREFETCHT0` instruction (Intel SDM vol. 2, "PREFETCHh"); elsewhere it
 //! does nothing.
 
-/// How many stretches one [`Warm`] holds; more are left out.
-const SPANS: usize = 12;
+/// How many stretches one [`Warm`] holds; more are left out. A connection adds 10.
+const SPANS: usize = 10;
 
 /// The most bytes one stretch asks for: a long buffer's head is what the next message
 /// reads.
 const MOST_PER_SPAN: usize = 512;
 
 /// Stretches of memory (addresses and lengths, not borrows: the owner may be borrowed
-/// mutably while the prefetch runs) to load before they are used.
+/// mutably while the prefetch runs) to load before they are used. Compact (~110 bytes):
+/// the read loop holds one in every waiting connection's task.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Warm {
-    spans: [(usize, usize); SPANS],
-    used: usize,
+    starts: [usize; SPANS],
+    /// Lengths in bytes, at most `u16::MAX` each (a longer value is cut there).
+    lens: [u16; SPANS],
+    used: u8,
 }
 
 impl Warm {
@@ -45,28 +48,21 @@ impl Warm {
     }
 
     fn push(&mut self, start: usize, len: usize) {
-        if let Some(span) = self.spans.get_mut(self.used) {
-            *span = (start, len);
+        let at = usize::from(self.used);
+        if let (Some(s), Some(l)) = (self.starts.get_mut(at), self.lens.get_mut(at)) {
+            *s = start;
+            *l = u16::try_from(len).unwrap_or(u16::MAX);
             self.used += 1;
         }
-    }
-
-    /// How many stretches it holds.
-    pub fn len(&self) -> usize {
-        self.used
-    }
-
-    /// Whether it holds none.
-    pub fn is_empty(&self) -> bool {
-        self.used == 0
     }
 
     /// Asks for every cache line of every stretch, waiting for none.
     #[inline]
     pub fn prefetch(&self) {
-        for &(start, len) in self.spans.iter().take(self.used) {
+        let used = usize::from(self.used);
+        for (&start, &len) in self.starts.iter().zip(&self.lens).take(used) {
             let mut line = start & !63;
-            while line < start.saturating_add(len) {
+            while line < start.saturating_add(usize::from(len)) {
                 hint(line);
                 let Some(next) = line.checked_add(64) else {
                     break;
@@ -99,9 +95,12 @@ mod tests {
         let long = vec![0u8; 4096];
         let mut warm = Warm::default();
         warm.slice(&long);
-        assert_eq!(warm.spans[0], (long.as_ptr() as usize, MOST_PER_SPAN));
+        assert_eq!(
+            (warm.starts[0], warm.lens[0]),
+            (long.as_ptr() as usize, MOST_PER_SPAN as u16)
+        );
         warm.slice::<u64>(&[]);
-        assert_eq!(warm.len(), 1, "an empty buffer adds nothing");
+        assert_eq!(warm.used, 1, "an empty buffer adds nothing");
         #[repr(C)]
         struct Pair {
             first: u64,
@@ -113,17 +112,19 @@ mod tests {
         };
         warm.between(&pair.then, &pair.first);
         warm.between(&pair.first, &pair.then);
-        assert_eq!(warm.spans[1].1, 0, "an end before the start adds nothing");
-        assert_eq!(warm.spans[2].1, 8);
+        assert_eq!(warm.lens[1], 0, "an end before the start adds nothing");
+        assert_eq!(warm.lens[2], 8);
+        warm.value(&[0u8; 70_000]);
+        assert_eq!(warm.lens[3], u16::MAX, "a longer value is cut");
         for _ in 0..2 * SPANS {
             warm.value(&long);
         }
-        assert_eq!(warm.len(), SPANS);
+        assert_eq!(usize::from(warm.used), SPANS);
         // Any address, even one not mapped, is only a hint.
-        warm.push(usize::MAX - 10, 100);
         Warm {
-            spans: [(usize::MAX - 10, 100); SPANS],
-            used: SPANS,
+            starts: [usize::MAX - 10; SPANS],
+            lens: [100; SPANS],
+            used: SPANS as u8,
         }
         .prefetch();
         warm.prefetch();

@@ -840,13 +840,9 @@ impl ConnChecker {
             let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
-            let window_ms = p.within.as_secs_f64() * 1000.0;
-            let kept = self.violations.len();
+            let window = Some(p.within);
             self.resolve(idx, Resolution::Violated);
-            self.violate_unmet(now, (expected, seen), key, unread);
-            if let Some(v) = self.violations.get_mut(kept) {
-                v.window_ms = Some(window_ms);
-            }
+            self.violate_unmet(now, (expected, seen), key, (unread, window));
         }
     }
 
@@ -1019,22 +1015,24 @@ impl ConnChecker {
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let unread = p.unread_seen;
         self.resolve(idx, Resolution::Violated);
-        self.violate_unmet(now, (expected, seen), key, unread);
+        self.violate_unmet(now, (expected, seen), key, (unread, None));
     }
 
     /// A completeness violation of an expectation that went unmet, marked `unreadable`
-    /// when unread records came while it was open.
+    /// when unread records came while it was open, with the time it was given (`window`)
+    /// when its deadline ran out.
     fn violate_unmet(
         &mut self,
         now: Instant,
         (expected, seen): (String, String),
         correlation: Option<String>,
-        unreadable: bool,
+        (unreadable, window): (bool, Option<Duration>),
     ) {
         let kept = self.violations.len();
         self.violate(OracleKind::Completeness, now, expected, seen, correlation);
         if let Some(v) = self.violations.get_mut(kept) {
             v.unreadable = unreadable;
+            v.window_ms = window.map(|w| w.as_secs_f64() * 1000.0);
         }
     }
 

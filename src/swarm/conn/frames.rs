@@ -48,11 +48,16 @@ impl ConnRun {
             // The first poll of this wait comes straight from the loop: the timer then
             // needs no poll unless it moved or may have fired (`WakeTimer`).
             let mut fresh = true;
+            // Straight from the loop the state is still in the cache: only a wake-up
+            // finds it gone.
+            let mut woken = false;
             let timer = &mut self.timer;
             let wake = tokio::select! {
                 biased;
                 _ = std::future::poll_fn(|cx| {
-                    warm.prefetch();
+                    if std::mem::replace(&mut woken, true) {
+                        warm.prefetch();
+                    }
                     self.stop.poll_stopped(cx)
                 }) => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),

@@ -340,7 +340,15 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         }));
     }
     if args.output.json {
-        hunt_json(&s.name, seed, &against, &outcome, calibration.as_ref())?;
+        let unjudged = crate::oracle::verdict::unjudged_note(&probe);
+        hunt_json(
+            &s.name,
+            seed,
+            &against,
+            &outcome,
+            calibration.as_ref(),
+            unjudged,
+        )?;
     }
     if !args.output.json {
         pressure_summary(&outcome)?;
@@ -407,8 +415,11 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 // Said above; and returned before any result line.
                 Some(hunt::Short::Interrupted | hunt::Short::Unjudged(_)) | None => "",
             };
+            // What no round could have found, however many ran.
+            let unjudged = crate::oracle::verdict::unjudged_note(&probe)
+                .map_or(String::new(), |note| format!("; {note}"));
             outln!(
-                "no violation in {}{not_judged} ({:.1}s{why})",
+                "no violation in {}{not_judged} ({:.1}s{why}){unjudged}",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64()
             )?;
@@ -846,6 +857,7 @@ fn hunt_json(
     against: &str,
     outcome: &hunt::HuntOutcome,
     calibration: Option<&Proposal>,
+    unjudged: Option<String>,
 ) -> Result<(), Error> {
     let found = outcome.found.as_ref().map(|f| {
         json!({
@@ -869,6 +881,8 @@ fn hunt_json(
         "target": against,
         "rounds": outcome.rounds,
         "not_judged": outcome.not_judged,
+        // Sends no `expect` follows: what no round could have found.
+        "unjudged_sends": unjudged,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "calibration": calibration_json(calibration),
         "found": found,

@@ -80,6 +80,10 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::idle::undeclared_note(e.plan, e.reports),
         unread_note(e.plan, e.reports),
         errors.flatten(),
+        // Only a clean verdict claims the server did right; the others say what they saw.
+        (j.verdict == Verdict::Clean)
+            .then(|| unjudged::unjudged_note(e.plan))
+            .flatten(),
     ]
     .into_iter()
     .flatten()
@@ -951,6 +955,8 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 
 mod door;
 mod unanswered;
+mod unjudged;
+pub use unjudged::unjudged_note;
 
 #[cfg(test)]
 mod tests;

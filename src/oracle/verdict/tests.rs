@@ -1288,3 +1288,47 @@ fn deadlines_missed_while_the_client_stalled_are_the_client_s_own() {
     // No violation: nothing to excuse.
     assert!(stalled(&[], 0, &stalled_run).is_none());
 }
+
+/// A clean run whose script sends something no `expect` follows says what went unjudged
+/// (a server that dropped it reads the same); a run with violations does not need to.
+#[test]
+fn a_clean_verdict_names_the_sends_no_expect_judged() {
+    let text = "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"speakers\"\nusers = 2\n\
+                steps = [{ expect = \"welcome\", within = \"1s\" }, { send = { command = \"message\" } }, { close = 1000 }]\n";
+    let scenario = crate::scenario::load_str(text, "v.toml").unwrap();
+    let plan = crate::plan::build(&scenario, 1);
+    let counters = crate::model::Counters {
+        messages_sent: 1,
+        messages_received: 1,
+        ..Default::default()
+    };
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+        .collect();
+    let judged = |violations: &[(OracleKind, u64)]| {
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &violations.iter().copied().collect(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+        })
+    };
+    let clean = judged(&[]);
+    assert_eq!(clean.verdict, Verdict::Clean);
+    let hint = clean.hint.unwrap_or_default();
+    assert!(
+        hint.contains("what the server did with the send at `speakers` step 2 went unjudged"),
+        "{hint}"
+    );
+    let violations = judged(&[(OracleKind::Identity, 1)]);
+    assert_eq!(violations.verdict, Verdict::Violations);
+    assert!(
+        !violations.hint.unwrap_or_default().contains("unjudged"),
+        "only a clean verdict carries the note"
+    );
+}

@@ -1,0 +1,179 @@
+//! Sends nothing judges: a `send` with no `expect` (or `expect_none`) after it in its
+//! group's script. What the server does with such a message (answers it, drops it, sends
+//! it to the wrong user) reaches no oracle that needs an answer to exist: a server that
+//! silently drops it looks exactly like one that serves it. A clean verdict says so, or
+//! it would claim more than the run checked (ActionCable's typeless broadcasts, a
+//! fire-and-forget command: rails/rails #25381 drops the command, and a script that only
+//! sends it reads clean on the buggy server and the fixed one alike).
+
+use crate::model::{Plan, Step};
+
+/// At most this many sends are named in the note; the rest are counted.
+const NAMED: usize = 4;
+
+/// Where a group's script sends with no `expect` after it, as 1-based step paths
+/// (`"4"`, `"2.1"` for the first step inside the repeat at step 2), in script order. A
+/// loop's body is read once: an `expect` later in the body, or after the loop, follows a
+/// send; one earlier in the body follows it on every iteration but the last, which is
+/// not counted against it (the loop is judged).
+pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(script, &mut Vec::new(), false, &mut out);
+    out
+}
+
+fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec<String>) {
+    for (i, step) in steps.iter().enumerate() {
+        path.push(i + 1);
+        let rest = steps.get(i + 1..).unwrap_or_default();
+        let followed = judged_after || rest.iter().any(expects);
+        match step {
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } if !followed => {
+                out.push(path_text(path));
+            }
+            Step::Repeat { steps: body, .. } => {
+                let looped = body.iter().any(expects);
+                walk(body, path, followed || looped, out);
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
+/// Whether `step` is or holds an expectation.
+fn expects(step: &Step) -> bool {
+    match step {
+        Step::Expect(_) => true,
+        Step::Repeat { steps, .. } => steps.iter().any(expects),
+        _ => false,
+    }
+}
+
+fn path_text(path: &[usize]) -> String {
+    path.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The note of a clean run (or a hunt that found nothing) whose scripts send messages no
+/// `expect` follows, naming the first [`NAMED`] as `` `group` step 2.1 ``; `None` when every
+/// send is followed by one.
+pub fn unjudged_note(plan: &Plan) -> Option<String> {
+    let mut sites = Vec::new();
+    for (group, script) in plan.scripts.iter().enumerate() {
+        let name = plan.groups.get(group).map_or("?", String::as_str);
+        for step in sends_without_expect(script) {
+            sites.push(format!("`{name}` step {step}"));
+        }
+    }
+    let total = sites.len();
+    if total == 0 {
+        return None;
+    }
+    sites.truncate(NAMED);
+    let mut listed = sites.join(", ");
+    if total > NAMED {
+        listed.push_str(&format!(" and {} more", total - NAMED));
+    }
+    let (send, them) = if total > 1 {
+        ("sends", "them")
+    } else {
+        ("send", "it")
+    };
+    Some(format!(
+        "what the server did with the {send} at {listed} went unjudged: no `expect` follows \
+         {them} (a server that dropped {them} reads the same; add an `expect` for the answer \
+         {them} should get)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of one scenario with these groups (name, steps as TOML).
+    fn plan_of(groups: &[(&str, &str)]) -> Plan {
+        let mut text = String::from("name = \"u\"\nduration = \"1s\"\n");
+        for (name, steps) in groups {
+            text.push_str(&format!(
+                "[[group]]\nname = \"{name}\"\nusers = 1\nsteps = {steps}\n"
+            ));
+        }
+        let scenario = crate::scenario::load_str(&text, "u.toml").expect("the scenario loads");
+        crate::plan::build(&scenario, 1)
+    }
+
+    fn unjudged(steps: &str) -> Vec<String> {
+        let plan = plan_of(&[("g", steps)]);
+        sends_without_expect(plan.scripts.first().expect("one script"))
+    }
+
+    #[test]
+    fn a_send_is_judged_by_any_expect_after_it_in_script_order() {
+        // ActionCable's confirm race as first written: the command after the
+        // confirmation is sent and never answered by any step.
+        let cable = r#"[
+            { expect = "welcome", within = "1s" },
+            { send = { command = "subscribe" } },
+            { expect = "confirm_subscription", within = "1s" },
+            { send = { command = "message" } },
+            { think = "10ms" },
+            { close = 1000 },
+        ]"#;
+        assert_eq!(unjudged(cable), ["4"]);
+        let request_reply = r#"[{ repeat = 3, steps = [
+            { send = { type = "q" } }, { expect = "a", within = "1s" } ] }]"#;
+        assert!(unjudged(request_reply).is_empty());
+        // An expect in a later loop, or earlier in the send's own loop, follows it.
+        let later_loop = r#"[{ send = { type = "q" } },
+            { repeat = 2, steps = [{ expect = "a", within = "1s" }] }]"#;
+        assert!(unjudged(later_loop).is_empty());
+        let before_in_loop = r#"[{ repeat = 2, steps = [
+            { expect = "a", within = "1s" }, { send = { type = "q" } } ] }]"#;
+        assert!(unjudged(before_in_loop).is_empty());
+        let absent = r#"[{ send = { type = "q" } }, { expect_none = "a", within = "1s" }]"#;
+        assert!(unjudged(absent).is_empty());
+    }
+
+    #[test]
+    fn sends_in_loops_without_an_expect_are_named_by_their_nested_step() {
+        // Flood: the echoes are timed, never required.
+        let flood = r#"[{ think = "1ms" }, { repeat = 5, steps = [
+            { send = { type = "echo", m = "{{marker}}" } } ] }]"#;
+        assert_eq!(unjudged(flood), ["2.1"]);
+        let nested = r#"[{ repeat = 2, steps = [
+            { repeat = 2, steps = [{ send_text = "ping" }] },
+            { send_binary = "AAEC" } ] }, { close = 1000 }]"#;
+        assert_eq!(unjudged(nested), ["1.1.1", "1.2"]);
+        assert!(unjudged(r#"[{ close = 1000 }]"#).is_empty());
+    }
+
+    #[test]
+    fn the_note_names_the_first_sends_by_group_and_counts_the_rest() {
+        let judged = r#"[{ send = { type = "q" } }, { expect = "a", within = "1s" }]"#;
+        assert_eq!(unjudged_note(&plan_of(&[("ok", judged)])), None);
+        let one = unjudged_note(&plan_of(&[
+            ("ok", judged),
+            ("chat", r#"[{ send = { c = 1 } }]"#),
+        ]))
+        .expect("one unjudged send");
+        assert!(
+            one.contains("the send at `chat` step 1 went unjudged: no `expect` follows it"),
+            "{one}"
+        );
+        assert!(one.contains("dropped it"), "{one}");
+        let six = r#"[{ send = { c = 1 } }, { send = { c = 2 } }, { send = { c = 3 } },
+            { send = { c = 4 } }, { send = { c = 5 } }]"#;
+        let many = unjudged_note(&plan_of(&[("a", six), ("b", r#"[{ send = { c = 1 } }]"#)]))
+            .expect("six unjudged sends");
+        assert!(
+            many.contains(
+                "the sends at `a` step 1, `a` step 2, `a` step 3, `a` step 4 and 2 more went"
+            ),
+            "{many}"
+        );
+        assert!(many.contains("dropped them"), "{many}");
+    }
+}

@@ -622,6 +622,7 @@ fn final_figures(outcome: &RunOutcome) -> progress::Final {
     progress::Final {
         elapsed: Duration::try_from_secs_f64(s.elapsed_ms / 1000.0).unwrap_or_default(),
         violations: s.violations.total,
+        findings: s.verdict.exercised(),
     }
 }
 

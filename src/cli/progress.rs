@@ -34,6 +34,10 @@ pub struct Final {
     pub elapsed: Duration,
     /// Every violation, those the oracles found after the run included.
     pub violations: u64,
+    /// Whether the verdict judged the target, so that its violations are findings; a run
+    /// that could not (every valid token refused reads as liveness violations) has them
+    /// said as no findings, as the summary says them.
+    pub findings: bool,
 }
 
 impl Progress {
@@ -76,6 +80,8 @@ pub struct Snapshot {
     /// Messages received per second since the previous snapshot.
     pub received_per_sec: f64,
     pub violations: u64,
+    /// `false` when the verdict says the violations are no findings (the last line only).
+    pub findings: bool,
     /// The turn p99 so far; `None` before the first turn.
     pub turn_p99: Option<Duration>,
 }
@@ -119,6 +125,7 @@ impl Meter {
                 0.0
             },
             violations: self.live.violations.load(Relaxed),
+            findings: true,
             turn_p99: (p99 > 0).then(|| Duration::from_micros(p99)),
         }
     }
@@ -153,8 +160,14 @@ pub fn line(s: &Snapshot) -> String {
             s.total.as_secs_f64()
         )
     };
+    let not_findings = if s.findings || s.violations == 0 {
+        ""
+    } else {
+        " (not findings: see the verdict)"
+    };
     format!(
-        "{clock} · {} live · {}/{} done · {:.0} msg/s received · {} violation{} · turn p99 {p99}",
+        "{clock} · {} live · {}/{} done · {:.0} msg/s received · {} violation{}{not_findings} \
+         · turn p99 {p99}",
         s.live,
         s.finished,
         s.planned,
@@ -211,6 +224,7 @@ async fn plain<W: Write>(
                     if let Ok(Some(result)) = ended {
                         last.elapsed = result.elapsed;
                         last.violations = result.violations;
+                        last.findings = result.findings;
                     }
                     let _ = writeln!(out, "progress  {}", line(&last));
                 }
@@ -240,6 +254,7 @@ mod tests {
             planned: 260,
             received_per_sec: 1523.6,
             violations: 1,
+            findings: true,
             turn_p99: Some(Duration::from_micros(17_250)),
         }
     }
@@ -349,6 +364,7 @@ mod tests {
         let result = Final {
             elapsed: Duration::from_millis(6_400),
             violations: 200,
+            findings: true,
         };
         stop.send(Some(result)).unwrap();
         let out = String::from_utf8(task.await.unwrap()).unwrap();
@@ -357,8 +373,34 @@ mod tests {
         assert!(lines[0].contains("2 live · 198/200 done"), "{out}");
         assert!(
             lines[1].starts_with("progress  6s of 60s · 0 live · 200/200 done")
-                && lines[1].contains("200 violations"),
+                && lines[1].contains("200 violations · turn p99"),
             "{out}"
+        );
+    }
+
+    /// Every valid token refused reads as liveness violations: the last line says, as the
+    /// summary does, that the verdict makes them no findings.
+    #[test]
+    fn violations_of_a_run_that_could_not_judge_are_said_as_no_findings() {
+        let refused = Snapshot {
+            violations: 200,
+            findings: false,
+            ..snapshot()
+        };
+        assert!(
+            line(&refused).contains("200 violations (not findings: see the verdict) · turn"),
+            "{}",
+            line(&refused)
+        );
+        let none = Snapshot {
+            violations: 0,
+            findings: false,
+            ..snapshot()
+        };
+        assert!(
+            line(&none).contains("0 violations · turn"),
+            "{}",
+            line(&none)
         );
     }
 

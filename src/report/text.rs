@@ -57,6 +57,17 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "\nconnections  attempted {}  accepted {}  rejected {}  failed {}{rest}",
         c.attempted, c.accepted, c.rejected, c.failed
     )?;
+    // More attempts than connections: a `reconnect` step or a retry is an attempt of its
+    // own, which the header's planned count alone leaves unexplained.
+    if c.attempted > s.connections_planned as u64 {
+        writeln!(
+            w,
+            "  {:<13}{} attempts for {}: reconnects and retries are attempts of their own",
+            "attempts",
+            c.attempted,
+            plural(s.connections_planned as u64, "connection")
+        )?;
+    }
     // `refused_by` holds every attempt that did not get in: refusals (an HTTP answer) and
     // failures (connect, TLS, timeouts) alike.
     for (label, map) in [("not accepted", &c.refused_by), ("ended by", &c.ended_by)] {

@@ -216,3 +216,19 @@ fn an_answer_line_says_reason_for_a_close_and_body_for_http() {
         "{out}"
     );
 }
+
+/// A `reconnect` makes more attempts than connections: the report says why the counts
+/// differ, and says nothing when they do not.
+#[test]
+fn more_attempts_than_connections_are_explained() {
+    let mut s = summary();
+    s.counters.attempted = s.connections_planned as u64 * 2;
+    let out = text(&s);
+    let expected = format!(
+        "  attempts     {} attempts for {} connections: reconnects and retries",
+        s.counters.attempted, s.connections_planned
+    );
+    assert!(out.contains(&expected), "{out}");
+    s.counters.attempted = s.connections_planned as u64;
+    assert!(!text(&s).contains("reconnects and retries"), "{}", text(&s));
+}

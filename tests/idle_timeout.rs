@@ -189,6 +189,46 @@ async fn a_declared_idle_timeout_close_is_counted_never_a_violation() {
     }
 }
 
+/// A server whose idle timeout closes with a code of its own (Discord's gateway: 4009
+/// "session timed out") is its policy once `idle_close` names the code; with the default
+/// codes (1000, 1001) the same close stays a finding, whatever `idle_timeout` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
+    let discord = Idle {
+        code: 4009,
+        ..TWO_SECONDS
+    };
+    let declared = run_against(
+        discord,
+        "own-code",
+        "idle_timeout = \"2s\"\nidle_close = [4009]",
+    )
+    .await;
+    assert_eq!(declared.counters.closed_idle, 3, "{:?}", declared.counters);
+    assert_eq!(declared.violations.total, 0, "{:?}", declared.violations);
+    assert_eq!(declared.verdict, Verdict::Clean, "{:?}", declared.hint);
+    let hint = declared.hint.clone().unwrap_or_default();
+    assert!(hint.contains("(server_close_4009 ×3; declared"), "{hint}");
+    let default_codes = run_against(discord, "default-codes", "idle_timeout = \"2s\"").await;
+    assert_eq!(
+        default_codes.counters.closed_idle, 0,
+        "{:?}",
+        default_codes.counters
+    );
+    assert_eq!(
+        default_codes.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        default_codes.violations
+    );
+    assert_eq!(
+        default_codes.verdict,
+        Verdict::Violations,
+        "{:?}",
+        default_codes.hint
+    );
+}
+
 /// Undeclared, the same closes stay findings (the steps they cut off), and the hint says
 /// they read as one idle timeout and how to declare it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -446,6 +446,15 @@ pub struct OracleSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub idle_timeout: Option<Duration>,
+    /// `[oracles] idle_close`: the Close codes the server's idle timeout ends a
+    /// connection with (default [`DEFAULT_IDLE_CLOSE`]: a normal closure or "going away";
+    /// Discord's gateway uses 4009 "session timed out"). A server Close with another code
+    /// never reads as an idle close. Left out of plan files when it is the default.
+    #[serde(
+        default = "default_idle_close",
+        skip_serializing_if = "is_default_idle_close"
+    )]
+    pub idle_close: Vec<u16>,
     /// `[oracles] learn`: whether `run` and `hunt` calibrate first and check what they
     /// learned (default on; `--no-learn` also turns it off).
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
@@ -458,6 +467,18 @@ pub struct OracleSpec {
     /// [`Observation`](super::learned::Observation). Never read from or written to files.
     #[serde(skip)]
     pub calibrating: bool,
+}
+
+/// The Close codes of an idle timeout unless `[oracles] idle_close` says others: a normal
+/// closure (1000) or "going away" (1001), RFC 6455 §7.4.1.
+pub const DEFAULT_IDLE_CLOSE: [u16; 2] = [1000, 1001];
+
+fn default_idle_close() -> Vec<u16> {
+    DEFAULT_IDLE_CLOSE.to_vec()
+}
+
+fn is_default_idle_close(codes: &Vec<u16>) -> bool {
+    codes.as_slice() == DEFAULT_IDLE_CLOSE
 }
 
 fn yes() -> bool {
@@ -481,6 +502,7 @@ impl Default for OracleSpec {
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),
             idle_timeout: None,
+            idle_close: default_idle_close(),
             learn: true,
             learned: LearnedOracles::default(),
             calibrating: false,

@@ -10,10 +10,6 @@
 use crate::model::{Attempt, Cause, ConnReport, OracleSpec, Outcome, Plan, IDLE_SLACK};
 use std::time::Duration;
 
-/// The close codes a server ends an idle connection with: a normal closure, or "going
-/// away". Any other code says something else and stays what it was.
-pub const IDLE_CLOSE_CODES: [u16; 2] = [1000, 1001];
-
 /// Idle times shorter than this are no timeout the hint suggests declaring: a close that
 /// soon after the last frame reads as a timer bug (river #205 closes a reconnected
 /// connection 300 ms after its handshake), not as a policy for clients that think.
@@ -26,9 +22,12 @@ const MOST: f64 = 0.8;
 /// the shortest.
 const SPREAD: f64 = 1.25;
 
-/// Whether a server Close with `code` can be an idle timeout ([`IDLE_CLOSE_CODES`]).
-pub fn reads_as_idle_close(code: u16) -> bool {
-    IDLE_CLOSE_CODES.contains(&code)
+/// Whether a server Close with `code` can be an idle timeout: one of `[oracles]
+/// idle_close` (by default a normal closure or "going away",
+/// [`DEFAULT_IDLE_CLOSE`](crate::model::DEFAULT_IDLE_CLOSE)). Any other code says something
+/// else and stays what it was.
+pub fn reads_as_idle_close(spec: &OracleSpec, code: u16) -> bool {
+    spec.idle_close.contains(&code)
 }
 
 /// Whether a connection idle for `idle` when its server closed it (with an idle close
@@ -197,6 +196,9 @@ mod tests {
         assert!(by_policy(&spec, Duration::from_millis(1800)));
         assert!(!by_policy(&spec, Duration::from_millis(1799)));
         assert!(!by_policy(&spec, Duration::from_millis(300)));
-        assert!(reads_as_idle_close(1001) && !reads_as_idle_close(1011));
+        assert!(reads_as_idle_close(&spec, 1001) && !reads_as_idle_close(&spec, 1011));
+        assert!(!reads_as_idle_close(&spec, 4009));
+        spec.idle_close = vec![4009];
+        assert!(reads_as_idle_close(&spec, 4009) && !reads_as_idle_close(&spec, 1000));
     }
 }

@@ -66,6 +66,7 @@ const ORACLE_KEYS: &[&str] = &[
     "liveness",
     "reject",
     "idle_timeout",
+    "idle_close",
     "consistency",
     "accepted",
     "kinds",
@@ -528,6 +529,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         session,
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
+        idle_close: session::idle_close(cx, &f, &defaults.idle_close),
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults
     }

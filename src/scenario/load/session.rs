@@ -161,6 +161,43 @@ fn reject(
 
 /// Close codes RFC 6455 §7.4.1 reserves for reports inside an endpoint: no Close frame
 /// ever carries them, so no list of codes a server sends may hold them.
+/// `idle_close = [4009]`: the Close codes of the server's idle timeout (`fallback` when
+/// left out), each one a code a server can send (1000–4999, not 1004–1006 or 1015); an
+/// empty list is refused (no close could then read as the declared idle timeout).
+pub(super) fn idle_close(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, fallback: &[u16]) -> Vec<u16> {
+    let key = "idle_close";
+    let Some(node) = f.get(key) else {
+        return fallback.to_vec();
+    };
+    let Some(list) = cx.array(key, node) else {
+        return fallback.to_vec();
+    };
+    let codes: Vec<u16> = list
+        .iter()
+        .filter_map(|item| f.int(cx, key, item, 1000, 4999))
+        .filter_map(|code| u16::try_from(code).ok())
+        .collect();
+    for (i, code) in codes.iter().enumerate() {
+        if never_on_the_wire(*code) {
+            cx.report(
+                item_span(f, key, i),
+                format!(
+                    "[oracles] idle_close: close code {code} is never sent on the wire (RFC \
+                     6455 §7.4.1)"
+                ),
+            );
+        }
+    }
+    if list.is_empty() {
+        cx.report(
+            node.span(),
+            "[oracles] idle_close is empty; expected the close codes of the server's idle \
+             timeout, e.g. [1000, 1001] (the default) or [4009]",
+        );
+    }
+    codes
+}
+
 fn never_on_the_wire(code: u16) -> bool {
     matches!(code, 1004..=1006 | 1015)
 }

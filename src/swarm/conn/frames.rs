@@ -439,7 +439,8 @@ impl ConnRun {
         let Cause::ServerClose(code) = cause else {
             return None;
         };
-        if !idle::reads_as_idle_close(*code) || self.checker.awaits_answer() {
+        if !idle::reads_as_idle_close(&self.ctx.plan.oracles, *code) || self.checker.awaits_answer()
+        {
             return None;
         }
         let open = self.open.as_ref()?;

@@ -481,7 +481,7 @@ fn bad_session_oracles_are_reported() {
         "accepted = { message = \"\" }",
         "oracles.accepted has message = \"\"",
     );
-    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, consistency, accepted, kinds, record_separator, learn");
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, idle_close, consistency, accepted, kinds, record_separator, learn");
 }
 
 /// `idle_timeout` declares how long the server lets a connection sit idle before closing
@@ -515,4 +515,31 @@ fn idle_timeout_is_a_positive_duration_reported_at_its_value() {
         &with_top("[oracles]\nidle_timeout = 2"),
         "idle_timeout: expected a string",
     );
+}
+
+/// `idle_close` names the Close codes of the server's idle timeout (default 1000 and
+/// 1001); a code no server can send, one out of range, or an empty list is reported at
+/// the value.
+#[test]
+fn idle_close_lists_sendable_close_codes() {
+    let defaults = load(&with_top("[oracles]\nidle_timeout = \"2s\""));
+    assert_eq!(defaults.oracles.idle_close, [1000, 1001]);
+    let discord = load(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [4009, 1000]",
+    ));
+    assert_eq!(discord.oracles.idle_close, [4009, 1000]);
+    let (line, column, message) = problem(&with_top("[oracles]\nidle_close = [1000, 1006]"));
+    assert_eq!((line, column), (4, 21), "{message}");
+    assert!(
+        message.contains("close code 1006 is never sent on the wire"),
+        "{message}"
+    );
+    let (line, column, message) = problem(&with_top("[oracles]\nidle_close = []"));
+    assert_eq!((line, column), (4, 14), "{message}");
+    assert!(
+        message.starts_with("[oracles] idle_close is empty"),
+        "{message}"
+    );
+    let (_, _, message) = problem(&with_top("[oracles]\nidle_close = [999]"));
+    assert!(message.contains("idle_close"), "{message}");
 }

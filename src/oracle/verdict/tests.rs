@@ -403,14 +403,22 @@ fn judge_reading(
 
 /// Every connection accepted, each with `counters`, with `violations` by oracle.
 fn judge_counted(counters: &crate::model::Counters, violations: &[(OracleKind, u64)]) -> Judgement {
-    let plan = plan();
+    judge_counted_in(&plan(), counters, violations)
+}
+
+/// [`judge_counted`] for the connections of `plan`.
+fn judge_counted_in(
+    plan: &Plan,
+    counters: &crate::model::Counters,
+    violations: &[(OracleKind, u64)],
+) -> Judgement {
     let reports: Vec<ConnReport> = plan
         .conns
         .iter()
         .map(|c| report(c, attempt(End::Accepted), counters.clone()))
         .collect();
     judge(&Evidence {
-        plan: &plan,
+        plan,
         reports: &reports,
         by_oracle: &violations.iter().copied().collect(),
         coverage: &Coverage::default(),
@@ -1302,22 +1310,7 @@ fn a_clean_verdict_names_the_sends_no_expect_judged() {
         messages_received: 1,
         ..Default::default()
     };
-    let reports: Vec<ConnReport> = plan
-        .conns
-        .iter()
-        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
-        .collect();
-    let judged = |violations: &[(OracleKind, u64)]| {
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &violations.iter().copied().collect(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-        })
-    };
+    let judged = |violations: &[(OracleKind, u64)]| judge_counted_in(&plan, &counters, violations);
     let clean = judged(&[]);
     assert_eq!(clean.verdict, Verdict::Clean);
     let hint = clean.hint.unwrap_or_default();

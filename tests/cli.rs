@@ -38,6 +38,28 @@ fn validate_accepts_every_shipped_scenario() {
         String::from_utf8_lossy(&out.stdout).matches(": ok").count(),
         files.len()
     );
+    // Every shipped scenario judges what it sends.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("not judged"), "{err}");
+}
+
+/// A valid scenario that sends something no `expect` follows is valid (exit 0), and
+/// `validate` says, before any run, that what the server does with it is not judged.
+#[test]
+fn validate_notes_sends_no_expect_follows() {
+    let text = "name = \"blind\"\nduration = \"5s\"\n\n[[group]]\nname = \"speakers\"\nusers = 1\n\
+                steps = [{ expect = \"welcome\", within = \"1s\" }, { send = { command = \"speak\" } }, { close = 1000 }]\n";
+    let file = Written::new("blind.toml", text);
+    let (code, out, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(": ok (1 group, 1 connection)"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "note: {}: what the server does with the send at `speakers` step 2 is not judged",
+            file.path.display()
+        )),
+        "{err}"
+    );
 }
 
 /// A scenario file written into a fresh folder (kept while this lives).

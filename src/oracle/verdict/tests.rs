@@ -1315,7 +1315,7 @@ fn a_clean_verdict_names_the_sends_no_expect_judged() {
     assert_eq!(clean.verdict, Verdict::Clean);
     let hint = clean.hint.unwrap_or_default();
     assert!(
-        hint.contains("what the server did with the send at `speakers` step 2 went unjudged"),
+        hint.contains("what the server does with the send at `speakers` step 2 is not judged"),
         "{hint}"
     );
     let violations = judged(&[(OracleKind::Identity, 1)]);

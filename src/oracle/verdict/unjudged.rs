@@ -61,9 +61,20 @@ fn path_text(path: &[usize]) -> String {
 /// `expect` follows, naming the first [`NAMED`] as `` `group` step 2.1 ``; `None` when every
 /// send is followed by one.
 pub fn unjudged_note(plan: &Plan) -> Option<String> {
-    let mut sites = Vec::new();
-    for (group, script) in plan.scripts.iter().enumerate() {
+    let groups = plan.scripts.iter().enumerate().map(|(group, script)| {
         let name = plan.groups.get(group).map_or("?", String::as_str);
+        (name, script.as_slice())
+    });
+    unjudged_note_of(groups)
+}
+
+/// [`unjudged_note`] from (group name, script) pairs: a scenario's groups, before any plan
+/// (`validate`).
+pub fn unjudged_note_of<'a>(
+    groups: impl IntoIterator<Item = (&'a str, &'a [Step])>,
+) -> Option<String> {
+    let mut sites = Vec::new();
+    for (name, script) in groups {
         for step in sends_without_expect(script) {
             sites.push(format!("`{name}` step {step}"));
         }
@@ -77,14 +88,14 @@ pub fn unjudged_note(plan: &Plan) -> Option<String> {
     if total > NAMED {
         listed.push_str(&format!(" and {} more", total - NAMED));
     }
-    let (send, them) = if total > 1 {
-        ("sends", "them")
+    let (send, them, is) = if total > 1 {
+        ("sends", "them", "are")
     } else {
-        ("send", "it")
+        ("send", "it", "is")
     };
     Some(format!(
-        "what the server did with the {send} at {listed} went unjudged: no `expect` follows \
-         {them} (a server that dropped {them} reads the same; add an `expect` for the answer \
+        "what the server does with the {send} at {listed} {is} not judged: no `expect` follows \
+         {them} (a server that drops {them} reads the same; add an `expect` for the answer \
          {them} should get)"
     ))
 }
@@ -160,20 +171,20 @@ mod tests {
         ]))
         .expect("one unjudged send");
         assert!(
-            one.contains("the send at `chat` step 1 went unjudged: no `expect` follows it"),
+            one.contains("the send at `chat` step 1 is not judged: no `expect` follows it"),
             "{one}"
         );
-        assert!(one.contains("dropped it"), "{one}");
+        assert!(one.contains("drops it"), "{one}");
         let six = r#"[{ send = { c = 1 } }, { send = { c = 2 } }, { send = { c = 3 } },
             { send = { c = 4 } }, { send = { c = 5 } }]"#;
         let many = unjudged_note(&plan_of(&[("a", six), ("b", r#"[{ send = { c = 1 } }]"#)]))
             .expect("six unjudged sends");
         assert!(
             many.contains(
-                "the sends at `a` step 1, `a` step 2, `a` step 3, `a` step 4 and 2 more went"
+                "the sends at `a` step 1, `a` step 2, `a` step 3, `a` step 4 and 2 more are not"
             ),
             "{many}"
         );
-        assert!(many.contains("dropped them"), "{many}");
+        assert!(many.contains("drops them"), "{many}");
     }
 }

@@ -205,7 +205,7 @@ pub struct RunArgs {
     pub interval: Duration,
     /// Run this many times, under consecutive seeds from --seed on, and report how often
     /// each oracle broke (formerly --seeds).
-    #[arg(long, alias = "seeds", default_value_t = 1, value_name = "N")]
+    #[arg(long, alias = "seeds", default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub times: u32,
     /// Run only this slice of the plan, INDEX/COUNT (0-based): the connections whose token
     /// slot % COUNT == INDEX (connections sharing a token stay in one shard). `stampede

@@ -938,3 +938,28 @@ fn a_hunt_whose_budget_ends_before_any_upgrade_is_answered_is_not_a_clean_hunt()
     // Incomplete: the round the budget cut judged nothing (exit 7, as `run` gives).
     assert_eq!(said.status.code(), Some(7), "{stdout}{stderr}");
 }
+
+/// Counts and budgets of nothing are refused before anything runs: `--times 0` would run
+/// once anyway, a zero budget would run nothing and call it done.
+#[test]
+fn zero_times_and_zero_budgets_are_refused_up_front() {
+    for args in [
+        &[
+            "run",
+            "scenarios/golden-path.toml",
+            "--times",
+            "0",
+            "--no-results",
+        ][..],
+        &["hunt", "scenarios/hunt.toml", "--budget", "0s"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .expect("run the binary");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value '0"), "{args:?}: {err}");
+    }
+}

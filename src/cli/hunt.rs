@@ -60,7 +60,7 @@ pub struct HuntArgs {
     #[arg(long)]
     pub no_learn: bool,
     /// Wall-clock budget for the whole hunt.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_budget)]
     pub budget: Duration,
     /// Seed of the first round; overrides the scenario's.
     #[arg(long)]
@@ -84,8 +84,8 @@ pub struct ReplayArgs {
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// How many times to replay.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// How many times to replay (at least 1).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub times: u32,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -96,11 +96,11 @@ pub struct ShrinkArgs {
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Runs per candidate.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    /// Runs per candidate (at least 1).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub times: u32,
     /// Wall-clock budget for shrinking.
-    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, default_value = "300s", value_parser = parse_budget)]
     pub budget: Duration,
     /// Where to write the minimal repro [default: next to the input, `.json` replaced by
     /// `.min.json`: repro-<oracle>-<hash>.min.json]. A shrink Ctrl-C stops writes what it
@@ -240,6 +240,17 @@ pub(super) fn describe(runner: &Runner) -> String {
         // As shown: a password written in the URL is masked.
         Target::Url(_) => runner.url().to_string(),
     }
+}
+
+/// A wall-clock budget: greater than zero (a budget of no time runs nothing).
+fn parse_budget(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "the budget must be greater than zero, found {text:?}; give one like \"60s\""
+        ));
+    }
+    Ok(d)
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {

@@ -527,9 +527,9 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
-        session,
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
-        idle_close: session::idle_close(cx, &f, &defaults.idle_close),
+        idle_close: session::idle_close(cx, &f, &defaults.idle_close, &session.reject),
+        session,
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults
     }

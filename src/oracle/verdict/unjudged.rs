@@ -15,7 +15,8 @@ const NAMED: usize = 4;
 /// (`"4"`, `"2.1"` for the first step inside the repeat at step 2), in script order. A
 /// loop's body is read once: an `expect` later in the body, or after the loop, follows a
 /// send; one earlier in the body follows it on every iteration but the last, which is
-/// not counted against it (the loop is judged).
+/// not counted against it (the loop is judged). A `reconnect` or `close` ends what an
+/// `expect` after it can judge: it reads another connection, or none.
 pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
     let mut out = Vec::new();
     walk(script, &mut Vec::new(), false, &mut out);
@@ -26,7 +27,10 @@ fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec
     for (i, step) in steps.iter().enumerate() {
         path.push(i + 1);
         let rest = steps.get(i + 1..).unwrap_or_default();
-        let followed = judged_after || rest.iter().any(expects);
+        // An expect after a `reconnect` or `close` reads another connection, or none.
+        let until_end = rest.iter().position(ends_connection);
+        let this_connection = &rest[..until_end.unwrap_or(rest.len())];
+        let followed = this_connection.iter().any(expects) || (until_end.is_none() && judged_after);
         match step {
             Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } if !followed => {
                 out.push(path_text(path));
@@ -39,6 +43,11 @@ fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec
         }
         path.pop();
     }
+}
+
+/// Whether `step` ends the connection the steps before it used.
+fn ends_connection(step: &Step) -> bool {
+    matches!(step, Step::Reconnect { .. } | Step::Close { .. })
 }
 
 /// Whether `step` is or holds an expectation.
@@ -146,6 +155,13 @@ mod tests {
         assert!(unjudged(before_in_loop).is_empty());
         let absent = r#"[{ send = { type = "q" } }, { expect_none = "a", within = "1s" }]"#;
         assert!(unjudged(absent).is_empty());
+        // After a reconnect, an expect reads the new connection, not the send's.
+        let reconnected = r#"[{ send = { type = "q" } }, { reconnect = { after = "1ms" } },
+            { expect = "a", within = "1s" }]"#;
+        assert_eq!(unjudged(reconnected), ["1"]);
+        let looped_reconnect = r#"[{ repeat = 2, steps = [{ send = { type = "q" } },
+            { reconnect = { after = "1ms" } }] }, { expect = "a", within = "1s" }]"#;
+        assert_eq!(unjudged(looped_reconnect), ["1.1"]);
     }
 
     #[test]

@@ -162,9 +162,15 @@ fn reject(
 /// Close codes RFC 6455 §7.4.1 reserves for reports inside an endpoint: no Close frame
 /// ever carries them, so no list of codes a server sends may hold them.
 /// `idle_close = [4009]`: the Close codes of the server's idle timeout (`fallback` when
-/// left out), each one a code a server can send (1000–4999, not 1004–1006 or 1015); an
-/// empty list is refused (no close could then read as the declared idle timeout).
-pub(super) fn idle_close(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, fallback: &[u16]) -> Vec<u16> {
+/// left out), each one a code a server can send (1000–4999, not 1004–1006 or 1015) and in
+/// none of `reject`'s lists (a code says one thing). Refused: an empty list, and the list
+/// without `idle_timeout` (the codes alone declare no policy).
+pub(super) fn idle_close(
+    cx: &mut Ctx<'_>,
+    f: &Fields<'_, '_>,
+    fallback: &[u16],
+    reject: &RejectSpec,
+) -> Vec<u16> {
     let key = "idle_close";
     let Some(node) = f.get(key) else {
         return fallback.to_vec();
@@ -177,22 +183,44 @@ pub(super) fn idle_close(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, fallback: &[u16])
         .filter_map(|item| f.int(cx, key, item, 1000, 4999))
         .filter_map(|code| u16::try_from(code).ok())
         .collect();
+    let lists = [
+        ("close", "a refusal of the token", &reject.close),
+        ("shed", "load shedding", &reject.shed),
+        (
+            "replaced",
+            "a takeover by another connection",
+            &reject.replaced,
+        ),
+    ];
     for (i, code) in codes.iter().enumerate() {
-        if never_on_the_wire(*code) {
-            cx.report(
-                item_span(f, key, i),
-                format!(
-                    "[oracles] idle_close: close code {code} is never sent on the wire (RFC \
-                     6455 §7.4.1)"
-                ),
-            );
-        }
+        let clash = lists.iter().find(|(_, _, list)| list.contains(code));
+        let message = if never_on_the_wire(*code) {
+            format!(
+                "[oracles] idle_close: close code {code} is never sent on the wire (RFC 6455 \
+                 §7.4.1); expected codes from 1000 to 4999"
+            )
+        } else if let Some((other, meaning, _)) = clash {
+            format!(
+                "[oracles] idle_close: close code {code} is in `reject.{other}` too: a code is \
+                 either {meaning} (reject.{other}) or the idle timeout's (idle_close), not both"
+            )
+        } else {
+            continue;
+        };
+        cx.report(item_span(f, key, i), message);
     }
     if list.is_empty() {
         cx.report(
             node.span(),
             "[oracles] idle_close is empty; expected the close codes of the server's idle \
              timeout, e.g. [1000, 1001] (the default) or [4009]",
+        );
+    } else if f.get("idle_timeout").is_none() {
+        cx.report(
+            node.span(),
+            "[oracles] idle_close without idle_timeout: the codes alone declare no policy; \
+             expected idle_timeout = \"30s\" (how long the server lets a connection sit idle) \
+             beside it",
         );
     }
     codes

@@ -518,28 +518,49 @@ fn idle_timeout_is_a_positive_duration_reported_at_its_value() {
 }
 
 /// `idle_close` names the Close codes of the server's idle timeout (default 1000 and
-/// 1001); a code no server can send, one out of range, or an empty list is reported at
+/// 1001), beside `idle_timeout`; a code no server can send, one out of range, one a
+/// `reject` list already gives a meaning, an empty list or the list alone is reported at
 /// the value.
 #[test]
-fn idle_close_lists_sendable_close_codes() {
+fn idle_close_lists_sendable_close_codes_beside_idle_timeout() {
     let defaults = load(&with_top("[oracles]\nidle_timeout = \"2s\""));
     assert_eq!(defaults.oracles.idle_close, [1000, 1001]);
     let discord = load(&with_top(
         "[oracles]\nidle_timeout = \"2s\"\nidle_close = [4009, 1000]",
     ));
     assert_eq!(discord.oracles.idle_close, [4009, 1000]);
-    let (line, column, message) = problem(&with_top("[oracles]\nidle_close = [1000, 1006]"));
-    assert_eq!((line, column), (4, 21), "{message}");
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [1000, 1006]",
+    ));
+    assert_eq!((line, column), (5, 21), "{message}");
     assert!(
         message.contains("close code 1006 is never sent on the wire"),
         "{message}"
     );
-    let (line, column, message) = problem(&with_top("[oracles]\nidle_close = []"));
-    assert_eq!((line, column), (4, 14), "{message}");
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = []",
+    ));
+    assert_eq!((line, column), (5, 14), "{message}");
     assert!(
         message.starts_with("[oracles] idle_close is empty"),
         "{message}"
     );
-    let (_, _, message) = problem(&with_top("[oracles]\nidle_close = [999]"));
+    let (_, _, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [999]",
+    ));
     assert!(message.contains("idle_close"), "{message}");
+    let (line, column, message) = problem(&with_top("[oracles]\nidle_close = [4009]"));
+    assert_eq!((line, column), (4, 14), "{message}");
+    assert!(
+        message.starts_with("[oracles] idle_close without idle_timeout"),
+        "{message}"
+    );
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [4009, 4429]\nreject = { shed = [4429] }",
+    ));
+    assert_eq!((line, column), (5, 21), "{message}");
+    assert!(
+        message.contains("close code 4429 is in `reject.shed` too"),
+        "{message}"
+    );
 }

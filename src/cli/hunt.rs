@@ -945,13 +945,21 @@ pub(super) fn learned_lines(runner: &Runner) {
 }
 
 /// `calibration  cut short by the budget after 1.2s: 1 of 4 connections made (…)`, when
-/// calibration's time bound cut it; `None` when it made every connection it meant to.
+/// calibration's time bound cut it before it made every connection; when it had made them
+/// all, that their scripts were cut before their end. `None` when it was not cut.
 pub(super) fn calibration_cut(p: &Proposal) -> Option<String> {
+    let what = if p.made() < p.planned {
+        format!("{} made", p.progress())
+    } else {
+        format!(
+            "{} made, their scripts cut before their end",
+            plural(p.planned as u64, "connection")
+        )
+    };
     p.cut.then(|| {
         format!(
-            "calibration  cut short by the budget after {:.1}s: {} made; the invariants above come from those (raise --budget, or --no-learn)",
+            "calibration  cut short by the budget after {:.1}s: {what}; the invariants above come from what they saw (raise --budget, or --no-learn)",
             p.elapsed.as_secs_f64(),
-            p.progress()
         )
     })
 }
@@ -1033,4 +1041,37 @@ fn hint_finding(hint: &str) -> &str {
         }
     }
     hint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cut before its last connection, the line counts the connections made; cut after
+    /// making them all, it says their scripts were cut (not "3 of 3 made" as a shortfall).
+    #[test]
+    fn a_cut_calibration_says_what_the_cut_took() {
+        let cut = |made: usize| Proposal {
+            valid: (made, made),
+            planned: 3,
+            cut: true,
+            elapsed: Duration::from_millis(1_000),
+            ..Proposal::default()
+        };
+        let short = calibration_cut(&cut(1)).unwrap_or_default();
+        assert!(
+            short.contains("after 1.0s: 1 of 3 connections made;"),
+            "{short}"
+        );
+        let all = calibration_cut(&cut(3)).unwrap_or_default();
+        assert!(
+            all.contains("after 1.0s: 3 connections made, their scripts cut before their end;"),
+            "{all}"
+        );
+        let whole = Proposal {
+            cut: false,
+            ..cut(3)
+        };
+        assert_eq!(calibration_cut(&whole), None);
+    }
 }

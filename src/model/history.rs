@@ -432,9 +432,10 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub script_done: bool,
     /// How long the connection had been idle (no frame sent or received, the server's own
-    /// Pings aside) when the server closed it with 1000 or 1001 while its script still ran
-    /// and no answer was owed, in µs: what an idle timeout looks like. Set by the swarm at
-    /// the server's Close; `None` for every other end. Left out of files when `None`.
+    /// Pings aside) when the server closed it (any code) while its script still ran and no
+    /// answer was owed, in µs: what an idle timeout looks like when the code is one of
+    /// `[oracles] idle_close`. Set by the swarm at the server's Close; `None` for every
+    /// other end. Left out of files when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_close_us: Option<u64>,
     /// That close came after the scenario's declared `[oracles] idle_timeout`

@@ -62,11 +62,14 @@ pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// declare it. With `idle_timeout` declared, the note names the idle closes that came
 /// sooner than it (they stay findings). `None` otherwise.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let spec = &plan.oracles;
     let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
     let idle: Vec<&Attempt> = attempts(reports)
-        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some())
+        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some() && idle_code(spec, a))
         .collect();
-    let (lo, hi) = idle_range(&idle)?;
+    let Some((lo, hi)) = idle_range(&idle) else {
+        return other_code_note(plan, reports);
+    };
     let n = idle.len();
     if let Some(timeout) = plan.oracles.idle_timeout {
         return Some(format!(
@@ -91,6 +94,59 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             quoted(suggested(lo)),
         )
     })
+}
+
+/// With `idle_timeout` declared: the note on mid-script closes that came after the
+/// declared idle time with nothing owed, but with a code `idle_close` does not list and
+/// that could be an idle timeout's (a normal closure, going away, or an application's own
+/// code, 3000–4999): they stay findings, and the note says how to declare the code.
+/// `None` otherwise.
+fn other_code_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let spec = &plan.oracles;
+    let timeout = spec.idle_timeout?;
+    let closed: Vec<&Attempt> = attempts(reports)
+        .filter(|a| closed_mid_script(a) && !idle_code(spec, a))
+        .filter(|a| {
+            a.idle_close_us
+                .is_some_and(|us| by_policy(spec, Duration::from_micros(us)))
+        })
+        .filter(|a| matches!(a.cause, Some(Cause::ServerClose(c)) if could_be_idle(c)))
+        .collect();
+    let (lo, hi) = idle_range(&closed)?;
+    let mut codes_seen: Vec<u16> = closed
+        .iter()
+        .filter_map(|a| match a.cause {
+            Some(Cause::ServerClose(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    codes_seen.sort_unstable();
+    codes_seen.dedup();
+    let mut declare = spec.idle_close.clone();
+    declare.extend(codes_seen);
+    let listed: Vec<String> = declare.iter().map(u16::to_string).collect();
+    let n = closed.len();
+    Some(format!(
+        "the server closed {n} connection{} idle for {} ({}), past the declared \
+         `idle_timeout = {}` but with a code `idle_close` does not list: if that is its idle \
+         timeout, add `idle_close = [{}]` to `[oracles]`",
+        plural(n),
+        span(lo, hi),
+        codes(&closed),
+        quoted(timeout),
+        listed.join(", "),
+    ))
+}
+
+/// Whether `a` ended with one of the idle timeout's close codes (`[oracles] idle_close`).
+fn idle_code(spec: &crate::model::OracleSpec, a: &Attempt) -> bool {
+    matches!(a.cause, Some(Cause::ServerClose(c)) if reads_as_idle_close(spec, c))
+}
+
+/// Close codes an idle timeout may use: a normal closure, going away, or an application's
+/// own (3000–4999); not the codes that say a protocol or server error.
+fn could_be_idle(code: u16) -> bool {
+    matches!(code, 1000 | 1001 | 3000..=4999)
 }
 
 /// Whether the server closed this accepted attempt while its script still ran, and no

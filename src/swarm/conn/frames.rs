@@ -157,8 +157,10 @@ impl ConnRun {
                         attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone());
                         if let (true, Some(idle)) = (ended_accepted, idle) {
+                            let spec = &self.ctx.plan.oracles;
                             attempt.idle_close_us = Some(idle.as_micros() as u64);
-                            attempt.closed_idle = idle::by_policy(&self.ctx.plan.oracles, idle);
+                            attempt.closed_idle = idle::by_policy(spec, idle)
+                                && matches!(cause, Cause::ServerClose(code) if idle::reads_as_idle_close(spec, code));
                         }
                     }
                 }
@@ -430,17 +432,14 @@ impl ConnRun {
         }
     }
 
-    /// How long the connection had been idle when the server's Close (`cause`) came, when
-    /// that Close reads as an idle timeout: an idle close code
-    /// ([`idle::reads_as_idle_close`]) and no answer owed (no expectation waiting for the
-    /// server to send something). `None` otherwise. Read at a server's Close, before it
-    /// ends the stream; the caller leaves out our own close and a script with nothing left.
+    /// How long the connection had been idle when the server's Close (`cause`) came with
+    /// no answer owed (no expectation waiting for the server to send something), whatever
+    /// its code: whether the code is the idle timeout's ([`idle::reads_as_idle_close`]) is
+    /// the caller's to judge, and the notes name the others. `None` otherwise. Read at a
+    /// server's Close, before it ends the stream; the caller leaves out our own close and a
+    /// script with nothing left.
     fn idle_before(&self, cause: &Cause, now: Instant) -> Option<Duration> {
-        let Cause::ServerClose(code) = cause else {
-            return None;
-        };
-        if !idle::reads_as_idle_close(&self.ctx.plan.oracles, *code) || self.checker.awaits_answer()
-        {
+        if !matches!(cause, Cause::ServerClose(_)) || self.checker.awaits_answer() {
             return None;
         }
         let open = self.open.as_ref()?;

@@ -765,6 +765,16 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     plural(s.groups.len() as u64, "group"),
                     plural(connections(&s), "connection")
                 )?;
+                for (group, last) in crate::plan::starts_after_duration(&s) {
+                    eprintln!(
+                        "warning: {}: group `{group}` starts its last connection {last:?} in, \
+                         when the run's duration ({:?}) is over: those connections never run \
+                         and the run ends incomplete (lengthen `duration` or shorten the \
+                         arrival)",
+                        file.display(),
+                        s.duration
+                    );
+                }
                 // Valid, and still blind to part of what it sends: said before a run.
                 let groups = s
                     .groups

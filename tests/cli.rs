@@ -963,3 +963,20 @@ fn zero_times_and_zero_budgets_are_refused_up_front() {
         assert!(err.contains("invalid value '0"), "{args:?}: {err}");
     }
 }
+
+/// A group whose last connection would start after the run's duration is valid (exit 0),
+/// and `validate` warns that those connections never run (the run would end incomplete).
+#[test]
+fn validate_warns_of_connections_that_would_start_after_the_duration() {
+    let text = "name = \"late\"\nduration = \"2s\"\n\n[[group]]\nname = \"slow\"\nusers = 10\n\
+                arrival = { ramp = \"1h\" }\nsteps = [{ close = 1000 }]\n\n[[group]]\nname = \"quick\"\n\
+                users = 1\nsteps = [{ close = 1000 }]\n";
+    let file = Written::new("late.toml", text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("group `slow` starts its last connection 3240s in, when the run's duration (2s) is over"),
+        "{err}"
+    );
+    assert!(!err.contains("`quick`"), "{err}");
+}

@@ -230,9 +230,11 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
     // Past the declared idle time with nothing owed: the hint says how to declare the code.
     let hint = default_codes.hint.clone().unwrap_or_default();
     assert!(
-        hint.contains("(server_close_4009 ×3), past the declared `idle_timeout = \"2s\"` but \
+        hint.contains(
+            "(server_close_4009 ×3), past the declared `idle_timeout = \"2s\"` but \
                        with a code `idle_close` does not list: if that is its idle timeout, add \
-                       `idle_close = [1000, 1001, 4009]`"),
+                       `idle_close = [1000, 1001, 4009]`"
+        ),
         "{hint}"
     );
 }

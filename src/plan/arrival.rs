@@ -14,6 +14,15 @@ pub fn offsets(arrival: &Arrival, n: u32) -> Vec<Duration> {
     (0..n).map(|i| offset(arrival, i, n)).collect()
 }
 
+/// When the last of `n` connections arriving by `arrival` starts (jitter aside); zero for
+/// none.
+pub fn last_offset(arrival: &Arrival, n: u32) -> Duration {
+    match n {
+        0 => Duration::ZERO,
+        n => offset(arrival, n - 1, n),
+    }
+}
+
 /// Offsets are whole microseconds, like every duration in a plan, so a plan written to JSON
 /// reads back equal.
 fn offset(arrival: &Arrival, i: u32, n: u32) -> Duration {
@@ -41,6 +50,22 @@ fn offset(arrival: &Arrival, i: u32, n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_offset_is_the_last_connection_s_own() {
+        let ramp = Arrival::Ramp {
+            start: Duration::from_secs(1),
+            over: Duration::from_secs(4),
+        };
+        assert_eq!(last_offset(&ramp, 4), Duration::from_secs(4));
+        assert_eq!(last_offset(&ramp, 4), *offsets(&ramp, 4).last().unwrap());
+        assert_eq!(last_offset(&ramp, 0), Duration::ZERO);
+        let rate = Arrival::Rate {
+            start: Duration::ZERO,
+            per_sec: 10.0,
+        };
+        assert_eq!(last_offset(&rate, 11), Duration::from_secs(1));
+    }
 
     #[test]
     fn ramp_spreads_evenly_inside_the_window() {

@@ -15,6 +15,21 @@ mod template;
 
 pub use cursor::{draw_rng, expand_conn, Cursor, Next, SendTemplates, JITTER_SITE};
 pub use sample::sample;
+
+/// The groups of `scenario` whose last connection would start at or after the run's
+/// `duration` ends (jitter aside), with when it would start: those connections never run
+/// and the run ends incomplete, which `validate` says before any run.
+pub fn starts_after_duration(scenario: &Scenario) -> Vec<(&str, std::time::Duration)> {
+    scenario
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let n = g.users.saturating_mul(g.connections_per_user);
+            let last = arrival::last_offset(&g.arrival, n);
+            (n > 0 && last >= scenario.duration).then_some((g.name.as_str(), last))
+        })
+        .collect()
+}
 pub use template::{expand, Vars};
 
 use crate::model::{

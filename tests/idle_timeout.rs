@@ -227,6 +227,23 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
         "{:?}",
         default_codes.hint
     );
+    // Undeclared altogether, the hint suggests the timeout and the code together.
+    let undeclared = run_against(discord, "undeclared-code", "").await;
+    assert_eq!(
+        undeclared.verdict,
+        Verdict::Violations,
+        "{:?}",
+        undeclared.hint
+    );
+    let hint = undeclared.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("(server_close_4009 ×3) with nothing pending: if it closes idle connections by policy, add `idle_timeout = \""),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("\"` and `idle_close = [1000, 1001, 4009]` to `[oracles]`"),
+        "{hint}"
+    );
     // Past the declared idle time with nothing owed: the hint says how to declare the code.
     let hint = default_codes.hint.clone().unwrap_or_default();
     assert!(

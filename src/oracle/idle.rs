@@ -64,8 +64,13 @@ pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let spec = &plan.oracles;
     let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
+    // Undeclared, any code an idle timeout may use can be the one to declare.
+    let may_be_idle = |a: &Attempt| match spec.idle_timeout {
+        Some(_) => idle_code(spec, a),
+        None => matches!(a.cause, Some(Cause::ServerClose(c)) if could_be_idle(c)),
+    };
     let idle: Vec<&Attempt> = attempts(reports)
-        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some() && idle_code(spec, a))
+        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some() && may_be_idle(a))
         .collect();
     let Some((lo, hi)) = idle_range(&idle) else {
         return other_code_note(plan, reports);
@@ -84,10 +89,14 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let alike = hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD;
     let most = n as f64 >= MOST * mid_script as f64;
     (alike && most && lo >= MIN_SUGGESTED).then(|| {
+        let close = match with_codes_of(spec, &idle) {
+            Some(codes) => format!(" and `idle_close = [{codes}]`"),
+            None => String::new(),
+        };
         format!(
             "the server closed {n} connection{} idle for {} ({}) with nothing pending: if it \
-             closes idle connections by policy, add `idle_timeout = {}` to `[oracles]`; or \
-             keep the connection busy (a `ping` step) during long thinks",
+             closes idle connections by policy, add `idle_timeout = {}`{close} to `[oracles]`; \
+             or keep the connection busy (a `ping` step) during long thinks",
             plural(n),
             span(lo, hi),
             codes(&idle),
@@ -113,29 +122,37 @@ fn other_code_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         .filter(|a| matches!(a.cause, Some(Cause::ServerClose(c)) if could_be_idle(c)))
         .collect();
     let (lo, hi) = idle_range(&closed)?;
-    let mut codes_seen: Vec<u16> = closed
-        .iter()
-        .filter_map(|a| match a.cause {
-            Some(Cause::ServerClose(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    codes_seen.sort_unstable();
-    codes_seen.dedup();
-    let mut declare = spec.idle_close.clone();
-    declare.extend(codes_seen);
-    let listed: Vec<String> = declare.iter().map(u16::to_string).collect();
+    let listed = with_codes_of(spec, &closed)?;
     let n = closed.len();
     Some(format!(
         "the server closed {n} connection{} idle for {} ({}), past the declared \
          `idle_timeout = {}` but with a code `idle_close` does not list: if that is its idle \
-         timeout, add `idle_close = [{}]` to `[oracles]`",
+         timeout, add `idle_close = [{listed}]` to `[oracles]`",
         plural(n),
         span(lo, hi),
         codes(&closed),
         quoted(timeout),
-        listed.join(", "),
     ))
+}
+
+/// `idle_close`'s codes with those of `closed` it lacks, as the list to declare
+/// (`1000, 1001, 4009`); `None` when it lacks none.
+fn with_codes_of(spec: &crate::model::OracleSpec, closed: &[&Attempt]) -> Option<String> {
+    let mut codes = spec.idle_close.clone();
+    for a in closed {
+        if let Some(Cause::ServerClose(c)) = a.cause {
+            if !codes.contains(&c) {
+                codes.push(c);
+            }
+        }
+    }
+    (codes.len() > spec.idle_close.len()).then(|| {
+        codes
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// Whether `a` ended with one of the idle timeout's close codes (`[oracles] idle_close`).

@@ -137,7 +137,7 @@ fn other_code_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 
 /// `idle_close`'s codes with those of `closed` it lacks, as the list to declare
 /// (`1000, 1001, 4009`); `None` when it lacks none.
-fn with_codes_of(spec: &crate::model::OracleSpec, closed: &[&Attempt]) -> Option<String> {
+fn with_codes_of(spec: &OracleSpec, closed: &[&Attempt]) -> Option<String> {
     let mut codes = spec.idle_close.clone();
     for a in closed {
         if let Some(Cause::ServerClose(c)) = a.cause {
@@ -156,7 +156,7 @@ fn with_codes_of(spec: &crate::model::OracleSpec, closed: &[&Attempt]) -> Option
 }
 
 /// Whether `a` ended with one of the idle timeout's close codes (`[oracles] idle_close`).
-fn idle_code(spec: &crate::model::OracleSpec, a: &Attempt) -> bool {
+fn idle_code(spec: &OracleSpec, a: &Attempt) -> bool {
     matches!(a.cause, Some(Cause::ServerClose(c)) if reads_as_idle_close(spec, c))
 }
 

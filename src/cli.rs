@@ -765,14 +765,11 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     plural(s.groups.len() as u64, "group"),
                     plural(connections(&s), "connection")
                 )?;
-                for (group, last) in crate::plan::starts_after_duration(&s) {
+                for late in crate::plan::cannot_finish(&s) {
                     eprintln!(
-                        "warning: {}: group `{group}` starts its last connection {last:?} in, \
-                         when the run's duration ({:?}) is over: those connections never run \
-                         and the run ends incomplete (lengthen `duration` or shorten the \
-                         arrival)",
+                        "warning: {}: {}",
                         file.display(),
-                        s.duration
+                        late_warning(&late, s.duration)
                     );
                 }
                 // Valid, and still blind to part of what it sends: said before a run.
@@ -791,6 +788,27 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
     }
     Ok(code)
+}
+
+/// Why a group cannot finish within the run's `duration`, and what to change.
+fn late_warning(late: &crate::plan::Late<'_>, duration: Duration) -> String {
+    let group = late.group;
+    if late.last_start >= duration {
+        format!(
+            "group `{group}` starts its last connection {:?} in, when the run's duration \
+             ({duration:?}) is over: those connections never run and the run ends incomplete \
+             (lengthen `duration` or shorten the arrival)",
+            late.last_start
+        )
+    } else {
+        format!(
+            "group `{group}`'s script takes at least {:?} (its thinks, pauses, reconnect \
+             delays and paced loops at their shortest) and its last connection starts {:?} \
+             in: it cannot finish within the run's duration ({duration:?}), so the run ends \
+             incomplete (lengthen `duration` or shorten the script)",
+            late.script, late.last_start
+        )
+    }
 }
 
 /// What this environment lacks for a run (a secret's variable unset): a warning in

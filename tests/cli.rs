@@ -41,6 +41,7 @@ fn validate_accepts_every_shipped_scenario() {
     // Every shipped scenario judges what it sends.
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("not judged"), "{err}");
+    assert!(!err.contains("ends incomplete"), "{err}");
 }
 
 /// A valid scenario that sends something no `expect` follows is valid (exit 0), and
@@ -979,4 +980,21 @@ fn validate_warns_of_connections_that_would_start_after_the_duration() {
         "{err}"
     );
     assert!(!err.contains("`quick`"), "{err}");
+    // A think longer than what is left: the script cannot finish either.
+    let thinker = Written::new(
+        "thinker.toml",
+        &text
+            .replace("arrival = { ramp = \"1h\" }", "arrival = { ramp = \"1s\" }")
+            .replace(
+                "steps = [{ close = 1000 }]\n\n[[group]]",
+                "steps = [{ think = \"1h\" }]\n\n[[group]]",
+            ),
+    );
+    let (code, _, err) = thinker.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("group `slow`'s script takes at least 3600s")
+            && err.contains("cannot finish within the run's duration (2s)"),
+        "{err}"
+    );
 }

@@ -769,3 +769,66 @@ fn users_are_shared_by_two_connections_of_one_sub_or_by_too_few_read_tokens() {
     forged.groups[0].forge = Some(Forge::Catalogue);
     assert!(!build(&forged, 1).shares_users(None));
 }
+
+/// The least time of a script: fixed thinks, a uniform's low end, no time for a normal or
+/// exponential, loops multiplied, a paced loop's schedule; a group whose last connection
+/// cannot finish within `duration` (starting too late, or starting and then needing
+/// longer) is named, one that can is not.
+#[test]
+fn a_script_s_least_time_and_the_groups_that_cannot_finish() {
+    let steps = |text: &str| {
+        let scenario = crate::scenario::load_str(
+            &format!("name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = {text}\n"),
+            "t.toml",
+        )
+        .unwrap();
+        scenario.groups[0].steps.clone()
+    };
+    let s = |n| Duration::from_secs(n);
+    assert_eq!(
+        least_time(&steps(
+            r#"[{ think = "2s" }, { think = "uniform(1s, 5s)" }]"#
+        )),
+        s(3)
+    );
+    assert_eq!(
+        least_time(&steps(
+            r#"[{ think = "exp(1h)" }, { pause_reads = "normal(1h, 1s)" }]"#
+        )),
+        s(0)
+    );
+    assert_eq!(
+        least_time(&steps(
+            r#"[{ repeat = 3, steps = [{ think = "2s" }, { send = { type = "x" } }] }]"#
+        )),
+        s(6)
+    );
+    assert_eq!(
+        least_time(&steps(
+            r#"[{ repeat = 5, every = "1s", steps = [{ send = { type = "x" } }] }]"#
+        )),
+        s(4)
+    );
+    let text = |duration: &str, think: &str, ramp: &str| {
+        format!(
+            "name = \"t\"\nduration = \"{duration}\"\n[[group]]\nname = \"late\"\nusers = 4\n\
+             arrival = {{ ramp = \"{ramp}\" }}\nsteps = [{{ think = \"{think}\" }}]\n\
+             [[group]]\nname = \"quick\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+        )
+    };
+    let late = |duration, think, ramp| {
+        let scenario = crate::scenario::load_str(&text(duration, think, ramp), "t.toml").unwrap();
+        cannot_finish(&scenario)
+            .iter()
+            .map(|l| (l.group.to_string(), l.last_start, l.script))
+            .collect::<Vec<_>>()
+    };
+    // Starts at 3 s (4 over 4 s), needs 8 s: past 10 s.
+    assert_eq!(late("10s", "8s", "4s"), [("late".to_string(), s(3), s(8))]);
+    assert!(late("10s", "6s", "4s").is_empty(), "3 s + 6 s fits in 10 s");
+    assert_eq!(
+        late("2s", "1ms", "1h").len(),
+        1,
+        "starts after the duration"
+    );
+}

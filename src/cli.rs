@@ -699,10 +699,16 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// A run's duration: greater than zero (a run of no time measures nothing).
 fn parse_run_duration(text: &str) -> Result<Duration, String> {
+    parse_positive(text, "the run duration", "30s")
+}
+
+/// A duration greater than zero, for flags where no time means nothing (`what`, named in
+/// the error with an `example`).
+pub(crate) fn parse_positive(text: &str, what: &str, example: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     if d.is_zero() {
         return Err(format!(
-            "the run duration must be greater than zero, found {text:?}; give one like \"30s\""
+            "{what} must be greater than zero, found {text:?}; give one like {example:?}"
         ));
     }
     Ok(d)

@@ -244,13 +244,7 @@ pub(super) fn describe(runner: &Runner) -> String {
 
 /// A wall-clock budget: greater than zero (a budget of no time runs nothing).
 fn parse_budget(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if d.is_zero() {
-        return Err(format!(
-            "the budget must be greater than zero, found {text:?}; give one like \"60s\""
-        ));
-    }
-    Ok(d)
+    super::parse_positive(text, "the budget", "60s")
 }
 
 pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u8, Error> {

@@ -776,59 +776,67 @@ fn users_are_shared_by_two_connections_of_one_sub_or_by_too_few_read_tokens() {
 /// longer) is named, one that can is not.
 #[test]
 fn a_script_s_least_time_and_the_groups_that_cannot_finish() {
-    let steps = |text: &str| {
-        let scenario = crate::scenario::load_str(
-            &format!("name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = {text}\n"),
-            "t.toml",
-        )
-        .unwrap();
-        scenario.groups[0].steps.clone()
+    let s = Duration::from_secs;
+    let think = |dist| Step::Think { dist };
+    let fixed = |value| Dist::Fixed { value };
+    let send = || Step::Send {
+        template: json!({"type": "x"}),
     };
-    let s = |n| Duration::from_secs(n);
-    assert_eq!(
-        least_time(&steps(
-            r#"[{ think = "2s" }, { think = "uniform(1s, 5s)" }]"#
-        )),
-        s(3)
-    );
-    assert_eq!(
-        least_time(&steps(
-            r#"[{ think = "exp(1h)" }, { pause_reads = "normal(1h, 1s)" }]"#
-        )),
-        s(0)
-    );
-    assert_eq!(
-        least_time(&steps(
-            r#"[{ repeat = 3, steps = [{ think = "2s" }, { send = { type = "x" } }] }]"#
-        )),
-        s(6)
-    );
-    assert_eq!(
-        least_time(&steps(
-            r#"[{ repeat = 5, every = "1s", steps = [{ send = { type = "x" } }] }]"#
-        )),
-        s(4)
-    );
-    let text = |duration: &str, think: &str, ramp: &str| {
-        format!(
-            "name = \"t\"\nduration = \"{duration}\"\n[[group]]\nname = \"late\"\nusers = 4\n\
-             arrival = {{ ramp = \"{ramp}\" }}\nsteps = [{{ think = \"{think}\" }}]\n\
-             [[group]]\nname = \"quick\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
-        )
+    let uniform = Dist::Uniform {
+        low: s(1),
+        high: s(5),
     };
-    let late = |duration, think, ramp| {
-        let scenario = crate::scenario::load_str(&text(duration, think, ramp), "t.toml").unwrap();
+    assert_eq!(least_time(&[think(fixed(s(2))), think(uniform)]), s(3));
+    let unbounded = [
+        think(Dist::Exp { mean: s(3600) }),
+        Step::PauseReads {
+            dist: Dist::Normal {
+                mean: s(3600),
+                sd: s(1),
+            },
+        },
+    ];
+    assert_eq!(least_time(&unbounded), s(0));
+    let looped = Step::Repeat {
+        times: 3,
+        steps: vec![think(fixed(s(2))), send()],
+        every: None,
+    };
+    assert_eq!(least_time(&[looped]), s(6));
+    let paced = Step::Repeat {
+        times: 5,
+        steps: vec![send()],
+        every: Some(s(1)),
+    };
+    assert_eq!(least_time(&[paced]), s(4));
+    // 4 connections ramped over 4 s: the last starts at 3 s.
+    let late = |duration: Duration, thinks: Duration| {
+        let mut scenario = scenario(
+            4,
+            1,
+            TokenReuse::PerConnection,
+            Arrival::Ramp {
+                start: Duration::ZERO,
+                over: s(4),
+            },
+        );
+        scenario.duration = duration;
+        scenario.groups[0].steps = vec![think(fixed(thinks))];
+        let mut quick = scenario.groups[0].clone();
+        quick.name = "quick".into();
+        quick.users = 1;
+        quick.steps = vec![Step::Close { code: 1000 }];
+        scenario.groups.push(quick);
         cannot_finish(&scenario)
             .iter()
             .map(|l| (l.group.to_string(), l.last_start, l.script))
             .collect::<Vec<_>>()
     };
-    // Starts at 3 s (4 over 4 s), needs 8 s: past 10 s.
-    assert_eq!(late("10s", "8s", "4s"), [("late".to_string(), s(3), s(8))]);
-    assert!(late("10s", "6s", "4s").is_empty(), "3 s + 6 s fits in 10 s");
+    assert_eq!(late(s(10), s(8)), [("g".to_string(), s(3), s(8))]);
+    assert!(late(s(10), s(6)).is_empty(), "3 s + 6 s fits in 10 s");
     assert_eq!(
-        late("2s", "1ms", "1h").len(),
-        1,
-        "starts after the duration"
+        late(s(2), s(0)),
+        [("g".to_string(), s(3), s(0))],
+        "starts after it"
     );
 }

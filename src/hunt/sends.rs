@@ -180,18 +180,10 @@ fn gaps(
     }
     for step in steps {
         match step {
-            Step::Think { dist } => least(thinks, mean(dist)),
+            Step::Think { dist } => least(thinks, dist.mean()),
             Step::Repeat { steps, every, .. } => gaps(steps, *every, paced, thinks),
             _ => {}
         }
-    }
-}
-
-fn mean(dist: &Dist) -> Duration {
-    match *dist {
-        Dist::Fixed { value } => value,
-        Dist::Uniform { low, high } => low + (high.saturating_sub(low)) / 2,
-        Dist::Normal { mean, .. } | Dist::Exp { mean } => mean,
     }
 }
 

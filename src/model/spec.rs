@@ -222,6 +222,25 @@ impl Dist {
     pub const ZERO: Dist = Dist::Fixed {
         value: Duration::ZERO,
     };
+
+    /// The least value a sample can take: a fixed value, a uniform's low end, zero for a
+    /// normal (truncated at zero) or an exponential.
+    pub fn least(&self) -> Duration {
+        match *self {
+            Dist::Fixed { value } => value,
+            Dist::Uniform { low, .. } => low,
+            Dist::Normal { .. } | Dist::Exp { .. } => Duration::ZERO,
+        }
+    }
+
+    /// The mean (a uniform's midpoint; a normal's mean before its truncation at zero).
+    pub fn mean(&self) -> Duration {
+        match *self {
+            Dist::Fixed { value } => value,
+            Dist::Uniform { low, high } => low + (high.saturating_sub(low)) / 2,
+            Dist::Normal { mean, .. } | Dist::Exp { mean } => mean,
+        }
+    }
 }
 
 /// One step of a connection's script.

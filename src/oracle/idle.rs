@@ -30,12 +30,20 @@ pub fn reads_as_idle_close(spec: &OracleSpec, code: u16) -> bool {
     spec.idle_close.contains(&code)
 }
 
-/// Whether a connection idle for `idle` when its server closed it (with an idle close
-/// code, owing no answer) was closed by the declared idle policy: at least
-/// [`IDLE_SLACK`] of `[oracles] idle_timeout`. Never without the declaration.
+/// Whether a connection idle for `idle` when its server closed it (owing no answer) had
+/// been idle long enough for the declared idle policy: at least [`IDLE_SLACK`] of
+/// `[oracles] idle_timeout`. Never without the declaration.
 pub fn by_policy(spec: &OracleSpec, idle: Duration) -> bool {
     spec.idle_timeout
         .is_some_and(|timeout| idle >= timeout.mul_f64(IDLE_SLACK))
+}
+
+/// Whether a server Close (`cause`) of a connection idle for `idle` and owing no answer
+/// is the declared idle policy: one of its codes ([`reads_as_idle_close`]) after its time
+/// ([`by_policy`]).
+pub fn closed_by_policy(spec: &OracleSpec, cause: &Cause, idle: Duration) -> bool {
+    matches!(cause, Cause::ServerClose(code) if reads_as_idle_close(spec, *code))
+        && by_policy(spec, idle)
 }
 
 /// The note on the connections the server closed by its declared idle policy

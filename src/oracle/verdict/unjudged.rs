@@ -24,20 +24,26 @@ pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
 }
 
 fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec<String>) {
-    for (i, step) in steps.iter().enumerate() {
+    // Whether an `expect` of this connection comes after each step: read back to front,
+    // a `reconnect` or `close` ends what an `expect` after it can judge.
+    let mut followed = vec![false; steps.len()];
+    let mut judged = judged_after;
+    for (i, step) in steps.iter().enumerate().rev() {
+        followed[i] = judged;
+        if ends_connection(step) {
+            judged = false;
+        } else if expects(step) {
+            judged = true;
+        }
+    }
+    for ((i, step), followed) in steps.iter().enumerate().zip(followed) {
         path.push(i + 1);
-        let rest = steps.get(i + 1..).unwrap_or_default();
-        // An expect after a `reconnect` or `close` reads another connection, or none.
-        let until_end = rest.iter().position(ends_connection);
-        let this_connection = &rest[..until_end.unwrap_or(rest.len())];
-        let followed = this_connection.iter().any(expects) || (until_end.is_none() && judged_after);
         match step {
             Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } if !followed => {
                 out.push(path_text(path));
             }
             Step::Repeat { steps: body, .. } => {
-                let looped = body.iter().any(expects);
-                walk(body, path, followed || looped, out);
+                walk(body, path, followed || body.iter().any(expects), out);
             }
             _ => {}
         }

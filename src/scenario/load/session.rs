@@ -96,19 +96,11 @@ fn reject(
         return default.clone();
     };
     let f = f.with_owner("oracles.reject");
-    let mut codes = |key: &str, min: u16, max: u16, fallback: &[u16]| -> Vec<u16> {
-        let Some(list) = f.get(key).and_then(|n| cx.array(key, n)) else {
-            return fallback.to_vec();
-        };
-        list.iter()
-            .filter_map(|item| f.int(cx, key, item, min.into(), max.into()))
-            .filter_map(|code| u16::try_from(code).ok())
-            .collect()
-    };
-    let http = codes("http", 400, 599, &default.http);
-    let close = codes("close", 1000, 4999, &default.close);
-    let shed = codes("shed", 1000, 4999, &default.shed);
-    let replaced = codes("replaced", 1000, 4999, &default.replaced);
+    let http = codes(cx, &f, "http", (400, 599)).unwrap_or_else(|| default.http.clone());
+    let close = codes(cx, &f, "close", CLOSE_CODES).unwrap_or_else(|| default.close.clone());
+    let shed = codes(cx, &f, "shed", CLOSE_CODES).unwrap_or_else(|| default.shed.clone());
+    let replaced =
+        codes(cx, &f, "replaced", CLOSE_CODES).unwrap_or_else(|| default.replaced.clone());
     // One code cannot say two things: "not you" (a refusal the oracles judge), "not now"
     // (shedding they leave out) or "another connection took over" (a takeover). Each list
     // is checked against the ones before it.
@@ -172,17 +164,9 @@ pub(super) fn idle_close(
     reject: &RejectSpec,
 ) -> Vec<u16> {
     let key = "idle_close";
-    let Some(node) = f.get(key) else {
+    let (Some(node), Some(codes)) = (f.get(key), codes(cx, f, key, CLOSE_CODES)) else {
         return fallback.to_vec();
     };
-    let Some(list) = cx.array(key, node) else {
-        return fallback.to_vec();
-    };
-    let codes: Vec<u16> = list
-        .iter()
-        .filter_map(|item| f.int(cx, key, item, 1000, 4999))
-        .filter_map(|code| u16::try_from(code).ok())
-        .collect();
     let lists = [
         ("close", "a refusal of the token", &reject.close),
         ("shed", "load shedding", &reject.shed),
@@ -209,7 +193,7 @@ pub(super) fn idle_close(
         };
         cx.report(item_span(f, key, i), message);
     }
-    if list.is_empty() {
+    if matches!(node.get_ref(), DeValue::Array(items) if items.is_empty()) {
         cx.report(
             node.span(),
             "[oracles] idle_close is empty; expected the close codes of the server's idle \
@@ -224,6 +208,26 @@ pub(super) fn idle_close(
         );
     }
     codes
+}
+
+/// The range a close code of a server's may take (RFC 6455 §7.4).
+const CLOSE_CODES: (u16, u16) = (1000, 4999);
+
+/// The array of codes at `key`, each within `range` (others reported at their item);
+/// `None` when `key` is absent or holds no array (reported).
+fn codes(
+    cx: &mut Ctx<'_>,
+    f: &Fields<'_, '_>,
+    key: &str,
+    (min, max): (u16, u16),
+) -> Option<Vec<u16>> {
+    let list = f.get(key).and_then(|n| cx.array(key, n))?;
+    Some(
+        list.iter()
+            .filter_map(|item| f.int(cx, key, item, min.into(), max.into()))
+            .filter_map(|code| u16::try_from(code).ok())
+            .collect(),
+    )
 }
 
 fn never_on_the_wire(code: u16) -> bool {

@@ -157,10 +157,9 @@ impl ConnRun {
                         attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone());
                         if let (true, Some(idle)) = (ended_accepted, idle) {
-                            let spec = &self.ctx.plan.oracles;
                             attempt.idle_close_us = Some(idle.as_micros() as u64);
-                            attempt.closed_idle = idle::by_policy(spec, idle)
-                                && matches!(cause, Cause::ServerClose(code) if idle::reads_as_idle_close(spec, code));
+                            attempt.closed_idle =
+                                idle::closed_by_policy(&self.ctx.plan.oracles, &cause, idle);
                         }
                     }
                 }

@@ -549,6 +549,11 @@ fn idle_close_lists_sendable_close_codes_beside_idle_timeout() {
         "[oracles]\nidle_timeout = \"2s\"\nidle_close = [999]",
     ));
     assert!(message.contains("idle_close"), "{message}");
+    // One problem, at the item: the list is not also called empty.
+    let out_of_range = problems(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [999]",
+    ));
+    assert_eq!(out_of_range.len(), 1, "{out_of_range:#?}");
     let (line, column, message) = problem(&with_top("[oracles]\nidle_close = [4009]"));
     assert_eq!((line, column), (4, 14), "{message}");
     assert!(

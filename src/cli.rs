@@ -807,12 +807,17 @@ fn late_warning(late: &crate::plan::Late<'_>, duration: Duration) -> String {
             late.last_start
         )
     } else {
+        let starts = if late.last_start.is_zero() {
+            "right away".to_string()
+        } else {
+            format!("{:?} in", late.last_start)
+        };
         format!(
             "group `{group}`'s script takes at least {:?} (its thinks, pauses, reconnect \
-             delays and paced loops at their shortest) and its last connection starts {:?} \
-             in: it cannot finish within the run's duration ({duration:?}), so the run ends \
-             incomplete (lengthen `duration` or shorten the script)",
-            late.script, late.last_start
+             delays and paced loops at their shortest) and its last connection starts \
+             {starts}: it cannot finish within the run's duration ({duration:?}), so the run \
+             ends incomplete (lengthen `duration` or shorten the script)",
+            late.script
         )
     }
 }

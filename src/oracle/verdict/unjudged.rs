@@ -103,15 +103,14 @@ pub fn unjudged_note_of<'a>(
     if total > NAMED {
         listed.push_str(&format!(" and {} more", total - NAMED));
     }
-    let (send, them, is) = if total > 1 {
-        ("sends", "them", "are")
+    let (send, them, answer) = if total > 1 {
+        ("sends", "them", "`expect`s for the answers they should get")
     } else {
-        ("send", "it", "is")
+        ("send", "it", "an `expect` for the answer it should get")
     };
     Some(format!(
-        "what the server does with the {send} at {listed} {is} not judged: no `expect` follows \
-         {them} (a server that drops {them} reads the same; add an `expect` for the answer \
-         {them} should get)"
+        "what the server does with the {send} at {listed} is not judged: no `expect` follows \
+         {them} (a server that drops {them} reads the same; add {answer})"
     ))
 }
 
@@ -203,10 +202,15 @@ mod tests {
             .expect("six unjudged sends");
         assert!(
             many.contains(
-                "the sends at `a` step 1, `a` step 2, `a` step 3, `a` step 4 and 2 more are not"
+                "the sends at `a` step 1, `a` step 2, `a` step 3, `a` step 4 and 2 more is not"
             ),
             "{many}"
         );
-        assert!(many.contains("drops them"), "{many}");
+        assert!(
+            many.contains(
+                "drops them reads the same; add `expect`s for the answers they should get)"
+            ),
+            "{many}"
+        );
     }
 }

@@ -440,7 +440,11 @@ async fn a_server_that_kills_a_connection_between_expects_is_a_finding() {
         v.expected,
         "the script to go on: 2 more steps (send, expect result)"
     );
-    assert_eq!(v.seen, "server closed with 1000 at step 5 of 8 (think)");
+    // The think is the script's 4th step; the implicit connect makes it the 5th action.
+    assert_eq!(
+        v.seen,
+        "server closed with 1000 at step 4 (think; action 5 of 8)"
+    );
     assert_ne!(stampede::cli::error::of_run(s), 0);
 }
 

@@ -898,14 +898,13 @@ impl ConnChecker {
     /// Ctrl-C (those are [`StreamEnd::Cut`]) and a clean refusal ([`StreamEnd::Refused`]).
     ///
     /// `actions[step]` is the step in progress (the engine passes a window of the script
-    /// around it); `place` is that step's 0-based number in the whole script and the
-    /// script's length, for the message. `detail` and `close_code` as for
-    /// [`Checker::end_stream`].
+    /// around it); `place` says where that is in the script, for the message. `detail` and
+    /// `close_code` as for [`Checker::end_stream`].
     pub fn server_ended(
         &mut self,
         actions: &[Action],
         step: usize,
-        place: (u64, u64),
+        place: &ScriptPlace,
         detail: &str,
         close_code: Option<u16>,
         now: Instant,
@@ -931,11 +930,7 @@ impl ConnChecker {
             names.join(", ")
         );
         let at = actions.get(step).map(step_name).unwrap_or_default();
-        let seen = format!(
-            "{detail} at step {} of {} ({at})",
-            place.0.saturating_add(1),
-            place.1
-        );
+        let seen = format!("{detail} at {}", place.describe(&at));
         let ended = StreamEnded {
             close_code,
             answered: false,
@@ -1551,6 +1546,34 @@ pub fn steps_cut_off(actions: &[Action], step: usize) -> Vec<&Action> {
         })
         .filter(|a| a.is_send() || matches!(a, Action::Expect(_)))
         .collect()
+}
+
+/// Where a connection's script was when the server ended it, for the finding's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptPlace {
+    /// The 0-based number of the action in progress among the connection's actions (the
+    /// implicit connect first, each loop iteration's steps again).
+    pub action: u64,
+    /// How many actions the connection has in all.
+    pub actions: u64,
+    /// The step as the scenario file numbers it: 1-based, dotted inside a `repeat` (`2.1`
+    /// is the first step of the repeat at step 2), as `validate` and the verdict's notes
+    /// name steps; `None` for the implicit connect and for a plan of explicit actions
+    /// (a repro's), whose actions are its steps.
+    pub step: Option<String>,
+}
+
+impl ScriptPlace {
+    /// `step 2.1 (expect y; action 7 of 12)`, or `step 7 of 12 (expect y)` without a
+    /// script step. `name` is the step's [`step_name`]. Read up to " at step " by
+    /// `shrink`, which compares findings without where they happened.
+    fn describe(&self, name: &str) -> String {
+        let action = self.action.saturating_add(1);
+        match &self.step {
+            Some(step) => format!("step {step} ({name}; action {action} of {})", self.actions),
+            None => format!("step {action} of {} ({name})", self.actions),
+        }
+    }
 }
 
 /// A step as the scenario names it: `send`, `expect agent_started agent_thinking+`, ...

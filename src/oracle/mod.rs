@@ -23,7 +23,9 @@ pub mod verdict;
 use crate::model::{OracleKind, Plan};
 
 pub use acceptance::Judge;
-pub use checker::{steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, StreamEnd};
+pub use checker::{
+    steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, ScriptPlace, StreamEnd,
+};
 pub use pattern::{Fed, PatternState};
 
 /// The oracles a plan turns on: completeness when any connection expects something,

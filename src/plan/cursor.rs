@@ -254,6 +254,25 @@ impl Cursor {
         }
     }
 
+    /// The script step of the action last yielded, as the scenario file numbers it:
+    /// 1-based, dotted inside a `repeat` (`2.1`: the first step of the repeat at step 2; a
+    /// repeat's own pacing actions are the repeat's step). `None` before the first action,
+    /// for the implicit connect, and for a connection of explicit actions.
+    pub fn step_path(&self) -> Option<String> {
+        if self.explicit.is_some() {
+            return None;
+        }
+        let top = self.frames.last()?;
+        // Each loop's step in its parent's list, then the step in the innermost list (its
+        // `next` has moved past it; 0 there means the loop itself yielded last).
+        let mut path: Vec<usize> = self.frames.iter().skip(1).map(|f| f.step + 1).collect();
+        if top.next > 0 {
+            path.push(top.next);
+        }
+        let names: Vec<String> = path.iter().map(usize::to_string).collect();
+        (!names.is_empty()).then(|| names.join("."))
+    }
+
     /// Adds where the next step reads first ([`Warm`]): the loop frames, the patterns.
     pub fn warm(&self, warm: &mut Warm) {
         warm.slice(&self.frames);

@@ -840,3 +840,59 @@ fn a_script_s_least_time_and_the_groups_that_cannot_finish() {
         "starts after it"
     );
 }
+
+/// A cursor names the step in progress as the scenario file numbers it (1-based, dotted
+/// inside a repeat), whichever iteration it is in: the same numbers `validate` uses.
+#[test]
+fn the_step_in_progress_is_named_by_its_place_in_the_file() {
+    let plan = one_conn(vec![
+        Step::Think {
+            dist: Dist::Fixed {
+                value: Duration::ZERO,
+            },
+        },
+        Step::Repeat {
+            times: 2,
+            every: Some(Duration::from_millis(10)),
+            steps: vec![
+                send(json!({"id": "{{run}}"})),
+                Step::Think {
+                    dist: Dist::Fixed {
+                        value: Duration::ZERO,
+                    },
+                },
+            ],
+        },
+        Step::Close { code: 1000 },
+    ]);
+    let conn = &plan.conns[0];
+    let mut cursor = Cursor::new(conn);
+    assert_eq!(cursor.step_path(), None, "before the first action");
+    let mut walked = Vec::new();
+    while let Some(action) = cursor.next(&plan, conn) {
+        let name = match action {
+            Action::Connect => "connect",
+            Action::Think(_) => "think",
+            Action::PaceStart | Action::PaceAt(_) => "pace",
+            Action::Send { .. } => "send",
+            Action::Close { .. } => "close",
+            _ => "other",
+        };
+        walked.push(format!("{name} {}", cursor.step_path().unwrap_or_default()));
+    }
+    assert_eq!(
+        walked,
+        [
+            "connect ",
+            "think 1",
+            "pace 2",
+            "pace 2",
+            "send 2.1",
+            "think 2.2",
+            "pace 2",
+            "send 2.1",
+            "think 2.2",
+            "close 3"
+        ]
+    );
+}

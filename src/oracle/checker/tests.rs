@@ -676,7 +676,7 @@ fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
     ch.server_ended(
         &actions,
         3,
-        (3, actions.len() as u64),
+        &place(3, &actions),
         "server closed with 1008",
         Some(1008),
         Instant::now(),
@@ -693,6 +693,15 @@ fn a_violation_settled_by_the_end_records_how_the_stream_ended() {
     ch.expire(start + Duration::from_secs(6));
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].ended, None);
+}
+
+/// The place of `actions[action]` in a plan of explicit actions (no script steps).
+fn place(action: u64, actions: &[Action]) -> ScriptPlace {
+    ScriptPlace {
+        action,
+        actions: actions.len() as u64,
+        step: None,
+    }
 }
 
 fn script() -> Vec<Action> {
@@ -737,7 +746,7 @@ fn a_server_end_between_expects_names_the_steps_that_never_ran() {
     ch.server_ended(
         &actions,
         3,
-        (3, actions.len() as u64),
+        &place(3, &actions),
         "server closed with 1000",
         Some(1000),
         Instant::now(),
@@ -750,6 +759,24 @@ fn a_server_end_between_expects_names_the_steps_that_never_ran() {
         "the script to go on: 2 more steps (send, expect started thinking+ done)"
     );
     assert_eq!(v.seen, "server closed with 1000 at step 4 of 9 (think)");
+    // A scripted connection names the step as its scenario file numbers it.
+    let mut ch = checker();
+    let scripted = ScriptPlace {
+        step: Some("2.3".into()),
+        ..place(3, &actions)
+    };
+    ch.server_ended(
+        &actions,
+        3,
+        &scripted,
+        "server closed with 1000",
+        Some(1000),
+        Instant::now(),
+    );
+    assert_eq!(
+        ch.violations[0].seen,
+        "server closed with 1000 at step 2.3 (think; action 4 of 9)"
+    );
 }
 
 #[test]
@@ -760,7 +787,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     ch.server_ended(
         &actions,
         5,
-        (5, actions.len() as u64),
+        &place(5, &actions),
         "server closed with 1000",
         Some(1000),
         Instant::now(),
@@ -772,7 +799,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     ch.server_ended(
         &actions,
         2,
-        (2, actions.len() as u64),
+        &place(2, &actions),
         "connection lost (reset)",
         None,
         Instant::now(),
@@ -786,7 +813,7 @@ fn a_server_end_the_script_expects_or_already_flagged_is_not_flagged_again() {
     ch.server_ended(
         &actions,
         3,
-        (3, actions.len() as u64),
+        &place(3, &actions),
         "server closed with 1013",
         Some(1013),
         Instant::now(),

@@ -151,8 +151,6 @@ fn reject(
     }
 }
 
-/// Close codes RFC 6455 §7.4.1 reserves for reports inside an endpoint: no Close frame
-/// ever carries them, so no list of codes a server sends may hold them.
 /// `idle_close = [4009]`: the Close codes of the server's idle timeout (`fallback` when
 /// left out), each one a code a server can send (1000–4999, not 1004–1006 or 1015) and in
 /// none of `reject`'s lists (a code says one thing). Refused: an empty list, and the list
@@ -213,8 +211,8 @@ pub(super) fn idle_close(
 /// The range a close code of a server's may take (RFC 6455 §7.4).
 const CLOSE_CODES: (u16, u16) = (1000, 4999);
 
-/// The array of codes at `key`, each within `range` (others reported at their item);
-/// `None` when `key` is absent or holds no array (reported).
+/// The array of codes at `key`, each within `range` and listed once (others reported at
+/// their item); `None` when `key` is absent or holds no array (reported).
 fn codes(
     cx: &mut Ctx<'_>,
     f: &Fields<'_, '_>,
@@ -222,14 +220,30 @@ fn codes(
     (min, max): (u16, u16),
 ) -> Option<Vec<u16>> {
     let list = f.get(key).and_then(|n| cx.array(key, n))?;
-    Some(
-        list.iter()
-            .filter_map(|item| f.int(cx, key, item, min.into(), max.into()))
-            .filter_map(|code| u16::try_from(code).ok())
-            .collect(),
-    )
+    let mut codes: Vec<u16> = Vec::with_capacity(list.len());
+    for item in list {
+        let Some(code) = f
+            .int(cx, key, item, min.into(), max.into())
+            .and_then(|code| u16::try_from(code).ok())
+        else {
+            continue;
+        };
+        if codes.contains(&code) {
+            // A repeat is harmless to the oracles but says the author meant another code.
+            let owner = f.owner();
+            cx.report(
+                item.span(),
+                format!("{owner} has {key} listing {code} twice; expected each code once"),
+            );
+            continue;
+        }
+        codes.push(code);
+    }
+    Some(codes)
 }
 
+/// Close codes RFC 6455 §7.4.1 reserves for reports inside an endpoint: no Close frame
+/// ever carries them, so no list of codes a server sends may hold them.
 fn never_on_the_wire(code: u16) -> bool {
     matches!(code, 1004..=1006 | 1015)
 }

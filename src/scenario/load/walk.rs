@@ -475,6 +475,11 @@ impl<'t, 'i> Fields<'t, 'i> {
         self.span.clone()
     }
 
+    /// How messages about this table's values name it ([`Fields::with_owner`]).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub fn get(&self, key: &str) -> Option<&'t Node<'i>> {
         self.table.get(key)
     }

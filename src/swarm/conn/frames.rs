@@ -5,6 +5,7 @@ use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::oracle::frame::{kind_of, records, Record};
 use crate::oracle::idle;
+use crate::oracle::ScriptPlace;
 use crate::prefetch::Warm;
 use futures_util::FutureExt;
 
@@ -411,12 +412,18 @@ impl ConnRun {
                 )
             };
             window.extend(self.cursor.ahead(plan, conn, CUT_OFF_SCANNED, stop));
+            let actions = plan.actions_of(conn);
             let place = match self.current {
-                Some(_) => (
-                    self.cursor.yielded().saturating_sub(1),
-                    plan.actions_of(conn),
-                ),
-                None => (plan.actions_of(conn), plan.actions_of(conn)),
+                Some(_) => ScriptPlace {
+                    action: self.cursor.yielded().saturating_sub(1),
+                    actions,
+                    step: self.cursor.step_path(),
+                },
+                None => ScriptPlace {
+                    action: actions,
+                    actions,
+                    step: None,
+                },
             };
             let step = if self.current.is_some() {
                 0
@@ -424,7 +431,7 @@ impl ConnRun {
                 window.len()
             };
             self.checker
-                .server_ended(&window, step, place, detail, close_code, now);
+                .server_ended(&window, step, &place, detail, close_code, now);
         } else {
             self.checker
                 .end_stream(StreamEnd::Lost, detail, close_code, now);

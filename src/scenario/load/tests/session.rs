@@ -568,4 +568,20 @@ fn idle_close_lists_sendable_close_codes_beside_idle_timeout() {
         message.contains("close code 4429 is in `reject.shed` too"),
         "{message}"
     );
+    // A code listed twice is reported at its second mention, in any list of codes.
+    let (line, column, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [4009, 4009]",
+    ));
+    assert_eq!((line, column), (5, 21), "{message}");
+    assert!(
+        message.contains("idle_close listing 4009 twice"),
+        "{message}"
+    );
+    let (line, column, message) =
+        problem(&with_top("[oracles]\nreject = { http = [401, 403, 401] }"));
+    assert_eq!((line, column), (4, 30), "{message}");
+    assert!(
+        message.starts_with("oracles.reject has http listing 401 twice"),
+        "{message}"
+    );
 }

@@ -771,10 +771,18 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     plural(s.groups.len() as u64, "group"),
                     plural(connections(&s), "connection")
                 )?;
+                // Said where the file writes it: the scenario keeps no positions itself.
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                let at =
+                    |group: usize, path: &[usize]| match scenario::written_at(&text, group, path) {
+                        Some((line, column)) => format!("{}:{line}:{column}", file.display()),
+                        None => file.display().to_string(),
+                    };
                 for late in crate::plan::cannot_finish(&s) {
+                    let group = s.groups.iter().position(|g| g.name == late.group);
                     eprintln!(
                         "warning: {}: {}",
-                        file.display(),
+                        group.map_or_else(|| file.display().to_string(), |g| at(g, &[])),
                         late_warning(&late, s.duration)
                     );
                 }
@@ -784,7 +792,12 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     .iter()
                     .map(|g| (g.name.as_str(), g.steps.as_slice()));
                 if let Some(note) = crate::oracle::verdict::unjudged_note_of(groups) {
-                    eprintln!("note: {}: {note}", file.display());
+                    let first = crate::oracle::verdict::first_unjudged(
+                        s.groups.iter().map(|g| g.steps.as_slice()),
+                    );
+                    let place =
+                        first.map_or_else(|| file.display().to_string(), |(g, p)| at(g, &p));
+                    eprintln!("note: {place}: {note}");
                 }
             }
             Err(e) => {

@@ -45,7 +45,8 @@ fn validate_accepts_every_shipped_scenario() {
 }
 
 /// A valid scenario that sends something no `expect` follows is valid (exit 0), and
-/// `validate` says, before any run, that what the server does with it is not judged.
+/// `validate` says, before any run, that what the server does with it is not judged, at
+/// the file:line:column of that send.
 #[test]
 fn validate_notes_sends_no_expect_follows() {
     let text = "name = \"blind\"\nduration = \"5s\"\n\n[[group]]\nname = \"speakers\"\nusers = 1\n\
@@ -56,7 +57,7 @@ fn validate_notes_sends_no_expect_follows() {
     assert!(out.contains(": ok (1 group, 1 connection)"), "{out}");
     assert!(
         err.contains(&format!(
-            "note: {}: what the server does with the send at `speakers` step 2 is not judged",
+            "note: {}:7:49: what the server does with the send at `speakers` step 2 is not judged",
             file.path.display()
         )),
         "{err}"
@@ -966,7 +967,8 @@ fn zero_times_and_zero_budgets_are_refused_up_front() {
 }
 
 /// A group whose last connection would start after the run's duration is valid (exit 0),
-/// and `validate` warns that those connections never run (the run would end incomplete).
+/// and `validate` warns, at the group's file:line:column, that those connections never
+/// run (the run would end incomplete).
 #[test]
 fn validate_warns_of_connections_that_would_start_after_the_duration() {
     let text = "name = \"late\"\nduration = \"2s\"\n\n[[group]]\nname = \"slow\"\nusers = 10\n\
@@ -976,7 +978,10 @@ fn validate_warns_of_connections_that_would_start_after_the_duration() {
     let (code, _, err) = file.validate();
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        err.contains("warning: ") && err.contains("group `slow` starts its last connection 3240s in, when the run's duration (2s) is over"),
+        err.contains(&format!(
+            "warning: {}:4:1: group `slow` starts its last connection 3240s in, when the run's duration (2s) is over",
+            file.path.display()
+        )),
         "{err}"
     );
     assert!(!err.contains("`quick`"), "{err}");

@@ -956,7 +956,7 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 mod door;
 mod unanswered;
 mod unjudged;
-pub use unjudged::{unjudged_note, unjudged_note_of};
+pub use unjudged::{first_unjudged, unjudged_note, unjudged_note_of};
 
 #[cfg(test)]
 mod tests;

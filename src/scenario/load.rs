@@ -12,6 +12,7 @@ mod env;
 mod group;
 mod hunt;
 mod kinds;
+pub mod locate;
 mod placement;
 mod session;
 mod source;

@@ -18,12 +18,20 @@ const NAMED: usize = 4;
 /// not counted against it (the loop is judged). A `reconnect` or `close` ends what an
 /// `expect` after it can judge: it reads another connection, or none.
 pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
+    unjudged_paths(script)
+        .iter()
+        .map(|path| path_text(path))
+        .collect()
+}
+
+/// [`sends_without_expect`] as index paths (`[2, 1]`).
+fn unjudged_paths(script: &[Step]) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     walk(script, &mut Vec::new(), false, &mut out);
     out
 }
 
-fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec<String>) {
+fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec<Vec<usize>>) {
     // Whether an `expect` of this connection comes after each step: read back to front,
     // a `reconnect` or `close` ends what an `expect` after it can judge.
     let mut followed = vec![false; steps.len()];
@@ -40,7 +48,7 @@ fn walk(steps: &[Step], path: &mut Vec<usize>, judged_after: bool, out: &mut Vec
         path.push(i + 1);
         match step {
             Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } if !followed => {
-                out.push(path_text(path));
+                out.push(path.clone());
             }
             Step::Repeat { steps: body, .. } => {
                 walk(body, path, followed || body.iter().any(expects), out);
@@ -81,6 +89,19 @@ pub fn unjudged_note(plan: &Plan) -> Option<String> {
         (name, script.as_slice())
     });
     unjudged_note_of(groups)
+}
+
+/// The first send [`unjudged_note_of`] names: its group's index among `scripts` and its
+/// 1-based step path (`[2, 1]`), for `validate` to say where it is written.
+pub fn first_unjudged<'a>(
+    scripts: impl IntoIterator<Item = &'a [Step]>,
+) -> Option<(usize, Vec<usize>)> {
+    scripts.into_iter().enumerate().find_map(|(group, script)| {
+        unjudged_paths(script)
+            .into_iter()
+            .next()
+            .map(|path| (group, path))
+    })
 }
 
 /// [`unjudged_note`] from (group name, script) pairs: a scenario's groups, before any plan

@@ -941,6 +941,29 @@ fn a_hunt_whose_budget_ends_before_any_upgrade_is_answered_is_not_a_clean_hunt()
     assert_eq!(said.status.code(), Some(7), "{stdout}{stderr}");
 }
 
+/// A hunt whose budget cuts its only round before the plan finished (the golden path's
+/// 5 s ramp against the embedded server, a 1.5 s budget) judged part of one round: no
+/// clean hunt, but incomplete (exit 7), naming the budget.
+#[test]
+fn a_hunt_whose_budget_cuts_its_only_round_is_incomplete_not_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().display().to_string();
+    let said = stampede(&[
+        "hunt",
+        "scenarios/golden-path.toml",
+        "--budget",
+        "1500ms",
+        "--no-learn",
+        "-o",
+        &out,
+    ]);
+    let stdout = String::from_utf8_lossy(&said.stdout);
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert!(!stdout.contains("no violation in"), "{stdout}{stderr}");
+    assert!(stdout.contains("budget ran out"), "{stdout}{stderr}");
+    assert_eq!(said.status.code(), Some(7), "{stdout}{stderr}");
+}
+
 /// Counts and budgets of nothing are refused before anything runs: `--times 0` would run
 /// once anyway, a zero budget would run nothing and call it done.
 #[test]

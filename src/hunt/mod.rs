@@ -639,7 +639,19 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
     (s.verdict.exercised() && s.verdict != Verdict::Inconclusive).then_some(true)
 }
 
-/// The rounds of a hunt that judged nothing ([`judged`]), and why: the reason a round the
+/// Whether a round judged the race as its plan stands ([`judged`]): one the hunt's budget
+/// or Ctrl-C cut (`cut_by_us`) before its plan finished judged only part of it, and with
+/// no violation in that part proves nothing (a golden path's 5 s ramp in a 1 s budget).
+/// A violation in it is a fact all the same ([`judged`] is `Some(false)`).
+fn judged_whole(outcome: &RunOutcome, cut_by_us: bool) -> bool {
+    match judged(outcome) {
+        None => false,
+        Some(false) => true,
+        Some(true) => !(cut_by_us && outcome.results.summary.verdict == Verdict::Incomplete),
+    }
+}
+
+/// The rounds of a hunt that judged nothing ([`judged_whole`]), and why: the reason a round the
 /// budget left whole gave, which a round it shortened (whose own reason is the budget)
 /// must not hide when every round judged nothing.
 #[derive(Debug, Default)]
@@ -969,7 +981,7 @@ pub async fn hunt_excusing(
         // Decided before the progress line, so that the line says what the round was.
         let unjudged =
             Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
-        let round_not_judged = (unjudged.is_none() && judged(&outcome).is_none())
+        let round_not_judged = (unjudged.is_none() && !judged_whole(&outcome, cut_by_us))
             .then(|| not_judged_round(&outcome, cut_by_us));
         progress(&Progress {
             round,

@@ -553,7 +553,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
             bound.url
         );
     }
-    development_secret_notice(&bound, &plan.auth.secret);
+    development_secret_notice(&bound, &plan);
     let proposal = run::learn::calibrate(&plan, &bound, &opts, &cancel).await;
     let url = bound.url.clone();
     bound.close().await;
@@ -597,7 +597,7 @@ pub(crate) async fn watched_run(
         );
     }
     if !quiet {
-        development_secret_notice(&prepared.bound, &prepared.plan.auth.secret);
+        development_secret_notice(&prepared.bound, &prepared.plan);
     }
     let progress = (!quiet).then(|| {
         Progress::start(
@@ -628,15 +628,23 @@ fn final_figures(outcome: &RunOutcome) -> progress::Final {
 
 /// Says once per process (a `--seeds` run or a hunt binds many times) that tokens for an
 /// external target are signed with the public development secret, and what to set instead.
-pub(crate) fn development_secret_notice(bound: &run::Bound, secret: &SecretSource) {
+pub(crate) fn development_secret_notice(bound: &run::Bound, plan: &crate::model::Plan) {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    if bound.development_secret_on_external() {
+    let secret = &plan.auth.secret;
+    if bound.development_secret_on_external() && signs_tokens(plan) {
         ONCE.call_once(|| {
             let note =
                 development_secret_note(&bound.url, secret, |name| std::env::var(name).is_ok());
             eprintln!("{note}");
         });
     }
+}
+
+/// Whether the run signs any token with its secret: it mints its valid tokens, or forges
+/// bad ones from them. Tokens read from a file, a list or a login are signed by whoever
+/// issued them: the secret then signs nothing and no notice is due.
+fn signs_tokens(plan: &crate::model::Plan) -> bool {
+    plan.auth.tokens.is_none() || plan.tokens.iter().any(|t| t.forge.is_some())
 }
 
 /// The notice's text for tokens signed with the development secret taken from `secret`;

@@ -239,8 +239,31 @@ async fn the_development_secret_against_an_external_target_gets_one_notice_unles
     )];
     let own = stampede_async(run(&["--target", &url]), secret).await;
     let built_in = stampede_async(run(&["--duration", "2s"]), Vec::new()).await;
+    // Tokens read from a list: the secret signs nothing, so no notice (whatever it is).
+    let listed = write(
+        dir.path(),
+        "listed.toml",
+        &ECHO_SCENARIO.replace(
+            "[oracles]",
+            "[auth]\ntokens = { list = [\"opaque-token-of-user-one\", \"opaque-token-of-user-two\"] }\n\n[oracles]",
+        ),
+    );
+    let args: Vec<String> = [
+        "run",
+        listed.to_str().unwrap(),
+        "--no-results",
+        "--target",
+        &url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let from_list = stampede_async(args, Vec::new()).await;
     stop.cancel();
     let notice = "public development secret";
+    let stderr = text(&from_list.stderr);
+    assert!(!stderr.contains(notice), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
     let stderr = text(&external.stderr);
     assert_eq!(stderr.matches(notice).count(), 1, "{stderr}");
     assert!(stderr.contains(&url), "{stderr}");

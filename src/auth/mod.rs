@@ -10,7 +10,7 @@
 pub mod catalogue;
 mod encode;
 mod keys;
-mod placement;
+pub(crate) mod placement;
 mod redact;
 mod repeats;
 mod source;

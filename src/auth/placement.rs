@@ -7,6 +7,7 @@
 use super::Token;
 use crate::model::AuthPlan;
 use crate::model::Placement;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
@@ -149,11 +150,22 @@ fn fill_str(s: &str, token: &str) -> String {
     out
 }
 
+/// `url` with `param=value` appended to its query, the value percent-encoded
+/// ([`QUERY_VALUE`]): a JWT (base64url and `.`) goes as it is, an opaque token holding `+`,
+/// `&`, `/`, `=`, `%` or a space arrives as written instead of cut or decoded.
 fn with_query(url: &str, param: &str, value: &str) -> String {
-    // JWTs are base64url plus '.', none of which needs escaping in a query.
     let sep = if url.contains('?') { '&' } else { '?' };
+    let value = utf8_percent_encode(value, QUERY_VALUE);
     format!("{url}{sep}{param}={value}")
 }
+
+/// What a query value escapes: all but RFC 3986's unreserved characters (§2.3: letters,
+/// digits, `-`, `.`, `_`, `~`), so nothing in it reads as a separator or an escape.
+pub(crate) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn insert(request: &mut Request, name: &str, value: &str) -> Result<(), PlacementError> {
     let name =

@@ -1,30 +1,52 @@
 //! Redacting minted tokens out of text the server sent.
 //!
-//! A server may echo a token (in an error message, a field of an event, a response body).
-//! Whatever a run records of received text goes through a [`Redactor`] built from the
-//! tokens it minted, which replaces every whole token with its `jti` label, and what is
-//! left of a JWT the server cut short or split with `<part of a token>`.
+//! A server may echo a token (in an error message, a field of an event, a response body),
+//! whole, cut, split or re-encoded. Whatever a run records of received text goes through a
+//! [`Redactor`] built from the tokens it minted or read: every whole token (as written, or
+//! percent-encoded as a query carries it) becomes its `jti` label, and every other piece
+//! of one long enough to matter becomes `<part of a token>`: a JWT's signature segment, an
+//! opaque token's prefix or suffix, what is left of a JWT the server cut short.
 
 use super::Token;
+use crate::auth::placement::QUERY_VALUE;
 use crate::model::history::is_token_byte;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 
 /// Shortest token looked for: anything shorter (the `missing` and `empty` catalogue entries,
 /// hand-made garbage) is no secret and would match ordinary words.
 const MIN_TOKEN: usize = 16;
 
-/// Replaces every whole token a run minted with `<token jti=JTI>`.
+/// The length of the windows of a token that are indexed to find its pieces, and of the
+/// shortest piece found at its start or end.
+const WINDOW: usize = 16;
+
+/// One window is indexed every `STRIDE` bytes of a token (and one at its very end), so a
+/// piece from anywhere inside it is found once it is `WINDOW + STRIDE - 1` bytes long.
+const STRIDE: usize = 8;
+
+/// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
+/// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
+/// with `<part of a token>`.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
-/// precedes it: `?token=…`), one hash lookup per distinct token length there: cost grows
-/// with the text, not with the number of tokens. The texts redacted are a run's kept
-/// violations and answers, once per run.
+/// precedes it: `?token=…`), one hash lookup per distinct token length there, then one
+/// for the window starting there: cost grows with the text, not with the number of
+/// tokens. Memory: each token's text once per form, and ~`len / STRIDE` index entries of
+/// 16 bytes. The texts redacted are a run's kept violations and answers, once per run.
 #[derive(Default)]
 pub struct Redactor {
     labels: HashMap<String, String>,
     /// Distinct token lengths, longest first (a longer token wins over a prefix of it).
     lengths: Vec<usize>,
+    /// Every form of every token (as written, percent-encoded), for the pieces.
+    forms: Vec<Vec<u8>>,
+    /// The hash of a window to where it is in `forms`: (form, offset). Two windows of one
+    /// hash keep the first (a JWT header is every token's): a piece still matches as far
+    /// as it runs along that form, and the scan goes on after it.
+    windows: HashMap<u64, (u32, u32)>,
+    hasher: foldhash::fast::FixedState,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -36,22 +58,51 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     /// A redactor for `tokens` (shared tokens appear once).
     pub fn new(tokens: &[Token]) -> Redactor {
-        let mut labels = HashMap::new();
+        let mut r = Redactor::default();
         let mut lengths = BTreeSet::new();
         for token in tokens {
-            let jwt = token.expose();
-            if jwt.len() < MIN_TOKEN {
+            let text = token.expose();
+            if text.len() < MIN_TOKEN {
                 continue;
             }
-            lengths.insert(jwt.len());
-            labels
-                .entry(jwt.to_string())
-                .or_insert_with(|| label(&token.jti));
+            let encoded = percent_encoding::utf8_percent_encode(text, QUERY_VALUE).to_string();
+            let forms = if encoded == text {
+                vec![text.to_string()]
+            } else {
+                vec![text.to_string(), encoded]
+            };
+            for form in forms {
+                if r.labels.contains_key(&form) {
+                    continue;
+                }
+                lengths.insert(form.len());
+                r.index(form.as_bytes());
+                r.labels.insert(form, label(&token.jti));
+            }
         }
-        Redactor {
-            labels,
-            lengths: lengths.into_iter().rev().collect(),
+        r.lengths = lengths.into_iter().rev().collect();
+        r
+    }
+
+    /// Indexes the windows of `form`: one every [`STRIDE`] bytes and the last.
+    fn index(&mut self, form: &[u8]) {
+        let (Ok(at), Some(last)) = (
+            u32::try_from(self.forms.len()),
+            form.len().checked_sub(WINDOW),
+        ) else {
+            return;
+        };
+        let offsets = (0..=last).step_by(STRIDE).chain([last]);
+        for offset in offsets {
+            let (Some(window), Ok(offset32)) =
+                (form.get(offset..offset + WINDOW), u32::try_from(offset))
+            else {
+                continue;
+            };
+            let hash = self.hasher.hash_one(window);
+            self.windows.entry(hash).or_insert((at, offset32));
         }
+        self.forms.push(form.to_vec());
     }
 
     /// Whether there is nothing to redact.
@@ -59,9 +110,10 @@ impl Redactor {
         self.labels.is_empty()
     }
 
-    /// `text` with every whole token replaced by its label; borrowed when none occurs.
+    /// `text` with every whole token replaced by its label and every piece of one by
+    /// `<part of a token>`; borrowed when none occurs.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        if self.labels.is_empty() || text.len() < MIN_TOKEN {
+        if self.labels.is_empty() || text.len() < WINDOW.min(MIN_TOKEN) {
             return Cow::Borrowed(text);
         }
         let bytes = text.as_bytes();
@@ -69,18 +121,34 @@ impl Redactor {
         // Bytes of `text` up to here are already in `out` (or need no change).
         let mut copied = 0;
         let mut i = 0;
-        while i + MIN_TOKEN <= bytes.len() {
+        while i + WINDOW.min(MIN_TOKEN) <= bytes.len() {
             // Every position: a token may be glued to anything before it (`?token=…`,
             // `token=…`, `Bearer_…`), and the texts redacted are short.
             let found = self
                 .token_at(text, i)
-                .or_else(|| jwt_remnant(bytes, i).map(|len| (len, REMNANT)));
+                .map(|(len, label)| (i, len, label))
+                .or_else(|| {
+                    self.piece_at(bytes, i, copied)
+                        .map(|(s, len)| (s, len, REMNANT))
+                })
+                .or_else(|| jwt_remnant(bytes, i).map(|len| (i, len, REMNANT)));
             match found {
-                Some((len, label)) => {
+                Some((start, len, label)) => {
+                    // A piece matched byte by byte may begin or end inside a character:
+                    // widened to whole ones (hiding a little more).
+                    let mut start = start.max(copied);
+                    while !text.is_char_boundary(start) {
+                        start -= 1;
+                    }
+                    let mut end = (start + len).max(i + 1).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    let len = end - start;
                     let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                    out.push_str(&text[copied..i]);
+                    out.push_str(text.get(copied..start).unwrap_or_default());
                     out.push_str(label);
-                    i += len;
+                    i = start + len;
                     copied = i;
                 }
                 None => i += 1,
@@ -88,7 +156,7 @@ impl Redactor {
         }
         match out {
             Some(mut out) => {
-                out.push_str(&text[copied..]);
+                out.push_str(text.get(copied..).unwrap_or_default());
                 Cow::Owned(out)
             }
             None => Cow::Borrowed(text),
@@ -121,10 +189,36 @@ impl Redactor {
             self.labels.get(piece).map(|l| (len, l.as_str()))
         })
     }
+
+    /// A piece of a token whose indexed window starts at byte `i` of `bytes`, as (start,
+    /// length): grown back (not before `floor`, what is already written out) and forward
+    /// as far as the text runs along the token.
+    fn piece_at(&self, bytes: &[u8], i: usize, floor: usize) -> Option<(usize, usize)> {
+        let window = bytes.get(i..i.checked_add(WINDOW)?)?;
+        let &(form, offset) = self.windows.get(&self.hasher.hash_one(window))?;
+        let form = self.forms.get(form as usize)?;
+        let offset = offset as usize;
+        if form.get(offset..offset + WINDOW) != Some(window) {
+            return None;
+        }
+        let back = (1..=offset.min(i - floor))
+            .take_while(|k| bytes.get(i - k) == form.get(offset - k))
+            .count();
+        let ahead = (WINDOW..)
+            .take_while(|k| {
+                let (Some(b), Some(f)) = (bytes.get(i + k), form.get(offset + k)) else {
+                    return false;
+                };
+                b == f
+            })
+            .count();
+        Some((i - back, back + WINDOW + ahead))
+    }
 }
 
-/// What replaces the remnant of a JWT that is not one of the run's whole tokens: one the
-/// server cut short (a Close reason holds at most 123 bytes) or split (a chunked body).
+/// What replaces a piece of a token that is not one of the run's whole tokens: one the
+/// server cut short (a Close reason holds at most 123 bytes), split (a chunked body) or
+/// echoed in part (a signature, a prefix).
 const REMNANT: &str = "<part of a token>";
 
 /// The length of a JWT remnant at byte `i` of `bytes`: `eyJ` (how a JSON header's base64url
@@ -223,6 +317,39 @@ mod tests {
             assert!(!out.contains("SUPERSECRET"), "{out}");
             assert!(out.contains("<token jti=jti0>"), "{out}");
         }
+    }
+
+    /// What a server echoes of a token in part or re-encoded is hidden too: a JWT's
+    /// signature segment, an opaque token's prefix or suffix, a token percent-encoded as a
+    /// query carries it. A short piece (fewer than 16 bytes) is no secret and stays.
+    #[test]
+    fn pieces_and_encoded_forms_of_a_token_are_hidden() {
+        let t = tokens(3);
+        let r = Redactor::new(&t);
+        let jwt = t[1].expose();
+        let signature = jwt.rsplit('.').next().unwrap();
+        assert!(signature.len() >= 40, "{signature}");
+        let echoed = format!("{{\"sig\":\"{signature}\"}}");
+        assert_eq!(r.redact(&echoed), "{\"sig\":\"<part of a token>\"}");
+        let opaque = t[0].with_value("opaque TOKEN/abc123XYZsecretvalue".into());
+        let r = Redactor::new(&[opaque]);
+        for text in [
+            "{\"tok_prefix\":\"opaque TOKEN/abc1\"}",
+            "{\"sfx\":\"KEN/abc123XYZsecretvalue\"}",
+            "{\"middle\":\"aque TOKEN/abc123XYZsecr\"}",
+        ] {
+            let out = r.redact(text);
+            assert!(out.contains("<part of a token>"), "{text} -> {out}");
+            assert!(!out.contains("abc123"), "{text} -> {out}");
+        }
+        let encoded = "{\"urlenc\":\"opaque%20TOKEN%2Fabc123XYZsecretvalue\"}";
+        assert_eq!(r.redact(encoded), "{\"urlenc\":\"<token jti=jti0>\"}");
+        // Fewer than 16 bytes of it: no secret, and ordinary text keeps its words.
+        let short = "{\"x\":\"secretvalue\"}";
+        assert!(matches!(r.redact(short), Cow::Borrowed(_)));
+        // Non-ASCII around a piece is kept whole.
+        let out = r.redact("é«TOKEN/abc123XYZsecretvalue»ü");
+        assert_eq!(out, "é«<part of a token>»ü");
     }
 
     #[test]

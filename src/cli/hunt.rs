@@ -195,7 +195,7 @@ pub(super) async fn runner(
     }
     if !quiet {
         eprintln!("running against {}", describe(&runner));
-        super::development_secret_notice(&runner.bound, &plan.auth.secret);
+        super::development_secret_notice(&runner.bound, plan);
     }
     Ok(runner)
 }

@@ -61,6 +61,14 @@ fn query_placement_appends_parameter() {
         req.uri().query().unwrap(),
         format!("x=1&token={}", t.expose())
     );
+    // An opaque token is percent-encoded: `+`, `&`, `=`, `%`, `/` and spaces arrive as
+    // written, not as a space, a second parameter or a decoded byte.
+    let opaque = t.with_value("opaque+A/B=C&D%EF x~y".into());
+    let req = attach("ws://127.0.0.1:1/ws", &p, &opaque).unwrap();
+    assert_eq!(
+        req.uri().query().unwrap(),
+        "token=opaque%2BA%2FB%3DC%26D%25EF%20x~y"
+    );
 }
 
 #[test]

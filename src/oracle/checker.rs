@@ -678,18 +678,33 @@ impl ConnChecker {
     /// [`Self::on_unreadable`], for what a violation that saw nothing says.
     pub fn on_binary(&mut self, bytes: &[u8]) {
         self.unread.binary += 1;
-        self.note_unread(bytes);
+        self.note_unread_frame(bytes, true);
         self.forget_sequence();
     }
 
-    /// An unread record (its bytes as received) may hold what an open expectation waits
-    /// for: a correlated one when the record holds its correlation value (a heartbeat
-    /// does not), an uncorrelated one whatever it holds.
+    /// An unread text record (its bytes as received) may hold what an open expectation
+    /// waits for ([`Self::note_unread_frame`]).
     fn note_unread(&mut self, record: &[u8]) {
+        self.note_unread_frame(record, false);
+    }
+
+    /// An unread record may hold what an open expectation waits for: a correlated one when
+    /// the record holds its correlation value (a heartbeat does not); an uncorrelated one
+    /// when the record names a kind of its pattern (newline-joined JSON, a batch, a record
+    /// with a separator the scenario does not split on all name it; a `ping` line does
+    /// not), or whatever it holds when kinds come from `[oracles.kinds]` rules (a rule's
+    /// kind need not be written in the record), the pattern names none, or the record is
+    /// a `binary` frame (an encoding may hide the name).
+    fn note_unread_frame(&mut self, record: &[u8], binary: bool) {
+        let by_rules = !self.spec.kinds.is_empty();
         for p in self.pending.iter_mut().filter(|p| !p.unread_seen) {
             p.unread_seen = match &p.correlate {
-                None => true,
                 Some((_, value)) => holds(record, value.as_bytes()),
+                None if binary || by_rules => true,
+                None => {
+                    let items = p.state.pattern();
+                    items.is_empty() || items.iter().any(|i| holds(record, i.event.as_bytes()))
+                }
             };
         }
     }

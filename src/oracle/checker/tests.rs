@@ -241,6 +241,33 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
 }
 
+/// An uncorrelated expectation is excused by unread records only when one may hold its
+/// answer: a text record naming a kind of its pattern (newline-joined JSON), a binary
+/// frame; a plain-text heartbeat (`ping`) cannot, and its loss stays a loss.
+#[test]
+fn a_heartbeat_line_does_not_excuse_an_uncorrelated_loss() {
+    let t = Instant::now();
+    let uncorrelated = || ExpectPlan {
+        correlate: None,
+        ..five("r1")
+    };
+    let mut heartbeat = checker();
+    heartbeat.expect(uncorrelated(), Some((t, t)), t);
+    heartbeat.on_unreadable("ping 1700000000");
+    heartbeat.expire(t + Duration::from_secs(6));
+    assert!(!heartbeat.violations[0].unreadable, "a ping holds no kind");
+    let mut joined = checker();
+    joined.expect(uncorrelated(), Some((t, t)), t);
+    joined.on_unreadable("{\"type\":\"started\"}\n{\"type\":\"done\"}");
+    joined.expire(t + Duration::from_secs(6));
+    assert!(joined.violations[0].unreadable, "it names `started`");
+    let mut binary = checker();
+    binary.expect(uncorrelated(), Some((t, t)), t);
+    binary.on_binary(b"\x92\xa4ping");
+    binary.expire(t + Duration::from_secs(6));
+    assert!(binary.violations[0].unreadable, "an encoding may hide it");
+}
+
 /// Records no expectation claimed are shown with what an unmet expectation saw (a refusal
 /// the scenario does not declare explains a `welcome` that never came): the latest few,
 /// each its JSON when bodies are kept (cut, never inside a token), else its kind.

@@ -1026,3 +1026,38 @@ fn validate_warns_of_connections_that_would_start_after_the_duration() {
         "{err}"
     );
 }
+
+/// A token file named relative to its scenario is kept in the plan (and so in a repro) as
+/// an absolute path: a repro replays from any working directory.
+#[test]
+fn a_plan_keeps_a_relative_token_file_as_an_absolute_path() {
+    let file = Written::new(
+        "tokens.toml",
+        "name = \"t\"\nduration = \"2s\"\n[auth]\ntokens = { file = \"toks.txt\" }\n\
+         [[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n",
+    );
+    std::fs::write(
+        file.dir.path().join("toks.txt"),
+        "opaque-token-0001-aaaaaaaa\n",
+    )
+    .unwrap();
+    // Run from the scenario's folder, named without a folder: the case that kept "./toks.txt".
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .current_dir(file.dir.path())
+        .args(["plan", "tokens.toml"])
+        .output()
+        .expect("run the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let path = plan["auth"]["tokens"]["file"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&path).is_absolute(), "{path}");
+    assert!(Path::new(&path).exists(), "{path}");
+    assert!(
+        !stdout.contains("opaque-token-0001"),
+        "the token itself is never written"
+    );
+}

@@ -193,6 +193,8 @@ pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), Scenar
     if let Some(error) = json_instead(&text, &path.display().to_string()) {
         return Err(error);
     }
+    // Absolute: plan and repro files keep the resolved paths, and a repro replays from
+    // any working directory.
     let base = path
         .parent()
         .map(|p| {
@@ -202,7 +204,7 @@ pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), Scenar
                 p
             }
         })
-        .map(Path::to_path_buf);
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
     load_in_checked(&text, &path.display().to_string(), base, &env_var)
 }
 

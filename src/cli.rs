@@ -554,6 +554,12 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         );
     }
     development_secret_notice(&bound, &plan);
+    // Calibration prints nothing until it ends: say what it is doing meanwhile.
+    eprintln!(
+        "calibrating against {} (a few connections, one at a time; {:?} at most)",
+        bound.url,
+        run::learn::LIMIT
+    );
     let proposal = run::learn::calibrate(&plan, &bound, &opts, &cancel).await;
     let url = bound.url.clone();
     bound.close().await;
@@ -568,6 +574,11 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
             run::learn::LIMIT,
             proposal.progress()
         );
+    }
+    // Ctrl-C: what was learned before it is printed above, and the exit says it stopped
+    // short, as every other command's does.
+    if cancel.is_cancelled() {
+        return Ok(exit::INTERRUPTED);
     }
     // Nothing accepted, nothing learned: a script must not read that as success.
     if let Some(none) = proposal.none_accepted() {

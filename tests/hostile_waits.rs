@@ -913,6 +913,24 @@ async fn ctrl_c_during_a_battery_prints_the_families_done_and_exits_130() {
     assert!(stdout.contains("not run: "), "{stdout}");
 }
 
+/// Ctrl-C during `learn`'s calibration (a target that answers each request slowly) prints
+/// what was learned so far and exits 130, as every other command does, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_learn_exits_130() {
+    let fake = spawn(Behaviour::AnswersSlowly).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, slow_answers(&fake.url)).unwrap();
+    let run = interrupt_when(&["learn", path.to_str().unwrap()], |line| {
+        line.starts_with("calibrating against")
+    })
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(run.after < Duration::from_secs(5), "took {:?}", run.after);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// One user whose request the [`Behaviour::AnswersHalf`] server never completes: every
 /// round breaks completeness, and each confirmation replay takes about 700 ms.
 fn half_answers_at(url: &str) -> String {

@@ -683,7 +683,7 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
 /// The hunt's whole time, which a find's own time leaves out.
 fn total_time(elapsed: Duration) -> String {
     format!(
-        "{:.1}s in all with replays and shrinking",
+        "{:.1}s in all, its confirming replays included",
         elapsed.as_secs_f64()
     )
 }
@@ -869,7 +869,7 @@ fn hunt_json(
             "oracle": f.repro.oracle.name(),
             "round": f.repro.round,
             "seed": f.repro.seed,
-            // The round that saw it ended then; `elapsed_s` adds replays and shrinking.
+            // The round that saw it ended then; `elapsed_s` adds the confirming replays.
             "seen_after_s": f.seen_after.as_secs_f64(),
             "connections": f.repro.size(),
             "rate": rate_json(&f.rate),

@@ -356,7 +356,7 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
     );
     assert!(stdout.contains("confirmed 3/3 on replay"), "{stdout}");
     assert!(
-        stdout.contains("in all with replays and shrinking"),
+        stdout.contains("in all, its confirming replays included"),
         "{stdout}"
     );
     assert!(!stdout.contains("suspect"), "{stdout}");

@@ -859,7 +859,7 @@ pub struct Found {
     pub repro: Repro,
     pub rate: Rate,
     /// How far into the hunt the round that saw it ended: the time to the find, before
-    /// its replays and shrinking (which [`HuntOutcome::elapsed`] includes).
+    /// its confirming replays (which [`HuntOutcome::elapsed`] includes).
     pub seen_after: Duration,
 }
 

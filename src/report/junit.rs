@@ -1,6 +1,6 @@
 //! JUnit XML for CI: one test suite per run; one test case per oracle that was on, per
 //! threshold, and for the verdict (a failure for violations, an error for a run that could
-//! not judge the target).
+//! not judge the target, whose oracle cases are then skipped).
 //!
 //! The XML is written by hand (it is a handful of elements); every text and attribute goes
 //! through [`escape`], which also drops the control characters XML 1.0 forbids.
@@ -21,7 +21,8 @@ struct Case {
 }
 
 struct Failure {
-    /// `failure` (the target broke something) or `error` (the run could not judge it).
+    /// `failure` (the target broke something), `error` (the run could not judge it) or
+    /// `skipped` (an oracle of such a run).
     element: &'static str,
     kind: &'static str,
     message: String,
@@ -102,8 +103,27 @@ fn verdict_case(summary: &Summary, suite: &str) -> Case {
     }
 }
 
+/// An oracle as a case: a failure naming its violations, a pass without any, and
+/// `skipped` in a run that could not judge the target (unusable, misconfigured,
+/// client-limited, unreadable): its violations are no findings, and its silence is no
+/// pass, as the console says.
 fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
     let name = oracle.name();
+    if !summary.verdict.exercised() {
+        return Case {
+            classname: format!("{suite}.oracle"),
+            name: name.to_string(),
+            failure: Some(Failure {
+                element: "skipped",
+                kind: summary.verdict.name(),
+                message: format!(
+                    "not judged: the run could not judge the target ({}; see the verdict)",
+                    summary.verdict.name()
+                ),
+                body: String::new(),
+            }),
+        };
+    }
     let count = summary.violations.of(*oracle);
     let first: Vec<&Violation> = summary
         .violations
@@ -168,12 +188,13 @@ fn document(suites: &[(String, &Summary, Vec<Case>)]) -> String {
     };
     let failures = count(|c| c.failure.as_ref().is_some_and(|f| f.element == "failure"));
     let errors = count(|c| c.failure.as_ref().is_some_and(|f| f.element == "error"));
+    let skipped = count(|c| c.failure.as_ref().is_some_and(|f| f.element == "skipped"));
     let tests = count(|_| true);
     let time: f64 = suites.iter().map(|(_, s, _)| s.elapsed_ms / 1000.0).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"stampede\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">"
+        "<testsuites name=\"stampede\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">"
     );
     for (suite, summary, cases) in suites {
         write_suite(&mut xml, suite, summary, cases);
@@ -192,11 +213,12 @@ fn write_suite(xml: &mut String, suite: &str, summary: &Summary, cases: &[Case])
     let time = summary.elapsed_ms / 1000.0;
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\" timestamp=\"{}\">",
         escape(suite),
         cases.len(),
         of("failure"),
         of("error"),
+        of("skipped"),
         escape(&summary.started_at)
     );
     write_properties(xml, summary);
@@ -254,6 +276,13 @@ fn write_case(xml: &mut String, case: &Case) {
     );
     match &case.failure {
         None => xml.push_str("/>\n"),
+        Some(f) if f.element == "skipped" => {
+            let _ = writeln!(
+                xml,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                escape(&f.message)
+            );
+        }
         Some(f) => {
             let _ = writeln!(
                 xml,

@@ -141,9 +141,23 @@ fn a_run_that_could_not_judge_the_target_is_an_error_and_lists_only_oracles_that
     assert!(error["message"].contains("http_404 ×4"), "{error:?}");
     let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
     assert_eq!(
-        (suite["failures"].as_str(), suite["errors"].as_str()),
-        ("0", "1")
+        (
+            suite["failures"].as_str(),
+            suite["errors"].as_str(),
+            suite["skipped"].as_str()
+        ),
+        ("0", "1", "1")
     );
+    // The oracle is skipped, not passed: a run that judged nothing proves nothing.
+    let skipped = &els.iter().find(|(n, _)| n == "skipped").unwrap().1;
+    assert!(skipped["message"].starts_with("not judged"), "{skipped:?}");
+    // Nor are its violations failures (a wrong secret's liveness violations): the console
+    // calls them no findings.
+    let mut misconfigured = summary();
+    misconfigured.verdict = crate::model::Verdict::AuthMisconfigured;
+    let els = elements(&junit(&misconfigured));
+    assert!(!els.iter().any(|(n, _)| n == "failure"), "{els:?}");
+    assert!(els.iter().any(|(n, _)| n == "skipped"), "{els:?}");
 }
 
 #[test]

@@ -1061,3 +1061,29 @@ fn a_plan_keeps_a_relative_token_file_as_an_absolute_path() {
         "the token itself is never written"
     );
 }
+
+/// `report` and `compare` given a file that is no result (a scenario) say so, rather than
+/// that a `summary.json` beside it cannot be read.
+#[test]
+fn report_and_compare_name_a_file_that_is_no_result() {
+    for args in [
+        &["report", "scenarios/golden-path.toml"][..],
+        &[
+            "compare",
+            "scenarios/golden-path.toml",
+            "scenarios/golden-path.toml",
+        ][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .expect("run the binary");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("scenarios/golden-path.toml is a file, not a result"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -29,6 +29,10 @@ pub enum ReadError {
         "{path} is not a result directory: it holds no summary.json, nor does any folder up to three levels below it"
     )]
     NotResults { path: String },
+    #[error(
+        "{path} is a file, not a result: expected a result directory (results/<scenario>/<run>/, or a folder of them) or its summary.json"
+    )]
+    NotAResultFile { path: String },
 }
 
 /// One run's result files, parsed.
@@ -99,6 +103,7 @@ const RUN_DEPTH: usize = 3;
 /// (`results/<scenario>/`), the `--out` base folder (`results/`), or a folder of those.
 /// Sorted by path; a run's own subfolders are not searched.
 pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    refuse_other_files(path)?;
     if !path.is_dir() || path.join("summary.json").is_file() {
         return Ok(vec![run_dir(path)]);
     }
@@ -146,8 +151,21 @@ pub fn newest_run(path: &Path) -> Result<(PathBuf, usize), ReadError> {
     Ok((newest, count))
 }
 
+/// A file given where a result is expected is its `summary.json` or a mistake (a scenario,
+/// a repro): said as such, not as `summary.json` missing beside it.
+fn refuse_other_files(path: &Path) -> Result<(), ReadError> {
+    let summary = path.file_name().is_some_and(|n| n == "summary.json");
+    if path.is_file() && !summary {
+        return Err(ReadError::NotAResultFile {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Reads a whole run from its directory or its `summary.json`.
 pub fn read_run(path: &Path) -> Result<RunData, ReadError> {
+    refuse_other_files(path)?;
     let dir = run_dir(path);
     Ok(RunData {
         summary: read_summary(&dir.join("summary.json"))?,

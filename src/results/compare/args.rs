@@ -55,8 +55,11 @@ pub fn parse_tolerance_for(text: &str) -> Result<(String, f64), String> {
         },
         None => key.split_once('.').unwrap_or((key, "")),
     };
-    let known_phase = Phase::ALL.iter().any(|p| p.name() == phase)
-        || phase.len() > crate::metrics::TURN_PREFIX.len();
+    // A named turn needs a name after its prefix; any other phase is one of ours.
+    let named_turn = phase
+        .strip_prefix(crate::metrics::TURN_PREFIX)
+        .is_some_and(|name| !name.is_empty());
+    let known_phase = Phase::ALL.iter().any(|p| p.name() == phase) || named_turn;
     let known_stat = stat.is_empty() || STATS.iter().any(|s| s.name() == stat);
     if key != THROUGHPUT && !(known_phase && known_stat) {
         let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();

@@ -24,6 +24,16 @@ fn tolerances_are_percentages() {
         .unwrap_err()
         .contains("p99.9"));
     assert!(parse_tolerance_for("turn.p99").is_err());
+    // A phase that is none of ours is refused, however long its name; a named turn needs
+    // its name.
+    assert!(parse_tolerance_for("nonsense.p99=5%")
+        .unwrap_err()
+        .contains("unknown metric \"nonsense.p99\""));
+    assert!(parse_tolerance_for("turn:.p99=5%").is_err());
+    assert_eq!(
+        parse_tolerance_for("turn:ack.p99=5%"),
+        Ok(("turn:ack.p99".into(), 0.05))
+    );
 }
 
 #[test]

@@ -352,7 +352,9 @@ fn first_evidence(repro: &crate::hunt::Repro) -> String {
         .map(|v| {
             format!(
                 "\n    conn {}: expected {}; seen {}",
-                v.conn, v.expected, v.seen
+                v.conn,
+                v.expected_shown(),
+                v.seen
             )
         })
         .unwrap_or_default()

@@ -662,7 +662,7 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
             "  conn {} jti {}: expected {}; seen {}",
             v.conn,
             v.jti,
-            v.expected,
+            v.expected_shown(),
             v.seen
         )?;
     }

@@ -431,6 +431,7 @@ pub fn health_violation(
         unreadable: false,
         ended: None,
         window_ms: None,
+        step: None,
     }
 }
 

@@ -803,6 +803,23 @@ pub struct Violation {
     /// weighed against ([`ClientStalls`]). Absent for every other violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_ms: Option<f64>,
+    /// The script step of the expectation it is about, as the scenario file numbers it
+    /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`](crate::model::StepPlace)):
+    /// which of several alike `expect`s went unmet. Absent for other violations, and in
+    /// results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+impl Violation {
+    /// What was expected, and where the scenario wrote it when known:
+    /// `RESULT within 5s (step 9.2)`. For every report that shows a violation.
+    pub fn expected_shown(&self) -> std::borrow::Cow<'_, str> {
+        match &self.step {
+            Some(step) => format!("{} (step {step})", self.expected).into(),
+            None => self.expected.as_str().into(),
+        }
+    }
 }
 
 /// The times this process itself did not run, as a thread that wakes every few

@@ -243,6 +243,49 @@ impl Dist {
     }
 }
 
+/// Where a step is written in its group's script, packed in a `u64` so that an
+/// expectation can carry it at no allocation: up to [`StepPlace::LEVELS`] 1-based
+/// indices, one per nested `repeat` then the step's own (`[2, 1]`, shown `2.1`: the first
+/// step inside the repeat at step 2), 16 bits each, outermost highest. `StepPlace::NONE`
+/// (0) when unknown: the implicit connect, a plan of explicit actions, deeper nesting or
+/// an index past 65,535.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepPlace(u64);
+
+impl StepPlace {
+    /// No place known.
+    pub const NONE: StepPlace = StepPlace(0);
+    /// The deepest path a place holds.
+    pub const LEVELS: usize = 4;
+
+    /// The place of the 1-based `path`; [`StepPlace::NONE`] when it is empty, deeper than
+    /// [`StepPlace::LEVELS`], or holds 0 or an index past `u16::MAX`.
+    pub fn of(path: &[usize]) -> StepPlace {
+        if path.is_empty() || path.len() > Self::LEVELS {
+            return Self::NONE;
+        }
+        let mut code = 0u64;
+        for (level, &index) in path.iter().enumerate() {
+            match u16::try_from(index) {
+                Ok(i) if i > 0 => code |= u64::from(i) << (48 - 16 * level),
+                _ => return Self::NONE,
+            }
+        }
+        StepPlace(code)
+    }
+
+    /// The path as the scenario's notes and findings show it (`2.1`); `None` for
+    /// [`StepPlace::NONE`].
+    pub fn shown(self) -> Option<String> {
+        let parts: Vec<String> = (0..Self::LEVELS)
+            .map(|level| (self.0 >> (48 - 16 * level)) & 0xFFFF)
+            .take_while(|&i| i > 0)
+            .map(|i| i.to_string())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("."))
+    }
+}
+
 /// One step of a connection's script.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -621,3 +664,21 @@ pub const INT_PLACEHOLDERS: &[&str] = &["user", "conn", "run"];
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
+
+#[cfg(test)]
+mod step_place_tests {
+    use super::StepPlace;
+
+    #[test]
+    fn a_step_place_packs_a_path_of_up_to_four_levels() {
+        assert_eq!(StepPlace::of(&[9, 2]).shown().as_deref(), Some("9.2"));
+        assert_eq!(StepPlace::of(&[1]).shown().as_deref(), Some("1"));
+        let deepest = StepPlace::of(&[65_535, 1, 2, 3]);
+        assert_eq!(deepest.shown().as_deref(), Some("65535.1.2.3"));
+        for unknown in [&[][..], &[1, 2, 3, 4, 5], &[0], &[65_536], &[2, 0]] {
+            assert_eq!(StepPlace::of(unknown), StepPlace::NONE, "{unknown:?}");
+        }
+        assert_eq!(StepPlace::NONE.shown(), None);
+        assert_eq!(StepPlace::default(), StepPlace::NONE);
+    }
+}

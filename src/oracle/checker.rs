@@ -7,7 +7,7 @@ use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, PatternItem,
-    Phase, Phases, Repeat, StreamEnded, Tally, Test, Violation,
+    Phase, Phases, Repeat, StepPlace, StreamEnded, Tally, Test, Violation,
 };
 use crate::prefetch::Warm;
 use serde_json::Value;
@@ -114,6 +114,8 @@ struct Pending {
     unread_seen: bool,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
     absent: bool,
+    /// Where the `expect` is written, for the violation ([`ConnChecker::at_step`]).
+    step: StepPlace,
     /// Field tests, captures and a name, which most expectations have none of: boxed, so
     /// that an open expectation (read on every message) takes fewer cache lines.
     extras: Option<Box<Extras>>,
@@ -295,6 +297,10 @@ pub struct ConnChecker {
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
+    /// Where the next expectation's `expect` is written ([`Self::at_step`]).
+    next_step: StepPlace,
+    /// Where the expectation just violated was written, for the violation that follows.
+    violated_step: StepPlace,
     /// The correlation strings of the last settled expectation
     /// ([`Self::spare_correlate`]).
     spare_correlate: Option<(String, String)>,
@@ -355,6 +361,8 @@ impl ConnChecker {
             saw_uncorrelated_error: false,
             unread: Unread::default(),
             spare_seen: String::new(),
+            next_step: StepPlace::NONE,
+            violated_step: StepPlace::NONE,
             spare_correlate: None,
             next_id: 0,
             violations: Vec::new(),
@@ -514,6 +522,12 @@ impl ConnChecker {
         }
     }
 
+    /// Says where the next [`Self::expect`]'s step is written in the script, for the
+    /// violation it may end in (which of several alike `expect`s went unmet).
+    pub fn at_step(&mut self, place: StepPlace) {
+        self.next_step = place;
+    }
+
     /// Registers an expectation for a request sent at `sent_at`, matching buffered messages.
     /// Takes the plan by value: its strings move into the open expectation (this runs once
     /// per expected answer).
@@ -562,6 +576,7 @@ impl ConnChecker {
             seen_count: 0,
             unread_seen: false,
             absent,
+            step: std::mem::take(&mut self.next_step),
             extras: (!checks.is_empty() || !capture.is_empty() || name.is_some()).then(|| {
                 Box::new(Extras {
                     checks,
@@ -1096,6 +1111,9 @@ impl ConnChecker {
 
     fn resolve(&mut self, idx: usize, how: Resolution) {
         let mut p = self.pending.remove(idx);
+        if how == Resolution::Violated {
+            self.violated_step = p.step;
+        }
         let mut seen = std::mem::take(&mut p.seen);
         seen.clear();
         // Kept for the next expectation unless a very long kind name made it big.
@@ -1518,6 +1536,8 @@ impl ConnChecker {
     ) {
         *self.violated_by.entry(oracle).or_default() += 1;
         self.violated += 1;
+        // Set by the expectation this violation is about, just resolved; none otherwise.
+        let step = std::mem::take(&mut self.violated_step).shown();
         if self.violations.len() >= MAX_KEPT {
             return;
         }
@@ -1536,6 +1556,7 @@ impl ConnChecker {
             unreadable: false,
             ended: None,
             window_ms: None,
+            step,
         });
     }
 }

@@ -663,6 +663,7 @@ fn violation(
         unreadable: false,
         ended: None,
         window_ms: None,
+        step: None,
     }
 }
 

@@ -20,7 +20,8 @@ use super::template::{self, expand, Compiled, Key};
 use super::NoRng;
 use crate::model::path::lookup;
 use crate::model::{
-    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, Test,
+    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, StepPlace,
+    Test,
 };
 use crate::prefetch::Warm;
 use rand::SeedableRng;
@@ -259,18 +260,31 @@ impl Cursor {
     /// repeat's own pacing actions are the repeat's step). `None` before the first action,
     /// for the implicit connect, and for a connection of explicit actions.
     pub fn step_path(&self) -> Option<String> {
+        self.step_place().shown()
+    }
+
+    /// [`Cursor::step_path`] packed ([`StepPlace`]): no allocation, for every expectation.
+    pub fn step_place(&self) -> StepPlace {
         if self.explicit.is_some() {
-            return None;
+            return StepPlace::NONE;
         }
-        let top = self.frames.last()?;
+        let Some(top) = self.frames.last() else {
+            return StepPlace::NONE;
+        };
         // Each loop's step in its parent's list, then the step in the innermost list (its
         // `next` has moved past it; 0 there means the loop itself yielded last).
-        let mut path: Vec<usize> = self.frames.iter().skip(1).map(|f| f.step + 1).collect();
-        if top.next > 0 {
-            path.push(top.next);
+        let mut path = [0usize; StepPlace::LEVELS + 1];
+        let mut len = 0;
+        let loops = self.frames.iter().skip(1).map(|f| f.step + 1);
+        let own = (top.next > 0).then_some(top.next);
+        for index in loops.chain(own) {
+            match path.get_mut(len) {
+                Some(slot) => *slot = index,
+                None => return StepPlace::NONE,
+            }
+            len += 1;
         }
-        let names: Vec<String> = path.iter().map(usize::to_string).collect();
-        (!names.is_empty()).then(|| names.join("."))
+        StepPlace::of(&path[..len])
     }
 
     /// Adds where the next step reads first ([`Warm`]): the loop frames, the patterns.

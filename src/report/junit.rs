@@ -161,7 +161,13 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
 fn describe(v: &Violation) -> String {
     format!(
         "at {:.1}ms conn {} user {} ({}) jti {}: expected {}, seen {}",
-        v.at_ms, v.conn, v.user, v.group, v.jti, v.expected, v.seen
+        v.at_ms,
+        v.conn,
+        v.user,
+        v.group,
+        v.jti,
+        v.expected_shown(),
+        v.seen
     )
 }
 

@@ -412,7 +412,7 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             x.conn,
             x.user,
             x.jti,
-            x.expected,
+            x.expected_shown(),
             x.seen
         )?;
         // The interleaving behind a session-oracle verdict: who started when, and what

@@ -930,6 +930,7 @@ impl ConnRun {
     /// ([`Then::Await`]).
     fn open_expectation(&mut self, expect: ExpectPlan) -> Then {
         let wait = expect.wait;
+        self.checker.at_step(self.cursor.step_place());
         let id = self
             .checker
             .expect(expect, self.last_send_at, Instant::now());

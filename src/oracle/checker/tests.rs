@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Capture, FieldTest, PatternItem, Repeat, Test};
+use crate::model::{Capture, FieldTest, PatternItem, Repeat, StepPlace, Test};
 use serde_json::json;
 
 fn spec() -> Arc<OracleSpec> {
@@ -239,6 +239,39 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
         !seen.contains("s3") && !seen.contains("record_separator"),
         "{seen}"
     );
+}
+
+/// An unmet expectation names where its `expect` is written (which of several alike ones
+/// went unmet), whether its deadline passed or the server ended the connection; one with
+/// no place known names none.
+#[test]
+fn an_unmet_expectation_names_its_step() {
+    let t = Instant::now();
+    let mut ch = checker();
+    ch.at_step(StepPlace::of(&[9, 2]));
+    ch.expect(five("r1"), Some((t, t)), t);
+    ch.expire(t + Duration::from_secs(6));
+    assert_eq!(ch.violations[0].step.as_deref(), Some("9.2"));
+    assert!(
+        ch.violations[0]
+            .expected_shown()
+            .ends_with("within 5s (step 9.2)"),
+        "{}",
+        ch.violations[0].expected_shown()
+    );
+    let mut ended = checker();
+    ended.at_step(StepPlace::of(&[4]));
+    ended.expect(five("r1"), Some((t, t)), t);
+    ended.end_stream(StreamEnd::Lost, "server closed with 1000", Some(1000), t);
+    assert_eq!(ended.violations[0].step.as_deref(), Some("4"));
+    // The place is the next expectation's only: the one after it knows none.
+    let mut once = checker();
+    once.at_step(StepPlace::of(&[2]));
+    once.expect(five("r1"), Some((t, t)), t);
+    once.expect(five("r2"), Some((t, t)), t);
+    once.expire(t + Duration::from_secs(6));
+    let steps: Vec<Option<&str>> = once.violations.iter().map(|v| v.step.as_deref()).collect();
+    assert_eq!(steps, [Some("2"), None]);
 }
 
 /// An uncorrelated expectation is excused by unread records only when one may hold its

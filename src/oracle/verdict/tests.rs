@@ -1186,6 +1186,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         unreadable: false,
         ended: None,
         window_ms: None,
+        step: None,
     }
 }
 
@@ -1263,6 +1264,7 @@ fn deadlines_missed_while_the_client_stalled_are_the_client_s_own() {
     let deadline = |conn, at_ms| Violation {
         at_ms,
         window_ms: Some(1000.0),
+        step: None,
         ..unmet(conn, false)
     };
     let kept = vec![deadline(0, 2000.0), deadline(1, 2500.0)];

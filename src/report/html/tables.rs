@@ -288,7 +288,7 @@ pub(super) fn violations(list: &[Violation], total: u64) -> String {
             v.user,
             esc(&v.group),
             esc(&v.jti),
-            esc(&v.expected),
+            esc(&v.expected_shown()),
             esc(&v.seen)
         );
     }

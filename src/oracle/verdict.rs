@@ -60,6 +60,9 @@ struct Tally {
     shed: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
+    /// Connections whose first broken handshake was about the subprotocol (the server
+    /// chose none of those offered, or one not offered), for the hint.
+    subprotocol: u64,
 }
 
 /// Decides the verdict (see the module doc for the order), with a note on what the
@@ -416,6 +419,9 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let mut t = Tally::default();
     for r in reports {
         let valid = valid_token(plan, r.token);
+        t.subprotocol += u64::from(r.answer.as_ref().is_some_and(|a| {
+            a.cause == Cause::Protocol && a.detail.to_lowercase().contains("subprotocol")
+        }));
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -510,6 +516,19 @@ fn unusable(t: &Tally) -> Option<Judgement> {
                 "every login failed before the upgrade was tried (login_failed ×{logins}): \
                  check the [auth] tokens login URL, body, credentials and token path (the \
                  answer line says what the login answered)"
+            )),
+        });
+    }
+    if t.subprotocol > 0 {
+        // The server answered the upgrade: the URL and the scheme are right.
+        return Some(Judgement {
+            verdict: Verdict::TargetUnusable,
+            hint: Some(format!(
+                "no connection got through the upgrade ({}): the server's 101 did not agree on \
+                 a subprotocol with the offer (the answer line says how). Check the \
+                 subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocols, and a \
+                 subprotocol placement's `offer`) against those the server speaks",
+                top_causes(&t.causes)
             )),
         });
     }

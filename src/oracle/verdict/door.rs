@@ -21,7 +21,7 @@
 //! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
-use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Verdict};
+use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Step, Verdict};
 use crate::oracle::refusal::is_refusal_code;
 use std::collections::BTreeMap;
 
@@ -84,13 +84,35 @@ pub(super) fn refused_at_door(
         || door.messages.iter().any(|m| auth_reason(m));
     let seen = seen(&door);
     let declare = declare(plan, &door);
-    let after = if door.script_sent {
-        " (each had sent its first message: if the server refuses that until something comes \
-         first, begin the script with an `expect` of it)"
-    } else {
-        ""
+    // Advice to wait for the server first, only where a script does not already.
+    let waits_first = plan
+        .scripts
+        .iter()
+        .all(|s| matches!(s.first(), Some(Step::Expect(_))));
+    let after = match (door.script_sent, waits_first) {
+        (true, false) => {
+            " (each had sent its first message: if the server refuses that until something \
+             comes first, begin the script with an `expect` of it)"
+        }
+        (true, true) => " (each had sent a message of its script)",
+        (false, _) => "",
     };
-    let (verdict, hint) = if auth {
+    // A reason that names the subprotocol says what to check before any token.
+    let subprotocol = door
+        .reasons
+        .iter()
+        .any(|r| r.to_lowercase().contains("protocol"));
+    let (verdict, hint) = if subprotocol && !auth {
+        (
+            Verdict::TargetUnusable,
+            format!(
+                "the server closed every valid token's connection before accepting it \
+                 ({seen}), its reason naming the protocol{after}: nothing was exercised. Check \
+                 the subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocols, and a \
+                 subprotocol placement's `offer`) against those the server speaks"
+            ),
+        )
+    } else if auth {
         (
             Verdict::AuthMisconfigured,
             format!(

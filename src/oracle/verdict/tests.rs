@@ -671,7 +671,11 @@ enum Door {
 /// forged ones (2 and 3) were refused with 401, with `violations` completeness violations
 /// (the unmet expectations a refusal leaves).
 fn door_run(valid: [Door; 2], violations: u64) -> Judgement {
-    let plan = plan();
+    door_run_on(plan(), valid, violations)
+}
+
+/// [`door_run`] of `plan`.
+fn door_run_on(plan: Plan, valid: [Door; 2], violations: u64) -> Judgement {
     let reports: Vec<ConnReport> = plan
         .conns
         .iter()
@@ -750,6 +754,38 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
             }
         }
     }
+}
+
+/// A close at the door whose reason names the (sub)protocol points at the subprotocols
+/// offered, not at declaring the code a token refusal; and a script that already begins
+/// by waiting for the server is not told to begin with an `expect`.
+#[test]
+fn a_close_at_the_door_naming_the_subprotocol_says_to_check_it() {
+    let closed = |reason, sent| Door::Closed {
+        code: 4406,
+        reason,
+        sent,
+    };
+    let j = door_run([closed("Subprotocol not acceptable", 0); 2], 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains("subprotocols offered"), "{hint}");
+    assert!(!hint.contains("reject = {"), "{hint}");
+    // The script sent first: advice to wait for the server, unless it already does.
+    let hint = door_run([closed("", 1); 2], 2).hint.unwrap_or_default();
+    assert!(hint.contains("begin the script with an `expect`"), "{hint}");
+    let mut waits = plan();
+    for script in &mut waits.scripts {
+        script.insert(0, expect_step("connection_ack"));
+    }
+    let hint = door_run_on(waits, [closed("", 1); 2], 2)
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("begin the script"), "{hint}");
+    assert!(
+        hint.contains("each had sent a message of its script"),
+        "{hint}"
+    );
 }
 
 /// A server's own rate-limit close at the door (4429, or a reason that says so) is
@@ -1326,4 +1362,58 @@ fn a_clean_verdict_names_the_sends_no_expect_judged() {
         !violations.hint.unwrap_or_default().contains("unjudged"),
         "only a clean verdict carries the note"
     );
+}
+
+/// An `expect` step of one kind, uncorrelated.
+fn expect_step(kind: &str) -> Step {
+    Step::Expect(crate::model::Expect {
+        pattern: vec![crate::model::PatternItem {
+            event: kind.into(),
+            repeat: crate::model::Repeat::One,
+        }]
+        .into(),
+        correlate: None,
+        within: std::time::Duration::from_secs(1),
+        wait: true,
+        checks: Vec::new(),
+        capture: Vec::new(),
+        absent: false,
+        name: None,
+    })
+}
+
+/// Every upgrade broke on the subprotocol (the server chose none of those offered): the
+/// target is unusable, and the hint points at the subprotocols, not at the URL or TLS.
+#[test]
+fn an_upgrade_that_breaks_on_the_subprotocol_says_to_check_it() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let mut a = Attempt::new(10);
+            a.outcome = Outcome::Failed;
+            a.cause = Some(Cause::Protocol);
+            let mut r = report(c, a, crate::model::Counters::default());
+            r.answer = Some(crate::model::Answer::new(
+                Cause::Protocol,
+                "SubProtocol error: Server sent no subprotocol".into(),
+                b"",
+            ));
+            r
+        })
+        .collect();
+    let j = judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &BTreeMap::new(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+    });
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains("subprotocols offered"), "{hint}");
+    assert!(!hint.contains("TLS trust"), "{hint}");
 }

@@ -335,13 +335,21 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     // The whole command's wall-clock, calibration included: what the budget bounds.
     outcome.elapsed = started.elapsed();
     // Not one round finished within the budget: nothing was exercised, no clean hunt. (A
-    // battery's family that the budget left no round reports `budget` instead.)
-    if outcome.rounds == 0 && outcome.found.is_none() && outcome.short == Some(Short::Budget) {
+    // battery's family that the budget left no whole round reports `budget` instead.)
+    // Nor did any round it cut before its plan finished (each proves nothing): the hunt
+    // is incomplete, not clean.
+    let none_whole = outcome.not_judged == outcome.rounds;
+    if none_whole && outcome.found.is_none() && outcome.short == Some(Short::Budget) {
+        let hint = if outcome.rounds == 0 {
+            "the budget ran out before the first round finished: nothing was exercised \
+             (raise --budget, or shorten the scenario's duration)"
+        } else {
+            "the budget ran out before any round's plan finished: what did not run proves \
+             nothing (raise --budget, or shorten the scenario's duration)"
+        };
         outcome.short = Some(Short::Unjudged(hunt::Unjudged {
             verdict: crate::model::Verdict::Incomplete,
-            hint: "the budget ran out before the first round finished: nothing was exercised \
-                   (raise --budget, or shorten the scenario's duration)"
-                .into(),
+            hint: hint.into(),
         }));
     }
     if args.output.json {

@@ -657,6 +657,9 @@ fn judged_whole(outcome: &RunOutcome, cut_by_us: bool) -> bool {
 #[derive(Debug, Default)]
 struct NotJudged {
     rounds: u32,
+    /// Of those, the rounds that judged nothing only because the budget (or Ctrl-C) cut
+    /// them before their plan finished ([`judged_whole`]).
+    only_cut: u32,
     /// The latest round's reason.
     last: Option<Unjudged>,
     /// The latest reason of a round the budget neither shortened nor stopped.
@@ -665,9 +668,10 @@ struct NotJudged {
 
 impl NotJudged {
     /// Counts a round that judged nothing, for `why`; `shortened` when the budget capped
-    /// or stopped it.
-    fn count(&mut self, why: Unjudged, shortened: bool) {
+    /// or stopped it, `only_cut` when that is all that was wrong with it.
+    fn count(&mut self, why: Unjudged, shortened: bool, only_cut: bool) {
         self.rounds += 1;
+        self.only_cut += u32::from(only_cut);
         if !shortened {
             self.last_whole = Some(why.clone());
         }
@@ -1044,7 +1048,9 @@ pub async fn hunt_excusing(
             });
         }
         if let Some(why) = round_not_judged {
-            not_judged.count(why, cut_by_us);
+            // A round fine but for the cut: the budget's doing, not the target's.
+            let only_cut = judged(&outcome) == Some(true);
+            not_judged.count(why, cut_by_us, only_cut);
         }
         // A round the budget cut short still counts what it saw: a violation is a fact.
         if let Some(oracle) = PRIORITY
@@ -1079,9 +1085,12 @@ pub async fn hunt_excusing(
         short = Some(Short::Interrupted);
     }
     // Not one round exercised the race: that is no clean hunt.
+    // When every round was only cut by the budget, the budget ran out: a battery's family
+    // says so, and `hunt` calls the whole incomplete.
     if round > 0 && not_judged.rounds == round {
+        let only_cut = not_judged.only_cut == not_judged.rounds;
         if let Some(why) = not_judged.reason() {
-            if short.is_none() || short == Some(Short::Budget) {
+            if short.is_none() || (short == Some(Short::Budget) && !only_cut) {
                 short = Some(Short::Unjudged(why));
             }
         }

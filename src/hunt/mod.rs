@@ -1297,10 +1297,10 @@ mod tests {
             4,
         );
         let mut rounds = NotJudged::default();
-        rounds.count(not_judged_round(&silent, false), false);
-        rounds.count(not_judged_round(&silent, false), false);
-        rounds.count(not_judged_round(&stopped, true), true);
-        assert_eq!(rounds.rounds, 3);
+        rounds.count(not_judged_round(&silent, false), false, false);
+        rounds.count(not_judged_round(&silent, false), false, false);
+        rounds.count(not_judged_round(&stopped, true), true, true);
+        assert_eq!((rounds.rounds, rounds.only_cut), (3, 1));
         let why = rounds.reason().unwrap();
         assert_eq!(why.verdict, Verdict::Incomplete);
         assert!(
@@ -1316,7 +1316,7 @@ mod tests {
             shortened.hint
         );
         let mut all_cut = NotJudged::default();
-        all_cut.count(not_judged_round(&stopped, true), true);
+        all_cut.count(not_judged_round(&stopped, true), true, true);
         let why = all_cut.reason().unwrap();
         assert!(
             why.hint.starts_with("the hunt's budget ran out"),

@@ -877,3 +877,22 @@ fn a_battery_that_judged_nothing_exits_with_the_targets_verdict() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
 }
+
+/// A battery whose budget ran out before most families judged a round (a 1 s budget for
+/// seven families) did not finish: exit 7 (incomplete), never 0 as if every family were
+/// clean, even when the families that ran were.
+#[test]
+fn a_battery_the_budget_left_unfinished_is_incomplete_not_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["hunt", "scenarios/hunt.toml", "--reference"])
+        .args(["--budget", "1s", "-q", "-o"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("budget ran out"), "{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(7), "{stdout}\n{stderr}");
+}

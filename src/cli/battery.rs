@@ -104,6 +104,12 @@ pub(super) async fn battery_command(
         // Nothing confirmed, but not a pass either: a violation seen once and never
         // reproduced, or a family that could not judge the target.
         exit::INCONCLUSIVE
+    } else if outcome.families.iter().any(|f| f.budget_left_unjudged())
+        || outcome.families.len() < outcome.planned.len()
+    {
+        // A family the budget ended before it judged anything, or never started, proves
+        // nothing: the battery did not finish (raise --budget).
+        exit::INCOMPLETE
     } else {
         exit::CLEAN
     })

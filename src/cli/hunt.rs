@@ -409,10 +409,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 )?;
                 return Ok(exit::INTERRUPTED);
             }
-            let not_judged = match outcome.not_judged {
-                0 => String::new(),
-                n => format!(", {n} of them not judged: the race was not exercised"),
-            };
+            let not_judged = not_judged_words(outcome.not_judged, outcome.cut_short);
             if interrupted || outcome.short == Some(Short::Interrupted) {
                 // A hunt writes only the repro of a find: nothing, here.
                 outln!(
@@ -612,6 +609,26 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
+}
+
+/// How many of a hunt's rounds judged nothing (`not_judged`), told apart from those only
+/// cut short (`cut_short`, of them: the budget or Ctrl-C stopped them before their plan
+/// finished): `, 1 of them cut short before its plan finished`, `, 2 of them not judged:
+/// the race was not exercised`, both, or nothing.
+fn not_judged_words(not_judged: u32, cut_short: u32) -> String {
+    let cut = cut_short.min(not_judged);
+    let unexercised = not_judged - cut;
+    let mut parts = Vec::new();
+    if unexercised > 0 {
+        parts.push(format!(
+            "{unexercised} of them not judged: the race was not exercised"
+        ));
+    }
+    if cut > 0 {
+        let its = if cut == 1 { "its plan" } else { "their plans" };
+        parts.push(format!("{cut} of them cut short before {its} finished"));
+    }
+    parts.iter().map(|p| format!(", {p}")).collect()
 }
 
 /// The pressure levels a hunt reached, one line each, then the highest and whether it
@@ -894,6 +911,7 @@ fn hunt_json(
         "target": against,
         "rounds": outcome.rounds,
         "not_judged": outcome.not_judged,
+        "cut_short": outcome.cut_short,
         // Sends no `expect` follows: what no round could have found.
         "unjudged_sends": unjudged,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
@@ -1048,6 +1066,25 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rounds a hunt could not judge are told apart from those only cut short.
+    #[test]
+    fn rounds_cut_short_are_not_called_unexercised() {
+        assert_eq!(not_judged_words(0, 0), "");
+        assert_eq!(
+            not_judged_words(1, 1),
+            ", 1 of them cut short before its plan finished"
+        );
+        assert_eq!(
+            not_judged_words(3, 1),
+            ", 2 of them not judged: the race was not exercised, 1 of them cut short before \
+             its plan finished"
+        );
+        assert_eq!(
+            not_judged_words(2, 0),
+            ", 2 of them not judged: the race was not exercised"
+        );
+    }
 
     /// Cut before its last connection, the line counts the connections made; cut after
     /// making them all, it says their scripts were cut (not "3 of 3 made" as a shortfall).

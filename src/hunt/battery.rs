@@ -187,6 +187,9 @@ pub enum Event<'a> {
 pub struct LevelReport {
     pub label: String,
     pub rounds: u32,
+    /// Of those, the rounds that judged the race whole (not cut short, not unable to
+    /// exercise it).
+    pub judged: u32,
     /// The most connections one of its rounds opened.
     pub max_connections: usize,
 }
@@ -226,6 +229,13 @@ pub struct FamilyReport {
 }
 
 impl FamilyReport {
+    /// Whether the budget ended the family before any of its rounds judged the race
+    /// whole: it ran nothing, or only rounds the budget cut short. Not a clean family.
+    pub fn budget_left_unjudged(&self) -> bool {
+        matches!(self.end, FamilyEnd::Short(Short::Budget))
+            && self.levels.iter().all(|l| l.judged == 0)
+    }
+
     /// The highest pressure reached: the most connections one round opened.
     pub fn pressure(&self) -> usize {
         self.levels
@@ -529,6 +539,7 @@ async fn run_family(
         ran.push(LevelReport {
             label: level.label.clone(),
             rounds: outcome.rounds,
+            judged: outcome.rounds.saturating_sub(outcome.not_judged),
             max_connections,
         });
         if let Some(found) = outcome.found {

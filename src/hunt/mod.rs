@@ -843,6 +843,9 @@ pub struct HuntOutcome {
     /// Rounds that ran to a verdict that could not judge the race (inconclusive): neither
     /// clean nor a finding. When every round was, the hunt is `Short::Unjudged`.
     pub not_judged: u32,
+    /// Of those, the rounds the budget or Ctrl-C only cut short before their plan
+    /// finished (no violation in what ran): not the target's doing.
+    pub cut_short: u32,
     pub elapsed: Duration,
     pub found: Option<Found>,
     /// Why it stopped before `[hunt] rounds` without a find: the budget, Ctrl-C, or a
@@ -957,8 +960,11 @@ pub async fn hunt_excusing(
             break;
         };
         // A round shortened or stopped by the budget proves nothing about the target's
-        // own plan; one cut by the scenario's own duration does.
-        let cut_by_us = cut || outcome.plan.duration < scenario.duration;
+        // own plan; one cut by the scenario's own duration does. A round whose duration
+        // the budget capped but that finished within it was not shortened.
+        let capped = outcome.plan.duration < scenario.duration
+            && outcome.results.summary.stopped == crate::model::StopReason::Duration;
+        let cut_by_us = cut || capped;
         // What was actually run (its duration capped by the budget) is what a repro keeps.
         plan.duration = outcome.plan.duration;
         // A repro keeps the learned invariants its run checked, so replays check them too.
@@ -985,7 +991,9 @@ pub async fn hunt_excusing(
         // Decided before the progress line, so that the line says what the round was.
         let unjudged =
             Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
-        let round_not_judged = (unjudged.is_none() && !judged_whole(&outcome, cut_by_us))
+        // Ctrl-C cut the round short as the budget does; its hint says it was interrupted.
+        let shortened = cut_by_us || runner.cancel.is_cancelled();
+        let round_not_judged = (unjudged.is_none() && !judged_whole(&outcome, shortened))
             .then(|| not_judged_round(&outcome, cut_by_us));
         progress(&Progress {
             round,
@@ -1023,6 +1031,7 @@ pub async fn hunt_excusing(
                     return Ok(HuntOutcome {
                         rounds: round + 1,
                         not_judged: not_judged.rounds,
+                        cut_short: not_judged.only_cut,
                         elapsed: started.elapsed(),
                         found: Some(found),
                         short: None,
@@ -1039,6 +1048,7 @@ pub async fn hunt_excusing(
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 not_judged: not_judged.rounds,
+                cut_short: not_judged.only_cut,
                 elapsed: started.elapsed(),
                 found: None,
                 short: Some(Short::Unjudged(unjudged)),
@@ -1071,6 +1081,7 @@ pub async fn hunt_excusing(
             return Ok(HuntOutcome {
                 rounds: round + 1,
                 not_judged: not_judged.rounds,
+                cut_short: not_judged.only_cut,
                 elapsed: started.elapsed(),
                 found: Some(found),
                 short: None,
@@ -1098,6 +1109,7 @@ pub async fn hunt_excusing(
     Ok(HuntOutcome {
         rounds: round,
         not_judged: not_judged.rounds,
+        cut_short: not_judged.only_cut,
         elapsed: started.elapsed(),
         found: None,
         short,

@@ -526,7 +526,7 @@ fn unusable(t: &Tally) -> Option<Judgement> {
             hint: Some(format!(
                 "no connection got through the upgrade ({}): the server's 101 did not agree on \
                  a subprotocol with the offer (the answer line says how). Check the \
-                 subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocols, and a \
+                 subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocol, and a \
                  subprotocol placement's `offer`) against those the server speaks",
                 top_causes(&t.causes)
             )),

@@ -108,7 +108,7 @@ pub(super) fn refused_at_door(
             format!(
                 "the server closed every valid token's connection before accepting it \
                  ({seen}), its reason naming the protocol{after}: nothing was exercised. Check \
-                 the subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocols, and a \
+                 the subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocol, and a \
                  subprotocol placement's `offer`) against those the server speaks"
             ),
         )

@@ -105,11 +105,13 @@ fn verdict_case(summary: &Summary, suite: &str) -> Case {
 
 /// An oracle as a case: a failure naming its violations, a pass without any, and
 /// `skipped` in a run that could not judge the target (unusable, misconfigured,
-/// client-limited, unreadable): its violations are no findings, and its silence is no
-/// pass, as the console says.
+/// client-limited, unreadable) or accepted no connection (cut before its load): its
+/// violations are no findings, and its silence is no pass, as the console says.
 fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
     let name = oracle.name();
-    if !summary.verdict.exercised() {
+    // A run that accepted no connection (cut before the load started) judged nothing
+    // either, whatever its verdict.
+    if !summary.verdict.exercised() || summary.counters.accepted == 0 {
         return Case {
             classname: format!("{suite}.oracle"),
             name: name.to_string(),

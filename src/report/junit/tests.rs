@@ -158,6 +158,14 @@ fn a_run_that_could_not_judge_the_target_is_an_error_and_lists_only_oracles_that
     let els = elements(&junit(&misconfigured));
     assert!(!els.iter().any(|(n, _)| n == "failure"), "{els:?}");
     assert!(els.iter().any(|(n, _)| n == "skipped"), "{els:?}");
+    // Cut before its load started (incomplete, nothing accepted): nothing passes.
+    let mut cut = summary();
+    cut.violations = Default::default();
+    cut.verdict = crate::model::Verdict::Incomplete;
+    cut.counters.accepted = 0;
+    let els = elements(&junit(&cut));
+    let skipped = els.iter().filter(|(n, _)| n == "skipped").count();
+    assert_eq!(skipped, cut.oracles.len(), "{els:?}");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use super::Token;
 use crate::auth::placement::QUERY_VALUE;
 use crate::model::history::is_token_byte;
+use crate::model::EnvValues;
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasher;
@@ -47,6 +48,9 @@ pub struct Redactor {
     /// as it runs along that form, and the scan goes on after it.
     windows: HashMap<u64, (u32, u32)>,
     hasher: foldhash::fast::FixedState,
+    /// Values from the environment the scenario names (an API key in a header or the
+    /// URL), each shown as its `${NAME}` ([`Redactor::hiding_env`]).
+    env: EnvValues,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -84,6 +88,13 @@ impl Redactor {
         r
     }
 
+    /// Also shows every value of `env` as its `${NAME}`: what a server echoes of a secret
+    /// the scenario took from the environment (`X-Api-Key = "${API_KEY}"`).
+    pub fn hiding_env(mut self, env: EnvValues) -> Redactor {
+        self.env = env;
+        self
+    }
+
     /// Indexes the windows of `form`: one every [`STRIDE`] bytes and the last.
     fn index(&mut self, form: &[u8]) {
         let (Ok(at), Some(last)) = (
@@ -107,12 +118,26 @@ impl Redactor {
 
     /// Whether there is nothing to redact.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.labels.is_empty() && self.env.is_empty()
     }
 
-    /// `text` with every whole token replaced by its label and every piece of one by
-    /// `<part of a token>`; borrowed when none occurs.
+    /// `text` with every whole token replaced by its label, every piece of one by
+    /// `<part of a token>`, and every value from the environment by its `${NAME}`;
+    /// borrowed when none occurs.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let tokens = self.redact_tokens(text);
+        if self.env.is_empty() {
+            return tokens;
+        }
+        let hidden = self.env.hide(&tokens);
+        if hidden == *tokens {
+            tokens
+        } else {
+            Cow::Owned(hidden)
+        }
+    }
+
+    fn redact_tokens<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.labels.is_empty() || text.len() < WINDOW.min(MIN_TOKEN) {
             return Cow::Borrowed(text);
         }
@@ -350,6 +375,25 @@ mod tests {
         // Non-ASCII around a piece is kept whole.
         let out = r.redact("é«TOKEN/abc123XYZsecretvalue»ü");
         assert_eq!(out, "é«<part of a token>»ü");
+    }
+
+    /// A secret the scenario takes from the environment (an API key in a header or the
+    /// URL) that the server echoes is shown as its `${NAME}`, tokens or none.
+    #[test]
+    fn values_from_the_environment_are_shown_as_their_names() {
+        let lookup = |name: &str| (name == "API_KEY").then(|| "SuperSecretApiKey123456".into());
+        let env = EnvValues::of("X-Api-Key: ${API_KEY}", &lookup);
+        let r = Redactor::new(&[]).hiding_env(env.clone());
+        assert!(!r.is_empty());
+        assert_eq!(
+            r.redact("bad key SuperSecretApiKey123456"),
+            "bad key ${API_KEY}"
+        );
+        assert!(matches!(r.redact("nothing secret here"), Cow::Borrowed(_)));
+        let t = tokens(1);
+        let both = Redactor::new(&t).hiding_env(env);
+        let text = format!("{} / SuperSecretApiKey123456", t[0].expose());
+        assert_eq!(both.redact(&text), "<token jti=jti0> / ${API_KEY}");
     }
 
     #[test]

@@ -573,6 +573,24 @@ impl Plan {
         self.env_texts().find_map(|v| v.missing(lookup))
     }
 
+    /// The values of every environment variable the plan's texts and `url` (the target as
+    /// written) name, each to be shown as its `${NAME}` ([`EnvValues`]): what a server
+    /// echoes of them (an API key in a 401 body) must not reach the output.
+    pub fn env_values(
+        &self,
+        url: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> super::EnvValues {
+        let written: Vec<&str> = std::iter::once(url)
+            .chain(self.env_texts().filter_map(|t| match t {
+                EnvText::Env { written, .. } => Some(written.as_str()),
+                EnvText::Plain(_) => None,
+            }))
+            .collect();
+        // One text: each `${NAME}` in it is read as in its own.
+        super::EnvValues::of(&written.join("\n"), lookup)
+    }
+
     /// The group's own upgrade headers (see [`Plan::group_headers`]).
     pub fn headers_of(&self, conn: &ConnPlan) -> &[(String, EnvText)] {
         self.group_headers

@@ -316,6 +316,11 @@ impl EnvValues {
         }
     }
 
+    /// Whether there is no value to hide.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// `text` with every value shown as its `${NAME}`.
     pub fn hide(&self, text: &str) -> String {
         self.values

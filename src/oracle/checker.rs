@@ -116,10 +116,27 @@ struct Pending {
     absent: bool,
     /// Where the `expect` is written, for the violation ([`ConnChecker::at_step`]).
     step: StepPlace,
+    /// Correlated records of kinds its pattern does not name (a typo'd kind, a protocol
+    /// that names its replies otherwise): how many, and the first few kinds, for what a
+    /// violation says it saw. Boxed: most expectations see none.
+    strays: Option<Box<Strays>>,
     /// Field tests, captures and a name, which most expectations have none of: boxed, so
     /// that an open expectation (read on every message) takes fewer cache lines.
     extras: Option<Box<Extras>>,
 }
+
+/// Correlated records of kinds outside an expectation's pattern ([`Pending::strays`]).
+#[derive(Default)]
+struct Strays {
+    count: u64,
+    /// The first [`STRAYS_NAMED`] distinct kinds, in arrival order.
+    kinds: Vec<String>,
+    /// Whether other kinds came after those.
+    more: bool,
+}
+
+/// How many stray kinds an unmet expectation names.
+const STRAYS_NAMED: usize = 3;
 
 /// The parts of an expectation most have none of.
 struct Extras {
@@ -577,6 +594,7 @@ impl ConnChecker {
             unread_seen: false,
             absent,
             step: std::mem::take(&mut self.next_step),
+            strays: None,
             extras: (!checks.is_empty() || !capture.is_empty() || name.is_some()).then(|| {
                 Box::new(Extras {
                     checks,
@@ -823,6 +841,8 @@ impl ConnChecker {
                 } else {
                     self.feed(idx, event, msg, now);
                 }
+            } else {
+                note_stray(&mut self.pending[idx], event);
             }
             return;
         }
@@ -1695,6 +1715,21 @@ fn note_seen(p: &mut Pending, event: &str) {
     }
 }
 
+/// A correlated record of `event`, a kind `p`'s pattern does not name: counted, and named
+/// while few are.
+fn note_stray(p: &mut Pending, event: &str) {
+    let strays = p.strays.get_or_insert_with(Box::default);
+    strays.count += 1;
+    if strays.kinds.iter().any(|k| k == event) {
+        return;
+    }
+    if strays.kinds.len() < STRAYS_NAMED {
+        strays.kinds.push(event.to_string());
+    } else {
+        strays.more = true;
+    }
+}
+
 /// Whether the latest kind noted for `p` is `event`.
 fn last_seen_is(p: &Pending, event: &str) -> bool {
     p.seen_count > 0
@@ -1854,6 +1889,22 @@ fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
 /// What an expectation's pattern saw, or what the connection received that no
 /// expectation could read when that was nothing (see [`seen_text`]).
 fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
+    let mut text = read_pattern_text(p, unread, type_field);
+    if let Some(strays) = &p.strays {
+        let n = strays.count;
+        let more = if strays.more { ", …" } else { "" };
+        let _ = write!(
+            text,
+            " ({n} correlated record{} of kinds the pattern does not name: {}{more})",
+            if n == 1 { "" } else { "s" },
+            strays.kinds.join(", ")
+        );
+    }
+    text
+}
+
+/// [`read_text`] but the stray kinds.
+fn read_pattern_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
     if p.seen_count > 0 {
         return p.seen.clone();
     }

@@ -274,6 +274,24 @@ fn an_unmet_expectation_names_its_step() {
     assert_eq!(steps, [Some("2"), None]);
 }
 
+/// Correlated answers of kinds the pattern does not name (a typo'd kind) are named in
+/// what the unmet expectation saw, not "nothing".
+#[test]
+fn an_unmet_expectation_names_correlated_kinds_its_pattern_lacks() {
+    let t = Instant::now();
+    let mut ch = checker();
+    ch.expect(five("r1"), Some((t, t)), t);
+    for kind in ["begun", "working", "working", "finished"] {
+        ch.on_message(&json!({"type": kind, "run_id": "r1"}), t);
+    }
+    ch.expire(t + Duration::from_secs(6));
+    assert_eq!(
+        ch.violations[0].seen,
+        "nothing (4 correlated records of kinds the pattern does not name: begun, working, \
+         finished)"
+    );
+}
+
 /// An uncorrelated expectation is excused by unread records only when one may hold its
 /// answer: a text record naming a kind of its pattern (newline-joined JSON), a binary
 /// frame; a plain-text heartbeat (`ping`) cannot, and its loss stays a loss.

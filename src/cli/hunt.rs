@@ -702,7 +702,29 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         )?;
     }
     outln!("repro        {}", found.path.display())?;
+    unreplayable_note(&found.repro)?;
     Ok(())
+}
+
+/// Says when a repro cannot be replayed as written: its tokens came from a `list`, whose
+/// values repro files never store (they are secrets), so `replay` and `shrink` refuse it.
+fn unreplayable_note(repro: &Repro) -> Result<(), Error> {
+    if tokens_not_stored(repro) {
+        outln!(
+            "note         the tokens came from [auth] tokens = {{ list = ... }}, which repro \
+             files do not store: replay and shrink cannot run this repro; read the tokens \
+             from a file or a command to replay it"
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether `repro`'s tokens came from a `list` (see [`unreplayable_note`]).
+fn tokens_not_stored(repro: &Repro) -> bool {
+    matches!(
+        repro.plan.auth.tokens,
+        Some(crate::model::TokenSource::List { .. })
+    )
 }
 
 /// The hunt's whole time, which a find's own time leaves out.
@@ -759,6 +781,7 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
         plural(hunt::health_size(r) as u64, "connection")
     )?;
     outln!("repro        {}", found.path.display())?;
+    unreplayable_note(&found.repro)?;
     Ok(())
 }
 
@@ -1066,6 +1089,30 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repro of a scenario whose tokens come from a list cannot be replayed (repro files
+    /// never store the values), and the hunt says so; one of minted tokens can.
+    #[test]
+    fn a_repro_of_listed_tokens_is_said_to_be_unreplayable() {
+        let repro_of = |auth: &str| {
+            let text = format!(
+                "name = \"l\"\nduration = \"1s\"\n{auth}\n[[group]]\nname = \"g\"\nusers = 1\n\
+                 steps = [{{ close = 1000 }}]\n"
+            );
+            let s = crate::scenario::load_str(&text, "l.toml").unwrap();
+            let plan = crate::plan::build(&s, 1);
+            Repro::for_plan(
+                &s,
+                1,
+                plan,
+                "ws://127.0.0.1:9/ws".into(),
+                crate::model::OracleKind::Completeness,
+            )
+        };
+        let listed = repro_of("[auth]\ntokens = { list = [\"opaque-token-0000000001\"] }");
+        assert!(tokens_not_stored(&listed));
+        assert!(!tokens_not_stored(&repro_of("")));
+    }
 
     /// The rounds a hunt could not judge are told apart from those only cut short.
     #[test]

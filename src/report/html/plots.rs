@@ -117,7 +117,7 @@ pub(super) fn violation_strip(
             .configure_mesh()
             .x_labels(10)
             .y_labels(lanes.len() * 2 + 1)
-            .x_label_formatter(&|s| format!("{s}s"))
+            .x_label_formatter(&|s| seconds_label(*s))
             .y_label_formatter(&label)
             .disable_y_mesh()
             .bold_line_style(GRID)
@@ -182,7 +182,7 @@ pub(super) fn over_time(
             .configure_mesh()
             .x_labels(6)
             .y_labels(5)
-            .x_label_formatter(&|s| format!("{s}s"))
+            .x_label_formatter(&|s| seconds_label(*s))
             .y_label_formatter(&y_fmt)
             .disable_x_mesh()
             .bold_line_style(GRID)
@@ -267,6 +267,15 @@ fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo / widen, hi * widen)
 }
 
+/// A time axis label in seconds without binary-fraction noise: `0.3s`, not
+/// `0.30000000000000004s` (a tick is a sum of steps); at most three decimals, none
+/// trailing.
+fn seconds_label(s: f64) -> String {
+    let text = format!("{s:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}s")
+}
+
 /// Ticks on a log axis: the densest of 1..9, 1-2-5, 1-3 or 1 per decade that gives at most
 /// [`MAX_LOG_TICKS`] (every other decade, or sparser, over a very wide range).
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -341,6 +350,15 @@ fn plot<E: std::fmt::Display>(e: E) -> HtmlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_labels_carry_no_binary_fraction_noise() {
+        assert_eq!(seconds_label(0.1 + 0.2), "0.3s");
+        assert_eq!(seconds_label(0.6000000000000001), "0.6s");
+        assert_eq!(seconds_label(12.0), "12s");
+        assert_eq!(seconds_label(0.0), "0s");
+        assert_eq!(seconds_label(1.25), "1.25s");
+    }
 
     #[test]
     fn log_ticks_pick_a_readable_density() {

@@ -999,9 +999,15 @@ pub(super) fn calibration_cut(p: &Proposal) -> Option<String> {
             plural(p.planned as u64, "connection")
         )
     };
+    // With none made, nothing was learned (said above): no invariants come from it.
+    let from = if p.made() == 0 {
+        "nothing was learned"
+    } else {
+        "the invariants above come from what they saw"
+    };
     p.cut.then(|| {
         format!(
-            "calibration  cut short by the budget after {:.1}s: {what}; the invariants above come from what they saw (raise --budget, or --no-learn)",
+            "calibration  cut short by the budget after {:.1}s: {what}; {from} (raise --budget, or --no-learn)",
             p.elapsed.as_secs_f64(),
         )
     })
@@ -1159,5 +1165,12 @@ mod tests {
             ..cut(3)
         };
         assert_eq!(calibration_cut(&whole), None);
+        // None made: nothing was learned, and no "invariants above" are claimed.
+        let none = calibration_cut(&cut(0)).unwrap_or_default();
+        assert!(
+            none.contains("0 of 3 connections made; nothing was learned"),
+            "{none}"
+        );
+        assert!(short.contains("the invariants above come from what they saw"));
     }
 }

@@ -53,7 +53,7 @@ pub struct Sample<'a> {
 pub struct Proposal {
     /// Checked under load.
     pub learned: LearnedOracles,
-    /// Valid-token connections made, and how many the target accepted (101).
+    /// Valid-token connections made, and how many the target accepted (a 101, then no refusal: a close after it is none).
     pub valid: (usize, usize),
     /// Bad-token connections: the catalogue entry (or forge) and what the target answered.
     pub refusals: Vec<(String, String)>,
@@ -429,7 +429,7 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
     let _ = writeln!(t, "# Learned by calibrating against {origin}:");
     let _ = writeln!(
         t,
-        "# {} of {} valid-token connections accepted (101), {} seen, {} dropped.",
+        "# {} of {} valid-token connections accepted, {} seen, {} dropped.",
         p.valid.1,
         p.valid.0,
         plural(p.messages as u64, "message"),

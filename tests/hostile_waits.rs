@@ -940,6 +940,34 @@ async fn ctrl_c_during_learn_exits_130() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Ctrl-C on `run --workers` against the built-in server: the workers stop their own
+/// connections first (the SIGINT is passed on to them), and only then does the server go
+/// down, so no worker reads its own stop as the server closing on it: exit 130, never
+/// violations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let run = interrupt_when(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--workers",
+            "2",
+            "--no-learn",
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+        |line| line.contains("workers against"),
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("VIOLATIONS"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("server closed with 1001"), "{stdout}");
+}
+
 /// One user whose request the [`Behaviour::AnswersHalf`] server never completes: every
 /// round breaks completeness, and each confirmation replay takes about 700 ms.
 fn half_answers_at(url: &str) -> String {

@@ -29,7 +29,10 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     if matches!(target, Target::Reference { .. }) {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
     }
-    let bound = run::bind(&target, &plan, &cancel).await?;
+    // The reference server outlives a Ctrl-C until every worker has stopped its own
+    // connections: shut down first, it would close theirs (1001) and read as findings.
+    let serving = CancellationToken::new();
+    let bound = run::bind(&target, &plan, &serving).await?;
     // Workers dial the URL as written (a literal password included); messages show it
     // masked, and workers get it in their environment, not on their command line, which
     // every user of the machine can read (`ps`).
@@ -56,6 +59,11 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &cancel).await;
     bound.close().await;
     let dirs = outcome?;
+    let interrupted = cancel.is_cancelled();
+    if dirs.is_empty() && interrupted {
+        eprintln!("interrupted (Ctrl-C) before any worker wrote results: nothing written");
+        return Ok(error::exit::INTERRUPTED);
+    }
     let runs = dirs
         .iter()
         .map(|d| read_run(d).map_err(|e| Error::Usage(e.to_string())))
@@ -63,12 +71,18 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
     let dir = (!args.no_results).then(|| files::results_dir(&args.out, &s.name));
-    finish(
+    let code = finish(
         &merged,
         dir.as_deref(),
         args.output.json,
         args.junit.as_deref(),
-    )
+    )?;
+    // What the workers wrote is written; the exit says it was cut short, as `run`'s does.
+    Ok(if interrupted {
+        error::exit::INTERRUPTED
+    } else {
+        code
+    })
 }
 
 /// Starts every worker, waits for all (bounded after a Ctrl-C), and returns their result
@@ -86,9 +100,25 @@ async fn spawn_all(
         let mut cmd = worker_command(&exe, args, i, (url, loopback), &out);
         children.push((i, out, cmd.spawn()?));
     }
+    // A Ctrl-C at the terminal reaches the workers too; one sent to this process alone
+    // (a supervisor's `kill -INT`) is passed on, so that they stop as it does.
+    let pids: Vec<u32> = children.iter().filter_map(|(_, _, c)| c.id()).collect();
+    let forward = cancel.clone();
+    let forwarding = tokio::spawn(async move {
+        forward.cancelled().await;
+        for pid in pids {
+            interrupt(pid);
+        }
+    });
     let mut dirs = Vec::new();
     for (i, out, child) in children {
         let output = wait(child, cancel).await?;
+        // Interrupted before it could take Ctrl-C (still starting): it wrote nothing, and
+        // that is the interruption, not a failure.
+        let killed_by_it = output.status.code().is_none() && cancel.is_cancelled();
+        if killed_by_it && !out.join(name).is_dir() {
+            continue;
+        }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
         if matches!(output.status.code(), Some(2) | Some(3) | None) {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -102,7 +132,24 @@ async fn spawn_all(
             files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
         dirs.extend(found);
     }
+    forwarding.abort();
     Ok(dirs)
+}
+
+/// Sends SIGINT to process `pid` (a worker), as Ctrl-C at the terminal does; a worker
+/// that got one already takes a second as the same request. Elsewhere than Linux, nothing.
+fn interrupt(pid: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
 }
 
 /// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,

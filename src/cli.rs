@@ -153,8 +153,8 @@ impl Command {
             Command::Replay(_) => "stopping the replays; the rate so far is printed",
             Command::Shrink(args) => {
                 return format!(
-                    "stopping the shrink; its result says what was kept (a smaller repro is \
-                     written to {})",
+                    "stopping the shrink; its result says what was kept (a smaller repro, if \
+                     one was confirmed by then, is written to {})",
                     args.partial_out().display()
                 )
                 .into();
@@ -438,6 +438,14 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
             "results go into a folder (OUT/<scenario>/<start time>/): name a folder (it is \
              created if missing), or pass --no-results",
         )?;
+    }
+    if args.times > 1 && args.workers > 1 {
+        // Each seed's run would be one process: --workers would be ignored, silently.
+        return Err(Error::Usage(
+            "--times and --workers do not combine: --times runs the scenario once per seed \
+             in this process, --workers splits one run over processes; use one of them"
+                .into(),
+        ));
     }
     if args.times > 1 {
         return seeds::run_seeds(args, cancel).await;

@@ -1087,3 +1087,28 @@ fn report_and_compare_name_a_file_that_is_no_result() {
         );
     }
 }
+
+/// `--times` with `--workers` would run each seed in one process and ignore `--workers`
+/// without a word: refused before anything runs.
+#[test]
+fn times_and_workers_do_not_combine() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "scenarios/golden-path.toml",
+            "--times",
+            "2",
+            "--workers",
+            "2",
+            "--no-results",
+        ])
+        .output()
+        .expect("run the binary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--times and --workers do not combine"),
+        "{err}"
+    );
+}

@@ -210,7 +210,9 @@ fn an_interrupted_shrink_writes_and_names_the_partial_beside_its_output() {
     let (path, notice) = partial(&["stampede", "shrink", "int.json", "-o", "int.min.json"]);
     assert_eq!(path, PathBuf::from("int.min.partial.json"));
     assert!(
-        notice.ends_with("(a smaller repro is written to int.min.partial.json)"),
+        notice.ends_with(
+            "(a smaller repro, if one was confirmed by then, is written to int.min.partial.json)"
+        ),
         "{notice}"
     );
     let (path, notice) = partial(&["stampede", "shrink", "out/repro-identity-0a1b.json"]);

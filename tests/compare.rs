@@ -387,6 +387,31 @@ fn no_turns() -> report_support::Run {
     }
 }
 
+/// A `--tolerance-for` naming a phase neither side measured (no pings, a misspelled named
+/// turn) cannot be checked: it fails the comparison, rather than passing in silence.
+#[test]
+fn a_gate_on_a_phase_neither_side_measured_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[1], 1.0);
+    for key in ["pong.p99", "turn:nosuch"] {
+        let gated = CompareOptions {
+            per_metric: [(key.to_string(), 0.05)].into(),
+            ..Default::default()
+        };
+        let c = compare(&base, &new, &gated).unwrap();
+        assert!(c.regressed(), "{key}: {:?}", c.missing);
+        let m = c.missing_gated().next().unwrap();
+        assert_eq!((m.lacking, m.gated_by.as_deref()), ("both", Some(key)));
+    }
+    // A gate on a phase both sides measured is checked as usual.
+    let measured = CompareOptions {
+        per_metric: [("turn.p99".to_string(), 0.5)].into(),
+        ..Default::default()
+    };
+    assert!(!compare(&base, &new, &measured).unwrap().regressed());
+}
+
 /// A phase one side lacks is named in a warning, and fails the comparison when a
 /// `--tolerance-for` gates it, whichever side lacks it.
 #[test]

@@ -139,6 +139,14 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
 
 /// What a missing phase's warning says.
 fn missing_note(m: &Missing) -> String {
+    if m.lacking == "both" {
+        let key = m.gated_by.as_deref().unwrap_or(&m.phase);
+        return format!(
+            "phase {} has no samples on either side: --tolerance-for {key} cannot be checked, \
+             so it fails (a phase these runs do not measure, or a misspelled turn name)",
+            m.phase
+        );
+    }
     let (has, lacks) = if m.lacking == "new" {
         ("base", "new")
     } else {

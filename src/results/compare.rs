@@ -108,7 +108,8 @@ pub struct Comparison {
 pub struct Missing {
     /// The phase's name (`turn`), or a named turn's (`turn:ack`).
     pub phase: String,
-    /// The side without a single sample of it: `"base"` or `"new"`.
+    /// The side without a single sample of it: `"base"`, `"new"`, or `"both"` (a
+    /// `--tolerance-for` names a phase neither side measured).
     pub lacking: &'static str,
     /// How many samples the other side has.
     pub samples: u64,
@@ -231,6 +232,7 @@ pub fn compare(
         }
     }
     rows.push(throughput_row(&base, &new, opts));
+    missing.extend(unmeasured_gates(opts, &rows, &missing));
     let scenario = base
         .first()
         .map(|r| r.summary.scenario.clone())
@@ -273,6 +275,32 @@ fn one_sided(name: &str, (base, new): (&Hist, &Hist), opts: &CompareOptions) -> 
         samples,
         gated_by,
     })
+}
+
+/// The `--tolerance-for` keys that name a phase neither side measured (no pings, a named
+/// turn misspelled): a gate that cannot be checked fails, as a one-sided one does, rather
+/// than passing in silence.
+fn unmeasured_gates(opts: &CompareOptions, rows: &[Row], missing: &[Missing]) -> Vec<Missing> {
+    opts.per_metric
+        .keys()
+        .filter(|key| {
+            let covered_by_row = rows.iter().any(|r| r.metric == **key || r.phase == **key);
+            let covered_by_missing = missing.iter().any(|m| m.gated_by.as_ref() == Some(*key));
+            !covered_by_row && !covered_by_missing
+        })
+        .map(|key| {
+            let phase = match key.rsplit_once('.') {
+                Some((phase, stat)) if STATS.iter().any(|s| s.name() == stat) => phase,
+                _ => key.as_str(),
+            };
+            Missing {
+                phase: phase.to_string(),
+                lacking: "both",
+                samples: 0,
+                gated_by: Some(key.clone()),
+            }
+        })
+        .collect()
 }
 
 /// NEW runs that did not end clean, when every BASE run did.

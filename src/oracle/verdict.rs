@@ -223,6 +223,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = stalled(e.kept, violations, e.stalls) {
         return j;
     }
+    if let Some(j) = overflowed(e.plan, e.reports, e.kept, violations) {
+        return j;
+    }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle);
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
@@ -288,6 +291,57 @@ fn decide(e: &Evidence<'_>) -> Judgement {
 /// A missed deadline is the client's own when the client itself was stalled for at
 /// least this share of the time the expectation was given ([`ClientStalls`]).
 const STALLED_SHARE: f64 = 0.25;
+
+/// The client-limited verdict of a run whose every violation is an expectation unmet on a
+/// connection whose buffer of unclaimed messages overflowed (`[oracles] max_buffered`,
+/// `max_buffered_bytes`): the client dropped what those expectations may have waited for
+/// (a long think between sends and their `expect` buffers every answer), so they prove
+/// no loss. Every violation must be kept; otherwise `None`, and the violations stand.
+fn overflowed(
+    plan: &Plan,
+    reports: &[ConnReport],
+    kept: &[Violation],
+    violations: u64,
+) -> Option<Judgement> {
+    if violations == 0 || kept.len() as u64 != violations {
+        return None;
+    }
+    let overflowing: std::collections::BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| r.counters.expect.buffer_overflows > 0)
+        .map(|r| r.id)
+        .collect();
+    let all = !overflowing.is_empty()
+        && kept
+            .iter()
+            .all(|v| v.oracle == OracleKind::Completeness && overflowing.contains(&v.conn));
+    if !all {
+        return None;
+    }
+    let dropped: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.buffer_overflows)
+        .sum();
+    let bytes: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.buffer_overflow_bytes)
+        .sum();
+    let o = &plan.oracles;
+    Some(Judgement {
+        verdict: Verdict::ClientLimited,
+        hint: Some(format!(
+            "every violation ({violations}) is an expectation unmet on a connection whose \
+             buffer of messages no expectation had claimed yet overflowed: this client \
+             dropped {dropped} message{} ({bytes} bytes) past [oracles] max_buffered = {} / \
+             max_buffered_bytes = {}, which those expectations may have waited for, so they \
+             say nothing about the server. Raise those limits, or `expect` the answers \
+             sooner (a long think between sends and their expect buffers every answer)",
+            plural(dropped),
+            o.max_buffered,
+            o.max_buffered_bytes
+        )),
+    })
+}
 
 /// The client-limited verdict of a run whose every violation is a deadline that ran out
 /// while the client itself was stalled for a good part of it ([`STALLED_SHARE`]): an

@@ -1417,3 +1417,36 @@ fn an_upgrade_that_breaks_on_the_subprotocol_says_to_check_it() {
     assert!(hint.contains("subprotocols offered"), "{hint}");
     assert!(!hint.contains("TLS trust"), "{hint}");
 }
+
+/// Expectations unmet on connections whose buffer of unclaimed messages overflowed are
+/// the client's own limit (it dropped what they may have waited for): client-limited,
+/// naming the overflow. One unmet on a connection that dropped nothing stands.
+#[test]
+fn unmet_expectations_where_the_client_dropped_messages_are_its_own_limit() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let mut counters = crate::model::Counters::default();
+            if c.id < 2 {
+                counters.expect.buffer_overflows = 10;
+                counters.expect.buffer_overflow_bytes = 2_000;
+            }
+            report(c, attempt(End::Accepted), counters)
+        })
+        .collect();
+    let kept = vec![unmet(0, false), unmet(1, false)];
+    let j = overflowed(&plan, &reports, &kept, 2).expect("client limited");
+    assert_eq!(j.verdict, Verdict::ClientLimited);
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("dropped 20 messages (4000 bytes)") && hint.contains("max_buffered"),
+        "{hint}"
+    );
+    // Connection 2 dropped nothing: its loss is the server's to answer for.
+    let mixed = vec![unmet(0, false), unmet(2, false)];
+    assert!(overflowed(&plan, &reports, &mixed, 2).is_none());
+    // A violation not kept (its connection unknown): the violations stand.
+    assert!(overflowed(&plan, &reports, &kept, 3).is_none());
+}

@@ -968,6 +968,33 @@ async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
     assert!(!stdout.contains("server closed with 1001"), "{stdout}");
 }
 
+/// Ctrl-C during `run --times 3` (in its second seed): the summary says it was
+/// interrupted and how many of the seeds ran, and the exit is 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_run_times_says_how_many_seeds_ran() {
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let run = interrupt_when(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--times",
+            "3",
+            "--no-learn",
+            "--no-results",
+        ],
+        // The first seed has ended; the second is under way.
+        |line| line.starts_with("seed 1:"),
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("interrupted (Ctrl-C) after 2 seeds of 3"),
+        "{stdout}\n{stderr}"
+    );
+}
+
 /// One user whose request the [`Behaviour::AnswersHalf`] server never completes: every
 /// round breaks completeness, and each confirmation replay takes about 700 ms.
 fn half_answers_at(url: &str) -> String {

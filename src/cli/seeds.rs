@@ -45,6 +45,8 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             "scenario": s.name,
             "first_seed": first,
             "seeds_run": summaries.len(),
+            "seeds_planned": args.times,
+            "interrupted": cancel.is_cancelled(),
             "broke": broke.iter().map(|(o, n)| (o.name(), n)).collect::<BTreeMap<_, _>>(),
             "verdict": worst(&summaries).map(Verdict::name),
             "runs": summaries,
@@ -53,6 +55,14 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
         outln!("{text}")?;
     } else {
         render(&s.name, first, &summaries, &broke)?;
+        if cancel.is_cancelled() {
+            // The seeds above are what ran: the rest of the K never did.
+            outln!(
+                "  interrupted (Ctrl-C) after {} of {}: the rest never ran",
+                plural(summaries.len() as u64, "seed"),
+                args.times
+            )?;
+        }
     }
     if let Some(path) = &args.junit {
         super::write_file(path, report::junit_runs(&summaries).as_bytes())?;

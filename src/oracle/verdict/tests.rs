@@ -1036,15 +1036,7 @@ fn every_token_refused_in_an_uncommon_placement_names_it() {
             .iter()
             .map(|c| report(c, attempt(End::Refused(401)), Default::default()))
             .collect();
-        let j = judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-        });
+        let j = judge_completed(&plan, &reports);
         assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
         j.hint.unwrap_or_default()
     };
@@ -1403,15 +1395,7 @@ fn an_upgrade_that_breaks_on_the_subprotocol_says_to_check_it() {
             r
         })
         .collect();
-    let j = judge(&Evidence {
-        plan: &plan,
-        reports: &reports,
-        by_oracle: &BTreeMap::new(),
-        coverage: &Coverage::default(),
-        stopped: StopReason::Completed,
-        stalls: &ClientStalls::default(),
-        kept: &[],
-    });
+    let j = judge_completed(&plan, &reports);
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(hint.contains("subprotocols offered"), "{hint}");
@@ -1449,4 +1433,17 @@ fn unmet_expectations_where_the_client_dropped_messages_are_its_own_limit() {
     assert!(overflowed(&plan, &reports, &mixed, 2).is_none());
     // A violation not kept (its connection unknown): the violations stand.
     assert!(overflowed(&plan, &reports, &kept, 3).is_none());
+}
+
+/// The verdict of a run of `plan` that completed with `reports` and no violation.
+fn judge_completed(plan: &Plan, reports: &[ConnReport]) -> Judgement {
+    judge(&Evidence {
+        plan,
+        reports,
+        by_oracle: &BTreeMap::new(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+    })
 }

@@ -841,10 +841,12 @@ async fn a_hunt_ends_within_its_budget_when_calibration_is_slow() {
     if json["rounds"] == json["not_judged"] {
         assert_eq!(json["short"], "unjudged", "{json:#}");
         assert_eq!(json["unjudged"]["verdict"], "incomplete", "{json:#}");
+        assert_eq!(json["verdict"], "incomplete", "{json:#}");
         let hint = json["unjudged"]["hint"].as_str().unwrap_or_default();
         assert!(hint.contains("budget ran out"), "{json:#}");
     } else {
         assert_eq!(json["short"], "budget", "{json:#}");
+        assert_eq!(json["verdict"], "clean", "{json:#}");
     }
 }
 

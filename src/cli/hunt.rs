@@ -360,7 +360,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             &against,
             &outcome,
             calibration.as_ref(),
-            unjudged,
+            (unjudged, interrupted),
         )?;
     }
     if !args.output.json {
@@ -719,6 +719,21 @@ fn unreplayable_note(repro: &Repro) -> Result<(), Error> {
     Ok(())
 }
 
+/// A hunt's result as a run's verdict: a confirmed find is violations, an unconfirmed
+/// suspect inconclusive, a hunt that could not judge the target that verdict, one Ctrl-C
+/// stopped incomplete, else clean. The same reading as its exit code.
+fn hunt_verdict(outcome: &hunt::HuntOutcome, interrupted: bool) -> crate::model::Verdict {
+    use crate::model::Verdict;
+    match (&outcome.found, &outcome.short) {
+        (Some(found), _) if found.confirmed() => Verdict::Violations,
+        (Some(_), _) => Verdict::Inconclusive,
+        (None, Some(Short::Unjudged(u))) => u.verdict,
+        (None, Some(Short::Interrupted)) => Verdict::Incomplete,
+        (None, _) if interrupted => Verdict::Incomplete,
+        (None, Some(Short::Budget) | None) => Verdict::Clean,
+    }
+}
+
 /// Whether `repro`'s tokens came from a `list` (see [`unreplayable_note`]).
 fn tokens_not_stored(repro: &Repro) -> bool {
     matches!(
@@ -910,7 +925,7 @@ fn hunt_json(
     against: &str,
     outcome: &hunt::HuntOutcome,
     calibration: Option<&Proposal>,
-    unjudged: Option<String>,
+    (unjudged, interrupted): (Option<String>, bool),
 ) -> Result<(), Error> {
     let found = outcome.found.as_ref().map(|f| {
         json!({
@@ -932,6 +947,8 @@ fn hunt_json(
         "scenario": scenario,
         "seed": seed,
         "target": against,
+        // What the hunt adds up to, as `run --json` says it: what the exit code says.
+        "verdict": hunt_verdict(outcome, interrupted).name(),
         "rounds": outcome.rounds,
         "not_judged": outcome.not_judged,
         "cut_short": outcome.cut_short,
@@ -1118,6 +1135,37 @@ mod tests {
         let listed = repro_of("[auth]\ntokens = { list = [\"opaque-token-0000000001\"] }");
         assert!(tokens_not_stored(&listed));
         assert!(!tokens_not_stored(&repro_of("")));
+    }
+
+    /// `hunt --json`'s verdict reads as its exit code does.
+    #[test]
+    fn a_hunt_s_verdict_reads_as_its_exit_code() {
+        let outcome = |short: Option<Short>| hunt::HuntOutcome {
+            rounds: 1,
+            not_judged: 0,
+            cut_short: 0,
+            elapsed: Duration::ZERO,
+            found: None,
+            short,
+            pressure: Vec::new(),
+            excused: 0,
+            first_excused: None,
+        };
+        use crate::model::Verdict;
+        assert_eq!(hunt_verdict(&outcome(None), false), Verdict::Clean);
+        assert_eq!(
+            hunt_verdict(&outcome(Some(Short::Budget)), false),
+            Verdict::Clean
+        );
+        assert_eq!(hunt_verdict(&outcome(None), true), Verdict::Incomplete);
+        let unusable = Short::Unjudged(hunt::Unjudged {
+            verdict: Verdict::TargetUnusable,
+            hint: String::new(),
+        });
+        assert_eq!(
+            hunt_verdict(&outcome(Some(unusable)), false),
+            Verdict::TargetUnusable
+        );
     }
 
     /// The rounds a hunt could not judge are told apart from those only cut short.

@@ -1614,9 +1614,9 @@ pub struct ScriptPlace {
     pub actions: u64,
     /// The step as the scenario file numbers it: 1-based, dotted inside a `repeat` (`2.1`
     /// is the first step of the repeat at step 2), as `validate` and the verdict's notes
-    /// name steps; `None` for the implicit connect and for a plan of explicit actions
-    /// (a repro's), whose actions are its steps.
-    pub step: Option<String>,
+    /// name steps; [`StepPlace::NONE`] for the implicit connect and for a plan of explicit
+    /// actions (a repro's), whose actions are its steps.
+    pub step: StepPlace,
 }
 
 impl ScriptPlace {
@@ -1625,7 +1625,7 @@ impl ScriptPlace {
     /// `shrink`, which compares findings without where they happened.
     fn describe(&self, name: &str) -> String {
         let action = self.action.saturating_add(1);
-        match &self.step {
+        match self.step.shown() {
             Some(step) => format!("step {step} ({name}; action {action} of {})", self.actions),
             None => format!("step {action} of {} ({name})", self.actions),
         }

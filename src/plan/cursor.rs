@@ -255,15 +255,11 @@ impl Cursor {
         }
     }
 
-    /// The script step of the action last yielded, as the scenario file numbers it:
-    /// 1-based, dotted inside a `repeat` (`2.1`: the first step of the repeat at step 2; a
-    /// repeat's own pacing actions are the repeat's step). `None` before the first action,
-    /// for the implicit connect, and for a connection of explicit actions.
-    pub fn step_path(&self) -> Option<String> {
-        self.step_place().shown()
-    }
-
-    /// [`Cursor::step_path`] packed ([`StepPlace`]): no allocation, for every expectation.
+    /// The script step of the action last yielded, as the scenario file numbers it
+    /// ([`StepPlace`]: 1-based, dotted inside a `repeat`, `2.1` the first step of the
+    /// repeat at step 2; a repeat's own pacing actions are the repeat's step).
+    /// [`StepPlace::NONE`] before the first action, for the implicit connect, and for a
+    /// connection of explicit actions. No allocation: it runs for every expectation.
     pub fn step_place(&self) -> StepPlace {
         if self.explicit.is_some() {
             return StepPlace::NONE;

@@ -867,7 +867,7 @@ fn the_step_in_progress_is_named_by_its_place_in_the_file() {
     ]);
     let conn = &plan.conns[0];
     let mut cursor = Cursor::new(conn);
-    assert_eq!(cursor.step_path(), None, "before the first action");
+    assert_eq!(cursor.step_place().shown(), None, "before the first action");
     let mut walked = Vec::new();
     while let Some(action) = cursor.next(&plan, conn) {
         let name = match action {
@@ -878,7 +878,10 @@ fn the_step_in_progress_is_named_by_its_place_in_the_file() {
             Action::Close { .. } => "close",
             _ => "other",
         };
-        walked.push(format!("{name} {}", cursor.step_path().unwrap_or_default()));
+        walked.push(format!(
+            "{name} {}",
+            cursor.step_place().shown().unwrap_or_default()
+        ));
     }
     assert_eq!(
         walked,

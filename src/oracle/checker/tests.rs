@@ -778,7 +778,7 @@ fn place(action: u64, actions: &[Action]) -> ScriptPlace {
     ScriptPlace {
         action,
         actions: actions.len() as u64,
-        step: None,
+        step: StepPlace::NONE,
     }
 }
 
@@ -840,7 +840,7 @@ fn a_server_end_between_expects_names_the_steps_that_never_ran() {
     // A scripted connection names the step as its scenario file numbers it.
     let mut ch = checker();
     let scripted = ScriptPlace {
-        step: Some("2.3".into()),
+        step: StepPlace::of(&[2, 3]),
         ..place(3, &actions)
     };
     ch.server_ended(

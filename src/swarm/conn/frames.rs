@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
+use crate::model::StepPlace;
 use crate::oracle::frame::{kind_of, records, Record};
 use crate::oracle::idle;
 use crate::oracle::ScriptPlace;
@@ -417,12 +418,12 @@ impl ConnRun {
                 Some(_) => ScriptPlace {
                     action: self.cursor.yielded().saturating_sub(1),
                     actions,
-                    step: self.cursor.step_path(),
+                    step: self.cursor.step_place(),
                 },
                 None => ScriptPlace {
                     action: actions,
                     actions,
-                    step: None,
+                    step: StepPlace::NONE,
                 },
             };
             let step = if self.current.is_some() {

@@ -310,7 +310,7 @@ pub struct ConnChecker {
     recent_done: VecDeque<Done>,
     /// The same for the patterns without a slot in `tallies` (made afresh per
     /// expectation, or past [`TALLIED_PATTERNS`]): each holds its pattern.
-    recent_done_unslotted: VecDeque<(u64, PatternState, bool)>,
+    recent_done_unslotted: VecDeque<DoneUnslotted>,
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
@@ -1022,6 +1022,10 @@ impl ConnChecker {
         let seen = format!("{event} with {held}");
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         self.resolve(idx, Resolution::Violated);
+        if let Some(value) = &key {
+            // It came, with the wrong content: arrived, for the rates.
+            self.arrived_after_failure(key_hash(value), event);
+        }
         self.violate(OracleKind::Completeness, now, expected, seen, key);
     }
 
@@ -1060,6 +1064,10 @@ impl ConnChecker {
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let unread = p.unread_seen;
         self.resolve(idx, Resolution::Violated);
+        if let Some(value) = &key {
+            // It came, in the wrong place: arrived, for the rates.
+            self.arrived_after_failure(key_hash(value), event);
+        }
         self.violate_unmet(now, (expected, seen), key, (unread, None));
     }
 
@@ -1168,7 +1176,8 @@ impl ConnChecker {
         }
         if let (Some((_, value)), false) = (&p.correlate, p.absent) {
             let key = key_hash(value);
-            let unread = how == Resolution::Violated && p.unread_seen;
+            let failed = how == Resolution::Violated;
+            let arrived = arrived_mask(&p.state);
             match slot.and_then(|s| u8::try_from(s).ok()) {
                 Some(slot) => keep_recent(
                     &mut self.recent_done,
@@ -1176,10 +1185,19 @@ impl ConnChecker {
                         key,
                         at: p.state.progress(),
                         slot,
-                        unread,
+                        failed,
+                        arrived,
                     },
                 ),
-                None => keep_recent(&mut self.recent_done_unslotted, (key, p.state, unread)),
+                None => keep_recent(
+                    &mut self.recent_done_unslotted,
+                    DoneUnslotted {
+                        key,
+                        state: p.state,
+                        failed,
+                        arrived,
+                    },
+                ),
             }
         }
         if let Some(pair) = p.correlate {
@@ -1442,29 +1460,65 @@ impl ConnChecker {
             .filter_map(|f| lookup(msg, f).map(key_text))
             .collect();
         let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        // The newest with the key: a value a script reuses belongs to its latest expectation.
         let hash = match self
             .recent_done
             .iter_mut()
+            .rev()
             .find(|d| hashes.contains(&d.key))
         {
+            Some(done) if done.failed => {
+                let key = done.key;
+                self.arrived_after_failure(key, event);
+                return None;
+            }
             Some(done) => {
                 let items = self.tallies.get(usize::from(done.slot))?.items.clone();
                 let mut state = PatternState::resume(items, done.at);
-                let late = is_late(&mut state, done.unread, event);
+                let late = is_late(&mut state, event);
                 done.at = state.progress();
                 late.then_some(done.key)?
             }
             None => {
-                let (hash, state, unread) = self
+                let done = self
                     .recent_done_unslotted
                     .iter_mut()
-                    .find(|(h, _, _)| hashes.contains(h))?;
-                is_late(state, *unread, event).then_some(*hash)?
+                    .rev()
+                    .find(|d| hashes.contains(&d.key))?;
+                if done.failed {
+                    let key = done.key;
+                    self.arrived_after_failure(key, event);
+                    return None;
+                }
+                is_late(&mut done.state, event).then_some(done.key)?
             }
         };
         // The message's own key: the one whose hash matched.
         let at = hashes.iter().position(|h| *h == hash)?;
         keys.into_iter().nth(at)
+    }
+
+    /// An event of a sequence that already failed (out of order, a failed field test, its
+    /// deadline): never a late duplicate (the failure is its sequence's one finding), but
+    /// counted as arrived in the event rates, once per required item, whatever its place
+    /// (a sequence that lost its third event still delivered its fifth). `key`: the
+    /// [`key_hash`] of its correlation value; the newest finished expectation with it.
+    fn arrived_after_failure(&mut self, key: u64, event: &str) {
+        if let Some(done) = self.recent_done.iter_mut().rev().find(|d| d.key == key) {
+            let Some(tally) = self.tallies.get_mut(usize::from(done.slot)) else {
+                return;
+            };
+            if let Some(i) = newly_arrived(&tally.items, &mut done.arrived, event) {
+                bump(&mut tally.per_item, std::iter::once(i), |t| t.arrived += 1);
+            }
+            return;
+        }
+        let mut unslotted = self.recent_done_unslotted.iter_mut().rev();
+        if let Some(done) = unslotted.find(|d| d.key == key) {
+            if newly_arrived(done.state.pattern(), &mut done.arrived, event).is_some() {
+                bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
+            }
+        }
     }
 
     fn finished<J: Tree>(&self, msg: &J) -> bool {
@@ -1474,7 +1528,7 @@ impl ConnChecker {
             .map(value_hash)
             .any(|h| {
                 self.recent_done.iter().any(|d| d.key == h)
-                    || self.recent_done_unslotted.iter().any(|(k, _, _)| *k == h)
+                    || self.recent_done_unslotted.iter().any(|d| d.key == h)
             })
     }
 
@@ -1770,9 +1824,42 @@ struct Done {
     at: Progress,
     /// Its pattern's slot in `tallies`.
     slot: u8,
-    /// It failed while records the scenario cannot read arrived (its missing events may
-    /// have been in them), so its later events are no late duplicates.
-    unread: bool,
+    /// It was violated: its later events are the rest of a failed sequence, no late
+    /// duplicates ([`ConnChecker::arrived_after_failure`]).
+    failed: bool,
+    /// Its required items counted as arrived ([`arrived_mask`]).
+    arrived: u16,
+}
+
+/// [`Done`] of a pattern without a slot in `tallies`: it holds its pattern.
+#[derive(Debug)]
+struct DoneUnslotted {
+    key: u64,
+    state: PatternState,
+    failed: bool,
+    arrived: u16,
+}
+
+/// Required items past this many are left out of [`Done::arrived`]: their late arrivals
+/// after a failure are not counted (a sequence of more than 16 required kinds is rare).
+const MASKED_ITEMS: usize = u16::BITS as usize;
+
+/// The required items of `state`'s pattern that have arrived, one bit each.
+fn arrived_mask(state: &PatternState) -> u16 {
+    state
+        .arrived_required_items()
+        .filter(|&i| i < MASKED_ITEMS)
+        .fold(0, |mask, i| mask | 1 << i)
+}
+
+/// The first required item of `items` named `event` that `mask` does not count yet;
+/// counted in `mask` now.
+fn newly_arrived(items: &[PatternItem], mask: &mut u16, event: &str) -> Option<usize> {
+    let i = required_items(items)
+        .take_while(|&i| i < MASKED_ITEMS)
+        .find(|&i| items[i].event == event && *mask & (1 << i) == 0)?;
+    *mask |= 1 << i;
+    Some(i)
 }
 
 /// Keeps `done` among the last [`RECENT_DONE`] finished expectations.
@@ -1785,10 +1872,10 @@ fn keep_recent<T>(ring: &mut VecDeque<T>, done: T) {
 
 /// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,
 /// is a late duplicate: its pattern names it and does not allow it (a trailing `x*` does,
-/// and then takes it). One that failed over unread records (`unread`) lost its place in
-/// the reply: what follows is the rest of that reply, not a duplicate.
-fn is_late(state: &mut PatternState, unread: bool, event: &str) -> bool {
-    !unread && state.mentions(event) && state.feed(event) == Fed::Unexpected
+/// and then takes it). Only for one that was met: what follows a failed one is the rest
+/// of its sequence.
+fn is_late(state: &mut PatternState, event: &str) -> bool {
+    state.mentions(event) && state.feed(event) == Fed::Unexpected
 }
 
 /// Patterns per connection whose events are tallied by item ([`ConnChecker::tally`]);

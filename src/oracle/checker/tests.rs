@@ -442,6 +442,91 @@ fn a_silent_close_with_pending_work_is_a_violation_but_a_cut_is_not() {
 /// The event rates count what was owed: an expectation the run's end cut or a clean
 /// refusal settled (its events never owed) drops out of them, partly answered or not;
 /// one the server left unanswered stays in as missed.
+/// A five-kind sequence, as the agent protocols send one per message.
+fn agent(run: &str) -> ExpectPlan {
+    let mut p = five(run);
+    p.pattern = ["started", "thinking", "tool", "tool_done", "done"]
+        .iter()
+        .map(|e| PatternItem {
+            event: e.to_string(),
+            repeat: Repeat::One,
+        })
+        .collect();
+    p
+}
+
+#[test]
+fn a_sequence_that_lost_an_event_counts_what_came_after_it_as_arrived() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    ch.expect(agent("r1"), Some((now, now)), now);
+    // `tool_done` is lost: `done` comes in its place, and a second `done` after it.
+    let msgs = ["started", "thinking", "tool", "done", "done"].map(|e| f.msg(e, "r1"));
+    send_all(&mut ch, &msgs);
+    assert_eq!(ch.violations.len(), 1, "one finding: {:?}", ch.violations);
+    assert!(ch.violations[0].expected.contains("tool_done"));
+    let events = &ch.counts().events;
+    let rates: Vec<(&str, u64, u64)> = ["started", "thinking", "tool", "tool_done", "done"]
+        .iter()
+        .map(|e| (*e, events[*e].expected, events[*e].arrived))
+        .collect();
+    assert_eq!(
+        rates,
+        [
+            ("started", 1, 1),
+            ("thinking", 1, 1),
+            ("tool", 1, 1),
+            ("tool_done", 1, 0),
+            ("done", 1, 1),
+        ],
+        "the loss is charged to the kind that was lost, once"
+    );
+}
+
+#[test]
+fn the_rest_of_a_failed_sequence_is_no_further_finding() {
+    // A field test fails on the first event: the sequence's one finding.
+    let mut ch = plain();
+    let mut p = plan_of("started tool done", Some(("/1", "7")));
+    p.checks = vec![FieldTest {
+        path: "/2".into(),
+        test: Test::Equals(json!("ok")),
+    }];
+    let now = Instant::now();
+    ch.expect(p, Some((now, now)), now);
+    for (kind, status) in [("started", "bad"), ("tool", "ok"), ("done", "ok")] {
+        ch.on_message(&json!({"type": kind, "1": "7", "2": status}), now);
+    }
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert!(ch.violations[0].expected.contains("/2 = \"ok\""));
+    let events = &ch.counts().events;
+    for kind in ["started", "tool", "done"] {
+        assert_eq!(events[kind].arrived, 1, "{kind} came");
+    }
+
+    // A deadline missed: the events that come late are neither findings nor lost.
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    ch.expect(agent("r2"), Some((now, now)), now);
+    ch.on_message(&f.msg("started", "r2"), now);
+    ch.expire(now + Duration::from_secs(6));
+    assert_eq!(ch.violations.len(), 1);
+    let late = ["tool", "thinking", "tool_done", "done", "done"].map(|e| f.msg(e, "r2"));
+    send_all(&mut ch, &late);
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    let events = &ch.counts().events;
+    assert!(["started", "thinking", "tool", "tool_done", "done"]
+        .iter()
+        .all(|e| events[*e].arrived == 1));
+
+    // A met sequence's duplicate is still one.
+    ch.expect(agent("r3"), Some((now, now)), now);
+    let twice =
+        ["started", "thinking", "tool", "tool_done", "done", "tool"].map(|e| f.msg(e, "r3"));
+    send_all(&mut ch, &twice);
+    assert_eq!(ch.violations.len(), 2, "{:?}", ch.violations);
+    assert!(ch.violations[1].expected.contains("no further events"));
+}
+
 #[test]
 fn cut_and_refused_expectations_drop_out_of_the_event_rates() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });

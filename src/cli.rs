@@ -464,15 +464,30 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     } else {
         let mut out = std::io::stdout().lock();
         report::render(summary, &mut out)?;
-        if let Some(dir) = &outcome.dir {
-            use std::io::Write;
-            writeln!(out, "results      {}", dir.display())?;
-        }
+        results_line(&mut out, outcome.dir.as_deref(), summary)?;
     }
     if let Some(path) = &args.junit {
         write_file(path, report::junit(summary).as_bytes())?;
     }
     Ok(error::of_run(summary))
+}
+
+/// The console's last line: where the results went, or, under `--no-results` (`dir`
+/// `None`) with violations beyond the few listed, that none of them were kept.
+fn results_line(
+    out: &mut impl std::io::Write,
+    dir: Option<&std::path::Path>,
+    summary: &crate::results::Summary,
+) -> std::io::Result<()> {
+    match dir {
+        Some(dir) => writeln!(out, "results      {}", dir.display()),
+        None if summary.violations.total > 0 => writeln!(
+            out,
+            "results      none written (--no-results): run without it to keep every \
+             violation in violations.jsonl"
+        ),
+        None => Ok(()),
+    }
 }
 
 impl RunArgs {

@@ -832,6 +832,29 @@ fn run_takes_bug_and_plants_it_in_the_built_in_server() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A run that keeps no results says so where the results line would be, instead of
+/// pointing at a violations.jsonl that was never written; a clean one says nothing.
+#[test]
+fn a_run_without_results_says_its_violations_were_not_kept() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/bad-tokens.toml");
+    for (bug, said) in [(Some("accept-alg-none"), true), (None, false)] {
+        let mut args = vec!["run", scenario.to_str().unwrap(), "--no-results"];
+        args.extend(bug.map(|b| ["--bug", b]).into_iter().flatten());
+        let out = stampede(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(said)),
+            "{bug:?}: {stdout}"
+        );
+        assert_eq!(
+            stdout.contains("results      none written (--no-results)"),
+            said,
+            "{bug:?}: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn one_thread_drives_a_whole_run_and_still_finds_a_planted_bug() {
     // `--threads 1` runs everything on the calling thread (a current-thread runtime): the

@@ -270,9 +270,7 @@ fn finish(
                 merged.missing_shards
             )?;
         }
-        if let Some(dir) = dir {
-            writeln!(out, "results      {}", dir.display())?;
-        }
+        super::results_line(&mut out, dir.as_deref(), summary)?;
     }
     if let Some(path) = junit {
         write_file(path, report::junit(summary).as_bytes())?;

@@ -1,7 +1,7 @@
 //! The compact console summary.
 
 use crate::model::words::plural;
-use crate::model::{Answer, Cause, Verdict};
+use crate::model::{Answer, Cause, StopReason, Verdict};
 use crate::model::{LearnedOracles, Phase, SEQUENCE_SET_ASIDE_WHY};
 use crate::results::Summary;
 use std::io::{self, Write};
@@ -36,7 +36,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "ran {:.2}s of {} ({}) · {} planned",
         s.elapsed_ms / 1000.0,
         planned_seconds(s.duration_ms),
-        s.stopped,
+        stop_shown(s.stopped),
         plural(s.connections_planned as u64, "connection")
     )?;
     let c = &s.counters;
@@ -378,6 +378,16 @@ fn replies_short_line(short: &std::collections::BTreeMap<String, u64>) -> Option
 
 /// Involved connections listed under each violation of the console summary.
 const INVOLVED_SHOWN: usize = 4;
+
+/// Why the run stopped, as the header says it: "completed" read as a verdict on a run
+/// whose every connection was refused at once, which ends early for that reason alone.
+fn stop_shown(stopped: StopReason) -> &'static str {
+    match stopped {
+        StopReason::Completed => "all connections ended",
+        StopReason::Duration => "duration reached",
+        StopReason::Interrupted => "interrupted",
+    }
+}
 
 fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     let v = &s.violations;

@@ -119,6 +119,24 @@ fn a_planned_duration_shows_as_short_as_it_is_exact() {
 }
 
 #[test]
+fn the_header_says_why_the_run_stopped_in_words() {
+    let mut s = summary();
+    s.duration_ms = 20_000.0;
+    s.elapsed_ms = 190.0;
+    for (stopped, said) in [
+        (
+            StopReason::Completed,
+            "ran 0.19s of 20s (all connections ended)",
+        ),
+        (StopReason::Duration, "(duration reached)"),
+        (StopReason::Interrupted, "(interrupted)"),
+    ] {
+        s.stopped = stopped;
+        assert!(text(&s).contains(said), "{}", text(&s));
+    }
+}
+
+#[test]
 fn shed_probes_are_told_apart_from_unanswered_ones() {
     let mut s = summary();
     s.probe = crate::results::ProbeSummary {

@@ -270,7 +270,7 @@ fn finish(
                 merged.missing_shards
             )?;
         }
-        super::results_line(&mut out, dir.as_deref(), summary)?;
+        super::results_line(&mut out, dir, summary)?;
     }
     if let Some(path) = junit {
         write_file(path, report::junit(summary).as_bytes())?;

@@ -192,6 +192,9 @@ fn unread_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 }
 
 fn decide(e: &Evidence<'_>) -> Judgement {
+    if let Some(j) = empty_shard(e) {
+        return j;
+    }
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
@@ -286,6 +289,26 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// The inconclusive verdict of a shard that holds none of the plan's connections (only a
+/// shard can: a scenario plans at least one): it exercised nothing, so its silence is no
+/// pass. `stampede merge` leaves such parts out of the merged verdict.
+fn empty_shard(e: &Evidence<'_>) -> Option<Judgement> {
+    if !e.plan.conns.is_empty() || e.stopped == StopReason::Interrupted {
+        return None;
+    }
+    let tokens = e.plan.tokens.len();
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "this shard holds none of the plan's connections, so nothing was exercised: a \
+             shard runs the connections of its tokens (slot modulo the shard count) and the \
+             plan has {tokens} token slot{}; use at most that many shards, or merge every \
+             shard (`stampede merge` judges the split and leaves empty shards out)",
+            plural(tokens as u64)
+        )),
+    })
 }
 
 /// A missed deadline is the client's own when the client itself was stalled for at

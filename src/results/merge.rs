@@ -124,13 +124,20 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     fill_totals(&mut summary, runs, &counters, &histograms);
     summary.counters = counters;
     let missing = missing_shards(runs);
-    let parts = runs.iter().map(|r| r.summary.verdict);
+    // A shard that held no connection judged nothing (its own verdict is inconclusive):
+    // the others judge the split, unless every part is empty.
+    let held = |r: &&RunData| r.summary.connections_planned > 0;
+    let judging: Vec<&RunData> = match runs.iter().filter(held).count() {
+        0 => runs.iter().collect(),
+        _ => runs.iter().filter(held).collect(),
+    };
+    let parts = judging.iter().map(|r| r.summary.verdict);
     // A split with shards missing did not run their connections: like a plan that did
     // not finish, what did not run proves nothing, and silence is no pass.
     let incomplete = (!missing.is_empty()).then_some(Verdict::Incomplete);
     let worst = Verdict::worst(parts.chain(incomplete)).unwrap_or_default();
     summary.verdict = worst;
-    summary.hint = match runs.iter().find(|r| r.summary.verdict == worst) {
+    summary.hint = match judging.iter().find(|r| r.summary.verdict == worst) {
         // Its counts are the whole's, not one part's.
         Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
             &summary.violations.by_oracle,
@@ -506,6 +513,30 @@ mod tests {
             err.starts_with("s1 and elsewhere/s1 both hold shard 1/2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_empty_shard_leaves_the_merged_verdict_to_the_others() {
+        let clean = |index: u32, planned: usize| {
+            let mut part = broken_shard(index, 0);
+            part.summary.violations = Default::default();
+            part.summary.connections_planned = planned;
+            part.summary.verdict = if planned == 0 {
+                Verdict::Inconclusive
+            } else {
+                Verdict::Clean
+            };
+            part.summary.hint = None;
+            part
+        };
+        let merged = merge(&[clean(0, 12), clean(1, 0)]).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Clean);
+        // Every part empty: nothing was exercised anywhere.
+        let merged = merge(&[clean(0, 0), clean(1, 0)]).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Inconclusive);
+        // An empty part does not hide a finding.
+        let merged = merge(&[broken_shard(0, 2), clean(1, 0)]).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Violations);
     }
 
     #[test]

@@ -1436,6 +1436,23 @@ fn unmet_expectations_where_the_client_dropped_messages_are_its_own_limit() {
 }
 
 /// The verdict of a run of `plan` that completed with `reports` and no violation.
+#[test]
+fn a_shard_that_holds_no_connection_is_inconclusive_not_clean() {
+    let mut plan = plan();
+    plan.keep_shard(crate::model::Shard { index: 5, count: 6 });
+    assert!(
+        plan.conns.is_empty(),
+        "4 tokens leave shards 4 and 5 of 6 empty"
+    );
+    let j = judge_completed(&plan, &[]);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("holds none of the plan's connections") && hint.contains("4 token slots"),
+        "{hint}"
+    );
+}
+
 fn judge_completed(plan: &Plan, reports: &[ConnReport]) -> Judgement {
     judge(&Evidence {
         plan,

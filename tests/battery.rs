@@ -776,6 +776,18 @@ fn an_unconfirmed_find_is_a_suspect_and_exits_inconclusive() {
         stdout.contains(&format!("(replay it: stampede replay {repro})")),
         "{stdout}"
     );
+    // `--json` says what the exit code says.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", file.to_str().unwrap(), "--bug", "accept-alg-none"])
+        .args(["--bug-window", "50ms", "--budget", "60s", "--times", "0"])
+        .args(["-q", "--json", "-o"])
+        .arg(dir.path().join("out-json"))
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(json["verdict"], "inconclusive", "{json:#}");
+    assert_eq!(out.status.code(), Some(4), "{json:#}");
 }
 
 /// `stampede replay` judges a repro as the hunt that found it judged: an early-send repro

@@ -76,13 +76,28 @@ pub(super) async fn battery_command(
     let mut outcome = outcome?;
     // The whole command's wall-clock, calibration included: what the budget bounds.
     outcome.elapsed = started.elapsed();
+    let verdict = battery_verdict(&outcome, interrupted);
     if json {
         let calibrated = calibration_json(calibrated.as_ref());
-        let ends = (calibrated, interrupted);
+        let ends = (calibrated, interrupted, verdict);
         print_json(&battery.probe.name, seed, &against, &args, &outcome, ends)?;
     } else {
         summary(&outcome, &args, interrupted)?;
     }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else {
+        super::error::of_verdict(verdict)
+    })
+}
+
+/// What the battery adds up to, as its exit code reads (`--json`'s `verdict`): a
+/// confirmed find or a broken target is `violations`; when not one family could judge
+/// the target, the worst of their verdicts (an unusable target, as a run would say);
+/// a violation seen once and never reproduced, or a family that could not judge, is
+/// `inconclusive`; a family the budget or Ctrl-C ended before it judged anything, or
+/// never started, leaves it `incomplete`; else `clean`.
+fn battery_verdict(outcome: &BatteryOutcome, interrupted: bool) -> Verdict {
     let unjudged: Vec<Verdict> = outcome
         .families
         .iter()
@@ -91,28 +106,22 @@ pub(super) async fn battery_command(
             _ => None,
         })
         .collect();
-    let none_judged = unjudged.len() == outcome.families.len();
-    Ok(if interrupted {
-        exit::INTERRUPTED
-    } else if outcome.found().next().is_some() || outcome.broken() {
-        exit::VIOLATIONS
+    let none_judged = !unjudged.is_empty() && unjudged.len() == outcome.families.len();
+    if outcome.found().next().is_some() || outcome.broken() {
+        Verdict::Violations
     } else if let Some(worst) = Verdict::worst(unjudged.iter().copied()).filter(|_| none_judged) {
-        // Not one family could judge the target: the battery ends as a run would, with
-        // that verdict's code (an unusable target is 5, not inconclusive).
-        super::error::of_verdict(worst)
+        worst
     } else if outcome.suspects().next().is_some() || !unjudged.is_empty() {
-        // Nothing confirmed, but not a pass either: a violation seen once and never
-        // reproduced, or a family that could not judge the target.
-        exit::INCONCLUSIVE
-    } else if outcome.families.iter().any(|f| f.budget_left_unjudged())
+        Verdict::Inconclusive
+    } else if interrupted
+        || outcome.families.iter().any(|f| f.budget_left_unjudged())
         || outcome.families.len() < outcome.planned.len()
     {
-        // A family the budget ended before it judged anything, or never started, proves
-        // nothing: the battery did not finish (raise --budget).
-        exit::INCOMPLETE
+        // Not finished: what did not run proves nothing (raise --budget).
+        Verdict::Incomplete
     } else {
-        exit::CLEAN
-    })
+        Verdict::Clean
+    }
 }
 
 /// Progress on stderr; each family's result on stdout (text mode).
@@ -293,7 +302,7 @@ fn print_json(
     against: &str,
     args: &HuntArgs,
     outcome: &BatteryOutcome,
-    (calibration, interrupted): (serde_json::Value, bool),
+    (calibration, interrupted, verdict): (serde_json::Value, bool, Verdict),
 ) -> Result<(), Error> {
     let families: Vec<serde_json::Value> = outcome
         .families
@@ -334,6 +343,7 @@ fn print_json(
         .collect();
     let text = serde_json::to_string_pretty(&json!({
         "battery": name,
+        "verdict": verdict,
         "seed": seed,
         "target": against,
         "budget_s": args.budget.as_secs_f64(),

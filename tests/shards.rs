@@ -256,6 +256,23 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     let m: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
     assert_eq!(m["counters"], s["counters"]);
     assert!(merged_dir.join("summary.json").exists());
+    // `--scenario` checks the thresholds of the scenario the runs ran, and no other.
+    let with = |scenario: &Path| {
+        let mut args = vec!["merge", "-q", "--scenario", scenario.to_str().unwrap()];
+        args.extend(["--out", merged_dir.to_str().unwrap()]);
+        args.extend(names.iter().map(String::as_str));
+        stampede(&args)
+    };
+    assert_eq!(with(&file).status.code(), Some(0));
+    let edited = tmp.path().join("edited.toml");
+    std::fs::write(&edited, chat_scenario("workers", 6, 2) + "\n# edited\n").unwrap();
+    let said = with(&edited);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("edited.toml is not the scenario these runs ran"),
+        "{err}"
+    );
 }
 
 #[test]

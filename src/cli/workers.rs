@@ -7,6 +7,7 @@
 //! exactly (`results::merge`): counters add, histograms merge.
 
 use super::{error, write_file, Error, MergeArgs, RunArgs};
+use crate::model::words::short_hash;
 use crate::report;
 use crate::results::{self as files, read_run, MergedRun};
 use crate::run::{self, Target};
@@ -233,6 +234,17 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;
+        // Another scenario's thresholds (or an edited one's) would judge runs they were
+        // not written for, in silence.
+        if s.hash != merged.summary.scenario_hash {
+            return Err(Error::Usage(format!(
+                "{} is not the scenario these runs ran (its hash is {}, theirs {}): give \
+                 the scenario file as it was when they ran, or leave out --scenario",
+                path.display(),
+                short_hash(&s.hash),
+                short_hash(&merged.summary.scenario_hash)
+            )));
+        }
         merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
     }
     let dir = args.out.clone().unwrap_or_else(|| {

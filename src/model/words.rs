@@ -77,3 +77,9 @@ mod tests {
         assert_eq!(did_you_mean("qqq", keys), "");
     }
 }
+
+/// The first 12 characters of a hex digest (a scenario or plan hash): what a user compares
+/// by eye. The whole text when shorter.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}

@@ -1,6 +1,7 @@
 //! The top of the page: title, verdict, run facts, the legend and the headline cards.
 
 use super::{esc, phase_label, tables, Side};
+use crate::model::words::short_hash;
 use crate::model::{Counters, Phase, StopReason, Verdict};
 use crate::results::thresholds::format_ms;
 use crate::results::Summary;
@@ -36,8 +37,8 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
             "connections planned",
             tables::thousands(s.connections_planned as u64),
         ),
-        ("scenario hash", short_hash(&s.scenario_hash)),
-        ("plan hash", short_hash(&s.plan_hash)),
+        ("scenario hash", short_hash(&s.scenario_hash).to_string()),
+        ("plan hash", short_hash(&s.plan_hash).to_string()),
         ("stampede", s.tool_version.clone()),
     ];
     for (k, v) in items {
@@ -245,8 +246,4 @@ fn when(rfc3339: &str) -> String {
                 .to_string()
         })
         .unwrap_or_else(|_| rfc3339.to_string())
-}
-
-fn short_hash(hash: &str) -> String {
-    hash.chars().take(12).collect()
 }

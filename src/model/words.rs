@@ -53,6 +53,12 @@ pub fn did_you_mean<'c>(given: &str, candidates: impl IntoIterator<Item = &'c st
     closest(given, candidates).map_or_else(String::new, |c| format!("; did you mean {c:?}?"))
 }
 
+/// The first 12 characters of a hex digest (a scenario or plan hash): what a user compares
+/// by eye. The whole text when shorter.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,10 +82,4 @@ mod tests {
         assert_eq!(did_you_mean("nmae", keys), "; did you mean \"name\"?");
         assert_eq!(did_you_mean("qqq", keys), "");
     }
-}
-
-/// The first 12 characters of a hex digest (a scenario or plan hash): what a user compares
-/// by eye. The whole text when shorter.
-pub fn short_hash(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }

@@ -239,12 +239,40 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
 
 /// Figures recomputed from the merged parts: phases from the merged histograms, rates
 /// over the longest part, the generator's lag, sums of probes and planned connections.
+/// From the earliest part's start (`started_at`, RFC 3339) to the latest part's end
+/// (start + `elapsed_ms`), in ms; `None` when a start does not read as a time.
+fn union_span_ms(runs: &[RunData]) -> Option<f64> {
+    let mut first = f64::INFINITY;
+    let mut last = f64::NEG_INFINITY;
+    for r in runs {
+        let start = chrono::DateTime::parse_from_rfc3339(&r.summary.started_at).ok()?;
+        let start_ms = start.timestamp_micros() as f64 / 1000.0;
+        first = first.min(start_ms);
+        last = last.max(start_ms + r.summary.elapsed_ms);
+    }
+    (last >= first).then_some(last - first)
+}
+
 fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) {
     s.schema_version = SCHEMA_VERSION;
-    s.elapsed_ms = runs
+    // Shards run side by side: the split took from the first one's start to the last
+    // one's end (workers that calibrate on their own start apart, so the longest part
+    // alone overstated the rate). Whole runs pooled ran one after another: their rate is
+    // over their summed time, and the header shows the longest.
+    let longest = runs
         .iter()
         .map(|r| r.summary.elapsed_ms)
         .fold(0.0, f64::max);
+    let sharded = runs.iter().all(|r| r.summary.shard.is_some());
+    s.elapsed_ms = match sharded.then(|| union_span_ms(runs)).flatten() {
+        Some(span) => span.max(longest),
+        None => longest,
+    };
+    let busy_ms = if sharded {
+        s.elapsed_ms
+    } else {
+        runs.iter().map(|r| r.summary.elapsed_ms).sum()
+    };
     s.connections_planned = runs.iter().map(|r| r.summary.connections_planned).sum();
     s.stopped = runs
         .iter()
@@ -255,7 +283,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
             StopReason::Interrupted => 2,
         })
         .unwrap_or_default();
-    s.received_per_sec = c.messages_received as f64 / (s.elapsed_ms / 1000.0).max(1e-9);
+    s.received_per_sec = c.messages_received as f64 / (busy_ms / 1000.0).max(1e-9);
     s.phases = Phase::ALL
         .iter()
         .filter(|p| !h.get(**p).is_empty())
@@ -513,6 +541,40 @@ mod tests {
             err.starts_with("s1 and elsewhere/s1 both hold shard 1/2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn shards_started_apart_are_timed_from_the_first_start_to_the_last_end() {
+        let part = |index: u32, started_at: &str| {
+            let mut part = broken_shard(index, 1);
+            part.summary.started_at = started_at.into();
+            part.summary.elapsed_ms = 4_000.0;
+            part
+        };
+        let counted = |runs: &[RunData]| {
+            let received = runs
+                .iter()
+                .map(|r| r.summary.counters.messages_received)
+                .sum::<u64>();
+            assert!(received > 0, "the fixture receives messages");
+            received as f64
+        };
+        // The second shard started 2 s after the first: 6 s in all, not 4.
+        let shards = [
+            part(0, "2025-01-01T00:00:00.000+00:00"),
+            part(1, "2025-01-01T00:00:02.000+00:00"),
+        ];
+        let merged = merge(&shards).unwrap().summary;
+        assert_eq!(merged.elapsed_ms, 6_000.0);
+        assert!((merged.received_per_sec - counted(&shards) / 6.0).abs() < 1e-6);
+        // Whole runs pooled ran one after another: their rate is over 8 s.
+        let mut pooled = shards.clone();
+        for r in &mut pooled {
+            r.summary.shard = None;
+        }
+        pooled[1].dir = "elsewhere".into();
+        let merged = merge(&pooled).unwrap().summary;
+        assert!((merged.received_per_sec - counted(&pooled) / 8.0).abs() < 1e-6);
     }
 
     #[test]

@@ -225,6 +225,10 @@ pub struct RunArgs {
     /// `stampede learn`; `[oracles] learn = false` does the same from the scenario).
     #[arg(long)]
     pub no_learn: bool,
+    /// Internal (`--workers`): what the parent's calibration learned, as JSON; the run
+    /// checks it and does not calibrate itself.
+    #[arg(long, hide = true, value_name = "FILE", conflicts_with = "no_learn")]
+    pub learned_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -454,7 +458,10 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         return workers::run_workers(args, cancel).await;
     }
     let scenario = scenario::load_file_to_run(&args.scenario)?;
-    let opts = args.options(args.seed);
+    let mut opts = args.options(args.seed);
+    if let Some(path) = &args.learned_from {
+        opts.learned = Some(workers::read_learned(path)?);
+    }
     let outcome = watched_run(&scenario, &opts, args.output.quiet, cancel).await?;
     let summary = &outcome.results.summary;
     if args.output.json {
@@ -513,6 +520,7 @@ impl RunArgs {
             learn: !self.no_learn,
             // Before the load, outside --duration: bounded by calibration's own limit.
             calibration_end: None,
+            learned: None,
         }
     }
 }

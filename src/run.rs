@@ -8,8 +8,8 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, OracleKind, Plan, Scenario, Shard, StopReason, Threshold, TokenSource,
-    Violation,
+    Answer, Counters, LearnedOracles, OracleKind, Plan, Scenario, Shard, StopReason, Threshold,
+    TokenSource, Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -228,6 +228,10 @@ pub struct RunOptions {
     /// When calibration must have ended (`hunt` gives it a share of `--budget`);
     /// `None`: [`learn::LIMIT`] after it starts, the bound it never exceeds anyway.
     pub calibration_end: Option<tokio::time::Instant>,
+    /// What a calibration already learned ([`calibrate_once`]): checked as learned, and
+    /// the run does not calibrate again. A `--workers` parent calibrates once and hands it
+    /// to every worker, so that they start their load together.
+    pub learned: Option<LearnedOracles>,
 }
 
 impl Default for RunOptions {
@@ -247,6 +251,7 @@ impl Default for RunOptions {
             source: None,
             learn: false,
             calibration_end: None,
+            learned: None,
         }
     }
 }
@@ -289,6 +294,9 @@ pub async fn prepare(
     }
     if let Some(shard) = opts.shard {
         plan.keep_shard(shard);
+    }
+    if let Some(learned) = &opts.learned {
+        plan.oracles.learned = learned.clone();
     }
     let target = if opts.reference || opts.bug.is_some() {
         Target::Reference {
@@ -458,6 +466,20 @@ fn interrupted_before_load(
         learned,
     };
     conclude(plan, bound, opts, dir, ran)
+}
+
+/// Calibrates `plan` against `bound` once, as a run does before its load when `opts` asks
+/// for it and the plan lets it: what was learned, and the text of `learned.toml`; `None`
+/// when calibration does not apply. For a caller that starts several runs of one plan
+/// (`--workers`), to hand to each as [`RunOptions::learned`].
+pub async fn calibrate_once(
+    plan: Arc<Plan>,
+    bound: &Bound,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<Option<(LearnedOracles, String)>, RunError> {
+    let (plan, text) = calibrated(plan, bound, opts, cancel).await?;
+    Ok(text.map(|text| (plan.oracles.learned.clone(), text)))
 }
 
 /// Calibrates first when `opts` asks for it and the plan lets it: the plan with what was

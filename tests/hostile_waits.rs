@@ -970,6 +970,35 @@ async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
     assert!(!stdout.contains("server closed with 1001"), "{stdout}");
 }
 
+/// Ctrl-C while a `run --workers` parent calibrates for its workers (before any has
+/// started): exit 130 at once, saying nothing was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let run = interrupt_when(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--workers",
+            "2",
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+        |line| line.contains("once for every worker"),
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(run.after < Duration::from_secs(5), "took {:?}", run.after);
+    assert!(
+        stderr.contains("before any worker started: nothing written"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("workers against"), "{stderr}");
+}
+
 /// Ctrl-C during `run --times 3` (in its second seed): the summary says it was
 /// interrupted and how many of the seeds ran, and the exit is 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,12 +241,30 @@ fn workers_split_a_run_over_processes_and_merge_it() {
         .unwrap();
     let mut dirs = Vec::new();
     for w in std::fs::read_dir(&workers).unwrap() {
-        let scen = w.unwrap().path().join("workers");
+        let w = w.unwrap().path();
+        if !w.is_dir() {
+            continue;
+        }
+        let scen = w.join("workers");
         for run in std::fs::read_dir(scen).unwrap() {
             dirs.push(run.unwrap().path());
         }
     }
     assert_eq!(dirs.len(), 3);
+    // The parent calibrated once for all three (each calibrating alone started its load
+    // seconds after the others): the workers learned nothing themselves, and what the
+    // parent learned is beside the merged result.
+    assert!(workers.join("learned.json").is_file());
+    assert!(
+        dirs.iter().all(|d| !d.join("learned.toml").exists()),
+        "{dirs:?}"
+    );
+    let merged_run = std::fs::read_dir(out.join("workers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.to_string_lossy().ends_with("-workers"))
+        .unwrap();
+    assert!(merged_run.join("learned.toml").is_file(), "{merged_run:?}");
     let merged_dir = tmp.path().join("merged");
     let mut args = vec!["merge", "--json", "--out", merged_dir.to_str().unwrap()];
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();

@@ -8,6 +8,7 @@
 
 use super::{error, write_file, Error, MergeArgs, RunArgs};
 use crate::model::words::short_hash;
+use crate::model::LearnedOracles;
 use crate::report;
 use crate::results::{self as files, read_run, MergedRun};
 use crate::run::{self, Target};
@@ -44,6 +45,26 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         .unwrap_or(false);
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
+    // Calibrated here, once: each worker calibrating on its own started its load seconds
+    // after the others.
+    if !args.output.quiet && !args.no_learn && plan.oracles.learn {
+        eprintln!(
+            "calibrating against {} once for every worker (a few connections, one at a time)",
+            bound.url
+        );
+    }
+    let opts = args.options(args.seed);
+    let calibration = run::calibrate_once(std::sync::Arc::new(plan), &bound, &opts, &cancel).await;
+    let calibration = match calibration {
+        Ok(c) if !cancel.is_cancelled() => c,
+        outcome => {
+            bound.close().await;
+            outcome?;
+            eprintln!("interrupted (Ctrl-C) while calibrating, before any worker started: nothing written");
+            return Ok(error::exit::INTERRUPTED);
+        }
+    };
+    let handoff = handoff(&base, calibration.as_ref().map(|(learned, _)| learned))?;
     if !args.output.quiet {
         eprintln!(
             "{} workers against {}{}; their results under {}",
@@ -57,7 +78,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
             base.display()
         );
     }
-    let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &cancel).await;
+    let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &handoff, &cancel).await;
     bound.close().await;
     let dirs = outcome?;
     let interrupted = cancel.is_cancelled();
@@ -78,6 +99,9 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         args.output.json,
         args.junit.as_deref(),
     )?;
+    if let (Some(dir), Some((_, text))) = (&dir, &calibration) {
+        files::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
+    }
     // What the workers wrote is written; the exit says it was cut short, as `run`'s does.
     Ok(if interrupted {
         error::exit::INTERRUPTED
@@ -92,6 +116,7 @@ async fn spawn_all(
     args: &RunArgs,
     (url, loopback): (&str, bool),
     (base, name): (&Path, &str),
+    handoff: &Handoff,
     cancel: &CancellationToken,
 ) -> Result<Vec<PathBuf>, Error> {
     let exe = std::env::current_exe()?;
@@ -99,6 +124,15 @@ async fn spawn_all(
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
         let mut cmd = worker_command(&exe, args, i, (url, loopback), &out);
+        match handoff {
+            Handoff::AsRun => {}
+            Handoff::Nothing => {
+                cmd.arg("--no-learn");
+            }
+            Handoff::From(file) => {
+                cmd.arg("--learned-from").arg(file);
+            }
+        }
         children.push((i, out, cmd.spawn()?));
     }
     // A Ctrl-C at the terminal reaches the workers too; one sent to this process alone
@@ -135,6 +169,40 @@ async fn spawn_all(
     }
     forwarding.abort();
     Ok(dirs)
+}
+
+/// What the workers are told of the parent's calibration.
+enum Handoff {
+    /// It did not calibrate (`--no-learn`, the scenario's `[oracles] learn = false`, or
+    /// tables it already has): neither do they.
+    AsRun,
+    /// It calibrated and learned nothing: they do not calibrate again.
+    Nothing,
+    /// It learned this (a JSON file of [`LearnedOracles`]): they check it.
+    From(PathBuf),
+}
+
+/// Writes what the parent learned where its workers read it (`base/learned.json`).
+fn handoff(base: &Path, learned: Option<&LearnedOracles>) -> Result<Handoff, Error> {
+    let Some(learned) = learned else {
+        return Ok(Handoff::AsRun);
+    };
+    if learned.is_empty() {
+        return Ok(Handoff::Nothing);
+    }
+    let text = serde_json::to_string(learned).map_err(|e| Error::Usage(e.to_string()))?;
+    std::fs::create_dir_all(base)?;
+    let file = base.join("learned.json");
+    write_file(&file, text.as_bytes())?;
+    Ok(Handoff::From(file))
+}
+
+/// Reads what a `--workers` parent learned (`--learned-from`, [`handoff`]'s file).
+pub fn read_learned(path: &Path) -> Result<LearnedOracles, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{} is not learned invariants: {e}", path.display())))
 }
 
 /// Sends SIGINT to process `pid` (a worker), as Ctrl-C at the terminal does; a worker
@@ -186,9 +254,6 @@ fn worker_command(
     }
     if args.target.insecure {
         cmd.arg("--insecure");
-    }
-    if args.no_learn {
-        cmd.arg("--no-learn");
     }
     if loopback {
         cmd.args(["--source-addr", &source_addr(i).to_string()]);

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{interrupt_n_when, interrupt_when, sigint};
+use common::{interrupt_n_when, interrupt_when, sigint, Interrupted};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -942,28 +942,25 @@ async fn ctrl_c_during_learn_exits_130() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `run golden-path --workers 2` (with `extra` flags, results in a temporary folder),
+/// Ctrl-C'd once a line of its output satisfies `when`.
+async fn interrupt_workers(extra: &[&str], when: impl Fn(&str) -> bool) -> Interrupted {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let (scenario, out) = (scenario.to_str().unwrap(), dir.path().to_str().unwrap());
+    let mut args = vec!["run", scenario, "--workers", "2", "-o", out];
+    args.extend(extra);
+    interrupt_when(&args, when).await
+}
+
 /// Ctrl-C on `run --workers` against the built-in server: the workers stop their own
 /// connections first (the SIGINT is passed on to them), and only then does the server go
 /// down, so no worker reads its own stop as the server closing on it: exit 130, never
 /// violations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
-    let run = interrupt_when(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--workers",
-            "2",
-            "--no-learn",
-            "-o",
-            dir.path().to_str().unwrap(),
-        ],
-        |line| line.contains("workers against"),
-    )
-    .await;
+    let run = interrupt_workers(&["--no-learn"], |line| line.contains("workers against")).await;
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(!stdout.contains("VIOLATIONS"), "{stdout}\n{stderr}");
@@ -974,21 +971,7 @@ async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
 /// started): exit 130 at once, saying nothing was written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
-    let dir = tempfile::tempdir().unwrap();
-    let scenario =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
-    let run = interrupt_when(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--workers",
-            "2",
-            "-o",
-            dir.path().to_str().unwrap(),
-        ],
-        |line| line.contains("once for every worker"),
-    )
-    .await;
+    let run = interrupt_workers(&[], |line| line.contains("once for every worker")).await;
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(run.after < Duration::from_secs(5), "took {:?}", run.after);

@@ -832,6 +832,25 @@ fn run_takes_bug_and_plants_it_in_the_built_in_server() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// A shard that holds none of the plan's connections (12 tokens, shard 13 of 14) exercised
+/// nothing: inconclusive, exit 4, and no barrier of the plan is reported as released.
+#[test]
+fn an_empty_shard_is_inconclusive_and_lists_no_barrier() {
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/burst-event-loss.toml");
+    let args = ["--shard", "13/14", "--no-results", "--json", "-q"];
+    let out = stampede(&[&["run", scenario.to_str().unwrap()][..], &args[..]].concat());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(json["verdict"], "inconclusive", "{json:#}");
+    assert_eq!(json["connections_planned"], 0, "{json:#}");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        json["barriers"].as_array().is_none_or(|b| b.is_empty()),
+        "{json:#}"
+    );
+}
+
 /// A run that keeps no results says so where the results line would be, instead of
 /// pointing at a violations.jsonl that was never written; a clean one says nothing.
 #[test]

@@ -295,6 +295,10 @@ fn barrier_stats(ctx: &RunCtx, reports: &[ConnReport]) -> Vec<BarrierStats> {
             .filter(|c| c.barrier == Some(index as u32))
             .map(|c| c.id)
             .collect();
+        if members.is_empty() {
+            // None of its connections is in this shard: nothing to say of it here.
+            continue;
+        }
         // A barrier that never fired (the run ended first) released nobody together.
         let lags: Vec<u64> = reports
             .iter()

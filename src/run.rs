@@ -361,6 +361,9 @@ pub async fn execute(
     opts: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
+    // Tokens of this execution's own: another run of the plan (a second CI job, the next
+    // seed, a replay) must not find its `jti`s already used.
+    let plan = Arc::new(crate::plan::fresh_jtis(&plan));
     let (plan, learned) = calibrated(plan, bound, opts, &cancel).await?;
     if learned.is_some() && cancel.is_cancelled() {
         // Ctrl-C during calibration: the load never started, but the run still ends as

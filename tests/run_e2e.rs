@@ -10,7 +10,7 @@ use stampede::model::Phase;
 use stampede::model::Plan;
 use stampede::reference::TlsSetup;
 use stampede::results::Summary;
-use stampede::run::RunOptions;
+use stampede::run::{RunOptions, RunOutcome};
 use stampede::swarm::TlsOptions;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -208,6 +208,59 @@ async fn the_duration_is_a_hard_stop() {
         "{:?}",
         s.counters.ended_by
     );
+}
+
+/// Two runs of one plan at once (two CI jobs of one scenario and seed) against a server
+/// that allows one session per token: each presents `jti`s of its own, so the second is
+/// served as the first is, never refused as a token already in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_of_one_plan_at_once_present_tokens_of_their_own() {
+    let server = spawn_reference(None).await;
+    let text = chat_scenario("twice", 6, 1)
+        .replace("{ think = \"fixed(5ms)\" }", "{ think = \"fixed(60s)\" }");
+    let s = scenario("twice.toml", &text);
+    let opts = RunOptions {
+        target: Some(server.url()),
+        ..Default::default()
+    };
+    let start = |cancel: &CancellationToken| {
+        let (s, opts, cancel) = (s.clone(), opts.clone(), cancel.clone());
+        tokio::spawn(async move { stampede::run::run(&s, &opts, cancel).await })
+    };
+    let (cancel_a, cancel_b) = (CancellationToken::new(), CancellationToken::new());
+    let first = start(&cancel_a);
+    tokio::time::timeout(TEST_BOUND, server.wait_for(|st| st.runs_started >= 6))
+        .await
+        .unwrap();
+    // The first run's six sessions are live (thinking): the second run's must be served too.
+    let mut second = start(&cancel_b);
+    let both_served = server.wait_for(|st| st.runs_started >= 12);
+    let ended_early = tokio::select! {
+        _ = both_served => None,
+        // Refused as tokens in use, it ends by itself: the assertions below say how.
+        ended = &mut second => Some(ended),
+        _ = tokio::time::sleep(TEST_BOUND) => None,
+    };
+    cancel_a.cancel();
+    cancel_b.cancel();
+    let outcome =
+        |ended: Result<Result<RunOutcome, _>, tokio::task::JoinError>| ended.unwrap().unwrap();
+    let a = outcome(tokio::time::timeout(TEST_BOUND, first).await.unwrap());
+    let b = match ended_early {
+        Some(ended) => outcome(ended),
+        None => outcome(tokio::time::timeout(TEST_BOUND, second).await.unwrap()),
+    };
+    for (name, run) in [("first", &a), ("second", &b)] {
+        let s = &run.results.summary;
+        assert_eq!(s.counters.accepted, 6, "{name}: {:?}", s.counters);
+        assert_eq!(s.violations.total, 0, "{name}: {:?}", s.violations.first);
+    }
+    let jtis = |run: &RunOutcome| -> Vec<String> {
+        run.plan.tokens.iter().map(|t| t.jti.clone()).collect()
+    };
+    assert!(jtis(&a).iter().all(|j| !jtis(&b).contains(j)));
+    assert_eq!(a.results.summary.plan_hash, b.results.summary.plan_hash);
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

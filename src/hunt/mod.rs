@@ -199,7 +199,8 @@ impl Runner {
             out: None,
             ..self.opts.clone()
         };
-        let mut plan = fresh_keys(plan);
+        // `run::execute` gives it `jti`s of this execution's own.
+        let mut plan = plan.clone();
         if plan.oracles.learn && plan.oracles.learned.is_empty() {
             // Learned on the probe plan; this plan may put several connections on one user.
             let tokens_read = self.calibration.as_ref().and_then(|p| p.tokens_read);

@@ -13,7 +13,6 @@ use crate::results::{write_atomic, WriteError};
 use crate::run::Target;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Bumped when the format changes meaning. Version 2 added [`Repro::reference`]: in a
@@ -249,25 +248,10 @@ fn is_loopback(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A copy of `plan` whose `jti`s are unique to this execution (shared tokens stay shared).
+/// A copy of `plan` whose `jti`s are unique to this execution (shared tokens stay shared):
+/// [`crate::plan::fresh_jtis`].
 pub fn fresh_keys(plan: &Plan) -> Plan {
-    static NONCE: AtomicU64 = AtomicU64::new(0);
-    let n = NONCE.fetch_add(1, Ordering::Relaxed);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
-    let mut fresh = plan.clone();
-    for token in &mut fresh.tokens {
-        let base = token
-            .jti
-            .split('~')
-            .next()
-            .unwrap_or(&token.jti)
-            .to_string();
-        token.jti = format!("{base}~{stamp:x}{n:x}");
-    }
-    fresh
+    crate::plan::fresh_jtis(plan)
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ impl Signature {
         let mut names: Vec<&str> = subs.to_vec();
         // Longest first, so `user-12` is not read as `user-1` and a `2`.
         names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        let base_jti = v.jti.split('~').next().unwrap_or_default();
+        let base_jti = crate::model::planned_jti(&v.jti);
         let clean = |text: &str| {
             let mut out = text.to_string();
             for (value, label) in [

@@ -34,8 +34,9 @@ pub use history::{
 pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_WHY};
 pub use names::{OracleKind, Phase, Phases, StopReason, Verdict};
 pub use plan::{
-    script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan, ExpectPlan, Plan,
-    RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,
+    planned_jti, script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan,
+    ExpectPlan, Plan, RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan, MARKER,
+    RUN_SUFFIX,
 };
 pub use spec::*;
 pub use text::{utf8_text, NotUtf8};

@@ -131,6 +131,15 @@ pub struct TokenPlan {
     pub forge: Option<Forge>,
 }
 
+/// What separates a planned `jti` from the suffix one execution adds to it
+/// ([`crate::plan::fresh_jtis`]).
+pub const RUN_SUFFIX: char = '~';
+
+/// The `jti` a token slot was planned with: the text before [`RUN_SUFFIX`].
+pub fn planned_jti(jti: &str) -> &str {
+    jti.split(RUN_SUFFIX).next().unwrap_or(jti)
+}
+
 /// A last-byte barrier: its connections pre-open at `release - lead` and send their final
 /// upgrade bytes together at `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -339,9 +348,20 @@ impl Plan {
         serde_json::to_string_pretty(self)
     }
 
-    /// Hex SHA-256 of the canonical JSON: names a plan in results and repros.
+    /// Hex SHA-256 of the canonical JSON: names a plan in results and repros. Taken over
+    /// the planned `jti`s ([`planned_jti`]): every execution of one plan presents tokens of
+    /// its own, and its hash stays the plan's.
     pub fn hash(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
+        let json = if self.tokens.iter().any(|t| t.jti.contains(RUN_SUFFIX)) {
+            let mut planned = self.clone();
+            for t in &mut planned.tokens {
+                t.jti = planned_jti(&t.jti).to_string();
+            }
+            serde_json::to_vec(&planned)
+        } else {
+            serde_json::to_vec(self)
+        }
+        .unwrap_or_default();
         Sha256::digest(&json)
             .iter()
             .map(|b| format!("{b:02x}"))

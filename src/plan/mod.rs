@@ -21,8 +21,8 @@ pub use sample::sample;
 pub use template::{expand, Vars};
 
 use crate::model::{
-    script_rendezvous, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge, Group, Plan,
-    RendezvousPlan, Scenario, TokenPlan, TokenReuse,
+    planned_jti, script_rendezvous, Arrival, AuthPlan, BadToken, BarrierPlan, ConnPlan, Forge,
+    Group, Plan, RendezvousPlan, Scenario, TokenPlan, TokenReuse, RUN_SUFFIX,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -245,3 +245,32 @@ pub fn json_key(value: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A suffix no other execution of any plan shares: the time in µs, this process's id and a
+/// count of the suffixes it made, in hex.
+pub fn run_nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    format!("{stamp:x}{:x}{n:x}", std::process::id())
+}
+
+/// A copy of `plan` whose token `jti`s are unique to this execution: each planned `jti`
+/// ([`planned_jti`]), [`RUN_SUFFIX`], a [`run_nonce`]. Shared tokens stay shared (one slot,
+/// one `jti`). Two runs of one plan (two CI jobs at once, a replay, the next `--times`
+/// seed) then never present the same `jti`: a server that allows one session per token,
+/// or refuses a `jti` it has seen (replay protection, RFC 7519 section 4.1.7), judges each
+/// run on its own. A token read from a file or a login keeps its own `jti` (the run names
+/// it by what the token carries).
+pub fn fresh_jtis(plan: &Plan) -> Plan {
+    let nonce = run_nonce();
+    let mut fresh = plan.clone();
+    for token in &mut fresh.tokens {
+        token.jti = format!("{}{RUN_SUFFIX}{nonce}", planned_jti(&token.jti));
+    }
+    fresh
+}

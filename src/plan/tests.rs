@@ -93,6 +93,24 @@ fn same_seed_same_plan_byte_for_byte() {
 }
 
 #[test]
+fn every_execution_presents_jtis_of_its_own_and_the_plan_keeps_its_hash() {
+    let plan = build(&scenario(3, 2, TokenReuse::PerUser, ramp()), 5);
+    let (a, b) = (fresh_jtis(&plan), fresh_jtis(&plan));
+    for ((planned, x), y) in plan.tokens.iter().zip(&a.tokens).zip(&b.tokens) {
+        assert_ne!(x.jti, planned.jti);
+        assert_ne!(x.jti, y.jti, "two executions never share a jti");
+        assert_eq!(planned_jti(&x.jti), planned.jti);
+    }
+    // Suffixes do not pile up: a fresh plan made fresh again is one suffix long.
+    let again = fresh_jtis(&a);
+    assert_eq!(again.tokens[0].jti.matches(RUN_SUFFIX).count(), 1);
+    // Connections of one user still share their token.
+    assert_eq!(a.conns[0].token, a.conns[1].token);
+    assert_eq!(a.hash(), plan.hash());
+    assert_eq!(b.hash(), plan.hash());
+}
+
+#[test]
 fn plan_round_trips_through_json() {
     let mut plan = build(&scenario(3, 2, TokenReuse::PerUser, ramp()), 5);
     let back: Plan = serde_json::from_str(&plan.to_json().unwrap()).unwrap();

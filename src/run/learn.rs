@@ -20,7 +20,10 @@
 use super::{dialer, Bound, RunError, RunOptions};
 use crate::auth;
 use crate::metrics::{IntervalConfig, Live};
-use crate::model::{Attempt, Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step};
+use crate::model::{
+    planned_jti, Attempt, Cause, ConnPlan, ConnReport, Forge, Observation, Outcome, Plan, Step,
+    RUN_SUFFIX,
+};
 use crate::oracle::learn::{self, Proposal, Sample};
 use crate::swarm;
 use std::collections::BTreeSet;
@@ -316,7 +319,13 @@ fn solo(plan: &Plan, conn: &ConnPlan) -> Plan {
     let token = plan.tokens.get(conn.token as usize).cloned();
     solo.tokens = token
         .map(|mut t| {
-            t.jti = format!("{}~calibration", t.jti);
+            // Its own `jti`, unlike any run's: one calibration's session must not meet
+            // another's, nor the load's.
+            t.jti = format!(
+                "{}{RUN_SUFFIX}calibration{}",
+                planned_jti(&t.jti),
+                crate::plan::run_nonce()
+            );
             vec![t]
         })
         .unwrap_or_default();

@@ -707,6 +707,13 @@ fn probe_summary(
         inconclusive: unaccepted().filter(|p| !answered(p)).count(),
         shed: shed.len(),
         shed_by,
+        refused_by_policy: unaccepted()
+            .filter(|p| {
+                p.cause
+                    .as_ref()
+                    .is_some_and(crate::oracle::session::token_policy)
+            })
+            .count(),
     }
 }
 

@@ -102,7 +102,7 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // (server gone, reset, timeout) proves nothing about sessions.
     let reject = &plan.oracles.session.reject;
     let refused = probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
-    if !refused {
+    if !refused || probe.cause.as_ref().is_some_and(token_policy) {
         return None;
     }
     let forge = seen
@@ -139,6 +139,19 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
         format!("probe refused with {cause}: the server still holds a session for it"),
         &[last],
     ))
+}
+
+/// Whether refusing a token the server has already served is its token policy, not a
+/// session it still holds: "who are you" (HTTP 401 or 403, a close 4401 or 4403, the
+/// declared refusal message). A server that takes each token once (replay protection on
+/// `jti`, RFC 7519 section 4.1.7) or revokes it when its session closes says that; one
+/// that still holds a session answers "in use" (409). A close 1008 says "policy" without
+/// saying which, and stays a held session.
+pub fn token_policy(cause: &Cause) -> bool {
+    matches!(
+        cause,
+        Cause::Http(401 | 403) | Cause::ServerClose(4401 | 4403) | Cause::RefusedInBand(_)
+    )
 }
 
 /// Until when (µs from the run start) a token is surely still valid: tokens are minted
@@ -386,7 +399,13 @@ fn liveness(
         let holder = group
             .iter()
             .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, grace_us));
-        if holder.is_none() {
+        let served_before = group.iter().any(|o| {
+            !std::ptr::eq(*o, *r)
+                && o.attempt.outcome == Outcome::Accepted
+                && o.attempt.started_us <= from
+        });
+        let policy = served_before && r.attempt.cause.as_ref().is_some_and(token_policy);
+        if holder.is_none() && !policy {
             let answer = cause_text(r.attempt);
             // The witness: the refusal, and the last earlier session with this jti (when it
             // ended shows how long after its end the token was still refused).

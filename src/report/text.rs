@@ -187,6 +187,13 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
         plural(p.tokens as u64, "token"),
         p.refused
     );
+    if p.refused_by_policy > 0 {
+        line.push_str(&format!(
+            " ({} with \"who are you\": the server takes a token once or revokes it when \
+             its session closes, its policy, not a session still held)",
+            p.refused_by_policy
+        ));
+    }
     let shed = p.shed.min(p.inconclusive);
     if shed > 0 {
         let how = if p.shed_by.is_empty() {

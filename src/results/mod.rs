@@ -131,6 +131,16 @@ pub struct ProbeSummary {
     /// 4429`, `close 1013`, `HTTP 503`), in the order first seen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shed_by: Vec<String>,
+    /// Of the refused probes, those refused with "who are you" (HTTP 401 or 403, a close
+    /// 4401 or 4403, the declared refusal message): the server takes a token once or
+    /// revokes it when its session closes, its policy, not a session it still holds
+    /// (never a liveness violation). Left out of files when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_by_policy: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Lenient acceptances: bad-token entries whose refusal is the server's policy (empty

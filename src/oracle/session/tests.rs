@@ -737,6 +737,28 @@ fn liveness() {
             ..Case::default()
         },
         Case {
+            name: "a served token refused with 401 after its session closed: token policy",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(5_000)]),
+                (2, vec![at(10_000).refused(11_000, Cause::Http(401))]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a token never served, refused with 401 while nothing held it",
+            rules: live(),
+            timeline: vec![
+                (1, vec![at(1_000).refused(2_000, Cause::Http(401))]),
+                (2, vec![at(10_000).refused(11_000, Cause::Http(401))]),
+            ],
+            want: vec![
+                want(L, 1, &[1], "refused with http_401"),
+                want(L, 2, &[2, 1], "refused with http_401"),
+            ],
+            ..Case::default()
+        },
+        Case {
             name: "clean close at the instant the refused request went out",
             rules: live(),
             timeline: vec![
@@ -1682,10 +1704,23 @@ fn leaked_sessions() {
             Some(Cause::Http(409)),
             vec![want(L, 1, &[1], "probe refused with http_409")],
         ),
+        // 1008 says "policy", not which: a session still held, as 409 says, is one.
         one(
             "probe refused with a policy close: leak",
             Some(Cause::ServerClose(1008)),
             vec![want(L, 1, &[1], "probe refused with server_close_1008")],
+        ),
+        // "Who are you" to a token the server served: it takes each token once (replay
+        // protection) or revoked it when the session closed. Its policy, not a session.
+        one(
+            "probe refused with 401: the server's token policy",
+            Some(Cause::Http(401)),
+            vec![],
+        ),
+        one(
+            "probe refused with 403: the server's token policy",
+            Some(Cause::Http(403)),
+            vec![],
         ),
         one(
             "probe could not connect (reset): proves nothing",
@@ -1739,8 +1774,8 @@ fn leaked_sessions() {
             tokens: vec![forged("j", exp(5))],
             conns: vec![conn(1, 0)],
             timeline: vec![(1, done(5_000))],
-            probes: vec![probe("j", 4 * S - 1, Some(Cause::Http(401)))],
-            want: vec![want(L, 1, &[1], "probe refused with http_401")],
+            probes: vec![probe("j", 4 * S - 1, Some(Cause::Http(409)))],
+            want: vec![want(L, 1, &[1], "probe refused with http_409")],
         },
         Case {
             name: "the leak is pinned on the latest connection with the jti",

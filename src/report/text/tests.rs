@@ -137,6 +137,24 @@ fn the_header_says_why_the_run_stopped_in_words() {
 }
 
 #[test]
+fn probes_refused_as_token_policy_say_so() {
+    let mut s = summary();
+    s.probe = crate::results::ProbeSummary {
+        tokens: 10,
+        refused: 10,
+        refused_by_policy: 10,
+        ..Default::default()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains(
+            "0 accepted, 10 refused (10 with \"who are you\": the server takes a token once"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn shed_probes_are_told_apart_from_unanswered_ones() {
     let mut s = summary();
     s.probe = crate::results::ProbeSummary {
@@ -145,6 +163,7 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
         inconclusive: 4,
         shed: 3,
         shed_by: vec!["declared shed code 4429".into(), "HTTP 503".into()],
+        refused_by_policy: 0,
     };
     let out = text(&s);
     assert!(

@@ -432,6 +432,7 @@ pub fn health_violation(
         ended: None,
         window_ms: None,
         step: None,
+        misread: None,
     }
 }
 

@@ -809,6 +809,46 @@ pub struct Violation {
     /// results written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// For an unmet expectation none of whose kinds came for it while the server answered
+    /// it otherwise: how the scenario may be misreading the answers ([`Misread`]). The
+    /// verdict is unreadable when every violation is so and none of their kinds ever
+    /// arrived for any expectation. Absent for every other violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misread: Option<Misread>,
+}
+
+/// How an unmet expectation's answers may have come in a shape its `expect` does not read
+/// ([`Violation::misread`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misread {
+    /// Records of its pattern's kinds came while it was open, without the field it
+    /// correlates on (`correlate`): a wrong field name, or a server that does not echo it.
+    NoCorrelationField {
+        /// The field it correlates on.
+        field: String,
+        /// The top-level fields the first such record carried (a few, in its order).
+        carried: Vec<String>,
+        /// Its pattern's required kinds.
+        kinds: Vec<String>,
+    },
+    /// Only records of kinds its pattern does not name came correlated with it: a wrong
+    /// kind name, or a protocol that names its answers otherwise.
+    OtherKinds {
+        /// The kinds that came (the first few).
+        came: Vec<String>,
+        /// Its pattern's required kinds.
+        kinds: Vec<String>,
+    },
+}
+
+impl Misread {
+    /// The pattern's required kinds.
+    pub fn kinds(&self) -> &[String] {
+        match self {
+            Misread::NoCorrelationField { kinds, .. } | Misread::OtherKinds { kinds, .. } => kinds,
+        }
+    }
 }
 
 impl Violation {

@@ -6,8 +6,8 @@ use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
-    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, OracleKind, OracleSpec, PatternItem,
-    Phase, Phases, Repeat, StepPlace, StreamEnded, Tally, Test, Violation,
+    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, Misread, OracleKind, OracleSpec,
+    PatternItem, Phase, Phases, Repeat, StepPlace, StreamEnded, Tally, Test, Violation,
 };
 use crate::prefetch::Warm;
 use serde_json::Value;
@@ -133,7 +133,15 @@ struct Strays {
     kinds: Vec<String>,
     /// Whether other kinds came after those.
     more: bool,
+    /// Records of its pattern's kinds that came while it was open without the field it
+    /// correlates on: a misnamed `correlate`, or a server that does not echo it.
+    fieldless: u64,
+    /// The top-level fields of the first of those (at most [`CARRIED_NAMED`]).
+    carried: Vec<String>,
 }
+
+/// How many fields of a record without the correlation field an unmet expectation names.
+const CARRIED_NAMED: usize = 6;
 
 /// How many stray kinds an unmet expectation names.
 const STRAYS_NAMED: usize = 3;
@@ -846,6 +854,7 @@ impl ConnChecker {
             }
             return;
         }
+        self.note_fieldless(event, msg);
         let captures = &self.captures;
         let uncorrelated = self.pending.iter().position(|p| {
             !p.absent
@@ -891,8 +900,13 @@ impl ConnChecker {
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
             let window = Some(p.within);
+            let misread = misread_of(p);
             self.resolve(idx, Resolution::Violated);
+            let kept = self.violations.len();
             self.violate_unmet(now, (expected, seen), key, (unread, window));
+            if let Some(v) = self.violations.get_mut(kept) {
+                v.misread = misread;
+            }
         }
     }
 
@@ -1451,6 +1465,31 @@ impl ConnChecker {
         }
     }
 
+    /// A record of kind `event` no open expectation claimed: each open correlated one whose
+    /// pattern names the kind, and which the record lacks the correlation field of, notes
+    /// it ([`Strays::fieldless`]): its answer may be this record, under another field.
+    fn note_fieldless<J: Tree>(&mut self, event: &str, msg: &J) {
+        for p in &mut self.pending {
+            let Some((field, _)) = &p.correlate else {
+                continue;
+            };
+            if p.absent || !p.state.mentions(event) || lookup(msg, field).is_some() {
+                continue;
+            }
+            let strays = p.strays.get_or_insert_with(Box::default);
+            if strays.fieldless == 0 {
+                strays.carried = msg
+                    .member_names()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take(CARRIED_NAMED)
+                    .map(str::to_string)
+                    .collect();
+            }
+            strays.fieldless += 1;
+        }
+    }
+
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
     fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str) -> Option<String> {
@@ -1631,6 +1670,7 @@ impl ConnChecker {
             ended: None,
             window_ms: None,
             step,
+            misread: None,
         });
     }
 }
@@ -1781,6 +1821,29 @@ fn note_stray(p: &mut Pending, event: &str) {
         strays.kinds.push(event.to_string());
     } else {
         strays.more = true;
+    }
+}
+
+/// How `p`, unmet at its deadline, may have been answered in a shape it does not read:
+/// none of its kinds came for it, and records of its kinds came without its correlation
+/// field, or records of other kinds came correlated with it ([`Misread`]).
+fn misread_of(p: &Pending) -> Option<Misread> {
+    let strays = p.strays.as_deref()?;
+    if p.seen_count > 0 || p.absent {
+        return None;
+    }
+    let kinds: Vec<String> = p.state.required_events().map(str::to_string).collect();
+    match &p.correlate {
+        Some((field, _)) if strays.fieldless > 0 => Some(Misread::NoCorrelationField {
+            field: field.clone(),
+            carried: strays.carried.clone(),
+            kinds,
+        }),
+        _ if strays.count > 0 => Some(Misread::OtherKinds {
+            came: strays.kinds.clone(),
+            kinds,
+        }),
+        _ => None,
     }
 }
 
@@ -1980,7 +2043,7 @@ fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
 /// expectation could read when that was nothing (see [`seen_text`]).
 fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
     let mut text = read_pattern_text(p, unread, type_field);
-    if let Some(strays) = &p.strays {
+    if let Some(strays) = p.strays.as_deref().filter(|s| s.count > 0) {
         let n = strays.count;
         let more = if strays.more { ", …" } else { "" };
         let _ = write!(
@@ -1989,6 +2052,17 @@ fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
             if n == 1 { "" } else { "s" },
             strays.kinds.join(", ")
         );
+    }
+    if let (Some(strays), Some((field, _))) = (p.strays.as_deref(), &p.correlate) {
+        if strays.fieldless > 0 {
+            let n = strays.fieldless;
+            let _ = write!(
+                text,
+                " ({n} record{} of its kinds without {field:?}, carrying {})",
+                if n == 1 { "" } else { "s" },
+                strays.carried.join(", ")
+            );
+        }
     }
     text
 }

@@ -683,6 +683,7 @@ fn violation(
         ended: None,
         window_ms: None,
         step: None,
+        misread: None,
     }
 }
 

@@ -11,8 +11,8 @@
 
 use super::session::Coverage;
 use crate::model::{
-    AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, OracleKind, Outcome, Placement,
-    Plan, Step, StopReason, Verdict, Violation,
+    AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, Misread, OracleKind, Outcome,
+    Placement, Plan, Step, StopReason, Verdict, Violation,
 };
 use std::collections::BTreeMap;
 
@@ -215,6 +215,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if let Some(j) = unmet_over_unread(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
+        return j;
+    }
+    if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
@@ -974,6 +977,67 @@ fn unmet_over_unread(
             plural(unmet),
             got.join(", "),
             check.join("; ")
+        )),
+    })
+}
+
+/// The unreadable verdict of a run whose every violation is an expectation unmet while
+/// the server answered it in a shape it does not read ([`Violation::misread`]: its kinds
+/// without the field it correlates on, or correlated records of other kinds only), when
+/// not one of those kinds ever arrived for any expectation of the run: the scenario
+/// misreads the protocol (a misnamed `correlate` field or kind), and that is no loss
+/// by the server. `None` when any expectation got those kinds: the reading works, and
+/// what went missing elsewhere stands.
+fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
+    if unmet == 0 || others > 0 || kept.is_empty() {
+        return None;
+    }
+    let misreads: Vec<&Misread> = kept
+        .iter()
+        .map(|v| v.misread.as_ref())
+        .collect::<Option<_>>()?;
+    let arrived = |kind: &String| {
+        reports
+            .iter()
+            .filter_map(|r| r.counters.expect.events.get(kind))
+            .any(|t| t.arrived > 0)
+    };
+    if misreads.iter().any(|m| m.kinds().iter().any(arrived)) {
+        return None;
+    }
+    let shown = |v: &[String]| v.join(", ");
+    let told = match misreads.first()? {
+        Misread::NoCorrelationField {
+            field,
+            carried,
+            kinds,
+        } => format!(
+            "records of their kinds ({}) came without the field they correlate on ({field:?}; \
+             the first carried {}), and no expectation ever got one: check `correlate` (the \
+             field the answers echo the request's value in)",
+            shown(kinds),
+            shown(carried)
+        ),
+        Misread::OtherKinds { came, kinds } => format!(
+            "the server answered them with kinds their patterns do not name ({}), and none \
+             of the kinds they name ({}) ever came: check the kind names in the `expect` \
+             patterns",
+            shown(came),
+            shown(kinds)
+        ),
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
+             answers, so they prove no loss; fix it before charging the server",
+            plural(unmet)
         )),
     })
 }

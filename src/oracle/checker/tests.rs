@@ -484,6 +484,48 @@ fn a_sequence_that_lost_an_event_counts_what_came_after_it_as_arrived() {
 }
 
 #[test]
+fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
+    let now = Instant::now();
+    let late = now + Duration::from_secs(6);
+    // Its kinds came without the field it correlates on (the server says `request_id`).
+    let mut ch = checker();
+    ch.expect(five("r1"), Some((now, now)), now);
+    let fieldless = json!({"type": "started", "request_id": "r1", "user_id": "user-1"});
+    ch.on_message(&fieldless, now);
+    ch.expire(late);
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::NoCorrelationField {
+            field: "run_id".into(),
+            carried: vec!["type".into(), "request_id".into(), "user_id".into()],
+            kinds: vec!["started".into(), "thinking".into(), "done".into()],
+        })
+    );
+    assert!(
+        ch.violations[0].seen.contains("without \"run_id\""),
+        "{}",
+        ch.violations[0].seen
+    );
+    // Only kinds its pattern does not name came for it.
+    let mut ch = checker();
+    ch.expect(five("r2"), Some((now, now)), now);
+    ch.on_message(&json!({"type": "begun", "run_id": "r2"}), now);
+    ch.expire(late);
+    assert!(matches!(
+        &ch.violations[0].misread,
+        Some(Misread::OtherKinds { came, .. }) if came == &["begun".to_string()]
+    ));
+    // Some of its kinds came: a loss, not a misreading.
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    ch.expect(five("r3"), Some((now, now)), now);
+    ch.on_message(&f.msg("started", "r3"), now);
+    ch.on_message(&json!({"type": "done", "request_id": "r3"}), now);
+    ch.expire(late);
+    assert_eq!(ch.violations[0].misread, None);
+}
+
+#[test]
 fn the_rest_of_a_failed_sequence_is_no_further_finding() {
     // A field test fails on the first event: the sequence's one finding.
     let mut ch = plain();

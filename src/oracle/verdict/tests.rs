@@ -1215,6 +1215,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         ended: None,
         window_ms: None,
         step: None,
+        misread: None,
     }
 }
 
@@ -1282,6 +1283,68 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
     }
 }
 
+/// Every expectation unmet while its answers came in a shape it does not read (its kinds
+/// without the field it correlates on), and none of its kinds ever arrived for any
+/// expectation: the scenario misreads the protocol, unreadable. When the kind arrived
+/// for some expectation, the reading works, and the losses stand.
+#[test]
+fn answers_the_scenario_misreads_are_no_loss() {
+    let plan = plan();
+    let judged = |arrived: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 3,
+                    messages_received: 3,
+                    json_records: 3,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                r.counters.expect.events.insert(
+                    "reply".into(),
+                    crate::model::Tally {
+                        expected: 3,
+                        arrived,
+                    },
+                );
+                r.violations = vec![Violation {
+                    misread: Some(crate::model::Misread::NoCorrelationField {
+                        field: "id".into(),
+                        carried: vec!["type".into(), "request_id".into()],
+                        kinds: vec!["reply".into()],
+                    }),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &by_oracle,
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+        })
+    };
+    let j = judged(0);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "without the field they correlate on (\"id\"; the first carried type, request_id)"
+        ) && hint.contains("check `correlate`"),
+        "{hint}"
+    );
+    assert_eq!(judged(1).verdict, Verdict::Violations);
+}
+
 /// Deadlines that ran out while the client itself was stalled for a good part of their
 /// window are the client's, not the server's; one that a stall barely touched, a violation
 /// of another kind, or a violation or stall that was not kept leaves the violations
@@ -1293,6 +1356,7 @@ fn deadlines_missed_while_the_client_stalled_are_the_client_s_own() {
         at_ms,
         window_ms: Some(1000.0),
         step: None,
+        misread: None,
         ..unmet(conn, false)
     };
     let kept = vec![deadline(0, 2000.0), deadline(1, 2500.0)];

@@ -2,17 +2,21 @@
 //!
 //! A server may echo a token (in an error message, a field of an event, a response body),
 //! whole, cut, split or re-encoded. Whatever a run records of received text goes through a
-//! [`Redactor`] built from the tokens it minted or read: every whole token (as written, or
-//! percent-encoded as a query carries it) becomes its `jti` label, and every other piece
-//! of one long enough to matter becomes `<part of a token>`: a JWT's signature segment, an
-//! opaque token's prefix or suffix, what is left of a JWT the server cut short.
+//! [`Redactor`] built from the tokens it minted or read: every whole token (as written,
+//! percent-encoded as a query carries it or every byte of it, in base64, backwards)
+//! becomes its `jti` label, and every other piece of one long enough to matter becomes
+//! `<part of a token>`: a JWT's signature segment (or its bytes as hex), an opaque token's
+//! prefix or suffix, what is left of a JWT the server cut short.
+
+mod forms;
 
 use super::Token;
 use crate::auth::placement::QUERY_VALUE;
 use crate::model::history::is_token_byte;
 use crate::model::EnvValues;
+use forms::Encoding;
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 
 /// Shortest token looked for: anything shorter (the `missing` and `empty` catalogue entries,
@@ -29,13 +33,17 @@ const STRIDE: usize = 8;
 
 /// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
-/// with `<part of a token>`.
+/// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
+/// every byte percent-encoded, backwards, a JWT's signature bytes as hex).
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
 /// precedes it: `?token=…`), one hash lookup per distinct token length there, then one
-/// for the window starting there: cost grows with the text, not with the number of
-/// tokens. Memory: each token's text once per form, and ~`len / STRIDE` index entries of
-/// 16 bytes. The texts redacted are a run's kept violations and answers, once per run.
+/// for the window starting there, then (only where some re-encoded form starts with that
+/// window) one per distinct length of those forms: cost grows with the text, not with the
+/// number of tokens. Memory: each token's text once per form, ~`len / STRIDE` index
+/// entries of 16 bytes, and at most [`Encoding::ALL`] re-encoded forms known by hash
+/// (two 8-byte hashes and an entry each). The texts redacted are a run's kept violations
+/// and answers, once per run, and a connection's when its logins returned tokens.
 #[derive(Default)]
 pub struct Redactor {
     labels: HashMap<String, String>,
@@ -47,6 +55,14 @@ pub struct Redactor {
     /// hash keep the first (a JWT header is every token's): a piece still matches as far
     /// as it runs along that form, and the scan goes on after it.
     windows: HashMap<u64, (u32, u32)>,
+    /// The hash of each re-encoded form of a token to that token's text in `forms` and
+    /// the encoding: the form is made again to be compared, not kept (a token's forms
+    /// together are several times its length).
+    encoded: HashMap<u64, (u32, Encoding)>,
+    /// The distinct lengths of the re-encoded forms.
+    encoded_lengths: BTreeSet<usize>,
+    /// The hashes of their first [`WINDOW`] bytes: where none starts, none is looked up.
+    encoded_starts: HashSet<u64>,
     hasher: foldhash::fast::FixedState,
     /// Values from the environment the scenario names (an API key in a header or the
     /// URL), each shown as its `${NAME}` ([`Redactor::hiding_env`]).
@@ -80,7 +96,10 @@ impl Redactor {
                     continue;
                 }
                 lengths.insert(form.len());
-                r.index(form.as_bytes());
+                let at = r.index(form.as_bytes());
+                if let (Some(at), true) = (at, form == text) {
+                    r.index_encodings(text, at);
+                }
                 r.labels.insert(form, label(&token.jti));
             }
         }
@@ -95,13 +114,14 @@ impl Redactor {
         self
     }
 
-    /// Indexes the windows of `form`: one every [`STRIDE`] bytes and the last.
-    fn index(&mut self, form: &[u8]) {
+    /// Indexes the windows of `form`: one every [`STRIDE`] bytes and the last. Where it
+    /// is in `forms`; `None` when it was not kept (shorter than a window, too many forms).
+    fn index(&mut self, form: &[u8]) -> Option<u32> {
         let (Ok(at), Some(last)) = (
             u32::try_from(self.forms.len()),
             form.len().checked_sub(WINDOW),
         ) else {
-            return;
+            return None;
         };
         let offsets = (0..=last).step_by(STRIDE).chain([last]);
         for offset in offsets {
@@ -114,6 +134,23 @@ impl Redactor {
             self.windows.entry(hash).or_insert((at, offset32));
         }
         self.forms.push(form.to_vec());
+        Some(at)
+    }
+
+    /// Remembers every re-encoded form of `token`, whose text is `forms[at]`, by hash.
+    fn index_encodings(&mut self, token: &str, at: u32) {
+        for encoding in Encoding::ALL {
+            let Some(form) = encoding.apply(token) else {
+                continue;
+            };
+            let Some(start) = form.as_bytes().get(..WINDOW) else {
+                continue;
+            };
+            self.encoded_starts.insert(self.hasher.hash_one(start));
+            self.encoded_lengths.insert(form.len());
+            let hash = self.hasher.hash_one(form.as_bytes());
+            self.encoded.entry(hash).or_insert((at, encoding));
+        }
     }
 
     /// Whether there is nothing to redact.
@@ -151,6 +188,7 @@ impl Redactor {
             // `token=…`, `Bearer_…`), and the texts redacted are short.
             let found = self
                 .token_at(text, i)
+                .or_else(|| self.encoded_at(bytes, i))
                 .map(|(len, label)| (i, len, label))
                 .or_else(|| {
                     self.piece_at(bytes, i, copied)
@@ -212,6 +250,30 @@ impl Redactor {
         self.lengths.iter().find_map(|&len| {
             let piece = text.get(i..i.checked_add(len)?)?;
             self.labels.get(piece).map(|l| (len, l.as_str()))
+        })
+    }
+
+    /// The longest re-encoded form of a token starting at byte `i` of `bytes`, with its
+    /// label: the token's for a whole token, `<part of a token>` for its signature's hex.
+    fn encoded_at(&self, bytes: &[u8], i: usize) -> Option<(usize, &str)> {
+        let start = bytes.get(i..i.checked_add(WINDOW)?)?;
+        if !self.encoded_starts.contains(&self.hasher.hash_one(start)) {
+            return None;
+        }
+        self.encoded_lengths.iter().rev().find_map(|&len| {
+            let candidate = bytes.get(i..i.checked_add(len)?)?;
+            let &(at, encoding) = self.encoded.get(&self.hasher.hash_one(candidate))?;
+            let token = std::str::from_utf8(self.forms.get(at as usize)?).ok()?;
+            // The hash only names a candidate: the form made again decides.
+            if encoding.apply(token)?.as_bytes() != candidate {
+                return None;
+            }
+            let label = if encoding.is_whole() {
+                self.labels.get(token)?.as_str()
+            } else {
+                REMNANT
+            };
+            Some((len, label))
         })
     }
 
@@ -394,6 +456,111 @@ mod tests {
         let both = Redactor::new(&t).hiding_env(env);
         let text = format!("{} / SuperSecretApiKey123456", t[0].expose());
         assert_eq!(both.redact(&text), "<token jti=jti0> / ${API_KEY}");
+    }
+
+    /// `bytes` with every byte written `%xx` (`%XX` when `upper`).
+    fn percent_all(bytes: &[u8], upper: bool) -> String {
+        bytes
+            .iter()
+            .map(|b| {
+                if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    }
+
+    /// A token echoed in base64, in either alphabet, padded or not, is replaced whole by
+    /// its label; base64 of other text beside it (a short word, a longer phrase) stays.
+    #[test]
+    fn a_token_in_base64_is_replaced_by_its_label() {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine as _;
+        let t = tokens(3);
+        // Its standard base64 holds `+` and `/` (`-` and `_` in the URL-safe one) and
+        // ends in `==`: each of the four forms differs.
+        let opaque = t[2].with_value("opaque~~~secret???value-0001".into());
+        let standard = STANDARD.encode(opaque.expose());
+        assert!(
+            standard.contains('+') && standard.contains('/'),
+            "{standard}"
+        );
+        assert!(standard.ends_with("=="), "{standard}");
+        let r = Redactor::new(&[t[0].clone(), t[1].clone(), opaque.clone()]);
+        let decoys = "dGVzdA== SGVsbG8sIHdvcmxkISBIZWxsbywgd29ybGQh";
+        for (token, label) in [(&t[1], "<token jti=jti1>"), (&opaque, "<token jti=jti2>")] {
+            let token = token.expose();
+            for (engine, form) in [
+                ("standard", STANDARD.encode(token)),
+                ("standard, no padding", STANDARD_NO_PAD.encode(token)),
+                ("url-safe", URL_SAFE.encode(token)),
+                ("url-safe, no padding", URL_SAFE_NO_PAD.encode(token)),
+            ] {
+                let text = format!("{{\"b64\":\"{form}\"}} {decoys}");
+                let want = format!("{{\"b64\":\"{label}\"}} {decoys}");
+                assert_eq!(r.redact(&text), want, "{engine}");
+            }
+        }
+    }
+
+    /// The bytes of a JWT's signature echoed as hex (lower or upper case) are a piece of
+    /// it: with the readable header and claims they rebuild the token. Hex of the same
+    /// length that is no token's signature stays.
+    #[test]
+    fn a_signature_as_hex_is_a_part_of_a_token() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let signature = t[1].expose().rsplit('.').next().unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        let lower: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // SHA-256 of "hello": 32 bytes as an HS256 signature is, no token's.
+        let other = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        assert_eq!(lower.len(), other.len());
+        for hex in [lower.clone(), lower.to_uppercase()] {
+            let text = format!("sig={hex}; sha={other}");
+            assert_eq!(
+                r.redact(&text),
+                format!("sig=<part of a token>; sha={other}")
+            );
+        }
+    }
+
+    /// A token with every byte percent-encoded, in lower- or upper-case hex, is replaced
+    /// whole; other percent-encoded text beside it stays.
+    #[test]
+    fn a_token_with_every_byte_percent_encoded_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let decoy = percent_all(b"not a token, only words", false);
+        for upper in [false, true] {
+            let form = percent_all(t[1].expose().as_bytes(), upper);
+            let text = format!("GET /ws?token={form}&next={decoy} HTTP/1.1");
+            let want = format!("GET /ws?token=<token jti=jti1>&next={decoy} HTTP/1.1");
+            assert_eq!(r.redact(&text), want, "upper: {upper}");
+        }
+    }
+
+    /// A token echoed backwards is replaced whole; other text backwards stays.
+    #[test]
+    fn a_token_reversed_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let reversed: String = t[0].expose().chars().rev().collect();
+        let decoy: String = "a sentence long enough to be indexed"
+            .chars()
+            .rev()
+            .collect();
+        let text = format!("[\"{reversed}\",\"{decoy}\"]");
+        assert_eq!(
+            r.redact(&text),
+            format!("[\"<token jti=jti0>\",\"{decoy}\"]")
+        );
     }
 
     #[test]

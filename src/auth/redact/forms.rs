@@ -1,0 +1,157 @@
+//! The re-encoded forms of a token a server may echo whole: its base64, every byte of it
+//! percent-encoded, the token backwards, and a JWT's signature bytes as hex.
+//!
+//! The [`Redactor`](super::Redactor) keeps only the hash of each form and makes the form
+//! again from the token when a hash matches: a token's forms together are several times
+//! its length, and a run may hold one token per connection.
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+
+/// The shortest signature whose hex is looked for, in bytes: its hex is then as long as
+/// the shortest token looked for (a forged token's stub signature is no secret).
+const MIN_SIGNATURE: usize = 8;
+
+/// How a token was re-encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    /// Base64 of the whole token, in the standard alphabet (RFC 4648 §4) or the URL-safe
+    /// one (§5), with or without `=` padding.
+    Base64 { url_safe: bool, padded: bool },
+    /// Every byte of the token percent-encoded (`%65%79…`), hex digits in upper or lower
+    /// case.
+    Percent { upper: bool },
+    /// The token backwards, character by character.
+    Reversed,
+    /// The bytes a JWT's signature segment decodes to, as hex in upper or lower case.
+    SignatureHex { upper: bool },
+}
+
+impl Encoding {
+    /// Every encoding looked for: how many forms each token adds at most.
+    pub(super) const ALL: [Encoding; 9] = [
+        Encoding::Base64 {
+            url_safe: false,
+            padded: true,
+        },
+        Encoding::Base64 {
+            url_safe: false,
+            padded: false,
+        },
+        Encoding::Base64 {
+            url_safe: true,
+            padded: true,
+        },
+        Encoding::Base64 {
+            url_safe: true,
+            padded: false,
+        },
+        Encoding::Percent { upper: false },
+        Encoding::Percent { upper: true },
+        Encoding::Reversed,
+        Encoding::SignatureHex { upper: false },
+        Encoding::SignatureHex { upper: true },
+    ];
+
+    /// `token` in this encoding; `None` when it has none (the signature of a token that
+    /// is no JWT, or one too short to be a secret).
+    pub(super) fn apply(self, token: &str) -> Option<String> {
+        match self {
+            Encoding::Base64 { url_safe, padded } => Some(base64(token, url_safe, padded)),
+            Encoding::Percent { upper } => Some(percent_every_byte(token.as_bytes(), upper)),
+            Encoding::Reversed => Some(token.chars().rev().collect()),
+            Encoding::SignatureHex { upper } => {
+                let signature = jwt_signature(token)?;
+                (signature.len() >= MIN_SIGNATURE).then(|| hex(&signature, upper))
+            }
+        }
+    }
+
+    /// Whether the form holds the whole token (shown as its label, which names the token
+    /// echoed) or only a piece of it (shown as `<part of a token>`, as the signature
+    /// segment itself is: the signature's hex is the same piece, differently written).
+    pub(super) fn is_whole(self) -> bool {
+        !matches!(self, Encoding::SignatureHex { .. })
+    }
+}
+
+fn base64(token: &str, url_safe: bool, padded: bool) -> String {
+    match (url_safe, padded) {
+        (false, true) => STANDARD.encode(token),
+        (false, false) => STANDARD_NO_PAD.encode(token),
+        (true, true) => URL_SAFE.encode(token),
+        (true, false) => URL_SAFE_NO_PAD.encode(token),
+    }
+}
+
+/// `bytes` with every byte written `%XX`. Written here, not with `percent-encoding`: its
+/// sets never escape letters and digits, and it writes upper-case hex only.
+fn percent_every_byte(bytes: &[u8], upper: bool) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        out.push('%');
+        push_hex(&mut out, *b, upper);
+    }
+    out
+}
+
+fn hex(bytes: &[u8], upper: bool) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        push_hex(&mut out, *b, upper);
+    }
+    out
+}
+
+fn push_hex(out: &mut String, b: u8, upper: bool) {
+    let digits = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    // Both halves of a byte are below 16.
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0x0f)]));
+}
+
+/// The bytes of a compact JWT's signature (its third segment, base64url without padding,
+/// RFC 7515 §7.1); `None` for a token of another shape or a segment that is no base64url.
+fn jwt_signature(token: &str) -> Option<Vec<u8>> {
+    let mut parts = token.split('.');
+    let (Some(_), Some(_), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    URL_SAFE_NO_PAD.decode(signature).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_byte_is_percent_encoded_and_the_signature_read_as_bytes() {
+        assert_eq!(
+            Encoding::Percent { upper: false }.apply("ey/é").as_deref(),
+            Some("%65%79%2f%c3%a9")
+        );
+        assert_eq!(
+            Encoding::Percent { upper: true }.apply("ey/é").as_deref(),
+            Some("%65%79%2F%C3%A9")
+        );
+        // "AQIDBAUGBwgJ" is base64url for the bytes 1 to 9.
+        let jwt = "eyJh.eyJz.AQIDBAUGBwgJ";
+        assert_eq!(
+            Encoding::SignatureHex { upper: false }
+                .apply(jwt)
+                .as_deref(),
+            Some("010203040506070809")
+        );
+        assert_eq!(Encoding::Reversed.apply("abé.").as_deref(), Some(".éba"));
+        // Not a JWT, a signature too short or not base64url: no hex form.
+        for token in ["opaque-token-value", "a.b.AQID", "a.b.not*base64"] {
+            assert_eq!(Encoding::SignatureHex { upper: true }.apply(token), None);
+        }
+    }
+}

@@ -728,6 +728,24 @@ impl Plan {
 
     /// Correlation fields a connection's expectations use (usually just one), in order of
     /// first use.
+    /// Every kind an `expect` or `expect_none` of group `group`'s script names: what an
+    /// expectation of its connections could ever claim. `None` when a kind is written with
+    /// a placeholder (known only as the script runs) or the group has no script.
+    pub fn script_kinds(&self, group: usize) -> Option<std::collections::BTreeSet<String>> {
+        let steps = self.scripts.get(group)?;
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut known = true;
+        steps_visit(steps, &mut |s| {
+            if let Step::Expect(e) = s {
+                for item in e.pattern.iter() {
+                    known &= !item.event.contains("{{");
+                    kinds.insert(item.event.clone());
+                }
+            }
+        });
+        known.then_some(kinds)
+    }
+
     pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         let mut add = |field: &String| {

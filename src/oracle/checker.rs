@@ -349,6 +349,9 @@ pub struct ConnChecker {
     /// Whether learned invariants apply (off for forged tokens: what calibration learned
     /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
     learned_on: bool,
+    /// Every kind an expectation of this connection's script could claim
+    /// ([`Self::claiming_only`]); `None`: any.
+    claimable: Option<Arc<BTreeSet<String>>>,
     saw_uncorrelated_error: bool,
     /// Records received that no expectation could read: an expectation that saw nothing
     /// says so, since a scenario missing the protocol's record separator, or reading the
@@ -404,6 +407,7 @@ impl ConnChecker {
             span: None,
             observed: spec.calibrating.then(Box::default),
             learned_on: true,
+            claimable: None,
             spec,
         }
     }
@@ -413,6 +417,15 @@ impl ConnChecker {
     /// `max_buffered` messages per connection): only for scripts that need it.
     pub fn with_bodies(mut self) -> Self {
         self.keep_bodies = true;
+        self
+    }
+
+    /// Keeps unclaimed records only of these kinds (every kind the connection's script
+    /// expects; `None`: any): a record of a kind no step names can never be claimed, and
+    /// buffered it would push out one that could (a server's heartbeat every 50 ms filled
+    /// the buffer and dropped a correlated reply).
+    pub fn claiming_only(mut self, kinds: Option<Arc<BTreeSet<String>>>) -> Self {
+        self.claimable = kinds;
         self
     }
 
@@ -881,6 +894,10 @@ impl ConnChecker {
         }
         if self.finished(msg) {
             // Allowed by the finished pattern (or not its business): nothing to keep.
+            return;
+        }
+        if self.claimable.as_ref().is_some_and(|k| !k.contains(event)) {
+            // No step expects this kind: nothing could claim it.
             return;
         }
         self.buffer_message(event, msg, now);

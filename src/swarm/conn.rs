@@ -421,6 +421,10 @@ impl ConnRun {
         if forged {
             checker = checker.without_learned();
         }
+        if plan.is_scripted() {
+            let kinds = ctx.script_kinds.get(plan.group as usize).cloned().flatten();
+            checker = checker.claiming_only(kinds);
+        }
         // Sends go out rendered from compiled templates unless the checker reads each one.
         if !checker.reads_sends() {
             let templates = ctx.templates.get(plan.group as usize).cloned().flatten();

@@ -83,6 +83,8 @@ pub(crate) struct RunCtx {
     pub turn_names: Vec<String>,
     /// Each group's compiled `send` templates (by group index), shared by its connections.
     pub templates: Vec<Option<Arc<crate::plan::SendTemplates>>>,
+    /// Each group's [`Plan::script_kinds`] (by group index), shared by its connections.
+    pub script_kinds: Vec<Option<Arc<std::collections::BTreeSet<String>>>>,
 }
 
 /// Compiles each group's `send` templates once (from its first scripted connection: a
@@ -205,6 +207,9 @@ pub async fn run(
     let plan_auth = plan.auth.clone();
     let turn_names = plan.turn_names();
     let templates = send_templates(&plan);
+    let script_kinds = (0..plan.scripts.len())
+        .map(|g| plan.script_kinds(g).map(Arc::new))
+        .collect();
     let ctx = Arc::new(RunCtx {
         oracles: Arc::new(plan.oracles.clone()),
         plan,
@@ -217,6 +222,7 @@ pub async fn run(
         extras: crate::auth::UpgradeExtras::from_plan(&plan_auth),
         turn_names,
         templates,
+        script_kinds,
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));

@@ -526,6 +526,32 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
 }
 
 #[test]
+fn records_of_kinds_no_step_expects_do_not_push_out_ones_a_step_will_claim() {
+    let now = Instant::now();
+    let flood = |ch: &mut ConnChecker| {
+        // The answer comes before its expectation is registered, then a heartbeat flood.
+        ch.on_message(&json!({"type": "done", "run_id": "r1"}), now);
+        for _ in 0..2 * OracleSpec::default().max_buffered {
+            ch.on_message(&json!({"type": "heartbeat"}), now);
+        }
+        let mut p = five("r1");
+        p.pattern = vec![PatternItem {
+            event: "done".into(),
+            repeat: Repeat::One,
+        }]
+        .into();
+        let id = ch.expect(p, Some((now, now)), now);
+        !ch.is_pending(id) && ch.violations.is_empty()
+    };
+    let kinds: BTreeSet<String> = ["done".to_string()].into();
+    let mut reads_its_script = checker().claiming_only(Some(Arc::new(kinds)));
+    assert!(flood(&mut reads_its_script), "the buffered answer meets it");
+    assert_eq!(reads_its_script.take_counts().buffer_overflows, 0);
+    let mut keeps_any = checker();
+    assert!(!flood(&mut keeps_any), "the flood pushed the answer out");
+}
+
+#[test]
 fn the_rest_of_a_failed_sequence_is_no_further_finding() {
     // A field test fails on the first event: the sequence's one finding.
     let mut ch = plain();

@@ -33,6 +33,9 @@ struct Idle {
     /// It says goodbye (`{"type":"idle_timeout"}`) right before its idle Close, as Slack's
     /// RTM sends `goodbye`.
     goodbye: bool,
+    /// It pushes `{"type":"heartbeat"}` this often while the client is silent, and its idle
+    /// timer counts the client's silence only (Phoenix's: the client must heartbeat).
+    beat: Option<Duration>,
 }
 
 /// Serves one connection: greets, answers requests with the five events, and closes the
@@ -57,7 +60,7 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
         } else {
             Duration::MAX
         };
-        match tokio::time::timeout(limit, ws.next()).await {
+        match next_or_beat(&mut ws, limit, idle.beat).await {
             Err(_) => {
                 if idle.goodbye {
                     let bye = json!({"type": "idle_timeout"}).to_string();
@@ -84,6 +87,33 @@ async fn serve(idle: Idle, tcp: tokio::net::TcpStream) {
             }
             Ok(Some(Ok(_))) => {}
             Ok(_) => return,
+        }
+    }
+}
+
+/// The next frame from the client within `limit`, pushing a heartbeat every `beat`
+/// meanwhile (the client's silence is what the limit measures); `Err` when it ran out.
+async fn next_or_beat(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    limit: Duration,
+    beat: Option<Duration>,
+) -> Result<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>, ()> {
+    let deadline = tokio::time::Instant::now().checked_add(limit);
+    loop {
+        let until_beat = beat.unwrap_or(Duration::MAX);
+        let wait = match deadline {
+            Some(d) => until_beat.min(d.saturating_duration_since(tokio::time::Instant::now())),
+            None => until_beat,
+        };
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(frame) => return Ok(frame),
+            Err(_) if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => return Err(()),
+            Err(_) => {
+                let beat = json!({"type": "heartbeat"}).to_string();
+                if ws.send(Message::Text(beat.into())).await.is_err() {
+                    return Ok(None);
+                }
+            }
         }
     }
 }
@@ -147,6 +177,7 @@ const TWO_SECONDS: Idle = Idle {
     answers: usize::MAX,
     timer_from: 0,
     goodbye: false,
+    beat: None,
 };
 
 /// Declared, the server's close 2 s into the 3 s think is its idle policy: a clean run,
@@ -187,6 +218,28 @@ async fn a_declared_idle_timeout_close_is_counted_never_a_violation() {
         let console = String::from_utf8(console).unwrap();
         assert!(console.contains("closed idle  3 accepted"), "{console}");
     }
+}
+
+/// A server that pushes a heartbeat every 300 ms and times out a client silent for 2 s
+/// (Phoenix's: the client must heartbeat): declared, its close in the think is its idle
+/// policy, though its own heartbeats came until just before it. The client's silence is
+/// what an idle timeout measures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_timeout_on_client_silence_is_policy_whatever_the_server_pushed() {
+    let idle = Idle {
+        beat: Some(Duration::from_millis(300)),
+        ..TWO_SECONDS
+    };
+    let sum = run_against(idle, "beats", "idle_timeout = \"2s\"").await;
+    let c = &sum.counters;
+    assert_eq!((c.accepted, c.closed_idle), (3, 3), "{c:?}");
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations.first);
+    assert_eq!(
+        sum.verdict,
+        stampede::model::Verdict::Clean,
+        "{:?}",
+        sum.hint
+    );
 }
 
 /// A server whose idle timeout closes with a code of its own (Discord's gateway: 4009
@@ -308,6 +361,7 @@ async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
         answers: usize::MAX,
         timer_from: 0,
         goodbye: false,
+        beat: None,
     };
     let sum = run_against(early, "early", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -337,6 +391,7 @@ async fn an_idle_close_while_an_answer_is_owed_is_still_a_violation() {
         answers: 1,
         timer_from: 0,
         goodbye: false,
+        beat: None,
     };
     let sum = run_against(unanswered, "owed", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
@@ -360,6 +415,7 @@ async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
         answers: 1,
         timer_from: 2,
         goodbye: false,
+        beat: None,
     };
     let note = r#"{ think = "1500ms" },
   { send = { type = "note", content = "still here" } },"#;
@@ -391,6 +447,7 @@ async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
         answers: usize::MAX,
         timer_from: 0,
         goodbye: false,
+        beat: None,
     };
     let pause = r#"{ pause_reads = "3s" },"#;
     let text = scenario_with("paused", "idle_timeout = \"2s\"", pause);
@@ -411,6 +468,7 @@ async fn a_close_read_after_a_pause_is_timed_from_the_pause() {
 async fn a_goodbye_right_before_the_idle_close_is_no_use() {
     let idle = Idle {
         goodbye: true,
+        beat: None,
         ..TWO_SECONDS
     };
     let sum = run_against(idle, "goodbye", "idle_timeout = \"2s\"").await;

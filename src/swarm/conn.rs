@@ -273,17 +273,6 @@ enum Wrote {
 /// `repr(C)`: the fields every frame writes first, beside the socket's state.
 #[repr(C)]
 struct Open {
-    /// The last frame on the connection but our requests (the upgrade before any): a data
-    /// frame received, our Ping, the Pong answering it. With the last request
-    /// (`ConnRun::last_send_at`, read rather than another clock read per send), it is when
-    /// the connection was last used. The server's own Pings (and the Pongs the library
-    /// answers them with) are its keepalive, not use: a server's idle Close is judged by
-    /// how long before it the connection was last used.
-    last_activity: Instant,
-    /// `last_activity` as it was before the latest data frame received: when that frame is
-    /// a goodbye right before the server's idle Close (Slack's `goodbye`, an
-    /// `idle_timeout` notice), the connection was idle since then.
-    before_last_frame: Instant,
     /// The last data frame, µs since t0: the attempt's `last_frame_us` once it is settled
     /// (written to it when it ends).
     last_data_us: Option<u64>,
@@ -727,14 +716,6 @@ impl ConnRun {
         self.attempts.push(attempt);
     }
 
-    /// A frame other than a request went out or came in on the open connection at `now`:
-    /// it is not idle.
-    fn touch(&mut self, now: Instant) {
-        if let Some(open) = self.open.as_mut() {
-            open.last_activity = now;
-        }
-    }
-
     /// Counts a data frame that went out, or ends the connection whose write failed.
     fn sent(&mut self, wrote: Wrote) {
         match wrote {
@@ -802,7 +783,7 @@ impl ConnRun {
     async fn ping(&mut self, payload: &str, within: Option<Duration>) {
         let bytes = payload.as_bytes().to_vec();
         match self.write(Message::Ping(bytes.clone().into())).await {
-            Wrote::Sent => self.touch(Instant::now()),
+            Wrote::Sent => {}
             Wrote::Cancelled => return,
             Wrote::Failed(cause) => return self.lose(cause, Instant::now()),
         }

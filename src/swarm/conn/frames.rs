@@ -10,10 +10,6 @@ use crate::oracle::ScriptPlace;
 use crate::prefetch::Warm;
 use futures_util::FutureExt;
 
-/// How soon before a server's idle Close its last data frame may come and still read as
-/// the goodbye that announces it, not as use.
-const GOODBYE: Duration = Duration::from_millis(500);
-
 impl ConnRun {
     /// Where the next message's work reads: this state, and the heads of the buffers it
     /// reads first ([`Warm`]). Taken while they are in the cache, prefetched when the
@@ -187,8 +183,6 @@ impl ConnRun {
                 return false;
             }
             Message::Pong(payload) => {
-                // The answer to our Ping: the connection is in use.
-                self.touch(now);
                 self.checker.on_pong(&payload, now);
                 self.drain_checker_samples().await;
             }
@@ -439,34 +433,24 @@ impl ConnRun {
         }
     }
 
-    /// How long the connection had been idle when the server's Close (`cause`) came with
-    /// no answer owed (no expectation waiting for the server to send something), whatever
-    /// its code: whether the code is the idle timeout's ([`idle::reads_as_idle_close`]) is
-    /// the caller's to judge, and the notes name the others. `None` otherwise. Read at a
-    /// server's Close, before it ends the stream; the caller leaves out our own close and a
-    /// script with nothing left.
+    /// How long the client had left the connection idle when the server's Close (`cause`)
+    /// came with no answer owed (no expectation waiting for the server to send something),
+    /// whatever its code: whether the code is the idle timeout's
+    /// ([`idle::reads_as_idle_close`]) is the caller's to judge, and the notes name the
+    /// others. `None` otherwise. Read at a server's Close, before it ends the stream; the
+    /// caller leaves out our own close and a script with nothing left.
+    ///
+    /// Idle is the client's silence: the time since its last data frame (or the upgrade).
+    /// A server that times out a silent client closes it whatever it pushed meanwhile (its
+    /// heartbeats, a goodbye: Phoenix's, Slack's), and one whose timer counts its own
+    /// frames too closes no sooner than that.
     fn idle_before(&self, cause: &Cause, now: Instant) -> Option<Duration> {
         if !matches!(cause, Cause::ServerClose(_)) || self.checker.awaits_answer() {
             return None;
         }
         let open = self.open.as_ref()?;
         let last_request = self.last_send_at.map(|(_, actual)| actual);
-        // A data frame just before the Close, after our last use, with nothing owed: the
-        // server's goodbye, not use; the connection was idle since before it.
-        // Every data frame of this attempt is on the open connection's record (the attempt
-        // gets it at its end).
-        let frame_was_last = open
-            .last_data_us
-            .is_some_and(|us| us == self.since_t0(open.last_activity))
-            && last_request.is_none_or(|r| r <= open.before_last_frame);
-        let goodbye =
-            frame_was_last && now.saturating_duration_since(open.last_activity) <= GOODBYE;
-        let used = if goodbye {
-            open.before_last_frame
-        } else {
-            open.last_activity
-        };
-        let last_used = last_request.map_or(used, |r| r.max(used));
+        let last_used = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
         // Read after a pause, the Close may have come as the pause began: the idle time
         // is the least it may have been, never more than the connection really sat idle.
         let seen = match open.reads_paused_at {
@@ -595,8 +579,6 @@ fn note_data(
         }
     }
     open.last_data_us = Some(at_us);
-    open.before_last_frame = open.last_activity;
-    open.last_activity = now;
     if open.first_frame_seen {
         return false;
     }

@@ -147,8 +147,6 @@ impl ConnRun {
                 let open = Open {
                     ws,
                     upgraded_at: now,
-                    last_activity: now,
-                    before_last_frame: now,
                     reads_paused_at: None,
                     first_frame_seen: false,
                     judging: true,

@@ -916,7 +916,11 @@ fn unread_parts(
     let mut check = Vec::new();
     if text > 0 {
         got.push(format!("{text} non-JSON text record{}", plural(text)));
-        check.push("[oracles] record_separator (SignalR ends each record with \\u001e)".into());
+        check.push(
+            "[oracles] record_separator (SignalR ends each record with \\u001e; JSON records \
+             joined by newlines, NDJSON, need \"\\n\")"
+                .into(),
+        );
     }
     if binary > 0 {
         got.push(format!("{binary} binary frame{}", plural(binary)));

@@ -442,6 +442,7 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     assert!(hint.contains("12 non-JSON text records"), "{hint}");
     assert!(hint.contains("4 expectations went unmet"), "{hint}");
     assert!(hint.contains("record_separator"), "{hint}");
+    assert!(hint.contains("NDJSON, need \"\\n\""), "{hint}");
     assert!(!hint.contains("type_field"), "{hint}");
 
     let binary_only = judge_reading((0, 0, 0, 1), &unmet);

@@ -836,6 +836,11 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                         late_warning(&late, s.duration)
                     );
                 }
+                for (g, group) in s.groups.iter().enumerate() {
+                    if let Some(note) = catalogue_note(group) {
+                        eprintln!("note: {}: {note}", at(g, &[]));
+                    }
+                }
                 // Valid, and still blind to part of what it sends: said before a run.
                 let groups = s
                     .groups
@@ -857,6 +862,34 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
     }
     Ok(code)
+}
+
+/// The note on a `forge = "catalogue"` group with fewer token slots than the bad-token
+/// catalogue has entries: the catalogue is dealt round-robin over the slots, so the
+/// entries past them are never tried. `None` otherwise.
+fn catalogue_note(group: &crate::model::Group) -> Option<String> {
+    use crate::model::{BadToken, Forge, TokenReuse};
+    if group.forge != Some(Forge::Catalogue) {
+        return None;
+    }
+    let users = u64::from(group.users);
+    let slots = match group.token {
+        TokenReuse::PerConnection => users * u64::from(group.connections_per_user),
+        TokenReuse::PerUser | TokenReuse::CrossUser => users,
+        TokenReuse::Shared { k } => {
+            (users * u64::from(group.connections_per_user)).div_ceil(u64::from(k.max(1)))
+        }
+    };
+    let entries = BadToken::all().count() as u64;
+    (slots < entries).then(|| {
+        format!(
+            "group `{}` deals the bad-token catalogue's {entries} entries over {}: {} of them \
+             are never tried (give it {entries} token slots, e.g. `users = {entries}`)",
+            group.name,
+            plural(slots, "token slot"),
+            entries - slots
+        )
+    })
 }
 
 /// Why a group cannot finish within the run's `duration`, and what to change.

@@ -106,6 +106,31 @@ impl Written {
     }
 }
 
+/// A catalogue group with fewer token slots than the catalogue has entries never tries
+/// the rest: `validate` says so, at the group, and how many; one with enough says nothing.
+#[test]
+fn validate_notes_a_catalogue_group_too_small_to_try_every_entry() {
+    let group = |users: u32| {
+        format!(
+            "name = \"c\"\nduration = \"5s\"\n\n[[group]]\nname = \"bad\"\nusers = {users}\nforge = \"catalogue\"\nsteps = [{{ close = 1000 }}]\n"
+        )
+    };
+    let entries = stampede::model::BadToken::all().count();
+    let (code, _, err) = Written::new("small.toml", &group(5)).validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("small.toml:4:1: group `bad` deals the bad-token catalogue's")
+            && err.contains(&format!(
+                "over 5 token slots: {} of them are never tried",
+                entries - 5
+            )),
+        "{err}"
+    );
+    let (code, _, err) = Written::new("whole.toml", &group(entries as u32)).validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("catalogue"), "{err}");
+}
+
 #[test]
 fn validate_names_file_line_and_column_and_exits_2() {
     let text = "name = \"broken\"\nduration = \"5 sec\"\n\n[[group]]\nname = \"g\"\nusres = 3\nsteps = []\n";

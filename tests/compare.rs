@@ -51,6 +51,14 @@ fn a_slower_new_is_flagged() {
         "max gates nothing by default: {flagged:?}"
     );
     assert!(!flagged.iter().any(|m| m.starts_with("generator_lag")));
+    // One run a side: the drift between runs of one build is unknown, and it says so.
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("judged with one run on a side")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -116,11 +124,16 @@ fn several_runs_merge_and_their_spread_absorbs_noise() {
     assert!(turn.spread.unwrap() > 0.5, "{turn:?}");
     assert_ne!(turn.verdict, Verdict::Regression, "{turn:?}");
     assert_eq!((c.base_runs.len(), c.new_runs.len()), (3, 3));
-    // A real slowdown still shows through the spread.
+    // A real slowdown still shows through the spread, and with several runs a side no
+    // note says the drift is unknown.
     let slow = dirs(tmp.path(), "slow", &[7, 8, 9], 1.5);
-    assert!(compare(&base, &slow, &CompareOptions::default())
-        .unwrap()
-        .regressed());
+    let c = compare(&base, &slow, &CompareOptions::default()).unwrap();
+    assert!(c.regressed());
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("one run on a side")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]

@@ -237,9 +237,11 @@ pub fn compare(
         .first()
         .map(|r| r.summary.scenario.clone())
         .unwrap_or_default();
+    let mut warnings: Vec<String> = base.iter().chain(&new).filter_map(warning).collect();
+    warnings.extend(single_run_note(base.len(), new.len(), &rows));
     Ok(Comparison {
         scenario,
-        warnings: base.iter().chain(&new).filter_map(warning).collect(),
+        warnings,
         worse_verdicts: worse_verdicts(&base, &new),
         base_runs: base.into_iter().map(|r| r.path).collect(),
         new_runs: new.into_iter().map(|r| r.path).collect(),
@@ -247,6 +249,25 @@ pub fn compare(
         forced,
         rows,
         missing,
+    })
+}
+
+/// The note on regressions judged with one run on a side: how far two runs of one build
+/// drift apart (a busy machine, a colder cache) is then unknown, so nothing weighs the
+/// change against it, and a small one may be that drift. `None` with several runs each
+/// side, or no latency or throughput regression.
+fn single_run_note(base: usize, new: usize, rows: &[Row]) -> Option<String> {
+    let regressed = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Regression)
+        .count();
+    (regressed > 0 && base.min(new) < 2).then(|| {
+        format!(
+            "{regressed} regression{} judged with one run on a side: how far runs of one \
+             build drift apart is unknown, so a small change may be that drift; give \
+             --base and --new three runs each (their spread then widens the margin)",
+            if regressed == 1 { "" } else { "s" }
+        )
     })
 }
 

@@ -269,6 +269,60 @@ async fn rising_aborts_find_slot_leak() {
     finds(Bug::SlotLeak, Family::Abort, &oracles).await;
 }
 
+/// A rate limit (429 `Retry-After: 1`) answering the health probe between levels is the
+/// server's load shedding: the probe waits as asked and the target is healthy, never
+/// broken (a battery against a 40-per-second limit reported the target broken and
+/// skipped families). A server still shedding when the wait runs out is neither.
+#[tokio::test]
+async fn a_rate_limited_probe_between_levels_is_waited_out_not_broken() {
+    use stampede::hunt::battery::{Health, Hooks};
+    tokio::time::timeout(BOUND, async {
+        let b = battery(&[Family::Abort]);
+        let hooks = ProbeHooks::new(&b, 1);
+        // One upgrade, then 429 for 1.5 s (the probe is shed twice, then taken); or 503
+        // for good.
+        let window = common::RateLimit {
+            admits: 1,
+            sheds_for: Some(Duration::from_millis(1500)),
+            answer: common::TOO_MANY,
+        };
+        let for_good = common::RateLimit {
+            sheds_for: None,
+            answer: common::UNAVAILABLE,
+            ..window
+        };
+        for (limit, waited_out) in [(window, true), (for_good, false)] {
+            let (url, _stop) = common::spawn_rate_limited(limit).await;
+            let runner = Runner::start(
+                &Target::Url(url),
+                &battery::calibration_plan(&b, 1),
+                RunOptions::default(),
+                CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+            let end = tokio::time::Instant::now() + Duration::from_secs(60);
+            let first = hooks.probe_health(&runner, end).await.unwrap();
+            assert_eq!(first, Health::Healthy, "the one upgrade it admits");
+            let second = hooks.probe_health(&runner, end).await.unwrap();
+            match second {
+                Health::Healthy => assert!(waited_out, "{limit:?}"),
+                Health::Shedding(shed) => {
+                    assert!(
+                        !waited_out && shed.unresolved && shed.times >= 2,
+                        "{shed:?}"
+                    );
+                    assert!(shed.answer.contains("http_503"), "{}", shed.answer);
+                }
+                other => panic!("{limit:?}: load shedding read as {other:?}"),
+            }
+            runner.close().await;
+        }
+    })
+    .await
+    .expect("bounded");
+}
+
 /// The command: a battery file given to `hunt` prints one line per family and the summary,
 /// and exits 1 on a find.
 #[test]

@@ -2,7 +2,8 @@
 //!
 //! The target here is a small loopback server with damage that accumulates across
 //! rounds: every connection that ends without a Close (an aborted handshake, a reset)
-//! leaks one of [`SLOTS`] slots, and once none is left every upgrade gets 503. A control
+//! leaks one of [`SLOTS`] slots, and once none is left every upgrade gets 500 (a failure,
+//! not load shedding: a 503 would be waited out as the server's "not now"). A control
 //! port resets it (answers `ok` once the slots are back), so `--reset` has something
 //! real to do and the test can count how often it ran.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -106,7 +107,7 @@ async fn spawn_leaky() -> Leaky {
 async fn leaky_conn(mut tcp: tokio::net::TcpStream, leaked: Arc<AtomicU32>) {
     if leaked.load(Ordering::SeqCst) >= SLOTS {
         let _ = tcp
-            .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 9\r\n\r\nno slots\n")
+            .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 9\r\n\r\nno slots\n")
             .await;
         return;
     }
@@ -186,7 +187,7 @@ async fn hunt_names_the_round_that_left_the_target_broken_and_the_repro_replays_
         assert_eq!(outcome.rounds, 2);
         assert!(health.before.healthy && !health.after.healthy);
         assert!(
-            health.after.answer.contains("503"),
+            health.after.answer.contains("500"),
             "{}",
             health.after.answer
         );
@@ -354,7 +355,7 @@ async fn the_hunt_command_says_which_round_left_the_target_broken() {
             "{stdout}"
         );
         assert!(
-            stdout.contains("health probe after:  refused: http_503"),
+            stdout.contains("health probe after:  refused: http_500"),
             "{stdout}"
         );
         assert!(stdout.contains("confirmed 2/2 on replay"), "{stdout}");
@@ -380,11 +381,13 @@ async fn shrink_with_a_reset_drops_the_rounds_and_connections_the_damage_does_no
             healthy: true,
             answer: "accepted; 1/1 expectations met".into(),
             elapsed_ms: 1.0,
+            shed: None,
         };
         let broken = hunt::ProbeAnswer {
             healthy: false,
-            answer: "refused: http_503".into(),
+            answer: "refused: http_500".into(),
             elapsed_ms: 1.0,
+            shed: None,
         };
         // Four rounds of 3 leaks each where two suffice to use up 5 slots.
         let repro = hunt::Repro {
@@ -452,6 +455,243 @@ async fn a_probe_the_target_never_answers_is_unhealthy_and_bounded() {
             answer.answer
         );
         assert!(started.elapsed() < hunt::PROBE_LIMIT + Duration::from_secs(10));
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Three users, each greeted and closing; no liveness probe phase, so a round opens
+/// exactly three connections and the limit below is met at a known count.
+const GREETED: &str = r#"
+name = "greeted"
+duration = "3s"
+
+[auth]
+secret = { value = "stampede-test-secret" }
+
+[oracles]
+liveness = false
+
+[[group]]
+name = "greeted"
+users = 3
+arrival = { ramp = "10ms" }
+steps = [
+  { expect = "connection_established", within = "2s" },
+  { close = 1000 },
+]
+
+[hunt]
+rounds = 3
+"#;
+
+/// A rate limit of 4 upgrades, then 429 `Retry-After: 1` for 1.5 s: the health probe
+/// before a round and the round's three connections use it up, so the probe after every
+/// round is shed, twice (at once, and again a second later), and taken at the third try.
+const WINDOW_LIMIT: common::RateLimit = common::RateLimit {
+    admits: 4,
+    sheds_for: Some(Duration::from_millis(1500)),
+    answer: common::TOO_MANY,
+};
+
+/// The same 4 upgrades, then 503 for good: a server shedding past the probe's wait.
+const SHEDS_ON: common::RateLimit = common::RateLimit {
+    admits: 4,
+    sheds_for: None,
+    answer: common::UNAVAILABLE,
+};
+
+async fn greeted_runner(url: &str, reset: Reset) -> (stampede::model::Scenario, Runner) {
+    let s = common::scenario("greeted.toml", GREETED);
+    let plan = stampede::plan::build(&s, 1);
+    let mut runner = Runner::start(
+        &Target::Url(url.to_string()),
+        &plan,
+        RunOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    runner.reset = reset;
+    (s, runner)
+}
+
+/// The bug a user hit: a server's legitimate rate limit (429 with `Retry-After`) answered
+/// the probe right after round 0 and the hunt called the target left broken by it. The
+/// probe now waits as asked and the rounds go on.
+#[tokio::test]
+async fn a_rate_limited_target_is_shedding_load_not_broken_and_the_hunt_goes_on() {
+    tokio::time::timeout(BOUND, async {
+        let (url, _stop) = common::spawn_rate_limited(WINDOW_LIMIT).await;
+        let (s, runner) = greeted_runner(&url, Reset::None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = hunt::hunt(&s, &runner, &hunt_opts(dir.path(), 3), &mut |_| {})
+            .await
+            .unwrap();
+        let found = outcome.found.as_ref().map(|f| &f.repro.evidence);
+        assert!(found.is_none(), "a rate limit is no finding: {found:?}");
+        assert_eq!(outcome.rounds, 3, "every round ran");
+        assert!(outcome.short.is_none(), "{:?}", outcome.short);
+        let shed = &outcome.health_shed;
+        assert!(
+            shed.answers >= 3,
+            "the probe after each round was shed: {shed:?}"
+        );
+        assert_eq!(shed.inconclusive, 0, "each was waited out: {shed:?}");
+        let last = shed.last.as_deref().unwrap_or_default();
+        assert!(
+            last.contains("http_429") && last.contains("Retry-After 1s"),
+            "{last}"
+        );
+        runner.close().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Replaying a broken-target repro against a rate-limited target: the probe after the
+/// rounds is shed, waited out and passes, so no try reproduces a broken target.
+#[tokio::test]
+async fn a_replay_against_a_rate_limited_target_reproduces_no_broken_target() {
+    tokio::time::timeout(BOUND, async {
+        let (url, _stop) = common::spawn_rate_limited(WINDOW_LIMIT).await;
+        let reset = Reset::Command {
+            command: "true".into(),
+            timeout: Duration::from_secs(10),
+        };
+        let (s, runner) = greeted_runner(&url, reset).await;
+        let plan = stampede::plan::build(&s, 1);
+        let probe = hunt::probe_plan(&s, 1);
+        let measured = runner
+            .measure_health(&[plan], &probe, 2, None, None)
+            .await
+            .unwrap();
+        let rate = &measured.rate;
+        assert_eq!((rate.reproduced, rate.runs, rate.shed), (0, 2, 0), "{rate}");
+        assert!(measured.evidence.is_empty());
+        runner.close().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// A server still shedding when the probe's wait runs out is inconclusive, not broken:
+/// the hunt says it was shedding and finds nothing, and the wait is bounded.
+#[tokio::test]
+async fn a_target_shedding_past_the_probes_wait_is_inconclusive_not_broken() {
+    tokio::time::timeout(BOUND, async {
+        let (url, _stop) = common::spawn_rate_limited(SHEDS_ON).await;
+        let (mut s, runner) = greeted_runner(&url, Reset::None).await;
+        s.hunt.rounds = 1;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = hunt::hunt(&s, &runner, &hunt_opts(dir.path(), 3), &mut |_| {})
+            .await
+            .unwrap();
+        let found = outcome.found.as_ref().map(|f| &f.repro.evidence);
+        assert!(found.is_none(), "load shedding is no finding: {found:?}");
+        assert_eq!(outcome.rounds, 1);
+        let shed = &outcome.health_shed;
+        assert_eq!(shed.inconclusive, 1, "{shed:?}");
+        assert!(shed.answers >= 2, "tried again after the backoff: {shed:?}");
+        let note = shed.note().unwrap();
+        assert!(
+            note.contains("http_503") && note.contains("target health was not judged"),
+            "{note}"
+        );
+
+        // One probe on its own: shed to the end of its wait, which is bounded.
+        let started = std::time::Instant::now();
+        let answer = runner
+            .probe(&hunt::probe_plan(&s, 1), None)
+            .await
+            .unwrap()
+            .expect("an answer");
+        assert!(answer.shedding() && !answer.broken(), "{answer:?}");
+        assert!(
+            answer.answer.starts_with("shed: http_503"),
+            "{}",
+            answer.answer
+        );
+        assert!(
+            started.elapsed() < hunt::SHED_WAIT_CAP + hunt::PROBE_LIMIT,
+            "{:?}",
+            started.elapsed()
+        );
+        runner.close().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// A server that truly breaks (it stops taking connections after round 0: refused) is
+/// still a broken target: load shedding is the only failure the probe waits out.
+#[tokio::test]
+async fn a_target_that_stops_accepting_is_still_left_broken() {
+    tokio::time::timeout(BOUND, async {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        // The probe before round 0 and its three connections, then the listener is gone.
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(common::fake_conn(tcp, common::Fault::None));
+            }
+        });
+        let (s, runner) = greeted_runner(&url, Reset::None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = hunt::hunt(&s, &runner, &hunt_opts(dir.path(), 0), &mut |_| {})
+            .await
+            .unwrap();
+        let found = outcome.found.expect("the broken target is a finding");
+        assert_eq!(found.repro.oracle, OracleKind::TargetHealth);
+        let health = found.repro.health.as_ref().unwrap();
+        assert_eq!(health.broken_by_round, 0);
+        assert!(health.after.broken(), "{:?}", health.after);
+        assert!(
+            health.after.answer.contains("connect"),
+            "{}",
+            health.after.answer
+        );
+        assert_eq!(outcome.health_shed, hunt::HealthShed::default());
+        runner.close().await;
+    })
+    .await
+    .expect("bounded");
+}
+
+/// The command: a hunt against a rate-limited target ends clean and says how often the
+/// server shed the health probe.
+#[tokio::test]
+async fn the_hunt_command_waits_out_a_rate_limit_and_says_so() {
+    tokio::time::timeout(BOUND, async {
+        let (url, _stop) = common::spawn_rate_limited(WINDOW_LIMIT).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("greeted.toml");
+        std::fs::write(&path, GREETED).unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .arg("hunt")
+            .arg(&path)
+            .args(["--target", &url, "--budget", "40s", "--times", "3"])
+            .args(["--reset", "true", "--no-learn"])
+            .arg("-o")
+            .arg(dir.path())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(stdout.contains("no violation in 3 rounds"), "{stdout}");
+        assert!(
+            stdout.contains("note: the server shed the health probe")
+                && stdout.contains("waited out as it asked"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("left broken"), "{stdout}");
     })
     .await
     .expect("bounded");

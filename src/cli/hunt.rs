@@ -214,6 +214,8 @@ fn rate_json(rate: &hunt::Rate) -> serde_json::Value {
         "runs": rate.runs,
         "planned": rate.planned,
         "short": rate.short.as_ref().map(short_name),
+        // Replays of a broken-target finding the server's load shedding left unjudged.
+        "shed": rate.shed,
     })
 }
 
@@ -365,6 +367,11 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     }
     if !args.output.json {
         pressure_summary(&outcome)?;
+        // Before the result: a health probe the server shed is its load shedding, and
+        // one it was still shedding judged no round's effect on the target.
+        if let Some(note) = outcome.health_shed.note() {
+            outln!("note: {note}")?;
+        }
     }
     if let Some(Short::Unjudged(stopped)) = &outcome.short {
         let when = if outcome.rounds > 1 && outcome.not_judged == outcome.rounds {
@@ -975,6 +982,12 @@ fn hunt_json(
         })).collect::<Vec<_>>(),
         "short": outcome.short.as_ref().map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),
+        // Health probes the server shed, and those still shed when their wait ran out.
+        "health_shed": {
+            "answers": outcome.health_shed.answers,
+            "inconclusive": outcome.health_shed.inconclusive,
+            "last": outcome.health_shed.last,
+        },
     }))
 }
 
@@ -1150,6 +1163,7 @@ mod tests {
             pressure: Vec::new(),
             excused: 0,
             first_excused: None,
+            health_shed: hunt::HealthShed::default(),
         };
         use crate::model::Verdict;
         assert_eq!(hunt_verdict(&outcome(None), false), Verdict::Clean);

@@ -9,7 +9,8 @@
 //! between levels ends the battery: nothing run against it afterwards could be judged.
 
 use super::{
-    hunt_excusing, Excuse, Found, HuntError, HuntOptions, Progress, Runner, Short, MIN_RUN,
+    hunt_excusing, Excuse, Found, HealthShed, HuntError, HuntOptions, Progress, Runner, Shed,
+    Short, MIN_RUN,
 };
 use crate::model::{OracleKind, Plan, Verdict, Violation};
 use crate::plan;
@@ -40,6 +41,9 @@ pub enum Health {
         why: String,
         accepted: bool,
     },
+    /// The server was still shedding the probe (HTTP 429 or 503, close 1013, a declared
+    /// shed code) when its wait ran out: load shedding, neither healthy nor broken.
+    Shedding(Shed),
     /// Not enough budget left to probe.
     Unknown,
 }
@@ -108,12 +112,14 @@ impl Hooks for ProbeHooks {
         budget_end: Instant,
     ) -> HookFuture<'a, Health> {
         Box::pin(async move {
-            let Some((outcome, cut)) = runner.once_by(&self.probe, budget_end).await? else {
+            // A probe the server sheds is waited out as it asks, as `hunt`'s is.
+            let Some(run) = runner.probe_run(&self.probe, Some(budget_end)).await? else {
                 return Ok(Health::Unknown);
             };
-            if cut {
-                return Ok(Health::Unknown);
+            if let Some(shed) = run.shed.filter(|s| s.unresolved) {
+                return Ok(Health::Shedding(shed));
             }
+            let outcome = run.outcome;
             let summary = &outcome.results.summary;
             if summary.violations.total == 0 && summary.verdict.exercised() {
                 return Ok(Health::Healthy);
@@ -448,16 +454,25 @@ async fn run_family(
         notes: Vec::new(),
     }
     };
-    let finish = |ran, end, excused, first, notes: &mut Vec<String>| {
+    // Health probes the server shed, the battery's and its hunts': said once, at the end.
+    let mut shed = HealthShed::default();
+    let finish = |ran, end, excused, first, (notes, shed): (&mut Vec<String>, &HealthShed)| {
         let mut r = report_of(ran, end, excused, first);
         r.notes.append(notes);
+        r.notes.extend(shed.note());
         r
     };
     while let Some(i) = index {
         let Some(level) = levels.get(i) else { break };
         if runner.cancel.is_cancelled() {
             let end = FamilyEnd::Short(Short::Interrupted);
-            return Ok(finish(ran, end, excused, first_excused, &mut notes));
+            return Ok(finish(
+                ran,
+                end,
+                excused,
+                first_excused,
+                (&mut notes, &shed),
+            ));
         }
         if family_end.saturating_duration_since(Instant::now()) < MIN_RUN {
             return Ok(finish(
@@ -465,7 +480,7 @@ async fn run_family(
                 FamilyEnd::Short(Short::Budget),
                 excused,
                 first_excused,
-                &mut notes,
+                (&mut notes, &shed),
             ));
         }
         let mut health = hooks.probe_health(runner, family_end).await?;
@@ -477,6 +492,7 @@ async fn run_family(
         match &health {
             Health::Healthy => seen.accepted = true,
             Health::Broken { accepted, .. } => seen.accepted |= *accepted,
+            Health::Shedding(waited) => shed.add(waited),
             Health::Unknown => {}
         }
         match health {
@@ -490,7 +506,7 @@ async fn run_family(
                     },
                     excused,
                     first_excused,
-                    &mut notes,
+                    (&mut notes, &shed),
                 ));
             }
             // Never seen healthy (its first exchange may hit the race the families look
@@ -504,7 +520,9 @@ async fn run_family(
                     ));
                 }
             }
-            Health::Unknown => {}
+            // The server's load shedding says nothing of its health: the level runs, and
+            // the family's note counts it.
+            Health::Shedding(_) | Health::Unknown => {}
         }
         report(&Event::Level {
             family,
@@ -533,6 +551,7 @@ async fn run_family(
         )
         .await?;
         excused += outcome.excused;
+        shed.merge(&outcome.health_shed);
         if first_excused.is_none() {
             first_excused = outcome.first_excused.clone();
         }
@@ -549,12 +568,24 @@ async fn run_family(
             } else {
                 FamilyEnd::Suspect(Box::new(found))
             };
-            return Ok(finish(ran, end, excused, first_excused, &mut notes));
+            return Ok(finish(
+                ran,
+                end,
+                excused,
+                first_excused,
+                (&mut notes, &shed),
+            ));
         }
         if let Some(short) = outcome.short {
             // A level the budget ended proves the lower ones clean, nothing above them.
             let end = FamilyEnd::Short(short);
-            return Ok(finish(ran, end, excused, first_excused, &mut notes));
+            return Ok(finish(
+                ran,
+                end,
+                excused,
+                first_excused,
+                (&mut notes, &shed),
+            ));
         }
         index = hooks.escalate(family, i, levels);
     }
@@ -563,7 +594,7 @@ async fn run_family(
         FamilyEnd::Clean,
         excused,
         first_excused,
-        &mut notes,
+        (&mut notes, &shed),
     ))
 }
 

@@ -8,6 +8,13 @@
 //! keeps the rounds that led there. Replaying or shrinking such a finding is only faithful
 //! against a target put back in its first state before each try: `--reset CMD`, or for
 //! the built-in server a restart ([`Reset`]).
+//!
+//! A probe the server sheds (HTTP 429 or 503, close 1013, a code `[oracles] reject.shed`
+//! declares) is the server's answer under load, "not now", as everywhere else in stampede:
+//! the probe waits as the server asks (its `Retry-After`, else [`SHED_BACKOFF`]) and tries
+//! again, for [`SHED_WAIT_CAP`] at most. Still shed then, the probe is inconclusive
+//! ([`ProbeAnswer::shedding`]): neither healthy nor broken, so the round before it is not
+//! judged for target health. A rate limit is the server's policy, never a broken target.
 
 use super::{
     HuntError, Measured, Rate, Repro, ReproError, Runner, Short, ShrinkOptions, ShrinkOutcome,
@@ -26,6 +33,17 @@ use tokio::time::Instant;
 /// Longest a health probe may take: a healthy target answers its first exchange in
 /// milliseconds; one that makes a valid connection wait longer than this is not healthy.
 pub const PROBE_LIMIT: Duration = Duration::from_secs(5);
+
+/// Longest the health probe waits, its tries included, for a server that sheds it to take
+/// it: a rate limit's window is seconds long. Still shed then, the probe is inconclusive.
+pub const SHED_WAIT_CAP: Duration = Duration::from_secs(5);
+
+/// How long the health probe waits after a shed answer that names no `Retry-After`.
+pub const SHED_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The shortest wait between tries whatever the server asks (`Retry-After: 0` included):
+/// a probe must not hammer a server that is shedding load.
+const MIN_SHED_WAIT: Duration = Duration::from_millis(100);
 
 /// Longest a `--reset` command may run unless told otherwise.
 pub const RESET_TIMEOUT: Duration = Duration::from_secs(60);
@@ -129,10 +147,40 @@ pub struct ProbeAnswer {
     /// The connection was accepted and its exchange completed, every expectation met.
     pub healthy: bool,
     /// One line: `accepted; 1/1 expectations met` or what went wrong
-    /// (`refused: http_503 …`, `accepted, then expected …; seen …`).
+    /// (`refused: http_500 …`, `accepted, then expected …; seen …`, or, when the server
+    /// was still shedding it, `shed: http_429 …`).
     pub answer: String,
-    /// How long the probe took, ms.
+    /// How long the probe's last try took, ms.
     pub elapsed_ms: f64,
+    /// The load shedding the probe waited through, when the server shed it at all. Left
+    /// out of files when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed: Option<Shed>,
+}
+
+/// How a server shed a health probe before it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shed {
+    /// Shed answers, each followed by the wait the server asked for.
+    pub times: u32,
+    /// The last of them (`http_429 HTTP/1.1 429 Too Many Requests, Retry-After 1s`).
+    pub answer: String,
+    /// The server was still shedding when the wait ([`SHED_WAIT_CAP`]) or the budget ran
+    /// out: the probe is inconclusive.
+    pub unresolved: bool,
+}
+
+impl ProbeAnswer {
+    /// Whether the server was still shedding the probe when its wait ran out: the probe
+    /// says nothing of the target's health.
+    pub fn shedding(&self) -> bool {
+        self.shed.as_ref().is_some_and(|s| s.unresolved)
+    }
+
+    /// Whether the probe found the target broken: it failed, and not by load shedding.
+    pub fn broken(&self) -> bool {
+        !self.healthy && !self.shedding()
+    }
 }
 
 /// The health probe of `scenario`: one connection of its first group with valid tokens
@@ -205,15 +253,81 @@ fn flatten(steps: &[Step], out: &mut Vec<Step>) {
     }
 }
 
-/// Whether a probe run was healthy, and what it saw.
+/// Whether a probe run was healthy, and what it saw. A run the server shed is neither
+/// healthy nor broken: its answer is [`ProbeAnswer::shedding`] (one shed answer).
 pub fn answer_of(outcome: &RunOutcome) -> ProbeAnswer {
+    let elapsed_ms = outcome.results.summary.elapsed_ms;
+    if shed_wait(outcome).is_some() {
+        let how = shed_words(outcome);
+        return ProbeAnswer {
+            healthy: false,
+            answer: format!("shed: {how}"),
+            elapsed_ms,
+            shed: Some(Shed {
+                times: 1,
+                answer: how,
+                unresolved: true,
+            }),
+        };
+    }
+    let (healthy, answer) = judge_probe(outcome);
+    ProbeAnswer {
+        healthy,
+        answer,
+        elapsed_ms,
+        shed: None,
+    }
+}
+
+/// How long a probe run asks the probe to wait when the server shed it (HTTP 429 or 503,
+/// close 1013, a declared `reject.shed` code, before or after acceptance): the
+/// `Retry-After` it gave, else [`SHED_BACKOFF`], never under [`MIN_SHED_WAIT`]. `None`
+/// when it was not shed.
+fn shed_wait(outcome: &RunOutcome) -> Option<Duration> {
+    let s = &outcome.results.summary;
+    if s.counters.shed + s.counters.shed_after_acceptance == 0 {
+        return None;
+    }
+    let asked = s.answers.iter().find_map(|a| a.retry_after_s);
+    Some(
+        asked
+            .map_or(SHED_BACKOFF, |secs| Duration::from_secs(u64::from(secs)))
+            .max(MIN_SHED_WAIT),
+    )
+}
+
+/// How a probe run was shed, in words: `http_429 HTTP/1.1 429 Too Many Requests,
+/// Retry-After 1s`, or the close code that shed it.
+fn shed_words(outcome: &RunOutcome) -> String {
+    let s = &outcome.results.summary;
+    match s
+        .answers
+        .iter()
+        .find(|a| a.cause.is_shed())
+        .or(s.answers.first())
+    {
+        Some(a) => {
+            let detail = format!("{} {}", a.cause, a.detail);
+            match a.retry_after_s {
+                Some(secs) => format!("{}, Retry-After {secs}s", detail.trim_end()),
+                None => detail.trim_end().to_string(),
+            }
+        }
+        None => match s.counters.refused_by.keys().next() {
+            Some(cause) => cause.to_string(),
+            None => "closed with a shedding code after acceptance".to_string(),
+        },
+    }
+}
+
+/// Whether a probe run the server did not shed was healthy, and what it saw.
+fn judge_probe(outcome: &RunOutcome) -> (bool, String) {
     let s = &outcome.results.summary;
     let c = &s.counters;
     let met = c.expect.expectations_met;
     let wanted = c.expect.expectations;
-    let elapsed_ms = s.elapsed_ms;
     let first_violation = outcome.results.violations.first();
-    let (healthy, answer) = if c.accepted == 0 {
+    if c.accepted == 0 {
         let why = match (s.answers.first(), c.refused_by.keys().next()) {
             (Some(a), _) => format!("refused: {} {}", a.cause, a.detail),
             (None, Some(cause)) => format!("failed: {cause}"),
@@ -232,11 +346,72 @@ pub fn answer_of(outcome: &RunOutcome) -> ProbeAnswer {
         )
     } else {
         (true, format!("accepted; {met}/{wanted} expectations met"))
-    };
-    ProbeAnswer {
-        healthy,
-        answer,
-        elapsed_ms,
+    }
+}
+
+/// A health probe's last run, after waiting out the server's load shedding
+/// ([`Runner::probe_run`]).
+pub struct ProbeRun {
+    /// The last try's run.
+    pub outcome: RunOutcome,
+    /// The shedding waited through; `None` when the server shed no try.
+    pub shed: Option<Shed>,
+}
+
+/// What the server's load shedding did to a hunt's health probes, for its output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthShed {
+    /// Shed answers to the health probe, the ones waited out included.
+    pub answers: u32,
+    /// Probes the server was still shedding when their wait ran out: each inconclusive,
+    /// so the round before it was not judged for target health.
+    pub inconclusive: u32,
+    /// The last shed answer (`http_429 HTTP/1.1 429 Too Many Requests, Retry-After 1s`).
+    pub last: Option<String>,
+}
+
+impl HealthShed {
+    /// Counts the shedding `answer` waited through, if any.
+    pub fn count(&mut self, answer: &ProbeAnswer) {
+        if let Some(shed) = &answer.shed {
+            self.add(shed);
+        }
+    }
+
+    /// Counts one probe's shedding.
+    pub fn add(&mut self, shed: &Shed) {
+        self.answers += shed.times;
+        self.inconclusive += u32::from(shed.unresolved);
+        self.last = Some(shed.answer.clone());
+    }
+
+    /// Adds what another hunt's probes saw (a battery's levels).
+    pub fn merge(&mut self, other: &HealthShed) {
+        self.answers += other.answers;
+        self.inconclusive += other.inconclusive;
+        if other.last.is_some() {
+            self.last.clone_from(&other.last);
+        }
+    }
+
+    /// One line on it, `None` when the server shed no health probe: `the server shed the
+    /// health probe 4 times (http_429 …): load shedding, waited out as it asked, never a
+    /// broken target`, or, when it was still shedding at the end of a wait, `…; 1 probe
+    /// was still shed after waiting up to 5s as it asked: inconclusive, not a broken
+    /// target (…), so target health was not judged there`.
+    pub fn note(&self) -> Option<String> {
+        let last = self.last.as_deref()?;
+        let times = crate::model::words::plural(self.answers, "time");
+        if self.inconclusive == 0 {
+            return Some(format!(
+                "the server shed the health probe {times} ({last}): load shedding, waited out as it asked, never a broken target"
+            ));
+        }
+        let still = crate::model::words::plural_as(self.inconclusive, "probe was", "probes were");
+        Some(format!(
+            "the server shed the health probe {times} ({last}); {still} still shed after waiting up to {}s as it asked: inconclusive, not a broken target (load shedding says nothing of whether a round broke it), so target health was not judged there",
+            SHED_WAIT_CAP.as_secs()
+        ))
     }
 }
 
@@ -288,34 +463,102 @@ impl Runner {
     }
 
     /// One health probe with `probe` (see [`probe_plan`]), ending by `budget_end` if
-    /// given. `None` when the budget left no room or cut it, or on Ctrl-C: no answer.
+    /// given, waiting out load shedding ([`Runner::probe_run`]). `None` when the budget
+    /// left no room or cut it, or on Ctrl-C: no answer.
     pub async fn probe(
         &self,
         probe: &Plan,
         budget_end: Option<Instant>,
     ) -> Result<Option<ProbeAnswer>, HuntError> {
-        let outcome = match budget_end {
-            None => match self.once(probe).await {
-                Ok(outcome) => outcome,
-                Err(HuntError::Run(crate::run::RunError::Interrupted)) => return Ok(None),
-                Err(err) => return Err(err),
-            },
-            Some(end) => match self.once_by(probe, end).await? {
-                Some((outcome, false)) => outcome,
-                Some((_, true)) | None => return Ok(None),
-            },
+        let Some(run) = self.probe_run(probe, budget_end).await? else {
+            return Ok(None);
         };
         if self.cancel.is_cancelled() {
             return Ok(None);
         }
-        Ok(Some(answer_of(&outcome)))
+        let mut answer = answer_of(&run.outcome);
+        answer.shed = run.shed;
+        Ok(Some(answer))
+    }
+
+    /// Runs `probe` until the server stops shedding it: after each shed answer (HTTP 429
+    /// or 503, close 1013, a declared `reject.shed` code) it waits what the server asked
+    /// (`Retry-After`, else [`SHED_BACKOFF`]) and tries again, as long as that wait ends
+    /// within [`SHED_WAIT_CAP`] of the first try and before `budget_end`. A server still
+    /// shedding then leaves the last run shed ([`Shed::unresolved`]). `None` when the
+    /// budget left no room for a try or cut it, or on Ctrl-C (a wait ends at once then).
+    ///
+    /// # Errors
+    /// As [`Runner::once`].
+    pub async fn probe_run(
+        &self,
+        probe: &Plan,
+        budget_end: Option<Instant>,
+    ) -> Result<Option<ProbeRun>, HuntError> {
+        let give_up = Instant::now() + SHED_WAIT_CAP;
+        let last_resume = budget_end.map_or(give_up, |end| end.min(give_up));
+        let mut shed: Option<Shed> = None;
+        loop {
+            let Some(outcome) = self.probe_once(probe, budget_end).await? else {
+                return Ok(None);
+            };
+            let Some(wait) = shed_wait(&outcome) else {
+                if let Some(shed) = &mut shed {
+                    shed.unresolved = false;
+                }
+                return Ok(Some(ProbeRun { outcome, shed }));
+            };
+            let times = shed.as_ref().map_or(0, |s| s.times) + 1;
+            shed = Some(Shed {
+                times,
+                answer: shed_words(&outcome),
+                unresolved: true,
+            });
+            if Instant::now() + wait > last_resume {
+                return Ok(Some(ProbeRun { outcome, shed }));
+            }
+            if !self.pause(wait).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One run of `probe`, ending by `budget_end` if given. `None` when the budget left no
+    /// room or cut it, or on Ctrl-C.
+    async fn probe_once(
+        &self,
+        probe: &Plan,
+        budget_end: Option<Instant>,
+    ) -> Result<Option<RunOutcome>, HuntError> {
+        match budget_end {
+            None => match self.once(probe).await {
+                Ok(outcome) => Ok(Some(outcome)),
+                Err(HuntError::Run(crate::run::RunError::Interrupted)) => Ok(None),
+                Err(err) => Err(err),
+            },
+            Some(end) => match self.once_by(probe, end).await? {
+                Some((outcome, false)) => Ok(Some(outcome)),
+                Some((_, true)) | None => Ok(None),
+            },
+        }
+    }
+
+    /// Sleeps `wait`; false, at once, when Ctrl-C comes first.
+    async fn pause(&self, wait: Duration) -> bool {
+        tokio::select! {
+            () = self.cancel.cancelled() => false,
+            () = tokio::time::sleep(wait) => true,
+        }
     }
 
     /// Replays a broken-target finding up to `times` times: each try resets the target,
     /// checks it is healthy, runs `plans` in order and probes it again; a try reproduced
     /// when that last probe failed. The evidence is the first failing probe's
     /// [`health_violation`]. Without a reset only one try is faithful (the target stays
-    /// as the last one left it), so one is made.
+    /// as the last one left it), so one is made. A try whose probe the server was still
+    /// shedding ([`ProbeAnswer::shedding`]) is not judged: counted in [`Rate::shed`],
+    /// neither a run nor a reproduction; when no try was judged for that alone, the rate
+    /// is inconclusive.
     pub async fn measure_health(
         &self,
         plans: &[Plan],
@@ -334,6 +577,7 @@ impl Runner {
             runs: 0,
             planned: times,
             short: None,
+            shed: 0,
         };
         let mut evidence = Vec::new();
         'tries: for i in 0..times {
@@ -351,6 +595,10 @@ impl Runner {
                 rate.short = Some(self.cut_reason());
                 break;
             };
+            if before.shedding() {
+                rate.shed += 1;
+                continue;
+            }
             if !before.healthy {
                 rate.short = Some(Short::Unjudged(Unjudged {
                     verdict: Verdict::TargetUnusable,
@@ -383,6 +631,10 @@ impl Runner {
                 rate.short = Some(self.cut_reason());
                 break;
             };
+            if after.shedding() {
+                rate.shed += 1;
+                continue;
+            }
             rate.runs += 1;
             if !after.healthy {
                 rate.reproduced += 1;
@@ -390,6 +642,9 @@ impl Runner {
                     evidence = vec![health_violation(probe, &before, &after, None)];
                 }
             }
+        }
+        if rate.runs == 0 && rate.shed > 0 && rate.short.is_none() {
+            rate.short = Some(Short::Unjudged(shedding_throughout(rate.shed)));
         }
         Ok(Measured { rate, evidence })
     }
@@ -401,6 +656,23 @@ impl Runner {
         } else {
             Short::Budget
         }
+    }
+}
+
+/// Why a replay of a broken-target finding judged nothing: the server was still shedding
+/// the health probe after every one of its `tries`.
+fn shedding_throughout(tries: u32) -> Unjudged {
+    Unjudged {
+        verdict: Verdict::Inconclusive,
+        hint: format!(
+            "the server was still shedding the health probe (HTTP 429/503, close 1013 or a declared shed code) after waiting up to {}s as it asked, in {}: load shedding says nothing of whether the rounds broke it",
+            SHED_WAIT_CAP.as_secs(),
+            if tries == 1 {
+                "its one try".to_string()
+            } else {
+                format!("all {tries} tries")
+            },
+        ),
     }
 }
 
@@ -648,6 +920,62 @@ mod tests {
         assert_eq!(plan.conns.len(), 1);
         assert_eq!(plan.duration, PROBE_LIMIT);
         assert!(plan.oracles.session.liveness.is_none());
+    }
+
+    fn answer(healthy: bool, shed: Option<(u32, &str, bool)>) -> ProbeAnswer {
+        ProbeAnswer {
+            healthy,
+            answer: String::new(),
+            elapsed_ms: 1.0,
+            shed: shed.map(|(times, answer, unresolved)| Shed {
+                times,
+                answer: answer.into(),
+                unresolved,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_probe_still_shed_is_neither_healthy_nor_broken_and_the_note_counts_it() {
+        let waited_out = answer(
+            true,
+            Some((2, "http_429 HTTP/1.1 429, Retry-After 1s", false)),
+        );
+        let still_shed = answer(false, Some((3, "http_503 HTTP/1.1 503", true)));
+        let refused = answer(false, None);
+        assert!(!waited_out.shedding() && !waited_out.broken());
+        assert!(still_shed.shedding() && !still_shed.broken());
+        assert!(refused.broken() && !refused.shedding());
+
+        let mut shed = HealthShed::default();
+        shed.count(&refused);
+        assert_eq!(shed.note(), None, "nothing shed, nothing to say");
+        shed.count(&waited_out);
+        let note = shed.note().unwrap();
+        assert!(
+            note.contains("2 times (http_429") && note.contains("waited out as it asked"),
+            "{note}"
+        );
+        let mut level = HealthShed::default();
+        level.count(&still_shed);
+        shed.merge(&level);
+        assert_eq!((shed.answers, shed.inconclusive), (5, 1));
+        let note = shed.note().unwrap();
+        assert!(
+            note.contains("5 times (http_503") && note.contains("1 probe was still shed"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_probe_answer_written_before_shedding_was_counted_still_reads() {
+        let old =
+            r#"{"healthy": false, "answer": "failed: server_close_1011", "elapsed_ms": 502.2}"#;
+        let read: ProbeAnswer = serde_json::from_str(old).unwrap();
+        assert_eq!(read.shed, None);
+        assert!(read.broken());
+        let written = serde_json::to_string(&read).unwrap();
+        assert!(!written.contains("shed"), "left out when none: {written}");
     }
 
     #[tokio::test]

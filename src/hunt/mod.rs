@@ -17,8 +17,8 @@ mod space;
 
 pub use health::{
     answer_of, health_size, health_violation, probe_plan, probe_steps, run_reset_command,
-    shrink_health, HealthFinding, ProbeAnswer, Reset, ResetError, NO_RESET_SHRINK, PROBE_LIMIT,
-    RESET_TIMEOUT,
+    shrink_health, HealthFinding, HealthShed, ProbeAnswer, ProbeRun, Reset, ResetError, Shed,
+    NO_RESET_SHRINK, PROBE_LIMIT, RESET_TIMEOUT, SHED_BACKOFF, SHED_WAIT_CAP,
 };
 pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use sends::{Capped, SendScale};
@@ -309,6 +309,7 @@ impl Runner {
             runs: 0,
             planned: times,
             short: None,
+            shed: 0,
         };
         let mut evidence = Vec::new();
         for i in 0..times {
@@ -470,18 +471,32 @@ pub struct Rate {
     pub planned: u32,
     /// Why fewer than `planned` ran, when it was not that the answer was already known.
     pub short: Option<Short>,
+    /// Replays of a broken-target finding not judged because the server was still
+    /// shedding the health probe when its wait ran out (load shedding, not a broken
+    /// target): neither runs nor reproductions.
+    pub shed: u32,
 }
 
 impl Rate {
     /// Why fewer than `planned` replays ran, in words: `budget ran out before 10`,
-    /// `interrupted before 10`, `stopped: the target was unusable`; `None` when none was
-    /// cut short.
+    /// `interrupted before 10`, `stopped: the target was unusable`, `2 not judged: the
+    /// server was shedding the health probe`; `None` when none was cut short.
     pub fn cut_short(&self) -> Option<String> {
-        Some(match self.short.as_ref()? {
+        let stopped = self.short.as_ref().map(|short| match short {
             Short::Budget => format!("budget ran out before {}", self.planned),
             Short::Interrupted => format!("interrupted before {}", self.planned),
             Short::Unjudged(u) => format!("stopped: the target was {}", u.verdict),
-        })
+        });
+        let shed = (self.shed > 0).then(|| {
+            format!(
+                "{} not judged: the server was shedding the health probe",
+                self.shed
+            )
+        });
+        match (stopped, shed) {
+            (Some(stopped), Some(shed)) => Some(format!("{stopped}; {shed}")),
+            (stopped, shed) => stopped.or(shed),
+        }
     }
 }
 
@@ -858,6 +873,10 @@ pub struct HuntOutcome {
     /// the first, for the report. Zero without an excuse.
     pub excused: u64,
     pub first_excused: Option<Violation>,
+    /// Health probes the server shed (HTTP 429 or 503, close 1013, a declared shed code):
+    /// how often, and how many it was still shedding when their wait ran out (the round
+    /// before each not judged for target health).
+    pub health_shed: HealthShed,
 }
 
 /// A violation a hunt saw, written as a repro, with how its replays went.
@@ -922,11 +941,15 @@ pub async fn hunt_excusing(
     let mut short = None;
     // Health: the probe must pass before the first round for a later failure to mean
     // anything; a target never seen healthy is judged by the rounds alone, as before.
+    // A probe the server was still shedding at the start leaves the target unseen healthy:
+    // nothing after can be said to have broken it.
     let probe = probe_plan(scenario, opts.seed);
-    let mut healthy = runner
-        .probe(&probe, Some(budget_end))
-        .await?
-        .filter(|a| a.healthy);
+    let mut health_shed = HealthShed::default();
+    let first = runner.probe(&probe, Some(budget_end)).await?;
+    if let Some(first) = &first {
+        health_shed.count(first);
+    }
+    let mut healthy = first.filter(|a| a.healthy);
     // The rounds run since the target was last reset (the hunt's start).
     let mut since_reset: Vec<Plan> = Vec::new();
     // Pressure escalation stops where this machine could no longer hold a round.
@@ -1011,13 +1034,17 @@ pub async fn hunt_excusing(
         // not whatever its own connections (or the next round's) then suffered.
         if let Some(before) = healthy.clone() {
             let mut answer = runner.probe(&probe, Some(budget_end)).await?;
-            if answer.as_ref().is_some_and(|a| !a.healthy) {
+            if let Some(first) = answer.as_ref().filter(|a| a.broken()) {
                 // Once more before calling the target broken: one probe lost to a busy
                 // machine is not a finding.
+                health_shed.count(first);
                 answer = runner.probe(&probe, Some(budget_end)).await?;
             }
+            if let Some(answer) = &answer {
+                health_shed.count(answer);
+            }
             match answer {
-                Some(after) if !after.healthy => {
+                Some(after) if after.broken() => {
                     let seen_after = started.elapsed();
                     let mut found = record_broken(
                         scenario,
@@ -1039,10 +1066,13 @@ pub async fn hunt_excusing(
                         pressure: levels,
                         excused,
                         first_excused,
+                        health_shed,
                     });
                 }
-                Some(after) => healthy = Some(after),
-                None => {}
+                Some(after) if after.healthy => healthy = Some(after),
+                // Still shed when its wait ran out (the server's load shedding, not a
+                // broken target), or no answer: this round is not judged for health.
+                Some(_) | None => {}
             }
         }
         if let Some(unjudged) = unjudged {
@@ -1056,6 +1086,7 @@ pub async fn hunt_excusing(
                 pressure: levels,
                 excused,
                 first_excused,
+                health_shed,
             });
         }
         if let Some(why) = round_not_judged {
@@ -1089,6 +1120,7 @@ pub async fn hunt_excusing(
                 pressure: levels,
                 excused,
                 first_excused,
+                health_shed,
             });
         }
         round += 1;
@@ -1117,6 +1149,7 @@ pub async fn hunt_excusing(
         pressure: levels,
         excused,
         first_excused,
+        health_shed,
     })
 }
 
@@ -1232,6 +1265,7 @@ async fn record_broken(
         runs: 0,
         planned: opts.confirm,
         short: None,
+        shed: 0,
     };
     if runner.reset.possible() {
         // The breaking round alone first: when it suffices, the repro is that small.

@@ -572,6 +572,12 @@ pub struct Answer {
     /// control characters escaped; empty when there was none.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+    /// The seconds an HTTP refusal's `Retry-After` header asked the client to wait before
+    /// trying again (its delta-seconds form; an HTTP-date is not read): what a server
+    /// shedding load says about when it will take a connection again. Absent when the
+    /// answer had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u32>,
 }
 
 impl Answer {
@@ -589,7 +595,14 @@ impl Answer {
             cause,
             detail,
             body: Answer::printable(body),
+            retry_after_s: None,
         }
+    }
+
+    /// This answer with the seconds its `Retry-After` header asked for.
+    pub fn with_retry_after(mut self, seconds: Option<u32>) -> Answer {
+        self.retry_after_s = seconds;
+        self
     }
 
     /// What a server sent, as an answer shows it: at most [`Answer::BODY_BYTES`], cut

@@ -37,7 +37,9 @@ pub(crate) const MASS_RUNS: usize = 99;
 pub(crate) const HANDSHAKE_SLOTS: usize = 32;
 
 /// How long `slot-leak` makes a handshake wait for a slot, in windows, before it gives
-/// up: the connection is then upgraded and closed at once with 1013 (try again later).
+/// up: the connection is then upgraded and closed at once with 1011 (internal error). Not
+/// 1013 (try again later): that is load shedding, the server's "not now", which stampede
+/// waits out and never calls a broken target; a leaked slot is a fault, and says so.
 /// Scaled with the window (rather than a fixed 3 s) so tests that widen the window keep
 /// the wait in proportion and replays of a broken server stay short.
 const SLOT_WAIT_WINDOWS: u32 = 10;
@@ -84,7 +86,7 @@ pub enum Bug {
     MassEventLoss,
     /// Every handshake holds one of 32 slots until its 101 is written (a window
     /// later); an aborted handshake never gives its slot back. Once all are leaked,
-    /// every connection waits 10 windows for a slot and is then closed with 1013.
+    /// every connection waits 10 windows for a slot and is then closed with 1011.
     SlotLeak,
     /// Session ids are cut from the clock: two sessions created inside one window
     /// (necessarily different users: a same-token pair is refused) share an id, and
@@ -161,7 +163,7 @@ impl Bug {
                 "100 or more runs starting within one window: the runs beyond the 99th silently lose tool_completed"
             }
             Bug::SlotLeak => {
-                "each aborted handshake leaks one of 32 slots; once all leak, every connection waits 10 windows, then gets close 1013"
+                "each aborted handshake leaks one of 32 slots; once all leak, every connection waits 10 windows, then gets close 1011"
             }
             Bug::SessionIdCollision => {
                 "two users' sessions created within one window share a session id: the later one's events go to the earlier one"
@@ -221,7 +223,7 @@ pub(crate) struct BugState {
 pub(crate) enum Slot {
     /// Held until [`Slot::settle`].
     Held(OwnedSemaphorePermit),
-    /// No slot came within [`slot_wait`]: the connection is to be closed with 1013.
+    /// No slot came within [`slot_wait`]: the connection is to be closed with 1011.
     Exhausted,
 }
 

@@ -145,7 +145,8 @@ where
     };
     shared.stats.bump(Counter::Accepted);
     if exhausted {
-        close_with(&mut ws, CloseCode::Again, "no handshake slot").await;
+        // 1011, not 1013: a leaked slot is the server's fault, not load it sheds.
+        close_with(&mut ws, CloseCode::Error, "no handshake slot").await;
         return;
     }
     let session = match admission {

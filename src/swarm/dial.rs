@@ -151,8 +151,10 @@ pub struct DialFailure {
     pub cause: Cause,
     /// `true` when the server refused (HTTP status): a rejection, not a failure.
     pub rejected: bool,
-    /// What the server said, when it said something other than a 101.
-    pub answer: Option<Answer>,
+    /// What the server said, when it said something other than a 101. Boxed, as a
+    /// connection keeps it: a failure is returned by every step of the handshake, so it is
+    /// kept small.
+    pub answer: Option<Box<Answer>>,
 }
 
 impl DialFailure {

@@ -128,7 +128,7 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
                 } else {
                     leftover
                 };
-                return Err(refused(head.minor, head.code, &body));
+                return Err(refused(head.minor, head.code, &body, retry_after(&head)));
             }
             if head.minor < 1 {
                 return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));
@@ -223,8 +223,20 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Another status than 101: the server refused, with its status line and body.
-fn refused(minor: u8, code: u16, body: &[u8]) -> DialFailure {
+/// The delay a refusal's `Retry-After` header asks for, in its delta-seconds form (RFC
+/// 9110 §10.2.3): `None` when there is none, or when it is an HTTP-date (the client's
+/// clock need not agree with the server's) or not a number.
+fn retry_after(head: &Head) -> Option<u32> {
+    let value = std::str::from_utf8(head.get("Retry-After")?).ok()?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// Another status than 101: the server refused, with its status line, body and the
+/// `Retry-After` delay it asked for (if any).
+fn refused(minor: u8, code: u16, body: &[u8], retry_after_s: Option<u32>) -> DialFailure {
     let cause = Cause::Http(code);
     let reason = tokio_tungstenite::tungstenite::http::StatusCode::from_u16(code)
         .ok()
@@ -232,10 +244,9 @@ fn refused(minor: u8, code: u16, body: &[u8]) -> DialFailure {
         .unwrap_or("");
     let line = format!("HTTP/1.{minor} {code} {reason}");
     DialFailure {
-        answer: Some(Answer::new(
-            cause.clone(),
-            line.trim_end().to_string(),
-            body,
+        answer: Some(Box::new(
+            Answer::new(cause.clone(), line.trim_end().to_string(), body)
+                .with_retry_after(retry_after_s),
         )),
         cause,
         rejected: true,
@@ -245,7 +256,7 @@ fn refused(minor: u8, code: u16, body: &[u8]) -> DialFailure {
 /// The server broke the handshake: `detail` says how.
 fn protocol(detail: String) -> DialFailure {
     DialFailure {
-        answer: Some(Answer::new(Cause::Protocol, detail, &[])),
+        answer: Some(Box::new(Answer::new(Cause::Protocol, detail, &[]))),
         cause: Cause::Protocol,
         rejected: false,
     }
@@ -255,7 +266,7 @@ fn protocol(detail: String) -> DialFailure {
 fn failure(e: WsError) -> DialFailure {
     let cause = super::dial::classify(&e);
     DialFailure {
-        answer: Some(Answer::new(cause.clone(), e.to_string(), &[])),
+        answer: Some(Box::new(Answer::new(cause.clone(), e.to_string(), &[]))),
         cause,
         rejected: false,
     }

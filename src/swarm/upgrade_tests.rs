@@ -169,6 +169,27 @@ async fn a_non_101_status_keeps_its_code_line_and_body() {
 }
 
 #[tokio::test]
+async fn a_shedding_refusal_keeps_the_delay_its_retry_after_asks_for() {
+    let addr = server(|_| {
+        b"HTTP/1.1 429 Too Many Requests\r\nRetry-After:  2 \r\nContent-Length: 4\r\n\r\nbusy"
+            .to_vec()
+    })
+    .await;
+    let answer = failed(dial(addr, None).await).answer.unwrap();
+    assert_eq!(answer.cause, Cause::Http(429));
+    assert_eq!(answer.retry_after_s, Some(2));
+    // An HTTP-date, a negative or no number at all asks for nothing this client reads.
+    for value in ["Wed, 21 Oct 2015 07:28:00 GMT", "-1", "", "1.5"] {
+        let head = Head {
+            headers: vec![("retry-after".into(), value.as_bytes().to_vec())],
+            ..Head::default()
+        };
+        assert_eq!(retry_after(&head), None, "{value:?}");
+    }
+    assert_eq!(retry_after(&Head::default()), None);
+}
+
+#[tokio::test]
 async fn a_chunked_refusal_body_is_shown_without_its_chunk_sizes() {
     let addr = server(|_| {
         b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n\

@@ -166,6 +166,82 @@ where
     (format!("ws://{addr}/ws"), cancel)
 }
 
+/// How a [`spawn_rate_limited`] server sheds the upgrades over its limit.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Upgrades it admits before it sheds.
+    pub admits: u32,
+    /// How long it sheds, from the first upgrade over the limit, before it admits
+    /// `admits` more; `None`: it never admits another.
+    pub sheds_for: Option<Duration>,
+    /// The whole HTTP answer to a shed upgrade.
+    pub answer: &'static str,
+}
+
+/// A time-window rate limit's answer: 429 asking for a second's wait.
+pub const TOO_MANY: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n";
+
+/// Overload with no end in sight: 503 naming no wait.
+pub const UNAVAILABLE: &str =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n";
+
+/// The fake golden-path server behind a rate limiter: it admits `limit.admits` upgrades,
+/// then answers every upgrade with `limit.answer` until `limit.sheds_for` has passed
+/// since the first one it shed, then admits again. The shedding starts at a count, not a
+/// clock, so which connection is shed does not depend on how busy the machine is.
+pub async fn spawn_rate_limited(limit: RateLimit) -> (String, CancellationToken) {
+    use std::sync::{Arc, Mutex};
+    // Admitted in this window, and since when it has been shedding.
+    let state = Arc::new(Mutex::new((0u32, None::<std::time::Instant>)));
+    spawn_server(move |tcp| {
+        let admit = {
+            let mut st = state.lock().unwrap();
+            let over = st.1.is_some_and(|since| {
+                limit
+                    .sheds_for
+                    .is_some_and(|sheds_for| since.elapsed() >= sheds_for)
+            });
+            if over {
+                *st = (0, None);
+            }
+            if st.1.is_none() && st.0 < limit.admits {
+                st.0 += 1;
+                true
+            } else {
+                st.1.get_or_insert_with(std::time::Instant::now);
+                false
+            }
+        };
+        async move {
+            if admit {
+                fake_conn(tcp, Fault::None).await;
+            } else {
+                refuse_with(tcp, limit.answer).await;
+            }
+        }
+    })
+    .await
+}
+
+/// Reads the request head, writes `answer`, and ends the connection once the client has
+/// read it (bounded: a client that never closes is let go after a second).
+pub async fn refuse_with(mut tcp: tokio::net::TcpStream, answer: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    if tcp.write_all(answer.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = tcp.shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.read_to_end(&mut head)).await;
+}
+
 /// Holds a TCP connection open, unread and unanswered, until the client gives up.
 pub async fn hold_unanswered(mut tcp: tokio::net::TcpStream) {
     let mut sink = Vec::new();

@@ -165,7 +165,7 @@ impl ConnRun {
                 self.open.is_some()
             }
             Err(failure) => {
-                self.answer = self.answer.take().or(failure.answer.map(Box::new));
+                self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
                 self.push_attempt(attempt);
                 false
@@ -295,7 +295,7 @@ impl ConnRun {
                 judge.aborted(&mut attempt, Cause::Aborted { rst }, now_us);
             }
             Err(failure) => {
-                self.answer = self.answer.take().or(failure.answer.map(Box::new));
+                self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us)
             }
         }

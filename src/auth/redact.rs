@@ -563,6 +563,20 @@ mod tests {
         );
     }
 
+    /// A token echoed upper- or lower-cased is replaced whole.
+    #[test]
+    fn a_token_echoed_in_another_case_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        for cased in [t[0].expose().to_uppercase(), t[0].expose().to_lowercase()] {
+            let text = format!("got {cased}, and {}", "ANOTHER WORD LONG ENOUGH TO INDEX");
+            assert_eq!(
+                r.redact(&text),
+                "got <token jti=jti0>, and ANOTHER WORD LONG ENOUGH TO INDEX"
+            );
+        }
+    }
+
     #[test]
     fn an_excerpt_redacts_before_it_cuts() {
         let t = tokens(1);

@@ -23,13 +23,16 @@ pub(super) enum Encoding {
     Percent { upper: bool },
     /// The token backwards, character by character.
     Reversed,
+    /// The token in upper or lower case (a server that normalises what it echoes): a JWT's
+    /// base64url loses its case, but its claims read again once guessed.
+    Cased { upper: bool },
     /// The bytes a JWT's signature segment decodes to, as hex in upper or lower case.
     SignatureHex { upper: bool },
 }
 
 impl Encoding {
     /// Every encoding looked for: how many forms each token adds at most.
-    pub(super) const ALL: [Encoding; 9] = [
+    pub(super) const ALL: [Encoding; 11] = [
         Encoding::Base64 {
             url_safe: false,
             padded: true,
@@ -49,6 +52,8 @@ impl Encoding {
         Encoding::Percent { upper: false },
         Encoding::Percent { upper: true },
         Encoding::Reversed,
+        Encoding::Cased { upper: true },
+        Encoding::Cased { upper: false },
         Encoding::SignatureHex { upper: false },
         Encoding::SignatureHex { upper: true },
     ];
@@ -60,6 +65,8 @@ impl Encoding {
             Encoding::Base64 { url_safe, padded } => Some(base64(token, url_safe, padded)),
             Encoding::Percent { upper } => Some(percent_every_byte(token.as_bytes(), upper)),
             Encoding::Reversed => Some(token.chars().rev().collect()),
+            Encoding::Cased { upper: true } => Some(token.to_uppercase()).filter(|t| t != token),
+            Encoding::Cased { upper: false } => Some(token.to_lowercase()).filter(|t| t != token),
             Encoding::SignatureHex { upper } => {
                 let signature = jwt_signature(token)?;
                 (signature.len() >= MIN_SIGNATURE).then(|| hex(&signature, upper))

@@ -53,6 +53,9 @@ struct Tally {
     valid: u64,
     valid_accepted: u64,
     valid_refused: BTreeMap<Cause, u64>,
+    /// Of those refusals, the ones of a token an earlier attempt had already presented
+    /// (an aborted handshake, a session): what a server that takes each token once says.
+    valid_refused_again: u64,
     /// Failures that are the client's own limits, never the target's.
     client_side: u64,
     /// Attempts the server shed under load before doing any work
@@ -497,6 +500,15 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     let reject = &plan.oracles.session.reject;
     let clean = |a: &Attempt| a.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     let mut t = Tally::default();
+    // When each token slot was first presented: an attempt's start, aborted ones too
+    // (an abort after the request has shown the server its token).
+    let mut first_presented: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in reports {
+        for a in &r.attempts {
+            let first = first_presented.entry(r.token).or_insert(a.started_us);
+            *first = (*first).min(a.started_us);
+        }
+    }
     for r in reports {
         let valid = valid_token(plan, r.token);
         t.subprotocol += u64::from(r.answer.as_ref().is_some_and(|a| {
@@ -527,6 +539,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 t.valid_accepted += u64::from(a.outcome == Outcome::Accepted);
                 if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
+                    let shown_before = first_presented
+                        .get(&r.token)
+                        .is_some_and(|first| *first < a.started_us);
+                    t.valid_refused_again += u64::from(shown_before);
                 }
             }
         }
@@ -709,6 +725,22 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     let failed_otherwise = t.judged - t.accepted - t.clean_refusals;
     if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
         return None;
+    }
+    if t.valid_refused_again == refused {
+        // Each refused token had been presented before, and a token presented once was
+        // never refused: the server takes each token once, and the scenario shows each
+        // twice. Its policy, and nothing here tells a wrong secret from it.
+        return Some(Judgement {
+            verdict: Verdict::Inconclusive,
+            hint: Some(format!(
+                "every valid token was refused ({}), each when presented again after an \
+                 earlier attempt had shown it to the server (an aborted handshake or a \
+                 session): the server takes each token once (replay protection, as single-use \
+                 tokens do), so a scenario that presents a token twice cannot judge it; give \
+                 each connection its own token, or drop the steps that reuse one",
+                top_causes(&t.valid_refused)
+            )),
+        });
     }
     let check = auth_check(opaque);
     Some(Judgement {

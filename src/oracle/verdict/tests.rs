@@ -1518,6 +1518,38 @@ fn a_shard_that_holds_no_connection_is_inconclusive_not_clean() {
     );
 }
 
+/// Every valid token refused with 401, each after an earlier attempt had presented it (a
+/// handshake aborted after its request): a server that takes each token once, which a
+/// scenario presenting tokens twice cannot judge. Inconclusive, not a wrong secret; the
+/// same refusals on a token's first presentation stay a misconfiguration.
+#[test]
+fn tokens_refused_only_when_presented_again_are_no_wrong_secret() {
+    let plan = plan();
+    let reports = |aborted_first: bool| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let mut refused = attempt(End::Refused(401));
+                refused.started_us = 5_000;
+                let mut r = report(c, refused, Default::default());
+                if aborted_first {
+                    r.attempts.insert(0, attempt(End::Aborted));
+                }
+                r
+            })
+            .collect()
+    };
+    let again = judge_completed(&plan, &reports(true));
+    assert_eq!(again.verdict, Verdict::Inconclusive, "{again:?}");
+    assert!(again
+        .hint
+        .unwrap_or_default()
+        .contains("the server takes each token once"),);
+    let first = judge_completed(&plan, &reports(false));
+    assert_eq!(first.verdict, Verdict::AuthMisconfigured, "{first:?}");
+}
+
 fn judge_completed(plan: &Plan, reports: &[ConnReport]) -> Judgement {
     judge(&Evidence {
         plan,

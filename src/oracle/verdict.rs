@@ -982,17 +982,11 @@ fn unmet_over_unread(
     by_oracle: &BTreeMap<OracleKind, u64>,
     type_field: &str,
 ) -> Option<Judgement> {
-    let unmet = by_oracle
-        .get(&OracleKind::Completeness)
-        .copied()
-        .unwrap_or(0);
-    let others = by_oracle.values().sum::<u64>() - unmet;
-    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
-    let all_unread = !kept.is_empty()
-        && kept
-            .iter()
-            .all(|v| v.oracle == OracleKind::Completeness && v.unreadable);
-    if unmet == 0 || others > 0 || !all_unread {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    if !kept
+        .iter()
+        .all(|v| v.oracle == OracleKind::Completeness && v.unreadable)
+    {
         return None;
     }
     let sum = |f: fn(&Counters) -> u64| reports.iter().map(|r| f(&r.counters)).sum::<u64>();
@@ -1025,15 +1019,7 @@ fn unmet_over_unread(
 /// by the server. `None` when any expectation got those kinds: the reading works, and
 /// what went missing elsewhere stands.
 fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
-    let unmet = by_oracle
-        .get(&OracleKind::Completeness)
-        .copied()
-        .unwrap_or(0);
-    let others = by_oracle.values().sum::<u64>() - unmet;
-    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
-    if unmet == 0 || others > 0 || kept.is_empty() {
-        return None;
-    }
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let misreads: Vec<&Misread> = kept
         .iter()
         .map(|v| v.misread.as_ref())
@@ -1076,6 +1062,22 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             plural(unmet)
         )),
     })
+}
+
+/// How many completeness violations the run had, and the kept ones, when it had no
+/// violation of another oracle and kept some: what the verdicts that excuse unmet
+/// expectations ([`unmet_over_unread`], [`misread`]) read. `None` otherwise.
+fn only_unmet<'a>(
+    reports: &'a [ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<(u64, Vec<&'a Violation>)> {
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
+    (unmet > 0 && others == 0 && !kept.is_empty()).then_some((unmet, kept))
 }
 
 fn plural(n: u64) -> &'static str {

@@ -168,6 +168,14 @@ impl Pending {
     }
 }
 
+/// A record of a kind no step of the script names ([`ConnChecker::claiming_only`]): not
+/// kept, but the latest few are what a witness shows the server said.
+struct Ignored {
+    at: Instant,
+    /// Its JSON cut at [`UNCLAIMED_BYTES`] when the checker keeps bodies, else its kind.
+    shown: String,
+}
+
 struct Buffered {
     event: String,
     /// `(field, value)` for every correlation field this connection uses.
@@ -352,6 +360,8 @@ pub struct ConnChecker {
     /// Every kind an expectation of this connection's script could claim
     /// ([`Self::claiming_only`]); `None`: any.
     claimable: Option<Arc<BTreeSet<String>>>,
+    /// The latest [`UNCLAIMED_SHOWN`] records of kinds no step names ([`Ignored`]).
+    ignored: VecDeque<Ignored>,
     saw_uncorrelated_error: bool,
     /// Records received that no expectation could read: an expectation that saw nothing
     /// says so, since a scenario missing the protocol's record separator, or reading the
@@ -408,6 +418,7 @@ impl ConnChecker {
             observed: spec.calibrating.then(Box::default),
             learned_on: true,
             claimable: None,
+            ignored: VecDeque::new(),
             spec,
         }
     }
@@ -464,6 +475,7 @@ impl ConnChecker {
             obs.streams.push(obs.messages.len());
         }
         self.buffer.clear();
+        self.ignored.clear();
         self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
     }
@@ -897,7 +909,17 @@ impl ConnChecker {
             return;
         }
         if self.claimable.as_ref().is_some_and(|k| !k.contains(event)) {
-            // No step expects this kind: nothing could claim it.
+            // No step expects this kind: nothing could claim it. The latest few are kept
+            // as what the server said, for a witness.
+            if self.ignored.len() >= UNCLAIMED_SHOWN {
+                self.ignored.pop_front();
+            }
+            let shown = if self.keep_bodies {
+                excerpt(&msg.to_value().to_string(), UNCLAIMED_BYTES)
+            } else {
+                event.to_string()
+            };
+            self.ignored.push_back(Ignored { at: now, shown });
             return;
         }
         self.buffer_message(event, msg, now);
@@ -913,7 +935,12 @@ impl ConnChecker {
                 continue;
             }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
-            let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
+            let seen = seen_text(
+                p,
+                &self.unread,
+                (&self.buffer, &self.ignored),
+                &self.spec.type_field,
+            );
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
             let window = Some(p.within);
@@ -950,7 +977,12 @@ impl ConnChecker {
             let expected = p.state.remaining();
             let seen = format!(
                 "{}; then {detail}",
-                seen_text(p, &self.unread, &self.buffer, &self.spec.type_field)
+                seen_text(
+                    p,
+                    &self.unread,
+                    (&self.buffer, &self.ignored),
+                    &self.spec.type_field
+                )
             );
             let ended = StreamEnded {
                 close_code,
@@ -1091,7 +1123,12 @@ impl ConnChecker {
             note_seen(p, event);
         }
         let expected = format!("next: {}", p.state.remaining());
-        let seen = seen_text(p, &self.unread, &self.buffer, &self.spec.type_field);
+        let seen = seen_text(
+            p,
+            &self.unread,
+            (&self.buffer, &self.ignored),
+            &self.spec.type_field,
+        );
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let unread = p.unread_seen;
         self.resolve(idx, Resolution::Violated);
@@ -2021,11 +2058,11 @@ struct Unread {
 fn seen_text(
     p: &Pending,
     unread: &Unread,
-    buffer: &VecDeque<Buffered>,
+    unclaimed: (&VecDeque<Buffered>, &VecDeque<Ignored>),
     type_field: &str,
 ) -> String {
     let mut seen = read_text(p, unread, type_field);
-    if let Some(unclaimed) = unclaimed_text(buffer) {
+    if let Some(unclaimed) = unclaimed_text(unclaimed) {
         let _ = write!(seen, " ({unclaimed})");
     }
     seen
@@ -2036,22 +2073,30 @@ fn seen_text(
 /// [`UNCLAIMED_SHOWN`] (`unclaimed, the latest 3 of 5: ...`), each its JSON cut at
 /// [`UNCLAIMED_BYTES`] when the checker kept bodies, else its kind. `None` when there are
 /// none.
-fn unclaimed_text(buffer: &VecDeque<Buffered>) -> Option<String> {
-    if buffer.is_empty() {
+fn unclaimed_text((buffer, ignored): (&VecDeque<Buffered>, &VecDeque<Ignored>)) -> Option<String> {
+    let total = buffer.len() + ignored.len();
+    if total == 0 {
         return None;
     }
-    let skipped = buffer.len().saturating_sub(UNCLAIMED_SHOWN);
-    let shown: Vec<String> = buffer
+    // Both in arrival order: the latest of the two together.
+    let mut latest: Vec<(Instant, String)> = buffer
         .iter()
-        .skip(skipped)
-        .map(|b| match &b.body {
-            Some(body) => excerpt(&body.to_string(), UNCLAIMED_BYTES),
-            None => b.event.clone(),
+        .skip(buffer.len().saturating_sub(UNCLAIMED_SHOWN))
+        .map(|b| {
+            let text = match &b.body {
+                Some(body) => excerpt(&body.to_string(), UNCLAIMED_BYTES),
+                None => b.event.clone(),
+            };
+            (b.at, text)
         })
+        .chain(ignored.iter().map(|i| (i.at, i.shown.clone())))
         .collect();
-    let label = match skipped {
+    latest.sort_by_key(|(at, _)| *at);
+    let skipped = latest.len().saturating_sub(UNCLAIMED_SHOWN);
+    let shown: Vec<String> = latest.into_iter().skip(skipped).map(|(_, t)| t).collect();
+    let label = match total.saturating_sub(shown.len()) {
         0 => "unclaimed".to_string(),
-        _ => format!("unclaimed, the latest {} of {}", shown.len(), buffer.len()),
+        _ => format!("unclaimed, the latest {} of {}", shown.len(), total),
     };
     Some(format!("{label}: {}", shown.join(", ")))
 }

@@ -547,6 +547,19 @@ fn records_of_kinds_no_step_expects_do_not_push_out_ones_a_step_will_claim() {
     let mut reads_its_script = checker().claiming_only(Some(Arc::new(kinds)));
     assert!(flood(&mut reads_its_script), "the buffered answer meets it");
     assert_eq!(reads_its_script.take_counts().buffer_overflows, 0);
+    // Not kept, the latest few are still what a witness shows the server said.
+    let mut p = five("r9");
+    p.pattern = vec![PatternItem {
+        event: "done".into(),
+        repeat: Repeat::One,
+    }]
+    .into();
+    reads_its_script.expect(p, Some((now, now)), now);
+    reads_its_script.expire(now + Duration::from_secs(6));
+    assert_eq!(
+        reads_its_script.violations[0].seen,
+        "nothing (unclaimed: heartbeat, heartbeat, heartbeat)"
+    );
     let mut keeps_any = checker();
     assert!(!flood(&mut keeps_any), "the flood pushed the answer out");
 }

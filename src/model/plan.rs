@@ -132,7 +132,7 @@ pub struct TokenPlan {
 }
 
 /// What separates a planned `jti` from the suffix one execution adds to it
-/// ([`crate::plan::fresh_jtis`]).
+/// (`plan::fresh_jtis`).
 pub const RUN_SUFFIX: char = '~';
 
 /// The `jti` a token slot was planned with: the text before [`RUN_SUFFIX`].

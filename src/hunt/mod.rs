@@ -20,7 +20,7 @@ pub use health::{
     shrink_health, HealthFinding, HealthShed, ProbeAnswer, ProbeRun, Reset, ResetError, Shed,
     NO_RESET_SHRINK, PROBE_LIMIT, RESET_TIMEOUT, SHED_BACKOFF, SHED_WAIT_CAP,
 };
-pub use repro::{fresh_keys, ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
+pub use repro::{ReferenceServer, Repro, ReproError, OLDEST_READ, REPRO_VERSION};
 pub use sends::{Capped, SendScale};
 pub use shrink::{shrink, ShrinkOptions, ShrinkOutcome, Signature};
 pub use space::{apply_pressure, draw, pressure, round_seed, separate, Level};

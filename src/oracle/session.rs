@@ -148,10 +148,7 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
 /// that still holds a session answers "in use" (409). A close 1008 says "policy" without
 /// saying which, and stays a held session.
 pub fn token_policy(cause: &Cause) -> bool {
-    matches!(
-        cause,
-        Cause::Http(401 | 403) | Cause::ServerClose(4401 | 4403) | Cause::RefusedInBand(_)
-    )
+    super::verdict::is_auth_refusal(cause) && *cause != Cause::ServerClose(1008)
 }
 
 /// Until when (µs from the run start) a token is surely still valid: tokens are minted

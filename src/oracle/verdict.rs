@@ -1024,6 +1024,14 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
         .iter()
         .map(|v| v.misread.as_ref())
         .collect::<Option<_>>()?;
+    // Only a missing correlation field says "misread": correlated records of other kinds
+    // are often the protocol's own acks (Phoenix's `phx_reply`) beside a kind truly lost.
+    if !misreads
+        .iter()
+        .all(|m| matches!(m, Misread::NoCorrelationField { .. }))
+    {
+        return None;
+    }
     let arrived = |kind: &String| {
         reports
             .iter()

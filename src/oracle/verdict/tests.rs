@@ -1346,6 +1346,40 @@ fn answers_the_scenario_misreads_are_no_loss() {
     assert_eq!(judged(1).verdict, Verdict::Violations);
 }
 
+/// Correlated records of other kinds only (Phoenix's `phx_reply` acks) while the kind the
+/// pattern names never came: a loss, as the buggy Phoenix case shows, never "misread".
+#[test]
+fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .take(1)
+        .map(|c| {
+            let mut r = report(c, attempt(End::Accepted), Default::default());
+            r.violations = vec![Violation {
+                misread: Some(crate::model::Misread::OtherKinds {
+                    came: vec!["phx_reply".into()],
+                    kinds: vec!["postgres_changes".into()],
+                }),
+                ..unmet(c.id, false)
+            }];
+            r
+        })
+        .collect();
+    let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
+    let j = judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &by_oracle,
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+    });
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
 /// Deadlines that ran out while the client itself was stalled for a good part of their
 /// window are the client's, not the server's; one that a stall barely touched, a violation
 /// of another kind, or a violation or stall that was not kept leaves the violations

@@ -1356,7 +1356,13 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
         .iter()
         .take(1)
         .map(|c| {
-            let mut r = report(c, attempt(End::Accepted), Default::default());
+            let counters = crate::model::Counters {
+                messages_sent: 1,
+                messages_received: 2,
+                json_records: 2,
+                ..Default::default()
+            };
+            let mut r = report(c, attempt(End::Accepted), counters);
             r.violations = vec![Violation {
                 misread: Some(crate::model::Misread::OtherKinds {
                     came: vec!["phx_reply".into()],

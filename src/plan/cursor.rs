@@ -26,7 +26,6 @@ use crate::model::{
 use crate::prefetch::Warm;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,12 +123,15 @@ pub struct Cursor {
     /// 1-based counter of sends, the `{{run}}` placeholder.
     run: u64,
     /// The field paths the script's expectations correlate on (`Plan::correlate_fields`),
-    /// found when the walk starts.
-    correlated: Vec<String>,
-    /// Each correlated path's value in the latest send that had it: an expectation
-    /// correlates with the latest request carrying its field, even if a send without that
-    /// field came in between.
-    last_by_field: BTreeMap<String, String>,
+    /// found when the walk starts; the compiled sends' copy when there is one, which every
+    /// connection of the script shares (and so finds in the cache).
+    correlated: Arc<[String]>,
+    /// Each correlated path's value in the latest send that had it, by its index in
+    /// `correlated` (empty before any): an expectation correlates with the latest request
+    /// carrying its field, even if a send without that field came in between. A vector
+    /// beside the cursor, not a map: a map's node was one more cache miss per send and
+    /// per expectation at a thousand connections.
+    last_values: Vec<String>,
     /// Actions yielded so far.
     yielded: u64,
     /// The run's compiled `send` templates of this connection's script, when the engine
@@ -173,6 +175,9 @@ pub enum Next {
 pub struct SendTemplates {
     /// (template address, compiled), sorted by address.
     by_addr: Vec<(usize, Compiled)>,
+    /// The script's correlated paths (`Plan::correlate_fields`): a compiled send's keys
+    /// index them, and every connection of the script reads this one copy.
+    correlated: Arc<[String]>,
 }
 
 impl SendTemplates {
@@ -200,7 +205,10 @@ impl SendTemplates {
             return None;
         }
         by_addr.sort_by_key(|(a, _)| *a);
-        Some(Arc::new(SendTemplates { by_addr }))
+        Some(Arc::new(SendTemplates {
+            by_addr,
+            correlated: correlated.into(),
+        }))
     }
 
     fn find(&self, template: &serde_json::Value) -> Option<&Compiled> {
@@ -224,8 +232,8 @@ impl Cursor {
             started: false,
             frames: Vec::new(),
             run: 0,
-            correlated: Vec::new(),
-            last_by_field: BTreeMap::new(),
+            correlated: Arc::from([]),
+            last_values: Vec::new(),
             yielded: 0,
             templates: None,
             slots: Vec::new(),
@@ -283,11 +291,16 @@ impl Cursor {
         StepPlace::of(&path[..len])
     }
 
-    /// Adds where the next step reads first ([`Warm`]): the loop frames, the patterns.
+    /// Adds where the next step reads first ([`Warm`]): the loop frames, the patterns, the
+    /// latest correlated values (the first one's text too: most scripts correlate on one).
     pub fn warm(&self, warm: &mut Warm) {
         warm.slice(&self.frames);
         warm.slice(&self.patterns);
         warm.slice(&self.slots);
+        warm.slice(&self.last_values);
+        if let Some(first) = self.last_values.first() {
+            warm.slice(first.as_bytes());
+        }
     }
 
     /// [`Cursor::next`], except that a `send` whose template was compiled
@@ -363,7 +376,11 @@ impl Cursor {
         };
         if !self.started {
             self.started = true;
-            self.correlated = plan.correlate_fields(conn);
+            self.correlated = match &self.templates {
+                Some(t) => t.correlated.clone(),
+                None => plan.correlate_fields(conn).into(),
+            };
+            self.last_values = vec![String::new(); self.correlated.len()];
             let mut root = Frame {
                 step: 0,
                 next: 0,
@@ -442,20 +459,15 @@ impl Cursor {
                             out,
                             &mut slots,
                         );
-                        for (path, key) in compiled.keys() {
+                        for (at, key) in compiled.keys() {
                             let value = match key {
                                 Key::Const(v) => v.as_str(),
                                 Key::Slot(i) => slots.get(*i).map_or("", String::as_str),
                             };
-                            // In place: no new string per send once the key exists.
-                            match self.last_by_field.get_mut(path) {
-                                Some(slot) => {
-                                    slot.clear();
-                                    slot.push_str(value);
-                                }
-                                None => {
-                                    self.last_by_field.insert(path.clone(), value.to_string());
-                                }
+                            // In place: no new string per send once it has room.
+                            if let Some(last) = self.last_values.get_mut(*at) {
+                                last.clear();
+                                last.push_str(value);
                             }
                         }
                         self.slots = slots;
@@ -463,16 +475,9 @@ impl Cursor {
                         return Some(Next::Rendered);
                     }
                     let message = expand(template, &vars(true), self.run, &mut lazy(at, flat));
-                    for path in &self.correlated {
+                    for (path, last) in self.correlated.iter().zip(&mut self.last_values) {
                         if let Some(v) = lookup(&message, path) {
-                            let key = super::json_key(v);
-                            // In place: no new key string per send.
-                            match self.last_by_field.get_mut(path) {
-                                Some(slot) => *slot = key,
-                                None => {
-                                    self.last_by_field.insert(path.clone(), key);
-                                }
-                            }
+                            *last = super::json_key(v);
                         }
                     }
                     return Some(Next::Action(Action::Send { message }));
@@ -562,7 +567,12 @@ impl Cursor {
         spare: &mut Option<(String, String)>,
     ) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
-            let value = self.last_by_field.get(field).map_or("", String::as_str);
+            let value = self
+                .correlated
+                .iter()
+                .position(|path| path == field)
+                .and_then(|at| self.last_values.get(at))
+                .map_or("", String::as_str);
             // Written into a settled expectation's strings when there are some.
             let (mut f, mut v) = spare.take().unwrap_or_default();
             f.clear();

@@ -66,8 +66,9 @@ pub struct Compiled {
     slots: usize,
     /// What a rendered message usually takes: the literal text and a little per slot.
     len_hint: usize,
-    /// For each correlated field path the message carries: where its value comes from.
-    keys: Vec<(String, Key)>,
+    /// For each correlated field path the message carries, by its index in the paths it
+    /// was compiled for: where its value comes from.
+    keys: Vec<(usize, Key)>,
     /// Whether it holds `{{sub}}`: the only placeholder whose value lives in the token,
     /// read only for the templates that need it.
     reads_sub: bool,
@@ -205,7 +206,7 @@ impl Compiled {
             Piece::Int(var) => matches!(var, Var::Sub),
             Piece::Literal(_) => false,
         });
-        for path in correlated {
+        for (at, path) in correlated.iter().enumerate() {
             let Some(node) = crate::model::path::lookup(template, path) else {
                 continue;
             };
@@ -219,7 +220,7 @@ impl Compiled {
             } else {
                 Key::Const(super::json_key(node))
             };
-            c.keys.push((path.clone(), key));
+            c.keys.push((at, key));
         }
         Some(c)
     }
@@ -316,8 +317,9 @@ impl Compiled {
         self.reads_sub
     }
 
-    /// The correlated field paths the message carries, with where each value comes from.
-    pub fn keys(&self) -> &[(String, Key)] {
+    /// The correlated field paths the message carries (their indexes in the paths given to
+    /// [`Compiled::new`]), with where each value comes from.
+    pub fn keys(&self) -> &[(usize, Key)] {
         &self.keys
     }
 
@@ -630,9 +632,9 @@ mod tests {
         let keys: Vec<String> = c
             .keys()
             .iter()
-            .map(|(p, k)| match k {
-                Key::Const(v) => format!("{p}={v}"),
-                Key::Slot(i) => format!("{p}@{i}"),
+            .map(|(at, k)| match k {
+                Key::Const(v) => format!("{}={v}", fields[*at]),
+                Key::Slot(i) => format!("{}@{i}", fields[*at]),
             })
             .collect();
         assert_eq!(keys, ["run_id@0", "type=echo", "n@1", r#"o={"x":1}"#]);

@@ -917,3 +917,46 @@ fn the_step_in_progress_is_named_by_its_place_in_the_file() {
         ]
     );
 }
+
+#[test]
+fn an_expectation_correlates_with_the_latest_send_carrying_its_field() {
+    // The second send carries no `id`: the expectation after it still reads the first's,
+    // on both walks (rendered and plain); `n` correlates on the send before it.
+    let plan = one_conn(vec![Step::Repeat {
+        times: 2,
+        every: None,
+        steps: vec![
+            send(json!({"type": "a", "id": "x-{{run}}"})),
+            send(json!({"type": "b", "n": "{{run:int}}"})),
+            expect_step("ev", "id", vec![], ""),
+            expect_step("ev", "n", vec![], ""),
+        ],
+    }]);
+    let conn = &plan.conns[0];
+    let want = [("id", "x-1"), ("n", "2"), ("id", "x-3"), ("n", "4")];
+    let correlations = |actions: Vec<Action>| -> Vec<(String, String)> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Expect(e) => e.correlate,
+                _ => None,
+            })
+            .collect()
+    };
+    let plain = correlations(expand_conn(&plan, conn, 100).unwrap());
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(plain, want);
+    let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(&plan, conn));
+    let mut rendered = Vec::new();
+    let mut text = String::new();
+    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut None) {
+        if let Next::Expect(e) = next {
+            rendered.push(Action::Expect(Box::new(e)));
+        }
+        text.clear();
+    }
+    assert_eq!(correlations(rendered), want);
+}

@@ -332,8 +332,6 @@ pub struct ConnChecker {
     spare_seen: String,
     /// Where the next expectation's `expect` is written ([`Self::at_step`]).
     next_step: StepPlace,
-    /// Where the expectation just violated was written, for the violation that follows.
-    violated_step: StepPlace,
     /// The correlation strings of the last settled expectation
     /// ([`Self::spare_correlate`]).
     spare_correlate: Option<(String, String)>,
@@ -400,7 +398,6 @@ impl ConnChecker {
             unread: Unread::default(),
             spare_seen: String::new(),
             next_step: StepPlace::NONE,
-            violated_step: StepPlace::NONE,
             spare_correlate: None,
             next_id: 0,
             violations: Vec::new(),
@@ -945,11 +942,10 @@ impl ConnChecker {
             let unread = p.unread_seen;
             let window = Some(p.within);
             let misread = misread_of(p);
-            self.resolve(idx, Resolution::Violated);
-            let kept = self.violations.len();
-            self.violate_unmet(now, (expected, seen), key, (unread, window));
-            if let Some(v) = self.violations.get_mut(kept) {
+            let step = self.resolve(idx, Resolution::Violated);
+            if let Some(v) = self.violate_unmet(now, (expected, seen), key, (unread, window)) {
                 v.misread = misread;
+                v.step = step.shown();
             }
         }
     }
@@ -990,12 +986,11 @@ impl ConnChecker {
             };
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             let unread = p.unread_seen;
-            self.resolve(0, resolution);
+            let step = self.resolve(0, resolution);
             if resolution == Resolution::Violated {
-                let kept = self.violations.len();
-                self.violate_ended(now, (expected, seen), key, ended);
-                if let Some(v) = self.violations.get_mut(kept) {
+                if let Some(v) = self.violate_ended(now, (expected, seen), key, ended) {
                     v.unreadable = unread;
+                    v.step = step.shown();
                 }
             }
         }
@@ -1084,12 +1079,14 @@ impl ConnChecker {
         };
         let seen = format!("{event} with {held}");
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-        self.resolve(idx, Resolution::Violated);
+        let step = self.resolve(idx, Resolution::Violated);
         if let Some(value) = &key {
             // It came, with the wrong content: arrived, for the rates.
             self.arrived_after_failure(key_hash(value), event);
         }
-        self.violate(OracleKind::Completeness, now, expected, seen, key);
+        if let Some(v) = self.violate(OracleKind::Completeness, now, expected, seen, key) {
+            v.step = step.shown();
+        }
     }
 
     /// `expect_none`: a forbidden kind arrived (correlated when the expectation is, and
@@ -1106,14 +1103,11 @@ impl ConnChecker {
             let names: Vec<&str> = p.state.pattern().iter().map(|i| i.event.as_str()).collect();
             let expected = format!("no {} within {:?}", names.join(" or "), p.within);
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
-            self.resolve(idx, Resolution::Violated);
-            self.violate(
-                OracleKind::Completeness,
-                now,
-                expected,
-                event.to_string(),
-                key,
-            );
+            let step = self.resolve(idx, Resolution::Violated);
+            let event = event.to_string();
+            if let Some(v) = self.violate(OracleKind::Completeness, now, expected, event, key) {
+                v.step = step.shown();
+            }
         }
     }
 
@@ -1131,12 +1125,14 @@ impl ConnChecker {
         );
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let unread = p.unread_seen;
-        self.resolve(idx, Resolution::Violated);
+        let step = self.resolve(idx, Resolution::Violated);
         if let Some(value) = &key {
             // It came, in the wrong place: arrived, for the rates.
             self.arrived_after_failure(key_hash(value), event);
         }
-        self.violate_unmet(now, (expected, seen), key, (unread, None));
+        if let Some(v) = self.violate_unmet(now, (expected, seen), key, (unread, None)) {
+            v.step = step.shown();
+        }
     }
 
     /// A completeness violation of an expectation that went unmet, marked `unreadable`
@@ -1148,13 +1144,11 @@ impl ConnChecker {
         (expected, seen): (String, String),
         correlation: Option<String>,
         (unreadable, window): (bool, Option<Duration>),
-    ) {
-        let kept = self.violations.len();
-        self.violate(OracleKind::Completeness, now, expected, seen, correlation);
-        if let Some(v) = self.violations.get_mut(kept) {
-            v.unreadable = unreadable;
-            v.window_ms = window.map(|w| w.as_secs_f64() * 1000.0);
-        }
+    ) -> Option<&mut Violation> {
+        let v = self.violate(OracleKind::Completeness, now, expected, seen, correlation)?;
+        v.unreadable = unreadable;
+        v.window_ms = window.map(|w| w.as_secs_f64() * 1000.0);
+        Some(v)
     }
 
     /// Records turn latencies; `first_at` is set when this feed brought the first event.
@@ -1205,11 +1199,11 @@ impl ConnChecker {
         self.resolve(idx, Resolution::Met);
     }
 
-    fn resolve(&mut self, idx: usize, how: Resolution) {
+    /// Settles the expectation at `idx` as `how`; returns where its `expect` was written,
+    /// for a violation of it to name.
+    fn resolve(&mut self, idx: usize, how: Resolution) -> StepPlace {
         let mut p = self.pending.remove(idx);
-        if how == Resolution::Violated {
-            self.violated_step = p.step;
-        }
+        let step = p.step;
         let mut seen = std::mem::take(&mut p.seen);
         seen.clear();
         // Kept for the next expectation unless a very long kind name made it big.
@@ -1271,6 +1265,7 @@ impl ConnChecker {
         if let Some(pair) = p.correlate {
             self.spare_correlate = Some(pair);
         }
+        step
     }
 
     /// Adds where the next message's checks read first ([`Warm`]): the open expectations,
@@ -1671,9 +1666,7 @@ impl ConnChecker {
         expected: String,
         seen: String,
     ) {
-        let kept = self.violations.len();
-        self.violate(oracle, now, expected, seen, None);
-        if let Some(v) = self.violations.get_mut(kept) {
+        if let Some(v) = self.violate(oracle, now, expected, seen, None) {
             v.learned = true;
         }
     }
@@ -1685,14 +1678,15 @@ impl ConnChecker {
         (expected, seen): (String, String),
         correlation: Option<String>,
         ended: StreamEnded,
-    ) {
-        let kept = self.violations.len();
-        self.violate(OracleKind::Completeness, now, expected, seen, correlation);
-        if let Some(v) = self.violations.get_mut(kept) {
-            v.ended = Some(ended);
-        }
+    ) -> Option<&mut Violation> {
+        let v = self.violate(OracleKind::Completeness, now, expected, seen, correlation)?;
+        v.ended = Some(ended);
+        Some(v)
     }
 
+    /// Counts a violation of `oracle` and keeps it while fewer than [`MAX_KEPT`] are kept:
+    /// the kept one, for the caller to add what only it knows (the step of the expectation
+    /// it settled, how the stream ended); `None` past the cap.
     fn violate(
         &mut self,
         oracle: OracleKind,
@@ -1700,13 +1694,11 @@ impl ConnChecker {
         expected: String,
         seen: String,
         correlation: Option<String>,
-    ) {
+    ) -> Option<&mut Violation> {
         *self.violated_by.entry(oracle).or_default() += 1;
         self.violated += 1;
-        // Set by the expectation this violation is about, just resolved; none otherwise.
-        let step = std::mem::take(&mut self.violated_step).shown();
         if self.violations.len() >= MAX_KEPT {
-            return;
+            return None;
         }
         self.violations.push(Violation {
             oracle,
@@ -1723,9 +1715,10 @@ impl ConnChecker {
             unreadable: false,
             ended: None,
             window_ms: None,
-            step,
+            step: None,
             misread: None,
         });
+        self.violations.last_mut()
     }
 }
 

@@ -272,6 +272,12 @@ fn an_unmet_expectation_names_its_step() {
     once.expire(t + Duration::from_secs(6));
     let steps: Vec<Option<&str>> = once.violations.iter().map(|v| v.step.as_deref()).collect();
     assert_eq!(steps, [Some("2"), None]);
+    // Settled at once, out of order: its step too.
+    let mut early = checker();
+    early.at_step(StepPlace::of(&[3, 1]));
+    early.expect(five("r1"), Some((t, t)), t);
+    early.on_message(&json!({"type": "done", "run_id": "r1"}), t);
+    assert_eq!(early.violations[0].step.as_deref(), Some("3.1"));
 }
 
 /// Correlated answers of kinds the pattern does not name (a typo'd kind) are named in

@@ -277,13 +277,22 @@ impl StepPlace {
     /// The path as the scenario's notes and findings show it (`2.1`); `None` for
     /// [`StepPlace::NONE`].
     pub fn shown(self) -> Option<String> {
-        let parts: Vec<String> = (0..Self::LEVELS)
+        let path: Vec<usize> = (0..Self::LEVELS)
             .map(|level| (self.0 >> (48 - 16 * level)) & 0xFFFF)
             .take_while(|&i| i > 0)
-            .map(|i| i.to_string())
+            .filter_map(|i| usize::try_from(i).ok())
             .collect();
-        (!parts.is_empty()).then(|| parts.join("."))
+        (!path.is_empty()).then(|| step_path_text(&path))
     }
+}
+
+/// A 1-based step path (`[2, 1]`: the first step inside the repeat at step 2) as notes,
+/// findings and `validate` show it: `2.1`. Empty for an empty path.
+pub fn step_path_text(path: &[usize]) -> String {
+    path.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// One step of a connection's script.

@@ -20,7 +20,7 @@ const NAMED: usize = 4;
 pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
     unjudged_paths(script)
         .iter()
-        .map(|path| path_text(path))
+        .map(|path| crate::model::step_path_text(path))
         .collect()
 }
 
@@ -71,13 +71,6 @@ fn expects(step: &Step) -> bool {
         Step::Repeat { steps, .. } => steps.iter().any(expects),
         _ => false,
     }
-}
-
-fn path_text(path: &[usize]) -> String {
-    path.iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 /// The note of a clean run (or a hunt that found nothing) whose scripts send messages no

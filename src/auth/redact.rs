@@ -1,14 +1,16 @@
 //! Redacting minted tokens out of text the server sent.
 //!
 //! A server may echo a token (in an error message, a field of an event, a response body),
-//! whole, cut, split or re-encoded. Whatever a run records of received text goes through a
-//! [`Redactor`] built from the tokens it minted or read: every whole token (as written,
-//! percent-encoded as a query carries it or every byte of it, in base64, backwards)
-//! becomes its `jti` label, and every other piece of one long enough to matter becomes
-//! `<part of a token>`: a JWT's signature segment (or its bytes as hex), an opaque token's
-//! prefix or suffix, what is left of a JWT the server cut short.
+//! whole, cut, split, re-encoded or spread out with separators. Whatever a run records of
+//! received text goes through a [`Redactor`] built from the tokens it minted or read:
+//! every whole token (as written, with separators inside it, percent-encoded as a query
+//! carries it or every byte of it, in base64, backwards) becomes its `jti` label, and
+//! every other piece of one long enough to matter becomes `<part of a token>`: a JWT's
+//! signature segment (or its bytes as hex), an opaque token's prefix or suffix, what is
+//! left of a JWT the server cut short, a token's start or end where an excerpt was cut.
 
 mod forms;
+mod separated;
 
 use super::Token;
 use crate::auth::placement::QUERY_VALUE;
@@ -34,16 +36,20 @@ const STRIDE: usize = 8;
 /// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
-/// every byte percent-encoded, backwards, a JWT's signature bytes as hex).
+/// every byte percent-encoded, backwards, a JWT's signature bytes as hex), for one with
+/// separators inside it (whitespace, `-`, `\n` escaped: counted without them), and for
+/// [`separated::EDGE`] characters of a token's start or end at the edge of an excerpt.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
 /// precedes it: `?token=…`), one hash lookup per distinct token length there, then one
 /// for the window starting there, then (only where some re-encoded form starts with that
 /// window) one per distinct length of those forms: cost grows with the text, not with the
-/// number of tokens. Memory: each token's text once per form, ~`len / STRIDE` index
-/// entries of 16 bytes, and at most [`Encoding::ALL`] re-encoded forms known by hash
-/// (two 8-byte hashes and an entry each). The texts redacted are a run's kept violations
-/// and answers, once per run, and a connection's when its logins returned tokens.
+/// number of tokens. Before that, the text is walked once more without its separators
+/// ([`separated::Index::find`], linear too). Memory: each token's text once per form (twice
+/// with the copy without separators), ~`len / STRIDE` index entries of 16 bytes (twice),
+/// and at most [`Encoding::ALL`] re-encoded forms known by hash (two 8-byte hashes and an
+/// entry each). The texts redacted are a run's kept violations and answers, once per run,
+/// and a connection's when its logins returned tokens.
 #[derive(Default)]
 pub struct Redactor {
     labels: HashMap<String, String>,
@@ -63,6 +69,9 @@ pub struct Redactor {
     encoded_lengths: BTreeSet<usize>,
     /// The hashes of their first [`WINDOW`] bytes: where none starts, none is looked up.
     encoded_starts: HashSet<u64>,
+    /// The forms again with separators left out, for a token echoed with separators
+    /// inside it or cut at an excerpt's edge ([`separated`]).
+    separated: separated::Index,
     hasher: foldhash::fast::FixedState,
     /// Values from the environment the scenario names (an API key in a header or the
     /// URL), each shown as its `${NAME}` ([`Redactor::hiding_env`]).
@@ -104,6 +113,7 @@ impl Redactor {
             }
         }
         r.lengths = lengths.into_iter().rev().collect();
+        r.separated = separated::Index::new(&r.forms);
         r
     }
 
@@ -162,7 +172,12 @@ impl Redactor {
     /// `<part of a token>`, and every value from the environment by its `${NAME}`;
     /// borrowed when none occurs.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let tokens = self.redact_tokens(text);
+        // Separated tokens first: replacing the pieces found byte for byte first would
+        // leave the short stretches between them (a wrapped token's last line) behind.
+        let tokens = match self.redact_separated(text) {
+            Cow::Borrowed(text) => self.redact_tokens(text),
+            Cow::Owned(text) => Cow::Owned(self.redact_tokens(&text).into_owned()),
+        };
         if self.env.is_empty() {
             return tokens;
         }
@@ -224,6 +239,56 @@ impl Redactor {
             }
             None => Cow::Borrowed(text),
         }
+    }
+
+    /// `text` with every token echoed with separators inside it (`eyJhbGci OiJIUzI1 …`,
+    /// wrapped with `\r\n`), and every token's start or end at an excerpt's edge (at
+    /// least [`separated::EDGE`] characters), replaced: a whole token by its label, a piece
+    /// by `<part of a token>` (two pieces side by side by one). Borrowed when none occurs.
+    fn redact_separated<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let spans = self.separated.find(&self.forms, text.as_bytes());
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        // Bytes of `text` up to here are already in `out`.
+        let mut copied = 0;
+        let mut last_label = None;
+        for span in spans {
+            // A span matched byte by byte may begin or end inside a character: widened
+            // to whole ones (hiding a little more).
+            let mut start = span.start.max(copied);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = span.end.max(start).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let start = start.max(copied);
+            if end <= start {
+                continue;
+            }
+            let label = match span.found {
+                separated::Found::Whole(f) => self.label_of_form(f).unwrap_or(REMNANT),
+                separated::Found::Part => REMNANT,
+            };
+            let glued = start == copied && label == REMNANT && last_label == Some(REMNANT);
+            out.push_str(text.get(copied..start).unwrap_or_default());
+            if !glued {
+                out.push_str(label);
+            }
+            last_label = Some(label);
+            copied = end;
+        }
+        out.push_str(text.get(copied..).unwrap_or_default());
+        Cow::Owned(out)
+    }
+
+    /// The label of the token whose form is `forms[f]`.
+    fn label_of_form(&self, f: u32) -> Option<&str> {
+        let form = std::str::from_utf8(self.forms.get(f as usize)?).ok()?;
+        self.labels.get(form).map(String::as_str)
     }
 
     /// Redacts in place.
@@ -575,6 +640,207 @@ mod tests {
                 "got <token jti=jti0>, and ANOTHER WORD LONG ENOUGH TO INDEX"
             );
         }
+    }
+
+    /// `text` with `separator` between every `n` characters.
+    fn spread(text: &str, n: usize, separator: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        chars
+            .chunks(n)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
+    /// A token a server pretty-prints in groups of 8 is replaced whole, as written.
+    #[test]
+    fn a_token_spaced_every_8_characters_is_replaced_by_its_label() {
+        let t = tokens(3);
+        let r = Redactor::new(&t);
+        let spaced = spread(t[1].expose(), 8, " ");
+        assert!(spaced.starts_with("eyJ0eXAi OiJKV1Qi "), "{spaced}");
+        let text = format!("invalid token: {spaced} (expired)");
+        assert_eq!(r.redact(&text), "invalid token: <token jti=jti1> (expired)");
+    }
+
+    /// A token wrapped at 64 columns with `\r\n` (as PEM and MIME wrap base64), raw or
+    /// escaped into a quote (`\r\n` written as four characters), is replaced whole; so
+    /// is one wrapped where its last line is shorter than any piece looked for.
+    #[test]
+    fn a_token_wrapped_at_64_columns_with_crlf_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[0].expose();
+        assert!(token.len() > 128, "{}", token.len());
+        // Two full lines and 8 or 9 characters on the last.
+        let short_last = (token.len() - 8) / 2;
+        for (width, separator) in [(64, "\r\n"), (64, "\\r\\n"), (short_last, "\r\n")] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("{{\"token\":\"{wrapped}\"}}");
+            assert_eq!(
+                r.redact(&text),
+                "{\"token\":\"<token jti=jti0>\"}",
+                "{separator:?}"
+            );
+        }
+    }
+
+    /// A token with the two characters `\n` (a line break escaped into JSON) inserted
+    /// every 20 characters is replaced whole.
+    #[test]
+    fn a_token_with_the_json_escape_of_a_newline_inserted_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let escaped = spread(t[1].expose(), 20, "\\n");
+        assert!(escaped.contains("\\n"), "{escaped}");
+        let text = format!("{{\"error\":\"bad token\\n{escaped}\\n\"}}");
+        assert_eq!(
+            r.redact(&text),
+            "{\"error\":\"bad token\\n<token jti=jti1>\\n\"}"
+        );
+    }
+
+    /// An opaque token made of base64url characters: its own `-` and `_`, at its ends
+    /// too, are part of it, not separators between two pieces of it.
+    const URL_SAFE_KEY: &str = "-sk_live_Ab3_dE9-xY2_kLm5-pQ7_";
+
+    /// A token's own `-` and `_` are not taken for separators: echoed as written, spaced,
+    /// or with `-` inserted beside its own, it is replaced whole, its `-` and `_` at both
+    /// ends with it; a `-` the text adds around it stays.
+    #[test]
+    fn base64url_dashes_and_underscores_in_a_token_are_not_taken_for_separators() {
+        let key = tokens(1)[0].with_value(URL_SAFE_KEY.into());
+        let r = Redactor::new(&[key]);
+        for echoed in [
+            URL_SAFE_KEY.to_string(),
+            spread(URL_SAFE_KEY, 8, " "),
+            spread(URL_SAFE_KEY, 6, "-"),
+            spread(URL_SAFE_KEY, 4, "\r\n"),
+        ] {
+            let text = format!("key -{echoed}- refused");
+            assert_eq!(
+                r.redact(&text),
+                "key -<token jti=jti0>- refused",
+                "{echoed}"
+            );
+        }
+    }
+
+    /// An excerpt cut inside a token (one with separators in it: a cut never falls
+    /// inside a run of token characters) leaves its start before the `…`; a text may
+    /// begin inside one (a Close reason cut by the server) and show its end. At least 12
+    /// of its characters there are hidden: shorter than a piece found anywhere.
+    #[test]
+    fn a_token_cut_at_an_excerpt_edge_is_hidden() {
+        let t = tokens(2);
+        let key = t[0].with_value("Zq8dL2pX9vR4mT7kW3nB6yH1".into());
+        let r = Redactor::new(&[key, t[1].clone()]);
+        let prefix = "Zq8dL2pX9vR4m";
+        let suffix = "mT7kW3nB6yH1";
+        for (text, want) in [
+            (
+                format!("bad key {prefix}… (see logs)"),
+                "bad key <part of a token>… (see logs)",
+            ),
+            (format!("bad key {prefix}"), "bad key <part of a token>"),
+            (
+                format!("{suffix} was refused"),
+                "<part of a token> was refused",
+            ),
+            (
+                format!("[\"a\"]…{suffix}\" refused"),
+                "[\"a\"]…<part of a token>\" refused",
+            ),
+        ] {
+            assert_eq!(r.redact(&text), want, "{text}");
+        }
+        // What an excerpt keeps of a token printed in groups of 4: 12 characters, then
+        // the cut.
+        let grouped = spread("Zq8dL2pX9vR4mT7kW3nB6yH1", 4, " ");
+        let body = format!("bad key {grouped}");
+        let cut = crate::model::history::excerpt(&body, 26);
+        assert_eq!(cut, "bad key Zq8d L2pX 9vR4 …");
+        assert_eq!(r.redact(&cut), "bad key <part of a token> …");
+        // A token's `-` count among its characters: 12 of a UUID's, 11 kept bytes.
+        let uuid = t[0].with_value("550e8400-e29b-41d4-a716-446655440000".into());
+        let r = Redactor::new(&[uuid, t[1].clone()]);
+        for (text, want) in [
+            ("session 550e8400-e29…", "session <part of a token>…"),
+            ("16-446655440000 expired", "<part of a token> expired"),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        // A JWT's last 13 characters, where a text begins: its signature's end.
+        let jwt = t[1].expose();
+        let end = &jwt[jwt.len() - 13..];
+        let text = format!("{end}\" rejected");
+        assert_eq!(r.redact(&text), "<part of a token>\" rejected");
+    }
+
+    /// Text that shares only short runs with a token stays as it is: fewer than 12 of a
+    /// token's characters at an edge, fewer than 16 of its first ones with separators
+    /// between them, its groups out of order, words joined by `-` and `_`.
+    #[test]
+    fn text_that_shares_only_short_runs_with_a_token_is_kept() {
+        let t = tokens(2);
+        let token = "Zq8dL2pX9vR4mT7kW3nB6yH1";
+        let key = t[0].with_value(token.into());
+        let uuid = t[0].with_value("550e8400-e29b-41d4-a716-446655440000".into());
+        let r = Redactor::new(&[key, uuid, t[1].clone()]);
+        let groups: Vec<&str> = (0..3).map(|i| &token[i * 8..i * 8 + 8]).collect();
+        for text in [
+            format!("bad key {}… (see logs)", &token[..11]),
+            "session 550e8400-e2… expired".to_string(),
+            format!("{} was refused", &token[token.len() - 11..]),
+            format!("key {} is not it", spread(&token[..15], 5, " ")),
+            format!(
+                "groups {} {} {} in another order",
+                groups[0], groups[2], groups[1]
+            ),
+            "user-1 said hello_world to user_2 - a-b-c-d-e-f-g-h-i-j-k-l".to_string(),
+            format!("header {} alone", spread(&t[1].expose()[..11], 4, " ")),
+        ] {
+            assert!(matches!(r.redact(&text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    /// A mebibyte of text (frames can be that large) with tokens spread through it,
+    /// some pretty-printed and some wrapped, and a stretch of nothing but JWT headers in
+    /// groups (each the start of every token): every token is replaced and every other
+    /// byte kept. Correctness only; the cost is linear in the text by construction.
+    #[test]
+    fn a_mebibyte_of_text_with_spread_tokens_is_redacted_exactly() {
+        let t = tokens(3);
+        let r = Redactor::new(&t);
+        let filler = "the quick-brown fox\r\njumps over_the lazy dog\\n\t- ok ";
+        let mut text = String::new();
+        let mut want = String::new();
+        let mut n = 0;
+        while text.len() < 1 << 20 {
+            text.push_str(filler);
+            want.push_str(filler);
+            n += 1;
+            if n % 1000 == 0 {
+                let i = (n / 1000) % t.len();
+                let echoed = match i {
+                    0 => spread(t[i].expose(), 8, " "),
+                    1 => spread(t[i].expose(), 64, "\r\n"),
+                    _ => spread(t[i].expose(), 20, "\\n"),
+                };
+                text.push_str(&echoed);
+                want.push_str(&label(&format!("jti{i}")));
+            }
+        }
+        assert_eq!(r.redact(&text), want);
+        let header = spread(&t[0].expose()[..36], 8, " ");
+        let headers = format!("{header} ").repeat((1 << 20) / (header.len() + 1));
+        let out = r.redact(&headers);
+        assert!(!out.is_empty());
+        assert!(
+            out.replace(REMNANT, "").trim().is_empty(),
+            "{}",
+            &out[..200]
+        );
     }
 
     #[test]

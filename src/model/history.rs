@@ -655,7 +655,9 @@ fn excerpt_end(body: &[u8], max: usize) -> usize {
 }
 
 /// At most `max` bytes of `text`, cut where [`Answer`]s cut their bodies (never inside a
-/// token or a character), `…` marking a cut.
+/// token or a character), `…` marking a cut. Redaction reads the `…` as an excerpt's edge:
+/// what a token's start cut there (one with separators in it, cut between two groups)
+/// leaves before it is hidden, though shorter than a piece it finds anywhere else.
 pub fn excerpt(text: &str, max: usize) -> String {
     let end = excerpt_end(text.as_bytes(), max);
     match text.get(..end) {

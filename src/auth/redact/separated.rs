@@ -1,0 +1,563 @@
+//! Finding a token a server echoed with separators inside it, and the piece of one an
+//! excerpt's cut left at its edge.
+//!
+//! A server may pretty-print a token in groups (`eyJhbGci OiJIUzI1 …`), wrap it at 64
+//! columns (`\r\n`, or the two characters `\n` once it is escaped into JSON or a quote),
+//! or put a `-` every few characters; and an excerpt cut at `…` may keep a token's first
+//! characters (or begin with its last ones). Both are found by comparing the text and
+//! the tokens with their *dropped* bytes left out ([`is_dropped`], the same for both):
+//! whitespace, `-`, `_`, backslashes and the letter of an escape (`\n`, `\r`, `\t`).
+//! A token's own `-` and `_` (base64url characters) are dropped from it as from the
+//! text, so they neither stop a match nor count as a separator the token lacks; where
+//! the text has them around what matched, they are hidden with it ([`widen`]).
+
+use super::{STRIDE, WINDOW};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+
+/// Most dropped bytes in a row between two bytes of one token: a line break and an
+/// indentation fit, a blank paragraph between two words does not (nor does a long run
+/// of whitespace make every window walk far).
+const MAX_GAP: usize = 32;
+
+/// Shortest piece of a token hidden at an excerpt's edge (the text's start or end, or
+/// either side of a `…`), in the token's characters (its own `-` and `_` count, what the
+/// text puts between them does not): shorter than a piece found anywhere ([`WINDOW`]),
+/// since a cut at an edge is where a token's start or end shows.
+pub(super) const EDGE: usize = 12;
+
+/// Fewest kept bytes in such a piece (a third of its characters may be `-` and `_`, as
+/// in `sk_live_`): a hash of that many at the edge names the tokens it may begin or end.
+const EDGE_KEPT: usize = 8;
+
+/// What an excerpt ends with where it was cut ([`crate::model::history::excerpt`]).
+const CUT: &[u8] = "…".as_bytes();
+
+/// What a span of the text holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found {
+    /// The whole of the token form at this index of the redactor's forms.
+    Whole(u32),
+    /// A piece of one.
+    Part,
+}
+
+/// Bytes `start..end` of a text, which hold `found`. `start` and `end` fall on bytes of
+/// the token (or its own `-` and `_`), never on a separator around it, but maybe inside
+/// a UTF-8 character: the caller widens them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub found: Found,
+}
+
+/// The redactor's token forms with their dropped bytes left out, indexed to be found in
+/// a text the same way.
+///
+/// Memory: each form's kept bytes once (at most its length), ~`len / STRIDE` window
+/// entries of 16 bytes, and per form a whole-form hash, two edge hashes and two 4-byte
+/// places in the sorted lists.
+#[derive(Default)]
+pub(super) struct Index {
+    /// Each form of the redactor's (same index) without its dropped bytes; empty for a
+    /// form that has fewer than [`WINDOW`] kept bytes (it is not looked for here).
+    cores: Vec<Vec<u8>>,
+    /// The hash of a window of a core, one every [`STRIDE`] bytes and the last, to where
+    /// it is: (form, offset). Two windows of one hash keep the first, as the redactor's
+    /// own windows do.
+    windows: HashMap<u64, (u32, u32)>,
+    /// The hashes of every core's first window: where one occurs, a whole token may.
+    starts: HashSet<u64>,
+    /// The hash of each whole core to its form.
+    whole: HashMap<u64, u32>,
+    /// The distinct lengths of the cores, longest first.
+    lengths: Vec<usize>,
+    /// The forms whose core is kept, sorted by core: the ones that begin with some bytes
+    /// are together, found by binary search.
+    by_prefix: Vec<u32>,
+    /// The same, sorted by core read backwards (for the ones that end with some bytes).
+    by_suffix: Vec<u32>,
+    /// The hashes of every core's first and last [`EDGE_KEPT`] bytes: where neither
+    /// occurs at an edge, the sorted lists are not searched.
+    edge_starts: HashSet<u64>,
+    edge_ends: HashSet<u64>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Index {
+    /// Indexes `forms` (a redactor's token forms, each as written).
+    pub(super) fn new(forms: &[Vec<u8>]) -> Index {
+        let mut index = Index::default();
+        let mut lengths = std::collections::BTreeSet::new();
+        for (at, form) in forms.iter().enumerate() {
+            let core = core_of(form);
+            let Ok(at) = u32::try_from(at) else {
+                break;
+            };
+            if core.len() < WINDOW {
+                index.cores.push(Vec::new());
+                continue;
+            }
+            index.add(at, &core);
+            lengths.insert(core.len());
+            index.cores.push(core);
+        }
+        index.lengths = lengths.into_iter().rev().collect();
+        let kept = |f: &u32| index.core(*f).is_some();
+        let mut by_prefix: Vec<u32> = (0..index.cores.len())
+            .filter_map(|f| u32::try_from(f).ok())
+            .filter(kept)
+            .collect();
+        let mut by_suffix = by_prefix.clone();
+        by_prefix.sort_by(|a, b| index.core(*a).cmp(&index.core(*b)));
+        by_suffix.sort_by(|a, b| {
+            let (a, b) = (
+                index.core(*a).unwrap_or_default(),
+                index.core(*b).unwrap_or_default(),
+            );
+            backwards(a).cmp(backwards(b))
+        });
+        index.by_prefix = by_prefix;
+        index.by_suffix = by_suffix;
+        index
+    }
+
+    /// Indexes `core`, the kept bytes of form `at` (at least [`WINDOW`] of them).
+    fn add(&mut self, at: u32, core: &[u8]) {
+        let last = core.len() - WINDOW;
+        for offset in (0..=last).step_by(STRIDE).chain([last]) {
+            let (Some(window), Ok(offset32)) =
+                (core.get(offset..offset + WINDOW), u32::try_from(offset))
+            else {
+                continue;
+            };
+            let hash = self.hasher.hash_one(window);
+            self.windows.entry(hash).or_insert((at, offset32));
+        }
+        if let Some(first) = core.get(..WINDOW) {
+            self.starts.insert(self.hasher.hash_one(first));
+        }
+        let tail = core.get(core.len() - EDGE_KEPT..);
+        if let (Some(head), Some(tail)) = (core.get(..EDGE_KEPT), tail) {
+            self.edge_starts.insert(self.hasher.hash_one(head));
+            self.edge_ends.insert(self.hasher.hash_one(tail));
+        }
+        self.whole.entry(self.hasher.hash_one(core)).or_insert(at);
+    }
+
+    /// The kept bytes of form `f`; `None` when it is not looked for here.
+    fn core(&self, f: u32) -> Option<&[u8]> {
+        self.cores
+            .get(f as usize)
+            .map(Vec::as_slice)
+            .filter(|c| !c.is_empty())
+    }
+
+    /// Every span of `text` that holds a token (its kept bytes, separators or not between
+    /// them) or a piece of one: [`WINDOW`] kept bytes from a token's start or end,
+    /// `WINDOW + STRIDE - 1` from anywhere, [`EDGE`] characters from its start or end at
+    /// an edge of the text or of a cut. In order, not overlapping; `forms` are the
+    /// redactor's forms as written (for the `-` and `_` around a match).
+    ///
+    /// Cost: linear in the text. Every byte begins at most one window of [`WINDOW`] kept
+    /// bytes (so it is walked by at most `WINDOW` of them, gaps capped at [`MAX_GAP`]);
+    /// where a token's first window occurs, the longest token's length more; each edge
+    /// looks no further than the longest token or the next cut.
+    pub(super) fn find(&self, forms: &[Vec<u8>], text: &[u8]) -> Vec<Span> {
+        if self.lengths.is_empty() || text.len() < EDGE_KEPT {
+            return Vec::new();
+        }
+        let mut spans = self.at_edges(forms, text);
+        let mut floor = 0;
+        let mut i = 0;
+        while i < text.len() {
+            if is_dropped(text, i) {
+                i += 1;
+                continue;
+            }
+            match self.match_at(forms, text, i, floor) {
+                Some(span) => {
+                    i = span.end.max(i + 1);
+                    floor = span.end;
+                    spans.push(span);
+                }
+                None => i += 1,
+            }
+        }
+        merged(spans)
+    }
+
+    /// The token or piece of one whose window of kept bytes begins at byte `i` (kept),
+    /// grown back (not before `floor`) and forward as far as the text runs along it.
+    fn match_at(&self, forms: &[Vec<u8>], text: &[u8], i: usize, floor: usize) -> Option<Span> {
+        let mut walk = Kept::new(text, i);
+        let mut window = [0u8; WINDOW];
+        let mut end = i;
+        for slot in &mut window {
+            let (at, b) = walk.next()?;
+            *slot = b;
+            end = at + 1;
+        }
+        let hash = self.hasher.hash_one(window);
+        if self.starts.contains(&hash) {
+            if let Some(span) = self.whole_at(forms, text, i, floor) {
+                return Some(span);
+            }
+        }
+        let &(f, offset) = self.windows.get(&hash)?;
+        let core = self.core(f)?;
+        let offset = offset as usize;
+        if core.get(offset..offset + WINDOW) != Some(&window[..]) {
+            return None;
+        }
+        let mut to = offset + WINDOW;
+        for (at, b) in walk {
+            if core.get(to) != Some(&b) {
+                break;
+            }
+            to += 1;
+            end = at + 1;
+        }
+        let mut from = offset;
+        let mut start = i;
+        for (at, b) in KeptBack::new(text, i, floor) {
+            if from == 0 || core.get(from - 1) != Some(&b) {
+                break;
+            }
+            from -= 1;
+            start = at;
+        }
+        let found = whole_if(f, from == 0 && to == core.len());
+        let form = forms.get(f as usize)?;
+        let (start, end) = widen(form, (from, to), text, (start, end), floor);
+        Some(Span { start, end, found })
+    }
+
+    /// The longest whole token whose kept bytes begin at byte `i` of `text` (its own `-`
+    /// and `_` before them taken too, not before `floor`).
+    fn whole_at(&self, forms: &[Vec<u8>], text: &[u8], i: usize, floor: usize) -> Option<Span> {
+        let longest = *self.lengths.first()?;
+        let (places, kept): (Vec<usize>, Vec<u8>) = Kept::new(text, i).take(longest).unzip();
+        self.lengths.iter().find_map(|&len| {
+            let candidate = kept.get(..len)?;
+            let &f = self.whole.get(&self.hasher.hash_one(candidate))?;
+            // The hash only names a candidate: the bytes decide.
+            if self.core(f)? != candidate {
+                return None;
+            }
+            let end = places.get(len - 1)? + 1;
+            let (start, end) = widen(forms.get(f as usize)?, (0, len), text, (i, end), floor);
+            Some(Span {
+                start,
+                end,
+                found: Found::Whole(f),
+            })
+        })
+    }
+
+    /// The pieces of tokens at the edges of `text`: a token's start that ends where the
+    /// text ends or a cut (`…`) begins, a token's end that begins where the text begins
+    /// or a cut ends.
+    fn at_edges(&self, forms: &[Vec<u8>], text: &[u8]) -> Vec<Span> {
+        let cuts: Vec<usize> = memchr::memmem::find_iter(text, CUT).collect();
+        // Each piece is looked for within its stretch: between two cuts, or a cut and an
+        // end of the text.
+        let mut stretches = Vec::with_capacity(cuts.len() + 1);
+        let mut from = 0;
+        for &cut in &cuts {
+            stretches.push((from, cut));
+            from = cut + CUT.len();
+        }
+        stretches.push((from, text.len()));
+        let mut spans = Vec::new();
+        for (from, to) in stretches {
+            spans.extend(self.end_of_token_after(forms, text, from, to));
+            spans.extend(self.start_of_token_before(forms, text, from, to));
+        }
+        spans
+    }
+
+    /// The longest start of a token, at least [`EDGE`] of its characters, whose last
+    /// kept byte is the last kept byte of `text[from..to]`.
+    fn start_of_token_before(
+        &self,
+        forms: &[Vec<u8>],
+        text: &[u8],
+        from: usize,
+        to: usize,
+    ) -> Option<Span> {
+        let longest = *self.lengths.first()?;
+        let (mut places, mut kept): (Vec<usize>, Vec<u8>) =
+            KeptBack::new(text, to, from).take(longest).unzip();
+        places.reverse();
+        kept.reverse();
+        let n = kept.len();
+        for len in (EDGE_KEPT..=n).rev() {
+            let Some(candidate) = kept.get(n - len..) else {
+                continue;
+            };
+            let Some(f) = self.beginning_with(candidate) else {
+                continue;
+            };
+            let (form, core) = (forms.get(f as usize)?, self.core(f)?);
+            // Shorter candidates are shorter in the token too: the longest decides.
+            if place_of_kept(form, len - 1) + 1 < EDGE {
+                return None;
+            }
+            let (start, end) = (*places.get(n - len)?, places.get(n - 1)? + 1);
+            let (start, end) = widen(form, (0, len), text, (start, end), from);
+            return Some(Span {
+                start,
+                end,
+                found: whole_if(f, len == core.len()),
+            });
+        }
+        None
+    }
+
+    /// The longest end of a token, at least [`EDGE`] of its characters, whose first kept
+    /// byte is the first kept byte of `text[from..to]`.
+    fn end_of_token_after(
+        &self,
+        forms: &[Vec<u8>],
+        text: &[u8],
+        from: usize,
+        to: usize,
+    ) -> Option<Span> {
+        let longest = *self.lengths.first()?;
+        let stretch = text.get(..to)?;
+        let (places, kept): (Vec<usize>, Vec<u8>) = Kept::new(stretch, from).take(longest).unzip();
+        for len in (EDGE_KEPT..=kept.len()).rev() {
+            let Some(candidate) = kept.get(..len) else {
+                continue;
+            };
+            let Some(f) = self.ending_with(candidate) else {
+                continue;
+            };
+            let (form, core) = (forms.get(f as usize)?, self.core(f)?);
+            let first = core.len() - len;
+            if form.len() - place_of_kept(form, first) < EDGE {
+                return None;
+            }
+            let (start, end) = (*places.first()?, places.get(len - 1)? + 1);
+            let (start, end) = widen(form, (first, core.len()), text, (start, end), from);
+            return Some(Span {
+                start,
+                end,
+                found: whole_if(f, len == core.len()),
+            });
+        }
+        None
+    }
+
+    /// A form whose kept bytes begin with `candidate` (at least [`EDGE_KEPT`] of them).
+    fn beginning_with(&self, candidate: &[u8]) -> Option<u32> {
+        let head = candidate.get(..EDGE_KEPT)?;
+        if !self.edge_starts.contains(&self.hasher.hash_one(head)) {
+            return None;
+        }
+        // The forms beginning with it are together, the first at the insertion point (a
+        // form that is the candidate itself, when there is one).
+        let at = self
+            .by_prefix
+            .partition_point(|f| self.core(*f).is_some_and(|c| c < candidate));
+        let f = *self.by_prefix.get(at)?;
+        self.core(f)?.starts_with(candidate).then_some(f)
+    }
+
+    /// A form whose kept bytes end with `candidate` (at least [`EDGE_KEPT`] of them).
+    fn ending_with(&self, candidate: &[u8]) -> Option<u32> {
+        let tail = candidate.get(candidate.len().checked_sub(EDGE_KEPT)?..)?;
+        if !self.edge_ends.contains(&self.hasher.hash_one(tail)) {
+            return None;
+        }
+        let at = self.by_suffix.partition_point(|f| {
+            self.core(*f)
+                .is_some_and(|c| backwards(c).lt(backwards(candidate)))
+        });
+        let f = *self.by_suffix.get(at)?;
+        self.core(f)?.ends_with(candidate).then_some(f)
+    }
+}
+
+/// A whole form when `whole`, else a piece of one.
+fn whole_if(f: u32, whole: bool) -> Found {
+    if whole {
+        Found::Whole(f)
+    } else {
+        Found::Part
+    }
+}
+
+/// Whether byte `i` of `bytes` is left out when a text and a token are compared:
+/// whitespace, `-`, `_`, a backslash, or the letter after one in `\n`, `\r`, `\t` (a
+/// line break escaped into JSON or a quote). Looks one byte back only, so a stretch of
+/// bytes reads the same whether walked forwards or backwards.
+fn is_dropped(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        Some(b' ' | b'\t' | b'\r' | b'\n' | 0x0c | b'-' | b'_' | b'\\') => true,
+        Some(b'n' | b'r' | b't') => i > 0 && bytes.get(i - 1) == Some(&b'\\'),
+        _ => false,
+    }
+}
+
+/// The bytes of `form` that are not dropped.
+fn core_of(form: &[u8]) -> Vec<u8> {
+    (0..form.len())
+        .filter(|&i| !is_dropped(form, i))
+        .filter_map(|i| form.get(i).copied())
+        .collect()
+}
+
+/// `bytes` read backwards, for the order of the ends of tokens.
+fn backwards(bytes: &[u8]) -> impl Iterator<Item = &u8> {
+    bytes.iter().rev()
+}
+
+/// Where the kept byte numbered `n` (from 0) of `form` is; the form's length for its
+/// number of kept bytes.
+fn place_of_kept(form: &[u8], n: usize) -> usize {
+    (0..form.len())
+        .filter(|&i| !is_dropped(form, i))
+        .nth(n)
+        .unwrap_or(form.len())
+}
+
+/// `text[start..end]`, which matched the kept bytes `kept.0..kept.1` of `form`, grown
+/// over the dropped bytes of `form` just outside them (its own `-` and `_`) where the
+/// text has the same: a token ending in `_` leaves nothing of it shown. Not before
+/// `floor`.
+fn widen(
+    form: &[u8],
+    kept: (usize, usize),
+    text: &[u8],
+    (mut start, mut end): (usize, usize),
+    floor: usize,
+) -> (usize, usize) {
+    let mut before = place_of_kept(form, kept.0);
+    while before > 0
+        && start > floor
+        && is_dropped(form, before - 1)
+        && text.get(start - 1) == form.get(before - 1)
+    {
+        before -= 1;
+        start -= 1;
+    }
+    let mut after = match kept.1.checked_sub(1) {
+        Some(last) => place_of_kept(form, last) + 1,
+        None => before,
+    };
+    // A dropped byte is there in the form, so the text has it where the two agree.
+    while is_dropped(form, after) && text.get(end) == form.get(after) {
+        after += 1;
+        end += 1;
+    }
+    (start, end)
+}
+
+/// `spans` in order, overlapping ones made one (a piece found at an edge and by the
+/// scan): the whole token a span holds stays named only when the other lies inside it.
+fn merged(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match out.last_mut() {
+            Some(last) if span.start < last.end => {
+                if span.end > last.end {
+                    last.end = span.end;
+                    last.found = Found::Part;
+                }
+            }
+            _ => out.push(span),
+        }
+    }
+    out
+}
+
+/// The kept bytes of a text from byte `at` on, with where each is; ends after a gap of
+/// more than [`MAX_GAP`] dropped bytes.
+struct Kept<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Kept<'a> {
+    fn new(text: &'a [u8], at: usize) -> Kept<'a> {
+        Kept { text, at }
+    }
+}
+
+impl Iterator for Kept<'_> {
+    type Item = (usize, u8);
+
+    fn next(&mut self) -> Option<(usize, u8)> {
+        let mut gap = 0;
+        while is_dropped(self.text, self.at) {
+            gap += 1;
+            self.at += 1;
+            if gap > MAX_GAP {
+                self.at = self.text.len();
+                return None;
+            }
+        }
+        let b = *self.text.get(self.at)?;
+        self.at += 1;
+        Some((self.at - 1, b))
+    }
+}
+
+/// The kept bytes of a text before byte `at`, backwards, not before `floor`, with where
+/// each is; ends after a gap of more than [`MAX_GAP`] dropped bytes.
+struct KeptBack<'a> {
+    text: &'a [u8],
+    at: usize,
+    floor: usize,
+}
+
+impl<'a> KeptBack<'a> {
+    fn new(text: &'a [u8], at: usize, floor: usize) -> KeptBack<'a> {
+        KeptBack { text, at, floor }
+    }
+}
+
+impl Iterator for KeptBack<'_> {
+    type Item = (usize, u8);
+
+    fn next(&mut self) -> Option<(usize, u8)> {
+        let mut gap = 0;
+        while self.at > self.floor && is_dropped(self.text, self.at - 1) {
+            gap += 1;
+            self.at -= 1;
+            if gap > MAX_GAP {
+                self.at = self.floor;
+                return None;
+            }
+        }
+        if self.at <= self.floor {
+            return None;
+        }
+        self.at -= 1;
+        Some((self.at, *self.text.get(self.at)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_and_escapes_are_dropped_alike_forwards_and_backwards() {
+        let text = br"ab c-d_e\nf\\rg\th	i\x";
+        let forwards: Vec<u8> = Kept::new(text, 0).map(|(_, b)| b).collect();
+        let mut backwards: Vec<u8> = KeptBack::new(text, text.len(), 0).map(|(_, b)| b).collect();
+        backwards.reverse();
+        assert_eq!(forwards, b"abcdefghix");
+        assert_eq!(backwards, forwards);
+        assert_eq!(core_of(text), forwards);
+        // A gap wider than MAX_GAP ends the walk.
+        let far = format!("ab{}cd", " ".repeat(MAX_GAP + 1));
+        assert_eq!(Kept::new(far.as_bytes(), 0).count(), 2);
+        assert_eq!(KeptBack::new(far.as_bytes(), far.len(), 0).count(), 2);
+    }
+}

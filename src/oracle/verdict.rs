@@ -511,9 +511,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     }
     for r in reports {
         let valid = valid_token(plan, r.token);
-        t.subprotocol += u64::from(r.answer.as_ref().is_some_and(|a| {
-            a.cause == Cause::Protocol && a.detail.to_lowercase().contains("subprotocol")
-        }));
+        t.subprotocol += u64::from(r.answer.as_ref().is_some_and(names_subprotocol));
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -557,6 +555,21 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
 /// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
 /// or a 1013 says the session is held or the server is busy: that is the session
 /// oracles' business, never a misconfiguration.
+/// Whether an answer that turned a connection away says the subprotocol was why: a 101
+/// without an agreed one (the handshake's own check), or a refusal (an HTTP body, a Close
+/// reason: 400 "subprotocol chat.v1 required", Close 1008 "unsupported subprotocol") that
+/// names it and reads as no auth refusal. A server's 1008 is as often "wrong protocol" as
+/// "wrong token"; its reason tells which.
+fn names_subprotocol(a: &crate::model::Answer) -> bool {
+    let detail = a.detail.to_lowercase();
+    if a.cause == Cause::Protocol && detail.contains("subprotocol") {
+        return true;
+    }
+    let body = a.body.to_lowercase();
+    let named = body.contains("subprotocol") || body.contains("sec-websocket-protocol");
+    named && !door::auth_reason(&body)
+}
+
 fn auth_status(a: &Attempt) -> bool {
     a.cause.as_ref().is_some_and(is_auth_refusal)
 }
@@ -617,16 +630,7 @@ fn unusable(t: &Tally) -> Option<Judgement> {
     }
     if t.subprotocol > 0 {
         // The server answered the upgrade: the URL and the scheme are right.
-        return Some(Judgement {
-            verdict: Verdict::TargetUnusable,
-            hint: Some(format!(
-                "no connection got through the upgrade ({}): the server's 101 did not agree on \
-                 a subprotocol with the offer (the answer line says how). Check the \
-                 subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocol, and a \
-                 subprotocol placement's `offer`) against those the server speaks",
-                top_causes(&t.causes)
-            )),
-        });
+        return Some(subprotocol_refused(t));
     }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
@@ -636,6 +640,21 @@ fn unusable(t: &Tally) -> Option<Judgement> {
             top_causes(&t.causes)
         )),
     })
+}
+
+/// Connections were turned away, and their answers named the subprotocol
+/// ([`names_subprotocol`]): the offer does not fit the server, whatever the tokens.
+fn subprotocol_refused(t: &Tally) -> Judgement {
+    Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "no connection was accepted ({}), and the server's answer named the subprotocol \
+             (the answer line says how): nothing was exercised. Check the subprotocols offered \
+             (Sec-WebSocket-Protocol: [auth] subprotocol, and a subprotocol placement's \
+             `offer`) against those the server speaks",
+            top_causes(&t.causes)
+        )),
+    }
 }
 
 /// Connections got through the upgrade but not one valid token's was accepted, and no
@@ -725,6 +744,11 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     let failed_otherwise = t.judged - t.accepted - t.clean_refusals;
     if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
         return None;
+    }
+    if t.subprotocol > 0 {
+        // Refused with an auth code (a 1008) whose reason names the subprotocol: the offer,
+        // not the token, is what to check.
+        return Some(subprotocol_refused(t));
     }
     if t.valid_refused_again == refused {
         // Each refused token had been presented before, and a token presented once was

@@ -1601,3 +1601,64 @@ fn judge_completed(plan: &Plan, reports: &[ConnReport]) -> Judgement {
         kept: &[],
     })
 }
+
+/// Every valid token's connection turned away by an answer that names the subprotocol (a
+/// Close 1008 after the upgrade, "unsupported subprotocol"; an HTTP 400 whose body says
+/// which one is required): the offer is what to check, not the signing secret or the URL.
+/// The same 1008 with a reason about the token stays a misconfiguration.
+#[test]
+fn a_refusal_naming_the_subprotocol_says_to_check_it_not_the_secret() {
+    let plan = plan();
+    let refused = |end: End, cause: Cause, detail: &str, reason: &[u8]| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let mut r = report(c, attempt(end), Default::default());
+                r.answer = Some(crate::model::Answer::new(
+                    cause.clone(),
+                    detail.into(),
+                    reason,
+                ));
+                r
+            })
+            .collect()
+    };
+    let closed = judge_completed(
+        &plan,
+        &refused(
+            End::RefusedAfterUpgrade(1008),
+            Cause::ServerClose(1008),
+            "Close 1008",
+            b"unsupported subprotocol",
+        ),
+    );
+    let http = judge_completed(
+        &plan,
+        &refused(
+            End::Refused(400),
+            Cause::Http(400),
+            "HTTP/1.1 400 Bad Request",
+            b"subprotocol chat.v1 required; offer it in Sec-WebSocket-Protocol",
+        ),
+    );
+    for j in [closed, http] {
+        assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(hint.contains("subprotocols offered"), "{hint}");
+        assert!(
+            !hint.contains("signing secret") && !hint.contains("check the URL"),
+            "{hint}"
+        );
+    }
+    let token = judge_completed(
+        &plan,
+        &refused(
+            End::RefusedAfterUpgrade(1008),
+            Cause::ServerClose(1008),
+            "Close 1008",
+            b"invalid token for subprotocol auth",
+        ),
+    );
+    assert_eq!(token.verdict, Verdict::AuthMisconfigured, "{token:?}");
+}

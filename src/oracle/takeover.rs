@@ -23,12 +23,14 @@ const TAKEOVER_WORDS: [&str; 8] = [
 ];
 
 /// Whether a close `code` with `reason` reads as a takeover: an application or library
-/// code (3000-4999) that echoes HTTP 409 Conflict (`4409`, `3409`), or whose reason says
-/// so ("session replaced", "logged in elsewhere").
+/// code (3000-4999) that echoes HTTP 409 Conflict (`4409`, `3409`), or any code a server
+/// sends whose reason says so ("session replaced", "logged in elsewhere": servers also
+/// say it with 1000 or 1008).
 pub fn reads_as_takeover(code: u16, reason: &str) -> bool {
     let reason = reason.to_lowercase();
-    (3000..=4999).contains(&code)
-        && (code % 1000 == 409 || TAKEOVER_WORDS.iter().any(|w| reason.contains(w)))
+    let says_so = TAKEOVER_WORDS.iter().any(|w| reason.contains(w));
+    ((3000..=4999).contains(&code) && code % 1000 == 409)
+        || ((1000..=4999).contains(&code) && says_so)
 }
 
 /// The note on the connections the server ended by a declared takeover
@@ -119,8 +121,12 @@ mod tests {
             (4003, "another session took over", true),
             (4000, "rate limit exceeded", false),
             (4401, "unauthorized", false),
-            // Only application codes: the scenario may list 1008 as a refusal.
-            (1008, "session replaced", false),
+            // A standard code says it only with its reason (the hint then says to move a
+            // 1008 out of `close`).
+            (1008, "session replaced", true),
+            (1000, "logged in elsewhere", true),
+            (1008, "", false),
+            (1000, "", false),
             (1409, "", false),
         ] {
             assert_eq!(reads_as_takeover(code, reason), want, "{code} {reason:?}");

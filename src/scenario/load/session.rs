@@ -97,13 +97,32 @@ fn reject(
     };
     let f = f.with_owner("oracles.reject");
     let http = codes(cx, &f, "http", (400, 599)).unwrap_or_else(|| default.http.clone());
-    let close = codes(cx, &f, "close", CLOSE_CODES).unwrap_or_else(|| default.close.clone());
-    let shed = codes(cx, &f, "shed", CLOSE_CODES).unwrap_or_else(|| default.shed.clone());
-    let replaced =
-        codes(cx, &f, "replaced", CLOSE_CODES).unwrap_or_else(|| default.replaced.clone());
+    let close = codes(cx, &f, "close", CLOSE_CODES);
+    let shed = codes(cx, &f, "shed", CLOSE_CODES);
+    let replaced = codes(cx, &f, "replaced", CLOSE_CODES);
+    // A list left to its default gives up the codes another list names: `replaced =
+    // [1008]` says what this server's 1008 means, over the default `close = [1008]`.
+    let written: Vec<u16> = [&close, &shed, &replaced]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .collect();
+    let or_default = |list: Option<Vec<u16>>, default: &[u16]| {
+        list.unwrap_or_else(|| {
+            default
+                .iter()
+                .copied()
+                .filter(|c| !written.contains(c))
+                .collect()
+        })
+    };
+    let close = or_default(close, &default.close);
+    let shed = or_default(shed, &default.shed);
+    let replaced = or_default(replaced, &default.replaced);
     // One code cannot say two things: "not you" (a refusal the oracles judge), "not now"
     // (shedding they leave out) or "another connection took over" (a takeover). Each list
-    // is checked against the ones before it.
+    // is checked against the ones before it: only lists the scenario wrote can clash.
     let lists = [
         ("close", "a refusal of the token", &close),
         ("shed", "load shedding", &shed),

@@ -353,6 +353,24 @@ fn reject_replaced_lists_close_codes() {
         }
     );
     assert!(oracles("consistency = true").reject.replaced.is_empty());
+    // A code of a default list, declared in another: the scenario says what this server's
+    // code means, and the default gives it up (a clash is between lists it wrote).
+    let default = SessionOracles::default().reject;
+    assert!(default.close.contains(&1008), "{default:?}");
+    let o = oracles("reject = { replaced = [1008] }");
+    let mut close = default.close.clone();
+    close.retain(|c| *c != 1008);
+    assert_eq!(
+        o.reject,
+        RejectSpec {
+            replaced: vec![1008],
+            close,
+            ..default.clone()
+        }
+    );
+    let shed_default = default.shed.first().copied().unwrap_or(1013);
+    let o = oracles(&format!("reject = {{ replaced = [{shed_default}] }}"));
+    assert!(!o.reject.shed.contains(&shed_default), "{:?}", o.reject);
 }
 
 #[test]

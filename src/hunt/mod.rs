@@ -634,12 +634,15 @@ pub struct LevelStats {
 }
 
 /// Whether a round judged the race: `Some(true)` clean, `Some(false)` violations, `None`
-/// when its verdict says the race was not exercised (inconclusive) or the target could not
-/// be judged at all: silence then is no pass.
+/// when its verdict says the race was not exercised or its violations prove nothing
+/// (inconclusive), or the target could not be judged at all: silence then is no pass.
 fn judged(outcome: &RunOutcome) -> Option<bool> {
     let s = &outcome.results.summary;
     if s.violations.total > 0 {
-        return Some(false);
+        // Violations the verdict calls inconclusive are no finding: a restart cut them
+        // (`went_away`), or a server that takes each token once refused tokens shown
+        // twice. Nothing was judged either way.
+        return (s.verdict != Verdict::Inconclusive).then_some(false);
     }
     // A round in which the target accepted no connection (a server that never answers the
     // upgrade, a round the budget cut before any answer) exercised nothing, whatever its
@@ -1094,11 +1097,16 @@ pub async fn hunt_excusing(
             let only_cut = judged(&outcome) == Some(true);
             not_judged.count(why, cut_by_us, only_cut);
         }
-        // A round the budget cut short still counts what it saw: a violation is a fact.
-        if let Some(oracle) = PRIORITY
-            .into_iter()
-            .find(|o| broke_unexcused(&outcome, *o, excuse))
-        {
+        // A round the budget cut short still counts what it saw: a violation is a fact,
+        // unless the round's verdict explains it away ([`judged`]: a restart cut it).
+        let broken = (judged(&outcome) == Some(false))
+            .then(|| {
+                PRIORITY
+                    .into_iter()
+                    .find(|o| broke_unexcused(&outcome, *o, excuse))
+            })
+            .flatten();
+        if let Some(oracle) = broken {
             let seen_after = started.elapsed();
             let mut found = record(
                 scenario,

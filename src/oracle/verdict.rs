@@ -223,6 +223,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = went_away(e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
         return j;
     }
@@ -1092,6 +1095,79 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
              answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
+        )),
+    })
+}
+
+/// Words of a Close 1001's reason that say the server is going down (lowercase, matched
+/// anywhere): 1001 also ends idle connections ("idle timeout"), which is no restart.
+const GOING_DOWN_WORDS: [&str; 8] = [
+    "restart",
+    "shutdown",
+    "shutting down",
+    "deploy",
+    "maintenance",
+    "going away",
+    "going down",
+    "draining",
+];
+
+/// Whether a server's Close says it is going down: 1012 service restart (IANA WebSocket
+/// close code registry), or 1001 going away (RFC 6455 §7.4.1) with a reason that says so
+/// ([`GOING_DOWN_WORDS`]).
+fn says_going_down(code: u16, reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    code == 1012 || (code == 1001 && GOING_DOWN_WORDS.iter().any(|w| reason.contains(w)))
+}
+
+/// How close together (ms) a server's going-down closes must come to read as one restart.
+const RESTART_SPREAD_MS: f64 = 1000.0;
+
+/// Every unmet expectation was cut by a server Close that says it is going down
+/// ([`says_going_down`]), and those closes reached two or more connections together: a
+/// restart or a deploy mid-run, not a race, and nothing tells what the server would have
+/// answered. Inconclusive, with what came and when. Such closes spread out in time stay
+/// violations (one connection told "going away" while others were served is a fault of
+/// its own), as do 1001s that give no such reason (an undeclared idle timeout, say).
+fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
+    let (unmet, _) = only_unmet(reports, by_oracle)?;
+    let mut conns = std::collections::BTreeSet::new();
+    let (mut first, mut last) = (f64::MAX, f64::MIN);
+    let mut seen: Vec<String> = Vec::new();
+    for r in reports.iter().filter(|r| !r.violations.is_empty()) {
+        let reason = r
+            .closed_after_acceptance
+            .as_ref()
+            .map_or("", |a| a.body.trim());
+        for v in &r.violations {
+            let code = v.ended.and_then(|e| e.close_code)?;
+            if !says_going_down(code, reason) {
+                return None;
+            }
+            conns.insert(v.conn);
+            (first, last) = (first.min(v.at_ms), last.max(v.at_ms));
+            let said = match reason {
+                "" => format!("Close {code}"),
+                reason => format!("Close {code}, reason {reason:?}"),
+            };
+            if !seen.contains(&said) && seen.len() < 2 {
+                seen.push(said);
+            }
+        }
+    }
+    if conns.len() < 2 || last - first > RESTART_SPREAD_MS {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet only because the server closed {} connections \
+             within {:.0} ms saying it was going down ({}): a restart or deploy mid-run, not \
+             a race; what it would have answered cannot be told. Rerun once it is up",
+            plural(unmet),
+            conns.len(),
+            last - first,
+            seen.join("; ")
         )),
     })
 }

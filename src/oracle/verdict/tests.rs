@@ -1662,3 +1662,82 @@ fn a_refusal_naming_the_subprotocol_says_to_check_it_not_the_secret() {
     );
     assert_eq!(token.verdict, Verdict::AuthMisconfigured, "{token:?}");
 }
+
+/// The server closed every connection at once saying it was going down (1001 "server
+/// restarting", 1012 service restart) and cut what they expected: a restart mid-run,
+/// inconclusive, never a race. The same closes far apart in time, a close with another
+/// code, or a 1001 whose reason says nothing of going down (an idle timer) stay
+/// violations.
+#[test]
+fn expectations_cut_by_a_server_going_down_all_at_once_are_inconclusive() {
+    let plan = plan();
+    let judged_why = |ends: [(u16, f64); 2], why: &[u8]| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .zip(ends)
+            .map(|(c, (code, at_ms))| {
+                let counters = crate::model::Counters {
+                    messages_sent: 3,
+                    messages_received: 3,
+                    json_records: 3,
+                    ..Default::default()
+                };
+                let mut closed = attempt(End::Accepted);
+                closed.cause = Some(Cause::ServerClose(code));
+                let mut r = report(c, closed, counters);
+                r.closed_after_acceptance = Some(crate::model::Answer::new(
+                    Cause::ServerClose(code),
+                    format!("Close {code}"),
+                    why,
+                ));
+                r.violations = vec![Violation {
+                    at_ms,
+                    ended: Some(crate::model::StreamEnded {
+                        close_code: Some(code),
+                        answered: false,
+                    }),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &by_oracle,
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+        })
+    };
+    let judged = |ends: [(u16, f64); 2]| judged_why(ends, b"server restarting (deploy)");
+    for code in [1001, 1012] {
+        let j = judged([(code, 2_000.0), (code, 2_000.3)]);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains("the server closed 2 connections within 0 ms saying it was going down")
+                && hint.contains(&format!(
+                    "Close {code}, reason \"server restarting (deploy)\""
+                ))
+                && hint.contains("not a race"),
+            "{hint}"
+        );
+    }
+    assert_eq!(
+        judged([(1001, 2_000.0), (1001, 9_000.0)]).verdict,
+        Verdict::Violations
+    );
+    assert_eq!(
+        judged([(1001, 2_000.0), (1000, 2_000.1)]).verdict,
+        Verdict::Violations
+    );
+    let idle = judged_why([(1001, 2_000.0), (1001, 2_000.1)], b"idle timeout");
+    assert_eq!(idle.verdict, Verdict::Violations);
+    let restart = judged_why([(1012, 2_000.0), (1012, 2_000.1)], b"");
+    assert_eq!(restart.verdict, Verdict::Inconclusive);
+}

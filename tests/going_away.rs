@@ -1,0 +1,170 @@
+//! A server going down mid-run: it closes its callers, unanswered, within a few
+//! milliseconds of each other, saying so (Close 1001 "server restarting (deploy)", or 1012
+//! service restart), as a rolling deploy does. What the scripts still expected was cut by
+//! the restart, not lost by a race: the run is inconclusive, never violations, and a hunt
+//! writes no repro for it. The same closes with a reason that says nothing of going down
+//! (a 1001 "bye") stay findings.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{scenario, spawn_server, TEST_BOUND, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use stampede::model::Verdict;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Connections the scenario opens at once.
+const USERS: usize = 3;
+
+/// How the server says goodbye when it goes down.
+#[derive(Clone, Copy)]
+struct Goodbye {
+    code: u16,
+    reason: &'static str,
+}
+
+/// Greets, reads one request and closes with `bye` instead of answering it: a burst of
+/// callers is closed within a few milliseconds, as a restart closes them all.
+async fn serve(tcp: tokio::net::TcpStream, bye: Goodbye) {
+    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let hello = json!({"type": "connection_established"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(_))) => break,
+            Some(Ok(_)) => continue,
+            _ => return,
+        }
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(bye.code),
+        reason: bye.reason.into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+    // Lets the client read the Close (bounded: it answers at once).
+    let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+}
+
+fn text() -> String {
+    format!(
+        r#"
+name = "deploy-mid-run"
+duration = "20s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+exclusive = false
+liveness = false
+
+[[group]]
+name = "callers"
+users = {USERS}
+arrival = "burst"
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ send = {{ type = "call", id = "{{{{conn}}}}" }} }},
+  {{ expect = "result", correlate = "id", within = "10s" }},
+]
+"#
+    )
+}
+
+async fn run_against(bye: Goodbye) -> stampede::results::Summary {
+    let (url, stop) = spawn_server(move |tcp| serve(tcp, bye)).await;
+    let outcome = common::run(&scenario("deploy.toml", &text()), Some(url), None).await;
+    stop.cancel();
+    outcome.results.summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_going_down_mid_run_is_inconclusive_not_a_race() {
+    for bye in [
+        Goodbye {
+            code: 1001,
+            reason: "server restarting (deploy)",
+        },
+        Goodbye {
+            code: 1012,
+            reason: "",
+        },
+    ] {
+        let sum = run_against(bye).await;
+        assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+        let hint = sum.hint.unwrap_or_default();
+        assert!(
+            hint.contains(&format!("the server closed {USERS} connections within"))
+                && hint.contains(&format!("Close {}", bye.code))
+                && hint.contains("not a race"),
+            "{hint}"
+        );
+        assert_eq!(sum.violations.total, USERS as u64, "{hint}");
+    }
+    // Going away with no word of going down: a server closing its callers unanswered.
+    let sum = run_against(Goodbye {
+        code: 1001,
+        reason: "bye",
+    })
+    .await;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// A hunt against the restarting server finds nothing and writes no repro: every round's
+/// violations are the restart's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_writes_no_repro_for_a_restart() {
+    use stampede::hunt::{self, HuntOptions, Runner};
+    use stampede::run::{RunOptions, Target};
+    let bye = Goodbye {
+        code: 1001,
+        reason: "server restarting (deploy)",
+    };
+    let (url, stop) = spawn_server(move |tcp| serve(tcp, bye)).await;
+    let text = format!("{}\n[hunt]\nrounds = 3\n", text());
+    let s = scenario("deploy.toml", &text);
+    let plan = stampede::plan::build(&s, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let hunted = tokio::time::timeout(TEST_BOUND, async {
+        let runner = Runner::start(
+            &Target::Url(url),
+            &plan,
+            RunOptions::default(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let opts = HuntOptions {
+            budget: std::time::Duration::from_secs(40),
+            seed: 1,
+            out: dir.path().to_path_buf(),
+            confirm: 3,
+        };
+        hunt::hunt(&s, &runner, &opts, &mut |_| {}).await.unwrap()
+    })
+    .await
+    .expect("the hunt ends within the bound");
+    stop.cancel();
+    assert!(
+        hunted.found.is_none(),
+        "{:?}",
+        hunted.found.map(|f| f.repro.oracle)
+    );
+    assert_eq!(
+        hunted.not_judged, hunted.rounds,
+        "every round judged nothing"
+    );
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("repro"))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+}

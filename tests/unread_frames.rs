@@ -46,6 +46,27 @@ async fn a_reply_batched_into_one_json_array_is_unreadable_not_violations() {
     assert_eq!(sum.verdict, Verdict::Unreadable, "{:?}", sum.hint);
     let hint = sum.hint.unwrap_or_default();
     assert!(hint.contains("without a kind"), "{hint}");
+    assert!(hint.contains("[oracles] batched = true"), "{hint}");
+}
+
+/// The same server, its batches declared (`[oracles] batched = true`): each element is a
+/// record, and the run reads every event of every reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_batch_is_read_element_by_element() {
+    let (url, stop) = spawn_fake(Fault::BatchArray).await;
+    let text = chat_scenario("framed", 3, 2).replace("[oracles]\n", "[oracles]\nbatched = true\n");
+    assert!(text.contains("batched = true"), "{text}");
+    let outcome = common::run(&scenario("batched.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = outcome.results.summary;
+    assert_eq!(
+        sum.verdict,
+        Verdict::Clean,
+        "{:?} {:?}",
+        sum.hint,
+        sum.violations.first
+    );
+    assert_eq!(sum.violations.total, 0);
 }
 
 /// The same framing with an event really missing from a readable reply is still found.

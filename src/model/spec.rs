@@ -485,6 +485,11 @@ pub struct OracleSpec {
     /// frame is split on it into records, each judged as its own message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_separator: Option<String>,
+    /// A received record that is a JSON array of objects is a batch: each element is a
+    /// record of its own (a server that batches a reply's events into one frame). Off by
+    /// default: an array is then one record (Phoenix v2 frames are arrays).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batched: bool,
     /// Event type of explicit error events (default `error`); an error correlated with a
     /// pending expectation resolves it without a violation.
     pub error_event: String,
@@ -566,6 +571,7 @@ impl Default for OracleSpec {
             type_field: "type".into(),
             kinds: Vec::new(),
             record_separator: None,
+            batched: false,
             error_event: "error".into(),
             identity: None,
             sequence: None,

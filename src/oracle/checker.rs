@@ -844,6 +844,14 @@ impl ConnChecker {
                         ", whose {field:?} is {} (a kind is a string or an integer)",
                         value.shape()
                     );
+                } else if msg.array_len().is_some() && lookup(msg, &format!("0.{field}")).is_some()
+                {
+                    // Records of a batch: the elements carry the kind.
+                    let _ = write!(
+                        shape,
+                        " whose elements carry {field:?}, a batch ([oracles] batched = true \
+                         reads each element as a record)"
+                    );
                 }
                 self.unread.kindless_shape = Some(shape.into_boxed_str());
             }

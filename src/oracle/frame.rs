@@ -25,15 +25,17 @@ pub enum Record<'a> {
 
 /// Splits a text frame into records: on `separator` when the scenario names one (empty and
 /// whitespace-only pieces, such as the one after a trailing separator, are dropped), else
-/// the whole frame is one record.
-pub fn decode<'a>(text: &'a str, separator: Option<&'a str>) -> Vec<Record<'a>> {
-    records(text, separator).collect()
+/// the whole frame is one record. `batched` (`[oracles] batched`): a record that is a
+/// JSON array of objects is a batch, one record per element (an empty batch holds none).
+pub fn decode<'a>(text: &'a str, separator: Option<&'a str>, batched: bool) -> Vec<Record<'a>> {
+    records(text, separator, batched).collect()
 }
 
-/// [`decode`], one record at a time (no list per frame).
+/// [`decode`], one record at a time (no list per frame, none per batch).
 pub fn records<'a>(
     text: &'a str,
     separator: Option<&'a str>,
+    batched: bool,
 ) -> impl Iterator<Item = Record<'a>> + 'a {
     let parse = |piece: &'a str| match serde_json::from_str::<Borrowed<'a>>(piece) {
         Ok(v) => Record::Json(v),
@@ -44,7 +46,26 @@ pub fn records<'a>(
         None => (Some(text), None),
     };
     let pieces = split.into_iter().flatten().filter(|p| !p.trim().is_empty());
-    whole.into_iter().chain(pieces).map(parse)
+    whole
+        .into_iter()
+        .chain(pieces)
+        .map(parse)
+        .flat_map(move |record| unbatch(record, batched))
+}
+
+/// A record as it stands, or, when `batched` and it is a JSON array of objects, its
+/// elements (an array of anything else, Phoenix v2's `[join_ref, ref, topic, event,
+/// payload]`, stays one record).
+fn unbatch(record: Record<'_>, batched: bool) -> impl Iterator<Item = Record<'_>> {
+    let (one, many) = match record {
+        Record::Json(Borrowed::Array(items))
+            if batched && items.iter().all(|i| matches!(i, Borrowed::Object(_))) =>
+        {
+            (None, Some(items.into_iter().map(Record::Json)))
+        }
+        record => (Some(record), None),
+    };
+    one.into_iter().chain(many.into_iter().flatten())
 }
 
 /// The kind of a record (see the module docs); `None` when nothing names it. Borrowed
@@ -199,18 +220,52 @@ mod tests {
         };
         let frame = "{}\u{1e}{\"type\":1,\"target\":\"X\"}\u{1e}";
         assert_eq!(
-            owned(decode(frame, Some("\u{1e}"))),
+            owned(decode(frame, Some("\u{1e}"), false)),
             vec![Ok(json!({})), Ok(json!({"type": 1, "target": "X"}))]
         );
+        let phoenix = "[1,null,\"t\",\"e\",{}]";
+        for batched in [false, true] {
+            assert_eq!(
+                owned(decode(phoenix, None, batched)),
+                vec![Ok(json!([1, null, "t", "e", {}]))],
+                "an array of other things is one record, batched or not"
+            );
+        }
         assert_eq!(
-            owned(decode("[1,null,\"t\",\"e\",{}]", None)),
-            vec![Ok(json!([1, null, "t", "e", {}]))]
+            owned(decode("hello", None, false)),
+            vec![Err("hello".into())]
         );
-        assert_eq!(owned(decode("hello", None)), vec![Err("hello".into())]);
         assert_eq!(
-            owned(decode("{}\u{1e}", None)),
+            owned(decode("{}\u{1e}", None, false)),
             vec![Err("{}\u{1e}".into())]
         );
+    }
+
+    /// `[oracles] batched`: a JSON array of objects is one record per element, in order,
+    /// in each separated piece too; without it, the array is one record.
+    #[test]
+    fn a_batch_of_records_is_read_element_by_element_when_declared() {
+        let batch = r#"[{"type":"a","id":1},{"type":"b","id":1}]"#;
+        let kinds = |records: Vec<Record>| -> Vec<Value> {
+            records
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Json(v) => Some(v.to_value()),
+                    Record::Text(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            kinds(decode(batch, None, true)),
+            vec![json!({"type": "a", "id": 1}), json!({"type": "b", "id": 1})]
+        );
+        assert_eq!(kinds(decode(batch, None, false)).len(), 1);
+        assert!(
+            decode("[]", None, true).is_empty(),
+            "an empty batch holds nothing"
+        );
+        let lines = format!("{batch}\n{{\"type\":\"c\"}}\n");
+        assert_eq!(kinds(decode(&lines, Some("\n"), true)).len(), 3);
     }
 
     /// Every received record is read borrowed, calibration's and the tests' records owned:

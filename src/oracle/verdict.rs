@@ -992,7 +992,8 @@ fn unread_parts(
         ));
         check.push(format!(
             "where the records name their kind: [oracles] type_field (now {type_field:?}) or \
-             [oracles.kinds]"
+             [oracles.kinds]; for frames that are JSON arrays of records, [oracles] batched = \
+             true"
         ));
     }
     (got, check)

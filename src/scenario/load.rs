@@ -72,6 +72,7 @@ const ORACLE_KEYS: &[&str] = &[
     "accepted",
     "kinds",
     "record_separator",
+    "batched",
     "learn",
 ];
 const DEFAULT_SEED: i128 = 1;
@@ -525,6 +526,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         type_field,
         kinds,
         record_separator: kinds::separator(cx, f.get("record_separator")),
+        batched: f.bool_or(cx, "batched", defaults.batched),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),

@@ -205,6 +205,22 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
         "{seen}"
     );
 
+    // A batch the scenario does not declare: its elements carry the kind.
+    let mut batch = checker();
+    batch.expect(five("r1"), Some((t, t)), t);
+    batch.on_message(
+        &json!([{"type": "started", "run_id": "r1"}, {"type": "done", "run_id": "r1"}]),
+        t,
+    );
+    batch.expire(t + Duration::from_secs(6));
+    let seen = &batch.violations[0].seen;
+    assert!(
+        seen.contains(
+            "an array of 2 whose elements carry \"type\", a batch ([oracles] batched = true"
+        ),
+        "{seen}"
+    );
+
     let mut binary = checker();
     binary.expect(five("r1"), Some((t, t)), t);
     binary.on_binary(b"\x00\x01");

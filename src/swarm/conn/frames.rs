@@ -234,7 +234,7 @@ impl ConnRun {
         let spec = &ctx.plan.oracles;
         let mut due = false;
         let mut any = false;
-        for record in records(text, spec.record_separator.as_deref()) {
+        for record in records(text, spec.record_separator.as_deref(), spec.batched) {
             any = true;
             match record {
                 Record::Json(msg) => {

@@ -1323,16 +1323,7 @@ fn answers_the_scenario_misreads_are_no_loss() {
                 r
             })
             .collect();
-        let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &by_oracle,
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-        })
+        judge_unmet(&plan, &reports, 2)
     };
     let j = judged(0);
     assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
@@ -1373,16 +1364,7 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
             r
         })
         .collect();
-    let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
-    let j = judge(&Evidence {
-        plan: &plan,
-        reports: &reports,
-        by_oracle: &by_oracle,
-        coverage: &Coverage::default(),
-        stopped: StopReason::Completed,
-        stalls: &ClientStalls::default(),
-        kept: &[],
-    });
+    let j = judge_unmet(&plan, &reports, 1);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 
@@ -1590,11 +1572,25 @@ fn tokens_refused_only_when_presented_again_are_no_wrong_secret() {
     assert_eq!(first.verdict, Verdict::AuthMisconfigured, "{first:?}");
 }
 
+/// A completed run of `reports` with no violation counted.
 fn judge_completed(plan: &Plan, reports: &[ConnReport]) -> Judgement {
+    judge_completed_by(plan, reports, &BTreeMap::new())
+}
+
+/// A completed run of `reports` whose only violations are `unmet` completeness ones.
+fn judge_unmet(plan: &Plan, reports: &[ConnReport], unmet: u64) -> Judgement {
+    judge_completed_by(plan, reports, &[(OracleKind::Completeness, unmet)].into())
+}
+
+fn judge_completed_by(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Judgement {
     judge(&Evidence {
         plan,
         reports,
-        by_oracle: &BTreeMap::new(),
+        by_oracle,
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
@@ -1703,16 +1699,7 @@ fn expectations_cut_by_a_server_going_down_all_at_once_are_inconclusive() {
                 r
             })
             .collect();
-        let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &by_oracle,
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-        })
+        judge_unmet(&plan, &reports, 2)
     };
     let judged = |ends: [(u16, f64); 2]| judged_why(ends, b"server restarting (deploy)");
     for code in [1001, 1012] {

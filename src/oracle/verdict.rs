@@ -551,13 +551,6 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     t
 }
 
-/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
-/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
-/// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
-/// message the scenario declares (`[oracles] reject.message`: a kind it names for turning
-/// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
-/// or a 1013 says the session is held or the server is busy: that is the session
-/// oracles' business, never a misconfiguration.
 /// Whether an answer that turned a connection away says the subprotocol was why: a 101
 /// without an agreed one (the handshake's own check), or a refusal (an HTTP body, a Close
 /// reason: 400 "subprotocol chat.v1 required", Close 1008 "unsupported subprotocol") that
@@ -573,6 +566,13 @@ fn names_subprotocol(a: &crate::model::Answer) -> bool {
     named && !door::auth_reason(&body)
 }
 
+/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
+/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
+/// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
+/// message the scenario declares (`[oracles] reject.message`: a kind it names for turning
+/// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
+/// or a 1013 says the session is held or the server is busy: that is the session
+/// oracles' business, never a misconfiguration.
 fn auth_status(a: &Attempt) -> bool {
     a.cause.as_ref().is_some_and(is_auth_refusal)
 }

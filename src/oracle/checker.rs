@@ -372,9 +372,20 @@ pub struct ConnChecker {
     pub violations: Vec<Violation>,
     /// The same, by oracle.
     pub violated_by: BTreeMap<OracleKind, u64>,
-    /// The Ping a `ping` step with `within` sent, awaiting its Pong: (payload, sent at,
-    /// how long it may take).
-    pong: Option<Box<(Vec<u8>, Instant, Duration)>>,
+    /// The Ping a `ping` step with `within` sent, awaiting its Pong; kept past its
+    /// deadline, until the next ping, to say when a late Pong came.
+    pong: Option<Box<AwaitedPong>>,
+}
+
+/// A Ping a `ping` step sent with `within`.
+#[derive(Debug)]
+struct AwaitedPong {
+    payload: Vec<u8>,
+    sent: Instant,
+    /// How long its Pong may take.
+    within: Duration,
+    /// The index of the violation its deadline raised, once it passed (the Pong is late).
+    missed: Option<usize>,
 }
 
 impl ConnChecker {
@@ -660,41 +671,61 @@ impl ConnChecker {
 
     /// A Ping with `payload` went out at `now`; its Pong is due within `within`.
     pub fn await_pong(&mut self, payload: Vec<u8>, within: Duration, now: Instant) {
-        self.pong = Some(Box::new((payload, now, within)));
+        self.pong = Some(Box::new(AwaitedPong {
+            payload,
+            sent: now,
+            within,
+            missed: None,
+        }));
     }
 
-    /// Whether a Ping still waits for its Pong.
+    /// Whether a Ping still waits for its Pong (before its deadline).
     pub fn awaiting_pong(&self) -> bool {
-        self.pong.is_some()
+        self.pong.as_ref().is_some_and(|p| p.missed.is_none())
     }
 
     /// A Pong arrived: the one awaited (same payload) is timed as the `pong` phase. Others
     /// (unsolicited, RFC 6455 §5.5.3 allows them) are ignored.
+    ///
+    /// One that comes after its deadline is timed too (the latency is what it is), and
+    /// the violation its deadline raised says when it came: late, not lost.
     pub fn on_pong(&mut self, payload: &[u8], now: Instant) {
-        if let Some(awaited) = self.pong.take_if(|awaited| awaited.0.as_slice() == payload) {
-            self.samples
-                .push((Phase::Pong.into(), now.saturating_duration_since(awaited.1)));
+        let Some(awaited) = self.pong.take_if(|p| p.payload.as_slice() == payload) else {
+            return;
+        };
+        let took = now.saturating_duration_since(awaited.sent);
+        self.samples.push((Phase::Pong.into(), took));
+        if let Some(v) = awaited.missed.and_then(|at| self.violations.get_mut(at)) {
+            v.seen = format!("no pong in time; it came after {}ms", took.as_millis());
         }
     }
 
     /// The awaited Pong did not come in time: a completeness violation. `lost`: the
     /// connection ended first (then nothing is judged: its end is judged on its own).
     pub fn pong_missed(&mut self, now: Instant, lost: bool) {
-        let Some(awaited) = self.pong.take() else {
+        let Some(mut awaited) = self.pong.take_if(|p| p.missed.is_none()) else {
             return;
         };
-        let (payload, _, within) = *awaited;
         if lost {
             return;
         }
-        let payload = String::from_utf8_lossy(&payload).into_owned();
-        self.violate(
-            OracleKind::Completeness,
-            now,
-            format!("pong {payload:?} within {}ms", within.as_millis()),
-            "no pong".into(),
-            None,
-        );
+        let payload = String::from_utf8_lossy(&awaited.payload).into_owned();
+        let kept = self.violations.len();
+        let expected = format!("pong {payload:?} within {}ms", awaited.within.as_millis());
+        if self
+            .violate(
+                OracleKind::Completeness,
+                now,
+                expected,
+                "no pong".into(),
+                None,
+            )
+            .is_some()
+        {
+            // Kept: a late Pong may still say when it came.
+            awaited.missed = Some(kept);
+            self.pong = Some(awaited);
+        }
     }
 
     pub fn is_pending(&self, id: ExpectId) -> bool {

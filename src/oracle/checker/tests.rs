@@ -1454,3 +1454,31 @@ fn equal_latencies_of_one_answer_are_one_sample_of_several_phases() {
         ]
     );
 }
+
+/// A Pong past its deadline is a violation, and when it does come, the violation says it
+/// came late (and when), not that none came; its latency is timed all the same. A Pong
+/// with another payload is nobody's.
+#[test]
+fn a_late_pong_is_named_late_in_the_violation_its_deadline_raised() {
+    let t = Instant::now();
+    let mut ch = checker();
+    ch.await_pong(b"p1".to_vec(), Duration::from_millis(500), t);
+    assert!(ch.awaiting_pong());
+    ch.pong_missed(t + Duration::from_millis(500), false);
+    assert!(!ch.awaiting_pong(), "its deadline passed");
+    assert_eq!(ch.violations[0].seen, "no pong");
+    ch.on_pong(b"other", t + Duration::from_millis(700));
+    assert_eq!(ch.violations[0].seen, "no pong");
+    ch.on_pong(b"p1", t + Duration::from_millis(800));
+    assert_eq!(
+        ch.violations[0].seen,
+        "no pong in time; it came after 800ms"
+    );
+    assert_eq!(ch.violations.len(), 1);
+    assert!(
+        ch.samples
+            .iter()
+            .any(|s| *s == (Phase::Pong.into(), Duration::from_millis(800))),
+        "timed as it came"
+    );
+}

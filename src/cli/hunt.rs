@@ -621,15 +621,13 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
 /// How many of a hunt's rounds judged nothing (`not_judged`), told apart from those only
 /// cut short (`cut_short`, of them: the budget or Ctrl-C stopped them before their plan
 /// finished): `, 1 of them cut short before its plan finished`, `, 2 of them not judged:
-/// the race was not exercised`, both, or nothing.
+/// inconclusive`, both, or nothing.
 fn not_judged_words(not_judged: u32, cut_short: u32) -> String {
     let cut = cut_short.min(not_judged);
     let unexercised = not_judged - cut;
     let mut parts = Vec::new();
     if unexercised > 0 {
-        parts.push(format!(
-            "{unexercised} of them not judged: the race was not exercised"
-        ));
+        parts.push(format!("{unexercised} of them not judged: inconclusive"));
     }
     if cut > 0 {
         let its = if cut == 1 { "its plan" } else { "their plans" };
@@ -1192,12 +1190,12 @@ mod tests {
         );
         assert_eq!(
             not_judged_words(3, 1),
-            ", 2 of them not judged: the race was not exercised, 1 of them cut short before \
+            ", 2 of them not judged: inconclusive, 1 of them cut short before \
              its plan finished"
         );
         assert_eq!(
             not_judged_words(2, 0),
-            ", 2 of them not judged: the race was not exercised"
+            ", 2 of them not judged: inconclusive"
         );
     }
 

@@ -834,11 +834,7 @@ impl std::fmt::Display for LevelStats {
             self.rounds
         )?;
         if self.not_judged > 0 {
-            write!(
-                f,
-                " ({} not judged: the race was not exercised)",
-                self.not_judged
-            )?;
+            write!(f, " ({} not judged: inconclusive)", self.not_judged)?;
         }
         // A level that swept no jitter (one round, or `jitter` unset) says nothing of it.
         if let Some(j) = self.jitter.filter(|j| !j.is_zero()) {

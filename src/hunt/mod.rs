@@ -1138,8 +1138,12 @@ pub async fn hunt_excusing(
     if round > 0 && not_judged.rounds == round {
         let only_cut = not_judged.only_cut == not_judged.rounds;
         if let Some(why) = not_judged.reason() {
-            if short.is_none() || (short == Some(Short::Budget) && !only_cut) {
-                short = Some(Short::Unjudged(why));
+            match short {
+                // The budget stopped every round, whether it also ended the loop or the
+                // loop ended on its own just after: the budget ran out.
+                None | Some(Short::Budget) if only_cut => short = Some(Short::Budget),
+                None | Some(Short::Budget) => short = Some(Short::Unjudged(why)),
+                _ => {}
             }
         }
     }

@@ -55,11 +55,16 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     }
     let opts = args.options(args.seed);
     let calibration = run::calibrate_once(std::sync::Arc::new(plan), &bound, &opts, &cancel).await;
+    // Ctrl-C during calibration ends it either way (an error or what it learned so far,
+    // depending on where the signal caught it): the same stop.
     let calibration = match calibration {
         Ok(c) if !cancel.is_cancelled() => c,
-        outcome => {
+        Err(e) if !cancel.is_cancelled() => {
             bound.close().await;
-            outcome?;
+            return Err(e.into());
+        }
+        _ => {
+            bound.close().await;
             eprintln!("interrupted (Ctrl-C) while calibrating, before any worker started: nothing written");
             return Ok(error::exit::INTERRUPTED);
         }

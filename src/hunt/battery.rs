@@ -456,32 +456,16 @@ async fn run_family(
     };
     // Health probes the server shed, the battery's and its hunts': said once, at the end.
     let mut shed = HealthShed::default();
-    let finish = |ran, end, excused, first, (notes, shed): (&mut Vec<String>, &HealthShed)| {
-        let mut r = report_of(ran, end, excused, first);
-        r.notes.append(notes);
-        r.notes.extend(shed.note());
-        r
-    };
-    while let Some(i) = index {
-        let Some(level) = levels.get(i) else { break };
+    // Every way out of the levels ends here, with how the family ended.
+    let end = loop {
+        let Some((i, level)) = index.and_then(|i| Some((i, levels.get(i)?))) else {
+            break FamilyEnd::Clean;
+        };
         if runner.cancel.is_cancelled() {
-            let end = FamilyEnd::Short(Short::Interrupted);
-            return Ok(finish(
-                ran,
-                end,
-                excused,
-                first_excused,
-                (&mut notes, &shed),
-            ));
+            break FamilyEnd::Short(Short::Interrupted);
         }
         if family_end.saturating_duration_since(Instant::now()) < MIN_RUN {
-            return Ok(finish(
-                ran,
-                FamilyEnd::Short(Short::Budget),
-                excused,
-                first_excused,
-                (&mut notes, &shed),
-            ));
+            break FamilyEnd::Short(Short::Budget);
         }
         let mut health = hooks.probe_health(runner, family_end).await?;
         if matches!(health, Health::Broken { .. }) && seen.healthy {
@@ -498,16 +482,10 @@ async fn run_family(
         match health {
             Health::Healthy => seen.healthy = true,
             Health::Broken { why, .. } if seen.healthy => {
-                return Ok(finish(
-                    ran,
-                    FamilyEnd::Broken {
-                        before_level: i,
-                        why,
-                    },
-                    excused,
-                    first_excused,
-                    (&mut notes, &shed),
-                ));
+                break FamilyEnd::Broken {
+                    before_level: i,
+                    why,
+                };
             }
             // Never seen healthy (its first exchange may hit the race the families look
             // for, as a graphql-ws server closing 4401 right after its ack does): nothing
@@ -563,39 +541,22 @@ async fn run_family(
         });
         if let Some(found) = outcome.found {
             // Confirmed means reproduced by a replay; a violation seen once is a suspect.
-            let end = if found.confirmed() {
+            break if found.confirmed() {
                 FamilyEnd::Found(Box::new(found))
             } else {
                 FamilyEnd::Suspect(Box::new(found))
             };
-            return Ok(finish(
-                ran,
-                end,
-                excused,
-                first_excused,
-                (&mut notes, &shed),
-            ));
         }
         if let Some(short) = outcome.short {
             // A level the budget ended proves the lower ones clean, nothing above them.
-            let end = FamilyEnd::Short(short);
-            return Ok(finish(
-                ran,
-                end,
-                excused,
-                first_excused,
-                (&mut notes, &shed),
-            ));
+            break FamilyEnd::Short(short);
         }
         index = hooks.escalate(family, i, levels);
-    }
-    Ok(finish(
-        ran,
-        FamilyEnd::Clean,
-        excused,
-        first_excused,
-        (&mut notes, &shed),
-    ))
+    };
+    let mut family_report = report_of(ran, end, excused, first_excused);
+    family_report.notes.append(&mut notes);
+    family_report.notes.extend(shed.note());
+    Ok(family_report)
 }
 
 /// The verdict that made a round unjudgeable, for output.

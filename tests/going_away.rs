@@ -121,8 +121,7 @@ async fn a_server_going_down_mid_run_is_inconclusive_not_a_race() {
 /// violations are the restart's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hunt_writes_no_repro_for_a_restart() {
-    use stampede::hunt::{self, HuntOptions, Runner};
-    use stampede::run::{RunOptions, Target};
+    use stampede::hunt::{self, HuntOptions};
     let bye = Goodbye {
         code: 1001,
         reason: "server restarting (deploy)",
@@ -133,14 +132,7 @@ async fn a_hunt_writes_no_repro_for_a_restart() {
     let plan = stampede::plan::build(&s, 1);
     let dir = tempfile::tempdir().unwrap();
     let hunted = tokio::time::timeout(TEST_BOUND, async {
-        let runner = Runner::start(
-            &Target::Url(url),
-            &plan,
-            RunOptions::default(),
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let runner = common::url_runner(&plan, &url).await;
         let opts = HuntOptions {
             budget: std::time::Duration::from_secs(40),
             seed: 1,

@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use stampede::hunt::{self, HuntError, HuntOptions, Reset, ResetError, Runner, ShrinkOptions};
 use stampede::model::OracleKind;
-use stampede::run::{RunOptions, Target};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -142,15 +141,7 @@ async fn leaky_conn(mut tcp: tokio::net::TcpStream, leaked: Arc<AtomicU32>) {
 
 async fn runner_for(url: &str, reset: Reset) -> Runner {
     let s = common::scenario("leaky-aborts.toml", SCENARIO);
-    let plan = stampede::plan::build(&s, 1);
-    let mut runner = Runner::start(
-        &Target::Url(url.to_string()),
-        &plan,
-        RunOptions::default(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let mut runner = common::url_runner(&stampede::plan::build(&s, 1), url).await;
     runner.reset = reset;
     runner
 }
@@ -503,15 +494,7 @@ const SHEDS_ON: common::RateLimit = common::RateLimit {
 
 async fn greeted_runner(url: &str, reset: Reset) -> (stampede::model::Scenario, Runner) {
     let s = common::scenario("greeted.toml", GREETED);
-    let plan = stampede::plan::build(&s, 1);
-    let mut runner = Runner::start(
-        &Target::Url(url.to_string()),
-        &plan,
-        RunOptions::default(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let mut runner = common::url_runner(&stampede::plan::build(&s, 1), url).await;
     runner.reset = reset;
     (s, runner)
 }

@@ -8,9 +8,9 @@ mod common;
 
 use common::{scenario, spawn_reference, TEST_BOUND, TEST_SECRET};
 use stampede::cli::error::{exit, of_run};
-use stampede::hunt::{self, HuntOptions, Runner};
+use stampede::hunt::{self, HuntOptions};
 use stampede::model::{Cause, Verdict};
-use stampede::run::{RunOptions, RunOutcome, Target};
+use stampede::run::{RunOptions, RunOutcome};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -344,15 +344,7 @@ async fn hunt_at(
     s: &stampede::model::Scenario,
     out: &std::path::Path,
 ) -> hunt::HuntOutcome {
-    let plan = stampede::plan::build(s, s.seed);
-    let runner = Runner::start(
-        &Target::Url(url),
-        &plan,
-        RunOptions::default(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let runner = common::url_runner(&stampede::plan::build(s, s.seed), &url).await;
     let opts = HuntOptions {
         budget: Duration::from_secs(30),
         seed: 1,

@@ -524,3 +524,16 @@ pub async fn answer_five(
     }
     Ok(())
 }
+
+/// A hunt runner for `plan` against the server at `url`, with default options and a
+/// token of its own.
+pub async fn url_runner(plan: &stampede::model::Plan, url: &str) -> stampede::hunt::Runner {
+    stampede::hunt::Runner::start(
+        &stampede::run::Target::Url(url.to_string()),
+        plan,
+        RunOptions::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap()
+}

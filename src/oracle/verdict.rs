@@ -239,7 +239,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if violations > 0 {
-        let mut hint = violations_hint(e.by_oracle);
+        let mut hint = violations_hint(e.by_oracle, e.kept);
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
@@ -1197,18 +1197,82 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// The hint of a `violations` verdict: the count per oracle that broke. Shape:
-/// `oracles broke (completeness 2, identity 1): …`.
-pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>) -> String {
+/// The hint of a `violations` verdict: the count per oracle that broke, and what to do
+/// about them. Shape: `oracles broke (completeness 2, identity 1): …; hunt for a repro`.
+/// Expectations whose `within` deadline ran out among the `kept` violations
+/// ([`missed_deadline`]) are slowness, not a race: the hint says so, with their deadlines,
+/// instead of sending a user hunting for a repro of them; the others keep the hunt.
+pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
         .filter(|(_, n)| **n > 0)
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
-    format!(
-        "oracles broke ({}): violations.jsonl holds them all when results are written; hunt for a repro",
+    let head = format!(
+        "oracles broke ({}): violations.jsonl holds them all when results are written",
         parts.join(", ")
+    );
+    let total: u64 = by_oracle.values().sum();
+    let late: Vec<&Violation> = kept.iter().filter(|v| missed_deadline(v)).collect();
+    if late.is_empty() {
+        return format!("{head}; hunt for a repro");
+    }
+    let what = format!(
+        "(an `expect` whose answer had not come when its `within` ran out: {})",
+        deadlines_text(&late)
+    );
+    let slow = "slowness, not a race: check the latency figures (turn p99 against the \
+                deadline), and raise `within` if it is stricter than the server's objective";
+    let n = late.len() as u64;
+    if n >= total {
+        return format!("{head}; every one is a missed deadline {what}: {slow}");
+    }
+    let are = if n == 1 {
+        "is a missed deadline"
+    } else {
+        "are missed deadlines"
+    };
+    format!(
+        "{head}; hunt for a repro of those that are not missed deadlines; {n} {are} {what}: \
+         {slow}"
     )
+}
+
+/// Whether a violation is an `expect` whose `within` deadline ran out before its answer
+/// came (only those carry the time they were given, [`Violation::window_ms`]).
+fn missed_deadline(v: &Violation) -> bool {
+    v.oracle == OracleKind::Completeness && v.window_ms.is_some()
+}
+
+/// Deadlines shown in a hint.
+const DEADLINES_SHOWN: usize = 3;
+
+/// The deadlines `late` missed, by step and time given, most missed first:
+/// `` `callers` step 3 within 300 ms ×4, `callers` step 5 within 1000 ms ×1 ``.
+fn deadlines_text(late: &[&Violation]) -> String {
+    let mut by: BTreeMap<(String, Option<String>, u64), u64> = BTreeMap::new();
+    for v in late {
+        let within = v.window_ms.unwrap_or_default().round() as u64;
+        *by.entry((v.group.clone(), v.step.clone(), within))
+            .or_default() += 1;
+    }
+    let mut sorted: Vec<_> = by.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut shown: Vec<String> = sorted
+        .iter()
+        .take(DEADLINES_SHOWN)
+        .map(|((group, step, within), n)| {
+            let at = match step {
+                Some(step) => format!("`{group}` step {step}"),
+                None => format!("`{group}`"),
+            };
+            format!("{at} within {within} ms ×{n}")
+        })
+        .collect();
+    if sorted.len() > DEADLINES_SHOWN {
+        shown.push(format!("{} more", sorted.len() - DEADLINES_SHOWN));
+    }
+    shown.join(", ")
 }
 
 /// When every violation of the run comes from what calibration learned (`learned.toml`),

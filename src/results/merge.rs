@@ -141,6 +141,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         // Its counts are the whole's, not one part's.
         Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
             &summary.violations.by_oracle,
+            &violations,
         )),
         Some(r) => r.summary.hint.clone(),
         None => Some(format!(
@@ -490,7 +491,7 @@ mod tests {
             .by_oracle
             .insert(crate::model::OracleKind::Exclusivity, n);
         let by_oracle = summary.violations.by_oracle.clone();
-        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle));
+        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle, &[]));
         RunData {
             dir: format!("s{index}").into(),
             summary,
@@ -608,6 +609,32 @@ mod tests {
         assert_eq!(merged.summary.verdict, Verdict::Violations);
         let hint = merged.summary.hint.unwrap_or_default();
         assert!(hint.contains("exclusivity 5"), "{hint}");
+    }
+
+    /// The merged hint reads the parts' violations as a run's does: deadlines that ran out
+    /// are slowness, not a race to hunt.
+    #[test]
+    fn the_merged_hint_tells_missed_deadlines_from_a_race() {
+        let late = |index| {
+            let mut part = broken_shard(index, 0);
+            let oracle = crate::model::OracleKind::Completeness;
+            part.summary.violations.total = 1;
+            part.summary.violations.by_oracle = [(oracle, 1)].into();
+            part.violations = vec![Violation {
+                window_ms: Some(500.0),
+                ..crate::results::fixture::violation(oracle, 10.0)
+            }];
+            part
+        };
+        let merged = merge(&[late(0), late(1)]).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Violations);
+        let hint = merged.summary.hint.unwrap_or_default();
+        assert!(
+            hint.contains("every one is a missed deadline")
+                && hint.contains("`chatters` within 500 ms ×2")
+                && !hint.contains("hunt"),
+            "{hint}"
+        );
     }
 
     #[test]

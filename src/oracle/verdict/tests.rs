@@ -1587,6 +1587,16 @@ fn judge_completed_by(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Judgement {
+    judge_completed_kept(plan, reports, by_oracle, &[])
+}
+
+/// [`judge_completed_by`] with the run's `kept` violations.
+fn judge_completed_kept(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    kept: &[Violation],
+) -> Judgement {
     judge(&Evidence {
         plan,
         reports,
@@ -1594,8 +1604,74 @@ fn judge_completed_by(
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
-        kept: &[],
+        kept,
     })
+}
+
+/// Expectations whose `within` ran out before their answer came are slowness, not a
+/// race: the hint names the deadlines and the latency figures, and sends nobody hunting
+/// for a repro of them. Beside a violation of another kind it tells of both; unmet
+/// expectations of no deadline (cut by the connection's end) keep the hunt.
+#[test]
+fn missed_deadlines_are_slowness_not_a_race_to_hunt() {
+    let plan = plan();
+    let counters = crate::model::Counters {
+        messages_sent: 2,
+        messages_received: 4,
+        json_records: 4,
+        ..Default::default()
+    };
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .take(2)
+        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+        .collect();
+    let late = |conn| Violation {
+        window_ms: Some(300.0),
+        step: Some("3".into()),
+        ..unmet(conn, false)
+    };
+    let judged = |kept: &[Violation], by_oracle: &[(OracleKind, u64)]| {
+        let j = judge_completed_kept(&plan, &reports, &by_oracle.iter().copied().collect(), kept);
+        assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let deadline = "`g` step 3 within 300 ms ×2";
+    let slow = "slowness, not a race: check the latency figures";
+    let raise = "raise `within` if it is stricter than the server's objective";
+
+    let all = judged(&[late(0), late(1)], &[(OracleKind::Completeness, 2)]);
+    assert!(
+        all.contains("every one is a missed deadline")
+            && all.contains(deadline)
+            && all.contains(slow)
+            && all.contains(raise),
+        "{all}"
+    );
+    assert!(!all.contains("hunt for a repro"), "{all}");
+
+    let served_twice = Violation {
+        oracle: OracleKind::Exclusivity,
+        ..unmet(1, false)
+    };
+    let both = judged(
+        &[late(0), late(1), served_twice],
+        &[(OracleKind::Completeness, 2), (OracleKind::Exclusivity, 1)],
+    );
+    assert!(
+        both.contains("hunt for a repro of those that are not missed deadlines")
+            && both.contains("2 are missed deadlines")
+            && both.contains(deadline)
+            && both.contains(raise),
+        "{both}"
+    );
+
+    let cut = judged(&[unmet(0, false)], &[(OracleKind::Completeness, 1)]);
+    assert!(
+        cut.ends_with("; hunt for a repro") && !cut.contains("deadline"),
+        "{cut}"
+    );
 }
 
 /// Every valid token's connection turned away by an answer that names the subprotocol (a

@@ -398,6 +398,16 @@ fn stop_shown(stopped: StopReason) -> &'static str {
 
 fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     let v = &s.violations;
+    // A target no connection got into was never used: whatever the cause, the oracles'
+    // counts are its refusals seen through them, noise beside the verdict that says what
+    // to fix, and "none" would read as a pass.
+    if s.never_used_target() {
+        return writeln!(
+            w,
+            "\nviolations   not judged: no connection was accepted, the target was never \
+             used (see the verdict)"
+        );
+    }
     if v.total == 0 {
         return writeln!(w, "\nviolations   none");
     }

@@ -196,6 +196,16 @@ impl Summary {
     pub fn thresholds_met(&self) -> bool {
         self.thresholds.iter().all(|t| t.passed)
     }
+
+    /// Whether the run never got to use its target: target unusable, and not one
+    /// connection accepted (a 404, a refused subprotocol, a closed port). What the oracles
+    /// counted there is those refusals seen through them (every valid token's refusal a
+    /// liveness failure, every bad token's 404 a rejection-hygiene one), whatever the cause,
+    /// and their silence is no pass either: the reports leave the counts out and say the
+    /// target was not judged.
+    pub fn never_used_target(&self) -> bool {
+        self.verdict == crate::model::Verdict::TargetUnusable && self.counters.accepted == 0
+    }
 }
 
 impl ViolationSummary {

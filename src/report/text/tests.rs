@@ -38,6 +38,58 @@ fn a_run_that_could_not_judge_its_target_counts_its_violations_on_one_line() {
     }
 }
 
+/// A target no connection was accepted by was never used: whatever refused it (a 404, a
+/// refused subprotocol, silence), the line says it was not judged, with no oracle's
+/// count (its refusals seen through the oracles) and never "none". A target unusable after
+/// accepting connections, and a misconfigured secret, still count theirs as not findings.
+#[test]
+fn a_target_never_used_leaves_the_oracles_counts_out() {
+    let never_used = |total: u64| {
+        let mut s = Summary {
+            verdict: Verdict::TargetUnusable,
+            ..summary()
+        };
+        s.counters.accepted = 0;
+        s.violations.total = total;
+        s.violations.by_oracle = [
+            (crate::model::OracleKind::Liveness, total / 2),
+            (
+                crate::model::OracleKind::RejectionHygiene,
+                total - total / 2,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        text(&s)
+    };
+    for total in [6, 0] {
+        let out = never_used(total);
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("violations"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "violations   not judged: no connection was accepted, the target was never used \
+              (see the verdict)"
+            ],
+            "{out}"
+        );
+        assert!(
+            !out.contains("liveness") && !out.contains("rejection_hygiene"),
+            "{out}"
+        );
+    }
+    let mut misconfigured = Summary {
+        verdict: Verdict::AuthMisconfigured,
+        ..summary()
+    };
+    misconfigured.counters.accepted = 0;
+    assert!(text(&misconfigured).contains("not findings: see the verdict"));
+}
+
 #[test]
 fn findings_are_still_listed() {
     let s = Summary {

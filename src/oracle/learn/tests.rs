@@ -289,3 +289,51 @@ fn a_sequence_set_aside_for_shared_users_is_a_comment_not_a_table() {
     assert_eq!(kept.sequence, vec!["seq".to_string()]);
     assert!(kept.sequence_set_aside.is_empty());
 }
+
+/// Records batched into a JSON array the scenario does not declare (`[oracles] batched`):
+/// a field under an element's position (`0.user_id`) teaches nothing, identity or
+/// sequence; an array of other things (Phoenix v2's `[join_ref, ref, topic, event,
+/// payload]`) is one record, and its positions still do.
+#[test]
+fn fields_of_an_undeclared_batch_are_not_learned_by_position() {
+    let batches = |sub: &str| {
+        let msgs = (1..=4)
+            .map(|i| {
+                json!([
+                    {"type": "ev", "user_id": sub, "seq": 2 * i - 1},
+                    {"type": "ack", "user_id": sub, "seq": 2 * i},
+                ])
+            })
+            .collect();
+        obs(msgs, &[])
+    };
+    let phoenix = |sub: &str| {
+        let msgs = (1..=4)
+            .map(|i| json!(["1", i.to_string(), "room:lobby", "phx_reply", {"user_id": sub}]))
+            .collect();
+        obs(msgs, &[])
+    };
+    let learned = |a: &Observation, b: &Observation| {
+        propose(
+            &OracleSpec::default(),
+            &[
+                Sample {
+                    sub: "alice",
+                    observed: a,
+                    complete: true,
+                },
+                Sample {
+                    sub: "bob",
+                    observed: b,
+                    complete: true,
+                },
+            ],
+        )
+        .learned
+    };
+    let batched = learned(&batches("alice"), &batches("bob"));
+    assert!(batched.identity.is_empty(), "{:?}", batched.identity);
+    assert!(batched.sequence.is_empty(), "{:?}", batched.sequence);
+    let tuples = learned(&phoenix("alice"), &phoenix("bob"));
+    assert_eq!(tuples.identity, vec!["4.user_id".to_string()]);
+}

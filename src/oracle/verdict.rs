@@ -76,8 +76,12 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
     // A run turned away by its errors already says so in its hint.
     let errors = (j.verdict.exercised()).then(|| errored_note(e.plan, e.reports));
+    // The server went down mid-run ([`went_away`]): its 503s are the restart's.
+    let restarting = j.verdict == Verdict::Inconclusive
+        && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
     let notes: Vec<String> = [
-        shed_note(e.reports, e.coverage),
+        restart_note(e.reports, restarting),
+        shed_note(e.reports, e.coverage, restarting),
         shed_later_note(e.reports),
         super::shedding::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
@@ -104,15 +108,45 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     j
 }
 
+/// Whether a shed attempt was refused by a server going down rather than shedding load:
+/// an HTTP 503 (Service Unavailable: overloaded, or down for maintenance) in a run the
+/// server restarted during (`restarting`, [`went_away`]). A 429 or a 1013 still says load.
+fn refused_restarting(a: &Attempt, restarting: bool) -> bool {
+    restarting && a.cause == Some(Cause::Http(503))
+}
+
+/// The note on HTTP 503s during a restart ([`refused_restarting`]): counted, and no load
+/// shedding, though [`Attempt::is_shed`] counts them so. `None` when there were none.
+fn restart_note(reports: &[ConnReport], restarting: bool) -> Option<String> {
+    let mut attempts = 0u64;
+    let mut refused = 0u64;
+    for a in reports.iter().flat_map(|r| &r.attempts) {
+        attempts += 1;
+        refused += u64::from(a.is_shed() && refused_restarting(a, restarting));
+    }
+    (refused > 0).then(|| {
+        format!(
+            "the server refused {refused} of {attempts} attempt{} with HTTP 503 (service \
+             unavailable) while it was going down or restarting: not load shedding; counted, \
+             not violations",
+            plural(attempts)
+        )
+    })
+}
+
 /// The note on load shedding: how many attempts the server shed ([`Attempt::is_shed`])
 /// and how, when it shed any, and the collisions it took from a run the race was still
 /// exercised in (an inconclusive run's hint says that itself). Counted, never a violation.
-fn shed_note(reports: &[ConnReport], coverage: &Coverage) -> Option<String> {
+/// In a run the server restarted during (`restarting`), its 503s are the restart's
+/// ([`restart_note`]), not shedding.
+fn shed_note(reports: &[ConnReport], coverage: &Coverage, restarting: bool) -> Option<String> {
     let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut attempts = 0u64;
     for a in reports.iter().flat_map(|r| &r.attempts) {
         attempts += 1;
-        if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
+        if let (true, false, Some(cause)) =
+            (a.is_shed(), refused_restarting(a, restarting), &a.cause)
+        {
             *by.entry(cause.clone()).or_default() += 1;
         }
     }

@@ -1743,40 +1743,8 @@ fn a_refusal_naming_the_subprotocol_says_to_check_it_not_the_secret() {
 #[test]
 fn expectations_cut_by_a_server_going_down_all_at_once_are_inconclusive() {
     let plan = plan();
-    let judged_why = |ends: [(u16, f64); 2], why: &[u8]| {
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .zip(ends)
-            .map(|(c, (code, at_ms))| {
-                let counters = crate::model::Counters {
-                    messages_sent: 3,
-                    messages_received: 3,
-                    json_records: 3,
-                    ..Default::default()
-                };
-                let mut closed = attempt(End::Accepted);
-                closed.cause = Some(Cause::ServerClose(code));
-                let mut r = report(c, closed, counters);
-                r.closed_after_acceptance = Some(crate::model::Answer::new(
-                    Cause::ServerClose(code),
-                    format!("Close {code}"),
-                    why,
-                ));
-                r.violations = vec![Violation {
-                    at_ms,
-                    ended: Some(crate::model::StreamEnded {
-                        close_code: Some(code),
-                        answered: false,
-                    }),
-                    ..unmet(c.id, false)
-                }];
-                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
-                r
-            })
-            .collect();
-        judge_unmet(&plan, &reports, 2)
-    };
+    let judged_why =
+        |ends: [(u16, f64); 2], why: &[u8]| judge_unmet(&plan, &going_down(&plan, ends, why), 2);
     let judged = |ends: [(u16, f64); 2]| judged_why(ends, b"server restarting (deploy)");
     for code in [1001, 1012] {
         let j = judged([(code, 2_000.0), (code, 2_000.3)]);
@@ -1803,4 +1771,74 @@ fn expectations_cut_by_a_server_going_down_all_at_once_are_inconclusive() {
     assert_eq!(idle.verdict, Verdict::Violations);
     let restart = judged_why([(1012, 2_000.0), (1012, 2_000.1)], b"");
     assert_eq!(restart.verdict, Verdict::Inconclusive);
+}
+
+/// Connections 0 and 1 of `plan`, each accepted, answered, then closed by the server with
+/// its `(code, at_ms)` of `ends` and the reason `why`, which cut one expectation of each.
+fn going_down(plan: &Plan, ends: [(u16, f64); 2], why: &[u8]) -> Vec<ConnReport> {
+    plan.conns
+        .iter()
+        .zip(ends)
+        .map(|(c, (code, at_ms))| {
+            let counters = crate::model::Counters {
+                messages_sent: 3,
+                messages_received: 3,
+                json_records: 3,
+                ..Default::default()
+            };
+            let mut closed = attempt(End::Accepted);
+            closed.cause = Some(Cause::ServerClose(code));
+            let mut r = report(c, closed, counters);
+            r.closed_after_acceptance = Some(crate::model::Answer::new(
+                Cause::ServerClose(code),
+                format!("Close {code}"),
+                why,
+            ));
+            r.violations = vec![Violation {
+                at_ms,
+                ended: Some(crate::model::StreamEnded {
+                    close_code: Some(code),
+                    answered: false,
+                }),
+                ..unmet(c.id, false)
+            }];
+            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+            r
+        })
+        .collect()
+}
+
+/// HTTP 503s in a run the server restarted during are its restart, not load shedding:
+/// the hint says they were refused while it was restarting. A 429 beside them is still
+/// shed under load, and the same 503 in a run judged otherwise is shed as ever.
+#[test]
+fn service_unavailable_during_a_restart_is_no_load_shedding() {
+    let plan = plan();
+    let judged = |ends: [(u16, f64); 2]| {
+        let mut reports = going_down(&plan, ends, b"");
+        for (c, status) in plan.conns.iter().skip(2).zip([503, 429]) {
+            reports.push(report(c, attempt(End::Refused(status)), Default::default()));
+        }
+        judge_unmet(&plan, &reports, 2)
+    };
+    let restart = judged([(1012, 2_000.0), (1012, 2_000.1)]);
+    assert_eq!(restart.verdict, Verdict::Inconclusive, "{restart:?}");
+    let hint = restart.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server refused 1 of 4 attempts with HTTP 503 (service unavailable) while it \
+             was going down or restarting: not load shedding"
+        ) && hint.contains("the server shed 1 of 4 attempts under load (http_429 ×1)"),
+        "{hint}"
+    );
+    assert!(!hint.contains("http_503"), "{hint}");
+
+    let apart = judged([(1012, 2_000.0), (1012, 9_000.0)]);
+    assert_eq!(apart.verdict, Verdict::Violations, "{apart:?}");
+    let hint = apart.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the server shed 2 of 4 attempts under load (http_429 ×1, http_503 ×1)")
+            && !hint.contains("restarting"),
+        "{hint}"
+    );
 }

@@ -223,7 +223,9 @@ fn shed_attempts_are_counted_on_the_page() {
     element_counts(&html);
     assert!(html.contains("12 rejected · 0 failed · 9 shed"), "{html}");
     assert!(
-        html.contains("<td>shed (of those: load shedding, not a violation)</td>"),
+        html.contains(
+            "<td>shed (of those: under load or while the server went down, not a violation)</td>"
+        ),
         "{html}"
     );
 }

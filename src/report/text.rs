@@ -77,12 +77,13 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         }
     }
     // Load shedding is counted among the rejected (and by cause above) and said apart:
-    // the server's answer under load, never a violation.
+    // the server's "not now", never a violation. Worded for a restart too: its 503s are
+    // counted here, and the verdict's note says which it was.
     if c.shed > 0 {
         writeln!(
             w,
-            "  {:<13}{} (HTTP 429/503, close 1013 or a reject.shed code: load shedding, not a \
-             violation)",
+            "  {:<13}{} (HTTP 429/503, close 1013 or a reject.shed code: shed under load, or \
+             refused while the server went down; not a violation)",
             "shed", c.shed
         )?;
     }

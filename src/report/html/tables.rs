@@ -139,9 +139,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
             thousands(s.counters.rejected)
         }),
         ("failed (no answer)", |s| thousands(s.counters.failed)),
-        ("shed (of those: load shedding, not a violation)", |s| {
-            thousands(s.counters.shed)
-        }),
+        (
+            "shed (of those: under load or while the server went down, not a violation)",
+            |s| thousands(s.counters.shed),
+        ),
         (
             "shed after acceptance (close 1013 or a reject.shed code)",
             |s| thousands(s.counters.shed_after_acceptance),

@@ -321,3 +321,24 @@ fn more_attempts_than_connections_are_explained() {
     s.counters.attempted = s.connections_planned as u64;
     assert!(!text(&s).contains("reconnects and retries"), "{}", text(&s));
 }
+
+/// The shed count's words fit a restart's 503s as well as load shed: the verdict's note
+/// says which it was, and the count must not contradict it.
+#[test]
+fn the_shed_count_does_not_call_a_restart_load_shedding() {
+    let mut s = Summary {
+        verdict: Verdict::Inconclusive,
+        ..summary()
+    };
+    s.counters.shed = 3;
+    let out = text(&s);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("shed "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("3 (HTTP 429/503") && line.contains("while the server went down"),
+        "{out}"
+    );
+    assert!(!line.contains("load shedding"), "{line}");
+}

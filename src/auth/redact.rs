@@ -37,7 +37,8 @@ const STRIDE: usize = 8;
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
 /// every byte percent-encoded, backwards, a JWT's signature bytes as hex), for one with
-/// separators inside it (whitespace, `-`, `\n` escaped: counted without them), and for
+/// separators inside it (whitespace, `-`, `\n` escaped, `%0A` and `+` as a URL carries
+/// them: counted without them), and for
 /// [`separated::EDGE`] characters of a token's start or end at the edge of an excerpt.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
@@ -698,6 +699,38 @@ mod tests {
             r.redact(&text),
             "{\"error\":\"bad token\\n<token jti=jti1>\\n\"}"
         );
+    }
+
+    /// A token wrapped with line breaks percent-encoded (`%0A`, `%0D%0A`, hex in either
+    /// case), as a URL or a form body carries a wrapped value, or spaced with `%20` or
+    /// with `+` (a space in a query string's form), is replaced whole; the query's other
+    /// values, words joined the same ways, stay.
+    #[test]
+    fn a_token_wrapped_with_url_encoded_line_breaks_or_spaces_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[0].expose();
+        for (width, separator) in [
+            (64, "%0A"),
+            (64, "%0D%0A"),
+            (76, "%0d%0a"),
+            (8, "%20"),
+            (8, "+"),
+        ] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("GET /ws?next=%2Fhome&token={wrapped}&lang=en+GB HTTP/1.1");
+            assert_eq!(
+                r.redact(&text),
+                "GET /ws?next=%2Fhome&token=<token jti=jti0>&lang=en+GB HTTP/1.1",
+                "{separator}"
+            );
+        }
+        for text in [
+            "q=the+quick+brown+fox%20jumps%0D%0Aover+the+lazy+dog&page=2",
+            "note=line%20one%0Aline%20two%0Aline%20three%0Aand%20the%20last%20one",
+        ] {
+            assert!(matches!(r.redact(text), Cow::Borrowed(_)), "{text}");
+        }
     }
 
     /// An opaque token made of base64url characters: its own `-` and `_`, at its ends

@@ -5,8 +5,9 @@
 //! columns (`\r\n`, or the two characters `\n` once it is escaped into JSON or a quote),
 //! or put a `-` every few characters; and an excerpt cut at `…` may keep a token's first
 //! characters (or begin with its last ones). Both are found by comparing the text and
-//! the tokens with their *dropped* bytes left out ([`is_dropped`], the same for both):
-//! whitespace, `-`, `_`, backslashes and the letter of an escape (`\n`, `\r`, `\t`).
+//! the tokens with their *dropped* bytes left out ([`separator_at`], the same rule for
+//! both): whitespace, `-`, `_`, `+`, backslashes and the letter of an escape (`\n`,
+//! `\r`, `\t`), a line break or space percent-encoded (`%0D%0A`, `%20`).
 //! A token's own `-` and `_` (base64url characters) are dropped from it as from the
 //! text, so they neither stop a match nor count as a separator the token lacks; where
 //! the text has them around what matched, they are hidden with it ([`widen`]).
@@ -163,20 +164,22 @@ impl Index {
     /// Cost: linear in the text. Every byte begins at most one window of [`WINDOW`] kept
     /// bytes (so it is walked by at most `WINDOW` of them, gaps capped at [`MAX_GAP`]);
     /// where a token's first window occurs, the longest token's length more; each edge
-    /// looks no further than the longest token or the next cut.
+    /// looks no further than the longest token or the next cut. Which bytes are dropped
+    /// is read once, before ([`Marked`]): one `bool` per byte of the text while it runs.
     pub(super) fn find(&self, forms: &[Vec<u8>], text: &[u8]) -> Vec<Span> {
         if self.lengths.is_empty() || text.len() < EDGE_KEPT {
             return Vec::new();
         }
-        let mut spans = self.at_edges(forms, text);
+        let text = Marked::new(text);
+        let mut spans = self.at_edges(forms, &text);
         let mut floor = 0;
         let mut i = 0;
-        while i < text.len() {
-            if is_dropped(text, i) {
+        while i < text.bytes.len() {
+            if text.is_dropped(i) {
                 i += 1;
                 continue;
             }
-            match self.match_at(forms, text, i, floor) {
+            match self.match_at(forms, &text, i, floor) {
                 Some(span) => {
                     i = span.end.max(i + 1);
                     floor = span.end;
@@ -190,8 +193,8 @@ impl Index {
 
     /// The token or piece of one whose window of kept bytes begins at byte `i` (kept),
     /// grown back (not before `floor`) and forward as far as the text runs along it.
-    fn match_at(&self, forms: &[Vec<u8>], text: &[u8], i: usize, floor: usize) -> Option<Span> {
-        let mut walk = Kept::new(text, i);
+    fn match_at(&self, forms: &[Vec<u8>], text: &Marked, i: usize, floor: usize) -> Option<Span> {
+        let mut walk = Kept::new(text, i, text.bytes.len());
         let mut window = [0u8; WINDOW];
         let mut end = i;
         for slot in &mut window {
@@ -230,15 +233,16 @@ impl Index {
         }
         let found = whole_if(f, from == 0 && to == core.len());
         let form = forms.get(f as usize)?;
-        let (start, end) = widen(form, (from, to), text, (start, end), floor);
+        let (start, end) = widen(form, (from, to), text.bytes, (start, end), floor);
         Some(Span { start, end, found })
     }
 
     /// The longest whole token whose kept bytes begin at byte `i` of `text` (its own `-`
     /// and `_` before them taken too, not before `floor`).
-    fn whole_at(&self, forms: &[Vec<u8>], text: &[u8], i: usize, floor: usize) -> Option<Span> {
+    fn whole_at(&self, forms: &[Vec<u8>], text: &Marked, i: usize, floor: usize) -> Option<Span> {
         let longest = *self.lengths.first()?;
-        let (places, kept): (Vec<usize>, Vec<u8>) = Kept::new(text, i).take(longest).unzip();
+        let (places, kept): (Vec<usize>, Vec<u8>) =
+            Kept::new(text, i, text.bytes.len()).take(longest).unzip();
         self.lengths.iter().find_map(|&len| {
             let candidate = kept.get(..len)?;
             let &f = self.whole.get(&self.hasher.hash_one(candidate))?;
@@ -247,7 +251,8 @@ impl Index {
                 return None;
             }
             let end = places.get(len - 1)? + 1;
-            let (start, end) = widen(forms.get(f as usize)?, (0, len), text, (i, end), floor);
+            let form = forms.get(f as usize)?;
+            let (start, end) = widen(form, (0, len), text.bytes, (i, end), floor);
             Some(Span {
                 start,
                 end,
@@ -259,8 +264,8 @@ impl Index {
     /// The pieces of tokens at the edges of `text`: a token's start that ends where the
     /// text ends or a cut (`…`) begins, a token's end that begins where the text begins
     /// or a cut ends.
-    fn at_edges(&self, forms: &[Vec<u8>], text: &[u8]) -> Vec<Span> {
-        let cuts: Vec<usize> = memchr::memmem::find_iter(text, CUT).collect();
+    fn at_edges(&self, forms: &[Vec<u8>], text: &Marked) -> Vec<Span> {
+        let cuts: Vec<usize> = memchr::memmem::find_iter(text.bytes, CUT).collect();
         // Each piece is looked for within its stretch: between two cuts, or a cut and an
         // end of the text.
         let mut stretches = Vec::with_capacity(cuts.len() + 1);
@@ -269,7 +274,7 @@ impl Index {
             stretches.push((from, cut));
             from = cut + CUT.len();
         }
-        stretches.push((from, text.len()));
+        stretches.push((from, text.bytes.len()));
         let mut spans = Vec::new();
         for (from, to) in stretches {
             spans.extend(self.end_of_token_after(forms, text, from, to));
@@ -283,7 +288,7 @@ impl Index {
     fn start_of_token_before(
         &self,
         forms: &[Vec<u8>],
-        text: &[u8],
+        text: &Marked,
         from: usize,
         to: usize,
     ) -> Option<Span> {
@@ -302,11 +307,11 @@ impl Index {
             };
             let (form, core) = (forms.get(f as usize)?, self.core(f)?);
             // Shorter candidates are shorter in the token too: the longest decides.
-            if place_of_kept(form, len - 1) + 1 < EDGE {
+            if place_of_kept(&Marked::new(form), len - 1) + 1 < EDGE {
                 return None;
             }
             let (start, end) = (*places.get(n - len)?, places.get(n - 1)? + 1);
-            let (start, end) = widen(form, (0, len), text, (start, end), from);
+            let (start, end) = widen(form, (0, len), text.bytes, (start, end), from);
             return Some(Span {
                 start,
                 end,
@@ -321,13 +326,12 @@ impl Index {
     fn end_of_token_after(
         &self,
         forms: &[Vec<u8>],
-        text: &[u8],
+        text: &Marked,
         from: usize,
         to: usize,
     ) -> Option<Span> {
         let longest = *self.lengths.first()?;
-        let stretch = text.get(..to)?;
-        let (places, kept): (Vec<usize>, Vec<u8>) = Kept::new(stretch, from).take(longest).unzip();
+        let (places, kept): (Vec<usize>, Vec<u8>) = Kept::new(text, from, to).take(longest).unzip();
         for len in (EDGE_KEPT..=kept.len()).rev() {
             let Some(candidate) = kept.get(..len) else {
                 continue;
@@ -337,11 +341,11 @@ impl Index {
             };
             let (form, core) = (forms.get(f as usize)?, self.core(f)?);
             let first = core.len() - len;
-            if form.len() - place_of_kept(form, first) < EDGE {
+            if form.len() - place_of_kept(&Marked::new(form), first) < EDGE {
                 return None;
             }
             let (start, end) = (*places.first()?, places.get(len - 1)? + 1);
-            let (start, end) = widen(form, (first, core.len()), text, (start, end), from);
+            let (start, end) = widen(form, (first, core.len()), text.bytes, (start, end), from);
             return Some(Span {
                 start,
                 end,
@@ -390,24 +394,82 @@ fn whole_if(f: u32, whole: bool) -> Found {
     }
 }
 
-/// Whether byte `i` of `bytes` is left out when a text and a token are compared:
-/// whitespace, `-`, `_`, a backslash, or the letter after one in `\n`, `\r`, `\t` (a
-/// line break escaped into JSON or a quote). Looks one byte back only, so a stretch of
-/// bytes reads the same whether walked forwards or backwards.
-fn is_dropped(bytes: &[u8], i: usize) -> bool {
-    match bytes.get(i) {
-        Some(b' ' | b'\t' | b'\r' | b'\n' | 0x0c | b'-' | b'_' | b'\\') => true,
-        Some(b'n' | b'r' | b't') => i > 0 && bytes.get(i - 1) == Some(&b'\\'),
-        _ => false,
+/// How many bytes from byte `i` of `bytes` on make one separator, left out when a text
+/// and a token are compared; 0 where none begins. One byte: whitespace, `-`, `_`, `+` (a
+/// space in a query string's form), a backslash. More: a line break or space escaped into
+/// JSON or a quote (`\n`, `\r`, `\t`), or percent-encoded as a URL carries it (`%0A`,
+/// `%0D`, `%20`, `%09`, `%0C`, hex in either case).
+///
+/// Separators are read from the start of the text (or token) on ([`Marked`]), the
+/// longest at each place, so a text and a token that hold the same bytes drop the same
+/// ones whichever way they are walked.
+fn separator_at(bytes: &[u8], i: usize) -> usize {
+    let Some(rest) = bytes.get(i..) else {
+        return 0;
+    };
+    match rest {
+        [b' ' | b'\t' | b'\r' | b'\n' | 0x0c | b'-' | b'_' | b'+', ..] => 1,
+        [b'\\', b'n' | b'r' | b't', ..] => 2,
+        [b'\\', ..] => 1,
+        [b'%', hi, lo, ..] if is_blank_code(*hi, *lo) => 3,
+        _ => 0,
+    }
+}
+
+/// Whether the two hex digits `hi` `lo` (either case) name whitespace: a tab, a line
+/// feed, a form feed, a carriage return or a space.
+fn is_blank_code(hi: u8, lo: u8) -> bool {
+    matches!(
+        (hi, lo.to_ascii_lowercase()),
+        (b'0', b'9' | b'a' | b'c' | b'd') | (b'2', b'0')
+    )
+}
+
+/// A text (or a token form) with which of its bytes are dropped: every byte of a
+/// separator ([`separator_at`]), read once from the start, so that a walk either way and
+/// from anywhere sees the same ones. One `bool` per byte, for the time of one search.
+struct Marked<'a> {
+    bytes: &'a [u8],
+    dropped: Vec<bool>,
+}
+
+impl<'a> Marked<'a> {
+    fn new(bytes: &'a [u8]) -> Marked<'a> {
+        let mut dropped = vec![false; bytes.len()];
+        let mut i = 0;
+        while i < bytes.len() {
+            let n = separator_at(bytes, i);
+            if n == 0 {
+                i += 1;
+                continue;
+            }
+            for d in dropped.iter_mut().skip(i).take(n) {
+                *d = true;
+            }
+            i += n;
+        }
+        Marked { bytes, dropped }
+    }
+
+    /// Whether byte `i` is left out; not for a place past the end.
+    fn is_dropped(&self, i: usize) -> bool {
+        self.dropped.get(i).copied().unwrap_or(false)
+    }
+
+    /// The bytes that are not dropped.
+    fn kept(&self) -> Vec<u8> {
+        self.bytes
+            .iter()
+            .zip(&self.dropped)
+            .filter(|(_, d)| !**d)
+            .map(|(b, _)| *b)
+            .collect()
     }
 }
 
 /// The bytes of `form` that are not dropped.
 fn core_of(form: &[u8]) -> Vec<u8> {
-    (0..form.len())
-        .filter(|&i| !is_dropped(form, i))
-        .filter_map(|i| form.get(i).copied())
-        .collect()
+    Marked::new(form).kept()
 }
 
 /// `bytes` read backwards, for the order of the ends of tokens.
@@ -417,11 +479,11 @@ fn backwards(bytes: &[u8]) -> impl Iterator<Item = &u8> {
 
 /// Where the kept byte numbered `n` (from 0) of `form` is; the form's length for its
 /// number of kept bytes.
-fn place_of_kept(form: &[u8], n: usize) -> usize {
-    (0..form.len())
-        .filter(|&i| !is_dropped(form, i))
+fn place_of_kept(form: &Marked, n: usize) -> usize {
+    (0..form.bytes.len())
+        .filter(|&i| !form.is_dropped(i))
         .nth(n)
-        .unwrap_or(form.len())
+        .unwrap_or(form.bytes.len())
 }
 
 /// `text[start..end]`, which matched the kept bytes `kept.0..kept.1` of `form`, grown
@@ -435,21 +497,22 @@ fn widen(
     (mut start, mut end): (usize, usize),
     floor: usize,
 ) -> (usize, usize) {
-    let mut before = place_of_kept(form, kept.0);
+    let marked = Marked::new(form);
+    let mut before = place_of_kept(&marked, kept.0);
     while before > 0
         && start > floor
-        && is_dropped(form, before - 1)
+        && marked.is_dropped(before - 1)
         && text.get(start - 1) == form.get(before - 1)
     {
         before -= 1;
         start -= 1;
     }
     let mut after = match kept.1.checked_sub(1) {
-        Some(last) => place_of_kept(form, last) + 1,
+        Some(last) => place_of_kept(&marked, last) + 1,
         None => before,
     };
     // A dropped byte is there in the form, so the text has it where the two agree.
-    while is_dropped(form, after) && text.get(end) == form.get(after) {
+    while marked.is_dropped(after) && text.get(end) == form.get(after) {
         after += 1;
         end += 1;
     }
@@ -475,33 +538,37 @@ fn merged(mut spans: Vec<Span>) -> Vec<Span> {
     out
 }
 
-/// The kept bytes of a text from byte `at` on, with where each is; ends after a gap of
-/// more than [`MAX_GAP`] dropped bytes.
-struct Kept<'a> {
-    text: &'a [u8],
+/// The kept bytes of a text from byte `at` on, before byte `end`, with where each is;
+/// ends after a gap of more than [`MAX_GAP`] dropped bytes.
+struct Kept<'a, 'b> {
+    text: &'a Marked<'b>,
     at: usize,
+    end: usize,
 }
 
-impl<'a> Kept<'a> {
-    fn new(text: &'a [u8], at: usize) -> Kept<'a> {
-        Kept { text, at }
+impl<'a, 'b> Kept<'a, 'b> {
+    fn new(text: &'a Marked<'b>, at: usize, end: usize) -> Kept<'a, 'b> {
+        Kept { text, at, end }
     }
 }
 
-impl Iterator for Kept<'_> {
+impl Iterator for Kept<'_, '_> {
     type Item = (usize, u8);
 
     fn next(&mut self) -> Option<(usize, u8)> {
         let mut gap = 0;
-        while is_dropped(self.text, self.at) {
+        while self.at < self.end && self.text.is_dropped(self.at) {
             gap += 1;
             self.at += 1;
             if gap > MAX_GAP {
-                self.at = self.text.len();
+                self.at = self.end;
                 return None;
             }
         }
-        let b = *self.text.get(self.at)?;
+        if self.at >= self.end {
+            return None;
+        }
+        let b = *self.text.bytes.get(self.at)?;
         self.at += 1;
         Some((self.at - 1, b))
     }
@@ -509,24 +576,24 @@ impl Iterator for Kept<'_> {
 
 /// The kept bytes of a text before byte `at`, backwards, not before `floor`, with where
 /// each is; ends after a gap of more than [`MAX_GAP`] dropped bytes.
-struct KeptBack<'a> {
-    text: &'a [u8],
+struct KeptBack<'a, 'b> {
+    text: &'a Marked<'b>,
     at: usize,
     floor: usize,
 }
 
-impl<'a> KeptBack<'a> {
-    fn new(text: &'a [u8], at: usize, floor: usize) -> KeptBack<'a> {
+impl<'a, 'b> KeptBack<'a, 'b> {
+    fn new(text: &'a Marked<'b>, at: usize, floor: usize) -> KeptBack<'a, 'b> {
         KeptBack { text, at, floor }
     }
 }
 
-impl Iterator for KeptBack<'_> {
+impl Iterator for KeptBack<'_, '_> {
     type Item = (usize, u8);
 
     fn next(&mut self) -> Option<(usize, u8)> {
         let mut gap = 0;
-        while self.at > self.floor && is_dropped(self.text, self.at - 1) {
+        while self.at > self.floor && self.text.is_dropped(self.at - 1) {
             gap += 1;
             self.at -= 1;
             if gap > MAX_GAP {
@@ -538,7 +605,7 @@ impl Iterator for KeptBack<'_> {
             return None;
         }
         self.at -= 1;
-        Some((self.at, *self.text.get(self.at)?))
+        Some((self.at, *self.text.bytes.get(self.at)?))
     }
 }
 
@@ -546,18 +613,38 @@ impl Iterator for KeptBack<'_> {
 mod tests {
     use super::*;
 
+    /// The kept bytes of `text`, walked forwards and backwards (the same both ways).
+    fn both_ways(text: &[u8]) -> Vec<u8> {
+        let marked = Marked::new(text);
+        let forwards: Vec<u8> = Kept::new(&marked, 0, text.len()).map(|(_, b)| b).collect();
+        let mut backwards: Vec<u8> = KeptBack::new(&marked, text.len(), 0)
+            .map(|(_, b)| b)
+            .collect();
+        backwards.reverse();
+        assert_eq!(backwards, forwards, "{}", String::from_utf8_lossy(text));
+        assert_eq!(core_of(text), forwards);
+        forwards
+    }
+
     #[test]
     fn separators_and_escapes_are_dropped_alike_forwards_and_backwards() {
-        let text = br"ab c-d_e\nf\\rg\th	i\x";
-        let forwards: Vec<u8> = Kept::new(text, 0).map(|(_, b)| b).collect();
-        let mut backwards: Vec<u8> = KeptBack::new(text, text.len(), 0).map(|(_, b)| b).collect();
-        backwards.reverse();
-        assert_eq!(forwards, b"abcdefghix");
-        assert_eq!(backwards, forwards);
-        assert_eq!(core_of(text), forwards);
+        assert_eq!(both_ways(br"ab c-d_e\nf\\rg\th	i\x"), b"abcdefghix");
         // A gap wider than MAX_GAP ends the walk.
         let far = format!("ab{}cd", " ".repeat(MAX_GAP + 1));
-        assert_eq!(Kept::new(far.as_bytes(), 0).count(), 2);
-        assert_eq!(KeptBack::new(far.as_bytes(), far.len(), 0).count(), 2);
+        let marked = Marked::new(far.as_bytes());
+        assert_eq!(Kept::new(&marked, 0, far.len()).count(), 2);
+        assert_eq!(KeptBack::new(&marked, far.len(), 0).count(), 2);
+    }
+
+    /// Line breaks and spaces percent-encoded (either case) and `+` are dropped whole;
+    /// other escapes, and a `%` without a blank's code after it, are kept.
+    #[test]
+    fn url_encoded_line_breaks_and_spaces_are_dropped() {
+        assert_eq!(
+            both_ways(b"ab%0Acd%0d%0Aef%20gh+ij%09kl%0cm"),
+            b"abcdefghijklm"
+        );
+        assert_eq!(both_ways(b"a%2Fb%41c%2d%0"), b"a%2Fb%41c%2d%0");
+        assert_eq!(both_ways(b"%%20a%"), b"%a%");
     }
 }

@@ -37,9 +37,9 @@ const STRIDE: usize = 8;
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
 /// every byte percent-encoded, backwards, a JWT's signature bytes as hex), for one with
-/// separators inside it (whitespace, `-`, `\n` escaped, `%0A` and `+` as a URL carries
-/// them: counted without them), and for
-/// [`separated::EDGE`] characters of a token's start or end at the edge of an excerpt.
+/// separators inside it (whitespace, `-`, `\n` or `\u000a` escaped, `%0A` and `+` as a
+/// URL carries them, `<br>`: counted without them), and for [`separated::EDGE`]
+/// characters of a token's start or end at the edge of an excerpt.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
 /// precedes it: `?token=…`), one hash lookup per distinct token length there, then one
@@ -728,6 +728,46 @@ mod tests {
         for text in [
             "q=the+quick+brown+fox%20jumps%0D%0Aover+the+lazy+dog&page=2",
             "note=line%20one%0Aline%20two%0Aline%20three%0Aand%20the%20last%20one",
+        ] {
+            assert!(matches!(r.redact(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    /// A token wrapped with line breaks or spaces escaped into JSON by their code
+    /// (`\u000a`, `\u000d\u000a`, `\u0020`, the six characters each), or with HTML line
+    /// breaks between its groups (`<br>`, `<br/>`, `<br />`), is replaced whole; prose
+    /// broken the same ways stays.
+    #[test]
+    fn a_token_wrapped_with_unicode_escapes_or_html_breaks_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[1].expose();
+        for (width, separator) in [
+            (64, "\\u000a"),
+            (64, "\\u000d\\u000a"),
+            (76, "\\u000D\\u000A"),
+            (8, "\\u0020"),
+        ] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("{{\"error\":\"bad token\\u000a{wrapped}\\u000a\"}}");
+            assert_eq!(
+                r.redact(&text),
+                "{\"error\":\"bad token\\u000a<token jti=jti1>\\u000a\"}",
+                "{separator}"
+            );
+        }
+        for (width, separator) in [(64, "<br>"), (32, "<br/>"), (16, "<br />\n")] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("<p>Token:<br>{wrapped}<br>expired</p>");
+            assert_eq!(
+                r.redact(&text),
+                "<p>Token:<br><token jti=jti1><br>expired</p>",
+                "{separator}"
+            );
+        }
+        for text in [
+            "{\"msg\":\"line one\\u000aline two\\u000d\\u000aand\\u0020the\\u0020last\"}",
+            "<p>first line<br>second line<br/>third<br />and the last of them</p>",
         ] {
             assert!(matches!(r.redact(text), Cow::Borrowed(_)), "{text}");
         }

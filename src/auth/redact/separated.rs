@@ -7,7 +7,8 @@
 //! characters (or begin with its last ones). Both are found by comparing the text and
 //! the tokens with their *dropped* bytes left out ([`separator_at`], the same rule for
 //! both): whitespace, `-`, `_`, `+`, backslashes and the letter of an escape (`\n`,
-//! `\r`, `\t`), a line break or space percent-encoded (`%0D%0A`, `%20`).
+//! `\r`, `\t`, `\u000a`), a line break or space percent-encoded (`%0D%0A`, `%20`), an
+//! HTML line break (`<br>`).
 //! A token's own `-` and `_` (base64url characters) are dropped from it as from the
 //! text, so they neither stop a match nor count as a separator the token lacks; where
 //! the text has them around what matched, they are hidden with it ([`widen`]).
@@ -397,8 +398,10 @@ fn whole_if(f: u32, whole: bool) -> Found {
 /// How many bytes from byte `i` of `bytes` on make one separator, left out when a text
 /// and a token are compared; 0 where none begins. One byte: whitespace, `-`, `_`, `+` (a
 /// space in a query string's form), a backslash. More: a line break or space escaped into
-/// JSON or a quote (`\n`, `\r`, `\t`), or percent-encoded as a URL carries it (`%0A`,
-/// `%0D`, `%20`, `%09`, `%0C`, hex in either case).
+/// JSON or a quote (`\n`, `\r`, `\t`, or as its code: `\u000a`, `\u000d`, `\u0020`,
+/// `\u0009`, `\u000c`), percent-encoded as a URL carries it (`%0A`, `%0D`, `%20`, `%09`,
+/// `%0C`), hex in either case; an HTML line break (`<br>`, `<br/>`, `<br />`, in either
+/// case).
 ///
 /// Separators are read from the start of the text (or token) on ([`Marked`]), the
 /// longest at each place, so a text and a token that hold the same bytes drop the same
@@ -410,9 +413,28 @@ fn separator_at(bytes: &[u8], i: usize) -> usize {
     match rest {
         [b' ' | b'\t' | b'\r' | b'\n' | 0x0c | b'-' | b'_' | b'+', ..] => 1,
         [b'\\', b'n' | b'r' | b't', ..] => 2,
+        [b'\\', b'u', b'0', b'0', hi, lo, ..] if is_blank_code(*hi, *lo) => 6,
         [b'\\', ..] => 1,
         [b'%', hi, lo, ..] if is_blank_code(*hi, *lo) => 3,
+        [b'<', b'b' | b'B', b'r' | b'R', ..] => html_break(rest),
         _ => 0,
+    }
+}
+
+/// The length of the HTML line break `rest` begins with (`<br`, then a space, a `/`,
+/// both or neither, then `>`); 0 when it is none (`<bra>`, `<br` left open).
+fn html_break(rest: &[u8]) -> usize {
+    let mut n = 3;
+    if rest.get(n) == Some(&b' ') {
+        n += 1;
+    }
+    if rest.get(n) == Some(&b'/') {
+        n += 1;
+    }
+    if rest.get(n) == Some(&b'>') {
+        n + 1
+    } else {
+        0
     }
 }
 
@@ -646,5 +668,26 @@ mod tests {
         );
         assert_eq!(both_ways(b"a%2Fb%41c%2d%0"), b"a%2Fb%41c%2d%0");
         assert_eq!(both_ways(b"%%20a%"), b"%a%");
+    }
+
+    /// Line breaks and spaces escaped into JSON by their code (hex in either case) and
+    /// HTML line breaks are dropped whole; other codes, other tags, a `<br` left open and
+    /// a `u000a` with no backslash before it are kept.
+    #[test]
+    fn unicode_escaped_line_breaks_and_html_breaks_are_dropped() {
+        assert_eq!(
+            both_ways(br"ab\u000acd\u000D\u000Aef\u0020gh\u0009i"),
+            b"abcdefghi"
+        );
+        assert_eq!(
+            both_ways(b"ab<br>cd<br/>ef<br />gh<BR>ij<Br />k"),
+            b"abcdefghijk"
+        );
+        assert_eq!(both_ways(br"a\u0041b\u00a0c"), b"au0041bu00a0c");
+        assert_eq!(
+            both_ways(b"a<b>c<bra>d<br  />e<br"),
+            b"a<b>c<bra>d<br/>e<br"
+        );
+        assert_eq!(both_ways(b"au000ab"), b"au000ab");
     }
 }

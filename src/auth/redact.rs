@@ -38,8 +38,8 @@ const STRIDE: usize = 8;
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
 /// every byte percent-encoded, backwards, a JWT's signature bytes as hex), for one with
 /// separators inside it (whitespace, `-`, `\n` or `\u000a` escaped, `%0A` and `+` as a
-/// URL carries them, `<br>`: counted without them), and for [`separated::EDGE`]
-/// characters of a token's start or end at the edge of an excerpt.
+/// URL carries them, `<br>`: counted without them; its base64 wrapped too), and for
+/// [`separated::EDGE`] characters of a token's start or end at the edge of an excerpt.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
 /// precedes it: `?token=…`), one hash lookup per distinct token length there, then one
@@ -90,6 +90,8 @@ impl Redactor {
     pub fn new(tokens: &[Token]) -> Redactor {
         let mut r = Redactor::default();
         let mut lengths = BTreeSet::new();
+        // The forms that are tokens as written, whose base64 is looked for wrapped.
+        let mut written = Vec::new();
         for token in tokens {
             let text = token.expose();
             if text.len() < MIN_TOKEN {
@@ -109,12 +111,13 @@ impl Redactor {
                 let at = r.index(form.as_bytes());
                 if let (Some(at), true) = (at, form == text) {
                     r.index_encodings(text, at);
+                    written.push(at);
                 }
                 r.labels.insert(form, label(&token.jti));
             }
         }
         r.lengths = lengths.into_iter().rev().collect();
-        r.separated = separated::Index::new(&r.forms);
+        r.separated = separated::Index::new(&r.forms, &written);
         r
     }
 
@@ -770,6 +773,47 @@ mod tests {
             "<p>first line<br>second line<br/>third<br />and the last of them</p>",
         ] {
             assert!(matches!(r.redact(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    /// A token's base64 wrapped as MIME wraps a body (76 columns, `\r\n`), as PEM does (64,
+    /// `\n`), or with the line break escaped into JSON, is replaced whole: in either
+    /// alphabet, padded or not. Base64 of other text wrapped the same way beside it stays.
+    #[test]
+    fn a_token_in_base64_wrapped_mime_style_is_replaced_by_its_label() {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine as _;
+        let t = tokens(3);
+        let opaque = t[2].with_value("opaque~~~secret???value-0001".into());
+        let r = Redactor::new(&[t[0].clone(), t[1].clone(), opaque.clone()]);
+        let decoy = spread(
+            &STANDARD.encode(
+                "a phrase that is no token, long enough to wrap: in base64 as a mail's body",
+            ),
+            76,
+            "\r\n",
+        );
+        assert!(decoy.contains("\r\n"), "{decoy}");
+        let mail = format!("Content-Transfer-Encoding: base64\r\n\r\n{decoy}\r\n");
+        assert!(matches!(r.redact(&mail), Cow::Borrowed(_)));
+        for (token, label) in [(&t[1], "<token jti=jti1>"), (&opaque, "<token jti=jti2>")] {
+            let token = token.expose();
+            for (engine, form) in [
+                ("standard", STANDARD.encode(token)),
+                ("standard, no padding", STANDARD_NO_PAD.encode(token)),
+                ("url-safe", URL_SAFE.encode(token)),
+                ("url-safe, no padding", URL_SAFE_NO_PAD.encode(token)),
+            ] {
+                for (width, separator) in [(76, "\r\n"), (64, "\n"), (16, "\\r\\n")] {
+                    let wrapped = spread(&form, width, separator);
+                    assert!(form.len() <= width || wrapped.contains(separator));
+                    let text = format!("{{\"body\":\"{wrapped}\"}}\r\n--b\r\n{mail}");
+                    let want = format!("{{\"body\":\"{label}\"}}\r\n--b\r\n{mail}");
+                    assert_eq!(r.redact(&text), want, "{engine}, {width}");
+                }
+            }
         }
     }
 

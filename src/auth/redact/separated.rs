@@ -12,7 +12,12 @@
 //! A token's own `-` and `_` (base64url characters) are dropped from it as from the
 //! text, so they neither stop a match nor count as a separator the token lacks; where
 //! the text has them around what matched, they are hidden with it ([`widen`]).
+//!
+//! A token's base64 (either alphabet, padded or not) wrapped as MIME or PEM wrap it is
+//! found whole the same way: only the hash of its kept bytes is indexed, so a piece of
+//! it (cut short, or at an excerpt's edge) is not found here.
 
+use super::forms::Encoding;
 use super::{STRIDE, WINDOW};
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -69,11 +74,18 @@ pub(super) struct Index {
     /// it is: (form, offset). Two windows of one hash keep the first, as the redactor's
     /// own windows do.
     windows: HashMap<u64, (u32, u32)>,
-    /// The hashes of every core's first window: where one occurs, a whole token may.
+    /// The hashes of every core's first window, and of every base64 form's: where one
+    /// occurs, a whole token may.
     starts: HashSet<u64>,
     /// The hash of each whole core to its form.
     whole: HashMap<u64, u32>,
-    /// The distinct lengths of the cores, longest first.
+    /// The hash of the kept bytes of each token's base64 (both alphabets, padded or not:
+    /// wrapped at 76 columns as MIME does, or at 64 as PEM does) to the token's form and
+    /// the encoding. Only the hash is kept: the form is made again from the token to be
+    /// compared, as the redactor does with its re-encoded forms.
+    encoded: HashMap<u64, (u32, Encoding)>,
+    /// The distinct lengths of the cores and of the base64 forms' kept bytes, longest
+    /// first.
     lengths: Vec<usize>,
     /// The forms whose core is kept, sorted by core: the ones that begin with some bytes
     /// are together, found by binary search.
@@ -88,10 +100,26 @@ pub(super) struct Index {
 }
 
 impl Index {
-    /// Indexes `forms` (a redactor's token forms, each as written).
-    pub(super) fn new(forms: &[Vec<u8>]) -> Index {
+    /// Indexes `forms` (a redactor's token forms, each as written), and the base64 of
+    /// those of them named in `written` (the tokens as written, not percent-encoded).
+    ///
+    /// Memory per base64 form: two hashes and an entry, with its length; not its bytes.
+    pub(super) fn new(forms: &[Vec<u8>], written: &[u32]) -> Index {
         let mut index = Index::default();
         let mut lengths = std::collections::BTreeSet::new();
+        for &at in written {
+            let Some(token) = forms.get(at as usize) else {
+                continue;
+            };
+            for (encoding, core) in base64_cores(token) {
+                if let Some(first) = core.get(..WINDOW) {
+                    index.starts.insert(index.hasher.hash_one(first));
+                    lengths.insert(core.len());
+                    let hash = index.hasher.hash_one(core.as_slice());
+                    index.encoded.entry(hash).or_insert((at, encoding));
+                }
+            }
+        }
         for (at, form) in forms.iter().enumerate() {
             let core = core_of(form);
             let Ok(at) = u32::try_from(at) else {
@@ -246,14 +274,27 @@ impl Index {
             Kept::new(text, i, text.bytes.len()).take(longest).unzip();
         self.lengths.iter().find_map(|&len| {
             let candidate = kept.get(..len)?;
-            let &f = self.whole.get(&self.hasher.hash_one(candidate))?;
+            let hash = self.hasher.hash_one(candidate);
+            let end = places.get(len - 1)? + 1;
             // The hash only names a candidate: the bytes decide.
-            if self.core(f)? != candidate {
+            if let Some(&f) = self.whole.get(&hash) {
+                if let (Some(form), true) = (forms.get(f as usize), self.core(f) == Some(candidate))
+                {
+                    let (start, end) = widen(form, (0, len), text.bytes, (i, end), floor);
+                    return Some(Span {
+                        start,
+                        end,
+                        found: Found::Whole(f),
+                    });
+                }
+            }
+            let &(f, encoding) = self.encoded.get(&hash)?;
+            let token = std::str::from_utf8(forms.get(f as usize)?).ok()?;
+            let form = encoding.apply(token)?;
+            if core_of(form.as_bytes()) != candidate {
                 return None;
             }
-            let end = places.get(len - 1)? + 1;
-            let form = forms.get(f as usize)?;
-            let (start, end) = widen(form, (0, len), text.bytes, (i, end), floor);
+            let (start, end) = widen(form.as_bytes(), (0, len), text.bytes, (i, end), floor);
             Some(Span {
                 start,
                 end,
@@ -492,6 +533,19 @@ impl<'a> Marked<'a> {
 /// The bytes of `form` that are not dropped.
 fn core_of(form: &[u8]) -> Vec<u8> {
     Marked::new(form).kept()
+}
+
+/// The kept bytes of each base64 form of `token` (bytes as written), with its encoding;
+/// none for a token that is no UTF-8.
+fn base64_cores(token: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
+    let Ok(token) = std::str::from_utf8(token) else {
+        return Vec::new();
+    };
+    Encoding::ALL
+        .into_iter()
+        .filter(|e| matches!(e, Encoding::Base64 { .. }))
+        .filter_map(|e| Some((e, core_of(e.apply(token)?.as_bytes()))))
+        .collect()
 }
 
 /// `bytes` read backwards, for the order of the ends of tokens.

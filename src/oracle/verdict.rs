@@ -1159,11 +1159,13 @@ fn says_going_down(code: u16, reason: &str) -> bool {
 const RESTART_SPREAD_MS: f64 = 1000.0;
 
 /// Every unmet expectation was cut by a server Close that says it is going down
-/// ([`says_going_down`]), and those closes reached two or more connections together: a
-/// restart or a deploy mid-run, not a race, and nothing tells what the server would have
-/// answered. Inconclusive, with what came and when. Such closes spread out in time stay
-/// violations (one connection told "going away" while others were served is a fault of
-/// its own), as do 1001s that give no such reason (an undeclared idle timeout, say).
+/// ([`says_going_down`]), and those closes reached two or more connections together, or
+/// the one connection the server had open then: a restart or a deploy mid-run, not a
+/// race, and nothing tells what the server would have answered. Inconclusive, with what
+/// came and when. Such closes spread out in time stay violations, as does one that came
+/// while another connection was served through it (one connection told "going away"
+/// while others were served is a fault of its own), and 1001s that give no such reason
+/// (an undeclared idle timeout, say).
 fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
     let (unmet, _) = only_unmet(reports, by_oracle)?;
     let mut conns = std::collections::BTreeSet::new();
@@ -1190,21 +1192,43 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
             }
         }
     }
-    if conns.len() < 2 || last - first > RESTART_SPREAD_MS {
+    let alone = conns.len() == 1 && !served_through(reports, &conns, (first, last));
+    if (conns.len() < 2 && !alone) || last - first > RESTART_SPREAD_MS {
         return None;
     }
     Some(Judgement {
         verdict: Verdict::Inconclusive,
         hint: Some(format!(
-            "{unmet} expectation{} went unmet only because the server closed {} connections \
-             within {:.0} ms saying it was going down ({}): a restart or deploy mid-run, not \
-             a race; what it would have answered cannot be told. Rerun once it is up",
+            "{unmet} expectation{} went unmet only because the server closed {} saying it \
+             was going down ({}): a restart or deploy mid-run, not a race; what it would \
+             have answered cannot be told. Rerun once it is up",
             plural(unmet),
-            conns.len(),
-            last - first,
+            match conns.len() {
+                1 => "the one connection it had open".to_string(),
+                n => format!("{n} connections within {:.0} ms", last - first),
+            },
             seen.join("; ")
         )),
     })
+}
+
+/// Whether a connection other than `closed` was open when the going-down closes came
+/// (`at`, first and last, ms since the run's start) and still got a frame after them:
+/// the server was serving it, so it was not going down.
+fn served_through(
+    reports: &[ConnReport],
+    closed: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> bool {
+    let (first_us, last_us) = ((first * 1000.0) as u64, (last * 1000.0) as u64);
+    reports
+        .iter()
+        .filter(|r| !closed.contains(&r.id))
+        .flat_map(|r| &r.attempts)
+        .any(|a| {
+            a.accepted_us.is_some_and(|at| at <= first_us)
+                && a.last_frame_us.is_some_and(|at| at > last_us)
+        })
 }
 
 /// How many completeness violations the run had, and the kept ones, when it had no

@@ -1773,6 +1773,44 @@ fn expectations_cut_by_a_server_going_down_all_at_once_are_inconclusive() {
     assert_eq!(restart.verdict, Verdict::Inconclusive);
 }
 
+/// A lone connection the server told it was restarting is a restart too, when no other
+/// connection was served through that close: a one-connection run, or one whose other
+/// connections were done. Another connection served after it makes it a fault of its own.
+#[test]
+fn a_lone_connection_told_the_server_restarts_is_inconclusive_unless_others_were_served() {
+    let plan = plan();
+    let mut reports = going_down(&plan, [(1012, 2_000.0), (1012, 2_000.0)], b"");
+    let mut other = reports.remove(1);
+    other.violations.clear();
+    other.violations_by_oracle.clear();
+    other.closed_after_acceptance = None;
+    let judged = |last_frame_ms: u64, other: &ConnReport| {
+        let mut other = other.clone();
+        other.attempts[0].cause = Some(Cause::ClientClose(1000));
+        other.attempts[0].last_frame_us = Some(last_frame_ms * 1000);
+        judge_unmet(&plan, &[reports[0].clone(), other], 1)
+    };
+    let done_before = judged(1_500, &other);
+    assert_eq!(
+        done_before.verdict,
+        Verdict::Inconclusive,
+        "{done_before:?}"
+    );
+    let hint = done_before.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the server closed the one connection it had open saying it was going down (Close 1012)"),
+        "{hint}"
+    );
+    let served_after = judged(2_500, &other);
+    assert_eq!(
+        served_after.verdict,
+        Verdict::Violations,
+        "{served_after:?}"
+    );
+    let alone = judge_unmet(&plan, &reports, 1);
+    assert_eq!(alone.verdict, Verdict::Inconclusive, "{alone:?}");
+}
+
 /// Connections 0 and 1 of `plan`, each accepted, answered, then closed by the server with
 /// its `(code, at_ms)` of `ends` and the reason `why`, which cut one expectation of each.
 fn going_down(plan: &Plan, ends: [(u16, f64); 2], why: &[u8]) -> Vec<ConnReport> {

@@ -703,6 +703,7 @@ pub fn health_violation(
         unreadable: false,
         ended: None,
         window_ms: None,
+        late_ms: None,
         step: None,
         misread: None,
     }

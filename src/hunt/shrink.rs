@@ -784,6 +784,7 @@ mod tests {
             unreadable: false,
             ended: None,
             window_ms: None,
+            late_ms: None,
             step: None,
             misread: None,
         }

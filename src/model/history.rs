@@ -818,6 +818,12 @@ pub struct Violation {
     /// weighed against ([`ClientStalls`]). Absent for every other violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_ms: Option<f64>,
+    /// For an expectation that missed its deadline (`window_ms`) and whose answer then
+    /// came whole all the same, on the same connection: how long after it began waiting
+    /// the answer was complete, in milliseconds (more than `window_ms`). A slow answer,
+    /// not a lost one. Absent while the answer never came, and for every other violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_ms: Option<f64>,
     /// The script step of the expectation it is about, as the scenario file numbers it
     /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`](crate::model::StepPlace)):
     /// which of several alike `expect`s went unmet. Absent for other violations, and in

@@ -929,7 +929,7 @@ impl ConnChecker {
             self.feed(idx, event, msg, now);
             return;
         }
-        if let Some(key) = self.late_for_finished(msg, event) {
+        if let Some(key) = self.late_for_finished(msg, event, now) {
             let expected = "no further events for a finished sequence".to_string();
             self.violate(
                 OracleKind::Completeness,
@@ -1580,7 +1580,7 @@ impl ConnChecker {
 
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
-    fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str) -> Option<String> {
+    fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str, now: Instant) -> Option<String> {
         let keys: Vec<String> = self
             .correlate_fields
             .iter()
@@ -1596,7 +1596,9 @@ impl ConnChecker {
         {
             Some(done) if done.failed => {
                 let key = done.key;
-                self.arrived_after_failure(key, event);
+                if self.arrived_after_failure(key, event) {
+                    self.answered_late(key, now);
+                }
                 return None;
             }
             Some(done) => {
@@ -1614,7 +1616,9 @@ impl ConnChecker {
                     .find(|d| hashes.contains(&d.key))?;
                 if done.failed {
                     let key = done.key;
-                    self.arrived_after_failure(key, event);
+                    if self.arrived_after_failure(key, event) {
+                        self.answered_late(key, now);
+                    }
                     return None;
                 }
                 is_late(&mut done.state, event).then_some(done.key)?
@@ -1630,21 +1634,45 @@ impl ConnChecker {
     /// counted as arrived in the event rates, once per required item, whatever its place
     /// (a sequence that lost its third event still delivered its fifth). `key`: the
     /// [`key_hash`] of its correlation value; the newest finished expectation with it.
-    fn arrived_after_failure(&mut self, key: u64, event: &str) {
+    /// `true` when this arrival was the last of its required items to come: the answer is
+    /// now whole, if late.
+    fn arrived_after_failure(&mut self, key: u64, event: &str) -> bool {
         if let Some(done) = self.recent_done.iter_mut().rev().find(|d| d.key == key) {
             let Some(tally) = self.tallies.get_mut(usize::from(done.slot)) else {
-                return;
+                return false;
             };
-            if let Some(i) = newly_arrived(&tally.items, &mut done.arrived, event) {
-                bump(&mut tally.per_item, std::iter::once(i), |t| t.arrived += 1);
-            }
-            return;
+            let Some(i) = newly_arrived(&tally.items, &mut done.arrived, event) else {
+                return false;
+            };
+            bump(&mut tally.per_item, std::iter::once(i), |t| t.arrived += 1);
+            return all_arrived(&tally.items, done.arrived);
         }
         let mut unslotted = self.recent_done_unslotted.iter_mut().rev();
-        if let Some(done) = unslotted.find(|d| d.key == key) {
-            if newly_arrived(done.state.pattern(), &mut done.arrived, event).is_some() {
-                bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
-            }
+        let Some(done) = unslotted.find(|d| d.key == key) else {
+            return false;
+        };
+        if newly_arrived(done.state.pattern(), &mut done.arrived, event).is_none() {
+            return false;
+        }
+        bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
+        all_arrived(done.state.pattern(), done.arrived)
+    }
+
+    /// The answer to an expectation whose deadline ran out (correlated by `key`, a
+    /// [`key_hash`]) came whole after all: its kept violation says when
+    /// ([`Violation::late_ms`]), so that it reads as slow, not lost.
+    fn answered_late(&mut self, key: u64, now: Instant) {
+        let now_ms = now.saturating_duration_since(self.t0).as_secs_f64() * 1000.0;
+        let missed = self.violations.iter_mut().rev().find(|v| {
+            v.window_ms.is_some()
+                && v.late_ms.is_none()
+                && v.correlation.as_deref().map(key_hash) == Some(key)
+        });
+        if let Some(v) = missed {
+            // The deadline ran out at `at_ms`, `window_ms` after the wait began.
+            let late = v.window_ms.unwrap_or_default() + (now_ms - v.at_ms).max(0.0);
+            v.late_ms = Some(late);
+            let _ = write!(v.seen, "; it came after {late:.0} ms");
         }
     }
 
@@ -1754,6 +1782,7 @@ impl ConnChecker {
             unreadable: false,
             ended: None,
             window_ms: None,
+            late_ms: None,
             step: None,
             misread: None,
         });
@@ -2002,6 +2031,12 @@ fn arrived_mask(state: &PatternState) -> u16 {
         .arrived_required_items()
         .filter(|&i| i < MASKED_ITEMS)
         .fold(0, |mask, i| mask | 1 << i)
+}
+
+/// Whether `mask` counts every required item of `items` (those past [`MASKED_ITEMS`]
+/// cannot be told, and count as not).
+fn all_arrived(items: &[PatternItem], mask: u16) -> bool {
+    required_items(items).all(|i| i < MASKED_ITEMS && mask & (1 << i) != 0)
 }
 
 /// The first required item of `items` named `event` that `mask` does not count yet;

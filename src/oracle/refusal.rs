@@ -58,6 +58,7 @@ mod tests {
             unreadable: false,
             ended,
             window_ms: None,
+            late_ms: None,
             step: None,
             misread: None,
         }

@@ -679,6 +679,7 @@ fn violation(
         unreadable: false,
         ended: None,
         window_ms: None,
+        late_ms: None,
         step: None,
         misread: None,
     }

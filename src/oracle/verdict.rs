@@ -1257,9 +1257,10 @@ fn plural(n: u64) -> &'static str {
 
 /// The hint of a `violations` verdict: the count per oracle that broke, and what to do
 /// about them. Shape: `oracles broke (completeness 2, identity 1): …; hunt for a repro`.
-/// Expectations whose `within` deadline ran out among the `kept` violations
-/// ([`missed_deadline`]) are slowness, not a race: the hint says so, with their deadlines,
-/// instead of sending a user hunting for a repro of them; the others keep the hunt.
+/// Expectations among the `kept` violations whose answer came whole after their `within`
+/// ran out ([`answered_late`]) are slowness, not a race: the hint says so, with their
+/// deadlines and how late the answers came, instead of sending a user hunting for a repro
+/// of them; the others (an answer that never came is a loss) keep the hunt.
 pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
@@ -1271,60 +1272,65 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
         parts.join(", ")
     );
     let total: u64 = by_oracle.values().sum();
-    let late: Vec<&Violation> = kept.iter().filter(|v| missed_deadline(v)).collect();
+    let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
         return format!("{head}; hunt for a repro");
     }
     let what = format!(
-        "(an `expect` whose answer had not come when its `within` ran out: {})",
+        "(an `expect` whose answer came whole, but after its `within` ran out: {})",
         deadlines_text(&late)
     );
-    let slow = "slowness, not a race: check the latency figures (turn p99 against the \
-                deadline), and raise `within` if it is stricter than the server's objective";
+    let slow = "slowness, not a race: raise `within` if it is stricter than the server's \
+                objective, or find what slows the server";
     let n = late.len() as u64;
     if n >= total {
-        return format!("{head}; every one is a missed deadline {what}: {slow}");
+        return format!("{head}; every one is an answer that came late {what}: {slow}");
     }
     let are = if n == 1 {
-        "is a missed deadline"
+        "is an answer that came late"
     } else {
-        "are missed deadlines"
+        "are answers that came late"
     };
     format!(
-        "{head}; hunt for a repro of those that are not missed deadlines; {n} {are} {what}: \
+        "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}"
     )
 }
 
 /// Whether a violation is an `expect` whose `within` deadline ran out before its answer
-/// came (only those carry the time they were given, [`Violation::window_ms`]).
-fn missed_deadline(v: &Violation) -> bool {
-    v.oracle == OracleKind::Completeness && v.window_ms.is_some()
+/// came, and whose answer then came whole all the same ([`Violation::late_ms`]). One
+/// whose answer never came is no such thing: a lost answer is what races cause.
+fn answered_late(v: &Violation) -> bool {
+    v.oracle == OracleKind::Completeness && v.window_ms.is_some() && v.late_ms.is_some()
 }
 
 /// Deadlines shown in a hint.
 const DEADLINES_SHOWN: usize = 3;
 
-/// The deadlines `late` missed, by step and time given, most missed first:
-/// `` `callers` step 3 within 300 ms ×4, `callers` step 5 within 1000 ms ×1 ``.
+/// The deadlines the `late` answers missed, by step and time given, most missed first,
+/// with the latest answer of each:
+/// `` `callers` step 3 within 300 ms ×4 (came after up to 812 ms), … ``.
 fn deadlines_text(late: &[&Violation]) -> String {
-    let mut by: BTreeMap<(String, Option<String>, u64), u64> = BTreeMap::new();
+    let mut by: BTreeMap<(String, Option<String>, u64), (u64, f64)> = BTreeMap::new();
     for v in late {
         let within = v.window_ms.unwrap_or_default().round() as u64;
-        *by.entry((v.group.clone(), v.step.clone(), within))
-            .or_default() += 1;
+        let (n, latest) = by
+            .entry((v.group.clone(), v.step.clone(), within))
+            .or_default();
+        *n += 1;
+        *latest = latest.max(v.late_ms.unwrap_or_default());
     }
     let mut sorted: Vec<_> = by.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    sorted.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     let mut shown: Vec<String> = sorted
         .iter()
         .take(DEADLINES_SHOWN)
-        .map(|((group, step, within), n)| {
+        .map(|((group, step, within), (n, latest))| {
             let at = match step {
                 Some(step) => format!("`{group}` step {step}"),
                 None => format!("`{group}`"),
             };
-            format!("{at} within {within} ms ×{n}")
+            format!("{at} within {within} ms ×{n} (came after up to {latest:.0} ms)")
         })
         .collect();
     if sorted.len() > DEADLINES_SHOWN {

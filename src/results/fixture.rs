@@ -31,6 +31,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         unreadable: false,
         ended: None,
         window_ms: None,
+        late_ms: None,
         step: None,
         misread: None,
     }

@@ -611,10 +611,10 @@ mod tests {
         assert!(hint.contains("exclusivity 5"), "{hint}");
     }
 
-    /// The merged hint reads the parts' violations as a run's does: deadlines that ran out
-    /// are slowness, not a race to hunt.
+    /// The merged hint reads the parts' violations as a run's does: answers that came after
+    /// their deadline ran out are slowness, not a race to hunt.
     #[test]
-    fn the_merged_hint_tells_missed_deadlines_from_a_race() {
+    fn the_merged_hint_tells_late_answers_from_a_race() {
         let late = |index| {
             let mut part = broken_shard(index, 0);
             let oracle = crate::model::OracleKind::Completeness;
@@ -622,6 +622,7 @@ mod tests {
             part.summary.violations.by_oracle = [(oracle, 1)].into();
             part.violations = vec![Violation {
                 window_ms: Some(500.0),
+                late_ms: Some(640.0),
                 ..crate::results::fixture::violation(oracle, 10.0)
             }];
             part
@@ -630,8 +631,8 @@ mod tests {
         assert_eq!(merged.summary.verdict, Verdict::Violations);
         let hint = merged.summary.hint.unwrap_or_default();
         assert!(
-            hint.contains("every one is a missed deadline")
-                && hint.contains("`chatters` within 500 ms ×2")
+            hint.contains("every one is an answer that came late")
+                && hint.contains("`chatters` within 500 ms ×2 (came after up to 640 ms)")
                 && !hint.contains("hunt"),
             "{hint}"
         );

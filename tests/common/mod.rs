@@ -133,6 +133,9 @@ pub enum Fault {
     /// Never sends `tool_completed` (as [`Fault::DropEvent`]), and a kindless heartbeat
     /// (`{"heartbeat": n}`, binary and text) goes out before every event.
     DropEventWithHeartbeats,
+    /// Slow, not lossy: a reply's last two events (`tool_completed`, `agent_completed`)
+    /// go out only when the next request comes, before its reply; the last reply's never.
+    LateCompletion,
 }
 
 /// A minimal golden-path server that does not check tokens and misbehaves on purpose.
@@ -322,6 +325,8 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
     };
     let mut seq = 0u64;
     let mut replies = 0u64;
+    // A reply's events held back until the next request ([`Fault::LateCompletion`]).
+    let mut withheld: Vec<String> = Vec::new();
     let hello = json!({"type": "connection_established", "user_id": sub, "connection_id": "c"});
     if ws
         .send(Message::Text(hello.to_string().into()))
@@ -346,6 +351,11 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
             continue;
         }
         let run_id = req.get("run_id").cloned().unwrap_or(Value::Null);
+        for held in std::mem::take(&mut withheld) {
+            if ws.send(Message::Text(held.into())).await.is_err() {
+                return;
+            }
+        }
         let mut batch = Vec::new();
         replies += 1;
         for ty in GOLDEN_EVENTS {
@@ -365,6 +375,11 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
                 1
             };
             let event = json!({"type": ty, "run_id": run_id, "user_id": user, "seq": seq});
+            if fault == Fault::LateCompletion && matches!(ty, "tool_completed" | "agent_completed")
+            {
+                withheld.push(event.to_string());
+                continue;
+            }
             let frame = match fault {
                 Fault::BatchArray => {
                     batch.push(event);

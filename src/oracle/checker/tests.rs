@@ -166,6 +166,41 @@ fn a_missing_event_is_a_completeness_violation_at_the_deadline() {
     );
 }
 
+/// An answer that comes whole after its deadline ran out is kept as late (how late, in the
+/// violation): a slow server, not a lost answer. One that comes only in part, or never,
+/// stays a loss.
+#[test]
+fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
+    let t = Instant::now();
+    let after = |ms| t + Duration::from_millis(ms);
+    let run = |late: &[&str]| {
+        let (mut ch, mut f) = (
+            ConnChecker::new(spec(), who(), t, vec!["run_id".into()]),
+            Feed { seq: 0 },
+        );
+        ch.expect(five("r1"), Some((t, t)), t);
+        ch.on_message(&f.msg("started", "r1"), after(1_000));
+        ch.expire(after(5_001));
+        for (i, event) in (0u64..).zip(late) {
+            ch.on_message(&f.msg(event, "r1"), after(7_000 + i));
+        }
+        assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+        ch.violations.remove(0)
+    };
+    let whole = run(&["thinking", "thinking", "done"]);
+    assert_eq!(whole.late_ms, Some(7_001.0), "{whole:?}");
+    assert!(
+        whole.seen.ends_with("; it came after 7001 ms"),
+        "{}",
+        whole.seen
+    );
+    for lost in [&["thinking"][..], &[]] {
+        let v = run(lost);
+        assert_eq!(v.late_ms, None, "{lost:?}: {v:?}");
+        assert!(!v.seen.contains("came after"), "{}", v.seen);
+    }
+}
+
 /// Silence and unreadable answers are told apart: a scenario without the protocol's record
 /// separator (or a server speaking another format) is not reported as a server that said
 /// nothing.

@@ -1215,6 +1215,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         unreadable: false,
         ended: None,
         window_ms: None,
+        late_ms: None,
         step: None,
         misread: None,
     }
@@ -1613,7 +1614,7 @@ fn judge_completed_kept(
 /// for a repro of them. Beside a violation of another kind it tells of both; unmet
 /// expectations of no deadline (cut by the connection's end) keep the hunt.
 #[test]
-fn missed_deadlines_are_slowness_not_a_race_to_hunt() {
+fn late_answers_are_slowness_not_a_race_to_hunt() {
     let plan = plan();
     let counters = crate::model::Counters {
         messages_sent: 2,
@@ -1627,23 +1628,30 @@ fn missed_deadlines_are_slowness_not_a_race_to_hunt() {
         .take(2)
         .map(|c| report(c, attempt(End::Accepted), counters.clone()))
         .collect();
-    let late = |conn| Violation {
+    let missed = |conn| Violation {
         window_ms: Some(300.0),
         step: Some("3".into()),
         ..unmet(conn, false)
+    };
+    let late = |conn, late_ms| Violation {
+        late_ms: Some(late_ms),
+        ..missed(conn)
     };
     let judged = |kept: &[Violation], by_oracle: &[(OracleKind, u64)]| {
         let j = judge_completed_kept(&plan, &reports, &by_oracle.iter().copied().collect(), kept);
         assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
         j.hint.unwrap_or_default()
     };
-    let deadline = "`g` step 3 within 300 ms ×2";
-    let slow = "slowness, not a race: check the latency figures";
+    let deadline = "`g` step 3 within 300 ms ×2 (came after up to 812 ms)";
+    let slow = "slowness, not a race";
     let raise = "raise `within` if it is stricter than the server's objective";
 
-    let all = judged(&[late(0), late(1)], &[(OracleKind::Completeness, 2)]);
+    let all = judged(
+        &[late(0, 450.0), late(1, 812.0)],
+        &[(OracleKind::Completeness, 2)],
+    );
     assert!(
-        all.contains("every one is a missed deadline")
+        all.contains("every one is an answer that came late")
             && all.contains(deadline)
             && all.contains(slow)
             && all.contains(raise),
@@ -1656,20 +1664,26 @@ fn missed_deadlines_are_slowness_not_a_race_to_hunt() {
         ..unmet(1, false)
     };
     let both = judged(
-        &[late(0), late(1), served_twice],
+        &[late(0, 450.0), late(1, 812.0), served_twice],
         &[(OracleKind::Completeness, 2), (OracleKind::Exclusivity, 1)],
     );
     assert!(
-        both.contains("hunt for a repro of those that are not missed deadlines")
-            && both.contains("2 are missed deadlines")
+        both.contains("hunt for a repro of those that are not late answers")
+            && both.contains("2 are answers that came late")
             && both.contains(deadline)
             && both.contains(raise),
         "{both}"
     );
 
+    // A deadline that ran out on an answer that never came is a loss: hunt for it.
+    let lost = judged(&[missed(0), missed(1)], &[(OracleKind::Completeness, 2)]);
+    assert!(
+        lost.ends_with("; hunt for a repro") && !lost.contains("slowness"),
+        "{lost}"
+    );
     let cut = judged(&[unmet(0, false)], &[(OracleKind::Completeness, 1)]);
     assert!(
-        cut.ends_with("; hunt for a repro") && !cut.contains("deadline"),
+        cut.ends_with("; hunt for a repro") && !cut.contains("late"),
         "{cut}"
     );
 }

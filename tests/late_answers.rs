@@ -1,0 +1,47 @@
+//! A slow server is not a lossy one: answers that come whole after their `within` ran
+//! out are kept as late (how late, in each violation), and the verdict's hint calls them
+//! slowness to look into, not a race to hunt a repro for; an answer that never came stays
+//! a loss to hunt.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{chat_scenario, scenario, spawn_fake, Fault};
+use stampede::model::{OracleKind, Verdict};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
+    let (users, messages) = (2u64, 3u64);
+    let (url, stop) = spawn_fake(Fault::LateCompletion).await;
+    let text = chat_scenario("late", users as u32, messages as u32)
+        .replace(r#"within = "3s""#, r#"within = "300ms""#);
+    assert!(text.contains("300ms"), "{text}");
+    let s = scenario("late.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        users * messages,
+        "{:?}",
+        sum.violations
+    );
+    // Every reply but each connection's last came whole, late: its held events went out
+    // with the next request.
+    let kept = &outcome.results.violations;
+    let late: Vec<_> = kept.iter().filter(|v| v.late_ms.is_some()).collect();
+    assert_eq!(late.len() as u64, users * (messages - 1), "{kept:#?}");
+    for v in &late {
+        assert!(v.late_ms > v.window_ms, "{v:?}");
+        assert!(v.seen.contains("; it came after "), "{}", v.seen);
+    }
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("hunt for a repro of those that are not late answers")
+            && hint.contains(&format!("{} are answers that came late", late.len()))
+            && hint.contains("within 300 ms")
+            && hint.contains("slowness, not a race"),
+        "{hint}"
+    );
+}

@@ -1192,24 +1192,64 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
             }
         }
     }
-    let alone = conns.len() == 1 && !served_through(reports, &conns, (first, last));
-    if (conns.len() < 2 && !alone) || last - first > RESTART_SPREAD_MS {
+    if last - first > RESTART_SPREAD_MS {
         return None;
     }
+    // The same closes reached connections that had no answer pending too: all of them
+    // say how many the server let go at once.
+    let mut closed = going_down_closes(reports, (first, last));
+    closed.extend(conns.iter().copied());
+    let alone = closed.len() == 1 && !served_through(reports, &closed, (first, last));
+    if closed.len() < 2 && !alone {
+        return None;
+    }
+    let pending = match conns.len() {
+        n if n < closed.len() => format!(", {n} of them with answers pending"),
+        _ => String::new(),
+    };
     Some(Judgement {
         verdict: Verdict::Inconclusive,
         hint: Some(format!(
-            "{unmet} expectation{} went unmet only because the server closed {} saying it \
-             was going down ({}): a restart or deploy mid-run, not a race; what it would \
-             have answered cannot be told. Rerun once it is up",
+            "{unmet} expectation{} went unmet only because the server closed {}{pending} \
+             saying it was going down ({}): a restart or deploy mid-run, not a race; what \
+             it would have answered cannot be told. Rerun once it is up",
             plural(unmet),
-            match conns.len() {
+            match closed.len() {
                 1 => "the one connection it had open".to_string(),
                 n => format!("{n} connections within {:.0} ms", last - first),
             },
             seen.join("; ")
         )),
     })
+}
+
+/// The connections whose attempt the server ended with a Close that says it is going down
+/// ([`says_going_down`]) within [`RESTART_SPREAD_MS`] of the going-down closes that cut
+/// expectations (`first` to `last`, ms since the run's start), pending answers or not.
+fn going_down_closes(
+    reports: &[ConnReport],
+    (first, last): (f64, f64),
+) -> std::collections::BTreeSet<u32> {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    reports
+        .iter()
+        .filter(|r| {
+            let reason = r
+                .closed_after_acceptance
+                .as_ref()
+                .map_or("", |a| a.body.trim());
+            r.attempts.iter().any(|a| match a.cause {
+                Some(Cause::ServerClose(code)) => {
+                    a.outcome == Outcome::Accepted
+                        && says_going_down(code, reason)
+                        && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
+                }
+                _ => false,
+            })
+        })
+        .map(|r| r.id)
+        .collect()
 }
 
 /// Whether a connection other than `closed` was open when the going-down closes came

@@ -429,7 +429,18 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             parts.join(", ")
         );
     }
-    writeln!(w, "\nviolations   {}  ({})", v.total, parts.join(", "))?;
+    // An inconclusive run with violations had them excused by its verdict (expectations
+    // a server going down cut): listed for what they were, said to be no findings.
+    let excused = match s.verdict {
+        Verdict::Inconclusive => "  not findings: the verdict says why",
+        _ => "",
+    };
+    writeln!(
+        w,
+        "\nviolations   {}  ({}){excused}",
+        v.total,
+        parts.join(", ")
+    )?;
     for x in v.first.iter().take(5) {
         let learned = if x.learned { "(learned) " } else { "" };
         writeln!(

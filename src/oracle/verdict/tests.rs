@@ -1825,6 +1825,48 @@ fn a_lone_connection_told_the_server_restarts_is_inconclusive_unless_others_were
     assert_eq!(alone.verdict, Verdict::Inconclusive, "{alone:?}");
 }
 
+/// A restart closes idle connections too: the hint counts every connection the server
+/// told it was going down at that moment, and those with answers pending among them; one
+/// cut expectation beside another connection closed the same way is a restart, not a
+/// lone close.
+#[test]
+fn a_restart_counts_the_idle_connections_it_closed_too() {
+    let plan = plan();
+    let restarting = b"server restarting";
+    let idle_closed = |conn: usize, at_ms: u64| {
+        let mut closed = attempt(End::Accepted);
+        closed.cause = Some(Cause::ServerClose(1012));
+        closed.ended_us = Some(at_ms * 1000);
+        let mut r = report(&plan.conns[conn], closed, Default::default());
+        r.closed_after_acceptance = Some(crate::model::Answer::new(
+            Cause::ServerClose(1012),
+            "Close 1012".into(),
+            restarting,
+        ));
+        r
+    };
+    let mut reports = going_down(&plan, [(1012, 2_000.0), (1012, 2_000.2)], restarting);
+    reports.push(idle_closed(2, 2_001));
+    let j = judge_unmet(&plan, &reports, 2);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("closed 3 connections within 0 ms, 2 of them with answers pending"),
+        "{hint}"
+    );
+    // One cut, one idle closed with it: a restart. Closed a minute later: not with it.
+    let one_cut = |idle_at_ms| {
+        let mut reports = going_down(&plan, [(1012, 2_000.0), (1012, 2_000.0)], restarting);
+        reports.truncate(1);
+        reports.push(idle_closed(1, idle_at_ms));
+        // The idle one was served after the cut one's close, until its own.
+        reports[1].attempts[0].last_frame_us = Some(idle_at_ms * 1000 - 1);
+        judge_unmet(&plan, &reports, 1)
+    };
+    assert_eq!(one_cut(2_300).verdict, Verdict::Inconclusive);
+    assert_eq!(one_cut(62_000).verdict, Verdict::Violations);
+}
+
 /// Connections 0 and 1 of `plan`, each accepted, answered, then closed by the server with
 /// its `(code, at_ms)` of `ends` and the reason `why`, which cut one expectation of each.
 fn going_down(plan: &Plan, ends: [(u16, f64); 2], why: &[u8]) -> Vec<ConnReport> {

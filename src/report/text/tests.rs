@@ -342,3 +342,19 @@ fn the_shed_count_does_not_call_a_restart_load_shedding() {
     );
     assert!(!line.contains("load shedding"), "{line}");
 }
+
+/// An inconclusive run's violations (expectations a server going down cut) are excused by
+/// its verdict: listed for what they were, and said to be no findings.
+#[test]
+fn an_inconclusive_runs_violations_are_listed_as_no_findings() {
+    let s = Summary {
+        verdict: Verdict::Inconclusive,
+        ..summary()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("violations   2  (completeness 2)  not findings: the verdict says why\n"),
+        "{out}"
+    );
+    assert_eq!(out.matches(LISTED).count(), 2, "{out}");
+}

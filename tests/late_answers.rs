@@ -36,6 +36,11 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
         assert!(v.late_ms > v.window_ms, "{v:?}");
         assert!(v.seen.contains("; it came after "), "{}", v.seen);
     }
+    // Timed as every answer is, from its request: the turn figures hold the late ones
+    // (no answer here came in time), slower than the deadline they missed.
+    let turn = &sum.phases["turn"];
+    assert_eq!(turn.count, late.len() as u64, "{turn:?}");
+    assert!(turn.p50_ms >= 300.0, "{turn:?}");
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(
         hint.contains("hunt for a repro of those that are not late answers")

@@ -327,6 +327,12 @@ pub struct ConnChecker {
     /// The same for the patterns without a slot in `tallies` (made afresh per
     /// expectation, or past [`TALLIED_PATTERNS`]): each holds its pattern.
     recent_done_unslotted: VecDeque<DoneUnslotted>,
+    /// Correlated expectations whose deadline ran out while their request's send
+    /// instants `(intended, actual)` were known, by [`key_hash`] of their correlation value:
+    /// an answer that comes whole later is timed from its request
+    /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
+    /// until a deadline runs out.
+    late_waits: VecDeque<(u64, Instant, Instant)>,
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
@@ -404,6 +410,7 @@ impl ConnChecker {
             buffered_bytes: 0,
             recent_done: VecDeque::new(),
             recent_done_unslotted: VecDeque::new(),
+            late_waits: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
             unread: Unread::default(),
@@ -978,6 +985,13 @@ impl ConnChecker {
                 &self.spec.type_field,
             );
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+            if let (Some(value), Some((intended, actual))) = (&key, p.sent_at) {
+                keep_recent_n(
+                    &mut self.late_waits,
+                    (key_hash(value), intended, actual),
+                    LATE_WAITS,
+                );
+            }
             let unread = p.unread_seen;
             let window = Some(p.within);
             let misread = misread_of(p);
@@ -1661,7 +1675,24 @@ impl ConnChecker {
     /// The answer to an expectation whose deadline ran out (correlated by `key`, a
     /// [`key_hash`]) came whole after all: its kept violation says when
     /// ([`Violation::late_ms`]), so that it reads as slow, not lost.
+    ///
+    /// Its request known, the answer's turn is recorded as every met one's is: leaving
+    /// out the slowest answers would flatter the latency figures.
     fn answered_late(&mut self, key: u64, now: Instant) {
+        let request = self
+            .late_waits
+            .iter()
+            .rposition(|(k, _, _)| *k == key)
+            .and_then(|at| self.late_waits.remove(at));
+        let turn = request.map(|(_, intended, actual)| {
+            let turn = now.saturating_duration_since(intended);
+            self.samples.push((Phase::Turn.into(), turn));
+            if actual != intended {
+                self.samples
+                    .push((Phase::TurnRaw.into(), now.saturating_duration_since(actual)));
+            }
+            turn
+        });
         let now_ms = now.saturating_duration_since(self.t0).as_secs_f64() * 1000.0;
         let missed = self.violations.iter_mut().rev().find(|v| {
             v.window_ms.is_some()
@@ -1669,8 +1700,12 @@ impl ConnChecker {
                 && v.correlation.as_deref().map(key_hash) == Some(key)
         });
         if let Some(v) = missed {
-            // The deadline ran out at `at_ms`, `window_ms` after the wait began.
-            let late = v.window_ms.unwrap_or_default() + (now_ms - v.at_ms).max(0.0);
+            // From its request; else from when the wait began, `window_ms` before the
+            // deadline ran out at `at_ms`.
+            let late = turn.map_or_else(
+                || v.window_ms.unwrap_or_default() + (now_ms - v.at_ms).max(0.0),
+                |t| t.as_secs_f64() * 1000.0,
+            );
             v.late_ms = Some(late);
             let _ = write!(v.seen, "; it came after {late:.0} ms");
         }
@@ -2051,11 +2086,20 @@ fn newly_arrived(items: &[PatternItem], mask: &mut u16, event: &str) -> Option<u
 
 /// Keeps `done` among the last [`RECENT_DONE`] finished expectations.
 fn keep_recent<T>(ring: &mut VecDeque<T>, done: T) {
-    if ring.len() >= RECENT_DONE {
+    keep_recent_n(ring, done, RECENT_DONE);
+}
+
+/// Keeps `item` among the last `n` of `ring`.
+fn keep_recent_n<T>(ring: &mut VecDeque<T>, item: T, n: usize) {
+    if ring.len() >= n {
         ring.pop_front();
     }
-    ring.push_back(done);
+    ring.push_back(item);
 }
+
+/// How many missed deadlines a connection remembers the requests of, for answers that
+/// come late ([`ConnChecker::answered_late`]).
+const LATE_WAITS: usize = 16;
 
 /// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,
 /// is a late duplicate: its pattern names it and does not allow it (a trailing `x*` does,

@@ -185,19 +185,29 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
             ch.on_message(&f.msg(event, "r1"), after(7_000 + i));
         }
         assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
-        ch.violations.remove(0)
+        let turns: Vec<Duration> = ch
+            .samples
+            .iter()
+            .filter(|(phases, _)| phases.contains(Phase::Turn))
+            .map(|(_, d)| *d)
+            .collect();
+        (ch.violations.remove(0), turns)
     };
-    let whole = run(&["thinking", "thinking", "done"]);
-    assert_eq!(whole.late_ms, Some(7_001.0), "{whole:?}");
+    // Whole with its last event, 7002 ms after its request.
+    let (whole, turns) = run(&["thinking", "thinking", "done"]);
+    assert_eq!(whole.late_ms, Some(7_002.0), "{whole:?}");
     assert!(
-        whole.seen.ends_with("; it came after 7001 ms"),
+        whole.seen.ends_with("; it came after 7002 ms"),
         "{}",
         whole.seen
     );
+    // Timed as every answer is: the slowest left out would flatter the latency figures.
+    assert_eq!(turns, [Duration::from_millis(7_002)]);
     for lost in [&["thinking"][..], &[]] {
-        let v = run(lost);
+        let (v, turns) = run(lost);
         assert_eq!(v.late_ms, None, "{lost:?}: {v:?}");
         assert!(!v.seen.contains("came after"), "{}", v.seen);
+        assert!(turns.is_empty(), "{turns:?}");
     }
 }
 

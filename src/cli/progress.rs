@@ -27,11 +27,10 @@ pub struct Progress {
 }
 
 /// What a finished run's result says that the live counters cannot, for the last line.
+/// Its length is not among them: the display's own clock stops where the run's length is
+/// measured ([`Live::load_ended`]), so every line reads one clock and never goes back.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Final {
-    /// The run's length as the result gives it: the wind-down after a cut and the checks
-    /// after the run are not part of it.
-    pub elapsed: Duration,
     /// Every violation, those the oracles found after the run included.
     pub violations: u64,
     /// Whether the verdict judged the target, so that its violations are findings; a run
@@ -71,7 +70,7 @@ pub struct Snapshot {
     /// Whether the load has started; before it the target is being calibrated and tokens
     /// fetched, and `elapsed` is zero.
     pub started: bool,
-    /// Since the load started.
+    /// Since the load started, up to when it ended (the run's length from then on).
     pub elapsed: Duration,
     pub total: Duration,
     pub live: i64,
@@ -112,9 +111,20 @@ impl Meter {
         let secs = now.saturating_duration_since(then).as_secs_f64();
         let p99 = self.live.turn_p99_us.load(Relaxed);
         let started = self.live.load_started.get().copied().map(Instant::from_std);
+        // The clock stops when the load ends: what follows (the oracles' checks, probes,
+        // writing the results) is not the run's time, and the result's length is measured
+        // to that same instant. `now` is taken before the end is read, so an end set
+        // between the two is later than `now` and the `min` keeps the reading from going
+        // back on the next read.
+        let until = self
+            .live
+            .load_ended
+            .get()
+            .copied()
+            .map_or(now, |end| Instant::from_std(end).min(now));
         Snapshot {
             started: started.is_some(),
-            elapsed: started.map_or(Duration::ZERO, |s| now.saturating_duration_since(s)),
+            elapsed: started.map_or(Duration::ZERO, |s| until.saturating_duration_since(s)),
             total: self.total,
             live: self.live.live.load(Relaxed),
             finished: self.live.finished.load(Relaxed),
@@ -143,8 +153,8 @@ pub fn line(s: &Snapshot) -> String {
             s.total.as_secs_f64()
         );
     }
-    // Past the planned duration the run is closing what is still open and, where its
-    // oracles ask, probing the sessions it used (bounded): said so, not "5s of 3s".
+    // Past the planned duration the run is closing what is still open (bounded): said
+    // so, not "5s of 3s".
     let over = s.elapsed.saturating_sub(s.total);
     let clock = if over >= Duration::from_secs(1) {
         format!(
@@ -219,10 +229,11 @@ async fn plain<W: Write>(
         tokio::select! {
             ended = &mut stop => {
                 if printed {
+                    // The meter's clock, stopped where the run's length was measured: the
+                    // same reading as the result's, and never less than a tick's before.
                     let mut last = meter.read();
                     // A dropped sender (no result) leaves the live figures.
                     if let Ok(Some(result)) = ended {
-                        last.elapsed = result.elapsed;
                         last.violations = result.violations;
                         last.findings = result.findings;
                     }
@@ -362,7 +373,6 @@ mod tests {
         live.live.store(0, Relaxed);
         live.finished.store(200, Relaxed);
         let result = Final {
-            elapsed: Duration::from_millis(6_400),
             violations: 200,
             findings: true,
         };
@@ -376,6 +386,68 @@ mod tests {
                 && lines[1].contains("200 violations · turn p99"),
             "{out}"
         );
+    }
+
+    /// The fresh user's case: the load ended 6.4 s in, a tick then came during the checks
+    /// and writing that follow (it read 7 s), and the last line said the run's 6 s. The
+    /// clock stops where the run's length is measured: every line reads it, none goes back.
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_stops_when_the_load_ends_and_never_goes_back() {
+        let live = Arc::new(Live::default());
+        live.load_started.set(Instant::now().into_std()).unwrap();
+        live.finished.store(150, Relaxed);
+        let meter = Meter::new(live.clone(), Duration::from_secs(60), 200);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(plain(meter, stopped, PLAIN_EVERY, Vec::new()));
+        // Paused clock: each sleep only advances it. The load ends at 6.4 s, as the swarm
+        // marks it when it measures the run's length.
+        tokio::time::sleep(Duration::from_millis(6_400)).await;
+        live.finished.store(200, Relaxed);
+        live.load_ended.set(Instant::now().into_std()).unwrap();
+        // A busy machine: judging and writing take past the next tick (10 s).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let result = Final {
+            violations: 0,
+            findings: true,
+        };
+        stop.send(Some(result)).unwrap();
+        let out = String::from_utf8(task.await.unwrap()).unwrap();
+        let seconds: Vec<u64> = out
+            .lines()
+            .map(|l| {
+                let figure = l
+                    .strip_prefix("progress  ")
+                    .and_then(|rest| rest.split_once("s of "))
+                    .unwrap_or_else(|| panic!("no elapsed in {l:?}:\n{out}"));
+                figure.0.parse().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            seconds,
+            [5, 6, 6],
+            "the tick after the end and the last line read the run's length:\n{out}"
+        );
+        assert!(
+            seconds.windows(2).all(|w| w[0] <= w[1]),
+            "the elapsed shown never goes back:\n{out}"
+        );
+    }
+
+    /// An end the swarm marks after the meter took `now` (between its two reads) is later
+    /// than that `now`: the reading is `now`'s, and the next one the end's, not less.
+    #[tokio::test(start_paused = true)]
+    async fn an_end_later_than_the_reading_does_not_move_it_forward_then_back() {
+        let live = Arc::new(Live::default());
+        let start = Instant::now();
+        live.load_started.set(start.into_std()).unwrap();
+        let mut meter = Meter::new(live.clone(), Duration::from_secs(60), 1);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        live.load_ended
+            .set((Instant::now() + Duration::from_millis(500)).into_std())
+            .unwrap();
+        assert_eq!(meter.read().elapsed, Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(meter.read().elapsed, Duration::from_millis(3_500));
     }
 
     /// Every valid token refused reads as liveness violations: the last line says, as the

@@ -42,6 +42,11 @@ pub struct Live {
     /// When the load starts (the swarm's `t0`): set once by the swarm. Calibration and
     /// logins come before it, so a display counts the run's time from here.
     pub load_started: std::sync::OnceLock<std::time::Instant>,
+    /// When the load ended: set once by the swarm, at the instant it measures the run's
+    /// length from `load_started`. A display stops its clock here, so the checks, probes
+    /// and writing that follow never count as the run's time: its last line (the run's
+    /// length) then never reads less than a tick before it.
+    pub load_ended: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// Errors from reading histograms back.

@@ -249,7 +249,10 @@ pub async fn run(
     } = aggregator.finish().await;
     let mut histograms = histograms;
     histograms.name_turns(&ctx.turn_names);
-    let elapsed = t0.elapsed();
+    // One instant for both: the run's length and where a progress display stops its clock.
+    let ended = Instant::now();
+    let elapsed = ended.saturating_duration_since(t0);
+    let _ = ctx.live.load_ended.set(ended.into_std());
     let barriers = barrier_stats(&ctx, &reports);
     // Probe after a run that completed or reached its duration (its cut connections closed
     // with 1001; the quiet period covers the server's cleanup), not after Ctrl-C; Ctrl-C

@@ -649,6 +649,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         stopped,
         stalls: &out.stalls,
         kept: &violations,
+        redactor,
     });
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.

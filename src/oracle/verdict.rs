@@ -10,6 +10,7 @@
 //! that was never exercised (inconclusive); only then clean.
 
 use super::session::Coverage;
+use crate::auth::Redactor;
 use crate::model::{
     AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, Misread, OracleKind, Outcome,
     Placement, Plan, Step, StopReason, Verdict, Violation,
@@ -28,6 +29,10 @@ pub struct Evidence<'a> {
     pub stalls: &'a ClientStalls,
     /// Every kept violation (connections' and the run's own).
     pub kept: &'a [Violation],
+    /// The run's tokens, hidden in what the server said before a hint quotes it: the
+    /// whole hint is redacted again at the end, but texts that differ only in the token
+    /// each echoed (one per connection) must be told apart as shown, not as sent.
+    pub redactor: &'a Redactor,
 }
 
 /// The verdict and the one line that tells a user what to do about it.
@@ -235,7 +240,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let t = tally(e.plan, e.reports);
     let violations: u64 = e.by_oracle.values().sum();
     let opaque = e.plan.auth.tokens.as_ref().map(|s| s.kind());
-    if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque) {
+    if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque, e.redactor) {
         return j;
     }
     if let Some(mut j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {

@@ -21,6 +21,7 @@
 //! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
 
 use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
+use crate::auth::Redactor;
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Step, Verdict};
 use crate::oracle::refusal::is_refusal_code;
 use std::collections::BTreeMap;
@@ -30,18 +31,28 @@ use std::collections::BTreeMap;
 struct Door {
     /// The server's closes, by cause.
     closes: BTreeMap<Cause, u64>,
-    /// The close reasons the server gave (the first few distinct ones).
-    reasons: Vec<String>,
+    /// The close reasons the server gave (the first few distinct ones as shown).
+    reasons: Vec<Said>,
     /// Whether a connection sent a message of its script (not its auth message) before
     /// the server's close.
     script_sent: bool,
     /// Whether the server sent a message before its close (an in-band refusal, declared
     /// with `reject.message`).
     received: bool,
-    /// The last messages the server sent before its close (the first few distinct ones).
-    messages: Vec<String>,
+    /// The last messages the server sent before its close (the first few distinct ones
+    /// as shown).
+    messages: Vec<Said>,
     /// Where the valid tokens travelled (the first few distinct placements), for the hint.
     placements: Vec<String>,
+}
+
+/// A text the server sent: as sent, which is what is read for what it says (an auth
+/// word, the protocol, a rate limit; the redaction's own `<part of a token>` must not
+/// read as an auth word), and as a hint shows it, its tokens hidden.
+#[derive(Debug)]
+struct Said {
+    sent: String,
+    shown: String,
 }
 
 /// How many distinct close reasons a hint quotes.
@@ -72,16 +83,18 @@ pub(super) fn auth_reason(reason: &str) -> bool {
 }
 
 /// The verdict of a run refused at the door (see the module docs), or `None` for any
-/// other run. `opaque`: the kind of `[auth] tokens` source, for the hint.
+/// other run. `opaque`: the kind of `[auth] tokens` source, for the hint; `redactor`
+/// hides the tokens in what the server said before the hint quotes it.
 pub(super) fn refused_at_door(
     plan: &Plan,
     reports: &[ConnReport],
     opaque: Option<&str>,
+    redactor: &Redactor,
 ) -> Option<Judgement> {
-    let door = door(plan, reports)?;
+    let door = door(plan, reports, redactor)?;
     let auth = door.closes.keys().any(is_auth_refusal)
-        || door.reasons.iter().any(|r| auth_reason(r))
-        || door.messages.iter().any(|m| auth_reason(m));
+        || door.reasons.iter().any(|r| auth_reason(&r.sent))
+        || door.messages.iter().any(|m| auth_reason(&m.sent));
     let seen = seen(&door);
     let declare = declare(plan, &door);
     // Advice to wait for the server first, only where a script does not already.
@@ -101,7 +114,7 @@ pub(super) fn refused_at_door(
     let subprotocol = door
         .reasons
         .iter()
-        .any(|r| r.to_lowercase().contains("protocol"));
+        .any(|r| r.sent.to_lowercase().contains("protocol"));
     let (verdict, hint) = if subprotocol && !auth {
         (
             Verdict::TargetUnusable,
@@ -147,8 +160,9 @@ pub(super) fn refused_at_door(
 /// How the valid-token connections were turned away, when every one of them was (see the
 /// module docs); `None` when any was accepted, met an expectation, was refused in a way
 /// the scenario declares, or ended otherwise than by the server's close, or when a bad
-/// token's connection was accepted.
-fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
+/// token's connection was accepted. What the server said is kept as the hint shows it,
+/// its tokens hidden by `redactor`.
+fn door(plan: &Plan, reports: &[ConnReport], redactor: &Redactor) -> Option<Door> {
     let mut d = Door::default();
     let mut valid_judged = 0u64;
     // Where each connection carries its token, by id (a shard's are a slice of the plan's:
@@ -205,10 +219,10 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
             .as_ref()
             .filter(|a| matches!(a.cause, Cause::ServerClose(_) | Cause::InvalidClose(_)))
         {
-            keep_distinct(&mut d.reasons, close.body.trim());
+            keep_shown(&mut d.reasons, close.body.trim(), redactor);
         }
         if let Some(said) = &r.said_before_close {
-            keep_distinct(&mut d.messages, said.trim());
+            keep_shown(&mut d.messages, said.trim(), redactor);
         }
         let placed = placement(r.id);
         if let Some(p) = placed {
@@ -228,6 +242,23 @@ fn door(plan: &Plan, reports: &[ConnReport]) -> Option<Door> {
 fn keep_distinct(kept: &mut Vec<String>, text: &str) {
     if !text.is_empty() && kept.len() < REASONS && !kept.iter().any(|k| k == text) {
         kept.push(text.to_string());
+    }
+}
+
+/// Adds `text` to `kept` unless empty, already there as shown (its tokens hidden), or
+/// [`REASONS`] are kept. Compared as shown: a server that echoes each connection's own
+/// token (`bad session <token>`) says one thing, which a hint quotes once.
+fn keep_shown(kept: &mut Vec<Said>, text: &str, redactor: &Redactor) {
+    // Full: nothing more is quoted, so nothing more is redacted (one per connection).
+    if text.is_empty() || kept.len() >= REASONS {
+        return;
+    }
+    let shown = redactor.redact(text);
+    if !kept.iter().any(|k| k.shown == shown) {
+        kept.push(Said {
+            sent: text.to_string(),
+            shown: shown.into_owned(),
+        });
     }
 }
 
@@ -262,11 +293,11 @@ fn seen(d: &Door) -> String {
     let mut out = top_causes(&d.closes);
     match d.reasons.as_slice() {
         [] => {}
-        [one] => out.push_str(&format!(", reason {one:?}")),
+        [one] => out.push_str(&format!(", reason {:?}", one.shown)),
         many => out.push_str(&format!(
             ", reasons {}",
             many.iter()
-                .map(|r| format!("{r:?}"))
+                .map(|r| format!("{:?}", r.shown))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -275,7 +306,11 @@ fn seen(d: &Door) -> String {
         let plural = if d.messages.len() == 1 { "" } else { "s" };
         out.push_str(&format!(
             ", after the message{plural} {}",
-            d.messages.join(" | ")
+            d.messages
+                .iter()
+                .map(|m| m.shown.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
         ));
     }
     out
@@ -285,16 +320,18 @@ fn seen(d: &Door) -> String {
 /// `reject.message`; and the scenario's `reject.close` with the codes seen added, except
 /// a normal end or a fault (1000, 1001, 1011...) behind such a message (the message is
 /// the refusal; the close alone says nothing) and the codes no list may hold (1005: no
-/// code at all).
+/// code at all). The codes already in force are restated, and said to be: a `close` list
+/// written replaces the one in force (the default `[1008]` included), so leaving them out
+/// would stop counting them as refusals; a reader must still tell them from those seen.
 fn declare(plan: &Plan, d: &Door) -> String {
-    let message = match d.messages.iter().find_map(|m| refusal_kind(plan, m)) {
+    let message = match d.messages.iter().find_map(|m| refusal_kind(plan, &m.sent)) {
         Some(rule) => format!("the message it sends before the close, as `reject.message`: {rule}"),
         None => "the message it sends before the close, as `reject.message` (its kind in \
                  [oracles.kinds])"
             .to_string(),
     };
-    let mut close = plan.oracles.session.reject.close.clone();
-    let mut added = false;
+    let in_force = &plan.oracles.session.reject.close;
+    let mut seen: Vec<u16> = Vec::new();
     let mut shed = Vec::new();
     for cause in d.closes.keys() {
         let Cause::ServerClose(code) = cause else {
@@ -306,16 +343,16 @@ fn declare(plan: &Plan, d: &Door) -> String {
         let sheds = d
             .reasons
             .iter()
-            .map(String::as_str)
+            .map(|r| r.sent.as_str())
             .chain([""])
             .any(|reason| crate::oracle::shedding::reads_as_rate_limit(*code, reason));
         if sheds {
             shed.push(*code);
-        } else if listable && says && !close.contains(code) {
-            close.push(*code);
-            added = true;
+        } else if listable && says && !in_force.contains(code) && !seen.contains(code) {
+            seen.push(*code);
         }
     }
+    let added = !seen.is_empty();
     let list = |codes: &[u16]| {
         codes
             .iter()
@@ -330,7 +367,24 @@ fn declare(plan: &Plan, d: &Door) -> String {
             list(&shed)
         );
     }
-    let close = format!("`[oracles] reject = {{ close = [{}] }}`", list(&close));
+    let close: Vec<u16> = in_force.iter().chain(&seen).copied().collect();
+    let mut close = format!("`[oracles] reject = {{ close = [{}] }}`", list(&close));
+    if added && !in_force.is_empty() {
+        let (seen_are, kept_stay) = (
+            if seen.len() == 1 {
+                "is the code"
+            } else {
+                "are the codes"
+            },
+            if in_force.len() == 1 { "stays" } else { "stay" },
+        );
+        close.push_str(&format!(
+            ", where {} {seen_are} it closed with and {} {kept_stay} only because a `close` \
+             list written replaces the one in force",
+            list(&seen),
+            list(in_force)
+        ));
+    }
     match (added, d.received) {
         (true, true) => format!("{close}, or {message}"),
         (true, false) => close,

@@ -143,6 +143,7 @@ fn judge_row(row: &Row) -> Judgement {
         stopped: row.stopped,
         stalls: &ClientStalls::default(),
         kept: &[],
+        redactor: &Redactor::default(),
     })
 }
 
@@ -425,6 +426,7 @@ fn judge_counted_in(
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
         kept: &[],
+        redactor: &Redactor::default(),
     })
 }
 
@@ -560,6 +562,7 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones.
@@ -628,6 +631,7 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     let j = judge_with(usual, [0, 0]);
@@ -677,8 +681,13 @@ fn door_run(valid: [Door; 2], violations: u64) -> Judgement {
 
 /// [`door_run`] of `plan`.
 fn door_run_on(plan: Plan, valid: [Door; 2], violations: u64) -> Judgement {
-    let reports: Vec<ConnReport> = plan
-        .conns
+    let reports = door_reports(&plan, valid);
+    judge_door(&plan, &reports, violations, &Redactor::default())
+}
+
+/// The reports of [`door_run`]: `valid` for connections 0 and 1, the forged ones refused.
+fn door_reports(plan: &Plan, valid: [Door; 2]) -> Vec<ConnReport> {
+    plan.conns
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -703,20 +712,108 @@ fn door_run_on(plan: Plan, valid: [Door; 2], violations: u64) -> Judgement {
             ));
             r
         })
-        .collect();
+        .collect()
+}
+
+/// Judges a run of `reports`, `violations` of them completeness violations, the tokens
+/// hidden by `redactor`.
+fn judge_door(
+    plan: &Plan,
+    reports: &[ConnReport],
+    violations: u64,
+    redactor: &Redactor,
+) -> Judgement {
     let mut by_oracle = BTreeMap::new();
     if violations > 0 {
         by_oracle.insert(OracleKind::Completeness, violations);
     }
     judge(&Evidence {
-        plan: &plan,
-        reports: &reports,
+        plan,
+        reports,
         by_oracle: &by_oracle,
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
         kept: &[],
+        redactor,
     })
+}
+
+/// The fresh user's server: it closes every valid connection with 4000 and a reason
+/// echoing that connection's own token (`bad session <token>`, cut at 120 bytes). The
+/// hint quotes the reason once, as shown (the two differ only in their tokens, and
+/// neither token is shown), and tells the code seen (4000) from the default it restates
+/// (1008): a `close` list written replaces the default, so it must stay.
+#[test]
+fn a_reason_echoing_each_token_is_quoted_once_and_the_code_seen_is_told_from_the_kept() {
+    use crate::auth::tests::{auth_plan, keys};
+    let plan = plan();
+    let alg = crate::model::JwtAlg::Hs256;
+    let tokens = crate::auth::mint_all(&plan.tokens, &auth_plan(alg), &keys(alg)).unwrap();
+    let redactor = Redactor::new(&tokens);
+    let closed = Door::Closed {
+        code: 4000,
+        reason: "",
+        sent: 0,
+    };
+    let mut reports = door_reports(&plan, [closed; 2]);
+    for r in reports.iter_mut().take(2) {
+        let token = tokens[r.token as usize].expose();
+        let reason: String = format!("bad session {token}").chars().take(120).collect();
+        r.answer = Some(crate::model::Answer::new(
+            Cause::ServerClose(4000),
+            "Close 4000".to_string(),
+            reason.as_bytes(),
+        ));
+    }
+    let j = judge_door(&plan, &reports, 2, &redactor);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert_eq!(hint.matches("bad session").count(), 1, "{hint}");
+    assert!(
+        hint.contains("server_close_4000 ×2, reason \"bad session <part of a token>\")"),
+        "{hint}"
+    );
+    for token in &tokens[..2] {
+        assert!(!hint.contains(&token.expose()[..24]), "{hint}");
+    }
+    assert!(
+        hint.contains(
+            "`[oracles] reject = { close = [1008, 4000] }`, where 4000 is the code it closed \
+             with and 1008 stays only because a `close` list written replaces the one in force"
+        ),
+        "{hint}"
+    );
+}
+
+/// A `close` list the scenario wrote is restated, as the default is, and told apart from
+/// the codes seen.
+#[test]
+fn a_written_close_list_is_restated_and_told_from_the_codes_seen() {
+    let text = "name = \"v\"\nduration = \"1s\"\n[oracles]\nreject = { close = [4403, 4409] }\n\
+                [[group]]\nname = \"g\"\nusers = 4\nsteps = [{ close = 1000 }]\n";
+    let scenario = crate::scenario::load_str(text, "v.toml").unwrap();
+    let mut plan = crate::plan::build(&scenario, 1);
+    for slot in [2, 3] {
+        plan.tokens[slot].forge = Some(Forge::Bad {
+            name: crate::model::BadToken::AlgNone,
+        });
+    }
+    let closed = |code| Door::Closed {
+        code,
+        reason: "",
+        sent: 0,
+    };
+    let hint = door_run_on(plan, [closed(4401), closed(4000)], 0)
+        .hint
+        .unwrap_or_default();
+    assert!(
+        hint.contains(
+            "`[oracles] reject = { close = [4403, 4409, 4000, 4401] }`, where 4000, 4401 are \
+             the codes it closed with and 4403, 4409 stay only because"
+        ),
+        "{hint}"
+    );
 }
 
 /// A server that closes every valid token's connection right after the 101 with a code
@@ -893,6 +990,7 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
@@ -942,6 +1040,7 @@ fn collisions_shedding_took_are_said_in_the_hint() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     let all = judged(Coverage {
@@ -1000,6 +1099,7 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     let first_message = Placement::FirstMessage {
@@ -1154,6 +1254,7 @@ fn judge_greeted(
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
         kept: &[],
+        redactor: &Redactor::default(),
     })
 }
 
@@ -1268,6 +1369,7 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
             stopped: StopReason::Completed,
             stalls: &ClientStalls::default(),
             kept: &[],
+            redactor: &Redactor::default(),
         })
     };
     let note = "every violation is of an invariant calibration learned";
@@ -1606,6 +1708,7 @@ fn judge_completed_kept(
         stopped: StopReason::Completed,
         stalls: &ClientStalls::default(),
         kept,
+        redactor: &Redactor::default(),
     })
 }
 

@@ -355,6 +355,17 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
         "{stdout}"
     );
     assert!(stdout.contains("confirmed 3/3 on replay"), "{stdout}");
+    // One find, told once: a user who saw the block twice had a script echo its lines.
+    assert_eq!(
+        stdout.matches("found completeness violation").count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("repro ")).count(),
+        1,
+        "{stdout}"
+    );
     assert!(
         stdout.contains("in all, its confirming replays included"),
         "{stdout}"

@@ -1070,16 +1070,22 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
 /// `run`'s verdict line is (`-q` keeps it); with `--json` (`json`), whose object on stdout
 /// already says it (`unjudged`), it goes to stderr.
 fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, Error> {
-    let line = format!(
-        "stopped: {when} was {} ({}); {so}",
-        stopped.verdict, stopped.hint
-    );
+    let line = unjudged_line(when, stopped, so);
     if json {
         eprintln!("{line}");
     } else {
         outln!("{line}")?;
     }
     Ok(super::error::of_verdict(stopped.verdict))
+}
+
+/// [`unjudged`]'s line: `stopped: round 2 was target_unusable (its hint); no repro was
+/// written`, without the parentheses when the verdict gave no hint.
+fn unjudged_line(when: &str, stopped: &Unjudged, so: &str) -> String {
+    match stopped.hint.as_str() {
+        "" => format!("stopped: {when} was {}; {so}", stopped.verdict),
+        hint => format!("stopped: {when} was {} ({hint}); {so}", stopped.verdict),
+    }
 }
 
 /// What a progress line says of a round: its violations, or, when the round could not
@@ -1123,6 +1129,24 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stop line quotes the verdict's hint, and leaves out empty parentheses when the
+    /// verdict gave none.
+    #[test]
+    fn a_stop_line_leaves_out_a_hint_the_verdict_did_not_give() {
+        let stopped = |hint: &str| Unjudged {
+            verdict: crate::model::Verdict::Incomplete,
+            hint: hint.into(),
+        };
+        assert_eq!(
+            unjudged_line("round 2", &stopped(""), "no repro was written"),
+            "stopped: round 2 was incomplete; no repro was written"
+        );
+        assert_eq!(
+            unjudged_line("the hunt", &stopped("why"), "so"),
+            "stopped: the hunt was incomplete (why); so"
+        );
+    }
 
     /// A repro of a scenario whose tokens come from a list cannot be replayed (repro files
     /// never store the values), and the hunt says so; one of minted tokens can.

@@ -646,8 +646,9 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
     }
     // A round in which the target accepted no connection (a server that never answers the
     // upgrade, a round the budget cut before any answer) exercised nothing, whatever its
-    // verdict.
-    if s.counters.accepted == 0 {
+    // verdict; unless none was meant to get in: a plan of forged tokens only judged the
+    // server's rejection of each (a server that let one in breaks rejection hygiene).
+    if s.counters.accepted == 0 && !(forged_only(&outcome.plan) && s.counters.rejected > 0) {
         return None;
     }
     // Nor did one in which the server sent nothing back to a script that expects nothing
@@ -656,6 +657,17 @@ fn judged(outcome: &RunOutcome) -> Option<bool> {
         return None;
     }
     (s.verdict.exercised() && s.verdict != Verdict::Inconclusive).then_some(true)
+}
+
+/// Whether every connection of `plan` presents a forged token (and it has some): no
+/// connection of it is meant to be accepted.
+fn forged_only(plan: &Plan) -> bool {
+    !plan.conns.is_empty()
+        && plan.conns.iter().all(|c| {
+            plan.tokens
+                .get(c.token as usize)
+                .is_some_and(|t| t.forge.is_some())
+        })
 }
 
 /// Whether a round judged the race as its plan stands ([`judged`]): one the hunt's budget
@@ -1334,6 +1346,32 @@ mod tests {
             plan: Arc::new(plan::build(&scenario, 1)),
             dir: None,
         }
+    }
+
+    /// A round in which no connection got in judged nothing, unless none was meant to:
+    /// forged tokens only, each refused, judged the server's rejection of them.
+    #[test]
+    fn a_round_of_forged_tokens_all_refused_is_judged() {
+        let forged = |text: &str| {
+            let scenario = crate::scenario::load_str(text, "f.toml").unwrap();
+            let mut outcome = round(Verdict::Clean, "", 0);
+            outcome.plan = Arc::new(plan::build(&scenario, 1));
+            outcome.results.summary.counters.accepted = 0;
+            outcome.results.summary.counters.rejected = 2;
+            outcome
+        };
+        let all_forged = forged(
+            "name = \"f\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nforge = \"wrong-signature\"\nsteps = [{ close = 1000 }]\n",
+        );
+        assert_eq!(judged(&all_forged), Some(true));
+        let valid = forged(
+            "name = \"f\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{ close = 1000 }]\n",
+        );
+        assert_eq!(
+            judged(&valid),
+            None,
+            "valid tokens all refused judged nothing"
+        );
     }
 
     /// A hunt whose every round judged nothing gives the reason those rounds gave (the

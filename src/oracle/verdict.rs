@@ -278,7 +278,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if violations > 0 {
-        let mut hint = violations_hint(e.by_oracle, e.kept);
+        let mut hint = violations_hint(e.by_oracle, e.kept, &conn_ends(e.reports));
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
@@ -1305,8 +1305,16 @@ fn plural(n: u64) -> &'static str {
 /// Expectations among the `kept` violations whose answer came whole after their `within`
 /// ran out ([`answered_late`]) are slowness, not a race: the hint says so, with their
 /// deadlines and how late the answers came, instead of sending a user hunting for a repro
-/// of them; the others (an answer that never came is a loss) keep the hunt.
-pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]) -> String {
+/// of them; the others (an answer that never came is a loss) keep the hunt. So do those
+/// that missed the same deadline as late answers did, their connection ending (`ends`:
+/// each connection's last end, ms since the run's start, [`conn_ends`]) sooner after it
+/// than those answers took ([`unseen_late`]): not seen to come, nor proven lost, they are
+/// said apart and sent to no hunt.
+pub fn violations_hint(
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    kept: &[Violation],
+    ends: &BTreeMap<u32, f64>,
+) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -1321,14 +1329,22 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     if late.is_empty() {
         return format!("{head}; hunt for a repro");
     }
+    let unseen = unseen_late(kept, &late, ends);
     let what = format!(
-        "(an `expect` whose answer came whole, but after its `within` ran out: {})",
-        deadlines_text(&late)
+        "(an `expect` whose answer came whole, but after its `within` ran out: {}){}",
+        deadlines_text(&late),
+        match unseen {
+            0 => String::new(),
+            u => format!(
+                ", and {u} more missed the same deadline on a connection that ended sooner \
+                 than those answers took: not seen to come, nor proven lost"
+            ),
+        }
     );
     let slow = "slowness, not a race: raise `within` if it is stricter than the server's \
                 objective, or find what slows the server";
     let n = late.len() as u64;
-    if n >= total {
+    if n + unseen >= total {
         return format!("{head}; every one is an answer that came late {what}: {slow}");
     }
     let are = if n == 1 {
@@ -1340,6 +1356,49 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}"
     )
+}
+
+/// Each connection's last attempt's end, ms since the run's start (those that ended), for
+/// [`violations_hint`].
+pub fn conn_ends(reports: &[ConnReport]) -> BTreeMap<u32, f64> {
+    reports
+        .iter()
+        .filter_map(|r| {
+            let ended = r.attempts.iter().filter_map(|a| a.ended_us).max()?;
+            Some((r.id, ended as f64 / 1000.0))
+        })
+        .collect()
+}
+
+/// How many of `kept` missed a deadline that `late` answers missed too (the same group,
+/// step and `within`) with no answer seen, on a connection that ended (`ends`) sooner after
+/// its wait began than the slowest of those answers took: a script that closed right
+/// after its last deadline ran out, say. Its answer may have been on its way.
+fn unseen_late(kept: &[Violation], late: &[&Violation], ends: &BTreeMap<u32, f64>) -> u64 {
+    let mut slowest: BTreeMap<(&str, Option<&str>, u64), f64> = BTreeMap::new();
+    for v in late {
+        let key = (
+            v.group.as_str(),
+            v.step.as_deref(),
+            v.window_ms.unwrap_or_default().round() as u64,
+        );
+        let took = slowest.entry(key).or_default();
+        *took = took.max(v.late_ms.unwrap_or_default());
+    }
+    kept.iter()
+        .filter(|v| {
+            v.oracle == OracleKind::Completeness && v.late_ms.is_none() && v.window_ms.is_some()
+        })
+        .filter(|v| {
+            let window = v.window_ms.unwrap_or_default();
+            let key = (v.group.as_str(), v.step.as_deref(), window.round() as u64);
+            let (Some(took), Some(end)) = (slowest.get(&key), ends.get(&v.conn)) else {
+                return false;
+            };
+            // The wait began `window` before the deadline ran out at `at_ms`.
+            *end < v.at_ms - window + took
+        })
+        .count() as u64
 }
 
 /// Whether a violation is an `expect` whose `within` deadline ran out before its answer

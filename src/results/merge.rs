@@ -139,9 +139,12 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     summary.verdict = worst;
     summary.hint = match judging.iter().find(|r| r.summary.verdict == worst) {
         // Its counts are the whole's, not one part's.
+        // The parts' connection ends are not read back: a deadline missed on a connection
+        // that closed before a late answer could come reads as a loss here.
         Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
             &summary.violations.by_oracle,
             &violations,
+            &Default::default(),
         )),
         Some(r) => r.summary.hint.clone(),
         None => Some(format!(
@@ -491,7 +494,11 @@ mod tests {
             .by_oracle
             .insert(crate::model::OracleKind::Exclusivity, n);
         let by_oracle = summary.violations.by_oracle.clone();
-        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle, &[]));
+        summary.hint = Some(crate::oracle::verdict::violations_hint(
+            &by_oracle,
+            &[],
+            &Default::default(),
+        ));
         RunData {
             dir: format!("s{index}").into(),
             summary,

@@ -1716,6 +1716,62 @@ fn judge_completed_kept(
 /// race: the hint names the deadlines and the latency figures, and sends nobody hunting
 /// for a repro of them. Beside a violation of another kind it tells of both; unmet
 /// expectations of no deadline (cut by the connection's end) keep the hunt.
+/// A deadline missed where late answers missed it too, on a connection that ended sooner
+/// after it than those answers took (a script that closed right after its last deadline),
+/// is no loss to hunt: its answer may have been on its way. One whose connection lived
+/// long enough for it, and none came, is.
+#[test]
+fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
+    let plan = plan();
+    let judged = |missed_conn_ended_ms: u64| {
+        let mut reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 2,
+                    messages_received: 4,
+                    json_records: 4,
+                    ..Default::default()
+                };
+                report(c, attempt(End::Accepted), counters)
+            })
+            .collect();
+        reports[1].attempts[0].ended_us = Some(missed_conn_ended_ms * 1000);
+        let missed = |conn| Violation {
+            window_ms: Some(300.0),
+            step: Some("3".into()),
+            ..unmet(conn, false)
+        };
+        let kept = [
+            Violation {
+                late_ms: Some(812.0),
+                ..missed(0)
+            },
+            missed(1),
+        ];
+        let by_oracle = [(OracleKind::Completeness, 2)].into();
+        let j = judge_completed_kept(&plan, &reports, &by_oracle, &kept);
+        assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    // Its wait began at -299 ms; the late answer took 812 ms: it ended before then.
+    let cut = judged(400);
+    assert!(
+        cut.contains("every one is an answer that came late")
+            && cut.contains("1 more missed the same deadline on a connection that ended sooner")
+            && !cut.contains("hunt"),
+        "{cut}"
+    );
+    let lost = judged(5_000);
+    assert!(
+        lost.contains("hunt for a repro of those that are not late answers")
+            && !lost.contains("more missed the same deadline"),
+        "{lost}"
+    );
+}
+
 #[test]
 fn late_answers_are_slowness_not_a_race_to_hunt() {
     let plan = plan();

@@ -1716,6 +1716,22 @@ fn judge_completed_kept(
 /// race: the hint names the deadlines and the latency figures, and sends nobody hunting
 /// for a repro of them. Beside a violation of another kind it tells of both; unmet
 /// expectations of no deadline (cut by the connection's end) keep the hunt.
+/// Connections 0 and 1 of `plan`, accepted, each sent 2 messages and answered with 4 JSON
+/// records.
+fn answered(plan: &Plan) -> Vec<ConnReport> {
+    let counters = crate::model::Counters {
+        messages_sent: 2,
+        messages_received: 4,
+        json_records: 4,
+        ..Default::default()
+    };
+    plan.conns
+        .iter()
+        .take(2)
+        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
+        .collect()
+}
+
 /// A deadline missed where late answers missed it too, on a connection that ended sooner
 /// after it than those answers took (a script that closed right after its last deadline),
 /// is no loss to hunt: its answer may have been on its way. One whose connection lived
@@ -1724,20 +1740,7 @@ fn judge_completed_kept(
 fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
     let plan = plan();
     let judged = |missed_conn_ended_ms: u64| {
-        let mut reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .take(2)
-            .map(|c| {
-                let counters = crate::model::Counters {
-                    messages_sent: 2,
-                    messages_received: 4,
-                    json_records: 4,
-                    ..Default::default()
-                };
-                report(c, attempt(End::Accepted), counters)
-            })
-            .collect();
+        let mut reports = answered(&plan);
         reports[1].attempts[0].ended_us = Some(missed_conn_ended_ms * 1000);
         let missed = |conn| Violation {
             window_ms: Some(300.0),
@@ -1775,18 +1778,7 @@ fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
 #[test]
 fn late_answers_are_slowness_not_a_race_to_hunt() {
     let plan = plan();
-    let counters = crate::model::Counters {
-        messages_sent: 2,
-        messages_received: 4,
-        json_records: 4,
-        ..Default::default()
-    };
-    let reports: Vec<ConnReport> = plan
-        .conns
-        .iter()
-        .take(2)
-        .map(|c| report(c, attempt(End::Accepted), counters.clone()))
-        .collect();
+    let reports = answered(&plan);
     let missed = |conn| Violation {
         window_ms: Some(300.0),
         step: Some("3".into()),

@@ -44,6 +44,8 @@ pub trait Tree: Display {
     fn member_names(&self) -> Option<Vec<&str>>;
     /// The length of an array; `None` for anything else.
     fn array_len(&self) -> Option<usize>;
+    /// Whether this is an object.
+    fn is_object(&self) -> bool;
 
     /// What the value is, for a witness: `an object with fields type, ref, payload`,
     /// `an array of 5`, `a string`... At most [`SHAPE_NAMES`] names, each cut to
@@ -135,6 +137,9 @@ impl Tree for Value {
     fn array_len(&self) -> Option<usize> {
         self.as_array().map(Vec::len)
     }
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
 }
 
 impl Tree for Borrowed<'_> {
@@ -192,6 +197,9 @@ impl Tree for Borrowed<'_> {
     }
     fn array_len(&self) -> Option<usize> {
         self.as_array().map(<[_]>::len)
+    }
+    fn is_object(&self) -> bool {
+        matches!(self, Borrowed::Object(_))
     }
 }
 

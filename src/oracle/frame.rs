@@ -58,14 +58,21 @@ pub fn records<'a>(
 /// payload]`, stays one record).
 fn unbatch(record: Record<'_>, batched: bool) -> impl Iterator<Item = Record<'_>> {
     let (one, many) = match record {
-        Record::Json(Borrowed::Array(items))
-            if batched && items.iter().all(|i| matches!(i, Borrowed::Object(_))) =>
-        {
-            (None, Some(items.into_iter().map(Record::Json)))
-        }
+        Record::Json(value) if batched && is_batch(&value) => match value {
+            Borrowed::Array(items) => (None, Some(items.into_iter().map(Record::Json))),
+            other => (Some(Record::Json(other)), None),
+        },
         record => (Some(record), None),
     };
     one.into_iter().chain(many.into_iter().flatten())
+}
+
+/// Whether a record is a batch of records: a JSON array of objects (an empty one holds
+/// none). What `[oracles] batched` reads element by element, and what calibration learns
+/// nothing from when the scenario does not declare it (a field under an element's
+/// position is where a record fell in one batch, no field of the protocol).
+pub fn is_batch<J: Tree>(msg: &J) -> bool {
+    msg.array_len().is_some() && (0..).map_while(|i| msg.element(i)).all(J::is_object)
 }
 
 /// The kind of a record (see the module docs); `None` when nothing names it. Borrowed

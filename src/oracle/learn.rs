@@ -227,9 +227,11 @@ fn segments(path: &str) -> Vec<String> {
 }
 
 /// Every leaf of `msg` with its path (object keys and array indices), depth- and
-/// count-bounded. None of a batch ([`is_batch`]).
+/// count-bounded. None of a batch the scenario does not declare
+/// ([`is_batch`](crate::oracle::frame::is_batch)): the
+/// hint naming `[oracles] batched` is the fix, not a field under an element's position.
 fn leaves<'a>(msg: &'a Value, out: &mut Vec<(Vec<String>, &'a Value)>) {
-    if is_batch(msg) {
+    if crate::oracle::frame::is_batch(msg) {
         return;
     }
     fn walk<'a>(v: &'a Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'a Value)>) {
@@ -256,17 +258,6 @@ fn leaves<'a>(msg: &'a Value, out: &mut Vec<(Vec<String>, &'a Value)>) {
         }
     }
     walk(msg, &mut Vec::new(), out);
-}
-
-/// Whether a message is a JSON array of objects: a batch of records the scenario did not
-/// declare (`[oracles] batched = true` reads each element as a record, and calibration
-/// then sees the elements). A field under an element's position (`0.user_id`,
-/// `1.user_id`) is no field of the protocol, only of where a record fell in one batch, so
-/// nothing is learned from it; what the run says of such records (their kind is in the
-/// elements: the hint names `batched`) is the fix. An array of other things (Phoenix v2's
-/// `[join_ref, ref, topic, event, payload]`) is one record whose positions mean something.
-fn is_batch(msg: &Value) -> bool {
-    matches!(msg, Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object))
 }
 
 /// A path as a scenario writes it: a plain name or dotted path when every part is plain,

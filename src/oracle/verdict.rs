@@ -1160,6 +1160,14 @@ fn says_going_down(code: u16, reason: &str) -> bool {
     code == 1012 || (code == 1001 && GOING_DOWN_WORDS.iter().any(|w| reason.contains(w)))
 }
 
+/// The reason of the server's Close that ended an accepted connection of `r` (its first),
+/// trimmed; empty when there was none.
+fn close_reason(r: &ConnReport) -> &str {
+    r.closed_after_acceptance
+        .as_ref()
+        .map_or("", |a| a.body.trim())
+}
+
 /// How close together (ms) a server's going-down closes must come to read as one restart.
 const RESTART_SPREAD_MS: f64 = 1000.0;
 
@@ -1177,10 +1185,7 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
     let (mut first, mut last) = (f64::MAX, f64::MIN);
     let mut seen: Vec<String> = Vec::new();
     for r in reports.iter().filter(|r| !r.violations.is_empty()) {
-        let reason = r
-            .closed_after_acceptance
-            .as_ref()
-            .map_or("", |a| a.body.trim());
+        let reason = close_reason(r);
         for v in &r.violations {
             let code = v.ended.and_then(|e| e.close_code)?;
             if !says_going_down(code, reason) {
@@ -1240,10 +1245,7 @@ fn going_down_closes(
     reports
         .iter()
         .filter(|r| {
-            let reason = r
-                .closed_after_acceptance
-                .as_ref()
-                .map_or("", |a| a.body.trim());
+            let reason = close_reason(r);
             r.attempts.iter().any(|a| match a.cause {
                 Some(Cause::ServerClose(code)) => {
                     a.outcome == Outcome::Accepted
@@ -1329,10 +1331,11 @@ pub fn violations_hint(
     if late.is_empty() {
         return format!("{head}; hunt for a repro");
     }
-    let unseen = unseen_late(kept, &late, ends);
+    let by_deadline = late_by_deadline(&late);
+    let unseen = unseen_late(kept, &by_deadline, ends);
     let what = format!(
         "(an `expect` whose answer came whole, but after its `within` ran out: {}){}",
-        deadlines_text(&late),
+        deadlines_text(&by_deadline),
         match unseen {
             0 => String::new(),
             u => format!(
@@ -1370,33 +1373,48 @@ pub fn conn_ends(reports: &[ConnReport]) -> BTreeMap<u32, f64> {
         .collect()
 }
 
-/// How many of `kept` missed a deadline that `late` answers missed too (the same group,
-/// step and `within`) with no answer seen, on a connection that ended (`ends`) sooner after
-/// its wait began than the slowest of those answers took: a script that closed right
-/// after its last deadline ran out, say. Its answer may have been on its way.
-fn unseen_late(kept: &[Violation], late: &[&Violation], ends: &BTreeMap<u32, f64>) -> u64 {
-    let mut slowest: BTreeMap<(&str, Option<&str>, u64), f64> = BTreeMap::new();
+/// A deadline as the hint groups missed ones: the group, the step, the `within` (ms).
+type Deadline<'a> = (&'a str, Option<&'a str>, u64);
+
+/// The deadline a violation of an `expect` missed ([`Deadline`]).
+fn deadline_of(v: &Violation) -> Deadline<'_> {
+    let within = v.window_ms.unwrap_or_default().round() as u64;
+    (v.group.as_str(), v.step.as_deref(), within)
+}
+
+/// The `late` answers by the deadline they missed: how many, and how long the slowest took
+/// from its request (ms).
+fn late_by_deadline<'a>(late: &[&'a Violation]) -> BTreeMap<Deadline<'a>, (u64, f64)> {
+    let mut by: BTreeMap<Deadline<'a>, (u64, f64)> = BTreeMap::new();
     for v in late {
-        let key = (
-            v.group.as_str(),
-            v.step.as_deref(),
-            v.window_ms.unwrap_or_default().round() as u64,
-        );
-        let took = slowest.entry(key).or_default();
-        *took = took.max(v.late_ms.unwrap_or_default());
+        let (n, slowest) = by.entry(deadline_of(v)).or_default();
+        *n += 1;
+        *slowest = slowest.max(v.late_ms.unwrap_or_default());
     }
+    by
+}
+
+/// How many of `kept` missed a deadline that late answers missed too (`by_deadline`,
+/// [`late_by_deadline`]) with no answer seen, on a connection that ended (`ends`) sooner
+/// after its wait began than the slowest of those answers took: a script that closed
+/// right after its last deadline ran out, say. Its answer may have been on its way.
+fn unseen_late(
+    kept: &[Violation],
+    by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>,
+    ends: &BTreeMap<u32, f64>,
+) -> u64 {
     kept.iter()
         .filter(|v| {
             v.oracle == OracleKind::Completeness && v.late_ms.is_none() && v.window_ms.is_some()
         })
         .filter(|v| {
-            let window = v.window_ms.unwrap_or_default();
-            let key = (v.group.as_str(), v.step.as_deref(), window.round() as u64);
-            let (Some(took), Some(end)) = (slowest.get(&key), ends.get(&v.conn)) else {
+            let (Some((_, took)), Some(end)) =
+                (by_deadline.get(&deadline_of(v)), ends.get(&v.conn))
+            else {
                 return false;
             };
-            // The wait began `window` before the deadline ran out at `at_ms`.
-            *end < v.at_ms - window + took
+            // The wait began `window_ms` before the deadline ran out at `at_ms`.
+            *end < v.at_ms - v.window_ms.unwrap_or_default() + took
         })
         .count() as u64
 }
@@ -1411,21 +1429,12 @@ fn answered_late(v: &Violation) -> bool {
 /// Deadlines shown in a hint.
 const DEADLINES_SHOWN: usize = 3;
 
-/// The deadlines the `late` answers missed, by step and time given, most missed first,
-/// with the latest answer of each:
+/// The deadlines late answers missed (`by_deadline`, [`late_by_deadline`]), most missed
+/// first, with the slowest answer of each:
 /// `` `callers` step 3 within 300 ms ×4 (came after up to 812 ms), … ``.
-fn deadlines_text(late: &[&Violation]) -> String {
-    let mut by: BTreeMap<(String, Option<String>, u64), (u64, f64)> = BTreeMap::new();
-    for v in late {
-        let within = v.window_ms.unwrap_or_default().round() as u64;
-        let (n, latest) = by
-            .entry((v.group.clone(), v.step.clone(), within))
-            .or_default();
-        *n += 1;
-        *latest = latest.max(v.late_ms.unwrap_or_default());
-    }
-    let mut sorted: Vec<_> = by.into_iter().collect();
-    sorted.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+fn deadlines_text(by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>) -> String {
+    let mut sorted: Vec<_> = by_deadline.iter().collect();
+    sorted.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
     let mut shown: Vec<String> = sorted
         .iter()
         .take(DEADLINES_SHOWN)

@@ -8,8 +8,8 @@
 use crate::auth::{self, AuthError, Keys};
 use crate::metrics::{IntervalConfig, IntervalLog, Live};
 use crate::model::{
-    Answer, Counters, LearnedOracles, OracleKind, Plan, Scenario, Shard, StopReason, Threshold,
-    TokenSource, Violation,
+    Answer, ConnReport, Counters, LearnedOracles, OracleKind, Plan, Scenario, Shard, StopReason,
+    Threshold, TokenSource, Violation,
 };
 use crate::oracle::verdict::Evidence;
 use crate::reference::{self, Bug, ServerHandle, TargetError};
@@ -618,7 +618,13 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         for (kind, n) in &r.violations_by_oracle {
             *by_oracle.entry(*kind).or_default() += n;
         }
-        violations.extend(r.violations.iter().cloned());
+        let ended = last_end_ms(r);
+        violations.extend(r.violations.iter().cloned().map(|mut v| {
+            if v.window_ms.is_some() && v.late_ms.is_none() {
+                v.conn_end_ms = ended;
+            }
+            v
+        }));
         let fresh = r
             .answer
             .as_ref()
@@ -673,6 +679,13 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         probe: probe_summary(&out.probes, &plan.oracles.session.reject),
         stalls: out.stalls,
     }
+}
+
+/// When the connection `r` ended for good (its last attempt's end), ms since the run's
+/// start; `None` while none of its attempts ended. See [`Violation::conn_end_ms`].
+fn last_end_ms(r: &ConnReport) -> Option<f64> {
+    let ended_us = r.attempts.iter().filter_map(|a| a.ended_us).max()?;
+    Some(ended_us as f64 / 1000.0)
 }
 
 /// Counts the probes: refused only when the server answered with a refusal; no answer

@@ -704,6 +704,7 @@ pub fn health_violation(
         ended: None,
         window_ms: None,
         late_ms: None,
+        conn_end_ms: None,
         step: None,
         misread: None,
     }

@@ -785,6 +785,7 @@ mod tests {
             ended: None,
             window_ms: None,
             late_ms: None,
+            conn_end_ms: None,
             step: None,
             misread: None,
         }

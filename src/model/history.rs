@@ -824,6 +824,16 @@ pub struct Violation {
     /// not a lost one. Absent while the answer never came, and for every other violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_ms: Option<f64>,
+    /// For an expectation that missed its deadline (`window_ms`) with no answer seen
+    /// (`late_ms` absent): when its connection ended for good (its last attempt's end),
+    /// in milliseconds since the run start. Set when the run's violations are gathered.
+    /// A connection that ended sooner after the wait began than late answers to the same
+    /// deadline took may have had its answer on the way: no loss proven (the verdict's
+    /// hint, and `stampede merge`, which reads it back from `violations.jsonl`). Absent
+    /// while the connection had not ended, for every other violation, and in results
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn_end_ms: Option<f64>,
     /// The script step of the expectation it is about, as the scenario file numbers it
     /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`](crate::model::StepPlace)):
     /// which of several alike `expect`s went unmet. Absent for other violations, and in

@@ -1818,6 +1818,7 @@ impl ConnChecker {
             ended: None,
             window_ms: None,
             late_ms: None,
+            conn_end_ms: None,
             step: None,
             misread: None,
         });

@@ -59,6 +59,7 @@ mod tests {
             ended,
             window_ms: None,
             late_ms: None,
+            conn_end_ms: None,
             step: None,
             misread: None,
         }

@@ -680,6 +680,7 @@ fn violation(
         ended: None,
         window_ms: None,
         late_ms: None,
+        conn_end_ms: None,
         step: None,
         misread: None,
     }

@@ -278,7 +278,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if violations > 0 {
-        let mut hint = violations_hint(e.by_oracle, e.kept, &conn_ends(e.reports));
+        let mut hint = violations_hint(e.by_oracle, e.kept);
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
@@ -1309,14 +1309,10 @@ fn plural(n: u64) -> &'static str {
 /// deadlines and how late the answers came, instead of sending a user hunting for a repro
 /// of them; the others (an answer that never came is a loss) keep the hunt. So do those
 /// that missed the same deadline as late answers did, their connection ending (`ends`:
-/// each connection's last end, ms since the run's start, [`conn_ends`]) sooner after it
-/// than those answers took ([`unseen_late`]): not seen to come, nor proven lost, they are
-/// said apart and sent to no hunt.
-pub fn violations_hint(
-    by_oracle: &BTreeMap<OracleKind, u64>,
-    kept: &[Violation],
-    ends: &BTreeMap<u32, f64>,
-) -> String {
+/// each connection's end, [`Violation::conn_end_ms`]) sooner after it than those answers
+/// took ([`unseen_late`]): not seen to come, nor proven lost, they are said apart and sent
+/// to no hunt.
+pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -1332,7 +1328,7 @@ pub fn violations_hint(
         return format!("{head}; hunt for a repro");
     }
     let by_deadline = late_by_deadline(&late);
-    let unseen = unseen_late(kept, &by_deadline, ends);
+    let unseen = unseen_late(kept, &by_deadline);
     let what = format!(
         "(an `expect` whose answer came whole, but after its `within` ran out: {}){}",
         deadlines_text(&by_deadline),
@@ -1361,18 +1357,6 @@ pub fn violations_hint(
     )
 }
 
-/// Each connection's last attempt's end, ms since the run's start (those that ended), for
-/// [`violations_hint`].
-pub fn conn_ends(reports: &[ConnReport]) -> BTreeMap<u32, f64> {
-    reports
-        .iter()
-        .filter_map(|r| {
-            let ended = r.attempts.iter().filter_map(|a| a.ended_us).max()?;
-            Some((r.id, ended as f64 / 1000.0))
-        })
-        .collect()
-}
-
 /// A deadline as the hint groups missed ones: the group, the step, the `within` (ms).
 type Deadline<'a> = (&'a str, Option<&'a str>, u64);
 
@@ -1395,26 +1379,22 @@ fn late_by_deadline<'a>(late: &[&'a Violation]) -> BTreeMap<Deadline<'a>, (u64, 
 }
 
 /// How many of `kept` missed a deadline that late answers missed too (`by_deadline`,
-/// [`late_by_deadline`]) with no answer seen, on a connection that ended (`ends`) sooner
-/// after its wait began than the slowest of those answers took: a script that closed
-/// right after its last deadline ran out, say. Its answer may have been on its way.
-fn unseen_late(
-    kept: &[Violation],
-    by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>,
-    ends: &BTreeMap<u32, f64>,
-) -> u64 {
+/// [`late_by_deadline`]) with no answer seen, on a connection that ended
+/// ([`Violation::conn_end_ms`]) sooner after its wait began than the slowest of those
+/// answers took: a script that closed right after its last deadline ran out, say. Its
+/// answer may have been on its way.
+fn unseen_late(kept: &[Violation], by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>) -> u64 {
     kept.iter()
         .filter(|v| {
             v.oracle == OracleKind::Completeness && v.late_ms.is_none() && v.window_ms.is_some()
         })
         .filter(|v| {
-            let (Some((_, took)), Some(end)) =
-                (by_deadline.get(&deadline_of(v)), ends.get(&v.conn))
+            let (Some((_, took)), Some(end)) = (by_deadline.get(&deadline_of(v)), v.conn_end_ms)
             else {
                 return false;
             };
             // The wait began `window_ms` before the deadline ran out at `at_ms`.
-            *end < v.at_ms - v.window_ms.unwrap_or_default() + took
+            end < v.at_ms - v.window_ms.unwrap_or_default() + took
         })
         .count() as u64
 }

@@ -139,12 +139,9 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     summary.verdict = worst;
     summary.hint = match judging.iter().find(|r| r.summary.verdict == worst) {
         // Its counts are the whole's, not one part's.
-        // The parts' connection ends are not read back: a deadline missed on a connection
-        // that closed before a late answer could come reads as a loss here.
         Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
             &summary.violations.by_oracle,
             &violations,
-            &Default::default(),
         )),
         Some(r) => r.summary.hint.clone(),
         None => Some(format!(
@@ -494,11 +491,7 @@ mod tests {
             .by_oracle
             .insert(crate::model::OracleKind::Exclusivity, n);
         let by_oracle = summary.violations.by_oracle.clone();
-        summary.hint = Some(crate::oracle::verdict::violations_hint(
-            &by_oracle,
-            &[],
-            &Default::default(),
-        ));
+        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle, &[]));
         RunData {
             dir: format!("s{index}").into(),
             summary,
@@ -642,6 +635,52 @@ mod tests {
                 && hint.contains("`chatters` within 500 ms ×2 (came after up to 640 ms)")
                 && !hint.contains("hunt"),
             "{hint}"
+        );
+    }
+
+    /// A deadline missed on a connection that closed before a late answer to the same
+    /// deadline could have come is told apart from a loss in the merge as in the run: the
+    /// connection's end travels with the violation, through `violations.jsonl`.
+    #[test]
+    fn the_merged_hint_does_not_call_a_miss_cut_short_by_its_connection_a_loss() {
+        let oracle = crate::model::OracleKind::Completeness;
+        let part = |index, v: Violation| {
+            let mut part = broken_shard(index, 0);
+            part.summary.violations.total = 1;
+            part.summary.violations.by_oracle = [(oracle, 1)].into();
+            // As `stampede merge` reads it back from the part's results.
+            let line = serde_json::to_string(&v).unwrap_or_default();
+            part.violations = serde_json::from_str(&line).into_iter().collect();
+            part
+        };
+        let missed = Violation {
+            window_ms: Some(500.0),
+            ..crate::results::fixture::violation(oracle, 10.0)
+        };
+        let late = Violation {
+            late_ms: Some(640.0),
+            ..missed.clone()
+        };
+        // Its wait began at -490 ms; the late answer took 640 ms.
+        let merged_with_end = |end_ms| {
+            let cut = Violation {
+                conn_end_ms: Some(end_ms),
+                ..missed.clone()
+            };
+            let merged = merge(&[part(0, late.clone()), part(1, cut)]).unwrap();
+            assert_eq!(merged.summary.verdict, Verdict::Violations);
+            merged.summary.hint.unwrap_or_default()
+        };
+        let cut = merged_with_end(100.0);
+        assert!(
+            cut.contains("1 more missed the same deadline on a connection that ended sooner")
+                && !cut.contains("hunt"),
+            "{cut}"
+        );
+        let lost = merged_with_end(5_000.0);
+        assert!(
+            lost.contains("hunt for a repro of those that are not late answers"),
+            "{lost}"
         );
     }
 

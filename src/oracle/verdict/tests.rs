@@ -1317,6 +1317,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         ended: None,
         window_ms: None,
         late_ms: None,
+        conn_end_ms: None,
         step: None,
         misread: None,
     }
@@ -1739,9 +1740,8 @@ fn answered(plan: &Plan) -> Vec<ConnReport> {
 #[test]
 fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
     let plan = plan();
-    let judged = |missed_conn_ended_ms: u64| {
-        let mut reports = answered(&plan);
-        reports[1].attempts[0].ended_us = Some(missed_conn_ended_ms * 1000);
+    let judged = |missed_conn_ended_ms: f64| {
+        let reports = answered(&plan);
         let missed = |conn| Violation {
             window_ms: Some(300.0),
             step: Some("3".into()),
@@ -1752,7 +1752,10 @@ fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
                 late_ms: Some(812.0),
                 ..missed(0)
             },
-            missed(1),
+            Violation {
+                conn_end_ms: Some(missed_conn_ended_ms),
+                ..missed(1)
+            },
         ];
         let by_oracle = [(OracleKind::Completeness, 2)].into();
         let j = judge_completed_kept(&plan, &reports, &by_oracle, &kept);
@@ -1760,14 +1763,14 @@ fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
         j.hint.unwrap_or_default()
     };
     // Its wait began at -299 ms; the late answer took 812 ms: it ended before then.
-    let cut = judged(400);
+    let cut = judged(400.0);
     assert!(
         cut.contains("every one is an answer that came late")
             && cut.contains("1 more missed the same deadline on a connection that ended sooner")
             && !cut.contains("hunt"),
         "{cut}"
     );
-    let lost = judged(5_000);
+    let lost = judged(5_000.0);
     assert!(
         lost.contains("hunt for a repro of those that are not late answers")
             && !lost.contains("more missed the same deadline"),

@@ -60,3 +60,46 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
         "{hint}"
     );
 }
+
+/// A hunt against the slow server finds no race in its late answers and writes no repro of
+/// them: it sets them aside, and says how many. A repro of a slow answer would "fail" only
+/// while the server is as loaded as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
+    use stampede::hunt::{self, HuntOptions};
+    let (users, messages, rounds) = (2u64, 3u64, 2u64);
+    let (url, stop) = spawn_fake(Fault::LateCompletion).await;
+    let text = chat_scenario("late", users as u32, messages as u32)
+        .replace(r#"within = "3s""#, r#"within = "300ms""#)
+        .replace(r#"think = "fixed(5ms)""#, r#"think = "fixed(200ms)""#);
+    let text = format!("{text}\n[hunt]\nrounds = {rounds}\n");
+    let s = scenario("late.toml", &text);
+    let plan = stampede::plan::build(&s, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let hunted = tokio::time::timeout(common::TEST_BOUND, async {
+        let runner = common::url_runner(&plan, &url).await;
+        let opts = HuntOptions {
+            budget: std::time::Duration::from_secs(60),
+            seed: 1,
+            out: dir.path().to_path_buf(),
+            confirm: 2,
+        };
+        hunt::hunt(&s, &runner, &opts, &mut |_| {}).await.unwrap()
+    })
+    .await
+    .expect("the hunt ends within the bound");
+    stop.cancel();
+    assert!(
+        hunted.found.is_none(),
+        "{:?}",
+        hunted.found.map(|f| f.repro.evidence)
+    );
+    assert_eq!(hunted.rounds as u64, rounds);
+    // Every answer of every round: late ones, and each connection's last, cut by its close.
+    assert_eq!(hunted.late, rounds * users * messages);
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+}

@@ -436,9 +436,10 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             let unjudged = crate::oracle::verdict::unjudged_note(&probe)
                 .map_or(String::new(), |note| format!("; {note}"));
             outln!(
-                "no violation in {}{not_judged} ({:.1}s{why}){unjudged}",
+                "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{}",
                 plural(outcome.rounds, "round"),
-                outcome.elapsed.as_secs_f64()
+                outcome.elapsed.as_secs_f64(),
+                late_note(outcome.late)
             )?;
             Ok(exit::CLEAN)
         }
@@ -923,6 +924,21 @@ pub(crate) fn min_path(repro: &std::path::Path) -> PathBuf {
     repro.with_extension("min.json")
 }
 
+/// What a hunt that found no race says of the answers that came late ([`hunt::HuntOutcome::late`]):
+/// the run's verdict counts them as violations, so silence would read as a contradiction.
+fn late_note(late: u64) -> String {
+    match late {
+        0 => String::new(),
+        n => format!(
+            "; set aside {} that came after its `within` ran out (or missed the same \
+             deadline on a connection that ended first): slowness, not a race, so no repro \
+             was written; raise `within` if it is stricter than the server's objective, or \
+             find what slows the server",
+            plural(n, "answer")
+        ),
+    }
+}
+
 /// A hunt's outcome as JSON on stdout.
 fn hunt_json(
     scenario: &str,
@@ -957,6 +973,8 @@ fn hunt_json(
         "rounds": outcome.rounds,
         "not_judged": outcome.not_judged,
         "cut_short": outcome.cut_short,
+        // Answers that came after their `within`: slowness, set aside, not a find.
+        "late_answers": outcome.late,
         // Sends no `expect` follows: what no round could have found.
         "unjudged_sends": unjudged,
         "elapsed_s": outcome.elapsed.as_secs_f64(),
@@ -1185,6 +1203,7 @@ mod tests {
             pressure: Vec::new(),
             excused: 0,
             first_excused: None,
+            late: 0,
             health_shed: hunt::HealthShed::default(),
         };
         use crate::model::Verdict;

@@ -374,11 +374,12 @@ fn first_of(
     oracle: OracleKind,
     wanted: &(dyn Fn(&Violation) -> bool + Sync),
 ) -> Vec<Violation> {
+    let slow = slow_of(outcome);
     outcome
         .results
         .violations
         .iter()
-        .filter(|v| v.oracle == oracle && wanted(v))
+        .filter(|v| v.oracle == oracle && wanted(v) && !is_among(v, &slow))
         .take(10)
         .cloned()
         .collect()
@@ -537,20 +538,20 @@ impl Excuse {
     }
 }
 
-/// Whether a run broke `oracle` by a violation `excuse` does not excuse. A connection
-/// keeps only its first violations, so the ones not kept count as not excused.
+/// Whether a run broke `oracle` by a violation that is neither the server's policy
+/// (`excuse`) nor slowness ([`slow_of`]). A connection keeps only its first violations, so
+/// the ones not kept count as neither.
 fn broke_unexcused(outcome: &RunOutcome, oracle: OracleKind, excuse: Option<Excuse>) -> bool {
     if !broke(outcome, oracle) {
         return false;
     }
-    let Some(excuse) = excuse else { return true };
-    let excused = outcome
-        .results
-        .violations
+    let excused = excused_of(outcome, excuse);
+    let set_aside = excused
         .iter()
-        .filter(|v| v.oracle == oracle && excuse.excuses(v))
+        .chain(&slow_of(outcome))
+        .filter(|v| v.oracle == oracle)
         .count() as u64;
-    outcome.results.summary.violations.of(oracle) > excused
+    outcome.results.summary.violations.of(oracle) > set_aside
 }
 
 /// The violations of a run that `excuse` excuses.
@@ -564,6 +565,19 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
             .filter(|v| excuse.excuses(v))
             .collect(),
     }
+}
+
+/// The violations of a run that are slowness, not a race ([`verdict::slowness`]: answers
+/// that came after their `within`): the run's verdict tells them apart from a loss, and a
+/// hunt finds no race in them and writes no repro of them, nor counts them as reproducing
+/// one. A server slow under one load may not be under a replay's.
+fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
+    crate::oracle::verdict::slowness(&outcome.results.violations)
+}
+
+/// Whether `v` is one of `among` (the same violation, not an equal one).
+fn is_among(v: &Violation, among: &[&Violation]) -> bool {
+    among.iter().any(|a| std::ptr::eq(*a, v))
 }
 
 /// What to hunt for and for how long.
@@ -884,6 +898,10 @@ pub struct HuntOutcome {
     /// the first, for the report. Zero without an excuse.
     pub excused: u64,
     pub first_excused: Option<Violation>,
+    /// Violations the hunt set aside as slowness, not a race ([`slow_of`]): answers that
+    /// came whole after their `within` ran out, and deadlines missed the same way on a
+    /// connection that ended before such an answer could come.
+    pub late: u64,
     /// Health probes the server shed (HTTP 429 or 503, close 1013, a declared shed code):
     /// how often, and how many it was still shedding when their wait ran out (the round
     /// before each not judged for target health).
@@ -946,6 +964,7 @@ pub async fn hunt_excusing(
 ) -> Result<HuntOutcome, Error> {
     let mut excused = 0u64;
     let mut first_excused = None;
+    let mut late = 0u64;
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut round = 0;
@@ -1009,12 +1028,17 @@ pub async fn hunt_excusing(
         if first_excused.is_none() {
             first_excused = set_aside.first().map(|v| (*v).clone());
         }
+        let slow: Vec<&Violation> = slow_of(&outcome)
+            .into_iter()
+            .filter(|v| !is_among(v, &set_aside))
+            .collect();
+        late += slow.len() as u64;
         let violations = outcome
             .results
             .summary
             .violations
             .total
-            .saturating_sub(set_aside.len() as u64);
+            .saturating_sub((set_aside.len() + slow.len()) as u64);
         if let Some(level) = &level {
             if levels.last().is_none_or(|l| l.level != level.level) {
                 levels.push(LevelStats::new(level));
@@ -1077,6 +1101,7 @@ pub async fn hunt_excusing(
                         pressure: levels,
                         excused,
                         first_excused,
+                        late,
                         health_shed,
                     });
                 }
@@ -1097,6 +1122,7 @@ pub async fn hunt_excusing(
                 pressure: levels,
                 excused,
                 first_excused,
+                late,
                 health_shed,
             });
         }
@@ -1136,6 +1162,7 @@ pub async fn hunt_excusing(
                 pressure: levels,
                 excused,
                 first_excused,
+                late,
                 health_shed,
             });
         }
@@ -1169,6 +1196,7 @@ pub async fn hunt_excusing(
         pressure: levels,
         excused,
         first_excused,
+        late,
         health_shed,
     })
 }

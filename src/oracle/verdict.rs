@@ -1328,7 +1328,7 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
         return format!("{head}; hunt for a repro");
     }
     let by_deadline = late_by_deadline(&late);
-    let unseen = unseen_late(kept, &by_deadline);
+    let unseen = unseen_late(kept, &by_deadline).len() as u64;
     let what = format!(
         "(an `expect` whose answer came whole, but after its `within` ran out: {}){}",
         deadlines_text(&by_deadline),
@@ -1383,7 +1383,10 @@ fn late_by_deadline<'a>(late: &[&'a Violation]) -> BTreeMap<Deadline<'a>, (u64, 
 /// ([`Violation::conn_end_ms`]) sooner after its wait began than the slowest of those
 /// answers took: a script that closed right after its last deadline ran out, say. Its
 /// answer may have been on its way.
-fn unseen_late(kept: &[Violation], by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>) -> u64 {
+fn unseen_late<'k>(
+    kept: &'k [Violation],
+    by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>,
+) -> Vec<&'k Violation> {
     kept.iter()
         .filter(|v| {
             v.oracle == OracleKind::Completeness && v.late_ms.is_none() && v.window_ms.is_some()
@@ -1396,7 +1399,21 @@ fn unseen_late(kept: &[Violation], by_deadline: &BTreeMap<Deadline<'_>, (u64, f6
             // The wait began `window_ms` before the deadline ran out at `at_ms`.
             end < v.at_ms - v.window_ms.unwrap_or_default() + took
         })
-        .count() as u64
+        .collect()
+}
+
+/// The violations among `kept` that are slowness, not a race: answers that came whole after
+/// their `within` ran out ([`answered_late`]), and the deadlines missed the same way on a
+/// connection that ended before such an answer could come ([`unseen_late`]). What the
+/// hint says apart, and what `hunt` sets aside rather than write a repro of.
+pub fn slowness(kept: &[Violation]) -> Vec<&Violation> {
+    let mut slow: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
+    if !slow.is_empty() {
+        let by_deadline = late_by_deadline(&slow);
+        let unseen = unseen_late(kept, &by_deadline);
+        slow.extend(unseen);
+    }
+    slow
 }
 
 /// Whether a violation is an `expect` whose `within` deadline ran out before its answer

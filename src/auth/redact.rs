@@ -4,10 +4,11 @@
 //! whole, cut, split, re-encoded or spread out with separators. Whatever a run records of
 //! received text goes through a [`Redactor`] built from the tokens it minted or read:
 //! every whole token (as written, with separators inside it, percent-encoded as a query
-//! carries it or every byte of it, in base64, backwards) becomes its `jti` label, and
-//! every other piece of one long enough to matter becomes `<part of a token>`: a JWT's
-//! signature segment (or its bytes as hex), an opaque token's prefix or suffix, what is
-//! left of a JWT the server cut short, a token's start or end where an excerpt was cut.
+//! carries it or every byte of it, in base64 (percent-encoded too), backwards) becomes
+//! its `jti` label, and every other piece of one long enough to matter becomes
+//! `<part of a token>`: a JWT's signature segment (or its bytes as hex), an opaque
+//! token's prefix or suffix, what is left of a JWT the server cut short, a token's start
+//! or end where an excerpt was cut.
 
 mod forms;
 mod separated;
@@ -36,9 +37,10 @@ const STRIDE: usize = 8;
 /// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
-/// every byte percent-encoded, backwards, a JWT's signature bytes as hex), for one with
-/// separators inside it (whitespace, `-`, `\n` or `\u000a` escaped, `%0A` and `+` as a
-/// URL carries them, `<br>`: counted without them; its base64 wrapped too), and for
+/// also with its `+`, `/`, `=` percent-encoded, every byte percent-encoded, backwards, a
+/// JWT's signature bytes as hex), for one with separators inside it (whitespace, `-`,
+/// `\n`, `\u000a` or `\u2028` escaped, `%0A` and `+` as a URL carries them, `<br>` and
+/// `&nbsp;` or `&#10;` as HTML does: counted without them; its base64 wrapped too), and for
 /// [`separated::EDGE`] characters of a token's start or end at the edge of an excerpt.
 ///
 /// Lookups are by exact token text at every position (a token may be glued to what
@@ -815,6 +817,164 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A token that a server renders into HTML, wrapped or spaced with character
+    /// references to blanks (`&nbsp;`, `&#10;`, `&#13;&#10;`, `&#x0a;`, `&#xA;`, `&#X0A;`,
+    /// `&#32;`), is replaced whole; prose spaced the same ways, and other references
+    /// (`&amp;`, `&#65;`), stay.
+    #[test]
+    fn a_token_wrapped_with_html_character_references_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[1].expose();
+        for (width, separator) in [
+            (8, "&nbsp;"),
+            (8, "&NBSP;"),
+            (64, "&#10;"),
+            (76, "&#13;&#10;"),
+            (64, "&#x0a;"),
+            (64, "&#xA;"),
+            (32, "&#X0A;\n"),
+            (8, "&#32;"),
+            (16, "&#x00020;"),
+        ] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("<p>Token:&nbsp;{wrapped}&#10;expired &amp; gone</p>");
+            assert_eq!(
+                r.redact(&text),
+                "<p>Token:&nbsp;<token jti=jti1>&#10;expired &amp; gone</p>",
+                "{separator}"
+            );
+        }
+        for text in [
+            "<p>first&nbsp;line&#10;second&#13;&#10;line&#x0a;third&#xA;and&#32;the&#32;last</p>",
+            "<p>Tom &amp; Jerry&#65;&#x42; and&#160;more&#8232;words, all of them ordinary</p>",
+        ] {
+            assert!(matches!(r.redact(text), Cow::Borrowed(_)), "{text}");
+        }
+    }
+
+    /// A token wrapped with the line and paragraph separators U+2028 and U+2029, escaped
+    /// into JSON (`\u2028`, as encoders write them for JavaScript) or raw, is replaced
+    /// whole; prose broken the same ways stays.
+    #[test]
+    fn a_token_wrapped_with_unicode_line_separators_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[1].expose();
+        for (width, separator) in [
+            (64, "\\u2028"),
+            (64, "\\u2029"),
+            (32, "\u{2028}"),
+            (16, "\u{2029}"),
+        ] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("{{\"error\":\"bad token{separator}{wrapped}{separator}\"}}");
+            assert_eq!(
+                r.redact(&text),
+                format!("{{\"error\":\"bad token{separator}<token jti=jti1>{separator}\"}}"),
+                "{separator:?}"
+            );
+        }
+        let prose = "{\"msg\":\"line one\\u2028line two\\u2029and\u{2028}the\u{2029}last\"}";
+        assert!(matches!(r.redact(prose), Cow::Borrowed(_)));
+    }
+
+    /// A token wrapped with HTML line breaks written with whitespace of any kind and
+    /// count before the `/` (`<br  />`, `<br\t/>`, `<br\r\n/>`) or in capitals (`<BR>`,
+    /// `<BR  />`) is replaced whole; prose broken the same ways stays.
+    #[test]
+    fn a_token_wrapped_with_loosely_written_html_breaks_is_replaced_by_its_label() {
+        let t = tokens(2);
+        let r = Redactor::new(&t);
+        let token = t[1].expose();
+        for (width, separator) in [
+            (64, "<br  />"),
+            (32, "<br\t/>"),
+            (32, "<br\r\n/>"),
+            (64, "<BR>"),
+            (16, "<BR   />\n"),
+            (16, "<Br\t>"),
+        ] {
+            let wrapped = spread(token, width, separator);
+            let text = format!("<p>Token:<br>{wrapped}<BR  />expired</p>");
+            assert_eq!(
+                r.redact(&text),
+                "<p>Token:<br><token jti=jti1><BR  />expired</p>",
+                "{separator:?}"
+            );
+        }
+        let prose = "<p>first line<br  />second line<br\t/>third<BR>and the last of them</p>";
+        assert!(matches!(r.redact(prose), Cow::Borrowed(_)));
+    }
+
+    /// `text` as a form body or a query carries it: `+`, `/`, `=` and line breaks
+    /// percent-encoded, hex in upper or lower case.
+    fn form_encoded(text: &str, upper: bool) -> String {
+        let mut out = String::new();
+        for c in text.chars() {
+            if !matches!(c, '+' | '/' | '=' | '\r' | '\n') {
+                out.push(c);
+                continue;
+            }
+            let code = u32::from(c);
+            if upper {
+                out.push_str(&format!("%{code:02X}"));
+            } else {
+                out.push_str(&format!("%{code:02x}"));
+            }
+        }
+        out
+    }
+
+    /// A token's base64 sent as a query or form value and echoed as it arrived (`+`, `/`
+    /// and `=` percent-encoded, hex in either case), whole or wrapped as MIME wraps it
+    /// (76 columns, `%0D%0A`), is replaced whole: standard alphabet padded or not,
+    /// URL-safe padded. Base64 of other text encoded the same way beside it stays.
+    #[test]
+    fn a_token_in_base64_then_percent_encoded_is_replaced_by_its_label() {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+        use base64::Engine as _;
+        let t = tokens(3);
+        // Its standard base64 holds `+` and `/` and ends in `==`.
+        let opaque = t[2].with_value("opaque~~~secret???value-0001".into());
+        let r = Redactor::new(&[t[0].clone(), t[1].clone(), opaque.clone()]);
+        let decoy =
+            STANDARD.encode("a phrase that is no token: ~~~??? long enough to wrap, in base64");
+        assert!(decoy.contains(['+', '/', '=']), "{decoy}");
+        for (token, label) in [(&t[1], "<token jti=jti1>"), (&opaque, "<token jti=jti2>")] {
+            let token = token.expose();
+            for (engine, form) in [
+                ("standard", STANDARD.encode(token)),
+                ("standard, no padding", STANDARD_NO_PAD.encode(token)),
+                ("url-safe", URL_SAFE.encode(token)),
+            ] {
+                for (wrap, upper) in [(false, true), (false, false), (true, true), (true, false)] {
+                    let form = if wrap {
+                        spread(&form, 76, "\r\n")
+                    } else {
+                        form.clone()
+                    };
+                    let encoded = form_encoded(&form, upper);
+                    let decoy = form_encoded(&decoy, upper);
+                    let text = format!("token={encoded}&next={decoy}&lang=en");
+                    let want = format!("token={label}&next={decoy}&lang=en");
+                    assert_eq!(
+                        r.redact(&text),
+                        want,
+                        "{engine}, wrapped: {wrap}, upper: {upper}"
+                    );
+                }
+            }
+        }
+        // The opaque token's standard base64 is escaped where it matters.
+        let escaped = form_encoded(&STANDARD.encode(opaque.expose()), true);
+        assert!(
+            escaped.contains("%2B") && escaped.contains("%2F"),
+            "{escaped}"
+        );
+        assert!(escaped.ends_with("%3D%3D"), "{escaped}");
     }
 
     /// An opaque token made of base64url characters: its own `-` and `_`, at its ends

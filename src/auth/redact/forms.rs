@@ -18,6 +18,14 @@ pub(super) enum Encoding {
     /// Base64 of the whole token, in the standard alphabet (RFC 4648 §4) or the URL-safe
     /// one (§5), with or without `=` padding.
     Base64 { url_safe: bool, padded: bool },
+    /// That base64 with what a URL or a form body escapes in it percent-encoded (`+` as
+    /// `%2B`, `/` as `%2F`, `=` as `%3D`, hex in upper or lower case): a server that
+    /// echoes a query or form value as it arrived, the base64 sent as a parameter.
+    Base64Percent {
+        url_safe: bool,
+        padded: bool,
+        upper: bool,
+    },
     /// Every byte of the token percent-encoded (`%65%79…`), hex digits in upper or lower
     /// case.
     Percent { upper: bool },
@@ -32,7 +40,7 @@ pub(super) enum Encoding {
 
 impl Encoding {
     /// Every encoding looked for: how many forms each token adds at most.
-    pub(super) const ALL: [Encoding; 11] = [
+    pub(super) const ALL: [Encoding; 17] = [
         Encoding::Base64 {
             url_safe: false,
             padded: true,
@@ -48,6 +56,37 @@ impl Encoding {
         Encoding::Base64 {
             url_safe: true,
             padded: false,
+        },
+        // URL-safe base64 without padding has nothing a URL escapes: no form of its own.
+        Encoding::Base64Percent {
+            url_safe: false,
+            padded: true,
+            upper: true,
+        },
+        Encoding::Base64Percent {
+            url_safe: false,
+            padded: true,
+            upper: false,
+        },
+        Encoding::Base64Percent {
+            url_safe: false,
+            padded: false,
+            upper: true,
+        },
+        Encoding::Base64Percent {
+            url_safe: false,
+            padded: false,
+            upper: false,
+        },
+        Encoding::Base64Percent {
+            url_safe: true,
+            padded: true,
+            upper: true,
+        },
+        Encoding::Base64Percent {
+            url_safe: true,
+            padded: true,
+            upper: false,
         },
         Encoding::Percent { upper: false },
         Encoding::Percent { upper: true },
@@ -59,10 +98,16 @@ impl Encoding {
     ];
 
     /// `token` in this encoding; `None` when it has none (the signature of a token that
-    /// is no JWT, or one too short to be a secret).
+    /// is no JWT, or one too short to be a secret), or none apart from another encoding's
+    /// (base64 with nothing a URL escapes).
     pub(super) fn apply(self, token: &str) -> Option<String> {
         match self {
             Encoding::Base64 { url_safe, padded } => Some(base64(token, url_safe, padded)),
+            Encoding::Base64Percent {
+                url_safe,
+                padded,
+                upper,
+            } => url_escaped(&base64(token, url_safe, padded), upper),
             Encoding::Percent { upper } => Some(percent_every_byte(token.as_bytes(), upper)),
             Encoding::Reversed => Some(token.chars().rev().collect()),
             Encoding::Cased { upper: true } => Some(token.to_uppercase()).filter(|t| t != token),
@@ -80,6 +125,15 @@ impl Encoding {
     pub(super) fn is_whole(self) -> bool {
         !matches!(self, Encoding::SignatureHex { .. })
     }
+
+    /// Whether this is a base64 form of the whole token (looked for wrapped, as MIME and
+    /// PEM wrap base64, too).
+    pub(super) fn is_base64(self) -> bool {
+        matches!(
+            self,
+            Encoding::Base64 { .. } | Encoding::Base64Percent { .. }
+        )
+    }
 }
 
 fn base64(token: &str, url_safe: bool, padded: bool) -> String {
@@ -89,6 +143,25 @@ fn base64(token: &str, url_safe: bool, padded: bool) -> String {
         (true, true) => URL_SAFE.encode(token),
         (true, false) => URL_SAFE_NO_PAD.encode(token),
     }
+}
+
+/// `base64` with `+`, `/` and `=` percent-encoded (`%2B`, `%2F`, `%3D`: they mean
+/// something else in a query or a form body); `None` when it holds none of them.
+fn url_escaped(base64: &str, upper: bool) -> Option<String> {
+    if !base64.contains(['+', '/', '=']) {
+        return None;
+    }
+    let mut out = String::with_capacity(base64.len() * 3);
+    // Base64 is ASCII: a byte is a character.
+    for &b in base64.as_bytes() {
+        if matches!(b, b'+' | b'/' | b'=') {
+            out.push('%');
+            push_hex(&mut out, b, upper);
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    Some(out)
 }
 
 /// `bytes` with every byte written `%XX`. Written here, not with `percent-encoding`: its

@@ -7,8 +7,9 @@
 //! characters (or begin with its last ones). Both are found by comparing the text and
 //! the tokens with their *dropped* bytes left out ([`separator_at`], the same rule for
 //! both): whitespace, `-`, `_`, `+`, backslashes and the letter of an escape (`\n`,
-//! `\r`, `\t`, `\u000a`), a line break or space percent-encoded (`%0D%0A`, `%20`), an
-//! HTML line break (`<br>`).
+//! `\r`, `\t`, `\u000a`, `\u2028`), a line break or space percent-encoded (`%0D%0A`,
+//! `%20`), an HTML line break (`<br>`, `<BR  />`) or reference to a blank (`&nbsp;`,
+//! `&#10;`, `&#x0A;`).
 //! A token's own `-` and `_` (base64url characters) are dropped from it as from the
 //! text, so they neither stop a match nor count as a separator the token lacks; where
 //! the text has them around what matched, they are hidden with it ([`widen`]).
@@ -440,9 +441,11 @@ fn whole_if(f: u32, whole: bool) -> Found {
 /// and a token are compared; 0 where none begins. One byte: whitespace, `-`, `_`, `+` (a
 /// space in a query string's form), a backslash. More: a line break or space escaped into
 /// JSON or a quote (`\n`, `\r`, `\t`, or as its code: `\u000a`, `\u000d`, `\u0020`,
-/// `\u0009`, `\u000c`), percent-encoded as a URL carries it (`%0A`, `%0D`, `%20`, `%09`,
-/// `%0C`), hex in either case; an HTML line break (`<br>`, `<br/>`, `<br />`, in either
-/// case).
+/// `\u0009`, `\u000c`, and the line and paragraph separators `\u2028`, `\u2029` that
+/// JSON encoders escape for JavaScript), those two raw, percent-encoded as a URL carries
+/// it (`%0A`, `%0D`, `%20`, `%09`, `%0C`), hex in either case; an HTML line break
+/// (`<br>`, `<br/>`, `<br />`, any case, any whitespace before the `/`); an HTML
+/// character reference to a blank (`&nbsp;`, `&#10;`, `&#x0A;`: [`html_blank`]).
 ///
 /// Separators are read from the start of the text (or token) on ([`Marked`]), the
 /// longest at each place, so a text and a token that hold the same bytes drop the same
@@ -455,18 +458,25 @@ fn separator_at(bytes: &[u8], i: usize) -> usize {
         [b' ' | b'\t' | b'\r' | b'\n' | 0x0c | b'-' | b'_' | b'+', ..] => 1,
         [b'\\', b'n' | b'r' | b't', ..] => 2,
         [b'\\', b'u', b'0', b'0', hi, lo, ..] if is_blank_code(*hi, *lo) => 6,
+        [b'\\', b'u', b'2', b'0', b'2', b'8' | b'9', ..] => 6,
         [b'\\', ..] => 1,
+        // U+2028 and U+2029 in UTF-8.
+        [0xe2, 0x80, 0xa8 | 0xa9, ..] => 3,
         [b'%', hi, lo, ..] if is_blank_code(*hi, *lo) => 3,
         [b'<', b'b' | b'B', b'r' | b'R', ..] => html_break(rest),
+        [b'&', ..] => html_blank(rest),
         _ => 0,
     }
 }
 
-/// The length of the HTML line break `rest` begins with (`<br`, then a space, a `/`,
-/// both or neither, then `>`); 0 when it is none (`<bra>`, `<br` left open).
+/// The length of the HTML line break `rest` begins with (`<br`, then whitespace, a `/`,
+/// both or neither, then `>`); 0 when it is none (`<bra>`, `<br` left open). Whitespace
+/// of any kind and count (`<br  />`, `<br\t/>`, as templates and minifiers leave it), up
+/// to [`MAX_GAP`] bytes: a longer run is no tag a server writes, and the bound keeps the
+/// look at each `<br` short.
 fn html_break(rest: &[u8]) -> usize {
     let mut n = 3;
-    if rest.get(n) == Some(&b' ') {
+    while n < 3 + MAX_GAP && rest.get(n).is_some_and(u8::is_ascii_whitespace) {
         n += 1;
     }
     if rest.get(n) == Some(&b'/') {
@@ -477,6 +487,61 @@ fn html_break(rest: &[u8]) -> usize {
     } else {
         0
     }
+}
+
+/// Most digits read in a numeric character reference: `&#x0000000A;` is still a line
+/// feed, and a bound keeps the look at each `&` short.
+const MAX_REFERENCE_DIGITS: usize = 8;
+
+/// The length of the HTML character reference to a blank that `rest` begins with; 0 when
+/// it is none (`&amp;`, `&#65;`, `&` alone, a reference without its `;`). A server that
+/// renders a token into HTML may break or space it with these where a JSON one would
+/// write `\n`: `&nbsp;` (name in any case), or a number, decimal (`&#10;`) or hex
+/// (`&#x0a;`, `&#XA;`, digits in either case), naming a character [`is_blank_char`]
+/// accepts.
+fn html_blank(rest: &[u8]) -> usize {
+    const NBSP: &[u8] = b"&nbsp;";
+    if rest
+        .get(..NBSP.len())
+        .is_some_and(|r| r.eq_ignore_ascii_case(NBSP))
+    {
+        return NBSP.len();
+    }
+    let (radix, start) = match rest {
+        [b'&', b'#', b'x' | b'X', ..] => (16, 3),
+        [b'&', b'#', ..] => (10, 2),
+        _ => return 0,
+    };
+    let digits = rest
+        .iter()
+        .skip(start)
+        .take(MAX_REFERENCE_DIGITS)
+        .take_while(|b| char::from(**b).is_digit(radix))
+        .count();
+    let end = start + digits;
+    if digits == 0 || rest.get(end) != Some(&b';') {
+        return 0;
+    }
+    // Digits only, at most 8 of them: the value fits in a u32 and parses.
+    let value = rest
+        .get(start..end)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| u32::from_str_radix(d, radix).ok());
+    if value.is_some_and(is_blank_char) {
+        end + 1
+    } else {
+        0
+    }
+}
+
+/// Whether the character numbered `code` is one a text breaks or spaces a token with: a
+/// tab, a line feed, a form feed, a carriage return, a space, a no-break space (what
+/// `&nbsp;` names), a line or a paragraph separator (U+2028, U+2029).
+fn is_blank_char(code: u32) -> bool {
+    matches!(
+        code,
+        0x09 | 0x0a | 0x0c | 0x0d | 0x20 | 0xa0 | 0x2028 | 0x2029
+    )
 }
 
 /// Whether the two hex digits `hi` `lo` (either case) name whitespace: a tab, a line
@@ -535,15 +600,15 @@ fn core_of(form: &[u8]) -> Vec<u8> {
     Marked::new(form).kept()
 }
 
-/// The kept bytes of each base64 form of `token` (bytes as written), with its encoding;
-/// none for a token that is no UTF-8.
+/// The kept bytes of each base64 form of `token` (bytes as written, and percent-encoded
+/// as a URL carries it), with its encoding; none for a token that is no UTF-8.
 fn base64_cores(token: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
     let Ok(token) = std::str::from_utf8(token) else {
         return Vec::new();
     };
     Encoding::ALL
         .into_iter()
-        .filter(|e| matches!(e, Encoding::Base64 { .. }))
+        .filter(|e| e.is_base64())
         .filter_map(|e| Some((e, core_of(e.apply(token)?.as_bytes()))))
         .collect()
 }
@@ -739,9 +804,49 @@ mod tests {
         );
         assert_eq!(both_ways(br"a\u0041b\u00a0c"), b"au0041bu00a0c");
         assert_eq!(
-            both_ways(b"a<b>c<bra>d<br  />e<br"),
-            b"a<b>c<bra>d<br/>e<br"
+            both_ways(b"a<b>c<bra>d<br x/>e<br"),
+            b"a<b>c<bra>d<brx/>e<br"
         );
         assert_eq!(both_ways(b"au000ab"), b"au000ab");
+    }
+
+    /// An HTML line break with whitespace of any kind and count before its `/` or its
+    /// `>` is dropped whole; one with more whitespace than [`MAX_GAP`] is not a break.
+    #[test]
+    fn html_breaks_with_any_whitespace_are_dropped() {
+        assert_eq!(
+            both_ways(b"ab<br  />cd<br\t/>ef<BR\r\n/>gh<bR   >ij"),
+            b"abcdefghij"
+        );
+        let wide = format!("a<br{}/>b", " ".repeat(MAX_GAP + 1));
+        assert_eq!(core_of(wide.as_bytes()), b"a<br/>b");
+    }
+
+    /// HTML character references to a blank (`&nbsp;` in any case, decimal or hex numbers
+    /// in either case, leading zeros or not) are dropped whole; other references, a
+    /// reference without its `;`, and a `&` alone are kept.
+    #[test]
+    fn html_references_to_blanks_are_dropped() {
+        assert_eq!(
+            both_ways(b"a&nbsp;b&NBSP;c&#10;d&#13;&#10;e&#x0a;f&#xA;g&#X0D;h&#32;i&#x0020;j&#160;k&#8232;l&#x2029;m"),
+            b"abcdefghijklm"
+        );
+        assert_eq!(
+            both_ways(b"a&amp;b&#65;c&#x41;d&#10e&#x;f&#;g&h&nbsp"),
+            b"a&amp;b&#65;c&#x41;d&#10e&#x;f&#;g&h&nbsp"
+        );
+        // More digits than are read: not taken for a reference.
+        assert_eq!(both_ways(b"a&#0000000010;b"), b"a&#0000000010;b");
+    }
+
+    /// The line and paragraph separators U+2028 and U+2029, escaped into JSON (hex in
+    /// either case) or raw, are dropped whole; other characters beside them are kept.
+    #[test]
+    fn unicode_line_and_paragraph_separators_are_dropped() {
+        assert_eq!(
+            both_ways("a\\u2028b\\u2029c\u{2028}d\u{2029}e\u{2027}f".as_bytes()),
+            "abcde\u{2027}f".as_bytes()
+        );
+        assert_eq!(both_ways(br"a\u2030b"), b"au2030b");
     }
 }

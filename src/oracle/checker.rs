@@ -704,6 +704,8 @@ impl ConnChecker {
         self.samples.push((Phase::Pong.into(), took));
         if let Some(v) = awaited.missed.and_then(|at| self.violations.get_mut(at)) {
             v.seen = format!("no pong in time; it came after {}ms", took.as_millis());
+            // Slow, not lost: read as a late answer is ([`Violation::late_ms`]).
+            v.late_ms = Some(took.as_secs_f64() * 1000.0);
         }
     }
 
@@ -729,6 +731,10 @@ impl ConnChecker {
             )
             .is_some()
         {
+            // The time it had, as an `expect`'s violation gives its `within`.
+            if let Some(v) = self.violations.get_mut(kept) {
+                v.window_ms = Some(awaited.within.as_secs_f64() * 1000.0);
+            }
             // Kept: a late Pong may still say when it came.
             awaited.missed = Some(kept);
             self.pong = Some(awaited);

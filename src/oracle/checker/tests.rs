@@ -1512,13 +1512,17 @@ fn a_late_pong_is_named_late_in_the_violation_its_deadline_raised() {
     ch.pong_missed(t + Duration::from_millis(500), false);
     assert!(!ch.awaiting_pong(), "its deadline passed");
     assert_eq!(ch.violations[0].seen, "no pong");
+    assert_eq!(ch.violations[0].window_ms, Some(500.0));
     ch.on_pong(b"other", t + Duration::from_millis(700));
     assert_eq!(ch.violations[0].seen, "no pong");
+    assert_eq!(ch.violations[0].late_ms, None);
     ch.on_pong(b"p1", t + Duration::from_millis(800));
     assert_eq!(
         ch.violations[0].seen,
         "no pong in time; it came after 800ms"
     );
+    // How late, as a late answer to an `expect` says it: slowness, not a loss.
+    assert_eq!(ch.violations[0].late_ms, Some(800.0));
     assert_eq!(ch.violations.len(), 1);
     assert!(
         ch.samples

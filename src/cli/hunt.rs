@@ -439,7 +439,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{}",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64(),
-                late_note(outcome.late)
+                hunt::late_note(outcome.late).map_or(String::new(), |n| format!("; {n}"))
             )?;
             Ok(exit::CLEAN)
         }
@@ -922,21 +922,6 @@ pub(crate) fn partial_path(path: &std::path::Path) -> PathBuf {
 /// `.min.json` (`repro-identity-0123456789ab.min.json`).
 pub(crate) fn min_path(repro: &std::path::Path) -> PathBuf {
     repro.with_extension("min.json")
-}
-
-/// What a hunt that found no race says of the answers that came late ([`hunt::HuntOutcome::late`]):
-/// the run's verdict counts them as violations, so silence would read as a contradiction.
-fn late_note(late: u64) -> String {
-    match late {
-        0 => String::new(),
-        n => format!(
-            "; set aside {} that came after its `within` ran out (or missed the same \
-             deadline on a connection that ended first): slowness, not a race, so no repro \
-             was written; raise `within` if it is stricter than the server's objective, or \
-             find what slows the server",
-            plural(n, "answer")
-        ),
-    }
 }
 
 /// A hunt's outcome as JSON on stdout.

@@ -435,6 +435,8 @@ async fn run_family(
     let mut index = Some(0);
     let mut excused = 0u64;
     let mut first_excused: Option<Violation> = None;
+    // Answers that came after their `within`, set aside by the family's hunts.
+    let mut late = 0u64;
     let report_of = |ran, end, excused: u64, first: Option<Violation>| {
         FamilyReport {
         family,
@@ -529,6 +531,7 @@ async fn run_family(
         )
         .await?;
         excused += outcome.excused;
+        late += outcome.late;
         shed.merge(&outcome.health_shed);
         if first_excused.is_none() {
             first_excused = outcome.first_excused.clone();
@@ -556,6 +559,7 @@ async fn run_family(
     let mut family_report = report_of(ran, end, excused, first_excused);
     family_report.notes.append(&mut notes);
     family_report.notes.extend(shed.note());
+    family_report.notes.extend(super::late_note(late));
     Ok(family_report)
 }
 

@@ -575,6 +575,23 @@ fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
     crate::oracle::verdict::slowness(&outcome.results.violations)
 }
 
+/// What a hunt (or a battery family) that found no race says of the answers it set aside
+/// as late ([`HuntOutcome::late`]); `None` when there were none. The run's verdict counts
+/// them as violations: silence about them would read as a contradiction.
+pub fn late_note(late: u64) -> Option<String> {
+    let answers = match late {
+        0 => return None,
+        1 => "1 answer".to_string(),
+        n => format!("{n} answers"),
+    };
+    Some(format!(
+        "set aside {answers} that came after the `within` they were given ran out (or \
+         missed the same deadline on a connection that ended first): slowness, not a race, \
+         so no repro was written of them; raise `within` if it is stricter than the \
+         server's objective, or find what slows the server"
+    ))
+}
+
 /// Whether `v` is one of `among` (the same violation, not an equal one).
 fn is_among(v: &Violation, among: &[&Violation]) -> bool {
     among.iter().any(|a| std::ptr::eq(*a, v))
@@ -1378,6 +1395,19 @@ mod tests {
 
     /// A round in which no connection got in judged nothing, unless none was meant to:
     /// forged tokens only, each refused, judged the server's rejection of them.
+    #[test]
+    fn a_hunt_names_the_late_answers_it_set_aside() {
+        assert_eq!(late_note(0), None);
+        let one = late_note(1).unwrap_or_default();
+        assert!(
+            one.starts_with("set aside 1 answer that came after")
+                && one.contains("slowness, not a race"),
+            "{one}"
+        );
+        let many = late_note(60).unwrap_or_default();
+        assert!(many.starts_with("set aside 60 answers that"), "{many}");
+    }
+
     #[test]
     fn a_round_of_forged_tokens_all_refused_is_judged() {
         let forged = |text: &str| {

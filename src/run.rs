@@ -376,8 +376,9 @@ pub async fn execute(
     let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
     let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
-    let redactor = auth::Redactor::new(&tokens)
-        .hiding_env(plan.env_values(&bound.url, &|name| std::env::var(name).ok()));
+    let mut hidden = plan.env_values(&bound.url, &|name| std::env::var(name).ok());
+    bound.keys.hide_secret(&mut hidden);
+    let redactor = auth::Redactor::new(&tokens).hiding_env(hidden);
     let need = capacity::Need {
         connections: plan.conns.len() as u64,
         embedded_server: bound.is_reference(),

@@ -1043,3 +1043,82 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
     leaks("a run with ${NAME} in the userinfo", &said(&by_name));
     assert!(dialled(&seen) > before, "the run dialled the expanded URL");
 }
+
+/// A server that refuses every upgrade with HTTP 401 and a debug body naming the JWT
+/// secret it verifies with, as written and percent-encoded (a misconfigured staging
+/// server): the refusal is shown and written, the secret never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
+    const SECRET: &str = "Sup3r secret/hmac+key-0123456789";
+    let encoded = "Sup3r%20secret%2Fhmac%2Bkey%2D0123456789";
+    let body = format!("invalid signature: key={SECRET} (url form {encoded})");
+    let (url, stop) = spawn_server(move |mut tcp| {
+        let body = body.clone();
+        async move {
+            // Read the request's head, then refuse it.
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf).await {
+                    Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tcp.write_all(reply.as_bytes()).await;
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "echo.toml", ECHO_SCENARIO);
+    let out_dir = dir.path().join("results");
+    let junit = dir.path().join("junit.xml");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            scenario.to_str().unwrap(),
+            "--no-learn",
+            "--target",
+            &url,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let secret = vec![("STAMPEDE_JWT_SECRET".to_string(), SECRET.to_string())];
+    let console = stampede_async(args(&["--junit", junit.to_str().unwrap()]), secret.clone()).await;
+    let json = stampede_async(args(&["--json", "-q"]), secret).await;
+    stop.cancel();
+    let stdout = text(&console.stdout);
+    assert_eq!(console.status.code(), Some(6), "auth refused:\n{stdout}");
+    assert!(
+        stdout.contains("key=<JWT secret>") && stdout.contains("url form <JWT secret>"),
+        "the refusal is shown, the secret hidden:\n{stdout}"
+    );
+    let mut outputs = vec![
+        ("console stdout".to_string(), stdout),
+        ("console stderr".to_string(), text(&console.stderr)),
+        ("--json stdout".to_string(), text(&json.stdout)),
+        ("--json stderr".to_string(), text(&json.stderr)),
+        (
+            "junit".to_string(),
+            std::fs::read_to_string(&junit).unwrap_or_default(),
+        ),
+    ];
+    let files = files_under(&out_dir);
+    assert!(!files.is_empty());
+    outputs.extend(files.into_iter().map(|(p, b)| (p.display().to_string(), b)));
+    for (name, body) in &outputs {
+        assert!(
+            !body.contains(SECRET) && !body.contains(encoded),
+            "{name} holds the secret:\n{body}"
+        );
+    }
+}

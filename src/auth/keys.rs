@@ -5,7 +5,7 @@
 
 use super::AuthError;
 use crate::model::AuthPlan;
-use crate::model::{JwtAlg, SecretSource, SecretText, DEV_SECRET};
+use crate::model::{EnvValues, JwtAlg, SecretSource, SecretText, DEV_SECRET};
 use jsonwebtoken::{crypto, Algorithm, DecodingKey, EncodingKey};
 use std::fmt;
 
@@ -101,6 +101,26 @@ impl Keys {
         self.secret.as_deref()
     }
 
+    /// Also shows the HMAC secret (HS* only), and its percent-encoded form, as
+    /// [`SECRET_SHOWN`] wherever `hidden` hides values: a server that echoes the secret it
+    /// verifies with (a debug page, an error naming its key) must not have it printed or
+    /// written. The public development secret is no secret and stays as it is.
+    pub fn hide_secret(&self, hidden: &mut EnvValues) {
+        let Some(secret) = self.hmac_secret().filter(|_| !self.is_development()) else {
+            return;
+        };
+        let Ok(text) = std::str::from_utf8(secret) else {
+            return;
+        };
+        hidden.add(text, SECRET_SHOWN);
+        let encoded =
+            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        if encoded != text {
+            hidden.add(&encoded, SECRET_SHOWN);
+        }
+    }
+
     /// Whether these keys sign with the public development secret ([`DEV_SECRET`]): fine
     /// for the built-in server, worth a notice against any other target.
     pub fn is_development(&self) -> bool {
@@ -113,6 +133,9 @@ impl Keys {
         self.public_pem.as_deref()
     }
 }
+
+/// What a JWT secret a server echoed is shown as ([`Keys::hide_secret`]).
+pub const SECRET_SHOWN: &str = "<JWT secret>";
 
 /// The jsonwebtoken algorithm for a scenario algorithm.
 pub(super) fn algorithm(alg: JwtAlg) -> Algorithm {

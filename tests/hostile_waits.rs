@@ -982,8 +982,9 @@ async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
     assert!(!stderr.contains("workers against"), "{stderr}");
 }
 
-/// Ctrl-C during `run --times 3` (in its second seed): the summary says it was
-/// interrupted and how many of the seeds ran, and the exit is 130.
+/// Ctrl-C during `run --times 3` (after its first seed, as the second starts or runs):
+/// the summary says it was interrupted and how many of the seeds ran, and the exit is 130.
+/// A Ctrl-C that lands before the second seed's run started still gets the first's summary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_run_times_says_how_many_seeds_ran() {
     let scenario =
@@ -1004,8 +1005,13 @@ async fn ctrl_c_during_run_times_says_how_many_seeds_ran() {
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("interrupted (Ctrl-C) after 2 seeds of 3"),
+        stdout.contains("interrupted (Ctrl-C) after 2 seeds of 3")
+            || stdout.contains("interrupted (Ctrl-C) after 1 seed of 3"),
         "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("under"),
+        "the seeds that ran are summarized:\n{stdout}"
     );
 }
 

@@ -23,7 +23,13 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             break;
         }
         let opts = args.options(Some(seed));
-        let outcome = watched_run(&s, &opts, args.output.quiet, cancel.child_token()).await?;
+        let outcome = match watched_run(&s, &opts, args.output.quiet, cancel.child_token()).await {
+            Ok(outcome) => outcome,
+            // Ctrl-C before this seed's run started: the seeds before it ran, and are
+            // what the command says, as when Ctrl-C stops one under way.
+            Err(Error::Run(crate::run::RunError::Interrupted)) if !summaries.is_empty() => break,
+            Err(e) => return Err(e),
+        };
         let summary = outcome.results.summary;
         if !args.output.quiet {
             eprintln!(

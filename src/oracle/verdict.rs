@@ -71,6 +71,13 @@ struct Tally {
     /// Connections whose first broken handshake was about the subprotocol (the server
     /// chose none of those offered, or one not offered), for the hint.
     subprotocol: u64,
+    /// Valid-token attempts that failed with no answer from the server (refused or reset
+    /// TCP, a timed-out or broken upgrade, a failed login; not the client's own limits),
+    /// by cause: what their scripts ask of the server was never asked ([`unserved`]).
+    valid_failed: BTreeMap<Cause, u64>,
+    /// Reconnects of a connection the server had accepted before, refused as "who are
+    /// you" (a server that takes each token once): the steps after them never ran.
+    reconnects_refused: u64,
 }
 
 /// Decides the verdict (see the module doc for the order), with a note on what the
@@ -310,6 +317,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint: Some(hint),
         };
     }
+    if let Some(j) = unserved(&t) {
+        return j;
+    }
     if e.coverage.inconclusive() {
         let hint = if let Some(hint) = shed_coverage_hint(e.coverage) {
             hint
@@ -337,6 +347,57 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// The inconclusive verdict of a run in which nothing broke, but some valid-token
+/// connections never got to run their scripts: attempts that got no answer from the server
+/// at all (it refused or reset TCP, never answered the upgrade, broke it, or the login
+/// before it failed), or reconnects refused as "who are you" after the server had accepted
+/// the connection once (it takes each token once). What those scripts ask was never asked,
+/// so silence about them is no pass, however few: the hint says how many and why. `None`
+/// when every valid-token connection got an answer to each attempt.
+fn unserved(t: &Tally) -> Option<Judgement> {
+    let failed: u64 = t.valid_failed.values().sum();
+    if failed == 0 && t.reconnects_refused == 0 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if failed > 0 {
+        parts.push(format!(
+            "{failed} of {} valid-token connection attempts got no answer from the server \
+             ({}): a server down for part of the run refuses TCP connections, an \
+             overloaded one lets the upgrade time out or resets it",
+            t.valid,
+            top_causes(&t.valid_failed)
+        ));
+    }
+    if t.reconnects_refused > 0 {
+        parts.push(format!(
+            "{} reconnect{} of connections the server had accepted {} refused as \
+             \"who are you\" (a server that takes each token once), so the steps after \
+             {} never ran",
+            t.reconnects_refused,
+            plural(t.reconnects_refused),
+            if t.reconnects_refused == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            if t.reconnects_refused == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        ));
+    }
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "nothing broke, but not every connection ran its script: {}. What their scripts \
+             ask of the server was never asked, so this run proves nothing about it",
+            parts.join("; and ")
+        )),
+    })
 }
 
 /// The inconclusive verdict of a shard that holds none of the plan's connections (only a
@@ -577,6 +638,17 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             if valid {
                 t.valid += 1;
                 t.valid_accepted += u64::from(a.outcome == Outcome::Accepted);
+                if let (Outcome::Failed, Some(cause)) = (a.outcome, &a.cause) {
+                    if !cause.is_client_side() {
+                        *t.valid_failed.entry(cause.clone()).or_default() += 1;
+                    }
+                }
+                let accepted_before = r
+                    .attempts
+                    .iter()
+                    .any(|b| b.outcome == Outcome::Accepted && b.started_us < a.started_us);
+                t.reconnects_refused +=
+                    u64::from(refused_cleanly && auth_status(a) && accepted_before);
                 if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
                     let shown_before = first_presented

@@ -2090,3 +2090,53 @@ fn service_unavailable_during_a_restart_is_no_load_shedding() {
         "{hint}"
     );
 }
+
+/// A run where nothing broke but some valid-token connections never ran their scripts is
+/// no clean run: attempts that got no answer from the server (a refused or reset TCP
+/// connection, an upgrade that timed out, a failed login), and reconnects refused as
+/// "who are you" after the server had accepted the connection once. Failures that are the
+/// client's own limits, and forged tokens turned away, leave it clean.
+#[test]
+fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
+    let plan = plan();
+    let judged = |second: Vec<Attempt>| {
+        let mut reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| report(c, attempt(End::Accepted), Default::default()))
+            .collect();
+        reports[1].attempts = second;
+        // A forged token refused, as it should be.
+        reports[2].attempts = vec![attempt(End::Refused(401))];
+        judge_completed(&plan, &reports)
+    };
+    for (how, shown) in [
+        (Cause2::Refused, "connect_refused"),
+        (Cause2::Reset, "reset"),
+        (Cause2::Timeout, "timeout_upgrade"),
+        (Cause2::Login, "login_failed"),
+    ] {
+        let j = judged(vec![attempt(End::Failed(how))]);
+        assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains("1 of 2 valid-token connection attempts got no answer")
+                && hint.contains(shown),
+            "{hint}"
+        );
+    }
+    let mut reconnect = attempt(End::Refused(401));
+    reconnect.started_us = 5_000;
+    let j = judged(vec![attempt(End::Accepted), reconnect]);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("1 reconnect of connections the server had accepted was refused"),
+        "{hint}"
+    );
+    // The client's own limit is said otherwise; every valid connection served is clean.
+    let own = judged(vec![attempt(End::Failed(Cause2::Ports))]);
+    assert_ne!(own.verdict, Verdict::Inconclusive, "{own:?}");
+    let served = judged(vec![attempt(End::Accepted)]);
+    assert_eq!(served.verdict, Verdict::Clean, "{served:?}");
+}

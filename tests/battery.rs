@@ -962,3 +962,229 @@ fn a_battery_the_budget_left_unfinished_is_incomplete_not_clean() {
     assert!(stdout.contains("budget ran out"), "{stdout}\n{stderr}");
     assert_eq!(out.status.code(), Some(7), "{stdout}\n{stderr}");
 }
+
+/// A server that sheds bad tokens instead of judging them: the golden-path fake behind a
+/// token check (HS256 with the test secret, `exp` and `sub` required, no leeway) that
+/// answers a token it does not take with HTTP 429, or, past `shed` of them, 401. Shedding
+/// by count, not by clock, so which attempts are shed does not depend on how busy the
+/// machine is.
+mod sheds_bad_tokens {
+    use super::common::{serve_fake, spawn_server, unverified_sub, Fault, TEST_SECRET};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_util::sync::CancellationToken;
+
+    /// Whether the server takes `token`.
+    fn takes(token: &str) -> bool {
+        use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let key = DecodingKey::from_secret(TEST_SECRET.as_bytes());
+        decode::<serde_json::Value>(token, &key, &validation).is_ok()
+    }
+
+    /// Serves one connection: a token it takes gets the golden path; one it does not, 429
+    /// while fewer than `shed` were shed (`None`: every one), else 401.
+    async fn serve(tcp: tokio::net::TcpStream, shed: Option<u32>, turned_away: Arc<AtomicU32>) {
+        let mut sub = String::new();
+        let callback = |req: &Request, resp: Response| {
+            let token = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if takes(token) {
+                sub = unverified_sub(token).unwrap_or_default();
+                return Ok(resp);
+            }
+            let n = turned_away.fetch_add(1, Ordering::SeqCst);
+            let status: u16 = if shed.is_none_or(|shed| n < shed) {
+                429
+            } else {
+                401
+            };
+            let mut refusal = ErrorResponse::new(None);
+            *refusal.status_mut() = status.try_into().unwrap();
+            Err(refusal)
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            return;
+        };
+        serve_fake(ws, sub, Fault::None).await;
+    }
+
+    /// The server, shedding `shed` bad tokens (`None`: every one) before it refuses them.
+    pub async fn spawn(shed: Option<u32>) -> (String, CancellationToken) {
+        let turned_away = Arc::new(AtomicU32::new(0));
+        spawn_server(move |tcp| serve(tcp, shed, turned_away.clone())).await
+    }
+
+    /// The shipped battery narrowed to the bad-token family, through the header only
+    /// (38 connections a round), signed with the test secret.
+    pub fn battery_text() -> String {
+        let shipped = super::shipped();
+        let all = r#"placements = ["header", "query", "subprotocol"]"#;
+        assert!(
+            shipped.contains(all),
+            "the shipped battery's placements moved"
+        );
+        shipped.replace(all, r#"placements = ["header"]"#)
+            + &format!(
+                "families = [\"bad-tokens\"]\n\n[auth]\nsecret = {{ value = \"{TEST_SECRET}\" }}\n"
+            )
+    }
+}
+
+/// Shedding is the server saying "not now": neither a refusal nor an acceptance, so bad
+/// tokens the server shed were never judged. A bad-token family whose round saw most of its
+/// bad tokens shed (here every one: the server takes the valid ones) ends unjudged,
+/// inconclusive, saying so, never clean; one that saw a few shed among many refused is
+/// judged (clean). A battery reported `bad-tokens: clean` and exited 0 against a server
+/// that answered 429 to every attempt of the round, its bad tokens included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_the_server_shed_are_never_judged_clean() {
+    use stampede::hunt::Short;
+    use stampede::model::Verdict;
+    tokio::time::timeout(BOUND, async {
+        let b = load_battery_str(&sheds_bad_tokens::battery_text(), "hunt.toml")
+            .unwrap()
+            .unwrap();
+        // Every bad token shed.
+        let (url, stop) = sheds_bad_tokens::spawn(None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&b, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let report = &outcome.families[0];
+        let FamilyEnd::Short(Short::Unjudged(why)) = &report.end else {
+            panic!("shed bad tokens read as {:?}", report.end)
+        };
+        assert_eq!(why.verdict, Verdict::Inconclusive, "{}", why.hint);
+        assert!(
+            why.hint.contains("the bad tokens were never judged")
+                && why
+                    .hint
+                    .contains("of the 34 bad-token attempts under load (http_429"),
+            "{}",
+            why.hint
+        );
+        assert_eq!(report.levels[0].judged, 0, "{:?}", report.levels);
+        assert!(
+            report.shed.shed >= 30 && report.shed.attempted == 38,
+            "{:?}",
+            report.shed
+        );
+        // Three bad tokens shed, the rest refused with 401: judged, and clean.
+        let (url, stop) = sheds_bad_tokens::spawn(Some(3)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&b, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let report = &outcome.families[0];
+        assert!(matches!(report.end, FamilyEnd::Clean), "{:?}", report.end);
+        assert_eq!(report.shed.shed, 3, "{:?}", report.shed);
+    })
+    .await
+    .expect("bounded");
+}
+
+/// The command: a battery whose bad tokens were shed exits 4 (inconclusive), not 0, and
+/// `--json` says the family was unjudged, why, and how many attempts the server shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_whose_bad_tokens_were_shed_exits_inconclusive() {
+    tokio::time::timeout(BOUND, async {
+        let (url, stop) = sheds_bad_tokens::spawn(None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hunt.toml");
+        std::fs::write(&file, sheds_bad_tokens::battery_text()).unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["hunt", file.to_str().unwrap(), "--target", &url])
+            .args(["--budget", "60s", "--json", "-q", "-o"])
+            .arg(dir.path().join("out"))
+            .output()
+            .await
+            .unwrap();
+        stop.cancel();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["verdict"], "inconclusive", "{stdout}");
+        let family = &json["families"][0];
+        assert_eq!(family["result"], "unjudged", "{stdout}");
+        assert!(
+            family["why"]
+                .as_str()
+                .is_some_and(|why| why.contains("the bad tokens were never judged")),
+            "{stdout}"
+        );
+        assert!(family["shed"]["attempts"].as_u64() >= Some(30), "{stdout}");
+        assert!(family["shed"]["of"].as_u64() >= Some(38), "{stdout}");
+    })
+    .await
+    .expect("bounded");
+}
+
+/// Any hunt, not only the battery's: a round whose bad tokens the server shed judged
+/// nothing about them, so `hunt` ends unjudged (inconclusive, exit 4), and `--json` says
+/// how many attempts its rounds had shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_whose_bad_tokens_were_shed_is_unjudged() {
+    tokio::time::timeout(BOUND, async {
+        let (url, stop) = sheds_bad_tokens::spawn(None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shed-bad.toml");
+        let secret = common::TEST_SECRET;
+        std::fs::write(
+            &file,
+            format!(
+                r#"name = "shed-bad"
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "valid"
+users = 2
+steps = [ {{ expect = "connection_established", within = "2s" }}, {{ close = 1000 }} ]
+
+[[group]]
+name = "bad"
+users = 26
+forge = "catalogue"
+steps = [ {{ think = "200ms" }}, {{ close = 1000 }} ]
+
+[hunt]
+rounds = 1
+"#
+            ),
+        )
+        .unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["hunt", file.to_str().unwrap(), "--target", &url])
+            .args(["--budget", "30s", "--json", "-q", "-o"])
+            .arg(dir.path().join("out"))
+            .output()
+            .await
+            .unwrap();
+        stop.cancel();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json["short"], "unjudged", "{stdout}");
+        assert_eq!(json["unjudged"]["verdict"], "inconclusive", "{stdout}");
+        let hint = json["unjudged"]["hint"].as_str().unwrap_or_default();
+        assert!(
+            hint.contains("the bad tokens were never judged"),
+            "{stdout}"
+        );
+        assert!(json["shed"]["attempts"].as_u64() >= Some(20), "{stdout}");
+        assert_eq!(json["shed"]["of"], 28, "{stdout}");
+    })
+    .await
+    .expect("bounded");
+}

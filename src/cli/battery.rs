@@ -329,6 +329,9 @@ fn print_json(
                 "elapsed_s": r.elapsed.as_secs_f64(),
                 "policy": r.policy,
                 "notes": r.notes,
+                // Its rounds' attempts the server shed under load: "not now", which
+                // judged nothing (a family most of whose bad tokens were shed is unjudged).
+                "shed": { "attempts": r.shed.shed, "of": r.shed.attempted },
                 "found": found.map(|f| json!({
                     "oracle": f.repro.oracle.name(),
                     "round": f.repro.round,

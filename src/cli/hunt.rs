@@ -989,6 +989,8 @@ fn hunt_json(
             "inconclusive": outcome.health_shed.inconclusive,
             "last": outcome.health_shed.last,
         },
+        // The rounds' attempts the server shed under load: "not now", which judged nothing.
+        "shed": { "attempts": outcome.shed.shed, "of": outcome.shed.attempted },
     }))
 }
 
@@ -1190,6 +1192,7 @@ mod tests {
             first_excused: None,
             late: 0,
             health_shed: hunt::HealthShed::default(),
+            shed: hunt::RoundsShed::default(),
         };
         use crate::model::Verdict;
         assert_eq!(hunt_verdict(&outcome(None), false), Verdict::Clean);

@@ -9,8 +9,8 @@
 //! between levels ends the battery: nothing run against it afterwards could be judged.
 
 use super::{
-    hunt_excusing, Excuse, Found, HealthShed, HuntError, HuntOptions, Progress, Runner, Shed,
-    Short, MIN_RUN,
+    hunt_excusing, Excuse, Found, HealthShed, HuntError, HuntOptions, Progress, RoundsShed, Runner,
+    Shed, Short, MIN_RUN,
 };
 use crate::model::{OracleKind, Plan, Verdict, Violation};
 use crate::plan;
@@ -232,6 +232,8 @@ pub struct FamilyReport {
     /// Other things worth saying about how the family ran (a health probe that never
     /// passed, so the rounds judged the target alone).
     pub notes: Vec<String>,
+    /// Its rounds' attempts, and how many the server shed under load.
+    pub shed: RoundsShed,
 }
 
 impl FamilyReport {
@@ -337,6 +339,7 @@ pub async fn run(
                 elapsed: Duration::ZERO,
                 policy,
                 notes: Vec::new(),
+                shed: RoundsShed::default(),
             }
         } else if runner.cancel.is_cancelled() {
             FamilyReport {
@@ -346,6 +349,7 @@ pub async fn run(
                 elapsed: Duration::ZERO,
                 policy,
                 notes: Vec::new(),
+                shed: RoundsShed::default(),
             }
         } else {
             let end = Instant::now() + share;
@@ -454,10 +458,13 @@ async fn run_family(
             .into_iter()
             .collect(),
         notes: Vec::new(),
+        shed: RoundsShed::default(),
     }
     };
     // Health probes the server shed, the battery's and its hunts': said once, at the end.
     let mut shed = HealthShed::default();
+    // The rounds' attempts the server shed, over every level.
+    let mut rounds_shed = RoundsShed::default();
     // Every way out of the levels ends here, with how the family ended.
     let end = loop {
         let Some((i, level)) = index.and_then(|i| Some((i, levels.get(i)?))) else {
@@ -533,6 +540,7 @@ async fn run_family(
         excused += outcome.excused;
         late += outcome.late;
         shed.merge(&outcome.health_shed);
+        rounds_shed.merge(outcome.shed);
         if first_excused.is_none() {
             first_excused = outcome.first_excused.clone();
         }
@@ -558,6 +566,7 @@ async fn run_family(
     };
     let mut family_report = report_of(ran, end, excused, first_excused);
     family_report.notes.append(&mut notes);
+    family_report.shed = rounds_shed;
     family_report.notes.extend(shed.note());
     family_report.notes.extend(super::late_note(late));
     Ok(family_report)

@@ -894,6 +894,31 @@ impl std::fmt::Display for LevelStats {
     }
 }
 
+/// The connection attempts of a hunt's rounds (or a battery family's), and how many of
+/// them the server shed under load (HTTP 429 or 503, a close 1013, a declared shed code):
+/// "not now", which judged nothing, so `--json` says how much of the load went that way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundsShed {
+    /// Attempts the server shed ([`crate::model::Counters::shed`]).
+    pub shed: u64,
+    /// Attempts made ([`crate::model::Counters::attempted`]).
+    pub attempted: u64,
+}
+
+impl RoundsShed {
+    /// Adds one round's counters.
+    pub fn count(&mut self, c: &crate::model::Counters) {
+        self.shed += c.shed;
+        self.attempted += c.attempted;
+    }
+
+    /// Adds another hunt's.
+    pub fn merge(&mut self, other: RoundsShed) {
+        self.shed += other.shed;
+        self.attempted += other.attempted;
+    }
+}
+
 /// How a hunt ended.
 #[derive(Debug)]
 pub struct HuntOutcome {
@@ -923,6 +948,8 @@ pub struct HuntOutcome {
     /// how often, and how many it was still shedding when their wait ran out (the round
     /// before each not judged for target health).
     pub health_shed: HealthShed,
+    /// The rounds' attempts, and how many the server shed.
+    pub shed: RoundsShed,
 }
 
 /// A violation a hunt saw, written as a repro, with how its replays went.
@@ -1009,6 +1036,7 @@ pub async fn hunt_excusing(
     let mut levels: Vec<LevelStats> = Vec::new();
     // Rounds that could not judge the race, and why.
     let mut not_judged = NotJudged::default();
+    let mut rounds_shed = RoundsShed::default();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
             short = Some(Short::Interrupted);
@@ -1036,6 +1064,7 @@ pub async fn hunt_excusing(
         let capped = outcome.plan.duration < scenario.duration
             && outcome.results.summary.stopped == crate::model::StopReason::Duration;
         let cut_by_us = cut || capped;
+        rounds_shed.count(&outcome.results.summary.counters);
         // What was actually run (its duration capped by the budget) is what a repro keeps.
         plan.duration = outcome.plan.duration;
         // A repro keeps the learned invariants its run checked, so replays check them too.
@@ -1120,6 +1149,7 @@ pub async fn hunt_excusing(
                         first_excused,
                         late,
                         health_shed,
+                        shed: rounds_shed,
                     });
                 }
                 Some(after) if after.healthy => healthy = Some(after),
@@ -1141,6 +1171,7 @@ pub async fn hunt_excusing(
                 first_excused,
                 late,
                 health_shed,
+                shed: rounds_shed,
             });
         }
         if let Some(why) = round_not_judged {
@@ -1181,6 +1212,7 @@ pub async fn hunt_excusing(
                 first_excused,
                 late,
                 health_shed,
+                shed: rounds_shed,
             });
         }
         round += 1;
@@ -1215,6 +1247,7 @@ pub async fn hunt_excusing(
         first_excused,
         late,
         health_shed,
+        shed: rounds_shed,
     })
 }
 

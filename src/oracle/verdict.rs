@@ -7,7 +7,8 @@
 //! first; so does a run in which the server answered no request past its greeting
 //! (`verdict/unanswered.rs`): its request path was never exercised. Then real
 //! violations; then a plan that did not finish (its silence proves nothing); then a race
-//! that was never exercised (inconclusive); only then clean.
+//! that was never exercised, or bad tokens the server shed rather than judged
+//! (inconclusive); only then clean.
 
 use super::session::Coverage;
 use crate::auth::Redactor;
@@ -66,6 +67,11 @@ struct Tally {
     /// Attempts the server shed under load before doing any work
     /// ([`Attempt::shed_before_work`]).
     shed: u64,
+    /// Attempts that presented a forged token (the bad-token catalogue, a time shift),
+    /// and of those the ones the server shed before judging the token, by cause
+    /// ([`bad_tokens_shed`]).
+    forged: u64,
+    forged_shed: BTreeMap<Cause, u64>,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
     /// Connections whose first broken handshake was about the subprotocol (the server
@@ -318,6 +324,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         };
     }
     if let Some(j) = unserved(&t) {
+        return j;
+    }
+    if let Some(j) = bad_tokens_shed(&t) {
         return j;
     }
     if e.coverage.inconclusive() {
@@ -590,6 +599,41 @@ fn valid_token(plan: &Plan, token: u32) -> bool {
         .is_some_and(|tok| !tok.forge.as_ref().is_some_and(|f| f.must_reject()))
 }
 
+/// Whether token slot `token` holds a forged token (a catalogue entry or a time shift,
+/// must-reject or policy): one whose handling by the server is what it is there to judge.
+fn forged_token(plan: &Plan, token: u32) -> bool {
+    plan.tokens
+        .get(token as usize)
+        .is_some_and(|tok| tok.forge.is_some())
+}
+
+/// The server shed most of the attempts that presented a forged token (HTTP 429 or 503, a
+/// close 1013, a declared shed code) rather than refuse or accept them: "not now" says
+/// nothing about a token, so the bad tokens were never judged and the run's silence about
+/// them is no pass. Inconclusive, as a race whose collisions shedding ate is
+/// ([`shed_coverage_hint`]). A few shed among many judged leave the run judged (the shed
+/// note counts them). `None` when the run presented no forged token, or the server
+/// answered at least half of them.
+fn bad_tokens_shed(t: &Tally) -> Option<Judgement> {
+    let shed: u64 = t.forged_shed.values().sum();
+    if t.forged == 0 || shed * 2 <= t.forged {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "the server shed {shed} of the {} bad-token attempt{} under load ({}): the bad \
+             tokens were never judged (it refused or accepted only {} of them), and \
+             shedding (\"not now\") is neither; run at a rate it takes (fewer users, a \
+             slower ramp) or raise its limit",
+            t.forged,
+            plural(t.forged),
+            top_causes(&t.forged_shed),
+            t.forged - shed
+        )),
+    })
+}
+
 /// What an auth misconfiguration's hint tells a user to check: the tokens an `[auth]
 /// tokens` source (`opaque`: its kind) gives, or the signing material.
 fn auth_check(opaque: Option<&str>) -> String {
@@ -614,6 +658,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     }
     for r in reports {
         let valid = valid_token(plan, r.token);
+        let forged = forged_token(plan, r.token);
         t.subprotocol += u64::from(r.answer.as_ref().is_some_and(names_subprotocol));
         for a in &r.attempts {
             if matches!(
@@ -631,6 +676,14 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             // served): a run the server shed so throughout exercised nothing it could be
             // judged on. One it served first did exercise the target.
             t.shed += u64::from(a.shed_before_work());
+            if forged {
+                t.forged += 1;
+                // Shed before acceptance: "not now", no answer about the token. One the
+                // server accepted was judged (accepting it is rejection hygiene's).
+                if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
+                    *t.forged_shed.entry(cause.clone()).or_default() += 1;
+                }
+            }
             if let (Some(cause), false) = (&a.cause, a.outcome == Outcome::Accepted) {
                 *t.causes.entry(cause.clone()).or_default() += 1;
                 t.client_side += u64::from(cause.is_client_side());

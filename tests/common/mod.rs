@@ -315,9 +315,19 @@ pub async fn fake_conn(tcp: tokio::net::TcpStream, fault: Fault) {
     if fault == Fault::Silent {
         return hold_unanswered(tcp).await;
     }
-    let Some((mut ws, sub)) = accept_with_sub(tcp).await else {
+    let Some((ws, sub)) = accept_with_sub(tcp).await else {
         return;
     };
+    serve_fake(ws, sub, fault).await;
+}
+
+/// Serves an accepted connection of user `sub` as the fake golden-path server with
+/// `fault`: for servers that decide the upgrade themselves.
+pub async fn serve_fake(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    sub: String,
+    fault: Fault,
+) {
     let user = if fault == Fault::WrongUser {
         "someone-else".to_string()
     } else {

@@ -267,6 +267,26 @@ fn every_verdict_kind() {
             hint_has: "liveness 2",
         },
         Row {
+            name: "valid tokens served, forged ones shed: the bad tokens were never judged",
+            ends: [Accepted, Accepted, Refused(429), RefusedAfterUpgrade(1013)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Inconclusive,
+            hint_has: "the server shed 2 of the 2 bad-token attempts under load \
+                       (http_429 ×1, server_close_1013 ×1): the bad tokens were never judged \
+                       (it refused or accepted only 0 of them)",
+        },
+        Row {
+            name: "forged tokens shed no more than refused: judged, the shed note counts them",
+            ends: [Accepted, Accepted, Refused(429), Refused(401)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::Clean,
+            hint_has: "the server shed 1 of 4 attempts under load (http_429 ×1)",
+        },
+        Row {
             name: "only forged tokens, all refused: the server works",
             ends: [Aborted, Aborted, Refused(401), Refused(403)],
             violations: 0,

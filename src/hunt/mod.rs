@@ -1175,8 +1175,15 @@ pub async fn hunt_excusing(
             });
         }
         if let Some(why) = round_not_judged {
-            // A round fine but for the cut: the budget's doing, not the target's.
-            let only_cut = judged(&outcome) == Some(true);
+            // A round fine but for the cut: the budget's doing, not the target's. So is
+            // one the budget stopped after the target had accepted connections, though
+            // what ran by then judged nothing (forged tokens not yet refused, no answer
+            // sent back yet): the cut, not the target, left it unjudged.
+            let summary = &outcome.results.summary;
+            let only_cut = judged(&outcome) == Some(true)
+                || (cut_by_us
+                    && summary.verdict == Verdict::Incomplete
+                    && summary.counters.accepted > 0);
             not_judged.count(why, cut_by_us, only_cut);
         }
         // A round the budget cut short still counts what it saw: a violation is a fact,

@@ -863,8 +863,12 @@ pub enum Misread {
         /// Its pattern's required kinds.
         kinds: Vec<String>,
     },
-    /// Only records of kinds its pattern does not name came correlated with it: a wrong
-    /// kind name, or a protocol that names its answers otherwise.
+    /// Records of kinds its pattern does not name came correlated with it, alone or
+    /// beside some of the kinds it names: a wrong kind name (`agent_complete` for the
+    /// `agent_completed` the server sends), a protocol that names its answers otherwise,
+    /// or acks of its own (Phoenix's `phx_reply`) beside a kind truly lost. The verdict
+    /// tells them apart by the whole run: a misreading when a kind it names never came on
+    /// any connection and one that came is spelled close to it.
     OtherKinds {
         /// The kinds that came (the first few).
         came: Vec<String>,

@@ -1983,19 +1983,27 @@ fn note_stray(p: &mut Pending, event: &str) {
 
 /// How `p`, unmet at its deadline, may have been answered in a shape it does not read:
 /// none of its kinds came for it, and records of its kinds came without its correlation
-/// field, or records of other kinds came correlated with it ([`Misread`]).
+/// field; or records of other kinds came correlated with it, whether or not some of its
+/// own kinds came too ([`Misread`]).
 fn misread_of(p: &Pending) -> Option<Misread> {
     let strays = p.strays.as_deref()?;
-    if p.seen_count > 0 || p.absent {
+    if p.absent {
         return None;
     }
     let kinds: Vec<String> = p.state.required_events().map(str::to_string).collect();
     match &p.correlate {
-        Some((field, _)) if strays.fieldless > 0 => Some(Misread::NoCorrelationField {
-            field: field.clone(),
-            carried: strays.carried.clone(),
-            kinds,
-        }),
+        // A kind of its own that came correlated shows the field is read: only an
+        // expectation that got none of its kinds can blame `correlate`.
+        Some((field, _)) if strays.fieldless > 0 && p.seen_count == 0 => {
+            Some(Misread::NoCorrelationField {
+                field: field.clone(),
+                carried: strays.carried.clone(),
+                kinds,
+            })
+        }
+        // A misnamed kind beside correctly named ones (`agent_started agent_complete`
+        // answered `agent_started`, `agent_completed`) is as much a misreading as one
+        // alone; the verdict tells it from a lost kind beside acks ([`Misread::OtherKinds`]).
         _ if strays.count > 0 => Some(Misread::OtherKinds {
             came: strays.kinds.clone(),
             kinds,

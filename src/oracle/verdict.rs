@@ -1204,32 +1204,49 @@ fn unmet_over_unread(
 }
 
 /// The unreadable verdict of a run whose every violation is an expectation unmet while
-/// the server answered it in a shape it does not read ([`Violation::misread`]: its kinds
-/// without the field it correlates on, or correlated records of other kinds only), when
-/// not one of those kinds ever arrived for any expectation of the run: the scenario
-/// misreads the protocol (a misnamed `correlate` field or kind), and that is no loss
-/// by the server. `None` when any expectation got those kinds: the reading works, and
-/// what went missing elsewhere stands.
+/// the server answered it in a shape it does not read ([`Violation::misread`]), when the
+/// scenario misreads the protocol, which is no loss by the server: every one got its
+/// kinds without the field it correlates on, and not one of those kinds ever arrived for
+/// any expectation of the run (a misnamed `correlate` field); or every one got
+/// correlated records of a kind its pattern does not name, spelled close to a kind it
+/// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
+/// `None` otherwise: a kind that arrived for some expectation shows the reading works,
+/// and what went missing elsewhere stands.
 fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let misreads: Vec<&Misread> = kept
         .iter()
         .map(|v| v.misread.as_ref())
         .collect::<Option<_>>()?;
-    // Only a missing correlation field says "misread": correlated records of other kinds
-    // are often the protocol's own acks (Phoenix's `phx_reply`) beside a kind truly lost.
-    if !misreads
-        .iter()
-        .all(|m| matches!(m, Misread::NoCorrelationField { .. }))
-    {
-        return None;
-    }
     let arrived = |kind: &String| {
         reports
             .iter()
             .filter_map(|r| r.counters.expect.events.get(kind))
             .any(|t| t.arrived > 0)
     };
+    // Correlated records of other kinds are often the protocol's own acks (Phoenix's
+    // `phx_reply`) beside a kind truly lost: they say "misread" only as a typo does.
+    if !misreads
+        .iter()
+        .all(|m| matches!(m, Misread::NoCorrelationField { .. }))
+    {
+        let typos: Vec<(&str, &str)> = misreads
+            .iter()
+            .map(|m| typo(m, &arrived))
+            .collect::<Option<_>>()?;
+        let (missing, came) = typos.first()?;
+        return Some(Judgement {
+            verdict: Verdict::Unreadable,
+            hint: Some(format!(
+                "{unmet} expectation{} went unmet, yet the server answered them with a kind \
+                 their patterns do not name: {missing:?} never came on any connection, while \
+                 {came:?} did, correlated with them. Did you mean {came:?}? The scenario does \
+                 not read these answers, so they prove no loss; fix the kind name in the \
+                 `expect` before charging the server",
+                plural(unmet)
+            )),
+        });
+    }
     if misreads.iter().any(|m| m.kinds().iter().any(arrived)) {
         return None;
     }
@@ -1261,6 +1278,22 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
              answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
         )),
+    })
+}
+
+/// The kind `m`'s pattern names that never arrived in the run (`arrived` says which did)
+/// and the kind that came correlated in its place spelled close to it
+/// ([`crate::model::words::closest`]): `agent_complete` and `agent_completed`. `None`
+/// for a [`Misread::NoCorrelationField`], when every kind it names arrived somewhere (a
+/// kind some connections got and others did not is a loss), or when nothing that came
+/// is spelled close: acks of another name beside a lost kind (`phx_reply` beside
+/// `postgres_changes`) are no typo.
+fn typo<'m>(m: &'m Misread, arrived: &impl Fn(&String) -> bool) -> Option<(&'m str, &'m str)> {
+    let Misread::OtherKinds { came, kinds } = m else {
+        return None;
+    };
+    kinds.iter().filter(|k| !arrived(k)).find_map(|k| {
+        crate::model::words::closest(k, came.iter().map(String::as_str)).map(|c| (k.as_str(), c))
     })
 }
 

@@ -590,6 +590,23 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
     ch.on_message(&json!({"type": "done", "request_id": "r3"}), now);
     ch.expire(late);
     assert_eq!(ch.violations[0].misread, None);
+    // One of its kinds came, and one it does not name (a typo of its last): other kinds
+    // all the same, for the verdict to weigh against the whole run.
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    ch.expect(five("r4"), Some((now, now)), now);
+    ch.on_message(&f.msg("started", "r4"), now);
+    ch.on_message(&f.msg("thinking", "r4"), now);
+    ch.on_message(&f.msg("done_", "r4"), now);
+    ch.expire(late);
+    assert!(
+        matches!(
+            &ch.violations[0].misread,
+            Some(Misread::OtherKinds { came, kinds })
+                if came == &["done_".to_string()] && kinds.len() == 3
+        ),
+        "{:?}",
+        ch.violations[0].misread
+    );
 }
 
 #[test]

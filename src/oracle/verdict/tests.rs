@@ -1492,6 +1492,62 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 
+/// A kind the pattern names that never came on any connection, while correlated records
+/// of a kind spelled close to it came for every unmet expectation (beside a named kind
+/// that did come): a typo in the `expect`, unreadable, and the hint names both. When the
+/// kind came on some connection, or what came is spelled nothing like it, the losses
+/// stand.
+#[test]
+fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
+    let plan = plan();
+    let judged = |complete_arrived: u64, came: &str| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 1,
+                    messages_received: 3,
+                    json_records: 3,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                let tally = |arrived| crate::model::Tally {
+                    expected: 1,
+                    arrived,
+                };
+                let events = &mut r.counters.expect.events;
+                events.insert("agent_started".into(), tally(1));
+                // On the first connection only, when it arrived at all.
+                let got = if c.id == 0 { complete_arrived } else { 0 };
+                events.insert("agent_complete".into(), tally(got));
+                r.violations = vec![Violation {
+                    seen: "agent_started".into(),
+                    misread: Some(crate::model::Misread::OtherKinds {
+                        came: vec![came.into()],
+                        kinds: vec!["agent_started".into(), "agent_complete".into()],
+                    }),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged(0, "agent_completed");
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("\"agent_complete\" never came on any connection")
+            && hint.contains("Did you mean \"agent_completed\"?"),
+        "{hint}"
+    );
+    assert_eq!(judged(1, "agent_completed").verdict, Verdict::Violations);
+    assert_eq!(judged(0, "phx_reply").verdict, Verdict::Violations);
+}
+
 /// Deadlines that ran out while the client itself was stalled for a good part of their
 /// window are the client's, not the server's; one that a stall barely touched, a violation
 /// of another kind, or a violation or stall that was not kept leaves the violations

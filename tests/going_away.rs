@@ -1,6 +1,7 @@
 //! A server going down mid-run: it closes its callers, unanswered, within a few
 //! milliseconds of each other, saying so (Close 1001 "server restarting (deploy)", or 1012
-//! service restart), as a rolling deploy does. What the scripts still expected was cut by
+//! service restart, or a bare 1001 with no reason, as Python `websockets` sends on
+//! SIGTERM), as a rolling deploy does. What the scripts still expected was cut by
 //! the restart, not lost by a race: the run is inconclusive, never violations, and a hunt
 //! writes no repro for it. The same closes with a reason that says nothing of going down
 //! (a 1001 "bye") stay findings.
@@ -108,6 +109,14 @@ async fn a_server_going_down_mid_run_is_inconclusive_not_a_race() {
         );
         assert_eq!(sum.violations.total, USERS as u64, "{hint}");
     }
+    // Going away with no reason at all (Python `websockets` on SIGTERM), to every
+    // connection at once: the server going down too.
+    let sum = run_against(Goodbye {
+        code: 1001,
+        reason: "",
+    })
+    .await;
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
     // Going away with no word of going down: a server closing its callers unanswered.
     let sum = run_against(Goodbye {
         code: 1001,

@@ -1318,6 +1318,20 @@ fn says_going_down(code: u16, reason: &str) -> bool {
     code == 1012 || (code == 1001 && GOING_DOWN_WORDS.iter().any(|w| reason.contains(w)))
 }
 
+/// Whether a server's Close is a bare 1001: going away (RFC 6455 §7.4.1: "an endpoint is
+/// going away, such as a server going down") with no reason at all, what Python's
+/// `websockets` sends every connection when its server stops on SIGTERM. Alone it tells
+/// a shutdown from nothing else, so it reads as the server going down only when it ended
+/// two or more connections at once ([`went_away`]): a server does not time out or cap
+/// many connections in the same instant. A 1001 with a reason of its own is read by its
+/// reason ([`says_going_down`]): "idle timeout" is a policy, and stays a finding; "going
+/// away", though only the code's own name (libraries' default text, AWS API Gateway's at
+/// its idle and maximum-duration cuts), stays a going-down word as it was, since dropping
+/// it would turn a lone such close, now inconclusive, into a charge of a race.
+fn bare_going_away(code: u16, reason: &str) -> bool {
+    code == 1001 && reason.trim().is_empty()
+}
+
 /// The reason of the server's Close that ended an accepted connection of `r` (its first),
 /// trimmed; empty when there was none.
 fn close_reason(r: &ConnReport) -> &str {
@@ -1330,24 +1344,29 @@ fn close_reason(r: &ConnReport) -> &str {
 const RESTART_SPREAD_MS: f64 = 1000.0;
 
 /// Every unmet expectation was cut by a server Close that says it is going down
-/// ([`says_going_down`]), and those closes reached two or more connections together, or
-/// the one connection the server had open then: a restart or a deploy mid-run, not a
-/// race, and nothing tells what the server would have answered. Inconclusive, with what
-/// came and when. Such closes spread out in time stay violations, as does one that came
-/// while another connection was served through it (one connection told "going away"
-/// while others were served is a fault of its own), and 1001s that give no such reason
-/// (an undeclared idle timeout, say).
+/// ([`says_going_down`]) or a bare 1001 ([`bare_going_away`]), and those closes reached
+/// two or more connections together, or (none of them bare) the one connection the server
+/// had open then: a restart or a deploy mid-run, not a race, and nothing tells what the
+/// server would have answered. Inconclusive, with what came and when. Such closes spread
+/// out in time stay violations, as does one that came while another connection was
+/// served through it (one connection told "going away" while others were served is a
+/// fault of its own), a lone bare 1001, and 1001s whose reason says something else (an
+/// undeclared idle timeout, say).
 fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
     let (unmet, _) = only_unmet(reports, by_oracle)?;
     let mut conns = std::collections::BTreeSet::new();
     let (mut first, mut last) = (f64::MAX, f64::MIN);
     let mut seen: Vec<String> = Vec::new();
+    let mut bare = false;
     for r in reports.iter().filter(|r| !r.violations.is_empty()) {
         let reason = close_reason(r);
         for v in &r.violations {
             let code = v.ended.and_then(|e| e.close_code)?;
             if !says_going_down(code, reason) {
-                return None;
+                if !bare_going_away(code, reason) {
+                    return None;
+                }
+                bare = true;
             }
             conns.insert(v.conn);
             (first, last) = (first.min(v.at_ms), last.max(v.at_ms));
@@ -1367,7 +1386,9 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
     // say how many the server let go at once.
     let mut closed = going_down_closes(reports, (first, last));
     closed.extend(conns.iter().copied());
-    let alone = closed.len() == 1 && !served_through(reports, &closed, (first, last));
+    // A bare 1001 says nothing of a restart by itself: only its reaching many connections
+    // at once does.
+    let alone = closed.len() == 1 && !bare && !served_through(reports, &closed, (first, last));
     if closed.len() < 2 && !alone {
         return None;
     }
@@ -1379,12 +1400,16 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
         verdict: Verdict::Inconclusive,
         hint: Some(format!(
             "{unmet} expectation{} went unmet only because the server closed {}{pending} \
-             saying it was going down ({}): a restart or deploy mid-run, not a race; what \
-             it would have answered cannot be told. Rerun once it is up",
+             {} ({}): a restart or deploy mid-run, not a race; what it would have answered \
+             cannot be told. Rerun once it is up",
             plural(unmet),
             match closed.len() {
                 1 => "the one connection it had open".to_string(),
                 n => format!("{n} connections within {:.0} ms", last - first),
+            },
+            match bare {
+                true => "going away all at once, as a server going down does",
+                false => "saying it was going down",
             },
             seen.join("; ")
         )),
@@ -1392,7 +1417,7 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
 }
 
 /// The connections whose attempt the server ended with a Close that says it is going down
-/// ([`says_going_down`]) within [`RESTART_SPREAD_MS`] of the going-down closes that cut
+/// ([`says_going_down`]) or a bare 1001 ([`bare_going_away`]) within [`RESTART_SPREAD_MS`] of the going-down closes that cut
 /// expectations (`first` to `last`, ms since the run's start), pending answers or not.
 fn going_down_closes(
     reports: &[ConnReport],
@@ -1407,7 +1432,7 @@ fn going_down_closes(
             r.attempts.iter().any(|a| match a.cause {
                 Some(Cause::ServerClose(code)) => {
                     a.outcome == Outcome::Accepted
-                        && says_going_down(code, reason)
+                        && (says_going_down(code, reason) || bare_going_away(code, reason))
                         && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
                 }
                 _ => false,

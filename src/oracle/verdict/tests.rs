@@ -2055,6 +2055,36 @@ fn a_lone_connection_told_the_server_restarts_is_inconclusive_unless_others_were
     assert_eq!(alone.verdict, Verdict::Inconclusive, "{alone:?}");
 }
 
+/// A bare 1001 (going away, no reason: Python `websockets` stopping on SIGTERM) that
+/// closed two connections at once is the server going down, inconclusive; the same close
+/// of a lone connection, or of two far apart in time, says nothing of a restart and
+/// stays a violation, as does a 1001 whose reason says something else.
+#[test]
+fn a_bare_going_away_closing_many_at_once_is_the_server_going_down() {
+    let plan = plan();
+    let judged =
+        |ends: [(u16, f64); 2], why: &[u8]| judge_unmet(&plan, &going_down(&plan, ends, why), 2);
+    let j = judged([(1001, 2_000.0), (1001, 2_000.001)], b"");
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("closed 2 connections within 0 ms going away all at once")
+            && hint.contains("(Close 1001)")
+            && hint.contains("not a race"),
+        "{hint}"
+    );
+    let spread = judged([(1001, 2_000.0), (1001, 9_000.0)], b"");
+    assert_eq!(spread.verdict, Verdict::Violations, "{spread:?}");
+    let idle = judged([(1001, 2_000.0), (1001, 2_000.001)], b"idle timeout");
+    assert_eq!(idle.verdict, Verdict::Violations, "{idle:?}");
+    // A lone connection, no other served through its close: a 1012 would be a restart,
+    // a bare 1001 is not.
+    let mut lone = going_down(&plan, [(1001, 2_000.0), (1001, 2_000.0)], b"");
+    lone.truncate(1);
+    let j = judge_unmet(&plan, &lone, 1);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
 /// A restart closes idle connections too: the hint counts every connection the server
 /// told it was going down at that moment, and those with answers pending among them; one
 /// cut expectation beside another connection closed the same way is a restart, not a

@@ -1,4 +1,4 @@
-//! The `stampede` binary: logging, runtime, Ctrl-C, exit codes. Everything else is the library.
+//! The `stampede` binary: logging, runtime, Ctrl-C and SIGTERM, exit codes. Everything else is the library.
 
 use clap::Parser;
 use stampede::cli::{self, Cli};
@@ -76,6 +76,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(stop_on_ctrl_c(
+            StopSignals::install(),
             cancel.clone(),
             cli.command.interrupt_notice(),
         ));
@@ -92,16 +93,20 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// First Ctrl-C: stop cleanly, saying what the command will keep (`notice`, from
-/// [`cli::Command::interrupt_notice`]). Second: leave at once.
-async fn stop_on_ctrl_c(cancel: CancellationToken, notice: std::borrow::Cow<'static, str>) {
-    if tokio::signal::ctrl_c().await.is_err() {
+/// First Ctrl-C or SIGTERM: stop cleanly, saying what the command will keep (`notice`,
+/// from [`cli::Command::interrupt_notice`]). Second: leave at once.
+async fn stop_on_ctrl_c(
+    mut signals: StopSignals,
+    cancel: CancellationToken,
+    notice: std::borrow::Cow<'static, str>,
+) {
+    let Some(name) = signals.next().await else {
         return;
-    }
-    eprintln!("\ninterrupted: {notice} (Ctrl-C again to abort)");
+    };
+    eprintln!("\ninterrupted ({name}): {notice} (Ctrl-C again to abort)");
     cancel.cancel();
     let first = std::time::Instant::now();
-    while tokio::signal::ctrl_c().await.is_ok() {
+    while signals.next().await.is_some() {
         // One Ctrl-C may arrive twice: GNU `timeout -s INT` and some shells signal the
         // process and then its group. A second within this window is the same one.
         if first.elapsed() >= SAME_CTRL_C {
@@ -112,3 +117,56 @@ async fn stop_on_ctrl_c(cancel: CancellationToken, notice: std::borrow::Cow<'sta
 
 /// How soon after Ctrl-C another SIGINT counts as the same one, not a request to abort.
 const SAME_CTRL_C: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The signals that ask a command to stop: SIGINT (Ctrl-C) and, on Unix, SIGTERM, which
+/// `kill`, `docker stop`, Kubernetes and `timeout` send. Left to its default, SIGTERM
+/// ended the process at once and lost every result; it is the same request as Ctrl-C.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Installs the handlers now, before the command starts, so that a signal sent as soon
+    /// as it runs is already a clean stop. One that cannot be installed keeps its default.
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next stop request, named as the notice says it (`Ctrl-C`, `SIGTERM`); `None`
+    /// when no more can come.
+    #[cfg(unix)]
+    async fn next(&mut self) -> Option<&'static str> {
+        /// One kind of signal; pending for ever when its handler is missing or closed.
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+            match signal {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        }
+        if self.interrupt.is_none() && self.terminate.is_none() {
+            return None;
+        }
+        tokio::select! {
+            got = recv(&mut self.interrupt) => got.map(|()| "Ctrl-C"),
+            got = recv(&mut self.terminate) => got.map(|()| "SIGTERM"),
+        }
+    }
+
+    /// The next Ctrl-C; `None` when none can be received.
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> Option<&'static str> {
+        tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
+    }
+}

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{interrupt_n_when, interrupt_when, sigint, Interrupted};
+use common::{interrupt_n_when, interrupt_when, sigint, signal_n_when, Interrupted};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -980,6 +980,41 @@ async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
         "{stderr}"
     );
     assert!(!stderr.contains("workers against"), "{stderr}");
+}
+
+/// SIGTERM (`kill`, `docker stop`, Kubernetes, `timeout`) during a `run` is Ctrl-C: the
+/// run stops cleanly, still writes its results (summary.json among them), and exits as
+/// Ctrl-C does (130). Left to its default, SIGTERM killed the process at once and left
+/// only intervals.hlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_run_writes_the_results_as_ctrl_c_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--no-learn",
+        "--duration",
+        "60s",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ];
+    // A progress line: the load is under way.
+    let run = signal_n_when(&args, |line| line.starts_with("progress"), "TERM", 1).await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("golden-path"))
+        .expect("the scenario's results folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].join("summary.json").is_file(),
+        "no summary.json in {:?}",
+        runs[0]
+    );
 }
 
 /// Ctrl-C during `run --times 3` (after its first seed, as the second starts or runs):

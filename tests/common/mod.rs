@@ -445,9 +445,14 @@ pub struct Interrupted {
 
 /// Sends `child` a real SIGINT, as Ctrl-C in a terminal would.
 pub fn sigint(child: &tokio::process::Child) {
+    signal(child, "INT");
+}
+
+/// Sends `child` the real signal `name` (`INT`, `TERM`) with `kill`.
+pub fn signal(child: &tokio::process::Child, name: &str) {
     let pid = child.id().expect("the child is running").to_string();
     let signalled = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{name}"), &pid])
         .status()
         .expect("kill runs");
     assert!(signalled.success());
@@ -465,6 +470,16 @@ pub async fn interrupt_when(args: &[&str], reached: impl Fn(&str) -> bool) -> In
 pub async fn interrupt_n_when(
     args: &[&str],
     reached: impl Fn(&str) -> bool,
+    signals: usize,
+) -> Interrupted {
+    signal_n_when(args, reached, "INT", signals).await
+}
+
+/// [`interrupt_n_when`] with the signal `name` (`INT`, `TERM`) instead of SIGINT.
+pub async fn signal_n_when(
+    args: &[&str],
+    reached: impl Fn(&str) -> bool,
+    name: &str,
     signals: usize,
 ) -> Interrupted {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -501,7 +516,7 @@ pub async fn interrupt_n_when(
         "never reached the phase to interrupt:\n{stderr}"
     );
     for _ in 0..signals {
-        sigint(&child);
+        signal(&child, name);
     }
     let at = tokio::time::Instant::now();
     let rest = tokio::spawn(async move {
@@ -514,7 +529,7 @@ pub async fn interrupt_n_when(
     });
     let status = tokio::time::timeout(TEST_BOUND, child.wait())
         .await
-        .expect("it ends after SIGINT")
+        .expect("it ends after the signal")
         .unwrap();
     let after = at.elapsed();
     stderr.push_str(

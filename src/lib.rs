@@ -8,6 +8,8 @@
 //! 0. `priority`: the runtime threads' scheduling priority at a release (the OS only).
 //! 0. `allocator`: the process allocator (mimalloc) the binary and the benches install.
 //! 0. `prefetch`: loading a connection's state into the cache ahead of use (a CPU hint).
+//! 0. `process_group`: the user's commands (`--reset`, a token command) in a group of
+//!    their own, killed whole when given up on.
 //! 1. `auth`: minting, forging and placing tokens.
 //! 2. `scenario`: TOML → [`model::Scenario`], every problem with file:line:column.
 //! 2. `plan`: the compiler, (scenario, seed) → [`model::Plan`]; pure.
@@ -28,6 +30,7 @@ pub mod allocator;
 pub mod model;
 pub mod prefetch;
 pub mod priority;
+pub mod process_group;
 
 pub mod auth;
 
@@ -57,6 +60,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("priority", 0),
     ("allocator", 0),
     ("prefetch", 0),
+    ("process_group", 0),
     ("auth", 1),
     ("scenario", 2),
     ("plan", 2),

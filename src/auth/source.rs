@@ -8,6 +8,7 @@
 
 use super::{repeats, AuthError, Token};
 use crate::model::{SecretText, TokenPlan, TokenSource};
+use crate::process_group::{own_group, GroupKill};
 use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 
@@ -110,7 +111,8 @@ fn non_empty(tokens: Vec<Opaque>, what: &'static str) -> Result<Vec<Opaque>, Aut
     Ok(tokens)
 }
 
-/// Runs `sh -c RUN` and returns its stdout; killed when `limit` passes. Its stdout is never
+/// Runs `sh -c RUN` (in a process group of its own) and returns its stdout; killed, with
+/// all it started, when `limit` passes. Its stdout is never
 /// shown (it holds tokens); a failure names the exit status and stderr's last line.
 async fn run_command(
     run: &str,
@@ -125,15 +127,20 @@ async fn run_command(
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    let mut child = command
-        .arg("-c")
-        .arg(run)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| failed(format!("cannot start sh: {e}")))?;
+    let mut child = own_group(
+        command
+            .arg("-c")
+            .arg(run)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true),
+    )
+    .spawn()
+    .map_err(|e| failed(format!("cannot start sh: {e}")))?;
+    // Given up on (the timeout, or Ctrl-C dropping this future), the whole group goes:
+    // killing the shell alone left what it started running.
+    let mut group = GroupKill::new(child.id());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(failed("its output could not be read".into()));
     };
@@ -151,6 +158,7 @@ async fn run_command(
             "it did not finish within {limit:?} (auth.tokens timeout); it was killed"
         ))
     })?;
+    group.disarm();
     let status = status.map_err(|e| failed(format!("reading its output failed: {e}")))?;
     if !status.success() {
         let err = String::from_utf8_lossy(&err);
@@ -196,5 +204,31 @@ pub fn assign(tokens: &mut [Token], slots: &[TokenPlan], source: &TokenSource, o
             }
             (_, None) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token command past its timeout is killed with everything it started: its
+    /// grandchild (`sleep 300`) ends too, instead of running on under PID 1.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_token_command_past_its_timeout_is_killed_with_what_it_started() {
+        use crate::process_group::testing::{cleanup, ends, grandchild, sleeping_grandchild};
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = sleeping_grandchild(&pidfile);
+        let done = run_command(&command, None, std::time::Duration::from_secs(2)).await;
+        let err = done.expect_err("the command runs past its timeout");
+        assert!(err.to_string().contains("it was killed"), "{err}");
+        let pid = grandchild(&pidfile).await;
+        let ended = ends(&pid).await;
+        cleanup(&pid);
+        assert!(
+            ended,
+            "the token command's grandchild {pid} still runs after its timeout"
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::model::{
     Arrival, Dist, Group, OracleKind, Plan, Scenario, Step, StopReason, TokenReuse, Verdict,
     Violation,
 };
+use crate::process_group::{own_group, GroupKill};
 use crate::reference::TargetError;
 use crate::run::RunOutcome;
 use serde::{Deserialize, Serialize};
@@ -96,34 +97,43 @@ impl Reset {
     }
 }
 
-/// Runs a `--reset` command: `sh -c command`, stdin closed, bounded by `timeout` (the
-/// shell is killed then). Its stdout is discarded; the last line of its stderr is quoted
+/// Runs a `--reset` command: `sh -c command` in a process group of its own, stdin closed,
+/// bounded by `timeout` (the shell and everything it started are killed then). Its stdout is discarded; the last line of its stderr is quoted
 /// when it fails.
 ///
 /// # Errors
 /// [`ResetError`] when it cannot start, exits non-zero or runs past `timeout`.
 pub async fn run_reset_command(command: &str, timeout: Duration) -> Result<(), ResetError> {
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ResetError::Spawn {
-            command: command.to_string(),
-            source,
-        })?;
+    let child = own_group(
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true),
+    )
+    .spawn()
+    .map_err(|source| ResetError::Spawn {
+        command: command.to_string(),
+        source,
+    })?;
+    // Given up on (the timeout, or Ctrl-C dropping this future), the whole group goes:
+    // killing the shell alone left what it started running.
+    let mut group = GroupKill::new(child.id());
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => output,
+        Ok(Ok(output)) => {
+            group.disarm();
+            output
+        }
         Ok(Err(source)) => {
             return Err(ResetError::Spawn {
                 command: command.to_string(),
                 source,
             })
         }
-        // Dropping the future drops the child, which kills it (kill_on_drop).
+        // Dropping the future drops the child, which kills it (kill_on_drop), and `group`
+        // kills what it started.
         Err(_) => {
             return Err(ResetError::TimedOut {
                 command: command.to_string(),
@@ -443,7 +453,7 @@ impl Runner {
                 let limit = left.map_or(*timeout, |left| left.min(*timeout));
                 let cut_by_budget = left.is_some_and(|left| left < *timeout);
                 tokio::select! {
-                    // Dropping the command's future kills it (kill_on_drop).
+                    // Dropping the command's future kills it and its process group.
                     _ = self.cancel.cancelled() => Ok(false),
                     done = run_reset_command(command, limit) => match done {
                         Ok(()) => Ok(true),
@@ -890,6 +900,73 @@ pub async fn shrink_health(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `--reset` command past its timeout is killed with everything it started: its
+    /// grandchild (`sleep 300`) ends too, instead of running on under PID 1.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_reset_command_past_its_timeout_is_killed_with_what_it_started() {
+        use crate::process_group::testing::{cleanup, ends, grandchild, sleeping_grandchild};
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = sleeping_grandchild(&pidfile);
+        let done = run_reset_command(&command, Duration::from_secs(2)).await;
+        assert!(matches!(done, Err(ResetError::TimedOut { .. })), "{done:?}");
+        let pid = grandchild(&pidfile).await;
+        let ended = ends(&pid).await;
+        cleanup(&pid);
+        assert!(
+            ended,
+            "the reset's grandchild {pid} still runs after its timeout"
+        );
+    }
+
+    /// A `--reset` command given up on before its timeout (Ctrl-C drops its future) is
+    /// killed with everything it started.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_reset_command_dropped_by_ctrl_c_is_killed_with_what_it_started() {
+        use crate::process_group::testing::{cleanup, ends, grandchild, sleeping_grandchild};
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = sleeping_grandchild(&pidfile);
+        // Boxed, so that `drop` drops the future itself (as `select!` does at Ctrl-C).
+        let mut reset = Box::pin(run_reset_command(&command, Duration::from_secs(60)));
+        let pid = tokio::select! {
+            done = &mut reset => panic!("the reset ended by itself: {done:?}"),
+            pid = grandchild(&pidfile) => pid,
+        };
+        drop(reset);
+        let ended = ends(&pid).await;
+        cleanup(&pid);
+        assert!(
+            ended,
+            "the reset's grandchild {pid} still runs after Ctrl-C"
+        );
+    }
+
+    /// What a reset that succeeds leaves running on purpose (a server it restarted in the
+    /// background) stays: only a command given up on loses its group.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_reset_that_succeeds_leaves_what_it_started_in_the_background() {
+        use crate::process_group::testing::{cleanup, ends, ends_within, grandchild};
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let command = format!(
+            "sleep 300 >/dev/null 2>&1 & echo $! > '{}'",
+            pidfile.display()
+        );
+        run_reset_command(&command, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let pid = grandchild(&pidfile).await;
+        // A SIGKILL just sent takes a moment to end its target: give it one.
+        let killed = ends_within(&pid, Duration::from_secs(1)).await;
+        cleanup(&pid);
+        assert!(!killed, "the background process {pid} was killed");
+        assert!(ends(&pid).await);
+    }
 
     fn steps(text: &str) -> Vec<Step> {
         let s = crate::scenario::load_str(text, "p.toml").unwrap();

@@ -522,6 +522,73 @@ fn a_hunt_whose_repro_folder_is_a_file_is_refused_before_its_first_round() {
     );
 }
 
+/// `shrink -o DIR/FILE` with DIR missing creates DIR, as `run -o` does, and writes the
+/// minimal repro there: it used to shrink first, then fail with `cannot write DIR/….tmp`.
+#[test]
+fn shrink_creates_the_folder_of_its_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repro = tmp.path().join("repro.json");
+    std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
+    let out = tmp.path().join("missing/deeper/x.json");
+    // Bounded by its own budget; the planted bug reproduces at once, so the shrink takes
+    // seconds.
+    let said = stampede(&[
+        "shrink",
+        repro.to_str().unwrap(),
+        "--bug",
+        "early-message-drop",
+        // A few tries: one on a loaded machine may miss the planted bug's window.
+        "--times",
+        "3",
+        "--budget",
+        "30s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&said.stdout),
+        String::from_utf8_lossy(&said.stderr),
+    );
+    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(out.is_file(), "no {}: {stdout}\n{stderr}", out.display());
+}
+
+/// `shrink -o FILE` whose folder cannot be one (a file is in the way) is refused before
+/// any replay, not after the whole shrink.
+#[test]
+fn shrink_refuses_an_output_under_a_file_before_it_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repro = tmp.path().join("repro.json");
+    std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.join("x.json");
+    let said = stampede(&[
+        "shrink",
+        repro.to_str().unwrap(),
+        "--bug",
+        "early-message-drop",
+        "--times",
+        "1",
+        "--budget",
+        "30s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&said.stdout),
+        String::from_utf8_lossy(&said.stderr),
+    );
+    assert_eq!(said.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("{} is a file, not a folder", file.display())),
+        "{stderr}"
+    );
+    // Refused before the work: no replay ran, nothing was shrunk.
+    assert!(!stderr.contains("running against"), "{stderr}");
+    assert!(!stdout.contains("shrunk"), "{stdout}");
+}
+
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
 /// they refuse it (before touching any target) rather than run without the reset.
 #[test]

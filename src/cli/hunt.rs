@@ -526,6 +526,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
 
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
+    if let Some(out) = &args.out {
+        prepare_shrink_out(out)?;
+    }
     let target = args.target.choose_for(&repro);
     let runner = runner(
         &repro.plan,
@@ -616,6 +619,37 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         exit::VIOLATIONS
     } else {
         exit::CLEAN
+    })
+}
+
+/// Readies `shrink -o FILE` before the shrink starts: refuses a FILE that is a folder or
+/// lies under a file, and creates its folder, as `run -o` creates its own. Found only
+/// when the minimal repro was written, these lost the whole shrink.
+fn prepare_shrink_out(out: &std::path::Path) -> Result<(), Error> {
+    if out.is_dir() {
+        return Err(Error::Usage(format!(
+            "-o {} is a folder: -o names the minimal repro's file (e.g. {})",
+            out.display(),
+            out.join("repro.min.json").display()
+        )));
+    }
+    // An existing file is overwritten; a missing one's folders are checked (a file on
+    // the way cannot hold it).
+    if !out.exists() {
+        super::check_out_folder(
+            out,
+            "-o names the minimal repro's file; its folder is created if missing",
+        )?;
+    }
+    let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|e| {
+        Error::Usage(format!(
+            "shrink -o {}: cannot create its folder {}: {e}",
+            out.display(),
+            parent.display()
+        ))
     })
 }
 

@@ -437,7 +437,10 @@ fn conclude(
         shard: opts.shard,
     };
     let merged = merge(&plan, ran.output, ran.redactor);
-    let results = results::summarize(&info, merged, &opts.thresholds);
+    let mut results = results::summarize(&info, merged, &opts.thresholds);
+    if dir.is_some() && ran.learned.is_some() {
+        point_to_learned(&mut results);
+    }
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
         if let Some(text) = ran.learned {
@@ -445,6 +448,20 @@ fn conclude(
         }
     }
     Ok(RunOutcome { results, plan, dir })
+}
+
+/// A run Ctrl-C stopped before its load, whose `learned.toml` is written beside its
+/// summary: its hint says that file holds what calibration learned so far. Only then:
+/// a hint naming the file where none was written (`--no-learn`, a `--workers` merge)
+/// sent users looking for it.
+fn point_to_learned(results: &mut Results) {
+    let s = &mut results.summary;
+    if s.stopped != StopReason::Interrupted || s.counters.attempted > 0 {
+        return;
+    }
+    if let Some(hint) = &mut s.hint {
+        hint.push_str(" (what calibration learned so far is in learned.toml)");
+    }
 }
 
 /// The outcome of a run that Ctrl-C stopped before its load started (during calibration):

@@ -1184,6 +1184,8 @@ async fn ctrl_c_during_calibration_still_writes_the_results() {
     assert_eq!(s.counters.attempted, 0);
     let hint = s.hint.clone().unwrap_or_default();
     assert!(hint.contains("before the load started"), "{hint}");
+    // Written beside the summary, so named by its hint.
+    assert!(hint.contains("learned so far is in learned.toml"), "{hint}");
     let written = outcome.dir.expect("results are written");
     for file in [
         "summary.json",

@@ -128,16 +128,7 @@ async fn spawn_all(
     let mut children = Vec::new();
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
-        let mut cmd = worker_command(&exe, args, i, (url, loopback), &out);
-        match handoff {
-            Handoff::AsRun => {}
-            Handoff::Nothing => {
-                cmd.arg("--no-learn");
-            }
-            Handoff::From(file) => {
-                cmd.arg("--learned-from").arg(file);
-            }
-        }
+        let mut cmd = worker_command(&exe, args, i, (url, loopback), &out, handoff);
         children.push((i, out, cmd.spawn()?));
     }
     // A Ctrl-C at the terminal reaches the workers too; one sent to this process alone
@@ -179,7 +170,8 @@ async fn spawn_all(
 /// What the workers are told of the parent's calibration.
 enum Handoff {
     /// It did not calibrate (`--no-learn`, the scenario's `[oracles] learn = false`, or
-    /// tables it already has): neither do they.
+    /// tables it already has): neither do they (`--no-learn` is passed on, the rest they
+    /// read from the scenario themselves).
     AsRun,
     /// It calibrated and learned nothing: they do not calibrate again.
     Nothing,
@@ -227,15 +219,17 @@ fn interrupt(pid: u32) {
 }
 
 /// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,
-/// from its own loopback source address when `loopback`. The target URL travels in its
-/// environment (`STAMPEDE_TARGET`), not on its command line, which every user of the
-/// machine can read (`ps`): the URL may hold a password.
+/// from its own loopback source address when `loopback` (else from `--source-addr`, when
+/// given), told what the parent's calibration gives it (`handoff`). The target URL travels
+/// in its environment (`STAMPEDE_TARGET`), not on its command line, which every user of
+/// the machine can read (`ps`): the URL may hold a password.
 fn worker_command(
     exe: &Path,
     args: &RunArgs,
     i: u32,
     (url, loopback): (&str, bool),
     out: &Path,
+    handoff: &Handoff,
 ) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("run")
@@ -262,6 +256,22 @@ fn worker_command(
     }
     if loopback {
         cmd.args(["--source-addr", &source_addr(i).to_string()]);
+    } else if let Some(addr) = args.source_addr {
+        cmd.args(["--source-addr", &addr.to_string()]);
+    }
+    // `--no-learn` made the parent skip calibration (`AsRun`): the workers must not
+    // calibrate either, each on its own, as they did when it was dropped here.
+    match handoff {
+        Handoff::AsRun if args.no_learn => {
+            cmd.arg("--no-learn");
+        }
+        Handoff::AsRun => {}
+        Handoff::Nothing => {
+            cmd.arg("--no-learn");
+        }
+        Handoff::From(file) => {
+            cmd.arg("--learned-from").arg(file);
+        }
     }
     cmd
 }
@@ -381,7 +391,14 @@ mod tests {
             panic!("a run");
         };
         let url = "ws://user:hunter2@127.0.0.1:9/ws";
-        let cmd = worker_command(Path::new("stampede"), &args, 1, (url, true), Path::new("o"));
+        let cmd = worker_command(
+            Path::new("stampede"),
+            &args,
+            1,
+            (url, true),
+            Path::new("o"),
+            &Handoff::AsRun,
+        );
         let cmd = cmd.as_std();
         let argv: Vec<String> = cmd
             .get_args()
@@ -394,5 +411,78 @@ mod tests {
             std::ffi::OsStr::new("STAMPEDE_TARGET"),
             Some(std::ffi::OsStr::new(url))
         )));
+    }
+
+    /// `run ARGS --workers 2` parsed.
+    fn run_args(args: &[&str]) -> RunArgs {
+        use clap::Parser;
+        let mut argv = vec!["stampede", "run", "s.toml", "--workers", "2"];
+        argv.extend(args);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("valid arguments");
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("a run");
+        };
+        args
+    }
+
+    /// Worker `i`'s argv for `args`, against a target that is loopback or not.
+    fn worker_argv(args: &RunArgs, loopback: bool, handoff: &Handoff) -> Vec<String> {
+        let url = "ws://127.0.0.1:9/ws";
+        let cmd = worker_command(
+            Path::new("stampede"),
+            args,
+            0,
+            (url, loopback),
+            Path::new("o"),
+            handoff,
+        );
+        cmd.as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// `--no-learn` reaches the workers: the parent skipped calibration for it, and the
+    /// workers, not told, each calibrated on their own (`learned identity …` twice).
+    #[test]
+    fn no_learn_reaches_every_worker() {
+        let argv = worker_argv(&run_args(&["--no-learn"]), true, &Handoff::AsRun);
+        assert_eq!(
+            argv.iter().filter(|a| *a == "--no-learn").count(),
+            1,
+            "{argv:?}"
+        );
+        let argv = worker_argv(&run_args(&[]), true, &Handoff::AsRun);
+        assert!(!argv.iter().any(|a| a == "--no-learn"), "{argv:?}");
+        let argv = worker_argv(&run_args(&[]), true, &Handoff::Nothing);
+        assert!(argv.iter().any(|a| a == "--no-learn"), "{argv:?}");
+        let file = Handoff::From(PathBuf::from("l.json"));
+        let argv = worker_argv(&run_args(&[]), true, &file);
+        assert!(
+            argv.windows(2).any(|w| w == ["--learned-from", "l.json"]),
+            "{argv:?}"
+        );
+    }
+
+    /// `--source-addr` reaches the workers against a target that is not loopback (against
+    /// loopback each gets its own address instead).
+    #[test]
+    fn source_addr_reaches_the_workers_of_a_remote_target() {
+        let args = run_args(&["--source-addr", "10.1.2.3"]);
+        let argv = worker_argv(&args, false, &Handoff::AsRun);
+        assert!(
+            argv.windows(2).any(|w| w == ["--source-addr", "10.1.2.3"]),
+            "{argv:?}"
+        );
+        let argv = worker_argv(&args, true, &Handoff::AsRun);
+        assert!(
+            argv.windows(2).any(|w| w == ["--source-addr", "127.0.0.2"]),
+            "{argv:?}"
+        );
+        assert_eq!(
+            argv.iter().filter(|a| *a == "--source-addr").count(),
+            1,
+            "{argv:?}"
+        );
     }
 }

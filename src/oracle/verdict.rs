@@ -312,9 +312,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                 e.plan.limits.handshake_timeout
             ),
             _ if e.stopped == StopReason::Interrupted && e.reports.is_empty() => {
-                "interrupted before the load started: nothing was exercised (what calibration \
-                 learned so far, when it ran, is in learned.toml)"
-                    .into()
+                // No file is named: this run may have written none (`--no-learn`,
+                // `--no-results`, a `--workers` merge); the run says where one is.
+                "interrupted before the load started: nothing was exercised".into()
             }
             _ => incomplete_hint(e.stopped),
         };

@@ -2245,4 +2245,25 @@ fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
     assert_ne!(own.verdict, Verdict::Inconclusive, "{own:?}");
     let served = judged(vec![attempt(End::Accepted)]);
     assert_eq!(served.verdict, Verdict::Clean, "{served:?}");
+
+/// A run Ctrl-C stopped before its load: the hint says nothing was exercised and names
+/// no `learned.toml`, which this run may not have written (`--no-learn`, a `--workers`
+/// merge); the run adds the file's name where it writes one.
+#[test]
+fn interrupted_before_the_load_names_no_learned_file() {
+    let plan = plan();
+    let j = judge(&Evidence {
+        plan: &plan,
+        reports: &[],
+        by_oracle: &BTreeMap::new(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Interrupted,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+        redactor: &Redactor::default(),
+    });
+    assert_eq!(j.verdict, Verdict::Incomplete);
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains("before the load started"), "{hint}");
+    assert!(!hint.contains("learned.toml"), "{hint}");
 }

@@ -2245,6 +2245,7 @@ fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
     assert_ne!(own.verdict, Verdict::Inconclusive, "{own:?}");
     let served = judged(vec![attempt(End::Accepted)]);
     assert_eq!(served.verdict, Verdict::Clean, "{served:?}");
+}
 
 /// A run Ctrl-C stopped before its load: the hint says nothing was exercised and names
 /// no `learned.toml`, which this run may not have written (`--no-learn`, a `--workers`

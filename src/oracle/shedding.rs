@@ -21,11 +21,17 @@ const RATE_WORDS: [&str; 8] = [
 
 /// Whether a close `code` with `reason` reads as rate limiting: an application or library
 /// code (3000-4999) that echoes HTTP 429 (`4429`, `3429`), or whose reason says so ("Too
-/// many requests", "rate limit exceeded").
+/// many requests", "rate limit exceeded"); or a 1008 (policy violation) whose reason says
+/// so: a connection cap ("too many connections") is a limit, not a refusal of the token,
+/// though 1008 alone is as often "who are you" and stays a refusal.
 pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
     let reason = reason.to_lowercase();
-    (3000..=4999).contains(&code)
-        && (code % 1000 == 429 || RATE_WORDS.iter().any(|w| reason.contains(w)))
+    let says_so = RATE_WORDS.iter().any(|w| reason.contains(w));
+    match code {
+        1008 => says_so,
+        3000..=4999 => code % 1000 == 429 || says_so,
+        _ => false,
+    }
 }
 
 /// The note on closes before acceptance that read as rate limiting
@@ -81,9 +87,11 @@ mod tests {
             (4000, "Throttled", true),
             (4000, "separate sessions", false),
             (4401, "unauthorized", false),
-            // Only application codes: 1008 "too many" is a policy refusal the scenario
-            // may already list; 1013 sheds anyway.
-            (1008, "too many connections", false),
+            // A 1008 only by its reason (a connection cap): alone, or with an auth
+            // reason, it refuses the token. 1013 sheds anyway.
+            (1008, "too many connections", true),
+            (1008, "", false),
+            (1008, "invalid token", false),
             (1429, "", false),
         ] {
             assert_eq!(reads_as_rate_limit(code, reason), want, "{code} {reason:?}");

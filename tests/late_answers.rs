@@ -69,9 +69,18 @@ async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
     use stampede::hunt::{self, HuntOptions};
     let (users, messages, rounds) = (2u64, 3u64, 2u64);
     let (url, stop) = spawn_fake(Fault::LateCompletion).await;
+    // A last request, expected by nothing, brings each connection's last held events: every
+    // answer comes whole, late.
     let text = chat_scenario("late", users as u32, messages as u32)
         .replace(r#"within = "3s""#, r#"within = "300ms""#)
-        .replace(r#"think = "fixed(5ms)""#, r#"think = "fixed(200ms)""#);
+        .replace(r#"think = "fixed(5ms)""#, r#"think = "fixed(200ms)""#)
+        .replace(
+            "  { close = 1000 },",
+            r#"  { send = { type = "user_message", run_id = "last-{{conn}}", thread_id = "t", content = "bye" } },
+  { think = "fixed(400ms)" },
+  { close = 1000 },"#,
+        );
+    assert!(text.contains("last-{{conn}}"), "{text}");
     let text = format!("{text}\n[hunt]\nrounds = {rounds}\n");
     let s = scenario("late.toml", &text);
     let plan = stampede::plan::build(&s, 1);
@@ -95,7 +104,7 @@ async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
         hunted.found.map(|f| f.repro.evidence)
     );
     assert_eq!(hunted.rounds as u64, rounds);
-    // Every answer of every round: late ones, and each connection's last, cut by its close.
+    // Every answer of every round came late.
     assert_eq!(hunted.late, rounds * users * messages);
     let written: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

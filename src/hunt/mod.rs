@@ -567,12 +567,12 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
     }
 }
 
-/// The violations of a run that are slowness, not a race ([`verdict::slowness`]: answers
-/// that came after their `within`): the run's verdict tells them apart from a loss, and a
-/// hunt finds no race in them and writes no repro of them, nor counts them as reproducing
-/// one. A server slow under one load may not be under a replay's.
+/// The violations of a run that are slowness, not a race ([`verdict::late_answers`]:
+/// answers that came whole after their `within`): the run's verdict tells them apart from
+/// a loss, and a hunt finds no race in them and writes no repro of them, nor counts them
+/// as reproducing one. A server slow under one load may not be under a replay's.
 fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
-    crate::oracle::verdict::slowness(&outcome.results.violations)
+    crate::oracle::verdict::late_answers(&outcome.results.violations)
 }
 
 /// What a hunt (or a battery family) that found no race says of the answers it set aside
@@ -585,10 +585,9 @@ pub fn late_note(late: u64) -> Option<String> {
         n => format!("{n} answers"),
     };
     Some(format!(
-        "set aside {answers} that came after the `within` they were given ran out (or \
-         missed the same deadline on a connection that ended first): slowness, not a race, \
-         so no repro was written of them; raise `within` if it is stricter than the \
-         server's objective, or find what slows the server"
+        "set aside {answers} that came whole after the `within` they were given ran out: \
+         slowness, not a race, so no repro was written of them; raise `within` if it is \
+         stricter than the server's objective, or find what slows the server"
     ))
 }
 
@@ -941,8 +940,7 @@ pub struct HuntOutcome {
     pub excused: u64,
     pub first_excused: Option<Violation>,
     /// Violations the hunt set aside as slowness, not a race ([`slow_of`]): answers that
-    /// came whole after their `within` ran out, and deadlines missed the same way on a
-    /// connection that ended before such an answer could come.
+    /// came whole after their `within` ran out.
     pub late: u64,
     /// Health probes the server shed (HTTP 429 or 503, close 1013, a declared shed code):
     /// how often, and how many it was still shedding when their wait ran out (the round
@@ -1440,7 +1438,7 @@ mod tests {
         assert_eq!(late_note(0), None);
         let one = late_note(1).unwrap_or_default();
         assert!(
-            one.starts_with("set aside 1 answer that came after")
+            one.starts_with("set aside 1 answer that came whole after")
                 && one.contains("slowness, not a race"),
             "{one}"
         );

@@ -579,11 +579,10 @@ fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
 /// as late ([`HuntOutcome::late`]); `None` when there were none. The run's verdict counts
 /// them as violations: silence about them would read as a contradiction.
 pub fn late_note(late: u64) -> Option<String> {
-    let answers = match late {
-        0 => return None,
-        1 => "1 answer".to_string(),
-        n => format!("{n} answers"),
-    };
+    if late == 0 {
+        return None;
+    }
+    let answers = crate::model::words::plural(late, "answer");
     Some(format!(
         "set aside {answers} that came whole after the `within` they were given ran out: \
          slowness, not a race, so no repro was written of them; raise `within` if it is \

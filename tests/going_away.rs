@@ -130,7 +130,6 @@ async fn a_server_going_down_mid_run_is_inconclusive_not_a_race() {
 /// violations are the restart's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hunt_writes_no_repro_for_a_restart() {
-    use stampede::hunt::{self, HuntOptions};
     let bye = Goodbye {
         code: 1001,
         reason: "server restarting (deploy)",
@@ -138,20 +137,7 @@ async fn a_hunt_writes_no_repro_for_a_restart() {
     let (url, stop) = spawn_server(move |tcp| serve(tcp, bye)).await;
     let text = format!("{}\n[hunt]\nrounds = 3\n", text());
     let s = scenario("deploy.toml", &text);
-    let plan = stampede::plan::build(&s, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let hunted = tokio::time::timeout(TEST_BOUND, async {
-        let runner = common::url_runner(&plan, &url).await;
-        let opts = HuntOptions {
-            budget: std::time::Duration::from_secs(40),
-            seed: 1,
-            out: dir.path().to_path_buf(),
-            confirm: 3,
-        };
-        hunt::hunt(&s, &runner, &opts, &mut |_| {}).await.unwrap()
-    })
-    .await
-    .expect("the hunt ends within the bound");
+    let (hunted, written) = common::hunt_at(&s, &url, std::time::Duration::from_secs(40), 3).await;
     stop.cancel();
     assert!(
         hunted.found.is_none(),
@@ -162,10 +148,8 @@ async fn a_hunt_writes_no_repro_for_a_restart() {
         hunted.not_judged, hunted.rounds,
         "every round judged nothing"
     );
-    let written: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("repro"))
-        .collect();
-    assert!(written.is_empty(), "{written:?}");
+    assert!(
+        written.iter().all(|f| !f.starts_with("repro")),
+        "{written:?}"
+    );
 }

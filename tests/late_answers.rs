@@ -66,7 +66,6 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
 /// while the server is as loaded as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
-    use stampede::hunt::{self, HuntOptions};
     let (users, messages, rounds) = (2u64, 3u64, 2u64);
     let (url, stop) = spawn_fake(Fault::LateCompletion).await;
     // A last request, expected by nothing, brings each connection's last held events: every
@@ -83,20 +82,7 @@ async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
     assert!(text.contains("last-{{conn}}"), "{text}");
     let text = format!("{text}\n[hunt]\nrounds = {rounds}\n");
     let s = scenario("late.toml", &text);
-    let plan = stampede::plan::build(&s, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let hunted = tokio::time::timeout(common::TEST_BOUND, async {
-        let runner = common::url_runner(&plan, &url).await;
-        let opts = HuntOptions {
-            budget: std::time::Duration::from_secs(60),
-            seed: 1,
-            out: dir.path().to_path_buf(),
-            confirm: 2,
-        };
-        hunt::hunt(&s, &runner, &opts, &mut |_| {}).await.unwrap()
-    })
-    .await
-    .expect("the hunt ends within the bound");
+    let (hunted, written) = common::hunt_at(&s, &url, std::time::Duration::from_secs(60), 2).await;
     stop.cancel();
     assert!(
         hunted.found.is_none(),
@@ -106,9 +92,5 @@ async fn a_hunt_sets_late_answers_aside_and_writes_no_repro() {
     assert_eq!(hunted.rounds as u64, rounds);
     // Every answer of every round came late.
     assert_eq!(hunted.late, rounds * users * messages);
-    let written: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(Result::ok)
-        .collect();
     assert!(written.is_empty(), "{written:?}");
 }

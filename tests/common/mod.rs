@@ -565,6 +565,39 @@ pub async fn answer_five(
     Ok(())
 }
 
+/// Hunts `s` (seed 1) against the server at `url` within `budget`, confirming a find
+/// `confirm` times, bounded by [`TEST_BOUND`]: the outcome, and the names of the files it
+/// wrote (repros) in its output folder, gone with it.
+pub async fn hunt_at(
+    s: &stampede::model::Scenario,
+    url: &str,
+    budget: Duration,
+    confirm: u32,
+) -> (stampede::hunt::HuntOutcome, Vec<String>) {
+    let plan = stampede::plan::build(s, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let hunted = tokio::time::timeout(TEST_BOUND, async {
+        let runner = url_runner(&plan, url).await;
+        let opts = stampede::hunt::HuntOptions {
+            budget,
+            seed: 1,
+            out: dir.path().to_path_buf(),
+            confirm,
+        };
+        stampede::hunt::hunt(s, &runner, &opts, &mut |_| {})
+            .await
+            .unwrap()
+    })
+    .await
+    .expect("the hunt ends within the bound");
+    let written = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    (hunted, written)
+}
+
 /// A hunt runner for `plan` against the server at `url`, with default options and a
 /// token of its own.
 pub async fn url_runner(plan: &stampede::model::Plan, url: &str) -> stampede::hunt::Runner {

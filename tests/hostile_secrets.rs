@@ -55,6 +55,17 @@ async fn stampede_async(args: Vec<String>, env: Vec<(String, String)>) -> Output
     .unwrap()
 }
 
+/// `run SCENARIO --target URL --out OUT` and `extra`, as the binary's arguments.
+fn run_args(scenario: &Path, url: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = ["run", scenario.to_str().unwrap(), "--target", url, "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    a.push(out.to_str().unwrap().to_string());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -157,21 +168,7 @@ async fn a_token_echoed_by_the_server_reaches_no_output_whole() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(dir.path(), "echo.toml", ECHO_SCENARIO);
     let out_dir = dir.path().join("results");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "run",
-            scenario.to_str().unwrap(),
-            "--target",
-            &url,
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
+    let args = |extra: &[&str]| run_args(&scenario, &url, &out_dir, extra);
     let console = stampede_async(args(&[]), Vec::new()).await;
     let json = stampede_async(args(&["--json", "-q"]), Vec::new()).await;
     stop.cancel();
@@ -1076,21 +1073,10 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
     let scenario = write(dir.path(), "echo.toml", ECHO_SCENARIO);
     let out_dir = dir.path().join("results");
     let junit = dir.path().join("junit.xml");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "run",
-            scenario.to_str().unwrap(),
-            "--no-learn",
-            "--target",
-            &url,
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+    let args = |extra: &[&str]| {
+        let mut both = vec!["--no-learn"];
+        both.extend_from_slice(extra);
+        run_args(&scenario, &url, &out_dir, &both)
     };
     let secret = vec![("STAMPEDE_JWT_SECRET".to_string(), SECRET.to_string())];
     let console = stampede_async(args(&["--junit", junit.to_str().unwrap()]), secret.clone()).await;

@@ -1047,7 +1047,7 @@ async fn a_password_in_the_target_url_reaches_no_output_and_a_referenced_one_dia
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
     const SECRET: &str = "Sup3r secret/hmac+key-0123456789";
-    let encoded = "Sup3r%20secret%2Fhmac%2Bkey%2D0123456789";
+    let encoded = "Sup3r%20secret%2Fhmac%2Bkey-0123456789";
     let body = format!("invalid signature: key={SECRET} (url form {encoded})");
     let (url, stop) = spawn_server(move |mut tcp| {
         let body = body.clone();

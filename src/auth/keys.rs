@@ -113,9 +113,9 @@ impl Keys {
             return;
         };
         hidden.add(text, SECRET_SHOWN);
+        // As a URL's query carries it, the way tokens' percent-encoded forms are found.
         let encoded =
-            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+            percent_encoding::utf8_percent_encode(text, super::placement::QUERY_VALUE).to_string();
         if encoded != text {
             hidden.add(&encoded, SECRET_SHOWN);
         }

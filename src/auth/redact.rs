@@ -34,6 +34,98 @@ const WINDOW: usize = 16;
 /// piece from anywhere inside it is found once it is `WINDOW + STRIDE - 1` bytes long.
 const STRIDE: usize = 8;
 
+/// Redacts every token a run minted or read (see [`Index`]) and every value from the
+/// environment the scenario names. Made cheaply: its [`Index`] of the tokens is built the
+/// first time a text is redacted, so a run with nothing to redact (most clean runs) never
+/// builds it, and no run builds it before its load starts (~350,000 instructions per JWT,
+/// callgrind: seconds of one core for 100,000 connections before their first byte).
+#[derive(Default)]
+pub struct Redactor {
+    /// The tokens long enough to be looked for ([`MIN_TOKEN`]).
+    tokens: Vec<Token>,
+    index: std::sync::OnceLock<Index>,
+    /// Values from the environment the scenario names (an API key in a header or the
+    /// URL), each shown as its `${NAME}` ([`Redactor::hiding_env`]).
+    env: EnvValues,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} tokens)", self.tokens.len())
+    }
+}
+
+impl Redactor {
+    /// A redactor for `tokens` (shared tokens appear once); nothing is indexed yet.
+    pub fn new(tokens: &[Token]) -> Redactor {
+        let tokens = tokens
+            .iter()
+            .filter(|t| t.expose().len() >= MIN_TOKEN)
+            .cloned()
+            .collect();
+        Redactor {
+            tokens,
+            ..Redactor::default()
+        }
+    }
+
+    /// Also shows every value of `env` as its `${NAME}`: what a server echoes of a secret
+    /// the scenario took from the environment (`X-Api-Key = "${API_KEY}"`).
+    pub fn hiding_env(mut self, env: EnvValues) -> Redactor {
+        self.env = env;
+        self
+    }
+
+    /// The tokens' index, built on first use.
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::new(&self.tokens))
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty() && self.env.is_empty()
+    }
+
+    /// `text` with every whole token replaced by its label, every piece of one by
+    /// `<part of a token>`, and every value from the environment by its `${NAME}`;
+    /// borrowed when none occurs.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let tokens = if self.tokens.is_empty() {
+            Cow::Borrowed(text)
+        } else {
+            self.index().redact(text)
+        };
+        if self.env.is_empty() {
+            return tokens;
+        }
+        let hidden = self.env.hide(&tokens);
+        if hidden == *tokens {
+            tokens
+        } else {
+            Cow::Owned(hidden)
+        }
+    }
+
+    /// Redacts in place.
+    pub fn redact_in_place(&self, text: &mut String) {
+        if let Cow::Owned(redacted) = self.redact(text) {
+            *text = redacted;
+        }
+    }
+
+    /// At most `max` bytes of `text` (cut on a character boundary), redacted first so a
+    /// token the cut would split is still replaced whole: for excerpts of what a server
+    /// sent (a response body).
+    pub fn excerpt(&self, text: &str, max: usize) -> String {
+        let redacted = self.redact(text);
+        let mut end = redacted.len().min(max);
+        while !redacted.is_char_boundary(end) {
+            end -= 1;
+        }
+        redacted[..end].to_string()
+    }
+}
+
 /// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
 /// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
@@ -54,7 +146,7 @@ const STRIDE: usize = 8;
 /// entry each). The texts redacted are a run's kept violations and answers, once per run,
 /// and a connection's when its logins returned tokens.
 #[derive(Default)]
-pub struct Redactor {
+struct Index {
     labels: HashMap<String, String>,
     /// Distinct token lengths, longest first (a longer token wins over a prefix of it).
     lengths: Vec<usize>,
@@ -76,21 +168,12 @@ pub struct Redactor {
     /// inside it or cut at an excerpt's edge ([`separated`]).
     separated: separated::Index,
     hasher: foldhash::fast::FixedState,
-    /// Values from the environment the scenario names (an API key in a header or the
-    /// URL), each shown as its `${NAME}` ([`Redactor::hiding_env`]).
-    env: EnvValues,
 }
 
-impl std::fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Redactor({} tokens)", self.labels.len())
-    }
-}
-
-impl Redactor {
-    /// A redactor for `tokens` (shared tokens appear once).
-    pub fn new(tokens: &[Token]) -> Redactor {
-        let mut r = Redactor::default();
+impl Index {
+    /// Indexes `tokens` (shared tokens appear once).
+    fn new(tokens: &[Token]) -> Index {
+        let mut r = Index::default();
         let mut lengths = BTreeSet::new();
         // The forms that are tokens as written, whose base64 is looked for wrapped.
         let mut written = Vec::new();
@@ -121,13 +204,6 @@ impl Redactor {
         r.lengths = lengths.into_iter().rev().collect();
         r.separated = separated::Index::new(&r.forms, &written);
         r
-    }
-
-    /// Also shows every value of `env` as its `${NAME}`: what a server echoes of a secret
-    /// the scenario took from the environment (`X-Api-Key = "${API_KEY}"`).
-    pub fn hiding_env(mut self, env: EnvValues) -> Redactor {
-        self.env = env;
-        self
     }
 
     /// Indexes the windows of `form`: one every [`STRIDE`] bytes and the last. Where it
@@ -169,29 +245,14 @@ impl Redactor {
         }
     }
 
-    /// Whether there is nothing to redact.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty() && self.env.is_empty()
-    }
-
-    /// `text` with every whole token replaced by its label, every piece of one by
-    /// `<part of a token>`, and every value from the environment by its `${NAME}`;
-    /// borrowed when none occurs.
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    /// `text` with every whole token replaced by its label and every piece of one by
+    /// `<part of a token>`; borrowed when none occurs.
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         // Separated tokens first: replacing the pieces found byte for byte first would
         // leave the short stretches between them (a wrapped token's last line) behind.
-        let tokens = match self.redact_separated(text) {
+        match self.redact_separated(text) {
             Cow::Borrowed(text) => self.redact_tokens(text),
             Cow::Owned(text) => Cow::Owned(self.redact_tokens(&text).into_owned()),
-        };
-        if self.env.is_empty() {
-            return tokens;
-        }
-        let hidden = self.env.hide(&tokens);
-        if hidden == *tokens {
-            tokens
-        } else {
-            Cow::Owned(hidden)
         }
     }
 
@@ -295,25 +356,6 @@ impl Redactor {
     fn label_of_form(&self, f: u32) -> Option<&str> {
         let form = std::str::from_utf8(self.forms.get(f as usize)?).ok()?;
         self.labels.get(form).map(String::as_str)
-    }
-
-    /// Redacts in place.
-    pub fn redact_in_place(&self, text: &mut String) {
-        if let Cow::Owned(redacted) = self.redact(text) {
-            *text = redacted;
-        }
-    }
-
-    /// At most `max` bytes of `text` (cut on a character boundary), redacted first so a
-    /// token the cut would split is still replaced whole: for excerpts of what a server
-    /// sent (a response body).
-    pub fn excerpt(&self, text: &str, max: usize) -> String {
-        let redacted = self.redact(text);
-        let mut end = redacted.len().min(max);
-        while !redacted.is_char_boundary(end) {
-            end -= 1;
-        }
-        redacted[..end].to_string()
     }
 
     /// The longest token starting at byte `i` of `text`, with its label.
@@ -445,6 +487,26 @@ mod tests {
         let text = "user_id = \"user-1\"; eyJ but not a token";
         assert!(matches!(r.redact(text), Cow::Borrowed(_)));
         assert!(Redactor::new(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_tokens_are_indexed_only_once_a_text_is_redacted() {
+        let t = tokens(3);
+        let r = Redactor::new(&t);
+        assert!(!r.is_empty());
+        assert!(
+            r.index.get().is_none(),
+            "made before the load: nothing indexed yet"
+        );
+        let text = format!("echo {}", t[2].expose());
+        assert_eq!(r.redact(&text), "echo <token jti=jti2>");
+        assert!(r.index.get().is_some());
+        // Only environment values: no token index is ever needed.
+        let lookup = |_: &str| Some("k3y-of-sixteen-bytes".to_string());
+        let env = EnvValues::of("X-Api-Key: ${API_KEY}", &lookup);
+        let r = Redactor::new(&[]).hiding_env(env);
+        assert_eq!(r.redact("key k3y-of-sixteen-bytes"), "key ${API_KEY}");
+        assert!(r.index.get().is_none());
     }
 
     #[test]

@@ -362,6 +362,15 @@ fn finish(
                 merged.missing_shards
             )?;
         }
+        let pooled = summary.merged_from.filter(|n| *n > 1);
+        if let (Some(n), files::merge::MergedTime::Summed) = (pooled, merged.time) {
+            // Runs that ran one after another have no common span: say what `ran` is.
+            writeln!(
+                out,
+                "merged       {n} whole runs pooled: `ran` is their summed time (the gaps \
+                 between them left out), and every rate is over it"
+            )?;
+        }
         super::results_line(&mut out, dir, summary)?;
     }
     if let Some(path) = junit {

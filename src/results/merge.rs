@@ -1,7 +1,9 @@
 //! Combining the results of several runs of one (scenario, seed), e.g. the shards of a run
 //! spread over processes or machines (`--shard i/n`), into one result, exactly: counters
 //! add, HdrHistograms merge (so every percentile is recomputed, not averaged), violations
-//! and lenient acceptances are pooled, and the verdict is the worst of the parts.
+//! and lenient acceptances are pooled, and the verdict is the worst of the parts. The
+//! merged time is the shards' span or the pooled whole runs' summed time ([`MergedTime`]),
+//! and every rate is over it.
 
 use super::read::{IntervalPoint, Intervals, RunData};
 use super::{
@@ -68,6 +70,34 @@ pub struct MergedRun {
     pub intervals: Option<Intervals>,
     /// Shards missing from a sharded set (their connections are not in the result).
     pub missing_shards: Vec<u32>,
+    /// What the summary's `elapsed_ms`, and so every rate in it, measures.
+    pub time: MergedTime,
+}
+
+/// What a merged result's `elapsed_ms` measures. Every rate in the result (messages
+/// received and sent per second, the interval series) is over that one figure, so the
+/// time printed and the rates beside it always agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergedTime {
+    /// The shards of one split ran side by side: from the first one's start to the last
+    /// one's end.
+    Span,
+    /// Whole runs pooled ran one after another, minutes or days apart: their summed
+    /// time, the gaps between them left out (the rate is the pooled load's, not diluted
+    /// by the idle hours between two nightly runs), and their summed planned duration.
+    Summed,
+}
+
+impl MergedTime {
+    /// Shards are timed as a span, anything else (whole runs, merged results) as a sum;
+    /// [`check_compatible`] has made sure the parts are all one or all the other.
+    fn of(runs: &[RunData]) -> Self {
+        if runs.iter().all(|r| r.summary.shard.is_some()) {
+            MergedTime::Span
+        } else {
+            MergedTime::Summed
+        }
+    }
 }
 
 /// Merges `runs` (all of one scenario and seed; shards distinct).
@@ -149,12 +179,18 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             first.summary.shard.map_or(0, |s| s.count)
         )),
     };
+    let time = MergedTime::of(runs);
+    let intervals = match time {
+        MergedTime::Span => merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
+        MergedTime::Summed => concatenated_intervals(runs),
+    };
     Ok(MergedRun {
         missing_shards: missing,
         summary,
         histograms,
         violations,
-        intervals: merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
+        intervals,
+        time,
     })
 }
 
@@ -238,42 +274,50 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// Figures recomputed from the merged parts: phases from the merged histograms, rates
-/// over the longest part, the generator's lag, sums of probes and planned connections.
 /// From the earliest part's start (`started_at`, RFC 3339) to the latest part's end
 /// (start + `elapsed_ms`), in ms; `None` when a start does not read as a time.
 fn union_span_ms(runs: &[RunData]) -> Option<f64> {
     let mut first = f64::INFINITY;
     let mut last = f64::NEG_INFINITY;
     for r in runs {
-        let start = chrono::DateTime::parse_from_rfc3339(&r.summary.started_at).ok()?;
-        let start_ms = start.timestamp_micros() as f64 / 1000.0;
+        let start_ms = started_ms(r)?;
         first = first.min(start_ms);
         last = last.max(start_ms + r.summary.elapsed_ms);
     }
     (last >= first).then_some(last - first)
 }
 
+/// A part's start (`started_at`, RFC 3339) in ms since the epoch; `None` when it does not
+/// read as a time.
+fn started_ms(run: &RunData) -> Option<f64> {
+    let start = chrono::DateTime::parse_from_rfc3339(&run.summary.started_at).ok()?;
+    Some(start.timestamp_micros() as f64 / 1000.0)
+}
+
+/// The merged `elapsed_ms`, as `time` measures it. A span is never shorter than the
+/// longest part (a start that does not read as a time leaves only that).
+fn merged_elapsed_ms(runs: &[RunData], time: MergedTime) -> f64 {
+    let elapsed = runs.iter().map(|r| r.summary.elapsed_ms);
+    match time {
+        MergedTime::Summed => elapsed.sum(),
+        MergedTime::Span => {
+            let longest = elapsed.fold(0.0, f64::max);
+            union_span_ms(runs).map_or(longest, |span| span.max(longest))
+        }
+    }
+}
+
+/// Figures recomputed from the merged parts: phases from the merged histograms, the time
+/// ([`MergedTime`]) and the rates over it, the generator's lag, sums of probes and planned
+/// connections.
 fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) {
     s.schema_version = SCHEMA_VERSION;
-    // Shards run side by side: the split took from the first one's start to the last
-    // one's end (workers that calibrate on their own start apart, so the longest part
-    // alone overstated the rate). Whole runs pooled ran one after another: their rate is
-    // over their summed time, and the header shows the longest.
-    let longest = runs
-        .iter()
-        .map(|r| r.summary.elapsed_ms)
-        .fold(0.0, f64::max);
-    let sharded = runs.iter().all(|r| r.summary.shard.is_some());
-    s.elapsed_ms = match sharded.then(|| union_span_ms(runs)).flatten() {
-        Some(span) => span.max(longest),
-        None => longest,
-    };
-    let busy_ms = if sharded {
-        s.elapsed_ms
-    } else {
-        runs.iter().map(|r| r.summary.elapsed_ms).sum()
-    };
+    let time = MergedTime::of(runs);
+    s.elapsed_ms = merged_elapsed_ms(runs, time);
+    if time == MergedTime::Summed {
+        // "ran 8s of 8s": the planned time beside the run time is the pool's too.
+        s.duration_ms = runs.iter().map(|r| r.summary.duration_ms).sum();
+    }
     s.connections_planned = runs.iter().map(|r| r.summary.connections_planned).sum();
     s.stopped = runs
         .iter()
@@ -284,7 +328,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
             StopReason::Interrupted => 2,
         })
         .unwrap_or_default();
-    s.received_per_sec = c.messages_received as f64 / (busy_ms / 1000.0).max(1e-9);
+    s.received_per_sec = c.messages_received as f64 / (s.elapsed_ms / 1000.0).max(1e-9);
     s.phases = Phase::ALL
         .iter()
         .filter(|p| !h.get(**p).is_empty())
@@ -411,6 +455,38 @@ fn merged_intervals<'a>(parts: impl Iterator<Item = &'a Intervals>) -> Option<In
         point.live = points.iter().map(|p| p.live).sum();
         point.turn_p99_ms = worst_p99(points.iter().copied());
         series.push(point);
+    }
+    Some(Intervals {
+        interval_ms: spacing,
+        series,
+    })
+}
+
+/// The series of whole runs that ran one after another, end to end on the clock their
+/// summed `elapsed_ms` counts ([`MergedTime::Summed`]): each run's points shifted by the
+/// time of the runs before it, in start order. Added point by point, as shards are, two
+/// runs would read as one run at twice the rate, beside a headline rate over their summed
+/// time. A run without a series still takes its time on that clock.
+fn concatenated_intervals(runs: &[RunData]) -> Option<Intervals> {
+    let parts = runs.iter().filter_map(|r| r.intervals.as_ref());
+    let spacing = parts.clone().map(|p| p.interval_ms).fold(0.0, f64::max);
+    if parts.count() == 0 {
+        return None;
+    }
+    let mut ordered: Vec<&RunData> = runs.iter().collect();
+    // A start that does not read as a time goes last (the sort is stable).
+    let start = |r: &RunData| started_ms(r).unwrap_or(f64::INFINITY);
+    ordered.sort_by(|a, b| start(a).total_cmp(&start(b)));
+    let mut offset_ms = 0.0;
+    let mut series = Vec::new();
+    for run in ordered {
+        if let Some(part) = &run.intervals {
+            series.extend(coarsened(part, spacing).into_iter().map(|p| IntervalPoint {
+                t_ms: p.t_ms + offset_ms,
+                ..p
+            }));
+        }
+        offset_ms += run.summary.elapsed_ms;
     }
     Some(Intervals {
         interval_ms: spacing,
@@ -569,14 +645,67 @@ mod tests {
         let merged = merge(&shards).unwrap().summary;
         assert_eq!(merged.elapsed_ms, 6_000.0);
         assert!((merged.received_per_sec - counted(&shards) / 6.0).abs() < 1e-6);
-        // Whole runs pooled ran one after another: their rate is over 8 s.
-        let mut pooled = shards.clone();
-        for r in &mut pooled {
-            r.summary.shard = None;
-        }
-        pooled[1].dir = "elsewhere".into();
-        let merged = merge(&pooled).unwrap().summary;
-        assert!((merged.received_per_sec - counted(&pooled) / 8.0).abs() < 1e-6);
+    }
+
+    /// Whole runs pooled ran one after another: the merged time is their summed time, and
+    /// the time shown, every rate and the interval series all count that one clock (the
+    /// header once showed the longest run beside a rate over the sum).
+    #[test]
+    fn pooled_whole_runs_are_timed_by_their_summed_time_and_every_rate_is_over_it() {
+        let run = |dir: &str, started_at: &str, elapsed_ms: f64| {
+            let mut run = whole(dir, started_at);
+            run.summary.elapsed_ms = elapsed_ms;
+            run.summary.duration_ms = 4_000.0;
+            run.intervals = Some(Intervals {
+                interval_ms: 1000.0,
+                series: (1..=3)
+                    .map(|i| point(f64::from(i) * 1000.0, 10.0, None))
+                    .chain([IntervalPoint {
+                        duration_ms: Some(elapsed_ms - 3_000.0),
+                        ..point(elapsed_ms, 10.0, None)
+                    }])
+                    .collect(),
+            });
+            run
+        };
+        // Given latest first, five minutes apart: the gap between them is not load.
+        let runs = [
+            run("b", "2025-01-01T00:05:00.000+00:00", 4_000.0),
+            run("a", "2025-01-01T00:00:00.000+00:00", 3_500.0),
+        ];
+        let merged = merge(&runs).unwrap();
+        assert_eq!(merged.time, MergedTime::Summed);
+        let s = &merged.summary;
+        assert_eq!(s.elapsed_ms, 7_500.0);
+        assert_eq!(s.duration_ms, 8_000.0);
+        let secs = s.elapsed_ms / 1000.0;
+        let received = s.counters.messages_received as f64;
+        assert!(received > 0.0, "the fixture receives messages");
+        assert!((s.received_per_sec - received / secs).abs() < 1e-6);
+        // The sent rate a `--scenario` threshold reads is over the same time.
+        let sent = crate::model::Threshold {
+            metric: crate::model::ThresholdMetric::SentPerSec,
+            op: crate::model::ThresholdOp::Gt,
+            limit: 0.0,
+            text: "> 0".into(),
+        };
+        let evaluated = crate::results::evaluate(s, &[sent]);
+        let expected = s.counters.messages_sent as f64 / secs;
+        assert!((evaluated[0].actual.unwrap() - expected).abs() < 1e-6);
+        // The console says the same time.
+        let mut text = Vec::new();
+        crate::report::render(s, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("ran 7.50s of 8s"), "{text}");
+        // The series runs end to end, earliest run first, over the same 7.5 s.
+        let series = &merged.intervals.unwrap().series;
+        let times: Vec<f64> = series.iter().map(|p| p.t_ms).collect();
+        assert_eq!(
+            times,
+            [1_000.0, 2_000.0, 3_000.0, 3_500.0, 4_500.0, 5_500.0, 6_500.0, 7_500.0]
+        );
+        let sent_in_series: f64 = series.iter().map(|p| p.sent).sum();
+        assert_eq!(sent_in_series, 80.0);
     }
 
     #[test]

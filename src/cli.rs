@@ -274,7 +274,8 @@ pub struct CompareArgs {
     /// How much worse NEW may be before it counts as a regression.
     #[arg(long, default_value = "10%", value_parser = files::compare::parse_tolerance)]
     pub tolerance: f64,
-    /// A tolerance for one metric or phase, e.g. turn.p99=20% (repeatable).
+    /// A tolerance for one metric or phase, e.g. turn.p99=20%, or an error row: errors.rate,
+    /// unmet.rate, violations (repeatable).
     #[arg(long = "tolerance-for", value_name = "METRIC=PERCENT", value_parser = files::compare::parse_tolerance_for)]
     pub tolerance_for: Vec<(String, f64)>,
     /// Compare runs of different scenarios anyway.

@@ -494,10 +494,8 @@ fn a_new_verdict_worse_than_a_clean_base_fails() {
     let broken = report_support::with_violations(run(2, TURNS, 20.0, 1.0), 3);
     let new = vec![write(&tmp.path().join("new"), &broken)];
     let c = compare(&base, &new, &CompareOptions::default()).unwrap();
-    assert!(
-        c.regressions().next().is_none(),
-        "the timings alone are alike"
-    );
+    let flagged: Vec<&str> = c.regressions().map(|r| r.metric.as_str()).collect();
+    assert_eq!(flagged, ["violations"], "the timings alone are alike");
     assert_eq!(c.worse_verdicts.len(), 1);
     assert!(c.regressed());
     // Both sides with violations: the verdict did not get worse.
@@ -512,4 +510,90 @@ fn a_new_verdict_worse_than_a_clean_base_fails() {
         "{out}"
     );
     assert!(!out.contains("no regression"), "{out}");
+}
+
+/// `n` of a run's connection attempts failed, and `unmet` of its expectations went unmet.
+fn failing(seed: u64, n: u64, unmet: u64) -> report_support::Run {
+    let mut run = run(seed, TURNS, 20.0, 1.0);
+    let c = &mut run.summary.counters;
+    c.accepted -= n;
+    c.failed += n;
+    c.expect.expectations_met -= unmet;
+    run
+}
+
+/// A release as fast as the last but whose connections and expectations fail more often
+/// is a regression: the error rows show both sides' shares with the change, and a worse
+/// one fails the comparison as worse latency does; a few more failures than none, within
+/// sampling noise, do not.
+#[test]
+fn a_new_whose_connections_or_expectations_fail_more_often_regresses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = vec![write(&tmp.path().join("base"), &failing(1, 10, 30))];
+    let new = vec![write(&tmp.path().join("new"), &failing(2, 40, 150))];
+    let c = compare(&base, &new, &CompareOptions::default()).unwrap();
+    let errors = row(&c, "errors.rate");
+    assert_eq!((errors.base, errors.new), (0.01, 0.04), "{errors:?}");
+    assert!((errors.change.unwrap() - 3.0).abs() < 1e-9, "{errors:?}");
+    assert_eq!(errors.verdict, Verdict::Regression);
+    let unmet = row(&c, "unmet.rate");
+    assert_eq!((unmet.base, unmet.new), (0.01, 0.05), "{unmet:?}");
+    assert_eq!(unmet.verdict, Verdict::Regression);
+    assert_eq!(row(&c, "violations").verdict, Verdict::Unchanged);
+    assert!(c.regressed());
+    // The other way round it is an improvement; a tolerance for the row lets it pass.
+    let back = compare(&new, &base, &CompareOptions::default()).unwrap();
+    assert_eq!(row(&back, "errors.rate").verdict, Verdict::Improved);
+    let lenient = CompareOptions {
+        per_metric: [
+            ("errors.rate".to_string(), 4.0),
+            ("unmet.rate".to_string(), 5.0),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    assert!(!compare(&base, &new, &lenient).unwrap().regressed());
+    // 2 failures in 1,000 attempts against none: within sampling noise.
+    let clean = vec![write(&tmp.path().join("clean"), &failing(3, 0, 0))];
+    let few = vec![write(&tmp.path().join("few"), &failing(4, 2, 0))];
+    let c = compare(&clean, &few, &CompareOptions::default()).unwrap();
+    assert_eq!(
+        row(&c, "errors.rate").verdict,
+        Verdict::WorseUngated("within sampling noise")
+    );
+    assert!(!c.regressed(), "{:#?}", c.regressions().collect::<Vec<_>>());
+
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&new)]);
+    assert_eq!(code, 1, "{out}");
+    let line = |start: &str| {
+        out.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("errors"),
+        "errors conn % 1.000 4.000 +300.0% - REGRESSION (tolerance 10%)"
+    );
+    assert_eq!(
+        line("              unmet %"),
+        "unmet % 1.000 5.000 +400.0% - REGRESSION (tolerance 10%)"
+    );
+    assert_eq!(line("violations"), "violations per run 0.000 0.000 - -");
+    assert!(out.contains("errors.rate +300.0%"), "{out}");
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&new), "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let errors = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "errors.rate")
+        .unwrap();
+    assert_eq!(errors["unit"], "share", "{errors:#}");
+    assert_eq!(errors["new"], 0.04, "{errors:#}");
+    assert_eq!(errors["verdict"], "regression", "{errors:#}");
 }

@@ -1,14 +1,16 @@
 //! The comparison as a console table, or as JSON (`compare --json`).
 
 use crate::model::words::plural;
-use crate::results::compare::{describe, Comparison, Missing, Row, Verdict};
+use crate::results::compare::{describe, Comparison, Missing, Row, Unit, Verdict};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 
 /// The comparison as one JSON object: `scenario`, `base_runs`/`new_runs` (paths),
 /// `tolerance` (a fraction), `forced` (a note or null), `warnings`, `rows` (one per phase
-/// statistic, then throughput: `metric`, `phase`, `stat`, `base`/`new` in ms, or
-/// messages/s for `received_per_sec`, `change` and `spread` as fractions or null,
+/// statistic, then throughput, then the error rows: `metric`, `phase`, `stat`, `unit`,
+/// `base`/`new` in it (`ms`; `per_sec`, messages/s for `received_per_sec`; `share`, 0 to 1
+/// for `errors.rate` and `unmet.rate`; `per_run` for `violations`), `change` (a fraction
+/// of base) and `spread` (in the unit) or null,
 /// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated` or
 /// `better_ungated` with `ungated_because`), `missing` (phases one side lacks: `phase`,
 /// `lacking` side, the other side's `samples`, `gated_by` the `--tolerance-for` key or
@@ -33,6 +35,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
                 "metric": r.metric,
                 "phase": r.phase,
                 "stat": r.stat,
+                "unit": r.unit.name(),
                 "base": r.base,
                 "new": r.new,
                 "change": r.change,
@@ -120,9 +123,14 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
 
 fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
     let change = r.change.map_or_else(|| "-".to_string(), signed_percent);
+    // A share shows as a percentage, as its stat (`conn %`) says; the rest as they are.
+    let shown = |v: f64| match r.unit {
+        Unit::Share => v * 100.0,
+        Unit::Ms | Unit::PerSec | Unit::PerRun => v,
+    };
     let spread = r
         .spread
-        .map_or_else(|| "-".to_string(), |s| format!("{s:.3}"));
+        .map_or_else(|| "-".to_string(), |s| format!("{:.3}", shown(s)));
     let verdict = match r.verdict {
         Verdict::Unchanged => String::new(),
         Verdict::Improved => "improved".to_string(),
@@ -133,7 +141,9 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
     writeln!(
         w,
         "{phase:<14}{:<8}{:>12.3}{:>12.3}{change:>10}{spread:>10}  {verdict}",
-        r.stat, r.base, r.new
+        r.stat,
+        shown(r.base),
+        shown(r.new)
     )
 }
 

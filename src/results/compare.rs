@@ -12,9 +12,11 @@
 //! which a tail made of a few stalls is not, so a percentile also needs
 //! [`MIN_TAIL_SAMPLES`] beyond it on each side to gate. `max` (one sample), thin tails and
 //! the generator's own lag are shown but gate nothing unless a `--tolerance-for` names them.
+//! The error rows ([`errors`]) compare how often connections and expectations failed and
+//! how many violations the oracles found, and gate as the others do.
 
 mod args;
-
+pub mod errors;
 mod stats;
 
 pub use args::{describe, expand, parse_tolerance, parse_tolerance_for};
@@ -52,7 +54,8 @@ const STATS: [LatencyStat; 5] = [
 pub struct CompareOptions {
     /// Allowed worsening as a fraction (0.1 = 10%).
     pub tolerance: f64,
-    /// Per-metric tolerances: `turn.p99`, a whole phase (`turn`), or `received_per_sec`.
+    /// Per-metric tolerances: `turn.p99`, a whole phase (`turn`), `received_per_sec`, or an
+    /// error row's key (`errors.rate`, `unmet.rate`, `violations`).
     pub per_metric: BTreeMap<String, f64>,
     /// Compare runs of different scenarios anyway.
     pub force: bool,
@@ -94,7 +97,7 @@ pub struct Comparison {
     pub forced: Option<String>,
     /// Runs whose timings deserve doubt (generator fell behind, interrupted).
     pub warnings: Vec<String>,
-    /// One row per phase and statistic, then the throughput row.
+    /// One row per phase and statistic, then the throughput row, then the error rows.
     pub rows: Vec<Row>,
     /// Phases (and named turns) with samples on one side only: nothing to compare them
     /// with, so they have no rows.
@@ -130,11 +133,12 @@ pub struct WorseVerdict {
 /// One compared value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// `turn.p99`, or `received_per_sec`.
+    /// `turn.p99`, `received_per_sec`, or an error row's key (`errors.rate`).
     pub metric: String,
     pub phase: String,
     pub stat: String,
-    /// Milliseconds for latency rows, messages/s for the throughput row.
+    /// In the row's [`Unit`]: milliseconds for latency rows, messages/s for the
+    /// throughput row, a share from 0 to 1 or a count per run for the error rows.
     pub base: f64,
     pub new: f64,
     /// (new − base) / base; `None` when base is zero.
@@ -143,6 +147,34 @@ pub struct Row {
     pub spread: Option<f64>,
     pub tolerance: f64,
     pub verdict: Verdict,
+    /// What `base`, `new` and `spread` are in.
+    pub unit: Unit,
+}
+
+/// What a row's values are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Milliseconds: the latency rows.
+    Ms,
+    /// Messages per second: the throughput row.
+    PerSec,
+    /// A share from 0 to 1 (failed connection attempts, unmet expectations), shown as a
+    /// percentage.
+    Share,
+    /// A count, the mean per run: violations.
+    PerRun,
+}
+
+impl Unit {
+    /// Its name in `compare --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Ms => "ms",
+            Unit::PerSec => "per_sec",
+            Unit::Share => "share",
+            Unit::PerRun => "per_run",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +264,7 @@ pub fn compare(
         }
     }
     rows.push(throughput_row(&base, &new, opts));
+    rows.extend(errors::error_rows(&base, &new, opts));
     missing.extend(unmeasured_gates(opts, &rows, &missing));
     let scenario = base
         .first()
@@ -476,6 +509,7 @@ fn latency_row(
         new,
         spread,
         tolerance,
+        unit: Unit::Ms,
     }
 }
 
@@ -505,6 +539,7 @@ fn throughput_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
         new,
         spread,
         tolerance,
+        unit: Unit::PerSec,
     }
 }
 

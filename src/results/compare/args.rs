@@ -41,7 +41,8 @@ pub fn parse_tolerance(text: &str) -> Result<f64, String> {
     }
 }
 
-/// `turn.p99=20%`, `turn=20%` or `received_per_sec=5%` → (key, fraction).
+/// `turn.p99=20%`, `turn=20%`, `received_per_sec=5%` or an error row's key
+/// (`errors.rate=50%`) → (key, fraction).
 pub fn parse_tolerance_for(text: &str) -> Result<(String, f64), String> {
     let (key, value) = text
         .split_once('=')
@@ -61,13 +62,15 @@ pub fn parse_tolerance_for(text: &str) -> Result<(String, f64), String> {
         .is_some_and(|name| !name.is_empty());
     let known_phase = Phase::ALL.iter().any(|p| p.name() == phase) || named_turn;
     let known_stat = stat.is_empty() || STATS.iter().any(|s| s.name() == stat);
-    if key != THROUGHPUT && !(known_phase && known_stat) {
+    let other_row = key == THROUGHPUT || super::errors::KEYS.contains(&key);
+    if !(other_row || known_phase && known_stat) {
         let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
         let stats: Vec<&str> = STATS.iter().map(|s| s.name()).collect();
         return Err(format!(
-            "unknown metric {key:?}; expected <phase>[.<stat>] (phases: {}, or turn:<expect name>; stats: {}) or {THROUGHPUT}",
+            "unknown metric {key:?}; expected <phase>[.<stat>] (phases: {}, or turn:<expect name>; stats: {}), {THROUGHPUT} or {}",
             phases.join(", "),
-            stats.join(", ")
+            stats.join(", "),
+            super::errors::KEYS.join(", ")
         ));
     }
     Ok((key.to_string(), parse_tolerance(value)?))

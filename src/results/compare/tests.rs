@@ -20,6 +20,14 @@ fn tolerances_are_percentages() {
         parse_tolerance_for("received_per_sec=1%"),
         Ok(("received_per_sec".into(), 0.01))
     );
+    // The error rows' keys.
+    for key in ["errors.rate", "unmet.rate", "violations"] {
+        assert_eq!(
+            parse_tolerance_for(&format!("{key}=50%")),
+            Ok((key.into(), 0.5))
+        );
+    }
+    assert!(parse_tolerance_for("errors.p99=5%").is_err());
     assert!(parse_tolerance_for("turn.p95=20%")
         .unwrap_err()
         .contains("p99.9"));

@@ -94,7 +94,8 @@ fn main() -> ExitCode {
 }
 
 /// First Ctrl-C or SIGTERM: stop cleanly, saying what the command will keep (`notice`,
-/// from [`cli::Command::interrupt_notice`]). Second: leave at once.
+/// from [`cli::Command::interrupt_notice`]). Second: leave at once, killing the process
+/// group of any command still running.
 async fn stop_on_ctrl_c(
     mut signals: StopSignals,
     cancel: CancellationToken,
@@ -110,6 +111,9 @@ async fn stop_on_ctrl_c(
         // One Ctrl-C may arrive twice: GNU `timeout -s INT` and some shells signal the
         // process and then its group. A second within this window is the same one.
         if first.elapsed() >= SAME_CTRL_C {
+            // `exit` drops nothing: a `--reset` or token command still running would
+            // outlive us, with all it started, unless its group is killed here.
+            stampede::process_group::kill_running();
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
     }

@@ -3,6 +3,33 @@
 //! stops everything it started. Killing only the shell left its children running,
 //! reparented to PID 1: `--reset "sleep 601; echo done" --reset-timeout 2s` said
 //! `(killed)` and left the `sleep` behind.
+//!
+//! A second Ctrl-C leaves at once (`std::process::exit`), which runs no destructor: the
+//! groups still running are listed here, and [`kill_running`] kills them on the way out.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
+
+/// The groups of the commands running now: every armed [`GroupKill`]'s. Process-wide,
+/// because what reads it is: the immediate exit, in `main`, knows nothing of the futures
+/// that started the commands (and does not wait for them to drop).
+static RUNNING: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// [`RUNNING`], whatever a thread that panicked holding it left: a set of ids stays valid
+/// at every step, and an exit must still find the groups.
+fn running() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Kills the process group of every command still running (SIGKILL, as when one is given
+/// up on), for an immediate exit, which drops nothing: without it a `--reset` or token
+/// command, and all it started, ran on after stampede had gone. Sends the signals and
+/// returns; it waits for nothing.
+pub fn kill_running() {
+    for group in std::mem::take(&mut *running()) {
+        kill_group(group);
+    }
+}
 
 /// Makes `command` start in a new process group, the child its leader (its group id is its
 /// process id). Elsewhere than Unix, nothing.
@@ -24,20 +51,27 @@ pub struct GroupKill {
 }
 
 impl GroupKill {
-    /// Armed for the group `child` leads (`child.id()`, read before the child is moved).
+    /// Armed for the group `child` leads (`child.id()`, read before the child is moved),
+    /// and listed for [`kill_running`].
     pub fn new(child: Option<u32>) -> Self {
+        if let Some(group) = child {
+            running().insert(group);
+        }
         Self { group: child }
     }
 
     /// The command ended by itself: leave its group alone.
     pub fn disarm(&mut self) {
-        self.group = None;
+        if let Some(group) = self.group.take() {
+            running().remove(&group);
+        }
     }
 }
 
 impl Drop for GroupKill {
     fn drop(&mut self) {
         if let Some(group) = self.group.take() {
+            running().remove(&group);
             kill_group(group);
         }
     }
@@ -58,6 +92,26 @@ fn kill_group(group: u32) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = group;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No such group: ids above `i32::MAX` are never process ids, so no kill is sent.
+    const NONE: u32 = u32::MAX - 7;
+
+    #[test]
+    fn a_running_command_is_listed_until_disarmed_or_dropped() {
+        let mut kill = GroupKill::new(Some(NONE));
+        assert!(running().contains(&NONE));
+        kill.disarm();
+        assert!(!running().contains(&NONE));
+        let kill = GroupKill::new(Some(NONE - 1));
+        assert!(running().contains(&(NONE - 1)));
+        drop(kill);
+        assert!(!running().contains(&(NONE - 1)));
+    }
 }
 
 /// For tests of the commands' callers: a command that starts a grandchild (`sleep 300`,

@@ -1017,6 +1017,112 @@ async fn sigterm_during_a_run_writes_the_results_as_ctrl_c_does() {
     );
 }
 
+/// Whether any process of group `group` still runs (a zombie, left for PID 1 to reap, has
+/// ended). Reads `/proc/PID/stat`: after the command's name, in parentheses, come the
+/// state, the parent's pid and the group.
+fn group_runs(group: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .any(|stat| {
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            matches!(fields.as_slice(), [state, _, pgrp, ..] if *state != "Z" && *pgrp == group)
+        })
+}
+
+/// A second Ctrl-C or SIGTERM leaves at once, and kills a token command still running,
+/// with what it started: `exit` drops nothing, and the command (a shell whose `sleep 600`
+/// would outlive any test) ran on after stampede had gone. The first signal does not stop
+/// a token command (the run waits for its tokens), so the second is what ends it.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_kills_a_running_token_commands_process_group() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("group");
+    // `$$` is the shell, which leads the command's own group.
+    let command = format!("echo $$ > '{}'; sleep 600 & wait", pidfile.display());
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+name = "token-command"
+duration = "5s"
+[auth]
+tokens = {{ command = "{command}", timeout = "10m" }}
+[[group]]
+name = "users"
+users = 1
+steps = [ {{ close = 1000 }} ]
+"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", scenario.to_str().unwrap(), "--no-learn", "-q", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let said = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let deadline = Instant::now() + BOUND;
+    let group = loop {
+        let text = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if text.ends_with('\n') {
+            break text.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "the token command never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // Signal until it exits: the first stops the run cleanly, and signals within 300 ms
+    // of it count as the same one (`timeout -s INT` sends two).
+    let status = loop {
+        common::signal(&child, "TERM");
+        if let Ok(status) = timeout(Duration::from_millis(100), child.wait()).await {
+            break status.unwrap();
+        }
+        if Instant::now() >= deadline {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .status();
+            panic!("stampede did not exit on a second SIGTERM");
+        }
+    };
+    let stderr = timeout(BOUND, said).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let gone = timeout(Duration::from_secs(5), async {
+        while group_runs(&group) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .is_ok();
+    if !gone {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .status();
+    }
+    assert!(
+        gone,
+        "the token command's group {group} ran on after stampede exited:\n{stderr}"
+    );
+}
+
 /// Ctrl-C during `run --times 3` (after its first seed, as the second starts or runs):
 /// the summary says it was interrupted and how many of the seeds ran, and the exit is 130.
 /// A Ctrl-C that lands before the second seed's run started still gets the first's summary.

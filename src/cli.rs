@@ -459,6 +459,11 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         return workers::run_workers(args, cancel).await;
     }
     let scenario = scenario::load_file_to_run(&args.scenario)?;
+    if !args.output.quiet {
+        // Said before the run, as `validate` says it: the run would end inconclusive.
+        let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
+        warn_expiring(&args.scenario, &text, &scenario);
+    }
     let mut opts = args.options(args.seed);
     if let Some(path) = &args.learned_from {
         opts.learned = Some(workers::read_learned(path)?);
@@ -824,11 +829,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 )?;
                 // Said where the file writes it: the scenario keeps no positions itself.
                 let text = std::fs::read_to_string(file).unwrap_or_default();
-                let at =
-                    |group: usize, path: &[usize]| match scenario::written_at(&text, group, path) {
-                        Some((line, column)) => format!("{}:{line}:{column}", file.display()),
-                        None => file.display().to_string(),
-                    };
+                let at = |group: usize, path: &[usize]| written_at(file, &text, group, path);
                 for late in crate::plan::cannot_finish(&s) {
                     let group = s.groups.iter().position(|g| g.name == late.group);
                     eprintln!(
@@ -837,6 +838,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                         late_warning(&late, s.duration)
                     );
                 }
+                warn_expiring(file, &text, &s);
                 for (g, group) in s.groups.iter().enumerate() {
                     if let Some(note) = catalogue_note(group) {
                         eprintln!("note: {}: {note}", at(g, &[]));
@@ -863,6 +865,15 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
         }
     }
     Ok(code)
+}
+
+/// Where `text` (the file `file`) writes group `group`'s step at `path` (the group itself
+/// when empty), as `file:line:column`; the file alone when it cannot be told.
+fn written_at(file: &std::path::Path, text: &str, group: usize, path: &[usize]) -> String {
+    match scenario::written_at(text, group, path) {
+        Some((line, column)) => format!("{}:{line}:{column}", file.display()),
+        None => file.display().to_string(),
+    }
 }
 
 /// The note on a `forge = "catalogue"` group with fewer token slots than the bad-token
@@ -917,6 +928,48 @@ fn late_warning(late: &crate::plan::Late<'_>, duration: Duration) -> String {
             late.script
         )
     }
+}
+
+/// Warns of each group of `s` (loaded from `file`, whose text is `text`) whose tokens
+/// expire before its script can end ([`crate::plan::expiring`]), at the group: a warning,
+/// not an error, for a server that never checks `exp` runs it fine.
+fn warn_expiring(file: &std::path::Path, text: &str, s: &Scenario) {
+    for expiring in crate::plan::expiring(s) {
+        let group = s.groups.iter().position(|g| g.name == expiring.group);
+        let place = group.map_or_else(
+            || file.display().to_string(),
+            |g| written_at(file, text, g, &[]),
+        );
+        eprintln!("warning: {place}: {}", expiry_warning(&expiring));
+    }
+}
+
+/// Why a group's tokens expire before its script can end, and what to change.
+fn expiry_warning(e: &crate::plan::Expiring<'_>) -> String {
+    let (group, ttl) = (e.group, e.ttl);
+    let raise = format!("raise `[auth] ttl` past {:?}", e.ends);
+    if e.last_start >= ttl {
+        return format!(
+            "group `{group}` starts its last connection {:?} in, when its tokens (minted as \
+             the run starts, `ttl` {ttl:?}) have expired: a server that checks `exp` refuses \
+             them, and the run proves nothing about their scripts ({raise}, or shorten the \
+             arrival)",
+            e.last_start
+        );
+    }
+    let starts = if e.last_start.is_zero() {
+        "right away".to_string()
+    } else {
+        format!("{:?} in", e.last_start)
+    };
+    format!(
+        "group `{group}`'s script takes at least {:?} and its last connection starts \
+         {starts}, but its tokens expire {ttl:?} after the run starts (`[auth] ttl`): a \
+         server that enforces `exp` closes its connections or refuses their reconnects \
+         before the script ends, and the run is inconclusive ({raise}, or shorten the \
+         script)",
+        e.script
+    )
 }
 
 /// What this environment lacks for a run (a secret's variable unset): a warning in

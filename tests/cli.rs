@@ -1161,6 +1161,33 @@ fn validate_warns_of_connections_that_would_start_after_the_duration() {
     );
 }
 
+/// A group whose tokens expire before its script can end (a 2 s `ttl` under a 10 s
+/// script: a loop of thinks, multiplied) is valid (exit 0), and `validate` warns, at the
+/// group's file:line:column, naming the ttl, the script's least time and what to change;
+/// one that ends in time, and a forged group, say nothing.
+#[test]
+fn validate_warns_of_tokens_that_expire_before_the_script_ends() {
+    let text = "name = \"ttl\"\nduration = \"60s\"\n\n[auth]\nttl = \"2s\"\n\n[[group]]\n\
+                name = \"talkers\"\nusers = 2\nsteps = [{ repeat = 10, steps = [{ think = \"1s\" }] }, { close = 1000 }]\n\n\
+                [[group]]\nname = \"quick\"\nusers = 1\nsteps = [{ think = \"1s\" }, { close = 1000 }]\n\n\
+                [[group]]\nname = \"forged\"\nusers = 1\nforge = { exp = \"-30s\" }\nsteps = [{ think = \"10s\" }, { close = 1000 }]\n";
+    let file = Written::new("ttl.toml", text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {}: group `talkers`'s script takes at least 10s and its last connection \
+             starts right away, but its tokens expire 2s after the run starts (`[auth] ttl`)",
+            file.at(7, 1)
+        )) && err.contains("(raise `[auth] ttl` past 10s, or shorten the script)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("`quick`") && !err.contains("`forged`"),
+        "{err}"
+    );
+}
+
 /// A token file named relative to its scenario is kept in the plan (and so in a repro) as
 /// an absolute path: a repro replays from any working directory.
 #[test]

@@ -5,7 +5,7 @@
 //! exactly as RFC 7515 §7.1 compact serialization.
 
 use super::keys::Keys;
-use crate::model::{AuthPlan, TokenPlan};
+use crate::model::{token_lifetime, AuthPlan, TokenPlan};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::errors::Error as JwtError;
@@ -32,7 +32,7 @@ pub(super) fn claims(
     now: i64,
     shift: Shift,
 ) -> Map<String, Value> {
-    let ttl = i64::try_from(auth.ttl.as_secs()).unwrap_or(i64::MAX).max(1);
+    let ttl = i64::try_from(token_lifetime(auth.ttl).as_secs()).unwrap_or(i64::MAX);
     let at = |offset: Option<i64>, default: i64| offset.map_or(default, |o| now.saturating_add(o));
     let mut claims = auth.claims.clone();
     claims.insert("sub".into(), json!(slot.sub));

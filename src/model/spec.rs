@@ -16,7 +16,8 @@ mod threshold;
 mod tokens;
 
 pub use auth::{
-    AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource, DEV_SECRET,
+    token_lifetime, AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource,
+    DEV_SECRET, EXPIRY_SKEW,
 };
 pub use env_text::{
     expand as expand_env, pieces as env_pieces, EnvText, EnvTextError, EnvValues, Piece as EnvPiece,

@@ -1,8 +1,9 @@
-//! Whether a scenario's groups can finish within its `duration`: a run whose plan cannot
-//! always ends incomplete, which `validate` says before any run.
+//! Whether a scenario's groups can finish within its `duration` (a run whose plan cannot
+//! always ends incomplete), and before their tokens expire (a server that enforces `exp`
+//! then closes them mid-script): `validate` says both before any run.
 
 use super::arrival;
-use crate::model::{Scenario, Step};
+use crate::model::{token_lifetime, Scenario, Step};
 use std::time::Duration;
 
 /// A group that cannot finish within its scenario's `duration` ([`cannot_finish`]).
@@ -35,6 +36,57 @@ pub fn cannot_finish(scenario: &Scenario) -> Vec<Late<'_>> {
                 group: g.name.as_str(),
                 last_start,
                 script,
+            })
+        })
+        .collect()
+}
+
+/// A group whose tokens expire before its script can end ([`expiring`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiring<'s> {
+    /// The group's name.
+    pub group: &'s str,
+    /// How long after the run starts its tokens expire: they are minted then, and live
+    /// `[auth] ttl` in whole seconds ([`token_lifetime`]).
+    pub ttl: Duration,
+    /// When its last connection starts (jitter aside).
+    pub last_start: Duration,
+    /// The least time its script takes ([`least_time`]).
+    pub script: Duration,
+    /// When that connection's script ends at the earliest, or the run's `duration` when
+    /// that comes first (the run stops there): what the tokens must outlive.
+    pub ends: Duration,
+}
+
+/// The groups of `scenario` whose tokens expire before their scripts can end: minted when
+/// the run starts, they live `ttl`, while the group's last connection starts at its last
+/// arrival and runs at least its script's [`least_time`] (within `duration`). A server
+/// that enforces `exp` then closes those connections or refuses their reconnects
+/// mid-script, and the run proves nothing about what was left. Only tokens stampede mints
+/// count: not a forged group's (their times are the bad-token catalogue's), nor `[auth]
+/// tokens` (their `exp` is their issuer's). Linear in the steps: a `repeat` is multiplied,
+/// never expanded; a script whose least time is nothing (it waits only on the server)
+/// says nothing.
+pub fn expiring(scenario: &Scenario) -> Vec<Expiring<'_>> {
+    if scenario.auth.tokens.is_some() {
+        return Vec::new();
+    }
+    let ttl = token_lifetime(scenario.auth.ttl);
+    scenario
+        .groups
+        .iter()
+        .filter(|g| g.forge.is_none())
+        .filter_map(|g| {
+            let n = g.users.saturating_mul(g.connections_per_user);
+            let last_start = arrival::last_offset(&g.arrival, n);
+            let script = least_time(&g.steps);
+            let ends = last_start.saturating_add(script).min(scenario.duration);
+            (n > 0 && ends > ttl).then_some(Expiring {
+                group: g.name.as_str(),
+                ttl,
+                last_start,
+                script,
+                ends,
             })
         })
         .collect()

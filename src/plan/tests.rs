@@ -859,6 +859,72 @@ fn a_script_s_least_time_and_the_groups_that_cannot_finish() {
     );
 }
 
+/// The groups whose minted tokens expire before their scripts can end: the last
+/// connection's start plus its script's least time (within `duration`) past the `ttl`,
+/// in whole seconds; a million-iteration loop is multiplied, not walked. A script that
+/// waits only on the server (no least time), a forged group and tokens from `[auth]
+/// tokens` say nothing.
+#[test]
+fn the_groups_whose_tokens_expire_before_their_scripts_end() {
+    let s = Duration::from_secs;
+    let think = |secs| Step::Think {
+        dist: Dist::Fixed { value: s(secs) },
+    };
+    // 4 connections ramped over 4 s: the last starts at 3 s; the run lasts 60 s.
+    let expiring_with = |ttl: Duration, steps: Vec<Step>, edit: &dyn Fn(&mut Scenario)| {
+        let mut scenario = scenario(
+            4,
+            1,
+            TokenReuse::PerConnection,
+            Arrival::Ramp {
+                start: Duration::ZERO,
+                over: s(4),
+            },
+        );
+        scenario.duration = s(60);
+        scenario.auth.ttl = ttl;
+        scenario.groups[0].steps = steps;
+        edit(&mut scenario);
+        expiring(&scenario)
+            .iter()
+            .map(|e| (e.group.to_string(), e.ttl, e.last_start, e.script, e.ends))
+            .collect::<Vec<_>>()
+    };
+    let as_is = |_: &mut Scenario| {};
+    assert_eq!(
+        expiring_with(s(2), vec![think(10)], &as_is),
+        [("g".to_string(), s(2), s(3), s(10), s(13))]
+    );
+    assert!(expiring_with(s(13), vec![think(10)], &as_is).is_empty());
+    // JWT times are whole seconds: a 13.9 s ttl lives 13 s.
+    let almost = expiring_with(Duration::from_millis(13_900), vec![think(11)], &as_is);
+    assert_eq!(almost.first().map(|e| e.1), Some(s(13)), "{almost:?}");
+    let million = Step::Repeat {
+        times: 1_000_000,
+        steps: vec![think(1)],
+        every: None,
+    };
+    assert_eq!(
+        expiring_with(s(30), vec![million.clone()], &as_is),
+        [("g".to_string(), s(30), s(3), s(1_000_000), s(60))],
+        "the run's duration bounds what the tokens must outlive"
+    );
+    assert!(
+        expiring_with(s(60), vec![million], &as_is).is_empty(),
+        "the run stops before they expire"
+    );
+    let waits_on_server = vec![Step::Close { code: 1000 }];
+    assert!(expiring_with(s(5), waits_on_server, &as_is).is_empty());
+    let forged = |sc: &mut Scenario| sc.groups[0].forge = Some(Forge::Catalogue);
+    assert!(expiring_with(s(2), vec![think(10)], &forged).is_empty());
+    let opaque = |sc: &mut Scenario| {
+        sc.auth.tokens = Some(TokenSource::File {
+            path: "tokens.txt".into(),
+        })
+    };
+    assert!(expiring_with(s(2), vec![think(10)], &opaque).is_empty());
+}
+
 /// A cursor names the step in progress as the scenario file numbers it (1-based, dotted
 /// inside a repeat), whichever iteration it is in: the same numbers `validate` uses.
 #[test]

@@ -5,6 +5,17 @@ use crate::model::units::duration_us;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// How far before a minted token's `exp` (by our clock) a server may already judge it
+/// expired: its clock may run ahead of ours, and JWT times are whole seconds, rounded
+/// down. The same second of margin the session oracles give a time-shifted token's edges.
+pub const EXPIRY_SKEW: Duration = Duration::from_secs(1);
+
+/// How long a minted token lives: `ttl` in whole seconds (JWT times are whole seconds,
+/// rounded down), at least one (`exp = iat + ttl`).
+pub fn token_lifetime(ttl: Duration) -> Duration {
+    Duration::from_secs(ttl.as_secs().max(1))
+}
+
 /// Token minting and placement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthSpec {

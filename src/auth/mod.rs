@@ -23,11 +23,11 @@ pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};
 pub use source::{assign as assign_source, read_tokens, token_lines, Opaque};
 
 use crate::model::{AuthPlan, TokenPlan};
-use crate::model::{BadToken, Forge, SecretSource};
+use crate::model::{BadToken, Forge, SecretSource, EXPIRY_SKEW};
 use encode::Shift;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Slots minted on one thread; more than this are spread over the available cores
 /// (RS256 signing takes milliseconds per token).
@@ -111,6 +111,10 @@ pub struct Token {
     /// Its value comes from a login request before each dial (`[auth] tokens = { login
     /// = ... }`): until then nothing is placed.
     login: bool,
+    /// Its `exp` claim (Unix seconds) when it is a valid token stampede minted; `None` for
+    /// a forged one (its times are the bad-token catalogue's) and one from `[auth] tokens`
+    /// (opaque: its expiry is not ours to know).
+    exp: Option<i64>,
 }
 
 impl Token {
@@ -124,8 +128,21 @@ impl Token {
         Token {
             jwt: Some(value),
             login: false,
+            exp: None,
             ..self.clone()
         }
+    }
+
+    /// Whether a server may judge this token expired at `now`: it is a valid token
+    /// stampede minted (so its `exp` is known) and `now` is past its `exp` less
+    /// [`EXPIRY_SKEW`] (the server's clock may run ahead of ours). Always false for a
+    /// forged token and one from `[auth] tokens`.
+    pub fn expired_at(&self, now: SystemTime) -> bool {
+        let Some(exp) = self.exp.and_then(|exp| u64::try_from(exp).ok()) else {
+            return false;
+        };
+        let expires = UNIX_EPOCH + Duration::from_secs(exp);
+        now + EXPIRY_SKEW >= expires
     }
 
     /// The raw JWT, for placing on the wire only ("" for the `missing` entry).
@@ -309,6 +326,11 @@ fn mint_one(
         forge,
         must_reject: slot.forge.as_ref().is_some_and(Forge::must_reject),
         login: false,
+        exp: slot
+            .forge
+            .is_none()
+            .then(|| claims.get("exp").and_then(serde_json::Value::as_i64))
+            .flatten(),
     })
 }
 

@@ -193,14 +193,17 @@ pub fn assign(tokens: &mut [Token], slots: &[TokenPlan], source: &TokenSource, o
         .filter(|(slot, _)| slot.forge.is_none());
     for (k, (_, token)) in valid.enumerate() {
         match (source, opaque.get(k % opaque.len().max(1))) {
+            // Not minted: when these expire is their issuer's to know.
             (TokenSource::Login(_), _) => {
                 token.jwt = None;
                 token.login = true;
                 token.jti = format!("login#{}", k + 1);
+                token.exp = None;
             }
             (_, Some(o)) => {
                 token.jwt = Some(o.value.clone());
                 token.jti = o.label.clone();
+                token.exp = None;
             }
             (_, None) => {}
         }

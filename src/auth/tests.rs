@@ -370,3 +370,41 @@ async fn a_token_file_that_is_not_utf8_names_its_path_line_and_column() {
         )
     );
 }
+
+/// A valid minted token knows when a server may judge it expired: from its `exp` less
+/// the clock skew a server's clock may have ([`EXPIRY_SKEW`]). A time-shifted one (expired
+/// on purpose), a catalogue entry and one taken from `[auth] tokens` never read so.
+#[tokio::test]
+async fn a_minted_token_knows_when_a_server_may_judge_it_expired() {
+    let auth = auth_plan(JwtAlg::Hs256);
+    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+    let minted = |forge| {
+        mint_at(&[slot(forge)], &auth, &keys(JwtAlg::Hs256), 10_000)
+            .unwrap()
+            .remove(0)
+    };
+    // Minted at 10 000 s with a 60 s ttl: `exp` is 10 060 s.
+    let valid = minted(None);
+    assert!(!valid.expired_at(at(10_000)));
+    assert!(!valid.expired_at(at(10_058)));
+    assert!(valid.expired_at(at(10_059)), "within the skew of exp");
+    assert!(valid.expired_at(at(10_060)));
+    let shifted = minted(Some(Forge::Shift {
+        exp_s: Some(-30),
+        nbf_s: None,
+        iat_s: None,
+    }));
+    let bad = minted(Some(Forge::Bad {
+        name: crate::model::BadToken::AlgNone,
+    }));
+    for forged in [shifted, bad] {
+        assert!(!forged.expired_at(at(20_000)), "{forged}");
+    }
+    let mut tokens = vec![valid];
+    let source = crate::model::TokenSource::List {
+        values: vec!["opaque-token".into()],
+    };
+    let opaque = read_tokens(&source).await.unwrap();
+    assign_source(&mut tokens, &[slot(None)], &source, &opaque);
+    assert!(!tokens[0].expired_at(at(20_000)));
+}

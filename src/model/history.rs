@@ -443,6 +443,14 @@ pub struct Attempt {
     /// with `idle_close_us`. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_idle: bool,
+    /// The server closed or refused it after its token's `exp` had passed, by our clock
+    /// less [`crate::model::EXPIRY_SKEW`] (a server's clock may run ahead): a valid token
+    /// stampede minted, whose `exp` it knows (never a forged one, nor one from `[auth]
+    /// tokens`), while its script still ran. The scenario's own `ttl` ran out, no finding:
+    /// what its script still expected is refused ([`Attempt::closed_expired`]). Set by the
+    /// swarm at the server's Close or refusal. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub token_expired: bool,
 }
 
 impl Attempt {
@@ -461,6 +469,7 @@ impl Attempt {
             script_done: false,
             idle_close_us: None,
             closed_idle: false,
+            token_expired: false,
         }
     }
 
@@ -516,6 +525,19 @@ impl Attempt {
     /// steps no finding.
     pub fn is_closed_idle(&self) -> bool {
         self.closed_idle && self.outcome == Outcome::Accepted
+    }
+
+    /// Whether the server closed this accepted attempt after its token had expired
+    /// ([`Attempt::token_expired`]): the scenario's `ttl` ran out before its script did.
+    pub fn closed_expired(&self) -> bool {
+        self.token_expired && self.outcome == Outcome::Accepted
+    }
+
+    /// Whether the server refused this attempt (or closed it before accepting it) after
+    /// its token had expired ([`Attempt::token_expired`]): a reconnect, or a connection
+    /// that started after its token's `exp`.
+    pub fn refused_expired(&self) -> bool {
+        self.token_expired && matches!(self.outcome, Outcome::Rejected | Outcome::Failed)
     }
 
     /// Whether the upgrade outcome is unknown to the client: the server may have accepted

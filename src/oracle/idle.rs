@@ -175,7 +175,8 @@ fn could_be_idle(code: u16) -> bool {
 }
 
 /// Whether the server closed this accepted attempt while its script still ran, and no
-/// declared policy (shedding, a takeover, the idle timeout) explains the close.
+/// declared policy (shedding, a takeover, the idle timeout) nor its token's expiry
+/// explains the close.
 fn closed_mid_script(a: &Attempt) -> bool {
     a.outcome == Outcome::Accepted
         && matches!(a.cause, Some(Cause::ServerClose(_)))
@@ -183,6 +184,7 @@ fn closed_mid_script(a: &Attempt) -> bool {
         && !a.is_replaced()
         && !a.shed_after_acceptance()
         && !a.is_closed_idle()
+        && !a.closed_expired()
 }
 
 /// Every attempt of the run.

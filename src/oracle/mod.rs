@@ -9,6 +9,7 @@
 
 mod acceptance;
 mod checker;
+pub mod expiry;
 pub mod frame;
 pub mod idle;
 pub mod learn;

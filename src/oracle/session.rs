@@ -8,7 +8,7 @@
 
 use crate::model::{
     Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
-    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation,
+    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation, EXPIRY_SKEW,
 };
 use std::collections::BTreeMap;
 
@@ -162,7 +162,7 @@ fn valid_until_us(plan: &Plan, forge: Option<&Forge>) -> u64 {
         }) => (*exp).max(0) as u64 * 1_000_000,
         _ => plan.auth.ttl.as_micros() as u64,
     };
-    exp_us.saturating_sub(1_000_000)
+    exp_us.saturating_sub(EXPIRY_SKEW.as_micros() as u64)
 }
 
 /// Whether a correct server may refuse a token (a forged or time-shifted one): its
@@ -213,7 +213,7 @@ fn refusal(plan: &Plan, forge: Option<&Forge>, at_us: u64) -> Refusal {
 /// Uncertainty around a time-shifted token's validity edges: tokens are minted a little
 /// before the run starts and JWT times are whole seconds (rounded down), so a shift's
 /// edge falls up to this much before its nominal instant in run time.
-const EDGE_US: i64 = 1_000_000;
+const EDGE_US: i64 = EXPIRY_SKEW.as_micros() as i64;
 
 /// Whether a time-shifted token is valid when presented `at_us` after the run start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,6 +388,7 @@ fn liveness(
         read(s)
             && s.attempt.outcome == Outcome::Rejected
             && !must_reject(s.forge)
+            && !s.attempt.token_expired
             && s.attempt.ended_us.unwrap_or(u64::MAX) < valid_until_us(plan, s.forge)
     }) {
         // The server decided somewhere between sending the request and our seeing the answer.

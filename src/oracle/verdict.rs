@@ -6,9 +6,10 @@
 //! "violations" are the misconfiguration seen through the oracles, so those verdicts come
 //! first; so does a run in which the server answered no request past its greeting
 //! (`verdict/unanswered.rs`): its request path was never exercised. Then real
-//! violations; then a plan that did not finish (its silence proves nothing); then a race
-//! that was never exercised, or bad tokens the server shed rather than judged
-//! (inconclusive); only then clean.
+//! violations; then a plan that did not finish (its silence proves nothing); then tokens
+//! that expired before their scripts ended (`oracle::expiry`: the scenario's own `ttl`),
+//! connections that never ran their scripts, a race that was never exercised, or bad
+//! tokens the server shed rather than judged (inconclusive); only then clean.
 
 use super::session::Coverage;
 use crate::auth::Redactor;
@@ -92,6 +93,9 @@ struct Tally {
 /// hint.
 pub fn judge(e: &Evidence<'_>) -> Judgement {
     let mut j = decide(e);
+    // Said once: a run inconclusive for it already says it in its hint.
+    let expired = super::expiry::note(e.plan, e.reports)
+        .filter(|note| !j.hint.as_deref().is_some_and(|h| h.contains(note.as_str())));
     // A run turned away by its errors already says so in its hint.
     let errors = (j.verdict.exercised()).then(|| errored_note(e.plan, e.reports));
     // The server went down mid-run ([`went_away`]): its 503s are the restart's.
@@ -106,6 +110,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::takeover::undeclared_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
         super::idle::undeclared_note(e.plan, e.reports),
+        expired,
         unread_note(e.plan, e.reports),
         errors.flatten(),
         // Only a clean verdict claims the server did right; the others say what they saw.
@@ -323,6 +328,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint: Some(hint),
         };
     }
+    if let Some(j) = token_expired(e.plan, e.reports, &t) {
+        return j;
+    }
     if let Some(j) = unserved(&t) {
         return j;
     }
@@ -356,6 +364,23 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         verdict: Verdict::Clean,
         hint: unanswered_hint(e.reports),
     }
+}
+
+/// The inconclusive verdict of a run in which nothing broke, but the server closed or
+/// refused some connections after their token expired ([`super::expiry`]): the
+/// scenario's `ttl` is shorter than its script, a misconfiguration and never a race, and
+/// what those scripts had left was never asked of the server. A clean run would claim
+/// it; `None` when no token expired. Connections that never ran their scripts for other
+/// reasons ([`unserved`]) are said after it.
+fn token_expired(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judgement> {
+    let note = super::expiry::note(plan, reports)?;
+    let also = unserved(t)
+        .and_then(|j| j.hint)
+        .map_or(String::new(), |hint| format!("; {hint}"));
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!("nothing broke, but {note}{also}")),
+    })
 }
 
 /// The inconclusive verdict of a run in which nothing broke, but some valid-token
@@ -691,7 +716,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             if valid {
                 t.valid += 1;
                 t.valid_accepted += u64::from(a.outcome == Outcome::Accepted);
-                if let (Outcome::Failed, Some(cause)) = (a.outcome, &a.cause) {
+                // A token past its `exp` ([`super::expiry`]) is the scenario's to fix, and
+                // said apart: neither a server down nor one that takes each token once.
+                let expired = a.token_expired;
+                if let (Outcome::Failed, Some(cause), false) = (a.outcome, &a.cause, expired) {
                     if !cause.is_client_side() {
                         *t.valid_failed.entry(cause.clone()).or_default() += 1;
                     }
@@ -701,7 +729,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                     .iter()
                     .any(|b| b.outcome == Outcome::Accepted && b.started_us < a.started_us);
                 t.reconnects_refused +=
-                    u64::from(refused_cleanly && auth_status(a) && accepted_before);
+                    u64::from(refused_cleanly && auth_status(a) && accepted_before && !expired);
                 if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
                     let shown_before = first_presented

@@ -2268,3 +2268,38 @@ fn interrupted_before_the_load_names_no_learned_file() {
     assert!(hint.contains("before the load started"), "{hint}");
     assert!(!hint.contains("learned.toml"), "{hint}");
 }
+
+/// Connections the server closed, and reconnects it refused, after their token expired
+/// ([`Attempt::token_expired`]) are the scenario's own `ttl` running out: no clean run,
+/// nor a server that takes each token once, but inconclusive, the hint counting them and
+/// saying what to change. Beside a real violation the run stays a finding, and the note
+/// is said once.
+#[test]
+fn ends_after_the_token_expired_leave_the_run_inconclusive() {
+    let plan = plan();
+    let mut reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), Default::default()))
+        .collect();
+    let mut closed = attempt(End::Accepted);
+    closed.cause = Some(Cause::ServerClose(4001));
+    closed.token_expired = true;
+    let mut reconnect = attempt(End::Refused(401));
+    reconnect.started_us = 5_000;
+    reconnect.token_expired = true;
+    reports[1].attempts = vec![closed, reconnect];
+    // A forged token refused, as it should be.
+    reports[2].attempts = vec![attempt(End::Refused(401))];
+    let said = "the server closed 1 connection and refused 1 reconnect after their token \
+                expired (ttl 600s): raise [auth] ttl or shorten the script";
+    let j = judge_completed(&plan, &reports);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains(said), "{hint}");
+    assert!(!hint.contains("who are you"), "{hint}");
+    let found = judge_completed_by(&plan, &reports, &[(OracleKind::Liveness, 1)].into());
+    assert_eq!(found.verdict, Verdict::Violations, "{found:?}");
+    let hint = found.hint.unwrap_or_default();
+    assert_eq!(hint.matches(said).count(), 1, "{hint}");
+}

@@ -141,6 +141,10 @@ impl ConnRun {
                 let idle = (!ours && !script_done)
                     .then(|| self.idle_before(&cause, now))
                     .flatten();
+                let expired = !ours
+                    && !script_done
+                    && crate::oracle::expiry::may_mean_expired(&cause)
+                    && self.token_expired_now();
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
@@ -154,6 +158,7 @@ impl ConnRun {
                         ended_accepted = attempt.outcome == Outcome::Accepted;
                         attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone());
+                        attempt.token_expired = expired;
                         if let (true, Some(idle)) = (ended_accepted, idle) {
                             attempt.idle_close_us = Some(idle.as_micros() as u64);
                             attempt.closed_idle =
@@ -460,18 +465,33 @@ impl ConnRun {
         Some(seen.saturating_duration_since(last_used))
     }
 
-    /// Whether the server's Close with `close_code` ended the current, accepted attempt by
-    /// its policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked),
+    /// Whether the token this connection presents had expired by now, as its server may
+    /// judge it ([`crate::auth::Token::expired_at`]: only a valid token stampede minted).
+    /// Read when the server closes an attempt, so that the scenario's own `ttl` running
+    /// out before its script is told from a finding.
+    fn token_expired_now(&self) -> bool {
+        let conn = &self.ctx.plan.conns[self.index];
+        self.ctx
+            .tokens
+            .get(conn.token as usize)
+            .is_some_and(|t| t.expired_at(std::time::SystemTime::now()))
+    }
+
+    /// Whether the server's Close with `close_code` ended the current attempt by its
+    /// policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked),
     /// replaced it by another connection of its token (a `reject.replaced` code, marked
-    /// too) or closed it idle past `[oracles] idle_timeout` (marked by `on_frame`). Read
-    /// before `end_attempt` sets the attempt's cause.
+    /// too) or closed it idle past `[oracles] idle_timeout` (marked by `on_frame`), once
+    /// accepted; or closed it, accepted or not, after its token had expired (marked by
+    /// `on_frame`: the scenario's `ttl` ran out, no finding). Read before `end_attempt`
+    /// sets the attempt's cause.
     fn ended_by_policy(&self, close_code: Option<u16>) -> bool {
         let Some(code) = close_code else {
             return false;
         };
         self.attempts.last().is_some_and(|a| {
             let shed = (a.declared_shed || Cause::ServerClose(code).is_shed()) && !a.script_done;
-            a.outcome == Outcome::Accepted && (a.replaced || a.closed_idle || shed)
+            a.token_expired
+                || (a.outcome == Outcome::Accepted && (a.replaced || a.closed_idle || shed))
         })
     }
 

@@ -167,6 +167,11 @@ impl ConnRun {
             Err(failure) => {
                 self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
+                // A refusal of a token past its `exp` (a reconnect late in a script longer
+                // than `ttl`) is the scenario's own misconfiguration, not a finding.
+                attempt.token_expired = attempt.outcome == Outcome::Rejected
+                    && !attempt.is_shed()
+                    && token.expired_at(std::time::SystemTime::now());
                 self.push_attempt(attempt);
                 false
             }

@@ -46,7 +46,8 @@ pub enum RunError {
     /// A group's feeder file could not be read again (a plan from a file stores no rows).
     #[error("feeder: {0}")]
     Feed(#[from] crate::scenario::feed::FeedError),
-    /// Ctrl-C before the run started (while the target's host was being resolved).
+    /// Ctrl-C before the run started (while the target's host was being resolved or an
+    /// `[auth] tokens` command ran).
     #[error("interrupted before the run started")]
     Interrupted,
 }
@@ -373,7 +374,13 @@ pub async fn execute(
     }
     let dialer = dialer(&plan, bound, opts, &cancel).await?;
     let plan = load_feeds(plan)?;
-    let tokens = auth::tokens_for(&plan.tokens, &plan.auth, &bound.keys).await?;
+    let tokens = match tokens_unless_stopped(&plan, &bound.keys, &cancel).await {
+        // As Ctrl-C during calibration: what it learned is still written.
+        Err(RunError::Interrupted) if learned.is_some() => {
+            return interrupted_before_load(plan, bound, opts, learned.as_deref());
+        }
+        tokens => tokens?,
+    };
     let plan = relabel(plan, &tokens);
     // A server may echo a token back; nothing it sent reaches a result with one in it.
     let mut hidden = plan.env_values(&bound.url, &|name| std::env::var(name).ok());
@@ -593,6 +600,21 @@ fn relabel(mut plan: Arc<Plan>, tokens: &[auth::Token]) -> Arc<Plan> {
         }
     }
     plan
+}
+
+/// The run's tokens ([`auth::tokens_for`]), given up on at Ctrl-C: an `[auth] tokens`
+/// command still running (bounded only by its own timeout, minutes) is then killed with
+/// its process group (its future is dropped), and the run ends before its load.
+async fn tokens_unless_stopped(
+    plan: &Plan,
+    keys: &Keys,
+    cancel: &CancellationToken,
+) -> Result<Vec<auth::Token>, RunError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(RunError::Interrupted),
+        tokens = auth::tokens_for(&plan.tokens, &plan.auth, keys) => Ok(tokens?),
+    }
 }
 
 /// Resolves the target's host: bounded by `limit` (a resolver that never answers must not

@@ -460,9 +460,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     }
     let scenario = scenario::load_file_to_run(&args.scenario)?;
     if !args.output.quiet {
-        // Said before the run, as `validate` says it: the run would end inconclusive.
-        let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
-        warn_expiring(&args.scenario, &text, &scenario);
+        warn_expiring_before_load(&args.scenario, &scenario);
     }
     let mut opts = args.options(args.seed);
     if let Some(path) = &args.learned_from {
@@ -928,6 +926,13 @@ fn late_warning(late: &crate::plan::Late<'_>, duration: Duration) -> String {
             late.script
         )
     }
+}
+
+/// [`warn_expiring`] before a run, `run --times`, `run --workers` or `hunt` (as
+/// `validate` says it): such a run would end inconclusive, a hunt's rounds unjudged.
+fn warn_expiring_before_load(file: &std::path::Path, s: &Scenario) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    warn_expiring(file, &text, s);
 }
 
 /// Warns of each group of `s` (loaded from `file`, whose text is `text`) whose tokens

@@ -1188,6 +1188,31 @@ fn validate_warns_of_tokens_that_expire_before_the_script_ends() {
     );
 }
 
+/// `hunt` and `run --times` say it too before their first round (their rounds would end
+/// unjudged), whatever the target then does: here a closed port.
+#[test]
+fn hunt_and_repeated_runs_warn_of_tokens_that_expire_too() {
+    let text = "name = \"ttl\"\nduration = \"60s\"\n\n[auth]\nttl = \"2s\"\n\n[[group]]\n\
+                name = \"talkers\"\nusers = 1\nsteps = [{ repeat = 10, steps = [{ think = \"1s\" }] }, { close = 1000 }]\n";
+    let file = Written::new("ttl.toml", text);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}/", listener.local_addr().unwrap())
+    };
+    for (command, extra) in [("hunt", ["--budget", "10s"]), ("run", ["--times", "2"])] {
+        let mut args = vec!["--target", closed.as_str(), "--no-learn"];
+        args.extend(extra);
+        let (_, _, err) = file.stampede(command, &args, &[]);
+        assert!(
+            err.contains(&format!(
+                "warning: {}: group `talkers`'s script takes at least 10s",
+                file.at(7, 1)
+            )),
+            "{command}: {err}"
+        );
+    }
+}
+
 /// A token file named relative to its scenario is kept in the plan (and so in a repro) as
 /// an absolute path: a repro replays from any working directory.
 #[test]

@@ -277,6 +277,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let started = Instant::now();
     let budget_end = started + args.budget;
     let s = scenario::load_file_to_run(&args.scenario)?;
+    if !args.output.quiet {
+        super::warn_expiring_before_load(&args.scenario, &s);
+    }
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);
     let target = args.target.choose(s.target.as_deref());

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file_to_run(&args.scenario)?;
+    if !args.output.quiet {
+        super::warn_expiring_before_load(&args.scenario, &s);
+    }
     let first = s.seed_or(args.seed);
     let mut summaries: Vec<Summary> = Vec::new();
     for seed in first..first.saturating_add(u64::from(args.times)) {

@@ -25,6 +25,9 @@ const WIND_DOWN: Duration = Duration::from_secs(10);
 
 pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let s = scenario::load_file_to_run(&args.scenario)?;
+    if !args.output.quiet {
+        super::warn_expiring_before_load(&args.scenario, &s);
+    }
     let plan = crate::plan::build(&s, s.seed_or(args.seed));
     let target = args.target.choose(s.target.as_deref());
     // The reference server serves every worker's connections: give it every descriptor.

@@ -762,12 +762,14 @@ fn probe_summary(
         shed: shed.len(),
         shed_by,
         refused_by_policy: unaccepted()
+            .filter(|p| !p.expired)
             .filter(|p| {
                 p.cause
                     .as_ref()
                     .is_some_and(crate::oracle::session::token_policy)
             })
             .count(),
+        refused_expired: unaccepted().filter(|p| p.expired && answered(p)).count(),
     }
 }
 
@@ -812,4 +814,36 @@ fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
     std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
     let path = dir.join("intervals.hlog");
     IntervalLog::create(&path).map_err(|e| failed(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cause, Probe, SessionOracles};
+
+    fn probe(token: u32, cause: Cause, expired: bool) -> Probe {
+        Probe {
+            token,
+            jti: format!("j{token}"),
+            accepted: false,
+            cause: Some(cause),
+            at_us: 1,
+            expired,
+        }
+    }
+
+    /// A probe refused after its token's `exp` is counted apart: neither "who are you"
+    /// policy (a token taken once) nor a session held; one refused before is as it was.
+    #[test]
+    fn probes_refused_after_their_token_expired_are_counted_apart() {
+        let probes = [
+            probe(0, Cause::Http(401), true),
+            probe(1, Cause::ServerClose(4001), true),
+            probe(2, Cause::Http(401), false),
+        ];
+        let summary = probe_summary(&probes, &SessionOracles::default().reject);
+        assert_eq!(summary.refused, 3);
+        assert_eq!(summary.refused_expired, 2);
+        assert_eq!(summary.refused_by_policy, 1);
+    }
 }

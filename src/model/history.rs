@@ -796,6 +796,10 @@ pub struct Probe {
     pub cause: Option<Cause>,
     /// When the probe was answered, µs from the run start.
     pub at_us: u64,
+    /// Its token had expired when it was probed (a minted token past its `exp`, the
+    /// scenario's `ttl`): a refusal of it proves nothing about a session still held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
 }
 
 /// One broken invariant, with enough context to see what happened.

@@ -102,7 +102,8 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // (server gone, reset, timeout) proves nothing about sessions.
     let reject = &plan.oracles.session.reject;
     let refused = probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
-    if !refused || probe.cause.as_ref().is_some_and(token_policy) {
+    // A token past its `exp` is refused for that alone: no session is proven held.
+    if !refused || probe.expired || probe.cause.as_ref().is_some_and(token_policy) {
         return None;
     }
     let forge = seen

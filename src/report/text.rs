@@ -195,6 +195,13 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
             p.refused_by_policy
         ));
     }
+    if p.refused_expired > 0 {
+        line.push_str(&format!(
+            " ({} after their token expired: the scenario's `ttl` ran out, which proves \
+             nothing about sessions)",
+            p.refused_expired
+        ));
+    }
     let shed = p.shed.min(p.inconclusive);
     if shed > 0 {
         let how = if p.shed_by.is_empty() {

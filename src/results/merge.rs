@@ -354,6 +354,7 @@ fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) 
         p.inconclusive += r.summary.probe.inconclusive;
         p.shed += r.summary.probe.shed;
         p.refused_by_policy += r.summary.probe.refused_by_policy;
+        p.refused_expired += r.summary.probe.refused_expired;
         for way in &r.summary.probe.shed_by {
             if !p.shed_by.contains(way) {
                 p.shed_by.push(way.clone());

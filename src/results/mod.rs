@@ -137,6 +137,11 @@ pub struct ProbeSummary {
     /// (never a liveness violation). Left out of files when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused_by_policy: usize,
+    /// Of the refused probes, those whose token had expired (a minted token past its
+    /// `exp`: the scenario's `ttl` ran out): refused for that alone, they prove nothing
+    /// about a session still held. Left out of files when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_expired: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

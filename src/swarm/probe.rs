@@ -126,6 +126,7 @@ pub(super) async fn run(
             accepted: false,
             cause: Some(Cause::Interrupted),
             at_us,
+            expired: false,
         });
     out.extend(cut);
     out.sort_by_key(|p| p.token);
@@ -138,6 +139,8 @@ async fn probe_one(
     (placement, extras): (Placement, UpgradeExtras),
 ) -> Probe {
     let token = &ctx.tokens[slot as usize];
+    // As the dial starts: a server judges `exp` when the token arrives.
+    let expired = token.expired_at(std::time::SystemTime::now());
     let placement = &placement;
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
     // as a leak), so there is no point waiting out a long handshake timeout.
@@ -184,5 +187,6 @@ async fn probe_one(
         accepted,
         cause,
         at_us: ctx.t0.elapsed().as_micros() as u64,
+        expired,
     }
 }

@@ -304,6 +304,7 @@ impl Timeline for Attempt {
 
 fn probe(jti: &str, at_us: u64, cause: Option<Cause>) -> Probe {
     Probe {
+        expired: false,
         token: 0,
         jti: jti.into(),
         accepted: cause.is_none(),
@@ -1766,6 +1767,18 @@ fn leaked_sessions() {
             conns: vec![conn(1, 0)],
             timeline: vec![(1, done(5_000))],
             probes: vec![probe("j", 4 * S, Some(Cause::Http(401)))],
+            ..Case::default()
+        },
+        Case {
+            name: "probe of a minted token past its exp (the scenario's ttl) refused: expiry",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![Probe {
+                expired: true,
+                ..probe("j", after, Some(Cause::Http(409)))
+            }],
             ..Case::default()
         },
         Case {

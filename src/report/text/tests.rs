@@ -207,6 +207,23 @@ fn probes_refused_as_token_policy_say_so() {
 }
 
 #[test]
+fn probes_refused_once_their_token_expired_say_so() {
+    let mut s = summary();
+    s.probe = crate::results::ProbeSummary {
+        tokens: 4,
+        refused: 4,
+        refused_expired: 4,
+        ..Default::default()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("0 accepted, 4 refused (4 after their token expired: the scenario's `ttl`")
+            && !out.contains("who are you"),
+        "{out}"
+    );
+}
+
+#[test]
 fn shed_probes_are_told_apart_from_unanswered_ones() {
     let mut s = summary();
     s.probe = crate::results::ProbeSummary {
@@ -216,6 +233,7 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
         shed: 3,
         shed_by: vec!["declared shed code 4429".into(), "HTTP 503".into()],
         refused_by_policy: 0,
+        refused_expired: 0,
     };
     let out = text(&s);
     assert!(

@@ -951,9 +951,12 @@ fn warn_expiring(file: &std::path::Path, text: &str, s: &Scenario) {
 
 /// Why a group's tokens expire before its script can end, and what to change.
 fn expiry_warning(e: &crate::plan::Expiring<'_>) -> String {
-    let (group, ttl) = (e.group, e.ttl);
-    let raise = format!("raise `[auth] ttl` past {:?}", e.ends);
-    if e.last_start >= ttl {
+    let (group, ttl, lives) = (e.group, e.ttl, e.lives);
+    let raise = format!(
+        "raise `[auth] ttl` past {:?}",
+        e.ends.saturating_add(crate::plan::LEAST_LIFETIME_LOSS)
+    );
+    if e.last_start >= lives {
         return format!(
             "group `{group}` starts its last connection {:?} in, when its tokens (minted as \
              the run starts, `ttl` {ttl:?}) have expired: a server that checks `exp` refuses \
@@ -969,7 +972,8 @@ fn expiry_warning(e: &crate::plan::Expiring<'_>) -> String {
     };
     format!(
         "group `{group}`'s script takes at least {:?} and its last connection starts \
-         {starts}, but its tokens expire {ttl:?} after the run starts (`[auth] ttl`): a \
+         {starts}, but its tokens may expire {lives:?} after the run starts (`[auth] ttl` \
+         {ttl:?}, less the part of a second `iat` rounds off): a \
          server that enforces `exp` closes its connections or refuses their reconnects \
          before the script ends, and the run is inconclusive ({raise}, or shorten the \
          script)",

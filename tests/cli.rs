@@ -1177,9 +1177,10 @@ fn validate_warns_of_tokens_that_expire_before_the_script_ends() {
     assert!(
         err.contains(&format!(
             "warning: {}: group `talkers`'s script takes at least 10s and its last connection \
-             starts right away, but its tokens expire 2s after the run starts (`[auth] ttl`)",
+             starts right away, but its tokens may expire 1s after the run starts (`[auth] \
+             ttl` 2s, less the part of a second `iat` rounds off)",
             file.at(7, 1)
-        )) && err.contains("(raise `[auth] ttl` past 10s, or shorten the script)"),
+        )) && err.contains("(raise `[auth] ttl` past 11s, or shorten the script)"),
         "{err}"
     );
     assert!(

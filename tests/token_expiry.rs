@@ -23,6 +23,8 @@ enum Closes {
     AtExp,
     /// This long after accepting it, whatever `exp` says (a server whose clock is wrong).
     After(Duration),
+    /// This long before its token's `exp` (a server that ends sessions early).
+    BeforeExp(Duration),
 }
 
 /// Seconds since the Unix epoch, with their fraction.
@@ -57,6 +59,10 @@ async fn serve(closes: Closes, tcp: tokio::net::TcpStream) {
             Duration::from_secs_f64((exp - unix_now()).max(0.0))
         }
         Closes::After(d) => d,
+        Closes::BeforeExp(d) => {
+            let exp = unverified_exp(&token).unwrap_or(0.0);
+            Duration::from_secs_f64((exp - unix_now() - d.as_secs_f64()).max(0.0))
+        }
     };
     let close_at = tokio::time::Instant::now() + close_in;
     let hello = json!({"type": "connection_established", "user_id": user});
@@ -184,4 +190,14 @@ async fn a_close_before_the_token_expired_stays_a_finding() {
     );
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(!hint.contains("token expired"), "{hint}");
+}
+
+/// A close 600 ms before `exp` (a server whose sessions end early: an off-by-one on its
+/// clock) is no expiry either: only clocks a few milliseconds apart are allowed for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_shortly_before_exp_stays_a_finding() {
+    let sum = run_against(Closes::BeforeExp(Duration::from_millis(600)), "early", "2s").await;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(!hint.contains("after their token expired"), "{hint}");
 }

@@ -23,7 +23,7 @@ pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};
 pub use source::{assign as assign_source, read_tokens, token_lines, Opaque};
 
 use crate::model::{AuthPlan, TokenPlan};
-use crate::model::{BadToken, Forge, SecretSource, EXPIRY_SKEW};
+use crate::model::{BadToken, Forge, SecretSource, EXPIRED_WITHIN};
 use encode::Shift;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -135,14 +135,14 @@ impl Token {
 
     /// Whether a server may judge this token expired at `now`: it is a valid token
     /// stampede minted (so its `exp` is known) and `now` is past its `exp` less
-    /// [`EXPIRY_SKEW`] (the server's clock may run ahead of ours). Always false for a
+    /// [`EXPIRED_WITHIN`] (clocks a few milliseconds apart). Always false for a
     /// forged token and one from `[auth] tokens`.
     pub fn expired_at(&self, now: SystemTime) -> bool {
         let Some(exp) = self.exp.and_then(|exp| u64::try_from(exp).ok()) else {
             return false;
         };
         let expires = UNIX_EPOCH + Duration::from_secs(exp);
-        now + EXPIRY_SKEW >= expires
+        now + EXPIRED_WITHIN >= expires
     }
 
     /// The raw JWT, for placing on the wire only ("" for the `missing` entry).

@@ -372,7 +372,8 @@ async fn a_token_file_that_is_not_utf8_names_its_path_line_and_column() {
 }
 
 /// A valid minted token knows when a server may judge it expired: from its `exp` less
-/// the clock skew a server's clock may have ([`EXPIRY_SKEW`]). A time-shifted one (expired
+/// the few milliseconds a server's clock may be ahead ([`EXPIRED_WITHIN`]): not a second
+/// before it, when a server's close is early, a finding. A time-shifted one (expired
 /// on purpose), a catalogue entry and one taken from `[auth] tokens` never read so.
 #[tokio::test]
 async fn a_minted_token_knows_when_a_server_may_judge_it_expired() {
@@ -386,8 +387,13 @@ async fn a_minted_token_knows_when_a_server_may_judge_it_expired() {
     // Minted at 10 000 s with a 60 s ttl: `exp` is 10 060 s.
     let valid = minted(None);
     assert!(!valid.expired_at(at(10_000)));
-    assert!(!valid.expired_at(at(10_058)));
-    assert!(valid.expired_at(at(10_059)), "within the skew of exp");
+    let at_ms = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+    assert!(!valid.expired_at(at(10_059)), "a second early is no expiry");
+    assert!(!valid.expired_at(at_ms(10_059_800)));
+    assert!(
+        valid.expired_at(at_ms(10_059_950)),
+        "within a clock's jitter of exp"
+    );
     assert!(valid.expired_at(at(10_060)));
     let shifted = minted(Some(Forge::Shift {
         exp_s: Some(-30),

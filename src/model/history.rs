@@ -444,7 +444,7 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_idle: bool,
     /// The server closed or refused it after its token's `exp` had passed, by our clock
-    /// less [`crate::model::EXPIRY_SKEW`] (a server's clock may run ahead): a valid token
+    /// less [`crate::model::EXPIRED_WITHIN`] (clocks milliseconds apart): a valid token
     /// stampede minted, whose `exp` it knows (never a forged one, nor one from `[auth]
     /// tokens`), while its script still ran. The scenario's own `ttl` ran out, no finding:
     /// what its script still expected is refused ([`Attempt::closed_expired`]). Set by the

@@ -17,7 +17,7 @@ mod tokens;
 
 pub use auth::{
     token_lifetime, AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource,
-    DEV_SECRET, EXPIRY_SKEW,
+    DEV_SECRET, EXPIRED_WITHIN, EXPIRY_SKEW,
 };
 pub use env_text::{
     expand as expand_env, pieces as env_pieces, EnvText, EnvTextError, EnvValues, Piece as EnvPiece,

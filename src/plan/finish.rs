@@ -41,14 +41,23 @@ pub fn cannot_finish(scenario: &Scenario) -> Vec<Late<'_>> {
         .collect()
 }
 
+/// How much of its `ttl` a minted token may have lost by the time the load starts: its
+/// `iat` is the whole second the minting began in (`exp = iat + ttl`), up to a second
+/// before it; a script that fits within `ttl` but not within this less was CLEAN or
+/// inconclusive by where in its second the run started.
+pub const LEAST_LIFETIME_LOSS: Duration = Duration::from_secs(1);
+
 /// A group whose tokens expire before its script can end ([`expiring`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expiring<'s> {
     /// The group's name.
     pub group: &'s str,
-    /// How long after the run starts its tokens expire: they are minted then, and live
     /// `[auth] ttl` in whole seconds ([`token_lifetime`]).
     pub ttl: Duration,
+    /// How soon after the run starts its tokens may expire: they are minted then with
+    /// `iat` the second it began (JWT times are whole seconds), so they live between `ttl`
+    /// less a second and `ttl` ([`LEAST_LIFETIME_LOSS`]).
+    pub lives: Duration,
     /// When its last connection starts (jitter aside).
     pub last_start: Duration,
     /// The least time its script takes ([`least_time`]).
@@ -59,7 +68,7 @@ pub struct Expiring<'s> {
 }
 
 /// The groups of `scenario` whose tokens expire before their scripts can end: minted when
-/// the run starts, they live `ttl`, while the group's last connection starts at its last
+/// the run starts, they live `ttl` less up to a second ([`LEAST_LIFETIME_LOSS`]), while the group's last connection starts at its last
 /// arrival and runs at least its script's [`least_time`] (within `duration`). A server
 /// that enforces `exp` then closes those connections or refuses their reconnects
 /// mid-script, and the run proves nothing about what was left. Only tokens stampede mints
@@ -72,6 +81,7 @@ pub fn expiring(scenario: &Scenario) -> Vec<Expiring<'_>> {
         return Vec::new();
     }
     let ttl = token_lifetime(scenario.auth.ttl);
+    let lives = ttl.saturating_sub(LEAST_LIFETIME_LOSS);
     scenario
         .groups
         .iter()
@@ -81,9 +91,10 @@ pub fn expiring(scenario: &Scenario) -> Vec<Expiring<'_>> {
             let last_start = arrival::last_offset(&g.arrival, n);
             let script = least_time(&g.steps);
             let ends = last_start.saturating_add(script).min(scenario.duration);
-            (n > 0 && ends > ttl).then_some(Expiring {
+            (n > 0 && ends > lives).then_some(Expiring {
                 group: g.name.as_str(),
                 ttl,
+                lives,
                 last_start,
                 script,
                 ends,

@@ -5,10 +5,16 @@ use crate::model::units::duration_us;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How far before a minted token's `exp` (by our clock) a server may already judge it
-/// expired: its clock may run ahead of ours, and JWT times are whole seconds, rounded
-/// down. The same second of margin the session oracles give a time-shifted token's edges.
+/// The margin the session oracles give a time-shifted (forged) token's edges: its `exp`
+/// or `nbf` is whole seconds off the minting instant, and a server's clock may run ahead
+/// of ours.
 pub const EXPIRY_SKEW: Duration = Duration::from_secs(1);
+
+/// How far before a valid minted token's `exp` (by our clock) a server's close or refusal
+/// of it still reads as its expiry: clocks synced by NTP (milliseconds apart) and a timer
+/// firing a little early. Not a second: a server that ends sessions up to a second before
+/// `exp` (an off-by-one on its clock) would then never be a finding.
+pub const EXPIRED_WITHIN: Duration = Duration::from_millis(100);
 
 /// How long a minted token lives: `ttl` in whole seconds (JWT times are whole seconds,
 /// rounded down), at least one (`exp = iat + ttl`).

@@ -219,6 +219,11 @@ pub struct Counters {
     /// scenario's declared `[oracles] idle_timeout`, while their script still ran
     /// ([`Attempt::is_closed_idle`]): its idle policy. Their unrun steps are no finding.
     pub closed_idle: u64,
+    /// Accepted attempts the server closed once they had been open for the scenario's
+    /// declared `[oracles] max_lifetime`, while their script still ran
+    /// ([`Attempt::is_closed_at_lifetime`]): its connection lifetime policy. Their unrun
+    /// steps are no finding.
+    pub closed_at_lifetime: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -308,6 +313,7 @@ impl Counters {
         self.shed_after_acceptance += o.shed_after_acceptance;
         self.replaced += o.replaced;
         self.closed_idle += o.closed_idle;
+        self.closed_at_lifetime += o.closed_at_lifetime;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -369,6 +375,9 @@ impl Counters {
         }
         if a.is_closed_idle() {
             self.closed_idle += 1;
+        }
+        if a.is_closed_at_lifetime() {
+            self.closed_at_lifetime += 1;
         }
     }
 }
@@ -451,6 +460,19 @@ pub struct Attempt {
     /// swarm at the server's Close or refusal. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub token_expired: bool,
+    /// How long the connection had been open (since its 101) when the server closed it
+    /// (any code) while its script still ran, in µs: what a maximum connection lifetime
+    /// looks like. Set by the swarm at the server's Close; `None` for every other end.
+    /// Left out of files when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_age_us: Option<u64>,
+    /// That close came at the scenario's declared `[oracles] max_lifetime`
+    /// ([`crate::model::IDLE_SLACK`] of it) with a code that may say so: the server's
+    /// lifetime policy ([`Attempt::is_closed_at_lifetime`]). Never set beside
+    /// `closed_idle` or `token_expired`, which explain the close already. Set by the swarm
+    /// with `close_age_us`. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_at_lifetime: bool,
 }
 
 impl Attempt {
@@ -470,6 +492,8 @@ impl Attempt {
             idle_close_us: None,
             closed_idle: false,
             token_expired: false,
+            close_age_us: None,
+            closed_at_lifetime: false,
         }
     }
 
@@ -525,6 +549,13 @@ impl Attempt {
     /// steps no finding.
     pub fn is_closed_idle(&self) -> bool {
         self.closed_idle && self.outcome == Outcome::Accepted
+    }
+
+    /// Whether the server closed this accepted attempt at its declared maximum connection
+    /// lifetime ([`Attempt::closed_at_lifetime`]): what its script still expected is
+    /// refused, its unrun steps no finding.
+    pub fn is_closed_at_lifetime(&self) -> bool {
+        self.closed_at_lifetime && self.outcome == Outcome::Accepted
     }
 
     /// Whether the server closed this accepted attempt after its token had expired

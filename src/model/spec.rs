@@ -471,6 +471,8 @@ fn is_default_max_buffered_bytes(n: &usize) -> bool {
 /// How much of a declared `[oracles] idle_timeout` a connection must have been idle for
 /// its server's close to count as that policy: our clock starts at the last frame we saw
 /// or sent, a little before the server's, and a server's timer may run a little early.
+/// A declared `[oracles] max_lifetime` allows the same, for the same reasons (our clock
+/// starts at the 101, after the server's at its accept).
 pub const IDLE_SLACK: f64 = 0.9;
 
 /// Oracle configuration. The defaults come from `[oracles]` being absent.
@@ -532,6 +534,18 @@ pub struct OracleSpec {
         skip_serializing_if = "is_default_idle_close"
     )]
     pub idle_close: Vec<u16>,
+    /// `[oracles] max_lifetime`: the server ends any connection once it has been open
+    /// this long, whatever it is doing (AWS API Gateway after 2 hours, many proxies after
+    /// N minutes). A server Close that may say so (`oracle::lifetime::may_mean_lifetime`)
+    /// ending an accepted connection mid-script at least [`IDLE_SLACK`] of this long after
+    /// its 101 is then counted (`closed_at_lifetime`), never a violation. Left out of plan
+    /// files when not declared, so older plans read back unchanged.
+    #[serde(
+        default,
+        with = "opt_duration_us",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_lifetime: Option<Duration>,
     /// `[oracles] learn`: whether `run` and `hunt` calibrate first and check what they
     /// learned (default on; `--no-learn` also turns it off).
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
@@ -581,6 +595,7 @@ impl Default for OracleSpec {
             session: SessionOracles::default(),
             idle_timeout: None,
             idle_close: default_idle_close(),
+            max_lifetime: None,
             learn: true,
             learned: LearnedOracles::default(),
             calibrating: false,

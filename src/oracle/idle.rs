@@ -175,15 +175,16 @@ fn could_be_idle(code: u16) -> bool {
 }
 
 /// Whether the server closed this accepted attempt while its script still ran, and no
-/// declared policy (shedding, a takeover, the idle timeout) nor its token's expiry
-/// explains the close.
-fn closed_mid_script(a: &Attempt) -> bool {
+/// declared policy (shedding, a takeover, the idle timeout, the maximum lifetime) nor its
+/// token's expiry explains the close.
+pub(super) fn closed_mid_script(a: &Attempt) -> bool {
     a.outcome == Outcome::Accepted
         && matches!(a.cause, Some(Cause::ServerClose(_)))
         && !a.script_done
         && !a.is_replaced()
         && !a.shed_after_acceptance()
         && !a.is_closed_idle()
+        && !a.is_closed_at_lifetime()
         && !a.closed_expired()
 }
 

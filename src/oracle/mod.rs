@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod frame;
 pub mod idle;
 pub mod learn;
+pub mod lifetime;
 mod pattern;
 pub mod refusal;
 pub mod session;

@@ -110,6 +110,8 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::takeover::undeclared_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
         super::idle::undeclared_note(e.plan, e.reports),
+        super::lifetime::closed_note(e.plan, e.reports),
+        super::lifetime::undeclared_note(e.plan, e.reports),
         expired,
         unread_note(e.plan, e.reports),
         errors.flatten(),

@@ -262,6 +262,11 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ("replaced", s.counters.replaced.to_string()),
         // Accepted connections closed idle past `[oracles] idle_timeout`: its policy too.
         ("closed_idle", s.counters.closed_idle.to_string()),
+        // And those closed at their declared `[oracles] max_lifetime`.
+        (
+            "closed_at_lifetime",
+            s.counters.closed_at_lifetime.to_string(),
+        ),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

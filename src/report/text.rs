@@ -114,6 +114,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "closed idle", c.closed_idle
         )?;
     }
+    // Counted among the accepted (by code under "ended by") and said apart.
+    if c.closed_at_lifetime > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} accepted (at the declared max_lifetime: the server's connection \
+             lifetime policy, their unrun steps not violations)",
+            "lifetime", c.closed_at_lifetime
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

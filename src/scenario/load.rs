@@ -68,6 +68,7 @@ const ORACLE_KEYS: &[&str] = &[
     "reject",
     "idle_timeout",
     "idle_close",
+    "max_lifetime",
     "consistency",
     "accepted",
     "kinds",
@@ -534,6 +535,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
         idle_close: session::idle_close(cx, &f, &defaults.idle_close, &session.reject),
+        max_lifetime: f.opt_positive_duration(cx, "max_lifetime"),
         session,
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults

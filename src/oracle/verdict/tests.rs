@@ -2303,3 +2303,117 @@ fn ends_after_the_token_expired_leave_the_run_inconclusive() {
     let hint = found.hint.unwrap_or_default();
     assert_eq!(hint.matches(said).count(), 1, "{hint}");
 }
+
+/// An accepted attempt the server closed with `code` when it had been open `age_ms`.
+fn closed_at_age(code: u16, age_ms: u64) -> Attempt {
+    let mut a = attempt(End::Accepted);
+    a.cause = Some(Cause::ServerClose(code));
+    a.close_age_us = Some(age_ms * 1000);
+    a.ended_us = a.upgraded_us.map(|u| u + age_ms * 1000);
+    a
+}
+
+/// The plan's four connections: the valid ones (0 and 1) end as `valid` says, the forged
+/// ones are refused with 401, as they should be.
+fn valid_ending(plan: &Plan, valid: [Attempt; 2]) -> Vec<ConnReport> {
+    let mut reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Refused(401)), Default::default()))
+        .collect();
+    for (r, a) in reports.iter_mut().zip(valid) {
+        r.attempts = vec![a];
+    }
+    reports
+}
+
+/// Connections the server closed at the declared `[oracles] max_lifetime`
+/// ([`Attempt::closed_at_lifetime`]) are its policy, and declared: no violation, no
+/// inconclusive run, and the hint counts them.
+#[test]
+fn closes_at_the_declared_lifetime_leave_the_run_clean_and_counted() {
+    let mut plan = plan();
+    plan.oracles.max_lifetime = Some(std::time::Duration::from_secs(1));
+    let at_lifetime = || {
+        let mut a = closed_at_age(1001, 995);
+        a.closed_at_lifetime = true;
+        a
+    };
+    let reports = valid_ending(&plan, [at_lifetime(), at_lifetime()]);
+    let j = judge_completed(&plan, &reports);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "2 connections closed at the declared `max_lifetime = \"1s\"` (open 1.0 s; \
+             server_close_1001 ×2): the server's connection lifetime policy"
+        ),
+        "{hint}"
+    );
+    assert!(!hint.contains("declare [oracles]"), "{hint}");
+}
+
+/// Undeclared, closes at about the same age are findings as before, and the hint says
+/// how to declare them; closes at ages far apart, a lone one, a fault's code, or one
+/// while another connection outlived that age suggest nothing.
+#[test]
+fn closes_at_one_age_suggest_declaring_max_lifetime() {
+    let plan = plan();
+    let judged = |valid: [Attempt; 2]| judge_unmet(&plan, &valid_ending(&plan, valid), 2);
+    let j = judged([closed_at_age(1001, 29_970), closed_at_age(1000, 29_990)]);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server closed 2 connections at ~30s of age (server_close_1000 ×1, \
+             server_close_1001 ×1) mid-script: if that is its policy (a maximum connection \
+             lifetime), declare [oracles] max_lifetime = \"30s\""
+        ),
+        "{hint}"
+    );
+    let mut outlived = attempt(End::Accepted);
+    outlived.ended_us = Some(60_000_000);
+    for (valid, why) in [
+        (
+            [closed_at_age(1001, 10_000), closed_at_age(1001, 30_000)],
+            "ages apart",
+        ),
+        (
+            [closed_at_age(1001, 30_000), attempt(End::Accepted)],
+            "a lone close",
+        ),
+        (
+            [closed_at_age(1011, 30_000), closed_at_age(1011, 30_000)],
+            "a fault",
+        ),
+        (
+            [closed_at_age(1001, 400), closed_at_age(1001, 400)],
+            "too young",
+        ),
+        ([closed_at_age(1001, 30_000), outlived], "outlived"),
+    ] {
+        let hint = judged(valid).hint.unwrap_or_default();
+        assert!(!hint.contains("max_lifetime"), "{why}: {hint}");
+    }
+}
+
+/// Declared, a close sooner than the lifetime stays a finding, and the hint says why.
+#[test]
+fn closes_before_the_declared_lifetime_stay_findings() {
+    let mut plan = plan();
+    plan.oracles.max_lifetime = Some(std::time::Duration::from_secs(5));
+    let reports = valid_ending(
+        &plan,
+        [closed_at_age(1001, 995), closed_at_age(1001, 1_010)],
+    );
+    let j = judge_unmet(&plan, &reports, 2);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server closed 2 connections at only 1.0 s of age (server_close_1001 ×2), \
+             sooner than the declared `max_lifetime = \"5s\"`: not its lifetime policy"
+        ),
+        "{hint}"
+    );
+}

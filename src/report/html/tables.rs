@@ -132,7 +132,7 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 15] = [
+    let rows: [(&str, Get); 16] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
@@ -154,6 +154,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         (
             "closed idle (past the declared idle_timeout: the server's idle policy)",
             |s| thousands(s.counters.closed_idle),
+        ),
+        (
+            "closed at lifetime (the declared max_lifetime: the server's policy)",
+            |s| thousands(s.counters.closed_at_lifetime),
         ),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {

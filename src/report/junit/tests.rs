@@ -262,6 +262,7 @@ fn shed_attempts_are_a_property() {
     s.counters.shed_after_acceptance = 3;
     s.counters.replaced = 5;
     s.counters.closed_idle = 7;
+    s.counters.closed_at_lifetime = 4;
     let xml = junit(&s);
     assert!(!xml.contains("<failure"), "{xml}");
     let els = elements(&xml);
@@ -270,6 +271,7 @@ fn shed_attempts_are_a_property() {
         ("shed_after_acceptance", "3"),
         ("replaced", "5"),
         ("closed_idle", "7"),
+        ("closed_at_lifetime", "4"),
     ] {
         let property = els
             .iter()

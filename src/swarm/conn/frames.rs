@@ -5,8 +5,8 @@ use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::model::StepPlace;
 use crate::oracle::frame::{kind_of, records, Record};
-use crate::oracle::idle;
 use crate::oracle::ScriptPlace;
+use crate::oracle::{idle, lifetime};
 use crate::prefetch::Warm;
 use futures_util::FutureExt;
 
@@ -141,6 +141,9 @@ impl ConnRun {
                 let idle = (!ours && !script_done)
                     .then(|| self.idle_before(&cause, now))
                     .flatten();
+                let age = (!ours && !script_done)
+                    .then(|| self.age_at_close(now))
+                    .flatten();
                 let expired = !ours
                     && !script_done
                     && crate::oracle::expiry::may_mean_expired(&cause)
@@ -163,6 +166,13 @@ impl ConnRun {
                             attempt.idle_close_us = Some(idle.as_micros() as u64);
                             attempt.closed_idle =
                                 idle::closed_by_policy(&self.ctx.plan.oracles, &cause, idle);
+                        }
+                        if let (true, Some(age)) = (ended_accepted, age) {
+                            attempt.close_age_us = Some(age.as_micros() as u64);
+                            // An idle close or an expired token explains it already.
+                            attempt.closed_at_lifetime = !attempt.closed_idle
+                                && !expired
+                                && lifetime::closed_by_policy(&self.ctx.plan.oracles, &cause, age);
                         }
                     }
                 }
@@ -465,6 +475,24 @@ impl ConnRun {
         Some(seen.saturating_duration_since(last_used))
     }
 
+    /// How long the connection had been open (since its 101) when the server's Close came:
+    /// what a maximum connection lifetime is measured against. Read at a server's Close,
+    /// before it ends the stream. A Close read after a `pause_reads` with no send since
+    /// may have come as the pause began (as [`Self::idle_before`] reads it): the age is
+    /// then the least it may have been, so that a late read never makes an early close
+    /// look like the declared lifetime (a close at the lifetime may then read as early: a
+    /// finding, never a bug hidden).
+    fn age_at_close(&self, now: Instant) -> Option<Duration> {
+        let open = self.open.as_ref()?;
+        let last_request = self.last_send_at.map(|(_, actual)| actual);
+        let last_used = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
+        let seen = match open.reads_paused_at {
+            Some(paused) if paused > last_used => paused.min(now),
+            _ => now,
+        };
+        Some(seen.saturating_duration_since(open.upgraded_at))
+    }
+
     /// Whether the token this connection presents had expired by now, as its server may
     /// judge it ([`crate::auth::Token::expired_at`]: only a valid token stampede minted).
     /// Read when the server closes an attempt, so that the scenario's own `ttl` running
@@ -480,8 +508,8 @@ impl ConnRun {
     /// Whether the server's Close with `close_code` ended the current attempt by its
     /// policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked),
     /// replaced it by another connection of its token (a `reject.replaced` code, marked
-    /// too) or closed it idle past `[oracles] idle_timeout` (marked by `on_frame`), once
-    /// accepted; or closed it, accepted or not, after its token had expired (marked by
+    /// too), closed it idle past `[oracles] idle_timeout` or at `[oracles] max_lifetime`
+    /// (both marked by `on_frame`), once accepted; or closed it, accepted or not, after its token had expired (marked by
     /// `on_frame`: the scenario's `ttl` ran out, no finding). Read before `end_attempt`
     /// sets the attempt's cause.
     fn ended_by_policy(&self, close_code: Option<u16>) -> bool {
@@ -491,7 +519,8 @@ impl ConnRun {
         self.attempts.last().is_some_and(|a| {
             let shed = (a.declared_shed || Cause::ServerClose(code).is_shed()) && !a.script_done;
             a.token_expired
-                || (a.outcome == Outcome::Accepted && (a.replaced || a.closed_idle || shed))
+                || (a.outcome == Outcome::Accepted
+                    && (a.replaced || a.closed_idle || a.closed_at_lifetime || shed))
         })
     }
 

@@ -501,7 +501,7 @@ fn bad_session_oracles_are_reported() {
         "accepted = { message = \"\" }",
         "oracles.accepted has message = \"\"",
     );
-    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, idle_close, consistency, accepted, kinds, record_separator, batched, learn");
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, idle_close, max_lifetime, consistency, accepted, kinds, record_separator, batched, learn");
 }
 
 /// `idle_timeout` declares how long the server lets a connection sit idle before closing
@@ -534,6 +534,39 @@ fn idle_timeout_is_a_positive_duration_reported_at_its_value() {
     assert_problem(
         &with_top("[oracles]\nidle_timeout = 2"),
         "idle_timeout: expected a string",
+    );
+}
+
+/// `max_lifetime` declares how long the server lets any connection live before closing
+/// it; left out, none is declared. A value that is no duration, or zero, is reported at
+/// the value (line 4 of the file, column 16 after `max_lifetime = `).
+#[test]
+fn max_lifetime_is_a_positive_duration_reported_at_its_value() {
+    let loaded = load(&with_top("[oracles]\nmax_lifetime = \"2h\""));
+    assert_eq!(loaded.oracles.max_lifetime, Some(ms(7_200_000)));
+    assert_eq!(
+        load(&with_top("[oracles]\nlearn = true"))
+            .oracles
+            .max_lifetime,
+        None
+    );
+    let (line, column, message) = problem(&with_top("[oracles]\nmax_lifetime = \"soon\""));
+    assert_eq!((line, column), (4, 16), "{message}");
+    assert!(
+        message.starts_with("max_lifetime: expected a duration"),
+        "{message}"
+    );
+    assert_eq!(
+        problem(&with_top("[oracles]\nmax_lifetime = \"0s\"")),
+        (
+            4,
+            16,
+            "[oracles] has max_lifetime = \"0s\"; expected more than zero".to_string()
+        )
+    );
+    assert_problem(
+        &with_top("[oracles]\nmax_lifetime = 2"),
+        "max_lifetime: expected a string",
     );
 }
 

@@ -112,6 +112,19 @@ impl Cause {
 }
 
 impl Cause {
+    /// Whether this is a server Close a server may end a session with for a policy of its
+    /// own (a token's expiry, a maximum connection age): a normal closure or going away
+    /// (most servers say why in the reason only), a bare close (1005: no code), a policy
+    /// violation (1008) or an application's own code (3000–4999, as 4001 "token
+    /// expired"). A code that states a fault (a protocol or data error, an internal error
+    /// 1011, a restart, load shedding) or an invalid one says something else.
+    pub fn may_end_by_policy(&self) -> bool {
+        matches!(
+            self,
+            Cause::ServerClose(1000 | 1001 | 1005 | 1008 | 3000..=4999)
+        )
+    }
+
     /// Whether RFC 6455 (§7.4, and the IANA registry's 1012-1014) lets an endpoint send
     /// `code` in a Close frame.
     pub fn close_code_allowed(code: u16) -> bool {

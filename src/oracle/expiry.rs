@@ -11,17 +11,12 @@ use crate::plan::least_time;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Whether a server Close with `cause` may be its refusal of an expired token: a normal
-/// closure or going away (many servers say "token expired" in the reason only), a bare
-/// close (1005: no code), a policy violation (1008) or an application's own code
-/// (3000–4999, as 4001 "token expired"). A code that states another fault (a protocol or
-/// data error, an internal error, a restart, load shedding) or an invalid one says
-/// something else, whenever it comes, and stays what it was.
+/// Whether a server Close with `cause` may be its refusal of an expired token (many
+/// servers say "token expired" in the reason only): a close a policy may end a session
+/// with ([`Cause::may_end_by_policy`]); a code that states another fault stays what it
+/// was, whenever it comes.
 pub fn may_mean_expired(cause: &Cause) -> bool {
-    matches!(
-        cause,
-        Cause::ServerClose(1000 | 1001 | 1005 | 1008 | 3000..=4999)
-    )
+    cause.may_end_by_policy()
 }
 
 /// The note on the attempts the server closed or refused after their token expired,

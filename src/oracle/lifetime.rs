@@ -28,17 +28,12 @@ const SPREAD: f64 = 0.05;
 /// not shrink with a short lifetime (a loaded machine delays a close by tens of ms).
 const JITTER: Duration = Duration::from_millis(100);
 
-/// Whether a server Close with `cause` may be its maximum connection lifetime: a normal
-/// closure or going away (most servers say "max connection age" in the reason only), a
-/// bare close (1005: no code), a policy violation (1008) or an application's own code
-/// (3000–4999). A code that states a fault (a protocol or data error, an internal error
-/// 1011, a restart, load shedding) or an invalid one says something else, whenever it
-/// comes, and stays what it was.
+/// Whether a server Close with `cause` may be its maximum connection lifetime (most
+/// servers say "max connection age" in the reason only): a close a policy may end a
+/// session with ([`Cause::may_end_by_policy`]); a code that states a fault stays what it
+/// was, whenever it comes.
 pub fn may_mean_lifetime(cause: &Cause) -> bool {
-    matches!(
-        cause,
-        Cause::ServerClose(1000 | 1001 | 1005 | 1008 | 3000..=4999)
-    )
+    cause.may_end_by_policy()
 }
 
 /// Whether a connection open for `age` (since its 101) when its server closed it had

@@ -14,7 +14,7 @@ mod write;
 pub use compare::{compare, CompareError, CompareOptions, Comparison};
 pub use merge::{merge, MergeError, MergedRun};
 pub use read::{newest_run, read_run, run_dirs, ReadError, RunData};
-pub use thresholds::{evaluate, ThresholdResult};
+pub use thresholds::{evaluate, judged_thresholds, ThresholdResult};
 pub use write::{results_dir, write_all, write_atomic, write_merged, WriteError};
 
 use crate::metrics::{Histograms, IntervalSeries, PhaseStats};
@@ -338,7 +338,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
             client_stalls: m.stalls,
         },
     };
-    summary.thresholds = evaluate(&summary, thresholds);
+    summary.thresholds = judged_thresholds(&summary, thresholds);
     Results {
         summary,
         histograms: m.histograms,

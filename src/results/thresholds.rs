@@ -29,6 +29,18 @@ pub fn evaluate(summary: &Summary, thresholds: &[Threshold]) -> Vec<ThresholdRes
     thresholds.iter().map(|t| check(summary, t)).collect()
 }
 
+/// [`evaluate`], but nothing for a run stopped before its load started (Ctrl-C during
+/// calibration): it measured nothing, and each threshold would read as breached for want
+/// of samples beside a verdict that says nothing was exercised.
+pub fn judged_thresholds(summary: &Summary, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
+    let before_load =
+        summary.stopped == crate::model::StopReason::Interrupted && summary.counters.attempted == 0;
+    if before_load {
+        return Vec::new();
+    }
+    evaluate(summary, thresholds)
+}
+
 /// The results that failed.
 pub fn breaches(results: &[ThresholdResult]) -> impl Iterator<Item = &ThresholdResult> {
     results.iter().filter(|r| !r.passed)

@@ -121,3 +121,15 @@ fn values_are_formatted_in_human_units() {
     assert_eq!(format_value(MetricUnit::Fraction, 0.0005), "0.05%");
     assert_eq!(format_value(MetricUnit::Count, 3.0), "3");
 }
+
+/// A run Ctrl-C stopped before its load measured nothing: its thresholds are not judged
+/// (each read as breached for want of samples); one stopped mid-load is judged as ever.
+#[test]
+fn a_run_stopped_before_its_load_judges_no_threshold() {
+    let t = thresholds("\"turn.p99\" = \"< 2s\"");
+    let mut s = summary();
+    s.stopped = crate::model::StopReason::Interrupted;
+    assert_eq!(judged_thresholds(&s, &t).len(), 1, "stopped mid-load");
+    s.counters = Default::default();
+    assert!(judged_thresholds(&s, &t).is_empty());
+}

@@ -147,8 +147,8 @@ impl Command {
             }
             Command::Run(_) => "stopping connections; what the load ran so far is written",
             Command::Hunt(_) => {
-                "stopping the hunt; its result says what it found, and only a find's repro \
-                 is ever written"
+                "stopping the hunt; its result says what it found, and a repro is written \
+                 only of a race it saw (a find, or a suspect its replays could not confirm)"
             }
             Command::Replay(_) => "stopping the replays; the rate so far is printed",
             Command::Shrink(args) => {

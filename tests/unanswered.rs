@@ -259,7 +259,7 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
     );
     assert!(
         !stderr.contains("what the load ran so far is written")
-            && stderr.contains("only a find's repro is ever written"),
+            && stderr.contains("a repro is written only of a race it saw"),
         "{stderr}"
     );
     assert!(files_under(&out).is_empty(), "{:?}", files_under(&out));

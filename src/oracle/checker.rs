@@ -39,6 +39,20 @@ const UNCLAIMED_BYTES: usize = 160;
 const STEPS_NAMED: usize = 3;
 /// Event kinds remembered per reply span (a hostile server may invent any number).
 const SPAN_KINDS: usize = 64;
+/// How a missed Pong's violation begins its `expected` text, before the Ping's payload
+/// quoted: `pong "p1" within 500ms`. An `expect` of a `pong` kind reads `pong within …`.
+const PONG_EXPECTED: &str = "pong ";
+
+/// Whether `v` is a Ping whose Pong missed its deadline ([`ConnChecker::pong_missed`]): a
+/// late Pong still says when it came ([`Violation::late_ms`]), as a correlated `expect`'s
+/// late answer does.
+pub(crate) fn is_missed_pong(v: &Violation) -> bool {
+    v.step.is_none()
+        && v.correlation.is_none()
+        && v.expected
+            .strip_prefix(PONG_EXPECTED)
+            .is_some_and(|rest| rest.starts_with('"'))
+}
 
 /// The replies to the latest request: its kind and the event kinds received since it was
 /// sent, until the first expectation after it ended (learned completeness).
@@ -720,7 +734,10 @@ impl ConnChecker {
         }
         let payload = String::from_utf8_lossy(&awaited.payload).into_owned();
         let kept = self.violations.len();
-        let expected = format!("pong {payload:?} within {}ms", awaited.within.as_millis());
+        let expected = format!(
+            "{PONG_EXPECTED}{payload:?} within {}ms",
+            awaited.within.as_millis()
+        );
         if self
             .violate(
                 OracleKind::Completeness,

@@ -303,6 +303,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str("; ");
             hint.push_str(&note);
         }
+        if let Some(note) = caught_up_note(e.kept, e.stalls) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
         return Judgement {
             verdict: Verdict::Violations,
             hint: Some(hint),
@@ -457,8 +461,19 @@ fn empty_shard(e: &Evidence<'_>) -> Option<Judgement> {
 }
 
 /// A missed deadline is the client's own when the client itself was stalled for at
-/// least this share of the time the expectation was given ([`ClientStalls`]).
+/// least this share of the time the expectation was given ([`ClientStalls`]), unless it
+/// caught up after the stall and the answer still did not come ([`caught_up`]).
 const STALLED_SHARE: f64 = 0.25;
+
+/// The least time, in milliseconds, a client must have run after a stall, its connection
+/// still open, before an answer still missing counts as lost ([`caught_up`]). It must
+/// also have run the expectation's whole `within`: a server on the same machine stalled
+/// too, and then had as long to answer as a quiet run gives it. This floor covers short
+/// `within`s: a process woken from a stall takes a scheduler slice or two to run again
+/// and then drains the backlog of frames the kernel kept, a few milliseconds in all;
+/// 200 ms is far past that, and still short beside the stalls that excuse a deadline
+/// (the meter's threshold is 100 ms).
+const CAUGHT_UP_MIN_MS: f64 = 200.0;
 
 /// The client-limited verdict of a run whose every violation is an expectation unmet on a
 /// connection whose buffer of unclaimed messages overflowed (`[oracles] max_buffered`,
@@ -514,16 +529,15 @@ fn overflowed(
 /// The client-limited verdict of a run whose every violation is a deadline that ran out
 /// while the client itself was stalled for a good part of it ([`STALLED_SHARE`]): an
 /// overloaded or throttled machine, not the server. Every violation must be kept (with
-/// its window) and every stall known; otherwise `None`, and the violations stand.
+/// its window) and every stall known, and none may be a loss the client caught up on
+/// ([`caught_up`]); otherwise `None`, and the violations stand.
 fn stalled(kept: &[Violation], violations: u64, stalls: &ClientStalls) -> Option<Judgement> {
     if violations == 0 || kept.len() as u64 != violations || !stalls.all_kept() {
         return None;
     }
-    let all_stalled = kept.iter().all(|v| {
-        v.window_ms.is_some_and(|window| {
-            stalls.within(v.at_ms - window, v.at_ms) >= window * STALLED_SHARE
-        })
-    });
+    let all_stalled = kept
+        .iter()
+        .all(|v| stalled_through(v, stalls) && caught_up(v, stalls).is_none());
     all_stalled.then(|| Judgement {
         verdict: Verdict::ClientLimited,
         hint: Some(format!(
@@ -540,6 +554,71 @@ fn stalled(kept: &[Violation], violations: u64, stalls: &ClientStalls) -> Option
             stalls.longest_ms
         )),
     })
+}
+
+/// Whether `v` is a deadline that ran out while the client was stalled for at least
+/// [`STALLED_SHARE`] of its window.
+fn stalled_through(v: &Violation, stalls: &ClientStalls) -> bool {
+    v.window_ms
+        .is_some_and(|window| stalls.within(v.at_ms - window, v.at_ms) >= window * STALLED_SHARE)
+}
+
+/// For a deadline missed while the client was stalled: how long, in milliseconds, the
+/// client ran after the last stall inside its window ended, its connection still open,
+/// when that is at least its `within` and [`CAUGHT_UP_MIN_MS`] and the answer never came.
+/// A stall only delays reading (the kernel keeps what arrives), so such an answer was
+/// lost, not read late: a finding. The later stalls are not counted as running.
+///
+/// `None` when the answer came late ([`Violation::late_ms`]: slow, not lost), when the
+/// connection's end is unknown (results written before [`Violation::conn_end_ms`]),
+/// when no stall touched the window, and for an `expect` without `correlate`: its late
+/// answer cannot be told from the next one's, so `late_ms` never says it came, and a
+/// missing one proves nothing.
+fn caught_up(v: &Violation, stalls: &ClientStalls) -> Option<f64> {
+    let window = v.window_ms?;
+    let end = v.conn_end_ms?;
+    if v.late_ms.is_some() || (v.correlation.is_none() && !super::checker::is_missed_pong(v)) {
+        return None;
+    }
+    let from = v.at_ms - window;
+    let stall_end = stalls
+        .kept
+        .iter()
+        .filter(|s| s.at_ms < v.at_ms && s.at_ms + s.ms > from)
+        .map(|s| s.at_ms + s.ms)
+        .max_by(f64::total_cmp)?;
+    let read = (end - stall_end) - stalls.within(stall_end, end);
+    (read >= window.max(CAUGHT_UP_MIN_MS)).then_some(read)
+}
+
+/// The note of a run with violations on the deadlines that a client stall would have
+/// excused ([`stalled`]) but that stand, for the client caught up and read on while the
+/// answer never came ([`caught_up`]); `None` when there are none.
+fn caught_up_note(kept: &[Violation], stalls: &ClientStalls) -> Option<String> {
+    if !stalls.all_kept() {
+        return None;
+    }
+    let read: Vec<(&Violation, f64)> = kept
+        .iter()
+        .filter(|v| stalled_through(v, stalls))
+        .filter_map(|v| Some((v, caught_up(v, stalls)?)))
+        .collect();
+    let (first, least) = read.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let n = read.len() as u64;
+    let (misses, stand, among, atleast) = if n == 1 {
+        ("miss", "stands", "", "")
+    } else {
+        ("misses", "stand", " among them", "at least ")
+    };
+    Some(format!(
+        "{n} deadline {misses} that ran out while this client was stalled {stand} \
+         (connection {}'s {}{among}): the client caught up and read for {atleast}{least:.0} \
+         ms more, its connection open (its `within`, and at least {CAUGHT_UP_MIN_MS:.0} ms, \
+         would have read an answer already sent); the answer never came. A stall only \
+         delays reading: that answer was lost, not late",
+        first.conn,
+        first.expected_shown(),
+    ))
 }
 
 /// The hint of an inconclusive run whose collisions load shedding took: on some shared

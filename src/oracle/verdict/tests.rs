@@ -1594,6 +1594,153 @@ fn deadlines_missed_while_the_client_stalled_are_the_client_s_own() {
     assert!(stalled(&[], 0, &stalled_run).is_none());
 }
 
+/// One stall, from `at_ms` for `ms` milliseconds, and every stall kept.
+fn one_stall(at_ms: f64, ms: f64) -> ClientStalls {
+    ClientStalls {
+        count: 1,
+        longest_ms: ms,
+        total_ms: ms,
+        kept: vec![crate::model::Stall { at_ms, ms }],
+    }
+}
+
+/// A Ping whose Pong, due within 500 ms, missed its deadline at 2.0 s, on connection
+/// `conn`, which ended for good at `conn_end_ms`.
+fn missed_pong(conn: u32, conn_end_ms: Option<f64>) -> Violation {
+    Violation {
+        at_ms: 2000.0,
+        expected: "pong \"p1\" within 500ms".into(),
+        seen: "no pong".into(),
+        window_ms: Some(500.0),
+        conn_end_ms,
+        ..unmet(conn, false)
+    }
+}
+
+/// A deadline missed while the client was stalled, whose connection stayed open long
+/// after the stall ended, the client reading all along, with no answer ever seen: a stall
+/// only delays reading, so the answer was lost and the miss is a finding, not the
+/// client's limit. Ended right after the stall, answered late, or with its connection's
+/// end unknown (older results), it is excused as before.
+#[test]
+fn a_deadline_missed_in_a_stall_stands_when_the_client_caught_up_and_nothing_came() {
+    // The wait ran 1.5–2.0 s; the client stalled 1.7–1.95 s (half of it).
+    let stall = one_stall(1700.0, 250.0);
+    // Open until 2.6 s: it read 650 ms after the stall, more than its 500 ms `within`.
+    let lost = vec![missed_pong(0, Some(2600.0))];
+    assert!(
+        stalled(&lost, 1, &stall).is_none(),
+        "a loss, not the client's"
+    );
+    let note = caught_up_note(&lost, &stall).expect("a note");
+    assert!(
+        note.contains("1 deadline miss that ran out while this client was stalled stands")
+            && note.contains("connection 0's pong \"p1\" within 500ms")
+            && note.contains("read for 650 ms more")
+            && note.contains("the answer never came"),
+        "{note}"
+    );
+
+    // The connection ended 150 ms after the stall: it may not have read the answer yet.
+    let cut = vec![missed_pong(0, Some(2100.0))];
+    let j = stalled(&cut, 1, &stall).expect("client limited");
+    assert_eq!(j.verdict, Verdict::ClientLimited);
+    assert!(caught_up_note(&cut, &stall).is_none());
+    // The answer came, late: slow, not lost, and the stall explains it.
+    let late = vec![Violation {
+        late_ms: Some(700.0),
+        ..missed_pong(0, Some(2600.0))
+    }];
+    assert!(stalled(&late, 1, &stall).is_some());
+    assert!(caught_up_note(&late, &stall).is_none());
+    // The connection's end unknown (results written before it was kept): as before.
+    let older = vec![missed_pong(0, None)];
+    assert!(stalled(&older, 1, &stall).is_some());
+    // A second stall at 2.1–2.3 s: the client ran 450 ms of those 650, less than the
+    // `within` the server is owed.
+    let mut twice = one_stall(1700.0, 250.0);
+    twice.kept.push(crate::model::Stall {
+        at_ms: 2100.0,
+        ms: 200.0,
+    });
+    twice.count = 2;
+    assert!(stalled(&lost, 1, &twice).is_some());
+    // Beside a miss still excused, the loss keeps the verdict a finding.
+    let both = vec![missed_pong(0, Some(2100.0)), missed_pong(1, Some(2600.0))];
+    assert!(stalled(&both, 2, &stall).is_none());
+}
+
+/// A correlated `expect` missed in a stall is judged as a Pong is; an uncorrelated one is
+/// not: its late answer cannot be told from the next expectation's, so a missing one
+/// proves no loss. A short `within` is owed at least [`CAUGHT_UP_MIN_MS`] of reading.
+#[test]
+fn a_caught_up_miss_needs_a_late_answer_that_would_show_and_the_least_reading_time() {
+    let stall = one_stall(1700.0, 250.0);
+    let expect = |correlation: Option<&str>| Violation {
+        expected: "agent_completed within 500ms".into(),
+        correlation: correlation.map(str::to_string),
+        step: Some("3".into()),
+        ..missed_pong(2, Some(2600.0))
+    };
+    assert!(stalled(&[expect(Some("r-2"))], 1, &stall).is_none());
+    let note = caught_up_note(&[expect(Some("r-2"))], &stall).unwrap_or_default();
+    assert!(
+        note.contains("agent_completed within 500ms (step 3)"),
+        "{note}"
+    );
+    assert!(stalled(&[expect(None)], 1, &stall).is_some());
+    // An `expect` of a kind named `pong`, uncorrelated: no Ping's Pong.
+    let kind = Violation {
+        expected: "pong within 500ms".into(),
+        ..expect(None)
+    };
+    assert!(stalled(&[kind], 1, &stall).is_some());
+
+    // A 100 ms `within` at 1.9–2.0 s, stalled through: owed 200 ms of reading, not 100.
+    let short = |end| Violation {
+        window_ms: Some(100.0),
+        ..missed_pong(0, Some(end))
+    };
+    let whole = one_stall(1900.0, 100.0);
+    assert!(stalled(&[short(2150.0)], 1, &whole).is_some());
+    assert!(stalled(&[short(2250.0)], 1, &whole).is_none());
+}
+
+/// A run whose only violation is a deadline missed in a stall the client caught up on is
+/// a run with violations, and its hint says why the stall did not excuse it.
+#[test]
+fn a_run_whose_caught_up_miss_stands_says_so() {
+    let plan = plan();
+    let counters = crate::model::Counters {
+        messages_sent: 2,
+        messages_received: 2,
+        json_records: 2,
+        ..Default::default()
+    };
+    let conn = &plan.conns[0];
+    let mut r = report(conn, attempt(End::Accepted), counters);
+    r.violations = vec![missed_pong(conn.id, Some(2600.0))];
+    r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+    let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
+    let kept = r.violations.clone();
+    let j = judge(&Evidence {
+        plan: &plan,
+        reports: &[r],
+        by_oracle: &by_oracle,
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &one_stall(1700.0, 250.0),
+        kept: &kept,
+        redactor: &Redactor::default(),
+    });
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the client caught up and read for 650 ms more"),
+        "{hint}"
+    );
+}
+
 /// A clean run whose script sends something no `expect` follows says what went unjudged
 /// (a server that dropped it reads the same); a run with violations does not need to.
 #[test]

@@ -79,6 +79,8 @@ pub struct Snapshot {
     /// Messages received per second since the previous snapshot.
     pub received_per_sec: f64,
     pub violations: u64,
+    /// Connection attempts the server never answered ([`Live::unanswered`]).
+    pub unanswered: u64,
     /// `false` when the verdict says the violations are no findings (the last line only).
     pub findings: bool,
     /// The turn p99 so far; `None` before the first turn.
@@ -135,6 +137,7 @@ impl Meter {
                 0.0
             },
             violations: self.live.violations.load(Relaxed),
+            unanswered: self.live.unanswered.load(Relaxed),
             findings: true,
             turn_p99: (p99 > 0).then(|| Duration::from_micros(p99)),
         }
@@ -175,9 +178,17 @@ pub fn line(s: &Snapshot) -> String {
     } else {
         " (not findings: see the verdict)"
     };
+    // Said only when some: a target that answers nothing is then plain from the start.
+    let unanswered = match s.unanswered {
+        0 => String::new(),
+        n => format!(
+            " · {} unanswered",
+            crate::model::words::plural(n, "attempt")
+        ),
+    };
     format!(
-        "{clock} · {} live · {}/{} done · {:.0} msg/s received · {} violation{}{not_findings} \
-         · turn p99 {p99}",
+        "{clock} · {} live · {}/{} done{unanswered} · {:.0} msg/s received · {} violation{}\
+         {not_findings} · turn p99 {p99}",
         s.live,
         s.finished,
         s.planned,
@@ -265,9 +276,27 @@ mod tests {
             planned: 260,
             received_per_sec: 1523.6,
             violations: 1,
+            unanswered: 0,
             findings: true,
             turn_p99: Some(Duration::from_micros(17_250)),
         }
+    }
+
+    /// A target that answers no attempt (a closed port under a long ramp) is plain while
+    /// the run goes on, not only in the verdict at its end.
+    #[test]
+    fn attempts_the_server_never_answered_are_counted_as_they_come() {
+        let refused = Snapshot {
+            unanswered: 12,
+            violations: 0,
+            ..snapshot()
+        };
+        assert!(
+            line(&refused).contains("20/260 done · 12 attempts unanswered · 1524 msg/s"),
+            "{}",
+            line(&refused)
+        );
+        assert!(!line(&snapshot()).contains("unanswered"));
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Live {
     /// Messages received, as `sent`.
     pub received: Tally,
     pub violations: AtomicU64,
+    /// Connection attempts the server never answered (refused or reset at TCP, an upgrade
+    /// that timed out or broke): shown while the run goes on, so a closed port under a long
+    /// ramp does not read "0 violations" until its end.
+    pub unanswered: AtomicU64,
     /// Connections that dialled at least once and have ended (those the run's end or
     /// Ctrl-C stopped before their start are left out: they attempted nothing).
     pub finished: AtomicU64,

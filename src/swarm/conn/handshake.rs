@@ -172,6 +172,9 @@ impl ConnRun {
                 attempt.token_expired = attempt.outcome == Outcome::Rejected
                     && !attempt.is_shed()
                     && token.expired_at(std::time::SystemTime::now());
+                if attempt.outcome == Outcome::Failed {
+                    ctx.live.unanswered.fetch_add(1, Relaxed);
+                }
                 self.push_attempt(attempt);
                 false
             }

@@ -206,7 +206,7 @@ fn idle_range(closed: &[&Attempt]) -> Option<(Duration, Duration)> {
 }
 
 /// `2.0–2.1 s`, or `2.0 s` when both ends read the same.
-fn span(lo: Duration, hi: Duration) -> String {
+pub(super) fn span(lo: Duration, hi: Duration) -> String {
     let (lo, hi) = (
         format!("{:.1}", lo.as_secs_f64()),
         format!("{:.1}", hi.as_secs_f64()),
@@ -219,7 +219,7 @@ fn span(lo: Duration, hi: Duration) -> String {
 }
 
 /// `server_close_1001 ×10`, by code.
-fn codes(closed: &[&Attempt]) -> String {
+pub(super) fn codes(closed: &[&Attempt]) -> String {
     let mut by = std::collections::BTreeMap::<&Cause, u64>::new();
     for cause in closed.iter().filter_map(|a| a.cause.as_ref()) {
         *by.entry(cause).or_default() += 1;
@@ -230,7 +230,7 @@ fn codes(closed: &[&Attempt]) -> String {
 
 /// The timeout to declare for closes after `shortest` idle: rounded to 100 ms (within
 /// [`IDLE_SLACK`] of it for any time the hint suggests).
-fn suggested(shortest: Duration) -> Duration {
+pub(super) fn suggested(shortest: Duration) -> Duration {
     let tenths = (shortest.as_millis() + 50) / 100;
     Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
 }

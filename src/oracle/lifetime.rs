@@ -10,7 +10,7 @@
 //! several mid-script closes came at about the same age, the verdict's hint says how to
 //! declare it.
 
-use super::idle::closed_mid_script;
+use super::idle::{closed_mid_script, codes, span, suggested as rounded};
 use crate::model::{words, Attempt, Cause, ConnReport, OracleSpec, Outcome, Plan, IDLE_SLACK};
 use std::time::Duration;
 
@@ -157,36 +157,6 @@ fn accepted_ages(reports: &[ConnReport]) -> impl Iterator<Item = Duration> + '_ 
 fn age_range(closed: &[&Attempt]) -> Option<(Duration, Duration)> {
     let ages = closed.iter().filter_map(|a| age(a));
     Some((ages.clone().min()?, ages.max()?))
-}
-
-/// `1.0–1.1 s`, or `1.0 s` when both ends read the same.
-fn span(lo: Duration, hi: Duration) -> String {
-    let (lo, hi) = (
-        format!("{:.1}", lo.as_secs_f64()),
-        format!("{:.1}", hi.as_secs_f64()),
-    );
-    if lo == hi {
-        format!("{lo} s")
-    } else {
-        format!("{lo}–{hi} s")
-    }
-}
-
-/// `server_close_1001 ×10`, by code.
-fn codes(closed: &[&Attempt]) -> String {
-    let mut by = std::collections::BTreeMap::<&Cause, u64>::new();
-    for cause in closed.iter().filter_map(|a| a.cause.as_ref()) {
-        *by.entry(cause).or_default() += 1;
-    }
-    let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
-    codes.join(", ")
-}
-
-/// The lifetime to declare for closes at `age`: rounded to 100 ms, within [`IDLE_SLACK`]
-/// of every age the suggestion covers.
-fn rounded(age: Duration) -> Duration {
-    let tenths = (age.as_millis() + 50) / 100;
-    Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
 }
 
 /// A duration as a scenario writes it, in the largest unit that holds it whole: `2h`,

@@ -463,16 +463,23 @@ impl ConnRun {
         if !matches!(cause, Cause::ServerClose(_)) || self.checker.awaits_answer() {
             return None;
         }
+        let (last_used, seen) = self.last_used_and_seen(now)?;
+        Some(seen.saturating_duration_since(last_used))
+    }
+
+    /// When the open connection was last used (its last request, or the upgrade), and
+    /// when a server Close read `now` may have come: read after a pause begun since that
+    /// use, as the pause began (the least idle time or age it may have been, never more
+    /// than the connection really sat idle or lived).
+    fn last_used_and_seen(&self, now: Instant) -> Option<(Instant, Instant)> {
         let open = self.open.as_ref()?;
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         let last_used = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
-        // Read after a pause, the Close may have come as the pause began: the idle time
-        // is the least it may have been, never more than the connection really sat idle.
         let seen = match open.reads_paused_at {
             Some(paused) if paused > last_used => paused.min(now),
             _ => now,
         };
-        Some(seen.saturating_duration_since(last_used))
+        Some((last_used, seen))
     }
 
     /// How long the connection had been open (since its 101) when the server's Close came:
@@ -483,14 +490,9 @@ impl ConnRun {
     /// look like the declared lifetime (a close at the lifetime may then read as early: a
     /// finding, never a bug hidden).
     fn age_at_close(&self, now: Instant) -> Option<Duration> {
-        let open = self.open.as_ref()?;
-        let last_request = self.last_send_at.map(|(_, actual)| actual);
-        let last_used = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
-        let seen = match open.reads_paused_at {
-            Some(paused) if paused > last_used => paused.min(now),
-            _ => now,
-        };
-        Some(seen.saturating_duration_since(open.upgraded_at))
+        let (_, seen) = self.last_used_and_seen(now)?;
+        let upgraded_at = self.open.as_ref()?.upgraded_at;
+        Some(seen.saturating_duration_since(upgraded_at))
     }
 
     /// Whether the token this connection presents had expired by now, as its server may

@@ -536,7 +536,7 @@ pub struct OracleSpec {
     pub idle_close: Vec<u16>,
     /// `[oracles] max_lifetime`: the server ends any connection once it has been open
     /// this long, whatever it is doing (AWS API Gateway after 2 hours, many proxies after
-    /// N minutes). A server Close that may say so (`oracle::lifetime::may_mean_lifetime`)
+    /// N minutes). A server Close that may say so ([`Cause::may_end_by_policy`](crate::model::Cause::may_end_by_policy))
     /// ending an accepted connection mid-script at least [`IDLE_SLACK`] of this long after
     /// its 101 is then counted (`closed_at_lifetime`), never a violation. Left out of plan
     /// files when not declared, so older plans read back unchanged.

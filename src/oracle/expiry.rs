@@ -6,18 +6,10 @@
 //! verdict is inconclusive with a hint that says what to change. `validate` warns before
 //! any run ([`crate::plan::expiring`]).
 
-use crate::model::{token_lifetime, Attempt, Cause, ConnReport, Plan};
+use crate::model::{token_lifetime, Attempt, ConnReport, Plan};
 use crate::plan::least_time;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// Whether a server Close with `cause` may be its refusal of an expired token (many
-/// servers say "token expired" in the reason only): a close a policy may end a session
-/// with ([`Cause::may_end_by_policy`]); a code that states another fault stays what it
-/// was, whenever it comes.
-pub fn may_mean_expired(cause: &Cause) -> bool {
-    cause.may_end_by_policy()
-}
 
 /// The note on the attempts the server closed or refused after their token expired,
 /// with the `ttl` and the least time the scripts take, and what to change: "the server
@@ -42,7 +34,10 @@ pub fn note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     }
     let mut ended = Vec::new();
     if closed > 0 {
-        ended.push(format!("closed {}", counted(closed, "connection")));
+        ended.push(format!(
+            "closed {}",
+            crate::model::words::plural(closed, "connection")
+        ));
     }
     if refused > 0 {
         let what = if reconnects == refused {
@@ -50,7 +45,10 @@ pub fn note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         } else {
             "attempt"
         };
-        ended.push(format!("refused {}", counted(refused, what)));
+        ended.push(format!(
+            "refused {}",
+            crate::model::words::plural(refused, what)
+        ));
     }
     let ttl = token_lifetime(plan.auth.ttl);
     let scripts = match longest_script(plan, &conns) {
@@ -70,11 +68,6 @@ fn expired(a: &Attempt) -> bool {
     a.closed_expired() || a.refused_expired()
 }
 
-/// `1 connection`, `2 connections`.
-fn counted(n: u64, noun: &str) -> String {
-    crate::model::words::plural(n, noun)
-}
-
 /// The longest of the least times ([`least_time`]) the scripts of connections `conns`
 /// take; `None` when none has a script of its group's (a plan of explicit actions).
 fn longest_script(plan: &Plan, conns: &[u32]) -> Option<Duration> {
@@ -91,23 +84,4 @@ fn longest_script(plan: &Plan, conns: &[u32]) -> Option<Duration> {
         .filter(|steps| !steps.is_empty())
         .map(|steps| least_time(steps))
         .max()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The codes a server ends an expired token's connection with may say so; those of
-    /// another fault never read as expiry, however late they come.
-    #[test]
-    fn only_codes_that_may_refuse_a_token_read_as_its_expiry() {
-        for code in [1000, 1001, 1005, 1008, 3000, 4001, 4401, 4999] {
-            assert!(may_mean_expired(&Cause::ServerClose(code)), "{code}");
-        }
-        for code in [1002, 1003, 1007, 1009, 1010, 1011, 1012, 1013, 1014] {
-            assert!(!may_mean_expired(&Cause::ServerClose(code)), "{code}");
-        }
-        assert!(!may_mean_expired(&Cause::InvalidClose(1006)));
-        assert!(!may_mean_expired(&Cause::Reset));
-    }
 }

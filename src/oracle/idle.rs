@@ -189,7 +189,7 @@ pub(super) fn closed_mid_script(a: &Attempt) -> bool {
 }
 
 /// Every attempt of the run.
-fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
+pub(super) fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
     reports.iter().flat_map(|r| &r.attempts)
 }
 

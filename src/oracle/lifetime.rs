@@ -10,7 +10,7 @@
 //! several mid-script closes came at about the same age, the verdict's hint says how to
 //! declare it.
 
-use super::idle::{closed_mid_script, codes, span, suggested as rounded};
+use super::idle::{attempts, closed_mid_script, codes, span, suggested as rounded};
 use crate::model::{words, Attempt, Cause, ConnReport, OracleSpec, Outcome, Plan, IDLE_SLACK};
 use std::time::Duration;
 
@@ -28,14 +28,6 @@ const SPREAD: f64 = 0.05;
 /// not shrink with a short lifetime (a loaded machine delays a close by tens of ms).
 const JITTER: Duration = Duration::from_millis(100);
 
-/// Whether a server Close with `cause` may be its maximum connection lifetime (most
-/// servers say "max connection age" in the reason only): a close a policy may end a
-/// session with ([`Cause::may_end_by_policy`]); a code that states a fault stays what it
-/// was, whenever it comes.
-pub fn may_mean_lifetime(cause: &Cause) -> bool {
-    cause.may_end_by_policy()
-}
-
 /// Whether a connection open for `age` (since its 101) when its server closed it had
 /// lived long enough for the declared lifetime policy: at least [`IDLE_SLACK`] of
 /// `[oracles] max_lifetime` (our clock starts at the 101, after the server's at its
@@ -46,10 +38,10 @@ pub fn by_policy(spec: &OracleSpec, age: Duration) -> bool {
 }
 
 /// Whether a server Close (`cause`) of a connection open for `age` is the declared
-/// lifetime policy: a code that may say so ([`may_mean_lifetime`]) at its age
+/// lifetime policy: a code that may say so ([`Cause::may_end_by_policy`]) at its age
 /// ([`by_policy`]).
 pub fn closed_by_policy(spec: &OracleSpec, cause: &Cause, age: Duration) -> bool {
-    may_mean_lifetime(cause) && by_policy(spec, age)
+    cause.may_end_by_policy() && by_policy(spec, age)
 }
 
 /// The note on the connections the server closed at its declared lifetime
@@ -73,7 +65,7 @@ pub fn closed_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 }
 
 /// The note on mid-script server closes that read as a lifetime the scenario does not
-/// declare: at least two with a code a lifetime may use ([`may_mean_lifetime`]) at about
+/// declare: at least two with a code a lifetime may use ([`Cause::may_end_by_policy`]) at about
 /// the same age ([`within_spread`]) of at least [`MIN_SUGGESTED`], the oldest age any connection
 /// reached (one that lived longer shows no such policy); the hint then says how to
 /// declare it. With `max_lifetime` declared, the note names the closes that came sooner
@@ -81,7 +73,7 @@ pub fn closed_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let closed: Vec<&Attempt> = attempts(reports)
         .filter(|a| closed_mid_script(a) && a.close_age_us.is_some())
-        .filter(|a| a.cause.as_ref().is_some_and(may_mean_lifetime))
+        .filter(|a| a.cause.as_ref().is_some_and(Cause::may_end_by_policy))
         .collect();
     match plan.oracles.max_lifetime {
         Some(lifetime) => too_soon_note(lifetime, &closed),
@@ -134,11 +126,6 @@ fn within_spread(younger: Duration, older: Duration) -> bool {
     older.saturating_sub(younger) <= allowed
 }
 
-/// Every attempt of the run.
-fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
-    reports.iter().flat_map(|r| &r.attempts)
-}
-
 /// How long `a` had been open when the server closed it mid-script.
 fn age(a: &Attempt) -> Option<Duration> {
     a.close_age_us.map(Duration::from_micros)
@@ -181,13 +168,19 @@ mod tests {
     #[test]
     fn only_codes_a_lifetime_may_use_read_as_one() {
         for code in [1000, 1001, 1005, 1008, 3000, 4000, 4999] {
-            assert!(may_mean_lifetime(&Cause::ServerClose(code)), "{code}");
+            assert!(
+                Cause::may_end_by_policy(&Cause::ServerClose(code)),
+                "{code}"
+            );
         }
         for code in [1002, 1003, 1007, 1009, 1010, 1011, 1012, 1013, 1014] {
-            assert!(!may_mean_lifetime(&Cause::ServerClose(code)), "{code}");
+            assert!(
+                !Cause::may_end_by_policy(&Cause::ServerClose(code)),
+                "{code}"
+            );
         }
-        assert!(!may_mean_lifetime(&Cause::InvalidClose(1006)));
-        assert!(!may_mean_lifetime(&Cause::Reset));
+        assert!(!Cause::may_end_by_policy(&Cause::InvalidClose(1006)));
+        assert!(!Cause::may_end_by_policy(&Cause::Reset));
     }
 
     /// Only a declared lifetime makes a close policy, from 90% of it on.

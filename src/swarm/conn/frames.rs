@@ -144,10 +144,8 @@ impl ConnRun {
                 let age = (!ours && !script_done)
                     .then(|| self.age_at_close(now))
                     .flatten();
-                let expired = !ours
-                    && !script_done
-                    && crate::oracle::expiry::may_mean_expired(&cause)
-                    && self.token_expired_now();
+                let expired =
+                    !ours && !script_done && cause.may_end_by_policy() && self.token_expired_now();
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
@@ -511,9 +509,9 @@ impl ConnRun {
     /// policy: shed it (a 1013, or a `reject.shed` code [`Judge::server_close`] marked),
     /// replaced it by another connection of its token (a `reject.replaced` code, marked
     /// too), closed it idle past `[oracles] idle_timeout` or at `[oracles] max_lifetime`
-    /// (both marked by `on_frame`), once accepted; or closed it, accepted or not, after its token had expired (marked by
-    /// `on_frame`: the scenario's `ttl` ran out, no finding). Read before `end_attempt`
-    /// sets the attempt's cause.
+    /// (both marked by `on_frame`), once accepted; or closed it, accepted or not, after
+    /// its token had expired (marked by `on_frame`: the scenario's `ttl` ran out, no
+    /// finding). Read before `end_attempt` sets the attempt's cause.
     fn ended_by_policy(&self, close_code: Option<u16>) -> bool {
         let Some(code) = close_code else {
             return false;

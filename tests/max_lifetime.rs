@@ -10,13 +10,10 @@
 mod common;
 
 use common::{scenario, spawn_server, TEST_SECRET};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use stampede::model::{Cause, OracleKind, Verdict};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
 
 /// How long the fake server lets a connection live.
 const LIFETIME: Duration = Duration::from_secs(1);
@@ -24,40 +21,16 @@ const LIFETIME: Duration = Duration::from_secs(1);
 /// Serves one connection: greets, answers requests with the five events, and closes it
 /// with 1001 "max connection age" [`LIFETIME`] after accepting it, whatever it is doing.
 async fn serve(tcp: tokio::net::TcpStream) {
-    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some((ws, token)) = common::accept_bearer(tcp, |_| true).await else {
         return;
     };
     let close_at = tokio::time::Instant::now() + LIFETIME;
     let user = common::unverified_sub(&token).unwrap_or_default();
-    let hello = json!({"type": "connection_established", "user_id": user});
-    if ws
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(close_at) => break,
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if common::answer_five(&mut ws, text.as_str(), &user).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                _ => return,
-            },
-        }
-    }
     let frame = CloseFrame {
         code: CloseCode::Away,
         reason: "max connection age".into(),
     };
-    let _ = ws.send(Message::Close(Some(frame))).await;
-    // Until the client answers the Close.
-    while let Some(Ok(_)) = ws.next().await {}
+    common::serve_until_close(ws, &user, close_at, frame).await;
 }
 
 /// Three connections, each eight request/answer turns 250 ms apart (at least 2 s, longer

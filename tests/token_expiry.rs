@@ -8,13 +8,11 @@
 mod common;
 
 use common::{scenario, spawn_server, TEST_SECRET};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use stampede::model::{OracleKind, Verdict};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
 
 /// When the fake server closes an accepted connection with 4001 "token expired".
 #[derive(Clone, Copy)]
@@ -49,7 +47,7 @@ fn unverified_exp(jwt: &str) -> Option<f64> {
 /// with the five events, and closes with 4001 "token expired" as `closes` says.
 async fn serve(closes: Closes, tcp: tokio::net::TcpStream) {
     let fresh = |t: &str| unverified_exp(t).is_some_and(|exp| unix_now() < exp);
-    let Some((mut ws, token)) = common::accept_bearer(tcp, fresh).await else {
+    let Some((ws, token)) = common::accept_bearer(tcp, fresh).await else {
         return;
     };
     let user = common::unverified_sub(&token).unwrap_or_default();
@@ -65,35 +63,11 @@ async fn serve(closes: Closes, tcp: tokio::net::TcpStream) {
         }
     };
     let close_at = tokio::time::Instant::now() + close_in;
-    let hello = json!({"type": "connection_established", "user_id": user});
-    if ws
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(close_at) => break,
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if common::answer_five(&mut ws, text.as_str(), &user).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(_)) => {}
-                _ => return,
-            },
-        }
-    }
     let frame = CloseFrame {
         code: CloseCode::from(4001),
         reason: "token expired".into(),
     };
-    let _ = ws.send(Message::Close(Some(frame))).await;
-    // Until the client answers the Close.
-    while let Some(Ok(_)) = ws.next().await {}
+    common::serve_until_close(ws, &user, close_at, frame).await;
 }
 
 /// Two connections whose script takes at least 3 s (three request/answer turns, each

@@ -565,6 +565,41 @@ pub async fn answer_five(
     Ok(())
 }
 
+/// Serves an accepted golden-path connection of `user`: greets it, answers each request
+/// with the five events until `close_at`, then closes it with `frame` and reads on until
+/// the client answers the Close. Returns early when the client goes.
+pub async fn serve_until_close(
+    mut ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    user: &str,
+    close_at: tokio::time::Instant,
+    frame: tokio_tungstenite::tungstenite::protocol::CloseFrame,
+) {
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(close_at) => break,
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if answer_five(&mut ws, text.as_str(), user).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
+    let _ = ws.send(Message::Close(Some(frame))).await;
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
 /// Hunts `s` (seed 1) against the server at `url` within `budget`, confirming a find
 /// `confirm` times, bounded by [`TEST_BOUND`]: the outcome, and the names of the files it
 /// wrote (repros) in its output folder, gone with it.

@@ -151,7 +151,8 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     summary.lenient = merged_lenient(runs, &mut lenient);
     summary.answers = answers;
     summary.oracles = oracles.into_iter().collect();
-    fill_totals(&mut summary, runs, &counters, &histograms);
+    let time = MergedTime::of(runs);
+    fill_totals(&mut summary, (runs, time), &counters, &histograms);
     summary.counters = counters;
     let missing = missing_shards(runs);
     // A shard that held no connection judged nothing (its own verdict is inconclusive):
@@ -179,7 +180,6 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             first.summary.shard.map_or(0, |s| s.count)
         )),
     };
-    let time = MergedTime::of(runs);
     let intervals = match time {
         MergedTime::Span => merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
         MergedTime::Summed => concatenated_intervals(runs),
@@ -310,9 +310,13 @@ fn merged_elapsed_ms(runs: &[RunData], time: MergedTime) -> f64 {
 /// Figures recomputed from the merged parts: phases from the merged histograms, the time
 /// ([`MergedTime`]) and the rates over it, the generator's lag, sums of probes and planned
 /// connections.
-fn fill_totals(s: &mut Summary, runs: &[RunData], c: &Counters, h: &Histograms) {
+fn fill_totals(
+    s: &mut Summary,
+    (runs, time): (&[RunData], MergedTime),
+    c: &Counters,
+    h: &Histograms,
+) {
     s.schema_version = SCHEMA_VERSION;
-    let time = MergedTime::of(runs);
     s.elapsed_ms = merged_elapsed_ms(runs, time);
     if time == MergedTime::Summed {
         // "ran 8s of 8s": the planned time beside the run time is the pool's too.

@@ -146,3 +146,44 @@ async fn closes_sooner_than_the_declared_lifetime_stay_findings() {
         "{hint}"
     );
 }
+
+/// A connection that paused its reads early in its script and then sat in a long `think`
+/// (a request still to come) reads the close at the declared lifetime well after the
+/// pause: its age is the lifetime, not the moment the pause began (which once made the
+/// close read 1 s early: a finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_early_in_the_script_leaves_a_later_close_at_its_lifetime() {
+    let text = format!(
+        r#"
+name = "paused-then-thinking"
+seed = 5
+duration = "30s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+identity = {{ field = "user_id" }}
+max_lifetime = "1s"
+
+[[group]]
+name = "pausers"
+users = 3
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ pause_reads = "100ms" }},
+  {{ think = "3s" }},
+  {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}", content = "hi" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let (url, stop) = spawn_server(serve).await;
+    let s = scenario("paused-then-thinking.toml", &text);
+    let sum = common::run(&s, Some(url), None).await.results.summary;
+    stop.cancel();
+    assert_eq!(sum.counters.closed_at_lifetime, 3, "{:?}", sum.hint);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations.first);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+}

@@ -175,6 +175,12 @@ const INTERRUPT_GRACE: Duration = Duration::from_millis(100);
 /// it kept from running.
 const CUT_OFF_SCANNED: usize = 10_000;
 
+/// A frame read this long after a `pause_reads` ended was not waiting in the socket
+/// through the pause: the loop reads what the pause left there as soon as it ends (a
+/// client starved longer than this is a stall, judged apart). Within it, a server Close
+/// may have come any time after the pause began.
+const PAUSE_DRAINED: Duration = Duration::from_millis(250);
+
 /// How long we wait for the server's side of a close handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -283,9 +289,10 @@ struct Open {
     judging: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
-    /// When reads were last paused (`pause_reads`): a server Close read after the pause
-    /// may have come any time after it began, so an idle time is measured up to then.
-    reads_paused_at: Option<Instant>,
+    /// When reads were last paused (`pause_reads`) and when they resumed: a server Close
+    /// read as the pause ends may have come any time after it began, so an idle time or
+    /// an age is measured up to then ([`PAUSE_DRAINED`]).
+    paused_reads: Option<(Instant, Instant)>,
     upgraded_at: Instant,
     ws: Ws,
 }
@@ -554,10 +561,10 @@ impl ConnRun {
                     // Nothing is recorded while we do not read: hand samples over first.
                     Box::pin(self.samples.flush()).await;
                     let paused = Instant::now();
-                    if let Some(open) = self.open.as_mut() {
-                        open.reads_paused_at = Some(paused);
-                    }
                     Box::pin(self.sleep_until(paused + d)).await;
+                    if let Some(open) = self.open.as_mut() {
+                        open.paused_reads = Some((paused, Instant::now()));
+                    }
                 }
                 Action::Close { code } => Box::pin(self.close(code)).await,
             }

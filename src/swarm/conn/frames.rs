@@ -466,15 +466,23 @@ impl ConnRun {
     }
 
     /// When the open connection was last used (its last request, or the upgrade), and
-    /// when a server Close read `now` may have come: read after a pause begun since that
-    /// use, as the pause began (the least idle time or age it may have been, never more
-    /// than the connection really sat idle or lived).
+    /// when a server Close read `now` may have come: read as a pause begun since that use
+    /// ends (within [`PAUSE_DRAINED`] of its end), as the pause began (the least idle
+    /// time or age it may have been, never more than the connection really sat idle or
+    /// lived). One read later than that came after the pause, when it was read.
     fn last_used_and_seen(&self, now: Instant) -> Option<(Instant, Instant)> {
         let open = self.open.as_ref()?;
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         let last_used = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
-        let seen = match open.reads_paused_at {
-            Some(paused) if paused > last_used => paused.min(now),
+        let seen = match open.paused_reads {
+            Some((paused, resumed))
+                if paused > last_used
+                    && resumed
+                        .checked_add(PAUSE_DRAINED)
+                        .is_none_or(|drained| now <= drained) =>
+            {
+                paused.min(now)
+            }
             _ => now,
         };
         Some((last_used, seen))

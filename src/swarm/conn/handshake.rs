@@ -147,7 +147,7 @@ impl ConnRun {
                 let open = Open {
                     ws,
                     upgraded_at: now,
-                    reads_paused_at: None,
+                    paused_reads: None,
                     first_frame_seen: false,
                     judging: true,
                     last_data_us: None,

@@ -317,7 +317,8 @@ async fn cancelling_stops_cleanly_and_still_writes_partial_results() {
 
 /// Ctrl-C while most connections still wait for their start: the progress display's
 /// `done` counts the connections that dialled and ended, not those the interrupt kept
-/// from starting, so it never says more was done than the summary's `attempted`.
+/// from starting, so it never says more was done than the summary's `attempted`; and the
+/// one it stopped mid-script is counted as stopped, not done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_ctrl_c_the_progress_counts_done_only_what_was_attempted() {
     let server = spawn_reference(None).await;
@@ -354,6 +355,11 @@ async fn after_ctrl_c_the_progress_counts_done_only_what_was_attempted() {
         live.finished.load(std::sync::atomic::Ordering::Relaxed),
         summary.counters.attempted,
         "progress done vs the summary's attempted"
+    );
+    assert_eq!(
+        live.stopped.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the one that ran was stopped mid-script: not shown as done"
     );
     server.shutdown().await;
 }

@@ -74,7 +74,10 @@ pub struct Snapshot {
     pub elapsed: Duration,
     pub total: Duration,
     pub live: i64,
+    /// Connections that dialled and ended, those the run's end stopped included.
     pub finished: u64,
+    /// Of `finished`, those the run's end stopped mid-script ([`Live::stopped`]).
+    pub stopped: u64,
     pub planned: usize,
     /// Messages received per second since the previous snapshot.
     pub received_per_sec: f64,
@@ -130,6 +133,7 @@ impl Meter {
             total: self.total,
             live: self.live.live.load(Relaxed),
             finished: self.live.finished.load(Relaxed),
+            stopped: self.live.stopped.load(Relaxed),
             planned: self.planned,
             received_per_sec: if secs > 0.0 {
                 received.saturating_sub(before) as f64 / secs
@@ -186,11 +190,15 @@ pub fn line(s: &Snapshot) -> String {
             crate::model::words::plural(n, "attempt")
         ),
     };
+    let stopped = match s.stopped {
+        0 => String::new(),
+        n => format!(" · {n} stopped by the run's end"),
+    };
     format!(
-        "{clock} · {} live · {}/{} done{unanswered} · {:.0} msg/s received · {} violation{}\
-         {not_findings} · turn p99 {p99}",
+        "{clock} · {} live · {}/{} done{stopped}{unanswered} · {:.0} msg/s received · \
+         {} violation{}{not_findings} · turn p99 {p99}",
         s.live,
-        s.finished,
+        s.finished.saturating_sub(s.stopped),
         s.planned,
         s.received_per_sec,
         s.violations,
@@ -273,6 +281,7 @@ mod tests {
             total: Duration::from_secs(60),
             live: 180,
             finished: 20,
+            stopped: 0,
             planned: 260,
             received_per_sec: 1523.6,
             violations: 1,
@@ -297,6 +306,23 @@ mod tests {
             line(&refused)
         );
         assert!(!line(&snapshot()).contains("unanswered"));
+    }
+
+    #[test]
+    fn connections_the_run_s_end_stopped_are_not_shown_as_done() {
+        let cut = Snapshot {
+            live: 0,
+            finished: 200,
+            stopped: 37,
+            planned: 200,
+            ..snapshot()
+        };
+        assert!(
+            line(&cut).contains("0 live · 163/200 done · 37 stopped by the run's end · "),
+            "{}",
+            line(&cut)
+        );
+        assert!(!line(&snapshot()).contains("stopped"));
     }
 
     #[test]

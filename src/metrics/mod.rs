@@ -40,6 +40,9 @@ pub struct Live {
     /// Connections that dialled at least once and have ended (those the run's end or
     /// Ctrl-C stopped before their start are left out: they attempted nothing).
     pub finished: AtomicU64,
+    /// Of those, the connections the run's end (its duration or Ctrl-C) stopped before
+    /// their script did: shown apart, so a run cut short does not read "200/200 done".
+    pub stopped: AtomicU64,
     /// The turn p99 so far, in µs (0 before the first turn); the aggregator updates it at
     /// the end of each interval.
     pub turn_p99_us: AtomicU64,

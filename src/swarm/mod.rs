@@ -24,7 +24,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
-use crate::model::{BarrierStats, ConnPlan, ConnReport, OracleSpec, Placement, Plan, Probe};
+use crate::model::{BarrierStats, Cause, ConnPlan, ConnReport, OracleSpec, Placement, Plan, Probe};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -334,6 +334,15 @@ fn dialled(report: &ConnReport) -> bool {
     !report.attempts.is_empty()
 }
 
+/// Whether the run's end stopped a connection that had dialled before its script ended:
+/// its last attempt was cut (interrupted).
+fn stopped(report: &ConnReport) -> bool {
+    report
+        .attempts
+        .last()
+        .is_some_and(|a| a.cause == Some(Cause::Interrupted))
+}
+
 async fn collect(
     tasks: &mut JoinSet<Box<ConnReport>>,
     ctx: &RunCtx,
@@ -351,6 +360,9 @@ async fn collect(
                 Some(Ok(report)) => {
                     if dialled(&report) {
                         ctx.live.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if stopped(&report) {
+                        ctx.live.stopped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     reports.push(*report);
                 }

@@ -322,7 +322,10 @@ async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
     let mut text = Vec::new();
     stampede::report::render(s, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
-    assert!(text.contains("not findings: see the verdict"), "{text}");
+    assert!(
+        text.contains("are what the verdict names, not findings"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

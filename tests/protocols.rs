@@ -283,7 +283,10 @@ async fn a_scenario_missing_the_record_separator_is_unreadable_not_a_race() {
     let mut text = Vec::new();
     stampede::report::render(s, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
-    assert!(text.contains("not findings: see the verdict"), "{text}");
+    assert!(
+        text.contains("are what the verdict names, not findings"),
+        "{text}"
+    );
 
     assert_eq!(fixed.results.summary.verdict, Verdict::Clean);
     assert_clean(&fixed, 2);

@@ -30,7 +30,10 @@ fn a_run_that_could_not_judge_its_target_counts_its_violations_on_one_line() {
             .collect();
         assert_eq!(lines.len(), 1, "{verdict}: {out}");
         assert!(
-            lines[0].starts_with("violations   2  (completeness 2)  not findings: see the verdict"),
+            lines[0].starts_with(
+                "violations   not judged: the 2 the oracles counted (completeness 2) are what \
+                 the verdict names, not findings"
+            ),
             "{verdict}: {out}"
         );
         assert!(!out.contains(LISTED), "{verdict} lists them: {out}");
@@ -87,7 +90,7 @@ fn a_target_never_used_leaves_the_oracles_counts_out() {
         ..summary()
     };
     misconfigured.counters.accepted = 0;
-    assert!(text(&misconfigured).contains("not findings: see the verdict"));
+    assert!(text(&misconfigured).contains("are what the verdict names, not findings"));
 }
 
 #[test]

@@ -455,6 +455,13 @@ steps = [
 /// Close 1000, which alone says nothing; a good one gets `welcome`, and each `subscribe`
 /// its `confirm_subscription`.
 async fn spawn_cable_gate(secret: &'static str) -> (String, CancellationToken) {
+    spawn_gate(secret, None).await
+}
+
+/// [`spawn_cable_gate`], refusing a token it will not take with `refuse_with` (a Close
+/// code, 4401 "Unauthorized" as graphql-transport-ws does) when given, with nothing
+/// before it.
+async fn spawn_gate(secret: &'static str, refuse_with: Option<u16>) -> (String, CancellationToken) {
     use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -478,6 +485,14 @@ async fn spawn_cable_gate(secret: &'static str) -> (String, CancellationToken) {
         let key = DecodingKey::from_secret(secret.as_bytes());
         let first = if decode::<Value>(&token, &key, &validation).is_ok() {
             json!({"type": "welcome"})
+        } else if let Some(code) = refuse_with {
+            let unauthorized = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "Unauthorized".into(),
+            };
+            let _ = ws.close(Some(unauthorized)).await;
+            while let Some(Ok(_)) = ws.next().await {}
+            return;
         } else {
             let refusal =
                 json!({"type": "disconnect", "reason": "unauthorized", "reconnect": false});
@@ -581,6 +596,49 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
         unmet.iter().any(|(expected, seen)| expected == "welcome"
             && seen == "nothing (unclaimed: refused); then server closed with 1000"),
         "{unmet:#?}"
+    );
+}
+
+/// A server that refuses a bad token with an application close code the scenario does not
+/// list (4401 "Unauthorized", graphql-transport-ws's) before accepting it refused it in
+/// its own words: counted as rejected, no rejection-hygiene violation, the refused
+/// script not judged, a clean run whose hint spells out the `reject` line that states it
+/// (it once read as VIOLATIONS, completeness and hygiene each, and `hunt` "confirmed" it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused_not_a_race() {
+    let (url, stop) = spawn_gate(TEST_SECRET, Some(4401)).await;
+    let outcome = run_against(
+        "close-gate.toml",
+        &(head("close-gate", 5) + &CABLE_GATE.replace("REJECT", "")),
+        url,
+    )
+    .await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert!(
+        outcome.results.violations.is_empty(),
+        "{:#?}",
+        outcome.results.violations
+    );
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(
+        (s.counters.accepted, s.counters.rejected, s.counters.failed),
+        (3, 2, 0)
+    );
+    assert_eq!(
+        s.counters
+            .refused_by
+            .get(&stampede::model::Cause::ServerClose(4401)),
+        Some(&2)
+    );
+    assert_eq!(s.counters.expect.expectations_refused, 2);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server refused 2 bad tokens before accepting them with a close code \
+             `[oracles] reject` does not list (server_close_4401 ×2, reason \"Unauthorized\")"
+        ) && hint.contains("`[oracles] reject = { close = [1008, 4401] }` states it"),
+        "{hint}"
     );
 }
 

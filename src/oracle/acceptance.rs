@@ -8,6 +8,7 @@
 //! (the run ended before the answer was known) or a client error (stampede's own fd or
 //! port limit: never the target's failure).
 
+use super::refusal::is_refusal_code;
 use crate::model::{AcceptRule, Attempt, Cause, Outcome, SessionOracles};
 
 /// Judges attempts by the scenario's rules. It writes only the attempt: the counters of
@@ -62,8 +63,17 @@ impl Judge<'_> {
     /// rejects the attempt, which liveness then judges like any refusal (the connection
     /// that took over must have been there).
     ///
+    /// `bad_token`: the attempt presented a token the server may refuse (a forged one,
+    /// [`crate::oracle::session::may_be_refused`]). Before acceptance, such a token closed
+    /// with a code that states a refusal ([`is_refusal_code`]: 1008, an application's own
+    /// 3000–4999 such as graphql-transport-ws's 4401 and 4403) is refused in the server's
+    /// own words even when `reject.close` does not list the code: the server did what it
+    /// must, and its scenario has not yet said how (the verdict's hint says how to
+    /// declare it). A valid token closed so fails, as before.
+    ///
     /// [`RejectSpec::sheds`]: crate::model::RejectSpec::sheds
-    pub fn server_close(&self, a: &mut Attempt, cause: Cause) {
+    /// [`is_refusal_code`]: crate::oracle::refusal::is_refusal_code
+    pub fn server_close(&self, a: &mut Attempt, cause: Cause, bad_token: bool) {
         a.clean_end = true;
         let reject = &self.rules.reject;
         // Only a valid code: an invalid one is never a clean refusal, shedding or takeover.
@@ -75,7 +85,9 @@ impl Judge<'_> {
             a.replaced = replaced;
         }
         if a.outcome == Outcome::Pending {
-            if valid && (reject.is_clean(&cause) || shed || replaced) {
+            let refused_in_its_words =
+                bad_token && matches!(cause, Cause::ServerClose(code) if is_refusal_code(code));
+            if valid && (reject.is_clean(&cause) || shed || replaced || refused_in_its_words) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {
                 self.refuse(a, Outcome::Failed, cause);

@@ -2,8 +2,11 @@
 //! frame carrying a refusal code (graphql-transport-ws closes 4401 on a `subscribe` sent
 //! before its `connection_ack`) states its policy; a request dropped without a word is
 //! the finding. The battery's early-send family judges by this ([`refused_by_close`]).
+//! So does the acceptance judge for a bad token closed before acceptance with such a
+//! code the scenario does not list ([`undeclared_note`] says how to list it).
 
-use crate::model::{OracleKind, Violation};
+use super::undeclared;
+use crate::model::{Cause, ConnReport, OracleKind, Outcome, Plan, Violation};
 
 /// Whether a Close code the server sent is an explicit refusal: a protocol or policy
 /// code (1002 protocol error, 1003 unsupported data, 1007 invalid payload, 1008 policy
@@ -35,6 +38,40 @@ pub fn refused_by_close(v: &Violation) -> Option<u16> {
         return None;
     }
     ended.close_code.filter(|code| is_refusal_code(*code))
+}
+
+/// The note on bad tokens the server refused before accepting them with a Close code
+/// `[oracles] reject` does not list (the acceptance judge reads a refusal code as a
+/// refusal for a token the server may refuse, [`crate::oracle::Judge::server_close`]):
+/// counted, no finding, and the declaration that would make them the scenario's contract
+/// spelled out. `None` when there was none.
+pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let reject = &plan.oracles.session.reject;
+    let mut by = undeclared::ByCode::new();
+    for r in reports {
+        for a in &r.attempts {
+            let Some(cause @ Cause::ServerClose(code)) = &a.cause else {
+                continue;
+            };
+            let listed = reject.is_clean(cause) || reject.sheds(cause) || reject.replaces(cause);
+            if a.outcome != Outcome::Rejected || listed {
+                continue;
+            }
+            undeclared::count(&mut by, *code, r.answer.as_ref(), |_, _| true);
+        }
+    }
+    if by.is_empty() {
+        return None;
+    }
+    let (attempts, seen) = undeclared::seen(&by);
+    let mut close = reject.close.clone();
+    close.extend(by.keys().filter(|c| !reject.close.contains(c)));
+    Some(format!(
+        "the server refused {} before accepting them with a close code `[oracles] reject` \
+         does not list ({seen}): read as its refusal, no finding; `[oracles] reject = {{ \
+         close = {close:?} }}` states it",
+        crate::model::words::plural(attempts, "bad token")
+    ))
 }
 
 #[cfg(test)]

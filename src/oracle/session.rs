@@ -186,6 +186,18 @@ enum Refusal {
     Declared,
 }
 
+/// Whether the server may refuse token `token` (an index into `plan.tokens`) presented
+/// `at_us` after the run's start: a forged token, or a time shift then invalid (each
+/// refused by a correct server, or by its policy). A valid token, one stampede does not
+/// know, or one not judged at that instant: `false`.
+pub fn may_be_refused(plan: &Plan, token: u32, at_us: u64) -> bool {
+    let forge = plan
+        .tokens
+        .get(token as usize)
+        .and_then(|t| t.forge.as_ref());
+    refusal(plan, forge, at_us) != Refusal::Optional
+}
+
 /// What `forge` asks of a correct server: catalogue entries by their policy for the
 /// scenario's `[auth]` (see [`BadToken::policy_for`]) and its `reject.policy`; expired and
 /// not-yet-valid shifts are required refusals.

@@ -106,6 +106,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         shed_note(e.reports, e.coverage, restarting),
         shed_later_note(e.reports),
         super::shedding::undeclared_note(e.plan, e.reports),
+        super::refusal::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),

@@ -100,7 +100,7 @@ fn replay(case: &Case) -> (Attempt, Counters, Vec<bool>) {
         match ev.clone() {
             Ev::Upgraded(t) => judge.upgraded(&mut a, t),
             Ev::Data(t, event) => data.push(judge.data(&mut a, t, event)),
-            Ev::ServerClose(code) => judge.server_close(&mut a, Cause::of_close_code(code)),
+            Ev::ServerClose(code) => judge.server_close(&mut a, Cause::of_close_code(code), false),
             Ev::DialFailed(cause, rejected, t) => judge.dial_failed(&mut a, cause, rejected, t),
             Ev::Aborted(cause, t) => judge.aborted(&mut a, cause, t),
             Ev::Cut(t) => judge.cut(&mut a, t),
@@ -892,7 +892,7 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
     // though `reject.close` does not list it.
     let mut closed = Attempt::new(0);
     judge.upgraded(&mut closed, 5);
-    judge.server_close(&mut closed, Cause::ServerClose(1013));
+    judge.server_close(&mut closed, Cause::ServerClose(1013), false);
     judge.ended(&mut closed, Cause::ServerClose(1013), 6);
     assert_eq!(closed.outcome, Outcome::Rejected);
     assert!(closed.is_shed());
@@ -902,7 +902,7 @@ fn load_shedding_is_a_counted_refusal_and_a_200_a_failure() {
     let mut served = Attempt::new(0);
     judge.upgraded(&mut served, 5);
     assert!(judge.data(&mut served, 6, None));
-    judge.server_close(&mut served, Cause::ServerClose(1013));
+    judge.server_close(&mut served, Cause::ServerClose(1013), false);
     judge.ended(&mut served, Cause::ServerClose(1013), 7);
     assert_eq!(served.outcome, Outcome::Accepted);
     assert!(!served.is_shed() && served.shed_after_acceptance());
@@ -942,7 +942,7 @@ fn a_declared_shed_code_sheds_like_1013() {
         let judge = Judge { rules };
         let mut a = Attempt::new(0);
         judge.upgraded(&mut a, 5);
-        judge.server_close(&mut a, Cause::ServerClose(4429));
+        judge.server_close(&mut a, Cause::ServerClose(4429), false);
         judge.ended(&mut a, Cause::ServerClose(4429), 6);
         a
     };
@@ -961,7 +961,7 @@ fn a_declared_shed_code_sheds_like_1013() {
         let mut a = Attempt::new(0);
         judge.upgraded(&mut a, 5);
         assert!(judge.data(&mut a, 6, None));
-        judge.server_close(&mut a, Cause::ServerClose(4429));
+        judge.server_close(&mut a, Cause::ServerClose(4429), false);
         judge.ended(&mut a, Cause::ServerClose(4429), 7);
         a
     };
@@ -976,7 +976,7 @@ fn a_declared_shed_code_sheds_like_1013() {
     // 1013 stays shed without being declared, and is not marked as declared.
     let mut again = Attempt::new(0);
     judge.upgraded(&mut again, 5);
-    judge.server_close(&mut again, Cause::ServerClose(1013));
+    judge.server_close(&mut again, Cause::ServerClose(1013), false);
     assert!(again.is_shed() && !again.declared_shed);
     c.count_attempt(&again);
     assert_eq!((c.shed, c.rejected, c.failed, c.accepted), (2, 2, 1, 1));
@@ -999,7 +999,7 @@ fn a_declared_takeover_code_marks_the_attempt_replaced() {
         if accepted {
             assert!(judge.data(&mut a, 6, None));
         }
-        judge.server_close(&mut a, Cause::ServerClose(4409));
+        judge.server_close(&mut a, Cause::ServerClose(4409), false);
         judge.ended(&mut a, Cause::ServerClose(4409), 7);
         a
     };
@@ -1024,6 +1024,37 @@ fn a_declared_takeover_code_marks_the_attempt_replaced() {
     let mut other = Attempt::new(0);
     judge.upgraded(&mut other, 5);
     assert!(judge.data(&mut other, 6, None));
-    judge.server_close(&mut other, Cause::ServerClose(4000));
+    judge.server_close(&mut other, Cause::ServerClose(4000), false);
     assert!(!other.is_replaced());
+}
+
+/// A bad token closed before acceptance with a code that states a refusal is refused in
+/// the server's own words even when `reject.close` does not list the code (graphql-ws's
+/// 4401 for a token it will not take); a valid token so closed fails, and a code that
+/// states a fault (1011) or nothing (1000) fails either way.
+#[test]
+fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused() {
+    let rules = rules(AcceptRule::FirstFrame, &[1008]);
+    let judge = Judge { rules: &rules };
+    let closed = |code: u16, bad_token: bool| {
+        let mut a = Attempt::new(0);
+        judge.upgraded(&mut a, 5);
+        judge.server_close(&mut a, Cause::ServerClose(code), bad_token);
+        judge.ended(&mut a, Cause::ServerClose(code), 6);
+        a.outcome
+    };
+    for code in [4401, 4403, 3000, 1008] {
+        assert_eq!(closed(code, true), Outcome::Rejected, "{code}");
+    }
+    assert_eq!(closed(4401, false), Outcome::Failed, "a valid token");
+    assert_eq!(closed(1008, false), Outcome::Rejected, "listed: as ever");
+    for code in [1011, 1000, 1001] {
+        assert_eq!(closed(code, true), Outcome::Failed, "{code}");
+    }
+    // Once accepted, a close is how it ended, not a refusal.
+    let mut accepted = Attempt::new(0);
+    judge.upgraded(&mut accepted, 5);
+    assert!(judge.data(&mut accepted, 6, None));
+    judge.server_close(&mut accepted, Cause::ServerClose(4401), true);
+    assert_eq!(accepted.outcome, Outcome::Accepted);
 }

@@ -146,6 +146,14 @@ impl ConnRun {
                     .flatten();
                 let expired =
                     !ours && !script_done && cause.may_end_by_policy() && self.token_expired_now();
+                let bad_token = self.attempts.last().is_some_and(|a| {
+                    a.outcome == Outcome::Pending
+                        && crate::oracle::session::may_be_refused(
+                            &self.ctx.plan,
+                            self.plan().token,
+                            a.started_us,
+                        )
+                });
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said.
@@ -158,7 +166,7 @@ impl ConnRun {
                         ended_pending = attempt.outcome == Outcome::Pending;
                         ended_accepted = attempt.outcome == Outcome::Accepted;
                         attempt.script_done = ended_accepted && script_done;
-                        judge.server_close(attempt, cause.clone());
+                        judge.server_close(attempt, cause.clone(), bad_token);
                         attempt.token_expired = expired;
                         if let (true, Some(idle)) = (ended_accepted, idle) {
                             attempt.idle_close_us = Some(idle.as_micros() as u64);

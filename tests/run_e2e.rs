@@ -403,3 +403,53 @@ steps = [{{ expect = "connection_established", within = "2s" }}, {{ close = 1000
     assert_eq!(s.probe.tokens, 2, "the probe reconnects every token used");
     assert_eq!(s.probe.refused, 0);
 }
+
+/// A `where` test on a field no answer carries (`statsu` for the `user_id` the reference
+/// server sends) can never pass: the scenario misreads the answers, a misconfiguration,
+/// unreadable (exit 9) with the path named; it once read as lost answers, a race to hunt.
+/// The same test on the right field is met, clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_where_test_on_a_misnamed_field_is_unreadable_not_a_race() {
+    let server = spawn_reference(None).await;
+    let checked = |field: &str| {
+        chat_scenario("where-typo", 3, 1).replace(
+            "correlate = \"run_id\", within = \"3s\" }",
+            &format!(
+                "correlate = \"run_id\", within = \"3s\", where = {{ {field} = \"user-{{{{user}}}}\" }} }}"
+            ),
+        )
+    };
+    let typo = checked("user_di");
+    assert!(
+        typo.contains("where = { user_di = \"user-{{user}}\" }"),
+        "{typo}"
+    );
+    let misnamed = run(
+        &scenario("where-typo.toml", &typo),
+        Some(server.url()),
+        None,
+    )
+    .await;
+    let right = run(
+        &scenario("where-typo.toml", &checked("user_id")),
+        Some(server.url()),
+        None,
+    )
+    .await;
+    server.shutdown().await;
+    let s = &misnamed.results.summary;
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::Unreadable,
+        "{:?}",
+        s.hint
+    );
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("a field no answer carried (\"user_di\"; the first carried"),
+        "{hint}"
+    );
+    let s = &right.results.summary;
+    assert_eq!(s.verdict, stampede::model::Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(s.counters.expect.checked_met, 3, "{:?}", s.counters.expect);
+}

@@ -293,12 +293,18 @@ pub struct ExpectCounts {
     /// rate-limited progress event). Left out of files when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub learned_replies_short: BTreeMap<String, u64>,
+    /// Of `expectations_met`, those with `where` tests: their answers carried the fields
+    /// tested, so a test failing on a missing field elsewhere is the server's, not a
+    /// misnamed path ([`Misread::NoCheckedField`]). Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub checked_met: u64,
 }
 
 impl ExpectCounts {
     pub fn merge(&mut self, o: &ExpectCounts) {
         self.expectations += o.expectations;
         self.expectations_met += o.expectations_met;
+        self.checked_met += o.checked_met;
         self.expectations_errored += o.expectations_errored;
         self.expectations_cut += o.expectations_cut;
         self.expectations_refused += o.expectations_refused;
@@ -945,13 +951,28 @@ pub enum Misread {
         /// Its pattern's required kinds.
         kinds: Vec<String>,
     },
+    /// Its correlated answer failed a `where` test on a field the answer does not carry
+    /// at all: a wrong path (`statsu` for `status`), or a server that left the field out.
+    /// The verdict tells them apart by the whole run: a misreading when no expectation
+    /// with `where` tests was met ([`ExpectCounts::checked_met`]).
+    NoCheckedField {
+        /// The path the test reads.
+        path: String,
+        /// The top-level fields the answer carried (a few, in its order).
+        carried: Vec<String>,
+        /// The answer's kind, as a one-kind list.
+        kinds: Vec<String>,
+    },
 }
 
 impl Misread {
-    /// The pattern's required kinds.
+    /// The pattern's required kinds (the failed answer's kind for
+    /// [`Misread::NoCheckedField`]).
     pub fn kinds(&self) -> &[String] {
         match self {
-            Misread::NoCorrelationField { kinds, .. } | Misread::OtherKinds { kinds, .. } => kinds,
+            Misread::NoCorrelationField { kinds, .. }
+            | Misread::OtherKinds { kinds, .. }
+            | Misread::NoCheckedField { kinds, .. } => kinds,
         }
     }
 }

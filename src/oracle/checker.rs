@@ -1149,9 +1149,16 @@ impl ConnChecker {
             test: expected_value,
         };
         let expected = format!("{event} with {}", describe(&shown));
-        let held = match lookup(msg, &test.path) {
-            Some(v) => format!("{} = {v}", test.path),
-            None => format!("no {}", test.path),
+        let (held, misread) = match lookup(msg, &test.path) {
+            Some(v) => (format!("{} = {v}", test.path), None),
+            None => (
+                format!("no {}", test.path),
+                Some(Misread::NoCheckedField {
+                    path: test.path.clone(),
+                    carried: carried_names(msg),
+                    kinds: vec![event.to_string()],
+                }),
+            ),
         };
         let seen = format!("{event} with {held}");
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
@@ -1162,6 +1169,7 @@ impl ConnChecker {
         }
         if let Some(v) = self.violate(OracleKind::Completeness, now, expected, seen, key) {
             v.step = step.shown();
+            v.misread = misread;
         }
     }
 
@@ -1305,6 +1313,9 @@ impl ConnChecker {
         } else {
             self.tally(&p.state, Tallied::Arrived)
         };
+        if how == Resolution::Met && !p.checks().is_empty() {
+            self.counts.checked_met += 1;
+        }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
             Resolution::Errored => self.counts.expectations_errored += 1,
@@ -1603,13 +1614,7 @@ impl ConnChecker {
             }
             let strays = p.strays.get_or_insert_with(Box::default);
             if strays.fieldless == 0 {
-                strays.carried = msg
-                    .member_names()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .take(CARRIED_NAMED)
-                    .map(str::to_string)
-                    .collect();
+                strays.carried = carried_names(msg);
             }
             strays.fieldless += 1;
         }
@@ -1996,6 +2001,17 @@ fn note_stray(p: &mut Pending, event: &str) {
     } else {
         strays.more = true;
     }
+}
+
+/// The first few top-level field names `msg` carries ([`CARRIED_NAMED`]), for a
+/// misreading's hint.
+fn carried_names<J: Tree>(msg: &J) -> Vec<String> {
+    msg.member_names()
+        .unwrap_or_default()
+        .into_iter()
+        .take(CARRIED_NAMED)
+        .map(str::to_string)
+        .collect()
 }
 
 /// How `p`, unmet at its deadline, may have been answered in a shape it does not read:

@@ -1334,6 +1334,9 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             .filter_map(|r| r.counters.expect.events.get(kind))
             .any(|t| t.arrived > 0)
     };
+    if let Some(j) = unread_test_field(reports, unmet, &misreads) {
+        return Some(j);
+    }
     // Correlated records of other kinds are often the protocol's own acks (Phoenix's
     // `phx_reply`) beside a kind truly lost: they say "misread" only as a typo does.
     if !misreads
@@ -1373,6 +1376,8 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             shown(kinds),
             shown(carried)
         ),
+        // Judged above ([`unread_test_field`]).
+        Misread::NoCheckedField { .. } => return None,
         Misread::OtherKinds { came, kinds } => format!(
             "the server answered them with kinds their patterns do not name ({}), and none \
              of the kinds they name ({}) ever came: check the kind names in the `expect` \
@@ -1387,6 +1392,51 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
              answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
+        )),
+    })
+}
+
+/// The unreadable verdict of a run whose every unmet expectation failed a `where` test
+/// on a field its answer does not carry ([`Misread::NoCheckedField`]), when no
+/// expectation with `where` tests was met in the whole run
+/// ([`crate::model::ExpectCounts::checked_met`]): a misnamed path, which no answer
+/// could pass, not a server that leaves a field out (one met test shows the answers
+/// carry what is tested). `None` otherwise, and for any other misreading.
+fn unread_test_field(
+    reports: &[ConnReport],
+    unmet: u64,
+    misreads: &[&Misread],
+) -> Option<Judgement> {
+    let mut paths = std::collections::BTreeSet::new();
+    let mut carried = None;
+    for m in misreads {
+        let Misread::NoCheckedField {
+            path, carried: c, ..
+        } = m
+        else {
+            return None;
+        };
+        paths.insert(path.as_str());
+        carried.get_or_insert(c);
+    }
+    let met = reports
+        .iter()
+        .map(|r| r.counters.expect.checked_met)
+        .sum::<u64>();
+    if met > 0 {
+        return None;
+    }
+    let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet each failed a `where` test on a field no \
+             answer carried ({}; the first carried {}), and no expectation with `where` \
+             tests was ever met: check the field path in `where`. The scenario does not read \
+             these answers, so they prove no loss; fix it before charging the server",
+            plural(unmet),
+            paths.join(", "),
+            carried.map(|c| c.join(", ")).unwrap_or_default()
         )),
     })
 }

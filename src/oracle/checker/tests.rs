@@ -1207,6 +1207,44 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].expected, "reply with /2/status = \"ok\"");
     assert_eq!(ch.violations[0].seen, "reply with /2/status = \"error\"");
+    assert_eq!(ch.violations[0].misread, None, "the field was there");
+}
+
+/// A test on a field the answer does not carry at all marks the violation as a possible
+/// misreading (the verdict weighs it against the run), naming the path and what the answer
+/// carried; an expectation met with tests is counted, for the verdict to tell a misnamed
+/// path from a server that left the field out.
+#[test]
+fn a_field_test_on_a_field_the_answer_lacks_may_be_a_misreading() {
+    let mut ch = plain();
+    let mut p = plan_of("reply", Some(("/1", "7")));
+    p.checks = vec![FieldTest {
+        path: "statsu".into(),
+        test: Test::Equals(json!("ok")),
+    }];
+    ch.expect(p.clone(), None, Instant::now());
+    ch.on_message(
+        &json!({"type": "reply", "1": "7", "status": "ok"}),
+        Instant::now(),
+    );
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::NoCheckedField {
+            path: "statsu".into(),
+            carried: vec!["type".into(), "1".into(), "status".into()],
+            kinds: vec!["reply".into()],
+        })
+    );
+    assert_eq!(ch.take_counts().checked_met, 0);
+    p.checks[0].path = "status".into();
+    ch.expect(p, None, Instant::now());
+    ch.on_message(
+        &json!({"type": "reply", "1": "7", "status": "ok"}),
+        Instant::now(),
+    );
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(ch.take_counts().checked_met, 1);
 }
 
 #[test]

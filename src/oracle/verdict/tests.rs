@@ -1461,6 +1461,54 @@ fn answers_the_scenario_misreads_are_no_loss() {
     assert_eq!(judged(1).verdict, Verdict::Violations);
 }
 
+/// Every unmet expectation failed a `where` test on a field its answer did not carry, and
+/// no expectation with tests was met in the run: a misnamed path (`statsu`), unreadable,
+/// never a loss to hunt. One met expectation with tests shows the answers carry what is
+/// tested: the missing field is then the server's, a finding.
+#[test]
+fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
+    let plan = plan();
+    let judged = |checked_met: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 3,
+                    messages_received: 3,
+                    json_records: 3,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                r.counters.expect.checked_met = checked_met;
+                r.violations = vec![Violation {
+                    misread: Some(crate::model::Misread::NoCheckedField {
+                        path: "statsu".into(),
+                        carried: vec!["type".into(), "id".into(), "status".into()],
+                        kinds: vec!["reply".into()],
+                    }),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged(0);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "each failed a `where` test on a field no answer carried (\"statsu\"; the first \
+             carried type, id, status)"
+        ) && hint.contains("check the field path in `where`"),
+        "{hint}"
+    );
+    assert_eq!(judged(1).verdict, Verdict::Violations);
+}
+
 /// Correlated records of other kinds only (Phoenix's `phx_reply` acks) while the kind the
 /// pattern names never came: a loss, as the buggy Phoenix case shows, never "misread".
 #[test]

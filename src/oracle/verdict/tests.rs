@@ -1220,6 +1220,17 @@ fn judge_greeted(
     past: [Past; 2],
     violations: &[(OracleKind, u64)],
 ) -> Judgement {
+    judge_greeted_closing(steps, past, violations, None)
+}
+
+/// [`judge_greeted`], each connection keeping its unmet expectation, whose connection
+/// ended `closed_after` ms past its deadline when given.
+fn judge_greeted_closing(
+    steps: Option<&str>,
+    past: [Past; 2],
+    violations: &[(OracleKind, u64)],
+    closed_after: Option<f64>,
+) -> Judgement {
     let steps = steps.unwrap_or(
         r#"{ expect = "ack" }, { send = { type = "ask" } }, { expect = "reply", within = "50ms" }"#,
     );
@@ -1263,7 +1274,17 @@ fn judge_greeted(
                 }
                 Past::Closed => a.cause = Some(Cause::ServerClose(1011)),
             }
-            report(c, a, counters)
+            if let Some(after) = closed_after {
+                a.ended_us = Some(((100.0 + after) * 1000.0) as u64);
+            }
+            let mut r = report(c, a, counters);
+            if closed_after.is_some() {
+                r.violations = vec![Violation {
+                    at_ms: 100.0,
+                    ..unmet(c.id, false)
+                }];
+            }
+            r
         })
         .collect();
     judge(&Evidence {
@@ -1290,9 +1311,30 @@ fn a_server_that_answers_no_request_past_its_greeting_is_unusable_not_violations
     assert!(
         hint.contains("no request got any answer past the handshake (2 sent, 0 answered)")
             && hint.contains("2 expectations went unmet")
-            && hint.contains("may not speak the scenario's protocol or message format"),
+            && hint.contains("may not speak the scenario's protocol or message format")
+            && !hint.contains("slower"),
         "{hint}"
     );
+}
+
+/// The same silence on connections that closed right after their deadlines cannot tell a
+/// deaf server from a slow one: the hint says both, and how to tell. Connections held open
+/// long past their deadlines saw no late answer either: deaf, as before.
+#[test]
+fn silence_seen_only_up_to_the_deadlines_may_be_slowness() {
+    let unmet = [(OracleKind::Completeness, 2)];
+    let j = judge_greeted_closing(None, [Past::Ignored; 2], &unmet, Some(12.0));
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "or it answers slower than the scripts waited: every connection closed within 12 \
+             ms of its deadline"
+        ),
+        "{hint}"
+    );
+    let j = judge_greeted_closing(None, [Past::Ignored; 2], &unmet, Some(5_000.0));
+    assert!(!j.hint.unwrap_or_default().contains("slower"));
 }
 
 /// Any answer past the greeting, on any connection, and the run is judged as usual: a

@@ -46,6 +46,14 @@ pub(super) fn ignored_requests(
         return None;
     }
     let requests = past.requests;
+    let slow = match waited_past_deadlines(reports) {
+        Some(ms) if ms < TOO_SOON_TO_TELL_MS => format!(
+            ", or it answers slower than the scripts waited: every connection closed within \
+             {ms:.0} ms of its deadline, too soon to see a late answer (a `think` after the \
+             `expect`, or a longer `within`, tells)"
+        ),
+        _ => String::new(),
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
@@ -53,10 +61,35 @@ pub(super) fn ignored_requests(
              the server closed no connection, so {unmet} expectation{} went unmet: the \
              request path was never exercised. The server may not speak the scenario's \
              protocol or message format (check the requests' fields and type, the \
-             subprotocol, and [oracles] type_field), or it ignores these requests",
+             subprotocol, and [oracles] type_field), or it ignores these requests{slow}",
             plural(unmet)
         )),
     })
+}
+
+/// A connection that stayed open this long past an unmet expectation's deadline would
+/// have seen an answer that was only slow (a server taking 1.3 s over a `within = "1s"`);
+/// one closed sooner cannot tell a slow server from a deaf one.
+const TOO_SOON_TO_TELL_MS: f64 = 1_000.0;
+
+/// The longest any connection stayed open past the deadline of an expectation it left
+/// unmet (a kept violation's instant), in ms: how long a late answer had to show. `None`
+/// when a connection with one never ended (the run's end cut it: no bound), or none was
+/// kept.
+fn waited_past_deadlines(reports: &[ConnReport]) -> Option<f64> {
+    let mut longest: Option<f64> = None;
+    for r in reports {
+        let unmet = r
+            .violations
+            .iter()
+            .filter(|v| v.oracle == OracleKind::Completeness);
+        for v in unmet {
+            let ended_us = r.attempts.iter().filter_map(|a| a.ended_us).max()?;
+            let waited = (ended_us as f64 / 1000.0 - v.at_ms).max(0.0);
+            longest = Some(longest.map_or(waited, |l| l.max(waited)));
+        }
+    }
+    longest
 }
 
 /// Adds up the requests of the valid-token connections and whether any got an answer.

@@ -1309,10 +1309,78 @@ fn a_server_that_answers_no_request_past_its_greeting_is_unusable_not_violations
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("no request got any answer past the handshake (2 sent, 0 answered)")
-            && hint.contains("2 expectations went unmet")
+        hint.contains(
+            "no request got any answer past the handshake (2 sent, 0 answered) and the \
+             server closed none of those connections, so"
+        ) && hint.contains("2 expectations went unmet")
             && hint.contains("may not speak the scenario's protocol or message format")
             && !hint.contains("slower"),
+        "{hint}"
+    );
+}
+
+/// Beside forged tokens the server refused, the same silence names the valid tokens'
+/// connections as the silent ones and says the refusals were judged: "closed no
+/// connection" read against the refusals the console counts.
+#[test]
+fn unusable_says_the_forged_tokens_refusals_were_judged() {
+    let text = r#"
+name = "g"
+duration = "1s"
+[[group]]
+name = "g"
+users = 2
+steps = [{ expect = "ack" }, { send = { type = "ask" } }, { expect = "reply", within = "50ms" }]
+[[group]]
+name = "bad"
+users = 3
+forge = "garbage"
+steps = [{ expect = "ack" }]
+"#;
+    let scenario = crate::scenario::load_str(text, "g.toml").unwrap();
+    let plan = crate::plan::build(&scenario, 1);
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            if !super::valid_token(&plan, c.token) {
+                return report(
+                    c,
+                    attempt(End::RefusedAfterUpgrade(1008)),
+                    Default::default(),
+                );
+            }
+            let mut counters = crate::model::Counters {
+                messages_sent: 1,
+                messages_received: 1,
+                json_records: 1,
+                ..Default::default()
+            };
+            let e = &mut counters.expect;
+            e.expectations = 2;
+            e.expectations_met = 1;
+            e.events.entry("ack".into()).or_default().arrived = 1;
+            report(c, attempt(End::Accepted), counters)
+        })
+        .collect();
+    let j = judge(&Evidence {
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &[(OracleKind::Completeness, 2)].into_iter().collect(),
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+        redactor: &Redactor::default(),
+    });
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "no request of a valid token's connection got any answer past the handshake (2 \
+             sent, 0 answered) and the server closed none of those connections (its refusals \
+             of the 3 forged tokens were judged, and broke nothing), so 2 expectations"
+        ),
         "{hint}"
     );
 }

@@ -54,17 +54,42 @@ pub(super) fn ignored_requests(
         ),
         _ => String::new(),
     };
+    // Forged tokens' connections are judged by their refusals, whatever came after: said,
+    // so that "closed no connection" does not read against the refusals the console shows.
+    let forged = forged_refused(plan, reports);
+    let (whose, judged) = match forged {
+        0 => ("", String::new()),
+        n => (
+            " of a valid token's connection",
+            format!(
+                " (its refusals of the {} were judged, and broke nothing)",
+                crate::model::words::plural(n, "forged token")
+            ),
+        ),
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "no request got any answer past the handshake ({requests} sent, 0 answered) and \
-             the server closed no connection, so {unmet} expectation{} went unmet: the \
-             request path was never exercised. The server may not speak the scenario's \
-             protocol or message format (check the requests' fields and type, the \
-             subprotocol, and [oracles] type_field), or it ignores these requests{slow}",
+            "no request{whose} got any answer past the handshake ({requests} sent, 0 \
+             answered) and the server closed none of those connections{judged}, so {unmet} \
+             expectation{} went unmet: the request path was never exercised. The server may \
+             not speak the scenario's protocol or message format (check the requests' fields \
+             and type, the subprotocol, and [oracles] type_field), or it ignores these \
+             requests{slow}",
             plural(unmet)
         )),
     })
+}
+
+/// How many forged tokens' attempts the server refused (their refusals are what the
+/// session oracles judge).
+fn forged_refused(plan: &Plan, reports: &[ConnReport]) -> u64 {
+    reports
+        .iter()
+        .filter(|r| !valid_token(plan, r.token))
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.outcome == Outcome::Rejected)
+        .count() as u64
 }
 
 /// A connection that stayed open this long past an unmet expectation's deadline would

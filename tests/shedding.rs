@@ -359,6 +359,12 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
         hint.contains("add `shed = [4429]` to `[oracles] reject`"),
         "{hint}"
     );
+    // Every violation is a script those closes cut: no hunt before the declaration.
+    assert!(
+        hint.contains("they may be rate limiting, which a repro would only show again")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
 
     // Listed as a refusal of the token: the hint says to move it.
     let listed = scenario(
@@ -376,6 +382,11 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     );
     assert!(
         hint.contains("`[oracles] reject = { close = [1008], shed = [4429] }`"),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("they may be rate limiting, which a repro would only show again")
+            && !hint.contains("hunt for a repro"),
         "{hint}"
     );
 }

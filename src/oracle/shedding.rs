@@ -54,6 +54,12 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     ))
 }
 
+/// The close codes of [`undeclared_note`]: those the server closed attempts with before
+/// acceptance in a way that reads as rate limiting, not declared as shedding.
+pub fn undeclared_codes(reports: &[ConnReport]) -> Vec<u16> {
+    rate_limit_closes(reports).into_keys().collect()
+}
+
 /// The closes before acceptance, by code, that read as rate limiting and were not
 /// counted as shed.
 fn rate_limit_closes(reports: &[ConnReport]) -> undeclared::ByCode {

@@ -300,6 +300,14 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept);
+        if let Some(before) = hint.strip_suffix(HUNT) {
+            if rate_limiting_may_explain(e) {
+                hint = format!(
+                    "{before}; they may be rate limiting, which a repro would only show again: \
+                     see below before hunting"
+                );
+            }
+        }
         if let Some(note) = learned_only_note(e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
@@ -1645,6 +1653,36 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
+/// How a `violations` hint ends when the violations are to be hunted.
+const HUNT: &str = "; hunt for a repro";
+
+/// Whether the server closed attempts in a way that reads as rate limiting the scenario
+/// does not declare ([`super::shedding::undeclared_note`], which the hint then gives), and
+/// every violation of the run may be those closes: a liveness one (a valid token refused,
+/// a probe turned away), or an expectation its connection's close with one of those codes
+/// cut. The refusals may be that policy, which a hunt would only confirm again.
+fn rate_limiting_may_explain(e: &Evidence<'_>) -> bool {
+    let codes = super::shedding::undeclared_codes(e.reports);
+    if codes.is_empty() {
+        return false;
+    }
+    let cut_by_them = |v: &Violation| {
+        v.ended
+            .and_then(|end| end.close_code)
+            .is_some_and(|code| codes.contains(&code))
+    };
+    let oracles_may = e
+        .by_oracle
+        .iter()
+        .all(|(o, n)| *n == 0 || matches!(o, OracleKind::Liveness | OracleKind::Completeness));
+    oracles_may
+        && e.kept.iter().all(|v| match v.oracle {
+            OracleKind::Liveness => true,
+            OracleKind::Completeness => cut_by_them(v),
+            _ => false,
+        })
+}
+
 /// The hint of a `violations` verdict: the count per oracle that broke, and what to do
 /// about them. Shape: `oracles broke (completeness 2, identity 1): …; hunt for a repro`.
 /// Expectations among the `kept` violations whose answer came whole after their `within`
@@ -1668,7 +1706,7 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     let total: u64 = by_oracle.values().sum();
     let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
-        return format!("{head}; hunt for a repro");
+        return format!("{head}{HUNT}");
     }
     let by_deadline = late_by_deadline(&late);
     let unseen = unseen_late(kept, &by_deadline).len() as u64;

@@ -330,7 +330,7 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
     assert!(
         line.ends_with(&format!(
             "0 refused, {} shed by the server: declared shed code 4429 (shedding is policy, \
-             not an answer: inconclusive)",
+             not an answer: those probes prove nothing)",
             sum.probe.shed
         )),
         "{line}"

@@ -219,12 +219,14 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
             format!(": {}", p.shed_by.join(", "))
         };
         line.push_str(&format!(
-            ", {shed} shed by the server{how} (shedding is policy, not an answer: inconclusive)"
+            ", {shed} shed by the server{how} (shedding is policy, not an answer: those probes prove nothing)"
         ));
     }
     let unanswered = p.inconclusive - shed;
     if unanswered > 0 {
-        line.push_str(&format!(", {unanswered} unanswered or cut (inconclusive)"));
+        line.push_str(&format!(
+            ", {unanswered} unanswered or cut (proving nothing)"
+        ));
     }
     line
 }

@@ -243,7 +243,7 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
         out.contains(
             "probe        6 tokens tried again after the run: 1 accepted, 1 refused, 3 shed by \
              the server: declared shed code 4429, HTTP 503 (shedding is policy, not an answer: \
-             inconclusive), 1 unanswered or cut (inconclusive)\n"
+             those probes prove nothing), 1 unanswered or cut (proving nothing)\n"
         ),
         "{out}"
     );
@@ -251,7 +251,7 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
     s.probe.shed = 0;
     s.probe.shed_by.clear();
     assert!(
-        out_line(&text(&s)).ends_with("1 refused, 4 unanswered or cut (inconclusive)"),
+        out_line(&text(&s)).ends_with("1 refused, 4 unanswered or cut (proving nothing)"),
         "{}",
         text(&s)
     );

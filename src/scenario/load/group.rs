@@ -176,9 +176,15 @@ fn arrival(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Arrival {
         DeValue::String(s) if s == "collide" => Arrival::Collide { at: Duration::ZERO },
         DeValue::Table(table) => arrival_table(cx, table, node.span()),
         other => {
+            let hint = match other {
+                DeValue::String(s) => {
+                    crate::model::words::did_you_mean(s, ["burst", "collide", "ramp", "rate"])
+                }
+                _ => String::new(),
+            };
             let message = format!(
                 "arrival: expected \"burst\", \"collide\" or a table like {{ ramp = \"5s\" }}, \
-                 {{ rate = \"200/s\" }}, {{ burst = \"0s\" }}, {{ collide = \"0s\" }}, found {}",
+                 {{ rate = \"200/s\" }}, {{ burst = \"0s\" }}, {{ collide = \"0s\" }}, found {}{hint}",
                 found(other)
             );
             cx.report(node.span(), message);

@@ -52,10 +52,24 @@ pub(super) fn placement(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> Pla
     }
 }
 
+/// The placements a string names.
+const NAMED: [&str; 6] = [
+    "header",
+    "query",
+    "subprotocol",
+    "cookie",
+    "first_message",
+    "none",
+];
+
 fn bad_placement(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> Placement {
+    let hint = match node.get_ref() {
+        DeValue::String(s) => crate::model::words::did_you_mean(s, NAMED),
+        _ => String::new(),
+    };
     let message = format!(
         "{section}: expected \"header\", \"query\", \"subprotocol\", \"cookie\", \"first_message\", \
-         \"none\" or a table like {{ header = \"X-Token\" }}, found {}",
+         \"none\" or a table like {{ header = \"X-Token\" }}, found {}{hint}",
         found(node.get_ref())
     );
     cx.report(node.span(), message);

@@ -25,6 +25,16 @@ fn groups_are_checked() {
     );
     assert_problem(&group("arrival = \"now\""), "arrival: expected \"burst\"");
     assert_problem(
+        &group("arrival = \"bursts\""),
+        "found \"bursts\"; did you mean \"burst\"?",
+    );
+    assert_problem(
+        &group("placement = \"headr\""),
+        "placement: expected \"header\", \"query\", \"subprotocol\", \"cookie\", \
+         \"first_message\", \"none\" or a table like { header = \"X-Token\" }, found \"headr\"; \
+         did you mean \"header\"?",
+    );
+    assert_problem(
         &group("arrival = { rate = \"0/s\" }"),
         "rate: expected a positive rate",
     );

@@ -287,26 +287,33 @@ fn render_verdict<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
 }
 
 fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
+    // Timeline order, not alphabetical: connect → TLS → upgrade → first frame → turn;
+    // named expectations' turns after them, under the phases they refine.
+    let ordered = Phase::ALL.iter().filter(|p| **p != Phase::GeneratorLag);
+    let rows: Vec<(String, &crate::metrics::PhaseStats)> = ordered
+        .filter_map(|p| {
+            s.phases
+                .get(p.name())
+                .map(|stats| (p.name().to_string(), stats))
+        })
+        .chain(s.turns.iter().map(|(name, p)| (format!("turn {name}"), p)))
+        .collect();
+    // As wide as the longest label, so a long turn name keeps the columns in line.
+    let width = rows
+        .iter()
+        .map(|(label, _)| label.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(14);
     writeln!(
         w,
-        "\n{:<14}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "\n{:<width$}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "phase (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
     )?;
-    // Timeline order, not alphabetical: connect → TLS → upgrade → first frame → turn.
-    let ordered = Phase::ALL.iter().filter(|p| **p != Phase::GeneratorLag);
-    for (name, p) in ordered.filter_map(|p| s.phases.get(p.name()).map(|stats| (p.name(), stats))) {
+    for (label, p) in rows {
         writeln!(
             w,
-            "{name:<14}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
-            p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
-        )?;
-    }
-    // Named expectations' turns, under the phases they refine.
-    for (name, p) in &s.turns {
-        let label = format!("turn {name}");
-        writeln!(
-            w,
-            "{label:<14}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+            "{label:<width$}{:>8}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
             p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
         )?;
     }

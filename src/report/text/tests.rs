@@ -379,3 +379,36 @@ fn an_inconclusive_runs_violations_are_listed_as_no_findings() {
     );
     assert_eq!(out.matches(LISTED).count(), 2, "{out}");
 }
+
+/// A named turn longer than the phase column (`turn subscription`) widens the column for
+/// every row: the figures stay under their headings.
+#[test]
+fn a_long_turn_name_keeps_the_phase_table_in_line() {
+    let mut s = summary();
+    let stats = crate::metrics::PhaseStats {
+        count: 1,
+        p50_ms: 9.479,
+        p90_ms: 9.479,
+        p99_ms: 9.479,
+        p999_ms: 9.479,
+        max_ms: 9.479,
+        mean_ms: 9.479,
+    };
+    s.phases.insert("turn".into(), stats.clone());
+    s.turns.insert("subscription_confirmed".into(), stats);
+    let out = text(&s);
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("phase (ms)"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(table.len() >= 3, "{out}");
+    let ends: Vec<usize> = table.iter().map(|l| l.chars().count()).collect();
+    assert!(ends.iter().all(|e| *e == ends[0]), "{table:#?}");
+    assert!(
+        table
+            .iter()
+            .any(|l| l.starts_with("turn subscription_confirmed ")),
+        "{table:#?}"
+    );
+}

@@ -131,6 +131,14 @@ async fn closes_after_the_token_expired_are_the_scenario_s_own_misconfiguration(
         ),
         "{hint}"
     );
+    assert_eq!(sum.counters.expired, 4, "{:?}", sum.counters);
+    let mut console = Vec::new();
+    stampede::report::render(&sum, &mut console).unwrap();
+    let console = String::from_utf8(console).unwrap();
+    assert!(
+        console.contains("  expired      4 closed or refused after their token's exp"),
+        "{console}"
+    );
     // Said once, and neither as a server that takes each token once nor as an idle timeout.
     assert_eq!(
         hint.matches("after their token expired").count(),
@@ -164,6 +172,7 @@ async fn a_close_before_the_token_expired_stays_a_finding() {
     );
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(!hint.contains("token expired"), "{hint}");
+    assert_eq!(sum.counters.expired, 0, "{:?}", sum.counters);
 }
 
 /// A close 600 ms before `exp` (a server whose sessions end early: an off-by-one on its

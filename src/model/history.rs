@@ -237,6 +237,12 @@ pub struct Counters {
     /// ([`Attempt::is_closed_at_lifetime`]): its connection lifetime policy. Their unrun
     /// steps are no finding.
     pub closed_at_lifetime: u64,
+    /// Attempts the server closed or refused once the token stampede minted for them had
+    /// expired ([`Attempt::closed_expired`], [`Attempt::refused_expired`]): the scenario's
+    /// `[auth] ttl` ran out before its script did, its own misconfiguration. Among the
+    /// accepted, rejected or failed; what their scripts still expected is refused, never a
+    /// violation.
+    pub expired: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -333,6 +339,7 @@ impl Counters {
         self.replaced += o.replaced;
         self.closed_idle += o.closed_idle;
         self.closed_at_lifetime += o.closed_at_lifetime;
+        self.expired += o.expired;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -397,6 +404,9 @@ impl Counters {
         }
         if a.is_closed_at_lifetime() {
             self.closed_at_lifetime += 1;
+        }
+        if a.closed_expired() || a.refused_expired() {
+            self.expired += 1;
         }
     }
 }

@@ -267,6 +267,8 @@ fn write_properties(xml: &mut String, s: &Summary) {
             "closed_at_lifetime",
             s.counters.closed_at_lifetime.to_string(),
         ),
+        // Closed or refused once their token expired: the scenario's own `ttl`.
+        ("expired", s.counters.expired.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -123,6 +123,15 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "lifetime", c.closed_at_lifetime
         )?;
     }
+    // Counted by how they ended above (accepted, rejected or failed) and said apart.
+    if c.expired > 0 {
+        writeln!(
+            w,
+            "  {:<13}{} closed or refused after their token's exp (the scenario's ttl ran \
+             out before its script: not findings)",
+            "expired", c.expired
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

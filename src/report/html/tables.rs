@@ -132,7 +132,7 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 16] = [
+    let rows: [(&str, Get); 17] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
@@ -158,6 +158,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         (
             "closed at lifetime (the declared max_lifetime: the server's policy)",
             |s| thousands(s.counters.closed_at_lifetime),
+        ),
+        (
+            "expired (closed or refused after their token's exp: the scenario's ttl)",
+            |s| thousands(s.counters.expired),
         ),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {

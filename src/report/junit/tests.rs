@@ -263,6 +263,7 @@ fn shed_attempts_are_a_property() {
     s.counters.replaced = 5;
     s.counters.closed_idle = 7;
     s.counters.closed_at_lifetime = 4;
+    s.counters.expired = 2;
     let xml = junit(&s);
     assert!(!xml.contains("<failure"), "{xml}");
     let els = elements(&xml);
@@ -272,6 +273,7 @@ fn shed_attempts_are_a_property() {
         ("replaced", "5"),
         ("closed_idle", "7"),
         ("closed_at_lifetime", "4"),
+        ("expired", "2"),
     ] {
         let property = els
             .iter()

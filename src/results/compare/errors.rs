@@ -6,8 +6,9 @@
 //! its histograms are merged) and judged as the latency rows are: worse by more than the
 //! tolerance, [`SHARE_FLOOR`] and the run-to-run spread, and beyond sampling noise (NEW's
 //! lower 99% Wilson bound above BASE's upper one: three failures in 1,000 attempts against
-//! none is not yet a finding). Violations are the mean per run, judged on the margins
-//! alone: each is a finding, not a sample.
+//! none is not yet a finding). Violations are the mean per run of those that are findings
+//! (a run whose verdict excuses them counts none), judged on the margins alone: each is
+//! a finding, not a sample.
 
 use super::stats::{change, judge, mean, spread, Margins};
 use super::{CompareOptions, Row, Run, Unit, Verdict, CONFIDENCE_Z};
@@ -149,12 +150,19 @@ fn wilson((k, n): Share) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// A run's violations that are findings: all of them when its verdict is `violations`;
+/// none when its verdict says they are not (an inconclusive run's excused ones, what the
+/// oracles saw of a target that could not be judged).
+fn findings(s: &Summary) -> u64 {
+    match s.verdict {
+        crate::model::Verdict::Violations => s.violations.total,
+        _ => 0,
+    }
+}
+
 fn violations_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
-    let counts = |side: &[Run]| -> Vec<f64> {
-        side.iter()
-            .map(|r| r.summary.violations.total as f64)
-            .collect()
-    };
+    let counts =
+        |side: &[Run]| -> Vec<f64> { side.iter().map(|r| findings(&r.summary) as f64).collect() };
     let (b, n) = (counts(base), counts(new));
     let (base_mean, new_mean) = (mean(&b), mean(&n));
     let spread = spread(&b, &n);
@@ -190,6 +198,22 @@ mod tests {
         // 20 failures in 1,000 lie beyond it; 3 do not.
         assert!(wilson((20, 1000)).0 > hi);
         assert!(wilson((3, 1000)).0 < hi);
+    }
+
+    #[test]
+    fn violations_the_verdict_calls_no_findings_are_not_counted() {
+        let mut s = crate::results::fixture::summary();
+        s.violations.total = 20;
+        s.verdict = crate::model::Verdict::Violations;
+        assert_eq!(findings(&s), 20);
+        for verdict in [
+            crate::model::Verdict::Inconclusive,
+            crate::model::Verdict::AuthMisconfigured,
+            crate::model::Verdict::TargetUnusable,
+        ] {
+            s.verdict = verdict;
+            assert_eq!(findings(&s), 0, "{verdict}");
+        }
     }
 
     #[test]

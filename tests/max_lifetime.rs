@@ -37,6 +37,23 @@ async fn serve(tcp: tokio::net::TcpStream) {
 /// than the server lets them live; never idle long enough to read as an idle timeout);
 /// `oracles`: extra lines of `[oracles]`.
 fn lifetime_scenario(name: &str, oracles: &str) -> String {
+    scenario_text(
+        name,
+        oracles,
+        r#"
+  { expect = "connection_established", within = "5s" },
+  { repeat = 8, steps = [
+    { send = { type = "user_message", run_id = "r-{{conn}}-{{run}}", content = "hi" } },
+    { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },
+    { think = "250ms" },
+  ] },
+  { close = 1000 },"#,
+    )
+}
+
+/// Three connections of `steps` (the lines of the group's `steps` array), with `oracles`
+/// as extra lines of `[oracles]`.
+fn scenario_text(name: &str, oracles: &str, steps: &str) -> String {
     format!(
         r#"
 name = "{name}"
@@ -53,14 +70,7 @@ identity = {{ field = "user_id" }}
 [[group]]
 name = "soakers"
 users = 3
-steps = [
-  {{ expect = "connection_established", within = "5s" }},
-  {{ repeat = 8, steps = [
-    {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}-{{{{run}}}}", content = "hi" }} }},
-    {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
-    {{ think = "250ms" }},
-  ] }},
-  {{ close = 1000 }},
+steps = [{steps}
 ]
 "#
     )
@@ -153,31 +163,16 @@ async fn closes_sooner_than_the_declared_lifetime_stay_findings() {
 /// close read 1 s early: a finding).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_early_in_the_script_leaves_a_later_close_at_its_lifetime() {
-    let text = format!(
+    let text = scenario_text(
+        "paused-then-thinking",
+        "max_lifetime = \"1s\"",
         r#"
-name = "paused-then-thinking"
-seed = 5
-duration = "30s"
-
-[auth]
-secret = {{ value = "{TEST_SECRET}" }}
-
-[oracles]
-identity = {{ field = "user_id" }}
-max_lifetime = "1s"
-
-[[group]]
-name = "pausers"
-users = 3
-steps = [
-  {{ expect = "connection_established", within = "5s" }},
-  {{ pause_reads = "100ms" }},
-  {{ think = "3s" }},
-  {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}", content = "hi" }} }},
-  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" }},
-  {{ close = 1000 }},
-]
-"#
+  { expect = "connection_established", within = "5s" },
+  { pause_reads = "100ms" },
+  { think = "3s" },
+  { send = { type = "user_message", run_id = "r-{{conn}}", content = "hi" } },
+  { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },
+  { close = 1000 },"#,
     );
     let (url, stop) = spawn_server(serve).await;
     let s = scenario("paused-then-thinking.toml", &text);

@@ -534,6 +534,23 @@ async fn spawn_gate(secret: &'static str, refuse_with: Option<u16>) -> (String, 
     .await
 }
 
+/// A clean run of [`CABLE_GATE`] whose three members were accepted and two gatecrashers
+/// refused `by`.
+fn assert_gatecrashers_refused(outcome: &RunOutcome, by: stampede::model::Cause) {
+    let s = &outcome.results.summary;
+    assert!(
+        outcome.results.violations.is_empty(),
+        "{:#?}",
+        outcome.results.violations
+    );
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(
+        (s.counters.accepted, s.counters.rejected, s.counters.failed),
+        (3, 2, 0)
+    );
+    assert_eq!(s.counters.refused_by.get(&by), Some(&2), "{:?}", s.counters);
+}
+
 /// With `reject = { message = "refused" }`, the server's in-band refusal of a bad token is
 /// as clean as a listed close code: counted as rejected, no rejection-hygiene violation, the
 /// refused connection's script not judged. Without it, the same answer is a bad token not
@@ -552,23 +569,11 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
     .await;
     stop.cancel();
 
+    assert_gatecrashers_refused(
+        &clean,
+        stampede::model::Cause::RefusedInBand("refused".into()),
+    );
     let s = &clean.results.summary;
-    assert!(
-        clean.results.violations.is_empty(),
-        "{:#?}",
-        clean.results.violations
-    );
-    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
-    assert_eq!(
-        (s.counters.accepted, s.counters.rejected, s.counters.failed),
-        (3, 2, 0)
-    );
-    assert_eq!(
-        s.counters
-            .refused_by
-            .get(&stampede::model::Cause::RefusedInBand("refused".into())),
-        Some(&2)
-    );
     // The members' two expectations each were met; the refused ones were not judged.
     assert_eq!(s.counters.expect.expectations_met, 6);
     assert_eq!(s.counters.expect.expectations_refused, 2);
@@ -614,23 +619,8 @@ async fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused_not_a_race(
     )
     .await;
     stop.cancel();
+    assert_gatecrashers_refused(&outcome, stampede::model::Cause::ServerClose(4401));
     let s = &outcome.results.summary;
-    assert!(
-        outcome.results.violations.is_empty(),
-        "{:#?}",
-        outcome.results.violations
-    );
-    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
-    assert_eq!(
-        (s.counters.accepted, s.counters.rejected, s.counters.failed),
-        (3, 2, 0)
-    );
-    assert_eq!(
-        s.counters
-            .refused_by
-            .get(&stampede::model::Cause::ServerClose(4401)),
-        Some(&2)
-    );
     assert_eq!(s.counters.expect.expectations_refused, 2);
     let hint = s.hint.clone().unwrap_or_default();
     assert!(

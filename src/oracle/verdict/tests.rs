@@ -1518,6 +1518,35 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
     }
 }
 
+/// Two accepted connections of `plan`, each with one unmet expectation misread as
+/// `misread`, `tune` then applied to each report.
+fn misread_reports(
+    plan: &Plan,
+    misread: &crate::model::Misread,
+    tune: impl Fn(&mut ConnReport),
+) -> Vec<ConnReport> {
+    plan.conns
+        .iter()
+        .take(2)
+        .map(|c| {
+            let counters = crate::model::Counters {
+                messages_sent: 3,
+                messages_received: 3,
+                json_records: 3,
+                ..Default::default()
+            };
+            let mut r = report(c, attempt(End::Accepted), counters);
+            r.violations = vec![Violation {
+                misread: Some(misread.clone()),
+                ..unmet(c.id, false)
+            }];
+            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+            tune(&mut r);
+            r
+        })
+        .collect()
+}
+
 /// Every expectation unmet while its answers came in a shape it does not read (its kinds
 /// without the field it correlates on), and none of its kinds ever arrived for any
 /// expectation: the scenario misreads the protocol, unreadable. When the kind arrived
@@ -1525,38 +1554,19 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
 #[test]
 fn answers_the_scenario_misreads_are_no_loss() {
     let plan = plan();
+    let misread = crate::model::Misread::NoCorrelationField {
+        field: "id".into(),
+        carried: vec!["type".into(), "request_id".into()],
+        kinds: vec!["reply".into()],
+    };
     let judged = |arrived: u64| {
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .take(2)
-            .map(|c| {
-                let counters = crate::model::Counters {
-                    messages_sent: 3,
-                    messages_received: 3,
-                    json_records: 3,
-                    ..Default::default()
-                };
-                let mut r = report(c, attempt(End::Accepted), counters);
-                r.counters.expect.events.insert(
-                    "reply".into(),
-                    crate::model::Tally {
-                        expected: 3,
-                        arrived,
-                    },
-                );
-                r.violations = vec![Violation {
-                    misread: Some(crate::model::Misread::NoCorrelationField {
-                        field: "id".into(),
-                        carried: vec!["type".into(), "request_id".into()],
-                        kinds: vec!["reply".into()],
-                    }),
-                    ..unmet(c.id, false)
-                }];
-                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
-                r
-            })
-            .collect();
+        let reports = misread_reports(&plan, &misread, |r| {
+            let tally = crate::model::Tally {
+                expected: 3,
+                arrived,
+            };
+            r.counters.expect.events.insert("reply".into(), tally);
+        });
         judge_unmet(&plan, &reports, 2)
     };
     let j = judged(0);
@@ -1578,32 +1588,15 @@ fn answers_the_scenario_misreads_are_no_loss() {
 #[test]
 fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     let plan = plan();
+    let misread = crate::model::Misread::NoCheckedField {
+        path: "statsu".into(),
+        carried: vec!["type".into(), "id".into(), "status".into()],
+        kinds: vec!["reply".into()],
+    };
     let judged = |checked_met: u64| {
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .take(2)
-            .map(|c| {
-                let counters = crate::model::Counters {
-                    messages_sent: 3,
-                    messages_received: 3,
-                    json_records: 3,
-                    ..Default::default()
-                };
-                let mut r = report(c, attempt(End::Accepted), counters);
-                r.counters.expect.checked_met = checked_met;
-                r.violations = vec![Violation {
-                    misread: Some(crate::model::Misread::NoCheckedField {
-                        path: "statsu".into(),
-                        carried: vec!["type".into(), "id".into(), "status".into()],
-                        kinds: vec!["reply".into()],
-                    }),
-                    ..unmet(c.id, false)
-                }];
-                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
-                r
-            })
-            .collect();
+        let reports = misread_reports(&plan, &misread, |r| {
+            r.counters.expect.checked_met = checked_met;
+        });
         judge_unmet(&plan, &reports, 2)
     };
     let j = judged(0);

@@ -1244,16 +1244,7 @@ fn judge_greeted_closing(
         .iter()
         .zip(past)
         .map(|(c, past)| {
-            let mut counters = crate::model::Counters {
-                messages_sent: 1,
-                messages_received: 1,
-                json_records: 1,
-                ..Default::default()
-            };
-            let e = &mut counters.expect;
-            e.expectations = 2;
-            e.expectations_met = 1;
-            e.events.entry("ack".into()).or_default().arrived = 1;
+            let mut counters = greeted();
             let mut a = attempt(End::Accepted);
             match past {
                 Past::Ignored => {}
@@ -1287,9 +1278,30 @@ fn judge_greeted_closing(
             r
         })
         .collect();
+    judge_run(&plan, &reports, violations)
+}
+
+/// What a connection that got its greeting (`ack`) and sent one request counted: one
+/// of its two expectations met.
+fn greeted() -> crate::model::Counters {
+    let mut counters = crate::model::Counters {
+        messages_sent: 1,
+        messages_received: 1,
+        json_records: 1,
+        ..Default::default()
+    };
+    let e = &mut counters.expect;
+    e.expectations = 2;
+    e.expectations_met = 1;
+    e.events.entry("ack".into()).or_default().arrived = 1;
+    counters
+}
+
+/// Judges a completed run of `plan` with `reports` and `violations` by oracle.
+fn judge_run(plan: &Plan, reports: &[ConnReport], violations: &[(OracleKind, u64)]) -> Judgement {
     judge(&Evidence {
-        plan: &plan,
-        reports: &reports,
+        plan,
+        reports,
         by_oracle: &violations.iter().copied().collect(),
         coverage: &Coverage::default(),
         stopped: StopReason::Completed,
@@ -1350,29 +1362,10 @@ steps = [{ expect = "ack" }]
                     Default::default(),
                 );
             }
-            let mut counters = crate::model::Counters {
-                messages_sent: 1,
-                messages_received: 1,
-                json_records: 1,
-                ..Default::default()
-            };
-            let e = &mut counters.expect;
-            e.expectations = 2;
-            e.expectations_met = 1;
-            e.events.entry("ack".into()).or_default().arrived = 1;
-            report(c, attempt(End::Accepted), counters)
+            report(c, attempt(End::Accepted), greeted())
         })
         .collect();
-    let j = judge(&Evidence {
-        plan: &plan,
-        reports: &reports,
-        by_oracle: &[(OracleKind::Completeness, 2)].into_iter().collect(),
-        coverage: &Coverage::default(),
-        stopped: StopReason::Completed,
-        stalls: &ClientStalls::default(),
-        kept: &[],
-        redactor: &Redactor::default(),
-    });
+    let j = judge_run(&plan, &reports, &[(OracleKind::Completeness, 2)]);
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(

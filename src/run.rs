@@ -730,27 +730,26 @@ fn last_end_ms(r: &ConnReport) -> Option<f64> {
 
 /// Counts the probes: refused only when the server answered with a refusal; no answer
 /// (a timeout, a failed connect, a probe cut by the phase's bound) proves nothing, and
-/// neither does load shedding (429, 503, 1013 or a `reject.shed` code: "not now" says
-/// nothing about a session still held).
+/// neither does load shedding (429, 503, 1013 or a `reject.shed` code, or a Close whose
+/// reason reads as rate limiting, [`Probe::rate_limited`]: "not now" says nothing about a
+/// session still held).
 fn probe_summary(
     probes: &[crate::model::Probe],
     reject: &crate::model::RejectSpec,
 ) -> ProbeSummary {
     use crate::model::Cause;
+    let shed_it = |p: &crate::model::Probe| {
+        p.rate_limited || p.cause.as_ref().is_some_and(|c| reject.sheds(c))
+    };
     let answered = |p: &&crate::model::Probe| match &p.cause {
-        Some(c @ (Cause::Http(_) | Cause::ServerClose(_) | Cause::RefusedInBand(_))) => {
-            !reject.sheds(c)
-        }
+        Some(Cause::Http(_) | Cause::ServerClose(_) | Cause::RefusedInBand(_)) => !shed_it(p),
         _ => false,
     };
     let unaccepted = || probes.iter().filter(|p| !p.accepted);
-    let shed: Vec<&Cause> = unaccepted()
-        .filter_map(|p| p.cause.as_ref())
-        .filter(|c| reject.sheds(c))
-        .collect();
+    let shed: Vec<&crate::model::Probe> = unaccepted().filter(|p| shed_it(p)).collect();
     let mut shed_by: Vec<String> = Vec::new();
-    for cause in &shed {
-        let way = shed_in_words(cause, reject);
+    for p in &shed {
+        let way = shed_in_words(p, reject);
         if !shed_by.contains(&way) {
             shed_by.push(way);
         }
@@ -774,16 +773,21 @@ fn probe_summary(
 }
 
 /// How a probe was shed, in words: a code the scenario declared under `reject.shed` says
-/// so (the server's own convention), the shared ones by what they are.
-fn shed_in_words(cause: &crate::model::Cause, reject: &crate::model::RejectSpec) -> String {
+/// so (the server's own convention), a close whose reason reads as rate limiting says
+/// that, the shared ones by what they are.
+fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> String {
     use crate::model::Cause;
-    match cause {
-        Cause::ServerClose(code) if reject.shed.contains(code) => {
+    match &p.cause {
+        Some(Cause::ServerClose(code)) if reject.shed.contains(code) => {
             format!("declared shed code {code}")
         }
-        Cause::ServerClose(code) => format!("close {code}"),
-        Cause::Http(status) => format!("HTTP {status}"),
-        other => other.to_string(),
+        Some(Cause::ServerClose(code)) if p.rate_limited => {
+            format!("close {code} with a rate limit's reason")
+        }
+        Some(Cause::ServerClose(code)) => format!("close {code}"),
+        Some(Cause::Http(status)) => format!("HTTP {status}"),
+        Some(other) => other.to_string(),
+        None => "no answer".into(),
     }
 }
 
@@ -829,7 +833,26 @@ mod tests {
             cause: Some(cause),
             at_us: 1,
             expired,
+            rate_limited: false,
         }
+    }
+
+    /// A probe closed with a 1008 whose reason reads as rate limiting ("too many
+    /// connections") was shed, not refused: it proves no session still held, and the
+    /// console says how it was shed.
+    #[test]
+    fn a_probe_closed_for_a_rate_limit_is_shed_not_refused() {
+        let probes = [
+            Probe {
+                rate_limited: true,
+                ..probe(0, Cause::ServerClose(1008), false)
+            },
+            probe(1, Cause::ServerClose(1008), false),
+        ];
+        let summary = probe_summary(&probes, &SessionOracles::default().reject);
+        assert_eq!((summary.refused, summary.inconclusive), (1, 1));
+        assert_eq!(summary.shed, 1);
+        assert_eq!(summary.shed_by, ["close 1008 with a rate limit's reason"]);
     }
 
     /// A probe refused after its token's `exp` is counted apart: neither "who are you"

@@ -455,13 +455,22 @@ steps = [
 /// Close 1000, which alone says nothing; a good one gets `welcome`, and each `subscribe`
 /// its `confirm_subscription`.
 async fn spawn_cable_gate(secret: &'static str) -> (String, CancellationToken) {
-    spawn_gate(secret, None).await
+    spawn_gate(secret, Refuse::InBand).await
 }
 
-/// [`spawn_cable_gate`], refusing a token it will not take with `refuse_with` (a Close
-/// code, 4401 "Unauthorized" as graphql-transport-ws does) when given, with nothing
-/// before it.
-async fn spawn_gate(secret: &'static str, refuse_with: Option<u16>) -> (String, CancellationToken) {
+/// How [`spawn_gate`] refuses a token it will not take.
+#[derive(Clone, Copy)]
+enum Refuse {
+    /// ActionCable's `disconnect` message, then Close 1000.
+    InBand,
+    /// A Close with this code (4401 "Unauthorized", as graphql-transport-ws), nothing before.
+    Close(u16),
+    /// `{"type":"error","code":"unauthorized"}`, then a Close with this code.
+    ErrorThenClose(u16),
+}
+
+/// [`spawn_cable_gate`], refusing a token it will not take as `refuse` says.
+async fn spawn_gate(secret: &'static str, refuse: Refuse) -> (String, CancellationToken) {
     use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -485,7 +494,11 @@ async fn spawn_gate(secret: &'static str, refuse_with: Option<u16>) -> (String, 
         let key = DecodingKey::from_secret(secret.as_bytes());
         let first = if decode::<Value>(&token, &key, &validation).is_ok() {
             json!({"type": "welcome"})
-        } else if let Some(code) = refuse_with {
+        } else if let Refuse::Close(code) | Refuse::ErrorThenClose(code) = refuse {
+            if let Refuse::ErrorThenClose(_) = refuse {
+                let error = json!({"type": "error", "code": "unauthorized"});
+                let _ = ws.send(Message::Text(error.to_string().into())).await;
+            }
             let unauthorized = CloseFrame {
                 code: CloseCode::from(code),
                 reason: "Unauthorized".into(),
@@ -554,7 +567,7 @@ fn assert_gatecrashers_refused(outcome: &RunOutcome, by: stampede::model::Cause)
 /// With `reject = { message = "refused" }`, the server's in-band refusal of a bad token is
 /// as clean as a listed close code: counted as rejected, no rejection-hygiene violation, the
 /// refused connection's script not judged. Without it, the same answer is a bad token not
-/// refused cleanly, and the unmet `welcome` shows the record that said why.
+/// refused cleanly, whose violation shows the record that said why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
     let declared =
@@ -590,17 +603,18 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
         .filter(|v| v.oracle == OracleKind::RejectionHygiene)
         .collect();
     assert_eq!(hygiene.len(), 2, "{:#?}", undeclared.results.violations);
+    // It shows what the server said before its Close; the gatecrashers' unmet `welcome`
+    // is the same fault, counted once (it was a completeness violation each too).
     assert!(
-        hygiene[0].seen.contains("server_close_1000"),
+        hygiene[0].seen.contains("server_close_1000 after")
+            && hygiene[0].seen.contains("unauthorized"),
         "{hygiene:#?}"
     );
-    // The gatecrashers' script keeps no bodies (no `where`): the record shows as its kind
-    // (`refused`, declared or not).
-    let unmet = completeness(&undeclared);
-    assert!(
-        unmet.iter().any(|(expected, seen)| expected == "welcome"
-            && seen == "nothing (unclaimed: refused); then server closed with 1000"),
-        "{unmet:#?}"
+    assert_eq!(
+        completeness(&undeclared),
+        [],
+        "{:#?}",
+        undeclared.results.violations
     );
 }
 
@@ -611,7 +625,7 @@ async fn a_refusal_sent_in_band_is_a_clean_refusal_when_declared() {
 /// (it once read as VIOLATIONS, completeness and hygiene each, and `hunt` "confirmed" it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused_not_a_race() {
-    let (url, stop) = spawn_gate(TEST_SECRET, Some(4401)).await;
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(4401)).await;
     let outcome = run_against(
         "close-gate.toml",
         &(head("close-gate", 5) + &CABLE_GATE.replace("REJECT", "")),
@@ -630,6 +644,76 @@ async fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused_not_a_race(
         ) && hint.contains("`[oracles] reject = { close = [1008, 4401] }` states it"),
         "{hint}"
     );
+}
+
+/// A refusal that says why first (an error frame, then the Close) is a refusal still:
+/// under the first-frame rule the error accepts nothing, and a Close that crossed the
+/// script's own `close` (the error ended its wait) is the server's verdict. Then 1008
+/// (listed) is a clean refusal, where it once read as bad tokens accepted; and 1011 is
+/// the fault it is, where it once went unseen behind the script's close (a clean run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_that_says_why_first_is_judged_by_its_close() {
+    let first_frame = head("error-gate", 5)
+        + &CABLE_GATE
+            .replace("REJECT", "")
+            .replace("accepted = { message = \"welcome\" }", "");
+    assert!(!first_frame.contains("accepted ="), "{first_frame}");
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::ErrorThenClose(1008)).await;
+    let refused = run_against("error-gate.toml", &first_frame, url).await;
+    stop.cancel();
+    assert_gatecrashers_refused(&refused, stampede::model::Cause::ServerClose(1008));
+
+    let by_message = head("error-gate", 5) + &CABLE_GATE.replace("REJECT", "");
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::ErrorThenClose(1011)).await;
+    let crashed = run_against("error-gate.toml", &by_message, url).await;
+    stop.cancel();
+    let s = &crashed.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    let hygiene: Vec<_> = crashed
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.oracle == OracleKind::RejectionHygiene)
+        .collect();
+    assert_eq!(hygiene.len(), 2, "{:#?}", crashed.results.violations);
+    assert!(hygiene[0].seen.contains("closed with 1011"), "{hygiene:#?}");
+
+    // Without the error first, the gatecrashers' unmet `expect` is the same fault: it is
+    // counted once, by rejection hygiene (it once added a completeness violation each).
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(1011)).await;
+    let plain = run_against("error-gate.toml", &by_message, url).await;
+    stop.cancel();
+    let oracles: Vec<_> = plain.results.violations.iter().map(|v| v.oracle).collect();
+    assert_eq!(
+        oracles,
+        [OracleKind::RejectionHygiene; 2],
+        "{:#?}",
+        plain.results.violations
+    );
+}
+
+/// A server that welcomes with a kind other than the one `[oracles] accepted` waits for
+/// accepts no connection by the scenario's rule: the verdict sends the user to the answer
+/// line, which shows what the server said last (once there was none to see).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_of_another_kind_is_shown_on_the_answer_line() {
+    let text = head("other-welcome", 3)
+        + &CABLE_GATE.replace("REJECT", "").replace(
+            "accepted = { message = \"welcome\" }",
+            "accepted = { message = \"hello\" }",
+        );
+    let members_only = text[..text.find("[[group]]\nname = \"gatecrashers\"").unwrap()].to_string();
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(1008)).await;
+    let outcome = run_against("other-welcome.toml", &members_only, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    let answer = s
+        .answers
+        .iter()
+        .find(|a| a.cause == stampede::model::Cause::ClientClose(1000))
+        .unwrap_or_else(|| panic!("{:#?}", s.answers));
+    assert!(answer.body.contains("confirm_subscription"), "{answer:?}");
 }
 
 /// A wrong secret against a server that refuses in band: every valid token turned away by

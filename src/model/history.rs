@@ -502,6 +502,12 @@ pub struct Attempt {
     /// with `close_age_us`. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_at_lifetime: bool,
+    /// The server's first word on it, before any accepted it, was an error event
+    /// (`[oracles] error_event`): under the first-frame rule that accepts nothing (a
+    /// refusal often says why before its Close), and an attempt we then closed ourselves
+    /// failed rather than counting as accepted. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_before_acceptance: bool,
 }
 
 impl Attempt {
@@ -523,6 +529,7 @@ impl Attempt {
             token_expired: false,
             close_age_us: None,
             closed_at_lifetime: false,
+            error_before_acceptance: false,
         }
     }
 
@@ -860,6 +867,11 @@ pub struct Probe {
     /// scenario's `ttl`): a refusal of it proves nothing about a session still held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expired: bool,
+    /// The server's Close read as rate limiting (a 4429, a 1008 "too many connections":
+    /// [`crate::oracle::shedding::reads_as_rate_limit`]): "not now", which proves nothing
+    /// about a session still held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
 }
 
 /// One broken invariant, with enough context to see what happened.

@@ -52,6 +52,20 @@ impl Judge<'_> {
         accepts
     }
 
+    /// An error event (`[oracles] error_event`, of kind `kind`) arrived. Under the
+    /// first-frame rule it accepts nothing: a server refusing a token often says why
+    /// before its Close (`{"type":"error","code":"unauthorized"}`, then Close 1008), and
+    /// an attempt it was the first word on is no longer one the server may have accepted
+    /// unseen ([`Judge::ended`]). Under the other rules it is judged as any frame.
+    pub fn error_frame(&self, a: &mut Attempt, at_us: u64, kind: &str) -> bool {
+        if a.outcome == Outcome::Pending && self.rules.accepted == AcceptRule::FirstFrame {
+            a.last_frame_us = Some(at_us);
+            a.error_before_acceptance = true;
+            return false;
+        }
+        self.data(a, at_us, Some(kind))
+    }
+
     /// The server closed with `cause` ([`Cause::ServerClose`], or [`Cause::InvalidClose`]
     /// for a code RFC 6455 forbids on the wire, which is never a clean refusal). Before
     /// acceptance, a listed code, a 1013 or a `reject.shed` code (try again later: the
@@ -129,7 +143,8 @@ impl Judge<'_> {
     /// invalid close code, a write the server would not take) failed; one the run's end
     /// cut while its rule still waited for a message is cut; one we closed ourselves counts
     /// as accepted only when the rule needs nothing more than the upgrade or a frame it
-    /// never got a chance to see.
+    /// never got a chance to see (an error event as the server's first word is one it
+    /// saw, [`Judge::error_frame`]: failed).
     pub fn ended(&self, a: &mut Attempt, cause: Cause, at_us: u64) {
         a.ended_us = Some(at_us);
         if a.outcome == Outcome::Pending {
@@ -150,7 +165,7 @@ impl Judge<'_> {
                 self.cut(a, at_us);
                 return;
             }
-            if died || waiting {
+            if died || waiting || a.error_before_acceptance {
                 self.refuse(a, Outcome::Failed, cause.clone());
                 return;
             }

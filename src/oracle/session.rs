@@ -21,6 +21,10 @@ struct Seen<'a> {
     attempt: &'a Attempt,
     jti: &'a str,
     forge: Option<&'a Forge>,
+    /// What the server said last before a Close that ended the attempt unaccepted
+    /// ([`ConnReport::said_before_close`]); kept for a connection of one attempt only,
+    /// whose it surely is.
+    said_before_close: Option<&'a str>,
 }
 
 /// Every attempt of the run with its connection's plan and token.
@@ -31,11 +35,16 @@ fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
         .filter_map(|r| by_id.get(&r.id).map(|c| (r, *c)))
         .filter_map(|(report, conn)| {
             let token = plan.tokens.get(conn.token as usize)?;
+            let said_before_close = match report.attempts.len() {
+                1 => report.said_before_close.as_deref(),
+                _ => None,
+            };
             Some(report.attempts.iter().map(move |attempt| Seen {
                 conn,
                 attempt,
                 jti: &token.jti,
                 forge: token.forge.as_ref(),
+                said_before_close,
             }))
         })
         .flatten()
@@ -97,13 +106,19 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
 }
 
 /// A probe refused after every connection with its token had ended: a leaked session.
+/// Not one past its token's `exp`, refused by token policy ([`token_policy`]) or closed
+/// with a rate limit's words ([`Probe::rate_limited`]).
 fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
     // Only a clean refusal says "still held"; a probe that could not connect at all
     // (server gone, reset, timeout) proves nothing about sessions.
     let reject = &plan.oracles.session.reject;
     let refused = probe.cause.as_ref().is_some_and(|c| reject.is_clean(c));
     // A token past its `exp` is refused for that alone: no session is proven held.
-    if !refused || probe.expired || probe.cause.as_ref().is_some_and(token_policy) {
+    if !refused
+        || probe.expired
+        || probe.rate_limited
+        || probe.cause.as_ref().is_some_and(token_policy)
+    {
         return None;
     }
     let forge = seen
@@ -509,7 +524,11 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         s,
         a.started_us,
         expected,
-        format!("{problem}: {}", cause_text(a)),
+        match s.said_before_close {
+            // Why it closed, in the server's words (an in-band refusal not declared).
+            Some(said) => format!("{problem}: {} after {said}", cause_text(a)),
+            None => format!("{problem}: {}", cause_text(a)),
+        },
         &[s],
     ))
 }

@@ -127,6 +127,7 @@ pub(super) async fn run(
             cause: Some(Cause::Interrupted),
             at_us,
             expired: false,
+            rate_limited: false,
         });
     out.extend(cut);
     out.sort_by_key(|p| p.token);
@@ -157,6 +158,7 @@ async fn probe_one(
             rejected: false,
         }),
     };
+    let mut rate_limited = false;
     let (accepted, cause) = match result {
         Ok(mut ws) => {
             // In-band auth: present the token the same way the run did.
@@ -171,7 +173,10 @@ async fn probe_one(
             let first = timeout(PROBE_ANSWER, ws.next()).await;
             let refused = match first {
                 Ok(Some(Ok(Message::Close(Some(f))))) => {
-                    Some(super::dial::close_cause(&ws, Some(&f)))
+                    let cause = super::dial::close_cause(&ws, Some(&f));
+                    rate_limited = matches!(cause, Cause::ServerClose(code)
+                        if crate::oracle::shedding::reads_as_rate_limit(code, &f.reason));
+                    Some(cause)
                 }
                 _ => None,
             };
@@ -188,5 +193,6 @@ async fn probe_one(
         cause,
         at_us: ctx.t0.elapsed().as_micros() as u64,
         expired,
+        rate_limited,
     }
 }

@@ -1058,3 +1058,53 @@ fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused() {
     judge.server_close(&mut accepted, Cause::ServerClose(4401), true);
     assert_eq!(accepted.outcome, Outcome::Accepted);
 }
+
+/// Under the first-frame rule an error event accepts nothing: the next frame may, a
+/// Close refuses as any Close would, and an attempt we then close ourselves failed (the
+/// server's first word was seen, and it was an error), where a silent one counts as
+/// accepted as before.
+#[test]
+fn an_error_event_as_the_first_frame_accepts_nothing() {
+    let first_frame = rules(AcceptRule::FirstFrame, &[1008]);
+    let judge = Judge {
+        rules: &first_frame,
+    };
+    let errored = || {
+        let mut a = Attempt::new(0);
+        judge.upgraded(&mut a, 5);
+        assert!(!judge.error_frame(&mut a, 6, "error"));
+        assert_eq!(a.outcome, Outcome::Pending);
+        a
+    };
+    let mut served = errored();
+    assert!(
+        judge.data(&mut served, 7, Some("welcome")),
+        "the next frame accepts"
+    );
+    let mut refused = errored();
+    judge.server_close(&mut refused, Cause::ServerClose(1008), true);
+    assert_eq!(refused.outcome, Outcome::Rejected);
+    let mut closed = errored();
+    judge.ended(&mut closed, Cause::ClientClose(1000), 8);
+    assert_eq!(closed.outcome, Outcome::Failed);
+    let mut silent = Attempt::new(0);
+    judge.upgraded(&mut silent, 5);
+    judge.ended(&mut silent, Cause::ClientClose(1000), 8);
+    assert_eq!(
+        silent.outcome,
+        Outcome::Accepted,
+        "no frame to see: as before"
+    );
+    // A message rule naming another kind is not met by it either way.
+    let by_message = rules(
+        AcceptRule::Message {
+            event: "welcome".into(),
+        },
+        &[1008],
+    );
+    let judge = Judge { rules: &by_message };
+    let mut a = Attempt::new(0);
+    judge.upgraded(&mut a, 5);
+    assert!(!judge.error_frame(&mut a, 6, "error"));
+    assert!(!a.error_before_acceptance);
+}

@@ -310,6 +310,7 @@ fn probe(jti: &str, at_us: u64, cause: Option<Cause>) -> Probe {
         accepted: cause.is_none(),
         cause,
         at_us,
+        rate_limited: false,
     }
 }
 
@@ -1757,6 +1758,18 @@ fn leaked_sessions() {
             probes: vec![Probe {
                 accepted: false,
                 ..probe("j", after, None)
+            }],
+            ..Case::default()
+        },
+        Case {
+            name: "probe closed with a rate limit's words (1008 \"too many connections\"): not now",
+            rules: live(),
+            tokens: vec![token("j")],
+            conns: vec![conn(1, 0)],
+            timeline: vec![(1, done(5_000))],
+            probes: vec![Probe {
+                rate_limited: true,
+                ..probe("j", after, Some(Cause::ServerClose(1008)))
             }],
             ..Case::default()
         },

@@ -136,7 +136,22 @@ impl ConnRun {
                 let judge = Judge {
                     rules: &self.ctx.plan.oracles.session,
                 };
-                let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some());
+                // Our Close crossed the server's own on an attempt it had not accepted: a
+                // code other than ours (and other than none) is its verdict, sent before
+                // ours reached it (an error frame ended the script's wait, and its `close`
+                // went out while the server's refusal was on its way).
+                let pending = self
+                    .attempts
+                    .last()
+                    .is_some_and(|a| a.outcome == Outcome::Pending);
+                let crossed = self
+                    .open
+                    .as_ref()
+                    .and_then(|o| o.closing)
+                    .is_some_and(|mine| {
+                        pending && matches!(cause, Cause::ServerClose(c) if c != mine && c != 1005)
+                    });
+                let ours = self.open.as_ref().is_some_and(|o| o.closing.is_some()) && !crossed;
                 let script_done = !ours && self.script_done();
                 let idle = (!ours && !script_done)
                     .then(|| self.idle_before(&cause, now))
@@ -156,8 +171,11 @@ impl ConnRun {
                 });
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
-                // Of this attempt only: the next one starts with nothing said.
-                let said = self.said.as_mut().and_then(|s| s.pending.take());
+                // Of this attempt only: the next one starts with nothing said. When we had
+                // closed, `end_attempt` reads it (what an unaccepted attempt was told).
+                let said = (!ours)
+                    .then(|| self.said.as_mut().and_then(|s| s.pending.take()))
+                    .flatten();
                 if let Some(attempt) = self.attempts.last_mut() {
                     if ours {
                         // The server answering our Close: not its verdict on us.
@@ -402,7 +420,7 @@ impl ConnRun {
         now: Instant,
     ) {
         let outcome = self.attempts.last().map(|a| a.outcome);
-        if ours || self.stop.is_stopped() {
+        if ours || self.stop.is_stopped() || self.bad_token_unaccepted() {
             self.checker
                 .end_stream(StreamEnd::Cut, detail, close_code, now);
         } else if outcome == Some(Outcome::Rejected) || self.ended_by_policy(close_code) {
@@ -452,6 +470,21 @@ impl ConnRun {
             self.checker
                 .end_stream(StreamEnd::Lost, detail, close_code, now);
         }
+    }
+
+    /// Whether the attempt ending is a bad token's that the server never accepted (failed
+    /// by a 1011 or a reset, or still pending): rejection hygiene judges it, and its
+    /// script, written for a server that took the token, owes nothing (its unmet
+    /// `expect` would count the one fault twice).
+    fn bad_token_unaccepted(&self) -> bool {
+        self.attempts.last().is_some_and(|a| {
+            matches!(a.outcome, Outcome::Failed | Outcome::Pending)
+                && crate::oracle::session::may_be_refused(
+                    &self.ctx.plan,
+                    self.plan().token,
+                    a.started_us,
+                )
+        })
     }
 
     /// How long the client had left the connection idle when the server's Close (`cause`)
@@ -592,8 +625,19 @@ impl ConnRun {
         let judge = Judge {
             rules: &self.ctx.plan.oracles.session,
         };
-        if let Some(attempt) = self.attempts.last_mut() {
-            judge.ended(attempt, cause, at_us);
+        let Some(attempt) = self.attempts.last_mut() else {
+            return;
+        };
+        judge.ended(attempt, cause.clone(), at_us);
+        // Closed by us while the server had not accepted it: what the server said last
+        // is the answer (a welcome of another kind than `[oracles] accepted` names), for
+        // the verdict's "see the answer line".
+        let unaccepted = attempt.outcome == Outcome::Failed
+            && matches!(attempt.cause, Some(Cause::ClientClose(_)));
+        let said = self.said.as_mut().and_then(|s| s.pending.take());
+        if let (true, None, Some(text)) = (unaccepted, &self.answer, said) {
+            let detail = "closed by the client, not accepted; the server's last message".into();
+            self.answer = Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
         }
     }
 }
@@ -631,15 +675,21 @@ fn note_data(
     let judge = Judge {
         rules: &ctx.plan.oracles.session,
     };
+    let judged = |attempt: &mut Attempt| match event {
+        Some(kind) if kind == ctx.plan.oracles.error_event => {
+            judge.error_frame(attempt, at_us, kind)
+        }
+        _ => judge.data(attempt, at_us, event),
+    };
     let Some(open) = open.as_mut() else {
         if let Some(attempt) = attempts.last_mut() {
-            judge.data(attempt, at_us, event);
+            judged(attempt);
         }
         return false;
     };
     if open.judging {
         if let Some(attempt) = attempts.last_mut() {
-            judge.data(attempt, at_us, event);
+            judged(attempt);
             open.judging = attempt.outcome == Outcome::Pending;
         }
     }

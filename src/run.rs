@@ -687,7 +687,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     } else {
         StopReason::Completed
     };
-    let judgement = oracle::verdict::judge(&Evidence {
+    let evidence = Evidence {
         plan,
         reports: &out.reports,
         by_oracle: &by_oracle,
@@ -696,12 +696,16 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         stalls: &out.stalls,
         kept: &violations,
         redactor,
-    });
+    };
+    let judgement = oracle::verdict::judge(&evidence);
+    let rate_limiting = judgement.verdict == crate::model::Verdict::Violations
+        && oracle::verdict::rate_limiting_may_explain(&evidence);
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.
     let hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     Merged {
         verdict: judgement.verdict,
+        rate_limiting,
         oracles: oracle::oracles_on(plan),
         hint,
         answers,

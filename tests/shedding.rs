@@ -359,12 +359,16 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
         hint.contains("add `shed = [4429]` to `[oracles] reject`"),
         "{hint}"
     );
-    // Every violation is a script those closes cut: no hunt before the declaration.
+    // Every violation is a script those closes cut: no hunt before the declaration (a
+    // hunt stops at such a round, as at one that could not judge the target).
     assert!(
         hint.contains("they may be rate limiting, which a repro would only show again")
             && !hint.contains("hunt for a repro"),
         "{hint}"
     );
+    assert!(sum.rate_limiting_may_explain);
+    let stopped = stampede::hunt::Unjudged::of(&outcome, false).map(|u| u.verdict);
+    assert_eq!(stopped, Some(Verdict::Violations));
 
     // Listed as a refusal of the token: the hint says to move it.
     let listed = scenario(

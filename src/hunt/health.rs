@@ -10,7 +10,8 @@
 //! the built-in server a restart ([`Reset`]).
 //!
 //! A probe the server sheds (HTTP 429 or 503, close 1013, a code `[oracles] reject.shed`
-//! declares) is the server's answer under load, "not now", as everywhere else in stampede:
+//! declares, a close before acceptance whose reason reads as rate limiting: a 4429, a
+//! 1008 "too many connections") is the server's answer under load, "not now", as everywhere else in stampede:
 //! the probe waits as the server asks (its `Retry-After`, else [`SHED_BACKOFF`]) and tries
 //! again, for [`SHED_WAIT_CAP`] at most. Still shed then, the probe is inconclusive
 //! ([`ProbeAnswer::shedding`]): neither healthy nor broken, so the round before it is not
@@ -290,12 +291,12 @@ pub fn answer_of(outcome: &RunOutcome) -> ProbeAnswer {
 }
 
 /// How long a probe run asks the probe to wait when the server shed it (HTTP 429 or 503,
-/// close 1013, a declared `reject.shed` code, before or after acceptance): the
-/// `Retry-After` it gave, else [`SHED_BACKOFF`], never under [`MIN_SHED_WAIT`]. `None`
-/// when it was not shed.
+/// close 1013, a declared `reject.shed` code, before or after acceptance; or a close
+/// before acceptance that reads as rate limiting, [`rate_limited`]): the `Retry-After` it
+/// gave, else [`SHED_BACKOFF`], never under [`MIN_SHED_WAIT`]. `None` when it was not shed.
 fn shed_wait(outcome: &RunOutcome) -> Option<Duration> {
     let s = &outcome.results.summary;
-    if s.counters.shed + s.counters.shed_after_acceptance == 0 {
+    if s.counters.shed + s.counters.shed_after_acceptance == 0 && rate_limited(s).is_none() {
         return None;
     }
     let asked = s.answers.iter().find_map(|a| a.retry_after_s);
@@ -306,10 +307,29 @@ fn shed_wait(outcome: &RunOutcome) -> Option<Duration> {
     )
 }
 
+/// The Close that turned a probe run's connection away before acceptance with a rate
+/// limit's code or words ([`crate::oracle::shedding::reads_as_rate_limit`]: a 4429, a
+/// 1008 "too many connections"), when that is what happened: a rate limit the scenario
+/// does not declare is "not now" still, never a target the rounds broke.
+fn rate_limited(s: &crate::results::Summary) -> Option<&crate::model::Answer> {
+    if s.counters.accepted > 0 {
+        return None;
+    }
+    s.answers.iter().find(|a| match a.cause {
+        crate::model::Cause::ServerClose(code) => {
+            crate::oracle::shedding::reads_as_rate_limit(code, a.body.trim())
+        }
+        _ => false,
+    })
+}
+
 /// How a probe run was shed, in words: `http_429 HTTP/1.1 429 Too Many Requests,
-/// Retry-After 1s`, or the close code that shed it.
+/// Retry-After 1s`, or the close code (and a rate limit's reason) that shed it.
 fn shed_words(outcome: &RunOutcome) -> String {
     let s = &outcome.results.summary;
+    if let Some(a) = rate_limited(s).filter(|_| s.counters.shed == 0) {
+        return format!("{} {}, reason \"{}\"", a.cause, a.detail, a.body.trim());
+    }
     match s
         .answers
         .iter()
@@ -1044,6 +1064,35 @@ mod tests {
             note.contains("5 times (http_503") && note.contains("1 probe was still shed"),
             "{note}"
         );
+    }
+
+    /// A probe run turned away by a Close that reads as rate limiting (1008 "too many
+    /// connections", which the scenario did not declare as shedding) was shed: the probe
+    /// waits and tries again, and never calls the target broken for it. A plain 1008 is a
+    /// refusal still.
+    #[test]
+    fn a_probe_closed_for_a_rate_limit_is_shed_not_a_broken_target() {
+        let closed = |reason: &str| {
+            let mut outcome = crate::hunt::tests::round(Verdict::AuthMisconfigured, "", 0);
+            let s = &mut outcome.results.summary;
+            s.counters.accepted = 0;
+            s.counters.shed = 0;
+            s.answers = vec![crate::model::Answer::new(
+                crate::model::Cause::ServerClose(1008),
+                "Close 1008".into(),
+                reason.as_bytes(),
+            )];
+            outcome
+        };
+        let limited = answer_of(&closed("too many connections"));
+        assert!(limited.shedding() && !limited.broken(), "{limited:?}");
+        assert_eq!(
+            limited.answer,
+            "shed: server_close_1008 Close 1008, reason \"too many connections\""
+        );
+        let refused = closed("invalid token");
+        assert_eq!(shed_wait(&refused), None);
+        assert!(answer_of(&refused).shed.is_none());
     }
 
     #[test]

@@ -416,12 +416,17 @@ pub struct Unjudged {
 
 impl Unjudged {
     /// The run's verdict when it cannot stand for the race: the target unusable or
-    /// misconfigured, or a plan cut by its own duration (`cut_by_us` when the budget or
-    /// Ctrl-C cut it instead: that proves nothing about the target).
+    /// misconfigured, a plan cut by its own duration (`cut_by_us` when the budget or
+    /// Ctrl-C cut it instead: that proves nothing about the target), or violations that
+    /// may all be an undeclared rate limit
+    /// ([`crate::results::Summary::rate_limiting_may_explain`]).
     pub fn of(outcome: &RunOutcome, cut_by_us: bool) -> Option<Unjudged> {
         let s = &outcome.results.summary;
         let incomplete = s.verdict == Verdict::Incomplete && !cut_by_us;
-        (!s.verdict.exercised() || incomplete).then(|| Unjudged {
+        // Violations that may all be a rate limit the scenario does not declare: a repro
+        // would only show that policy again (the hint says how to declare it).
+        let policy = s.rate_limiting_may_explain;
+        (!s.verdict.exercised() || incomplete || policy).then(|| Unjudged {
             verdict: s.verdict,
             hint: s.hint.clone().unwrap_or_default(),
         })
@@ -1403,12 +1408,12 @@ async fn record_broken(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A round's outcome: its summary's verdict and hint, `sent` messages sent and none
     /// received, nothing expected.
-    fn round(verdict: Verdict, hint: &str, sent: u64) -> RunOutcome {
+    pub(crate) fn round(verdict: Verdict, hint: &str, sent: u64) -> RunOutcome {
         let text = "name = \"r\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
         let scenario = crate::scenario::load_str(text, "r.toml").unwrap();
         let mut summary = crate::results::fixture::summary();

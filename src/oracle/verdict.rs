@@ -1661,7 +1661,7 @@ const HUNT: &str = "; hunt for a repro";
 /// every violation of the run may be those closes: a liveness one (a valid token refused,
 /// a probe turned away), or an expectation its connection's close with one of those codes
 /// cut. The refusals may be that policy, which a hunt would only confirm again.
-fn rate_limiting_may_explain(e: &Evidence<'_>) -> bool {
+pub fn rate_limiting_may_explain(e: &Evidence<'_>) -> bool {
     let codes = super::shedding::undeclared_codes(e.reports);
     if codes.is_empty() {
         return false;

@@ -114,6 +114,7 @@ pub(crate) fn summary() -> Summary {
             OracleKind::Identity,
             OracleKind::Ordering,
         ],
+        rate_limiting_may_explain: false,
         hint: None,
         answers: Vec::new(),
         thresholds: Vec::new(),

@@ -78,6 +78,12 @@ pub struct Summary {
     /// One line on what the verdict means and what to do (absent when clean).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Every violation of a `violations` verdict may be the server's rate limiting, which
+    /// the scenario does not declare (closes before acceptance with a 4429, a 1008 "too
+    /// many connections": the hint says how to declare it). A hunt stops there: a repro
+    /// would only show that policy again. Absent from files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limiting_may_explain: bool,
     /// What the server answered instead of a 101, one per cause (at most
     /// [`MAX_ANSWERS`]): the status line and the first bytes of the body.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -255,6 +261,8 @@ pub struct Merged {
     pub lenient: Vec<LenientAcceptance>,
     pub coverage: Coverage,
     pub verdict: Verdict,
+    /// See [`Summary::rate_limiting_may_explain`].
+    pub rate_limiting: bool,
     pub oracles: Vec<OracleKind>,
     pub hint: Option<String>,
     pub answers: Vec<Answer>,
@@ -324,6 +332,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         merged_from: None,
         learned: info.plan.oracles.learned.clone(),
         verdict: m.verdict,
+        rate_limiting_may_explain: m.rate_limiting,
         oracles: m.oracles,
         hint: m.hint,
         answers: m.answers,

@@ -868,7 +868,7 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expired: bool,
     /// The server's Close read as rate limiting (a 4429, a 1008 "too many connections":
-    /// [`crate::oracle::shedding::reads_as_rate_limit`]): "not now", which proves nothing
+    /// the oracles' shedding rules): "not now", which proves nothing
     /// about a session still held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limited: bool,

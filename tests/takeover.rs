@@ -340,3 +340,60 @@ async fn an_undeclared_takeover_close_is_a_finding_and_the_hint_says_how_to_decl
         "{hint}"
     );
 }
+
+/// A server that ends every session with 4409 "session replaced" when its first request
+/// comes, unanswered, though no other connection of the token exists: a lost session
+/// that only calls itself a takeover.
+async fn drop_as_replaced(tcp: tokio::net::TcpStream) {
+    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let user = common::unverified_sub(&token).unwrap_or_default();
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Text(_) = message {
+            let frame = CloseFrame {
+                code: CloseCode::from(4409),
+                reason: "session replaced".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            while let Some(Ok(_)) = ws.next().await {}
+            return;
+        }
+    }
+}
+
+/// A connection whose token no other connection presents was taken over by nobody: a
+/// declared `replaced` close ending it is a lost session (its unanswered request a
+/// completeness violation, once a clean run), and undeclared, no hint suggests declaring
+/// it (it once did, and a user who followed it hid every loss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_close_on_a_token_no_other_connection_presents_is_a_loss() {
+    let (url, stop) = spawn_server(drop_as_replaced).await;
+    for reject in [Some("replaced = [4409]"), None] {
+        let text = takeover_scenario("alone", reject)
+            .replace("token = { share = 2 }", "token = \"per-connection\"");
+        assert!(text.contains("per-connection"), "{text}");
+        let outcome = common::run(&scenario("alone.toml", &text), Some(url.clone()), None).await;
+        let sum = &outcome.results.summary;
+        assert_eq!(sum.counters.replaced, 0, "{:?}", sum.counters);
+        assert_eq!(
+            sum.violations.of(OracleKind::Completeness),
+            10,
+            "{:?}",
+            sum.violations
+        );
+        assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+        let hint = sum.hint.clone().unwrap_or_default();
+        assert!(!hint.contains("took over"), "{reject:?}: {hint}");
+        assert!(!hint.contains("reads as a takeover"), "{reject:?}: {hint}");
+    }
+    stop.cancel();
+}

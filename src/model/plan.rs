@@ -475,6 +475,19 @@ impl Plan {
             .unwrap_or_default()
     }
 
+    /// For each token of `tokens` (by index), whether more than one connection of the plan
+    /// presents it: only then may one of them be taken over by another (a "newest
+    /// connection wins" close, `reject.replaced`), or be live beside another.
+    pub fn tokens_shared(&self) -> Vec<bool> {
+        let mut seen = vec![0u8; self.tokens.len()];
+        for conn in &self.conns {
+            if let Some(n) = seen.get_mut(conn.token as usize) {
+                *n = n.saturating_add(1);
+            }
+        }
+        seen.into_iter().map(|n| n > 1).collect()
+    }
+
     /// Where a connection's token travels: its group's override, or `[auth]`'s.
     pub fn placement_of<'a>(&'a self, conn: &'a ConnPlan) -> &'a Placement {
         conn.placement.as_ref().unwrap_or(&self.auth.placement)

@@ -343,7 +343,10 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
                     && acc_i <= acc_j
                     && last_i > acc_j.saturating_add(WITNESS_SLACK_US)
                     && last_j > acc_i.saturating_add(WITNESS_SLACK_US)
+                    // Either may be the older session the takeover ended: the two
+                    // welcomes may reach us in the other order than the server sent them.
                     && !handed_over(group[i].attempt, acc_j)
+                    && !handed_over(group[j].attempt, acc_i)
             })
             .map(|&(i, acc_i, _)| (i, acc_i))
             .collect();

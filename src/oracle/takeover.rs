@@ -61,7 +61,7 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
 /// codes and reasons, and the `[oracles] reject` that would declare them. `None` when
 /// there were none.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
-    let by = takeover_closes(reports);
+    let by = takeover_closes(plan, reports);
     if by.is_empty() {
         return None;
     }
@@ -85,10 +85,20 @@ fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
 /// The server closes, by code, that read as a takeover and that the scenario declares
 /// neither as one nor as shedding: of accepted attempts (their reason in
 /// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance
-/// (their reason in [`ConnReport::answer`]).
-fn takeover_closes(reports: &[ConnReport]) -> undeclared::ByCode {
+/// (their reason in [`ConnReport::answer`]). Only connections whose token another
+/// connection of the plan presents too ([`Plan::tokens_shared`]): one alone was taken
+/// over by nobody, whatever its close says.
+fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
+    let shared = plan.tokens_shared();
+    let token_of: std::collections::HashMap<u32, u32> =
+        plan.conns.iter().map(|c| (c.id, c.token)).collect();
+    let alone = |r: &ConnReport| {
+        token_of
+            .get(&r.id)
+            .is_some_and(|t| !shared.get(*t as usize).copied().unwrap_or(true))
+    };
     let mut by = undeclared::ByCode::new();
-    for r in reports {
+    for r in reports.iter().filter(|r| !alone(r)) {
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
                 continue;

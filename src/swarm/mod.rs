@@ -85,6 +85,8 @@ pub(crate) struct RunCtx {
     pub templates: Vec<Option<Arc<crate::plan::SendTemplates>>>,
     /// Each group's [`Plan::script_kinds`] (by group index), shared by its connections.
     pub script_kinds: Vec<Option<Arc<std::collections::BTreeSet<String>>>>,
+    /// [`Plan::tokens_shared`]: by token, whether another connection presents it too.
+    pub shared_tokens: Vec<bool>,
 }
 
 /// Compiles each group's `send` templates once (from its first scripted connection: a
@@ -210,7 +212,9 @@ pub async fn run(
     let script_kinds = (0..plan.scripts.len())
         .map(|g| plan.script_kinds(g).map(Arc::new))
         .collect();
+    let shared_tokens = plan.tokens_shared();
     let ctx = Arc::new(RunCtx {
+        shared_tokens,
         oracles: Arc::new(plan.oracles.clone()),
         plan,
         dialer,

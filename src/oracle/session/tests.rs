@@ -465,6 +465,15 @@ fn exclusivity() {
             ..Case::default()
         },
         Case {
+            name: "a declared takeover whose older session's welcome reached us second",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 60_000)]),
+                (2, vec![served(10_000, 30_000).replaced_at(31_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
             name: "the same service, its close not a declared takeover: a witness",
             rules: exclusive(1),
             timeline: vec![

@@ -169,6 +169,14 @@ impl ConnRun {
                             a.started_us,
                         )
                 });
+                // A takeover needs another connection of the token: one alone was not
+                // replaced, whatever its close says (a lost session, not the policy).
+                let may_be_taken_over = self
+                    .ctx
+                    .shared_tokens
+                    .get(self.plan().token as usize)
+                    .copied()
+                    .unwrap_or(true);
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said. When we had
@@ -185,6 +193,9 @@ impl ConnRun {
                         ended_accepted = attempt.outcome == Outcome::Accepted;
                         attempt.script_done = ended_accepted && script_done;
                         judge.server_close(attempt, cause.clone(), bad_token);
+                        if ended_accepted && !may_be_taken_over {
+                            attempt.replaced = false;
+                        }
                         attempt.token_expired = expired;
                         if let (true, Some(idle)) = (ended_accepted, idle) {
                             attempt.idle_close_us = Some(idle.as_micros() as u64);

@@ -951,6 +951,45 @@ async fn a_server_that_answers_every_request_with_an_error_is_not_clean() {
     assert_clean(&served, 12);
 }
 
+/// A bad token that presents nothing (`missing`: no `connection_init` sent) leaves a
+/// graphql-transport-ws server waiting, as it must: the script's `connection_ack` times
+/// out, and that is no completeness violation (the script of a token the server has not
+/// accepted owes nothing; rejection hygiene judges what the server does with it). It once
+/// failed a correct server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_the_server_keeps_waiting_for_owes_its_script_nothing() {
+    let text = head("missing", 2)
+        + "placement = { first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }\n";
+    let missing = ACKED.replace("users = 4", "users = 2")
+        + &ACKED
+            .replace(
+                "name = \"subscribers\"",
+                "name = \"missing\"\nforge = \"missing\"",
+            )
+            .replace("users = 4", "users = 1")
+            .replace(
+                "\"connection_ack\", within = \"2s\"",
+                "\"connection_ack\", within = \"300ms\"",
+            )
+            .split("[[group]]")
+            .nth(1)
+            .map(|g| format!("[[group]]{g}"))
+            .unwrap();
+    let text = text.replace("placement = { query = \"token\" }\n", "") + &missing;
+    assert!(text.contains("forge = \"missing\""), "{text}");
+    let (url, stop) = spawn(Vec::new(), acked(|_| false)).await;
+    let outcome = run_against("missing.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.accepted, 2, "{:?}", s.counters);
+    assert_eq!(s.violations.total, 0, "{:#?}", outcome.results.violations);
+    assert!(
+        s.counters.expect.expectations_cut >= 1,
+        "{:?}",
+        s.counters.expect
+    );
+}
+
 /// Many servers answer a request they cannot serve with an error that names no request
 /// (`{"type":"error","message":...}`, no id): that error answers the oldest request still
 /// unanswered. Every request answered so is a target that serves nothing (unusable, as

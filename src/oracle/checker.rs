@@ -991,6 +991,17 @@ impl ConnChecker {
         self.buffer_message(event, msg, now);
     }
 
+    /// Resolves every expectation whose deadline has passed as cut: neither met nor
+    /// violated. For a connection whose script the server owes nothing yet: a bad token's
+    /// that the server has neither accepted nor refused (a graphql-transport-ws server
+    /// waits for the `connection_init` a missing token never sent), which rejection
+    /// hygiene judges by what the server does with it.
+    pub fn expire_unjudged(&mut self, now: Instant) {
+        while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {
+            self.resolve(idx, Resolution::Cut);
+        }
+    }
+
     /// Resolves every expectation whose deadline has passed.
     pub fn expire(&mut self, now: Instant) {
         while let Some(idx) = self.pending.iter().position(|p| p.deadline <= now) {

@@ -82,7 +82,11 @@ impl ConnRun {
                 }
                 Wake::Timer => {
                     let now = Instant::now();
-                    self.checker.expire(now);
+                    if self.bad_token_unaccepted() {
+                        self.checker.expire_unjudged(now);
+                    } else {
+                        self.checker.expire(now);
+                    }
                     let due = self.file_checker_samples(Some(now));
                     if due || self.samples.stale(now) {
                         // Boxed, as above.
@@ -483,10 +487,11 @@ impl ConnRun {
         }
     }
 
-    /// Whether the attempt ending is a bad token's that the server never accepted (failed
+    /// Whether the last attempt is a bad token's that the server has not accepted (failed
     /// by a 1011 or a reset, or still pending): rejection hygiene judges it, and its
     /// script, written for a server that took the token, owes nothing (its unmet
-    /// `expect` would count the one fault twice).
+    /// `expect` would count the one fault twice, and one that timed out while the server
+    /// waited for what the bad token never sent would blame a correct server).
     fn bad_token_unaccepted(&self) -> bool {
         self.attempts.last().is_some_and(|a| {
             matches!(a.outcome, Outcome::Failed | Outcome::Pending)

@@ -264,6 +264,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque, e.redactor) {
         return j;
     }
+    if let Some(j) = unreadable_welcome(e.plan, e.reports, &t) {
+        return j;
+    }
     if let Some(mut j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
         if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
             if upgrade_carries_no_token(e.plan, &t) {
@@ -923,6 +926,41 @@ fn unusable(t: &Tally) -> Option<Judgement> {
             "no connection got through the upgrade ({}): check the URL, the scheme (ws:// or \
              wss://), TLS trust (--ca-file) and that the server speaks WebSocket there",
             top_causes(&t.causes)
+        )),
+    })
+}
+
+/// No connection accepted while `[oracles] accepted` waits for a message kind, and the
+/// server answered after the upgrade with records none of which had a kind the scenario
+/// reads (binary frames, non-JSON text, JSON without a kind: arrays of records unless
+/// `batched`): the welcome may well be among them, so the answers are unreadable, not a
+/// target turning the client away (which it would read as). `None` otherwise.
+fn unreadable_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judgement> {
+    let crate::model::AcceptRule::Message { event } = &plan.oracles.session.accepted else {
+        return None;
+    };
+    if t.accepted > 0 || t.upgraded == 0 {
+        return None;
+    }
+    let (mut json, mut kindless, mut text, mut binary) = (0u64, 0u64, 0u64, 0u64);
+    for r in reports {
+        json += r.counters.json_records;
+        kindless += r.counters.kindless_records;
+        text += r.counters.non_json;
+        binary += r.counters.binary_frames;
+    }
+    if json > kindless || text + binary + kindless == 0 {
+        return None;
+    }
+    let (got, check) = unread_parts((text, binary, kindless), &plan.oracles.type_field);
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the server answered ({}) but not one record had a kind the scenario reads, so no \
+             connection was accepted by `[oracles] accepted = {{ message = {event:?} }}`: \
+             check {}",
+            got.join(", "),
+            check.join("; ")
         )),
     })
 }

@@ -500,6 +500,63 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     );
 }
 
+/// `[oracles] accepted` waits for a kind, no connection got it, and the server answered
+/// with records none of which the scenario can read (binary frames, JSON arrays without
+/// `batched`): unreadable (exit 9), naming the rule, never a target that turned the client
+/// away (once: target unusable, "check the subprotocol"). Readable records of other kinds
+/// leave it to the rules that judge a welcome of another kind.
+#[test]
+fn no_welcome_among_records_none_could_read_is_unreadable_not_unusable() {
+    let mut plan = plan();
+    plan.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "welcome".into(),
+    };
+    let judged = |(json, kindless, text, binary): (u64, u64, u64, u64)| {
+        let counters = crate::model::Counters {
+            json_records: json,
+            kindless_records: kindless,
+            non_json: text,
+            binary_frames: binary,
+            ..Default::default()
+        };
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = attempt(End::Accepted);
+                a.accepted_us = None;
+                a.outcome = Outcome::Failed;
+                report(c, a, counters.clone())
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+        })
+    };
+    let binary = judged((0, 0, 0, 7));
+    assert_eq!(binary.verdict, Verdict::Unreadable, "{:?}", binary.hint);
+    let hint = binary.hint.unwrap_or_default();
+    assert!(
+        hint.contains("28 binary frames")
+            && hint.contains(
+                "no connection was accepted by `[oracles] accepted = { message = \"welcome\" }`"
+            ),
+        "{hint}"
+    );
+    let arrays = judged((4, 4, 0, 0));
+    assert_eq!(arrays.verdict, Verdict::Unreadable, "{:?}", arrays.hint);
+    assert!(arrays.hint.unwrap_or_default().contains("batched = true"));
+    // Records of a kind, none the welcome: not this rule's to judge.
+    assert_ne!(judged((4, 0, 0, 0)).verdict, Verdict::Unreadable);
+}
+
 /// A script that expects nothing, against a server that never answers (a protocol whose
 /// handshake the script does not complete): clean, as nothing broke, but the verdict says
 /// that nothing came back and what judged the run. An answer, or an expectation, and a

@@ -508,6 +508,11 @@ pub struct Attempt {
     /// failed rather than counting as accepted. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub error_before_acceptance: bool,
+    /// It failed or was refused before acceptance, and the client tried again after it
+    /// (a `reconnect`'s `backoff`): the script went on with the next attempt, so this one
+    /// is no script left unrun. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
 impl Attempt {
@@ -530,6 +535,7 @@ impl Attempt {
             close_age_us: None,
             closed_at_lifetime: false,
             error_before_acceptance: false,
+            retried: false,
         }
     }
 

@@ -109,6 +109,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::refusal::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
+        retried_note(e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
         super::idle::undeclared_note(e.plan, e.reports),
         super::lifetime::closed_note(e.plan, e.reports),
@@ -232,6 +233,34 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             "the server answered {errored} of {expectations} expectation{} with its error \
              event (counted, not violations{quoted})",
             plural(expectations)
+        )
+    })
+}
+
+/// The note on attempts that failed or were refused before acceptance and that a
+/// `reconnect`'s `backoff` tried again ([`Attempt::retried`]): how many, and how they
+/// ended. `None` when there were none.
+///
+/// [`Attempt::retried`]: crate::model::Attempt::retried
+fn retried_note(reports: &[ConnReport]) -> Option<String> {
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    for a in reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.retried)
+    {
+        if let Some(cause) = &a.cause {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    let retried: u64 = by.values().sum();
+    (retried > 0).then(|| {
+        format!(
+            "{retried} attempt{} not accepted ({}) {} tried again by the `reconnect` \
+             backoff, which carried the scripts on: counted, not violations",
+            plural(retried),
+            top_causes(&by),
+            if retried == 1 { "was" } else { "were" },
         )
     })
 }
@@ -812,7 +841,11 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 // A token past its `exp` ([`super::expiry`]) is the scenario's to fix, and
                 // said apart: neither a server down nor one that takes each token once.
                 let expired = a.token_expired;
-                if let (Outcome::Failed, Some(cause), false) = (a.outcome, &a.cause, expired) {
+                // One the client tried again after (a backoff) let the script go on.
+                let retried = a.retried;
+                if let (Outcome::Failed, Some(cause), false, false) =
+                    (a.outcome, &a.cause, expired, retried)
+                {
                     if !cause.is_client_side() {
                         *t.valid_failed.entry(cause.clone()).or_default() += 1;
                     }
@@ -821,8 +854,9 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                     .attempts
                     .iter()
                     .any(|b| b.outcome == Outcome::Accepted && b.started_us < a.started_us);
-                t.reconnects_refused +=
-                    u64::from(refused_cleanly && auth_status(a) && accepted_before && !expired);
+                t.reconnects_refused += u64::from(
+                    refused_cleanly && auth_status(a) && accepted_before && !expired && !retried,
+                );
                 if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
                     let shown_before = first_presented

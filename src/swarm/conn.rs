@@ -380,6 +380,17 @@ struct Rare {
     /// Tokens its login requests returned: redacted from what it hands back (the run's
     /// redactor knows only the tokens it had before the load).
     logged_in: Vec<crate::auth::Token>,
+    /// What a `reconnect` with a `backoff` has left to try, once its dial got through,
+    /// should the server end that attempt before accepting it ([`ConnRun::retry_unaccepted`]).
+    retry: Option<Retry>,
+}
+
+/// Where the script resumes after a `reconnect` (the step after it), and the `backoff`
+/// delays it has not used yet.
+#[derive(Debug)]
+struct Retry {
+    cursor: crate::plan::Cursor,
+    delays: Vec<Duration>,
 }
 
 mod frames;
@@ -481,6 +492,14 @@ impl ConnRun {
         let conn = &ctx.plan.conns[self.index];
         let mut connected = false;
         while !self.stop.is_stopped() {
+            // Lost since the last step: a `reconnect`'s attempt the server ended before
+            // accepting it is tried again while its backoff lasts.
+            if self.open.is_none() && connected {
+                if let Some(again) = Box::pin(self.retry_unaccepted()).await {
+                    connected = again;
+                    continue;
+                }
+            }
             // The step is taken, and an expectation opened, in a function of its own: its
             // plan (and the cursor's answer) then take no room in this task while it waits.
             let (action, rendered) = match self.next_step(conn, connected) {

@@ -438,10 +438,14 @@ impl ConnRun {
         if ours || self.stop.is_stopped() || self.bad_token_unaccepted() {
             self.checker
                 .end_stream(StreamEnd::Cut, detail, close_code, now);
-        } else if outcome == Some(Outcome::Rejected) || self.ended_by_policy(close_code) {
+        } else if outcome == Some(Outcome::Rejected)
+            || self.ended_by_policy(close_code)
+            || (outcome != Some(Outcome::Accepted) && self.retry_follows())
+        {
             // A server that sheds an accepted connection under load, or ends it because
             // another connection of its token took over, applies its policy: what the
-            // script still expected is refused, not missed.
+            // script still expected is refused, not missed. So is an attempt it ended
+            // before accepting it that a `reconnect`'s backoff tries again.
             self.checker
                 .end_stream(StreamEnd::Refused, detail, close_code, now);
         } else if outcome == Some(Outcome::Accepted) {
@@ -485,6 +489,15 @@ impl ConnRun {
             self.checker
                 .end_stream(StreamEnd::Lost, detail, close_code, now);
         }
+    }
+
+    /// Whether a `reconnect`'s backoff has a delay left to try again with, should the
+    /// attempt now ending not have been accepted ([`ConnRun::retry_unaccepted`]).
+    fn retry_follows(&self) -> bool {
+        self.rare
+            .as_ref()
+            .and_then(|r| r.retry.as_ref())
+            .is_some_and(|r| !r.delays.is_empty())
     }
 
     /// Whether the last attempt is a bad token's that the server has not accepted (failed

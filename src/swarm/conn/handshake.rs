@@ -34,16 +34,32 @@ impl ConnRun {
         self.end_attempt(open, Cause::Interrupted, now);
     }
 
-    /// Dials once, then once more after each backoff delay while the dial fails.
+    /// Dials once, then once more after each backoff delay while the dial fails. A dial
+    /// that gets through with delays left keeps them, and where the script resumes, for
+    /// [`ConnRun::retry_unaccepted`]: an attempt the server ends before accepting it (a
+    /// Close 1013 while it cleans up the previous session) is a failed attempt too.
     pub(super) async fn connect(&mut self, backoff: &[Duration]) -> bool {
+        if let Some(rare) = self.rare.as_mut() {
+            rare.retry = None;
+        }
         let mut delays = backoff.iter();
         loop {
             if self.dial().await {
+                if !delays.as_slice().is_empty() {
+                    let retry = super::Retry {
+                        cursor: self.cursor.clone(),
+                        delays: delays.as_slice().to_vec(),
+                    };
+                    self.rare().retry = Some(retry);
+                }
                 return true;
             }
             let Some(delay) = delays.next() else {
                 return false;
             };
+            if let Some(failed) = self.attempts.last_mut() {
+                failed.retried = true;
+            }
             if self
                 .sleep_until(super::super::later(Instant::now(), *delay))
                 .await
@@ -52,6 +68,39 @@ impl ConnRun {
                 return false;
             }
         }
+    }
+
+    /// After a `reconnect` with a `backoff` whose dial got through: when the server ended
+    /// that attempt before accepting it (a refusal, a Close 1013 or 4409 while it cleans
+    /// up the previous session, a reset), waits the next delay, puts the script back at
+    /// the step after the `reconnect` and connects again, as a dial that failed would.
+    /// `Some(connected)` when it tried; `None` when there was nothing to try (the attempt
+    /// was accepted, we ended it, or no delay is left).
+    pub(super) async fn retry_unaccepted(&mut self) -> Option<bool> {
+        let retry = self.rare.as_mut()?.retry.take()?;
+        let last = self.attempts.last()?;
+        let by_server = matches!(last.outcome, Outcome::Rejected | Outcome::Failed)
+            && !matches!(
+                last.cause,
+                None | Some(Cause::ClientClose(_) | Cause::Interrupted)
+            );
+        if !by_server {
+            return None;
+        }
+        let (first, rest) = retry.delays.split_first()?;
+        if let Some(ended) = self.attempts.last_mut() {
+            ended.retried = true;
+        }
+        if self
+            .sleep_until(super::super::later(Instant::now(), *first))
+            .await
+            == Stop::Cancelled
+        {
+            return Some(false);
+        }
+        self.cursor = retry.cursor;
+        self.current = None;
+        Some(self.connect(rest).await)
     }
 
     pub(super) async fn reconnect(&mut self, after: Duration, backoff: &[Duration]) -> bool {

@@ -1,0 +1,155 @@
+//! A server that refuses a reconnect while it still cleans up the token's previous
+//! session (a Close before its welcome), then takes the next try: a `reconnect` with a
+//! `backoff` tries again, as real clients do, and the script goes on with the attempt
+//! that got through. Without a backoff the refusal ends the script there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{scenario, spawn_server, TEST_SECRET};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use stampede::model::{Cause, Verdict};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Connections each token has made so far.
+type Seen = Arc<Mutex<HashMap<String, u32>>>;
+
+/// Serves one connection. A token's second connection (its first reconnect) is refused
+/// after the 101 with 4409 "cleanup in progress", before any welcome; every other one is
+/// greeted and answered with the five events per request. Counted, not timed: the same
+/// on a busy machine.
+async fn serve(seen: Seen, tcp: tokio::net::TcpStream) {
+    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let nth = {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(token.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    if nth == 2 {
+        let frame = CloseFrame {
+            code: CloseCode::from(4409),
+            reason: "cleanup in progress".into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        while let Some(Ok(_)) = ws.next().await {}
+        return;
+    }
+    let user = common::unverified_sub(&token).unwrap_or_default();
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Text(text) = message {
+            if common::answer_five(&mut ws, text.as_str(), &user)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Three users, each doing one request, closing, reconnecting (with `backoff`, the
+/// inside of the `reconnect` table after `after`) and doing one more.
+fn resume_scenario(backoff: &str) -> String {
+    format!(
+        r#"
+name = "resume"
+seed = 5
+duration = "20s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+accepted = {{ message = "connection_established" }}
+
+[[group]]
+name = "mobile"
+users = 3
+steps = [
+  {{ expect = "connection_established", within = "3s" }},
+  {{ send = {{ type = "user_message", run_id = "a-{{{{conn}}}}", content = "hi" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "3s" }},
+  {{ close = 1000 }},
+  {{ reconnect = {{ after = "0ms"{backoff} }} }},
+  {{ expect = "connection_established", within = "3s" }},
+  {{ send = {{ type = "user_message", run_id = "b-{{{{conn}}}}", content = "again" }} }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "3s" }},
+  {{ close = 1000 }},
+]
+"#
+    )
+}
+
+/// With a backoff, the refused reconnect is tried again and the script's second half runs
+/// on the attempt that got through: every expectation met, no violation, the refusals
+/// counted and said (it once went unretried: the second half never ran, and the
+/// refused attempt's unmet welcome was a completeness violation). Without a backoff the
+/// script ends at the refusal, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_refused_before_its_welcome_is_tried_again_by_its_backoff() {
+    let seen = Seen::default();
+    let (url, stop) = spawn_server(move |tcp| serve(seen.clone(), tcp)).await;
+    let text = resume_scenario(", backoff = [\"20ms\", \"40ms\"]");
+    let outcome = common::run(&scenario("resume.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    let c = &sum.counters;
+    assert_eq!((c.attempted, c.accepted, c.failed), (9, 6, 3), "{c:?}");
+    assert_eq!(
+        c.refused_by
+            .get(&Cause::ServerClose(4409))
+            .copied()
+            .unwrap_or(0)
+            + c.ended_by
+                .get(&Cause::ServerClose(4409))
+                .copied()
+                .unwrap_or(0),
+        3,
+        "{c:?}"
+    );
+    assert_eq!(c.expect.expectations_met, 12, "{:?}", c.expect);
+    assert_eq!(sum.violations.total, 0, "{:#?}", outcome.results.violations);
+    assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "3 attempts not accepted (server_close_4409 ×3) were tried again by the \
+             `reconnect` backoff"
+        ),
+        "{hint}"
+    );
+
+    let seen = Seen::default();
+    let (url, stop) = spawn_server(move |tcp| serve(seen.clone(), tcp)).await;
+    let outcome = common::run(
+        &scenario("once.toml", &resume_scenario("")),
+        Some(url),
+        None,
+    )
+    .await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.attempted, 6, "{:?}", sum.counters);
+    assert_eq!(
+        sum.counters.expect.expectations_met, 6,
+        "{:?}",
+        sum.counters.expect
+    );
+    assert_ne!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+}

@@ -110,6 +110,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
         retried_note(e.reports),
+        closed_unaccepted_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
         super::idle::undeclared_note(e.plan, e.reports),
         super::lifetime::closed_note(e.plan, e.reports),
@@ -235,6 +236,46 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             plural(expectations)
         )
     })
+}
+
+/// Whether the script closed attempt `a` itself while `[oracles] accepted` still waited,
+/// though the server had sent data frames on it: it answered, only not in the way the
+/// acceptance rule names.
+fn closed_unaccepted(a: &Attempt) -> bool {
+    a.outcome == Outcome::Failed
+        && matches!(a.cause, Some(Cause::ClientClose(_)))
+        && a.last_frame_us.is_some()
+}
+
+/// The note on valid-token attempts the scripts closed before the server sent what
+/// `[oracles] accepted = { message = ... }` waits for, though it spoke on them
+/// ([`closed_unaccepted`]): the session oracles did not count them as accepted. A server
+/// that greets a resumed session another way (`session_resumed` instead of `hello`)
+/// answers so. `None` when there were none, or when no attempt was accepted (the verdict
+/// then says so itself).
+fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let crate::model::AcceptRule::Message { event } = &plan.oracles.session.accepted else {
+        return None;
+    };
+    let attempts = || {
+        reports
+            .iter()
+            .filter(|r| valid_token(plan, r.token))
+            .flat_map(|r| &r.attempts)
+    };
+    let n = attempts().filter(|a| closed_unaccepted(a)).count() as u64;
+    if n == 0 || !attempts().any(|a| a.outcome == Outcome::Accepted) {
+        return None;
+    }
+    Some(format!(
+        "the scripts closed {n} valid-token attempt{} before the server sent {event:?}, \
+         what `[oracles] accepted` waits for, though it answered on them: not counted as \
+         accepted, so exclusivity and liveness did not judge them; if the server greets \
+         some connections with another kind (a resumed session's), declare a kind in \
+         `[oracles.kinds]` that matches both (`welcome = {{ type = {{ matches = \
+         \"^({event}|OTHER)$\" }} }}`) and accept that",
+        plural(n)
+    ))
 }
 
 /// The note on attempts that failed or were refused before acceptance and that a
@@ -841,8 +882,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 // A token past its `exp` ([`super::expiry`]) is the scenario's to fix, and
                 // said apart: neither a server down nor one that takes each token once.
                 let expired = a.token_expired;
-                // One the client tried again after (a backoff) let the script go on.
-                let retried = a.retried;
+                // One the client tried again after (a backoff) let the script go on; one
+                // the script closed while the server spoke on it got answers
+                // ([`closed_unaccepted_note`]).
+                let retried = a.retried || closed_unaccepted(a);
                 if let (Outcome::Failed, Some(cause), false, false) =
                     (a.outcome, &a.cause, expired, retried)
                 {

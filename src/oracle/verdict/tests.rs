@@ -557,6 +557,55 @@ fn no_welcome_among_records_none_could_read_is_unreadable_not_unusable() {
     assert_ne!(judged((4, 0, 0, 0)).verdict, Verdict::Unreadable);
 }
 
+/// A reconnect the server greets with another kind than `[oracles] accepted` waits for
+/// (`session_resumed`, not `hello`), every expectation met: the server answered, so the
+/// run is judged as usual (clean), and a note says the attempts were not counted as
+/// accepted and how to accept both kinds. It once read as inconclusive: "got no answer
+/// from the server". The same attempts without a frame from the server are unanswered.
+#[test]
+fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
+    let mut plan = plan();
+    plan.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "hello".into(),
+    };
+    let judged = |spoke: bool| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut r = report(c, attempt(End::Accepted), Default::default());
+                let mut again = Attempt::new(100);
+                again.upgraded_us = Some(110);
+                again.outcome = Outcome::Failed;
+                again.cause = Some(Cause::ClientClose(1000));
+                again.last_frame_us = spoke.then_some(120);
+                r.attempts.push(again);
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+        })
+    };
+    let spoke = judged(true);
+    assert_eq!(spoke.verdict, Verdict::Clean, "{:?}", spoke.hint);
+    let hint = spoke.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the scripts closed 2 valid-token attempts before the server sent \"hello\"")
+            && hint.contains("matches = \"^(hello|OTHER)$\""),
+        "{hint}"
+    );
+    let silent = judged(false);
+    assert_eq!(silent.verdict, Verdict::Inconclusive, "{:?}", silent.hint);
+}
+
 /// A script that expects nothing, against a server that never answers (a protocol whose
 /// handshake the script does not complete): clean, as nothing broke, but the verdict says
 /// that nothing came back and what judged the run. An answer, or an expectation, and a

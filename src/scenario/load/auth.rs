@@ -170,6 +170,17 @@ fn check_key_fields(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, alg: JwtAlg) {
 /// `{ env = "NAME", default = "..." }`, `{ file = "path" }` or `{ value = "..." }`.
 fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
     let fallback = AuthSpec::default().secret;
+    if let toml::de::DeValue::String(_) = node.get_ref() {
+        // The forms, not just "a table": a key written inline is the mistake to steer off
+        // (never echoed back here).
+        let message = format!(
+            "{section}: expected a table saying where the key comes from: \
+             {{ env = \"STAMPEDE_JWT_SECRET\" }}, {{ file = \"path/to/key\" }}, or for a \
+             throwaway test key {{ value = \"...\" }}; found a string"
+        );
+        cx.report(node.span(), message);
+        return fallback;
+    }
     let Some(table) = cx.table(section, node) else {
         return fallback;
     };

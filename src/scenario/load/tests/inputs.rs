@@ -204,3 +204,18 @@ fn a_target_password_from_the_environment_may_hold_any_character() {
         "{problems:?}"
     );
 }
+
+/// A key written inline as a string is refused with the forms that work, and the
+/// message never repeats the key.
+#[test]
+fn a_secret_written_as_a_string_is_refused_naming_the_forms() {
+    let (line, column, message) = problem(&with_top("[auth]\nsecret = \"hunter2-key\""));
+    assert_eq!((line, column), (4, 10), "{message}");
+    assert!(
+        message.contains("auth.secret: expected a table saying where the key comes from")
+            && message.contains("{ env = \"STAMPEDE_JWT_SECRET\" }")
+            && message.contains("{ file = \"path/to/key\" }"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}

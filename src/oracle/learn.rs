@@ -167,7 +167,7 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
     let users: BTreeSet<&str> = samples.iter().map(|s| s.sub).collect();
     let mut dropped = 0;
     let identity = if users.len() >= MIN_USERS {
-        let (kept, lost) = identity(samples);
+        let (kept, lost) = identity(spec, samples);
         dropped += lost;
         kept.into_iter()
             .filter(|f| spec.identity.as_deref() != Some(f.as_str()))
@@ -276,19 +276,28 @@ pub fn path_text(parts: &[String]) -> String {
     })
 }
 
-/// Identity candidates (kept, sorted shortest first) and how many were dropped.
-fn identity(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
+/// Identity candidates (kept) and how many were dropped. The first kept is the one
+/// [`to_toml`] offers to declare: the field the most message kinds carry (a user's own
+/// `user_id` on every answer, rather than a chat room's `from`, which only its broadcast
+/// carries and which names other users once several share the room), then the shortest.
+fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     // Per path: on how many connections it held (present, always the sub), and whether it
     // ever equalled a sub at all (a candidate worth counting as dropped).
     let mut held: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     let mut broke: BTreeSet<Vec<String>> = BTreeSet::new();
+    // Per path: the message kinds that carried it.
+    let mut kinds: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     for s in samples {
         let mut here: BTreeMap<Vec<String>, bool> = BTreeMap::new();
         for msg in &s.observed.messages {
+            let kind = kind_of(spec, msg)
+                .map(|k| k.into_owned())
+                .unwrap_or_default();
             let mut ls = Vec::new();
             leaves(msg, &mut ls);
             for (path, v) in ls {
                 let is_sub = v.as_str() == Some(s.sub);
+                kinds.entry(path.clone()).or_default().insert(kind.clone());
                 let entry = here.entry(path).or_insert(true);
                 *entry &= is_sub;
             }
@@ -310,7 +319,8 @@ fn identity(samples: &[Sample<'_>]) -> (Vec<String>, usize) {
             dropped += 1;
         }
     }
-    kept.sort_by_key(|p| (p.len(), path_text(p)));
+    let carried_by = |p: &Vec<String>| kinds.get(p).map_or(0, BTreeSet::len);
+    kept.sort_by_key(|p| (std::cmp::Reverse(carried_by(p)), p.len(), path_text(p)));
     (kept.iter().map(|p| path_text(p)).collect(), dropped)
 }
 
@@ -447,6 +457,16 @@ pub fn to_toml(p: &Proposal, spec: &OracleSpec, origin: &str) -> String {
         );
     }
     table(&mut t, "identity", &l.identity, spec.identity.as_deref());
+    if spec.identity.is_none() && !l.identity.is_empty() {
+        // Calibration runs one connection at a time: it never saw another user's message.
+        let _ = writeln!(
+            t,
+            "# Declared, identity judges every message a connection gets; calibration ran one \
+connection at a time and saw no other user's. If the server sends users each other's \
+messages carrying this field (a room's broadcast), leave it learned: checked then only on \
+the answers an `expect` claims."
+        );
+    }
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
     for field in &l.sequence_set_aside {
         let _ = writeln!(

@@ -337,3 +337,47 @@ fn fields_of_an_undeclared_batch_are_not_learned_by_position() {
     let tuples = learned(&phoenix("alice"), &phoenix("bob"));
     assert_eq!(tuples.identity, vec!["4.user_id".to_string()]);
 }
+
+/// A chat room calibrated one connection at a time: its broadcast's `from` named the
+/// connection's own user every time, as `user_id` did on every answer. The field offered
+/// for declaring is the one the most kinds carry (`user_id`), not the shorter `from`,
+/// which names other users once several share the room; and the TOML says what declaring
+/// identity does to broadcasts.
+#[test]
+fn the_identity_offered_is_the_one_the_most_kinds_carry() {
+    let room = |sub: &str| {
+        obs(
+            vec![
+                json!({"type": "welcome", "user_id": sub}),
+                json!({"type": "joined", "room": "lobby", "user_id": sub}),
+                json!({"type": "say_ack", "msg_id": "m", "user_id": sub}),
+                json!({"type": "said", "room": "lobby", "msg_id": "m", "from": sub}),
+            ],
+            &[],
+        )
+    };
+    let (a, b) = (room("alice"), room("bob"));
+    let p = propose(
+        &OracleSpec::default(),
+        &[
+            Sample {
+                sub: "alice",
+                observed: &a,
+                complete: true,
+            },
+            Sample {
+                sub: "bob",
+                observed: &b,
+                complete: true,
+            },
+        ],
+    );
+    assert_eq!(p.learned.identity, ["user_id", "from"]);
+    let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(v["oracles"]["identity"]["field"].as_str(), Some("user_id"));
+    assert!(
+        text.contains("a room's broadcast), leave it learned"),
+        "{text}"
+    );
+}

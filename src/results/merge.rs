@@ -174,7 +174,21 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             &summary.violations.by_oracle,
             &violations,
         )),
-        Some(r) => r.summary.hint.clone(),
+        // One part's words, not the whole's: said whose, when other parts judged otherwise.
+        Some(r) => match r.summary.hint.as_deref() {
+            Some(hint) if judging.iter().any(|o| o.summary.verdict != worst) => {
+                let alike = judging
+                    .iter()
+                    .filter(|o| o.summary.verdict == worst)
+                    .count();
+                Some(format!(
+                    "{alike} of the {} parts merged judged so, {} among them: {hint}",
+                    judging.len(),
+                    r.dir.display()
+                ))
+            }
+            _ => r.summary.hint.clone(),
+        },
         None => Some(format!(
             "shards {missing:?} of {} are missing: merge every shard of the split",
             first.summary.shard.map_or(0, |s| s.count)
@@ -707,6 +721,38 @@ mod tests {
         );
         let sent_in_series: f64 = series.iter().map(|p| p.sent).sum();
         assert_eq!(sent_in_series, 80.0);
+    }
+
+    /// A part worse than the others gives the merged verdict, and its hint is quoted as
+    /// that part's: "accepted none" of one part must not read as the whole's, whose
+    /// counters say otherwise.
+    #[test]
+    fn the_worst_parts_hint_is_quoted_as_that_parts() {
+        let part = |index: u32, verdict: Verdict, hint: Option<&str>| {
+            let mut part = broken_shard(index, 0);
+            part.summary.violations = Default::default();
+            part.summary.verdict = verdict;
+            part.summary.hint = hint.map(String::from);
+            part
+        };
+        let unusable = "connections got through the upgrade but the server accepted none";
+        let merged = merge(&[
+            part(0, Verdict::Clean, None),
+            part(1, Verdict::TargetUnusable, Some(unusable)),
+        ])
+        .unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::TargetUnusable);
+        assert_eq!(
+            merged.summary.hint.as_deref(),
+            Some(format!("1 of the 2 parts merged judged so, s1 among them: {unusable}").as_str())
+        );
+        // Every part alike: the hint is theirs, as it was.
+        let merged = merge(&[
+            part(0, Verdict::TargetUnusable, Some(unusable)),
+            part(1, Verdict::TargetUnusable, Some(unusable)),
+        ])
+        .unwrap();
+        assert_eq!(merged.summary.hint.as_deref(), Some(unusable));
     }
 
     #[test]

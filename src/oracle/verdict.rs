@@ -78,6 +78,8 @@ struct Tally {
     /// Connections whose first broken handshake was about the subprotocol (the server
     /// chose none of those offered, or one not offered), for the hint.
     subprotocol: u64,
+    /// Connections whose answer named a WebSocket extension ([`names_extension`]).
+    extension: u64,
     /// Valid-token attempts that failed with no answer from the server (refused or reset
     /// TCP, a timed-out or broken upgrade, a failed login; not the client's own limits),
     /// by cause: what their scripts ask of the server was never asked ([`unserved`]).
@@ -848,6 +850,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
         let valid = valid_token(plan, r.token);
         let forged = forged_token(plan, r.token);
         t.subprotocol += u64::from(r.answer.as_ref().is_some_and(names_subprotocol));
+        t.extension += u64::from(r.answer.as_ref().is_some_and(names_extension));
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -928,6 +931,23 @@ fn names_subprotocol(a: &crate::model::Answer) -> bool {
     named && !door::auth_reason(&body)
 }
 
+/// Whether a refused upgrade's answer names a WebSocket extension it requires
+/// (Sec-WebSocket-Extensions, permessage-deflate: RFC 7692), which stampede does not
+/// offer: HTTP 400 "permessage-deflate required".
+fn names_extension(a: &crate::model::Answer) -> bool {
+    if !matches!(a.cause, Cause::Http(_)) {
+        return false;
+    }
+    let text = format!("{} {}", a.detail, a.body).to_lowercase();
+    [
+        "permessage-deflate",
+        "sec-websocket-extensions",
+        "compression extension",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
 /// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
 /// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
 /// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
@@ -996,6 +1016,19 @@ fn unusable(t: &Tally) -> Option<Judgement> {
     if t.subprotocol > 0 {
         // The server answered the upgrade: the URL and the scheme are right.
         return Some(subprotocol_refused(t));
+    }
+    if t.extension > 0 {
+        return Some(Judgement {
+            verdict: Verdict::TargetUnusable,
+            hint: Some(format!(
+                "no connection got through the upgrade ({}), and the server's answer named a \
+                 WebSocket extension (the answer line says how): it requires one stampede \
+                 does not negotiate (permessage-deflate, RFC 7692; stampede sends frames \
+                 uncompressed). Nothing was exercised: test against an endpoint or a server \
+                 setting that accepts uncompressed connections",
+                top_causes(&t.causes)
+            )),
+        });
     }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,

@@ -980,6 +980,56 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
     }
 }
 
+/// A server that requires permessage-deflate (RFC 7692) turns every upgrade away with an
+/// answer naming it: unusable, and the hint says which extension, not just "check the
+/// URL". A 400 that names none keeps the generic hint.
+#[test]
+fn an_upgrade_refused_for_want_of_an_extension_says_so() {
+    let plan = plan();
+    let judged = |body: &[u8]| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut r = report(c, attempt(End::Refused(400)), Default::default());
+                r.answer = Some(crate::model::Answer::new(
+                    Cause::Http(400),
+                    "HTTP/1.1 400 Bad Request".into(),
+                    body,
+                ));
+                r
+            })
+            .collect();
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+        })
+    };
+    let deflate = judged(b"permessage-deflate required");
+    assert_eq!(
+        deflate.verdict,
+        Verdict::TargetUnusable,
+        "{:?}",
+        deflate.hint
+    );
+    let hint = deflate.hint.unwrap_or_default();
+    assert!(
+        hint.contains("named a WebSocket extension") && hint.contains("RFC 7692"),
+        "{hint}"
+    );
+    let plain = judged(b"bad request").hint.unwrap_or_default();
+    assert!(
+        !plain.contains("extension") && plain.contains("check the URL"),
+        "{plain}"
+    );
+}
+
 /// A close at the door whose reason names the (sub)protocol points at the subprotocols
 /// offered, not at declaring the code a token refusal; and a script that already begins
 /// by waiting for the server is not told to begin with an `expect`.

@@ -177,7 +177,7 @@ fn bad_auth_is_reported() {
     );
     bad(
         "secret = \"hunter2\"",
-        "secret: expected a table, found a string",
+        "secret: expected a table saying where the key comes from",
     );
     bad(
         "ttl = \"0s\"",

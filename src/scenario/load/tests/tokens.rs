@@ -87,7 +87,7 @@ fn bad_algorithms_and_keys_are_reported() {
     );
     bad_auth(
         "alg = \"ES256\"\nkey = \"k.pem\"",
-        "auth.key: expected a table, found a string",
+        "auth.key: expected a table saying where the key comes from",
     );
     bad_auth(
         "alg = \"ES256\"\nkey = { path = \"k\" }",

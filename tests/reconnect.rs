@@ -7,13 +7,10 @@
 mod common;
 
 use common::{scenario, spawn_server, TEST_SECRET};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use futures_util::StreamExt;
 use stampede::model::{Cause, Verdict};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Connections each token has made so far.
@@ -34,21 +31,11 @@ async fn serve(seen: Seen, tcp: tokio::net::TcpStream) {
         *n
     };
     if nth == 2 {
-        let frame = CloseFrame {
-            code: CloseCode::from(4409),
-            reason: "cleanup in progress".into(),
-        };
-        let _ = ws.send(Message::Close(Some(frame))).await;
-        while let Some(Ok(_)) = ws.next().await {}
+        common::close_and_drain(&mut ws, 4409, "cleanup in progress").await;
         return;
     }
     let user = common::unverified_sub(&token).unwrap_or_default();
-    let hello = json!({"type": "connection_established", "user_id": user});
-    if ws
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if !common::greet(&mut ws, &user).await {
         return;
     }
     while let Some(Ok(message)) = ws.next().await {

@@ -349,22 +349,12 @@ async fn drop_as_replaced(tcp: tokio::net::TcpStream) {
         return;
     };
     let user = common::unverified_sub(&token).unwrap_or_default();
-    let hello = json!({"type": "connection_established", "user_id": user});
-    if ws
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if !common::greet(&mut ws, &user).await {
         return;
     }
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(_) = message {
-            let frame = CloseFrame {
-                code: CloseCode::from(4409),
-                reason: "session replaced".into(),
-            };
-            let _ = ws.send(Message::Close(Some(frame))).await;
-            while let Some(Ok(_)) = ws.next().await {}
+            common::close_and_drain(&mut ws, 4409, "session replaced").await;
             return;
         }
     }

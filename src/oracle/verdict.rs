@@ -1040,6 +1040,21 @@ fn unusable(t: &Tally) -> Option<Judgement> {
     })
 }
 
+/// What the run's connections received, by how it read: `(JSON records, of them without
+/// a kind, non-JSON text records, binary frames)`.
+fn records_read(reports: &[ConnReport]) -> (u64, u64, u64, u64) {
+    reports
+        .iter()
+        .fold((0, 0, 0, 0), |(json, kindless, text, binary), r| {
+            (
+                json + r.counters.json_records,
+                kindless + r.counters.kindless_records,
+                text + r.counters.non_json,
+                binary + r.counters.binary_frames,
+            )
+        })
+}
+
 /// No connection accepted while `[oracles] accepted` waits for a message kind, and the
 /// server answered after the upgrade with records none of which had a kind the scenario
 /// reads (binary frames, non-JSON text, JSON without a kind: arrays of records unless
@@ -1052,13 +1067,7 @@ fn unreadable_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<
     if t.accepted > 0 || t.upgraded == 0 {
         return None;
     }
-    let (mut json, mut kindless, mut text, mut binary) = (0u64, 0u64, 0u64, 0u64);
-    for r in reports {
-        json += r.counters.json_records;
-        kindless += r.counters.kindless_records;
-        text += r.counters.non_json;
-        binary += r.counters.binary_frames;
-    }
+    let (json, kindless, text, binary) = records_read(reports);
     if json > kindless || text + binary + kindless == 0 {
         return None;
     }
@@ -1348,13 +1357,7 @@ fn unreadable(
     by_oracle: &BTreeMap<OracleKind, u64>,
     type_field: &str,
 ) -> Option<Judgement> {
-    let (mut json, mut kindless, mut text, mut binary) = (0u64, 0u64, 0u64, 0u64);
-    for r in reports {
-        json += r.counters.json_records;
-        kindless += r.counters.kindless_records;
-        text += r.counters.non_json;
-        binary += r.counters.binary_frames;
-    }
+    let (json, kindless, text, binary) = records_read(reports);
     let unmet = by_oracle
         .get(&OracleKind::Completeness)
         .copied()

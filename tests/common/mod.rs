@@ -645,3 +645,26 @@ pub async fn url_runner(plan: &stampede::model::Plan, url: &str) -> stampede::hu
     .await
     .unwrap()
 }
+
+/// A test server's WebSocket stream.
+pub type ServerWs = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Greets a connection as the golden-path server does (`connection_established`, its
+/// `user_id` the token's `sub`); `false` when the client is gone.
+pub async fn greet(ws: &mut ServerWs, user: &str) -> bool {
+    let hello = json!({"type": "connection_established", "user_id": user});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .is_ok()
+}
+
+/// Sends a Close with `code` and `reason`, then reads until the client answers it.
+pub async fn close_and_drain(ws: &mut ServerWs, code: u16, reason: &'static str) {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let _ = ws.send(Message::Close(Some(frame))).await;
+    while let Some(Ok(_)) = ws.next().await {}
+}

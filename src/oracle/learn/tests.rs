@@ -3,6 +3,22 @@
 use super::*;
 use serde_json::json;
 
+/// Two complete calibration connections: alice's observing `a`, bob's `b`.
+fn alice_and_bob<'a>(a: &'a Observation, b: &'a Observation) -> [Sample<'a>; 2] {
+    [
+        Sample {
+            sub: "alice",
+            observed: a,
+            complete: true,
+        },
+        Sample {
+            sub: "bob",
+            observed: b,
+            complete: true,
+        },
+    ]
+}
+
 fn obs(messages: Vec<Value>, spans: &[(&str, &[&str])]) -> Observation {
     Observation {
         messages,
@@ -32,21 +48,7 @@ fn stream(sub: &str, odd: Value) -> Observation {
 fn learns_nested_identity_sequence_and_replies() {
     let a = stream("alice", json!(1));
     let b = stream("bob", json!(1));
-    let p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert_eq!(p.learned.identity, vec!["data.owner".to_string()]);
     assert_eq!(p.learned.sequence, vec!["seq".to_string()]);
     assert_eq!(p.learned.replies.len(), 1);
@@ -61,21 +63,7 @@ fn a_field_that_fails_on_one_connection_is_dropped() {
     b.messages[2]["data"]["owner"] = json!("alice");
     // And the counter skips on bob's connection.
     b.messages[3]["seq"] = json!(9);
-    let p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert!(p.learned.identity.is_empty(), "{:?}", p.learned.identity);
     assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
     assert!(p.dropped >= 2, "{}", p.dropped);
@@ -105,21 +93,7 @@ fn one_user_or_a_shared_counter_teaches_nothing() {
         .map(|i| json!({"type": if i == 5 { "hello" } else { "ev" }, "seq": i}))
         .collect();
     let b = obs(b_msgs, &[]);
-    let p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert!(p.learned.sequence.is_empty());
 }
 
@@ -132,21 +106,7 @@ fn declared_fields_are_not_duplicated() {
         sequence: Some("seq".into()),
         ..OracleSpec::default()
     };
-    let p = propose(
-        &spec,
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&spec, &alice_and_bob(&a, &b));
     assert!(p.learned.identity.is_empty());
     assert!(p.learned.sequence.is_empty());
 }
@@ -161,21 +121,7 @@ fn odd_keys_become_json_pointers() {
 fn the_toml_parses_as_oracle_tables() {
     let a = stream("alice", json!(1));
     let b = stream("bob", json!(1));
-    let mut p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let mut p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     p.refusals.push(("expired".into(), "HTTP 401".into()));
     let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
     let v: toml::Value = toml::from_str(&text).unwrap();
@@ -196,21 +142,7 @@ fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
     };
     let a = obs(msgs("alice"), &[]);
     let b = obs(msgs("bob"), &[]);
-    let p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
     assert_eq!(p.learned.identity, vec!["user".to_string()]);
     // A good counter, but calibration cut a script short: not learned.
@@ -357,21 +289,7 @@ fn the_identity_offered_is_the_one_the_most_kinds_carry() {
         )
     };
     let (a, b) = (room("alice"), room("bob"));
-    let p = propose(
-        &OracleSpec::default(),
-        &[
-            Sample {
-                sub: "alice",
-                observed: &a,
-                complete: true,
-            },
-            Sample {
-                sub: "bob",
-                observed: &b,
-                complete: true,
-            },
-        ],
-    );
+    let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert_eq!(p.learned.identity, ["user_id", "from"]);
     let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
     let v: toml::Value = toml::from_str(&text).unwrap();

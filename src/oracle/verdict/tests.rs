@@ -408,18 +408,19 @@ fn only_verdicts_that_exercised_the_target_count() {
 
 /// Every connection accepted, each having received `(json, kindless, text, binary)`
 /// records (`kindless` of the `json` had no kind), with `violations` by oracle.
-fn judge_reading(
-    (json, kindless, text, binary): (u64, u64, u64, u64),
-    violations: &[(OracleKind, u64)],
-) -> Judgement {
-    let counters = crate::model::Counters {
+fn judge_reading(read: (u64, u64, u64, u64), violations: &[(OracleKind, u64)]) -> Judgement {
+    judge_counted(&reading(read), violations)
+}
+
+/// Counters of a connection that received `(json, kindless, text, binary)` records.
+fn reading((json, kindless, text, binary): (u64, u64, u64, u64)) -> crate::model::Counters {
+    crate::model::Counters {
         json_records: json,
         kindless_records: kindless,
         non_json: text,
         binary_frames: binary,
         ..Default::default()
-    };
-    judge_counted(&counters, violations)
+    }
 }
 
 /// Every connection accepted, each with `counters`, with `violations` by oracle.
@@ -511,14 +512,8 @@ fn no_welcome_among_records_none_could_read_is_unreadable_not_unusable() {
     plan.oracles.session.accepted = crate::model::AcceptRule::Message {
         event: "welcome".into(),
     };
-    let judged = |(json, kindless, text, binary): (u64, u64, u64, u64)| {
-        let counters = crate::model::Counters {
-            json_records: json,
-            kindless_records: kindless,
-            non_json: text,
-            binary_frames: binary,
-            ..Default::default()
-        };
+    let judged = |read: (u64, u64, u64, u64)| {
+        let counters = reading(read);
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -529,16 +524,7 @@ fn no_welcome_among_records_none_could_read_is_unreadable_not_unusable() {
                 report(c, a, counters.clone())
             })
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     let binary = judged((0, 0, 0, 7));
     assert_eq!(binary.verdict, Verdict::Unreadable, "{:?}", binary.hint);
@@ -583,16 +569,7 @@ fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
                 r
             })
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     let spoke = judged(true);
     assert_eq!(spoke.verdict, Verdict::Clean, "{:?}", spoke.hint);
@@ -680,16 +657,7 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
                 report(c, a, counters)
             })
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones.
     let auth = judge_with([1, 1, 1, 1], [0; 4], 1008);
@@ -749,16 +717,7 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
                 r
             })
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     let j = judge_with(usual, [0, 0]);
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
@@ -1000,16 +959,7 @@ fn an_upgrade_refused_for_want_of_an_extension_says_so() {
                 r
             })
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     let deflate = judged(b"permessage-deflate required");
     assert_eq!(
@@ -1267,16 +1217,7 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
             .iter()
             .map(|c| report(c, attempt(end), Default::default()))
             .collect();
-        judge(&Evidence {
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-        })
+        judge_run(&plan, &reports, &[])
     };
     let first_message = Placement::FirstMessage {
         template: serde_json::json!({"type": "auth", "token": "{{token}}"}),

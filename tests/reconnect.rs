@@ -140,3 +140,82 @@ async fn a_reconnect_refused_before_its_welcome_is_tried_again_by_its_backoff() 
     );
     assert_ne!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
 }
+
+/// When each token's last connection ended, for [`serve_with_cleanup`].
+type Ended = Arc<Mutex<HashMap<String, std::time::Instant>>>;
+
+/// How long [`serve_with_cleanup`] keeps a session after its connection ends.
+const CLEANUP: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A server that releases a session [`CLEANUP`] after its connection ends, by design (a
+/// store write after the Close): a reconnect of the token before then is refused with
+/// HTTP 409 "in use"; otherwise it greets and answers as [`serve`] does.
+async fn serve_with_cleanup(ended: Ended, tcp: tokio::net::TcpStream) {
+    let held = |token: &str| {
+        let ended = ended.lock().unwrap();
+        let busy = ended.get(token).is_some_and(|at| at.elapsed() < CLEANUP);
+        busy.then_some(409)
+    };
+    let Some((mut ws, token)) = common::accept_bearer_unless(tcp, held).await else {
+        return;
+    };
+    let user = common::unverified_sub(&token).unwrap_or_default();
+    if common::greet(&mut ws, &user).await {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                if common::answer_five(&mut ws, text.as_str(), &user)
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    ended
+        .lock()
+        .unwrap()
+        .insert(token, std::time::Instant::now());
+}
+
+/// A reconnect refused "in use" right after a clean close is the finding "a reconnect
+/// refused because cleanup lags" (liveness), backoff or not; declared as the server's
+/// design (`liveness = { cleanup = "2s" }`), it is none, and the probe phase waits the
+/// cleanup out before it tries the tokens again (it once probed at once, and read the
+/// session still being released as one leaked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_cleanup_after_a_clean_close_is_no_leak() {
+    let backoff = ", backoff = [\"400ms\", \"800ms\"]";
+    let declared = resume_scenario(backoff).replace(
+        "accepted = { message = \"connection_established\" }",
+        "accepted = { message = \"connection_established\" }\nliveness = { cleanup = \"2s\" }",
+    );
+    assert!(declared.contains("cleanup = \"2s\""), "{declared}");
+    for (text, declared) in [(declared, true), (resume_scenario(backoff), false)] {
+        let ended = Ended::default();
+        let (url, stop) = spawn_server(move |tcp| serve_with_cleanup(ended.clone(), tcp)).await;
+        let outcome = common::run(&scenario("cleanup.toml", &text), Some(url), None).await;
+        stop.cancel();
+        let sum = &outcome.results.summary;
+        // Each reconnect came at once, inside the cleanup, and was refused; its retry got
+        // through: every script ran whole.
+        assert!(
+            sum.counters.refused_by.get(&Cause::Http(409)).copied() >= Some(3),
+            "{:?}",
+            sum.counters
+        );
+        assert_eq!(
+            sum.counters.expect.expectations_met, 12,
+            "{:?}",
+            sum.counters.expect
+        );
+        let leaks = sum.violations.of(stampede::model::OracleKind::Liveness);
+        if declared {
+            assert_eq!(leaks, 0, "{:#?}", outcome.results.violations);
+            assert_eq!(sum.probe.refused, 0, "{:?}", sum.probe);
+            assert_eq!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+        } else {
+            assert!(leaks >= 3, "{:#?}", outcome.results.violations);
+        }
+    }
+}

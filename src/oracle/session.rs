@@ -79,12 +79,7 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             out.extend(exclusivity(plan, group, max));
         }
         if let Some(liveness) = rules.liveness {
-            out.extend(self::liveness(
-                plan,
-                group,
-                &read,
-                liveness.grace.as_micros() as u64,
-            ));
+            out.extend(self::liveness(plan, group, &read, &liveness));
         }
     }
     out.extend(
@@ -412,8 +407,12 @@ fn liveness(
     plan: &Plan,
     group: &[&Seen<'_>],
     read: &dyn Fn(&Seen<'_>) -> bool,
-    grace_us: u64,
+    spec: &crate::model::LivenessSpec,
 ) -> Vec<Violation> {
+    let held_after = HeldAfter {
+        unclean_us: spec.grace.as_micros() as u64,
+        clean_us: spec.cleanup.as_micros() as u64,
+    };
     let mut out = Vec::new();
     for r in group.iter().filter(|s| {
         read(s)
@@ -427,7 +426,7 @@ fn liveness(
         let to = r.attempt.ended_us.unwrap_or(u64::MAX);
         let holder = group
             .iter()
-            .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, grace_us));
+            .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, held_after));
         let served_before = group.iter().any(|o| {
             !std::ptr::eq(*o, *r)
                 && o.attempt.outcome == Outcome::Accepted
@@ -470,9 +469,17 @@ fn liveness(
     out
 }
 
+/// How long after its end a session may still be held, µs: after an unclean end (the
+/// liveness `grace`) and after a clean close (its `cleanup`).
+#[derive(Clone, Copy)]
+struct HeldAfter {
+    unclean_us: u64,
+    clean_us: u64,
+}
+
 /// Whether the server could legitimately have held `o`'s session at some instant of
 /// `[from, to]`: `o` had begun by `to` and had not surely ended by `from`.
-fn possibly_live(o: &Attempt, from: u64, to: u64, grace_us: u64) -> bool {
+fn possibly_live(o: &Attempt, from: u64, to: u64, held_after: HeldAfter) -> bool {
     if o.started_us > to {
         return false;
     }
@@ -482,8 +489,8 @@ fn possibly_live(o: &Attempt, from: u64, to: u64, grace_us: u64) -> bool {
     }
     match o.ended_us {
         None => true,
-        Some(end) if o.clean_end => end > from,
-        Some(end) => end.saturating_add(grace_us) > from,
+        Some(end) if o.clean_end => end.saturating_add(held_after.clean_us) > from,
+        Some(end) => end.saturating_add(held_after.unclean_us) > from,
     }
 }
 

@@ -300,7 +300,8 @@ fn retried_note(reports: &[ConnReport]) -> Option<String> {
     (retried > 0).then(|| {
         format!(
             "{retried} attempt{} not accepted ({}) {} tried again by the `reconnect` \
-             backoff, which carried the scripts on: counted, not violations",
+             backoff, which carried the scripts on: what their scripts still expected is \
+             counted as refused, not as violations",
             plural(retried),
             top_causes(&by),
             if retried == 1 { "was" } else { "were" },

@@ -264,7 +264,7 @@ pub async fn run(
     let probes = match ctx.plan.oracles.session.liveness {
         Some(liveness) if !cancel.is_cancelled() => {
             let probe_deadline = deadline + PROBE_TAIL;
-            probe::run(&ctx, &reports, liveness.grace, probe_deadline, &cancel).await
+            probe::run(&ctx, &reports, liveness, probe_deadline, &cancel).await
         }
         _ => Vec::new(),
     };

@@ -25,14 +25,15 @@ const PROBE_ANSWER: Duration = Duration::from_millis(500);
 /// then, and tokens not probed yet, are inconclusive: they prove nothing either way.
 pub const TAIL: Duration = Duration::from_secs(5);
 
-/// Probes every valid token slot that some attempt used, after `quiet` when any attempt
-/// ended uncleanly (the server may still be cleaning up). Stops at `deadline` or when
+/// Probes every valid token slot that some attempt used, after the liveness `grace` when
+/// any attempt ended uncleanly and after its `cleanup` in any case (the server may still
+/// be cleaning up, by its design after a clean close). Stops at `deadline` or when
 /// `cancel` fires (Ctrl-C): what was not answered by then is recorded as inconclusive
 /// (`Cause::Interrupted`, never a leak).
 pub(super) async fn run(
     ctx: &std::sync::Arc<RunCtx>,
     reports: &[ConnReport],
-    quiet: Duration,
+    liveness: crate::model::LivenessSpec,
     deadline: Instant,
     cancel: &CancellationToken,
 ) -> Vec<Probe> {
@@ -74,8 +75,12 @@ pub(super) async fn run(
         .iter()
         .flat_map(|r| &r.attempts)
         .any(|a| !a.clean_end && a.outcome != Outcome::Rejected);
+    let quiet = match unclean {
+        true => liveness.grace.max(liveness.cleanup),
+        false => liveness.cleanup,
+    };
     let mut stopped = false;
-    if unclean && !queue.is_empty() {
+    if !quiet.is_zero() && !queue.is_empty() {
         let quiet_end = (Instant::now() + quiet).min(deadline);
         stopped = tokio::select! {
             biased;

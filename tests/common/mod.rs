@@ -282,10 +282,16 @@ pub async fn accept_with_sub(
 pub async fn accept_bearer(
     tcp: tokio::net::TcpStream,
     accept: impl Fn(&str) -> bool,
-) -> Option<(
-    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-    String,
-)> {
+) -> Option<(ServerWs, String)> {
+    accept_bearer_unless(tcp, |token| (!accept(token)).then_some(401)).await
+}
+
+/// Accepts the upgrade unless `refuse` answers its bearer token with an HTTP status;
+/// returns the stream and the token.
+pub async fn accept_bearer_unless(
+    tcp: tokio::net::TcpStream,
+    refuse: impl Fn(&str) -> Option<u16>,
+) -> Option<(ServerWs, String)> {
     use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
     let mut token = String::new();
     let callback = |req: &Request, resp: Response| {
@@ -296,12 +302,13 @@ pub async fn accept_bearer(
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default()
             .to_string();
-        if accept(&token) {
-            Ok(resp)
-        } else {
-            let mut refusal = ErrorResponse::new(None);
-            *refusal.status_mut() = 401.try_into().unwrap();
-            Err(refusal)
+        match refuse(&token) {
+            None => Ok(resp),
+            Some(status) => {
+                let mut refusal = ErrorResponse::new(None);
+                *refusal.status_mut() = status.try_into().unwrap();
+                Err(refusal)
+            }
         }
     };
     let ws = tokio_tungstenite::accept_hdr_async(tcp, callback)

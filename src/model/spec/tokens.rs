@@ -90,10 +90,22 @@ pub struct SessionOracles {
     pub accepted: AcceptRule,
 }
 
+/// Liveness: a valid token no live connection holds is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivenessSpec {
+    /// How long after an unclean end (a reset, an aborted handshake, a timeout) the
+    /// server may still hold the session.
     #[serde(with = "duration_us")]
     pub grace: Duration,
+    /// How long after a clean close the server may still hold the session, by its
+    /// design (a cleanup it does after the Close: a presence update, a store write); zero
+    /// by default, the release a reconnect expects at once. Absent from older files.
+    #[serde(
+        with = "duration_us",
+        default,
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub cleanup: Duration,
 }
 
 /// Clean refusals: HTTP statuses before the upgrade, close codes right after it, or a
@@ -207,6 +219,7 @@ impl Default for SessionOracles {
             max_live: Some(1),
             liveness: Some(LivenessSpec {
                 grace: Duration::from_millis(500),
+                cleanup: Duration::ZERO,
             }),
             reject: RejectSpec {
                 http: vec![401, 403, 409],

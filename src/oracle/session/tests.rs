@@ -51,6 +51,18 @@ fn live() -> SessionOracles {
     SessionOracles {
         liveness: Some(LivenessSpec {
             grace: Duration::from_micros(GRACE),
+            cleanup: Duration::ZERO,
+        }),
+        ..rules()
+    }
+}
+
+/// [`live`], the server declared to hold a session `us` µs after a clean close.
+fn with_cleanup(us: u64) -> SessionOracles {
+    SessionOracles {
+        liveness: Some(LivenessSpec {
+            grace: Duration::from_micros(GRACE),
+            cleanup: Duration::from_micros(us),
         }),
         ..rules()
     }
@@ -775,6 +787,25 @@ fn liveness() {
             timeline: vec![
                 (1, vec![open(1_000).closed(10_000)]),
                 (2, vec![refused(10_000)]),
+            ],
+            want: vec![want(L, 2, &[2, 1], "refused with http_409")],
+            ..Case::default()
+        },
+        Case {
+            name: "a declared cleanup after a clean close covers a refusal within it",
+            rules: with_cleanup(5_000),
+            timeline: vec![
+                (1, vec![open(1_000).closed(10_000)]),
+                (2, vec![refused(14_999)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a refusal past the declared cleanup is a leak",
+            rules: with_cleanup(5_000),
+            timeline: vec![
+                (1, vec![open(1_000).closed(10_000)]),
+                (2, vec![refused(15_000)]),
             ],
             want: vec![want(L, 2, &[2, 1], "refused with http_409")],
             ..Case::default()

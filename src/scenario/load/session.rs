@@ -52,7 +52,7 @@ fn exclusive(cx: &mut Ctx<'_>, node: &Node<'_>, default: Option<u32>) -> Option<
     }
 }
 
-/// `liveness = { grace = "500ms" }`, `true` or `false`.
+/// `liveness = { grace = "500ms", cleanup = "300ms" }`, `true` or `false`.
 fn liveness(
     cx: &mut Ctx<'_>,
     node: &Node<'_>,
@@ -62,16 +62,19 @@ fn liveness(
         DeValue::Boolean(false) => None,
         DeValue::Boolean(true) => default,
         DeValue::Table(table) => {
-            let f = Fields::new(cx, table, node.span(), "oracles.liveness", &["grace"])
+            let known = &["grace", "cleanup"];
+            let f = Fields::new(cx, table, node.span(), "oracles.liveness", known)
                 .with_owner("oracles.liveness");
             let fallback = default.map_or(std::time::Duration::ZERO, |d| d.grace);
             Some(LivenessSpec {
                 grace: f.duration_or(cx, "grace", fallback),
+                cleanup: f.duration_or(cx, "cleanup", std::time::Duration::ZERO),
             })
         }
         other => {
             let message = format!(
-                "oracles.liveness: expected {{ grace = \"500ms\" }}, true or false, found {}",
+                "oracles.liveness: expected {{ grace = \"500ms\", cleanup = \"0ms\" }}, true or \
+                 false, found {}",
                 found(other)
             );
             cx.report(node.span(), message);

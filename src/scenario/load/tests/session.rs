@@ -180,7 +180,21 @@ fn session_oracles_load() {
         "exclusive = { max_live = 2 }\nliveness = { grace = \"1s\" }\nreject = { http = [401], close = [1008, 4001] }\nconsistency = false\naccepted = { message = \"connection_established\" }",
     );
     assert_eq!(o.max_live, Some(2));
-    assert_eq!(o.liveness, Some(LivenessSpec { grace: ms(1000) }));
+    assert_eq!(
+        o.liveness,
+        Some(LivenessSpec {
+            grace: ms(1000),
+            cleanup: Duration::ZERO
+        })
+    );
+    let cleaned = oracles("liveness = { cleanup = \"300ms\" }");
+    assert_eq!(
+        cleaned.liveness,
+        Some(LivenessSpec {
+            grace: ms(500),
+            cleanup: ms(300)
+        })
+    );
     assert_eq!(
         o.reject,
         RejectSpec {
@@ -465,7 +479,7 @@ fn bad_session_oracles_are_reported() {
     );
     bad(
         "liveness = \"500ms\"",
-        "oracles.liveness: expected { grace = \"500ms\" }, true or false, found \"500ms\"",
+        "oracles.liveness: expected { grace = \"500ms\", cleanup = \"0ms\" }, true or false, found \"500ms\"",
     );
     bad(
         "liveness = { grace = \"soon\" }",

@@ -367,8 +367,12 @@ async fn a_declared_shed_close_code_counts_as_shed_like_1013() {
         "{hint}"
     );
     assert!(sum.rate_limiting_may_explain);
-    let stopped = stampede::hunt::Unjudged::of(&outcome, false).map(|u| u.verdict);
-    assert_eq!(stopped, Some(Verdict::Violations));
+    // Stopped as inconclusive (exit 4), never as a race found (exit 1).
+    let stopped = stampede::hunt::Unjudged::of(&outcome, false).unwrap();
+    assert_eq!(stopped.verdict, Verdict::Inconclusive);
+    assert!(stopped
+        .hint
+        .starts_with("its violations may all be the server's rate limiting: "));
 
     // Listed as a refusal of the token: the hint says to move it.
     let listed = scenario(
@@ -576,6 +580,29 @@ async fn a_server_that_sheds_an_accepted_connection_is_counted_never_a_violation
         sum.violations
     );
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+}
+
+/// A close after acceptance whose code reads as rate limiting (a 4429, as a gateway closes
+/// a client that sent too fast), undeclared: still the lost answers it is, but the hint
+/// says it may be rate limiting and how to declare it, and a hunt stops there as
+/// inconclusive instead of writing a repro of the policy (it once "confirmed" a race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_close_after_acceptance_is_said_and_not_hunted() {
+    let (url, stop) = spawn_shedding_accepted(4429).await;
+    let s = scenario("limited.toml", &chat_scenario("limited", 30, 1));
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("closed 10 attempts after accepting them in a way that reads as rate limiting (server_close_4429 ×10")
+            && hint.contains("add `shed = [4429]` to `[oracles] reject`"),
+        "{hint}"
+    );
+    assert!(sum.rate_limiting_may_explain, "{hint}");
+    let stopped = stampede::hunt::Unjudged::of(&outcome, false).map(|u| u.verdict);
+    assert_eq!(stopped, Some(Verdict::Inconclusive));
 }
 
 /// A hunt whose rounds shedding made inconclusive says so round by round (the progress

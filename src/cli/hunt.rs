@@ -1122,16 +1122,8 @@ fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, 
 }
 
 /// [`unjudged`]'s line: `stopped: round 2 was target_unusable (its hint); no repro was
-/// written`, without the parentheses when the verdict gave no hint. A run with violations
-/// stops a hunt only when they may all be the server's rate limiting
-/// ([`hunt::Unjudged::of`]): the line says so rather than "was violations".
+/// written`, without the parentheses when the verdict gave no hint.
 fn unjudged_line(when: &str, stopped: &Unjudged, so: &str) -> String {
-    if stopped.verdict == crate::model::Verdict::Violations {
-        return format!(
-            "stopped: {when}'s violations may all be the server's rate limiting ({}); {so}",
-            stopped.hint
-        );
-    }
     match stopped.hint.as_str() {
         "" => format!("stopped: {when} was {}; {so}", stopped.verdict),
         hint => format!("stopped: {when} was {} ({hint}); {so}", stopped.verdict),
@@ -1195,15 +1187,6 @@ mod tests {
         assert_eq!(
             unjudged_line("the hunt", &stopped("why"), "so"),
             "stopped: the hunt was incomplete (why); so"
-        );
-        let limited = Unjudged {
-            verdict: crate::model::Verdict::Violations,
-            hint: "they may be rate limiting".into(),
-        };
-        assert_eq!(
-            unjudged_line("round 0", &limited, "no repro was written"),
-            "stopped: round 0's violations may all be the server's rate limiting (they may be \
-             rate limiting); no repro was written"
         );
     }
 

@@ -425,10 +425,18 @@ impl Unjudged {
         let incomplete = s.verdict == Verdict::Incomplete && !cut_by_us;
         // Violations that may all be a rate limit the scenario does not declare: a repro
         // would only show that policy again (the hint says how to declare it).
-        let policy = s.rate_limiting_may_explain;
-        (!s.verdict.exercised() || incomplete || policy).then(|| Unjudged {
+        let hint = s.hint.clone().unwrap_or_default();
+        if s.rate_limiting_may_explain {
+            // Neither a race nor a clean answer: inconclusive (exit 4), never the exit
+            // code of a race found.
+            return Some(Unjudged {
+                verdict: Verdict::Inconclusive,
+                hint: format!("its violations may all be the server's rate limiting: {hint}"),
+            });
+        }
+        (!s.verdict.exercised() || incomplete).then(|| Unjudged {
             verdict: s.verdict,
-            hint: s.hint.clone().unwrap_or_default(),
+            hint,
         })
     }
 

@@ -39,41 +39,66 @@ pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
 /// with which codes and reasons, and the `[oracles] reject` that would declare them.
 /// `None` when there were none.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
-    let by = rate_limit_closes(reports);
-    if by.is_empty() {
-        return None;
+    let (before, after) = (
+        rate_limit_closes(reports, false),
+        rate_limit_closes(reports, true),
+    );
+    let when = match (before.is_empty(), after.is_empty()) {
+        (true, true) => return None,
+        (false, true) => " before acceptance",
+        (true, false) => " after accepting them",
+        (false, false) => "",
+    };
+    let mut by = before;
+    for (code, closed) in after {
+        let into = by.entry(code).or_default();
+        into.attempts += closed.attempts;
+        if into.reason.is_empty() {
+            into.reason = closed.reason;
+        }
     }
     let reject = &plan.oracles.session.reject;
     let (attempts, seen) = undeclared::seen(&by);
     let declare = undeclared::declaration(reject, "shed", &reject.shed, &by);
     Some(format!(
-        "the server closed {attempts} attempt{} before acceptance in a way that reads as rate \
-         limiting ({seen}): if that is how it sheds load, {declare}, and they count as shed, \
-         like a 1013",
+        "the server closed {attempts} attempt{}{when} in a way that reads as rate limiting \
+         ({seen}): if that is how it sheds load, {declare}, and they count as shed, like a \
+         1013",
         if attempts == 1 { "" } else { "s" },
     ))
 }
 
-/// The close codes of [`undeclared_note`]: those the server closed attempts with before
-/// acceptance in a way that reads as rate limiting, not declared as shedding.
+/// The close codes of [`undeclared_note`]: those the server closed attempts with, before
+/// or after accepting them, in a way that reads as rate limiting, not declared as
+/// shedding.
 pub fn undeclared_codes(reports: &[ConnReport]) -> Vec<u16> {
-    rate_limit_closes(reports).into_keys().collect()
+    let mut codes: Vec<u16> = rate_limit_closes(reports, false).into_keys().collect();
+    codes.extend(rate_limit_closes(reports, true).into_keys());
+    codes.sort_unstable();
+    codes.dedup();
+    codes
 }
 
-/// The closes before acceptance, by code, that read as rate limiting and were not
-/// counted as shed.
-fn rate_limit_closes(reports: &[ConnReport]) -> undeclared::ByCode {
+/// The server closes, by code, that read as rate limiting and were not counted as shed:
+/// of attempts before acceptance, or (`accepted`) of accepted ones (a gateway's 4008
+/// "Rate limited." to a client that sent too fast).
+fn rate_limit_closes(reports: &[ConnReport], accepted: bool) -> undeclared::ByCode {
     let mut by = undeclared::ByCode::new();
     for r in reports {
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
                 continue;
             };
-            if a.is_shed() || !matches!(a.outcome, Outcome::Rejected | Outcome::Failed) {
-                continue;
-            }
-            // The connection's first answer that was no 101 holds the close's reason.
-            undeclared::count(&mut by, code, r.answer.as_ref(), reads_as_rate_limit);
+            let answer = match a.outcome {
+                _ if a.is_shed() || a.declared_shed => continue,
+                // The connection's first such close holds its reason.
+                Outcome::Accepted if accepted && !a.shed_after_acceptance() => {
+                    r.closed_after_acceptance.as_ref()
+                }
+                Outcome::Rejected | Outcome::Failed if !accepted => r.answer.as_ref(),
+                _ => continue,
+            };
+            undeclared::count(&mut by, code, answer, reads_as_rate_limit);
         }
     }
     by

@@ -300,11 +300,13 @@ fn retried_note(reports: &[ConnReport]) -> Option<String> {
     (retried > 0).then(|| {
         format!(
             "{retried} attempt{} not accepted ({}) {} tried again by the `reconnect` \
-             backoff, which carried the scripts on: what their scripts still expected is \
-             counted as refused, not as violations",
+             backoff, which carried the scripts on: what {} scripts still expected is \
+             counted as refused (liveness still judges a valid token refused while no \
+             session held it)",
             plural(retried),
             top_causes(&by),
             if retried == 1 { "was" } else { "were" },
+            if retried == 1 { "its" } else { "their" },
         )
     })
 }

@@ -434,7 +434,7 @@ impl Unjudged {
                 hint: format!("its violations may all be the server's rate limiting: {hint}"),
             });
         }
-        (!s.verdict.exercised() || incomplete).then(|| Unjudged {
+        (!s.verdict.exercised() || incomplete).then_some(Unjudged {
             verdict: s.verdict,
             hint,
         })

@@ -532,6 +532,34 @@ async fn a_rate_limited_target_is_shedding_load_not_broken_and_the_hunt_goes_on(
     .expect("bounded");
 }
 
+/// A rate limit of 5 upgrades per window: the probe and round 0's three connections, then
+/// the probe after round 0, leave round 1 none: the server sheds all of it. That round is
+/// "not now", not a target that cannot be judged (it once ended the hunt as target
+/// unusable, exit 5, after a round had passed): it counts as not judged, the probe after
+/// it waits the shedding out, and the hunt goes on to its last round.
+#[tokio::test]
+async fn a_round_shed_throughout_after_judged_rounds_is_not_judged_and_the_hunt_goes_on() {
+    tokio::time::timeout(BOUND, async {
+        let limit = common::RateLimit {
+            admits: 5,
+            ..WINDOW_LIMIT
+        };
+        let (url, _stop) = common::spawn_rate_limited(limit).await;
+        let (s, runner) = greeted_runner(&url, Reset::None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = hunt::hunt(&s, &runner, &hunt_opts(dir.path(), 3), &mut |_| {})
+            .await
+            .unwrap();
+        assert!(outcome.short.is_none(), "{:?}", outcome.short);
+        assert!(outcome.found.is_none());
+        assert_eq!(outcome.rounds, 3, "every round ran");
+        assert!(outcome.not_judged >= 1, "{}", outcome.not_judged);
+        runner.close().await;
+    })
+    .await
+    .expect("bounded");
+}
+
 /// Replaying a broken-target repro against a rate-limited target: the probe after the
 /// rounds is shed, waited out and passes, so no try reproduces a broken target.
 #[tokio::test]

@@ -764,6 +764,13 @@ impl NotJudged {
 /// own verdict is incomplete because the budget shortened or stopped it (`budget_cut`;
 /// the run itself saw that as its duration running out, or as an interruption) says the
 /// budget did; one the server sent nothing back keeps that reason, whatever the budget.
+/// Whether the server shed every attempt of a run under load (HTTP 429 or 503, a 1013 or a
+/// declared shed code, before any work): it answered "not now" to all of it.
+fn shed_throughout(outcome: &RunOutcome) -> bool {
+    let c = &outcome.results.summary.counters;
+    c.attempted > 0 && c.shed >= c.attempted
+}
+
 fn not_judged_round(outcome: &RunOutcome, budget_cut: bool) -> Unjudged {
     let s = &outcome.results.summary;
     let silent = crate::oracle::verdict::sent_nothing_back(&s.counters).is_some();
@@ -1046,6 +1053,8 @@ pub async fn hunt_excusing(
     let mut levels: Vec<LevelStats> = Vec::new();
     // Rounds that could not judge the race, and why.
     let mut not_judged = NotJudged::default();
+    // Rounds that judged the target (their verdict stands for it).
+    let mut judged_rounds = 0u32;
     let mut rounds_shed = RoundsShed::default();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
@@ -1104,12 +1113,21 @@ pub async fn hunt_excusing(
             }
         }
         // Decided before the progress line, so that the line says what the round was.
-        let unjudged =
+        let mut unjudged =
             Unjudged::of_excusing(&outcome, cut_by_us || runner.cancel.is_cancelled(), excuse);
+        // A round the server shed throughout after earlier rounds were judged (a rate
+        // limit the probe between rounds used up): "not now" for that round, not a target
+        // that cannot be judged; the next round's probe waits the shedding out.
+        let shed_only = judged_rounds > 0 && shed_throughout(&outcome);
+        if shed_only {
+            unjudged = None;
+        }
         // Ctrl-C cut the round short as the budget does; its hint says it was interrupted.
         let shortened = cut_by_us || runner.cancel.is_cancelled();
-        let round_not_judged = (unjudged.is_none() && !judged_whole(&outcome, shortened))
-            .then(|| not_judged_round(&outcome, cut_by_us));
+        let round_not_judged = (unjudged.is_none()
+            && (shed_only || !judged_whole(&outcome, shortened)))
+        .then(|| not_judged_round(&outcome, cut_by_us));
+        judged_rounds += u32::from(unjudged.is_none() && round_not_judged.is_none());
         progress(&Progress {
             round,
             connections: plan.conns.len(),

@@ -990,6 +990,49 @@ async fn a_bad_token_the_server_keeps_waiting_for_owes_its_script_nothing() {
     );
 }
 
+/// A graphql-transport-ws-like server that acks `connection_init` before the session is
+/// ready (graphql-ws issue 501's kind of race): a `subscribe` in the window gets
+/// `{"type":"error","code":"not_authenticated"}` after the ack. That contradicts the
+/// acceptance: completeness violations (it once passed as an allowed error, a clean run).
+/// The same server without the window is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_error_after_the_ack_is_a_violation() {
+    let text = head("acked", 4)
+        + "placement = { first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }\n";
+    let text = text.replace("placement = { query = \"token\" }\n", "") + ACKED;
+    let racy = |window: bool| -> Arc<Handler> {
+        let served = acked(|_| false);
+        Arc::new(move |text, conn| {
+            let msg: Value = serde_json::from_str(text).ok()?;
+            let id = msg.get("id").and_then(Value::as_str).unwrap_or_default();
+            let n: u32 = id.trim_start_matches("s-").parse().unwrap_or(0);
+            if window && msg.get("type")?.as_str()? == "subscribe" && n % 2 == 1 {
+                let error = json!({"type": "error", "id": id, "code": "not_authenticated"});
+                return Some(vec![error.to_string()]);
+            }
+            served(text, conn)
+        })
+    };
+    let (url, stop) = spawn(Vec::new(), racy(true)).await;
+    let raced = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    let s = &raced.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    let unmet = completeness(&raced);
+    assert_eq!(unmet.len(), 2, "{unmet:#?}");
+    assert!(
+        unmet
+            .iter()
+            .all(|(_, seen)| seen.contains("not_authenticated")),
+        "{unmet:#?}"
+    );
+
+    let (url, stop) = spawn(Vec::new(), racy(false)).await;
+    let ready = run_against("acked.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&ready, 12);
+}
+
 /// Many servers answer a request they cannot serve with an error that names no request
 /// (`{"type":"error","message":...}`, no id): that error answers the oldest request still
 /// unanswered. Every request answered so is a target that serves nothing (unusable, as

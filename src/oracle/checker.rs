@@ -381,6 +381,9 @@ pub struct ConnChecker {
     /// The latest [`UNCLAIMED_SHOWN`] records of kinds no step names ([`Ignored`]).
     ignored: VecDeque<Ignored>,
     saw_uncorrelated_error: bool,
+    /// The server accepted this attempt of a valid token ([`ConnChecker::authenticated`]):
+    /// an error that says "not authenticated" then is no allowed answer.
+    authenticated: bool,
     /// Records received that no expectation could read: an expectation that saw nothing
     /// says so, since a scenario missing the protocol's record separator, or reading the
     /// kind from the wrong field, looks like silence otherwise.
@@ -427,6 +430,7 @@ impl ConnChecker {
             late_waits: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
+            authenticated: false,
             unread: Unread::default(),
             spare_seen: String::new(),
             next_step: StepPlace::NONE,
@@ -507,6 +511,16 @@ impl ConnChecker {
         self.ignored.clear();
         self.buffered_bytes = 0;
         self.saw_uncorrelated_error = false;
+        self.authenticated = false;
+    }
+
+    /// The server accepted the connection's current attempt, its token a valid one: from
+    /// now on an error event that says the connection is not authenticated
+    /// ([`says_unauthenticated`]) answers no request as an allowed error does; it is the
+    /// server contradicting its own acceptance (an ack sent before the session was
+    /// ready: race pattern P7), a completeness violation.
+    pub fn authenticated(&mut self) {
+        self.authenticated = true;
     }
 
     /// The expectation counts so far, events included (tests read them mid-run; the
@@ -1390,8 +1404,10 @@ impl ConnChecker {
     }
 
     fn on_error_event<J: Tree>(&mut self, msg: &J, now: Instant) {
+        // Read only on a connection the server accepted (errors are rare).
+        let contradicts = self.authenticated && says_unauthenticated(&msg.to_string());
         if let Some(idx) = self.pending.iter().position(|p| correlated_match(p, msg)) {
-            self.resolve(idx, Resolution::Errored);
+            self.settle_by_error(idx, msg, contradicts, now);
             return;
         }
         let correlated = self
@@ -1414,11 +1430,33 @@ impl ConnChecker {
             .iter()
             .position(|p| !p.absent && p.seen_count == 0 && !p.state.mentions(error_event))
         {
-            self.resolve(idx, Resolution::Errored);
+            self.settle_by_error(idx, msg, contradicts, now);
         }
         // And whatever is pending when the server then closes was explicitly refused, not
         // silently dropped.
         self.saw_uncorrelated_error = true;
+    }
+
+    /// Settles pending expectation `idx` with the error `msg`: an allowed answer, unless it
+    /// `contradicts` the server's acceptance of the connection (it says the connection is
+    /// not authenticated): then a completeness violation that quotes it.
+    fn settle_by_error<J: Tree>(&mut self, idx: usize, msg: &J, contradicts: bool, now: Instant) {
+        if !contradicts {
+            self.resolve(idx, Resolution::Errored);
+            return;
+        }
+        let p = &self.pending[idx];
+        let expected = format!("{} within {:?}", p.state.remaining(), p.within);
+        let key = p.correlate.as_ref().map(|(_, v)| v.clone());
+        let seen = format!(
+            "{} after the server had accepted the connection: it says the connection is not \
+             authenticated, as if the acceptance came before the session was ready",
+            crate::model::Answer::quoted(&msg.to_string())
+        );
+        let step = self.resolve(idx, Resolution::Violated);
+        if let Some(v) = self.violate_unmet(now, (expected, seen), key, (false, None)) {
+            v.step = step.shown();
+        }
     }
 
     fn check_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
@@ -1948,6 +1986,27 @@ fn step_name(action: &Action) -> String {
         Action::Reconnect { .. } => "reconnect".into(),
         Action::Rendezvous { .. } => "rendezvous".into(),
     }
+}
+
+/// Words of an error that say the connection is not authenticated (lowercase, matched
+/// anywhere in the error's JSON text): the server's authentication, not its
+/// authorization ("forbidden" for a room is policy) and not an expired token.
+const UNAUTHENTICATED: [&str; 8] = [
+    "not_authenticated",
+    "not authenticated",
+    "unauthenticated",
+    "authentication required",
+    "authentication_required",
+    "not logged in",
+    "login required",
+    "session not found",
+];
+
+/// Whether an error's text says the connection is not authenticated (and not that its
+/// token expired, which a session may legitimately outlive: race pattern P5).
+fn says_unauthenticated(text: &str) -> bool {
+    let text = text.to_lowercase();
+    !text.contains("expired") && UNAUTHENTICATED.iter().any(|w| text.contains(w))
 }
 
 fn correlated_match<J: Tree>(p: &Pending, msg: &J) -> bool {

@@ -463,6 +463,47 @@ fn an_explicit_error_resolves_without_violation() {
     assert_eq!(ch.counts.expectations_errored, 1);
 }
 
+/// An error that says the connection is not authenticated, on a connection the server
+/// had accepted for a valid token, contradicts that acceptance (an ack sent before the
+/// session was ready, race pattern P7): a completeness violation quoting it, where any
+/// other error stays an allowed answer. Before acceptance (a request sent before the ack
+/// on purpose) it is allowed too, and so is one that says the token expired.
+#[test]
+fn an_unauthenticated_error_after_acceptance_is_a_violation() {
+    let answered = |accepted: bool, code: &str| {
+        let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+        if accepted {
+            ch.authenticated();
+        }
+        ch.expect(
+            five("r1"),
+            Some((Instant::now(), Instant::now())),
+            Instant::now(),
+        );
+        let mut error = f.msg("error", "r1");
+        error["code"] = Value::from(code);
+        send_all(&mut ch, &[error]);
+        (ch.violations, ch.counts.expectations_errored)
+    };
+    let (violations, errored) = answered(true, "not_authenticated");
+    assert_eq!((violations.len(), errored), (1, 0), "{violations:#?}");
+    assert!(
+        violations[0].seen.contains("not_authenticated")
+            && violations[0]
+                .seen
+                .contains("after the server had accepted the connection"),
+        "{violations:#?}"
+    );
+    for (accepted, code) in [
+        (false, "not_authenticated"),
+        (true, "validation_failed"),
+        (true, "token expired: not authenticated"),
+    ] {
+        let (violations, errored) = answered(accepted, code);
+        assert_eq!((violations.len(), errored), (0, 1), "{accepted} {code}");
+    }
+}
+
 #[test]
 fn a_server_close_after_an_uncorrelated_error_is_not_a_violation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });

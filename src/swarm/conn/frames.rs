@@ -276,6 +276,7 @@ impl ConnRun {
     fn read_records(&mut self, text: &str, now: Instant) -> bool {
         let ConnRun {
             ctx,
+            index,
             traffic,
             samples,
             checker,
@@ -300,7 +301,11 @@ impl ConnRun {
                         said.first_error
                             .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
                     }
+                    let judging = open.as_ref().is_some_and(|o| o.judging);
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
+                    if judging && accepted_valid(ctx, *index, attempts) {
+                        checker.authenticated();
+                    }
                     match marker_of(markers, &msg) {
                         Some(sent_us) => {
                             let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
@@ -689,6 +694,19 @@ enum Wake {
     Cancelled,
     Frame(Option<Result<Message, WsError>>),
     Timer,
+}
+
+/// Whether the last attempt is accepted and its token (that of connection `index`) one a
+/// correct server takes: what [`ConnChecker::authenticated`] needs.
+///
+/// [`ConnChecker::authenticated`]: crate::oracle::ConnChecker::authenticated
+fn accepted_valid(ctx: &RunCtx, index: usize, attempts: &[Attempt]) -> bool {
+    attempts.last().is_some_and(|a| {
+        a.outcome == Outcome::Accepted
+            && ctx.plan.conns.get(index).is_some_and(|c| {
+                !crate::oracle::session::may_be_refused(&ctx.plan, c.token, a.started_us)
+            })
+    })
 }
 
 /// [`ConnRun::note_data_frame`] on the fields it touches, for a caller that holds others.

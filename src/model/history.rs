@@ -502,6 +502,12 @@ pub struct Attempt {
     /// with `close_age_us`. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed_at_lifetime: bool,
+    /// The server closed it, accepted, while its script had paused reading or as it
+    /// resumed (`pause_reads`), with a code a policy may use: its way with a slow reader
+    /// (backpressure), which the pause tests, not a lost session. Never set beside
+    /// `closed_idle`, `closed_at_lifetime` or `token_expired`. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_slow_reader: bool,
     /// The server's first word on it, before any accepted it, was an error event
     /// (`[oracles] error_event`): under the first-frame rule that accepts nothing (a
     /// refusal often says why before its Close), and an attempt we then closed ourselves
@@ -536,6 +542,7 @@ impl Attempt {
             closed_at_lifetime: false,
             error_before_acceptance: false,
             retried: false,
+            closed_slow_reader: false,
         }
     }
 

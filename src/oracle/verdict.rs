@@ -112,6 +112,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
         retried_note(e.reports),
+        slow_reader_note(e.reports),
         closed_unaccepted_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
         super::idle::undeclared_note(e.plan, e.reports),
@@ -236,6 +237,29 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             "the server answered {errored} of {expectations} expectation{} with its error \
              event (counted, not violations{quoted})",
             plural(expectations)
+        )
+    })
+}
+
+/// The note on accepted connections the server closed as their scripts' `pause_reads`
+/// ended ([`crate::model::Attempt::closed_slow_reader`]): how many, and with which codes.
+/// `None` when there were none.
+fn slow_reader_note(reports: &[ConnReport]) -> Option<String> {
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    for a in reports.iter().flat_map(|r| &r.attempts) {
+        if let (true, Some(cause)) = (a.closed_slow_reader, &a.cause) {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    let n: u64 = by.values().sum();
+    (n > 0).then(|| {
+        format!(
+            "the server closed {n} connection{} as {} scripts stopped pausing their reads \
+             ({}): its way with a slow reader, which `pause_reads` tests (backpressure), so \
+             what they still expected is counted as refused, not as lost",
+            plural(n),
+            if n == 1 { "its" } else { "their" },
+            top_causes(&by)
         )
     })
 }

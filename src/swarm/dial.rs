@@ -418,10 +418,14 @@ pub fn close_cause(ws: &Ws, frame: Option<&CloseFrame>) -> Cause {
     }
 }
 
-/// Maps a WebSocket error on an open connection to its cause.
+/// Maps a WebSocket error on an open connection to its cause. The server ending TCP
+/// without a Close frame (RFC 6455's abnormal closure, 1006: a process killed, a proxy
+/// timing out) is a reset, as one with an RST is, not a protocol fault.
 pub fn classify(e: &WsError) -> Cause {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     match e {
         WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => Cause::Reset,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Cause::Reset,
         WsError::Capacity(_) => Cause::Oversized,
         WsError::Tls(_) => Cause::Tls,
         WsError::Http(r) => Cause::Http(r.status().as_u16()),
@@ -460,5 +464,16 @@ mod tests {
                 Cause::Connect(label.into())
             );
         }
+    }
+
+    /// A server that ends TCP without a Close frame (abnormal closure, 1006) reset the
+    /// connection; it is no protocol fault (it once read as `protocol_error`).
+    #[test]
+    fn tcp_ended_without_a_close_frame_is_a_reset() {
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
+        let eof = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(classify(&eof), Cause::Reset);
+        let bad = WsError::Protocol(ProtocolError::NonZeroReservedBits);
+        assert_eq!(classify(&bad), Cause::Protocol);
     }
 }

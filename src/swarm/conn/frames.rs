@@ -110,7 +110,17 @@ impl ConnRun {
                 if cause == Cause::Oversized {
                     Box::pin(self.refuse_oversized()).await;
                 }
-                self.lose(cause, now);
+                use tokio_tungstenite::tungstenite::error::ProtocolError;
+                if matches!(
+                    e,
+                    WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+                ) {
+                    let detail = "the server ended TCP without a Close frame (abnormal closure, \
+                                  1006)";
+                    self.lose_saying(cause, detail.into(), now);
+                } else {
+                    self.lose(cause, now);
+                }
                 return false;
             }
             None => {
@@ -181,6 +191,12 @@ impl ConnRun {
                     .get(self.plan().token as usize)
                     .copied()
                     .unwrap_or(true);
+                // Read as a `pause_reads` ended, with a code a policy may use: the server
+                // may have closed a slow reader (what the pause tests).
+                let slow_reader = !ours
+                    && !script_done
+                    && self.read_as_pause_ended(now)
+                    && matches!(cause, Cause::ServerClose(c) if slow_reader_code(c));
                 let mut ended_pending = false;
                 let mut ended_accepted = false;
                 // Of this attempt only: the next one starts with nothing said. When we had
@@ -213,6 +229,12 @@ impl ConnRun {
                                 && !expired
                                 && lifetime::closed_by_policy(&self.ctx.plan.oracles, &cause, age);
                         }
+                        attempt.closed_slow_reader = ended_accepted
+                            && slow_reader
+                            && !attempt.closed_idle
+                            && !attempt.closed_at_lifetime
+                            && !attempt.declared_shed
+                            && !expired;
                     }
                 }
                 if ended_pending && self.answer.is_none() {
@@ -415,7 +437,6 @@ impl ConnRun {
 
     /// The connection broke without a Close frame (or a write could not go out).
     pub(super) fn lose(&mut self, cause: Cause, now: Instant) {
-        let Some(open) = self.open.take() else { return };
         let detail = if cause == Cause::Timeout("send") {
             format!(
                 "the server took no data for {:?} (timeout_send)",
@@ -424,6 +445,12 @@ impl ConnRun {
         } else {
             format!("connection lost ({cause})")
         };
+        self.lose_saying(cause, detail, now);
+    }
+
+    /// [`ConnRun::lose`], with `detail` wording the end for the witness.
+    fn lose_saying(&mut self, cause: Cause, detail: String, now: Instant) {
+        let Some(open) = self.open.take() else { return };
         self.stream_ended(open.closing.is_some(), (&detail, None), now);
         self.end_attempt(open, cause, now);
     }
@@ -563,6 +590,26 @@ impl ConnRun {
         Some((last_used, seen))
     }
 
+    /// Whether something read `now` was read as a `pause_reads` ended (within
+    /// [`PAUSE_DRAINED`] of the pause's end) behind data the server had sent while the
+    /// client did not read: a backlog, what makes a reader slow. A Close alone after a
+    /// pause found nothing queued (an early idle close is no slow-reader policy).
+    fn read_as_pause_ended(&self, now: Instant) -> bool {
+        let Some(open) = self.open.as_ref() else {
+            return false;
+        };
+        let Some((_, resumed)) = open.paused_reads else {
+            return false;
+        };
+        let drained = resumed
+            .checked_add(PAUSE_DRAINED)
+            .is_none_or(|drained| now <= drained);
+        let backlog = open
+            .last_data_us
+            .is_some_and(|last| last >= self.since_t0(resumed));
+        drained && backlog
+    }
+
     /// How long the connection had been open (since its 101) when the server's Close came:
     /// what a maximum connection lifetime is measured against. Read at a server's Close,
     /// before it ends the stream. A Close read after a `pause_reads` with no send since
@@ -603,7 +650,11 @@ impl ConnRun {
             let shed = (a.declared_shed || Cause::ServerClose(code).is_shed()) && !a.script_done;
             a.token_expired
                 || (a.outcome == Outcome::Accepted
-                    && (a.replaced || a.closed_idle || a.closed_at_lifetime || shed))
+                    && (a.replaced
+                        || a.closed_idle
+                        || a.closed_at_lifetime
+                        || a.closed_slow_reader
+                        || shed))
         })
     }
 
@@ -688,6 +739,14 @@ fn close_answer(
     };
     let reason = frame.map_or(&b""[..], |f| f.reason.as_bytes());
     Answer::new(cause.clone(), detail, reason)
+}
+
+/// Whether a server Close with `code` may be its policy for a slow reader: a normal or
+/// going-away close, a policy violation (1008), "message too big" (1009), or an
+/// application's own code (3000–4999). A 1011 (internal error) or a protocol or data
+/// error says something else and stays what it is; a 1013 is load shedding already.
+fn slow_reader_code(code: u16) -> bool {
+    matches!(code, 1000 | 1001 | 1008 | 1009 | 3000..=4999)
 }
 
 enum Wake {

@@ -15,13 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// "slow consumer" 50 ms later instead of the rest: the script that paused its reads
 /// meanwhile reads both as its pause ends.
 async fn close_the_reader(tcp: tokio::net::TcpStream) {
-    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some((mut ws, _)) = common::accept_greeted(tcp).await else {
         return;
     };
-    let user = common::unverified_sub(&token).unwrap_or_default();
-    if !common::greet(&mut ws, &user).await {
-        return;
-    }
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(text) = message {
             let request: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();

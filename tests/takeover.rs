@@ -345,13 +345,9 @@ async fn an_undeclared_takeover_close_is_a_finding_and_the_hint_says_how_to_decl
 /// comes, unanswered, though no other connection of the token exists: a lost session
 /// that only calls itself a takeover.
 async fn drop_as_replaced(tcp: tokio::net::TcpStream) {
-    let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some((mut ws, _)) = common::accept_greeted(tcp).await else {
         return;
     };
-    let user = common::unverified_sub(&token).unwrap_or_default();
-    if !common::greet(&mut ws, &user).await {
-        return;
-    }
     while let Some(Ok(message)) = ws.next().await {
         if let Message::Text(_) = message {
             common::close_and_drain(&mut ws, 4409, "session replaced").await;

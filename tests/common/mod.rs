@@ -675,3 +675,11 @@ pub async fn close_and_drain(ws: &mut ServerWs, code: u16, reason: &'static str)
     let _ = ws.send(Message::Close(Some(frame))).await;
     while let Some(Ok(_)) = ws.next().await {}
 }
+
+/// Accepts any bearer token's upgrade and greets the connection ([`greet`]): the stream
+/// and the token's `sub`, or `None` when the client went away.
+pub async fn accept_greeted(tcp: tokio::net::TcpStream) -> Option<(ServerWs, String)> {
+    let (mut ws, token) = accept_bearer(tcp, |_| true).await?;
+    let user = unverified_sub(&token).unwrap_or_default();
+    greet(&mut ws, &user).await.then_some((ws, user))
+}

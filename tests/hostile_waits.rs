@@ -1458,7 +1458,7 @@ async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("interrupted (Ctrl-C) before any smaller repro was confirmed")
+        stdout.contains("interrupted before any smaller repro was confirmed")
             && stdout.contains("nothing written"),
         "{stdout}"
     );

@@ -423,7 +423,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             if interrupted || outcome.short == Some(Short::Interrupted) {
                 // A hunt writes only the repro of a find: nothing, here.
                 outln!(
-                    "interrupted (Ctrl-C) after {}{not_judged} ({:.1}s): no violation found; \
+                    "interrupted after {}{not_judged} ({:.1}s): no violation found; \
                      nothing written",
                     plural(outcome.rounds, "round"),
                     outcome.elapsed.as_secs_f64()
@@ -881,7 +881,7 @@ fn interrupted_shrink(
     match output {
         Some(path) => {
             outln!(
-                "shrink of {} violation interrupted (Ctrl-C): {n0} → {} so far, each step \
+                "shrink of {} violation interrupted: {n0} → {} so far, each step \
                  reproduced when tried; rate before {r0}; {tried} tried; not minimal, and \
                  its rate was not measured again; against {against}",
                 repro.oracle.name(),
@@ -890,7 +890,7 @@ fn interrupted_shrink(
             outln!("partial repro {}", path.display())?;
         }
         None => outln!(
-            "shrink of {} violation interrupted (Ctrl-C) before any smaller repro was \
+            "shrink of {} violation interrupted before any smaller repro was \
              confirmed: rate before {r0}; {tried} tried; nothing written ({} stands); \
              against {against}",
             repro.oracle.name(),

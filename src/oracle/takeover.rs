@@ -7,7 +7,6 @@
 
 use super::undeclared;
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Plan};
-use std::collections::BTreeMap;
 
 /// Words of a close reason that say "another connection took over" (lowercase; matched
 /// anywhere in it).
@@ -36,12 +35,7 @@ pub fn reads_as_takeover(code: u16, reason: &str) -> bool {
 /// The note on the connections the server ended by a declared takeover
 /// ([`Attempt::is_replaced`]): how many, and with which codes. `None` when none was.
 pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
-    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
-    for a in attempts(reports).filter(|a| a.is_replaced()) {
-        if let Some(cause) = &a.cause {
-            *by.entry(cause.clone()).or_default() += 1;
-        }
-    }
+    let by = super::verdict::causes_of(reports, Attempt::is_replaced);
     let replaced: u64 = by.values().sum();
     (replaced > 0).then(|| {
         let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
@@ -75,11 +69,6 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
          still expected counts as refused",
         if attempts == 1 { "" } else { "s" },
     ))
-}
-
-/// Every attempt of the run.
-fn attempts(reports: &[ConnReport]) -> impl Iterator<Item = &Attempt> {
-    reports.iter().flat_map(|r| &r.attempts)
 }
 
 /// The server closes, by code, that read as a takeover and that the scenario declares

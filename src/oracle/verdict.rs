@@ -241,16 +241,26 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     })
 }
 
+/// How the attempts of a run that `keep` holds for ended, by cause (each counted once,
+/// an attempt with no cause left out): what a note on them lists.
+pub(super) fn causes_of(
+    reports: &[ConnReport],
+    keep: impl Fn(&Attempt) -> bool,
+) -> BTreeMap<Cause, u64> {
+    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
+    for a in reports.iter().flat_map(|r| &r.attempts).filter(|a| keep(a)) {
+        if let Some(cause) = &a.cause {
+            *by.entry(cause.clone()).or_default() += 1;
+        }
+    }
+    by
+}
+
 /// The note on accepted connections the server closed as their scripts' `pause_reads`
 /// ended ([`crate::model::Attempt::closed_slow_reader`]): how many, and with which codes.
 /// `None` when there were none.
 fn slow_reader_note(reports: &[ConnReport]) -> Option<String> {
-    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
-    for a in reports.iter().flat_map(|r| &r.attempts) {
-        if let (true, Some(cause)) = (a.closed_slow_reader, &a.cause) {
-            *by.entry(cause.clone()).or_default() += 1;
-        }
-    }
+    let by = causes_of(reports, |a| a.closed_slow_reader);
     let n: u64 = by.values().sum();
     (n > 0).then(|| {
         format!(
@@ -310,16 +320,7 @@ fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String>
 ///
 /// [`Attempt::retried`]: crate::model::Attempt::retried
 fn retried_note(reports: &[ConnReport]) -> Option<String> {
-    let mut by: BTreeMap<Cause, u64> = BTreeMap::new();
-    for a in reports
-        .iter()
-        .flat_map(|r| &r.attempts)
-        .filter(|a| a.retried)
-    {
-        if let Some(cause) = &a.cause {
-            *by.entry(cause.clone()).or_default() += 1;
-        }
-    }
+    let by = causes_of(reports, |a| a.retried);
     let retried: u64 = by.values().sum();
     (retried > 0).then(|| {
         format!(

@@ -176,12 +176,7 @@ impl ConnRun {
                 let expired =
                     !ours && !script_done && cause.may_end_by_policy() && self.token_expired_now();
                 let bad_token = self.attempts.last().is_some_and(|a| {
-                    a.outcome == Outcome::Pending
-                        && crate::oracle::session::may_be_refused(
-                            &self.ctx.plan,
-                            self.plan().token,
-                            a.started_us,
-                        )
+                    a.outcome == Outcome::Pending && may_be_refused(&self.ctx, self.index, a)
                 });
                 // A takeover needs another connection of the token: one alone was not
                 // replaced, whatever its close says (a lost session, not the policy).
@@ -540,11 +535,7 @@ impl ConnRun {
     fn bad_token_unaccepted(&self) -> bool {
         self.attempts.last().is_some_and(|a| {
             matches!(a.outcome, Outcome::Failed | Outcome::Pending)
-                && crate::oracle::session::may_be_refused(
-                    &self.ctx.plan,
-                    self.plan().token,
-                    a.started_us,
-                )
+                && may_be_refused(&self.ctx, self.index, a)
         })
     }
 
@@ -760,12 +751,19 @@ enum Wake {
 ///
 /// [`ConnChecker::authenticated`]: crate::oracle::ConnChecker::authenticated
 fn accepted_valid(ctx: &RunCtx, index: usize, attempts: &[Attempt]) -> bool {
-    attempts.last().is_some_and(|a| {
-        a.outcome == Outcome::Accepted
-            && ctx.plan.conns.get(index).is_some_and(|c| {
-                !crate::oracle::session::may_be_refused(&ctx.plan, c.token, a.started_us)
-            })
-    })
+    attempts
+        .last()
+        .is_some_and(|a| a.outcome == Outcome::Accepted && !may_be_refused(ctx, index, a))
+}
+
+/// Whether connection `index`'s token is one a correct server may refuse when attempt `a`
+/// presented it ([`crate::oracle::session::may_be_refused`]: a forged token, a time
+/// shift then invalid).
+fn may_be_refused(ctx: &RunCtx, index: usize, a: &Attempt) -> bool {
+    ctx.plan
+        .conns
+        .get(index)
+        .is_some_and(|c| crate::oracle::session::may_be_refused(&ctx.plan, c.token, a.started_us))
 }
 
 /// [`ConnRun::note_data_frame`] on the fields it touches, for a caller that holds others.

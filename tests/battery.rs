@@ -891,18 +891,31 @@ async fn replay_applies_the_policy_rule_of_the_hunt_that_found_the_repro() {
 
         // Without the rule, nothing says the target takes these tokens: a run in which
         // every connection was closed before acceptance judged nothing, and is no
-        // reproduction (exit 6, auth misconfigured, as the run itself says).
+        // reproduction (exit 6, auth misconfigured, as the run itself says). On a busy
+        // machine a `subscribe` may leave late enough to follow the ack, and that
+        // connection is accepted and judged: a replay in which that happened reproduces
+        // nothing. Either way the violation is never reproduced.
         let path = repro(None).save(&dir.path().join("old")).unwrap();
         let out = replay(path).await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
-        // The result line, on stdout as `run`'s verdict is.
         assert!(
-            stdout.contains("stopped: replay 1 was auth_misconfigured"),
-            "{stdout}{stderr}"
+            !stdout.contains("violation 1/") && !stdout.contains("violation 2/"),
+            "{stdout}"
         );
-        assert!(!stdout.contains("violation 2/2 times"), "{stdout}");
+        match out.status.code() {
+            // The result line, on stdout as `run`'s verdict is. Which replay stops
+            // depends on whether an earlier one judged a late `subscribe`.
+            Some(6) => assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("stopped: replay ")
+                        && l.contains(" was auth_misconfigured")),
+                "{stdout}{stderr}"
+            ),
+            Some(0) => assert!(stdout.contains("violation 0/2 times"), "{stdout}{stderr}"),
+            code => panic!("exit {code:?}:\n{stdout}{stderr}"),
+        }
         stop.cancel();
     };
     tokio::time::timeout(BOUND, check).await.expect("bounded");

@@ -618,7 +618,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     // Nothing accepted, nothing learned: a script must not read that as success.
     if let Some(none) = proposal.none_accepted() {
         eprintln!("error: {none}");
-        return Ok(if none.auth() {
+        return Ok(if none.auth {
             exit::AUTH_MISCONFIGURED
         } else {
             exit::TARGET_UNUSABLE

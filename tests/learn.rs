@@ -656,6 +656,57 @@ async fn calibration_says_the_target_shed_load_for_1013_and_declared_codes() {
     }
 }
 
+/// A target that refuses every calibration connection with a close code of its own that
+/// the scenario declares as its token refusal (`reject = { close = [4004] }`, Discord's
+/// "Authentication failed"): `learn` sends the user to the token settings, exit 6, as it
+/// does for a 401. The same 4004 undeclared says nothing about tokens: exit 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_refused_with_a_declared_refusal_code_says_check_the_tokens() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    for (reject, exit) in [("reject = { close = [4004] }", 6), ("", 5)] {
+        let (url, stop) = spawn_server(move |tcp| async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            let frame = CloseFrame {
+                code: CloseCode::from(4004),
+                reason: "Authentication failed".into(),
+            };
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            let _ = ws.next().await;
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("refused.toml");
+        std::fs::write(
+            &path,
+            format!("{}\n[oracles]\n{reject}\n", undeclared_chat(2)),
+        )
+        .unwrap();
+        let learn = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+                .arg("learn")
+                .arg(&path)
+                .args(["--target", &url])
+                .output()
+                .unwrap()
+        });
+        let out = tokio::time::timeout(TEST_BOUND, learn)
+            .await
+            .expect("learn is bounded")
+            .unwrap();
+        stop.cancel();
+        let said = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(exit), "{reject:?}: {said}");
+        assert_eq!(
+            said.contains("check the token settings ([auth])"),
+            exit == 6,
+            "{reject:?}: {said}"
+        );
+    }
+}
+
 /// A server whose `user_seq` counts per user: every connection of a user draws from one
 /// counter, stamped on its `hello` and on the `ack` and `result` each request gets. With
 /// `skip_when_crowded`, a reply sent while another connection is open skips a number (a

@@ -68,6 +68,11 @@ pub struct Proposal {
     /// HTTP 429 or 503, a close 1013 or a `reject.shed` code): "not now", no sign of a
     /// wrong URL or token.
     pub unaccepted_shed: bool,
+    /// Whether that connection was refused with an auth refusal under the scenario's
+    /// `reject` rules ([`is_auth_refusal`]): the token settings are what to check.
+    ///
+    /// [`is_auth_refusal`]: super::verdict::is_auth_refusal
+    pub unaccepted_auth: bool,
     /// Connections calibration meant to make (valid-token ones, plus the bad-token one
     /// when the plan has one), whether its time bound (a `--budget`'s share, or the
     /// overall calibration limit) cut it before it made them all (or cut one of them
@@ -92,19 +97,11 @@ pub struct NoneAccepted {
     pub cause: Option<Cause>,
     /// The server shed the connection under load (see [`Proposal::unaccepted_shed`]).
     pub shed: bool,
+    /// The target refused it with an auth refusal (see [`Proposal::unaccepted_auth`]).
+    pub auth: bool,
 }
 
 impl NoneAccepted {
-    /// Whether the target refused with an auth status ([`is_auth_refusal`]): the token
-    /// settings are what to check, not the URL.
-    ///
-    /// [`is_auth_refusal`]: super::verdict::is_auth_refusal
-    pub fn auth(&self) -> bool {
-        self.cause
-            .as_ref()
-            .is_some_and(super::verdict::is_auth_refusal)
-    }
-
     /// What happened: `the target accepted no calibration connection (http_401)`.
     pub fn what(&self) -> String {
         let cause = self
@@ -119,7 +116,7 @@ impl NoneAccepted {
     pub fn check(&self) -> &'static str {
         if self.shed {
             "the target sheds load: calibrate when it is less busy"
-        } else if self.auth() {
+        } else if self.auth {
             "check the token settings ([auth])"
         } else {
             "check the URL and that the server speaks WebSocket there"
@@ -156,6 +153,7 @@ impl Proposal {
         (self.valid.1 == 0).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
+            auth: self.unaccepted_auth,
         })
     }
 }

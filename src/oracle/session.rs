@@ -158,8 +158,15 @@ fn leaked(plan: &Plan, seen: &[Seen<'_>], probe: &Probe) -> Option<Violation> {
 /// `jti`, RFC 7519 section 4.1.7) or revokes it when its session closes says that; one
 /// that still holds a session answers "in use" (409). A close 1008 says "policy" without
 /// saying which, and stays a held session.
+///
+/// Only these codes, never one the scenario lists in `reject.close`: a listed code may as
+/// well be the server's "in use" (a 4409), and taking it for token policy would hide a
+/// leaked session.
 pub fn token_policy(cause: &Cause) -> bool {
-    super::verdict::is_auth_refusal(cause) && *cause != Cause::ServerClose(1008)
+    matches!(
+        cause,
+        Cause::Http(401 | 403) | Cause::ServerClose(4401 | 4403) | Cause::RefusedInBand(_)
+    )
 }
 
 /// Until when (µs from the run start) a token is surely still valid: tokens are minted

@@ -15,7 +15,7 @@ use super::session::Coverage;
 use crate::auth::Redactor;
 use crate::model::{
     AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, Misread, OracleKind, Outcome,
-    Placement, Plan, Step, StopReason, Verdict, Violation,
+    Placement, Plan, RejectSpec, Step, StopReason, Verdict, Violation,
 };
 use std::collections::BTreeMap;
 
@@ -367,7 +367,8 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unreadable_welcome(e.plan, e.reports, &t) {
         return j;
     }
-    if let Some(mut j) = unusable(&t).or_else(|| misconfigured(&t, opaque)) {
+    let reject = &e.plan.oracles.session.reject;
+    if let Some(mut j) = unusable(reject, &t).or_else(|| misconfigured(&t, opaque)) {
         if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
             if upgrade_carries_no_token(e.plan, &t) {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
@@ -929,9 +930,13 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                     .iter()
                     .any(|b| b.outcome == Outcome::Accepted && b.started_us < a.started_us);
                 t.reconnects_refused += u64::from(
-                    refused_cleanly && auth_status(a) && accepted_before && !expired && !retried,
+                    refused_cleanly
+                        && auth_status(reject, a)
+                        && accepted_before
+                        && !expired
+                        && !retried,
                 );
-                if let (true, Some(cause)) = (refused_cleanly && auth_status(a), &a.cause) {
+                if let (true, Some(cause)) = (refused_cleanly && auth_status(reject, a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
                     let shown_before = first_presented
                         .get(&r.token)
@@ -976,30 +981,39 @@ fn names_extension(a: &crate::model::Answer) -> bool {
     .any(|w| text.contains(w))
 }
 
-/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
-/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
-/// unauthorized and forbidden codes of graphql-transport-ws and others), or the refusal
-/// message the scenario declares (`[oracles] reject.message`: a kind it names for turning
-/// a connection away before acceptance, ActionCable's `unauthorized` disconnect). A 409
-/// or a 1013 says the session is held or the server is busy: that is the session
-/// oracles' business, never a misconfiguration.
-fn auth_status(a: &Attempt) -> bool {
-    a.cause.as_ref().is_some_and(is_auth_refusal)
+/// Whether attempt `a` was refused with an auth refusal ([`is_auth_refusal`]) under the
+/// scenario's `reject` rules.
+fn auth_status(reject: &RejectSpec, a: &Attempt) -> bool {
+    a.cause.as_ref().is_some_and(|c| is_auth_refusal(reject, c))
 }
 
-/// Whether a cause is an auth refusal ("who are you"): HTTP 401 or 403, a close 1008,
-/// 4401 or 4403, or the declared refusal message (see `auth_status`).
-pub fn is_auth_refusal(cause: &Cause) -> bool {
-    matches!(
-        cause,
-        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403) | Cause::RefusedInBand(_)
-    )
+/// Whether a refusal says "who are you" rather than "not now": HTTP 401 or 403, a close
+/// code that refuses credentials in band (1008 policy violation; 4401 and 4403, the
+/// unauthorized and forbidden codes of graphql-transport-ws and others), a close code or
+/// HTTP status the scenario lists in `[oracles] reject` (the codes it says the server
+/// refuses a token with: Discord's 4004 "Authentication failed", Centrifugo's 3500,
+/// Pusher's 4009), or the refusal message it declares (`reject.message`: a kind it names
+/// for turning a connection away before acceptance, ActionCable's `unauthorized`
+/// disconnect). A 409 or a 1013, or a code the scenario lists as shedding or takeover,
+/// says the session is held or the server is busy: that is the session oracles'
+/// business, never a misconfiguration.
+pub fn is_auth_refusal(reject: &RejectSpec, cause: &Cause) -> bool {
+    if reject.sheds(cause) || reject.replaces(cause) {
+        return false;
+    }
+    match cause {
+        Cause::Http(401 | 403) | Cause::ServerClose(1008 | 4401 | 4403) => true,
+        Cause::RefusedInBand(_) => true,
+        Cause::Http(409) => false,
+        Cause::Http(_) | Cause::ServerClose(_) => reject.is_clean(cause),
+        _ => false,
+    }
 }
 
 /// No attempt got through the upgrade, and not every one was a clean refusal; or some
 /// did, but the server accepted no valid token's connection after it (see
 /// [`none_accepted`]); or the server shed every attempt.
-fn unusable(t: &Tally) -> Option<Judgement> {
+fn unusable(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
     }
@@ -1016,7 +1030,7 @@ fn unusable(t: &Tally) -> Option<Judgement> {
         });
     }
     if t.upgraded > 0 {
-        return none_accepted(t);
+        return none_accepted(reject, t);
     }
     if t.client_side > 0 && t.client_side + t.clean_refusals == t.judged {
         return Some(Judgement {
@@ -1132,11 +1146,11 @@ fn subprotocol_refused(t: &Tally) -> Judgement {
 /// subprotocol it refuses, a protocol fault right after the 101), not a race. Auth codes
 /// stay out: a server may close with 4401 or 1008 as its policy for what the scenario
 /// does (a request before its ack), which the session oracles and policy rules judge.
-fn none_accepted(t: &Tally) -> Option<Judgement> {
+fn none_accepted(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
     if t.valid == 0 || t.valid_accepted > 0 || t.accepted > 0 {
         return None;
     }
-    if t.causes.keys().any(is_auth_refusal) {
+    if t.causes.keys().any(|c| is_auth_refusal(reject, c)) {
         return None;
     }
     Some(Judgement {
@@ -1303,7 +1317,8 @@ fn answered_only_errors(
     let answered = format!(
         "the server answered every request with its error event ({errored} errored, none met{past}{quoted})"
     );
-    if !closes.is_empty() && closes.keys().all(is_auth_refusal) {
+    let reject = &plan.oracles.session.reject;
+    if !closes.is_empty() && closes.keys().all(|c| is_auth_refusal(reject, c)) {
         let check = auth_check(opaque);
         return Some(Judgement {
             verdict: Verdict::AuthMisconfigured,

@@ -61,6 +61,8 @@ pub async fn calibrate(
     let mut valid = (0, 0);
     let mut unaccepted = None;
     let mut unaccepted_shed = false;
+    let mut unaccepted_auth = false;
+    let reject = &plan.oracles.session.reject;
     let conns = valid_conns(plan);
     let bad = bad_conn(plan);
     let planned = conns.len() + usize::from(bad.is_some());
@@ -110,7 +112,9 @@ pub async fn calibrate(
             .and_then(|r| r.attempts.first())
             .is_some_and(|a| a.outcome == Outcome::Accepted);
         if !accepted && !timed_out {
-            unaccepted = Some(refused_by(report.as_ref()));
+            let cause = refused_by(report.as_ref());
+            unaccepted_auth = crate::oracle::verdict::is_auth_refusal(reject, &cause);
+            unaccepted = Some(cause);
             // Judged by the scenario's rules like any run's attempt: a declared
             // `reject.shed` code sheds as a 1013 does.
             unaccepted_shed = report
@@ -143,6 +147,7 @@ pub async fn calibrate(
     proposal.valid = valid;
     proposal.unaccepted = unaccepted;
     proposal.unaccepted_shed = unaccepted_shed;
+    proposal.unaccepted_auth = unaccepted_auth;
     proposal.planned = planned;
     if valid.1 > 0 && !cut && !cancel.is_cancelled() {
         if let Some((conn, name)) = bad {

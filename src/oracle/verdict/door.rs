@@ -92,7 +92,8 @@ pub(super) fn refused_at_door(
     redactor: &Redactor,
 ) -> Option<Judgement> {
     let door = door(plan, reports, redactor)?;
-    let auth = door.closes.keys().any(is_auth_refusal)
+    let reject = &plan.oracles.session.reject;
+    let auth = door.closes.keys().any(|c| is_auth_refusal(reject, c))
         || door.reasons.iter().any(|r| auth_reason(&r.sent))
         || door.messages.iter().any(|m| auth_reason(&m.sent));
     let seen = seen(&door);

@@ -2805,3 +2805,58 @@ fn closes_before_the_declared_lifetime_stay_findings() {
         "{hint}"
     );
 }
+
+/// A close code the scenario lists in `reject.close` is how it says the server refuses a
+/// token (Discord's 4004 "Authentication failed", Centrifugo's 3500 "invalid token"):
+/// every valid token refused with it is a wrong secret, never the liveness violations its
+/// refusals also count. Listed as shedding instead, the same code says "not now".
+#[test]
+fn every_valid_token_refused_with_a_declared_close_code_is_auth_misconfigured() {
+    let judged = |close: Vec<u16>, shed: Vec<u16>, violations: u64| {
+        let mut plan = plan();
+        plan.oracles.session.reject.close = close;
+        plan.oracles.session.reject.shed = shed;
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = attempt(End::RefusedAfterUpgrade(4004));
+                a.declared_shed = plan.oracles.session.reject.shed.contains(&4004);
+                report(c, a, Default::default())
+            })
+            .collect();
+        let by_oracle = BTreeMap::from([(OracleKind::Liveness, violations)]);
+        judge(&Evidence {
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &by_oracle,
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+        })
+    };
+    let declared = judged(vec![4004], Vec::new(), 2);
+    assert_eq!(declared.verdict, Verdict::AuthMisconfigured, "{declared:?}");
+    let hint = declared.hint.unwrap_or_default();
+    assert!(hint.contains("server_close_4004 ×2"), "{hint}");
+    assert!(hint.contains("check the signing secret"), "{hint}");
+    // Undeclared, the code is no known refusal: the door's verdict, never a race.
+    let undeclared = judged(vec![1008], Vec::new(), 2);
+    assert_ne!(
+        undeclared.verdict,
+        Verdict::AuthMisconfigured,
+        "{undeclared:?}"
+    );
+    assert_ne!(undeclared.verdict, Verdict::Violations, "{undeclared:?}");
+    // Shed, it refuses nobody's token (and breaks no session oracle).
+    let shed = judged(vec![4004], vec![4004], 0);
+    assert!(
+        matches!(
+            shed.verdict,
+            Verdict::Inconclusive | Verdict::TargetUnusable
+        ),
+        "{shed:?}"
+    );
+}

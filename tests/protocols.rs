@@ -463,6 +463,9 @@ async fn spawn_cable_gate(secret: &'static str) -> (String, CancellationToken) {
 enum Refuse {
     /// ActionCable's `disconnect` message, then Close 1000.
     InBand,
+    /// The `disconnect` message alone, the connection left open for the client to end (as
+    /// Centrifugo answers an expired token and waits for a refreshed one).
+    InBandKeptOpen,
     /// A Close with this code (4401 "Unauthorized", as graphql-transport-ws), nothing before.
     Close(u16),
     /// `{"type":"error","code":"unauthorized"}`, then a Close with this code.
@@ -510,6 +513,11 @@ async fn spawn_gate(secret: &'static str, refuse: Refuse) -> (String, Cancellati
             let refusal =
                 json!({"type": "disconnect", "reason": "unauthorized", "reconnect": false});
             let _ = ws.send(Message::Text(refusal.to_string().into())).await;
+            if let Refuse::InBandKeptOpen = refuse {
+                // Whatever comes is ignored until the client closes.
+                while let Some(Ok(_)) = ws.next().await {}
+                return;
+            }
             let normal = CloseFrame {
                 code: CloseCode::Normal,
                 reason: "".into(),
@@ -562,6 +570,26 @@ fn assert_gatecrashers_refused(outcome: &RunOutcome, by: stampede::model::Cause)
         (3, 2, 0)
     );
     assert_eq!(s.counters.refused_by.get(&by), Some(&2), "{:?}", s.counters);
+}
+
+/// A declared in-band refusal after which the server keeps the connection open is as
+/// clean as one it closes after: the refused connections' pending `welcome` is refused, not
+/// missed (it used to time out into a completeness violation each), and the client ends
+/// the connection itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_sent_in_band_on_a_connection_left_open_is_a_clean_refusal() {
+    let declared =
+        head("cable-gate", 5) + &CABLE_GATE.replace("REJECT", "reject = { message = \"refused\" }");
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::InBandKeptOpen).await;
+    let outcome = run_against("cable-gate.toml", &declared, url).await;
+    stop.cancel();
+    assert_gatecrashers_refused(
+        &outcome,
+        stampede::model::Cause::RefusedInBand("refused".into()),
+    );
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.expect.expectations_met, 6);
+    assert_eq!(s.counters.expect.expectations_refused, 2);
 }
 
 /// With `reject = { message = "refused" }`, the server's in-band refusal of a bad token is

@@ -287,6 +287,9 @@ struct Open {
     /// Whether the attempt may still be pending, so that a data frame may settle it; once
     /// settled, a data frame does not read the attempt (one more cache line per message).
     judging: bool,
+    /// The server refused the attempt in band (`[oracles] reject.message`) and kept the
+    /// connection open: the frame's reader ends it ([`ConnRun::refused_in_band`]).
+    refused_in_band: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`) and when they resumed: a server Close

@@ -67,9 +67,14 @@ impl ConnRun {
                 Wake::Cancelled => return Stop::Cancelled,
                 // Most frames: handled without a wait (and without a future of their own).
                 Wake::Frame(Some(Ok(Message::Text(text)))) => {
-                    if self.on_text(text.as_str(), Instant::now()) {
+                    let now = Instant::now();
+                    if self.on_text(text.as_str(), now) {
                         // Boxed: once per batch, and every waiting connection carries this loop.
                         Box::pin(self.samples.flush()).await;
+                    }
+                    if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
+                        Box::pin(self.refused_in_band(now)).await;
+                        return Stop::Lost;
                     }
                 }
                 Wake::Frame(frame) => {
@@ -132,6 +137,10 @@ impl ConnRun {
             Message::Text(text) => {
                 if self.on_text(text.as_str(), now) {
                     self.samples.flush().await;
+                }
+                if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
+                    Box::pin(self.refused_in_band(now)).await;
+                    return false;
                 }
             }
             Message::Binary(bytes) => {
@@ -320,8 +329,13 @@ impl ConnRun {
                     }
                     let judging = open.as_ref().is_some_and(|o| o.judging);
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
-                    if judging && accepted_valid(ctx, *index, attempts) {
-                        checker.authenticated();
+                    if judging {
+                        if accepted_valid(ctx, *index, attempts) {
+                            checker.authenticated();
+                        }
+                        if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
+                            o.refused_in_band = true;
+                        }
                     }
                     match marker_of(markers, &msg) {
                         Some(sent_us) => {
@@ -427,6 +441,28 @@ impl ConnRun {
         };
         let detail = format!("server closed with {code}");
         self.stream_ended(ours.is_some(), (&detail, close_code), now);
+        self.end_attempt(open, cause, now);
+    }
+
+    /// The server refused the attempt with its declared refusal message (`[oracles]
+    /// reject.message`) and left the connection open (Centrifugo answers an expired token
+    /// with an error and waits for a refreshed one): the refusal is its answer, as a Close
+    /// would have been. What the script still expected is refused, not missed, and we end
+    /// the connection, as a client with no other token does, so the rest of its script is
+    /// not asked of a connection the server turned away.
+    async fn refused_in_band(&mut self, now: Instant) {
+        let Some(mut open) = self.open.take() else {
+            return;
+        };
+        let _ = timeout(INTERRUPT_GRACE, open.ws.close(None)).await;
+        let cause = self
+            .attempts
+            .last()
+            .and_then(|a| a.cause.clone())
+            .unwrap_or(Cause::ClientClose(1000));
+        let detail = format!("refused in band ({cause})");
+        self.checker
+            .end_stream(StreamEnd::Refused, &detail, None, now);
         self.end_attempt(open, cause, now);
     }
 
@@ -764,6 +800,14 @@ fn may_be_refused(ctx: &RunCtx, index: usize, a: &Attempt) -> bool {
         .conns
         .get(index)
         .is_some_and(|c| crate::oracle::session::may_be_refused(&ctx.plan, c.token, a.started_us))
+}
+
+/// Whether the last attempt was just refused by the declared refusal message
+/// ([`Cause::RefusedInBand`]).
+fn refused_in_band(attempts: &[Attempt]) -> bool {
+    attempts
+        .last()
+        .is_some_and(|a| matches!(a.cause, Some(Cause::RefusedInBand(_))))
 }
 
 /// [`ConnRun::note_data_frame`] on the fields it touches, for a caller that holds others.

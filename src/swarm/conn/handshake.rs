@@ -199,6 +199,7 @@ impl ConnRun {
                     paused_reads: None,
                     first_frame_seen: false,
                     judging: true,
+                    refused_in_band: false,
                     last_data_us: None,
                     closing: None,
                 };

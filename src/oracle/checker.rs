@@ -375,6 +375,9 @@ pub struct ConnChecker {
     /// Whether learned invariants apply (off for forged tokens: what calibration learned
     /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
     learned_on: bool,
+    /// Whether this stream kept an unread record (`unread.recent`): read by every
+    /// expectation as it opens, so kept here, beside what it reads anyway, not there.
+    unread_kept: bool,
     /// Every kind an expectation of this connection's script could claim
     /// ([`Self::claiming_only`]); `None`: any.
     claimable: Option<Arc<BTreeSet<String>>>,
@@ -450,6 +453,7 @@ impl ConnChecker {
             span: None,
             observed: spec.calibrating.then(Box::default),
             learned_on: true,
+            unread_kept: false,
             claimable: None,
             ignored: VecDeque::new(),
             spec,
@@ -510,6 +514,8 @@ impl ConnChecker {
         self.buffer.clear();
         self.ignored.clear();
         self.buffered_bytes = 0;
+        self.unread.recent.clear();
+        self.unread_kept = false;
         self.saw_uncorrelated_error = false;
         self.authenticated = false;
     }
@@ -685,6 +691,14 @@ impl ConnChecker {
             return id;
         }
         self.tally(&pending.state, Tallied::Expected);
+        if self.unread_kept {
+            // What it waits for may have come already, in a record no one could read.
+            pending.unread_seen = self
+                .unread
+                .recent
+                .iter()
+                .any(|record| held_earlier(&self.spec, &pending, record));
+        }
         let claim = claim_buffered(&mut pending, &self.buffer, &mut self.captures);
         for i in claim.indices.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
@@ -808,7 +822,7 @@ impl ConnChecker {
     /// leaves say.
     pub fn on_unreadable(&mut self, text: &str) {
         self.unread.not_json += 1;
-        self.note_unread(text.as_bytes());
+        self.note_unread_frame(text.as_bytes(), Unreadable::Text);
         self.forget_sequence();
     }
 
@@ -816,14 +830,8 @@ impl ConnChecker {
     /// [`Self::on_unreadable`], for what a violation that saw nothing says.
     pub fn on_binary(&mut self, bytes: &[u8]) {
         self.unread.binary += 1;
-        self.note_unread_frame(bytes, true);
+        self.note_unread_frame(bytes, Unreadable::Binary);
         self.forget_sequence();
-    }
-
-    /// An unread text record (its bytes as received) may hold what an open expectation
-    /// waits for ([`Self::note_unread_frame`]).
-    fn note_unread(&mut self, record: &[u8]) {
-        self.note_unread_frame(record, false);
     }
 
     /// An unread record may hold what an open expectation waits for: a correlated one when
@@ -833,17 +841,22 @@ impl ConnChecker {
     /// not), or whatever it holds when kinds come from `[oracles.kinds]` rules (a rule's
     /// kind need not be written in the record), the pattern names none, or the record is
     /// a `binary` frame (an encoding may hide the name).
-    fn note_unread_frame(&mut self, record: &[u8], binary: bool) {
+    ///
+    /// A text record that is not JSON is kept (the last [`UNREAD_KEPT`]) for the
+    /// expectations that open after it ([`Self::expect`]).
+    fn note_unread_frame(&mut self, record: &[u8], what: Unreadable) {
         let by_rules = !self.spec.kinds.is_empty();
+        let binary = what == Unreadable::Binary;
         for p in self.pending.iter_mut().filter(|p| !p.unread_seen) {
-            p.unread_seen = match &p.correlate {
-                Some((_, value)) => holds(record, value.as_bytes()),
-                None if binary || by_rules => true,
-                None => {
-                    let items = p.state.pattern();
-                    items.is_empty() || items.iter().any(|i| holds(record, i.event.as_bytes()))
-                }
-            };
+            p.unread_seen = may_hold(p, record, binary, by_rules);
+        }
+        if what == Unreadable::Text {
+            let recent = &mut self.unread.recent;
+            if recent.len() == UNREAD_KEPT {
+                recent.remove(0);
+            }
+            recent.push(record[..record.len().min(UNREAD_KEPT_BYTES)].into());
+            self.unread_kept = true;
         }
     }
 
@@ -860,7 +873,7 @@ impl ConnChecker {
         }
         let text = msg.to_value().to_string();
         if waiting {
-            self.note_unread(text.as_bytes());
+            self.note_unread_frame(text.as_bytes(), Unreadable::Kindless);
         }
         if sequenced && self.names_sequence(&text) {
             self.forget_sequence();
@@ -2124,6 +2137,37 @@ fn last_seen_is(p: &Pending, event: &str) -> bool {
 }
 
 /// Whether `record` holds `value` (a correlation value) anywhere.
+/// Whether an unread `record` (a `binary` frame or text) may hold what `p` waits for (see
+/// [`ConnChecker::note_unread_frame`]); `by_rules`: kinds come from `[oracles.kinds]`.
+fn may_hold(p: &Pending, record: &[u8], binary: bool, by_rules: bool) -> bool {
+    match &p.correlate {
+        Some((_, value)) => holds(record, value.as_bytes()),
+        None if binary || by_rules => true,
+        None => {
+            let items = p.state.pattern();
+            items.is_empty() || items.iter().any(|i| holds(record, i.event.as_bytes()))
+        }
+    }
+}
+
+/// Whether a text `record` that was not JSON, received before expectation `p` opened, may
+/// hold what `p` waits for: its correlation value, or, for an uncorrelated one, a JSON
+/// document on one of its lines (newline-joined records, NDJSON) or between record
+/// separators (0x1E) whose kind is in `p`'s pattern. Stricter than [`may_hold`] for a
+/// record that came while `p` waited: a heartbeat line that came before says nothing
+/// about what `p` waits for.
+fn held_earlier(spec: &OracleSpec, p: &Pending, record: &[u8]) -> bool {
+    if let Some((_, value)) = &p.correlate {
+        return holds(record, value.as_bytes());
+    }
+    let items = p.state.pattern();
+    record
+        .split(|b| *b == b'\n' || *b == 0x1e)
+        .filter_map(|piece| serde_json::from_slice::<Value>(piece).ok())
+        .filter_map(|doc| kind_of(spec, &doc).map(|k| k.into_owned()))
+        .any(|kind| items.iter().any(|i| i.event == kind))
+}
+
 fn holds(record: &[u8], value: &[u8]) -> bool {
     !value.is_empty() && memchr::memmem::find(record, value).is_some()
 }
@@ -2277,7 +2321,29 @@ struct Unread {
     /// JSON records without a kind, and the shape of the first (its field names).
     kindless: u64,
     kindless_shape: Option<Box<str>>,
+    /// The last few text records of this stream that were not JSON ([`UNREAD_KEPT`], each
+    /// cut to [`UNREAD_KEPT_BYTES`]): an expectation opened after them may have been
+    /// answered in one (a reply and the push it announces joined in one frame by a newline
+    /// the scenario does not split on: [`held_earlier`]). Empty, and never allocated, on
+    /// most connections.
+    recent: Vec<Box<[u8]>>,
 }
+
+/// What kind of record no expectation could read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreadable {
+    /// Text that is not JSON.
+    Text,
+    /// A binary frame.
+    Binary,
+    /// A JSON record without a kind.
+    Kindless,
+}
+
+/// How many unread records a stream keeps for the expectations opened after them, and how
+/// much of each: a bound, whatever the traffic.
+const UNREAD_KEPT: usize = 4;
+const UNREAD_KEPT_BYTES: usize = 2048;
 
 /// What an expectation saw, for its witness: when that was nothing, what the connection
 /// received that no expectation could read (`unread`; `type_field` is the field kinds are

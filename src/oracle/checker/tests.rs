@@ -386,6 +386,37 @@ fn a_heartbeat_line_does_not_excuse_an_uncorrelated_loss() {
     assert!(binary.violations[0].unreadable, "an encoding may hide it");
 }
 
+/// An expectation that opens after a record no one could read is excused by it only when
+/// the record holds its answer: a line of newline-joined JSON whose kind is in its pattern
+/// (Centrifugo joins a reply and the push it announces in one frame), or its correlation
+/// value. A heartbeat line before it, or a joined record of other kinds, excuses nothing.
+#[test]
+fn an_expectation_opened_after_an_unread_record_is_excused_only_by_its_answer() {
+    let t = Instant::now();
+    let later = |record: &str, correlate: bool| {
+        let mut ch = checker();
+        ch.on_unreadable(record);
+        let plan = if correlate {
+            five("r1")
+        } else {
+            ExpectPlan {
+                correlate: None,
+                ..five("r1")
+            }
+        };
+        ch.expect(plan, Some((t, t)), t);
+        ch.expire(t + Duration::from_secs(6));
+        ch.violations[0].unreadable
+    };
+    let joined = "{\"type\":\"reply\",\"id\":3}\n{\"type\":\"started\",\"run_id\":\"r1\"}";
+    assert!(later(joined, false), "a line of it is a `started`");
+    assert!(later(joined, true), "it holds r1");
+    assert!(!later("ping 1700000000", false), "a ping holds no kind");
+    let others = "{\"type\":\"reply\",\"id\":3}\n{\"type\":\"presence\"}";
+    assert!(!later(others, false), "no line is of the pattern's kinds");
+    assert!(!later(others, true), "nor holds r1");
+}
+
 /// Records no expectation claimed are shown with what an unmet expectation saw (a refusal
 /// the scenario does not declare explains a `welcome` that never came): the latest few,
 /// each its JSON when bodies are kept (cut, never inside a token), else its kind.

@@ -1495,7 +1495,9 @@ impl ConnChecker {
         let Some(field) = self.spec.sequence.as_deref() else {
             return;
         };
-        let Some(value) = lookup(msg, field) else {
+        // A null carries no number: Discord's gateway sends `"s": null` on every
+        // operation that is no dispatch (its Hello, a heartbeat's ACK).
+        let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
             return;
         };
         let Some(seq) = value.int() else {
@@ -1585,7 +1587,8 @@ impl ConnChecker {
             if spec.sequence.as_deref() == Some(field.as_str()) {
                 continue;
             }
-            let Some(value) = lookup(msg, field) else {
+            // Null carries no number (see `check_sequence`).
+            let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
                 continue;
             };
             let seq = value.int();

@@ -1422,6 +1422,36 @@ fn one_x() -> ExpectPlan {
     }
 }
 
+/// A null sequence field carries no number (Discord's gateway: `"s": null` on its Hello
+/// and heartbeat ACKs, numbers on dispatches): skipped by the declared and the learned
+/// oracle alike, and the count goes on across it; a string there is still no number.
+#[test]
+fn a_null_sequence_field_carries_no_number() {
+    let now = Instant::now();
+    let mut declared = checker();
+    for seq in [json!(null), json!(1), json!(null), json!(2), json!(3)] {
+        declared.on_message(&json!({"type": "x", "seq": seq}), now);
+    }
+    assert_eq!(declared.violated, 0, "{:?}", declared.violations);
+    declared.on_message(&json!({"type": "x", "seq": "4"}), now);
+    assert_eq!(declared.violated, 1, "{:?}", declared.violations);
+    let mut learned = learned_checker();
+    for n in [json!(1), json!(null), json!(2)] {
+        learned.expect(one_x(), None, now);
+        learned.on_message(
+            &json!({"type": "x", "data": {"owner": "user-1", "n": n}}),
+            now,
+        );
+    }
+    assert_eq!(learned.violated, 0, "{:?}", learned.violations);
+    learned.expect(one_x(), None, now);
+    learned.on_message(
+        &json!({"type": "x", "data": {"owner": "user-1", "n": 4}}),
+        now,
+    );
+    assert_eq!(learned.violated, 1, "{:?}", learned.violations);
+}
+
 #[test]
 fn learned_identity_and_sequence_are_marked_learned() {
     let mut c = learned_checker();

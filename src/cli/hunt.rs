@@ -581,6 +581,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     if outcome.before.1.reproduced == 0 {
         return not_reproduced(&args, &repro, &against, &outcome.before);
     }
+    if let Some(candidate) = &outcome.unconfirmed {
+        return unconfirmed_shrink(&args, &repro, &against, &outcome, candidate);
+    }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
@@ -904,6 +907,42 @@ fn interrupted_shrink(
 /// rate): there is nothing to shrink, so nothing is written, and it exits as `replay` does
 /// for a repro that no longer reproduces (0). When the budget left no replay at all, the
 /// rate proves nothing: exit 7 (incomplete).
+/// A shrink whose smallest candidate did not reproduce when measured again at the end
+/// ([`hunt::ShrinkOutcome::unconfirmed`]): no minimal repro is written, the original stands,
+/// and the exit is inconclusive (4): neither a smaller repro nor a race gone.
+fn unconfirmed_shrink(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    outcome: &hunt::ShrinkOutcome,
+    (n1, r1): &(usize, hunt::Rate),
+) -> Result<u8, Error> {
+    let (n0, r0) = &outcome.before;
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "before": { "connections": n0, "rate": rate_json(r0) },
+            "unconfirmed": { "connections": n1, "rate": rate_json(r1) },
+            "candidates": outcome.candidates,
+            "minimal_repro": null,
+        }))?;
+        return Ok(exit::INCONCLUSIVE);
+    }
+    outln!(
+        "not shrunk: the smallest candidate that held ({}) reproduced {r1} when measured          again, so it shows the {} violation only sometimes; {} tried; against {against}",
+        plural(*n1 as u64, "connection"),
+        repro.oracle.name(),
+        plural(outcome.candidates, "candidate")
+    )?;
+    outln!(
+        "no minimal repro written: the original stands ({n0} connections, {r0}): {}; shrink          again with a larger --times to keep only candidates that hold steadily",
+        args.repro.display()
+    )?;
+    Ok(exit::INCONCLUSIVE)
+}
+
 fn not_reproduced(
     args: &ShrinkArgs,
     repro: &Repro,

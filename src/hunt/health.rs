@@ -809,6 +809,7 @@ pub async fn shrink_health(
             candidates: 0,
             short: None,
             repro: repro.clone(),
+            unconfirmed: None,
         });
     }
     let reserve = started.elapsed();
@@ -914,7 +915,9 @@ pub async fn shrink_health(
         candidates: tried,
         short,
         repro: shrunk,
-    })
+        unconfirmed: None,
+    }
+    .confirmed(repro))
 }
 
 #[cfg(test)]

@@ -65,6 +65,27 @@ pub struct ShrinkOutcome {
     /// candidates get what the rate before and the rate after leave) or Ctrl-C.
     pub short: Option<Short>,
     pub repro: Repro,
+    /// The smallest candidate's size and rate when, measured again at the end, it did not
+    /// reproduce (a race that shows at that size only sometimes): then `repro` and `after`
+    /// are the original's, and no smaller repro is claimed ([`ShrinkOutcome::confirmed`]).
+    pub unconfirmed: Option<(usize, Rate)>,
+}
+
+impl ShrinkOutcome {
+    /// This outcome, or, when its smaller repro did not reproduce when measured again at
+    /// the end (its rate after is 0 of N, or it was not measured at all), the `original`
+    /// repro unchanged, with the candidate's figures in [`ShrinkOutcome::unconfirmed`]:
+    /// a minimal repro that failed its own check would send its user chasing a race it
+    /// does not show, with the original's evidence naming connections it no longer has.
+    pub fn confirmed(mut self, original: &Repro) -> ShrinkOutcome {
+        if self.after.1.reproduced > 0 {
+            return self;
+        }
+        self.unconfirmed = Some((self.after.0, self.after.1.clone()));
+        self.after = (self.before.0, self.before.1.clone());
+        self.repro = original.clone();
+        self
+    }
 }
 
 /// What a violation says, with what differs from run to run (token labels, subjects,
@@ -239,6 +260,7 @@ pub async fn shrink(
             candidates: 0,
             short: None,
             repro: repro.clone(),
+            unconfirmed: None,
         });
     }
     let reserve = started.elapsed();
@@ -284,7 +306,9 @@ pub async fn shrink(
         candidates: s.tried,
         short: s.short,
         repro: shrunk,
-    })
+        unconfirmed: None,
+    }
+    .confirmed(repro))
 }
 
 async fn shrink_connections(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Error> {
@@ -567,6 +591,48 @@ mod tests {
     use crate::model::PatternItem;
     use serde_json::json;
     use std::time::Duration;
+
+    /// A shrink whose smaller plan did not reproduce when measured again claims nothing:
+    /// the original repro (plan and evidence) stands, its rate the one measured before,
+    /// and the candidate's figures are kept to be said. One that reproduced is kept.
+    #[test]
+    fn a_smaller_repro_that_fails_its_own_check_is_not_claimed() {
+        let text = "name = \"s\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{ close = 1000 }]\n";
+        let scenario = crate::scenario::load_str(text, "s.toml").unwrap();
+        let plan = crate::plan::build(&scenario, 1);
+        let original = Repro::for_plan(
+            &scenario,
+            1,
+            plan.clone(),
+            "ws://127.0.0.1:1/ws".into(),
+            OracleKind::Identity,
+        );
+        let mut smaller = original.clone();
+        smaller.plan = subset_plan(&plan, &[plan.conns[0].id]);
+        let rate = |reproduced| Rate {
+            reproduced,
+            runs: 3,
+            planned: 3,
+            short: None,
+            shed: 0,
+        };
+        let outcome = |after| ShrinkOutcome {
+            before: (original.size(), rate(3)),
+            after: (smaller.size(), rate(after)),
+            candidates: 5,
+            short: None,
+            repro: smaller.clone(),
+            unconfirmed: None,
+        };
+        let failed = outcome(0).confirmed(&original);
+        assert_eq!(failed.repro.plan, original.plan);
+        assert_eq!(failed.after, (original.size(), rate(3)));
+        assert_eq!(failed.unconfirmed, Some((smaller.size(), rate(0))));
+        let held = outcome(2).confirmed(&original);
+        assert_eq!(held.repro.plan, smaller.plan);
+        assert_eq!(held.after, (smaller.size(), rate(2)));
+        assert_eq!(held.unconfirmed, None);
+    }
 
     fn expect(events: &str, correlate: Option<(&str, &str)>, wait: bool) -> Action {
         let pattern = events

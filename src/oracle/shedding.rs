@@ -8,7 +8,7 @@ use super::undeclared;
 use crate::model::{Cause, ConnReport, Outcome, Plan};
 
 /// Words of a close reason that say "not now" (lowercase; matched anywhere in it).
-const RATE_WORDS: [&str; 8] = [
+const RATE_WORDS: [&str; 13] = [
     "rate limit",
     "rate-limit",
     "ratelimit",
@@ -17,6 +17,12 @@ const RATE_WORDS: [&str; 8] = [
     "too many",
     "throttl",
     "slow down",
+    // A connection cap: Pusher's 4100 "Over capacity".
+    "capacity",
+    "overload",
+    "server busy",
+    "too busy",
+    "try again later",
 ];
 
 /// Whether a close `code` with `reason` reads as rate limiting: an application or library
@@ -116,6 +122,8 @@ mod tests {
             (4008, "Too Many Requests", true),
             (4000, "rate limit exceeded", true),
             (4000, "Throttled", true),
+            (4100, "Over capacity", true),
+            (4000, "Server busy, try again later", true),
             (4000, "separate sessions", false),
             (4401, "unauthorized", false),
             // A 1008 only by its reason (a connection cap): alone, or with an auth

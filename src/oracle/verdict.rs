@@ -515,13 +515,30 @@ fn unserved(t: &Tally) -> Option<Judgement> {
         return None;
     }
     let mut parts = Vec::new();
-    if failed > 0 {
+    // A Close before acceptance is an answer, only not one the scenario reads as a
+    // refusal or as shedding: said apart from silence.
+    let (closed, silent): (BTreeMap<Cause, u64>, BTreeMap<Cause, u64>) = t
+        .valid_failed
+        .iter()
+        .map(|(c, n)| (c.clone(), *n))
+        .partition(|(c, _)| matches!(c, Cause::ServerClose(_) | Cause::InvalidClose(_)));
+    let (closed_n, silent_n): (u64, u64) = (closed.values().sum(), silent.values().sum());
+    if silent_n > 0 {
         parts.push(format!(
-            "{failed} of {} valid-token connection attempts got no answer from the server \
+            "{silent_n} of {} valid-token connection attempts got no answer from the server \
              ({}): a server down for part of the run refuses TCP connections, an \
              overloaded one lets the upgrade time out or resets it",
             t.valid,
-            top_causes(&t.valid_failed)
+            top_causes(&silent)
+        ));
+    }
+    if closed_n > 0 {
+        parts.push(format!(
+            "the server closed {closed_n} of {} valid-token connection attempts before \
+             accepting them ({}), with a code the scenario declares neither as a refusal nor \
+             as shedding (`[oracles] reject.shed`; the answer line has its reason)",
+            t.valid,
+            top_causes(&closed)
         ));
     }
     if t.reconnects_refused > 0 {

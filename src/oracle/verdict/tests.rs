@@ -2619,6 +2619,18 @@ fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
             "{hint}"
         );
     }
+    // A Close before acceptance with a code the scenario does not declare is an answer,
+    // not silence (Pusher's 4100 "Over capacity").
+    let mut closed = attempt(End::RefusedAfterUpgrade(4100));
+    closed.outcome = Outcome::Failed;
+    let j = judged(vec![closed]);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the server closed 1 of 2 valid-token connection attempts before accepting them (server_close_4100 ×1)"),
+        "{hint}"
+    );
+    assert!(!hint.contains("got no answer"), "{hint}");
     let mut reconnect = attempt(End::Refused(401));
     reconnect.started_us = 5_000;
     let j = judged(vec![attempt(End::Accepted), reconnect]);

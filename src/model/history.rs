@@ -712,9 +712,7 @@ impl Answer {
     /// escaped.
     pub fn printable(body: &[u8]) -> String {
         let end = excerpt_end(body, Answer::BODY_BYTES);
-        let mut text = String::from_utf8_lossy(&body[..end])
-            .escape_debug()
-            .to_string();
+        let mut text = escape_controls(&String::from_utf8_lossy(&body[..end]));
         if end < body.len() {
             // Said, so a cut body is not taken for the server's whole answer.
             text.push('…');
@@ -725,17 +723,22 @@ impl Answer {
     /// [`Answer::BODY_BYTES`], cut where [`excerpt`] cuts, control characters escaped
     /// (quotes kept as sent, so JSON reads as JSON).
     pub fn quoted(text: &str) -> String {
-        let kept = excerpt(text, Answer::BODY_BYTES);
-        let mut out = String::with_capacity(kept.len());
-        for c in kept.chars() {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        escape_controls(&excerpt(text, Answer::BODY_BYTES))
     }
+}
+
+/// `text` with its control characters escaped (no terminal escapes, no line breaks) and
+/// everything else, quotes included, as sent: a JSON body reads as JSON.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Where an excerpt of `body` ends: at most `max` bytes, not inside a run of token
@@ -1121,10 +1124,11 @@ mod tests {
         let body = format!(r#"{{"error":"token rejected","token":"{token}"}}"#);
         assert!(body.len() > Answer::BODY_BYTES);
         let answer = Answer::new(Cause::Http(401), "HTTP/1.1 401".into(), body.as_bytes());
-        assert_eq!(
-            answer.body,
-            r#"{\"error\":\"token rejected\",\"token\":\"…"#
-        );
+        // Quotes as sent: a JSON body reads as JSON.
+        assert_eq!(answer.body, r#"{"error":"token rejected","token":"…"#);
+        // Control characters escaped: no line breaks, no terminal escapes.
+        let controls = Answer::new(Cause::Http(400), String::new(), b"bad\n\x1b[31mred");
+        assert_eq!(controls.body, "bad\\n\\u{1b}[31mred");
         // A body that is one long token keeps none of it.
         let bare = Answer::new(Cause::Http(401), String::new(), token.as_bytes());
         assert_eq!(bare.body, "…");

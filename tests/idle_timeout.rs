@@ -336,7 +336,7 @@ async fn an_undeclared_idle_timeout_close_is_a_finding_and_the_hint_says_how_to_
     );
     assert!(
         hint.contains(
-            "\"` to `[oracles]`; or keep the connection busy (a `ping` step) during long thinks"
+            "\"` to `[oracles]`; or keep the connection busy during long thinks (a `ping` step, or the protocol's own heartbeat message where it has one, as a `send`)"
         ),
         "{hint}"
     );

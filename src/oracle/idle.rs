@@ -104,7 +104,8 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         format!(
             "the server closed {n} connection{} idle for {} ({}) with nothing pending: if it \
              closes idle connections by policy, add `idle_timeout = {}`{close} to `[oracles]`; \
-             or keep the connection busy (a `ping` step) during long thinks",
+             or keep the connection busy during long thinks (a `ping` step, or the \
+             protocol's own heartbeat message where it has one, as a `send`)",
             plural(n),
             span(lo, hi),
             codes(&idle),

@@ -364,7 +364,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque, e.redactor) {
         return j;
     }
-    if let Some(j) = unreadable_welcome(e.plan, e.reports, &t) {
+    if let Some(j) =
+        unreadable_welcome(e.plan, e.reports, &t).or_else(|| unmet_welcome(e.plan, e.reports, &t))
+    {
         return j;
     }
     let reject = &e.plan.oracles.session.reject;
@@ -1101,6 +1103,54 @@ fn unusable(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
 
 /// What the run's connections received, by how it read: `(JSON records, of them without
 /// a kind, non-JSON text records, binary frames)`.
+/// No connection was accepted under `[oracles] accepted = { message = KIND }`, though the
+/// server got them through the upgrade and spoke on every one in records the scenario
+/// reads (of some kind), until the scripts closed them: the server's welcome is not what
+/// the scenario calls KIND (a misspelled `[oracles.kinds]` rule, another field or value),
+/// so nothing could be judged. Unreadable, never a target that refused.
+fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judgement> {
+    let crate::model::AcceptRule::Message { event } = &plan.oracles.session.accepted else {
+        return None;
+    };
+    if t.accepted > 0 || t.upgraded == 0 || t.valid == 0 {
+        return None;
+    }
+    let (json, kindless, _, _) = records_read(reports);
+    let valid = || {
+        reports
+            .iter()
+            .filter(|r| valid_token(plan, r.token))
+            .flat_map(|r| &r.attempts)
+            .filter(|a| {
+                !matches!(
+                    a.outcome,
+                    Outcome::Aborted | Outcome::Pending | Outcome::Cut
+                )
+            })
+    };
+    if json <= kindless || !valid().all(closed_unaccepted) {
+        return None;
+    }
+    let rule = match plan.oracles.kinds.iter().find(|k| &k.name == event) {
+        Some(kind) => {
+            let tests: Vec<String> = kind.when.iter().map(super::frame::describe).collect();
+            format!("its `[oracles.kinds]` rule: {}", tests.join(" and "))
+        }
+        None => format!("read from the field {:?}", plan.oracles.type_field),
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the server spoke on every connection it upgraded, but never with {event:?}, the \
+             kind `[oracles] accepted` waits for ({rule}), so the scripts closed {} \
+             connection{} unaccepted and nothing was judged: check that kind against what \
+             the server sent (the answer line quotes its last message)",
+            valid().count(),
+            plural(valid().count() as u64)
+        )),
+    })
+}
+
 fn records_read(reports: &[ConnReport]) -> (u64, u64, u64, u64) {
     reports
         .iter()

@@ -2872,3 +2872,62 @@ fn every_valid_token_refused_with_a_declared_close_code_is_auth_misconfigured() 
         "{shed:?}"
     );
 }
+
+/// No connection accepted under `accepted = { message = "connected" }`, though the server
+/// spoke JSON of some kind on every valid one until its script closed it (a kind rule
+/// misspelled: `has = "connected"` where the server's welcome carries `connect`): the
+/// scenario cannot read the welcome. Unreadable, its hint quoting the rule; never a target
+/// that refused. A server that said nothing, or only kindless records, is not this.
+#[test]
+fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
+    let mut plan = plan();
+    plan.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "connected".into(),
+    };
+    plan.oracles.kinds = vec![crate::model::KindSpec {
+        name: "connected".into(),
+        when: vec![crate::model::FieldTest {
+            path: "connected".into(),
+            test: crate::model::Test::Present,
+        }],
+    }];
+    let judged = |spoke: bool, kinds: bool| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = Attempt::new(10);
+                a.upgraded_us = Some(20);
+                a.outcome = Outcome::Failed;
+                a.cause = Some(Cause::ClientClose(1000));
+                a.last_frame_us = spoke.then_some(30);
+                let counters = crate::model::Counters {
+                    json_records: u64::from(spoke),
+                    kindless_records: u64::from(spoke && !kinds),
+                    ..Default::default()
+                };
+                report(c, a, counters)
+            })
+            .collect();
+        judge_run(&plan, &reports, &[])
+    };
+    let typo = judged(true, true);
+    assert_eq!(typo.verdict, Verdict::Unreadable, "{:?}", typo.hint);
+    let hint = typo.hint.unwrap_or_default();
+    assert!(
+        hint.contains("never with \"connected\"")
+            && hint.contains("its `[oracles.kinds]` rule: connected present"),
+        "{hint}"
+    );
+    for (spoke, kinds) in [(false, true), (true, false)] {
+        let other = judged(spoke, kinds);
+        assert!(
+            !other
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("never with \"connected\""),
+            "{other:?}"
+        );
+    }
+}

@@ -721,7 +721,8 @@ async fn a_refusal_that_says_why_first_is_judged_by_its_close() {
 }
 
 /// A server that welcomes with a kind other than the one `[oracles] accepted` waits for
-/// accepts no connection by the scenario's rule: the verdict sends the user to the answer
+/// accepts no connection by the scenario's rule: the scenario cannot read its welcome
+/// (unreadable, naming the kind waited for), and the verdict sends the user to the answer
 /// line, which shows what the server said last (once there was none to see).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_welcome_of_another_kind_is_shown_on_the_answer_line() {
@@ -735,7 +736,10 @@ async fn a_welcome_of_another_kind_is_shown_on_the_answer_line() {
     let outcome = run_against("other-welcome.toml", &members_only, url).await;
     stop.cancel();
     let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("never with \"hello\""), "{hint}");
+    assert!(hint.contains("the answer line"), "{hint}");
     let answer = s
         .answers
         .iter()

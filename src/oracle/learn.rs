@@ -61,6 +61,10 @@ pub struct Proposal {
     pub messages: usize,
     /// Candidate invariants that failed during calibration: dropped, only counted.
     pub dropped: usize,
+    /// Of those, the fields that went up by exactly one on every connection, but on one
+    /// message kind only (a step number inside one reply may restart with each request):
+    /// named, for the user to declare if it does count per connection.
+    pub sequence_one_kind: Vec<String>,
     /// How the first valid-token connection the target did not accept ended (calibration
     /// stops there); `None` when every one was accepted.
     pub unaccepted: Option<Cause>,
@@ -173,11 +177,15 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
     } else {
         Vec::new()
     };
-    let (sequence, lost) = if samples.iter().all(|s| s.complete) {
+    let (sequence, lost, sequence_one_kind) = if samples.iter().all(|s| s.complete) {
         sequence(spec, samples)
     } else {
-        (Vec::new(), 0)
+        (Vec::new(), 0, Vec::new())
     };
+    let sequence_one_kind = sequence_one_kind
+        .into_iter()
+        .filter(|f| spec.sequence.as_deref() != Some(f.as_str()))
+        .collect();
     dropped += lost;
     let sequence = sequence
         .into_iter()
@@ -194,6 +202,7 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
         },
         messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
         dropped,
+        sequence_one_kind,
         ..Proposal::default()
     }
 }
@@ -322,10 +331,11 @@ fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     (kept.iter().map(|p| path_text(p)).collect(), dropped)
 }
 
-/// Sequence candidates and how many were dropped.
-fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
+/// Sequence candidates, how many were dropped, and which of those went up by one on every
+/// connection but on one message kind only (a counter that may restart with each request).
+fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize, Vec<String>) {
     if samples.is_empty() {
-        return (Vec::new(), 0);
+        return (Vec::new(), 0, Vec::new());
     }
     // Per path, per connection: (first value, occurrences, always +1, message kinds). A
     // counter carried by one kind only (a step number inside one reply) may restart with
@@ -365,6 +375,7 @@ fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     let paths: BTreeSet<&Vec<String>> = per_conn.iter().flat_map(|m| m.keys()).collect();
     let mut kept = Vec::new();
     let mut dropped = 0;
+    let mut one_kind_paths = Vec::new();
     for path in paths {
         let all: Vec<&Seen> = per_conn.iter().filter_map(|m| m.get(path)).collect();
         let starts: BTreeSet<i64> = all.iter().map(|(first, ..)| *first).collect();
@@ -373,13 +384,22 @@ fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
                 .iter()
                 .all(|(_, n, up, kinds)| *n >= MIN_SEQUENCE && *up && kinds.len() >= 2)
             && starts.len() == 1;
+        // Everything a counter needs but a second kind: named, not only counted (a
+        // protocol whose every message is of one kind counts this way too).
+        let one_kind = all.len() == samples.len()
+            && all
+                .iter()
+                .all(|(_, n, up, kinds)| *n >= MIN_SEQUENCE && *up && kinds.len() == 1)
+            && starts.len() == 1;
         if counter {
             kept.push(path_text(path));
+        } else if one_kind {
+            one_kind_paths.push(path_text(path));
         } else if all.iter().any(|(_, n, up, _)| *n >= 2 && *up) {
             dropped += 1;
         }
     }
-    (kept, dropped)
+    (kept, dropped + one_kind_paths.len(), one_kind_paths)
 }
 
 /// Reply patterns per request kind and how many were dropped.
@@ -466,6 +486,14 @@ the answers an `expect` claims."
         );
     }
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
+    for field in &p.sequence_one_kind {
+        let _ = writeln!(
+            t,
+            "# sequence {field}: went up by one on every connection, but on one message kind \
+only (a counter that may restart with each request): not learned; declare it as \
+[oracles.sequence] if it counts per connection."
+        );
+    }
     for field in &l.sequence_set_aside {
         let _ = writeln!(
             t,

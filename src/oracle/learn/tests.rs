@@ -145,6 +145,15 @@ fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
     let p = propose(&OracleSpec::default(), &alice_and_bob(&a, &b));
     assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
     assert_eq!(p.learned.identity, vec!["user".to_string()]);
+    // Named, not only counted: the user may know it counts per connection.
+    assert_eq!(p.sequence_one_kind, vec!["step".to_string()]);
+    let toml = to_toml(&p, &OracleSpec::default(), "t");
+    assert!(
+        toml.contains(
+            "# sequence step: went up by one on every connection, but on one message kind only"
+        ),
+        "{toml}"
+    );
     // A good counter, but calibration cut a script short: not learned.
     let a = stream("alice", json!(1));
     let b = stream("bob", json!(1));

@@ -303,14 +303,27 @@ fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String>
     if n == 0 || !attempts().any(|a| a.outcome == Outcome::Accepted) {
         return None;
     }
+    // The kind of what the server said last on one of them (the answer line's), when it
+    // reads whole: the other welcome to accept.
+    let other = reports
+        .iter()
+        .filter_map(|r| r.answer.as_ref())
+        .filter(|a| matches!(a.cause, Cause::ClientClose(_)))
+        .filter_map(|a| serde_json::from_str::<serde_json::Value>(&a.body).ok())
+        .find_map(|v| super::frame::kind_of(&plan.oracles, &v).map(|k| k.into_owned()))
+        .filter(|k| k != event)
+        .unwrap_or_else(|| "OTHER".to_string());
     Some(format!(
         "the scripts closed {n} valid-token attempt{} before the server sent {event:?}, \
          what `[oracles] accepted` waits for, though it answered on them: not counted as \
          accepted, so exclusivity and liveness did not judge them; if the server greets \
          some connections with another kind (a resumed session's), declare a kind in \
-         `[oracles.kinds]` that matches both (`welcome = {{ type = {{ matches = \
-         \"^({event}|OTHER)$\" }} }}`) and accept that",
-        plural(n)
+         `[oracles.kinds]` that matches both (`welcome = {{ {field} = {{ matches = \
+         \"^({}|{})$\" }} }}`) and accept that",
+        plural(n),
+        regex::escape(event),
+        regex::escape(&other),
+        field = door::toml_key(&plan.oracles.type_field),
     ))
 }
 

@@ -424,7 +424,7 @@ fn refusal_kind(plan: &Plan, message: &str) -> Option<String> {
 }
 
 /// `key` as a TOML key: bare when it may be, else quoted.
-fn toml_key(key: &str) -> String {
+pub(super) fn toml_key(key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .bytes()

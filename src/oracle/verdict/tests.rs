@@ -554,7 +554,7 @@ fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
     plan.oracles.session.accepted = crate::model::AcceptRule::Message {
         event: "hello".into(),
     };
-    let judged = |spoke: bool| {
+    let judged = |spoke: bool, said: Option<&str>| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -566,12 +566,19 @@ fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
                 again.cause = Some(Cause::ClientClose(1000));
                 again.last_frame_us = spoke.then_some(120);
                 r.attempts.push(again);
+                r.answer = said.map(|text| {
+                    crate::model::Answer::new(
+                        Cause::ClientClose(1000),
+                        "closed by the client".into(),
+                        text.as_bytes(),
+                    )
+                });
                 r
             })
             .collect();
         judge_run(&plan, &reports, &[])
     };
-    let spoke = judged(true);
+    let spoke = judged(true, None);
     assert_eq!(spoke.verdict, Verdict::Clean, "{:?}", spoke.hint);
     let hint = spoke.hint.unwrap_or_default();
     assert!(
@@ -579,7 +586,14 @@ fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
             && hint.contains("matches = \"^(hello|OTHER)$\""),
         "{hint}"
     );
-    let silent = judged(false);
+    // The kind the server greeted with, when its last message reads whole.
+    let resumed = judged(true, Some(r#"{"type":"session_resumed","session":"s1"}"#));
+    let hint = resumed.hint.unwrap_or_default();
+    assert!(
+        hint.contains("`welcome = { type = { matches = \"^(hello|session_resumed)$\" } }`"),
+        "{hint}"
+    );
+    let silent = judged(false, None);
     assert_eq!(silent.verdict, Verdict::Inconclusive, "{:?}", silent.hint);
 }
 

@@ -682,6 +682,8 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     }
     let stopped = if out.interrupted {
         StopReason::Interrupted
+    } else if out.unreachable.is_some() {
+        StopReason::Unreachable
     } else if out.hit_duration {
         StopReason::Duration
     } else {
@@ -702,7 +704,19 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         && oracle::verdict::rate_limiting_may_explain(&evidence);
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.
-    let hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
+    let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
+    if let Some(refused) = out.unreachable {
+        let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
+        let early = format!(
+            "stopped early: the first {refused} attempts were all refused at TCP and none \
+             connected, so the other {never} planned connection{} never started",
+            if never == 1 { "" } else { "s" }
+        );
+        hint = Some(match hint {
+            Some(h) => format!("{h}; {early}"),
+            None => early,
+        });
+    }
     Merged {
         verdict: judgement.verdict,
         rate_limiting,

@@ -680,6 +680,14 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
         hint.contains(&format!("connect_refused ×{failed}")),
         "{hint}"
     );
+    // It does not wait out the 5 s ramp of 200 connections: once the first ten were all
+    // refused at TCP, with none connected, the run stops and says so.
+    assert_eq!(summary["stopped"], "unreachable", "{summary:#}");
+    assert!((10..200).contains(&failed), "{c:#}");
+    assert!(
+        hint.contains("stopped early: the first ") && hint.contains("never started"),
+        "{hint}"
+    );
     assert_eq!(out.status.code(), Some(5));
 }
 

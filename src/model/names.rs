@@ -132,7 +132,8 @@ impl OracleKind {
     }
 }
 
-/// Why a run stopped. Serialized as `completed`, `duration` or `interrupted`.
+/// Why a run stopped. Serialized as `completed`, `duration`, `interrupted` or
+/// `unreachable`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -143,6 +144,9 @@ pub enum StopReason {
     Duration,
     /// The caller cancelled (Ctrl-C).
     Interrupted,
+    /// The target refused every TCP connection of the run's first attempts, and the run
+    /// stopped early (`swarm::unreachable`): the rest of the plan never started.
+    Unreachable,
 }
 
 impl StopReason {
@@ -151,6 +155,7 @@ impl StopReason {
             StopReason::Completed => "completed",
             StopReason::Duration => "duration",
             StopReason::Interrupted => "interrupted",
+            StopReason::Unreachable => "unreachable",
         }
     }
 }

@@ -2127,6 +2127,9 @@ fn learned_only_note(
 fn incomplete_hint(stopped: StopReason) -> String {
     match stopped {
         StopReason::Interrupted => "interrupted before the plan finished: partial results".into(),
+        StopReason::Unreachable => "the target refused every TCP connection of the run's first \
+              attempts, and the run stopped early: what did not run proves nothing"
+            .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"
             .into(),

@@ -428,6 +428,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::Completed => "all connections ended",
         StopReason::Duration => "duration reached",
         StopReason::Interrupted => "interrupted",
+        StopReason::Unreachable => "stopped early: every TCP connection refused",
     }
 }
 

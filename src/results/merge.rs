@@ -343,7 +343,8 @@ fn fill_totals(
         .max_by_key(|s| match s {
             StopReason::Completed => 0,
             StopReason::Duration => 1,
-            StopReason::Interrupted => 2,
+            StopReason::Unreachable => 2,
+            StopReason::Interrupted => 3,
         })
         .unwrap_or_default();
     s.received_per_sec = c.messages_received as f64 / (s.elapsed_ms / 1000.0).max(1e-9);

@@ -16,6 +16,7 @@ mod stall;
 mod stop;
 mod stream;
 pub mod tls;
+pub(crate) mod unreachable;
 mod upgrade;
 
 pub use dial::{Dialer, Endpoint, UrlError};
@@ -43,6 +44,9 @@ pub struct SwarmOutput {
     pub interrupted: bool,
     /// The plan's duration ran out before every connection finished.
     pub hit_duration: bool,
+    /// The run stopped early because the target refused every TCP connection of its
+    /// first attempts ([`unreachable::FailFast`]): how many were refused then.
+    pub unreachable: Option<u64>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
     /// For a plan that releases connections together: whether the runtime's threads ran
@@ -87,6 +91,8 @@ pub(crate) struct RunCtx {
     pub script_kinds: Vec<Option<Arc<std::collections::BTreeSet<String>>>>,
     /// [`Plan::tokens_shared`]: by token, whether another connection presents it too.
     pub shared_tokens: Vec<bool>,
+    /// Stops the run early when the target refuses every TCP connection.
+    pub unreachable: unreachable::FailFast,
 }
 
 /// Compiles each group's `send` templates once (from its first scripted connection: a
@@ -213,8 +219,10 @@ pub async fn run(
         .map(|g| plan.script_kinds(g).map(Arc::new))
         .collect();
     let shared_tokens = plan.tokens_shared();
+    let unreachable = unreachable::FailFast::new(plan.conns.len(), run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_tokens,
+        unreachable,
         oracles: Arc::new(plan.oracles.clone()),
         plan,
         dialer,
@@ -279,6 +287,7 @@ pub async fn run(
         elapsed,
         interrupted: cancel.is_cancelled(),
         hit_duration,
+        unreachable: ctx.unreachable.fired(),
         task_failures,
         stalls,
     }

@@ -188,6 +188,7 @@ impl ConnRun {
         let connected = match result {
             Ok(ws) => {
                 ctx.live.live.fetch_add(1, Relaxed);
+                ctx.unreachable.connected();
                 self.checker.reset_stream();
                 self.last_send_at = None;
                 judge.upgraded(&mut attempt, now_us);
@@ -215,6 +216,13 @@ impl ConnRun {
                 self.open.is_some()
             }
             Err(failure) => {
+                match &failure.cause {
+                    Cause::Connect(kind) if kind == "refused" => ctx.unreachable.refused(),
+                    // Not connected, or nothing said about the target.
+                    Cause::Connect(_) | Cause::LoginFailed => {}
+                    cause if cause.is_client_side() => {}
+                    _ => ctx.unreachable.connected(),
+                }
                 self.answer = self.answer.take().or(failure.answer);
                 judge.dial_failed(&mut attempt, failure.cause, failure.rejected, now_us);
                 // A refusal of a token past its `exp` (a reconnect late in a script longer

@@ -147,10 +147,11 @@ async fn spawn_all(
     let mut dirs = Vec::new();
     for (i, out, child) in children {
         let output = wait(child, cancel).await?;
-        // Interrupted before it could take Ctrl-C (still starting): it wrote nothing, and
-        // that is the interruption, not a failure.
+        // Interrupted before it could take Ctrl-C (still starting): it wrote no summary
+        // (at most the folder its interval log streams into), and that is the
+        // interruption, not a failure.
         let killed_by_it = output.status.code().is_none() && cancel.is_cancelled();
-        if killed_by_it && !out.join(name).is_dir() {
+        if killed_by_it {
             continue;
         }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
@@ -164,7 +165,13 @@ async fn spawn_all(
         }
         let found =
             files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
-        dirs.extend(found);
+        // After Ctrl-C, a worker stopped before its load wrote no summary beside the folder
+        // it had made: nothing to merge from it.
+        dirs.extend(
+            found
+                .into_iter()
+                .filter(|d| !cancel.is_cancelled() || d.join("summary.json").is_file()),
+        );
     }
     forwarding.abort();
     Ok(dirs)

@@ -10,7 +10,7 @@ use crate::model::{
     Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
     Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation, EXPIRY_SKEW,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Slack on the exclusivity witness (see `exclusivity`).
 const WITNESS_SLACK_US: u64 = 1_000;
@@ -74,12 +74,20 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
     for s in &seen {
         by_jti.entry(s.jti).or_default().push(s);
     }
-    for group in by_jti.values() {
+    // Tokens the server took again after the run: whatever refused them before, it was
+    // no rule of taking each token once.
+    let taken_again: BTreeSet<&str> = probes
+        .iter()
+        .filter(|p| p.accepted)
+        .map(|p| p.jti.as_str())
+        .collect();
+    for (jti, group) in &by_jti {
         if let Some(max) = rules.max_live {
             out.extend(exclusivity(plan, group, max));
         }
         if let Some(liveness) = rules.liveness {
-            out.extend(self::liveness(plan, group, &read, &liveness));
+            let reused = taken_again.contains(jti);
+            out.extend(self::liveness(plan, group, &read, (&liveness, reused)));
         }
     }
     out.extend(
@@ -410,11 +418,14 @@ fn one_after_the_other(involved: &[&Seen<'_>]) -> String {
 
 /// Liveness over one jti's attempts; `read`: whether a refusal is the server's judgement
 /// of the token (see [`check`]). Every attempt still counts as a possible holder.
+/// `taken_again`: the server accepted the token after the run (its probe), or any attempt
+/// of it after a refusal: then a refusal of it once served is no token policy (a server
+/// that takes each token once takes it never again), and is judged like any other.
 fn liveness(
     plan: &Plan,
     group: &[&Seen<'_>],
     read: &dyn Fn(&Seen<'_>) -> bool,
-    spec: &crate::model::LivenessSpec,
+    (spec, taken_again): (&crate::model::LivenessSpec, bool),
 ) -> Vec<Violation> {
     let held_after = HeldAfter {
         unclean_us: spec.grace.as_micros() as u64,
@@ -439,7 +450,13 @@ fn liveness(
                 && o.attempt.outcome == Outcome::Accepted
                 && o.attempt.started_us <= from
         });
-        let policy = served_before && r.attempt.cause.as_ref().is_some_and(token_policy);
+        let accepted_after = group
+            .iter()
+            .any(|o| o.attempt.outcome == Outcome::Accepted && o.attempt.started_us > from);
+        let policy = served_before
+            && !taken_again
+            && !accepted_after
+            && r.attempt.cause.as_ref().is_some_and(token_policy);
         if holder.is_none() && !policy {
             let answer = cause_text(r.attempt);
             // The witness: the refusal, and the last earlier session with this jti (when it

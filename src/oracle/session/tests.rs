@@ -769,6 +769,38 @@ fn liveness() {
             ..Case::default()
         },
         Case {
+            name: "a served token refused after its session closed, then taken again after \
+                   the run: no token policy, a lagging cleanup",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(5_000)]),
+                (
+                    2,
+                    vec![at(10_000).refused(11_000, Cause::RefusedInBand("refused".into()))],
+                ),
+            ],
+            probes: vec![probe("j", 60_000, None)],
+            want: vec![want(L, 2, &[2, 1], "5.0 ms after the last session ended")],
+            ..Case::default()
+        },
+        Case {
+            name: "a served token refused after its session closed, then accepted again in \
+                   the run: no token policy either",
+            rules: live(),
+            timeline: vec![
+                (1, vec![open(1_000).closed(5_000)]),
+                (
+                    2,
+                    vec![
+                        at(10_000).refused(11_000, Cause::Http(401)),
+                        open(20_000).closed(25_000),
+                    ],
+                ),
+            ],
+            want: vec![want(L, 2, &[2, 1], "5.0 ms after the last session ended")],
+            ..Case::default()
+        },
+        Case {
             name: "a token never served, refused with 401 while nothing held it",
             rules: live(),
             timeline: vec![

@@ -217,7 +217,12 @@ async fn spawn_nested(shared_owner: bool) -> (String, CancellationToken) {
 }
 
 fn nested_scenario(target: &str, users: u32) -> stampede::model::Scenario {
-    let text = format!(
+    scenario("nested.toml", &nested_text(target, users))
+}
+
+/// The text of [`nested_scenario`].
+fn nested_text(target: &str, users: u32) -> String {
+    format!(
         r#"
 name = "nested"
 seed = 5
@@ -245,8 +250,7 @@ steps = [
   {{ close = 1000 }},
 ]
 "#
-    );
-    scenario("nested.toml", &text)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,6 +284,43 @@ async fn a_nested_identity_race_is_reported_as_learned() {
     );
     // 30 connections open together for ~100 ms each: most messages name the latest user.
     assert!(learned_violations(&outcome, OracleKind::Identity) > 0);
+}
+
+/// A hunt that finds a violation of a learned invariant says so in the find itself, with a
+/// note to check that it holds for the server before chasing it (a shared event bus makes
+/// the same finding on a correct server); a declared invariant's find carries neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_find_of_a_learned_invariant_says_learned() {
+    let (url, stop) = spawn_nested(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = nested_text(&url, 30);
+    let path = dir.path().join("nested.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out_dir = dir.path().join("out");
+    let hunt = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .arg("hunt")
+            .arg(&path)
+            .args(["--budget", "40s", "--times", "1", "-q", "-o"])
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    });
+    let out = tokio::time::timeout(TEST_BOUND, hunt)
+        .await
+        .expect("the hunt is bounded")
+        .unwrap();
+    stop.cancel();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("found learned identity violation"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note         learned in calibration, one connection at a time"),
+        "{stdout}"
+    );
 }
 
 /// A chat room: every request is answered `ack result` on its own connection, and its

@@ -719,8 +719,12 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
     } else {
         ("unconfirmed suspect:", " seen once")
     };
+    // Of an invariant calibration learned, not one the scenario declares: said in the
+    // find itself, as the run's verdict says it.
+    let learned = !r.evidence.is_empty() && r.evidence.iter().all(|v| v.learned);
     outln!(
-        "{head} {} violation{seen} in round {} (seed {}) {:.1}s in, {}; {}",
+        "{head} {}{} violation{seen} in round {} (seed {}) {:.1}s in, {}; {}",
+        if learned { "learned " } else { "" },
         r.oracle.name(),
         r.round,
         r.seed,
@@ -748,6 +752,14 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         )?;
     }
     outln!("repro        {}", found.path.display())?;
+    if learned {
+        outln!(
+            "note         learned in calibration, one connection at a time, not declared: \
+             check that it holds for this server under load (a broadcast every subscriber \
+             gets may carry another user's id) before chasing it; declare it in [oracles] \
+             if it does, or run with --no-learn"
+        )?;
+    }
     unreplayable_note(&found.repro)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::model::{
     AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, Misread, OracleKind, Outcome,
     Placement, Plan, RejectSpec, Step, StopReason, Verdict, Violation,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the verdict is decided from.
 pub struct Evidence<'a> {
@@ -1151,11 +1151,22 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
         }
         None => format!("read from the field {:?}", plan.oracles.type_field),
     };
+    // A kind the scripts' expectations did get, close enough to be what was meant.
+    let arrived: BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| &r.counters.expect.events)
+        .filter(|(_, tally)| tally.arrived > 0)
+        .map(|(kind, _)| kind.as_str())
+        .collect();
+    let meant = crate::model::words::closest(event, arrived.iter().copied())
+        .map_or(String::new(), |k| {
+            format!(" (did you mean {k:?}? it arrived)")
+        });
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "the server spoke on every connection it upgraded, but never with {event:?}, the \
-             kind `[oracles] accepted` waits for ({rule}), so the scripts closed {} \
+             kind `[oracles] accepted` waits for ({rule}){meant}, so the scripts closed {} \
              connection{} unaccepted and nothing was judged: check that kind against what \
              the server sent (the answer line quotes its last message)",
             valid().count(),

@@ -2915,11 +2915,19 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
                 a.outcome = Outcome::Failed;
                 a.cause = Some(Cause::ClientClose(1000));
                 a.last_frame_us = spoke.then_some(30);
-                let counters = crate::model::Counters {
+                let mut counters = crate::model::Counters {
                     json_records: u64::from(spoke),
                     kindless_records: u64::from(spoke && !kinds),
                     ..Default::default()
                 };
+                // The greeting the scripts did get, under the kind the server sends.
+                counters.expect.events.insert(
+                    "connect".into(),
+                    crate::model::Tally {
+                        expected: 1,
+                        arrived: u64::from(spoke),
+                    },
+                );
                 report(c, a, counters)
             })
             .collect();
@@ -2930,7 +2938,8 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
     let hint = typo.hint.unwrap_or_default();
     assert!(
         hint.contains("never with \"connected\"")
-            && hint.contains("its `[oracles.kinds]` rule: connected present"),
+            && hint.contains("its `[oracles.kinds]` rule: connected present")
+            && hint.contains("(did you mean \"connect\"? it arrived)"),
         "{hint}"
     );
     for (spoke, kinds) in [(false, true), (true, false)] {

@@ -1001,6 +1001,17 @@ pub enum Misread {
         /// The answer's kind, as a one-kind list.
         kinds: Vec<String>,
     },
+    /// Its correlated answer carried the field a `where` test reads, with another value
+    /// (`success = false` where the test wants `true`): the server answered, and said no.
+    /// No misreading by itself (a race may fail a test); the verdict reads it over the
+    /// whole run: when every connection's checked answers said no and none said yes, the
+    /// server turned every request away ([`ExpectCounts::checked_met`]).
+    WrongValue {
+        /// The path the test reads.
+        path: String,
+        /// The answer's kind, as a one-kind list.
+        kinds: Vec<String>,
+    },
 }
 
 impl Misread {
@@ -1010,7 +1021,8 @@ impl Misread {
         match self {
             Misread::NoCorrelationField { kinds, .. }
             | Misread::OtherKinds { kinds, .. }
-            | Misread::NoCheckedField { kinds, .. } => kinds,
+            | Misread::NoCheckedField { kinds, .. }
+            | Misread::WrongValue { kinds, .. } => kinds,
         }
     }
 }

@@ -1188,7 +1188,13 @@ impl ConnChecker {
         };
         let expected = format!("{event} with {}", describe(&shown));
         let (held, misread) = match lookup(msg, &test.path) {
-            Some(v) => (format!("{} = {v}", test.path), None),
+            Some(v) => (
+                format!("{} = {v}", test.path),
+                Some(Misread::WrongValue {
+                    path: test.path.clone(),
+                    kinds: vec![event.to_string()],
+                }),
+            ),
             None => (
                 format!("no {}", test.path),
                 Some(Misread::NoCheckedField {

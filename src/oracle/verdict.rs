@@ -402,6 +402,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = said_no_everywhere(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = went_away(e.reports, e.by_oracle) {
         return j;
     }
@@ -1615,6 +1618,45 @@ fn unmet_over_unread(
 /// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
 /// `None` otherwise: a kind that arrived for some expectation shows the reading works,
 /// and what went missing elsewhere stands.
+/// Every valid-token connection the server accepted had a checked answer say no (a
+/// `where` test on a field the answer carried, with another value: `success = false`
+/// where `true` was wanted: [`Misread::WrongValue`]), no expectation with `where` tests was
+/// met in the whole run, and the only violations are unmet expectations: the server turned
+/// every request away (a request format it does not take: an id of the wrong type, a field
+/// missing), so nothing the script is for was exercised. A race fails some answers, not
+/// every one on every connection. Target unusable, never a race to hunt.
+fn said_no_everywhere(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
+    let said_no = |v: &Violation| matches!(v.misread, Some(Misread::WrongValue { .. }));
+    let mut served = reports.iter().filter(|r| {
+        valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
+    });
+    let everywhere = served.all(|r| r.violations.iter().any(said_no));
+    let first = kept.iter().find(|v| said_no(v))?;
+    if met > 0 || !everywhere {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server answered the checked requests of every connection with a value their \
+             `where` test refuses, and no checked answer with one it takes (the first: \
+             expected {}; seen {}): it turned every request away, so nothing the script is \
+             for was exercised ({unmet} expectation{} unmet). Check the requests against \
+             what the server takes (a field of the wrong type, one missing) and what its \
+             answers say, or the `where` test itself",
+            first.expected_shown(),
+            first.seen,
+            plural(unmet)
+        )),
+    })
+}
+
 fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let misreads: Vec<&Misread> = kept
@@ -1669,8 +1711,8 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             shown(kinds),
             shown(carried)
         ),
-        // Judged above ([`unread_test_field`]).
-        Misread::NoCheckedField { .. } => return None,
+        // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
+        Misread::NoCheckedField { .. } | Misread::WrongValue { .. } => return None,
         Misread::OtherKinds { came, kinds } => format!(
             "the server answered them with kinds their patterns do not name ({}), and none \
              of the kinds they name ({}) ever came: check the kind names in the `expect` \

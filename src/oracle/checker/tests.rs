@@ -1279,7 +1279,14 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].expected, "reply with /2/status = \"ok\"");
     assert_eq!(ch.violations[0].seen, "reply with /2/status = \"error\"");
-    assert_eq!(ch.violations[0].misread, None, "the field was there");
+    // The field was there, with another value: an answer that said no.
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::WrongValue {
+            path: "/2/status".into(),
+            kinds: vec!["reply".into()],
+        })
+    );
 }
 
 /// A test on a field the answer does not carry at all marks the violation as a possible

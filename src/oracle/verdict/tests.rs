@@ -1716,6 +1716,39 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     assert_eq!(judged(1).verdict, Verdict::Violations);
 }
 
+/// Every accepted valid connection's checked answers said no (`success = false` where the
+/// `where` test wants `true`) and no checked answer said yes in the whole run: the server
+/// turned every request away (Home Assistant answering each string `id` with
+/// `invalid_format`), target unusable, never a race to hunt. One answer that said yes, or
+/// one connection whose answers never said no, leaves the losses standing.
+#[test]
+fn answers_that_said_no_on_every_connection_are_no_race() {
+    let plan = plan();
+    let said_no = crate::model::Misread::WrongValue {
+        path: "success".into(),
+        kinds: vec!["result".into()],
+    };
+    let judged = |checked_met: u64, everywhere: bool| {
+        let second = plan.conns[1].id;
+        let reports = misread_reports(&plan, &said_no, |r| {
+            r.counters.expect.checked_met = checked_met;
+            if !everywhere && r.id == second {
+                r.violations[0].misread = None;
+            }
+        });
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged(0, true);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("turned every request away") && hint.contains("(2 expectations unmet)"),
+        "{hint}"
+    );
+    assert_eq!(judged(1, true).verdict, Verdict::Violations);
+    assert_eq!(judged(0, false).verdict, Verdict::Violations);
+}
+
 /// Correlated records of other kinds only (Phoenix's `phx_reply` acks) while the kind the
 /// pattern names never came: a loss, as the buggy Phoenix case shows, never "misread".
 #[test]

@@ -24,6 +24,22 @@ pub struct LearnedOracles {
     /// its connections present one user (see [`LearnedOracles::scoped`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence_set_aside: Vec<String>,
+    /// Integer fields that went up by exactly one on some calibration connections and
+    /// skipped or went back on others: not learned (calibration keeps only what held
+    /// every time), but said, since a sequence bug that shows in calibration looks just
+    /// like this. `(field, connections it held on, connections it was on)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequence_broken: Vec<(String, usize, usize)>,
+}
+
+/// A counter calibration did not learn because it broke on some of its connections
+/// ([`LearnedOracles::sequence_broken`]), as the console line and `learned.toml` say it.
+pub fn broken_words(field: &str, held: usize, of: usize) -> String {
+    format!(
+        "sequence {field} not learned: up by one on {held} of {of} calibration connections, \
+         skipped or back on the others (a sequence bug shows so; declare [oracles] sequence \
+         to judge it under load)"
+    )
 }
 
 /// Why a learned sequence is set aside, as the console line and `learned.toml` say it.
@@ -37,6 +53,7 @@ impl LearnedOracles {
             && self.sequence.is_empty()
             && self.replies.is_empty()
             && self.sequence_set_aside.is_empty()
+            && self.sequence_broken.is_empty()
     }
 
     /// The part of these invariants a plan may check, `shared_users` when several of its

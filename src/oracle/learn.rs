@@ -177,19 +177,19 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
     } else {
         Vec::new()
     };
-    let (sequence, lost, sequence_one_kind) = if samples.iter().all(|s| s.complete) {
+    let (found, lost) = if samples.iter().all(|s| s.complete) {
         sequence(spec, samples)
     } else {
-        (Vec::new(), 0, Vec::new())
+        (Sequences::default(), 0)
     };
-    let sequence_one_kind = sequence_one_kind
-        .into_iter()
-        .filter(|f| spec.sequence.as_deref() != Some(f.as_str()))
-        .collect();
     dropped += lost;
-    let sequence = sequence
+    let undeclared = |f: &String| spec.sequence.as_deref() != Some(f.as_str());
+    let sequence = found.kept.into_iter().filter(undeclared).collect();
+    let sequence_one_kind = found.one_kind.into_iter().filter(undeclared).collect();
+    let sequence_broken = found
+        .broken
         .into_iter()
-        .filter(|f| spec.sequence.as_deref() != Some(f.as_str()))
+        .filter(|(f, ..)| undeclared(f))
         .collect();
     let (replies, lost) = replies(spec, samples);
     dropped += lost;
@@ -199,6 +199,7 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
             sequence,
             replies,
             sequence_set_aside: Vec::new(),
+            sequence_broken,
         },
         messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
         dropped,
@@ -331,11 +332,11 @@ fn identity(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize) {
     (kept.iter().map(|p| path_text(p)).collect(), dropped)
 }
 
-/// Sequence candidates, how many were dropped, and which of those went up by one on every
-/// connection but on one message kind only (a counter that may restart with each request).
-fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize, Vec<String>) {
+/// Sequence candidates ([`Sequences`]: kept, and those named though dropped) and how many
+/// were dropped.
+fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Sequences, usize) {
     if samples.is_empty() {
-        return (Vec::new(), 0, Vec::new());
+        return (Sequences::default(), 0);
     }
     // Per path, per connection: (first value, occurrences, always +1, message kinds). A
     // counter carried by one kind only (a step number inside one reply) may restart with
@@ -376,6 +377,7 @@ fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize, V
     let mut kept = Vec::new();
     let mut dropped = 0;
     let mut one_kind_paths = Vec::new();
+    let mut broken_paths = Vec::new();
     for path in paths {
         let all: Vec<&Seen> = per_conn.iter().filter_map(|m| m.get(path)).collect();
         let starts: BTreeSet<i64> = all.iter().map(|(first, ..)| *first).collect();
@@ -391,15 +393,44 @@ fn sequence(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<String>, usize, V
                 .iter()
                 .all(|(_, n, up, kinds)| *n >= MIN_SEQUENCE && *up && kinds.len() == 1)
             && starts.len() == 1;
+        let held = all.iter().filter(|(_, _, up, _)| *up).count();
+        let broken = all.len() == samples.len()
+            && starts.len() == 1
+            && held > 0
+            && held < all.len()
+            && all
+                .iter()
+                .all(|(_, n, _, kinds)| *n >= MIN_SEQUENCE && kinds.len() >= 2);
         if counter {
             kept.push(path_text(path));
+        } else if broken {
+            broken_paths.push((path_text(path), held, all.len()));
+            dropped += 1;
         } else if one_kind {
             one_kind_paths.push(path_text(path));
         } else if all.iter().any(|(_, n, up, _)| *n >= 2 && *up) {
             dropped += 1;
         }
     }
-    (kept, dropped + one_kind_paths.len(), one_kind_paths)
+    let dropped = dropped + one_kind_paths.len();
+    (
+        Sequences {
+            kept,
+            one_kind: one_kind_paths,
+            broken: broken_paths,
+        },
+        dropped,
+    )
+}
+
+/// What [`sequence`] found: the counters kept, and those named though not kept.
+#[derive(Default)]
+struct Sequences {
+    kept: Vec<String>,
+    /// Up by one on every connection, on one message kind only.
+    one_kind: Vec<String>,
+    /// Up by one on some connections, broken on others: `(field, held on, out of)`.
+    broken: Vec<(String, usize, usize)>,
 }
 
 /// Reply patterns per request kind and how many were dropped.
@@ -486,6 +517,13 @@ the answers an `expect` claims."
         );
     }
     table(&mut t, "sequence", &l.sequence, spec.sequence.as_deref());
+    for (field, held, of) in &l.sequence_broken {
+        let _ = writeln!(
+            t,
+            "# {}.",
+            crate::model::learned::broken_words(field, *held, *of)
+        );
+    }
     for field in &p.sequence_one_kind {
         let _ = writeln!(
             t,

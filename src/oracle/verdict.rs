@@ -497,9 +497,26 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint: Some(hint),
         };
     }
+    let broken = e
+        .plan
+        .oracles
+        .learned
+        .sequence_broken
+        .iter()
+        .map(|(field, held, of)| {
+            format!(
+                "calibration saw {field} go up by one on {held} of {of} connections and skip or \
+             go back on the others, so it was not learned nor judged: if it counts per \
+             connection, declare [oracles] sequence = {{ field = {field:?} }} to judge it"
+            )
+        });
+    let notes: Vec<String> = unanswered_hint(e.reports)
+        .into_iter()
+        .chain(broken)
+        .collect();
     Judgement {
         verdict: Verdict::Clean,
-        hint: unanswered_hint(e.reports),
+        hint: (!notes.is_empty()).then(|| notes.join("; ")),
     }
 }
 
@@ -2168,12 +2185,24 @@ fn learned_only_note(
     let total: u64 = by_oracle.values().sum();
     let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
     let all_learned = streaming == total && !kept.is_empty() && kept.iter().all(|v| v.learned);
+    // What may make a learned invariant wrong for this server, by the oracles it broke.
+    let identity = kept.iter().any(|v| v.oracle == OracleKind::Identity);
+    let ordering = kept.iter().any(|v| v.oracle == OracleKind::Ordering);
+    let why = match (identity, ordering) {
+        (true, true) => {
+            " (a broadcast may carry another user's id; a counter may be shared \
+                         across connections)"
+        }
+        (true, false) => " (a broadcast may carry another user's id)",
+        (false, true) => " (a counter may be shared across connections or restart per request)",
+        (false, false) => "",
+    };
     all_learned.then(|| {
-        "every violation is of an invariant calibration learned, marked (learned), none of \
-         the scenario's own: check that it holds for this server (a broadcast may carry \
-         another user's id), then declare it in [oracles] or drop it from learned.toml (or \
-         run with --no-learn)"
-            .to_string()
+        format!(
+            "every violation is of an invariant calibration learned, marked (learned), none \
+             of the scenario's own: check that it holds for this server{why}, then declare it \
+             in [oracles] or drop it from learned.toml (or run with --no-learn)"
+        )
     })
 }
 

@@ -382,6 +382,9 @@ pub fn learned_line(l: &LearnedOracles) -> String {
     if !l.replies.is_empty() {
         parts.push(plural(l.replies.len() as u64, "reply pattern"));
     }
+    for (field, held, of) in &l.sequence_broken {
+        parts.push(crate::model::learned::broken_words(field, *held, *of));
+    }
     // Last: its reason ends the line.
     if !l.sequence_set_aside.is_empty() {
         parts.push(format!(

@@ -175,6 +175,42 @@ fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
     assert!(p.learned.sequence.is_empty());
 }
 
+/// A per-connection counter that skipped on one calibration connection is not learned
+/// (calibration keeps what held every time), but named with where it held: a sequence bug
+/// that shows in calibration looks just like this.
+#[test]
+fn a_counter_broken_on_some_calibration_connections_is_named_not_learned() {
+    let counted = |sub: &str, numbers: &[i64]| {
+        let msgs = numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"type": if i == 0 { "snapshot" } else { "update" }, "seq": n, "user": sub}))
+            .collect();
+        obs(msgs, &[])
+    };
+    let (a, b, c) = (
+        counted("alice", &[1, 2, 3, 4]),
+        counted("bob", &[1, 2, 4, 5]),
+        counted("carol", &[1, 2, 3, 4]),
+    );
+    let sample = |sub, observed| Sample {
+        sub,
+        observed,
+        complete: true,
+    };
+    let p = propose(
+        &OracleSpec::default(),
+        &[sample("alice", &a), sample("bob", &b), sample("carol", &c)],
+    );
+    assert!(p.learned.sequence.is_empty(), "{:?}", p.learned.sequence);
+    assert_eq!(p.learned.sequence_broken, vec![("seq".to_string(), 2, 3)]);
+    let toml = to_toml(&p, &OracleSpec::default(), "t");
+    assert!(
+        toml.contains("# sequence seq not learned: up by one on 2 of 3 calibration connections"),
+        "{toml}"
+    );
+}
+
 #[test]
 fn identity_fields_the_script_filters_on_are_dropped_in_any_spelling() {
     let mut p = Proposal {

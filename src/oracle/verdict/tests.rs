@@ -630,6 +630,27 @@ fn a_clean_run_that_got_nothing_back_says_so() {
     }
 }
 
+/// A clean run whose calibration saw a counter break on some of its connections (not
+/// learned, so not judged) says so, and how to judge it.
+#[test]
+fn a_clean_run_names_a_counter_calibration_saw_break() {
+    let mut plan = plan();
+    plan.oracles.learned.sequence_broken = vec![("sequence_num".into(), 2, 3)];
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), Default::default()))
+        .collect();
+    let j = judge_run(&plan, &reports, &[]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("calibration saw sequence_num go up by one on 2 of 3 connections")
+            && hint.contains("declare [oracles] sequence = { field = \"sequence_num\" }"),
+        "{hint}"
+    );
+}
+
 /// A server that sends nothing after the upgrade, on any connection: the unmet
 /// expectations are a step the script lacks (a handshake, a subscribe), not a race. One
 /// answer anywhere, or another oracle's violation, and the run is judged as usual.

@@ -327,6 +327,50 @@ fn closed_unaccepted_note(plan: &Plan, reports: &[ConnReport]) -> Option<String>
     ))
 }
 
+/// The note on valid-token attempts the server closed before accepting them right after
+/// a message (`said_before_close`), when the scenario declares no `reject.message`: that
+/// message may be the server's refusal in band (subscriptions-transport-ws's
+/// `connection_error`, then Close 1011), which, undeclared, reads as violations of the
+/// refused connections' scripts and of rejection hygiene. Names the message's kind and
+/// the declaration. `None` when there is none, or a refusal message is declared.
+fn undeclared_in_band_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    if plan.oracles.session.reject.message.is_some() {
+        return None;
+    }
+    let closed = |r: &&ConnReport| {
+        r.attempts.iter().any(|a| {
+            a.outcome == Outcome::Failed
+                && matches!(
+                    a.cause,
+                    Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
+                )
+        })
+    };
+    let said: Vec<&ConnReport> = reports
+        .iter()
+        .filter(|r| valid_token(plan, r.token) && r.said_before_close.is_some())
+        .filter(closed)
+        .collect();
+    let first = said.first()?.said_before_close.as_deref()?;
+    let kind = serde_json::from_str::<serde_json::Value>(first)
+        .ok()
+        .and_then(|v| super::frame::kind_of(&plan.oracles, &v).map(|k| k.into_owned()));
+    let declare = match kind {
+        Some(kind) => format!("`[oracles] reject = {{ message = {kind:?} }}`"),
+        None => "a kind for it in `[oracles.kinds]` and `[oracles] reject = { message = \
+                 \"KIND\" }`"
+            .to_string(),
+    };
+    Some(format!(
+        "the server closed {} valid-token connection{} before accepting {} right after \
+         saying {first}: if that is how it refuses a connection in band, declare it ({declare}) \
+         and those refusals are judged as refusals, not as the scripts' losses",
+        said.len(),
+        plural(said.len() as u64),
+        if said.len() == 1 { "it" } else { "them" },
+    ))
+}
+
 /// The note on attempts that failed or were refused before acceptance and that a
 /// `reconnect`'s `backoff` tried again ([`Attempt::retried`]): how many, and how they
 /// ended. `None` when there were none.
@@ -435,6 +479,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str(&note);
         }
         if let Some(note) = caught_up_note(e.kept, e.stalls) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        if let Some(note) = undeclared_in_band_note(e.plan, e.reports) {
             hint.push_str("; ");
             hint.push_str(&note);
         }

@@ -3008,3 +3008,51 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
         );
     }
 }
+
+/// Valid-token connections the server closed before accepting them, right after a
+/// message, while the scenario declares no refusal message: the violations say so, with
+/// the message's kind to declare (subscriptions-transport-ws's `connection_error`, then
+/// Close 1011, to a token whose session is already active). Declared, no such note.
+#[test]
+fn an_undeclared_refusal_in_band_of_some_connections_is_named_with_its_declaration() {
+    let judged = |declared: bool| {
+        let mut plan = plan();
+        if declared {
+            plan.oracles.session.reject.message = Some("connection_error".into());
+        }
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                if c.token != 0 {
+                    return report(c, attempt(End::Accepted), Default::default());
+                }
+                let mut a = attempt(End::RefusedAfterUpgrade(1011));
+                a.outcome = Outcome::Failed;
+                let mut r = report(c, a, Default::default());
+                r.said_before_close = Some(
+                    r#"{"type":"connection_error","payload":{"message":"session already active"}}"#
+                        .into(),
+                );
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, 1)
+    };
+    let undeclared = judged(false);
+    assert_eq!(undeclared.verdict, Verdict::Violations, "{undeclared:?}");
+    let hint = undeclared.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the server closed 1 valid-token connection before accepting it right after saying {\"type\":\"connection_error\"")
+            && hint.contains("`[oracles] reject = { message = \"connection_error\" }`"),
+        "{hint}"
+    );
+    let declared = judged(true);
+    assert!(
+        !declared
+            .hint
+            .unwrap_or_default()
+            .contains("right after saying"),
+        "declared"
+    );
+}

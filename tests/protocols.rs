@@ -590,6 +590,16 @@ async fn a_refusal_sent_in_band_on_a_connection_left_open_is_a_clean_refusal() {
     let s = &outcome.results.summary;
     assert_eq!(s.counters.expect.expectations_met, 6);
     assert_eq!(s.counters.expect.expectations_refused, 2);
+    // The refusal is the server's answer, shown as a refused upgrade's status is.
+    let answer = s
+        .answers
+        .iter()
+        .find(|a| a.cause == stampede::model::Cause::RefusedInBand("refused".into()))
+        .unwrap_or_else(|| panic!("{:#?}", s.answers));
+    assert!(
+        answer.body.contains(r#""reason":"unauthorized""#),
+        "{answer:?}"
+    );
 }
 
 /// With `reject = { message = "refused" }`, the server's in-band refusal of a bad token is

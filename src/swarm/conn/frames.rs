@@ -310,6 +310,7 @@ impl ConnRun {
             attempts,
             markers,
             said,
+            answer,
             ..
         } = self;
         let spec = &ctx.plan.oracles;
@@ -335,6 +336,14 @@ impl ConnRun {
                         }
                         if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
                             o.refused_in_band = true;
+                            // The refusal is the server's answer, as a refused upgrade's
+                            // status is: shown on the answer line.
+                            let cause = attempts.last().and_then(|a| a.cause.clone());
+                            if let (None, Some(cause)) = (answer.as_ref(), cause) {
+                                let detail = "refused in band".to_string();
+                                *answer =
+                                    Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
+                            }
                         }
                     }
                     match marker_of(markers, &msg) {

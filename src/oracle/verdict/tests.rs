@@ -3056,3 +3056,49 @@ fn an_undeclared_refusal_in_band_of_some_connections_is_named_with_its_declarati
         "declared"
     );
 }
+
+/// Unmet expectations beside records the scenario cannot read are unreadable, unless the
+/// server closed those connections in a way that reads as rate limiting: its limit's own
+/// error record (`{"type":"error","message":"rate limit exceeded"}`, no `channel`) is
+/// then what went unread, and the rate limit, not the reading, is what the verdict says.
+#[test]
+fn a_rate_limit_close_beside_unread_records_is_said_as_rate_limiting() {
+    let plan = plan();
+    let judged = |reason: &str| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 3,
+                    messages_received: 3,
+                    json_records: 3,
+                    kindless_records: 1,
+                    ..Default::default()
+                };
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(Cause::ServerClose(1008));
+                let mut r = report(c, a, counters);
+                r.closed_after_acceptance = Some(crate::model::Answer::new(
+                    Cause::ServerClose(1008),
+                    "Close 1008".into(),
+                    reason.as_bytes(),
+                ));
+                r.violations = vec![Violation {
+                    unreadable: true,
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, 2)
+    };
+    let limited = judged("rate limit exceeded");
+    assert_eq!(limited.verdict, Verdict::Violations, "{limited:?}");
+    let hint = limited.hint.unwrap_or_default();
+    assert!(hint.contains("reads as rate limiting"), "{hint}");
+    let other = judged("bye");
+    assert_eq!(other.verdict, Verdict::Unreadable, "{other:?}");
+}

@@ -781,6 +781,22 @@ impl Coverage {
     }
 }
 
+/// Whether one of a token's attempts started while `max_live` others of it were accepted
+/// and not yet ended: the limit was full, and the server had to answer a connection over it.
+fn at_the_limit(attempts: &[&Attempt], max_live: u32) -> bool {
+    attempts.iter().any(|a| {
+        let live = attempts
+            .iter()
+            .filter(|o| !std::ptr::eq(*o, a))
+            .filter(|o| {
+                o.accepted_us.is_some_and(|at| at <= a.started_us)
+                    && o.ended_us.is_none_or(|end| end > a.started_us)
+            })
+            .count();
+        live as u64 >= u64::from(max_live)
+    })
+}
+
 /// Whether the attempts of one token could witness exclusivity either way. Fewer than two
 /// accepted: the server decided (it refused the rest). Two accepted: a close or reset from
 /// the server shows it let one go; two sessions alive at once, one of them served a frame
@@ -843,10 +859,16 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
         shared_tokens: shared.len(),
         ..Coverage::default()
     };
+    let max_live = plan.oracles.session.max_live.unwrap_or(1);
     for slot in shared {
         let attempts = attempts_of(slot);
         let reached: Vec<&Attempt> = attempts.iter().copied().filter(|a| !a.is_shed()).collect();
-        if handshakes_overlap(&reached) {
+        if max_live > 1 && at_the_limit(&reached, max_live) {
+            // A limit above one is exercised by a connection that comes while it is full,
+            // whenever its handshake ran: the server's answer to it is the judgement.
+            c.overlapping_tokens += 1;
+            c.witnessable_tokens += 1;
+        } else if handshakes_overlap(&reached) {
             c.overlapping_tokens += 1;
             c.witnessable_tokens += usize::from(could_witness(&reached));
         } else if handshakes_overlap(&attempts) {

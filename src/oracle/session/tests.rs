@@ -2121,6 +2121,38 @@ fn coverage_of_shared_tokens() {
             )
         },
     ];
+    let mut rows = rows;
+    let three = |name, fourth: Attempt, want, inconclusive| {
+        let (tokens, conns) = sharing(&[1, 2, 3, 4]);
+        Row {
+            name,
+            rules: exclusive(3),
+            tokens,
+            conns,
+            timeline: vec![
+                (1, vec![handshake(0, 1_000).closed(50_000)]),
+                (2, vec![handshake(5_000, 6_000).closed(50_000)]),
+                (3, vec![handshake(10_000, 11_000).closed(50_000)]),
+                (4, vec![fourth]),
+            ],
+            want,
+            inconclusive,
+        }
+    };
+    // A limit of three, one connection after another (a ramp): exercised when one came
+    // while three were live, whatever the server then answered it.
+    rows.push(three(
+        "max_live 3: a fourth while three are live is the limit exercised",
+        at(20_000).refused(21_000, Cause::ServerClose(1008)),
+        (1, 1),
+        false,
+    ));
+    rows.push(three(
+        "max_live 3: a fourth after they ended never met the limit",
+        at(60_000).accepted(61_000),
+        (1, 0),
+        true,
+    ));
     for r in rows {
         let plan = plan(r.rules, r.tokens, r.conns);
         let c = coverage(&plan, &reports(&plan, &r.timeline));

@@ -371,6 +371,64 @@ fn undeclared_in_band_note(plan: &Plan, reports: &[ConnReport]) -> Option<String
     ))
 }
 
+/// The note on exclusivity violations of a server that holds a cap of its own: on every
+/// token that broke exclusivity it served at most `K` connections at once (more than the
+/// scenario's `max_live`), the same `K` everywhere, and turned away one that came while
+/// `K` were live. That reads as a per-token connection limit by design (Slack's
+/// `too_many_websockets`), which the scenario can state. `None` otherwise.
+fn cap_note(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<String> {
+    let declared = plan.oracles.session.max_live?;
+    if !by_oracle.contains_key(&OracleKind::Exclusivity) {
+        return None;
+    }
+    let mut by_token: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        by_token.entry(r.token).or_default().extend(&r.attempts);
+    }
+    // How many accepted attempts of the token were live as `a` started.
+    let live_at = |attempts: &[&Attempt], a: &Attempt| {
+        attempts
+            .iter()
+            .filter(|o| !std::ptr::eq(**o, a))
+            .filter(|o| {
+                o.accepted_us.is_some_and(|at| at <= a.started_us)
+                    && o.ended_us.is_none_or(|end| end > a.started_us)
+            })
+            .count() as u32
+    };
+    let mut cap = None;
+    for attempts in by_token.values() {
+        let most = attempts
+            .iter()
+            .filter(|a| a.outcome == Outcome::Accepted)
+            .map(|a| live_at(attempts, a) + 1)
+            .max()
+            .unwrap_or(0);
+        if most <= declared {
+            continue;
+        }
+        let turned_away = attempts.iter().any(|a| {
+            a.outcome != Outcome::Accepted
+                && a.upgraded_us.is_some()
+                && live_at(attempts, a) >= most
+        });
+        if !turned_away || cap.is_some_and(|k| k != most) {
+            return None;
+        }
+        cap = Some(most);
+    }
+    let k = cap?;
+    Some(format!(
+        "the server served at most {k} connections of a token at once, never more, and \
+         turned away those that came while {k} were live: if it allows {k} per token by \
+         design, declare `[oracles] exclusive = {{ max_live = {k} }}`"
+    ))
+}
+
 /// The note on attempts that failed or were refused before acceptance and that a
 /// `reconnect`'s `backoff` tried again ([`Attempt::retried`]): how many, and how they
 /// ended. `None` when there were none.
@@ -483,6 +541,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str(&note);
         }
         if let Some(note) = undeclared_in_band_note(e.plan, e.reports) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        if let Some(note) = cap_note(e.plan, e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
         }

@@ -3102,3 +3102,53 @@ fn a_rate_limit_close_beside_unread_records_is_said_as_rate_limiting() {
     let other = judged("bye");
     assert_eq!(other.verdict, Verdict::Unreadable, "{other:?}");
 }
+
+/// Exclusivity broken by a server that served at most three connections of a token at
+/// once and turned away the fourth, which came while three were live: a per-token cap by
+/// design reads so, and the hint says how to declare it. A server that served all four
+/// shows no cap.
+#[test]
+fn a_cap_the_server_holds_is_named_beside_exclusivity() {
+    let judged = |fourth_accepted: bool| {
+        let mut plan = plan();
+        for c in &mut plan.conns {
+            c.token = 0;
+        }
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let start = 10 + 10 * i as u64;
+                let mut a = Attempt::new(start);
+                a.upgraded_us = Some(start + 2);
+                if i < 3 || fourth_accepted {
+                    a.accepted_us = Some(start + 3);
+                    a.outcome = Outcome::Accepted;
+                    a.cause = Some(Cause::ClientClose(1000));
+                    a.ended_us = Some(1_000);
+                } else {
+                    a.outcome = Outcome::Failed;
+                    a.cause = Some(Cause::ServerClose(1008));
+                    a.ended_us = Some(start + 5);
+                }
+                report(c, a, Default::default())
+            })
+            .collect();
+        let by_oracle = BTreeMap::from([(OracleKind::Exclusivity, 1)]);
+        judge_completed_by(&plan, &reports, &by_oracle)
+    };
+    let capped = judged(false);
+    assert_eq!(capped.verdict, Verdict::Violations, "{capped:?}");
+    let hint = capped.hint.unwrap_or_default();
+    assert!(
+        hint.contains("served at most 3 connections of a token at once")
+            && hint.contains("`[oracles] exclusive = { max_live = 3 }`"),
+        "{hint}"
+    );
+    let all = judged(true);
+    assert!(
+        !all.hint.unwrap_or_default().contains("served at most"),
+        "no cap"
+    );
+}

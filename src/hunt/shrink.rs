@@ -179,6 +179,9 @@ struct Shrinker<'a> {
     candidates_end: Instant,
     /// Set when the budget or Ctrl-C stopped the search.
     short: Option<Short>,
+    /// The last candidate that held, and what its measure saw: the smaller plan's own
+    /// evidence, pooled with the rate after when that misses every run.
+    held: Option<(Plan, super::Measured)>,
 }
 
 impl Shrinker<'_> {
@@ -212,16 +215,21 @@ impl Shrinker<'_> {
                 ),
             )
             .await?;
-        if let Some(short) = measured.rate.short {
-            self.short = Some(short);
+        if let Some(short) = &measured.rate.short {
+            self.short = Some(short.clone());
         }
-        Ok(measured.rate.reproduced >= self.need)
+        let holds = measured.rate.reproduced >= self.need;
+        if holds {
+            self.held = Some((plan.clone(), measured));
+        }
+        Ok(holds)
     }
 }
 
 /// Shrinks `repro`: connections (the involved ones first, then ddmin), actions, then time.
-/// Everything fits in `opts.budget`: the rate after gets as long as the rate before took
-/// (the shrunk plan is no bigger), and the candidates get the rest.
+/// Everything fits in `opts.budget`: the rate after gets twice as long as the rate before
+/// took (the shrunk plan is no bigger; a smaller plan that reproduces nothing is measured
+/// once more), and the candidates get the rest.
 pub async fn shrink(
     repro: &Repro,
     runner: &Runner,
@@ -273,24 +281,45 @@ pub async fn shrink(
         opts,
         need,
         tried: 0,
-        candidates_end: budget_end.checked_sub(reserve).unwrap_or(started),
+        // Room for the rate after, measured up to twice.
+        candidates_end: budget_end.checked_sub(reserve * 2).unwrap_or(started),
         short: None,
+        held: None,
     };
     let mut plan = shrink_connections(&mut s, repro.plan.clone()).await?;
     plan = shrink_actions(&mut s, plan).await?;
     plan = shrink_time(&mut s, plan).await?;
     // The rate after also brings fresh evidence: a shrunk repro must not show the
     // original's connections.
-    let after = runner
-        .measure_where(
+    let wanted_here = |v: &Violation| matches(v, &plan);
+    let measure_after = || {
+        runner.measure_where(
             &plan,
             repro.oracle,
             opts.times,
             None,
             Some(budget_end),
-            (&|v| matches(v, &plan), repro.policy),
+            (&wanted_here, repro.policy),
         )
-        .await?;
+    };
+    let mut after = measure_after().await?;
+    if after.rate.reproduced == 0 && plan != repro.plan {
+        // A race that shows at this size only sometimes may miss every run of one
+        // measure though it held in the search: measured once more (the budget keeps
+        // room for it) before the smaller plan is given up ([`ShrinkOutcome::confirmed`]).
+        after = measure_after().await?;
+    }
+    if let (0, Some((held_plan, held))) = (after.rate.reproduced, s.held.take()) {
+        if held_plan == plan && after.rate.runs > 0 {
+            // Still none: the rate after is what the search measured of this very plan
+            // and what it measured after, pooled (never a 0 of N beside evidence from
+            // the original), with the search's evidence.
+            after.rate.reproduced = held.rate.reproduced;
+            after.rate.runs += held.rate.runs;
+            after.rate.planned += held.rate.planned;
+            after.evidence = held.evidence;
+        }
+    }
     let mut shrunk = repro.clone();
     shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
     // The rates were measured here: the minimal repro replays here too.

@@ -636,51 +636,62 @@ fn stampede_hunt_says_what_learn_says_when_nothing_was_accepted() {
     assert_eq!(hunt.status.code(), Some(5), "{said}");
 }
 
+/// `stampede learn` against a target that closes every connection right after its 101
+/// with `code` and `reason`, the scenario's `[oracles]` holding `reject`: its output.
+async fn learn_against_a_close(
+    code: u16,
+    reason: &'static str,
+    reject: &str,
+) -> std::process::Output {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let (url, stop) = spawn_server(move |tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = ws.send(Message::Close(Some(frame))).await;
+        let _ = ws.next().await;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("closing.toml");
+    std::fs::write(
+        &path,
+        format!("{}\n[oracles]\n{reject}\n", undeclared_chat(2)),
+    )
+    .unwrap();
+    let learn = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .arg("learn")
+            .arg(&path)
+            .args(["--target", &url])
+            .output()
+            .unwrap()
+    });
+    let out = tokio::time::timeout(TEST_BOUND, learn)
+        .await
+        .expect("learn is bounded")
+        .unwrap();
+    stop.cancel();
+    out
+}
+
 /// A target that sheds every calibration connection before accepting it: `learn` says the
 /// target shed load, the same for a 1013 and for a code of the server's own that the
 /// scenario declares in `reject.shed` (4429), and sends no one to check the URL. The same
 /// 4429 undeclared is no shedding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calibration_says_the_target_shed_load_for_1013_and_declared_codes() {
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     for (code, reject, shed) in [
         (1013u16, "", true),
         (4429, "reject = { shed = [4429] }", true),
         (4429, "", false),
     ] {
-        let (url, stop) = spawn_server(move |tcp| async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                return;
-            };
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: "Too many requests".into(),
-            };
-            let _ = ws.send(Message::Close(Some(frame))).await;
-            let _ = ws.next().await;
-        })
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("shedding.toml");
-        std::fs::write(
-            &path,
-            format!("{}\n[oracles]\n{reject}\n", undeclared_chat(2)),
-        )
-        .unwrap();
-        let learn = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-                .arg("learn")
-                .arg(&path)
-                .args(["--target", &url])
-                .output()
-                .unwrap()
-        });
-        let out = tokio::time::timeout(TEST_BOUND, learn)
-            .await
-            .expect("learn is bounded")
-            .unwrap();
-        stop.cancel();
+        let out = learn_against_a_close(code, "Too many requests", reject).await;
         let said = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(5), "{code} {reject:?}: {said}");
         let line = format!(
@@ -703,41 +714,8 @@ async fn calibration_says_the_target_shed_load_for_1013_and_declared_codes() {
 /// does for a 401. The same 4004 undeclared says nothing about tokens: exit 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calibration_refused_with_a_declared_refusal_code_says_check_the_tokens() {
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     for (reject, exit) in [("reject = { close = [4004] }", 6), ("", 5)] {
-        let (url, stop) = spawn_server(move |tcp| async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                return;
-            };
-            let frame = CloseFrame {
-                code: CloseCode::from(4004),
-                reason: "Authentication failed".into(),
-            };
-            let _ = ws.send(Message::Close(Some(frame))).await;
-            let _ = ws.next().await;
-        })
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("refused.toml");
-        std::fs::write(
-            &path,
-            format!("{}\n[oracles]\n{reject}\n", undeclared_chat(2)),
-        )
-        .unwrap();
-        let learn = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-                .arg("learn")
-                .arg(&path)
-                .args(["--target", &url])
-                .output()
-                .unwrap()
-        });
-        let out = tokio::time::timeout(TEST_BOUND, learn)
-            .await
-            .expect("learn is bounded")
-            .unwrap();
-        stop.cancel();
+        let out = learn_against_a_close(4004, "Authentication failed", reject).await;
         let said = String::from_utf8(out.stderr).unwrap();
         assert_eq!(out.status.code(), Some(exit), "{reject:?}: {said}");
         assert_eq!(

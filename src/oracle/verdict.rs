@@ -355,8 +355,18 @@ fn undeclared_in_band_note(plan: &Plan, reports: &[ConnReport]) -> Option<String
     let kind = serde_json::from_str::<serde_json::Value>(first)
         .ok()
         .and_then(|v| super::frame::kind_of(&plan.oracles, &v).map(|k| k.into_owned()));
+    // `reject.message` names a kind `[oracles.kinds]` declares: one the scenario has, or
+    // a rule on the type field to add beside it.
     let declare = match kind {
-        Some(kind) => format!("`[oracles] reject = {{ message = {kind:?} }}`"),
+        Some(kind) if plan.oracles.kinds.iter().any(|k| k.name == kind) => {
+            format!("`[oracles] reject = {{ message = {kind:?} }}`")
+        }
+        Some(kind) => format!(
+            "`[oracles.kinds] refused = {{ {} = {} }}` and `[oracles] reject = {{ message = \
+             \"refused\" }}`",
+            door::toml_key(&plan.oracles.type_field),
+            serde_json::Value::from(kind)
+        ),
         None => "a kind for it in `[oracles.kinds]` and `[oracles] reject = { message = \
                  \"KIND\" }`"
             .to_string(),

@@ -3015,10 +3015,19 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
 /// Close 1011, to a token whose session is already active). Declared, no such note.
 #[test]
 fn an_undeclared_refusal_in_band_of_some_connections_is_named_with_its_declaration() {
-    let judged = |declared: bool| {
+    let judged_with = |declared: bool, kind_declared: bool| {
         let mut plan = plan();
         if declared {
             plan.oracles.session.reject.message = Some("connection_error".into());
+        }
+        if kind_declared {
+            plan.oracles.kinds = vec![crate::model::KindSpec {
+                name: "connection_error".into(),
+                when: vec![crate::model::FieldTest {
+                    path: "type".into(),
+                    test: crate::model::Test::Equals("connection_error".into()),
+                }],
+            }];
         }
         let reports: Vec<ConnReport> = plan
             .conns
@@ -3039,12 +3048,13 @@ fn an_undeclared_refusal_in_band_of_some_connections_is_named_with_its_declarati
             .collect();
         judge_unmet(&plan, &reports, 1)
     };
+    let judged = |declared: bool| judged_with(declared, false);
     let undeclared = judged(false);
     assert_eq!(undeclared.verdict, Verdict::Violations, "{undeclared:?}");
     let hint = undeclared.hint.unwrap_or_default();
     assert!(
         hint.contains("the server closed 1 valid-token connection before accepting it right after saying {\"type\":\"connection_error\"")
-            && hint.contains("`[oracles] reject = { message = \"connection_error\" }`"),
+            && hint.contains("`[oracles.kinds] refused = { type = \"connection_error\" }` and `[oracles] reject = { message = \"refused\" }`"),
         "{hint}"
     );
     let declared = judged(true);
@@ -3054,6 +3064,12 @@ fn an_undeclared_refusal_in_band_of_some_connections_is_named_with_its_declarati
             .unwrap_or_default()
             .contains("right after saying"),
         "declared"
+    );
+    // A kind the scenario declares already needs only naming.
+    let hint = judged_with(false, true).hint.unwrap_or_default();
+    assert!(
+        hint.contains("(`[oracles] reject = { message = \"connection_error\" }`)"),
+        "{hint}"
     );
 }
 

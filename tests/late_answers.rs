@@ -14,12 +14,24 @@ use stampede::model::{OracleKind, Verdict};
 async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
     let (users, messages) = (2u64, 3u64);
     let (url, stop) = spawn_fake(Fault::LateCompletion).await;
-    // A reply's held events go out with the next request, 200 ms after the deadline: late
-    // by far more than a connection takes to close, however busy the machine.
+    // A reply's held events go out with the next request, 200 ms after the deadline (the
+    // think comes before each send): late by far more than the last connection takes to
+    // close, which it does right at its last deadline (no think after the last expect),
+    // however busy the machine. (With the think after the expect, both took ~200 ms and a
+    // busy machine could order them either way.)
+    let think = "    { think = \"fixed(5ms)\" },\n";
     let text = chat_scenario("late", users as u32, messages as u32)
         .replace(r#"within = "3s""#, r#"within = "300ms""#)
-        .replace(r#"think = "fixed(5ms)""#, r#"think = "fixed(200ms)""#);
+        .replace(think, "")
+        .replace(
+            "    { send = { type = \"user_message\"",
+            "    { think = \"fixed(200ms)\" },\n    { send = { type = \"user_message\"",
+        );
     assert!(text.contains("300ms") && text.contains("200ms"), "{text}");
+    assert!(
+        text.find("fixed(200ms)") < text.find("{ send = "),
+        "the think comes before the send: {text}"
+    );
     let s = scenario("late.toml", &text);
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();

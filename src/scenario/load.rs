@@ -546,7 +546,12 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
 fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Option<String> {
     let f = Fields::section(cx, node, section, &["field"])?.with_owner(section);
     let field = f.req_text(cx, "field");
-    if let (Err(why), Some(n)) = (crate::model::path::check(&field), f.get("field")) {
+    // An empty field was reported as such already: one problem, said once.
+    if let (false, Err(why), Some(n)) = (
+        field.is_empty(),
+        crate::model::path::check(&field),
+        f.get("field"),
+    ) {
         cx.report(n.span(), format!("{section}.field: {why}"));
     }
     Some(field)

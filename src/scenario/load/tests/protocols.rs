@@ -82,6 +82,9 @@ fn bad_kinds_and_paths_are_reported() {
         &with_top("[oracles]\nidentity = { field = \"/a~2\" }"),
         "oracles.identity.field: \"/a~2\": in a JSON Pointer",
     );
+    // An empty field is one problem, said once.
+    let (_, _, message) = problem(&with_top("[oracles]\nsequence = { field = \"\" }"));
+    assert!(message.contains("expected a non-empty string"), "{message}");
 }
 
 #[test]

@@ -784,17 +784,22 @@ impl Coverage {
 /// Whether one of a token's attempts started while `max_live` others of it were accepted
 /// and not yet ended: the limit was full, and the server had to answer a connection over it.
 fn at_the_limit(attempts: &[&Attempt], max_live: u32) -> bool {
-    attempts.iter().any(|a| {
-        let live = attempts
-            .iter()
-            .filter(|o| !std::ptr::eq(*o, a))
-            .filter(|o| {
-                o.accepted_us.is_some_and(|at| at <= a.started_us)
-                    && o.ended_us.is_none_or(|end| end > a.started_us)
-            })
-            .count();
-        live as u64 >= u64::from(max_live)
-    })
+    attempts
+        .iter()
+        .any(|a| live_as_it_started(attempts, a) >= max_live)
+}
+
+/// How many of `attempts` (one token's), other than `a`, were accepted and not yet ended
+/// when `a` started: the sessions a server holding a per-token limit had to count.
+pub(crate) fn live_as_it_started(attempts: &[&Attempt], a: &Attempt) -> u32 {
+    attempts
+        .iter()
+        .filter(|o| !std::ptr::eq(**o, a))
+        .filter(|o| {
+            o.accepted_us.is_some_and(|at| at <= a.started_us)
+                && o.ended_us.is_none_or(|end| end > a.started_us)
+        })
+        .count() as u32
 }
 
 /// Whether the attempts of one token could witness exclusivity either way. Fewer than two

@@ -399,17 +399,7 @@ fn cap_note(
     for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
         by_token.entry(r.token).or_default().extend(&r.attempts);
     }
-    // How many accepted attempts of the token were live as `a` started.
-    let live_at = |attempts: &[&Attempt], a: &Attempt| {
-        attempts
-            .iter()
-            .filter(|o| !std::ptr::eq(**o, a))
-            .filter(|o| {
-                o.accepted_us.is_some_and(|at| at <= a.started_us)
-                    && o.ended_us.is_none_or(|end| end > a.started_us)
-            })
-            .count() as u32
-    };
+    let live_at = super::session::live_as_it_started;
     let mut cap = None;
     for attempts in by_token.values() {
         let most = attempts

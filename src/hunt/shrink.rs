@@ -309,17 +309,7 @@ pub async fn shrink(
         // room for it) before the smaller plan is given up ([`ShrinkOutcome::confirmed`]).
         after = measure_after().await?;
     }
-    if let (0, Some((held_plan, held))) = (after.rate.reproduced, s.held.take()) {
-        if held_plan == plan && after.rate.runs > 0 {
-            // Still none: the rate after is what the search measured of this very plan
-            // and what it measured after, pooled (never a 0 of N beside evidence from
-            // the original), with the search's evidence.
-            after.rate.reproduced = held.rate.reproduced;
-            after.rate.runs += held.rate.runs;
-            after.rate.planned += held.rate.planned;
-            after.evidence = held.evidence;
-        }
-    }
+    pool_with_search(&mut after, s.held.take(), &plan);
     let mut shrunk = repro.clone();
     shrunk.rate = (after.rate.runs > 0).then_some((after.rate.reproduced, after.rate.runs));
     // The rates were measured here: the minimal repro replays here too.
@@ -600,6 +590,27 @@ pub(super) fn subset_plan(plan: &Plan, ids: &[u32]) -> Plan {
     out
 }
 
+/// A shrunk plan the rate after never reproduced though the search's measure of that very
+/// plan (`held`) did: the rate after becomes the two measures pooled (reproductions, runs
+/// and replays asked for added), with the search's evidence, so a 0 of N never stands
+/// beside evidence of the original. Anything else (a rate after that reproduced, no run
+/// after, or a `held` of another plan) is left as it is.
+fn pool_with_search(
+    after: &mut super::Measured,
+    held: Option<(Plan, super::Measured)>,
+    plan: &Plan,
+) {
+    let Some((held_plan, held)) = held else {
+        return;
+    };
+    if after.rate.reproduced == 0 && after.rate.runs > 0 && held_plan == *plan {
+        after.rate.reproduced = held.rate.reproduced;
+        after.rate.runs += held.rate.runs;
+        after.rate.planned += held.rate.planned;
+        after.evidence = held.evidence;
+    }
+}
+
 fn split(items: &[u32], n: usize) -> Vec<Vec<u32>> {
     let size = items.len().div_ceil(n.max(1));
     items.chunks(size.max(1)).map(<[u32]>::to_vec).collect()
@@ -661,6 +672,49 @@ mod tests {
         assert_eq!(held.repro.plan, smaller.plan);
         assert_eq!(held.after, (smaller.size(), rate(2)));
         assert_eq!(held.unconfirmed, None);
+    }
+
+    /// The search saw the shrunk plan reproduce 2 of 3; the rate after saw 0 of 3: the
+    /// two pool into 2 of 6 with the search's evidence. A rate after that reproduced, one
+    /// that ran nothing, and a search measure of another plan are left as they are.
+    #[test]
+    fn a_rate_after_of_none_pools_with_the_search_measure_of_the_same_plan() {
+        let text = "name = \"s\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{ close = 1000 }]\n";
+        let scenario = crate::scenario::load_str(text, "s.toml").unwrap();
+        let plan = crate::plan::build(&scenario, 1);
+        let smaller = subset_plan(&plan, &[plan.conns[0].id]);
+        let measured = |reproduced, runs, evidence: Vec<Violation>| super::super::Measured {
+            rate: Rate {
+                reproduced,
+                runs,
+                planned: 3,
+                short: None,
+                shed: 0,
+            },
+            evidence,
+        };
+        let seen = violation(OracleKind::Identity, "j1", "user 0", "user 1", None);
+        let search = || Some((smaller.clone(), measured(2, 3, vec![seen.clone()])));
+
+        let mut after = measured(0, 3, Vec::new());
+        pool_with_search(&mut after, search(), &smaller);
+        assert_eq!((after.rate.reproduced, after.rate.runs), (2, 6));
+        assert_eq!(after.rate.planned, 6);
+        assert_eq!(after.evidence, vec![seen.clone()]);
+
+        let mut reproduced = measured(1, 3, Vec::new());
+        pool_with_search(&mut reproduced, search(), &smaller);
+        assert_eq!((reproduced.rate.reproduced, reproduced.rate.runs), (1, 3));
+        assert!(reproduced.evidence.is_empty());
+
+        let mut ran_nothing = measured(0, 0, Vec::new());
+        pool_with_search(&mut ran_nothing, search(), &smaller);
+        assert_eq!((ran_nothing.rate.reproduced, ran_nothing.rate.runs), (0, 0));
+
+        let mut other_plan = measured(0, 3, Vec::new());
+        pool_with_search(&mut other_plan, search(), &plan);
+        assert_eq!((other_plan.rate.reproduced, other_plan.rate.runs), (0, 3));
+        assert!(other_plan.evidence.is_empty());
     }
 
     fn expect(events: &str, correlate: Option<(&str, &str)>, wait: bool) -> Action {

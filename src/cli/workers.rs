@@ -165,16 +165,21 @@ async fn spawn_all(
         }
         let found =
             files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
-        // After Ctrl-C, a worker stopped before its load wrote no summary beside the folder
-        // it had made: nothing to merge from it.
-        dirs.extend(
-            found
-                .into_iter()
-                .filter(|d| !cancel.is_cancelled() || d.join("summary.json").is_file()),
-        );
+        dirs.extend(mergeable(found, cancel.is_cancelled()));
     }
     forwarding.abort();
     Ok(dirs)
+}
+
+/// The result folders of one worker to merge. After Ctrl-C (`interrupted`), a worker
+/// stopped before its load wrote no `summary.json` beside the folder it had made: nothing
+/// to merge from it, and not a failure. Otherwise every folder is kept, and one without a
+/// summary fails the merge, as it should.
+fn mergeable(found: Vec<PathBuf>, interrupted: bool) -> Vec<PathBuf> {
+    found
+        .into_iter()
+        .filter(|d| !interrupted || d.join("summary.json").is_file())
+        .collect()
 }
 
 /// What the workers are told of the parent's calibration.
@@ -392,6 +397,22 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Of two worker folders, one with a summary and one a worker stopped before its load
+    /// left without: after Ctrl-C only the first is merged; otherwise both go to the merge
+    /// (where the second is an error).
+    #[test]
+    fn after_ctrl_c_a_worker_folder_without_a_summary_is_not_merged() {
+        let base = tempfile::tempdir().unwrap();
+        let done = base.path().join("done");
+        let stopped = base.path().join("stopped");
+        std::fs::create_dir_all(&done).unwrap();
+        std::fs::create_dir_all(&stopped).unwrap();
+        std::fs::write(done.join("summary.json"), "{}").unwrap();
+        let found = || vec![done.clone(), stopped.clone()];
+        assert_eq!(mergeable(found(), true), vec![done.clone()]);
+        assert_eq!(mergeable(found(), false), found());
+    }
 
     #[test]
     fn workers_get_distinct_loopback_source_addresses() {

@@ -25,9 +25,9 @@ const PROBE_ANSWER: Duration = Duration::from_millis(500);
 /// then, and tokens not probed yet, are inconclusive: they prove nothing either way.
 pub const TAIL: Duration = Duration::from_secs(5);
 
-/// Probes every valid token slot that some attempt used, after the liveness `grace` when
-/// any attempt ended uncleanly and after its `cleanup` in any case (the server may still
-/// be cleaning up, by its design after a clean close). Stops at `deadline` or when
+/// Probes every valid token that some attempt used (once, however many slots share it),
+/// after the liveness `grace` when any attempt ended uncleanly and after its `cleanup` in
+/// any case (the server may still be cleaning up, by its design after a clean close). Stops at `deadline` or when
 /// `cancel` fires (Ctrl-C): what was not answered by then is recorded as inconclusive
 /// (`Cause::Interrupted`, never a leak).
 pub(super) async fn run(
@@ -56,12 +56,16 @@ pub(super) async fn run(
             (placement.into_owned(), extras.into_owned())
         });
     }
+    // One probe per token, not per slot: slots that share a token (fewer tokens in a
+    // source than slots, reused in turn) share its label, and probes of one token at once
+    // are concurrent uses of it that a server allowing one session per token refuses.
+    let mut labels: BTreeSet<&str> = BTreeSet::new();
     let mut queue: VecDeque<(u32, (Placement, UpgradeExtras))> = used
         .into_iter()
         .filter(|slot| {
             ctx.tokens
                 .get(*slot as usize)
-                .is_some_and(|t| !t.must_reject() && t.is_placed())
+                .is_some_and(|t| !t.must_reject() && t.is_placed() && labels.insert(t.jti.as_str()))
         })
         .map(|slot| {
             let placement = placements

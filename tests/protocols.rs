@@ -1285,3 +1285,77 @@ steps = [
     assert!(metrics.contains(&"turn:ack.p99"), "{metrics:?}");
     assert!(metrics.contains(&"turn:event.p50"), "{metrics:?}");
 }
+
+// ---- Mattermost: a request's `seq` is answered in `seq_reply`; events carry a `seq` of
+// their own (the server's event counter) ----
+
+const MATTERMOST: &str = r#"
+[oracles]
+type_field = "event"
+[oracles.kinds]
+reply = { has = "seq_reply" }
+
+[[group]]
+name = "typists"
+users = 3
+steps = [
+  { send = { action = "user_typing", seq = "{{run:int}}", data = { channel_id = "c{{conn}}" } } },
+  { expect = "reply", correlate = { send = "seq", reply = "seq_reply" }, within = "2s" },
+  { send = { action = "get_statuses", seq = "{{run:int}}" } },
+  { expect = "reply", correlate = { send = "seq", reply = "seq_reply" }, within = "2s", where = { status = "OK" } },
+  { close = 1000 },
+]
+"#;
+
+/// Answers each request `{"status": "OK", "seq_reply": seq}` after an event whose own `seq`
+/// is the server's counter (it starts at the request's, so a correlation on `seq` in the
+/// answers would take the event for the reply). `misroute`: the second request is
+/// answered with the first one's `seq_reply`.
+fn mattermost(misroute: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        let seq = msg.get("seq")?.as_i64()?;
+        conn.next += 1;
+        let event = json!({"event": "typing", "seq": seq, "data": {}});
+        let answered = if misroute && conn.next == 2 {
+            seq - 1
+        } else {
+            seq
+        };
+        let reply = json!({"status": "OK", "seq_reply": answered});
+        Some(vec![event.to_string(), reply.to_string()])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_correlated_at_another_path_is_matched_to_its_request() {
+    let text = head("mattermost", 3) + MATTERMOST;
+    let (url, stop) = spawn(Vec::new(), mattermost(false)).await;
+    let good = run_against("mattermost.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&good, 6);
+
+    let (url, stop) = spawn(Vec::new(), mattermost(true)).await;
+    let bad = run_against("mattermost.toml", &text, url).await;
+    stop.cancel();
+    // Per connection: the first request's reply came twice (the second one misrouted),
+    // and the second request never got its own.
+    let found = completeness(&bad);
+    let count = |expected: &str, seen: &str| {
+        found
+            .iter()
+            .filter(|(e, s)| e == expected && s.starts_with(seen))
+            .count()
+    };
+    assert_eq!(found.len(), 6, "{found:#?}");
+    assert_eq!(
+        count("no further events for a finished sequence", "reply"),
+        3
+    );
+    assert_eq!(count("reply within 2s", "nothing"), 3);
+    assert_eq!(
+        bad.results.summary.verdict,
+        Verdict::Violations,
+        "{found:#?}"
+    );
+}

@@ -438,7 +438,9 @@ fn gated(action: &Action) -> bool {
 /// Whether `expect` is correlated with `message` (the send that causes its messages).
 fn correlated_with(expect: &ExpectPlan, message: &serde_json::Value) -> bool {
     expect.correlate.as_ref().is_some_and(|(field, value)| {
-        crate::model::path::lookup(message, field)
+        // The send carries the value where the scenario's `correlate.send` says.
+        let sent_at = expect.correlate_sent.as_deref().unwrap_or(field);
+        crate::model::path::lookup(message, sent_at)
             .is_some_and(|v| crate::plan::json_key(v) == *value)
     })
 }
@@ -734,6 +736,7 @@ mod tests {
         Action::Expect(Box::new(ExpectPlan {
             pattern,
             correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
+            correlate_sent: None,
             within: Duration::from_secs(2),
             wait,
             checks: Vec::new(),
@@ -792,6 +795,32 @@ mod tests {
             }
             // An expect whose send went never stays behind.
             if kept.contains(&script[3]) {
+                assert!(kept.contains(&script[2]), "{kept:?}");
+            }
+        }
+    }
+
+    /// Mattermost: a request's `seq` comes back as `seq_reply`. The send goes with the
+    /// expectation it causes, found by the send's path, never leaving it without its request.
+    #[test]
+    fn a_send_goes_with_its_expectation_correlated_at_another_reply_path() {
+        let mut answered = expect("reply", Some(("seq_reply", "2")), true);
+        if let Action::Expect(e) = &mut answered {
+            e.correlate_sent = Some("seq".into());
+        }
+        let script = vec![
+            Action::Connect,
+            send(json!({"action": "user_typing", "seq": 1})),
+            send(json!({"action": "get_statuses", "seq": 2})),
+            answered.clone(),
+            close(),
+        ];
+        assert_eq!(
+            removal(&script, 2),
+            Some(vec![Action::Connect, script[1].clone(), close()])
+        );
+        for kept in reachable(&script) {
+            if kept.contains(&answered) {
                 assert!(kept.contains(&script[2]), "{kept:?}");
             }
         }

@@ -288,6 +288,10 @@ pub struct ExpectPlan {
     pub pattern: Arc<[PatternItem]>,
     /// `(field, value)`: only messages whose `field` equals `value` belong to this expectation.
     pub correlate: Option<(String, String)>,
+    /// Where the send that caused it carries `value`, when that is not `field` (the
+    /// scenario's `correlate = { send = ..., reply = ... }`): how a shrink finds its cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlate_sent: Option<Box<str>>,
     #[serde(with = "duration_us")]
     pub within: Duration,
     pub wait: bool,
@@ -759,7 +763,20 @@ impl Plan {
         known.then_some(kinds)
     }
 
+    /// The paths, in the sends, that `conn`'s expectations take their correlation values
+    /// from (`correlate`, or its `send` path), each once, in script order.
     pub fn correlate_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        self.correlated_paths(conn, false)
+    }
+
+    /// The paths, in the answers, that carry `conn`'s correlation values: `correlate`, or
+    /// its `reply` path where the scenario names one. What the checker reads from every
+    /// message it keeps.
+    pub fn reply_fields(&self, conn: &ConnPlan) -> Vec<String> {
+        self.correlated_paths(conn, true)
+    }
+
+    fn correlated_paths(&self, conn: &ConnPlan, replies: bool) -> Vec<String> {
         let mut fields: Vec<String> = Vec::new();
         let mut add = |field: &String| {
             if !fields.contains(field) {
@@ -769,7 +786,8 @@ impl Plan {
         match self.script_of(conn) {
             Some(steps) => steps_visit(steps, &mut |s| {
                 if let Step::Expect(e) = s {
-                    if let Some(f) = &e.correlate {
+                    let reply = e.correlate_reply.as_ref().filter(|_| replies);
+                    if let Some(f) = reply.or(e.correlate.as_ref()) {
                         add(f);
                     }
                 }

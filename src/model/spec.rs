@@ -371,7 +371,14 @@ pub struct Expect {
     #[serde(with = "shared_seq")]
     pub pattern: Arc<[PatternItem]>,
     /// Field that ties events to the last sent message (e.g. `run_id`); `None` = any message.
+    /// It names where the value is read in the send, and in the answers too unless
+    /// `correlate_reply` names another path.
     pub correlate: Option<String>,
+    /// The answers' field that carries the sent value, when it is not `correlate`'s own path
+    /// (`correlate = { send = "seq", reply = "seq_reply" }`: Mattermost's WebSocket API
+    /// answers a request's `seq` in `seq_reply`, and its events carry a `seq` of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlate_reply: Option<String>,
     /// Deadline, from the moment the expectation is registered.
     #[serde(with = "duration_us")]
     pub within: Duration,

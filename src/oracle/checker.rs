@@ -649,6 +649,7 @@ impl ConnChecker {
         let ExpectPlan {
             pattern,
             correlate,
+            correlate_sent: _,
             within,
             wait: _,
             checks,

@@ -576,7 +576,8 @@ impl Cursor {
             // Written into a settled expectation's strings when there are some.
             let (mut f, mut v) = spare.take().unwrap_or_default();
             f.clear();
-            f.push_str(field);
+            // The answers carry it at the reply's path when the scenario names one.
+            f.push_str(expect.correlate_reply.as_deref().unwrap_or(field));
             v.clear();
             v.push_str(value);
             (f, v)
@@ -622,6 +623,11 @@ impl Cursor {
         ExpectPlan {
             pattern,
             correlate,
+            correlate_sent: expect
+                .correlate_reply
+                .is_some()
+                .then(|| expect.correlate.as_deref().map(Box::from))
+                .flatten(),
             within: expect.within,
             wait: expect.wait,
             checks,

@@ -51,6 +51,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             }]
                             .into(),
                             correlate: Some("run_id".into()),
+                            correlate_reply: None,
                             within: Duration::from_secs(1),
                             wait: true,
                             checks: Vec::new(),
@@ -357,6 +358,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
         Step::Expect(Expect {
             pattern: vec![].into(),
             correlate: Some("run_id".into()),
+            correlate_reply: None,
             within: Duration::from_secs(1),
             wait: true,
             checks: Vec::new(),
@@ -383,6 +385,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             Action::Expect(Box::new(ExpectPlan {
                 pattern: vec![].into(),
                 correlate: Some(("run_id".into(), "4".into())),
+                correlate_sent: None,
                 within: Duration::from_secs(1),
                 wait: true,
                 checks: Vec::new(),
@@ -604,6 +607,7 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         }]
         .into(),
         correlate: Some(correlate.into()),
+        correlate_reply: None,
         within: Duration::from_secs(1),
         wait: true,
         checks,

@@ -157,6 +157,7 @@ impl Current {
             } => Action::Expect(Box::new(ExpectPlan {
                 pattern: pattern.clone(),
                 correlate: None,
+                correlate_sent: None,
                 within: *within,
                 wait: *wait,
                 checks: Vec::new(),
@@ -416,7 +417,7 @@ impl ConnRun {
             jti: token.jti.clone(),
             sub: token.sub.clone(),
         };
-        let fields = ctx.plan.correlate_fields(plan);
+        let fields = ctx.plan.reply_fields(plan);
         let mut cursor = Cursor::new(plan);
         let markers = ctx.plan.marker_fields(plan);
         let mut checker = ConnChecker::new(ctx.oracles.clone(), who, ctx.t0, fields);

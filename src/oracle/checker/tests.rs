@@ -39,6 +39,7 @@ fn five(run: &str) -> ExpectPlan {
             })
             .collect(),
         correlate: Some(("run_id".into(), run.into())),
+        correlate_sent: None,
         within: Duration::from_secs(5),
         wait: true,
         checks: Vec::new(),
@@ -1231,6 +1232,7 @@ fn plan_of(pattern: &str, correlate: Option<(&str, &str)>) -> ExpectPlan {
             })
             .collect(),
         correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
+        correlate_sent: None,
         within: Duration::from_secs(5),
         wait: true,
         checks: Vec::new(),

@@ -2088,6 +2088,7 @@ fn expect_step(kind: &str) -> Step {
         }]
         .into(),
         correlate: None,
+        correlate_reply: None,
         within: std::time::Duration::from_secs(1),
         wait: true,
         checks: Vec::new(),

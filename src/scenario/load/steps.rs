@@ -314,7 +314,9 @@ fn expect(
             pattern(cx, node, p)
         })
         .unwrap_or_default();
-    let correlate = f.get("correlate").and_then(|n| correlate(cx, n, sent));
+    let (correlate, correlate_reply) = f
+        .get("correlate")
+        .map_or((None, None), |n| correlate(cx, n, sent));
     let checks = f
         .get("where")
         .map(|n| tests(cx, n, &format!("{key}.where"), false, EXPECT_PLACEHOLDERS))
@@ -347,6 +349,7 @@ fn expect(
     Expect {
         pattern: pattern.into(),
         correlate,
+        correlate_reply,
         within: f.positive_duration_or(cx, "within", DEFAULT_WITHIN),
         wait: f.bool_or(cx, "wait", true),
         checks,
@@ -384,17 +387,61 @@ fn capture(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<Capture> {
     out
 }
 
-fn correlate(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> Option<String> {
-    let field = cx.string("correlate", node)?;
-    if let Err(why) = check(field) {
-        cx.report(node.span(), format!("correlate: {why}"));
-    } else if !sent.templates.iter().any(|t| lookup(t, field).is_some()) {
+/// `correlate = "run_id"` (the same path in the send and its answers), or
+/// `correlate = { send = "seq", reply = "seq_reply" }` (the value sent at one path comes back
+/// at another): the send's path, and the reply's when it differs.
+fn correlate(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> (Option<String>, Option<String>) {
+    let (send, reply) = match node.get_ref() {
+        DeValue::Table(table) => {
+            let f = Fields::new(cx, table, node.span(), "correlate", &["send", "reply"])
+                .with_owner("correlate");
+            let path = |cx: &mut Ctx<'_>, key: &str| {
+                let n = f.require(cx, key)?;
+                let path = cx.string(&format!("correlate.{key}"), n)?;
+                match check(path) {
+                    Ok(()) => Some((path.to_string(), n.span())),
+                    Err(why) => {
+                        cx.report(n.span(), format!("correlate.{key}: {why}"));
+                        None
+                    }
+                }
+            };
+            let send = path(cx, "send");
+            let reply = path(cx, "reply");
+            match (send, reply) {
+                (Some(send), Some((reply, _))) => (send, Some(reply)),
+                _ => return (None, None),
+            }
+        }
+        DeValue::String(_) => {
+            let Some(field) = cx.string("correlate", node) else {
+                return (None, None);
+            };
+            if let Err(why) = check(field) {
+                cx.report(node.span(), format!("correlate: {why}"));
+                return (None, None);
+            }
+            ((field.to_string(), node.span()), None)
+        }
+        other => {
+            let message = format!(
+                "correlate: expected a field path (\"run_id\") or {{ send = \"seq\", reply = \"seq_reply\" }}, found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            return (None, None);
+        }
+    };
+    let (field, span) = send;
+    if !sent.templates.iter().any(|t| lookup(t, &field).is_some()) {
         cx.report(
-            node.span(),
+            span,
             format!("expect correlates on {field:?} but no earlier send sets it"),
         );
     }
-    Some(field.to_string())
+    // The same path twice is the plain form.
+    let reply = reply.filter(|r| *r != field);
+    (Some(field), reply)
 }
 
 /// `"a b+ c* d?"`: whitespace-separated event names, each with an optional repetition mark.

@@ -170,6 +170,7 @@ steps = [
                     ]
                     .into(),
                     correlate: Some("type".into()),
+                    correlate_reply: None,
                     within: ms(2000),
                     wait: false,
                     checks: Vec::new(),

@@ -144,6 +144,50 @@ fn correlation_paths_must_be_sent_before() {
     );
 }
 
+/// `correlate = { send = ..., reply = ... }`: the value is read in the send at one path
+/// and in the answers at another (Mattermost's `seq` and `seq_reply`, Nostr's event id at
+/// `/1/id` answered at `/1`). Both paths are checked; the send's must be set by a send.
+#[test]
+fn a_correlation_may_read_the_answer_at_another_path() {
+    let e = expect_of(&with_steps(
+        r#"{ send = { action = "user_typing", seq = "{{run:int}}" } },
+        { expect = "reply", correlate = { send = "seq", reply = "seq_reply" } },"#,
+    ));
+    assert_eq!(e.correlate.as_deref(), Some("seq"));
+    assert_eq!(e.correlate_reply.as_deref(), Some("seq_reply"));
+    // The same path twice is the plain form.
+    let e = expect_of(&with_steps(
+        r#"{ send = { id = "x" } },
+        { expect = "r", correlate = { send = "id", reply = "id" } },"#,
+    ));
+    assert_eq!(
+        (e.correlate.as_deref(), e.correlate_reply),
+        (Some("id"), None)
+    );
+    let send = r#"{ send = ["EVENT", { id = "e{{run}}" }] },"#;
+    let problems = [
+        (
+            r#"{ expect = "OK", correlate = { send = "/1/id", replies = "/1" } },"#,
+            "unknown field \"replies\" in correlate; expected one of: send, reply",
+        ),
+        (
+            r#"{ expect = "OK", correlate = { send = "/1/id" } },"#,
+            "missing required field \"reply\" in correlate",
+        ),
+        (
+            r#"{ expect = "OK", correlate = { send = "/1/nope", reply = "/1" } },"#,
+            "expect correlates on \"/1/nope\" but no earlier send sets it",
+        ),
+        (
+            r#"{ expect = "OK", correlate = 3 },"#,
+            "correlate: expected a field path (\"run_id\") or { send = \"seq\", reply = \"seq_reply\" }, found an integer",
+        ),
+    ];
+    for (step, problem) in problems {
+        assert_problem(&with_steps(&format!("{send}\n{step}")), problem);
+    }
+}
+
 #[test]
 fn field_tests_captures_and_absences_load() {
     let text = with_steps(

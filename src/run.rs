@@ -524,7 +524,9 @@ async fn calibrated(
     let proposal = learn::calibrate(&plan, bound, opts, cancel).await?;
     let text = oracle::learn::to_toml(&proposal, &plan.oracles, &bound.url);
     let mut learned = (*plan).clone();
+    let unaccepted = proposal.none_accepted().map(|none| none.what());
     learned.oracles.learned = proposal.learned;
+    learned.oracles.learned.unaccepted = unaccepted;
     Ok((Arc::new(learned), Some(text)))
 }
 

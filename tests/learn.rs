@@ -487,6 +487,70 @@ steps = [
     assert_eq!(summary.learned.replies[0].events, vec!["ack", "result"]);
 }
 
+/// A server that refuses the first connection it sees (calibration's) with 400 and takes
+/// the rest: calibration learned nothing, and the run says why on its learned line and in
+/// its verdict's hint, not only in learned.toml (a wrong subprotocol refused calibration
+/// and was said nowhere, helper-112 #2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calibration_the_target_refused_is_said_by_the_run() {
+    let seen = Arc::new(AtomicU64::new(0));
+    let (url, stop) = spawn_server(move |tcp| {
+        let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            let refuse = |_: &str| first.then_some(400);
+            let Some((mut ws, _)) = common::accept_bearer_unless(tcp, refuse).await else {
+                return;
+            };
+            let hello = json!({"type": "hello"}).to_string();
+            let _ = ws.send(Message::Text(hello.into())).await;
+            while let Some(Ok(msg)) = ws.next().await {
+                if msg.is_close() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "refused-calibration"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "clients"
+users = 2
+steps = [ {{ expect = "hello", within = "5s" }}, {{ close = 1000 }} ]
+"#
+    );
+    let s = scenario("refused.toml", &text);
+    let outcome = run_learning(&s).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.learned.unaccepted.as_deref(),
+        Some("the target accepted no calibration connection (http_400)")
+    );
+    let mut console = Vec::new();
+    stampede::report::render(summary, &mut console).unwrap();
+    let console = String::from_utf8(console).unwrap();
+    assert!(
+        console.contains(
+            "learned      nothing: the target accepted no calibration connection (http_400)"
+        ),
+        "{console}"
+    );
+    let hint = summary.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("before the load, the target accepted no calibration connection (http_400)"),
+        "{hint}"
+    );
+}
+
 /// A room that broadcasts every `say` to every member, the speaker in `from`: one user at a
 /// time, calibration sees `from` always equal to the token's subject; under load every
 /// member hears the others. The script filters on `from` (`where`), so `from` is not

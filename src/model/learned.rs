@@ -30,6 +30,13 @@ pub struct LearnedOracles {
     /// like this. `(field, connections it held on, connections it was on)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence_broken: Vec<(String, usize, usize)>,
+    /// Why calibration learned nothing, when the target did not accept its valid-token
+    /// connection (`the target accepted no calibration connection (http_400)`): the load
+    /// went on all the same, and the run's learned line and verdict say it, since what
+    /// refused calibration (a wrong subprotocol, path or secret) is what a user fixes
+    /// first. Not an invariant: [`LearnedOracles::is_empty`] does not count it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unaccepted: Option<String>,
 }
 
 /// A counter calibration did not learn because it broke on some of its connections

@@ -200,6 +200,7 @@ pub fn propose(spec: &OracleSpec, samples: &[Sample<'_>]) -> Proposal {
             replies,
             sequence_set_aside: Vec::new(),
             sequence_broken,
+            unaccepted: None,
         },
         messages: samples.iter().map(|s| s.observed.messages.len()).sum(),
         dropped,

@@ -89,6 +89,18 @@ struct Tally {
     reconnects_refused: u64,
 }
 
+/// What calibration met before the load, when the target accepted none of its valid-token
+/// connections: said first, since what refused it (a wrong subprotocol, path, secret) is
+/// what to fix before anything the load then saw. With tokens from a source it presented
+/// the run's own token, and a server may still hold what that attempt left.
+fn calibration_note(plan: &Plan) -> Option<String> {
+    let why = plan.oracles.learned.unaccepted.as_deref()?;
+    Some(format!(
+        "before the load, {why}: fix what refused it first (`stampede learn` tries it \
+         alone); what the load saw may follow from it"
+    ))
+}
+
 /// Decides the verdict (see the module doc for the order), with a note on what the
 /// server did that is no violation (load it shed, placements it does not read), and on
 /// closes that read as rate limiting the scenario does not declare as shedding, after the
@@ -104,6 +116,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     let restarting = j.verdict == Verdict::Inconclusive
         && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
     let notes: Vec<String> = [
+        calibration_note(e.plan),
         restart_note(e.reports, restarting),
         shed_note(e.reports, e.coverage, restarting),
         shed_later_note(e.reports),

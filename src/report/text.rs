@@ -147,7 +147,7 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     render_phases(s, w)?;
     render_events(s, w)?;
     render_violations(s, w)?;
-    if !s.learned.is_empty() {
+    if !s.learned.is_empty() || s.learned.unaccepted.is_some() {
         writeln!(w, "{}", learned_line(&s.learned))?;
     }
     if let Some(short) = replies_short_line(&c.expect.learned_replies_short) {
@@ -369,6 +369,9 @@ pub(crate) fn lenient_note(s: &Summary) -> Option<String> {
 /// One line saying what calibration learned (and the run checked beside the declared
 /// oracles): `learned      identity user_id; sequence seq; 1 reply pattern`.
 pub fn learned_line(l: &LearnedOracles) -> String {
+    if let Some(why) = &l.unaccepted {
+        return format!("learned      nothing: {why}");
+    }
     if l.is_empty() {
         return "learned      nothing (no invariant held on every calibration connection)".into();
     }

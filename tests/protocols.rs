@@ -894,6 +894,32 @@ async fn captured_ids_fill_later_sends_and_checks_and_absences_are_judged() {
     );
 }
 
+/// The same script with a capture path the `subscribed` answer does not have (`/id` for
+/// its `sid`): the literal `{{$sid}}` goes out, the correct server refuses it, and the run
+/// is unreadable, naming the capture and the answer's shape, never a server violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_that_never_finds_its_path_is_a_broken_script_not_a_violation() {
+    let text = head("captures", 2) + &SUBSCRIBE.replace("sid = \"/sid\"", "sid = \"/id\"");
+    assert!(text.contains("sid = \"/id\""));
+    let (url, stop) = spawn(Vec::new(), subscriber(false)).await;
+    let outcome = run_against("captures.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.expect.expectations_errored, 2, "refused in band");
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "`capture = { sid = \"/id\" }` found nothing at that path in any of the 2 answers"
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.contains("an object with fields type, sid, n"),
+        "{hint}"
+    );
+}
+
 // ---- Errors for answers: a server that acks, then refuses every request in band ----
 
 const ACKED: &str = r#"

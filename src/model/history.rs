@@ -304,6 +304,28 @@ pub struct ExpectCounts {
     /// misnamed path ([`Misread::NoCheckedField`]). Left out of files when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub checked_met: u64,
+    /// Per capture name (`capture = { chal = "/1" }`): of the expectations that met their
+    /// pattern, those that found a value at its path and those that did not. One never
+    /// found in the whole run is a path the answers do not have, and every later
+    /// `{{$name}}` went out as written: a broken script, not the server's doing. Left out
+    /// of files when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub captures: BTreeMap<String, CaptureTally>,
+}
+
+/// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureTally {
+    /// Its path, as the scenario wrote it.
+    pub path: String,
+    /// Met expectations whose messages held a value there.
+    pub taken: u64,
+    /// Met expectations whose messages held none.
+    pub missed: u64,
+    /// The shape of the first message of its pattern that held none (`an array of 2`, `an
+    /// object with fields type, id`): what to compare the path with.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shape: String,
 }
 
 impl ExpectCounts {
@@ -322,6 +344,17 @@ impl ExpectCounts {
         self.buffer_overflows += o.buffer_overflows;
         self.buffer_overflow_bytes += o.buffer_overflow_bytes;
         add_map(&mut self.learned_replies_short, &o.learned_replies_short);
+        for (name, t) in &o.captures {
+            let mine = self.captures.entry(name.clone()).or_default();
+            if mine.path.is_empty() {
+                mine.path.clone_from(&t.path);
+            }
+            mine.taken += t.taken;
+            mine.missed += t.missed;
+            if mine.shape.is_empty() {
+                mine.shape.clone_from(&t.shape);
+            }
+        }
     }
 }
 

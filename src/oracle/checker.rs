@@ -254,11 +254,11 @@ struct Claim {
 }
 
 /// Feeds buffered messages that belong to `p`, in arrival order; their captures go to
-/// `captures`.
+/// `captures` (what a message lacked, to `tallies`).
 fn claim_buffered(
     p: &mut Pending,
     buffer: &VecDeque<Buffered>,
-    captures: &mut BTreeMap<String, Value>,
+    (captures, tallies): Captures<'_>,
 ) -> Claim {
     let mut claim = Claim::default();
     for (i, b) in buffer.iter().enumerate() {
@@ -289,7 +289,7 @@ fn claim_buffered(
             fed => {
                 p.state = trial;
                 if let Some(body) = &b.body {
-                    take_captures(p, body, captures);
+                    take_captures(p, body, (captures, tallies));
                 }
                 note_seen(p, &b.event);
                 claim.indices.push(i);
@@ -700,7 +700,8 @@ impl ConnChecker {
                 .iter()
                 .any(|record| held_earlier(&self.spec, &pending, record));
         }
-        let claim = claim_buffered(&mut pending, &self.buffer, &mut self.captures);
+        let captures = (&mut self.captures, &mut self.counts.captures);
+        let claim = claim_buffered(&mut pending, &self.buffer, captures);
         for i in claim.indices.iter().rev() {
             if let Some(b) = self.buffer.remove(*i) {
                 self.buffered_bytes -= b.bytes;
@@ -1163,12 +1164,29 @@ impl ConnChecker {
 
     fn feed<J: Tree>(&mut self, idx: usize, event: &str, msg: &J, now: Instant) {
         let p = &mut self.pending[idx];
-        take_captures(p, msg, &mut self.captures);
+        take_captures(p, msg, (&mut self.captures, &mut self.counts.captures));
         let first = (p.state.matched() == 0).then_some(now);
         note_seen(p, event);
         match p.state.feed(event) {
             Fed::Unexpected => self.out_of_order(idx, event, now),
             _ => self.after_feed(idx, first, now),
+        }
+    }
+
+    /// Counts, for each capture of `p` (just met), whether its messages held a value at
+    /// its path ([`crate::model::ExpectCounts::captures`]).
+    fn tally_captures(&mut self, p: &Pending) {
+        for c in p.capture() {
+            let taken = self.captures.contains_key(&c.name);
+            let tally = self.counts.captures.entry(c.name.clone()).or_default();
+            if tally.path.is_empty() {
+                tally.path.clone_from(&c.path);
+            }
+            if taken {
+                tally.taken += 1;
+            } else {
+                tally.missed += 1;
+            }
         }
     }
 
@@ -1360,6 +1378,9 @@ impl ConnChecker {
         };
         if how == Resolution::Met && !p.checks().is_empty() {
             self.counts.checked_met += 1;
+        }
+        if how == Resolution::Met {
+            self.tally_captures(&p);
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
@@ -2061,12 +2082,24 @@ fn first_failed<'p, J: Tree>(
     p.checks().iter().find(|t| !passes(t, msg, &resolve))
 }
 
-/// Stores `p`'s captures from a message that met it (a path the message lacks captures
-/// nothing; a later send then shows the reference as written).
-fn take_captures<J: Tree>(p: &Pending, msg: &J, captures: &mut BTreeMap<String, Value>) {
+/// The captured values by name, and what each capture found ([`CaptureTally`]).
+type Captures<'a> = (
+    &'a mut BTreeMap<String, Value>,
+    &'a mut BTreeMap<String, crate::model::CaptureTally>,
+);
+
+/// Stores `p`'s captures from a message of its pattern (a path the message lacks captures
+/// nothing; a later send then shows the reference as written, and the first such message's
+/// shape is kept for the verdict to show).
+fn take_captures<J: Tree>(p: &Pending, msg: &J, (captures, tallies): Captures<'_>) {
     for c in p.capture() {
         if let Some(v) = lookup(msg, &c.path) {
             captures.insert(c.name.clone(), v.to_value());
+        } else {
+            let tally = tallies.entry(c.name.clone()).or_default();
+            if tally.shape.is_empty() {
+                tally.shape = msg.shape();
+            }
         }
     }
 }

@@ -514,6 +514,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unmet_over_unread(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
         return j;
     }
+    if let Some(j) = capture_never_found(e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
@@ -1799,6 +1802,49 @@ fn said_no_everywhere(
             first.expected_shown(),
             first.seen,
             plural(unmet)
+        )),
+    })
+}
+
+/// The unreadable verdict of a run with violations or error answers whose script captures
+/// a value at a path that none of the messages meeting its `expect` held, on any
+/// connection: every later `{{$name}}` went out as written, so what the server then did
+/// (an error, a refusal, no answer) answers a broken request, not a race. A capture found on some connections and
+/// not on others is the server's inconsistency, judged as usual.
+fn capture_never_found(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let errored = reports
+        .iter()
+        .any(|r| r.counters.expect.expectations_errored > 0);
+    if by_oracle.values().sum::<u64>() == 0 && !errored {
+        return None;
+    }
+    let mut run: BTreeMap<&str, crate::model::CaptureTally> = BTreeMap::new();
+    for (name, t) in reports.iter().flat_map(|r| &r.counters.expect.captures) {
+        let mine = run.entry(name.as_str()).or_default();
+        if mine.path.is_empty() {
+            mine.path.clone_from(&t.path);
+        }
+        mine.taken += t.taken;
+        mine.missed += t.missed;
+        if mine.shape.is_empty() {
+            mine.shape.clone_from(&t.shape);
+        }
+    }
+    let (name, never) = run.iter().find(|(_, t)| t.missed > 0 && t.taken == 0)?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "`capture = {{ {name} = {:?} }}` found nothing at that path in any of the {} \
+             answer{} that met its `expect`: every later \"{{{{${name}}}}}\" went out as \
+             written, and what the server made of it is no finding. Check the path against \
+             what that answer holds (the first was {}); fix it before charging the server",
+            never.path,
+            never.missed,
+            plural(never.missed),
+            never.shape
         )),
     })
 }

@@ -1024,6 +1024,8 @@ pub enum Misread {
     },
     /// Its correlated answer failed a `where` test on a field the answer does not carry
     /// at all: a wrong path (`statsu` for `status`), or a server that left the field out.
+    /// For an uncorrelated expectation that none of its kinds met: records of its kinds
+    /// came and were let pass for a field they lack.
     /// The verdict tells them apart by the whole run: a misreading when no expectation
     /// with `where` tests was met ([`ExpectCounts::checked_met`]).
     NoCheckedField {

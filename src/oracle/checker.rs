@@ -152,6 +152,12 @@ struct Strays {
     fieldless: u64,
     /// The top-level fields of the first of those (at most [`CARRIED_NAMED`]).
     carried: Vec<String>,
+    /// An uncorrelated expectation's: the first record of its pattern's kinds it let pass
+    /// because a `where` test reads a field the record does not carry at all, the test's
+    /// path and the record's top-level fields (a misnamed path, as for a correlated
+    /// answer's [`Misread::NoCheckedField`]; a record that carries the field with another
+    /// value is someone else's, and not noted).
+    untested: Option<(String, Vec<String>)>,
 }
 
 /// How many fields of a record without the correlation field an unmet expectation names.
@@ -988,6 +994,7 @@ impl ConnChecker {
             self.feed(idx, event, msg, now);
             return;
         }
+        self.note_untested(event, msg);
         if let Some(key) = self.late_for_finished(msg, event, now) {
             let expected = "no further events for a finished sequence".to_string();
             self.violate(
@@ -1697,6 +1704,29 @@ impl ConnChecker {
     /// A record of kind `event` no open expectation claimed: each open correlated one whose
     /// pattern names the kind, and which the record lacks the correlation field of, notes
     /// it ([`Strays::fieldless`]): its answer may be this record, under another field.
+    /// Notes, on each open uncorrelated expectation this record of its pattern's kinds
+    /// could have met but for a `where` test on a field the record lacks, that test
+    /// ([`Strays::untested`]): the first only.
+    fn note_untested<J: Tree>(&mut self, event: &str, msg: &J) {
+        let captures = &self.captures;
+        for p in &mut self.pending {
+            if p.absent || p.correlate.is_some() || p.checks().is_empty() {
+                continue;
+            }
+            if p.strays.as_ref().is_some_and(|s| s.untested.is_some()) || !in_pattern(p, event) {
+                continue;
+            }
+            let Some(test) = first_failed(p, msg, captures) else {
+                continue;
+            };
+            if lookup(msg, &test.path).is_none() {
+                let path = test.path.clone();
+                let strays = p.strays.get_or_insert_with(Box::default);
+                strays.untested = Some((path, carried_names(msg)));
+            }
+        }
+    }
+
     fn note_fieldless<J: Tree>(&mut self, event: &str, msg: &J) {
         for p in &mut self.pending {
             let Some((field, _)) = &p.correlate else {
@@ -2157,6 +2187,15 @@ fn misread_of(p: &Pending) -> Option<Misread> {
             Some(Misread::NoCorrelationField {
                 field: field.clone(),
                 carried: strays.carried.clone(),
+                kinds,
+            })
+        }
+        // Records of its kinds came and were let pass for a field they do not carry.
+        None if p.seen_count == 0 && strays.untested.is_some() => {
+            let (path, carried) = strays.untested.clone()?;
+            Some(Misread::NoCheckedField {
+                path,
+                carried,
                 kinds,
             })
         }

@@ -922,15 +922,18 @@ async fn a_capture_that_never_finds_its_path_is_a_broken_script_not_a_violation(
 
 /// A push (no correlation) filtered by `where`: with the field's path right the run is
 /// clean; misspelled (`topik`), every tick is let pass as someone else's and every
-/// expectation goes unmet, which is a misread path (UNREADABLE naming it), not a loss.
+/// expectation goes unmet, which is a misread path (UNREADABLE naming it), not a loss; and
+/// so is a value written as another type (`n = "7"` for the pushed `7`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncorrelated_where_on_a_field_no_push_carries_is_unreadable() {
+async fn an_uncorrelated_where_no_push_could_pass_is_unreadable() {
     let ticker: Arc<Handler> = Arc::new(|text, _conn| {
         let msg: Value = serde_json::from_str(text).ok()?;
         let topic = msg.get("topic")?.clone();
-        Some(vec![json!({"type": "tick", "topic": topic}).to_string()])
+        Some(vec![
+            json!({"type": "tick", "topic": topic, "n": 7}).to_string()
+        ])
     });
-    let script = |path: &str| {
+    let script = |tests: &str| {
         head("ticks", 3)
             + &format!(
                 r#"
@@ -939,27 +942,38 @@ name = "watchers"
 users = 3
 steps = [
   {{ send = {{ type = "watch", topic = "t{{{{conn}}}}" }} }},
-  {{ expect = "tick", within = "1s", where = {{ {path} = "t{{{{conn}}}}" }} }},
+  {{ expect = "tick", within = "1s", where = {{ {tests} }} }},
   {{ close = 1000 }},
 ]
 "#
             )
     };
-    let (url, stop) = spawn(Vec::new(), ticker.clone()).await;
-    let good = run_against("ticks.toml", &script("topic"), url).await;
-    stop.cancel();
-    assert_clean(&good, 3);
-
-    let (url, stop) = spawn(Vec::new(), ticker).await;
-    let bad = run_against("ticks.toml", &script("topik"), url).await;
-    stop.cancel();
-    let s = &bad.results.summary;
-    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
-    let hint = s.hint.as_deref().unwrap_or_default();
-    assert!(
-        hint.contains("a field no answer carried (\"topik\"; the first carried type, topic)"),
-        "{hint}"
-    );
+    let run_with = |tests: &'static str| {
+        let ticker = ticker.clone();
+        async move {
+            let (url, stop) = spawn(Vec::new(), ticker).await;
+            let outcome = run_against("ticks.toml", &script(tests), url).await;
+            stop.cancel();
+            outcome
+        }
+    };
+    assert_clean(&run_with(r#"topic = "t{{conn}}", n = 7"#).await, 3);
+    for (tests, told) in [
+        (
+            r#"topik = "t{{conn}}""#,
+            "a field no answer carried (\"topik\"; the first carried type, topic, n)",
+        ),
+        (
+            r#"topic = "t{{conn}}", n = "7""#,
+            "\"n\" = 7 where the test writes \"7\". Did you mean \"n\" = 7?",
+        ),
+    ] {
+        let outcome = run_with(tests).await;
+        let s = &outcome.results.summary;
+        assert_eq!(s.verdict, Verdict::Unreadable, "{tests}: {:?}", s.hint);
+        let hint = s.hint.as_deref().unwrap_or_default();
+        assert!(hint.contains(told), "{tests}: {hint}");
+    }
 }
 
 // ---- Errors for answers: a server that acks, then refuses every request in band ----

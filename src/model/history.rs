@@ -1047,6 +1047,20 @@ pub enum Misread {
         /// The answer's kind, as a one-kind list.
         kinds: Vec<String>,
     },
+    /// Its answer carried the field a `where` test reads with the value the test writes,
+    /// as another JSON type: `"true"` (a string) where the answer holds `true` (a
+    /// boolean), `"3"` for `3`. A type slip in the scenario (TOML `"3"` is a string), which
+    /// no answer of this server could pass.
+    WrongType {
+        /// The path the test reads.
+        path: String,
+        /// The value the test wants, as JSON (`"true"`).
+        wanted: String,
+        /// The value the answer held, as JSON (`true`).
+        held: String,
+        /// The pattern's kinds.
+        kinds: Vec<String>,
+    },
 }
 
 impl Misread {
@@ -1057,7 +1071,8 @@ impl Misread {
             Misread::NoCorrelationField { kinds, .. }
             | Misread::OtherKinds { kinds, .. }
             | Misread::NoCheckedField { kinds, .. }
-            | Misread::WrongValue { kinds, .. } => kinds,
+            | Misread::WrongValue { kinds, .. }
+            | Misread::WrongType { kinds, .. } => kinds,
         }
     }
 }

@@ -156,8 +156,9 @@ struct Strays {
     /// because a `where` test reads a field the record does not carry at all, the test's
     /// path and the record's top-level fields (a misnamed path, as for a correlated
     /// answer's [`Misread::NoCheckedField`]; a record that carries the field with another
-    /// value is someone else's, and not noted).
-    untested: Option<(String, Vec<String>)>,
+    /// value is someone else's, and not noted; one that carries the value written but as
+    /// another JSON type is a type slip, [`Misread::WrongType`]).
+    untested: Option<Misread>,
 }
 
 /// How many fields of a record without the correlation field an unmet expectation names.
@@ -1216,9 +1217,17 @@ impl ConnChecker {
         let (held, misread) = match lookup(msg, &test.path) {
             Some(v) => (
                 format!("{} = {v}", test.path),
-                Some(Misread::WrongValue {
-                    path: test.path.clone(),
-                    kinds: vec![event.to_string()],
+                Some(match type_slip(test, v, &self.captures) {
+                    Some((wanted, held)) => Misread::WrongType {
+                        path: test.path.clone(),
+                        wanted,
+                        held,
+                        kinds: vec![event.to_string()],
+                    },
+                    None => Misread::WrongValue {
+                        path: test.path.clone(),
+                        kinds: vec![event.to_string()],
+                    },
                 }),
             ),
             None => (
@@ -1719,11 +1728,24 @@ impl ConnChecker {
             let Some(test) = first_failed(p, msg, captures) else {
                 continue;
             };
-            if lookup(msg, &test.path).is_none() {
-                let path = test.path.clone();
-                let strays = p.strays.get_or_insert_with(Box::default);
-                strays.untested = Some((path, carried_names(msg)));
-            }
+            let kinds = || p.state.required_events().map(str::to_string).collect();
+            let untested = match lookup(msg, &test.path) {
+                None => Misread::NoCheckedField {
+                    path: test.path.clone(),
+                    carried: carried_names(msg),
+                    kinds: kinds(),
+                },
+                Some(held) => match type_slip(test, held, captures) {
+                    Some((wanted, held)) => Misread::WrongType {
+                        path: test.path.clone(),
+                        wanted,
+                        held,
+                        kinds: kinds(),
+                    },
+                    None => continue,
+                },
+            };
+            p.strays.get_or_insert_with(Box::default).untested = Some(untested);
         }
     }
 
@@ -2159,6 +2181,23 @@ fn note_stray(p: &mut Pending, event: &str) {
     }
 }
 
+/// `(wanted, held)` as JSON when `test` wants a value equal to `held` but for its JSON type
+/// (`"true"` for `true`, `"3"` for `3`): a type slip in the scenario.
+fn type_slip<J: Tree>(
+    test: &FieldTest,
+    held: &J,
+    captures: &BTreeMap<String, Value>,
+) -> Option<(String, String)> {
+    let Test::Equals(wanted) = &test.test else {
+        return None;
+    };
+    let wanted = fill(wanted, captures);
+    let held = held.to_value();
+    let same_text = key_text(&wanted) == key_text(&held);
+    let other_type = std::mem::discriminant(&wanted) != std::mem::discriminant(&held);
+    (same_text && other_type).then(|| (wanted.to_string(), held.to_string()))
+}
+
 /// The first few top-level field names `msg` carries ([`CARRIED_NAMED`]), for a
 /// misreading's hint.
 fn carried_names<J: Tree>(msg: &J) -> Vec<String> {
@@ -2190,15 +2229,9 @@ fn misread_of(p: &Pending) -> Option<Misread> {
                 kinds,
             })
         }
-        // Records of its kinds came and were let pass for a field they do not carry.
-        None if p.seen_count == 0 && strays.untested.is_some() => {
-            let (path, carried) = strays.untested.clone()?;
-            Some(Misread::NoCheckedField {
-                path,
-                carried,
-                kinds,
-            })
-        }
+        // Records of its kinds came and were let pass for a field they do not carry, or
+        // carry as another type.
+        None if p.seen_count == 0 && strays.untested.is_some() => strays.untested.clone(),
         // A misnamed kind beside correctly named ones (`agent_started agent_complete`
         // answered `agent_started`, `agent_completed`) is as much a misreading as one
         // alone; the verdict tells it from a lost kind beside acks ([`Misread::OtherKinds`]).

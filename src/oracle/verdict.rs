@@ -1864,6 +1864,9 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
     if let Some(j) = unread_test_field(reports, unmet, &misreads) {
         return Some(j);
     }
+    if let Some(j) = type_slips(unmet, &misreads) {
+        return Some(j);
+    }
     // Correlated records of other kinds are often the protocol's own acks (Phoenix's
     // `phx_reply`) beside a kind truly lost: they say "misread" only as a typo does.
     if !misreads
@@ -1904,7 +1907,9 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             shown(carried)
         ),
         // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
-        Misread::NoCheckedField { .. } | Misread::WrongValue { .. } => return None,
+        Misread::NoCheckedField { .. } | Misread::WrongValue { .. } | Misread::WrongType { .. } => {
+            return None
+        }
         Misread::OtherKinds { came, kinds } => format!(
             "the server answered them with kinds their patterns do not name ({}), and none \
              of the kinds they name ({}) ever came: check the kind names in the `expect` \
@@ -1918,6 +1923,33 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
         hint: Some(format!(
             "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
              answers, so they prove no loss; fix it before charging the server",
+            plural(unmet)
+        )),
+    })
+}
+
+/// The unreadable verdict of a run whose every unmet expectation failed a `where` test
+/// whose value its answers held as another JSON type ([`Misread::WrongType`]: `"true"`
+/// written for `true`): no answer could pass it. `None` otherwise.
+fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement> {
+    let mut first = None;
+    for m in misreads {
+        let Misread::WrongType {
+            path, wanted, held, ..
+        } = m
+        else {
+            return None;
+        };
+        first.get_or_insert((path, wanted, held));
+    }
+    let (path, wanted, held) = first?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet their answers held the value a `where` test \
+             wants as another type: {path:?} = {held} where the test writes {wanted}. Did you \
+             mean {path:?} = {held}? (In TOML, quotes make a string.) The scenario does not \
+             read these answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
         )),
     })

@@ -1697,3 +1697,30 @@ fn a_late_pong_is_named_late_in_the_violation_its_deadline_raised() {
         "timed as it came"
     );
 }
+
+/// A correlated answer that holds the tested value as another JSON type (`true` where the
+/// test writes `"true"`) is a type slip in the scenario, not an answer that said no.
+#[test]
+fn a_field_test_of_another_json_type_is_a_type_slip() {
+    let mut ch = plain();
+    let mut p = plan_of("reply", Some(("/1", "7")));
+    p.checks = vec![FieldTest {
+        path: "ok".into(),
+        test: Test::Equals(json!("true")),
+    }];
+    ch.expect(p, None, Instant::now());
+    ch.on_message(
+        &json!({"type": "reply", "1": "7", "ok": true}),
+        Instant::now(),
+    );
+    assert_eq!(ch.violations.len(), 1);
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::WrongType {
+            path: "ok".into(),
+            wanted: "\"true\"".into(),
+            held: "true".into(),
+            kinds: vec!["reply".into()],
+        })
+    );
+}

@@ -394,6 +394,66 @@ fn undeclared_in_band_note(plan: &Plan, reports: &[ConnReport]) -> Option<String
     ))
 }
 
+/// The note on exclusivity violations of a server that never turned a valid token away:
+/// every attempt of every valid token was accepted, however many of one token were live,
+/// and exclusivity is all that broke. A server that lets one token hold several sessions
+/// by design (a stateless JWT checked by signature alone, geth's engine API) shows exactly
+/// this, and the scenario can state it; a check-then-act race shows refusals beside the
+/// doubles. `None` otherwise.
+fn no_limit_note(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<String> {
+    let max_live = plan.oracles.session.max_live?;
+    let exclusivity = by_oracle.get(&OracleKind::Exclusivity).copied()?;
+    if by_oracle.values().sum::<u64>() != exclusivity {
+        return None;
+    }
+    let attempts = || {
+        reports
+            .iter()
+            .filter(|r| valid_token(plan, r.token))
+            .flat_map(|r| &r.attempts)
+    };
+    if !attempts().all(|a| a.outcome == Outcome::Accepted) {
+        return None;
+    }
+    let mut by_token: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        by_token.entry(r.token).or_default().extend(&r.attempts);
+    }
+    // The most sessions of one token live at once: at each acceptance, those accepted by
+    // then and not yet ended.
+    let most = by_token
+        .values()
+        .flat_map(|attempts| {
+            attempts.iter().filter_map(|a| a.accepted_us).map(|at| {
+                attempts
+                    .iter()
+                    .filter(|o| {
+                        o.accepted_us.is_some_and(|t| t <= at) && o.ended_us.is_none_or(|e| e > at)
+                    })
+                    .count() as u32
+            })
+        })
+        .max()
+        .unwrap_or(0);
+    if most <= max_live {
+        return None;
+    }
+    Some(format!(
+        "the server accepted all {} connections of the run's {} token{}, up to {most} of one \
+         token at once, and turned none away: a server that lets one token hold several \
+         sessions by design (a stateless JWT) does exactly this, where a check-then-act race \
+         turns some away too. If it is its policy, say so ([oracles] exclusive = false, or \
+         {{ max_live = {most} }})",
+        attempts().count(),
+        by_token.len(),
+        plural(by_token.len() as u64),
+    ))
+}
+
 /// The note on exclusivity violations of a server that holds a cap of its own: on every
 /// token that broke exclusivity it served at most `K` connections at once (more than the
 /// scenario's `max_live`), the same `K` everywhere, and turned away one that came while
@@ -561,6 +621,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str(&note);
         }
         if let Some(note) = cap_note(e.plan, e.reports, e.by_oracle) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        if let Some(note) = no_limit_note(e.plan, e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
         }

@@ -3163,9 +3163,15 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
             && hint.contains("`[oracles] exclusive = { max_live = 3 }`"),
         "{hint}"
     );
+    assert!(!hint.contains("turned none away"), "{hint}");
+    // All four served at once, none turned away: no cap, and possibly a policy of no
+    // limit at all, which the hint says how to state.
     let all = judged(true);
+    let hint = all.hint.unwrap_or_default();
+    assert!(!hint.contains("served at most"), "no cap: {hint}");
     assert!(
-        !all.hint.unwrap_or_default().contains("served at most"),
-        "no cap"
+        hint.contains("up to 4 of one token at once, and turned none away")
+            && hint.contains("([oracles] exclusive = false, or { max_live = 4 })"),
+        "{hint}"
     );
 }

@@ -580,6 +580,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = closed_on_request(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = said_no_everywhere(e.plan, e.reports, e.by_oracle) {
         return j;
     }
@@ -1831,6 +1834,74 @@ fn unmet_over_unread(
 /// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
 /// `None` otherwise: a kind that arrived for some expectation shows the reading works,
 /// and what went missing elsewhere stands.
+/// Every valid-token connection the server accepted was closed by it with one and the same
+/// application or policy code (not a normal close, a restart or load shedding) after the
+/// script had sent on it, no kind the script expects past its greeting ever arrived, and
+/// the only violations are the unmet expectations those closes cut: the server refuses
+/// what the script sends (Twitch EventSub's 4001 "client sent inbound traffic"), so nothing
+/// the script is for was exercised. A race cuts some connections, not every one the same
+/// way. Target unusable, with the code and the server's reason.
+fn closed_on_request(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    only_unmet(reports, by_oracle)?;
+    let greeting = greeting_kinds(plan);
+    let mut code = None;
+    let mut reason = "";
+    let mut closed = 0u64;
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        if !r.attempts.iter().any(|a| a.outcome == Outcome::Accepted) {
+            continue;
+        }
+        let Some(Cause::ServerClose(c)) = r.closed_after_acceptance.as_ref().map(|a| &a.cause)
+        else {
+            return None;
+        };
+        let answered = r
+            .counters
+            .expect
+            .events
+            .iter()
+            .filter(|(kind, _)| !greeting.contains(kind.as_str()))
+            .any(|(_, tally)| tally.arrived > 0);
+        if answered || r.counters.messages_sent == 0 || *code.get_or_insert(*c) != *c {
+            return None;
+        }
+        reason = close_reason(r);
+        closed += 1;
+    }
+    let code = code?;
+    // Normal closes, restarts, going away and load shedding are judged elsewhere, and so
+    // are the session policies a scenario declares or a close says (a takeover that
+    // nobody took over is a lost session).
+    let reject = &plan.oracles.session.reject;
+    if matches!(code, 1000 | 1001 | 1012 | 1013)
+        || reject.sheds(&Cause::ServerClose(code))
+        || reject.close.contains(&code)
+        || reject.replaced.contains(&code)
+        || super::shedding::reads_as_rate_limit(code, reason)
+        || super::takeover::reads_as_takeover(code, reason)
+    {
+        return None;
+    }
+    let reason = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason:?})")
+    };
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server closed every connection it accepted ({closed}) with {code}{reason} \
+             after the script sent on it, and answered none of its requests: it refuses what \
+             the script sends, so nothing the script is for was exercised. Check the script's \
+             messages against the protocol (what it may send, and when); not a race"
+        )),
+    })
+}
+
 /// Every valid-token connection the server accepted had a checked answer say no (a
 /// `where` test on a field the answer carried, with another value: `success = false`
 /// where `true` was wanted: [`Misread::WrongValue`]), no expectation with `where` tests was

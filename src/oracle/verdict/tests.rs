@@ -3175,3 +3175,58 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
         "{hint}"
     );
 }
+
+/// Every accepted connection closed by the server with one application code after the
+/// script sent on it, nothing it expects past its greeting answered: the server refuses
+/// what the script sends (Twitch's 4001 "client sent inbound traffic"), target unusable
+/// with the code and the reason. One connection closed otherwise leaves the losses
+/// standing, and so does a close that reads as rate limiting.
+#[test]
+fn every_connection_closed_alike_after_its_send_refuses_the_script() {
+    let plan = plan();
+    let judged = |codes: &[(u16, &str)]| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .zip(codes)
+            .map(|(c, (code, reason))| {
+                let counters = crate::model::Counters {
+                    messages_sent: 1,
+                    messages_received: 1,
+                    json_records: 1,
+                    ..Default::default()
+                };
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(Cause::ServerClose(*code));
+                let mut r = report(c, a, counters);
+                r.closed_after_acceptance = Some(crate::model::Answer::new(
+                    Cause::ServerClose(*code),
+                    format!("Close {code}"),
+                    reason.as_bytes(),
+                ));
+                r.violations = vec![unmet(c.id, false)];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, codes.len() as u64)
+    };
+    let inbound = (4001, "client sent inbound traffic");
+    let refused = judged(&[inbound, inbound]);
+    assert_eq!(refused.verdict, Verdict::TargetUnusable, "{refused:?}");
+    let hint = refused.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "the server closed every connection it accepted (2) with 4001 (\"client sent \
+             inbound traffic\") after the script sent on it"
+        ),
+        "{hint}"
+    );
+    for codes in [
+        [inbound, (4002, "other")],
+        [(4029, "rate limit exceeded"); 2],
+    ] {
+        let j = judged(&codes);
+        assert_ne!(j.verdict, Verdict::TargetUnusable, "{codes:?}: {j:?}");
+    }
+}

@@ -700,6 +700,27 @@ pub const PLACEHOLDERS: &[&str] = &[
 /// a JSON number (`id = "{{run:int}}"` sends `"id": 3`).
 pub const INT_PLACEHOLDERS: &[&str] = &["user", "conn", "run"];
 
+/// What is said of placeholder `{{name}}` where `context` (`send`, `target`) does not take
+/// it: `allowed` lists what it takes (a `$` entry, which stands for captures, is not
+/// listed).
+pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> String {
+    if allowed.is_empty() {
+        return format!("{context} takes no placeholders; found \"{{{{{name}}}}}\"");
+    }
+    let expected: Vec<String> = allowed
+        .iter()
+        .filter(|a| **a != "$")
+        .map(|a| format!("{{{{{a}}}}}"))
+        .collect();
+    let expected = expected.join(", ");
+    let what = if PLACEHOLDERS.contains(&name) {
+        "placeholder not available"
+    } else {
+        "unknown placeholder"
+    };
+    format!("{what} \"{{{{{name}}}}}\" in {context}; expected one of: {expected}")
+}
+
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
 

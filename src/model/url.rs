@@ -1,7 +1,8 @@
 //! Target URLs: their port, checked the one way the scenario loader and the dialer share;
 //! their `${NAME}` environment references, kept as written everywhere a URL is shown or
-//! stored and expanded only to dial ([`dial_url`]); and a password written in their
-//! userinfo, shown as `***` ([`shown_url`]).
+//! stored and expanded only to dial ([`dial_url`]); a password written in their
+//! userinfo, shown as `***` ([`shown_url`]); and the `{{user}}`-style placeholders of
+//! their path and query, filled for each connection as it dials ([`TARGET_PLACEHOLDERS`]).
 
 use super::spec::{env_pieces, expand_env, EnvPiece, EnvTextError, EnvValues};
 use std::ops::Range;
@@ -53,10 +54,10 @@ fn is_references_only(text: &str) -> bool {
         && env_pieces(text).all(|piece| matches!(piece, EnvPiece::Ref { default: None, .. }))
 }
 
-/// The byte range of the userinfo (`user:pw`, before the `@`) of URL `written`, if it has
-/// one. The authority ends at the first `/`, `?` or `#` outside a `${...}` reference (a
-/// reference's default may hold any of them).
-fn userinfo_range(written: &str) -> Option<Range<usize>> {
+/// The byte range of the authority (`user:pw@host:port`, after `://`) of URL `written`,
+/// if it has a `://`. The authority ends at the first `/`, `?` or `#` outside a `${...}`
+/// reference (a reference's default may hold any of them).
+fn authority_range(written: &str) -> Option<Range<usize>> {
     let start = written.find("://")? + "://".len();
     let mut end = written.len();
     let mut in_reference = false;
@@ -74,6 +75,13 @@ fn userinfo_range(written: &str) -> Option<Range<usize>> {
             _ => {}
         }
     }
+    Some(start..end)
+}
+
+/// The byte range of the userinfo (`user:pw`, before the `@`) of URL `written`, if it has
+/// one.
+fn userinfo_range(written: &str) -> Option<Range<usize>> {
+    let Range { start, end } = authority_range(written)?;
     let at = written[start..end].rfind('@')?;
     Some(start..start + at)
 }
@@ -113,7 +121,7 @@ fn expand_encoded(
 
 /// `value` with every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`)
 /// written `%XX`.
-fn percent_encoded(value: &str) -> String {
+pub(crate) fn percent_encoded(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -165,6 +173,96 @@ pub fn explicit_port(url: &str) -> Result<Option<u16>, String> {
             "invalid port {port:?}: expected a number from 1 to 65535"
         )),
     }
+}
+
+/// The placeholders a target URL's path and query may hold (and `{{feed.COLUMN}}`, as
+/// in upgrade headers): each connection dials the URL with them filled, its values
+/// percent-encoded ([`percent_encoded`]), so `ws://host/ocpp/CP{{user}}` is
+/// `/ocpp/CP0`, `/ocpp/CP1`, … on the wire. The host and port take none: they are
+/// resolved once for the whole run.
+pub const TARGET_PLACEHOLDERS: &[&str] = &["user", "conn", "group", "sub"];
+
+/// Where the path of URL `url` starts (its query when it has no path): the end of its
+/// authority. `None` without a `://`.
+pub fn path_start(url: &str) -> Option<usize> {
+    authority_range(url).map(|authority| authority.end)
+}
+
+/// Whether target URL `url` has placeholders to fill for each connection: a `{{` in its
+/// path or query.
+pub fn is_templated(url: &str) -> bool {
+    path_start(url).is_some_and(|at| url[at..].contains("{{"))
+}
+
+/// The first `{{...}}` of target URL `written` before its path (in its scheme, userinfo,
+/// host or port): its byte offset and the placeholder as written. Only the path and query
+/// take placeholders.
+pub fn placeholder_in_authority(written: &str) -> Option<(usize, &str)> {
+    let end = path_start(written).unwrap_or(written.len());
+    let open = written[..end].find("{{")?;
+    let close = written[open..]
+        .find("}}")
+        .map_or(written.len(), |c| open + c + "}}".len());
+    Some((open, &written[open..close]))
+}
+
+/// What is said of a placeholder in a target URL's host or port (`found`, as written).
+pub fn authority_placeholder_message(found: &str) -> String {
+    format!(
+        "placeholder {found:?} in the URL's host or port; only its path and query \
+         take placeholders (the host is resolved once for every connection): \
+         ws://host:9000/ocpp/CP{{{{user}}}}"
+    )
+}
+
+/// The first problem with the placeholders of target URL `written` as given on the
+/// command line or in `STAMPEDE_TARGET` (a scenario's `target` is checked when the file
+/// loads, with its position): one in the host or port, an unclosed `{{`, or a name
+/// [`TARGET_PLACEHOLDERS`] does not hold.
+pub fn placeholder_problem(written: &str) -> Option<String> {
+    if let Some((_, found)) = placeholder_in_authority(written) {
+        return Some(authority_placeholder_message(found));
+    }
+    let mut rest = &written[path_start(written)?..];
+    while let Some(open) = rest.find("{{") {
+        let after = &rest[open + "{{".len()..];
+        let Some(close) = after.find("}}") else {
+            return Some("unclosed \"{{\" in target; placeholders look like {{user}}".to_string());
+        };
+        let name = after[..close].trim();
+        let base = name.strip_suffix(":int").map_or(name, str::trim_end);
+        let known = TARGET_PLACEHOLDERS.contains(&base) || base.starts_with("feed.");
+        if !known {
+            return Some(super::placeholder_message(
+                name,
+                TARGET_PLACEHOLDERS,
+                "target",
+            ));
+        }
+        rest = &after[close + "}}".len()..];
+    }
+    None
+}
+
+/// Target URL `url` with each placeholder of its path and query written `0`: a URL of the
+/// shape every connection dials, to check that it parses.
+pub fn with_placeholders_as_zero(url: &str) -> String {
+    let Some(at) = path_start(url) else {
+        return url.to_string();
+    };
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..at]);
+    let mut rest = &url[at..];
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push('0');
+        rest = &rest[open + close + "}}".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -224,6 +322,51 @@ mod tests {
             Err(EnvTextError::Unset {
                 name: "NOPE".into()
             })
+        );
+    }
+
+    /// `ws://host/ocpp/CP{{user}}`: the path and query take the connection's
+    /// placeholders; the scheme, userinfo, host and port take none (resolved once).
+    #[test]
+    fn placeholders_go_in_the_path_and_query_only() {
+        let ok = "ws://u:${PW}@127.0.0.1:9000/ocpp/CP{{user}}?c={{ conn }}&g={{group}}&s={{sub}}&f={{feed.id}}&i={{user:int}}";
+        assert_eq!(placeholder_problem(ok), None);
+        assert!(is_templated(ok));
+        assert_eq!(
+            with_placeholders_as_zero(ok),
+            "ws://u:${PW}@127.0.0.1:9000/ocpp/CP0?c=0&g=0&s=0&f=0&i=0"
+        );
+        for plain in ["ws://h:9/ws", "ws://h", "ws://{{user}}.h/ws"] {
+            assert!(!is_templated(plain), "{plain}");
+        }
+        // A `${...}` default may hold a `/`: the authority does not end inside it.
+        assert_eq!(path_start("ws://${H:-a/b}:9/x"), Some(16));
+        for (url, found, at) in [
+            ("ws://cp{{user}}.example:9/ocpp", "{{user}}", 7),
+            ("ws://h:{{conn}}/ws", "{{conn}}", 7),
+            ("ws://{{user}}@h/ws", "{{user}}", 5),
+            ("w{{s}}s://h/ws", "{{s}}", 1),
+            ("ws://h{{user/x", "{{user/x", 6),
+        ] {
+            assert_eq!(placeholder_in_authority(url), Some((at, found)), "{url}");
+            let problem = placeholder_problem(url).unwrap();
+            assert!(
+                problem.starts_with(&format!("placeholder {found:?} in the URL's host or port; only its path and query take placeholders")),
+                "{problem}"
+            );
+        }
+        assert_eq!(placeholder_in_authority(ok), None);
+        assert_eq!(
+            placeholder_problem("ws://h/ocpp/{{rn}}").as_deref(),
+            Some("unknown placeholder \"{{rn}}\" in target; expected one of: {{user}}, {{conn}}, {{group}}, {{sub}}")
+        );
+        assert_eq!(
+            placeholder_problem("ws://h/x?r={{random}}").as_deref(),
+            Some("placeholder not available \"{{random}}\" in target; expected one of: {{user}}, {{conn}}, {{group}}, {{sub}}")
+        );
+        assert_eq!(
+            placeholder_problem("ws://h/x/{{user").as_deref(),
+            Some("unclosed \"{{\" in target; placeholders look like {{user}}")
         );
     }
 

@@ -104,26 +104,12 @@ pub(super) fn capture_refs(text: &str) -> Vec<&str> {
 }
 
 fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
-    if allowed.is_empty() {
-        return format!("{context} takes no placeholders; found \"{OPEN}{name}{CLOSE}\"");
-    }
-    let expected: Vec<String> = allowed
-        .iter()
-        .filter(|a| **a != CAPTURES)
-        .map(|a| format!("{OPEN}{a}{CLOSE}"))
-        .collect();
-    let expected = expected.join(", ");
-    let what = if crate::model::PLACEHOLDERS.contains(&name) {
-        "placeholder not available"
-    } else {
-        "unknown placeholder"
-    };
-    format!("{what} \"{OPEN}{name}{CLOSE}\" in {context}; expected one of: {expected}")
+    crate::model::placeholder_message(name, allowed, context)
 }
 
 /// Points into a string literal when the source spells it verbatim (no escapes, one line);
 /// otherwise at the literal's start, which is still the right line.
-fn offset_in(cx: &Ctx<'_>, span: &Range<usize>, value: &str, at: usize) -> Range<usize> {
+pub(super) fn offset_in(cx: &Ctx<'_>, span: &Range<usize>, value: &str, at: usize) -> Range<usize> {
     let raw = cx.text().get(span.clone()).unwrap_or_default();
     let verbatim = raw.len() == value.len() + 2 && raw.get(1..raw.len() - 1) == Some(value);
     let start = if verbatim {

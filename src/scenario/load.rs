@@ -442,6 +442,9 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
     let rest = dialled
         .strip_prefix("ws://")
         .or_else(|| dialled.strip_prefix("wss://"));
+    // The path and query take the connection's placeholders, filled as each dials; the
+    // host and port are resolved once for the run and take none.
+    let in_authority = crate::model::url::placeholder_in_authority(&written);
     if rest.is_none_or(str::is_empty) {
         // A password written in the URL is shown masked, as everywhere.
         let shown = crate::model::url::shown_url(url);
@@ -449,8 +452,34 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
             node.span(),
             format!("target: expected a ws:// or wss:// URL, found {shown:?}"),
         );
+    } else if let Some((at, found)) = in_authority {
+        // Said instead of what the port check would make of `:{{conn}}`.
+        let message = crate::model::url::authority_placeholder_message(found);
+        let span = template::offset_in(cx, &node.span(), &written, at);
+        cx.report(span, format!("target: {message}"));
     } else if let Err(reason) = crate::model::url::explicit_port(&dialled) {
         cx.report(node.span(), format!("target: {reason}"));
+    }
+    if let (None, Some(at)) = (in_authority, crate::model::url::path_start(&written)) {
+        // Checked as the path alone, pointed at where it is in the file when the URL is
+        // written verbatim: the span then starts one character before the path, where
+        // `check_placeholders` expects the string's opening quote.
+        let span = node.span();
+        let raw = cx.text().get(span.clone()).unwrap_or_default();
+        let verbatim =
+            raw.len() == written.len() + 2 && raw.get(1..raw.len() - 1) == Some(written.as_str());
+        let path_span = if verbatim {
+            span.start + at..span.end
+        } else {
+            span
+        };
+        template::check_placeholders(
+            cx,
+            path_span,
+            &written[at..],
+            crate::model::url::TARGET_PLACEHOLDERS,
+            "target",
+        );
     }
     Some(written)
 }

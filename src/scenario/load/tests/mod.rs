@@ -471,6 +471,50 @@ fn name_and_target_are_checked() {
     );
 }
 
+/// `target = "ws://host/ocpp/CP{{user}}"`: the path and query take the connection's
+/// placeholders (kept as written in the scenario); one in the host or port, or an
+/// unknown one, is refused where it is written.
+#[test]
+fn target_placeholders_go_in_the_path_and_are_located_when_wrong() {
+    let ok = "ws://127.0.0.1:9000/ocpp/CP{{user}}?c={{conn}}&g={{group}}&s={{ sub }}";
+    assert_eq!(
+        load(&with_top(&format!("target = \"{ok}\"")))
+            .target
+            .as_deref(),
+        Some(ok)
+    );
+    // Line 3 is `target = "...`: the URL's first character is column 11.
+    let cases = [
+        (
+            "ws://cp{{user}}.example:9000/ocpp",
+            18,
+            "target: placeholder \"{{user}}\" in the URL's host or port; only its path and query take placeholders",
+        ),
+        (
+            "ws://127.0.0.1:{{conn}}/ocpp",
+            26,
+            "target: placeholder \"{{conn}}\" in the URL's host or port",
+        ),
+        (
+            "ws://127.0.0.1:9000/ocpp/CP{{usr}}",
+            38,
+            "unknown placeholder \"{{usr}}\" in target; expected one of: {{user}}, {{conn}}, {{group}}, {{sub}}",
+        ),
+        (
+            "ws://127.0.0.1:9000/x?r={{random}}",
+            35,
+            "placeholder not available \"{{random}}\" in target",
+        ),
+    ];
+    for (url, column, message) in cases {
+        let problems = problems(&with_top(&format!("target = \"{url}\"")));
+        assert_eq!(problems.len(), 1, "{url}: {problems:#?}");
+        let p = &problems[0];
+        assert_eq!((p.line, p.column), (3, column), "{url}: {p:?}");
+        assert!(p.message.starts_with(message), "{url}: {}", p.message);
+    }
+}
+
 #[test]
 fn unreadable_file_is_an_io_error() {
     let err = load_file(Path::new("/nonexistent/stampede.toml")).expect_err("missing file");

@@ -144,6 +144,15 @@ pub async fn bind(
     }
     match target {
         Target::Url(url) => {
+            // A `--target` (or `STAMPEDE_TARGET`) is checked as a scenario's `target` is
+            // when it loads: placeholders in its path and query only, and known ones.
+            if let Some(reason) = crate::model::url::placeholder_problem(url) {
+                return Err(UrlError::Invalid {
+                    url: crate::model::url::shown_url(url),
+                    reason,
+                }
+                .into());
+            }
             // Checked before anything dials (calibration, the load): a repro replayed
             // without a variable its URL names stops here, naming it.
             crate::model::url::dial_url(url, &|name| std::env::var(name).ok()).map_err(

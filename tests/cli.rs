@@ -412,6 +412,63 @@ fn an_invalid_target_port_is_a_usage_error() {
     }
 }
 
+/// A target's path takes the connection's placeholders (`ws://host/ocpp/CP{{user}}`),
+/// its host and port none: `validate` refuses one there, or an unknown one, at its
+/// file:line:column (exit 2), and `run` and `learn` refuse the same in `--target` or
+/// `STAMPEDE_TARGET` before anything dials.
+#[test]
+fn target_placeholders_in_the_host_or_unknown_are_usage_errors() {
+    let scenario = |target: &str| {
+        format!(
+            "name = \"p\"\nduration = \"1s\"\ntarget = \"{target}\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+        )
+    };
+    let ok = Written::new("ok.toml", &scenario("ws://127.0.0.1:9/ocpp/CP{{user}}"));
+    let (code, out, err) = ok.validate();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let cases = [
+        (
+            "ws://cp{{user}}.example:9/ocpp",
+            18,
+            "target: placeholder \"{{user}}\" in the URL's host or port",
+        ),
+        (
+            "ws://127.0.0.1:9/ocpp/{{rn}}",
+            33,
+            "unknown placeholder \"{{rn}}\" in target; expected one of: {{user}}, {{conn}}, {{group}}, {{sub}}",
+        ),
+    ];
+    for (target, column, message) in cases {
+        let file = Written::new("bad.toml", &scenario(target));
+        let (code, _, err) = file.validate();
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!("{}: {message}", file.at(3, column))),
+            "{target}:\n{err}"
+        );
+        let message = message.trim_start_matches("target: ");
+        for (command, extra) in [("run", &["--no-results", "-q"][..]), ("learn", &[][..])] {
+            let args = [&["--target", target][..], extra].concat();
+            let (code, out, err) = ok.stampede(command, &args, &[]);
+            assert_eq!(code, Some(2), "{command} {target}: {out}{err}");
+            assert!(err.contains(message), "{command} {target}: {err}");
+            assert!(out.is_empty(), "nothing ran: {out}");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["run", ok.path.to_str().unwrap(), "--no-results", "-q"])
+            .env("STAMPEDE_TARGET", target)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "STAMPEDE_TARGET={target}: {said}"
+        );
+        assert!(said.contains(message), "STAMPEDE_TARGET={target}: {said}");
+    }
+}
+
 /// A login URL's port (`[auth] tokens = { login = ... }`) is checked as the target's:
 /// `validate` and `run` refuse it (exit 2) at the URL, before anything is sent, rather
 /// than ask the scheme's default port for tokens.

@@ -1314,6 +1314,107 @@ steps = [
     assert_clean(&outcome, 5);
 }
 
+// ---- Placeholders in the target URL's path: OCPP chargers name themselves there ----
+
+/// Accepts every upgrade, recording its request target (path and query) in arrival order,
+/// then reads until the client closes.
+async fn spawn_path_recorder() -> (
+    String,
+    CancellationToken,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let (url, stop) = spawn_server(move |tcp| {
+        let record = record.clone();
+        async move {
+            let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                            resp| {
+                record.lock().unwrap().push(req.uri().to_string());
+                Ok(resp)
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let base = url.strip_suffix("/ws").unwrap().to_string();
+    (base, stop, seen)
+}
+
+/// `target = "ws://host/ocpp/CP{{user}}/{{conn}}?g={{group}}"`: each connection's upgrade
+/// asks for its own path, calibration's too, and the liveness probe after the run asks
+/// for the path of the token's first connection; the summary names the URL as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_dials_the_target_path_with_its_own_placeholders_filled() {
+    let (base, stop, seen) = spawn_path_recorder().await;
+    let target = format!("{base}/ocpp/CP{{{{user}}}}/{{{{conn}}}}?g={{{{group}}}}");
+    let text = format!(
+        r#"
+name = "ocpp"
+duration = "10s"
+target = "{target}"
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "cp"
+users = 3
+connections_per_user = 2
+token = "per-user"
+steps = [{{ close = 1000 }}]
+"#
+    );
+    let s = scenario("ocpp.toml", &text);
+    let opts = stampede::run::RunOptions {
+        learn: true,
+        ..Default::default()
+    };
+    let run = stampede::run::run(&s, &opts, CancellationToken::new());
+    let outcome = tokio::time::timeout(common::TEST_BOUND, run)
+        .await
+        .expect("bounded")
+        .expect("run");
+    stop.cancel();
+    assert_eq!(outcome.results.summary.target, target, "named as written");
+    let seen = seen.lock().unwrap().clone();
+    let plan = &outcome.plan;
+    let path = |c: &stampede::model::ConnPlan| format!("/ocpp/CP{}/{}?g=cp", c.user, c.id);
+    let mut load: Vec<String> = plan.conns.iter().map(path).collect();
+    load.sort();
+    // Each token is probed once, as its first connection dialled.
+    let mut probed = Vec::new();
+    let mut tokens = std::collections::BTreeSet::new();
+    for conn in &plan.conns {
+        if tokens.insert(conn.token) {
+            probed.push(path(conn));
+        }
+    }
+    probed.sort();
+    assert_eq!(tokens.len(), 3, "one token per user");
+    // Calibration first, then the load, then the probe: each strictly after the other.
+    let n = load.len() + probed.len();
+    assert!(seen.len() > n, "calibration dialled too: {seen:?}");
+    let (calibration, rest) = seen.split_at(seen.len() - n);
+    let (mut got_load, mut got_probed) = (rest[..load.len()].to_vec(), rest[load.len()..].to_vec());
+    got_load.sort();
+    got_probed.sort();
+    assert_eq!(got_load, load, "{seen:?}");
+    assert_eq!(got_probed, probed, "{seen:?}");
+    for p in calibration {
+        let filled = p
+            .strip_prefix("/ocpp/CP")
+            .and_then(|p| p.strip_suffix("?g=cp"))
+            .is_some_and(|ids| {
+                ids.split('/')
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+        assert!(filled, "calibration dialled {p:?}: {seen:?}");
+    }
+}
+
 // ---- Named expectations: a latency histogram each, in the summary, text, HTML, compare ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,13 +22,32 @@ pub enum PlacementError {
     Header(String),
 }
 
-/// Headers every upgrade request carries besides the token (`[auth] headers`, `origin`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Headers every upgrade request carries besides the token (`[auth] headers`, `origin`),
+/// and the URL of a connection whose target URL takes placeholders.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct UpgradeExtras {
     pub headers: Vec<(String, String)>,
     pub origin: Option<String>,
     /// Offered in `Sec-WebSocket-Protocol` before the placement's own entries.
     pub subprotocols: Vec<String>,
+    /// The URL this connection dials in place of the endpoint's: the target's path and
+    /// query with the connection's placeholders filled (`ws://h/ocpp/CP{{user}}` →
+    /// `ws://h/ocpp/CP7`). `None`: the endpoint's URL. Made as the connection dials and
+    /// dropped with the request; it may hold a value from the environment, so `Debug`
+    /// does not show it.
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for UpgradeExtras {
+    /// Everything but the URL dialled, which may hold a secret (`?key=${KEY}`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpgradeExtras")
+            .field("headers", &self.headers)
+            .field("origin", &self.origin)
+            .field("subprotocols", &self.subprotocols)
+            .field("url", &self.url.as_ref().map(|_| "<per connection>"))
+            .finish()
+    }
 }
 
 impl UpgradeExtras {
@@ -41,6 +60,7 @@ impl UpgradeExtras {
                 .collect(),
             origin: auth.origin.clone(),
             subprotocols: auth.subprotocols.clone(),
+            url: None,
         }
     }
 }

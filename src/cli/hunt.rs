@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct TargetArgs {
     /// Target URL (ws:// or wss://); overrides the scenario's (for replay and shrink, the
     /// repro's own). `${NAME}` in it is expanded from the environment to dial only: output
-    /// names the URL as written.
+    /// names the URL as written. Its path and query may hold {{user}}, {{conn}},
+    /// {{group}}, {{sub}} (filled for each connection: ws://host/ocpp/CP{{user}}).
     #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the

@@ -221,6 +221,16 @@ pub fn expand_fixed_text(template: &str, vars: &Vars<'_>) -> String {
     template::expand_text(template, vars, 0, &mut NoRng)
 }
 
+/// Target URL `url` (as dialled) with the connection's placeholders filled in its path and
+/// query, each value percent-encoded: `ws://h/ocpp/CP{{user}}` → `ws://h/ocpp/CP7`. The
+/// scheme, host and port are kept as they are (they take no placeholders).
+pub fn expand_fixed_url(url: &str, vars: &Vars<'_>) -> String {
+    let at = crate::model::url::path_start(url).unwrap_or(url.len());
+    let mut out = url[..at].to_string();
+    out.push_str(&template::expand_url_tail(&url[at..], vars));
+    out
+}
+
 /// Patterns, field tests, upgrade headers and `first_message` take only the placeholders
 /// that draw nothing (validation refuses `random` and `uuid` there): this stands in for a
 /// random stream that is never read, so expanding them draws from no step's stream.

@@ -435,6 +435,19 @@ pub fn expand_text<R: Rng + ?Sized>(
     expand_str(template, |name| lookup(name, vars, run, rng))
 }
 
+/// The path and query of a target URL (`tail`, from [`crate::model::url::path_start`])
+/// with the connection's placeholders filled, each value percent-encoded
+/// ([`crate::model::url::percent_encoded`]: a `/`, `?` or space in a value stays in the
+/// value). Only the placeholders that draw nothing are filled (validation allows no
+/// others); any other is left as written.
+pub fn expand_url_tail(tail: &str, vars: &Vars<'_>) -> String {
+    expand_str(tail, |name| match name {
+        "random" | "uuid" | "run" | "marker" => None,
+        name => lookup(name, vars, 0, &mut super::NoRng)
+            .map(|value| crate::model::url::percent_encoded(&value)),
+    })
+}
+
 /// `"{{run:int}}"`, a string that is exactly one typed placeholder: the name, whose value
 /// then goes out as a JSON number rather than a string.
 fn typed(s: &str) -> Option<&str> {
@@ -537,6 +550,30 @@ mod tests {
         assert_eq!(out, "ada/3/{{feed.x}}");
         let none = expand_text("{{feed.name}}", &self::vars(), 1, &mut rng);
         assert_eq!(none, "{{feed.name}}", "no feeder: left as written");
+    }
+
+    /// A target URL's path and query take the connection's values, percent-encoded so a
+    /// value's `/`, `?` or space stays in it; its host is never touched.
+    #[test]
+    fn a_target_url_is_filled_in_its_path_with_values_percent_encoded() {
+        let columns = ["id".to_string()];
+        let row = ["CP 01/a".to_string()];
+        let vars = Vars {
+            sub: "user 7?x",
+            feed: Some((&columns, &row)),
+            ..vars()
+        };
+        assert_eq!(
+            crate::plan::expand_fixed_url(
+                "ws://h{{user}}:9/ocpp/CP{{user}}/{{ conn }}?g={{group}}&s={{sub}}&f={{feed.id}}&r={{random}}",
+                &vars
+            ),
+            "ws://h{{user}}:9/ocpp/CP7/42?g=g&s=user%207%3Fx&f=CP%2001%2Fa&r={{random}}"
+        );
+        assert_eq!(
+            crate::plan::expand_fixed_url("wss://h/ws", &vars),
+            "wss://h/ws"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     pub tls: bool,
     host: String,
+    /// Whether the path or query holds placeholders to fill for each connection
+    /// ([`crate::model::url::TARGET_PLACEHOLDERS`]): see [`Endpoint::url_for`].
+    templated: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -93,8 +96,17 @@ impl Endpoint {
             url: url_shown.clone(),
             reason: shown(reason),
         };
+        // The host and port are resolved once: a placeholder there cannot be filled for
+        // each connection. One in the path is checked in the shape every connection
+        // dials (filled, its value percent-encoded).
+        if let Some(problem) = crate::model::url::placeholder_problem(url) {
+            return Err(invalid(&problem));
+        }
+        let templated = crate::model::url::is_templated(&dial_url);
         let uri: tokio_tungstenite::tungstenite::http::Uri =
-            dial_url.parse().map_err(|_| invalid("not a URL"))?;
+            crate::model::url::with_placeholders_as_zero(&dial_url)
+                .parse()
+                .map_err(|_| invalid("not a URL"))?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,
@@ -126,7 +138,22 @@ impl Endpoint {
             addr,
             tls,
             host,
+            templated,
         })
+    }
+
+    /// The URL connection `vars` dials when the target's path or query holds placeholders:
+    /// this one's filled ([`crate::plan::expand_fixed_url`]). `None` when it holds none
+    /// (every connection dials the endpoint's URL). Rendered once per dial, never kept
+    /// with the connection; it may hold a value from the environment: never shown.
+    pub(crate) fn url_for(&self, vars: &crate::plan::Vars<'_>) -> Option<String> {
+        self.templated
+            .then(|| crate::plan::expand_fixed_url(&self.dial_url, vars))
+    }
+
+    /// Whether each connection dials a URL of its own ([`Endpoint::url_for`]).
+    pub(crate) fn is_templated(&self) -> bool {
+        self.templated
     }
 
     fn server_name(&self) -> Option<ServerName<'static>> {
@@ -263,7 +290,8 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<bool, DialFailure> {
-        let request = attach_with(&self.endpoint.dial_url, placement, extras, token)
+        let url = extras.url.as_deref().unwrap_or(&self.endpoint.dial_url);
+        let request = attach_with(url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let mut stream = ClientStream::new(self.transport(deadline, phases).await?);
         stream
@@ -323,7 +351,8 @@ impl Dialer {
         deadline: Instant,
         phases: &mut Vec<(Phase, Duration)>,
     ) -> Result<Ws, DialFailure> {
-        let request = attach_with(&self.endpoint.dial_url, placement, extras, token)
+        let url = extras.url.as_deref().unwrap_or(&self.endpoint.dial_url);
+        let request = attach_with(url, placement, extras, token)
             .map_err(|_| DialFailure::failed(Cause::Protocol))?;
         let transport = self.transport(deadline, phases).await?;
         let (stream, deadline) = match barrier {
@@ -464,6 +493,47 @@ mod tests {
                 Cause::Connect(label.into())
             );
         }
+    }
+
+    /// A target whose path takes placeholders resolves its host once and gives each
+    /// connection its own URL; one whose host takes a placeholder is refused, naming it.
+    #[tokio::test]
+    async fn a_templated_path_is_filled_per_connection_and_a_templated_host_refused() {
+        let env = |name: &str| (name == "KEY").then(|| "k1".to_string());
+        let endpoint = Endpoint::resolve_with("ws://127.0.0.1:9/ocpp/CP{{ user }}?k=${KEY}", &env)
+            .await
+            .unwrap();
+        assert_eq!(endpoint.url, "ws://127.0.0.1:9/ocpp/CP{{ user }}?k=${KEY}");
+        assert!(endpoint.is_templated());
+        let vars = crate::plan::Vars {
+            user: 7,
+            conn: 3,
+            group: "g",
+            sub: "s",
+            feed: None,
+        };
+        assert_eq!(
+            endpoint.url_for(&vars).as_deref(),
+            Some("ws://127.0.0.1:9/ocpp/CP7?k=k1")
+        );
+        let plain = Endpoint::resolve("ws://127.0.0.1:9/ws").await.unwrap();
+        assert_eq!(plain.url_for(&vars), None);
+        let err = Endpoint::resolve("ws://{{user}}.localhost:9/ws")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("placeholder \"{{user}}\" in the URL's host or port"),
+            "{err}"
+        );
+        let err = Endpoint::resolve("ws://127.0.0.1:9/{{rn}}")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown placeholder \"{{rn}}\" in target"),
+            "{err}"
+        );
     }
 
     /// A server that ends TCP without a Close frame (abnormal closure, 1006) reset the

@@ -111,9 +111,11 @@ fn send_templates(plan: &Plan) -> Vec<Option<Arc<crate::plan::SendTemplates>>> {
 }
 
 /// How connection `conn` presents itself on the upgrade: its placement (the group's or
-/// `[auth]`'s; a `first_message` with the connection's placeholders filled) and its extra
-/// headers (`[auth] headers`, then the group's, values filled the same way). Borrowed
-/// as they are when nothing needs filling, which is the common case.
+/// `[auth]`'s; a `first_message` with the connection's placeholders filled), its extra
+/// headers (`[auth] headers`, then the group's, values filled the same way) and, when the
+/// target URL's path or query holds placeholders, the URL it dials with them filled
+/// ([`Endpoint::url_for`]). Borrowed as they are when nothing needs filling, which is the
+/// common case. Called once per dial: nothing filled here is kept with the connection.
 pub(crate) fn upgrade_of<'a>(
     ctx: &'a RunCtx,
     conn: &'a ConnPlan,
@@ -130,7 +132,8 @@ pub(crate) fn upgrade_of<'a>(
     let headers = !own.is_empty()
         || !protocols.is_empty()
         || ctx.extras.headers.iter().any(|(_, v)| templated(v));
-    if !first_message && !headers {
+    let url = ctx.dialer.endpoint.is_templated();
+    if !first_message && !headers && !url {
         return (Cow::Borrowed(placement), Cow::Borrowed(&ctx.extras));
     }
     let group = ctx.plan.group_name(conn);
@@ -154,10 +157,11 @@ pub(crate) fn upgrade_of<'a>(
         }
         other => Cow::Borrowed(other),
     };
-    if !headers {
+    if !headers && !url {
         return (placement, Cow::Borrowed(&ctx.extras));
     }
     let mut extras = ctx.extras.clone();
+    extras.url = ctx.dialer.endpoint.url_for(&vars);
     if !protocols.is_empty() {
         extras.subprotocols = protocols.to_vec();
     }

@@ -686,11 +686,17 @@ pub(crate) fn development_secret_notice(bound: &run::Bound, plan: &crate::model:
     }
 }
 
-/// Whether the run signs any token with its secret: it mints its valid tokens, or forges
-/// bad ones from them. Tokens read from a file, a list or a login are signed by whoever
-/// issued them: the secret then signs nothing and no notice is due.
+/// Whether the run signs any token with its secret and sends it: it mints its valid
+/// tokens, or forges bad ones from them, and some connection places its token (a placement
+/// other than `"none"`). Tokens read from a file, a list or a login are signed by whoever
+/// issued them, and tokens no connection places reach no server: the secret then signs
+/// nothing that matters and no notice is due.
 fn signs_tokens(plan: &crate::model::Plan) -> bool {
-    plan.auth.tokens.is_none() || plan.tokens.iter().any(|t| t.forge.is_some())
+    let placed = plan
+        .conns
+        .iter()
+        .any(|c| !matches!(plan.placement_of(c), crate::model::Placement::None));
+    placed && (plan.auth.tokens.is_none() || plan.tokens.iter().any(|t| t.forge.is_some()))
 }
 
 /// The notice's text for tokens signed with the development secret taken from `secret`;

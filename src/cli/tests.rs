@@ -224,3 +224,19 @@ fn an_interrupted_shrink_writes_and_names_the_partial_beside_its_output() {
     let (path, _) = partial(&["stampede", "shrink", "r.json", "--out", "minimal"]);
     assert_eq!(path, PathBuf::from("minimal.partial"));
 }
+
+/// Minted tokens that some connection places are signed with the secret and reach the
+/// server: the notice is due. With every placement `"none"` (Twitch EventSub sockets carry
+/// no credentials) no token reaches a server, and none is.
+#[test]
+fn the_development_secret_notice_is_due_only_when_a_token_is_placed() {
+    let load = |placement: &str| {
+        let text = format!(
+            "name = \"s\"\nduration = \"1s\"\n[auth]\nplacement = {placement}\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [{{ close = 1000 }}]\n"
+        );
+        let scenario = crate::scenario::load_str(&text, "s.toml").unwrap();
+        crate::plan::build(&scenario, 1)
+    };
+    assert!(signs_tokens(&load("\"header\"")));
+    assert!(!signs_tokens(&load("\"none\"")));
+}

@@ -1524,7 +1524,8 @@ impl ConnChecker {
             return;
         };
         if value.text() != Some(self.who.sub.as_str()) {
-            let expected = format!("{field} = {}", self.who.sub);
+            // Quoted as the seen value is (JSON): `user_id = "u1"`, never `= u1` beside it.
+            let expected = format!("{field} = {}", Value::from(self.who.sub.as_str()));
             self.violate(
                 OracleKind::Identity,
                 now,
@@ -1611,7 +1612,8 @@ impl ConnChecker {
                 .get(*i)
                 .cloned()
                 .unwrap_or_default();
-            let expected = format!("{field} = {}", self.who.sub);
+            // Quoted as the seen value is (JSON): `user_id = "u1"`, never `= u1` beside it.
+            let expected = format!("{field} = {}", Value::from(self.who.sub.as_str()));
             self.violate_learned(
                 OracleKind::Identity,
                 now,

@@ -812,6 +812,13 @@ fn identity_flags_another_users_event() {
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
     assert_eq!(ch.violated_by[&OracleKind::Identity], 1);
+    // Both sides quoted alike, as JSON: a number would show unquoted on the seen side.
+    let sub = &ch.violations[0].expected;
+    assert!(
+        sub.starts_with("user_id = \"") && sub.ends_with('"'),
+        "{sub}"
+    );
+    assert_eq!(ch.violations[0].seen, "user_id = \"user-2\"");
 }
 
 #[test]

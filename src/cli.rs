@@ -340,9 +340,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ISSUER")]
     pub iss: Option<String>,
     /// A correct server with a lenient bad-token policy: without --iss any `iss` is
-    /// accepted; an empty `sub` is let through; a numeric-string `exp` is read as its
-    /// number; the last of duplicate claim names wins; tokens up to 32 KiB are verified
-    /// (strict: 8 KiB). Signatures, `alg`, expiry, `nbf` and --aud are checked as ever.
+    /// accepted; a missing or empty `sub` is let through; a token without `exp` never
+    /// expires; a numeric-string `exp` is read as its number; the last of duplicate claim
+    /// names wins; tokens up to 32 KiB are verified (strict: 8 KiB). Signatures, `alg`, an
+    /// `exp` that is there, `nbf`, `jti` and --aud are checked as ever.
     #[arg(long)]
     pub lenient: bool,
     /// Pause between the events of one run.

@@ -193,9 +193,11 @@ async fn every_catalogue_entry_and_invalid_shift_is_refused_with_401_for_every_a
 /// The catalogue entries a lenient server without `aud`/`iss` configured accepts: the
 /// policy ones, except `wrong-aud` (like jsonwebtoken, it refuses an audience it was never
 /// given).
-const LENIENTLY_ACCEPTED: [BadToken; 5] = [
+const LENIENTLY_ACCEPTED: [BadToken; 7] = [
     BadToken::WrongIss,
+    BadToken::MissingSub,
     BadToken::EmptySub,
+    BadToken::MissingExp,
     BadToken::ExpString,
     BadToken::DuplicateSubKeys,
     BadToken::Oversized,

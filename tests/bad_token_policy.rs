@@ -1,7 +1,7 @@
 //! The bad-token policy (issue 9, "Policy taken for a bug"): the shipped scenarios against
 //! the reference server in two correct configurations, the default strict one and one
-//! with a lenient policy (no issuer configured, empty `sub`, numeric-string `exp`, last of
-//! duplicate keys, tokens up to 32 KiB). Neither gives a violation; the lenient server's
+//! with a lenient policy (no issuer configured, a missing or empty `sub`, no `exp` or a
+//! numeric-string one, last of duplicate keys, tokens up to 32 KiB). Neither gives a violation; the lenient server's
 //! acceptances of policy entries are counted as lenient acceptances, which a strict
 //! policy in the scenario turns back into violations and a threshold can make fatal.
 //!
@@ -28,10 +28,12 @@ const BOUND: Duration = Duration::from_secs(60);
 /// What the lenient reference server accepts from `bad-tokens.toml` (no `[auth] aud`/`iss`),
 /// once per placement: the policy entries except `wrong-aud` (it refuses an audience it
 /// was never given, as jsonwebtoken does).
-const LENIENT_ENTRIES: [&str; 5] = [
+const LENIENT_ENTRIES: [&str; 7] = [
     "duplicate-sub-keys",
     "empty-sub",
     "exp-string",
+    "missing-exp",
+    "missing-sub",
     "oversized",
     "wrong-iss",
 ];
@@ -159,14 +161,14 @@ async fn bad_tokens_on_a_lenient_server_are_lenient_acceptances_not_violations()
     assert_clean("bad-tokens, lenient server", &outcome);
     let summary = &outcome.results.summary;
 
-    // Five policy entries through three placements; 12 valid tokens besides.
+    // Seven policy entries through three placements; 12 valid tokens besides.
     let want: BTreeMap<String, u64> = LENIENT_ENTRIES
         .iter()
         .map(|e| (e.to_string(), PLACEMENTS))
         .collect();
     assert_eq!(lenient_counts(&outcome), want);
-    assert_eq!(summary.lenient.total, 15);
-    assert_eq!(summary.counters.accepted, 12 + 15);
+    assert_eq!(summary.lenient.total, 21);
+    assert_eq!(summary.counters.accepted, 12 + 21);
     for l in &summary.lenient.first {
         assert!(l.group.starts_with("catalogue-"), "{l:?}");
         assert!(LENIENT_ENTRIES.contains(&l.entry.name()), "{l:?}");
@@ -185,24 +187,25 @@ async fn bad_tokens_on_a_lenient_server_are_lenient_acceptances_not_violations()
     // Every output shows them as a note.
     let shown = text(&outcome);
     assert!(
-        shown.contains("lenient      15 bad tokens accepted by server policy, not violations (duplicate-sub-keys 3, empty-sub 3, exp-string 3, oversized 3, wrong-iss 3)"),
+        shown.contains("lenient      21 bad tokens accepted by server policy, not violations (duplicate-sub-keys 3, empty-sub 3, exp-string 3, missing-exp 3, missing-sub 3, oversized 3, wrong-iss 3)"),
         "{shown}"
     );
     let written = outcome.dir.as_ref().expect("result files were written");
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(written.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(json["lenient"]["total"], 15, "{:#}", json["lenient"]);
+    assert_eq!(json["lenient"]["total"], 21, "{:#}", json["lenient"]);
     assert_eq!(json["lenient"]["by_entry"]["wrong-iss"], 3);
+    assert_eq!(json["lenient"]["by_entry"]["missing-exp"], 3);
     assert_eq!(json["violations"]["total"], 0);
     let data = stampede::results::read_run(written).unwrap();
     assert_eq!(data.summary.lenient, summary.lenient);
     let html = stampede::report::render_html(&data, None).unwrap();
     assert!(html.contains("Lenient acceptances."), "no note in the HTML");
-    assert!(html.contains("15 bad tokens accepted by server policy"));
+    assert!(html.contains("21 bad tokens accepted by server policy"));
     let junit = stampede::report::junit(summary);
     assert!(!junit.contains("<failure"), "{junit}");
-    assert!(junit.contains("name=\"lenient_acceptances\" value=\"15\""));
-    assert!(junit.contains("<system-out>15 bad tokens accepted"));
+    assert!(junit.contains("name=\"lenient_acceptances\" value=\"21\""));
+    assert!(junit.contains("<system-out>21 bad tokens accepted"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,8 +220,8 @@ async fn a_strict_policy_makes_the_lenient_servers_acceptances_violations() {
         .iter()
         .filter(|v| v.oracle == OracleKind::RejectionHygiene)
         .collect();
-    assert_eq!(found.len(), 15, "{found:#?}");
-    assert_eq!(summary.violations.total, 15, "{:?}", summary.violations);
+    assert_eq!(found.len(), 21, "{found:#?}");
+    assert_eq!(summary.violations.total, 21, "{:?}", summary.violations);
     let mut by_entry: BTreeMap<&str, u64> = BTreeMap::new();
     for v in &found {
         assert!(
@@ -263,7 +266,7 @@ async fn a_stated_issuer_makes_wrong_iss_must_reject() {
     assert_clean("bad-tokens with [auth] iss, lenient server", &outcome);
     let counts = lenient_counts(&outcome);
     assert!(!counts.contains_key("wrong-iss"), "{counts:?}");
-    assert_eq!(outcome.results.summary.lenient.total, 12, "{counts:?}");
+    assert_eq!(outcome.results.summary.lenient.total, 18, "{counts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,15 +58,16 @@ pub enum BadToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
-    /// Bad signature, `alg: none`, malformed, missing the claims a session needs (`sub`,
-    /// `exp`): every correct server refuses it.
+    /// Bad signature, `alg: none`, malformed: every correct server refuses it.
     MustReject,
     /// Refused only by a server configured to check the claim (`aud`, `iss`; see
     /// [`BadToken::configured_claim`]): must-reject when the scenario states the expected
     /// value in `[auth]`, a server policy otherwise.
     WhenConfigured,
-    /// A correct server may accept it (empty `sub`, numeric-string `exp`, duplicate keys,
-    /// size under its header limit).
+    /// A correct server may accept it: a validly signed, current token without `sub` or
+    /// `exp` (RFC 7519 makes every registered claim optional; geth's engine API asks only
+    /// for `iat`), an empty `sub`, a numeric-string `exp`, duplicate keys, a size under its
+    /// header limit.
     ServerPolicy,
 }
 
@@ -294,7 +295,7 @@ pub const CATALOGUE: [Entry; 26] = [
         B::MissingSub,
         "missing-sub",
         "validly signed, no `sub`",
-        MustReject,
+        ServerPolicy,
         Recipe::Claims(ClaimEdit::Remove("sub")),
     ),
     row(
@@ -308,7 +309,7 @@ pub const CATALOGUE: [Entry; 26] = [
         B::MissingExp,
         "missing-exp",
         "validly signed, no `exp`",
-        MustReject,
+        ServerPolicy,
         Recipe::Claims(ClaimEdit::Remove("exp")),
     ),
     row(
@@ -467,9 +468,10 @@ mod tests {
         assert_eq!(names.len(), CATALOGUE.len());
     }
 
-    /// The split: bad signature, `alg: none`, malformed and missing claims are
-    /// must-reject; issuer and audience depend on the scenario; empty `sub`, numeric-string
-    /// `exp`, duplicate keys and size are the server's policy.
+    /// The split: bad signature, `alg: none` and malformed tokens are must-reject;
+    /// issuer and audience depend on the scenario; a missing or empty `sub`, a missing or
+    /// numeric-string `exp`, duplicate keys and size are the server's policy (RFC 7519
+    /// makes every registered claim optional: geth's engine API checks only `iat`).
     #[test]
     fn policies_follow_the_catalogue_split() {
         let policy: Vec<(&str, Policy)> = CATALOGUE
@@ -482,7 +484,9 @@ mod tests {
             [
                 ("wrong-aud", WhenConfigured),
                 ("wrong-iss", WhenConfigured),
+                ("missing-sub", ServerPolicy),
                 ("empty-sub", ServerPolicy),
+                ("missing-exp", ServerPolicy),
                 ("exp-string", ServerPolicy),
                 ("duplicate-sub-keys", ServerPolicy),
                 ("oversized", ServerPolicy),
@@ -518,6 +522,9 @@ mod tests {
             (B::WrongIss, iss, MustReject),
             (B::AlgNone, none, MustReject),
             (B::EmptySub, aud, ServerPolicy),
+            (B::MissingSub, none, ServerPolicy),
+            (B::MissingExp, aud, ServerPolicy),
+            (B::WrongSignature, none, MustReject),
         ];
         for (token, stated, want) in rows {
             assert_eq!(token.policy_for(stated), want, "{token} under {stated:?}");

@@ -13,10 +13,13 @@
 //!
 //! A *lenient* server ([`TargetConfig::lenient`]) is just as correct but takes the other
 //! side of every policy choice: an `iss` is accepted when no issuer is configured, an
-//! empty `sub` is let through, a numeric-string `exp`/`nbf` is read as its number, the
-//! last of duplicate claim names wins, and tokens up to [`LENIENT_MAX_TOKEN_BYTES`] are
-//! verified. Signatures, algorithms, expiry, `nbf`, a configured `aud`/`iss`, and the
-//! presence of `sub`, `exp` and `jti` are checked as strictly as ever.
+//! empty or missing `sub` is let through (read as `""`), a token without `exp` never
+//! expires (RFC 7519 makes every registered claim optional; geth's engine API checks only
+//! `iat`), a numeric-string `exp`/`nbf` is read as its number, the last of duplicate claim
+//! names wins, and tokens up to [`LENIENT_MAX_TOKEN_BYTES`] are verified. Signatures,
+//! algorithms, expiry (an `exp` that is there), `nbf`, a configured `aud`/`iss`, the types
+//! of `sub` and `exp`, and the presence of `jti` (the session key) are checked as strictly
+//! as ever.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -91,7 +94,9 @@ pub(crate) struct Identity {
 struct Claims {
     sub: String,
     jti: String,
-    exp: u64,
+    /// `None` only on the lenient path: the strict one requires it ([`Verifier::check`]).
+    #[serde(default)]
+    exp: Option<u64>,
     #[serde(default)]
     aud: Option<Value>,
     #[serde(default)]
@@ -101,7 +106,8 @@ struct Claims {
 impl Claims {
     /// The claims of a payload. Strict: serde's rules (duplicate names refused, `exp` a
     /// number). Lenient: any JSON object, the last of duplicate names winning, `exp` a
-    /// number or a string of digits; `sub`, `jti` and `exp` still required.
+    /// number or a string of digits; `sub` (missing: `""`) and `exp` optional, `jti`
+    /// required.
     fn parse(payload: &[u8], lenient: bool) -> Result<Claims, TokenError> {
         if !lenient {
             return serde_json::from_slice(payload).map_err(|e| TokenError::Invalid(e.to_string()));
@@ -111,16 +117,21 @@ impl Claims {
             return Err(TokenError::Malformed);
         };
         let mut text = |name: &'static str| match map.remove(name) {
-            Some(Value::String(s)) => Ok(s),
-            _ => Err(TokenError::Invalid(format!(
-                "claim `{name}` missing or not a string"
+            Some(Value::String(s)) => Ok(Some(s)),
+            None => Ok(None),
+            Some(_) => Err(TokenError::Invalid(format!(
+                "claim `{name}` is not a string"
             ))),
         };
-        let (sub, jti) = (text("sub")?, text("jti")?);
-        let exp = map
-            .get("exp")
-            .and_then(numeric)
-            .ok_or_else(|| TokenError::Invalid("claim `exp` missing or not a number".into()))?;
+        let sub = text("sub")?.unwrap_or_default();
+        let jti = text("jti")?.ok_or_else(|| TokenError::Invalid("claim `jti` missing".into()))?;
+        let exp = match map.get("exp") {
+            None => None,
+            Some(v) => Some(
+                numeric(v)
+                    .ok_or_else(|| TokenError::Invalid("claim `exp` is not a number".into()))?,
+            ),
+        };
         Ok(Claims {
             sub,
             jti,
@@ -306,8 +317,14 @@ impl Verifier {
             aud,
             iss,
         } = claims;
+        // Policy: a lenient server takes a token without `exp` as one that never expires.
+        let exp = match exp {
+            Some(exp) => Some(exp),
+            None if self.lenient => None,
+            None => return Err(TokenError::Invalid("claim `exp` missing".into())),
+        };
         // jsonwebtoken accepts exp == now; RFC 7519 §4.1.4 wants now < exp.
-        if checks.expiry && exp <= get_current_timestamp() {
+        if checks.expiry && exp.is_some_and(|exp| exp <= get_current_timestamp()) {
             return Err(TokenError::Expired);
         }
         if self.audience.is_none() && aud.is_some() {
@@ -549,8 +566,12 @@ mod tests {
                 format!(r#"{{"sub":"u","jti":"j","exp":{later},"pad":"{pad}"}}"#),
                 Some("u"),
             ),
+            // RFC 7519 makes `sub` and `exp` optional: no `sub` reads as "", no `exp`
+            // never expires.
+            (format!(r#"{{"jti":"j","exp":{later}}}"#), Some("")),
+            (r#"{"sub":"u","jti":"j"}"#.to_string(), Some("u")),
             // Still refused: expired (number or string), not yet valid (number or
-            // string), an unconfigured aud, missing or ill-typed claims.
+            // string), an unconfigured aud, a missing `jti`, ill-typed claims.
             (format!(r#"{{"sub":"u","jti":"j","exp":{earlier}}}"#), None),
             (
                 format!(r#"{{"sub":"u","jti":"j","exp":"{earlier}"}}"#),
@@ -572,10 +593,9 @@ mod tests {
                 format!(r#"{{"sub":"u","jti":"j","exp":{later},"aud":"x"}}"#),
                 None,
             ),
-            (format!(r#"{{"jti":"j","exp":{later}}}"#), None),
             (format!(r#"{{"sub":"u","exp":{later}}}"#), None),
             (format!(r#"{{"sub":"u","jti":"","exp":{later}}}"#), None),
-            (r#"{"sub":"u","jti":"j"}"#.to_string(), None),
+            (r#"{"sub":"u","jti":"j","exp":null}"#.to_string(), None),
             (
                 r#"{"sub":"u","jti":"j","exp":"tomorrow"}"#.to_string(),
                 None,

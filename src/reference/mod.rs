@@ -88,9 +88,10 @@ pub struct TargetConfig {
     /// Bound on the TLS and WebSocket handshakes (slowloris guard).
     pub handshake_timeout: Duration,
     /// A correct server with a lenient bad-token policy: with no `issuer` configured it
-    /// accepts any `iss`; it lets an empty `sub` through, reads a numeric-string `exp` as
-    /// its number, keeps the last of duplicate claim names, and verifies tokens up to
-    /// 32 KiB (the strict default refuses each, and anything over 8 KiB). Default false.
+    /// accepts any `iss`; it lets a missing or empty `sub` through, takes a token without
+    /// `exp` as one that never expires, reads a numeric-string `exp` as its number, keeps
+    /// the last of duplicate claim names, and verifies tokens up to 32 KiB (the strict
+    /// default refuses each, and anything over 8 KiB). Default false.
     pub lenient: bool,
     /// Bind with SO_REUSEPORT, so several server processes can share one port and the
     /// kernel spreads connections over them (each under its own open-file limit).

@@ -141,8 +141,9 @@ pub struct RejectSpec {
 }
 
 /// How the rejection-hygiene oracle treats a server that accepts a bad-token entry whose
-/// refusal is the server's policy (`empty-sub`, `exp-string`, `duplicate-sub-keys`,
-/// `oversized`; `wrong-aud`/`wrong-iss` when `[auth]` does not state `aud`/`iss`).
+/// refusal is the server's policy (`missing-sub`, `empty-sub`, `missing-exp`, `exp-string`,
+/// `duplicate-sub-keys`, `oversized`; `wrong-aud`/`wrong-iss` when `[auth]` does not state
+/// `aud`/`iss`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectPolicy {

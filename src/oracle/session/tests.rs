@@ -1472,9 +1472,38 @@ fn bad_token_policy() {
             violation: Some("accepted: "),
             ..PolicyCase::default()
         },
+        // RFC 7519 makes every registered claim optional: a validly signed, current token
+        // that merely lacks `sub` or `exp` is what a geth-style server (only `iat`
+        // checked) rightly takes.
         PolicyCase {
-            name: "missing-sub accepted: must-reject",
+            name: "missing-sub accepted: lenient, not a violation",
             forge: bad("missing-sub"),
+            lenient: Some(("missing-sub", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "missing-exp accepted: lenient, not a violation",
+            forge: bad("missing-exp"),
+            lenient: Some(("missing-exp", 1)),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "missing-exp accepted under a strict policy: a violation",
+            forge: bad("missing-exp"),
+            policy: strict,
+            violation: Some("accepted, against the strict policy"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "missing-sub accepted under a strict policy: a violation",
+            forge: bad("missing-sub"),
+            policy: strict,
+            violation: Some("accepted, against the strict policy"),
+            ..PolicyCase::default()
+        },
+        PolicyCase {
+            name: "wrong-signature accepted: must-reject, never lenient",
+            forge: bad("wrong-signature"),
             violation: Some("accepted: "),
             ..PolicyCase::default()
         },

@@ -1201,3 +1201,87 @@ rounds = 1
     .await
     .expect("bounded");
 }
+
+/// A geth-style server (the engine API's JWT auth): HS256 with the test secret, and no
+/// registered claim required. RFC 7519 makes every one optional, so a validly signed token
+/// without `sub` or `exp` is taken (one with an `exp` is still held to it); a token it
+/// does not take gets 401.
+mod takes_claimless_tokens {
+    use super::common::{serve_fake, spawn_server, unverified_sub, Fault};
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_util::sync::CancellationToken;
+
+    /// Whether the server takes `token`.
+    fn takes(token: &str) -> bool {
+        use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let key = DecodingKey::from_secret(super::common::TEST_SECRET.as_bytes());
+        decode::<serde_json::Value>(token, &key, &validation).is_ok()
+    }
+
+    async fn serve(tcp: tokio::net::TcpStream) {
+        let mut sub = String::new();
+        let callback = |req: &Request, resp: Response| {
+            let token = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if takes(token) {
+                sub = unverified_sub(token).unwrap_or_default();
+                return Ok(resp);
+            }
+            let mut refusal = ErrorResponse::new(None);
+            *refusal.status_mut() = 401u16.try_into().unwrap();
+            Err(refusal)
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+            return;
+        };
+        serve_fake(ws, sub, Fault::None).await;
+    }
+
+    pub async fn spawn() -> (String, CancellationToken) {
+        spawn_server(serve).await
+    }
+}
+
+/// A correct server whose policy takes a validly signed, current token without `sub` or
+/// `exp` (geth's engine API checks only `iat`) is no finding: the bad-token family ends
+/// clean and says on a `policy:` line which entries were lenient acceptances. It reported
+/// `found rejection_hygiene` (missing-sub, missing-exp "seen accepted") against such a
+/// server. A signature it does not check would still be one: the other entries are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_taking_tokens_without_sub_or_exp_is_clean_with_a_policy_note() {
+    tokio::time::timeout(BOUND, async {
+        let b = load_battery_str(&sheds_bad_tokens::battery_text(), "hunt.toml")
+            .unwrap()
+            .unwrap();
+        let (url, stop) = takes_claimless_tokens::spawn().await;
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&b, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let report = &outcome.families[0];
+        assert_eq!(report.family, Family::BadTokens);
+        assert!(matches!(report.end, FamilyEnd::Clean), "{:?}", report.end);
+        assert!(report.levels[0].judged > 0, "{:?}", report.levels);
+        let policy = report.policy.join("\n");
+        assert!(
+            policy.contains("the target accepts bad tokens whose refusal is a server's choice")
+                && policy.contains("missing-exp 1")
+                && policy.contains("missing-sub 1")
+                && policy.contains("policy = \"strict\""),
+            "{policy}"
+        );
+        // Only policy entries: every must-reject one was refused.
+        assert!(!policy.contains("alg-none"), "{policy}");
+        assert!(!policy.contains("wrong-signature"), "{policy}");
+    })
+    .await
+    .expect("bounded");
+}

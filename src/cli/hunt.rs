@@ -1282,6 +1282,7 @@ mod tests {
             late: 0,
             health_shed: hunt::HealthShed::default(),
             shed: hunt::RoundsShed::default(),
+            lenient: Default::default(),
         };
         use crate::model::Verdict;
         assert_eq!(hunt_verdict(&outcome(None), false), Verdict::Clean);

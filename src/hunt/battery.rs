@@ -15,6 +15,7 @@ use super::{
 use crate::model::{OracleKind, Plan, Verdict, Violation};
 use crate::plan;
 use crate::scenario::{Battery, Family, Level, ScenarioError};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -441,6 +442,8 @@ async fn run_family(
     let mut first_excused: Option<Violation> = None;
     // Answers that came after their `within`, set aside by the family's hunts.
     let mut late = 0u64;
+    // Bad tokens accepted by the server's policy (lenient acceptances), by entry.
+    let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
     let report_of = |ran, end, excused: u64, first: Option<Violation>| {
         FamilyReport {
         family,
@@ -539,6 +542,9 @@ async fn run_family(
         .await?;
         excused += outcome.excused;
         late += outcome.late;
+        for (entry, n) in &outcome.lenient {
+            *lenient.entry(entry.clone()).or_default() += n;
+        }
         shed.merge(&outcome.health_shed);
         rounds_shed.merge(outcome.shed);
         if first_excused.is_none() {
@@ -565,11 +571,30 @@ async fn run_family(
         index = hooks.escalate(family, i, levels);
     };
     let mut family_report = report_of(ran, end, excused, first_excused);
+    family_report.policy.extend(lenient_policy(&lenient));
     family_report.notes.append(&mut notes);
     family_report.shed = rounds_shed;
     family_report.notes.extend(shed.note());
     family_report.notes.extend(super::late_note(late));
     Ok(family_report)
+}
+
+/// The `policy:` line for bad tokens the target accepted where refusing them is its
+/// policy (a validly signed, current token without `sub` or `exp`, as geth's engine API
+/// takes: RFC 7519 makes every registered claim optional), by catalogue entry; `None`
+/// when there were none. They are lenient acceptances, never a find.
+pub fn lenient_policy(by_entry: &BTreeMap<String, u64>) -> Option<String> {
+    let total: u64 = by_entry.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let parts: Vec<String> = by_entry.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Some(format!(
+        "the target accepts bad tokens whose refusal is a server's choice ({}): {}, not \
+         violations; `[oracles] reject = {{ policy = \"strict\" }}` judges them",
+        parts.join(", "),
+        crate::model::words::plural(total, "lenient acceptance"),
+    ))
 }
 
 /// The verdict that made a round unjudgeable, for output.

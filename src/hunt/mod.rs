@@ -30,6 +30,7 @@ use crate::metrics::Live;
 use crate::model::{OracleKind, Plan, Scenario, StopReason, Verdict, Violation};
 use crate::plan;
 use crate::run::{self, Bound, RunError, RunOptions, RunOutcome, Target};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -967,6 +968,9 @@ pub struct HuntOutcome {
     pub health_shed: HealthShed,
     /// The rounds' attempts, and how many the server shed.
     pub shed: RoundsShed,
+    /// Bad tokens the rounds' server accepted where refusing them is its policy (lenient
+    /// acceptances, not violations), by catalogue entry, over every round.
+    pub lenient: BTreeMap<String, u64>,
 }
 
 /// A violation a hunt saw, written as a repro, with how its replays went.
@@ -1026,6 +1030,7 @@ pub async fn hunt_excusing(
     let mut excused = 0u64;
     let mut first_excused = None;
     let mut late = 0u64;
+    let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
     let budget_end = started + opts.budget;
     let mut round = 0;
@@ -1084,6 +1089,9 @@ pub async fn hunt_excusing(
             && outcome.results.summary.stopped == crate::model::StopReason::Duration;
         let cut_by_us = cut || capped;
         rounds_shed.count(&outcome.results.summary.counters);
+        for (entry, n) in &outcome.results.summary.lenient.by_entry {
+            *lenient.entry(entry.clone()).or_default() += n;
+        }
         // What was actually run (its duration capped by the budget) is what a repro keeps.
         plan.duration = outcome.plan.duration;
         // A repro keeps the learned invariants its run checked, so replays check them too.
@@ -1178,6 +1186,7 @@ pub async fn hunt_excusing(
                         late,
                         health_shed,
                         shed: rounds_shed,
+                        lenient,
                     });
                 }
                 Some(after) if after.healthy => healthy = Some(after),
@@ -1200,6 +1209,7 @@ pub async fn hunt_excusing(
                 late,
                 health_shed,
                 shed: rounds_shed,
+                lenient,
             });
         }
         if let Some(why) = round_not_judged {
@@ -1248,6 +1258,7 @@ pub async fn hunt_excusing(
                 late,
                 health_shed,
                 shed: rounds_shed,
+                lenient,
             });
         }
         round += 1;
@@ -1283,6 +1294,7 @@ pub async fn hunt_excusing(
         late,
         health_shed,
         shed: rounds_shed,
+        lenient,
     })
 }
 

@@ -474,3 +474,139 @@ steps = [ { expect = "hello", within = "3s" }, { close = 1000 } ]
     assert_eq!(outcome.results.summary.counters.expect.expectations_met, 4);
     assert_eq!((probe.tokens, probe.refused), (1, 0), "{probe:?}");
 }
+
+/// How long the [`spawn_late_registry`] server's check-then-act window stays open: wide,
+/// so that a busy 2-core machine still lands every colliding upgrade inside it.
+const RACE_WINDOW: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// A server meant to hold one session per token, with a planted check-then-act race: the
+/// upgrade checks that its token holds no session (409 if one does), but the session is
+/// recorded only [`RACE_WINDOW`] after the upgrade, so upgrades that collide all pass the
+/// check. Greets with `hello`, answers every text frame with a `reply`, and lets the token
+/// go when the client leaves.
+async fn spawn_late_registry() -> (String, CancellationToken) {
+    let live: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    spawn_server(move |tcp| {
+        let live = live.clone();
+        async move {
+            let taken = |t: &str| live.lock().unwrap().contains(t).then_some(409);
+            let Some((mut ws, token)) = common::accept_bearer_unless(tcp, taken).await else {
+                return;
+            };
+            // The planted race: the registry write lands late.
+            tokio::time::sleep(RACE_WINDOW).await;
+            live.lock().unwrap().insert(token.clone());
+            let hello = json!({"type": "hello"});
+            if ws
+                .send(Message::Text(hello.to_string().into()))
+                .await
+                .is_ok()
+            {
+                while let Some(Ok(m)) = futures_util::StreamExt::next(&mut ws).await {
+                    if m.is_close() {
+                        break;
+                    }
+                    if m.is_text() {
+                        let reply = json!({"type": "reply"});
+                        if ws
+                            .send(Message::Text(reply.to_string().into()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            live.lock().unwrap().remove(&token);
+        }
+    })
+    .await
+}
+
+/// One token in the file shared by four users whose upgrades collide: the server's late
+/// registry serves all four at once, an exclusivity violation of 4 connections. Shrinking
+/// it keeps the race with the 2 connections it needs. It stayed at 4 (`4 → 4 connections;
+/// 36 candidates tried`): a 2-connection candidate's violation says "2 connections", which
+/// the repro's evidence ("4 connections") was matched against word for word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_file_token_exclusivity_repro_shrinks_to_two_connections() {
+    use stampede::hunt::{self, ShrinkOptions};
+    use stampede::model::OracleKind;
+    let (url, stop) = spawn_late_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokens.txt"), format!("{}\n", TOKENS[0])).unwrap();
+    let text = r#"
+name = "charger-collide"
+seed = 1
+duration = "10s"
+[auth]
+tokens = { file = "tokens.txt" }
+[oracles]
+learn = false
+[[group]]
+name = "chargers"
+users = 4
+arrival = "collide"
+steps = [
+  { expect = "hello", within = "3s" },
+  { think = "20ms" },
+  { send = { type = "ping" } },
+  { expect = "reply", within = "3s" },
+  { close = 1000 },
+]
+"#;
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let s = stampede::scenario::load_file(&path).unwrap();
+    let plan = stampede::plan::build(&s, s.seed);
+    let shrunk = tokio::time::timeout(common::TEST_BOUND, async {
+        let runner = common::url_runner(&plan, &url).await;
+        // The repro as a hunt writes it: evidence of all four served at once.
+        let mut evidence = Vec::new();
+        for _ in 0..3 {
+            let run = runner.once(&plan).await.unwrap();
+            evidence = run
+                .results
+                .violations
+                .into_iter()
+                .filter(|v| v.oracle == OracleKind::Exclusivity)
+                .collect();
+            if evidence.iter().any(|v| v.seen.starts_with("4 connections")) {
+                break;
+            }
+        }
+        assert!(
+            evidence.iter().any(|v| v.seen.starts_with("4 connections")),
+            "the four colliding upgrades were not all served at once: {evidence:#?}"
+        );
+        let mut repro = hunt::Repro::for_plan(
+            &s,
+            s.seed,
+            plan.clone(),
+            url.clone(),
+            OracleKind::Exclusivity,
+        );
+        repro.evidence = evidence;
+        let opts = ShrinkOptions {
+            times: 3,
+            max_candidates: 40,
+            budget: std::time::Duration::from_secs(40),
+        };
+        let out = hunt::shrink(&repro, &runner, opts).await.unwrap();
+        runner.close().await;
+        out
+    })
+    .await
+    .expect("the shrink ends within the bound");
+    stop.cancel();
+    assert_eq!(shrunk.before.0, 4);
+    assert_eq!(
+        shrunk.after.0, 2,
+        "{} candidates tried, rate after {}",
+        shrunk.candidates, shrunk.after.1
+    );
+    assert!(shrunk.after.1.reproduced >= 1, "{}", shrunk.after.1);
+    let seen = &shrunk.repro.evidence[0].seen;
+    assert!(seen.starts_with("2 connections"), "{seen}");
+}

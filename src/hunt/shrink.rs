@@ -156,6 +156,11 @@ impl Signature {
                 "events"
             };
             format!("{events}; {end}")
+        } else if v.oracle == OracleKind::Exclusivity {
+            // `4 connections each served after the other was accepted`: how many of the
+            // plan's connections met is what removing connections changes (that more than
+            // the limit did is the finding, in `expected`), and so is a gap in ms.
+            without_numbers(&seen)
         } else {
             seen
         };
@@ -165,6 +170,24 @@ impl Signature {
             seen,
         }
     }
+}
+
+/// `text` with every run of ASCII digits replaced by `<n>`.
+fn without_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push_str("<n>");
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 struct Shrinker<'a> {
@@ -1056,6 +1079,66 @@ mod tests {
             sig(&i2),
             "subjects are the connection's, not the finding"
         );
+    }
+
+    /// An exclusivity violation of four connections and one of the two a shrunk plan
+    /// keeps are one finding: how many met, and the gap in ms, are what shrinking changes.
+    /// A repro of 4 connections sharing a file's token never shrank (`4 → 4 connections`)
+    /// while its 2-connection copy replayed 3/3. Racing and one-after-the-other stay apart.
+    #[test]
+    fn an_exclusivity_signature_holds_whatever_the_number_of_connections() {
+        let x = OracleKind::Exclusivity;
+        let sig = |v: &Violation| Signature::with_subs(v, &["user-0", "user-1", "user-3"]);
+        let expected = "at most 1 connection(s) served at once for jti file#1";
+        let four = violation(
+            x,
+            "file#1",
+            expected,
+            "4 connections each served after the other was accepted",
+            None,
+        );
+        let two = violation(
+            x,
+            "file#1",
+            expected,
+            "2 connections each served after the other was accepted",
+            None,
+        );
+        assert_eq!(sig(&four), sig(&two));
+        let minted = violation(
+            x,
+            "3825a7dc63080d42~1f",
+            "at most 1 connection(s) served at once for jti 3825a7dc63080d42~1f",
+            "3 connections each served after the other was accepted",
+            None,
+        );
+        assert_eq!(sig(&four), sig(&minted), "another token, same finding");
+        let apart = |ms: u32, n: u32| {
+            violation(
+                x,
+                "file#1",
+                expected,
+                &format!(
+                    "{n} connections each served after the other was accepted; the last was \
+                     opened {ms} ms after the first was accepted, one after the other"
+                ),
+                None,
+            )
+        };
+        assert_eq!(sig(&apart(150, 4)), sig(&apart(87, 2)));
+        assert_ne!(
+            sig(&four),
+            sig(&apart(150, 4)),
+            "racing is not one after the other"
+        );
+        let two_allowed = violation(
+            x,
+            "file#1",
+            "at most 2 connection(s) served at once for jti file#1",
+            "3 connections each served after the other was accepted",
+            None,
+        );
+        assert_ne!(sig(&four), sig(&two_allowed), "another limit");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 
 use super::HuntError as Error;
 use super::{Rate, Repro, Runner, Short};
-use crate::model::{Action, ExpectPlan, OracleKind, Plan, Repeat, Violation};
+use crate::model::{Action, ExpectPlan, OracleKind, Plan, Repeat, TokenSource, Violation};
 use crate::plan::expand_conn;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -589,10 +589,23 @@ async fn shrink_time(s: &mut Shrinker<'_>, plan: Plan) -> Result<Plan, Error> {
     Ok(plan)
 }
 
-/// The plan restricted to `ids`, with token slots re-indexed.
+/// The plan restricted to `ids`, with token slots re-indexed (minted or logged-in tokens;
+/// a file's, a list's or a command's keep their slots).
 pub(super) fn subset_plan(plan: &Plan, ids: &[u32]) -> Plan {
     let mut out = plan.clone();
     out.conns.retain(|c| ids.contains(&c.id));
+    // Tokens from a file, a list or a command go to the valid slots in turn (the k-th
+    // valid slot gets token k mod n, `auth::source::assign`): renumbering the slots would
+    // hand a kept connection another token, and connections that shared one (the race)
+    // would no longer. Every slot stays; the ones no connection uses are never presented.
+    if plan
+        .auth
+        .tokens
+        .as_ref()
+        .is_some_and(|source| !matches!(source, TokenSource::Login(_)))
+    {
+        return out;
+    }
     let used: BTreeSet<u32> = out.conns.iter().map(|c| c.token).collect();
     let remap: Vec<Option<u32>> = (0..plan.tokens.len() as u32)
         .scan(0u32, |next, slot| {
@@ -1139,6 +1152,39 @@ mod tests {
             None,
         );
         assert_ne!(sig(&four), sig(&two_allowed), "another limit");
+    }
+
+    /// A file's (a list's, a command's) tokens go to the valid slots in turn, so a subset
+    /// keeps every slot where it was: its connections present the tokens they did, and two
+    /// that shared one still do. Minted tokens are re-indexed as before.
+    #[test]
+    fn a_subset_keeps_the_slots_of_a_token_source() {
+        let text = |tokens: &str| {
+            format!(
+                "name = \"s\"\nduration = \"1s\"\n[auth]\n{tokens}\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{{ close = 1000 }}]\n"
+            )
+        };
+        let file = text("tokens = { file = \"tokens.txt\" }");
+        let scenario = crate::scenario::load_str(&file, "s.toml").unwrap();
+        let plan = crate::plan::build(&scenario, 1);
+        assert_eq!(plan.tokens.len(), 4);
+        // With two tokens in the file, slots 1 and 3 share the second: keep them.
+        let kept = [plan.conns[1].id, plan.conns[3].id];
+        let subset = subset_plan(&plan, &kept);
+        assert_eq!(subset.tokens, plan.tokens);
+        let slots: Vec<u32> = subset.conns.iter().map(|c| c.token).collect();
+        let before: Vec<u32> = [&plan.conns[1], &plan.conns[3]]
+            .iter()
+            .map(|c| c.token)
+            .collect();
+        assert_eq!(slots, before);
+
+        let minted = crate::scenario::load_str(&text(""), "s.toml").unwrap();
+        let plan = crate::plan::build(&minted, 1);
+        let subset = subset_plan(&plan, &[plan.conns[1].id, plan.conns[3].id]);
+        assert_eq!(subset.tokens.len(), 2);
+        let slots: Vec<u32> = subset.conns.iter().map(|c| c.token).collect();
+        assert_eq!(slots, [0, 1]);
     }
 
     #[test]

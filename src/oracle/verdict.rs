@@ -1875,12 +1875,14 @@ fn closed_on_request(
     let code = code?;
     // Normal closes, restarts, going away and load shedding are judged elsewhere, and so
     // are the session policies a scenario declares or a close says (a takeover that
-    // nobody took over is a lost session).
+    // nobody took over is a lost session), and auth codes: "unauthorized" on a connection
+    // the server had accepted is the ack-before-ready race (P7), not a refused script.
     let reject = &plan.oracles.session.reject;
     if matches!(code, 1000 | 1001 | 1012 | 1013)
         || reject.sheds(&Cause::ServerClose(code))
         || reject.close.contains(&code)
         || reject.replaced.contains(&code)
+        || is_auth_refusal(reject, &Cause::ServerClose(code))
         || super::shedding::reads_as_rate_limit(code, reason)
         || super::takeover::reads_as_takeover(code, reason)
     {

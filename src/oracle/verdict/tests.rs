@@ -3222,9 +3222,11 @@ fn every_connection_closed_alike_after_its_send_refuses_the_script() {
         ),
         "{hint}"
     );
+    // An auth code after acceptance is the ack-before-ready race's, judged as violations.
     for codes in [
         [inbound, (4002, "other")],
         [(4029, "rate limit exceeded"); 2],
+        [(4401, "Unauthorized"); 2],
     ] {
         let j = judged(&codes);
         assert_ne!(j.verdict, Verdict::TargetUnusable, "{codes:?}: {j:?}");

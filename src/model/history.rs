@@ -345,16 +345,23 @@ impl ExpectCounts {
         self.buffer_overflow_bytes += o.buffer_overflow_bytes;
         add_map(&mut self.learned_replies_short, &o.learned_replies_short);
         for (name, t) in &o.captures {
-            let mine = self.captures.entry(name.clone()).or_default();
-            if mine.path.is_empty() {
-                mine.path.clone_from(&t.path);
-            }
-            mine.taken += t.taken;
-            mine.missed += t.missed;
-            if mine.shape.is_empty() {
-                mine.shape.clone_from(&t.shape);
-            }
+            self.captures.entry(name.clone()).or_default().add(t);
         }
+    }
+}
+
+impl CaptureTally {
+    /// Adds another connection's tally of the same capture: counts add, the first path
+    /// and shape known stay.
+    pub fn add(&mut self, o: &CaptureTally) {
+        if self.path.is_empty() {
+            self.path.clone_from(&o.path);
+        }
+        if self.shape.is_empty() {
+            self.shape.clone_from(&o.shape);
+        }
+        self.taken += o.taken;
+        self.missed += o.missed;
     }
 }
 

@@ -1960,15 +1960,7 @@ fn capture_never_found(
     }
     let mut run: BTreeMap<&str, crate::model::CaptureTally> = BTreeMap::new();
     for (name, t) in reports.iter().flat_map(|r| &r.counters.expect.captures) {
-        let mine = run.entry(name.as_str()).or_default();
-        if mine.path.is_empty() {
-            mine.path.clone_from(&t.path);
-        }
-        mine.taken += t.taken;
-        mine.missed += t.missed;
-        if mine.shape.is_empty() {
-            mine.shape.clone_from(&t.shape);
-        }
+        run.entry(name.as_str()).or_default().add(t);
     }
     let (name, never) = run.iter().find(|(_, t)| t.missed > 0 && t.taken == 0)?;
     Some(Judgement {

@@ -810,6 +810,37 @@ async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
     );
 }
 
+/// A reply path no answer has (`seq_reply_id`), beside an uncorrelated `expect` of the
+/// same kind that is met: no correlated expectation on that path was met anywhere in the
+/// run, so the path is misread (UNREADABLE naming it), however the kind arrived for the
+/// other expectation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_path_no_answer_has_is_unreadable_though_its_kind_came() {
+    let text = head("mattermost", 3)
+        + &MATTERMOST
+            .replacen(
+                "correlate = { send = \"seq\", reply = \"seq_reply\" }, within",
+                "within",
+                1,
+            )
+            .replace("reply = \"seq_reply\" }", "reply = \"seq_reply_id\" }");
+    assert!(
+        text.contains("reply = \"seq_reply_id\" }, within"),
+        "{text}"
+    );
+    assert_eq!(text.matches("correlate").count(), 1, "{text}");
+    let (url, stop) = spawn(Vec::new(), mattermost(false)).await;
+    let outcome = run_against("mattermost.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("without the field they correlate on (\"seq_reply_id\""),
+        "{hint}"
+    );
+}
+
 // ---- Captures: a subscription id chosen by the server, used in later sends ----
 
 const SUBSCRIBE: &str = r#"

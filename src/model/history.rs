@@ -311,6 +311,12 @@ pub struct ExpectCounts {
     /// of files when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub captures: BTreeMap<String, CaptureTally>,
+    /// Of `expectations_met`, the correlated ones, by the answers' field they correlate
+    /// on: a field no met expectation ever read a value at, anywhere in the run, is a
+    /// path the answers do not have ([`Misread::NoCorrelationField`]), whatever kinds
+    /// arrived for other expectations. Left out of files when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub correlated_met: BTreeMap<String, u64>,
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -347,6 +353,7 @@ impl ExpectCounts {
         for (name, t) in &o.captures {
             self.captures.entry(name.clone()).or_default().add(t);
         }
+        add_map(&mut self.correlated_met, &o.correlated_met);
     }
 }
 

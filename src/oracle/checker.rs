@@ -1397,6 +1397,15 @@ impl ConnChecker {
         }
         if how == Resolution::Met {
             self.tally_captures(&p);
+            if let Some((field, _)) = &p.correlate {
+                // One allocation per connection and field, a lookup after.
+                match self.counts.correlated_met.get_mut(field.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.counts.correlated_met.insert(field.clone(), 1);
+                    }
+                }
+            }
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,

@@ -2019,7 +2019,17 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             )),
         });
     }
-    if misreads.iter().any(|m| m.kinds().iter().any(arrived)) {
+    // A misnamed correlation field: no expectation correlated on it was met anywhere,
+    // whatever kinds arrived for others (an uncorrelated `expect` of the same kind met).
+    let field_never_read = |m: &&Misread| match m {
+        Misread::NoCorrelationField { field, .. } => !reports
+            .iter()
+            .any(|r| r.counters.expect.correlated_met.contains_key(field)),
+        _ => false,
+    };
+    if !misreads.iter().all(field_never_read)
+        && misreads.iter().any(|m| m.kinds().iter().any(arrived))
+    {
         return None;
     }
     let shown = |v: &[String]| v.join(", ");

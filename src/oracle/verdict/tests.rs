@@ -1673,9 +1673,9 @@ fn misread_reports(
 }
 
 /// Every expectation unmet while its answers came in a shape it does not read (its kinds
-/// without the field it correlates on), and none of its kinds ever arrived for any
-/// expectation: the scenario misreads the protocol, unreadable. When the kind arrived
-/// for some expectation, the reading works, and the losses stand.
+/// without the field it correlates on), and no expectation correlated on that field was
+/// met anywhere: the scenario misreads the protocol, unreadable. When one was, the
+/// reading works, and the losses stand.
 #[test]
 fn answers_the_scenario_misreads_are_no_loss() {
     let plan = plan();
@@ -1684,17 +1684,23 @@ fn answers_the_scenario_misreads_are_no_loss() {
         carried: vec!["type".into(), "request_id".into()],
         kinds: vec!["reply".into()],
     };
-    let judged = |arrived: u64| {
+    let judged = |arrived: u64, met_on_id: u64| {
         let reports = misread_reports(&plan, &misread, |r| {
             let tally = crate::model::Tally {
                 expected: 3,
                 arrived,
             };
             r.counters.expect.events.insert("reply".into(), tally);
+            if met_on_id > 0 {
+                r.counters
+                    .expect
+                    .correlated_met
+                    .insert("id".into(), met_on_id);
+            }
         });
         judge_unmet(&plan, &reports, 2)
     };
-    let j = judged(0);
+    let j = judged(0, 0);
     assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
@@ -1703,7 +1709,11 @@ fn answers_the_scenario_misreads_are_no_loss() {
         ) && hint.contains("check `correlate`"),
         "{hint}"
     );
-    assert_eq!(judged(1).verdict, Verdict::Violations);
+    // The kind arrived, for an expectation correlated on `id` that was met: the field
+    // is read, and the losses stand. Arrived only for others (uncorrelated ones), it
+    // proves nothing of `id`.
+    assert_eq!(judged(1, 1).verdict, Verdict::Violations);
+    assert_eq!(judged(1, 0).verdict, Verdict::Unreadable);
 }
 
 /// Every unmet expectation failed a `where` test on a field its answer did not carry, and

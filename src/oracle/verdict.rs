@@ -2040,10 +2040,15 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             kinds,
         } => format!(
             "records of their kinds ({}) came without the field they correlate on ({field:?}; \
-             the first carried {}), and no expectation ever got one: check `correlate` (the \
+             the first {}), and no expectation ever got one: check `correlate` (the \
              field the answers echo the request's value in)",
             shown(kinds),
-            shown(carried)
+            if carried.is_empty() {
+                // An array's elements have positions, not names.
+                "was no object: an array's positions read /0, /1, …".to_string()
+            } else {
+                format!("carried {}", shown(carried))
+            }
         ),
         // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
         Misread::NoCheckedField { .. } | Misread::WrongValue { .. } | Misread::WrongType { .. } => {

@@ -3242,3 +3242,23 @@ fn every_connection_closed_alike_after_its_send_refuses_the_script() {
         assert_ne!(j.verdict, Verdict::TargetUnusable, "{codes:?}: {j:?}");
     }
 }
+
+/// Answers without the correlation field that were arrays (Nostr's `["OK", id, true, ""]`)
+/// have no field names to show: the hint says they were no object, not "carried )".
+#[test]
+fn a_misread_correlation_on_arrays_says_they_were_no_object() {
+    let plan = plan();
+    let misread = crate::model::Misread::NoCorrelationField {
+        field: "/9".into(),
+        carried: Vec::new(),
+        kinds: vec!["OK".into()],
+    };
+    let reports = misread_reports(&plan, &misread, |_| {});
+    let j = judge_unmet(&plan, &reports, 2);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("(\"/9\"; the first was no object: an array's positions read /0, /1, …)"),
+        "{hint}"
+    );
+}

@@ -244,27 +244,6 @@ pub fn placeholder_problem(written: &str) -> Option<String> {
     None
 }
 
-/// Target URL `url` with each placeholder of its path and query written `0`: a URL of the
-/// shape every connection dials, to check that it parses.
-pub fn with_placeholders_as_zero(url: &str) -> String {
-    let Some(at) = path_start(url) else {
-        return url.to_string();
-    };
-    let mut out = String::with_capacity(url.len());
-    out.push_str(&url[..at]);
-    let mut rest = &url[at..];
-    while let Some(open) = rest.find("{{") {
-        let Some(close) = rest[open..].find("}}") else {
-            break;
-        };
-        out.push_str(&rest[..open]);
-        out.push('0');
-        rest = &rest[open + close + "}}".len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,10 +311,6 @@ mod tests {
         let ok = "ws://u:${PW}@127.0.0.1:9000/ocpp/CP{{user}}?c={{ conn }}&g={{group}}&s={{sub}}&f={{feed.id}}&i={{user:int}}";
         assert_eq!(placeholder_problem(ok), None);
         assert!(is_templated(ok));
-        assert_eq!(
-            with_placeholders_as_zero(ok),
-            "ws://u:${PW}@127.0.0.1:9000/ocpp/CP0?c=0&g=0&s=0&f=0&i=0"
-        );
         for plain in ["ws://h:9/ws", "ws://h", "ws://{{user}}.h/ws"] {
             assert!(!is_templated(plain), "{plain}");
         }

@@ -231,6 +231,15 @@ pub fn expand_fixed_url(url: &str, vars: &Vars<'_>) -> String {
     out
 }
 
+/// Target URL `url` with every placeholder of its path and query written `0`: the shape
+/// every connection dials, to check once that it parses.
+pub fn url_with_zeros(url: &str) -> String {
+    let at = crate::model::url::path_start(url).unwrap_or(url.len());
+    let mut out = url[..at].to_string();
+    out.push_str(&template::expand_as_zero(&url[at..]));
+    out
+}
+
 /// Patterns, field tests, upgrade headers and `first_message` take only the placeholders
 /// that draw nothing (validation refuses `random` and `uuid` there): this stands in for a
 /// random stream that is never read, so expanding them draws from no step's stream.

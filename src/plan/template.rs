@@ -448,6 +448,11 @@ pub fn expand_url_tail(tail: &str, vars: &Vars<'_>) -> String {
     })
 }
 
+/// `text` with every placeholder written `0` (an unclosed `{{` stays as written).
+pub fn expand_as_zero(text: &str) -> String {
+    expand_str(text, |_| Some("0".to_string()))
+}
+
 /// `"{{run:int}}"`, a string that is exactly one typed placeholder: the name, whose value
 /// then goes out as a JSON number rather than a string.
 fn typed(s: &str) -> Option<&str> {
@@ -573,6 +578,12 @@ mod tests {
         assert_eq!(
             crate::plan::expand_fixed_url("wss://h/ws", &vars),
             "wss://h/ws"
+        );
+        assert_eq!(
+            crate::plan::url_with_zeros(
+                "ws://u:${PW}@h{{x}}:9/ocpp/CP{{user}}?c={{ conn }}&i={{user:int}}&u={{user"
+            ),
+            "ws://u:${PW}@h{{x}}:9/ocpp/CP0?c=0&i=0&u={{user"
         );
     }
 

@@ -103,10 +103,9 @@ impl Endpoint {
             return Err(invalid(&problem));
         }
         let templated = crate::model::url::is_templated(&dial_url);
-        let uri: tokio_tungstenite::tungstenite::http::Uri =
-            crate::model::url::with_placeholders_as_zero(&dial_url)
-                .parse()
-                .map_err(|_| invalid("not a URL"))?;
+        let uri: tokio_tungstenite::tungstenite::http::Uri = crate::plan::url_with_zeros(&dial_url)
+            .parse()
+            .map_err(|_| invalid("not a URL"))?;
         let tls = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,

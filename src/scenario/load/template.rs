@@ -72,7 +72,7 @@ pub(super) fn check_placeholders(
                 cx.report(offset_in(cx, &span, value, open), message);
             }
         } else if capture.is_none() && !allowed.contains(&base) {
-            let message = unknown_placeholder(name, allowed, context);
+            let message = crate::model::placeholder_message(name, allowed, context);
             cx.report(offset_in(cx, &span, value, open), message);
         }
         rest = name_start + len + CLOSE.len();
@@ -101,10 +101,6 @@ pub(super) fn capture_refs(text: &str) -> Vec<&str> {
         rest = &after[close + 2..];
     }
     out
-}
-
-fn unknown_placeholder(name: &str, allowed: &[&str], context: &str) -> String {
-    crate::model::placeholder_message(name, allowed, context)
 }
 
 /// Points into a string literal when the source spells it verbatim (no escapes, one line);

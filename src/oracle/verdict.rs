@@ -394,6 +394,18 @@ fn undeclared_in_band_note(plan: &Plan, reports: &[ConnReport]) -> Option<String
     ))
 }
 
+/// The attempts of the valid tokens' connections, by token slot.
+fn valid_attempts_by_token<'r>(
+    plan: &Plan,
+    reports: &'r [ConnReport],
+) -> BTreeMap<u32, Vec<&'r Attempt>> {
+    let mut by_token: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        by_token.entry(r.token).or_default().extend(&r.attempts);
+    }
+    by_token
+}
+
 /// The note on exclusivity violations of a server that never turned a valid token away:
 /// every attempt of every valid token was accepted, however many of one token were live,
 /// and exclusivity is all that broke. A server that lets one token hold several sessions
@@ -410,18 +422,10 @@ fn no_limit_note(
     if by_oracle.values().sum::<u64>() != exclusivity {
         return None;
     }
-    let attempts = || {
-        reports
-            .iter()
-            .filter(|r| valid_token(plan, r.token))
-            .flat_map(|r| &r.attempts)
-    };
+    let by_token = valid_attempts_by_token(plan, reports);
+    let attempts = || by_token.values().flatten();
     if !attempts().all(|a| a.outcome == Outcome::Accepted) {
         return None;
-    }
-    let mut by_token: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
-    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
-        by_token.entry(r.token).or_default().extend(&r.attempts);
     }
     // The most sessions of one token live at once: at each acceptance, those accepted by
     // then and not yet ended.
@@ -468,10 +472,7 @@ fn cap_note(
     if !by_oracle.contains_key(&OracleKind::Exclusivity) {
         return None;
     }
-    let mut by_token: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
-    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
-        by_token.entry(r.token).or_default().extend(&r.attempts);
-    }
+    let by_token = valid_attempts_by_token(plan, reports);
     let live_at = super::session::live_as_it_started;
     let mut cap = None;
     for attempts in by_token.values() {
@@ -1591,14 +1592,7 @@ fn answered_only_errors(
         }
         errored += r.counters.expect.expectations_errored;
         met += r.counters.expect.expectations_met;
-        answered += r
-            .counters
-            .expect
-            .events
-            .iter()
-            .filter(|(kind, _)| !greeting.contains(kind.as_str()))
-            .map(|(_, tally)| tally.arrived)
-            .sum::<u64>();
+        answered += answered_past(r, &greeting);
         first_error = first_error.or(r.first_error.as_deref());
         for a in &r.attempts {
             if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
@@ -1650,6 +1644,18 @@ fn answered_only_errors(
 /// The kinds a connection's greeting brings: the acceptance message (`[oracles] accepted
 /// = { message = ... }`) and what each script expects before its first send. Met, they
 /// say the handshake worked, not that any request was served.
+/// The records of expected kinds that arrived on `r` past the handshake (kinds not in
+/// `greeting`, [`greeting_kinds`]): what its requests got back.
+fn answered_past(r: &ConnReport, greeting: &std::collections::BTreeSet<&str>) -> u64 {
+    r.counters
+        .expect
+        .events
+        .iter()
+        .filter(|(kind, _)| !greeting.contains(kind.as_str()))
+        .map(|(_, tally)| tally.arrived)
+        .sum()
+}
+
 fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
     let mut kinds = std::collections::BTreeSet::new();
     if let AcceptRule::Message { event } = &plan.oracles.session.accepted {
@@ -1859,14 +1865,10 @@ fn closed_on_request(
         else {
             return None;
         };
-        let answered = r
-            .counters
-            .expect
-            .events
-            .iter()
-            .filter(|(kind, _)| !greeting.contains(kind.as_str()))
-            .any(|(_, tally)| tally.arrived > 0);
-        if answered || r.counters.messages_sent == 0 || *code.get_or_insert(*c) != *c {
+        if answered_past(r, &greeting) > 0
+            || r.counters.messages_sent == 0
+            || *code.get_or_insert(*c) != *c
+        {
             return None;
         }
         reason = close_reason(r);

@@ -6,7 +6,7 @@ use super::bad_token::BadToken;
 use super::names::OracleKind;
 use super::plan::Shard;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Why a connection attempt was not accepted, or how an accepted one ended.
@@ -311,12 +311,13 @@ pub struct ExpectCounts {
     /// of files when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub captures: BTreeMap<String, CaptureTally>,
-    /// Of `expectations_met`, the correlated ones, by the answers' field they correlate
-    /// on: a field no met expectation ever read a value at, anywhere in the run, is a
-    /// path the answers do not have ([`Misread::NoCorrelationField`]), whatever kinds
-    /// arrived for other expectations. Left out of files when empty.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub correlated_met: BTreeMap<String, u64>,
+    /// The answers' fields that some met expectation correlated on: a field no met
+    /// expectation ever read a value at, anywhere in the run, is a path the answers do not
+    /// have ([`Misread::NoCorrelationField`]), whatever kinds arrived for other
+    /// expectations. A set, not a count: once every field of a connection is in it, a met
+    /// expectation costs nothing more. Left out of files when empty.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub correlated_met: BTreeSet<String>,
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -353,7 +354,7 @@ impl ExpectCounts {
         for (name, t) in &o.captures {
             self.captures.entry(name.clone()).or_default().add(t);
         }
-        add_map(&mut self.correlated_met, &o.correlated_met);
+        self.correlated_met.extend(o.correlated_met.iter().cloned());
     }
 }
 

@@ -1397,13 +1397,14 @@ impl ConnChecker {
         }
         if how == Resolution::Met {
             self.tally_captures(&p);
-            if let Some((field, _)) = &p.correlate {
-                // One allocation per connection and field, a lookup after.
-                match self.counts.correlated_met.get_mut(field.as_str()) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.counts.correlated_met.insert(field.clone(), 1);
-                    }
+            // Off the per-message path once every field this connection correlates on
+            // has been met: a length compare.
+            // (A checker told of no fields records every one.)
+            let all_met = !self.correlate_fields.is_empty()
+                && self.counts.correlated_met.len() >= self.correlate_fields.len();
+            if let (Some((field, _)), false) = (&p.correlate, all_met) {
+                if !self.counts.correlated_met.contains(field) {
+                    self.counts.correlated_met.insert(field.clone());
                 }
             }
         }

@@ -2026,7 +2026,7 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
     let field_never_read = |m: &&Misread| match m {
         Misread::NoCorrelationField { field, .. } => !reports
             .iter()
-            .any(|r| r.counters.expect.correlated_met.contains_key(field)),
+            .any(|r| r.counters.expect.correlated_met.contains(field)),
         _ => false,
     };
     if !misreads.iter().all(field_never_read)

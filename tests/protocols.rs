@@ -69,6 +69,14 @@ async fn run_against(name: &str, text: &str, url: String) -> RunOutcome {
     run(&s, Some(url), None).await
 }
 
+/// Runs scenario `text` against a fake with no greeting that answers with `handler`.
+async fn run_fake(handler: Arc<Handler>, name: &str, text: &str) -> RunOutcome {
+    let (url, stop) = spawn(Vec::new(), handler).await;
+    let outcome = run_against(name, text, url).await;
+    stop.cancel();
+    outcome
+}
+
 fn completeness(outcome: &RunOutcome) -> Vec<(String, String)> {
     outcome
         .results
@@ -1572,4 +1580,108 @@ async fn a_reply_correlated_at_another_path_is_matched_to_its_request() {
         Verdict::Violations,
         "{found:#?}"
     );
+}
+
+// ---- Nostr (NIP-01 + NIP-42): two requests in flight, each answered by an `OK` ----
+
+const NOSTR: &str = r#"
+[oracles]
+type_field = "/0"
+
+[[group]]
+name = "writers"
+users = 3
+steps = [
+  { send = ["AUTH", { id = "auth-{{conn}}", kind = 22242 }] },
+  { send = ["EVENT", { id = "ev-{{conn}}", kind = 1, content = "hello" }] },
+  { expect = "OK", correlate = { send = "/1/id", reply = "/1" }, within = "2s", where = { "/2" = true } },
+  { expect = "OK", correlate = { send = "/1/id", reply = "/1" }, within = "2s", where = { "/2" = true } },
+  { close = 1000 },
+]
+"#;
+
+/// A relay that answers an `EVENT` before the `AUTH` sent ahead of it (both `OK`s come
+/// once the event is in, the event's first). `drop_early`: the planted NIP-42 race, an
+/// event that arrives before the relay has answered the client's `AUTH` is dropped
+/// without an `OK`.
+fn relay(drop_early: bool) -> Arc<Handler> {
+    Arc::new(move |text, conn| {
+        let frame: Value = serde_json::from_str(text).ok()?;
+        let id = frame[1]["id"].as_str()?.to_string();
+        let ok = |id: &str| json!(["OK", id, true, ""]).to_string();
+        match frame[0].as_str()? {
+            "AUTH" => {
+                conn.joined.push(id);
+                Some(Vec::new())
+            }
+            "EVENT" if drop_early => Some(conn.joined.drain(..).map(|a| ok(&a)).collect()),
+            "EVENT" => {
+                let auth = conn.joined.drain(..).map(|a| ok(&a));
+                Some(std::iter::once(ok(&id)).chain(auth).collect())
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+/// Two sends in flight, then one `expect` for each: the expectations pair with the sends
+/// in order (AUTH's `OK`, then EVENT's), whichever answer comes first, so a relay that
+/// answers both is clean and one that drops the early event misses that event's `OK`
+/// alone, not AUTH's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expectations_after_two_sends_pair_with_them_in_order() {
+    let text = head("nostr", 3) + NOSTR;
+    let correct = run_fake(relay(false), "nostr.toml", &text).await;
+    assert_clean(&correct, 6);
+    assert_eq!(correct.results.summary.verdict, Verdict::Clean);
+
+    let racy = run_fake(relay(true), "nostr.toml", &text).await;
+    let s = &racy.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    assert_eq!(s.counters.expect.expectations_met, 3, "AUTH's OKs are met");
+    let unmet: Vec<&str> = racy
+        .results
+        .violations
+        .iter()
+        .map(|v| v.step.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(unmet, ["4", "4", "4"], "the event's OK, the second expect");
+}
+
+/// A `reply` path naming the `OK`'s accepted flag (`/2`) or its message (`/3`) instead of
+/// the id it echoes (`/1`): every answer holds `true` (which no request id is), or `""`
+/// (which no request sent), there, and no expectation is ever met, so the run is
+/// unreadable, not a loss charged to a relay that answered all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_path_holding_no_id_is_unreadable_not_a_loss() {
+    let text = head("nostr", 3) + &NOSTR.replace("reply = \"/1\"", "reply = \"/2\"");
+    assert_eq!(text.matches("reply = \"/2\"").count(), 2, "{text}");
+    let outcome = run_fake(relay(false), "nostr.toml", &text).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("held true at the path"), "{hint}");
+    assert!(hint.contains("(\"/2\")"), "{hint}");
+    // The OK's message (`/3`, empty): a string, though one no request sent.
+    let text = head("nostr", 3) + &NOSTR.replace("reply = \"/1\"", "reply = \"/3\"");
+    let outcome = run_fake(relay(false), "nostr.toml", &text).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(hint.contains("held \"\" at the path"), "{hint}");
+}
+
+/// An answer that comes before its expectation opens (the script thinks between the
+/// request and the `expect`) is kept with its value at the reply path (`seq_reply`), not
+/// the request's (`seq`), so the expectation claims it when it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_kept_before_its_expectation_opens_is_claimed_at_the_reply_path() {
+    let thinking = MATTERMOST.replace(
+        "data = { channel_id = \"c{{conn}}\" } } },",
+        "data = { channel_id = \"c{{conn}}\" } } },\n  { think = \"150ms\" },",
+    );
+    assert!(thinking.contains("think"), "{thinking}");
+    let text = head("mattermost", 3) + &thinking;
+    let good = run_fake(mattermost(false), "mattermost.toml", &text).await;
+    assert_clean(&good, 6);
 }

@@ -1025,6 +1025,23 @@ pub enum Misread {
         /// Its pattern's required kinds.
         kinds: Vec<String>,
     },
+    /// Records of its pattern's kinds came while it was open holding another value at the
+    /// path it reads the answers' correlation value at: a value no request id is (a
+    /// boolean, `null`, an object or an array), or a string or number. A `correlate` (or
+    /// its `reply`) naming another field of the answer, as `reply = "/2"` for a Nostr
+    /// `OK`'s accepted flag, or `"/3"` for its message; or another request's answer (a
+    /// string or number some request sent), which the verdict tells apart by the whole run.
+    OtherCorrelationValue {
+        /// The path it reads the value at.
+        field: String,
+        /// The first such value: JSON (cut at 80 bytes) when no request id is, else its
+        /// text (a string's without quotes, a number's digits).
+        held: String,
+        /// Whether it was a string or a number, as request ids are.
+        id_like: bool,
+        /// Its pattern's required kinds.
+        kinds: Vec<String>,
+    },
     /// Records of kinds its pattern does not name came correlated with it, alone or
     /// beside some of the kinds it names: a wrong kind name (`agent_complete` for the
     /// `agent_completed` the server sends), a protocol that names its answers otherwise,
@@ -1059,6 +1076,11 @@ pub enum Misread {
     WrongValue {
         /// The path the test reads.
         path: String,
+        /// The value the answer held there, as JSON (cut at 80 bytes): a refusal says the
+        /// same everywhere (`false`, `"invalid_format"`), crossed answers another
+        /// request's value each. Absent in results written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        held: Option<String>,
         /// The answer's kind, as a one-kind list.
         kinds: Vec<String>,
     },
@@ -1084,6 +1106,7 @@ impl Misread {
     pub fn kinds(&self) -> &[String] {
         match self {
             Misread::NoCorrelationField { kinds, .. }
+            | Misread::OtherCorrelationValue { kinds, .. }
             | Misread::OtherKinds { kinds, .. }
             | Misread::NoCheckedField { kinds, .. }
             | Misread::WrongValue { kinds, .. }

@@ -379,6 +379,16 @@ pub struct Expect {
     /// answers a request's `seq` in `seq_reply`, and its events carry a `seq` of their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlate_reply: Option<String>,
+    /// Which send carrying the correlated field this expectation takes its value from,
+    /// counted back from the latest (0, the usual case). The `k` correlated `expect`s
+    /// answering a stretch of `s` sends that carry the field pair with them in order, the
+    /// last `min(k, s)` sends with the first expectations: `send AUTH, send EVENT, expect
+    /// OK, expect OK` waits for AUTH's OK (1) and for EVENT's (0), as a pipelining client
+    /// would. Expectations past the sends take the latest (a request's ack, then its
+    /// result). Set by the scenario loader from the step list (its `pair_correlated`:
+    /// what a stretch is, loops included).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_send: u8,
     /// Deadline, from the moment the expectation is registered.
     #[serde(with = "duration_us")]
     pub within: Duration,
@@ -723,6 +733,11 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
+
+/// Serde's test for a default `earlier_send`.
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
 
 #[cfg(test)]
 mod step_place_tests {

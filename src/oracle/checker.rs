@@ -152,6 +152,11 @@ struct Strays {
     fieldless: u64,
     /// The top-level fields of the first of those (at most [`CARRIED_NAMED`]).
     carried: Vec<String>,
+    /// The first other value a record of its pattern's kinds held at the field it
+    /// correlates on ([`Misread::OtherCorrelationValue`]): JSON when no request id is (a
+    /// boolean, `null`, an object, an array), else its key text; and whether it was a
+    /// string or a number.
+    other_value: Option<(String, bool)>,
     /// An uncorrelated expectation's: the first record of its pattern's kinds it let pass
     /// because a `where` test reads a field the record does not carry at all, the test's
     /// path and the record's top-level fields (a misnamed path, as for a correlated
@@ -163,6 +168,26 @@ struct Strays {
 
 /// How many fields of a record without the correlation field an unmet expectation names.
 const CARRIED_NAMED: usize = 6;
+
+/// Whether `value` is one no request id is: a boolean, `null`, an object or an array (a
+/// string or a number may be one).
+fn is_no_id<J: Tree>(value: &J) -> bool {
+    if value.text().is_some() || value.int().is_some() || value.uint().is_some() {
+        return false;
+    }
+    // The rest: null, an object, an array, a boolean, or a float (written out only then).
+    value.null() || value.is_object() || value.array_len().is_some() || {
+        let text = value.to_string();
+        text == "true" || text == "false"
+    }
+}
+
+/// How many refused requests' correlation values a connection keeps
+/// ([`ConnChecker::refused`]).
+const REFUSED_KEPT: usize = 8;
+
+/// How much of a value no request id is an unmet expectation quotes.
+const NO_ID_BYTES: usize = 80;
 
 /// How many stray kinds an unmet expectation names.
 const STRAYS_NAMED: usize = 3;
@@ -201,6 +226,14 @@ struct Buffered {
     event: String,
     /// `(field, value)` for every correlation field this connection uses.
     keys: Vec<(String, String)>,
+    /// The correlation fields (bits by index, the first 8) whose value here no request id
+    /// is ([`is_no_id`]): an expectation that opens after it and gets none of its kinds
+    /// may be reading the wrong path ([`Strays::other_value`]).
+    no_ids: u8,
+    /// For an error event correlated with no open expectation: whether it says the
+    /// connection is not authenticated on a connection already accepted (see
+    /// [`ConnChecker::settle_by_error`]), judged when it arrived.
+    contradicts: bool,
     /// The message itself, kept only when some expectation tests fields or captures.
     body: Option<Value>,
     /// Arrival time: latency is measured to when the event came, not when it was claimed.
@@ -348,6 +381,10 @@ pub struct ConnChecker {
     /// The same for the patterns without a slot in `tallies` (made afresh per
     /// expectation, or past [`TALLIED_PATTERNS`]): each holds its pattern.
     recent_done_unslotted: VecDeque<DoneUnslotted>,
+    /// The correlation values (hashed) of the latest requests the server answered with
+    /// its error event ([`REFUSED_KEPT`]): a later expectation of the same request (its
+    /// result after its ack) is owed nothing once the request was refused.
+    refused: VecDeque<u64>,
     /// Correlated expectations whose deadline ran out while their request's send
     /// instants `(intended, actual)` were known, by [`key_hash`] of their correlation value:
     /// an answer that comes whole later is timed from its request
@@ -437,6 +474,7 @@ impl ConnChecker {
             buffered_bytes: 0,
             recent_done: VecDeque::new(),
             recent_done_unslotted: VecDeque::new(),
+            refused: VecDeque::new(),
             late_waits: VecDeque::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
@@ -715,8 +753,23 @@ impl ConnChecker {
                 self.judge_learned_ids(&b.learned_ids, now);
             }
         }
+        // What else the buffer says of it, when it took nothing there (most often the
+        // buffer is empty: nothing to read).
+        let unclaimed = claim.indices.is_empty() && !self.buffer.is_empty();
+        let error = unclaimed
+            .then(|| self.buffered_error_for(&pending))
+            .flatten();
+        if unclaimed && error.is_none() {
+            self.note_buffered_other_value(&mut pending);
+        }
         self.pending.push(pending);
         let idx = self.pending.len() - 1;
+        if let Some(b) = error.and_then(|i| self.buffer.remove(i)) {
+            self.buffered_bytes -= b.bytes;
+            let body = b.body.unwrap_or_default();
+            self.settle_by_error(idx, &body, b.contradicts, now);
+            return id;
+        }
         if let Some((event, body)) = claim.failed {
             self.failed_checks(idx, &event, &body, now);
         } else if let Some(event) = claim.out_of_order {
@@ -1048,6 +1101,15 @@ impl ConnChecker {
                 self.resolve(idx, Resolution::Met);
                 continue;
             }
+            let refused = p
+                .correlate
+                .as_ref()
+                .is_some_and(|(_, v)| self.refused.contains(&key_hash(v)));
+            if refused {
+                // Its request was refused with an error: nothing more is owed for it.
+                self.resolve(idx, Resolution::Errored);
+                continue;
+            }
             let expected = format!("{} within {:?}", p.state.remaining(), p.within);
             let seen = seen_text(
                 p,
@@ -1226,6 +1288,7 @@ impl ConnChecker {
                     },
                     None => Misread::WrongValue {
                         path: test.path.clone(),
+                        held: Some(excerpt(&v.to_value().to_string(), NO_ID_BYTES)),
                         kinds: vec![event.to_string()],
                     },
                 }),
@@ -1403,10 +1466,11 @@ impl ConnChecker {
             let all_met = !self.correlate_fields.is_empty()
                 && self.counts.correlated_met.len() >= self.correlate_fields.len();
             if let (Some((field, _)), false) = (&p.correlate, all_met) {
-                if !self.counts.correlated_met.contains(field) {
-                    self.counts.correlated_met.insert(field.clone());
-                }
+                self.note_field_read(field);
             }
+        }
+        if let (Resolution::Errored, Some((_, value))) = (how, &p.correlate) {
+            keep_recent_n(&mut self.refused, key_hash(value), REFUSED_KEPT);
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
@@ -1482,8 +1546,12 @@ impl ConnChecker {
             .iter()
             .any(|f| lookup(msg, f).is_some_and(|v| !v.null()));
         if correlated {
+            // Its request's expectation may open later (a pipelined request's, a script
+            // that thinks before its `expect`): it settles that one when it does.
             let event = self.spec.error_event.clone();
-            self.buffer_message(&event, msg, now);
+            if let Some(kept) = self.buffer_message(&event, msg, now) {
+                kept.contradicts = contradicts;
+            }
             return;
         }
         // An error that names no request (many servers answer a request they cannot serve
@@ -1722,12 +1790,10 @@ impl ConnChecker {
         }
     }
 
-    /// A record of kind `event` no open expectation claimed: each open correlated one whose
-    /// pattern names the kind, and which the record lacks the correlation field of, notes
-    /// it ([`Strays::fieldless`]): its answer may be this record, under another field.
-    /// Notes, on each open uncorrelated expectation this record of its pattern's kinds
-    /// could have met but for a `where` test on a field the record lacks, that test
-    /// ([`Strays::untested`]): the first only.
+    /// A record of kind `event` no open expectation claimed: notes, on each open
+    /// uncorrelated expectation this record of its pattern's kinds could have met but for
+    /// a `where` test on a field the record lacks, that test ([`Strays::untested`]): the
+    /// first only.
     fn note_untested<J: Tree>(&mut self, event: &str, msg: &J) {
         let captures = &self.captures;
         for p in &mut self.pending {
@@ -1761,31 +1827,97 @@ impl ConnChecker {
         }
     }
 
+    /// Where in the buffer an error event correlated with `p` waits: its request's answer,
+    /// come before `p` opened (`p` then settles as errored, as on its arrival).
+    fn buffered_error_for(&self, p: &Pending) -> Option<usize> {
+        if p.absent || p.correlate.is_none() || p.state.mentions(&self.spec.error_event) {
+            return None;
+        }
+        self.buffer
+            .iter()
+            .position(|b| b.event == self.spec.error_event && belongs(p, b))
+    }
+
+    /// A correlated expectation that opens and claims nothing notes the first buffered
+    /// record of its kinds holding another value at its field ([`Strays::other_value`]),
+    /// as [`Self::note_fieldless`] notes one that comes while it is open.
+    fn note_buffered_other_value(&self, p: &mut Pending) {
+        let Some((field, value)) = &p.correlate else {
+            return;
+        };
+        let Some(bit) = self.correlate_fields.iter().position(|f| f == field) else {
+            return;
+        };
+        let mask = u32::try_from(bit)
+            .ok()
+            .and_then(|b| 1u8.checked_shl(b))
+            .unwrap_or(0);
+        let Some((held, no_id)) = self
+            .buffer
+            .iter()
+            .filter(|b| p.state.mentions(&b.event))
+            .find_map(|b| {
+                let (_, held) = b.keys.iter().find(|(f, v)| f == field && v != value)?;
+                Some((held, b.no_ids & mask != 0))
+            })
+        else {
+            return;
+        };
+        let held = excerpt(held, NO_ID_BYTES);
+        p.strays.get_or_insert_with(Box::default).other_value = Some((held, !no_id));
+    }
+
+    /// A record of kind `event` no open expectation claimed: each open correlated one whose
+    /// pattern names the kind, and which the record lacks the correlation field of, notes
+    /// it ([`Strays::fieldless`]): its answer may be this record, under another field; one
+    /// that holds the field with another value notes the first such value
+    /// ([`Strays::other_value`]).
     fn note_fieldless<J: Tree>(&mut self, event: &str, msg: &J) {
         for p in &mut self.pending {
             let Some((field, _)) = &p.correlate else {
                 continue;
             };
-            if p.absent || !p.state.mentions(event) || lookup(msg, field).is_some() {
+            if p.absent || !p.state.mentions(event) {
                 continue;
             }
-            let strays = p.strays.get_or_insert_with(Box::default);
-            if strays.fieldless == 0 {
-                strays.carried = carried_names(msg);
+            match lookup(msg, field) {
+                None => {
+                    let strays = p.strays.get_or_insert_with(Box::default);
+                    if strays.fieldless == 0 {
+                        strays.carried = carried_names(msg);
+                    }
+                    strays.fieldless += 1;
+                }
+                Some(held) => {
+                    let strays = p.strays.get_or_insert_with(Box::default);
+                    if strays.other_value.is_none() {
+                        let no_id = is_no_id(held);
+                        let shown = match no_id {
+                            true => held.to_value().to_string(),
+                            false => key_text(held),
+                        };
+                        strays.other_value = Some((excerpt(&shown, NO_ID_BYTES), !no_id));
+                    }
+                }
             }
-            strays.fieldless += 1;
         }
     }
 
     /// The correlation value of a finished expectation this event belongs to, when the
     /// finished pattern cannot take it (it may still take trailing optional items).
     fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str, now: Instant) -> Option<String> {
-        let keys: Vec<String> = self
+        let (fields, keys): (Vec<usize>, Vec<String>) = self
             .correlate_fields
             .iter()
-            .filter_map(|f| lookup(msg, f).map(key_text))
-            .collect();
+            .enumerate()
+            .filter_map(|(i, f)| lookup(msg, f).map(|v| (i, key_text(v))))
+            .unzip();
         let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        // A late answer shows the answers carry the values at that path: it is read.
+        let read_at = |key: u64| {
+            let at = hashes.iter().position(|h| *h == key)?;
+            fields.get(at).copied()
+        };
         // The newest with the key: a value a script reuses belongs to its latest expectation.
         let hash = match self
             .recent_done
@@ -1797,6 +1929,7 @@ impl ConnChecker {
                 let key = done.key;
                 if self.arrived_after_failure(key, event) {
                     self.answered_late(key, now);
+                    self.note_field_at(read_at(key));
                 }
                 return None;
             }
@@ -1817,6 +1950,7 @@ impl ConnChecker {
                     let key = done.key;
                     if self.arrived_after_failure(key, event) {
                         self.answered_late(key, now);
+                        self.note_field_at(read_at(key));
                     }
                     return None;
                 }
@@ -1826,6 +1960,22 @@ impl ConnChecker {
         // The message's own key: the one whose hash matched.
         let at = hashes.iter().position(|h| *h == hash)?;
         keys.into_iter().nth(at)
+    }
+
+    /// [`Self::note_field_read`] for the correlation field at `at` in `correlate_fields`.
+    fn note_field_at(&mut self, at: Option<usize>) {
+        if let Some(field) = at.and_then(|i| self.correlate_fields.get(i)).cloned() {
+            self.note_field_read(&field);
+        }
+    }
+
+    /// Counts correlation field `field` as read ([`ExpectCounts::correlated_met`]): an
+    /// expectation correlated on it was met, or a late answer carried a request's value
+    /// there. The set is filled once per field: no string made once it holds it.
+    fn note_field_read(&mut self, field: &str) {
+        if !self.counts.correlated_met.contains(field) {
+            self.counts.correlated_met.insert(field.to_string());
+        }
     }
 
     /// An event of a sequence that already failed (out of order, a failed field test, its
@@ -1910,18 +2060,30 @@ impl ConnChecker {
     /// Keeps a message no expectation claimed yet, within `max_buffered` messages and
     /// `max_buffered_bytes` bytes: the oldest go first, and a message bigger than the
     /// whole byte bound is not kept at all; each one dropped is counted with its bytes.
-    fn buffer_message<J: Tree>(&mut self, event: &str, msg: &J, at: Instant) {
-        let keys: Vec<(String, String)> = self
-            .correlate_fields
-            .iter()
-            .filter_map(|f| lookup(msg, f).map(|v| (f.clone(), key_text(v))))
-            .collect();
-        let body = self.keep_bodies.then(|| msg.to_value());
+    fn buffer_message<J: Tree>(
+        &mut self,
+        event: &str,
+        msg: &J,
+        at: Instant,
+    ) -> Option<&mut Buffered> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut no_ids = 0u8;
+        for (i, f) in self.correlate_fields.iter().enumerate() {
+            let Some(v) = lookup(msg, f) else {
+                continue;
+            };
+            if i < 8 && is_no_id(v) {
+                no_ids |= 1 << i;
+            }
+            keys.push((f.clone(), key_text(v)));
+        }
+        // An error's body too: it is quoted if it settles an expectation as a violation.
+        let body = (self.keep_bodies || event == self.spec.error_event).then(|| msg.to_value());
         let bytes = Buffered::measure(event, &keys, body.as_ref());
         if bytes > self.spec.max_buffered_bytes {
             self.counts.buffer_overflows += 1;
             self.counts.buffer_overflow_bytes += bytes as u64;
-            return;
+            return None;
         }
         while !self.buffer.is_empty()
             && (self.buffer.len() >= self.spec.max_buffered
@@ -1938,11 +2100,14 @@ impl ConnChecker {
         self.buffer.push_back(Buffered {
             event: event.to_string(),
             keys,
+            no_ids,
+            contradicts: false,
             body,
             at,
             bytes,
             learned_ids,
         });
+        self.buffer.back_mut()
     }
 
     /// A violation of a learned invariant: like [`Self::violate`], marked learned.
@@ -2238,6 +2403,15 @@ fn misread_of(p: &Pending) -> Option<Misread> {
             Some(Misread::NoCorrelationField {
                 field: field.clone(),
                 carried: strays.carried.clone(),
+                kinds,
+            })
+        }
+        Some((field, _)) if p.seen_count == 0 && strays.other_value.is_some() => {
+            let (held, id_like) = strays.other_value.clone().unwrap_or_default();
+            Some(Misread::OtherCorrelationValue {
+                field: field.clone(),
+                held,
+                id_like,
                 kinds,
             })
         }
@@ -2545,6 +2719,18 @@ fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
                 " ({n} record{} of its kinds without {field:?}, carrying {})",
                 if n == 1 { "" } else { "s" },
                 strays.carried.join(", ")
+            );
+        }
+        if let (Some((held, id_like)), 0) = (&strays.other_value, p.seen_count) {
+            // Another request's answer, or a path that names another field.
+            let held = if *id_like {
+                format!("{held:?}")
+            } else {
+                held.clone()
+            };
+            let _ = write!(
+                text,
+                " (its kinds came with {field:?} = {held}, not its own)"
             );
         }
     }

@@ -15,7 +15,7 @@ use super::session::Coverage;
 use crate::auth::Redactor;
 use crate::model::{
     AcceptRule, Attempt, Cause, ClientStalls, ConnReport, Counters, Misread, OracleKind, Outcome,
-    Placement, Plan, RejectSpec, Step, StopReason, Verdict, Violation,
+    Placement, Plan, RejectSpec, Step, StopReason, Test, Verdict, Violation,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,6 +87,10 @@ struct Tally {
     /// Reconnects of a connection the server had accepted before, refused as "who are
     /// you" (a server that takes each token once): the steps after them never ran.
     reconnects_refused: u64,
+    /// The first error event a valid token's connection got ([`ConnReport::first_error`]):
+    /// under `accepted = "first_frame"` an error accepts nothing, so a server whose first
+    /// words answer the requests with errors accepts none.
+    first_error: Option<String>,
 }
 
 /// What calibration met before the load, when the target accepted none of its valid-token
@@ -1123,6 +1127,9 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
     }
     for r in reports {
         let valid = valid_token(plan, r.token);
+        if valid && t.first_error.is_none() {
+            t.first_error = r.first_error.as_deref().map(str::to_string);
+        }
         let forged = forged_token(plan, r.token);
         t.subprotocol += u64::from(r.answer.as_ref().is_some_and(names_subprotocol));
         t.extension += u64::from(r.answer.as_ref().is_some_and(names_extension));
@@ -1458,12 +1465,22 @@ fn none_accepted(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
     if t.causes.keys().any(|c| is_auth_refusal(reject, c)) {
         return None;
     }
+    // Its first words were errors: answers to the script's requests it refuses, or a
+    // refusal of the connection; either way nothing was served.
+    let errors = t.first_error.as_deref().map_or(String::new(), |e| {
+        format!(
+            "; the server's first words were its error event (the first: {e}), which accepts \
+             nothing: if it accepts without a word and these errors answer the script's \
+             requests, it refuses the requests (check their format and names), and `[oracles] \
+             accepted = \"upgrade\"` lets the run judge the rest"
+        )
+    });
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "connections got through the upgrade but the server accepted none ({}): check \
              the subprotocol, the first messages the protocol needs, and the answer line for \
-             what the server said",
+             what the server said{errors}",
             top_causes(&t.causes)
         )),
     })
@@ -1582,7 +1599,19 @@ fn answered_only_errors(
     if expects_errors(plan) {
         return None;
     }
-    let greeting = greeting_kinds(plan);
+    let kinds = AnswerKinds::of(plan);
+    // A request of its own that went unanswered (neither met nor errored, not late) on a
+    // valid connection: the server dropped some requests and refused others, a loss.
+    let dropped = reports
+        .iter()
+        .filter(|r| valid_token(plan, r.token))
+        .flat_map(|r| &r.violations)
+        .any(|v| {
+            v.oracle == OracleKind::Completeness && v.correlation.is_some() && v.late_ms.is_none()
+        });
+    if dropped {
+        return None;
+    }
     let (mut errored, mut met, mut answered) = (0u64, 0u64, 0u64);
     let mut first_error: Option<&str> = None;
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
@@ -1592,7 +1621,7 @@ fn answered_only_errors(
         }
         errored += r.counters.expect.expectations_errored;
         met += r.counters.expect.expectations_met;
-        answered += answered_past(r, &greeting);
+        answered += answered_past(r, &kinds);
         first_error = first_error.or(r.first_error.as_deref());
         for a in &r.attempts {
             if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
@@ -1600,13 +1629,14 @@ fn answered_only_errors(
             }
         }
     }
-    // Past a greeting, what arrived of the kinds expected says whether a request was
-    // served (a met `expect_none` counts as met and brought nothing); with no greeting,
-    // any expectation met does.
-    if errored == 0 || answered > 0 || (greeting.is_empty() && met > 0) {
+    // What arrived of the kinds that answer requests says whether one was served; with
+    // no greeting and no such kind (a script whose sends only an `expect_none` follows:
+    // a met one brought nothing), any expectation met does.
+    let only_absences = kinds.greeting.is_empty() && kinds.answers.is_empty();
+    if errored == 0 || answered > 0 || (only_absences && met > 0) {
         return None;
     }
-    let past = if greeting.is_empty() {
+    let past = if kinds.greeting.is_empty() {
         String::new()
     } else {
         " past the handshake".to_string()
@@ -1641,21 +1671,104 @@ fn answered_only_errors(
     })
 }
 
-/// The kinds a connection's greeting brings: the acceptance message (`[oracles] accepted
-/// = { message = ... }`) and what each script expects before its first send. Met, they
-/// say the handshake worked, not that any request was served.
-/// The records of expected kinds that arrived on `r` past the handshake (kinds not in
-/// `greeting`, [`greeting_kinds`]): what its requests got back.
-fn answered_past(r: &ConnReport, greeting: &std::collections::BTreeSet<&str>) -> u64 {
+/// The kinds of expected records that say a request was served: those the correlated
+/// `expect`s answering each stretch of sends name, or the first `expect` after it
+/// ([`answer_kinds`]), less the greeting's
+/// ([`greeting_kinds`]); when no `expect` follows a send, every kind past the greeting.
+/// A keepalive or a broadcast a later step expects arrives whether or not the server
+/// served the request.
+struct AnswerKinds<'p> {
+    greeting: std::collections::BTreeSet<&'p str>,
+    answers: std::collections::BTreeSet<&'p str>,
+}
+
+impl<'p> AnswerKinds<'p> {
+    fn of(plan: &'p Plan) -> Self {
+        let greeting = greeting_kinds(plan);
+        let mut answers = std::collections::BTreeSet::new();
+        for script in &plan.scripts {
+            let mut stretch = None;
+            answer_kinds(script, &mut stretch, &mut answers);
+            answers_of(stretch.unwrap_or_default(), &mut answers);
+        }
+        answers.retain(|k| !greeting.contains(k));
+        AnswerKinds { greeting, answers }
+    }
+
+    fn is_answer(&self, kind: &str) -> bool {
+        match self.answers.is_empty() {
+            true => !self.greeting.contains(kind),
+            false => self.answers.contains(kind),
+        }
+    }
+}
+
+/// The records that arrived on `r` of the kinds that answer requests ([`AnswerKinds`]):
+/// what its requests got back.
+fn answered_past(r: &ConnReport, kinds: &AnswerKinds<'_>) -> u64 {
     r.counters
         .expect
         .events
         .iter()
-        .filter(|(kind, _)| !greeting.contains(kind.as_str()))
+        .filter(|(kind, _)| kinds.is_answer(kind))
         .map(|(_, tally)| tally.arrived)
         .sum()
 }
 
+/// Adds to `kinds` the kinds that answer each stretch of sends in `steps`: those its
+/// correlated `expect`s name, or, when none is correlated, those of the first `expect`
+/// after it (a keepalive expected among correlated answers answers no request).
+/// `stretch`: the expectations met since the latest send, `None` before the first; a
+/// loop's body is walked twice, for a send at its end answered at its start.
+fn answer_kinds<'a>(
+    steps: &'a [Step],
+    stretch: &mut Option<Vec<&'a crate::model::Expect>>,
+    kinds: &mut std::collections::BTreeSet<&'a str>,
+) {
+    for step in steps {
+        match step {
+            Step::Expect(e) if !e.absent => {
+                if let Some(answers) = stretch.as_mut() {
+                    answers.push(e);
+                }
+            }
+            Step::Repeat { steps, .. } => {
+                answer_kinds(steps, stretch, kinds);
+                answer_kinds(steps, stretch, kinds);
+            }
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => {
+                if stretch.as_ref().is_some_and(|a| !a.is_empty()) {
+                    answers_of(stretch.take().unwrap_or_default(), kinds);
+                }
+                stretch.get_or_insert_with(Vec::new);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The kinds of a stretch's answers ([`answer_kinds`]) into `kinds`.
+fn answers_of<'a>(
+    answers: Vec<&'a crate::model::Expect>,
+    kinds: &mut std::collections::BTreeSet<&'a str>,
+) {
+    let correlated: Vec<&crate::model::Expect> = answers
+        .iter()
+        .copied()
+        .filter(|e| e.correlate.is_some())
+        .collect();
+    let named = match correlated.is_empty() {
+        true => answers.into_iter().take(1).collect(),
+        false => correlated,
+    };
+    for e in named {
+        kinds.extend(e.pattern.iter().map(|i| i.event.as_str()));
+    }
+}
+
+/// The kinds a connection's greeting brings: the acceptance message (`[oracles] accepted
+/// = { message = ... }`) and what each script expects before its first send. Met, they
+/// say the handshake worked, not that any request was served.
 fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
     let mut kinds = std::collections::BTreeSet::new();
     if let AcceptRule::Message { event } = &plan.oracles.session.accepted {
@@ -1853,7 +1966,7 @@ fn closed_on_request(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     only_unmet(reports, by_oracle)?;
-    let greeting = greeting_kinds(plan);
+    let kinds = AnswerKinds::of(plan);
     let mut code = None;
     let mut reason = "";
     let mut closed = 0u64;
@@ -1865,7 +1978,7 @@ fn closed_on_request(
         else {
             return None;
         };
-        if answered_past(r, &greeting) > 0
+        if answered_past(r, &kinds) > 0
             || r.counters.messages_sent == 0
             || *code.get_or_insert(*c) != *c
         {
@@ -1906,6 +2019,45 @@ fn closed_on_request(
     })
 }
 
+/// Whether an unmet expectation's kinds came holding, at its correlation path, the value
+/// another kept violation's request sent ([`Misread::OtherCorrelationValue`]): answers
+/// delivered to the wrong request.
+fn crossed_answers(kept: &[&Violation]) -> bool {
+    let requested: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|v| v.correlation.as_deref())
+        .collect();
+    kept.iter().any(|v| {
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. })
+            if requested.contains(held.as_str()))
+    })
+}
+
+/// Whether a checked answer that said no ([`Misread::WrongValue`]) held the very value
+/// another `expect` of the scenario wants at that path: the answer to another request,
+/// come under this one's id (a server a request late with its ids), not a refusal.
+fn wanted_elsewhere(plan: &Plan, kept: &[&Violation]) -> bool {
+    fn wants(steps: &[Step], path: &str, held: &serde_json::Value) -> bool {
+        steps.iter().any(|s| match s {
+            Step::Expect(e) => e
+                .checks
+                .iter()
+                .any(|t| t.path == path && matches!(&t.test, Test::Equals(v) if v == held)),
+            Step::Repeat { steps, .. } => wants(steps, path, held),
+            _ => false,
+        })
+    }
+    kept.iter().any(|v| match &v.misread {
+        Some(Misread::WrongValue {
+            path,
+            held: Some(held),
+            ..
+        }) => serde_json::from_str(held)
+            .is_ok_and(|held| plan.scripts.iter().any(|s| wants(s, path, &held))),
+        _ => false,
+    })
+}
+
 /// Every valid-token connection the server accepted had a checked answer say no (a
 /// `where` test on a field the answer carried, with another value: `success = false`
 /// where `true` was wanted: [`Misread::WrongValue`]), no expectation with `where` tests was
@@ -1927,6 +2079,18 @@ fn said_no_everywhere(
     let everywhere = served.all(|r| r.violations.iter().any(said_no));
     let first = kept.iter().find(|v| said_no(v))?;
     if met > 0 || !everywhere {
+        return None;
+    }
+    // A refusal says one thing everywhere; answers that each hold another value (another
+    // request's result: crossed answers) are a loss.
+    let held: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|v| match &v.misread {
+            Some(Misread::WrongValue { held, .. }) => held.as_deref(),
+            _ => None,
+        })
+        .collect();
+    if held.len() > 1 || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
         return None;
     }
     Some(Judgement {
@@ -2000,10 +2164,13 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
     }
     // Correlated records of other kinds are often the protocol's own acks (Phoenix's
     // `phx_reply`) beside a kind truly lost: they say "misread" only as a typo does.
-    if !misreads
-        .iter()
-        .all(|m| matches!(m, Misread::NoCorrelationField { .. }))
-    {
+    let about_correlation = |m: &&Misread| {
+        matches!(
+            m,
+            Misread::NoCorrelationField { .. } | Misread::OtherCorrelationValue { .. }
+        )
+    };
+    if !misreads.iter().all(about_correlation) {
         let typos: Vec<(&str, &str)> = misreads
             .iter()
             .map(|m| typo(m, &arrived))
@@ -2023,10 +2190,34 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
     }
     // A misnamed correlation field: no expectation correlated on it was met anywhere,
     // whatever kinds arrived for others (an uncorrelated `expect` of the same kind met).
-    let field_never_read = |m: &&Misread| match m {
-        Misread::NoCorrelationField { field, .. } => !reports
+    let never_met = |field: &String| {
+        !reports
             .iter()
-            .any(|r| r.counters.expect.correlated_met.contains(field)),
+            .any(|r| r.counters.expect.correlated_met.contains(field))
+    };
+    // Another value at the correlation path names a wrong path only when it cannot be a
+    // request's: a boolean, null, an object; or one string or number the answers hold
+    // everywhere (a message, a version). Ids that differ from answer to answer, or one a
+    // kept request sent ([`crossed_answers`]), are answers come to the wrong request.
+    let held_ids: Vec<&str> = misreads
+        .iter()
+        .filter_map(|m| match m {
+            Misread::OtherCorrelationValue {
+                held,
+                id_like: true,
+                ..
+            } => Some(held.as_str()),
+            _ => None,
+        })
+        .collect();
+    let one_constant = held_ids.len() >= 2 && held_ids.iter().all(|h| *h == held_ids[0]);
+    let varied = |m: &&Misread| matches!(m, Misread::OtherCorrelationValue { id_like: true, .. });
+    if crossed_answers(&kept) || (!one_constant && misreads.iter().any(varied)) {
+        return None;
+    }
+    let field_never_read = |m: &&Misread| match m {
+        Misread::NoCorrelationField { field, .. }
+        | Misread::OtherCorrelationValue { field, .. } => never_met(field),
         _ => false,
     };
     if !misreads.iter().all(field_never_read)
@@ -2052,6 +2243,12 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
                 format!("carried {}", shown(carried))
             }
         ),
+        Misread::OtherCorrelationValue {
+            field,
+            held,
+            id_like,
+            kinds,
+        } => other_value_told(field, held, *id_like, &shown(kinds)),
         // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
         Misread::NoCheckedField { .. } | Misread::WrongValue { .. } | Misread::WrongType { .. } => {
             return None
@@ -2072,6 +2269,29 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             plural(unmet)
         )),
     })
+}
+
+/// What the unreadable hint says of answers holding another value at the correlation
+/// path ([`Misread::OtherCorrelationValue`]).
+fn other_value_told(field: &str, held: &str, id_like: bool, kinds: &str) -> String {
+    let (held, why) = if id_like {
+        (
+            format!("{held:?}"),
+            "the same in every one, where the requests sent values of their own",
+        )
+    } else {
+        (
+            held.to_string(),
+            "which no request id is (a server that could not read a request answers `null` \
+             there: JSON-RPC's parse and invalid-request errors)",
+        )
+    };
+    format!(
+        "records of their kinds ({kinds}) held {held} at the path they read the request's \
+         value at ({field:?}), {why}, and no expectation ever got its value there: check \
+         `correlate` (the field the answers echo the request's value in; `reply = \"…\"` \
+         when it is not the request's path) and the requests' format"
+    )
 }
 
 /// The unreadable verdict of a run whose every unmet expectation failed a `where` test

@@ -132,6 +132,12 @@ pub struct Cursor {
     /// beside the cursor, not a map: a map's node was one more cache miss per send and
     /// per expectation at a thousand connections.
     last_values: Vec<String>,
+    /// The values `last_values` held before, newest last, as (index in `correlated`,
+    /// value), for expectations paired with an earlier send ([`Expect::earlier_send`]): at
+    /// most `keep_older` per path, none in most scripts.
+    older: Vec<(usize, String)>,
+    /// The script's largest [`Expect::earlier_send`].
+    keep_older: u8,
     /// Actions yielded so far.
     yielded: u64,
     /// The run's compiled `send` templates of this connection's script, when the engine
@@ -234,6 +240,8 @@ impl Cursor {
             run: 0,
             correlated: Arc::from([]),
             last_values: Vec::new(),
+            older: Vec::new(),
+            keep_older: 0,
             yielded: 0,
             templates: None,
             slots: Vec::new(),
@@ -381,6 +389,7 @@ impl Cursor {
                 None => plan.correlate_fields(conn).into(),
             };
             self.last_values = vec![String::new(); self.correlated.len()];
+            self.keep_older = deepest_pairing(script);
             let mut root = Frame {
                 step: 0,
                 next: 0,
@@ -464,20 +473,23 @@ impl Cursor {
                                 Key::Const(v) => v.as_str(),
                                 Key::Slot(i) => slots.get(*i).map_or("", String::as_str),
                             };
-                            // In place: no new string per send once it has room.
-                            if let Some(last) = self.last_values.get_mut(*at) {
-                                last.clear();
-                                last.push_str(value);
-                            }
+                            remember(
+                                (self.last_values.as_mut_slice(), &mut self.older),
+                                self.keep_older,
+                                *at,
+                                value,
+                            );
                         }
                         self.slots = slots;
                         // The message is in `out`.
                         return Some(Next::Rendered);
                     }
                     let message = expand(template, &vars(true), self.run, &mut lazy(at, flat));
-                    for (path, last) in self.correlated.iter().zip(&mut self.last_values) {
+                    for (at, path) in self.correlated.iter().enumerate() {
                         if let Some(v) = lookup(&message, path) {
-                            *last = super::json_key(v);
+                            let value = super::json_key(v);
+                            let kept = (self.last_values.as_mut_slice(), &mut self.older);
+                            remember(kept, self.keep_older, at, &value);
                         }
                     }
                     return Some(Next::Action(Action::Send { message }));
@@ -571,8 +583,7 @@ impl Cursor {
                 .correlated
                 .iter()
                 .position(|path| path == field)
-                .and_then(|at| self.last_values.get(at))
-                .map_or("", String::as_str);
+                .map_or("", |at| self.sent_value(at, expect.earlier_send));
             // Written into a settled expectation's strings when there are some.
             let (mut f, mut v) = spare.take().unwrap_or_default();
             f.clear();
@@ -637,6 +648,23 @@ impl Cursor {
         }
     }
 
+    /// The value of correlated path `at` in the latest send that had it (`back` 0), or in
+    /// the `back`-th before that; the oldest kept when fewer were sent.
+    fn sent_value(&self, at: usize, back: u8) -> &str {
+        let latest = self.last_values.get(at).map_or("", String::as_str);
+        if back == 0 {
+            return latest;
+        }
+        let mut older = self.older.iter().filter(|(i, _)| *i == at);
+        let nth = usize::from(back) - 1;
+        // The oldest kept when fewer were sent.
+        let oldest = older.clone().next();
+        older
+            .nth_back(nth)
+            .or(oldest)
+            .map_or(latest, |(_, v)| v.as_str())
+    }
+
     /// The actions after the one in progress, up to (not including) the first for which
     /// `stop` holds, at most `cap` of them; the cursor itself does not move.
     pub fn ahead(
@@ -656,6 +684,45 @@ impl Cursor {
         }
         out
     }
+}
+
+/// Records `value` as correlated path `at`'s latest sent value in `latest`, the value it
+/// replaces kept in `older` when the script pairs expectations with earlier sends
+/// (`keep` per path at most).
+fn remember(
+    (latest, older): (&mut [String], &mut Vec<(usize, String)>),
+    keep: u8,
+    at: usize,
+    value: &str,
+) {
+    let Some(last) = latest.get_mut(at) else {
+        return;
+    };
+    if keep > 0 && !last.is_empty() {
+        let kept = older.iter().filter(|(i, _)| *i == at).count();
+        if kept >= usize::from(keep) {
+            if let Some(oldest) = older.iter().position(|(i, _)| *i == at) {
+                older.remove(oldest);
+            }
+        }
+        older.push((at, last.clone()));
+    }
+    // In place: no new string per send once it has room.
+    last.clear();
+    last.push_str(value);
+}
+
+/// The largest [`Expect::earlier_send`] in `script`, loops included.
+fn deepest_pairing(script: &[Step]) -> u8 {
+    script
+        .iter()
+        .map(|s| match s {
+            Step::Expect(e) => e.earlier_send,
+            Step::Repeat { steps, .. } => deepest_pairing(steps),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The list of steps the innermost frame walks.

@@ -52,6 +52,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             .into(),
                             correlate: Some("run_id".into()),
                             correlate_reply: None,
+                            earlier_send: 0,
                             within: Duration::from_secs(1),
                             wait: true,
                             checks: Vec::new(),
@@ -359,6 +360,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             pattern: vec![].into(),
             correlate: Some("run_id".into()),
             correlate_reply: None,
+            earlier_send: 0,
             within: Duration::from_secs(1),
             wait: true,
             checks: Vec::new(),
@@ -608,6 +610,7 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         .into(),
         correlate: Some(correlate.into()),
         correlate_reply: None,
+        earlier_send: 0,
         within: Duration::from_secs(1),
         wait: true,
         checks,
@@ -1004,8 +1007,14 @@ fn an_expectation_correlates_with_the_latest_send_carrying_its_field() {
             expect_step("ev", "n", vec![], ""),
         ],
     }]);
-    let conn = &plan.conns[0];
     let want = [("id", "x-1"), ("n", "2"), ("id", "x-3"), ("n", "4")];
+    assert_walks_correlate(&plan, &want);
+}
+
+/// Asserts both walks of `plan`'s connection (plain and rendered) open expectations
+/// correlated on `want`'s (field, value) pairs, in order.
+fn assert_walks_correlate(plan: &Plan, want: &[(&str, &str)]) {
+    let conn = &plan.conns[0];
     let correlations = |actions: Vec<Action>| -> Vec<(String, String)> {
         actions
             .into_iter()
@@ -1015,20 +1024,59 @@ fn an_expectation_correlates_with_the_latest_send_carrying_its_field() {
             })
             .collect()
     };
-    let plain = correlations(expand_conn(&plan, conn, 100).unwrap());
+    let plain = correlations(expand_conn(plan, conn, 100).unwrap());
     let want: Vec<(String, String)> = want
         .iter()
         .map(|(f, v)| (f.to_string(), v.to_string()))
         .collect();
     assert_eq!(plain, want);
-    let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(&plan, conn));
+    let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(plan, conn));
     let mut rendered = Vec::new();
     let mut text = String::new();
-    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut None) {
+    while let Some(next) = cursor.next_rendered(plan, conn, &mut text, &mut None) {
         if let Next::Expect(e) = next {
             rendered.push(Action::Expect(Box::new(e)));
         }
         text.clear();
     }
     assert_eq!(correlations(rendered), want);
+}
+
+/// Expectations paired with earlier sends (`send AUTH, send EVENT, expect OK, expect OK`,
+/// as the loader pairs them) read those sends' values, iteration after iteration, on both
+/// walks; one paired further back than the sends kept reads the oldest.
+#[test]
+fn expectations_paired_with_earlier_sends_read_their_values() {
+    let paired = |pattern: &str, back: u8| {
+        let mut step = expect_step(pattern, "/1/id", vec![], "");
+        if let Step::Expect(e) = &mut step {
+            e.earlier_send = back;
+        }
+        step
+    };
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!(["AUTH", {"id": "a-{{run}}"}])),
+            send(json!(["EVENT", {"id": "e-{{run}}"}])),
+            paired("OK", 1),
+            paired("OK", 0),
+        ],
+    }]);
+    let want = [
+        ("/1/id", "a-1"),
+        ("/1/id", "e-2"),
+        ("/1/id", "a-3"),
+        ("/1/id", "e-4"),
+        ("/1/id", "a-5"),
+        ("/1/id", "e-6"),
+    ];
+    assert_walks_correlate(&plan, &want);
+    // Two back, with one send before: the oldest kept (the connection's only send).
+    let plan = one_conn(vec![
+        send(json!(["EVENT", {"id": "only"}])),
+        paired("OK", 2),
+    ]);
+    assert_walks_correlate(&plan, &[("/1/id", "only")]);
 }

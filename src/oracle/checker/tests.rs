@@ -192,10 +192,13 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
             .filter(|(phases, _)| phases.contains(Phase::Turn))
             .map(|(_, d)| *d)
             .collect();
-        (ch.violations.remove(0), turns)
+        let read = ch.counts().correlated_met.contains("run_id");
+        (ch.violations.remove(0), turns, read)
     };
-    // Whole with its last event, 7002 ms after its request.
-    let (whole, turns) = run(&["thinking", "thinking", "done"]);
+    // Whole with its last event, 7002 ms after its request; it shows the answers carry
+    // the request's value at `run_id` (the path is read, though nothing met in time).
+    let (whole, turns, read) = run(&["thinking", "thinking", "done"]);
+    assert!(read, "a late answer reads the path");
     assert_eq!(whole.late_ms, Some(7_002.0), "{whole:?}");
     assert!(
         whole.seen.ends_with("; it came after 7002 ms"),
@@ -205,7 +208,7 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
     // Timed as every answer is: the slowest left out would flatter the latency figures.
     assert_eq!(turns, [Duration::from_millis(7_002)]);
     for lost in [&["thinking"][..], &[]] {
-        let (v, turns) = run(lost);
+        let (v, turns, _) = run(lost);
         assert_eq!(v.late_ms, None, "{lost:?}: {v:?}");
         assert!(!v.seen.contains("came after"), "{}", v.seen);
         assert!(turns.is_empty(), "{turns:?}");
@@ -680,6 +683,72 @@ fn an_unmet_expectation_says_how_its_answers_may_be_misread() {
         "{:?}",
         ch.violations[0].misread
     );
+    // Its kinds came holding a boolean where it reads the correlation value: no request
+    // id is a boolean (a `reply` path naming the answer's accepted flag).
+    let during = [
+        json!({"type": "started", "run_id": true}),
+        json!({"type": "started", "run_id": {"id": "r5"}}),
+    ];
+    assert_eq!(
+        unmet_after(&[], &during, "r5").misread,
+        Some(Misread::OtherCorrelationValue {
+            field: "run_id".into(),
+            held: "true".into(),
+            id_like: false,
+            kinds: vec!["started".into(), "thinking".into(), "done".into()],
+        })
+    );
+    // The same, buffered before the expectation opened (the answer to an earlier one that
+    // read the same wrong path): noted when it opens.
+    let v = unmet_after(&[json!({"type": "started", "run_id": null})], &[], "r8");
+    assert!(
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: false, .. }) if held == "null"),
+        "{:?}",
+        v.misread
+    );
+    // A string or a number: noted as a request id may be (another request's answer, or
+    // a path naming the answer's message), for the verdict to weigh against the run.
+    let during = [
+        json!({"type": "started", "run_id": "r7"}),
+        json!({"type": "started", "run_id": 7}),
+    ];
+    let v = unmet_after(&[], &during, "r6");
+    assert!(
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. }) if held == "r7"),
+        "{:?}",
+        v.misread
+    );
+    // The witness says what came instead of "nothing" alone.
+    assert!(
+        v.seen
+            .contains("(its kinds came with \"run_id\" = \"r7\", not its own)"),
+        "{}",
+        v.seen
+    );
+    // Buffered: the value, its kind said by the record it came in.
+    let v = unmet_after(&[json!({"type": "started", "run_id": 3})], &[], "r9");
+    assert!(
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. }) if held == "3"),
+        "{:?}",
+        v.misread
+    );
+}
+
+/// The one violation of an expectation correlated on `run` that went unmet, `before`
+/// received before it opened and `during` while it was open.
+fn unmet_after(before: &[Value], during: &[Value], run: &str) -> Violation {
+    let now = Instant::now();
+    let mut ch = checker();
+    for msg in before {
+        ch.on_message(msg, now);
+    }
+    ch.expect(five(run), Some((now, now)), now);
+    for msg in during {
+        ch.on_message(msg, now);
+    }
+    ch.expire(now + Duration::from_secs(6));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    ch.violations.remove(0)
 }
 
 #[test]
@@ -1293,6 +1362,7 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
         ch.violations[0].misread,
         Some(Misread::WrongValue {
             path: "/2/status".into(),
+            held: Some("\"error\"".into()),
             kinds: vec!["reply".into()],
         })
     );
@@ -1729,5 +1799,55 @@ fn a_field_test_of_another_json_type_is_a_type_slip() {
             held: "true".into(),
             kinds: vec!["reply".into()],
         })
+    );
+}
+
+/// An error correlated with a request whose expectation has not opened yet (a pipelined
+/// request's, or one the script thinks before expecting) settles that expectation when it
+/// opens, as on arrival: an allowed answer, or, when it says an accepted connection is not
+/// authenticated, a violation that quotes it.
+#[test]
+fn an_error_that_comes_before_its_expectation_opens_settles_it() {
+    let now = Instant::now();
+    let late = now + Duration::from_secs(6);
+    let mut ch = checker();
+    ch.on_message(
+        &json!({"type": "error", "run_id": "r1", "message": "forbidden"}),
+        now,
+    );
+    ch.expect(five("r1"), Some((now, now)), now);
+    assert!(!ch.has_pending(), "settled when it opened");
+    ch.expire(late);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(ch.counts().expectations_errored, 1);
+    // Another request's error stays for that one.
+    let mut ch = checker();
+    ch.on_message(&json!({"type": "error", "run_id": "r2"}), now);
+    ch.expect(five("r1"), Some((now, now)), now);
+    assert!(ch.has_pending());
+    ch.expect(five("r2"), Some((now, now)), now);
+    assert_eq!(ch.pending_count(), 1, "r2 settled, r1 waits");
+    // A later expectation of the refused request (its result after its ack) is owed
+    // nothing: errored at its deadline, not unmet.
+    let mut ch = checker();
+    ch.expect(five("r4"), Some((now, now)), now);
+    ch.on_message(&json!({"type": "error", "run_id": "r4"}), now);
+    ch.expect(five("r4"), Some((now, now)), now);
+    ch.expire(late);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    assert_eq!(ch.counts().expectations_errored, 2);
+    // After the acceptance, "not authenticated" contradicts it.
+    let mut ch = checker();
+    ch.authenticated();
+    ch.on_message(
+        &json!({"type": "error", "run_id": "r3", "message": "not authenticated"}),
+        now,
+    );
+    ch.expect(five("r3"), Some((now, now)), now);
+    assert_eq!(ch.violations.len(), 1);
+    assert!(
+        ch.violations[0].seen.contains("not authenticated"),
+        "{}",
+        ch.violations[0].seen
     );
 }

@@ -84,6 +84,15 @@ fn attempt(end: End) -> Attempt {
     a
 }
 
+/// An attempt that got its 101 and was never accepted, ended by `cause`.
+fn unaccepted(cause: Option<Cause>) -> Attempt {
+    let mut a = Attempt::new(10);
+    a.upgraded_us = Some(20);
+    a.outcome = Outcome::Failed;
+    a.cause = cause;
+    a
+}
+
 /// Connection `c`'s report: one attempt, these counters.
 fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counters) -> ConnReport {
     ConnReport {
@@ -733,25 +742,20 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
     let judge_with = |steps: &str, served: [u64; 2]| {
         let scenario = crate::scenario::load_str(&text(steps), "g.toml").unwrap();
         let plan = crate::plan::build(&scenario, 1);
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut counters = crate::model::Counters::default();
-                let e = &mut counters.expect;
-                e.expectations = 3;
-                e.expectations_met = 2 + served[i];
-                e.expectations_errored = 1 - served[i];
-                e.events.entry("ack".into()).or_default().arrived = 1;
-                e.events.entry("next".into()).or_default().arrived = served[i];
-                let mut r = report(c, attempt(End::Accepted), counters);
-                r.first_error = (served[i] == 0).then(|| {
-                    r#"{"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#.into()
-                });
-                r
-            })
-            .collect();
+        let mut reports = accepted_reports(&plan, |i, e| {
+            e.expectations = 3;
+            e.expectations_met = 2 + served[i];
+            e.expectations_errored = 1 - served[i];
+            e.events.entry("ack".into()).or_default().arrived = 1;
+            e.events.entry("next".into()).or_default().arrived = served[i];
+            // Keepalives come whether or not a request was served.
+            e.events.entry("keepalive".into()).or_default().arrived = 2;
+        });
+        for (r, served) in reports.iter_mut().zip(served) {
+            r.first_error = (served == 0).then(|| {
+                r#"{"type":"error","id":"s-1","payload":[{"message":"no such field"}]}"#.into()
+            });
+        }
         judge_run(&plan, &reports, &[])
     };
     let j = judge_with(usual, [0, 0]);
@@ -765,6 +769,15 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
         ),
         "{hint}"
     );
+    // Kinds a later step expects (a keepalive, met) answer no request: the first `expect`
+    // after the send names what does.
+    let keepalives = format!(r#"{usual}, {{ repeat = 2, steps = [{{ expect = "keepalive" }}] }}"#);
+    let j = judge_with(&keepalives, [0, 0]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    // Nor one expected first after the send, before the correlated answer.
+    let keepalive_first = r#"{ expect = "ack" }, { send = { type = "subscribe", id = "s1" } }, { expect = "keepalive" }, { expect = "next+ complete", correlate = "id" }"#;
+    let j = judge_with(keepalive_first, [0, 0]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     // Some requests served, some refused with an error under load: judged as usual.
     let j = judge_with(usual, [1, 0]);
     assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
@@ -778,6 +791,23 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
     let expected = r#"{ expect = "ack" }, { send = { type = "subscribe" } }, { expect = "error" }"#;
     let j = judge_with(expected, [0, 0]);
     assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+}
+
+/// One accepted attempt per connection of `plan`, its expectation counters filled by
+/// `fill` (the connection's index, its counters).
+fn accepted_reports(
+    plan: &Plan,
+    fill: impl Fn(usize, &mut crate::model::ExpectCounts),
+) -> Vec<ConnReport> {
+    plan.conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut counters = crate::model::Counters::default();
+            fill(i, &mut counters.expect);
+            report(c, attempt(End::Accepted), counters)
+        })
+        .collect()
 }
 
 /// How a valid-token connection of [`door_run`] ended: closed by the server with `code`
@@ -818,10 +848,7 @@ fn door_reports(plan: &Plan, valid: [Door; 2]) -> Vec<ConnReport> {
             let Door::Closed { code, reason, sent } = *door else {
                 return report(c, attempt(End::Accepted), counters);
             };
-            let mut a = Attempt::new(10);
-            a.upgraded_us = Some(20);
-            a.outcome = Outcome::Failed;
-            a.cause = Some(Cause::ServerClose(code));
+            let mut a = unaccepted(Some(Cause::ServerClose(code)));
             a.clean_end = true;
             counters.messages_sent = sent;
             let mut r = report(c, a, counters);
@@ -1124,10 +1151,7 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
             .conns
             .iter()
             .map(|c| {
-                let mut a = Attempt::new(10);
-                a.upgraded_us = Some(20);
-                a.outcome = Outcome::Failed;
-                a.cause = Some(Cause::ServerClose(1000));
+                let mut a = unaccepted(Some(Cause::ServerClose(1000)));
                 a.clean_end = true;
                 let counters = crate::model::Counters {
                     messages_received: 1,
@@ -1754,6 +1778,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     let plan = plan();
     let said_no = crate::model::Misread::WrongValue {
         path: "success".into(),
+        held: Some("false".into()),
         kinds: vec!["result".into()],
     };
     let judged = |checked_met: u64, everywhere: bool| {
@@ -1775,6 +1800,63 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     );
     assert_eq!(judged(1, true).verdict, Verdict::Violations);
     assert_eq!(judged(0, false).verdict, Verdict::Violations);
+    // Each answer held another request's value (crossed answers: `result = "B"` where
+    // `"A"` was wanted, and the other way round): a loss, not a refusal.
+    let mut crossed = misread_reports(&plan, &said_no, |_| {});
+    for (r, held) in crossed.iter_mut().zip(["\"A\"", "\"B\""]) {
+        r.violations[0].misread = Some(crate::model::Misread::WrongValue {
+            path: "result".into(),
+            held: Some(held.into()),
+            kinds: vec!["result".into()],
+        });
+    }
+    assert_eq!(judge_unmet(&plan, &crossed, 2).verdict, Verdict::Violations);
+    // One refusal-looking answer per connection, beside an expectation whose kinds came
+    // with the other request's id: the two requests' answers crossed, a loss.
+    let mut pipelined = misread_reports(&plan, &said_no, |_| {});
+    for r in &mut pipelined {
+        r.violations[0].correlation = Some(format!("b-{}", r.id));
+        let mut other = r.violations[0].clone();
+        other.correlation = Some(format!("a-{}", r.id));
+        other.misread = Some(crate::model::Misread::OtherCorrelationValue {
+            field: "id".into(),
+            held: format!("b-{}", r.id),
+            id_like: true,
+            kinds: vec!["result".into()],
+        });
+        r.violations.push(other);
+        r.violations_by_oracle = [(OracleKind::Completeness, 2)].into();
+    }
+    assert_eq!(
+        judge_unmet(&plan, &pipelined, 4).verdict,
+        Verdict::Violations
+    );
+    // The value held, the same everywhere, is what another `expect` of the scenario wants
+    // there (`result = "B"`): the next request's answer under this one's id.
+    let mut late_ids = plan.clone();
+    let wants = |value: &str| {
+        let Step::Expect(mut e) = expect_step("result") else {
+            unreachable!("an expect step")
+        };
+        e.checks = vec![crate::model::FieldTest {
+            path: "result".into(),
+            test: crate::model::Test::Equals(serde_json::json!(value)),
+        }];
+        Step::Expect(e)
+    };
+    late_ids.scripts = vec![vec![wants("A"), wants("B")]];
+    let mut shifted = misread_reports(&late_ids, &said_no, |_| {});
+    for r in &mut shifted {
+        r.violations[0].misread = Some(crate::model::Misread::WrongValue {
+            path: "result".into(),
+            held: Some("\"B\"".into()),
+            kinds: vec!["result".into()],
+        });
+    }
+    assert_eq!(
+        judge_unmet(&late_ids, &shifted, 2).verdict,
+        Verdict::Violations
+    );
 }
 
 /// Correlated records of other kinds only (Phoenix's `phx_reply` acks) while the kind the
@@ -2096,6 +2178,7 @@ fn expect_step(kind: &str) -> Step {
         .into(),
         correlate: None,
         correlate_reply: None,
+        earlier_send: 0,
         within: std::time::Duration::from_secs(1),
         wait: true,
         checks: Vec::new(),
@@ -2972,10 +3055,7 @@ fn a_welcome_no_kind_rule_matches_is_unreadable_and_names_the_rule() {
             .conns
             .iter()
             .map(|c| {
-                let mut a = Attempt::new(10);
-                a.upgraded_us = Some(20);
-                a.outcome = Outcome::Failed;
-                a.cause = Some(Cause::ClientClose(1000));
+                let mut a = unaccepted(Some(Cause::ClientClose(1000)));
                 a.last_frame_us = spoke.then_some(30);
                 let mut counters = crate::model::Counters {
                     json_records: u64::from(spoke),
@@ -3256,6 +3336,152 @@ fn a_misread_correlation_on_arrays_says_they_were_no_object() {
     let hint = j.hint.unwrap_or_default();
     assert!(
         hint.contains("(\"/9\"; the first was no object: an array's positions read /0, /1, …)"),
+        "{hint}"
+    );
+}
+
+/// Every expectation unmet while its kinds came holding, where it reads the request's
+/// value, one no request id is (`true`: a `reply` path naming a Nostr `OK`'s accepted
+/// flag), or one string in every answer that no unmet request sent (`""`, the `OK`'s
+/// message): unreadable, quoting the value and the path. A string some unmet request sent,
+/// or strings that differ from answer to answer (request ids), are crossed answers: the
+/// losses stand. So they do when an expectation correlated on that path was met somewhere.
+#[test]
+fn answers_holding_another_value_where_the_scenario_reads_one_are_no_loss() {
+    let plan = plan();
+    let judged = |held: &str, id_like: bool, met_on_it: bool| {
+        let misread = crate::model::Misread::OtherCorrelationValue {
+            field: "/2".into(),
+            held: held.into(),
+            id_like,
+            kinds: vec!["OK".into()],
+        };
+        let mut reports = misread_reports(&plan, &misread, |r| {
+            if met_on_it {
+                // Met: its kind arrived too.
+                r.counters.expect.correlated_met.insert("/2".into());
+                let tally = crate::model::Tally {
+                    expected: 3,
+                    arrived: 1,
+                };
+                r.counters.expect.events.insert("OK".into(), tally);
+            }
+        });
+        for (i, r) in reports.iter_mut().enumerate() {
+            r.violations[0].correlation = Some(format!("ev-{i}"));
+        }
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged("true", false, false);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("(OK) held true at the path they read the request's value at (\"/2\"), which no request id is"),
+        "{hint}"
+    );
+    let j = judged("", true, false);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("held \"\" at the path")
+            && hint.contains("the same in every one, where the requests sent values of their own"),
+        "{hint}"
+    );
+    assert_eq!(judged("ev-1", true, false).verdict, Verdict::Violations);
+    // Strings that differ from answer to answer are request ids, whoever sent them (a
+    // request with no `expect` of its own, one refused): crossed answers, a loss.
+    let mut reports = misread_reports(
+        &plan,
+        &crate::model::Misread::NoCheckedField {
+            path: String::new(),
+            carried: Vec::new(),
+            kinds: Vec::new(),
+        },
+        |_| {},
+    );
+    for (i, r) in reports.iter_mut().enumerate() {
+        r.violations[0].misread = Some(crate::model::Misread::OtherCorrelationValue {
+            field: "/2".into(),
+            held: format!("auth-{i}"),
+            id_like: true,
+            kinds: vec!["OK".into()],
+        });
+    }
+    assert_eq!(judge_unmet(&plan, &reports, 2).verdict, Verdict::Violations);
+    assert_eq!(judged("true", false, true).verdict, Verdict::Violations);
+    assert_eq!(judged("", true, true).verdict, Verdict::Violations);
+}
+
+/// With no greeting, a keepalive met after each send is no request served: when every
+/// request's correlated answer was the error event, the run is unusable; one request
+/// served anywhere, and the run is judged as usual.
+#[test]
+fn a_keepalive_met_after_refused_requests_serves_nothing() {
+    let text = "name = \"k\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [\
+                { send = { type = \"subscribe\", id = \"s1\" } }, { expect = \"keepalive\" }, \
+                { expect = \"result\", correlate = \"id\" }]\n";
+    let scenario = crate::scenario::load_str(text, "k.toml").unwrap();
+    let plan = crate::plan::build(&scenario, 1);
+    let judge = |served: [u64; 2]| {
+        let reports = accepted_reports(&plan, |i, e| {
+            e.expectations = 2;
+            e.expectations_met = 1 + served[i];
+            e.expectations_errored = 1 - served[i];
+            e.events.entry("keepalive".into()).or_default().arrived = 1;
+            e.events.entry("result".into()).or_default().arrived = served[i];
+        });
+        judge_run(&plan, &reports, &[])
+    };
+    let j = judge([0, 0]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let j = judge([1, 0]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    // Some requests refused, another of the same connections never answered (its
+    // correlated expectation unmet): the server dropped it, a loss to hunt.
+    let mut reports = accepted_reports(&plan, |_, e| {
+        e.expectations = 3;
+        e.expectations_met = 1;
+        e.expectations_errored = 1;
+        e.events.entry("keepalive".into()).or_default().arrived = 1;
+    });
+    for r in &mut reports {
+        r.counters.messages_sent = 2;
+        r.counters.messages_received = 3;
+        r.counters.json_records = 3;
+        r.violations = vec![Violation {
+            correlation: Some(format!("e-{}", r.id)),
+            ..unmet(r.id, false)
+        }];
+        r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+    }
+    let j = judge_unmet(&plan, &reports, 2);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
+/// Upgraded, then never accepted because the server's first words were its error event
+/// (an OCPP central system answering every CALL with a CALLERROR), the script closing each
+/// connection itself: unusable, and the hint says the errors accepted nothing, quoting the
+/// first, and how to judge a server that accepts without a word.
+#[test]
+fn a_server_whose_first_words_are_errors_accepted_none_and_the_hint_says_why() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let a = unaccepted(Some(Cause::ClientClose(1000)));
+            let mut r = report(c, a, crate::model::Counters::default());
+            r.first_error = Some(r#"[4, "dt1-1", "NotImplemented", "", {}]"#.into());
+            r
+        })
+        .collect();
+    let j = judge_run(&plan, &reports, &[]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("accepted none")
+            && hint.contains(r#"first words were its error event (the first: [4, "dt1-1""#)
+            && hint.contains("accepted = \"upgrade\""),
         "{hint}"
     );
 }

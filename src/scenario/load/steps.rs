@@ -117,7 +117,146 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
         }
         out.push(step);
     }
+    pair_correlated(&mut out, sent.depth > 0);
     out
+}
+
+/// Sets each correlated `expect`'s [`Expect::earlier_send`] in one step list (`looped`:
+/// a loop's body). The list alternates stretches of sends and of the expectations that
+/// answer them (steps of other kinds, a `think`, a `ping`, a `rendezvous`, belong to
+/// neither); the correlated expectations of each answering stretch pair, field by field
+/// and in order, with the latest of the sends before it that carry their field, one each
+/// (an uncorrelated `expect` among them, a keepalive, pairs with nothing). A loop of sends
+/// alone belongs to the sends' stretch; a loop with expects of its own ends the stretch
+/// before it, and the sends its body ends with start the next; `close` and `reconnect`
+/// end both. The pairing is the same for every iteration of a loop: a body whose leading
+/// expects outnumber the sends it ends with pairs its first iteration with those only.
+fn pair_correlated(steps: &mut [Step], looped: bool) {
+    // In a loop's body, the expects before its first send answer the sends the previous
+    // iteration ended with (the sends before the loop, the first time).
+    let mut sends: Vec<usize> = if looped {
+        trailing_sends(steps)
+    } else {
+        Vec::new()
+    };
+    let mut expects: Vec<usize> = Vec::new();
+    for at in 0..steps.len() {
+        match &steps[at] {
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => {
+                if !expects.is_empty() {
+                    pair_run(steps, &sends, &expects);
+                    sends.clear();
+                    expects.clear();
+                }
+                sends.push(at);
+            }
+            Step::Expect(_) => expects.push(at),
+            // A loop of sends alone (`repeat = 2, steps = [send]`) is part of the stretch:
+            // its latest sends are what the expects after it answer.
+            Step::Repeat { steps: body, .. } if !expects_any(body) => {
+                if !expects.is_empty() {
+                    pair_run(steps, &sends, &expects);
+                    sends.clear();
+                    expects.clear();
+                }
+                sends.push(at);
+            }
+            // A loop with expects of its own answers the stretch before it itself; the
+            // sends it ends with start the next one.
+            Step::Repeat { .. } => {
+                pair_run(steps, &sends, &expects);
+                sends.clear();
+                expects.clear();
+                sends.push(at);
+            }
+            Step::Close { .. } | Step::Reconnect { .. } => {
+                pair_run(steps, &sends, &expects);
+                sends.clear();
+                expects.clear();
+            }
+            _ => {}
+        }
+    }
+    pair_run(steps, &sends, &expects);
+}
+
+/// The sends (and loops of sends alone) after the last step of `steps` that expects.
+fn trailing_sends(steps: &[Step]) -> Vec<usize> {
+    let expecting = |s: &Step| match s {
+        Step::Expect(_) => true,
+        Step::Repeat { steps, .. } => expects_any(steps),
+        _ => false,
+    };
+    let from = steps.iter().rposition(expecting).map_or(0, |i| i + 1);
+    (from..steps.len())
+        .filter(|&i| matches!(steps[i], Step::Send { .. } | Step::Repeat { .. }))
+        .collect()
+}
+
+/// Whether `steps` hold an `expect` or `expect_none`, in loops too.
+fn expects_any(steps: &[Step]) -> bool {
+    steps.iter().any(|s| match s {
+        Step::Expect(_) => true,
+        Step::Repeat { steps, .. } => expects_any(steps),
+        _ => false,
+    })
+}
+
+/// How many sends carrying `field` `step` makes: one for a `send` that has it, a loop's
+/// body's times its count.
+fn sends_carrying(step: &Step, field: &str) -> usize {
+    match step {
+        Step::Send { template } => usize::from(lookup(template, field).is_some()),
+        // A loop that expects too: the sends it ends with.
+        Step::Repeat { steps, .. } if expects_any(steps) => trailing_sends(steps)
+            .iter()
+            .map(|&i| sends_carrying(&steps[i], field))
+            .sum(),
+        Step::Repeat { steps, times, .. } => steps
+            .iter()
+            .map(|s| sends_carrying(s, field))
+            .sum::<usize>()
+            .saturating_mul(*times as usize),
+        _ => 0,
+    }
+}
+
+/// [`pair_correlated`] for the correlated expectations at `run`, after the sends at
+/// `sends`.
+fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
+    let carrying = |field: &str| {
+        sends
+            .iter()
+            .map(|&i| sends_carrying(&steps[i], field))
+            .sum::<usize>()
+    };
+    let fields: BTreeSet<String> = run
+        .iter()
+        .filter_map(|&i| match &steps[i] {
+            Step::Expect(e) if !e.absent => e.correlate.clone(),
+            _ => None,
+        })
+        .collect();
+    // Worked out over the steps as they are, then written.
+    let mut backs: Vec<(usize, usize)> = Vec::new();
+    for field in fields {
+        let mine: Vec<usize> = run
+            .iter()
+            .copied()
+            .filter(|&i| matches!(&steps[i], Step::Expect(e) if !e.absent && e.correlate.as_deref() == Some(field.as_str())))
+            .collect();
+        let paired = carrying(&field).min(mine.len());
+        backs.extend(
+            mine.iter()
+                .enumerate()
+                .map(|(nth, &i)| (i, paired.saturating_sub(nth + 1))),
+        );
+    }
+    for (i, back) in backs {
+        if let Step::Expect(e) = &mut steps[i] {
+            e.earlier_send = u8::try_from(back).unwrap_or(u8::MAX);
+        }
+    }
 }
 
 /// A rendezvous releases the next send, so one must follow it directly; a paced `repeat`
@@ -350,6 +489,7 @@ fn expect(
         pattern: pattern.into(),
         correlate,
         correlate_reply,
+        earlier_send: 0,
         within: f.positive_duration_or(cx, "within", DEFAULT_WITHIN),
         wait: f.bool_or(cx, "wait", true),
         checks,

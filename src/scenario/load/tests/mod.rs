@@ -171,6 +171,7 @@ steps = [
                     .into(),
                     correlate: Some("type".into()),
                     correlate_reply: None,
+                    earlier_send: 0,
                     within: ms(2000),
                     wait: false,
                     checks: Vec::new(),

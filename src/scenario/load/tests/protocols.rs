@@ -144,6 +144,76 @@ fn correlation_paths_must_be_sent_before() {
     );
 }
 
+/// The correlated expectations answering a stretch of sends carrying their field pair with
+/// the latest of those sends in order (a pipelining client's `send AUTH, send EVENT,
+/// expect OK, expect OK`); expectations past the sends, or after one send, take the latest;
+/// sends before an earlier stretch of expectations, or without the field, do not count.
+#[test]
+fn correlated_expectations_pair_with_the_sends_before_them_in_order() {
+    fn walk(steps: &[Step], out: &mut Vec<u8>) {
+        for s in steps {
+            match s {
+                Step::Expect(e) => out.push(e.earlier_send),
+                Step::Repeat { steps, .. } => walk(steps, out),
+                _ => {}
+            }
+        }
+    }
+    let backs = |steps: &str| {
+        let mut out = Vec::new();
+        walk(&load(&with_steps(steps)).groups[0].steps, &mut out);
+        out
+    };
+    let a = r#"{ send = ["AUTH", { id = "a" }] },"#;
+    let e = r#"{ send = ["EVENT", { id = "e" }] },"#;
+    let c = r#"{ send = ["CLOSE", { id = "c" }] },"#;
+    let plain = r#"{ send = ["PING"] },"#;
+    let ok = r#"{ expect = "OK", correlate = { send = "/1/id", reply = "/1" } },"#;
+    let any = r#"{ expect = "NOTICE" },"#;
+    let think = r#"{ think = "10ms" },"#;
+    let ping = r#"{ ping = "p" },"#;
+    let none =
+        r#"{ expect_none = "OK", correlate = { send = "/1/id", reply = "/1" }, within = "10ms" },"#;
+    let cases = [
+        (format!("{a}{e}{ok}{ok}"), vec![1, 0]),
+        (format!("{a}{ok}{ok}"), vec![0, 0]),
+        (format!("{a}{e}{ok}"), vec![0]),
+        (format!("{a}{e}{c}{ok}{ok}"), vec![1, 0]),
+        (format!("{a}{e}{c}{ok}{ok}{ok}"), vec![2, 1, 0]),
+        (format!("{a}{e}{ok}{ok}{ok}"), vec![1, 0, 0]),
+        (format!("{a}{plain}{e}{ok}{ok}"), vec![1, 0]),
+        (format!("{a}{any}{e}{ok}{ok}"), vec![0, 0, 0]),
+        (format!("{a}{ok}{e}{ok}"), vec![0, 0]),
+        // An uncorrelated expect (a keepalive) among the answers pairs with nothing, and
+        // neither does a `think` or a `ping` between the sends.
+        (format!("{a}{e}{ok}{any}{ok}"), vec![1, 0, 0]),
+        (format!("{a}{e}{c}{any}{ok}{ok}{ok}"), vec![0, 2, 1, 0]),
+        (format!("{a}{think}{e}{ping}{ok}{think}{ok}"), vec![1, 0]),
+        (format!("{a}{e}{ok}{none}{ok}"), vec![1, 0, 0]),
+        (
+            format!("{{ repeat = 2, steps = [{a}{e}{ok}{ok}] }},"),
+            vec![1, 0],
+        ),
+        // A loop of sends alone belongs to the stretch, each iteration a send.
+        (
+            format!("{{ repeat = 2, steps = [{a}] }},{e}{ok}{ok}"),
+            vec![1, 0],
+        ),
+        (
+            format!("{{ repeat = 2, steps = [{a}] }},{e}{ok}{ok}{ok}"),
+            vec![2, 1, 0],
+        ),
+        // Sends at a loop's end are answered at its next iteration's start, and after it.
+        (
+            format!("{a}{e}{{ repeat = 3, steps = [{ok}{ok}{a}{e}] }},{ok}{ok}"),
+            vec![1, 0, 1, 0],
+        ),
+    ];
+    for (steps, want) in cases {
+        assert_eq!(backs(&steps), want, "{steps}");
+    }
+}
+
 /// `correlate = { send = ..., reply = ... }`: the value is read in the send at one path
 /// and in the answers at another (Mattermost's `seq` and `seq_reply`, Nostr's event id at
 /// `/1/id` answered at `/1`). Both paths are checked; the send's must be set by a send.

@@ -73,6 +73,58 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
     );
 }
 
+/// The same server read by a script that waits after its last request: each connection's
+/// last answer never comes though the connection outlives every late one, and each late
+/// one came right after the next request. A server that answers one request behind, not a
+/// slow one: the hint says so and keeps the hunt (the lost answers are its repro).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_that_come_only_with_the_next_request_are_told_one_behind() {
+    let (users, messages) = (2u64, 3u64);
+    let (url, stop) = spawn_fake(Fault::LateCompletion).await;
+    let think = "    { think = \"fixed(5ms)\" },\n";
+    let text = chat_scenario("behind", users as u32, messages as u32)
+        .replace(r#"within = "3s""#, r#"within = "300ms""#)
+        .replace(think, "")
+        .replace(
+            "    { send = { type = \"user_message\"",
+            "    { think = \"fixed(200ms)\" },\n    { send = { type = \"user_message\"",
+        )
+        // Four times as long as any late answer takes after its deadline.
+        .replace(
+            "  { close = 1000 },",
+            "  { think = \"fixed(800ms)\" },\n  { close = 1000 },",
+        );
+    assert!(text.contains("fixed(800ms)"), "{text}");
+    let s = scenario("behind.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let kept = &outcome.results.violations;
+    let late: Vec<_> = kept.iter().filter(|v| v.late_ms.is_some()).collect();
+    assert_eq!(late.len() as u64, users * (messages - 1), "{kept:#?}");
+    for v in &late {
+        // Measured from the next request: it went out 200 ms after the deadline.
+        let after = v.after_request_ms.expect("came after the next request");
+        assert!(after < v.late_ms.unwrap_or_default() - 300.0, "{v:?}");
+        assert!(
+            v.seen.contains("ms after the next request went out"),
+            "{}",
+            v.seen
+        );
+    }
+    let hint = outcome.results.summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "{} are answers that came late, each only after",
+            late.len()
+        )) && hint.contains(&format!(
+            "and {users} never came though their connections stayed open"
+        )) && hint.contains("one request behind")
+            && !hint.contains("slowness")
+            && hint.ends_with("hunt for a repro"),
+        "{hint}"
+    );
+}
+
 /// A hunt against the slow server finds no race in its late answers and writes no repro of
 /// them: it sets them aside, and says how many. A repro of a slow answer would "fail" only
 /// while the server is as loaded as it was.

@@ -734,6 +734,7 @@ pub fn health_violation(
         ended: None,
         window_ms: None,
         late_ms: None,
+        after_request_ms: None,
         conn_end_ms: None,
         step: None,
         misread: None,

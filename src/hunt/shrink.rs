@@ -999,6 +999,7 @@ mod tests {
             ended: None,
             window_ms: None,
             late_ms: None,
+            after_request_ms: None,
             conn_end_ms: None,
             step: None,
             misread: None,

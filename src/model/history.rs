@@ -986,6 +986,15 @@ pub struct Violation {
     /// not a lost one. Absent while the answer never came, and for every other violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_ms: Option<f64>,
+    /// For a late answer (`late_ms`): how long after its connection's next request it
+    /// came, in milliseconds, when that request went out after this one's deadline ran
+    /// out and before the answer came. A server that answers a request only when the
+    /// next one arrives (one request behind: a write held until the next read, or the
+    /// previous request's id on each answer) shows every late answer so; a slow one
+    /// answers its connection's last request too. Absent for every other violation, and
+    /// in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_request_ms: Option<f64>,
     /// For an expectation that missed its deadline (`window_ms`) with no answer seen
     /// (`late_ms` absent): when its connection ended for good (its last attempt's end),
     /// in milliseconds since the run start. Set when the run's violations are gathered.

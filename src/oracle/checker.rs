@@ -391,6 +391,10 @@ pub struct ConnChecker {
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
     late_waits: VecDeque<(u64, Instant, Instant)>,
+    /// When this connection's latest request went out ([`Self::note_request`]): a late
+    /// answer that came after a later request than its own says how long after it
+    /// ([`Violation::after_request_ms`]).
+    last_request: Option<Instant>,
     /// The `seen` text of the last settled expectation, emptied, for the next one: one
     /// string per connection instead of one per expectation (this runs for every answer).
     spare_seen: String,
@@ -476,6 +480,7 @@ impl ConnChecker {
             recent_done_unslotted: VecDeque::new(),
             refused: VecDeque::new(),
             late_waits: VecDeque::new(),
+            last_request: None,
             last_seq: None,
             saw_uncorrelated_error: false,
             authenticated: false,
@@ -2007,6 +2012,12 @@ impl ConnChecker {
         all_arrived(done.state.pattern(), done.arrived)
     }
 
+    /// A request went out on this connection at `actual` (what a late answer that comes
+    /// only after a later request is measured from, [`Violation::after_request_ms`]).
+    pub fn note_request(&mut self, actual: Instant) {
+        self.last_request = Some(actual);
+    }
+
     /// The answer to an expectation whose deadline ran out (correlated by `key`, a
     /// [`key_hash`]) came whole after all: its kept violation says when
     /// ([`Violation::late_ms`]), so that it reads as slow, not lost.
@@ -2019,6 +2030,7 @@ impl ConnChecker {
             .iter()
             .rposition(|(k, _, _)| *k == key)
             .and_then(|at| self.late_waits.remove(at));
+        let own_request = request.map(|(_, _, actual)| actual);
         let turn = request.map(|(_, intended, actual)| {
             let turn = now.saturating_duration_since(intended);
             self.samples.push((Phase::Turn.into(), turn));
@@ -2043,6 +2055,19 @@ impl ConnChecker {
             );
             v.late_ms = Some(late);
             let _ = write!(v.seen, "; it came after {late:.0} ms");
+            // A later request went out after the deadline ran out, and the answer came
+            // only after it: how long after (one request behind, or slow).
+            let t0 = self.t0;
+            let ms = |at: Instant| at.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+            let later = self
+                .last_request
+                .filter(|&last| own_request.is_some_and(|own| last > own))
+                .filter(|&last| ms(last) >= v.at_ms && last <= now);
+            if let Some(last) = later {
+                let after = ms(now) - ms(last);
+                v.after_request_ms = Some(after);
+                let _ = write!(v.seen, ", {after:.0} ms after the next request went out");
+            }
         }
     }
 
@@ -2168,6 +2193,7 @@ impl ConnChecker {
             ended: None,
             window_ms: None,
             late_ms: None,
+            after_request_ms: None,
             conn_end_ms: None,
             step: None,
             misread: None,

@@ -96,6 +96,7 @@ mod tests {
             ended,
             window_ms: None,
             late_ms: None,
+            after_request_ms: None,
             conn_end_ms: None,
             step: None,
             misread: None,

@@ -2627,6 +2627,36 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     }
     let by_deadline = late_by_deadline(&late);
     let unseen = unseen_late(kept, &by_deadline).len() as u64;
+    let n = late.len() as u64;
+    let behind = one_behind(kept, &late, &by_deadline, unseen);
+    if let Some(Behind { after_ms, lost }) = behind.filter(|b| b.lost > 0) {
+        let (are, its) = if n == 1 {
+            ("is an answer", "its connection's")
+        } else {
+            ("are answers", "their connections'")
+        };
+        let (never, stayed) = if lost == 1 {
+            ("never came though its connection", "stayed")
+        } else {
+            ("never came though their connections", "stayed")
+        };
+        return format!(
+            "{head}; {n} {are} that came late, each only after {its} next request went out \
+             (at most {after_ms:.0} ms after it), and {lost} {never} {stayed} open longer than \
+             those answers took: the server answers a request only when the next one comes \
+             (one request behind: an answer held until the next read, or each answer \
+             carrying the previous request's id), not slowly{HUNT}"
+        );
+    }
+    let behind_note = behind.map_or_else(String::new, |b| {
+        format!(
+            "; each came only after its connection's next request went out (at most {:.0} ms \
+             after it): a server that answers one request behind reads the same, and a \
+             `think` after the last request longer than those answers took tells the two \
+             apart",
+            b.after_ms
+        )
+    });
     let what = format!(
         "(an `expect` whose answer came whole, but after its `within` ran out: {}){}",
         deadlines_text(&by_deadline),
@@ -2640,9 +2670,10 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     );
     let slow = "slowness, not a race: raise `within` if it is stricter than the server's \
                 objective, or find what slows the server";
-    let n = late.len() as u64;
     if n + unseen >= total {
-        return format!("{head}; every one is an answer that came late {what}: {slow}");
+        return format!(
+            "{head}; every one is an answer that came late {what}: {slow}{behind_note}"
+        );
     }
     let are = if n == 1 {
         "is an answer that came late"
@@ -2651,8 +2682,48 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     };
     format!(
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
-         {slow}"
+         {slow}{behind_note}"
     )
+}
+
+#[derive(Clone, Copy)]
+/// Late answers that every one came only after a later request of its connection
+/// ([`one_behind`]).
+struct Behind {
+    /// The longest any came after that request, in milliseconds.
+    after_ms: f64,
+    /// Expectations of the deadlines they missed whose answer never came though their
+    /// connection stayed open longer than those answers took: proven lost.
+    lost: u64,
+}
+
+/// `Some` when every one of the `late` answers came only after its connection's next
+/// request went out ([`Violation::after_request_ms`]): what a server that answers one
+/// request behind shows, and also a slow one whose answers come just after a tight
+/// loop's next request. The two differ in the last request: a slow server answers it,
+/// one request behind never does. So the `lost` count, the answers to the same
+/// deadlines that never came though the connection outlived the slowest late answer
+/// (`unseen` of them ended sooner: [`unseen_late`]), is what tells them apart.
+fn one_behind(
+    kept: &[Violation],
+    late: &[&Violation],
+    by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>,
+    unseen: u64,
+) -> Option<Behind> {
+    let after_ms = late
+        .iter()
+        .map(|v| v.after_request_ms)
+        .try_fold(0.0_f64, |most, after| after.map(|a| most.max(a)))?;
+    let unanswered = kept
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Completeness && v.window_ms.is_some())
+        .filter(|v| v.late_ms.is_none() && v.conn_end_ms.is_some())
+        .filter(|v| by_deadline.contains_key(&deadline_of(v)))
+        .count() as u64;
+    Some(Behind {
+        after_ms,
+        lost: unanswered.saturating_sub(unseen),
+    })
 }
 
 /// A deadline as the hint groups missed ones: the group, the step, the `within` (ms).

@@ -32,6 +32,7 @@ pub(crate) fn violation(oracle: OracleKind, at_ms: f64) -> Violation {
         ended: None,
         window_ms: None,
         late_ms: None,
+        after_request_ms: None,
         conn_end_ms: None,
         step: None,
         misread: None,

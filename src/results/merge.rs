@@ -800,6 +800,7 @@ mod tests {
             part.violations = vec![Violation {
                 window_ms: Some(500.0),
                 late_ms: Some(640.0),
+                after_request_ms: None,
                 ..crate::results::fixture::violation(oracle, 10.0)
             }];
             part
@@ -836,6 +837,7 @@ mod tests {
         };
         let late = Violation {
             late_ms: Some(640.0),
+            after_request_ms: None,
             ..missed.clone()
         };
         // Its wait began at -490 ms; the late answer took 640 ms.

@@ -733,7 +733,14 @@ impl ConnRun {
         } else {
             super::later(self.ctx.t0, Duration::from_micros(fired)).min(actual)
         };
+        self.request_sent(intended, actual);
+    }
+
+    /// A request went out at `actual`, meant for `intended`: what its turn is timed from,
+    /// and what the checker times a late answer that comes only after it from.
+    fn request_sent(&mut self, intended: Instant, actual: Instant) {
         self.last_send_at = Some((intended, actual));
+        self.checker.note_request(actual);
     }
 
     /// Keeps a connection attempt. Most connections make one or two: the first few take
@@ -794,7 +801,7 @@ impl ConnRun {
         if actual.saturating_duration_since(intended) > LATE {
             self.traffic.late_sends += 1;
         }
-        self.last_send_at = Some((intended, actual));
+        self.request_sent(intended, actual);
     }
 
     /// Sends a `send_binary` step's bytes as one binary frame (a request, like `send`).

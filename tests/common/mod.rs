@@ -133,8 +133,9 @@ pub enum Fault {
     /// Never sends `tool_completed` (as [`Fault::DropEvent`]), and a kindless heartbeat
     /// (`{"heartbeat": n}`, binary and text) goes out before every event.
     DropEventWithHeartbeats,
-    /// Slow, not lossy: a reply's last two events (`tool_completed`, `agent_completed`)
-    /// go out only when the next request comes, before its reply; the last reply's never.
+    /// One request behind: a reply's last two events (`tool_completed`,
+    /// `agent_completed`) go out only when the next request comes, before its reply; the
+    /// last reply's never. Read as slow unless the script waits after its last request.
     LateCompletion,
 }
 

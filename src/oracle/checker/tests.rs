@@ -215,6 +215,55 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
     }
 }
 
+/// A late answer that came only after a later request of its connection went out (after
+/// its deadline ran out) says how long after that request it came; one that came before
+/// any later request, or after one sent before its deadline ran out, does not.
+#[test]
+fn a_late_answer_after_the_next_request_says_how_long_after_it() {
+    let t = Instant::now();
+    let after = |ms| t + Duration::from_millis(ms);
+    // The next request goes out at `next_ms`, the answer to the first comes at 7,000 ms.
+    let run = |next_ms: Option<u64>| {
+        let (mut ch, mut f) = (
+            ConnChecker::new(spec(), who(), t, vec!["run_id".into()]),
+            Feed { seq: 0 },
+        );
+        ch.note_request(t);
+        ch.expect(five("r1"), Some((t, t)), t);
+        if let Some(next) = next_ms.filter(|&n| n < 5_000) {
+            ch.note_request(after(next));
+        }
+        ch.expire(after(5_001));
+        if let Some(next) = next_ms.filter(|&n| n >= 5_000) {
+            ch.note_request(after(next));
+        }
+        for (i, event) in (0u64..).zip(["started", "thinking", "done"]) {
+            ch.on_message(&f.msg(event, "r1"), after(7_000 + i));
+        }
+        ch.violations.remove(0)
+    };
+    let behind = run(Some(6_990));
+    assert_eq!(behind.late_ms, Some(7_002.0));
+    assert_eq!(behind.after_request_ms, Some(12.0), "{behind:?}");
+    assert!(
+        behind
+            .seen
+            .ends_with("it came after 7002 ms, 12 ms after the next request went out"),
+        "{}",
+        behind.seen
+    );
+    for (next, why) in [
+        (None, "no later request"),
+        (Some(7_500), "the answer came first"),
+        (Some(4_000), "sent before the deadline ran out"),
+    ] {
+        let v = run(next);
+        assert_eq!(v.late_ms, Some(7_002.0), "{why}");
+        assert_eq!(v.after_request_ms, None, "{why}: {v:?}");
+        assert!(!v.seen.contains("next request"), "{why}: {}", v.seen);
+    }
+}
+
 /// Silence and unreadable answers are told apart: a scenario without the protocol's record
 /// separator (or a server speaking another format) is not reported as a server that said
 /// nothing.

@@ -1596,6 +1596,7 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         ended: None,
         window_ms: None,
         late_ms: None,
+        after_request_ms: None,
         conn_end_ms: None,
         step: None,
         misread: None,
@@ -2047,6 +2048,7 @@ fn a_deadline_missed_in_a_stall_stands_when_the_client_caught_up_and_nothing_cam
     // The answer came, late: slow, not lost, and the stall explains it.
     let late = vec![Violation {
         late_ms: Some(700.0),
+        after_request_ms: None,
         ..missed_pong(0, Some(2600.0))
     }];
     assert!(stalled(&late, 1, &stall).is_some());
@@ -2373,6 +2375,7 @@ fn a_deadline_missed_just_before_the_connection_ended_is_not_sent_to_a_hunt() {
         let kept = [
             Violation {
                 late_ms: Some(812.0),
+                after_request_ms: None,
                 ..missed(0)
             },
             Violation {
@@ -2412,6 +2415,7 @@ fn late_answers_are_slowness_not_a_race_to_hunt() {
     };
     let late = |conn, late_ms| Violation {
         late_ms: Some(late_ms),
+        after_request_ms: None,
         ..missed(conn)
     };
     let judged = |kept: &[Violation], by_oracle: &[(OracleKind, u64)]| {
@@ -2462,6 +2466,58 @@ fn late_answers_are_slowness_not_a_race_to_hunt() {
     assert!(
         cut.ends_with("; hunt for a repro") && !cut.contains("late"),
         "{cut}"
+    );
+}
+
+/// Late answers that each came only after their connection's next request: a server one
+/// request behind when the same deadline's answer never came on a connection that outlived
+/// them (no slowness, a hunt); said beside the slowness when that proof is missing (the
+/// connection ended first), and not at all when one late answer came before any later
+/// request (a slow server answers whenever it is done).
+#[test]
+fn late_answers_each_after_the_next_request_are_one_behind_when_the_last_never_came() {
+    let plan = plan();
+    let reports = answered(&plan);
+    let missed = |conn, ended_ms| Violation {
+        window_ms: Some(300.0),
+        step: Some("3".into()),
+        conn_end_ms: Some(ended_ms),
+        ..unmet(conn, false)
+    };
+    let late = |conn, after_request_ms| Violation {
+        late_ms: Some(302.0),
+        after_request_ms,
+        conn_end_ms: None,
+        ..missed(conn, 0.0)
+    };
+    let judged = |kept: &[Violation]| {
+        let by_oracle = [(OracleKind::Completeness, kept.len() as u64)].into();
+        let j = judge_completed_kept(&plan, &reports, &by_oracle, kept);
+        assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    // The last request's wait began at -299 ms (its deadline at 1 ms), the late answers
+    // took 302 ms; its connection lived to 3,000.
+    let behind = judged(&[late(0, Some(2.0)), late(1, Some(1.5)), missed(0, 3_000.0)]);
+    assert!(
+        behind.contains("2 are answers that came late, each only after their connections' next request went out (at most 2 ms after it)")
+            && behind.contains("and 1 never came though its connection stayed open longer")
+            && behind.contains("one request behind")
+            && !behind.contains("slowness")
+            && behind.ends_with("; hunt for a repro"),
+        "{behind}"
+    );
+    // Its connection ended 301 ms after the wait began: not proven lost.
+    let unproven = judged(&[late(0, Some(2.0)), late(1, Some(1.5)), missed(0, 2.0)]);
+    assert!(
+        unproven.contains("slowness, not a race")
+            && unproven.contains("each came only after its connection's next request went out (at most 2 ms after it): a server that answers one request behind reads the same"),
+        "{unproven}"
+    );
+    let slow = judged(&[late(0, Some(2.0)), late(1, None), missed(0, 3_000.0)]);
+    assert!(
+        slow.contains("slowness, not a race") && !slow.contains("behind"),
+        "{slow}"
     );
 }
 

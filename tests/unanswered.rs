@@ -26,6 +26,9 @@ const BOUND: Duration = Duration::from_secs(90);
 enum Answers {
     /// Reads every request and answers none, closing nothing.
     None,
+    /// The same, but sends a heartbeat (a kind no step names, naming no request) for
+    /// every request it reads.
+    Heartbeats,
     /// Answers the first request of each connection, drops the second, and so on.
     EveryOther,
     /// Answers every request.
@@ -50,8 +53,13 @@ async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Text(body) = msg else { continue };
         requests += 1;
+        if answers == Answers::Heartbeats
+            && ws.send(text(json!({"type": "heartbeat"}))).await.is_err()
+        {
+            return;
+        }
         let answer = match answers {
-            Answers::None => false,
+            Answers::None | Answers::Heartbeats => false,
             Answers::EveryOther => requests % 2 == 1,
             Answers::All => true,
         };
@@ -143,6 +151,25 @@ async fn a_server_that_greets_then_ignores_every_request_is_unusable() {
         "{hint}"
     );
     stop.cancel();
+}
+
+/// Heartbeats are no answers: a server that sends one for every request and answers
+/// none ignored them all, the same as a silent one (a heartbeat counted as an answer made
+/// this a race to hunt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_only_sends_heartbeats_past_its_greeting_is_unusable() {
+    let (url, stop) = spawn_greeter(Answers::Heartbeats).await;
+    let scenario = common::scenario("greeted.toml", &greeted_scenario(None));
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.counters.expect.unclaimed, 4, "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("no request got any answer past the handshake (4 sent, 0 answered; all that came past it were 4 records of kinds no step names, naming no request (the first: \"heartbeat\")"),
+        "{hint}"
+    );
 }
 
 /// A server that answers some requests and silently drops the others is the

@@ -318,6 +318,18 @@ pub struct ExpectCounts {
     /// expectation costs nothing more. Left out of files when empty.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub correlated_met: BTreeSet<String>,
+    /// Records of a kind no step of their connection's script names, carrying none of the
+    /// fields it correlates on, where it correlates on some (an uncorrelated script's
+    /// answer of a misnamed kind would read the same): heartbeats, presence pings,
+    /// broadcasts no step expects.
+    /// No answer to any request: a server that sends only these past its greeting
+    /// answered nothing. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unclaimed: u64,
+    /// The kind of the first of them (`"ping"`), for the verdict to name. Left out of
+    /// files when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unclaimed_kind: Option<String>,
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -355,6 +367,10 @@ impl ExpectCounts {
             self.captures.entry(name.clone()).or_default().add(t);
         }
         self.correlated_met.extend(o.correlated_met.iter().cloned());
+        self.unclaimed += o.unclaimed;
+        if self.unclaimed_kind.is_none() {
+            self.unclaimed_kind.clone_from(&o.unclaimed_kind);
+        }
     }
 }
 

@@ -1072,6 +1072,19 @@ impl ConnChecker {
         if self.claimable.as_ref().is_some_and(|k| !k.contains(event)) {
             // No step expects this kind: nothing could claim it. The latest few are kept
             // as what the server said, for a witness.
+            let names_none = !self.correlate_fields.is_empty()
+                && !self
+                    .correlate_fields
+                    .iter()
+                    .any(|f| lookup(msg, f).is_some());
+            if names_none {
+                // Nor does it name a request, where the script's answers do: a heartbeat,
+                // a broadcast, no answer. (Where none do, it may be a misnamed answer.)
+                self.counts.unclaimed += 1;
+                if self.counts.unclaimed_kind.is_none() {
+                    self.counts.unclaimed_kind = Some(event.to_string());
+                }
+            }
             if self.ignored.len() >= UNCLAIMED_SHOWN {
                 self.ignored.pop_front();
             }

@@ -839,6 +839,34 @@ fn records_of_kinds_no_step_expects_do_not_push_out_ones_a_step_will_claim() {
     assert!(!flood(&mut keeps_any), "the flood pushed the answer out");
 }
 
+/// Records of kinds no step names are counted as no answer when they name no request (a
+/// heartbeat), and only where the script correlates its answers: one carrying a
+/// correlation field may be a misnamed answer, and so may any where nothing is
+/// correlated.
+#[test]
+fn unclaimed_records_naming_no_request_are_counted_as_no_answers() {
+    let now = Instant::now();
+    let kinds: BTreeSet<String> = ["done".to_string()].into();
+    let feed = |ch: ConnChecker| {
+        let mut ch = ch.claiming_only(Some(Arc::new(kinds.clone())));
+        for msg in [
+            json!({"type": "heartbeat"}),
+            json!({"type": "presence", "at": 3}),
+            json!({"type": "result", "run_id": "r1"}),
+            json!({"type": "done", "run_id": "r2"}),
+        ] {
+            ch.on_message(&msg, now);
+        }
+        ch.take_counts()
+    };
+    let correlated = feed(checker());
+    assert_eq!(correlated.unclaimed, 2);
+    assert_eq!(correlated.unclaimed_kind.as_deref(), Some("heartbeat"));
+    let uncorrelated = feed(ConnChecker::new(spec(), who(), now, vec![]));
+    assert_eq!(uncorrelated.unclaimed, 0);
+    assert_eq!(uncorrelated.unclaimed_kind, None);
+}
+
 #[test]
 fn the_rest_of_a_failed_sequence_is_no_further_finding() {
     // A field test fails on the first event: the sequence's one finding.

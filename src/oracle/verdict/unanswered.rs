@@ -24,6 +24,10 @@ struct PastGreeting {
     requests: u64,
     /// Whether anything came back past the greeting, or the server ended a connection.
     answered: bool,
+    /// Records that came of kinds no step names, naming no request
+    /// ([`ExpectCounts::unclaimed`](crate::model::ExpectCounts::unclaimed)), and the kind
+    /// of the first: no answers.
+    unclaimed: (u64, Option<String>),
 }
 
 /// TARGET UNUSABLE when no request of any valid token's connection got any answer past
@@ -67,11 +71,21 @@ pub(super) fn ignored_requests(
             ),
         ),
     };
+    let heard = match &past.unclaimed {
+        (0, _) => String::new(),
+        (n, kind) => format!(
+            "; all that came past it were {} of kinds no step names, naming no request{}: \
+             keepalives or broadcasts, no answers",
+            crate::model::words::plural(*n, "record"),
+            kind.as_ref()
+                .map_or(String::new(), |k| format!(" (the first: {k:?})"))
+        ),
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "no request{whose} got any answer past the handshake ({requests} sent, 0 \
-             answered) and the server closed none of those connections{judged}, so {unmet} \
+             answered{heard}) and the server closed none of those connections{judged}, so {unmet} \
              expectation{} went unmet: the request path was never exercised. The server may \
              not speak the scenario's protocol or message format (check the requests' fields \
              and type, the subprotocol, and [oracles] type_field), or it ignores these \
@@ -143,7 +157,13 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
             _ => 0,
         };
         let e = &r.counters.expect;
-        let beyond_greeting = r.counters.messages_received > greeting.messages * accepted;
+        // A heartbeat or a broadcast no step names answers no request.
+        let received = r.counters.messages_received.saturating_sub(e.unclaimed);
+        let beyond_greeting = received > greeting.messages * accepted;
+        past.unclaimed.0 += e.unclaimed;
+        if past.unclaimed.1.is_none() {
+            past.unclaimed.1.clone_from(&e.unclaimed_kind);
+        }
         let other_kinds = e
             .events
             .iter()

@@ -425,6 +425,105 @@ async fn actioncable_typeless_frames_are_expected_by_kind_and_nested_identity() 
     assert_eq!(found[0].1, "nothing");
 }
 
+/// The cable script as first written (rails/rails #25381's case): the `message` command
+/// is sent and nothing expects its broadcast. A clean run says so, and what came after
+/// it: the broadcasts on every connection (the fixed server), on none (every command
+/// dropped), or on some and not others (the race hit some connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_run_says_what_came_after_the_send_nothing_judges() {
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    let data_expect = CABLE
+        .lines()
+        .find(|l| l.contains(r#"{ expect = "data""#))
+        .expect("the data expect");
+    // Long enough for an answer the fake sends at once, on a busy machine.
+    let text = head("unjudged", 4)
+        + &CABLE
+            .replace(data_expect, r#"  { think = "1s" },"#)
+            .replace("identity = { field = \"message.user\" }\n", "")
+            .replace("users = 3", "users = 4");
+    assert!(
+        !text.contains("expect = \"data\"") && !text.contains("identity"),
+        "{text}"
+    );
+    // Drops the command on the connections of odd rooms (r1, r3).
+    let some_dropped: Arc<Handler> = {
+        let serve = cable(false);
+        Arc::new(move |text, conn| {
+            let odd = [r#"\"r1\""#, r#"\"r3\""#].iter().any(|r| text.contains(r));
+            if odd && text.contains("\"command\":\"message\"") {
+                return Some(Vec::new());
+            }
+            serve(text, conn)
+        })
+    };
+    let mut notes = Vec::new();
+    for handler in [cable(false), cable(true), some_dropped] {
+        let (url, stop) = spawn(welcome.clone(), handler).await;
+        let outcome = run_against("unjudged.toml", &text, url).await;
+        stop.cancel();
+        let s = &outcome.results.summary;
+        assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+        let hint = s.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("the send at `chatters` step 4 is not judged"),
+            "{hint}"
+        );
+        notes.push(hint);
+    }
+    assert!(
+        notes[0].contains("every one of the 4 connections that made it received more (4 frames, read by no `expect`)"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[1].contains("nothing more came on any of the 4 connections that made it"),
+        "{}",
+        notes[1]
+    );
+    assert!(
+        notes[2].contains("nothing more came on 2 of the 4 connections that made it, while the others received 2 frames"),
+        "{}",
+        notes[2]
+    );
+}
+
+/// What came after an unjudged send counts on the connection it went out on: the
+/// greeting of the connection a `reconnect` opens after it is no answer to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_came_after_an_unjudged_send_counts_on_its_own_connection() {
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    let text = head("reconnected", 2)
+        + r#"
+[oracles]
+accepted = { message = "welcome" }
+
+[[group]]
+name = "chatters"
+users = 2
+steps = [
+  { expect = "welcome", within = "2s" },
+  { send = { command = "message", identifier = "r{{conn}}", data = "{}" } },
+  { think = "300ms" },
+  { reconnect = { after = "0ms" } },
+  { expect = "welcome", within = "2s" },
+  { close = 1000 },
+]
+"#;
+    let (url, stop) = spawn(welcome, cable(true)).await;
+    let outcome = run_against("reconnected.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(s.counters.expect.expectations_met, 4, "{s:?}");
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("the send at `chatters` step 2 is not judged")
+            && hint.contains("nothing more came on any of the 2 connections that made it"),
+        "{hint}"
+    );
+}
+
 // ---- ActionCable refusing in band: a disconnect message, then Close 1000 ----
 
 /// Members with valid tokens subscribe; gatecrashers present `alg: none` tokens. `REJECT`

@@ -723,6 +723,20 @@ pub struct ConnReport {
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
+    /// The last send of this connection's script that no `expect` follows, and what came
+    /// after it ([`AfterSend`]); `None` when it made no such send.
+    pub after_unjudged: Option<AfterSend>,
+}
+
+/// A send no `expect` judges (what the server does with it reaches no oracle), and how
+/// many data frames the server sent on the connection after it went out: none at all
+/// is what a server that drops it shows, as one that never answers such a send does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterSend {
+    /// Its step, as the scenario file numbers it (`4`, `2.1`).
+    pub step: String,
+    /// Data frames received after it, on the connection it went out on.
+    pub received: u64,
 }
 
 /// What a server answered instead of a 101, or how the handshake broke: the status line

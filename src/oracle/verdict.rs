@@ -140,7 +140,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         errors.flatten(),
         // Only a clean verdict claims the server did right; the others say what they saw.
         (j.verdict == Verdict::Clean)
-            .then(|| unjudged::unjudged_note(e.plan))
+            .then(|| unjudged::unjudged_run_note(e.plan, e.reports))
             .flatten(),
     ]
     .into_iter()
@@ -2881,7 +2881,7 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 mod door;
 mod unanswered;
 mod unjudged;
-pub use unjudged::{first_unjudged, unjudged_note, unjudged_note_of};
+pub use unjudged::{first_unjudged, unjudged_note, unjudged_note_of, unjudged_places};
 
 #[cfg(test)]
 mod tests;

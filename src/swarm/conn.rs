@@ -387,6 +387,17 @@ struct Rare {
     /// What a `reconnect` with a `backoff` has left to try, once its dial got through,
     /// should the server end that attempt before accepting it ([`ConnRun::retry_unaccepted`]).
     retry: Option<Retry>,
+    /// The last send it made that no `expect` follows ([`UnjudgedSend`]).
+    after_unjudged: Option<UnjudgedSend>,
+}
+
+/// A send no `expect` follows, and the data frames received before it and (once the
+/// connection it went out on ended) in all: what came after it is their difference.
+#[derive(Debug, Clone, Copy)]
+struct UnjudgedSend {
+    place: crate::model::StepPlace,
+    before: u64,
+    until_end: Option<u64>,
 }
 
 /// Where the script resumes after a `reconnect` (the step after it), and the `backoff`
@@ -634,6 +645,13 @@ impl ConnRun {
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
+            after_unjudged: self.rare.as_ref().and_then(|r| r.after_unjudged).map(|u| {
+                let until = u.until_end.unwrap_or(self.traffic.messages_received);
+                crate::model::AfterSend {
+                    step: u.place.shown().unwrap_or_default(),
+                    received: until.saturating_sub(u.before),
+                }
+            }),
         })
     }
 
@@ -759,10 +777,29 @@ impl ConnRun {
             Wrote::Sent => {
                 self.traffic.messages_sent += 1;
                 self.ctx.live.sent.fetch_add(1, Relaxed);
+                self.note_unjudged_send();
             }
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}
             Wrote::Failed(cause) => self.lose(cause, Instant::now()),
+        }
+    }
+
+    /// A send went out: when no `expect` of the script follows its step, what comes after
+    /// it is counted from here ([`ConnReport::after_unjudged`]).
+    fn note_unjudged_send(&mut self) {
+        let group = self.plan().group as usize;
+        let Some(places) = self.ctx.unjudged.get(group).filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let place = self.cursor.step_place();
+        if places.contains(&place) {
+            let before = self.traffic.messages_received;
+            self.rare().after_unjudged = Some(UnjudgedSend {
+                place,
+                before,
+                until_end: None,
+            });
         }
     }
 

@@ -89,6 +89,10 @@ pub(crate) struct RunCtx {
     pub templates: Vec<Option<Arc<crate::plan::SendTemplates>>>,
     /// Each group's [`Plan::script_kinds`] (by group index), shared by its connections.
     pub script_kinds: Vec<Option<Arc<std::collections::BTreeSet<String>>>>,
+    /// Each group's sends no `expect` follows (by group index,
+    /// [`unjudged_places`](crate::oracle::verdict::unjudged_places)): a connection counts
+    /// what came after the last of them it made.
+    pub unjudged: Vec<Vec<crate::model::StepPlace>>,
     /// [`Plan::tokens_shared`]: by token, whether another connection presents it too.
     pub shared_tokens: Vec<bool>,
     /// Stops the run early when the target refuses every TCP connection.
@@ -223,6 +227,11 @@ pub async fn run(
         .map(|g| plan.script_kinds(g).map(Arc::new))
         .collect();
     let shared_tokens = plan.tokens_shared();
+    let unjudged = plan
+        .scripts
+        .iter()
+        .map(|script| crate::oracle::verdict::unjudged_places(script))
+        .collect();
     let unreachable = unreachable::FailFast::new(plan.conns.len(), run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_tokens,
@@ -239,6 +248,7 @@ pub async fn run(
         turn_names,
         templates,
         script_kinds,
+        unjudged,
     });
     for index in 0..ctx.barriers.len() {
         tokio::spawn(fire_barrier(ctx.clone(), index));

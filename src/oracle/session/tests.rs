@@ -220,6 +220,7 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             closed_after_acceptance: None,
             attempts: attempts.clone(),
             observed: None,
+            after_unjudged: None,
         })
         .collect()
 }

@@ -108,6 +108,7 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
         closed_after_acceptance: None,
         attempts: vec![a],
         observed: None,
+        after_unjudged: None,
     }
 }
 

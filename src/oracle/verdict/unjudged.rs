@@ -6,7 +6,7 @@
 //! fire-and-forget command: rails/rails #25381 drops the command, and a script that only
 //! sends it reads clean on the buggy server and the fixed one alike).
 
-use crate::model::{Plan, Step};
+use crate::model::{ConnReport, Plan, Step, StepPlace};
 
 /// At most this many sends are named in the note; the rest are counted.
 const NAMED: usize = 4;
@@ -21,6 +21,16 @@ pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
     unjudged_paths(script)
         .iter()
         .map(|path| crate::model::step_path_text(path))
+        .collect()
+}
+
+/// [`sends_without_expect`] as the places a running connection's cursor reports
+/// ([`StepPlace`]): what it checks its sends against, to count what came after them.
+pub fn unjudged_places(script: &[Step]) -> Vec<StepPlace> {
+    unjudged_paths(script)
+        .iter()
+        .map(|path| StepPlace::of(path))
+        .filter(|place| *place != StepPlace::NONE)
         .collect()
 }
 
@@ -82,6 +92,47 @@ pub fn unjudged_note(plan: &Plan) -> Option<String> {
         (name, script.as_slice())
     });
     unjudged_note_of(groups)
+}
+
+/// [`unjudged_note`] for a run whose connections' reports say what came after their last
+/// unjudged send ([`ConnReport::after_unjudged`]): the note, then whether anything did.
+/// Nothing on any connection is what a server that drops such sends shows (or one that
+/// never answers them: the run cannot tell, an `expect` can); something on some and
+/// nothing on others is connections of one script answered differently.
+pub fn unjudged_run_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let note = unjudged_note(plan)?;
+    let after: Vec<u64> = reports
+        .iter()
+        .filter_map(|r| r.after_unjudged.as_ref())
+        .map(|a| a.received)
+        .collect();
+    let sent = after.len() as u64;
+    if sent == 0 {
+        return Some(note);
+    }
+    let silent = after.iter().filter(|&&n| n == 0).count() as u64;
+    let frames: u64 = after.iter().sum();
+    let conns = crate::model::words::plural(sent, "connection");
+    let seen = if silent == sent {
+        format!(
+            "after the last such send, nothing more came on any of the {conns} that made it \
+             (what a server that drops it shows, as one that never answers it does)"
+        )
+    } else if silent == 0 {
+        format!(
+            "after the last such send, every one of the {conns} that made it received more \
+             ({}, read by no `expect`)",
+            crate::model::words::plural(frames, "frame")
+        )
+    } else {
+        format!(
+            "after the last such send, nothing more came on {silent} of the {conns} that \
+             made it, while the others received {}: connections of one script were \
+             answered differently, which only an `expect` can judge",
+            crate::model::words::plural(frames, "frame")
+        )
+    };
+    Some(format!("{note}; {seen}"))
 }
 
 /// The first send [`unjudged_note_of`] names: its group's index among `scripts` and its

@@ -741,6 +741,11 @@ impl ConnRun {
         // A frame held at a rendezvous went with the stream.
         drop(open);
         self.held = None;
+        // What comes after an unjudged send counts on the connection it went out on.
+        let received = self.traffic.messages_received;
+        if let Some(sent) = self.rare.as_mut().and_then(|r| r.after_unjudged.as_mut()) {
+            sent.until_end.get_or_insert(received);
+        }
         self.ctx.live.live.fetch_sub(1, Relaxed);
         let at_us = self.since_t0(now);
         let judge = Judge {

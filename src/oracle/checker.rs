@@ -1077,6 +1077,16 @@ impl ConnChecker {
                     .correlate_fields
                     .iter()
                     .any(|f| lookup(msg, f).is_some());
+            // An uncorrelated expectation waiting meanwhile may be misnaming this kind
+            // (`resp` for the `res` that came): noted as for a correlated one, for the
+            // verdict to tell a typo from a loss ([`Misread::OtherKinds`]).
+            for p in self
+                .pending
+                .iter_mut()
+                .filter(|p| p.correlate.is_none() && !p.absent)
+            {
+                note_stray(p, event);
+            }
             if names_none {
                 // Nor does it name a request, where the script's answers do: a heartbeat,
                 // a broadcast, no answer. (Where none do, it may be a misnamed answer.)
@@ -2382,7 +2392,8 @@ fn note_seen(p: &mut Pending, event: &str) {
     }
 }
 
-/// A correlated record of `event`, a kind `p`'s pattern does not name: counted, and named
+/// A record of `event`, a kind `p`'s pattern does not name, correlated with it (or, for an
+/// uncorrelated `p`, of a kind no step names, come while it waited): counted, and named
 /// while few are.
 fn note_stray(p: &mut Pending, event: &str) {
     let strays = p.strays.get_or_insert_with(Box::default);
@@ -2740,7 +2751,10 @@ fn unclaimed_text((buffer, ignored): (&VecDeque<Buffered>, &VecDeque<Ignored>)) 
 /// expectation could read when that was nothing (see [`seen_text`]).
 fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
     let mut text = read_pattern_text(p, unread, type_field);
-    if let Some(strays) = p.strays.as_deref().filter(|s| s.count > 0) {
+    // An uncorrelated expectation's strays are records no step names, which the witness
+    // shows as unclaimed.
+    let correlated = p.correlate.is_some();
+    if let Some(strays) = p.strays.as_deref().filter(|s| s.count > 0 && correlated) {
         let n = strays.count;
         let more = if strays.more { ", …" } else { "" };
         let _ = write!(

@@ -2176,14 +2176,28 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
             .map(|m| typo(m, &arrived))
             .collect::<Option<_>>()?;
         let (missing, came) = typos.first()?;
+        // Uncorrelated, a kind that came as they waited may be a heartbeat spelled close
+        // to theirs (`ping` for `pong`): said as what came, not as an answer.
+        let (what, how, these) = if kept.iter().all(|v| v.correlation.is_none()) {
+            (
+                "a kind their patterns do not name came as they waited",
+                "",
+                "records of that kind",
+            )
+        } else {
+            (
+                "the server answered them with a kind their patterns do not name",
+                ", correlated with them",
+                "these answers",
+            )
+        };
         return Some(Judgement {
             verdict: Verdict::Unreadable,
             hint: Some(format!(
-                "{unmet} expectation{} went unmet, yet the server answered them with a kind \
-                 their patterns do not name: {missing:?} never came on any connection, while \
-                 {came:?} did, correlated with them. Did you mean {came:?}? The scenario does \
-                 not read these answers, so they prove no loss; fix the kind name in the \
-                 `expect` before charging the server",
+                "{unmet} expectation{} went unmet, yet {what}: {missing:?} never came on any \
+                 connection, while {came:?} did{how}. Did you mean {came:?}? The scenario does \
+                 not read {these}, so they prove no loss; fix the kind name in the `expect` \
+                 before charging the server",
                 plural(unmet)
             )),
         });

@@ -839,6 +839,40 @@ fn records_of_kinds_no_step_expects_do_not_push_out_ones_a_step_will_claim() {
     assert!(!flood(&mut keeps_any), "the flood pushed the answer out");
 }
 
+/// An uncorrelated expectation that got none of its kinds, while records of a kind no step
+/// names came as it waited, may be misnaming that kind: its violation says which came
+/// ([`Misread::OtherKinds`]), for the verdict to tell a typo from a loss. A correlated one
+/// is not charged with records that do not name its request.
+#[test]
+fn an_uncorrelated_expectation_names_the_unclaimed_kinds_that_came_as_it_waited() {
+    let now = Instant::now();
+    let kinds: BTreeSet<String> = ["resp".to_string()].into();
+    let mut ch = ConnChecker::new(spec(), who(), now, vec![]).claiming_only(Some(Arc::new(kinds)));
+    let mut p = five("r1");
+    p.pattern = vec![PatternItem {
+        event: "resp".into(),
+        repeat: Repeat::One,
+    }]
+    .into();
+    p.correlate = None;
+    ch.expect(p.clone(), Some((now, now)), now);
+    ch.on_message(&json!({"type": "res", "id": 1}), now);
+    ch.expire(now + Duration::from_secs(6));
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::OtherKinds {
+            came: vec!["res".into()],
+            kinds: vec!["resp".into()],
+        })
+    );
+    let mut correlated = checker().claiming_only(Some(Arc::new(["resp".to_string()].into())));
+    p.correlate = Some(("run_id".into(), "r1".into()));
+    correlated.expect(p, Some((now, now)), now);
+    correlated.on_message(&json!({"type": "res"}), now);
+    correlated.expire(now + Duration::from_secs(6));
+    assert_eq!(correlated.violations[0].misread, None);
+}
+
 /// Records of kinds no step names are counted as no answer when they name no request (a
 /// heartbeat), and only where the script correlates its answers: one carrying a
 /// correlation field may be a misnamed answer, and so may any where nothing is

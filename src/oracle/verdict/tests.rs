@@ -1900,7 +1900,7 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
 #[test]
 fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
     let plan = plan();
-    let judged = |complete_arrived: u64, came: &str| {
+    let judged_as = |complete_arrived: u64, came: &str, correlation: Option<&str>| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -1928,6 +1928,7 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
                         came: vec![came.into()],
                         kinds: vec!["agent_started".into(), "agent_complete".into()],
                     }),
+                    correlation: correlation.map(str::to_string),
                     ..unmet(c.id, false)
                 }];
                 r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
@@ -1936,12 +1937,26 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
             .collect();
         judge_unmet(&plan, &reports, 2)
     };
+    let judged = |complete_arrived, came| judged_as(complete_arrived, came, Some("r1"));
     let j = judged(0, "agent_completed");
     assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("\"agent_complete\" never came on any connection")
+        hint.contains("the server answered them with a kind their patterns do not name")
+            && hint.contains("\"agent_complete\" never came on any connection")
+            && hint.contains("while \"agent_completed\" did, correlated with them")
             && hint.contains("Did you mean \"agent_completed\"?"),
+        "{hint}"
+    );
+    // Uncorrelated, the kind came as they waited: told as what came (a heartbeat spelled
+    // close to the kind would read the same), not as an answer.
+    let j = judged_as(0, "agent_completed", None);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("a kind their patterns do not name came as they waited")
+            && hint.contains("while \"agent_completed\" did. Did you mean")
+            && !hint.contains("answered them"),
         "{hint}"
     );
     assert_eq!(judged(1, "agent_completed").verdict, Verdict::Violations);

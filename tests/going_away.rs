@@ -153,3 +153,51 @@ async fn a_hunt_writes_no_repro_for_a_restart() {
         "{written:?}"
     );
 }
+
+/// How long after its upgrade [`close_at_age`] lets each connection go.
+const AGE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Greets, then closes the connection with a bare 1001 [`AGE`] after it opened, whatever
+/// it was waiting for: a timer per connection (river #205's grace timer, firing on live
+/// connections), not a server going down.
+async fn close_at_age(tcp: tokio::net::TcpStream) {
+    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let opened = tokio::time::Instant::now();
+    let hello = json!({"type": "connection_established"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    // Reads (and never answers) until the connection's time is up.
+    let _ = tokio::time::timeout_at(opened + AGE, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let frame = CloseFrame {
+        code: CloseCode::from(1001),
+        reason: "".into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+    let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+}
+
+/// Bare 1001s that reach connections opened 300 ms apart, each at the same age: within the
+/// second a restart's closes may take, but every connection let go on a timer of its own
+/// while the server kept serving the next: a fault to hunt, not a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_at_one_age_of_connections_opened_apart_are_no_restart() {
+    let (url, stop) = spawn_server(close_at_age).await;
+    let text = text()
+        .replace(&format!("users = {USERS}"), "users = 4")
+        .replace(r#"arrival = "burst""#, r#"arrival = { ramp = "900ms" }"#);
+    assert!(
+        text.contains("ramp") && text.contains("users = 4"),
+        "{text}"
+    );
+    let outcome = common::run(&scenario("aged.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    assert_eq!(sum.violations.total, 4, "{:?}", sum.hint);
+}

@@ -425,6 +425,62 @@ async fn actioncable_typeless_frames_are_expected_by_kind_and_nested_identity() 
     assert_eq!(found[0].1, "nothing");
 }
 
+/// The cable fake, dropping the `message` command on the connections of odd rooms (r1,
+/// r3): the race hitting some connections and not others.
+fn cable_dropping_odd_rooms() -> Arc<Handler> {
+    let serve = cable(false);
+    Arc::new(move |text, conn| {
+        let odd = [r#"\"r1\""#, r#"\"r3\""#].iter().any(|r| text.contains(r));
+        if odd && text.contains("\"command\":\"message\"") {
+            return Some(Vec::new());
+        }
+        serve(text, conn)
+    })
+}
+
+/// The cable script as first written, with its unjudged send's broadcast never expected:
+/// the script, as every test of it here writes it.
+fn unjudged_cable_script(users: u32) -> String {
+    let data_expect = CABLE
+        .lines()
+        .find(|l| l.contains(r#"{ expect = "data""#))
+        .unwrap_or_default();
+    // Long enough for an answer the fake sends at once, on a busy machine.
+    head("unjudged", users)
+        + &CABLE
+            .replace(data_expect, r#"  { think = "1s" },"#)
+            .replace("identity = { field = \"message.user\" }\n", "")
+            .replace("users = 3", &format!("users = {users}"))
+}
+
+/// A hunt that finds nothing adds up what came after the unjudged sends over its rounds:
+/// the connections the fake dropped the command on, in every round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hunt_adds_up_what_came_after_the_sends_nothing_judges() {
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    let text = unjudged_cable_script(4) + "\n[hunt]\nrounds = 2\n";
+    let s = scenario("unjudged.toml", &text);
+    let (url, stop) = spawn(welcome, cable_dropping_odd_rooms()).await;
+    let (hunted, written) = common::hunt_at(&s, &url, std::time::Duration::from_secs(60), 2).await;
+    stop.cancel();
+    assert!(hunted.found.is_none() && written.is_empty(), "{written:?}");
+    assert_eq!(hunted.rounds, 2);
+    let after = &hunted.after_unjudged;
+    assert_eq!(
+        (
+            after.unjudged_senders,
+            after.unjudged_unanswered,
+            after.after_unjudged_frames
+        ),
+        (8, 4, 4)
+    );
+    let note = stampede::oracle::verdict::after_unjudged_note(after).unwrap_or_default();
+    assert!(
+        note.contains("nothing more came on 4 of the 8 connections that made it, while the others received 4 frames"),
+        "{note}"
+    );
+}
+
 /// The cable script as first written (rails/rails #25381's case): the `message` command
 /// is sent and nothing expects its broadcast. A clean run says so, and what came after
 /// it: the broadcasts on every connection (the fixed server), on none (every command
@@ -432,33 +488,13 @@ async fn actioncable_typeless_frames_are_expected_by_kind_and_nested_identity() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_run_says_what_came_after_the_send_nothing_judges() {
     let welcome = vec![json!({"type": "welcome"}).to_string()];
-    let data_expect = CABLE
-        .lines()
-        .find(|l| l.contains(r#"{ expect = "data""#))
-        .expect("the data expect");
-    // Long enough for an answer the fake sends at once, on a busy machine.
-    let text = head("unjudged", 4)
-        + &CABLE
-            .replace(data_expect, r#"  { think = "1s" },"#)
-            .replace("identity = { field = \"message.user\" }\n", "")
-            .replace("users = 3", "users = 4");
+    let text = unjudged_cable_script(4);
     assert!(
         !text.contains("expect = \"data\"") && !text.contains("identity"),
         "{text}"
     );
-    // Drops the command on the connections of odd rooms (r1, r3).
-    let some_dropped: Arc<Handler> = {
-        let serve = cable(false);
-        Arc::new(move |text, conn| {
-            let odd = [r#"\"r1\""#, r#"\"r3\""#].iter().any(|r| text.contains(r));
-            if odd && text.contains("\"command\":\"message\"") {
-                return Some(Vec::new());
-            }
-            serve(text, conn)
-        })
-    };
     let mut notes = Vec::new();
-    for handler in [cable(false), cable(true), some_dropped] {
+    for handler in [cable(false), cable(true), cable_dropping_odd_rooms()] {
         let (url, stop) = spawn(welcome.clone(), handler).await;
         let outcome = run_against("unjudged.toml", &text, url).await;
         stop.cancel();

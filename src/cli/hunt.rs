@@ -437,8 +437,15 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 Some(hunt::Short::Interrupted | hunt::Short::Unjudged(_)) | None => "",
             };
             // What no round could have found, however many ran.
-            let unjudged = crate::oracle::verdict::unjudged_note(&probe)
-                .map_or(String::new(), |note| format!("; {note}"));
+            // And what came after such sends, over every round.
+            let after = crate::oracle::verdict::after_unjudged_note(&outcome.after_unjudged);
+            let unjudged =
+                crate::oracle::verdict::unjudged_note(&probe).map_or(String::new(), |note| {
+                    match after {
+                        Some(after) => format!("; {note}; {after}"),
+                        None => format!("; {note}"),
+                    }
+                });
             outln!(
                 "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{}",
                 plural(outcome.rounds, "round"),
@@ -1051,6 +1058,12 @@ fn hunt_json(
         "late_answers": outcome.late,
         // Sends no `expect` follows: what no round could have found.
         "unjudged_sends": unjudged,
+        // And what came after the connections' last such sends, over every round.
+        "after_unjudged_sends": {
+            "connections": outcome.after_unjudged.unjudged_senders,
+            "nothing_after": outcome.after_unjudged.unjudged_unanswered,
+            "frames_after": outcome.after_unjudged.after_unjudged_frames,
+        },
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "calibration": calibration_json(calibration),
         "found": found,
@@ -1280,6 +1293,7 @@ mod tests {
             excused: 0,
             first_excused: None,
             late: 0,
+            after_unjudged: Default::default(),
             health_shed: hunt::HealthShed::default(),
             shed: hunt::RoundsShed::default(),
             lenient: Default::default(),

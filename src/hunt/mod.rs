@@ -962,6 +962,10 @@ pub struct HuntOutcome {
     /// Violations the hunt set aside as slowness, not a race ([`slow_of`]): answers that
     /// came whole after their `within` ran out.
     pub late: u64,
+    /// What came after the connections' last sends no `expect` follows, over every round
+    /// ([`Counters::unjudged_senders`](crate::model::Counters::unjudged_senders) and the
+    /// two after it; the rest of these counters is left at zero).
+    pub after_unjudged: crate::model::Counters,
     /// Health probes the server shed (HTTP 429 or 503, close 1013, a declared shed code):
     /// how often, and how many it was still shedding when their wait ran out (the round
     /// before each not judged for target health).
@@ -1030,6 +1034,7 @@ pub async fn hunt_excusing(
     let mut excused = 0u64;
     let mut first_excused = None;
     let mut late = 0u64;
+    let mut after_unjudged = crate::model::Counters::default();
     let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
     let budget_end = started + opts.budget;
@@ -1106,6 +1111,10 @@ pub async fn hunt_excusing(
             .filter(|v| !is_among(v, &set_aside))
             .collect();
         late += slow.len() as u64;
+        let c = &outcome.results.summary.counters;
+        after_unjudged.unjudged_senders += c.unjudged_senders;
+        after_unjudged.unjudged_unanswered += c.unjudged_unanswered;
+        after_unjudged.after_unjudged_frames += c.after_unjudged_frames;
         let violations = outcome
             .results
             .summary
@@ -1184,6 +1193,7 @@ pub async fn hunt_excusing(
                         excused,
                         first_excused,
                         late,
+                        after_unjudged: after_unjudged.clone(),
                         health_shed,
                         shed: rounds_shed,
                         lenient,
@@ -1207,6 +1217,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                after_unjudged: after_unjudged.clone(),
                 health_shed,
                 shed: rounds_shed,
                 lenient,
@@ -1256,6 +1267,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                after_unjudged: after_unjudged.clone(),
                 health_shed,
                 shed: rounds_shed,
                 lenient,
@@ -1292,6 +1304,7 @@ pub async fn hunt_excusing(
         excused,
         first_excused,
         late,
+        after_unjudged: after_unjudged.clone(),
         health_shed,
         shed: rounds_shed,
         lenient,

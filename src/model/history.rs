@@ -262,6 +262,19 @@ pub struct Counters {
     /// passed): what no expectation can match.
     pub kindless_records: u64,
     pub binary_frames: u64,
+    /// Connections whose script made a send no `expect` follows (what the server does with
+    /// it reaches no oracle). Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unjudged_senders: u64,
+    /// Of those, the connections on which nothing came after their last such send, on the
+    /// connection it went out on: what a server that drops it shows, as one that never
+    /// answers such a send does. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unjudged_unanswered: u64,
+    /// The data frames that came after those last sends, on their connections. Left out
+    /// of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_unjudged_frames: u64,
     /// What the streaming oracles counted (they own these; the task copies them in).
     #[serde(flatten)]
     pub expect: ExpectCounts,
@@ -414,6 +427,9 @@ impl Counters {
         self.json_records += o.json_records;
         self.kindless_records += o.kindless_records;
         self.binary_frames += o.binary_frames;
+        self.unjudged_senders += o.unjudged_senders;
+        self.unjudged_unanswered += o.unjudged_unanswered;
+        self.after_unjudged_frames += o.after_unjudged_frames;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;
     }
@@ -723,20 +739,6 @@ pub struct ConnReport {
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
-    /// The last send of this connection's script that no `expect` follows, and what came
-    /// after it ([`AfterSend`]); `None` when it made no such send.
-    pub after_unjudged: Option<AfterSend>,
-}
-
-/// A send no `expect` judges (what the server does with it reaches no oracle), and how
-/// many data frames the server sent on the connection after it went out: none at all
-/// is what a server that drops it shows, as one that never answers such a send does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfterSend {
-    /// Its step, as the scenario file numbers it (`4`, `2.1`).
-    pub step: String,
-    /// Data frames received after it, on the connection it went out on.
-    pub received: u64,
 }
 
 /// What a server answered instead of a 101, or how the handshake broke: the status line

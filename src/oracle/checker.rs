@@ -166,6 +166,10 @@ struct Strays {
     untested: Option<Misread>,
 }
 
+/// How many kinds of unclaimed records a connection tells apart
+/// ([`ConnChecker::count_unclaimed`]).
+const UNCLAIMED_KINDS: usize = 4;
+
 /// How many fields of a record without the correlation field an unmet expectation names.
 const CARRIED_NAMED: usize = 6;
 
@@ -391,6 +395,9 @@ pub struct ConnChecker {
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
     late_waits: VecDeque<(u64, Instant, Instant)>,
+    /// The kinds of unclaimed records naming no request seen on this stream, and whether
+    /// each came twice ([`Self::count_unclaimed`]); empty until one comes.
+    unclaimed_seen: Vec<(String, bool)>,
     /// When this connection's latest request went out ([`Self::note_request`]): a late
     /// answer that came after a later request than its own says how long after it
     /// ([`Violation::after_request_ms`]).
@@ -481,6 +488,7 @@ impl ConnChecker {
             refused: VecDeque::new(),
             late_waits: VecDeque::new(),
             last_request: None,
+            unclaimed_seen: Vec::new(),
             last_seq: None,
             saw_uncorrelated_error: false,
             authenticated: false,
@@ -568,6 +576,8 @@ impl ConnChecker {
         self.unread_kept = false;
         self.saw_uncorrelated_error = false;
         self.authenticated = false;
+        // A new stream's greeting is its own.
+        self.unclaimed_seen.clear();
     }
 
     /// The server accepted the connection's current attempt, its token a valid one: from
@@ -1090,10 +1100,7 @@ impl ConnChecker {
             if names_none {
                 // Nor does it name a request, where the script's answers do: a heartbeat,
                 // a broadcast, no answer. (Where none do, it may be a misnamed answer.)
-                self.counts.unclaimed += 1;
-                if self.counts.unclaimed_kind.is_none() {
-                    self.counts.unclaimed_kind = Some(event.to_string());
-                }
+                self.count_unclaimed(event);
             }
             if self.ignored.len() >= UNCLAIMED_SHOWN {
                 self.ignored.pop_front();
@@ -2033,6 +2040,34 @@ impl ConnChecker {
         }
         bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
         all_arrived(done.state.pattern(), done.arrived)
+    }
+
+    /// Counts a record of kind `event` that no step names and that names no request
+    /// ([`ExpectCounts::unclaimed`]) once its kind came twice on this stream: a kind that
+    /// comes once (a greeting the script does not wait for) says the server spoke, and is
+    /// left to count as an answer may; a heartbeat repeats. Up to [`UNCLAIMED_KINDS`]
+    /// kinds are told apart; past them every such record counts.
+    fn count_unclaimed(&mut self, event: &str) {
+        let seen = &mut self.unclaimed_seen;
+        let known = seen.len();
+        let counted = match seen.iter_mut().find(|(kind, _)| kind == event) {
+            Some((_, repeated)) if *repeated => 1,
+            Some((_, repeated)) => {
+                *repeated = true;
+                2
+            }
+            None if known < UNCLAIMED_KINDS => {
+                seen.push((event.to_string(), false));
+                0
+            }
+            None => 1,
+        };
+        if counted > 0 {
+            self.counts.unclaimed += counted;
+            if self.counts.unclaimed_kind.is_none() {
+                self.counts.unclaimed_kind = Some(event.to_string());
+            }
+        }
     }
 
     /// A request went out on this connection at `actual` (what a late answer that comes

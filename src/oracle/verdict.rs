@@ -140,7 +140,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         errors.flatten(),
         // Only a clean verdict claims the server did right; the others say what they saw.
         (j.verdict == Verdict::Clean)
-            .then(|| unjudged::unjudged_run_note(e.plan, e.reports))
+            .then(|| unjudged::unjudged_run_note(e.plan, &sum_counters(e.reports)))
             .flatten(),
     ]
     .into_iter()
@@ -154,6 +154,15 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         });
     }
     j
+}
+
+/// The connections' counters added up.
+fn sum_counters(reports: &[ConnReport]) -> crate::model::Counters {
+    let mut sum = crate::model::Counters::default();
+    for r in reports {
+        sum.merge(&r.counters);
+    }
+    sum
 }
 
 /// Whether a shed attempt was refused by a server going down rather than shedding load:
@@ -2485,6 +2494,12 @@ fn went_away(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> O
     // say how many the server let go at once.
     let mut closed = going_down_closes(reports, (first, last));
     closed.extend(conns.iter().copied());
+    // Each closed at one and the same age, though opened at different times: a timer
+    // per connection (a lifetime, or a bug: river #205), not a server going down, which
+    // closes what it has open whatever its age.
+    if closed_at_one_age(reports, &closed, (first, last)) {
+        return None;
+    }
     // A bare 1001 says nothing of a restart by itself: only its reaching many connections
     // at once does.
     let alone = closed.len() == 1 && !bare && !served_through(reports, &closed, (first, last));
@@ -2539,6 +2554,41 @@ fn going_down_closes(
         })
         .map(|r| r.id)
         .collect()
+}
+
+/// How much the connections' ages at a going-down close may differ, beyond which they
+/// read as closed wherever they were in their life (µs).
+const SAME_AGE_US: u64 = 50_000;
+
+/// Whether the going-down closes of `closed` (the accepted attempts the server ended
+/// between `first` and `last`, ms since the run's start, give or take
+/// [`RESTART_SPREAD_MS`]) each came at about the same age of its connection, while the
+/// connections had opened further apart than that: every connection let go on a timer
+/// of its own, however many were open then. Three closes at least: two at one age may be
+/// two connections opened together.
+fn closed_at_one_age(
+    reports: &[ConnReport],
+    closed: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> bool {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    let lives: Vec<(u64, u64)> = reports
+        .iter()
+        .filter(|r| closed.contains(&r.id))
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.outcome == Outcome::Accepted)
+        .filter(|a| matches!(a.cause, Some(Cause::ServerClose(_))))
+        .filter_map(|a| Some((a.upgraded_us?, a.ended_us?)))
+        .filter(|(_, ended)| (from..=to).contains(ended))
+        .collect();
+    let spread = |values: &mut dyn Iterator<Item = u64>| {
+        let (lo, hi) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        hi.saturating_sub(lo)
+    };
+    let ages = spread(&mut lives.iter().map(|(up, end)| end.saturating_sub(*up)));
+    let opened = spread(&mut lives.iter().map(|(up, _)| *up));
+    lives.len() >= 3 && ages <= SAME_AGE_US && opened > ages.saturating_mul(2) + SAME_AGE_US
 }
 
 /// Whether a connection other than `closed` was open when the going-down closes came
@@ -2895,7 +2945,9 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 mod door;
 mod unanswered;
 mod unjudged;
-pub use unjudged::{first_unjudged, unjudged_note, unjudged_note_of, unjudged_places};
+pub use unjudged::{
+    after_unjudged_note, first_unjudged, unjudged_note, unjudged_note_of, unjudged_places,
+};
 
 #[cfg(test)]
 mod tests;

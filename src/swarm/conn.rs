@@ -395,7 +395,6 @@ struct Rare {
 /// connection it went out on ended) in all: what came after it is their difference.
 #[derive(Debug, Clone, Copy)]
 struct UnjudgedSend {
-    place: crate::model::StepPlace,
     before: u64,
     until_end: Option<u64>,
 }
@@ -628,6 +627,7 @@ impl ConnRun {
             self.counters.count_attempt(attempt);
         }
         self.traffic.add_to(&mut self.counters);
+        self.count_after_unjudged();
         self.counters.expect = self.checker.take_counts();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
@@ -645,13 +645,6 @@ impl ConnRun {
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
-            after_unjudged: self.rare.as_ref().and_then(|r| r.after_unjudged).map(|u| {
-                let until = u.until_end.unwrap_or(self.traffic.messages_received);
-                crate::model::AfterSend {
-                    step: u.place.shown().unwrap_or_default(),
-                    received: until.saturating_sub(u.before),
-                }
-            }),
         })
     }
 
@@ -786,7 +779,7 @@ impl ConnRun {
     }
 
     /// A send went out: when no `expect` of the script follows its step, what comes after
-    /// it is counted from here ([`ConnReport::after_unjudged`]).
+    /// it is counted from here ([`Counters::unjudged_senders`]).
     fn note_unjudged_send(&mut self) {
         let group = self.plan().group as usize;
         let Some(places) = self.ctx.unjudged.get(group).filter(|p| !p.is_empty()) else {
@@ -796,11 +789,23 @@ impl ConnRun {
         if places.contains(&place) {
             let before = self.traffic.messages_received;
             self.rare().after_unjudged = Some(UnjudgedSend {
-                place,
                 before,
                 until_end: None,
             });
         }
+    }
+
+    /// Counts what came after this connection's last unjudged send, if it made one
+    /// ([`Counters::unjudged_senders`]).
+    fn count_after_unjudged(&mut self) {
+        let Some(sent) = self.rare.as_ref().and_then(|r| r.after_unjudged) else {
+            return;
+        };
+        let until = sent.until_end.unwrap_or(self.traffic.messages_received);
+        let after = until.saturating_sub(sent.before);
+        self.counters.unjudged_senders += 1;
+        self.counters.unjudged_unanswered += u64::from(after == 0);
+        self.counters.after_unjudged_frames += after;
     }
 
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record

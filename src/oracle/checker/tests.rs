@@ -873,10 +873,10 @@ fn an_uncorrelated_expectation_names_the_unclaimed_kinds_that_came_as_it_waited(
     assert_eq!(correlated.violations[0].misread, None);
 }
 
-/// Records of kinds no step names are counted as no answer when they name no request (a
-/// heartbeat), and only where the script correlates its answers: one carrying a
-/// correlation field may be a misnamed answer, and so may any where nothing is
-/// correlated.
+/// Records of kinds no step names are counted as no answer when they name no request and
+/// their kind repeats (a heartbeat), and only where the script correlates its answers: one
+/// carrying a correlation field may be a misnamed answer, and so may any where nothing is
+/// correlated; a kind that came once (a greeting no step waits for) says the server spoke.
 #[test]
 fn unclaimed_records_naming_no_request_are_counted_as_no_answers() {
     let now = Instant::now();
@@ -885,8 +885,9 @@ fn unclaimed_records_naming_no_request_are_counted_as_no_answers() {
         let mut ch = ch.claiming_only(Some(Arc::new(kinds.clone())));
         for msg in [
             json!({"type": "heartbeat"}),
-            json!({"type": "presence", "at": 3}),
+            json!({"type": "welcome", "at": 3}),
             json!({"type": "result", "run_id": "r1"}),
+            json!({"type": "heartbeat"}),
             json!({"type": "done", "run_id": "r2"}),
         ] {
             ch.on_message(&msg, now);

@@ -220,7 +220,6 @@ fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
             closed_after_acceptance: None,
             attempts: attempts.clone(),
             observed: None,
-            after_unjudged: None,
         })
         .collect()
 }

@@ -108,7 +108,6 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
         closed_after_acceptance: None,
         attempts: vec![a],
         observed: None,
-        after_unjudged: None,
     }
 }
 

@@ -6,7 +6,7 @@
 //! fire-and-forget command: rails/rails #25381 drops the command, and a script that only
 //! sends it reads clean on the buggy server and the fixed one alike).
 
-use crate::model::{ConnReport, Plan, Step, StepPlace};
+use crate::model::{Counters, Plan, Step, StepPlace};
 
 /// At most this many sends are named in the note; the rest are counted.
 const NAMED: usize = 4;
@@ -94,26 +94,31 @@ pub fn unjudged_note(plan: &Plan) -> Option<String> {
     unjudged_note_of(groups)
 }
 
-/// [`unjudged_note`] for a run whose connections' reports say what came after their last
-/// unjudged send ([`ConnReport::after_unjudged`]): the note, then whether anything did.
-/// Nothing on any connection is what a server that drops such sends shows (or one that
-/// never answers them: the run cannot tell, an `expect` can); something on some and
-/// nothing on others is connections of one script answered differently.
-pub fn unjudged_run_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+/// [`unjudged_note`] for a run whose `counters` say what came after each connection's
+/// last unjudged send ([`Counters::unjudged_senders`]): the note, then whether anything
+/// did ([`after_unjudged_note`]).
+pub fn unjudged_run_note(plan: &Plan, counters: &Counters) -> Option<String> {
     let note = unjudged_note(plan)?;
-    let after: Vec<u64> = reports
-        .iter()
-        .filter_map(|r| r.after_unjudged.as_ref())
-        .map(|a| a.received)
-        .collect();
-    let sent = after.len() as u64;
+    Some(match after_unjudged_note(counters) {
+        Some(after) => format!("{note}; {after}"),
+        None => note,
+    })
+}
+
+/// What came after the connections' last unjudged sends, as `counters` (a run's, or a
+/// hunt's rounds' added up) count them; `None` when no connection made one. Nothing on
+/// any connection is what a server that drops such sends shows (or one that never
+/// answers them: the run cannot tell, an `expect` can); something on some and nothing on
+/// others is connections of one script answered differently.
+pub fn after_unjudged_note(counters: &Counters) -> Option<String> {
+    let sent = counters.unjudged_senders;
     if sent == 0 {
-        return Some(note);
+        return None;
     }
-    let silent = after.iter().filter(|&&n| n == 0).count() as u64;
-    let frames: u64 = after.iter().sum();
+    let silent = counters.unjudged_unanswered;
+    let frames = crate::model::words::plural(counters.after_unjudged_frames, "frame");
     let conns = crate::model::words::plural(sent, "connection");
-    let seen = if silent == sent {
+    Some(if silent >= sent {
         format!(
             "after the last such send, nothing more came on any of the {conns} that made it \
              (what a server that drops it shows, as one that never answers it does)"
@@ -121,18 +126,15 @@ pub fn unjudged_run_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> 
     } else if silent == 0 {
         format!(
             "after the last such send, every one of the {conns} that made it received more \
-             ({}, read by no `expect`)",
-            crate::model::words::plural(frames, "frame")
+             ({frames}, read by no `expect`)"
         )
     } else {
         format!(
             "after the last such send, nothing more came on {silent} of the {conns} that \
-             made it, while the others received {}: connections of one script were \
-             answered differently, which only an `expect` can judge",
-            crate::model::words::plural(frames, "frame")
+             made it, while the others received {frames}: connections of one script were \
+             answered differently, which only an `expect` can judge"
         )
-    };
-    Some(format!("{note}; {seen}"))
+    })
 }
 
 /// The first send [`unjudged_note_of`] names: its group's index among `scripts` and its

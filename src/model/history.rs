@@ -343,6 +343,11 @@ pub struct ExpectCounts {
     /// files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unclaimed_kind: Option<String>,
+    /// Records whose `[oracles] identity` field held their connection's own user (its
+    /// token's `sub`): a field that never does, anywhere in the run, names something
+    /// else. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub identity_matched: u64,
 }
 
 /// What a capture found in the messages that met its expectation ([`ExpectCounts::captures`]).
@@ -381,6 +386,7 @@ impl ExpectCounts {
         }
         self.correlated_met.extend(o.correlated_met.iter().cloned());
         self.unclaimed += o.unclaimed;
+        self.identity_matched += o.identity_matched;
         if self.unclaimed_kind.is_none() {
             self.unclaimed_kind.clone_from(&o.unclaimed_kind);
         }

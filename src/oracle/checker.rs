@@ -1636,7 +1636,9 @@ impl ConnChecker {
         let Some(value) = lookup(msg, field) else {
             return;
         };
-        if value.text() != Some(self.who.sub.as_str()) {
+        if value.text() == Some(self.who.sub.as_str()) {
+            self.counts.identity_matched += 1;
+        } else {
             // Quoted as the seen value is (JSON): `user_id = "u1"`, never `= u1` beside it.
             let expected = format!("{field} = {}", Value::from(self.who.sub.as_str()));
             self.violate(

@@ -594,6 +594,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = misread(e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = identity_misnamed(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = closed_on_request(e.plan, e.reports, e.by_oracle) {
         return j;
     }
@@ -2149,6 +2152,69 @@ fn capture_never_found(
             never.missed,
             plural(never.missed),
             never.shape
+        )),
+    })
+}
+
+/// Values of a misnamed identity field the hint quotes.
+const IDENTITY_VALUES_SHOWN: usize = 3;
+
+/// Every violation is of the declared `[oracles] identity` field, which never held its
+/// connection's own user on any connection of the run
+/// ([`ExpectCounts::identity_matched`](crate::model::ExpectCounts::identity_matched)),
+/// and held values that differ from record to record, none the user of any token of the
+/// run: the field names something else (a subscription's or a message's id), so its
+/// mismatches are no leaks. Unreadable. One value everywhere (a server that stamps every
+/// event `"system"`, or one user for all) stays a finding, as does any value that is
+/// another user of the run (a leak shows whose events leaked).
+fn identity_misnamed(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let field = plan.oracles.identity.as_deref()?;
+    let mismatched = by_oracle.get(&OracleKind::Identity).copied().unwrap_or(0);
+    let total: u64 = by_oracle.values().sum();
+    let matched: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.identity_matched)
+        .sum();
+    if mismatched == 0 || total != mismatched || matched > 0 {
+        return None;
+    }
+    let prefix = format!("{field} = ");
+    let mut values: Vec<&str> = Vec::new();
+    for v in reports.iter().flat_map(|r| &r.violations) {
+        if v.oracle != OracleKind::Identity || v.learned {
+            continue;
+        }
+        let value = v.seen.strip_prefix(&prefix)?;
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    let users: BTreeSet<String> = plan
+        .tokens
+        .iter()
+        .map(|t| serde_json::Value::from(t.sub.as_str()).to_string())
+        .collect();
+    if values.len() < 2 || values.iter().any(|v| users.contains(*v)) {
+        return None;
+    }
+    let mut shown: Vec<&str> = values.iter().take(IDENTITY_VALUES_SHOWN).copied().collect();
+    if values.len() > IDENTITY_VALUES_SHOWN {
+        shown.push("…");
+    }
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the `[oracles] identity` field {field:?} never held its connection's own user \
+             on any connection ({mismatched} record{} checked, none did), and what it held \
+             ({}) is no user of this run: it names something else (a subscription's or a \
+             message's id), so these are no leaks. Point `identity` at the field that \
+             carries the user (the token's `sub`)",
+            plural(mismatched),
+            shown.join(", ")
         )),
     })
 }

@@ -993,6 +993,11 @@ fn identity_flags_another_users_event() {
     assert_eq!(ch.violations.len(), 1);
     assert_eq!(ch.violations[0].oracle, OracleKind::Identity);
     assert_eq!(ch.violated_by[&OracleKind::Identity], 1);
+    // Its own user is counted as held (a field that never holds it names something else).
+    assert_eq!(ch.counts().identity_matched, 0);
+    ch.on_message(&json!({"type": "x", "user_id": "user-1"}), Instant::now());
+    assert_eq!(ch.counts().identity_matched, 1);
+    assert_eq!(ch.violations.len(), 1);
     // Both sides quoted alike, as JSON: a number would show unquoted on the seen side.
     let sub = &ch.violations[0].expected;
     assert!(

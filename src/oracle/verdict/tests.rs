@@ -1962,6 +1962,56 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
     assert_eq!(judged(0, "phx_reply").verdict, Verdict::Violations);
 }
 
+/// A declared identity field that never held its connection's own user, anywhere, and
+/// held ids that differ from record to record and are no user of the run, names
+/// something else: unreadable, no leak. One constant value for all (a server stamping
+/// every event with one user), a value that is another user of the run, or one record
+/// that held its own user, and the mismatches stay identity violations.
+#[test]
+fn an_identity_field_that_never_holds_a_user_is_misnamed_not_a_leak() {
+    let mut plan = plan();
+    plan.oracles.identity = Some("id".into());
+    let other_user = serde_json::Value::from(plan.tokens[1].sub.as_str()).to_string();
+    let judged = |held: &[&str], matched: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .zip(held.chunks(held.len().div_ceil(2)))
+            .map(|(c, held)| {
+                let mut r = report(c, attempt(End::Accepted), Default::default());
+                r.counters.expect.identity_matched = matched;
+                r.violations = held
+                    .iter()
+                    .map(|value| Violation {
+                        oracle: OracleKind::Identity,
+                        seen: format!("id = {value}"),
+                        ..unmet(c.id, false)
+                    })
+                    .collect();
+                r.violations_by_oracle = [(OracleKind::Identity, held.len() as u64)].into();
+                r
+            })
+            .collect();
+        let n = held.len() as u64;
+        judge_completed_by(&plan, &reports, &[(OracleKind::Identity, n)].into())
+    };
+    let ids = ["\"s-0\"", "\"s-1\"", "\"s-2\"", "\"s-3\""];
+    let j = judged(&ids, 0);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("field \"id\" never held its connection's own user on any connection (4 records checked, none did)")
+            && hint.contains("(\"s-0\", \"s-1\", \"s-2\", …) is no user of this run"),
+        "{hint}"
+    );
+    assert_eq!(judged(&ids, 1).verdict, Verdict::Violations);
+    let one_for_all = ["\"system\"", "\"system\""];
+    assert_eq!(judged(&one_for_all, 0).verdict, Verdict::Violations);
+    let leaked = ["\"s-0\"", other_user.as_str()];
+    assert_eq!(judged(&leaked, 0).verdict, Verdict::Violations);
+}
+
 /// Deadlines that ran out while the client itself was stalled for a good part of their
 /// window are the client's, not the server's; one that a stall barely touched, a violation
 /// of another kind, or a violation or stall that was not kept leaves the violations

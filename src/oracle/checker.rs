@@ -2347,10 +2347,12 @@ fn step_name(action: &Action) -> String {
     }
 }
 
-/// Words of an error that say the connection is not authenticated (lowercase, matched
-/// anywhere in the error's JSON text): the server's authentication, not its
-/// authorization ("forbidden" for a room is policy) and not an expired token.
-const UNAUTHENTICATED: [&str; 8] = [
+/// Words of an error that say the connection is not authenticated, or its session not
+/// set up yet (lowercase, matched anywhere in the error's JSON text): the server's
+/// authentication and session, not its authorization ("forbidden" for a room is policy)
+/// and not an expired token. After the server accepted the connection, either is the ack
+/// sent before the session was ready (race pattern P7).
+const UNAUTHENTICATED: [&str; 14] = [
     "not_authenticated",
     "not authenticated",
     "unauthenticated",
@@ -2359,6 +2361,12 @@ const UNAUTHENTICATED: [&str; 8] = [
     "not logged in",
     "login required",
     "session not found",
+    "session not ready",
+    "session_not_ready",
+    "connection not ready",
+    "session not initialized",
+    "session not initialised",
+    "session not established",
 ];
 
 /// Whether an error's text says the connection is not authenticated (and not that its

@@ -578,7 +578,11 @@ fn an_unauthenticated_error_after_acceptance_is_a_violation() {
                 .contains("after the server had accepted the connection"),
         "{violations:#?}"
     );
+    // A session not ready yet after the acceptance is the same race (P7).
+    let (violations, errored) = answered(true, "internal error: session not ready");
+    assert_eq!((violations.len(), errored), (1, 0), "{violations:#?}");
     for (accepted, code) in [
+        (false, "session not ready"),
         (false, "not_authenticated"),
         (true, "validation_failed"),
         (true, "token expired: not authenticated"),

@@ -731,6 +731,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     Merged {
         verdict: judgement.verdict,
         rate_limiting,
+        undeclared_takeover: oracle::takeover::undeclared_codes(plan, &out.reports),
         oracles: oracle::oracles_on(plan),
         hint,
         answers,

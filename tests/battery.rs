@@ -1285,3 +1285,128 @@ async fn a_server_taking_tokens_without_sub_or_exp_is_clean_with_a_policy_note()
     .await
     .expect("bounded");
 }
+
+/// A server whose policy is "newest connection wins" (Slack's, Discord's gateway: a
+/// token that connects again ends its older session), saying so with close 4409
+/// "session replaced"; otherwise correct: greets `welcome`, answers each `req` with its
+/// `res`. None of that is a race.
+mod takeover {
+    use super::common::{accept_bearer, spawn_server, unverified_sub, TEST_SECRET};
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::Notify;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_util::sync::CancellationToken;
+
+    /// Each user's live session: what tells it it was replaced.
+    type Sessions = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
+
+    pub async fn spawn() -> (String, CancellationToken) {
+        let sessions: Sessions = Arc::default();
+        spawn_server(move |tcp| serve(tcp, sessions.clone())).await
+    }
+
+    async fn serve(tcp: tokio::net::TcpStream, sessions: Sessions) {
+        let Some((mut ws, token)) = accept_bearer(tcp, |_| true).await else {
+            return;
+        };
+        let user = unverified_sub(&token).unwrap_or_default();
+        let replaced = Arc::new(Notify::new());
+        let older = sessions
+            .lock()
+            .unwrap()
+            .insert(user.clone(), replaced.clone());
+        if let Some(older) = older {
+            older.notify_one();
+        }
+        let hello = json!({"type": "welcome"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = replaced.notified() => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(4409),
+                        reason: "session replaced".into(),
+                    };
+                    let _ = ws.close(Some(frame)).await;
+                    // Until the client answers the Close (it does at once).
+                    while let Some(Ok(_)) = ws.next().await {}
+                    return;
+                }
+                frame = ws.next() => {
+                    let Some(Ok(Message::Text(text))) = frame else {
+                        break;
+                    };
+                    let request: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                    let res = json!({"type": "res", "id": request["id"]}).to_string();
+                    if ws.send(Message::Text(res.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut live = sessions.lock().unwrap();
+        if live.get(&user).is_some_and(|s| Arc::ptr_eq(s, &replaced)) {
+            live.remove(&user);
+        }
+    }
+
+    /// A battery file for it, narrowed to the `same-token` family.
+    pub fn battery_text() -> String {
+        format!(
+            r#"name = "takeover"
+seed = 1
+duration = "20s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[battery]
+request = {{ type = "req", id = "r-{{{{conn}}}}-{{{{run}}}}" }}
+ack = "welcome"
+reply = "res"
+correlate = "id"
+within = "2s"
+families = ["same-token"]
+"#
+        )
+    }
+}
+
+/// "Newest connection wins", undeclared: the same-token family's calibration sees the
+/// older session ended with a close that reads as a takeover, notes it as the target's
+/// policy and counts such closes as replaced: no race found (a find here used to be
+/// confirmed 10/10 against this correct server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_takeover_policy_is_noted_not_found() {
+    let check = async {
+        let (url, stop) = takeover::spawn().await;
+        let battery = load_battery_str(&takeover::battery_text(), "takeover.toml")
+            .unwrap()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = run_against(&battery, Target::Url(url), dir.path(), BUDGET).await;
+        stop.cancel();
+        let report = &outcome.families[0];
+        assert!(
+            matches!(report.end, FamilyEnd::Clean),
+            "{:?} {:?}",
+            report.end,
+            report.policy
+        );
+        assert!(
+            report.policy.iter().any(|p| p.contains(
+                "the target ends the older session of a token when it connects again (close 4409"
+            )),
+            "{:?}",
+            report.policy
+        );
+    };
+    tokio::time::timeout(BOUND, check).await.expect("bounded");
+}

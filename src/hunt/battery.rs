@@ -320,11 +320,23 @@ pub async fn run(
         let mut policy = Vec::new();
         if family == Family::SameToken && !levels.is_empty() && !runner.cancel.is_cancelled() {
             let end = Instant::now() + share;
-            if let Some(note) = calibrate_sessions(battery, runner, opts.seed, end).await? {
-                for level in &mut levels {
-                    level.scenario.oracles.session.max_live = None;
+            match calibrate_sessions(battery, runner, opts.seed, end).await? {
+                Some(Sessions::Concurrent(note)) => {
+                    for level in &mut levels {
+                        level.scenario.oracles.session.max_live = None;
+                    }
+                    policy.push(note);
                 }
-                policy.push(note);
+                Some(Sessions::Takeover(codes, note)) => {
+                    for level in &mut levels {
+                        let replaced = &mut level.scenario.oracles.session.reject.replaced;
+                        replaced.extend(codes.iter().copied());
+                        replaced.sort_unstable();
+                        replaced.dedup();
+                    }
+                    policy.push(note);
+                }
+                None => {}
             }
         }
         report(&Event::Family {
@@ -396,31 +408,56 @@ pub fn excuse(family: Family) -> Option<Excuse> {
     }
 }
 
-/// The `same-token` family's calibration ([`Battery::sessions_calibration`]), unless the
-/// file declares `[oracles] exclusive`: when the target serves two sessions of one token
-/// opened one after the other (not racing), concurrent sessions are its policy and the
-/// family does not judge exclusivity. Returns the line saying so, `None` when the target
-/// keeps one session per token (or calibration could not tell: exclusivity stays on).
+/// What the `same-token` family's calibration found the target's policy to be for two
+/// sessions of one token, each with the line saying so.
+enum Sessions {
+    /// It serves both: exclusivity is not judged.
+    Concurrent(String),
+    /// It ends the older one when the token connects again, with these close codes (a
+    /// takeover the scenario does not declare): they count as `replaced`, never as a race.
+    Takeover(Vec<u16>, String),
+}
+
+/// The `same-token` family's calibration ([`Battery::sessions_calibration`]): when the
+/// target serves two sessions of one token opened one after the other (not racing),
+/// concurrent sessions are its policy and the family does not judge exclusivity (unless
+/// the file declares `[oracles] exclusive`); when it ends the older one with a close that
+/// reads as a takeover ([`Summary::undeclared_takeover`](crate::results::Summary::undeclared_takeover)),
+/// "newest connection wins" is its policy, and the family's scenarios declare those codes
+/// `replaced`. `None` when the target keeps one session per token otherwise (or
+/// calibration could not tell: the oracles stay as written).
 async fn calibrate_sessions(
     battery: &Battery,
     runner: &Runner,
     seed: u64,
     budget_end: Instant,
-) -> Result<Option<String>, BatteryError> {
-    if battery.declared_exclusive {
-        return Ok(None);
-    }
+) -> Result<Option<Sessions>, BatteryError> {
     let scenario = battery.sessions_calibration()?;
     let plan = plan::build(&scenario, seed);
     let Some((outcome, cut)) = runner.once_by(&plan, budget_end).await? else {
         return Ok(None);
     };
-    if cut || !outcome.broke(OracleKind::Exclusivity) {
+    if cut {
         return Ok(None);
     }
-    Ok(Some(
+    let codes = outcome.results.summary.undeclared_takeover.clone();
+    if !codes.is_empty() {
+        let listed: Vec<String> = codes.iter().map(u16::to_string).collect();
+        let note = format!(
+            "the target ends the older session of a token when it connects again (close {}: \
+             \"newest connection wins\", its policy): those closes count as replaced, not \
+             as a race; declare `[oracles] reject = {{ replaced = [{}] }}` to say so yourself",
+            listed.join(", "),
+            listed.join(", ")
+        );
+        return Ok(Some(Sessions::Takeover(codes, note)));
+    }
+    if battery.declared_exclusive || !outcome.broke(OracleKind::Exclusivity) {
+        return Ok(None);
+    }
+    Ok(Some(Sessions::Concurrent(
         "the target serves two sessions of one token opened one after the other (its policy): exclusivity not judged; identity, completeness and the other oracles are".to_string(),
-    ))
+    )))
 }
 
 /// One family: its levels in the order [`Hooks::escalate`] gives, health probed before

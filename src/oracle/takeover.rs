@@ -71,6 +71,13 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     ))
 }
 
+/// The close codes of [`undeclared_note`]'s closes, ascending: what a calibration reads
+/// as the target's takeover policy. Empty when there were none.
+pub fn undeclared_codes(plan: &Plan, reports: &[ConnReport]) -> Vec<u16> {
+    // A map by code: its keys come ascending, once each.
+    takeover_closes(plan, reports).keys().copied().collect()
+}
+
 /// The server closes, by code, that read as a takeover and that the scenario declares
 /// neither as one nor as shedding: of accepted attempts (their reason in
 /// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance

@@ -116,6 +116,7 @@ pub(crate) fn summary() -> Summary {
             OracleKind::Ordering,
         ],
         rate_limiting_may_explain: false,
+        undeclared_takeover: Vec::new(),
         hint: None,
         answers: Vec::new(),
         thresholds: Vec::new(),

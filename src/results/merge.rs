@@ -121,6 +121,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     let mut lenient = Vec::new();
     let mut answers = Vec::new();
     let mut oracles = BTreeSet::new();
+    let mut takeover = BTreeSet::new();
     for run in runs {
         let s = &run.summary;
         counters.merge(&s.counters);
@@ -141,7 +142,9 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             }
         }
         oracles.extend(s.oracles.iter().copied());
+        takeover.extend(s.undeclared_takeover.iter().copied());
     }
+    summary.undeclared_takeover = takeover.into_iter().collect();
     violations.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     summary.violations.first = violations
         .iter()

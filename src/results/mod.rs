@@ -84,6 +84,12 @@ pub struct Summary {
     /// would only show that policy again. Absent from files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiting_may_explain: bool,
+    /// Close codes that ended connections in a way that reads as a takeover by another
+    /// connection of the same token, which the scenario does not declare
+    /// (`[oracles] reject.replaced`), ascending. The battery's `same-token` family reads
+    /// them from its calibration as the target's policy. Absent from files when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeclared_takeover: Vec<u16>,
     /// What the server answered instead of a 101, one per cause (at most
     /// [`MAX_ANSWERS`]): the status line and the first bytes of the body.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -263,6 +269,8 @@ pub struct Merged {
     pub verdict: Verdict,
     /// See [`Summary::rate_limiting_may_explain`].
     pub rate_limiting: bool,
+    /// See [`Summary::undeclared_takeover`].
+    pub undeclared_takeover: Vec<u16>,
     pub oracles: Vec<OracleKind>,
     pub hint: Option<String>,
     pub answers: Vec<Answer>,
@@ -333,6 +341,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         learned: info.plan.oracles.learned.clone(),
         verdict: m.verdict,
         rate_limiting_may_explain: m.rate_limiting,
+        undeclared_takeover: m.undeclared_takeover,
         oracles: m.oracles,
         hint: m.hint,
         answers: m.answers,

@@ -1128,6 +1128,10 @@ pub enum Misread {
         /// request's value each. Absent in results written before it existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         held: Option<String>,
+        /// The value the test wants there, as JSON (cut at 80 bytes), when it wants one
+        /// (`=`); absent for a pattern test, and in results written before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wanted: Option<String>,
         /// The answer's kind, as a one-kind list.
         kinds: Vec<String>,
     },

@@ -1324,6 +1324,10 @@ impl ConnChecker {
                     None => Misread::WrongValue {
                         path: test.path.clone(),
                         held: Some(excerpt(&v.to_value().to_string(), NO_ID_BYTES)),
+                        wanted: match &shown.test {
+                            Test::Equals(w) => Some(excerpt(&w.to_string(), NO_ID_BYTES)),
+                            _ => None,
+                        },
                         kinds: vec![event.to_string()],
                     },
                 }),

@@ -600,6 +600,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = closed_on_request(e.plan, e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = value_slip(e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = said_no_everywhere(e.plan, e.reports, e.by_oracle) {
         return j;
     }
@@ -2067,6 +2070,64 @@ fn wanted_elsewhere(plan: &Plan, kept: &[&Violation]) -> bool {
         }) => serde_json::from_str(held)
             .is_ok_and(|held| plan.scripts.iter().any(|s| wants(s, path, &held))),
         _ => false,
+    })
+}
+
+/// Whether `a` and `b` are the same letters and digits, told apart only by case,
+/// separators or spaces (`n-0` and `n0`, `user_1` and `User-1`): one value spelled two
+/// ways. Another request's value (`n1` for `n0`) is no such thing.
+fn same_but_spelling(a: &str, b: &str) -> bool {
+    let letters = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (letters(a), letters(b));
+    !a.is_empty() && a == b
+}
+
+/// Every unmet expectation failed a `where` test that wants a string, on an answer that
+/// held another spelling of it ([`same_but_spelling`]: `"n0"` where the test wants
+/// `"n-0"`), and no expectation with `where` tests was met in
+/// the whole run: the test's value is written otherwise than the answers (and most likely
+/// the request) write it, a slip in the scenario, not a loss. Unreadable, naming both.
+/// Values that are no near spelling of each other (`false` for `true`, another request's
+/// result) are judged by the rules after it.
+fn value_slip(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
+    if met > 0 {
+        return None;
+    }
+    let slips: Vec<(&str, String, String)> = kept
+        .iter()
+        .map(|v| match &v.misread {
+            Some(Misread::WrongValue {
+                path,
+                held: Some(held),
+                wanted: Some(wanted),
+                ..
+            }) => {
+                let text = |json: &str| serde_json::from_str::<String>(json).ok();
+                let (held, wanted) = (text(held)?, text(wanted)?);
+                let close = held != wanted && same_but_spelling(&held, &wanted);
+                close.then_some((path.as_str(), held, wanted))
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (path, held, wanted) = slips.first()?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, each on a `where` test of {path:?} whose answer \
+             held the value it wants spelled another way (the first: wants {wanted:?}, \
+             held {held:?}), and no checked answer passed anywhere: the test's value is \
+             written otherwise than the answers write it (a placeholder spelled differently \
+             from the send's?), a slip in the scenario, not a loss. Did you mean {held:?}?",
+            plural(unmet)
+        )),
     })
 }
 

@@ -1484,6 +1484,7 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
         Some(Misread::WrongValue {
             path: "/2/status".into(),
             held: Some("\"error\"".into()),
+            wanted: Some("\"ok\"".into()),
             kinds: vec!["reply".into()],
         })
     );

@@ -1769,6 +1769,38 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     assert_eq!(judged(1).verdict, Verdict::Violations);
 }
 
+/// Every unmet expectation's `where` test wanted the value its answer held, spelled
+/// another way (`"n-0"` written, `"n0"` sent and answered), and no checked answer passed:
+/// a slip in the scenario, unreadable. Another value (`"n1"`, another request's), or one
+/// checked answer that passed, leaves the losses standing.
+#[test]
+fn a_where_value_spelled_otherwise_than_the_answers_is_a_slip() {
+    let plan = plan();
+    let slip = |held: &str| crate::model::Misread::WrongValue {
+        path: "message.nonce".into(),
+        held: Some(format!("{held:?}")),
+        wanted: Some("\"n-0\"".into()),
+        kinds: vec!["spoken".into()],
+    };
+    let judged = |held: &str, checked_met: u64| {
+        let reports = misread_reports(&plan, &slip(held), |r| {
+            r.counters.expect.checked_met = checked_met;
+        });
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged("n0", 0);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("(the first: wants \"n-0\", held \"n0\")")
+            && hint.contains("Did you mean \"n0\"?"),
+        "{hint}"
+    );
+    assert_eq!(judged("N_0", 0).verdict, Verdict::Unreadable);
+    assert_ne!(judged("n1", 0).verdict, Verdict::Unreadable);
+    assert_eq!(judged("n0", 1).verdict, Verdict::Violations);
+}
+
 /// Every accepted valid connection's checked answers said no (`success = false` where the
 /// `where` test wants `true`) and no checked answer said yes in the whole run: the server
 /// turned every request away (Home Assistant answering each string `id` with
@@ -1780,6 +1812,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     let said_no = crate::model::Misread::WrongValue {
         path: "success".into(),
         held: Some("false".into()),
+        wanted: None,
         kinds: vec!["result".into()],
     };
     let judged = |checked_met: u64, everywhere: bool| {
@@ -1808,6 +1841,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
         r.violations[0].misread = Some(crate::model::Misread::WrongValue {
             path: "result".into(),
             held: Some(held.into()),
+            wanted: None,
             kinds: vec!["result".into()],
         });
     }
@@ -1851,6 +1885,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
         r.violations[0].misread = Some(crate::model::Misread::WrongValue {
             path: "result".into(),
             held: Some("\"B\"".into()),
+            wanted: None,
             kinds: vec!["result".into()],
         });
     }

@@ -1065,7 +1065,8 @@ impl ConnChecker {
         }
         self.note_untested(event, msg);
         if let Some(key) = self.late_for_finished(msg, event, now) {
-            let expected = "no further events for a finished sequence".to_string();
+            // A duplicate delivery, or an extra answer the pattern does not allow.
+            let expected = "nothing more for a request already answered in full".to_string();
             self.violate(
                 OracleKind::Completeness,
                 now,

@@ -10,6 +10,20 @@ mod common;
 use common::{chat_scenario, scenario, spawn_fake, Fault};
 use stampede::model::{OracleKind, Verdict};
 
+/// The chat scenario with a 300 ms `within`, a 200 ms think before each send and none
+/// after its expect: against [`Fault::LateCompletion`] each reply's held events come 200
+/// ms after its deadline, with the next request.
+fn think_before_sends(name: &str, users: u64, messages: u64) -> String {
+    let think = "    { think = \"fixed(5ms)\" },\n";
+    chat_scenario(name, users as u32, messages as u32)
+        .replace(r#"within = "3s""#, r#"within = "300ms""#)
+        .replace(think, "")
+        .replace(
+            "    { send = { type = \"user_message\"",
+            "    { think = \"fixed(200ms)\" },\n    { send = { type = \"user_message\"",
+        )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
     let (users, messages) = (2u64, 3u64);
@@ -19,14 +33,7 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
     // close, which it does right at its last deadline (no think after the last expect),
     // however busy the machine. (With the think after the expect, both took ~200 ms and a
     // busy machine could order them either way.)
-    let think = "    { think = \"fixed(5ms)\" },\n";
-    let text = chat_scenario("late", users as u32, messages as u32)
-        .replace(r#"within = "3s""#, r#"within = "300ms""#)
-        .replace(think, "")
-        .replace(
-            "    { send = { type = \"user_message\"",
-            "    { think = \"fixed(200ms)\" },\n    { send = { type = \"user_message\"",
-        );
+    let text = think_before_sends("late", users, messages);
     assert!(text.contains("300ms") && text.contains("200ms"), "{text}");
     assert!(
         text.find("fixed(200ms)") < text.find("{ send = "),
@@ -81,14 +88,7 @@ async fn answers_that_come_after_their_deadline_are_told_as_late_not_lost() {
 async fn answers_that_come_only_with_the_next_request_are_told_one_behind() {
     let (users, messages) = (2u64, 3u64);
     let (url, stop) = spawn_fake(Fault::LateCompletion).await;
-    let think = "    { think = \"fixed(5ms)\" },\n";
-    let text = chat_scenario("behind", users as u32, messages as u32)
-        .replace(r#"within = "3s""#, r#"within = "300ms""#)
-        .replace(think, "")
-        .replace(
-            "    { send = { type = \"user_message\"",
-            "    { think = \"fixed(200ms)\" },\n    { send = { type = \"user_message\"",
-        )
+    let text = think_before_sends("behind", users, messages)
         // Four times as long as any late answer takes after its deadline.
         .replace(
             "  { close = 1000 },",

@@ -1706,7 +1706,10 @@ async fn a_reply_correlated_at_another_path_is_matched_to_its_request() {
     };
     assert_eq!(found.len(), 6, "{found:#?}");
     assert_eq!(
-        count("nothing more for a request already answered in full", "reply"),
+        count(
+            "nothing more for a request already answered in full",
+            "reply"
+        ),
         3
     );
     assert_eq!(count("reply within 2s", "nothing"), 3);

@@ -947,7 +947,9 @@ fn the_rest_of_a_failed_sequence_is_no_further_finding() {
         ["started", "thinking", "tool", "tool_done", "done", "tool"].map(|e| f.msg(e, "r3"));
     send_all(&mut ch, &twice);
     assert_eq!(ch.violations.len(), 2, "{:?}", ch.violations);
-    assert!(ch.violations[1].expected.contains("already answered in full"));
+    assert!(ch.violations[1]
+        .expected
+        .contains("already answered in full"));
 }
 
 #[test]

@@ -774,7 +774,9 @@ async fn header_values_from_the_environment_are_sent_but_never_written_and_repla
 
 /// A server that trusts anyone, records the path and query of every upgrade it accepts,
 /// and greets with the bearer token as `user_id` (an identity violation every time, so
-/// that a hunt finds one and writes a repro).
+/// that a hunt finds one and writes a repro), after a presence record that names the
+/// token's own user (so the field reads as the user's, and the token in it as a leak,
+/// not as a field that names something else).
 async fn spawn_query_recorder() -> (String, CancellationToken, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
@@ -798,6 +800,9 @@ async fn spawn_query_recorder() -> (String, CancellationToken, Arc<Mutex<Vec<Str
                 return;
             };
             record.lock().unwrap().push(got.0);
+            let user = common::unverified_sub(&got.1).unwrap_or_default();
+            let presence = json!({"type": "presence", "user_id": user});
+            let _ = ws.send(Message::Text(presence.to_string().into())).await;
             let hello = json!({"type": "connection_established", "user_id": got.1, "seq": 1});
             let _ = ws.send(Message::Text(hello.to_string().into())).await;
             while let Some(Ok(_)) = ws.next().await {}

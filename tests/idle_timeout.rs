@@ -350,25 +350,6 @@ async fn an_undeclared_idle_timeout_close_is_a_finding_and_the_hint_says_how_to_
     assert!(["2s", "1900ms"].contains(&suggested), "{hint}");
 }
 
-/// Undeclared, an idle close sooner than a second is no timeout the hint suggests by its
-/// timing alone (a timer bug closes that soon), but one whose reason says "idle timeout"
-/// says what it is: the hint says how to declare it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_idle_close_that_says_idle_gets_the_hint() {
-    let idle = Idle {
-        after: Duration::from_millis(400),
-        ..TWO_SECONDS
-    };
-    let sum = run_against(idle, "short", "").await;
-    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
-    let hint = sum.hint.clone().unwrap_or_default();
-    assert!(
-        hint.contains("the server closed 3 connections idle for 0.")
-            && hint.contains("add `idle_timeout = \""),
-        "{hint}"
-    );
-}
-
 /// A close well before the declared idle time (300 ms into the think, as river #205's
 /// stale grace timer closes a healthy connection) is no idle policy: still a finding, no
 /// `closed_idle`, and the hint says it came too soon.

@@ -96,9 +96,7 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     }
     let alike = hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD;
     let most = n as f64 >= MOST * mid_script as f64;
-    // A close whose reason says "idle" is told as one however soon it came.
-    let long_enough = lo >= MIN_SUGGESTED || reasons_say_idle(reports);
-    (alike && most && long_enough).then(|| {
+    (alike && most && lo >= MIN_SUGGESTED).then(|| {
         let close = match with_codes_of(spec, &idle) {
             Some(codes) => format!(" and `idle_close = [{codes}]`"),
             None => String::new(),
@@ -114,21 +112,6 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             quoted(suggested(lo)),
         )
     })
-}
-
-/// Whether every connection the server closed mid-script gave a reason that says "idle"
-/// (`1000 "idle timeout"`): its idle policy in its own words, however short.
-fn reasons_say_idle(reports: &[ConnReport]) -> bool {
-    let mut closed = reports
-        .iter()
-        .filter(|r| r.attempts.iter().any(closed_mid_script))
-        .peekable();
-    closed.peek().is_some()
-        && closed.all(|r| {
-            r.closed_after_acceptance
-                .as_ref()
-                .is_some_and(|a| a.body.to_lowercase().contains("idle"))
-        })
 }
 
 /// With `idle_timeout` declared: the note on mid-script closes that came after the

@@ -2217,6 +2217,20 @@ fn capture_never_found(
     })
 }
 
+/// `text` with each run of digits written `#` (`"user-1012"` → `"user-#"`): the shape a
+/// family of ids shares.
+fn shape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
 /// Values of a misnamed identity field the hint quotes.
 const IDENTITY_VALUES_SHOWN: usize = 3;
 
@@ -2227,7 +2241,8 @@ const IDENTITY_VALUES_SHOWN: usize = 3;
 /// run: the field names something else (a subscription's or a message's id), so its
 /// mismatches are no leaks. Unreadable. One value everywhere (a server that stamps every
 /// event `"system"`, or one user for all) stays a finding, as does any value that is
-/// another user of the run (a leak shows whose events leaked).
+/// another user of the run, or shaped as the run's users are ([`shape`]: a leak shows
+/// whose events leaked).
 fn identity_misnamed(
     plan: &Plan,
     reports: &[ConnReport],
@@ -2254,12 +2269,14 @@ fn identity_misnamed(
             values.push(value);
         }
     }
+    // Users' shapes too: `"user-1012"` where the run's users are `"user-0"`… is someone's
+    // user, a leak of users from outside the run, not a field that names something else.
     let users: BTreeSet<String> = plan
         .tokens
         .iter()
-        .map(|t| serde_json::Value::from(t.sub.as_str()).to_string())
+        .map(|t| shape(&serde_json::Value::from(t.sub.as_str()).to_string()))
         .collect();
-    if values.len() < 2 || values.iter().any(|v| users.contains(*v)) {
+    if values.len() < 2 || values.iter().any(|v| users.contains(&shape(v))) {
         return None;
     }
     let mut shown: Vec<&str> = values.iter().take(IDENTITY_VALUES_SHOWN).copied().collect();

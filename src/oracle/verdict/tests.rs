@@ -2045,6 +2045,16 @@ fn an_identity_field_that_never_holds_a_user_is_misnamed_not_a_leak() {
     assert_eq!(judged(&one_for_all, 0).verdict, Verdict::Violations);
     let leaked = ["\"s-0\"", other_user.as_str()];
     assert_eq!(judged(&leaked, 0).verdict, Verdict::Violations);
+    // Users from outside the run, shaped as its users are: a leak all the same.
+    let sub = &plan.tokens[0].sub;
+    let stem = sub.trim_end_matches(|c: char| c.is_ascii_digit());
+    let outsiders = [format!("\"{stem}1012\""), format!("\"{stem}1013\"")];
+    let outsiders: Vec<&str> = outsiders.iter().map(String::as_str).collect();
+    assert_eq!(
+        judged(&outsiders, 0).verdict,
+        Verdict::Violations,
+        "{outsiders:?}"
+    );
 }
 
 /// Deadlines that ran out while the client itself was stalled for a good part of their

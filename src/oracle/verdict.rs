@@ -591,7 +591,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = capture_never_found(e.reports, e.by_oracle) {
         return j;
     }
-    if let Some(j) = misread(e.reports, e.by_oracle) {
+    if let Some(j) = misread(e.plan, e.reports, e.by_oracle) {
         return j;
     }
     if let Some(j) = identity_misnamed(e.plan, e.reports, e.by_oracle) {
@@ -2297,7 +2297,37 @@ fn identity_misnamed(
     })
 }
 
-fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Option<Judgement> {
+/// The kinds the scripts' `send` steps write (their `type_field`, when a plain string):
+/// what the server may echo or push on its own schedule (a `ping` of its own), never a
+/// misspelling of the answer an `expect` waits for.
+fn sent_kinds(plan: &Plan) -> BTreeSet<&str> {
+    fn walk<'p>(steps: &'p [Step], field: &str, out: &mut BTreeSet<&'p str>) {
+        for step in steps {
+            match step {
+                Step::Send { template } => {
+                    if let Some(kind) = crate::model::path::lookup(template, field)
+                        .and_then(serde_json::Value::as_str)
+                    {
+                        out.insert(kind);
+                    }
+                }
+                Step::Repeat { steps, .. } => walk(steps, field, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for script in &plan.scripts {
+        walk(script, &plan.oracles.type_field, &mut out);
+    }
+    out
+}
+
+fn misread(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let misreads: Vec<&Misread> = kept
         .iter()
@@ -2324,9 +2354,10 @@ fn misread(reports: &[ConnReport], by_oracle: &BTreeMap<OracleKind, u64>) -> Opt
         )
     };
     if !misreads.iter().all(about_correlation) {
+        let sent = sent_kinds(plan);
         let typos: Vec<(&str, &str)> = misreads
             .iter()
-            .map(|m| typo(m, &arrived))
+            .map(|m| typo(m, &arrived, &sent))
             .collect::<Option<_>>()?;
         let (missing, came) = typos.first()?;
         // Uncorrelated, a kind that came as they waited may be a heartbeat spelled close
@@ -2539,14 +2570,26 @@ fn unread_test_field(
 /// for a [`Misread::NoCorrelationField`], when every kind it names arrived somewhere (a
 /// kind some connections got and others did not is a loss), or when nothing that came
 /// is spelled close: acks of another name beside a lost kind (`phx_reply` beside
-/// `postgres_changes`) are no typo.
-fn typo<'m>(m: &'m Misread, arrived: &impl Fn(&String) -> bool) -> Option<(&'m str, &'m str)> {
+/// `postgres_changes`) are no typo, nor is a kind the scripts send (`sent`, a `ping` the
+/// server pushes too, beside the `pong` it never answered).
+fn typo<'m>(
+    m: &'m Misread,
+    arrived: &impl Fn(&String) -> bool,
+    sent: &BTreeSet<&str>,
+) -> Option<(&'m str, &'m str)> {
     let Misread::OtherKinds { came, kinds } = m else {
         return None;
     };
-    kinds.iter().filter(|k| !arrived(k)).find_map(|k| {
-        crate::model::words::closest(k, came.iter().map(String::as_str)).map(|c| (k.as_str(), c))
-    })
+    // A kind the script sends itself (a `ping` the server pushes too) misspells nothing.
+    let candidates = || {
+        came.iter()
+            .map(String::as_str)
+            .filter(|c| !sent.contains(c))
+    };
+    kinds
+        .iter()
+        .filter(|k| !arrived(k))
+        .find_map(|k| crate::model::words::closest(k, candidates()).map(|c| (k.as_str(), c)))
 }
 
 /// Words of a Close 1001's reason that say the server is going down (lowercase, matched

@@ -1934,7 +1934,7 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
 #[test]
 fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
     let plan = plan();
-    let judged_as = |complete_arrived: u64, came: &str, correlation: Option<&str>| {
+    let judged_in = |plan: &Plan, complete_arrived: u64, came: &str, correlation: Option<&str>| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -1969,8 +1969,10 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
                 r
             })
             .collect();
-        judge_unmet(&plan, &reports, 2)
+        judge_unmet(plan, &reports, 2)
     };
+    let judged_as =
+        |complete_arrived, came, correlation| judged_in(&plan, complete_arrived, came, correlation);
     let judged = |complete_arrived, came| judged_as(complete_arrived, came, Some("r1"));
     let j = judged(0, "agent_completed");
     assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
@@ -1995,6 +1997,16 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
     );
     assert_eq!(judged(1, "agent_completed").verdict, Verdict::Violations);
     assert_eq!(judged(0, "phx_reply").verdict, Verdict::Violations);
+    // A kind the script sends itself, which the server pushes too (its own `ping` beside
+    // the `pong` it never answered), misspells nothing.
+    let text = "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\n\
+                steps = [{ send = { type = \"agent_completed\" } }, { close = 1000 }]\n";
+    let scenario = crate::scenario::load_str(text, "v.toml").unwrap();
+    let sends_it = crate::plan::build(&scenario, 1);
+    assert_eq!(
+        judged_in(&sends_it, 0, "agent_completed", None).verdict,
+        Verdict::Violations
+    );
 }
 
 /// A declared identity field that never held its connection's own user, anywhere, and

@@ -2894,9 +2894,10 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
         return format!(
             "{head}; {n} {are} that came late, each only after {its} next request went out \
              (at most {after_ms:.0} ms after it), and {lost} {never} {stayed} open longer than \
-             those answers took: the server answers a request only when the next one comes \
-             (one request behind: an answer held until the next read, or each answer \
-             carrying the previous request's id), not slowly{HUNT}"
+             those answers took: that reads as a server answering a request only when the \
+             next one comes (one request behind: an answer held until the next read, or each \
+             answer carrying the previous request's id) more than as a slow one, and the \
+             answers that never came are a loss either way{HUNT}"
         );
     }
     let behind_note = behind.map_or_else(String::new, |b| {
@@ -2949,21 +2950,32 @@ struct Behind {
 }
 
 /// `Some` when every one of the `late` answers came only after its connection's next
-/// request went out ([`Violation::after_request_ms`]): what a server that answers one
+/// request went out ([`Violation::after_request_ms`]), and soon after it (within
+/// [`BEHIND_SHARE`] of the `within` it missed): what a server that answers one
 /// request behind shows, and also a slow one whose answers come just after a tight
 /// loop's next request. The two differ in the last request: a slow server answers it,
 /// one request behind never does. So the `lost` count, the answers to the same
 /// deadlines that never came though the connection outlived the slowest late answer
 /// (`unseen` of them ended sooner: [`unseen_late`]), is what tells them apart.
+/// How soon after the next request, as a share of the `within` it missed, an answer must
+/// come to read as one held for that request ([`one_behind`]).
+const BEHIND_SHARE: f64 = 0.2;
+
 fn one_behind(
     kept: &[Violation],
     late: &[&Violation],
     by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>,
     unseen: u64,
 ) -> Option<Behind> {
+    // Each came soon after that request: one held for it answers it at once, where a slow
+    // one may come any time after.
+    let soon = |v: &&Violation| {
+        v.after_request_ms
+            .filter(|after| *after <= v.window_ms.unwrap_or_default() * BEHIND_SHARE)
+    };
     let after_ms = late
         .iter()
-        .map(|v| v.after_request_ms)
+        .map(soon)
         .try_fold(0.0_f64, |most, after| after.map(|a| most.max(a)))?;
     let unanswered = kept
         .iter()

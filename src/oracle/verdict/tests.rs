@@ -2625,6 +2625,7 @@ fn late_answers_each_after_the_next_request_are_one_behind_when_the_last_never_c
         behind.contains("2 are answers that came late, each only after their connections' next request went out (at most 2 ms after it)")
             && behind.contains("and 1 never came though its connection stayed open longer")
             && behind.contains("one request behind")
+            && behind.contains("a loss either way")
             && !behind.contains("slowness")
             && behind.ends_with("; hunt for a repro"),
         "{behind}"
@@ -2637,6 +2638,13 @@ fn late_answers_each_after_the_next_request_are_one_behind_when_the_last_never_c
         "{unproven}"
     );
     let slow = judged(&[late(0, Some(2.0)), late(1, None), missed(0, 3_000.0)]);
+    assert!(
+        slow.contains("slowness, not a race") && !slow.contains("behind"),
+        "{slow}"
+    );
+    // One came 100 ms after the next request, a third of the 300 ms it missed: a slow
+    // answer that happened to follow it, not one held for it.
+    let slow = judged(&[late(0, Some(100.0)), late(1, Some(1.5)), missed(0, 3_000.0)]);
     assert!(
         slow.contains("slowness, not a race") && !slow.contains("behind"),
         "{slow}"

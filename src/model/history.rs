@@ -747,6 +747,28 @@ pub struct ConnReport {
     pub observed: Option<Box<super::learned::Observation>>,
 }
 
+impl ConnReport {
+    /// The report of connection `id` with token slot `token` that made `attempts` and
+    /// saw nothing else: no counters, violations or answers (what the judges of attempts
+    /// read, for their tests).
+    pub fn of_attempts(id: u32, token: u32, attempts: Vec<Attempt>) -> ConnReport {
+        ConnReport {
+            id,
+            released_us: None,
+            token,
+            counters: Counters::default(),
+            violations: Vec::new(),
+            violations_by_oracle: BTreeMap::new(),
+            answer: None,
+            first_error: None,
+            said_before_close: None,
+            closed_after_acceptance: None,
+            attempts,
+            observed: None,
+        }
+    }
+}
+
 /// What a server answered instead of a 101, or how the handshake broke: the status line
 /// and the first bytes of the body (`HTTP/1.1 404 Not Found`, `<html>…`), or the protocol
 /// error (`SecWebSocketAccept mismatch`). Shown in the summary so a user sees what the

@@ -179,20 +179,7 @@ mod tests {
             ended_us: Some(end),
             ..Attempt::new(start)
         };
-        let report = |id: u32, token: u32, attempts: Vec<Attempt>| ConnReport {
-            id,
-            released_us: None,
-            token,
-            counters: Default::default(),
-            violations: Vec::new(),
-            violations_by_oracle: Default::default(),
-            answer: None,
-            first_error: None,
-            said_before_close: None,
-            closed_after_acceptance: None,
-            attempts,
-            observed: None,
-        };
+        let report = ConnReport::of_attempts;
         // Token 0: the older connection ended when the newer one connected; token 1's only
         // connection ended so while only token 0's newer connection had started.
         let reports = [

@@ -203,23 +203,13 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
 fn reports(plan: &Plan, timeline: &[(u32, Vec<Attempt>)]) -> Vec<ConnReport> {
     timeline
         .iter()
-        .map(|(id, attempts)| ConnReport {
-            id: *id,
-            released_us: None,
-            token: plan
+        .map(|(id, attempts)| {
+            let token = plan
                 .conns
                 .iter()
                 .find(|c| c.id == *id)
-                .map_or(0, |c| c.token),
-            counters: Default::default(),
-            violations: Vec::new(),
-            violations_by_oracle: Default::default(),
-            answer: None,
-            first_error: None,
-            said_before_close: None,
-            closed_after_acceptance: None,
-            attempts: attempts.clone(),
-            observed: None,
+                .map_or(0, |c| c.token);
+            ConnReport::of_attempts(*id, token, attempts.clone())
         })
         .collect()
 }

@@ -96,18 +96,8 @@ fn unaccepted(cause: Option<Cause>) -> Attempt {
 /// Connection `c`'s report: one attempt, these counters.
 fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counters) -> ConnReport {
     ConnReport {
-        id: c.id,
-        released_us: None,
-        token: c.token,
         counters,
-        violations: Vec::new(),
-        violations_by_oracle: Default::default(),
-        answer: None,
-        first_error: None,
-        said_before_close: None,
-        closed_after_acceptance: None,
-        attempts: vec![a],
-        observed: None,
+        ..ConnReport::of_attempts(c.id, c.token, vec![a])
     }
 }
 

@@ -1296,14 +1296,14 @@ mod takeover {
     use serde_json::{json, Value};
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
-    use tokio::sync::Notify;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_util::sync::CancellationToken;
 
-    /// Each user's live session: what tells it it was replaced.
-    type Sessions = Arc<Mutex<HashMap<String, Arc<Notify>>>>;
+    /// Each user's live session: what tells it it was replaced (cancelled once, read
+    /// whenever: a takeover that comes while the session is busy is not lost).
+    type Sessions = Arc<Mutex<HashMap<String, CancellationToken>>>;
 
     pub async fn spawn() -> (String, CancellationToken) {
         let sessions: Sessions = Arc::default();
@@ -1315,13 +1315,14 @@ mod takeover {
             return;
         };
         let user = unverified_sub(&token).unwrap_or_default();
-        let replaced = Arc::new(Notify::new());
-        let older = sessions
-            .lock()
-            .unwrap()
-            .insert(user.clone(), replaced.clone());
-        if let Some(older) = older {
-            older.notify_one();
+        let replaced = CancellationToken::new();
+        {
+            // Under the lock: a session ending meanwhile must not take the newer one's entry
+            // for its own.
+            let mut live = sessions.lock().unwrap();
+            if let Some(older) = live.insert(user.clone(), replaced.clone()) {
+                older.cancel();
+            }
         }
         let hello = json!({"type": "welcome"}).to_string();
         if ws.send(Message::Text(hello.into())).await.is_err() {
@@ -1329,7 +1330,7 @@ mod takeover {
         }
         loop {
             tokio::select! {
-                _ = replaced.notified() => {
+                _ = replaced.cancelled() => {
                     let frame = CloseFrame {
                         code: CloseCode::from(4409),
                         reason: "session replaced".into(),
@@ -1340,8 +1341,12 @@ mod takeover {
                     return;
                 }
                 frame = ws.next() => {
-                    let Some(Ok(Message::Text(text))) = frame else {
-                        break;
+                    // A Close is answered by reading on (tungstenite replies to it), until
+                    // the stream ends: dropped at once, the client would see a reset.
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(_)) => continue,
+                        _ => break,
                     };
                     let request: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
                     let res = json!({"type": "res", "id": request["id"]}).to_string();
@@ -1352,7 +1357,8 @@ mod takeover {
             }
         }
         let mut live = sessions.lock().unwrap();
-        if live.get(&user).is_some_and(|s| Arc::ptr_eq(s, &replaced)) {
+        // Not replaced, the entry is its own (a newer session would have cancelled it).
+        if !replaced.is_cancelled() {
             live.remove(&user);
         }
     }

@@ -116,8 +116,8 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
 }
 
 /// An accepted attempt the server ended with a declared takeover code (`[oracles]
-/// reject.replaced`, [`Attempt::replaced`]) while no other connection of its token had
-/// started since it began: no newer connection took it over. A server that keys sessions
+/// reject.replaced`, [`Attempt::replaced`]) while no other connection of its token was
+/// around (started before that end, not ended before it began): none took it over. A server that keys sessions
 /// wrongly (one slot for every user, a session id shared across users) ends other users'
 /// sessions under the takeover's name; the declaration excuses the older session of the
 /// same token only. A liveness violation: a live session ended without its cause.
@@ -127,10 +127,12 @@ fn replaced_by_nobody(plan: &Plan, group: &[&Seen<'_>], s: &Seen<'_>) -> Option<
         return None;
     }
     let ended = a.ended_us?;
+    // Any other attempt of the token around while it lived: connections racing their
+    // handshakes need not start in the order the server took them.
     let successor = group.iter().any(|o| {
         !std::ptr::eq(o.attempt, a)
-            && o.attempt.started_us > a.started_us
             && o.attempt.started_us <= ended
+            && o.attempt.ended_us.is_none_or(|end| end >= a.started_us)
     });
     if successor {
         return None;
@@ -142,8 +144,8 @@ fn replaced_by_nobody(plan: &Plan, group: &[&Seen<'_>], s: &Seen<'_>) -> Option<
         ended,
         "an end as replaced only once another connection of its token connects".to_string(),
         format!(
-            "ended as replaced ({}) while no other connection of its token had started since \
-             it began: another user's connection, or a wrongly keyed session, took it over",
+            "ended as replaced ({}) while no other connection of its token was around: \
+             another user's connection, or a wrongly keyed session, took it over",
             cause_text(a)
         ),
         &[],

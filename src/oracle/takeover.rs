@@ -43,8 +43,8 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
         let orphans = match orphaned {
             0 => String::new(),
             n => format!(
-                "; {n} of them while no other connection of their token had started since \
-                 they began, which is no takeover (a liveness violation each)"
+                "; {n} of them while no other connection of their token was around, which is \
+                 no takeover (a liveness violation each)"
             ),
         };
         format!(
@@ -59,7 +59,7 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
 }
 
 /// How many accepted attempts ended with a declared takeover close while no other
-/// attempt of their token had started since they began (the session oracle's liveness
+/// attempt of their token was around (started before that end, not ended before they began) (the session oracle's liveness
 /// violation `replaced by nobody`).
 fn without_successor(reports: &[ConnReport]) -> u64 {
     let attempts = |token: u32| {
@@ -74,7 +74,11 @@ fn without_successor(reports: &[ConnReport]) -> u64 {
         .filter(|(_, a)| a.replaced && a.outcome == crate::model::Outcome::Accepted)
         .filter(|(token, a)| {
             let ended = a.ended_us.unwrap_or(u64::MAX);
-            !attempts(*token).any(|o| o.started_us > a.started_us && o.started_us <= ended)
+            !attempts(*token).any(|o| {
+                !std::ptr::eq(o, *a)
+                    && o.started_us <= ended
+                    && o.ended_us.is_none_or(|end| end >= a.started_us)
+            })
         })
         .count() as u64
 }
@@ -191,7 +195,7 @@ mod tests {
         let note = replaced_note(&reports).unwrap_or_default();
         assert!(
             note.contains("ended 2 connections")
-                && note.contains("1 of them while no other connection of their token had started"),
+                && note.contains("1 of them while no other connection of their token was around"),
             "{note}"
         );
     }

@@ -2557,7 +2557,12 @@ fn a_takeover_is_no_session_violation() {
                     vec![at(10 * MS).accepted(13 * MS).frame(40 * MS).closed(50 * MS)],
                 ),
             ],
-            want: vec![want(L, 1, &[], "ended as replaced (server_close_4409)")],
+            want: vec![want(
+                L,
+                1,
+                &[],
+                "ended as replaced (server_close_4409) while no other",
+            )],
             ..Case::default()
         },
     ]);

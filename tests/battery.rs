@@ -1330,6 +1330,8 @@ mod takeover {
         }
         loop {
             tokio::select! {
+                // Replaced first: a replaced session is served nothing more.
+                biased;
                 _ = replaced.cancelled() => {
                     let frame = CloseFrame {
                         code: CloseCode::from(4409),
@@ -1348,6 +1350,10 @@ mod takeover {
                         Some(Ok(_)) => continue,
                         _ => break,
                     };
+                    if replaced.is_cancelled() {
+                        // Replaced while the request came: closed next, not served.
+                        continue;
+                    }
                     let request: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
                     let res = json!({"type": "res", "id": request["id"]}).to_string();
                     if ws.send(Message::Text(res.into())).await.is_err() {

@@ -89,13 +89,6 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             let reused = taken_again.contains(jti);
             out.extend(self::liveness(plan, group, &read, (&liveness, reused)));
         }
-        if rules.liveness.is_some() {
-            out.extend(
-                group
-                    .iter()
-                    .filter_map(|s| replaced_by_nobody(plan, group, s)),
-            );
-        }
     }
     out.extend(
         seen.iter()
@@ -113,43 +106,6 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             .filter_map(|p| leaked(plan, &seen, p)),
     );
     out
-}
-
-/// An accepted attempt the server ended with a declared takeover code (`[oracles]
-/// reject.replaced`, [`Attempt::replaced`]) while no other connection of its token was
-/// around (started before that end, not ended before it began): none took it over. A server that keys sessions
-/// wrongly (one slot for every user, a session id shared across users) ends other users'
-/// sessions under the takeover's name; the declaration excuses the older session of the
-/// same token only. A liveness violation: a live session ended without its cause.
-fn replaced_by_nobody(plan: &Plan, group: &[&Seen<'_>], s: &Seen<'_>) -> Option<Violation> {
-    let a = s.attempt;
-    if !a.replaced || a.outcome != Outcome::Accepted {
-        return None;
-    }
-    let ended = a.ended_us?;
-    // Any other attempt of the token around while it lived: connections racing their
-    // handshakes need not start in the order the server took them.
-    let successor = group.iter().any(|o| {
-        !std::ptr::eq(o.attempt, a)
-            && o.attempt.started_us <= ended
-            && o.attempt.ended_us.is_none_or(|end| end >= a.started_us)
-    });
-    if successor {
-        return None;
-    }
-    Some(violation(
-        plan,
-        OracleKind::Liveness,
-        s,
-        ended,
-        "an end as replaced only once another connection of its token connects".to_string(),
-        format!(
-            "ended as replaced ({}) while no other connection of its token was around: \
-             another user's connection, or a wrongly keyed session, took it over",
-            cause_text(a)
-        ),
-        &[],
-    ))
 }
 
 /// A probe refused after every connection with its token had ended: a leaked session.

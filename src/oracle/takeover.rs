@@ -37,50 +37,17 @@ pub fn reads_as_takeover(code: u16, reason: &str) -> bool {
 pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
     let by = super::verdict::causes_of(reports, Attempt::is_replaced);
     let replaced: u64 = by.values().sum();
-    let orphaned = without_successor(reports);
     (replaced > 0).then(|| {
         let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
-        let orphans = match orphaned {
-            0 => String::new(),
-            n => format!(
-                "; {n} of them while no other connection of their token was around, which is \
-                 no takeover (a liveness violation each)"
-            ),
-        };
         format!(
             "the server ended {replaced} connection{} because another connection of the same \
              token took over ({}, declared in `reject.replaced`): its way of keeping one \
              session per token, counted, and what their scripts still expected is counted \
-             as refused, not as violations{orphans}",
+             as refused, not as violations",
             if replaced == 1 { "" } else { "s" },
             codes.join(", ")
         )
     })
-}
-
-/// How many accepted attempts ended with a declared takeover close while no other
-/// attempt of their token was around (started before that end, not ended before they began) (the session oracle's liveness
-/// violation `replaced by nobody`).
-fn without_successor(reports: &[ConnReport]) -> u64 {
-    let attempts = |token: u32| {
-        reports
-            .iter()
-            .filter(move |r| r.token == token)
-            .flat_map(|r| &r.attempts)
-    };
-    reports
-        .iter()
-        .flat_map(|r| r.attempts.iter().map(move |a| (r.token, a)))
-        .filter(|(_, a)| a.replaced && a.outcome == crate::model::Outcome::Accepted)
-        .filter(|(token, a)| {
-            let ended = a.ended_us.unwrap_or(u64::MAX);
-            !attempts(*token).any(|o| {
-                !std::ptr::eq(o, *a)
-                    && o.started_us <= ended
-                    && o.ended_us.is_none_or(|end| end >= a.started_us)
-            })
-        })
-        .count() as u64
 }
 
 /// The note on server closes that read as a takeover ([`reads_as_takeover`]) and that the
@@ -170,33 +137,5 @@ mod tests {
         ] {
             assert_eq!(reads_as_takeover(code, reason), want, "{code} {reason:?}");
         }
-    }
-
-    /// The note counts apart the declared takeover closes no newer connection of the same
-    /// token could have caused.
-    #[test]
-    fn a_takeover_close_with_no_newer_connection_of_its_token_is_said_apart() {
-        let replaced = |start: u64, end: u64| Attempt {
-            outcome: crate::model::Outcome::Accepted,
-            cause: Some(Cause::ServerClose(4409)),
-            replaced: true,
-            ended_us: Some(end),
-            ..Attempt::new(start)
-        };
-        let report = ConnReport::of_attempts;
-        // Token 0: the older connection ended when the newer one connected; token 1's only
-        // connection ended so while only token 0's newer connection had started.
-        let reports = [
-            report(0, 0, vec![replaced(0, 20_000)]),
-            report(1, 0, vec![Attempt::new(15_000)]),
-            report(2, 1, vec![replaced(5_000, 20_000)]),
-        ];
-        assert_eq!(without_successor(&reports), 1);
-        let note = replaced_note(&reports).unwrap_or_default();
-        assert!(
-            note.contains("ended 2 connections")
-                && note.contains("1 of them while no other connection of their token was around"),
-            "{note}"
-        );
     }
 }

@@ -2540,30 +2540,5 @@ fn a_takeover_is_no_session_violation() {
             want: vec![want(L, 1, &[1], "refused with server_close_4409")],
             ..Case::default()
         },
-        Case {
-            name: "an accepted session ended as replaced when only another user connected",
-            rules: takeover(),
-            tokens: vec![token("j1"), token("j2")],
-            conns: vec![conn(1, 0), conn(2, 1)],
-            timeline: vec![
-                (
-                    1,
-                    vec![replaced(
-                        at(0).accepted(2 * MS).frame(5 * MS).closed(12 * MS),
-                    )],
-                ),
-                (
-                    2,
-                    vec![at(10 * MS).accepted(13 * MS).frame(40 * MS).closed(50 * MS)],
-                ),
-            ],
-            want: vec![want(
-                L,
-                1,
-                &[],
-                "ended as replaced (server_close_4409) while no other",
-            )],
-            ..Case::default()
-        },
     ]);
 }

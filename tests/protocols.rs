@@ -465,7 +465,7 @@ async fn a_hunt_adds_up_what_came_after_the_sends_nothing_judges() {
     stop.cancel();
     assert!(hunted.found.is_none() && written.is_empty(), "{written:?}");
     assert_eq!(hunted.rounds, 2);
-    let after = &hunted.after_unjudged;
+    let after = &hunted.counters;
     assert_eq!(
         (
             after.unjudged_senders,

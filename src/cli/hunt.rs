@@ -438,7 +438,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             };
             // What no round could have found, however many ran.
             // And what came after such sends, over every round.
-            let after = crate::oracle::verdict::after_unjudged_note(&outcome.after_unjudged);
+            let after = crate::oracle::verdict::after_unjudged_note(&outcome.counters);
             let unjudged =
                 crate::oracle::verdict::unjudged_note(&probe).map_or(String::new(), |note| {
                     match after {
@@ -1060,9 +1060,9 @@ fn hunt_json(
         "unjudged_sends": unjudged,
         // And what came after the connections' last such sends, over every round.
         "after_unjudged_sends": {
-            "connections": outcome.after_unjudged.unjudged_senders,
-            "nothing_after": outcome.after_unjudged.unjudged_unanswered,
-            "frames_after": outcome.after_unjudged.after_unjudged_frames,
+            "connections": outcome.counters.unjudged_senders,
+            "nothing_after": outcome.counters.unjudged_unanswered,
+            "frames_after": outcome.counters.after_unjudged_frames,
         },
         "elapsed_s": outcome.elapsed.as_secs_f64(),
         "calibration": calibration_json(calibration),
@@ -1293,7 +1293,7 @@ mod tests {
             excused: 0,
             first_excused: None,
             late: 0,
-            after_unjudged: Default::default(),
+            counters: Default::default(),
             health_shed: hunt::HealthShed::default(),
             shed: hunt::RoundsShed::default(),
             lenient: Default::default(),

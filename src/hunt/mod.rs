@@ -962,10 +962,10 @@ pub struct HuntOutcome {
     /// Violations the hunt set aside as slowness, not a race ([`slow_of`]): answers that
     /// came whole after their `within` ran out.
     pub late: u64,
-    /// What came after the connections' last sends no `expect` follows, over every round
-    /// ([`Counters::unjudged_senders`](crate::model::Counters::unjudged_senders) and the
-    /// two after it; the rest of these counters is left at zero).
-    pub after_unjudged: crate::model::Counters,
+    /// Every round's counters added up: what came after the connections' last sends no
+    /// `expect` follows ([`Counters::unjudged_senders`](crate::model::Counters::unjudged_senders)),
+    /// among the rest.
+    pub counters: crate::model::Counters,
     /// Health probes the server shed (HTTP 429 or 503, close 1013, a declared shed code):
     /// how often, and how many it was still shedding when their wait ran out (the round
     /// before each not judged for target health).
@@ -1034,7 +1034,7 @@ pub async fn hunt_excusing(
     let mut excused = 0u64;
     let mut first_excused = None;
     let mut late = 0u64;
-    let mut after_unjudged = crate::model::Counters::default();
+    let mut counters = crate::model::Counters::default();
     let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
     let budget_end = started + opts.budget;
@@ -1111,10 +1111,7 @@ pub async fn hunt_excusing(
             .filter(|v| !is_among(v, &set_aside))
             .collect();
         late += slow.len() as u64;
-        let c = &outcome.results.summary.counters;
-        after_unjudged.unjudged_senders += c.unjudged_senders;
-        after_unjudged.unjudged_unanswered += c.unjudged_unanswered;
-        after_unjudged.after_unjudged_frames += c.after_unjudged_frames;
+        counters.merge(&outcome.results.summary.counters);
         let violations = outcome
             .results
             .summary
@@ -1193,7 +1190,7 @@ pub async fn hunt_excusing(
                         excused,
                         first_excused,
                         late,
-                        after_unjudged: after_unjudged.clone(),
+                        counters: counters.clone(),
                         health_shed,
                         shed: rounds_shed,
                         lenient,
@@ -1217,7 +1214,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
-                after_unjudged: after_unjudged.clone(),
+                counters: counters.clone(),
                 health_shed,
                 shed: rounds_shed,
                 lenient,
@@ -1267,7 +1264,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
-                after_unjudged: after_unjudged.clone(),
+                counters: counters.clone(),
                 health_shed,
                 shed: rounds_shed,
                 lenient,
@@ -1304,7 +1301,7 @@ pub async fn hunt_excusing(
         excused,
         first_excused,
         late,
-        after_unjudged: after_unjudged.clone(),
+        counters: counters.clone(),
         health_shed,
         shed: rounds_shed,
         lenient,

@@ -2769,13 +2769,15 @@ fn closed_at_one_age(
         .filter_map(|a| Some((a.upgraded_us?, a.ended_us?)))
         .filter(|(_, ended)| (from..=to).contains(ended))
         .collect();
-    let spread = |values: &mut dyn Iterator<Item = u64>| {
-        let (lo, hi) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        hi.saturating_sub(lo)
-    };
-    let ages = spread(&mut lives.iter().map(|(up, end)| end.saturating_sub(*up)));
-    let opened = spread(&mut lives.iter().map(|(up, _)| *up));
+    let ages = spread(lives.iter().map(|(up, end)| end.saturating_sub(*up)));
+    let opened = spread(lives.iter().map(|(up, _)| *up));
     lives.len() >= 3 && ages <= SAME_AGE_US && opened > ages.saturating_mul(2) + SAME_AGE_US
+}
+
+/// The largest of `values` less the smallest; 0 when there are none.
+fn spread(values: impl Iterator<Item = u64>) -> u64 {
+    let (lo, hi) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    hi.saturating_sub(lo)
 }
 
 /// Whether a connection other than `closed` was open when the going-down closes came

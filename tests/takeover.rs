@@ -45,6 +45,8 @@ struct NewestWins {
     /// the newcomer is greeted at once, and `d` later the older session gets a last
     /// message ("session_replaced") and then its Close: both are served meanwhile.
     handover: Option<std::time::Duration>,
+    /// One session per user (the token's `sub`) instead of one per token.
+    by_user: bool,
 }
 
 /// The fake golden-path server with a "newest connection wins" policy, ending an older
@@ -63,6 +65,23 @@ async fn spawn_newest_wins(
         upgrade_after: std::time::Duration::from_millis(400),
         first_answer_after,
         handover: None,
+        by_user: false,
+    };
+    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+}
+
+/// [`spawn_newest_wins`] (4409, at once) keeping one session per user: a connection of
+/// the user with another token ends the older session all the same.
+async fn spawn_newest_wins_per_user() -> (String, tokio_util::sync::CancellationToken) {
+    let server = NewestWins {
+        sessions: Arc::default(),
+        next: Arc::default(),
+        code: 4409,
+        reason: "session replaced",
+        upgrade_after: std::time::Duration::from_millis(400),
+        first_answer_after: Default::default(),
+        handover: None,
+        by_user: true,
     };
     spawn_server(move |tcp| serve(server.clone(), tcp)).await
 }
@@ -80,6 +99,7 @@ async fn spawn_handover(
         upgrade_after: std::time::Duration::from_millis(400),
         first_answer_after: Default::default(),
         handover: Some(after),
+        by_user: false,
     };
     spawn_server(move |tcp| serve(server.clone(), tcp)).await
 }
@@ -93,13 +113,14 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
         return;
     };
     let user = common::unverified_sub(&token).unwrap_or_default();
+    let key = if server.by_user { user.clone() } else { token };
     let id = server.next.fetch_add(1, Ordering::Relaxed);
     let (kick, mut kicked) = oneshot::channel::<Kick>();
     let older = server
         .sessions
         .lock()
         .unwrap()
-        .insert(token.clone(), (id, kick));
+        .insert(key.clone(), (id, kick));
     if let Some((_, older)) = older {
         let (closed, older_closed) = oneshot::channel();
         match server.handover {
@@ -172,8 +193,8 @@ async fn serve(server: NewestWins, tcp: tokio::net::TcpStream) {
         }
     }
     let mut sessions = server.sessions.lock().unwrap();
-    if sessions.get(&token).is_some_and(|(owner, _)| *owner == id) {
-        sessions.remove(&token);
+    if sessions.get(&key).is_some_and(|(owner, _)| *owner == id) {
+        sessions.remove(&key);
     }
 }
 
@@ -253,8 +274,8 @@ fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(
         hint.contains(
-            "the server ended 5 connections because another connection of the same token \
-             took over (server_close_4409 ×5, declared in `reject.replaced`)"
+            "the server ended 5 connections because another connection of the same token or \
+             user took over (server_close_4409 ×5, declared in `reject.replaced`)"
         ),
         "{hint}"
     );
@@ -266,6 +287,23 @@ fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
         console.contains("replaced     5 (a reject.replaced code"),
         "{console}"
     );
+}
+
+/// A server keeping one session per user takes over from a connection of the user that
+/// presents another token (each connection mints its own): declared, its policy all the
+/// same. Without looking at the tokens' subjects, each older session counted as alone,
+/// its takeover close a lost session: 5 violations on a correct server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_takeover_by_another_token_of_the_same_user_is_its_policy() {
+    let (url, stop) = spawn_newest_wins_per_user().await;
+    let text = takeover_scenario("per-user", Some("replaced = [4409]")).replace(
+        "users = 10\ntoken = { share = 2 }",
+        "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
+    );
+    assert!(text.contains("connections_per_user = 2"), "{text}");
+    let outcome = common::run(&scenario("per-user.toml", &text), Some(url), None).await;
+    stop.cancel();
+    declared_takeover_is_clean(&outcome.results.summary, 0);
 }
 
 /// A takeover that greets the newcomer first and tells the older session a moment later

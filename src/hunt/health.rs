@@ -233,16 +233,14 @@ pub fn probe_plan(scenario: &Scenario, seed: u64) -> Plan {
 /// send: the `expect`s that follow the handshake. Aborted handshakes, reconnects before
 /// anything was kept, pauses and rendezvous are left out; a `repeat` counts once.
 pub fn probe_steps(steps: &[Step]) -> Vec<Step> {
-    let mut flat = Vec::new();
-    flatten(steps, &mut flat);
     let mut out = Vec::new();
     let mut sent = false;
-    for step in flat {
+    for step in crate::model::deep_steps(steps) {
         match step {
-            Step::Expect(_) => out.push(step),
+            Step::Expect(_) => out.push(step.clone()),
             Step::Send { .. } | Step::SendText { .. } if !sent => {
                 sent = true;
-                out.push(step);
+                out.push(step.clone());
             }
             Step::Reconnect { .. } if out.is_empty() => {}
             Step::Send { .. } | Step::SendText { .. } | Step::Reconnect { .. } => break,
@@ -252,16 +250,6 @@ pub fn probe_steps(steps: &[Step]) -> Vec<Step> {
     }
     out.push(Step::Close { code: 1000 });
     out
-}
-
-/// `steps` with every `repeat` inlined once.
-fn flatten(steps: &[Step], out: &mut Vec<Step>) {
-    for step in steps {
-        match step {
-            Step::Repeat { steps, .. } => flatten(steps, out),
-            other => out.push(other.clone()),
-        }
-    }
 }
 
 /// Whether a probe run was healthy, and what it saw. A run the server shed is neither

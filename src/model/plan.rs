@@ -11,8 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits, OracleSpec,
-    PatternItem, Placement, SecretSource, Step, TokenSource,
+    deep_steps, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits,
+    OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};
@@ -479,17 +479,28 @@ impl Plan {
             .unwrap_or_default()
     }
 
-    /// For each token of `tokens` (by index), whether more than one connection of the plan
-    /// presents it: only then may one of them be taken over by another (a "newest
-    /// connection wins" close, `reject.replaced`), or be live beside another.
-    pub fn tokens_shared(&self) -> Vec<bool> {
-        let mut seen = vec![0u8; self.tokens.len()];
+    /// For each token of `tokens` (by index), whether another connection of the plan
+    /// presents it, or another token of the same subject (`sub`: several connections of
+    /// one user, each minting its own token): only then may a connection presenting it be
+    /// taken over by another, by a server that keeps one session per token or one per
+    /// user (a "newest connection wins" close, `reject.replaced`).
+    pub fn sessions_shared(&self) -> Vec<bool> {
+        let mut by_token = vec![0u8; self.tokens.len()];
+        let mut by_sub: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
         for conn in &self.conns {
-            if let Some(n) = seen.get_mut(conn.token as usize) {
+            if let Some(n) = by_token.get_mut(conn.token as usize) {
+                *n = n.saturating_add(1);
+            }
+            if let Some(t) = self.tokens.get(conn.token as usize) {
+                let n = by_sub.entry(t.sub.as_str()).or_default();
                 *n = n.saturating_add(1);
             }
         }
-        seen.into_iter().map(|n| n > 1).collect()
+        by_token
+            .into_iter()
+            .zip(&self.tokens)
+            .map(|(n, t)| n > 1 || by_sub.get(t.sub.as_str()).is_some_and(|&m| m > 1))
+            .collect()
     }
 
     /// Where a connection's token travels: its group's override, or `[auth]`'s.
@@ -518,7 +529,7 @@ impl Plan {
                         continue;
                     };
                     if !std::mem::replace(seen, true) {
-                        steps_visit(steps, &mut |s| {
+                        deep_steps(steps).for_each(|s| {
                             if let Step::Expect(e) = s {
                                 add(&e.name);
                             }
@@ -640,7 +651,7 @@ impl Plan {
     pub fn where_paths(&self) -> Vec<String> {
         let mut paths: Vec<String> = Vec::new();
         for steps in &self.scripts {
-            steps_visit(steps, &mut |s| {
+            deep_steps(steps).for_each(|s| {
                 if let Step::Expect(e) = s {
                     paths.extend(e.checks.iter().map(|t| t.path.clone()));
                 }
@@ -662,9 +673,8 @@ impl Plan {
     /// checker then keeps the bodies of the messages it buffers.
     pub fn tests_fields(&self, conn: &ConnPlan) -> bool {
         match self.script_of(conn) {
-            Some(steps) => steps_any(
-                steps,
-                &|s| matches!(s, Step::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+            Some(steps) => deep_steps(steps).any(
+                |s| matches!(s, Step::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
             ),
             None => conn.actions.iter().any(
                 |a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
@@ -708,7 +718,7 @@ impl Plan {
         let scripted: Vec<bool> = self
             .scripts
             .iter()
-            .map(|s| steps_any(s, &|s| matches!(s, Step::Expect(_))))
+            .map(|s| deep_steps(s).any(|s| matches!(s, Step::Expect(_))))
             .collect();
         self.conns.iter().any(|c| {
             if c.is_scripted() {
@@ -727,7 +737,7 @@ impl Plan {
         let mut fields: Vec<String> = Vec::new();
         let mut add = |message: &serde_json::Value| marker_paths(message, "", &mut fields);
         match self.script_of(conn) {
-            Some(steps) => steps_visit(steps, &mut |s| {
+            Some(steps) => deep_steps(steps).for_each(|s| {
                 if let Step::Send { template } = s {
                     add(template);
                 }
@@ -752,7 +762,7 @@ impl Plan {
         let steps = self.scripts.get(group)?;
         let mut kinds = std::collections::BTreeSet::new();
         let mut known = true;
-        steps_visit(steps, &mut |s| {
+        deep_steps(steps).for_each(|s| {
             if let Step::Expect(e) = s {
                 for item in e.pattern.iter() {
                     known &= !item.event.contains("{{");
@@ -784,7 +794,7 @@ impl Plan {
             }
         };
         match self.script_of(conn) {
-            Some(steps) => steps_visit(steps, &mut |s| {
+            Some(steps) => deep_steps(steps).for_each(|s| {
                 if let Step::Expect(e) = s {
                     let reply = e.correlate_reply.as_ref().filter(|_| replies);
                     if let Some(f) = reply.or(e.correlate.as_ref()) {
@@ -940,21 +950,6 @@ fn marker_paths(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
         }
         _ => {}
     }
-}
-
-fn steps_visit(steps: &[Step], f: &mut impl FnMut(&Step)) {
-    for step in steps {
-        f(step);
-        if let Step::Repeat { steps, .. } = step {
-            steps_visit(steps, f);
-        }
-    }
-}
-
-fn steps_any(steps: &[Step], f: &impl Fn(&Step) -> bool) -> bool {
-    steps
-        .iter()
-        .any(|s| f(s) || matches!(s, Step::Repeat { steps, .. } if steps_any(steps, f)))
 }
 
 /// A `rendezvous` step of a script as the scenario wrote it, with how many meetings it

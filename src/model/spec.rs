@@ -14,6 +14,7 @@ mod env_text;
 mod hunt;
 mod threshold;
 mod tokens;
+mod walk;
 
 pub use auth::{
     token_lifetime, AuthSpec, JwtAlg, LoginSpec, Placement, SecretSource, SecretText, TokenSource,
@@ -27,6 +28,7 @@ pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, Thresho
 pub use tokens::{
     AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles, TokenReuse,
 };
+pub use walk::{deep_steps, DeepSteps};
 
 /// A whole scenario file after validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,14 +113,8 @@ impl Group {
     /// a `rendezvous` step anywhere in its script (each parked connection holds a second
     /// descriptor until the release).
     pub fn synchronizes(&self) -> bool {
-        fn has_rendezvous(steps: &[Step]) -> bool {
-            steps.iter().any(|s| match s {
-                Step::Rendezvous { .. } => true,
-                Step::Repeat { steps, .. } => has_rendezvous(steps),
-                _ => false,
-            })
-        }
-        matches!(self.arrival, Arrival::Collide { .. }) || has_rendezvous(&self.steps)
+        matches!(self.arrival, Arrival::Collide { .. })
+            || deep_steps(&self.steps).any(|s| matches!(s, Step::Rendezvous { .. }))
     }
 }
 

@@ -41,8 +41,8 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
         let codes: Vec<String> = by.iter().map(|(c, n)| format!("{c} ×{n}")).collect();
         format!(
             "the server ended {replaced} connection{} because another connection of the same \
-             token took over ({}, declared in `reject.replaced`): its way of keeping one \
-             session per token, counted, and what their scripts still expected is counted \
+             token or user took over ({}, declared in `reject.replaced`): its way of keeping \
+             one session per token or user, counted, and what their scripts still expected is counted \
              as refused, not as violations",
             if replaced == 1 { "" } else { "s" },
             codes.join(", ")
@@ -81,11 +81,11 @@ pub fn undeclared_codes(plan: &Plan, reports: &[ConnReport]) -> Vec<u16> {
 /// The server closes, by code, that read as a takeover and that the scenario declares
 /// neither as one nor as shedding: of accepted attempts (their reason in
 /// [`ConnReport::closed_after_acceptance`]) and of attempts that failed before acceptance
-/// (their reason in [`ConnReport::answer`]). Only connections whose token another
-/// connection of the plan presents too ([`Plan::tokens_shared`]): one alone was taken
-/// over by nobody, whatever its close says.
+/// (their reason in [`ConnReport::answer`]). Only connections whose token, or whose
+/// user's, another connection of the plan presents too ([`Plan::sessions_shared`]): one
+/// alone was taken over by nobody, whatever its close says.
 fn takeover_closes(plan: &Plan, reports: &[ConnReport]) -> undeclared::ByCode {
-    let shared = plan.tokens_shared();
+    let shared = plan.sessions_shared();
     let token_of: std::collections::HashMap<u32, u32> =
         plan.conns.iter().map(|c| (c.id, c.token)).collect();
     let alone = |r: &ConnReport| {

@@ -1790,40 +1790,22 @@ fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
         kinds.insert(event.as_str());
     }
     for script in &plan.scripts {
-        greeted(script, &mut kinds);
+        kinds.extend(unanswered::script_greeting(script).kinds);
     }
     kinds
-}
-
-/// Adds the kinds `steps` expect before their first send to `kinds`; `true` once a send
-/// was reached.
-fn greeted<'a>(steps: &'a [Step], kinds: &mut std::collections::BTreeSet<&'a str>) -> bool {
-    for step in steps {
-        match step {
-            Step::Expect(e) if !e.absent => {
-                kinds.extend(e.pattern.iter().map(|i| i.event.as_str()));
-            }
-            Step::Repeat { steps, .. } if greeted(steps, kinds) => return true,
-            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => return true,
-            Step::Ping { .. } => return true,
-            _ => {}
-        }
-    }
-    false
 }
 
 /// Whether some `expect` of the scenario names its error event: errors are answers it
 /// expects.
 fn expects_errors(plan: &Plan) -> bool {
-    fn names(steps: &[Step], error: &str) -> bool {
-        steps.iter().any(|step| match step {
-            Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == error),
-            Step::Repeat { steps, .. } => names(steps, error),
-            _ => false,
-        })
-    }
     let error = plan.oracles.error_event.as_str();
-    plan.scripts.iter().any(|s| names(s, error))
+    let names = |step: &Step| match step {
+        Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == error),
+        _ => false,
+    };
+    plan.scripts
+        .iter()
+        .any(|s| crate::model::deep_steps(s).any(names))
 }
 
 /// The server answered, yet not one record had a kind the scenario could read (none was
@@ -2052,16 +2034,15 @@ fn crossed_answers(kept: &[&Violation]) -> bool {
 /// another `expect` of the scenario wants at that path: the answer to another request,
 /// come under this one's id (a server a request late with its ids), not a refusal.
 fn wanted_elsewhere(plan: &Plan, kept: &[&Violation]) -> bool {
-    fn wants(steps: &[Step], path: &str, held: &serde_json::Value) -> bool {
-        steps.iter().any(|s| match s {
+    let wants = |steps: &[Step], path: &str, held: &serde_json::Value| {
+        crate::model::deep_steps(steps).any(|s| match s {
             Step::Expect(e) => e
                 .checks
                 .iter()
                 .any(|t| t.path == path && matches!(&t.test, Test::Equals(v) if v == held)),
-            Step::Repeat { steps, .. } => wants(steps, path, held),
             _ => false,
         })
-    }
+    };
     kept.iter().any(|v| match &v.misread {
         Some(Misread::WrongValue {
             path,
@@ -2301,26 +2282,17 @@ fn identity_misnamed(
 /// what the server may echo or push on its own schedule (a `ping` of its own), never a
 /// misspelling of the answer an `expect` waits for.
 fn sent_kinds(plan: &Plan) -> BTreeSet<&str> {
-    fn walk<'p>(steps: &'p [Step], field: &str, out: &mut BTreeSet<&'p str>) {
-        for step in steps {
-            match step {
-                Step::Send { template } => {
-                    if let Some(kind) = crate::model::path::lookup(template, field)
-                        .and_then(serde_json::Value::as_str)
-                    {
-                        out.insert(kind);
-                    }
-                }
-                Step::Repeat { steps, .. } => walk(steps, field, out),
-                _ => {}
+    let field = plan.oracles.type_field.as_str();
+    plan.scripts
+        .iter()
+        .flat_map(|script| crate::model::deep_steps(script))
+        .filter_map(|step| match step {
+            Step::Send { template } => {
+                crate::model::path::lookup(template, field).and_then(serde_json::Value::as_str)
             }
-        }
-    }
-    let mut out = BTreeSet::new();
-    for script in &plan.scripts {
-        walk(script, &plan.oracles.type_field, &mut out);
-    }
-    out
+            _ => None,
+        })
+        .collect()
 }
 
 fn misread(

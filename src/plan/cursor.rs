@@ -192,21 +192,13 @@ impl SendTemplates {
     pub fn of(plan: &Plan, conn: &ConnPlan) -> Option<Arc<SendTemplates>> {
         let script = plan.script_of(conn)?;
         let correlated = plan.correlate_fields(conn);
-        fn visit(steps: &[Step], correlated: &[String], out: &mut Vec<(usize, Compiled)>) {
-            for step in steps {
-                match step {
-                    Step::Send { template } => {
-                        if let Some(c) = Compiled::new(template, correlated) {
-                            out.push((std::ptr::from_ref(template) as usize, c));
-                        }
-                    }
-                    Step::Repeat { steps, .. } => visit(steps, correlated, out),
-                    _ => {}
-                }
-            }
-        }
-        let mut by_addr = Vec::new();
-        visit(script, &correlated, &mut by_addr);
+        let mut by_addr: Vec<(usize, Compiled)> = crate::model::deep_steps(script)
+            .filter_map(|step| match step {
+                Step::Send { template } => Compiled::new(template, &correlated)
+                    .map(|c| (std::ptr::from_ref(template) as usize, c)),
+                _ => None,
+            })
+            .collect();
         if by_addr.is_empty() {
             return None;
         }
@@ -714,11 +706,9 @@ fn remember(
 
 /// The largest [`Expect::earlier_send`] in `script`, loops included.
 fn deepest_pairing(script: &[Step]) -> u8 {
-    script
-        .iter()
+    crate::model::deep_steps(script)
         .map(|s| match s {
             Step::Expect(e) => e.earlier_send,
-            Step::Repeat { steps, .. } => deepest_pairing(steps),
             _ => 0,
         })
         .max()
@@ -740,16 +730,11 @@ fn steps_at<'s>(script: &'s [Step], frames: &[Frame]) -> &'s [Step] {
 /// How many `rendezvous` steps come before the step at `index` of the innermost frame's
 /// list, in script order (depth first): that step's number among its group's points.
 fn rendezvous_before(script: &[Step], frames: &[Frame], index: usize) -> usize {
-    fn count(steps: &[Step]) -> usize {
-        steps
-            .iter()
-            .map(|s| match s {
-                Step::Rendezvous { .. } => 1,
-                Step::Repeat { steps, .. } => count(steps),
-                _ => 0,
-            })
-            .sum()
-    }
+    let count = |steps: &[Step]| {
+        crate::model::deep_steps(steps)
+            .filter(|s| matches!(s, Step::Rendezvous { .. }))
+            .count()
+    };
     let path: Vec<usize> = frames
         .iter()
         .skip(1)

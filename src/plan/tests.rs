@@ -182,6 +182,22 @@ fn shared_tokens_group_k_consecutive_connections() {
     );
 }
 
+/// A token may be taken over when another connection presents it, or another token of
+/// its user; one user's only connection, with a token of its own, never.
+#[test]
+fn sessions_are_shared_by_token_or_by_user() {
+    let shared = |per_user: u32, token: TokenReuse| {
+        build(&scenario(3, per_user, token, ramp()), 1).sessions_shared()
+    };
+    assert_eq!(shared(1, TokenReuse::PerConnection), [false; 3]);
+    assert_eq!(shared(1, TokenReuse::PerUser), [false; 3]);
+    assert_eq!(shared(2, TokenReuse::PerUser), [true; 3]);
+    // Each connection its own token, two connections per user: by user, all shared.
+    assert_eq!(shared(2, TokenReuse::PerConnection), [true; 6]);
+    // A token two users present.
+    assert_eq!(shared(1, TokenReuse::Shared { k: 2 }), [true, false]);
+}
+
 #[test]
 fn cross_user_presents_the_next_users_token() {
     let plan = build(&scenario(3, 1, TokenReuse::CrossUser, ramp()), 1);

@@ -366,20 +366,16 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
 /// At most [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) distinct `expect` names: each
 /// is a histogram in every run's results.
 fn turn_names(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, groups: &[crate::model::Group]) {
-    fn walk(steps: &[Step], names: &mut Vec<String>) {
-        for step in steps {
-            match step {
-                Step::Expect(crate::model::Expect { name: Some(n), .. }) if !names.contains(n) => {
-                    names.push(n.clone())
-                }
-                Step::Repeat { steps, .. } => walk(steps, names),
-                _ => {}
+    let mut names: Vec<String> = Vec::new();
+    for step in groups
+        .iter()
+        .flat_map(|g| crate::model::deep_steps(&g.steps))
+    {
+        if let Step::Expect(crate::model::Expect { name: Some(n), .. }) = step {
+            if !names.contains(n) {
+                names.push(n.clone());
             }
         }
-    }
-    let mut names = Vec::new();
-    for g in groups {
-        walk(&g.steps, &mut names);
     }
     if names.len() > crate::model::MAX_TURN_NAMES {
         let message = format!(

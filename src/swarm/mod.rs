@@ -93,8 +93,9 @@ pub(crate) struct RunCtx {
     /// [`unjudged_places`](crate::oracle::verdict::unjudged_places)): a connection counts
     /// what came after the last of them it made.
     pub unjudged: Vec<Vec<crate::model::StepPlace>>,
-    /// [`Plan::tokens_shared`]: by token, whether another connection presents it too.
-    pub shared_tokens: Vec<bool>,
+    /// [`Plan::sessions_shared`]: by token, whether another connection presents it, or
+    /// another token of its user, too.
+    pub shared_sessions: Vec<bool>,
     /// Stops the run early when the target refuses every TCP connection.
     pub unreachable: unreachable::FailFast,
 }
@@ -226,7 +227,7 @@ pub async fn run(
     let script_kinds = (0..plan.scripts.len())
         .map(|g| plan.script_kinds(g).map(Arc::new))
         .collect();
-    let shared_tokens = plan.tokens_shared();
+    let shared_sessions = plan.sessions_shared();
     let unjudged = plan
         .scripts
         .iter()
@@ -234,7 +235,7 @@ pub async fn run(
         .collect();
     let unreachable = unreachable::FailFast::new(plan.conns.len(), run_cancel.clone());
     let ctx = Arc::new(RunCtx {
-        shared_tokens,
+        shared_sessions,
         unreachable,
         oracles: Arc::new(plan.oracles.clone()),
         plan,

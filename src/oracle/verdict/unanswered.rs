@@ -191,54 +191,49 @@ fn ended_by_server(a: &crate::model::Attempt) -> bool {
 /// What a connection waits for before its first request: the `expect`s before its first
 /// send or ping (how many messages they take at least, and the kinds they name).
 #[derive(Debug, Default)]
-struct Greeting<'a> {
-    messages: u64,
-    kinds: BTreeSet<&'a str>,
+pub(super) struct Greeting<'a> {
+    pub(super) messages: u64,
+    pub(super) kinds: BTreeSet<&'a str>,
+}
+
+impl<'a> Greeting<'a> {
+    /// Adds one `expect` of the greeting, by its pattern: at least one message, of the
+    /// pattern's kinds.
+    fn add(&mut self, pattern: &'a [crate::model::PatternItem]) {
+        self.messages += 1;
+        self.kinds.extend(pattern.iter().map(|i| i.event.as_str()));
+    }
 }
 
 /// The greeting of `conn`: its script's or its explicit actions'. A `repeat` before the
 /// first send counts once: fewer greeting messages only make an answer likelier to be seen.
 fn greeting_of<'a>(plan: &'a Plan, conn: &'a ConnPlan) -> Greeting<'a> {
+    if let Some(steps) = plan.script_of(conn) {
+        return script_greeting(steps);
+    }
     let mut greeting = Greeting::default();
-    match plan.script_of(conn) {
-        Some(steps) => {
-            script_greeting(steps, &mut greeting);
-        }
-        None => {
-            for action in &conn.actions {
-                match action {
-                    Action::Expect(e) if !e.absent => {
-                        greeting.messages += 1;
-                        greeting
-                            .kinds
-                            .extend(e.pattern.iter().map(|i| i.event.as_str()));
-                    }
-                    Action::Ping { .. } => break,
-                    a if a.is_send() => break,
-                    _ => {}
-                }
-            }
+    for action in &conn.actions {
+        match action {
+            Action::Expect(e) if !e.absent => greeting.add(&e.pattern),
+            Action::Ping { .. } => break,
+            a if a.is_send() => break,
+            _ => {}
         }
     }
     greeting
 }
 
-/// Adds the `expect`s of `steps` before their first send or ping to `greeting`; `true`
-/// once a send or ping was reached.
-fn script_greeting<'a>(steps: &'a [Step], greeting: &mut Greeting<'a>) -> bool {
-    for step in steps {
+/// The greeting of a script: its `expect`s before its first send or ping, a `repeat`'s
+/// once.
+pub(super) fn script_greeting(steps: &[Step]) -> Greeting<'_> {
+    let mut greeting = Greeting::default();
+    for step in crate::model::deep_steps(steps) {
         match step {
-            Step::Expect(e) if !e.absent => {
-                greeting.messages += 1;
-                greeting
-                    .kinds
-                    .extend(e.pattern.iter().map(|i| i.event.as_str()));
-            }
-            Step::Repeat { steps, .. } if script_greeting(steps, greeting) => return true,
-            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => return true,
-            Step::Ping { .. } => return true,
+            Step::Expect(e) if !e.absent => greeting.add(&e.pattern),
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => break,
+            Step::Ping { .. } => break,
             _ => {}
         }
     }
-    false
+    greeting
 }

@@ -76,11 +76,7 @@ fn ends_connection(step: &Step) -> bool {
 
 /// Whether `step` is or holds an expectation.
 fn expects(step: &Step) -> bool {
-    match step {
-        Step::Expect(_) => true,
-        Step::Repeat { steps, .. } => steps.iter().any(expects),
-        _ => false,
-    }
+    crate::model::deep_steps(std::slice::from_ref(step)).any(|s| matches!(s, Step::Expect(_)))
 }
 
 /// The note of a clean run (or a hunt that found nothing) whose scripts send messages no

@@ -195,11 +195,7 @@ fn trailing_sends(steps: &[Step]) -> Vec<usize> {
 
 /// Whether `steps` hold an `expect` or `expect_none`, in loops too.
 fn expects_any(steps: &[Step]) -> bool {
-    steps.iter().any(|s| match s {
-        Step::Expect(_) => true,
-        Step::Repeat { steps, .. } => expects_any(steps),
-        _ => false,
-    })
+    crate::model::deep_steps(steps).any(|s| matches!(s, Step::Expect(_)))
 }
 
 /// How many sends carrying `field` `step` makes: one for a `send` that has it, a loop's

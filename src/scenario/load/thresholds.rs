@@ -122,18 +122,14 @@ fn threshold(cx: &mut Ctx<'_>, e: &Entry<'_, '_>, events: &BTreeSet<String>) -> 
 
 /// Event types that some `expect` pattern waits for, through `repeat`s.
 fn expected_events(scripts: &[&[Step]]) -> BTreeSet<String> {
-    fn walk(steps: &[Step], out: &mut BTreeSet<String>) {
-        for step in steps {
-            match step {
-                Step::Expect(e) => out.extend(e.pattern.iter().map(|p| p.event.clone())),
-                Step::Repeat { steps, .. } => walk(steps, out),
-                _ => {}
-            }
-        }
-    }
     let mut out = BTreeSet::new();
-    for steps in scripts {
-        walk(steps, &mut out);
+    for step in scripts
+        .iter()
+        .flat_map(|steps| crate::model::deep_steps(steps))
+    {
+        if let Step::Expect(e) = step {
+            out.extend(e.pattern.iter().map(|p| p.event.clone()));
+        }
     }
     out
 }

@@ -187,11 +187,11 @@ impl ConnRun {
                 let bad_token = self.attempts.last().is_some_and(|a| {
                     a.outcome == Outcome::Pending && may_be_refused(&self.ctx, self.index, a)
                 });
-                // A takeover needs another connection of the token: one alone was not
-                // replaced, whatever its close says (a lost session, not the policy).
+                // A takeover needs another connection of the token or its user: one alone
+                // was not replaced, whatever its close says (a lost session, not the policy).
                 let may_be_taken_over = self
                     .ctx
-                    .shared_tokens
+                    .shared_sessions
                     .get(self.plan().token as usize)
                     .copied()
                     .unwrap_or(true);

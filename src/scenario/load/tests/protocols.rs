@@ -150,19 +150,14 @@ fn correlation_paths_must_be_sent_before() {
 /// sends before an earlier stretch of expectations, or without the field, do not count.
 #[test]
 fn correlated_expectations_pair_with_the_sends_before_them_in_order() {
-    fn walk(steps: &[Step], out: &mut Vec<u8>) {
-        for s in steps {
-            match s {
-                Step::Expect(e) => out.push(e.earlier_send),
-                Step::Repeat { steps, .. } => walk(steps, out),
-                _ => {}
-            }
-        }
-    }
-    let backs = |steps: &str| {
-        let mut out = Vec::new();
-        walk(&load(&with_steps(steps)).groups[0].steps, &mut out);
-        out
+    let backs = |steps: &str| -> Vec<u8> {
+        let steps = load(&with_steps(steps)).groups.remove(0).steps;
+        crate::model::deep_steps(&steps)
+            .filter_map(|s| match s {
+                Step::Expect(e) => Some(e.earlier_send),
+                _ => None,
+            })
+            .collect()
     };
     let a = r#"{ send = ["AUTH", { id = "a" }] },"#;
     let e = r#"{ send = ["EVENT", { id = "e" }] },"#;

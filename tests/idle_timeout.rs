@@ -435,6 +435,41 @@ async fn a_close_soon_after_our_own_send_is_no_idle_timeout() {
     );
 }
 
+/// A server whose idle timer starts only with the second request (a timer armed late,
+/// as river #205's is left over from an earlier connection) lets each connection sit
+/// silent for 3 s, then closes it 2 s into a later think. No idle timeout closes after 2 s
+/// and lets 3 s pass: the closes stay findings, and the hint, which once suggested
+/// declaring `idle_timeout = "2s"` and so hiding the bug, says why they are none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_after_a_longer_silence_survived_is_no_idle_timeout() {
+    let armed_late = Idle {
+        after: Duration::from_secs(2),
+        code: 1000,
+        answers: usize::MAX,
+        timer_from: 2,
+        goodbye: false,
+        beat: None,
+    };
+    let earlier = r#"{ think = "3s" },
+  { send = { type = "user_message", run_id = "c-{{conn}}", content = "more" } },
+  { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },"#;
+    let text = scenario_with("armed-late", "", earlier);
+    let sum = run_scenario(armed_late, "armed-late", &text).await;
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(!hint.contains("add `idle_timeout"), "{hint}");
+    assert!(
+        hint.contains("had stayed open through longer silences (3.0 s at the most)"),
+        "{hint}"
+    );
+}
+
 /// A Close read after a `pause_reads` may have come as the pause began: the server here
 /// closes 300 ms after its answer, while the client is not reading for 3 s. Judged by
 /// when it was read, the connection looked idle 3 s, past the declared 2 s; it was idle

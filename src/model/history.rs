@@ -562,6 +562,14 @@ pub struct Attempt {
     /// other end. Left out of files when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_close_us: Option<u64>,
+    /// The longest the accepted connection stayed open through a silence, in µs: from
+    /// the later of a request and the last data frame read to the next request, neither
+    /// side sending a data frame (the server's Pings aside; a stretch with reads paused is
+    /// left out). An idle timeout of the server's is longer than this. Set by the swarm
+    /// when the attempt ends; `None` when it made no such silence. Left out of files when
+    /// `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_survived_us: Option<u64>,
     /// That close came after the scenario's declared `[oracles] idle_timeout`
     /// ([`crate::model::IDLE_SLACK`] of it): the server's idle policy. Set by the swarm
     /// with `idle_close_us`. Left out of files when false.
@@ -622,6 +630,7 @@ impl Attempt {
             replaced: false,
             script_done: false,
             idle_close_us: None,
+            silence_survived_us: None,
             closed_idle: false,
             token_expired: false,
             close_age_us: None,

@@ -96,7 +96,23 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     }
     let alike = hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD;
     let most = n as f64 >= MOST * mid_script as f64;
-    (alike && most && lo >= MIN_SUGGESTED).then(|| {
+    if !(alike && most && lo >= MIN_SUGGESTED) {
+        return None;
+    }
+    if let Some(survived) = survived_longer(reports, hi) {
+        return Some(format!(
+            "the server closed {n} connection{} idle for {} ({}) with nothing pending, though \
+             connections of this run had stayed open through longer silences ({} at the \
+             most): no idle timeout closes so (a timer that is not reset, or one left over \
+             from an earlier connection, river #205's stale grace timer), so they stay \
+             findings",
+            plural(n),
+            span(lo, hi),
+            codes(&idle),
+            span(survived, survived),
+        ));
+    }
+    Some({
         let close = match with_codes_of(spec, &idle) {
             Some(codes) => format!(" and `idle_close = [{codes}]`"),
             None => String::new(),
@@ -112,6 +128,20 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             quoted(suggested(lo)),
         )
     })
+}
+
+/// The longest silence a connection of the run stayed open through
+/// ([`Attempt::silence_survived_us`]), when it is clearly longer than `longest_close`, the
+/// longest idle time before the closes that read as an idle timeout ([`SPREAD`] times it:
+/// a server that sweeps its idle connections now and then closes some a little later
+/// than others, and lets none stay that much longer). Then no one idle timeout explains
+/// those closes. `None` otherwise.
+fn survived_longer(reports: &[ConnReport], longest_close: Duration) -> Option<Duration> {
+    attempts(reports)
+        .filter_map(|a| a.silence_survived_us)
+        .map(Duration::from_micros)
+        .max()
+        .filter(|survived| survived.as_secs_f64() > longest_close.as_secs_f64() * SPREAD)
 }
 
 /// With `idle_timeout` declared: the note on mid-script closes that came after the
@@ -271,6 +301,30 @@ mod tests {
             span(Duration::from_millis(2010), Duration::from_millis(2040)),
             "2.0 s"
         );
+    }
+
+    /// A silence survived counts against an idle timeout only when clearly longer than
+    /// the closes' idle times: a sweeping timer closes some a little later than others.
+    #[test]
+    fn only_a_clearly_longer_silence_survived_rules_an_idle_timeout_out() {
+        let survived = |ms: u64| Attempt {
+            silence_survived_us: Some(ms * 1000),
+            ..Attempt::new(0)
+        };
+        let reports = |ms: &[u64]| {
+            vec![ConnReport::of_attempts(
+                0,
+                0,
+                ms.iter().map(|&m| survived(m)).collect(),
+            )]
+        };
+        let close = Duration::from_secs(2);
+        assert_eq!(survived_longer(&reports(&[2400]), close), None);
+        assert_eq!(
+            survived_longer(&reports(&[1000, 2600]), close),
+            Some(Duration::from_millis(2600))
+        );
+        assert_eq!(survived_longer(&[], close), None);
     }
 
     #[test]

@@ -297,6 +297,9 @@ struct Open {
     /// read as the pause ends may have come any time after it began, so an idle time or
     /// an age is measured up to then ([`PAUSE_DRAINED`]).
     paused_reads: Option<(Instant, Instant)>,
+    /// The longest this connection stayed open through a silence so far, in µs
+    /// ([`ConnRun::note_silence`]): the attempt's `silence_survived_us` when it ends.
+    longest_silence_us: u64,
     upgraded_at: Instant,
     ws: Ws,
 }
@@ -750,8 +753,30 @@ impl ConnRun {
     /// A request went out at `actual`, meant for `intended`: what its turn is timed from,
     /// and what the checker times a late answer that comes only after it from.
     fn request_sent(&mut self, intended: Instant, actual: Instant) {
+        self.note_silence(actual);
         self.last_send_at = Some((intended, actual));
         self.checker.note_request(actual);
+    }
+
+    /// Keeps the longest silence the open connection stayed open through, ended by a
+    /// request going out `at`: neither side sent a data frame (the server's Pings aside)
+    /// since the later of the previous request, the last data frame read and the upgrade.
+    /// What an idle timeout cannot have been shorter than. A silence with reads paused in
+    /// it is left out: what came meanwhile was not read.
+    fn note_silence(&mut self, at: Instant) {
+        let t0 = self.ctx.t0;
+        let last_request = self.last_send_at.map(|(_, actual)| actual);
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        let from = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
+        if open.paused_reads.is_some_and(|(paused, _)| paused >= from) {
+            return;
+        }
+        let us = |i: Instant| i.saturating_duration_since(t0).as_micros() as u64;
+        let quiet_from = us(from).max(open.last_data_us.unwrap_or(0));
+        let silence = us(at).saturating_sub(quiet_from);
+        open.longest_silence_us = open.longest_silence_us.max(silence);
     }
 
     /// Keeps a connection attempt. Most connections make one or two: the first few take

@@ -735,8 +735,12 @@ impl ConnRun {
     }
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
-        if let (Some(attempt), Some(last)) = (self.attempts.last_mut(), open.last_data_us) {
-            attempt.last_frame_us = Some(last);
+        if let Some(attempt) = self.attempts.last_mut() {
+            if let Some(last) = open.last_data_us {
+                attempt.last_frame_us = Some(last);
+            }
+            attempt.silence_survived_us =
+                (open.longest_silence_us > 0).then_some(open.longest_silence_us);
         }
         // A frame held at a rendezvous went with the stream.
         drop(open);

@@ -171,6 +171,19 @@ async fn run_scenario(idle: Idle, name: &str, text: &str) -> stampede::results::
     outcome.results.summary
 }
 
+/// Checks that each of the three connections lost its last steps (one completeness
+/// violation each, the verdict VIOLATIONS) and gives the hint.
+fn three_findings(sum: &stampede::results::Summary) -> String {
+    assert_eq!(
+        sum.violations.of(OracleKind::Completeness),
+        3,
+        "{:?}",
+        sum.violations
+    );
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    sum.hint.clone().unwrap_or_default()
+}
+
 const TWO_SECONDS: Idle = Idle {
     after: Duration::from_secs(2),
     code: 1001,
@@ -315,14 +328,7 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
 async fn an_undeclared_idle_timeout_close_is_a_finding_and_the_hint_says_how_to_declare_it() {
     let sum = run_against(TWO_SECONDS, "undeclared", "").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
-    assert_eq!(
-        sum.violations.of(OracleKind::Completeness),
-        3,
-        "{:?}",
-        sum.violations
-    );
-    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
-    let hint = sum.hint.clone().unwrap_or_default();
+    let hint = three_findings(&sum);
     assert!(
         hint.contains("the server closed 3 connections idle for 2."),
         "{hint}"
@@ -365,14 +371,7 @@ async fn a_close_sooner_than_the_declared_idle_timeout_is_still_a_violation() {
     };
     let sum = run_against(early, "early", "idle_timeout = \"2s\"").await;
     assert_eq!(sum.counters.closed_idle, 0, "{:?}", sum.counters);
-    assert_eq!(
-        sum.violations.of(OracleKind::Completeness),
-        3,
-        "{:?}",
-        sum.violations
-    );
-    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
-    let hint = sum.hint.clone().unwrap_or_default();
+    let hint = three_findings(&sum);
     assert!(
         hint.contains("sooner than the declared `idle_timeout = \"2s\"`: not its idle policy"),
         "{hint}"
@@ -455,14 +454,7 @@ async fn an_idle_close_after_a_longer_silence_survived_is_no_idle_timeout() {
   { expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "5s" },"#;
     let text = scenario_with("armed-late", "", earlier);
     let sum = run_scenario(armed_late, "armed-late", &text).await;
-    assert_eq!(
-        sum.violations.of(OracleKind::Completeness),
-        3,
-        "{:?}",
-        sum.violations
-    );
-    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
-    let hint = sum.hint.clone().unwrap_or_default();
+    let hint = three_findings(&sum);
     assert!(!hint.contains("add `idle_timeout"), "{hint}");
     assert!(
         hint.contains("had stayed open through longer silences (3.0 s at the most)"),

@@ -49,6 +49,28 @@ struct NewestWins {
     by_user: bool,
 }
 
+impl NewestWins {
+    /// Ends the older session of a token with `code` and `reason` before it serves the
+    /// newcomer, answers every request at once, and upgrades after 400 ms.
+    fn new(code: u16, reason: &'static str) -> Self {
+        NewestWins {
+            sessions: Arc::default(),
+            next: Arc::default(),
+            code,
+            reason,
+            upgrade_after: std::time::Duration::from_millis(400),
+            first_answer_after: Default::default(),
+            handover: None,
+            by_user: false,
+        }
+    }
+
+    /// Serves on a loopback port: its URL and how to stop it.
+    async fn spawn(self) -> (String, tokio_util::sync::CancellationToken) {
+        spawn_server(move |tcp| serve(self.clone(), tcp)).await
+    }
+}
+
 /// The fake golden-path server with a "newest connection wins" policy, ending an older
 /// session with `code` and `reason`; it answers each connection's first request after
 /// `first_answer_after`.
@@ -58,32 +80,20 @@ async fn spawn_newest_wins(
     first_answer_after: std::time::Duration,
 ) -> (String, tokio_util::sync::CancellationToken) {
     let server = NewestWins {
-        sessions: Arc::default(),
-        next: Arc::default(),
-        code,
-        reason,
-        upgrade_after: std::time::Duration::from_millis(400),
         first_answer_after,
-        handover: None,
-        by_user: false,
+        ..NewestWins::new(code, reason)
     };
-    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+    server.spawn().await
 }
 
 /// [`spawn_newest_wins`] (4409, at once) keeping one session per user: a connection of
 /// the user with another token ends the older session all the same.
 async fn spawn_newest_wins_per_user() -> (String, tokio_util::sync::CancellationToken) {
     let server = NewestWins {
-        sessions: Arc::default(),
-        next: Arc::default(),
-        code: 4409,
-        reason: "session replaced",
-        upgrade_after: std::time::Duration::from_millis(400),
-        first_answer_after: Default::default(),
-        handover: None,
         by_user: true,
+        ..NewestWins::new(4409, "session replaced")
     };
-    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+    server.spawn().await
 }
 
 /// [`spawn_newest_wins`] with a handover: the newcomer is greeted first, and the older
@@ -92,16 +102,10 @@ async fn spawn_handover(
     after: std::time::Duration,
 ) -> (String, tokio_util::sync::CancellationToken) {
     let server = NewestWins {
-        sessions: Arc::default(),
-        next: Arc::default(),
-        code: 4409,
-        reason: "session replaced",
-        upgrade_after: std::time::Duration::from_millis(400),
-        first_answer_after: Default::default(),
         handover: Some(after),
-        by_user: false,
+        ..NewestWins::new(4409, "session replaced")
     };
-    spawn_server(move |tcp| serve(server.clone(), tcp)).await
+    server.spawn().await
 }
 
 /// Serves one connection: takes its token's session over (ending the older one first),

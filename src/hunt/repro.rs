@@ -187,18 +187,23 @@ impl Repro {
         Ok(repro)
     }
 
-    /// Writes `repro-<oracle>-<plan hash>.json` into `dir`; returns the path.
+    /// Writes `repro-<oracle>-<plan hash>.json` into `dir`, or, when a file of that name
+    /// is there already (an earlier hunt of the same scenario, maybe against another
+    /// target or for another bug), `repro-<oracle>-<plan hash>-2.json`, `-3`, …: a repro
+    /// is never overwritten. Returns the path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf, ReproError> {
         std::fs::create_dir_all(dir).map_err(|source| WriteError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let name = format!(
-            "repro-{}-{}.json",
-            self.oracle.name(),
-            &self.plan.hash()[..12]
-        );
-        let path = dir.join(name);
+        let stem = format!("repro-{}-{}", self.oracle.name(), &self.plan.hash()[..12]);
+        let path = (1u32..)
+            .map(|n| match n {
+                1 => dir.join(format!("{stem}.json")),
+                n => dir.join(format!("{stem}-{n}.json")),
+            })
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| dir.join(format!("{stem}.json")));
         self.save_as(&path)?;
         Ok(path)
     }
@@ -290,6 +295,24 @@ mod tests {
         let r = repro();
         let path = r.save(dir.path()).unwrap();
         assert_eq!(Repro::load(&path).unwrap(), r);
+    }
+
+    /// A second repro of the same plan and oracle (another hunt of the scenario, against
+    /// another target or for another bug) goes beside the first, never over it.
+    #[test]
+    fn a_repro_of_the_same_plan_never_overwrites_an_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = repro();
+        let mut second = repro();
+        second.target = "ws://127.0.0.1:2/elsewhere".into();
+        let a = first.save(dir.path()).unwrap();
+        let b = second.save(dir.path()).unwrap();
+        let c = second.save(dir.path()).unwrap();
+        assert_ne!(a, b);
+        assert!(b.to_string_lossy().ends_with("-2.json"), "{}", b.display());
+        assert!(c.to_string_lossy().ends_with("-3.json"), "{}", c.display());
+        assert_eq!(Repro::load(&a).unwrap(), first);
+        assert_eq!(Repro::load(&b).unwrap(), second);
     }
 
     #[test]

@@ -20,6 +20,9 @@ struct Seen<'a> {
     conn: &'a ConnPlan,
     attempt: &'a Attempt,
     jti: &'a str,
+    /// The token's subject: its user, whom a server may keep one session for whatever
+    /// token each connection presents.
+    sub: &'a str,
     forge: Option<&'a Forge>,
     /// What the server said last before a Close that ended the attempt unaccepted
     /// ([`ConnReport::said_before_close`]); kept for a connection of one attempt only,
@@ -43,6 +46,7 @@ fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
                 conn,
                 attempt,
                 jti: &token.jti,
+                sub: &token.sub,
                 forge: token.forge.as_ref(),
                 said_before_close,
             }))
@@ -71,8 +75,10 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
     };
     let mut out = Vec::new();
     let mut by_jti: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
+    let mut by_sub: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
     for s in &seen {
         by_jti.entry(s.jti).or_default().push(s);
+        by_sub.entry(s.sub).or_default().push(s);
     }
     // Tokens the server took again after the run: whatever refused them before, it was
     // no rule of taking each token once.
@@ -87,7 +93,16 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
         }
         if let Some(liveness) = rules.liveness {
             let reused = taken_again.contains(jti);
-            out.extend(self::liveness(plan, group, &read, (&liveness, reused)));
+            let user = group
+                .first()
+                .and_then(|s| by_sub.get(s.sub))
+                .map_or(group.as_slice(), Vec::as_slice);
+            out.extend(self::liveness(
+                plan,
+                (group, user),
+                &read,
+                (&liveness, reused),
+            ));
         }
     }
     out.extend(
@@ -416,14 +431,17 @@ fn one_after_the_other(involved: &[&Seen<'_>]) -> String {
     }
 }
 
-/// Liveness over one jti's attempts; `read`: whether a refusal is the server's judgement
-/// of the token (see [`check`]). Every attempt still counts as a possible holder.
+/// Liveness over one jti's attempts (`group`); `read`: whether a refusal is the server's
+/// judgement of the token (see [`check`]). Every attempt of the token's user (`user`, the
+/// attempts of every token with its `sub`, `group`'s among them) counts as a possible
+/// holder: a server may keep one session per user, whatever token each connection of the
+/// user presents.
 /// `taken_again`: the server accepted the token after the run (its probe), or any attempt
 /// of it after a refusal: then a refusal of it once served is no token policy (a server
 /// that takes each token once takes it never again), and is judged like any other.
 fn liveness(
     plan: &Plan,
-    group: &[&Seen<'_>],
+    (group, user): (&[&Seen<'_>], &[&Seen<'_>]),
     read: &dyn Fn(&Seen<'_>) -> bool,
     (spec, taken_again): (&crate::model::LivenessSpec, bool),
 ) -> Vec<Violation> {
@@ -442,7 +460,7 @@ fn liveness(
         // The server decided somewhere between sending the request and our seeing the answer.
         let from = r.attempt.started_us;
         let to = r.attempt.ended_us.unwrap_or(u64::MAX);
-        let holder = group
+        let holder = user
             .iter()
             .find(|o| !std::ptr::eq(**o, *r) && possibly_live(o.attempt, from, to, held_after));
         let served_before = group.iter().any(|o| {
@@ -484,7 +502,8 @@ fn liveness(
                 from,
                 format!("a valid token whose jti {} is not live is accepted", r.jti),
                 format!(
-                    "refused with {answer}{after}; no other connection with this jti could be live"
+                    "refused with {answer}{after}; no other connection with this jti, nor of \
+                     its user, could be live"
                 ),
                 &involved,
             ));

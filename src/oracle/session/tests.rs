@@ -740,6 +740,35 @@ fn liveness() {
             ..Case::default()
         },
         Case {
+            name: "refused while a connection of the same user with another token holds \
+                   the session: one session per user",
+            rules: live(),
+            tokens: vec![
+                token("j"),
+                TokenPlan {
+                    sub: "user-j".into(),
+                    ..token("k")
+                },
+            ],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![(1, vec![open(1_000)]), (2, vec![refused(10_000)])],
+            ..Case::default()
+        },
+        Case {
+            name: "refused while only another user's connection is live",
+            rules: live(),
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![(1, vec![open(1_000)]), (2, vec![refused(10_000)])],
+            want: vec![want(
+                L,
+                2,
+                &[2],
+                "no other connection with this jti, nor of its user",
+            )],
+            ..Case::default()
+        },
+        Case {
             name: "refused after the holder closed cleanly",
             rules: live(),
             timeline: vec![

@@ -960,3 +960,66 @@ async fn a_hunt_round_with_two_connections_per_user_sets_the_learned_sequence_as
         vec!["user_seq".to_string()]
     );
 }
+
+/// A server that answers every request with one message of the kind the request asks for
+/// (`reply_as`), echoing its `id`: in calibration the ids went up by one across two kinds,
+/// yet they are the client's own numbers, which a correct server may answer in any order
+/// under load. Never learned as a sequence (it once was, and a JSON-RPC server answering a
+/// rate-limit error ahead of a pipelined result broke it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_the_server_echoes_is_not_learned_as_a_sequence() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Some((mut ws, _)) = accept_with_sub(tcp).await else {
+            return;
+        };
+        while let Some(Ok(Message::Text(text))) = ws.next().await {
+            let request: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let answer = json!({"kind": request["reply_as"], "id": request["id"]});
+            if ws
+                .send(Message::Text(answer.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "echoed-ids"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "clients"
+users = 6
+arrival = "burst"
+steps = [
+  {{ repeat = 3, steps = [
+    {{ send = {{ op = "req", id = "{{{{run:int}}}}", reply_as = "alpha" }} }},
+    {{ expect = "alpha", correlate = "id", within = "5s" }},
+    {{ send = {{ op = "req", id = "{{{{run:int}}}}", reply_as = "beta" }} }},
+    {{ expect = "beta", correlate = "id", within = "5s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let outcome = run_learning(&scenario("echoed-ids.toml", &text)).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert!(
+        !summary.learned.sequence.contains(&"id".to_string()),
+        "{:?}",
+        summary.learned
+    );
+    assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.hint);
+}

@@ -224,6 +224,32 @@ pub fn drop_tested<S: AsRef<str>>(proposal: &mut Proposal, where_paths: &[S]) {
     proposal.dropped += before - proposal.learned.identity.len();
 }
 
+/// Drops the learned sequences on fields the client writes itself: a leaf of a `send`
+/// template (`sends`: a JSON-RPC request's `id`, `{{run:int}}`), or a path answers carry
+/// a sent value in (`correlated`: every `correlate` and `correlate_reply`). Such a field
+/// counts up because the client numbers its requests and the server echoes the number;
+/// one connection at a time saw the answers in order, but under load a correct server
+/// may answer requests in any order (JSON-RPC allows it), and the "sequence" would flag
+/// that.
+pub fn drop_echoed<S: AsRef<str>>(proposal: &mut Proposal, sends: &[&Value], correlated: &[S]) {
+    let mut echoed: BTreeSet<Vec<String>> =
+        correlated.iter().map(|p| segments(p.as_ref())).collect();
+    for template in sends {
+        let mut ls = Vec::new();
+        leaves(template, &mut ls);
+        echoed.extend(ls.into_iter().map(|(path, _)| path));
+    }
+    let written = |field: &str| echoed.contains(&segments(field));
+    let before = proposal.learned.sequence.len();
+    proposal.learned.sequence.retain(|f| !written(f));
+    proposal.dropped += before - proposal.learned.sequence.len();
+    proposal
+        .learned
+        .sequence_broken
+        .retain(|(f, ..)| !written(f));
+    proposal.sequence_one_kind.retain(|f| !written(f));
+}
+
 /// A field path's parts, whatever its spelling: `a.b.0`, `/a/b/0` (`~1`, `~0` unescaped).
 fn segments(path: &str) -> Vec<String> {
     match path.strip_prefix('/') {

@@ -139,6 +139,8 @@ pub async fn calibrate(
         .collect();
     let mut proposal = learn::propose(&plan.oracles, &samples);
     learn::drop_tested(&mut proposal, &plan.where_paths());
+    let (sends, correlated) = client_written(plan);
+    learn::drop_echoed(&mut proposal, &sends, &correlated);
     // Read tokens (a file, a list, a command's output) are dealt round-robin: fewer of them
     // than slots puts one user on several connections. Minted and login tokens: none read.
     proposal.tokens_read = Some(opaque.len()).filter(|n| *n > 0);
@@ -184,6 +186,30 @@ pub async fn calibrate(
 
 /// How a calibration connection that was not accepted ended (`interrupted` when it made
 /// no attempt with a cause).
+/// What the scripts' client writes itself ([`learn::drop_echoed`]): every `send`
+/// template, and every `expect`'s `correlate` and `correlate_reply` path.
+fn client_written(plan: &Plan) -> (Vec<&serde_json::Value>, Vec<&str>) {
+    let mut sends = Vec::new();
+    let mut correlated = Vec::new();
+    for step in plan
+        .scripts
+        .iter()
+        .flat_map(|s| crate::model::deep_steps(s))
+    {
+        match step {
+            Step::Send { template } => sends.push(template),
+            Step::Expect(e) => correlated.extend(
+                e.correlate
+                    .iter()
+                    .chain(&e.correlate_reply)
+                    .map(String::as_str),
+            ),
+            _ => {}
+        }
+    }
+    (sends, correlated)
+}
+
 fn refused_by(report: Option<&ConnReport>) -> Cause {
     report
         .and_then(|r| r.attempts.first())

@@ -227,6 +227,28 @@ fn identity_fields_the_script_filters_on_are_dropped_in_any_spelling() {
     assert_eq!(p.dropped, 3);
 }
 
+/// A request id the client numbers and the server echoes went up by one in calibration,
+/// one connection at a time; it is the client's counter, not the server's, and a server
+/// may answer out of order: never learned. Nor a path answers carry a sent value in.
+#[test]
+fn sequences_on_fields_the_client_writes_are_dropped() {
+    let mut p = Proposal {
+        learned: LearnedOracles {
+            sequence: vec!["id".into(), "seq".into(), "ack.n".into()],
+            sequence_broken: vec![("id".into(), 2, 3)],
+            ..LearnedOracles::default()
+        },
+        sequence_one_kind: vec!["/params/0".into(), "n".into()],
+        ..Proposal::default()
+    };
+    let request = json!({"jsonrpc": "2.0", "id": "{{run:int}}", "params": ["{{conn}}"]});
+    drop_echoed(&mut p, &[&request], &["/ack/n"]);
+    assert_eq!(p.learned.sequence, vec!["seq".to_string()]);
+    assert!(p.learned.sequence_broken.is_empty());
+    assert_eq!(p.sequence_one_kind, vec!["n".to_string()]);
+    assert_eq!(p.dropped, 2);
+}
+
 #[test]
 fn a_sequence_set_aside_for_shared_users_is_a_comment_not_a_table() {
     let a = stream("alice", json!(1));

@@ -1028,7 +1028,7 @@ impl ConnChecker {
             }
         }
         self.check_absent(event, msg, now);
-        if event == self.spec.error_event {
+        if event == self.spec.error_event && !self.wants_error(msg) {
             self.on_error_event(msg, now);
             return;
         }
@@ -1572,6 +1572,26 @@ impl ConnChecker {
     /// strings allocated and freed per expected answer.
     pub fn spare_correlate(&mut self) -> &mut Option<(String, String)> {
         &mut self.spare_correlate
+    }
+
+    /// Whether the open expectation an error event `msg` answers names the error event in
+    /// its pattern (the one correlated with it, or, when none is, one that correlates
+    /// nothing): the script asked for that error (a request meant to fail), so it meets
+    /// the pattern like any answer, its `where` tested, rather than settling it as a
+    /// refusal.
+    fn wants_error<J: Tree>(&self, msg: &J) -> bool {
+        let error = self.spec.error_event.as_str();
+        match self
+            .pending
+            .iter()
+            .find(|p| !p.absent && correlated_match(p, msg))
+        {
+            Some(p) => p.state.mentions(error),
+            None => self
+                .pending
+                .iter()
+                .any(|p| !p.absent && p.correlate.is_none() && p.state.mentions(error)),
+        }
     }
 
     fn on_error_event<J: Tree>(&mut self, msg: &J, now: Instant) {

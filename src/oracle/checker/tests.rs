@@ -547,6 +547,49 @@ fn an_explicit_error_resolves_without_violation() {
     assert_eq!(ch.counts.expectations_errored, 1);
 }
 
+/// An `expect` that names the error event asks for that error (a request meant to fail):
+/// the error meets it like any answer, its `where` tested (the wrong error code is a
+/// violation), and its kind counts as arrived; before, every error settled it as a
+/// refusal, its `where` never read.
+#[test]
+fn an_expected_error_meets_its_expectation_and_its_where_is_tested() {
+    let answer = |code: i64, correlated: bool| {
+        let mut ch = plain();
+        let mut p = plan_of("error", correlated.then_some(("/1", "7")));
+        p.checks = vec![FieldTest {
+            path: "/error/code".into(),
+            test: Test::Equals(json!(-32601)),
+        }];
+        let now = Instant::now();
+        ch.expect(p, Some((now, now)), now);
+        ch.on_message(
+            &json!({"type": "error", "1": "7", "error": {"code": code}}),
+            now,
+        );
+        ch
+    };
+    for correlated in [true, false] {
+        let mut met = answer(-32601, correlated);
+        assert!(met.violations.is_empty(), "{:?}", met.violations);
+        let counts = met.counts().clone();
+        assert_eq!(
+            (counts.expectations_met, counts.expectations_errored),
+            (1, 0)
+        );
+        assert_eq!(counts.events["error"].arrived, 1);
+        // Uncorrelated, a message failing the test is not claimed: the deadline tells.
+        let mut wrong = answer(-32000, correlated);
+        wrong.expire(Instant::now() + Duration::from_secs(6));
+        assert_eq!(wrong.violations.len(), 1, "{correlated}");
+        let v = &wrong.violations[0];
+        let told = match correlated {
+            true => v.expected.contains("/error/code = -32601"),
+            false => v.seen.contains("-32000"),
+        };
+        assert!(told, "{v:?}");
+    }
+}
+
 /// An error that says the connection is not authenticated, on a connection the server
 /// had accepted for a valid token, contradicts that acceptance (an ack sent before the
 /// session was ready, race pattern P7): a completeness violation quoting it, where any

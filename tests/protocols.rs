@@ -1823,3 +1823,52 @@ async fn an_answer_kept_before_its_expectation_opens_is_claimed_at_the_reply_pat
     let good = run_fake(mattermost(false), "mattermost.toml", &text).await;
     assert_clean(&good, 6);
 }
+
+// ---- Pipelined JSON-RPC: a burst of requests, then their answers ----
+
+const PIPELINED: &str = r#"
+[oracles]
+type_field = "kind"
+
+[[group]]
+name = "pipeliners"
+users = 3
+steps = [
+  { repeat = 8, steps = [{ send = { jsonrpc = "2.0", id = "{{run:int}}", method = "echo" } }] },
+  { repeat = 8, steps = [{ expect = "result", correlate = "id", within = "2s" }] },
+  { close = 1000 },
+]
+"#;
+
+/// Answers every request with its `id`, except the one whose id is `lost`.
+fn pipelined(lost: Option<u64>) -> Arc<Handler> {
+    Arc::new(move |text: &str, _: &mut Conn| {
+        let request: Value = serde_json::from_str(text).ok()?;
+        let id = request["id"].as_u64()?;
+        let answer = json!({"jsonrpc": "2.0", "kind": "result", "id": id, "result": id});
+        Some(match lost == Some(id) {
+            true => Vec::new(),
+            false => vec![answer.to_string()],
+        })
+    })
+}
+
+/// A loop of 8 sends and then a loop of 8 correlated expects (the natural way to write a
+/// pipelined burst) pairs iteration `i` of the answers with the `i`-th request: a server
+/// answering every one is clean (it once failed 7 of 8 per connection, every iteration
+/// waiting for the last id), and one that loses the 5th request's answer breaks exactly
+/// that expectation on each connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_of_answers_pairs_with_a_burst_of_requests_in_order() {
+    let text = head("pipelined", 3) + PIPELINED;
+    let outcome = run_fake(pipelined(None), "pipelined.toml", &text).await;
+    assert_clean(&outcome, 24);
+    assert_eq!(outcome.results.summary.verdict, Verdict::Clean);
+    let outcome = run_fake(pipelined(Some(5)), "pipelined.toml", &text).await;
+    let lost = &outcome.results.violations;
+    assert_eq!(lost.len(), 3, "{lost:#?}");
+    assert!(
+        lost.iter().all(|v| v.correlation.as_deref() == Some("5")),
+        "{lost:#?}"
+    );
+}

@@ -385,6 +385,14 @@ pub struct Expect {
     /// what a stretch is, loops included).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub earlier_send: u8,
+    /// How many sends fewer back each iteration of the enclosing loop takes than the one
+    /// before (0, the usual case: every iteration the same). Set for a loop of answers
+    /// alone right after a stretch of sends (`repeat = 8, steps = [send]`, then `repeat =
+    /// 8, steps = [expect]`): its expectations pair with those sends in order over all its
+    /// iterations, iteration `i` taking `earlier_send - i × earlier_send_step` (at least
+    /// 0, the latest), as the same `expect`s written out would.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_send_step: u8,
     /// Deadline, from the moment the expectation is registered.
     #[serde(with = "duration_us")]
     pub within: Duration,
@@ -730,7 +738,7 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).
 pub const SUB_PLACEHOLDERS: &[&str] = &["user", "group"];
 
-/// Serde's test for a default `earlier_send`.
+/// Serde's test for a default `earlier_send` or `earlier_send_step`.
 fn is_zero(n: &u8) -> bool {
     *n == 0
 }

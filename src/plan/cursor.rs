@@ -575,7 +575,7 @@ impl Cursor {
                 .correlated
                 .iter()
                 .position(|path| path == field)
-                .map_or("", |at| self.sent_value(at, expect.earlier_send));
+                .map_or("", |at| self.sent_value(at, self.earlier_send(expect)));
             // Written into a settled expectation's strings when there are some.
             let (mut f, mut v) = spare.take().unwrap_or_default();
             f.clear();
@@ -638,6 +638,19 @@ impl Cursor {
             absent: expect.absent,
             name: expect.name.clone(),
         }
+    }
+
+    /// Which earlier send `expect` takes its value from at this iteration of the loop
+    /// around it ([`Expect::earlier_send`], less [`Expect::earlier_send_step`] per
+    /// iteration, at least 0: the latest).
+    fn earlier_send(&self, expect: &Expect) -> u8 {
+        if expect.earlier_send_step == 0 {
+            return expect.earlier_send;
+        }
+        let iteration = self.frames.last().map_or(0, |f| u64::from(f.iter));
+        let fewer = u64::from(expect.earlier_send_step).saturating_mul(iteration);
+        let back = u64::from(expect.earlier_send).saturating_sub(fewer);
+        u8::try_from(back).unwrap_or(u8::MAX)
     }
 
     /// The value of correlated path `at` in the latest send that had it (`back` 0), or in

@@ -53,6 +53,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
                             correlate: Some("run_id".into()),
                             correlate_reply: None,
                             earlier_send: 0,
+                            earlier_send_step: 0,
                             within: Duration::from_secs(1),
                             wait: true,
                             checks: Vec::new(),
@@ -377,6 +378,7 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             correlate: Some("run_id".into()),
             correlate_reply: None,
             earlier_send: 0,
+            earlier_send_step: 0,
             within: Duration::from_secs(1),
             wait: true,
             checks: Vec::new(),
@@ -627,6 +629,7 @@ fn expect_step(pattern: &str, correlate: &str, checks: Vec<FieldTest>, name: &st
         correlate: Some(correlate.into()),
         correlate_reply: None,
         earlier_send: 0,
+        earlier_send_step: 0,
         within: Duration::from_secs(1),
         wait: true,
         checks,
@@ -1095,4 +1098,35 @@ fn expectations_paired_with_earlier_sends_read_their_values() {
         paired("OK", 2),
     ]);
     assert_walks_correlate(&plan, &[("/1/id", "only")]);
+}
+
+/// A loop of answers after a loop of sends ([`Expect::earlier_send_step`]): iteration `i`
+/// of the answers reads the `i`-th send's value, on both walks; past the sends, the
+/// latest.
+#[test]
+fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
+    let mut answer = expect_step("OK", "/1/id", vec![], "");
+    if let Step::Expect(e) = &mut answer {
+        e.earlier_send = 2;
+        e.earlier_send_step = 1;
+    }
+    let plan = one_conn(vec![
+        Step::Repeat {
+            times: 3,
+            every: None,
+            steps: vec![send(json!(["REQ", {"id": "r-{{run}}"}]))],
+        },
+        Step::Repeat {
+            times: 4,
+            every: None,
+            steps: vec![answer],
+        },
+    ]);
+    let want = [
+        ("/1/id", "r-1"),
+        ("/1/id", "r-2"),
+        ("/1/id", "r-3"),
+        ("/1/id", "r-3"),
+    ];
+    assert_walks_correlate(&plan, &want);
 }

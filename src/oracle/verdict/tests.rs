@@ -2293,6 +2293,7 @@ fn expect_step(kind: &str) -> Step {
         correlate: None,
         correlate_reply: None,
         earlier_send: 0,
+        earlier_send_step: 0,
         within: std::time::Duration::from_secs(1),
         wait: true,
         checks: Vec::new(),

@@ -129,8 +129,10 @@ pub(super) fn steps(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &mut Sent) -> Vec<S
 /// (an uncorrelated `expect` among them, a keepalive, pairs with nothing). A loop of sends
 /// alone belongs to the sends' stretch; a loop with expects of its own ends the stretch
 /// before it, and the sends its body ends with start the next; `close` and `reconnect`
-/// end both. The pairing is the same for every iteration of a loop: a body whose leading
-/// expects outnumber the sends it ends with pairs its first iteration with those only.
+/// end both. The pairing is the same for every iteration of a loop (a body whose leading
+/// expects outnumber the sends it ends with pairs its first iteration with those only),
+/// but for a loop of answers alone right after the sends ([`pair_loop`]), whose
+/// iterations pair with them in order.
 fn pair_correlated(steps: &mut [Step], looped: bool) {
     // In a loop's body, the expects before its first send answer the sends the previous
     // iteration ended with (the sends before the loop, the first time).
@@ -160,6 +162,12 @@ fn pair_correlated(steps: &mut [Step], looped: bool) {
                     expects.clear();
                 }
                 sends.push(at);
+            }
+            // A loop of answers alone right after the sends answers them, over all its
+            // iterations.
+            Step::Repeat { steps: body, .. } if expects.is_empty() && answers_only(body) => {
+                pair_loop(steps, &sends, at);
+                sends.clear();
             }
             // A loop with expects of its own answers the stretch before it itself; the
             // sends it ends with start the next one.
@@ -251,6 +259,71 @@ fn pair_run(steps: &mut [Step], sends: &[usize], run: &[usize]) {
     for (i, back) in backs {
         if let Step::Expect(e) = &mut steps[i] {
             e.earlier_send = u8::try_from(back).unwrap_or(u8::MAX);
+        }
+    }
+}
+
+/// Whether a loop's body holds only the answers to what was sent before it: no send, no
+/// loop, nothing that ends the connection.
+fn answers_only(body: &[Step]) -> bool {
+    body.iter().all(|s| {
+        !matches!(
+            s,
+            Step::Send { .. }
+                | Step::SendText { .. }
+                | Step::SendBinary { .. }
+                | Step::Repeat { .. }
+                | Step::Close { .. }
+                | Step::Reconnect { .. }
+        )
+    })
+}
+
+/// [`pair_correlated`] for a loop of answers alone (the `repeat` at `at`,
+/// [`answers_only`]) after the sends at `sends`: its correlated expectations pair, field by
+/// field and in order over all its iterations, with the latest of those sends that carry
+/// their field, as the same `expect`s written out would. A body with `k` expects of a field
+/// takes `k` sends fewer back each iteration ([`Expect::earlier_send_step`]): `repeat = 8,
+/// steps = [send]` and then `repeat = 8, steps = [expect]` pair iteration `i` with the
+/// `i`-th send.
+fn pair_loop(steps: &mut [Step], sends: &[usize], at: usize) {
+    let Some(Step::Repeat {
+        steps: body, times, ..
+    }) = steps.get(at)
+    else {
+        return;
+    };
+    let fields: BTreeSet<&str> = body
+        .iter()
+        .filter_map(|s| match s {
+            Step::Expect(e) if !e.absent => e.correlate.as_deref(),
+            _ => None,
+        })
+        .collect();
+    // (index in the body, sends back at the first iteration, fewer per iteration)
+    let mut backs: Vec<(usize, usize, usize)> = Vec::new();
+    for field in fields {
+        let carrying: usize = sends
+            .iter()
+            .map(|&i| sends_carrying(&steps[i], field))
+            .sum();
+        let mine: Vec<usize> = (0..body.len())
+            .filter(|&i| matches!(&body[i], Step::Expect(e) if !e.absent && e.correlate.as_deref() == Some(field)))
+            .collect();
+        let paired = carrying.min(mine.len().saturating_mul(*times as usize));
+        backs.extend(
+            mine.iter()
+                .enumerate()
+                .map(|(nth, &i)| (i, paired.saturating_sub(nth + 1), mine.len())),
+        );
+    }
+    let Some(Step::Repeat { steps: body, .. }) = steps.get_mut(at) else {
+        return;
+    };
+    for (i, back, step) in backs {
+        if let Some(Step::Expect(e)) = body.get_mut(i) {
+            e.earlier_send = u8::try_from(back).unwrap_or(u8::MAX);
+            e.earlier_send_step = u8::try_from(step).unwrap_or(u8::MAX);
         }
     }
 }
@@ -486,6 +559,7 @@ fn expect(
         correlate,
         correlate_reply,
         earlier_send: 0,
+        earlier_send_step: 0,
         within: f.positive_duration_or(cx, "within", DEFAULT_WITHIN),
         wait: f.bool_or(cx, "wait", true),
         checks,

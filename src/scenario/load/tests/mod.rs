@@ -172,6 +172,7 @@ steps = [
                     correlate: Some("type".into()),
                     correlate_reply: None,
                     earlier_send: 0,
+                    earlier_send_step: 0,
                     within: ms(2000),
                     wait: false,
                     checks: Vec::new(),

@@ -209,6 +209,54 @@ fn correlated_expectations_pair_with_the_sends_before_them_in_order() {
     }
 }
 
+/// A loop of answers alone right after a loop of sends (a pipelined burst: `repeat = 8`
+/// of sends, then `repeat = 8` of expects) pairs in order over its iterations: the body's
+/// expects start as far back as written out, and come `k` sends nearer each iteration.
+/// Without it every iteration waited for the last send's answer.
+#[test]
+fn a_loop_of_answers_pairs_with_the_loop_of_sends_before_it_iteration_by_iteration() {
+    let pairing = |steps: &str| -> Vec<(u8, u8)> {
+        let steps = load(&with_steps(steps)).groups.remove(0).steps;
+        crate::model::deep_steps(&steps)
+            .filter_map(|s| match s {
+                Step::Expect(e) => Some((e.earlier_send, e.earlier_send_step)),
+                _ => None,
+            })
+            .collect()
+    };
+    let a = r#"{ send = ["AUTH", { id = "a-{{run}}" }] },"#;
+    let ok = r#"{ expect = "OK", correlate = { send = "/1/id", reply = "/1" } },"#;
+    let any = r#"{ expect = "NOTICE" },"#;
+    let think = r#"{ think = "10ms" },"#;
+    let cases = [
+        (
+            format!("{{ repeat = 8, steps = [{a}] }},{{ repeat = 8, steps = [{ok}] }},"),
+            vec![(7, 1)],
+        ),
+        // Two answers an iteration: two sends nearer each time; a keepalive and a think
+        // in the body pair with nothing.
+        (
+            format!(
+                "{{ repeat = 4, steps = [{a}{a}] }},{{ repeat = 4, steps = [{any}{ok}{think}{ok}] }},"
+            ),
+            vec![(0, 0), (7, 2), (6, 2)],
+        ),
+        // Fewer sends than answers: the first answers pair with them, the rest the latest.
+        (
+            format!("{a}{a}{{ repeat = 3, steps = [{ok}] }},"),
+            vec![(1, 1)],
+        ),
+        // A loop that sends too keeps the pairing of its own body.
+        (
+            format!("{a}{{ repeat = 3, steps = [{ok}{a}] }},{ok}"),
+            vec![(0, 0), (0, 0)],
+        ),
+    ];
+    for (steps, want) in cases {
+        assert_eq!(pairing(&steps), want, "{steps}");
+    }
+}
+
 /// `correlate = { send = ..., reply = ... }`: the value is read in the send at one path
 /// and in the answers at another (Mattermost's `seq` and `seq_reply`, Nostr's event id at
 /// `/1/id` answered at `/1`). Both paths are checked; the send's must be set by a send.

@@ -1872,3 +1872,52 @@ async fn a_loop_of_answers_pairs_with_a_burst_of_requests_in_order() {
         "{lost:#?}"
     );
 }
+
+/// A server that ends the connection with a Close whose reason says why (graphql-ws's
+/// 4409 "Subscriber for <id> already exists", a script that reused a subscription id):
+/// the unmet expectation quotes the reason with the code, the words that tell a user
+/// the script is at fault. It once said only "server closed with 4409".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_reason_is_quoted_with_its_code_in_what_it_cut_off() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        if let Some(Ok(Message::Text(text))) = ws.next().await {
+            let request: Value = serde_json::from_str(&text).unwrap_or_default();
+            let id = request["id"].as_str().unwrap_or_default();
+            let reason = format!("Subscriber for {id} already exists");
+            let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: 4409.into(),
+                reason: reason.into(),
+            };
+            let _ = ws.close(Some(frame)).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let text = head("closed", 2)
+        + r#"
+[oracles]
+type_field = "type"
+
+[[group]]
+name = "subscribers"
+users = 2
+steps = [
+  { send = { type = "subscribe", id = "s-{{conn}}" } },
+  { expect = "next", correlate = "id", within = "2s" },
+]
+"#;
+    let outcome = run_against("closed.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&outcome);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (_, seen) in &found {
+        assert!(
+            seen.starts_with("nothing; then server closed with 4409 \"Subscriber for s-")
+                && seen.ends_with(" already exists\""),
+            "{seen}"
+        );
+    }
+}

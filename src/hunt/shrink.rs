@@ -148,8 +148,10 @@ impl Signature {
                 Some((events, end)) => (events, end),
                 None => (seen.as_str(), ""),
             };
-            // `... at step 3 of 5 (send)`: which step moves as steps go.
+            // `... at step 3 of 5 (send)`: which step moves as steps go; a close's reason
+            // (`server closed with 4409 "..."`) may name what the run numbered.
             let end = end.split(" at step ").next().unwrap_or_default();
+            let end = end.split(" \"").next().unwrap_or_default();
             let events = if events == "nothing" || events.starts_with("nothing") {
                 "nothing"
             } else {
@@ -1047,6 +1049,15 @@ mod tests {
             Some("s-0"),
         );
         assert_ne!(sig(&a), sig(&other_code));
+        // The close's reason may name what the run numbered: the code is the evidence.
+        let reasoned = violation(
+            c,
+            "aa~1",
+            "next complete",
+            "nothing; then server closed with 4401 \"Unauthorized for op-17\"",
+            Some("s-3"),
+        );
+        assert_eq!(sig(&a), sig(&reasoned));
         let other_expect = violation(
             c,
             "aa~1",

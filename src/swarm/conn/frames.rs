@@ -259,7 +259,8 @@ impl ConnRun {
                 }
                 // Boxed, as the goodbye above: rare, and its close handshake would
                 // otherwise sit in every waiting connection's future.
-                Box::pin(self.server_closed(cause, now)).await;
+                let reason = frame.as_ref().map_or("", |f| f.reason.as_str());
+                Box::pin(self.server_closed(cause, reason, now)).await;
                 return false;
             }
             Message::Pong(payload) => {
@@ -427,7 +428,10 @@ impl ConnRun {
     }
 
     /// The server's Close frame arrived; `closed` is its code as received.
-    pub(super) async fn server_closed(&mut self, closed: Cause, now: Instant) {
+    /// The server's Close (`closed`, with its `reason`, often the only words that say
+    /// why: graphql-ws's 4409 "Subscriber for s already exists" is a script's mistake)
+    /// ended the stream: what was pending is settled with both quoted.
+    pub(super) async fn server_closed(&mut self, closed: Cause, reason: &str, now: Instant) {
         let Some(mut open) = self.open.take() else {
             return;
         };
@@ -448,7 +452,13 @@ impl ConnRun {
             Some(mine) => Cause::ClientClose(mine),
             None => closed,
         };
-        let detail = format!("server closed with {code}");
+        let detail = match reason.trim() {
+            "" => format!("server closed with {code}"),
+            reason => format!(
+                "server closed with {code} \"{}\"",
+                crate::model::Answer::quoted(reason)
+            ),
+        };
         self.stream_ended(ours.is_some(), (&detail, close_code), now);
         self.end_attempt(open, cause, now);
     }

@@ -19,6 +19,11 @@ use tokio::time::Instant;
 
 /// Violations kept per connection; the rest are only counted.
 const MAX_KEPT: usize = 32;
+
+/// The `expected` of a record that came for a request whose pattern was already met in
+/// full and does not allow it (a duplicate delivery, or more of a stream than the pattern
+/// says).
+pub const ANSWERED_IN_FULL: &str = "nothing more for a request already answered in full";
 /// Correlation values of finished expectations remembered, to flag late duplicates.
 const RECENT_DONE: usize = 64;
 /// Event types remembered per expectation for the violation message.
@@ -1066,7 +1071,7 @@ impl ConnChecker {
         self.note_untested(event, msg);
         if let Some(key) = self.late_for_finished(msg, event, now) {
             // A duplicate delivery, or an extra answer the pattern does not allow.
-            let expected = "nothing more for a request already answered in full".to_string();
+            let expected = ANSWERED_IN_FULL.to_string();
             self.violate(
                 OracleKind::Completeness,
                 now,

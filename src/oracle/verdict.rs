@@ -2848,7 +2848,7 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     let total: u64 = by_oracle.values().sum();
     let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
-        return format!("{head}{HUNT}");
+        return format!("{head}{}{HUNT}", extras_note(kept));
     }
     let by_deadline = late_by_deadline(&late);
     let unseen = unseen_late(kept, &by_deadline).len() as u64;
@@ -2909,6 +2909,30 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     format!(
         "{head}; hunt for a repro of those that are not late answers; {n} {are} {what}: \
          {slow}{behind_note}"
+    )
+}
+
+/// When every kept violation is a record that came for a request already answered in
+/// full ([`ANSWERED_IN_FULL`](crate::oracle::checker::ANSWERED_IN_FULL)): what they may
+/// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
+/// latter (`next+`). Empty otherwise.
+fn extras_note(kept: &[Violation]) -> String {
+    let extra = |v: &Violation| {
+        v.oracle == OracleKind::Completeness
+            && v.expected == crate::oracle::checker::ANSWERED_IN_FULL
+    };
+    if kept.is_empty() || !kept.iter().all(extra) {
+        return String::new();
+    }
+    let kinds: BTreeSet<&str> = kept.iter().map(|v| v.seen.as_str()).collect();
+    let shown: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
+    let example = kinds.iter().next().copied().unwrap_or("next");
+    format!(
+        "; every one is a record ({}) that came for a request whose pattern was already met \
+         in full: a duplicate delivery, or, if the server streams more than one for a request \
+         (a subscription's events until it is cancelled), a pattern that must allow them \
+         (`{example}+`)",
+        shown.join(", ")
     )
 }
 

@@ -1593,6 +1593,28 @@ fn unmet(conn: u32, learned: bool) -> Violation {
     }
 }
 
+/// Records that came for requests already answered in full, and nothing else: the hint
+/// says they may be a duplicate delivery or a stream the pattern cuts short, and how to
+/// allow the stream; beside another finding, the usual hint.
+#[test]
+fn extras_alone_say_a_stream_needs_a_repeating_pattern() {
+    let extra = |conn: u32| Violation {
+        expected: crate::oracle::checker::ANSWERED_IN_FULL.into(),
+        seen: "next".into(),
+        ..unmet(conn, false)
+    };
+    let by_oracle = BTreeMap::from([(OracleKind::Completeness, 3)]);
+    let hint = violations_hint(&by_oracle, &[extra(0), extra(1), extra(1)]);
+    assert!(
+        hint.contains("every one is a record (`next`) that came for a request whose pattern")
+            && hint.contains("a pattern that must allow them (`next+`)")
+            && hint.ends_with("; hunt for a repro"),
+        "{hint}"
+    );
+    let mixed = violations_hint(&by_oracle, &[extra(0), unmet(1, false)]);
+    assert!(!mixed.contains("`next+`"), "{mixed}");
+}
+
 /// Violations that all rest on what calibration learned say so, and what a best-effort
 /// kind means; one from the scenario's own steps, or from a session oracle, and the hint
 /// is the usual one.

@@ -1135,7 +1135,7 @@ steps = [
     for (tests, told) in [
         (
             r#"topik = "t{{conn}}""#,
-            "a field no answer carried (\"topik\"; the first carried type, topic, n)",
+            "a field no answer carried (\"topik\"; the first carried type, topic, n; the records",
         ),
         (
             r#"topic = "t{{conn}}", n = "7""#,

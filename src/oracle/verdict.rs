@@ -2503,15 +2503,19 @@ fn unread_test_field(
     misreads: &[&Misread],
 ) -> Option<Judgement> {
     let mut paths = std::collections::BTreeSet::new();
+    let mut kinds = std::collections::BTreeSet::new();
     let mut carried = None;
     for m in misreads {
         let Misread::NoCheckedField {
-            path, carried: c, ..
+            path,
+            carried: c,
+            kinds: k,
         } = m
         else {
             return None;
         };
         paths.insert(path.as_str());
+        kinds.extend(k.iter().map(String::as_str));
         carried.get_or_insert(c);
     }
     let met = reports
@@ -2522,13 +2526,25 @@ fn unread_test_field(
         return None;
     }
     let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
+    let (records, split) = match kinds.is_empty() {
+        true => (String::new(), String::new()),
+        false => (
+            format!("; the records lacking it were of kind {}", kinds.join(", ")),
+            " and that every kind the pattern names carries it (a `where` tests each record \
+             of its pattern: a kind without the field, such as a stream's closing message, \
+             belongs in an `expect` of its own)"
+                .to_string(),
+        ),
+    };
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "{unmet} expectation{} went unmet, yet each failed a `where` test on a field no \
-             answer carried ({}; the first carried {}), and no expectation with `where` \
-             tests was ever met: check the field path in `where`. The scenario does not read \
-             these answers, so they prove no loss; fix it before charging the server",
+             answer carried ({}; the first carried {}{records}), and no expectation with \
+             `where` tests was ever met: check the field path in `where`{split}. The scenario \
+             does not read these answers, so they prove no loss; fix it before charging the \
+             server",
             plural(unmet),
             paths.join(", "),
             carried.map(|c| c.join(", ")).unwrap_or_default()

@@ -1774,8 +1774,9 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     assert!(
         hint.contains(
             "each failed a `where` test on a field no answer carried (\"statsu\"; the first \
-             carried type, id, status)"
-        ) && hint.contains("check the field path in `where`"),
+             carried type, id, status; the records lacking it were of kind `reply`)"
+        ) && hint.contains("check the field path in `where` and that every kind the pattern")
+            && hint.contains("belongs in an `expect` of its own"),
         "{hint}"
     );
     assert_eq!(judged(1).verdict, Verdict::Violations);

@@ -239,7 +239,10 @@ async fn signalr_records_and_integer_kinds_reach_the_oracles() {
     let found = completeness(&bad);
     assert_eq!(found.len(), 2, "{found:#?}");
     for (expected, seen) in found {
-        assert_eq!(expected, "next: group2 completion");
+        assert_eq!(
+            expected,
+            "group1 group2 completion in order (still to come: group2 completion)"
+        );
         assert_eq!(seen, "group1 completion");
     }
 }

@@ -1387,7 +1387,11 @@ impl ConnChecker {
         if !last_seen_is(p, event) {
             note_seen(p, event);
         }
-        let expected = format!("next: {}", p.state.remaining());
+        let expected = format!(
+            "{} in order (still to come: {})",
+            pattern_text(p.state.pattern()),
+            p.state.remaining()
+        );
         let seen = seen_text(
             p,
             &self.unread,
@@ -2343,6 +2347,23 @@ impl ScriptPlace {
     }
 }
 
+/// A pattern as the scenario writes it: `agent_started agent_thinking+ agent_completed`.
+fn pattern_text(items: &[PatternItem]) -> String {
+    let items: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let mark = match i.repeat {
+                Repeat::One => "",
+                Repeat::OneOrMore => "+",
+                Repeat::ZeroOrMore => "*",
+                Repeat::Optional => "?",
+            };
+            format!("{}{mark}", i.event)
+        })
+        .collect();
+    items.join(" ")
+}
+
 /// A step as the scenario names it: `send`, `expect agent_started agent_thinking+`, ...
 fn step_name(action: &Action) -> String {
     match action {
@@ -2352,22 +2373,7 @@ fn step_name(action: &Action) -> String {
         Action::SendText { .. } => "send_text".into(),
         Action::SendBinary { .. } => "send_binary".into(),
         Action::Ping { .. } => "ping".into(),
-        Action::Expect(e) => {
-            let items: Vec<String> = e
-                .pattern
-                .iter()
-                .map(|i| {
-                    let mark = match i.repeat {
-                        Repeat::One => "",
-                        Repeat::OneOrMore => "+",
-                        Repeat::ZeroOrMore => "*",
-                        Repeat::Optional => "?",
-                    };
-                    format!("{}{mark}", i.event)
-                })
-                .collect();
-            format!("expect {}", items.join(" "))
-        }
+        Action::Expect(e) => format!("expect {}", pattern_text(&e.pattern)),
         Action::Think(_) => "think".into(),
         Action::PaceStart | Action::PaceAt(_) => "paced repeat".into(),
         Action::PauseReads(_) => "pause_reads".into(),

@@ -531,7 +531,12 @@ fn out_of_order_events_are_flagged_at_once() {
     );
     send_all(&mut ch, &[f.msg("started", "r1"), f.msg("done", "r1")]);
     assert_eq!(ch.violations.len(), 1);
-    assert!(ch.violations[0].expected.contains("thinking"));
+    // The whole pattern as written, and what was still to come when the wrong kind came.
+    assert_eq!(
+        ch.violations[0].expected,
+        "started thinking+ done in order (still to come: thinking done)"
+    );
+    assert_eq!(ch.violations[0].seen, "started done");
 }
 
 #[test]

@@ -84,6 +84,14 @@ pub fn measure(s: &Summary, metric: &ThresholdMetric) -> Option<f64> {
         ThresholdMetric::ErrorRate => of_attempted(c.rejected + c.failed),
         ThresholdMetric::RejectedRate => of_attempted(c.rejected),
         ThresholdMetric::FailedRate => of_attempted(c.failed),
+        ThresholdMetric::ErroredRate => {
+            let e = &c.expect;
+            let judged = e
+                .expectations
+                .saturating_sub(e.expectations_cut)
+                .saturating_sub(e.expectations_refused);
+            (judged > 0).then(|| e.expectations_errored as f64 / judged as f64)
+        }
         ThresholdMetric::Violations => Some(s.violations.total as f64),
         ThresholdMetric::OracleViolations { oracle } => Some(s.violations.of(*oracle) as f64),
         ThresholdMetric::LenientAcceptances => Some(s.lenient.total as f64),
@@ -103,6 +111,7 @@ fn no_data(metric: &ThresholdMetric) -> &'static str {
     match metric {
         ThresholdMetric::Latency { .. } => "no samples",
         ThresholdMetric::EventRate { .. } => "never expected",
+        ThresholdMetric::ErroredRate => "no expectation judged",
         _ => "no connections attempted",
     }
 }

@@ -30,6 +30,11 @@ pub enum ThresholdMetric {
     RejectedRate,
     /// failed / attempted connections (no answer: refused, reset, timed out).
     FailedRate,
+    /// Expectations the server answered with its error event (`expectations_errored`) /
+    /// the expectations judged (every one but those cut by the run's end or refused with
+    /// their connection): requests the server refused in its own words, which are allowed
+    /// answers, not violations.
+    ErroredRate,
     /// Violations of every oracle.
     Violations,
     /// Violations of one oracle (`completeness`, `identity`, `ordering`).
@@ -136,6 +141,7 @@ impl ThresholdMetric {
             ThresholdMetric::ErrorRate
             | ThresholdMetric::RejectedRate
             | ThresholdMetric::FailedRate
+            | ThresholdMetric::ErroredRate
             | ThresholdMetric::EventRate { .. } => MetricUnit::Fraction,
             ThresholdMetric::Violations
             | ThresholdMetric::OracleViolations { .. }
@@ -154,6 +160,7 @@ impl fmt::Display for ThresholdMetric {
             ThresholdMetric::ErrorRate => f.write_str("errors.rate"),
             ThresholdMetric::RejectedRate => f.write_str("rejected.rate"),
             ThresholdMetric::FailedRate => f.write_str("failed.rate"),
+            ThresholdMetric::ErroredRate => f.write_str("errored.rate"),
             ThresholdMetric::Violations => f.write_str("violations"),
             ThresholdMetric::OracleViolations { oracle } => {
                 write!(f, "{}.violations", oracle.name())

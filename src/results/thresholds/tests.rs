@@ -41,6 +41,29 @@ fn rates_are_fractions_of_attempted() {
     assert_eq!(one("failed = \"< 1%\"").actual, Some(0.004));
 }
 
+/// Expectations the server answered with its error event, of those judged (the cut and
+/// the refused left out); none judged is no data, a breach.
+#[test]
+fn the_errored_rate_is_of_the_judged_expectations() {
+    let mut sum = summary();
+    let e = &mut sum.counters.expect;
+    (e.expectations, e.expectations_met, e.expectations_errored) = (120, 90, 10);
+    (e.expectations_cut, e.expectations_refused) = (15, 5);
+    let judge = |s: &Summary, body: &str| evaluate(s, &thresholds(body)).remove(0);
+    let r = judge(&sum, "\"errored.rate\" = \"< 5%\"");
+    assert_eq!(r.actual, Some(0.1));
+    assert_eq!(r.message, "errored.rate = 10%, limit < 5%: BREACHED");
+    assert!(judge(&sum, "errored = \"<= 10%\"").passed);
+    let none = &mut sum.counters.expect;
+    (
+        none.expectations,
+        none.expectations_cut,
+        none.expectations_refused,
+    ) = (5, 5, 0);
+    let r = judge(&sum, "errored = \"< 5%\"");
+    assert!(!r.passed && r.actual.is_none(), "{}", r.message);
+}
+
 #[test]
 fn counts_throughput_and_events() {
     let r = one("violations = \"== 0\"");

@@ -27,6 +27,8 @@ const NAMED: &[(&str, ThresholdMetric)] = &[
     ("rejected.rate", ThresholdMetric::RejectedRate),
     ("failed", ThresholdMetric::FailedRate),
     ("failed.rate", ThresholdMetric::FailedRate),
+    ("errored", ThresholdMetric::ErroredRate),
+    ("errored.rate", ThresholdMetric::ErroredRate),
     ("violations", ThresholdMetric::Violations),
     ("lenient_acceptances", ThresholdMetric::LenientAcceptances),
     ("received_per_sec", ThresholdMetric::ReceivedPerSec),

@@ -1339,7 +1339,10 @@ impl ConnChecker {
                 }),
             ),
             None => (
-                format!("no {}", test.path),
+                match nearest_held(msg, &test.path) {
+                    Some(held) => format!("no {} ({held})", test.path),
+                    None => format!("no {}", test.path),
+                },
                 Some(Misread::NoCheckedField {
                     path: test.path.clone(),
                     carried: carried_names(msg),
@@ -2345,6 +2348,27 @@ impl ScriptPlace {
             None => format!("step {action} of {} ({name})", self.actions),
         }
     }
+}
+
+/// The deepest ancestor of field `path` that `msg` holds, with its value: what came where
+/// the tested field was not (`result = "fast-0"` for a test of `result.user`: another
+/// request's answer). `None` when not even the first segment is there.
+fn nearest_held<J: Tree>(msg: &J, path: &str) -> Option<String> {
+    let separator = if path.starts_with('/') { '/' } else { '.' };
+    let mut at = path;
+    while let Some(cut) = at.rfind(separator) {
+        at = &at[..cut];
+        if at.is_empty() {
+            return None;
+        }
+        if let Some(v) = lookup(msg, at) {
+            return Some(format!(
+                "{at} = {}",
+                excerpt(&v.to_value().to_string(), NO_ID_BYTES)
+            ));
+        }
+    }
+    None
 }
 
 /// A pattern as the scenario writes it: `agent_started agent_thinking+ agent_completed`.

@@ -1499,6 +1499,36 @@ fn plain() -> ConnChecker {
     .with_bodies()
 }
 
+/// A tested field the answer lacks: the violation shows what the answer held nearest to
+/// it (another request's plain result where an object was wanted), and says nothing more
+/// when not even the first segment came.
+#[test]
+fn a_missing_tested_field_shows_what_came_nearest_to_it() {
+    let seen = |answer: Value, path: &str| {
+        let mut ch = plain();
+        let mut p = plan_of("reply", Some(("/1", "7")));
+        p.checks = vec![FieldTest {
+            path: path.into(),
+            test: Test::Equals(json!("user-1")),
+        }];
+        let now = Instant::now();
+        ch.expect(p, Some((now, now)), now);
+        ch.on_message(&answer, now);
+        assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+        ch.violations[0].seen.clone()
+    };
+    let other = json!({"type": "reply", "1": "7", "result": "fast-0"});
+    assert_eq!(
+        seen(other.clone(), "result.user"),
+        "reply with no result.user (result = \"fast-0\")"
+    );
+    assert_eq!(
+        seen(other.clone(), "/result/user/name"),
+        "reply with no /result/user/name (/result = \"fast-0\")"
+    );
+    assert_eq!(seen(other, "data.user"), "reply with no data.user");
+}
+
 #[test]
 fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
     let mut ch = plain();

@@ -310,6 +310,50 @@ async fn a_declared_takeover_by_another_token_of_the_same_user_is_its_policy() {
     declared_takeover_is_clean(&outcome.results.summary, 0);
 }
 
+/// `exclusive = { max_live = 1, per = "user" }`: one session per user, whatever token each
+/// connection presents. The server keeping one per user is clean; one that keeps one per
+/// token (each connection minting its own, so it never takes over) served both of a user
+/// at once: an exclusivity violation per user, named by user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_per_user_is_judged_across_a_users_tokens() {
+    let text = takeover_scenario("per-user", Some("replaced = [4409]"))
+        .replace(
+            "users = 10\ntoken = { share = 2 }",
+            "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
+        )
+        .replace(
+            "exclusive = { max_live = 1 }",
+            "exclusive = { max_live = 1, per = \"user\" }",
+        );
+    assert!(text.contains("per = \"user\""), "{text}");
+    let (url, stop) = spawn_newest_wins_per_user().await;
+    let outcome = common::run(&scenario("per-user.toml", &text), Some(url), None).await;
+    stop.cancel();
+    declared_takeover_is_clean(&outcome.results.summary, 0);
+
+    let (url, stop) = NewestWins::new(4409, "session replaced").spawn().await;
+    let outcome = common::run(&scenario("per-user.toml", &text), Some(url), None).await;
+    stop.cancel();
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.counters.replaced, 0, "{:?}", sum.counters);
+    assert_eq!(
+        sum.violations.of(OracleKind::Exclusivity),
+        5,
+        "{:?}",
+        sum.violations
+    );
+    assert!(
+        outcome
+            .results
+            .violations
+            .iter()
+            .filter(|v| v.oracle == OracleKind::Exclusivity)
+            .all(|v| v.expected.contains("served at once for user user-")),
+        "{:#?}",
+        outcome.results.violations
+    );
+}
+
 /// A takeover that greets the newcomer first and tells the older session a moment later
 /// (a last message, then the declared close) serves both for that moment: its policy's
 /// handover, no exclusivity violation. Without the handover rule, the older session's last

@@ -26,7 +26,8 @@ pub use env_text::{
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
-    AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles, TokenReuse,
+    AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionKey,
+    SessionOracles, TokenReuse,
 };
 pub use walk::{deep_steps, DeepSteps};
 

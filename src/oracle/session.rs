@@ -8,7 +8,8 @@
 
 use crate::model::{
     Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
-    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, StatedClaims, Violation, EXPIRY_SKEW,
+    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, SessionKey, StatedClaims, Violation,
+    EXPIRY_SKEW,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,10 +88,16 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
         .filter(|p| p.accepted)
         .map(|p| p.jti.as_str())
         .collect();
-    for (jti, group) in &by_jti {
-        if let Some(max) = rules.max_live {
+    if let Some(max) = rules.max_live {
+        let by_key = match rules.per {
+            SessionKey::Token => &by_jti,
+            SessionKey::User => &by_sub,
+        };
+        for group in by_key.values() {
             out.extend(exclusivity(plan, group, max));
         }
+    }
+    for (jti, group) in &by_jti {
         if let Some(liveness) = rules.liveness {
             let reused = taken_again.contains(jti);
             let user = group
@@ -394,10 +401,16 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
         OracleKind::Exclusivity,
         first,
         at,
-        format!(
-            "at most {max} connection(s) served at once for jti {}",
-            first.jti
-        ),
+        match plan.oracles.session.per {
+            SessionKey::Token => format!(
+                "at most {max} connection(s) served at once for jti {}",
+                first.jti
+            ),
+            SessionKey::User => format!(
+                "at most {max} connection(s) served at once for user {}",
+                first.sub
+            ),
+        },
         format!(
             "{} connections each served after the other was accepted{}",
             set.len(),
@@ -859,13 +872,32 @@ fn could_witness(attempts: &[&Attempt]) -> bool {
     })
 }
 
-/// How far the run exercised the race on its shared tokens (see [`Coverage`]).
-pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
-    let mut conns_per_token: BTreeMap<u32, usize> = BTreeMap::new();
-    for c in &plan.conns {
-        *conns_per_token.entry(c.token).or_default() += 1;
+/// The token slot exclusivity counts `slot`'s sessions under: `slot` itself, or with
+/// `exclusive = { per = "user" }` the first slot seen of its subject (`first_of_sub`).
+fn session_key_of<'p>(plan: &'p Plan, slot: u32, first_of_sub: &mut BTreeMap<&'p str, u32>) -> u32 {
+    match plan.tokens.get(slot as usize) {
+        Some(t) if plan.oracles.session.per == SessionKey::User => {
+            *first_of_sub.entry(t.sub.as_str()).or_insert(slot)
+        }
+        _ => slot,
     }
-    let shared: Vec<u32> = conns_per_token
+}
+
+/// How far the run exercised the race on its shared tokens (see [`Coverage`]); with
+/// `exclusive = { per = "user" }`, on its users with several connections (counted as
+/// tokens).
+pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
+    // What the limit counts sessions by: the token slot, or its subject's first slot.
+    let mut first_of_sub: BTreeMap<&str, u32> = BTreeMap::new();
+    let key_of =
+        |slot: u32, first_of_sub: &mut BTreeMap<_, _>| session_key_of(plan, slot, first_of_sub);
+    let mut conns_per_key: BTreeMap<u32, usize> = BTreeMap::new();
+    for c in &plan.conns {
+        *conns_per_key
+            .entry(key_of(c.token, &mut first_of_sub))
+            .or_default() += 1;
+    }
+    let shared: Vec<u32> = conns_per_key
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(t, _)| *t)
@@ -873,20 +905,18 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
     if plan.oracles.session.max_live.is_none() || shared.is_empty() {
         return Coverage::default();
     }
-    let attempts_of = |slot: u32| -> Vec<&Attempt> {
-        reports
-            .iter()
-            .filter(|r| r.token == slot)
-            .flat_map(|r| &r.attempts)
-            .collect()
-    };
+    let mut attempts_by_key: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
+    for r in reports {
+        let key = key_of(r.token, &mut first_of_sub);
+        attempts_by_key.entry(key).or_default().extend(&r.attempts);
+    }
     let mut c = Coverage {
         shared_tokens: shared.len(),
         ..Coverage::default()
     };
     let max_live = plan.oracles.session.max_live.unwrap_or(1);
-    for slot in shared {
-        let attempts = attempts_of(slot);
+    for key in shared {
+        let attempts = attempts_by_key.remove(&key).unwrap_or_default();
         let reached: Vec<&Attempt> = attempts.iter().copied().filter(|a| !a.is_shed()).collect();
         if max_live > 1 && at_the_limit(&reached, max_live) {
             // A limit above one is exercised by a connection that comes while it is full,

@@ -75,11 +75,34 @@ pub enum AcceptRule {
     Message { event: String },
 }
 
+/// What a server keeps its sessions by, for exclusivity (`exclusive = { per = "user" }`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKey {
+    /// One token (its `jti`): the default.
+    #[default]
+    Token,
+    /// One user (the token's `sub`), whatever token each connection presents: several
+    /// connections of a user, each minting its own token, share the limit.
+    User,
+}
+
+impl SessionKey {
+    fn is_token(&self) -> bool {
+        *self == SessionKey::Token
+    }
+}
+
 /// Session oracles: exclusivity, liveness, rejection hygiene, consistency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionOracles {
-    /// Exclusivity: at most this many connections sharing a `jti` served at once. `None` = off.
+    /// Exclusivity: at most this many connections sharing a `jti` (or a user, `per`)
+    /// served at once. `None` = off.
     pub max_live: Option<u32>,
+    /// What exclusivity's limit counts sessions by: a token (default) or a user. Left out
+    /// of files when by token.
+    #[serde(default, skip_serializing_if = "SessionKey::is_token")]
+    pub per: SessionKey,
     /// Liveness: a valid token whose `jti` is not live must be accepted. How long after an
     /// unclean end (reset, abort, timeout) the server may still hold the session.
     pub liveness: Option<LivenessSpec>,
@@ -218,6 +241,7 @@ impl Default for SessionOracles {
     fn default() -> Self {
         SessionOracles {
             max_live: Some(1),
+            per: SessionKey::Token,
             liveness: Some(LivenessSpec {
                 grace: Duration::from_millis(500),
                 cleanup: Duration::ZERO,

@@ -26,6 +26,7 @@ const GRACE: u64 = 500 * MS;
 fn rules() -> SessionOracles {
     SessionOracles {
         max_live: None,
+        per: SessionKey::Token,
         liveness: None,
         reject: RejectSpec {
             http: vec![401, 403, 409],
@@ -427,6 +428,58 @@ fn exclusivity() {
                 (2, vec![served(10_000, 40_000).closed(45_000)]),
             ],
             want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "two tokens of one user both served, sessions kept per token: no finding",
+            rules: exclusive(1),
+            tokens: vec![
+                token("j"),
+                TokenPlan {
+                    sub: "user-j".into(),
+                    ..token("k")
+                },
+            ],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000).closed(60_000)]),
+                (2, vec![served(10_000, 40_000).closed(45_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "two tokens of one user both served, one session per user: a violation",
+            rules: SessionOracles {
+                per: SessionKey::User,
+                ..exclusive(1)
+            },
+            tokens: vec![
+                token("j"),
+                TokenPlan {
+                    sub: "user-j".into(),
+                    ..token("k")
+                },
+            ],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000).closed(60_000)]),
+                (2, vec![served(10_000, 40_000).closed(45_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "one session per user, two users: no finding",
+            rules: SessionOracles {
+                per: SessionKey::User,
+                ..exclusive(1)
+            },
+            tokens: vec![token("j"), token("k")],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 50_000).closed(60_000)]),
+                (2, vec![served(10_000, 40_000).closed(45_000)]),
+            ],
             ..Case::default()
         },
         Case {
@@ -2004,7 +2057,49 @@ fn coverage_of_shared_tokens() {
             inconclusive,
         }
     };
+    let one_user = || {
+        vec![
+            token("j"),
+            TokenPlan {
+                sub: "user-j".into(),
+                ..token("k")
+            },
+        ]
+    };
     let rows = vec![
+        Row {
+            name: "one session per user: two tokens of one user overlapping are covered \
+                   (both accepted, neither served after: not witnessable)",
+            rules: SessionOracles {
+                per: SessionKey::User,
+                ..exclusive(1)
+            },
+            tokens: one_user(),
+            conns: vec![conn(1, 0), conn(2, 1)],
+            ..row(
+                "",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(0, 1_000)]),
+                ],
+                (1, 1),
+                true,
+            )
+        },
+        Row {
+            name: "one session per token: two tokens of one user are nothing to cover",
+            tokens: one_user(),
+            conns: vec![conn(1, 0), conn(2, 1)],
+            ..row(
+                "",
+                vec![
+                    (1, vec![handshake(0, 1_000)]),
+                    (2, vec![handshake(0, 1_000)]),
+                ],
+                (0, 0),
+                false,
+            )
+        },
         Row {
             name: "no token shared: nothing to cover",
             tokens: vec![token("j"), token("k")],

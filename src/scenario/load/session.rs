@@ -3,17 +3,23 @@
 
 use super::walk::{found, Ctx, Fields, Node};
 use crate::model::words::did_you_mean;
-use crate::model::{AcceptRule, KindSpec, LivenessSpec, RejectPolicy, RejectSpec, SessionOracles};
+use crate::model::{
+    AcceptRule, KindSpec, LivenessSpec, RejectPolicy, RejectSpec, SessionKey, SessionOracles,
+};
 use toml::de::DeValue;
 
 /// The session oracles from the keys of `[oracles]`; `kinds`: its `[oracles.kinds]`, which
 /// `reject.message` names one of.
 pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, kinds: &[KindSpec]) -> SessionOracles {
     let defaults = SessionOracles::default();
+    let (max_live, per) = f
+        .get("exclusive")
+        .map_or((defaults.max_live, defaults.per), |n| {
+            exclusive(cx, n, defaults.max_live)
+        });
     SessionOracles {
-        max_live: f
-            .get("exclusive")
-            .map_or(defaults.max_live, |n| exclusive(cx, n, defaults.max_live)),
+        max_live,
+        per,
         liveness: f
             .get("liveness")
             .map_or(defaults.liveness, |n| liveness(cx, n, defaults.liveness)),
@@ -28,18 +34,28 @@ pub(super) fn session(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, kinds: &[KindSpec]) 
     }
 }
 
-/// `exclusive = { max_live = 1 }`, `true` (the default limit) or `false` (off).
-fn exclusive(cx: &mut Ctx<'_>, node: &Node<'_>, default: Option<u32>) -> Option<u32> {
+/// `exclusive = { max_live = 1, per = "user" }` (`per` defaults to `"token"`), `true`
+/// (the default limit) or `false` (off).
+fn exclusive(cx: &mut Ctx<'_>, node: &Node<'_>, default: Option<u32>) -> (Option<u32>, SessionKey) {
     match node.get_ref() {
-        DeValue::Boolean(false) => None,
-        DeValue::Boolean(true) => default,
+        DeValue::Boolean(false) => (None, SessionKey::Token),
+        DeValue::Boolean(true) => (default, SessionKey::Token),
         DeValue::Table(table) => {
-            let f = Fields::new(cx, table, node.span(), "oracles.exclusive", &["max_live"])
-                .with_owner("oracles.exclusive");
+            let f = Fields::new(
+                cx,
+                table,
+                node.span(),
+                "oracles.exclusive",
+                &["max_live", "per"],
+            )
+            .with_owner("oracles.exclusive");
             let max = f
                 .require(cx, "max_live")
                 .and_then(|n| f.int(cx, "max_live", n, 1, u32::MAX.into()));
-            max.and_then(|m| u32::try_from(m).ok()).or(default)
+            let per = f
+                .get("per")
+                .map_or(SessionKey::Token, |n| session_key(cx, n));
+            (max.and_then(|m| u32::try_from(m).ok()).or(default), per)
         }
         other => {
             let message = format!(
@@ -47,7 +63,23 @@ fn exclusive(cx: &mut Ctx<'_>, node: &Node<'_>, default: Option<u32>) -> Option<
                 found(other)
             );
             cx.report(node.span(), message);
-            default
+            (default, SessionKey::Token)
+        }
+    }
+}
+
+/// `per = "token"` or `"user"`: what exclusivity's limit counts sessions by.
+fn session_key(cx: &mut Ctx<'_>, node: &Node<'_>) -> SessionKey {
+    match node.get_ref() {
+        DeValue::String(s) if s == "token" => SessionKey::Token,
+        DeValue::String(s) if s == "user" => SessionKey::User,
+        other => {
+            let message = format!(
+                "oracles.exclusive.per: expected \"token\" or \"user\", found {}",
+                found(other)
+            );
+            cx.report(node.span(), message);
+            SessionKey::Token
         }
     }
 }

@@ -179,7 +179,16 @@ fn session_oracles_load() {
     let o = oracles(
         "exclusive = { max_live = 2 }\nliveness = { grace = \"1s\" }\nreject = { http = [401], close = [1008, 4001] }\nconsistency = false\naccepted = { message = \"connection_established\" }",
     );
-    assert_eq!(o.max_live, Some(2));
+    assert_eq!((o.max_live, o.per), (Some(2), SessionKey::Token));
+    let per_user = oracles("exclusive = { max_live = 1, per = \"user\" }");
+    assert_eq!(
+        (per_user.max_live, per_user.per),
+        (Some(1), SessionKey::User)
+    );
+    assert_eq!(
+        oracles("exclusive = { max_live = 1, per = \"token\" }").per,
+        SessionKey::Token
+    );
     assert_eq!(
         o.liveness,
         Some(LivenessSpec {
@@ -476,6 +485,10 @@ fn bad_session_oracles_are_reported() {
     bad(
         "exclusive = 1",
         "oracles.exclusive: expected { max_live = 1 }, true or false, found an integer",
+    );
+    bad(
+        "exclusive = { max_live = 1, per = \"group\" }",
+        "oracles.exclusive.per: expected \"token\" or \"user\", found \"group\"",
     );
     bad(
         "liveness = \"500ms\"",

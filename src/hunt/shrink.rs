@@ -138,7 +138,7 @@ impl Signature {
         }
         // `the script to go on: 3 more steps (...)`: shrinking changes how many.
         if let Some(at) = expected.find(": ") {
-            if expected.starts_with("the script to go on") {
+            if expected.starts_with(crate::oracle::CUT_OFF) {
                 expected.truncate(at);
             }
         }

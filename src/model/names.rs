@@ -190,7 +190,10 @@ pub enum Verdict {
     /// `record_separator`, a binary protocol, kinds in another field), so those
     /// violations are the misreading, not the server's. Also when the server sent nothing
     /// at all after the upgrade and closed nothing, on any connection, and every violation
-    /// was an unmet expectation: a protocol step the script lacks, not a race.
+    /// was an unmet expectation: a protocol step the script lacks, not a race. And when
+    /// no record had a kind the scenario reads and nothing broke because nothing was
+    /// checked (no expectation met, no identity seen): a run blind to what the server
+    /// said is no clean run.
     Unreadable,
 }
 

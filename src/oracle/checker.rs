@@ -20,6 +20,10 @@ use tokio::time::Instant;
 /// Violations kept per connection; the rest are only counted.
 const MAX_KEPT: usize = 32;
 
+/// How the `expected` of the steps a server's end cut off begins (`the script to go on:
+/// 3 more steps (…)`): a completeness violation that is no unmet expectation.
+pub const CUT_OFF: &str = "the script to go on";
+
 /// The `expected` of a record that came for a request whose pattern was already met in
 /// full and does not allow it (a duplicate delivery, or more of a stream than the pattern
 /// says).
@@ -1260,7 +1264,7 @@ impl ConnChecker {
         }
         let plural = if cut.len() == 1 { "" } else { "s" };
         let expected = format!(
-            "the script to go on: {} more step{plural} ({})",
+            "{CUT_OFF}: {} more step{plural} ({})",
             cut.len(),
             names.join(", ")
         );

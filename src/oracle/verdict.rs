@@ -1838,27 +1838,57 @@ fn unreadable(
             verdict: Verdict::Unreadable,
             hint: Some(format!(
                 "the server sent nothing after the upgrade, on any connection, and closed \
-                 none, so {unmet} expectation{} went unmet: check the messages the protocol \
-                 needs first (a handshake, a join or subscribe, [oracles] record_separator) \
-                 before charging the server",
-                plural(unmet)
+                 none, so {}: check the messages the protocol needs first (a handshake, a \
+                 join or subscribe, [oracles] record_separator) before charging the server",
+                unmet_words(reports, unmet)
             )),
         });
     }
-    if json > kindless || !answered || unmet == 0 || others > 0 {
+    if json > kindless || !answered || others > 0 {
+        return None;
+    }
+    // Nothing broke, yet nothing was read either: no expectation, no identity check saw a
+    // record. A run that checked nothing the server sent is no clean run.
+    let checked = reports.iter().any(|r| {
+        let e = &r.counters.expect;
+        e.expectations_met > 0 || e.identity_matched > 0
+    });
+    if unmet == 0 && checked {
         return None;
     }
     let (got, check) = unread_parts((text, binary, kindless), type_field);
+    let so = match unmet {
+        0 => "nothing the server sent was checked".to_string(),
+        n => unmet_words(reports, n),
+    };
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "the server answered ({}) but not one record had a kind the scenario reads, so \
-             {unmet} expectation{} went unmet: check {}",
+             {so}: check {}",
             got.join(", "),
-            plural(unmet),
             check.join("; ")
         )),
     })
+}
+
+/// `unmet` completeness violations in words: `4 expectations went unmet`, or, when every
+/// kept one is steps a server's end cut off, `the scripts of 4 connections were cut off`
+/// (a scenario with no `expect` has no expectation to miss).
+fn unmet_words(reports: &[ConnReport], unmet: u64) -> String {
+    let cut_off = |v: &Violation| v.expected.starts_with(crate::oracle::CUT_OFF);
+    let mut kept = reports
+        .iter()
+        .flat_map(|r| &r.violations)
+        .filter(|v| v.oracle == OracleKind::Completeness)
+        .peekable();
+    if kept.peek().is_some() && kept.all(cut_off) {
+        return format!(
+            "the scripts of {unmet} connection{} were cut off",
+            plural(unmet)
+        );
+    }
+    format!("{unmet} expectation{} went unmet", plural(unmet))
 }
 
 /// What the server sent that no expectation could read (`text` records that are not JSON,
@@ -2929,13 +2959,12 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
 }
 
 /// When every kept violation is a record that came for a request already answered in
-/// full ([`ANSWERED_IN_FULL`](crate::oracle::checker::ANSWERED_IN_FULL)): what they may
+/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)): what they may
 /// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
 /// latter (`next+`). Empty otherwise.
 fn extras_note(kept: &[Violation]) -> String {
     let extra = |v: &Violation| {
-        v.oracle == OracleKind::Completeness
-            && v.expected == crate::oracle::checker::ANSWERED_IN_FULL
+        v.oracle == OracleKind::Completeness && v.expected == crate::oracle::ANSWERED_IN_FULL
     };
     if kept.is_empty() || !kept.iter().all(extra) {
         return String::new();

@@ -490,8 +490,20 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
         judge_reading((0, 0, 3, 0), &also).verdict,
         Verdict::Violations
     );
-    // Nothing was asked of the answers: nothing went wrong reading them.
-    assert_eq!(judge_reading((0, 0, 3, 0), &[]).verdict, Verdict::Clean);
+    // Nothing was asked of the answers, and none could be read: nothing the server sent
+    // was checked, which is no clean run (it once was: a Socket.IO server, every frame
+    // prefixed, passed clean with a race in it). One record of a kind, and it is clean.
+    let unasked = judge_reading((0, 0, 3, 0), &[]);
+    assert_eq!(unasked.verdict, Verdict::Unreadable);
+    let hint = unasked.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "(12 non-JSON text records) but not one record had a kind the scenario \
+             reads, so nothing the server sent was checked: check [oracles] record_separator"
+        ),
+        "{hint}"
+    );
+    assert_eq!(judge_reading((1, 0, 3, 0), &[]).verdict, Verdict::Clean);
     // Nothing arrived at all, on any connection: no race either (a step the script lacks;
     // a server that never speaks is no pass: unreadable, exit 9, see the test below).
     assert_eq!(
@@ -1591,6 +1603,33 @@ fn unmet(conn: u32, learned: bool) -> Violation {
         step: None,
         misread: None,
     }
+}
+
+/// Completeness violations that are all steps a server's end cut off are no unmet
+/// expectations (a scenario with no `expect` has none): said as scripts cut off.
+#[test]
+fn unmet_words_tell_steps_cut_off_from_expectations() {
+    let with = |expected: &str| {
+        let mut r = ConnReport::of_attempts(0, 0, Vec::new());
+        r.violations = vec![Violation {
+            expected: expected.into(),
+            ..unmet(0, false)
+        }];
+        r
+    };
+    let cut = format!(
+        "{}: 2 more steps (send, close 1000)",
+        crate::oracle::CUT_OFF
+    );
+    assert_eq!(
+        unmet_words(&[with(&cut), with(&cut)], 2),
+        "the scripts of 2 connections were cut off"
+    );
+    assert_eq!(
+        unmet_words(&[with(&cut), with("reply within 2s")], 2),
+        "2 expectations went unmet"
+    );
+    assert_eq!(unmet_words(&[], 1), "1 expectation went unmet");
 }
 
 /// Records that came for requests already answered in full, and nothing else: the hint

@@ -25,11 +25,14 @@ fn expand_node(cx: &mut Ctx<'_>, node: &mut Node<'_>, lookup: Lookup<'_>) {
     match node.get_mut() {
         DeValue::String(s) if s.contains("${") => {
             let written = s.to_string();
-            if let Some((expanded, named)) = expand_str(cx, s, span.clone(), lookup) {
-                if named {
-                    cx.named_env(span, &written);
+            match expand_str(cx, s, span.clone(), lookup) {
+                Some((expanded, named)) => {
+                    if named {
+                        cx.named_env(span, &written);
+                    }
+                    *s = DeString::Owned(expanded);
                 }
-                *s = DeString::Owned(expanded);
+                None => cx.unexpanded(span),
             }
         }
         DeValue::Array(items) => {

@@ -33,6 +33,10 @@ pub(super) struct Ctx<'s> {
     /// Strings that named environment variables, by the byte offset of their value in the
     /// file, as written (`Bearer ${API_KEY}`): what a plan keeps of them.
     env_written: std::collections::HashMap<usize, String>,
+    /// Strings whose `${NAME}` could not be expanded (an unset variable, reported there):
+    /// what else is wrong with such a value follows from it (`invalid port "${PORT}"`),
+    /// so no other problem is reported inside them.
+    unexpanded: Vec<Range<usize>>,
     /// The scenario file's folder: relative paths in the file resolve against it.
     base: Option<PathBuf>,
     /// The feeder columns `{{feed.COLUMN}}` may name here: the group's while one is read
@@ -125,6 +129,7 @@ impl<'s> Ctx<'s> {
             deferred: Vec::new(),
             redactions: Default::default(),
             env_written: std::collections::HashMap::new(),
+            unexpanded: Vec::new(),
             base: None,
             feed_columns: None,
             lookup: None,
@@ -212,6 +217,12 @@ impl<'s> Ctx<'s> {
     }
 
     /// Records that the string at `span` named environment variables and was `written`.
+    /// A string value whose `${NAME}` could not be expanded, its problem reported: no
+    /// other problem is reported inside it ([`Ctx::report`]).
+    pub fn unexpanded(&mut self, span: Range<usize>) {
+        self.unexpanded.push(span);
+    }
+
     pub fn named_env(&mut self, span: Range<usize>, written: &str) {
         self.env_written.insert(span.start, written.to_string());
     }
@@ -252,6 +263,9 @@ impl<'s> Ctx<'s> {
     }
 
     pub fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
+        if self.unexpanded.iter().any(|u| u.contains(&span.start)) {
+            return;
+        }
         let (line, column) = self.position(span.start);
         let message = self.redactions.hide(&message.into());
         self.problems.push(Problem {

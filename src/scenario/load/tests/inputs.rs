@@ -67,6 +67,15 @@ fn an_unset_variable_is_located_at_its_reference_and_values_are_never_shown() {
     // `target = "ws://h/` is 17 characters: the reference starts at column 18.
     assert_eq!((p.line, p.column), (3, 18), "{p:?}");
     assert!(p.message.contains("MISSING is not set"), "{}", p.message);
+    // What the unexpanded value gets wrong follows from it: the unset variable alone
+    // (once also `invalid port "${PORT}"`).
+    let text = with_top("target = \"ws://127.0.0.1:${PORT}/x\"");
+    let problems = load_env(&text, &[]).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].message.contains("PORT is not set"),
+        "{problems:#?}"
+    );
 
     // A bad value from the environment is reported by its reference, not its value.
     let text = with_top("target = \"${SECRET_URL}\"");

@@ -282,6 +282,9 @@ pub struct Counters {
     pub task_failures: u64,
 }
 
+/// How much of a record that was not JSON [`ExpectCounts::unread_sample`] keeps, bytes.
+pub const UNREAD_SAMPLE_BYTES: usize = 48;
+
 /// The streaming oracles' own counts for one connection (or, merged, a run): serialized
 /// flat inside [`Counters`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -343,6 +346,12 @@ pub struct ExpectCounts {
     /// files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unclaimed_kind: Option<String>,
+    /// The start of the first text record that was not JSON ([`UNREAD_SAMPLE_BYTES`],
+    /// control characters escaped): what a scenario that cannot read the protocol was
+    /// sent (Socket.IO's `42["event",…]`), for the verdict to quote. Redacted with every
+    /// text of the run before it is shown. Left out of files when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread_sample: Option<String>,
     /// Records whose `[oracles] identity` field held their connection's own user (its
     /// token's `sub`): a field that never does, anywhere in the run, names something
     /// else. Left out of files when zero.
@@ -387,6 +396,9 @@ impl ExpectCounts {
         self.correlated_met.extend(o.correlated_met.iter().cloned());
         self.unclaimed += o.unclaimed;
         self.identity_matched += o.identity_matched;
+        if self.unread_sample.is_none() {
+            self.unread_sample.clone_from(&o.unread_sample);
+        }
         if self.unclaimed_kind.is_none() {
             self.unclaimed_kind.clone_from(&o.unclaimed_kind);
         }

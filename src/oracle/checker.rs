@@ -908,6 +908,10 @@ impl ConnChecker {
     /// leaves say.
     pub fn on_unreadable(&mut self, text: &str) {
         self.unread.not_json += 1;
+        if self.counts.unread_sample.is_none() {
+            let start = excerpt(text, crate::model::history::UNREAD_SAMPLE_BYTES);
+            self.counts.unread_sample = Some(crate::model::Answer::quoted(&start));
+        }
         self.note_unread_frame(text.as_bytes(), Unreadable::Text);
         self.forget_sequence();
     }

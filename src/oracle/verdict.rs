@@ -566,8 +566,8 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = door::refused_at_door(e.plan, e.reports, opaque, e.redactor) {
         return j;
     }
-    if let Some(j) =
-        unreadable_welcome(e.plan, e.reports, &t).or_else(|| unmet_welcome(e.plan, e.reports, &t))
+    if let Some(j) = unreadable_welcome(e.plan, e.reports, &t, e.redactor)
+        .or_else(|| unmet_welcome(e.plan, e.reports, &t))
     {
         return j;
     }
@@ -582,10 +582,20 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         }
         return j;
     }
-    if let Some(j) = unreadable(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
+    if let Some(j) = unreadable(
+        e.reports,
+        e.by_oracle,
+        &e.plan.oracles.type_field,
+        e.redactor,
+    ) {
         return j;
     }
-    if let Some(j) = unmet_over_unread(e.reports, e.by_oracle, &e.plan.oracles.type_field) {
+    if let Some(j) = unmet_over_unread(
+        e.reports,
+        e.by_oracle,
+        &e.plan.oracles.type_field,
+        e.redactor,
+    ) {
         return j;
     }
     if let Some(j) = capture_never_found(e.reports, e.by_oracle) {
@@ -1429,7 +1439,12 @@ fn records_read(reports: &[ConnReport]) -> (u64, u64, u64, u64) {
 /// reads (binary frames, non-JSON text, JSON without a kind: arrays of records unless
 /// `batched`): the welcome may well be among them, so the answers are unreadable, not a
 /// target turning the client away (which it would read as). `None` otherwise.
-fn unreadable_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judgement> {
+fn unreadable_welcome(
+    plan: &Plan,
+    reports: &[ConnReport],
+    t: &Tally,
+    redactor: &Redactor,
+) -> Option<Judgement> {
     let crate::model::AcceptRule::Message { event } = &plan.oracles.session.accepted else {
         return None;
     };
@@ -1440,7 +1455,8 @@ fn unreadable_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<
     if json > kindless || text + binary + kindless == 0 {
         return None;
     }
-    let (got, check) = unread_parts((text, binary, kindless), &plan.oracles.type_field);
+    let sample = unread_sample(reports, redactor);
+    let (got, check) = unread_parts((text, binary, kindless), sample, &plan.oracles.type_field);
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
@@ -1819,6 +1835,7 @@ fn unreadable(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
     type_field: &str,
+    redactor: &Redactor,
 ) -> Option<Judgement> {
     let (json, kindless, text, binary) = records_read(reports);
     let unmet = by_oracle
@@ -1856,7 +1873,8 @@ fn unreadable(
     if unmet == 0 && checked {
         return None;
     }
-    let (got, check) = unread_parts((text, binary, kindless), type_field);
+    let sample = unread_sample(reports, redactor);
+    let (got, check) = unread_parts((text, binary, kindless), sample, type_field);
     let so = match unmet {
         0 => "nothing the server sent was checked".to_string(),
         n => unmet_words(reports, n),
@@ -1891,19 +1909,34 @@ fn unmet_words(reports: &[ConnReport], unmet: u64) -> String {
     format!("{unmet} expectation{} went unmet", plural(unmet))
 }
 
+/// The start of the first text record of the run that was not JSON
+/// ([`crate::model::ExpectCounts::unread_sample`]), redacted: what the hint quotes.
+fn unread_sample(reports: &[ConnReport], redactor: &Redactor) -> Option<String> {
+    reports
+        .iter()
+        .find_map(|r| r.counters.expect.unread_sample.as_deref())
+        .map(|s| redactor.redact(s).into_owned())
+}
+
 /// What the server sent that no expectation could read (`text` records that are not JSON,
 /// `binary` frames, `kindless` JSON records), and what to check for each.
 fn unread_parts(
     (text, binary, kindless): (u64, u64, u64),
+    sample: Option<String>,
     type_field: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut got = Vec::new();
     let mut check = Vec::new();
     if text > 0 {
-        got.push(format!("{text} non-JSON text record{}", plural(text)));
+        let first = sample.map_or(String::new(), |s| format!(", the first began `{s}`"));
+        got.push(format!(
+            "{text} non-JSON text record{}{first}",
+            plural(text)
+        ));
         check.push(
             "[oracles] record_separator (SignalR ends each record with \\u001e; JSON records \
-             joined by newlines, NDJSON, need \"\\n\")"
+             joined by newlines, NDJSON, need \"\\n\"); records with a prefix before their \
+             JSON (Socket.IO's `42[\"event\",…]`) cannot be read at all"
                 .into(),
         );
     }
@@ -1935,6 +1968,7 @@ fn unmet_over_unread(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
     type_field: &str,
+    redactor: &Redactor,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     if !kept
@@ -1956,6 +1990,7 @@ fn unmet_over_unread(
             sum(|c| c.binary_frames),
             sum(|c| c.kindless_records),
         ),
+        unread_sample(reports, redactor),
         type_field,
     );
     Some(Judgement {

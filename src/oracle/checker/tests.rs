@@ -521,6 +521,22 @@ fn an_unmet_expectation_shows_the_records_no_expectation_claimed() {
     );
 }
 
+/// The first record that was not JSON is kept, its start only and its control characters
+/// escaped, for the verdict to quote; later ones leave it.
+#[test]
+fn the_first_record_that_was_not_json_is_kept_for_the_verdict() {
+    let mut ch = checker();
+    let long = format!("42[\"notification\",{{\"n\":1}}]\n{}", "x".repeat(200));
+    ch.on_unreadable(&long);
+    ch.on_unreadable("3");
+    let sample = ch.counts().unread_sample.clone().unwrap_or_default();
+    assert!(
+        sample.starts_with("42[\"notification\",{\"n\":1}]\\n"),
+        "{sample}"
+    );
+    assert!(sample.len() < 80, "{sample}");
+}
+
 #[test]
 fn out_of_order_events_are_flagged_at_once() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });

@@ -504,6 +504,16 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
         "{hint}"
     );
     assert_eq!(judge_reading((1, 0, 3, 0), &[]).verdict, Verdict::Clean);
+    // The start of the first record that was not JSON is quoted.
+    let mut prefixed = reading((0, 0, 3, 0));
+    prefixed.expect.unread_sample = Some(r#"42["notification",{"n":1}]"#.into());
+    let hint = judge_counted(&prefixed, &[]).hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            r#"(12 non-JSON text records, the first began `42["notification",{"n":1}]`)"#
+        ) && hint.contains("records with a prefix before their JSON"),
+        "{hint}"
+    );
     // Nothing arrived at all, on any connection: no race either (a step the script lacks;
     // a server that never speaks is no pass: unreadable, exit 9, see the test below).
     assert_eq!(

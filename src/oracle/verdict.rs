@@ -459,17 +459,41 @@ fn no_limit_note(
     if most <= max_live {
         return None;
     }
+    // A token's connections that all began within a handshake race of each other: a
+    // check-then-act race whose every check came before any session was added turns
+    // none of them away either.
+    let together = by_token.values().any(|attempts| {
+        let starts = attempts.iter().map(|a| a.started_us);
+        let (first, last) = (starts.clone().min(), starts.max());
+        attempts.len() as u32 > max_live
+            && first.zip(last).is_some_and(|(f, l)| l - f <= TOGETHER_US)
+    });
+    let caveat = match together {
+        true => format!(
+            "; but here a token's connections came all at once, and a check-then-act race \
+             whose every check came before any session was added turns none away either: \
+             spread them out (a `ramp`, or a `think` before each) to tell the two apart \
+             before declaring {{ max_live = {most} }}"
+        ),
+        false => format!(
+            ". If it is its policy, say so ([oracles] exclusive = false, or {{ max_live = \
+             {most} }})"
+        ),
+    };
     Some(format!(
         "the server accepted all {} connections of the run's {} token{}, up to {most} of one \
          token at once, and turned none away: a server that lets one token hold several \
          sessions by design (a stateless JWT) does exactly this, where a check-then-act race \
-         turns some away too. If it is its policy, say so ([oracles] exclusive = false, or \
-         {{ max_live = {most} }})",
+         with its checks spread out turns some away too{caveat}",
         attempts().count(),
         by_token.len(),
         plural(by_token.len() as u64),
     ))
 }
+
+/// How close together, µs, a token's connections must all begin to count as arriving at
+/// once for [`no_limit_note`]: within a handshake race of each other (a few ms at most).
+const TOGETHER_US: u64 = 50_000;
 
 /// The note on exclusivity violations of a server that holds a cap of its own: on every
 /// token that broke exclusivity it served at most `K` connections at once (more than the

@@ -3462,7 +3462,7 @@ fn a_rate_limit_close_beside_unread_records_is_said_as_rate_limiting() {
 /// shows no cap.
 #[test]
 fn a_cap_the_server_holds_is_named_beside_exclusivity() {
-    let judged = |fourth_accepted: bool| {
+    let judged_apart = |fourth_accepted: bool, gap_us: u64| {
         let mut plan = plan();
         for c in &mut plan.conns {
             c.token = 0;
@@ -3472,14 +3472,14 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let start = 10 + 10 * i as u64;
+                let start = 10 + gap_us * i as u64;
                 let mut a = Attempt::new(start);
                 a.upgraded_us = Some(start + 2);
                 if i < 3 || fourth_accepted {
                     a.accepted_us = Some(start + 3);
                     a.outcome = Outcome::Accepted;
                     a.cause = Some(Cause::ClientClose(1000));
-                    a.ended_us = Some(1_000);
+                    a.ended_us = Some(1_000_000);
                 } else {
                     a.outcome = Outcome::Failed;
                     a.cause = Some(Cause::ServerClose(1008));
@@ -3491,6 +3491,7 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
         let by_oracle = BTreeMap::from([(OracleKind::Exclusivity, 1)]);
         judge_completed_by(&plan, &reports, &by_oracle)
     };
+    let judged = |fourth_accepted: bool| judged_apart(fourth_accepted, 10);
     let capped = judged(false);
     assert_eq!(capped.verdict, Verdict::Violations, "{capped:?}");
     let hint = capped.hint.unwrap_or_default();
@@ -3500,15 +3501,23 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
         "{hint}"
     );
     assert!(!hint.contains("turned none away"), "{hint}");
-    // All four served at once, none turned away: no cap, and possibly a policy of no
-    // limit at all, which the hint says how to state.
-    let all = judged(true);
+    // All four served at once, none turned away, opened 100 ms apart: no cap, and
+    // possibly a policy of no limit at all, which the hint says how to state.
+    let all = judged_apart(true, 100_000);
     let hint = all.hint.unwrap_or_default();
     assert!(!hint.contains("served at most"), "no cap: {hint}");
     assert!(
         hint.contains("up to 4 of one token at once, and turned none away")
             && hint.contains("([oracles] exclusive = false, or { max_live = 4 })"),
         "{hint}"
+    );
+    // Opened all at once: a check-then-act race whose checks all came first turns none
+    // away either; the hint says so, and does not offer the limit as the policy.
+    let burst = judged(true).hint.unwrap_or_default();
+    assert!(
+        burst.contains("a token's connections came all at once")
+            && !burst.contains("exclusive = false"),
+        "{burst}"
     );
 }
 

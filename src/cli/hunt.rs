@@ -950,14 +950,32 @@ fn unconfirmed_shrink(
         }))?;
         return Ok(exit::INCONCLUSIVE);
     }
+    if r1.runs == 0 {
+        // Not one run of the final measure could be judged: the target, not the repro.
+        outln!(
+            "not shrunk: the smallest candidate that held ({}) could not be measured again \
+             ({r1}): the target stopped answering during the shrink, so nothing is known of \
+             it; {} tried; against {against}",
+            plural(*n1 as u64, "connection"),
+            plural(outcome.candidates, "candidate")
+        )?;
+        outln!(
+            "no minimal repro written: the original stands ({n0} connections, {r0}): {}; \
+             shrink again once the target is up",
+            args.repro.display()
+        )?;
+        return Ok(exit::INCONCLUSIVE);
+    }
     outln!(
-        "not shrunk: the smallest candidate that held ({}) reproduced {r1} when measured          again, so it shows the {} violation only sometimes; {} tried; against {against}",
+        "not shrunk: the smallest candidate that held ({}) reproduced {r1} when measured \
+         again, so it shows the {} violation only sometimes; {} tried; against {against}",
         plural(*n1 as u64, "connection"),
         repro.oracle.name(),
         plural(outcome.candidates, "candidate")
     )?;
     outln!(
-        "no minimal repro written: the original stands ({n0} connections, {r0}): {}; shrink          again with a larger --times to keep only candidates that hold steadily",
+        "no minimal repro written: the original stands ({n0} connections, {r0}): {}; shrink \
+         again with a larger --times to keep only candidates that hold steadily",
         args.repro.display()
     )?;
     Ok(exit::INCONCLUSIVE)

@@ -579,7 +579,11 @@ declare it as [oracles.sequence] only if it counts per connection."
             "# Nothing was learned: the target accepted no calibration connection."
         );
     } else if l.is_empty() {
-        let _ = writeln!(t, "# No invariant held on every calibration connection.");
+        let _ = writeln!(
+            t,
+            "# No invariant held on every calibration connection but those the scenario \
+             declares."
+        );
     }
     if !l.replies.is_empty() {
         let _ = writeln!(

@@ -373,7 +373,9 @@ pub fn learned_line(l: &LearnedOracles) -> String {
         return format!("learned      nothing: {why}");
     }
     if l.is_empty() {
-        return "learned      nothing (no invariant held on every calibration connection)".into();
+        return "learned      nothing new (no invariant held on every calibration connection \
+                but those the scenario declares)"
+            .into();
     }
     let mut parts = Vec::new();
     if !l.identity.is_empty() {

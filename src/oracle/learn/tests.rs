@@ -227,6 +227,26 @@ fn identity_fields_the_script_filters_on_are_dropped_in_any_spelling() {
     assert_eq!(p.dropped, 3);
 }
 
+/// Calibration that learned nothing the scenario does not declare says so, never that
+/// no invariant held (a declared identity field may well have held); the run's line too.
+#[test]
+fn nothing_new_learned_is_said_as_nothing_new() {
+    let p = Proposal {
+        valid: (1, 3),
+        ..Proposal::default()
+    };
+    let toml = to_toml(&p, &OracleSpec::default(), "t");
+    assert!(
+        toml.contains(
+            "# No invariant held on every calibration connection but those the \
+             scenario declares."
+        ),
+        "{toml}"
+    );
+    let line = crate::report::learned_line(&LearnedOracles::default());
+    assert!(line.contains("nothing new"), "{line}");
+}
+
 /// A request id the client numbers and the server echoes went up by one in calibration,
 /// one connection at a time; it is the client's counter, not the server's, and a server
 /// may answer out of order: never learned. Nor a path answers carry a sent value in.

@@ -350,6 +350,15 @@ pub const CATALOGUE: [Entry; 26] = [
 ];
 
 impl BadToken {
+    /// Whether the entry names another subject than the token's user: no `sub`, an empty
+    /// one, or a second one (`admin`, which a last-key-wins parser reads).
+    pub fn alters_subject(self) -> bool {
+        matches!(
+            self,
+            BadToken::MissingSub | BadToken::EmptySub | BadToken::DuplicateSubKeys
+        )
+    }
+
     /// Every entry, in catalogue order.
     pub fn all() -> impl Iterator<Item = BadToken> {
         CATALOGUE.iter().map(|e| e.token)

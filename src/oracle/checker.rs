@@ -439,6 +439,9 @@ pub struct ConnChecker {
     /// Whether learned invariants apply (off for forged tokens: what calibration learned
     /// from valid tokens says nothing about, e.g., a token with an empty `sub`).
     learned_on: bool,
+    /// Whether the declared identity applies (off for a forged token that names another
+    /// subject than the plan's: an empty `sub`, none, a second `sub`).
+    identity_on: bool,
     /// Whether this stream kept an unread record (`unread.recent`): read by every
     /// expectation as it opens, so kept here, beside what it reads anyway, not there.
     unread_kept: bool,
@@ -520,6 +523,7 @@ impl ConnChecker {
             span: None,
             observed: spec.calibrating.then(Box::default),
             learned_on: true,
+            identity_on: true,
             unread_kept: false,
             claimable: None,
             ignored: VecDeque::new(),
@@ -548,6 +552,15 @@ impl ConnChecker {
     /// time-shifted, so what valid tokens taught does not apply to it.
     pub fn without_learned(mut self) -> Self {
         self.learned_on = false;
+        self
+    }
+
+    /// Turns the declared identity off for this connection: its token is forged to name
+    /// another subject than the plan's (`empty-sub`, `missing-sub`, `duplicate-sub-keys`),
+    /// so a server that accepts it rightly answers as whoever the token names, not as the
+    /// plan's user.
+    pub fn without_identity(mut self) -> Self {
+        self.identity_on = false;
         self
     }
 
@@ -1675,7 +1688,7 @@ impl ConnChecker {
     }
 
     fn check_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
-        let Some(field) = self.spec.identity.as_deref() else {
+        let Some(field) = self.spec.identity.as_deref().filter(|_| self.identity_on) else {
             return;
         };
         let Some(value) = lookup(msg, field) else {

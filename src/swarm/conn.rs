@@ -445,6 +445,15 @@ impl ConnRun {
         if forged {
             checker = checker.without_learned();
         }
+        let other_subject = ctx
+            .plan
+            .tokens
+            .get(plan.token as usize)
+            .and_then(|t| t.forge.as_ref())
+            .is_some_and(crate::model::Forge::alters_subject);
+        if other_subject {
+            checker = checker.without_identity();
+        }
         if plan.is_scripted() {
             let kinds = ctx.script_kinds.get(plan.group as usize).cloned().flatten();
             checker = checker.claiming_only(kinds);

@@ -51,6 +51,13 @@ impl Forge {
             }
         }
     }
+
+    /// Whether the token names another subject than the plan's user (a catalogue entry
+    /// that removes, empties or doubles `sub`): a server that accepts it answers as that
+    /// subject, so the identity the plan expects does not apply.
+    pub fn alters_subject(&self) -> bool {
+        matches!(self, Forge::Bad { name } if name.alters_subject())
+    }
 }
 
 /// How a handshake is abandoned.

@@ -1077,6 +1077,26 @@ fn identity_flags_another_users_event() {
     assert_eq!(ch.violations[0].seen, "user_id = \"user-2\"");
 }
 
+/// A forged token that names another subject (an empty `sub`, a second one) is answered
+/// as that subject by a server that accepts it: the declared identity is not judged on
+/// its connection, and a catalogue entry that leaves `sub` alone keeps it.
+#[test]
+fn a_token_forged_to_another_subject_is_not_judged_by_identity() {
+    let mut ch = checker().without_identity();
+    ch.on_message(&json!({"type": "x", "user_id": ""}), Instant::now());
+    ch.on_message(&json!({"type": "x", "user_id": "admin"}), Instant::now());
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    let forged = |name: &str| crate::model::Forge::Bad {
+        name: crate::model::BadToken::from_name(name).unwrap_or(crate::model::BadToken::Garbage),
+    };
+    for name in ["empty-sub", "missing-sub", "duplicate-sub-keys"] {
+        assert!(forged(name).alters_subject(), "{name}");
+    }
+    for name in ["wrong-aud", "wrong-iss", "expired"] {
+        assert!(!forged(name).alters_subject(), "{name}");
+    }
+}
+
 #[test]
 fn ordering_flags_gaps_and_duplicates() {
     let mut ch = checker();

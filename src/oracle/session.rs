@@ -872,6 +872,36 @@ fn could_witness(attempts: &[&Attempt]) -> bool {
     })
 }
 
+/// The note on an exclusivity limit counted per token that no token could put to the
+/// test: no token is presented by two connections, while some user has several, each
+/// with a token of its own (`connections_per_user = 3`, `token = "per-connection"`). A
+/// server whose limit is per user is judged with `exclusive = { per = "user" }`. `None`
+/// otherwise.
+pub fn per_token_note(plan: &Plan) -> Option<String> {
+    let max = plan.oracles.session.max_live?;
+    if plan.oracles.session.per != SessionKey::Token {
+        return None;
+    }
+    let mut by_token: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut by_sub: BTreeMap<&str, u32> = BTreeMap::new();
+    for c in &plan.conns {
+        *by_token.entry(c.token).or_default() += 1;
+        if let Some(t) = plan.tokens.get(c.token as usize) {
+            *by_sub.entry(t.sub.as_str()).or_default() += 1;
+        }
+    }
+    let most = by_sub.values().copied().max().unwrap_or(0);
+    if by_token.values().any(|n| *n > 1) || most <= max {
+        return None;
+    }
+    Some(format!(
+        "exclusivity counts sessions per token, and no token was presented by two \
+         connections, while a user had up to {most}, each with a token of its own: its \
+         limit of {max} was never put to the test; if the server's limit is per user, \
+         `[oracles] exclusive = {{ max_live = {max}, per = \"user\" }}` judges it"
+    ))
+}
+
 /// The token slot exclusivity counts `slot`'s sessions under: `slot` itself, or with
 /// `exclusive = { per = "user" }` the first slot seen of its subject (`first_of_sub`).
 fn session_key_of<'p>(plan: &'p Plan, slot: u32, first_of_sub: &mut BTreeMap<&'p str, u32>) -> u32 {

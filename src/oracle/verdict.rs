@@ -128,6 +128,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::refusal::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
+        super::session::per_token_note(e.plan),
         retried_note(e.reports),
         slow_reader_note(e.reports),
         closed_unaccepted_note(e.plan, e.reports),

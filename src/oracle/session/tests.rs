@@ -2666,3 +2666,37 @@ fn a_takeover_is_no_session_violation() {
         },
     ]);
 }
+
+/// A per-token limit no token could test while a user had several connections, each with
+/// its own token: the note says the limit was never put to the test and how to count per
+/// user; counted per user, or with a token presented twice, no note.
+#[test]
+fn a_per_token_limit_no_token_could_test_is_said() {
+    let one_user = vec![
+        token("j"),
+        TokenPlan {
+            sub: "user-j".into(),
+            ..token("k")
+        },
+    ];
+    let conns = vec![conn(1, 0), conn(2, 1)];
+    let note = per_token_note(&plan(exclusive(1), one_user.clone(), conns.clone()));
+    assert!(
+        note.as_deref()
+            .is_some_and(|n| n.contains("its limit of 1 was never put to the test")
+                && n.contains("exclusive = { max_live = 1, per = \"user\" }")),
+        "{note:?}"
+    );
+    let per_user = SessionOracles {
+        per: SessionKey::User,
+        ..exclusive(1)
+    };
+    assert_eq!(per_token_note(&plan(per_user, one_user, conns)), None);
+    let (tokens, conns) = sharing(&[1, 2]);
+    assert_eq!(per_token_note(&plan(exclusive(1), tokens, conns)), None);
+    let two_users = vec![token("j"), token("k")];
+    assert_eq!(
+        per_token_note(&plan(exclusive(1), two_users, vec![conn(1, 0), conn(2, 1)])),
+        None
+    );
+}

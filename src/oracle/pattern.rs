@@ -129,7 +129,11 @@ impl PatternState {
         for (i, item) in self.items.iter().enumerate().skip(self.pos) {
             let count = if i == self.pos { self.count } else { 0 };
             if !satisfied(item.repeat, count) {
-                out.push(item.event.clone());
+                // `+` kept: one or more is still what is owed.
+                out.push(match item.repeat {
+                    Repeat::OneOrMore => format!("{}+", item.event),
+                    _ => item.event.clone(),
+                });
             }
         }
         out.join(" ")
@@ -247,7 +251,8 @@ mod tests {
     fn remaining_names_what_is_owed() {
         let mut s = pat(FIVE);
         s.feed("started");
-        assert_eq!(s.remaining(), "thinking executing completed done");
+        // Written as the pattern writes it: one or more `thinking` still owed.
+        assert_eq!(s.remaining(), "thinking+ executing completed done");
         s.feed("thinking");
         assert_eq!(s.remaining(), "executing completed done");
         assert_eq!(s.required_events().count(), 5);

@@ -550,7 +550,7 @@ fn out_of_order_events_are_flagged_at_once() {
     // The whole pattern as written, and what was still to come when the wrong kind came.
     assert_eq!(
         ch.violations[0].expected,
-        "started thinking+ done in order (still to come: thinking done)"
+        "started thinking+ done in order (still to come: thinking+ done)"
     );
     assert_eq!(ch.violations[0].seen, "started done");
 }

@@ -108,10 +108,12 @@ pub struct NoneAccepted {
 impl NoneAccepted {
     /// What happened: `the target accepted no calibration connection (http_401)`.
     pub fn what(&self) -> String {
-        let cause = self
-            .cause
-            .as_ref()
-            .map_or_else(|| "no attempt".to_string(), Cause::to_string);
+        let cause = match &self.cause {
+            None => "no attempt".to_string(),
+            // Nothing refused it: calibration gave up waiting for what accepts it.
+            Some(Cause::Interrupted) => "none was answered so as to accept it".to_string(),
+            Some(cause) => cause.to_string(),
+        };
         let shed = if self.shed { ": load shedding" } else { "" };
         format!("the target accepted no calibration connection ({cause}{shed})")
     }
@@ -154,7 +156,8 @@ impl Proposal {
     /// Why nothing was learned, when the target accepted no valid-token calibration
     /// connection; `None` when it accepted one (whatever was then learned).
     pub fn none_accepted(&self) -> Option<NoneAccepted> {
-        (self.valid.1 == 0).then(|| NoneAccepted {
+        // Ctrl-C cut the calibration: that, not the target, is why none was accepted.
+        (self.valid.1 == 0 && !self.interrupted).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
             auth: self.unaccepted_auth,

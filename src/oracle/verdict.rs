@@ -100,8 +100,8 @@ struct Tally {
 fn calibration_note(plan: &Plan) -> Option<String> {
     let why = plan.oracles.learned.unaccepted.as_deref()?;
     Some(format!(
-        "before the load, {why}: fix what refused it first (`stampede learn` tries it \
-         alone); what the load saw may follow from it"
+        "before the load, {why}: fix that first (`stampede learn` tries it alone); what the \
+         load saw may follow from it"
     ))
 }
 

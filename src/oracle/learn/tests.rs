@@ -386,3 +386,23 @@ fn the_identity_offered_is_the_one_the_most_kinds_carry() {
         "{text}"
     );
 }
+
+/// A calibration connection nothing refused, that calibration stopped waiting on (the
+/// accept message never came, or came in a shape not read), is said as such, never as
+/// "interrupted", which reads as a Ctrl-C.
+#[test]
+fn a_calibration_connection_never_accepted_is_not_said_interrupted() {
+    let none = |cause: Option<Cause>| NoneAccepted {
+        cause,
+        shed: false,
+        auth: false,
+    };
+    assert_eq!(
+        none(Some(Cause::Interrupted)).what(),
+        "the target accepted no calibration connection (none was answered so as to accept it)"
+    );
+    assert_eq!(
+        none(Some(Cause::Http(401))).what(),
+        "the target accepted no calibration connection (http_401)"
+    );
+}

@@ -1494,6 +1494,7 @@ fn a_server_that_answers_no_request_past_its_greeting_is_unusable_not_violations
              server closed none of those connections, so"
         ) && hint.contains("2 expectations went unmet")
             && hint.contains("may not speak the scenario's protocol or message format")
+            && hint.contains("a race whose window outlasts the script's first send")
             && !hint.contains("slower"),
         "{hint}"
     );

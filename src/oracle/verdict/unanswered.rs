@@ -89,7 +89,9 @@ pub(super) fn ignored_requests(
              expectation{} went unmet: the request path was never exercised. The server may \
              not speak the scenario's protocol or message format (check the requests' fields \
              and type, the subprotocol, and [oracles] type_field), or it ignores these \
-             requests{slow}",
+             requests{slow}; or it loses what comes too soon after the handshake on every \
+             connection (a race whose window outlasts the script's first send: a `think` \
+             before it tells)",
             plural(unmet)
         )),
     })

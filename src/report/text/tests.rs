@@ -412,3 +412,12 @@ fn a_long_turn_name_keeps_the_phase_table_in_line() {
         "{table:#?}"
     );
 }
+
+/// Calibration that learned nothing the scenario does not declare is "nothing new": a
+/// declared field may well have held on every calibration connection.
+#[test]
+fn nothing_learned_beyond_the_declared_is_nothing_new() {
+    let line = learned_line(&crate::model::LearnedOracles::default());
+    assert!(line.starts_with("learned      nothing new"), "{line}");
+    assert!(line.contains("but those the scenario declares"), "{line}");
+}

@@ -84,6 +84,17 @@ fn token(jti: &str) -> TokenPlan {
     }
 }
 
+/// Two tokens of one user (`user-j`): `j` and `k`, each a connection's own.
+fn one_user() -> Vec<TokenPlan> {
+    vec![
+        token("j"),
+        TokenPlan {
+            sub: "user-j".into(),
+            ..token("k")
+        },
+    ]
+}
+
 fn forged(jti: &str, forge: Forge) -> TokenPlan {
     TokenPlan {
         forge: Some(forge),
@@ -433,13 +444,7 @@ fn exclusivity() {
         Case {
             name: "two tokens of one user both served, sessions kept per token: no finding",
             rules: exclusive(1),
-            tokens: vec![
-                token("j"),
-                TokenPlan {
-                    sub: "user-j".into(),
-                    ..token("k")
-                },
-            ],
+            tokens: one_user(),
             conns: vec![conn(1, 0), conn(2, 1)],
             timeline: vec![
                 (1, vec![served(1_000, 50_000).closed(60_000)]),
@@ -453,13 +458,7 @@ fn exclusivity() {
                 per: SessionKey::User,
                 ..exclusive(1)
             },
-            tokens: vec![
-                token("j"),
-                TokenPlan {
-                    sub: "user-j".into(),
-                    ..token("k")
-                },
-            ],
+            tokens: one_user(),
             conns: vec![conn(1, 0), conn(2, 1)],
             timeline: vec![
                 (1, vec![served(1_000, 50_000).closed(60_000)]),
@@ -796,13 +795,7 @@ fn liveness() {
             name: "refused while a connection of the same user with another token holds \
                    the session: one session per user",
             rules: live(),
-            tokens: vec![
-                token("j"),
-                TokenPlan {
-                    sub: "user-j".into(),
-                    ..token("k")
-                },
-            ],
+            tokens: one_user(),
             conns: vec![conn(1, 0), conn(2, 1)],
             timeline: vec![(1, vec![open(1_000)]), (2, vec![refused(10_000)])],
             ..Case::default()
@@ -2057,15 +2050,6 @@ fn coverage_of_shared_tokens() {
             inconclusive,
         }
     };
-    let one_user = || {
-        vec![
-            token("j"),
-            TokenPlan {
-                sub: "user-j".into(),
-                ..token("k")
-            },
-        ]
-    };
     let rows = vec![
         Row {
             name: "one session per user: two tokens of one user overlapping are covered \
@@ -2672,13 +2656,7 @@ fn a_takeover_is_no_session_violation() {
 /// user; counted per user, or with a token presented twice, no note.
 #[test]
 fn a_per_token_limit_no_token_could_test_is_said() {
-    let one_user = vec![
-        token("j"),
-        TokenPlan {
-            sub: "user-j".into(),
-            ..token("k")
-        },
-    ];
+    let one_user = one_user();
     let conns = vec![conn(1, 0), conn(2, 1)];
     let note = per_token_note(&plan(exclusive(1), one_user.clone(), conns.clone()));
     assert!(

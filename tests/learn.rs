@@ -220,21 +220,20 @@ fn nested_scenario(target: &str, users: u32) -> stampede::model::Scenario {
     scenario("nested.toml", &nested_text(target, users))
 }
 
+/// The head of a scenario against `target` whose records name their kind in `kind`:
+/// its name, seed, duration, the test secret and `[oracles] type_field`.
+fn kinded_head(name: &str, target: &str) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 5\nduration = \"30s\"\ntarget = \"{target}\"\n\n[auth]\n\
+         secret = {{ value = \"{TEST_SECRET}\" }}\n\n[oracles]\ntype_field = \"kind\"\n"
+    )
+}
+
 /// The text of [`nested_scenario`].
 fn nested_text(target: &str, users: u32) -> String {
-    format!(
-        r#"
-name = "nested"
-seed = 5
-duration = "30s"
-target = "{target}"
-
-[auth]
-secret = {{ value = "{TEST_SECRET}" }}
-
-[oracles]
-type_field = "kind"
-
+    kinded_head("nested", target)
+        + &format!(
+            r#"
 [[group]]
 name = "clients"
 users = {users}
@@ -250,7 +249,7 @@ steps = [
   {{ close = 1000 }},
 ]
 "#
-    )
+        )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,33 +594,21 @@ async fn a_field_the_script_filters_on_is_not_learned_as_identity() {
         }
     })
     .await;
-    let text = format!(
-        r#"
-name = "room"
-seed = 5
-duration = "30s"
-target = "{url}"
-
-[auth]
-secret = {{ value = "{TEST_SECRET}" }}
-
-[oracles]
-type_field = "kind"
-
+    let text = kinded_head("room", &url)
+        + r#"
 [[group]]
 name = "members"
 users = 12
 arrival = "burst"
 jitter = "uniform(0ms, 3ms)"
 steps = [
-  {{ expect = "hello", within = "5s" }},
-  {{ send = {{ kind = "say", text = "hi-{{{{conn}}}}" }} }},
-  {{ expect = "said", within = "5s", where = {{ text = "hi-{{{{conn}}}}", from = "{{{{sub}}}}" }} }},
-  {{ think = "fixed(200ms)" }},
-  {{ close = 1000 }},
+  { expect = "hello", within = "5s" },
+  { send = { kind = "say", text = "hi-{{conn}}" } },
+  { expect = "said", within = "5s", where = { text = "hi-{{conn}}", from = "{{sub}}" } },
+  { think = "fixed(200ms)" },
+  { close = 1000 },
 ]
-"#
-    );
+"#;
     let s = scenario("room.toml", &text);
     let outcome = run_learning(&s).await;
     stop.cancel();
@@ -985,34 +972,22 @@ async fn a_request_id_the_server_echoes_is_not_learned_as_a_sequence() {
         }
     })
     .await;
-    let text = format!(
-        r#"
-name = "echoed-ids"
-seed = 5
-duration = "30s"
-target = "{url}"
-
-[auth]
-secret = {{ value = "{TEST_SECRET}" }}
-
-[oracles]
-type_field = "kind"
-
+    let text = kinded_head("echoed-ids", &url)
+        + r#"
 [[group]]
 name = "clients"
 users = 6
 arrival = "burst"
 steps = [
-  {{ repeat = 3, steps = [
-    {{ send = {{ op = "req", id = "{{{{run:int}}}}", reply_as = "alpha" }} }},
-    {{ expect = "alpha", correlate = "id", within = "5s" }},
-    {{ send = {{ op = "req", id = "{{{{run:int}}}}", reply_as = "beta" }} }},
-    {{ expect = "beta", correlate = "id", within = "5s" }},
-  ] }},
-  {{ close = 1000 }},
+  { repeat = 3, steps = [
+    { send = { op = "req", id = "{{run:int}}", reply_as = "alpha" } },
+    { expect = "alpha", correlate = "id", within = "5s" },
+    { send = { op = "req", id = "{{run:int}}", reply_as = "beta" } },
+    { expect = "beta", correlate = "id", within = "5s" },
+  ] },
+  { close = 1000 },
 ]
-"#
-    );
+"#;
     let outcome = run_learning(&scenario("echoed-ids.toml", &text)).await;
     stop.cancel();
     let summary = &outcome.results.summary;

@@ -240,6 +240,22 @@ steps = [
     )
 }
 
+/// [`takeover_scenario`] with the takeover declared, for 5 users of 2 connections each,
+/// every connection minting its own token, and `exclusive` as given.
+fn per_user_scenario(exclusive: &str) -> String {
+    let text = takeover_scenario("per-user", Some("replaced = [4409]"))
+        .replace(
+            "users = 10\ntoken = { share = 2 }",
+            "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
+        )
+        .replace("exclusive = { max_live = 1 }", exclusive);
+    assert!(
+        text.contains("connections_per_user = 2") && text.contains(exclusive),
+        "{text}"
+    );
+    text
+}
+
 /// Declared, the takeover closes are the server's policy: a clean run, every connection
 /// accepted, one of each pair replaced and counted (summary, hint, console), and
 /// exclusivity and liveness hold. The takeover comes while the older connection thinks
@@ -300,11 +316,7 @@ fn declared_takeover_is_clean(sum: &stampede::results::Summary, refused: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_takeover_by_another_token_of_the_same_user_is_its_policy() {
     let (url, stop) = spawn_newest_wins_per_user().await;
-    let text = takeover_scenario("per-user", Some("replaced = [4409]")).replace(
-        "users = 10\ntoken = { share = 2 }",
-        "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
-    );
-    assert!(text.contains("connections_per_user = 2"), "{text}");
+    let text = per_user_scenario("exclusive = { max_live = 1 }");
     let outcome = common::run(&scenario("per-user.toml", &text), Some(url), None).await;
     stop.cancel();
     declared_takeover_is_clean(&outcome.results.summary, 0);
@@ -316,16 +328,7 @@ async fn a_declared_takeover_by_another_token_of_the_same_user_is_its_policy() {
 /// at once: an exclusivity violation per user, named by user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_session_per_user_is_judged_across_a_users_tokens() {
-    let text = takeover_scenario("per-user", Some("replaced = [4409]"))
-        .replace(
-            "users = 10\ntoken = { share = 2 }",
-            "users = 5\nconnections_per_user = 2\ntoken = \"per-connection\"",
-        )
-        .replace(
-            "exclusive = { max_live = 1 }",
-            "exclusive = { max_live = 1, per = \"user\" }",
-        );
-    assert!(text.contains("per = \"user\""), "{text}");
+    let text = per_user_scenario("exclusive = { max_live = 1, per = \"user\" }");
     let (url, stop) = spawn_newest_wins_per_user().await;
     let outcome = common::run(&scenario("per-user.toml", &text), Some(url), None).await;
     stop.cancel();

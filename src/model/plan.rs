@@ -485,21 +485,31 @@ impl Plan {
     /// taken over by another, by a server that keeps one session per token or one per
     /// user (a "newest connection wins" close, `reject.replaced`).
     pub fn sessions_shared(&self) -> Vec<bool> {
+        let subjects = self.subject_slots();
         let mut by_token = vec![0u8; self.tokens.len()];
-        let mut by_sub: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
+        let mut by_subject = vec![0u8; self.tokens.len()];
         for conn in &self.conns {
-            if let Some(n) = by_token.get_mut(conn.token as usize) {
+            let slot = conn.token as usize;
+            if let (Some(n), Some(&s)) = (by_token.get_mut(slot), subjects.get(slot)) {
                 *n = n.saturating_add(1);
-            }
-            if let Some(t) = self.tokens.get(conn.token as usize) {
-                let n = by_sub.entry(t.sub.as_str()).or_default();
-                *n = n.saturating_add(1);
+                by_subject[s as usize] = by_subject[s as usize].saturating_add(1);
             }
         }
         by_token
-            .into_iter()
+            .iter()
+            .zip(&subjects)
+            .map(|(&n, &s)| n > 1 || by_subject[s as usize] > 1)
+            .collect()
+    }
+
+    /// For each token of `tokens` (by index), the first token slot with the same subject
+    /// (`sub`): one number per user, whatever token each of its connections presents (what
+    /// a server keeping one session per user counts by).
+    pub fn subject_slots(&self) -> Vec<u32> {
+        let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        (0u32..)
             .zip(&self.tokens)
-            .map(|(n, t)| n > 1 || by_sub.get(t.sub.as_str()).is_some_and(|&m| m > 1))
+            .map(|(slot, t)| *first.entry(t.sub.as_str()).or_insert(slot))
             .collect()
     }
 

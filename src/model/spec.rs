@@ -448,6 +448,18 @@ pub enum Repeat {
     Optional,
 }
 
+impl Repeat {
+    /// The mark a pattern writes after the item's kind: `""`, `"+"`, `"*"` or `"?"`.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Repeat::One => "",
+            Repeat::OneOrMore => "+",
+            Repeat::ZeroOrMore => "*",
+            Repeat::Optional => "?",
+        }
+    }
+}
+
 /// A named message kind (`[oracles.kinds] confirm = { type = "confirm_subscription" }`): a
 /// message whose fields pass every test is of that kind, whatever its `type_field` says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

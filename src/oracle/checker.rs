@@ -7,7 +7,7 @@ use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
     Action, Capture, ExpectCounts, ExpectPlan, FieldTest, Misread, OracleKind, OracleSpec,
-    PatternItem, Phase, Phases, Repeat, StepPlace, StreamEnded, Tally, Test, Violation,
+    PatternItem, Phase, Phases, StepPlace, StreamEnded, Tally, Test, Violation,
 };
 use crate::prefetch::Warm;
 use serde_json::Value;
@@ -2396,15 +2396,7 @@ fn nearest_held<J: Tree>(msg: &J, path: &str) -> Option<String> {
 fn pattern_text(items: &[PatternItem]) -> String {
     let items: Vec<String> = items
         .iter()
-        .map(|i| {
-            let mark = match i.repeat {
-                Repeat::One => "",
-                Repeat::OneOrMore => "+",
-                Repeat::ZeroOrMore => "*",
-                Repeat::Optional => "?",
-            };
-            format!("{}{mark}", i.event)
-        })
+        .map(|i| format!("{}{}", i.event, i.repeat.mark()))
         .collect();
     items.join(" ")
 }

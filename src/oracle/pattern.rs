@@ -130,10 +130,7 @@ impl PatternState {
             let count = if i == self.pos { self.count } else { 0 };
             if !satisfied(item.repeat, count) {
                 // `+` kept: one or more is still what is owed.
-                out.push(match item.repeat {
-                    Repeat::OneOrMore => format!("{}+", item.event),
-                    _ => item.event.clone(),
-                });
+                out.push(format!("{}{}", item.event, item.repeat.mark()));
             }
         }
         out.join(" ")

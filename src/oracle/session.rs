@@ -882,16 +882,13 @@ pub fn per_token_note(plan: &Plan) -> Option<String> {
     if plan.oracles.session.per != SessionKey::Token {
         return None;
     }
-    let mut by_token: BTreeMap<u32, u32> = BTreeMap::new();
-    let mut by_sub: BTreeMap<&str, u32> = BTreeMap::new();
-    for c in &plan.conns {
-        *by_token.entry(c.token).or_default() += 1;
-        if let Some(t) = plan.tokens.get(c.token as usize) {
-            *by_sub.entry(t.sub.as_str()).or_default() += 1;
-        }
-    }
-    let most = by_sub.values().copied().max().unwrap_or(0);
-    if by_token.values().any(|n| *n > 1) || most <= max {
+    let per_token = conns_per_key(plan, |slot| slot);
+    let subjects = plan.subject_slots();
+    let per_user = conns_per_key(plan, |slot| {
+        subjects.get(slot as usize).copied().unwrap_or(slot)
+    });
+    let most = per_user.values().copied().max().unwrap_or(0);
+    if per_token.values().any(|n| *n > 1) || most <= max as usize {
         return None;
     }
     Some(format!(
@@ -902,15 +899,14 @@ pub fn per_token_note(plan: &Plan) -> Option<String> {
     ))
 }
 
-/// The token slot exclusivity counts `slot`'s sessions under: `slot` itself, or with
-/// `exclusive = { per = "user" }` the first slot seen of its subject (`first_of_sub`).
-fn session_key_of<'p>(plan: &'p Plan, slot: u32, first_of_sub: &mut BTreeMap<&'p str, u32>) -> u32 {
-    match plan.tokens.get(slot as usize) {
-        Some(t) if plan.oracles.session.per == SessionKey::User => {
-            *first_of_sub.entry(t.sub.as_str()).or_insert(slot)
-        }
-        _ => slot,
+/// How many connections of the plan present a token under each key (`key_of` a token
+/// slot: the slot itself, or its subject's [`Plan::subject_slots`]).
+fn conns_per_key(plan: &Plan, key_of: impl Fn(u32) -> u32) -> BTreeMap<u32, usize> {
+    let mut per_key = BTreeMap::new();
+    for c in &plan.conns {
+        *per_key.entry(key_of(c.token)).or_default() += 1;
     }
+    per_key
 }
 
 /// How far the run exercised the race on its shared tokens (see [`Coverage`]); with
@@ -918,16 +914,12 @@ fn session_key_of<'p>(plan: &'p Plan, slot: u32, first_of_sub: &mut BTreeMap<&'p
 /// tokens).
 pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
     // What the limit counts sessions by: the token slot, or its subject's first slot.
-    let mut first_of_sub: BTreeMap<&str, u32> = BTreeMap::new();
-    let key_of =
-        |slot: u32, first_of_sub: &mut BTreeMap<_, _>| session_key_of(plan, slot, first_of_sub);
-    let mut conns_per_key: BTreeMap<u32, usize> = BTreeMap::new();
-    for c in &plan.conns {
-        *conns_per_key
-            .entry(key_of(c.token, &mut first_of_sub))
-            .or_default() += 1;
-    }
-    let shared: Vec<u32> = conns_per_key
+    let subjects = plan.subject_slots();
+    let key_of = |slot: u32| match plan.oracles.session.per {
+        SessionKey::Token => slot,
+        SessionKey::User => subjects.get(slot as usize).copied().unwrap_or(slot),
+    };
+    let shared: Vec<u32> = conns_per_key(plan, key_of)
         .iter()
         .filter(|(_, n)| **n > 1)
         .map(|(t, _)| *t)
@@ -937,8 +929,10 @@ pub fn coverage(plan: &Plan, reports: &[ConnReport]) -> Coverage {
     }
     let mut attempts_by_key: BTreeMap<u32, Vec<&Attempt>> = BTreeMap::new();
     for r in reports {
-        let key = key_of(r.token, &mut first_of_sub);
-        attempts_by_key.entry(key).or_default().extend(&r.attempts);
+        attempts_by_key
+            .entry(key_of(r.token))
+            .or_default()
+            .extend(&r.attempts);
     }
     let mut c = Coverage {
         shared_tokens: shared.len(),

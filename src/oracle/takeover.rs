@@ -42,8 +42,8 @@ pub fn replaced_note(reports: &[ConnReport]) -> Option<String> {
         format!(
             "the server ended {replaced} connection{} because another connection of the same \
              token or user took over ({}, declared in `reject.replaced`): its way of keeping \
-             one session per token or user, counted, and what their scripts still expected is counted \
-             as refused, not as violations",
+             one session per token or user, counted, and what their scripts still expected \
+             is counted as refused, not as violations",
             if replaced == 1 { "" } else { "s" },
             codes.join(", ")
         )

@@ -184,8 +184,6 @@ pub async fn calibrate(
     Ok(proposal)
 }
 
-/// How a calibration connection that was not accepted ended (`interrupted` when it made
-/// no attempt with a cause).
 /// What the scripts' client writes itself ([`learn::drop_echoed`]): every `send`
 /// template, and every `expect`'s `correlate` and `correlate_reply` path.
 fn client_written(plan: &Plan) -> (Vec<&serde_json::Value>, Vec<&str>) {
@@ -210,6 +208,8 @@ fn client_written(plan: &Plan) -> (Vec<&serde_json::Value>, Vec<&str>) {
     (sends, correlated)
 }
 
+/// How a calibration connection that was not accepted ended (`interrupted` when it made
+/// no attempt with a cause).
 fn refused_by(report: Option<&ConnReport>) -> Cause {
     report
         .and_then(|r| r.attempts.first())

@@ -437,21 +437,15 @@ impl ConnRun {
         if ctx.plan.tests_fields(plan) {
             checker = checker.with_bodies();
         }
-        let forged = ctx
+        let forge = ctx
             .plan
             .tokens
             .get(plan.token as usize)
-            .is_some_and(|t| t.forge.is_some());
-        if forged {
+            .and_then(|t| t.forge.as_ref());
+        if forge.is_some() {
             checker = checker.without_learned();
         }
-        let other_subject = ctx
-            .plan
-            .tokens
-            .get(plan.token as usize)
-            .and_then(|t| t.forge.as_ref())
-            .is_some_and(crate::model::Forge::alters_subject);
-        if other_subject {
+        if forge.is_some_and(crate::model::Forge::alters_subject) {
             checker = checker.without_identity();
         }
         if plan.is_scripted() {

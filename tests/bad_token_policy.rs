@@ -208,6 +208,34 @@ async fn bad_tokens_on_a_lenient_server_are_lenient_acceptances_not_violations()
     assert!(junit.contains("<system-out>21 bad tokens accepted"));
 }
 
+/// With the identity declared, the lenient server greets a token forged to name another
+/// subject (`missing-sub`, `empty-sub`, `duplicate-sub-keys`) as that subject: not the
+/// plan's user, and no identity violation (there were 9, one per such connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_forged_to_another_subject_is_greeted_as_it_without_an_identity_finding() {
+    let shipped = shipped_text("bad-tokens");
+    let oracles = "[oracles]\nreject = { http = [401, 403, 409], close = [1008] }";
+    assert!(
+        shipped.contains(oracles),
+        "the shipped [oracles] table moved"
+    );
+    let text = shipped.replace(
+        oracles,
+        &format!("{oracles}\nidentity = {{ field = \"user_id\" }}"),
+    );
+    let s = load("bad-tokens-identity", &text);
+    let outcome = run(&s, true, None).await;
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.lenient.total, 21, "{:?}", summary.lenient);
+    assert_eq!(
+        summary.violations.of(OracleKind::Identity),
+        0,
+        "{:#?}",
+        outcome.results.violations
+    );
+    assert_clean("bad-tokens with identity, lenient server", &outcome);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strict_policy_makes_the_lenient_servers_acceptances_violations() {
     let s = bad_tokens(Some("strict"), "");

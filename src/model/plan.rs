@@ -502,14 +502,18 @@ impl Plan {
             .collect()
     }
 
-    /// For each token of `tokens` (by index), the first token slot with the same subject
-    /// (`sub`): one number per user, whatever token each of its connections presents (what
-    /// a server keeping one session per user counts by).
+    /// For each token of `tokens` (by index), the first valid token slot with the same
+    /// subject (`sub`): one number per user, whatever token each of its connections
+    /// presents (what a server keeping one session per user counts by). A forged or
+    /// time-shifted token is a user of its own: it holds no session of its subject's.
     pub fn subject_slots(&self) -> Vec<u32> {
         let mut first: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
         (0u32..)
             .zip(&self.tokens)
-            .map(|(slot, t)| *first.entry(t.sub.as_str()).or_insert(slot))
+            .map(|(slot, t)| match t.forge {
+                Some(_) => slot,
+                None => *first.entry(t.sub.as_str()).or_insert(slot),
+            })
             .collect()
     }
 

@@ -79,7 +79,10 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
     let mut by_sub: BTreeMap<&str, Vec<&Seen<'_>>> = BTreeMap::new();
     for s in &seen {
         by_jti.entry(s.jti).or_default().push(s);
-        by_sub.entry(s.sub).or_default().push(s);
+        // A forged token holds no session of its subject's: a user's by valid tokens only.
+        if s.forge.is_none() {
+            by_sub.entry(s.sub).or_default().push(s);
+        }
     }
     // Tokens the server took again after the run: whatever refused them before, it was
     // no rule of taking each token once.
@@ -102,6 +105,7 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             let reused = taken_again.contains(jti);
             let user = group
                 .first()
+                .filter(|s| s.forge.is_none())
                 .and_then(|s| by_sub.get(s.sub))
                 .map_or(group.as_slice(), Vec::as_slice);
             out.extend(self::liveness(
@@ -883,10 +887,18 @@ pub fn per_token_note(plan: &Plan) -> Option<String> {
         return None;
     }
     let per_token = conns_per_key(plan, |slot| slot);
-    let subjects = plan.subject_slots();
-    let per_user = conns_per_key(plan, |slot| {
-        subjects.get(slot as usize).copied().unwrap_or(slot)
-    });
+    // A user of a group with several connections (`connections_per_user`), each
+    // presenting a valid token of its own.
+    let mut per_user: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    for c in &plan.conns {
+        let valid = plan
+            .tokens
+            .get(c.token as usize)
+            .is_some_and(|t| t.forge.is_none());
+        if valid {
+            *per_user.entry((c.group, c.user)).or_default() += 1;
+        }
+    }
     let most = per_user.values().copied().max().unwrap_or(0);
     if per_token.values().any(|n| *n > 1) || most <= max as usize {
         return None;

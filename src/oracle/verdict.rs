@@ -56,6 +56,10 @@ struct Tally {
     /// Attempts refused cleanly (a configured HTTP status or close code, or the declared
     /// refusal message).
     clean_refusals: u64,
+    /// Forged-token attempts neither accepted nor refused cleanly (a reset, an unlisted
+    /// status such as 431 for an oversized token): rejection hygiene's to judge, never
+    /// what keeps every valid token refused from reading as a misconfiguration.
+    forged_failed: u64,
     /// Valid-token attempts, and how many of them were accepted or refused cleanly.
     valid: u64,
     valid_accepted: u64,
@@ -1201,6 +1205,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.shed += u64::from(a.shed_before_work());
             if forged {
                 t.forged += 1;
+                t.forged_failed += u64::from(a.outcome != Outcome::Accepted && !refused_cleanly);
                 // Shed before acceptance: "not now", no answer about the token. One the
                 // server accepted was judged (accepting it is rejection hygiene's).
                 if let (true, Some(cause)) = (a.is_shed(), &a.cause) {
@@ -1599,11 +1604,14 @@ fn uncommon_placement_note(plan: &Plan) -> Option<String> {
     })
 }
 
-/// Every valid token refused with an auth status, and nothing else failed. `opaque`: the
+/// Every valid token refused with an auth status, and nothing else failed but forged
+/// tokens (whose resets or unlisted statuses are rejection hygiene's: with a wrong secret a
+/// server refuses the catalogue's oversized token with a 431 all the same). `opaque`: the
 /// kind of `[auth] tokens` source the valid tokens came from, when not minted.
 fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     let refused: u64 = t.valid_refused.values().sum();
-    let failed_otherwise = t.judged - t.accepted - t.clean_refusals;
+    let failed_otherwise =
+        (t.judged - t.accepted - t.clean_refusals).saturating_sub(t.forged_failed);
     if t.valid == 0 || t.valid_accepted > 0 || refused < t.valid || failed_otherwise > 0 {
         return None;
     }

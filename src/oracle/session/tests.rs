@@ -801,6 +801,40 @@ fn liveness() {
             ..Case::default()
         },
         Case {
+            name: "refused while a forged token naming the same user was upgraded and is \
+                   being refused: a forged token holds no session of its user's",
+            rules: live(),
+            tokens: vec![
+                token("j"),
+                TokenPlan {
+                    sub: "user-j".into(),
+                    ..forged("k", exp(-60))
+                },
+            ],
+            conns: vec![conn(1, 0), conn(2, 1)],
+            timeline: vec![
+                (
+                    1,
+                    vec![at(9_000)
+                        .upgraded(9_500)
+                        .refused(12_000, Cause::ServerClose(1008))],
+                ),
+                (
+                    2,
+                    vec![at(9_000)
+                        .upgraded(9_500)
+                        .refused(12_000, Cause::ServerClose(1008))],
+                ),
+            ],
+            want: vec![want(
+                L,
+                1,
+                &[1],
+                "no other connection with this jti, nor of its user",
+            )],
+            ..Case::default()
+        },
+        Case {
             name: "refused while only another user's connection is live",
             rules: live(),
             tokens: vec![token("j"), token("k")],
@@ -2657,7 +2691,14 @@ fn a_takeover_is_no_session_violation() {
 #[test]
 fn a_per_token_limit_no_token_could_test_is_said() {
     let one_user = one_user();
-    let conns = vec![conn(1, 0), conn(2, 1)];
+    // Two connections of user 1 of one group, each with its own token.
+    let conns = vec![
+        conn(1, 0),
+        ConnPlan {
+            user: 1,
+            ..conn(2, 1)
+        },
+    ];
     let note = per_token_note(&plan(exclusive(1), one_user.clone(), conns.clone()));
     assert!(
         note.as_deref()

@@ -225,7 +225,8 @@ fn every_verdict_kind() {
             hint_has: "http_401 ×3, reset ×1",
         },
         Row {
-            name: "valid refused after the upgrade, one reset: not only auth",
+            name: "valid refused after the upgrade, a forged token's reset beside: still \
+                   auth (it once read clean, every valid token refused)",
             ends: [
                 RefusedAfterUpgrade(1008),
                 RefusedAfterUpgrade(1008),
@@ -235,8 +236,8 @@ fn every_verdict_kind() {
             violations: 0,
             stopped: done,
             shared_unexercised: false,
-            verdict: Verdict::Clean,
-            hint_has: "",
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "server_close_1008 ×2",
         },
         Row {
             name: "a subprotocol refused after every upgrade: unusable even with violations",

@@ -1924,3 +1924,128 @@ steps = [
         );
     }
 }
+
+// ---- Socket.IO: Engine.IO v4 packets carrying Socket.IO v5 packets ----
+
+const SOCKET_IO: &str = r#"
+[oracles]
+framing = "socket.io"
+accepted = { message = "connect" }
+reject = { message = "refused" }
+
+[oracles.kinds]
+refused = { type = "connect_error" }
+
+[[group]]
+name = "talkers"
+users = 3
+steps = [
+  { expect = "connect", within = "2s" },
+  { send = ["join", "room-{{conn}}"] },
+  { expect = "joined", within = "2s", where = { "/data/0" = "room-{{conn}}" } },
+  { send = { type = "say", id = "{{run}}", data = [{ room = "room-{{conn}}", text = "hi" }] } },
+  { expect = "ack", correlate = "id", within = "2s", where = { "/data/0/ok" = true } },
+  { expect = "said", within = "1s", where = { "/data/0/room" = "room-{{conn}}" } },
+  { close = 1000 },
+]
+"#;
+
+/// The scenario's head: the token goes in Socket.IO's CONNECT packet (`40{"token":…}`),
+/// signed with `secret`.
+fn socket_io_head(secret: &str) -> String {
+    format!(
+        "name = \"socketio\"\nseed = 3\nduration = \"20s\"\n[auth]\nsecret = {{ value = \"{secret}\" }}\n\
+         placement = {{ first_message = {{ type = \"connect\", data = {{ token = \"{{{{token}}}}\" }} }} }}\n"
+    ) + SOCKET_IO
+}
+
+/// What the fake sends first: Engine.IO's open packet, then a ping at once.
+fn engine_greeting() -> Vec<String> {
+    let open = json!({"sid": "e1", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000});
+    vec![format!("0{open}"), "2".into()]
+}
+
+/// A Socket.IO server: checks the CONNECT packet's token (`44` refuses it), ends a client
+/// that sends an event before answering its ping (as a server whose `pingTimeout` passed),
+/// acknowledges `say` and broadcasts `said` to the room, unless `drop_said` (the room's
+/// broadcast is lost).
+fn socket_io(drop_said: bool) -> Arc<Handler> {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    Arc::new(move |text, conn| {
+        if text == "3" {
+            conn.next += 1;
+            return Some(Vec::new());
+        }
+        if let Some(auth) = text.strip_prefix("40") {
+            let auth: Value = serde_json::from_str(auth).ok()?;
+            let key = DecodingKey::from_secret(TEST_SECRET.as_bytes());
+            let valid = decode::<Value>(
+                auth["token"].as_str()?,
+                &key,
+                &Validation::new(Algorithm::HS256),
+            )
+            .is_ok();
+            let answer = if valid {
+                r#"40{"sid":"s1"}"#
+            } else {
+                r#"44{"message":"unauthorized"}"#
+            };
+            return Some(vec![answer.into()]);
+        }
+        let event = text.strip_prefix("42")?;
+        if conn.next == 0 {
+            return None;
+        }
+        let digits = event.bytes().take_while(u8::is_ascii_digit).count();
+        let (id, args) = event.split_at(digits);
+        let args: Vec<Value> = serde_json::from_str(args).ok()?;
+        match args.first()?.as_str()? {
+            "join" => {
+                conn.joined.push(args.get(1)?.as_str()?.to_string());
+                Some(vec![format!("42{}", json!(["joined", args[1]]))])
+            }
+            "say" => {
+                let mut out = vec![format!("43{id}{}", json!([{"ok": true}]))];
+                if !drop_said {
+                    out.push(format!("42{}", json!(["said", args.get(1)?])));
+                }
+                Some(out)
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_packets_are_read_written_and_pinged_back() {
+    let text = socket_io_head(TEST_SECRET);
+    let (url, stop) = spawn(engine_greeting(), socket_io(false)).await;
+    let good = run_against("socketio.toml", &text, url).await;
+    stop.cancel();
+    // Every expectation met: the pong went out before the first event (the server ends a
+    // client that has not answered its ping), the ack correlated on its id.
+    assert_clean(&good, 12);
+    assert_eq!(good.results.summary.verdict, Verdict::Clean);
+
+    let (url, stop) = spawn(engine_greeting(), socket_io(true)).await;
+    let bad = run_against("socketio.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    for (expected, seen) in found {
+        assert!(expected.starts_with("said within 1s"), "{expected}");
+        assert!(seen.starts_with("nothing"), "{seen}");
+    }
+    assert_eq!(bad.results.summary.verdict, Verdict::Violations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_io_connect_error_for_every_token_is_auth_misconfigured() {
+    let text = socket_io_head("not-the-servers-secret");
+    let (url, stop) = spawn(engine_greeting(), socket_io(false)).await;
+    let outcome = run_against("socketio.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!((s.counters.accepted, s.counters.rejected), (0, 3));
+}

@@ -522,6 +522,10 @@ pub struct OracleSpec {
     /// frame is split on it into records, each judged as its own message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_separator: Option<String>,
+    /// How text frames carry records: plain (JSON, or text), or Socket.IO's packets
+    /// ([`Framing::SocketIo`]). Left out of plan files when plain.
+    #[serde(default, skip_serializing_if = "Framing::is_plain")]
+    pub framing: Framing,
     /// A received record that is a JSON array of objects is a batch: each element is a
     /// record of its own (a server that batches a reply's events into one frame). Off by
     /// default: an array is then one record (Phoenix v2 frames are arrays).
@@ -594,6 +598,27 @@ pub struct OracleSpec {
     pub calibrating: bool,
 }
 
+/// How text frames carry records (`[oracles] framing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// Each frame is one record (or several, split on `record_separator`): JSON, or text.
+    #[default]
+    Plain,
+    /// `"socket.io"`: Engine.IO v4 packets carrying Socket.IO v5 packets, each read as a
+    /// record `{"type", "nsp", "id", "data"}` and written from one; the server's pings
+    /// answered (`crate::oracle::socketio`).
+    #[serde(rename = "socket.io")]
+    SocketIo,
+}
+
+impl Framing {
+    /// Whether frames are read as they are.
+    pub fn is_plain(&self) -> bool {
+        *self == Framing::Plain
+    }
+}
+
 /// The Close codes of an idle timeout unless `[oracles] idle_close` says others: a normal
 /// closure (1000) or "going away" (1001), RFC 6455 §7.4.1.
 pub const DEFAULT_IDLE_CLOSE: [u16; 2] = [1000, 1001];
@@ -620,6 +645,7 @@ impl Default for OracleSpec {
             type_field: "type".into(),
             kinds: Vec::new(),
             record_separator: None,
+            framing: Framing::Plain,
             batched: false,
             error_event: "error".into(),
             identity: None,

@@ -18,6 +18,7 @@ mod pattern;
 pub mod refusal;
 pub mod session;
 pub mod shedding;
+pub mod socketio;
 pub mod takeover;
 mod undeclared;
 pub mod verdict;

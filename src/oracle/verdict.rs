@@ -1968,8 +1968,8 @@ fn unread_parts(
         ));
         check.push(
             "[oracles] record_separator (SignalR ends each record with \\u001e; JSON records \
-             joined by newlines, NDJSON, need \"\\n\"); records with a prefix before their \
-             JSON (Socket.IO's `42[\"event\",…]`) cannot be read at all"
+             joined by newlines, NDJSON, need \"\\n\"); Socket.IO's packets (`0{\"sid\":…}`, \
+             `42[\"event\",…]`) need [oracles] framing = \"socket.io\""
                 .into(),
         );
     }

@@ -73,6 +73,7 @@ const ORACLE_KEYS: &[&str] = &[
     "accepted",
     "kinds",
     "record_separator",
+    "framing",
     "batched",
     "learn",
 ];
@@ -548,10 +549,20 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         .map(|n| kinds::kinds(cx, n))
         .unwrap_or_default();
     let session = session::session(cx, &f, &kinds);
+    let framing = kinds::framing(cx, f.get("framing"));
+    if let (crate::model::Framing::SocketIo, Some(_), Some(n)) =
+        (framing, f.get("record_separator"), f.get("framing"))
+    {
+        cx.report(
+            n.span(),
+            "oracles.framing: Socket.IO frames carry one packet each; drop record_separator",
+        );
+    }
     OracleSpec {
         type_field,
         kinds,
         record_separator: kinds::separator(cx, f.get("record_separator")),
+        framing,
         batched: f.bool_or(cx, "batched", defaults.batched),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),

@@ -291,6 +291,8 @@ struct Open {
     /// The server refused the attempt in band (`[oracles] reject.message`) and kept the
     /// connection open: the frame's reader ends it ([`ConnRun::refused_in_band`]).
     refused_in_band: bool,
+    /// A Socket.IO server's ping came and awaits its pong ([`ConnRun::after_text`]).
+    ping_due: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`) and when they resumed: a server Close
@@ -849,7 +851,8 @@ impl ConnRun {
     }
 
     /// A scripted frame's text as it goes out now: the request is marked sent, a flood
-    /// marker gets the send time, the record separator is appended.
+    /// marker gets the send time, the frame is encoded as `[oracles]` says
+    /// ([`crate::oracle::socketio::frame_out`]).
     fn outgoing(&mut self, mut text: String) -> String {
         self.mark_request();
         if !self.markers.is_empty() && text.contains(MARKER) {
@@ -858,10 +861,7 @@ impl ConnRun {
             let intended = self.last_send_at.map_or_else(Instant::now, |(i, _)| i);
             text = text.replace(MARKER, &self.since_t0(intended).to_string());
         }
-        if let Some(sep) = &self.ctx.plan.oracles.record_separator {
-            text.push_str(sep);
-        }
-        text
+        crate::oracle::socketio::frame_out(&self.ctx.plan.oracles, text)
     }
 
     /// A request goes out now: its turn latency counts from its intended instant.

@@ -144,3 +144,22 @@ pub(super) fn separator(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Str
     }
     Some(sep.to_string())
 }
+
+/// `framing = "socket.io"` (or `"plain"`, the default).
+pub(super) fn framing(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> crate::model::Framing {
+    use crate::model::Framing;
+    let Some(node) = node else {
+        return Framing::Plain;
+    };
+    match cx.string("oracles.framing", node) {
+        Some("socket.io") => Framing::SocketIo,
+        Some("plain") => Framing::Plain,
+        Some(other) => {
+            let message =
+                format!("oracles.framing: expected \"socket.io\" or \"plain\", found {other:?}");
+            cx.report(node.span(), message);
+            Framing::Plain
+        }
+        None => Framing::Plain,
+    }
+}

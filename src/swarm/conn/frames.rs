@@ -3,8 +3,10 @@
 
 use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
+use crate::model::Framing;
 use crate::model::StepPlace;
 use crate::oracle::frame::{kind_of, records, Record};
+use crate::oracle::socketio::{self, Inbound};
 use crate::oracle::ScriptPlace;
 use crate::oracle::{idle, lifetime};
 use crate::prefetch::Warm;
@@ -72,8 +74,12 @@ impl ConnRun {
                         // Boxed: once per batch, and every waiting connection carries this loop.
                         Box::pin(self.samples.flush()).await;
                     }
-                    if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
-                        Box::pin(self.refused_in_band(now)).await;
+                    if self
+                        .open
+                        .as_ref()
+                        .is_some_and(|o| o.refused_in_band || o.ping_due)
+                        && !Box::pin(self.after_text(now)).await
+                    {
                         return Stop::Lost;
                     }
                 }
@@ -103,6 +109,25 @@ impl ConnRun {
                 }
             }
         }
+    }
+
+    /// What a text frame left to do: answer a Socket.IO ping, end a connection the server
+    /// refused in band. `false` when the connection is gone.
+    async fn after_text(&mut self, now: Instant) -> bool {
+        if let Some(open) = self.open.as_mut().filter(|o| o.ping_due) {
+            open.ping_due = false;
+            // Not a request: nothing is timed from it, and it is not counted as sent.
+            let pong = Message::Text(crate::oracle::socketio::PONG.into());
+            if let Wrote::Failed(cause) = self.write(pong).await {
+                self.lose(cause, Instant::now());
+                return false;
+            }
+        }
+        if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
+            self.refused_in_band(now).await;
+            return false;
+        }
+        true
     }
 
     /// Handles one read result; `false` when the connection is gone.
@@ -138,9 +163,12 @@ impl ConnRun {
                 if self.on_text(text.as_str(), now) {
                     self.samples.flush().await;
                 }
-                if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
-                    Box::pin(self.refused_in_band(now)).await;
-                    return false;
+                if self
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| o.refused_in_band || o.ping_due)
+                {
+                    return Box::pin(self.after_text(now)).await;
                 }
             }
             Message::Binary(bytes) => {
@@ -315,9 +343,28 @@ impl ConnRun {
             ..
         } = self;
         let spec = &ctx.plan.oracles;
+        let decoded;
+        let body = match spec.framing {
+            Framing::Plain => text,
+            Framing::SocketIo => match socketio::decode(text) {
+                Inbound::Record(json) => {
+                    decoded = json;
+                    decoded.as_str()
+                }
+                Inbound::Unreadable => text,
+                // The engine's own packets: nothing for the oracles, nor a data frame.
+                Inbound::Ping => {
+                    if let Some(o) = open.as_mut() {
+                        o.ping_due = true;
+                    }
+                    return false;
+                }
+                Inbound::Transport => return false,
+            },
+        };
         let mut due = false;
         let mut any = false;
-        for record in records(text, spec.record_separator.as_deref(), spec.batched) {
+        for record in records(body, spec.record_separator.as_deref(), spec.batched) {
             any = true;
             match record {
                 Record::Json(msg) => {

@@ -201,17 +201,16 @@ impl ConnRun {
                     first_frame_seen: false,
                     judging: true,
                     refused_in_band: false,
+                    ping_due: false,
                     last_data_us: None,
                     longest_silence_us: 0,
                     closing: None,
                 };
                 self.open = Some(open);
                 // In-band auth: the token's first message goes out before anything else.
-                if let Some(mut text) = crate::auth::first_message(placement, token) {
-                    // A record-separated protocol (SignalR) ends every record with it.
-                    if let Some(sep) = &ctx.plan.oracles.record_separator {
-                        text.push_str(sep);
-                    }
+                if let Some(text) = crate::auth::first_message(placement, token) {
+                    // Framed as every scripted send (SignalR's separator, Socket.IO's packet).
+                    let text = crate::oracle::socketio::frame_out(&ctx.plan.oracles, text);
                     Box::pin(self.send_text(text)).await;
                 }
                 self.open.is_some()

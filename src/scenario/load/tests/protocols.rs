@@ -469,3 +469,19 @@ fn a_feeder_that_is_not_utf8_names_its_own_line_and_column() {
     );
     assert!(message.contains(&want), "{message}");
 }
+
+#[test]
+fn socket_io_framing_loads_and_refuses_what_it_cannot_mean() {
+    use crate::model::Framing;
+    let s = load(&with_top("[oracles]\nframing = \"socket.io\""));
+    assert_eq!(s.oracles.framing, Framing::SocketIo);
+    assert_eq!(load(&with_top("")).oracles.framing, Framing::Plain);
+    assert_problem(
+        &with_top("[oracles]\nframing = \"socketio\""),
+        "oracles.framing: expected \"socket.io\" or \"plain\", found \"socketio\"",
+    );
+    assert_problem(
+        &with_top("[oracles]\nframing = \"socket.io\"\nrecord_separator = \"\\u001e\""),
+        "oracles.framing: Socket.IO frames carry one packet each",
+    );
+}

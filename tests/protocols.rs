@@ -2049,3 +2049,142 @@ async fn a_socket_io_connect_error_for_every_token_is_auth_misconfigured() {
     assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
     assert_eq!((s.counters.accepted, s.counters.rejected), (0, 3));
 }
+
+// ---- STOMP 1.2: COMMAND, headers, body, NUL ----
+
+const STOMP: &str = r#"
+[oracles]
+framing = "stomp"
+accepted = { message = "CONNECTED" }
+reject = { message = "refused" }
+
+[oracles.kinds]
+refused = { type = "ERROR" }
+
+[[group]]
+name = "subscribers"
+users = 3
+steps = [
+  { expect = "CONNECTED", within = "2s" },
+  { send = { type = "SUBSCRIBE", headers = { id = "sub-{{conn}}", destination = "/topic/room-{{conn}}", receipt = "r-{{conn}}" } } },
+  { expect = "RECEIPT", correlate = { send = "/headers/receipt", reply = "/headers/receipt-id" }, within = "2s" },
+  { send = { type = "SEND", headers = { destination = "/app/say" }, body = { room = "room-{{conn}}", text = "hi" } } },
+  { expect = "MESSAGE", correlate = { send = "/headers/id", reply = "/headers/subscription" }, within = "1s", where = { "/body/text" = "hi" } },
+  { close = 1000 },
+]
+"#;
+
+/// The scenario's head: the token goes in the CONNECT frame's `Authorization` header,
+/// signed with `secret`.
+fn stomp_head(secret: &str) -> String {
+    format!(
+        "name = \"stomp\"\nseed = 3\nduration = \"20s\"\n[auth]\nsecret = {{ value = \"{secret}\" }}\n\
+         placement = {{ first_message = {{ type = \"CONNECT\", headers = {{ \"accept-version\" = \"1.2\", host = \"localhost\", Authorization = \"Bearer {{{{token}}}}\" }} }} }}\n"
+    ) + STOMP
+}
+
+/// A STOMP frame as the fake reads it: command, headers (in order), body.
+type StompFrame = (String, Vec<(String, String)>, String);
+
+/// One STOMP frame's command, headers (first of a name counts) and body.
+fn stomp_frame(text: &str) -> Option<StompFrame> {
+    let frame = text.trim_start_matches('\n').strip_suffix('\0')?;
+    let (head, body) = frame.split_once("\n\n")?;
+    let mut lines = head.lines();
+    let command = lines.next()?.to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some((command, headers, body.to_string()))
+}
+
+/// A STOMP broker: checks the CONNECT frame's bearer token (`ERROR` refuses it), answers
+/// a SUBSCRIBE's receipt, sends a heart-beat after CONNECTED, and delivers a SEND to the
+/// subscriptions of its room as MESSAGE frames, unless `drop_first` (the subscription is
+/// registered only after the first SEND reached the room: the receipt went out first).
+fn stomp_broker(drop_first: bool) -> Arc<Handler> {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    Arc::new(move |text, conn| {
+        let (command, headers, body) = stomp_frame(text)?;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        match command.as_str() {
+            "CONNECT" => {
+                let token = header("Authorization")?;
+                let key = DecodingKey::from_secret(TEST_SECRET.as_bytes());
+                let validation = Validation::new(Algorithm::HS256);
+                let valid =
+                    decode::<Value>(token.strip_prefix("Bearer ")?, &key, &validation).is_ok();
+                Some(if valid {
+                    vec![
+                        "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0".into(),
+                        "\n".into(),
+                    ]
+                } else {
+                    vec!["ERROR\nmessage:unauthorized\n\nbad token\0".into()]
+                })
+            }
+            "SUBSCRIBE" => {
+                let (id, destination) = (header("id")?, header("destination")?);
+                conn.subscriptions.push(format!("{id} {destination}"));
+                let receipt = header("receipt")?;
+                Some(vec![format!("RECEIPT\nreceipt-id:{receipt}\n\n\0")])
+            }
+            "SEND" => {
+                conn.next += 1;
+                if drop_first && conn.next == 1 {
+                    return Some(Vec::new());
+                }
+                let msg: Value = serde_json::from_str(&body).ok()?;
+                let topic = format!("/topic/{}", msg["room"].as_str()?);
+                let out = conn
+                    .subscriptions
+                    .iter()
+                    .filter_map(|s| s.split_once(' '))
+                    .filter(|(_, d)| *d == topic)
+                    .map(|(id, d)| {
+                        format!(
+                            "MESSAGE\nsubscription:{id}\nmessage-id:{}\ndestination:{d}\n\
+                             content-type:application/json\n\n{body}\0",
+                            conn.next
+                        )
+                    })
+                    .collect();
+                Some(out)
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_frames_are_read_and_written_with_headers_and_bodies() {
+    let text = stomp_head(TEST_SECRET);
+    let good = run_fake(stomp_broker(false), "stomp.toml", &text).await;
+    // The receipt correlated with its SUBSCRIBE, each MESSAGE with its subscription; the
+    // broker's heart-beat no record.
+    assert_clean(&good, 9);
+    assert_eq!(good.results.summary.verdict, Verdict::Clean);
+
+    let bad = run_fake(stomp_broker(true), "stomp.toml", &text).await;
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    for (expected, seen) in found {
+        assert!(expected.starts_with("MESSAGE within 1s"), "{expected}");
+        assert!(seen.starts_with("nothing"), "{seen}");
+    }
+
+    let refused = run_fake(
+        stomp_broker(false),
+        "stomp.toml",
+        &stomp_head("not-the-brokers-secret"),
+    )
+    .await;
+    let s = &refused.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+}

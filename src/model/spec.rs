@@ -610,6 +610,9 @@ pub enum Framing {
     /// answered (`crate::oracle::socketio`).
     #[serde(rename = "socket.io")]
     SocketIo,
+    /// `"stomp"`: STOMP 1.2 frames, each read as a record `{"type", "headers", "body"}`
+    /// and written from one (`crate::oracle::stomp`).
+    Stomp,
 }
 
 impl Framing {

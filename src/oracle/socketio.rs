@@ -19,7 +19,6 @@
 //! `send` is encoded back the same way (see [`encode`]). The server's pings are answered
 //! by the engine ([`Inbound::Ping`]), as a Socket.IO client does.
 
-use crate::model::{Framing, OracleSpec};
 use serde_json::{json, Map, Value};
 
 /// What one received text frame is.
@@ -123,20 +122,6 @@ fn socket_packet(text: &str) -> Option<Value> {
         out.insert("id".into(), id.into());
     }
     Some(Value::Object(out))
-}
-
-/// A scripted text frame as it goes on the wire under `spec`: a Socket.IO record encoded
-/// ([`encode`]; text that is no record as written), the record separator appended.
-pub fn frame_out(spec: &OracleSpec, mut text: String) -> String {
-    if spec.framing == Framing::SocketIo {
-        if let Some(encoded) = encode(&text) {
-            text = encoded;
-        }
-    }
-    if let Some(sep) = &spec.record_separator {
-        text.push_str(sep);
-    }
-    text
 }
 
 /// The frame text of a message a scenario sends (JSON text): an array `[event, args…]`

@@ -1969,7 +1969,8 @@ fn unread_parts(
         check.push(
             "[oracles] record_separator (SignalR ends each record with \\u001e; JSON records \
              joined by newlines, NDJSON, need \"\\n\"); Socket.IO's packets (`0{\"sid\":…}`, \
-             `42[\"event\",…]`) need [oracles] framing = \"socket.io\""
+             `42[\"event\",…]`) need [oracles] framing = \"socket.io\", STOMP frames \
+             (`MESSAGE\\n…`) framing = \"stomp\""
                 .into(),
         );
     }

@@ -550,12 +550,14 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         .unwrap_or_default();
     let session = session::session(cx, &f, &kinds);
     let framing = kinds::framing(cx, f.get("framing"));
-    if let (crate::model::Framing::SocketIo, Some(_), Some(n)) =
-        (framing, f.get("record_separator"), f.get("framing"))
-    {
+    if let (false, Some(_), Some(n)) = (
+        framing.is_plain(),
+        f.get("record_separator"),
+        f.get("framing"),
+    ) {
         cx.report(
             n.span(),
-            "oracles.framing: Socket.IO frames carry one packet each; drop record_separator",
+            "oracles.framing: the protocol's packets delimit its records; drop record_separator",
         );
     }
     OracleSpec {

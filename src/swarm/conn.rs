@@ -852,7 +852,7 @@ impl ConnRun {
 
     /// A scripted frame's text as it goes out now: the request is marked sent, a flood
     /// marker gets the send time, the frame is encoded as `[oracles]` says
-    /// ([`crate::oracle::socketio::frame_out`]).
+    /// ([`crate::oracle::framing::frame_out`]).
     fn outgoing(&mut self, mut text: String) -> String {
         self.mark_request();
         if !self.markers.is_empty() && text.contains(MARKER) {
@@ -861,7 +861,7 @@ impl ConnRun {
             let intended = self.last_send_at.map_or_else(Instant::now, |(i, _)| i);
             text = text.replace(MARKER, &self.since_t0(intended).to_string());
         }
-        crate::oracle::socketio::frame_out(&self.ctx.plan.oracles, text)
+        crate::oracle::framing::frame_out(&self.ctx.plan.oracles, text)
     }
 
     /// A request goes out now: its turn latency counts from its intended instant.

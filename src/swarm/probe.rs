@@ -173,7 +173,7 @@ async fn probe_one(
             // In-band auth: present the token the same way the run did.
             // Every wait is bounded: a server that stops reading must not hold the probe.
             if let Some(text) = crate::auth::first_message(placement, token) {
-                let text = crate::oracle::socketio::frame_out(&ctx.plan.oracles, text);
+                let text = crate::oracle::framing::frame_out(&ctx.plan.oracles, text);
                 let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
             }
             // A policy close as the first frame is a refusal too.

@@ -512,7 +512,8 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     assert!(
         hint.contains(
             r#"(12 non-JSON text records, the first began `42["notification",{"n":1}]`)"#
-        ) && hint.contains("need [oracles] framing = \"socket.io\""),
+        ) && hint.contains("need [oracles] framing = \"socket.io\"")
+            && hint.contains("framing = \"stomp\""),
         "{hint}"
     );
     // Nothing arrived at all, on any connection: no race either (a step the script lacks;

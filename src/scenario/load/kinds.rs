@@ -145,7 +145,7 @@ pub(super) fn separator(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Option<Str
     Some(sep.to_string())
 }
 
-/// `framing = "socket.io"` (or `"plain"`, the default).
+/// `framing = "socket.io"`, `"stomp"` (or `"plain"`, the default).
 pub(super) fn framing(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> crate::model::Framing {
     use crate::model::Framing;
     let Some(node) = node else {
@@ -153,10 +153,12 @@ pub(super) fn framing(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> crate::model
     };
     match cx.string("oracles.framing", node) {
         Some("socket.io") => Framing::SocketIo,
+        Some("stomp") => Framing::Stomp,
         Some("plain") => Framing::Plain,
         Some(other) => {
-            let message =
-                format!("oracles.framing: expected \"socket.io\" or \"plain\", found {other:?}");
+            let message = format!(
+                "oracles.framing: expected \"socket.io\", \"stomp\" or \"plain\", found {other:?}"
+            );
             cx.report(node.span(), message);
             Framing::Plain
         }

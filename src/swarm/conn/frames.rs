@@ -3,10 +3,9 @@
 
 use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
-use crate::model::Framing;
 use crate::model::StepPlace;
 use crate::oracle::frame::{kind_of, records, Record};
-use crate::oracle::socketio::{self, Inbound};
+use crate::oracle::framing;
 use crate::oracle::ScriptPlace;
 use crate::oracle::{idle, lifetime};
 use crate::prefetch::Warm;
@@ -117,10 +116,11 @@ impl ConnRun {
         if let Some(open) = self.open.as_mut().filter(|o| o.ping_due) {
             open.ping_due = false;
             // Not a request: nothing is timed from it, and it is not counted as sent.
-            let pong = Message::Text(crate::oracle::socketio::PONG.into());
-            if let Wrote::Failed(cause) = self.write(pong).await {
-                self.lose(cause, Instant::now());
-                return false;
+            if let Some(answer) = framing::answer(self.ctx.plan.oracles.framing) {
+                if let Wrote::Failed(cause) = self.write(Message::Text(answer.into())).await {
+                    self.lose(cause, Instant::now());
+                    return false;
+                }
             }
         }
         if self.open.as_ref().is_some_and(|o| o.refused_in_band) {
@@ -343,71 +343,73 @@ impl ConnRun {
             ..
         } = self;
         let spec = &ctx.plan.oracles;
-        let decoded;
-        let body = match spec.framing {
-            Framing::Plain => text,
-            Framing::SocketIo => match socketio::decode(text) {
-                Inbound::Record(json) => {
-                    decoded = json;
-                    decoded.as_str()
+        // Plain frames (most runs) are read as they are; a protocol's packets are decoded
+        // into records first.
+        let decoded = (!spec.framing.is_plain()).then(|| framing::decode(spec.framing, text));
+        if let Some(d) = &decoded {
+            if d.ping {
+                if let Some(o) = open.as_mut() {
+                    o.ping_due = true;
                 }
-                Inbound::Unreadable => text,
+            }
+            if d.is_transport() {
                 // The engine's own packets: nothing for the oracles, nor a data frame.
-                Inbound::Ping => {
-                    if let Some(o) = open.as_mut() {
-                        o.ping_due = true;
-                    }
-                    return false;
-                }
-                Inbound::Transport => return false,
-            },
-        };
+                return false;
+            }
+        }
+        let plain = decoded.is_none().then_some(text);
+        let bodies = decoded
+            .iter()
+            .flat_map(|d| d.bodies.iter().map(String::as_str));
         let mut due = false;
         let mut any = false;
-        for record in records(body, spec.record_separator.as_deref(), spec.batched) {
-            any = true;
-            match record {
-                Record::Json(msg) => {
-                    traffic.json_records += 1;
-                    let event = kind_of(spec, &msg);
-                    traffic.kindless_records += u64::from(event.is_none());
-                    if event.as_deref() == Some(spec.error_event.as_str()) {
-                        let said = said.get_or_insert_with(Box::default);
-                        said.first_error
-                            .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
-                    }
-                    let judging = open.as_ref().is_some_and(|o| o.judging);
-                    due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
-                    if judging {
-                        if accepted_valid(ctx, *index, attempts) {
-                            checker.authenticated();
+        for body in plain.into_iter().chain(bodies) {
+            for record in records(body, spec.record_separator.as_deref(), spec.batched) {
+                any = true;
+                match record {
+                    Record::Json(msg) => {
+                        traffic.json_records += 1;
+                        let event = kind_of(spec, &msg);
+                        traffic.kindless_records += u64::from(event.is_none());
+                        if event.as_deref() == Some(spec.error_event.as_str()) {
+                            let said = said.get_or_insert_with(Box::default);
+                            said.first_error
+                                .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
                         }
-                        if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
-                            o.refused_in_band = true;
-                            // The refusal is the server's answer, as a refused upgrade's
-                            // status is: shown on the answer line.
-                            let cause = attempts.last().and_then(|a| a.cause.clone());
-                            if let (None, Some(cause)) = (answer.as_ref(), cause) {
-                                let detail = "refused in band".to_string();
-                                *answer =
-                                    Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
+                        let judging = open.as_ref().is_some_and(|o| o.judging);
+                        due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
+                        if judging {
+                            if accepted_valid(ctx, *index, attempts) {
+                                checker.authenticated();
+                            }
+                            if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
+                                o.refused_in_band = true;
+                                // The refusal is the server's answer, as a refused upgrade's
+                                // status is: shown on the answer line.
+                                let cause = attempts.last().and_then(|a| a.cause.clone());
+                                if let (None, Some(cause)) = (answer.as_ref(), cause) {
+                                    let detail = "refused in band".to_string();
+                                    *answer =
+                                        Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
+                                }
                             }
                         }
-                    }
-                    match marker_of(markers, &msg) {
-                        Some(sent_us) => {
-                            let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
-                            let latency = now.saturating_duration_since(sent);
-                            due |= samples.add(Phase::Turn, latency, now);
-                            checker.on_echo(&msg, now);
+                        match marker_of(markers, &msg) {
+                            Some(sent_us) => {
+                                let sent =
+                                    super::super::later(ctx.t0, Duration::from_micros(sent_us));
+                                let latency = now.saturating_duration_since(sent);
+                                due |= samples.add(Phase::Turn, latency, now);
+                                checker.on_echo(&msg, now);
+                            }
+                            None => checker.on_record(&msg, event.as_deref(), now),
                         }
-                        None => checker.on_record(&msg, event.as_deref(), now),
                     }
-                }
-                Record::Text(text) => {
-                    due |= note_data(ctx, attempts, open, samples, now, None);
-                    traffic.non_json += 1;
-                    checker.on_unreadable(text);
+                    Record::Text(text) => {
+                        due |= note_data(ctx, attempts, open, samples, now, None);
+                        traffic.non_json += 1;
+                        checker.on_unreadable(text);
+                    }
                 }
             }
         }

@@ -210,7 +210,7 @@ impl ConnRun {
                 // In-band auth: the token's first message goes out before anything else.
                 if let Some(text) = crate::auth::first_message(placement, token) {
                     // Framed as every scripted send (SignalR's separator, Socket.IO's packet).
-                    let text = crate::oracle::socketio::frame_out(&ctx.plan.oracles, text);
+                    let text = crate::oracle::framing::frame_out(&ctx.plan.oracles, text);
                     Box::pin(self.send_text(text)).await;
                 }
                 self.open.is_some()

@@ -476,12 +476,14 @@ fn socket_io_framing_loads_and_refuses_what_it_cannot_mean() {
     let s = load(&with_top("[oracles]\nframing = \"socket.io\""));
     assert_eq!(s.oracles.framing, Framing::SocketIo);
     assert_eq!(load(&with_top("")).oracles.framing, Framing::Plain);
+    let s = load(&with_top("[oracles]\nframing = \"stomp\""));
+    assert_eq!(s.oracles.framing, Framing::Stomp);
     assert_problem(
         &with_top("[oracles]\nframing = \"socketio\""),
-        "oracles.framing: expected \"socket.io\" or \"plain\", found \"socketio\"",
+        "oracles.framing: expected \"socket.io\", \"stomp\" or \"plain\", found \"socketio\"",
     );
     assert_problem(
         &with_top("[oracles]\nframing = \"socket.io\"\nrecord_separator = \"\\u001e\""),
-        "oracles.framing: Socket.IO frames carry one packet each",
+        "oracles.framing: the protocol's packets delimit its records",
     );
 }

@@ -2188,3 +2188,80 @@ async fn stomp_frames_are_read_and_written_with_headers_and_bodies() {
     let s = &refused.results.summary;
     assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
 }
+
+// ---- Pusher protocol: `data` is JSON carried as a string ----
+
+const PUSHER: &str = r#"
+[oracles]
+type_field = "event"
+embedded_json = ["data"]
+accepted = { message = "pusher:connection_established" }
+
+[[group]]
+name = "listeners"
+users = 3
+steps = [
+  { expect = "pusher:connection_established", within = "2s", where = { "data.activity_timeout" = 120 } },
+  { send = { event = "pusher:subscribe", data = { channel = "room-{{conn}}" } } },
+  { expect = "pusher_internal:subscription_succeeded", correlate = { send = "data.channel", reply = "channel" }, within = "2s" },
+  { send = { event = "client-say", channel = "room-{{conn}}", data = { text = "hi" } } },
+  { expect = "chat", correlate = "channel", within = "1s", where = { "data.text" = "hi" } },
+  { close = 1000 },
+]
+"#;
+
+/// A Pusher-protocol server (Soketi, Laravel Reverb): every `data` it sends is JSON
+/// written as a string. A `client-say` comes back to the channel as `chat`, its text
+/// upper-cased when `shout` (the field test must see inside the string to tell).
+fn pusher(shout: bool) -> Arc<Handler> {
+    Arc::new(move |text, _conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        let as_string = |v: Value| Value::String(v.to_string());
+        match msg["event"].as_str()? {
+            "pusher:subscribe" => {
+                let channel = msg["data"]["channel"].clone();
+                let ok = json!({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"});
+                Some(vec![ok.to_string()])
+            }
+            "client-say" => {
+                let mut said = msg["data"]["text"].as_str()?.to_string();
+                if shout {
+                    said = said.to_uppercase();
+                }
+                let data = as_string(json!({"text": said, "user": "someone"}));
+                let chat = json!({"event": "chat", "channel": msg["channel"], "data": data});
+                Some(vec![chat.to_string()])
+            }
+            _ => Some(Vec::new()),
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_carried_in_a_string_is_read_inside() {
+    let established = json!({"event": "pusher:connection_established",
+        "data": json!({"socket_id": "1.2", "activity_timeout": 120}).to_string()});
+    let greeting = vec![established.to_string()];
+    let text = head("pusher", 3) + PUSHER;
+    let (url, stop) = spawn(greeting.clone(), pusher(false)).await;
+    let good = run_against("pusher.toml", &text, url).await;
+    stop.cancel();
+    assert_clean(&good, 9);
+
+    let (url, stop) = spawn(greeting.clone(), pusher(true)).await;
+    let bad = run_against("pusher.toml", &text, url).await;
+    stop.cancel();
+    let found = completeness(&bad);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    for (expected, _) in found {
+        assert!(expected.contains("data.text"), "{expected}");
+    }
+
+    // Without `embedded_json` the same server's answers cannot pass a field test inside
+    // `data`: nothing is met that looks inside it.
+    let blind = text.replace("embedded_json = [\"data\"]\n", "");
+    let (url, stop) = spawn(greeting, pusher(false)).await;
+    let unread = run_against("pusher.toml", &blind, url).await;
+    stop.cancel();
+    assert!(unread.results.summary.counters.expect.expectations_met < 9);
+}

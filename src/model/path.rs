@@ -224,6 +224,27 @@ pub fn lookup<'a, J: Tree>(msg: &'a J, path: &str) -> Option<&'a J> {
     path.split('.').try_fold(msg, step)
 }
 
+/// [`lookup`] on an owned [`Value`], for changing what it finds (a field holding JSON
+/// text, read as that JSON: `[oracles] embedded_json`).
+pub fn lookup_mut<'a>(msg: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let step_mut = |at: &'a mut Value, part: &str, index: Option<usize>| match at {
+        Value::Object(map) => map.get_mut(part),
+        Value::Array(items) => index.and_then(|i| items.get_mut(i)),
+        _ => None,
+    };
+    if let Some(pointer) = path.strip_prefix('/') {
+        return pointer.split('/').try_fold(msg, |at, token| {
+            let token = unescape(token);
+            step_mut(at, &token, pointer_index(&token))
+        });
+    }
+    if path.is_empty() {
+        return None;
+    }
+    path.split('.')
+        .try_fold(msg, |at, part| step_mut(at, part, part.parse().ok()))
+}
+
 /// One part of a dotted path: a member, else an array index.
 fn step<'a, J: Tree>(at: &'a J, part: &str) -> Option<&'a J> {
     at.member(part)

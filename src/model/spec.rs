@@ -526,6 +526,11 @@ pub struct OracleSpec {
     /// ([`Framing::SocketIo`]). Left out of plan files when plain.
     #[serde(default, skip_serializing_if = "Framing::is_plain")]
     pub framing: Framing,
+    /// Field paths whose string value is JSON text (Pusher's `data`): a received record's
+    /// string there is read as the object or array it holds, so paths reach inside it.
+    /// Left out of plan files when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embedded_json: Vec<String>,
     /// A received record that is a JSON array of objects is a batch: each element is a
     /// record of its own (a server that batches a reply's events into one frame). Off by
     /// default: an array is then one record (Phoenix v2 frames are arrays).
@@ -615,6 +620,14 @@ pub enum Framing {
     Stomp,
 }
 
+impl OracleSpec {
+    /// Whether a received text frame is read as it comes (no framing to decode, no
+    /// embedded JSON to unwrap): most runs, on every message.
+    pub fn reads_frames_as_they_are(&self) -> bool {
+        self.framing.is_plain() && self.embedded_json.is_empty()
+    }
+}
+
 impl Framing {
     /// Whether frames are read as they are.
     pub fn is_plain(&self) -> bool {
@@ -649,6 +662,7 @@ impl Default for OracleSpec {
             kinds: Vec::new(),
             record_separator: None,
             framing: Framing::Plain,
+            embedded_json: Vec::new(),
             batched: false,
             error_event: "error".into(),
             identity: None,

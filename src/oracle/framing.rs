@@ -1,6 +1,7 @@
 //! How text frames carry records (`[oracles] framing`): as they are, or in a protocol's
 //! own packets ([`socketio`](super::socketio), [`stomp`](super::stomp)), read into JSON
-//! records the oracles judge like any other and written from them.
+//! records the oracles judge like any other and written from them; and fields that hold
+//! JSON as text (`[oracles] embedded_json`, Pusher's `data`), read as that JSON.
 
 use super::{socketio, stomp};
 use crate::model::{Framing, OracleSpec};
@@ -22,9 +23,46 @@ impl Decoded {
     }
 }
 
-/// Reads one received text frame under `framing` (plain frames are read as they are,
-/// without this).
-pub fn decode(framing: Framing, text: &str) -> Decoded {
+/// Reads one received text frame as `spec` says: its framing's packets, then the
+/// embedded JSON of each record ([`unwrap_embedded`]). A frame `spec` reads as it comes
+/// ([`OracleSpec::reads_frames_as_they_are`]) needs none of this.
+pub fn decode(spec: &OracleSpec, text: &str) -> Decoded {
+    let mut decoded = decode_framing(spec.framing, text);
+    if !spec.embedded_json.is_empty() {
+        for body in &mut decoded.bodies {
+            if let Some(unwrapped) = unwrap_embedded(body, &spec.embedded_json) {
+                *body = unwrapped;
+            }
+        }
+    }
+    decoded
+}
+
+/// `body` (JSON text) with the string at each of `paths` that holds a JSON object or
+/// array replaced by it; `None` when nothing changed (not JSON, no such string).
+pub fn unwrap_embedded(body: &str, paths: &[String]) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let mut changed = false;
+    for path in paths {
+        let Some(at) = crate::model::path::lookup_mut(&mut value, path) else {
+            continue;
+        };
+        let Some(text) = at.as_str() else {
+            continue;
+        };
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(inner) if inner.is_object() || inner.is_array() => {
+                *at = inner;
+                changed = true;
+            }
+            // A plain string stays one (a number or `true` in a string is no structure).
+            _ => {}
+        }
+    }
+    changed.then(|| value.to_string())
+}
+
+fn decode_framing(framing: Framing, text: &str) -> Decoded {
     match framing {
         Framing::Plain => Decoded {
             ping: false,
@@ -78,4 +116,41 @@ pub fn frame_out(spec: &OracleSpec, mut text: String) -> String {
         text.push_str(sep);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn unwrapped(body: &str, paths: &[&str]) -> Option<Value> {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        unwrap_embedded(body, &paths).map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    #[test]
+    fn embedded_json_is_read_as_the_structure_it_holds() {
+        let pusher = r#"{"event":"chat","channel":"room-1","data":"{\"text\":\"hi\",\"n\":[1]}"}"#;
+        assert_eq!(
+            unwrapped(pusher, &["data"]),
+            Some(json!({"event": "chat", "channel": "room-1", "data": {"text": "hi", "n": [1]}}))
+        );
+        // Nested, by pointer; an array element; two paths.
+        let nested = r#"{"m":[{"d":"[1,2]"}],"e":"{}"}"#;
+        assert_eq!(
+            unwrapped(nested, &["/m/0/d", "e"]),
+            Some(json!({"m": [{"d": [1, 2]}], "e": {}}))
+        );
+        // Nothing to unwrap: a plain string, a number in a string, no such field, a
+        // field that is already an object, a body that is no JSON.
+        for (body, path) in [
+            (r#"{"data":"hello"}"#, "data"),
+            (r#"{"data":"12"}"#, "data"),
+            (r#"{"other":"{}"}"#, "data"),
+            (r#"{"data":{"a":"{}"}}"#, "data"),
+            ("not json", "data"),
+        ] {
+            assert_eq!(unwrapped(body, &[path]), None, "{body}");
+        }
+    }
 }

@@ -74,6 +74,7 @@ const ORACLE_KEYS: &[&str] = &[
     "kinds",
     "record_separator",
     "framing",
+    "embedded_json",
     "batched",
     "learn",
 ];
@@ -565,6 +566,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         kinds,
         record_separator: kinds::separator(cx, f.get("record_separator")),
         framing,
+        embedded_json: kinds::paths(cx, f.get("embedded_json"), "oracles.embedded_json"),
         batched: f.bool_or(cx, "batched", defaults.batched),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),

@@ -165,3 +165,31 @@ pub(super) fn framing(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> crate::model
         None => Framing::Plain,
     }
 }
+
+/// A list of field paths (`embedded_json = ["data"]`), each checked.
+pub(super) fn paths(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, key: &str) -> Vec<String> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = node.get_ref() else {
+        cx.report(
+            node.span(),
+            format!(
+                "{key}: expected an array of field paths like [\"data\"], found {}",
+                found(node.get_ref())
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(path) = cx.string(key, item) else {
+            continue;
+        };
+        match crate::model::path::check(path) {
+            Ok(()) => out.push(path.to_string()),
+            Err(why) => cx.report(item.span(), format!("{key}: {why}")),
+        }
+    }
+    out
+}

@@ -345,7 +345,7 @@ impl ConnRun {
         let spec = &ctx.plan.oracles;
         // Plain frames (most runs) are read as they are; a protocol's packets are decoded
         // into records first.
-        let decoded = (!spec.framing.is_plain()).then(|| framing::decode(spec.framing, text));
+        let decoded = (!spec.reads_frames_as_they_are()).then(|| framing::decode(spec, text));
         if let Some(d) = &decoded {
             if d.ping {
                 if let Some(o) = open.as_mut() {

@@ -487,3 +487,17 @@ fn socket_io_framing_loads_and_refuses_what_it_cannot_mean() {
         "oracles.framing: the protocol's packets delimit its records",
     );
 }
+
+#[test]
+fn embedded_json_paths_load_checked() {
+    let s = load(&with_top("[oracles]\nembedded_json = [\"data\", \"/m/0\"]"));
+    assert_eq!(s.oracles.embedded_json, ["data", "/m/0"]);
+    assert_problem(
+        &with_top("[oracles]\nembedded_json = [\"a..b\"]"),
+        "oracles.embedded_json: \"a..b\": a dotted path has an empty part",
+    );
+    assert_problem(
+        &with_top("[oracles]\nembedded_json = \"data\""),
+        "oracles.embedded_json: expected an array of field paths like [\"data\"], found \"data\"",
+    );
+}

@@ -528,7 +528,7 @@ fn bad_session_oracles_are_reported() {
         "accepted = { message = \"\" }",
         "oracles.accepted has message = \"\"",
     );
-    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, idle_close, max_lifetime, consistency, accepted, kinds, record_separator, framing, batched, learn");
+    bad("exclusiv = true", "unknown field \"exclusiv\" in [oracles]; expected one of: type_field, error_event, identity, sequence, max_buffered, max_buffered_bytes, exclusive, liveness, reject, idle_timeout, idle_close, max_lifetime, consistency, accepted, kinds, record_separator, framing, embedded_json, batched, learn");
 }
 
 /// `idle_timeout` declares how long the server lets a connection sit idle before closing

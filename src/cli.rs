@@ -617,7 +617,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         return Ok(exit::INTERRUPTED);
     }
     // Nothing accepted, nothing learned: a script must not read that as success.
-    if let Some(none) = proposal.none_accepted() {
+    if let Some(none) = proposal.none_accepted(&url) {
         eprintln!("error: {none}");
         return Ok(if none.auth {
             exit::AUTH_MISCONFIGURED

@@ -452,7 +452,7 @@ fn conclude(
         started_at: ran.started_at,
         shard: opts.shard,
     };
-    let merged = merge(&plan, ran.output, ran.redactor);
+    let merged = merge(&plan, &bound.url, ran.output, ran.redactor);
     let mut results = results::summarize(&info, merged, &opts.thresholds);
     if dir.is_some() && ran.learned.is_some() {
         point_to_learned(&mut results);
@@ -533,7 +533,7 @@ async fn calibrated(
     let proposal = learn::calibrate(&plan, bound, opts, cancel).await?;
     let text = oracle::learn::to_toml(&proposal, &plan.oracles, &bound.url);
     let mut learned = (*plan).clone();
-    let unaccepted = proposal.none_accepted().map(|none| none.what());
+    let unaccepted = proposal.none_accepted(&bound.url).map(|none| none.what());
     learned.oracles.learned = proposal.learned;
     learned.oracles.learned.unaccepted = unaccepted;
     Ok((Arc::new(learned), Some(text)))
@@ -650,7 +650,7 @@ async fn resolve(
 
 /// Merges the connections' reports and judges the whole run. Every violation's text is
 /// redacted here, the one place all of them pass before any output.
-fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
+fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
     let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
@@ -709,6 +709,7 @@ fn merge(plan: &Plan, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
         stalls: &out.stalls,
         kept: &violations,
         redactor,
+        target,
     };
     let judgement = oracle::verdict::judge(&evidence);
     let rate_limiting = judgement.verdict == crate::model::Verdict::Violations

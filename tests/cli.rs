@@ -737,6 +737,13 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
         hint.contains(&format!("connect_refused ×{failed}")),
         "{hint}"
     );
+    // Nothing listens there: the hint names where, and asks nothing of a WebSocket server.
+    assert!(
+        hint.contains(&format!(
+            "nothing accepted the TCP connection at 127.0.0.1:{port}: check the URL's port"
+        )) && !hint.contains("speaks WebSocket"),
+        "{hint}"
+    );
     // It does not wait out the 5 s ramp of 200 connections: once the first ten were all
     // refused at TCP, with none connected, the run stops and says so.
     assert_eq!(summary["stopped"], "unreachable", "{summary:#}");

@@ -669,6 +669,14 @@ fn stampede_hunt_says_what_learn_says_when_nothing_was_accepted() {
         what.starts_with("the target accepted no calibration connection (connect_"),
         "{what}"
     );
+    // Nothing listens there: the port, not the server's protocol, is what to check.
+    assert_eq!(
+        check,
+        format!(
+            "nothing accepted the TCP connection at 127.0.0.1:{port}: check the URL's port \
+             and that the server is running"
+        )
+    );
 
     let out = tempfile::tempdir().unwrap();
     let hunt = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))

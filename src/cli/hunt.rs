@@ -1127,7 +1127,7 @@ pub(super) fn learned_lines(runner: &Runner) {
         );
         return;
     }
-    match calibration.and_then(Proposal::none_accepted) {
+    match calibration.and_then(|p| p.none_accepted(runner.url())) {
         // The budget's share ran out before the first connection (the note below says so).
         Some(_) if calibration.is_some_and(|p| p.valid.0 == 0) => {
             eprintln!("learned      nothing (no calibration connection was made)")

@@ -175,6 +175,27 @@ pub fn explicit_port(url: &str) -> Result<Option<u16>, String> {
     }
 }
 
+/// Where URL `url` dials, as `host:port` (messages that name what did not answer): its
+/// userinfo left out, and the scheme's default port (443 for `wss` and `https`, 80
+/// otherwise) when it names none. `None` without a `://` or a host.
+pub fn host_port(url: &str) -> Option<String> {
+    let authority = &url[authority_range(url)?];
+    // Userinfo (`user:pw@`) may hold colons and `@` of its own.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    // A port written, valid or not (the loader refuses an invalid one), is shown as is.
+    if !matches!(explicit_port(url), Ok(None)) {
+        return Some(host_port.to_string());
+    }
+    let (scheme, _) = url.split_once("://")?;
+    let secure = ["wss", "https"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s));
+    Some(format!("{host_port}:{}", if secure { 443 } else { 80 }))
+}
+
 /// The placeholders a target URL's path and query may hold (and `{{feed.COLUMN}}`, as
 /// in upgrade headers): each connection dials the URL with them filled, its values
 /// percent-encoded ([`percent_encoded`]), so `ws://host/ocpp/CP{{user}}` is
@@ -247,6 +268,22 @@ pub fn placeholder_problem(written: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_names_where_a_url_dials() {
+        let cases = [
+            ("ws://127.0.0.1:1/ws", Some("127.0.0.1:1")),
+            ("ws://user:p@ss@example.com/ws", Some("example.com:80")),
+            ("wss://example.com?x=1", Some("example.com:443")),
+            ("WSS://[::1]/", Some("[::1]:443")),
+            ("ws://[::1]:8080/", Some("[::1]:8080")),
+            ("ws:///ws", None),
+            ("no scheme", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(host_port(url).as_deref(), want, "{url}");
+        }
+    }
 
     #[test]
     fn a_url_is_dialled_expanded_and_messages_show_its_references() {

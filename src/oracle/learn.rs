@@ -103,6 +103,8 @@ pub struct NoneAccepted {
     pub shed: bool,
     /// The target refused it with an auth refusal (see [`Proposal::unaccepted_auth`]).
     pub auth: bool,
+    /// The target URL calibration dialled, as shown.
+    pub target: String,
 }
 
 impl NoneAccepted {
@@ -118,14 +120,23 @@ impl NoneAccepted {
         format!("the target accepted no calibration connection ({cause}{shed})")
     }
 
-    /// What to check about it.
-    pub fn check(&self) -> &'static str {
+    /// What to check about it: whether the server speaks WebSocket is a question only
+    /// once a TCP connection was made; before that, the port or the host.
+    pub fn check(&self) -> String {
         if self.shed {
-            "the target sheds load: calibrate when it is less busy"
+            "the target sheds load: calibrate when it is less busy".into()
         } else if self.auth {
-            "check the token settings ([auth])"
+            "check the token settings ([auth])".into()
         } else {
-            "check the URL and that the server speaks WebSocket there"
+            match &self.cause {
+                Some(Cause::Connect(kind)) => {
+                    super::verdict::unconnected_check(kind == "refused", &self.target)
+                }
+                Some(Cause::Timeout("connect")) => {
+                    super::verdict::unconnected_check(false, &self.target)
+                }
+                _ => "check the URL and that the server speaks WebSocket there".into(),
+            }
         }
     }
 }
@@ -154,13 +165,15 @@ impl Proposal {
     }
 
     /// Why nothing was learned, when the target accepted no valid-token calibration
-    /// connection; `None` when it accepted one (whatever was then learned).
-    pub fn none_accepted(&self) -> Option<NoneAccepted> {
+    /// connection to `target` (the URL as shown); `None` when it accepted one (whatever
+    /// was then learned).
+    pub fn none_accepted(&self, target: &str) -> Option<NoneAccepted> {
         // Ctrl-C cut the calibration: that, not the target, is why none was accepted.
         (self.valid.1 == 0 && !self.interrupted).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
             auth: self.unaccepted_auth,
+            target: target.to_string(),
         })
     }
 }

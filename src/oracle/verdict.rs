@@ -35,6 +35,9 @@ pub struct Evidence<'a> {
     /// whole hint is redacted again at the end, but texts that differ only in the token
     /// each echoed (one per connection) must be told apart as shown, not as sent.
     pub redactor: &'a Redactor,
+    /// The target URL as shown ([`crate::model::url::shown_url`]): where a hint says
+    /// nothing took the TCP connection.
+    pub target: &'a str,
 }
 
 /// The verdict and the one line that tells a user what to do about it.
@@ -601,7 +604,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     let reject = &e.plan.oracles.session.reject;
-    if let Some(mut j) = unusable(reject, &t).or_else(|| misconfigured(&t, opaque)) {
+    if let Some(mut j) = unusable(reject, &t, e.target).or_else(|| misconfigured(&t, opaque)) {
         if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
             if upgrade_carries_no_token(e.plan, &t) {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
@@ -1320,8 +1323,8 @@ pub fn is_auth_refusal(reject: &RejectSpec, cause: &Cause) -> bool {
 
 /// No attempt got through the upgrade, and not every one was a clean refusal; or some
 /// did, but the server accepted no valid token's connection after it (see
-/// [`none_accepted`]); or the server shed every attempt.
-fn unusable(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
+/// [`none_accepted`]); or the server shed every attempt. `target`: the URL dialled.
+fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
     }
@@ -1380,6 +1383,9 @@ fn unusable(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
             )),
         });
     }
+    if let Some(j) = never_connected(t, target) {
+        return Some(j);
+    }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
@@ -1388,6 +1394,47 @@ fn unusable(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
             top_causes(&t.causes)
         )),
     })
+}
+
+/// No attempt got a TCP connection to `target` (every one failed to connect): nothing
+/// there spoke at all, so whether it speaks WebSocket is not what to check. Refused
+/// everywhere (ECONNREFUSED: a closed port) means nothing listens at that host and port;
+/// a connect that timed out or found no route means the host or the way to it.
+fn never_connected(t: &Tally, target: &str) -> Option<Judgement> {
+    let before_tcp = |c: &Cause| matches!(c, Cause::Connect(_) | Cause::Timeout("connect"));
+    if t.causes.is_empty() || !t.causes.keys().all(before_tcp) {
+        return None;
+    }
+    let refused = t
+        .causes
+        .keys()
+        .all(|c| *c == Cause::Connect("refused".into()));
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "no connection got through the upgrade ({}): {}",
+            top_causes(&t.causes),
+            unconnected_check(refused, target)
+        )),
+    })
+}
+
+/// What to check when no TCP connection to `target` was made: every connect `refused`
+/// (nothing listens at that port), or one timed out or found no route (the host, or the
+/// network on the way). The verdict's hint and calibration's account say it alike.
+pub(super) fn unconnected_check(refused: bool, target: &str) -> String {
+    let at = crate::model::url::host_port(target).unwrap_or_else(|| target.to_string());
+    if refused {
+        format!(
+            "nothing accepted the TCP connection at {at}: check the URL's port and that the \
+             server is running"
+        )
+    } else {
+        format!(
+            "no TCP connection to {at} was made: check the URL's host and port, that the \
+             server is running and that the network (a firewall, a route) lets it through"
+        )
+    }
 }
 
 /// What the run's connections received, by how it read: `(JSON records, of them without

@@ -394,6 +394,7 @@ fn a_calibration_connection_never_accepted_is_not_said_interrupted() {
         cause,
         shed: false,
         auth: false,
+        target: "ws://127.0.0.1:9/ws".into(),
     };
     assert_eq!(
         none(Some(Cause::Interrupted)).what(),
@@ -403,4 +404,33 @@ fn a_calibration_connection_never_accepted_is_not_said_interrupted() {
         none(Some(Cause::Http(401))).what(),
         "the target accepted no calibration connection (http_401)"
     );
+}
+
+/// What to check when calibration was accepted nowhere follows how it failed: a closed
+/// port (TCP refused) names the host and port nothing listens at; only a target that
+/// took the TCP connection and answered no upgrade is asked whether it speaks WebSocket.
+#[test]
+fn what_to_check_follows_where_calibration_failed() {
+    let none = |cause: Cause| NoneAccepted {
+        cause: Some(cause),
+        shed: false,
+        auth: false,
+        target: "ws://u:***@localhost:8081/ws".into(),
+    };
+    assert_eq!(
+        none(Cause::Connect("refused".into())).check(),
+        "nothing accepted the TCP connection at localhost:8081: check the URL's port and \
+         that the server is running"
+    );
+    let unrouted = none(Cause::Timeout("connect")).check();
+    assert!(
+        unrouted.starts_with("no TCP connection to localhost:8081 was made"),
+        "{unrouted}"
+    );
+    for answered in [Cause::Http(404), Cause::Protocol, Cause::Tls] {
+        assert_eq!(
+            none(answered).check(),
+            "check the URL and that the server speaks WebSocket there"
+        );
+    }
 }

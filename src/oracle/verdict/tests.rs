@@ -4,6 +4,9 @@
 use super::*;
 use crate::model::{Attempt, Forge};
 
+/// The target the judged runs dialled.
+const TARGET: &str = "ws://127.0.0.1:9/ws";
+
 /// Four connections, one token each; connections 2 and 3 carry forged (bad) tokens.
 fn plan() -> Plan {
     let text = "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{ close = 1000 }]\n";
@@ -143,7 +146,68 @@ fn judge_row(row: &Row) -> Judgement {
         stalls: &ClientStalls::default(),
         kept: &[],
         redactor: &Redactor::default(),
+        target: TARGET,
     })
+}
+
+/// A closed port (every TCP connect refused) is told as what it is, naming where it was
+/// dialled: nothing listens there, so whether the server speaks WebSocket is no question
+/// yet. Once TCP connected and the server answered other than 101 (an HTTP server at that
+/// path), that is the advice; a connect that found no route names the host and network.
+#[test]
+fn a_closed_port_is_told_apart_from_a_server_that_answers_no_upgrade() {
+    let hint = |ends: [End; 4]| {
+        let j = judge_row(&Row {
+            name: "",
+            ends,
+            violations: 0,
+            stopped: StopReason::Completed,
+            shared_unexercised: false,
+            verdict: Verdict::TargetUnusable,
+            hint_has: "",
+        });
+        assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let closed = hint([End::Failed(Cause2::Refused); 4]);
+    assert!(
+        closed.contains(
+            "(connect_refused ×4): nothing accepted the TCP connection at 127.0.0.1:9: check \
+             the URL's port and that the server is running"
+        ) && !closed.contains("speaks WebSocket"),
+        "{closed}"
+    );
+    let http = hint([End::Failed(Cause2::Http404); 4]);
+    assert!(
+        http.contains("that the server speaks WebSocket there") && !http.contains("TCP"),
+        "{http}"
+    );
+    // Half refused, half answered: something listened, and answered no upgrade.
+    let mixed = hint([
+        End::Failed(Cause2::Refused),
+        End::Failed(Cause2::Http404),
+        End::Failed(Cause2::Refused),
+        End::Failed(Cause2::Http404),
+    ]);
+    assert!(mixed.contains("speaks WebSocket there"), "{mixed}");
+    let plan = plan();
+    let unrouted: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let mut a = attempt(End::Failed(Cause2::Refused));
+            a.cause = Some(Cause::Connect("host_unreachable".into()));
+            report(c, a, Default::default())
+        })
+        .collect();
+    let j = judge_completed(&plan, &unrouted);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("no TCP connection to 127.0.0.1:9 was made: check the URL's host and port")
+            && !hint.contains("speaks WebSocket"),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -448,6 +512,7 @@ fn judge_counted_in(
         stalls: &ClientStalls::default(),
         kept: &[],
         redactor: &Redactor::default(),
+        target: TARGET,
     })
 }
 
@@ -897,6 +962,7 @@ fn judge_door(
         stalls: &ClientStalls::default(),
         kept: &[],
         redactor,
+        target: TARGET,
     })
 }
 
@@ -1190,6 +1256,7 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
             stalls: &ClientStalls::default(),
             kept: &[],
             redactor: &Redactor::default(),
+            target: TARGET,
         })
     };
     let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
@@ -1240,6 +1307,7 @@ fn collisions_shedding_took_are_said_in_the_hint() {
             stalls: &ClientStalls::default(),
             kept: &[],
             redactor: &Redactor::default(),
+            target: TARGET,
         })
     };
     let all = judged(Coverage {
@@ -1478,6 +1546,7 @@ fn judge_run(plan: &Plan, reports: &[ConnReport], violations: &[(OracleKind, u64
         stalls: &ClientStalls::default(),
         kept: &[],
         redactor: &Redactor::default(),
+        target: TARGET,
     })
 }
 
@@ -1715,6 +1784,7 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
             stalls: &ClientStalls::default(),
             kept: &[],
             redactor: &Redactor::default(),
+            target: TARGET,
         })
     };
     let note = "every violation is of an invariant calibration learned";
@@ -2319,6 +2389,7 @@ fn a_run_whose_caught_up_miss_stands_says_so() {
         stalls: &one_stall(1700.0, 250.0),
         kept: &kept,
         redactor: &Redactor::default(),
+        target: TARGET,
     });
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
     let hint = j.hint.unwrap_or_default();
@@ -2523,6 +2594,7 @@ fn judge_completed_kept(
         stalls: &ClientStalls::default(),
         kept,
         redactor: &Redactor::default(),
+        target: TARGET,
     })
 }
 
@@ -3073,6 +3145,7 @@ fn interrupted_before_the_load_names_no_learned_file() {
         stalls: &ClientStalls::default(),
         kept: &[],
         redactor: &Redactor::default(),
+        target: TARGET,
     });
     assert_eq!(j.verdict, Verdict::Incomplete);
     let hint = j.hint.unwrap_or_default();
@@ -3258,6 +3331,7 @@ fn every_valid_token_refused_with_a_declared_close_code_is_auth_misconfigured() 
             stalls: &ClientStalls::default(),
             kept: &[],
             redactor: &Redactor::default(),
+            target: TARGET,
         })
     };
     let declared = judged(vec![4004], Vec::new(), 2);

@@ -270,6 +270,10 @@ impl Default for RunOptions {
 pub struct RunOutcome {
     pub results: Results,
     pub plan: Arc<Plan>,
+    /// The plan's connections that dialled at least once: fewer than planned when the run
+    /// stopped before the rest started (Ctrl-C, a closed port's early stop, the duration).
+    /// A connection's reconnects and retries count it once.
+    pub dialled: usize,
     /// Where the result files went.
     pub dir: Option<PathBuf>,
 }
@@ -452,6 +456,12 @@ fn conclude(
         started_at: ran.started_at,
         shard: opts.shard,
     };
+    let dialled = ran
+        .output
+        .reports
+        .iter()
+        .filter(|r| !r.attempts.is_empty())
+        .count();
     let merged = merge(&plan, &bound.url, ran.output, ran.redactor);
     let mut results = results::summarize(&info, merged, &opts.thresholds);
     if dir.is_some() && ran.learned.is_some() {
@@ -463,7 +473,12 @@ fn conclude(
             results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
         }
     }
-    Ok(RunOutcome { results, plan, dir })
+    Ok(RunOutcome {
+        results,
+        plan,
+        dialled,
+        dir,
+    })
 }
 
 /// A run Ctrl-C stopped before its load, whose `learned.toml` is written beside its

@@ -755,6 +755,49 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
     assert_eq!(out.status.code(), Some(5));
 }
 
+/// A hunt's round against a closed port stops after its first refusals: its round line
+/// counts the connections it dialled, of the plan's 200, never all 200 as if tried.
+#[test]
+fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    drop(listener);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = stampede(&[
+        "hunt",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--budget",
+        "20s",
+        "--no-learn",
+        "-o",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    // The verdict counts the connections that never started.
+    let never: usize = said
+        .split_once("so the other ")
+        .and_then(|(_, rest)| rest.split_once(" planned connection"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!((1..=190).contains(&never), "{said}");
+    let round = said
+        .lines()
+        .find(|l| l.starts_with("round "))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        round.contains(&format!(" {} of 200 connections  ", 200 - never)),
+        "{round}"
+    );
+}
+
 #[test]
 fn seeds_reports_how_often_each_oracle_broke() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/identity-swap.toml");

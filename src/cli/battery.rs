@@ -2,7 +2,9 @@
 //! Progress goes to stderr (per family: what it tries, each level, each round); the
 //! per-family results and the end summary go to stdout.
 
-use super::hunt::{calibration_json, describe, learned_lines, round_result, runner, HuntArgs};
+use super::hunt::{
+    calibration_json, describe, learned_lines, round_connections, round_result, runner, HuntArgs,
+};
 use super::{exit, Error};
 use crate::hunt::battery::{
     self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
@@ -145,15 +147,9 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
         }
         Event::Round(p) if !quiet => {
             eprintln!(
-                "    round {:>3}  {:>4} {}  {}  {:.1}s",
+                "    round {:>3}  {}  {}  {:.1}s",
                 p.round,
-                p.connections,
-                // Aligned with the plural: "1 connection " as `hunt` prints it.
-                if p.connections == 1 {
-                    "connection "
-                } else {
-                    "connections"
-                },
+                round_connections(p, 4),
                 round_result(p),
                 p.elapsed.as_secs_f64()
             );

@@ -320,14 +320,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         }
         if !quiet {
             eprintln!(
-                "round {:>4}  {:>5} {}  {}  {:.1}s",
+                "round {:>4}  {}  {}  {:.1}s",
                 p.round,
-                p.connections,
-                if p.connections == 1 {
-                    "connection "
-                } else {
-                    "connections"
-                },
+                round_connections(p, 5),
                 round_result(p),
                 p.elapsed.as_secs_f64()
             );
@@ -1233,6 +1228,24 @@ pub(super) fn round_result(p: &hunt::Progress) -> String {
             }
         }
     }
+}
+
+/// A round line's connections, the count right-aligned in `width`: those the round
+/// dialled, never the plan's count, since a round stopped early (a closed port's first
+/// refusals, Ctrl-C, the budget) never started the rest; then of how many planned
+/// (`   10 of 200 connections`). The singular keeps the plural's column (`1 connection `).
+pub(super) fn round_connections(p: &hunt::Progress, width: usize) -> String {
+    let count = if p.connections < p.planned {
+        format!("{} of {}", p.connections, p.planned)
+    } else {
+        p.connections.to_string()
+    };
+    let noun = if count == "1" {
+        "connection "
+    } else {
+        "connections"
+    };
+    format!("{count:>width$} {noun}")
 }
 
 /// What a verdict's hint says was seen, without what to check: the hint up to its first

@@ -104,6 +104,7 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
         hunt::round_result(&crate::hunt::Progress {
             round: 0,
             connections: 20,
+            planned: 20,
             violations,
             unjudged: unjudged.map(|(verdict, hint)| crate::hunt::Unjudged {
                 verdict,
@@ -138,6 +139,34 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
     assert_eq!(round(0, Some(bare)), "target unusable — not judged");
 }
 
+/// A round line counts the connections the round dialled, and of how many it planned when
+/// it stopped before the rest started (a closed port stops a round after its first
+/// refusals), never the plan's count alone: "200 connections" of a round that tried 10
+/// said it tried them all.
+#[test]
+fn a_round_line_counts_the_connections_the_round_dialled() {
+    let line = |connections: usize, planned: usize| {
+        hunt::round_connections(
+            &crate::hunt::Progress {
+                round: 0,
+                connections,
+                planned,
+                violations: 0,
+                unjudged: None,
+                not_judged: None,
+                interrupted: false,
+                elapsed: std::time::Duration::ZERO,
+                pressure: None,
+            },
+            5,
+        )
+    };
+    assert_eq!(line(10, 200), "10 of 200 connections");
+    assert_eq!(line(0, 3), "0 of 3 connections");
+    assert_eq!(line(200, 200), "  200 connections");
+    assert_eq!(line(1, 1), "    1 connection ");
+}
+
 /// A round that ran but judged no race (the hunt goes on) says so and why, not
 /// "0 violations", which reads as a pass.
 #[test]
@@ -153,6 +182,7 @@ fn a_round_line_says_a_round_made_inconclusive_by_shedding_judged_nothing() {
         hunt::round_result(&crate::hunt::Progress {
             round: 3,
             connections: 20,
+            planned: 20,
             violations,
             unjudged: None,
             not_judged,
@@ -176,6 +206,7 @@ fn a_round_line_says_a_round_ctrl_c_stopped_found_nothing_before_it() {
         hunt::round_result(&crate::hunt::Progress {
             round: 2,
             connections: 20,
+            planned: 20,
             violations,
             unjudged: None,
             not_judged: None,

@@ -624,7 +624,11 @@ pub struct HuntOptions {
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub round: u32,
+    /// The round's connections that dialled ([`RunOutcome::dialled`]): what it opened,
+    /// never more than `planned`.
     pub connections: usize,
+    /// The connections the round's plan held.
+    pub planned: usize,
     pub violations: u64,
     /// The round's verdict and hint when it could not judge the target (the hunt stops on
     /// it: [`Unjudged::of`]); its violations are then no findings (every valid token
@@ -1144,7 +1148,8 @@ pub async fn hunt_excusing(
         judged_rounds += u32::from(unjudged.is_none() && round_not_judged.is_none());
         progress(&Progress {
             round,
-            connections: plan.conns.len(),
+            connections: outcome.dialled,
+            planned: plan.conns.len(),
             violations,
             unjudged: unjudged.clone(),
             not_judged: round_not_judged.clone(),
@@ -1479,6 +1484,7 @@ pub(crate) mod tests {
                 intervals: Default::default(),
             },
             plan: Arc::new(plan::build(&scenario, 1)),
+            dialled: 1,
             dir: None,
         }
     }

@@ -154,6 +154,15 @@ impl Cause {
         matches!(self, Cause::Http(429 | 503) | Cause::ServerClose(1013))
     }
 
+    /// Whether this is an HTTP refusal of a request too large to read: 413 Content Too
+    /// Large, 414 URI Too Long (a token in the query), 431 Request Header Fields Too Large
+    /// (a token in a header); RFC 9110, RFC 6585. A server's HTTP layer gives them by size
+    /// alone, before its auth code reads the token: the bad-token catalogue's `oversized`
+    /// entry draws them, and such a refusal of a forged token is as clean as a listed one.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Cause::Http(413 | 414 | 431))
+    }
+
     /// Whether this is an HTTP answer to the upgrade that is no refusal: neither the 101
     /// nor a 4xx or 5xx (a 200 page, a 3xx redirect). A protocol fault, not a judgement of
     /// the token: the server does not speak WebSocket there.

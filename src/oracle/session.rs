@@ -554,12 +554,6 @@ fn possibly_live(o: &Attempt, from: u64, to: u64, held_after: HeldAfter) -> bool
     }
 }
 
-/// HTTP refusals of a request too large to read (413 Content Too Large, 414 URI Too Long,
-/// 431 Request Header Fields Too Large; RFC 9110, RFC 6585): a server's HTTP layer gives
-/// them before its auth code sees the token (an oversized token), and they are as clean
-/// as any listed refusal.
-const TOO_LARGE: [u16; 3] = [413, 414, 431];
-
 fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let a = s.attempt;
     let reject = &plan.oracles.session.reject;
@@ -568,8 +562,10 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let problem = match (a.outcome, &a.cause, refusal) {
         (Outcome::Accepted, _, Refusal::Required) => "accepted",
         (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
-        (Outcome::Rejected, Some(crate::model::Cause::Http(code)), _)
-            if !reject.http.contains(code) && !TOO_LARGE.contains(code) =>
+        // A refusal of a request too large to read (an oversized token) is as clean as
+        // any listed refusal ([`crate::model::Cause::is_too_large`]).
+        (Outcome::Rejected, Some(cause @ crate::model::Cause::Http(code)), _)
+            if !reject.http.contains(code) && !cause.is_too_large() =>
         {
             "refused with an unexpected status"
         }

@@ -60,8 +60,8 @@ struct Tally {
     /// refusal message).
     clean_refusals: u64,
     /// Forged-token attempts neither accepted nor refused cleanly (a reset, an unlisted
-    /// status such as 431 for an oversized token): rejection hygiene's to judge, never
-    /// what keeps every valid token refused from reading as a misconfiguration.
+    /// status such as a 500): rejection hygiene's to judge, never what keeps every valid
+    /// token refused from reading as a misconfiguration.
     forged_failed: u64,
     /// Valid-token attempts, and how many of them were accepted or refused cleanly.
     valid: u64,
@@ -1200,7 +1200,12 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             t.judged += 1;
             t.upgraded += u64::from(a.upgraded_us.is_some() || a.outcome == Outcome::Accepted);
             t.accepted += u64::from(a.outcome == Outcome::Accepted);
-            let refused_cleanly = a.outcome == Outcome::Rejected && clean(a);
+            // A forged token's request refused as too large to read (the oversized entry's
+            // 431 or 414) is refused as cleanly as by a listed status, as rejection
+            // hygiene judges it: with a wrong secret, a run whose other tokens all got
+            // 401 is a misconfiguration, not a target that answers no upgrade.
+            let too_large = forged && a.cause.as_ref().is_some_and(Cause::is_too_large);
+            let refused_cleanly = a.outcome == Outcome::Rejected && (clean(a) || too_large);
             t.clean_refusals += u64::from(refused_cleanly);
             // Shed before any work (refused, or accepted and shed before anything was
             // served): a run the server shed so throughout exercised nothing it could be
@@ -1652,8 +1657,9 @@ fn uncommon_placement_note(plan: &Plan) -> Option<String> {
 }
 
 /// Every valid token refused with an auth status, and nothing else failed but forged
-/// tokens (whose resets or unlisted statuses are rejection hygiene's: with a wrong secret a
-/// server refuses the catalogue's oversized token with a 431 all the same). `opaque`: the
+/// tokens (whose resets or unlisted statuses are rejection hygiene's; a 431 or 414 for the
+/// catalogue's oversized token, which a server with a wrong secret gives all the same, is
+/// a clean refusal: [`Cause::is_too_large`]). `opaque`: the
 /// kind of `[auth] tokens` source the valid tokens came from, when not minted.
 fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
     let refused: u64 = t.valid_refused.values().sum();

@@ -1289,6 +1289,12 @@ fn rejection_hygiene() {
             vec![],
         ),
         row(
+            "oversized token in the query refused by the HTTP layer (414): clean",
+            vec![forged("j", bad("oversized"))],
+            at(0).refused(1_000, Cause::Http(414)),
+            vec![],
+        ),
+        row(
             "bad token: we closed before the server answered (its init timeout is longer): unjudged",
             alg_none(),
             at(0).upgraded(500).failed(2_000_000, Cause::ClientClose(1000)),

@@ -922,9 +922,10 @@ fn interrupted_shrink(
 /// rate): there is nothing to shrink, so nothing is written, and it exits as `replay` does
 /// for a repro that no longer reproduces (0). When the budget left no replay at all, the
 /// rate proves nothing: exit 7 (incomplete).
-/// A shrink whose smallest candidate did not reproduce when measured again at the end
-/// ([`hunt::ShrinkOutcome::unconfirmed`]): no minimal repro is written, the original stands,
-/// and the exit is inconclusive (4): neither a smaller repro nor a race gone.
+/// A shrink whose smallest candidate failed its check when measured again at the end
+/// ([`hunt::ShrinkOutcome::unconfirmed`]): it did not reproduce, or reproduced at a rate
+/// significantly below half the original's. No minimal repro is written, the original
+/// stands, and the exit is inconclusive (4): neither a smaller repro nor a race gone.
 fn unconfirmed_shrink(
     args: &ShrinkArgs,
     repro: &Repro,
@@ -934,12 +935,19 @@ fn unconfirmed_shrink(
 ) -> Result<u8, Error> {
     let (n0, r0) = &outcome.before;
     if args.output.json {
+        let why = if r1.runs == 0 {
+            "not_measured"
+        } else if r1.reproduced == 0 {
+            "not_reproduced"
+        } else {
+            "rate_below_half"
+        };
         print_json(&json!({
             "repro": args.repro.display().to_string(),
             "oracle": repro.oracle.name(),
             "target": against,
             "before": { "connections": n0, "rate": rate_json(r0) },
-            "unconfirmed": { "connections": n1, "rate": rate_json(r1) },
+            "unconfirmed": { "connections": n1, "rate": rate_json(r1), "why": why },
             "candidates": outcome.candidates,
             "minimal_repro": null,
         }))?;
@@ -961,13 +969,27 @@ fn unconfirmed_shrink(
         )?;
         return Ok(exit::INCONCLUSIVE);
     }
-    outln!(
-        "not shrunk: the smallest candidate that held ({}) reproduced {r1} when measured \
-         again, so it shows the {} violation only sometimes; {} tried; against {against}",
-        plural(*n1 as u64, "connection"),
-        repro.oracle.name(),
-        plural(outcome.candidates, "candidate")
-    )?;
+    if r1.reproduced > 0 {
+        // It reproduced, but too rarely: the search's measures of it were lucky.
+        outln!(
+            "not shrunk: the smallest candidate that held ({}) reproduced {r1} when \
+             measured again, significantly below half the original's {r0} (the rate every \
+             candidate had to keep): it shows the {} violation more rarely than the \
+             original; {} tried; against {against}",
+            plural(*n1 as u64, "connection"),
+            repro.oracle.name(),
+            plural(outcome.candidates, "candidate")
+        )?;
+    } else {
+        outln!(
+            "not shrunk: the smallest candidate that held ({}) reproduced {r1} when \
+             measured again, so it shows the {} violation only sometimes; {} tried; \
+             against {against}",
+            plural(*n1 as u64, "connection"),
+            repro.oracle.name(),
+            plural(outcome.candidates, "candidate")
+        )?;
+    }
     outln!(
         "no minimal repro written: the original stands ({n0} connections, {r0}): {}; shrink \
          again with a larger --times to keep only candidates that hold steadily",

@@ -37,6 +37,22 @@ pub const THROUGHPUT_FLOOR: f64 = 1.0;
 /// z for the percentiles' confidence bounds: 99% two-sided, so a nightly gate rarely
 /// fires on sampling noise alone.
 pub const CONFIDENCE_Z: f64 = 2.576;
+/// The Wilson score interval of a share, `k` of `n`, at `z` (a normal quantile: 1.645 for
+/// a one-sided 95% bound, 2.576 for [`CONFIDENCE_Z`]), clamped to [0, 1]; `(0, 1)` when
+/// `n` is 0. Unlike p ± z·√(p(1−p)/n) it does not shrink to nothing at 0 or n of n, so a
+/// few replays that all agreed still leave room for chance.
+pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let n = n as f64;
+    let p = k as f64 / n;
+    let denominator = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denominator;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denominator;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
 /// A percentile gates only when each side has at least this many samples beyond it.
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;
 /// The throughput row's key.

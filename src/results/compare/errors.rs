@@ -136,18 +136,10 @@ fn beyond_share_noise(verdict: Verdict, base: Share, new: Share) -> Verdict {
     }
 }
 
-/// The Wilson score interval for `k` of `n` at [`CONFIDENCE_Z`]: unlike p ± z·√(p(1−p)/n)
-/// it does not shrink to nothing at 0 of n, where error rows usually start.
+/// The Wilson score interval for `k` of `n` at [`CONFIDENCE_Z`] ([`super::wilson`]): it
+/// does not shrink to nothing at 0 of n, where error rows usually start.
 fn wilson((k, n): Share) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let (z, n) = (CONFIDENCE_Z, n as f64);
-    let p = k as f64 / n;
-    let denominator = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denominator;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denominator;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    super::wilson(k, n, CONFIDENCE_Z)
 }
 
 /// A run's violations that are findings: all of them when its verdict is `violations`;

@@ -1965,6 +1965,22 @@ fn engine_greeting() -> Vec<String> {
     vec![format!("0{open}"), "2".into()]
 }
 
+/// [`socket_io`], also sending an application event named `error` (a notice, no error
+/// answer: Socket.IO reserves no such name) before each ack.
+fn socket_io_noisy(drop_said: bool) -> Arc<Handler> {
+    let serve = socket_io(drop_said);
+    Arc::new(move |text, conn| {
+        let mut out = serve(text, conn)?;
+        if text.contains("\"say\"") {
+            out.insert(
+                0,
+                format!("42{}", json!(["error", {"message": "rate limit notice"}])),
+            );
+        }
+        Some(out)
+    })
+}
+
 /// A Socket.IO server: checks the CONNECT packet's token (`44` refuses it), ends a client
 /// that sends an event before answering its ping (as a server whose `pingTimeout` passed),
 /// acknowledges `say` and broadcasts `said` to the room, unless `drop_said` (the room's
@@ -2009,6 +2025,8 @@ fn socket_io(drop_said: bool) -> Arc<Handler> {
                 if !drop_said {
                     out.push(format!("42{}", json!(["said", args.get(1)?])));
                 }
+                // A ping right behind: it is read while the script's Close is out.
+                out.push("2".into());
                 Some(out)
             }
             _ => Some(Vec::new()),
@@ -2026,6 +2044,14 @@ async fn socket_io_packets_are_read_written_and_pinged_back() {
     // client that has not answered its ping), the ack correlated on its id.
     assert_clean(&good, 12);
     assert_eq!(good.results.summary.verdict, Verdict::Clean);
+    // A ping read after the script's Close went out is not answered: nothing may follow
+    // a Close, and each connection ends as the script closed it.
+    let ended = &good.results.summary.counters.ended_by;
+    assert_eq!(
+        ended.get(&stampede::model::Cause::ClientClose(1000)),
+        Some(&3),
+        "{ended:?}"
+    );
 
     let (url, stop) = spawn(engine_greeting(), socket_io(true)).await;
     let bad = run_against("socketio.toml", &text, url).await;
@@ -2264,4 +2290,61 @@ async fn json_carried_in_a_string_is_read_inside() {
     let unread = run_against("pusher.toml", &blind, url).await;
     stop.cancel();
     assert!(unread.results.summary.counters.expect.expectations_met < 9);
+}
+
+/// Under `framing = "socket.io"`, what `[oracles]` leaves out is the protocol's: CONNECT
+/// accepts, CONNECT_ERROR refuses (a wrong secret is auth misconfigured), and an event
+/// named `error` is an application's event, no error answer that would settle what the
+/// script waits for (a lost broadcast read clean).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_defaults_accept_refuse_and_leave_error_events_alone() {
+    let bare = |secret: &str| {
+        socket_io_head(secret)
+            .replace("accepted = { message = \"connect\" }\n", "")
+            .replace("reject = { message = \"refused\" }\n", "")
+            .replace(
+                "[oracles.kinds]\nrefused = { type = \"connect_error\" }\n",
+                "",
+            )
+    };
+    assert!(!bare(TEST_SECRET).contains("accepted"));
+    let (url, stop) = spawn(engine_greeting(), socket_io(false)).await;
+    let refused = run_against("socketio.toml", &bare("not-the-servers-secret"), url).await;
+    stop.cancel();
+    let s = &refused.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+
+    let (url, stop) = spawn(engine_greeting(), socket_io_noisy(true)).await;
+    let lost = run_against("socketio.toml", &bare(TEST_SECRET), url).await;
+    stop.cancel();
+    assert_eq!(
+        completeness(&lost).len(),
+        3,
+        "{:#?}",
+        lost.results.violations
+    );
+    assert_eq!(lost.results.summary.verdict, Verdict::Violations);
+
+    let (url, stop) = spawn(engine_greeting(), socket_io_noisy(false)).await;
+    let good = run_against("socketio.toml", &bare(TEST_SECRET), url).await;
+    stop.cancel();
+    assert_clean(&good, 12);
+}
+
+/// A scenario that does not set `framing` against a Socket.IO server: the hint says so
+/// first (its first message, plain JSON, is no packet the server reads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_io_server_read_without_its_framing_is_named() {
+    let text = socket_io_head(TEST_SECRET).replace("framing = \"socket.io\"\n", "");
+    let (url, stop) = spawn(engine_greeting(), socket_io(false)).await;
+    let outcome = run_against("socketio.toml", &text, url).await;
+    stop.cancel();
+    let hint = outcome.results.summary.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "the server speaks Socket.IO (what it sent begins as Socket.IO's packets do): set \
+             [oracles] framing = \"socket.io\"; "
+        ),
+        "{hint}"
+    );
 }

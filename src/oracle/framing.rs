@@ -62,6 +62,46 @@ pub fn unwrap_embedded(body: &str, paths: &[String]) -> Option<String> {
     changed.then(|| value.to_string())
 }
 
+/// The framing a server's text is written in, when it is one stampede reads and tells
+/// by its first bytes: Engine.IO's open packet or a Socket.IO packet (`0{"sid"`, `40{`,
+/// `42[`), a STOMP frame's command line (`CONNECTED`, `MESSAGE`, `RECEIPT`, `ERROR`).
+pub fn recognised(text: &str) -> Option<Framing> {
+    let socket_io = ["0{\"sid\"", "40{", "40/", "42[", "43", "44{"];
+    if socket_io.iter().any(|p| text.starts_with(p)) {
+        return Some(Framing::SocketIo);
+    }
+    let line = text.trim_start_matches(['\r', '\n']).split('\n').next()?;
+    let command = line.trim_end_matches('\r');
+    let stomp = ["CONNECTED", "MESSAGE", "RECEIPT", "ERROR"];
+    (stomp.contains(&command) && text.contains('\n')).then_some(Framing::Stomp)
+}
+
+/// What to set when a run without a framing met a server that spoke one
+/// ([`recognised`]) in what it said (`texts`): `None` when the scenario names a framing
+/// or nothing said is recognised.
+pub fn unset_note<'t>(
+    spec: &OracleSpec,
+    texts: impl IntoIterator<Item = &'t str>,
+) -> Option<String> {
+    if !spec.framing.is_plain() {
+        return None;
+    }
+    let (framing, name) = texts.into_iter().find_map(|t| {
+        recognised(t).map(|f| match f {
+            Framing::SocketIo => (f, "Socket.IO"),
+            _ => (f, "STOMP"),
+        })
+    })?;
+    let value = match framing {
+        Framing::SocketIo => "socket.io",
+        _ => "stomp",
+    };
+    Some(format!(
+        "the server speaks {name} (what it sent begins as {name}'s packets do): set \
+         [oracles] framing = \"{value}\""
+    ))
+}
+
 fn decode_framing(framing: Framing, text: &str) -> Decoded {
     match framing {
         Framing::Plain => Decoded {
@@ -126,6 +166,38 @@ mod tests {
     fn unwrapped(body: &str, paths: &[&str]) -> Option<Value> {
         let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         unwrap_embedded(body, &paths).map(|t| serde_json::from_str(&t).unwrap())
+    }
+
+    #[test]
+    fn socket_io_and_stomp_are_told_by_their_first_bytes() {
+        for io in [
+            r#"0{"sid":"a","pingInterval":25000}"#,
+            r#"42["chat",1]"#,
+            r#"40{"sid":"x"}"#,
+        ] {
+            assert_eq!(recognised(io), Some(Framing::SocketIo), "{io}");
+        }
+        for stomp in [
+            "CONNECTED\nversion:1.2\n\n\0",
+            "\nMESSAGE\r\nsubscription:s\r\n\r\n{}\0",
+        ] {
+            assert_eq!(recognised(stomp), Some(Framing::Stomp), "{stomp:?}");
+        }
+        for other in [r#"{"type":"x"}"#, "42", "ERROR", "hello", "", "0{}"] {
+            assert_eq!(recognised(other), None, "{other:?}");
+        }
+        let plain = OracleSpec::default();
+        let note = unset_note(&plain, ["hello", r#"0{"sid":"a"}"#]).unwrap_or_default();
+        assert!(
+            note.contains("set [oracles] framing = \"socket.io\""),
+            "{note}"
+        );
+        let named = OracleSpec {
+            framing: Framing::Stomp,
+            ..OracleSpec::default()
+        };
+        assert_eq!(unset_note(&named, ["CONNECTED\n\n\0"]), None);
+        assert_eq!(unset_note(&plain, [r#"{"type":"x"}"#]), None);
     }
 
     #[test]

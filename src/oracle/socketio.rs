@@ -12,8 +12,9 @@
 //!
 //! Each packet becomes one record, a JSON object the oracles read like any other:
 //! `{"type": KIND, "nsp": "/", "id": N, "data": …}`, where KIND is the event's name for an
-//! EVENT (its arguments in `data`, an array), else `connect`, `disconnect`, `ack`,
-//! `connect_error`, `binary_event`, `binary_ack`, and `close` for Engine.IO's close; `id`
+//! EVENT or BINARY_EVENT (its arguments in `data`, an array, an attachment's place held by
+//! `{"_placeholder": true, "num": N}`), else `connect`, `disconnect`, `ack` (ACK and
+//! BINARY_ACK), `connect_error`, and `close` for Engine.IO's close; `id`
 //! only when the packet carries one. Engine.IO's open packet (the session's parameters,
 //! sent before the server looks at any token) is no record. A record written in a
 //! `send` is encoded back the same way (see [`encode`]). The server's pings are answered
@@ -90,20 +91,22 @@ fn socket_packet(text: &str) -> Option<Value> {
     let id = rest[..digits].parse::<u64>().ok();
     rest = &rest[digits..];
     let data = json_payload(rest)?;
+    // A binary event or ack reads as the plain one: its attachments (binary frames) stand
+    // in its arguments as `{"_placeholder": true, "num": N}`.
     let name = match kind {
         '0' => "connect",
         '1' => "disconnect",
-        '2' => "",
-        '3' => "ack",
+        '2' | '5' => "",
+        '3' | '6' => "ack",
         '4' => "connect_error",
-        '5' => "binary_event",
-        '6' => "binary_ack",
         _ => return None,
     };
     let mut out = Map::new();
     match (kind, data) {
         // An event: its name first, its arguments after.
-        ('2', Some(Value::Array(mut items))) if items.first().is_some_and(Value::is_string) => {
+        ('2' | '5', Some(Value::Array(mut items)))
+            if items.first().is_some_and(Value::is_string) =>
+        {
             let event = items.remove(0);
             out.insert("type".into(), event);
             out.insert("data".into(), Value::Array(items));
@@ -216,7 +219,11 @@ mod tests {
         );
         assert_eq!(
             read(r#"451-["up",{"_placeholder":true,"num":0}]"#),
-            json!({"type": "binary_event", "nsp": "/", "data": ["up", {"_placeholder": true, "num": 0}]})
+            json!({"type": "up", "nsp": "/", "data": [{"_placeholder": true, "num": 0}]})
+        );
+        assert_eq!(
+            read(r#"461-3[{"_placeholder":true,"num":0}]"#),
+            json!({"type": "ack", "nsp": "/", "id": 3, "data": [{"_placeholder": true, "num": 0}]})
         );
         assert_eq!(read("1"), json!({"type": "close"}));
     }

@@ -161,7 +161,25 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
             None => notes,
         });
     }
+    // Said first: a protocol the scenario does not read explains what follows.
+    if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports), j.hint.as_mut()) {
+        *hint = format!("{note}; {hint}");
+    }
     j
+}
+
+/// A framing the scenario does not set, told by what the server said: the text it sent
+/// before closing an attempt, and the first record the oracles could not read.
+fn framing_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let texts = reports.iter().flat_map(|r| {
+        [
+            r.said_before_close.as_deref(),
+            r.counters.expect.unread_sample.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+    });
+    super::framing::unset_note(&plan.oracles, texts)
 }
 
 /// The connections' counters added up.

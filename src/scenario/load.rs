@@ -561,7 +561,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
             "oracles.framing: the protocol's packets delimit its records; drop record_separator",
         );
     }
-    OracleSpec {
+    let mut spec = OracleSpec {
         type_field,
         kinds,
         record_separator: kinds::separator(cx, f.get("record_separator")),
@@ -579,6 +579,41 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         session,
         learn: f.bool_or(cx, "learn", defaults.learn),
         ..defaults
+    };
+    framing_defaults(&mut spec, &f);
+    spec
+}
+
+/// What a protocol's framing says where `[oracles]` does not: its handshake answer
+/// accepts a connection (`accepted`), its refusal refuses one in band (`reject.message`,
+/// a kind declared for it when none of that name is), and its own error is the error
+/// event: Socket.IO's CONNECT / CONNECT_ERROR (an `"error"` event is any application's
+/// to send), STOMP's CONNECTED / ERROR.
+fn framing_defaults(spec: &mut OracleSpec, f: &Fields<'_, '_>) {
+    let (accepted, refused) = match spec.framing {
+        crate::model::Framing::Plain => return,
+        crate::model::Framing::SocketIo => ("connect", "connect_error"),
+        crate::model::Framing::Stomp => ("CONNECTED", "ERROR"),
+    };
+    if f.get("error_event").is_none() {
+        spec.error_event = refused.into();
+    }
+    if f.get("accepted").is_none() {
+        spec.session.accepted = crate::model::AcceptRule::Message {
+            event: accepted.into(),
+        };
+    }
+    if spec.session.reject.message.is_none() {
+        if !spec.kinds.iter().any(|k| k.name == refused) {
+            spec.kinds.push(crate::model::KindSpec {
+                name: refused.into(),
+                when: vec![crate::model::FieldTest {
+                    path: spec.type_field.clone(),
+                    test: crate::model::Test::Equals(refused.into()),
+                }],
+            });
+        }
+        spec.session.reject.message = Some(refused.into());
     }
 }
 

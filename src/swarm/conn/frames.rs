@@ -113,8 +113,13 @@ impl ConnRun {
     /// What a text frame left to do: answer a Socket.IO ping, end a connection the server
     /// refused in band. `false` when the connection is gone.
     async fn after_text(&mut self, now: Instant) -> bool {
-        if let Some(open) = self.open.as_mut().filter(|o| o.ping_due) {
-            open.ping_due = false;
+        let pinged = self
+            .open
+            .as_mut()
+            .is_some_and(|o| std::mem::take(&mut o.ping_due));
+        // Not once our Close went out: nothing may follow it (RFC 6455 §5.5.1).
+        let closing = self.open.as_ref().is_some_and(|o| o.closing.is_some());
+        if pinged && !closing {
             // Not a request: nothing is timed from it, and it is not counted as sent.
             if let Some(answer) = framing::answer(self.ctx.plan.oracles.framing) {
                 if let Wrote::Failed(cause) = self.write(Message::Text(answer.into())).await {
@@ -175,7 +180,11 @@ impl ConnRun {
                 self.data_frame(now, None).await;
                 self.count_received(bytes.len());
                 self.traffic.binary_frames += 1;
-                self.checker.on_binary(&bytes);
+                // Socket.IO's binary frames are the attachments of a packet read already
+                // (`45…`, `46…`): nothing the oracles could not read.
+                if self.ctx.plan.oracles.framing != crate::model::Framing::SocketIo {
+                    self.checker.on_binary(&bytes);
+                }
             }
             Message::Close(frame) => {
                 // The code as sent (tungstenite reports a forbidden one as 1002).

@@ -357,12 +357,98 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
             "a [battery] file is run by `stampede hunt` (one generated scenario per race family), not as one scenario",
         );
     }
+    framed_sends(cx, &f, &scenario);
     turn_names(cx, &f, &scenario.groups);
     total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// Under a framing, every `send` must be one of its packets: Socket.IO's an array
+/// `[event, …]` or a table with a string `type`, its ack `id` a number (a string of
+/// digits that may start with 0, or a prefix, would go out without an id, or with
+/// another one than the answers are correlated on); STOMP's a table with the command in
+/// `type`. Reported at the group, naming its step.
+fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
+    use crate::model::Framing;
+    let framing = scenario.oracles.framing;
+    if framing.is_plain() {
+        return;
+    }
+    let span = f.get("group").map_or(0..0, Node::span);
+    for group in &scenario.groups {
+        let sends = crate::model::deep_steps(&group.steps).filter_map(|step| match step {
+            Step::Send { template } => Some(template),
+            _ => None,
+        });
+        for (n, template) in sends.enumerate() {
+            let why = match framing {
+                Framing::SocketIo => socket_io_send_problem(template),
+                Framing::Stomp => stomp_send_problem(template),
+                Framing::Plain => None,
+            };
+            if let Some(why) = why {
+                let at = format!("group {:?}, send {}", group.name, n + 1);
+                cx.report(span.clone(), format!("{at}: {why}"));
+            }
+        }
+    }
+}
+
+/// What makes `template` no Socket.IO packet a `send` can write.
+fn socket_io_send_problem(template: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let is_event_array = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| a.first().is_some_and(Value::is_string))
+    };
+    let Some(map) = template.as_object() else {
+        return (!is_event_array(template)).then(|| {
+            "with framing = \"socket.io\" a send is an array [\"event\", args…] or a table \
+             with a string `type`"
+                .to_string()
+        });
+    };
+    if !map.get("type").is_some_and(Value::is_string) {
+        return Some(
+            "with framing = \"socket.io\" a send table names its packet or event in a string \
+             `type`"
+                .into(),
+        );
+    }
+    let id_ok = match map.get("id") {
+        None | Some(Value::Null) => true,
+        Some(Value::Number(n)) => n.is_u64(),
+        Some(Value::String(s)) => {
+            let whole_placeholder = ["{{run}}", "{{run:int}}", "{{conn}}", "{{user}}"]
+                .contains(&s.replace(' ', "").as_str());
+            let digits = !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && (s == "0" || !s.starts_with('0'));
+            whole_placeholder || digits
+        }
+        Some(_) => false,
+    };
+    (!id_ok).then(|| {
+        format!(
+            "a Socket.IO ack id is a number: write id = \"{{{{run}}}}\" or a number, not {}",
+            map.get("id").map_or_else(String::new, |v| v.to_string())
+        )
+    })
+}
+
+/// What makes `template` no STOMP frame a `send` can write.
+fn stomp_send_problem(template: &serde_json::Value) -> Option<String> {
+    let ok = template
+        .as_object()
+        .is_some_and(|m| m.get("type").is_some_and(serde_json::Value::is_string));
+    (!ok).then(|| {
+        "with framing = \"stomp\" a send is a table with the command in `type` (and \
+         `headers`, `body`)"
+            .to_string()
+    })
 }
 
 /// At most [`MAX_TURN_NAMES`](crate::model::MAX_TURN_NAMES) distinct `expect` names: each

@@ -501,3 +501,46 @@ fn embedded_json_paths_load_checked() {
         "oracles.embedded_json: expected an array of field paths like [\"data\"], found \"data\"",
     );
 }
+
+#[test]
+fn framed_sends_must_be_packets_the_framing_writes() {
+    let group = |framing: &str, send: &str| {
+        format!(
+            "name = \"t\"\nduration = \"1s\"\n[oracles]\nframing = \"{framing}\"\n\
+             [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ send = {send} }}]\n"
+        )
+    };
+    for ok in [
+        r#"["chat", 1]"#,
+        r#"{ type = "say", id = "{{run}}" }"#,
+        r#"{ type = "say", id = 7 }"#,
+        r#"{ type = "say", id = "10" }"#,
+        r#"{ type = "connect" }"#,
+    ] {
+        load(&group("socket.io", ok));
+    }
+    assert_problem(
+        &group("socket.io", r#"{ type = "say", id = "req-{{run}}" }"#),
+        "group \"g\", send 1: a Socket.IO ack id is a number: write id = \"{{run}}\" or a number, not \"req-{{run}}\"",
+    );
+    assert_problem(
+        &group("socket.io", r#"{ type = "say", id = "{{conn}}{{run}}" }"#),
+        "a Socket.IO ack id is a number",
+    );
+    assert_problem(
+        &group("socket.io", r#"{ event = "say" }"#),
+        "group \"g\", send 1: with framing = \"socket.io\" a send table names its packet or event in a string `type`",
+    );
+    assert_problem(
+        &group("socket.io", "[1, 2]"),
+        "a send is an array [\"event\", args…]",
+    );
+    load(&group(
+        "stomp",
+        r#"{ type = "SEND", headers = { destination = "/q" } }"#,
+    ));
+    assert_problem(
+        &group("stomp", r#"["SEND"]"#),
+        "with framing = \"stomp\" a send is a table with the command in `type`",
+    );
+}

@@ -2348,3 +2348,26 @@ async fn a_socket_io_server_read_without_its_framing_is_named() {
         "{hint}"
     );
 }
+
+/// A send larger than the write room a connection had before (1 MiB) goes out whole when
+/// `[limits] max_message_bytes` makes room for it (it ended its connection as a protocol
+/// error charged to the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_up_to_max_message_bytes_goes_out() {
+    let blob = "x".repeat(1_500_000);
+    let text = head("big", 1)
+        + &format!(
+            "[limits]\nmax_message_bytes = 2097152\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [\n  \
+             {{ send = {{ type = \"big\", id = \"b\", blob = \"{blob}\" }} }},\n  \
+             {{ expect = \"got\", correlate = \"id\", within = \"5s\" }},\n  {{ close = 1000 }},\n]\n"
+        );
+    let got = Arc::new(|text: &str, _: &mut Conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        let size = msg["blob"].as_str()?.len();
+        Some(vec![
+            json!({"type": "got", "id": msg["id"], "size": size}).to_string()
+        ])
+    });
+    let outcome = run_fake(got, "big.toml", &text).await;
+    assert_clean(&outcome, 1);
+}

@@ -612,11 +612,11 @@ pub enum Framing {
     Plain,
     /// `"socket.io"`: Engine.IO v4 packets carrying Socket.IO v5 packets, each read as a
     /// record `{"type", "nsp", "id", "data"}` and written from one; the server's pings
-    /// answered (`crate::oracle::socketio`).
+    /// answered (the oracle layer's `socketio` module).
     #[serde(rename = "socket.io")]
     SocketIo,
     /// `"stomp"`: STOMP 1.2 frames, each read as a record `{"type", "headers", "body"}`
-    /// and written from one (`crate::oracle::stomp`).
+    /// and written from one (the oracle layer's `stomp` module).
     Stomp,
 }
 

@@ -358,12 +358,40 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         );
     }
     framed_sends(cx, &f, &scenario);
+    sends_fit(cx, &f, &scenario);
     turn_names(cx, &f, &scenario.groups);
     total_connections(cx, &f, &scenario.groups);
     // Last, because `event.<type>.rate` is checked against the groups' expect steps.
     let scripts: Vec<&[Step]> = scenario.groups.iter().map(|g| g.steps.as_slice()).collect();
     scenario.thresholds = thresholds::thresholds(cx, f.get("thresholds"), &scripts);
     scenario
+}
+
+/// Every `send` as written fits `[limits] max_message_bytes`, which bounds what a
+/// connection's write may hold: a larger one could not go out, and its connection would
+/// end mid-script for the client's own limit. Reported at the group, naming its send.
+fn sends_fit(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
+    let limit = scenario.limits.max_message_bytes;
+    let span = f.get("group").map_or(0..0, Node::span);
+    for group in &scenario.groups {
+        let sends = crate::model::deep_steps(&group.steps).filter_map(|step| match step {
+            Step::Send { template } => Some(template.to_string().len()),
+            Step::SendText { template } => Some(template.len()),
+            _ => None,
+        });
+        for (n, bytes) in sends.enumerate() {
+            if bytes > limit {
+                let message = format!(
+                    "group {:?}, send {}: {bytes} bytes as written, more than [limits] \
+                     max_message_bytes = {limit}, which bounds what one write holds: raise it \
+                     to at least {bytes}",
+                    group.name,
+                    n + 1
+                );
+                cx.report(span.clone(), message);
+            }
+        }
+    }
 }
 
 /// Under a framing, every `send` must be one of its packets: Socket.IO's an array

@@ -225,12 +225,19 @@ impl Dialer {
     /// first, so a small one is cheaper per message too. 512 bytes: a closed-loop echo or
     /// a few events per read; a flood of small echoes takes more reads than with 1 KiB.
     /// It grows to fit a bigger message (and stays so), up to the limit; beyond it a
-    /// message is a finding.
+    /// message is a finding. What a write may hold follows the same limit: a send up to
+    /// `max_message_bytes` goes out (the loader refuses a larger one), with room for its
+    /// frame header and what the socket has not taken yet of the one before.
     pub fn ws_config(&self) -> WebSocketConfig {
+        let write_room = self
+            .limits
+            .max_message_bytes
+            .max(1 << 20)
+            .saturating_add(64 * 1024);
         WebSocketConfig::default()
             .read_buffer_size(512)
             .write_buffer_size(0)
-            .max_write_buffer_size(1 << 20)
+            .max_write_buffer_size(write_room)
             .max_message_size(Some(self.limits.max_message_bytes))
             .max_frame_size(Some(self.limits.max_message_bytes))
     }

@@ -544,3 +544,19 @@ fn framed_sends_must_be_packets_the_framing_writes() {
         "with framing = \"stomp\" a send is a table with the command in `type`",
     );
 }
+
+#[test]
+fn a_send_larger_than_max_message_bytes_is_refused() {
+    let text = |limit: usize, blob: usize| {
+        format!(
+            "name = \"t\"\nduration = \"1s\"\n[limits]\nmax_message_bytes = {limit}\n\
+             [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ send = {{ type = \"big\", blob = \"{}\" }} }}]\n",
+            "x".repeat(blob)
+        )
+    };
+    load(&text(4096, 3000));
+    assert_problem(
+        &text(2048, 3000),
+        "group \"g\", send 1: 3024 bytes as written, more than [limits] max_message_bytes = 2048",
+    );
+}

@@ -2371,3 +2371,33 @@ async fn a_send_up_to_max_message_bytes_goes_out() {
     let outcome = run_fake(got, "big.toml", &text).await;
     assert_clean(&outcome, 1);
 }
+
+/// One credential for every user (a shared password, `tokens = { list = [...] }` shorter
+/// than the users): the exclusivity violations its concurrent use makes come with a note
+/// that a server letting one credential hold many sessions does so by its policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_credential_names_its_policy_beside_exclusivity() {
+    let text = "name = \"shared\"\nseed = 3\nduration = \"20s\"\n[auth]\n\
+                tokens = { list = [\"guest\"] }\nplacement = { query = \"token\" }\n\
+                [[group]]\nname = \"g\"\nusers = 3\nsteps = [\n  \
+                { expect = \"welcome\", within = \"2s\" },\n  { think = \"300ms\" },\n  \
+                { send = { type = \"ping\", n = \"{{conn}}\" } },\n  \
+                { expect = \"pong\", correlate = \"n\", within = \"2s\" },\n  \
+                { close = 1000 },\n]\n";
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    let pong = Arc::new(|text: &str, _: &mut Conn| {
+        let msg: Value = serde_json::from_str(text).ok()?;
+        Some(vec![json!({"type": "pong", "n": msg["n"]}).to_string()])
+    });
+    let (url, stop) = spawn(welcome, pong).await;
+    let outcome = run_against("shared.toml", text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("tokens of [auth] tokens (list#1) that several connections presented")
+            && hint.contains("judged with [oracles] exclusive = false"),
+        "{hint}"
+    );
+}

@@ -907,6 +907,34 @@ pub fn per_token_note(plan: &Plan) -> Option<String> {
     ))
 }
 
+/// The note on exclusivity violations of tokens from a source (`[auth] tokens`: a list,
+/// a file, a command) that several connections presented: a shared credential (a
+/// password, an API key, a list shorter than its users, reused in turn) is judged one
+/// session at a time, and a server that lets one credential hold many sessions does so
+/// by its own policy. `None` for minted tokens or no such violation.
+pub fn shared_credential_note(plan: &Plan, kept: &[Violation]) -> Option<String> {
+    plan.auth.tokens.as_ref()?;
+    let shared: BTreeSet<&str> = kept
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Exclusivity)
+        .map(|v| crate::model::planned_jti(&v.jti))
+        .filter(|label| label.contains('#'))
+        .collect();
+    let first = shared.iter().next()?;
+    let more = shared.len() - 1;
+    let others = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "the exclusivity violations are on tokens of [auth] tokens ({first}{others}) that \
+         several connections presented (a source with fewer tokens than connections reuses \
+         them in turn): if the server lets one credential hold several sessions (a shared \
+         password or API key), that is its policy, judged with [oracles] exclusive = false"
+    ))
+}
+
 /// How many connections of the plan present a token under each key (`key_of` a token
 /// slot: the slot itself, or its subject's [`Plan::subject_slots`]).
 fn conns_per_key(plan: &Plan, key_of: impl Fn(u32) -> u32) -> BTreeMap<u32, usize> {

@@ -136,6 +136,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
         super::session::per_token_note(e.plan),
+        super::session::shared_credential_note(e.plan, e.kept),
         retried_note(e.reports),
         slow_reader_note(e.reports),
         closed_unaccepted_note(e.plan, e.reports),

@@ -2342,8 +2342,8 @@ async fn a_socket_io_server_read_without_its_framing_is_named() {
     let hint = outcome.results.summary.hint.unwrap_or_default();
     assert!(
         hint.starts_with(
-            "the server speaks Socket.IO (what it sent begins as Socket.IO's packets do): set \
-             [oracles] framing = \"socket.io\"; "
+            "the server speaks Socket.IO (what it sent, or the scenario's target and messages, \
+             are Socket.IO's): set [oracles] framing = \"socket.io\"; "
         ),
         "{hint}"
     );
@@ -2398,6 +2398,20 @@ async fn a_shared_credential_names_its_policy_beside_exclusivity() {
     assert!(
         hint.contains("tokens of [auth] tokens (list#1) that several connections presented")
             && hint.contains("judged with [oracles] exclusive = false"),
+        "{hint}"
+    );
+}
+
+/// A STOMP scenario without its framing against a broker that stays silent (a CONNECT
+/// without its NUL is no frame to it): the scenario's own messages name the framing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stomp_scenario_without_its_framing_is_named_by_its_messages() {
+    let text = stomp_head(TEST_SECRET).replace("framing = \"stomp\"\n", "");
+    let silent = Arc::new(|_: &str, _: &mut Conn| Some(Vec::new()));
+    let outcome = run_fake(silent, "stomp.toml", &text).await;
+    let hint = outcome.results.summary.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("the server speaks STOMP") && hint.contains("framing = \"stomp\""),
         "{hint}"
     );
 }

@@ -76,29 +76,49 @@ pub fn recognised(text: &str) -> Option<Framing> {
     (stomp.contains(&command) && text.contains('\n')).then_some(Framing::Stomp)
 }
 
-/// What to set when a run without a framing met a server that spoke one
-/// ([`recognised`]) in what it said (`texts`): `None` when the scenario names a framing
-/// or nothing said is recognised.
-pub fn unset_note<'t>(
-    spec: &OracleSpec,
-    texts: impl IntoIterator<Item = &'t str>,
-) -> Option<String> {
+/// The framing the first of `texts` (what a server said) is written in ([`recognised`]).
+pub fn recognised_in<'t>(texts: impl IntoIterator<Item = &'t str>) -> Option<Framing> {
+    texts.into_iter().find_map(recognised)
+}
+
+/// The framing a scenario was written for, by its shape, when the server's words tell
+/// nothing (a STOMP broker says nothing to a CONNECT without its NUL): a target at
+/// Socket.IO's path (`/socket.io/`), or a message (the first message, a send) with a STOMP
+/// command in `type` and a `headers` table.
+pub fn written_for<'v>(
+    target: &str,
+    messages: impl IntoIterator<Item = &'v serde_json::Value>,
+) -> Option<Framing> {
+    if target.contains("/socket.io/") {
+        return Some(Framing::SocketIo);
+    }
+    let stomp = ["CONNECT", "STOMP", "SUBSCRIBE", "SEND"];
+    messages
+        .into_iter()
+        .any(|m| {
+            m.get("type")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| stomp.contains(&t))
+                && m.get("headers").is_some_and(serde_json::Value::is_object)
+        })
+        .then_some(Framing::Stomp)
+}
+
+/// What to set when a run without a framing met a server that speaks `found` (told by
+/// [`recognised_in`] or [`written_for`]): `None` when the scenario names a framing or
+/// nothing was found.
+pub fn unset_note(spec: &OracleSpec, found: Option<Framing>) -> Option<String> {
     if !spec.framing.is_plain() {
         return None;
     }
-    let (framing, name) = texts.into_iter().find_map(|t| {
-        recognised(t).map(|f| match f {
-            Framing::SocketIo => (f, "Socket.IO"),
-            _ => (f, "STOMP"),
-        })
-    })?;
-    let value = match framing {
-        Framing::SocketIo => "socket.io",
-        _ => "stomp",
+    let (name, value) = match found? {
+        Framing::SocketIo => ("Socket.IO", "socket.io"),
+        Framing::Stomp => ("STOMP", "stomp"),
+        Framing::Plain => return None,
     };
     Some(format!(
-        "the server speaks {name} (what it sent begins as {name}'s packets do): set \
-         [oracles] framing = \"{value}\""
+        "the server speaks {name} (what it sent, or the scenario's target and messages, are \
+         {name}'s): set [oracles] framing = \"{value}\""
     ))
 }
 
@@ -187,7 +207,8 @@ mod tests {
             assert_eq!(recognised(other), None, "{other:?}");
         }
         let plain = OracleSpec::default();
-        let note = unset_note(&plain, ["hello", r#"0{"sid":"a"}"#]).unwrap_or_default();
+        let found = recognised_in(["hello", r#"0{"sid":"a"}"#]);
+        let note = unset_note(&plain, found).unwrap_or_default();
         assert!(
             note.contains("set [oracles] framing = \"socket.io\""),
             "{note}"
@@ -196,8 +217,17 @@ mod tests {
             framing: Framing::Stomp,
             ..OracleSpec::default()
         };
-        assert_eq!(unset_note(&named, ["CONNECTED\n\n\0"]), None);
-        assert_eq!(unset_note(&plain, [r#"{"type":"x"}"#]), None);
+        assert_eq!(unset_note(&named, recognised_in(["CONNECTED\n\n\0"])), None);
+        assert_eq!(unset_note(&plain, recognised_in([r#"{"type":"x"}"#])), None);
+        // By the scenario's shape.
+        let connect = serde_json::json!({"type": "CONNECT", "headers": {"login": "g"}});
+        assert_eq!(written_for("ws://h/ws", [&connect]), Some(Framing::Stomp));
+        assert_eq!(
+            written_for("ws://h/socket.io/?EIO=4&transport=websocket", []),
+            Some(Framing::SocketIo)
+        );
+        let plain_json = serde_json::json!({"type": "CONNECT", "user": "g"});
+        assert_eq!(written_for("ws://h/ws", [&plain_json]), None);
     }
 
     #[test]

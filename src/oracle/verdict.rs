@@ -163,7 +163,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         });
     }
     // Said first: a protocol the scenario does not read explains what follows.
-    if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports), j.hint.as_mut()) {
+    if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports, e.target), j.hint.as_mut()) {
         *hint = format!("{note}; {hint}");
     }
     j
@@ -171,7 +171,11 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
 
 /// A framing the scenario does not set, told by what the server said: the text it sent
 /// before closing an attempt, and the first record the oracles could not read.
-fn framing_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+fn framing_note(plan: &Plan, reports: &[ConnReport], target: &str) -> Option<String> {
+    use super::framing::{recognised_in, unset_note, written_for};
+    if !plan.oracles.framing.is_plain() {
+        return None;
+    }
     let texts = reports.iter().flat_map(|r| {
         [
             r.said_before_close.as_deref(),
@@ -180,7 +184,18 @@ fn framing_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         .into_iter()
         .flatten()
     });
-    super::framing::unset_note(&plan.oracles, texts)
+    let first_message = match &plan.auth.placement {
+        crate::model::Placement::FirstMessage { template } => Some(template),
+        _ => None,
+    };
+    let sends = plan.scripts.iter().flat_map(|script| {
+        crate::model::deep_steps(script).filter_map(|step| match step {
+            crate::model::Step::Send { template } => Some(template),
+            _ => None,
+        })
+    });
+    let shape = || written_for(target, first_message.into_iter().chain(sends));
+    unset_note(&plan.oracles, recognised_in(texts).or_else(shape))
 }
 
 /// The connections' counters added up.

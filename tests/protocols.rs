@@ -2078,14 +2078,10 @@ async fn a_socket_io_connect_error_for_every_token_is_auth_misconfigured() {
 
 // ---- STOMP 1.2: COMMAND, headers, body, NUL ----
 
+/// The framing's defaults at work: CONNECTED accepts, ERROR refuses.
 const STOMP: &str = r#"
 [oracles]
 framing = "stomp"
-accepted = { message = "CONNECTED" }
-reject = { message = "refused" }
-
-[oracles.kinds]
-refused = { type = "ERROR" }
 
 [[group]]
 name = "subscribers"

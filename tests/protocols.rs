@@ -2411,3 +2411,23 @@ async fn a_stomp_scenario_without_its_framing_is_named_by_its_messages() {
         "{hint}"
     );
 }
+
+/// No token travels (`placement = "none"`): the CONNECT the script sends carries the
+/// credentials, and a broker refusing every one is told apart from a token problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_the_script_sends_are_what_a_refusal_points_at() {
+    let text = "name = \"stomp\"\nseed = 3\nduration = \"20s\"\n[auth]\nplacement = \"none\"\n\
+                [oracles]\nframing = \"stomp\"\n[[group]]\nname = \"g\"\nusers = 2\nsteps = [\n  \
+                { send = { type = \"CONNECT\", headers = { \"accept-version\" = \"1.2\", Authorization = \"Bearer wrong\" } } },\n  \
+                { expect = \"CONNECTED\", within = \"2s\" },\n  { close = 1000 },\n]\n";
+    let outcome = run_fake(stomp_broker(false), "stomp.toml", text).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.starts_with("every connection was refused")
+            && hint.contains("check the credentials the script itself sends")
+            && !hint.contains("signing secret"),
+        "{hint}"
+    );
+}

@@ -640,7 +640,15 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     let reject = &e.plan.oracles.session.reject;
     if let Some(mut j) = unusable(reject, &t, e.target).or_else(|| misconfigured(&t, opaque)) {
         if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
-            if upgrade_carries_no_token(e.plan, &t) {
+            if matches!(e.plan.auth.placement, Placement::None) {
+                // No token travels: what was refused is what the script itself sends.
+                *hint = hint
+                    .replace(
+                        "every valid token was refused",
+                        "every connection was refused",
+                    )
+                    .replace(&auth_check(opaque), NO_TOKEN_CHECK);
+            } else if upgrade_carries_no_token(e.plan, &t) {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
             } else if let Some(note) = uncommon_placement_note(e.plan) {
                 hint.push_str(&note);
@@ -1196,6 +1204,11 @@ fn bad_tokens_shed(t: &Tally) -> Option<Judgement> {
 
 /// What an auth misconfiguration's hint tells a user to check: the tokens an `[auth]
 /// tokens` source (`opaque`: its kind) gives, or the signing material.
+/// What to check when no token travels (`placement = "none"`) and every connection was
+/// refused all the same.
+const NO_TOKEN_CHECK: &str = "no token travels (placement none), so check the credentials \
+     the script itself sends (a login and passcode in its first messages)";
+
 fn auth_check(opaque: Option<&str>) -> String {
     match opaque {
         Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),

@@ -2431,3 +2431,31 @@ async fn credentials_the_script_sends_are_what_a_refusal_points_at() {
         "{hint}"
     );
 }
+
+/// An uncorrelated expectation whose `where` every record of its kinds failed says what
+/// they held, not only that nothing came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_failed_a_where_are_named_when_nothing_passed() {
+    let text = socket_io_head(TEST_SECRET).replace(
+        r#"{ expect = "joined", within = "2s", where = { "/data/0" = "room-{{conn}}" } }"#,
+        r#"{ expect = "joined", within = "300ms", where = { "/data/0" = "lobby" } }"#,
+    );
+    assert!(text.contains("lobby"));
+    let (url, stop) = spawn(engine_greeting(), socket_io(false)).await;
+    let outcome = run_against("socketio.toml", &text, url).await;
+    stop.cancel();
+    let seen: Vec<String> = outcome
+        .results
+        .violations
+        .iter()
+        .filter(|v| v.expected.starts_with("joined"))
+        .map(|v| v.seen.clone())
+        .collect();
+    assert_eq!(seen.len(), 3, "{:#?}", outcome.results.violations);
+    for s in seen {
+        assert!(
+            s.starts_with("nothing (1 record of its kinds failed its where, the first joined with /data/0 = \"room-"),
+            "{s}"
+        );
+    }
+}

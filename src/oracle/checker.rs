@@ -173,6 +173,11 @@ struct Strays {
     /// value is someone else's, and not noted; one that carries the value written but as
     /// another JSON type is a type slip, [`Misread::WrongType`]).
     untested: Option<Misread>,
+    /// An uncorrelated expectation's: records of its pattern's kinds it let pass because a
+    /// `where` test read another value there (another member's broadcast, or the server's
+    /// own answer failing the test), and the first of them as `KIND with PATH = VALUE`.
+    where_failed: u64,
+    where_failed_first: Option<String>,
 }
 
 /// How many kinds of unclaimed records a connection tells apart
@@ -1892,15 +1897,34 @@ impl ConnChecker {
     fn note_untested<J: Tree>(&mut self, event: &str, msg: &J) {
         let captures = &self.captures;
         for p in &mut self.pending {
-            if p.absent || p.correlate.is_some() || p.checks().is_empty() {
-                continue;
-            }
-            if p.strays.as_ref().is_some_and(|s| s.untested.is_some()) || !in_pattern(p, event) {
+            if p.absent || p.correlate.is_some() || p.checks().is_empty() || !in_pattern(p, event) {
                 continue;
             }
             let Some(test) = first_failed(p, msg, captures) else {
                 continue;
             };
+            let other_value =
+                lookup(msg, &test.path).filter(|held| type_slip(test, *held, captures).is_none());
+            if let Some(held) = other_value {
+                // Another value: someone else's record, or the answer failing its test.
+                let first = p
+                    .strays
+                    .as_ref()
+                    .is_none_or(|s| s.where_failed_first.is_none())
+                    .then(|| {
+                        let value = excerpt(&held.to_value().to_string(), NO_ID_BYTES);
+                        format!("{event} with {} = {value}", test.path)
+                    });
+                let strays = p.strays.get_or_insert_with(Box::default);
+                strays.where_failed += 1;
+                if first.is_some() {
+                    strays.where_failed_first = first;
+                }
+                continue;
+            }
+            if p.strays.as_ref().is_some_and(|s| s.untested.is_some()) {
+                continue;
+            }
             let kinds = || p.state.required_events().map(str::to_string).collect();
             let untested = match lookup(msg, &test.path) {
                 None => Misread::NoCheckedField {
@@ -2881,6 +2905,15 @@ fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
             if n == 1 { "" } else { "s" },
             strays.kinds.join(", ")
         );
+    }
+    if let (Some(strays), None, 0) = (p.strays.as_deref(), &p.correlate, p.seen_count) {
+        if let (n @ 1.., Some(first)) = (strays.where_failed, &strays.where_failed_first) {
+            let _ = write!(
+                text,
+                " ({n} record{} of its kinds failed its where, the first {first})",
+                if n == 1 { "" } else { "s" }
+            );
+        }
     }
     if let (Some(strays), Some((field, _))) = (p.strays.as_deref(), &p.correlate) {
         if strays.fieldless > 0 {

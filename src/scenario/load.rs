@@ -446,6 +446,15 @@ fn socket_io_send_problem(template: &serde_json::Value) -> Option<String> {
                 .into(),
         );
     }
+    if let Some(other) = map
+        .keys()
+        .find(|k| !["type", "data", "id", "nsp"].contains(&k.as_str()))
+    {
+        return Some(format!(
+            "a Socket.IO send table takes type, data, id and nsp; {other:?} would not go out \
+             (an event's arguments go in data)"
+        ));
+    }
     let id_ok = match map.get("id") {
         None | Some(Value::Null) => true,
         Some(Value::Number(n)) => n.is_u64(),

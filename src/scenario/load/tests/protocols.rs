@@ -535,6 +535,10 @@ fn framed_sends_must_be_packets_the_framing_writes() {
         &group("socket.io", "[1, 2]"),
         "a send is an array [\"event\", args…]",
     );
+    assert_problem(
+        &group("socket.io", r#"{ type = "say", text = "hi" }"#),
+        "a Socket.IO send table takes type, data, id and nsp; \"text\" would not go out",
+    );
     load(&group(
         "stomp",
         r#"{ type = "SEND", headers = { destination = "/q" } }"#,

@@ -423,6 +423,14 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
             }
         }
     }
+    if let (Framing::Stomp, crate::model::Placement::FirstMessage { template }) =
+        (framing, &scenario.auth.placement)
+    {
+        if let Some(why) = stomp_send_problem(template) {
+            let span = f.get("auth").map_or(0..0, Node::span);
+            cx.report(span, format!("auth.placement.first_message: {why}"));
+        }
+    }
 }
 
 /// What makes `template` no Socket.IO packet a `send` can write.
@@ -476,15 +484,35 @@ fn socket_io_send_problem(template: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// What makes `template` no STOMP frame a `send` can write.
+/// What makes `template` no STOMP frame a `send` can write, or a CONNECT that promises
+/// the broker heart-beats (`heart-beat: cx,cy` with cx > 0): stampede sends none, and the
+/// broker would end the connection for their absence, a close no server is to blame for.
 fn stomp_send_problem(template: &serde_json::Value) -> Option<String> {
     let ok = template
         .as_object()
         .is_some_and(|m| m.get("type").is_some_and(serde_json::Value::is_string));
-    (!ok).then(|| {
-        "with framing = \"stomp\" a send is a table with the command in `type` (and \
-         `headers`, `body`)"
-            .to_string()
+    if !ok {
+        return Some(
+            "with framing = \"stomp\" a send is a table with the command in `type` (and \
+             `headers`, `body`)"
+                .into(),
+        );
+    }
+    let command = template.get("type").and_then(serde_json::Value::as_str);
+    let beats = template
+        .pointer("/headers/heart-beat")
+        .and_then(serde_json::Value::as_str)?;
+    let promised = beats
+        .split(',')
+        .next()
+        .and_then(|cx| cx.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    (matches!(command, Some("CONNECT" | "STOMP")) && promised > 0).then(|| {
+        format!(
+            "heart-beat = {beats:?} promises the broker a heart-beat every {promised} ms, \
+             which stampede does not send (the broker would close the connection): ask for \
+             none from the client, heart-beat = \"0,N\" (the broker's own are read and skipped)"
+        )
     })
 }
 

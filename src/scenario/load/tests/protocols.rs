@@ -547,6 +547,26 @@ fn framed_sends_must_be_packets_the_framing_writes() {
         &group("stomp", r#"["SEND"]"#),
         "with framing = \"stomp\" a send is a table with the command in `type`",
     );
+    // A CONNECT may not promise heart-beats stampede does not send; asking for the
+    // broker's is fine.
+    assert_problem(
+        &group(
+            "stomp",
+            r#"{ type = "CONNECT", headers = { "heart-beat" = "10000,10000" } }"#,
+        ),
+        "heart-beat = \"10000,10000\" promises the broker a heart-beat every 10000 ms",
+    );
+    load(&group(
+        "stomp",
+        r#"{ type = "CONNECT", headers = { "heart-beat" = "0,10000" } }"#,
+    ));
+    let first_message = "name = \"t\"\nduration = \"1s\"\n[auth]\nplacement = { first_message = \
+         { type = \"CONNECT\", headers = { \"heart-beat\" = \"5000,0\", passcode = \"{{token}}\" } } }\n\
+         [oracles]\nframing = \"stomp\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
+    assert_problem(
+        first_message,
+        "auth.placement.first_message: heart-beat = \"5000,0\" promises the broker",
+    );
 }
 
 #[test]

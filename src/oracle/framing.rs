@@ -1,5 +1,5 @@
 //! How text frames carry records (`[oracles] framing`): as they are, or in a protocol's
-//! own packets ([`socketio`](super::socketio), [`stomp`](super::stomp)), read into JSON
+//! own packets ([`socketio`], [`stomp`]), read into JSON
 //! records the oracles judge like any other and written from them; and fields that hold
 //! JSON as text (`[oracles] embedded_json`, Pusher's `data`), read as that JSON.
 

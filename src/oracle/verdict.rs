@@ -638,17 +638,15 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     let reject = &e.plan.oracles.session.reject;
-    if let Some(mut j) = unusable(reject, &t, e.target).or_else(|| misconfigured(&t, opaque)) {
-        if let (Verdict::AuthMisconfigured, Some(hint)) = (j.verdict, j.hint.as_mut()) {
-            if matches!(e.plan.auth.placement, Placement::None) {
-                // No token travels: what was refused is what the script itself sends.
-                *hint = hint
-                    .replace(
-                        "every valid token was refused",
-                        "every connection was refused",
-                    )
-                    .replace(&auth_check(opaque), NO_TOKEN_CHECK);
-            } else if upgrade_carries_no_token(e.plan, &t) {
+    let no_token = matches!(e.plan.auth.placement, Placement::None);
+    if let Some(mut j) =
+        unusable(reject, &t, e.target).or_else(|| misconfigured(&t, opaque, no_token))
+    {
+        // With no token on the wire, `misconfigured` already points at the script's sends.
+        if let (Verdict::AuthMisconfigured, Some(hint), false) =
+            (j.verdict, j.hint.as_mut(), no_token)
+        {
+            if upgrade_carries_no_token(e.plan, &t) {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
             } else if let Some(note) = uncommon_placement_note(e.plan) {
                 hint.push_str(&note);
@@ -1708,7 +1706,7 @@ fn uncommon_placement_note(plan: &Plan) -> Option<String> {
 /// catalogue's oversized token, which a server with a wrong secret gives all the same, is
 /// a clean refusal: [`Cause::is_too_large`]). `opaque`: the
 /// kind of `[auth] tokens` source the valid tokens came from, when not minted.
-fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
+fn misconfigured(t: &Tally, opaque: Option<&str>, no_token: bool) -> Option<Judgement> {
     let refused: u64 = t.valid_refused.values().sum();
     let failed_otherwise =
         (t.judged - t.accepted - t.clean_refusals).saturating_sub(t.forged_failed);
@@ -1736,11 +1734,17 @@ fn misconfigured(t: &Tally, opaque: Option<&str>) -> Option<Judgement> {
             )),
         });
     }
-    let check = auth_check(opaque);
+    // With no token on the wire (`placement = "none"`), what was refused is the
+    // credentials the script itself sends.
+    let (refused_what, check) = if no_token {
+        ("every connection", NO_TOKEN_CHECK.to_string())
+    } else {
+        ("every valid token", auth_check(opaque))
+    };
     Some(Judgement {
         verdict: Verdict::AuthMisconfigured,
         hint: Some(format!(
-            "every valid token was refused ({}): {check}",
+            "{refused_what} was refused ({}): {check}",
             top_causes(&t.valid_refused)
         )),
     })

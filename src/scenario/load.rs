@@ -372,22 +372,36 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
 /// end mid-script for the client's own limit. Reported at the group, naming its send.
 fn sends_fit(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
     let limit = scenario.limits.max_message_bytes;
+    for_each_send(cx, f, scenario, |step| {
+        let bytes = match step {
+            Step::Send { template } => template.to_string().len(),
+            Step::SendText { template } => template.len(),
+            _ => return None,
+        };
+        (bytes > limit).then(|| {
+            format!(
+                "{bytes} bytes as written, more than [limits] max_message_bytes = {limit}, \
+                 which bounds what one write holds: raise it to at least {bytes}"
+            )
+        })
+    });
+}
+
+/// Reports, at the group, what `problem` finds in each `send` or `send_text` of every
+/// group, naming the group and the send (counted from 1, both kinds together).
+fn for_each_send(
+    cx: &mut Ctx<'_>,
+    f: &Fields<'_, '_>,
+    scenario: &Scenario,
+    problem: impl Fn(&Step) -> Option<String>,
+) {
     let span = f.get("group").map_or(0..0, Node::span);
     for group in &scenario.groups {
-        let sends = crate::model::deep_steps(&group.steps).filter_map(|step| match step {
-            Step::Send { template } => Some(template.to_string().len()),
-            Step::SendText { template } => Some(template.len()),
-            _ => None,
-        });
-        for (n, bytes) in sends.enumerate() {
-            if bytes > limit {
-                let message = format!(
-                    "group {:?}, send {}: {bytes} bytes as written, more than [limits] \
-                     max_message_bytes = {limit}, which bounds what one write holds: raise it \
-                     to at least {bytes}",
-                    group.name,
-                    n + 1
-                );
+        let sends = crate::model::deep_steps(&group.steps)
+            .filter(|step| matches!(step, Step::Send { .. } | Step::SendText { .. }));
+        for (n, step) in sends.enumerate() {
+            if let Some(why) = problem(step) {
+                let message = format!("group {:?}, send {}: {why}", group.name, n + 1);
                 cx.report(span.clone(), message);
             }
         }
@@ -405,24 +419,16 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
     if framing.is_plain() {
         return;
     }
-    let span = f.get("group").map_or(0..0, Node::span);
-    for group in &scenario.groups {
-        let sends = crate::model::deep_steps(&group.steps).filter_map(|step| match step {
-            Step::Send { template } => Some(template),
-            _ => None,
-        });
-        for (n, template) in sends.enumerate() {
-            let why = match framing {
-                Framing::SocketIo => socket_io_send_problem(template),
-                Framing::Stomp => stomp_send_problem(template),
-                Framing::Plain => None,
-            };
-            if let Some(why) = why {
-                let at = format!("group {:?}, send {}", group.name, n + 1);
-                cx.report(span.clone(), format!("{at}: {why}"));
-            }
+    for_each_send(cx, f, scenario, |step| {
+        let Step::Send { template } = step else {
+            return None;
+        };
+        match framing {
+            Framing::SocketIo => socket_io_send_problem(template),
+            Framing::Stomp => stomp_send_problem(template),
+            Framing::Plain => None,
         }
-    }
+    });
     if let (Framing::Stomp, crate::model::Placement::FirstMessage { template }) =
         (framing, &scenario.auth.placement)
     {

@@ -34,7 +34,7 @@ fn plain(layout: &Layout) -> bool {
 const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Hands the calling thread's free pages back to the system (mimalloc's `mi_collect`), at
-/// most once per [`COLLECT_EVERY`] on each thread. For a runtime worker about to park
+/// most once per `COLLECT_EVERY` on each thread. For a runtime worker about to park
 /// (tokio's `on_thread_park`): a block one worker allocated and another freed waits for its
 /// owner to allocate again before its page can go back, and a worker whose connections sat
 /// idle after a burst of handshakes never does; its pages kept an idle connection's

@@ -50,7 +50,7 @@ pub const VERSION: &str = concat!(
 pub const MAX_THREADS: usize = 1024;
 
 /// The thread count `STAMPEDE_THREADS` asks for: `Ok(None)` when unset or empty, an error
-/// naming the variable when it holds anything but a count [`parse_threads`] takes. Read
+/// naming the variable when it holds anything but a count `parse_threads` takes. Read
 /// apart from the command line so that a bad value does not stop the commands that drive
 /// no connections (`validate`, `plan`, ...): the caller warns and uses the default.
 pub fn threads_in_env(value: Option<&str>) -> Result<Option<std::num::NonZeroUsize>, String> {
@@ -189,6 +189,8 @@ pub struct RunArgs {
     /// Hard stop, e.g. 30s (greater than zero); overrides the scenario's.
     #[arg(long, value_parser = parse_run_duration)]
     pub duration: Option<Duration>,
+    // `<…>` is the help text's placeholder, not HTML.
+    #[allow(rustdoc::invalid_html_tags)]
     /// Base folder for results (each run goes to OUT/<scenario>/<UTC start time>/).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
@@ -248,6 +250,7 @@ pub struct MergeArgs {
     /// a run, or any runs to pool.
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
+    #[allow(rustdoc::invalid_html_tags)]
     /// Where the merged result goes [default: results/<scenario>/<timestamp>-merged].
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,

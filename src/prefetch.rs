@@ -39,7 +39,7 @@ impl Warm {
         self.push(start, (end as *const B as usize).saturating_sub(start));
     }
 
-    /// Adds the head of `items` (at most [`MOST_PER_SPAN`] bytes).
+    /// Adds the head of `items` (at most `MOST_PER_SPAN` bytes).
     pub fn slice<T>(&mut self, items: &[T]) {
         let len = std::mem::size_of_val(items).min(MOST_PER_SPAN);
         if len > 0 {

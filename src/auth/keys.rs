@@ -102,7 +102,7 @@ impl Keys {
     }
 
     /// Also shows the HMAC secret (HS* only), and its percent-encoded form, as
-    /// [`SECRET_SHOWN`] wherever `hidden` hides values: a server that echoes the secret it
+    /// `SECRET_SHOWN` wherever `hidden` hides values: a server that echoes the secret it
     /// verifies with (a debug page, an error naming its key) must not have it printed or
     /// written. The public development secret is no secret and stays as it is.
     pub fn hide_secret(&self, hidden: &mut EnvValues) {

@@ -34,8 +34,8 @@ const WINDOW: usize = 16;
 /// piece from anywhere inside it is found once it is `WINDOW + STRIDE - 1` bytes long.
 const STRIDE: usize = 8;
 
-/// Redacts every token a run minted or read (see [`Index`]) and every value from the
-/// environment the scenario names. Made cheaply: its [`Index`] of the tokens is built the
+/// Redacts every token a run minted or read (see `Index`) and every value from the
+/// environment the scenario names. Made cheaply: its `Index` of the tokens is built the
 /// first time a text is redacted, so a run with nothing to redact (most clean runs) never
 /// builds it, and no run builds it before its load starts (~350,000 instructions per JWT,
 /// callgrind over `benches/echo.rs` at 1,000 connections).

@@ -442,7 +442,7 @@ impl Unjudged {
     }
 
     /// [`Unjudged::of`] under the policy rule `excuse`: a run whose every violation the
-    /// rule excuses ([`excused_refusals`]) is judged by it, not unjudged.
+    /// rule excuses (`excused_refusals`) is judged by it, not unjudged.
     pub fn of_excusing(
         outcome: &RunOutcome,
         cut_by_us: bool,
@@ -963,7 +963,7 @@ pub struct HuntOutcome {
     /// the first, for the report. Zero without an excuse.
     pub excused: u64,
     pub first_excused: Option<Violation>,
-    /// Violations the hunt set aside as slowness, not a race ([`slow_of`]): answers that
+    /// Violations the hunt set aside as slowness, not a race (`slow_of`): answers that
     /// came whole after their `within` ran out.
     pub late: u64,
     /// Every round's counters added up: what came after the connections' last sends no

@@ -67,7 +67,7 @@ pub struct ShrinkOutcome {
     pub repro: Repro,
     /// The smallest candidate's size and rate when, measured again at the end, it did not
     /// reproduce (a race that shows at that size only sometimes), or reproduced at a rate
-    /// significantly below half the original's ([`drifted`]): then `repro` and `after` are
+    /// significantly below half the original's (`drifted`): then `repro` and `after` are
     /// the original's, and no smaller repro is claimed ([`ShrinkOutcome::confirmed`]).
     pub unconfirmed: Option<(usize, Rate)>,
 }
@@ -77,7 +77,7 @@ impl ShrinkOutcome {
     /// `original` repro unchanged, with the candidate's figures in
     /// [`ShrinkOutcome::unconfirmed`]. It fails when its rate after is 0 of N (or it was
     /// not measured at all), and when that rate is significantly below half the original's
-    /// ([`drifted`]): the search kept candidates on one small measure each, and a chain of
+    /// (`drifted`): the search kept candidates on one small measure each, and a chain of
     /// lucky ones can end at a rarer repro than the threshold allows (10/10 shrunk to one
     /// that reproduced 2/10 after). A minimal repro that failed its own check would send
     /// its user chasing a race it does not show, with the original's evidence naming

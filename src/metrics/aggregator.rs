@@ -15,8 +15,8 @@ const BATCH: usize = 256;
 type Batch = Vec<Sample>;
 
 /// A connection's local sample store. Hands its samples to the aggregator when it holds
-/// [`BATCH`] of them, or when its oldest is older than an interval, so a long soak costs a
-/// connection at most [`BATCH`] samples of memory and an interval's samples reach the
+/// `BATCH` of them, or when its oldest is older than an interval, so a long soak costs a
+/// connection at most `BATCH` samples of memory and an interval's samples reach the
 /// aggregator while that interval is still open. Each sample is stamped when it is recorded.
 pub struct SampleBuffer {
     samples: Batch,
@@ -48,7 +48,7 @@ impl SampleBuffer {
     /// [`Self::record_at`] without waiting: keeps the sample and says whether the buffer is
     /// due to be handed over ([`Self::flush`]). For a caller filing several samples at
     /// once (a turn's three), which then hands them over once; it may hold a few more
-    /// than [`BATCH`] meanwhile.
+    /// than `BATCH` meanwhile.
     pub fn add(&mut self, phases: impl Into<Phases>, value: Duration, at: Instant) -> bool {
         self.add_sample(Sample::new(phases, value, at))
     }

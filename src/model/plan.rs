@@ -636,7 +636,7 @@ impl Plan {
     }
 
     /// The values of every environment variable the plan's texts and `url` (the target as
-    /// written) name, each to be shown as its `${NAME}` ([`EnvValues`]): what a server
+    /// written) name, each to be shown as its `${NAME}` (`EnvValues`): what a server
     /// echoes of them (an API key in a 401 body) must not reach the output.
     pub fn env_values(
         &self,

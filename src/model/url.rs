@@ -198,7 +198,7 @@ pub fn host_port(url: &str) -> Option<String> {
 
 /// The placeholders a target URL's path and query may hold (and `{{feed.COLUMN}}`, as
 /// in upgrade headers): each connection dials the URL with them filled, its values
-/// percent-encoded ([`percent_encoded`]), so `ws://host/ocpp/CP{{user}}` is
+/// percent-encoded (`percent_encoded`), so `ws://host/ocpp/CP{{user}}` is
 /// `/ocpp/CP0`, `/ocpp/CP1`, … on the wire. The host and port take none: they are
 /// resolved once for the whole run.
 pub const TARGET_PLACEHOLDERS: &[&str] = &["user", "conn", "group", "sub"];

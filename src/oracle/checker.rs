@@ -609,7 +609,7 @@ impl ConnChecker {
 
     /// The server accepted the connection's current attempt, its token a valid one: from
     /// now on an error event that says the connection is not authenticated
-    /// ([`says_unauthenticated`]) answers no request as an allowed error does; it is the
+    /// (`says_unauthenticated`) answers no request as an allowed error does; it is the
     /// server contradicting its own acceptance (an ack sent before the session was
     /// ready: race pattern P7), a completeness violation.
     pub fn authenticated(&mut self) {
@@ -1260,7 +1260,7 @@ impl ConnChecker {
     ///
     /// `actions[step]` is the step in progress (the engine passes a window of the script
     /// around it); `place` says where that is in the script, for the message. `detail` and
-    /// `close_code` as for [`Checker::end_stream`].
+    /// `close_code` as for `Checker::end_stream`.
     pub fn server_ended(
         &mut self,
         actions: &[Action],

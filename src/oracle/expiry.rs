@@ -14,7 +14,7 @@ use std::time::Duration;
 /// The note on the attempts the server closed or refused after their token expired,
 /// with the `ttl` and the least time the scripts take, and what to change: "the server
 /// closed 2 connections and refused 2 reconnects after their token expired (ttl 2s,
-/// scripts run at least 3s): raise [auth] ttl or shorten the script; …". `None` when it
+/// scripts run at least 3s): raise \[auth\] ttl or shorten the script; …". `None` when it
 /// ended none so.
 pub fn note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let (mut closed, mut refused, mut reconnects) = (0u64, 0u64, 0u64);

@@ -65,8 +65,8 @@ pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 }
 
 /// The note on mid-script server closes that read as an idle timeout the scenario does
-/// not declare: most of them ([`MOST`]) came with no answer owed, after about the same
-/// idle time ([`SPREAD`]) of at least [`MIN_SUGGESTED`]; the hint then says how to
+/// not declare: most of them (`MOST`) came with no answer owed, after about the same
+/// idle time (`SPREAD`) of at least `MIN_SUGGESTED`; the hint then says how to
 /// declare it. With `idle_timeout` declared, the note names the idle closes that came
 /// sooner than it (they stay findings). `None` otherwise.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {

@@ -796,7 +796,7 @@ pub struct Coverage {
     pub shared_tokens: usize,
     pub overlapping_tokens: usize,
     /// Overlapping tokens whose attempts could show whether the server served two at once
-    /// (see [`could_witness`]). Absent from result files written before it: 0.
+    /// (see `could_witness`). Absent from result files written before it: 0.
     #[serde(default)]
     pub witnessable_tokens: usize,
     /// Shared tokens whose handshakes overlapped only with attempts the server shed: the

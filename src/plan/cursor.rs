@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The site of a connection's start jitter (step paths hash elsewhere, see [`site`]).
+/// The site of a connection's start jitter (step paths hash elsewhere, see `site`).
 pub const JITTER_SITE: u64 = u64::MAX;
 
 /// The random stream of one draw site: ChaCha8 keyed by (seed, connection, site), stream
@@ -174,7 +174,7 @@ pub enum Next {
     Expect(ExpectPlan),
 }
 
-/// A script's `send` templates compiled for one run ([`Compiled`]), found by the address
+/// A script's `send` templates compiled for one run (`Compiled`), found by the address
 /// of the template in the plan they were compiled from: a cursor given them must walk that
 /// same plan (a template not found takes the general path).
 #[derive(Debug, Default)]

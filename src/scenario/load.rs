@@ -102,7 +102,7 @@ pub enum ScenarioError {
         path: String,
         source: std::io::Error,
     },
-    /// Every problem, in file order; the message lists the first [`PROBLEMS_SHOWN`] and
+    /// Every problem, in file order; the message lists the first `PROBLEMS_SHOWN` and
     /// counts the rest.
     #[error("{}", problems_text(problems))]
     Invalid { problems: Vec<Problem> },

@@ -1,4 +1,4 @@
-//! Scenario files: TOML in, a validated [`Scenario`] out.
+//! Scenario files: TOML in, a validated `Scenario` out.
 //!
 //! `load` walks a spanned TOML tree once, checking shape (unknown fields, wrong types) and
 //! meaning (durations, distributions, templates, empty groups) as it goes. Every problem is

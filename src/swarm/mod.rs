@@ -45,7 +45,7 @@ pub struct SwarmOutput {
     /// The plan's duration ran out before every connection finished.
     pub hit_duration: bool,
     /// The run stopped early because the target refused every TCP connection of its
-    /// first attempts ([`unreachable::FailFast`]): how many were refused then.
+    /// first attempts (`unreachable::FailFast`): how many were refused then.
     pub unreachable: Option<u64>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
@@ -59,7 +59,7 @@ pub struct SwarmOutput {
     /// by the phase's bound ([`PROBE_TAIL`] after the planned duration) or by Ctrl-C are
     /// here too, unanswered, with `Cause::Interrupted`.
     pub probes: Vec<Probe>,
-    /// When this process itself did not run during the load ([`ClientStalls`]).
+    /// When this process itself did not run during the load (`ClientStalls`).
     pub stalls: crate::model::ClientStalls,
 }
 

@@ -1,6 +1,7 @@
 //! The verdict, table-driven: each row is how every attempt of a small plan ended, the
 //! violations and the stop reason, and the verdict (and a phrase of its hint) it must give.
 
+use super::misreading::*;
 use super::*;
 use crate::model::{Attempt, Forge};
 

@@ -24,7 +24,7 @@ pub(super) fn sends_without_expect(script: &[Step]) -> Vec<String> {
         .collect()
 }
 
-/// [`sends_without_expect`] as the places a running connection's cursor reports
+/// `sends_without_expect` as the places a running connection's cursor reports
 /// ([`StepPlace`]): what it checks its sends against, to count what came after them.
 pub fn unjudged_places(script: &[Step]) -> Vec<StepPlace> {
     unjudged_paths(script)
@@ -80,7 +80,7 @@ fn expects(step: &Step) -> bool {
 }
 
 /// The note of a clean run (or a hunt that found nothing) whose scripts send messages no
-/// `expect` follows, naming the first [`NAMED`] as `` `group` step 2.1 ``; `None` when every
+/// `expect` follows, naming the first `NAMED` as `` `group` step 2.1 ``; `None` when every
 /// send is followed by one.
 pub fn unjudged_note(plan: &Plan) -> Option<String> {
     let groups = plan.scripts.iter().enumerate().map(|(group, script)| {

@@ -1,0 +1,1042 @@
+//! Violations that are the script misreading the server, not a race: an `expect` waiting
+//! for a kind, a value or a field the server spells or places otherwise, answers that
+//! were all the server's error event, a capture never found, a typo in a kind.
+
+use super::went_away::{close_reason, only_unmet};
+use super::*;
+
+/// The server answered every request of every valid-token connection with its error
+/// event (`[oracles] error_event`) and met not one: the connections got through the
+/// upgrade (and maybe its greeting: an ack, a welcome), but the target turned each request
+/// away in band. Its closes say why: all with an auth code (1008, 4401, 4403) is a
+/// misconfigured secret or token; anything else, a script or target that does not fit.
+/// Never clean: nothing the script is for was exercised. What the handshake met does not
+/// count ([`greeting_kinds`]); a scenario that expects the error event in some `expect`
+/// declares errors as answers, and is judged as usual. Connections with bad tokens (the
+/// catalogue's) are left out: an error is their right answer.
+pub(super) fn answered_only_errors(
+    plan: &Plan,
+    reports: &[ConnReport],
+    opaque: Option<&str>,
+) -> Option<Judgement> {
+    if expects_errors(plan) {
+        return None;
+    }
+    let kinds = AnswerKinds::of(plan);
+    // A request of its own that went unanswered (neither met nor errored, not late) on a
+    // valid connection: the server dropped some requests and refused others, a loss.
+    let dropped = reports
+        .iter()
+        .filter(|r| valid_token(plan, r.token))
+        .flat_map(|r| &r.violations)
+        .any(|v| {
+            v.oracle == OracleKind::Completeness && v.correlation.is_some() && v.late_ms.is_none()
+        });
+    if dropped {
+        return None;
+    }
+    let (mut errored, mut met, mut answered) = (0u64, 0u64, 0u64);
+    let mut first_error: Option<&str> = None;
+    let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
+    for r in reports {
+        if !valid_token(plan, r.token) {
+            continue;
+        }
+        errored += r.counters.expect.expectations_errored;
+        met += r.counters.expect.expectations_met;
+        answered += answered_past(r, &kinds);
+        first_error = first_error.or(r.first_error.as_deref());
+        for a in &r.attempts {
+            if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
+                *closes.entry(c.clone()).or_default() += 1;
+            }
+        }
+    }
+    // What arrived of the kinds that answer requests says whether one was served; with
+    // no greeting and no such kind (a script whose sends only an `expect_none` follows:
+    // a met one brought nothing), any expectation met does.
+    let only_absences = kinds.greeting.is_empty() && kinds.answers.is_empty();
+    if errored == 0 || answered > 0 || (only_absences && met > 0) {
+        return None;
+    }
+    let past = if kinds.greeting.is_empty() {
+        String::new()
+    } else {
+        " past the handshake".to_string()
+    };
+    let quoted = first_error.map_or(String::new(), |e| format!(", the first: {e}"));
+    let answered = format!(
+        "the server answered every request with its error event ({errored} errored, none met{past}{quoted})"
+    );
+    let reject = &plan.oracles.session.reject;
+    if !closes.is_empty() && closes.keys().all(|c| is_auth_refusal(reject, c)) {
+        let check = auth_check(opaque);
+        return Some(Judgement {
+            verdict: Verdict::AuthMisconfigured,
+            hint: Some(format!(
+                "{answered} and closed every connection with an auth code ({}): {check}",
+                top_causes(&closes)
+            )),
+        });
+    }
+    let closed = if closes.is_empty() {
+        String::new()
+    } else {
+        format!(", then closed ({})", top_causes(&closes))
+    };
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "{answered}{closed}: nothing the script is for was exercised; the script, its \
+             tokens or the target do not fit this server (if that error is an answer the \
+             script expects, name it in an `expect`, with another `[oracles] error_event`)"
+        )),
+    })
+}
+
+/// The kinds of expected records that say a request was served: those the correlated
+/// `expect`s answering each stretch of sends name, or the first `expect` after it
+/// ([`answer_kinds`]), less the greeting's
+/// ([`greeting_kinds`]); when no `expect` follows a send, every kind past the greeting.
+/// A keepalive or a broadcast a later step expects arrives whether or not the server
+/// served the request.
+pub(super) struct AnswerKinds<'p> {
+    greeting: std::collections::BTreeSet<&'p str>,
+    answers: std::collections::BTreeSet<&'p str>,
+}
+
+impl<'p> AnswerKinds<'p> {
+    fn of(plan: &'p Plan) -> Self {
+        let greeting = greeting_kinds(plan);
+        let mut answers = std::collections::BTreeSet::new();
+        for script in &plan.scripts {
+            let mut stretch = None;
+            answer_kinds(script, &mut stretch, &mut answers);
+            answers_of(stretch.unwrap_or_default(), &mut answers);
+        }
+        answers.retain(|k| !greeting.contains(k));
+        AnswerKinds { greeting, answers }
+    }
+
+    fn is_answer(&self, kind: &str) -> bool {
+        match self.answers.is_empty() {
+            true => !self.greeting.contains(kind),
+            false => self.answers.contains(kind),
+        }
+    }
+}
+
+/// The records that arrived on `r` of the kinds that answer requests ([`AnswerKinds`]):
+/// what its requests got back.
+pub(super) fn answered_past(r: &ConnReport, kinds: &AnswerKinds<'_>) -> u64 {
+    r.counters
+        .expect
+        .events
+        .iter()
+        .filter(|(kind, _)| kinds.is_answer(kind))
+        .map(|(_, tally)| tally.arrived)
+        .sum()
+}
+
+/// Adds to `kinds` the kinds that answer each stretch of sends in `steps`: those its
+/// correlated `expect`s name, or, when none is correlated, those of the first `expect`
+/// after it (a keepalive expected among correlated answers answers no request).
+/// `stretch`: the expectations met since the latest send, `None` before the first; a
+/// loop's body is walked twice, for a send at its end answered at its start.
+pub(super) fn answer_kinds<'a>(
+    steps: &'a [Step],
+    stretch: &mut Option<Vec<&'a crate::model::Expect>>,
+    kinds: &mut std::collections::BTreeSet<&'a str>,
+) {
+    for step in steps {
+        match step {
+            Step::Expect(e) if !e.absent => {
+                if let Some(answers) = stretch.as_mut() {
+                    answers.push(e);
+                }
+            }
+            Step::Repeat { steps, .. } => {
+                answer_kinds(steps, stretch, kinds);
+                answer_kinds(steps, stretch, kinds);
+            }
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => {
+                if stretch.as_ref().is_some_and(|a| !a.is_empty()) {
+                    answers_of(stretch.take().unwrap_or_default(), kinds);
+                }
+                stretch.get_or_insert_with(Vec::new);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The kinds of a stretch's answers ([`answer_kinds`]) into `kinds`.
+pub(super) fn answers_of<'a>(
+    answers: Vec<&'a crate::model::Expect>,
+    kinds: &mut std::collections::BTreeSet<&'a str>,
+) {
+    let correlated: Vec<&crate::model::Expect> = answers
+        .iter()
+        .copied()
+        .filter(|e| e.correlate.is_some())
+        .collect();
+    let named = match correlated.is_empty() {
+        true => answers.into_iter().take(1).collect(),
+        false => correlated,
+    };
+    for e in named {
+        kinds.extend(e.pattern.iter().map(|i| i.event.as_str()));
+    }
+}
+
+/// The kinds a connection's greeting brings: the acceptance message (`[oracles] accepted
+/// = { message = ... }`) and what each script expects before its first send. Met, they
+/// say the handshake worked, not that any request was served.
+pub(super) fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
+    let mut kinds = std::collections::BTreeSet::new();
+    if let AcceptRule::Message { event } = &plan.oracles.session.accepted {
+        kinds.insert(event.as_str());
+    }
+    for script in &plan.scripts {
+        kinds.extend(unanswered::script_greeting(script).kinds);
+    }
+    kinds
+}
+
+/// Whether some `expect` of the scenario names its error event: errors are answers it
+/// expects.
+pub(super) fn expects_errors(plan: &Plan) -> bool {
+    let error = plan.oracles.error_event.as_str();
+    let names = |step: &Step| match step {
+        Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == error),
+        _ => false,
+    };
+    plan.scripts
+        .iter()
+        .any(|s| crate::model::deep_steps(s).any(names))
+}
+
+/// The server answered, yet not one record had a kind the scenario could read (none was
+/// JSON, or none carried `type_field` or passed an `[oracles.kinds]` rule), and every
+/// violation is an unmet expectation: those are the scenario failing to read the protocol
+/// (SignalR's records without `[oracles] record_separator`, a binary protocol, kinds in
+/// another field), not the server failing it. A run with any record of a kind, or with a
+/// violation of another oracle (a token served twice is a finding whatever the records
+/// say), is judged as usual. `type_field` is the scenario's, for the hint.
+pub(super) fn unreadable(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    type_field: &str,
+    redactor: &Redactor,
+) -> Option<Judgement> {
+    let (json, kindless, text, binary) = records_read(reports);
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    let answered = json + text + binary > 0;
+    // A Close or a refusal is an answer too (a server's policy for what the script did,
+    // e.g. 4401 for a request before its ack): only total silence is unreadable.
+    let closed_by_server = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| a.outcome == Outcome::Rejected || matches!(a.cause, Some(Cause::ServerClose(_))));
+    if !answered && !closed_by_server && unmet > 0 && others == 0 {
+        return Some(Judgement {
+            verdict: Verdict::Unreadable,
+            hint: Some(format!(
+                "the server sent nothing after the upgrade, on any connection, and closed \
+                 none, so {}: check the messages the protocol needs first (a handshake, a \
+                 join or subscribe, [oracles] record_separator) before charging the server",
+                unmet_words(reports, unmet)
+            )),
+        });
+    }
+    if json > kindless || !answered || others > 0 {
+        return None;
+    }
+    // Nothing broke, yet nothing was read either: no expectation, no identity check saw a
+    // record. A run that checked nothing the server sent is no clean run.
+    let checked = reports.iter().any(|r| {
+        let e = &r.counters.expect;
+        e.expectations_met > 0 || e.identity_matched > 0
+    });
+    if unmet == 0 && checked {
+        return None;
+    }
+    let sample = unread_sample(reports, redactor);
+    let (got, check) = unread_parts((text, binary, kindless), sample, type_field);
+    let so = match unmet {
+        0 => "nothing the server sent was checked".to_string(),
+        n => unmet_words(reports, n),
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the server answered ({}) but not one record had a kind the scenario reads, so \
+             {so}: check {}",
+            got.join(", "),
+            check.join("; ")
+        )),
+    })
+}
+
+/// `unmet` completeness violations in words: `4 expectations went unmet`, or, when every
+/// kept one is steps a server's end cut off, `the scripts of 4 connections were cut off`
+/// (a scenario with no `expect` has no expectation to miss).
+pub(super) fn unmet_words(reports: &[ConnReport], unmet: u64) -> String {
+    let cut_off = |v: &Violation| v.expected.starts_with(crate::oracle::CUT_OFF);
+    let mut kept = reports
+        .iter()
+        .flat_map(|r| &r.violations)
+        .filter(|v| v.oracle == OracleKind::Completeness)
+        .peekable();
+    if kept.peek().is_some() && kept.all(cut_off) {
+        return format!(
+            "the scripts of {unmet} connection{} were cut off",
+            plural(unmet)
+        );
+    }
+    format!("{unmet} expectation{} went unmet", plural(unmet))
+}
+
+/// The start of the first text record of the run that was not JSON
+/// ([`crate::model::ExpectCounts::unread_sample`]), redacted: what the hint quotes.
+pub(super) fn unread_sample(reports: &[ConnReport], redactor: &Redactor) -> Option<String> {
+    reports
+        .iter()
+        .find_map(|r| r.counters.expect.unread_sample.as_deref())
+        .map(|s| redactor.redact(s).into_owned())
+}
+
+/// What the server sent that no expectation could read (`text` records that are not JSON,
+/// `binary` frames, `kindless` JSON records), and what to check for each.
+pub(super) fn unread_parts(
+    (text, binary, kindless): (u64, u64, u64),
+    sample: Option<String>,
+    type_field: &str,
+) -> (Vec<String>, Vec<String>) {
+    let mut got = Vec::new();
+    let mut check = Vec::new();
+    if text > 0 {
+        let first = sample.map_or(String::new(), |s| format!(", the first began `{s}`"));
+        got.push(format!(
+            "{text} non-JSON text record{}{first}",
+            plural(text)
+        ));
+        check.push(
+            "[oracles] record_separator (SignalR ends each record with \\u001e; JSON records \
+             joined by newlines, NDJSON, need \"\\n\"); Socket.IO's packets (`0{\"sid\":…}`, \
+             `42[\"event\",…]`) need [oracles] framing = \"socket.io\", STOMP frames \
+             (`MESSAGE\\n…`) framing = \"stomp\""
+                .into(),
+        );
+    }
+    if binary > 0 {
+        got.push(format!("{binary} binary frame{}", plural(binary)));
+        check.push("that the protocol speaks JSON text".to_string());
+    }
+    if kindless > 0 {
+        got.push(format!(
+            "{kindless} JSON record{} without a kind",
+            plural(kindless)
+        ));
+        check.push(format!(
+            "where the records name their kind: [oracles] type_field (now {type_field:?}) or \
+             [oracles.kinds]; for frames that are JSON arrays of records, [oracles] batched = \
+             true"
+        ));
+    }
+    (got, check)
+}
+
+/// Unmet expectations, every one of which saw records the scenario cannot read arrive
+/// while it was open ([`Violation::unreadable`]: a server that batches events into a JSON
+/// array, sends some as binary frames, or joins records with a newline the scenario does
+/// not split on): what they missed may be in those records, so they prove no loss, and a
+/// hunt must not chase them. `None` when another oracle broke or one unmet expectation
+/// saw nothing unreadable.
+pub(super) fn unmet_over_unread(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    type_field: &str,
+    redactor: &Redactor,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    if !kept
+        .iter()
+        .all(|v| v.oracle == OracleKind::Completeness && v.unreadable)
+    {
+        return None;
+    }
+    // Connections closed in a way that reads as rate limiting explain their unmet
+    // expectations better than a record unread beside them (the limit's own error
+    // message, in a shape the scenario does not read): the rate limit is said instead.
+    if !crate::oracle::shedding::undeclared_codes(reports).is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&Counters) -> u64| reports.iter().map(|r| f(&r.counters)).sum::<u64>();
+    let (got, check) = unread_parts(
+        (
+            sum(|c| c.non_json),
+            sum(|c| c.binary_frames),
+            sum(|c| c.kindless_records),
+        ),
+        unread_sample(reports, redactor),
+        type_field,
+    );
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet while the server sent records the scenario \
+             cannot read ({}): what they missed may be in those, so they prove no loss. \
+             Check {} before charging the server",
+            plural(unmet),
+            got.join(", "),
+            check.join("; ")
+        )),
+    })
+}
+
+/// The unreadable verdict of a run whose every violation is an expectation unmet while
+/// the server answered it in a shape it does not read ([`Violation::misread`]), when the
+/// scenario misreads the protocol, which is no loss by the server: every one got its
+/// kinds without the field it correlates on, and not one of those kinds ever arrived for
+/// any expectation of the run (a misnamed `correlate` field); or every one got
+/// correlated records of a kind its pattern does not name, spelled close to a kind it
+/// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
+/// `None` otherwise: a kind that arrived for some expectation shows the reading works,
+/// and what went missing elsewhere stands.
+/// Every valid-token connection the server accepted was closed by it with one and the same
+/// application or policy code (not a normal close, a restart or load shedding) after the
+/// script had sent on it, no kind the script expects past its greeting ever arrived, and
+/// the only violations are the unmet expectations those closes cut: the server refuses
+/// what the script sends (Twitch EventSub's 4001 "client sent inbound traffic"), so nothing
+/// the script is for was exercised. A race cuts some connections, not every one the same
+/// way. Target unusable, with the code and the server's reason.
+pub(super) fn closed_on_request(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    only_unmet(reports, by_oracle)?;
+    let kinds = AnswerKinds::of(plan);
+    let mut code = None;
+    let mut reason = "";
+    let mut closed = 0u64;
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        if !r.attempts.iter().any(|a| a.outcome == Outcome::Accepted) {
+            continue;
+        }
+        let Some(Cause::ServerClose(c)) = r.closed_after_acceptance.as_ref().map(|a| &a.cause)
+        else {
+            return None;
+        };
+        if answered_past(r, &kinds) > 0
+            || r.counters.messages_sent == 0
+            || *code.get_or_insert(*c) != *c
+        {
+            return None;
+        }
+        reason = close_reason(r);
+        closed += 1;
+    }
+    let code = code?;
+    // Normal closes, restarts, going away and load shedding are judged elsewhere, and so
+    // are the session policies a scenario declares or a close says (a takeover that
+    // nobody took over is a lost session), and auth codes: "unauthorized" on a connection
+    // the server had accepted is the ack-before-ready race (P7), not a refused script.
+    let reject = &plan.oracles.session.reject;
+    if matches!(code, 1000 | 1001 | 1012 | 1013)
+        || reject.sheds(&Cause::ServerClose(code))
+        || reject.close.contains(&code)
+        || reject.replaced.contains(&code)
+        || is_auth_refusal(reject, &Cause::ServerClose(code))
+        || crate::oracle::shedding::reads_as_rate_limit(code, reason)
+        || crate::oracle::takeover::reads_as_takeover(code, reason)
+    {
+        return None;
+    }
+    let reason = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason:?})")
+    };
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server closed every connection it accepted ({closed}) with {code}{reason} \
+             after the script sent on it, and answered none of its requests: it refuses what \
+             the script sends, so nothing the script is for was exercised. Check the script's \
+             messages against the protocol (what it may send, and when); not a race"
+        )),
+    })
+}
+
+/// Whether an unmet expectation's kinds came holding, at its correlation path, the value
+/// another kept violation's request sent ([`Misread::OtherCorrelationValue`]): answers
+/// delivered to the wrong request.
+pub(super) fn crossed_answers(kept: &[&Violation]) -> bool {
+    let requested: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|v| v.correlation.as_deref())
+        .collect();
+    kept.iter().any(|v| {
+        matches!(&v.misread, Some(Misread::OtherCorrelationValue { held, id_like: true, .. })
+            if requested.contains(held.as_str()))
+    })
+}
+
+/// Whether a checked answer that said no ([`Misread::WrongValue`]) held the very value
+/// another `expect` of the scenario wants at that path: the answer to another request,
+/// come under this one's id (a server a request late with its ids), not a refusal.
+pub(super) fn wanted_elsewhere(plan: &Plan, kept: &[&Violation]) -> bool {
+    let wants = |steps: &[Step], path: &str, held: &serde_json::Value| {
+        crate::model::deep_steps(steps).any(|s| match s {
+            Step::Expect(e) => e
+                .checks
+                .iter()
+                .any(|t| t.path == path && matches!(&t.test, Test::Equals(v) if v == held)),
+            _ => false,
+        })
+    };
+    kept.iter().any(|v| match &v.misread {
+        Some(Misread::WrongValue {
+            path,
+            held: Some(held),
+            ..
+        }) => serde_json::from_str(held)
+            .is_ok_and(|held| plan.scripts.iter().any(|s| wants(s, path, &held))),
+        _ => false,
+    })
+}
+
+/// Whether `a` and `b` are the same letters and digits, told apart only by case,
+/// separators or spaces (`n-0` and `n0`, `user_1` and `User-1`): one value spelled two
+/// ways. Another request's value (`n1` for `n0`) is no such thing.
+pub(super) fn same_but_spelling(a: &str, b: &str) -> bool {
+    let letters = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (letters(a), letters(b));
+    !a.is_empty() && a == b
+}
+
+/// Every unmet expectation failed a `where` test that wants a string, on an answer that
+/// held another spelling of it ([`same_but_spelling`]: `"n0"` where the test wants
+/// `"n-0"`), and no expectation with `where` tests was met in
+/// the whole run: the test's value is written otherwise than the answers (and most likely
+/// the request) write it, a slip in the scenario, not a loss. Unreadable, naming both.
+/// Values that are no near spelling of each other (`false` for `true`, another request's
+/// result) are judged by the rules after it.
+pub(super) fn value_slip(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
+    if met > 0 {
+        return None;
+    }
+    let slips: Vec<(&str, String, String)> = kept
+        .iter()
+        .map(|v| match &v.misread {
+            Some(Misread::WrongValue {
+                path,
+                held: Some(held),
+                wanted: Some(wanted),
+                ..
+            }) => {
+                let text = |json: &str| serde_json::from_str::<String>(json).ok();
+                let (held, wanted) = (text(held)?, text(wanted)?);
+                let close = held != wanted && same_but_spelling(&held, &wanted);
+                close.then_some((path.as_str(), held, wanted))
+            }
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (path, held, wanted) = slips.first()?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, each on a `where` test of {path:?} whose answer \
+             held the value it wants spelled another way (the first: wants {wanted:?}, \
+             held {held:?}), and no checked answer passed anywhere: the test's value is \
+             written otherwise than the answers write it (a placeholder spelled differently \
+             from the send's?), a slip in the scenario, not a loss. Did you mean {held:?}?",
+            plural(unmet)
+        )),
+    })
+}
+
+/// Every valid-token connection the server accepted had a checked answer say no (a
+/// `where` test on a field the answer carried, with another value: `success = false`
+/// where `true` was wanted: [`Misread::WrongValue`]), no expectation with `where` tests was
+/// met in the whole run, and the only violations are unmet expectations: the server turned
+/// every request away (a request format it does not take: an id of the wrong type, a field
+/// missing), so nothing the script is for was exercised. A race fails some answers, not
+/// every one on every connection. Target unusable, never a race to hunt.
+pub(super) fn said_no_everywhere(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
+    let said_no = |v: &Violation| matches!(v.misread, Some(Misread::WrongValue { .. }));
+    let mut served = reports.iter().filter(|r| {
+        valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
+    });
+    let everywhere = served.all(|r| r.violations.iter().any(said_no));
+    let first = kept.iter().find(|v| said_no(v))?;
+    if met > 0 || !everywhere {
+        return None;
+    }
+    // A refusal says one thing everywhere; answers that each hold another value (another
+    // request's result: crossed answers) are a loss.
+    let held: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|v| match &v.misread {
+            Some(Misread::WrongValue { held, .. }) => held.as_deref(),
+            _ => None,
+        })
+        .collect();
+    if held.len() > 1 || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
+        return None;
+    }
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server answered the checked requests of every connection with a value their \
+             `where` test refuses, and no checked answer with one it takes (the first: \
+             expected {}; seen {}): it turned every request away, so nothing the script is \
+             for was exercised ({unmet} expectation{} unmet). Check the requests against \
+             what the server takes (a field of the wrong type, one missing) and what its \
+             answers say, or the `where` test itself",
+            first.expected_shown(),
+            first.seen,
+            plural(unmet)
+        )),
+    })
+}
+
+/// The unreadable verdict of a run with violations or error answers whose script captures
+/// a value at a path that none of the messages meeting its `expect` held, on any
+/// connection: every later `{{$name}}` went out as written, so what the server then did
+/// (an error, a refusal, no answer) answers a broken request, not a race. A capture found on some connections and
+/// not on others is the server's inconsistency, judged as usual.
+pub(super) fn capture_never_found(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let errored = reports
+        .iter()
+        .any(|r| r.counters.expect.expectations_errored > 0);
+    if by_oracle.values().sum::<u64>() == 0 && !errored {
+        return None;
+    }
+    let mut run: BTreeMap<&str, crate::model::CaptureTally> = BTreeMap::new();
+    for (name, t) in reports.iter().flat_map(|r| &r.counters.expect.captures) {
+        run.entry(name.as_str()).or_default().add(t);
+    }
+    let (name, never) = run.iter().find(|(_, t)| t.missed > 0 && t.taken == 0)?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "`capture = {{ {name} = {:?} }}` found nothing at that path in any of the {} \
+             answer{} that met its `expect`: every later \"{{{{${name}}}}}\" went out as \
+             written, and what the server made of it is no finding. Check the path against \
+             what that answer holds (the first was {}); fix it before charging the server",
+            never.path,
+            never.missed,
+            plural(never.missed),
+            never.shape
+        )),
+    })
+}
+
+/// `text` with each run of digits written `#` (`"user-1012"` → `"user-#"`): the shape a
+/// family of ids shares.
+pub(super) fn shape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+/// Values of a misnamed identity field the hint quotes.
+pub(super) const IDENTITY_VALUES_SHOWN: usize = 3;
+
+/// Every violation is of the declared `[oracles] identity` field, which never held its
+/// connection's own user on any connection of the run
+/// ([`ExpectCounts::identity_matched`](crate::model::ExpectCounts::identity_matched)),
+/// and held values that differ from record to record, none the user of any token of the
+/// run: the field names something else (a subscription's or a message's id), so its
+/// mismatches are no leaks. Unreadable. One value everywhere (a server that stamps every
+/// event `"system"`, or one user for all) stays a finding, as does any value that is
+/// another user of the run, or shaped as the run's users are ([`shape`]: a leak shows
+/// whose events leaked).
+pub(super) fn identity_misnamed(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let field = plan.oracles.identity.as_deref()?;
+    let mismatched = by_oracle.get(&OracleKind::Identity).copied().unwrap_or(0);
+    let total: u64 = by_oracle.values().sum();
+    let matched: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.identity_matched)
+        .sum();
+    if mismatched == 0 || total != mismatched || matched > 0 {
+        return None;
+    }
+    let prefix = format!("{field} = ");
+    let mut values: Vec<&str> = Vec::new();
+    for v in reports.iter().flat_map(|r| &r.violations) {
+        if v.oracle != OracleKind::Identity || v.learned {
+            continue;
+        }
+        let value = v.seen.strip_prefix(&prefix)?;
+        if !values.contains(&value) {
+            values.push(value);
+        }
+    }
+    // Users' shapes too: `"user-1012"` where the run's users are `"user-0"`… is someone's
+    // user, a leak of users from outside the run, not a field that names something else.
+    let users: BTreeSet<String> = plan
+        .tokens
+        .iter()
+        .map(|t| shape(&serde_json::Value::from(t.sub.as_str()).to_string()))
+        .collect();
+    if values.len() < 2 || values.iter().any(|v| users.contains(&shape(v))) {
+        return None;
+    }
+    let mut shown: Vec<&str> = values.iter().take(IDENTITY_VALUES_SHOWN).copied().collect();
+    if values.len() > IDENTITY_VALUES_SHOWN {
+        shown.push("…");
+    }
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "the `[oracles] identity` field {field:?} never held its connection's own user \
+             on any connection ({mismatched} record{} checked, none did), and what it held \
+             ({}) is no user of this run: it names something else (a subscription's or a \
+             message's id), so these are no leaks. Point `identity` at the field that \
+             carries the user (the token's `sub`)",
+            plural(mismatched),
+            shown.join(", ")
+        )),
+    })
+}
+
+/// The kinds the scripts' `send` steps write (their `type_field`, when a plain string):
+/// what the server may echo or push on its own schedule (a `ping` of its own), never a
+/// misspelling of the answer an `expect` waits for.
+pub(super) fn sent_kinds(plan: &Plan) -> BTreeSet<&str> {
+    let field = plan.oracles.type_field.as_str();
+    plan.scripts
+        .iter()
+        .flat_map(|script| crate::model::deep_steps(script))
+        .filter_map(|step| match step {
+            Step::Send { template } => {
+                crate::model::path::lookup(template, field).and_then(serde_json::Value::as_str)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn misread(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let misreads: Vec<&Misread> = kept
+        .iter()
+        .map(|v| v.misread.as_ref())
+        .collect::<Option<_>>()?;
+    let arrived = |kind: &String| {
+        reports
+            .iter()
+            .filter_map(|r| r.counters.expect.events.get(kind))
+            .any(|t| t.arrived > 0)
+    };
+    if let Some(j) = unread_test_field(reports, unmet, &misreads) {
+        return Some(j);
+    }
+    if let Some(j) = type_slips(unmet, &misreads) {
+        return Some(j);
+    }
+    // Correlated records of other kinds are often the protocol's own acks (Phoenix's
+    // `phx_reply`) beside a kind truly lost: they say "misread" only as a typo does.
+    let about_correlation = |m: &&Misread| {
+        matches!(
+            m,
+            Misread::NoCorrelationField { .. } | Misread::OtherCorrelationValue { .. }
+        )
+    };
+    if !misreads.iter().all(about_correlation) {
+        let sent = sent_kinds(plan);
+        let typos: Vec<(&str, &str)> = misreads
+            .iter()
+            .map(|m| typo(m, &arrived, &sent))
+            .collect::<Option<_>>()?;
+        let (missing, came) = typos.first()?;
+        // Uncorrelated, a kind that came as they waited may be a heartbeat spelled close
+        // to theirs (`ping` for `pong`): said as what came, not as an answer.
+        let (what, how, these) = if kept.iter().all(|v| v.correlation.is_none()) {
+            (
+                "a kind their patterns do not name came as they waited",
+                "",
+                "records of that kind",
+            )
+        } else {
+            (
+                "the server answered them with a kind their patterns do not name",
+                ", correlated with them",
+                "these answers",
+            )
+        };
+        return Some(Judgement {
+            verdict: Verdict::Unreadable,
+            hint: Some(format!(
+                "{unmet} expectation{} went unmet, yet {what}: {missing:?} never came on any \
+                 connection, while {came:?} did{how}. Did you mean {came:?}? The scenario does \
+                 not read {these}, so they prove no loss; fix the kind name in the `expect` \
+                 before charging the server",
+                plural(unmet)
+            )),
+        });
+    }
+    // A misnamed correlation field: no expectation correlated on it was met anywhere,
+    // whatever kinds arrived for others (an uncorrelated `expect` of the same kind met).
+    let never_met = |field: &String| {
+        !reports
+            .iter()
+            .any(|r| r.counters.expect.correlated_met.contains(field))
+    };
+    // Another value at the correlation path names a wrong path only when it cannot be a
+    // request's: a boolean, null, an object; or one string or number the answers hold
+    // everywhere (a message, a version). Ids that differ from answer to answer, or one a
+    // kept request sent ([`crossed_answers`]), are answers come to the wrong request.
+    let held_ids: Vec<&str> = misreads
+        .iter()
+        .filter_map(|m| match m {
+            Misread::OtherCorrelationValue {
+                held,
+                id_like: true,
+                ..
+            } => Some(held.as_str()),
+            _ => None,
+        })
+        .collect();
+    let one_constant = held_ids.len() >= 2 && held_ids.iter().all(|h| *h == held_ids[0]);
+    let varied = |m: &&Misread| matches!(m, Misread::OtherCorrelationValue { id_like: true, .. });
+    if crossed_answers(&kept) || (!one_constant && misreads.iter().any(varied)) {
+        return None;
+    }
+    let field_never_read = |m: &&Misread| match m {
+        Misread::NoCorrelationField { field, .. }
+        | Misread::OtherCorrelationValue { field, .. } => never_met(field),
+        _ => false,
+    };
+    if !misreads.iter().all(field_never_read)
+        && misreads.iter().any(|m| m.kinds().iter().any(arrived))
+    {
+        return None;
+    }
+    let shown = |v: &[String]| v.join(", ");
+    let told = match misreads.first()? {
+        Misread::NoCorrelationField {
+            field,
+            carried,
+            kinds,
+        } => format!(
+            "records of their kinds ({}) came without the field they correlate on ({field:?}; \
+             the first {}), and no expectation ever got one: check `correlate` (the \
+             field the answers echo the request's value in)",
+            shown(kinds),
+            if carried.is_empty() {
+                // An array's elements have positions, not names.
+                "was no object: an array's positions read /0, /1, …".to_string()
+            } else {
+                format!("carried {}", shown(carried))
+            }
+        ),
+        Misread::OtherCorrelationValue {
+            field,
+            held,
+            id_like,
+            kinds,
+        } => other_value_told(field, held, *id_like, &shown(kinds)),
+        // Judged above ([`unread_test_field`]); an answer that said no is no misreading.
+        Misread::NoCheckedField { .. } | Misread::WrongValue { .. } | Misread::WrongType { .. } => {
+            return None
+        }
+        Misread::OtherKinds { came, kinds } => format!(
+            "the server answered them with kinds their patterns do not name ({}), and none \
+             of the kinds they name ({}) ever came: check the kind names in the `expect` \
+             patterns",
+            shown(came),
+            shown(kinds)
+        ),
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
+             answers, so they prove no loss; fix it before charging the server",
+            plural(unmet)
+        )),
+    })
+}
+
+/// What the unreadable hint says of answers holding another value at the correlation
+/// path ([`Misread::OtherCorrelationValue`]).
+pub(super) fn other_value_told(field: &str, held: &str, id_like: bool, kinds: &str) -> String {
+    let (held, why) = if id_like {
+        (
+            format!("{held:?}"),
+            "the same in every one, where the requests sent values of their own",
+        )
+    } else {
+        (
+            held.to_string(),
+            "which no request id is (a server that could not read a request answers `null` \
+             there: JSON-RPC's parse and invalid-request errors)",
+        )
+    };
+    format!(
+        "records of their kinds ({kinds}) held {held} at the path they read the request's \
+         value at ({field:?}), {why}, and no expectation ever got its value there: check \
+         `correlate` (the field the answers echo the request's value in; `reply = \"…\"` \
+         when it is not the request's path) and the requests' format"
+    )
+}
+
+/// The unreadable verdict of a run whose every unmet expectation failed a `where` test
+/// whose value its answers held as another JSON type ([`Misread::WrongType`]: `"true"`
+/// written for `true`): no answer could pass it. `None` otherwise.
+pub(super) fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement> {
+    let mut first = None;
+    for m in misreads {
+        let Misread::WrongType {
+            path, wanted, held, ..
+        } = m
+        else {
+            return None;
+        };
+        first.get_or_insert((path, wanted, held));
+    }
+    let (path, wanted, held) = first?;
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet their answers held the value a `where` test \
+             wants as another type: {path:?} = {held} where the test writes {wanted}. Did you \
+             mean {path:?} = {held}? (In TOML, quotes make a string.) The scenario does not \
+             read these answers, so they prove no loss; fix it before charging the server",
+            plural(unmet)
+        )),
+    })
+}
+
+/// The unreadable verdict of a run whose every unmet expectation failed a `where` test
+/// on a field its answer does not carry ([`Misread::NoCheckedField`]), when no
+/// expectation with `where` tests was met in the whole run
+/// ([`crate::model::ExpectCounts::checked_met`]): a misnamed path, which no answer
+/// could pass, not a server that leaves a field out (one met test shows the answers
+/// carry what is tested). `None` otherwise, and for any other misreading.
+pub(super) fn unread_test_field(
+    reports: &[ConnReport],
+    unmet: u64,
+    misreads: &[&Misread],
+) -> Option<Judgement> {
+    let mut paths = std::collections::BTreeSet::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut carried = None;
+    for m in misreads {
+        let Misread::NoCheckedField {
+            path,
+            carried: c,
+            kinds: k,
+        } = m
+        else {
+            return None;
+        };
+        paths.insert(path.as_str());
+        kinds.extend(k.iter().map(String::as_str));
+        carried.get_or_insert(c);
+    }
+    let met = reports
+        .iter()
+        .map(|r| r.counters.expect.checked_met)
+        .sum::<u64>();
+    if met > 0 {
+        return None;
+    }
+    let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
+    let (records, split) = match kinds.is_empty() {
+        true => (String::new(), String::new()),
+        false => (
+            format!("; the records lacking it were of kind {}", kinds.join(", ")),
+            " and that every kind the pattern names carries it (a `where` tests each record \
+             of its pattern: a kind without the field, such as a stream's closing message, \
+             belongs in an `expect` of its own)"
+                .to_string(),
+        ),
+    };
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet, yet each failed a `where` test on a field no \
+             answer carried ({}; the first carried {}{records}), and no expectation with \
+             `where` tests was ever met: check the field path in `where`{split}. The scenario \
+             does not read these answers, so they prove no loss; fix it before charging the \
+             server",
+            plural(unmet),
+            paths.join(", "),
+            carried.map(|c| c.join(", ")).unwrap_or_default()
+        )),
+    })
+}
+
+/// The kind `m`'s pattern names that never arrived in the run (`arrived` says which did)
+/// and the kind that came correlated in its place spelled close to it
+/// ([`crate::model::words::closest`]): `agent_complete` and `agent_completed`. `None`
+/// for a [`Misread::NoCorrelationField`], when every kind it names arrived somewhere (a
+/// kind some connections got and others did not is a loss), or when nothing that came
+/// is spelled close: acks of another name beside a lost kind (`phx_reply` beside
+/// `postgres_changes`) are no typo, nor is a kind the scripts send (`sent`, a `ping` the
+/// server pushes too, beside the `pong` it never answered).
+pub(super) fn typo<'m>(
+    m: &'m Misread,
+    arrived: &impl Fn(&String) -> bool,
+    sent: &BTreeSet<&str>,
+) -> Option<(&'m str, &'m str)> {
+    let Misread::OtherKinds { came, kinds } = m else {
+        return None;
+    };
+    // A kind the script sends itself (a `ping` the server pushes too) misspells nothing.
+    let candidates = || {
+        came.iter()
+            .map(String::as_str)
+            .filter(|c| !sent.contains(c))
+    };
+    kinds
+        .iter()
+        .filter(|k| !arrived(k))
+        .find_map(|k| crate::model::words::closest(k, candidates()).map(|c| (k.as_str(), c)))
+}

@@ -1,0 +1,230 @@
+//! Violations that are the server going away (a restart, a deploy, idle closes at one
+//! age), read from how and when it closed its connections.
+
+use super::*;
+
+/// Words of a Close 1001's reason that say the server is going down (lowercase, matched
+/// anywhere): 1001 also ends idle connections ("idle timeout"), which is no restart.
+pub(super) const GOING_DOWN_WORDS: [&str; 8] = [
+    "restart",
+    "shutdown",
+    "shutting down",
+    "deploy",
+    "maintenance",
+    "going away",
+    "going down",
+    "draining",
+];
+
+/// Whether a server's Close says it is going down: 1012 service restart (IANA WebSocket
+/// close code registry), or 1001 going away (RFC 6455 §7.4.1) with a reason that says so
+/// ([`GOING_DOWN_WORDS`]).
+pub(super) fn says_going_down(code: u16, reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    code == 1012 || (code == 1001 && GOING_DOWN_WORDS.iter().any(|w| reason.contains(w)))
+}
+
+/// Whether a server's Close is a bare 1001: going away (RFC 6455 §7.4.1: "an endpoint is
+/// going away, such as a server going down") with no reason at all, what Python's
+/// `websockets` sends every connection when its server stops on SIGTERM. Alone it tells
+/// a shutdown from nothing else, so it reads as the server going down only when it ended
+/// two or more connections at once ([`went_away`]): a server does not time out or cap
+/// many connections in the same instant. A 1001 with a reason of its own is read by its
+/// reason ([`says_going_down`]): "idle timeout" is a policy, and stays a finding; "going
+/// away", though only the code's own name (libraries' default text, AWS API Gateway's at
+/// its idle and maximum-duration cuts), stays a going-down word as it was, since dropping
+/// it would turn a lone such close, now inconclusive, into a charge of a race.
+pub(super) fn bare_going_away(code: u16, reason: &str) -> bool {
+    code == 1001 && reason.trim().is_empty()
+}
+
+/// The reason of the server's Close that ended an accepted connection of `r` (its first),
+/// trimmed; empty when there was none.
+pub(super) fn close_reason(r: &ConnReport) -> &str {
+    r.closed_after_acceptance
+        .as_ref()
+        .map_or("", |a| a.body.trim())
+}
+
+/// How close together (ms) a server's going-down closes must come to read as one restart.
+pub(super) const RESTART_SPREAD_MS: f64 = 1000.0;
+
+/// Every unmet expectation was cut by a server Close that says it is going down
+/// ([`says_going_down`]) or a bare 1001 ([`bare_going_away`]), and those closes reached
+/// two or more connections together, or (none of them bare) the one connection the server
+/// had open then: a restart or a deploy mid-run, not a race, and nothing tells what the
+/// server would have answered. Inconclusive, with what came and when. Such closes spread
+/// out in time stay violations, as does one that came while another connection was
+/// served through it (one connection told "going away" while others were served is a
+/// fault of its own), a lone bare 1001, and 1001s whose reason says something else (an
+/// undeclared idle timeout, say).
+pub(super) fn went_away(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, _) = only_unmet(reports, by_oracle)?;
+    let mut conns = std::collections::BTreeSet::new();
+    let (mut first, mut last) = (f64::MAX, f64::MIN);
+    let mut seen: Vec<String> = Vec::new();
+    let mut bare = false;
+    for r in reports.iter().filter(|r| !r.violations.is_empty()) {
+        let reason = close_reason(r);
+        for v in &r.violations {
+            let code = v.ended.and_then(|e| e.close_code)?;
+            if !says_going_down(code, reason) {
+                if !bare_going_away(code, reason) {
+                    return None;
+                }
+                bare = true;
+            }
+            conns.insert(v.conn);
+            (first, last) = (first.min(v.at_ms), last.max(v.at_ms));
+            let said = match reason {
+                "" => format!("Close {code}"),
+                reason => format!("Close {code}, reason {reason:?}"),
+            };
+            if !seen.contains(&said) && seen.len() < 2 {
+                seen.push(said);
+            }
+        }
+    }
+    if last - first > RESTART_SPREAD_MS {
+        return None;
+    }
+    // The same closes reached connections that had no answer pending too: all of them
+    // say how many the server let go at once.
+    let mut closed = going_down_closes(reports, (first, last));
+    closed.extend(conns.iter().copied());
+    // Each closed at one and the same age, though opened at different times: a timer
+    // per connection (a lifetime, or a bug: river #205), not a server going down, which
+    // closes what it has open whatever its age.
+    if closed_at_one_age(reports, &closed, (first, last)) {
+        return None;
+    }
+    // A bare 1001 says nothing of a restart by itself: only its reaching many connections
+    // at once does.
+    let alone = closed.len() == 1 && !bare && !served_through(reports, &closed, (first, last));
+    if closed.len() < 2 && !alone {
+        return None;
+    }
+    let pending = match conns.len() {
+        n if n < closed.len() => format!(", {n} of them with answers pending"),
+        _ => String::new(),
+    };
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet only because the server closed {}{pending} \
+             {} ({}): a restart or deploy mid-run, not a race; what it would have answered \
+             cannot be told. Rerun once it is up",
+            plural(unmet),
+            match closed.len() {
+                1 => "the one connection it had open".to_string(),
+                n => format!("{n} connections within {:.0} ms", last - first),
+            },
+            match bare {
+                true => "going away all at once, as a server going down does",
+                false => "saying it was going down",
+            },
+            seen.join("; ")
+        )),
+    })
+}
+
+/// The connections whose attempt the server ended with a Close that says it is going down
+/// ([`says_going_down`]) or a bare 1001 ([`bare_going_away`]) within [`RESTART_SPREAD_MS`] of the going-down closes that cut
+/// expectations (`first` to `last`, ms since the run's start), pending answers or not.
+pub(super) fn going_down_closes(
+    reports: &[ConnReport],
+    (first, last): (f64, f64),
+) -> std::collections::BTreeSet<u32> {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    reports
+        .iter()
+        .filter(|r| {
+            let reason = close_reason(r);
+            r.attempts.iter().any(|a| match a.cause {
+                Some(Cause::ServerClose(code)) => {
+                    a.outcome == Outcome::Accepted
+                        && (says_going_down(code, reason) || bare_going_away(code, reason))
+                        && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
+                }
+                _ => false,
+            })
+        })
+        .map(|r| r.id)
+        .collect()
+}
+
+/// How much the connections' ages at a going-down close may differ, beyond which they
+/// read as closed wherever they were in their life (µs).
+pub(super) const SAME_AGE_US: u64 = 50_000;
+
+/// Whether the going-down closes of `closed` (the accepted attempts the server ended
+/// between `first` and `last`, ms since the run's start, give or take
+/// [`RESTART_SPREAD_MS`]) each came at about the same age of its connection, while the
+/// connections had opened further apart than that: every connection let go on a timer
+/// of its own, however many were open then. Three closes at least: two at one age may be
+/// two connections opened together.
+pub(super) fn closed_at_one_age(
+    reports: &[ConnReport],
+    closed: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> bool {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    let lives: Vec<(u64, u64)> = reports
+        .iter()
+        .filter(|r| closed.contains(&r.id))
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.outcome == Outcome::Accepted)
+        .filter(|a| matches!(a.cause, Some(Cause::ServerClose(_))))
+        .filter_map(|a| Some((a.upgraded_us?, a.ended_us?)))
+        .filter(|(_, ended)| (from..=to).contains(ended))
+        .collect();
+    let ages = spread(lives.iter().map(|(up, end)| end.saturating_sub(*up)));
+    let opened = spread(lives.iter().map(|(up, _)| *up));
+    lives.len() >= 3 && ages <= SAME_AGE_US && opened > ages.saturating_mul(2) + SAME_AGE_US
+}
+
+/// The largest of `values` less the smallest; 0 when there are none.
+pub(super) fn spread(values: impl Iterator<Item = u64>) -> u64 {
+    let (lo, hi) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    hi.saturating_sub(lo)
+}
+
+/// Whether a connection other than `closed` was open when the going-down closes came
+/// (`at`, first and last, ms since the run's start) and still got a frame after them:
+/// the server was serving it, so it was not going down.
+pub(super) fn served_through(
+    reports: &[ConnReport],
+    closed: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> bool {
+    let (first_us, last_us) = ((first * 1000.0) as u64, (last * 1000.0) as u64);
+    reports
+        .iter()
+        .filter(|r| !closed.contains(&r.id))
+        .flat_map(|r| &r.attempts)
+        .any(|a| {
+            a.accepted_us.is_some_and(|at| at <= first_us)
+                && a.last_frame_us.is_some_and(|at| at > last_us)
+        })
+}
+
+/// How many completeness violations the run had, and the kept ones, when it had no
+/// violation of another oracle and kept some: what the verdicts that excuse unmet
+/// expectations ([`unmet_over_unread`], [`misread`]) read. `None` otherwise.
+pub(super) fn only_unmet<'a>(
+    reports: &'a [ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<(u64, Vec<&'a Violation>)> {
+    let unmet = by_oracle
+        .get(&OracleKind::Completeness)
+        .copied()
+        .unwrap_or(0);
+    let others = by_oracle.values().sum::<u64>() - unmet;
+    let kept: Vec<&Violation> = reports.iter().flat_map(|r| &r.violations).collect();
+    (unmet > 0 && others == 0 && !kept.is_empty()).then_some((unmet, kept))
+}

@@ -10,6 +10,11 @@
 //! that expired before their scripts ended (`oracle::expiry`: the scenario's own `ttl`),
 //! connections that never ran their scripts, a race that was never exercised, or bad
 //! tokens the server shed rather than judged (inconclusive); only then clean.
+//!
+//! Violations that are something else are read apart before they count as races: the
+//! script misreading the server (`verdict/misreading.rs`: a kind, value or field it spells
+//! or places otherwise), the server going away (`verdict/went_away.rs`: a restart's
+//! closes), and answers that came after their deadline (`verdict/late.rs`).
 
 use super::session::Coverage;
 use crate::auth::Redactor;

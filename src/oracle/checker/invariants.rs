@@ -1,0 +1,147 @@
+//! The invariants every record is checked against, whatever expectation it answers: its
+//! identity (a record naming another user's identity) and its sequence (numbers that go
+//! back or skip), declared in `[oracles]` or learned by calibration.
+
+use super::*;
+
+impl ConnChecker {
+    pub(super) fn check_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
+        let Some(field) = self.spec.identity.as_deref().filter(|_| self.identity_on) else {
+            return;
+        };
+        let Some(value) = lookup(msg, field) else {
+            return;
+        };
+        if value.text() == Some(self.who.sub.as_str()) {
+            self.counts.identity_matched += 1;
+        } else {
+            // Quoted as the seen value is (JSON): `user_id = "u1"`, never `= u1` beside it.
+            let expected = format!("{field} = {}", Value::from(self.who.sub.as_str()));
+            self.violate(
+                OracleKind::Identity,
+                now,
+                expected,
+                format!("{field} = {value}"),
+                None,
+            );
+        }
+    }
+
+    pub(super) fn check_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
+        let Some(field) = self.spec.sequence.as_deref() else {
+            return;
+        };
+        // A null carries no number: Discord's gateway sends `"s": null` on every
+        // operation that is no dispatch (its Hello, a heartbeat's ACK).
+        let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
+            return;
+        };
+        let Some(seq) = value.int() else {
+            let seen = format!("{field} = {value}");
+            self.violate(
+                OracleKind::Ordering,
+                now,
+                format!("integer {field}"),
+                seen,
+                None,
+            );
+            return;
+        };
+        if let Some(last) = self.last_seq {
+            if seq != last + 1 {
+                let expected = format!("{field} = {}", last + 1);
+                self.violate(
+                    OracleKind::Ordering,
+                    now,
+                    expected,
+                    format!("{field} = {seq}"),
+                    None,
+                );
+            }
+        }
+        self.last_seq = Some(seq);
+    }
+
+    /// Learned identity and sequence fields (a field the scenario declares is judged by the
+    /// declared oracle only).
+    /// Learned identity, on a message an expectation of this connection claims (its
+    /// greeting, its replies). Calibration saw one connection at a time, so every message
+    /// it saw was that connection's own; under load a message no expectation claims may be
+    /// another member's broadcast carrying that member's subject (a chat room, a SignalR
+    /// group), which a correct server sends, so it is not judged by what was learned.
+    pub(super) fn check_learned_identity<J: Tree>(&mut self, msg: &J, now: Instant) {
+        let ids = self.learned_ids(msg);
+        self.judge_learned_ids(&ids, now);
+    }
+
+    /// The values `msg` carries at the learned identity fields the scenario does not
+    /// declare itself: `(index in learned.identity, value)`.
+    pub(super) fn learned_ids<J: Tree>(&self, msg: &J) -> Vec<(usize, Value)> {
+        if !self.learned_on {
+            return Vec::new();
+        }
+        let declared = self.spec.identity.as_deref();
+        self.spec
+            .learned
+            .identity
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| declared != Some(field.as_str()))
+            .filter_map(|(i, field)| lookup(msg, field).map(|v| (i, v.to_value())))
+            .collect()
+    }
+
+    pub(super) fn judge_learned_ids(&mut self, ids: &[(usize, Value)], now: Instant) {
+        for (i, value) in ids {
+            if value.as_str() == Some(self.who.sub.as_str()) {
+                continue;
+            }
+            let field = self
+                .spec
+                .learned
+                .identity
+                .get(*i)
+                .cloned()
+                .unwrap_or_default();
+            // Quoted as the seen value is (JSON): `user_id = "u1"`, never `= u1` beside it.
+            let expected = format!("{field} = {}", Value::from(self.who.sub.as_str()));
+            self.violate_learned(
+                OracleKind::Identity,
+                now,
+                expected,
+                format!("{field} = {value}"),
+            );
+        }
+    }
+
+    pub(super) fn check_learned_sequence<J: Tree>(&mut self, msg: &J, now: Instant) {
+        if !self.learned_on || self.spec.learned.sequence.is_empty() {
+            return;
+        }
+        let spec = self.spec.clone();
+        let learned = &spec.learned;
+        for (i, field) in learned.sequence.iter().enumerate() {
+            if spec.sequence.as_deref() == Some(field.as_str()) {
+                continue;
+            }
+            // Null carries no number (see `check_sequence`).
+            let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
+                continue;
+            };
+            let seq = value.int();
+            let last = self.learned_seq.get(i).copied().flatten();
+            if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
+                let expected = format!("{field} = {}", last.saturating_add(1));
+                self.violate_learned(
+                    OracleKind::Ordering,
+                    now,
+                    expected,
+                    format!("{field} = {value}"),
+                );
+            }
+            if let Some(slot) = self.learned_seq.get_mut(i) {
+                *slot = seq;
+            }
+        }
+    }
+}

@@ -2402,6 +2402,7 @@ const UNREAD_KEPT_BYTES: usize = 2048;
 mod diagnosis;
 mod invariants;
 use diagnosis::*;
+pub use invariants::sequence_number;
 
 #[cfg(test)]
 mod tests;

@@ -29,8 +29,8 @@ use crate::model::{OracleKind, Plan};
 
 pub use acceptance::Judge;
 pub use checker::{
-    steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, ScriptPlace, StreamEnd,
-    ANSWERED_IN_FULL, CUT_OFF,
+    sequence_number, steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, ScriptPlace,
+    StreamEnd, ANSWERED_IN_FULL, CUT_OFF,
 };
 pub use pattern::{Fed, PatternState};
 

@@ -36,7 +36,7 @@ impl ConnChecker {
         let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
             return;
         };
-        let Some(seq) = value.int() else {
+        let Some(seq) = sequence_number(value) else {
             let seen = format!("{field} = {value}");
             self.violate(
                 OracleKind::Ordering,
@@ -54,7 +54,7 @@ impl ConnChecker {
                     OracleKind::Ordering,
                     now,
                     expected,
-                    format!("{field} = {seq}"),
+                    format!("{field} = {value}"),
                     None,
                 );
             }
@@ -128,7 +128,7 @@ impl ConnChecker {
             let Some(value) = lookup(msg, field).filter(|v| !v.null()) else {
                 continue;
             };
-            let seq = value.int();
+            let seq = sequence_number(value);
             let last = self.learned_seq.get(i).copied().flatten();
             if let Some(last) = last.filter(|l| seq != Some(l.saturating_add(1))) {
                 let expected = format!("{field} = {}", last.saturating_add(1));
@@ -143,5 +143,23 @@ impl ConnChecker {
                 *slot = seq;
             }
         }
+    }
+}
+
+/// A sequence field's number: a JSON integer, or a string that writes one in decimal
+/// (`"42"`) or as a hexadecimal quantity (`"0x2a"`, how Ethereum's JSON-RPC writes every
+/// number, block heights included); `None` for anything else.
+pub fn sequence_number<J: Tree + ?Sized>(value: &J) -> Option<i64> {
+    if let Some(n) = value.int() {
+        return Some(n);
+    }
+    let text = value.text()?;
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            i64::from_str_radix(hex, 16).ok()
+        }
+        Some(_) => None,
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
+        None => None,
     }
 }

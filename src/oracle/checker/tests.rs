@@ -1748,7 +1748,8 @@ fn one_x() -> ExpectPlan {
 
 /// A null sequence field carries no number (Discord's gateway: `"s": null` on its Hello
 /// and heartbeat ACKs, numbers on dispatches): skipped by the declared and the learned
-/// oracle alike, and the count goes on across it; a string there is still no number.
+/// oracle alike, and the count goes on across it; a string that writes no number there is
+/// still no number.
 #[test]
 fn a_null_sequence_field_carries_no_number() {
     let now = Instant::now();
@@ -1757,7 +1758,7 @@ fn a_null_sequence_field_carries_no_number() {
         declared.on_message(&json!({"type": "x", "seq": seq}), now);
     }
     assert_eq!(declared.violated, 0, "{:?}", declared.violations);
-    declared.on_message(&json!({"type": "x", "seq": "4"}), now);
+    declared.on_message(&json!({"type": "x", "seq": "four"}), now);
     assert_eq!(declared.violated, 1, "{:?}", declared.violations);
     let mut learned = learned_checker();
     for n in [json!(1), json!(null), json!(2)] {
@@ -1774,6 +1775,40 @@ fn a_null_sequence_field_carries_no_number() {
         now,
     );
     assert_eq!(learned.violated, 1, "{:?}", learned.violations);
+}
+
+/// A sequence number written as a string counts as the number it writes: decimal, or a
+/// hexadecimal quantity as Ethereum's JSON-RPC writes block heights (`"0x64"`), for the
+/// declared and the learned oracle alike; a skip in it is still a skip.
+#[test]
+fn a_sequence_number_written_as_text_counts_as_its_number() {
+    let now = Instant::now();
+    let mut declared = checker();
+    for seq in [
+        json!("0x63"),
+        json!("0x64"),
+        json!(101),
+        json!("102"),
+        json!("0X68"),
+    ] {
+        declared.on_message(&json!({"type": "x", "seq": seq}), now);
+    }
+    assert_eq!(declared.violated, 1, "{:?}", declared.violations);
+    assert_eq!(declared.violations[0].expected, "seq = 103");
+    assert_eq!(declared.violations[0].seen, "seq = \"0X68\"");
+    for text in ["0x", "0xg1", "-0x1", "1e3", ""] {
+        assert_eq!(sequence_number(&json!(text)), None, "{text:?}");
+    }
+    let mut learned = learned_checker();
+    for n in ["0xa", "0xb", "0xd"] {
+        learned.expect(one_x(), None, now);
+        learned.on_message(
+            &json!({"type": "x", "data": {"owner": "user-1", "n": n}}),
+            now,
+        );
+    }
+    assert_eq!(learned.violated, 1, "{:?}", learned.violations);
+    assert_eq!(learned.violations[0].expected, "data.n = 12");
 }
 
 #[test]

@@ -233,6 +233,33 @@ async fn a_declared_idle_timeout_close_is_counted_never_a_violation() {
     }
 }
 
+/// Declared, an idle close that came before every connection reached an `expect` no
+/// connection ever opened (its think outlasts the declared timeout) is no finding, but the
+/// run never asked what that step asks: inconclusive, naming the step, never clean. The
+/// same closes after a step whose request was asked before the think stay clean (above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_idle_close_before_any_connection_reached_a_step_is_inconclusive() {
+    let text = idle_scenario("unreached", "idle_timeout = \"2s\"").replacen(
+        r#"{ send = { type = "user_message", run_id = "b-{{conn}}", content = "again" } },
+  { expect = "agent_started"#,
+        r#"{ send = { type = "status", run_id = "b-{{conn}}" } },
+  { expect = "status_report", correlate = "run_id", within = "5s" },
+  { expect = "agent_started"#,
+        1,
+    );
+    assert!(text.contains("status_report"), "{text}");
+    let sum = run_scenario(TWO_SECONDS, "unreached", &text).await;
+    assert_eq!(sum.counters.closed_idle, 3, "{:?}", sum.counters);
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("no connection reached `expect status_report` of group `thinkers`"),
+        "{hint}"
+    );
+    assert!(hint.contains("declared `idle_timeout = \"2s\"`"), "{hint}");
+}
+
 /// A server that pushes a heartbeat every 300 ms and times out a client silent for 2 s
 /// (Phoenix's: the client must heartbeat): declared, its close in the think is its idle
 /// policy, though its own heartbeats came until just before it. The client's silence is

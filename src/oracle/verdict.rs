@@ -768,6 +768,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = token_expired(e.plan, e.reports, &t) {
         return j;
     }
+    if let Some(j) = unreached::cut_before_reaching(e.plan, e.reports) {
+        return j;
+    }
     if let Some(j) = unserved(&t) {
         return j;
     }
@@ -1980,6 +1983,7 @@ use went_away::went_away;
 mod door;
 mod unanswered;
 mod unjudged;
+mod unreached;
 pub use unjudged::{
     after_unjudged_note, first_unjudged, unjudged_note, unjudged_note_of, unjudged_places,
 };

@@ -183,5 +183,8 @@ async fn a_pause_early_in_the_script_leaves_a_later_close_at_its_lifetime() {
     assert_eq!(sum.violations.total, 0, "{:?}", sum.violations.first);
     assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
     let hint = sum.hint.clone().unwrap_or_default();
-    assert!(hint.contains("no connection reached `expect agent_started"), "{hint}");
+    assert!(
+        hint.contains("no connection reached `expect agent_started"),
+        "{hint}"
+    );
 }

@@ -624,6 +624,105 @@ pub(super) fn said_no_everywhere(
     })
 }
 
+/// Every valid-token connection the server accepted had an expectation answered, correlated
+/// with its request, only with kinds its pattern does not name ([`Misread::OtherKinds`]),
+/// the kinds it names never came on any connection, and the only violations are unmet
+/// expectations: the server answered every request with something else (Pusher's
+/// `pusher:subscription_error` to a subscribe whose auth it refuses), a refusal in band the
+/// scenario does not declare as its error event; the expectations after it on the same
+/// connections, unmet too, follow from it. A race loses some answers, not every
+/// one on every connection; but a race may lose one kind everywhere while an info record
+/// comes for each request (Supabase Realtime's `system` after a join whose changes never
+/// come), so only kinds whose names say no ([`names_a_refusal`]) read as a refusal. Target
+/// unusable, never a race to hunt. A kind spelled close to the one named is a misreading
+/// instead ([`misread`], judged before).
+pub(super) fn answered_otherwise_everywhere(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let other_kinds = |v: &Violation| {
+        v.correlation.is_some() && matches!(v.misread, Some(Misread::OtherKinds { .. }))
+    };
+    let arrived = |kind: &String| {
+        reports
+            .iter()
+            .filter_map(|r| r.counters.expect.events.get(kind))
+            .any(|t| t.arrived > 0)
+    };
+    let mut came = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    for v in kept.iter().filter(|v| other_kinds(v)) {
+        if let Some(Misread::OtherKinds { came: c, kinds }) = &v.misread {
+            if kinds.iter().any(arrived) {
+                return None;
+            }
+            came.extend(c.iter().map(String::as_str));
+            named.extend(kinds.iter().map(String::as_str));
+        }
+    }
+    let mut served = reports.iter().filter(|r| {
+        valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
+    });
+    if !served.all(|r| r.violations.iter().any(other_kinds))
+        || came.is_empty()
+        || !came.iter().all(|k| names_a_refusal(k))
+    {
+        return None;
+    }
+    let quoted = |kinds: &BTreeSet<&str>| {
+        kinds
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let declare = match came.len() {
+        1 => format!(
+            "; if {} is its error answer, declare `[oracles] error_event = {:?}` and the \
+             verdict quotes what it says",
+            quoted(&came),
+            came.iter().next().copied().unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server answered the requests of every connection with {}, correlated with \
+             them, and never with what their patterns name ({}): it turned every request \
+             away in band, so nothing the script is for was exercised ({unmet} expectation{} \
+             unmet). Check the requests against what the server takes (credentials a channel \
+             needs, a name it knows){declare}",
+            quoted(&came),
+            quoted(&named),
+            plural(unmet)
+        )),
+    })
+}
+
+/// Words of a record kind that says a request was refused (lowercase, matched anywhere):
+/// `pusher:subscription_error`, `subscribe_failed`, `access_denied`, `nack`.
+const REFUSAL_WORDS: [&str; 10] = [
+    "error",
+    "fail",
+    "denied",
+    "reject",
+    "refus",
+    "invalid",
+    "unauthori",
+    "forbidden",
+    "nack",
+    "exception",
+];
+
+/// Whether a record kind's name says no ([`REFUSAL_WORDS`]).
+fn names_a_refusal(kind: &str) -> bool {
+    let kind = kind.to_lowercase();
+    REFUSAL_WORDS.iter().any(|w| kind.contains(w))
+}
+
 /// The unreadable verdict of a run with violations or error answers whose script captures
 /// a value at a path that none of the messages meeting its `expect` held, on any
 /// connection: every later `{{$name}}` went out as written, so what the server then did

@@ -2080,6 +2080,62 @@ fn acks_of_other_kinds_beside_a_lost_kind_are_a_loss() {
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 
+/// Every connection's request answered, correlated with it, only with a kind whose name
+/// says no (Pusher's `pusher:subscription_error` to a private channel's subscribe), the
+/// kind named never having come anywhere: the server refused every request in band, target
+/// unusable, and the hint says how to read it as the error event. An info kind in its place
+/// (Supabase Realtime's `system`), or one connection that got no such answer, and the losses
+/// stand.
+#[test]
+fn every_request_answered_with_a_refusal_kind_is_no_race() {
+    let plan = plan();
+    let judged = |came: &str, everywhere: bool| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 1,
+                    messages_received: 2,
+                    json_records: 2,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                let misread =
+                    (everywhere || c.id == 0).then(|| crate::model::Misread::OtherKinds {
+                        came: vec![came.into()],
+                        kinds: vec!["pusher_internal:subscription_succeeded".into()],
+                    });
+                r.violations = vec![Violation {
+                    misread,
+                    correlation: Some(format!("room-{}", c.id)),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged("pusher:subscription_error", true);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("answered the requests of every connection with `pusher:subscription_error`")
+            && hint.contains(
+                "never with what their patterns name (`pusher_internal:subscription_succeeded`)"
+            )
+            && hint.contains("declare `[oracles] error_event = \"pusher:subscription_error\"`"),
+        "{hint}"
+    );
+    assert_eq!(judged("system", true).verdict, Verdict::Violations);
+    assert_eq!(
+        judged("pusher:subscription_error", false).verdict,
+        Verdict::Violations
+    );
+}
+
 /// A kind the pattern names that never came on any connection, while correlated records
 /// of a kind spelled close to it came for every unmet expectation (beside a named kind
 /// that did come): a typo in the `expect`, unreadable, and the hint names both. When the

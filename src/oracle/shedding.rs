@@ -5,7 +5,8 @@
 //! limiting, the verdict's hint says how to declare it as shedding (`reject.shed`).
 
 use super::undeclared;
-use crate::model::{Cause, ConnReport, Outcome, Plan};
+use crate::model::{Cause, ConnReport, Outcome, Plan, SessionKey};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Words of a close reason that say "not now" (lowercase; matched anywhere in it).
 const RATE_WORDS: [&str; 13] = [
@@ -45,9 +46,10 @@ pub fn reads_as_rate_limit(code: u16, reason: &str) -> bool {
 /// with which codes and reasons, and the `[oracles] reject` that would declare them.
 /// `None` when there were none.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let over = over_the_limit(plan, reports);
     let (before, after) = (
-        rate_limit_closes(reports, false),
-        rate_limit_closes(reports, true),
+        rate_limit_closes(reports, false, &over),
+        rate_limit_closes(reports, true, &over),
     );
     let when = match (before.is_empty(), after.is_empty()) {
         (true, true) => return None,
@@ -77,9 +79,12 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// The close codes of [`undeclared_note`]: those the server closed attempts with, before
 /// or after accepting them, in a way that reads as rate limiting, not declared as
 /// shedding.
-pub fn undeclared_codes(reports: &[ConnReport]) -> Vec<u16> {
-    let mut codes: Vec<u16> = rate_limit_closes(reports, false).into_keys().collect();
-    codes.extend(rate_limit_closes(reports, true).into_keys());
+pub fn undeclared_codes(plan: &Plan, reports: &[ConnReport]) -> Vec<u16> {
+    let over = over_the_limit(plan, reports);
+    let mut codes: Vec<u16> = rate_limit_closes(reports, false, &over)
+        .into_keys()
+        .collect();
+    codes.extend(rate_limit_closes(reports, true, &over).into_keys());
     codes.sort_unstable();
     codes.dedup();
     codes
@@ -87,10 +92,18 @@ pub fn undeclared_codes(reports: &[ConnReport]) -> Vec<u16> {
 
 /// The server closes, by code, that read as rate limiting and were not counted as shed:
 /// of attempts before acceptance, or (`accepted`) of accepted ones (a gateway's 4008
-/// "Rate limited." to a client that sent too fast).
-fn rate_limit_closes(reports: &[ConnReport], accepted: bool) -> undeclared::ByCode {
+/// "Rate limited." to a client that sent too fast). Connections in `over` (refused over
+/// the declared exclusivity limit, [`over_the_limit`]) are left out before acceptance.
+fn rate_limit_closes(
+    reports: &[ConnReport],
+    accepted: bool,
+    over: &BTreeSet<u32>,
+) -> undeclared::ByCode {
     let mut by = undeclared::ByCode::new();
     for r in reports {
+        if !accepted && over.contains(&r.id) {
+            continue;
+        }
         for a in &r.attempts {
             let Some(Cause::ServerClose(code)) = a.cause else {
                 continue;
@@ -108,6 +121,77 @@ fn rate_limit_closes(reports: &[ConnReport], accepted: bool) -> undeclared::ByCo
         }
     }
     by
+}
+
+/// The connections (report ids) the server never accepted while the declared exclusivity
+/// limit (`[oracles] exclusive = { max_live = N }`) explains it: their session (their
+/// token, or their user with `per = "user"`) had at least `N` other connections accepted
+/// in the run. A "too many connections" close of such a one is that limit enforced, not
+/// load shed. Empty without the declaration.
+pub fn over_the_limit(plan: &Plan, reports: &[ConnReport]) -> BTreeSet<u32> {
+    let session = &plan.oracles.session;
+    let Some(max_live) = session.max_live else {
+        return BTreeSet::new();
+    };
+    let key = |r: &ConnReport| match session.per {
+        SessionKey::Token => r.token.to_string(),
+        SessionKey::User => plan
+            .tokens
+            .get(r.token as usize)
+            .map_or_else(|| r.token.to_string(), |t| t.sub.clone()),
+    };
+    let accepted = |r: &ConnReport| r.attempts.iter().any(|a| a.outcome == Outcome::Accepted);
+    let mut served: BTreeMap<String, u32> = BTreeMap::new();
+    for r in reports.iter().filter(|r| accepted(r)) {
+        *served.entry(key(r)).or_default() += 1;
+    }
+    reports
+        .iter()
+        .filter(|r| !accepted(r) && !r.attempts.is_empty())
+        .filter(|r| served.get(&key(r)).copied().unwrap_or(0) >= max_live)
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The note on attempts the server closed before accepting them, over the declared
+/// exclusivity limit ([`over_the_limit`]), with a code `[oracles] reject.close` does not
+/// list: the limit enforced, and the declaration that reads them as its refusal. `None`
+/// when there were none.
+pub fn over_limit_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let over = over_the_limit(plan, reports);
+    let reject = &plan.oracles.session.reject;
+    let mut by = undeclared::ByCode::new();
+    for r in reports.iter().filter(|r| over.contains(&r.id)) {
+        for a in &r.attempts {
+            let Some(cause @ Cause::ServerClose(code)) = &a.cause else {
+                continue;
+            };
+            if a.outcome == Outcome::Accepted || reject.is_clean(cause) || reject.sheds(cause) {
+                continue;
+            }
+            undeclared::count(&mut by, *code, r.answer.as_ref(), |_, _| true);
+        }
+    }
+    if by.is_empty() {
+        return None;
+    }
+    let (attempts, seen) = undeclared::seen(&by);
+    let mut close = reject.close.clone();
+    close.extend(by.keys().filter(|c| !reject.close.contains(c)));
+    let session = &plan.oracles.session;
+    let per = match session.per {
+        SessionKey::Token => "token",
+        SessionKey::User => "user",
+    };
+    Some(format!(
+        "the server closed {} before accepting them ({seen}), each of a {per} that already \
+         had {} accepted: the declared exclusivity limit (`max_live = {}` per {per}) \
+         enforced, not load shed; `[oracles] reject = {{ close = {close:?} }}` reads them as \
+         its refusal",
+        crate::model::words::plural(attempts, "attempt"),
+        crate::model::words::plural(session.max_live.unwrap_or(0), "connection"),
+        session.max_live.unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]

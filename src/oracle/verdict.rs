@@ -137,6 +137,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         shed_note(e.reports, e.coverage, restarting),
         shed_later_note(e.reports),
         super::shedding::undeclared_note(e.plan, e.reports),
+        super::shedding::over_limit_note(e.plan, e.reports),
         super::refusal::undeclared_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
@@ -668,6 +669,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if let Some(j) = unmet_over_unread(
+        e.plan,
         e.reports,
         e.by_oracle,
         &e.plan.oracles.type_field,
@@ -718,6 +720,12 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                 hint = format!(
                     "{before}; they may be rate limiting, which a repro would only show again: \
                      see below before hunting"
+                );
+            } else if limit_may_explain(e) {
+                hint = format!(
+                    "{before}; they are the connections the server refused over the declared \
+                     exclusivity limit, which a repro would only show again: see below before \
+                     hunting"
                 );
             }
         }
@@ -1772,13 +1780,28 @@ fn plural(n: u64) -> &'static str {
 /// How a `violations` hint ends when the violations are to be hunted.
 const HUNT: &str = "; hunt for a repro";
 
+/// Whether every violation of the run is an unmet expectation of a connection the server
+/// never accepted while the declared exclusivity limit explains it
+/// ([`super::shedding::over_the_limit`], whose note the hint then gives): the limit
+/// enforced with a close code the scenario does not list, no race a hunt would find.
+fn limit_may_explain(e: &Evidence<'_>) -> bool {
+    let over = super::shedding::over_the_limit(e.plan, e.reports);
+    !over.is_empty()
+        && e.by_oracle
+            .iter()
+            .all(|(o, n)| *n == 0 || *o == OracleKind::Completeness)
+        && e.kept
+            .iter()
+            .all(|v| v.oracle == OracleKind::Completeness && over.contains(&v.conn))
+}
+
 /// Whether the server closed attempts in a way that reads as rate limiting the scenario
 /// does not declare ([`super::shedding::undeclared_note`], which the hint then gives), and
 /// every violation of the run may be those closes: a liveness one (a valid token refused,
 /// a probe turned away), or an expectation its connection's close with one of those codes
 /// cut. The refusals may be that policy, which a hunt would only confirm again.
 pub fn rate_limiting_may_explain(e: &Evidence<'_>) -> bool {
-    let codes = super::shedding::undeclared_codes(e.reports);
+    let codes = super::shedding::undeclared_codes(e.plan, e.reports);
     if codes.is_empty() {
         return false;
     }

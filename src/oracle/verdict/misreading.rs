@@ -358,6 +358,7 @@ pub(super) fn unread_parts(
 /// hunt must not chase them. `None` when another oracle broke or one unmet expectation
 /// saw nothing unreadable.
 pub(super) fn unmet_over_unread(
+    plan: &Plan,
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
     type_field: &str,
@@ -373,7 +374,7 @@ pub(super) fn unmet_over_unread(
     // Connections closed in a way that reads as rate limiting explain their unmet
     // expectations better than a record unread beside them (the limit's own error
     // message, in a shape the scenario does not read): the rate limit is said instead.
-    if !crate::oracle::shedding::undeclared_codes(reports).is_empty() {
+    if !crate::oracle::shedding::undeclared_codes(plan, reports).is_empty() {
         return None;
     }
     let sum = |f: fn(&Counters) -> u64| reports.iter().map(|r| f(&r.counters)).sum::<u64>();

@@ -2136,6 +2136,74 @@ fn every_request_answered_with_a_refusal_kind_is_no_race() {
     );
 }
 
+/// Two connections per user, one live allowed per user (declared): the server's "too many
+/// connections" close of each user's second connection is that limit enforced. The hint
+/// says so and how to list the code as a refusal, never that it reads as rate limiting
+/// (shedding it would make the run inconclusive), and sends nobody hunting; the same
+/// closes without the declaration stay rate limiting.
+#[test]
+fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
+    let text = "name = \"v\"\nduration = \"1s\"\n[oracles]\nexclusive = { max_live = 1, per = \"user\" }\n\
+                [[group]]\nname = \"g\"\nusers = 2\nconnections_per_user = 2\ntoken = \"per-connection\"\n\
+                steps = [{ expect = \"welcome\", within = \"1s\" }, { close = 1000 }]\n";
+    let scenario = crate::scenario::load_str(text, "v.toml").unwrap();
+    let limited = crate::plan::build(&scenario, 1);
+    let mut unlimited = limited.clone();
+    unlimited.oracles.session.max_live = None;
+    let reports_of = |plan: &Plan| -> Vec<ConnReport> {
+        let mut firsts = BTreeSet::new();
+        plan.conns
+            .iter()
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    json_records: 1,
+                    ..Default::default()
+                };
+                if firsts.insert(c.user) {
+                    return report(c, attempt(End::Accepted), counters);
+                }
+                let mut r = report(c, unaccepted(Some(Cause::ServerClose(4008))), counters);
+                r.answer = Some(crate::model::Answer {
+                    cause: Cause::ServerClose(4008),
+                    detail: "close 4008".into(),
+                    body: "too many connections".into(),
+                    retry_after_s: None,
+                });
+                r.violations = vec![unmet(c.id, false)];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect()
+    };
+    let judged = |plan: &Plan| {
+        let reports = reports_of(plan);
+        let kept: Vec<Violation> = reports.iter().flat_map(|r| r.violations.clone()).collect();
+        judge_completed_kept(
+            plan,
+            &reports,
+            &[(OracleKind::Completeness, 2)].into(),
+            &kept,
+        )
+    };
+    let j = judged(&limited);
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "each of a user that already had 1 connection accepted: the declared \
+             exclusivity limit (`max_live = 1` per user) enforced, not load shed"
+        ) && hint.contains("`[oracles] reject = { close = [1008, 4008] }`")
+            && hint.contains("refused over the declared exclusivity limit")
+            && !hint.contains("rate limiting")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+    let hint = judged(&unlimited).hint.unwrap_or_default();
+    assert!(
+        hint.contains("reads as rate limiting") && !hint.contains("exclusivity limit"),
+        "{hint}"
+    );
+}
+
 /// A kind the pattern names that never came on any connection, while correlated records
 /// of a kind spelled close to it came for every unmet expectation (beside a named kind
 /// that did come): a typo in the `expect`, unreadable, and the hint names both. When the

@@ -333,15 +333,24 @@ fn render_events<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.events.is_empty() {
         return Ok(());
     }
+    // As wide as the longest kind (`pusher_internal:subscription_succeeded`), within
+    // reason: a longer one overflows its column rather than widening every row.
+    let longest = s
+        .events
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let width = longest.clamp(22, 62) + 2;
     writeln!(
         w,
-        "\n{:<24}{:>10}{:>10}{:>9}",
+        "\n{:<width$}{:>10}{:>10}{:>9}",
         "event", "expected", "arrived", "rate"
     )?;
     for (name, e) in &s.events {
         writeln!(
             w,
-            "{name:<24}{:>10}{:>10}{:>8.1}%",
+            "{name:<width$}{:>10}{:>10}{:>8.1}%",
             e.expected,
             e.arrived,
             e.rate * 100.0

@@ -421,3 +421,29 @@ fn nothing_learned_beyond_the_declared_is_nothing_new() {
     assert!(line.starts_with("learned      nothing new"), "{line}");
     assert!(line.contains("but those the scenario declares"), "{line}");
 }
+
+/// A kind longer than the column (Pusher's `pusher_internal:subscription_succeeded`)
+/// widens it: every row's counts stay under their headings.
+#[test]
+fn the_event_table_is_as_wide_as_its_longest_kind() {
+    let mut s = summary();
+    for (kind, expected) in [("pusher_internal:subscription_succeeded", 20), ("chat", 7)] {
+        let rate = crate::results::EventRate {
+            expected,
+            arrived: expected,
+            rate: 1.0,
+        };
+        s.events.insert(kind.into(), rate);
+    }
+    let out = text(&s);
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("event "))
+        .take(1 + s.events.len())
+        .collect();
+    assert!(table.len() > 2, "{out}");
+    // `rate` and each row's `100.0%` end in the same column.
+    let widths: std::collections::BTreeSet<usize> =
+        table.iter().map(|l| l.trim_end().len()).collect();
+    assert_eq!(widths.len(), 1, "{}", table.join("\n"));
+}

@@ -11,6 +11,7 @@
 //! actions it keeps that way.
 
 use super::spec::{
+    AnswerRule,
     deep_steps, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits,
     OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
 };
@@ -60,6 +61,10 @@ pub struct Plan {
     /// connection; empty when no group has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_headers: Vec<Vec<(String, EnvText)>>,
+    /// What every connection answers the server's in-band pings with (`[[answer]]`),
+    /// in file order. Empty in plans written before answers existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AnswerRule>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }

@@ -78,7 +78,7 @@ fn answer_mistakes_are_reported_where_they_are() {
 
     let (line, column, message) =
         problem(&with_top("[[answer]]\non = \"ping\"\nsend = { type = \"pong\", at = \"{{when}}\" }"));
-    assert_eq!((line, column), (5, 30), "{message}");
+    assert_eq!((line, column), (5, 31), "{message}");
     assert!(message.contains("\"{{when}}\""), "{message}");
 
     let (line, _, message) =
@@ -100,7 +100,7 @@ fn answer_mistakes_are_reported_where_they_are() {
 
     let (line, column, message) =
         problem(&with_top("[[answer]]\non = \"ping\"\ncapture = { \"a b\" = \"x\" }\nsend = {}"));
-    assert_eq!((line, column), (5, 19), "{message}");
+    assert_eq!((line, column), (5, 21), "{message}");
     assert!(message.contains("not a capture name"), "{message}");
 
     let (line, _, message) = problem(&with_top("answer = 3"));

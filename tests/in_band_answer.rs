@@ -135,7 +135,12 @@ send = { type = "pong", nonce = "{{$nonce}}" }
     assert_eq!(sum.violations.total, 0, "{:?} {c:?}", sum.violations);
     assert_eq!(sum.verdict, Verdict::Clean, "{:?} {c:?}", sum.hint);
     assert_eq!(c.accepted, 3, "{c:?}");
-    assert!(c.ended_by.keys().all(|k| k.to_string() != "server_close_4000"), "{c:?}");
+    assert!(
+        c.ended_by
+            .keys()
+            .all(|k| k.to_string() != "server_close_4000"),
+        "{c:?}"
+    );
     // Three connections, each open about 2 s, pinged every 150 ms.
     assert!(c.in_band_answers >= 3 * 6, "{c:?}");
     assert_eq!(c.messages_sent, 9, "{c:?}");
@@ -155,7 +160,9 @@ async fn unanswered_pings_get_the_connections_closed() {
     assert!(sum.violations.total > 0, "{:?} {c:?}", sum.violations);
     assert_ne!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
     assert!(
-        c.ended_by.keys().any(|k| k.to_string() == "server_close_4000"),
+        c.ended_by
+            .keys()
+            .any(|k| k.to_string() == "server_close_4000"),
         "{c:?}"
     );
 }

@@ -11,9 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    AnswerRule,
-    deep_steps, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits,
-    OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
+    deep_steps, AnswerRule, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge,
+    JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};

@@ -31,7 +31,10 @@ pub fn render_answer<J: Tree>(
     let vars = Vars {
         user: conn.user,
         conn: conn.id,
-        group: plan.groups.get(conn.group as usize).map_or("", String::as_str),
+        group: plan
+            .groups
+            .get(conn.group as usize)
+            .map_or("", String::as_str),
         sub: plan
             .tokens
             .get(conn.token as usize)
@@ -92,6 +95,9 @@ send = { type = "pong", nonce = "{{$nonce}}", n = "{{run:int}}", u = "u{{user}}"
         let text = render_answer(&plan, &plan.conns[0], 0, 2, &record, &BTreeMap::new());
         let sent: Value = serde_json::from_str(&text.unwrap()).unwrap();
         assert_eq!(sent, json!({"type": "pong", "nonce": 7, "n": 2, "u": "u0"}));
-        assert_eq!(render_answer(&plan, &plan.conns[0], 1, 1, &record, &BTreeMap::new()), None);
+        assert_eq!(
+            render_answer(&plan, &plan.conns[0], 1, 1, &record, &BTreeMap::new()),
+            None
+        );
     }
 }

@@ -285,6 +285,10 @@ pub struct Counters {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub after_unjudged_frames: u64,
     /// What the streaming oracles counted (they own these; the task copies them in).
+    /// Messages sent to answer the server's in-band pings (`[[answer]]`): not requests,
+    /// not in `messages_sent`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_band_answers: u64,
     #[serde(flatten)]
     pub expect: ExpectCounts,
     /// Connection tasks that panicked: a bug in stampede, never in the target.
@@ -457,6 +461,7 @@ impl Counters {
         self.unjudged_senders += o.unjudged_senders;
         self.unjudged_unanswered += o.unjudged_unanswered;
         self.after_unjudged_frames += o.after_unjudged_frames;
+        self.in_band_answers += o.in_band_answers;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;
     }
@@ -1369,7 +1374,9 @@ mod tests {
         );
         let mut b = a.clone();
         b.task_failures = 4;
+        b.in_band_answers = 3;
         a.merge(&b);
+        assert_eq!(a.in_band_answers, 3);
         assert_eq!(a.attempted, 4);
         assert_eq!(a.refused_by[&Cause::Http(401)], 2);
         assert_eq!(

@@ -11,8 +11,8 @@
 //! actions it keeps that way.
 
 use super::spec::{
-    deep_steps, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge, JwtAlg, Limits,
-    OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
+    deep_steps, AnswerRule, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge,
+    JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
 };
 use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,10 @@ pub struct Plan {
     /// connection; empty when no group has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_headers: Vec<Vec<(String, EnvText)>>,
+    /// What every connection answers the server's in-band pings with (`[[answer]]`),
+    /// in file order. Empty in plans written before answers existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AnswerRule>,
     /// Connections, sorted by start offset (ties by id).
     pub conns: Vec<ConnPlan>,
 }

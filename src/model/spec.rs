@@ -61,6 +61,10 @@ pub struct Scenario {
     /// Pass/fail limits checked on the summary when the run ends (`[thresholds]`).
     #[serde(default)]
     pub thresholds: Vec<Threshold>,
+    /// What each connection answers the server's in-band pings with (`[[answer]]`), in
+    /// file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<AnswerRule>,
     /// Hex SHA-256 of the scenario file's bytes: identifies the scenario in results.
     pub hash: String,
 }
@@ -425,6 +429,26 @@ pub const MAX_TURN_NAMES: usize = 16;
 pub struct Capture {
     pub name: String,
     pub path: String,
+}
+
+/// `[[answer]]`: a message every connection sends whenever it receives a record of kind
+/// `on` (the record as the oracles read it: after `[oracles] framing`, `embedded_json`
+/// and record separators), right after handling the frame that held it. Keeps a server
+/// that pings in band (`{"type":"ping"}`, Pusher's `pusher:ping`) from dropping the
+/// connection. An answer is no request: nothing is timed from it and it is not counted as
+/// a sent message (`in_band_answers` counts it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerRule {
+    /// The kind answered: the record's `[oracles] type_field` value.
+    pub on: String,
+    /// Values of the answered record, by path, usable as `{{$name}}` in `send`; a name
+    /// not captured here is taken from the connection's `expect` captures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<Capture>,
+    /// The message sent, a JSON template with a step `send`'s placeholders as written
+    /// (`{{run}}` counts this rule's answers on the connection, from 1). Framed by
+    /// `[oracles] framing` when it goes out.
+    pub send: serde_json::Value,
 }
 
 /// One event type in a pattern with its repetition.

@@ -75,6 +75,7 @@ fn scenario(users: u32, per_user: u32, token: TokenReuse, arrival: Arrival) -> S
         limits: Limits::default(),
         thresholds: vec![],
         hunt: HuntSpec::default(),
+        answers: Vec::new(),
         hash: "h".into(),
     }
 }

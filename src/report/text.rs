@@ -137,6 +137,13 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "messages     sent {}  received {}  ({:.1}/s received)",
         c.messages_sent, c.messages_received, s.received_per_sec
     )?;
+    if c.in_band_answers > 0 {
+        writeln!(
+            w,
+            "  answered   {} in-band pings ([[answer]]; not in sent)",
+            c.in_band_answers
+        )?;
+    }
     if c.non_json + c.binary_frames + c.expect.buffer_overflows > 0 {
         writeln!(
             w,

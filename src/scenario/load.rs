@@ -5,6 +5,7 @@
 //! problem at once. The walk records problems and carries on with defaults; the result is
 //! returned only when nothing was recorded. The format is documented in `docs/scenarios.md`.
 
+mod answer;
 mod auth;
 pub(super) mod battery;
 mod dist;
@@ -49,6 +50,7 @@ const TOP_KEYS: &[&str] = &[
     "thresholds",
     "hunt",
     "battery",
+    "answer",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "max_message_bytes",
@@ -349,8 +351,10 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         limits: limits(cx, f.get("limits")),
         thresholds: Vec::new(),
         hunt: hunt::hunt(cx, f.get("hunt")),
+        answers: Vec::new(),
         hash: sha256_hex(text),
     };
+    scenario.answers = answer::answers(cx, f.get("answer"), &scenario);
     if let Some(node) = f.get("battery") {
         cx.report(
             node.span(),

@@ -293,6 +293,9 @@ struct Open {
     refused_in_band: bool,
     /// A Socket.IO server's ping came and awaits its pong ([`ConnRun::after_text`]).
     ping_due: bool,
+    /// A record an `[[answer]]` answers came: its answer waits in [`Rare::answers_due`]
+    /// ([`ConnRun::after_text`]).
+    answer_due: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`) and when they resumed: a server Close
@@ -394,6 +397,12 @@ struct Rare {
     retry: Option<Retry>,
     /// The last send it made that no `expect` follows ([`UnjudgedSend`]).
     after_unjudged: Option<UnjudgedSend>,
+    /// `[[answer]]` messages rendered for the frame being handled, framed, in order:
+    /// written once it is ([`ConnRun::after_text`]).
+    answers_due: Vec<String>,
+    /// How many answers each `[[answer]]` rule has rendered on this connection (indexed
+    /// as `Plan::answers`): its `{{run}}`.
+    answered: Vec<u64>,
 }
 
 /// A send no `expect` follows, and the data frames received before it and (once the

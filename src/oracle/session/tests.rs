@@ -205,6 +205,7 @@ fn plan(rules: SessionOracles, tokens: Vec<TokenPlan>, conns: Vec<ConnPlan>) -> 
         rendezvous: Vec::new(),
         scripts: Vec::new(),
         group_headers: Vec::new(),
+        answers: Vec::new(),
         group_subprotocols: Vec::new(),
         group_feeds: Vec::new(),
         conns,

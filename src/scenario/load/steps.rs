@@ -570,7 +570,7 @@ fn expect(
 }
 
 /// `capture = { name = "path", ... }`.
-fn capture(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<Capture> {
+pub(super) fn capture(cx: &mut Ctx<'_>, node: &Node<'_>) -> Vec<Capture> {
     let Some(table) = cx.table("capture", node) else {
         return Vec::new();
     };

@@ -76,7 +76,7 @@ impl ConnRun {
                     if self
                         .open
                         .as_ref()
-                        .is_some_and(|o| o.refused_in_band || o.ping_due)
+                        .is_some_and(|o| o.refused_in_band || o.ping_due || o.answer_due)
                         && !Box::pin(self.after_text(now)).await
                     {
                         return Stop::Lost;
@@ -110,8 +110,9 @@ impl ConnRun {
         }
     }
 
-    /// What a text frame left to do: answer a Socket.IO ping, end a connection the server
-    /// refused in band. `false` when the connection is gone.
+    /// What a text frame left to do: answer a Socket.IO ping and the records an
+    /// `[[answer]]` answers, end a connection the server refused in band. `false` when the
+    /// connection is gone.
     async fn after_text(&mut self, now: Instant) -> bool {
         let pinged = self
             .open
@@ -125,6 +126,31 @@ impl ConnRun {
                 if let Wrote::Failed(cause) = self.write(Message::Text(answer.into())).await {
                     self.lose(cause, Instant::now());
                     return false;
+                }
+            }
+        }
+        let answering = self
+            .open
+            .as_mut()
+            .is_some_and(|o| std::mem::take(&mut o.answer_due));
+        if answering {
+            let due = self
+                .rare
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.answers_due))
+                .unwrap_or_default();
+            for text in due {
+                // As the ping's answer: no request, nothing after our Close.
+                if self.open.as_ref().is_none_or(|o| o.closing.is_some()) {
+                    break;
+                }
+                match self.write(Message::Text(text.into())).await {
+                    Wrote::Sent => self.counters.in_band_answers += 1,
+                    Wrote::Cancelled => break,
+                    Wrote::Failed(cause) => {
+                        self.lose(cause, Instant::now());
+                        return false;
+                    }
                 }
             }
         }
@@ -171,7 +197,7 @@ impl ConnRun {
                 if self
                     .open
                     .as_ref()
-                    .is_some_and(|o| o.refused_in_band || o.ping_due)
+                    .is_some_and(|o| o.refused_in_band || o.ping_due || o.answer_due)
                 {
                     return Box::pin(self.after_text(now)).await;
                 }
@@ -349,6 +375,7 @@ impl ConnRun {
             markers,
             said,
             answer,
+            rare,
             ..
         } = self;
         let spec = &ctx.plan.oracles;
@@ -380,6 +407,10 @@ impl ConnRun {
                         traffic.json_records += 1;
                         let event = kind_of(spec, &msg);
                         traffic.kindless_records += u64::from(event.is_none());
+                        // One branch for the scenarios that answer nothing.
+                        if !ctx.plan.answers.is_empty() {
+                            due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
+                        }
                         if event.as_deref() == Some(spec.error_event.as_str()) {
                             let said = said.get_or_insert_with(Box::default);
                             said.first_error
@@ -946,4 +977,46 @@ fn marker_of(markers: &[String], msg: &Borrowed) -> Option<u64> {
             None => found.uint(),
         }
     })
+}
+
+/// Renders the answer of each `[[answer]]` rule whose `on` is `event` (the kind of
+/// `record`, received on connection `index`), framed, into [`Rare::answers_due`], and marks
+/// the connection to write them once the frame is handled. Nothing on a connection that is
+/// not open.
+fn due_answers(
+    ctx: &RunCtx,
+    index: usize,
+    open: &mut Option<Open>,
+    rare: &mut Option<Box<Rare>>,
+    checker: &ConnChecker,
+    record: &Borrowed<'_>,
+    event: Option<&str>,
+) {
+    let (Some(event), Some(o)) = (event, open.as_mut()) else {
+        return;
+    };
+    let plan = &ctx.plan;
+    let Some(conn) = plan.conns.get(index) else {
+        return;
+    };
+    for (i, rule) in plan.answers.iter().enumerate() {
+        if rule.on != event {
+            continue;
+        }
+        let rare = rare.get_or_insert_with(Box::default);
+        if rare.answered.len() < plan.answers.len() {
+            rare.answered.resize(plan.answers.len(), 0);
+        }
+        let Some(count) = rare.answered.get_mut(i) else {
+            continue;
+        };
+        *count += 1;
+        if let Some(text) =
+            crate::plan::render_answer(plan, conn, i, *count, record, &checker.captures)
+        {
+            rare.answers_due
+                .push(framing::frame_out(&plan.oracles, text));
+            o.answer_due = true;
+        }
+    }
 }

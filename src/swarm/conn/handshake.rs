@@ -202,6 +202,7 @@ impl ConnRun {
                     judging: true,
                     refused_in_band: false,
                     ping_due: false,
+                    answer_due: false,
                     last_data_us: None,
                     longest_silence_us: 0,
                     closing: None,

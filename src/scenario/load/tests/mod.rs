@@ -6,6 +6,7 @@ use crate::model::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
+mod answer;
 mod inputs;
 mod limits;
 mod protocols;
@@ -213,6 +214,7 @@ steps = [
         },
         thresholds: vec![],
         hunt: HuntSpec::default(),
+        answers: Vec::new(),
         hash: sha256_hex(text),
     };
     assert_eq!(load(text), expected);

@@ -151,7 +151,9 @@ send = { type = "pong", nonce = "{{$nonce}}" }
 }
 
 /// Unanswered, the server's 4000 "ping timeout" ends every connection in its first think:
-/// their later turns never run, and the run is not clean.
+/// their later turns never run, and the run is not clean. The hint blames the missed
+/// pings and says to answer them, never to declare the closes a lifetime or idle policy
+/// (which would make a clean run of connections the client let die).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_pings_get_the_connections_closed() {
     let sum = run_pinged("unanswered", "").await;
@@ -164,5 +166,15 @@ async fn unanswered_pings_get_the_connections_closed() {
             .keys()
             .any(|k| k.to_string() == "server_close_4000"),
         "{c:?}"
+    );
+    let hint = sum.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("blaming a missed ping (close 4000 \"ping timeout\")")
+            && hint.contains("answer them with `[[answer]]`"),
+        "{hint}"
+    );
+    assert!(
+        !hint.contains("declare [oracles] max_lifetime") && !hint.contains("idle_timeout ="),
+        "{hint}"
     );
 }

@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod frame;
 pub mod framing;
 pub mod idle;
+pub mod keepalive;
 pub mod learn;
 pub mod lifetime;
 mod pattern;

@@ -131,6 +131,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     // The server went down mid-run ([`went_away`]): its 503s are the restart's.
     let restarting = j.verdict == Verdict::Inconclusive
         && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
+    let ping_missed = super::keepalive::unanswered_note(e.reports);
     let notes: Vec<String> = [
         calibration_note(e.plan),
         restart_note(e.reports, restarting),
@@ -147,9 +148,18 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         slow_reader_note(e.reports),
         closed_unaccepted_note(e.plan, e.reports),
         super::idle::closed_idle_note(e.plan, e.reports),
-        super::idle::undeclared_note(e.plan, e.reports),
+        ping_missed.clone(),
+        // Closes that blame a missed ping read as a lifetime or idle policy only by their
+        // timing: declaring one would excuse connections the client let die.
+        ping_missed
+            .is_none()
+            .then(|| super::idle::undeclared_note(e.plan, e.reports))
+            .flatten(),
         super::lifetime::closed_note(e.plan, e.reports),
-        super::lifetime::undeclared_note(e.plan, e.reports),
+        ping_missed
+            .is_none()
+            .then(|| super::lifetime::undeclared_note(e.plan, e.reports))
+            .flatten(),
         expired,
         unread_note(e.plan, e.reports),
         errors.flatten(),

@@ -296,12 +296,54 @@ pub struct Prepared {
     opts: RunOptions,
 }
 
+/// The target a run dials: the built-in server when asked for (or a bug of it), else the
+/// flag's, the scenario's or the environment's URL ([`Target::choose`]).
+fn chosen_target(scenario: &Scenario, opts: &RunOptions) -> Target {
+    if opts.reference || opts.bug.is_some() {
+        return Target::Reference {
+            bug: opts.bug,
+            window: opts.bug_window,
+        };
+    }
+    match Target::choose(opts.target.clone(), scenario.target.as_deref()) {
+        Target::Reference { bug, .. } => Target::Reference {
+            bug,
+            window: opts.bug_window,
+        },
+        url => url,
+    }
+}
+
+/// The connections a scenario plans (every group's users × connections per user), or
+/// about those of one shard of it: what its capacity check counts before any plan is
+/// built (the exact check follows, on the plan).
+fn scenario_connections(scenario: &Scenario, shard: Option<crate::model::Shard>) -> u64 {
+    let total = scenario
+        .groups
+        .iter()
+        .map(|g| u64::from(g.users) * u64::from(g.connections_per_user))
+        .fold(0u64, u64::saturating_add);
+    match shard {
+        Some(s) if s.count > 0 => total / u64::from(s.count),
+        _ => total,
+    }
+}
+
 /// Builds the plan (flag seed, else the scenario's) and binds its target.
 pub async fn prepare(
     scenario: &Scenario,
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Prepared, RunError> {
+    let target = chosen_target(scenario, opts);
+    // Before the plan is built: planning, minting and calibrating millions of connections
+    // this machine cannot hold took minutes and gigabytes before the same refusal.
+    let need = capacity::Need {
+        connections: scenario_connections(scenario, opts.shard),
+        embedded_server: matches!(target, Target::Reference { .. }),
+        synchronized: 0,
+    };
+    capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
     let mut plan = plan::build(scenario, scenario.seed_or(opts.seed));
     if let Some(d) = opts.duration {
         plan.duration = d;
@@ -312,20 +354,6 @@ pub async fn prepare(
     if let Some(learned) = &opts.learned {
         plan.oracles.learned = learned.clone();
     }
-    let target = if opts.reference || opts.bug.is_some() {
-        Target::Reference {
-            bug: opts.bug,
-            window: opts.bug_window,
-        }
-    } else {
-        match Target::choose(opts.target.clone(), scenario.target.as_deref()) {
-            Target::Reference { bug, .. } => Target::Reference {
-                bug,
-                window: opts.bug_window,
-            },
-            url => url,
-        }
-    };
     let bound = bind(&target, &plan, cancel).await?;
     Ok(Prepared {
         plan: Arc::new(plan),

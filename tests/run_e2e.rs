@@ -453,3 +453,33 @@ async fn a_where_test_on_a_misnamed_field_is_unreadable_not_a_race() {
     assert_eq!(s.verdict, stampede::model::Verdict::Clean, "{:?}", s.hint);
     assert_eq!(s.counters.expect.checked_met, 3, "{:?}", s.counters.expect);
 }
+
+/// A scenario of more connections than this machine can hold is refused before its plan
+/// is built: `prepare` itself says so (it built a plan of millions of connections, and
+/// minted and calibrated, before the same refusal came from the run). Where this machine
+/// could hold them all, there is nothing to refuse and the test says so.
+#[tokio::test]
+async fn a_plan_this_machine_cannot_hold_is_refused_before_it_is_built() {
+    let users: u64 = 3_000_000;
+    if stampede::run::max_connections(false, false).is_some_and(|most| most >= users) {
+        eprintln!("this machine may hold {users} connections: nothing to refuse");
+        return;
+    }
+    let text = format!(
+        "name = \"huge\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = {users}\n\
+         steps = [{{ close = 1000 }}]\n"
+    );
+    let s = scenario("huge.toml", &text);
+    let opts = RunOptions {
+        target: Some("ws://127.0.0.1:9/ws".into()),
+        ..Default::default()
+    };
+    let refused = stampede::run::prepare(&s, &opts, &CancellationToken::new()).await;
+    match refused {
+        Err(stampede::run::RunError::Capacity(e)) => {
+            assert!(e.to_string().contains("3000000 connections"), "{e}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a plan of {users} connections was built"),
+    }
+}

@@ -13,6 +13,9 @@ pub const SPARE_FDS: u64 = 64;
 /// Where the ephemeral port range is on Linux.
 const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
+/// Where the kernel's ceiling on one process's open files is on Linux.
+const NR_OPEN: &str = "/proc/sys/fs/nr_open";
+
 /// What a plan needs from the client machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Need {
@@ -64,6 +67,9 @@ pub struct Machine {
     pub fd_limit: Option<u64>,
     /// The ephemeral port range, inclusive (Linux).
     pub ports: Option<(u32, u32)>,
+    /// The most descriptors the kernel lets any one process open (Linux `fs.nr_open`):
+    /// no `ulimit` goes past it.
+    pub fd_ceiling: Option<u64>,
 }
 
 impl Machine {
@@ -80,7 +86,14 @@ impl Machine {
         let ports = std::fs::read_to_string(PORT_RANGE)
             .ok()
             .and_then(|text| parse_port_range(&text));
-        Machine { fd_limit, ports }
+        let fd_ceiling = std::fs::read_to_string(NR_OPEN)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        Machine {
+            fd_limit,
+            ports,
+            fd_ceiling,
+        }
     }
 }
 
@@ -123,6 +136,20 @@ pub enum CapacityError {
         synchronized: u64,
     },
     #[error(
+        "this plan may hold {needed} file descriptors open at once ({connections} connections{server}, \
+         plus duplicates and spares), more than this kernel lets one process open \
+         (fs.nr_open = {ceiling}), whatever the ulimit: split the load over processes \
+         (`--workers N`, each with a source address of its own) or machines (`--shard i/n`), \
+         or plan fewer connections"
+    )]
+    FdsBeyondKernel {
+        needed: u64,
+        ceiling: u64,
+        connections: u64,
+        /// As [`CapacityError::Fds`]'s.
+        server: &'static str,
+    },
+    #[error(
         "this plan may hold {connections} connections open at once, but the ephemeral port \
          range {low}-{high} has {ports} ports for one target address: widen it (`sysctl -w \
          net.ipv4.ip_local_port_range=\"1024 65535\"`), plan fewer connections, or split the \
@@ -139,18 +166,27 @@ pub enum CapacityError {
 /// Refuses a plan that needs more than `machine` allows.
 pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
     let needed = need.fds();
+    let server = if need.embedded_server {
+        " × 2 (the built-in server runs in this process)"
+    } else {
+        ""
+    };
     if let Some(limit) = machine.fd_limit {
         if limit < needed {
+            if let Some(ceiling) = machine.fd_ceiling.filter(|c| *c < needed) {
+                return Err(CapacityError::FdsBeyondKernel {
+                    needed,
+                    ceiling,
+                    connections: need.connections,
+                    server,
+                });
+            }
             return Err(CapacityError::Fds {
                 needed,
                 limit,
                 connections: need.connections,
                 synchronized: need.synchronized,
-                server: if need.embedded_server {
-                    " × 2 (the built-in server runs in this process)"
-                } else {
-                    ""
-                },
+                server,
             });
         }
     }
@@ -183,6 +219,7 @@ mod tests {
     const ROOMY: Machine = Machine {
         fd_limit: Some(1 << 20),
         ports: Some((32768, 60999)),
+        fd_ceiling: Some(1 << 20),
     };
 
     #[test]
@@ -196,6 +233,7 @@ mod tests {
         let unknown = Machine {
             fd_limit: None,
             ports: None,
+            fd_ceiling: None,
         };
         let huge = Need {
             connections: 1 << 30,
@@ -244,6 +282,43 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("ulimit -n 1984"), "{text}");
         assert!(text.contains("built-in server"), "{text}");
+    }
+
+    /// Past the kernel's ceiling on one process's descriptors, no `ulimit` helps: the
+    /// refusal says to split the load instead of naming a limit no one can set.
+    #[test]
+    fn more_descriptors_than_the_kernel_allows_says_to_split_the_load() {
+        let machine = Machine {
+            fd_limit: Some(20_000),
+            ..ROOMY
+        };
+        let need = Need {
+            connections: 4_000_000,
+            embedded_server: true,
+            synchronized: 0,
+        };
+        let err = check(&need, &machine).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CapacityError::FdsBeyondKernel {
+                    ceiling: 1_048_576,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("--workers N") && !text.contains("ulimit -n 8"),
+            "{text}"
+        );
+        let within = Need {
+            connections: 500_000,
+            ..need
+        };
+        let err = check(&within, &machine).unwrap_err();
+        assert!(err.to_string().contains("ulimit -n 1000064"), "{err}");
     }
 
     #[test]

@@ -696,6 +696,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = answered_otherwise_everywhere(e.plan, e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = broke_the_protocol(e.plan, e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = identity_misnamed(e.plan, e.reports, e.by_oracle) {
         return j;
     }
@@ -2012,9 +2015,9 @@ mod went_away;
 pub use late::late_answers;
 use late::{answered_late, deadlines_text, late_by_deadline, one_behind, unseen_late, Behind};
 use misreading::{
-    answered_only_errors, answered_otherwise_everywhere, capture_never_found, closed_on_request,
-    identity_misnamed, misread, said_no_everywhere, unmet_over_unread, unread_parts, unread_sample,
-    unreadable, value_slip,
+    answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
+    closed_on_request, identity_misnamed, misread, said_no_everywhere, unmet_over_unread,
+    unread_parts, unread_sample, unreadable, value_slip,
 };
 use went_away::went_away;
 mod door;

@@ -703,6 +703,67 @@ pub(super) fn answered_otherwise_everywhere(
     })
 }
 
+/// Close codes by which a server says the client broke its protocol (RFC 6455 §7.4.1):
+/// 1002 protocol error, 1003 data it cannot accept, 1007 a payload that does not fit.
+const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];
+
+/// Every valid-token connection that dialled had an attempt the server closed with a code
+/// that says the client broke its protocol ([`PROTOCOL_CLOSES`]), and every violation is an
+/// expectation such a close cut before anything it awaited came: the script does not speak
+/// the server's protocol there (a handshake left out, a message it refuses to read), which
+/// no race explains. A race may make a server close some connections so; not every one.
+/// Target unusable, naming the code and the server's reason.
+pub(super) fn broke_the_protocol(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let cut_by = |v: &Violation| {
+        v.ended
+            .filter(|end| !end.answered)
+            .and_then(|end| end.close_code)
+            .filter(|code| PROTOCOL_CLOSES.contains(code))
+    };
+    let code = cut_by(kept.first()?)?;
+    if !kept.iter().all(|v| cut_by(v) == Some(code)) {
+        return None;
+    }
+    let closed_so = |r: &ConnReport| {
+        r.attempts
+            .iter()
+            .any(|a| a.cause == Some(Cause::ServerClose(code)))
+    };
+    let mut dialled = reports
+        .iter()
+        .filter(|r| valid_token(plan, r.token) && !r.attempts.is_empty())
+        .peekable();
+    dialled.peek()?;
+    if !dialled.all(closed_so) {
+        return None;
+    }
+    let reason = reports
+        .iter()
+        .flat_map(|r| [r.answer.as_ref(), r.closed_after_acceptance.as_ref()])
+        .flatten()
+        .find(|a| a.cause == Cause::ServerClose(code))
+        .map(|a| a.body.trim())
+        .filter(|reason| !reason.is_empty())
+        .map(|reason| format!(" {reason:?}"))
+        .unwrap_or_default();
+    Some(Judgement {
+        verdict: Verdict::TargetUnusable,
+        hint: Some(format!(
+            "the server closed an attempt of every connection with {code}{reason}, its word \
+             for a client that broke its protocol, before the {unmet} expectation{} it cut \
+             got anything: the script does not speak the server's protocol there (a \
+             handshake or a required field left out, a message it will not read). Check the \
+             steps before each cut against the protocol; this is no race to hunt",
+            plural(unmet)
+        )),
+    })
+}
+
 /// Words of a record kind that says a request was refused (lowercase, matched anywhere):
 /// `pusher:subscription_error`, `subscribe_failed`, `access_denied`, `nack`.
 const REFUSAL_WORDS: [&str; 10] = [

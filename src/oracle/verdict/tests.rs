@@ -2204,6 +2204,68 @@ fn closes_over_a_declared_per_user_limit_are_the_limit_not_load_shed() {
     );
 }
 
+/// Every connection had an attempt closed with 1002 "expected HANDSHAKE_REQ" (a script
+/// that left the protocol's handshake out of its first attempt, then reconnected with
+/// it), and every violation is an expectation that
+/// close cut before anything came: the script broke the protocol, target unusable, no race.
+/// One connection that never got such a close (a race closing some), and it stays a loss.
+#[test]
+fn every_connection_closed_for_breaking_the_protocol_is_no_race() {
+    let plan = plan();
+    let judged = |everywhere: bool| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 1,
+                    ..Default::default()
+                };
+                let broke = everywhere || c.id == 0;
+                let cause = if broke { 1002 } else { 1000 };
+                // Refused, then accepted on the reconnect that sent the handshake.
+                let mut r = report(c, unaccepted(Some(Cause::ServerClose(cause))), counters);
+                r.attempts.push(attempt(End::Accepted));
+                r.answer = Some(crate::model::Answer {
+                    cause: Cause::ServerClose(cause),
+                    detail: format!("close {cause}"),
+                    body: "expected HANDSHAKE_REQ".into(),
+                    retry_after_s: None,
+                });
+                if broke {
+                    r.violations = vec![Violation {
+                        ended: Some(crate::model::StreamEnded {
+                            close_code: Some(1002),
+                            answered: false,
+                        }),
+                        ..unmet(c.id, false)
+                    }];
+                    r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                }
+                r
+            })
+            .collect();
+        let kept: Vec<Violation> = reports.iter().flat_map(|r| r.violations.clone()).collect();
+        let unmet = kept.len() as u64;
+        judge_completed_kept(
+            &plan,
+            &reports,
+            &[(OracleKind::Completeness, unmet)].into(),
+            &kept,
+        )
+    };
+    let j = judged(true);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("closed an attempt of every connection with 1002 \"expected HANDSHAKE_REQ\"")
+            && hint.contains("no race to hunt"),
+        "{hint}"
+    );
+    assert_ne!(judged(false).verdict, Verdict::TargetUnusable);
+}
+
 /// A kind the pattern names that never came on any connection, while correlated records
 /// of a kind spelled close to it came for every unmet expectation (beside a named kind
 /// that did come): a typo in the `expect`, unreadable, and the hint names both. When the

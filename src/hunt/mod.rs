@@ -376,11 +376,13 @@ fn first_of(
     wanted: &(dyn Fn(&Violation) -> bool + Sync),
 ) -> Vec<Violation> {
     let slow = slow_of(outcome);
+    let misspelled = misspelled_of(outcome);
     outcome
         .results
         .violations
         .iter()
         .filter(|v| v.oracle == oracle && wanted(v) && !is_among(v, &slow))
+        .filter(|v| !is_among(v, &misspelled))
         .take(10)
         .cloned()
         .collect()
@@ -560,9 +562,12 @@ fn broke_unexcused(outcome: &RunOutcome, oracle: OracleKind, excuse: Option<Excu
         return false;
     }
     let excused = excused_of(outcome, excuse);
+    let slow = slow_of(outcome);
+    let misspelled = misspelled_of(outcome);
     let set_aside = excused
         .iter()
-        .chain(&slow_of(outcome))
+        .chain(&slow)
+        .chain(misspelled.iter().filter(|v| !is_among(v, &slow)))
         .filter(|v| v.oracle == oracle)
         .count() as u64;
     outcome.results.summary.violations.of(oracle) > set_aside
@@ -587,6 +592,15 @@ fn excused_of(outcome: &RunOutcome, excuse: Option<Excuse>) -> Vec<&Violation> {
 /// as reproducing one. A server slow under one load may not be under a replay's.
 fn slow_of(outcome: &RunOutcome) -> Vec<&Violation> {
     crate::oracle::verdict::late_answers(&outcome.results.violations)
+}
+
+/// The violations of a run that are a kind misspelled in its script
+/// ([`verdict::misspelled`](crate::oracle::verdict::misspelled)), beside whatever else
+/// broke: no race, so a hunt writes no repro of them nor counts them as reproducing one.
+fn misspelled_of(outcome: &RunOutcome) -> Vec<&Violation> {
+    let events = &outcome.results.summary.events;
+    let arrived = |kind: &str| events.get(kind).is_some_and(|e| e.arrived > 0);
+    crate::oracle::verdict::misspelled(&outcome.plan, &outcome.results.violations, &arrived)
 }
 
 /// What a hunt (or a battery family) that found no race says of the answers it set aside

@@ -2014,6 +2014,7 @@ mod misreading;
 mod went_away;
 pub use late::late_answers;
 use late::{answered_late, deadlines_text, late_by_deadline, one_behind, unseen_late, Behind};
+pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, said_no_everywhere, unmet_over_unread,

@@ -703,6 +703,30 @@ pub(super) fn answered_otherwise_everywhere(
     })
 }
 
+/// The violations of a run that are a kind misspelled in the script, whatever else broke
+/// beside them ([`typo`]: a kind its pattern names that arrived on no connection,
+/// `arrived` saying which did, and a kind spelled close to it that came correlated in its
+/// place). The verdict reads a run of nothing else as unreadable; beside a real loss they
+/// still are no race, and a hunt must not write a repro of them (it confirmed one built on
+/// `RESULTS` for the `RESULT` the server sends, while a real race went on beside it).
+pub fn misspelled<'v>(
+    plan: &Plan,
+    violations: &'v [Violation],
+    arrived: &impl Fn(&str) -> bool,
+) -> Vec<&'v Violation> {
+    let sent = sent_kinds(plan);
+    let arrived = |kind: &String| arrived(kind);
+    violations
+        .iter()
+        .filter(|v| v.correlation.is_some())
+        .filter(|v| {
+            v.misread
+                .as_ref()
+                .is_some_and(|m| typo(m, &arrived, &sent).is_some())
+        })
+        .collect()
+}
+
 /// Close codes by which a server says the client broke its protocol (RFC 6455 §7.4.1):
 /// 1002 protocol error, 1003 data it cannot accept, 1007 a payload that does not fit.
 const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];

@@ -2266,6 +2266,34 @@ fn every_connection_closed_for_breaking_the_protocol_is_no_race() {
     assert_ne!(judged(false).verdict, Verdict::TargetUnusable);
 }
 
+/// Beside a real loss, a violation whose correlated answer came as a kind spelled close to
+/// the one its pattern names, which arrived nowhere, is still a misspelling: a hunt sets
+/// it aside (it once confirmed a repro built on `RESULTS` while a real race went on beside
+/// it). The loss is not; nor is the misspelling once the named kind arrived somewhere.
+#[test]
+fn a_misspelled_kind_beside_a_real_loss_is_still_set_aside() {
+    let plan = plan();
+    let typo = Violation {
+        misread: Some(crate::model::Misread::OtherKinds {
+            came: vec!["RESULT".into()],
+            kinds: vec!["RESULTS".into()],
+        }),
+        correlation: Some("a-1".into()),
+        ..unmet(0, false)
+    };
+    let loss = Violation {
+        correlation: Some("b-1".into()),
+        ..unmet(1, false)
+    };
+    let violations = vec![typo, loss];
+    let nowhere = |_: &str| false;
+    let set_aside = misspelled(&plan, &violations, &nowhere);
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert!(std::ptr::eq(set_aside[0], &violations[0]));
+    let arrived_somewhere = |kind: &str| kind == "RESULTS";
+    assert!(misspelled(&plan, &violations, &arrived_somewhere).is_empty());
+}
+
 /// A kind the pattern names that never came on any connection, while correlated records
 /// of a kind spelled close to it came for every unmet expectation (beside a named kind
 /// that did come): a typo in the `expect`, unreadable, and the hint names both. When the

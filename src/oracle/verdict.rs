@@ -843,7 +843,34 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         .collect();
     Judgement {
         verdict: Verdict::Clean,
-        hint: (!notes.is_empty()).then(|| notes.join("; ")),
+        hint: Some(if notes.is_empty() {
+            clean_summary(e.reports)
+        } else {
+            notes.join("; ")
+        }),
+    }
+}
+
+/// What a clean run with nothing else to say judged: the expectations met, on how many
+/// connections; or, where no expectation was met (a script that expects nothing), that
+/// only the handshakes and the session oracles judged the server.
+fn clean_summary(reports: &[ConnReport]) -> String {
+    let met: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.expectations_met)
+        .sum();
+    let accepted = reports
+        .iter()
+        .filter(|r| r.attempts.iter().any(|a| a.outcome == Outcome::Accepted))
+        .count() as u64;
+    let connections = crate::model::words::plural(accepted, "connection");
+    if met == 0 {
+        format!(
+            "{connections} accepted, and no expectation met: only the handshakes and the \
+             session oracles judged the server"
+        )
+    } else {
+        format!("every expectation met ({met} on {connections}) and no oracle broke")
     }
 }
 

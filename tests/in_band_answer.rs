@@ -178,3 +178,24 @@ async fn unanswered_pings_get_the_connections_closed() {
         "{hint}"
     );
 }
+
+/// The plan carries the scenario's answers (a repro replays them); a plan written before
+/// answers existed (no `answers` key) still loads, and one without answers writes none.
+#[test]
+fn the_plan_carries_the_answers_and_old_plans_still_load() {
+    let answer = "[[answer]]\non = \"ping\"\ncapture = { n = \"nonce\" }\n\
+                  send = { type = \"pong\", nonce = \"{{$n}}\" }\n";
+    let s = scenario("carried.toml", &pinged_scenario("carried", answer));
+    assert_eq!(s.answers.len(), 1);
+    let plan = stampede::plan::build(&s, 1);
+    assert_eq!(plan.answers, s.answers);
+    let mut saved = serde_json::to_value(&plan).unwrap();
+    saved.as_object_mut().unwrap().remove("answers");
+    let old: stampede::model::Plan = serde_json::from_value(saved).unwrap();
+    assert!(old.answers.is_empty());
+    let none = stampede::plan::build(&scenario("none.toml", &pinged_scenario("none", "")), 1);
+    assert!(serde_json::to_value(&none)
+        .unwrap()
+        .get("answers")
+        .is_none());
+}

@@ -8,14 +8,12 @@
 //! [`draw_rng`], keyed by (seed, connection, step path, iteration), at plan time for the
 //! jitter and as the connection walks its script for the rest.
 
-mod answer;
 mod arrival;
 mod cursor;
 mod finish;
 mod sample;
 mod template;
 
-pub use answer::render_answer;
 pub use cursor::{draw_rng, expand_conn, Cursor, Next, SendTemplates, JITTER_SITE};
 pub use finish::{cannot_finish, expiring, least_time, Expiring, Late, LEAST_LIFETIME_LOSS};
 pub use sample::sample;

@@ -5,6 +5,7 @@
 //! silently shifting every later connection. The run stops at the plan's duration or when
 //! the caller's token is cancelled (Ctrl-C); either way every task returns what it has.
 
+mod answer;
 mod barrier;
 mod conn;
 pub mod dial;

@@ -1012,7 +1012,7 @@ fn due_answers(
         };
         *count += 1;
         if let Some(text) =
-            crate::plan::render_answer(plan, conn, i, *count, record, &checker.captures)
+            super::super::answer::render_answer(plan, conn, i, *count, record, &checker.captures)
         {
             rare.answers_due
                 .push(framing::frame_out(&plan.oracles, text));

@@ -32,19 +32,6 @@ send = '{"event":"pusher:pong","data":{}}'"#,
             },
         ]
     );
-    let plan = crate::plan::build(&s, 1);
-    assert_eq!(plan.answers, s.answers);
-    // A repro written before answers existed (no `answers` key) still loads.
-    let mut saved = serde_json::to_value(&plan).unwrap();
-    saved.as_object_mut().unwrap().remove("answers");
-    let old: Plan = serde_json::from_value(saved).unwrap();
-    assert!(old.answers.is_empty());
-    // And a plan without answers writes none.
-    let none = crate::plan::build(&load(&with_top("")), 1);
-    assert!(serde_json::to_value(&none)
-        .unwrap()
-        .get("answers")
-        .is_none());
 }
 
 #[test]

@@ -1,15 +1,15 @@
 //! Rendering an `[[answer]]`'s message for one connection ([`AnswerRule`]).
 
-use super::cursor::draw_rng;
-use super::template::{expand, Vars};
 use crate::model::path::{lookup, Tree};
 use crate::model::{AnswerRule, ConnPlan, Plan};
 use crate::oracle::frame::fill;
+use crate::plan::draw_rng;
+use crate::plan::{expand, Vars};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The draw site of answer rule 0 (rule `i` draws at `ANSWER_SITE - i`): far from the
-/// step paths' hashes and from [`super::JITTER_SITE`].
+/// step paths' hashes and from [`crate::plan::JITTER_SITE`].
 const ANSWER_SITE: u64 = u64::MAX - 1 - (1 << 32);
 
 /// The JSON text connection `conn` sends as its `count`-th answer (from 1) under rule

@@ -6,7 +6,7 @@
 //! code the scenario does not list ([`undeclared_note`] says how to list it).
 
 use super::undeclared;
-use crate::model::{Cause, ConnReport, OracleKind, Outcome, Plan, Violation};
+use crate::model::{ConnReport, OracleKind, Outcome, Plan, Violation};
 
 /// Whether a Close code the server sent is an explicit refusal: a protocol or policy
 /// code (1002 protocol error, 1003 unsupported data, 1007 invalid payload, 1008 policy
@@ -47,25 +47,15 @@ pub fn refused_by_close(v: &Violation) -> Option<u16> {
 /// spelled out. `None` when there was none.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let reject = &plan.oracles.session.reject;
-    let mut by = undeclared::ByCode::new();
-    for r in reports {
-        for a in &r.attempts {
-            let Some(cause @ Cause::ServerClose(code)) = &a.cause else {
-                continue;
-            };
-            let listed = reject.is_clean(cause) || reject.sheds(cause) || reject.replaces(cause);
-            if a.outcome != Outcome::Rejected || listed {
-                continue;
-            }
-            undeclared::count(&mut by, *code, r.answer.as_ref(), |_, _| true);
-        }
-    }
+    let by = undeclared::unlisted_closes(reports.iter(), |a, cause| {
+        let listed = reject.is_clean(cause) || reject.sheds(cause) || reject.replaces(cause);
+        a.outcome == Outcome::Rejected && !listed
+    });
     if by.is_empty() {
         return None;
     }
     let (attempts, seen) = undeclared::seen(&by);
-    let mut close = reject.close.clone();
-    close.extend(by.keys().filter(|c| !reject.close.contains(c)));
+    let close = undeclared::close_with(reject, &by);
     Some(format!(
         "the server refused {} before accepting them with a close code `[oracles] reject` \
          does not list ({seen}): read as its refusal, no finding; `[oracles] reject = {{ \

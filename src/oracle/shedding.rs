@@ -160,24 +160,15 @@ pub fn over_the_limit(plan: &Plan, reports: &[ConnReport]) -> BTreeSet<u32> {
 pub fn over_limit_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let over = over_the_limit(plan, reports);
     let reject = &plan.oracles.session.reject;
-    let mut by = undeclared::ByCode::new();
-    for r in reports.iter().filter(|r| over.contains(&r.id)) {
-        for a in &r.attempts {
-            let Some(cause @ Cause::ServerClose(code)) = &a.cause else {
-                continue;
-            };
-            if a.outcome == Outcome::Accepted || reject.is_clean(cause) || reject.sheds(cause) {
-                continue;
-            }
-            undeclared::count(&mut by, *code, r.answer.as_ref(), |_, _| true);
-        }
-    }
+    let over_limit = reports.iter().filter(|r| over.contains(&r.id));
+    let by = undeclared::unlisted_closes(over_limit, |a, cause| {
+        a.outcome != Outcome::Accepted && !reject.is_clean(cause) && !reject.sheds(cause)
+    });
     if by.is_empty() {
         return None;
     }
     let (attempts, seen) = undeclared::seen(&by);
-    let mut close = reject.close.clone();
-    close.extend(by.keys().filter(|c| !reject.close.contains(c)));
+    let close = undeclared::close_with(reject, &by);
     let session = &plan.oracles.session;
     let per = match session.per {
         SessionKey::Token => "token",

@@ -2,7 +2,7 @@
 //! a takeover): counted by code for a verdict's hint, which then spells out the
 //! `[oracles] reject` entry that would declare them.
 
-use crate::model::{Answer, Cause, RejectSpec};
+use crate::model::{Answer, Attempt, Cause, ConnReport, RejectSpec};
 use std::collections::BTreeMap;
 
 /// The attempts closed with one code.
@@ -73,4 +73,33 @@ pub(super) fn declaration(reject: &RejectSpec, key: &str, declared: &[u16], by: 
         "move {in_close:?} from `close` (a refusal of the token) to `{key}`: `[oracles] reject \
          = {{ close = {close:?}, {key} = {listed_under_key:?} }}`"
     )
+}
+
+/// The server closes of `reports`' attempts that `unlisted` keeps (an attempt and its
+/// close, a code `[oracles] reject` does not list), by code, each with the reason the
+/// server gave (whatever it says).
+pub(super) fn unlisted_closes<'r>(
+    reports: impl Iterator<Item = &'r ConnReport>,
+    unlisted: impl Fn(&Attempt, &Cause) -> bool,
+) -> ByCode {
+    let mut by = ByCode::new();
+    for r in reports {
+        for a in &r.attempts {
+            let Some(cause @ Cause::ServerClose(code)) = &a.cause else {
+                continue;
+            };
+            if unlisted(a, cause) {
+                count(&mut by, *code, r.answer.as_ref(), |_, _| true);
+            }
+        }
+    }
+    by
+}
+
+/// `reject.close` with the codes of `by` it does not list yet added: the list that
+/// declares them as refusals.
+pub(super) fn close_with(reject: &RejectSpec, by: &ByCode) -> Vec<u16> {
+    let mut close = reject.close.clone();
+    close.extend(by.keys().filter(|c| !reject.close.contains(c)));
+    close
 }

@@ -790,7 +790,10 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         elapsed: out.elapsed,
         barriers: out.barriers,
         releases_raised: out.releases_raised,
-        probe: probe_summary(&out.probes, &plan.oracles.session.reject),
+        probe: ProbeSummary {
+            no_token: matches!(plan.auth.placement, crate::model::Placement::None),
+            ..probe_summary(&out.probes, &plan.oracles.session.reject)
+        },
         stalls: out.stalls,
     }
 }
@@ -843,6 +846,7 @@ fn probe_summary(
             })
             .count(),
         refused_expired: unaccepted().filter(|p| p.expired && answered(p)).count(),
+        no_token: false,
     }
 }
 

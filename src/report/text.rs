@@ -208,9 +208,11 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
         .tokens
         .saturating_sub(p.refused)
         .saturating_sub(p.inconclusive);
+    // With no token on the wire, a probe is a connection tried again, not a token.
+    let what = if p.no_token { "connection" } else { "token" };
     let mut line = format!(
         "{} tried again after the run: {accepted} accepted, {} refused",
-        plural(p.tokens as u64, "token"),
+        plural(p.tokens as u64, what),
         p.refused
     );
     if p.refused_by_policy > 0 {

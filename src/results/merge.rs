@@ -377,6 +377,7 @@ fn fill_totals(
         p.shed += r.summary.probe.shed;
         p.refused_by_policy += r.summary.probe.refused_by_policy;
         p.refused_expired += r.summary.probe.refused_expired;
+        p.no_token |= r.summary.probe.no_token;
         for way in &r.summary.probe.shed_by {
             if !p.shed_by.contains(way) {
                 p.shed_by.push(way.clone());

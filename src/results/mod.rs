@@ -154,6 +154,10 @@ pub struct ProbeSummary {
     /// about a session still held. Left out of files when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub refused_expired: usize,
+    /// Whether the run carried no token (`[auth] placement = "none"`): each probe is a
+    /// connection tried again, no token presented. Left out of files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_token: bool,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -209,6 +209,24 @@ fn probes_refused_as_token_policy_say_so() {
     );
 }
 
+/// A run that carried no token (`placement = "none"`) probes connections, not tokens.
+#[test]
+fn probes_of_a_run_without_tokens_count_connections() {
+    let mut s = summary();
+    s.probe = crate::results::ProbeSummary {
+        tokens: 20,
+        no_token: true,
+        ..Default::default()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("probe        20 connections tried again after the run: 20 accepted"),
+        "{out}"
+    );
+    s.probe.no_token = false;
+    assert!(text(&s).contains("20 tokens tried again"), "{}", text(&s));
+}
+
 #[test]
 fn probes_refused_once_their_token_expired_say_so() {
     let mut s = summary();
@@ -237,6 +255,7 @@ fn shed_probes_are_told_apart_from_unanswered_ones() {
         shed_by: vec!["declared shed code 4429".into(), "HTTP 503".into()],
         refused_by_policy: 0,
         refused_expired: 0,
+        no_token: false,
     };
     let out = text(&s);
     assert!(

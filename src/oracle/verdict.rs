@@ -754,6 +754,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str("; ");
             hint.push_str(&note);
         }
+        if let Some(note) = never_arrived_note(e.reports, e.kept) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
         if let Some(note) = cap_note(e.plan, e.reports, e.by_oracle) {
             hint.push_str("; ");
             hint.push_str(&note);
@@ -2044,8 +2048,8 @@ use late::{answered_late, deadlines_text, late_by_deadline, one_behind, unseen_l
 pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
-    closed_on_request, identity_misnamed, misread, said_no_everywhere, unmet_over_unread,
-    unread_parts, unread_sample, unreadable, value_slip,
+    closed_on_request, identity_misnamed, misread, never_arrived_note, said_no_everywhere,
+    unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
 use went_away::went_away;
 mod door;

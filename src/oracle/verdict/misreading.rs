@@ -727,6 +727,53 @@ pub fn misspelled<'v>(
         .collect()
 }
 
+/// The note on violations answered, correlated with their request, only with kinds their
+/// pattern does not name, where a kind it names arrived on no connection of the run: the
+/// server may never send that kind (`PONG` where it answers `RESULT`), which makes the
+/// `expect` wrong, not the server; or a race lost it everywhere (Supabase Realtime's
+/// changes after a join), which the hunt tells. Said beside the violations, never instead.
+/// `None` when every named kind arrived somewhere.
+pub(super) fn never_arrived_note(reports: &[ConnReport], kept: &[Violation]) -> Option<String> {
+    let arrived = |kind: &str| {
+        reports
+            .iter()
+            .filter_map(|r| r.counters.expect.events.get(kind))
+            .any(|t| t.arrived > 0)
+    };
+    let mut missing = BTreeSet::new();
+    let mut came = BTreeSet::new();
+    for v in kept.iter().filter(|v| v.correlation.is_some()) {
+        if let Some(Misread::OtherKinds { came: c, kinds }) = &v.misread {
+            let lost: Vec<&str> = kinds
+                .iter()
+                .map(String::as_str)
+                .filter(|k| !arrived(k))
+                .collect();
+            if !lost.is_empty() {
+                missing.extend(lost);
+                came.extend(c.iter().map(String::as_str));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let quoted = |kinds: &BTreeSet<&str>| {
+        kinds
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "{} never arrived on any connection, while {} came correlated with those requests: \
+         if the server never sends {}, the `expect` is what needs fixing, not the server",
+        quoted(&missing),
+        quoted(&came),
+        if missing.len() == 1 { "it" } else { "them" },
+    ))
+}
+
 /// Close codes by which a server says the client broke its protocol (RFC 6455 §7.4.1):
 /// 1002 protocol error, 1003 data it cannot accept, 1007 a payload that does not fit.
 const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];

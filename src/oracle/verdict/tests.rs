@@ -2304,6 +2304,62 @@ fn a_misspelled_kind_beside_a_real_loss_is_still_set_aside() {
     assert!(misspelled(&plan, &violations, &arrived_somewhere).is_empty());
 }
 
+/// A kind the pattern names that arrived on no connection, while another kind came
+/// correlated with every request (`RESULT` for an `expect` of `PONG`): still violations (a
+/// race may lose a kind everywhere), but the hint says the `expect` may be what is wrong.
+/// Once the kind arrived somewhere, the note goes.
+#[test]
+fn a_kind_that_never_arrived_anywhere_is_named_beside_the_violations() {
+    let plan = plan();
+    let judged = |arrived: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .map(|c| {
+                let counters = crate::model::Counters {
+                    messages_sent: 1,
+                    messages_received: 1,
+                    json_records: 1,
+                    ..Default::default()
+                };
+                let mut r = report(c, attempt(End::Accepted), counters);
+                let tally = crate::model::Tally {
+                    expected: 1,
+                    arrived: if c.id == 0 { arrived } else { 0 },
+                };
+                r.counters.expect.events.insert("PONG".into(), tally);
+                r.violations = vec![Violation {
+                    misread: Some(crate::model::Misread::OtherKinds {
+                        came: vec!["RESULT".into()],
+                        kinds: vec!["PONG".into()],
+                    }),
+                    correlation: Some(format!("s-{}", c.id)),
+                    ..unmet(c.id, false)
+                }];
+                r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+                r
+            })
+            .collect();
+        let kept: Vec<Violation> = reports.iter().flat_map(|r| r.violations.clone()).collect();
+        judge_completed_kept(
+            &plan,
+            &reports,
+            &[(OracleKind::Completeness, 2)].into(),
+            &kept,
+        )
+    };
+    let j = judged(0);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("`PONG` never arrived on any connection, while `RESULT` came correlated"),
+        "{hint}"
+    );
+    let hint = judged(1).hint.unwrap_or_default();
+    assert!(!hint.contains("never arrived"), "{hint}");
+}
+
 /// A kind the pattern names that never came on any connection, while correlated records
 /// of a kind spelled close to it came for every unmet expectation (beside a named kind
 /// that did come): a typo in the `expect`, unreadable, and the hint names both. When the

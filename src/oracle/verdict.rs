@@ -151,13 +151,12 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         ping_missed.clone(),
         // Closes that blame a missed ping read as a lifetime or idle policy only by their
         // timing: declaring one would excuse connections the client let die.
-        ping_missed
-            .is_none()
+        // A server going down closes connections too: no policy to declare then.
+        (ping_missed.is_none() && !restarting)
             .then(|| super::idle::undeclared_note(e.plan, e.reports))
             .flatten(),
         super::lifetime::closed_note(e.plan, e.reports),
-        ping_missed
-            .is_none()
+        (ping_missed.is_none() && !restarting)
             .then(|| super::lifetime::undeclared_note(e.plan, e.reports))
             .flatten(),
         expired,

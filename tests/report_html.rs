@@ -58,6 +58,7 @@ fn a_run_with_violations_and_intervals_renders_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let mut r = with_intervals(with_violations(run(1, 3000, 20.0, 1.0), 12));
     r.summary.scenario = "nightly <&> \"quoted\"".into();
+    r.summary.hint = Some("check the <secret> & \"key\"".into());
     let dir = write(&tmp.path().join("run"), &r);
     let data = read_run(&dir).unwrap();
     assert_eq!(data.violations.len(), 12);
@@ -70,6 +71,12 @@ fn a_run_with_violations_and_intervals_renders_everything() {
     assert!(counts["polyline"] >= 8, "{counts:?}");
     assert!(counts["tr"] > 30, "{counts:?}");
     assert!(html.contains("nightly &lt;&amp;&gt; &quot;quoted&quot;"));
+    // The verdict's hint, whole and escaped, under the masthead (an unusable run says
+    // why there).
+    assert!(
+        html.contains("<p class=\"hint\">check the &lt;secret&gt; &amp; &quot;key&quot;</p>"),
+        "the hint is missing"
+    );
     assert!(
         html.contains("jti-0007"),
         "every listed violation shows its jti"

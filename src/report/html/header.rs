@@ -45,6 +45,10 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
         let _ = write!(html, "<div><dt>{k}</dt><dd>{}</dd></div>", esc(&v));
     }
     html.push_str("</dl>");
+    // What the verdict rests on and what to do: the console's verdict line, whole.
+    if let Some(hint) = &s.hint {
+        let _ = write!(html, "<p class=\"hint\">{}</p>", esc(hint));
+    }
     if sides.len() > 1 {
         html.push_str(&legend(sides));
     }

@@ -104,7 +104,13 @@ async fn stop_on_ctrl_c(
     let Some(name) = signals.next().await else {
         return;
     };
-    eprintln!("\ninterrupted ({name}): {notice} (Ctrl-C again to abort)");
+    // The second request may come as either signal; name the one that came.
+    let again = if name == "SIGTERM" {
+        "SIGTERM"
+    } else {
+        "Ctrl-C"
+    };
+    eprintln!("\ninterrupted ({name}): {notice} ({again} again to abort)");
     cancel.cancel();
     let first = std::time::Instant::now();
     while signals.next().await.is_some() {

@@ -141,6 +141,16 @@ async fn wss_end_to_end_with_a_self_signed_certificate() {
         "{:?}",
         c.refused_by
     );
+    // And says why: the certificate the client does not trust.
+    let answers = &outcome.results.summary.answers;
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.cause == stampede::model::Cause::Tls
+                && a.detail.starts_with("the TLS handshake failed: ")
+                && a.detail.contains("certificate")),
+        "{answers:?}"
+    );
 
     let insecure = RunOptions {
         tls: TlsOptions {

@@ -399,9 +399,20 @@ impl Dialer {
         let tls = timeout_at(deadline, Box::pin(connector.connect(name, tcp)))
             .await
             .map_err(|_| DialFailure::failed(Cause::Timeout("tls")))?
-            .map_err(|_| DialFailure::failed(Cause::Tls))?;
+            .map_err(tls_failure)?;
         phases.push((Phase::Tls, started.elapsed()));
         Ok(Transport::Tls(Box::new(tls)))
+    }
+}
+
+/// A failed TLS handshake, with what went wrong kept as its answer (`invalid peer
+/// certificate: UnknownIssuer`, a CA the client does not trust): the answer line and
+/// `summary.json` then say why, where the cause alone (`tls_error`) did not.
+fn tls_failure(e: std::io::Error) -> DialFailure {
+    let detail = format!("the TLS handshake failed: {e}");
+    DialFailure {
+        answer: Some(Box::new(Answer::new(Cause::Tls, detail, b""))),
+        ..DialFailure::failed(Cause::Tls)
     }
 }
 

@@ -147,7 +147,7 @@ fn parse(buf: &[u8]) -> Result<Option<Head>, DialFailure> {
     let size = match response.parse(buf) {
         Ok(httparse::Status::Complete(size)) => size,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(failure(WsError::from(e))),
+        Err(e) => return Err(named_tls(failure(WsError::from(e)), buf)),
     };
     Ok(Some(Head {
         minor: response.version.unwrap_or(0),
@@ -270,6 +270,22 @@ fn failure(e: WsError) -> DialFailure {
         cause,
         rejected: false,
     }
+}
+
+/// `failed` with its answer saying, when the server's bytes open a TLS record (an alert or
+/// a handshake, RFC 8446 §5.1: content type 21 or 22, then major version 3), that it
+/// speaks TLS on this port: a `ws://` URL for a `wss://` server, which otherwise reads
+/// as "invalid HTTP version".
+fn named_tls(mut failed: DialFailure, buf: &[u8]) -> DialFailure {
+    let tls_record = matches!(buf, [0x15 | 0x16, 0x03, ..]);
+    if let (true, Some(answer)) = (tls_record, failed.answer.as_mut()) {
+        answer.detail = format!(
+            "{}: the server answered with a TLS record, so it speaks TLS on this port (use \
+             wss://)",
+            answer.detail
+        );
+    }
+    failed
 }
 
 fn io_failure(e: std::io::Error) -> DialFailure {

@@ -234,7 +234,18 @@ async fn too_many_headers_garbage_and_an_early_end_keep_their_causes() {
     assert_eq!(failed(dial(addr, None).await).cause, Cause::Oversized);
 
     let addr = server(|_| b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()).await;
-    assert_eq!(failed(dial(addr, None).await).cause, Cause::Protocol);
+    let f = failed(dial(addr, None).await);
+    assert_eq!(f.cause, Cause::Protocol);
+    assert!(!detail(&f).contains("TLS"), "{f:?}");
+
+    // A TLS server's alert to a plain request: garbage still, named as TLS.
+    let addr = server(|_| vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]).await;
+    let f = failed(dial(addr, None).await);
+    assert_eq!(f.cause, Cause::Protocol);
+    assert!(
+        detail(&f).contains("speaks TLS on this port (use wss://)"),
+        "{f:?}"
+    );
 
     // The server closes its side mid-head.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

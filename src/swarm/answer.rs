@@ -44,14 +44,18 @@ pub fn render_answer<J: Tree>(
     let site = ANSWER_SITE.wrapping_sub(index as u64);
     let mut rng = draw_rng(plan.seed, conn.id, site, count);
     let mut message = expand(&rule.send, &vars, count, &mut rng);
-    if !rule.capture.is_empty() || !captures.is_empty() {
-        let mut known = captures.clone();
-        for c in &rule.capture {
-            if let Some(v) = lookup(record, &c.path) {
-                known.insert(c.name.clone(), v.to_value());
-            }
-        }
-        message = fill(&message, &known);
+    // The rule's own captures first, then the connection's: a name neither holds stays
+    // as written through both fills, so no merged copy of the connection's is needed.
+    if !rule.capture.is_empty() {
+        let own: BTreeMap<String, Value> = rule
+            .capture
+            .iter()
+            .filter_map(|c| lookup(record, &c.path).map(|v| (c.name.clone(), v.to_value())))
+            .collect();
+        message = fill(&message, &own);
+    }
+    if !captures.is_empty() {
+        message = fill(&message, captures);
     }
     Some(serde_json::to_string(&message).unwrap_or_else(|_| message.to_string()))
 }

@@ -672,13 +672,6 @@ pub(super) fn answered_otherwise_everywhere(
     {
         return None;
     }
-    let quoted = |kinds: &BTreeSet<&str>| {
-        kinds
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let declare = match came.len() {
         1 => format!(
             "; if {} is its error answer, declare `[oracles] error_event = {:?}` and the \
@@ -758,18 +751,13 @@ pub(super) fn never_arrived_note(reports: &[ConnReport], kept: &[Violation]) -> 
     if missing.is_empty() {
         return None;
     }
-    let quoted = |kinds: &BTreeSet<&str>| {
-        kinds
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     Some(format!(
         "{} never arrived on any connection, while {} came correlated with those requests: \
-         if the server never sends {}, the `expect` is what needs fixing, not the server",
+         either the server loses {} every time (the race to hunt) or never sends {} (then \
+         the `expect` is what needs fixing)",
         quoted(&missing),
         quoted(&came),
+        if missing.len() == 1 { "it" } else { "them" },
         if missing.len() == 1 { "it" } else { "them" },
     ))
 }
@@ -1271,4 +1259,13 @@ pub(super) fn typo<'m>(
         .iter()
         .filter(|k| !arrived(k))
         .find_map(|k| crate::model::words::closest(k, candidates()).map(|c| (k.as_str(), c)))
+}
+
+/// Kinds as a hint lists them: `` `a`, `b` ``.
+fn quoted(kinds: &BTreeSet<&str>) -> String {
+    kinds
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -194,6 +194,8 @@ async fn throughput(url: &str, users: u32, messages: u32) {
 }
 
 fn main() {
+    // As the `stampede` binary starts (src/main.rs).
+    stampede::allocator::opt_out_of_huge_pages();
     // `cargo test --benches` runs this binary with --bench absent; skip the heavy work then.
     if !std::env::args().any(|a| a == "--bench") {
         println!("scale bench: run with `cargo bench --bench scale`");

@@ -30,6 +30,19 @@ fn plain(layout: &Layout) -> bool {
     layout.align() <= WORD
 }
 
+/// Keeps resident memory following what the process allocates: opts the whole process out
+/// of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`, Linux). mimalloc asks for them on
+/// its arenas (`MADV_HUGEPAGE`), and minutes into a run the kernel's khugepaged turns partly
+/// used 2 MiB ranges into huge pages, making the untouched rest resident too: a soak's RSS
+/// stepped up by 2–8 MB at 10–11 minutes and again later, whatever the load (`AnonHugePages`
+/// in `/proc/PID/smaps` grew with it), and every fault on such a range cleared 2 MiB.
+/// Call it first thing in `main`, before any thread starts (the `stampede` binary and the
+/// benches do). Where the call fails or the platform has no such setting, nothing changes.
+pub fn opt_out_of_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
 /// How often a thread may hand its free pages back ([`collect_when_idle`]).
 const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 

@@ -10,20 +10,8 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocator;
 
-/// Keeps resident memory following what the process allocates. mimalloc asks for
-/// transparent huge pages on its arenas (`MADV_HUGEPAGE`), and minutes into a run the
-/// kernel's khugepaged turns partly used 2 MiB ranges of them into huge pages, making the
-/// untouched rest resident too: a soak's RSS stepped up by 2–8 MB at 10–11 minutes and
-/// again later, whatever the load (`AnonHugePages` in `/proc/PID/smaps` grew with it).
-/// The process opts out (`prctl(PR_SET_THP_DISABLE)`); where it cannot, nothing else
-/// changes.
-fn opt_out_of_huge_pages() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
-}
-
 fn main() -> ExitCode {
-    opt_out_of_huge_pages();
+    stampede::allocator::opt_out_of_huge_pages();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

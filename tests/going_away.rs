@@ -206,3 +206,73 @@ async fn closes_at_one_age_of_connections_opened_apart_are_no_restart() {
     assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
     assert_eq!(sum.violations.total, 4, "{:?}", sum.hint);
 }
+
+/// Greets, reads one request and, once every caller's request is in (`dead` fired by the
+/// last), drops the connection without a Close frame: what the kernel does with a killed
+/// process's sockets. The listener stops too (see the test), so later connects are
+/// refused.
+async fn die_with_all(
+    tcp: tokio::net::TcpStream,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    dead: tokio_util::sync::CancellationToken,
+) {
+    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let hello = json!({"type": "connection_established"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_text() {
+            break;
+        }
+    }
+    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == USERS {
+        dead.cancel();
+    }
+    let _ = tokio::time::timeout(TEST_BOUND, dead.cancelled()).await;
+    drop(ws);
+}
+
+/// A server killed mid-run (`kill -9`, an out-of-memory kill): every open connection cut
+/// at once without a Close frame, and the late group's connects refused. Inconclusive,
+/// named as the server going down, never a race to hunt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_run_is_inconclusive_not_a_race() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dead = tokio_util::sync::CancellationToken::new();
+    let (url, stop) = {
+        let dead = dead.clone();
+        spawn_server(move |tcp| die_with_all(tcp, calls.clone(), dead.clone())).await
+    };
+    // The listener goes with the process.
+    let listener = stop.clone();
+    let died = dead.clone();
+    tokio::spawn(async move {
+        died.cancelled().await;
+        listener.cancel();
+    });
+    let late = r#"
+[[group]]
+name = "late"
+users = 2
+arrival = { ramp = "100ms", start = "3s" }
+steps = [{ expect = "connection_established", within = "5s" }]
+"#;
+    let text = format!("{}{late}", text());
+    let outcome = common::run(&scenario("killed.toml", &text), Some(url), None).await;
+    stop.cancel();
+    dead.cancel();
+    let sum = outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.unwrap_or_default();
+    assert!(
+        hint.contains(&format!(
+            "it cut all {USERS} connections it had open within"
+        )) && hint.contains("without a Close frame")
+            && hint.contains("2 later attempts refused")
+            && hint.contains("not a race"),
+        "{hint}"
+    );
+}

@@ -713,6 +713,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = went_away(e.reports, e.by_oracle) {
         return j;
     }
+    if let Some(j) = went_down(e.reports, e.by_oracle) {
+        return j;
+    }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {
         return j;
     }
@@ -2050,7 +2053,7 @@ use misreading::{
     closed_on_request, identity_misnamed, misread, never_arrived_note, said_no_everywhere,
     unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
-use went_away::went_away;
+use went_away::{went_away, went_down};
 mod door;
 mod unanswered;
 mod unjudged;

@@ -4119,3 +4119,87 @@ fn a_server_whose_first_words_are_errors_accepted_none_and_the_hint_says_why() {
         "{hint}"
     );
 }
+
+/// Connections 0 and 1 of `plan`, accepted at 30 µs and answered, each cut by TCP ending
+/// under it (no Close frame) at its time of `at_ms`, which left one expectation unmet.
+fn cut_under(plan: &Plan, at_ms: [f64; 2]) -> Vec<ConnReport> {
+    plan.conns
+        .iter()
+        .zip(at_ms)
+        .map(|(c, at_ms)| {
+            let counters = crate::model::Counters {
+                messages_sent: 3,
+                messages_received: 3,
+                json_records: 3,
+                ..Default::default()
+            };
+            let mut cut = attempt(End::Accepted);
+            cut.cause = Some(Cause::Reset);
+            cut.last_frame_us = Some((at_ms * 1000.0) as u64 - 100);
+            cut.ended_us = Some((at_ms * 1000.0) as u64);
+            let mut r = report(c, cut, counters);
+            r.violations = vec![Violation {
+                at_ms,
+                ended: Some(crate::model::StreamEnded {
+                    close_code: None,
+                    answered: false,
+                }),
+                ..unmet(c.id, false)
+            }];
+            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+            r
+        })
+        .collect()
+}
+
+/// A server killed mid-run (`kill -9`, an out-of-memory kill, a crash) cuts every open
+/// connection at once without a Close frame, and takes no connection after: inconclusive,
+/// named as the server going down, not a race to hunt. Cuts apart in time, a connection
+/// served through them, or a server that took connections again after stay violations.
+#[test]
+fn a_server_killed_mid_run_is_no_race() {
+    let plan = plan();
+    // A reconnect of connection 0 after the cuts, ending as `end`.
+    let with_later = |mut reports: Vec<ConnReport>, end: End| {
+        let mut later = attempt(end);
+        later.started_us = 2_500_000;
+        reports[0].attempts.push(later);
+        reports
+    };
+    let refused_after = with_later(
+        cut_under(&plan, [2_000.0, 2_004.0]),
+        End::Failed(Cause2::Refused),
+    );
+    let j = judge_unmet(&plan, &refused_after, 2);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("the server went down at 2.00 s: it cut all 2 connections it had open within 4 ms without a Close frame, and nothing took a TCP connection after it (1 later attempt refused")
+            && hint.contains("not a race"),
+        "{hint}"
+    );
+    let untried = judge_unmet(&plan, &cut_under(&plan, [2_000.0, 2_004.0]), 2);
+    assert_eq!(untried.verdict, Verdict::Inconclusive, "{untried:?}");
+    assert!(
+        untried.hint.unwrap_or_default().contains("no connection was tried after it"),
+    );
+
+    // Taken again after the cuts: up all along, a fault of its own.
+    let accepted_after = with_later(cut_under(&plan, [2_000.0, 2_004.0]), End::Accepted);
+    assert_eq!(judge_unmet(&plan, &accepted_after, 2).verdict, Verdict::Violations);
+    // Cuts seconds apart: no one event.
+    let apart = cut_under(&plan, [2_000.0, 9_000.0]);
+    assert_eq!(judge_unmet(&plan, &apart, 2).verdict, Verdict::Violations);
+    // Another connection served through the cuts: the server was up.
+    let mut served = cut_under(&plan, [2_000.0, 2_004.0]);
+    let mut alive = attempt(End::Accepted);
+    alive.last_frame_us = Some(3_000_000);
+    served.push(report(&plan.conns[2], alive, Default::default()));
+    assert_eq!(judge_unmet(&plan, &served, 2).verdict, Verdict::Violations);
+    // One connection cut alone: nothing says the server went down.
+    let mut one = cut_under(&plan, [2_000.0, 2_004.0]);
+    one[1].violations.clear();
+    one[1].violations_by_oracle.clear();
+    one[1].attempts[0].cause = Some(Cause::ClientClose(1000));
+    assert_eq!(judge_unmet(&plan, &one, 1).verdict, Verdict::Violations);
+}

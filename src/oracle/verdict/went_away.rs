@@ -98,7 +98,7 @@ pub(super) fn went_away(
     // Each closed at one and the same age, though opened at different times: a timer
     // per connection (a lifetime, or a bug: river #205), not a server going down, which
     // closes what it has open whatever its age.
-    if closed_at_one_age(reports, &closed, (first, last)) {
+    if closed_at_one_age(reports, &closed, (first, last), is_server_close) {
         return None;
     }
     // A bare 1001 says nothing of a restart by itself: only its reaching many connections
@@ -171,6 +171,7 @@ pub(super) fn closed_at_one_age(
     reports: &[ConnReport],
     closed: &std::collections::BTreeSet<u32>,
     (first, last): (f64, f64),
+    ended_by: fn(&Cause) -> bool,
 ) -> bool {
     let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
     let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
@@ -179,13 +180,131 @@ pub(super) fn closed_at_one_age(
         .filter(|r| closed.contains(&r.id))
         .flat_map(|r| &r.attempts)
         .filter(|a| a.outcome == Outcome::Accepted)
-        .filter(|a| matches!(a.cause, Some(Cause::ServerClose(_))))
+        .filter(|a| a.cause.as_ref().is_some_and(ended_by))
         .filter_map(|a| Some((a.upgraded_us?, a.ended_us?)))
         .filter(|(_, ended)| (from..=to).contains(ended))
         .collect();
     let ages = spread(lives.iter().map(|(up, end)| end.saturating_sub(*up)));
     let opened = spread(lives.iter().map(|(up, _)| *up));
     lives.len() >= 3 && ages <= SAME_AGE_US && opened > ages.saturating_mul(2) + SAME_AGE_US
+}
+
+/// Whether an attempt ended with the server's Close frame.
+fn is_server_close(cause: &Cause) -> bool {
+    matches!(cause, Cause::ServerClose(_))
+}
+
+/// Whether an attempt ended with TCP cut under it, no Close frame before.
+fn is_cut(cause: &Cause) -> bool {
+    matches!(cause, Cause::Reset)
+}
+
+/// Every unmet expectation was cut by the server ending TCP without a Close frame (a
+/// reset, or the connection dropped), those ends reached two or more connections within
+/// [`RESTART_SPREAD_MS`] and every connection open then (none was served through them),
+/// and nothing took a TCP connection after them (every later attempt was refused or timed
+/// out connecting; or none was made): the server process went down mid-run, killed or
+/// crashed, as a `kill -9`, an out-of-memory kill or a crash does it (the kernel closes
+/// what the dead process held). Not a race: what it would have answered cannot be told.
+/// Inconclusive, with when and how many; its log says why it died. Cuts spread out in
+/// time, a connection served through them, cuts at one age of each connection (a timer
+/// of its own), or a server that took connections again after them stay violations.
+pub(super) fn went_down(
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<Judgement> {
+    let (unmet, kept) = only_unmet(reports, by_oracle)?;
+    let (mut first, mut last) = (f64::MAX, f64::MIN);
+    for v in &kept {
+        if v.ended.as_ref()?.close_code.is_some() {
+            return None;
+        }
+        (first, last) = (first.min(v.at_ms), last.max(v.at_ms));
+    }
+    if last - first > RESTART_SPREAD_MS {
+        return None;
+    }
+    let cut = cut_together(reports, (first, last));
+    if kept.iter().any(|v| !cut.contains(&v.conn))
+        || cut.len() < 2
+        || served_through(reports, &cut, (first, last))
+        || closed_at_one_age(reports, &cut, (first, last), is_cut)
+    {
+        return None;
+    }
+    let (refused, later) = attempts_after(reports, last);
+    if refused < later {
+        return None;
+    }
+    let after = match refused {
+        0 => {
+            "; no connection was tried after it, so nothing shows whether it came back".to_string()
+        }
+        n => format!(
+            ", and nothing took a TCP connection after it ({n} later attempt{} refused or \
+             timed out connecting)",
+            plural(n)
+        ),
+    };
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet only because the server went down at {:.2} s: \
+             it cut all {} connections it had open within {:.0} ms without a Close frame{after}. \
+             That is a process killed or crashed (kill -9, an out-of-memory kill, a crash), \
+             not a race; what it would have answered cannot be told. Its log says why it \
+             stopped: if nothing stopped it, this load crashed it, and a rerun shows whether \
+             it does again",
+            plural(unmet),
+            first / 1000.0,
+            cut.len(),
+            last - first,
+        )),
+    })
+}
+
+/// The connections whose accepted attempt ended with TCP cut and no Close frame within
+/// [`RESTART_SPREAD_MS`] of `first` to `last` (ms since the run's start).
+fn cut_together(
+    reports: &[ConnReport],
+    (first, last): (f64, f64),
+) -> std::collections::BTreeSet<u32> {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    reports
+        .iter()
+        .filter(|r| {
+            r.attempts.iter().any(|a| {
+                a.outcome == Outcome::Accepted
+                    && a.cause.as_ref().is_some_and(is_cut)
+                    && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
+            })
+        })
+        .map(|r| r.id)
+        .collect()
+}
+
+/// Of the attempts started after `last` (ms since the run's start): how many nothing took
+/// at TCP (refused, or timed out connecting), and how many there were.
+fn attempts_after(reports: &[ConnReport], last: f64) -> (u64, u64) {
+    let after_us = (last * 1000.0) as u64;
+    let later = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.started_us > after_us)
+        .filter(|a| {
+            !matches!(
+                a.outcome,
+                Outcome::Aborted | Outcome::Cut | Outcome::Pending | Outcome::ClientError
+            )
+        });
+    later.fold((0, 0), |(refused, all), a| {
+        let untaken = matches!(
+            a.cause,
+            Some(Cause::Connect(_)) | Some(Cause::Timeout("connect"))
+        );
+        (refused + u64::from(untaken), all + 1)
+    })
 }
 
 /// The largest of `values` less the smallest; 0 when there are none.

@@ -113,7 +113,6 @@ impl Meter {
         let now = Instant::now();
         let received = self.live.received.load(Relaxed);
         let (then, before) = std::mem::replace(&mut self.last, (now, received));
-        let secs = now.saturating_duration_since(then).as_secs_f64();
         let p99 = self.live.turn_p99_us.load(Relaxed);
         let started = self.live.load_started.get().copied().map(Instant::from_std);
         // The clock stops when the load ends: what follows (the oracles' checks, probes,
@@ -127,6 +126,9 @@ impl Meter {
             .get()
             .copied()
             .map_or(now, |end| Instant::from_std(end).min(now));
+        // Received over the stretch the load ran since the last read: a read after its end
+        // would otherwise divide its last messages by the checks' and writing's time too.
+        let secs = until.saturating_duration_since(then).as_secs_f64();
         Snapshot {
             started: started.is_some(),
             elapsed: started.map_or(Duration::ZERO, |s| until.saturating_duration_since(s)),
@@ -243,11 +245,12 @@ async fn plain<W: Write>(
     mut out: W,
 ) -> W {
     let mut tick = tokio::time::interval_at(Instant::now() + every, every);
-    let mut printed = false;
+    // The last line printed, to tell whether the last one says anything new.
+    let mut printed: Option<Snapshot> = None;
     loop {
         tokio::select! {
             ended = &mut stop => {
-                if printed {
+                if let Some(before) = printed {
                     // The meter's clock, stopped where the run's length was measured: the
                     // same reading as the result's, and never less than a tick's before.
                     let mut last = meter.read();
@@ -256,14 +259,23 @@ async fn plain<W: Write>(
                         last.violations = result.violations;
                         last.findings = result.findings;
                     }
-                    let _ = writeln!(out, "progress  {}", line(&last));
+                    // Nothing new since the last tick (the load ended before it): no
+                    // second line with the same figures and a rate of nothing.
+                    let same = Snapshot {
+                        received_per_sec: before.received_per_sec,
+                        ..last
+                    };
+                    if line(&same) != line(&before) {
+                        let _ = writeln!(out, "progress  {}", line(&last));
+                    }
                 }
                 break;
             }
             _ = tick.tick() => {
                 // A broken stderr must not end the run; the summary still goes to stdout.
-                let _ = writeln!(out, "progress  {}", line(&meter.read()));
-                printed = true;
+                let now = meter.read();
+                let _ = writeln!(out, "progress  {}", line(&now));
+                printed = Some(now);
             }
         }
     }
@@ -477,15 +489,33 @@ mod tests {
                 figure.0.parse().unwrap()
             })
             .collect();
+        // The last line would say what the tick after the end said: it is left out (a
+        // log once ended on two lines of the same figures, the second at 0 msg/s).
         assert_eq!(
             seconds,
-            [5, 6, 6],
-            "the tick after the end and the last line read the run's length:\n{out}"
+            [5, 6],
+            "the tick after the end reads the run's length, once:\n{out}"
         );
         assert!(
             seconds.windows(2).all(|w| w[0] <= w[1]),
             "the elapsed shown never goes back:\n{out}"
         );
+    }
+
+    /// A read after the load's end rates what was received over the stretch the load ran
+    /// since the last read, not over the time spent judging and writing after it.
+    #[tokio::test(start_paused = true)]
+    async fn a_read_after_the_end_rates_the_load_s_stretch_only() {
+        let live = Arc::new(Live::default());
+        live.load_started.set(Instant::now().into_std()).unwrap();
+        let mut meter = Meter::new(live.clone(), Duration::from_secs(60), 1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        live.received.store(500, Relaxed);
+        live.load_ended.set(Instant::now().into_std()).unwrap();
+        // Judging and writing: four more seconds.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let s = meter.read();
+        assert!((s.received_per_sec - 500.0).abs() < 1.0, "{s:?}");
     }
 
     /// An end the swarm marks after the meter took `now` (between its two reads) is later

@@ -4180,13 +4180,15 @@ fn a_server_killed_mid_run_is_no_race() {
     );
     let untried = judge_unmet(&plan, &cut_under(&plan, [2_000.0, 2_004.0]), 2);
     assert_eq!(untried.verdict, Verdict::Inconclusive, "{untried:?}");
-    assert!(
-        untried.hint.unwrap_or_default().contains("no connection was tried after it"),
-    );
+    let hint = untried.hint.unwrap_or_default();
+    assert!(hint.contains("no connection was tried after it"), "{hint}");
 
     // Taken again after the cuts: up all along, a fault of its own.
     let accepted_after = with_later(cut_under(&plan, [2_000.0, 2_004.0]), End::Accepted);
-    assert_eq!(judge_unmet(&plan, &accepted_after, 2).verdict, Verdict::Violations);
+    assert_eq!(
+        judge_unmet(&plan, &accepted_after, 2).verdict,
+        Verdict::Violations
+    );
     // Cuts seconds apart: no one event.
     let apart = cut_under(&plan, [2_000.0, 9_000.0]);
     assert_eq!(judge_unmet(&plan, &apart, 2).verdict, Verdict::Violations);

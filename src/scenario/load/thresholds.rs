@@ -52,10 +52,40 @@ pub(super) fn thresholds(
     flatten(table, "", &mut entries);
     entries.sort_by_key(|e| e.key_span.start);
     let events = expected_events(steps);
+    let timed = timed_phases(steps);
     entries
         .into_iter()
-        .filter_map(|e| threshold(cx, &e, &events))
+        .filter_map(|e| threshold(cx, &e, &events, &timed))
         .collect()
+}
+
+/// The phases only some steps time, with what times them: a threshold on one the
+/// scenario never records could only read "no samples".
+const STEP_TIMED: [(Phase, &str); 4] = [
+    (Phase::Pong, "a `ping` step with `within`"),
+    (Phase::FirstEvent, "an `expect` step"),
+    (Phase::Turn, "an `expect` step"),
+    (Phase::TurnRaw, "an `expect` step"),
+];
+
+/// Of [`STEP_TIMED`]'s phases, those some step of `scripts` times, through `repeat`s.
+fn timed_phases(scripts: &[&[Step]]) -> BTreeSet<Phase> {
+    let mut out = BTreeSet::new();
+    for step in scripts
+        .iter()
+        .flat_map(|steps| crate::model::deep_steps(steps))
+    {
+        match step {
+            Step::Ping {
+                within: Some(_), ..
+            } => {
+                out.insert(Phase::Pong);
+            }
+            Step::Expect(_) => out.extend([Phase::FirstEvent, Phase::Turn, Phase::TurnRaw]),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// One `key = value` leaf with its full dotted key.
@@ -83,10 +113,27 @@ fn flatten<'n, 'i>(table: &'n DeTable<'i>, prefix: &str, out: &mut Vec<Entry<'n,
     }
 }
 
-fn threshold(cx: &mut Ctx<'_>, e: &Entry<'_, '_>, events: &BTreeSet<String>) -> Option<Threshold> {
+fn threshold(
+    cx: &mut Ctx<'_>,
+    e: &Entry<'_, '_>,
+    events: &BTreeSet<String>,
+    timed: &BTreeSet<Phase>,
+) -> Option<Threshold> {
     let metric = parse_metric(&e.key)
         .map_err(|m| cx.report(e.key_span.clone(), format!("thresholds: {m}")))
         .ok();
+    if let Some(ThresholdMetric::Latency { phase, .. }) = &metric {
+        let needs = STEP_TIMED.iter().find(|(p, _)| p == phase);
+        if let (Some((phase, what)), false) = (needs, timed.contains(phase)) {
+            let message = format!(
+                "thresholds: {:?} measures the {} phase, which only {what} times, and no group \
+                 has one: it could only read \"no samples\"",
+                e.key,
+                phase.name()
+            );
+            cx.report(e.key_span.clone(), message);
+        }
+    }
     if let Some(ThresholdMetric::EventRate { event }) = &metric {
         if !events.contains(event) {
             let known: Vec<&str> = events.iter().map(String::as_str).collect();

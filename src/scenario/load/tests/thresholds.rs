@@ -146,3 +146,29 @@ fn every_problem_is_reported_at_once() {
     ));
     assert_eq!(all.len(), 3, "{all:#?}");
 }
+
+/// A latency threshold on a phase only some steps time, in a scenario with none of them,
+/// could only read "no samples": refused at its key, naming the step it needs.
+#[test]
+fn a_threshold_on_a_phase_no_step_times_is_refused() {
+    let (line, column, message) = problem(&with_thresholds("\"pong.p99\" = \"< 1s\""));
+    assert_eq!((line, column), (8, 1), "{message}");
+    assert!(
+        message.contains("\"pong.p99\" measures the pong phase")
+            && message.contains("a `ping` step with `within`"),
+        "{message}"
+    );
+    // A ping step without `within` times nothing.
+    let untimed = with_steps("{ ping = \"x\" }")
+        .replace("\n]\n", "\n]\n[thresholds]\n\"pong.max\" = \"< 1s\"\n");
+    assert_problem(&untimed, "the pong phase");
+    let timed = with_steps("{ ping = \"x\", within = \"1s\" }")
+        .replace("\n]\n", "\n]\n[thresholds]\n\"pong.max\" = \"< 1s\"\n");
+    assert_eq!(load(&timed).thresholds.len(), 1);
+    // Turn latencies need an expect step somewhere.
+    let no_expect = with_steps("{ send = { type = \"hi\" } }")
+        .replace("\n]\n", "\n]\n[thresholds]\n\"turn.p99\" = \"< 1s\"\n");
+    assert_problem(&no_expect, "only an `expect` step times");
+    // Phases every connection times are never refused.
+    assert_eq!(only("\"upgrade.p99\" = \"< 1s\"").limit, 1000.0);
+}

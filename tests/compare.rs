@@ -77,6 +77,34 @@ fn the_same_build_is_not_flagged() {
         "{:#?}",
         identical.rows
     );
+    // A run compared with itself says so, however its path was written; runs on both
+    // sides of a larger comparison are counted.
+    assert!(
+        c.warnings.iter().all(|w| !w.contains("same run")),
+        "{:?}",
+        c.warnings
+    );
+    let spelled = vec![base[0].join(".")];
+    let itself = compare(&base, &spelled, &CompareOptions::default()).unwrap();
+    assert!(
+        itself
+            .warnings
+            .iter()
+            .any(|w| w.contains("BASE and NEW are the same run (")
+                && w.contains("every change reads 0")),
+        "{:?}",
+        itself.warnings
+    );
+    let both = [base.clone(), new.clone()].concat();
+    let overlap = compare(&both, &new, &CompareOptions::default()).unwrap();
+    assert!(
+        overlap
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("1 run is on both sides")),
+        "{:?}",
+        overlap.warnings
+    );
 }
 
 #[test]

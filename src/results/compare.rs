@@ -288,6 +288,7 @@ pub fn compare(
         .unwrap_or_default();
     let mut warnings: Vec<String> = base.iter().chain(&new).filter_map(warning).collect();
     warnings.extend(single_run_note(base.len(), new.len(), &rows));
+    warnings.extend(shared_runs_note(&base, &new));
     Ok(Comparison {
         scenario,
         warnings,
@@ -316,6 +317,35 @@ fn single_run_note(base: usize, new: usize, rows: &[Row]) -> Option<String> {
              build drift apart is unknown, so a small change may be that drift; give \
              --base and --new three runs each (their spread then widens the margin)",
             if regressed == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// The note on runs that are on both sides (the same folder twice, or two globs that
+/// match one run): a run compared with itself changes by nothing, so the comparison says
+/// less than it seems to, or nothing at all. `None` when the sides share no run.
+fn shared_runs_note(base: &[Run], new: &[Run]) -> Option<String> {
+    // The same run however it was named (`results/x/run-1`, `./results/x/run-1/`).
+    let real = |r: &Run| std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+    let base: std::collections::BTreeSet<PathBuf> = base.iter().map(real).collect();
+    let shared: Vec<PathBuf> = new.iter().map(real).filter(|p| base.contains(p)).collect();
+    let first = shared.first()?;
+    Some(if shared.len() == new.len() && shared.len() == base.len() {
+        format!(
+            "BASE and NEW are the same run{} ({}{}): every change reads 0; compare two \
+             different runs",
+            if shared.len() == 1 { "" } else { "s" },
+            first.display(),
+            if shared.len() > 1 { ", …" } else { "" }
+        )
+    } else {
+        format!(
+            "{} run{} on both sides ({}{}): each side's figures include the other's, so \
+             a change between them reads smaller than it is",
+            shared.len(),
+            if shared.len() == 1 { " is" } else { "s are" },
+            first.display(),
+            if shared.len() > 1 { ", …" } else { "" }
         )
     })
 }

@@ -445,7 +445,11 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
                 "no violation in {}{not_judged} ({:.1}s{why}){unjudged}{}",
                 plural(outcome.rounds, "round"),
                 outcome.elapsed.as_secs_f64(),
-                hunt::late_note(outcome.late).map_or(String::new(), |n| format!("; {n}"))
+                hunt::late_note(outcome.late)
+                    .into_iter()
+                    .chain(hunt::misspelled_note(outcome.misspelled))
+                    .map(|n| format!("; {n}"))
+                    .collect::<String>()
             )?;
             Ok(exit::CLEAN)
         }
@@ -1091,6 +1095,8 @@ fn hunt_json(
         "cut_short": outcome.cut_short,
         // Answers that came after their `within`: slowness, set aside, not a find.
         "late_answers": outcome.late,
+        // Unmet expectations of a kind the script seems to misspell: set aside, not a find.
+        "misspelled_unmet": outcome.misspelled,
         // Sends no `expect` follows: what no round could have found.
         "unjudged_sends": unjudged,
         // And what came after the connections' last such sends, over every round.
@@ -1346,6 +1352,7 @@ mod tests {
             excused: 0,
             first_excused: None,
             late: 0,
+            misspelled: 0,
             counters: Default::default(),
             health_shed: hunt::HealthShed::default(),
             shed: hunt::RoundsShed::default(),

@@ -618,6 +618,22 @@ pub fn late_note(late: u64) -> Option<String> {
     ))
 }
 
+/// What a hunt (or a battery family) that found no race says of the expectations it set
+/// aside as a kind misspelled in the script ([`HuntOutcome::misspelled`]); `None` when
+/// there were none. The rounds' verdicts counted them: silence would read as a
+/// contradiction.
+pub fn misspelled_note(misspelled: u64) -> Option<String> {
+    if misspelled == 0 {
+        return None;
+    }
+    let unmet = crate::model::words::plural(misspelled, "unmet expectation");
+    Some(format!(
+        "set aside {unmet} of a kind the script seems to misspell (it never came, while a \
+         kind spelled close to it did, correlated, in its place): the scenario's mistake, \
+         not a race, so no repro was written of them; fix the kind's spelling"
+    ))
+}
+
 /// Whether `v` is one of `among` (the same violation, not an equal one).
 fn is_among(v: &Violation, among: &[&Violation]) -> bool {
     among.iter().any(|a| std::ptr::eq(*a, v))
@@ -980,6 +996,9 @@ pub struct HuntOutcome {
     /// Violations the hunt set aside as slowness, not a race (`slow_of`): answers that
     /// came whole after their `within` ran out.
     pub late: u64,
+    /// Violations the hunt set aside as a kind misspelled in the script (`misspelled_of`):
+    /// expectations of a kind that never came while one spelled close to it did.
+    pub misspelled: u64,
     /// Every round's counters added up: what came after the connections' last sends no
     /// `expect` follows ([`Counters::unjudged_senders`](crate::model::Counters::unjudged_senders)),
     /// among the rest.
@@ -1052,6 +1071,7 @@ pub async fn hunt_excusing(
     let mut excused = 0u64;
     let mut first_excused = None;
     let mut late = 0u64;
+    let mut misspelled = 0u64;
     let mut counters = crate::model::Counters::default();
     let mut lenient: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
@@ -1129,13 +1149,18 @@ pub async fn hunt_excusing(
             .filter(|v| !is_among(v, &set_aside))
             .collect();
         late += slow.len() as u64;
+        let typos: Vec<&Violation> = misspelled_of(&outcome)
+            .into_iter()
+            .filter(|v| !is_among(v, &set_aside) && !is_among(v, &slow))
+            .collect();
+        misspelled += typos.len() as u64;
         counters.merge(&outcome.results.summary.counters);
         let violations = outcome
             .results
             .summary
             .violations
             .total
-            .saturating_sub((set_aside.len() + slow.len()) as u64);
+            .saturating_sub((set_aside.len() + slow.len() + typos.len()) as u64);
         if let Some(level) = &level {
             if levels.last().is_none_or(|l| l.level != level.level) {
                 levels.push(LevelStats::new(level));
@@ -1209,6 +1234,7 @@ pub async fn hunt_excusing(
                         excused,
                         first_excused,
                         late,
+                        misspelled,
                         counters: counters.clone(),
                         health_shed,
                         shed: rounds_shed,
@@ -1233,6 +1259,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                misspelled,
                 counters: counters.clone(),
                 health_shed,
                 shed: rounds_shed,
@@ -1283,6 +1310,7 @@ pub async fn hunt_excusing(
                 excused,
                 first_excused,
                 late,
+                misspelled,
                 counters: counters.clone(),
                 health_shed,
                 shed: rounds_shed,
@@ -1320,6 +1348,7 @@ pub async fn hunt_excusing(
         excused,
         first_excused,
         late,
+        misspelled,
         counters: counters.clone(),
         health_shed,
         shed: rounds_shed,
@@ -1516,6 +1545,19 @@ pub(crate) mod tests {
         );
         let many = late_note(60).unwrap_or_default();
         assert!(many.starts_with("set aside 60 answers that"), "{many}");
+    }
+
+    #[test]
+    fn a_hunt_names_the_misspelled_expectations_it_set_aside() {
+        assert_eq!(misspelled_note(0), None);
+        let one = misspelled_note(1).unwrap_or_default();
+        assert!(
+            one.starts_with("set aside 1 unmet expectation of a kind the script seems to misspell")
+                && one.contains("not a race"),
+            "{one}"
+        );
+        let many = misspelled_note(3).unwrap_or_default();
+        assert!(many.starts_with("set aside 3 unmet expectations"), "{many}");
     }
 
     #[test]

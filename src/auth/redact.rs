@@ -175,8 +175,6 @@ impl Index {
     fn new(tokens: &[Token]) -> Index {
         let mut r = Index::default();
         let mut lengths = BTreeSet::new();
-        // The forms that are tokens as written, whose base64 is looked for wrapped.
-        let mut written = Vec::new();
         for token in tokens {
             let text = token.expose();
             if text.len() < MIN_TOKEN {
@@ -196,13 +194,13 @@ impl Index {
                 let at = r.index(form.as_bytes());
                 if let (Some(at), true) = (at, form == text) {
                     r.index_encodings(text, at);
-                    written.push(at);
                 }
                 r.labels.insert(form, label(&token.jti));
             }
         }
         r.lengths = lengths.into_iter().rev().collect();
-        r.separated = separated::Index::new(&r.forms, &written);
+        let separated = std::mem::take(&mut r.separated);
+        r.separated = separated.finish(&r.forms);
         r
     }
 
@@ -235,6 +233,12 @@ impl Index {
             let Some(form) = encoding.apply(token) else {
                 continue;
             };
+            // Made once for both indexes: the separated one looks for the base64 forms
+            // wrapped, by their kept bytes.
+            if encoding.is_base64() {
+                let core = separated::core_of(form.as_bytes());
+                self.separated.add_base64(at, encoding, &core);
+            }
             let Some(start) = form.as_bytes().get(..WINDOW) else {
                 continue;
             };

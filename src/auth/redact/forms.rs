@@ -109,7 +109,7 @@ impl Encoding {
                 upper,
             } => url_escaped(&base64(token, url_safe, padded), upper),
             Encoding::Percent { upper } => Some(percent_every_byte(token.as_bytes(), upper)),
-            Encoding::Reversed => Some(token.chars().rev().collect()),
+            Encoding::Reversed => Some(reversed(token)),
             Encoding::Cased { upper: true } => Some(token.to_uppercase()).filter(|t| t != token),
             Encoding::Cased { upper: false } => Some(token.to_lowercase()).filter(|t| t != token),
             Encoding::SignatureHex { upper } => {
@@ -151,47 +151,67 @@ fn url_escaped(base64: &str, upper: bool) -> Option<String> {
     if !base64.contains(['+', '/', '=']) {
         return None;
     }
-    let mut out = String::with_capacity(base64.len() * 3);
-    // Base64 is ASCII: a byte is a character.
+    let mut out = Vec::with_capacity(base64.len() * 3);
     for &b in base64.as_bytes() {
         if matches!(b, b'+' | b'/' | b'=') {
-            out.push('%');
+            out.push(b'%');
             push_hex(&mut out, b, upper);
         } else {
-            out.push(char::from(b));
+            out.push(b);
         }
     }
-    Some(out)
+    ascii(out)
 }
 
 /// `bytes` with every byte written `%XX`. Written here, not with `percent-encoding`: its
 /// sets never escape letters and digits, and it writes upper-case hex only.
 fn percent_every_byte(bytes: &[u8], upper: bool) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for b in bytes {
-        out.push('%');
-        push_hex(&mut out, *b, upper);
+    let mut out = Vec::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        out.push(b'%');
+        push_hex(&mut out, b, upper);
     }
-    out
+    ascii(out).unwrap_or_default()
 }
 
 fn hex(bytes: &[u8], upper: bool) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        push_hex(&mut out, *b, upper);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        push_hex(&mut out, b, upper);
     }
-    out
+    ascii(out).unwrap_or_default()
 }
 
-fn push_hex(out: &mut String, b: u8, upper: bool) {
+/// Bytes, not characters: a run's redactor makes a dozen forms of every token it minted,
+/// and a `char` pushed onto a `String` is encoded one at a time.
+fn push_hex(out: &mut Vec<u8>, b: u8, upper: bool) {
     let digits = if upper {
         b"0123456789ABCDEF"
     } else {
         b"0123456789abcdef"
     };
     // Both halves of a byte are below 16.
-    out.push(char::from(digits[usize::from(b >> 4)]));
-    out.push(char::from(digits[usize::from(b & 0x0f)]));
+    out.push(digits[usize::from(b >> 4)]);
+    out.push(digits[usize::from(b & 0x0f)]);
+}
+
+/// The text of bytes this module wrote, all ASCII (`None` never happens: a forms' mistake
+/// would drop the form rather than panic).
+fn ascii(bytes: Vec<u8>) -> Option<String> {
+    String::from_utf8(bytes).ok()
+}
+
+/// `token` backwards, character by character (byte by byte when it is ASCII, as a minted
+/// token always is).
+fn reversed(token: &str) -> String {
+    if token.is_ascii() {
+        let mut bytes = token.as_bytes().to_vec();
+        bytes.reverse();
+        if let Some(text) = ascii(bytes) {
+            return text;
+        }
+    }
+    token.chars().rev().collect()
 }
 
 /// The bytes of a compact JWT's signature (its third segment, base64url without padding,

@@ -97,43 +97,43 @@ pub(super) struct Index {
     /// occurs at an edge, the sorted lists are not searched.
     edge_starts: HashSet<u64>,
     edge_ends: HashSet<u64>,
+    /// While the index is built: the lengths of the base64 forms' kept bytes added so far,
+    /// to join the cores' in `lengths`.
+    base64_lengths: std::collections::BTreeSet<usize>,
     hasher: foldhash::fast::FixedState,
 }
 
 impl Index {
-    /// Indexes `forms` (a redactor's token forms, each as written), and the base64 of
-    /// those of them named in `written` (the tokens as written, not percent-encoded).
-    ///
-    /// Memory per base64 form: two hashes and an entry, with its length; not its bytes.
-    pub(super) fn new(forms: &[Vec<u8>], written: &[u32]) -> Index {
-        let mut index = Index::default();
-        let mut lengths = std::collections::BTreeSet::new();
-        for &at in written {
-            let Some(token) = forms.get(at as usize) else {
-                continue;
-            };
-            for (encoding, core) in base64_cores(token) {
-                if let Some(first) = core.get(..WINDOW) {
-                    index.starts.insert(index.hasher.hash_one(first));
-                    lengths.insert(core.len());
-                    let hash = index.hasher.hash_one(core.as_slice());
-                    index.encoded.entry(hash).or_insert((at, encoding));
-                }
-            }
+    /// Adds `core`, the kept bytes of one base64 form (`encoding`) of the token that is
+    /// form `at` as written (the redactor makes each token's forms once, for both its
+    /// indexes). [`Index::finish`] then adds the forms themselves.
+    pub(super) fn add_base64(&mut self, at: u32, encoding: Encoding, core: &[u8]) {
+        if let Some(first) = core.get(..WINDOW) {
+            self.starts.insert(self.hasher.hash_one(first));
+            self.base64_lengths.insert(core.len());
+            let hash = self.hasher.hash_one(core);
+            self.encoded.entry(hash).or_insert((at, encoding));
         }
+    }
+
+    /// Indexes `forms` (a redactor's token forms, each as written) after the base64 forms
+    /// [`Index::add_base64`] added, and sorts what finds them by prefix and suffix.
+    pub(super) fn finish(mut self, forms: &[Vec<u8>]) -> Index {
+        let mut lengths = std::mem::take(&mut self.base64_lengths);
         for (at, form) in forms.iter().enumerate() {
             let core = core_of(form);
             let Ok(at) = u32::try_from(at) else {
                 break;
             };
             if core.len() < WINDOW {
-                index.cores.push(Vec::new());
+                self.cores.push(Vec::new());
                 continue;
             }
-            index.add(at, &core);
+            self.add(at, &core);
             lengths.insert(core.len());
-            index.cores.push(core);
+            self.cores.push(core);
         }
+        let mut index = self;
         index.lengths = lengths.into_iter().rev().collect();
         let kept = |f: &u32| index.core(*f).is_some();
         let mut by_prefix: Vec<u32> = (0..index.cores.len())
@@ -584,7 +584,9 @@ impl<'a> Marked<'a> {
         self.dropped.get(i).copied().unwrap_or(false)
     }
 
-    /// The bytes that are not dropped.
+    /// The bytes that are not dropped: what [`core_of`] makes in one pass (the tests
+    /// check the two agree).
+    #[cfg(test)]
     fn kept(&self) -> Vec<u8> {
         self.bytes
             .iter()
@@ -595,22 +597,50 @@ impl<'a> Marked<'a> {
     }
 }
 
-/// The bytes of `form` that are not dropped.
-fn core_of(form: &[u8]) -> Vec<u8> {
-    Marked::new(form).kept()
+/// The bytes of `form` that are not dropped: [`Marked::kept`] in one pass, which asks
+/// [`separator_at`] only at a byte that may begin a separator (a token's form is mostly
+/// letters and digits, and a run's index makes a dozen such cores per token).
+pub(super) fn core_of(form: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(form.len());
+    let mut i = 0;
+    while let Some(rest) = form.get(i..).filter(|r| !r.is_empty()) {
+        // The stretch up to the next byte that may begin a separator is kept whole.
+        let run = rest
+            .iter()
+            .position(|&b| may_begin_separator(b))
+            .unwrap_or(rest.len());
+        kept.extend_from_slice(&rest[..run]);
+        i += run;
+        if i < form.len() {
+            match separator_at(form, i) {
+                0 => {
+                    kept.push(form[i]);
+                    i += 1;
+                }
+                dropped => i += dropped,
+            }
+        }
+    }
+    kept
 }
 
-/// The kept bytes of each base64 form of `token` (bytes as written, and percent-encoded
-/// as a URL carries it), with its encoding; none for a token that is no UTF-8.
-fn base64_cores(token: &[u8]) -> Vec<(Encoding, Vec<u8>)> {
-    let Ok(token) = std::str::from_utf8(token) else {
-        return Vec::new();
-    };
-    Encoding::ALL
-        .into_iter()
-        .filter(|e| e.is_base64())
-        .filter_map(|e| Some((e, core_of(e.apply(token)?.as_bytes()))))
-        .collect()
+/// Whether a separator ([`separator_at`]) may begin with byte `b`: its first bytes, all.
+fn may_begin_separator(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'\r'
+            | b'\n'
+            | 0x0c
+            | b'-'
+            | b'_'
+            | b'+'
+            | b'\\'
+            | 0xe2
+            | b'%'
+            | b'<'
+            | b'&'
+    )
 }
 
 /// `bytes` read backwards, for the order of the ends of tokens.
@@ -765,6 +795,25 @@ mod tests {
         assert_eq!(backwards, forwards, "{}", String::from_utf8_lossy(text));
         assert_eq!(core_of(text), forwards);
         forwards
+    }
+
+    proptest::proptest! {
+        /// The one-pass `core_of` keeps what marking every separator first keeps, on texts
+        /// dense with the bytes separators begin with (and the rest of one).
+        #[test]
+        fn core_of_keeps_what_marking_keeps(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "Z", "9", ".", " ", "\t", "\n", "-", "_", "+", "\\", "\\n", "\\u000a",
+                    "\\u2028", "\u{2028}", "%0A", "%2", "%", "<br>", "<BR />", "<b", "&nbsp;",
+                    "&#10;", "&#x0A;", "&", "&amp;", "é",
+                ]),
+                0..40,
+            )
+        ) {
+            let text = parts.concat();
+            proptest::prop_assert_eq!(core_of(text.as_bytes()), Marked::new(text.as_bytes()).kept());
+        }
     }
 
     #[test]

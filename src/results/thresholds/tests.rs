@@ -7,7 +7,7 @@ use crate::scenario::load_str;
 fn thresholds(body: &str) -> Vec<Threshold> {
     let text = format!(
         "name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\
-         steps = [{{ expect = \"agent_started agent_completed\" }}]\n[thresholds]\n{body}\n"
+         steps = [{{ send = {{ type = \"go\" }} }}, {{ expect = \"agent_started agent_completed\" }}]\n[thresholds]\n{body}\n"
     );
     match load_str(&text, "t.toml") {
         Ok(s) => s.thresholds,

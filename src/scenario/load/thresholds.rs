@@ -63,29 +63,45 @@ pub(super) fn thresholds(
 /// scenario never records could only read "no samples".
 const STEP_TIMED: [(Phase, &str); 4] = [
     (Phase::Pong, "a `ping` step with `within`"),
-    (Phase::FirstEvent, "an `expect` step"),
-    (Phase::Turn, "an `expect` step"),
-    (Phase::TurnRaw, "an `expect` step"),
+    (Phase::FirstEvent, "an `expect` after a `send`"),
+    (Phase::Turn, "an `expect` after a `send`"),
+    (Phase::TurnRaw, "an `expect` after a `send`"),
 ];
 
-/// Of [`STEP_TIMED`]'s phases, those some step of `scripts` times, through `repeat`s.
+/// Of [`STEP_TIMED`]'s phases, those some group's steps time.
 fn timed_phases(scripts: &[&[Step]]) -> BTreeSet<Phase> {
     let mut out = BTreeSet::new();
-    for step in scripts
-        .iter()
-        .flat_map(|steps| crate::model::deep_steps(steps))
-    {
+    for steps in scripts {
+        let (mut sent, mut turns) = (false, false);
+        walk_timed(steps, &mut sent, &mut turns, &mut out);
+        if turns {
+            out.extend([Phase::FirstEvent, Phase::Turn, Phase::TurnRaw]);
+        }
+    }
+    out
+}
+
+/// Walks `steps` in order: `sent` once a request has gone out, `turns` once an `expect`
+/// (not `expect_none`) comes after one, which is what times a turn; a timed `ping` adds
+/// its phase to `out`. A `repeat`'s body is walked twice: its second round sees the
+/// first's sends (an `expect` before the `send` of one body answers the last round's).
+fn walk_timed(steps: &[Step], sent: &mut bool, turns: &mut bool, out: &mut BTreeSet<Phase>) {
+    for step in steps {
         match step {
+            Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. } => *sent = true,
+            Step::Expect(e) if !e.absent && *sent => *turns = true,
             Step::Ping {
                 within: Some(_), ..
             } => {
                 out.insert(Phase::Pong);
             }
-            Step::Expect(_) => out.extend([Phase::FirstEvent, Phase::Turn, Phase::TurnRaw]),
+            Step::Repeat { steps, .. } => {
+                walk_timed(steps, sent, turns, out);
+                walk_timed(steps, sent, turns, out);
+            }
             _ => {}
         }
     }
-    out
 }
 
 /// One `key = value` leaf with its full dotted key.

@@ -2,10 +2,11 @@
 
 use super::*;
 
-/// A valid file with an expect step (events `a`, `b`) and `thresholds` as the table body.
+/// A valid file with a send and an expect step (events `a`, `b`) after it, and
+/// `thresholds` as the table body.
 fn with_thresholds(body: &str) -> String {
     format!(
-        "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ expect = \"a b+\" }}]\n[thresholds]\n{body}\n"
+        "name = \"t\"\nduration = \"10s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ send = {{ type = \"go\" }} }}, {{ expect = \"a b+\" }}]\n[thresholds]\n{body}\n"
     )
 }
 
@@ -168,7 +169,24 @@ fn a_threshold_on_a_phase_no_step_times_is_refused() {
     // Turn latencies need an expect step somewhere.
     let no_expect = with_steps("{ send = { type = \"hi\" } }")
         .replace("\n]\n", "\n]\n[thresholds]\n\"turn.p99\" = \"< 1s\"\n");
-    assert_problem(&no_expect, "only an `expect` step times");
+    assert_problem(&no_expect, "only an `expect` after a `send` times");
+    // A greeting's expect, or an expect_none, times no turn; a repeat's expect before
+    // its send answers the last round's request.
+    for steps in [
+        "{ expect = \"hello\" }, { send = { type = \"hi\" } }",
+        "{ send = { type = \"hi\" } }, { expect_none = \"oops\", within = \"1s\" }",
+    ] {
+        let text =
+            with_steps(steps).replace("\n]\n", "\n]\n[thresholds]\n\"turn.p99\" = \"< 1s\"\n");
+        assert_problem(&text, "the turn phase");
+    }
+    let looped =
+        with_steps("{ repeat = 3, steps = [{ expect = \"ack\" }, { send = { type = \"hi\" } }] }")
+            .replace(
+                "\n]\n",
+                "\n]\n[thresholds]\n\"first_event.p99\" = \"< 1s\"\n",
+            );
+    assert_eq!(load(&looped).thresholds.len(), 1);
     // Phases every connection times are never refused.
     assert_eq!(only("\"upgrade.p99\" = \"< 1s\"").limit, 1000.0);
 }

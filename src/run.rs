@@ -753,6 +753,7 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         kept: &violations,
         redactor,
         target,
+        probes: &out.probes,
     };
     let judgement = oracle::verdict::judge(&evidence);
     let rate_limiting = judgement.verdict == crate::model::Verdict::Violations

@@ -271,8 +271,32 @@ steps = [{ expect = "connection_established", within = "5s" }]
         hint.contains(&format!(
             "it cut all {USERS} connections it had open within"
         )) && hint.contains("without a Close frame")
-            && hint.contains("2 later attempts refused")
+            && hint.contains("2 later attempts of the run refused")
             && hint.contains("not a race"),
         "{hint}"
+    );
+}
+
+/// The same cut of every connection at once, by a server that stays up and takes the
+/// probe's connections after the run: no server gone down but one that dropped every
+/// session, a fault to hunt (violations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_connection_while_staying_up_is_no_crash() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dead = tokio_util::sync::CancellationToken::new();
+    let (url, stop) = {
+        let dead = dead.clone();
+        spawn_server(move |tcp| die_with_all(tcp, calls.clone(), dead.clone())).await
+    };
+    let text = text().replace("liveness = false", "liveness = true");
+    assert!(text.contains("liveness = true"), "{text}");
+    let outcome = common::run(&scenario("dropped.toml", &text), Some(url), None).await;
+    stop.cancel();
+    dead.cancel();
+    let sum = outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Violations, "{:?}", sum.hint);
+    assert!(
+        !sum.hint.unwrap_or_default().contains("went down"),
+        "a server that took the probe's connections did not go down"
     );
 }

@@ -43,6 +43,9 @@ pub struct Evidence<'a> {
     /// The target URL as shown ([`crate::model::url::shown_url`]): where a hint says
     /// nothing took the TCP connection.
     pub target: &'a str,
+    /// The tokens tried again after the run (the liveness probe; empty without it): whether
+    /// the server still took connections then.
+    pub probes: &'a [crate::model::Probe],
 }
 
 /// The verdict and the one line that tells a user what to do about it.
@@ -713,7 +716,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = went_away(e.reports, e.by_oracle) {
         return j;
     }
-    if let Some(j) = went_down(e.reports, e.by_oracle) {
+    if let Some(j) = went_down(e.reports, e.by_oracle, e.probes) {
         return j;
     }
     if let Some(j) = answered_only_errors(e.plan, e.reports, opaque) {

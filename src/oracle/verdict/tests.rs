@@ -139,6 +139,7 @@ fn judge_row(row: &Row) -> Judgement {
         Coverage::default()
     };
     judge(&Evidence {
+        probes: &[],
         plan: &plan,
         reports: &reports,
         by_oracle: &by_oracle,
@@ -523,6 +524,7 @@ fn judge_counted_in(
         .map(|c| report(c, attempt(End::Accepted), counters.clone()))
         .collect();
     judge(&Evidence {
+        probes: &[],
         plan,
         reports: &reports,
         by_oracle: &violations.iter().copied().collect(),
@@ -983,6 +985,7 @@ fn judge_door(
         by_oracle.insert(OracleKind::Completeness, violations);
     }
     judge(&Evidence {
+        probes: &[],
         plan,
         reports,
         by_oracle: &by_oracle,
@@ -1277,6 +1280,7 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
             })
             .collect();
         judge(&Evidence {
+            probes: &[],
             plan: &plan,
             reports: &reports,
             by_oracle: &BTreeMap::from([(OracleKind::Completeness, 2)]),
@@ -1328,6 +1332,7 @@ fn collisions_shedding_took_are_said_in_the_hint() {
         .collect();
     let judged = |coverage: Coverage| {
         judge(&Evidence {
+            probes: &[],
             plan: &plan,
             reports: &reports,
             by_oracle: &BTreeMap::new(),
@@ -1567,6 +1572,7 @@ fn greeted() -> crate::model::Counters {
 /// Judges a completed run of `plan` with `reports` and `violations` by oracle.
 fn judge_run(plan: &Plan, reports: &[ConnReport], violations: &[(OracleKind, u64)]) -> Judgement {
     judge(&Evidence {
+        probes: &[],
         plan,
         reports,
         by_oracle: &violations.iter().copied().collect(),
@@ -1805,6 +1811,7 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
             by_oracle.insert(OracleKind::Exclusivity, session);
         }
         judge(&Evidence {
+            probes: &[],
             plan: &plan,
             reports: &reports,
             by_oracle: &by_oracle,
@@ -2680,6 +2687,7 @@ fn a_run_whose_caught_up_miss_stands_says_so() {
     let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
     let kept = r.violations.clone();
     let j = judge(&Evidence {
+        probes: &[],
         plan: &plan,
         reports: &[r],
         by_oracle: &by_oracle,
@@ -2885,6 +2893,7 @@ fn judge_completed_kept(
     kept: &[Violation],
 ) -> Judgement {
     judge(&Evidence {
+        probes: &[],
         plan,
         reports,
         by_oracle,
@@ -3436,6 +3445,7 @@ fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
 fn interrupted_before_the_load_names_no_learned_file() {
     let plan = plan();
     let j = judge(&Evidence {
+        probes: &[],
         plan: &plan,
         reports: &[],
         by_oracle: &BTreeMap::new(),
@@ -3622,6 +3632,7 @@ fn every_valid_token_refused_with_a_declared_close_code_is_auth_misconfigured() 
             .collect();
         let by_oracle = BTreeMap::from([(OracleKind::Liveness, violations)]);
         judge(&Evidence {
+            probes: &[],
             plan: &plan,
             reports: &reports,
             by_oracle: &by_oracle,
@@ -4155,10 +4166,26 @@ fn cut_under(plan: &Plan, at_ms: [f64; 2]) -> Vec<ConnReport> {
 /// A server killed mid-run (`kill -9`, an out-of-memory kill, a crash) cuts every open
 /// connection at once without a Close frame, and takes no connection after: inconclusive,
 /// named as the server going down, not a race to hunt. Cuts apart in time, a connection
-/// served through them, or a server that took connections again after stay violations.
+/// that outlived them (quiet or not), a server that took a connection after them (in the
+/// run or the probe after it), or nothing tried after them stay violations.
 #[test]
 fn a_server_killed_mid_run_is_no_race() {
     let plan = plan();
+    let judged = |reports: &[ConnReport], probes: &[crate::model::Probe]| {
+        judge(&Evidence {
+            probes,
+            plan: &plan,
+            reports,
+            by_oracle: &[(OracleKind::Completeness, 2)].into(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+            target: TARGET,
+        })
+    };
+    let cut = || cut_under(&plan, [2_000.0, 2_004.0]);
     // A reconnect of connection 0 after the cuts, ending as `end`.
     let with_later = |mut reports: Vec<ConnReport>, end: End| {
         let mut later = attempt(end);
@@ -4166,42 +4193,63 @@ fn a_server_killed_mid_run_is_no_race() {
         reports[0].attempts.push(later);
         reports
     };
-    let refused_after = with_later(
-        cut_under(&plan, [2_000.0, 2_004.0]),
-        End::Failed(Cause2::Refused),
-    );
-    let j = judge_unmet(&plan, &refused_after, 2);
+    let probe = |accepted: bool, cause: Option<Cause>| crate::model::Probe {
+        token: 0,
+        jti: "j".into(),
+        accepted,
+        cause,
+        at_us: 3_000_000,
+        expired: false,
+        rate_limited: false,
+    };
+    let refused = Some(Cause::Connect("refused".into()));
+
+    let j = judged(&with_later(cut(), End::Failed(Cause2::Refused)), &[]);
     assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("the server went down at 2.00 s: it cut all 2 connections it had open within 4 ms without a Close frame, and nothing took a TCP connection after it (1 later attempt refused")
+        hint.contains("the server went down at 2.00 s: it cut all 2 connections it had open within 4 ms without a Close frame, and nothing took a TCP connection after it (1 later attempt of the run refused")
             && hint.contains("not a race"),
         "{hint}"
     );
-    let untried = judge_unmet(&plan, &cut_under(&plan, [2_000.0, 2_004.0]), 2);
-    assert_eq!(untried.verdict, Verdict::Inconclusive, "{untried:?}");
-    let hint = untried.hint.unwrap_or_default();
-    assert!(hint.contains("no connection was tried after it"), "{hint}");
-
-    // Taken again after the cuts: up all along, a fault of its own.
-    let accepted_after = with_later(cut_under(&plan, [2_000.0, 2_004.0]), End::Accepted);
-    assert_eq!(
-        judge_unmet(&plan, &accepted_after, 2).verdict,
-        Verdict::Violations
+    let probed = judged(
+        &cut(),
+        &[probe(false, refused.clone()), probe(false, refused.clone())],
     );
+    assert_eq!(probed.verdict, Verdict::Inconclusive, "{probed:?}");
+    let hint = probed.hint.unwrap_or_default();
+    assert!(
+        hint.contains("(2 tokens tried again after it refused"),
+        "{hint}"
+    );
+
+    // Nothing tried after the cuts: nothing shows the server went down.
+    assert_eq!(judged(&cut(), &[]).verdict, Verdict::Violations);
+    // Taken again after the cuts, in the run or by the probe: up all along.
+    let accepted_after = with_later(cut(), End::Accepted);
+    assert_eq!(judged(&accepted_after, &[]).verdict, Verdict::Violations);
+    let probe_taken = [probe(false, refused.clone()), probe(true, None)];
+    assert_eq!(judged(&cut(), &probe_taken).verdict, Verdict::Violations);
     // Cuts seconds apart: no one event.
-    let apart = cut_under(&plan, [2_000.0, 9_000.0]);
-    assert_eq!(judge_unmet(&plan, &apart, 2).verdict, Verdict::Violations);
-    // Another connection served through the cuts: the server was up.
-    let mut served = cut_under(&plan, [2_000.0, 2_004.0]);
-    let mut alive = attempt(End::Accepted);
-    alive.last_frame_us = Some(3_000_000);
-    served.push(report(&plan.conns[2], alive, Default::default()));
-    assert_eq!(judge_unmet(&plan, &served, 2).verdict, Verdict::Violations);
+    let apart = with_later(
+        cut_under(&plan, [2_000.0, 9_000.0]),
+        End::Failed(Cause2::Refused),
+    );
+    assert_eq!(judged(&apart, &[]).verdict, Verdict::Violations);
+    // Another connection, quiet, open through the cuts: the server kept it.
+    let mut quiet = with_later(cut(), End::Failed(Cause2::Refused));
+    let mut kept_open = attempt(End::Accepted);
+    kept_open.ended_us = Some(20_000_000);
+    quiet.push(report(&plan.conns[2], kept_open, Default::default()));
+    assert_eq!(judged(&quiet, &[]).verdict, Verdict::Violations);
     // One connection cut alone: nothing says the server went down.
-    let mut one = cut_under(&plan, [2_000.0, 2_004.0]);
+    let mut one = with_later(cut(), End::Failed(Cause2::Refused));
     one[1].violations.clear();
     one[1].violations_by_oracle.clear();
     one[1].attempts[0].cause = Some(Cause::ClientClose(1000));
-    assert_eq!(judge_unmet(&plan, &one, 1).verdict, Verdict::Violations);
+    let by_one: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
+    assert_eq!(
+        judge_completed_by(&plan, &one, &by_one).verdict,
+        Verdict::Violations
+    );
 }

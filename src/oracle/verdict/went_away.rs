@@ -201,18 +201,23 @@ fn is_cut(cause: &Cause) -> bool {
 
 /// Every unmet expectation was cut by the server ending TCP without a Close frame (a
 /// reset, or the connection dropped), those ends reached two or more connections within
-/// [`RESTART_SPREAD_MS`] and every connection open then (none was served through them),
-/// and nothing took a TCP connection after them (every later attempt was refused or timed
-/// out connecting; or none was made): the server process went down mid-run, killed or
-/// crashed, as a `kill -9`, an out-of-memory kill or a crash does it (the kernel closes
-/// what the dead process held). Not a race: what it would have answered cannot be told.
-/// Inconclusive, with when and how many; its log says why it died. Cuts spread out in
-/// time, a connection served through them, cuts at one age of each connection (a timer
-/// of its own), or a server that took connections again after them stay violations.
+/// [`RESTART_SPREAD_MS`], every connection open then among them (none accepted before
+/// them lived on after), nothing took a TCP connection after them (no later attempt of
+/// the run, no `probes` token after it, was accepted), and something showed it (some
+/// such attempt or probe was refused or timed out connecting): the server process went
+/// down mid-run, killed or crashed, as a `kill -9`, an out-of-memory kill or a crash does
+/// it (the kernel closes what the dead process held). Not a race: what it would have
+/// answered cannot be told. Inconclusive, with when and how many; its log says why it
+/// died. Cuts spread out in time, a connection that outlived them, cuts at one age of
+/// each connection (a timer of its own), a server that took a connection after them, or
+/// nothing tried after them at all stay violations: a server that drops every session
+/// and stays up is a fault of its own.
 pub(super) fn went_down(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
+    probes: &[crate::model::Probe],
 ) -> Option<Judgement> {
+    use crate::model::words::plural as count;
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let (mut first, mut last) = (f64::MAX, f64::MIN);
     for v in &kept {
@@ -227,40 +232,72 @@ pub(super) fn went_down(
     let cut = cut_together(reports, (first, last));
     if kept.iter().any(|v| !cut.contains(&v.conn))
         || cut.len() < 2
-        || served_through(reports, &cut, (first, last))
+        || outlived(reports, &cut, (first, last))
         || closed_at_one_age(reports, &cut, (first, last), is_cut)
     {
         return None;
     }
     let (refused, later) = attempts_after(reports, last);
-    if refused < later {
+    let probes_refused = probes.iter().filter(|p| untaken(p.cause.as_ref())).count() as u64;
+    if refused < later || probes.iter().any(|p| p.accepted) || refused + probes_refused == 0 {
         return None;
     }
-    let after = match refused {
-        0 => {
-            "; no connection was tried after it, so nothing shows whether it came back".to_string()
-        }
-        n => format!(
-            ", and nothing took a TCP connection after it ({n} later attempt{} refused or \
-             timed out connecting)",
-            plural(n)
-        ),
-    };
+    let mut shown = Vec::new();
+    if refused > 0 {
+        shown.push(format!("{} of the run", count(refused, "later attempt")));
+    }
+    if probes_refused > 0 {
+        shown.push(format!(
+            "{} tried again after it",
+            count(probes_refused, "token")
+        ));
+    }
     Some(Judgement {
         verdict: Verdict::Inconclusive,
         hint: Some(format!(
             "{unmet} expectation{} went unmet only because the server went down at {:.2} s: \
-             it cut all {} connections it had open within {:.0} ms without a Close frame{after}. \
-             That is a process killed or crashed (kill -9, an out-of-memory kill, a crash), \
-             not a race; what it would have answered cannot be told. Its log says why it \
-             stopped: if nothing stopped it, this load crashed it, and a rerun shows whether \
-             it does again",
+             it cut all {} connections it had open within {:.0} ms without a Close frame, \
+             and nothing took a TCP connection after it ({} refused or timed out \
+             connecting). That is a process killed or crashed (kill -9, an out-of-memory \
+             kill, a crash), not a race; what it would have answered cannot be told. Its \
+             log says why it stopped: if nothing stopped it, this load crashed it, and a \
+             rerun shows whether it does again",
             plural(unmet),
             first / 1000.0,
             cut.len(),
             last - first,
+            shown.join(" and "),
         )),
     })
+}
+
+/// Whether some connection not in `cut` was open through the cuts (`first` to `last`, ms
+/// since the run's start): accepted before them and ended after them, or never: the
+/// server kept it, quiet or not, so it did not go down.
+fn outlived(
+    reports: &[ConnReport],
+    cut: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> bool {
+    let first_us = (first * 1000.0) as u64;
+    let after_us = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    reports
+        .iter()
+        .filter(|r| !cut.contains(&r.id))
+        .flat_map(|r| &r.attempts)
+        .any(|a| {
+            a.accepted_us.is_some_and(|at| at <= first_us)
+                && a.ended_us.is_none_or(|end| end > after_us)
+        })
+}
+
+/// Whether an attempt that ended with `cause` got nothing at TCP: refused, or timed out
+/// connecting.
+fn untaken(cause: Option<&Cause>) -> bool {
+    matches!(
+        cause,
+        Some(Cause::Connect(_)) | Some(Cause::Timeout("connect"))
+    )
 }
 
 /// The connections whose accepted attempt ended with TCP cut and no Close frame within
@@ -299,11 +336,7 @@ fn attempts_after(reports: &[ConnReport], last: f64) -> (u64, u64) {
             )
         });
     later.fold((0, 0), |(refused, all), a| {
-        let untaken = matches!(
-            a.cause,
-            Some(Cause::Connect(_)) | Some(Cause::Timeout("connect"))
-        );
-        (refused + u64::from(untaken), all + 1)
+        (refused + u64::from(untaken(a.cause.as_ref())), all + 1)
     })
 }
 

@@ -95,6 +95,35 @@ fn the_same_build_is_not_flagged() {
         "{:?}",
         itself.warnings
     );
+    // Named twice on one side, or copied under another name: still one run.
+    let twice = compare(
+        &base,
+        &[spelled[0].clone(), spelled[0].clone()],
+        &CompareOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        twice
+            .warnings
+            .iter()
+            .any(|w| w.contains("BASE and NEW are the same run (")),
+        "{:?}",
+        twice.warnings
+    );
+    let copy = tmp.path().join("copy-of-base");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["summary.json", "histograms.json"] {
+        std::fs::copy(base[0].join(file), copy.join(file)).unwrap();
+    }
+    let copied = compare(&base, &[copy], &CompareOptions::default()).unwrap();
+    assert!(
+        copied
+            .warnings
+            .iter()
+            .any(|w| w.contains("BASE and NEW are the same run (")),
+        "{:?}",
+        copied.warnings
+    );
     let both = [base.clone(), new.clone()].concat();
     let overlap = compare(&both, &new, &CompareOptions::default()).unwrap();
     assert!(

@@ -325,29 +325,42 @@ fn single_run_note(base: usize, new: usize, rows: &[Row]) -> Option<String> {
 /// match one run): a run compared with itself changes by nothing, so the comparison says
 /// less than it seems to, or nothing at all. `None` when the sides share no run.
 fn shared_runs_note(base: &[Run], new: &[Run]) -> Option<String> {
-    // The same run however it was named (`results/x/run-1`, `./results/x/run-1/`).
-    let real = |r: &Run| std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
-    let base: std::collections::BTreeSet<PathBuf> = base.iter().map(real).collect();
-    let shared: Vec<PathBuf> = new.iter().map(real).filter(|p| base.contains(p)).collect();
-    let first = shared.first()?;
-    Some(if shared.len() == new.len() && shared.len() == base.len() {
+    let base = run_set(base);
+    let new = run_set(new);
+    // A copy of a run (`cp -r`) is the same run under another name: its summary, start
+    // instant and all, is the same.
+    let same: Vec<&PathBuf> = new
+        .iter()
+        .filter(|(p, s)| base.contains_key(*p) || base.values().any(|b| b == *s))
+        .map(|(p, _)| p)
+        .collect();
+    let first = same.first()?.display();
+    let count = same.len();
+    let more = if count > 1 { ", …" } else { "" };
+    Some(if count == new.len() && count == base.len() {
         format!(
-            "BASE and NEW are the same run{} ({}{}): every change reads 0; compare two \
-             different runs",
-            if shared.len() == 1 { "" } else { "s" },
-            first.display(),
-            if shared.len() > 1 { ", …" } else { "" }
+            "BASE and NEW are the same run{} ({first}{more}): every change reads 0; compare \
+             two different runs",
+            if count == 1 { "" } else { "s" },
         )
     } else {
         format!(
-            "{} run{} on both sides ({}{}): each side's figures include the other's, so \
-             a change between them reads smaller than it is",
-            shared.len(),
-            if shared.len() == 1 { " is" } else { "s are" },
-            first.display(),
-            if shared.len() > 1 { ", …" } else { "" }
+            "{count} run{} on both sides ({first}{more}): each side's figures include the \
+             other's, so a change between them reads smaller than it is",
+            if count == 1 { " is" } else { "s are" },
         )
     })
+}
+
+/// One side's runs by real path (the same run however it was named:
+/// `results/x/run-1`, `./results/x/run-1/`, named twice), with their summaries.
+fn run_set(runs: &[Run]) -> std::collections::BTreeMap<PathBuf, &crate::results::Summary> {
+    runs.iter()
+        .map(|r| {
+            let real = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+            (real, &r.summary)
+        })
+        .collect()
 }
 
 /// The phase `name` when exactly one side has samples of it, with the `--tolerance-for`

@@ -300,3 +300,83 @@ async fn dropping_every_connection_while_staying_up_is_no_crash() {
         "a server that took the probe's connections did not go down"
     );
 }
+
+/// Greets, answers the one request, and once every caller has its answer (`dead` fired by
+/// the last) drops the connection without a Close frame: killed after the scripts' last
+/// expectation, while they only think.
+async fn answer_then_die(
+    tcp: tokio::net::TcpStream,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    dead: tokio_util::sync::CancellationToken,
+) {
+    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+        return;
+    };
+    let hello = json!({"type": "connection_established"}).to_string();
+    if ws.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let id = loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                let call: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                break call["id"].clone();
+            }
+            Some(Ok(_)) => continue,
+            _ => return,
+        }
+    };
+    let result = json!({"type": "result", "id": id}).to_string();
+    if ws.send(Message::Text(result.into())).await.is_err() {
+        return;
+    }
+    if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == USERS {
+        dead.cancel();
+    }
+    let _ = tokio::time::timeout(TEST_BOUND, dead.cancelled()).await;
+    drop(ws);
+}
+
+/// Killed after every expectation was met, the connections only thinking before their
+/// close, and refusing the probe after the run: no oracle broke, but no clean run either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_after_the_last_answer_leaves_no_clean_run() {
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dead = tokio_util::sync::CancellationToken::new();
+    let (url, stop) = {
+        let dead = dead.clone();
+        spawn_server(move |tcp| answer_then_die(tcp, answered.clone(), dead.clone())).await
+    };
+    // The listener goes with the process.
+    let listener = stop.clone();
+    let died = dead.clone();
+    tokio::spawn(async move {
+        died.cancelled().await;
+        listener.cancel();
+    });
+    let text = text().replace("liveness = false", "liveness = true");
+    // The callers think before closing: the server goes down while they do.
+    let text = text.replace(
+        r#"within = "10s" },
+]"#,
+        r#"within = "10s" },
+  { think = "2s" },
+  { close = 1000 },
+]"#,
+    );
+    assert!(
+        text.contains("think") && text.contains("liveness = true"),
+        "{text}"
+    );
+    let outcome = common::run(&scenario("killed-late.toml", &text), Some(url), None).await;
+    stop.cancel();
+    dead.cancel();
+    let sum = outcome.results.summary;
+    assert_eq!(sum.verdict, Verdict::Inconclusive, "{:?}", sum.hint);
+    let hint = sum.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("no oracle broke, but the server went down")
+            && hint.contains("tried again after it refused"),
+        "{hint}"
+    );
+}

@@ -804,6 +804,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(j) = unreached::cut_before_reaching(e.plan, e.reports) {
         return j;
     }
+    if let Some(j) = went_down_after_all(e.reports, e.probes) {
+        return j;
+    }
     if let Some(j) = unserved(&t) {
         return j;
     }
@@ -2056,7 +2059,7 @@ use misreading::{
     closed_on_request, identity_misnamed, misread, never_arrived_note, said_no_everywhere,
     unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
-use went_away::{went_away, went_down};
+use went_away::{went_away, went_down, went_down_after_all};
 mod door;
 mod unanswered;
 mod unjudged;

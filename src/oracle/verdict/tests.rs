@@ -4253,3 +4253,43 @@ fn a_server_killed_mid_run_is_no_race() {
         Verdict::Violations
     );
 }
+
+/// A server killed after the scripts' last expectations (the connections only thinking or
+/// closing then) broke no oracle, but the run is no clean run: inconclusive, saying when
+/// it went down. Without anything refused after the cuts, clean as before.
+#[test]
+fn a_server_killed_after_the_last_expectation_leaves_no_clean_run() {
+    let plan = plan();
+    let cut_at = |at_us: u64| {
+        let mut a = attempt(End::Accepted);
+        a.cause = Some(Cause::Reset);
+        a.ended_us = Some(at_us);
+        a
+    };
+    let reports = |later: Option<End>| {
+        let mut reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .take(2)
+            .zip([2_000_000, 2_003_000])
+            .map(|(c, at)| report(c, cut_at(at), Default::default()))
+            .collect();
+        if let Some(end) = later {
+            let mut again = attempt(end);
+            again.started_us = 2_600_000;
+            reports[0].attempts.push(again);
+        }
+        reports
+    };
+    let j = judge_completed(&plan, &reports(Some(End::Failed(Cause2::Refused))));
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("no oracle broke, but the server went down at 2.00 s, after the scripts' last expectations: it cut all 2 connections it had open within 3 ms")
+            && hint.contains("no clean run"),
+        "{hint}"
+    );
+    // Taken again after the cuts: whatever cut them, the server was up.
+    let up = judge_completed(&plan, &reports(Some(End::Accepted)));
+    assert!(!up.hint.unwrap_or_default().contains("went down"));
+}

@@ -217,7 +217,6 @@ pub(super) fn went_down(
     by_oracle: &BTreeMap<OracleKind, u64>,
     probes: &[crate::model::Probe],
 ) -> Option<Judgement> {
-    use crate::model::words::plural as count;
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
     let (mut first, mut last) = (f64::MAX, f64::MIN);
     for v in &kept {
@@ -230,10 +229,75 @@ pub(super) fn went_down(
         return None;
     }
     let cut = cut_together(reports, (first, last));
-    if kept.iter().any(|v| !cut.contains(&v.conn))
-        || cut.len() < 2
-        || outlived(reports, &cut, (first, last))
-        || closed_at_one_age(reports, &cut, (first, last), is_cut)
+    if kept.iter().any(|v| !cut.contains(&v.conn)) {
+        return None;
+    }
+    let gone = gone_down(reports, probes, &cut, (first, last))?;
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "{unmet} expectation{} went unmet only because the server went down at {:.2} s: \
+             {gone}. That is a process killed or crashed (kill -9, an out-of-memory kill, a \
+             crash), not a race; what it would have answered cannot be told. Its log says \
+             why it stopped: if nothing stopped it, this load crashed it, and a rerun shows \
+             whether it does again",
+            plural(unmet),
+            first / 1000.0,
+        )),
+    })
+}
+
+/// A run in which nothing broke, but whose server went down before its end as
+/// [`went_down`] tells it (every connection it had open cut at once without a Close
+/// frame, nothing taking TCP after, something refused there), after the scripts' last
+/// expectations: no clean run, since the server crashed or was killed under it.
+/// Inconclusive, saying when. Cut times are the attempts' own: with no violation, every
+/// accepted attempt ended by a cut must lie within [`RESTART_SPREAD_MS`] of the others.
+pub(super) fn went_down_after_all(
+    reports: &[ConnReport],
+    probes: &[crate::model::Probe],
+) -> Option<Judgement> {
+    let ends: Vec<u64> = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter(|a| a.outcome == Outcome::Accepted && a.cause.as_ref().is_some_and(is_cut))
+        .filter_map(|a| a.ended_us)
+        .collect();
+    let (first, last) = (
+        *ends.iter().min()? as f64 / 1000.0,
+        *ends.iter().max()? as f64 / 1000.0,
+    );
+    if last - first > RESTART_SPREAD_MS {
+        return None;
+    }
+    let cut = cut_together(reports, (first, last));
+    let gone = gone_down(reports, probes, &cut, (first, last))?;
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "no oracle broke, but the server went down at {:.2} s, after the scripts' last \
+             expectations: {gone}. That is a process killed or crashed (kill -9, an \
+             out-of-memory kill, a crash), no clean run. Its log says why it stopped: if \
+             nothing stopped it, this load crashed it",
+            first / 1000.0,
+        )),
+    })
+}
+
+/// What shows the server went down at the cuts of `cut` (`first` to `last`, ms since the
+/// run's start), said as the hints say it; `None` unless two or more were cut, none
+/// outlived them, they came at no one age of each connection, nothing took TCP after
+/// them (the run's later attempts, `probes`) and something was refused there.
+fn gone_down(
+    reports: &[ConnReport],
+    probes: &[crate::model::Probe],
+    cut: &std::collections::BTreeSet<u32>,
+    (first, last): (f64, f64),
+) -> Option<String> {
+    use crate::model::words::plural as count;
+    if cut.len() < 2
+        || outlived(reports, cut, (first, last))
+        || closed_at_one_age(reports, cut, (first, last), is_cut)
     {
         return None;
     }
@@ -252,23 +316,13 @@ pub(super) fn went_down(
             count(probes_refused, "token")
         ));
     }
-    Some(Judgement {
-        verdict: Verdict::Inconclusive,
-        hint: Some(format!(
-            "{unmet} expectation{} went unmet only because the server went down at {:.2} s: \
-             it cut all {} connections it had open within {:.0} ms without a Close frame, \
-             and nothing took a TCP connection after it ({} refused or timed out \
-             connecting). That is a process killed or crashed (kill -9, an out-of-memory \
-             kill, a crash), not a race; what it would have answered cannot be told. Its \
-             log says why it stopped: if nothing stopped it, this load crashed it, and a \
-             rerun shows whether it does again",
-            plural(unmet),
-            first / 1000.0,
-            cut.len(),
-            last - first,
-            shown.join(" and "),
-        )),
-    })
+    Some(format!(
+        "it cut all {} connections it had open within {:.0} ms without a Close frame, and \
+         nothing took a TCP connection after it ({} refused or timed out connecting)",
+        cut.len(),
+        last - first,
+        shown.join(" and "),
+    ))
 }
 
 /// Whether some connection not in `cut` was open through the cuts (`first` to `last`, ms

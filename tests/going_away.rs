@@ -235,24 +235,46 @@ async fn die_with_all(
     drop(ws);
 }
 
+/// Serves with `handler`, whose connections share a count and a `dead` token (fired by
+/// the last of [`USERS`]); with `listener_dies`, the listener stops when it fires, as a
+/// killed process's does. The URL, the listener's stop, and `dead`.
+async fn spawn_mortal<Fut>(
+    handler: fn(
+        tokio::net::TcpStream,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        tokio_util::sync::CancellationToken,
+    ) -> Fut,
+    listener_dies: bool,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio_util::sync::CancellationToken,
+)
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let dead = tokio_util::sync::CancellationToken::new();
+    let (url, stop) = {
+        let dead = dead.clone();
+        spawn_server(move |tcp| handler(tcp, count.clone(), dead.clone())).await
+    };
+    if listener_dies {
+        let (listener, died) = (stop.clone(), dead.clone());
+        tokio::spawn(async move {
+            died.cancelled().await;
+            listener.cancel();
+        });
+    }
+    (url, stop, dead)
+}
+
 /// A server killed mid-run (`kill -9`, an out-of-memory kill): every open connection cut
 /// at once without a Close frame, and the late group's connects refused. Inconclusive,
 /// named as the server going down, never a race to hunt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_run_is_inconclusive_not_a_race() {
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let dead = tokio_util::sync::CancellationToken::new();
-    let (url, stop) = {
-        let dead = dead.clone();
-        spawn_server(move |tcp| die_with_all(tcp, calls.clone(), dead.clone())).await
-    };
-    // The listener goes with the process.
-    let listener = stop.clone();
-    let died = dead.clone();
-    tokio::spawn(async move {
-        died.cancelled().await;
-        listener.cancel();
-    });
+    let (url, stop, dead) = spawn_mortal(die_with_all, true).await;
     let late = r#"
 [[group]]
 name = "late"
@@ -282,12 +304,7 @@ steps = [{ expect = "connection_established", within = "5s" }]
 /// session, a fault to hunt (violations).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_every_connection_while_staying_up_is_no_crash() {
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let dead = tokio_util::sync::CancellationToken::new();
-    let (url, stop) = {
-        let dead = dead.clone();
-        spawn_server(move |tcp| die_with_all(tcp, calls.clone(), dead.clone())).await
-    };
+    let (url, stop, dead) = spawn_mortal(die_with_all, false).await;
     let text = text().replace("liveness = false", "liveness = true");
     assert!(text.contains("liveness = true"), "{text}");
     let outcome = common::run(&scenario("dropped.toml", &text), Some(url), None).await;
@@ -341,19 +358,7 @@ async fn answer_then_die(
 /// close, and refusing the probe after the run: no oracle broke, but no clean run either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_after_the_last_answer_leaves_no_clean_run() {
-    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let dead = tokio_util::sync::CancellationToken::new();
-    let (url, stop) = {
-        let dead = dead.clone();
-        spawn_server(move |tcp| answer_then_die(tcp, answered.clone(), dead.clone())).await
-    };
-    // The listener goes with the process.
-    let listener = stop.clone();
-    let died = dead.clone();
-    tokio::spawn(async move {
-        died.cancelled().await;
-        listener.cancel();
-    });
+    let (url, stop, dead) = spawn_mortal(answer_then_die, true).await;
     let text = text().replace("liveness = false", "liveness = true");
     // The callers think before closing: the server goes down while they do.
     let text = text.replace(

@@ -3313,32 +3313,44 @@ fn going_down(plan: &Plan, ends: [(u16, f64); 2], why: &[u8]) -> Vec<ConnReport>
         .iter()
         .zip(ends)
         .map(|(c, (code, at_ms))| {
-            let counters = crate::model::Counters {
-                messages_sent: 3,
-                messages_received: 3,
-                json_records: 3,
-                ..Default::default()
-            };
-            let mut closed = attempt(End::Accepted);
-            closed.cause = Some(Cause::ServerClose(code));
-            let mut r = report(c, closed, counters);
+            let mut r = ended_unmet(c, at_ms, Cause::ServerClose(code), Some(code));
             r.closed_after_acceptance = Some(crate::model::Answer::new(
                 Cause::ServerClose(code),
                 format!("Close {code}"),
                 why,
             ));
-            r.violations = vec![Violation {
-                at_ms,
-                ended: Some(crate::model::StreamEnded {
-                    close_code: Some(code),
-                    answered: false,
-                }),
-                ..unmet(c.id, false)
-            }];
-            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
             r
         })
         .collect()
+}
+
+/// Connection `c`, accepted and answered (3 messages each way), its attempt then ended by
+/// `cause` at `at_ms`, which cut one expectation: its stream ended with `close_code`.
+fn ended_unmet(
+    c: &crate::model::ConnPlan,
+    at_ms: f64,
+    cause: Cause,
+    close_code: Option<u16>,
+) -> ConnReport {
+    let counters = crate::model::Counters {
+        messages_sent: 3,
+        messages_received: 3,
+        json_records: 3,
+        ..Default::default()
+    };
+    let mut ended = attempt(End::Accepted);
+    ended.cause = Some(cause);
+    let mut r = report(c, ended, counters);
+    r.violations = vec![Violation {
+        at_ms,
+        ended: Some(crate::model::StreamEnded {
+            close_code,
+            answered: false,
+        }),
+        ..unmet(c.id, false)
+    }];
+    r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+    r
 }
 
 /// HTTP 503s in a run the server restarted during are its restart, not load shedding:
@@ -4138,26 +4150,10 @@ fn cut_under(plan: &Plan, at_ms: [f64; 2]) -> Vec<ConnReport> {
         .iter()
         .zip(at_ms)
         .map(|(c, at_ms)| {
-            let counters = crate::model::Counters {
-                messages_sent: 3,
-                messages_received: 3,
-                json_records: 3,
-                ..Default::default()
-            };
-            let mut cut = attempt(End::Accepted);
-            cut.cause = Some(Cause::Reset);
+            let mut r = ended_unmet(c, at_ms, Cause::Reset, None);
+            let cut = &mut r.attempts[0];
             cut.last_frame_us = Some((at_ms * 1000.0) as u64 - 100);
             cut.ended_us = Some((at_ms * 1000.0) as u64);
-            let mut r = report(c, cut, counters);
-            r.violations = vec![Violation {
-                at_ms,
-                ended: Some(crate::model::StreamEnded {
-                    close_code: None,
-                    answered: false,
-                }),
-                ..unmet(c.id, false)
-            }];
-            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
             r
         })
         .collect()

@@ -138,8 +138,7 @@ pub(super) fn going_down_closes(
     reports: &[ConnReport],
     (first, last): (f64, f64),
 ) -> std::collections::BTreeSet<u32> {
-    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
-    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    let around = around((first, last));
     reports
         .iter()
         .filter(|r| {
@@ -148,7 +147,7 @@ pub(super) fn going_down_closes(
                 Some(Cause::ServerClose(code)) => {
                     a.outcome == Outcome::Accepted
                         && (says_going_down(code, reason) || bare_going_away(code, reason))
-                        && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
+                        && a.ended_us.is_some_and(|at| around.contains(&at))
                 }
                 _ => false,
             })
@@ -173,8 +172,7 @@ pub(super) fn closed_at_one_age(
     (first, last): (f64, f64),
     ended_by: fn(&Cause) -> bool,
 ) -> bool {
-    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
-    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    let around = around((first, last));
     let lives: Vec<(u64, u64)> = reports
         .iter()
         .filter(|r| closed.contains(&r.id))
@@ -182,11 +180,19 @@ pub(super) fn closed_at_one_age(
         .filter(|a| a.outcome == Outcome::Accepted)
         .filter(|a| a.cause.as_ref().is_some_and(ended_by))
         .filter_map(|a| Some((a.upgraded_us?, a.ended_us?)))
-        .filter(|(_, ended)| (from..=to).contains(ended))
+        .filter(|(_, ended)| around.contains(ended))
         .collect();
     let ages = spread(lives.iter().map(|(up, end)| end.saturating_sub(*up)));
     let opened = spread(lives.iter().map(|(up, _)| *up));
     lives.len() >= 3 && ages <= SAME_AGE_US && opened > ages.saturating_mul(2) + SAME_AGE_US
+}
+
+/// `first` to `last` (ms since the run's start) widened by [`RESTART_SPREAD_MS`] each way,
+/// in µs: where ends that belong to one going down fall.
+fn around((first, last): (f64, f64)) -> std::ops::RangeInclusive<u64> {
+    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
+    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    from..=to
 }
 
 /// Whether an attempt ended with the server's Close frame.
@@ -360,15 +366,14 @@ fn cut_together(
     reports: &[ConnReport],
     (first, last): (f64, f64),
 ) -> std::collections::BTreeSet<u32> {
-    let from = ((first - RESTART_SPREAD_MS).max(0.0) * 1000.0) as u64;
-    let to = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    let around = around((first, last));
     reports
         .iter()
         .filter(|r| {
             r.attempts.iter().any(|a| {
                 a.outcome == Outcome::Accepted
                     && a.cause.as_ref().is_some_and(is_cut)
-                    && a.ended_us.is_some_and(|at| (from..=to).contains(&at))
+                    && a.ended_us.is_some_and(|at| around.contains(&at))
             })
         })
         .map(|r| r.id)

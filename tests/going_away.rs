@@ -27,16 +27,22 @@ struct Goodbye {
     reason: &'static str,
 }
 
+/// The upgrade accepted (any bearer token) and the greeting sent; `None` when either failed.
+async fn greeted(
+    tcp: tokio::net::TcpStream,
+) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    let (mut ws, _) = common::accept_bearer(tcp, |_| true).await?;
+    let hello = json!({"type": "connection_established"}).to_string();
+    ws.send(Message::Text(hello.into())).await.ok()?;
+    Some(ws)
+}
+
 /// Greets, reads one request and closes with `bye` instead of answering it: a burst of
 /// callers is closed within a few milliseconds, as a restart closes them all.
 async fn serve(tcp: tokio::net::TcpStream, bye: Goodbye) {
-    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some(mut ws) = greeted(tcp).await else {
         return;
     };
-    let hello = json!({"type": "connection_established"}).to_string();
-    if ws.send(Message::Text(hello.into())).await.is_err() {
-        return;
-    }
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(_))) => break,
@@ -166,14 +172,10 @@ const AGE: std::time::Duration = std::time::Duration::from_millis(200);
 /// it was waiting for: a timer per connection (river #205's grace timer, firing on live
 /// connections), not a server going down.
 async fn close_at_age(tcp: tokio::net::TcpStream) {
-    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+    let opened = tokio::time::Instant::now();
+    let Some(mut ws) = greeted(tcp).await else {
         return;
     };
-    let opened = tokio::time::Instant::now();
-    let hello = json!({"type": "connection_established"}).to_string();
-    if ws.send(Message::Text(hello.into())).await.is_err() {
-        return;
-    }
     // Reads (and never answers) until the connection's time is up.
     let _ = tokio::time::timeout_at(opened + AGE, async {
         while let Some(Ok(_)) = ws.next().await {}
@@ -216,13 +218,9 @@ async fn die_with_all(
     calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     dead: tokio_util::sync::CancellationToken,
 ) {
-    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some(mut ws) = greeted(tcp).await else {
         return;
     };
-    let hello = json!({"type": "connection_established"}).to_string();
-    if ws.send(Message::Text(hello.into())).await.is_err() {
-        return;
-    }
     while let Some(Ok(msg)) = ws.next().await {
         if msg.is_text() {
             break;
@@ -326,13 +324,9 @@ async fn answer_then_die(
     answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     dead: tokio_util::sync::CancellationToken,
 ) {
-    let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+    let Some(mut ws) = greeted(tcp).await else {
         return;
     };
-    let hello = json!({"type": "connection_established"}).to_string();
-    if ws.send(Message::Text(hello.into())).await.is_err() {
-        return;
-    }
     let id = loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => {

@@ -4238,14 +4238,25 @@ fn a_server_killed_mid_run_is_no_race() {
     kept_open.ended_us = Some(20_000_000);
     quiet.push(report(&plan.conns[2], kept_open, Default::default()));
     assert_eq!(judged(&quiet, &[]).verdict, Verdict::Violations);
-    // One connection cut alone: nothing says the server went down.
+    // The only connection open, cut, and TCP refused after it: gone down too.
     let mut one = with_later(cut(), End::Failed(Cause2::Refused));
-    one[1].violations.clear();
-    one[1].violations_by_oracle.clear();
-    one[1].attempts[0].cause = Some(Cause::ClientClose(1000));
+    one.truncate(1);
     let by_one: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 1)].into();
+    let alone = judge_completed_by(&plan, &one, &by_one);
+    assert_eq!(alone.verdict, Verdict::Inconclusive, "{alone:?}");
+    let hint = alone.hint.unwrap_or_default();
+    assert!(
+        hint.contains("it cut the one connection it had open without a Close frame"),
+        "{hint}"
+    );
+    // Cut while another stayed up (its own close came later): no server gone down.
+    let mut beside = with_later(cut(), End::Failed(Cause2::Refused));
+    beside[1].violations.clear();
+    beside[1].violations_by_oracle.clear();
+    beside[1].attempts[0].cause = Some(Cause::ClientClose(1000));
+    beside[1].attempts[0].ended_us = Some(9_000_000);
     assert_eq!(
-        judge_completed_by(&plan, &one, &by_one).verdict,
+        judge_completed_by(&plan, &beside, &by_one).verdict,
         Verdict::Violations
     );
 }

@@ -206,8 +206,8 @@ fn is_cut(cause: &Cause) -> bool {
 }
 
 /// Every unmet expectation was cut by the server ending TCP without a Close frame (a
-/// reset, or the connection dropped), those ends reached two or more connections within
-/// [`RESTART_SPREAD_MS`], every connection open then among them (none accepted before
+/// reset, or the connection dropped), those ends came within [`RESTART_SPREAD_MS`] of each
+/// other, every connection open then among them (none accepted before
 /// them lived on after), nothing took a TCP connection after them (no later attempt of
 /// the run, no `probes` token after it, was accepted), and something showed it (some
 /// such attempt or probe was refused or timed out connecting): the server process went
@@ -291,7 +291,7 @@ pub(super) fn went_down_after_all(
 }
 
 /// What shows the server went down at the cuts of `cut` (`first` to `last`, ms since the
-/// run's start), said as the hints say it; `None` unless two or more were cut, none
+/// run's start), said as the hints say it; `None` unless one or more were cut, none
 /// outlived them, they came at no one age of each connection, nothing took TCP after
 /// them (the run's later attempts, `probes`) and something was refused there.
 fn gone_down(
@@ -301,7 +301,8 @@ fn gone_down(
     (first, last): (f64, f64),
 ) -> Option<String> {
     use crate::model::words::plural as count;
-    if cut.len() < 2
+    // One connection is enough: the TCP refusals after it say the server is gone.
+    if cut.is_empty()
         || outlived(reports, cut, (first, last))
         || closed_at_one_age(reports, cut, (first, last), is_cut)
     {
@@ -322,11 +323,16 @@ fn gone_down(
             count(probes_refused, "token")
         ));
     }
+    let cuts = match cut.len() {
+        1 => "the one connection it had open".to_string(),
+        n => format!(
+            "all {n} connections it had open within {:.0} ms",
+            last - first
+        ),
+    };
     Some(format!(
-        "it cut all {} connections it had open within {:.0} ms without a Close frame, and \
-         nothing took a TCP connection after it ({} refused or timed out connecting)",
-        cut.len(),
-        last - first,
+        "it cut {cuts} without a Close frame, and nothing took a TCP connection after it ({} \
+         refused or timed out connecting)",
         shown.join(" and "),
     ))
 }

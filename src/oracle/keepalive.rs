@@ -10,7 +10,7 @@ use crate::model::{Cause, ConnReport};
 /// Words of a close reason that blame a missed answer to a ping (lowercase, anywhere).
 const PING_WORDS: [&str; 5] = ["ping", "pong", "heartbeat", "keepalive", "keep-alive"];
 
-/// Whether a close reason says the client missed answering a ping ([`PING_WORDS`]).
+/// Whether a close reason says the client missed answering a ping (`PING_WORDS`).
 pub fn says_ping_missed(reason: &str) -> bool {
     let reason = reason.to_lowercase();
     PING_WORDS.iter().any(|w| reason.contains(w))

@@ -697,7 +697,7 @@ pub(super) fn answered_otherwise_everywhere(
 }
 
 /// The violations of a run that are a kind misspelled in the script, whatever else broke
-/// beside them ([`typo`]: a kind its pattern names that arrived on no connection,
+/// beside them (`typo`: a kind its pattern names that arrived on no connection,
 /// `arrived` saying which did, and a kind spelled close to it that came correlated in its
 /// place). The verdict reads a run of nothing else as unreadable; beside a real loss they
 /// still are no race, and a hunt must not write a repro of them (it confirmed one built on

@@ -345,16 +345,27 @@ fn outlived(
     cut: &std::collections::BTreeSet<u32>,
     (first, last): (f64, f64),
 ) -> bool {
-    let first_us = (first * 1000.0) as u64;
     let after_us = ((last + RESTART_SPREAD_MS) * 1000.0) as u64;
+    kept_through(reports, cut, first, |a| {
+        a.ended_us.is_none_or(|end| end > after_us)
+    })
+}
+
+/// Whether an attempt of a connection other than `ended`, accepted by `first` (ms since
+/// the run's start), shows it kept after that (`kept`): what [`outlived`] and
+/// [`served_through`] each ask in their own way.
+fn kept_through(
+    reports: &[ConnReport],
+    ended: &std::collections::BTreeSet<u32>,
+    first: f64,
+    kept: impl Fn(&crate::model::Attempt) -> bool,
+) -> bool {
+    let first_us = (first * 1000.0) as u64;
     reports
         .iter()
-        .filter(|r| !cut.contains(&r.id))
+        .filter(|r| !ended.contains(&r.id))
         .flat_map(|r| &r.attempts)
-        .any(|a| {
-            a.accepted_us.is_some_and(|at| at <= first_us)
-                && a.ended_us.is_none_or(|end| end > after_us)
-        })
+        .any(|a| a.accepted_us.is_some_and(|at| at <= first_us) && kept(a))
 }
 
 /// Whether an attempt that ended with `cause` got nothing at TCP: refused, or timed out
@@ -419,15 +430,10 @@ pub(super) fn served_through(
     closed: &std::collections::BTreeSet<u32>,
     (first, last): (f64, f64),
 ) -> bool {
-    let (first_us, last_us) = ((first * 1000.0) as u64, (last * 1000.0) as u64);
-    reports
-        .iter()
-        .filter(|r| !closed.contains(&r.id))
-        .flat_map(|r| &r.attempts)
-        .any(|a| {
-            a.accepted_us.is_some_and(|at| at <= first_us)
-                && a.last_frame_us.is_some_and(|at| at > last_us)
-        })
+    let last_us = (last * 1000.0) as u64;
+    kept_through(reports, closed, first, |a| {
+        a.last_frame_us.is_some_and(|at| at > last_us)
+    })
 }
 
 /// How many completeness violations the run had, and the kept ones, when it had no

@@ -83,8 +83,9 @@ fn timed_phases(scripts: &[&[Step]]) -> BTreeSet<Phase> {
 
 /// Walks `steps` in order: `sent` once a request has gone out, `turns` once an `expect`
 /// (not `expect_none`) comes after one, which is what times a turn; a timed `ping` adds
-/// its phase to `out`. A `repeat`'s body is walked twice: its second round sees the
-/// first's sends (an `expect` before the `send` of one body answers the last round's).
+/// its phase to `out`. A `repeat` whose body sends is walked as its second round sees it,
+/// the first round's sends behind it (an `expect` before the body's `send` answers the
+/// round before): once, however deep repeats nest.
 fn walk_timed(steps: &[Step], sent: &mut bool, turns: &mut bool, out: &mut BTreeSet<Phase>) {
     for step in steps {
         match step {
@@ -96,7 +97,12 @@ fn walk_timed(steps: &[Step], sent: &mut bool, turns: &mut bool, out: &mut BTree
                 out.insert(Phase::Pong);
             }
             Step::Repeat { steps, .. } => {
-                walk_timed(steps, sent, turns, out);
+                *sent |= crate::model::deep_steps(steps).any(|s| {
+                    matches!(
+                        s,
+                        Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. }
+                    )
+                });
                 walk_timed(steps, sent, turns, out);
             }
             _ => {}

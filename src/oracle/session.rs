@@ -7,9 +7,9 @@
 //! out, reset mid-handshake) as possibly still live for the grace period.
 
 use crate::model::{
-    Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance, OracleKind,
-    Outcome, Placement, Plan, Policy, Probe, RejectPolicy, SessionKey, StatedClaims, Violation,
-    EXPIRY_SKEW,
+    Answer, Attempt, BadToken, Cause, ConnPlan, ConnReport, Forge, Involved, LenientAcceptance,
+    OracleKind, Outcome, Placement, Plan, Policy, Probe, RejectPolicy, SessionKey, StatedClaims,
+    Violation, EXPIRY_SKEW,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +29,22 @@ struct Seen<'a> {
     /// ([`ConnReport::said_before_close`]); kept for a connection of one attempt only,
     /// whose it surely is.
     said_before_close: Option<&'a str>,
+    /// The server's Close ended the attempt in words that read as a takeover, declared or
+    /// not ([`takeover_close`]).
+    taken_over: bool,
+}
+
+/// Whether the server ended `attempt` with a Close that reads as a takeover
+/// ([`super::takeover::reads_as_takeover`]: its code, or its reason, which
+/// `closed_after_acceptance` keeps for the connection's first such close).
+fn takeover_close(attempt: &Attempt, closed_after_acceptance: Option<&Answer>) -> bool {
+    let Some(Cause::ServerClose(code)) = attempt.cause else {
+        return false;
+    };
+    let reason = closed_after_acceptance
+        .filter(|answer| answer.cause == Cause::ServerClose(code))
+        .map_or("", |answer| answer.body.trim());
+    super::takeover::reads_as_takeover(code, reason)
 }
 
 /// Every attempt of the run with its connection's plan and token.
@@ -50,6 +66,7 @@ fn seen<'a>(plan: &'a Plan, reports: &'a [ConnReport]) -> Vec<Seen<'a>> {
                 sub: &token.sub,
                 forge: token.forge.as_ref(),
                 said_before_close,
+                taken_over: takeover_close(attempt, report.closed_after_acceptance.as_ref()),
             }))
         })
         .flatten()
@@ -342,18 +359,23 @@ pub fn lenient(plan: &Plan, reports: &[ConnReport]) -> Vec<LenientAcceptance> {
     out
 }
 
-/// How long after a newer connection's acceptance a declared takeover may still be ending
-/// the older one (`[oracles] reject.replaced`): a server that greets the newcomer first and
-/// then tells the older session it was replaced (a last message, then its close) serves
-/// both for that moment, by its policy, not by a race.
+/// How long after a newer connection's acceptance a takeover may still be ending the older
+/// one: a server that greets the newcomer first and then tells the older session it was
+/// replaced (a last message, then its close) serves both for that moment, by its policy,
+/// not by a race; so does one that answers a request the older session sent before the
+/// newcomer came (the answer, then the close). Declared in `[oracles] reject.replaced`, or
+/// said by the close itself ([`super::takeover::reads_as_takeover`]: a 4409, a reason
+/// "session replaced"), undeclared: the verdict then notes the policy and how to declare
+/// it.
 const HANDOVER_US: u64 = 1_000_000;
 
-/// Whether `older` was ended by a declared takeover close within [`HANDOVER_US`] of
-/// another connection's acceptance at `newer_accepted_us`: what it was served meanwhile
-/// is the handover, no witness of two sessions at once.
-fn handed_over(older: &Attempt, newer_accepted_us: u64) -> bool {
-    older.replaced
+/// Whether `older` was ended by a takeover close (declared, or reading as one) within
+/// [`HANDOVER_US`] of another connection's acceptance at `newer_accepted_us`: what it was
+/// served meanwhile is the handover, no witness of two sessions at once.
+fn handed_over(older: &Seen<'_>, newer_accepted_us: u64) -> bool {
+    (older.attempt.replaced || older.taken_over)
         && older
+            .attempt
             .ended_us
             .is_some_and(|end| end <= newer_accepted_us.saturating_add(HANDOVER_US))
 }
@@ -381,8 +403,8 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
                     && last_j > acc_i.saturating_add(WITNESS_SLACK_US)
                     // Either may be the older session the takeover ended: the two
                     // welcomes may reach us in the other order than the server sent them.
-                    && !handed_over(group[i].attempt, acc_j)
-                    && !handed_over(group[j].attempt, acc_i)
+                    && !handed_over(group[i], acc_j)
+                    && !handed_over(group[j], acc_i)
             })
             .map(|&(i, acc_i, _)| (i, acc_i))
             .collect();

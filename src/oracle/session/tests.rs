@@ -254,6 +254,8 @@ trait Timeline: Sized {
     fn aborted(self, t: u64) -> Self;
     /// Ended by the server's declared takeover close (`reject.replaced`, here 4409).
     fn replaced_at(self, t: u64) -> Self;
+    /// Ended by the server's Close `code`, which the scenario does not declare.
+    fn server_closed(self, t: u64, code: u16) -> Self;
 }
 
 impl Timeline for Attempt {
@@ -307,6 +309,12 @@ impl Timeline for Attempt {
         self.clean_end = true;
         self.cause = Some(Cause::ServerClose(4409));
         self.replaced = true;
+        self
+    }
+    fn server_closed(mut self, t: u64, code: u16) -> Self {
+        self.ended_us = Some(t);
+        self.clean_end = true;
+        self.cause = Some(Cause::ServerClose(code));
         self
     }
     fn aborted(mut self, t: u64) -> Self {
@@ -533,6 +541,47 @@ fn exclusivity() {
             rules: exclusive(1),
             timeline: vec![
                 (1, vec![served(1_000, 30_000).closed(31_000)]),
+                (2, vec![served(10_000, 60_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "an undeclared takeover whose code says so (4409): the handover, no witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).server_closed(31_000, 4409)]),
+                (2, vec![served(10_000, 60_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "an undeclared 4409 to the newer one, whose welcome reached us first",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 60_000)]),
+                (2, vec![served(10_000, 30_000).server_closed(31_000, 3409)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "a server close that does not read as a takeover (1000): a witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).server_closed(31_000, 1000)]),
+                (2, vec![served(10_000, 60_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
+            name: "an undeclared 4409 past the handover: a witness",
+            rules: exclusive(1),
+            timeline: vec![
+                (
+                    1,
+                    vec![served(1_000, 30_000).server_closed(10_000 + HANDOVER_US + 1, 4409)],
+                ),
                 (2, vec![served(10_000, 60_000)]),
             ],
             want: vec![want(X, 1, &[1, 2], "2 connections")],
@@ -2725,4 +2774,28 @@ fn a_per_token_limit_no_token_could_test_is_said() {
         per_token_note(&plan(exclusive(1), two_users, vec![conn(1, 0), conn(2, 1)])),
         None
     );
+}
+
+#[test]
+fn a_takeover_close_is_read_from_its_code_or_the_reason_kept() {
+    let closed = |code| at(0).accepted(1_000).server_closed(2_000, code);
+    let said = |code: u16, reason: &str| Answer {
+        cause: Cause::ServerClose(code),
+        detail: String::new(),
+        body: reason.into(),
+        retry_after_s: None,
+    };
+    assert!(takeover_close(&closed(4409), None));
+    assert!(!takeover_close(&closed(1000), None));
+    assert!(takeover_close(
+        &closed(1000),
+        Some(&said(1000, " Session replaced "))
+    ));
+    // The reason kept is another close's (the connection's first): not this one's.
+    assert!(!takeover_close(
+        &closed(1000),
+        Some(&said(4000, "replaced"))
+    ));
+    // Our own close, or none, says nothing.
+    assert!(!takeover_close(&at(0).accepted(1_000).closed(2_000), None));
 }

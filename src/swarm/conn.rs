@@ -268,6 +268,42 @@ enum Then {
     Skip,
 }
 
+/// What a step left to await once started ([`ConnRun::start`]): what the task keeps
+/// across the wait, instead of the plan's whole action.
+enum Work {
+    /// Nothing: it is done.
+    Done,
+    /// The expectation just opened ([`Then::Await`]).
+    Await {
+        id: crate::oracle::ExpectId,
+        wait: bool,
+        flush: bool,
+    },
+    Connect,
+    AbortHandshake {
+        after: Duration,
+        rst: bool,
+    },
+    Reconnect {
+        after: Duration,
+        backoff: Vec<Duration>,
+    },
+    /// A send went into the socket's buffer; the flush would have to wait.
+    Flush,
+    /// A text to send the bounded way ([`ConnRun::send`]).
+    Send(String),
+    /// Base64 of a binary frame to send.
+    SendBinary(String),
+    Ping {
+        payload: String,
+        within: Option<Duration>,
+    },
+    Think(Duration),
+    PaceAt(Duration),
+    PauseReads(Duration),
+    Close(u16),
+}
+
 /// How a bounded frame write ended.
 enum Wrote {
     Sent,
@@ -531,83 +567,48 @@ impl ConnRun {
                     continue;
                 }
             }
-            // The step is taken, and an expectation opened, in a function of its own: its
-            // plan (and the cursor's answer) then take no room in this task while it waits.
-            let (action, rendered) = match self.next_step(conn, connected) {
+            // The step is taken, and an expectation opened, in functions of their own: the
+            // plan's action (and the cursor's answer) then take no room in this task while
+            // it waits, only the small `Work` left to await.
+            let work = match self.next_step(conn, connected) {
                 None => break,
                 Some(Then::Skip) => continue,
-                Some(Then::Run(action, rendered)) => (action, rendered),
-                Some(Then::Await { id, wait, flush }) => {
+                Some(Then::Run(action, rendered)) => self.start(action, rendered, connected),
+                Some(Then::Await { id, wait, flush }) => Work::Await { id, wait, flush },
+            };
+            match work {
+                Work::Done => {}
+                Work::Await { id, wait, flush } => {
                     if flush {
                         Box::pin(self.samples.flush()).await;
                     }
-                    // Not boxed, though its state makes every connection's task ~232
-                    // bytes larger: it runs for every expected answer, and a box of its
-                    // own was an allocation per answer and a cache miss on every wake
-                    // that no prefetch can get ahead of (it comes before any of this
-                    // connection's code runs).
+                    // Not boxed, though its state is part of every connection's task: it
+                    // runs for every expected answer, and a box of its own was an
+                    // allocation per answer and a cache miss on every wake that no
+                    // prefetch can get ahead of (it comes before any of this connection's
+                    // code runs).
                     self.await_expectation(id, wait).await;
-                    continue;
                 }
-            };
-            // What `stream_ended` names as the step a lost connection was at: the action's
-            // kind, and an expect's pattern (shared), not a copy of the whole step.
-            self.current = Some(Current::of(&action));
-            match action {
+                // Not boxed either, and no larger than the wait for an answer: an idle
+                // connection spends its life here, and a box was a second allocation
+                // beside its task's (and one per pause of a paced block).
+                Work::Think(d) => self.think(d).await,
+                Work::PaceAt(offset) => self.pace_at(offset).await,
                 // Connecting and closing are boxed: their large, short-lived states would
                 // otherwise be part of every connection's task for its whole life.
-                Action::Connect => connected = Box::pin(self.connect(&[])).await,
-                Action::AbortHandshake { after, rst } => {
+                Work::Connect => connected = Box::pin(self.connect(&[])).await,
+                Work::AbortHandshake { after, rst } => {
                     Box::pin(self.abort_handshake(after, rst)).await
                 }
-                Action::Reconnect { after, backoff } => {
+                Work::Reconnect { after, backoff } => {
                     connected = Box::pin(self.reconnect(after, &backoff)).await
                 }
-                Action::Rendezvous { point, iteration } => {
-                    self.rendezvous(point, iteration, connected)
-                }
-                _ if !connected || self.open.is_none() => continue,
-                Action::Send { message } => {
-                    let text = match rendered {
-                        // A compiled template holds no `{{$name}}`, and this checker does
-                        // not read sends (see `new`).
-                        Some(text) => text,
-                        None => {
-                            self.checker.on_sent(&message);
-                            // `{{$name}}` captures are known only now: the cursor yields
-                            // them as written. Straight into a byte buffer: `Display` goes
-                            // through a formatter.
-                            if self.checker.captures.is_empty() {
-                                serde_json::to_string(&message)
-                            } else {
-                                serde_json::to_string(&fill(&message, &self.checker.captures))
-                            }
-                            .unwrap_or_else(|_| message.to_string())
-                        }
-                    };
-                    // Most sends go straight into the socket: no future for them.
-                    match self.send_now(text) {
-                        SendNow::Done => {}
-                        SendNow::Flush => Box::pin(self.flush_send()).await,
-                        SendNow::Wait(text) => Box::pin(self.send(text)).await,
-                    }
-                }
-                Action::SendText { text } => {
-                    let text = match fill_str(&text, &self.checker.captures) {
-                        serde_json::Value::String(s) => s,
-                        other => crate::model::path::key_text(&other),
-                    };
-                    Box::pin(self.send(text)).await
-                }
-                Action::SendBinary { base64 } => Box::pin(self.send_binary(&base64)).await,
+                Work::Flush => Box::pin(self.flush_send()).await,
+                Work::Send(text) => Box::pin(self.send(text)).await,
+                Work::SendBinary(base64) => Box::pin(self.send_binary(&base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
-                Action::Ping { payload, within } => Box::pin(self.ping(&payload, within)).await,
-                // Opened above.
-                Action::Expect(_) => {}
-                Action::Think(d) => Box::pin(self.think(d)).await,
-                Action::PaceStart => self.pace_base = Some(Instant::now()),
-                Action::PaceAt(offset) => Box::pin(self.pace_at(offset)).await,
-                Action::PauseReads(d) => {
+                Work::Ping { payload, within } => Box::pin(self.ping(&payload, within)).await,
+                Work::PauseReads(d) => {
                     // Nothing is recorded while we do not read: hand samples over first.
                     Box::pin(self.samples.flush()).await;
                     let paused = Instant::now();
@@ -616,7 +617,7 @@ impl ConnRun {
                         open.paused_reads = Some((paused, Instant::now()));
                     }
                 }
-                Action::Close { code } => Box::pin(self.close(code)).await,
+                Work::Close(code) => Box::pin(self.close(code)).await,
             }
         }
         self.current = None;
@@ -995,6 +996,67 @@ impl ConnRun {
         if let Some(open) = self.open.as_mut() {
             let sent_at = open.ws.get_mut().hold_frame(meeting.clone(), conn.id);
             self.held = Some((sent_at, meeting));
+        }
+    }
+
+    /// Starts `action` (`rendered`: a compiled send's text): does what needs no wait, and
+    /// returns what is left to await. `connected`: whether the script's connection is up.
+    fn start(&mut self, action: Action, rendered: Option<String>, connected: bool) -> Work {
+        // What `stream_ended` names as the step a lost connection was at: the action's
+        // kind, and an expect's pattern (shared), not a copy of the whole step.
+        self.current = Some(Current::of(&action));
+        match action {
+            Action::Connect => Work::Connect,
+            Action::AbortHandshake { after, rst } => Work::AbortHandshake { after, rst },
+            Action::Reconnect { after, backoff } => Work::Reconnect { after, backoff },
+            Action::Rendezvous { point, iteration } => {
+                self.rendezvous(point, iteration, connected);
+                Work::Done
+            }
+            _ if !connected || self.open.is_none() => Work::Done,
+            Action::Send { message } => {
+                let text = match rendered {
+                    // A compiled template holds no `{{$name}}`, and this checker does not
+                    // read sends (see `new`).
+                    Some(text) => text,
+                    None => {
+                        self.checker.on_sent(&message);
+                        // `{{$name}}` captures are known only now: the cursor yields them
+                        // as written. Straight into a byte buffer: `Display` goes through
+                        // a formatter.
+                        if self.checker.captures.is_empty() {
+                            serde_json::to_string(&message)
+                        } else {
+                            serde_json::to_string(&fill(&message, &self.checker.captures))
+                        }
+                        .unwrap_or_else(|_| message.to_string())
+                    }
+                };
+                // Most sends go straight into the socket: no future for them.
+                match self.send_now(text) {
+                    SendNow::Done => Work::Done,
+                    SendNow::Flush => Work::Flush,
+                    SendNow::Wait(text) => Work::Send(text),
+                }
+            }
+            Action::SendText { text } => {
+                Work::Send(match fill_str(&text, &self.checker.captures) {
+                    serde_json::Value::String(s) => s,
+                    other => crate::model::path::key_text(&other),
+                })
+            }
+            Action::SendBinary { base64 } => Work::SendBinary(base64),
+            Action::Ping { payload, within } => Work::Ping { payload, within },
+            // Opened by `next_step`.
+            Action::Expect(_) => Work::Done,
+            Action::Think(d) => Work::Think(d),
+            Action::PaceStart => {
+                self.pace_base = Some(Instant::now());
+                Work::Done
+            }
+            Action::PaceAt(offset) => Work::PaceAt(offset),
+            Action::PauseReads(d) => Work::PauseReads(d),
+            Action::Close { code } => Work::Close(code),
         }
     }
 

@@ -406,7 +406,11 @@ pub async fn execute(
     // Tokens of this execution's own: another run of the plan (a second CI job, the next
     // seed, a replay) must not find its `jti`s already used.
     let plan = Arc::new(crate::plan::fresh_jtis(&plan));
-    let (plan, learned) = calibrated(plan, bound, opts, &cancel).await?;
+    let Calibrated {
+        plan,
+        learned,
+        accepted: calibration_accepted,
+    } = calibrated(plan, bound, opts, &cancel).await?;
     if learned.is_some() && cancel.is_cancelled() {
         // Ctrl-C during calibration: the load never started, but the run still ends as
         // an interrupted one, with its results (and what calibration learned) written.
@@ -455,6 +459,7 @@ pub async fn execute(
         output,
         redactor: &redactor,
         learned: learned.as_deref(),
+        calibration_accepted,
     };
     conclude(plan, bound, opts, dir, ran)
 }
@@ -466,6 +471,9 @@ struct Ran<'a> {
     output: swarm::SwarmOutput,
     redactor: &'a auth::Redactor,
     learned: Option<&'a str>,
+    /// How many of calibration's valid-token connections the target accepted just before
+    /// the load (0 when the run did not calibrate).
+    calibration_accepted: usize,
 }
 
 /// Summarizes a run and writes its results into `dir`, when there is one, with
@@ -495,6 +503,7 @@ fn conclude(
     if dir.is_some() && ran.learned.is_some() {
         point_to_learned(&mut results);
     }
+    note_calibration_reached(&mut results, ran.calibration_accepted);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
         if let Some(text) = ran.learned {
@@ -523,6 +532,27 @@ fn point_to_learned(results: &mut Results) {
     }
 }
 
+/// A target the load could not use, though calibration's connections were accepted there
+/// just before it (`accepted` of them): the hint says so, since what it names to check (the
+/// URL, the port, the path, the secret) did work a moment earlier; the server went down,
+/// or stopped taking connections, between calibration and the load.
+fn note_calibration_reached(results: &mut Results, accepted: usize) {
+    let s = &mut results.summary;
+    if s.verdict != crate::model::Verdict::TargetUnusable || accepted == 0 {
+        return;
+    }
+    let note = format!(
+        "calibration, just before the load, had {accepted} connection{} accepted at this URL: \
+         the server went down or stopped taking connections between calibration and the \
+         load",
+        if accepted == 1 { "" } else { "s" }
+    );
+    s.hint = Some(match s.hint.take() {
+        Some(hint) => format!("{hint}; {note}"),
+        None => note,
+    });
+}
+
 /// The outcome of a run that Ctrl-C stopped before its load started (during calibration):
 /// no connection ran, so the verdict is `incomplete`; the result files are written as any
 /// run's are, `learned.toml` with what calibration learned before it was stopped.
@@ -544,6 +574,7 @@ fn interrupted_before_load(
         },
         redactor: &auth::Redactor::new(&[]),
         learned,
+        calibration_accepted: 0,
     };
     conclude(plan, bound, opts, dir, ran)
 }
@@ -558,8 +589,8 @@ pub async fn calibrate_once(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Option<(LearnedOracles, String)>, RunError> {
-    let (plan, text) = calibrated(plan, bound, opts, cancel).await?;
-    Ok(text.map(|text| (plan.oracles.learned.clone(), text)))
+    let Calibrated { plan, learned, .. } = calibrated(plan, bound, opts, cancel).await?;
+    Ok(learned.map(|text| (plan.oracles.learned.clone(), text)))
 }
 
 /// Calibrates first when `opts` asks for it and the plan lets it: the plan with what was
@@ -569,9 +600,13 @@ async fn calibrated(
     bound: &Bound,
     opts: &RunOptions,
     cancel: &CancellationToken,
-) -> Result<(Arc<Plan>, Option<String>), RunError> {
+) -> Result<Calibrated, RunError> {
     if !opts.learn || !plan.oracles.learn || !plan.oracles.learned.is_empty() {
-        return Ok((plan, None));
+        return Ok(Calibrated {
+            plan,
+            learned: None,
+            accepted: 0,
+        });
     }
     let proposal = learn::calibrate(&plan, bound, opts, cancel).await?;
     let text = oracle::learn::to_toml(&proposal, &plan.oracles, &bound.url);
@@ -579,7 +614,22 @@ async fn calibrated(
     let unaccepted = proposal.none_accepted(&bound.url).map(|none| none.what());
     learned.oracles.learned = proposal.learned;
     learned.oracles.learned.unaccepted = unaccepted;
-    Ok((Arc::new(learned), Some(text)))
+    Ok(Calibrated {
+        plan: Arc::new(learned),
+        learned: Some(text),
+        accepted: proposal.valid.1,
+    })
+}
+
+/// What calibration gave a run ([`calibrated`]).
+struct Calibrated {
+    /// The plan, with what calibration learned.
+    plan: Arc<Plan>,
+    /// The learned invariants as TOML (for `learned.toml`); `None` when it did not
+    /// calibrate.
+    learned: Option<String>,
+    /// How many of its valid-token connections the target accepted.
+    accepted: usize,
 }
 
 /// The dialer for `plan`'s connections to the bound target (its host resolved, TLS set up

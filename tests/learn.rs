@@ -1006,3 +1006,67 @@ steps = [
     );
     assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.hint);
 }
+
+/// A server that goes down right after calibration (its listener closed as calibration's
+/// first connection ends, before the close handshake completes): the load finds the port
+/// closed. The target is unusable, and the hint says calibration had been accepted there a
+/// moment before, so the URL and port it tells the user to check are not what went wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_between_calibration_and_the_load_is_said_so() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+            return;
+        };
+        let hello = json!({"type": "hello"}).to_string();
+        let _ = ws.send(Message::Text(hello.into())).await;
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_close() {
+                break;
+            }
+        }
+        // Down before the client sees its close answered: nothing after this connection
+        // reaches a listener.
+        drop(listener);
+        let _ = ws.flush().await;
+        let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+    });
+    let text = format!(
+        r#"
+name = "gone-after-calibration"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+exclusive = false
+liveness = false
+
+[[group]]
+name = "clients"
+users = 2
+steps = [ {{ expect = "hello", within = "5s" }}, {{ close = 1000 }} ]
+"#
+    );
+    let outcome = run_learning(&scenario("gone.toml", &text)).await;
+    server.abort();
+    let summary = &outcome.results.summary;
+    let hint = summary.hint.as_deref().unwrap_or_default();
+    assert_eq!(summary.verdict, Verdict::TargetUnusable, "{hint}");
+    assert!(
+        hint.contains("nothing accepted the TCP connection")
+            && hint.contains(
+                "calibration, just before the load, had 1 connection accepted at this URL: \
+                 the server went down or stopped taking connections between calibration and \
+                 the load"
+            ),
+        "{hint}"
+    );
+}

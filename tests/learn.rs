@@ -490,6 +490,17 @@ steps = [
 /// the rest: calibration learned nothing, and the run says why on its learned line and in
 /// its verdict's hint, not only in learned.toml (a wrong subprotocol refused calibration
 /// and was said nowhere, helper-112 #2).
+/// Greets with a `hello` and reads until the client's Close (or the stream's end).
+async fn hello_until_close(ws: &mut common::ServerWs) {
+    let hello = json!({"type": "hello"}).to_string();
+    let _ = ws.send(Message::Text(hello.into())).await;
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_close() {
+            return;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_calibration_the_target_refused_is_said_by_the_run() {
     let seen = Arc::new(AtomicU64::new(0));
@@ -497,15 +508,8 @@ async fn a_calibration_the_target_refused_is_said_by_the_run() {
         let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
         async move {
             let refuse = |_: &str| first.then_some(400);
-            let Some((mut ws, _)) = common::accept_bearer_unless(tcp, refuse).await else {
-                return;
-            };
-            let hello = json!({"type": "hello"}).to_string();
-            let _ = ws.send(Message::Text(hello.into())).await;
-            while let Some(Ok(msg)) = ws.next().await {
-                if msg.is_close() {
-                    return;
-                }
+            if let Some((mut ws, _)) = common::accept_bearer_unless(tcp, refuse).await {
+                hello_until_close(&mut ws).await;
             }
         }
     })
@@ -1022,13 +1026,7 @@ async fn a_server_gone_between_calibration_and_the_load_is_said_so() {
         let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
             return;
         };
-        let hello = json!({"type": "hello"}).to_string();
-        let _ = ws.send(Message::Text(hello.into())).await;
-        while let Some(Ok(msg)) = ws.next().await {
-            if msg.is_close() {
-                break;
-            }
-        }
+        hello_until_close(&mut ws).await;
         // Down before the client sees its close answered: nothing after this connection
         // reaches a listener.
         drop(listener);

@@ -111,9 +111,16 @@ struct Tally {
 /// What calibration met before the load, when the target accepted none of its valid-token
 /// connections: said first, since what refused it (a wrong subprotocol, path, secret) is
 /// what to fix before anything the load then saw. With tokens from a source it presented
-/// the run's own token, and a server may still hold what that attempt left.
-fn calibration_note(plan: &Plan) -> Option<String> {
+/// the run's own token, and a server may still hold what that attempt left. Not when the
+/// load could not use the target for the very cause calibration names (a closed port both
+/// times): the verdict already says it, and what to check.
+fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Option<String> {
     let why = plan.oracles.learned.unaccepted.as_deref()?;
+    if verdict == Verdict::TargetUnusable
+        && only_cause(reports).is_some_and(|c| why.contains(&format!("({c})")))
+    {
+        return None;
+    }
     Some(format!(
         "before the load, {why}: fix that first (`stampede learn` tries it alone); what the \
          load saw may follow from it"
@@ -136,7 +143,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
     let ping_missed = super::keepalive::unanswered_note(e.reports);
     let notes: Vec<String> = [
-        calibration_note(e.plan),
+        calibration_note(e.plan, e.reports, j.verdict),
         restart_note(e.reports, restarting),
         shed_note(e.reports, e.coverage, restarting),
         shed_later_note(e.reports),
@@ -2033,6 +2040,17 @@ fn incomplete_hint(stopped: StopReason) -> String {
 }
 
 /// `http_401 ×200, reset ×3` (the three most frequent).
+/// The one cause every attempt of the run that ended with one ended by, when there is one
+/// (`None` when two differ, or none has a cause).
+fn only_cause(reports: &[ConnReport]) -> Option<&Cause> {
+    let mut causes = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter_map(|a| a.cause.as_ref());
+    let first = causes.next()?;
+    causes.all(|c| c == first).then_some(first)
+}
+
 fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
     let mut sorted: Vec<(&Cause, &u64)> = causes.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

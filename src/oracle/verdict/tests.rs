@@ -4300,3 +4300,54 @@ fn a_server_killed_after_the_last_expectation_leaves_no_clean_run() {
     let up = judge_completed(&plan, &reports(Some(End::Accepted)));
     assert!(!up.hint.unwrap_or_default().contains("went down"));
 }
+
+/// Calibration's note on what kept it out comes first, unless the load could not use the
+/// target for the very cause it names (a closed port both times): then the verdict says it
+/// once. A load that met something else still gets the note.
+#[test]
+fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
+    let hint = |ends: [End; 4]| {
+        let mut plan = plan();
+        plan.oracles.learned.unaccepted =
+            Some("the target accepted no calibration connection (connect_refused)".into());
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .zip(ends)
+            .map(|(c, end)| report(c, attempt(end), Default::default()))
+            .collect();
+        let j = judge(&Evidence {
+            probes: &[],
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+            target: TARGET,
+        });
+        assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let closed = hint([End::Failed(Cause2::Refused); 4]);
+    assert!(
+        closed.contains("nothing accepted the TCP connection")
+            && !closed.contains("before the load"),
+        "{closed}"
+    );
+    let mixed = hint([
+        End::Failed(Cause2::Refused),
+        End::Failed(Cause2::Http404),
+        End::Failed(Cause2::Http404),
+        End::Failed(Cause2::Http404),
+    ]);
+    assert!(
+        mixed.contains(
+            "before the load, the target accepted no calibration connection (connect_refused): \
+             fix that first"
+        ),
+        "{mixed}"
+    );
+}

@@ -112,13 +112,16 @@ struct Tally {
 /// connections: said first, since what refused it (a wrong subprotocol, path, secret) is
 /// what to fix before anything the load then saw. With tokens from a source it presented
 /// the run's own token, and a server may still hold what that attempt left. Not when the
-/// load could not use the target for the very cause calibration names (a closed port both
-/// times): the verdict already says it, and what to check.
+/// load could not use the target for the very cause calibration names (a closed port, or
+/// every token refused with 401, both times): the verdict already says it, and what to
+/// check.
 fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Option<String> {
     let why = plan.oracles.learned.unaccepted.as_deref()?;
-    if verdict == Verdict::TargetUnusable
-        && only_cause(reports).is_some_and(|c| why.contains(&format!("({c})")))
-    {
+    let unused = matches!(
+        verdict,
+        Verdict::TargetUnusable | Verdict::AuthMisconfigured
+    );
+    if unused && only_cause(reports).is_some_and(|c| why.contains(&format!("({c})"))) {
         return None;
     }
     Some(format!(

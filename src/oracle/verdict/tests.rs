@@ -4306,10 +4306,11 @@ fn a_server_killed_after_the_last_expectation_leaves_no_clean_run() {
 /// once. A load that met something else still gets the note.
 #[test]
 fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
-    let hint = |ends: [End; 4]| {
+    let hint = |ends: [End; 4], calibration: &str, verdict: Verdict| {
         let mut plan = plan();
-        plan.oracles.learned.unaccepted =
-            Some("the target accepted no calibration connection (connect_refused)".into());
+        plan.oracles.learned.unaccepted = Some(format!(
+            "the target accepted no calibration connection ({calibration})"
+        ));
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -4328,26 +4329,46 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
             redactor: &Redactor::default(),
             target: TARGET,
         });
-        assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+        assert_eq!(j.verdict, verdict, "{j:?}");
         j.hint.unwrap_or_default()
     };
-    let closed = hint([End::Failed(Cause2::Refused); 4]);
+    let unusable = Verdict::TargetUnusable;
+    let closed = hint(
+        [End::Failed(Cause2::Refused); 4],
+        "connect_refused",
+        unusable,
+    );
     assert!(
         closed.contains("nothing accepted the TCP connection")
             && !closed.contains("before the load"),
         "{closed}"
     );
-    let mixed = hint([
-        End::Failed(Cause2::Refused),
-        End::Failed(Cause2::Http404),
-        End::Failed(Cause2::Http404),
-        End::Failed(Cause2::Http404),
-    ]);
+    let mixed = hint(
+        [
+            End::Failed(Cause2::Refused),
+            End::Failed(Cause2::Http404),
+            End::Failed(Cause2::Http404),
+            End::Failed(Cause2::Http404),
+        ],
+        "connect_refused",
+        unusable,
+    );
     assert!(
         mixed.contains(
             "before the load, the target accepted no calibration connection (connect_refused): \
              fix that first"
         ),
         "{mixed}"
+    );
+    // Every token refused with 401, in calibration and under load: said once.
+    let wrong_secret = hint(
+        [End::Refused(401); 4],
+        "http_401",
+        Verdict::AuthMisconfigured,
+    );
+    assert!(
+        wrong_secret.contains("every valid token was refused (http_401")
+            && !wrong_secret.contains("before the load"),
+        "{wrong_secret}"
     );
 }

@@ -532,20 +532,27 @@ fn no_limit_note(
     // A token's connections that all began within a handshake race of each other: a
     // check-then-act race whose every check came before any session was added turns
     // none of them away either.
-    let together = by_token.values().any(|attempts| {
-        let starts = attempts.iter().map(|a| a.started_us);
-        let (first, last) = (starts.clone().min(), starts.max());
-        attempts.len() as u32 > max_live
-            && first.zip(last).is_some_and(|(f, l)| l - f <= TOGETHER_US)
-    });
+    // The widest spread of starts among the tokens whose connections all began that close.
+    let together = by_token
+        .values()
+        .filter(|attempts| attempts.len() as u32 > max_live)
+        .filter_map(|attempts| {
+            let starts = attempts.iter().map(|a| a.started_us);
+            let spread = starts.clone().max()? - starts.min()?;
+            (spread <= TOGETHER_US).then_some(spread)
+        })
+        .max();
     let caveat = match together {
-        true => format!(
-            "; but here a token's connections came all at once, and a check-then-act race \
-             whose every check came before any session was added turns none away either: \
-             spread them out (a `ramp`, or a `think` before each) to tell the two apart \
-             before declaring {{ max_live = {most} }}"
+        Some(spread) => format!(
+            "; but here a token's connections all began within {} ms of each other, inside \
+             the window of a handshake race, and a check-then-act race whose every check came \
+             before any session was added turns none away either: open one token's \
+             connections more than {} ms apart (a longer `ramp`) to tell the two apart \
+             before declaring {{ max_live = {most} }}",
+            spread.div_ceil(1_000).max(1),
+            TOGETHER_US / 1_000
         ),
-        false => format!(
+        None => format!(
             ". If it is its policy, say so ([oracles] exclusive = false, or {{ max_live = \
              {most} }})"
         ),

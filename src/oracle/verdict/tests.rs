@@ -3884,7 +3884,10 @@ fn a_cap_the_server_holds_is_named_beside_exclusivity() {
     // away either; the hint says so, and does not offer the limit as the policy.
     let burst = judged(true).hint.unwrap_or_default();
     assert!(
-        burst.contains("a token's connections came all at once")
+        burst.contains(
+            "a token's connections all began within 1 ms of each other, inside the window of \
+             a handshake race"
+        ) && burst.contains("more than 50 ms apart (a longer `ramp`)")
             && !burst.contains("exclusive = false"),
         "{burst}"
     );

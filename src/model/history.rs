@@ -365,6 +365,12 @@ pub struct ExpectCounts {
     /// text of the run before it is shown. Left out of files when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unread_sample: Option<String>,
+    /// The first record without a kind that was a positional JSON array (Phoenix v2's
+    /// `[join_ref, ref, topic, event, payload]`) one of whose elements was a kind the script
+    /// expects: that element's index and the kind (`(3, "phx_reply")`), for the verdict to
+    /// name the `type_field` that reads it (`"/3"`). Left out of files when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positional_kind: Option<(usize, String)>,
     /// Records whose `[oracles] identity` field held their connection's own user (its
     /// token's `sub`): a field that never does, anywhere in the run, names something
     /// else. Left out of files when zero.
@@ -411,6 +417,9 @@ impl ExpectCounts {
         self.identity_matched += o.identity_matched;
         if self.unread_sample.is_none() {
             self.unread_sample.clone_from(&o.unread_sample);
+        }
+        if self.positional_kind.is_none() {
+            self.positional_kind.clone_from(&o.positional_kind);
         }
         if self.unclaimed_kind.is_none() {
             self.unclaimed_kind.clone_from(&o.unclaimed_kind);

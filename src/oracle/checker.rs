@@ -183,6 +183,9 @@ struct Strays {
     where_failed_first: Option<String>,
 }
 
+/// How many elements of a positional record [`ConnChecker::positional_kind`] looks at.
+const POSITIONS_LOOKED_AT: usize = 8;
+
 /// How many kinds of unclaimed records a connection tells apart
 /// ([`ConnChecker::count_unclaimed`]).
 const UNCLAIMED_KINDS: usize = 4;
@@ -991,6 +994,20 @@ impl ConnChecker {
         }
     }
 
+    /// Where a record without a kind that is a positional JSON array holds one the script
+    /// expects: the first of its first [`POSITIONS_LOOKED_AT`] elements that is a string an
+    /// open expectation's pattern names, or any expectation of the script may claim, and
+    /// that string.
+    fn positional_kind<J: Tree>(&self, msg: &J) -> Option<(usize, String)> {
+        let len = msg.array_len()?.min(POSITIONS_LOOKED_AT);
+        (0..len).find_map(|i| {
+            let text = msg.element(i)?.text()?;
+            let expected = self.pending.iter().any(|p| p.state.mentions(text))
+                || self.claimable.as_ref().is_some_and(|k| k.contains(text));
+            expected.then(|| (i, text.to_string()))
+        })
+    }
+
     /// Whether `text` names a sequence field (declared or learned; its last path segment,
     /// quoted as a JSON key).
     fn names_sequence(&self, text: &str) -> bool {
@@ -1032,6 +1049,9 @@ impl ConnChecker {
         let Some(event) = kind else {
             self.unread.kindless += 1;
             self.kindless_record(msg);
+            if self.counts.positional_kind.is_none() {
+                self.counts.positional_kind = self.positional_kind(msg);
+            }
             if self.unread.kindless_shape.is_none() {
                 let field = &self.spec.type_field;
                 let mut shape = msg.shape();

@@ -1671,7 +1671,12 @@ fn unreadable_welcome(
         return None;
     }
     let sample = unread_sample(reports, redactor);
-    let (got, check) = unread_parts((text, binary, kindless), sample, &plan.oracles.type_field);
+    let (got, check) = unread_parts(
+        (text, binary, kindless),
+        sample,
+        positional_kind(reports),
+        &plan.oracles.type_field,
+    );
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
@@ -2084,8 +2089,8 @@ use late::{answered_late, deadlines_text, late_by_deadline, one_behind, unseen_l
 pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
-    closed_on_request, identity_misnamed, misread, never_arrived_note, said_no_everywhere,
-    unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
+    closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
+    said_no_everywhere, unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

@@ -319,6 +319,20 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
         "{seen}"
     );
 
+    // A positional record (Phoenix v2's `[join_ref, ref, topic, event, payload]`): the
+    // element that holds a kind the open expectation names is kept for the verdict; an
+    // array holding none, or an object, keeps nothing.
+    let mut positional = checker();
+    positional.expect(five("r1"), Some((t, t)), t);
+    positional.on_message(&json!(["1", "1", "room:1", "ok", {}]), t);
+    positional.on_message(&json!({"event": "started"}), t);
+    assert_eq!(positional.take_counts().positional_kind, None);
+    positional.on_message(&json!(["1", "2", "room:1", "started", {"run_id": "r1"}]), t);
+    assert_eq!(
+        positional.take_counts().positional_kind,
+        Some((3, "started".to_string()))
+    );
+
     let mut binary = checker();
     binary.expect(five("r1"), Some((t, t)), t);
     binary.on_binary(b"\x00\x01");

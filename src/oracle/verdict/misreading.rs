@@ -266,7 +266,12 @@ pub(super) fn unreadable(
         return None;
     }
     let sample = unread_sample(reports, redactor);
-    let (got, check) = unread_parts((text, binary, kindless), sample, type_field);
+    let (got, check) = unread_parts(
+        (text, binary, kindless),
+        sample,
+        positional_kind(reports),
+        type_field,
+    );
     let so = match unmet {
         0 => "nothing the server sent was checked".to_string(),
         n => unmet_words(reports, n),
@@ -310,11 +315,21 @@ pub(super) fn unread_sample(reports: &[ConnReport], redactor: &Redactor) -> Opti
         .map(|s| redactor.redact(s).into_owned())
 }
 
+/// The first record without a kind that was a positional array holding a kind the script
+/// expects ([`crate::model::ExpectCounts::positional_kind`]): the element's index and the kind.
+pub(super) fn positional_kind(reports: &[ConnReport]) -> Option<&(usize, String)> {
+    reports
+        .iter()
+        .find_map(|r| r.counters.expect.positional_kind.as_ref())
+}
+
 /// What the server sent that no expectation could read (`text` records that are not JSON,
-/// `binary` frames, `kindless` JSON records), and what to check for each.
+/// `binary` frames, `kindless` JSON records), and what to check for each; `positional`: where
+/// a positional array held a kind the script expects ([`positional_kind`]).
 pub(super) fn unread_parts(
     (text, binary, kindless): (u64, u64, u64),
     sample: Option<String>,
+    positional: Option<&(usize, String)>,
     type_field: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut got = Vec::new();
@@ -342,11 +357,19 @@ pub(super) fn unread_parts(
             "{kindless} JSON record{} without a kind",
             plural(kindless)
         ));
-        check.push(format!(
-            "where the records name their kind: [oracles] type_field (now {type_field:?}) or \
-             [oracles.kinds]; for frames that are JSON arrays of records, [oracles] batched = \
-             true"
-        ));
+        check.push(match positional {
+            Some((index, kind)) => format!(
+                "where the records name their kind: they are positional JSON arrays, and \
+                 element {index} held {kind:?}, a kind the script expects: [oracles] \
+                 type_field = \"/{index}\" (a JSON Pointer) reads it there (now {type_field:?})"
+            ),
+            None => format!(
+                "where the records name their kind: [oracles] type_field (now {type_field:?}) \
+                 or [oracles.kinds]; for frames that are JSON arrays of records, [oracles] \
+                 batched = true; for positional arrays, a JSON Pointer to the element that \
+                 holds the kind (type_field = \"/3\")"
+            ),
+        });
     }
     (got, check)
 }
@@ -385,6 +408,7 @@ pub(super) fn unmet_over_unread(
             sum(|c| c.kindless_records),
         ),
         unread_sample(reports, redactor),
+        positional_kind(reports),
         type_field,
     );
     Some(Judgement {

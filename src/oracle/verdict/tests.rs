@@ -576,6 +576,18 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     assert!(hint.contains("8 JSON records without a kind"), "{hint}");
     assert!(hint.contains("type_field (now \"type\")"), "{hint}");
     assert!(!hint.contains("record_separator"), "{hint}");
+    // Positional arrays, one of whose elements held a kind the script expects: the hint
+    // names the pointer that reads it there.
+    let mut positional = reading((2, 2, 0, 0));
+    positional.expect.positional_kind = Some((3, "phx_reply".into()));
+    let hint = judge_counted(&positional, &unmet).hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "they are positional JSON arrays, and element 3 held \"phx_reply\", a kind the \
+             script expects: [oracles] type_field = \"/3\""
+        ),
+        "{hint}"
+    );
 
     // Some records had a kind: the unmet expectations are the server's.
     for read in [(1, 0, 3, 0), (2, 1, 0, 0)] {

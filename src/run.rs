@@ -811,13 +811,11 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
-    if let Some(refused) = out.unreachable {
-        let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
-        let early = format!(
-            "stopped early: the first {refused} attempts were all refused at TCP and none \
-             connected, so the other {never} planned connection{} never started",
-            if never == 1 { "" } else { "s" }
-        );
+    let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
+    if let Some(early) = out
+        .unreachable
+        .and_then(|refused| stopped_early(refused, never))
+    {
         hint = Some(match hint {
             Some(h) => format!("{h}; {early}"),
             None => early,
@@ -920,6 +918,19 @@ fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> 
     }
 }
 
+/// What a run stopped early at a closed port (its first `refused` attempts all refused at
+/// TCP, none connected) kept from starting: `never` planned connections. `None` when every
+/// one had started anyway (all at once, `collide`): the early stop spared nothing.
+fn stopped_early(refused: u64, never: usize) -> Option<String> {
+    (never > 0).then(|| {
+        format!(
+            "stopped early: the first {refused} attempts were all refused at TCP and none \
+             connected, so the other {never} planned connection{} never started",
+            if never == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// Replaces every minted token in the text of `v` (what the server sent ends up in
 /// `seen`, `expected`, `correlation` and the involved connections' answers).
 fn redact_violation(redactor: &auth::Redactor, v: &mut Violation) {
@@ -953,6 +964,23 @@ fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
 mod tests {
     use super::*;
     use crate::model::{Cause, Probe, SessionOracles};
+
+    /// The early stop at a closed port says how many connections it kept from starting,
+    /// and nothing when all had started anyway.
+    #[test]
+    fn an_early_stop_that_spared_no_connection_is_not_said() {
+        assert_eq!(stopped_early(10, 0), None);
+        let one = stopped_early(10, 1).unwrap_or_default();
+        assert!(
+            one.ends_with("so the other 1 planned connection never started"),
+            "{one}"
+        );
+        let many = stopped_early(10, 190).unwrap_or_default();
+        assert!(
+            many.ends_with("the other 190 planned connections never started"),
+            "{many}"
+        );
+    }
 
     fn probe(token: u32, cause: Cause, expired: bool) -> Probe {
         Probe {

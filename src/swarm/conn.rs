@@ -252,31 +252,17 @@ impl Traffic {
     }
 }
 
-/// What the script loop does with the step the cursor gave.
-enum Then {
-    /// Runs the action; a compiled send comes rendered.
-    Run(Action, Option<String>),
-    /// Waits for the expectation just opened.
+/// What a step left to await once started ([`ConnRun::next_step`]): what the task keeps
+/// across the wait, instead of the plan's whole action.
+enum Work {
+    /// Nothing: it is done (or skipped: an expectation while the connection is not open).
+    Done,
+    /// The expectation just opened ([`ConnRun::open_expectation`]).
     Await {
         id: crate::oracle::ExpectId,
         /// To its end (a closed model), not only while the in-flight bound is reached.
         wait: bool,
         /// The sample buffer is due to be handed over first.
-        flush: bool,
-    },
-    /// Nothing to do: an expectation while the connection is not open.
-    Skip,
-}
-
-/// What a step left to await once started ([`ConnRun::start`]): what the task keeps
-/// across the wait, instead of the plan's whole action.
-enum Work {
-    /// Nothing: it is done.
-    Done,
-    /// The expectation just opened ([`Then::Await`]).
-    Await {
-        id: crate::oracle::ExpectId,
-        wait: bool,
         flush: bool,
     },
     Connect,
@@ -570,11 +556,8 @@ impl ConnRun {
             // The step is taken, and an expectation opened, in functions of their own: the
             // plan's action (and the cursor's answer) then take no room in this task while
             // it waits, only the small `Work` left to await.
-            let work = match self.next_step(conn, connected) {
-                None => break,
-                Some(Then::Skip) => continue,
-                Some(Then::Run(action, rendered)) => self.start(action, rendered, connected),
-                Some(Then::Await { id, wait, flush }) => Work::Await { id, wait, flush },
+            let Some(work) = self.next_step(conn, connected) else {
+                break;
             };
             match work {
                 Work::Done => {}
@@ -1060,9 +1043,10 @@ impl ConnRun {
         }
     }
 
-    /// The script's next step (`None`: it is over). A compiled send comes rendered; an
-    /// expectation is opened here, or skipped while the connection is not open.
-    fn next_step(&mut self, conn: &ConnPlan, connected: bool) -> Option<Then> {
+    /// Takes the script's next step (`None`: it is over) as far as it goes without a wait,
+    /// and returns what is left to await. A compiled send comes rendered; an expectation is
+    /// opened here, or skipped while the connection is not open.
+    fn next_step(&mut self, conn: &ConnPlan, connected: bool) -> Option<Work> {
         self.render_buf.clear();
         let expect = match self.cursor.next_rendered(
             &self.ctx.plan,
@@ -1073,31 +1057,30 @@ impl ConnRun {
             Next::Expect(expect) => expect,
             // An explicit plan's expectation (a repro's) takes the same way.
             Next::Action(Action::Expect(expect)) => *expect,
-            Next::Action(action) => return Some(Then::Run(action, None)),
+            Next::Action(action) => return Some(self.start(action, None, connected)),
             // A copy of exactly its length: the frame's bytes then take the string as it
             // is, where a string with spare room needs a shared header of its own (a
             // second allocation per send).
             Next::Rendered => {
                 let text = self.render_buf.as_str().to_owned();
-                return Some(Then::Run(SEND_STEP, Some(text)));
+                return Some(self.start(SEND_STEP, Some(text), connected));
             }
         };
         self.current = Some(Current::of_expect(&expect));
         if !connected || self.open.is_none() {
-            return Some(Then::Skip);
+            return Some(Work::Done);
         }
         Some(self.open_expectation(expect))
     }
 
-    /// Opens an expectation, without waiting: what to wait for next
-    /// ([`Then::Await`]).
-    fn open_expectation(&mut self, expect: ExpectPlan) -> Then {
+    /// Opens an expectation, without waiting: what to wait for next ([`Work::Await`]).
+    fn open_expectation(&mut self, expect: ExpectPlan) -> Work {
         let wait = expect.wait;
         self.checker.at_step(self.cursor.step_place());
         let id = self
             .checker
             .expect(expect, self.last_send_at, Instant::now());
-        Then::Await {
+        Work::Await {
             id,
             wait,
             flush: self.file_checker_samples(None),

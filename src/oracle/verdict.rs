@@ -689,12 +689,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         }
         return j;
     }
-    if let Some(j) = unreadable(
-        e.reports,
-        e.by_oracle,
-        &e.plan.oracles.type_field,
-        e.redactor,
-    ) {
+    if let Some(j) = unreadable(e.plan, e.reports, e.by_oracle, e.redactor) {
         return j;
     }
     if let Some(j) = unmet_over_unread(
@@ -1674,7 +1669,7 @@ fn unreadable_welcome(
     let (got, check) = unread_parts(
         (text, binary, kindless),
         sample,
-        positional_kind(reports),
+        positional_kind(reports).map(|p| (p, sends_objects(plan))),
         &plan.oracles.type_field,
     );
     Some(Judgement {
@@ -2090,7 +2085,8 @@ pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
-    said_no_everywhere, unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
+    said_no_everywhere, sends_objects, unmet_over_unread, unread_parts, unread_sample, unreadable,
+    value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

@@ -224,11 +224,12 @@ pub(super) fn expects_errors(plan: &Plan) -> bool {
 /// violation of another oracle (a token served twice is a finding whatever the records
 /// say), is judged as usual. `type_field` is the scenario's, for the hint.
 pub(super) fn unreadable(
+    plan: &Plan,
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
-    type_field: &str,
     redactor: &Redactor,
 ) -> Option<Judgement> {
+    let type_field = plan.oracles.type_field.as_str();
     let (json, kindless, text, binary) = records_read(reports);
     let unmet = by_oracle
         .get(&OracleKind::Completeness)
@@ -269,7 +270,7 @@ pub(super) fn unreadable(
     let (got, check) = unread_parts(
         (text, binary, kindless),
         sample,
-        positional_kind(reports),
+        positional_kind(reports).map(|p| (p, sends_objects(plan))),
         type_field,
     );
     let so = match unmet {
@@ -323,13 +324,30 @@ pub(super) fn positional_kind(reports: &[ConnReport]) -> Option<&(usize, String)
         .find_map(|r| r.counters.expect.positional_kind.as_ref())
 }
 
+/// Whether the scripts send JSON objects, every `send` of them (and send at least once):
+/// a server answering them in positional arrays may speak another version of the
+/// protocol than the one the scenario was written for.
+pub(super) fn sends_objects(plan: &Plan) -> bool {
+    let mut sends = plan
+        .scripts
+        .iter()
+        .flat_map(|script| crate::model::deep_steps(script))
+        .filter_map(|step| match step {
+            Step::Send { template } => Some(template.is_object()),
+            _ => None,
+        })
+        .peekable();
+    sends.peek().is_some() && sends.all(|object| object)
+}
+
 /// What the server sent that no expectation could read (`text` records that are not JSON,
 /// `binary` frames, `kindless` JSON records), and what to check for each; `positional`: where
-/// a positional array held a kind the script expects ([`positional_kind`]).
+/// a positional array held a kind the script expects ([`positional_kind`]), and whether the
+/// scripts send objects ([`sends_objects`]).
 pub(super) fn unread_parts(
     (text, binary, kindless): (u64, u64, u64),
     sample: Option<String>,
-    positional: Option<&(usize, String)>,
+    positional: Option<(&(usize, String), bool)>,
     type_field: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut got = Vec::new();
@@ -358,7 +376,16 @@ pub(super) fn unread_parts(
             plural(kindless)
         ));
         check.push(match positional {
-            Some((index, kind)) => format!(
+            Some(((index, kind), true)) => format!(
+                "the protocol's version: the records are positional JSON arrays (element \
+                 {index} held {kind:?}, a kind the script expects), where the scenario sends \
+                 JSON objects, so the server may speak another version or serializer of the \
+                 protocol than the scenario was written for (Phoenix: `vsn=1.0.0` in the URL \
+                 is the object form, `vsn=2.0.0` the arrays): connect for the form the \
+                 scenario speaks, or write it in arrays (sends as arrays, type_field = \
+                 \"/{index}\", `correlate` and `where` paths as JSON Pointers)"
+            ),
+            Some(((index, kind), false)) => format!(
                 "where the records name their kind: they are positional JSON arrays, and \
                  element {index} held {kind:?}, a kind the script expects: [oracles] \
                  type_field = \"/{index}\" (a JSON Pointer) reads it there (now {type_field:?})"
@@ -408,7 +435,7 @@ pub(super) fn unmet_over_unread(
             sum(|c| c.kindless_records),
         ),
         unread_sample(reports, redactor),
-        positional_kind(reports),
+        positional_kind(reports).map(|p| (p, sends_objects(plan))),
         type_field,
     );
     Some(Judgement {
@@ -1005,11 +1032,9 @@ pub(super) fn misread(
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
-    let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let misreads: Vec<&Misread> = kept
-        .iter()
-        .map(|v| v.misread.as_ref())
-        .collect::<Option<_>>()?;
+    let (unmet, all) = only_unmet(reports, by_oracle)?;
+    let (kept, after) = misread_and_after(&all)?;
+    let misreads: Vec<&Misread> = kept.iter().filter_map(|v| v.misread.as_ref()).collect();
     let arrived = |kind: &String| {
         reports
             .iter()
@@ -1136,14 +1161,33 @@ pub(super) fn misread(
             shown(kinds)
         ),
     };
+    let later = match after {
+        0 => String::new(),
+        n => format!(
+            " ({n} of them later on the same connections, whose scripts went on past a step \
+             they could not read)"
+        ),
+    };
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
-            "{unmet} expectation{} went unmet, yet {told}. The scenario does not read these \
-             answers, so they prove no loss; fix it before charging the server",
+            "{unmet} expectation{} went unmet{later}, yet {told}. The scenario does not read \
+             these answers, so they prove no loss; fix it before charging the server",
             plural(unmet)
         )),
     })
+}
+
+/// The kept unmet expectations that read as misread ([`Violation::misread`]), and how many
+/// others there are, each later on a connection where one was misread: a script that went
+/// on past a step it could not read (a join whose answer it could not see) proves no loss
+/// after it either. `None` when none was misread, or another came on a connection where
+/// nothing was, or before anything was.
+fn misread_and_after<'a>(kept: &[&'a Violation]) -> Option<(Vec<&'a Violation>, usize)> {
+    let (read, other): (Vec<&Violation>, Vec<&Violation>) =
+        kept.iter().partition(|v| v.misread.is_some());
+    let downstream = |v: &&Violation| read.iter().any(|m| m.conn == v.conn && m.at_ms <= v.at_ms);
+    (!read.is_empty() && other.iter().all(downstream)).then_some((read, other.len()))
 }
 
 /// What the unreadable hint says of answers holding another value at the correlation

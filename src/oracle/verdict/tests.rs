@@ -588,6 +588,31 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
         ),
         "{hint}"
     );
+    // The same, where the scripts send JSON objects: another version of the protocol.
+    let sending = |steps: &str| {
+        let text = format!("name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = [{steps}]\n");
+        crate::plan::build(&crate::scenario::load_str(&text, "v.toml").unwrap(), 1)
+    };
+    let objects = sending(r#"{ send = { event = "phx_join" } }, { close = 1000 }"#);
+    let hint = judge_counted_in(&objects, &positional, &unmet)
+        .hint
+        .unwrap_or_default();
+    assert!(
+        hint.contains(
+            "check the protocol's version: the records are positional JSON arrays (element 3 \
+             held \"phx_reply\", a kind the script expects), where the scenario sends JSON \
+             objects"
+        ) && hint.contains("`vsn=1.0.0` in the URL is the object form"),
+        "{hint}"
+    );
+    let arrays = sending(r#"{ send = ["1", "1", "room", "phx_join", {}] }, { close = 1000 }"#);
+    let hint = judge_counted_in(&arrays, &positional, &unmet)
+        .hint
+        .unwrap_or_default();
+    assert!(
+        hint.contains("type_field = \"/3\" (a JSON Pointer)") && !hint.contains("version"),
+        "{hint}"
+    );
 
     // Some records had a kind: the unmet expectations are the server's.
     for read in [(1, 0, 3, 0), (2, 1, 0, 0)] {
@@ -1899,6 +1924,55 @@ fn answers_the_scenario_misreads_are_no_loss() {
     // proves nothing of `id`.
     assert_eq!(judged(1, 1).verdict, Verdict::Violations);
     assert_eq!(judged(1, 0).verdict, Verdict::Unreadable);
+}
+
+/// An expectation unmet later on a connection whose earlier one was misread (a join whose
+/// reply the scenario could not read, then the event the join should have set up): the
+/// script went on past a step it could not read, and proves no loss after it either. One
+/// on a connection where nothing was misread stands as a loss.
+#[test]
+fn a_loss_after_a_misread_step_on_its_connection_is_no_loss_either() {
+    let plan = plan();
+    let misread = crate::model::Misread::NoCorrelationField {
+        field: "ref".into(),
+        carried: Vec::new(),
+        kinds: vec!["phx_reply".into()],
+    };
+    let later = |conn: u32| Violation {
+        at_ms: 4_000.0,
+        ..unmet(conn, false)
+    };
+    let with_later = |on: &[u32]| {
+        let mut reports = misread_reports(&plan, &misread, |_| {});
+        for r in &mut reports {
+            if on.contains(&r.id) {
+                r.violations.push(later(r.id));
+            }
+        }
+        judge_unmet(&plan, &reports, 2 + on.len() as u64)
+    };
+    let j = with_later(&[0, 1]);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "4 expectations went unmet (2 of them later on the same connections, whose \
+             scripts went on past a step they could not read)"
+        ) && hint.contains("the first was no object: an array's positions read /0, /1"),
+        "{hint}"
+    );
+    // A loss on a connection where nothing was misread is the server's.
+    let mut reports = misread_reports(&plan, &misread, |_| {});
+    reports[1].violations = vec![later(reports[1].id)];
+    assert_eq!(judge_unmet(&plan, &reports, 2).verdict, Verdict::Violations);
+    // Nor one before the misread step on its own connection.
+    let mut reports = misread_reports(&plan, &misread, |_| {});
+    let early = Violation {
+        at_ms: 0.5,
+        ..unmet(reports[0].id, false)
+    };
+    reports[0].violations.push(early);
+    assert_eq!(judge_unmet(&plan, &reports, 3).verdict, Verdict::Violations);
 }
 
 /// Every unmet expectation failed a `where` test on a field its answer did not carry, and

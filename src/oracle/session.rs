@@ -440,9 +440,44 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
         format!(
             "{} connections each served after the other was accepted{}",
             set.len(),
-            one_after_the_other(&involved)
+            ended_older(&involved).unwrap_or_else(|| one_after_the_other(&involved))
         ),
         &involved,
+    ))
+}
+
+/// When the server itself closed the older of the connections over the limit, with a code
+/// of its own, within [`HANDOVER_US`] of a newer one's acceptance: a note that it may be
+/// ending the older session on purpose (a takeover its close does not name: a 1000
+/// "bye"), and how to declare it, rather than the advice to allow several sessions. `None`
+/// otherwise.
+fn ended_older(involved: &[&Seen<'_>]) -> Option<String> {
+    let newest = involved
+        .iter()
+        .filter_map(|s| s.attempt.accepted_us)
+        .max()?;
+    let older = involved.iter().find(|s| {
+        s.attempt.accepted_us.is_some_and(|at| at < newest)
+            && s.attempt
+                .ended_us
+                .is_some_and(|end| end >= newest && end <= newest.saturating_add(HANDOVER_US))
+            && matches!(s.attempt.cause, Some(Cause::ServerClose(_)))
+    })?;
+    let Some(Cause::ServerClose(code)) = older.attempt.cause else {
+        return None;
+    };
+    let after_ms = older
+        .attempt
+        .ended_us
+        .unwrap_or(newest)
+        .saturating_sub(newest)
+        / 1_000;
+    Some(format!(
+        "; the server closed conn {} (close {code}) {after_ms} ms after the newest was \
+         accepted: if it ends an older session when its token connects again (a takeover), \
+         what it served meanwhile is that handover: declare the close ([oracles] reject = \
+         {{ replaced = [{code}] }})",
+        older.conn.id
     ))
 }
 

@@ -565,13 +565,22 @@ fn exclusivity() {
             ..Case::default()
         },
         Case {
-            name: "a server close that does not read as a takeover (1000): a witness",
+            name: "a server close that does not read as a takeover (1000): a witness, which \
+                   says how to declare it should it be one",
             rules: exclusive(1),
             timeline: vec![
                 (1, vec![served(1_000, 30_000).server_closed(31_000, 1000)]),
                 (2, vec![served(10_000, 60_000)]),
             ],
-            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            want: vec![want(
+                X,
+                1,
+                &[1, 2],
+                "the server closed conn 1 (close 1000) 21 ms after the newest was accepted: \
+                 if it ends an older session when its token connects again (a takeover), what \
+                 it served meanwhile is that handover: declare the close ([oracles] reject = \
+                 { replaced = [1000] })",
+            )],
             ..Case::default()
         },
         Case {

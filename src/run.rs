@@ -409,7 +409,7 @@ pub async fn execute(
     let Calibrated {
         plan,
         learned,
-        accepted: calibration_accepted,
+        valid: calibration_valid,
     } = calibrated(plan, bound, opts, &cancel).await?;
     if learned.is_some() && cancel.is_cancelled() {
         // Ctrl-C during calibration: the load never started, but the run still ends as
@@ -459,7 +459,7 @@ pub async fn execute(
         output,
         redactor: &redactor,
         learned: learned.as_deref(),
-        calibration_accepted,
+        calibration_valid,
     };
     conclude(plan, bound, opts, dir, ran)
 }
@@ -471,9 +471,9 @@ struct Ran<'a> {
     output: swarm::SwarmOutput,
     redactor: &'a auth::Redactor,
     learned: Option<&'a str>,
-    /// How many of calibration's valid-token connections the target accepted just before
-    /// the load (0 when the run did not calibrate).
-    calibration_accepted: usize,
+    /// Calibration's valid-token connections just before the load: how many it made and how
+    /// many the target accepted (`(0, 0)` when the run did not calibrate).
+    calibration_valid: (usize, usize),
 }
 
 /// Summarizes a run and writes its results into `dir`, when there is one, with
@@ -503,7 +503,7 @@ fn conclude(
     if dir.is_some() && ran.learned.is_some() {
         point_to_learned(&mut results);
     }
-    note_calibration_reached(&mut results, ran.calibration_accepted);
+    note_calibration_reached(&mut results, ran.calibration_valid);
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
         if let Some(text) = ran.learned {
@@ -533,20 +533,29 @@ fn point_to_learned(results: &mut Results) {
 }
 
 /// A target the load could not use, though calibration's connections were accepted there
-/// just before it (`accepted` of them): the hint says so, since what it names to check (the
-/// URL, the port, the path, the secret) did work a moment earlier; the server went down,
-/// or stopped taking connections, between calibration and the load.
-fn note_calibration_reached(results: &mut Results, accepted: usize) {
+/// just before it (`(made, accepted)` of them): the hint says so, since what it names to
+/// check (the URL, the port, the path, the secret) did work a moment earlier; the server
+/// went down, or stopped taking connections, between calibration and the load, or during
+/// calibration when it accepted only some.
+fn note_calibration_reached(results: &mut Results, (made, accepted): (usize, usize)) {
     let s = &mut results.summary;
     if s.verdict != crate::model::Verdict::TargetUnusable || accepted == 0 {
         return;
     }
-    let note = format!(
-        "calibration, just before the load, had {accepted} connection{} accepted at this URL: \
-         the server went down or stopped taking connections between calibration and the \
-         load",
-        if accepted == 1 { "" } else { "s" }
-    );
+    let note = if accepted < made {
+        format!(
+            "calibration, just before the load, had {accepted} of its {made} connections \
+             accepted at this URL: the server went down or stopped taking connections during \
+             calibration"
+        )
+    } else {
+        format!(
+            "calibration, just before the load, had {accepted} connection{} accepted at this \
+             URL: the server went down or stopped taking connections between calibration and \
+             the load",
+            if accepted == 1 { "" } else { "s" }
+        )
+    };
     s.hint = Some(match s.hint.take() {
         Some(hint) => format!("{hint}; {note}"),
         None => note,
@@ -574,7 +583,7 @@ fn interrupted_before_load(
         },
         redactor: &auth::Redactor::new(&[]),
         learned,
-        calibration_accepted: 0,
+        calibration_valid: (0, 0),
     };
     conclude(plan, bound, opts, dir, ran)
 }
@@ -605,7 +614,7 @@ async fn calibrated(
         return Ok(Calibrated {
             plan,
             learned: None,
-            accepted: 0,
+            valid: (0, 0),
         });
     }
     let proposal = learn::calibrate(&plan, bound, opts, cancel).await?;
@@ -617,7 +626,7 @@ async fn calibrated(
     Ok(Calibrated {
         plan: Arc::new(learned),
         learned: Some(text),
-        accepted: proposal.valid.1,
+        valid: proposal.valid,
     })
 }
 
@@ -628,8 +637,8 @@ struct Calibrated {
     /// The learned invariants as TOML (for `learned.toml`); `None` when it did not
     /// calibrate.
     learned: Option<String>,
-    /// How many of its valid-token connections the target accepted.
-    accepted: usize,
+    /// Its valid-token connections: how many it made, and how many the target accepted.
+    valid: (usize, usize),
 }
 
 /// The dialer for `plan`'s connections to the bound target (its host resolved, TLS set up

@@ -1011,27 +1011,33 @@ steps = [
     assert_eq!(summary.verdict, Verdict::Clean, "{:?}", summary.hint);
 }
 
-/// A server that goes down right after calibration (its listener closed as calibration's
-/// first connection ends, before the close handshake completes): the load finds the port
-/// closed. The target is unusable, and the hint says calibration had been accepted there a
-/// moment before, so the URL and port it tells the user to check are not what went wrong.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_gone_between_calibration_and_the_load_is_said_so() {
+/// Serves `before_down` connections one after another (a greeting, then until the client's
+/// Close), then goes down: its listener closed as the last one ends, before the close
+/// handshake completes, so nothing after it reaches a listener. A run of `users`
+/// calibrating first, against it.
+async fn run_against_one_gone_after(before_down: usize, users: u32) -> RunOutcome {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/ws", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
-        let Ok((tcp, _)) = listener.accept().await else {
-            return;
-        };
-        let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
-            return;
-        };
-        hello_until_close(&mut ws).await;
-        // Down before the client sees its close answered: nothing after this connection
-        // reaches a listener.
-        drop(listener);
-        let _ = ws.flush().await;
-        let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+        let mut listener = Some(listener);
+        for served in 1..=before_down {
+            let Some(open) = &listener else {
+                return;
+            };
+            let Ok((tcp, _)) = open.accept().await else {
+                return;
+            };
+            let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+                return;
+            };
+            hello_until_close(&mut ws).await;
+            if served == before_down {
+                // Down before the client sees its close answered.
+                listener = None;
+            }
+            let _ = ws.flush().await;
+            let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+        }
     });
     let text = format!(
         r#"
@@ -1049,22 +1055,40 @@ liveness = false
 
 [[group]]
 name = "clients"
-users = 2
+users = {users}
 steps = [ {{ expect = "hello", within = "5s" }}, {{ close = 1000 }} ]
 "#
     );
     let outcome = run_learning(&scenario("gone.toml", &text)).await;
     server.abort();
-    let summary = &outcome.results.summary;
-    let hint = summary.hint.as_deref().unwrap_or_default();
-    assert_eq!(summary.verdict, Verdict::TargetUnusable, "{hint}");
-    assert!(
-        hint.contains("nothing accepted the TCP connection")
-            && hint.contains(
-                "calibration, just before the load, had 1 connection accepted at this URL: \
-                 the server went down or stopped taking connections between calibration and \
-                 the load"
-            ),
-        "{hint}"
-    );
+    outcome
+}
+
+/// A server that goes down right after calibration, or during it: the load finds the port
+/// closed. The target is unusable, and the hint says calibration had been accepted there a
+/// moment before (all its connections, or some), so the URL and port it tells the user to
+/// check are not what went wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_between_calibration_and_the_load_is_said_so() {
+    for (before_down, said) in [
+        (
+            2,
+            "calibration, just before the load, had 2 connections accepted at this URL: the \
+             server went down or stopped taking connections between calibration and the load",
+        ),
+        (
+            1,
+            "calibration, just before the load, had 1 of its 2 connections accepted at this \
+             URL: the server went down or stopped taking connections during calibration",
+        ),
+    ] {
+        let outcome = run_against_one_gone_after(before_down, 2).await;
+        let summary = &outcome.results.summary;
+        let hint = summary.hint.as_deref().unwrap_or_default();
+        assert_eq!(summary.verdict, Verdict::TargetUnusable, "{hint}");
+        assert!(
+            hint.contains("nothing accepted the TCP connection") && hint.contains(said),
+            "{before_down}: {hint}"
+        );
+    }
 }

@@ -552,6 +552,14 @@ fn render_barrier(b: &crate::model::BarrierStats, w: &mut impl Write) -> io::Res
         .shard
         .map_or_else(String::new, |p| format!(" (shard {p})"));
     let Some(rv) = &b.rendezvous else {
+        if b.released == 0 {
+            // No connection reached it (a closed port: none got through its upgrade).
+            return writeln!(
+                w,
+                "barrier      {}{part}: none of {} released (none reached it)",
+                b.group, b.connections
+            );
+        }
         return writeln!(
             w,
             "barrier      {}{part}: {}/{} released together at {:.1}ms; spread p50 {}µs  p99 {}µs  max {}µs",

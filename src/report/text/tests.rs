@@ -112,6 +112,22 @@ fn barrier(shard: Option<Shard>) -> BarrierStats {
     }
 }
 
+/// A barrier no connection reached (a closed port under `collide`) says so, not that
+/// none went out "together" at its release.
+#[test]
+fn a_barrier_none_reached_is_said_as_such() {
+    let s = Summary {
+        barriers: vec![BarrierStats::of_release("sharers".into(), 9, Vec::new(), 0)],
+        ..summary()
+    };
+    let out = text(&s);
+    assert!(
+        out.contains("barrier      sharers: none of 9 released (none reached it)\n")
+            && !out.contains("released together"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_merged_result_names_the_part_of_each_barrier() {
     let s = Summary {

@@ -105,27 +105,6 @@ fn report(c: &crate::model::ConnPlan, a: Attempt, counters: crate::model::Counte
     }
 }
 
-/// The verdict on `reports` of `plan` with `by_oracle` violations counted, for a run that
-/// completed with nothing else of note (no probes, stalls, kept violations or coverage).
-fn judge_plain(
-    plan: &Plan,
-    reports: &[ConnReport],
-    by_oracle: &BTreeMap<OracleKind, u64>,
-) -> Judgement {
-    judge(&Evidence {
-        probes: &[],
-        plan,
-        reports,
-        by_oracle,
-        coverage: &Coverage::default(),
-        stopped: StopReason::Completed,
-        stalls: &ClientStalls::default(),
-        kept: &[],
-        redactor: &Redactor::default(),
-        target: TARGET,
-    })
-}
-
 struct Row {
     name: &'static str,
     /// How connections 0..4 ended (0, 1 valid tokens; 2, 3 forged).
@@ -544,7 +523,7 @@ fn judge_counted_in(
         .iter()
         .map(|c| report(c, attempt(End::Accepted), counters.clone()))
         .collect();
-    judge_plain(plan, &reports, &violations.iter().copied().collect())
+    judge_completed_by(plan, &reports, &violations.iter().copied().collect())
 }
 
 /// A scenario that cannot read what the server sends (SignalR's records without their
@@ -1326,7 +1305,7 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
                 r
             })
             .collect();
-        judge_plain(
+        judge_completed_by(
             &plan,
             &reports,
             &BTreeMap::from([(OracleKind::Completeness, 2)]),
@@ -1611,7 +1590,7 @@ fn greeted() -> crate::model::Counters {
 
 /// Judges a completed run of `plan` with `reports` and `violations` by oracle.
 fn judge_run(plan: &Plan, reports: &[ConnReport], violations: &[(OracleKind, u64)]) -> Judgement {
-    judge_plain(plan, reports, &violations.iter().copied().collect())
+    judge_completed_by(plan, reports, &violations.iter().copied().collect())
 }
 
 /// A server that sends its greeting and then answers no request on any connection, and
@@ -1839,7 +1818,7 @@ fn violations_all_of_learned_invariants_say_what_they_rest_on() {
         if session > 0 {
             by_oracle.insert(OracleKind::Exclusivity, session);
         }
-        judge_plain(&plan, &reports, &by_oracle)
+        judge_completed_by(&plan, &reports, &by_oracle)
     };
     let note = "every violation is of an invariant calibration learned";
     let all = judged([true, true], 0);
@@ -3710,7 +3689,7 @@ fn every_valid_token_refused_with_a_declared_close_code_is_auth_misconfigured() 
             })
             .collect();
         let by_oracle = BTreeMap::from([(OracleKind::Liveness, violations)]);
-        judge_plain(&plan, &reports, &by_oracle)
+        judge_completed_by(&plan, &reports, &by_oracle)
     };
     let declared = judged(vec![4004], Vec::new(), 2);
     assert_eq!(declared.verdict, Verdict::AuthMisconfigured, "{declared:?}");
@@ -4376,7 +4355,7 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
             .zip(ends)
             .map(|(c, end)| report(c, attempt(end), Default::default()))
             .collect();
-        let j = judge_plain(&plan, &reports, &BTreeMap::new());
+        let j = judge_completed_by(&plan, &reports, &BTreeMap::new());
         assert_eq!(j.verdict, verdict, "{j:?}");
         j.hint.unwrap_or_default()
     };

@@ -358,19 +358,21 @@ pub struct ExpectCounts {
     /// The kind of the first of them (`"ping"`), for the verdict to name. Left out of
     /// files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unclaimed_kind: Option<String>,
+    pub unclaimed_kind: Option<Box<str>>,
     /// The start of the first text record that was not JSON ([`UNREAD_SAMPLE_BYTES`],
     /// control characters escaped): what a scenario that cannot read the protocol was
     /// sent (Socket.IO's `42["event",…]`), for the verdict to quote. Redacted with every
     /// text of the run before it is shown. Left out of files when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unread_sample: Option<String>,
+    pub unread_sample: Option<Box<str>>,
     /// The first record without a kind that was a positional JSON array (Phoenix v2's
     /// `[join_ref, ref, topic, event, payload]`) one of whose elements was a kind the script
     /// expects: that element's index and the kind (`(3, "phx_reply")`), for the verdict to
-    /// name the `type_field` that reads it (`"/3"`). Left out of files when `None`.
+    /// name the `type_field` that reads it (`"/3"`). Left out of files when `None`. Boxed:
+    /// every connection's checker holds these counts, and 24 more bytes put its state in
+    /// the allocator's next size class (512 bytes more per connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub positional_kind: Option<(usize, String)>,
+    pub positional_kind: Option<Box<(usize, String)>>,
     /// Records whose `[oracles] identity` field held their connection's own user (its
     /// token's `sub`): a field that never does, anywhere in the run, names something
     /// else. Left out of files when zero.

@@ -934,7 +934,7 @@ impl ConnChecker {
         self.unread.not_json += 1;
         if self.counts.unread_sample.is_none() {
             let start = excerpt(text, crate::model::history::UNREAD_SAMPLE_BYTES);
-            self.counts.unread_sample = Some(crate::model::Answer::quoted(&start));
+            self.counts.unread_sample = Some(crate::model::Answer::quoted(&start).into());
         }
         self.note_unread_frame(text.as_bytes(), Unreadable::Text);
         self.forget_sequence();
@@ -1050,7 +1050,7 @@ impl ConnChecker {
             self.unread.kindless += 1;
             self.kindless_record(msg);
             if self.counts.positional_kind.is_none() {
-                self.counts.positional_kind = self.positional_kind(msg);
+                self.counts.positional_kind = self.positional_kind(msg).map(Box::new);
             }
             if self.unread.kindless_shape.is_none() {
                 let field = &self.spec.type_field;

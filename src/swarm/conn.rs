@@ -1228,3 +1228,24 @@ impl ConnRun {
         }
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    /// mimalloc serves requests of 2,049 to 2,560 bytes from its 2,560-byte size class and
+    /// the next ones from 3,072 (four classes per doubling).
+    const SIZE_CLASS: usize = 2_560;
+
+    /// Every connection's state is one allocation of [`super::ConnRun`]: a field that takes
+    /// it past its allocator size class costs every connection 512 bytes (24 bytes of
+    /// counts did: an idle connection 5.1 → 5.8 KiB, `benches/echo.rs --open`, 2026-12-04).
+    /// What only some connections use goes in `Rare` or a box of its own.
+    #[test]
+    fn a_connections_state_stays_in_its_allocator_size_class() {
+        let size = std::mem::size_of::<super::ConnRun>();
+        eprintln!("ConnRun: {size} bytes");
+        assert!(
+            size <= SIZE_CLASS,
+            "ConnRun is {size} bytes, past {SIZE_CLASS}"
+        );
+    }
+}

@@ -177,7 +177,7 @@ impl ConnChecker {
         if counted > 0 {
             self.counts.unclaimed += counted;
             if self.counts.unclaimed_kind.is_none() {
-                self.counts.unclaimed_kind = Some(event.to_string());
+                self.counts.unclaimed_kind = Some(event.into());
             }
         }
     }

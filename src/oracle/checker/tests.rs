@@ -330,7 +330,7 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     positional.on_message(&json!(["1", "2", "room:1", "started", {"run_id": "r1"}]), t);
     assert_eq!(
         positional.take_counts().positional_kind,
-        Some((3, "started".to_string()))
+        Some(Box::new((3, "started".to_string())))
     );
 
     let mut binary = checker();

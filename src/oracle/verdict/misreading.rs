@@ -321,7 +321,7 @@ pub(super) fn unread_sample(reports: &[ConnReport], redactor: &Redactor) -> Opti
 pub(super) fn positional_kind(reports: &[ConnReport]) -> Option<&(usize, String)> {
     reports
         .iter()
-        .find_map(|r| r.counters.expect.positional_kind.as_ref())
+        .find_map(|r| r.counters.expect.positional_kind.as_deref())
 }
 
 /// Whether the scripts send JSON objects, every `send` of them (and send at least once):

@@ -558,7 +558,7 @@ fn unmet_expectations_over_records_none_could_read_are_unreadable_not_violations
     // Positional arrays, one of whose elements held a kind the script expects: the hint
     // names the pointer that reads it there.
     let mut positional = reading((2, 2, 0, 0));
-    positional.expect.positional_kind = Some((3, "phx_reply".into()));
+    positional.expect.positional_kind = Some(Box::new((3, "phx_reply".into())));
     let hint = judge_counted(&positional, &unmet).hint.unwrap_or_default();
     assert!(
         hint.contains(

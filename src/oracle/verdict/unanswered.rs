@@ -164,7 +164,7 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
         let beyond_greeting = received > greeting.messages * accepted;
         past.unclaimed.0 += e.unclaimed;
         if past.unclaimed.1.is_none() {
-            past.unclaimed.1.clone_from(&e.unclaimed_kind);
+            past.unclaimed.1 = e.unclaimed_kind.as_deref().map(str::to_string);
         }
         let other_kinds = e
             .events

@@ -113,8 +113,10 @@ pub fn check(plan: &Plan, reports: &[ConnReport], probes: &[Probe]) -> Vec<Viola
             SessionKey::Token => &by_jti,
             SessionKey::User => &by_sub,
         };
+        // The server ends older sessions itself somewhere in the run (a takeover close).
+        let takes_over = seen.iter().any(|s| s.attempt.replaced || s.taken_over);
         for group in by_key.values() {
-            out.extend(exclusivity(plan, group, max));
+            out.extend(exclusivity(plan, group, max, takes_over));
         }
     }
     for (jti, group) in &by_jti {
@@ -371,16 +373,23 @@ const HANDOVER_US: u64 = 1_000_000;
 
 /// Whether `older` was ended by a takeover close (declared, or reading as one) within
 /// [`HANDOVER_US`] of another connection's acceptance at `newer_accepted_us`: what it was
-/// served meanwhile is the handover, no witness of two sessions at once.
-fn handed_over(older: &Seen<'_>, newer_accepted_us: u64) -> bool {
-    (older.attempt.replaced || older.taken_over)
+/// served meanwhile is the handover, no witness of two sessions at once. So is an older
+/// session whose own script closed it in that time, before the server's takeover close
+/// could reach it, on a server that ends older sessions so elsewhere in the run
+/// (`takes_over`): its last answer was owed before the newcomer came. A server that never
+/// does gets no such grace.
+fn handed_over(older: &Seen<'_>, newer_accepted_us: u64, takes_over: bool) -> bool {
+    let closed_first = takes_over && matches!(older.attempt.cause, Some(Cause::ClientClose(_)));
+    (older.attempt.replaced || older.taken_over || closed_first)
         && older
             .attempt
             .ended_us
             .is_some_and(|end| end <= newer_accepted_us.saturating_add(HANDOVER_US))
 }
 
-fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> {
+/// `takes_over`: the server ended some older session of the run with a takeover close
+/// ([`handed_over`]).
+fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32, takes_over: bool) -> Option<Violation> {
     // Served: from acceptance to the last frame the server sent on it. Read times come
     // from different tasks, so a frame sent before the other connection's acceptance can
     // be read a little after it: only service at least WITNESS_SLACK_US past the *other*
@@ -403,8 +412,8 @@ fn exclusivity(plan: &Plan, group: &[&Seen<'_>], max: u32) -> Option<Violation> 
                     && last_j > acc_i.saturating_add(WITNESS_SLACK_US)
                     // Either may be the older session the takeover ended: the two
                     // welcomes may reach us in the other order than the server sent them.
-                    && !handed_over(group[i], acc_j)
-                    && !handed_over(group[j], acc_i)
+                    && !handed_over(group[i], acc_j, takes_over)
+                    && !handed_over(group[j], acc_i, takes_over)
             })
             .map(|&(i, acc_i, _)| (i, acc_i))
             .collect();

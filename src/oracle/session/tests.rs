@@ -584,6 +584,34 @@ fn exclusivity() {
             ..Case::default()
         },
         Case {
+            name: "an older session its own script closed in the handover, on a server that \
+                   ends older sessions elsewhere in the run: no witness",
+            rules: exclusive(1),
+            tokens: vec![token("a"), token("b")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 1), conn(4, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).closed(31_000)]),
+                (2, vec![served(10_000, 60_000)]),
+                (3, vec![served(1_000, 30_000).replaced_at(31_000)]),
+                (4, vec![served(10_000, 60_000)]),
+            ],
+            ..Case::default()
+        },
+        Case {
+            name: "the same, on a server that never ends an older session: a witness",
+            rules: exclusive(1),
+            tokens: vec![token("a"), token("b")],
+            conns: vec![conn(1, 0), conn(2, 0), conn(3, 1), conn(4, 1)],
+            timeline: vec![
+                (1, vec![served(1_000, 30_000).closed(31_000)]),
+                (2, vec![served(10_000, 60_000)]),
+                (3, vec![served(1_000, 5_000).closed(6_000)]),
+                (4, vec![served(10_000, 60_000)]),
+            ],
+            want: vec![want(X, 1, &[1, 2], "2 connections")],
+            ..Case::default()
+        },
+        Case {
             name: "an undeclared 4409 past the handover: a witness",
             rules: exclusive(1),
             timeline: vec![

@@ -465,22 +465,15 @@ fn ended_older(involved: &[&Seen<'_>]) -> Option<String> {
         .iter()
         .filter_map(|s| s.attempt.accepted_us)
         .max()?;
-    let older = involved.iter().find(|s| {
-        s.attempt.accepted_us.is_some_and(|at| at < newest)
-            && s.attempt
-                .ended_us
-                .is_some_and(|end| end >= newest && end <= newest.saturating_add(HANDOVER_US))
-            && matches!(s.attempt.cause, Some(Cause::ServerClose(_)))
+    // The older one the server closed, its code, and how long after the newest's acceptance.
+    let (older, code, after_us) = involved.iter().find_map(|s| {
+        let Some(Cause::ServerClose(code)) = s.attempt.cause else {
+            return None;
+        };
+        let after = s.attempt.ended_us?.checked_sub(newest)?;
+        (s.attempt.accepted_us? < newest && after <= HANDOVER_US).then_some((s, code, after))
     })?;
-    let Some(Cause::ServerClose(code)) = older.attempt.cause else {
-        return None;
-    };
-    let after_ms = older
-        .attempt
-        .ended_us
-        .unwrap_or(newest)
-        .saturating_sub(newest)
-        / 1_000;
+    let after_ms = after_us / 1_000;
     Some(format!(
         "; the server closed conn {} (close {code}) {after_ms} ms after the newest was \
          accepted: if it ends an older session when its token connects again (a takeover), \

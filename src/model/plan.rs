@@ -312,6 +312,19 @@ pub struct ExpectPlan {
     pub name: Option<String>,
 }
 
+/// What a settled expectation gives back to its connection for the next one: its
+/// correlation strings, to be written over, and its pattern, to be handed on when the next
+/// expectation has the same one. Moved, not made again: no two strings allocated and no
+/// reference count updated (an atomic add that waits for every pending store) per expected
+/// answer.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// `(field, value)` of the last settled correlated expectation.
+    pub correlate: Option<(String, String)>,
+    /// The items of the last settled expectation's pattern.
+    pub pattern: Option<Arc<[PatternItem]>>,
+}
+
 impl Action {
     /// Whether it sends a data frame (JSON, text or binary): what counts as a request.
     pub fn is_send(&self) -> bool {

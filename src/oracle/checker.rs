@@ -9,8 +9,8 @@ use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
-    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, Misread, OracleKind, OracleSpec,
-    PatternItem, Phase, Phases, StepPlace, StreamEnded, Tally, Test, Violation,
+    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, Leftovers, Misread, OracleKind,
+    OracleSpec, PatternItem, Phase, Phases, StepPlace, StreamEnded, Tally, Test, Violation,
 };
 use crate::prefetch::Warm;
 use serde_json::Value;
@@ -427,9 +427,8 @@ pub struct ConnChecker {
     spare_seen: String,
     /// Where the next expectation's `expect` is written ([`Self::at_step`]).
     next_step: StepPlace,
-    /// The correlation strings of the last settled expectation
-    /// ([`Self::spare_correlate`]).
-    spare_correlate: Option<(String, String)>,
+    /// What the last settled expectation left for the next one ([`Self::leftovers`]).
+    leftovers: Leftovers,
     /// The open reply span, when learned completeness or calibration needs one.
     span: Option<Box<Span>>,
     /// What this connection saw, when calibrating; taken by the task at the end.
@@ -518,7 +517,7 @@ impl ConnChecker {
             unread: Unread::default(),
             spare_seen: String::new(),
             next_step: StepPlace::NONE,
-            spare_correlate: None,
+            leftovers: Leftovers::default(),
             next_id: 0,
             violations: Vec::new(),
             samples: Vec::new(),
@@ -591,7 +590,7 @@ impl ConnChecker {
             self.named_samples = Vec::new();
         }
         self.spare_seen = String::new();
-        self.spare_correlate = None;
+        self.leftovers = Leftovers::default();
     }
 
     /// A fresh connection (reconnect): the sequence restarts, old messages are void.
@@ -1580,34 +1579,41 @@ impl ConnChecker {
             Resolution::Refused => self.counts.expectations_refused += 1,
             Resolution::Violated => {}
         }
-        if let (Some((_, value)), false) = (&p.correlate, p.absent) {
+        // Unless a finished expectation keeps it, the pattern goes back to the connection.
+        let mut state = Some(p.state);
+        if let (Some((_, value)), false, Some(kept)) = (&p.correlate, p.absent, state.as_ref()) {
             let key = key_hash(value);
             let failed = how == Resolution::Violated;
-            let arrived = arrived_mask(&p.state);
+            let arrived = arrived_mask(kept);
             match slot.and_then(|s| u8::try_from(s).ok()) {
                 Some(slot) => keep_recent(
                     &mut self.recent_done,
                     Done {
                         key,
-                        at: p.state.progress(),
+                        at: kept.progress(),
                         slot,
                         failed,
                         arrived,
                     },
                 ),
-                None => keep_recent(
-                    &mut self.recent_done_unslotted,
-                    DoneUnslotted {
-                        key,
-                        state: p.state,
-                        failed,
-                        arrived,
-                    },
-                ),
+                None => {
+                    if let Some(state) = state.take() {
+                        let done = DoneUnslotted {
+                            key,
+                            state,
+                            failed,
+                            arrived,
+                        };
+                        keep_recent(&mut self.recent_done_unslotted, done);
+                    }
+                }
             }
         }
+        if let Some(state) = state {
+            self.leftovers.pattern = Some(state.into_items());
+        }
         if let Some(pair) = p.correlate {
-            self.spare_correlate = Some(pair);
+            self.leftovers.correlate = Some(pair);
         }
         step
     }
@@ -1628,11 +1634,12 @@ impl ConnChecker {
         }
     }
 
-    /// The correlation strings of the last settled expectation, for the next one's plan
-    /// to be written into ([`crate::plan::Cursor::next_rendered`] takes them): no two
-    /// strings allocated and freed per expected answer.
-    pub fn spare_correlate(&mut self) -> &mut Option<(String, String)> {
-        &mut self.spare_correlate
+    /// What the last settled expectation left (its correlation strings, its pattern), for
+    /// the next one's plan to be made of ([`crate::plan::Cursor::next_rendered`] takes
+    /// them): no two strings allocated and freed, and no count added to and taken from the
+    /// pattern's, per expected answer.
+    pub fn leftovers(&mut self) -> &mut Leftovers {
+        &mut self.leftovers
     }
 
     /// Whether the open expectation an error event `msg` answers names the error event in

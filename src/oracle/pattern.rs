@@ -151,6 +151,11 @@ impl PatternState {
         &self.items
     }
 
+    /// The items, the state given up: what a settled expectation hands on.
+    pub fn into_items(self) -> Arc<[PatternItem]> {
+        self.items
+    }
+
     /// Indices of the required items that have arrived at least once: what "arrived"
     /// counts.
     pub fn arrived_required_items(&self) -> impl Iterator<Item = usize> + '_ {

@@ -20,8 +20,8 @@ use super::template::{self, expand, Compiled, Key};
 use super::NoRng;
 use crate::model::path::lookup;
 use crate::model::{
-    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, PatternItem, Plan, Step, StepPlace,
-    Test,
+    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, Leftovers, PatternItem, Plan, Step,
+    StepPlace, Test,
 };
 use crate::prefetch::Warm;
 use rand::SeedableRng;
@@ -153,6 +153,10 @@ pub struct Cursor {
     patterns: Vec<(usize, Arc<[PatternItem]>)>,
 }
 
+/// One of a cursor's copies of its script's patterns ([`Cursor::pattern_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternKey(usize);
+
 /// What a cursor keeps of its connection's [`ConnPlan`]: the fields its steps read.
 #[derive(Debug, Clone, Copy)]
 struct Whose {
@@ -247,6 +251,21 @@ impl Cursor {
         self
     }
 
+    /// Which of this connection's copies of its script's patterns `items` is: what names
+    /// the expectation in progress without holding a count on its pattern. `None` for a
+    /// pattern the cursor keeps no copy of (one with placeholders, an explicit plan's).
+    pub fn pattern_key(&self, items: &Arc<[PatternItem]>) -> Option<PatternKey> {
+        self.patterns
+            .iter()
+            .position(|(_, own)| Arc::ptr_eq(own, items))
+            .map(PatternKey)
+    }
+
+    /// The pattern copy `key` names ([`Cursor::pattern_key`]).
+    pub fn kept_pattern(&self, key: PatternKey) -> Option<&Arc<[PatternItem]>> {
+        self.patterns.get(key.0).map(|(_, own)| own)
+    }
+
     /// Actions yielded so far: the 1-based number of the action in progress.
     pub fn yielded(&self) -> u64 {
         self.yielded
@@ -255,7 +274,7 @@ impl Cursor {
     /// The next action of `conn` (which must be the connection this cursor was made for),
     /// or `None` when the script is over.
     pub fn next(&mut self, plan: &Plan, conn: &ConnPlan) -> Option<Action> {
-        match self.next_into(plan, conn, None, &mut None)? {
+        match self.next_into(plan, conn, None, &mut Leftovers::default())? {
             Next::Action(action) => Some(action),
             Next::Expect(expect) => Some(Action::Expect(Box::new(expect))),
             // Only with a buffer to render into.
@@ -307,14 +326,15 @@ impl Cursor {
     /// ([`Cursor::with_templates`]) is rendered as JSON text onto `out` (the same bytes as
     /// serializing the action's message) and yields [`Next::Rendered`], and an `expect`
     /// yields [`Next::Expect`], its `(field, value)` written into `spare`'s strings when
-    /// it holds some (a settled expectation's, which the engine takes back from its
-    /// checker) instead of two new ones.
+    /// it holds some, and its pattern `spare`'s when that is the one it names (what a
+    /// settled expectation left, which the engine takes back from its checker), instead of
+    /// two new strings and a count added to the pattern's.
     pub fn next_rendered(
         &mut self,
         plan: &Plan,
         conn: &ConnPlan,
         out: &mut String,
-        spare: &mut Option<(String, String)>,
+        spare: &mut Leftovers,
     ) -> Option<Next> {
         self.next_into(plan, conn, Some(out), spare)
     }
@@ -324,7 +344,7 @@ impl Cursor {
         plan: &Plan,
         conn: &ConnPlan,
         out: Option<&mut String>,
-        spare: &mut Option<(String, String)>,
+        spare: &mut Leftovers,
     ) -> Option<Next> {
         let next = match self.explicit.as_mut() {
             Some(next) => {
@@ -343,7 +363,7 @@ impl Cursor {
         plan: &Plan,
         conn: &ConnPlan,
         out: Option<&mut String>,
-        spare: &mut Option<(String, String)>,
+        spare: &mut Leftovers,
     ) -> Option<Next> {
         // Who the connection is, from the cursor's own copy: the plan's entry for it is one
         // more cache line per step.
@@ -550,10 +570,20 @@ impl Cursor {
         }
     }
 
-    /// This connection's copy of a script pattern (see [`Cursor::patterns`]).
-    fn own_pattern(&mut self, shared: &Arc<[PatternItem]>) -> Arc<[PatternItem]> {
+    /// This connection's copy of a script pattern (see [`Cursor::patterns`]): `spare`'s,
+    /// when it holds that copy (handed on: no count added).
+    fn own_pattern(
+        &mut self,
+        shared: &Arc<[PatternItem]>,
+        spare: &mut Option<Arc<[PatternItem]>>,
+    ) -> Arc<[PatternItem]> {
         let addr = shared.as_ptr() as usize;
         if let Some((_, own)) = self.patterns.iter().find(|(a, _)| *a == addr) {
+            if spare.as_ref().is_some_and(|back| Arc::ptr_eq(back, own)) {
+                if let Some(back) = spare.take() {
+                    return back;
+                }
+            }
             return own.clone();
         }
         let own: Arc<[PatternItem]> = shared.iter().cloned().collect();
@@ -568,7 +598,7 @@ impl Cursor {
         &mut self,
         expect: &Expect,
         vars: &dyn Fn() -> template::Vars<'v>,
-        spare: &mut Option<(String, String)>,
+        spare: &mut Leftovers,
     ) -> ExpectPlan {
         let correlate = expect.correlate.as_ref().map(|field| {
             let value = self
@@ -577,7 +607,7 @@ impl Cursor {
                 .position(|path| path == field)
                 .map_or("", |at| self.sent_value(at, self.earlier_send(expect)));
             // Written into a settled expectation's strings when there are some.
-            let (mut f, mut v) = spare.take().unwrap_or_default();
+            let (mut f, mut v) = spare.correlate.take().unwrap_or_default();
             f.clear();
             // The answers carry it at the reply's path when the scenario names one.
             f.push_str(expect.correlate_reply.as_deref().unwrap_or(field));
@@ -609,7 +639,7 @@ impl Cursor {
                 })
                 .collect()
         } else {
-            self.own_pattern(&expect.pattern)
+            self.own_pattern(&expect.pattern, &mut spare.pattern)
         };
         let checks = expect
             .checks

@@ -14,7 +14,7 @@ mod finish;
 mod sample;
 mod template;
 
-pub use cursor::{draw_rng, expand_conn, Cursor, Next, SendTemplates, JITTER_SITE};
+pub use cursor::{draw_rng, expand_conn, Cursor, Next, PatternKey, SendTemplates, JITTER_SITE};
 pub use finish::{cannot_finish, expiring, least_time, Expiring, Late, LEAST_LIFETIME_LOSS};
 pub use sample::sample;
 

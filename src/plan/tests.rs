@@ -738,7 +738,7 @@ fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
     let (mut rendered, mut walked) = (0, Vec::new());
     loop {
         let mut text = String::new();
-        match cursor.next_rendered(&plan, conn, &mut text, &mut None) {
+        match cursor.next_rendered(&plan, conn, &mut text, &mut Leftovers::default()) {
             Some(Next::Action(action)) => walked.push(action),
             Some(Next::Expect(expect)) => walked.push(Action::Expect(Box::new(expect))),
             Some(Next::Rendered) => {
@@ -792,6 +792,63 @@ fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
     assert!(!std::sync::Arc::ptr_eq(&first[0], &second[0]));
     assert!(!std::sync::Arc::ptr_eq(&first[0], &step.pattern));
     assert_eq!(&*first[0], &*step.pattern);
+}
+
+/// A settled expectation's pattern, handed back ([`Leftovers`]), is the next one's when it
+/// is the same step's: moved on, no count added; another step's is left where it is.
+#[test]
+fn an_expectation_takes_the_pattern_the_last_one_left() {
+    let plan = one_conn(vec![Step::Repeat {
+        times: 3,
+        every: None,
+        steps: vec![
+            send(json!({"run_id": "{{run}}"})),
+            expect_step("echo", "run_id", vec![], "turn"),
+        ],
+    }]);
+    let conn = &plan.conns[0];
+    let mut cursor = Cursor::new(conn);
+    let mut left = Leftovers::default();
+    let mut text = String::new();
+    let mut first: Option<std::sync::Arc<[PatternItem]>> = None;
+    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut left) {
+        let Next::Expect(e) = next else { continue };
+        match &first {
+            None => {
+                // The cursor's copy and this expectation's.
+                assert_eq!(std::sync::Arc::strong_count(&e.pattern), 2);
+                first = Some(e.pattern.clone());
+            }
+            Some(first) => {
+                assert!(std::sync::Arc::ptr_eq(&e.pattern, first));
+                assert!(left.pattern.is_none(), "taken, not copied");
+                // The cursor's, `first` and this one's: none added for it.
+                assert_eq!(std::sync::Arc::strong_count(&e.pattern), 3);
+            }
+        }
+        // As the checker settles it.
+        left.pattern = Some(e.pattern);
+    }
+    assert!(first.is_some());
+    // Another pattern left behind is not taken.
+    let other: std::sync::Arc<[PatternItem]> = vec![PatternItem {
+        event: "echo".into(),
+        repeat: Repeat::One,
+    }]
+    .into();
+    let mut cursor = Cursor::new(conn);
+    let mut left = Leftovers {
+        pattern: Some(other.clone()),
+        ..Leftovers::default()
+    };
+    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut left) {
+        if let Next::Expect(e) = next {
+            assert!(!std::sync::Arc::ptr_eq(&e.pattern, &other));
+        }
+    }
+    assert!(left
+        .pattern
+        .is_some_and(|p| std::sync::Arc::ptr_eq(&p, &other)));
 }
 
 #[test]
@@ -1053,7 +1110,7 @@ fn assert_walks_correlate(plan: &Plan, want: &[(&str, &str)]) {
     let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(plan, conn));
     let mut rendered = Vec::new();
     let mut text = String::new();
-    while let Some(next) = cursor.next_rendered(plan, conn, &mut text, &mut None) {
+    while let Some(next) = cursor.next_rendered(plan, conn, &mut text, &mut Leftovers::default()) {
         if let Next::Expect(e) = next {
             rendered.push(Action::Expect(Box::new(e)));
         }

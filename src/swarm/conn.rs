@@ -81,12 +81,12 @@ use super::dial::{classify, close_cause, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{
-    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome, Phase,
-    MARKER,
+    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome,
+    PatternItem, Phase, MARKER,
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
-use crate::plan::{Cursor, Next};
+use crate::plan::{Cursor, Next, PatternKey};
 use futures_util::{SinkExt, StreamExt};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
@@ -113,39 +113,54 @@ const SEND_STEP: Action = Action::Send {
 };
 
 /// What `current` keeps of the action in progress: what naming it takes, nothing that is
-/// copied or allocated per message. An expect keeps its pattern (shared) and timing, and
-/// becomes an action again only when a lost connection names the step it was at.
+/// copied or allocated per message. An expect keeps its pattern and timing, and becomes an
+/// action again only when a lost connection names the step it was at.
 enum Current {
     /// A send: its text is gone once written, and naming it takes nothing more.
     Send,
     Step(Action),
     Expect {
-        pattern: std::sync::Arc<[crate::model::PatternItem]>,
+        pattern: HeldPattern,
         within: Duration,
         wait: bool,
         absent: bool,
     },
 }
 
+/// How [`Current::Expect`] holds its pattern.
+enum HeldPattern {
+    /// The cursor's copy, by name: holding it would add a count to it and take one off per
+    /// expectation, two atomic updates that wait for every pending store.
+    Kept(PatternKey),
+    /// A pattern the cursor keeps no copy of (its items hold placeholders, or the plan is
+    /// a repro's explicit actions).
+    Own(Arc<[PatternItem]>),
+}
+
 impl Current {
-    fn of(action: &Action) -> Self {
+    fn of(action: &Action, cursor: &Cursor) -> Self {
         match action {
             Action::Send { .. } => Current::Send,
-            Action::Expect(e) => Current::of_expect(e),
+            Action::Expect(e) => Current::of_expect(e, cursor),
             other => Current::Step(other.clone()),
         }
     }
 
-    fn of_expect(e: &ExpectPlan) -> Self {
+    fn of_expect(e: &ExpectPlan, cursor: &Cursor) -> Self {
+        let pattern = match cursor.pattern_key(&e.pattern) {
+            Some(key) => HeldPattern::Kept(key),
+            None => HeldPattern::Own(e.pattern.clone()),
+        };
         Current::Expect {
-            pattern: e.pattern.clone(),
+            pattern,
             within: e.within,
             wait: e.wait,
             absent: e.absent,
         }
     }
 
-    fn to_action(&self) -> Action {
+    /// The action again; an expect's pattern read from `cursor`, the one that yielded it.
+    fn to_action(&self, cursor: &Cursor) -> Action {
         match self {
             Current::Send => SEND_STEP,
             Current::Step(action) => action.clone(),
@@ -155,7 +170,12 @@ impl Current {
                 wait,
                 absent,
             } => Action::Expect(Box::new(ExpectPlan {
-                pattern: pattern.clone(),
+                pattern: match pattern {
+                    HeldPattern::Kept(key) => {
+                        cursor.kept_pattern(*key).cloned().unwrap_or_default()
+                    }
+                    HeldPattern::Own(items) => items.clone(),
+                },
                 correlate: None,
                 correlate_sent: None,
                 within: *within,
@@ -792,7 +812,7 @@ impl ConnRun {
         match wrote {
             Wrote::Sent => {
                 self.traffic.messages_sent += 1;
-                self.ctx.live.sent.fetch_add(1, Relaxed);
+                self.ctx.live.sent.add(1);
                 self.note_unjudged_send();
             }
             // The loop sees the cancel next and says goodbye.
@@ -987,7 +1007,7 @@ impl ConnRun {
     fn start(&mut self, action: Action, rendered: Option<String>, connected: bool) -> Work {
         // What `stream_ended` names as the step a lost connection was at: the action's
         // kind, and an expect's pattern (shared), not a copy of the whole step.
-        self.current = Some(Current::of(&action));
+        self.current = Some(Current::of(&action, &self.cursor));
         match action {
             Action::Connect => Work::Connect,
             Action::AbortHandshake { after, rst } => Work::AbortHandshake { after, rst },
@@ -1052,7 +1072,7 @@ impl ConnRun {
             &self.ctx.plan,
             conn,
             &mut self.render_buf,
-            self.checker.spare_correlate(),
+            self.checker.leftovers(),
         )? {
             Next::Expect(expect) => expect,
             // An explicit plan's expectation (a repro's) takes the same way.
@@ -1066,7 +1086,7 @@ impl ConnRun {
                 return Some(self.start(SEND_STEP, Some(text), connected));
             }
         };
-        self.current = Some(Current::of_expect(&expect));
+        self.current = Some(Current::of_expect(&expect, &self.cursor));
         if !connected || self.open.is_none() {
             return Some(Work::Done);
         }
@@ -1247,5 +1267,66 @@ mod size_tests {
             size <= SIZE_CLASS,
             "ConnRun is {size} bytes, past {SIZE_CLASS}"
         );
+    }
+}
+
+#[cfg(test)]
+mod current_tests {
+    use super::*;
+
+    /// The expect in progress names the cursor's copy of its pattern and holds no count on
+    /// it, and becomes the same expectation again when a lost connection names its step.
+    #[test]
+    fn the_expect_in_progress_names_its_pattern_without_holding_it() {
+        let text = r#"
+name = "current"
+duration = "5s"
+[[group]]
+name = "g"
+users = 1
+steps = [
+  { repeat = 2, steps = [
+    { send = { type = "echo", run_id = "{{run}}" } },
+    { expect = "echo", correlate = "run_id", within = "5s" },
+  ] },
+]
+"#;
+        let scenario = crate::scenario::load_str(text, "current.toml").expect("loads");
+        let plan = crate::plan::build(&scenario, 1);
+        let conn = &plan.conns[0];
+        let mut cursor = Cursor::new(conn);
+        let expect = loop {
+            match cursor.next(&plan, conn) {
+                Some(Action::Expect(e)) => break e,
+                Some(_) => {}
+                None => panic!("the script expects"),
+            }
+        };
+        let held = Arc::strong_count(&expect.pattern);
+        let current = Current::of_expect(&expect, &cursor);
+        assert!(matches!(
+            current,
+            Current::Expect {
+                pattern: HeldPattern::Kept(_),
+                ..
+            }
+        ));
+        assert_eq!(Arc::strong_count(&expect.pattern), held, "no count added");
+        let Action::Expect(again) = current.to_action(&cursor) else {
+            panic!("an expect again");
+        };
+        assert!(Arc::ptr_eq(&again.pattern, &expect.pattern));
+        assert_eq!((again.within, again.wait), (expect.within, expect.wait));
+        // A pattern the cursor keeps no copy of is held as it is.
+        let own: Arc<[PatternItem]> = expect.pattern.iter().cloned().collect();
+        let explicit = ExpectPlan {
+            pattern: own.clone(),
+            ..(*expect).clone()
+        };
+        let Action::Expect(again) = Current::of_expect(&explicit, &cursor).to_action(&cursor)
+        else {
+            panic!("an expect again");
+        };
+        assert!(Arc::ptr_eq(&again.pattern, &own));
     }
 }

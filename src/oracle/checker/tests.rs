@@ -115,6 +115,31 @@ fn a_settled_backlog_gives_its_room_back() {
 }
 
 #[test]
+fn a_settled_expectation_leaves_its_strings_and_its_pattern_for_the_next() {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let plan = five("r1");
+    let items = plan.pattern.clone();
+    let now = Instant::now();
+    ch.expect(plan, Some((now, now)), now);
+    assert!(ch.leftovers().pattern.is_none(), "held while it is open");
+    let msgs = [
+        f.msg("started", "r1"),
+        f.msg("thinking", "r1"),
+        f.msg("done", "r1"),
+    ];
+    send_all(&mut ch, &msgs);
+    assert_eq!(ch.counts.expectations_met, 1);
+    let left = ch.leftovers();
+    assert!(
+        left.pattern
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &items)),
+        "the pattern itself is handed back, not a copy"
+    );
+    assert_eq!(left.correlate, Some(("run_id".into(), "r1".into())));
+}
+
+#[test]
 fn interleaved_runs_and_early_events_are_matched_by_correlation() {
     let (mut ch, mut f) = (checker(), Feed { seq: 0 });
     // r2's events arrive before anyone expects them: buffered, not failures.

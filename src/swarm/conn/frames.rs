@@ -493,7 +493,7 @@ impl ConnRun {
     pub(super) fn count_received(&mut self, bytes: usize) {
         self.traffic.messages_received += 1;
         self.traffic.bytes_received += bytes as u64;
-        self.ctx.live.received.fetch_add(1, Relaxed);
+        self.ctx.live.received.add(1);
     }
 
     /// A data frame: times the first one, and may settle the attempt as accepted.
@@ -625,7 +625,9 @@ impl ConnRun {
             // The step in progress, then what follows it up to the next step that ends or
             // replaces the connection anyway (bounded: a million-iteration loop is not
             // walked to its end to name a few steps).
-            let mut window: Vec<Action> = self.current.iter().map(Current::to_action).collect();
+            let cursor = &self.cursor;
+            let mut window: Vec<Action> =
+                self.current.iter().map(|c| c.to_action(cursor)).collect();
             let stop = |a: &Action| {
                 matches!(
                     a,
@@ -819,10 +821,9 @@ impl ConnRun {
         }
         // An expect step still in progress with nothing pending is met (its frames and
         // the Close can come in one read).
-        let in_progress_idle = self
-            .current
-            .as_ref()
-            .is_none_or(|c| matches!(c, Current::Expect { .. }) || idle(&c.to_action()));
+        let in_progress_idle = self.current.as_ref().is_none_or(|c| {
+            matches!(c, Current::Expect { .. }) || idle(&c.to_action(&self.cursor))
+        });
         let plan = &self.ctx.plan;
         let conn = &plan.conns[self.index];
         in_progress_idle

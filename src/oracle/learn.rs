@@ -135,6 +135,7 @@ impl NoneAccepted {
                 Some(Cause::Timeout("connect")) => {
                     super::verdict::unconnected_check(false, &self.target)
                 }
+                Some(Cause::Http(status)) => super::verdict::http_status_check(&[*status]).into(),
                 _ => "check the URL and that the server speaks WebSocket there".into(),
             }
         }

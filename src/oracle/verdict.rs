@@ -1519,14 +1519,56 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     if let Some(j) = never_connected(t, target) {
         return Some(j);
     }
+    let check = http_answer_check(t).unwrap_or_else(|| {
+        if target.starts_with("wss://") {
+            "check the URL, TLS trust (--ca-file) and that the server speaks WebSocket there"
+        } else {
+            "check the URL (its path, and wss:// should the server want TLS) and that the \
+             server speaks WebSocket there"
+        }
+    });
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "no connection got through the upgrade ({}): check the URL, the scheme (ws:// or \
-             wss://), TLS trust (--ca-file) and that the server speaks WebSocket there",
+            "no connection got through the upgrade ({}): {check}",
             top_causes(&t.causes)
         )),
     })
+}
+
+/// What to check when the server answered every upgrade with an HTTP status that refuses
+/// no token (those are judged before): the request reached an HTTP server, so its host,
+/// port and TLS are right, and the path, a redirect or the server are what to look at.
+/// `None` when some attempt ended otherwise.
+fn http_answer_check(t: &Tally) -> Option<&'static str> {
+    let statuses: Vec<u16> = t
+        .causes
+        .keys()
+        .map(|c| match c {
+            Cause::Http(status) => Some(*status),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    Some(http_status_check(&statuses))
+}
+
+/// What to check when the server answered the upgrade with these HTTP `statuses` and no
+/// other way (the verdict's hint and calibration's account say it alike).
+pub(super) fn http_status_check(statuses: &[u16]) -> &'static str {
+    let all = |range: std::ops::RangeInclusive<u16>| statuses.iter().all(|s| range.contains(s));
+    if statuses.iter().all(|s| matches!(s, 404 | 410)) {
+        "the server there serves HTTP, but nothing at that path takes a WebSocket upgrade: \
+         check the URL's path (and its query)"
+    } else if all(300..=399) {
+        "the server redirects the upgrade elsewhere, and stampede follows no redirect: point \
+         the URL where it redirects (its Location header)"
+    } else if all(500..=599) {
+        "the server failed on the upgrade request (an HTTP 5xx): its logs say why; the URL \
+         reached it"
+    } else {
+        "the server there serves HTTP but did not take the upgrade: check the URL's path and \
+         that the server speaks WebSocket on it"
+    }
 }
 
 /// No attempt got a TCP connection to `target` (every one failed to connect): nothing

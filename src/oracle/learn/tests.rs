@@ -427,7 +427,15 @@ fn what_to_check_follows_where_calibration_failed() {
         unrouted.starts_with("no TCP connection to localhost:8081 was made"),
         "{unrouted}"
     );
-    for answered in [Cause::Http(404), Cause::Protocol, Cause::Tls] {
+    // An HTTP server answered: its path is what to check.
+    assert!(
+        none(Cause::Http(404))
+            .check()
+            .contains("nothing at that path takes a WebSocket upgrade"),
+        "{}",
+        none(Cause::Http(404)).check()
+    );
+    for answered in [Cause::Protocol, Cause::Tls] {
         assert_eq!(
             none(answered).check(),
             "check the URL and that the server speaks WebSocket there"

@@ -179,9 +179,12 @@ fn a_closed_port_is_told_apart_from_a_server_that_answers_no_upgrade() {
         ) && !closed.contains("speaks WebSocket"),
         "{closed}"
     );
+    // An HTTP server answered at a ws:// URL: its path is what to check, not TLS.
     let http = hint([End::Failed(Cause2::Http404); 4]);
     assert!(
-        http.contains("that the server speaks WebSocket there") && !http.contains("TCP"),
+        http.contains("nothing at that path takes a WebSocket upgrade: check the URL's path")
+            && !http.contains("TCP")
+            && !http.contains("TLS"),
         "{http}"
     );
     // Half refused, half answered: something listened, and answered no upgrade.
@@ -191,7 +194,12 @@ fn a_closed_port_is_told_apart_from_a_server_that_answers_no_upgrade() {
         End::Failed(Cause2::Refused),
         End::Failed(Cause2::Http404),
     ]);
-    assert!(mixed.contains("speaks WebSocket there"), "{mixed}");
+    assert!(
+        mixed.contains("speaks WebSocket there") && !mixed.contains("--ca-file"),
+        "{mixed}"
+    );
+    let moved = hint([End::Refused(301); 4]);
+    assert!(moved.contains("stampede follows no redirect"), "{moved}");
     let plan = plan();
     let unrouted: Vec<ConnReport> = plan
         .conns

@@ -797,6 +797,8 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         StopReason::Interrupted
     } else if out.unreachable.is_some() {
         StopReason::Unreachable
+    } else if out.auth_refused.is_some() {
+        StopReason::AuthRefused
     } else if out.hit_duration {
         StopReason::Duration
     } else {
@@ -821,10 +823,12 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
-    if let Some(early) = out
-        .unreachable
-        .and_then(|refused| stopped_early(refused, never))
-    {
+    let early = match (out.unreachable, out.auth_refused) {
+        (Some(refused), _) => stopped_early(refused, AT_TCP, never),
+        (None, Some(refused)) => stopped_early(refused, AT_THE_UPGRADE, never),
+        (None, None) => None,
+    };
+    if let Some(early) = early {
         hint = Some(match hint {
             Some(h) => format!("{h}; {early}"),
             None => early,
@@ -927,14 +931,22 @@ fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> 
     }
 }
 
-/// What a run stopped early at a closed port (its first `refused` attempts all refused at
-/// TCP, none connected) kept from starting: `never` planned connections. `None` when every
-/// one had started anyway (all at once, `collide`): the early stop spared nothing.
-fn stopped_early(refused: u64, never: usize) -> Option<String> {
+/// How a closed port ended the attempts that stopped its run early ([`stopped_early`]).
+const AT_TCP: &str = "attempts were all refused at TCP and none connected";
+
+/// How a wrong secret ended them ([`stopped_early`]).
+const AT_THE_UPGRADE: &str =
+    "valid tokens' upgrades were all refused as unauthorized and none got through";
+
+/// What a run stopped early kept from starting: `never` planned connections, after its
+/// first `refused` attempts ended `how` (refused at TCP at a closed port, or valid tokens
+/// refused at the upgrade). `None` when every one had started anyway (all at once,
+/// `collide`): the early stop spared nothing.
+fn stopped_early(refused: u64, how: &str, never: usize) -> Option<String> {
     (never > 0).then(|| {
         format!(
-            "stopped early: the first {refused} attempts were all refused at TCP and none \
-             connected, so the other {never} planned connection{} never started",
+            "stopped early: the first {refused} {how}, so the other {never} planned \
+             connection{} never started",
             if never == 1 { "" } else { "s" }
         )
     })
@@ -978,13 +990,13 @@ mod tests {
     /// and nothing when all had started anyway.
     #[test]
     fn an_early_stop_that_spared_no_connection_is_not_said() {
-        assert_eq!(stopped_early(10, 0), None);
-        let one = stopped_early(10, 1).unwrap_or_default();
+        assert_eq!(stopped_early(10, AT_TCP, 0), None);
+        let one = stopped_early(10, AT_TCP, 1).unwrap_or_default();
         assert!(
             one.ends_with("so the other 1 planned connection never started"),
             "{one}"
         );
-        let many = stopped_early(10, 190).unwrap_or_default();
+        let many = stopped_early(10, AT_THE_UPGRADE, 190).unwrap_or_default();
         assert!(
             many.ends_with("the other 190 planned connections never started"),
             "{many}"

@@ -328,6 +328,31 @@ async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
     );
 }
 
+/// A wrong secret under a ramp does not wait the ramp out: once the first ten valid
+/// tokens' upgrades were all refused (401) and none got through, the run stops and says
+/// so, its verdict the scenario's.
+#[tokio::test]
+async fn a_wrong_secret_stops_the_run_early() {
+    let server = spawn_reference(None).await;
+    let text = small("hostile", "not-the-server-secret")
+        .replace("users = 4", "users = 200")
+        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
+    let outcome = run_at(&server.url(), &text, Default::default()).await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!(s.stopped.name(), "auth_refused");
+    assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    let attempted = s.counters.attempted;
+    assert!((10..200).contains(&attempted), "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("valid tokens' upgrades were all refused as unauthorized")
+            && hint.contains("never started"),
+        "{hint}"
+    );
+}
+
 #[tokio::test]
 async fn a_plan_cut_by_its_duration_is_incomplete() {
     let server = spawn_reference(None).await;

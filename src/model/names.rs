@@ -132,8 +132,8 @@ impl OracleKind {
     }
 }
 
-/// Why a run stopped. Serialized as `completed`, `duration`, `interrupted` or
-/// `unreachable`.
+/// Why a run stopped. Serialized as `completed`, `duration`, `interrupted`,
+/// `unreachable` or `auth_refused`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -147,6 +147,10 @@ pub enum StopReason {
     /// The target refused every TCP connection of the run's first attempts, and the run
     /// stopped early (`swarm::unreachable`): the rest of the plan never started.
     Unreachable,
+    /// The target refused the upgrades of the run's first valid tokens as unauthorized
+    /// and upgraded none, and the run stopped early (`swarm::unreachable`): the rest of
+    /// the plan never started.
+    AuthRefused,
 }
 
 impl StopReason {
@@ -156,6 +160,7 @@ impl StopReason {
             StopReason::Duration => "duration",
             StopReason::Interrupted => "interrupted",
             StopReason::Unreachable => "unreachable",
+            StopReason::AuthRefused => "auth_refused",
         }
     }
 }

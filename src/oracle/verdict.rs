@@ -2085,6 +2085,9 @@ fn incomplete_hint(stopped: StopReason) -> String {
         StopReason::Unreachable => "the target refused every TCP connection of the run's first \
               attempts, and the run stopped early: what did not run proves nothing"
             .into(),
+        StopReason::AuthRefused => "the target refused the upgrades of the run's first valid \
+              tokens, and the run stopped early: what did not run proves nothing"
+            .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"
             .into(),

@@ -455,6 +455,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::Duration => "duration reached",
         StopReason::Interrupted => "interrupted",
         StopReason::Unreachable => "stopped early: every TCP connection refused",
+        StopReason::AuthRefused => "stopped early: every valid token refused",
     }
 }
 

@@ -48,6 +48,9 @@ pub struct SwarmOutput {
     /// The run stopped early because the target refused every TCP connection of its
     /// first attempts (`unreachable::FailFast`): how many were refused then.
     pub unreachable: Option<u64>,
+    /// The run stopped early because the target refused the upgrades of its first valid
+    /// tokens as unauthorized, upgrading none (`unreachable::FailFast`): how many then.
+    pub auth_refused: Option<u64>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
     /// For a plan that releases connections together: whether the runtime's threads ran
@@ -234,7 +237,16 @@ pub async fn run(
         .iter()
         .map(|script| crate::oracle::verdict::unjudged_places(script))
         .collect();
-    let unreachable = unreachable::FailFast::new(plan.conns.len(), run_cancel.clone());
+    let valid = plan
+        .conns
+        .iter()
+        .filter(|c| {
+            plan.tokens
+                .get(c.token as usize)
+                .is_some_and(|t| t.forge.is_none())
+        })
+        .count();
+    let unreachable = unreachable::FailFast::new(plan.conns.len(), valid, run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_sessions,
         unreachable,
@@ -304,6 +316,7 @@ pub async fn run(
         interrupted: cancel.is_cancelled(),
         hit_duration,
         unreachable: ctx.unreachable.fired(),
+        auth_refused: ctx.unreachable.auth_fired(),
         task_failures,
         stalls,
     }

@@ -913,7 +913,7 @@ fn accepted_valid(ctx: &RunCtx, index: usize, attempts: &[Attempt]) -> bool {
 /// Whether connection `index`'s token is one a correct server may refuse when attempt `a`
 /// presented it ([`crate::oracle::session::may_be_refused`]: a forged token, a time
 /// shift then invalid).
-fn may_be_refused(ctx: &RunCtx, index: usize, a: &Attempt) -> bool {
+pub(super) fn may_be_refused(ctx: &RunCtx, index: usize, a: &Attempt) -> bool {
     ctx.plan
         .conns
         .get(index)

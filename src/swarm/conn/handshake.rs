@@ -192,6 +192,9 @@ impl ConnRun {
                 self.checker.reset_stream();
                 self.last_send_at = None;
                 judge.upgraded(&mut attempt, now_us);
+                if !super::frames::may_be_refused(&ctx, self.index, &attempt) {
+                    ctx.unreachable.upgraded_valid();
+                }
                 self.push_attempt(attempt);
                 let now = Instant::now();
                 let open = Open {
@@ -234,6 +237,9 @@ impl ConnRun {
                 if attempt.outcome == Outcome::Failed {
                     ctx.live.unanswered.fetch_add(1, Relaxed);
                 }
+                if self.refused_valid_token(&attempt) {
+                    ctx.unreachable.auth_refused();
+                }
                 self.push_attempt(attempt);
                 false
             }
@@ -242,6 +248,21 @@ impl ConnRun {
             Box::pin(self.samples.flush()).await;
         }
         connected
+    }
+
+    /// Whether `attempt`, which did not get its 101, presented a token a correct server
+    /// takes and was refused as unauthorized (HTTP 401, 403 or a status `[oracles]
+    /// reject.http` declares), its token not past its `exp`: what a wrong secret does.
+    fn refused_valid_token(&self, attempt: &Attempt) -> bool {
+        let reject = &self.ctx.plan.oracles.session.reject;
+        attempt.outcome == Outcome::Rejected
+            && !attempt.token_expired
+            && matches!(attempt.cause, Some(Cause::Http(_)))
+            && attempt
+                .cause
+                .as_ref()
+                .is_some_and(|c| crate::oracle::verdict::is_auth_refusal(reject, c))
+            && !super::frames::may_be_refused(&self.ctx, self.index, attempt)
     }
 
     /// With a login source, the token a login request returns now (timed as the `login`

@@ -282,7 +282,7 @@ fn only(which: &str) {
         _ => stampede_run(&url, conns, length, false, threads),
     };
     println!(
-        "{which}: {conns} connections × {count}: {:.0} msg/s, {:.1} µs CPU/msg",
+        "{which}: {conns} connections × {count}: {:.0} msg/s, {:.2} µs CPU/msg",
         f.msgs_per_sec, f.cpu_us_per_msg
     );
     let _ = server.kill();

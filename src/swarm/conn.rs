@@ -398,7 +398,8 @@ pub(super) struct ConnRun {
         Arc<super::barrier::Barrier>,
     )>,
     /// Where the cursor renders each compiled send, kept across sends: no buffer grown
-    /// from empty per message. Given back in a long `think`.
+    /// from empty per message; while a short text frame is read, its copy
+    /// ([`ConnRun::read_text`]). Given back in a long `think`.
     render_buf: String,
     attempts: Vec<Attempt>,
     /// The action in progress (`None` before the first and once the script is over).

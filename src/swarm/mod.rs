@@ -237,16 +237,8 @@ pub async fn run(
         .iter()
         .map(|script| crate::oracle::verdict::unjudged_places(script))
         .collect();
-    let valid = plan
-        .conns
-        .iter()
-        .filter(|c| {
-            plan.tokens
-                .get(c.token as usize)
-                .is_some_and(|t| t.forge.is_none())
-        })
-        .count();
-    let unreachable = unreachable::FailFast::new(plan.conns.len(), valid, run_cancel.clone());
+    let counted = unreachable::auth_counted(&plan);
+    let unreachable = unreachable::FailFast::new(plan.conns.len(), counted, run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_sessions,
         unreachable,

@@ -15,13 +15,59 @@
 //! the run stops; its verdict is the scenario's (auth misconfigured). A server that
 //! upgraded one valid token's connection first is never stopped this way; nor is one that
 //! refuses after the upgrade (a Close 1008 or 4401), whose refusals are judged with the
-//! rest of the run. Forged tokens count for neither: refusing them is what a server does.
+//! rest of the run. Only refusals no correct server makes count ([`auth_counted`]): a
+//! connection's first attempt, with a valid token no other connection presents (a
+//! duplicate's refusal is a server's policy, a reconnect's may be its cleanup lagging);
+//! and only in a plan whose such connections all carry their tokens the same way (a
+//! server that reads the header but not the query refuses one group for its placement,
+//! not for its secret) and arrive over a second or more (a burst ends as soon anyway,
+//! and stopping it would only cut what is in flight).
 
+use crate::model::Plan;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How many TCP refusals, with no connection made, stop the run.
 pub const REFUSALS: u64 = 10;
+
+/// How long the counted connections' arrival must spread over for a wrong secret to stop
+/// the run ([`auth_counted`]).
+const SPREAD: Duration = Duration::from_secs(1);
+
+/// By connection index, whether its first attempt's refusal as unauthorized counts
+/// toward stopping the run: its token is valid (not forged) and presented by no other
+/// connection, or for no other subject. All `false` when those connections carry their
+/// tokens in more than one way, or all start within [`SPREAD`] of the first.
+pub fn auth_counted(plan: &Plan) -> Vec<bool> {
+    let shared = plan.sessions_shared();
+    let counted: Vec<bool> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let slot = c.token as usize;
+            let valid = plan.tokens.get(slot).is_some_and(|t| t.forge.is_none());
+            valid && !shared.get(slot).copied().unwrap_or(true)
+        })
+        .collect();
+    let mut conns = plan.conns.iter().zip(&counted).filter(|(_, c)| **c);
+    let Some((first, _)) = conns.next() else {
+        return counted;
+    };
+    let placement = plan.placement_of(first);
+    let (mut earliest, mut latest) = (first.start, first.start);
+    for (c, _) in conns {
+        if plan.placement_of(c) != placement {
+            return vec![false; counted.len()];
+        }
+        earliest = earliest.min(c.start);
+        latest = latest.max(c.start);
+    }
+    if latest.saturating_sub(earliest) < SPREAD {
+        return vec![false; counted.len()];
+    }
+    counted
+}
 
 /// The run's count of TCP refusals before any connection was made; cancels the run's
 /// token once it reaches [`REFUSALS`].
@@ -34,7 +80,9 @@ pub struct FailFast {
     connected: AtomicBool,
     fired: AtomicBool,
     /// The same for valid tokens' upgrades refused as unauthorized, before any valid
-    /// token's upgrade got its 101.
+    /// token's upgrade got its 101: which connections' first attempts count
+    /// ([`auth_counted`]), and how many do.
+    counted: Vec<bool>,
     planned_valid: u64,
     auth_refused: AtomicU64,
     upgraded_valid: AtomicBool,
@@ -43,15 +91,18 @@ pub struct FailFast {
 }
 
 impl FailFast {
-    /// For a plan of `planned` connections, `planned_valid` of them presenting a token a
-    /// correct server accepts, whose run `stop` cancels.
-    pub fn new(planned: usize, planned_valid: usize, stop: CancellationToken) -> FailFast {
+    /// For a plan of `planned` connections whose run `stop` cancels; `counted`: by
+    /// connection index, whether its first attempt's refusal as unauthorized counts
+    /// ([`auth_counted`]).
+    pub fn new(planned: usize, counted: Vec<bool>, stop: CancellationToken) -> FailFast {
+        let planned_valid = counted.iter().filter(|c| **c).count() as u64;
         FailFast {
             planned: planned as u64,
             refused: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             fired: AtomicBool::new(false),
-            planned_valid: planned_valid as u64,
+            counted,
+            planned_valid,
             auth_refused: AtomicU64::new(0),
             upgraded_valid: AtomicBool::new(false),
             auth_fired: AtomicBool::new(false),
@@ -67,10 +118,13 @@ impl FailFast {
         }
     }
 
-    /// A valid token's upgrade was refused as unauthorized: stops the run when that makes
-    /// [`REFUSALS`] with no valid token upgraded and more valid tokens' connections
-    /// planned.
-    pub fn auth_refused(&self) {
+    /// The first attempt of connection `conn`, a valid token's, was refused as
+    /// unauthorized at the upgrade: stops the run when that makes [`REFUSALS`] of the
+    /// connections that count with no valid token upgraded and more of them planned.
+    pub fn auth_refused(&self, conn: usize) {
+        if !self.counted.get(conn).copied().unwrap_or(false) {
+            return;
+        }
         let n = self.auth_refused.fetch_add(1, Relaxed) + 1;
         let misconfigured =
             n >= REFUSALS && self.planned_valid > REFUSALS && !self.upgraded_valid.load(Relaxed);
@@ -117,7 +171,7 @@ mod tests {
     #[test]
     fn refusals_before_any_connection_stop_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(200, 200, stop.clone());
+        let fail = FailFast::new(200, vec![true; 200], stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.refused();
         }
@@ -128,7 +182,7 @@ mod tests {
         assert_eq!(fail.fired(), Some(REFUSALS));
 
         let stop = CancellationToken::new();
-        let reached = FailFast::new(200, 200, stop.clone());
+        let reached = FailFast::new(200, vec![true; 200], stop.clone());
         reached.connected();
         for _ in 0..3 * REFUSALS {
             reached.refused();
@@ -138,40 +192,95 @@ mod tests {
 
         // A plan no larger than the threshold runs to its end.
         let stop = CancellationToken::new();
-        let small = FailFast::new(REFUSALS as usize, REFUSALS as usize, stop.clone());
+        let small = FailFast::new(
+            REFUSALS as usize,
+            vec![true; REFUSALS as usize],
+            stop.clone(),
+        );
         for _ in 0..REFUSALS {
             small.refused();
         }
         assert!(!stop.is_cancelled());
     }
 
+    fn plan_of(groups: &str) -> Plan {
+        let text = format!(
+            "name = \"f\"\nduration = \"30s\"\n[auth]\nsecret = {{ value = \"s\" }}\n{groups}"
+        );
+        let scenario = crate::scenario::load_str(&text, "f.toml").expect("loads");
+        crate::plan::build(&scenario, 1)
+    }
+
+    fn group(name: &str, extra: &str) -> String {
+        format!("[[group]]\nname = \"{name}\"\nusers = 20\n{extra}\nsteps = [{{ close = 1000 }}]\n")
+    }
+
+    /// Which refusals count toward a wrong secret's early stop: first attempts of valid,
+    /// unshared tokens carried one way, arriving over a second or more.
+    #[test]
+    fn only_refusals_no_correct_server_makes_count() {
+        let ramp = "arrival = { ramp = \"5s\" }";
+        let counted = auth_counted(&plan_of(&group("g", ramp)));
+        assert!(counted.iter().all(|c| *c) && counted.len() == 20);
+        // A burst ends as soon anyway.
+        let burst = auth_counted(&plan_of(&group("g", "arrival = \"burst\"")));
+        assert!(burst.iter().all(|c| !*c));
+        // Shared tokens: refusing a duplicate is a server's policy.
+        let shared = format!("{ramp}\nconnections_per_user = 2");
+        assert!(auth_counted(&plan_of(&group("g", &shared)))
+            .iter()
+            .all(|c| !*c));
+        // Two placements: a server may read one and not the other.
+        let header = format!("{ramp}\nplacement = \"header\"");
+        let query = format!("{ramp}\nplacement = \"query\"");
+        let two = plan_of(&(group("h", &header) + &group("q", &query)));
+        assert!(auth_counted(&two).iter().all(|c| !*c));
+        // Forged tokens never count; the valid ones beside them do.
+        let forged = format!("{ramp}\nforge = \"catalogue\"");
+        let mixed = plan_of(&(group("valid", ramp) + &group("forged", &forged)));
+        let counted = auth_counted(&mixed);
+        for (c, counts) in mixed.conns.iter().zip(&counted) {
+            let forge = mixed.tokens[c.token as usize].forge.is_some();
+            assert_eq!(*counts, !forge, "conn {}", c.id);
+        }
+        assert!(counted.iter().any(|c| *c));
+    }
+
     #[test]
     fn valid_tokens_refused_before_any_upgrade_stop_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(300, 200, stop.clone());
-        for _ in 0..REFUSALS - 1 {
-            fail.auth_refused();
+        let mut counted = vec![true; 200];
+        counted.extend([false; 100]);
+        let fail = FailFast::new(300, counted.clone(), stop.clone());
+        // Connections that do not count (forged or shared tokens) stop nothing.
+        for conn in 200..300 {
+            fail.auth_refused(conn);
+        }
+        for conn in 0..REFUSALS as usize - 1 {
+            fail.auth_refused(conn);
         }
         assert!(!stop.is_cancelled());
-        fail.auth_refused();
+        fail.auth_refused(100);
         assert!(stop.is_cancelled());
         assert_eq!(fail.auth_fired(), Some(REFUSALS));
         assert_eq!(fail.fired(), None, "not for the TCP reason");
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(300, 200, stop.clone());
+        let took_one = FailFast::new(300, counted, stop.clone());
         took_one.upgraded_valid();
-        for _ in 0..3 * REFUSALS {
-            took_one.auth_refused();
+        for conn in 0..3 * REFUSALS as usize {
+            took_one.auth_refused(conn);
         }
         assert!(!stop.is_cancelled());
         assert_eq!(took_one.auth_fired(), None);
 
         // Few valid tokens among many forged ones: run to the end.
         let stop = CancellationToken::new();
-        let few = FailFast::new(300, REFUSALS as usize, stop.clone());
-        for _ in 0..REFUSALS {
-            few.auth_refused();
+        let mut counted = vec![true; REFUSALS as usize];
+        counted.extend([false; 290]);
+        let few = FailFast::new(300, counted, stop.clone());
+        for conn in 0..300 {
+            few.auth_refused(conn);
         }
         assert!(!stop.is_cancelled());
     }

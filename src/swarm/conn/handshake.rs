@@ -237,8 +237,8 @@ impl ConnRun {
                 if attempt.outcome == Outcome::Failed {
                     ctx.live.unanswered.fetch_add(1, Relaxed);
                 }
-                if self.refused_valid_token(&attempt) {
-                    ctx.unreachable.auth_refused();
+                if self.attempts.is_empty() && self.refused_valid_token(&attempt) {
+                    ctx.unreachable.auth_refused(self.index);
                 }
                 self.push_attempt(attempt);
                 false

@@ -727,14 +727,27 @@ impl ConnRun {
         let Some(open) = self.open.as_mut() else {
             return SendNow::Done;
         };
+        let through = open.ws.get_ref().writes_through();
         let mut ws = Pin::new(&mut open.ws);
         let sent = match ws.as_mut().start_send(Message::Text(text.into())) {
             Err(e) => Err(e),
-            Ok(()) => match ws.poll_flush(&mut cx) {
-                Poll::Ready(flushed) => flushed,
-                // Queued: the bounded flush takes it from here.
-                Poll::Pending => return SendNow::Flush,
-            },
+            Ok(()) => {
+                // With `write_buffer_size` 0 tungstenite writes each message out at once;
+                // its sink is ready again when the socket took all of it. On a stream that
+                // writes through, that is the whole send: a flush would only register a
+                // waker twice (four atomic updates, each waiting for every pending store).
+                // Otherwise, or when the socket took part, the flush finishes it.
+                let done = if through {
+                    ws.as_mut().poll_ready(&mut cx)
+                } else {
+                    ws.poll_flush(&mut cx)
+                };
+                match done {
+                    Poll::Ready(flushed) => flushed,
+                    // Queued: the bounded flush takes it from here.
+                    Poll::Pending => return SendNow::Flush,
+                }
+            }
         };
         self.sent(sent.map_or_else(|e| Wrote::Failed(classify(&e)), |()| Wrote::Sent));
         SendNow::Done

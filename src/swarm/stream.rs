@@ -78,6 +78,12 @@ impl ClientStream {
         }
     }
 
+    /// Whether a write is on the wire when it returns: plain TCP, nothing held back. Then a
+    /// flush has nothing to do (TCP's is a no-op); over TLS, or with a hold, it may.
+    pub fn writes_through(&self) -> bool {
+        self.hold.is_none() && matches!(self.transport, Transport::Plain(_))
+    }
+
     /// Holds the request's final bytes until `barrier` releases them; the instant they go
     /// out is stored in `released_at` (the caller's handle: the dial reads it after the
     /// upgrade, whatever became of the stream).
@@ -463,6 +469,53 @@ mod tests {
                 Err(_) => return out,
             }
         }
+    }
+
+    /// A plain stream with nothing held writes through: a message tungstenite takes (with
+    /// `write_buffer_size` 0, as the dialer configures it) is on the wire once its sink is
+    /// ready again, no flush needed (what `ConnRun::send_now` relies on). A held stream
+    /// does not write through.
+    #[tokio::test]
+    async fn a_plain_stream_writes_a_message_through_without_a_flush() {
+        use futures_util::Sink;
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let stream = ClientStream::new(Transport::Plain(client));
+        assert!(stream.writes_through());
+        let config = WebSocketConfig::default().write_buffer_size(0);
+        let mut ws =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, Some(config))
+                .await;
+        let mut ws = std::pin::Pin::new(&mut ws);
+        ws.as_mut()
+            .start_send(tokio_tungstenite::tungstenite::Message::text("hello"))
+            .unwrap();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(
+            ws.as_mut().poll_ready(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        // A write on loopback is in the peer's queue when it returns: two header bytes, a
+        // four-byte mask, the five of the text.
+        assert_eq!(received(&mut peer).len(), 2 + 4 + 5);
+
+        let barrier = Barrier::rendezvous(
+            tokio_util::sync::CancellationToken::new(),
+            Instant::now(),
+            super::super::barrier::Quorum {
+                count: 2,
+                members: 2,
+                absent: Arc::default(),
+                timeout: std::time::Duration::from_secs(30),
+            },
+        );
+        let client = TcpStream::connect(addr).await.unwrap();
+        let held = ClientStream::held(Transport::Plain(client), barrier, Arc::default());
+        assert!(!held.writes_through());
     }
 
     #[tokio::test]

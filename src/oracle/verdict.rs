@@ -1464,13 +1464,17 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     if t.shed == t.judged {
         // Not a wrong URL or token: "not now" to every attempt (the shed note has the
         // figures).
+        // Every attempt, the first ones too: a server that says "not now" to a handful of
+        // connections may be down rather than busy.
         return Some(Judgement {
             verdict: Verdict::TargetUnusable,
-            hint: Some(
-                "the server shed every attempt under load: nothing was exercised; run at a \
-                 rate it takes (fewer users, a slower ramp) or raise its limit"
-                    .into(),
-            ),
+            hint: Some(format!(
+                "the server shed every attempt ({}): nothing was exercised; run at a rate it \
+                 takes (fewer users, a slower ramp) or raise its limit; a server that sheds \
+                 even the first few connections is more likely down or in maintenance (its \
+                 logs say which)",
+                top_causes(&t.causes)
+            )),
         });
     }
     if t.upgraded > 0 {

@@ -493,3 +493,37 @@ async fn a_plan_this_machine_cannot_hold_is_refused_before_it_is_built() {
         Ok(_) => panic!("a plan of {users} connections was built"),
     }
 }
+
+/// A server that answers every upgrade with a redirect answered it: the progress line's
+/// count of attempts the server never answered stays at zero, while the attempts fail (a
+/// redirect is no refusal of the token).
+#[tokio::test]
+async fn a_redirect_is_an_answer_in_the_progress_counts() {
+    let (url, stop) = common::spawn_server(|tcp| async move {
+        common::refuse_with(
+            tcp,
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: ws://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await
+    })
+    .await;
+    let s = scenario("moved.toml", &chat_scenario("moved", 4, 1));
+    let opts = RunOptions {
+        target: Some(url),
+        ..Default::default()
+    };
+    let cancel = CancellationToken::new();
+    let prepared = stampede::run::prepare(&s, &opts, &cancel).await.unwrap();
+    let live = prepared.live.clone();
+    let outcome = tokio::time::timeout(TEST_BOUND, prepared.execute(cancel))
+        .await
+        .unwrap()
+        .unwrap();
+    stop.cancel();
+    let c = &outcome.results.summary.counters;
+    assert_eq!(c.failed, 4, "{c:?}");
+    assert_eq!(
+        live.unanswered.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

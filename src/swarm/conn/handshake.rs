@@ -234,7 +234,9 @@ impl ConnRun {
                 attempt.token_expired = attempt.outcome == Outcome::Rejected
                     && !attempt.is_shed()
                     && token.expired_at(std::time::SystemTime::now());
-                if attempt.outcome == Outcome::Failed {
+                // An HTTP status that is no refusal (a redirect, a 200 page) is an answer.
+                let answered = matches!(attempt.cause, Some(Cause::Http(_)));
+                if attempt.outcome == Outcome::Failed && !answered {
                     ctx.live.unanswered.fetch_add(1, Relaxed);
                 }
                 if self.attempts.is_empty() && self.refused_valid_token(&attempt) {

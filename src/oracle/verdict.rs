@@ -1565,7 +1565,7 @@ pub(super) fn http_status_check(statuses: &[u16]) -> &'static str {
          check the URL's path (and its query)"
     } else if all(300..=399) {
         "the server redirects the upgrade elsewhere, and stampede follows no redirect: point \
-         the URL where it redirects (its Location header)"
+         the URL where it redirects (the answer line shows its Location)"
     } else if all(500..=599) {
         "the server failed on the upgrade request (an HTTP 5xx): its logs say why; the URL \
          reached it"

@@ -128,7 +128,17 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
                 } else {
                     leftover
                 };
-                return Err(refused(head.minor, head.code, &body, retry_after(&head)));
+                let mut failure = refused(head.minor, head.code, &body, retry_after(&head));
+                if let (true, Some(answer), Some(to)) = (
+                    (300..400).contains(&head.code),
+                    failure.answer.as_mut(),
+                    head.get("Location"),
+                ) {
+                    // Where it redirects is what the user is told to point the URL at.
+                    answer.detail =
+                        format!("{} (Location: {})", answer.detail, Answer::printable(to));
+                }
+                return Err(failure);
             }
             if head.minor < 1 {
                 return Err(failure(WsError::Protocol(ProtocolError::WrongHttpVersion)));

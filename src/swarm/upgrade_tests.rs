@@ -168,6 +168,23 @@ async fn a_non_101_status_keeps_its_code_line_and_body() {
     assert_eq!(answer.body, "forbidden");
 }
 
+/// A redirect's answer line says where it redirects: what the verdict tells the user to
+/// point the URL at.
+#[tokio::test]
+async fn a_redirect_names_where_it_points() {
+    let addr = server(|_| {
+        b"HTTP/1.1 301 Moved Permanently\r\nLocation: wss://example.test/ws\r\nContent-Length: 0\r\n\r\n"
+            .to_vec()
+    })
+    .await;
+    let answer = failed(dial(addr, None).await).answer.unwrap();
+    assert_eq!(answer.cause, Cause::Http(301));
+    assert_eq!(
+        answer.detail,
+        "HTTP/1.1 301 Moved Permanently (Location: wss://example.test/ws)"
+    );
+}
+
 #[tokio::test]
 async fn a_shedding_refusal_keeps_the_delay_its_retry_after_asks_for() {
     let addr = server(|_| {

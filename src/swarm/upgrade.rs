@@ -43,6 +43,10 @@ const MAX_HEADERS: usize = 124;
 /// the buffer grows by this much while the head is incomplete.
 const READ_CHUNK: usize = 512;
 
+/// How long a refusal's body may take to follow its head (a server that writes the two
+/// apart): what it says is shown when it comes soon, never waited for long.
+const BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Sends `request` over `stream`, reads and checks the answer, and returns the open
 /// WebSocket with any bytes the server sent after its 101 kept as the first bytes read.
 /// Unbounded in time: the caller bounds it (`[limits] handshake_timeout`).
@@ -90,6 +94,27 @@ impl Head {
     }
 }
 
+/// A refusal's body: `read` (what came with the head), and what its `Content-Length`
+/// says follows, as far as an answer shows ([`Answer::BODY_BYTES`]) and within
+/// [`BODY_WAIT`].
+async fn rest_of_body(stream: &mut ClientStream, mut read: Vec<u8>, head: &Head) -> Vec<u8> {
+    let promised = head
+        .get("Content-Length")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let want = promised.min(Answer::BODY_BYTES);
+    let until = tokio::time::Instant::now() + BODY_WAIT;
+    let mut chunk = [0u8; Answer::BODY_BYTES];
+    while read.len() < want {
+        match tokio::time::timeout_at(until, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => read.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    read
+}
+
 /// Reads until the response head is complete; returns it with the bytes after it.
 async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFailure> {
     let mut buf: Vec<u8> = Vec::new();
@@ -126,7 +151,7 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
                 let body = if chunked {
                     dechunk(&leftover)
                 } else {
-                    leftover
+                    rest_of_body(stream, leftover, &head).await
                 };
                 let mut failure = refused(head.minor, head.code, &body, retry_after(&head));
                 if let (true, Some(answer), Some(to)) = (

@@ -325,3 +325,39 @@ async fn upgrade_and_connection_headers_are_required_a_token_list_is_fine() {
     let f = failed(dial(addr, None).await);
     assert!(detail(&f).contains("Connection: upgrade"), "{f:?}");
 }
+
+/// A refusal's body written apart from its head is read as far as its `Content-Length`
+/// says (up to what an answer shows); one that never comes is waited for only briefly.
+#[tokio::test]
+async fn a_refusals_body_that_follows_its_head_is_read_within_a_bound() {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (mut peer, _) = listener.accept().await.unwrap();
+    let mut stream = ClientStream::new(Transport::Plain(client));
+    let head = Head {
+        headers: vec![("content-length".into(), b"9".to_vec())],
+        ..Head::default()
+    };
+    peer.write_all(b"forbidden").await.unwrap();
+    assert_eq!(
+        rest_of_body(&mut stream, Vec::new(), &head).await,
+        b"forbidden"
+    );
+    // Part of it came with the head; the rest was promised and never sent.
+    peer.write_all(b"bid").await.unwrap();
+    let started = std::time::Instant::now();
+    let body = rest_of_body(&mut stream, b"for".to_vec(), &head).await;
+    assert_eq!(body, b"forbid");
+    assert!(
+        started.elapsed() < BODY_WAIT * 20,
+        "{:?}",
+        started.elapsed()
+    );
+    // No length said: nothing more is waited for.
+    assert_eq!(
+        rest_of_body(&mut stream, b"x".to_vec(), &Head::default()).await,
+        b"x"
+    );
+}

@@ -758,16 +758,21 @@ fn rendered_sends_match_the_serialized_actions_and_feed_correlation_alike() {
     assert_eq!(walked, plain);
 }
 
-#[test]
-fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
-    let plan = one_conn(vec![Step::Repeat {
+/// One connection: three times, a send and the `expect` correlated with it.
+fn echo_three_times() -> Plan {
+    one_conn(vec![Step::Repeat {
         times: 3,
         every: None,
         steps: vec![
             send(json!({"run_id": "{{run}}"})),
             expect_step("echo", "run_id", vec![], "turn"),
         ],
-    }]);
+    }])
+}
+
+#[test]
+fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
+    let plan = echo_three_times();
     let Some(Step::Repeat { steps, .. }) = plan.scripts[0].first() else {
         panic!("the script is the repeat");
     };
@@ -798,14 +803,7 @@ fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
 /// is the same step's: moved on, no count added; another step's is left where it is.
 #[test]
 fn an_expectation_takes_the_pattern_the_last_one_left() {
-    let plan = one_conn(vec![Step::Repeat {
-        times: 3,
-        every: None,
-        steps: vec![
-            send(json!({"run_id": "{{run}}"})),
-            expect_step("echo", "run_id", vec![], "turn"),
-        ],
-    }]);
+    let plan = echo_three_times();
     let conn = &plan.conns[0];
     let mut cursor = Cursor::new(conn);
     let mut left = Leftovers::default();

@@ -99,8 +99,8 @@ fn render(
 ) -> std::io::Result<()> {
     let runs = summaries.len();
     outln!("{name} under {} from {first}:", plural(runs as u64, "seed"))?;
-    if broke.is_empty() {
-        outln!("  no oracle broke")?;
+    if let (true, Some(line)) = (broke.is_empty(), nothing_broke(summaries)) {
+        outln!("  {line}")?;
     }
     for (oracle, n) in broke {
         outln!(
@@ -129,6 +129,21 @@ fn render(
     Ok(())
 }
 
+/// What the seeds say when no oracle broke in any of them: that, of the seeds that
+/// exercised the target. `None` when none did (a wrong secret, a closed port): the verdict
+/// lines and the hint below say why, and "no oracle broke" would read as a pass.
+fn nothing_broke(summaries: &[Summary]) -> Option<String> {
+    let exercised = summaries.iter().filter(|s| s.verdict.exercised()).count();
+    match exercised {
+        0 => None,
+        n if n == summaries.len() => Some("no oracle broke".into()),
+        n => Some(format!(
+            "no oracle broke in the {} that exercised the target",
+            plural(n as u64, "seed")
+        )),
+    }
+}
+
 /// The verdict that decides the command's exit: a run that could not judge the target
 /// first (unusable, misconfigured, client-limited), then violations, incomplete,
 /// inconclusive, clean.
@@ -154,5 +169,32 @@ fn exit_code(summaries: &[Summary], interrupted: bool) -> u8 {
     match summaries.iter().find(|s| s.verdict == verdict) {
         Some(s) => error::of_run(s),
         None => error::of_verdict(verdict),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_oracle_broke_is_said_only_of_seeds_that_exercised_the_target() {
+        let of = |verdicts: &[Verdict]| -> Vec<Summary> {
+            verdicts
+                .iter()
+                .map(|v| Summary {
+                    verdict: *v,
+                    ..crate::results::fixture::summary()
+                })
+                .collect()
+        };
+        assert_eq!(
+            nothing_broke(&of(&[Verdict::Clean, Verdict::Clean])).as_deref(),
+            Some("no oracle broke")
+        );
+        assert_eq!(nothing_broke(&of(&[Verdict::AuthMisconfigured; 3])), None);
+        assert_eq!(
+            nothing_broke(&of(&[Verdict::Clean, Verdict::TargetUnusable])).as_deref(),
+            Some("no oracle broke in the 1 seed that exercised the target")
+        );
     }
 }

@@ -237,7 +237,13 @@ pub async fn run(
         .iter()
         .map(|script| crate::oracle::verdict::unjudged_places(script))
         .collect();
-    let counted = unreachable::auth_counted(&plan);
+    // A URL filled per connection may send groups to different places: no two of its
+    // refusals say the same of the secret.
+    let counted = if dialer.endpoint.is_templated() {
+        vec![false; plan.conns.len()]
+    } else {
+        unreachable::auth_counted(&plan)
+    };
     let unreachable = unreachable::FailFast::new(plan.conns.len(), counted, run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_sessions,

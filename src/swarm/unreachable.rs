@@ -37,8 +37,10 @@ const SPREAD: Duration = Duration::from_secs(1);
 
 /// By connection index, whether its first attempt's refusal as unauthorized counts
 /// toward stopping the run: its token is valid (not forged) and presented by no other
-/// connection, or for no other subject. All `false` when those connections carry their
-/// tokens in more than one way, or all start within [`SPREAD`] of the first.
+/// connection, or for no other subject. All `false` when those connections make their
+/// upgrades in more than one way (the token's placement, a group's own headers or
+/// subprotocols: a server may refuse one group's tenant header, not the secret), or all
+/// start within [`SPREAD`] of the first.
 pub fn auth_counted(plan: &Plan) -> Vec<bool> {
     let shared = plan.sessions_shared();
     let counted: Vec<bool> = plan
@@ -54,10 +56,17 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
     let Some((first, _)) = conns.next() else {
         return counted;
     };
-    let placement = plan.placement_of(first);
+    let upgrade = |c| {
+        (
+            plan.placement_of(c),
+            plan.headers_of(c),
+            plan.subprotocols_of(c),
+        )
+    };
+    let first_upgrade = upgrade(first);
     let (mut earliest, mut latest) = (first.start, first.start);
     for (c, _) in conns {
-        if plan.placement_of(c) != placement {
+        if upgrade(c) != first_upgrade {
             return vec![false; counted.len()];
         }
         earliest = earliest.min(c.start);
@@ -204,8 +213,13 @@ mod tests {
     }
 
     fn plan_of(groups: &str) -> Plan {
+        plan_with("", groups)
+    }
+
+    /// A plan of `groups` with `auth` lines added to its `[auth]` table.
+    fn plan_with(auth: &str, groups: &str) -> Plan {
         let text = format!(
-            "name = \"f\"\nduration = \"30s\"\n[auth]\nsecret = {{ value = \"s\" }}\n{groups}"
+            "name = \"f\"\nduration = \"30s\"\n[auth]\nsecret = {{ value = \"s\" }}\n{auth}\n{groups}"
         );
         let scenario = crate::scenario::load_str(&text, "f.toml").expect("loads");
         crate::plan::build(&scenario, 1)
@@ -235,6 +249,14 @@ mod tests {
         let query = format!("{ramp}\nplacement = \"query\"");
         let two = plan_of(&(group("h", &header) + &group("q", &query)));
         assert!(auth_counted(&two).iter().all(|c| !*c));
+        // One group's own header: a server may refuse its tenant, not the secret. Distinct
+        // subjects per group, so that the tokens are not shared.
+        let sub = "sub = \"{{group}}-{{user}}\"";
+        let tenant = format!("{ramp}\nheaders = {{ X-Tenant = \"evilcorp\" }}");
+        let both = plan_with(sub, &(group("tenant", &tenant) + &group("legit", ramp)));
+        assert!(auth_counted(&both).iter().all(|c| !*c));
+        let alike = plan_with(sub, &(group("a", ramp) + &group("b", ramp)));
+        assert!(auth_counted(&alike).iter().all(|c| *c));
         // Forged tokens never count; the valid ones beside them do.
         let forged = format!("{ramp}\nforge = \"catalogue\"");
         let mixed = plan_of(&(group("valid", ramp) + &group("forged", &forged)));

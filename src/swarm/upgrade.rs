@@ -94,19 +94,61 @@ impl Head {
     }
 }
 
-/// A refusal's body: `read` (what came with the head), and what its `Content-Length`
-/// says follows, as far as an answer shows ([`Answer::BODY_BYTES`]) and within
-/// [`BODY_WAIT`].
-async fn rest_of_body(stream: &mut ClientStream, mut read: Vec<u8>, head: &Head) -> Vec<u8> {
-    let promised = head
-        .get("Content-Length")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let want = promised.min(Answer::BODY_BYTES);
+/// How a refusal's body follows its head (RFC 9112 §6.3, "Message Body Length").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follows {
+    /// `Content-Length` bytes.
+    Bytes(usize),
+    /// Chunks (`Transfer-Encoding: chunked`), up to the last, empty one.
+    Chunks,
+    /// Whatever comes until the server closes (HTTP/1.0, or `Connection: close`, with no
+    /// length).
+    UntilClose,
+    /// Nothing said: nothing waited for.
+    Nothing,
+}
+
+impl Follows {
+    fn of(head: &Head, chunked: bool) -> Follows {
+        let length = head
+            .get("Content-Length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let closes = head.minor == 0
+            || head
+                .get("Connection")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"close"));
+        match (chunked, length) {
+            (true, _) => Follows::Chunks,
+            (false, Some(n)) => Follows::Bytes(n),
+            (false, None) if closes => Follows::UntilClose,
+            (false, None) => Follows::Nothing,
+        }
+    }
+
+    /// Whether `raw` holds as much of the body as an answer shows
+    /// ([`Answer::BODY_BYTES`]), or all of it.
+    fn enough(self, raw: &[u8]) -> bool {
+        match self {
+            Follows::Bytes(n) => raw.len() >= n.min(Answer::BODY_BYTES),
+            Follows::Chunks => {
+                raw.len() >= 4 * Answer::BODY_BYTES
+                    || raw.windows(5).any(|w| w == b"0\r\n\r\n")
+                    || dechunk(raw).len() >= Answer::BODY_BYTES
+            }
+            Follows::UntilClose => raw.len() >= Answer::BODY_BYTES,
+            Follows::Nothing => true,
+        }
+    }
+}
+
+/// A refusal's body as sent (chunked still, when it is): `read` (what came with the head),
+/// and what the head says follows, as far as an answer shows ([`Answer::BODY_BYTES`]),
+/// until the server closes, and within [`BODY_WAIT`].
+async fn rest_of_body(stream: &mut ClientStream, mut read: Vec<u8>, follows: Follows) -> Vec<u8> {
     let until = tokio::time::Instant::now() + BODY_WAIT;
     let mut chunk = [0u8; Answer::BODY_BYTES];
-    while read.len() < want {
+    while !follows.enough(&read) {
         match tokio::time::timeout_at(until, stream.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => read.extend_from_slice(&chunk[..n]),
             _ => break,
@@ -148,11 +190,8 @@ async fn read_head(stream: &mut ClientStream) -> Result<(Head, Vec<u8>), DialFai
                 let chunked = head
                     .get("Transfer-Encoding")
                     .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-                let body = if chunked {
-                    dechunk(&leftover)
-                } else {
-                    rest_of_body(stream, leftover, &head).await
-                };
+                let raw = rest_of_body(stream, leftover, Follows::of(&head, chunked)).await;
+                let body = if chunked { dechunk(&raw) } else { raw };
                 let mut failure = refused(head.minor, head.code, &body, retry_after(&head));
                 if let (true, Some(answer), Some(to)) = (
                     (300..400).contains(&head.code),

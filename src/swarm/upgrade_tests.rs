@@ -336,28 +336,52 @@ async fn a_refusals_body_that_follows_its_head_is_read_within_a_bound() {
     let client = TcpStream::connect(addr).await.unwrap();
     let (mut peer, _) = listener.accept().await.unwrap();
     let mut stream = ClientStream::new(Transport::Plain(client));
-    let head = Head {
-        headers: vec![("content-length".into(), b"9".to_vec())],
+    let head = |headers: &[(&str, &str)], minor: u8| Head {
+        minor,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
         ..Head::default()
     };
+    let nine = Follows::of(&head(&[("Content-Length", "9")], 1), false);
+    assert_eq!(nine, Follows::Bytes(9));
     peer.write_all(b"forbidden").await.unwrap();
     assert_eq!(
-        rest_of_body(&mut stream, Vec::new(), &head).await,
+        rest_of_body(&mut stream, Vec::new(), nine).await,
         b"forbidden"
     );
     // Part of it came with the head; the rest was promised and never sent.
     peer.write_all(b"bid").await.unwrap();
     let started = std::time::Instant::now();
-    let body = rest_of_body(&mut stream, b"for".to_vec(), &head).await;
+    let body = rest_of_body(&mut stream, b"for".to_vec(), nine).await;
     assert_eq!(body, b"forbid");
     assert!(
         started.elapsed() < BODY_WAIT * 20,
         "{:?}",
         started.elapsed()
     );
-    // No length said: nothing more is waited for.
+    // Chunked: read up to the last chunk, shown without the sizes.
+    let chunks = Follows::of(&head(&[], 1), true);
+    assert_eq!(chunks, Follows::Chunks);
+    peer.write_all(b"3\r\nbid\r\n0\r\n\r\n").await.unwrap();
+    let raw = rest_of_body(&mut stream, b"3\r\nfor\r\n".to_vec(), chunks).await;
+    assert_eq!(dechunk(&raw), b"forbid");
+    // No length, and HTTP/1.0 or `Connection: close`: until the server closes.
+    assert_eq!(Follows::of(&head(&[], 0), false), Follows::UntilClose);
+    let closing = Follows::of(&head(&[("Connection", "close")], 1), false);
+    assert_eq!(closing, Follows::UntilClose);
+    peer.write_all(b"den").await.unwrap();
+    peer.shutdown().await.unwrap();
     assert_eq!(
-        rest_of_body(&mut stream, b"x".to_vec(), &Head::default()).await,
+        rest_of_body(&mut stream, b"forbid".to_vec(), closing).await,
+        b"forbidden"
+    );
+    // No length said on a kept connection: nothing more is waited for.
+    let nothing = Follows::of(&head(&[], 1), false);
+    assert_eq!(nothing, Follows::Nothing);
+    assert_eq!(
+        rest_of_body(&mut stream, b"x".to_vec(), nothing).await,
         b"x"
     );
 }

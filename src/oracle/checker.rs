@@ -1580,42 +1580,57 @@ impl ConnChecker {
             Resolution::Violated => {}
         }
         // Unless a finished expectation keeps it, the pattern goes back to the connection.
-        let mut state = Some(p.state);
-        if let (Some((_, value)), false, Some(kept)) = (&p.correlate, p.absent, state.as_ref()) {
-            let key = key_hash(value);
-            let failed = how == Resolution::Violated;
-            let arrived = arrived_mask(kept);
-            match slot.and_then(|s| u8::try_from(s).ok()) {
-                Some(slot) => keep_recent(
-                    &mut self.recent_done,
-                    Done {
-                        key,
-                        at: kept.progress(),
-                        slot,
-                        failed,
-                        arrived,
-                    },
-                ),
-                None => {
-                    if let Some(state) = state.take() {
-                        let done = DoneUnslotted {
-                            key,
-                            state,
-                            failed,
-                            arrived,
-                        };
-                        keep_recent(&mut self.recent_done_unslotted, done);
-                    }
-                }
+        let unkept = match (&p.correlate, p.absent) {
+            (Some((_, value)), false) => {
+                let failed = how == Resolution::Violated;
+                self.keep_done(key_hash(value), p.state, slot, failed)
             }
-        }
-        if let Some(state) = state {
+            _ => Some(p.state),
+        };
+        if let Some(state) = unkept {
             self.leftovers.pattern = Some(state.into_items());
         }
         if let Some(pair) = p.correlate {
             self.leftovers.correlate = Some(pair);
         }
         step
+    }
+
+    /// Keeps a settled correlated expectation (correlation value hashed to `key`) for the
+    /// answers that may still come after it: where its pattern stopped, when the pattern has
+    /// a tally `slot`, else its whole `state`. Returns the state when it was not kept.
+    fn keep_done(
+        &mut self,
+        key: u64,
+        state: PatternState,
+        slot: Option<usize>,
+        failed: bool,
+    ) -> Option<PatternState> {
+        let arrived = arrived_mask(&state);
+        match slot.and_then(|s| u8::try_from(s).ok()) {
+            Some(slot) => {
+                let at = state.progress();
+                let done = Done {
+                    key,
+                    at,
+                    slot,
+                    failed,
+                    arrived,
+                };
+                keep_recent(&mut self.recent_done, done);
+                Some(state)
+            }
+            None => {
+                let done = DoneUnslotted {
+                    key,
+                    state,
+                    failed,
+                    arrived,
+                };
+                keep_recent(&mut self.recent_done_unslotted, done);
+                None
+            }
+        }
     }
 
     /// Adds where the next message's checks read first ([`Warm`]): the open expectations,

@@ -257,13 +257,10 @@ impl ConnRun {
     /// reject.http` declares), its token not past its `exp`: what a wrong secret does.
     fn refused_valid_token(&self, attempt: &Attempt) -> bool {
         let reject = &self.ctx.plan.oracles.session.reject;
+        let refusal = |c: &Cause| crate::oracle::verdict::is_auth_refusal(reject, c);
         attempt.outcome == Outcome::Rejected
             && !attempt.token_expired
-            && matches!(attempt.cause, Some(Cause::Http(_)))
-            && attempt
-                .cause
-                .as_ref()
-                .is_some_and(|c| crate::oracle::verdict::is_auth_refusal(reject, c))
+            && matches!(&attempt.cause, Some(c @ Cause::Http(_)) if refusal(c))
             && !super::frames::may_be_refused(&self.ctx, self.index, attempt)
     }
 

@@ -18,9 +18,9 @@
 //! rest of the run. Only refusals no correct server makes count ([`auth_counted`]): a
 //! connection's first attempt, with a valid token no other connection presents (a
 //! duplicate's refusal is a server's policy, a reconnect's may be its cleanup lagging);
-//! and only in a plan whose such connections all carry their tokens the same way (a
-//! server that reads the header but not the query refuses one group for its placement,
-//! not for its secret) and arrive over a second or more (a burst ends as soon anyway,
+//! and only in a plan whose such connections all make their upgrades the same way (a
+//! server that reads the header but not the query, or refuses one group's tenant header,
+//! refuses that group for it, not for the secret) and arrive over a second or more (a burst ends as soon anyway,
 //! and stopping it would only cut what is in flight).
 
 use crate::model::Plan;

@@ -28,43 +28,34 @@ pub enum Record<'a> {
 /// the whole frame is one record. `batched` (`[oracles] batched`): a record that is a
 /// JSON array of objects is a batch, one record per element (an empty batch holds none).
 pub fn decode<'a>(text: &'a str, separator: Option<&'a str>, batched: bool) -> Vec<Record<'a>> {
-    records(text, separator, batched).collect()
+    let mut all = Vec::new();
+    for_each_record(text, separator, batched, |record| all.push(record));
+    all
 }
 
-/// [`decode`], one record at a time (no list per frame, none per batch).
-pub fn records<'a>(
+/// [`decode`], one record at a time, handed to `each` in frame order (no list per frame,
+/// none per batch). Plain loops rather than an iterator chain: every received frame goes
+/// through here, and the chain's nested adapters cost more than the records' handling.
+pub fn for_each_record<'a>(
     text: &'a str,
-    separator: Option<&'a str>,
+    separator: Option<&str>,
     batched: bool,
-) -> impl Iterator<Item = Record<'a>> + 'a {
-    let parse = |piece: &'a str| match serde_json::from_str::<Borrowed<'a>>(piece) {
-        Ok(v) => Record::Json(v),
-        Err(_) => Record::Text(piece),
+    mut each: impl FnMut(Record<'a>),
+) {
+    let mut one = |piece: &'a str| match serde_json::from_str::<Borrowed<'a>>(piece) {
+        Ok(Borrowed::Array(items)) if batched && items.iter().all(Tree::is_object) => {
+            items.into_iter().map(Record::Json).for_each(&mut each);
+        }
+        Ok(value) => each(Record::Json(value)),
+        Err(_) => each(Record::Text(piece)),
     };
-    let (whole, split) = match separator.filter(|s| !s.is_empty()) {
-        Some(sep) => (None, Some(text.split(sep))),
-        None => (Some(text), None),
-    };
-    let pieces = split.into_iter().flatten().filter(|p| !p.trim().is_empty());
-    whole
-        .into_iter()
-        .chain(pieces)
-        .map(parse)
-        .flat_map(move |record| unbatch(record, batched))
-}
-
-/// A record as it stands, or, when `batched` and it is a JSON array of objects, its
-/// elements (an array of anything else, Phoenix v2's `[join_ref, ref, topic, event,
-/// payload]`, stays one record).
-fn unbatch(record: Record<'_>, batched: bool) -> impl Iterator<Item = Record<'_>> {
-    let (one, many) = match record {
-        Record::Json(value) if batched && is_batch(&value) => match value {
-            Borrowed::Array(items) => (None, Some(items.into_iter().map(Record::Json))),
-            other => (Some(Record::Json(other)), None),
-        },
-        record => (Some(record), None),
-    };
-    one.into_iter().chain(many.into_iter().flatten())
+    match separator.filter(|s| !s.is_empty()) {
+        Some(sep) => text
+            .split(sep)
+            .filter(|piece| !piece.trim().is_empty())
+            .for_each(one),
+        None => one(text),
+    }
 }
 
 /// Whether a record is a batch of records: a JSON array of objects (an empty one holds

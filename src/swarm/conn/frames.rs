@@ -4,7 +4,7 @@
 use super::*;
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::model::StepPlace;
-use crate::oracle::frame::{kind_of, records, Record};
+use crate::oracle::frame::{for_each_record, kind_of, Record};
 use crate::oracle::framing;
 use crate::oracle::ScriptPlace;
 use crate::oracle::{idle, lifetime};
@@ -416,63 +416,65 @@ impl ConnRun {
                 return false;
             }
         }
-        let plain = decoded.is_none().then_some(text);
-        let bodies = decoded
-            .iter()
-            .flat_map(|d| d.bodies.iter().map(String::as_str));
         let mut due = false;
         let mut any = false;
-        for body in plain.into_iter().chain(bodies) {
-            for record in records(body, spec.record_separator.as_deref(), spec.batched) {
-                any = true;
-                match record {
-                    Record::Json(msg) => {
-                        traffic.json_records += 1;
-                        let event = kind_of(spec, &msg);
-                        traffic.kindless_records += u64::from(event.is_none());
-                        // One branch for the scenarios that answer nothing.
-                        if !ctx.plan.answers.is_empty() {
-                            due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
+        let mut each = |record: Record<'_>| {
+            any = true;
+            match record {
+                Record::Json(msg) => {
+                    traffic.json_records += 1;
+                    let event = kind_of(spec, &msg);
+                    traffic.kindless_records += u64::from(event.is_none());
+                    // One branch for the scenarios that answer nothing.
+                    if !ctx.plan.answers.is_empty() {
+                        due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
+                    }
+                    if event.as_deref() == Some(spec.error_event.as_str()) {
+                        let said = said.get_or_insert_with(Box::default);
+                        said.first_error
+                            .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+                    }
+                    let judging = open.as_ref().is_some_and(|o| o.judging);
+                    due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
+                    if judging {
+                        if accepted_valid(ctx, *index, attempts) {
+                            checker.authenticated();
                         }
-                        if event.as_deref() == Some(spec.error_event.as_str()) {
-                            let said = said.get_or_insert_with(Box::default);
-                            said.first_error
-                                .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
-                        }
-                        let judging = open.as_ref().is_some_and(|o| o.judging);
-                        due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
-                        if judging {
-                            if accepted_valid(ctx, *index, attempts) {
-                                checker.authenticated();
+                        if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
+                            o.refused_in_band = true;
+                            // The refusal is the server's answer, as a refused upgrade's
+                            // status is: shown on the answer line.
+                            let cause = attempts.last().and_then(|a| a.cause.clone());
+                            if let (None, Some(cause)) = (answer.as_ref(), cause) {
+                                let detail = "refused in band".to_string();
+                                *answer =
+                                    Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
                             }
-                            if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
-                                o.refused_in_band = true;
-                                // The refusal is the server's answer, as a refused upgrade's
-                                // status is: shown on the answer line.
-                                let cause = attempts.last().and_then(|a| a.cause.clone());
-                                if let (None, Some(cause)) = (answer.as_ref(), cause) {
-                                    let detail = "refused in band".to_string();
-                                    *answer =
-                                        Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
-                                }
-                            }
-                        }
-                        match marker_of(markers, &msg) {
-                            Some(sent_us) => {
-                                let sent =
-                                    super::super::later(ctx.t0, Duration::from_micros(sent_us));
-                                let latency = now.saturating_duration_since(sent);
-                                due |= samples.add(Phase::Turn, latency, now);
-                                checker.on_echo(&msg, now);
-                            }
-                            None => checker.on_record(&msg, event.as_deref(), now),
                         }
                     }
-                    Record::Text(text) => {
-                        due |= note_data(ctx, attempts, open, samples, now, None);
-                        traffic.non_json += 1;
-                        checker.on_unreadable(text);
+                    match marker_of(markers, &msg) {
+                        Some(sent_us) => {
+                            let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
+                            let latency = now.saturating_duration_since(sent);
+                            due |= samples.add(Phase::Turn, latency, now);
+                            checker.on_echo(&msg, now);
+                        }
+                        None => checker.on_record(&msg, event.as_deref(), now),
                     }
+                }
+                Record::Text(text) => {
+                    due |= note_data(ctx, attempts, open, samples, now, None);
+                    traffic.non_json += 1;
+                    checker.on_unreadable(text);
+                }
+            }
+        };
+        let separator = spec.record_separator.as_deref();
+        match &decoded {
+            None => for_each_record(text, separator, spec.batched, &mut each),
+            Some(d) => {
+                for body in &d.bodies {
+                    for_each_record(body, separator, spec.batched, &mut each);
                 }
             }
         }

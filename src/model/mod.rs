@@ -15,6 +15,7 @@
 
 pub mod bad_token;
 pub mod history;
+pub mod json;
 pub mod learned;
 pub mod names;
 pub mod path;

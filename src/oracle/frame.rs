@@ -42,7 +42,7 @@ pub fn for_each_record<'a>(
     batched: bool,
     mut each: impl FnMut(Record<'a>),
 ) {
-    let mut one = |piece: &'a str| match serde_json::from_str::<Borrowed<'a>>(piece) {
+    let mut one = |piece: &'a str| match crate::model::json::read(piece) {
         Ok(Borrowed::Array(items)) if batched && items.iter().all(Tree::is_object) => {
             items.into_iter().map(Record::Json).for_each(&mut each);
         }

@@ -799,6 +799,8 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         StopReason::Unreachable
     } else if out.auth_refused.is_some() {
         StopReason::AuthRefused
+    } else if out.not_found.is_some() {
+        StopReason::NotFound
     } else if out.hit_duration {
         StopReason::Duration
     } else {
@@ -823,10 +825,11 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
-    let early = match (out.unreachable, out.auth_refused) {
-        (Some(refused), _) => stopped_early(refused, AT_TCP, never),
-        (None, Some(refused)) => stopped_early(refused, AT_THE_UPGRADE, never),
-        (None, None) => None,
+    let early = match (out.unreachable, out.auth_refused, out.not_found) {
+        (Some(refused), _, _) => stopped_early(refused, AT_TCP, never),
+        (None, Some(refused), _) => stopped_early(refused, AT_THE_UPGRADE, never),
+        (None, None, Some(answered)) => stopped_early(answered, AT_THE_PATH, never),
+        (None, None, None) => None,
     };
     if let Some(early) = early {
         hint = Some(match hint {
@@ -937,6 +940,9 @@ const AT_TCP: &str = "attempts were all refused at TCP and none connected";
 /// How a wrong secret ended them ([`stopped_early`]).
 const AT_THE_UPGRADE: &str =
     "valid tokens' upgrades were all refused as unauthorized and none got through";
+
+/// How a wrong path ended them ([`stopped_early`]).
+const AT_THE_PATH: &str = "upgrades were all answered 404 or 410 and none got through";
 
 /// What a run stopped early kept from starting: `never` planned connections, after its
 /// first `refused` attempts ended `how` (refused at TCP at a closed port, or valid tokens

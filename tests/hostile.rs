@@ -353,6 +353,33 @@ async fn a_wrong_secret_stops_the_run_early() {
     );
 }
 
+/// A wrong path under a ramp does not wait the ramp out either: once the first ten
+/// upgrades were all answered 404 and none got through, the run stops and says so, its
+/// verdict the target's, with the path to check.
+#[tokio::test]
+async fn a_wrong_path_stops_the_run_early() {
+    let server = spawn_reference(None).await;
+    let url = server.url();
+    let wrong = format!("{}/no-such-path", url.rsplit_once('/').unwrap().0);
+    let text = small("hostile", TEST_SECRET)
+        .replace("users = 4", "users = 200")
+        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
+    let outcome = run_at(&wrong, &text, Default::default()).await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.stopped.name(), "not_found");
+    let attempted = s.counters.attempted;
+    assert!((10..200).contains(&attempted), "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("check the URL's path")
+            && hint.contains("upgrades were all answered 404 or 410")
+            && hint.contains("never started"),
+        "{hint}"
+    );
+}
+
 #[tokio::test]
 async fn a_plan_cut_by_its_duration_is_incomplete() {
     let server = spawn_reference(None).await;

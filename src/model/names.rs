@@ -133,7 +133,7 @@ impl OracleKind {
 }
 
 /// Why a run stopped. Serialized as `completed`, `duration`, `interrupted`,
-/// `unreachable` or `auth_refused`.
+/// `unreachable`, `auth_refused` or `not_found`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -151,6 +151,10 @@ pub enum StopReason {
     /// and upgraded none, and the run stopped early (`swarm::unreachable`): the rest of
     /// the plan never started.
     AuthRefused,
+    /// The target answered the run's first upgrades 404 Not Found or 410 Gone and upgraded
+    /// none, and the run stopped early (`swarm::unreachable`): the rest of the plan never
+    /// started.
+    NotFound,
 }
 
 impl StopReason {
@@ -161,6 +165,7 @@ impl StopReason {
             StopReason::Interrupted => "interrupted",
             StopReason::Unreachable => "unreachable",
             StopReason::AuthRefused => "auth_refused",
+            StopReason::NotFound => "not_found",
         }
     }
 }

@@ -2092,6 +2092,9 @@ fn incomplete_hint(stopped: StopReason) -> String {
         StopReason::AuthRefused => "the target refused the upgrades of the run's first valid \
               tokens, and the run stopped early: what did not run proves nothing"
             .into(),
+        StopReason::NotFound => "the target answered the run's first upgrades 404 or 410, and \
+              the run stopped early: what did not run proves nothing"
+            .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"
             .into(),

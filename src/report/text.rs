@@ -456,6 +456,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::Interrupted => "interrupted",
         StopReason::Unreachable => "stopped early: every TCP connection refused",
         StopReason::AuthRefused => "stopped early: every valid token refused",
+        StopReason::NotFound => "stopped early: no WebSocket at that path",
     }
 }
 

@@ -51,6 +51,9 @@ pub struct SwarmOutput {
     /// The run stopped early because the target refused the upgrades of its first valid
     /// tokens as unauthorized, upgrading none (`unreachable::FailFast`): how many then.
     pub auth_refused: Option<u64>,
+    /// The run stopped early because the target answered its first upgrades 404 or 410,
+    /// upgrading none (`unreachable::FailFast`): how many then.
+    pub not_found: Option<u64>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
     /// For a plan that releases connections together: whether the runtime's threads ran
@@ -239,12 +242,15 @@ pub async fn run(
         .collect();
     // A URL filled per connection may send groups to different places: no two of its
     // refusals say the same of the secret.
-    let counted = if dialer.endpoint.is_templated() {
+    let templated = dialer.endpoint.is_templated();
+    let counted = if templated {
         vec![false; plan.conns.len()]
     } else {
         unreachable::auth_counted(&plan)
     };
-    let unreachable = unreachable::FailFast::new(plan.conns.len(), counted, run_cancel.clone());
+    let path_counted = unreachable::path_counted(&plan, templated);
+    let unreachable =
+        unreachable::FailFast::new(plan.conns.len(), counted, path_counted, run_cancel.clone());
     let ctx = Arc::new(RunCtx {
         shared_sessions,
         unreachable,
@@ -315,6 +321,7 @@ pub async fn run(
         hit_duration,
         unreachable: ctx.unreachable.fired(),
         auth_refused: ctx.unreachable.auth_fired(),
+        not_found: ctx.unreachable.path_fired(),
         task_failures,
         stalls,
     }

@@ -22,6 +22,14 @@
 //! server that reads the header but not the query, or refuses one group's tenant header,
 //! refuses that group for it, not for the secret) and arrive over a second or more (a burst ends as soon anyway,
 //! and stopping it would only cut what is in flight).
+//!
+//! A wrong path is the same once more: an HTTP server answers every upgrade 404 Not Found
+//! or 410 Gone. Once the first [`REFUSALS`] connections' first attempts were all answered
+//! so and none got its 101, with more planned, the run stops; its verdict is the
+//! target's (unusable, with the path to check). Only where every connection dials the
+//! same URL (one filled per connection may name a room that is not there for some) and
+//! arrivals spread over a second or more ([`path_counted`]); a server that upgraded one
+//! connection first is never stopped this way.
 
 use crate::model::Plan;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -78,6 +86,17 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
     counted
 }
 
+/// Whether a connection's first attempt answered 404 or 410 counts toward stopping the run
+/// as a wrong path: every connection dials the same URL (`templated` says whether each
+/// fills its own), and their arrivals spread over [`SPREAD`] or more.
+pub fn path_counted(plan: &Plan, templated: bool) -> bool {
+    let starts = plan.conns.iter().map(|c| c.start);
+    let (Some(earliest), Some(latest)) = (starts.clone().min(), starts.max()) else {
+        return false;
+    };
+    !templated && latest.saturating_sub(earliest) >= SPREAD
+}
+
 /// The run's count of TCP refusals before any connection was made; cancels the run's
 /// token once it reaches [`REFUSALS`].
 #[derive(Debug)]
@@ -96,14 +115,26 @@ pub struct FailFast {
     auth_refused: AtomicU64,
     upgraded_valid: AtomicBool,
     auth_fired: AtomicBool,
+    /// The same for first attempts answered 404 or 410 before any upgrade got its 101:
+    /// whether they count at all ([`path_counted`]), and how many there were.
+    path_counted: bool,
+    not_found: AtomicU64,
+    upgraded: AtomicBool,
+    path_fired: AtomicBool,
     stop: CancellationToken,
 }
 
 impl FailFast {
     /// For a plan of `planned` connections whose run `stop` cancels; `counted`: by
     /// connection index, whether its first attempt's refusal as unauthorized counts
-    /// ([`auth_counted`]).
-    pub fn new(planned: usize, counted: Vec<bool>, stop: CancellationToken) -> FailFast {
+    /// ([`auth_counted`]); `path_counted`: whether answers of 404 or 410 count
+    /// ([`path_counted`]).
+    pub fn new(
+        planned: usize,
+        counted: Vec<bool>,
+        path_counted: bool,
+        stop: CancellationToken,
+    ) -> FailFast {
         let planned_valid = counted.iter().filter(|c| **c).count() as u64;
         FailFast {
             planned: planned as u64,
@@ -115,6 +146,10 @@ impl FailFast {
             auth_refused: AtomicU64::new(0),
             upgraded_valid: AtomicBool::new(false),
             auth_fired: AtomicBool::new(false),
+            path_counted,
+            not_found: AtomicU64::new(0),
+            upgraded: AtomicBool::new(false),
+            path_fired: AtomicBool::new(false),
             stop,
         }
     }
@@ -150,6 +185,34 @@ impl FailFast {
             .then(|| self.auth_refused.load(Relaxed))
     }
 
+    /// An upgrade got its 101 (whatever came after it): the path takes WebSockets.
+    pub fn upgraded(&self) {
+        if !self.upgraded.load(Relaxed) {
+            self.upgraded.store(true, Relaxed);
+        }
+    }
+
+    /// A connection's first attempt was answered 404 Not Found or 410 Gone: stops the run
+    /// when that makes [`REFUSALS`] with none upgraded and more connections planned.
+    pub fn not_found(&self) {
+        if !self.path_counted {
+            return;
+        }
+        let n = self.not_found.fetch_add(1, Relaxed) + 1;
+        let wrong_path = n >= REFUSALS && self.planned > REFUSALS && !self.upgraded.load(Relaxed);
+        if wrong_path && !self.path_fired.swap(true, Relaxed) {
+            self.stop.cancel();
+        }
+    }
+
+    /// How many first attempts had been answered 404 or 410 when it stopped the run;
+    /// `None` when it did not stop it for that.
+    pub fn path_fired(&self) -> Option<u64> {
+        self.path_fired
+            .load(Relaxed)
+            .then(|| self.not_found.load(Relaxed))
+    }
+
     /// A TCP connection was made (whatever came after it): the target is there.
     pub fn connected(&self) {
         if !self.connected.load(Relaxed) {
@@ -180,7 +243,7 @@ mod tests {
     #[test]
     fn refusals_before_any_connection_stop_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(200, vec![true; 200], stop.clone());
+        let fail = FailFast::new(200, vec![true; 200], true, stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.refused();
         }
@@ -191,7 +254,7 @@ mod tests {
         assert_eq!(fail.fired(), Some(REFUSALS));
 
         let stop = CancellationToken::new();
-        let reached = FailFast::new(200, vec![true; 200], stop.clone());
+        let reached = FailFast::new(200, vec![true; 200], true, stop.clone());
         reached.connected();
         for _ in 0..3 * REFUSALS {
             reached.refused();
@@ -204,6 +267,7 @@ mod tests {
         let small = FailFast::new(
             REFUSALS as usize,
             vec![true; REFUSALS as usize],
+            true,
             stop.clone(),
         );
         for _ in 0..REFUSALS {
@@ -273,7 +337,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; 200];
         counted.extend([false; 100]);
-        let fail = FailFast::new(300, counted.clone(), stop.clone());
+        let fail = FailFast::new(300, counted.clone(), true, stop.clone());
         // Connections that do not count (forged or shared tokens) stop nothing.
         for conn in 200..300 {
             fail.auth_refused(conn);
@@ -288,7 +352,7 @@ mod tests {
         assert_eq!(fail.fired(), None, "not for the TCP reason");
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(300, counted, stop.clone());
+        let took_one = FailFast::new(300, counted, true, stop.clone());
         took_one.upgraded_valid();
         for conn in 0..3 * REFUSALS as usize {
             took_one.auth_refused(conn);
@@ -300,10 +364,51 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; REFUSALS as usize];
         counted.extend([false; 290]);
-        let few = FailFast::new(300, counted, stop.clone());
+        let few = FailFast::new(300, counted, true, stop.clone());
         for conn in 0..300 {
             few.auth_refused(conn);
         }
         assert!(!stop.is_cancelled());
+    }
+
+    #[test]
+    fn a_path_answered_404_before_any_upgrade_stops_the_run_and_after_one_never() {
+        let stop = CancellationToken::new();
+        let fail = FailFast::new(200, vec![true; 200], true, stop.clone());
+        for _ in 0..REFUSALS - 1 {
+            fail.not_found();
+        }
+        assert!(!stop.is_cancelled());
+        fail.not_found();
+        assert!(stop.is_cancelled());
+        assert_eq!(fail.path_fired(), Some(REFUSALS));
+        assert_eq!((fail.fired(), fail.auth_fired()), (None, None));
+
+        // A server that upgraded one connection first has the path: its 404s are findings.
+        let stop = CancellationToken::new();
+        let took_one = FailFast::new(200, vec![true; 200], true, stop.clone());
+        took_one.upgraded();
+        for _ in 0..3 * REFUSALS {
+            took_one.not_found();
+        }
+        assert!(!stop.is_cancelled());
+        assert_eq!(took_one.path_fired(), None);
+
+        // Not counted (a URL filled per connection, or a burst): runs to the end.
+        let stop = CancellationToken::new();
+        let uncounted = FailFast::new(200, vec![true; 200], false, stop.clone());
+        for _ in 0..3 * REFUSALS {
+            uncounted.not_found();
+        }
+        assert!(!stop.is_cancelled());
+    }
+
+    #[test]
+    fn a_wrong_path_counts_for_one_url_and_arrivals_spread_over_a_second() {
+        let ramp = plan_of(&group("g", "arrival = { ramp = \"5s\" }"));
+        assert!(path_counted(&ramp, false));
+        assert!(!path_counted(&ramp, true), "a URL filled per connection");
+        let burst = plan_of(&group("g", "arrival = \"burst\""));
+        assert!(!path_counted(&burst, false), "a burst ends as soon anyway");
     }
 }

@@ -189,6 +189,7 @@ impl ConnRun {
             Ok(ws) => {
                 ctx.live.live.fetch_add(1, Relaxed);
                 ctx.unreachable.connected();
+                ctx.unreachable.upgraded();
                 self.checker.reset_stream();
                 self.last_send_at = None;
                 judge.upgraded(&mut attempt, now_us);
@@ -241,6 +242,10 @@ impl ConnRun {
                 }
                 if self.attempts.is_empty() && self.refused_valid_token(&attempt) {
                     ctx.unreachable.auth_refused(self.index);
+                }
+                if self.attempts.is_empty() && matches!(attempt.cause, Some(Cause::Http(404 | 410)))
+                {
+                    ctx.unreachable.not_found();
                 }
                 self.push_attempt(attempt);
                 false

@@ -801,6 +801,8 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         StopReason::AuthRefused
     } else if out.not_found.is_some() {
         StopReason::NotFound
+    } else if out.certificate_refused.is_some() {
+        StopReason::CertificateRefused
     } else if out.hit_duration {
         StopReason::Duration
     } else {
@@ -825,11 +827,16 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
-    let early = match (out.unreachable, out.auth_refused, out.not_found) {
-        (Some(refused), _, _) => stopped_early(refused, AT_TCP, never),
-        (None, Some(refused), _) => stopped_early(refused, AT_THE_UPGRADE, never),
-        (None, None, Some(answered)) => stopped_early(answered, AT_THE_PATH, never),
-        (None, None, None) => None,
+    let early = if let Some(refused) = out.unreachable {
+        stopped_early(refused, AT_TCP, never)
+    } else if let Some(refused) = out.auth_refused {
+        stopped_early(refused, AT_THE_UPGRADE, never)
+    } else if let Some(answered) = out.not_found {
+        stopped_early(answered, AT_THE_PATH, never)
+    } else if let Some(refused) = out.certificate_refused {
+        stopped_early(refused, AT_TLS, never)
+    } else {
+        None
     };
     if let Some(early) = early {
         hint = Some(match hint {
@@ -940,6 +947,9 @@ const AT_TCP: &str = "attempts were all refused at TCP and none connected";
 /// How a wrong secret ended them ([`stopped_early`]).
 const AT_THE_UPGRADE: &str =
     "valid tokens' upgrades were all refused as unauthorized and none got through";
+
+/// How a refused certificate ended them ([`stopped_early`]).
+const AT_TLS: &str = "TLS handshakes all refused the server's certificate and none got through";
 
 /// How a wrong path ended them ([`stopped_early`]).
 const AT_THE_PATH: &str = "upgrades were all answered 404 or 410 and none got through";

@@ -380,6 +380,33 @@ async fn a_wrong_path_stops_the_run_early() {
     );
 }
 
+/// A certificate the client refuses is refused for every attempt alike: once the first
+/// ten TLS handshakes refused it, the run stops, and the hint says what to do about it.
+#[tokio::test]
+async fn an_untrusted_certificate_stops_the_run_early() {
+    let server = spawn_reference(Some(stampede::reference::TlsSetup::SelfSigned)).await;
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let port = port.split('/').next().unwrap().to_string();
+    let wss = format!("wss://localhost:{port}/ws");
+    let text = small("hostile", TEST_SECRET)
+        .replace("users = 4", "users = 200")
+        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
+    let outcome = run_at(&wss, &text, Default::default()).await;
+    server.shutdown().await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(s.stopped.name(), "certificate_refused");
+    let attempted = s.counters.attempted;
+    assert!((10..200).contains(&attempted), "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("--ca-file")
+            && hint.contains("refused the server's certificate")
+            && hint.contains("never started"),
+        "{hint}"
+    );
+}
+
 #[tokio::test]
 async fn a_plan_cut_by_its_duration_is_incomplete() {
     let server = spawn_reference(None).await;

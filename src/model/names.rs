@@ -133,7 +133,7 @@ impl OracleKind {
 }
 
 /// Why a run stopped. Serialized as `completed`, `duration`, `interrupted`,
-/// `unreachable`, `auth_refused` or `not_found`.
+/// `unreachable`, `auth_refused`, `not_found` or `certificate_refused`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
@@ -155,6 +155,10 @@ pub enum StopReason {
     /// none, and the run stopped early (`swarm::unreachable`): the rest of the plan never
     /// started.
     NotFound,
+    /// The run's first TLS handshakes all refused the server's certificate and no upgrade
+    /// got through, and the run stopped early (`swarm::unreachable`): the rest of the plan
+    /// never started.
+    CertificateRefused,
 }
 
 impl StopReason {
@@ -166,6 +170,7 @@ impl StopReason {
             StopReason::Unreachable => "unreachable",
             StopReason::AuthRefused => "auth_refused",
             StopReason::NotFound => "not_found",
+            StopReason::CertificateRefused => "certificate_refused",
         }
     }
 }

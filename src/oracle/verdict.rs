@@ -106,6 +106,8 @@ struct Tally {
     /// under `accepted = "first_frame"` an error accepts nothing, so a server whose first
     /// words answer the requests with errors accepts none.
     first_error: Option<String>,
+    /// What the first failed TLS handshake said (rustls's error, [`tls_check`]).
+    tls_said: Option<String>,
 }
 
 /// What calibration met before the load, when the target accepted none of its valid-token
@@ -1318,6 +1320,10 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
         let forged = forged_token(plan, r.token);
         t.subprotocol += u64::from(r.answer.as_ref().is_some_and(names_subprotocol));
         t.extension += u64::from(r.answer.as_ref().is_some_and(names_extension));
+        if t.tls_said.is_none() {
+            let tls = r.answer.as_ref().filter(|a| a.cause == Cause::Tls);
+            t.tls_said = tls.map(|a| a.detail.clone());
+        }
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -1523,14 +1529,16 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     if let Some(j) = never_connected(t, target) {
         return Some(j);
     }
-    let check = http_answer_check(t).unwrap_or_else(|| {
-        if target.starts_with("wss://") {
-            "check the URL, TLS trust (--ca-file) and that the server speaks WebSocket there"
-        } else {
-            "check the URL (its path, and wss:// should the server want TLS) and that the \
+    let check = http_answer_check(t)
+        .or_else(|| tls_answer_check(t))
+        .unwrap_or_else(|| {
+            if target.starts_with("wss://") {
+                "check the URL, TLS trust (--ca-file) and that the server speaks WebSocket there"
+            } else {
+                "check the URL (its path, and wss:// should the server want TLS) and that the \
              server speaks WebSocket there"
-        }
-    });
+            }
+        });
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
@@ -1554,6 +1562,43 @@ fn http_answer_check(t: &Tally) -> Option<&'static str> {
         })
         .collect::<Option<_>>()?;
     Some(http_status_check(&statuses))
+}
+
+/// What to check when every attempt failed its TLS handshake, from what the first one's
+/// failure said ([`tls_check`]). `None` when some attempt ended otherwise.
+fn tls_answer_check(t: &Tally) -> Option<&'static str> {
+    let all_tls = !t.causes.is_empty() && t.causes.keys().all(|c| *c == Cause::Tls);
+    all_tls.then(|| tls_check(t.tls_said.as_deref()))
+}
+
+/// What to do about a failed TLS handshake, read from rustls's words for it (`said`: the
+/// answer's detail): a self-signed certificate marked as a CA (what `openssl req -x509`
+/// makes by default) is refused as a server's even when `--ca-file` names it; an unknown
+/// issuer wants its CA given; another host's name, the name it was issued for; an
+/// out-of-date one, renewing (or this machine's clock); a handshake the server ended or
+/// answered in plain text, `ws://`.
+fn tls_check(said: Option<&str>) -> &'static str {
+    let says = |words: &str| said.is_some_and(|s| s.contains(words));
+    if says("CaUsedAsEndEntity") {
+        "the server presents a CA certificate as its own (a self-signed one marked CA:TRUE, \
+         as `openssl req -x509` makes by default), which a TLS client refuses even when \
+         --ca-file names it: give the server a certificate marked CA:FALSE (signed by that \
+         CA, or self-signed without the mark), or use --insecure against a test server"
+    } else if says("UnknownIssuer") {
+        "the server's certificate comes from a CA this machine does not trust: pass that \
+         CA's certificate with --ca-file (or use --insecure against a test server)"
+    } else if says("not valid for name") || says("NotValidForName") {
+        "the server's certificate is not for the URL's host: dial a name it was issued for \
+         (its subject alternative names; the answer line lists them), or reissue it"
+    } else if says("Expired") || says("NotValidYet") || says("expired") {
+        "the server's certificate is out of date (expired, or not yet valid): renew it, or \
+         check this machine's clock"
+    } else if says("eof") || says("InvalidContentType") || says("corrupt message") {
+        "the server ended the TLS handshake or did not answer it in TLS: it may serve plain \
+         ws:// on that port"
+    } else {
+        "check the URL, TLS trust (--ca-file) and that the server speaks WebSocket there"
+    }
 }
 
 /// What to check when the server answered the upgrade with these HTTP `statuses` and no
@@ -2094,6 +2139,9 @@ fn incomplete_hint(stopped: StopReason) -> String {
             .into(),
         StopReason::NotFound => "the target answered the run's first upgrades 404 or 410, and \
               the run stopped early: what did not run proves nothing"
+            .into(),
+        StopReason::CertificateRefused => "the run's first TLS handshakes refused the target's \
+              certificate, and the run stopped early: what did not run proves nothing"
             .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"

@@ -457,6 +457,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::Unreachable => "stopped early: every TCP connection refused",
         StopReason::AuthRefused => "stopped early: every valid token refused",
         StopReason::NotFound => "stopped early: no WebSocket at that path",
+        StopReason::CertificateRefused => "stopped early: the server's certificate refused",
     }
 }
 

@@ -346,7 +346,10 @@ fn fill_totals(
         .max_by_key(|s| match s {
             StopReason::Completed => 0,
             StopReason::Duration => 1,
-            StopReason::Unreachable | StopReason::AuthRefused | StopReason::NotFound => 2,
+            StopReason::Unreachable
+            | StopReason::AuthRefused
+            | StopReason::NotFound
+            | StopReason::CertificateRefused => 2,
             StopReason::Interrupted => 3,
         })
         .unwrap_or_default();

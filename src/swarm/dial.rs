@@ -181,14 +181,19 @@ pub struct DialFailure {
     /// connection keeps it: a failure is returned by every step of the handshake, so it is
     /// kept small.
     pub answer: Option<Box<Answer>>,
+    /// `true` when the client refused the server's certificate in the TLS handshake
+    /// (an untrusted issuer, another host's name, out of date): the same for every
+    /// attempt at that target, never the server's load.
+    pub certificate_refused: bool,
 }
 
 impl DialFailure {
-    fn failed(cause: Cause) -> Self {
+    pub(super) fn failed(cause: Cause) -> Self {
         DialFailure {
             cause,
             rejected: false,
             answer: None,
+            certificate_refused: false,
         }
     }
 }
@@ -410,8 +415,14 @@ impl Dialer {
 /// `summary.json` then say why, where the cause alone (`tls_error`) did not.
 fn tls_failure(e: std::io::Error) -> DialFailure {
     let detail = format!("the TLS handshake failed: {e}");
+    // tokio-rustls hands rustls's error on inside the I/O error.
+    let certificate_refused = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)));
     DialFailure {
         answer: Some(Box::new(Answer::new(Cause::Tls, detail, b""))),
+        certificate_refused,
         ..DialFailure::failed(Cause::Tls)
     }
 }

@@ -54,6 +54,9 @@ pub struct SwarmOutput {
     /// The run stopped early because the target answered its first upgrades 404 or 410,
     /// upgrading none (`unreachable::FailFast`): how many then.
     pub not_found: Option<u64>,
+    /// The run stopped early because its first TLS handshakes all refused the server's
+    /// certificate, upgrading none (`unreachable::FailFast`): how many then.
+    pub certificate_refused: Option<u64>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
     /// For a plan that releases connections together: whether the runtime's threads ran
@@ -322,6 +325,7 @@ pub async fn run(
         unreachable: ctx.unreachable.fired(),
         auth_refused: ctx.unreachable.auth_fired(),
         not_found: ctx.unreachable.path_fired(),
+        certificate_refused: ctx.unreachable.certificate_fired(),
         task_failures,
         stalls,
     }

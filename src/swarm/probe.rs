@@ -161,11 +161,7 @@ async fn probe_one(
         .dial(token, (placement, &extras), None, &mut phases);
     let result = match timeout(PROBE_TIMEOUT, dial).await {
         Ok(dialed) => dialed.result,
-        Err(_) => Err(super::dial::DialFailure {
-            answer: None,
-            cause: Cause::Timeout("probe"),
-            rejected: false,
-        }),
+        Err(_) => Err(super::dial::DialFailure::failed(Cause::Timeout("probe"))),
     };
     let mut rate_limited = false;
     let (accepted, cause) = match result {

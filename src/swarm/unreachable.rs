@@ -30,6 +30,12 @@
 //! same URL (one filled per connection may name a room that is not there for some) and
 //! arrivals spread over a second or more ([`path_counted`]); a server that upgraded one
 //! connection first is never stopped this way.
+//!
+//! A certificate the client refuses (a CA it was not given, another host's name, out of
+//! date) is refused for every attempt at that host alike, whatever the server's load:
+//! once the first [`REFUSALS`] TLS handshakes all refused it and no upgrade got its 101,
+//! with more planned, the run stops too; its verdict is the target's (unusable, with what
+//! to do about that certificate).
 
 use crate::model::Plan;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -121,6 +127,9 @@ pub struct FailFast {
     not_found: AtomicU64,
     upgraded: AtomicBool,
     path_fired: AtomicBool,
+    /// The same for TLS handshakes that refused the server's certificate.
+    certificates_refused: AtomicU64,
+    certificate_fired: AtomicBool,
     stop: CancellationToken,
 }
 
@@ -150,6 +159,8 @@ impl FailFast {
             not_found: AtomicU64::new(0),
             upgraded: AtomicBool::new(false),
             path_fired: AtomicBool::new(false),
+            certificates_refused: AtomicU64::new(0),
+            certificate_fired: AtomicBool::new(false),
             stop,
         }
     }
@@ -211,6 +222,24 @@ impl FailFast {
         self.path_fired
             .load(Relaxed)
             .then(|| self.not_found.load(Relaxed))
+    }
+
+    /// A TLS handshake refused the server's certificate: stops the run when that makes
+    /// [`REFUSALS`] with no upgrade and more connections planned.
+    pub fn certificate_refused(&self) {
+        let n = self.certificates_refused.fetch_add(1, Relaxed) + 1;
+        let untrusted = n >= REFUSALS && self.planned > REFUSALS && !self.upgraded.load(Relaxed);
+        if untrusted && !self.certificate_fired.swap(true, Relaxed) {
+            self.stop.cancel();
+        }
+    }
+
+    /// How many TLS handshakes had refused the certificate when it stopped the run;
+    /// `None` when it did not stop it for that.
+    pub fn certificate_fired(&self) -> Option<u64> {
+        self.certificate_fired
+            .load(Relaxed)
+            .then(|| self.certificates_refused.load(Relaxed))
     }
 
     /// A TCP connection was made (whatever came after it): the target is there.
@@ -410,5 +439,29 @@ mod tests {
         assert!(!path_counted(&ramp, true), "a URL filled per connection");
         let burst = plan_of(&group("g", "arrival = \"burst\""));
         assert!(!path_counted(&burst, false), "a burst ends as soon anyway");
+    }
+
+    #[test]
+    fn a_refused_certificate_before_any_upgrade_stops_the_run_and_after_one_never() {
+        let stop = CancellationToken::new();
+        // A burst counts too: the certificate is refused the same whatever the load.
+        let fail = FailFast::new(200, vec![false; 200], false, stop.clone());
+        for _ in 0..REFUSALS - 1 {
+            fail.certificate_refused();
+        }
+        assert!(!stop.is_cancelled());
+        fail.certificate_refused();
+        assert!(stop.is_cancelled());
+        assert_eq!(fail.certificate_fired(), Some(REFUSALS));
+        assert_eq!(fail.path_fired(), None);
+
+        let stop = CancellationToken::new();
+        let took_one = FailFast::new(200, vec![false; 200], false, stop.clone());
+        took_one.upgraded();
+        for _ in 0..3 * REFUSALS {
+            took_one.certificate_refused();
+        }
+        assert!(!stop.is_cancelled());
+        assert_eq!(took_one.certificate_fired(), None);
     }
 }

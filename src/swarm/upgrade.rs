@@ -322,8 +322,8 @@ fn refused(minor: u8, code: u16, body: &[u8], retry_after_s: Option<u32>) -> Dia
             Answer::new(cause.clone(), line.trim_end().to_string(), body)
                 .with_retry_after(retry_after_s),
         )),
-        cause,
         rejected: true,
+        ..DialFailure::failed(cause)
     }
 }
 
@@ -331,8 +331,7 @@ fn refused(minor: u8, code: u16, body: &[u8], retry_after_s: Option<u32>) -> Dia
 fn protocol(detail: String) -> DialFailure {
     DialFailure {
         answer: Some(Box::new(Answer::new(Cause::Protocol, detail, &[]))),
-        cause: Cause::Protocol,
-        rejected: false,
+        ..DialFailure::failed(Cause::Protocol)
     }
 }
 
@@ -341,8 +340,7 @@ fn failure(e: WsError) -> DialFailure {
     let cause = super::dial::classify(&e);
     DialFailure {
         answer: Some(Box::new(Answer::new(cause.clone(), e.to_string(), &[]))),
-        cause,
-        rejected: false,
+        ..DialFailure::failed(cause)
     }
 }
 

@@ -4407,3 +4407,26 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
         "{wrong_secret}"
     );
 }
+
+/// A failed TLS handshake's advice follows what rustls said of it (the texts as rustls
+/// 0.23 words them, through tokio-rustls).
+#[test]
+fn a_failed_tls_handshake_gets_the_advice_for_what_failed() {
+    let said =
+        |detail: &str| super::tls_check(Some(&format!("the TLS handshake failed: {detail}")));
+    let self_signed_ca = said("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))");
+    assert!(self_signed_ca.contains("CA:FALSE") && self_signed_ca.contains("--insecure"));
+    assert!(said("invalid peer certificate: UnknownIssuer").contains("--ca-file"));
+    let other_host = said(
+        "invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate \
+         is only valid for DnsName(\"example.com\")",
+    );
+    assert!(
+        other_host.contains("not for the URL's host"),
+        "{other_host}"
+    );
+    assert!(said("invalid peer certificate: Expired").contains("out of date"));
+    assert!(said("tls handshake eof").contains("plain ws://"));
+    let unknown = super::tls_check(None);
+    assert!(unknown.contains("TLS trust (--ca-file)"), "{unknown}");
+}

@@ -247,6 +247,9 @@ impl ConnRun {
                 {
                     ctx.unreachable.not_found();
                 }
+                if failure.certificate_refused {
+                    ctx.unreachable.certificate_refused();
+                }
                 self.push_attempt(attempt);
                 false
             }

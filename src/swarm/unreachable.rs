@@ -103,33 +103,73 @@ pub fn path_counted(plan: &Plan, templated: bool) -> bool {
     !templated && latest.saturating_sub(earliest) >= SPREAD
 }
 
-/// The run's count of TCP refusals before any connection was made; cancels the run's
-/// token once it reaches [`REFUSALS`].
+/// A count of one kind of failure that stops the run once it reaches [`REFUSALS`] while
+/// nothing has disproved what it says.
+#[derive(Debug, Default)]
+struct Tripwire {
+    count: AtomicU64,
+    fired: AtomicBool,
+}
+
+impl Tripwire {
+    /// Counts one failure; cancels `stop` the first time the count reaches [`REFUSALS`]
+    /// while `armed` holds (more planned, nothing got through).
+    fn count(&self, armed: bool, stop: &CancellationToken) {
+        let n = self.count.fetch_add(1, Relaxed) + 1;
+        if n >= REFUSALS && armed && !self.fired.swap(true, Relaxed) {
+            stop.cancel();
+        }
+    }
+
+    /// The count when it stopped the run; `None` when it did not.
+    fn fired(&self) -> Option<u64> {
+        self.fired.load(Relaxed).then(|| self.count.load(Relaxed))
+    }
+}
+
+/// Something that happened at least once in the run (set by the first of many tasks;
+/// read with no ordering needed: a late reader only stops the run a little later).
+#[derive(Debug, Default)]
+struct Latch(AtomicBool);
+
+impl Latch {
+    fn set(&self) {
+        // A load first: once set, the line stays shared between the cores, not written.
+        if !self.0.load(Relaxed) {
+            self.0.store(true, Relaxed);
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Relaxed)
+    }
+}
+
+/// The run's counts of failures that say the target cannot be used as configured (a
+/// closed port, a wrong secret, a wrong path, a refused certificate); cancels the run's
+/// token once one of them reaches [`REFUSALS`] before anything got through.
 #[derive(Debug)]
 pub struct FailFast {
     /// Connections in the plan: a plan of no more than [`REFUSALS`] is never stopped (it
     /// ends as soon anyway).
     planned: u64,
-    refused: AtomicU64,
-    connected: AtomicBool,
-    fired: AtomicBool,
-    /// The same for valid tokens' upgrades refused as unauthorized, before any valid
-    /// token's upgrade got its 101: which connections' first attempts count
-    /// ([`auth_counted`]), and how many do.
+    /// TCP refusals before any TCP connection was made.
+    refused: Tripwire,
+    connected: Latch,
+    /// Valid tokens' upgrades refused as unauthorized before any valid token's upgrade got
+    /// its 101: which connections' first attempts count ([`auth_counted`]), and how many
+    /// do.
     counted: Vec<bool>,
     planned_valid: u64,
-    auth_refused: AtomicU64,
-    upgraded_valid: AtomicBool,
-    auth_fired: AtomicBool,
-    /// The same for first attempts answered 404 or 410 before any upgrade got its 101:
-    /// whether they count at all ([`path_counted`]), and how many there were.
+    auth_refused: Tripwire,
+    upgraded_valid: Latch,
+    /// First attempts answered 404 or 410 before any upgrade got its 101, when they count
+    /// at all ([`path_counted`]).
     path_counted: bool,
-    not_found: AtomicU64,
-    upgraded: AtomicBool,
-    path_fired: AtomicBool,
-    /// The same for TLS handshakes that refused the server's certificate.
-    certificates_refused: AtomicU64,
-    certificate_fired: AtomicBool,
+    not_found: Tripwire,
+    upgraded: Latch,
+    /// TLS handshakes that refused the server's certificate before any upgrade.
+    certificates_refused: Tripwire,
     stop: CancellationToken,
 }
 
@@ -147,20 +187,16 @@ impl FailFast {
         let planned_valid = counted.iter().filter(|c| **c).count() as u64;
         FailFast {
             planned: planned as u64,
-            refused: AtomicU64::new(0),
-            connected: AtomicBool::new(false),
-            fired: AtomicBool::new(false),
+            refused: Tripwire::default(),
+            connected: Latch::default(),
             counted,
             planned_valid,
-            auth_refused: AtomicU64::new(0),
-            upgraded_valid: AtomicBool::new(false),
-            auth_fired: AtomicBool::new(false),
+            auth_refused: Tripwire::default(),
+            upgraded_valid: Latch::default(),
             path_counted,
-            not_found: AtomicU64::new(0),
-            upgraded: AtomicBool::new(false),
-            path_fired: AtomicBool::new(false),
-            certificates_refused: AtomicU64::new(0),
-            certificate_fired: AtomicBool::new(false),
+            not_found: Tripwire::default(),
+            upgraded: Latch::default(),
+            certificates_refused: Tripwire::default(),
             stop,
         }
     }
@@ -168,100 +204,74 @@ impl FailFast {
     /// A valid token's upgrade got its 101 (whatever came after it): the server takes the
     /// run's tokens, or judges them after the upgrade.
     pub fn upgraded_valid(&self) {
-        if !self.upgraded_valid.load(Relaxed) {
-            self.upgraded_valid.store(true, Relaxed);
-        }
+        self.upgraded_valid.set();
     }
 
     /// The first attempt of connection `conn`, a valid token's, was refused as
     /// unauthorized at the upgrade: stops the run when that makes [`REFUSALS`] of the
     /// connections that count with no valid token upgraded and more of them planned.
     pub fn auth_refused(&self, conn: usize) {
-        if !self.counted.get(conn).copied().unwrap_or(false) {
-            return;
-        }
-        let n = self.auth_refused.fetch_add(1, Relaxed) + 1;
-        let misconfigured =
-            n >= REFUSALS && self.planned_valid > REFUSALS && !self.upgraded_valid.load(Relaxed);
-        if misconfigured && !self.auth_fired.swap(true, Relaxed) {
-            self.stop.cancel();
+        if self.counted.get(conn).copied().unwrap_or(false) {
+            let armed = self.planned_valid > REFUSALS && !self.upgraded_valid.is_set();
+            self.auth_refused.count(armed, &self.stop);
         }
     }
 
     /// How many valid tokens' upgrades had been refused when it stopped the run; `None`
     /// when it did not stop it for that.
     pub fn auth_fired(&self) -> Option<u64> {
-        self.auth_fired
-            .load(Relaxed)
-            .then(|| self.auth_refused.load(Relaxed))
+        self.auth_refused.fired()
     }
 
-    /// An upgrade got its 101 (whatever came after it): the path takes WebSockets.
+    /// An upgrade got its 101 (whatever came after it): the path takes WebSockets, and
+    /// the client took the server's certificate.
     pub fn upgraded(&self) {
-        if !self.upgraded.load(Relaxed) {
-            self.upgraded.store(true, Relaxed);
-        }
+        self.upgraded.set();
     }
 
     /// A connection's first attempt was answered 404 Not Found or 410 Gone: stops the run
     /// when that makes [`REFUSALS`] with none upgraded and more connections planned.
     pub fn not_found(&self) {
-        if !self.path_counted {
-            return;
-        }
-        let n = self.not_found.fetch_add(1, Relaxed) + 1;
-        let wrong_path = n >= REFUSALS && self.planned > REFUSALS && !self.upgraded.load(Relaxed);
-        if wrong_path && !self.path_fired.swap(true, Relaxed) {
-            self.stop.cancel();
+        if self.path_counted {
+            let armed = self.planned > REFUSALS && !self.upgraded.is_set();
+            self.not_found.count(armed, &self.stop);
         }
     }
 
     /// How many first attempts had been answered 404 or 410 when it stopped the run;
     /// `None` when it did not stop it for that.
     pub fn path_fired(&self) -> Option<u64> {
-        self.path_fired
-            .load(Relaxed)
-            .then(|| self.not_found.load(Relaxed))
+        self.not_found.fired()
     }
 
     /// A TLS handshake refused the server's certificate: stops the run when that makes
     /// [`REFUSALS`] with no upgrade and more connections planned.
     pub fn certificate_refused(&self) {
-        let n = self.certificates_refused.fetch_add(1, Relaxed) + 1;
-        let untrusted = n >= REFUSALS && self.planned > REFUSALS && !self.upgraded.load(Relaxed);
-        if untrusted && !self.certificate_fired.swap(true, Relaxed) {
-            self.stop.cancel();
-        }
+        let armed = self.planned > REFUSALS && !self.upgraded.is_set();
+        self.certificates_refused.count(armed, &self.stop);
     }
 
     /// How many TLS handshakes had refused the certificate when it stopped the run;
     /// `None` when it did not stop it for that.
     pub fn certificate_fired(&self) -> Option<u64> {
-        self.certificate_fired
-            .load(Relaxed)
-            .then(|| self.certificates_refused.load(Relaxed))
+        self.certificates_refused.fired()
     }
 
     /// A TCP connection was made (whatever came after it): the target is there.
     pub fn connected(&self) {
-        if !self.connected.load(Relaxed) {
-            self.connected.store(true, Relaxed);
-        }
+        self.connected.set();
     }
 
     /// A TCP connect was refused (ECONNREFUSED): stops the run when that makes
     /// [`REFUSALS`] with none connected and more connections planned.
     pub fn refused(&self) {
-        let n = self.refused.fetch_add(1, Relaxed) + 1;
-        let unreachable = n >= REFUSALS && self.planned > REFUSALS && !self.connected.load(Relaxed);
-        if unreachable && !self.fired.swap(true, Relaxed) {
-            self.stop.cancel();
-        }
+        let armed = self.planned > REFUSALS && !self.connected.is_set();
+        self.refused.count(armed, &self.stop);
     }
 
     /// How many refusals there were when it stopped the run; `None` when it did not.
     pub fn fired(&self) -> Option<u64> {
-        self.fired.load(Relaxed).then(|| self.refused.load(Relaxed))
+        self.refused.fired()
     }
 }
 

@@ -334,23 +334,42 @@ async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
 #[tokio::test]
 async fn a_wrong_secret_stops_the_run_early() {
     let server = spawn_reference(None).await;
-    let text = small("hostile", "not-the-server-secret")
-        .replace("users = 4", "users = 200")
-        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
+    let text = ramped("not-the-server-secret");
     let outcome = run_at(&server.url(), &text, Default::default()).await;
     server.shutdown().await;
     let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
-    assert_eq!(s.stopped.name(), "auth_refused");
     assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    assert_stopped_early(
+        s,
+        (Verdict::AuthMisconfigured, "auth_refused"),
+        &["valid tokens' upgrades were all refused as unauthorized"],
+    );
+}
+
+/// `small`'s scenario with 200 users arriving over 4 s: long enough for an early stop to
+/// show.
+fn ramped(secret: &str) -> String {
+    small("hostile", secret)
+        .replace("users = 4", "users = 200")
+        .replace("ramp = \"20ms\"", "ramp = \"4s\"")
+}
+
+/// The run of [`ramped`] stopped early with `verdict` and the stop reason `stopped`:
+/// after ten attempts and before the 200th, the hint holding `words` and how many never
+/// started.
+fn assert_stopped_early(
+    s: &stampede::results::Summary,
+    (verdict, stopped): (Verdict, &str),
+    words: &[&str],
+) {
+    assert_eq!(s.verdict, verdict, "{:?}", s.hint);
+    assert_eq!(s.stopped.name(), stopped);
     let attempted = s.counters.attempted;
     assert!((10..200).contains(&attempted), "{:?}", s.counters);
     let hint = s.hint.clone().unwrap_or_default();
-    assert!(
-        hint.contains("valid tokens' upgrades were all refused as unauthorized")
-            && hint.contains("never started"),
-        "{hint}"
-    );
+    for w in words.iter().chain(&["never started"]) {
+        assert!(hint.contains(w), "{w:?} not in {hint}");
+    }
 }
 
 /// A wrong path under a ramp does not wait the ramp out either: once the first ten
@@ -361,22 +380,16 @@ async fn a_wrong_path_stops_the_run_early() {
     let server = spawn_reference(None).await;
     let url = server.url();
     let wrong = format!("{}/no-such-path", url.rsplit_once('/').unwrap().0);
-    let text = small("hostile", TEST_SECRET)
-        .replace("users = 4", "users = 200")
-        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
-    let outcome = run_at(&wrong, &text, Default::default()).await;
+    let outcome = run_at(&wrong, &ramped(TEST_SECRET), Default::default()).await;
     server.shutdown().await;
-    let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
-    assert_eq!(s.stopped.name(), "not_found");
-    let attempted = s.counters.attempted;
-    assert!((10..200).contains(&attempted), "{:?}", s.counters);
-    let hint = s.hint.clone().unwrap_or_default();
-    assert!(
-        hint.contains("check the URL's path")
-            && hint.contains("upgrades were all answered 404 or 410")
-            && hint.contains("never started"),
-        "{hint}"
+    let words = [
+        "check the URL's path",
+        "upgrades were all answered 404 or 410",
+    ];
+    assert_stopped_early(
+        &outcome.results.summary,
+        (Verdict::TargetUnusable, "not_found"),
+        &words,
     );
 }
 
@@ -388,22 +401,13 @@ async fn an_untrusted_certificate_stops_the_run_early() {
     let port = server.url().rsplit(':').next().unwrap().to_string();
     let port = port.split('/').next().unwrap().to_string();
     let wss = format!("wss://localhost:{port}/ws");
-    let text = small("hostile", TEST_SECRET)
-        .replace("users = 4", "users = 200")
-        .replace("ramp = \"20ms\"", "ramp = \"4s\"");
-    let outcome = run_at(&wss, &text, Default::default()).await;
+    let outcome = run_at(&wss, &ramped(TEST_SECRET), Default::default()).await;
     server.shutdown().await;
-    let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
-    assert_eq!(s.stopped.name(), "certificate_refused");
-    let attempted = s.counters.attempted;
-    assert!((10..200).contains(&attempted), "{:?}", s.counters);
-    let hint = s.hint.clone().unwrap_or_default();
-    assert!(
-        hint.contains("--ca-file")
-            && hint.contains("refused the server's certificate")
-            && hint.contains("never started"),
-        "{hint}"
+    let words = ["--ca-file", "refused the server's certificate"];
+    assert_stopped_early(
+        &outcome.results.summary,
+        (Verdict::TargetUnusable, "certificate_refused"),
+        &words,
     );
 }
 

@@ -453,6 +453,10 @@ pub async fn execute(
         log: dir.as_deref().map(interval_log).transpose()?,
     };
     let started_at = chrono::Utc::now().to_rfc3339();
+    live.calibration_accepted.store(
+        calibration_valid.1 as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let output = swarm::run(plan.clone(), dialer, tokens, live, intervals, cancel).await;
     let ran = Ran {
         started_at,

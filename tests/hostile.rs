@@ -72,6 +72,13 @@ enum Raw {
 
 /// A TCP server that answers every upgrade the `Raw` way; stops with the token.
 async fn spawn_raw(raw: Raw) -> (String, CancellationToken) {
+    spawn_raw_by(move |_| raw).await
+}
+
+/// A raw fake whose `n`-th connection (from 0) gets `answer_of(n)`.
+async fn spawn_raw_by(
+    answer_of: impl Fn(usize) -> Raw + Send + Sync + 'static,
+) -> (String, CancellationToken) {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -79,13 +86,14 @@ async fn spawn_raw(raw: Raw) -> (String, CancellationToken) {
     let stop = CancellationToken::new();
     let cancel = stop.clone();
     tokio::spawn(async move {
-        loop {
+        for n in 0.. {
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => break,
                 a = listener.accept() => a,
             };
             let Ok((stream, _)) = accepted else { break };
             let cancel = cancel.clone();
+            let raw = answer_of(n);
             tokio::spawn(async move {
                 tokio::select! {
                     _ = cancel.cancelled() => {}
@@ -391,6 +399,35 @@ async fn a_wrong_path_stops_the_run_early() {
         (Verdict::TargetUnusable, "not_found"),
         &words,
     );
+}
+
+/// A path that took calibration's connections just before the load is there: the load's
+/// 404s after them are the server's to answer for, and the run goes to its end.
+#[tokio::test]
+async fn a_path_calibration_was_upgraded_at_is_not_stopped_for_its_404s() {
+    let (url, stop) = spawn_raw_by(|n| {
+        if n < 3 {
+            Raw::NoSubprotocol
+        } else {
+            Raw::Http404
+        }
+    })
+    .await;
+    let opts = RunOptions {
+        target: Some(url),
+        learn: true,
+        ..Default::default()
+    };
+    let s = scenario("hostile.toml", &ramped(TEST_SECRET));
+    let fut = stampede::run::run(&s, &opts, CancellationToken::new());
+    let outcome = tokio::time::timeout(TEST_BOUND, fut)
+        .await
+        .expect("bounded")
+        .expect("the run itself works");
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped.name(), "completed", "{:?}", s.hint);
+    assert_eq!(s.counters.attempted, 200, "{:?}", s.counters);
 }
 
 /// A certificate the client refuses is refused for every attempt alike: once the first

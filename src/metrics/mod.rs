@@ -54,6 +54,10 @@ pub struct Live {
     /// and writing that follow never count as the run's time: its last line (the run's
     /// length) then never reads less than a tick before it.
     pub load_ended: std::sync::OnceLock<std::time::Instant>,
+    /// Calibration's connections the target accepted just before the load (0 without
+    /// calibration): set before the swarm starts, which then knows the URL's path took
+    /// connections (`swarm::unreachable`).
+    pub calibration_accepted: AtomicU64,
 }
 
 /// Errors from reading histograms back.

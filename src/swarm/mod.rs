@@ -27,6 +27,7 @@ pub use tls::{client_config, TlsError, TlsOptions};
 use crate::auth::Token;
 use crate::metrics::{Aggregated, Aggregator, Histograms, IntervalConfig, IntervalSeries, Live};
 use crate::model::{BarrierStats, Cause, ConnPlan, ConnReport, OracleSpec, Placement, Plan, Probe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -251,7 +252,13 @@ pub async fn run(
     } else {
         unreachable::auth_counted(&plan)
     };
-    let path_counted = unreachable::path_counted(&plan, templated);
+    // Calibration's connections upgraded just before the load: the path takes them.
+    let calibrated = live.calibration_accepted.load(Ordering::Relaxed) > 0;
+    let path_counted = if calibrated {
+        vec![false; plan.conns.len()]
+    } else {
+        unreachable::path_counted(&plan, templated)
+    };
     let unreachable =
         unreachable::FailFast::new(plan.conns.len(), counted, path_counted, run_cancel.clone());
     let ctx = Arc::new(RunCtx {

@@ -26,10 +26,13 @@
 //! A wrong path is the same once more: an HTTP server answers every upgrade 404 Not Found
 //! or 410 Gone. Once the first [`REFUSALS`] connections' first attempts were all answered
 //! so and none got its 101, with more planned, the run stops; its verdict is the
-//! target's (unusable, with the path to check). Only where every connection dials the
-//! same URL (one filled per connection may name a room that is not there for some) and
-//! arrivals spread over a second or more ([`path_counted`]); a server that upgraded one
-//! connection first is never stopped this way.
+//! target's (unusable, with the path to check). Only valid tokens' connections count (a
+//! forged token's refusal may be declared as a 404), and only where nothing tells one
+//! connection's request from another's but its token ([`path_counted`]): one URL, not
+//! filled per connection (it may name a room that is not there for some), the token not
+//! in it, the same headers (none filled per connection: one group's tenant may be gone)
+//! and subprotocols, arrivals over a second or more. A server that upgraded one
+//! connection first, or calibration's just before the load, is never stopped this way.
 //!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
 //! date) is refused for every attempt at that host alike, whatever the server's load:
@@ -37,7 +40,7 @@
 //! with more planned, the run stops too; its verdict is the target's (unusable, with what
 //! to do about that certificate).
 
-use crate::model::Plan;
+use crate::model::{ConnPlan, Placement, Plan};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -60,47 +63,68 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
     let counted: Vec<bool> = plan
         .conns
         .iter()
-        .map(|c| {
-            let slot = c.token as usize;
-            let valid = plan.tokens.get(slot).is_some_and(|t| t.forge.is_none());
-            valid && !shared.get(slot).copied().unwrap_or(true)
-        })
+        .map(|c| valid(plan, c) && !shared.get(c.token as usize).copied().unwrap_or(true))
         .collect();
-    let mut conns = plan.conns.iter().zip(&counted).filter(|(_, c)| **c);
-    let Some((first, _)) = conns.next() else {
-        return counted;
+    let conns = plan.conns.iter().zip(&counted).filter(|(_, c)| **c);
+    if !alike_and_spread(plan, conns.map(|(c, _)| c)) {
+        return vec![false; counted.len()];
+    }
+    counted
+}
+
+/// By connection index, whether its first attempt answered 404 or 410 counts toward
+/// stopping the run as a wrong path: its token is valid. All `false` unless nothing but
+/// the token tells one connection's request from another's: every connection dials one
+/// URL (`templated` says whether each fills its own), the token travels outside it (not
+/// in the query), no header is filled per connection, and all make their upgrades one way
+/// and arrive over [`SPREAD`] or more.
+pub fn path_counted(plan: &Plan, templated: bool) -> Vec<bool> {
+    let none = vec![false; plan.conns.len()];
+    let token_in_url = plan
+        .conns
+        .iter()
+        .any(|c| matches!(plan.placement_of(c), Placement::Query { .. }));
+    let filled_header = plan.conns.iter().any(|c| {
+        plan.headers_of(c)
+            .iter()
+            .any(|(_, v)| v.as_str().contains("{{"))
+    });
+    if templated || token_in_url || filled_header || !alike_and_spread(plan, plan.conns.iter()) {
+        return none;
+    }
+    plan.conns.iter().map(|c| valid(plan, c)).collect()
+}
+
+/// Whether connection `c` presents a valid (not forged) token.
+fn valid(plan: &Plan, c: &ConnPlan) -> bool {
+    plan.tokens
+        .get(c.token as usize)
+        .is_some_and(|t| t.forge.is_none())
+}
+
+/// Whether `conns` (at least one) all make their upgrades one way (the token's placement,
+/// their group's headers and subprotocols) and start over [`SPREAD`] or more.
+fn alike_and_spread<'p>(plan: &Plan, mut conns: impl Iterator<Item = &'p ConnPlan>) -> bool {
+    let Some(first) = conns.next() else {
+        return false;
     };
-    let upgrade = |c| {
+    let way = |c| {
         (
             plan.placement_of(c),
             plan.headers_of(c),
             plan.subprotocols_of(c),
         )
     };
-    let first_upgrade = upgrade(first);
+    let first_way = way(first);
     let (mut earliest, mut latest) = (first.start, first.start);
-    for (c, _) in conns {
-        if upgrade(c) != first_upgrade {
-            return vec![false; counted.len()];
+    for c in conns {
+        if way(c) != first_way {
+            return false;
         }
         earliest = earliest.min(c.start);
         latest = latest.max(c.start);
     }
-    if latest.saturating_sub(earliest) < SPREAD {
-        return vec![false; counted.len()];
-    }
-    counted
-}
-
-/// Whether a connection's first attempt answered 404 or 410 counts toward stopping the run
-/// as a wrong path: every connection dials the same URL (`templated` says whether each
-/// fills its own), and their arrivals spread over [`SPREAD`] or more.
-pub fn path_counted(plan: &Plan, templated: bool) -> bool {
-    let starts = plan.conns.iter().map(|c| c.start);
-    let (Some(earliest), Some(latest)) = (starts.clone().min(), starts.max()) else {
-        return false;
-    };
-    !templated && latest.saturating_sub(earliest) >= SPREAD
+    latest.saturating_sub(earliest) >= SPREAD
 }
 
 /// A count of one kind of failure that stops the run once it reaches [`REFUSALS`] while
@@ -163,9 +187,10 @@ pub struct FailFast {
     planned_valid: u64,
     auth_refused: Tripwire,
     upgraded_valid: Latch,
-    /// First attempts answered 404 or 410 before any upgrade got its 101, when they count
-    /// at all ([`path_counted`]).
-    path_counted: bool,
+    /// First attempts answered 404 or 410 before any upgrade got its 101: which
+    /// connections' count ([`path_counted`]), and how many do.
+    path_counted: Vec<bool>,
+    planned_path: u64,
     not_found: Tripwire,
     upgraded: Latch,
     /// TLS handshakes that refused the server's certificate before any upgrade.
@@ -176,15 +201,16 @@ pub struct FailFast {
 impl FailFast {
     /// For a plan of `planned` connections whose run `stop` cancels; `counted`: by
     /// connection index, whether its first attempt's refusal as unauthorized counts
-    /// ([`auth_counted`]); `path_counted`: whether answers of 404 or 410 count
-    /// ([`path_counted`]).
+    /// ([`auth_counted`]); `path_counted`: by connection index, whether its first
+    /// attempt's answer of 404 or 410 counts ([`path_counted`]).
     pub fn new(
         planned: usize,
         counted: Vec<bool>,
-        path_counted: bool,
+        path_counted: Vec<bool>,
         stop: CancellationToken,
     ) -> FailFast {
         let planned_valid = counted.iter().filter(|c| **c).count() as u64;
+        let planned_path = path_counted.iter().filter(|c| **c).count() as u64;
         FailFast {
             planned: planned as u64,
             refused: Tripwire::default(),
@@ -194,6 +220,7 @@ impl FailFast {
             auth_refused: Tripwire::default(),
             upgraded_valid: Latch::default(),
             path_counted,
+            planned_path,
             not_found: Tripwire::default(),
             upgraded: Latch::default(),
             certificates_refused: Tripwire::default(),
@@ -229,11 +256,12 @@ impl FailFast {
         self.upgraded.set();
     }
 
-    /// A connection's first attempt was answered 404 Not Found or 410 Gone: stops the run
-    /// when that makes [`REFUSALS`] with none upgraded and more connections planned.
-    pub fn not_found(&self) {
-        if self.path_counted {
-            let armed = self.planned > REFUSALS && !self.upgraded.is_set();
+    /// The first attempt of connection `conn` was answered 404 Not Found or 410 Gone:
+    /// stops the run when that makes [`REFUSALS`] of the connections that count, with none
+    /// upgraded and more of them planned.
+    pub fn not_found(&self, conn: usize) {
+        if self.path_counted.get(conn).copied().unwrap_or(false) {
+            let armed = self.planned_path > REFUSALS && !self.upgraded.is_set();
             self.not_found.count(armed, &self.stop);
         }
     }
@@ -282,7 +310,7 @@ mod tests {
     #[test]
     fn refusals_before_any_connection_stop_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(200, vec![true; 200], true, stop.clone());
+        let fail = FailFast::new(200, vec![true; 200], vec![true; 200], stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.refused();
         }
@@ -293,7 +321,7 @@ mod tests {
         assert_eq!(fail.fired(), Some(REFUSALS));
 
         let stop = CancellationToken::new();
-        let reached = FailFast::new(200, vec![true; 200], true, stop.clone());
+        let reached = FailFast::new(200, vec![true; 200], vec![true; 200], stop.clone());
         reached.connected();
         for _ in 0..3 * REFUSALS {
             reached.refused();
@@ -306,7 +334,7 @@ mod tests {
         let small = FailFast::new(
             REFUSALS as usize,
             vec![true; REFUSALS as usize],
-            true,
+            vec![true; REFUSALS as usize],
             stop.clone(),
         );
         for _ in 0..REFUSALS {
@@ -376,7 +404,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; 200];
         counted.extend([false; 100]);
-        let fail = FailFast::new(300, counted.clone(), true, stop.clone());
+        let fail = FailFast::new(300, counted.clone(), vec![true; 300], stop.clone());
         // Connections that do not count (forged or shared tokens) stop nothing.
         for conn in 200..300 {
             fail.auth_refused(conn);
@@ -391,7 +419,7 @@ mod tests {
         assert_eq!(fail.fired(), None, "not for the TCP reason");
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(300, counted, true, stop.clone());
+        let took_one = FailFast::new(300, counted, vec![true; 300], stop.clone());
         took_one.upgraded_valid();
         for conn in 0..3 * REFUSALS as usize {
             took_one.auth_refused(conn);
@@ -403,7 +431,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; REFUSALS as usize];
         counted.extend([false; 290]);
-        let few = FailFast::new(300, counted, true, stop.clone());
+        let few = FailFast::new(300, counted, vec![true; 300], stop.clone());
         for conn in 0..300 {
             few.auth_refused(conn);
         }
@@ -413,49 +441,77 @@ mod tests {
     #[test]
     fn a_path_answered_404_before_any_upgrade_stops_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(200, vec![true; 200], true, stop.clone());
-        for _ in 0..REFUSALS - 1 {
-            fail.not_found();
+        let mut counted = vec![true; 200];
+        counted.extend([false; 100]);
+        let fail = FailFast::new(300, vec![false; 300], counted.clone(), stop.clone());
+        // Connections that do not count (forged tokens) stop nothing.
+        for conn in 200..300 {
+            fail.not_found(conn);
+        }
+        for conn in 0..REFUSALS as usize - 1 {
+            fail.not_found(conn);
         }
         assert!(!stop.is_cancelled());
-        fail.not_found();
+        fail.not_found(150);
         assert!(stop.is_cancelled());
         assert_eq!(fail.path_fired(), Some(REFUSALS));
         assert_eq!((fail.fired(), fail.auth_fired()), (None, None));
 
         // A server that upgraded one connection first has the path: its 404s are findings.
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(200, vec![true; 200], true, stop.clone());
+        let took_one = FailFast::new(300, vec![false; 300], counted, stop.clone());
         took_one.upgraded();
-        for _ in 0..3 * REFUSALS {
-            took_one.not_found();
+        for conn in 0..3 * REFUSALS as usize {
+            took_one.not_found(conn);
         }
         assert!(!stop.is_cancelled());
         assert_eq!(took_one.path_fired(), None);
-
-        // Not counted (a URL filled per connection, or a burst): runs to the end.
-        let stop = CancellationToken::new();
-        let uncounted = FailFast::new(200, vec![true; 200], false, stop.clone());
-        for _ in 0..3 * REFUSALS {
-            uncounted.not_found();
-        }
-        assert!(!stop.is_cancelled());
     }
 
+    /// Which 404s count toward a wrong path's early stop: valid tokens' first attempts, in
+    /// a plan where nothing but the token tells their requests apart.
     #[test]
-    fn a_wrong_path_counts_for_one_url_and_arrivals_spread_over_a_second() {
-        let ramp = plan_of(&group("g", "arrival = { ramp = \"5s\" }"));
-        assert!(path_counted(&ramp, false));
-        assert!(!path_counted(&ramp, true), "a URL filled per connection");
+    fn a_wrong_path_counts_only_where_the_token_is_all_that_differs() {
+        let ramp = "arrival = { ramp = \"5s\" }";
+        let all = |counted: &[bool]| !counted.is_empty() && counted.iter().all(|c| *c);
+        let none = |counted: &[bool]| counted.iter().all(|c| !*c);
+        let plan = plan_of(&group("g", ramp));
+        assert!(all(&path_counted(&plan, false)));
+        assert!(
+            none(&path_counted(&plan, true)),
+            "a URL filled per connection"
+        );
         let burst = plan_of(&group("g", "arrival = \"burst\""));
-        assert!(!path_counted(&burst, false), "a burst ends as soon anyway");
+        assert!(
+            none(&path_counted(&burst, false)),
+            "a burst ends as soon anyway"
+        );
+        // One group's tenant may be gone: its 404 says nothing of the path.
+        let tenant = format!("{ramp}\nheaders = {{ X-Tenant = \"gone\" }}");
+        let groups = plan_of(&(group("gone", &tenant) + &group("live", ramp)));
+        assert!(none(&path_counted(&groups, false)));
+        // A header filled per connection may name a room that is not there.
+        let room = format!("{ramp}\nheaders = {{ X-Room = \"r{{{{conn}}}}\" }}");
+        assert!(none(&path_counted(&plan_of(&group("g", &room)), false)));
+        // The token in the URL: a server may not find that session.
+        let query = format!("{ramp}\nplacement = \"query\"");
+        assert!(none(&path_counted(&plan_of(&group("g", &query)), false)));
+        // Forged tokens never count (a refusal may be declared as a 404); valid ones do.
+        let forged = format!("{ramp}\nforge = \"catalogue\"");
+        let mixed = plan_of(&(group("valid", ramp) + &group("forged", &forged)));
+        let counted = path_counted(&mixed, false);
+        for (c, counts) in mixed.conns.iter().zip(&counted) {
+            let forge = mixed.tokens[c.token as usize].forge.is_some();
+            assert_eq!(*counts, !forge, "conn {}", c.id);
+        }
+        assert!(counted.iter().any(|c| *c));
     }
 
     #[test]
     fn a_refused_certificate_before_any_upgrade_stops_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
         // A burst counts too: the certificate is refused the same whatever the load.
-        let fail = FailFast::new(200, vec![false; 200], false, stop.clone());
+        let fail = FailFast::new(200, vec![false; 200], vec![false; 200], stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.certificate_refused();
         }
@@ -466,7 +522,7 @@ mod tests {
         assert_eq!(fail.path_fired(), None);
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(200, vec![false; 200], false, stop.clone());
+        let took_one = FailFast::new(200, vec![false; 200], vec![false; 200], stop.clone());
         took_one.upgraded();
         for _ in 0..3 * REFUSALS {
             took_one.certificate_refused();

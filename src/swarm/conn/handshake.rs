@@ -245,7 +245,7 @@ impl ConnRun {
                 }
                 if self.attempts.is_empty() && matches!(attempt.cause, Some(Cause::Http(404 | 410)))
                 {
-                    ctx.unreachable.not_found();
+                    ctx.unreachable.not_found(self.index);
                 }
                 if failure.certificate_refused {
                     ctx.unreachable.certificate_refused();

@@ -252,15 +252,14 @@ pub async fn run(
     } else {
         unreachable::auth_counted(&plan)
     };
-    // Calibration's connections upgraded just before the load: the path takes them.
-    let calibrated = live.calibration_accepted.load(Ordering::Relaxed) > 0;
-    let path_counted = if calibrated {
-        vec![false; plan.conns.len()]
-    } else {
-        unreachable::path_counted(&plan, templated)
-    };
+    let path_counted = unreachable::path_counted(&plan, templated);
     let unreachable =
         unreachable::FailFast::new(plan.conns.len(), counted, path_counted, run_cancel.clone());
+    // Calibration's connections were upgraded just before the load: the path takes
+    // WebSockets and the client takes the server's certificate.
+    if live.calibration_accepted.load(Ordering::Relaxed) > 0 {
+        unreachable.upgraded();
+    }
     let ctx = Arc::new(RunCtx {
         shared_sessions,
         unreachable,

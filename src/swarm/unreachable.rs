@@ -250,8 +250,9 @@ impl FailFast {
         self.auth_refused.fired()
     }
 
-    /// An upgrade got its 101 (whatever came after it): the path takes WebSockets, and
-    /// the client took the server's certificate.
+    /// An upgrade got its 101 (whatever came after it; a calibration connection's just
+    /// before the load too): the path takes WebSockets, and the client took the server's
+    /// certificate.
     pub fn upgraded(&self) {
         self.upgraded.set();
     }

@@ -253,8 +253,14 @@ pub async fn run(
         unreachable::auth_counted(&plan)
     };
     let path_counted = unreachable::path_counted(&plan, templated);
-    let unreachable =
-        unreachable::FailFast::new(plan.conns.len(), counted, path_counted, run_cancel.clone());
+    let certificate_counted = unreachable::spread_out(&plan);
+    let unreachable = unreachable::FailFast::new(
+        plan.conns.len(),
+        counted,
+        path_counted,
+        certificate_counted,
+        run_cancel.clone(),
+    );
     // Calibration's connections were upgraded just before the load: the path takes
     // WebSockets and the client takes the server's certificate.
     if live.calibration_accepted.load(Ordering::Relaxed) > 0 {

@@ -20,8 +20,10 @@
 //! duplicate's refusal is a server's policy, a reconnect's may be its cleanup lagging);
 //! and only in a plan whose such connections all make their upgrades the same way (a
 //! server that reads the header but not the query, or refuses one group's tenant header,
-//! refuses that group for it, not for the secret) and arrive over a second or more (a burst ends as soon anyway,
-//! and stopping it would only cut what is in flight).
+//! refuses that group for it, not for the secret), with no header filled per connection
+//! (a room the user may not enter is refused 403), subjects that do not name their group
+//! when several connect (a tenant that is gone), and arrivals over a second or more (a
+//! burst ends as soon anyway, and stopping it would only cut what is in flight).
 //!
 //! A wrong path is the same once more: an HTTP server answers every upgrade 404 Not Found
 //! or 410 Gone. Once the first [`REFUSALS`] connections' first attempts were all answered
@@ -31,16 +33,18 @@
 //! connection's request from another's but its token ([`path_counted`]): one URL, not
 //! filled per connection (it may name a room that is not there for some), the token not
 //! in it, the same headers (none filled per connection: one group's tenant may be gone)
-//! and subprotocols, arrivals over a second or more. A server that upgraded one
-//! connection first, or calibration's just before the load, is never stopped this way.
+//! and subprotocols, no subject naming its group when several connect, arrivals over a
+//! second or more. A server that upgraded one connection first, or calibration's just
+//! before the load, is never stopped this way.
 //!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
 //! date) is refused for every attempt at that host alike, whatever the server's load:
-//! once the first [`REFUSALS`] TLS handshakes all refused it and no upgrade got its 101,
-//! with more planned, the run stops too; its verdict is the target's (unusable, with what
+//! once the first [`REFUSALS`] TLS handshakes all refused it, none took it and no upgrade
+//! got its 101, with more planned and arrivals over a second or more (a burst's other
+//! handshakes are still in flight), the run stops too; its verdict is the target's (unusable, with what
 //! to do about that certificate).
 
-use crate::model::{ConnPlan, Placement, Plan};
+use crate::model::{ConnPlan, EnvText, Placement, Plan};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +70,8 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
         .map(|c| valid(plan, c) && !shared.get(c.token as usize).copied().unwrap_or(true))
         .collect();
     let conns = plan.conns.iter().zip(&counted).filter(|(_, c)| **c);
-    if !alike_and_spread(plan, conns.map(|(c, _)| c)) {
+    let conns = conns.map(|(c, _)| c);
+    if requests_differ(plan, conns.clone()) || !alike_and_spread(plan, conns) {
         return vec![false; counted.len()];
     }
     counted
@@ -84,15 +89,46 @@ pub fn path_counted(plan: &Plan, templated: bool) -> Vec<bool> {
         .conns
         .iter()
         .any(|c| matches!(plan.placement_of(c), Placement::Query { .. }));
-    let filled_header = plan.conns.iter().any(|c| {
-        plan.headers_of(c)
-            .iter()
-            .any(|(_, v)| v.as_str().contains("{{"))
-    });
-    if templated || token_in_url || filled_header || !alike_and_spread(plan, plan.conns.iter()) {
+    let differ = requests_differ(plan, plan.conns.iter());
+    if templated || token_in_url || differ || !alike_and_spread(plan, plan.conns.iter()) {
         return none;
     }
     plan.conns.iter().map(|c| valid(plan, c)).collect()
+}
+
+/// Whether `conns`' upgrade requests may differ by more than their tokens in a way a
+/// correct server refuses some of them for: a header filled per connection (`[auth]`'s
+/// or a group's: a room that is not there, one the user may not enter), or subjects that
+/// name their group when more than one group connects (a tenant that is gone).
+fn requests_differ<'p>(plan: &Plan, conns: impl Iterator<Item = &'p ConnPlan> + Clone) -> bool {
+    let filled =
+        |headers: &[(String, EnvText)]| headers.iter().any(|(_, v)| v.as_str().contains("{{"));
+    let mut groups = conns.clone().map(|c| c.group);
+    let first = groups.next();
+    let several_groups = groups.any(|g| Some(g) != first);
+    filled(&plan.auth.headers)
+        || conns.clone().any(|c| filled(plan.headers_of(c)))
+        || (several_groups && conns.clone().any(|c| names_group(plan, c)))
+}
+
+/// Whether connection `c`'s token subject holds its group's name (`sub =
+/// "{{group}}-{{user}}"`): a server may read a tenant there.
+fn names_group(plan: &Plan, c: &ConnPlan) -> bool {
+    let group = plan.groups.get(c.group as usize).map_or("", String::as_str);
+    let sub = plan
+        .tokens
+        .get(c.token as usize)
+        .map_or("", |t| t.sub.as_str());
+    !group.is_empty() && sub.contains(group)
+}
+
+/// Whether the plan's connections start over [`SPREAD`] or more.
+pub fn spread_out(plan: &Plan) -> bool {
+    let starts = plan.conns.iter().map(|c| c.start);
+    match (starts.clone().min(), starts.max()) {
+        (Some(earliest), Some(latest)) => latest.saturating_sub(earliest) >= SPREAD,
+        _ => false,
+    }
 }
 
 /// Whether connection `c` presents a valid (not forged) token.
@@ -193,8 +229,12 @@ pub struct FailFast {
     planned_path: u64,
     not_found: Tripwire,
     upgraded: Latch,
-    /// TLS handshakes that refused the server's certificate before any upgrade.
+    /// TLS handshakes that refused the server's certificate before any took it, when the
+    /// plan's arrivals spread over [`SPREAD`] or more ([`spread_out`]: a burst's other
+    /// handshakes are in flight when the first refusals come).
+    certificate_counted: bool,
     certificates_refused: Tripwire,
+    certificate_taken: Latch,
     stop: CancellationToken,
 }
 
@@ -202,11 +242,13 @@ impl FailFast {
     /// For a plan of `planned` connections whose run `stop` cancels; `counted`: by
     /// connection index, whether its first attempt's refusal as unauthorized counts
     /// ([`auth_counted`]); `path_counted`: by connection index, whether its first
-    /// attempt's answer of 404 or 410 counts ([`path_counted`]).
+    /// attempt's answer of 404 or 410 counts ([`path_counted`]); `certificate_counted`:
+    /// whether refused certificates count ([`spread_out`]).
     pub fn new(
         planned: usize,
         counted: Vec<bool>,
         path_counted: Vec<bool>,
+        certificate_counted: bool,
         stop: CancellationToken,
     ) -> FailFast {
         let planned_valid = counted.iter().filter(|c| **c).count() as u64;
@@ -223,7 +265,9 @@ impl FailFast {
             planned_path,
             not_found: Tripwire::default(),
             upgraded: Latch::default(),
+            certificate_counted,
             certificates_refused: Tripwire::default(),
+            certificate_taken: Latch::default(),
             stop,
         }
     }
@@ -273,11 +317,20 @@ impl FailFast {
         self.not_found.fired()
     }
 
+    /// A TLS handshake went through: the client takes the server's certificate.
+    pub fn certificate_taken(&self) {
+        self.certificate_taken.set();
+    }
+
     /// A TLS handshake refused the server's certificate: stops the run when that makes
-    /// [`REFUSALS`] with no upgrade and more connections planned.
+    /// [`REFUSALS`] with none taken, no upgrade and more connections planned.
     pub fn certificate_refused(&self) {
-        let armed = self.planned > REFUSALS && !self.upgraded.is_set();
-        self.certificates_refused.count(armed, &self.stop);
+        if self.certificate_counted {
+            let armed = self.planned > REFUSALS
+                && !self.certificate_taken.is_set()
+                && !self.upgraded.is_set();
+            self.certificates_refused.count(armed, &self.stop);
+        }
     }
 
     /// How many TLS handshakes had refused the certificate when it stopped the run;
@@ -311,7 +364,7 @@ mod tests {
     #[test]
     fn refusals_before_any_connection_stop_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        let fail = FailFast::new(200, vec![true; 200], vec![true; 200], stop.clone());
+        let fail = FailFast::new(200, vec![true; 200], vec![true; 200], true, stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.refused();
         }
@@ -322,7 +375,7 @@ mod tests {
         assert_eq!(fail.fired(), Some(REFUSALS));
 
         let stop = CancellationToken::new();
-        let reached = FailFast::new(200, vec![true; 200], vec![true; 200], stop.clone());
+        let reached = FailFast::new(200, vec![true; 200], vec![true; 200], true, stop.clone());
         reached.connected();
         for _ in 0..3 * REFUSALS {
             reached.refused();
@@ -336,6 +389,7 @@ mod tests {
             REFUSALS as usize,
             vec![true; REFUSALS as usize],
             vec![true; REFUSALS as usize],
+            true,
             stop.clone(),
         );
         for _ in 0..REFUSALS {
@@ -387,8 +441,17 @@ mod tests {
         let tenant = format!("{ramp}\nheaders = {{ X-Tenant = \"evilcorp\" }}");
         let both = plan_with(sub, &(group("tenant", &tenant) + &group("legit", ramp)));
         assert!(auth_counted(&both).iter().all(|c| !*c));
+        // Subjects that name their group: a server may read a tenant there and refuse a
+        // tenant that is gone, whatever the secret.
         let alike = plan_with(sub, &(group("a", ramp) + &group("b", ramp)));
-        assert!(auth_counted(&alike).iter().all(|c| *c));
+        assert!(auth_counted(&alike).iter().all(|c| !*c));
+        // A header filled per connection: a room the user may not enter is refused 403.
+        let room = format!("{ramp}\nheaders = {{ X-Room = \"r{{{{conn}}}}\" }}");
+        assert!(auth_counted(&plan_of(&group("g", &room)))
+            .iter()
+            .all(|c| !*c));
+        let auth_room = plan_with("headers = { X-Room = \"r{{conn}}\" }", &group("g", ramp));
+        assert!(auth_counted(&auth_room).iter().all(|c| !*c));
         // Forged tokens never count; the valid ones beside them do.
         let forged = format!("{ramp}\nforge = \"catalogue\"");
         let mixed = plan_of(&(group("valid", ramp) + &group("forged", &forged)));
@@ -405,7 +468,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; 200];
         counted.extend([false; 100]);
-        let fail = FailFast::new(300, counted.clone(), vec![true; 300], stop.clone());
+        let fail = FailFast::new(300, counted.clone(), vec![true; 300], true, stop.clone());
         // Connections that do not count (forged or shared tokens) stop nothing.
         for conn in 200..300 {
             fail.auth_refused(conn);
@@ -420,7 +483,7 @@ mod tests {
         assert_eq!(fail.fired(), None, "not for the TCP reason");
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(300, counted, vec![true; 300], stop.clone());
+        let took_one = FailFast::new(300, counted, vec![true; 300], true, stop.clone());
         took_one.upgraded_valid();
         for conn in 0..3 * REFUSALS as usize {
             took_one.auth_refused(conn);
@@ -432,7 +495,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; REFUSALS as usize];
         counted.extend([false; 290]);
-        let few = FailFast::new(300, counted, vec![true; 300], stop.clone());
+        let few = FailFast::new(300, counted, vec![true; 300], true, stop.clone());
         for conn in 0..300 {
             few.auth_refused(conn);
         }
@@ -444,7 +507,7 @@ mod tests {
         let stop = CancellationToken::new();
         let mut counted = vec![true; 200];
         counted.extend([false; 100]);
-        let fail = FailFast::new(300, vec![false; 300], counted.clone(), stop.clone());
+        let fail = FailFast::new(300, vec![false; 300], counted.clone(), true, stop.clone());
         // Connections that do not count (forged tokens) stop nothing.
         for conn in 200..300 {
             fail.not_found(conn);
@@ -460,7 +523,7 @@ mod tests {
 
         // A server that upgraded one connection first has the path: its 404s are findings.
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(300, vec![false; 300], counted, stop.clone());
+        let took_one = FailFast::new(300, vec![false; 300], counted, true, stop.clone());
         took_one.upgraded();
         for conn in 0..3 * REFUSALS as usize {
             took_one.not_found(conn);
@@ -494,6 +557,14 @@ mod tests {
         // A header filled per connection may name a room that is not there.
         let room = format!("{ramp}\nheaders = {{ X-Room = \"r{{{{conn}}}}\" }}");
         assert!(none(&path_counted(&plan_of(&group("g", &room)), false)));
+        let auth_room = plan_with("headers = { X-Room = \"r{{conn}}\" }", &group("g", ramp));
+        assert!(none(&path_counted(&auth_room, false)), "[auth] headers too");
+        let sub = "sub = \"{{group}}-{{user}}\"";
+        let tenants = plan_with(sub, &(group("gone", ramp) + &group("live", ramp)));
+        assert!(
+            none(&path_counted(&tenants, false)),
+            "a tenant in the subject"
+        );
         // The token in the URL: a server may not find that session.
         let query = format!("{ramp}\nplacement = \"query\"");
         assert!(none(&path_counted(&plan_of(&group("g", &query)), false)));
@@ -511,8 +582,7 @@ mod tests {
     #[test]
     fn a_refused_certificate_before_any_upgrade_stops_the_run_and_after_one_never() {
         let stop = CancellationToken::new();
-        // A burst counts too: the certificate is refused the same whatever the load.
-        let fail = FailFast::new(200, vec![false; 200], vec![false; 200], stop.clone());
+        let fail = FailFast::new(200, vec![false; 200], vec![false; 200], true, stop.clone());
         for _ in 0..REFUSALS - 1 {
             fail.certificate_refused();
         }
@@ -523,12 +593,30 @@ mod tests {
         assert_eq!(fail.path_fired(), None);
 
         let stop = CancellationToken::new();
-        let took_one = FailFast::new(200, vec![false; 200], vec![false; 200], stop.clone());
+        let took_one = FailFast::new(200, vec![false; 200], vec![false; 200], true, stop.clone());
         took_one.upgraded();
         for _ in 0..3 * REFUSALS {
             took_one.certificate_refused();
         }
         assert!(!stop.is_cancelled());
         assert_eq!(took_one.certificate_fired(), None);
+
+        // A handshake that took the certificate, its upgrade still in flight (a balancer
+        // with one bad backend): the refusals are that backend's, not the run's.
+        let stop = CancellationToken::new();
+        let mixed = FailFast::new(200, vec![false; 200], vec![false; 200], true, stop.clone());
+        mixed.certificate_taken();
+        for _ in 0..3 * REFUSALS {
+            mixed.certificate_refused();
+        }
+        assert!(!stop.is_cancelled());
+
+        // A burst: its other handshakes are in flight when the first refusals come.
+        let stop = CancellationToken::new();
+        let burst = FailFast::new(200, vec![false; 200], vec![false; 200], false, stop.clone());
+        for _ in 0..3 * REFUSALS {
+            burst.certificate_refused();
+        }
+        assert!(!stop.is_cancelled());
     }
 }

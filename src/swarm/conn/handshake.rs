@@ -157,6 +157,10 @@ impl ConnRun {
         let now = Instant::now();
         let mut due = false;
         for (phase, d) in phases {
+            if phase == Phase::Tls {
+                // A TLS handshake went through: the client takes the certificate.
+                ctx.unreachable.certificate_taken();
+            }
             due |= self.samples.add(phase, d, now);
         }
         let Some(Dialed {

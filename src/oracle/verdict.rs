@@ -938,7 +938,18 @@ fn unserved(t: &Tally) -> Option<Judgement> {
         .map(|(c, n)| (c.clone(), *n))
         .partition(|(c, _)| matches!(c, Cause::ServerClose(_) | Cause::InvalidClose(_)));
     let (closed_n, silent_n): (u64, u64) = (closed.values().sum(), silent.values().sum());
-    if silent_n > 0 {
+    let tls_only = silent.keys().all(|c| *c == Cause::Tls);
+    if silent_n > 0 && tls_only {
+        // The client ended those handshakes (a certificate it refused, from one of the
+        // servers behind the URL, a balancer's backend) or the server did: no load's sign.
+        parts.push(format!(
+            "{silent_n} of {} valid-token connection attempts failed their TLS handshake \
+             ({}; the servers behind the URL may not all present the same certificate): {}",
+            t.valid,
+            top_causes(&silent),
+            tls_check(t.tls_said.as_deref())
+        ));
+    } else if silent_n > 0 {
         parts.push(format!(
             "{silent_n} of {} valid-token connection attempts got no answer from the server \
              ({}): a server down for part of the run refuses TCP connections, an \

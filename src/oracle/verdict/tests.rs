@@ -4430,3 +4430,38 @@ fn a_failed_tls_handshake_gets_the_advice_for_what_failed() {
     let unknown = super::tls_check(None);
     assert!(unknown.contains("TLS trust (--ca-file)"), "{unknown}");
 }
+
+/// Some valid tokens' attempts failed their TLS handshake, refusing an out-of-date
+/// certificate (one backend of several behind the URL), the rest accepted: the run is
+/// inconclusive, and its hint says what failed and what to do, not that a server was down
+/// or overloaded.
+#[test]
+fn attempts_that_failed_their_tls_handshake_are_told_as_such() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 2 == 0 {
+                return report(c, attempt(End::Accepted), Default::default());
+            }
+            let mut a = Attempt::new(10);
+            a.outcome = Outcome::Failed;
+            a.cause = Some(Cause::Tls);
+            let mut r = report(c, a, Default::default());
+            let said = "the TLS handshake failed: invalid peer certificate: Expired";
+            r.answer = Some(crate::model::Answer::new(Cause::Tls, said.into(), b""));
+            r
+        })
+        .collect();
+    let judged = judge_run(&plan, &reports, &[]);
+    assert_eq!(judged.verdict, Verdict::Inconclusive, "{:?}", judged.hint);
+    let hint = judged.hint.unwrap_or_default();
+    assert!(
+        hint.contains("failed their TLS handshake (tls_error ×1")
+            && hint.contains("out of date")
+            && !hint.contains("overloaded"),
+        "{hint}"
+    );
+}

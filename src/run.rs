@@ -959,8 +959,9 @@ const AT_TLS: &str = "TLS handshakes all refused the server's certificate and no
 const AT_THE_PATH: &str = "upgrades were all answered 404 or 410 and none got through";
 
 /// What a run stopped early kept from starting: `never` planned connections, after its
-/// first `refused` attempts ended `how` (refused at TCP at a closed port, or valid tokens
-/// refused at the upgrade). `None` when every one had started anyway (all at once,
+/// first `refused` attempts ended `how` (refused at TCP at a closed port, valid tokens
+/// refused at the upgrade, answered 404 or 410 at a wrong path, or a certificate the TLS
+/// handshakes refused). `None` when every one had started anyway (all at once,
 /// `collide`): the early stop spared nothing.
 fn stopped_early(refused: u64, how: &str, never: usize) -> Option<String> {
     (never > 0).then(|| {

@@ -799,14 +799,8 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     }
     let stopped = if out.interrupted {
         StopReason::Interrupted
-    } else if out.unreachable.is_some() {
-        StopReason::Unreachable
-    } else if out.auth_refused.is_some() {
-        StopReason::AuthRefused
-    } else if out.not_found.is_some() {
-        StopReason::NotFound
-    } else if out.certificate_refused.is_some() {
-        StopReason::CertificateRefused
+    } else if let Some((why, _)) = out.stopped_early {
+        why
     } else if out.hit_duration {
         StopReason::Duration
     } else {
@@ -831,17 +825,9 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
-    let early = if let Some(refused) = out.unreachable {
-        stopped_early(refused, AT_TCP, never)
-    } else if let Some(refused) = out.auth_refused {
-        stopped_early(refused, AT_THE_UPGRADE, never)
-    } else if let Some(answered) = out.not_found {
-        stopped_early(answered, AT_THE_PATH, never)
-    } else if let Some(refused) = out.certificate_refused {
-        stopped_early(refused, AT_TLS, never)
-    } else {
-        None
-    };
+    let early = out
+        .stopped_early
+        .and_then(|(why, failed)| stopped_early(why, failed, never));
     if let Some(early) = early {
         hint = Some(match hint {
             Some(h) => format!("{h}; {early}"),
@@ -945,28 +931,26 @@ fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> 
     }
 }
 
-/// How a closed port ended the attempts that stopped its run early ([`stopped_early`]).
-const AT_TCP: &str = "attempts were all refused at TCP and none connected";
-
-/// How a wrong secret ended them ([`stopped_early`]).
-const AT_THE_UPGRADE: &str =
-    "valid tokens' upgrades were all refused as unauthorized and none got through";
-
-/// How a refused certificate ended them ([`stopped_early`]).
-const AT_TLS: &str = "TLS handshakes all refused the server's certificate and none got through";
-
-/// How a wrong path ended them ([`stopped_early`]).
-const AT_THE_PATH: &str = "upgrades were all answered 404 or 410 and none got through";
-
-/// What a run stopped early kept from starting: `never` planned connections, after its
-/// first `refused` attempts ended `how` (refused at TCP at a closed port, valid tokens
-/// refused at the upgrade, answered 404 or 410 at a wrong path, or a certificate the TLS
-/// handshakes refused). `None` when every one had started anyway (all at once,
-/// `collide`): the early stop spared nothing.
-fn stopped_early(refused: u64, how: &str, never: usize) -> Option<String> {
+/// What a run stopped early (`why`) kept from starting: `never` planned connections, after
+/// its first `failed` attempts all ended one way (refused at TCP at a closed port, valid
+/// tokens refused at the upgrade, answered 404 or 410 at a wrong path, a certificate the
+/// TLS handshakes refused). `None` when every one had started anyway (all at once,
+/// `collide`): the early stop spared nothing; or when `why` is no early stop.
+fn stopped_early(why: StopReason, failed: u64, never: usize) -> Option<String> {
+    let how = match why {
+        StopReason::Unreachable => "attempts were all refused at TCP and none connected",
+        StopReason::AuthRefused => {
+            "valid tokens' upgrades were all refused as unauthorized and none got through"
+        }
+        StopReason::NotFound => "upgrades were all answered 404 or 410 and none got through",
+        StopReason::CertificateRefused => {
+            "TLS handshakes all refused the server's certificate and none got through"
+        }
+        StopReason::Completed | StopReason::Duration | StopReason::Interrupted => return None,
+    };
     (never > 0).then(|| {
         format!(
-            "stopped early: the first {refused} {how}, so the other {never} planned \
+            "stopped early: the first {failed} {how}, so the other {never} planned \
              connection{} never started",
             if never == 1 { "" } else { "s" }
         )
@@ -1011,13 +995,18 @@ mod tests {
     /// and nothing when all had started anyway.
     #[test]
     fn an_early_stop_that_spared_no_connection_is_not_said() {
-        assert_eq!(stopped_early(10, AT_TCP, 0), None);
-        let one = stopped_early(10, AT_TCP, 1).unwrap_or_default();
+        assert_eq!(stopped_early(StopReason::Unreachable, 10, 0), None);
+        assert_eq!(
+            stopped_early(StopReason::Duration, 10, 5),
+            None,
+            "no early stop"
+        );
+        let one = stopped_early(StopReason::Unreachable, 10, 1).unwrap_or_default();
         assert!(
             one.ends_with("so the other 1 planned connection never started"),
             "{one}"
         );
-        let many = stopped_early(10, AT_THE_UPGRADE, 190).unwrap_or_default();
+        let many = stopped_early(StopReason::AuthRefused, 10, 190).unwrap_or_default();
         assert!(
             many.ends_with("the other 190 planned connections never started"),
             "{many}"

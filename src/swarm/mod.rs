@@ -46,18 +46,10 @@ pub struct SwarmOutput {
     pub interrupted: bool,
     /// The plan's duration ran out before every connection finished.
     pub hit_duration: bool,
-    /// The run stopped early because the target refused every TCP connection of its
-    /// first attempts (`unreachable::FailFast`): how many were refused then.
-    pub unreachable: Option<u64>,
-    /// The run stopped early because the target refused the upgrades of its first valid
-    /// tokens as unauthorized, upgrading none (`unreachable::FailFast`): how many then.
-    pub auth_refused: Option<u64>,
-    /// The run stopped early because the target answered its first upgrades 404 or 410,
-    /// upgrading none (`unreachable::FailFast`): how many then.
-    pub not_found: Option<u64>,
-    /// The run stopped early because its first TLS handshakes all refused the server's
-    /// certificate, upgrading none (`unreachable::FailFast`): how many then.
-    pub certificate_refused: Option<u64>,
+    /// Why the run stopped early, when its first attempts all failed one way that says
+    /// the target cannot be used as configured (`unreachable::FailFast`: a closed port, a
+    /// wrong secret, a wrong path, a refused certificate), and how many had failed so.
+    pub stopped_early: Option<(crate::model::StopReason, u64)>,
     /// Tasks that panicked (a bug in stampede, never in the target).
     pub task_failures: u64,
     /// For a plan that releases connections together: whether the runtime's threads ran
@@ -244,23 +236,8 @@ pub async fn run(
         .iter()
         .map(|script| crate::oracle::verdict::unjudged_places(script))
         .collect();
-    // A URL filled per connection may send groups to different places: no two of its
-    // refusals say the same of the secret.
-    let templated = dialer.endpoint.is_templated();
-    let counted = if templated {
-        vec![false; plan.conns.len()]
-    } else {
-        unreachable::auth_counted(&plan)
-    };
-    let path_counted = unreachable::path_counted(&plan, templated);
-    let certificate_counted = unreachable::spread_out(&plan);
-    let unreachable = unreachable::FailFast::new(
-        plan.conns.len(),
-        counted,
-        path_counted,
-        certificate_counted,
-        run_cancel.clone(),
-    );
+    let unreachable =
+        unreachable::FailFast::for_plan(&plan, dialer.endpoint.is_templated(), run_cancel.clone());
     // Calibration's connections were upgraded just before the load: the path takes
     // WebSockets and the client takes the server's certificate.
     if live.calibration_accepted.load(Ordering::Relaxed) > 0 {
@@ -334,10 +311,7 @@ pub async fn run(
         elapsed,
         interrupted: cancel.is_cancelled(),
         hit_duration,
-        unreachable: ctx.unreachable.fired(),
-        auth_refused: ctx.unreachable.auth_fired(),
-        not_found: ctx.unreachable.path_fired(),
-        certificate_refused: ctx.unreachable.certificate_fired(),
+        stopped_early: ctx.unreachable.stopped_early(),
         task_failures,
         stalls,
     }

@@ -41,28 +41,28 @@
 //! date) is refused for every attempt at that host alike, whatever the server's load:
 //! once the first [`REFUSALS`] TLS handshakes all refused it, none took it and no upgrade
 //! got its 101, with more planned and arrivals over a second or more (a burst's other
-//! handshakes are still in flight), the run stops too; its verdict is the target's (unusable, with what
-//! to do about that certificate).
+//! handshakes are still in flight), the run stops too; its verdict is the target's
+//! (unusable, with what to do about that certificate).
 
-use crate::model::{ConnPlan, EnvText, Placement, Plan};
+use crate::model::{ConnPlan, EnvText, Placement, Plan, StopReason};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How many TCP refusals, with no connection made, stop the run.
+/// How many failures of one kind, with nothing through first, stop the run.
 pub const REFUSALS: u64 = 10;
 
-/// How long the counted connections' arrival must spread over for a wrong secret to stop
-/// the run ([`auth_counted`]).
+/// How long the counted connections' arrivals must spread over for a failure other than a
+/// closed port to stop the run: a burst ends as soon anyway, and stopping it would only
+/// cut what is in flight.
 const SPREAD: Duration = Duration::from_secs(1);
 
 /// By connection index, whether its first attempt's refusal as unauthorized counts
 /// toward stopping the run: its token is valid (not forged) and presented by no other
-/// connection, or for no other subject. All `false` when those connections make their
-/// upgrades in more than one way (the token's placement, a group's own headers or
-/// subprotocols: a server may refuse one group's tenant header, not the secret), or all
-/// start within [`SPREAD`] of the first.
-pub fn auth_counted(plan: &Plan) -> Vec<bool> {
+/// connection, or for no other subject. All `false` when those connections' requests may
+/// differ by more than their tokens ([`only_tokens_differ`]: a server may refuse one
+/// group's tenant header, not the secret), or they start within [`SPREAD`].
+fn auth_counted(plan: &Plan, templated: bool) -> Vec<bool> {
     let shared = plan.sessions_shared();
     let counted: Vec<bool> = plan
         .conns
@@ -71,7 +71,7 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
         .collect();
     let conns = plan.conns.iter().zip(&counted).filter(|(_, c)| **c);
     let conns = conns.map(|(c, _)| c);
-    if requests_differ(plan, conns.clone()) || !alike_and_spread(plan, conns) {
+    if !only_tokens_differ(plan, templated, conns.clone()) || !spread(conns) {
         return vec![false; counted.len()];
     }
     counted
@@ -79,36 +79,51 @@ pub fn auth_counted(plan: &Plan) -> Vec<bool> {
 
 /// By connection index, whether its first attempt answered 404 or 410 counts toward
 /// stopping the run as a wrong path: its token is valid. All `false` unless nothing but
-/// the token tells one connection's request from another's: every connection dials one
-/// URL (`templated` says whether each fills its own), the token travels outside it (not
-/// in the query), no header is filled per connection, and all make their upgrades one way
-/// and arrive over [`SPREAD`] or more.
-pub fn path_counted(plan: &Plan, templated: bool) -> Vec<bool> {
-    let none = vec![false; plan.conns.len()];
+/// the token tells one connection's request from another's ([`only_tokens_differ`]) and
+/// the token travels outside the URL (not in the query: a server may not find that
+/// session), and the connections arrive over [`SPREAD`] or more.
+fn path_counted(plan: &Plan, templated: bool) -> Vec<bool> {
     let token_in_url = plan
         .conns
         .iter()
         .any(|c| matches!(plan.placement_of(c), Placement::Query { .. }));
-    let differ = requests_differ(plan, plan.conns.iter());
-    if templated || token_in_url || differ || !alike_and_spread(plan, plan.conns.iter()) {
-        return none;
+    let conns = plan.conns.iter();
+    if token_in_url || !only_tokens_differ(plan, templated, conns.clone()) || !spread(conns) {
+        return vec![false; plan.conns.len()];
     }
     plan.conns.iter().map(|c| valid(plan, c)).collect()
 }
 
-/// Whether `conns`' upgrade requests may differ by more than their tokens in a way a
-/// correct server refuses some of them for: a header filled per connection (`[auth]`'s
-/// or a group's: a room that is not there, one the user may not enter), or subjects that
-/// name their group when more than one group connects (a tenant that is gone).
-fn requests_differ<'p>(plan: &Plan, conns: impl Iterator<Item = &'p ConnPlan> + Clone) -> bool {
+/// Whether `conns`' upgrade requests differ by nothing but their tokens in a way a correct
+/// server refuses some of them for: one URL, not filled per connection (`templated`: a room
+/// that is not there for some); no header filled per connection (`[auth]`'s or a group's:
+/// a room the user may not enter); one way of making the upgrade (the token's placement,
+/// the group's headers and subprotocols: one group's tenant header may be gone); no
+/// subject naming its group when more than one group connects (a tenant that is gone).
+fn only_tokens_differ<'p>(
+    plan: &Plan,
+    templated: bool,
+    mut conns: impl Iterator<Item = &'p ConnPlan> + Clone,
+) -> bool {
     let filled =
         |headers: &[(String, EnvText)]| headers.iter().any(|(_, v)| v.as_str().contains("{{"));
-    let mut groups = conns.clone().map(|c| c.group);
-    let first = groups.next();
-    let several_groups = groups.any(|g| Some(g) != first);
-    filled(&plan.auth.headers)
-        || conns.clone().any(|c| filled(plan.headers_of(c)))
-        || (several_groups && conns.clone().any(|c| names_group(plan, c)))
+    let way = |c| {
+        (
+            plan.placement_of(c),
+            plan.headers_of(c),
+            plan.subprotocols_of(c),
+        )
+    };
+    let Some(first) = conns.clone().next() else {
+        return true;
+    };
+    let several_groups = conns.clone().any(|c| c.group != first.group);
+    !templated
+        && !filled(&plan.auth.headers)
+        && conns
+            .clone()
+            .all(|c| !filled(plan.headers_of(c)) && way(c) == way(first))
+        && (!several_groups || !conns.any(|c| names_group(plan, c)))
 }
 
 /// Whether connection `c`'s token subject holds its group's name (`sub =
@@ -122,9 +137,9 @@ fn names_group(plan: &Plan, c: &ConnPlan) -> bool {
     !group.is_empty() && sub.contains(group)
 }
 
-/// Whether the plan's connections start over [`SPREAD`] or more.
-pub fn spread_out(plan: &Plan) -> bool {
-    let starts = plan.conns.iter().map(|c| c.start);
+/// Whether `conns` start over [`SPREAD`] or more (`false` for none).
+fn spread<'p>(conns: impl Iterator<Item = &'p ConnPlan> + Clone) -> bool {
+    let starts = conns.map(|c| c.start);
     match (starts.clone().min(), starts.max()) {
         (Some(earliest), Some(latest)) => latest.saturating_sub(earliest) >= SPREAD,
         _ => false,
@@ -136,31 +151,6 @@ fn valid(plan: &Plan, c: &ConnPlan) -> bool {
     plan.tokens
         .get(c.token as usize)
         .is_some_and(|t| t.forge.is_none())
-}
-
-/// Whether `conns` (at least one) all make their upgrades one way (the token's placement,
-/// their group's headers and subprotocols) and start over [`SPREAD`] or more.
-fn alike_and_spread<'p>(plan: &Plan, mut conns: impl Iterator<Item = &'p ConnPlan>) -> bool {
-    let Some(first) = conns.next() else {
-        return false;
-    };
-    let way = |c| {
-        (
-            plan.placement_of(c),
-            plan.headers_of(c),
-            plan.subprotocols_of(c),
-        )
-    };
-    let first_way = way(first);
-    let (mut earliest, mut latest) = (first.start, first.start);
-    for c in conns {
-        if way(c) != first_way {
-            return false;
-        }
-        earliest = earliest.min(c.start);
-        latest = latest.max(c.start);
-    }
-    latest.saturating_sub(earliest) >= SPREAD
 }
 
 /// A count of one kind of failure that stops the run once it reaches [`REFUSALS`] while
@@ -244,7 +234,7 @@ impl FailFast {
     /// ([`auth_counted`]); `path_counted`: by connection index, whether its first
     /// attempt's answer of 404 or 410 counts ([`path_counted`]); `certificate_counted`:
     /// whether refused certificates count ([`spread_out`]).
-    pub fn new(
+    fn new(
         planned: usize,
         counted: Vec<bool>,
         path_counted: Vec<bool>,
@@ -272,6 +262,32 @@ impl FailFast {
         }
     }
 
+    /// The fail-fast of `plan`'s run, which `stop` cancels: which connections' failures
+    /// count ([`auth_counted`], [`path_counted`]; `templated`: the URL is filled per
+    /// connection), and refused certificates only when arrivals spread over [`SPREAD`].
+    pub fn for_plan(plan: &Plan, templated: bool, stop: CancellationToken) -> FailFast {
+        FailFast::new(
+            plan.conns.len(),
+            auth_counted(plan, templated),
+            path_counted(plan, templated),
+            spread(plan.conns.iter()),
+            stop,
+        )
+    }
+
+    /// Why the run stopped early and after how many failures, when a count stopped it
+    /// (the first that did, in the order a dial meets them: TCP, TLS, the upgrade).
+    pub fn stopped_early(&self) -> Option<(StopReason, u64)> {
+        [
+            (StopReason::Unreachable, &self.refused),
+            (StopReason::CertificateRefused, &self.certificates_refused),
+            (StopReason::AuthRefused, &self.auth_refused),
+            (StopReason::NotFound, &self.not_found),
+        ]
+        .into_iter()
+        .find_map(|(why, count)| count.fired().map(|n| (why, n)))
+    }
+
     /// A valid token's upgrade got its 101 (whatever came after it): the server takes the
     /// run's tokens, or judges them after the upgrade.
     pub fn upgraded_valid(&self) {
@@ -286,12 +302,6 @@ impl FailFast {
             let armed = self.planned_valid > REFUSALS && !self.upgraded_valid.is_set();
             self.auth_refused.count(armed, &self.stop);
         }
-    }
-
-    /// How many valid tokens' upgrades had been refused when it stopped the run; `None`
-    /// when it did not stop it for that.
-    pub fn auth_fired(&self) -> Option<u64> {
-        self.auth_refused.fired()
     }
 
     /// An upgrade got its 101 (whatever came after it; a calibration connection's just
@@ -311,12 +321,6 @@ impl FailFast {
         }
     }
 
-    /// How many first attempts had been answered 404 or 410 when it stopped the run;
-    /// `None` when it did not stop it for that.
-    pub fn path_fired(&self) -> Option<u64> {
-        self.not_found.fired()
-    }
-
     /// A TLS handshake went through: the client takes the server's certificate.
     pub fn certificate_taken(&self) {
         self.certificate_taken.set();
@@ -333,12 +337,6 @@ impl FailFast {
         }
     }
 
-    /// How many TLS handshakes had refused the certificate when it stopped the run;
-    /// `None` when it did not stop it for that.
-    pub fn certificate_fired(&self) -> Option<u64> {
-        self.certificates_refused.fired()
-    }
-
     /// A TCP connection was made (whatever came after it): the target is there.
     pub fn connected(&self) {
         self.connected.set();
@@ -349,11 +347,6 @@ impl FailFast {
     pub fn refused(&self) {
         let armed = self.planned > REFUSALS && !self.connected.is_set();
         self.refused.count(armed, &self.stop);
-    }
-
-    /// How many refusals there were when it stopped the run; `None` when it did not.
-    pub fn fired(&self) -> Option<u64> {
-        self.refused.fired()
     }
 }
 
@@ -369,10 +362,13 @@ mod tests {
             fail.refused();
         }
         assert!(!stop.is_cancelled());
-        assert_eq!(fail.fired(), None);
+        assert_eq!(fail.stopped_early(), None);
         fail.refused();
         assert!(stop.is_cancelled());
-        assert_eq!(fail.fired(), Some(REFUSALS));
+        assert_eq!(
+            fail.stopped_early(),
+            Some((StopReason::Unreachable, REFUSALS))
+        );
 
         let stop = CancellationToken::new();
         let reached = FailFast::new(200, vec![true; 200], vec![true; 200], true, stop.clone());
@@ -381,7 +377,7 @@ mod tests {
             reached.refused();
         }
         assert!(!stop.is_cancelled());
-        assert_eq!(reached.fired(), None);
+        assert_eq!(reached.stopped_early(), None);
 
         // A plan no larger than the threshold runs to its end.
         let stop = CancellationToken::new();
@@ -420,42 +416,45 @@ mod tests {
     #[test]
     fn only_refusals_no_correct_server_makes_count() {
         let ramp = "arrival = { ramp = \"5s\" }";
-        let counted = auth_counted(&plan_of(&group("g", ramp)));
+        let counted = auth_counted(&plan_of(&group("g", ramp)), false);
         assert!(counted.iter().all(|c| *c) && counted.len() == 20);
+        // A URL filled per connection: groups may go to different places.
+        let templated = auth_counted(&plan_of(&group("g", ramp)), true);
+        assert!(templated.iter().all(|c| !*c));
         // A burst ends as soon anyway.
-        let burst = auth_counted(&plan_of(&group("g", "arrival = \"burst\"")));
+        let burst = auth_counted(&plan_of(&group("g", "arrival = \"burst\"")), false);
         assert!(burst.iter().all(|c| !*c));
         // Shared tokens: refusing a duplicate is a server's policy.
         let shared = format!("{ramp}\nconnections_per_user = 2");
-        assert!(auth_counted(&plan_of(&group("g", &shared)))
+        assert!(auth_counted(&plan_of(&group("g", &shared)), false)
             .iter()
             .all(|c| !*c));
         // Two placements: a server may read one and not the other.
         let header = format!("{ramp}\nplacement = \"header\"");
         let query = format!("{ramp}\nplacement = \"query\"");
         let two = plan_of(&(group("h", &header) + &group("q", &query)));
-        assert!(auth_counted(&two).iter().all(|c| !*c));
+        assert!(auth_counted(&two, false).iter().all(|c| !*c));
         // One group's own header: a server may refuse its tenant, not the secret. Distinct
         // subjects per group, so that the tokens are not shared.
         let sub = "sub = \"{{group}}-{{user}}\"";
         let tenant = format!("{ramp}\nheaders = {{ X-Tenant = \"evilcorp\" }}");
         let both = plan_with(sub, &(group("tenant", &tenant) + &group("legit", ramp)));
-        assert!(auth_counted(&both).iter().all(|c| !*c));
+        assert!(auth_counted(&both, false).iter().all(|c| !*c));
         // Subjects that name their group: a server may read a tenant there and refuse a
         // tenant that is gone, whatever the secret.
         let alike = plan_with(sub, &(group("a", ramp) + &group("b", ramp)));
-        assert!(auth_counted(&alike).iter().all(|c| !*c));
+        assert!(auth_counted(&alike, false).iter().all(|c| !*c));
         // A header filled per connection: a room the user may not enter is refused 403.
         let room = format!("{ramp}\nheaders = {{ X-Room = \"r{{{{conn}}}}\" }}");
-        assert!(auth_counted(&plan_of(&group("g", &room)))
+        assert!(auth_counted(&plan_of(&group("g", &room)), false)
             .iter()
             .all(|c| !*c));
         let auth_room = plan_with("headers = { X-Room = \"r{{conn}}\" }", &group("g", ramp));
-        assert!(auth_counted(&auth_room).iter().all(|c| !*c));
+        assert!(auth_counted(&auth_room, false).iter().all(|c| !*c));
         // Forged tokens never count; the valid ones beside them do.
         let forged = format!("{ramp}\nforge = \"catalogue\"");
         let mixed = plan_of(&(group("valid", ramp) + &group("forged", &forged)));
-        let counted = auth_counted(&mixed);
+        let counted = auth_counted(&mixed, false);
         for (c, counts) in mixed.conns.iter().zip(&counted) {
             let forge = mixed.tokens[c.token as usize].forge.is_some();
             assert_eq!(*counts, !forge, "conn {}", c.id);
@@ -479,8 +478,8 @@ mod tests {
         assert!(!stop.is_cancelled());
         fail.auth_refused(100);
         assert!(stop.is_cancelled());
-        assert_eq!(fail.auth_fired(), Some(REFUSALS));
-        assert_eq!(fail.fired(), None, "not for the TCP reason");
+        let why = Some((StopReason::AuthRefused, REFUSALS));
+        assert_eq!(fail.stopped_early(), why, "not for the TCP reason");
 
         let stop = CancellationToken::new();
         let took_one = FailFast::new(300, counted, vec![true; 300], true, stop.clone());
@@ -489,7 +488,7 @@ mod tests {
             took_one.auth_refused(conn);
         }
         assert!(!stop.is_cancelled());
-        assert_eq!(took_one.auth_fired(), None);
+        assert_eq!(took_one.stopped_early(), None);
 
         // Few valid tokens among many forged ones: run to the end.
         let stop = CancellationToken::new();
@@ -518,8 +517,8 @@ mod tests {
         assert!(!stop.is_cancelled());
         fail.not_found(150);
         assert!(stop.is_cancelled());
-        assert_eq!(fail.path_fired(), Some(REFUSALS));
-        assert_eq!((fail.fired(), fail.auth_fired()), (None, None));
+        let why = Some((StopReason::NotFound, REFUSALS));
+        assert_eq!(fail.stopped_early(), why);
 
         // A server that upgraded one connection first has the path: its 404s are findings.
         let stop = CancellationToken::new();
@@ -529,7 +528,7 @@ mod tests {
             took_one.not_found(conn);
         }
         assert!(!stop.is_cancelled());
-        assert_eq!(took_one.path_fired(), None);
+        assert_eq!(took_one.stopped_early(), None);
     }
 
     /// Which 404s count toward a wrong path's early stop: valid tokens' first attempts, in
@@ -589,8 +588,8 @@ mod tests {
         assert!(!stop.is_cancelled());
         fail.certificate_refused();
         assert!(stop.is_cancelled());
-        assert_eq!(fail.certificate_fired(), Some(REFUSALS));
-        assert_eq!(fail.path_fired(), None);
+        let why = Some((StopReason::CertificateRefused, REFUSALS));
+        assert_eq!(fail.stopped_early(), why);
 
         let stop = CancellationToken::new();
         let took_one = FailFast::new(200, vec![false; 200], vec![false; 200], true, stop.clone());
@@ -599,7 +598,7 @@ mod tests {
             took_one.certificate_refused();
         }
         assert!(!stop.is_cancelled());
-        assert_eq!(took_one.certificate_fired(), None);
+        assert_eq!(took_one.stopped_early(), None);
 
         // A handshake that took the certificate, its upgrade still in flight (a balancer
         // with one bad backend): the refusals are that backend's, not the run's.

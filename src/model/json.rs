@@ -134,51 +134,55 @@ impl<'a> Reader<'a> {
     }
 
     fn object(&mut self, depth: u8) -> Option<Borrowed<'a>> {
-        let depth = Some(depth + 1).filter(|d| *d <= QUICK_DEPTH)?;
-        self.at += 1;
         let mut object = ObjectAsVec::default();
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Some(Borrowed::Object(object));
-        }
-        loop {
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
+        self.members(depth, b'}', |reader, depth| {
+            if reader.peek() != Some(b'"') {
                 return None;
             }
-            let key = self.string()?;
-            self.skip_whitespace();
-            if self.bump() != Some(b':') {
+            let key = reader.string()?;
+            reader.skip_whitespace();
+            if reader.bump() != Some(b':') {
                 return None;
             }
-            let value = self.value(depth)?;
             // A repeated key is kept twice, as serde_json_borrow keeps it.
-            object.insert_unchecked_and_get_mut(key, value);
-            self.skip_whitespace();
-            match self.bump()? {
-                b',' => {}
-                b'}' => return Some(Borrowed::Object(object)),
-                _ => return None,
-            }
-        }
+            object.insert_unchecked_and_get_mut(key, reader.value(depth)?);
+            Some(())
+        })?;
+        Some(Borrowed::Object(object))
     }
 
     fn array(&mut self, depth: u8) -> Option<Borrowed<'a>> {
+        let mut items = Vec::new();
+        self.members(depth, b']', |reader, depth| {
+            items.push(reader.value(depth)?);
+            Some(())
+        })?;
+        Some(Borrowed::Array(items))
+    }
+
+    /// The members of an object or array at its opening bracket, up to `close`: each read
+    /// by `member` (at the nesting below `depth`, whitespace before it skipped), separated
+    /// by commas. `None` past [`QUICK_DEPTH`] or at anything else.
+    fn members(
+        &mut self,
+        depth: u8,
+        close: u8,
+        mut member: impl FnMut(&mut Self, u8) -> Option<()>,
+    ) -> Option<()> {
         let depth = Some(depth + 1).filter(|d| *d <= QUICK_DEPTH)?;
         self.at += 1;
-        let mut items = Vec::new();
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.at += 1;
-            return Some(Borrowed::Array(items));
+            return Some(());
         }
         loop {
-            items.push(self.value(depth)?);
+            self.skip_whitespace();
+            member(self, depth)?;
             self.skip_whitespace();
             match self.bump()? {
                 b',' => {}
-                b']' => return Some(Borrowed::Array(items)),
+                b if b == close => return Some(()),
                 _ => return None,
             }
         }

@@ -41,13 +41,18 @@ steps = [{{ expect = "connection_established", within = "1s" }}, {{ close = 1000
 }
 
 async fn run_at(url: &str, text: &str, tls: stampede::swarm::TlsOptions) -> RunOutcome {
-    let s = scenario("hostile.toml", text);
     let opts = RunOptions {
         target: Some(url.to_string()),
         tls,
         ..Default::default()
     };
-    let fut = stampede::run::run(&s, &opts, CancellationToken::new());
+    run_with(text, &opts).await
+}
+
+/// Runs scenario `text` with `opts`, bounded by [`TEST_BOUND`].
+async fn run_with(text: &str, opts: &RunOptions) -> RunOutcome {
+    let s = scenario("hostile.toml", text);
+    let fut = stampede::run::run(&s, opts, CancellationToken::new());
     tokio::time::timeout(TEST_BOUND, fut)
         .await
         .expect("bounded")
@@ -418,12 +423,7 @@ async fn a_path_calibration_was_upgraded_at_is_not_stopped_for_its_404s() {
         learn: true,
         ..Default::default()
     };
-    let s = scenario("hostile.toml", &ramped(TEST_SECRET));
-    let fut = stampede::run::run(&s, &opts, CancellationToken::new());
-    let outcome = tokio::time::timeout(TEST_BOUND, fut)
-        .await
-        .expect("bounded")
-        .expect("the run itself works");
+    let outcome = run_with(&ramped(TEST_SECRET), &opts).await;
     stop.cancel();
     let s = &outcome.results.summary;
     assert_eq!(s.stopped.name(), "completed", "{:?}", s.hint);

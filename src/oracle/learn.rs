@@ -167,10 +167,12 @@ impl Proposal {
 
     /// Why nothing was learned, when the target accepted no valid-token calibration
     /// connection to `target` (the URL as shown); `None` when it accepted one (whatever
-    /// was then learned).
+    /// was then learned), or made none (no valid token in the plan: nothing was asked).
     pub fn none_accepted(&self, target: &str) -> Option<NoneAccepted> {
-        // Ctrl-C cut the calibration: that, not the target, is why none was accepted.
-        (self.valid.1 == 0 && !self.interrupted).then(|| NoneAccepted {
+        // Ctrl-C cut the calibration: that, not the target, is why none was accepted. A
+        // plan with no valid-token connection to make (every group forged) asked nothing.
+        let asked = self.valid.0 > 0;
+        (asked && self.valid.1 == 0 && !self.interrupted).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
             auth: self.unaccepted_auth,
@@ -590,7 +592,12 @@ declare it as [oracles.sequence] only if it counts per connection."
             p.progress()
         );
     }
-    if p.valid.1 == 0 {
+    if p.valid.0 == 0 {
+        let _ = writeln!(
+            t,
+            "# Nothing was learned: the plan has no valid-token connection to calibrate with."
+        );
+    } else if p.valid.1 == 0 {
         let _ = writeln!(
             t,
             "# Nothing was learned: the target accepted no calibration connection."

@@ -442,3 +442,29 @@ fn what_to_check_follows_where_calibration_failed() {
         );
     }
 }
+
+/// A plan whose every group presents forged tokens gives calibration no valid-token
+/// connection to make: nothing was asked of the target, so nothing is said against it;
+/// one that was made and refused is said.
+#[test]
+fn calibration_that_made_no_valid_connection_blames_no_target() {
+    let asked_nothing = Proposal::default();
+    assert_eq!(asked_nothing.none_accepted("ws://127.0.0.1:9/ws"), None);
+    let file = to_toml(
+        &asked_nothing,
+        &OracleSpec::default(),
+        "ws://127.0.0.1:9/ws",
+    );
+    assert!(
+        file.contains("no valid-token connection to calibrate with"),
+        "{file}"
+    );
+    assert!(!file.contains("the target accepted no"), "{file}");
+    let refused = Proposal {
+        valid: (1, 0),
+        unaccepted: Some(Cause::Http(401)),
+        ..Proposal::default()
+    };
+    let none = refused.none_accepted("ws://127.0.0.1:9/ws");
+    assert_eq!(none.map(|n| n.cause), Some(Some(Cause::Http(401))));
+}

@@ -224,6 +224,28 @@ struct Extras {
     name: Option<String>,
 }
 
+impl Extras {
+    /// Out of line: most expectations have none, and the code that boxes them would
+    /// otherwise sit inside [`ConnChecker::expect`]'s per-message path.
+    #[cold]
+    #[inline(never)]
+    fn boxed(checks: Vec<FieldTest>, capture: Vec<Capture>, name: Option<String>) -> Box<Self> {
+        Box::new(Extras {
+            checks,
+            capture,
+            name,
+        })
+    }
+}
+
+/// A correlation value holding `{{$name}}` captures, filled from `captures` (the key text
+/// of what they hold). Out of line: rare, and off the per-message path.
+#[cold]
+#[inline(never)]
+fn filled(value: &str, captures: &BTreeMap<String, Value>) -> String {
+    key_text(&fill_str(value, captures))
+}
+
 impl Pending {
     fn checks(&self) -> &[FieldTest] {
         self.extras.as_ref().map_or(&[], |e| &e.checks)
@@ -749,13 +771,13 @@ impl ConnChecker {
             absent,
             name,
         } = plan;
-        let mut pending = Pending {
+        let pending = Pending {
             id,
             state: PatternState::new(pattern),
             // A request that carried a captured value correlates on what was sent.
             correlate: correlate.map(|(field, value)| {
                 let value = if holds_capture(&value) {
-                    key_text(&fill_str(&value, &self.captures))
+                    filled(&value, &self.captures)
                 } else {
                     value
                 };
@@ -770,13 +792,8 @@ impl ConnChecker {
             absent,
             step: std::mem::take(&mut self.next_step),
             strays: None,
-            extras: (!checks.is_empty() || !capture.is_empty() || name.is_some()).then(|| {
-                Box::new(Extras {
-                    checks,
-                    capture,
-                    name,
-                })
-            }),
+            extras: (!checks.is_empty() || !capture.is_empty() || name.is_some())
+                .then(|| Extras::boxed(checks, capture, name)),
         };
         if absent {
             // Absence counts from now: what arrived before is not this expectation's.
@@ -784,6 +801,22 @@ impl ConnChecker {
             return id;
         }
         self.tally(&pending.state, Tallied::Expected);
+        if !self.unread_kept && self.buffer.is_empty() {
+            // Most expectations: nothing came before them to claim or to explain.
+            self.pending.push(pending);
+        } else {
+            self.open_against_buffer(pending, now);
+        }
+        id
+    }
+
+    /// [`Self::expect`]'s end for an expectation opened with records already buffered or
+    /// unreadable ones kept: claims what it can of them, and settles it when they do.
+    /// Out of line: most expectations open with nothing there, and every one runs
+    /// `expect`'s code (a per-message path that should fit the instruction cache).
+    #[cold]
+    #[inline(never)]
+    fn open_against_buffer(&mut self, mut pending: Pending, now: Instant) {
         if self.unread_kept {
             // What it waits for may have come already, in a record no one could read.
             pending.unread_seen = self
@@ -815,7 +848,7 @@ impl ConnChecker {
             self.buffered_bytes -= b.bytes;
             let body = b.body.unwrap_or_default();
             self.settle_by_error(idx, &body, b.contradicts, now);
-            return id;
+            return;
         }
         if let Some((event, body)) = claim.failed {
             self.failed_checks(idx, &event, &body, now);
@@ -824,7 +857,6 @@ impl ConnChecker {
         } else if let Some(first_at) = claim.first_at {
             self.after_feed(idx, Some(first_at), claim.last_at.unwrap_or(now));
         }
-        id
     }
 
     /// A Ping with `payload` went out at `now`; its Pong is due within `within`.
@@ -1035,50 +1067,18 @@ impl ConnChecker {
     /// [`Self::on_message`] for a record whose kind (`kind_of` with this checker's spec)
     /// the caller already has: the engine needs it for the acceptance judge anyway.
     pub fn on_record<J: Tree>(&mut self, msg: &J, kind: Option<&str>, now: Instant) {
-        if let Some(obs) = &mut self.observed {
-            if obs.messages.len() < Observation::MAX_MESSAGES {
-                obs.messages.push(msg.to_value());
-            } else {
-                obs.dropped += 1;
-            }
+        if self.observed.is_some() {
+            self.observe(msg);
         }
         self.check_identity(msg, now);
         self.check_sequence(msg, now);
         self.check_learned_sequence(msg, now);
         let Some(event) = kind else {
-            self.unread.kindless += 1;
-            self.kindless_record(msg);
-            if self.counts.positional_kind.is_none() {
-                self.counts.positional_kind = self.positional_kind(msg).map(Box::new);
-            }
-            if self.unread.kindless_shape.is_none() {
-                let field = &self.spec.type_field;
-                let mut shape = msg.shape();
-                if let Some(value) = lookup(msg, field) {
-                    // The field is there, its value is no kind (a float, -0, an integer
-                    // past 64 bits, an object...).
-                    let _ = write!(
-                        shape,
-                        ", whose {field:?} is {} (a kind is a string or an integer)",
-                        value.shape()
-                    );
-                } else if msg.array_len().is_some() && lookup(msg, &format!("0.{field}")).is_some()
-                {
-                    // Records of a batch: the elements carry the kind.
-                    let _ = write!(
-                        shape,
-                        " whose elements carry {field:?}, a batch ([oracles] batched = true \
-                         reads each element as a record)"
-                    );
-                }
-                self.unread.kindless_shape = Some(shape.into_boxed_str());
-            }
+            self.on_kindless(msg);
             return;
         };
-        if let Some(span) = &mut self.span {
-            if span.events.len() < SPAN_KINDS {
-                span.events.insert(event.to_string());
-            }
+        if self.span.is_some() {
+            self.span_saw(event);
         }
         self.check_absent(event, msg, now);
         if event == self.spec.error_event && !self.wants_error(msg) {
@@ -1102,6 +1102,70 @@ impl ConnChecker {
             }
             return;
         }
+        self.on_uncorrelated(event, msg, now);
+    }
+
+    /// A learning run keeps the first records it reads ([`Observation`]).
+    #[cold]
+    #[inline(never)]
+    fn observe<J: Tree>(&mut self, msg: &J) {
+        if let Some(obs) = &mut self.observed {
+            if obs.messages.len() < Observation::MAX_MESSAGES {
+                obs.messages.push(msg.to_value());
+            } else {
+                obs.dropped += 1;
+            }
+        }
+    }
+
+    /// The kinds a traced expectation's span saw.
+    #[cold]
+    #[inline(never)]
+    fn span_saw(&mut self, event: &str) {
+        if let Some(span) = &mut self.span {
+            if span.events.len() < SPAN_KINDS {
+                span.events.insert(event.to_string());
+            }
+        }
+    }
+
+    /// A record with no kind this scenario can read: counted, and its shape kept once for
+    /// the verdict's advice. Out of line (as every rare case of [`Self::on_record`]): the
+    /// per-message path is what should fit the instruction cache.
+    #[inline(never)]
+    fn on_kindless<J: Tree>(&mut self, msg: &J) {
+        self.unread.kindless += 1;
+        self.kindless_record(msg);
+        if self.counts.positional_kind.is_none() {
+            self.counts.positional_kind = self.positional_kind(msg).map(Box::new);
+        }
+        if self.unread.kindless_shape.is_none() {
+            let field = &self.spec.type_field;
+            let mut shape = msg.shape();
+            if let Some(value) = lookup(msg, field) {
+                // The field is there, its value is no kind (a float, -0, an integer
+                // past 64 bits, an object...).
+                let _ = write!(
+                    shape,
+                    ", whose {field:?} is {} (a kind is a string or an integer)",
+                    value.shape()
+                );
+            } else if msg.array_len().is_some() && lookup(msg, &format!("0.{field}")).is_some() {
+                // Records of a batch: the elements carry the kind.
+                let _ = write!(
+                    shape,
+                    " whose elements carry {field:?}, a batch ([oracles] batched = true \
+                     reads each element as a record)"
+                );
+            }
+            self.unread.kindless_shape = Some(shape.into_boxed_str());
+        }
+    }
+
+    /// A record of a kind that no open correlated expectation claims: an uncorrelated one
+    /// may, else it is late, finished, ignored or buffered.
+    #[inline(never)]
+    fn on_uncorrelated<J: Tree>(&mut self, event: &str, msg: &J, now: Instant) {
         self.note_fieldless(event, msg);
         let captures = &self.captures;
         let uncorrelated = self.pending.iter().position(|p| {
@@ -1332,6 +1396,24 @@ impl ConnChecker {
         }
     }
 
+    /// [`Self::resolve`]'s shrink of the open expectations' room after a backlog. Out of
+    /// line, as each rare case of `resolve` (which runs once per expected answer).
+    #[cold]
+    #[inline(never)]
+    fn give_back_room(&mut self) {
+        self.pending.shrink_to(KEPT_ROOM);
+    }
+
+    /// What an expectation with field tests or captures counts when met.
+    #[cold]
+    #[inline(never)]
+    fn met_extras(&mut self, p: &Pending) {
+        if !p.checks().is_empty() {
+            self.counts.checked_met += 1;
+        }
+        self.tally_captures(p);
+    }
+
     /// Counts, for each capture of `p` (just met), whether its messages held a value at
     /// its path ([`crate::model::ExpectCounts::captures`]).
     fn tally_captures(&mut self, p: &Pending) {
@@ -1540,7 +1622,7 @@ impl ConnChecker {
             // A backlog (a paced connection that fell behind, up to `max_in_flight`) is
             // over: give its room back, so memory follows what is open, not the worst
             // moment of a long run.
-            self.pending.shrink_to(KEPT_ROOM);
+            self.give_back_room();
         }
         if self.span.as_ref().is_some_and(|s| s.expect == Some(p.id)) {
             self.close_span(how == Resolution::Met);
@@ -1555,11 +1637,10 @@ impl ConnChecker {
         } else {
             self.tally(&p.state, Tallied::Arrived)
         };
-        if how == Resolution::Met && !p.checks().is_empty() {
-            self.counts.checked_met += 1;
+        if how == Resolution::Met && p.extras.is_some() {
+            self.met_extras(&p);
         }
         if how == Resolution::Met {
-            self.tally_captures(&p);
             // Off the per-message path once every field this connection correlates on
             // has been met: a length compare.
             // (A checker told of no fields records every one.)
@@ -1761,6 +1842,8 @@ impl ConnChecker {
 
     /// The first expectation after a request ended: the span closes. When it was met, the
     /// event kinds learned for that request must all have arrived by now.
+    #[cold]
+    #[inline(never)]
     fn close_span(&mut self, met: bool) {
         let Some(span) = self.span.take() else {
             return;

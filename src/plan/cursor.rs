@@ -395,34 +395,7 @@ impl Cursor {
             rng: None,
         };
         if !self.started {
-            self.started = true;
-            self.correlated = match &self.templates {
-                Some(t) => t.correlated.clone(),
-                None => plan.correlate_fields(conn).into(),
-            };
-            self.last_values = vec![String::new(); self.correlated.len()];
-            self.keep_older = deepest_pairing(script);
-            let mut root = Frame {
-                step: 0,
-                next: 0,
-                iter: 0,
-                times: 1,
-                flat: 0,
-                every: None,
-                pace_due: false,
-            };
-            let first = match script.first() {
-                Some(Step::AbortHandshake { after, how }) => {
-                    root.next = 1;
-                    Action::AbortHandshake {
-                        after: sample(after, &mut draw(site([0]), 0)),
-                        rst: *how == AbortHow::Rst,
-                    }
-                }
-                _ => Action::Connect,
-            };
-            self.frames.push(root);
-            return Some(Next::Action(first));
+            return Some(self.begin(plan, conn, script));
         }
         loop {
             let list = steps_at(script, &self.frames);
@@ -496,15 +469,7 @@ impl Cursor {
                         // The message is in `out`.
                         return Some(Next::Rendered);
                     }
-                    let message = expand(template, &vars(true), self.run, &mut lazy(at, flat));
-                    for (at, path) in self.correlated.iter().enumerate() {
-                        if let Some(v) = lookup(&message, path) {
-                            let value = super::json_key(v);
-                            let kept = (self.last_values.as_mut_slice(), &mut self.older);
-                            remember(kept, self.keep_older, at, &value);
-                        }
-                    }
-                    return Some(Next::Action(Action::Send { message }));
+                    return Some(self.send_expanded(template, &vars(true), &mut lazy(at, flat)));
                 }
                 Step::SendBinary { base64 } => {
                     self.run += 1;
@@ -570,6 +535,64 @@ impl Cursor {
         }
     }
 
+    /// A send whose template is not compiled (a repro's, a plan made without templates):
+    /// expanded into a JSON value, its correlated values remembered. Out of line: the
+    /// compiled sends `next_scripted` renders are the per-message path.
+    #[inline(never)]
+    fn send_expanded(
+        &mut self,
+        template: &serde_json::Value,
+        vars: &template::Vars<'_>,
+        rng: &mut LazyRng,
+    ) -> Next {
+        let message = expand(template, vars, self.run, rng);
+        for (at, path) in self.correlated.iter().enumerate() {
+            if let Some(v) = lookup(&message, path) {
+                let value = super::json_key(v);
+                let kept = (self.last_values.as_mut_slice(), &mut self.older);
+                remember(kept, self.keep_older, at, &value);
+            }
+        }
+        Next::Action(Action::Send { message })
+    }
+
+    /// The script's first step: the connect (or the handshake it aborts), with the
+    /// cursor's per-connection state set up. Out of line: once per connection, and
+    /// `next_scripted` runs per step.
+    #[cold]
+    #[inline(never)]
+    fn begin(&mut self, plan: &Plan, conn: &ConnPlan, script: &[Step]) -> Next {
+        self.started = true;
+        self.correlated = match &self.templates {
+            Some(t) => t.correlated.clone(),
+            None => plan.correlate_fields(conn).into(),
+        };
+        self.last_values = vec![String::new(); self.correlated.len()];
+        self.keep_older = deepest_pairing(script);
+        let mut root = Frame {
+            step: 0,
+            next: 0,
+            iter: 0,
+            times: 1,
+            flat: 0,
+            every: None,
+            pace_due: false,
+        };
+        let first = match script.first() {
+            Some(Step::AbortHandshake { after, how }) => {
+                root.next = 1;
+                let mut rng = draw_rng(plan.seed, self.me.id, site([0]), 0);
+                Action::AbortHandshake {
+                    after: sample(after, &mut rng),
+                    rst: *how == AbortHow::Rst,
+                }
+            }
+            _ => Action::Connect,
+        };
+        self.frames.push(root);
+        Next::Action(first)
+    }
+
     /// This connection's copy of a script pattern (see [`Cursor::patterns`]): `spare`'s,
     /// when it holds that copy (handed on: no count added).
     fn own_pattern(
@@ -615,14 +638,6 @@ impl Cursor {
             v.push_str(value);
             (f, v)
         });
-        let run = self.run;
-        let text = |t: &str| {
-            if t.as_bytes().contains(&b'{') {
-                template::expand_text(t, &vars(), run, &mut NoRng)
-            } else {
-                t.to_string()
-            }
-        };
         // Most patterns name fixed kinds: the step's items are copied once per connection,
         // not per iteration.
         let pattern = if expect
@@ -630,44 +645,31 @@ impl Cursor {
             .iter()
             .any(|i| i.event.as_bytes().contains(&b'{'))
         {
-            expect
-                .pattern
-                .iter()
-                .map(|item| PatternItem {
-                    event: text(&item.event),
-                    repeat: item.repeat,
-                })
-                .collect()
+            expanded_pattern(&expect.pattern, &vars(), self.run)
         } else {
             self.own_pattern(&expect.pattern, &mut spare.pattern)
         };
-        let checks = expect
-            .checks
-            .iter()
-            .map(|t| FieldTest {
-                path: text(&t.path),
-                test: match &t.test {
-                    Test::Equals(v) => Test::Equals(expand(v, &vars(), self.run, &mut NoRng)),
-                    Test::Matches(p) => Test::Matches(text(p)),
-                    other => other.clone(),
-                },
-            })
-            .collect();
-        ExpectPlan {
+        // Field tests, captures and names are rare: made out of line, so that the code
+        // every expectation runs stays small (it is on the per-message path).
+        let rare = !expect.checks.is_empty()
+            || !expect.capture.is_empty()
+            || expect.name.is_some()
+            || expect.correlate_reply.is_some();
+        let mut plan = ExpectPlan {
             pattern,
             correlate,
-            correlate_sent: expect
-                .correlate_reply
-                .is_some()
-                .then(|| expect.correlate.as_deref().map(Box::from))
-                .flatten(),
+            correlate_sent: None,
             within: expect.within,
             wait: expect.wait,
-            checks,
-            capture: expect.capture.clone(),
+            checks: Vec::new(),
+            capture: Vec::new(),
             absent: expect.absent,
-            name: expect.name.clone(),
+            name: None,
+        };
+        if rare {
+            add_rare(&mut plan, expect, &vars(), self.run);
         }
+        plan
     }
 
     /// Which earlier send `expect` takes its value from at this iteration of the loop
@@ -719,6 +721,58 @@ impl Cursor {
         }
         out
     }
+}
+
+/// `text` with its placeholders expanded (a text without `{` as it is).
+fn expanded_text(t: &str, vars: &template::Vars<'_>, run: u64) -> String {
+    if t.as_bytes().contains(&b'{') {
+        template::expand_text(t, vars, run, &mut NoRng)
+    } else {
+        t.to_string()
+    }
+}
+
+/// A pattern whose kinds hold placeholders, expanded for this expectation.
+#[cold]
+#[inline(never)]
+fn expanded_pattern(
+    items: &[PatternItem],
+    vars: &template::Vars<'_>,
+    run: u64,
+) -> Arc<[PatternItem]> {
+    items
+        .iter()
+        .map(|item| PatternItem {
+            event: expanded_text(&item.event, vars, run),
+            repeat: item.repeat,
+        })
+        .collect()
+}
+
+/// Adds to `plan` what few expectations have: field tests (placeholders expanded),
+/// captures, a name, and where the send carries the correlation value.
+#[cold]
+#[inline(never)]
+fn add_rare(plan: &mut ExpectPlan, expect: &Expect, vars: &template::Vars<'_>, run: u64) {
+    plan.checks = expect
+        .checks
+        .iter()
+        .map(|t| FieldTest {
+            path: expanded_text(&t.path, vars, run),
+            test: match &t.test {
+                Test::Equals(v) => Test::Equals(expand(v, vars, run, &mut NoRng)),
+                Test::Matches(p) => Test::Matches(expanded_text(p, vars, run)),
+                other => other.clone(),
+            },
+        })
+        .collect();
+    plan.capture = expect.capture.clone();
+    plan.name = expect.name.clone();
+    plan.correlate_sent = expect
+        .correlate_reply
+        .is_some()
+        .then(|| expect.correlate.as_deref().map(Box::from))
+        .flatten();
 }
 
 /// Records `value` as correlated path `at`'s latest sent value in `latest`, the value it

@@ -1018,7 +1018,7 @@ impl ConnRun {
 
     /// Starts `action` (`rendered`: a compiled send's text): does what needs no wait, and
     /// returns what is left to await. `connected`: whether the script's connection is up.
-    fn start(&mut self, action: Action, rendered: Option<String>, connected: bool) -> Work {
+    fn start(&mut self, action: Action, connected: bool) -> Work {
         // What `stream_ended` names as the step a lost connection was at: the action's
         // kind, and an expect's pattern (shared), not a copy of the whole step.
         self.current = Some(Current::of(&action, &self.cursor));
@@ -1032,29 +1032,16 @@ impl ConnRun {
             }
             _ if !connected || self.open.is_none() => Work::Done,
             Action::Send { message } => {
-                let text = match rendered {
-                    // A compiled template holds no `{{$name}}`, and this checker does not
-                    // read sends (see `new`).
-                    Some(text) => text,
-                    None => {
-                        self.checker.on_sent(&message);
-                        // `{{$name}}` captures are known only now: the cursor yields them
-                        // as written. Straight into a byte buffer: `Display` goes through
-                        // a formatter.
-                        if self.checker.captures.is_empty() {
-                            serde_json::to_string(&message)
-                        } else {
-                            serde_json::to_string(&fill(&message, &self.checker.captures))
-                        }
-                        .unwrap_or_else(|_| message.to_string())
-                    }
-                };
-                // Most sends go straight into the socket: no future for them.
-                match self.send_now(text) {
-                    SendNow::Done => Work::Done,
-                    SendNow::Flush => Work::Flush,
-                    SendNow::Wait(text) => Work::Send(text),
+                self.checker.on_sent(&message);
+                // `{{$name}}` captures are known only now: the cursor yields them as
+                // written. Straight into a byte buffer: `Display` goes through a formatter.
+                let text = if self.checker.captures.is_empty() {
+                    serde_json::to_string(&message)
+                } else {
+                    serde_json::to_string(&fill(&message, &self.checker.captures))
                 }
+                .unwrap_or_else(|_| message.to_string());
+                self.send_work(text)
             }
             Action::SendText { text } => {
                 Work::Send(match fill_str(&text, &self.checker.captures) {
@@ -1077,6 +1064,28 @@ impl ConnRun {
         }
     }
 
+    /// [`Self::start`] for a send rendered from a compiled template ([`Next::Rendered`],
+    /// most sends): a template holds no `{{$name}}`, and a checker that is handed compiled
+    /// sends does not read them (see `new`). Apart from `start`'s match over every kind of
+    /// step: this runs per message, and its code should stay small.
+    fn start_rendered(&mut self, text: String, connected: bool) -> Work {
+        self.current = Some(Current::Send);
+        if !connected || self.open.is_none() {
+            return Work::Done;
+        }
+        self.send_work(text)
+    }
+
+    /// Sends `text` as far as it goes without waiting (most sends go straight into the
+    /// socket: no future for them), and returns what is left to await.
+    fn send_work(&mut self, text: String) -> Work {
+        match self.send_now(text) {
+            SendNow::Done => Work::Done,
+            SendNow::Flush => Work::Flush,
+            SendNow::Wait(text) => Work::Send(text),
+        }
+    }
+
     /// Takes the script's next step (`None`: it is over) as far as it goes without a wait,
     /// and returns what is left to await. A compiled send comes rendered; an expectation is
     /// opened here, or skipped while the connection is not open.
@@ -1091,13 +1100,13 @@ impl ConnRun {
             Next::Expect(expect) => expect,
             // An explicit plan's expectation (a repro's) takes the same way.
             Next::Action(Action::Expect(expect)) => *expect,
-            Next::Action(action) => return Some(self.start(action, None, connected)),
+            Next::Action(action) => return Some(self.start(action, connected)),
             // A copy of exactly its length: the frame's bytes then take the string as it
             // is, where a string with spare room needs a shared header of its own (a
             // second allocation per send).
             Next::Rendered => {
                 let text = self.render_buf.as_str().to_owned();
-                return Some(self.start(SEND_STEP, Some(text), connected));
+                return Some(self.start_rendered(text, connected));
             }
         };
         self.current = Some(Current::of_expect(&expect, &self.cursor));

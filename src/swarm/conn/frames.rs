@@ -430,27 +430,12 @@ impl ConnRun {
                         due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
                     }
                     if event.as_deref() == Some(spec.error_event.as_str()) {
-                        let said = said.get_or_insert_with(Box::default);
-                        said.first_error
-                            .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+                        keep_first_error(said, text);
                     }
                     let judging = open.as_ref().is_some_and(|o| o.judging);
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
                     if judging {
-                        if accepted_valid(ctx, *index, attempts) {
-                            checker.authenticated();
-                        }
-                        if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
-                            o.refused_in_band = true;
-                            // The refusal is the server's answer, as a refused upgrade's
-                            // status is: shown on the answer line.
-                            let cause = attempts.last().and_then(|a| a.cause.clone());
-                            if let (None, Some(cause)) = (answer.as_ref(), cause) {
-                                let detail = "refused in band".to_string();
-                                *answer =
-                                    Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
-                            }
-                        }
+                        judged_in_band(ctx, *index, attempts, checker, open, answer, text);
                     }
                     match marker_of(markers, &msg) {
                         Some(sent_us) => {
@@ -923,6 +908,46 @@ enum Wake {
     Cancelled,
     Frame(Option<Result<Message, WsError>>),
     Timer,
+}
+
+/// Keeps the first error event's text the attempt was sent, for what the verdict quotes.
+/// Out of line, as [`judged_in_band`]: off the per-record path of most runs.
+#[cold]
+#[inline(never)]
+fn keep_first_error(said: &mut Option<Box<Said>>, text: &str) {
+    let said = said.get_or_insert_with(Box::default);
+    said.first_error
+        .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+}
+
+/// A record `text` read while the attempt is being judged (in-band acceptance): tells the
+/// checker a valid token's attempt was accepted, and marks the connection refused in band
+/// when the record was the declared refusal, the refusal kept as the server's answer.
+/// Out of line: once or twice per attempt, where the per-record path runs per message.
+#[cold]
+#[inline(never)]
+fn judged_in_band(
+    ctx: &RunCtx,
+    index: usize,
+    attempts: &[Attempt],
+    checker: &mut ConnChecker,
+    open: &mut Option<Open>,
+    answer: &mut Option<Box<Answer>>,
+    text: &str,
+) {
+    if accepted_valid(ctx, index, attempts) {
+        checker.authenticated();
+    }
+    if let (Some(o), true) = (open.as_mut(), refused_in_band(attempts)) {
+        o.refused_in_band = true;
+        // The refusal is the server's answer, as a refused upgrade's status is: shown on
+        // the answer line.
+        let cause = attempts.last().and_then(|a| a.cause.clone());
+        if let (None, Some(cause)) = (answer.as_ref(), cause) {
+            let detail = "refused in band".to_string();
+            *answer = Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
+        }
+    }
 }
 
 /// Whether the last attempt is accepted and its token (that of connection `index`) one a

@@ -14,6 +14,7 @@ use super::{Histograms, Live, PhaseStats};
 use crate::model::{Phase, Phases};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -277,10 +278,18 @@ impl Sample {
     }
 }
 
+/// One histogram per set of phases sampled at once ([`Open::sets`]).
+type SetHistograms = Vec<(Phases, Histogram<u64>)>;
+
 /// An interval still taking samples.
 struct Open {
     index: u64,
     hist: Histograms,
+    /// Samples of several phases at once (a turn whose first event and raw turn equal it:
+    /// most answers of a closed loop), one histogram per set of phases, recorded once
+    /// instead of once per phase and added into each phase's histogram when the interval
+    /// closes ([`Open::fold`]). At most one per distinct set (a handful).
+    sets: SetHistograms,
     /// Gauges read when the interval ended (`None` while it is the current one).
     point: Option<IntervalPoint>,
 }
@@ -306,7 +315,7 @@ pub(crate) struct Recorder {
     /// A closed interval's histograms, emptied, for the next one: every interval reuses
     /// the same few (one per phase, hundreds of KiB together) instead of allocating them
     /// anew, so the client's memory does not rise and fall with the intervals.
-    spare: Option<Histograms>,
+    spare: Option<(Histograms, SetHistograms)>,
 }
 
 impl Recorder {
@@ -372,15 +381,18 @@ impl Recorder {
         // closes (one merge a second instead of a second record per sample).
         // Before the current interval's start is the previous interval (or an older one,
         // already written): one comparison of instants instead of working out the index.
-        let hist = match self.previous.as_mut() {
-            Some(prev) if sample.at < self.current_start => &mut prev.hist,
-            _ => &mut self.current.hist,
+        let open = match self.previous.as_mut() {
+            Some(prev) if sample.at < self.current_start => prev,
+            _ => &mut self.current,
         };
-        for phase in sample.phases.iter() {
-            if let Some(seen) = self.seen.get_mut(phase.index()) {
-                *seen = true;
+        match sample.phases.single() {
+            Some(phase) => {
+                if let Some(seen) = self.seen.get_mut(phase.index()) {
+                    *seen = true;
+                }
+                open.hist.record_us(phase, sample.value_us());
             }
-            hist.record_us(phase, sample.value_us());
+            None => open.record_set(sample.phases, sample.value_us()),
         }
     }
 
@@ -418,6 +430,7 @@ impl Recorder {
         } else {
             // Ended right at an interval's start: nothing to log, but whatever it holds
             // still counts for the run.
+            self.current.fold(&mut self.seen);
             self.total.merge(&self.current.hist);
         }
         self.publish();
@@ -452,10 +465,11 @@ impl Recorder {
     }
 
     /// Streams a finished interval to the log and keeps its point of the series.
-    fn close(&mut self, interval: Open) {
+    fn close(&mut self, mut interval: Open) {
+        interval.fold(&mut self.seen);
         self.total.merge(&interval.hist);
         let Some(mut point) = interval.point else {
-            self.spare = Some(interval.hist);
+            self.spare = Some((interval.hist, interval.sets));
             return;
         };
         let turn = interval.hist.get(Phase::Turn);
@@ -474,7 +488,7 @@ impl Recorder {
             }
         }
         self.series.push(point);
-        self.spare = Some(interval.hist);
+        self.spare = Some((interval.hist, interval.sets));
     }
 
     /// The running turn p99 for the progress display: of the intervals closed so far (the
@@ -490,17 +504,60 @@ impl Recorder {
 }
 
 /// Interval `index`, in `reuse`'s storage (emptied) when there is one.
-fn open(index: u64, reuse: Option<Histograms>) -> Open {
-    let hist = match reuse {
-        Some(mut h) => {
-            h.reset();
-            h
+impl Open {
+    /// Records `us` for every phase of `phases` (two or more) in one histogram: the set's.
+    /// A clamped value counts once per phase, as it would recorded phase by phase.
+    fn record_set(&mut self, phases: Phases, us: u64) {
+        let us = us.max(1);
+        let clamped = us.min(super::MAX_US);
+        if clamped != us {
+            self.hist.clamped += u64::from(phases.len());
         }
-        None => Histograms::new(),
+        let at = match self.sets.iter().position(|(set, _)| *set == phases) {
+            Some(at) => at,
+            None => {
+                self.sets.push((phases, super::new_histogram()));
+                self.sets.len() - 1
+            }
+        };
+        if let Some((_, h)) = self.sets.get_mut(at) {
+            // Cannot fail: the value is inside the histogram's bounds.
+            let _ = h.record(clamped);
+        }
+    }
+
+    /// Adds each set's histogram into its phases' own (marking them `seen`), and empties
+    /// it: the interval's histograms are then what recording phase by phase gives.
+    fn fold(&mut self, seen: &mut [bool]) {
+        for (set, h) in &mut self.sets {
+            if h.is_empty() {
+                continue;
+            }
+            for phase in set.iter() {
+                if let Some(s) = seen.get_mut(phase.index()) {
+                    *s = true;
+                }
+                self.hist.add(phase, h);
+            }
+            h.reset();
+        }
+    }
+}
+
+/// Interval `index`, in `reuse`'s storage (emptied) when there is one.
+fn open(index: u64, reuse: Option<(Histograms, SetHistograms)>) -> Open {
+    let (hist, sets) = match reuse {
+        // The sets were emptied when their interval closed (`Open::fold`).
+        Some((mut h, sets)) => {
+            h.reset();
+            (h, sets)
+        }
+        None => (Histograms::new(), Vec::new()),
     };
     Open {
         index,
         hist,
+        sets,
         point: None,
     }
 }

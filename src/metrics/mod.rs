@@ -168,6 +168,13 @@ impl Histograms {
     }
 
     /// Adds every sample of `other` (lossless).
+    /// Adds `h` (same bounds, auto-resizing: cannot fail) into `phase`'s histogram.
+    pub fn add(&mut self, phase: Phase, h: &Histogram<u64>) {
+        if let Some(mine) = self.by_phase.get_mut(phase.index()) {
+            let _ = mine.add(h);
+        }
+    }
+
     pub fn merge(&mut self, other: &Histograms) {
         for (mine, theirs) in self.by_phase.iter_mut().zip(&other.by_phase) {
             // Both auto-resize (`new_histogram`, `decode_one`): `add` grows, cannot fail.

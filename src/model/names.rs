@@ -81,6 +81,24 @@ impl Phases {
         self.0 & 1 << phase.index() != 0
     }
 
+    /// The set's one phase, when it holds exactly one.
+    pub fn single(self) -> Option<Phase> {
+        if !self.0.is_power_of_two() {
+            return None;
+        }
+        Phase::ALL.get(self.0.trailing_zeros() as usize).copied()
+    }
+
+    /// How many phases the set holds.
+    pub fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+
+    /// Whether the set holds no phase.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// The phases in the set, in [`Phase::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Phase> {
         Phase::ALL.into_iter().filter(move |p| self.contains(*p))

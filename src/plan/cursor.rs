@@ -346,16 +346,20 @@ impl Cursor {
         out: Option<&mut String>,
         spare: &mut Leftovers,
     ) -> Option<Next> {
-        let next = match self.explicit.as_mut() {
-            Some(next) => {
-                let action = conn.actions.get(*next)?.clone();
-                *next += 1;
-                Next::Action(action)
-            }
-            None => self.next_scripted(plan, conn, out, spare)?,
-        };
+        if let Some(next) = self.explicit.as_mut() {
+            let action = conn.actions.get(*next)?.clone();
+            *next += 1;
+            self.yielded += 1;
+            return Some(Next::Action(action));
+        }
+        // Counted first, the answer then returned as it came: re-wrapping it copied the
+        // whole `Next` (an `ExpectPlan`, ~180 bytes) once more per step.
         self.yielded += 1;
-        Some(next)
+        let next = self.next_scripted(plan, conn, out, spare);
+        if next.is_none() {
+            self.yielded -= 1;
+        }
+        next
     }
 
     fn next_scripted(

@@ -278,3 +278,72 @@ fn a_sample_of_several_phases_counts_in_each() {
     let raw = total.get(Phase::TurnRaw);
     assert!(raw.equivalent(raw.max(), 7_000), "{}", raw.max());
 }
+
+/// Samples of several phases, filed into one histogram per set of phases and added into
+/// each phase's when the interval closes, give every interval's log, the whole-run
+/// histograms and the clamp count exactly what filing each phase apart gives: across
+/// intervals (the sets' storage reused), late samples into the previous interval, and a
+/// value past the histograms' bound.
+#[test]
+fn a_set_of_phases_filed_once_logs_and_totals_as_each_phase_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = Arc::new(Live::default());
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let all = Phases::from(Phase::Turn)
+        .with(Phase::FirstEvent)
+        .with(Phase::TurnRaw);
+    let two = Phases::from(Phase::Turn).with(Phase::TurnRaw);
+    let too_long = Duration::from_micros(crate::metrics::MAX_US + 5);
+    // (phases, value, when, advance to before filing)
+    let script: Vec<(Phases, Duration, u64, Option<u64>)> = vec![
+        (all, Duration::from_millis(7), 100, None),
+        (two, Duration::from_millis(9), 200, None),
+        (
+            Phases::from(Phase::Upgrade),
+            Duration::from_millis(1),
+            300,
+            None,
+        ),
+        (all, too_long, 400, None),
+        (all, Duration::from_millis(3), 1_100, Some(1_000)),
+        // Late: for interval 0, filed while interval 1 is current.
+        (two, Duration::from_millis(4), 950, None),
+        (all, Duration::from_millis(5), 2_100, Some(2_000)),
+        (two, Duration::from_millis(6), 3_100, Some(3_000)),
+        (all, Duration::from_millis(8), 4_100, Some(4_000)),
+    ];
+    let run = |split: bool, path: &Path| {
+        let mut r = recorder(t0, Some(path), &live);
+        for (phases, value, when, advance) in &script {
+            if let Some(a) = advance {
+                r.advance(at(*a));
+            }
+            if split {
+                for phase in phases.iter() {
+                    r.file(Sample::new(phase, *value, at(*when)));
+                }
+            } else {
+                r.file(Sample::new(*phases, *value, at(*when)));
+            }
+        }
+        r.finish(at(4_500))
+    };
+    let (sets_path, split_path) = (dir.path().join("sets.hlog"), dir.path().join("split.hlog"));
+    let (sets, _) = run(false, &sets_path);
+    let (split, _) = run(true, &split_path);
+    let logged = read_log(&sets_path);
+    assert_eq!(logged, read_log(&split_path));
+    assert!(
+        logged
+            .iter()
+            .any(|(tag, _, _, n)| tag == "first_event" && *n > 0),
+        "{logged:?}"
+    );
+    for phase in Phase::ALL {
+        assert_eq!(sets.get(phase), split.get(phase), "{}", phase.name());
+    }
+    assert_eq!(sets.get(Phase::Turn).len(), 8);
+    assert_eq!(sets.clamped, 3);
+    assert_eq!(sets.clamped, split.clamped);
+}

@@ -365,7 +365,17 @@ pub(super) fn unclaimed_text(
 /// What an expectation's pattern saw, or what the connection received that no
 /// expectation could read when that was nothing (see [`seen_text`]).
 pub(super) fn read_text(p: &Pending, unread: &Unread, type_field: &str) -> String {
-    let mut text = read_pattern_text(p, unread, type_field);
+    // Records of its kinds came and failed its `where`: the kinds were read, so what the
+    // connection could not read (kindless records, say) is no explanation of it, and its
+    // advice on where the kind lives would send the user the wrong way.
+    let failed_where = p.correlate.is_none()
+        && p.seen_count == 0
+        && p.strays.as_deref().is_some_and(|s| s.where_failed > 0);
+    let mut text = if failed_where {
+        "nothing".to_string()
+    } else {
+        read_pattern_text(p, unread, type_field)
+    };
     // An uncorrelated expectation's strays are records no step names, which the witness
     // shows as unclaimed.
     let correlated = p.correlate.is_some();

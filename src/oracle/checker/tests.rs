@@ -394,6 +394,33 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
 }
 
+/// An uncorrelated expectation whose kind came but failed its `where`, beside records the
+/// connection could not read: what it saw names the failed test, not the unread records
+/// (the kind was read; advice on where the kind lives would mislead).
+#[test]
+fn a_kind_that_failed_its_where_is_not_called_unreadable() {
+    let t = Instant::now();
+    let mut ch = plain();
+    let mut p = plan_of("hello", None);
+    p.checks = vec![FieldTest {
+        path: "/v".into(),
+        test: Test::Equals(json!(2)),
+    }];
+    ch.expect(p, None, t);
+    ch.on_message(&json!({"note": "no kind here"}), t);
+    ch.on_message(&json!({"type": "hello", "v": 1}), t);
+    ch.expire(t + Duration::from_secs(6));
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    let seen = &ch.violations[0].seen;
+    assert!(
+        seen.starts_with(
+            "nothing (1 record of its kinds failed its where, the first hello with /v = 1)"
+        ),
+        "{seen}"
+    );
+    assert!(!seen.contains("without a kind"), "{seen}");
+}
+
 /// An unmet expectation names where its `expect` is written (which of several alike ones
 /// went unmet), whether its deadline passed or the server ended the connection; one with
 /// no place known names none.

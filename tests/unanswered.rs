@@ -292,3 +292,78 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
     assert!(files_under(&out).is_empty(), "{:?}", files_under(&out));
     stop.cancel();
 }
+
+/// A server that refuses a request sent before it has accepted the connection in band:
+/// it reads the first request before its greeting and answers it with its error event
+/// (allowed: refused, not dropped), then greets. Every request of the scenario goes out
+/// right after the upgrade (before the ack, on purpose: the early-send race), so every
+/// answer is that refusal: INCONCLUSIVE, saying why and how to tell it from a request
+/// format the server refuses, not TARGET UNUSABLE (the target is healthy) nor CLEAN (the
+/// early path was never taken). The ordering is the server's, not a clock's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_requests_sent_before_its_ack_is_inconclusive() {
+    async fn refuse_early(tcp: tokio::net::TcpStream) {
+        let Some((mut ws, user)) = common::accept_with_sub(tcp).await else {
+            return;
+        };
+        let text = |v: Value| Message::Text(v.to_string().into());
+        let Some(Ok(Message::Text(first))) = ws.next().await else {
+            return;
+        };
+        let request: Value = serde_json::from_str(first.as_str()).unwrap_or(Value::Null);
+        let refusal =
+            json!({"type": "error", "code": "not_ready", "id": request.get("id").cloned()});
+        if ws.send(text(refusal)).await.is_err() {
+            return;
+        }
+        let hello = json!({"type": "connection_established", "user_id": user});
+        if ws.send(text(hello)).await.is_err() {
+            return;
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    }
+    let (url, stop) = common::spawn_server(refuse_early).await;
+    let text = format!(
+        r#"
+name = "eager"
+seed = 3
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[oracles]
+accepted = {{ message = "connection_established" }}
+
+[[group]]
+name = "eager"
+users = 3
+steps = [
+  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}" }} }},
+  {{ expect = "reply", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let scenario = common::scenario("eager.toml", &text);
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
+    assert_eq!(
+        (
+            s.counters.expect.expectations_errored,
+            s.counters.expect.expectations_errored_early
+        ),
+        (3, 3),
+        "{:?}",
+        s.counters.expect
+    );
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("every one a request sent before the server had accepted its connection")
+            && hint.contains("send one after the ack too"),
+        "{hint}"
+    );
+}

@@ -307,6 +307,10 @@ pub struct ExpectCounts {
     pub expectations_met: u64,
     /// Expectations answered with an explicit error event instead of their sequence.
     pub expectations_errored: u64,
+    /// Of `expectations_errored`, those opened while the attempt still waited for the
+    /// server's acceptance in band (a request sent before its ack, on purpose: race
+    /// pattern P2), which a server may refuse until it is ready.
+    pub expectations_errored_early: u64,
     /// Expectations still open when the run was cut off (neither met nor violated).
     pub expectations_cut: u64,
     /// Expectations still open when the server cleanly refused their connection (a close
@@ -401,6 +405,7 @@ impl ExpectCounts {
         self.expectations_met += o.expectations_met;
         self.checked_met += o.checked_met;
         self.expectations_errored += o.expectations_errored;
+        self.expectations_errored_early += o.expectations_errored_early;
         self.expectations_cut += o.expectations_cut;
         self.expectations_refused += o.expectations_refused;
         for (k, t) in &o.events {

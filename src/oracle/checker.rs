@@ -140,6 +140,9 @@ struct Pending {
     unread_seen: bool,
     /// `expect_none`: met when the deadline passes with none of the pattern's kinds.
     absent: bool,
+    /// Opened while the attempt still waited for the server's acceptance in band
+    /// ([`ConnChecker::before_acceptance`]).
+    early: bool,
     /// Where the `expect` is written, for the violation ([`ConnChecker::at_step`]).
     step: StepPlace,
     /// Correlated records of kinds its pattern does not name (a typo'd kind, a protocol
@@ -449,6 +452,9 @@ pub struct ConnChecker {
     spare_seen: String,
     /// Where the next expectation's `expect` is written ([`Self::at_step`]).
     next_step: StepPlace,
+    /// Whether the next expectation opens before the attempt's acceptance in band
+    /// ([`Self::before_acceptance`]).
+    next_early: bool,
     /// What the last settled expectation left for the next one ([`Self::leftovers`]).
     leftovers: Leftovers,
     /// The open reply span, when learned completeness or calibration needs one.
@@ -539,6 +545,7 @@ impl ConnChecker {
             unread: Unread::default(),
             spare_seen: String::new(),
             next_step: StepPlace::NONE,
+            next_early: false,
             leftovers: Leftovers::default(),
             next_id: 0,
             violations: Vec::new(),
@@ -741,6 +748,15 @@ impl ConnChecker {
         self.next_step = place;
     }
 
+    /// Says that the next [`Self::expect`] opens while the attempt still waits for the
+    /// server's acceptance in band (its request went out before the ack): an error event
+    /// answering it may be the server refusing a request that came too early, which the
+    /// verdict tells apart from a server that refuses every request
+    /// ([`ExpectCounts::expectations_errored_early`]).
+    pub fn before_acceptance(&mut self) {
+        self.next_early = true;
+    }
+
     /// Registers an expectation for a request sent at `sent_at`, matching buffered messages.
     /// Takes the plan by value: its strings move into the open expectation (this runs once
     /// per expected answer).
@@ -790,6 +806,7 @@ impl ConnChecker {
             seen_count: 0,
             unread_seen: false,
             absent,
+            early: std::mem::take(&mut self.next_early),
             step: std::mem::take(&mut self.next_step),
             strays: None,
             extras: (!checks.is_empty() || !capture.is_empty() || name.is_some())
@@ -1655,7 +1672,10 @@ impl ConnChecker {
         }
         match how {
             Resolution::Met => self.counts.expectations_met += 1,
-            Resolution::Errored => self.counts.expectations_errored += 1,
+            Resolution::Errored => {
+                self.counts.expectations_errored += 1;
+                self.counts.expectations_errored_early += u64::from(p.early);
+            }
             Resolution::Cut => self.counts.expectations_cut += 1,
             Resolution::Refused => self.counts.expectations_refused += 1,
             Resolution::Violated => {}

@@ -141,8 +141,13 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     // Said once: a run inconclusive for it already says it in its hint.
     let expired = super::expiry::note(e.plan, e.reports)
         .filter(|note| !j.hint.as_deref().is_some_and(|h| h.contains(note.as_str())));
-    // A run turned away by its errors already says so in its hint.
-    let errors = (j.verdict.exercised()).then(|| errored_note(e.plan, e.reports));
+    // A run turned away by its errors, or inconclusive for them, already says so in its
+    // hint.
+    let said = j
+        .hint
+        .as_deref()
+        .is_some_and(|h| h.contains(misreading::ANSWERED_ALL_WITH_ERRORS));
+    let errors = (j.verdict.exercised() && !said).then(|| errored_note(e.plan, e.reports));
     // The server went down mid-run ([`went_away`]): its 503s are the restart's.
     let restarting = j.verdict == Verdict::Inconclusive
         && went_away(e.reports, e.by_oracle).is_some_and(|w| w == j);
@@ -322,18 +327,28 @@ fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
 /// under load they may be what the server does instead of serving, which a bare verdict
 /// would hide. Valid tokens' connections only (an error is a bad token's right answer).
 fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
-    let (mut errored, mut expectations) = (0u64, 0u64);
+    let (mut errored, mut early, mut expectations) = (0u64, 0u64, 0u64);
     let mut first: Option<&str> = None;
     for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
         errored += r.counters.expect.expectations_errored;
+        early += r.counters.expect.expectations_errored_early;
         expectations += r.counters.expect.expectations;
         first = first.or(r.first_error.as_deref());
     }
     (errored > 0).then(|| {
         let quoted = first.map_or(String::new(), |e| format!("; the first: {e}"));
+        let early = match early {
+            0 => String::new(),
+            n if n == errored => ", every one a request sent before the server had accepted \
+                                  its connection (refused as too early: allowed, not a drop)"
+                .to_string(),
+            n => format!(
+                ", {n} of them requests sent before the server had accepted their connection"
+            ),
+        };
         format!(
             "the server answered {errored} of {expectations} expectation{} with its error \
-             event (counted, not violations{quoted})",
+             event{early} (counted, not violations{quoted})",
             plural(expectations)
         )
     })

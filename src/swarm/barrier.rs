@@ -69,6 +69,18 @@ pub(crate) struct Barrier {
     timer_started: AtomicBool,
 }
 
+/// When it fired and whether by its timeout: what a connection's state shows of the
+/// meeting it holds a frame for (the rest is the meeting's own).
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::sync::atomic::Ordering::Relaxed;
+        f.debug_struct("Barrier")
+            .field("fired_us", &self.fired_us.load(Relaxed))
+            .field("timed_out", &self.timed_out.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Barrier {
     /// A collide barrier: released by the plan's clock ([`Barrier::fire`]).
     pub fn new(token: CancellationToken, t0: Instant) -> Arc<Self> {

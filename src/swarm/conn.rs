@@ -390,13 +390,6 @@ pub(super) struct ConnRun {
     /// Where this connection's sends carry `{{marker}}` (`Plan::marker_fields`): flood
     /// mode, empty otherwise.
     markers: Vec<String>,
-    /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
-    /// releases it (its timeout extends that write's bound, and the request's turn counts
-    /// from the release, not from when it was parked).
-    held: Option<(
-        Arc<std::sync::OnceLock<Instant>>,
-        Arc<super::barrier::Barrier>,
-    )>,
     /// Where the cursor renders each compiled send, kept across sends: no buffer grown
     /// from empty per message; while a short text frame is read, its copy
     /// ([`ConnRun::read_text`]). Given back in a long `think`.
@@ -424,9 +417,19 @@ pub(super) struct ConnRun {
     said: Option<Box<Said>>,
 }
 
+/// A send's frame held at a rendezvous ([`Rare::held`]).
+type Held = (
+    Arc<std::sync::OnceLock<Instant>>,
+    Arc<super::barrier::Barrier>,
+);
+
 /// The parts of a connection's state only some connections use.
 #[derive(Debug, Default)]
 struct Rare {
+    /// The next send's frame, held at a rendezvous: when it went out, and the meeting that
+    /// releases it (its timeout extends that write's bound, and the request's turn counts
+    /// from the release, not from when it was parked).
+    held: Option<Held>,
     /// When its held upgrade bytes went out (collide), µs since t0.
     released_us: Option<u64>,
     /// The rendezvous points this connection is counted absent from (it reached one
@@ -528,7 +531,6 @@ impl ConnRun {
             violations_published: 0,
             answer: None,
             said: None,
-            held: None,
             cursor,
             current: None,
             markers,
@@ -711,7 +713,7 @@ impl ConnRun {
     fn send_now(&mut self, text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
-        if !self.markers.is_empty() || self.held.is_some() {
+        if !self.markers.is_empty() || self.rare.as_ref().is_some_and(|r| r.held.is_some()) {
             return SendNow::Wait(text);
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -767,7 +769,7 @@ impl ConnRun {
     /// the release and its actual one its own write, so the turn does not count the wait
     /// for the others at the meeting (up to a whole arrival ramp) as the server's time.
     fn stamp_release(&mut self) {
-        let Some((sent_at, meeting)) = self.held.take() else {
+        let Some((sent_at, meeting)) = self.rare.as_mut().and_then(|r| r.held.take()) else {
             return;
         };
         let Some(actual) = sent_at.get().copied() else {
@@ -971,7 +973,11 @@ impl ConnRun {
     /// The bound of the next frame write: `[limits] send_timeout`, plus the rendezvous's
     /// timeout while a frame is held for its release.
     fn write_limit(&self) -> Duration {
-        let release = self.held.as_ref().and_then(|(_, meeting)| meeting.quorum());
+        let release = self
+            .rare
+            .as_ref()
+            .and_then(|r| r.held.as_ref())
+            .and_then(|(_, meeting)| meeting.quorum());
         self.ctx
             .plan
             .limits
@@ -1012,7 +1018,7 @@ impl ConnRun {
         meeting.start_timer();
         if let Some(open) = self.open.as_mut() {
             let sent_at = open.ws.get_mut().hold_frame(meeting.clone(), conn.id);
-            self.held = Some((sent_at, meeting));
+            self.rare().held = Some((sent_at, meeting));
         }
     }
 
@@ -1120,6 +1126,16 @@ impl ConnRun {
     fn open_expectation(&mut self, expect: ExpectPlan) -> Work {
         let wait = expect.wait;
         self.checker.at_step(self.cursor.step_place());
+        // Sent before the server's acceptance in band (an early request, on purpose): its
+        // refusal is told apart from a server that refuses every request.
+        if self.open.as_ref().is_some_and(|o| o.judging)
+            && self
+                .attempts
+                .last()
+                .is_some_and(|a| a.outcome == Outcome::Pending)
+        {
+            self.checker.before_acceptance();
+        }
         let id = self
             .checker
             .expect(expect, self.last_send_at, Instant::now());

@@ -394,6 +394,27 @@ fn an_expectation_that_saw_only_unreadable_records_says_so() {
     );
 }
 
+/// An expectation opened before the attempt's acceptance in band and answered with the
+/// error event counts as errored early; the next one (the mark taken) does not.
+#[test]
+fn an_error_answering_a_request_sent_before_acceptance_counts_as_early() {
+    let t = Instant::now();
+    let mut ch = plain();
+    ch.before_acceptance();
+    ch.expect(plan_of("done", Some(("/run_id", "r1"))), Some((t, t)), t);
+    ch.on_message(&json!({"type": "error", "run_id": "r1"}), t);
+    ch.expect(plan_of("done", Some(("/run_id", "r2"))), Some((t, t)), t);
+    ch.on_message(&json!({"type": "error", "run_id": "r2"}), t);
+    let counts = ch.counts().clone();
+    assert_eq!(
+        (
+            counts.expectations_errored,
+            counts.expectations_errored_early
+        ),
+        (2, 1)
+    );
+}
+
 /// An uncorrelated expectation whose kind came but failed its `where`, beside records the
 /// connection could not read: what it saw names the failed test, not the unread records
 /// (the kind was read; advice on where the kind lives would mislead).

@@ -5,6 +5,10 @@
 use super::went_away::{close_reason, only_unmet};
 use super::*;
 
+/// What a hint of [`answered_only_errors`] says: the run's note on errors
+/// ([`super::errored_note`]) is left out after it.
+pub(super) const ANSWERED_ALL_WITH_ERRORS: &str = "answered every request with its error event";
+
 /// The server answered every request of every valid-token connection with its error
 /// event (`[oracles] error_event`) and met not one: the connections got through the
 /// upgrade (and maybe its greeting: an ack, a welcome), but the target turned each request
@@ -35,7 +39,7 @@ pub(super) fn answered_only_errors(
     if dropped {
         return None;
     }
-    let (mut errored, mut met, mut answered) = (0u64, 0u64, 0u64);
+    let (mut errored, mut early, mut met, mut answered) = (0u64, 0u64, 0u64, 0u64);
     let mut first_error: Option<&str> = None;
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
@@ -43,6 +47,7 @@ pub(super) fn answered_only_errors(
             continue;
         }
         errored += r.counters.expect.expectations_errored;
+        early += r.counters.expect.expectations_errored_early;
         met += r.counters.expect.expectations_met;
         answered += answered_past(r, &kinds);
         first_error = first_error.or(r.first_error.as_deref());
@@ -66,9 +71,25 @@ pub(super) fn answered_only_errors(
     };
     let quoted = first_error.map_or(String::new(), |e| format!(", the first: {e}"));
     let answered = format!(
-        "the server answered every request with its error event ({errored} errored, none met{past}{quoted})"
+        "the server {ANSWERED_ALL_WITH_ERRORS} ({errored} errored, none met{past}{quoted})"
     );
     let reject = &plan.oracles.session.reject;
+    if early == errored && closes.keys().all(|c| !is_auth_refusal(reject, c)) {
+        // Every refused request went out before the server had accepted its connection in
+        // band (a script that sends before the ack, on purpose): a server may refuse such
+        // a request until it is ready (allowed: no drop), or may refuse this request
+        // whenever it comes. Nothing tells the two apart, and what the script is for (a
+        // request the server took) never happened: no target unusable, nor clean.
+        return Some(Judgement {
+            verdict: Verdict::Inconclusive,
+            hint: Some(format!(
+                "{answered}, every one a request sent before the server had accepted its \
+                 connection: refusing a request that comes too early is allowed (no drop), \
+                 so the early path was never taken; to tell that from a request format this \
+                 server refuses, send one after the ack too"
+            )),
+        });
+    }
     if !closes.is_empty() && closes.keys().all(|c| is_auth_refusal(reject, c)) {
         let check = auth_check(opaque);
         return Some(Judgement {

@@ -870,6 +870,48 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     assert_eq!(forged_only.verdict, Verdict::Clean, "{forged_only:?}");
 }
 
+/// Every refused request went out before the server had accepted its connection in band
+/// (a script that sends before the ack, on purpose): the server may refuse a request that
+/// comes too early (allowed, no drop) or refuse this request whenever it comes. Not
+/// target unusable, not clean: inconclusive, saying how to tell. One refused request sent
+/// after acceptance makes it unusable again, as does an auth code closing them all.
+#[test]
+fn requests_all_refused_before_acceptance_are_inconclusive_not_unusable() {
+    let plan = plan();
+    let judge_with = |early: [u64; 2], close: u16| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(Cause::ServerClose(close));
+                let mut counters = crate::model::Counters::default();
+                let valid = i < 2;
+                counters.expect.expectations = 1;
+                counters.expect.expectations_errored = u64::from(valid);
+                counters.expect.expectations_errored_early = early.get(i).copied().unwrap_or(0);
+                report(c, a, counters)
+            })
+            .collect();
+        judge_run(&plan, &reports, &[])
+    };
+    let early = judge_with([1, 1], 1000);
+    assert_eq!(early.verdict, Verdict::Inconclusive, "{early:?}");
+    let hint = early.hint.unwrap_or_default();
+    assert!(
+        hint.contains("every one a request sent before the server had accepted its connection")
+            && hint.contains("send one after the ack too"),
+        "{hint}"
+    );
+    // Said once: the note on errors is not added after it.
+    assert_eq!(hint.matches("with its error event").count(), 1, "{hint}");
+    let one_late = judge_with([1, 0], 1000);
+    assert_eq!(one_late.verdict, Verdict::TargetUnusable, "{one_late:?}");
+    let auth = judge_with([1, 1], 1008);
+    assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
+}
+
 /// A greeting met (the ack, the script's `expect` before its first send) is no request
 /// served: when every request got the error event, the run is unusable, and the hint
 /// quotes the first error. A request served on any valid connection, or a scenario that

@@ -854,7 +854,9 @@ impl ConnRun {
         }
         // A frame held at a rendezvous went with the stream.
         drop(open);
-        self.held = None;
+        if let Some(rare) = self.rare.as_mut() {
+            rare.held = None;
+        }
         // What comes after an unjudged send counts on the connection it went out on.
         let received = self.traffic.messages_received;
         if let Some(sent) = self.rare.as_mut().and_then(|r| r.after_unjudged.as_mut()) {

@@ -710,7 +710,9 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         .get("kinds")
         .map(|n| kinds::kinds(cx, n))
         .unwrap_or_default();
-    let session = session::session(cx, &f, &kinds);
+    let mut session = session::session(cx, &f, &kinds);
+    // Before the spec takes `session`: a default `reject.close` gives up the idle codes.
+    let idle_close = session::idle_close(cx, &f, &defaults.idle_close, &mut session.reject);
     let framing = kinds::framing(cx, f.get("framing"));
     if let (false, Some(_), Some(n)) = (
         framing.is_plain(),
@@ -735,7 +737,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
-        idle_close: session::idle_close(cx, &f, &defaults.idle_close, &session.reject),
+        idle_close,
         max_lifetime: f.opt_positive_duration(cx, "max_lifetime"),
         session,
         learn: f.bool_or(cx, "learn", defaults.learn),

@@ -207,18 +207,31 @@ fn reject(
 
 /// `idle_close = [4009]`: the Close codes of the server's idle timeout (`fallback` when
 /// left out), each one a code a server can send (1000–4999, not 1004–1006 or 1015) and in
-/// none of `reject`'s lists (a code says one thing). Refused: an empty list, and the list
-/// without `idle_timeout` (the codes alone declare no policy).
+/// none of the `reject` lists the scenario wrote (a code says one thing). A `reject.close`
+/// left to its default gives up the codes listed here, as it does those of `replaced`:
+/// `idle_close = [1008]` says what this server's 1008 means. Refused: an empty list, and
+/// the list without `idle_timeout` (the codes alone declare no policy).
 pub(super) fn idle_close(
     cx: &mut Ctx<'_>,
     f: &Fields<'_, '_>,
     fallback: &[u16],
-    reject: &RejectSpec,
+    reject: &mut RejectSpec,
 ) -> Vec<u16> {
     let key = "idle_close";
     let (Some(node), Some(codes)) = (f.get(key), codes(cx, f, key, CLOSE_CODES)) else {
         return fallback.to_vec();
     };
+    if !close_written(f) {
+        reject.close.retain(|c| !codes.contains(c));
+        if reject.http.is_empty() && reject.close.is_empty() && reject.message.is_none() {
+            cx.report(
+                node.span(),
+                "[oracles] idle_close takes the last close code of reject.close's default, and \
+                 reject lists no HTTP status: no clean way to refuse is left; list at least \
+                 one in reject",
+            );
+        }
+    }
     let lists = [
         ("close", "a refusal of the token", &reject.close),
         ("shed", "load shedding", &reject.shed),
@@ -300,6 +313,14 @@ fn codes(
 /// ever carries them, so no list of codes a server sends may hold them.
 fn never_on_the_wire(code: u16) -> bool {
     matches!(code, 1004..=1006 | 1015)
+}
+
+/// Whether the scenario wrote `[oracles] reject.close` itself (a list left to its default
+/// gives up codes other lists name).
+fn close_written(oracles: &Fields<'_, '_>) -> bool {
+    oracles
+        .get("reject")
+        .is_some_and(|node| matches!(node.get_ref(), DeValue::Table(t) if t.contains_key("close")))
 }
 
 /// Where item `i` of the array at `key` is written, for a message about it (the table's

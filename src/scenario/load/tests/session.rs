@@ -597,6 +597,39 @@ fn max_lifetime_is_a_positive_duration_reported_at_its_value() {
     );
 }
 
+/// `idle_close = [1008]` says what this server's 1008 means: a `reject.close` left to its
+/// default gives 1008 up (as it does for `replaced`), while one the scenario wrote with
+/// 1008 still clashes; a default close emptied with no HTTP status left is reported.
+#[test]
+fn idle_close_takes_its_codes_from_a_default_reject_close() {
+    let default = SessionOracles::default().reject;
+    assert!(default.close.contains(&1008), "{default:?}");
+    let s = load(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [1008]",
+    ));
+    assert_eq!(s.oracles.idle_close, [1008]);
+    assert!(
+        !s.oracles.session.reject.close.contains(&1008),
+        "{:?}",
+        s.oracles.session.reject
+    );
+    assert_eq!(s.oracles.session.reject.http, default.http);
+    let (_, _, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [1008]\nreject = { close = [1008, 4001] }",
+    ));
+    assert!(
+        message.contains("close code 1008 is in `reject.close` too"),
+        "{message}"
+    );
+    let (_, _, message) = problem(&with_top(
+        "[oracles]\nidle_timeout = \"2s\"\nidle_close = [1008]\nreject = { http = [] }",
+    ));
+    assert!(
+        message.contains("no clean way to refuse is left"),
+        "{message}"
+    );
+}
+
 /// `idle_close` names the Close codes of the server's idle timeout (default 1000 and
 /// 1001), beside `idle_timeout`; a code no server can send, one out of range, one a
 /// `reject` list already gives a meaning, an empty list or the list alone is reported at

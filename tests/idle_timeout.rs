@@ -349,6 +349,39 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
     );
 }
 
+/// A server whose idle timeout closes with 1008 (policy violation, which `reject.close`
+/// lists by default as a refusal of the token): undeclared, the hint suggests the timeout
+/// with 1008 in `idle_close`; declared as `idle_close = [1008]` alone (the default
+/// `reject.close` gives it up), its policy, clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_close_with_1008_reads_as_an_idle_timeout_and_declares_alone() {
+    let policy = Idle {
+        code: 1008,
+        ..TWO_SECONDS
+    };
+    let undeclared = run_against(policy, "undeclared-1008", "").await;
+    assert_eq!(
+        undeclared.verdict,
+        Verdict::Violations,
+        "{:?}",
+        undeclared.hint
+    );
+    let hint = undeclared.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("(server_close_1008 ×3) with nothing pending: if it closes idle connections by policy, add `idle_timeout = \"")
+            && hint.contains("\"` and `idle_close = [1000, 1001, 1008]` to `[oracles]`"),
+        "{hint}"
+    );
+    let declared = run_against(
+        policy,
+        "declared-1008",
+        "idle_timeout = \"2s\"\nidle_close = [1008]",
+    )
+    .await;
+    assert_eq!(declared.counters.closed_idle, 3, "{:?}", declared.counters);
+    assert_eq!(declared.verdict, Verdict::Clean, "{:?}", declared.hint);
+}
+
 /// Undeclared, the same closes stay findings (the steps they cut off), and the hint says
 /// they read as one idle timeout and how to declare it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

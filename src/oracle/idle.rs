@@ -199,10 +199,12 @@ fn idle_code(spec: &OracleSpec, a: &Attempt) -> bool {
     matches!(a.cause, Some(Cause::ServerClose(c)) if reads_as_idle_close(spec, c))
 }
 
-/// Close codes an idle timeout may use: a normal closure, going away, or an application's
-/// own (3000–4999); not the codes that say a protocol or server error.
+/// Close codes an idle timeout may use: a normal closure, going away, a policy violation
+/// (1008, which many servers close an idle connection with: `idle_close = [1008]` then
+/// takes it from `reject.close`'s default), or an application's own (3000–4999); not the
+/// codes that say a protocol or server error.
 fn could_be_idle(code: u16) -> bool {
-    matches!(code, 1000 | 1001 | 3000..=4999)
+    matches!(code, 1000 | 1001 | 1008 | 3000..=4999)
 }
 
 /// Whether the server closed this accepted attempt while its script still ran, and no

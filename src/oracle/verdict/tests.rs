@@ -824,6 +824,26 @@ fn unmet_expectations_against_a_server_that_said_nothing_are_unreadable() {
     assert_eq!(other.verdict, Verdict::Violations);
 }
 
+/// One report per connection of `plan`: accepted, then closed by the server with `close`,
+/// its expectation counts as `fill` sets them for connection `i`.
+fn closed_with(
+    plan: &Plan,
+    close: u16,
+    fill: impl Fn(usize, &mut crate::model::ExpectCounts),
+) -> Vec<ConnReport> {
+    plan.conns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut a = attempt(End::Accepted);
+            a.cause = Some(Cause::ServerClose(close));
+            let mut counters = crate::model::Counters::default();
+            fill(i, &mut counters.expect);
+            report(c, a, counters)
+        })
+        .collect()
+}
+
 /// The server answered every expectation with its error event: never clean. Each
 /// connection: accepted, `errored` of its expectations errored and `met` met, then closed
 /// with `close` (a server close code).
@@ -831,20 +851,11 @@ fn unmet_expectations_against_a_server_that_said_nothing_are_unreadable() {
 fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
     let plan = plan();
     let judge_with = |errored: [u64; 4], met: [u64; 4], close: u16| {
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut a = attempt(End::Accepted);
-                a.cause = Some(Cause::ServerClose(close));
-                let mut counters = crate::model::Counters::default();
-                counters.expect.expectations = errored[i] + met[i];
-                counters.expect.expectations_errored = errored[i];
-                counters.expect.expectations_met = met[i];
-                report(c, a, counters)
-            })
-            .collect();
+        let reports = closed_with(&plan, close, |i, e| {
+            e.expectations = errored[i] + met[i];
+            e.expectations_errored = errored[i];
+            e.expectations_met = met[i];
+        });
         judge_run(&plan, &reports, &[])
     };
     // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones.
@@ -878,22 +889,13 @@ fn a_target_that_answers_every_expectation_with_an_error_is_never_clean() {
 #[test]
 fn requests_all_refused_before_acceptance_are_inconclusive_not_unusable() {
     let plan = plan();
+    // Connections 0 and 1 hold the valid tokens; 2 and 3 forged ones (no errors).
     let judge_with = |early: [u64; 2], close: u16| {
-        let reports: Vec<ConnReport> = plan
-            .conns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut a = attempt(End::Accepted);
-                a.cause = Some(Cause::ServerClose(close));
-                let mut counters = crate::model::Counters::default();
-                let valid = i < 2;
-                counters.expect.expectations = 1;
-                counters.expect.expectations_errored = u64::from(valid);
-                counters.expect.expectations_errored_early = early.get(i).copied().unwrap_or(0);
-                report(c, a, counters)
-            })
-            .collect();
+        let reports = closed_with(&plan, close, |i, e| {
+            e.expectations = 1;
+            e.expectations_errored = u64::from(i < 2);
+            e.expectations_errored_early = early.get(i).copied().unwrap_or(0);
+        });
         judge_run(&plan, &reports, &[])
     };
     let early = judge_with([1, 1], 1000);

@@ -537,13 +537,16 @@ fn point_to_learned(results: &mut Results) {
 }
 
 /// A target the load could not use, though calibration's connections were accepted there
-/// just before it (`(made, accepted)` of them): the hint says so, since what it names to
-/// check (the URL, the port, the path, the secret) did work a moment earlier; the server
-/// went down, or stopped taking connections, between calibration and the load, or during
-/// calibration when it accepted only some.
+/// just before it (`(made, accepted)` of them), and the load's were not: the hint says so,
+/// since what it names to check (the URL, the port, the path, the secret) did work a
+/// moment earlier; the server went down, or stopped taking connections, between
+/// calibration and the load, or during calibration when it accepted only some. A load
+/// whose connections were accepted is unusable for another reason (every request refused),
+/// which the server did not go down for.
 fn note_calibration_reached(results: &mut Results, (made, accepted): (usize, usize)) {
     let s = &mut results.summary;
-    if s.verdict != crate::model::Verdict::TargetUnusable || accepted == 0 {
+    let load_accepted = s.counters.accepted > 0;
+    if s.verdict != crate::model::Verdict::TargetUnusable || accepted == 0 || load_accepted {
         return;
     }
     let note = if accepted < made {

@@ -554,6 +554,59 @@ steps = [ {{ expect = "hello", within = "5s" }}, {{ close = 1000 }} ]
     );
 }
 
+/// A server that accepts every connection and answers every request with its error
+/// event: unusable, and its hint does not say the server went down after calibration
+/// (calibration's connections were accepted, and so were the load's: it was up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_unusable_though_up_is_not_said_to_have_gone_down() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
+            return;
+        };
+        let hello = json!({"type": "hello"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(Message::Text(_))) = ws.next().await {
+            let error = json!({"type": "error", "code": "bad_request"}).to_string();
+            if ws.send(Message::Text(error.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let text = format!(
+        r#"
+name = "up-but-refusing"
+seed = 5
+duration = "30s"
+target = "{url}"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[[group]]
+name = "clients"
+users = 2
+steps = [
+  {{ expect = "hello", within = "5s" }},
+  {{ send = {{ type = "ask" }} }},
+  {{ expect = "reply", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let outcome = run_learning(&scenario("refusing.toml", &text)).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    let hint = summary.hint.as_deref().unwrap_or_default();
+    assert_eq!(summary.verdict, Verdict::TargetUnusable, "{hint}");
+    assert!(
+        hint.contains("answered every request with its error event") && !hint.contains("went down"),
+        "{hint}"
+    );
+}
+
 /// A room that broadcasts every `say` to every member, the speaker in `from`: one user at a
 /// time, calibration sees `from` always equal to the token's subject; under load every
 /// member hears the others. The script filters on `from` (`where`), so `from` is not

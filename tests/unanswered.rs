@@ -293,6 +293,96 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
     stop.cancel();
 }
 
+/// Reads the first request before greeting and refuses it as too early (`not_ready`),
+/// greets (`connection_established`), then refuses every later request as malformed
+/// (`bad_format`).
+async fn refuse_early(tcp: tokio::net::TcpStream) {
+    let Some((mut ws, user)) = common::accept_with_sub(tcp).await else {
+        return;
+    };
+    let text = |v: Value| Message::Text(v.to_string().into());
+    let refusal = |body: &str, code: &str| {
+        let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        json!({"type": "error", "code": code, "id": request.get("id").cloned()})
+    };
+    let Some(Ok(Message::Text(first))) = ws.next().await else {
+        return;
+    };
+    if ws
+        .send(text(refusal(first.as_str(), "not_ready")))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let hello = json!({"type": "connection_established", "user_id": user});
+    if ws.send(text(hello)).await.is_err() {
+        return;
+    }
+    while let Some(Ok(Message::Text(body))) = ws.next().await {
+        if ws
+            .send(text(refusal(body.as_str(), "bad_format")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The same server, and a script that also sends after the ack: its requests are refused
+/// then too, so the target is unusable, and the hint quotes the refusal after acceptance
+/// (`bad_format`), not the early one that only says a request came too soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refused_after_the_ack_too_are_unusable_and_quoted_from_after_it() {
+    let (url, stop) = common::spawn_server(refuse_early).await;
+    let text = format!(
+        r#"
+name = "eager-then-late"
+seed = 3
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[oracles]
+accepted = {{ message = "connection_established" }}
+
+[[group]]
+name = "eager"
+users = 3
+steps = [
+  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-early" }} }},
+  {{ expect = "reply", correlate = "id", within = "2s" }},
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-late" }} }},
+  {{ expect = "reply", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let scenario = common::scenario("eager-then-late.toml", &text);
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    assert_eq!(
+        (
+            s.counters.expect.expectations_errored,
+            s.counters.expect.expectations_errored_early
+        ),
+        (6, 3),
+        "{:?}",
+        s.counters.expect
+    );
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("the first after acceptance: {") && hint.contains("bad_format"),
+        "{hint}"
+    );
+}
+
 /// A server that refuses a request sent before it has accepted the connection in band:
 /// it reads the first request before its greeting and answers it with its error event
 /// (allowed: refused, not dropped), then greets. Every request of the scenario goes out
@@ -302,26 +392,6 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
 /// early path was never taken). The ordering is the server's, not a clock's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_refuses_requests_sent_before_its_ack_is_inconclusive() {
-    async fn refuse_early(tcp: tokio::net::TcpStream) {
-        let Some((mut ws, user)) = common::accept_with_sub(tcp).await else {
-            return;
-        };
-        let text = |v: Value| Message::Text(v.to_string().into());
-        let Some(Ok(Message::Text(first))) = ws.next().await else {
-            return;
-        };
-        let request: Value = serde_json::from_str(first.as_str()).unwrap_or(Value::Null);
-        let refusal =
-            json!({"type": "error", "code": "not_ready", "id": request.get("id").cloned()});
-        if ws.send(text(refusal)).await.is_err() {
-            return;
-        }
-        let hello = json!({"type": "connection_established", "user_id": user});
-        if ws.send(text(hello)).await.is_err() {
-            return;
-        }
-        while let Some(Ok(_)) = ws.next().await {}
-    }
     let (url, stop) = common::spawn_server(refuse_early).await;
     let text = format!(
         r#"

@@ -784,6 +784,10 @@ pub struct ConnReport {
     /// The first explicit error event (`[oracles] error_event`) the server sent this
     /// connection, as an excerpt ([`excerpt`]): quoted when errors are all it answered.
     pub first_error: Option<String>,
+    /// The first error event the server sent this connection once it had accepted it (in
+    /// band, or at the upgrade): what a run whose requests were all refused quotes, over an
+    /// earlier refusal of a request sent before the ack.
+    pub first_error_accepted: Option<String>,
     /// The last text message the server sent before the Close that ended an attempt of
     /// this connection before acceptance ([`Answer::quoted`]), when it sent one: an in-band
     /// refusal the scenario does not declare (`{"type":"disconnect","reason":
@@ -812,6 +816,7 @@ impl ConnReport {
             violations_by_oracle: BTreeMap::new(),
             answer: None,
             first_error: None,
+            first_error_accepted: None,
             said_before_close: None,
             closed_after_acceptance: None,
             attempts,

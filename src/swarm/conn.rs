@@ -362,6 +362,8 @@ pub(super) struct Said {
     before_close: Option<Box<str>>,
     /// The first explicit error event (`[oracles] error_event`).
     first_error: Option<Box<str>>,
+    /// The first such once the attempt was accepted.
+    first_error_accepted: Option<Box<str>>,
     /// The server's Close that ended an accepted attempt (the first such), its code and
     /// reason: a takeover the scenario does not declare reads in the reason.
     closed_accepted: Option<Box<Answer>>,
@@ -665,6 +667,7 @@ impl ConnRun {
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take().map(|a| *a),
             first_error: said.first_error.map(String::from),
+            first_error_accepted: said.first_error_accepted.map(String::from),
             said_before_close: said.before_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             attempts: std::mem::take(&mut self.attempts),
@@ -697,9 +700,13 @@ impl ConnRun {
             if let Some(a) = &mut said.closed_accepted {
                 redactor.redact_in_place(&mut a.body);
             }
-            for text in [&mut said.first_error, &mut said.before_close]
-                .into_iter()
-                .flatten()
+            for text in [
+                &mut said.first_error,
+                &mut said.first_error_accepted,
+                &mut said.before_close,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let mut redacted = String::from(std::mem::take(text));
                 redactor.redact_in_place(&mut redacted);

@@ -40,7 +40,7 @@ pub(super) fn answered_only_errors(
         return None;
     }
     let (mut errored, mut early, mut met, mut answered) = (0u64, 0u64, 0u64, 0u64);
-    let mut first_error: Option<&str> = None;
+    let (mut first_error, mut first_accepted): (Option<&str>, Option<&str>) = (None, None);
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
         if !valid_token(plan, r.token) {
@@ -51,6 +51,7 @@ pub(super) fn answered_only_errors(
         met += r.counters.expect.expectations_met;
         answered += answered_past(r, &kinds);
         first_error = first_error.or(r.first_error.as_deref());
+        first_accepted = first_accepted.or(r.first_error_accepted.as_deref());
         for a in &r.attempts {
             if let Some(c @ (Cause::ServerClose(_) | Cause::InvalidClose(_))) = &a.cause {
                 *closes.entry(c.clone()).or_default() += 1;
@@ -69,7 +70,15 @@ pub(super) fn answered_only_errors(
     } else {
         " past the handshake".to_string()
     };
-    let quoted = first_error.map_or(String::new(), |e| format!(", the first: {e}"));
+    // An error after acceptance says why requests are refused; one before it may only say
+    // a request came too early.
+    let quoted = match (first_accepted, first_error) {
+        (Some(late), Some(first)) if late != first => {
+            format!(", the first after acceptance: {late}")
+        }
+        (Some(e), _) | (None, Some(e)) => format!(", the first: {e}"),
+        (None, None) => String::new(),
+    };
     let answered = format!(
         "the server {ANSWERED_ALL_WITH_ERRORS} ({errored} errored, none met{past}{quoted})"
     );

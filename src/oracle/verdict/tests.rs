@@ -914,6 +914,30 @@ fn requests_all_refused_before_acceptance_are_inconclusive_not_unusable() {
     assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
 }
 
+/// A run whose requests were all refused, some before the ack (a "not ready yet") and
+/// some after it (the refusal that makes the target unusable): the hint quotes the first
+/// error after acceptance, not the early one that only says a request came too soon.
+#[test]
+fn an_unusable_target_quotes_its_first_error_after_acceptance() {
+    let plan = plan();
+    let mut reports = closed_with(&plan, 1000, |i, e| {
+        e.expectations = 2;
+        e.expectations_errored = if i < 2 { 2 } else { 0 };
+        e.expectations_errored_early = if i < 2 { 1 } else { 0 };
+    });
+    for r in reports.iter_mut().take(2) {
+        r.first_error = Some(r#"{"type":"error","code":"not_ready"}"#.into());
+    }
+    reports[1].first_error_accepted = Some(r#"{"type":"error","code":"bad_format"}"#.into());
+    let j = judge_run(&plan, &reports, &[]);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(r#"the first after acceptance: {"type":"error","code":"bad_format"}"#),
+        "{hint}"
+    );
+}
+
 /// A greeting met (the ack, the script's `expect` before its first send) is no request
 /// served: when every request got the error event, the run is unusable, and the hint
 /// quotes the first error. A request served on any valid connection, or a scenario that

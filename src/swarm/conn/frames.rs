@@ -430,7 +430,8 @@ impl ConnRun {
                         due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
                     }
                     if event.as_deref() == Some(spec.error_event.as_str()) {
-                        keep_first_error(said, text);
+                        let accepted = open.as_ref().is_some_and(|o| !o.judging);
+                        keep_first_error(said, text, accepted);
                     }
                     let judging = open.as_ref().is_some_and(|o| o.judging);
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
@@ -916,10 +917,14 @@ enum Wake {
 /// Out of line, as [`judged_in_band`]: off the per-record path of most runs.
 #[cold]
 #[inline(never)]
-fn keep_first_error(said: &mut Option<Box<Said>>, text: &str) {
+fn keep_first_error(said: &mut Option<Box<Said>>, text: &str, accepted: bool) {
     let said = said.get_or_insert_with(Box::default);
     said.first_error
         .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+    if accepted {
+        said.first_error_accepted
+            .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
+    }
 }
 
 /// A record `text` read while the attempt is being judged (in-band acceptance): tells the

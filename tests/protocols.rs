@@ -830,6 +830,32 @@ async fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused_not_a_race(
     );
 }
 
+/// The same server, with 4401 the scenario's idle timeout code (`idle_close`): a code
+/// cannot be both, so the hint does not suggest listing it in `reject.close` (a line the
+/// scenario would then be refused for), and says why it stays undeclared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_with_the_idle_timeouts_code_is_not_suggested_as_a_refusal_code() {
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(4401)).await;
+    let idle = "idle_timeout = \"2s\"\nidle_close = [4401]";
+    let outcome = run_against(
+        "close-gate-idle.toml",
+        &(head("close-gate-idle", 5) + &CABLE_GATE.replace("REJECT", idle)),
+        url,
+    )
+    .await;
+    stop.cancel();
+    assert_gatecrashers_refused(&outcome, stampede::model::Cause::ServerClose(4401));
+    let hint = outcome.results.summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("(server_close_4401 ×2, reason \"Unauthorized\")")
+            && hint.contains(
+                "it is the idle timeout's here (`idle_close`), so a code stays undeclared"
+            )
+            && !hint.contains("close = [1008, 4401]"),
+        "{hint}"
+    );
+}
+
 /// A refusal that says why first (an error frame, then the Close) is a refusal still:
 /// under the first-frame rule the error accepts nothing, and a Close that crossed the
 /// script's own `close` (the error ended its wait) is the server's verdict. Then 1008

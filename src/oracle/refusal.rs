@@ -55,11 +55,26 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         return None;
     }
     let (attempts, seen) = undeclared::seen(&by);
-    let close = undeclared::close_with(reject, &by);
+    // A code the scenario gave its idle timeout (`idle_close`) cannot be a refusal too:
+    // the server uses it for both, and only the other codes can be declared.
+    let spec = &plan.oracles;
+    let idle: Vec<u16> = by
+        .keys()
+        .copied()
+        .filter(|c| spec.idle_timeout.is_some() && spec.idle_close.contains(c))
+        .collect();
+    let declarable: undeclared::ByCode =
+        by.into_iter().filter(|(c, _)| !idle.contains(c)).collect();
+    let state = if declarable.is_empty() {
+        let plural = if idle.len() == 1 { "it is" } else { "they are" };
+        format!("{plural} the idle timeout's here (`idle_close`), so a code stays undeclared")
+    } else {
+        let close = undeclared::close_with(reject, &declarable);
+        format!("`[oracles] reject = {{ close = {close:?} }}` states it")
+    };
     Some(format!(
         "the server refused {} before accepting them with a close code `[oracles] reject` \
-         does not list ({seen}): read as its refusal, no finding; `[oracles] reject = {{ \
-         close = {close:?} }}` states it",
+         does not list ({seen}): read as its refusal, no finding; {state}",
         crate::model::words::plural(attempts, "bad token")
     ))
 }

@@ -922,12 +922,46 @@ async fn a_welcome_of_another_kind_is_shown_on_the_answer_line() {
     let hint = s.hint.as_deref().unwrap_or_default();
     assert!(hint.contains("never with \"hello\""), "{hint}");
     assert!(hint.contains("the answer line"), "{hint}");
+    // The script waits for a greeting (of another kind): no word of closing too soon.
+    assert!(!hint.contains("after the scripts closed"), "{hint}");
     let answer = s
         .answers
         .iter()
         .find(|a| a.cause == stampede::model::Cause::ClientClose(1000))
         .unwrap_or_else(|| panic!("{:#?}", s.answers));
     assert!(answer.body.contains("confirm_subscription"), "{answer:?}");
+}
+
+/// Scripts that send first and never wait for the kind `[oracles] accepted` waits for
+/// may close before it comes (an ack that comes late): the unreadable verdict says so
+/// beside checking the kind, and how to wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_that_send_first_and_never_wait_for_the_ack_are_told_it_may_come_late() {
+    let text = head("send-first", 3)
+        + &CABLE_GATE
+            .replace("REJECT", "")
+            .replace(
+                "accepted = { message = \"welcome\" }",
+                "accepted = { message = \"hello\" }",
+            )
+            .replacen("  { expect = \"welcome\", within = \"2s\" },\n", "", 1);
+    let members_only = text[..text.find("[[group]]\nname = \"gatecrashers\"").unwrap()].to_string();
+    assert!(
+        members_only.contains("steps = [\n  { send"),
+        "{members_only}"
+    );
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(1008)).await;
+    let outcome = run_against("send-first.toml", &members_only, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "or it came after the scripts closed: none of them waits for it (an `expect = \"hello\"` before their first `send` does)"
+        ),
+        "{hint}"
+    );
 }
 
 /// A wrong secret against a server that refuses in band: every valid token turned away by

@@ -1735,13 +1735,35 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
         .map_or(String::new(), |k| {
             format!(" (did you mean {k:?}? it arrived)")
         });
+    // Scripts that send first and never wait for that kind may close before it comes (an
+    // ack that comes late, after the server refused the early request); one that waits
+    // for a greeting of another kind names what the server says instead.
+    let waits = plan.scripts.iter().any(|script| {
+        crate::model::deep_steps(script).any(|step| {
+            matches!(step, Step::Expect(e) if !e.absent && e.pattern.iter().any(|i| i.event == *event))
+        })
+    });
+    let sends_first = plan.scripts.iter().all(|script| {
+        matches!(
+            crate::model::deep_steps(script).find(|s| !matches!(s, Step::Repeat { .. })),
+            Some(Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. })
+        )
+    });
+    let early_close = if waits || !sends_first {
+        String::new()
+    } else {
+        format!(
+            "; or it came after the scripts closed: none of them waits for it (an `expect = \
+             {event:?}` before their first `send` does)"
+        )
+    };
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "the server spoke on every connection it upgraded, but never with {event:?}, the \
              kind `[oracles] accepted` waits for ({rule}){meant}, so the scripts closed {} \
              connection{} unaccepted and nothing was judged: check that kind against what \
-             the server sent (the answer line quotes its last message)",
+             the server sent (the answer line quotes its last message){early_close}",
             valid().count(),
             plural(valid().count() as u64)
         )),

@@ -437,3 +437,56 @@ steps = [
         "{hint}"
     );
 }
+
+/// A server with no greeting (the default first-frame acceptance) that answers every
+/// request with its error event: its errors accept nothing, so no connection was ever
+/// accepted, and the requests sent before its first frame are no "early" requests refused
+/// before an acceptance that came: unusable, never inconclusive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_refusing_every_request_is_unusable_not_inconclusive() {
+    async fn refuse_all(tcp: tokio::net::TcpStream) {
+        let Some((mut ws, _)) = common::accept_with_sub(tcp).await else {
+            return;
+        };
+        while let Some(Ok(Message::Text(body))) = ws.next().await {
+            let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
+            let error =
+                json!({"type": "error", "code": "bad_format", "id": request.get("id").cloned()});
+            if ws
+                .send(Message::Text(error.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    let (url, stop) = common::spawn_server(refuse_all).await;
+    let text = format!(
+        r#"
+name = "silent"
+seed = 3
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "askers"
+users = 3
+steps = [
+  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}" }} }},
+  {{ expect = "reply", correlate = "id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let scenario = common::scenario("silent.toml", &text);
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(!hint.contains("send one after the ack"), "{hint}");
+}

@@ -83,7 +83,14 @@ pub(super) fn answered_only_errors(
         "the server {ANSWERED_ALL_WITH_ERRORS} ({errored} errored, none met{past}{quoted})"
     );
     let reject = &plan.oracles.session.reject;
-    if early == errored && closes.keys().all(|c| !is_auth_refusal(reject, c)) {
+    // Early, that is before an acceptance that did come: a server that accepted none (its
+    // errors accept nothing under the first-frame rule) is judged as unusable below.
+    let accepted = reports
+        .iter()
+        .filter(|r| valid_token(plan, r.token))
+        .flat_map(|r| &r.attempts)
+        .any(|a| a.outcome == Outcome::Accepted);
+    if early == errored && accepted && closes.keys().all(|c| !is_auth_refusal(reject, c)) {
         // Every refused request went out before the server had accepted its connection in
         // band (a script that sends before the ack, on purpose): a server may refuse such
         // a request until it is ready (allowed: no drop), or may refuse this request

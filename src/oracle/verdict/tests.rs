@@ -910,6 +910,24 @@ fn requests_all_refused_before_acceptance_are_inconclusive_not_unusable() {
     assert_eq!(hint.matches("with its error event").count(), 1, "{hint}");
     let one_late = judge_with([1, 0], 1000);
     assert_eq!(one_late.verdict, Verdict::TargetUnusable, "{one_late:?}");
+    // Early before an acceptance that never came is no early refusal: the rule itself
+    // (other rules judge a server that accepted none first) says unusable.
+    let mut never_accepted = closed_with(&plan, 1000, |i, e| {
+        e.expectations = 1;
+        e.expectations_errored = u64::from(i < 2);
+        e.expectations_errored_early = u64::from(i < 2);
+    });
+    for r in &mut never_accepted {
+        for a in &mut r.attempts {
+            a.outcome = Outcome::Failed;
+        }
+    }
+    let rule = super::misreading::answered_only_errors(&plan, &never_accepted, None);
+    assert_eq!(
+        rule.map(|j| j.verdict),
+        Some(Verdict::TargetUnusable),
+        "an acceptance that never came"
+    );
     let auth = judge_with([1, 1], 1008);
     assert_eq!(auth.verdict, Verdict::AuthMisconfigured, "{auth:?}");
 }

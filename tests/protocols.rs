@@ -856,6 +856,30 @@ async fn a_refusal_with_the_idle_timeouts_code_is_not_suggested_as_a_refusal_cod
     );
 }
 
+/// A wrong secret against that server, 4401 the idle timeout's code: every valid token
+/// refused, an auth misconfiguration whose hint does not tell the user to declare 4401 a
+/// refusal (a line `validate` would refuse), and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_refused_with_the_idle_timeouts_code_is_not_told_to_declare_it() {
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(4401)).await;
+    let idle = "idle_timeout = \"2s\"\nidle_close = [4401]";
+    let text = head("wrong-secret-idle", 5) + &CABLE_GATE.replace("REJECT", idle);
+    let members_only = text[..text.find("[[group]]\nname = \"gatecrashers\"").unwrap()]
+        .replace(TEST_SECRET, "not-the-servers-secret");
+    let outcome = run_against("wrong-secret-idle.toml", &members_only, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains(
+            "4401 is the idle timeout's here (`idle_close`), which a refusal cannot share"
+        ) && !hint.contains("close = [1008, 4401]")
+            && !hint.contains("close = [4401]"),
+        "{hint}"
+    );
+}
+
 /// A refusal that says why first (an error frame, then the Close) is a refusal still:
 /// under the first-frame rule the error accepts nothing, and a Close that crossed the
 /// script's own `close` (the error ended its wait) is the server's verdict. Then 1008
@@ -962,6 +986,20 @@ async fn scripts_that_send_first_and_never_wait_for_the_ack_are_told_it_may_come
         ),
         "{hint}"
     );
+    // Scripts that linger before their close gave a late ack its time: no such clause.
+    let lingering = members_only.replacen(
+        "  { close = 1000 },\n",
+        "  { think = \"300ms\" },\n  { close = 1000 },\n",
+        1,
+    );
+    assert_ne!(lingering, members_only);
+    let (url, stop) = spawn_gate(TEST_SECRET, Refuse::Close(1008)).await;
+    let outcome = run_against("send-first-linger.toml", &lingering, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(!hint.contains("after the scripts closed"), "{hint}");
 }
 
 /// A wrong secret against a server that refuses in band: every valid token turned away by

@@ -297,6 +297,12 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
 /// greets (`connection_established`), then refuses every later request as malformed
 /// (`bad_format`).
 async fn refuse_early(tcp: tokio::net::TcpStream) {
+    refuse_early_then_late(tcp, false).await
+}
+
+/// [`refuse_early`], its refusal of the first request sent after its greeting when
+/// `deferred` (the early request's refusal then arrives after acceptance).
+async fn refuse_early_then_late(tcp: tokio::net::TcpStream, deferred: bool) {
     let Some((mut ws, user)) = common::accept_with_sub(tcp).await else {
         return;
     };
@@ -308,15 +314,14 @@ async fn refuse_early(tcp: tokio::net::TcpStream) {
     let Some(Ok(Message::Text(first))) = ws.next().await else {
         return;
     };
-    if ws
-        .send(text(refusal(first.as_str(), "not_ready")))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let hello = json!({"type": "connection_established", "user_id": user});
-    if ws.send(text(hello)).await.is_err() {
+    let early = text(refusal(first.as_str(), "not_ready"));
+    let hello = text(json!({"type": "connection_established", "user_id": user}));
+    let (one, two) = if deferred {
+        (hello, early)
+    } else {
+        (early, hello)
+    };
+    if ws.send(one).await.is_err() || ws.send(two).await.is_err() {
         return;
     }
     while let Some(Ok(Message::Text(body))) = ws.next().await {
@@ -335,7 +340,16 @@ async fn refuse_early(tcp: tokio::net::TcpStream) {
 /// (`bad_format`), not the early one that only says a request came too soon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_refused_after_the_ack_too_are_unusable_and_quoted_from_after_it() {
-    let (url, stop) = common::spawn_server(refuse_early).await;
+    for deferred in [false, true] {
+        refused_after_the_ack_too(deferred).await;
+    }
+}
+
+/// [`requests_refused_after_the_ack_too_are_unusable_and_quoted_from_after_it`], the early
+/// request's refusal sent after the greeting when `deferred`: what is quoted is chosen by
+/// when the refused request went out, not by when its refusal came.
+async fn refused_after_the_ack_too(deferred: bool) {
+    let (url, stop) = common::spawn_server(move |tcp| refuse_early_then_late(tcp, deferred)).await;
     let text = format!(
         r#"
 name = "eager-then-late"

@@ -784,9 +784,10 @@ pub struct ConnReport {
     /// The first explicit error event (`[oracles] error_event`) the server sent this
     /// connection, as an excerpt ([`excerpt`]): quoted when errors are all it answered.
     pub first_error: Option<String>,
-    /// The first error event the server sent this connection once it had accepted it (in
-    /// band, or at the upgrade): what a run whose requests were all refused quotes, over an
-    /// earlier refusal of a request sent before the ack.
+    /// The first error event that refused a request this connection sent after the server
+    /// had accepted it (in band, or at the upgrade): what a run whose requests were all
+    /// refused quotes, over a refusal of a request sent before the ack (which may only say
+    /// it came too early, whenever that refusal arrives).
     pub first_error_accepted: Option<String>,
     /// The last text message the server sent before the Close that ended an attempt of
     /// this connection before acceptance ([`Answer::quoted`]), when it sent one: an in-band

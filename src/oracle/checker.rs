@@ -948,6 +948,15 @@ impl ConnChecker {
         self.pending.iter().any(|p| p.id == id)
     }
 
+    /// Expectations settled by an error event so far, and of those the ones opened before
+    /// the attempt's acceptance (`(expectations_errored, expectations_errored_early)`).
+    pub fn errored(&self) -> (u64, u64) {
+        (
+            self.counts.expectations_errored,
+            self.counts.expectations_errored_early,
+        )
+    }
+
     /// Expectations open now.
     pub fn pending_count(&self) -> usize {
         self.pending.len()

@@ -1749,7 +1749,12 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
             Some(Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. })
         )
     });
-    let early_close = if waits || !sends_first {
+    // A script that lingers (a `think`, a `pause_reads`) gave a late ack time to come.
+    let lingers = plan.scripts.iter().any(|script| {
+        crate::model::deep_steps(script)
+            .any(|s| matches!(s, Step::Think { .. } | Step::PauseReads { .. }))
+    });
+    let early_close = if waits || !sends_first || lingers {
         String::new()
     } else {
         format!(

@@ -362,7 +362,7 @@ pub(super) struct Said {
     before_close: Option<Box<str>>,
     /// The first explicit error event (`[oracles] error_event`).
     first_error: Option<Box<str>>,
-    /// The first such once the attempt was accepted.
+    /// The first such that refused a request sent after acceptance.
     first_error_accepted: Option<Box<str>>,
     /// The server's Close that ended an accepted attempt (the first such), its code and
     /// reason: a takeover the scenario does not declare reads in the reason.

@@ -334,6 +334,10 @@ fn declare(plan: &Plan, d: &Door) -> String {
     let in_force = &plan.oracles.session.reject.close;
     let mut seen: Vec<u16> = Vec::new();
     let mut shed = Vec::new();
+    // A code the scenario gave its idle timeout cannot be a refusal too (`validate` would
+    // refuse the line): said, not suggested.
+    let spec = &plan.oracles;
+    let mut idle: Vec<u16> = Vec::new();
     for cause in d.closes.keys() {
         let Cause::ServerClose(code) = cause else {
             continue;
@@ -349,6 +353,10 @@ fn declare(plan: &Plan, d: &Door) -> String {
             .any(|reason| crate::oracle::shedding::reads_as_rate_limit(*code, reason));
         if sheds {
             shed.push(*code);
+        } else if spec.idle_timeout.is_some() && spec.idle_close.contains(code) {
+            if !idle.contains(code) {
+                idle.push(*code);
+            }
         } else if listable && says && !in_force.contains(code) && !seen.contains(code) {
             seen.push(*code);
         }
@@ -386,11 +394,22 @@ fn declare(plan: &Plan, d: &Door) -> String {
             list(in_force)
         ));
     }
-    match (added, d.received) {
-        (true, true) => format!("{close}, or {message}"),
-        (true, false) => close,
-        (false, true) => message,
-        (false, false) => "its close code in `[oracles] reject.close`".to_string(),
+    let idle_note = (!idle.is_empty()).then(|| {
+        let is = if idle.len() == 1 { "is" } else { "are" };
+        format!(
+            "{} {is} the idle timeout's here (`idle_close`), which a refusal cannot share",
+            list(&idle)
+        )
+    });
+    match (added, d.received, idle_note) {
+        (true, true, None) => format!("{close}, or {message}"),
+        (true, true, Some(note)) => format!("{close}, or {message} ({note})"),
+        (true, false, None) => close,
+        (true, false, Some(note)) => format!("{close} ({note})"),
+        (false, true, None) => message,
+        (false, true, Some(note)) => format!("{message} ({note})"),
+        (false, false, None) => "its close code in `[oracles] reject.close`".to_string(),
+        (false, false, Some(note)) => format!("no close code: {note}"),
     }
 }
 

@@ -429,10 +429,10 @@ impl ConnRun {
                     if !ctx.plan.answers.is_empty() {
                         due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
                     }
-                    if event.as_deref() == Some(spec.error_event.as_str()) {
-                        let accepted = open.as_ref().is_some_and(|o| !o.judging);
-                        keep_first_error(said, text, accepted);
-                    }
+                    // An error event: what the checker's errored counts were before it, to
+                    // tell after it whether it refused a request sent after acceptance.
+                    let errored_before = (event.as_deref() == Some(spec.error_event.as_str()))
+                        .then(|| checker.errored());
                     let judging = open.as_ref().is_some_and(|o| o.judging);
                     due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
                     if judging {
@@ -446,6 +446,13 @@ impl ConnRun {
                             checker.on_echo(&msg, now);
                         }
                         None => checker.on_record(&msg, event.as_deref(), now),
+                    }
+                    if let Some((errored, early)) = errored_before {
+                        // It settled an expectation opened after acceptance: a refusal of
+                        // a request that did not come too early.
+                        let (errored_now, early_now) = checker.errored();
+                        let late = errored_now > errored && early_now == early;
+                        keep_first_error(said, text, late);
                     }
                 }
                 Record::Text(text) => {
@@ -913,15 +920,16 @@ enum Wake {
     Timer,
 }
 
-/// Keeps the first error event's text the attempt was sent, for what the verdict quotes.
+/// Keeps the first error event's text the attempt was sent, and the first that refused a
+/// request sent after acceptance (`refused_late`), for what the verdict quotes.
 /// Out of line, as [`judged_in_band`]: off the per-record path of most runs.
 #[cold]
 #[inline(never)]
-fn keep_first_error(said: &mut Option<Box<Said>>, text: &str, accepted: bool) {
+fn keep_first_error(said: &mut Option<Box<Said>>, text: &str, refused_late: bool) {
     let said = said.get_or_insert_with(Box::default);
     said.first_error
         .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
-    if accepted {
+    if refused_late {
         said.first_error_accepted
             .get_or_insert_with(|| Answer::quoted(text).into_boxed_str());
     }

@@ -409,7 +409,7 @@ fn declare(plan: &Plan, d: &Door) -> String {
         (false, true, None) => message,
         (false, true, Some(note)) => format!("{message} ({note})"),
         (false, false, None) => "its close code in `[oracles] reject.close`".to_string(),
-        (false, false, Some(note)) => format!("no close code: {note}"),
+        (false, false, Some(note)) => format!("not by its close code: {note}"),
     }
 }
 

@@ -293,6 +293,24 @@ async fn an_interrupted_hunt_that_found_nothing_says_nothing_was_written() {
     stop.cancel();
 }
 
+/// Three users whose scripts are `steps` (TOML array items), against a server whose
+/// acceptance is its `connection_established` greeting.
+fn eager(name: &str, steps: &str) -> stampede::model::Scenario {
+    let text = format!(
+        "name = \"{name}\"\nseed = 3\nduration = \"10s\"\n\n[auth]\nsecret = {{ value = \"{}\" }}\n\n\
+         [oracles]\naccepted = {{ message = \"connection_established\" }}\n\n\
+         [[group]]\nname = \"eager\"\nusers = 3\nsteps = [{steps}\n]\n",
+        common::TEST_SECRET
+    );
+    common::scenario(&format!("{name}.toml"), &text)
+}
+
+/// Expectations errored, and of those errored early, in a run's summary.
+fn errored(s: &stampede::results::Summary) -> (u64, u64) {
+    let e = &s.counters.expect;
+    (e.expectations_errored, e.expectations_errored_early)
+}
+
 /// Reads the first request before greeting and refuses it as too early (`not_ready`),
 /// greets (`connection_established`), then refuses every later request as malformed
 /// (`bad_format`).
@@ -350,46 +368,18 @@ async fn requests_refused_after_the_ack_too_are_unusable_and_quoted_from_after_i
 /// when the refused request went out, not by when its refusal came.
 async fn refused_after_the_ack_too(deferred: bool) {
     let (url, stop) = common::spawn_server(move |tcp| refuse_early_then_late(tcp, deferred)).await;
-    let text = format!(
-        r#"
-name = "eager-then-late"
-seed = 3
-duration = "10s"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[oracles]
-accepted = {{ message = "connection_established" }}
-
-[[group]]
-name = "eager"
-users = 3
-steps = [
-  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-early" }} }},
-  {{ expect = "reply", correlate = "id", within = "2s" }},
-  {{ expect = "connection_established", within = "2s" }},
-  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-late" }} }},
-  {{ expect = "reply", correlate = "id", within = "2s" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
-    );
-    let scenario = common::scenario("eager-then-late.toml", &text);
-    let outcome = common::run(&scenario, Some(url), None).await;
+    let steps = r#"
+  { send = { type = "ask", id = "q-{{conn}}-early" } },
+  { expect = "reply", correlate = "id", within = "2s" },
+  { expect = "connection_established", within = "2s" },
+  { send = { type = "ask", id = "q-{{conn}}-late" } },
+  { expect = "reply", correlate = "id", within = "2s" },
+  { close = 1000 },"#;
+    let outcome = common::run(&eager("eager-then-late", steps), Some(url), None).await;
     stop.cancel();
     let s = &outcome.results.summary;
     assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
-    assert_eq!(
-        (
-            s.counters.expect.expectations_errored,
-            s.counters.expect.expectations_errored_early
-        ),
-        (6, 3),
-        "{:?}",
-        s.counters.expect
-    );
+    assert_eq!(errored(s), (6, 3), "{:?}", s.counters.expect);
     let hint = s.hint.clone().unwrap_or_default();
     assert!(
         hint.contains("the first after acceptance: {") && hint.contains("bad_format"),
@@ -407,43 +397,15 @@ steps = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_refuses_requests_sent_before_its_ack_is_inconclusive() {
     let (url, stop) = common::spawn_server(refuse_early).await;
-    let text = format!(
-        r#"
-name = "eager"
-seed = 3
-duration = "10s"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[oracles]
-accepted = {{ message = "connection_established" }}
-
-[[group]]
-name = "eager"
-users = 3
-steps = [
-  {{ send = {{ type = "ask", id = "q-{{{{conn}}}}" }} }},
-  {{ expect = "reply", correlate = "id", within = "2s" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
-    );
-    let scenario = common::scenario("eager.toml", &text);
-    let outcome = common::run(&scenario, Some(url), None).await;
+    let steps = r#"
+  { send = { type = "ask", id = "q-{{conn}}" } },
+  { expect = "reply", correlate = "id", within = "2s" },
+  { close = 1000 },"#;
+    let outcome = common::run(&eager("eager", steps), Some(url), None).await;
     stop.cancel();
     let s = &outcome.results.summary;
     assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
-    assert_eq!(
-        (
-            s.counters.expect.expectations_errored,
-            s.counters.expect.expectations_errored_early
-        ),
-        (3, 3),
-        "{:?}",
-        s.counters.expect
-    );
+    assert_eq!(errored(s), (3, 3), "{:?}", s.counters.expect);
     let hint = s.hint.clone().unwrap_or_default();
     assert!(
         hint.contains("every one a request sent before the server had accepted its connection")

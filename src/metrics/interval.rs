@@ -511,7 +511,7 @@ impl Open {
         let us = us.max(1);
         let clamped = us.min(super::MAX_US);
         if clamped != us {
-            self.hist.clamped += u64::from(phases.len());
+            self.hist.clamped += u64::from(phases.count());
         }
         let at = match self.sets.iter().position(|(set, _)| *set == phases) {
             Some(at) => at,

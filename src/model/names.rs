@@ -90,13 +90,8 @@ impl Phases {
     }
 
     /// How many phases the set holds.
-    pub fn len(self) -> u32 {
+    pub fn count(self) -> u32 {
         self.0.count_ones()
-    }
-
-    /// Whether the set holds no phase.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
     }
 
     /// The phases in the set, in [`Phase::ALL`] order.

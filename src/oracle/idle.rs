@@ -30,6 +30,13 @@ pub fn reads_as_idle_close(spec: &OracleSpec, code: u16) -> bool {
     spec.idle_close.contains(&code)
 }
 
+/// Whether the scenario gave `code` to its idle timeout (`idle_timeout` declared, the code
+/// in `idle_close`): a code that then cannot also be declared a refusal in `reject.close`
+/// (`validate` refuses a code in both), which a hint suggesting refusal codes leaves out.
+pub fn declared_idle_code(spec: &OracleSpec, code: u16) -> bool {
+    spec.idle_timeout.is_some() && reads_as_idle_close(spec, code)
+}
+
 /// Whether a connection idle for `idle` when its server closed it (owing no answer) had
 /// been idle long enough for the declared idle policy: at least [`IDLE_SLACK`] of
 /// `[oracles] idle_timeout`. Never without the declaration.

@@ -57,11 +57,10 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let (attempts, seen) = undeclared::seen(&by);
     // A code the scenario gave its idle timeout (`idle_close`) cannot be a refusal too:
     // the server uses it for both, and only the other codes can be declared.
-    let spec = &plan.oracles;
     let idle: Vec<u16> = by
         .keys()
         .copied()
-        .filter(|c| spec.idle_timeout.is_some() && spec.idle_close.contains(c))
+        .filter(|c| super::idle::declared_idle_code(&plan.oracles, *c))
         .collect();
     let declarable: undeclared::ByCode =
         by.into_iter().filter(|(c, _)| !idle.contains(c)).collect();

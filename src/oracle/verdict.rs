@@ -1735,33 +1735,7 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
         .map_or(String::new(), |k| {
             format!(" (did you mean {k:?}? it arrived)")
         });
-    // Scripts that send first and never wait for that kind may close before it comes (an
-    // ack that comes late, after the server refused the early request); one that waits
-    // for a greeting of another kind names what the server says instead.
-    let waits = plan.scripts.iter().any(|script| {
-        crate::model::deep_steps(script).any(|step| {
-            matches!(step, Step::Expect(e) if !e.absent && e.pattern.iter().any(|i| i.event == *event))
-        })
-    });
-    let sends_first = plan.scripts.iter().all(|script| {
-        matches!(
-            crate::model::deep_steps(script).find(|s| !matches!(s, Step::Repeat { .. })),
-            Some(Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. })
-        )
-    });
-    // A script that lingers (a `think`, a `pause_reads`) gave a late ack time to come.
-    let lingers = plan.scripts.iter().any(|script| {
-        crate::model::deep_steps(script)
-            .any(|s| matches!(s, Step::Think { .. } | Step::PauseReads { .. }))
-    });
-    let early_close = if waits || !sends_first || lingers {
-        String::new()
-    } else {
-        format!(
-            "; or it came after the scripts closed: none of them waits for it (an `expect = \
-             {event:?}` before their first `send` does)"
-        )
-    };
+    let early_close = closed_before_ack(plan, event);
     Some(Judgement {
         verdict: Verdict::Unreadable,
         hint: Some(format!(
@@ -1773,6 +1747,30 @@ fn unmet_welcome(plan: &Plan, reports: &[ConnReport], t: &Tally) -> Option<Judge
             plural(valid().count() as u64)
         )),
     })
+}
+
+/// The clause for an acceptance kind `event` never seen, when it may have come after the
+/// scripts closed: every script sends first, none waits for `event`, and none lingers (a
+/// `think`, a `pause_reads` gives a late ack time to come). A script that waits for a
+/// greeting of another kind names what the server says instead. Empty otherwise.
+fn closed_before_ack(plan: &Plan, event: &str) -> String {
+    let sends_first = plan.scripts.iter().all(|script| {
+        matches!(
+            crate::model::deep_steps(script).find(|s| !matches!(s, Step::Repeat { .. })),
+            Some(Step::Send { .. } | Step::SendText { .. } | Step::SendBinary { .. })
+        )
+    });
+    let lingers = plan.scripts.iter().any(|script| {
+        crate::model::deep_steps(script)
+            .any(|s| matches!(s, Step::Think { .. } | Step::PauseReads { .. }))
+    });
+    if !sends_first || lingers || misreading::expects_kind(plan, event) {
+        return String::new();
+    }
+    format!(
+        "; or it came after the scripts closed: none of them waits for it (an `expect = \
+         {event:?}` before their first `send` does)"
+    )
 }
 
 fn records_read(reports: &[ConnReport]) -> (u64, u64, u64, u64) {

@@ -336,7 +336,6 @@ fn declare(plan: &Plan, d: &Door) -> String {
     let mut shed = Vec::new();
     // A code the scenario gave its idle timeout cannot be a refusal too (`validate` would
     // refuse the line): said, not suggested.
-    let spec = &plan.oracles;
     let mut idle: Vec<u16> = Vec::new();
     for cause in d.closes.keys() {
         let Cause::ServerClose(code) = cause else {
@@ -353,7 +352,7 @@ fn declare(plan: &Plan, d: &Door) -> String {
             .any(|reason| crate::oracle::shedding::reads_as_rate_limit(*code, reason));
         if sheds {
             shed.push(*code);
-        } else if spec.idle_timeout.is_some() && spec.idle_close.contains(code) {
+        } else if crate::oracle::idle::declared_idle_code(&plan.oracles, *code) {
             if !idle.contains(code) {
                 idle.push(*code);
             }

@@ -243,9 +243,14 @@ pub(super) fn greeting_kinds(plan: &Plan) -> std::collections::BTreeSet<&str> {
 /// Whether some `expect` of the scenario names its error event: errors are answers it
 /// expects.
 pub(super) fn expects_errors(plan: &Plan) -> bool {
-    let error = plan.oracles.error_event.as_str();
+    expects_kind(plan, &plan.oracles.error_event)
+}
+
+/// Whether some `expect` (not an `expect_none`) of the scenario, loops included, names
+/// `kind` in its pattern.
+pub(super) fn expects_kind(plan: &Plan, kind: &str) -> bool {
     let names = |step: &Step| match step {
-        Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == error),
+        Step::Expect(e) => !e.absent && e.pattern.iter().any(|i| i.event == kind),
         _ => false,
     };
     plan.scripts

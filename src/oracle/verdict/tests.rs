@@ -824,24 +824,17 @@ fn unmet_expectations_against_a_server_that_said_nothing_are_unreadable() {
     assert_eq!(other.verdict, Verdict::Violations);
 }
 
-/// One report per connection of `plan`: accepted, then closed by the server with `close`,
-/// its expectation counts as `fill` sets them for connection `i`.
+/// [`accepted_reports`], each attempt then closed by the server with `close`.
 fn closed_with(
     plan: &Plan,
     close: u16,
     fill: impl Fn(usize, &mut crate::model::ExpectCounts),
 ) -> Vec<ConnReport> {
-    plan.conns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let mut a = attempt(End::Accepted);
-            a.cause = Some(Cause::ServerClose(close));
-            let mut counters = crate::model::Counters::default();
-            fill(i, &mut counters.expect);
-            report(c, a, counters)
-        })
-        .collect()
+    let mut reports = accepted_reports(plan, fill);
+    for a in reports.iter_mut().flat_map(|r| &mut r.attempts) {
+        a.cause = Some(Cause::ServerClose(close));
+    }
+    reports
 }
 
 /// The server answered every expectation with its error event: never clean. Each

@@ -597,24 +597,29 @@ impl Cursor {
         Next::Action(first)
     }
 
-    /// This connection's copy of a script pattern (see [`Cursor::patterns`]): `spare`'s,
-    /// when it holds that copy (handed on: no count added).
-    fn own_pattern(
-        &mut self,
+    /// This connection's copy of a script pattern (see [`Cursor::patterns`]), when it made
+    /// one: `spare`'s, when it holds that copy (handed on: no count added).
+    fn kept_copy(
+        &self,
         shared: &Arc<[PatternItem]>,
         spare: &mut Option<Arc<[PatternItem]>>,
-    ) -> Arc<[PatternItem]> {
+    ) -> Option<Arc<[PatternItem]>> {
         let addr = shared.as_ptr() as usize;
-        if let Some((_, own)) = self.patterns.iter().find(|(a, _)| *a == addr) {
-            if spare.as_ref().is_some_and(|back| Arc::ptr_eq(back, own)) {
-                if let Some(back) = spare.take() {
-                    return back;
-                }
+        let (_, own) = self.patterns.iter().find(|(a, _)| *a == addr)?;
+        if spare.as_ref().is_some_and(|back| Arc::ptr_eq(back, own)) {
+            if let Some(back) = spare.take() {
+                return Some(back);
             }
-            return own.clone();
         }
+        Some(own.clone())
+    }
+
+    /// Makes this connection's copy of a script pattern without placeholders, once.
+    #[cold]
+    #[inline(never)]
+    fn copy_pattern(&mut self, shared: &Arc<[PatternItem]>) -> Arc<[PatternItem]> {
         let own: Arc<[PatternItem]> = shared.iter().cloned().collect();
-        self.patterns.push((addr, own.clone()));
+        self.patterns.push((shared.as_ptr() as usize, own.clone()));
         own
     }
 
@@ -643,15 +648,17 @@ impl Cursor {
             (f, v)
         });
         // Most patterns name fixed kinds: the step's items are copied once per connection,
-        // not per iteration.
-        let pattern = if expect
-            .pattern
-            .iter()
-            .any(|i| i.event.as_bytes().contains(&b'{'))
-        {
-            expanded_pattern(&expect.pattern, &vars(), self.run)
-        } else {
-            self.own_pattern(&expect.pattern, &mut spare.pattern)
+        // not per iteration (looked for first: a kept copy has no placeholder to scan for).
+        let pattern = match self.kept_copy(&expect.pattern, &mut spare.pattern) {
+            Some(own) => own,
+            None if expect
+                .pattern
+                .iter()
+                .any(|i| i.event.as_bytes().contains(&b'{')) =>
+            {
+                expanded_pattern(&expect.pattern, &vars(), self.run)
+            }
+            None => self.copy_pattern(&expect.pattern),
         };
         // Field tests, captures and names are rare: made out of line, so that the code
         // every expectation runs stays small (it is on the per-message path).

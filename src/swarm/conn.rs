@@ -322,9 +322,10 @@ enum Wrote {
 /// `repr(C)`: the fields every frame writes first, beside the socket's state.
 #[repr(C)]
 struct Open {
-    /// The last data frame, µs since t0: the attempt's `last_frame_us` once it is settled
-    /// (written to it when it ends).
-    last_data_us: Option<u64>,
+    /// The last data frame, µs since t0 ([`NO_DATA`] before the first; read through
+    /// [`Open::last_data`]): the attempt's `last_frame_us` once it is settled (written to
+    /// it when it ends). A sentinel, not an `Option`: its room holds [`Silence`]'s start.
+    last_data_us: u64,
     /// Whether the first data frame has been timed.
     first_frame_seen: bool,
     /// Whether the attempt may still be pending, so that a data frame may settle it; once
@@ -344,11 +345,59 @@ struct Open {
     /// read as the pause ends may have come any time after it began, so an idle time or
     /// an age is measured up to then ([`PAUSE_DRAINED`]).
     paused_reads: Option<(Instant, Instant)>,
-    /// The longest this connection stayed open through a silence so far, in µs
-    /// ([`ConnRun::note_silence`]): the attempt's `silence_survived_us` when it ends.
-    longest_silence_us: u64,
+    /// The silences this connection stayed open through ([`ConnRun::note_silence`]): the
+    /// longest is the attempt's `silence_survived_us` when it ends.
+    silence: Silence,
     upgraded_at: Instant,
     ws: Ws,
+}
+
+/// [`Open::last_data_us`] before the connection's first data frame.
+const NO_DATA: u64 = u64::MAX;
+
+impl Open {
+    /// The last data frame, µs since t0; `None` before the first.
+    fn last_data(&self) -> Option<u64> {
+        (self.last_data_us != NO_DATA).then_some(self.last_data_us)
+    }
+}
+
+/// The longest silence an open connection stayed open through, in µs since t0: neither
+/// side sent a data frame (the server's Pings aside) from the latest of the upgrade, the
+/// last request and the last data frame read, until a request ended it. What an idle
+/// timeout cannot have been shorter than. Kept as each frame and request happens, from
+/// the instant read for it anyway: one clock subtraction per request, not three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Silence {
+    /// Since when neither side sent a data frame.
+    quiet_from_us: u64,
+    /// The longest silence a request ended so far (0: none yet).
+    longest_us: u64,
+}
+
+impl Silence {
+    /// A connection upgraded at `upgraded_us`: quiet from then.
+    fn since(upgraded_us: u64) -> Self {
+        Silence {
+            quiet_from_us: upgraded_us,
+            longest_us: 0,
+        }
+    }
+
+    /// A data frame was read at `at_us`.
+    fn data(&mut self, at_us: u64) {
+        self.quiet_from_us = self.quiet_from_us.max(at_us);
+    }
+
+    /// A request went out at `at_us`, ending the silence before it; `read_through`: false
+    /// when reads were paused in it (what came meanwhile was not read, so it is left out).
+    fn request(&mut self, at_us: u64, read_through: bool) {
+        let from = self.quiet_from_us;
+        self.quiet_from_us = from.max(at_us);
+        if read_through {
+            self.longest_us = self.longest_us.max(at_us.saturating_sub(from));
+        }
+    }
 }
 
 /// What the server said on a connection that a verdict may quote ([`Answer::quoted`]
@@ -805,19 +854,14 @@ impl ConnRun {
     /// What an idle timeout cannot have been shorter than. A silence with reads paused in
     /// it is left out: what came meanwhile was not read.
     fn note_silence(&mut self, at: Instant) {
-        let t0 = self.ctx.t0;
+        let at_us = self.since_t0(at);
         let last_request = self.last_send_at.map(|(_, actual)| actual);
         let Some(open) = self.open.as_mut() else {
             return;
         };
         let from = last_request.map_or(open.upgraded_at, |r| r.max(open.upgraded_at));
-        if open.paused_reads.is_some_and(|(paused, _)| paused >= from) {
-            return;
-        }
-        let us = |i: Instant| i.saturating_duration_since(t0).as_micros() as u64;
-        let quiet_from = us(from).max(open.last_data_us.unwrap_or(0));
-        let silence = us(at).saturating_sub(quiet_from);
-        open.longest_silence_us = open.longest_silence_us.max(silence);
+        let paused_in_it = open.paused_reads.is_some_and(|(paused, _)| paused >= from);
+        open.silence.request(at_us, !paused_in_it);
     }
 
     /// Keeps a connection attempt. Most connections make one or two: the first few take
@@ -903,10 +947,17 @@ impl ConnRun {
     /// A request goes out now: its turn latency counts from its intended instant.
     fn mark_request(&mut self) {
         let actual = Instant::now();
-        let intended = self.intended_send.take().unwrap_or(actual);
-        if actual.saturating_duration_since(intended) > LATE {
-            self.traffic.late_sends += 1;
-        }
+        // Most sends have no intended instant of their own (only a paced one does): no
+        // clock subtraction for them.
+        let intended = match self.intended_send.take() {
+            Some(intended) => {
+                if actual.saturating_duration_since(intended) > LATE {
+                    self.traffic.late_sends += 1;
+                }
+                intended
+            }
+            None => actual,
+        };
         self.request_sent(intended, actual);
     }
 
@@ -1374,5 +1425,49 @@ steps = [
             panic!("an expect again");
         };
         assert!(Arc::ptr_eq(&again.pattern, &own));
+    }
+}
+
+#[cfg(test)]
+mod silence_tests {
+    use super::Silence;
+
+    #[test]
+    fn a_silence_runs_from_the_latest_frame_request_or_upgrade() {
+        // Upgraded at 1 s; a request at 2 s ends 1 s of silence.
+        let mut s = Silence::since(1_000_000);
+        s.request(2_000_000, true);
+        assert_eq!(s.longest_us, 1_000_000);
+        // Its answer comes late, at 4.5 s: the next request, at 5 s, ends 0.5 s of
+        // silence, not the 3 s since the request before.
+        s.data(4_500_000);
+        s.request(5_000_000, true);
+        assert_eq!(s.longest_us, 1_000_000);
+        // Then 2 s with neither side sending: the longest so far.
+        s.request(7_000_000, true);
+        assert_eq!(s.longest_us, 2_000_000);
+    }
+
+    #[test]
+    fn a_silence_with_reads_paused_in_it_is_left_out_but_still_ends() {
+        let mut s = Silence::since(0);
+        s.request(5_000_000, false);
+        assert_eq!(s.longest_us, 0, "what came during the pause was not read");
+        // The next silence counts from that request, not from the upgrade.
+        s.request(6_000_000, true);
+        assert_eq!(s.longest_us, 1_000_000);
+    }
+
+    #[test]
+    fn a_frame_read_before_the_last_request_does_not_move_the_start_back() {
+        let mut s = Silence::since(0);
+        s.request(2_000_000, true);
+        // A record with an earlier instant (a frame's records share its arrival time,
+        // filed after the send) never reopens a silence that already ended.
+        s.data(1_500_000);
+        s.request(2_500_000, true);
+        assert_eq!(s.longest_us, 2_000_000);
+        s.request(5_000_000, true);
+        assert_eq!(s.longest_us, 2_500_000);
     }
 }

@@ -101,6 +101,9 @@ pub(crate) struct RunCtx {
     pub shared_sessions: Vec<bool>,
     /// Stops the run early when the target refuses every TCP connection.
     pub unreachable: unreachable::FailFast,
+    /// Whether a waking connection's state is prefetched ([`crate::prefetch::pays`]: the
+    /// run's connections per worker thread of the runtime it runs on).
+    pub prefetch: bool,
 }
 
 /// Compiles each group's `send` templates once (from its first scripted connection: a
@@ -243,7 +246,10 @@ pub async fn run(
     if live.calibration_accepted.load(Ordering::Relaxed) > 0 {
         unreachable.upgraded();
     }
+    let threads = tokio::runtime::Handle::current().metrics().num_workers();
+    let prefetch = crate::prefetch::pays(plan.conns.len(), threads);
     let ctx = Arc::new(RunCtx {
+        prefetch,
         shared_sessions,
         unreachable,
         oracles: Arc::new(plan.oracles.clone()),

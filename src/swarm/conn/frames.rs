@@ -19,9 +19,12 @@ const COPIED_TEXT: usize = 256;
 impl ConnRun {
     /// Where the next message's work reads: this state, and the heads of the buffers it
     /// reads first ([`Warm`]). Taken while they are in the cache, prefetched when the
-    /// connection wakes.
+    /// connection wakes; nothing in a run too small for it to pay ([`RunCtx::prefetch`]).
     fn warm(&self) -> Warm {
         let mut warm = Warm::default();
+        if !self.ctx.prefetch {
+            return warm;
+        }
         // Not from `counters` on: no message reads them (`Traffic` counts for them).
         warm.between(self, &self.counters);
         self.checker.warm(&mut warm);
@@ -760,7 +763,7 @@ impl ConnRun {
             .checked_add(PAUSE_DRAINED)
             .is_none_or(|drained| now <= drained);
         let backlog = open
-            .last_data_us
+            .last_data()
             .is_some_and(|last| last >= self.since_t0(resumed));
         drained && backlog
     }
@@ -854,11 +857,11 @@ impl ConnRun {
 
     pub(super) fn end_attempt(&mut self, open: Open, cause: Cause, now: Instant) {
         if let Some(attempt) = self.attempts.last_mut() {
-            if let Some(last) = open.last_data_us {
+            if let Some(last) = open.last_data() {
                 attempt.last_frame_us = Some(last);
             }
-            attempt.silence_survived_us =
-                (open.longest_silence_us > 0).then_some(open.longest_silence_us);
+            let longest = open.silence.longest_us;
+            attempt.silence_survived_us = (longest > 0).then_some(longest);
         }
         // A frame held at a rendezvous went with the stream.
         drop(open);
@@ -1024,7 +1027,8 @@ fn note_data(
             open.judging = attempt.outcome == Outcome::Pending;
         }
     }
-    open.last_data_us = Some(at_us);
+    open.last_data_us = at_us;
+    open.silence.data(at_us);
     if open.first_frame_seen {
         return false;
     }

@@ -211,8 +211,8 @@ impl ConnRun {
                     refused_in_band: false,
                     ping_due: false,
                     answer_due: false,
-                    last_data_us: None,
-                    longest_silence_us: 0,
+                    last_data_us: NO_DATA,
+                    silence: Silence::since(self.since_t0(now)),
                     closing: None,
                 };
                 self.open = Some(open);

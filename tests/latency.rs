@@ -101,3 +101,63 @@ async fn the_open_model_shows_a_stall_that_a_closed_loop_hides() {
         o.counters.late_sends
     );
 }
+
+/// An expectation's `within` counts from when it opens: right after its send it opens at
+/// the send's instant (the engine reads the clock once for both), but after a `think` it
+/// opens when the think ends. The server answers 600 ms after the request; the script
+/// thinks 400 ms before it waits, 500 ms at most: met from the think's end (deadline
+/// ~900 ms), missed if the window were counted from the send (500 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_opened_after_a_think_counts_from_the_think_not_the_send() {
+    let config = TargetConfig {
+        secret: TEST_SECRET.as_bytes().to_vec(),
+        event_delay: Duration::from_millis(1),
+        response_delay: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let server = reference::spawn(
+        config,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        r#"
+name = "think-then-wait"
+duration = "30s"
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+[[group]]
+name = "one"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}", thread_id = "t", content = "x" }} }},
+  {{ think = "400ms" }},
+  {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "500ms" }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let s = scenario("think-then-wait.toml", &text);
+    let opts = RunOptions {
+        target: Some(server.url()),
+        ..Default::default()
+    };
+    let outcome = tokio::time::timeout(
+        TEST_BOUND,
+        stampede::run::run(&s, &opts, CancellationToken::new()),
+    )
+    .await
+    .expect("bounded")
+    .unwrap();
+    server.shutdown().await;
+    let sum = &outcome.results.summary;
+    assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
+    assert_eq!(
+        sum.counters.expect.expectations_met, 4,
+        "{:?}",
+        sum.counters
+    );
+}

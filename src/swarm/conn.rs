@@ -339,6 +339,10 @@ struct Open {
     /// A record an `[[answer]]` answers came: its answer waits in [`Rare::answers_due`]
     /// ([`ConnRun::after_text`]).
     answer_due: bool,
+    /// The step just taken was a send that went out whole without a wait: the step after
+    /// it, when it is an expectation, opens at that send's instant (microseconds ago)
+    /// instead of reading the clock again. Cleared by every step ([`ConnRun::next_step`]).
+    sent_now: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`) and when they resumed: a server Close
@@ -807,7 +811,11 @@ impl ConnRun {
                 }
             }
         };
+        let whole = sent.is_ok();
         self.sent(sent.map_or_else(|e| Wrote::Failed(classify(&e)), |()| Wrote::Sent));
+        if let Some(open) = self.open.as_mut() {
+            open.sent_now = whole;
+        }
         SendNow::Done
     }
 
@@ -1154,6 +1162,10 @@ impl ConnRun {
     /// and returns what is left to await. A compiled send comes rendered; an expectation is
     /// opened here, or skipped while the connection is not open.
     fn next_step(&mut self, conn: &ConnPlan, connected: bool) -> Option<Work> {
+        let after_send = self
+            .open
+            .as_mut()
+            .is_some_and(|o| std::mem::take(&mut o.sent_now));
         self.render_buf.clear();
         let expect = match self.cursor.next_rendered(
             &self.ctx.plan,
@@ -1177,11 +1189,13 @@ impl ConnRun {
         if !connected || self.open.is_none() {
             return Some(Work::Done);
         }
-        Some(self.open_expectation(expect))
+        Some(self.open_expectation(expect, after_send))
     }
 
     /// Opens an expectation, without waiting: what to wait for next ([`Work::Await`]).
-    fn open_expectation(&mut self, expect: ExpectPlan) -> Work {
+    /// `after_send`: the step before was a send that went out without a wait, whose
+    /// instant it opens at ([`Open::sent_now`]).
+    fn open_expectation(&mut self, expect: ExpectPlan, after_send: bool) -> Work {
         let wait = expect.wait;
         self.checker.at_step(self.cursor.step_place());
         // Sent before the server's acceptance in band (an early request, on purpose): its
@@ -1194,9 +1208,11 @@ impl ConnRun {
         {
             self.checker.before_acceptance();
         }
-        let id = self
-            .checker
-            .expect(expect, self.last_send_at, Instant::now());
+        let now = match self.last_send_at {
+            Some((_, actual)) if after_send => actual,
+            _ => Instant::now(),
+        };
+        let id = self.checker.expect(expect, self.last_send_at, now);
         Work::Await {
             id,
             wait,

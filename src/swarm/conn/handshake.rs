@@ -211,6 +211,7 @@ impl ConnRun {
                     refused_in_band: false,
                     ping_due: false,
                     answer_due: false,
+                    sent_now: false,
                     last_data_us: NO_DATA,
                     silence: Silence::since(self.since_t0(now)),
                     closing: None,

@@ -45,6 +45,11 @@ async fn run_against_stall(text: &str) -> RunOutcome {
         stall: Some((40, STALL)),
         ..Default::default()
     };
+    run_against(config, text).await
+}
+
+/// Runs scenario `text` against a fresh reference server made with `config`.
+async fn run_against(config: TargetConfig, text: &str) -> RunOutcome {
     let server = reference::spawn(
         config,
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -115,13 +120,6 @@ async fn a_window_opened_after_a_think_counts_from_the_think_not_the_send() {
         response_delay: Duration::from_millis(600),
         ..Default::default()
     };
-    let server = reference::spawn(
-        config,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
     let text = format!(
         r#"
 name = "think-then-wait"
@@ -140,19 +138,7 @@ steps = [
 ]
 "#
     );
-    let s = scenario("think-then-wait.toml", &text);
-    let opts = RunOptions {
-        target: Some(server.url()),
-        ..Default::default()
-    };
-    let outcome = tokio::time::timeout(
-        TEST_BOUND,
-        stampede::run::run(&s, &opts, CancellationToken::new()),
-    )
-    .await
-    .expect("bounded")
-    .unwrap();
-    server.shutdown().await;
+    let outcome = run_against(config, &text).await;
     let sum = &outcome.results.summary;
     assert_eq!(sum.violations.total, 0, "{:?}", sum.violations);
     assert_eq!(

@@ -137,6 +137,20 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     })
 }
 
+/// Whether every close of `closed` came with no answer owed after about the same silence
+/// ([`SPREAD`]) of at least [`MIN_SUGGESTED`]: what an idle timeout does. Then their age
+/// is no lifetime to suggest ([`super::lifetime`]): the silence explains them (the idle
+/// note says so, or says why no idle timeout does), and declaring a lifetime would only
+/// hide them.
+pub(super) fn after_alike_silences(closed: &[&Attempt]) -> bool {
+    if closed.iter().any(|a| a.idle_close_us.is_none()) {
+        return false;
+    }
+    idle_range(closed).is_some_and(|(lo, hi)| {
+        hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD && lo >= MIN_SUGGESTED
+    })
+}
+
 /// The longest silence a connection of the run stayed open through
 /// ([`Attempt::silence_survived_us`]), when it is clearly longer than `longest_close`, the
 /// longest idle time before the closes that read as an idle timeout ([`SPREAD`] times it:

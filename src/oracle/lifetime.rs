@@ -10,7 +10,9 @@
 //! several mid-script closes came at about the same age, the verdict's hint says how to
 //! declare it.
 
-use super::idle::{attempts, closed_mid_script, codes, span, suggested as rounded};
+use super::idle::{
+    after_alike_silences, attempts, closed_mid_script, codes, span, suggested as rounded,
+};
 use crate::model::{words, Attempt, Cause, ConnReport, OracleSpec, Outcome, Plan, IDLE_SLACK};
 use std::time::Duration;
 
@@ -67,7 +69,8 @@ pub fn closed_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// The note on mid-script server closes that read as a lifetime the scenario does not
 /// declare: at least two with a code a lifetime may use ([`Cause::may_end_by_policy`]) at about
 /// the same age (`within_spread`) of at least `MIN_SUGGESTED`, the oldest age any connection
-/// reached (one that lived longer shows no such policy); the hint then says how to
+/// reached (one that lived longer shows no such policy), not each after the same silence
+/// (an idle timeout's doing: [`after_alike_silences`]); the hint then says how to
 /// declare it. With `max_lifetime` declared, the note names the closes that came sooner
 /// than it (they stay findings). `None` otherwise.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
@@ -105,7 +108,7 @@ fn suggestion(reports: &[ConnReport], closed: &[&Attempt]) -> Option<String> {
         .collect();
     let lifetime = rounded(oldest);
     let outlived = accepted_ages(reports).any(|d| d > oldest && !within_spread(oldest, d));
-    if cluster.len() < 2 || lifetime < MIN_SUGGESTED || outlived {
+    if cluster.len() < 2 || lifetime < MIN_SUGGESTED || outlived || after_alike_silences(&cluster) {
         return None;
     }
     let n = cluster.len();

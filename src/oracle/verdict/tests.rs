@@ -3651,6 +3651,12 @@ fn closed_at_age(code: u16, age_ms: u64) -> Attempt {
     a
 }
 
+/// `a`, closed mid-script after `idle_ms` with neither side sending and no answer owed.
+fn silent_for(mut a: Attempt, idle_ms: u64) -> Attempt {
+    a.idle_close_us = Some(idle_ms * 1000);
+    a
+}
+
 /// The plan's four connections: the valid ones (0 and 1) end as `valid` says, the forged
 /// ones are refused with 401, as they should be.
 fn valid_ending(plan: &Plan, valid: [Attempt; 2]) -> Vec<ConnReport> {
@@ -3709,6 +3715,16 @@ fn closes_at_one_age_suggest_declaring_max_lifetime() {
         ),
         "{hint}"
     );
+    // Silences unlike each other before closes at one age: the age, not a silence.
+    let j = judged([
+        silent_for(closed_at_age(1001, 29_970), 1_200),
+        silent_for(closed_at_age(1000, 29_990), 6_000),
+    ]);
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("declare [oracles] max_lifetime = \"30s\""),
+        "{hint}"
+    );
     let mut outlived = attempt(End::Accepted);
     outlived.ended_us = Some(60_000_000);
     for (valid, why) in [
@@ -3729,6 +3745,13 @@ fn closes_at_one_age_suggest_declaring_max_lifetime() {
             "too young",
         ),
         ([closed_at_age(1001, 30_000), outlived], "outlived"),
+        (
+            [
+                silent_for(closed_at_age(1000, 3_500), 1_500),
+                silent_for(closed_at_age(1000, 3_510), 1_500),
+            ],
+            "each after the same silence: an idle timeout's doing",
+        ),
     ] {
         let hint = judged(valid).hint.unwrap_or_default();
         assert!(!hint.contains("max_lifetime"), "{why}: {hint}");

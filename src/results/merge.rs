@@ -817,7 +817,8 @@ mod tests {
         let hint = merged.summary.hint.unwrap_or_default();
         assert!(
             hint.contains("every one is an answer that came late")
-                && hint.contains("`chatters` within 500 ms ×2 (came after up to 640 ms)")
+                && hint
+                    .contains("`chatters` within 500 ms ×2 (came up to 640 ms after the request)")
                 && !hint.contains("hunt"),
             "{hint}"
         );

@@ -121,7 +121,8 @@ pub(super) const DEADLINES_SHOWN: usize = 3;
 
 /// The deadlines late answers missed (`by_deadline`, [`late_by_deadline`]), most missed
 /// first, with the slowest answer of each:
-/// `` `callers` step 3 within 300 ms ×4 (came after up to 812 ms), … ``.
+/// `` `callers` step 3 within 300 ms ×4 (came up to 812 ms after the request), … ``: from
+/// the request, as `late_ms`; the `within` counts from where the step was reached.
 pub(super) fn deadlines_text(by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>) -> String {
     let mut sorted: Vec<_> = by_deadline.iter().collect();
     sorted.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
@@ -133,7 +134,7 @@ pub(super) fn deadlines_text(by_deadline: &BTreeMap<Deadline<'_>, (u64, f64)>) -
                 Some(step) => format!("`{group}` step {step}"),
                 None => format!("`{group}`"),
             };
-            format!("{at} within {within} ms ×{n} (came after up to {latest:.0} ms)")
+            format!("{at} within {within} ms ×{n} (came up to {latest:.0} ms after the request)")
         })
         .collect();
     if sorted.len() > DEADLINES_SHOWN {

@@ -3124,7 +3124,7 @@ fn late_answers_are_slowness_not_a_race_to_hunt() {
         assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
         j.hint.unwrap_or_default()
     };
-    let deadline = "`g` step 3 within 300 ms ×2 (came after up to 812 ms)";
+    let deadline = "`g` step 3 within 300 ms ×2 (came up to 812 ms after the request)";
     let slow = "slowness, not a race";
     let raise = "raise `within` if it is stricter than the server's objective";
 

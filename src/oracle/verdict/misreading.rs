@@ -702,15 +702,27 @@ pub(super) fn said_no_everywhere(
     if held.len() > 1 || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
         return None;
     }
+    // Expectations without a `where` test that were met: the server took those requests,
+    // and only the checked ones were turned away.
+    let unchecked_met = reports
+        .iter()
+        .any(|r| r.counters.expect.expectations_met > r.counters.expect.checked_met);
+    let turned_away = if unchecked_met {
+        "it turned every checked request away (it answered others, whose expectations have \
+         no `where` test: those requests it takes), so what the tests check was never \
+         exercised"
+    } else {
+        "it turned every request away, so nothing the script is for was exercised"
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "the server answered the checked requests of every connection with a value their \
              `where` test refuses, and no checked answer with one it takes (the first: \
-             expected {}; seen {}): it turned every request away, so nothing the script is \
-             for was exercised ({unmet} expectation{} unmet). Check the requests against \
-             what the server takes (a field of the wrong type, one missing) and what its \
-             answers say, or the `where` test itself",
+             expected {}; seen {}): {turned_away} ({unmet} expectation{} unmet). Check the \
+             requests against what the server takes (a field of the wrong type, one \
+             missing; a request it refuses by policy, a room the user may not join) and \
+             what its answers say, or the `where` test itself",
             first.expected_shown(),
             first.seen,
             plural(unmet)

@@ -2138,6 +2138,21 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     );
     assert_eq!(judged(1, true).verdict, Verdict::Violations);
     assert_eq!(judged(0, false).verdict, Verdict::Violations);
+    // An expectation without a `where` test met on each connection (its request served):
+    // still no checked answer passed, but the hint does not say every request was turned
+    // away.
+    let mut served_first = misread_reports(&plan, &said_no, |_| {});
+    for r in &mut served_first {
+        r.counters.expect.expectations_met = 1;
+    }
+    let j = judge_unmet(&plan, &served_first, 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("it turned every checked request away (it answered others")
+            && !hint.contains("nothing the script is for was exercised"),
+        "{hint}"
+    );
     // Each answer held another request's value (crossed answers: `result = "B"` where
     // `"A"` was wanted, and the other way round): a loss, not a refusal.
     let mut crossed = misread_reports(&plan, &said_no, |_| {});

@@ -847,6 +847,13 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     );
                 }
                 warn_expiring(file, &text, &s);
+                for think in crate::plan::thinks_past_idle(&s) {
+                    eprintln!(
+                        "warning: {}: {}",
+                        at(think.group.0, &think.path),
+                        idle_think_warning(&think)
+                    );
+                }
                 for (g, group) in s.groups.iter().enumerate() {
                     if let Some(note) = catalogue_note(group) {
                         eprintln!("note: {}: {note}", at(g, &[]));
@@ -957,6 +964,25 @@ fn warn_expiring(file: &std::path::Path, text: &str, s: &Scenario) {
         );
         eprintln!("warning: {place}: {}", expiry_warning(&expiring));
     }
+}
+
+/// Why a long `think` ends its connections under the declared idle timeout, and what to
+/// change.
+fn idle_think_warning(t: &crate::plan::IdleThink<'_>) -> String {
+    let step = t
+        .path
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
+    format!(
+        "group `{}` step {step} keeps the connection silent for at least {:?}, as long as \
+         the declared `[oracles] idle_timeout` of {:?}: a server that closes idle \
+         connections by that policy closes them there, the steps after it never run and \
+         the run reads inconclusive (keep the connection busy during it, a `ping` step or \
+         the protocol's heartbeat as a `send`, or make it shorter)",
+        t.group.1, t.least, t.idle_timeout
+    )
 }
 
 /// Why a group's tokens expire before its script can end, and what to change.

@@ -1304,6 +1304,28 @@ fn validate_warns_of_tokens_that_expire_before_the_script_ends() {
     );
 }
 
+/// A `think` that always outlasts the declared `idle_timeout`, with steps after it, is
+/// valid (exit 0), and `validate` warns at the step's file:line:column: a server with that
+/// policy closes the connection there. One shorter than it says nothing.
+#[test]
+fn validate_warns_of_a_think_past_the_declared_idle_timeout() {
+    let text = "name = \"idle\"\nduration = \"60s\"\n\n[oracles]\nidle_timeout = \"2s\"\n\n[[group]]\n\
+                name = \"sleepers\"\nusers = 1\nsteps = [\n  { close = 1000 },\n  { think = \"3s\" },\n  { close = 1000 },\n]\n\n\
+                [[group]]\nname = \"nappers\"\nusers = 1\nsteps = [{ think = \"1s\" }, { close = 1000 }]\n";
+    let file = Written::new("idle.toml", text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {}: group `sleepers` step 2 keeps the connection silent for at least \
+             3s, as long as the declared `[oracles] idle_timeout` of 2s",
+            file.at(12, 3)
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("`nappers`"), "{err}");
+}
+
 /// `hunt` and `run --times` say it too before their first round (their rounds would end
 /// unjudged), whatever the target then does: here a closed port.
 #[test]

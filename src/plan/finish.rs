@@ -41,6 +41,72 @@ pub fn cannot_finish(scenario: &Scenario) -> Vec<Late<'_>> {
         .collect()
 }
 
+/// A `think` that always outlasts the scenario's declared
+/// `[oracles] idle_timeout` with steps after it ([`thinks_past_idle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleThink<'s> {
+    /// The group's index in the scenario and its name.
+    pub group: (usize, &'s str),
+    /// Where the step is written: 1-based indices, one per nested `repeat` (`[2, 1]`).
+    pub path: Vec<usize>,
+    /// The least time it takes ([`crate::model::Dist::least`]).
+    pub least: Duration,
+    /// The declared idle timeout.
+    pub idle_timeout: Duration,
+}
+
+/// The `think` steps of `scenario` that always last at least its
+/// declared `[oracles] idle_timeout` and have a step after them (a later one, or the next
+/// turn of a loop around them): a server closing idle connections by that policy closes
+/// each connection there, its later steps never run, and the run reads inconclusive.
+/// None without the declaration. `validate` says so before any run.
+pub fn thinks_past_idle(scenario: &Scenario) -> Vec<IdleThink<'_>> {
+    let Some(idle_timeout) = scenario.oracles.idle_timeout else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for (g, group) in scenario.groups.iter().enumerate() {
+        let mut path = Vec::new();
+        let mut each = |path: &[usize], least: Duration| {
+            found.push(IdleThink {
+                group: (g, group.name.as_str()),
+                path: path.to_vec(),
+                least,
+                idle_timeout,
+            });
+        };
+        long_thinks(&group.steps, false, idle_timeout, &mut path, &mut each);
+    }
+    found
+}
+
+/// [`thinks_past_idle`] within `steps`, written at `path`; `followed`: whether a step
+/// comes after the list's last one.
+fn long_thinks(
+    steps: &[Step],
+    followed: bool,
+    idle_timeout: Duration,
+    path: &mut Vec<usize>,
+    each: &mut dyn FnMut(&[usize], Duration),
+) {
+    for (i, step) in steps.iter().enumerate() {
+        path.push(i + 1);
+        let after = followed || i + 1 < steps.len();
+        match step {
+            // Not `pause_reads`: the server may go on sending while the client does not
+            // read, and the connection is then not idle.
+            Step::Think { dist } if after && dist.least() >= idle_timeout => {
+                each(path, dist.least());
+            }
+            Step::Repeat { times, steps, .. } => {
+                long_thinks(steps, after || *times > 1, idle_timeout, path, each);
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
 /// How much of its `ttl` a minted token may have lost by the time the load starts: its
 /// `iat` is the whole second the minting began in (`exp = iat + ttl`), up to a second
 /// before it; a script that fits within `ttl` but not within this less was CLEAN or

@@ -15,7 +15,10 @@ mod sample;
 mod template;
 
 pub use cursor::{draw_rng, expand_conn, Cursor, Next, PatternKey, SendTemplates, JITTER_SITE};
-pub use finish::{cannot_finish, expiring, least_time, Expiring, Late, LEAST_LIFETIME_LOSS};
+pub use finish::{
+    cannot_finish, expiring, least_time, thinks_past_idle, Expiring, IdleThink, Late,
+    LEAST_LIFETIME_LOSS,
+};
 pub use sample::sample;
 
 pub use template::{expand, Vars};

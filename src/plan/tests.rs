@@ -1186,3 +1186,73 @@ fn a_loop_of_answers_reads_the_sends_in_order_iteration_by_iteration() {
     ];
     assert_walks_correlate(&plan, &want);
 }
+
+/// The thinks that always outlast a declared idle timeout with a step after them: at its
+/// place (one per nested `repeat`), the last step of a loop that turns again included;
+/// a think at the script's end, one that may be shorter, and a scenario that declares no
+/// idle timeout say nothing.
+#[test]
+fn the_thinks_that_outlast_a_declared_idle_timeout() {
+    let s = Duration::from_secs;
+    let think = |low: u64, high: u64| Step::Think {
+        dist: if low == high {
+            Dist::Fixed { value: s(low) }
+        } else {
+            Dist::Uniform {
+                low: s(low),
+                high: s(high),
+            }
+        },
+    };
+    let repeat = |times: u32, steps: Vec<Step>| Step::Repeat {
+        times,
+        steps,
+        every: None,
+    };
+    let found = |idle: Option<u64>, steps: Vec<Step>| {
+        let burst = Arrival::Burst { at: Duration::ZERO };
+        let mut scenario = scenario(1, 1, TokenReuse::PerConnection, burst);
+        scenario.oracles.idle_timeout = idle.map(s);
+        scenario.groups[0].steps = steps;
+        thinks_past_idle(&scenario)
+            .iter()
+            .map(|t| (t.path.clone(), t.least))
+            .collect::<Vec<_>>()
+    };
+    let close = Step::Close { code: 1000 };
+    assert_eq!(
+        found(Some(2), vec![think(3, 3), close.clone()]),
+        [(vec![1], s(3))]
+    );
+    assert_eq!(
+        found(Some(2), vec![think(2, 2), close.clone()]),
+        [(vec![1], s(2))],
+        "as long as the timeout"
+    );
+    assert!(
+        found(Some(2), vec![close.clone(), think(3, 3)]).is_empty(),
+        "at the end"
+    );
+    assert!(
+        found(Some(2), vec![think(1, 5), close.clone()]).is_empty(),
+        "may be shorter"
+    );
+    assert!(found(None, vec![think(3, 3), close.clone()]).is_empty());
+    assert_eq!(
+        found(Some(2), vec![repeat(3, vec![close.clone(), think(3, 3)])]),
+        [(vec![1, 2], s(3))],
+        "the loop turns again after it"
+    );
+    assert!(
+        found(Some(2), vec![repeat(1, vec![close.clone(), think(3, 3)])]).is_empty(),
+        "a loop that runs once, at the script's end"
+    );
+    assert_eq!(
+        found(
+            Some(2),
+            vec![repeat(1, vec![close.clone(), think(3, 3)]), close.clone()]
+        ),
+        [(vec![1, 2], s(3))],
+        "a step after the loop"
+    );
+}

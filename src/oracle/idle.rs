@@ -101,9 +101,8 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             quoted(timeout),
         ));
     }
-    let alike = hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD;
     let most = n as f64 >= MOST * mid_script as f64;
-    if !(alike && most && lo >= MIN_SUGGESTED) {
+    if !(one_idle_time(lo, hi) && most) {
         return None;
     }
     if let Some(survived) = survived_longer(reports, hi) {
@@ -146,9 +145,13 @@ pub(super) fn after_alike_silences(closed: &[&Attempt]) -> bool {
     if closed.iter().any(|a| a.idle_close_us.is_none()) {
         return false;
     }
-    idle_range(closed).is_some_and(|(lo, hi)| {
-        hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD && lo >= MIN_SUGGESTED
-    })
+    idle_range(closed).is_some_and(|(lo, hi)| one_idle_time(lo, hi))
+}
+
+/// Whether idle times from `lo` to `hi` read as one idle timeout's: about the same
+/// ([`SPREAD`]), and long enough to be a policy ([`MIN_SUGGESTED`]).
+fn one_idle_time(lo: Duration, hi: Duration) -> bool {
+    hi.as_secs_f64() <= lo.as_secs_f64() * SPREAD && lo >= MIN_SUGGESTED
 }
 
 /// The longest silence a connection of the run stayed open through

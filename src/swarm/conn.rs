@@ -1481,9 +1481,12 @@ mod silence_tests {
         // A record with an earlier instant (a frame's records share its arrival time,
         // filed after the send) never reopens a silence that already ended.
         s.data(1_500_000);
-        s.request(2_500_000, true);
-        assert_eq!(s.longest_us, 2_000_000);
-        s.request(5_000_000, true);
-        assert_eq!(s.longest_us, 2_500_000);
+        s.request(3_900_000, true);
+        assert_eq!(
+            s.longest_us, 2_000_000,
+            "1.9 s since the request, not 2.4 s"
+        );
+        s.request(6_500_000, true);
+        assert_eq!(s.longest_us, 2_600_000);
     }
 }

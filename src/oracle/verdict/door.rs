@@ -400,15 +400,20 @@ fn declare(plan: &Plan, d: &Door) -> String {
             list(&idle)
         )
     });
-    match (added, d.received, idle_note) {
-        (true, true, None) => format!("{close}, or {message}"),
-        (true, true, Some(note)) => format!("{close}, or {message} ({note})"),
-        (true, false, None) => close,
-        (true, false, Some(note)) => format!("{close} ({note})"),
-        (false, true, None) => message,
-        (false, true, Some(note)) => format!("{message} ({note})"),
-        (false, false, None) => "its close code in `[oracles] reject.close`".to_string(),
-        (false, false, Some(note)) => format!("not by its close code: {note}"),
+    let ways = match (added, d.received) {
+        (true, true) => format!("{close}, or {message}"),
+        (true, false) => close,
+        (false, true) => message,
+        (false, false) => {
+            return idle_note.map_or_else(
+                || "its close code in `[oracles] reject.close`".to_string(),
+                |note| format!("not by its close code: {note}"),
+            )
+        }
+    };
+    match idle_note {
+        Some(note) => format!("{ways} ({note})"),
+        None => ways,
     }
 }
 

@@ -976,8 +976,8 @@ fn idle_think_warning(t: &crate::plan::IdleThink<'_>) -> String {
         .collect::<Vec<_>>()
         .join(".");
     format!(
-        "group `{}` step {step} keeps the connection silent for at least {:?}, as long as \
-         the declared `[oracles] idle_timeout` of {:?}: a server that closes idle \
+        "group `{}` step {step} keeps the connection silent for at least {:?}, no shorter \
+         than the declared `[oracles] idle_timeout` of {:?}: a server that closes idle \
          connections by that policy closes them there, the steps after it never run and \
          the run reads inconclusive (keep the connection busy during it, a `ping` step or \
          the protocol's heartbeat as a `send`, or make it shorter)",

@@ -1318,7 +1318,7 @@ fn validate_warns_of_a_think_past_the_declared_idle_timeout() {
     assert!(
         err.contains(&format!(
             "warning: {}: group `sleepers` step 2 keeps the connection silent for at least \
-             3s, as long as the declared `[oracles] idle_timeout` of 2s",
+             3s, no shorter than the declared `[oracles] idle_timeout` of 2s",
             file.at(12, 3)
         )),
         "{err}"

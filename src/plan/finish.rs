@@ -49,7 +49,8 @@ pub struct IdleThink<'s> {
     pub group: (usize, &'s str),
     /// Where the step is written: 1-based indices, one per nested `repeat` (`[2, 1]`).
     pub path: Vec<usize>,
-    /// The least time it takes ([`crate::model::Dist::least`]).
+    /// The least time it takes ([`crate::model::Dist::least`]), with the thinks right
+    /// before it.
     pub least: Duration,
     /// The declared idle timeout.
     pub idle_timeout: Duration,
@@ -81,7 +82,8 @@ pub fn thinks_past_idle(scenario: &Scenario) -> Vec<IdleThink<'_>> {
 }
 
 /// [`thinks_past_idle`] within `steps`, written at `path`; `followed`: whether a step
-/// comes after the list's last one.
+/// comes after the list's last one. Thinks in a row count together (two of 1.5 s are one
+/// silence of 3 s), reported at the last of them.
 fn long_thinks(
     steps: &[Step],
     followed: bool,
@@ -89,19 +91,27 @@ fn long_thinks(
     path: &mut Vec<usize>,
     each: &mut dyn FnMut(&[usize], Duration),
 ) {
+    let mut silent = Duration::ZERO;
     for (i, step) in steps.iter().enumerate() {
         path.push(i + 1);
         let after = followed || i + 1 < steps.len();
         match step {
             // Not `pause_reads`: the server may go on sending while the client does not
             // read, and the connection is then not idle.
-            Step::Think { dist } if after && dist.least() >= idle_timeout => {
-                each(path, dist.least());
+            Step::Think { dist } => {
+                silent = silent.saturating_add(dist.least());
+                let next_thinks = matches!(steps.get(i + 1), Some(Step::Think { .. }));
+                if after && !next_thinks && silent >= idle_timeout {
+                    each(path, silent);
+                }
             }
             Step::Repeat { times, steps, .. } => {
                 long_thinks(steps, after || *times > 1, idle_timeout, path, each);
             }
             _ => {}
+        }
+        if !matches!(step, Step::Think { .. }) {
+            silent = Duration::ZERO;
         }
         path.pop();
     }

@@ -1239,6 +1239,19 @@ fn the_thinks_that_outlast_a_declared_idle_timeout() {
     );
     assert!(found(None, vec![think(3, 3), close.clone()]).is_empty());
     assert_eq!(
+        found(Some(2), vec![think(1, 1), think(1, 2), close.clone()]),
+        [(vec![2], s(2))],
+        "thinks in a row are one silence"
+    );
+    assert!(
+        found(
+            Some(2),
+            vec![think(1, 1), close.clone(), think(1, 1), close.clone()]
+        )
+        .is_empty(),
+        "a step between them ends it"
+    );
+    assert_eq!(
         found(Some(2), vec![repeat(3, vec![close.clone(), think(3, 3)])]),
         [(vec![1, 2], s(3))],
         "the loop turns again after it"

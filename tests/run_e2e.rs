@@ -461,7 +461,69 @@ async fn a_where_test_on_a_misnamed_field_is_unreadable_not_a_race() {
     );
     let s = &right.results.summary;
     assert_eq!(s.verdict, stampede::model::Verdict::Clean, "{:?}", s.hint);
-    assert_eq!(s.counters.expect.checked_met, 3, "{:?}", s.counters.expect);
+    assert_eq!(
+        s.counters.expect.checked_met.total(),
+        3,
+        "{:?}",
+        s.counters.expect
+    );
+}
+
+/// Every answer to one step's requests says no to its `where` test, on every connection
+/// (here a test no answer of the reference server passes, as a server refusing a post by
+/// policy answers): that step's requests are turned away, target unusable (exit 5), never
+/// a race; and so whether or not another step's `where` test passed. It once read as
+/// VIOLATIONS as soon as the greeting, the step before, had a `where` test of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_refused_everywhere_is_unusable_whatever_the_step_before_checked() {
+    let server = spawn_reference(None).await;
+    let refused = |greeting_checked: bool| {
+        // Every answer says the same (`thread_id = "lobby"`, where "room-1" is wanted):
+        // one refusal everywhere, not crossed answers.
+        let mut text = chat_scenario("refused-step", 3, 1)
+            .replace("thread_id = \"t-{{user}}\"", "thread_id = \"lobby\"")
+            .replace(
+                "correlate = \"run_id\", within = \"3s\" }",
+                "correlate = \"run_id\", within = \"3s\", where = { thread_id = \"room-1\" } }",
+            );
+        if greeting_checked {
+            text = text.replace(
+                "{ expect = \"connection_established\", within = \"5s\" }",
+                "{ expect = \"connection_established\", within = \"5s\", where = { user_id = \"user-{{user}}\" } }",
+            );
+        }
+        text
+    };
+    let checked = refused(true);
+    assert!(
+        checked.contains("where = { user_id") && checked.contains("thread_id = \"lobby\""),
+        "{checked}"
+    );
+    let mut verdicts = Vec::new();
+    for text in [refused(false), checked] {
+        let outcome = run(
+            &scenario("refused-step.toml", &text),
+            Some(server.url()),
+            None,
+        )
+        .await;
+        verdicts.push(outcome.results.summary.clone());
+    }
+    server.shutdown().await;
+    for s in &verdicts {
+        assert_eq!(
+            s.verdict,
+            stampede::model::Verdict::TargetUnusable,
+            "{:?}",
+            s.hint
+        );
+        let hint = s.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("it turned every request of step 2.2 away (it answered others"),
+            "{hint}"
+        );
+    }
+    assert_eq!(verdicts[1].counters.expect.checked_met.total(), 3);
 }
 
 /// A scenario of more connections than this machine can hold is refused before its plan

@@ -5,6 +5,7 @@
 use super::bad_token::BadToken;
 use super::names::OracleKind;
 use super::plan::Shard;
+use super::spec::StepPlace;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -295,6 +296,72 @@ pub struct Counters {
     pub task_failures: u64,
 }
 
+/// Met expectations with `where` tests, counted by the step of their `expect`
+/// ([`ExpectCounts::checked_met`]). Boxed, and nothing until the first: every connection's
+/// state holds one, and most scenarios test no field. Serialized as the total (a count
+/// read back from a file has no step: [`StepPlace::NONE`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+// The box is the point: one pointer in every connection's state, not a `Vec`'s three words.
+#[allow(clippy::box_collection)]
+pub struct CheckedMet(Option<Box<Vec<(StepPlace, u64)>>>);
+
+impl CheckedMet {
+    /// `n` met at `place`.
+    pub fn at_step(place: StepPlace, n: u64) -> CheckedMet {
+        let mut met = CheckedMet::default();
+        met.add(place, n);
+        met
+    }
+
+    /// Counts `n` more met at `place`.
+    pub fn add(&mut self, place: StepPlace, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let steps = self.0.get_or_insert_with(Box::default);
+        match steps.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, count)) => *count += n,
+            None => steps.push((place, n)),
+        }
+    }
+
+    /// Adds another connection's (or shard's) counts.
+    pub fn merge(&mut self, other: &CheckedMet) {
+        for &(place, n) in other.steps() {
+            self.add(place, n);
+        }
+    }
+
+    /// `(step, met)` for each step with any met, in the order first met.
+    pub fn steps(&self) -> &[(StepPlace, u64)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Met at every step together.
+    pub fn total(&self) -> u64 {
+        self.steps().iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.total() == 0
+    }
+}
+
+impl Serialize for CheckedMet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.total())
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckedMet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(CheckedMet::at_step(
+            StepPlace::NONE,
+            u64::deserialize(deserializer)?,
+        ))
+    }
+}
+
 /// How much of a record that was not JSON [`ExpectCounts::unread_sample`] keeps, bytes.
 pub const UNREAD_SAMPLE_BYTES: usize = 48;
 
@@ -332,11 +399,13 @@ pub struct ExpectCounts {
     /// rate-limited progress event). Left out of files when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub learned_replies_short: BTreeMap<String, u64>,
-    /// Of `expectations_met`, those with `where` tests: their answers carried the fields
-    /// tested, so a test failing on a missing field elsewhere is the server's, not a
-    /// misnamed path ([`Misread::NoCheckedField`]). Left out of files when zero.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub checked_met: u64,
+    /// Of `expectations_met`, those with `where` tests, by the step of their `expect`:
+    /// their answers carried the fields tested, so a test failing on a missing field
+    /// elsewhere is the server's, not a misnamed path ([`Misread::NoCheckedField`]); and a
+    /// step whose checked answers all said no while another step's passed is that step's
+    /// requests turned away, not a race. Files hold the total; left out when zero.
+    #[serde(default, skip_serializing_if = "CheckedMet::is_zero")]
+    pub checked_met: CheckedMet,
     /// Per capture name (`capture = { chal = "/1" }`): of the expectations that met their
     /// pattern, those that found a value at its path and those that did not. One never
     /// found in the whole run is a path the answers do not have, and every later
@@ -403,7 +472,7 @@ impl ExpectCounts {
     pub fn merge(&mut self, o: &ExpectCounts) {
         self.expectations += o.expectations;
         self.expectations_met += o.expectations_met;
-        self.checked_met += o.checked_met;
+        self.checked_met.merge(&o.checked_met);
         self.expectations_errored += o.expectations_errored;
         self.expectations_errored_early += o.expectations_errored_early;
         self.expectations_cut += o.expectations_cut;
@@ -1344,6 +1413,31 @@ pub struct Involved {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checked answers are counted per step and merged per step; a file holds the total
+    /// (as before the steps were kept), which reads back as a count of no step.
+    #[test]
+    fn checked_answers_count_per_step_and_files_hold_the_total() {
+        let (join, post) = (StepPlace::of(&[2]), StepPlace::of(&[3, 1]));
+        let mut a = ExpectCounts {
+            checked_met: CheckedMet::at_step(join, 2),
+            ..ExpectCounts::default()
+        };
+        let b = ExpectCounts {
+            checked_met: CheckedMet::at_step(post, 1),
+            ..ExpectCounts::default()
+        };
+        a.merge(&b);
+        a.merge(&b);
+        assert_eq!(a.checked_met.steps(), [(join, 2), (post, 2)]);
+        assert_eq!(a.checked_met.total(), 4);
+        let text = serde_json::to_string(&a).unwrap_or_default();
+        assert!(text.contains(r#""checked_met":4"#), "{text}");
+        let back: ExpectCounts = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back.checked_met.steps(), [(StepPlace::NONE, 4)]);
+        let none = serde_json::to_string(&ExpectCounts::default()).unwrap_or_default();
+        assert!(!none.contains("checked_met"), "{none}");
+    }
 
     #[test]
     fn an_answer_never_keeps_part_of_a_token_the_cut_would_split() {

@@ -28,9 +28,9 @@ pub mod words;
 
 pub use bad_token::{BadToken, Policy, StatedClaims};
 pub use history::{
-    Answer, Attempt, BarrierStats, CaptureTally, Cause, ClientStalls, ConnReport, Counters,
-    ExpectCounts, Involved, LenientAcceptance, Misread, Outcome, Probe, RendezvousInfo, Stall,
-    StreamEnded, Tally, Violation,
+    Answer, Attempt, BarrierStats, CaptureTally, Cause, CheckedMet, ClientStalls, ConnReport,
+    Counters, ExpectCounts, Involved, LenientAcceptance, Misread, Outcome, Probe, RendezvousInfo,
+    Stall, StreamEnded, Tally, Violation,
 };
 pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_WHY};
 pub use names::{OracleKind, Phase, Phases, StopReason, Verdict};

@@ -1435,7 +1435,7 @@ impl ConnChecker {
     #[inline(never)]
     fn met_extras(&mut self, p: &Pending) {
         if !p.checks().is_empty() {
-            self.counts.checked_met += 1;
+            self.counts.checked_met.add(p.step, 1);
         }
         self.tally_captures(p);
     }

@@ -1719,15 +1719,18 @@ fn a_field_test_on_a_field_the_answer_lacks_may_be_a_misreading() {
             kinds: vec!["reply".into()],
         })
     );
-    assert_eq!(ch.take_counts().checked_met, 0);
+    assert_eq!(ch.take_counts().checked_met.total(), 0);
     p.checks[0].path = "status".into();
+    // Counted by the step of its `expect`.
+    let place = crate::model::StepPlace::of(&[4, 2]);
+    ch.at_step(place);
     ch.expect(p, None, Instant::now());
     ch.on_message(
         &json!({"type": "reply", "1": "7", "status": "ok"}),
         Instant::now(),
     );
     assert_eq!(ch.violations.len(), 1);
-    assert_eq!(ch.take_counts().checked_met, 1);
+    assert_eq!(ch.take_counts().checked_met.steps(), [(place, 1)]);
 }
 
 #[test]

@@ -632,7 +632,10 @@ pub(super) fn value_slip(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
+    let met: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.checked_met.total())
+        .sum();
     if met > 0 {
         return None;
     }
@@ -669,25 +672,26 @@ pub(super) fn value_slip(
 
 /// Every valid-token connection the server accepted had a checked answer say no (a
 /// `where` test on a field the answer carried, with another value: `success = false`
-/// where `true` was wanted: [`Misread::WrongValue`]), no expectation with `where` tests was
-/// met in the whole run, and the only violations are unmet expectations: the server turned
-/// every request away (a request format it does not take: an id of the wrong type, a field
-/// missing), so nothing the script is for was exercised. A race fails some answers, not
-/// every one on every connection. Target unusable, never a race to hunt.
+/// where `true` was wanted: [`Misread::WrongValue`]), no checked answer passed at any step
+/// where one said no, and the only violations are unmet expectations: the server turned
+/// every such request away (a request format it does not take: an id of the wrong type, a
+/// field missing; or one it refuses by policy), so what those steps check was never
+/// exercised. Checked answers passing at another step (a join the server took before the
+/// post it refuses) change nothing. A race fails some answers, not every one on every
+/// connection. Target unusable, never a race to hunt.
 pub(super) fn said_no_everywhere(
     plan: &Plan,
     reports: &[ConnReport],
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let met: u64 = reports.iter().map(|r| r.counters.expect.checked_met).sum();
     let said_no = |v: &Violation| matches!(v.misread, Some(Misread::WrongValue { .. }));
     let mut served = reports.iter().filter(|r| {
         valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
     });
     let everywhere = served.all(|r| r.violations.iter().any(said_no));
     let first = kept.iter().find(|v| said_no(v))?;
-    if met > 0 || !everywhere {
+    if !everywhere || checked_passed_where_refused(reports, &kept) {
         return None;
     }
     // A refusal says one thing everywhere; answers that each hold another value (another
@@ -702,17 +706,19 @@ pub(super) fn said_no_everywhere(
     if held.len() > 1 || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
         return None;
     }
-    // Expectations without a `where` test that were met: the server took those requests,
-    // and only the checked ones were turned away.
-    let unchecked_met = reports
+    // Expectations that were met (without a `where` test, or with one at another step):
+    // the server took those requests, and only the refused steps' were turned away.
+    let others_met = reports
         .iter()
-        .any(|r| r.counters.expect.expectations_met > r.counters.expect.checked_met);
-    let turned_away = if unchecked_met {
-        "it turned every checked request away (it answered others, whose expectations have \
-         no `where` test: those requests it takes), so what the tests check was never \
-         exercised"
+        .any(|r| r.counters.expect.expectations_met > 0);
+    let turned_away = if others_met {
+        format!(
+            "it turned every request of {} away (it answered others, whose expectations \
+             were met: those requests it takes), so what that checks was never exercised",
+            refused_steps(&kept)
+        )
     } else {
-        "it turned every request away, so nothing the script is for was exercised"
+        "it turned every request away, so nothing the script is for was exercised".into()
     };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
@@ -728,6 +734,41 @@ pub(super) fn said_no_everywhere(
             plural(unmet)
         )),
     })
+}
+
+/// Whether a checked answer passed at a step where one said no ([`said_no_everywhere`]):
+/// there the server takes the request, and the refusals are some answers' (a loss), not
+/// the step's. A passed answer whose step is unknown (read back from a file, a plan of
+/// explicit actions), or a refusal whose step is, counts as passing everywhere.
+fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> bool {
+    let refused: BTreeSet<Option<&str>> = kept
+        .iter()
+        .filter(|v| matches!(v.misread, Some(Misread::WrongValue { .. })))
+        .map(|v| v.step.as_deref())
+        .collect();
+    reports
+        .iter()
+        .flat_map(|r| r.counters.expect.checked_met.steps())
+        .any(|&(place, _)| {
+            let shown = place.shown();
+            shown.is_none() || refused.contains(&None) || refused.contains(&shown.as_deref())
+        })
+}
+
+/// The steps whose checked answers said no, as the scenario numbers them (`step 3`,
+/// `steps 2.1 and 4`); `the refused step` when none is known.
+fn refused_steps(kept: &[&Violation]) -> String {
+    let steps: BTreeSet<&str> = kept
+        .iter()
+        .filter(|v| matches!(v.misread, Some(Misread::WrongValue { .. })))
+        .filter_map(|v| v.step.as_deref())
+        .collect();
+    let steps: Vec<&str> = steps.into_iter().collect();
+    match steps.as_slice() {
+        [] => "the refused step".into(),
+        [one] => format!("step {one}"),
+        [rest @ .., last] => format!("steps {} and {last}", rest.join(", ")),
+    }
 }
 
 /// Every valid-token connection the server accepted had an expectation answered, correlated
@@ -1323,7 +1364,7 @@ pub(super) fn unread_test_field(
     }
     let met = reports
         .iter()
-        .map(|r| r.counters.expect.checked_met)
+        .map(|r| r.counters.expect.checked_met.total())
         .sum::<u64>();
     if met > 0 {
         return None;

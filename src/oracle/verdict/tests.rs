@@ -3,7 +3,7 @@
 
 use super::misreading::*;
 use super::*;
-use crate::model::{Attempt, Forge};
+use crate::model::{Attempt, Forge, StepPlace};
 
 /// The target the judged runs dialled.
 const TARGET: &str = "ws://127.0.0.1:9/ws";
@@ -2041,6 +2041,42 @@ fn a_loss_after_a_misread_step_on_its_connection_is_no_loss_either() {
     assert_eq!(judge_unmet(&plan, &reports, 3).verdict, Verdict::Violations);
 }
 
+/// A step whose checked answers said no on every connection (a post to a room the
+/// server refuses) is turned away, whether or not another step's checked answers passed
+/// (the join before it): a `where` test added to the join must not make the refusal a
+/// race. A checked answer that passed at the refused step itself, on any connection,
+/// leaves the refusals standing as losses.
+#[test]
+fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
+    let plan = plan();
+    let said_no = crate::model::Misread::WrongValue {
+        path: "status".into(),
+        held: Some("\"forbidden\"".into()),
+        wanted: Some("\"ok\"".into()),
+        kinds: vec!["reply".into()],
+    };
+    let join = StepPlace::of(&[2]);
+    let post = StepPlace::of(&[3]);
+    let judged = |passed_at: StepPlace| {
+        let reports = misread_reports(&plan, &said_no, |r| {
+            r.violations[0].step = post.shown();
+            r.counters.expect.expectations_met = 1;
+            r.counters.expect.checked_met = crate::model::CheckedMet::at_step(passed_at, 1);
+        });
+        judge_unmet(&plan, &reports, 2)
+    };
+    let j = judged(join);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("it turned every request of step 3 away (it answered others"),
+        "{hint}"
+    );
+    assert_eq!(judged(post).verdict, Verdict::Violations);
+    // A count read back from a file has no step: as if it passed at the refused one.
+    assert_eq!(judged(StepPlace::NONE).verdict, Verdict::Violations);
+}
+
 /// Every unmet expectation failed a `where` test on a field its answer did not carry, and
 /// no expectation with tests was met in the run: a misnamed path (`statsu`), unreadable,
 /// never a loss to hunt. One met expectation with tests shows the answers carry what is
@@ -2055,7 +2091,8 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     };
     let judged = |checked_met: u64| {
         let reports = misread_reports(&plan, &misread, |r| {
-            r.counters.expect.checked_met = checked_met;
+            r.counters.expect.checked_met =
+                crate::model::CheckedMet::at_step(StepPlace::NONE, checked_met);
         });
         judge_unmet(&plan, &reports, 2)
     };
@@ -2088,7 +2125,8 @@ fn a_where_value_spelled_otherwise_than_the_answers_is_a_slip() {
     };
     let judged = |held: &str, checked_met: u64| {
         let reports = misread_reports(&plan, &slip(held), |r| {
-            r.counters.expect.checked_met = checked_met;
+            r.counters.expect.checked_met =
+                crate::model::CheckedMet::at_step(StepPlace::NONE, checked_met);
         });
         judge_unmet(&plan, &reports, 2)
     };
@@ -2122,7 +2160,8 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     let judged = |checked_met: u64, everywhere: bool| {
         let second = plan.conns[1].id;
         let reports = misread_reports(&plan, &said_no, |r| {
-            r.counters.expect.checked_met = checked_met;
+            r.counters.expect.checked_met =
+                crate::model::CheckedMet::at_step(StepPlace::NONE, checked_met);
             if !everywhere && r.id == second {
                 r.violations[0].misread = None;
             }
@@ -2149,7 +2188,7 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("it turned every checked request away (it answered others")
+        hint.contains("it turned every request of the refused step away (it answered others")
             && !hint.contains("nothing the script is for was exercised"),
         "{hint}"
     );

@@ -488,7 +488,9 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
 }
 
 /// The console's last line: where the results went, or, under `--no-results` (`dir`
-/// `None`) with violations beyond the few listed, that none of them were kept.
+/// `None`) with violations beyond the few listed, that none of them were kept. Nothing
+/// when the verdict is a misconfiguration: its violations are no findings to keep (the
+/// violations line says so).
 fn results_line(
     out: &mut impl std::io::Write,
     dir: Option<&std::path::Path>,
@@ -496,7 +498,7 @@ fn results_line(
 ) -> std::io::Result<()> {
     match dir {
         Some(dir) => writeln!(out, "results      {}", dir.display()),
-        None if summary.violations.total > 0 => writeln!(
+        None if summary.violations.total > 0 && summary.verdict.exercised() => writeln!(
             out,
             "results      none written (--no-results): run without it to keep every \
              violation in violations.jsonl"

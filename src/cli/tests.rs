@@ -271,3 +271,32 @@ fn the_development_secret_notice_is_due_only_when_a_token_is_placed() {
     assert!(signs_tokens(&load("\"header\"")));
     assert!(!signs_tokens(&load("\"none\"")));
 }
+
+/// Under `--no-results`, the last line says a run's violations were not kept, except
+/// when the verdict is a misconfiguration (wrong secret, unusable target): those are no
+/// findings, and "run without it to keep every violation" would ask for them.
+#[test]
+fn the_no_results_line_asks_to_keep_only_findings() {
+    let line = |verdict| {
+        let s = crate::results::Summary {
+            verdict,
+            ..crate::results::fixture::summary()
+        };
+        assert!(s.violations.total > 0);
+        let mut out = Vec::new();
+        super::results_line(&mut out, None, &s).expect("writing to a Vec cannot fail");
+        String::from_utf8(out).expect("UTF-8")
+    };
+    assert!(
+        line(crate::model::Verdict::Violations)
+            .starts_with("results      none written (--no-results)"),
+        "{}",
+        line(crate::model::Verdict::Violations)
+    );
+    for verdict in [
+        crate::model::Verdict::AuthMisconfigured,
+        crate::model::Verdict::TargetUnusable,
+    ] {
+        assert_eq!(line(verdict), "", "{verdict}");
+    }
+}

@@ -98,12 +98,21 @@ async fn the_open_model_shows_a_stall_that_a_closed_loop_hides() {
         "closed max {} ms",
         c.phases["turn"].max_ms
     );
-    // Raw and corrected are both reported; with sends on schedule they agree.
+    assert!(
+        c.phases["turn_raw"].p99_ms < 300.0,
+        "closed raw p99 {} ms",
+        c.phases["turn_raw"].p99_ms
+    );
+    // Raw and corrected are both reported. The requests went out during the stall, on
+    // schedule, not after it: timed from their actual sends too, many waited for it. (A
+    // pacer that waited for answers would send them after the stall: raw turns small.)
+    // Not a count of sends more than 5 ms late: on a loaded machine a 15 ms pacing runs
+    // late often (once 50 of 200, with two builds beside it), and the stall still shows.
     assert_eq!(o.phases["turn_raw"].count, u64::from(REQUESTS));
     assert!(
-        o.counters.late_sends < u64::from(REQUESTS) / 4,
-        "{} late sends",
-        o.counters.late_sends
+        o.phases["turn_raw"].p99_ms >= 700.0,
+        "open raw p99 {} ms: the requests waited to be sent",
+        o.phases["turn_raw"].p99_ms
     );
 }
 

@@ -838,6 +838,7 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         });
     }
     Merged {
+        connections_accepted: oracle::verdict::connections_accepted(&out.reports),
         verdict: judgement.verdict,
         rate_limiting,
         undeclared_takeover: oracle::takeover::undeclared_codes(plan, &out.reports),

@@ -900,10 +900,20 @@ fn clean_summary(reports: &[ConnReport]) -> String {
         .iter()
         .map(|r| r.counters.expect.expectations_met)
         .sum();
-    let accepted = reports
+    clean_words(met, connections_accepted(reports))
+}
+
+/// Connections the server accepted at least once (a reconnect's attempts count once).
+pub fn connections_accepted(reports: &[ConnReport]) -> u64 {
+    reports
         .iter()
         .filter(|r| r.attempts.iter().any(|a| a.outcome == Outcome::Accepted))
-        .count() as u64;
+        .count() as u64
+}
+
+/// [`clean_summary`]'s words for `met` expectations met on `accepted` connections: what a
+/// merge of clean parts says of the whole.
+pub fn clean_words(met: u64, accepted: u64) -> String {
     let connections = crate::model::words::plural(accepted, "connection");
     if met == 0 {
         format!(

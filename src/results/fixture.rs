@@ -67,6 +67,7 @@ pub(crate) fn summary() -> Summary {
         duration_ms: 30_000.0,
         stopped: StopReason::Completed,
         connections_planned: 1000,
+        connections_accepted: 990,
         counters,
         received_per_sec: 1500.0,
         phases: [

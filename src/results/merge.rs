@@ -190,6 +190,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
                     r.dir.display()
                 ))
             }
+            _ if worst == Verdict::Clean => whole_clean_hint(r, &summary),
             _ => r.summary.hint.clone(),
         },
         None => Some(format!(
@@ -340,6 +341,7 @@ fn fill_totals(
         s.duration_ms = runs.iter().map(|r| r.summary.duration_ms).sum();
     }
     s.connections_planned = runs.iter().map(|r| r.summary.connections_planned).sum();
+    s.connections_accepted = runs.iter().map(|r| r.summary.connections_accepted).sum();
     s.stopped = runs
         .iter()
         .map(|r| r.summary.stopped)
@@ -579,6 +581,28 @@ fn merged_stalls<'a>(parts: impl Iterator<Item = &'a ClientStalls>) -> ClientSta
     out
 }
 
+/// The hint of a merge whose every part is clean: a part's "every expectation met (M on N
+/// connections)" counted that part; the whole's counts replace them (what follows, a note
+/// on that part's sends, stays its own). A hint of another shape, or one from before the
+/// summaries counted accepted connections, is the part's as it was.
+fn whole_clean_hint(part: &RunData, whole: &Summary) -> Option<String> {
+    let hint = part.summary.hint.clone()?;
+    let own = crate::oracle::verdict::clean_words(
+        part.summary.counters.expect.expectations_met,
+        part.summary.connections_accepted,
+    );
+    match hint.strip_prefix(&own) {
+        Some(rest) if whole.connections_accepted > 0 => Some(format!(
+            "{}{rest}",
+            crate::oracle::verdict::clean_words(
+                whole.counters.expect.expectations_met,
+                whole.connections_accepted,
+            )
+        )),
+        _ => Some(hint),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,6 +785,36 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(merged.summary.hint.as_deref(), Some(unusable));
+    }
+
+    /// Clean parts each said "every expectation met (400 on 100 connections)" of
+    /// themselves (`--workers 2` of a 200-connection run): the merge says it of the whole,
+    /// keeping what followed in the part's hint. A hint of another shape stays the part's.
+    #[test]
+    fn clean_parts_merge_into_the_wholes_count() {
+        let part = |index: u32, hint: &str| {
+            let mut part = broken_shard(index, 0);
+            part.summary.violations = Default::default();
+            part.summary.verdict = Verdict::Clean;
+            part.summary.counters.expect.expectations_met = 400;
+            part.summary.connections_accepted = 100;
+            part.summary.hint = Some(hint.to_string());
+            part
+        };
+        let own = "every expectation met (400 on 100 connections) and no oracle broke";
+        let note = "; what the server does with the sends at `g` step 2 is not judged";
+        let merged = merge(&[part(0, &format!("{own}{note}")), part(1, own)]).unwrap();
+        assert_eq!(merged.summary.connections_accepted, 200);
+        assert_eq!(
+            merged.summary.hint.as_deref(),
+            Some(
+                format!("every expectation met (800 on 200 connections) and no oracle broke{note}")
+                    .as_str()
+            )
+        );
+        let other = "3 connections accepted, and no expectation met: only the handshakes";
+        let merged = merge(&[part(0, other), part(1, other)]).unwrap();
+        assert_eq!(merged.summary.hint.as_deref(), Some(other));
     }
 
     #[test]

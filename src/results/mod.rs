@@ -54,6 +54,10 @@ pub struct Summary {
     pub duration_ms: f64,
     pub stopped: StopReason,
     pub connections_planned: usize,
+    /// Of them, those the server accepted at least once (a connection's reconnects count
+    /// once): what the verdict's "on N connections" counts, and a merge adds up.
+    #[serde(default)]
+    pub connections_accepted: u64,
     pub counters: Counters,
     /// Messages received per second of the run.
     #[serde(default)]
@@ -260,6 +264,8 @@ pub struct RunInfo<'a> {
 
 /// What a run produced, merged over its connections, before it is summarized.
 pub struct Merged {
+    /// Connections the server accepted at least once ([`Summary::connections_accepted`]).
+    pub connections_accepted: u64,
     pub counters: Counters,
     pub histograms: Histograms,
     pub intervals: IntervalSeries,
@@ -314,6 +320,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         duration_ms: info.plan.duration.as_secs_f64() * 1000.0,
         stopped: m.stopped,
         connections_planned: info.plan.conns.len(),
+        connections_accepted: m.connections_accepted,
         received_per_sec: m.counters.messages_received as f64 / elapsed_s,
         phases: Phase::ALL
             .iter()

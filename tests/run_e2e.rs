@@ -519,7 +519,8 @@ async fn a_step_refused_everywhere_is_unusable_whatever_the_step_before_checked(
         );
         let hint = s.hint.clone().unwrap_or_default();
         assert!(
-            hint.contains("it turned every request of step 2.2 away (it answered others"),
+            hint.contains("its requests checked at step 2.2 on every connection")
+                && hint.contains("it turned those requests away and answered others"),
             "{hint}"
         );
     }

@@ -694,16 +694,7 @@ pub(super) fn said_no_everywhere(
     if !everywhere || checked_passed_where_refused(reports, &kept) {
         return None;
     }
-    // A refusal says one thing everywhere; answers that each hold another value (another
-    // request's result: crossed answers) are a loss.
-    let held: BTreeSet<&str> = kept
-        .iter()
-        .filter_map(|v| match &v.misread {
-            Some(Misread::WrongValue { held, .. }) => held.as_deref(),
-            _ => None,
-        })
-        .collect();
-    if held.len() > 1 || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
+    if crossed_values(&kept) || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
         return None;
     }
     // Expectations that were met (without a `where` test, or with one at another step):
@@ -711,29 +702,64 @@ pub(super) fn said_no_everywhere(
     let others_met = reports
         .iter()
         .any(|r| r.counters.expect.expectations_met > 0);
-    let turned_away = if others_met {
-        format!(
-            "it turned every request of {} away (it answered others, whose expectations \
-             were met: those requests it takes), so what that checks was never exercised",
-            refused_steps(&kept)
-        )
-    } else {
-        "it turned every request away, so nothing the script is for was exercised".into()
+    let steps = refused_steps(&kept);
+    let checked = steps
+        .as_ref()
+        .map_or("its checked requests".to_string(), |s| {
+            format!("its requests checked at {s}")
+        });
+    let turned_away = match (others_met, &steps) {
+        (true, Some(steps)) => format!(
+            "it turned those requests away and answered others, whose expectations were \
+             met (those it takes), so what {steps} checks was never exercised"
+        ),
+        (true, None) => "it turned those requests away and answered others, whose \
+                         expectations were met (those it takes), so what the tests check \
+                         was never exercised"
+            .into(),
+        (false, _) => {
+            "it turned every request away, so nothing the script is for was exercised".into()
+        }
     };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "the server answered the checked requests of every connection with a value their \
-             `where` test refuses, and no checked answer with one it takes (the first: \
-             expected {}; seen {}): {turned_away} ({unmet} expectation{} unmet). Check the \
-             requests against what the server takes (a field of the wrong type, one \
-             missing; a request it refuses by policy, a room the user may not join) and \
-             what its answers say, or the `where` test itself",
+            "the server answered {checked} on every connection with a value the `where` test \
+             refuses, and none with one it takes (the first: expected {}; seen {}): \
+             {turned_away} ({unmet} expectation{} unmet). Check the requests against what \
+             the server takes (a field of the wrong type, one missing; a request it refuses \
+             by policy, a room the user may not join) and what its answers say, or the \
+             `where` test itself",
             first.expected_shown(),
             first.seen,
             plural(unmet)
         )),
     })
+}
+
+/// Whether the checked answers that said no ([`Misread::WrongValue`]) look crossed rather
+/// than refused ([`said_no_everywhere`]): they held more than one value, and one of them is
+/// what another of them wanted (`result = "B"` where `"A"` was wanted, and the other way
+/// round: each answer another request's), or one of them wanted no value the verdict
+/// knows (a test other than equality), so none can be told from another request's. One
+/// value everywhere (`"forbidden"`), or refusals worded per user (`"user-3-denied"`,
+/// `"user-4-denied"`) where every test wants `"ok"`, is a refusal.
+fn crossed_values(kept: &[&Violation]) -> bool {
+    let said: Vec<(Option<&str>, Option<&str>)> = kept
+        .iter()
+        .filter_map(|v| match &v.misread {
+            Some(Misread::WrongValue { held, wanted, .. }) => {
+                Some((held.as_deref(), wanted.as_deref()))
+            }
+            _ => None,
+        })
+        .collect();
+    let held: BTreeSet<&str> = said.iter().filter_map(|(held, _)| *held).collect();
+    if held.len() < 2 {
+        return false;
+    }
+    let wanted: BTreeSet<&str> = said.iter().filter_map(|(_, wanted)| *wanted).collect();
+    said.iter().any(|(_, wanted)| wanted.is_none()) || held.iter().any(|h| wanted.contains(h))
 }
 
 /// Whether a checked answer passed at a step where one said no ([`said_no_everywhere`]):
@@ -755,9 +781,9 @@ fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> 
         })
 }
 
-/// The steps whose checked answers said no, as the scenario numbers them (`step 3`,
-/// `steps 2.1 and 4`); `the refused step` when none is known.
-fn refused_steps(kept: &[&Violation]) -> String {
+/// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
+/// 3`, `steps 2.1 and 4`); `None` when none is known.
+fn refused_steps(kept: &[&Violation]) -> Option<String> {
     let steps: BTreeSet<&str> = kept
         .iter()
         .filter(|v| matches!(v.misread, Some(Misread::WrongValue { .. })))
@@ -765,9 +791,9 @@ fn refused_steps(kept: &[&Violation]) -> String {
         .collect();
     let steps: Vec<&str> = steps.into_iter().collect();
     match steps.as_slice() {
-        [] => "the refused step".into(),
-        [one] => format!("step {one}"),
-        [rest @ .., last] => format!("steps {} and {last}", rest.join(", ")),
+        [] => None,
+        [one] => Some(format!("step {one}")),
+        [rest @ .., last] => Some(format!("steps {} and {last}", rest.join(", "))),
     }
 }
 

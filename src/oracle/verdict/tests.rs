@@ -2069,12 +2069,48 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("it turned every request of step 3 away (it answered others"),
+        hint.contains("the server answered its requests checked at step 3 on every connection")
+            && hint.contains("what step 3 checks was never exercised"),
         "{hint}"
     );
     assert_eq!(judged(post).verdict, Verdict::Violations);
     // A count read back from a file has no step: as if it passed at the refused one.
     assert_eq!(judged(StepPlace::NONE).verdict, Verdict::Violations);
+}
+
+/// Refusals worded per user (`"user-0-denied"`, `"user-1-denied"` where every test wants
+/// `"ok"`) are still one refusal everywhere; two answers each holding what the other
+/// wanted (`"A"` where `"B"` was wanted, and the other way round) are crossed, a loss.
+#[test]
+fn refusals_worded_per_user_are_a_refusal_and_swapped_values_a_loss() {
+    let plan = plan();
+    let said_no = crate::model::Misread::WrongValue {
+        path: "status".into(),
+        held: None,
+        wanted: None,
+        kinds: vec!["reply".into()],
+    };
+    let judged = |values: [(&str, &str); 2]| {
+        let mut reports = misread_reports(&plan, &said_no, |_| {});
+        for (r, (held, wanted)) in reports.iter_mut().zip(values) {
+            r.violations[0].misread = Some(crate::model::Misread::WrongValue {
+                path: "status".into(),
+                held: Some(held.into()),
+                wanted: Some(wanted.into()),
+                kinds: vec!["reply".into()],
+            });
+        }
+        judge_unmet(&plan, &reports, 2).verdict
+    };
+    let per_user = [
+        ("\"user-0-denied\"", "\"ok\""),
+        ("\"user-1-denied\"", "\"ok\""),
+    ];
+    assert_eq!(judged(per_user), Verdict::TargetUnusable);
+    assert_eq!(
+        judged([("\"A\"", "\"B\""), ("\"B\"", "\"A\"")]),
+        Verdict::Violations
+    );
 }
 
 /// Every unmet expectation failed a `where` test on a field its answer did not carry, and
@@ -2188,7 +2224,8 @@ fn answers_that_said_no_on_every_connection_are_no_race() {
     assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
     let hint = j.hint.unwrap_or_default();
     assert!(
-        hint.contains("it turned every request of the refused step away (it answered others")
+        hint.contains("the server answered its checked requests on every connection")
+            && hint.contains("it turned those requests away and answered others")
             && !hint.contains("nothing the script is for was exercised"),
         "{hint}"
     );

@@ -761,7 +761,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         return j;
     }
     if violations > 0 {
-        let mut hint = violations_hint(e.by_oracle, e.kept);
+        let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         if let Some(before) = hint.strip_suffix(HUNT) {
             if rate_limiting_may_explain(e) {
                 hint = format!(
@@ -2053,7 +2053,11 @@ pub fn rate_limiting_may_explain(e: &Evidence<'_>) -> bool {
 /// each connection's end, [`Violation::conn_end_ms`]) sooner after it than those answers
 /// took (`unseen_late`): not seen to come, nor proven lost, they are said apart and sent
 /// to no hunt.
-pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]) -> String {
+pub fn violations_hint(
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    kept: &[Violation],
+    reports: &[ConnReport],
+) -> String {
     let parts: Vec<String> = by_oracle
         .iter()
         .filter(|(_, n)| **n > 0)
@@ -2066,6 +2070,9 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
     let total: u64 = by_oracle.values().sum();
     let late: Vec<&Violation> = kept.iter().filter(|v| answered_late(v)).collect();
     if late.is_empty() {
+        if let Some(note) = refused_users_note(kept, total, reports) {
+            return format!("{head}{note}, hunt for a repro");
+        }
         return format!("{head}{}{HUNT}", extras_note(kept));
     }
     let by_deadline = late_by_deadline(&late);
@@ -2134,6 +2141,63 @@ pub fn violations_hint(by_oracle: &BTreeMap<OracleKind, u64>, kept: &[Violation]
 /// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)): what they may
 /// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
 /// latter (`next+`). Empty otherwise.
+/// When every violation of the run (all kept: `total` of them) is a checked answer that
+/// said no in the same words (`status` held `"forbidden"` where `"ok"` was wanted), on
+/// some users' connections only, none of which had the same step's test pass at another
+/// try: what a server refusing those users by policy shows too (a room some users may not
+/// post to), which is no race. Said beside the hunt, not instead of it: a race may also
+/// refuse the same way each time. `None` otherwise, and without the connections' reports
+/// (a merge of results files) to tell.
+fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) -> Option<String> {
+    if kept.is_empty() || kept.len() as u64 != total {
+        return None;
+    }
+    let passed_there = |v: &Violation| {
+        reports.iter().filter(|r| r.id == v.conn).any(|r| {
+            r.counters
+                .expect
+                .checked_met
+                .steps()
+                .iter()
+                .any(|(place, _)| {
+                    let shown = place.shown();
+                    shown.is_none() || v.step.is_none() || shown == v.step
+                })
+        })
+    };
+    if reports.is_empty() || kept.iter().any(passed_there) {
+        return None;
+    }
+    let mut said = BTreeSet::new();
+    for v in kept {
+        match &v.misread {
+            Some(crate::model::Misread::WrongValue {
+                path, held, wanted, ..
+            }) => said.insert((path.as_str(), held.as_deref()?, wanted.as_deref())),
+            _ => return None,
+        };
+    }
+    let [(path, held, wanted)] = said.into_iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let users: BTreeSet<u32> = kept.iter().map(|v| v.user).collect();
+    let shown: Vec<String> = users.iter().take(5).map(u32::to_string).collect();
+    let more = users.len().saturating_sub(shown.len());
+    let wanted = wanted.map_or(String::new(), |w| format!(" where {w} was wanted"));
+    Some(format!(
+        "; every one is a checked answer that said no in the same words (`{path}` held \
+         {held}{wanted}), to {} ({}{}): a server that refuses those users by policy reads \
+         the same, and is no race (leave them out of the scenario); if it should serve them",
+        crate::model::words::plural(users.len() as u64, "user"),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 fn extras_note(kept: &[Violation]) -> String {
     let extra = |v: &Violation| {
         v.oracle == OracleKind::Completeness && v.expected == crate::oracle::ANSWERED_IN_FULL

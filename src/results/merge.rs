@@ -176,6 +176,8 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         Some(_) if worst == Verdict::Violations => Some(crate::oracle::verdict::violations_hint(
             &summary.violations.by_oracle,
             &violations,
+            // No connection's report in a results file: nothing told per connection.
+            &[],
         )),
         // One part's words, not the whole's: said whose, when other parts judged otherwise.
         Some(r) => match r.summary.hint.as_deref() {
@@ -618,7 +620,11 @@ mod tests {
             .by_oracle
             .insert(crate::model::OracleKind::Exclusivity, n);
         let by_oracle = summary.violations.by_oracle.clone();
-        summary.hint = Some(crate::oracle::verdict::violations_hint(&by_oracle, &[]));
+        summary.hint = Some(crate::oracle::verdict::violations_hint(
+            &by_oracle,
+            &[],
+            &[],
+        ));
         RunData {
             dir: format!("s{index}").into(),
             summary,

@@ -1855,14 +1855,14 @@ fn extras_alone_say_a_stream_needs_a_repeating_pattern() {
         ..unmet(conn, false)
     };
     let by_oracle = BTreeMap::from([(OracleKind::Completeness, 3)]);
-    let hint = violations_hint(&by_oracle, &[extra(0), extra(1), extra(1)]);
+    let hint = violations_hint(&by_oracle, &[extra(0), extra(1), extra(1)], &[]);
     assert!(
         hint.contains("every one is a record (`next`) that came for a request whose pattern")
             && hint.contains("a pattern that must allow them (`next+`)")
             && hint.ends_with("; hunt for a repro"),
         "{hint}"
     );
-    let mixed = violations_hint(&by_oracle, &[extra(0), unmet(1, false)]);
+    let mixed = violations_hint(&by_oracle, &[extra(0), unmet(1, false)], &[]);
     assert!(!mixed.contains("`next+`"), "{mixed}");
 }
 
@@ -2076,6 +2076,53 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     assert_eq!(judged(post).verdict, Verdict::Violations);
     // A count read back from a file has no step: as if it passed at the refused one.
     assert_eq!(judged(StepPlace::NONE).verdict, Verdict::Violations);
+}
+
+/// Some users' requests answered no in the same words every time, and the rest served:
+/// VIOLATIONS still (a race may refuse the same way), but the hint says a server refusing
+/// those users by policy reads the same. Not when one of those connections had the same
+/// step's test pass at another try (a refusal now and then is no policy), not when the
+/// answers said different things, and not without the connections' reports to tell.
+#[test]
+fn some_users_refused_in_the_same_words_are_said_to_read_as_a_policy() {
+    let plan = plan();
+    let refused = |conn: u32, held: &str| Violation {
+        step: Some("3".into()),
+        misread: Some(crate::model::Misread::WrongValue {
+            path: "status".into(),
+            held: Some(held.into()),
+            wanted: Some("\"ok\"".into()),
+            kinds: vec!["reply".into()],
+        }),
+        ..unmet(conn, false)
+    };
+    let kept = [refused(0, "\"forbidden\""), refused(1, "\"forbidden\"")];
+    let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
+    let reports = |passed_at_3: bool| -> Vec<ConnReport> {
+        plan.conns[..2]
+            .iter()
+            .map(|c| {
+                let mut r = report(c, attempt(End::Accepted), Default::default());
+                if passed_at_3 && c.id == 1 {
+                    r.counters.expect.checked_met =
+                        crate::model::CheckedMet::at_step(StepPlace::of(&[3]), 1);
+                }
+                r
+            })
+            .collect()
+    };
+    let note = "every one is a checked answer that said no in the same words (`status` held \
+                \"forbidden\" where \"ok\" was wanted), to 2 users (0, 1): a server that \
+                refuses those users by policy reads the same";
+    let hint = violations_hint(&by_oracle, &kept, &reports(false));
+    assert!(
+        hint.contains(note) && hint.ends_with("if it should serve them, hunt for a repro"),
+        "{hint}"
+    );
+    assert!(!violations_hint(&by_oracle, &kept, &reports(true)).contains(note));
+    assert!(!violations_hint(&by_oracle, &kept, &[]).contains("by policy"));
+    let worded = [refused(0, "\"forbidden\""), refused(1, "\"denied\"")];
+    assert!(!violations_hint(&by_oracle, &worded, &reports(false)).contains("by policy"));
 }
 
 /// Refusals worded per user (`"user-0-denied"`, `"user-1-denied"` where every test wants

@@ -5,13 +5,16 @@
 # the open-file limit: S `serve --reuse-port` processes share one port, and the client is
 # `run --workers W` (each worker its own source address 127.0.0.x, its own ports).
 #
-#   [RAMP=20] [HOLD=40] scripts/hold.sh [CONNECTIONS] [CLIENT_WORKERS] [SERVER_PROCESSES]
-#   (defaults 100000 6 8: connections arrive over RAMP seconds and each stays HOLD seconds)
+#   [RAMP=20] [HOLD=40] [EVERY=2] scripts/hold.sh [CONNECTIONS] [CLIENT_WORKERS] [SERVER_PROCESSES]
+#   (defaults 100000 6 8: connections arrive over RAMP seconds and each stays HOLD seconds;
+#   the sockets are counted every EVERY seconds: with 100,000 open, each count costs CPU)
 #
-# Needs a release build (cargo build --release). Bounded: gives up after 5 minutes.
+# Needs a release build (cargo build --release). Bounded: the run stops RAMP + HOLD + 60 s
+# after it starts, and is killed a minute after that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}; W=${2:-6}; S=${3:-8}
+RAMP=${RAMP:-20}; HOLD=${HOLD:-40}; LAST=$((RAMP + HOLD + 60))
 BIN=target/release/stampede
 PORT=$((20000 + RANDOM % 20000))
 TMP=$(mktemp -d)
@@ -26,7 +29,7 @@ for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
 cat > "$TMP/hold.toml" <<TOML
 name = "hold"
 seed = 1
-duration = "240s"
+duration = "${LAST}s"
 [limits]
 handshake_timeout = "60s"
 [oracles]
@@ -35,39 +38,54 @@ liveness = false
 [[group]]
 name = "idle"
 users = $N
-arrival = { ramp = "${RAMP:-20}s" }
-steps = [{ expect = "connection_established", within = "60s" }, { think = "fixed(${HOLD:-40}s)" }, { close = 1000 }]
+arrival = { ramp = "${RAMP}s" }
+steps = [{ expect = "connection_established", within = "60s" }, { think = "fixed(${HOLD}s)" }, { close = 1000 }]
 TOML
 
-rss_kib() { ps -o rss= -p "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+# Summed resident memory of the given processes (0 for those gone: a process may end
+# between a sample's steps).
+rss_kib() { { ps -o rss= -p "$@" 2>/dev/null || true; } | awk '{s += $1} END {print s + 0}'; }
 server_pids=$(pgrep -f "serve --addr 127.0.0.1:$PORT --reuse-port" | tr '\n' ' ')
 start=$(date +%s.%N)
-timeout 300 "$BIN" run "$TMP/hold.toml" --target "ws://127.0.0.1:$PORT/ws" --workers "$W" \
+timeout $((LAST + 60)) "$BIN" run "$TMP/hold.toml" --target "ws://127.0.0.1:$PORT/ws" --workers "$W" \
   --out "$TMP/results" --json --quiet > "$TMP/summary.json" &
 run_pid=$!
-peak_client=0; peak_server=0; t_open=""
+peak_held=0; peak_client=0; peak_server=0; base=""; t_open=""
 while kill -0 "$run_pid" 2>/dev/null; do
-  sleep 2
+  sleep "${EVERY:-2}"
+  # Under --workers 1 the run is one process of its own (the child of `timeout`).
   workers=$(pgrep -f -- "--shard .*/$W" | tr '\n' ' ' || true)
-  [ -n "$workers" ] && c=$(rss_kib $workers) || c=0
+  [ -n "$workers" ] || workers=$(pgrep -P "$run_pid" | tr '\n' ' ' || true)
+  c=$(rss_kib $workers)
   s=$(rss_kib $server_pids)
   est=$(ss -Htn state established "( dport = :$PORT )" 2>/dev/null | wc -l)
-  [ "$c" -gt "$peak_client" ] && peak_client=$c
-  [ "$s" -gt "$peak_server" ] && peak_server=$s
+  # Memory per connection is the growth from the first sample with a twentieth open (the
+  # plans, tokens and runtimes before it are no connection's) to the most held at once.
+  if [ -z "$base" ] && [ "$est" -ge $((N / 20)) ]; then base="$est $c $s"; fi
+  if [ "$est" -gt "$peak_held" ]; then peak_held=$est; peak_client=$c; peak_server=$s; fi
   if [ -z "$t_open" ] && [ "$est" -ge "$N" ]; then
     t_open=$(echo "$(date +%s.%N) - $start" | bc)
   fi
   printf 'held %6d  client RSS %7d KiB  servers RSS %7d KiB\n' "$est" "$c" "$s"
 done
 wait "$run_pid" || true
-python3 - "$TMP/summary.json" "$N" "$peak_client" "$peak_server" "${t_open:-n/a}" <<'PY'
+python3 - "$TMP/summary.json" "$N" "$peak_held $peak_client $peak_server" "${base:-0 0 0}" "${t_open:-n/a}" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-n, client, server, t_open = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+n, t_open = int(sys.argv[2]), sys.argv[5]
+held, client, server = map(int, sys.argv[3].split())
+held0, client0, server0 = map(int, sys.argv[4].split())
 c = s["counters"]
 print(f"connections: attempted {c['attempted']}  accepted {c['accepted']}  verdict {s['verdict']}")
-print(f"all {n} open after {t_open} s")
-print(f"client memory per connection: {client / max(c['accepted'], 1):.1f} KiB (peak RSS {client / 1024:.0f} MiB)")
-print(f"server memory per connection: {server / max(c['accepted'], 1):.1f} KiB (peak RSS {server / 1024:.0f} MiB)")
+others = {k: c[k] for k in ("rejected", "failed", "aborted", "cut", "client_errors", "shed") if c.get(k)}
+if others or c.get("refused_by"):
+    print(f"not accepted: {others}  causes {c.get('refused_by', {})}")
+print(f"hint: {s.get('hint')}")
+print(f"most held at once (sampled): {held}; all {n} open after {t_open} s")
+grown = max(held - held0, 1)
+print(f"client memory per connection: {(client - client0) / grown:.1f} KiB from {held0} to {held} open "
+      f"(peak RSS {client / 1024:.0f} MiB, {client0 / 1024:.0f} MiB before)")
+print(f"server memory per connection: {(server - server0) / grown:.1f} KiB "
+      f"(peak RSS {server / 1024:.0f} MiB, {server0 / 1024:.0f} MiB before)")
 print(f"upgrade p99 {s['phases'].get('upgrade', {}).get('p99_ms', 'n/a')} ms")
 PY

@@ -233,6 +233,13 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(s["counters"]["attempted"], 6);
     assert_eq!(s["counters"]["messages_sent"], 12);
     assert_eq!(s["verdict"], "clean");
+    // Said of the whole run, not of one worker's share; and against the built-in server,
+    // which this process started for every worker.
+    assert_eq!(
+        s["hint"], "every expectation met (18 on 6 connections) and no oracle broke",
+        "{s:#}"
+    );
+    assert_eq!(s["embedded_target"], true, "{s:#}");
     // `stampede merge` over the workers' own directories gives the same counts.
     let workers = std::fs::read_dir(out.join("workers"))
         .unwrap()

@@ -87,6 +87,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         );
     }
     let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &handoff, &cancel).await;
+    let embedded = bound.is_reference();
     bound.close().await;
     let dirs = outcome?;
     let interrupted = cancel.is_cancelled();
@@ -99,6 +100,8 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         .map(|d| read_run(d).map_err(|e| Error::Usage(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
+    // The workers dialled its URL as any target's; the server was the one started here.
+    merged.summary.embedded_target |= embedded;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
     let dir = (!args.no_results).then(|| files::results_dir(&args.out, &s.name));
     let code = finish(

@@ -75,6 +75,9 @@ struct Tally {
     valid: u64,
     valid_accepted: u64,
     valid_refused: BTreeMap<Cause, u64>,
+    /// Valid-token connections with at least one of those refusals: fewer than the
+    /// refusals when a connection tried again (a `reconnect`), which the hint says.
+    valid_refused_connections: u64,
     /// Of those refusals, the ones of a token an earlier attempt had already presented
     /// (an aborted handshake, a session): what a server that takes each token once says.
     valid_refused_again: u64,
@@ -1360,6 +1363,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             let tls = r.answer.as_ref().filter(|a| a.cause == Cause::Tls);
             t.tls_said = tls.map(|a| a.detail.clone());
         }
+        let refused_before: u64 = t.valid_refused.values().sum();
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -1431,8 +1435,26 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 }
             }
         }
+        let refused_after: u64 = t.valid_refused.values().sum();
+        t.valid_refused_connections += u64::from(refused_after > refused_before);
     }
     t
+}
+
+/// The valid tokens' refusals by cause, and on how many connections when some tried more
+/// than once (`http_401 ×12 on 6 connections`: each reconnected once).
+fn refusals_text(t: &Tally) -> String {
+    let refused: u64 = t.valid_refused.values().sum();
+    let causes = top_causes(&t.valid_refused);
+    match t.valid_refused_connections {
+        n if n > 0 && n < refused => {
+            format!(
+                "{causes} on {}",
+                crate::model::words::plural(n, "connection")
+            )
+        }
+        _ => causes,
+    }
 }
 
 /// Whether an answer that turned a connection away says the subprotocol was why: a 101
@@ -1970,7 +1992,7 @@ fn misconfigured(t: &Tally, opaque: Option<&str>, no_token: bool) -> Option<Judg
                  session): the server takes each token once (replay protection, as single-use \
                  tokens do), so a scenario that presents a token twice cannot judge it; give \
                  each connection its own token, or drop the steps that reuse one",
-                top_causes(&t.valid_refused)
+                refusals_text(t)
             )),
         });
     }
@@ -1985,7 +2007,7 @@ fn misconfigured(t: &Tally, opaque: Option<&str>, no_token: bool) -> Option<Judg
         verdict: Verdict::AuthMisconfigured,
         hint: Some(format!(
             "{refused_what} was refused ({}): {check}",
-            top_causes(&t.valid_refused)
+            refusals_text(t)
         )),
     })
 }

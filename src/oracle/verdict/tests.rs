@@ -4648,6 +4648,42 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
     );
 }
 
+/// A wrong secret under a script that reconnects: each connection's token refused twice.
+/// The count is of refusals; the hint also says on how many connections, as "×4" alone read
+/// as four connections. One attempt each says no more than the count.
+#[test]
+fn refusals_of_reconnecting_connections_say_on_how_many_connections() {
+    let plan = plan();
+    let judged = |tries: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let attempts = (0..tries)
+                    .map(|i| Attempt {
+                        started_us: 10 + 1000 * i,
+                        ..attempt(End::Refused(401))
+                    })
+                    .collect();
+                ConnReport::of_attempts(c.id, c.token, attempts)
+            })
+            .collect();
+        let j = judge_completed_by(&plan, &reports, &BTreeMap::new());
+        assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+        j.hint.unwrap_or_default()
+    };
+    let twice = judged(2);
+    assert!(
+        twice.contains("every valid token was refused (http_401 ×4 on 2 connections)"),
+        "{twice}"
+    );
+    let once = judged(1);
+    assert!(
+        once.contains("every valid token was refused (http_401 ×2)"),
+        "{once}"
+    );
+}
+
 /// A failed TLS handshake's advice follows what rustls said of it (the texts as rustls
 /// 0.23 words them, through tokio-rustls).
 #[test]

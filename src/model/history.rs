@@ -342,8 +342,19 @@ impl CheckedMet {
         self.steps().iter().map(|(_, n)| n).sum()
     }
 
+    /// Whether none was met.
     pub fn is_zero(&self) -> bool {
         self.total() == 0
+    }
+
+    /// Whether any was met at the step shown as `step` (`"3"`, `"2.1"`, as
+    /// [`Violation::step`] names it). Where either place is unknown (`None`, a count read
+    /// back from a file), any met counts: what cannot be told apart is taken to be there.
+    pub fn passed_at(&self, step: Option<&str>) -> bool {
+        self.steps().iter().any(|(place, _)| {
+            let shown = place.shown();
+            step.is_none() || shown.is_none() || shown.as_deref() == step
+        })
     }
 }
 

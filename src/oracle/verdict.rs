@@ -1363,7 +1363,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             let tls = r.answer.as_ref().filter(|a| a.cause == Cause::Tls);
             t.tls_said = tls.map(|a| a.detail.clone());
         }
-        let refused_before: u64 = t.valid_refused.values().sum();
+        let mut refused_here = false;
         for a in &r.attempts {
             if matches!(
                 a.outcome,
@@ -1428,6 +1428,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 );
                 if let (true, Some(cause)) = (refused_cleanly && auth_status(reject, a), &a.cause) {
                     *t.valid_refused.entry(cause.clone()).or_default() += 1;
+                    refused_here = true;
                     let shown_before = first_presented
                         .get(&r.token)
                         .is_some_and(|first| *first < a.started_us);
@@ -1435,8 +1436,7 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
                 }
             }
         }
-        let refused_after: u64 = t.valid_refused.values().sum();
-        t.valid_refused_connections += u64::from(refused_after > refused_before);
+        t.valid_refused_connections += u64::from(refused_here);
     }
     t
 }
@@ -2159,10 +2159,6 @@ pub fn violations_hint(
     )
 }
 
-/// When every kept violation is a record that came for a request already answered in
-/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)): what they may
-/// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
-/// latter (`next+`). Empty otherwise.
 /// When every violation of the run (all kept: `total` of them) is a checked answer that
 /// said no in the same words (`status` held `"forbidden"` where `"ok"` was wanted), on
 /// some users' connections only, none of which had the same step's test pass at another
@@ -2171,37 +2167,26 @@ pub fn violations_hint(
 /// refuse the same way each time. `None` otherwise, and without the connections' reports
 /// (a merge of results files) to tell.
 fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) -> Option<String> {
-    if kept.is_empty() || kept.len() as u64 != total {
-        return None;
-    }
-    let passed_there = |v: &Violation| {
-        reports.iter().filter(|r| r.id == v.conn).any(|r| {
-            r.counters
-                .expect
-                .checked_met
-                .steps()
-                .iter()
-                .any(|(place, _)| {
-                    let shown = place.shown();
-                    shown.is_none() || v.step.is_none() || shown == v.step
-                })
-        })
-    };
-    if reports.is_empty() || kept.iter().any(passed_there) {
+    if kept.is_empty() || kept.len() as u64 != total || reports.is_empty() {
         return None;
     }
     let mut said = BTreeSet::new();
     for v in kept {
-        match &v.misread {
-            Some(crate::model::Misread::WrongValue {
-                path, held, wanted, ..
-            }) => said.insert((path.as_str(), held.as_deref()?, wanted.as_deref())),
-            _ => return None,
-        };
+        let s = misreading::said_no(v)?;
+        said.insert((s.path, s.held?, s.wanted));
     }
     let [(path, held, wanted)] = said.into_iter().collect::<Vec<_>>()[..] else {
         return None;
     };
+    let passed_there = |v: &Violation| {
+        reports
+            .iter()
+            .filter(|r| r.id == v.conn)
+            .any(|r| r.counters.expect.checked_met.passed_at(v.step.as_deref()))
+    };
+    if kept.iter().any(passed_there) {
+        return None;
+    }
     let users: BTreeSet<u32> = kept.iter().map(|v| v.user).collect();
     let shown: Vec<String> = users.iter().take(5).map(u32::to_string).collect();
     let more = users.len().saturating_sub(shown.len());
@@ -2220,6 +2205,10 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
     ))
 }
 
+/// When every kept violation is a record that came for a request already answered in
+/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)): what they may
+/// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
+/// latter (`next+`). Empty otherwise.
 fn extras_note(kept: &[Violation]) -> String {
     let extra = |v: &Violation| {
         v.oracle == OracleKind::Completeness && v.expected == crate::oracle::ANSWERED_IN_FULL

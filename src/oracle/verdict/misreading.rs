@@ -685,12 +685,11 @@ pub(super) fn said_no_everywhere(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let said_no = |v: &Violation| matches!(v.misread, Some(Misread::WrongValue { .. }));
     let mut served = reports.iter().filter(|r| {
         valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
     });
-    let everywhere = served.all(|r| r.violations.iter().any(said_no));
-    let first = kept.iter().find(|v| said_no(v))?;
+    let everywhere = served.all(|r| r.violations.iter().any(|v| said_no(v).is_some()));
+    let first = kept.iter().find(|v| said_no(v).is_some())?;
     if !everywhere || checked_passed_where_refused(reports, &kept) {
         return None;
     }
@@ -737,6 +736,28 @@ pub(super) fn said_no_everywhere(
     })
 }
 
+/// A checked answer that said no ([`Misread::WrongValue`]): the path its test read, the
+/// value it held and the one the test wants, as JSON (each `None` when not known).
+pub(super) struct SaidNo<'a> {
+    pub path: &'a str,
+    pub held: Option<&'a str>,
+    pub wanted: Option<&'a str>,
+}
+
+/// `v` as a checked answer that said no; `None` for every other violation.
+pub(super) fn said_no(v: &Violation) -> Option<SaidNo<'_>> {
+    match &v.misread {
+        Some(Misread::WrongValue {
+            path, held, wanted, ..
+        }) => Some(SaidNo {
+            path,
+            held: held.as_deref(),
+            wanted: wanted.as_deref(),
+        }),
+        _ => None,
+    }
+}
+
 /// Whether the checked answers that said no ([`Misread::WrongValue`]) look crossed rather
 /// than refused ([`said_no_everywhere`]): they held more than one value, and one of them is
 /// what another of them wanted (`result = "B"` where `"A"` was wanted, and the other way
@@ -745,40 +766,30 @@ pub(super) fn said_no_everywhere(
 /// value everywhere (`"forbidden"`), or refusals worded per user (`"user-3-denied"`,
 /// `"user-4-denied"`) where every test wants `"ok"`, is a refusal.
 fn crossed_values(kept: &[&Violation]) -> bool {
-    let said: Vec<(Option<&str>, Option<&str>)> = kept
-        .iter()
-        .filter_map(|v| match &v.misread {
-            Some(Misread::WrongValue { held, wanted, .. }) => {
-                Some((held.as_deref(), wanted.as_deref()))
-            }
-            _ => None,
-        })
-        .collect();
-    let held: BTreeSet<&str> = said.iter().filter_map(|(held, _)| *held).collect();
+    let said: Vec<SaidNo<'_>> = kept.iter().filter_map(|v| said_no(v)).collect();
+    let held: BTreeSet<&str> = said.iter().filter_map(|s| s.held).collect();
     if held.len() < 2 {
         return false;
     }
-    let wanted: BTreeSet<&str> = said.iter().filter_map(|(_, wanted)| *wanted).collect();
-    said.iter().any(|(_, wanted)| wanted.is_none()) || held.iter().any(|h| wanted.contains(h))
+    let wanted: BTreeSet<&str> = said.iter().filter_map(|s| s.wanted).collect();
+    said.iter().any(|s| s.wanted.is_none()) || held.iter().any(|h| wanted.contains(h))
 }
 
-/// Whether a checked answer passed at a step where one said no ([`said_no_everywhere`]):
-/// there the server takes the request, and the refusals are some answers' (a loss), not
-/// the step's. A passed answer whose step is unknown (read back from a file, a plan of
-/// explicit actions), or a refusal whose step is, counts as passing everywhere.
+/// Whether a checked answer passed, on any connection, at a step where one said no
+/// ([`said_no_everywhere`]): there the server takes the request, and the refusals are some
+/// answers' (a loss), not the step's ([`crate::model::CheckedMet::passed_at`]: an unknown step counts
+/// as that one).
 fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> bool {
     let refused: BTreeSet<Option<&str>> = kept
         .iter()
-        .filter(|v| matches!(v.misread, Some(Misread::WrongValue { .. })))
+        .filter(|v| said_no(v).is_some())
         .map(|v| v.step.as_deref())
         .collect();
-    reports
-        .iter()
-        .flat_map(|r| r.counters.expect.checked_met.steps())
-        .any(|&(place, _)| {
-            let shown = place.shown();
-            shown.is_none() || refused.contains(&None) || refused.contains(&shown.as_deref())
-        })
+    reports.iter().any(|r| {
+        refused
+            .iter()
+            .any(|step| r.counters.expect.checked_met.passed_at(*step))
+    })
 }
 
 /// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
@@ -786,7 +797,7 @@ fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> 
 fn refused_steps(kept: &[&Violation]) -> Option<String> {
     let steps: BTreeSet<&str> = kept
         .iter()
-        .filter(|v| matches!(v.misread, Some(Misread::WrongValue { .. })))
+        .filter(|v| said_no(v).is_some())
         .filter_map(|v| v.step.as_deref())
         .collect();
     let steps: Vec<&str> = steps.into_iter().collect();

@@ -179,22 +179,33 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             // No connection's report in a results file: nothing told per connection.
             &[],
         )),
-        // One part's words, not the whole's: said whose, when other parts judged otherwise.
-        Some(r) => match r.summary.hint.as_deref() {
-            Some(hint) if judging.iter().any(|o| o.summary.verdict != worst) => {
-                let alike = judging
-                    .iter()
-                    .filter(|o| o.summary.verdict == worst)
-                    .count();
-                Some(format!(
-                    "{alike} of the {} parts merged judged so, {} among them: {hint}",
-                    judging.len(),
-                    r.dir.display()
-                ))
+        // One part's words, its counts its own (`connect_refused ×10` of 20): said whose,
+        // unless they could be said of the whole (a clean run's count).
+        Some(r) => {
+            let alike = judging
+                .iter()
+                .filter(|o| o.summary.verdict == worst)
+                .count();
+            let whole = (worst == Verdict::Clean && alike == judging.len())
+                .then(|| whole_clean_hint(r, &summary))
+                .flatten();
+            match r.summary.hint.as_deref() {
+                _ if whole.is_some() => whole,
+                Some(hint) if judging.len() > 1 => {
+                    let who = r.dir.display();
+                    Some(match alike == judging.len() {
+                        true => {
+                            format!("each of the {alike} parts merged judged so; in {who}: {hint}")
+                        }
+                        false => format!(
+                            "{alike} of the {} parts merged judged so, {who} among them: {hint}",
+                            judging.len()
+                        ),
+                    })
+                }
+                _ => r.summary.hint.clone(),
             }
-            _ if worst == Verdict::Clean => whole_clean_hint(r, &summary),
-            _ => r.summary.hint.clone(),
-        },
+        }
         None => Some(format!(
             "shards {missing:?} of {} are missing: merge every shard of the split",
             first.summary.shard.map_or(0, |s| s.count)
@@ -585,10 +596,10 @@ fn merged_stalls<'a>(parts: impl Iterator<Item = &'a ClientStalls>) -> ClientSta
 
 /// The hint of a merge whose every part is clean: a part's "every expectation met (M on N
 /// connections)" counted that part; the whole's counts replace them (what follows, a note
-/// on that part's sends, stays its own). A hint of another shape, or one from before the
-/// summaries counted accepted connections, is the part's as it was.
+/// on that part's sends, stays its own). `None` for a hint of another shape, or one from
+/// before the summaries counted accepted connections: said as one part's.
 fn whole_clean_hint(part: &RunData, whole: &Summary) -> Option<String> {
-    let hint = part.summary.hint.clone()?;
+    let hint = part.summary.hint.as_deref()?;
     let own = crate::oracle::verdict::clean_words(
         part.summary.counters.expect.expectations_met,
         part.summary.connections_accepted,
@@ -601,7 +612,7 @@ fn whole_clean_hint(part: &RunData, whole: &Summary) -> Option<String> {
                 whole.connections_accepted,
             )
         )),
-        _ => Some(hint),
+        _ => None,
     }
 }
 
@@ -784,13 +795,17 @@ mod tests {
             merged.summary.hint.as_deref(),
             Some(format!("1 of the 2 parts merged judged so, s1 among them: {unusable}").as_str())
         );
-        // Every part alike: the hint is theirs, as it was.
+        // Every part alike: still one part's words and counts (`×10` of a part, where the
+        // counters above count 20), said so.
         let merged = merge(&[
             part(0, Verdict::TargetUnusable, Some(unusable)),
             part(1, Verdict::TargetUnusable, Some(unusable)),
         ])
         .unwrap();
-        assert_eq!(merged.summary.hint.as_deref(), Some(unusable));
+        assert_eq!(
+            merged.summary.hint.as_deref(),
+            Some(format!("each of the 2 parts merged judged so; in s0: {unusable}").as_str())
+        );
     }
 
     /// Clean parts each said "every expectation met (400 on 100 connections)" of
@@ -820,7 +835,10 @@ mod tests {
         );
         let other = "3 connections accepted, and no expectation met: only the handshakes";
         let merged = merge(&[part(0, other), part(1, other)]).unwrap();
-        assert_eq!(merged.summary.hint.as_deref(), Some(other));
+        assert_eq!(
+            merged.summary.hint.as_deref(),
+            Some(format!("each of the 2 parts merged judged so; in s0: {other}").as_str())
+        );
     }
 
     #[test]

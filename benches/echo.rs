@@ -396,7 +396,7 @@ steps = [{{ think = "100s" }}]
             endpoint: stampede::swarm::Endpoint::resolve(url).await.unwrap(),
             tls: None,
             limits: plan.limits,
-            source: None,
+            sources: Default::default(),
             login_tls: None,
         };
         let live = std::sync::Arc::new(stampede::metrics::Live::default());

@@ -97,7 +97,7 @@ async fn swarm_for(
         endpoint,
         tls: None,
         limits: prepared.plan.limits,
-        source: None,
+        sources: Default::default(),
         login_tls: None,
     };
     let _ = TlsOptions::default();

@@ -88,5 +88,10 @@ print(f"client memory per connection: {(client - client0) / grown:.1f} KiB from 
       f"(peak RSS {client / 1024:.0f} MiB, {client0 / 1024:.0f} MiB before)")
 print(f"server memory per connection: {(server - server0) / grown:.1f} KiB "
       f"(peak RSS {server / 1024:.0f} MiB, {server0 / 1024:.0f} MiB before)")
-print(f"upgrade p99 {s['phases'].get('upgrade', {}).get('p99_ms', 'n/a')} ms")
+def quantiles(phase):
+    q = s["phases"].get(phase, {})
+    return " / ".join(f"{q.get(k, 'n/a')}" for k in ("p50_ms", "p99_ms", "max_ms"))
+print(f"tcp connect p50 / p99 / max: {quantiles('tcp_connect')} ms; "
+      f"upgrade: {quantiles('upgrade')} ms")
+print(f"late starts (generator lag) p50 / p99 / max: {quantiles('generator_lag')} ms")
 PY

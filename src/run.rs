@@ -227,9 +227,9 @@ pub struct RunOptions {
     pub thresholds: Vec<Threshold>,
     /// Run only this slice of the plan (`--shard i/n`); `stampede merge` combines slices.
     pub shard: Option<Shard>,
-    /// The local address connections are made from (`--source-addr`): spreads a big run
-    /// over several loopback addresses, each with its own ephemeral ports.
-    pub source: Option<IpAddr>,
+    /// The local addresses connections are made from, in turn (`--source-addr`): spread a
+    /// big run over several loopback addresses, each with its own ephemeral ports.
+    pub sources: Vec<IpAddr>,
     /// Calibrate before the load and check what was learned ([`learn`]), unless the
     /// scenario says `[oracles] learn = false` or the plan already carries learned
     /// invariants. Off by default for library callers; the `run` and `hunt` commands turn
@@ -258,7 +258,7 @@ impl Default for RunOptions {
             interval: crate::metrics::interval::DEFAULT_INTERVAL,
             thresholds: Vec::new(),
             shard: None,
-            source: None,
+            sources: Vec::new(),
             learn: false,
             calibration_end: None,
             learned: None,
@@ -677,7 +677,7 @@ async fn dialer(
         endpoint,
         tls,
         limits: plan.limits,
-        source: opts.source,
+        sources: crate::swarm::SourceAddrs::new(opts.sources.clone()),
         login_tls,
     })
 }

@@ -3,7 +3,8 @@
 //! Each worker is this binary run with `--shard i/N` against one shared target (the given
 //! URL, or the reference server this process starts), each under its own open-file limit
 //! and, against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …,
-//! each with its own ephemeral ports). Their result directories merge into one result
+//! each with its own ephemeral ports; a worker whose share is more than one address carries
+//! quickly gets more: 127.0.1.2, 127.0.2.2, …). Their result directories merge into one result
 //! exactly (`results::merge`): counters add, histograms merge.
 
 use super::{error, write_file, Error, MergeArgs, RunArgs};
@@ -57,6 +58,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         );
     }
     let opts = args.options(args.seed);
+    let busiest = busiest_share(&plan.conns, args.workers);
     let calibration = run::calibrate_once(std::sync::Arc::new(plan), &bound, &opts, &cancel).await;
     // Ctrl-C during calibration ends it either way (an error or what it learned so far,
     // depending on where the signal caught it): the same stop.
@@ -86,7 +88,10 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
             base.display()
         );
     }
-    let outcome = spawn_all(&args, (&url, loopback), (&base, &s.name), &handoff, &cancel).await;
+    // Against loopback each worker connects from addresses of its own, enough of them that
+    // none carries more connections than it reaches quickly.
+    let addrs = loopback.then(|| addresses_per_worker(busiest));
+    let outcome = spawn_all(&args, (&url, addrs), (&base, &s.name), &handoff, &cancel).await;
     let embedded = bound.is_reference();
     bound.close().await;
     let dirs = outcome?;
@@ -125,7 +130,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
 /// directories.
 async fn spawn_all(
     args: &RunArgs,
-    (url, loopback): (&str, bool),
+    (url, loopback): (&str, Option<u32>),
     (base, name): (&Path, &str),
     handoff: &Handoff,
     cancel: &CancellationToken,
@@ -237,15 +242,16 @@ fn interrupt(pid: u32) {
 }
 
 /// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,
-/// from its own loopback source address when `loopback` (else from `--source-addr`, when
-/// given), told what the parent's calibration gives it (`handoff`). The target URL travels
+/// from `loopback` source addresses of its own when set (that many, [`source_addrs`]; else
+/// from `--source-addr`, when given), told what the parent's calibration gives it
+/// (`handoff`). The target URL travels
 /// in its environment (`STAMPEDE_TARGET`), not on its command line, which every user of
 /// the machine can read (`ps`): the URL may hold a password.
 fn worker_command(
     exe: &Path,
     args: &RunArgs,
     i: u32,
-    (url, loopback): (&str, bool),
+    (url, loopback): (&str, Option<u32>),
     out: &Path,
     handoff: &Handoff,
 ) -> tokio::process::Command {
@@ -272,10 +278,12 @@ fn worker_command(
     if args.target.insecure {
         cmd.arg("--insecure");
     }
-    if loopback {
-        cmd.args(["--source-addr", &source_addr(i).to_string()]);
-    } else if let Some(addr) = args.source_addr {
-        cmd.args(["--source-addr", &addr.to_string()]);
+    let addrs: Vec<String> = match loopback {
+        Some(count) => source_addrs(i, count).map(|a| a.to_string()).collect(),
+        None => args.source_addr.iter().map(|a| a.to_string()).collect(),
+    };
+    if !addrs.is_empty() {
+        cmd.args(["--source-addr", &addrs.join(",")]);
     }
     // `--no-learn` made the parent skip calibration (`AsRun`): the workers must not
     // calibrate either, each on its own, as they did when it was dropped here.
@@ -311,15 +319,57 @@ async fn wait(
     }
 }
 
-/// Worker `i` connects from 127.0.0.(i + 2): every 127/8 address is loopback on Linux,
-/// and `--workers` is at most 64.
-fn source_addr(i: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        0,
-        0,
-        u8::try_from(i + 2).unwrap_or(u8::MAX),
-    ))
+/// Worker `i` connects from 127.0.0.(i + 2), then 127.0.1.(i + 2), … (`count` addresses in
+/// all, at most 256): every 127/8 address is loopback on Linux, and `--workers` is at most
+/// 64, so no two workers share one.
+fn source_addrs(i: u32, count: u32) -> impl Iterator<Item = IpAddr> {
+    let host = u8::try_from(i + 2).unwrap_or(u8::MAX);
+    (0..count.clamp(1, 256)).map(move |j| {
+        IpAddr::V4(Ipv4Addr::new(
+            127,
+            0,
+            u8::try_from(j).unwrap_or(u8::MAX),
+            host,
+        ))
+    })
+}
+
+/// The most connections one address carries quickly to one server. Linux gives a
+/// connection to a server the first free port of the even half of its ephemeral range
+/// first (28,232 ports by default, `net.ipv4.ip_local_port_range`); once that half is
+/// taken, every new connection from the address searches all of it before the odd half:
+/// one client process went from a tenth to all of a core at 14,350 connections open from
+/// 127.0.0.1 (1,000 new ones a second), each connection ~1 ms of CPU. Four fifths of the
+/// half leaves room for ports still held after a close (`TIME_WAIT`).
+fn quick_ports_per_address() -> u32 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut ends = text.split_whitespace().map(|w| w.parse::<u32>().ok());
+            let (low, high) = (ends.next()??, ends.next()??);
+            high.checked_sub(low).map(|span| span + 1)
+        })
+        .unwrap_or(28_232);
+    (range / 2 * 4 / 5).max(1)
+}
+
+/// How many source addresses a worker needs for `share` connections.
+fn addresses_per_worker(share: u32) -> u32 {
+    share.div_ceil(quick_ports_per_address()).max(1)
+}
+
+/// The most connections any of `workers` shards runs.
+fn busiest_share(conns: &[crate::model::ConnPlan], workers: u32) -> u32 {
+    (0..workers)
+        .map(|index| {
+            let shard = crate::model::Shard {
+                index,
+                count: workers,
+            };
+            conns.iter().filter(|c| shard.contains(c)).count()
+        })
+        .max()
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// `stampede merge RUN_DIR...`.
@@ -419,10 +469,43 @@ mod tests {
 
     #[test]
     fn workers_get_distinct_loopback_source_addresses() {
-        let addrs: std::collections::BTreeSet<IpAddr> = (0..64).map(source_addr).collect();
-        assert_eq!(addrs.len(), 64);
+        let addrs: std::collections::BTreeSet<IpAddr> =
+            (0..64).flat_map(|i| source_addrs(i, 3)).collect();
+        assert_eq!(addrs.len(), 64 * 3);
         assert!(addrs.iter().all(|a| a.is_loopback()));
-        assert_eq!(source_addr(0), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+        let first: Vec<IpAddr> = source_addrs(0, 2).collect();
+        let v4 = |c, d| IpAddr::V4(Ipv4Addr::new(127, 0, c, d));
+        assert_eq!(first, [v4(0, 2), v4(1, 2)]);
+        assert_eq!(source_addrs(5, 0).collect::<Vec<_>>(), [v4(0, 7)]);
+        assert_eq!(source_addrs(0, 10_000).count(), 256);
+    }
+
+    /// A worker whose share is more than one address carries quickly gets more addresses,
+    /// so none of them reaches the ports Linux searches one by one.
+    #[test]
+    fn a_worker_gets_an_address_per_share_of_ports() {
+        let quick = quick_ports_per_address();
+        assert!((1_000..=60_000).contains(&quick), "{quick}");
+        assert_eq!(addresses_per_worker(0), 1);
+        assert_eq!(addresses_per_worker(quick), 1);
+        assert_eq!(addresses_per_worker(quick + 1), 2);
+        assert_eq!(addresses_per_worker(u32::MAX), u32::MAX.div_ceil(quick));
+        let argv = worker_argv_from(&run_args(&[]), Some(2), &Handoff::AsRun);
+        assert!(
+            argv.windows(2)
+                .any(|w| w == ["--source-addr", "127.0.0.2,127.0.1.2"]),
+            "{argv:?}"
+        );
+    }
+
+    #[test]
+    fn the_busiest_shard_sets_the_share() {
+        let text = "name = \"s\"\nduration = \"5s\"\n[[group]]\nname = \"g\"\nusers = 10\nsteps = [{ think = \"fixed(1s)\" }]\n";
+        let s = crate::scenario::load_str(text, "s.toml").expect("a scenario");
+        let plan = crate::plan::build(&s, 1);
+        assert_eq!(busiest_share(&plan.conns, 1), 10);
+        assert_eq!(busiest_share(&plan.conns, 3), 4);
+        assert_eq!(busiest_share(&plan.conns, 20), 1);
     }
 
     #[test]
@@ -438,7 +521,7 @@ mod tests {
             Path::new("stampede"),
             &args,
             1,
-            (url, true),
+            (url, Some(1)),
             Path::new("o"),
             &Handoff::AsRun,
         );
@@ -468,8 +551,13 @@ mod tests {
         args
     }
 
-    /// Worker `i`'s argv for `args`, against a target that is loopback or not.
+    /// Worker 0's argv for `args`, against a target that is loopback or not.
     fn worker_argv(args: &RunArgs, loopback: bool, handoff: &Handoff) -> Vec<String> {
+        worker_argv_from(args, loopback.then_some(1), handoff)
+    }
+
+    /// Worker 0's argv for `args`, from that many loopback addresses of its own, or none.
+    fn worker_argv_from(args: &RunArgs, loopback: Option<u32>, handoff: &Handoff) -> Vec<String> {
         let url = "ws://127.0.0.1:9/ws";
         let cmd = worker_command(
             Path::new("stampede"),

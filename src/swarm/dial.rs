@@ -165,8 +165,8 @@ pub struct Dialer {
     pub endpoint: Endpoint,
     pub tls: Option<TlsConnector>,
     pub limits: Limits,
-    /// The local address to connect from (`None`: the system picks).
-    pub source: Option<std::net::IpAddr>,
+    /// The local addresses to connect from, taken in turn (none: the system picks).
+    pub sources: SourceAddrs,
     /// TLS for an `https://` login request (`[auth] tokens = { login = ... }`).
     pub login_tls: Option<TlsConnector>,
 }
@@ -222,6 +222,75 @@ fn request_bytes(request: &Request) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     out
 }
+
+/// The local addresses a run connects from (`--source-addr`), handed out in turn so that
+/// each carries an equal share of the connections. Empty: the system picks the address.
+#[derive(Debug, Default)]
+pub struct SourceAddrs {
+    addrs: Box<[std::net::IpAddr]>,
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+impl SourceAddrs {
+    /// `addrs` in the order connections take them.
+    pub fn new(addrs: Vec<std::net::IpAddr>) -> SourceAddrs {
+        SourceAddrs {
+            addrs: addrs.into_boxed_slice(),
+            turn: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The address for the next connection: the first, the second, …, then the first
+    /// again. `None` when there are none.
+    pub fn next(&self) -> Option<std::net::IpAddr> {
+        if self.addrs.is_empty() {
+            return None;
+        }
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.addrs.get(turn % self.addrs.len()).copied()
+    }
+}
+
+/// A TCP socket bound to `source`, its port left for `connect` to choose where the kernel
+/// allows (Linux's `IP_BIND_ADDRESS_NO_PORT`, ip(7)): a port chosen at `bind` is reserved
+/// against every other socket on the address, whatever its peer, while one chosen at
+/// `connect` only has to make its 4-tuple unique, so connections to different servers can
+/// share it. (Either way, ports to one server run out quickly past half the range:
+/// `--source-addr` takes several addresses for that.)
+///
+/// # Errors
+/// Creating or binding the socket failed (`EADDRNOTAVAIL` for an address not on this host).
+fn bound_to(source: std::net::IpAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    choose_port_at_connect(&socket);
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    Ok(socket)
+}
+
+/// Best effort: on a kernel without the option (before Linux 4.2) `bind` reserves the port
+/// as it always did.
+#[cfg(target_os = "linux")]
+fn choose_port_at_connect(socket: &tokio::net::TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the socket's own and stays open for the call; the value is
+    // a c_int and its size is the length passed with it.
+    let _ = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn choose_port_at_connect(_: &tokio::net::TcpSocket) {}
 
 impl Dialer {
     /// Small buffers: tungstenite's defaults allocate 128 KiB per connection up front. The
@@ -321,19 +390,14 @@ impl Dialer {
         Ok(answered)
     }
 
-    /// A TCP connection to the endpoint, from the source address when one is set (each
-    /// source address has its own ephemeral ports: how one machine holds more
-    /// connections to one server than a single address allows).
+    /// A TCP connection to the endpoint, from the next source address when some are set
+    /// (each has its own ephemeral ports: how one machine holds more connections to one
+    /// server than a single address allows).
     async fn connect(&self) -> std::io::Result<TcpStream> {
-        let Some(source) = self.source else {
+        let Some(source) = self.sources.next() else {
             return TcpStream::connect(self.endpoint.addr).await;
         };
-        let socket = match source {
-            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.bind(std::net::SocketAddr::new(source, 0))?;
-        socket.connect(self.endpoint.addr).await
+        bound_to(source)?.connect(self.endpoint.addr).await
     }
 
     /// TCP connect and, for wss, the TLS handshake: each timed.
@@ -497,6 +561,34 @@ pub type SharedDialer = Arc<Dialer>;
 mod tests {
     use super::*;
     use std::io;
+
+    /// The port is chosen at `connect` (after `bind` the socket has none), so a worker's
+    /// thousands of connections from one address do not search the bound ports one by one.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_socket_from_a_source_address_gets_its_port_at_connect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let source = std::net::IpAddr::from([127, 0, 0, 1]);
+        let socket = bound_to(source).expect("bind to loopback");
+        assert_eq!(socket.local_addr().expect("bound").port(), 0);
+        let target = listener.local_addr().expect("listening");
+        let stream = socket.connect(target).await.expect("connect");
+        let local = stream.local_addr().expect("connected");
+        assert_eq!(local.ip(), source);
+        assert_ne!(local.port(), 0);
+    }
+
+    #[test]
+    fn source_addresses_are_taken_in_turn() {
+        assert_eq!(SourceAddrs::default().next(), None);
+        let a = std::net::IpAddr::from([127, 0, 0, 2]);
+        let b = std::net::IpAddr::from([127, 0, 1, 2]);
+        let sources = SourceAddrs::new(vec![a, b]);
+        let turns: Vec<_> = (0..5).filter_map(|_| sources.next()).collect();
+        assert_eq!(turns, [a, b, a, b, a]);
+    }
 
     #[test]
     fn the_clients_own_limits_have_causes_of_their_own() {

@@ -701,7 +701,7 @@ pub(super) fn said_no_everywhere(
     let others_met = reports
         .iter()
         .any(|r| r.counters.expect.expectations_met > 0);
-    let steps = refused_steps(&kept);
+    let steps = refused_steps(plan, &kept);
     let checked = steps
         .as_ref()
         .map_or("its checked requests".to_string(), |s| {
@@ -794,13 +794,20 @@ fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> 
 
 /// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
 /// 3`, `steps 2.1 and 4`); `None` when none is known.
-fn refused_steps(kept: &[&Violation]) -> Option<String> {
-    let steps: BTreeSet<&str> = kept
+fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
+    let steps: BTreeSet<(&str, &str)> = kept
         .iter()
         .filter(|v| said_no(v).is_some())
-        .filter_map(|v| v.step.as_deref())
+        .filter_map(|v| Some((v.group.as_str(), v.step.as_deref()?)))
         .collect();
-    let steps: Vec<&str> = steps.into_iter().collect();
+    // Step numbers restart in every group: with more than one, each is named.
+    let steps: Vec<String> = steps
+        .into_iter()
+        .map(|(group, step)| match plan.groups.len() {
+            0 | 1 => step.to_string(),
+            _ => format!("{step} of group {group:?}"),
+        })
+        .collect();
     match steps.as_slice() {
         [] => None,
         [one] => Some(format!("step {one}")),

@@ -2076,6 +2076,18 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     assert_eq!(judged(post).verdict, Verdict::Violations);
     // A count read back from a file has no step: as if it passed at the refused one.
     assert_eq!(judged(StepPlace::NONE).verdict, Verdict::Violations);
+    // Step numbers restart in every group: with two, the hint says whose step it is.
+    let mut two = plan.clone();
+    two.groups.push("readers".into());
+    let reports = misread_reports(&two, &said_no, |r| {
+        r.violations[0].step = post.shown();
+        r.violations[0].group = "posters".into();
+    });
+    let hint = judge_unmet(&two, &reports, 2).hint.unwrap_or_default();
+    assert!(
+        hint.contains("checked at step 3 of group \"posters\" on every connection"),
+        "{hint}"
+    );
 }
 
 /// Some users' requests answered no in the same words every time, and the rest served:

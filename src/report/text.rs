@@ -506,16 +506,26 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         v.total,
         parts.join(", ")
     )?;
+    // A token's id says which token a connection presented; a run that presents none
+    // (`placement = "none"`) has only the plan's bookkeeping ids, which would read as
+    // tokens sent.
+    let jti = |id: &str| {
+        if s.probe.no_token {
+            String::new()
+        } else {
+            format!(" jti {id}")
+        }
+    };
     for x in v.first.iter().take(5) {
         let learned = if x.learned { "(learned) " } else { "" };
         writeln!(
             w,
-            "  {:>9.1}ms  {:<12} {learned}conn {} user {} jti {}  expected {}  seen {}",
+            "  {:>9.1}ms  {:<12} {learned}conn {} user {}{}  expected {}  seen {}",
             x.at_ms,
             x.oracle.name(),
             x.conn,
             x.user,
-            x.jti,
+            jti(&x.jti),
             x.expected_shown(),
             x.seen
         )?;
@@ -524,8 +534,12 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         for i in x.involved.iter().take(INVOLVED_SHOWN) {
             writeln!(
                 w,
-                "               conn {:<5} jti {}  planned {:.1}ms  started {:.3}ms  {}",
-                i.conn, i.jti, i.planned_start_ms, i.attempt_start_ms, i.answer
+                "               conn {:<5}{}  planned {:.1}ms  started {:.3}ms  {}",
+                i.conn,
+                jti(&i.jti),
+                i.planned_start_ms,
+                i.attempt_start_ms,
+                i.answer
             )?;
         }
         if x.involved.len() > INVOLVED_SHOWN {

@@ -482,3 +482,18 @@ fn the_event_table_is_as_wide_as_its_longest_kind() {
         table.iter().map(|l| l.trim_end().len()).collect();
     assert_eq!(widths.len(), 1, "{}", table.join("\n"));
 }
+
+/// A run that presents no token (`placement = "none"`) lists its violations without the
+/// plan's token ids, which would read as tokens the connections sent.
+#[test]
+fn violations_of_a_run_without_tokens_show_no_token_id() {
+    let mut s = Summary {
+        verdict: Verdict::Violations,
+        ..summary()
+    };
+    assert_eq!(text(&s).matches(LISTED).count(), 2);
+    s.probe.no_token = true;
+    let out = text(&s);
+    assert!(!out.contains("jti"), "{out}");
+    assert_eq!(out.matches("conn 7 user 3  expected").count(), 2, "{out}");
+}

@@ -83,6 +83,7 @@ fn a_run_with_violations_and_intervals_renders_everything() {
     );
     assert!(html.contains("close 1011 &lt;boom&gt; &amp; &quot;gone&quot;"));
     assert!(html.contains("12 violations"));
+    assert!(!html.contains("runs merged"), "a whole run reads as one");
     for heading in [
         "Latency by percentile",
         "Over time",
@@ -235,4 +236,16 @@ fn shed_attempts_are_counted_on_the_page() {
         ),
         "{html}"
     );
+}
+
+/// A merged result (`--workers`, `stampede merge`) says so beside the run time: it would
+/// read as one process's run.
+#[test]
+fn a_merged_run_says_so_in_its_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = run(1, 3000, 20.0, 1.0);
+    r.summary.merged_from = Some(3);
+    let data = read_run(&write(&tmp.path().join("run"), &r)).unwrap();
+    let html = render_html(&data, None).unwrap();
+    assert!(html.contains(" · 3 runs merged</dd>"), "the header does not say it");
 }

@@ -31,9 +31,12 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         crate::model::url::shown_url(&s.target),
         target_note
     )?;
+    let split = s
+        .parts_shown()
+        .map_or_else(String::new, |parts| format!(" · {parts}"));
     writeln!(
         w,
-        "ran {:.2}s of {} ({}) · {} planned",
+        "ran {:.2}s of {} ({}) · {} planned{split}",
         s.elapsed_ms / 1000.0,
         planned_seconds(s.duration_ms),
         stop_shown(s.stopped),

@@ -217,6 +217,17 @@ pub struct ViolationSummary {
 }
 
 impl Summary {
+    /// What part of a run this result is, in words, when it is not one whole run: `shard
+    /// 1/4` (`--shard`), `4 runs merged` (`stampede merge`, `--workers`). A slice of a plan,
+    /// or several processes' runs combined, reads as a whole run unless it says so.
+    pub fn parts_shown(&self) -> Option<String> {
+        match (self.shard, self.merged_from) {
+            (_, Some(parts)) => Some(format!("{parts} runs merged")),
+            (Some(shard), None) => Some(format!("shard {shard}")),
+            (None, None) => None,
+        }
+    }
+
     /// Whether every threshold held (true when there are none).
     pub fn thresholds_met(&self) -> bool {
         self.thresholds.iter().all(|t| t.passed)

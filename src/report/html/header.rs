@@ -23,10 +23,12 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
         shown
     };
     let ran = format!(
-        "{} of {} planned · {}",
+        "{} of {} planned · {}{}",
         format_ms(s.elapsed_ms),
         format_ms(s.duration_ms),
-        s.stopped
+        s.stopped,
+        s.parts_shown()
+            .map_or_else(String::new, |parts| format!(" · {parts}"))
     );
     let items = [
         ("started", when(&s.started_at)),

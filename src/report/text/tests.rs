@@ -497,3 +497,30 @@ fn violations_of_a_run_without_tokens_show_no_token_id() {
     assert!(!out.contains("jti"), "{out}");
     assert_eq!(out.matches("conn 7 user 3  expected").count(), 2, "{out}");
 }
+
+/// A shard's result and a merged one say so on the run's line: without it a slice of the
+/// plan, or several processes' runs combined, read as one whole run.
+#[test]
+fn a_shard_or_a_merge_says_so_on_the_run_line() {
+    let run_line = |s: &Summary| {
+        text(s)
+            .lines()
+            .find(|l| l.starts_with("ran "))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let mut s = summary();
+    assert!(!run_line(&s).contains(" · shard") && !run_line(&s).contains("merged"));
+    s.shard = Some(Shard { index: 1, count: 4 });
+    assert!(
+        run_line(&s).ends_with(" planned · shard 1/4"),
+        "{}",
+        run_line(&s)
+    );
+    s.merged_from = Some(4);
+    assert!(
+        run_line(&s).ends_with(" planned · 4 runs merged"),
+        "{}",
+        run_line(&s)
+    );
+}

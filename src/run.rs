@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod capacity;
 pub mod learn;
-pub use capacity::{max_connections, CapacityError};
+pub use capacity::{max_connections, quick_per_address, CapacityError};
 
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]
@@ -343,7 +343,8 @@ pub async fn prepare(
         embedded_server: matches!(target, Target::Reference { .. }),
         synchronized: 0,
     };
-    capacity::check(&need, &capacity::Machine::raise_and_read(&need))?;
+    let machine = capacity::Machine::raise_and_read(&need).from_addresses(opts.sources.len());
+    capacity::check(&need, &machine)?;
     let mut plan = plan::build(scenario, scenario.seed_or(opts.seed));
     if let Some(d) = opts.duration {
         plan.duration = d;
@@ -440,8 +441,11 @@ pub async fn execute(
             .filter(|c| c.barrier.is_some() || plan.rendezvous.iter().any(|r| r.group == c.group))
             .count() as u64,
     };
-    let machine = capacity::Machine::raise_and_read(&need);
+    let machine = capacity::Machine::raise_and_read(&need).from_addresses(dialer.sources.len());
     capacity::check(&need, &machine)?;
+    if let Some(warning) = machine.slow_ports_warning(&need) {
+        tracing::warn!("{warning}");
+    }
     // Grown now, not under load: each growth stalls the thread that opened a descriptor.
     capacity::reserve_fd_table(need.fds(), machine.fd_limit);
     let dir = opts

@@ -247,5 +247,8 @@ fn a_merged_run_says_so_in_its_header() {
     r.summary.merged_from = Some(3);
     let data = read_run(&write(&tmp.path().join("run"), &r)).unwrap();
     let html = render_html(&data, None).unwrap();
-    assert!(html.contains(" · 3 runs merged</dd>"), "the header does not say it");
+    assert!(
+        html.contains(" · 3 runs merged</dd>"),
+        "the header does not say it"
+    );
 }

@@ -334,23 +334,12 @@ fn source_addrs(i: u32, count: u32) -> impl Iterator<Item = IpAddr> {
     })
 }
 
-/// The most connections one address carries quickly to one server. Linux gives a
-/// connection to a server the first free port of the even half of its ephemeral range
-/// first (28,232 ports by default, `net.ipv4.ip_local_port_range`); once that half is
-/// taken, every new connection from the address searches all of it before the odd half:
-/// one client process went from a tenth to all of a core at 14,350 connections open from
-/// 127.0.0.1 (1,000 new ones a second), each connection ~1 ms of CPU. Four fifths of the
-/// half leaves room for ports still held after a close (`TIME_WAIT`).
+/// The most connections one address carries quickly to one server
+/// ([`run::quick_per_address`]; Linux's default range where it cannot be read).
 fn quick_ports_per_address() -> u32 {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| {
-            let mut ends = text.split_whitespace().map(|w| w.parse::<u32>().ok());
-            let (low, high) = (ends.next()??, ends.next()??);
-            high.checked_sub(low).map(|span| span + 1)
-        })
-        .unwrap_or(28_232);
-    (range / 2 * 4 / 5).max(1)
+    run::quick_per_address()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(11_292)
 }
 
 /// How many source addresses a worker needs for `share` connections.

@@ -240,6 +240,16 @@ impl SourceAddrs {
         }
     }
 
+    /// How many addresses there are (0: the system picks).
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Whether there are none (the system picks the address).
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
     /// The address for the next connection: the first, the second, …, then the first
     /// again. `None` when there are none.
     pub fn next(&self) -> Option<std::net::IpAddr> {

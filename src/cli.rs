@@ -218,12 +218,13 @@ pub struct RunArgs {
     /// taken in turn: each address has its own ephemeral ports. On Linux one address
     /// reaches a server quickly from about half its range (~14,000 by default); past that
     /// each new connection searches the used ports (~1 ms each).
-    #[arg(long, value_name = "IP,...", value_delimiter = ',')]
+    #[arg(long, value_name = "IP,...", value_delimiter = ',', value_parser = source_addr_arg)]
     pub source_addr: Vec<std::net::IpAddr>,
     /// Split the plan over N processes (shards), each under its own open-file limit and,
     /// against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …;
     /// more of its own, 127.0.1.2, …, when its share is more than one address carries
-    /// quickly); their results are merged into one.
+    /// quickly; `--source-addr`, when given, is every worker's instead); their results are
+    /// merged into one.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
     /// Do not calibrate first: check only the scenario's declared oracles (see
@@ -948,6 +949,13 @@ fn late_warning(late: &crate::plan::Late<'_>, duration: Duration) -> String {
             late.script
         )
     }
+}
+
+/// One `--source-addr` address, spaces around it ignored (`127.0.0.2, 127.0.1.2`).
+fn source_addr_arg(text: &str) -> Result<std::net::IpAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("expected an IP address such as 127.0.0.2, found {text:?}"))
 }
 
 /// [`warn_expiring`] before a run, `run --times`, `run --workers` or `hunt` (as

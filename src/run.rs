@@ -43,6 +43,9 @@ pub enum RunError {
     /// The client machine cannot hold the plan's connections (refused before it starts).
     #[error(transparent)]
     Capacity(#[from] CapacityError),
+    /// A `--source-addr` address no connection could come from (refused before it starts).
+    #[error(transparent)]
+    Source(#[from] crate::swarm::SourceError),
     /// A group's feeder file could not be read again (a plan from a file stores no rows).
     #[error("feeder: {0}")]
     Feed(#[from] crate::scenario::feed::FeedError),
@@ -677,11 +680,12 @@ async fn dialer(
         )?)),
         _ => None,
     };
+    let sources = crate::swarm::SourceAddrs::checked(opts.sources.clone(), endpoint.addr)?;
     Ok(Dialer {
         endpoint,
         tls,
         limits: plan.limits,
-        sources: crate::swarm::SourceAddrs::new(opts.sources.clone()),
+        sources,
         login_tls,
     })
 }

@@ -145,6 +145,7 @@ fn run_error_code(e: &RunError) -> u8 {
         | RunError::Tls(_)
         | RunError::Url(_)
         | RunError::Capacity(_)
+        | RunError::Source(_)
         | RunError::Feed(_) => exit::USAGE,
         RunError::Server(_) | RunError::Write(_) => exit::INTERNAL,
         RunError::Interrupted => exit::INTERRUPTED,

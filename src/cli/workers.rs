@@ -45,8 +45,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let url = bound.dial().to_string();
     let loopback = Endpoint::resolve(&url)
         .await
-        .map(|e| e.addr.ip().is_loopback())
-        .unwrap_or(false);
+        .is_ok_and(|e| own_addresses(e.addr, &args.source_addr));
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
     // Calibrated here, once: each worker calibrating on its own started its load seconds
@@ -319,6 +318,13 @@ async fn wait(
     }
 }
 
+/// Whether each worker connects from loopback addresses of its own ([`source_addrs`]) to
+/// `target`: an IPv4 loopback one (127/8 is all loopback; IPv6 has only ::1), unless the
+/// user gave addresses (`given`, `--source-addr`), which every worker then uses.
+fn own_addresses(target: std::net::SocketAddr, given: &[IpAddr]) -> bool {
+    target.ip().is_loopback() && target.is_ipv4() && given.is_empty()
+}
+
 /// Worker `i` connects from 127.0.0.(i + 2), then 127.0.1.(i + 2), … (`count` addresses in
 /// all, at most 256): every 127/8 address is loopback on Linux, and `--workers` is at most
 /// 64, so no two workers share one.
@@ -584,8 +590,38 @@ mod tests {
         );
     }
 
-    /// `--source-addr` reaches the workers against a target that is not loopback (against
-    /// loopback each gets its own address instead).
+    /// Workers get loopback addresses of their own against an IPv4 loopback target only,
+    /// and only when the user gave none: an IPv6 loopback target is out of 127/8's reach
+    /// (every worker failed to connect), and given addresses are the user's choice.
+    #[test]
+    fn workers_get_addresses_of_their_own_against_ipv4_loopback_only() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().expect("an address");
+        assert!(own_addresses(at("127.0.0.1:9"), &[]));
+        assert!(!own_addresses(at("[::1]:9"), &[]));
+        assert!(!own_addresses(at("10.1.2.3:9"), &[]));
+        let given = [IpAddr::V4(Ipv4Addr::new(127, 0, 5, 5))];
+        assert!(!own_addresses(at("127.0.0.1:9"), &given));
+    }
+
+    /// `--source-addr` takes a comma-separated list, spaces around each address ignored;
+    /// an entry that is no address is named.
+    #[test]
+    fn source_addr_takes_a_list() {
+        let args = run_args(&["--source-addr", "127.0.0.2, 127.0.1.2"]);
+        assert_eq!(
+            args.source_addr,
+            [
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+                IpAddr::V4(Ipv4Addr::new(127, 0, 1, 2))
+            ]
+        );
+        use clap::Parser;
+        let argv = ["stampede", "run", "s.toml", "--source-addr", "127.0.0.2,x"];
+        let err = crate::cli::Cli::try_parse_from(argv).expect_err("x is no address");
+        assert!(err.to_string().contains("found \"x\""), "{err}");
+    }
+
+    /// `--source-addr` reaches the workers when they have no addresses of their own.
     #[test]
     fn source_addr_reaches_the_workers_of_a_remote_target() {
         let args = run_args(&["--source-addr", "10.1.2.3"]);

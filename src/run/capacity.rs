@@ -145,7 +145,7 @@ impl Machine {
         let per_address = need.connections.div_ceil(self.source_addrs);
         (per_address > quick).then(|| {
             format!(
-                "{} connections from {} source address{}: past ~{quick} on one address \
+                "{} connections from {} source address{}: past ~{quick} on one address, \
                  Linux searches the used ports for each new connection to a server (~1 ms of \
                  CPU each), and the connections after them start late; give --source-addr \
                  more addresses of this host (against a loopback target any of 127/8: \
@@ -212,8 +212,8 @@ pub enum CapacityError {
     },
     #[error(
         "this plan may hold {connections} connections open at once, but the ephemeral port \
-         range {low}-{high} has {ports} ports for one target address from each of its \
-         {addresses} source address(es): widen it (`sysctl -w \
+         range {low}-{high} has {ports} ports for one target address from each source \
+         address (source addresses: {addresses}): widen it (`sysctl -w \
          net.ipv4.ip_local_port_range=\"1024 65535\"`), plan fewer connections, or split the \
          load over more source addresses (`--source-addr A,B,…` of this host; `--workers N` \
          against a loopback target; several client machines)"

@@ -231,8 +231,66 @@ pub struct SourceAddrs {
     turn: std::sync::atomic::AtomicUsize,
 }
 
+/// A `--source-addr` address no connection could come from, found before the run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--source-addr {addr}: {why}")]
+pub struct SourceError {
+    pub addr: std::net::IpAddr,
+    /// What is wrong with it and what to do, in words.
+    pub why: String,
+}
+
 impl SourceAddrs {
-    /// `addrs` in the order connections take them.
+    /// `addrs`, each checked against the target `to` before any connection: an address a
+    /// connection cannot come from would fail every connection given it, read as the
+    /// client's limit or the server's fault halfway through the run.
+    ///
+    /// # Errors
+    /// The first address that is the unspecified one, multicast or broadcast, of the other
+    /// IP family than `to`, given twice, or not one this host can bind (`bind` is tried,
+    /// reserving no port).
+    pub fn checked(
+        addrs: Vec<std::net::IpAddr>,
+        to: SocketAddr,
+    ) -> Result<SourceAddrs, SourceError> {
+        for (i, &addr) in addrs.iter().enumerate() {
+            let refuse = |why: String| Err(SourceError { addr, why });
+            if addr.is_unspecified() {
+                return refuse(
+                    "the unspecified address: leave --source-addr out to have the system choose"
+                        .into(),
+                );
+            }
+            let broadcast = matches!(addr, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+            if addr.is_multicast() || broadcast {
+                return refuse("a multicast or broadcast address opens no TCP connection".into());
+            }
+            if addr.is_ipv4() != to.is_ipv4() {
+                let (this, that) = if to.is_ipv4() {
+                    ("IPv6", "IPv4")
+                } else {
+                    ("IPv4", "IPv6")
+                };
+                return refuse(format!(
+                    "an {this} address cannot reach the {that} target {to}: give addresses of \
+                     the target's family"
+                ));
+            }
+            if addrs[..i].contains(&addr) {
+                return refuse(
+                    "given twice: list each address once (each brings its own ports)".into(),
+                );
+            }
+            if let Err(e) = bound_to(addr) {
+                return refuse(format!(
+                    "cannot bind it ({e}): give an address of this host"
+                ));
+            }
+        }
+        Ok(SourceAddrs::new(addrs))
+    }
+
+    /// `addrs` in the order connections take them, unchecked ([`Self::checked`]).
     pub fn new(addrs: Vec<std::net::IpAddr>) -> SourceAddrs {
         SourceAddrs {
             addrs: addrs.into_boxed_slice(),
@@ -588,6 +646,48 @@ mod tests {
         let local = stream.local_addr().expect("connected");
         assert_eq!(local.ip(), source);
         assert_ne!(local.port(), 0);
+    }
+
+    /// An address no connection could come from is refused before the run, saying why;
+    /// usable ones pass.
+    #[test]
+    fn source_addresses_no_connection_could_use_are_refused() {
+        let v4_target: SocketAddr = "127.0.0.1:9".parse().expect("an address");
+        let v6_target: SocketAddr = "[::1]:9".parse().expect("an address");
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("an address");
+        let why = |addrs: &[&str], to| {
+            SourceAddrs::checked(addrs.iter().map(|a| ip(a)).collect(), to)
+                .map(|s| s.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(why(&["127.0.0.2", "127.0.1.2"], v4_target), Ok(2));
+        assert_eq!(why(&[], v4_target), Ok(0));
+        let refused = [
+            (vec!["0.0.0.0"], v4_target, "unspecified"),
+            (vec!["224.0.0.1"], v4_target, "multicast or broadcast"),
+            (vec!["255.255.255.255"], v4_target, "multicast or broadcast"),
+            (
+                vec!["::1"],
+                v4_target,
+                "an IPv6 address cannot reach the IPv4 target",
+            ),
+            (
+                vec!["127.0.0.2"],
+                v6_target,
+                "an IPv4 address cannot reach the IPv6 target",
+            ),
+            (
+                vec!["127.0.0.2", "127.0.1.2", "127.0.0.2"],
+                v4_target,
+                "given twice",
+            ),
+            (vec!["192.0.2.1"], v4_target, "cannot bind it"),
+        ];
+        for (addrs, to, said) in refused {
+            let err = why(&addrs, to).expect_err("refused");
+            assert!(err.contains(said), "{addrs:?}: {err}");
+            assert!(err.starts_with("--source-addr "), "{err}");
+        }
     }
 
     #[test]

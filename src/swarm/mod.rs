@@ -20,7 +20,7 @@ pub mod tls;
 pub(crate) mod unreachable;
 mod upgrade;
 
-pub use dial::{Dialer, Endpoint, SourceAddrs, UrlError};
+pub use dial::{Dialer, Endpoint, SourceAddrs, SourceError, UrlError};
 pub use probe::TAIL as PROBE_TAIL;
 pub use tls::{client_config, TlsError, TlsOptions};
 

@@ -690,7 +690,7 @@ pub(super) fn said_no_everywhere(
     });
     let everywhere = served.all(|r| r.violations.iter().any(|v| said_no(v).is_some()));
     let first = kept.iter().find(|v| said_no(v).is_some())?;
-    if !everywhere || checked_passed_where_refused(reports, &kept) {
+    if !everywhere || checked_passed_where_refused(plan, reports, &kept) {
         return None;
     }
     if crossed_values(&kept) || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
@@ -710,7 +710,7 @@ pub(super) fn said_no_everywhere(
     let turned_away = match (others_met, &steps) {
         (true, Some(steps)) => format!(
             "it turned those requests away and answered others, whose expectations were \
-             met (those it takes), so what {steps} checks was never exercised"
+             met (those it takes), so what the tests check at {steps} was never exercised"
         ),
         (true, None) => "it turned those requests away and answered others, whose \
                          expectations were met (those it takes), so what the tests check \
@@ -779,16 +779,25 @@ fn crossed_values(kept: &[&Violation]) -> bool {
 /// ([`said_no_everywhere`]): there the server takes the request, and the refusals are some
 /// answers' (a loss), not the step's ([`crate::model::CheckedMet::passed_at`]: an unknown step counts
 /// as that one).
-fn checked_passed_where_refused(reports: &[ConnReport], kept: &[&Violation]) -> bool {
-    let refused: BTreeSet<Option<&str>> = kept
+fn checked_passed_where_refused(plan: &Plan, reports: &[ConnReport], kept: &[&Violation]) -> bool {
+    let refused: BTreeSet<(&str, Option<&str>)> = kept
         .iter()
         .filter(|v| said_no(v).is_some())
-        .map(|v| v.step.as_deref())
+        .map(|v| (v.group.as_str(), v.step.as_deref()))
+        .collect();
+    // Step numbers restart in every group: a pass at another group's step 3 is not one at
+    // this group's. A connection the plan does not know (a report read back alone) may be
+    // of any group.
+    let group_of: std::collections::HashMap<u32, &str> = plan
+        .conns
+        .iter()
+        .filter_map(|c| Some((c.id, plan.groups.get(c.group as usize)?.as_str())))
         .collect();
     reports.iter().any(|r| {
-        refused
-            .iter()
-            .any(|step| r.counters.expect.checked_met.passed_at(*step))
+        let own = group_of.get(&r.id).copied();
+        refused.iter().any(|&(group, step)| {
+            own.is_none_or(|own| own == group) && r.counters.expect.checked_met.passed_at(step)
+        })
     })
 }
 
@@ -800,14 +809,20 @@ fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
         .filter(|v| said_no(v).is_some())
         .filter_map(|v| Some((v.group.as_str(), v.step.as_deref()?)))
         .collect();
-    // Step numbers restart in every group: with more than one, each is named.
-    let steps: Vec<String> = steps
-        .into_iter()
-        .map(|(group, step)| match plan.groups.len() {
-            0 | 1 => step.to_string(),
-            _ => format!("{step} of group {group:?}"),
-        })
-        .collect();
+    // Step numbers restart in every group: with more than one, each step is named with
+    // its group ("step 3 of group \"posters\" and step 5 of group \"readers\"").
+    if plan.groups.len() > 1 {
+        let named: Vec<String> = steps
+            .into_iter()
+            .map(|(group, step)| format!("step {step} of group {group:?}"))
+            .collect();
+        return match named.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            [rest @ .., last] => Some(format!("{} and {last}", rest.join(", "))),
+        };
+    }
+    let steps: Vec<&str> = steps.into_iter().map(|(_, step)| step).collect();
     match steps.as_slice() {
         [] => None,
         [one] => Some(format!("step {one}")),

@@ -2070,7 +2070,7 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     let hint = j.hint.unwrap_or_default();
     assert!(
         hint.contains("the server answered its requests checked at step 3 on every connection")
-            && hint.contains("what step 3 checks was never exercised"),
+            && hint.contains("what the tests check at step 3 was never exercised"),
         "{hint}"
     );
     assert_eq!(judged(post).verdict, Verdict::Violations);
@@ -2086,6 +2086,31 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     let hint = judge_unmet(&two, &reports, 2).hint.unwrap_or_default();
     assert!(
         hint.contains("checked at step 3 of group \"posters\" on every connection"),
+        "{hint}"
+    );
+    // Another group's step 3 passing is no pass at this group's step 3: the readers
+    // passed their step 3 and were refused at their step 5, the posters at their step 3.
+    let mut groups = two.clone();
+    groups.groups[0] = "posters".into();
+    groups.conns[1].group = 1;
+    let reports = misread_reports(&groups, &said_no, |r| {
+        let (group, step) = if r.id == groups.conns[1].id {
+            ("readers", StepPlace::of(&[5]))
+        } else {
+            ("posters", post)
+        };
+        r.violations[0].group = group.into();
+        r.violations[0].step = step.shown();
+        if group == "readers" {
+            r.counters.expect.expectations_met = 1;
+            r.counters.expect.checked_met = crate::model::CheckedMet::at_step(post, 1);
+        }
+    });
+    let j = judge_unmet(&groups, &reports, 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("step 3 of group \"posters\" and step 5 of group \"readers\""),
         "{hint}"
     );
 }

@@ -256,11 +256,20 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
             theirs,
         };
         if s.scenario_hash != first.summary.scenario_hash {
-            return Err(mismatch(
-                "scenario",
-                first.summary.scenario.clone(),
-                s.scenario.clone(),
-            ));
+            // One name, two texts (the file edited between the runs): the hashes tell them
+            // apart where the names do not.
+            let shown = |summary: &Summary| {
+                if s.scenario == first.summary.scenario {
+                    format!(
+                        "{} (file hash {})",
+                        summary.scenario,
+                        crate::model::words::short_hash(&summary.scenario_hash)
+                    )
+                } else {
+                    summary.scenario.clone()
+                }
+            };
+            return Err(mismatch("scenario", shown(&first.summary), shown(s)));
         }
         if s.seed != first.summary.seed {
             return Err(mismatch(
@@ -652,6 +661,25 @@ mod tests {
         run.summary.started_at = started_at.into();
         run.dir = dir.into();
         run
+    }
+
+    /// Runs of one scenario name whose files differ (edited between them) are told apart
+    /// by their hashes: "a run of scenario hold, the others of hold" said nothing.
+    #[test]
+    fn runs_of_an_edited_scenario_are_refused_naming_its_hashes() {
+        let a = whole("a", "2025-01-01T00:00:00.000+00:00");
+        let mut b = whole("b", "2025-01-01T00:05:00.000+00:00");
+        b.summary.scenario_hash = "f".repeat(64);
+        let err = merge(&[a.clone(), b]).unwrap_err().to_string();
+        let (ours, theirs) = (
+            crate::model::words::short_hash(&a.summary.scenario_hash),
+            "f".repeat(crate::model::words::short_hash(&"f".repeat(64)).len()),
+        );
+        assert!(
+            err.contains(&format!("(file hash {theirs}), the others of"))
+                && err.contains(&format!("(file hash {ours}): only runs")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -222,6 +222,7 @@ impl Summary {
     /// or several processes' runs combined, reads as a whole run unless it says so.
     pub fn parts_shown(&self) -> Option<String> {
         match (self.shard, self.merged_from) {
+            (_, Some(1)) => Some("1 run merged alone".into()),
             (_, Some(parts)) => Some(format!("{parts} runs merged")),
             (Some(shard), None) => Some(format!("shard {shard}")),
             (None, None) => None,

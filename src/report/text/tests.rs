@@ -523,4 +523,10 @@ fn a_shard_or_a_merge_says_so_on_the_run_line() {
         "{}",
         run_line(&s)
     );
+    s.merged_from = Some(1);
+    assert!(
+        run_line(&s).ends_with(" planned · 1 run merged alone"),
+        "{}",
+        run_line(&s)
+    );
 }

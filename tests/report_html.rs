@@ -252,3 +252,19 @@ fn a_merged_run_says_so_in_its_header() {
         "the header does not say it"
     );
 }
+
+/// A run that presents no token (`placement = "none"`) lists its violations without the
+/// token id column: the plan's ids would read as tokens sent.
+#[test]
+fn violations_of_a_run_without_tokens_have_no_token_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = with_violations(run(1, 3000, 20.0, 1.0), 3);
+    r.summary.probe.no_token = true;
+    let data = read_run(&write(&tmp.path().join("run"), &r)).unwrap();
+    let html = render_html(&data, None).unwrap();
+    assert!(
+        !html.contains("<th>jti</th>") && !html.contains("jti-000"),
+        "a jti is shown"
+    );
+    assert!(html.contains("<th>group</th><th>expected</th>"));
+}

@@ -717,6 +717,22 @@ fn found_exit(found: &hunt::Found) -> u8 {
     }
 }
 
+/// A find's first evidence in a line: the connection, its token's id (none under
+/// `placement = "none"`, where the plan's ids would read as tokens sent), what was expected
+/// and what was seen.
+fn evidence_line(v: &crate::model::Violation, placement: &crate::model::Placement) -> String {
+    let jti = match placement {
+        crate::model::Placement::None => String::new(),
+        _ => format!(" jti {}", v.jti),
+    };
+    format!(
+        "  conn {}{jti}: expected {}; seen {}",
+        v.conn,
+        v.expected_shown(),
+        v.seen
+    )
+}
+
 /// A violation find on stdout: the oracle, when, the first evidence, the replays and the
 /// repro; a find no replay reproduced is said to be an unconfirmed suspect.
 fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
@@ -740,13 +756,7 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         total_time(elapsed)
     )?;
     if let Some(v) = r.evidence.first() {
-        outln!(
-            "  conn {} jti {}: expected {}; seen {}",
-            v.conn,
-            v.jti,
-            v.expected_shown(),
-            v.seen
-        )?;
+        outln!("{}", evidence_line(v, &r.plan.auth.placement))?;
     }
     let size = plural(r.size() as u64, "connection");
     if found.confirmed() {
@@ -1295,6 +1305,27 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A find's evidence names the token a connection presented, and none when the run
+    /// presents none (`placement = "none"`).
+    #[test]
+    fn the_evidence_line_names_a_token_only_when_one_was_presented() {
+        let v = crate::results::fixture::violation(crate::model::OracleKind::Completeness, 1.0);
+        let header = crate::model::Placement::Query {
+            param: "token".into(),
+        };
+        let line = evidence_line(&v, &header);
+        assert!(
+            line.starts_with(&format!("  conn {} jti {}: expected", v.conn, v.jti)),
+            "{line}"
+        );
+        let line = evidence_line(&v, &crate::model::Placement::None);
+        assert!(
+            line.starts_with(&format!("  conn {}: expected", v.conn)),
+            "{line}"
+        );
+        assert!(!line.contains("jti"), "{line}");
+    }
 
     /// A stop line quotes the verdict's hint, and leaves out empty parentheses when the
     /// verdict gave none.

@@ -207,7 +207,11 @@ fn violations_section(sides: &[Side<'_>]) -> Result<String, HtmlError> {
         &main.violations
     };
     if !list.is_empty() {
-        html.push_str(&tables::violations(list, main.summary.violations.total));
+        html.push_str(&tables::violations(
+            list,
+            main.summary.violations.total,
+            main.summary.probe.no_token,
+        ));
     }
     if let Some(note) = super::text::lenient_note(&main.summary) {
         let _ = write!(

@@ -135,13 +135,17 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
         .collect();
     let failure = (count > 0).then(|| {
         let message = match first.first() {
-            Some(v) => format!("{}; first: {}", plural(count, "violation"), describe(v)),
+            Some(v) => format!(
+                "{}; first: {}",
+                plural(count, "violation"),
+                describe(v, summary.probe.no_token)
+            ),
             None => plural(count, "violation"),
         };
         let mut body: String = first
             .iter()
             .take(QUOTED_VIOLATIONS)
-            .map(|v| describe(v) + "\n")
+            .map(|v| describe(v, summary.probe.no_token) + "\n")
             .collect();
         if count as usize > first.len().min(QUOTED_VIOLATIONS) {
             body.push_str("... the full list is in violations.jsonl\n");
@@ -160,14 +164,20 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
     }
 }
 
-fn describe(v: &Violation) -> String {
+/// One violation in a line; its token's id left out when the run presented none
+/// (`no_token`: the plan's ids would read as tokens sent).
+fn describe(v: &Violation, no_token: bool) -> String {
+    let jti = if no_token {
+        String::new()
+    } else {
+        format!(" jti {}", v.jti)
+    };
     format!(
-        "at {:.1}ms conn {} user {} ({}) jti {}: expected {}, seen {}",
+        "at {:.1}ms conn {} user {} ({}){jti}: expected {}, seen {}",
         v.at_ms,
         v.conn,
         v.user,
         v.group,
-        v.jti,
         v.expected_shown(),
         v.seen
     )

@@ -269,11 +269,13 @@ pub(super) fn events(sides: &[Side<'_>]) -> Option<String> {
     Some(html)
 }
 
-/// The first violations with who, when, what was expected and what was seen.
-pub(super) fn violations(list: &[Violation], total: u64) -> String {
-    let mut html = String::from(
+/// The first violations with who, when, what was expected and what was seen; without
+/// the token id column when the run presented no token (`no_token`).
+pub(super) fn violations(list: &[Violation], total: u64, no_token: bool) -> String {
+    let jti_head = if no_token { "" } else { "<th>jti</th>" };
+    let mut html = format!(
         "<table class=\"data violations\"><thead><tr><th class=\"num\">at</th><th>oracle</th><th class=\"num\">conn</th>\
-         <th class=\"num\">user</th><th>group</th><th>jti</th><th>expected</th><th>seen</th></tr></thead><tbody>",
+         <th class=\"num\">user</th><th>group</th>{jti_head}<th>expected</th><th>seen</th></tr></thead><tbody>",
     );
     for v in list.iter().take(LISTED_VIOLATIONS) {
         let name = v.oracle.name();
@@ -288,15 +290,19 @@ pub(super) fn violations(list: &[Violation], total: u64) -> String {
         } else {
             ""
         };
+        let jti = if no_token {
+            String::new()
+        } else {
+            format!("<td><code>{}</code></td>", esc(&v.jti))
+        };
         let _ = write!(
             html,
             "<tr><td class=\"num\">{:.3}s</td><td><span class=\"tag tag-{name}\">{name}</span>{learned}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td>{}{correlation}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td>{jti}<td>{}{correlation}</td><td>{}</td></tr>",
             v.at_ms / 1000.0,
             v.conn,
             v.user,
             esc(&v.group),
-            esc(&v.jti),
             esc(&v.expected_shown()),
             esc(&v.seen)
         );

@@ -293,3 +293,16 @@ fn escape_handles_markup_quotes_and_control_characters() {
     s.scenario = "x\u{7}]]>&<".into();
     elements(&junit(&s));
 }
+
+/// A run that presents no token (`placement = "none"`) describes its violations without
+/// the plan's token ids, which would read as tokens sent.
+#[test]
+fn violations_of_a_run_without_tokens_carry_no_token_id() {
+    let mut s = summary();
+    s.verdict = crate::model::Verdict::Violations;
+    assert!(junit(&s).contains(" jti jti-7: expected"));
+    s.probe.no_token = true;
+    let xml = junit(&s);
+    assert!(!xml.contains("jti"), "{xml}");
+    assert!(xml.contains("conn 7 user 3 ("), "{xml}");
+}

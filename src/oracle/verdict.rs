@@ -868,6 +868,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint: Some(hint),
         };
     }
+    if let Some(short) = client_short(e.reports) {
+        return short;
+    }
     let broken = e
         .plan
         .oracles
@@ -1106,6 +1109,41 @@ fn overflowed(
             plural(dropped),
             o.max_buffered,
             o.max_buffered_bytes
+        )),
+    })
+}
+
+/// A run otherwise clean some of whose connections never reached the server for the
+/// client's own limits (descriptors, local ports): what the server did with the others is
+/// no finding, but the planned load was not applied, and a clean verdict would pass a CI
+/// job that ran part of it. Client limited, saying how many and why; `None` when every
+/// connection was accepted or failed for reasons of the server's.
+fn client_short(reports: &[ConnReport]) -> Option<Judgement> {
+    let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
+    let mut short = 0u64;
+    for r in reports {
+        let accepted = r.attempts.iter().any(|a| a.outcome == Outcome::Accepted);
+        let limited = r
+            .attempts
+            .iter()
+            .filter_map(|a| a.cause.as_ref())
+            .filter(|c| c.is_client_side());
+        let mut any = false;
+        for cause in limited {
+            *causes.entry(cause.clone()).or_default() += 1;
+            any = true;
+        }
+        short += u64::from(any && !accepted);
+    }
+    (short > 0).then(|| Judgement {
+        verdict: Verdict::ClientLimited,
+        hint: Some(format!(
+            "{short} of {} connections never reached the server, stopped by this client's \
+             own limit ({}); the others met what was judged, but the planned load was not \
+             applied: raise `ulimit -n`, widen net.ipv4.ip_local_port_range, or spread \
+             connections over source addresses (`--source-addr A,B`, `--workers N`)",
+            reports.len(),
+            top_causes(&causes)
         )),
     })
 }

@@ -411,6 +411,17 @@ fn every_verdict_kind() {
             hint_has: "ulimit",
         },
         Row {
+            // Part of the planned load never ran: no clean pass for a CI job.
+            name: "one connection stopped by our own limit, the rest clean",
+            ends: [Accepted, Failed(Cause2::Ports), Refused(401), Refused(401)],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
+            verdict: Verdict::ClientLimited,
+            hint_has: "1 of 4 connections never reached the server, stopped by this client's \
+                       own limit (client_ports_exhausted ×1)",
+        },
+        Row {
             name: "violations",
             ends: [Accepted, Accepted, Refused(401), Accepted],
             violations: 3,

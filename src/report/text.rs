@@ -523,11 +523,13 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         let learned = if x.learned { "(learned) " } else { "" };
         writeln!(
             w,
-            "  {:>9.1}ms  {:<12} {learned}conn {} user {}{}  expected {}  seen {}",
+            "  {:>9.1}ms  {:<12} {learned}conn {} user {} ({}){}  expected {}  seen {}",
             x.at_ms,
             x.oracle.name(),
             x.conn,
             x.user,
+            // Step numbers restart in every group: "(step 3)" needs its group beside it.
+            x.group,
             jti(&x.jti),
             x.expected_shown(),
             x.seen

@@ -9,7 +9,7 @@ fn text(s: &Summary) -> String {
 }
 
 /// The fixture's violations are two completeness ones of conn 7; listed, each shows this.
-const LISTED: &str = "conn 7 user 3 jti jti-7";
+const LISTED: &str = "conn 7 user 3 (chatters) jti jti-7";
 
 #[test]
 fn a_run_that_could_not_judge_its_target_counts_its_violations_on_one_line() {
@@ -495,7 +495,11 @@ fn violations_of_a_run_without_tokens_show_no_token_id() {
     s.probe.no_token = true;
     let out = text(&s);
     assert!(!out.contains("jti"), "{out}");
-    assert_eq!(out.matches("conn 7 user 3  expected").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("conn 7 user 3 (chatters)  expected").count(),
+        2,
+        "{out}"
+    );
 }
 
 /// A shard's result and a merged one say so on the run's line: without it a slice of the

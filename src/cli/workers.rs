@@ -43,7 +43,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // masked, and workers get it in their environment, not on their command line, which
     // every user of the machine can read (`ps`).
     let url = bound.dial().to_string();
-    let loopback = Endpoint::resolve(&url)
+    let own = Endpoint::resolve(&url)
         .await
         .is_ok_and(|e| own_addresses(e.addr, &args.source_addr));
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
@@ -79,17 +79,13 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
             "{} workers against {}{}; their results under {}",
             args.workers,
             bound.url,
-            if loopback {
-                " from 127.0.0.2 onwards"
-            } else {
-                ""
-            },
+            if own { " from 127.0.0.2 onwards" } else { "" },
             base.display()
         );
     }
     // Against loopback each worker connects from addresses of its own, enough of them that
     // none carries more connections than it reaches quickly.
-    let addrs = loopback.then(|| addresses_per_worker(busiest));
+    let addrs = own.then(|| addresses_per_worker(busiest));
     let outcome = spawn_all(&args, (&url, addrs), (&base, &s.name), &handoff, &cancel).await;
     let embedded = bound.is_reference();
     bound.close().await;
@@ -129,7 +125,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
 /// directories.
 async fn spawn_all(
     args: &RunArgs,
-    (url, loopback): (&str, Option<u32>),
+    (url, own): (&str, Option<u32>),
     (base, name): (&Path, &str),
     handoff: &Handoff,
     cancel: &CancellationToken,
@@ -138,7 +134,7 @@ async fn spawn_all(
     let mut children = Vec::new();
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
-        let mut cmd = worker_command(&exe, args, i, (url, loopback), &out, handoff);
+        let mut cmd = worker_command(&exe, args, i, (url, own), &out, handoff);
         children.push((i, out, cmd.spawn()?));
     }
     // A Ctrl-C at the terminal reaches the workers too; one sent to this process alone
@@ -241,16 +237,15 @@ fn interrupt(pid: u32) {
 }
 
 /// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,
-/// from `loopback` source addresses of its own when set (that many, [`source_addrs`]; else
-/// from `--source-addr`, when given), told what the parent's calibration gives it
-/// (`handoff`). The target URL travels
-/// in its environment (`STAMPEDE_TARGET`), not on its command line, which every user of
+/// from `own` loopback source addresses of its own when set (that many, [`source_addrs`];
+/// else from `--source-addr`, when given), told what the parent's calibration gives it
+/// (`handoff`). The target URL travels in its environment (`STAMPEDE_TARGET`), not on its command line, which every user of
 /// the machine can read (`ps`): the URL may hold a password.
 fn worker_command(
     exe: &Path,
     args: &RunArgs,
     i: u32,
-    (url, loopback): (&str, Option<u32>),
+    (url, own): (&str, Option<u32>),
     out: &Path,
     handoff: &Handoff,
 ) -> tokio::process::Command {
@@ -277,7 +272,7 @@ fn worker_command(
     if args.target.insecure {
         cmd.arg("--insecure");
     }
-    let addrs: Vec<String> = match loopback {
+    let addrs: Vec<String> = match own {
         Some(count) => source_addrs(i, count).map(|a| a.to_string()).collect(),
         None => args.source_addr.iter().map(|a| a.to_string()).collect(),
     };

@@ -239,8 +239,9 @@ fn interrupt(pid: u32) {
 /// Worker `i`'s command line: `run --shard i/N` of the same scenario, writing under `out`,
 /// from `own` loopback source addresses of its own when set (that many, [`source_addrs`];
 /// else from `--source-addr`, when given), told what the parent's calibration gives it
-/// (`handoff`). The target URL travels in its environment (`STAMPEDE_TARGET`), not on its command line, which every user of
-/// the machine can read (`ps`): the URL may hold a password.
+/// (`handoff`). The target URL travels in its environment (`STAMPEDE_TARGET`), not on its
+/// command line, which every user of the machine can read (`ps`): the URL may hold a
+/// password.
 fn worker_command(
     exe: &Path,
     args: &RunArgs,

@@ -216,8 +216,9 @@ pub struct RunArgs {
     pub shard: Option<crate::model::Shard>,
     /// Connect from these local addresses, comma-separated (e.g. 127.0.0.2,127.0.1.2),
     /// taken in turn: each address has its own ephemeral ports. On Linux one address
-    /// reaches a server quickly from about half its range (~14,000 by default); past that
-    /// each new connection searches the used ports (~1 ms each).
+    /// reaches a server quickly from about half its range; past four fifths of that half
+    /// (~11,300 by default, warned of) each new connection searches the used ports (~1 ms
+    /// each).
     #[arg(long, value_name = "IP,...", value_delimiter = ',', value_parser = source_addr_arg)]
     pub source_addr: Vec<std::net::IpAddr>,
     /// Split the plan over N processes (shards), each under its own open-file limit and,

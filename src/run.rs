@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod capacity;
 pub mod learn;
-pub use capacity::{max_connections, quick_per_address, CapacityError};
+pub use capacity::{max_connections, quick_per_address, slow_ports_warning, CapacityError};
 
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]

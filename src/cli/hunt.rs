@@ -725,9 +725,12 @@ fn evidence_line(v: &crate::model::Violation, placement: &crate::model::Placemen
         crate::model::Placement::None => String::new(),
         _ => format!(" jti {}", v.jti),
     };
+    // The group beside the user: step numbers restart in every group.
     format!(
-        "  conn {}{jti}: expected {}; seen {}",
+        "  conn {} user {} ({}){jti}: expected {}; seen {}",
         v.conn,
+        v.user,
+        v.group,
         v.expected_shown(),
         v.seen
     )
@@ -1315,15 +1318,13 @@ mod tests {
             param: "token".into(),
         };
         let line = evidence_line(&v, &header);
+        let who = format!("  conn {} user {} ({})", v.conn, v.user, v.group);
         assert!(
-            line.starts_with(&format!("  conn {} jti {}: expected", v.conn, v.jti)),
+            line.starts_with(&format!("{who} jti {}: expected", v.jti)),
             "{line}"
         );
         let line = evidence_line(&v, &crate::model::Placement::None);
-        assert!(
-            line.starts_with(&format!("  conn {}: expected", v.conn)),
-            "{line}"
-        );
+        assert!(line.starts_with(&format!("{who}: expected")), "{line}");
         assert!(!line.contains("jti"), "{line}");
     }
 

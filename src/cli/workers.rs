@@ -43,9 +43,17 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // masked, and workers get it in their environment, not on their command line, which
     // every user of the machine can read (`ps`).
     let url = bound.dial().to_string();
-    let own = Endpoint::resolve(&url)
-        .await
-        .is_ok_and(|e| own_addresses(e.addr, &args.source_addr));
+    let endpoint = Endpoint::resolve(&url).await.ok();
+    let own = endpoint
+        .as_ref()
+        .is_some_and(|e| own_addresses(e.addr, &args.source_addr));
+    // Checked before calibrating: every worker would refuse it, after the calibration.
+    if let Some(e) = &endpoint {
+        if let Err(err) = crate::swarm::SourceAddrs::checked(args.source_addr.clone(), e.addr) {
+            bound.close().await;
+            return Err(run::RunError::from(err).into());
+        }
+    }
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let base = args.out.join(&s.name).join(format!("{stamp}-workers"));
     // Calibrated here, once: each worker calibrating on its own started its load seconds
@@ -58,6 +66,14 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     }
     let opts = args.options(args.seed);
     let busiest = busiest_share(&plan.conns, args.workers);
+    // Workers sharing addresses (the user's, or the system's one) share their ports: each
+    // worker's own warning would go to its captured stderr.
+    if !own && !args.output.quiet {
+        let total = plan.conns.len() as u64;
+        if let Some(warning) = run::slow_ports_warning(total, args.source_addr.len()) {
+            eprintln!("warning: {warning}");
+        }
+    }
     let calibration = run::calibrate_once(std::sync::Arc::new(plan), &bound, &opts, &cancel).await;
     // Ctrl-C during calibration ends it either way (an error or what it learned so far,
     // depending on where the signal caught it): the same stop.

@@ -63,16 +63,31 @@ pub fn max_connections(embedded_server: bool, synchronized: bool) -> Option<u64>
 /// [`Machine::quick_per_address`] for this machine's port range; `None` where it cannot be
 /// read.
 pub fn quick_per_address() -> Option<u64> {
-    let ports = std::fs::read_to_string(PORT_RANGE)
-        .ok()
-        .and_then(|text| parse_port_range(&text));
+    port_range_here().quick_per_address()
+}
+
+/// This machine's ephemeral port range alone, from one source address (no descriptor
+/// limit read or raised).
+fn port_range_here() -> Machine {
     Machine {
         fd_limit: None,
-        ports,
+        ports: std::fs::read_to_string(PORT_RANGE)
+            .ok()
+            .and_then(|text| parse_port_range(&text)),
         fd_ceiling: None,
         source_addrs: 1,
     }
-    .quick_per_address()
+}
+
+/// [`Machine::slow_ports_warning`] for `connections` from `addresses` source addresses (the
+/// system's choice when 0) on this machine's port range.
+pub fn slow_ports_warning(connections: u64, addresses: usize) -> Option<String> {
+    let machine = port_range_here().from_addresses(addresses);
+    machine.slow_ports_warning(&Need {
+        connections,
+        embedded_server: false,
+        synchronized: 0,
+    })
 }
 
 /// What the client machine allows; `None` where it cannot be known (the check is skipped).
@@ -402,6 +417,26 @@ mod tests {
         assert!(text.contains("--source-addr A,B"), "{text}");
         // Each source address has the whole range.
         assert_eq!(check(&need, &ROOMY.from_addresses(2)), Ok(()));
+    }
+
+    /// The warning for this machine's range (what `--workers` says when its workers share
+    /// addresses): past the quick share of each address, and only then.
+    #[test]
+    fn the_warning_here_counts_connections_per_address() {
+        let Some(quick) = quick_per_address() else {
+            assert_eq!(slow_ports_warning(1 << 30, 1), None, "no range, no warning");
+            return;
+        };
+        assert_eq!(slow_ports_warning(quick, 1), None);
+        assert_eq!(
+            slow_ports_warning(quick, 0),
+            None,
+            "0: the system's one address"
+        );
+        assert!(slow_ports_warning(quick + 1, 1).is_some());
+        assert!(slow_ports_warning(quick + 1, 0).is_some());
+        assert_eq!(slow_ports_warning(quick + 1, 2), None);
+        assert!(slow_ports_warning(2 * quick + 1, 2).is_some());
     }
 
     /// Past four fifths of half the range on one address, the run works but warns; more

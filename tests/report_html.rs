@@ -268,3 +268,42 @@ fn violations_of_a_run_without_tokens_have_no_token_column() {
     );
     assert!(html.contains("<th>group</th><th>expected</th>"));
 }
+
+/// A folder holding the parts of a split run (a `--workers` run's) is refused with what to
+/// report instead: its newest part alone, one shard, read as the whole run.
+#[test]
+fn a_folder_of_a_split_runs_parts_is_not_reported_as_its_newest_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("run-workers");
+    for i in 0..2u32 {
+        let mut r = run(1, 3000, 20.0, 1.0);
+        r.summary.shard = Some(stampede::model::Shard { index: i, count: 2 });
+        write(
+            &base.join(format!("worker-{i}/s/2026010{}T000000.000Z", i + 1)),
+            &r,
+        );
+    }
+    let (code, _, err) = stampede(&["report", base.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("holds the parts of a split run") && err.contains("is shard 1/2"),
+        "{err}"
+    );
+    // A whole run's folder of several runs still reports its newest.
+    let whole = tmp.path().join("runs");
+    for day in 1..=2 {
+        write(
+            &whole.join(format!("s/2026010{day}T000000.000Z")),
+            &run(1, 3000, 20.0, 1.0),
+        );
+    }
+    let page = tmp.path().join("page.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        whole.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("holds 2 runs"), "{err}");
+}

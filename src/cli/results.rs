@@ -65,6 +65,21 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
 fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
     let usage = |e: files::ReadError| Error::Usage(e.to_string());
     let (newest, count) = files::newest_run(path).map_err(usage)?;
+    // The parts of a split run (a `--workers` run's folder): the newest is one shard of
+    // it, which would read as the run.
+    let shard = files::read::read_summary(&newest.join("summary.json"))
+        .ok()
+        .and_then(|s| s.shard);
+    if let (true, Some(shard)) = (count > 1, shard) {
+        return Err(Error::Usage(format!(
+            "{} holds the parts of a split run (the newest, {}, is shard {shard}): report \
+             the merged result (a `--workers` run names it on its `results` line), or merge \
+             the parts first (`stampede merge {}/*/*/* -o DIR`)",
+            path.display(),
+            newest.display(),
+            path.display()
+        )));
+    }
     if count > 1 && !quiet {
         eprintln!(
             "{} holds {count} runs; reporting the newest, {}",

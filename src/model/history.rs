@@ -38,6 +38,10 @@ pub enum Cause {
     /// No local port was free for another connection (EADDRNOTAVAIL on connect): the
     /// client machine's limit, never the target's failure.
     ClientPortsExhausted,
+    /// The system connected from another local address than the `--source-addr` given (it
+    /// does so for a broadcast address it let the socket bind): the client's setting,
+    /// never the target's failure.
+    ClientSourceIgnored,
     /// TLS handshake failed.
     Tls,
     /// The server broke the WebSocket protocol (bad frame, bad handshake response).
@@ -92,6 +96,7 @@ impl Cause {
         match text {
             "client_fd_limit" => Cause::ClientFdLimit,
             "client_ports_exhausted" => Cause::ClientPortsExhausted,
+            "client_source_ignored" => Cause::ClientSourceIgnored,
             "reset" => Cause::Reset,
             "timeout_connect" => Cause::Timeout("connect"),
             "timeout_tls" => Cause::Timeout("tls"),
@@ -142,9 +147,13 @@ impl Cause {
         }
     }
 
-    /// Whether the client itself, not the target, is to blame (its fd or port limits).
+    /// Whether the client itself, not the target, is to blame (its fd or port limits, a
+    /// source address the system did not use).
     pub fn is_client_side(&self) -> bool {
-        matches!(self, Cause::ClientFdLimit | Cause::ClientPortsExhausted)
+        matches!(
+            self,
+            Cause::ClientFdLimit | Cause::ClientPortsExhausted | Cause::ClientSourceIgnored
+        )
     }
 
     /// Whether this is load shedding, "not now" rather than "not you": HTTP 429 (Too Many
@@ -180,6 +189,7 @@ impl fmt::Display for Cause {
             Cause::InvalidClose(c) => write!(f, "invalid_close_{c}"),
             Cause::ClientFdLimit => write!(f, "client_fd_limit"),
             Cause::ClientPortsExhausted => write!(f, "client_ports_exhausted"),
+            Cause::ClientSourceIgnored => write!(f, "client_source_ignored"),
             Cause::ClientClose(c) => write!(f, "client_close_{c}"),
             Cause::Reset => write!(f, "reset"),
             Cause::Timeout(stage) => write!(f, "timeout_{stage}"),
@@ -1525,6 +1535,7 @@ mod tests {
             Cause::InvalidClose(999),
             Cause::ClientFdLimit,
             Cause::ClientPortsExhausted,
+            Cause::ClientSourceIgnored,
             Cause::ServerClose(4000),
             Cause::Timeout("send"),
             Cause::Timeout("probe"),

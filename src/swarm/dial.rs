@@ -319,6 +319,18 @@ impl SourceAddrs {
     }
 }
 
+/// The system connected from another address than the source given ([`Cause::ClientSourceIgnored`]).
+#[derive(Debug)]
+struct SourceIgnored;
+
+impl std::fmt::Display for SourceIgnored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connected from another address than the source given")
+    }
+}
+
+impl std::error::Error for SourceIgnored {}
+
 /// A TCP socket bound to `source`, its port left for `connect` to choose where the kernel
 /// allows (Linux's `IP_BIND_ADDRESS_NO_PORT`, ip(7)): a port chosen at `bind` is reserved
 /// against every other socket on the address, whatever its peer, while one chosen at
@@ -465,7 +477,13 @@ impl Dialer {
         let Some(source) = self.sources.next() else {
             return TcpStream::connect(self.endpoint.addr).await;
         };
-        bound_to(source)?.connect(self.endpoint.addr).await
+        let stream = bound_to(source)?.connect(self.endpoint.addr).await?;
+        // Linux lets a socket bind a broadcast address (127.255.255.255), then connects
+        // from an address of its own choosing: a connection not from the address given.
+        if stream.local_addr()?.ip() != source {
+            return Err(std::io::Error::other(SourceIgnored));
+        }
+        Ok(stream)
     }
 
     /// TCP connect and, for wss, the TLS handshake: each timed.
@@ -564,6 +582,9 @@ fn tls_failure(e: std::io::Error) -> DialFailure {
 /// socket call) and out of local ports (EADDRNOTAVAIL: Linux's answer when every port of
 /// `net.ipv4.ip_local_port_range` to this destination is taken).
 pub fn connect_cause(e: &std::io::Error) -> Cause {
+    if e.get_ref().is_some_and(|inner| inner.is::<SourceIgnored>()) {
+        return Cause::ClientSourceIgnored;
+    }
     match e.raw_os_error() {
         Some(errno) if errno == EMFILE || errno == ENFILE => Cause::ClientFdLimit,
         _ if e.kind() == std::io::ErrorKind::AddrNotAvailable => Cause::ClientPortsExhausted,
@@ -687,6 +708,37 @@ mod tests {
             let err = why(&addrs, to).expect_err("refused");
             assert!(err.contains(said), "{addrs:?}: {err}");
             assert!(err.starts_with("--source-addr "), "{err}");
+        }
+    }
+
+    /// A connection the system made from another address than the one given (Linux binds
+    /// the loopback broadcast address, then connects from 127.0.0.1) fails with a cause of
+    /// the client's own; one from the address given connects.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_connection_not_from_the_source_given_fails_as_the_clients() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let url = format!("ws://{}/ws", listener.local_addr().expect("bound"));
+        let endpoint = Endpoint::resolve(&url).await.expect("an endpoint");
+        let dialer = |source: [u8; 4]| Dialer {
+            endpoint: endpoint.clone(),
+            tls: None,
+            limits: Limits::default(),
+            sources: SourceAddrs::new(vec![std::net::IpAddr::from(source)]),
+            login_tls: None,
+        };
+        let given = dialer([127, 0, 0, 2]);
+        let stream = given.connect().await.expect("connected");
+        assert_eq!(
+            stream.local_addr().expect("local").ip(),
+            std::net::IpAddr::from([127, 0, 0, 2])
+        );
+        let broadcast = dialer([127, 255, 255, 255]);
+        match broadcast.connect().await {
+            Err(e) => assert_eq!(connect_cause(&e), Cause::ClientSourceIgnored, "{e}"),
+            Ok(s) => panic!("connected from {:?}", s.local_addr()),
         }
     }
 

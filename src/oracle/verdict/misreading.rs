@@ -685,10 +685,31 @@ pub(super) fn said_no_everywhere(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let mut served = reports.iter().filter(|r| {
-        valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
-    });
-    let everywhere = served.all(|r| r.violations.iter().any(|v| said_no(v).is_some()));
+    let served = || {
+        reports.iter().filter(|r| {
+            valid_token(plan, r.token) && r.attempts.iter().any(|a| a.outcome == Outcome::Accepted)
+        })
+    };
+    // Judged group by group: a group whose every connection had a checked answer say no
+    // is turned away whatever another group, served without a violation, did (a policy
+    // on posting, with readers reading fine). A group with a loss of its own keeps it.
+    let group_of = groups_by_conn(plan);
+    let refusing: BTreeSet<&str> = kept
+        .iter()
+        .filter(|v| said_no(v).is_some())
+        .map(|v| v.group.as_str())
+        .collect();
+    let in_refusing = |r: &ConnReport| {
+        group_of
+            .get(&r.id)
+            .is_none_or(|group| refusing.contains(group))
+    };
+    let everywhere = served()
+        .filter(|r| in_refusing(r))
+        .all(|r| r.violations.iter().any(|v| said_no(v).is_some()))
+        && served()
+            .filter(|r| !in_refusing(r))
+            .all(|r| r.violations_by_oracle.values().all(|&n| n == 0));
     let first = kept.iter().find(|v| said_no(v).is_some())?;
     if !everywhere || checked_passed_where_refused(plan, reports, &kept) {
         return None;
@@ -788,17 +809,21 @@ fn checked_passed_where_refused(plan: &Plan, reports: &[ConnReport], kept: &[&Vi
     // Step numbers restart in every group: a pass at another group's step 3 is not one at
     // this group's. A connection the plan does not know (a report read back alone) may be
     // of any group.
-    let group_of: std::collections::HashMap<u32, &str> = plan
-        .conns
-        .iter()
-        .filter_map(|c| Some((c.id, plan.groups.get(c.group as usize)?.as_str())))
-        .collect();
+    let group_of = groups_by_conn(plan);
     reports.iter().any(|r| {
         let own = group_of.get(&r.id).copied();
         refused.iter().any(|&(group, step)| {
             own.is_none_or(|own| own == group) && r.counters.expect.checked_met.passed_at(step)
         })
     })
+}
+
+/// Each planned connection's group name, by connection id.
+fn groups_by_conn(plan: &Plan) -> std::collections::HashMap<u32, &str> {
+    plan.conns
+        .iter()
+        .filter_map(|c| Some((c.id, plan.groups.get(c.group as usize)?.as_str())))
+        .collect()
 }
 
 /// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step

@@ -2052,6 +2052,52 @@ fn a_loss_after_a_misread_step_on_its_connection_is_no_loss_either() {
     assert_eq!(judge_unmet(&plan, &reports, 3).verdict, Verdict::Violations);
 }
 
+/// A group whose every connection had its checked request turned away is turned away,
+/// whatever another group served without a violation did (posters refused by policy,
+/// readers reading fine): no race to hunt. A loss in the other group keeps the run's
+/// violations.
+#[test]
+fn a_group_refused_everywhere_beside_a_clean_group_is_turned_away() {
+    let mut plan = plan();
+    plan.groups = vec!["posters".into(), "readers".into()];
+    plan.conns[1].group = 1;
+    let said_no = crate::model::Misread::WrongValue {
+        path: "status".into(),
+        held: Some("\"forbidden\"".into()),
+        wanted: Some("\"ok\"".into()),
+        kinds: vec!["reply".into()],
+    };
+    let reader = plan.conns[1].id;
+    let reports = |reader_lost: bool| {
+        misread_reports(&plan, &said_no, |r| {
+            r.violations[0].group = "posters".into();
+            r.violations[0].step = StepPlace::of(&[3]).shown();
+            if r.id == reader {
+                r.violations = if reader_lost {
+                    vec![Violation {
+                        group: "readers".into(),
+                        ..unmet(reader, false)
+                    }]
+                } else {
+                    Vec::new()
+                };
+                if !reader_lost {
+                    r.violations_by_oracle.clear();
+                }
+                r.counters.expect.expectations_met = 2;
+            }
+        })
+    };
+    let j = judge_unmet(&plan, &reports(false), 1);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(hint.contains("step 3 of group \"posters\""), "{hint}");
+    assert_eq!(
+        judge_unmet(&plan, &reports(true), 2).verdict,
+        Verdict::Violations
+    );
+}
+
 /// A step whose checked answers said no on every connection (a post to a room the
 /// server refuses) is turned away, whether or not another step's checked answers passed
 /// (the join before it): a `where` test added to the join must not make the refusal a
@@ -2089,6 +2135,7 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     assert_eq!(judged(StepPlace::NONE).verdict, Verdict::Violations);
     // Step numbers restart in every group: with two, the hint says whose step it is.
     let mut two = plan.clone();
+    two.groups[0] = "posters".into();
     two.groups.push("readers".into());
     let reports = misread_reports(&two, &said_no, |r| {
         r.violations[0].step = post.shown();
@@ -2102,7 +2149,6 @@ fn a_step_refused_everywhere_is_no_race_whatever_other_steps_passed() {
     // Another group's step 3 passing is no pass at this group's step 3: the readers
     // passed their step 3 and were refused at their step 5, the posters at their step 3.
     let mut groups = two.clone();
-    groups.groups[0] = "posters".into();
     groups.conns[1].group = 1;
     let reports = misread_reports(&groups, &said_no, |r| {
         let (group, step) = if r.id == groups.conns[1].id {

@@ -194,14 +194,25 @@ pub fn reserve_fd_table(fds: u64, limit: Option<u64>) -> Option<u64> {
     Some(highest + 1)
 }
 
+/// `", N duplicates held at a collide barrier or rendezvous"`, or nothing for none.
+fn duplicates_held(synchronized: u64) -> String {
+    if synchronized == 0 {
+        String::new()
+    } else {
+        format!(", {synchronized} duplicates held at a collide barrier or rendezvous")
+    }
+}
+
 /// A plan this machine cannot run as it is, with what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapacityError {
     #[error(
-        "this plan may hold {needed} file descriptors open at once ({connections} connections{server}, \
-         {synchronized} duplicates held at a collide barrier or rendezvous, plus {SPARE_FDS} spare), but this process may open {limit}: raise the limit \
+        "this plan may hold {needed} file descriptors open at once ({connections} connections{server}{held}, \
+         plus {SPARE_FDS} spare), but this process may open {limit}: raise the limit \
          (`ulimit -n {needed}` in the shell, LimitNOFILE={needed} for a systemd service, \
-         --ulimit nofile={needed} for docker) or plan fewer connections"
+         --ulimit nofile={needed} for docker), split the load over processes, each with a \
+         limit of its own (`--workers N`), or plan fewer connections",
+        held = duplicates_held(*.synchronized)
     )]
     Fds {
         needed: u64,
@@ -364,6 +375,8 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("ulimit -n 1984"), "{text}");
         assert!(text.contains("built-in server"), "{text}");
+        assert!(text.contains("--workers N"), "{text}");
+        assert!(!text.contains("duplicates"), "none held: {text}");
     }
 
     /// Past the kernel's ceiling on one process's descriptors, no `ulimit` helps: the

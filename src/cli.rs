@@ -472,6 +472,11 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         warn_expiring_before_load(&args.scenario, &scenario);
     }
     let mut opts = args.options(args.seed);
+    if !args.output.quiet {
+        if let Some(warning) = crate::run::slow_ports_note(&scenario, &opts) {
+            eprintln!("warning: {warning}");
+        }
+    }
     if let Some(path) = &args.learned_from {
         opts.learned = Some(workers::read_learned(path)?);
     }

@@ -317,6 +317,16 @@ fn chosen_target(scenario: &Scenario, opts: &RunOptions) -> Target {
     }
 }
 
+/// The warning for a run of `scenario` under `opts` that puts more connections on each
+/// source address than it carries quickly ([`slow_ports_warning`]), for the command to
+/// print before the load; `None` when it does not, or the port range cannot be read.
+pub fn slow_ports_note(scenario: &Scenario, opts: &RunOptions) -> Option<String> {
+    slow_ports_warning(
+        scenario_connections(scenario, opts.shard),
+        opts.sources.len(),
+    )
+}
+
 /// The connections a scenario plans (every group's users × connections per user), or
 /// about those of one shard of it: what its capacity check counts before any plan is
 /// built (the exact check follows, on the plan).
@@ -446,9 +456,6 @@ pub async fn execute(
     };
     let machine = capacity::Machine::raise_and_read(&need).from_addresses(dialer.sources.len());
     capacity::check(&need, &machine)?;
-    if let Some(warning) = machine.slow_ports_warning(&need) {
-        tracing::warn!("{warning}");
-    }
     // Grown now, not under load: each growth stalls the thread that opened a descriptor.
     capacity::reserve_fd_table(need.fds(), machine.fd_limit);
     let dir = opts
@@ -1002,6 +1009,40 @@ fn interval_log(dir: &std::path::Path) -> Result<IntervalLog, RunError> {
 mod tests {
     use super::*;
     use crate::model::{Cause, Probe, SessionOracles};
+
+    /// The warning counts the planned connections (of the shard, when one) per source
+    /// address: one address past its quick share warns, two addresses or a shard of it do
+    /// not.
+    #[test]
+    fn the_port_search_warning_counts_a_runs_connections_per_address() {
+        let Some(quick) = quick_per_address() else {
+            return; // No port range to read here: never a warning.
+        };
+        let users = quick + 1;
+        let text = format!(
+            "name = \"w\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = {users}\nsteps = [{{ think = \"fixed(1s)\" }}]\n"
+        );
+        let scenario = crate::scenario::load_str(&text, "w.toml").expect("a scenario");
+        let opts = RunOptions::default();
+        let warning = slow_ports_note(&scenario, &opts).unwrap_or_default();
+        assert!(
+            warning.starts_with(&format!("{users} connections from 1 source address")),
+            "{warning}"
+        );
+        let two = RunOptions {
+            sources: vec![
+                "127.0.0.2".parse().expect("ip"),
+                "127.0.1.2".parse().expect("ip"),
+            ],
+            ..RunOptions::default()
+        };
+        assert_eq!(slow_ports_note(&scenario, &two), None);
+        let half = RunOptions {
+            shard: Some(crate::model::Shard { index: 0, count: 2 }),
+            ..RunOptions::default()
+        };
+        assert_eq!(slow_ports_note(&scenario, &half), None);
+    }
 
     /// The early stop at a closed port says how many connections it kept from starting,
     /// and nothing when all had started anyway.

@@ -721,10 +721,7 @@ fn found_exit(found: &hunt::Found) -> u8 {
 /// `placement = "none"`, where the plan's ids would read as tokens sent), what was expected
 /// and what was seen.
 fn evidence_line(v: &crate::model::Violation, placement: &crate::model::Placement) -> String {
-    let jti = match placement {
-        crate::model::Placement::None => String::new(),
-        _ => format!(" jti {}", v.jti),
-    };
+    let jti = crate::report::jti_shown(&v.jti, matches!(placement, crate::model::Placement::None));
     // The group beside the user: step numbers restart in every group.
     format!(
         "  conn {} user {} ({}){jti}: expected {}; seen {}",

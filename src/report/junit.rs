@@ -167,11 +167,7 @@ fn oracle_case(summary: &Summary, suite: &str, oracle: &OracleKind) -> Case {
 /// One violation in a line; its token's id left out when the run presented none
 /// (`no_token`: the plan's ids would read as tokens sent).
 fn describe(v: &Violation, no_token: bool) -> String {
-    let jti = if no_token {
-        String::new()
-    } else {
-        format!(" jti {}", v.jti)
-    };
+    let jti = super::jti_shown(&v.jti, no_token);
     format!(
         "at {:.1}ms conn {} user {} ({}){jti}: expected {}, seen {}",
         v.at_ms,

@@ -509,16 +509,7 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         v.total,
         parts.join(", ")
     )?;
-    // A token's id says which token a connection presented; a run that presents none
-    // (`placement = "none"`) has only the plan's bookkeeping ids, which would read as
-    // tokens sent.
-    let jti = |id: &str| {
-        if s.probe.no_token {
-            String::new()
-        } else {
-            format!(" jti {id}")
-        }
-    };
+    let jti = |id: &str| super::jti_shown(id, s.probe.no_token);
     for x in v.first.iter().take(5) {
         let learned = if x.learned { "(learned) " } else { "" };
         writeln!(

@@ -186,25 +186,24 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
                 .iter()
                 .filter(|o| o.summary.verdict == worst)
                 .count();
-            let whole = (worst == Verdict::Clean && alike == judging.len())
+            let all_alike = alike == judging.len();
+            let whole = (worst == Verdict::Clean && all_alike)
                 .then(|| whole_clean_hint(r, &summary))
                 .flatten();
-            match r.summary.hint.as_deref() {
-                _ if whole.is_some() => whole,
-                Some(hint) if judging.len() > 1 => {
-                    let who = r.dir.display();
-                    Some(match alike == judging.len() {
-                        true => {
-                            format!("each of the {alike} parts merged judged so; in {who}: {hint}")
-                        }
-                        false => format!(
-                            "{alike} of the {} parts merged judged so, {who} among them: {hint}",
-                            judging.len()
-                        ),
-                    })
-                }
-                _ => r.summary.hint.clone(),
-            }
+            whole.or_else(|| {
+                let hint = r.summary.hint.as_deref()?;
+                let who = r.dir.display();
+                Some(if judging.len() == 1 {
+                    hint.to_string()
+                } else if all_alike {
+                    format!("each of the {alike} parts merged judged so; in {who}: {hint}")
+                } else {
+                    format!(
+                        "{alike} of the {} parts merged judged so, {who} among them: {hint}",
+                        judging.len()
+                    )
+                })
+            })
         }
         None => Some(format!(
             "shards {missing:?} of {} are missing: merge every shard of the split",

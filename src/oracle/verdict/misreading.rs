@@ -711,7 +711,7 @@ pub(super) fn said_no_everywhere(
             .filter(|r| !in_refusing(r))
             .all(|r| r.violations_by_oracle.values().all(|&n| n == 0));
     let first = kept.iter().find(|v| said_no(v).is_some())?;
-    if !everywhere || checked_passed_where_refused(plan, reports, &kept) {
+    if !everywhere || checked_passed_where_refused(&group_of, reports, &kept) {
         return None;
     }
     if crossed_values(&kept) || crossed_answers(&kept) || wanted_elsewhere(plan, &kept) {
@@ -800,16 +800,19 @@ fn crossed_values(kept: &[&Violation]) -> bool {
 /// ([`said_no_everywhere`]): there the server takes the request, and the refusals are some
 /// answers' (a loss), not the step's ([`crate::model::CheckedMet::passed_at`]: an unknown step counts
 /// as that one).
-fn checked_passed_where_refused(plan: &Plan, reports: &[ConnReport], kept: &[&Violation]) -> bool {
+fn checked_passed_where_refused(
+    group_of: &std::collections::HashMap<u32, &str>,
+    reports: &[ConnReport],
+    kept: &[&Violation],
+) -> bool {
     let refused: BTreeSet<(&str, Option<&str>)> = kept
         .iter()
         .filter(|v| said_no(v).is_some())
         .map(|v| (v.group.as_str(), v.step.as_deref()))
         .collect();
     // Step numbers restart in every group: a pass at another group's step 3 is not one at
-    // this group's. A connection the plan does not know (a report read back alone) may be
-    // of any group.
-    let group_of = groups_by_conn(plan);
+    // this group's (`group_of`, [`groups_by_conn`]). A connection the plan does not know (a
+    // report read back alone) may be of any group.
     reports.iter().any(|r| {
         let own = group_of.get(&r.id).copied();
         refused.iter().any(|&(group, step)| {
@@ -828,7 +831,7 @@ fn groups_by_conn(plan: &Plan) -> std::collections::HashMap<u32, &str> {
 
 /// The steps whose checked answers said no, as the scenario numbers its `expect`s (`step
 /// 3`, `steps 2.1 and 4`); `None` when none is known.
-fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
+pub(super) fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
     let steps: BTreeSet<(&str, &str)> = kept
         .iter()
         .filter(|v| said_no(v).is_some())
@@ -836,23 +839,27 @@ fn refused_steps(plan: &Plan, kept: &[&Violation]) -> Option<String> {
         .collect();
     // Step numbers restart in every group: with more than one, each step is named with
     // its group ("step 3 of group \"posters\" and step 5 of group \"readers\"").
-    if plan.groups.len() > 1 {
-        let named: Vec<String> = steps
-            .into_iter()
-            .map(|(group, step)| format!("step {step} of group {group:?}"))
-            .collect();
-        return match named.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            [rest @ .., last] => Some(format!("{} and {last}", rest.join(", "))),
-        };
-    }
-    let steps: Vec<&str> = steps.into_iter().map(|(_, step)| step).collect();
-    match steps.as_slice() {
-        [] => None,
-        [one] => Some(format!("step {one}")),
-        [rest @ .., last] => Some(format!("steps {} and {last}", rest.join(", "))),
-    }
+    let grouped = plan.groups.len() > 1;
+    let items: Vec<String> = steps
+        .into_iter()
+        .map(|(group, step)| {
+            if grouped {
+                format!("step {step} of group {group:?}")
+            } else {
+                step.to_string()
+            }
+        })
+        .collect();
+    let (listed, many) = match items.as_slice() {
+        [] => return None,
+        [one] => (one.clone(), false),
+        [rest @ .., last] => (format!("{} and {last}", rest.join(", ")), true),
+    };
+    Some(match (grouped, many) {
+        (true, _) => listed,
+        (false, false) => format!("step {listed}"),
+        (false, true) => format!("steps {listed}"),
+    })
 }
 
 /// Every valid-token connection the server accepted had an expectation answered, correlated

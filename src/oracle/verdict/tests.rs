@@ -4835,3 +4835,32 @@ fn attempts_that_failed_their_tls_handshake_are_told_as_such() {
         "{hint}"
     );
 }
+
+/// The refused steps in words: numbered alone in a one-group plan ("step 3", "steps 2.1
+/// and 4"), each with its group when there are several.
+#[test]
+fn refused_steps_are_listed_with_their_groups_when_there_are_several() {
+    let said_no = |step: &[usize], group: &str| Violation {
+        misread: Some(crate::model::Misread::WrongValue {
+            path: "status".into(),
+            held: Some("\"no\"".into()),
+            wanted: Some("\"ok\"".into()),
+            kinds: vec!["reply".into()],
+        }),
+        step: StepPlace::of(step).shown(),
+        group: group.into(),
+        ..unmet(0, false)
+    };
+    let mut plan = plan();
+    let (a, b) = (said_no(&[2, 1], "g"), said_no(&[4], "g"));
+    let listed = |plan: &Plan, kept: &[&Violation]| misreading::refused_steps(plan, kept);
+    assert_eq!(listed(&plan, &[&a]).as_deref(), Some("step 2.1"));
+    assert_eq!(listed(&plan, &[&a, &b]).as_deref(), Some("steps 2.1 and 4"));
+    assert_eq!(listed(&plan, &[]), None);
+    plan.groups.push("h".into());
+    let c = said_no(&[4], "h");
+    assert_eq!(
+        listed(&plan, &[&a, &c]).as_deref(),
+        Some("step 2.1 of group \"g\" and step 4 of group \"h\"")
+    );
+}

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod capacity;
 pub mod learn;
-pub use capacity::{max_connections, quick_per_address, slow_ports_warning, CapacityError};
+pub use capacity::{max_connections, quick_per_address, CapacityError};
 
 /// Why a run could not be made (as opposed to what it found in the target).
 #[derive(Debug, thiserror::Error)]
@@ -318,10 +318,11 @@ fn chosen_target(scenario: &Scenario, opts: &RunOptions) -> Target {
 }
 
 /// The warning for a run of `scenario` under `opts` that puts more connections on each
-/// source address than it carries quickly ([`slow_ports_warning`]), for the command to
-/// print before the load; `None` when it does not, or the port range cannot be read.
+/// source address than it carries quickly ([`capacity::slow_ports_warning`]), for the
+/// command to print before the load; `None` when it does not, or the port range cannot be
+/// read.
 pub fn slow_ports_note(scenario: &Scenario, opts: &RunOptions) -> Option<String> {
-    slow_ports_warning(
+    capacity::slow_ports_warning(
         scenario_connections(scenario, opts.shard),
         opts.sources.len(),
     )

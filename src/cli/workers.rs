@@ -69,8 +69,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // Workers sharing addresses (the user's, or the system's one) share their ports: each
     // worker's own warning would go to its captured stderr.
     if !own && !args.output.quiet {
-        let total = plan.conns.len() as u64;
-        if let Some(warning) = run::slow_ports_warning(total, args.source_addr.len()) {
+        if let Some(warning) = run::slow_ports_note(&s, &opts) {
             eprintln!("warning: {warning}");
         }
     }

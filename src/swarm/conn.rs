@@ -284,6 +284,8 @@ enum Work {
         wait: bool,
         /// The sample buffer is due to be handed over first.
         flush: bool,
+        /// The instant it opened at, read during this poll of the task.
+        opened: Instant,
     },
     Connect,
     AbortHandshake {
@@ -639,8 +641,16 @@ impl ConnRun {
             };
             match work {
                 Work::Done => {}
-                Work::Await { id, wait, flush } => {
+                Work::Await {
+                    id,
+                    wait,
+                    flush,
+                    opened,
+                } => {
+                    // The opening instant stands in for the clock until the task yields.
+                    let mut known_now = Some(opened);
                     if flush {
+                        known_now = None;
                         Box::pin(self.samples.flush()).await;
                     }
                     // Not boxed, though its state is part of every connection's task: it
@@ -648,7 +658,7 @@ impl ConnRun {
                     // allocation per answer and a cache miss on every wake that no
                     // prefetch can get ahead of (it comes before any of this connection's
                     // code runs).
-                    self.await_expectation(id, wait).await;
+                    self.await_expectation(id, wait, known_now).await;
                 }
                 // Not boxed either, and no larger than the wait for an answer: an idle
                 // connection spends its life here, and a box was a second allocation
@@ -1216,21 +1226,29 @@ impl ConnRun {
         Work::Await {
             id,
             wait,
+            opened: now,
             flush: self.file_checker_samples(None),
         }
     }
 
     /// Waits for the expectation `id` just opened: for its end in a closed model (`wait`),
     /// else only while the in-flight bound is reached.
-    async fn await_expectation(&mut self, id: crate::oracle::ExpectId, wait: bool) {
+    async fn await_expectation(
+        &mut self,
+        id: crate::oracle::ExpectId,
+        wait: bool,
+        known_now: Option<Instant>,
+    ) {
         if wait {
-            self.pump(None, |ch| !ch.is_pending(id)).await;
+            self.pump_from(None, |ch| !ch.is_pending(id), known_now)
+                .await;
         } else {
             // Open model: at the in-flight bound, read until one ends (each has a deadline)
             // before sending more, so a client that falls behind does not hold its backlog.
             let bound = self.ctx.plan.limits.max_in_flight;
             if self.checker.pending_count() >= bound {
-                self.pump(None, |ch| ch.pending_count() < bound).await;
+                self.pump_from(None, |ch| ch.pending_count() < bound, known_now)
+                    .await;
             }
         }
     }

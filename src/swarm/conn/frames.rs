@@ -10,6 +10,7 @@ use crate::oracle::ScriptPlace;
 use crate::oracle::{idle, lifetime};
 use crate::prefetch::Warm;
 use futures_util::FutureExt;
+use timer::Turn;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// The longest text frame read from a copy ([`ConnRun::read_text`]): what the copy costs
@@ -39,6 +40,17 @@ impl ConnRun {
         until: Option<Instant>,
         done: impl Fn(&ConnChecker) -> bool,
     ) -> Stop {
+        self.pump_from(until, done, None).await
+    }
+
+    /// [`Self::pump`], given an instant read during this poll of the task, since its last
+    /// wait ([`Turn::FirstAt`]): the first look at the timer reads no clock.
+    pub(super) async fn pump_from(
+        &mut self,
+        until: Option<Instant>,
+        done: impl Fn(&ConnChecker) -> bool,
+        mut known_now: Option<Instant>,
+    ) -> Stop {
         loop {
             if done(&self.checker) {
                 return Stop::Done;
@@ -54,7 +66,7 @@ impl ConnRun {
             };
             // The first poll of this wait comes straight from the loop: the timer then
             // needs no poll unless it moved or may have fired (`WakeTimer`).
-            let mut fresh = true;
+            let mut turn = known_now.take().map_or(Turn::First, Turn::FirstAt);
             // Straight from the loop the state is still in the cache: only a wake-up
             // finds it gone.
             let mut woken = false;
@@ -69,7 +81,7 @@ impl ConnRun {
                 }) => Wake::Cancelled,
                 frame = open.ws.next() => Wake::Frame(frame),
                 _ = std::future::poll_fn(|cx| {
-                    timer.poll_until(wake_at, std::mem::take(&mut fresh), cx)
+                    timer.poll_until(wake_at, std::mem::replace(&mut turn, Turn::Woken), cx)
                 }) => Wake::Timer,
             };
             match wake {

@@ -15,6 +15,22 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
+/// Which poll of a wait [`WakeTimer::poll_until`] is asked in.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Turn {
+    /// A later poll (the task woke): the timer is polled whenever it is due to be.
+    Woken,
+    /// The wait's first poll, straight from the loop: the clock tells whether the armed
+    /// instant may have passed.
+    First,
+    /// The wait's first poll, with an instant read during this same poll of the task,
+    /// which stands in for the clock (one read less per expected answer). The timer driver
+    /// runs only between polls of tasks, so it cannot have fired a timer armed for later
+    /// than that instant. Not for an instant read before an `.await` that may have
+    /// yielded.
+    FirstAt(Instant),
+}
+
 /// A [`Sleep`] armed for the earliest wake-up asked of it, and the instant it is armed for
 /// (`None` once it fired, or before its first use).
 pub(super) struct WakeTimer {
@@ -32,12 +48,13 @@ impl WakeTimer {
     }
 
     /// Ready once `at` (or an earlier instant the timer was armed for) has passed; pending
-    /// forever when `None`. `fresh`: the first poll of this wait, made by the task that
-    /// polled the timer before (the loop comes round without the task having slept).
+    /// forever when `None`. `turn`: whether this is the first poll of a wait, made by the
+    /// task that polled the timer before (the loop comes round without the task having
+    /// slept), and what it knows of the time.
     pub(super) fn poll_until(
         &mut self,
         at: Option<Instant>,
-        fresh: bool,
+        turn: Turn,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         let Some(at) = at else {
@@ -45,7 +62,12 @@ impl WakeTimer {
         };
         match self.armed {
             Some(armed) if armed <= at => {
-                if fresh && Instant::now() < armed {
+                let now = match turn {
+                    Turn::Woken => None,
+                    Turn::First => Some(Instant::now()),
+                    Turn::FirstAt(now) => Some(now),
+                };
+                if now.is_some_and(|now| now < armed) {
                     // Cannot have fired yet, and its firing wakes this task.
                     return Poll::Pending;
                 }
@@ -76,9 +98,19 @@ mod tests {
         fresh: bool,
         woken: &std::sync::Arc<Woken>,
     ) -> Poll<()> {
+        let turn = if fresh { Turn::First } else { Turn::Woken };
+        poll_turn(timer, at, turn, woken)
+    }
+
+    fn poll_turn(
+        timer: &mut WakeTimer,
+        at: Option<Instant>,
+        turn: Turn,
+        woken: &std::sync::Arc<Woken>,
+    ) -> Poll<()> {
         let waker = std::task::Waker::from(woken.clone());
         let mut cx = Context::from_waker(&waker);
-        timer.poll_until(at, fresh, &mut cx)
+        timer.poll_until(at, turn, &mut cx)
     }
 
     #[derive(Default)]
@@ -110,8 +142,9 @@ mod tests {
 
     /// Waits as the read loop does: a fresh first poll, then the task's wake-ups.
     async fn wait(timer: &mut WakeTimer, at: Instant) {
-        let mut fresh = true;
-        poll_fn(|cx| timer.poll_until(Some(at), std::mem::take(&mut fresh), cx)).await
+        let mut turn = Turn::First;
+        poll_fn(|cx| timer.poll_until(Some(at), std::mem::replace(&mut turn, Turn::Woken), cx))
+            .await
     }
 
     #[tokio::test(start_paused = true)]
@@ -149,6 +182,26 @@ mod tests {
         assert!(poll_once(&mut timer, Some(at), true, &woken_by).is_pending());
         tokio::time::advance(Duration::from_millis(25)).await;
         assert!(poll_once(&mut timer, Some(at), true, &woken_by).is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_poll_given_the_time_reads_no_clock() {
+        let woken_by = std::sync::Arc::new(Woken::default());
+        let mut timer = WakeTimer::new();
+        let t0 = Instant::now();
+        let at = t0 + Duration::from_millis(10);
+        assert!(poll_once(&mut timer, Some(at), true, &woken_by).is_pending());
+        tokio::time::advance(Duration::from_millis(25)).await;
+        // The instant given is the time it goes by: before the armed one, the timer is not
+        // polled (the clock, read, would have said it fired).
+        assert!(poll_turn(&mut timer, Some(at), Turn::FirstAt(t0), &woken_by).is_pending());
+        assert!(poll_turn(
+            &mut timer,
+            Some(at),
+            Turn::FirstAt(Instant::now()),
+            &woken_by
+        )
+        .is_ready());
     }
 
     #[tokio::test(start_paused = true)]

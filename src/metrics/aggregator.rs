@@ -9,12 +9,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Samples a task collects before it hands them over. Small, so that a connection's buffer
-/// (768 bytes) is still in the cache at its next sample: at 256 (6 KiB a connection, 600
-/// KiB over 100), the store of nearly every sample missed it, ~4% of the client's user
-/// CPU per echoed message (perf, `benches/echo.rs --only stampede`, 100 connections, one
-/// thread); 32 took 1.8% off it (12 runs alternated, 2026-12-05). A hand-over is one
-/// channel send per 32 samples.
+/// Samples a task collects before it hands them over: a busy connection holds at most 768
+/// bytes of them (6 KiB at 256, 600 MiB over 100,000 busy connections), one channel send
+/// per 32 samples. At 256, perf put ~4% of the client's user CPU per echoed message on
+/// storing the sample (`benches/echo.rs --only stampede`, 100 connections, one thread);
+/// at 32, 3.5%: a change in CPU per message within the bench's run-to-run noise
+/// (2026-12-05).
 const BATCH: usize = 32;
 
 type Batch = Vec<Sample>;

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Samples a task collects before it hands them over: a busy connection holds at most 768
-/// bytes of them (6 KiB at 256, 600 MiB over 100,000 busy connections), one channel send
+/// bytes of them (6 KiB at 256, ~590 MiB over 100,000 busy connections), one channel send
 /// per 32 samples. At 256, perf put ~4% of the client's user CPU per echoed message on
 /// storing the sample (`benches/echo.rs --only stampede`, 100 connections, one thread);
 /// at 32, 3.5%: a change in CPU per message within the bench's run-to-run noise

@@ -266,6 +266,12 @@ impl Cursor {
         self.patterns.get(key.0).map(|(_, own)| own)
     }
 
+    /// The group of the connection it walks (its index in `Plan::groups`), from the
+    /// cursor's own copy: the plan's entry for the connection is one more cache line.
+    pub fn group(&self) -> u32 {
+        self.me.group
+    }
+
     /// Actions yielded so far: the 1-based number of the action in progress.
     pub fn yielded(&self) -> u64 {
         self.yielded

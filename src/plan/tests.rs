@@ -770,6 +770,16 @@ fn echo_three_times() -> Plan {
     }])
 }
 
+/// The cursor answers for its connection's group from its own copy (what every send asks).
+#[test]
+fn a_cursor_knows_its_connections_group() {
+    let plan = echo_three_times();
+    let mut conn = plan.conns[0].clone();
+    conn.group = 3;
+    assert_eq!(Cursor::new(&conn).group(), 3);
+    assert_eq!(Cursor::new(&plan.conns[0]).group(), plan.conns[0].group);
+}
+
 #[test]
 fn a_connection_shares_its_own_copy_of_a_pattern_across_iterations() {
     let plan = echo_three_times();

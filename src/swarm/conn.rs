@@ -909,7 +909,9 @@ impl ConnRun {
     /// A send went out: when no `expect` of the script follows its step, what comes after
     /// it is counted from here ([`Counters::unjudged_senders`]).
     fn note_unjudged_send(&mut self) {
-        let group = self.plan().group as usize;
+        // Every send asks: the cursor's copy of the group, not the plan's entry (a line
+        // that is out of the cache by the connection's next message).
+        let group = self.cursor.group() as usize;
         let Some(places) = self.ctx.unjudged.get(group).filter(|p| !p.is_empty()) else {
             return;
         };

@@ -533,7 +533,7 @@ fn gated(action: &Action) -> bool {
 fn correlated_with(expect: &ExpectPlan, message: &serde_json::Value) -> bool {
     expect.correlate.as_ref().is_some_and(|(field, value)| {
         // The send carries the value where the scenario's `correlate.send` says.
-        let sent_at = expect.correlate_sent.as_deref().unwrap_or(field);
+        let sent_at = expect.correlate_sent().unwrap_or(field);
         crate::model::path::lookup(message, sent_at)
             .is_some_and(|v| crate::plan::json_key(v) == *value)
     })
@@ -899,13 +899,10 @@ mod tests {
         Action::Expect(Box::new(ExpectPlan {
             pattern,
             correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
-            correlate_sent: None,
             within: Duration::from_secs(2),
             wait,
-            checks: Vec::new(),
-            capture: Vec::new(),
             absent: false,
-            name: None,
+            rare: None,
         }))
     }
 
@@ -969,7 +966,7 @@ mod tests {
     fn a_send_goes_with_its_expectation_correlated_at_another_reply_path() {
         let mut answered = expect("reply", Some(("seq_reply", "2")), true);
         if let Action::Expect(e) = &mut answered {
-            e.correlate_sent = Some("seq".into());
+            e.rare_mut().correlate_sent = Some("seq".into());
         }
         let script = vec![
             Action::Connect,

@@ -36,8 +36,8 @@ pub use learned::{LearnedOracles, LearnedReply, Observation, SEQUENCE_SET_ASIDE_
 pub use names::{OracleKind, Phase, Phases, StopReason, Verdict};
 pub use plan::{
     planned_jti, script_rendezvous, script_size, Action, AuthPlan, BarrierPlan, ConnPlan,
-    ExpectPlan, Leftovers, Plan, RendezvousPlan, ScriptRendezvous, ScriptSize, Shard, TokenPlan,
-    MARKER, RUN_SUFFIX,
+    ExpectPlan, ExpectRare, Leftovers, Plan, RendezvousPlan, ScriptRendezvous, ScriptSize, Shard,
+    TokenPlan, MARKER, RUN_SUFFIX,
 };
 pub use spec::*;
 pub use text::{utf8_text, NotUtf8};

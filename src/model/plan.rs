@@ -284,32 +284,154 @@ pub enum Action {
 }
 
 /// An expectation with its correlation value resolved from the message sent before it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Written to plan and repro files as one flat object ([`ExpectPlanFile`]); in memory, what
+/// few expectations have is boxed ([`ExpectRare`]): an expectation is moved several times
+/// on its way from the cursor to the checker, once per expected answer, and at 96 bytes
+/// (176 with the rare fields inline) each move is a few register stores instead of a call
+/// to `memcpy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "ExpectPlanFile", into = "ExpectPlanFile")]
 pub struct ExpectPlan {
     /// Shared with the connection's other expectations of the same step when its items
     /// hold no placeholder.
-    #[serde(with = "shared_seq")]
     pub pattern: Arc<[PatternItem]>,
     /// `(field, value)`: only messages whose `field` equals `value` belong to this expectation.
     pub correlate: Option<(String, String)>,
-    /// Where the send that caused it carries `value`, when that is not `field` (the
-    /// scenario's `correlate = { send = ..., reply = ... }`): how a shrink finds its cause.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub correlate_sent: Option<Box<str>>,
-    #[serde(with = "duration_us")]
     pub within: Duration,
     pub wait: bool,
-    /// Field tests, placeholders expanded; `{{$name}}` captures are resolved at run time.
-    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<FieldTest>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub capture: Vec<Capture>,
     /// None of the pattern's kinds may arrive within `within` (`expect_none`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absent: bool,
+    /// Field tests, captures, a name, where the cause carries the value: `None` when it has
+    /// none of them (most expectations).
+    pub rare: Option<Box<ExpectRare>>,
+}
+
+/// Moved whole several times per expected answer: at most 128 bytes, what the compiler
+/// copies with a few stores instead of a call to `memcpy` (x86-64's baseline: eight 16-byte
+/// moves).
+const _: () = assert!(std::mem::size_of::<ExpectPlan>() <= 128);
+
+/// What few expectations have ([`ExpectPlan::rare`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpectRare {
+    /// Where the send that caused it carries `value`, when that is not `field` (the
+    /// scenario's `correlate = { send = ..., reply = ... }`): how a shrink finds its cause.
+    pub correlate_sent: Option<Box<str>>,
+    /// Field tests, placeholders expanded; `{{$name}}` captures are resolved at run time.
+    pub checks: Vec<FieldTest>,
+    pub capture: Vec<Capture>,
     /// The expectation's name: its turn latency gets a histogram of its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+impl ExpectRare {
+    fn is_empty(&self) -> bool {
+        self.correlate_sent.is_none()
+            && self.checks.is_empty()
+            && self.capture.is_empty()
+            && self.name.is_none()
+    }
+}
+
+/// Equal as written to a file: rare fields left empty equal none.
+impl PartialEq for ExpectPlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+            && self.correlate == other.correlate
+            && self.within == other.within
+            && self.wait == other.wait
+            && self.absent == other.absent
+            && self.correlate_sent() == other.correlate_sent()
+            && self.checks() == other.checks()
+            && self.capture() == other.capture()
+            && self.name() == other.name()
+    }
+}
+
+impl ExpectPlan {
+    /// Its field tests (none for most).
+    pub fn checks(&self) -> &[FieldTest] {
+        self.rare.as_deref().map_or(&[], |r| r.checks.as_slice())
+    }
+
+    /// Its captures (none for most).
+    pub fn capture(&self) -> &[Capture] {
+        self.rare.as_deref().map_or(&[], |r| r.capture.as_slice())
+    }
+
+    /// Its name, when it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.rare.as_deref().and_then(|r| r.name.as_deref())
+    }
+
+    /// Where the cause's send carries the correlation value, when not at the field itself.
+    pub fn correlate_sent(&self) -> Option<&str> {
+        self.rare
+            .as_deref()
+            .and_then(|r| r.correlate_sent.as_deref())
+    }
+
+    /// Its rare fields, to be written (made empty when it had none).
+    pub fn rare_mut(&mut self) -> &mut ExpectRare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+}
+
+/// [`ExpectPlan`] as plan and repro files hold it: every field at the top level.
+#[derive(Serialize, Deserialize)]
+struct ExpectPlanFile {
+    #[serde(with = "shared_seq")]
+    pattern: Arc<[PatternItem]>,
+    correlate: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlate_sent: Option<Box<str>>,
+    #[serde(with = "duration_us")]
+    within: Duration,
+    wait: bool,
+    #[serde(default, rename = "where", skip_serializing_if = "Vec::is_empty")]
+    checks: Vec<FieldTest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    capture: Vec<Capture>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    absent: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+impl From<ExpectPlanFile> for ExpectPlan {
+    fn from(f: ExpectPlanFile) -> Self {
+        let rare = ExpectRare {
+            correlate_sent: f.correlate_sent,
+            checks: f.checks,
+            capture: f.capture,
+            name: f.name,
+        };
+        ExpectPlan {
+            pattern: f.pattern,
+            correlate: f.correlate,
+            within: f.within,
+            wait: f.wait,
+            absent: f.absent,
+            rare: (!rare.is_empty()).then(|| Box::new(rare)),
+        }
+    }
+}
+
+impl From<ExpectPlan> for ExpectPlanFile {
+    fn from(e: ExpectPlan) -> Self {
+        let rare = e.rare.map(|r| *r).unwrap_or_default();
+        ExpectPlanFile {
+            pattern: e.pattern,
+            correlate: e.correlate,
+            correlate_sent: rare.correlate_sent,
+            within: e.within,
+            wait: e.wait,
+            checks: rare.checks,
+            capture: rare.capture,
+            absent: e.absent,
+            name: rare.name,
+        }
+    }
 }
 
 /// What a settled expectation gives back to its connection for the next one: its
@@ -544,10 +666,10 @@ impl Plan {
     /// turn histogram's. Scenarios hold at most `MAX_TURN_NAMES` of them.
     pub fn turn_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        let mut add = |name: &Option<String>| {
+        let mut add = |name: Option<&str>| {
             if let Some(n) = name {
-                if !names.contains(n) {
-                    names.push(n.clone());
+                if !names.iter().any(|kept| kept == n) {
+                    names.push(n.to_string());
                 }
             }
         };
@@ -562,7 +684,7 @@ impl Plan {
                     if !std::mem::replace(seen, true) {
                         deep_steps(steps).for_each(|s| {
                             if let Step::Expect(e) = s {
-                                add(&e.name);
+                                add(e.name.as_deref());
                             }
                         });
                     }
@@ -570,7 +692,7 @@ impl Plan {
                 None => {
                     for action in &conn.actions {
                         if let Action::Expect(e) = action {
-                            add(&e.name);
+                            add(e.name());
                         }
                     }
                 }
@@ -691,7 +813,7 @@ impl Plan {
         for conn in self.conns.iter().filter(|c| !c.is_scripted()) {
             for action in &conn.actions {
                 if let Action::Expect(e) = action {
-                    paths.extend(e.checks.iter().map(|t| t.path.clone()));
+                    paths.extend(e.checks().iter().map(|t| t.path.clone()));
                 }
             }
         }
@@ -708,7 +830,7 @@ impl Plan {
                 |s| matches!(s, Step::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
             ),
             None => conn.actions.iter().any(
-                |a| matches!(a, Action::Expect(e) if !e.checks.is_empty() || !e.capture.is_empty()),
+                |a| matches!(a, Action::Expect(e) if !e.checks().is_empty() || !e.capture().is_empty()),
             ),
         }
     }

@@ -9,8 +9,9 @@ use crate::model::history::excerpt;
 use crate::model::path::{key_is, key_text, lookup, Tree};
 use crate::model::Observation;
 use crate::model::{
-    Action, Capture, ExpectCounts, ExpectPlan, FieldTest, Leftovers, Misread, OracleKind,
-    OracleSpec, PatternItem, Phase, Phases, StepPlace, StreamEnded, Tally, Test, Violation,
+    Action, Capture, ExpectCounts, ExpectPlan, ExpectRare, FieldTest, Leftovers, Misread,
+    OracleKind, OracleSpec, PatternItem, Phase, Phases, StepPlace, StreamEnded, Tally, Test,
+    Violation,
 };
 use crate::prefetch::Warm;
 use serde_json::Value;
@@ -779,13 +780,10 @@ impl ConnChecker {
         let ExpectPlan {
             pattern,
             correlate,
-            correlate_sent: _,
             within,
             wait: _,
-            checks,
-            capture,
             absent,
-            name,
+            rare,
         } = plan;
         let pending = Pending {
             id,
@@ -809,8 +807,16 @@ impl ConnChecker {
             early: std::mem::take(&mut self.next_early),
             step: std::mem::take(&mut self.next_step),
             strays: None,
-            extras: (!checks.is_empty() || !capture.is_empty() || name.is_some())
-                .then(|| Extras::boxed(checks, capture, name)),
+            extras: rare.and_then(|rare| {
+                let ExpectRare {
+                    checks,
+                    capture,
+                    name,
+                    correlate_sent: _,
+                } = *rare;
+                (!checks.is_empty() || !capture.is_empty() || name.is_some())
+                    .then(|| Extras::boxed(checks, capture, name))
+            }),
         };
         if absent {
             // Absence counts from now: what arrived before is not this expectation's.

@@ -20,8 +20,8 @@ use super::template::{self, expand, Compiled, Key};
 use super::NoRng;
 use crate::model::path::lookup;
 use crate::model::{
-    AbortHow, Action, ConnPlan, Expect, ExpectPlan, FieldTest, Leftovers, PatternItem, Plan, Step,
-    StepPlace, Test,
+    AbortHow, Action, ConnPlan, Expect, ExpectPlan, ExpectRare, FieldTest, Leftovers, PatternItem,
+    Plan, Step, StepPlace, Test,
 };
 use crate::prefetch::Warm;
 use rand::SeedableRng;
@@ -672,21 +672,14 @@ impl Cursor {
             || !expect.capture.is_empty()
             || expect.name.is_some()
             || expect.correlate_reply.is_some();
-        let mut plan = ExpectPlan {
+        ExpectPlan {
             pattern,
             correlate,
-            correlate_sent: None,
             within: expect.within,
             wait: expect.wait,
-            checks: Vec::new(),
-            capture: Vec::new(),
             absent: expect.absent,
-            name: None,
-        };
-        if rare {
-            add_rare(&mut plan, expect, &vars(), self.run);
+            rare: rare.then(|| rare_of(expect, &vars(), self.run)),
         }
-        plan
     }
 
     /// Which earlier send `expect` takes its value from at this iteration of the loop
@@ -766,12 +759,12 @@ fn expanded_pattern(
         .collect()
 }
 
-/// Adds to `plan` what few expectations have: field tests (placeholders expanded),
-/// captures, a name, and where the send carries the correlation value.
+/// What few expectations have: field tests (placeholders expanded), captures, a name, and
+/// where the send carries the correlation value.
 #[cold]
 #[inline(never)]
-fn add_rare(plan: &mut ExpectPlan, expect: &Expect, vars: &template::Vars<'_>, run: u64) {
-    plan.checks = expect
+fn rare_of(expect: &Expect, vars: &template::Vars<'_>, run: u64) -> Box<ExpectRare> {
+    let checks = expect
         .checks
         .iter()
         .map(|t| FieldTest {
@@ -783,13 +776,16 @@ fn add_rare(plan: &mut ExpectPlan, expect: &Expect, vars: &template::Vars<'_>, r
             },
         })
         .collect();
-    plan.capture = expect.capture.clone();
-    plan.name = expect.name.clone();
-    plan.correlate_sent = expect
-        .correlate_reply
-        .is_some()
-        .then(|| expect.correlate.as_deref().map(Box::from))
-        .flatten();
+    Box::new(ExpectRare {
+        correlate_sent: expect
+            .correlate_reply
+            .is_some()
+            .then(|| expect.correlate.as_deref().map(Box::from))
+            .flatten(),
+        checks,
+        capture: expect.capture.clone(),
+        name: expect.name.clone(),
+    })
 }
 
 /// Records `value` as correlated path `at`'s latest sent value in `latest`, the value it

@@ -406,13 +406,10 @@ fn nested_and_paced_loops_expand_like_the_old_expander() {
             Action::Expect(Box::new(ExpectPlan {
                 pattern: vec![].into(),
                 correlate: Some(("run_id".into(), "4".into())),
-                correlate_sent: None,
                 within: Duration::from_secs(1),
                 wait: true,
-                checks: Vec::new(),
-                capture: Vec::new(),
                 absent: false,
-                name: None,
+                rare: None,
             })),
         ]
     );
@@ -692,9 +689,9 @@ fn the_walk_fills_typed_placeholders_paths_text_frames_and_expect_templates_per_
     };
     assert_eq!(e.pattern[0].event, "ev-4");
     assert_eq!(e.correlate, Some(("payload.id".into(), "3".into())));
-    assert_eq!(e.checks[0].test, Test::Equals(json!(4)));
-    assert_eq!(e.capture[0].name, "sid");
-    assert_eq!(e.name.as_deref(), Some("sub"));
+    assert_eq!(e.checks()[0].test, Test::Equals(json!(4)));
+    assert_eq!(e.capture()[0].name, "sid");
+    assert_eq!(e.name(), Some("sub"));
 }
 
 #[test]
@@ -1278,4 +1275,51 @@ fn the_thinks_that_outlast_a_declared_idle_timeout() {
         [(vec![1, 2], s(3))],
         "a step after the loop"
     );
+}
+
+/// An expectation is written to plan and repro files as one flat object, its rare fields
+/// (boxed in memory) beside the others and left out when empty, and reads back the same.
+#[test]
+fn an_expectation_is_written_flat_and_read_back_with_its_rare_fields() {
+    let mut e = ExpectPlan {
+        pattern: vec![PatternItem {
+            event: "x".into(),
+            repeat: Repeat::One,
+        }]
+        .into(),
+        correlate: Some(("id".into(), "1".into())),
+        within: Duration::from_secs(1),
+        wait: true,
+        absent: false,
+        rare: None,
+    };
+    let plain = serde_json::to_value(&e).unwrap();
+    for key in ["where", "capture", "name", "correlate_sent"] {
+        assert!(plain.get(key).is_none(), "{key} in {plain}");
+    }
+    let back: ExpectPlan = serde_json::from_value(plain).unwrap();
+    assert!(back.rare.is_none(), "none boxed when it has none");
+    assert_eq!(back, e);
+    e.rare_mut().name = Some("turn".into());
+    e.rare_mut().correlate_sent = Some("seq".into());
+    e.rare_mut().checks = vec![FieldTest {
+        path: "status".into(),
+        test: Test::Equals(json!("ok")),
+    }];
+    let written = serde_json::to_value(&e).unwrap();
+    assert_eq!(written["name"], "turn");
+    assert_eq!(written["correlate_sent"], "seq");
+    assert_eq!(written["where"][0]["path"], "status");
+    assert_eq!(written["within"], e.within.as_micros() as u64);
+    let back: ExpectPlan = serde_json::from_value(written).unwrap();
+    assert_eq!(back, e);
+    assert_eq!(back.name(), Some("turn"));
+    assert_eq!(back.checks().len(), 1);
+    // Rare fields made but left empty equal none.
+    let mut empty = back.clone();
+    empty.rare = Some(Box::default());
+    empty.rare_mut().name = None;
+    let mut bare = back;
+    bare.rare = None;
+    assert_eq!(empty, bare);
 }

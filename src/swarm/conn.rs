@@ -177,13 +177,10 @@ impl Current {
                     HeldPattern::Own(items) => items.clone(),
                 },
                 correlate: None,
-                correlate_sent: None,
                 within: *within,
                 wait: *wait,
-                checks: Vec::new(),
-                capture: Vec::new(),
                 absent: *absent,
-                name: None,
+                rare: None,
             })),
         }
     }

@@ -39,13 +39,10 @@ fn five(run: &str) -> ExpectPlan {
             })
             .collect(),
         correlate: Some(("run_id".into(), run.into())),
-        correlate_sent: None,
         within: Duration::from_secs(5),
         wait: true,
-        checks: Vec::new(),
-        capture: Vec::new(),
         absent: false,
-        name: None,
+        rare: None,
     }
 }
 
@@ -423,7 +420,7 @@ fn a_kind_that_failed_its_where_is_not_called_unreadable() {
     let t = Instant::now();
     let mut ch = plain();
     let mut p = plan_of("hello", None);
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "/v".into(),
         test: Test::Equals(json!(2)),
     }];
@@ -664,7 +661,7 @@ fn an_expected_error_meets_its_expectation_and_its_where_is_tested() {
     let answer = |code: i64, correlated: bool| {
         let mut ch = plain();
         let mut p = plan_of("error", correlated.then_some(("/1", "7")));
-        p.checks = vec![FieldTest {
+        p.rare_mut().checks = vec![FieldTest {
             path: "/error/code".into(),
             test: Test::Equals(json!(-32601)),
         }];
@@ -1062,7 +1059,7 @@ fn the_rest_of_a_failed_sequence_is_no_further_finding() {
     // A field test fails on the first event: the sequence's one finding.
     let mut ch = plain();
     let mut p = plan_of("started tool done", Some(("/1", "7")));
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "/2".into(),
         test: Test::Equals(json!("ok")),
     }];
@@ -1602,13 +1599,10 @@ fn plan_of(pattern: &str, correlate: Option<(&str, &str)>) -> ExpectPlan {
             })
             .collect(),
         correlate: correlate.map(|(f, v)| (f.to_string(), v.to_string())),
-        correlate_sent: None,
         within: Duration::from_secs(5),
         wait: true,
-        checks: Vec::new(),
-        capture: Vec::new(),
         absent: false,
-        name: None,
+        rare: None,
     }
 }
 
@@ -1630,7 +1624,7 @@ fn a_missing_tested_field_shows_what_came_nearest_to_it() {
     let seen = |answer: Value, path: &str| {
         let mut ch = plain();
         let mut p = plan_of("reply", Some(("/1", "7")));
-        p.checks = vec![FieldTest {
+        p.rare_mut().checks = vec![FieldTest {
             path: path.into(),
             test: Test::Equals(json!("user-1")),
         }];
@@ -1656,7 +1650,7 @@ fn a_missing_tested_field_shows_what_came_nearest_to_it() {
 fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
     let mut ch = plain();
     let mut p = plan_of("reply", Some(("/1", "7")));
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "/2/status".into(),
         test: Test::Equals(json!("ok")),
     }];
@@ -1701,7 +1695,7 @@ fn a_correlated_answer_failing_a_field_test_is_a_violation_at_once() {
 fn a_field_test_on_a_field_the_answer_lacks_may_be_a_misreading() {
     let mut ch = plain();
     let mut p = plan_of("reply", Some(("/1", "7")));
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "statsu".into(),
         test: Test::Equals(json!("ok")),
     }];
@@ -1720,7 +1714,7 @@ fn a_field_test_on_a_field_the_answer_lacks_may_be_a_misreading() {
         })
     );
     assert_eq!(ch.take_counts().checked_met.total(), 0);
-    p.checks[0].path = "status".into();
+    p.rare_mut().checks[0].path = "status".into();
     // Counted by the step of its `expect`.
     let place = crate::model::StepPlace::of(&[4, 2]);
     ch.at_step(place);
@@ -1737,11 +1731,11 @@ fn a_field_test_on_a_field_the_answer_lacks_may_be_a_misreading() {
 fn an_uncorrelated_expectation_skips_messages_failing_its_tests() {
     let mut ch = plain();
     let mut p = plan_of("event", None);
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "owner".into(),
         test: Test::Equals(json!("{{$me}}")),
     }];
-    p.capture = vec![Capture {
+    p.rare_mut().capture = vec![Capture {
         name: "seen_n".into(),
         path: "n".into(),
     }];
@@ -1766,7 +1760,7 @@ fn buffered_answers_are_tested_and_captured_when_the_expectation_comes_later() {
     let mut ch = plain();
     ch.on_message(&json!({"type": "ack", "sid": "s-9"}), Instant::now());
     let mut p = plan_of("ack", None);
-    p.capture = vec![Capture {
+    p.rare_mut().capture = vec![Capture {
         name: "sid".into(),
         path: "sid".into(),
     }];
@@ -2144,7 +2138,7 @@ fn a_late_pong_is_named_late_in_the_violation_its_deadline_raised() {
 fn a_field_test_of_another_json_type_is_a_type_slip() {
     let mut ch = plain();
     let mut p = plan_of("reply", Some(("/1", "7")));
-    p.checks = vec![FieldTest {
+    p.rare_mut().checks = vec![FieldTest {
         path: "ok".into(),
         test: Test::Equals(json!("true")),
     }];

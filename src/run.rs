@@ -510,6 +510,7 @@ fn conclude(
         embedded_target: bound.is_reference(),
         started_at: ran.started_at,
         shard: opts.shard,
+        source_addrs: &opts.sources,
     };
     let dialled = ran
         .output

@@ -240,6 +240,26 @@ fn workers_split_a_run_over_processes_and_merge_it() {
         "{s:#}"
     );
     assert_eq!(s["embedded_target"], true, "{s:#}");
+    // Each worker connected from a loopback address of its own, and the result says which.
+    let sources = |s: &serde_json::Value| {
+        let mut all: Vec<String> = s["source_addrs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    };
+    let used = sources(&s);
+    assert_eq!(used.len(), 3, "{s:#}");
+    assert!(
+        used.iter()
+            .all(|a| a.starts_with("127.") && a != "127.0.0.1"),
+        "{used:?}"
+    );
     // `stampede merge` over the workers' own directories gives the same counts.
     let workers = std::fs::read_dir(out.join("workers"))
         .unwrap()
@@ -280,6 +300,7 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(merged.status.code(), Some(0));
     let m: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
     assert_eq!(m["counters"], s["counters"]);
+    assert_eq!(sources(&m), used);
     assert!(merged_dir.join("summary.json").exists());
     // `--scenario` checks the thresholds of the scenario the runs ran, and no other.
     let with = |scenario: &Path| {

@@ -110,6 +110,7 @@ pub(crate) fn summary() -> Summary {
         verdict: Verdict::Clean,
         shard: None,
         merged_from: None,
+        source_addrs: Vec::new(),
         learned: Default::default(),
         oracles: vec![
             OracleKind::Completeness,

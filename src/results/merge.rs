@@ -432,6 +432,12 @@ fn fill_totals(
     s.thresholds = Vec::new();
     s.shard = None;
     s.merged_from = Some(runs.len());
+    s.source_addrs = Vec::new();
+    for addr in runs.iter().flat_map(|r| &r.summary.source_addrs) {
+        if !s.source_addrs.contains(addr) {
+            s.source_addrs.push(*addr);
+        }
+    }
     s.plan_hash = if runs.len() == 1 {
         s.plan_hash.clone()
     } else {
@@ -679,6 +685,28 @@ mod tests {
                 && err.contains(&format!("(file hash {ours}): only runs")),
             "{err}"
         );
+    }
+
+    /// A merge lists the addresses every part's connections came from, each once, in the
+    /// order the parts name them.
+    #[test]
+    fn a_merge_lists_every_parts_source_addresses_once() {
+        let addr = |a: &str| a.parse::<std::net::IpAddr>().unwrap();
+        let mut a = whole("a", "2025-01-01T00:00:00.000+00:00");
+        a.summary.source_addrs = vec![addr("127.0.0.2"), addr("127.0.1.2")];
+        let mut b = whole("b", "2025-01-01T00:05:00.000+00:00");
+        b.summary.source_addrs = vec![addr("127.0.1.2"), addr("127.0.0.3")];
+        let c = whole("c", "2025-01-01T00:10:00.000+00:00");
+        let merged = merge(&[a, b, c]).unwrap().summary;
+        assert_eq!(
+            merged.source_addrs,
+            vec![addr("127.0.0.2"), addr("127.0.1.2"), addr("127.0.0.3")]
+        );
+        let none = [
+            whole("d", "2025-01-01T00:00:00.000+00:00"),
+            whole("e", "2025-01-01T00:05:00.000+00:00"),
+        ];
+        assert!(merge(&none).unwrap().summary.source_addrs.is_empty());
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub struct Summary {
     /// For a merged result (`stampede merge`): how many runs it combines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<usize>,
+    /// The local addresses its connections were made from, in turn (`--source-addr`, or
+    /// each `--workers` process's own loopback addresses; a merge lists every part's, in
+    /// order of first appearance); empty when the system chose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_addrs: Vec<std::net::IpAddr>,
     /// The invariants calibration learned and the run checked beside the declared oracles
     /// (also in `learned.toml`); absent when nothing was learned or learning was off.
     #[serde(default, skip_serializing_if = "LearnedOracles::is_empty")]
@@ -272,6 +277,8 @@ pub struct RunInfo<'a> {
     pub embedded_target: bool,
     pub started_at: String,
     pub shard: Option<Shard>,
+    /// The `--source-addr` addresses ([`Summary::source_addrs`]).
+    pub source_addrs: &'a [std::net::IpAddr],
 }
 
 /// What a run produced, merged over its connections, before it is summarized.
@@ -361,6 +368,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         releases_raised: m.releases_raised,
         shard: info.shard,
         merged_from: None,
+        source_addrs: info.source_addrs.to_vec(),
         learned: info.plan.oracles.learned.clone(),
         verdict: m.verdict,
         rate_limiting_may_explain: m.rate_limiting,

@@ -441,6 +441,10 @@ pub struct ConnChecker {
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
     late_waits: VecDeque<(u64, Instant, Instant)>,
+    /// The names of the named ones among them (`expect`'s `name`), by the same key: a late
+    /// answer's turn latency goes to its name's histogram too, as an answer in time's does.
+    /// Empty (no allocation) in a script without names.
+    late_names: VecDeque<(u64, String)>,
     /// The kinds of unclaimed records naming no request seen on this stream, and whether
     /// each came twice ([`Self::count_unclaimed`]); empty until one comes.
     unclaimed_seen: Vec<(String, bool)>,
@@ -538,6 +542,7 @@ impl ConnChecker {
             recent_done_unslotted: VecDeque::new(),
             refused: VecDeque::new(),
             late_waits: VecDeque::new(),
+            late_names: VecDeque::new(),
             last_request: None,
             unclaimed_seen: Vec::new(),
             last_seq: None,
@@ -1309,6 +1314,10 @@ impl ConnChecker {
                     (key_hash(value), intended, actual),
                     LATE_WAITS,
                 );
+                if let Some(name) = p.name() {
+                    let named = (key_hash(value), name.to_string());
+                    keep_recent_n(&mut self.late_names, named, LATE_WAITS);
+                }
             }
             let unread = p.unread_seen;
             let window = Some(p.within);
@@ -2029,6 +2038,14 @@ impl ConnChecker {
             }
             turn
         });
+        let named = self
+            .late_names
+            .iter()
+            .rposition(|(k, _)| *k == key)
+            .and_then(|at| self.late_names.remove(at));
+        if let (Some(turn), Some((_, name))) = (turn, named) {
+            self.named_samples.push((name, turn));
+        }
         let now_ms = now.saturating_duration_since(self.t0).as_secs_f64() * 1000.0;
         let missed = self.violations.iter_mut().rev().find(|v| {
             v.window_ms.is_some()

@@ -237,6 +237,32 @@ fn an_answer_that_came_whole_after_its_deadline_is_kept_as_late() {
     }
 }
 
+/// A named expectation's late answer is timed in its name's histogram too, as an answer in
+/// time is; another expectation's late answer is not.
+#[test]
+fn a_named_expectations_late_answer_is_timed_under_its_name() {
+    let t = Instant::now();
+    let after = |ms| t + Duration::from_millis(ms);
+    let mut ch = ConnChecker::new(spec(), who(), t, vec!["run_id".into()]);
+    let mut f = Feed { seq: 0 };
+    let mut named = five("r1");
+    named.rare_mut().name = Some("reply".into());
+    ch.expect(named, Some((t, t)), t);
+    ch.expect(five("r2"), Some((t, t)), t);
+    ch.expire(after(5_001));
+    assert_eq!(ch.violations.len(), 2, "{:?}", ch.violations);
+    for run in ["r1", "r2"] {
+        for event in ["started", "thinking", "thinking", "done"] {
+            ch.on_message(&f.msg(event, run), after(7_000));
+        }
+    }
+    assert!(ch.violations.iter().all(|v| v.late_ms == Some(7_000.0)));
+    assert_eq!(
+        ch.named_samples,
+        vec![("reply".to_string(), Duration::from_millis(7_000))]
+    );
+}
+
 /// A late answer that came only after a later request of its connection went out (after
 /// its deadline ran out) says how long after that request it came; one that came before
 /// any later request, or after one sent before its deadline ran out, does not.

@@ -440,11 +440,9 @@ pub struct ConnChecker {
     /// an answer that comes whole later is timed from its request
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
-    late_waits: VecDeque<(u64, Instant, Instant)>,
-    /// The names of the named ones among them (`expect`'s `name`), by the same key: a late
-    /// answer's turn latency goes to its name's histogram too, as an answer in time's does.
-    /// Empty (no allocation) in a script without names.
-    late_names: VecDeque<(u64, String)>,
+    /// With each, the expectation's `name` when it has one: a late answer's turn latency
+    /// goes to its name's histogram too, as an answer in time's does.
+    late_waits: VecDeque<(u64, Instant, Instant, Option<Box<str>>)>,
     /// The kinds of unclaimed records naming no request seen on this stream, and whether
     /// each came twice ([`Self::count_unclaimed`]); empty until one comes.
     unclaimed_seen: Vec<(String, bool)>,
@@ -542,7 +540,6 @@ impl ConnChecker {
             recent_done_unslotted: VecDeque::new(),
             refused: VecDeque::new(),
             late_waits: VecDeque::new(),
-            late_names: VecDeque::new(),
             last_request: None,
             unclaimed_seen: Vec::new(),
             last_seq: None,
@@ -1309,15 +1306,12 @@ impl ConnChecker {
             );
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             if let (Some(value), Some((intended, actual))) = (&key, p.sent_at) {
+                let name = p.name().map(Box::from);
                 keep_recent_n(
                     &mut self.late_waits,
-                    (key_hash(value), intended, actual),
+                    (key_hash(value), intended, actual, name),
                     LATE_WAITS,
                 );
-                if let Some(name) = p.name() {
-                    let named = (key_hash(value), name.to_string());
-                    keep_recent_n(&mut self.late_names, named, LATE_WAITS);
-                }
             }
             let unread = p.unread_seen;
             let window = Some(p.within);
@@ -2026,26 +2020,21 @@ impl ConnChecker {
         let request = self
             .late_waits
             .iter()
-            .rposition(|(k, _, _)| *k == key)
+            .rposition(|(k, _, _, _)| *k == key)
             .and_then(|at| self.late_waits.remove(at));
-        let own_request = request.map(|(_, _, actual)| actual);
-        let turn = request.map(|(_, intended, actual)| {
+        let own_request = request.as_ref().map(|(_, _, actual, _)| *actual);
+        let turn = request.map(|(_, intended, actual, name)| {
             let turn = now.saturating_duration_since(intended);
             self.samples.push((Phase::Turn.into(), turn));
             if actual != intended {
                 self.samples
                     .push((Phase::TurnRaw.into(), now.saturating_duration_since(actual)));
             }
+            if let Some(name) = name {
+                self.named_samples.push((name.into(), turn));
+            }
             turn
         });
-        let named = self
-            .late_names
-            .iter()
-            .rposition(|(k, _)| *k == key)
-            .and_then(|at| self.late_names.remove(at));
-        if let (Some(turn), Some((_, name))) = (turn, named) {
-            self.named_samples.push((name, turn));
-        }
         let now_ms = now.saturating_duration_since(self.t0).as_secs_f64() * 1000.0;
         let missed = self.violations.iter_mut().rev().find(|v| {
             v.window_ms.is_some()

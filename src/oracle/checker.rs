@@ -150,9 +150,10 @@ struct Pending {
     /// that names its replies otherwise): how many, and the first few kinds, for what a
     /// violation says it saw. Boxed: most expectations see none.
     strays: Option<Box<Strays>>,
-    /// Field tests, captures and a name, which most expectations have none of: boxed, so
-    /// that an open expectation (read on every message) takes fewer cache lines.
-    extras: Option<Box<Extras>>,
+    /// Field tests, captures and a name, which most expectations have none of: the plan's
+    /// box, moved here, so that an open expectation (read on every message) takes fewer
+    /// cache lines. `None` when it holds none of the three.
+    extras: Option<Box<ExpectRare>>,
 }
 
 /// Correlated records of kinds outside an expectation's pattern ([`Pending::strays`]).
@@ -219,28 +220,6 @@ const NO_ID_BYTES: usize = 80;
 
 /// How many stray kinds an unmet expectation names.
 const STRAYS_NAMED: usize = 3;
-
-/// The parts of an expectation most have none of.
-struct Extras {
-    checks: Vec<FieldTest>,
-    capture: Vec<Capture>,
-    /// The expectation's name: its turn latency also goes to `named_samples`.
-    name: Option<String>,
-}
-
-impl Extras {
-    /// Out of line: most expectations have none, and the code that boxes them would
-    /// otherwise sit inside [`ConnChecker::expect`]'s per-message path.
-    #[cold]
-    #[inline(never)]
-    fn boxed(checks: Vec<FieldTest>, capture: Vec<Capture>, name: Option<String>) -> Box<Self> {
-        Box::new(Extras {
-            checks,
-            capture,
-            name,
-        })
-    }
-}
 
 /// A correlation value holding `{{$name}}` captures, filled from `captures` (the key text
 /// of what they hold). Out of line: rare, and off the per-message path.
@@ -809,16 +788,8 @@ impl ConnChecker {
             early: std::mem::take(&mut self.next_early),
             step: std::mem::take(&mut self.next_step),
             strays: None,
-            extras: rare.and_then(|rare| {
-                let ExpectRare {
-                    checks,
-                    capture,
-                    name,
-                    correlate_sent: _,
-                } = *rare;
-                (!checks.is_empty() || !capture.is_empty() || name.is_some())
-                    .then(|| Extras::boxed(checks, capture, name))
-            }),
+            extras: rare
+                .filter(|r| !r.checks.is_empty() || !r.capture.is_empty() || r.name.is_some()),
         };
         if absent {
             // Absence counts from now: what arrived before is not this expectation's.

@@ -665,15 +665,11 @@ impl ConnChecker {
         }
     }
 
-    /// Counts what an expectation's pattern expected, withdrew or got, per required kind.
-    /// Returns the pattern's slot in `tallies`, if it has one.
+    /// Counts, when an expectation settles, what its pattern expected and got, per
+    /// required kind. Returns the pattern's slot in `tallies`, if it has one.
     fn tally(&mut self, state: &PatternState, what: Tallied) -> Option<usize> {
         let items = state.items();
-        let known = self
-            .tallies
-            .iter()
-            .position(|t| Arc::ptr_eq(&t.items, items));
-        let at = match known {
+        let at = match self.tally_slot(items) {
             Some(at) => Some(at),
             None if self.tallies.len() < TALLIED_PATTERNS => {
                 self.tallies.push(PatternTally {
@@ -690,37 +686,30 @@ impl ConnChecker {
             return None;
         };
         let per_item = &mut per_item.per_item;
-        match what {
-            Tallied::Expected => bump(per_item, required_items(items), |t| t.expected += 1),
-            Tallied::NotExpected => bump(per_item, required_items(items), |t| {
-                t.expected = t.expected.saturating_sub(1)
-            }),
-            Tallied::Arrived => bump(per_item, state.arrived_required_items(), |t| t.arrived += 1),
+        if matches!(what, Tallied::Answered) {
+            bump(per_item, required_items(items), |t| t.expected += 1);
         }
+        bump(per_item, state.arrived_required_items(), |t| t.arrived += 1);
         at
+    }
+
+    /// The slot in `tallies` of the pattern `items`, if it has one.
+    fn tally_slot(&self, items: &Arc<[PatternItem]>) -> Option<usize> {
+        self.tallies
+            .iter()
+            .position(|t| Arc::ptr_eq(&t.items, items))
     }
 
     /// [`Self::tally`] for a pattern without a slot of its own, in `counts.events`.
     fn tally_by_name(&mut self, state: &PatternState, what: Tallied) {
         let events = &mut self.counts.events;
-        match what {
-            Tallied::Expected => {
-                for e in state.required_events() {
-                    bump_kind(events, e, |t| t.expected += 1);
-                }
+        if matches!(what, Tallied::Answered) {
+            for e in state.required_events() {
+                bump_kind(events, e, |t| t.expected += 1);
             }
-            Tallied::NotExpected => {
-                for e in state.required_events() {
-                    if let Some(t) = events.get_mut(e) {
-                        t.expected = t.expected.saturating_sub(1);
-                    }
-                }
-            }
-            Tallied::Arrived => {
-                for e in state.arrived_required() {
-                    bump_kind(events, e, |t| t.arrived += 1);
-                }
-            }
+        }
+        for e in state.arrived_required() {
+            bump_kind(events, e, |t| t.arrived += 1);
         }
     }
 
@@ -796,7 +785,6 @@ impl ConnChecker {
             self.pending.push(pending);
             return id;
         }
-        self.tally(&pending.state, Tallied::Expected);
         if !self.unread_kept && self.buffer.is_empty() {
             // Most expectations: nothing came before them to claim or to explain.
             self.pending.push(pending);
@@ -1635,13 +1623,13 @@ impl ConnChecker {
         }
         let slot = if matches!(how, Resolution::Cut | Resolution::Refused) {
             // Neither met nor missed (the run ended first, or the server cleanly refused
-            // the connection): out of the event rates, as it is out of the verdict. An
-            // absence never counted its kinds as expected.
-            (!p.absent)
-                .then(|| self.tally(&p.state, Tallied::NotExpected))
-                .flatten()
-        } else {
+            // the connection): out of the event rates, as it is out of the verdict.
+            self.tally_slot(p.state.items())
+        } else if p.absent {
+            // An absence expects none of its kinds: what came of them only arrived.
             self.tally(&p.state, Tallied::Arrived)
+        } else {
+            self.tally(&p.state, Tallied::Answered)
         };
         if how == Resolution::Met && p.extras.is_some() {
             self.met_extras(&p);
@@ -2474,14 +2462,17 @@ struct PatternTally {
     per_item: Vec<Tally>,
 }
 
-/// What an expectation's end (or start) does to its pattern's tallies.
+/// What a settled expectation adds to its pattern's tallies. Counted when it settles, not
+/// when it opens: one look-up per expectation, not two, and one cut by the run's end or
+/// refused with its connection is out of the event rates without taking back what its
+/// opening added (the tallies are read only once every expectation has settled,
+/// [`ConnChecker::take_counts`]).
 #[derive(Debug, Clone, Copy)]
 enum Tallied {
-    /// Opened: each required kind is expected once more.
-    Expected,
-    /// Cut or refused: out of the rates again.
-    NotExpected,
-    /// Settled: each required kind that came counts as arrived.
+    /// Met, errored or violated: each required kind counts as expected, and as arrived if
+    /// it came.
+    Answered,
+    /// An absence (`expect_none`) settled: only what came of its kinds, as arrived.
     Arrived,
 }
 

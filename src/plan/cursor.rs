@@ -62,22 +62,40 @@ pub(super) fn site(path: impl IntoIterator<Item = usize>) -> u64 {
         .fold(0x5354_414d_5045_4445, |h, i| mix(h ^ i as u64))
 }
 
+/// The draw site of the step at `index` of the innermost list, inside the repeats whose
+/// frames are `loops` (a cursor's frames but the script's own).
+fn site_of(loops: &[Frame], index: usize) -> u64 {
+    site(loops.iter().map(|f| f.step).chain([index]))
+}
+
 /// [`draw_rng`], keyed on the first draw: the same values, without the ChaCha key setup
-/// for a template that draws nothing.
-struct LazyRng {
-    key: (u64, u32, u64, u64),
+/// nor the step's site (two SplitMix64 rounds a step) for a template that draws nothing.
+struct LazyRng<'f> {
+    /// `(seed, connection, iteration)`.
+    key: (u64, u32, u64),
+    /// The step's place, for [`site_of`].
+    place: (&'f [Frame], usize),
     rng: Option<ChaCha8Rng>,
 }
 
-impl LazyRng {
+impl<'f> LazyRng<'f> {
+    fn new(seed: u64, conn: u32, place: (&'f [Frame], usize), flat: u64) -> Self {
+        LazyRng {
+            key: (seed, conn, flat),
+            place,
+            rng: None,
+        }
+    }
+
     fn get(&mut self) -> &mut ChaCha8Rng {
-        let (seed, conn, site, flat) = self.key;
+        let (seed, conn, flat) = self.key;
+        let (loops, index) = self.place;
         self.rng
-            .get_or_insert_with(|| draw_rng(seed, conn, site, flat))
+            .get_or_insert_with(|| draw_rng(seed, conn, site_of(loops, index), flat))
     }
 }
 
-impl rand::RngCore for LazyRng {
+impl rand::RngCore for LazyRng<'_> {
     fn next_u32(&mut self) -> u32 {
         self.get().next_u32()
     }
@@ -400,10 +418,7 @@ impl Cursor {
         let draw = |site: u64, flat: u64| draw_rng(plan.seed, me.id, site, flat);
         // Templates without `{{random}}`/`{{uuid}}` (most) never read their stream: key it
         // only when a draw is made.
-        let lazy = |site: u64, flat: u64| LazyRng {
-            key: (plan.seed, me.id, site, flat),
-            rng: None,
-        };
+        let lazy = |place, flat| LazyRng::new(plan.seed, me.id, place, flat);
         if !self.started {
             return Some(self.begin(plan, conn, script));
         }
@@ -429,7 +444,8 @@ impl Cursor {
             let index = top.next;
             top.next += 1;
             let flat = top.flat;
-            let at = site(self.frames[1..].iter().map(|f| f.step).chain([index]));
+            // The step's site, for what draws (most steps do not).
+            let at = |frames: &[Frame]| site_of(&frames[1..], index);
             match step {
                 Step::Repeat {
                     times,
@@ -459,7 +475,7 @@ impl Cursor {
                         compiled.render(
                             &vars(compiled.reads_sub()),
                             self.run,
-                            &mut lazy(at, flat),
+                            &mut lazy((&self.frames[1..], index), flat),
                             out,
                             &mut slots,
                         );
@@ -479,7 +495,9 @@ impl Cursor {
                         // The message is in `out`.
                         return Some(Next::Rendered);
                     }
-                    return Some(self.send_expanded(template, &vars(true), &mut lazy(at, flat)));
+                    let mut rng = lazy((&self.frames[1..], index), flat);
+                    let message = expand(template, &vars(true), self.run, &mut rng);
+                    return Some(self.send_expanded(message));
                 }
                 Step::SendBinary { base64 } => {
                     self.run += 1;
@@ -495,8 +513,8 @@ impl Cursor {
                 }
                 Step::SendText { template } => {
                     self.run += 1;
-                    let text =
-                        template::expand_text(template, &vars(true), self.run, &mut lazy(at, flat));
+                    let mut rng = lazy((&self.frames[1..], index), flat);
+                    let text = template::expand_text(template, &vars(true), self.run, &mut rng);
                     return Some(Next::Action(Action::SendText { text }));
                 }
                 Step::Expect(expect) => {
@@ -508,13 +526,13 @@ impl Cursor {
                 Step::Think { dist } => {
                     return Some(Next::Action(Action::Think(sample(
                         dist,
-                        &mut draw(at, flat),
+                        &mut draw(at(&self.frames), flat),
                     ))))
                 }
                 Step::PauseReads { dist } => {
                     return Some(Next::Action(Action::PauseReads(sample(
                         dist,
-                        &mut draw(at, flat),
+                        &mut draw(at(&self.frames), flat),
                     ))))
                 }
                 Step::Close { code } => return Some(Next::Action(Action::Close { code: *code })),
@@ -537,7 +555,7 @@ impl Cursor {
                 Step::AbortHandshake { .. } => {}
                 Step::Reconnect { after, backoff } => {
                     return Some(Next::Action(Action::Reconnect {
-                        after: sample(after, &mut draw(at, flat)),
+                        after: sample(after, &mut draw(at(&self.frames), flat)),
                         backoff: backoff.clone(),
                     }))
                 }
@@ -545,17 +563,11 @@ impl Cursor {
         }
     }
 
-    /// A send whose template is not compiled (a repro's, a plan made without templates):
-    /// expanded into a JSON value, its correlated values remembered. Out of line: the
-    /// compiled sends `next_scripted` renders are the per-message path.
+    /// A send whose template is not compiled (a repro's, a plan made without templates),
+    /// `message` as expanded: its correlated values remembered. Out of line: the compiled
+    /// sends `next_scripted` renders are the per-message path.
     #[inline(never)]
-    fn send_expanded(
-        &mut self,
-        template: &serde_json::Value,
-        vars: &template::Vars<'_>,
-        rng: &mut LazyRng,
-    ) -> Next {
-        let message = expand(template, vars, self.run, rng);
+    fn send_expanded(&mut self, message: serde_json::Value) -> Next {
         for (at, path) in self.correlated.iter().enumerate() {
             if let Some(v) = lookup(&message, path) {
                 let value = super::json_key(v);

@@ -332,29 +332,45 @@ fn the_walk_counts_runs_and_draws_per_iteration() {
 
 #[test]
 fn any_iteration_is_reproducible_from_its_coordinates() {
-    // The 3rd send's `{{random}}` is what `draw_rng` gives for its (conn, path, iteration),
-    // without walking the iterations before it.
+    // The 3rd iteration's second send's `{{random}}` is what `draw_rng` gives for its
+    // (conn, path, iteration), without walking the iterations before it, whether the send
+    // is expanded or rendered from its compiled template.
     let plan = one_conn(vec![
         Step::Close { code: 1000 },
         Step::Repeat {
             times: 5,
             every: None,
-            steps: vec![send(json!({"r": "{{random}}"}))],
+            steps: vec![
+                send(json!({"first": "{{run}}"})),
+                send(json!({"r": "{{random}}"})),
+            ],
         },
     ]);
-    let actions = expand_conn(&plan, &plan.conns[0], 100).unwrap();
-    let Action::Send { message } = &actions[2 + 2] else {
+    let conn = &plan.conns[0];
+    let actions = expand_conn(&plan, conn, 100).unwrap();
+    let Action::Send { message } = &actions[2 + 2 * 2 + 1] else {
         panic!("{actions:?}")
     };
+    let mut rng = draw_rng(plan.seed, conn.id, site_of(&[1, 1]), 2);
+    let want = json!(format!("{:016x}", rand::Rng::random::<u64>(&mut rng)));
+    assert_eq!(message["r"], want);
+    let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(&plan, conn));
+    let mut rendered = Vec::new();
+    let mut text = String::new();
+    while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut Leftovers::default()) {
+        if matches!(next, Next::Rendered) {
+            rendered.push(serde_json::from_str::<serde_json::Value>(&text).unwrap());
+        }
+        text.clear();
+    }
+    assert_eq!(rendered.len(), 10, "every send compiled");
+    assert_eq!(rendered[2 * 2 + 1]["r"], want);
     let mut other_script = plan.clone();
     other_script.scripts[0] = vec![send(json!({"r": "{{random}}"}))];
     // A connection with a different script but the same seed, id and draw site gives
-    // different draws: the site is the step path, [1, 0] here, [0] there.
+    // different draws: the site is the step path, [1, 1] here, [0] there.
     let other = expand_conn(&other_script, &other_script.conns[0], 10).unwrap();
-    assert_ne!(other[1], actions[4]);
-    let mut rng = draw_rng(plan.seed, plan.conns[0].id, site_of(&[1, 0]), 2);
-    let want = format!("{:016x}", rand::Rng::random::<u64>(&mut rng));
-    assert_eq!(message["r"], json!(want));
+    assert_ne!(other[1], actions[2 + 2 * 2 + 1]);
 }
 
 fn site_of(path: &[usize]) -> u64 {

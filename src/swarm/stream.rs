@@ -358,6 +358,12 @@ impl CloseSniffer {
     /// Takes the next bytes read from the server.
     fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
+            if matches!(self.state, Sniff::Header { have: 0, .. }) {
+                data = skip_whole_frames(data);
+                if data.is_empty() {
+                    return;
+                }
+            }
             match &mut self.state {
                 Sniff::Http(matched) => {
                     let mut used = 0;
@@ -441,6 +447,38 @@ impl CloseSniffer {
         }
         Sniff::Payload { left: len, close }
     }
+}
+
+/// What follows the whole frames but Close ones at the start of `data`, which starts at a
+/// frame's first byte: most reads hold whole data frames, each looked at in place instead
+/// of its header copied byte by byte into [`Sniff::Header`]. Stops at a Close frame and at
+/// a frame that `data` does not hold whole, for [`CloseSniffer::feed`]'s general path.
+fn skip_whole_frames(mut data: &[u8]) -> &[u8] {
+    while let [b0, b1, ..] = *data {
+        if b0 & 0x0f == 0x8 {
+            break;
+        }
+        let header = header_len(b1);
+        let Some(extended) = data.get(2..header) else {
+            break;
+        };
+        let len = match b1 & 0x7f {
+            126 => extended
+                .first_chunk::<2>()
+                .map(|b| u64::from(u16::from_be_bytes(*b))),
+            127 => extended.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
+            n => Some(u64::from(n)),
+        };
+        let end = len
+            .and_then(|len| usize::try_from(len).ok())
+            .and_then(|len| len.checked_add(header))
+            .filter(|end| *end <= data.len());
+        let Some(end) = end else {
+            break;
+        };
+        data = &data[end..];
+    }
+    data
 }
 
 impl CloseRead {
@@ -613,6 +651,9 @@ mod tests {
     fn the_close_code_is_read_as_sent_after_the_response_and_any_frames() {
         let mut wire = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
         wire.extend(frame(0x1, br#"{"type":"hello"}"#, None));
+        // Lengths of 7, 16 and 64 bits, a masked frame, and two data frames in one read.
+        wire.extend(frame(0x1, &[b'a'; 300], None));
+        wire.extend(frame(0x1, b"masked", Some([9, 8, 7, 6])));
         wire.extend(frame(0x2, &vec![7u8; 70_000], None));
         wire.extend(frame(0x9, b"ping", None));
         wire.extend(close(999));
@@ -623,6 +664,30 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    /// Whole frames of every header size in one read: the sniffer ends at the next frame's
+    /// first byte, and reads the Close that comes after them.
+    #[test]
+    fn whole_frames_in_one_read_leave_the_sniffer_at_the_next_header() {
+        let mut s = CloseSniffer::default();
+        s.feed(b"HTTP/1.1 101 OK\r\n\r\n");
+        let frames = [
+            frame(0x1, b"a", None),
+            frame(0x1, &[b'b'; 300], None),
+            frame(0x2, &vec![7; 70_000], None),
+            frame(0x1, b"masked text", Some([1, 2, 3, 4])),
+        ]
+        .concat();
+        s.feed(&frames);
+        assert!(
+            matches!(s.state, Sniff::Header { have: 0, .. }),
+            "{:?}",
+            s.state
+        );
+        assert_eq!(s.last, None);
+        s.feed(&close(4001));
+        assert_eq!(s.last, Some(RawClose::Code(4001)));
     }
 
     #[test]

@@ -2239,3 +2239,34 @@ fn an_error_that_comes_before_its_expectation_opens_settles_it() {
         ch.violations[0].seen
     );
 }
+
+/// What every message reads of a checker lies in its first six cache lines, before its
+/// counts: a field moved below the cold ones costs every message a cache miss at a
+/// thousand connections (the struct is `repr(C)`, in the order written).
+#[test]
+fn what_every_message_reads_comes_first_in_the_checker() {
+    use std::mem::offset_of;
+    let hot_end = offset_of!(ConnChecker, counts);
+    assert!(hot_end <= 6 * 64, "the hot fields take {hot_end} bytes");
+    let hot = [
+        ("pending", offset_of!(ConnChecker, pending)),
+        ("tallies", offset_of!(ConnChecker, tallies)),
+        ("spare_seen", offset_of!(ConnChecker, spare_seen)),
+        ("recent_done", offset_of!(ConnChecker, recent_done)),
+        ("leftovers", offset_of!(ConnChecker, leftovers)),
+        ("next_id", offset_of!(ConnChecker, next_id)),
+        ("last_request", offset_of!(ConnChecker, last_request)),
+        ("buffer", offset_of!(ConnChecker, buffer)),
+        ("captures", offset_of!(ConnChecker, captures)),
+        (
+            "correlate_fields",
+            offset_of!(ConnChecker, correlate_fields),
+        ),
+    ];
+    for (name, at) in hot {
+        assert!(
+            at < hot_end,
+            "{name} at {at}, after the counts at {hot_end}"
+        );
+    }
+}

@@ -88,9 +88,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a str> {
         let start = self.at + 1;
         let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = string_end(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -187,6 +185,36 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// The index of the first byte of `bytes` that a plain string cannot hold: a quote, a
+/// backslash or a control character (below 0x20). Eight bytes at a time: a byte-by-byte
+/// scan took ~13 instructions a byte, a fifth of stampede's work per echoed message. The
+/// word tests are the "has a zero byte" and "has a byte less than n" of Sean Eron
+/// Anderson's *Bit Twiddling Hacks*; each may flag bytes above its first true match (a
+/// borrow), never below, so the lowest flagged byte is the first match.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES << 7;
+    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let found = (zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & HIGHS;
+        if found != 0 {
+            // Little-endian: the lowest bits are the first byte.
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -340,6 +368,24 @@ mod tests {
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             })
+    }
+
+    proptest! {
+        /// Any bytes, the three stops and the bytes around them (0x1f, 0x20, 0x21, 0x5b,
+        /// 0x5d, 0x7f, 0x80, 0xff) often, at every offset of a word.
+        #[test]
+        fn string_end_finds_the_first_stop_as_a_byte_scan_does(
+            bytes in prop::collection::vec(
+                prop_oneof![
+                    4 => prop::sample::select(b"a\"\\\x00\x1f\x20\x21\x5b\x5d\x7f\x80\xff".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..40,
+            )
+        ) {
+            let scanned = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(string_end(&bytes), scanned);
+        }
     }
 
     proptest! {

@@ -498,6 +498,10 @@ impl ConnRun {
     /// attempt is still pending after it (the frame that accepts it is not kept: most
     /// connections keep nothing).
     fn keep_if_pending(&mut self, text: &str) {
+        // An open connection whose attempt is settled (most messages) does not read it.
+        if self.open.as_ref().is_some_and(|o| !o.judging) {
+            return;
+        }
         if self
             .attempts
             .last()

@@ -84,8 +84,9 @@ impl<'a> Reader<'a> {
     }
 
     /// A string at its opening quote, when nothing in it is escaped (or a control
-    /// character, which JSON forbids unescaped). Inlined into its two callers: out of line,
-    /// the call around it cost more than its scan.
+    /// character, which JSON forbids unescaped). Inlined into its two callers (cachegrind,
+    /// the echo bench: the same instructions per message as out of line, 526 L1
+    /// instruction misses against 543).
     #[inline]
     fn string(&mut self) -> Option<&'a str> {
         let start = self.at + 1;
@@ -191,7 +192,8 @@ impl<'a> Reader<'a> {
 
 /// The index of the first byte of `bytes` that a plain string cannot hold: a quote, a
 /// backslash or a control character (below 0x20). Eight bytes at a time: a byte-by-byte
-/// scan took ~13 instructions a byte, a fifth of stampede's work per echoed message. The
+/// scan took ~13 instructions a byte (cachegrind, the echo bench's 33-byte messages: ~300
+/// of the ~9,000 stampede ran per message). The
 /// word tests are the "has a zero byte" and "has a byte less than n" of Sean Eron
 /// Anderson's *Bit Twiddling Hacks*; each may flag bytes above its first true match (a
 /// borrow), never below, so the lowest flagged byte is the first match.

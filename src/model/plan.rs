@@ -325,11 +325,14 @@ pub struct ExpectRare {
 }
 
 impl ExpectRare {
+    /// Whether it holds what a connection's checker reads: field tests, captures or a
+    /// name (where the send carries the value is the shrinker's alone).
+    pub fn judged(&self) -> bool {
+        !self.checks.is_empty() || !self.capture.is_empty() || self.name.is_some()
+    }
+
     fn is_empty(&self) -> bool {
-        self.correlate_sent.is_none()
-            && self.checks.is_empty()
-            && self.capture.is_empty()
-            && self.name.is_none()
+        self.correlate_sent.is_none() && !self.judged()
     }
 }
 

@@ -452,14 +452,11 @@ pub struct ConnChecker {
     /// its error event ([`REFUSED_KEPT`]): a later expectation of the same request (its
     /// result after its ack) is owed nothing once the request was refused.
     refused: VecDeque<u64>,
-    /// Correlated expectations whose deadline ran out while their request's send
-    /// instants `(intended, actual)` were known, by [`key_hash`] of their correlation value:
-    /// an answer that comes whole later is timed from its request
+    /// Correlated expectations whose deadline ran out while their request's send instants
+    /// were known: an answer that comes whole later is timed from its request
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
-    /// With each, the expectation's `name` when it has one: a late answer's turn latency
-    /// goes to its name's histogram too, as an answer in time's does.
-    late_waits: VecDeque<(u64, Instant, Instant, Option<Box<str>>)>,
+    late_waits: VecDeque<LateWait>,
     /// The kinds of unclaimed records naming no request seen on this stream, and whether
     /// each came twice ([`Self::count_unclaimed`]); empty until one comes.
     unclaimed_seen: Vec<(String, bool)>,
@@ -777,8 +774,7 @@ impl ConnChecker {
             early: std::mem::take(&mut self.next_early),
             step: std::mem::take(&mut self.next_step),
             strays: None,
-            extras: rare
-                .filter(|r| !r.checks.is_empty() || !r.capture.is_empty() || r.name.is_some()),
+            extras: rare.filter(|r| r.judged()),
         };
         if absent {
             // Absence counts from now: what arrived before is not this expectation's.
@@ -1085,9 +1081,7 @@ impl ConnChecker {
         {
             if in_pattern(&self.pending[idx], event) {
                 self.check_learned_identity(msg, now);
-                // Field tests are rare: most expectations skip the call.
-                let p = &self.pending[idx];
-                if p.extras.is_some() && first_failed(p, msg, &self.captures).is_some() {
+                if first_failed(&self.pending[idx], msg, &self.captures).is_some() {
                     self.failed_checks(idx, event, msg, now);
                 } else {
                     self.feed(idx, event, msg, now);
@@ -1267,12 +1261,13 @@ impl ConnChecker {
             );
             let key = p.correlate.as_ref().map(|(_, v)| v.clone());
             if let (Some(value), Some((intended, actual))) = (&key, p.sent_at) {
-                let name = p.name().map(Box::from);
-                keep_recent_n(
-                    &mut self.late_waits,
-                    (key_hash(value), intended, actual, name),
-                    LATE_WAITS,
-                );
+                let wait = LateWait {
+                    key: key_hash(value),
+                    intended,
+                    actual,
+                    name: p.name().map(Box::from),
+                };
+                keep_recent_n(&mut self.late_waits, wait, LATE_WAITS);
             }
             let unread = p.unread_seen;
             let window = Some(p.within);
@@ -1981,17 +1976,19 @@ impl ConnChecker {
         let request = self
             .late_waits
             .iter()
-            .rposition(|(k, _, _, _)| *k == key)
+            .rposition(|w| w.key == key)
             .and_then(|at| self.late_waits.remove(at));
-        let own_request = request.as_ref().map(|(_, _, actual, _)| *actual);
-        let turn = request.map(|(_, intended, actual, name)| {
-            let turn = now.saturating_duration_since(intended);
+        let own_request = request.as_ref().map(|w| w.actual);
+        let turn = request.map(|w| {
+            let turn = now.saturating_duration_since(w.intended);
             self.samples.push((Phase::Turn.into(), turn));
-            if actual != intended {
-                self.samples
-                    .push((Phase::TurnRaw.into(), now.saturating_duration_since(actual)));
+            if w.actual != w.intended {
+                self.samples.push((
+                    Phase::TurnRaw.into(),
+                    now.saturating_duration_since(w.actual),
+                ));
             }
-            if let Some(name) = name {
+            if let Some(name) = w.name {
                 self.named_samples.push((name.into(), turn));
             }
             turn
@@ -2285,14 +2282,28 @@ fn in_pattern(p: &Pending, event: &str) -> bool {
     p.state.mentions(event)
 }
 
-/// The first of `p`'s field tests `msg` fails, `{{$name}}` captures resolved.
+/// The first of `p`'s field tests `msg` fails, `{{$name}}` captures resolved. Inline, its
+/// test of whether `p` has any: most have none, and every answer asks (the tests
+/// themselves are looked at out of line).
+#[inline]
 fn first_failed<'p, J: Tree>(
     p: &'p Pending,
     msg: &J,
     captures: &BTreeMap<String, Value>,
 ) -> Option<&'p FieldTest> {
+    let extras = p.extras.as_deref()?;
+    failed_test(&extras.checks, msg, captures)
+}
+
+/// [`first_failed`] of an expectation with extras.
+#[inline(never)]
+fn failed_test<'p, J: Tree>(
+    checks: &'p [FieldTest],
+    msg: &J,
+    captures: &BTreeMap<String, Value>,
+) -> Option<&'p FieldTest> {
     let resolve = |s: &str| holds_capture(s).then(|| fill_str(s, captures));
-    p.checks().iter().find(|t| !passes(t, msg, &resolve))
+    checks.iter().find(|t| !passes(t, msg, &resolve))
 }
 
 /// The captured values by name, and what each capture found ([`CaptureTally`]).
@@ -2443,6 +2454,18 @@ fn keep_recent_n<T>(ring: &mut VecDeque<T>, item: T, n: usize) {
 /// How many missed deadlines a connection remembers the requests of, for answers that
 /// come late ([`ConnChecker::answered_late`]).
 const LATE_WAITS: usize = 16;
+
+/// A correlated expectation whose deadline ran out ([`ConnChecker::late_waits`]).
+struct LateWait {
+    /// [`key_hash`] of its correlation value.
+    key: u64,
+    /// Its request's send instants.
+    intended: Instant,
+    actual: Instant,
+    /// Its `name`, when it has one: a late answer's turn latency goes to its name's
+    /// histogram too, as an answer in time's does.
+    name: Option<Box<str>>,
+}
 
 /// Whether `event`, arriving for a finished expectation whose pattern stopped at `state`,
 /// is a late duplicate: its pattern names it and does not allow it (a trailing `x*` does,

@@ -62,10 +62,10 @@ pub(super) fn site(path: impl IntoIterator<Item = usize>) -> u64 {
         .fold(0x5354_414d_5045_4445, |h, i| mix(h ^ i as u64))
 }
 
-/// The draw site of the step at `index` of the innermost list, inside the repeats whose
-/// frames are `loops` (a cursor's frames but the script's own).
-fn site_of(loops: &[Frame], index: usize) -> u64 {
-    site(loops.iter().map(|f| f.step).chain([index]))
+/// The draw site of the step at `index` of the innermost list of a cursor's `frames`: the
+/// steps of the repeats around it (every frame but the script's own), then `index`.
+fn site_of(frames: &[Frame], index: usize) -> u64 {
+    site(frames.iter().skip(1).map(|f| f.step).chain([index]))
 }
 
 /// [`draw_rng`], keyed on the first draw: the same values, without the ChaCha key setup
@@ -73,7 +73,8 @@ fn site_of(loops: &[Frame], index: usize) -> u64 {
 struct LazyRng<'f> {
     /// `(seed, connection, iteration)`.
     key: (u64, u32, u64),
-    /// The step's place, for [`site_of`].
+    /// The step's place: the cursor's frames and its index in the innermost list, for
+    /// [`site_of`].
     place: (&'f [Frame], usize),
     rng: Option<ChaCha8Rng>,
 }
@@ -89,9 +90,9 @@ impl<'f> LazyRng<'f> {
 
     fn get(&mut self) -> &mut ChaCha8Rng {
         let (seed, conn, flat) = self.key;
-        let (loops, index) = self.place;
+        let (frames, index) = self.place;
         self.rng
-            .get_or_insert_with(|| draw_rng(seed, conn, site_of(loops, index), flat))
+            .get_or_insert_with(|| draw_rng(seed, conn, site_of(frames, index), flat))
     }
 }
 
@@ -444,8 +445,6 @@ impl Cursor {
             let index = top.next;
             top.next += 1;
             let flat = top.flat;
-            // The step's site, for what draws (most steps do not).
-            let at = |frames: &[Frame]| site_of(&frames[1..], index);
             match step {
                 Step::Repeat {
                     times,
@@ -475,7 +474,7 @@ impl Cursor {
                         compiled.render(
                             &vars(compiled.reads_sub()),
                             self.run,
-                            &mut lazy((&self.frames[1..], index), flat),
+                            &mut lazy((&self.frames, index), flat),
                             out,
                             &mut slots,
                         );
@@ -495,7 +494,7 @@ impl Cursor {
                         // The message is in `out`.
                         return Some(Next::Rendered);
                     }
-                    let mut rng = lazy((&self.frames[1..], index), flat);
+                    let mut rng = lazy((&self.frames, index), flat);
                     let message = expand(template, &vars(true), self.run, &mut rng);
                     return Some(self.send_expanded(message));
                 }
@@ -513,7 +512,7 @@ impl Cursor {
                 }
                 Step::SendText { template } => {
                     self.run += 1;
-                    let mut rng = lazy((&self.frames[1..], index), flat);
+                    let mut rng = lazy((&self.frames, index), flat);
                     let text = template::expand_text(template, &vars(true), self.run, &mut rng);
                     return Some(Next::Action(Action::SendText { text }));
                 }
@@ -526,13 +525,13 @@ impl Cursor {
                 Step::Think { dist } => {
                     return Some(Next::Action(Action::Think(sample(
                         dist,
-                        &mut draw(at(&self.frames), flat),
+                        &mut draw(site_of(&self.frames, index), flat),
                     ))))
                 }
                 Step::PauseReads { dist } => {
                     return Some(Next::Action(Action::PauseReads(sample(
                         dist,
-                        &mut draw(at(&self.frames), flat),
+                        &mut draw(site_of(&self.frames, index), flat),
                     ))))
                 }
                 Step::Close { code } => return Some(Next::Action(Action::Close { code: *code })),
@@ -555,7 +554,7 @@ impl Cursor {
                 Step::AbortHandshake { .. } => {}
                 Step::Reconnect { after, backoff } => {
                     return Some(Next::Action(Action::Reconnect {
-                        after: sample(after, &mut draw(at(&self.frames), flat)),
+                        after: sample(after, &mut draw(site_of(&self.frames, index), flat)),
                         backoff: backoff.clone(),
                     }))
                 }

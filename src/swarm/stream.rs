@@ -420,15 +420,8 @@ impl CloseSniffer {
 
     /// The state after a complete `header`; an empty Close frame is recorded right away.
     fn start_payload(&mut self, header: &[u8]) -> Sniff {
-        let len = match header[1] & 0x7f {
-            126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
-            127 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&header[2..10]);
-                u64::from_be_bytes(b)
-            }
-            n => u64::from(n),
-        };
+        // A whole header holds its extended length.
+        let len = payload_len(header).unwrap_or_default();
         let mask = (header[1] & 0x80 != 0).then(|| {
             let at = header.len() - 4;
             [header[at], header[at + 1], header[at + 2], header[at + 3]]
@@ -459,17 +452,9 @@ fn skip_whole_frames(mut data: &[u8]) -> &[u8] {
             break;
         }
         let header = header_len(b1);
-        let Some(extended) = data.get(2..header) else {
-            break;
-        };
-        let len = match b1 & 0x7f {
-            126 => extended
-                .first_chunk::<2>()
-                .map(|b| u64::from(u16::from_be_bytes(*b))),
-            127 => extended.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
-            n => Some(u64::from(n)),
-        };
-        let end = len
+        let end = data
+            .get(..header)
+            .and_then(payload_len)
             .and_then(|len| usize::try_from(len).ok())
             .and_then(|len| len.checked_add(header))
             .filter(|end| *end <= data.len());
@@ -479,6 +464,19 @@ fn skip_whole_frames(mut data: &[u8]) -> &[u8] {
         data = &data[end..];
     }
     data
+}
+
+/// The payload length a frame's `header` gives (RFC 6455 §5.2: 7 bits, or 16 or 64 after
+/// them); `None` when `header` is too short to hold it.
+fn payload_len(header: &[u8]) -> Option<u64> {
+    let extended = header.get(2..)?;
+    match header.get(1)? & 0x7f {
+        126 => extended
+            .first_chunk::<2>()
+            .map(|b| u64::from(u16::from_be_bytes(*b))),
+        127 => extended.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)),
+        n => Some(u64::from(n)),
+    }
 }
 
 impl CloseRead {

@@ -92,6 +92,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario and write results (against the built-in server when no target is given).
+    #[command(after_help = error::RUN_EXIT_CODES)]
     Run(RunArgs),
     /// Check scenario files; report every problem as file:line:column.
     Validate {
@@ -115,10 +116,13 @@ pub enum Command {
     /// invariants it always kept, as TOML to paste into the scenario's `[oracles]`.
     Learn(LearnArgs),
     /// Hunt for a race: round after round of seeded variations until a violation or the budget.
+    #[command(after_help = error::HUNT_EXIT_CODES)]
     Hunt(hunt::HuntArgs),
     /// Replay a repro file N times and report how often it reproduces.
+    #[command(after_help = error::REPLAY_EXIT_CODES)]
     Replay(hunt::ReplayArgs),
     /// Shrink a repro file to the connections, actions and offsets its race needs.
+    #[command(after_help = error::SHRINK_EXIT_CODES)]
     Shrink(hunt::ShrinkArgs),
     /// Merge result directories of one scenario and seed (e.g. shards) into one result.
     Merge(MergeArgs),

@@ -41,6 +41,46 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
+/// `run --help`'s list of exit codes (the README's table says more of each).
+pub const RUN_EXIT_CODES: &str = "Exit codes:
+  0    clean: the target was exercised and nothing broke
+  1    violations (or a clean run with a [thresholds] entry breached)
+  2    bad usage or scenario, or a plan this machine cannot hold
+  3    stampede itself failed
+  4    inconclusive: the race the scenario aims at never happened
+  5    target unusable: no connection got through the upgrade
+  6    auth misconfigured: every valid token was refused
+  7    incomplete: the plan did not finish within its duration
+  8    client-limited: the client's own limits (file descriptors, ports)
+  9    unreadable: the scenario does not read what the server says
+  130  interrupted (Ctrl-C, SIGTERM): partial results written";
+
+/// `hunt --help`'s list of exit codes.
+pub const HUNT_EXIT_CODES: &str = "Exit codes:
+  0    nothing found in the budget
+  1    a find its replays confirmed (repro written)
+  2    bad usage or scenario, or a --reset command that failed
+  4    an unconfirmed suspect: seen, not yet reproduced by a replay
+  5-9  the rounds could not judge the target (that verdict's code, as for run)
+  130  interrupted (a repro written only of a race it saw)";
+
+/// `replay --help`'s list of exit codes.
+pub const REPLAY_EXIT_CODES: &str = "Exit codes:
+  0    no replay reproduced the violation
+  1    at least one replay reproduced it
+  2    bad usage, an unreadable repro, or a --reset command that failed
+  5-9  the replays could not judge the target (that verdict's code, as for run)
+  130  interrupted (the rate so far is printed)";
+
+/// `shrink --help`'s list of exit codes.
+pub const SHRINK_EXIT_CODES: &str = "Exit codes:
+  0    the repro does not reproduce: nothing to shrink, nothing written
+  1    a smaller repro that still reproduces was written
+  2    bad usage, an unreadable repro, or a --reset command that failed
+  4    no smaller repro could be claimed: the original stands
+  5-9  the runs could not judge the target (that verdict's code, as for run)
+  130  interrupted (a smaller repro kept so far is written as .partial.json)";
+
 /// The exit code of a run: interrupted, then stampede's own failures, then the verdict;
 /// a clean run with a breached threshold exits 1.
 pub fn of_run(summary: &Summary) -> u8 {

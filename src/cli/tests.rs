@@ -300,3 +300,44 @@ fn the_no_results_line_asks_to_keep_only_findings() {
         assert_eq!(line(verdict), "", "{verdict}");
     }
 }
+
+/// `run --help` lists every exit code of the table; `hunt`, `replay` and `shrink` their
+/// own, shrink's 1 (a smaller repro written) among them.
+#[test]
+fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
+    use clap::CommandFactory;
+    let help = |name: &str| {
+        let mut cli = Cli::command();
+        let sub = cli
+            .find_subcommand_mut(name)
+            .unwrap_or_else(|| panic!("no {name} command"));
+        sub.render_help().to_string()
+    };
+    let run = help("run");
+    for code in [
+        exit::CLEAN,
+        exit::VIOLATIONS,
+        exit::USAGE,
+        exit::INTERNAL,
+        exit::INCONCLUSIVE,
+        exit::TARGET_UNUSABLE,
+        exit::AUTH_MISCONFIGURED,
+        exit::INCOMPLETE,
+        exit::CLIENT_LIMITED,
+        exit::UNREADABLE,
+        exit::INTERRUPTED,
+    ] {
+        assert!(
+            run.lines().any(|l| l.starts_with(&format!("  {code} "))),
+            "exit {code} missing from run --help:\n{run}"
+        );
+    }
+    let shrink = help("shrink");
+    assert!(shrink.contains("  1    a smaller repro"), "{shrink}");
+    assert!(shrink.contains("  4    no smaller repro"), "{shrink}");
+    for name in ["hunt", "replay"] {
+        let text = help(name);
+        assert!(text.contains("Exit codes:\n  0 "), "{name}: {text}");
+        assert!(text.contains("  1    "), "{name}: {text}");
+    }
+}

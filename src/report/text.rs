@@ -279,6 +279,14 @@ fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.thresholds.is_empty() {
         return Ok(());
     }
+    if !s.thresholds_judged() {
+        return writeln!(
+            w,
+            "\nthresholds   not judged: the run could not exercise the target ({}; see the \
+             verdict)",
+            s.verdict.name()
+        );
+    }
     let breaches: Vec<_> = s.thresholds.iter().filter(|t| !t.passed).collect();
     if breaches.is_empty() {
         return writeln!(w, "\nthresholds   all {} met", s.thresholds.len());
@@ -326,6 +334,13 @@ fn render_phases<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         .max()
         .unwrap_or(0)
         .max(14);
+    if rows.is_empty() {
+        // A closed port: a table header over no rows reads as a rendering fault.
+        return writeln!(
+            w,
+            "\nlatency      none measured: no connection completed a phase"
+        );
+    }
     writeln!(
         w,
         "\n{:<width$}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",

@@ -306,3 +306,31 @@ fn violations_of_a_run_without_tokens_carry_no_token_id() {
     assert!(!xml.contains("jti"), "{xml}");
     assert!(xml.contains("conn 7 user 3 ("), "{xml}");
 }
+
+/// A threshold of a run that could not exercise its target is skipped, as its oracles are:
+/// its breach there is a want of data, and the verdict's error names the cause.
+#[test]
+fn thresholds_of_a_run_that_could_not_exercise_the_target_are_skipped() {
+    let mut s = summary();
+    s.violations = Default::default();
+    s.thresholds = vec![result("errored.rate", "== 0", false)];
+    s.verdict = crate::model::Verdict::AuthMisconfigured;
+    let els = elements(&junit(&s));
+    let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
+    assert_eq!(suite["failures"], "0", "{els:?}");
+    let case = els
+        .iter()
+        .position(|(n, a)| n == "testcase" && a["name"] == "errored.rate == 0")
+        .expect("the threshold's case");
+    let (name, attrs) = &els[case + 1];
+    assert_eq!(name, "skipped");
+    assert!(
+        attrs["message"].starts_with("not judged: the run could not exercise the target"),
+        "{attrs:?}"
+    );
+    s.verdict = crate::model::Verdict::Violations;
+    let els = elements(&junit(&s));
+    assert!(els
+        .iter()
+        .any(|(n, a)| n == "failure" && a["message"] == "errored.rate = 2, limit == 0: BREACHED"));
+}

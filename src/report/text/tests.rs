@@ -534,3 +534,63 @@ fn a_shard_or_a_merge_says_so_on_the_run_line() {
         run_line(&s)
     );
 }
+
+/// A threshold breached for want of data in a run that could not exercise its target
+/// (a wrong secret: nothing was judged) is not a second finding beside the verdict.
+#[test]
+fn thresholds_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
+    let breached = crate::results::ThresholdResult {
+        metric: "errored.rate".into(),
+        op: crate::model::ThresholdOp::Eq,
+        limit: 0.0,
+        condition: "== 0".into(),
+        actual: None,
+        passed: false,
+        message: "errored.rate = no expectation judged, limit == 0: BREACHED".into(),
+    };
+    for verdict in [
+        Verdict::AuthMisconfigured,
+        Verdict::TargetUnusable,
+        Verdict::Unreadable,
+        Verdict::ClientLimited,
+    ] {
+        let s = Summary {
+            verdict,
+            thresholds: vec![breached.clone()],
+            ..summary()
+        };
+        let out = text(&s);
+        assert!(
+            out.contains(&format!(
+                "thresholds   not judged: the run could not exercise the target ({}; see the \
+                 verdict)\n",
+                verdict.name()
+            )),
+            "{verdict}: {out}"
+        );
+        assert!(!out.contains("BREACHED"), "{verdict}: {out}");
+    }
+    let s = Summary {
+        verdict: Verdict::Violations,
+        thresholds: vec![breached],
+        ..summary()
+    };
+    let out = text(&s);
+    assert!(out.contains("thresholds   1 of 1 breached\n"), "{out}");
+    assert!(out.contains("limit == 0: BREACHED"), "{out}");
+}
+
+/// A run in which no phase completed (a closed port) says so instead of a bare header.
+#[test]
+fn a_run_without_latency_samples_says_none_were_measured() {
+    let mut s = summary();
+    s.phases.clear();
+    s.turns.clear();
+    let out = text(&s);
+    assert!(
+        out.contains("latency      none measured: no connection completed a phase\n"),
+        "{out}"
+    );
+    assert!(!out.contains("phase (ms)"), "{out}");
+    assert!(text(&summary()).contains("phase (ms)"));
+}

@@ -2552,7 +2552,7 @@ async fn records_that_failed_a_where_are_named_when_nothing_passed() {
     assert_eq!(seen.len(), 3, "{:#?}", outcome.results.violations);
     for s in seen {
         assert!(
-            s.starts_with("nothing (1 record of its kinds failed its where, the first joined with /data/0 = \"room-"),
+            s.starts_with("nothing (1 record of its kinds failed its where, the first (joined) held /data/0 = \"room-"),
             "{s}"
         );
     }

@@ -29,7 +29,9 @@ impl ConnChecker {
                     .is_none_or(|s| s.where_failed_first.is_none())
                     .then(|| {
                         let value = excerpt(&held.to_value().to_string(), NO_ID_BYTES);
-                        format!("{event} with {} = {value}", test.path)
+                        // "(group2) held /arguments/1 = …": what that record held, not
+                        // what the test wants ("group2 with …" read as the expected value).
+                        format!("({event}) held {} = {value}", test.path)
                     });
                 let strays = p.strays.get_or_insert_with(Box::default);
                 strays.where_failed += 1;

@@ -458,7 +458,7 @@ fn a_kind_that_failed_its_where_is_not_called_unreadable() {
     let seen = &ch.violations[0].seen;
     assert!(
         seen.starts_with(
-            "nothing (1 record of its kinds failed its where, the first hello with /v = 1)"
+            "nothing (1 record of its kinds failed its where, the first (hello) held /v = 1)"
         ),
         "{seen}"
     );

@@ -218,13 +218,6 @@ pub struct RunArgs {
     /// merge` combines the shards' results exactly.
     #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "workers")]
     pub shard: Option<crate::model::Shard>,
-    /// Connect from these local addresses, comma-separated (e.g. 127.0.0.2,127.0.1.2),
-    /// taken in turn: each address has its own ephemeral ports. On Linux one address
-    /// reaches a server quickly from about half its range; past four fifths of that half
-    /// (~11,300 by default, warned of) each new connection searches the used ports (~1 ms
-    /// each).
-    #[arg(long, value_name = "IP,...", value_delimiter = ',', value_parser = source_addr_arg)]
-    pub source_addr: Vec<std::net::IpAddr>,
     /// Split the plan over N processes (shards), each under its own open-file limit and,
     /// against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …;
     /// more of its own, 127.0.1.2, …, when its share is more than one address carries
@@ -540,7 +533,7 @@ impl RunArgs {
             interval: self.interval,
             thresholds: Vec::new(),
             shard: self.shard,
-            sources: self.source_addr.clone(),
+            sources: self.target.source_addr.clone(),
             learn: !self.no_learn,
             // Before the load, outside --duration: bounded by calibration's own limit.
             calibration_end: None,
@@ -594,13 +587,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     let scenario = scenario::load_file_to_run(&args.scenario)?;
     let plan = plan::build(&scenario, scenario.seed_or(args.seed));
     let target = args.target.choose(scenario.target.as_deref());
-    let opts = RunOptions {
-        tls: TlsOptions {
-            ca_file: args.target.ca_file.clone(),
-            insecure: args.target.insecure,
-        },
-        ..RunOptions::default()
-    };
+    let opts = args.target.run_options();
     let bound = run::bind(&target, &plan, &cancel).await?;
     if bound.is_reference() {
         eprintln!(

@@ -1145,3 +1145,44 @@ async fn a_server_gone_between_calibration_and_the_load_is_said_so() {
         );
     }
 }
+
+/// `learn` and `hunt` connect from `--source-addr` as `run` does: an address of this host
+/// works, and one it does not have is refused before any connection, naming it (were the
+/// option ignored, both would run from the system's choice and exit as usual).
+#[test]
+fn learn_and_hunt_connect_from_the_source_addresses_given() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let path = format!("{root}/scenarios/burst-connect.toml");
+    let stampede = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(args)
+            .env_remove("STAMPEDE_TARGET")
+            .output()
+            .unwrap()
+    };
+    let own = stampede(&["learn", &path, "--source-addr", "127.0.0.2"]);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    // TEST-NET-1 (RFC 5737): no host has it.
+    let foreign = "192.0.2.1";
+    for args in [
+        vec!["learn", &path, "--source-addr", foreign],
+        vec![
+            "hunt",
+            &path,
+            "--reference",
+            "--budget",
+            "20s",
+            "--source-addr",
+            foreign,
+        ],
+    ] {
+        let out = stampede(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(foreign), "{args:?}: {stderr}");
+    }
+}

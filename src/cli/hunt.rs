@@ -49,6 +49,13 @@ pub struct TargetArgs {
     /// Longest the --reset command may run (then it is killed and the command fails).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub reset_timeout: Duration,
+    /// Connect from these local addresses, comma-separated (e.g. 127.0.0.2,127.0.1.2),
+    /// taken in turn: each address has its own ephemeral ports. On Linux one address
+    /// reaches a server quickly from about half its range; past four fifths of that half
+    /// (~11,300 by default, warned of) each new connection searches the used ports (~1 ms
+    /// each).
+    #[arg(long, value_name = "IP,...", value_delimiter = ',', value_parser = super::source_addr_arg)]
+    pub source_addr: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +176,16 @@ impl TargetArgs {
             insecure: self.insecure,
         }
     }
+
+    /// What every command's connections take from these arguments: TLS trust and the
+    /// source addresses (`learn`, `hunt`, `replay` and `shrink` as `run`).
+    pub(super) fn run_options(&self) -> RunOptions {
+        RunOptions {
+            tls: self.tls(),
+            sources: self.source_addr.clone(),
+            ..RunOptions::default()
+        }
+    }
 }
 
 /// A runner for `plan`'s auth against `target`; says where it runs. `learn`: calibrate
@@ -182,10 +199,9 @@ pub(super) async fn runner(
     cancel: CancellationToken,
 ) -> Result<Runner, Error> {
     let opts = RunOptions {
-        tls: args.tls(),
         learn: learn.is_some(),
         calibration_end: learn.flatten(),
-        ..RunOptions::default()
+        ..args.run_options()
     };
     let mut runner = Runner::start(target, plan, opts, cancel).await?;
     if let Some(command) = &args.reset {

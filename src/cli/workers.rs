@@ -46,10 +46,12 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let endpoint = Endpoint::resolve(&url).await.ok();
     let own = endpoint
         .as_ref()
-        .is_some_and(|e| own_addresses(e.addr, &args.source_addr));
+        .is_some_and(|e| own_addresses(e.addr, &args.target.source_addr));
     // Checked before calibrating: every worker would refuse it, after the calibration.
     if let Some(e) = &endpoint {
-        if let Err(err) = crate::swarm::SourceAddrs::checked(args.source_addr.clone(), e.addr) {
+        if let Err(err) =
+            crate::swarm::SourceAddrs::checked(args.target.source_addr.clone(), e.addr)
+        {
             bound.close().await;
             return Err(run::RunError::from(err).into());
         }
@@ -290,7 +292,12 @@ fn worker_command(
     }
     let addrs: Vec<String> = match own {
         Some(count) => source_addrs(i, count).map(|a| a.to_string()).collect(),
-        None => args.source_addr.iter().map(|a| a.to_string()).collect(),
+        None => args
+            .target
+            .source_addr
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
     };
     if !addrs.is_empty() {
         cmd.args(["--source-addr", &addrs.join(",")]);
@@ -620,7 +627,7 @@ mod tests {
     fn source_addr_takes_a_list() {
         let args = run_args(&["--source-addr", "127.0.0.2, 127.0.1.2"]);
         assert_eq!(
-            args.source_addr,
+            args.target.source_addr,
             [
                 IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
                 IpAddr::V4(Ipv4Addr::new(127, 0, 1, 2))

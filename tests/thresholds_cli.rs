@@ -78,3 +78,50 @@ fn a_breach_prints_a_line_fails_junit_and_exits_1() {
     );
     assert!(xml.contains("name=\"turn.p50 &lt; 1us\""), "{xml}");
 }
+
+/// Against a closed port nothing was exercised: the run exits 5 (target unusable), and its
+/// thresholds are not judged in any output: not "BREACHED" on the console, `"judged":
+/// false` in `--json`, `<skipped>` in JUnit.
+#[test]
+fn thresholds_of_an_unusable_target_are_not_judged_anywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, scenario("\"turn.p99\" = \"< 10s\"")).unwrap();
+    let junit = tmp.path().join("junit.xml");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file.to_str().unwrap(),
+            "--no-results",
+            "--no-learn",
+            "--target",
+            "ws://127.0.0.1:1/ws",
+            "--junit",
+            junit.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = run(&[]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(5), "{stdout}");
+    assert!(
+        stdout.contains("thresholds   not judged: the run could not exercise the target"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("BREACHED"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<skipped") && !xml.contains("BREACHED"),
+        "{xml}"
+    );
+    let json = run(&["--json", "-q"]);
+    let s: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let t = &s["thresholds"][0];
+    assert_eq!(t["judged"], false, "{s:#}");
+    assert_eq!(t["passed"], false, "{s:#}");
+    assert!(!t["message"].as_str().unwrap().contains("BREACHED"), "{t}");
+}

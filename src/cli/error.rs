@@ -230,6 +230,7 @@ mod tests {
             condition: "< 1ms".into(),
             actual: Some(2.0),
             passed: false,
+            judged: true,
             message: "breached".into(),
         }];
         assert_eq!(of_run(&s), exit::VIOLATIONS);

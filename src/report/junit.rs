@@ -58,12 +58,7 @@ fn cases(summary: &Summary, suite: &str) -> Vec<Case> {
         .into_iter()
         .map(|name| oracle_case(summary, suite, &name))
         .collect();
-    cases.extend(
-        summary
-            .thresholds
-            .iter()
-            .map(|t| threshold_case(summary, suite, t)),
-    );
+    cases.extend(summary.thresholds.iter().map(|t| threshold_case(suite, t)));
     cases.push(verdict_case(summary, suite));
     cases
 }
@@ -186,15 +181,12 @@ fn describe(v: &Violation, no_token: bool) -> String {
 
 /// A threshold as a case: a failure when breached, `skipped` in a run that could not
 /// exercise the target (its breach there is a want of data, not a measurement).
-fn threshold_case(summary: &Summary, suite: &str, t: &ThresholdResult) -> Case {
-    let failure = if !summary.thresholds_judged() {
+fn threshold_case(suite: &str, t: &ThresholdResult) -> Case {
+    let failure = if !t.judged {
         Some(Failure {
             element: "skipped",
-            kind: summary.verdict.name(),
-            message: format!(
-                "not judged: the run could not exercise the target ({}; see the verdict)",
-                summary.verdict.name()
-            ),
+            kind: "threshold",
+            message: t.message.clone(),
             body: String::new(),
         })
     } else {

@@ -279,7 +279,7 @@ fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if s.thresholds.is_empty() {
         return Ok(());
     }
-    if !s.thresholds_judged() {
+    if s.thresholds.iter().all(|t| !t.judged) {
         return writeln!(
             w,
             "\nthresholds   not judged: the run could not exercise the target ({}; see the \
@@ -287,7 +287,7 @@ fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             s.verdict.name()
         );
     }
-    let breaches: Vec<_> = s.thresholds.iter().filter(|t| !t.passed).collect();
+    let breaches: Vec<_> = s.thresholds.iter().filter(|t| t.breached()).collect();
     if breaches.is_empty() {
         return writeln!(w, "\nthresholds   all {} met", s.thresholds.len());
     }

@@ -234,17 +234,11 @@ impl Summary {
         }
     }
 
-    /// Whether the thresholds say anything about the target: not in a run that could not
-    /// exercise it (unusable, misconfigured, client-limited, unreadable), where each one
-    /// reads as breached for want of data and the verdict already names the cause. The
-    /// reports then show them as not judged, as they do the oracles.
-    pub fn thresholds_judged(&self) -> bool {
-        self.verdict.exercised()
-    }
-
-    /// Whether every threshold held (true when there are none).
+    /// Whether no judged threshold was breached (true when there are none, and in a run
+    /// that could not exercise its target, whose thresholds are not judged:
+    /// [`ThresholdResult::judged`]).
     pub fn thresholds_met(&self) -> bool {
-        self.thresholds.iter().all(|t| t.passed)
+        !self.thresholds.iter().any(ThresholdResult::breached)
     }
 
     /// Whether the run never got to use its target: target unusable, and not one

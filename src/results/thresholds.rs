@@ -19,9 +19,29 @@ pub struct ThresholdResult {
     pub condition: String,
     /// The measured value in the metric's unit; `None` when there was nothing to measure.
     pub actual: Option<f64>,
+    /// Whether the threshold held: never in a run that could not judge it (`judged`).
     pub passed: bool,
-    /// One line, e.g. `turn.p99 = 2.31s, limit < 2s: BREACHED`.
+    /// `false` in a run that could not exercise its target (unusable, misconfigured,
+    /// client-limited, unreadable: [`Verdict::exercised`](crate::model::Verdict::exercised)):
+    /// each threshold there would read as breached for want of data beside a verdict that
+    /// names the cause, so the reports show it as not judged (JUnit: skipped) and no count
+    /// of breaches takes it. Absent in files written before it existed: judged.
+    #[serde(default = "judged_by_default")]
+    pub judged: bool,
+    /// One line, e.g. `turn.p99 = 2.31s, limit < 2s: BREACHED`, or `errored.rate: not
+    /// judged, the run could not exercise the target (auth_misconfigured)`.
     pub message: String,
+}
+
+fn judged_by_default() -> bool {
+    true
+}
+
+impl ThresholdResult {
+    /// Judged and not held: what fails a clean run and what reports count as breached.
+    pub fn breached(&self) -> bool {
+        self.judged && !self.passed
+    }
 }
 
 /// Checks every threshold, in order.
@@ -41,19 +61,30 @@ pub fn judged_thresholds(summary: &Summary, thresholds: &[Threshold]) -> Vec<Thr
     evaluate(summary, thresholds)
 }
 
-/// The results that failed.
+/// The results that failed (judged and not held).
 pub fn breaches(results: &[ThresholdResult]) -> impl Iterator<Item = &ThresholdResult> {
-    results.iter().filter(|r| !r.passed)
+    results.iter().filter(|r| r.breached())
 }
 
 fn check(summary: &Summary, t: &Threshold) -> ThresholdResult {
     let actual = measure(summary, &t.metric);
-    let passed = actual.is_some_and(|v| t.op.holds(v, t.limit));
-    let shown = actual.map_or_else(
-        || no_data(&t.metric).to_string(),
-        |v| format_value(t.metric.unit(), v),
-    );
-    let verdict = if passed { "ok" } else { "BREACHED" };
+    let judged = summary.verdict.exercised();
+    let passed = judged && actual.is_some_and(|v| t.op.holds(v, t.limit));
+    let message = if judged {
+        let shown = actual.map_or_else(
+            || no_data(&t.metric).to_string(),
+            |v| format_value(t.metric.unit(), v),
+        );
+        let verdict = if passed { "ok" } else { "BREACHED" };
+        format!("{} = {shown}, limit {}: {verdict}", t.metric, t.text)
+    } else {
+        format!(
+            "{} {}: not judged, the run could not exercise the target ({})",
+            t.metric,
+            t.text,
+            summary.verdict.name()
+        )
+    };
     ThresholdResult {
         metric: t.metric.to_string(),
         op: t.op,
@@ -61,7 +92,8 @@ fn check(summary: &Summary, t: &Threshold) -> ThresholdResult {
         condition: t.text.clone(),
         actual,
         passed,
-        message: format!("{} = {shown}, limit {}: {verdict}", t.metric, t.text),
+        judged,
+        message,
     }
 }
 

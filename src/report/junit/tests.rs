@@ -57,6 +57,7 @@ fn result(metric: &str, condition: &str, passed: bool) -> ThresholdResult {
         condition: condition.into(),
         actual: Some(2.0),
         passed,
+        judged: true,
         message: format!(
             "{metric} = 2, limit {condition}: {}",
             if passed { "ok" } else { "BREACHED" }
@@ -313,8 +314,15 @@ fn violations_of_a_run_without_tokens_carry_no_token_id() {
 fn thresholds_of_a_run_that_could_not_exercise_the_target_are_skipped() {
     let mut s = summary();
     s.violations = Default::default();
-    s.thresholds = vec![result("errored.rate", "== 0", false)];
     s.verdict = crate::model::Verdict::AuthMisconfigured;
+    let unjudged = ThresholdResult {
+        judged: false,
+        message: "errored.rate == 0: not judged, the run could not exercise the target \
+                  (auth_misconfigured)"
+            .into(),
+        ..result("errored.rate", "== 0", false)
+    };
+    s.thresholds = vec![unjudged];
     let els = elements(&junit(&s));
     let suite = &els.iter().find(|(n, _)| n == "testsuite").unwrap().1;
     assert_eq!(suite["failures"], "0", "{els:?}");
@@ -325,10 +333,11 @@ fn thresholds_of_a_run_that_could_not_exercise_the_target_are_skipped() {
     let (name, attrs) = &els[case + 1];
     assert_eq!(name, "skipped");
     assert!(
-        attrs["message"].starts_with("not judged: the run could not exercise the target"),
+        attrs["message"].contains("not judged, the run could not exercise the target"),
         "{attrs:?}"
     );
     s.verdict = crate::model::Verdict::Violations;
+    s.thresholds = vec![result("errored.rate", "== 0", false)];
     let els = elements(&junit(&s));
     assert!(els
         .iter()

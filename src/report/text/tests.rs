@@ -546,7 +546,13 @@ fn thresholds_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
         condition: "== 0".into(),
         actual: None,
         passed: false,
+        judged: true,
         message: "errored.rate = no expectation judged, limit == 0: BREACHED".into(),
+    };
+    let unjudged = crate::results::ThresholdResult {
+        judged: false,
+        message: "errored.rate == 0: not judged".into(),
+        ..breached.clone()
     };
     for verdict in [
         Verdict::AuthMisconfigured,
@@ -556,7 +562,7 @@ fn thresholds_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
     ] {
         let s = Summary {
             verdict,
-            thresholds: vec![breached.clone()],
+            thresholds: vec![unjudged.clone()],
             ..summary()
         };
         let out = text(&s);

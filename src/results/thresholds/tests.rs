@@ -156,3 +156,33 @@ fn a_run_stopped_before_its_load_judges_no_threshold() {
     s.counters = Default::default();
     assert!(judged_thresholds(&s, &t).is_empty());
 }
+
+/// A run that could not exercise its target (here a wrong secret) judges no threshold:
+/// each is kept, marked not judged (no "BREACHED" in summary.json or --json), and none
+/// counts as breached, where a run that exercised it breaches the same threshold.
+#[test]
+fn a_run_that_could_not_exercise_its_target_judges_no_threshold() {
+    let t = thresholds("\"errored.rate\" = \"== 0\"");
+    let mut s = summary();
+    s.counters.expect = Default::default();
+    let exercised = evaluate(&s, &t).remove(0);
+    assert!(exercised.judged && !exercised.passed, "{exercised:?}");
+    assert!(exercised.message.ends_with("BREACHED"), "{exercised:?}");
+    s.verdict = crate::model::Verdict::AuthMisconfigured;
+    let all = evaluate(&s, &t);
+    let r = all[0].clone();
+    assert!(!r.judged && !r.passed && !r.breached(), "{r:?}");
+    assert_eq!(
+        r.message,
+        "errored.rate == 0: not judged, the run could not exercise the target \
+         (auth_misconfigured)"
+    );
+    assert_eq!(breaches(&all).count(), 0);
+    s.thresholds = all;
+    assert!(s.thresholds_met());
+    // Files written before the field read as judged.
+    let mut old = serde_json::to_value(&r).unwrap();
+    old.as_object_mut().unwrap().remove("judged");
+    let read: ThresholdResult = serde_json::from_value(old).unwrap();
+    assert!(read.judged);
+}

@@ -585,7 +585,34 @@ fn a_hunt_whose_repro_folder_is_a_file_is_refused_before_its_first_round() {
 fn shrink_creates_the_folder_of_its_output() {
     let tmp = tempfile::tempdir().unwrap();
     let repro = tmp.path().join("repro.json");
-    std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
+    // A hunt's repro (4 connections; the regression file is minimal already): the shrink
+    // has connections to drop.
+    let hunted = tmp.path().join("hunted");
+    let said = stampede(&[
+        "hunt",
+        "scenarios/races/early-message-drop.toml",
+        "--bug",
+        "early-message-drop",
+        "--times",
+        "3",
+        "--budget",
+        "30s",
+        "-q",
+        "-o",
+        hunted.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        said.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&said.stdout)
+    );
+    let found = std::fs::read_dir(hunted.join("race-early-message-drop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("the hunt's repro");
+    std::fs::copy(found, &repro).unwrap();
     let out = tmp.path().join("missing/deeper/x.json");
     // Bounded by its own budget; the planted bug reproduces at once, so the shrink takes
     // seconds.
@@ -608,6 +635,31 @@ fn shrink_creates_the_folder_of_its_output() {
     );
     assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(out.is_file(), "no {}: {stdout}\n{stderr}", out.display());
+    // Shrunk again, the minimal repro loses no connection, action or offset: a copy of it
+    // would read as a smaller repro, so nothing is written, and it still reproduces (1).
+    let again = tmp.path().join("again.json");
+    let said = stampede(&[
+        "shrink",
+        out.to_str().unwrap(),
+        "--bug",
+        "early-message-drop",
+        "--times",
+        "3",
+        "--budget",
+        "30s",
+        "-o",
+        again.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&said.stdout),
+        String::from_utf8_lossy(&said.stderr),
+    );
+    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("already minimal") && stdout.contains("nothing written"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!again.exists(), "{stdout}");
 }
 
 /// `shrink -o FILE` whose folder cannot be one (a file is in the way) is refused before
@@ -1434,5 +1486,34 @@ fn times_and_workers_do_not_combine() {
     assert!(
         err.contains("--times and --workers do not combine"),
         "{err}"
+    );
+}
+
+/// A protocol scenario run without `--target` runs against the built-in reference server,
+/// which speaks the golden-path protocol only: the verdict's hint says so and what to pass,
+/// not only the placement advice that fits a real misconfiguration.
+#[test]
+fn a_protocol_scenario_run_against_the_built_in_server_says_what_it_ran_against() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            "scenarios/protocols/graphql-transport-ws.toml",
+            "--no-results",
+            "--no-learn",
+            "--json",
+            "-q",
+        ])
+        .env_remove("STAMPEDE_TARGET")
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(s["embedded_target"], true, "{s:#}");
+    assert_ne!(out.status.code(), Some(0), "{s:#}");
+    let hint = s["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("built-in reference server, which speaks the golden-path protocol only")
+            && hint.ends_with("pass --target URL"),
+        "{hint}"
     );
 }

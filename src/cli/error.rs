@@ -60,6 +60,7 @@ pub const HUNT_EXIT_CODES: &str = "Exit codes:
   0    nothing found in the budget
   1    a find its replays confirmed (repro written)
   2    bad usage or scenario, or a --reset command that failed
+  3    stampede itself failed
   4    an unconfirmed suspect: seen, not yet reproduced by a replay
   5-9  the rounds could not judge the target (that verdict's code, as for run)
   130  interrupted (a repro written only of a race it saw)";
@@ -69,14 +70,17 @@ pub const REPLAY_EXIT_CODES: &str = "Exit codes:
   0    no replay reproduced the violation
   1    at least one replay reproduced it
   2    bad usage, an unreadable repro, or a --reset command that failed
+  3    stampede itself failed
   5-9  the replays could not judge the target (that verdict's code, as for run)
   130  interrupted (the rate so far is printed)";
 
 /// `shrink --help`'s list of exit codes.
 pub const SHRINK_EXIT_CODES: &str = "Exit codes:
   0    the repro does not reproduce: nothing to shrink, nothing written
-  1    a smaller repro that still reproduces was written
+  1    it reproduces: a smaller repro was written, or none was found
+       (already minimal: nothing written, the input stands)
   2    bad usage, an unreadable repro, or a --reset command that failed
+  3    stampede itself failed
   4    no smaller repro could be claimed: the original stands
   5-9  the runs could not judge the target (that verdict's code, as for run)
   130  interrupted (a smaller repro kept so far is written as .partial.json)";

@@ -60,6 +60,8 @@ pub struct TargetArgs {
 
 #[derive(Debug, Args)]
 pub struct HuntArgs {
+    /// Scenario file (TOML); its `[hunt]` table says what the rounds vary, a `[battery]`
+    /// file runs every race family in turn.
     pub scenario: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -89,6 +91,7 @@ pub struct HuntArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
+    /// Repro file (JSON) that `hunt` or `shrink` wrote.
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -101,6 +104,7 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub struct ShrinkArgs {
+    /// Repro file (JSON) that `hunt` (or an earlier `shrink`) wrote.
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -111,8 +115,9 @@ pub struct ShrinkArgs {
     #[arg(long, default_value = "300s", value_parser = parse_budget)]
     pub budget: Duration,
     /// Where to write the minimal repro [default: next to the input, `.json` replaced by
-    /// `.min.json`: repro-<oracle>-<hash>.min.json]. A shrink Ctrl-C stops writes what it
-    /// kept beside it, `.partial` before the extension (int.min.json: int.min.partial.json).
+    /// `.min.json`: repro-<oracle>-<hash>.min.json]. Stopped by Ctrl-C, a shrink writes the
+    /// smaller repro it kept so far beside it, `.partial` before the extension
+    /// (int.min.json: int.min.partial.json).
     #[arg(short, long, alias = "output", value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -607,6 +612,9 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     if let Some(candidate) = &outcome.unconfirmed {
         return unconfirmed_shrink(&args, &repro, &against, &outcome, candidate);
     }
+    if outcome.repro.plan == repro.plan {
+        return nothing_removed(&args, &repro, &against, &outcome, interrupted);
+    }
     let output = args.out.unwrap_or_else(|| min_path(&args.repro));
     outcome.repro.save_as(&output)?;
     let ((n0, r0), (n1, r1)) = (outcome.before, outcome.after);
@@ -648,6 +656,54 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
         exit::VIOLATIONS
     } else {
         exit::CLEAN
+    })
+}
+
+/// A shrink that kept the repro's plan whole: every candidate lost the race (the repro is
+/// already minimal), or the budget ran out before one kept it. A copy of the input would
+/// read as a smaller repro: nothing is written, and the exit is 1 as the repro still
+/// reproduces (as `replay`'s).
+fn nothing_removed(
+    args: &ShrinkArgs,
+    repro: &Repro,
+    against: &str,
+    outcome: &hunt::ShrinkOutcome,
+    interrupted: bool,
+) -> Result<u8, Error> {
+    let ((n0, r0), (_, r1)) = (&outcome.before, &outcome.after);
+    let why = match outcome.short {
+        Some(hunt::Short::Budget) => "no smaller repro found before the budget ran out",
+        Some(hunt::Short::Interrupted) => "no smaller repro found before Ctrl-C",
+        Some(hunt::Short::Unjudged(_)) => {
+            "no smaller repro found (a candidate's run could not judge the target)"
+        }
+        None => "already minimal: no connection, action or offset could go",
+    };
+    if args.output.json {
+        print_json(&json!({
+            "repro": args.repro.display().to_string(),
+            "oracle": repro.oracle.name(),
+            "target": against,
+            "before": { "connections": n0, "rate": rate_json(r0) },
+            "after": { "connections": n0, "rate": rate_json(r1) },
+            "candidates": outcome.candidates,
+            "short": outcome.short.as_ref().map(short_name),
+            "minimal_repro": null,
+            "nothing_removed": why,
+        }))?;
+    } else {
+        outln!(
+            "{} violation: {why} ({}, rate {r0} → {r1}, {} tried); against {against}",
+            repro.oracle.name(),
+            plural(*n0 as u64, "connection"),
+            plural(outcome.candidates, "candidate"),
+        )?;
+        outln!("nothing written: {} stands", args.repro.display())?;
+    }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else {
+        exit::VIOLATIONS
     })
 }
 

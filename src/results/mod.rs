@@ -322,6 +322,22 @@ pub struct Results {
     pub intervals: IntervalSeries,
 }
 
+/// What the built-in reference server adds to the hint of a run it could not judge: it
+/// speaks the golden-path protocol only, so a scenario of another protocol run without
+/// `--target` reads as misconfigured against it (a graphql-transport-ws scenario's
+/// `connection_init` is refused there), which says nothing of the server meant.
+fn with_reference_note(hint: Option<String>, embedded: bool, verdict: Verdict) -> Option<String> {
+    if !embedded || verdict.exercised() {
+        return hint;
+    }
+    let note = "this ran against the built-in reference server, which speaks the golden-path \
+                protocol only: to judge another server, pass --target URL";
+    Some(match hint {
+        Some(hint) => format!("{hint}; {note}"),
+        None => note.to_string(),
+    })
+}
+
 /// Builds the summary of a run from its merged history and findings, and checks
 /// `thresholds` on it.
 pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Results {
@@ -376,7 +392,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         rate_limiting_may_explain: m.rate_limiting,
         undeclared_takeover: m.undeclared_takeover,
         oracles: m.oracles,
-        hint: m.hint,
+        hint: with_reference_note(m.hint, info.embedded_target, m.verdict),
         answers: m.answers,
         thresholds: Vec::new(),
         coverage: m.coverage,

@@ -187,6 +187,12 @@ pub struct RunArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub target: hunt::TargetArgs,
+    #[command(flatten)]
+    pub reset: hunt::ResetRefused,
+    /// Not an option: taken, hidden, only to be refused saying where the number of users
+    /// is set (k6's `--vus`), where the parser would suggest `--seeds`.
+    #[arg(long, alias = "vus", hide = true, value_name = "N")]
+    pub users: Option<String>,
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -241,6 +247,8 @@ pub struct LearnArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub target: hunt::TargetArgs,
+    #[command(flatten)]
+    pub reset: hunt::ResetRefused,
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -442,7 +450,14 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
 }
 
 async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    refuse_reset(&args.target, "run")?;
+    refuse_reset(&args.reset, "run")?;
+    if args.users.is_some() {
+        return Err(Error::Usage(
+            "run takes no --users (nor --vus): each [[group]] of the scenario sets its own \
+             `users` (and `arrival`, how they start); edit the scenario, or keep a copy per load"
+                .into(),
+        ));
+    }
     if !args.no_results {
         check_out_folder(
             &args.out,
@@ -570,8 +585,8 @@ fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
 
 /// `--reset` (shared with hunt, replay and shrink, which repeat runs against one target)
 /// would be silently ignored by `command`: refused instead, saying what to do.
-fn refuse_reset(target: &hunt::TargetArgs, command: &str) -> Result<(), Error> {
-    if target.reset.is_some() {
+fn refuse_reset(refused: &hunt::ResetRefused, command: &str) -> Result<(), Error> {
+    if refused.given() {
         return Err(Error::Usage(format!(
             "--reset applies to hunt, replay and shrink, not {command}: reset the target \
              yourself before `stampede {command}`"
@@ -583,7 +598,7 @@ fn refuse_reset(target: &hunt::TargetArgs, command: &str) -> Result<(), Error> {
 /// `stampede learn`: calibrates against the target (the built-in reference server when
 /// none is named) and prints the proposal as TOML on stdout.
 async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    refuse_reset(&args.target, "learn")?;
+    refuse_reset(&args.reset, "learn")?;
     let scenario = scenario::load_file_to_run(&args.scenario)?;
     let plan = plan::build(&scenario, scenario.seed_or(args.seed));
     let target = args.target.choose(scenario.target.as_deref());

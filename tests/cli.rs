@@ -703,12 +703,42 @@ fn shrink_refuses_an_output_under_a_file_before_it_starts() {
 #[test]
 fn run_and_learn_refuse_reset_instead_of_ignoring_it() {
     for command in ["run", "learn"] {
-        let out = stampede(&[command, "scenarios/golden-path.toml", "--reset", "true"]);
-        assert_eq!(out.status.code(), Some(2), "{command}");
+        for given in [["--reset", "true"], ["--reset-timeout", "5s"]] {
+            let mut args = vec![command, "scenarios/golden-path.toml"];
+            args.extend(given);
+            let out = stampede(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                said.contains("--reset applies to hunt, replay and shrink"),
+                "{args:?}: {said}"
+            );
+        }
+        // Nor does their help offer what they refuse.
+        let help = String::from_utf8_lossy(&stampede(&[command, "--help"]).stdout).to_string();
+        assert!(!help.contains("--reset"), "{command}: {help}");
+    }
+    for command in ["hunt", "replay", "shrink"] {
+        let help = String::from_utf8_lossy(&stampede(&[command, "--help"]).stdout).to_string();
+        assert!(
+            help.contains("--reset <CMD>") && help.contains("--reset-timeout"),
+            "{command}: {help}"
+        );
+    }
+}
+
+/// A k6 user's `--vus 10` (or `--users 10`) is told where the number of users is set,
+/// not offered `--seeds` (an old name of `--times`) as the nearest option.
+#[test]
+fn run_says_where_users_are_set_when_given_vus() {
+    for flag in ["--users", "--vus"] {
+        let out = stampede(&["run", "scenarios/golden-path.toml", flag, "10"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(
-            said.contains("--reset applies to hunt, replay and shrink"),
-            "{command}: {said}"
+            said.contains("each [[group]] of the scenario sets its own `users`")
+                && !said.contains("--seeds"),
+            "{flag}: {said}"
         );
     }
 }

@@ -41,7 +41,15 @@ pub(super) async fn battery_command(
     let quiet = args.output.quiet;
     let learn = (!args.no_learn).then(|| Some(crate::hunt::calibration_end(started, args.budget)));
     let calibration = battery::calibration_plan(&battery, seed);
-    let runner = runner(&calibration, &target, &args.target, learn, quiet, cancel).await?;
+    let runner = runner(
+        &calibration,
+        &target,
+        (&args.target, &args.reset),
+        learn,
+        quiet,
+        cancel,
+    )
+    .await?;
     if learn.is_some() && !quiet {
         learned_lines(&runner);
     }

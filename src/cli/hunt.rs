@@ -41,14 +41,6 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (test servers only).
     #[arg(long)]
     pub insecure: bool,
-    /// A shell command (`sh -c`) that restarts or resets the target; it runs before each
-    /// replay and shrink try and each confirmation of a find, and must exit 0. The
-    /// built-in server is restarted instead when there is none.
-    #[arg(long, value_name = "CMD")]
-    pub reset: Option<String>,
-    /// Longest the --reset command may run (then it is killed and the command fails).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub reset_timeout: Duration,
     /// Connect from these local addresses, comma-separated (e.g. 127.0.0.2,127.0.1.2),
     /// taken in turn: each address has its own ephemeral ports. On Linux one address
     /// reaches a server quickly from about half its range; past four fifths of that half
@@ -58,6 +50,38 @@ pub struct TargetArgs {
     pub source_addr: Vec<std::net::IpAddr>,
 }
 
+/// How the commands that run one target again and again (`hunt`, `replay`, `shrink`) put
+/// it back in its first state.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// A shell command (`sh -c`) that restarts or resets the target; it runs before each
+    /// replay and shrink try and each confirmation of a find, and must exit 0. The
+    /// built-in server is restarted instead when there is none.
+    #[arg(long, value_name = "CMD")]
+    pub reset: Option<String>,
+    /// Longest the --reset command may run (then it is killed and the command fails).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub reset_timeout: Duration,
+}
+
+/// `--reset` and `--reset-timeout` where they do nothing (`run`, `learn`): taken, hidden,
+/// only to be refused with what to do instead, where the parser would take the first for
+/// a typo and the second silently.
+#[derive(Debug, Args)]
+pub struct ResetRefused {
+    #[arg(long, hide = true, value_name = "CMD")]
+    pub reset: Option<String>,
+    #[arg(long, hide = true, value_name = "DURATION")]
+    pub reset_timeout: Option<String>,
+}
+
+impl ResetRefused {
+    /// Whether either was given.
+    pub(super) fn given(&self) -> bool {
+        self.reset.is_some() || self.reset_timeout.is_some()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct HuntArgs {
     /// Scenario file (TOML); its `[hunt]` table says what the rounds vary, a `[battery]`
@@ -65,6 +89,8 @@ pub struct HuntArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub reset: ResetArgs,
     /// Do not calibrate first: check only the scenario's declared oracles (see
     /// `stampede learn`).
     #[arg(long)]
@@ -95,6 +121,8 @@ pub struct ReplayArgs {
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub reset: ResetArgs,
     /// How many times to replay (at least 1).
     #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub times: u32,
@@ -108,6 +136,8 @@ pub struct ShrinkArgs {
     pub repro: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub reset: ResetArgs,
     /// Runs per candidate (at least 1).
     #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub times: u32,
@@ -198,7 +228,7 @@ impl TargetArgs {
 pub(super) async fn runner(
     plan: &Plan,
     target: &Target,
-    args: &TargetArgs,
+    (args, reset): (&TargetArgs, &ResetArgs),
     learn: Option<Option<Instant>>,
     quiet: bool,
     cancel: CancellationToken,
@@ -209,10 +239,10 @@ pub(super) async fn runner(
         ..args.run_options()
     };
     let mut runner = Runner::start(target, plan, opts, cancel).await?;
-    if let Some(command) = &args.reset {
+    if let Some(command) = &reset.reset {
         runner.reset = hunt::Reset::Command {
             command: command.clone(),
-            timeout: args.reset_timeout,
+            timeout: reset.reset_timeout,
         };
     }
     if !quiet {
@@ -307,7 +337,15 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let target = args.target.choose(s.target.as_deref());
     let quiet = args.output.quiet;
     let learn = (!args.no_learn).then(|| Some(hunt::calibration_end(started, args.budget)));
-    let runner = runner(&probe, &target, &args.target, learn, quiet, cancel).await?;
+    let runner = runner(
+        &probe,
+        &target,
+        (&args.target, &args.reset),
+        learn,
+        quiet,
+        cancel,
+    )
+    .await?;
     if learn.is_some() && !quiet {
         learned_lines(&runner);
     }
@@ -483,7 +521,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     let runner = runner(
         &repro.plan,
         &target,
-        &args.target,
+        (&args.target, &args.reset),
         None,
         args.output.quiet,
         cancel,
@@ -564,7 +602,7 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     let runner = runner(
         &repro.plan,
         &target,
-        &args.target,
+        (&args.target, &args.reset),
         None,
         args.output.quiet,
         cancel,

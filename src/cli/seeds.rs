@@ -71,12 +71,30 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
                 plural(summaries.len() as u64, "seed"),
                 args.times
             )?;
+        } else if let Some(line) = stopped_early(&summaries, args.times) {
+            outln!("  {line}")?;
         }
     }
     if let Some(path) = &args.junit {
         super::write_file(path, report::junit_runs(&summaries).as_bytes())?;
     }
     Ok(exit_code(&summaries, cancel.is_cancelled()))
+}
+
+/// Why fewer seeds ran than `planned`: the last one could not judge the target (a wrong
+/// secret, a closed port), and every later seed would say the same. `None` when all ran.
+fn stopped_early(summaries: &[Summary], planned: u32) -> Option<String> {
+    let ran = summaries.len();
+    if ran >= planned as usize {
+        return None;
+    }
+    let last = summaries.last()?;
+    Some(format!(
+        "stopped after {} of {planned}: seed {} was {}, and the rest would judge no more",
+        plural(ran as u64, "seed"),
+        last.seed,
+        last.verdict.name()
+    ))
 }
 
 fn broke_by_oracle(summaries: &[Summary]) -> BTreeMap<OracleKind, u32> {
@@ -196,5 +214,25 @@ mod tests {
             nothing_broke(&of(&[Verdict::Clean, Verdict::TargetUnusable])).as_deref(),
             Some("no oracle broke in the 1 seed that exercised the target")
         );
+    }
+
+    /// `--times 3` that stopped at its first seed (a wrong secret) says so, and which seed
+    /// stopped it; all three run, nothing is said.
+    #[test]
+    fn seeds_cut_short_by_an_unjudged_one_say_how_many_of_how_many_ran() {
+        let misconfigured = Summary {
+            verdict: Verdict::AuthMisconfigured,
+            seed: 4,
+            ..crate::results::fixture::summary()
+        };
+        assert_eq!(
+            stopped_early(std::slice::from_ref(&misconfigured), 3).as_deref(),
+            Some(
+                "stopped after 1 seed of 3: seed 4 was auth_misconfigured, and the rest would \
+                 judge no more"
+            )
+        );
+        let all = vec![crate::results::fixture::summary(); 3];
+        assert_eq!(stopped_early(&all, 3), None);
     }
 }

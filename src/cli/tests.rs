@@ -333,7 +333,10 @@ fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
         );
     }
     let shrink = help("shrink");
-    assert!(shrink.contains("  1    it reproduces: a smaller repro"), "{shrink}");
+    assert!(
+        shrink.contains("  1    it reproduces: a smaller repro"),
+        "{shrink}"
+    );
     assert!(shrink.contains("  4    no smaller repro"), "{shrink}");
     for name in ["hunt", "replay"] {
         let text = help(name);

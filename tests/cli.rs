@@ -607,6 +607,12 @@ fn shrink_creates_the_folder_of_its_output() {
         "{}",
         String::from_utf8_lossy(&said.stdout)
     );
+    // The find says what to do with it next.
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains("next         stampede shrink "),
+        "{}",
+        String::from_utf8_lossy(&said.stdout)
+    );
     let found = std::fs::read_dir(hunted.join("race-early-message-drop"))
         .unwrap()
         .map(|e| e.unwrap().path())

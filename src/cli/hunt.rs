@@ -879,6 +879,14 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
         )?;
     }
     outln!("repro        {}", found.path.display())?;
+    if found.confirmed() {
+        // What a find is for: the smallest plan that still breaks, then a check of a fix.
+        outln!(
+            "next         stampede shrink {} (the fewest connections, steps and offsets that \
+             still break it), then stampede replay on the result after a fix",
+            found.path.display()
+        )?;
+    }
     if learned {
         outln!(
             "note         learned in calibration, one connection at a time, not declared: \

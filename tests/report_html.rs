@@ -307,3 +307,47 @@ fn a_folder_of_a_split_runs_parts_is_not_reported_as_its_newest_part() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("holds 2 runs"), "{err}");
 }
+
+/// The scenario's thresholds get a section of their own: each condition with its outcome
+/// and what was measured; a run without any shows none.
+#[test]
+fn thresholds_are_listed_with_their_outcomes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = run(1, 3000, 20.0, 1.0);
+    let plain = render_html(
+        &read_run(&write(&tmp.path().join("plain"), &r)).unwrap(),
+        None,
+    );
+    assert!(!plain.unwrap().contains("<h2>Thresholds</h2>"));
+    let threshold = |metric: &str, condition: &str, passed: bool, judged: bool| {
+        stampede::results::ThresholdResult {
+            metric: metric.into(),
+            op: stampede::model::ThresholdOp::Lt,
+            limit: 1.0,
+            condition: condition.into(),
+            actual: Some(2.0),
+            passed,
+            judged,
+            message: format!("{metric} = 2 <ms>, limit {condition}"),
+        }
+    };
+    r.summary.thresholds = vec![
+        threshold("turn.p99", "< 2s", true, true),
+        threshold("turn.max", "< 1ms", false, true),
+    ];
+    let html = render_html(
+        &read_run(&write(&tmp.path().join("with"), &r)).unwrap(),
+        None,
+    )
+    .unwrap();
+    element_counts(&html);
+    assert!(html.contains("<h2>Thresholds</h2>"), "no section");
+    assert!(html.contains("<code>turn.p99 &lt; 2s</code></td><td class=\"outcome good\">ok</td>"));
+    assert!(
+        html.contains("<code>turn.max &lt; 1ms</code></td><td class=\"outcome bad\">breached</td>")
+    );
+    assert!(
+        html.contains("turn.max = 2 &lt;ms&gt;, limit &lt; 1ms"),
+        "escaped"
+    );
+}

@@ -87,6 +87,7 @@ pub fn render_html(run: &RunData, vs: Option<&RunData>) -> Result<String, HtmlEr
     html.push_str(&over_time_section(&sides)?);
     html.push_str(&connections_section(&sides));
     html.push_str(&events_section(&sides));
+    html.push_str(&thresholds_section(s));
     html.push_str(&violations_section(&sides)?);
     html.push_str(&footer(&sides));
     html.push_str("</main></body></html>\n");
@@ -180,6 +181,13 @@ fn connections_section(sides: &[Side<'_>]) -> String {
 fn events_section(sides: &[Side<'_>]) -> String {
     match tables::events(sides) {
         Some(table) => format!("<section><h2>Expected events</h2><p class=\"note\">How many of the events that <code>expect</code> steps waited for arrived.</p>{table}</section>"),
+        None => String::new(),
+    }
+}
+
+fn thresholds_section(s: &crate::results::Summary) -> String {
+    match tables::thresholds(&s.thresholds) {
+        Some(table) => format!("<section><h2>Thresholds</h2><p class=\"note\">The scenario's <code>[thresholds]</code>: a breach fails a clean run (exit 1); in a run that could not exercise its target none is judged.</p>{table}</section>"),
         None => String::new(),
     }
 }

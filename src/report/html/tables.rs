@@ -269,6 +269,36 @@ pub(super) fn events(sides: &[Side<'_>]) -> Option<String> {
     Some(html)
 }
 
+/// The scenario's thresholds, one row each: the condition, the outcome (`ok`, `breached`,
+/// `not judged`) and the measured line; `None` without any.
+pub(super) fn thresholds(results: &[crate::results::ThresholdResult]) -> Option<String> {
+    if results.is_empty() {
+        return None;
+    }
+    let mut html = String::from(
+        "<table class=\"data\"><thead><tr><th>threshold</th><th>outcome</th><th>measured</th>\
+         </tr></thead><tbody>",
+    );
+    for t in results {
+        let (outcome, kind) = if !t.judged {
+            ("not judged", "neutral")
+        } else if t.passed {
+            ("ok", "good")
+        } else {
+            ("breached", "bad")
+        };
+        let _ = write!(
+            html,
+            "<tr><td><code>{} {}</code></td><td class=\"outcome {kind}\">{outcome}</td><td>{}</td></tr>",
+            esc(&t.metric),
+            esc(&t.condition),
+            esc(&t.message)
+        );
+    }
+    html.push_str("</tbody></table>");
+    Some(html)
+}
+
 /// The first violations with who, when, what was expected and what was seen; without
 /// the token id column when the run presented no token (`no_token`).
 pub(super) fn violations(list: &[Violation], total: u64, no_token: bool) -> String {

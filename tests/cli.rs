@@ -619,51 +619,36 @@ fn shrink_creates_the_folder_of_its_output() {
         .find(|p| p.extension().is_some_and(|x| x == "json"))
         .expect("the hunt's repro");
     std::fs::copy(found, &repro).unwrap();
-    let out = tmp.path().join("missing/deeper/x.json");
     // Bounded by its own budget; the planted bug reproduces at once, so the shrink takes
-    // seconds.
-    let said = stampede(&[
-        "shrink",
-        repro.to_str().unwrap(),
-        "--bug",
-        "early-message-drop",
-        // A few tries: one on a loaded machine may miss the planted bug's window.
-        "--times",
-        "3",
-        "--budget",
-        "30s",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&said.stdout),
-        String::from_utf8_lossy(&said.stderr),
-    );
-    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(out.is_file(), "no {}: {stdout}\n{stderr}", out.display());
+    // seconds. A few tries each: one on a loaded machine may miss the bug's window.
+    let shrink = |input: &Path, out: &Path| {
+        let said = stampede(&[
+            "shrink",
+            input.to_str().unwrap(),
+            "--bug",
+            "early-message-drop",
+            "--times",
+            "3",
+            "--budget",
+            "30s",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&said.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+        stdout
+    };
+    let out = tmp.path().join("missing/deeper/x.json");
+    let stdout = shrink(&repro, &out);
+    assert!(out.is_file(), "no {}: {stdout}", out.display());
     // Shrunk again, the minimal repro loses no connection, action or offset: a copy of it
     // would read as a smaller repro, so nothing is written, and it still reproduces (1).
     let again = tmp.path().join("again.json");
-    let said = stampede(&[
-        "shrink",
-        out.to_str().unwrap(),
-        "--bug",
-        "early-message-drop",
-        "--times",
-        "3",
-        "--budget",
-        "30s",
-        "-o",
-        again.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&said.stdout),
-        String::from_utf8_lossy(&said.stderr),
-    );
-    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+    let stdout = shrink(&out, &again);
     assert!(
         stdout.contains("already minimal") && stdout.contains("nothing written"),
-        "{stdout}\n{stderr}"
+        "{stdout}"
     );
     assert!(!again.exists(), "{stdout}");
 }

@@ -3,7 +3,8 @@
 //! per-family results and the end summary go to stdout.
 
 use super::hunt::{
-    calibration_json, describe, learned_lines, round_connections, round_result, runner, HuntArgs,
+    calibration_json, describe, hunt_runner, learned_lines, round_connections, round_result,
+    HuntArgs,
 };
 use super::{exit, Error};
 use crate::hunt::battery::{
@@ -41,15 +42,7 @@ pub(super) async fn battery_command(
     let quiet = args.output.quiet;
     let learn = (!args.no_learn).then(|| Some(crate::hunt::calibration_end(started, args.budget)));
     let calibration = battery::calibration_plan(&battery, seed);
-    let runner = runner(
-        &calibration,
-        &target,
-        (&args.target, &args.reset),
-        learn,
-        quiet,
-        cancel,
-    )
-    .await?;
+    let runner = hunt_runner(&calibration, &target, &args, learn, cancel).await?;
     if learn.is_some() && !quiet {
         learned_lines(&runner);
     }

@@ -252,6 +252,18 @@ pub(super) async fn runner(
     Ok(runner)
 }
 
+/// [`runner`] for a hunt or a battery: its target, reset and quietness from `args`.
+pub(super) async fn hunt_runner(
+    plan: &Plan,
+    target: &Target,
+    args: &HuntArgs,
+    learn: Option<Option<Instant>>,
+    cancel: CancellationToken,
+) -> Result<Runner, Error> {
+    let parts = (&args.target, &args.reset);
+    runner(plan, target, parts, learn, args.output.quiet, cancel).await
+}
+
 /// Prints `value` as pretty JSON on stdout.
 fn print_json(value: &serde_json::Value) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
@@ -337,15 +349,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let target = args.target.choose(s.target.as_deref());
     let quiet = args.output.quiet;
     let learn = (!args.no_learn).then(|| Some(hunt::calibration_end(started, args.budget)));
-    let runner = runner(
-        &probe,
-        &target,
-        (&args.target, &args.reset),
-        learn,
-        quiet,
-        cancel,
-    )
-    .await?;
+    let runner = hunt_runner(&probe, &target, &args, learn, cancel).await?;
     if learn.is_some() && !quiet {
         learned_lines(&runner);
     }

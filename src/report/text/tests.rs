@@ -11,14 +11,17 @@ fn text(s: &Summary) -> String {
 /// The fixture's violations are two completeness ones of conn 7; listed, each shows this.
 const LISTED: &str = "conn 7 user 3 (chatters) jti jti-7";
 
+/// The verdicts of runs that could not judge their target.
+const UNJUDGED: [Verdict; 4] = [
+    Verdict::AuthMisconfigured,
+    Verdict::TargetUnusable,
+    Verdict::Unreadable,
+    Verdict::ClientLimited,
+];
+
 #[test]
 fn a_run_that_could_not_judge_its_target_counts_its_violations_on_one_line() {
-    for verdict in [
-        Verdict::AuthMisconfigured,
-        Verdict::TargetUnusable,
-        Verdict::Unreadable,
-        Verdict::ClientLimited,
-    ] {
+    for verdict in UNJUDGED {
         let s = Summary {
             verdict,
             ..summary()
@@ -554,12 +557,7 @@ fn thresholds_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
         message: "errored.rate == 0: not judged".into(),
         ..breached.clone()
     };
-    for verdict in [
-        Verdict::AuthMisconfigured,
-        Verdict::TargetUnusable,
-        Verdict::Unreadable,
-        Verdict::ClientLimited,
-    ] {
+    for verdict in UNJUDGED {
         let s = Summary {
             verdict,
             thresholds: vec![unjudged.clone()],

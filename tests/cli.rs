@@ -588,56 +588,40 @@ fn shrink_creates_the_folder_of_its_output() {
     // A hunt's repro (4 connections; the regression file is minimal already): the shrink
     // has connections to drop.
     let hunted = tmp.path().join("hunted");
-    let said = stampede(&[
-        "hunt",
-        "scenarios/races/early-message-drop.toml",
+    // Bounded by their budgets; the planted bug reproduces at once, so each command takes
+    // seconds. A few tries each: one on a loaded machine may miss the bug's window.
+    let planted = [
         "--bug",
         "early-message-drop",
         "--times",
         "3",
         "--budget",
         "30s",
-        "-q",
-        "-o",
-        hunted.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        said.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&said.stdout)
-    );
+    ];
+    let with = |args: &[&str]| {
+        let said = stampede(&[args, &planted[..]].concat());
+        let stdout = String::from_utf8_lossy(&said.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(1), "{args:?}: {stdout}\n{stderr}");
+        stdout
+    };
+    let race = "scenarios/races/early-message-drop.toml";
+    let stdout = with(&["hunt", race, "-q", "-o", hunted.to_str().unwrap()]);
     // The find says what to do with it next.
-    assert!(
-        String::from_utf8_lossy(&said.stdout).contains("next         stampede shrink "),
-        "{}",
-        String::from_utf8_lossy(&said.stdout)
-    );
+    assert!(stdout.contains("next         stampede shrink "), "{stdout}");
     let found = std::fs::read_dir(hunted.join("race-early-message-drop"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "json"))
         .expect("the hunt's repro");
     std::fs::copy(found, &repro).unwrap();
-    // Bounded by its own budget; the planted bug reproduces at once, so the shrink takes
-    // seconds. A few tries each: one on a loaded machine may miss the bug's window.
     let shrink = |input: &Path, out: &Path| {
-        let said = stampede(&[
+        with(&[
             "shrink",
             input.to_str().unwrap(),
-            "--bug",
-            "early-message-drop",
-            "--times",
-            "3",
-            "--budget",
-            "30s",
             "-o",
             out.to_str().unwrap(),
-        ]);
-        let stdout = String::from_utf8_lossy(&said.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&said.stderr);
-        assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
-        stdout
+        ])
     };
     let out = tmp.path().join("missing/deeper/x.json");
     let stdout = shrink(&repro, &out);

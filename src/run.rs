@@ -845,9 +845,10 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
     let never = out.reports.iter().filter(|r| r.attempts.is_empty()).count();
+    let started = out.reports.len() - never;
     let early = out
         .stopped_early
-        .and_then(|(why, failed)| stopped_early(why, failed, never));
+        .and_then(|(why, failed)| stopped_early(why, failed, (started, never)));
     if let Some(early) = early {
         hint = Some(match hint {
             Some(h) => format!("{h}; {early}"),
@@ -956,8 +957,11 @@ fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> 
 /// its first `failed` attempts all ended one way (refused at TCP at a closed port, valid
 /// tokens refused at the upgrade, answered 404 or 410 at a wrong path, a certificate the
 /// TLS handshakes refused). `None` when every one had started anyway (all at once,
-/// `collide`): the early stop spared nothing; or when `why` is no early stop.
-fn stopped_early(why: StopReason, failed: u64, never: usize) -> Option<String> {
+/// `collide`): the early stop spared nothing; or when `why` is no early stop. When more
+/// connections had `started` than were counted (only some tell a wrong secret or path from
+/// a server's policy: `swarm::unreachable`), it says so, or "the first 10" would read as
+/// the run's first 10.
+fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize)) -> Option<String> {
     let how = match why {
         StopReason::Unreachable => "attempts were all refused at TCP and none connected",
         StopReason::AuthRefused => {
@@ -969,9 +973,20 @@ fn stopped_early(why: StopReason, failed: u64, never: usize) -> Option<String> {
         }
         StopReason::Completed | StopReason::Duration | StopReason::Interrupted => return None,
     };
+    let counted = match why {
+        StopReason::AuthRefused if started as u64 > failed => format!(
+            " (only a valid token's first presentation, shared by no other connection, \
+             counts toward the {failed}; {started} connections had started by then)"
+        ),
+        StopReason::NotFound if started as u64 > failed => format!(
+            " (only a valid token's first attempt, its request told apart by nothing else, \
+             counts toward the {failed}; {started} connections had started by then)"
+        ),
+        _ => String::new(),
+    };
     (never > 0).then(|| {
         format!(
-            "stopped early: the first {failed} {how}, so the other {never} planned \
+            "stopped early: the first {failed} {how}{counted}, so the other {never} planned \
              connection{} never started",
             if never == 1 { "" } else { "s" }
         )
@@ -1050,21 +1065,34 @@ mod tests {
     /// and nothing when all had started anyway.
     #[test]
     fn an_early_stop_that_spared_no_connection_is_not_said() {
-        assert_eq!(stopped_early(StopReason::Unreachable, 10, 0), None);
+        assert_eq!(stopped_early(StopReason::Unreachable, 10, (10, 0)), None);
         assert_eq!(
-            stopped_early(StopReason::Duration, 10, 5),
+            stopped_early(StopReason::Duration, 10, (10, 5)),
             None,
             "no early stop"
         );
-        let one = stopped_early(StopReason::Unreachable, 10, 1).unwrap_or_default();
+        let one = stopped_early(StopReason::Unreachable, 10, (10, 1)).unwrap_or_default();
         assert!(
             one.ends_with("so the other 1 planned connection never started"),
             "{one}"
         );
-        let many = stopped_early(StopReason::AuthRefused, 10, 190).unwrap_or_default();
+        let many = stopped_early(StopReason::AuthRefused, 10, (10, 190)).unwrap_or_default();
         assert!(
             many.ends_with("the other 190 planned connections never started"),
             "{many}"
+        );
+        assert!(!many.contains("had started"), "{many}");
+        // More started than counted (other groups, shared tokens): said, not "the first 10"
+        // of the run.
+        let mixed = stopped_early(StopReason::AuthRefused, 10, (224, 40)).unwrap_or_default();
+        assert!(
+            mixed.contains(
+                "the first 10 valid tokens' upgrades were all refused as unauthorized and none \
+                 got through (only a valid token's first presentation, shared by no other \
+                 connection, counts toward the 10; 224 connections had started by then), so \
+                 the other 40"
+            ),
+            "{mixed}"
         );
     }
 

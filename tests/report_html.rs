@@ -351,3 +351,23 @@ fn thresholds_are_listed_with_their_outcomes() {
         "escaped"
     );
 }
+
+/// A run that could not exercise its target (a wrong secret) lists no violations and
+/// counts none as findings, as the console does: what its oracles counted is the
+/// misconfiguration seen through them.
+#[test]
+fn violations_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = with_violations(run(1, 3000, 20.0, 1.0), 12);
+    r.summary.verdict = stampede::model::Verdict::AuthMisconfigured;
+    let data = read_run(&write(&tmp.path().join("run"), &r)).unwrap();
+    let html = render_html(&data, None).unwrap();
+    element_counts(&html);
+    assert!(html.contains("Not judged: the run could not exercise the target (auth_misconfigured"));
+    assert!(
+        html.contains("12 counted ("),
+        "the card says what was counted"
+    );
+    assert!(!html.contains("jti-0007"), "no violation is listed");
+    assert!(!html.contains("No oracle found a violation"));
+}

@@ -239,7 +239,7 @@ async fn shrink_of_a_repro_that_does_not_reproduce_writes_nothing() {
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("the completeness violation did not reproduce (0/2)")
-            && stdout.contains("nothing to shrink; nothing written"),
+            && stdout.contains("nothing to shrink, nothing written"),
         "{stdout}"
     );
     assert!(!stdout.contains("minimal repro"), "{stdout}");

@@ -64,6 +64,9 @@ pub struct ResetArgs {
     pub reset_timeout: Duration,
 }
 
+/// `--reset-timeout`'s default, as its `default_value` says.
+const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `--reset` and `--reset-timeout` where they do nothing (`run`, `learn`): taken, hidden,
 /// only to be refused with what to do instead, where the parser would take the first for
 /// a typo and the second silently.
@@ -357,7 +360,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let opts = HuntOptions {
         budget: budget_end.saturating_duration_since(Instant::now()),
         seed,
-        out: args.out,
+        out: args.out.clone(),
         confirm: args.times,
     };
     // Not after a Ctrl-C during calibration: no round will run (the end says so).
@@ -462,7 +465,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             })
         }
         Some(found) => {
-            found_report(&found, outcome.elapsed, outcome.rounds)?;
+            found_report(&found, (outcome.elapsed, outcome.rounds), &args)?;
             Ok(if interrupted {
                 exit::INTERRUPTED
             } else {
@@ -701,6 +704,39 @@ pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Resu
     })
 }
 
+/// The `stampede shrink` command a find suggests, as a shell takes it: the repro (quoted
+/// when it needs to be) and what the hunt was given that the repro does not keep (the
+/// reset, source addresses, TLS trust); its target the repro names itself.
+fn shrink_command_line(repro: &std::path::Path, args: &HuntArgs) -> String {
+    let path = repro.display().to_string();
+    let mut words: Vec<String> = vec!["stampede".into(), "shrink".into(), path];
+    let (target, reset) = (&args.target, &args.reset);
+    if let Some(command) = &reset.reset {
+        words.extend(["--reset".into(), command.clone()]);
+        if reset.reset_timeout != DEFAULT_RESET_TIMEOUT {
+            let ms = reset.reset_timeout.as_millis();
+            let shown = if ms % 1000 == 0 {
+                format!("{}s", ms / 1000)
+            } else {
+                format!("{ms}ms")
+            };
+            words.extend(["--reset-timeout".into(), shown]);
+        }
+    }
+    if !target.source_addr.is_empty() {
+        let addrs: Vec<String> = target.source_addr.iter().map(|a| a.to_string()).collect();
+        words.extend(["--source-addr".into(), addrs.join(",")]);
+    }
+    if let Some(ca) = &target.ca_file {
+        words.extend(["--ca-file".into(), ca.display().to_string()]);
+    }
+    if target.insecure {
+        words.push("--insecure".into());
+    }
+    // A word with a NUL byte cannot be quoted (nor passed): shown as it is.
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
 /// A shrink that kept the repro's plan whole: every candidate lost the race (the repro is
 /// already minimal), or the budget ran out before one kept it. A copy of the input would
 /// read as a smaller repro: nothing is written, and the exit is 1 as the repro still
@@ -713,6 +749,12 @@ fn nothing_removed(
     interrupted: bool,
 ) -> Result<u8, Error> {
     let ((n0, r0), (_, r1)) = (&outcome.before, &outcome.after);
+    // Not measured again (the budget ran out first): the rate before is the measure.
+    let rates = if r1.runs == 0 {
+        format!("rate {r0}")
+    } else {
+        format!("rate {r0} → {r1}")
+    };
     let why = match outcome.short {
         Some(hunt::Short::Budget) => "no smaller repro found before the budget ran out",
         Some(hunt::Short::Interrupted) => "no smaller repro found before Ctrl-C",
@@ -735,7 +777,7 @@ fn nothing_removed(
         }))?;
     } else {
         outln!(
-            "{} violation: {why} ({}, rate {r0} → {r1}, {} tried); against {against}",
+            "{} violation: {why} ({}, {rates}, {} tried); against {against}",
             repro.oracle.name(),
             plural(*n0 as u64, "connection"),
             plural(outcome.candidates, "candidate"),
@@ -849,7 +891,11 @@ fn evidence_line(v: &crate::model::Violation, placement: &crate::model::Placemen
 
 /// A violation find on stdout: the oracle, when, the first evidence, the replays and the
 /// repro; a find no replay reproduced is said to be an unconfirmed suspect.
-fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
+fn found_report(
+    found: &hunt::Found,
+    (elapsed, rounds): (Duration, u32),
+    args: &HuntArgs,
+) -> Result<(), Error> {
     let r = &found.repro;
     let (head, seen) = if found.confirmed() {
         ("found", "")
@@ -886,9 +932,9 @@ fn found_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(
     if found.confirmed() {
         // What a find is for: the smallest plan that still breaks, then a check of a fix.
         outln!(
-            "next         stampede shrink {} (the fewest connections, steps and offsets that \
-             still break it), then stampede replay on the result after a fix",
-            found.path.display()
+            "next         {} (the fewest connections, steps and offsets that still break \
+             it), then stampede replay on the result after a fix",
+            shrink_command_line(&found.path, args)
         )?;
     }
     if learned {
@@ -1156,16 +1202,15 @@ fn not_reproduced(
         }))?;
         return Ok(code);
     }
-    let what = if rate.runs == 0 {
-        format!(
-            "was not replayed once ({}): raise --budget",
-            rate.cut_short().unwrap_or_default()
-        )
+    let (what, then) = if rate.runs == 0 {
+        let why = rate.cut_short().unwrap_or_default();
+        (format!("was not replayed once ({why})"), "raise --budget; ")
     } else {
-        format!("did not reproduce ({rate})")
+        (format!("did not reproduce ({rate})"), "")
     };
     outln!(
-        "{}: the {} violation {what} against {against}: nothing to shrink; nothing written",
+        "{}: the {} violation {what} against {against}: nothing to shrink, nothing written \
+         ({then}the repro stands)",
         args.repro.display(),
         repro.oracle.name(),
     )?;
@@ -1578,5 +1623,54 @@ mod tests {
             "{none}"
         );
         assert!(short.contains("the invariants above come from what they saw"));
+    }
+}
+
+#[cfg(test)]
+mod next_step_tests {
+    use super::*;
+    use clap::Parser;
+
+    fn hunt_args(extra: &[&str]) -> HuntArgs {
+        let argv = [&["stampede", "hunt", "s.toml"][..], extra].concat();
+        match crate::cli::Cli::try_parse_from(argv) {
+            Ok(crate::cli::Cli {
+                command: crate::cli::Command::Hunt(args),
+                ..
+            }) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A find's `next` line is a command a shell takes as it is: the repro quoted when its
+    /// path has a space, and what the hunt needed that the repro does not keep.
+    #[test]
+    fn the_suggested_shrink_keeps_the_hunts_reset_addresses_and_trust() {
+        let path = std::path::Path::new("/tmp/with space/repro.json");
+        assert_eq!(
+            shrink_command_line(path, &hunt_args(&[])),
+            "stampede shrink '/tmp/with space/repro.json'"
+        );
+        let args = hunt_args(&[
+            "--reset",
+            "systemctl restart chat",
+            "--reset-timeout",
+            "5s",
+            "--source-addr",
+            "127.0.0.2,127.0.0.3",
+            "--ca-file",
+            "ca.pem",
+            "--insecure",
+        ]);
+        assert_eq!(
+            shrink_command_line(std::path::Path::new("r.json"), &args),
+            "stampede shrink r.json --reset 'systemctl restart chat' --reset-timeout 5s \
+             --source-addr '127.0.0.2,127.0.0.3' --ca-file ca.pem --insecure"
+        );
+        let default_timeout = hunt_args(&["--reset", "true"]);
+        assert_eq!(
+            shrink_command_line(std::path::Path::new("r.json"), &default_timeout),
+            "stampede shrink r.json --reset true"
+        );
     }
 }

@@ -89,6 +89,12 @@ impl ShrinkOutcome {
         if self.after.1.reproduced > 0 && !drift {
             return self;
         }
+        // The original plan kept and never measured again (the budget ran out first): no
+        // candidate to doubt, and no measure saying it stopped reproducing; its rate
+        // before stands, and the caller says nothing smaller was found in the budget.
+        if !smaller && self.after.1.runs == 0 {
+            return self;
+        }
         self.unconfirmed = Some((self.after.0, self.after.1.clone()));
         self.after = (self.before.0, self.before.1.clone());
         self.repro = original.clone();
@@ -837,6 +843,22 @@ mod tests {
         let unshrunk = outcome(&original, 10, 2).confirmed(&original);
         assert_eq!(unshrunk.after, (original.size(), rate(2)));
         assert_eq!(unshrunk.unconfirmed, None);
+        // The original plan kept and not measured again (the budget ran out): no candidate
+        // to doubt, nothing said of the target; measured again at 0/10, it is doubted.
+        let unmeasured = Rate {
+            runs: 0,
+            short: Some(Short::Budget),
+            ..rate(0)
+        };
+        let cut = ShrinkOutcome {
+            after: (original.size(), unmeasured.clone()),
+            ..outcome(&original, 10, 0)
+        }
+        .confirmed(&original);
+        assert_eq!(cut.unconfirmed, None);
+        assert_eq!(cut.after, (original.size(), unmeasured));
+        let lost = outcome(&original, 10, 0).confirmed(&original);
+        assert!(lost.unconfirmed.is_some());
     }
 
     /// The search saw the shrunk plan reproduce 2 of 3; the rate after saw 0 of 3: the

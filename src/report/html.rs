@@ -195,6 +195,20 @@ fn thresholds_section(s: &crate::results::Summary) -> String {
 fn violations_section(sides: &[Side<'_>]) -> Result<String, HtmlError> {
     let mut html = String::from("<section><h2>Violations</h2>");
     let main = sides[0].run;
+    if !main.summary.verdict.exercised() {
+        // As the console: against a target the run could not judge, what the oracles saw
+        // is the misconfiguration, not a race; listing each refused connection would bury
+        // the verdict that says what to fix.
+        let _ = write!(
+            html,
+            "<p class=\"note\">Not judged: the run could not exercise the target ({}; see the \
+             verdict). The {} the oracles counted are what the verdict names, not findings; \
+             violations.jsonl keeps them.</p></section>",
+            esc(main.summary.verdict.name()),
+            tables::thousands(main.summary.violations.total)
+        );
+        return Ok(html);
+    }
     if main.summary.violations.total == 0 {
         html.push_str("<p class=\"all-clear\">No oracle found a violation in this run.</p>");
     }

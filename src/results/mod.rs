@@ -330,8 +330,11 @@ fn with_reference_note(hint: Option<String>, embedded: bool, verdict: Verdict) -
     if !embedded || verdict.exercised() {
         return hint;
     }
+    // Last, so that the hint's first clause stays what was seen (hunt's round lines show
+    // that clause alone); worded for either case: a scenario meant for another server, or
+    // a golden-path one with a mistake of its own.
     let note = "this ran against the built-in reference server, which speaks the golden-path \
-                protocol only: to judge another server, pass --target URL";
+                protocol only: if the scenario is for another server, pass --target URL";
     Some(match hint {
         Some(hint) => format!("{hint}; {note}"),
         None => note.to_string(),

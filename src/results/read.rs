@@ -180,6 +180,7 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReadError> {
     let what = "stampede summary";
     let mut value: serde_json::Value = parse_json(path, what)?;
     upgrade_v1(&mut value);
+    judge_old_thresholds(&mut value);
     let summary: Summary =
         serde_json::from_value(value).map_err(|e| invalid(path, what, e.to_string()))?;
     if summary.schema_version > SCHEMA_VERSION {
@@ -190,6 +191,28 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReadError> {
         return Err(invalid(path, "stampede summary", reason));
     }
     Ok(summary)
+}
+
+/// Thresholds written before `judged` existed were judged whatever the verdict: in a run
+/// that could not exercise its target, each read as breached for want of data. Read now,
+/// they are marked as a run of that verdict writes them (not judged), so a report of an
+/// old result does not show a wrong secret's thresholds as breaches.
+fn judge_old_thresholds(summary: &mut serde_json::Value) {
+    let exercised = summary
+        .get("verdict")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<crate::model::Verdict>(v).ok())
+        .is_none_or(crate::model::Verdict::exercised);
+    let Some(list) = summary
+        .get_mut("thresholds")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for t in list.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        t.entry("judged")
+            .or_insert(serde_json::Value::Bool(exercised));
+    }
 }
 
 /// Schema 1 kept `received_per_sec` among the counters and could leave `verdict` empty;
@@ -307,5 +330,43 @@ mod tests {
         assert_eq!(read.interval_ms, 1000.0);
         assert_eq!(read.series[0].received, 9.0);
         assert_eq!(read.series[0].turn_p99_ms, None);
+    }
+
+    /// A summary written before thresholds said whether they were judged: read as a run of
+    /// its verdict writes them, not judged where the run could not exercise its target.
+    #[test]
+    fn old_thresholds_of_an_unusable_run_read_as_not_judged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("summary.json");
+        let mut s = crate::results::fixture::summary();
+        s.thresholds = vec![crate::results::ThresholdResult {
+            metric: "turn.p99".into(),
+            op: crate::model::ThresholdOp::Lt,
+            limit: 2000.0,
+            condition: "< 2s".into(),
+            actual: None,
+            passed: false,
+            judged: true,
+            message: "turn.p99 = no samples, limit < 2s: BREACHED".into(),
+        }];
+        let old = |verdict: crate::model::Verdict| {
+            let mut value = serde_json::to_value(Summary {
+                verdict,
+                ..s.clone()
+            })
+            .unwrap();
+            value["thresholds"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("judged");
+            std::fs::write(&path, value.to_string()).unwrap();
+            read_summary(&path).unwrap()
+        };
+        let unusable = old(crate::model::Verdict::TargetUnusable);
+        assert!(!unusable.thresholds[0].judged);
+        assert!(unusable.thresholds_met());
+        let exercised = old(crate::model::Verdict::Clean);
+        assert!(exercised.thresholds[0].judged);
+        assert!(!exercised.thresholds_met());
     }
 }

@@ -182,10 +182,21 @@ fn outcome_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
         ),
         card(
             "violations",
-            &tables::thousands(s.violations.total),
+            &if s.verdict.exercised() {
+                tables::thousands(s.violations.total)
+            } else {
+                "not judged".into()
+            },
             &if by_oracle.is_empty() && !s.verdict.exercised() {
                 // Nothing reached the oracles: silence here is no pass.
                 "the target was not judged (see the verdict)".into()
+            } else if !s.verdict.exercised() {
+                // What the oracles counted is the misconfiguration seen through them.
+                format!(
+                    "{} counted ({}): what the verdict names, not findings",
+                    tables::thousands(s.violations.total),
+                    by_oracle.join(" · ")
+                )
             } else if by_oracle.is_empty() {
                 "every oracle held".into()
             } else {

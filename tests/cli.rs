@@ -1524,3 +1524,40 @@ fn a_protocol_scenario_run_against_the_built_in_server_says_what_it_ran_against(
         "{hint}"
     );
 }
+
+/// A `--reset` that fails before the first replay of a find does not lose the find: its
+/// repro is written, unconfirmed, and the error names it (exit 2, the reset being the
+/// user's tool).
+#[test]
+fn a_failing_reset_keeps_the_repro_of_what_the_hunt_saw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("hunted");
+    let said = stampede(&[
+        "hunt",
+        "scenarios/races/early-message-drop.toml",
+        "--bug",
+        "early-message-drop",
+        "--reset",
+        "false",
+        "--times",
+        "2",
+        "--budget",
+        "30s",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{stderr}");
+    let written: Vec<_> = std::fs::read_dir(out.join("race-early-message-drop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(
+        stderr.contains("--reset `false` failed")
+            && stderr.contains("its repro is written, unconfirmed")
+            && stderr.contains(&written[0].display().to_string()),
+        "{stderr}"
+    );
+}

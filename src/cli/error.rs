@@ -145,7 +145,9 @@ impl Error {
             Error::Scenario(_) | Error::Usage(_) | Error::Repro(_) => exit::USAGE,
             Error::Run(e) | Error::Hunt(HuntError::Run(e)) => run_error_code(e),
             // A `--reset` command that fails is the user's tool, not ours or the target's.
-            Error::Hunt(HuntError::Repro(_) | HuntError::Reset(_)) => exit::USAGE,
+            Error::Hunt(
+                HuntError::Repro(_) | HuntError::Reset(_) | HuntError::ResetAfterFind { .. },
+            ) => exit::USAGE,
             Error::Write(_) | Error::Server(_) | Error::Io(_) => exit::INTERNAL,
         }
     }

@@ -61,6 +61,20 @@ pub enum HuntError {
     Repro(#[from] ReproError),
     #[error(transparent)]
     Reset(#[from] ResetError),
+    /// The `--reset` command failed before the first replay of a find: the find's repro
+    /// is written all the same, unconfirmed (no replay ran), rather than lost.
+    #[error(
+        "{source}, before the first replay of the {oracle} violation round {round} found: its \
+         repro is written, unconfirmed (no replay ran), at {}; replay it once the reset works",
+        path.display()
+    )]
+    ResetAfterFind {
+        path: PathBuf,
+        round: u32,
+        oracle: OracleKind,
+        #[source]
+        source: ResetError,
+    },
 }
 
 /// Shorthand for this module's results.
@@ -1376,7 +1390,7 @@ async fn record(
     // A replay reproduces the find only with a violation the excuse does not cover.
     let wanted = |v: &Violation| excuse.is_none_or(|excuse| !excuse.excuses(v));
     let evidence = first_of(outcome, oracle, &wanted);
-    let rate = runner
+    let measured = runner
         .measure_where(
             &plan,
             oracle,
@@ -1385,8 +1399,31 @@ async fn record(
             Some(budget_end),
             (&wanted, excuse),
         )
-        .await?
-        .rate;
+        .await;
+    let rate = match measured {
+        Ok(measured) => measured.rate,
+        // A reset that fails before the first replay would lose what the round saw: its
+        // repro is written first, unmeasured, and the error names it.
+        Err(HuntError::Reset(source)) => {
+            let unmeasured = Rate {
+                reproduced: 0,
+                runs: 0,
+                planned: opts.confirm,
+                short: None,
+                shed: 0,
+            };
+            let found = Candidate { plan, round, seed };
+            let reproduces = (oracle, evidence, None, excuse);
+            let saved = save_found(scenario, runner, opts, found, reproduces, unmeasured)?;
+            return Err(HuntError::ResetAfterFind {
+                path: saved.path,
+                round,
+                oracle,
+                source,
+            });
+        }
+        Err(other) => return Err(other),
+    };
     let found = Candidate { plan, round, seed };
     save_found(
         scenario,

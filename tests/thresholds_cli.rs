@@ -125,3 +125,58 @@ fn thresholds_of_an_unusable_target_are_not_judged_anywhere() {
     assert_eq!(t["passed"], false, "{s:#}");
     assert!(!t["message"].as_str().unwrap().contains("BREACHED"), "{t}");
 }
+
+/// `merge` checks thresholds only against the scenario it is given: without `--scenario`
+/// it says that the runs' thresholds go unchecked, so a merge of a breached run does not
+/// read as a clean pass in silence; with it, the breach fails the merge as it failed the run.
+#[test]
+fn merge_says_when_the_runs_thresholds_go_unchecked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, scenario("\"turn.p50\" = \"< 1us\"")).unwrap();
+    let results = tmp.path().join("results");
+    let stampede = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let run = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "-q",
+        "--out",
+        results.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "a breached run");
+    let dir = std::fs::read_dir(results.join("thresholds-cli"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let merged = tmp.path().join("merged");
+    let without = stampede(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert_eq!(without.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("[thresholds] are not checked on the merged result without --scenario"),
+        "{err}"
+    );
+    let with = stampede(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "-q",
+        "--scenario",
+        file.to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&with.stderr);
+    assert_eq!(with.status.code(), Some(1), "{err}");
+    assert!(!err.contains("not checked"), "{err}");
+}

@@ -407,6 +407,13 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
             )));
         }
         merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
+    } else if !args.output.quiet && runs.iter().any(|r| !r.summary.thresholds.is_empty()) {
+        // The parts were judged by thresholds the merged result is not: said, or a merge
+        // of breached runs would read as a clean one.
+        eprintln!(
+            "note: the runs' [thresholds] are not checked on the merged result without \
+             --scenario FILE (the scenario they ran)"
+        );
     }
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamped = files::results_dir(Path::new("results"), &merged.summary.scenario);

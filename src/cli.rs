@@ -191,7 +191,13 @@ pub struct RunArgs {
     pub reset: hunt::ResetRefused,
     /// Not an option: taken, hidden, only to be refused saying where the number of users
     /// is set (k6's `--vus`), where the parser would suggest `--seeds`.
-    #[arg(long, alias = "vus", hide = true, value_name = "N")]
+    #[arg(
+        long,
+        alias = "vus",
+        hide = true,
+        value_name = "N",
+        help = "Refused: each [[group]] of the scenario sets its own users"
+    )]
     pub users: Option<String>,
     /// Seed; overrides the scenario's.
     #[arg(long)]

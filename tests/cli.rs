@@ -951,6 +951,11 @@ fn completions_and_man_pages_are_generated() {
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(script.contains(marker), "{shell}: {script:.200}");
         assert!(script.contains("shrink"), "{shell} completes the commands");
+        // clap_complete lists hidden options too: theirs is a user's text, not a note to
+        // whoever reads the code.
+        for internal in ["taken only to be refused", "Not an option", "taken, hidden"] {
+            assert!(!script.contains(internal), "{shell}: {internal:?}");
+        }
     }
     let out = stampede(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));

@@ -72,9 +72,20 @@ const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(60);
 /// a typo and the second silently.
 #[derive(Debug, Args)]
 pub struct ResetRefused {
-    #[arg(long, hide = true, value_name = "CMD")]
+    // `help`: what a shell's completion shows of a hidden option (clap_complete lists them).
+    #[arg(
+        long,
+        hide = true,
+        value_name = "CMD",
+        help = "Refused here: hunt, replay and shrink take it"
+    )]
     pub reset: Option<String>,
-    #[arg(long, hide = true, value_name = "DURATION")]
+    #[arg(
+        long,
+        hide = true,
+        value_name = "DURATION",
+        help = "Refused here: hunt, replay and shrink take it"
+    )]
     pub reset_timeout: Option<String>,
 }
 
@@ -112,7 +123,11 @@ pub struct HuntArgs {
     pub out: PathBuf,
     /// Not a hunt option (`run`'s): taken only to be refused with what to do instead,
     /// where the parser would suggest `--reset`.
-    #[arg(long, hide = true)]
+    #[arg(
+        long,
+        hide = true,
+        help = "Refused here: a hunt writes only repro files (run takes it)"
+    )]
     pub no_results: bool,
     #[command(flatten)]
     pub output: OutputArgs,

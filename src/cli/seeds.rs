@@ -35,11 +35,7 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
         };
         let summary = outcome.results.summary;
         if !args.output.quiet {
-            eprintln!(
-                "seed {seed}: {} ({})",
-                plural(summary.violations.total, "violation"),
-                summary.verdict.name()
-            );
+            eprintln!("seed {seed}: {}", seed_line(&summary));
         }
         let stop = !summary.verdict.exercised() || summary.stopped == StopReason::Interrupted;
         summaries.push(summary);
@@ -79,6 +75,25 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
         super::write_file(path, report::junit_runs(&summaries).as_bytes())?;
     }
     Ok(exit_code(&summaries, cancel.is_cancelled()))
+}
+
+/// A seed's progress line: its violations and verdict, "not judged" where the run could
+/// not exercise the target (its violations are then no findings), and a clean run's
+/// breached thresholds beside its verdict.
+fn seed_line(s: &Summary) -> String {
+    let verdict = s.verdict.name();
+    if !s.verdict.exercised() {
+        return format!("not judged ({verdict})");
+    }
+    let breached = if s.thresholds_met() {
+        ""
+    } else {
+        ", thresholds breached"
+    };
+    format!(
+        "{} ({verdict}{breached})",
+        plural(s.violations.total, "violation")
+    )
 }
 
 /// Why fewer seeds ran than `planned`: the last one could not judge the target (a wrong
@@ -234,5 +249,36 @@ mod tests {
         );
         let all = vec![crate::results::fixture::summary(); 3];
         assert_eq!(stopped_early(&all, 3), None);
+    }
+
+    /// A seed that could not judge the target is "not judged", not its oracles' counts; a
+    /// clean seed with a breached threshold says so.
+    #[test]
+    fn a_seeds_line_says_not_judged_and_breached_thresholds() {
+        let misconfigured = Summary {
+            verdict: Verdict::AuthMisconfigured,
+            ..crate::results::fixture::summary()
+        };
+        assert_eq!(seed_line(&misconfigured), "not judged (auth_misconfigured)");
+        let mut clean = Summary {
+            verdict: Verdict::Clean,
+            ..crate::results::fixture::summary()
+        };
+        clean.violations = Default::default();
+        assert_eq!(seed_line(&clean), "0 violations (clean)");
+        clean.thresholds = vec![crate::results::ThresholdResult {
+            metric: "turn.p99".into(),
+            op: crate::model::ThresholdOp::Lt,
+            limit: 1.0,
+            condition: "< 1ms".into(),
+            actual: Some(2.0),
+            passed: false,
+            judged: true,
+            message: "breached".into(),
+        }];
+        assert_eq!(
+            seed_line(&clean),
+            "0 violations (clean, thresholds breached)"
+        );
     }
 }

@@ -594,7 +594,7 @@ fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
 fn refuse_reset(refused: &hunt::ResetRefused, command: &str) -> Result<(), Error> {
     if refused.given() {
         return Err(Error::Usage(format!(
-            "--reset applies to hunt, replay and shrink, not {command}: reset the target \
+            "--reset and --reset-timeout apply to hunt, replay and shrink, not {command}: reset the target \
              yourself before `stampede {command}`"
         )));
     }

@@ -685,7 +685,7 @@ fn run_and_learn_refuse_reset_instead_of_ignoring_it() {
             assert_eq!(out.status.code(), Some(2), "{args:?}");
             let said = String::from_utf8_lossy(&out.stderr);
             assert!(
-                said.contains("--reset applies to hunt, replay and shrink"),
+                said.contains("--reset and --reset-timeout apply to hunt, replay and shrink"),
                 "{args:?}: {said}"
             );
         }

@@ -229,16 +229,7 @@ mod tests {
         let mut s = crate::results::fixture::summary();
         s.violations = Default::default();
         assert_eq!(of_run(&s), exit::CLEAN);
-        s.thresholds = vec![crate::results::ThresholdResult {
-            metric: "turn.p99".into(),
-            op: crate::model::ThresholdOp::Lt,
-            limit: 1.0,
-            condition: "< 1ms".into(),
-            actual: Some(2.0),
-            passed: false,
-            judged: true,
-            message: "breached".into(),
-        }];
+        s.thresholds = vec![crate::results::fixture::breached_threshold()];
         assert_eq!(of_run(&s), exit::VIOLATIONS);
         s.verdict = Verdict::TargetUnusable;
         assert_eq!(of_run(&s), exit::TARGET_UNUSABLE);

@@ -266,16 +266,7 @@ mod tests {
         };
         clean.violations = Default::default();
         assert_eq!(seed_line(&clean), "0 violations (clean)");
-        clean.thresholds = vec![crate::results::ThresholdResult {
-            metric: "turn.p99".into(),
-            op: crate::model::ThresholdOp::Lt,
-            limit: 1.0,
-            condition: "< 1ms".into(),
-            actual: Some(2.0),
-            passed: false,
-            judged: true,
-            message: "breached".into(),
-        }];
+        clean.thresholds = vec![crate::results::fixture::breached_threshold()];
         assert_eq!(
             seed_line(&clean),
             "0 violations (clean, thresholds breached)"

@@ -3,6 +3,20 @@
 use super::*;
 use crate::model::{Cause, OracleKind, StopReason, Verdict};
 
+/// A judged threshold that was breached: `turn.p99 < 1ms`, measured 2 ms.
+pub(crate) fn breached_threshold() -> ThresholdResult {
+    ThresholdResult {
+        metric: "turn.p99".into(),
+        op: crate::model::ThresholdOp::Lt,
+        limit: 1.0,
+        condition: "< 1ms".into(),
+        actual: Some(2.0),
+        passed: false,
+        judged: true,
+        message: "turn.p99 = 2ms, limit < 1ms: BREACHED".into(),
+    }
+}
+
 pub(crate) fn phase(count: u64, p50_ms: f64, p99_ms: f64) -> PhaseStats {
     PhaseStats {
         count,

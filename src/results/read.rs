@@ -339,16 +339,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("summary.json");
         let mut s = crate::results::fixture::summary();
-        s.thresholds = vec![crate::results::ThresholdResult {
-            metric: "turn.p99".into(),
-            op: crate::model::ThresholdOp::Lt,
-            limit: 2000.0,
-            condition: "< 2s".into(),
-            actual: None,
-            passed: false,
-            judged: true,
-            message: "turn.p99 = no samples, limit < 2s: BREACHED".into(),
-        }];
+        s.thresholds = vec![crate::results::fixture::breached_threshold()];
         let old = |verdict: crate::model::Verdict| {
             let mut value = serde_json::to_value(Summary {
                 verdict,

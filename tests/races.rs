@@ -318,7 +318,8 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
         "{stdout}"
     );
     assert!(
-        stdout.contains("reproduced 0/0 on replay, so not a find"),
+        stdout.contains("not replayed (--times 0), so not a find")
+            && !stdout.contains("confirming replays included"),
         "{stdout}"
     );
     assert!(!stdout.contains("found "), "{stdout}");

@@ -928,7 +928,7 @@ fn found_report(
         r.seed,
         found.seen_after.as_secs_f64(),
         plural(rounds, "round"),
-        total_time(elapsed)
+        total_time(elapsed, found.rate.runs > 0)
     )?;
     if let Some(v) = r.evidence.first() {
         outln!("{}", evidence_line(v, &r.plan.auth.placement))?;
@@ -937,9 +937,17 @@ fn found_report(
     if found.confirmed() {
         outln!("  confirmed {} on replay; {size}", found.rate)?;
     } else {
+        let replayed = if found.rate.runs == 0 {
+            // `--times 0`, or a budget spent before the first replay: none ran.
+            match found.rate.cut_short() {
+                Some(why) => format!("not replayed ({why})"),
+                None => "not replayed (--times 0)".to_string(),
+            }
+        } else {
+            format!("reproduced {} on replay", found.rate)
+        };
         outln!(
-            "  reproduced {} on replay, so not a find; {size} (replay it: stampede replay {})",
-            found.rate,
+            "  {replayed}, so not a find; {size} (replay it: stampede replay {})",
             found.path.display()
         )?;
     }
@@ -1001,11 +1009,13 @@ fn tokens_not_stored(repro: &Repro) -> bool {
 }
 
 /// The hunt's whole time, which a find's own time leaves out.
-fn total_time(elapsed: Duration) -> String {
-    format!(
-        "{:.1}s in all, its confirming replays included",
-        elapsed.as_secs_f64()
-    )
+fn total_time(elapsed: Duration, replayed: bool) -> String {
+    let with = if replayed {
+        ", its confirming replays included"
+    } else {
+        ""
+    };
+    format!("{:.1}s in all{with}", elapsed.as_secs_f64())
 }
 
 /// A broken-target find on stdout: which round broke the target, the probe before and
@@ -1026,7 +1036,7 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
         r.seed,
         found.seen_after.as_secs_f64(),
         plural(rounds, "round"),
-        total_time(elapsed)
+        total_time(elapsed, found.rate.runs > 0)
     )?;
     outln!("  health probe before: {}", h.before.answer)?;
     outln!("  health probe after:  {}", h.after.answer)?;

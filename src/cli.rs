@@ -464,6 +464,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
                 .into(),
         ));
     }
+    refuse_output_spec(&args.out)?;
     if !args.no_results {
         check_out_folder(
             &args.out,
@@ -587,6 +588,35 @@ fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `-o json=FILE` and the like: k6's `--out OUTPUT=ARG` form, which would otherwise
+/// become a results folder named `json=FILE`, in silence. Refused, saying what stampede
+/// writes instead.
+fn refuse_output_spec(out: &std::path::Path) -> Result<(), Error> {
+    let text = out.to_string_lossy();
+    let Some((kind, _)) = text.split_once('=') else {
+        return Ok(());
+    };
+    let outputs = [
+        "json",
+        "csv",
+        "influxdb",
+        "prometheus",
+        "statsd",
+        "datadog",
+        "cloud",
+        "web-dashboard",
+    ];
+    if !outputs.contains(&kind) && !kind.starts_with("experimental-") {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "-o/--out takes a results folder, not an output spec ({text:?} is k6's form): every \
+         run writes summary.json, violations.jsonl, histograms.json, intervals.json and \
+         intervals.hlog into OUT/<scenario>/<start time>/; --json prints the summary on \
+         stdout, --junit FILE writes JUnit XML"
+    )))
 }
 
 /// `--reset` (shared with hunt, replay and shrink, which repeat runs against one target)

@@ -1566,3 +1566,40 @@ fn a_failing_reset_keeps_the_repro_of_what_the_hunt_saw() {
         "{stderr}"
     );
 }
+
+/// k6's `--out json=FILE` is refused, saying what stampede writes instead, rather than
+/// taken as a results folder named `json=FILE`; a folder whose name holds `=` is still
+/// one.
+#[test]
+fn an_output_spec_as_out_is_refused_saying_what_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("json=x.json");
+    for out in [
+        "json=x.json",
+        "csv=r.csv",
+        "experimental-prometheus-rw=http://x",
+    ] {
+        let said = stampede(&["run", "scenarios/golden-path.toml", "--out", out]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{out}: {err}");
+        assert!(
+            err.contains("takes a results folder, not an output spec")
+                && err.contains("summary.json"),
+            "{out}: {err}"
+        );
+    }
+    // Refused before anything runs or is written.
+    assert!(!spec.exists() && !Path::new("json=x.json").exists());
+    let folder = tmp.path().join("a=b");
+    let said = stampede(&[
+        "run",
+        "scenarios/golden-path.toml",
+        "--duration",
+        "1ms",
+        "-q",
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(!err.contains("output spec"), "{err}");
+}

@@ -27,22 +27,27 @@ steps = [
     )
 }
 
+/// The `stampede` binary run with `args`, its output collected.
+fn stampede(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Runs the scenario against the built-in server: (exit code, stdout, JUnit XML).
 fn run(thresholds: &str) -> (i32, String, String) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("s.toml");
     std::fs::write(&file, scenario(thresholds)).unwrap();
     let junit = tmp.path().join("ci/junit.xml");
-    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--no-results",
-            "--junit",
-            junit.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "--no-results",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let xml =
@@ -100,10 +105,7 @@ fn thresholds_of_an_unusable_target_are_not_judged_anywhere() {
             junit.to_str().unwrap(),
         ];
         args.extend(extra);
-        Command::new(env!("CARGO_BIN_EXE_stampede"))
-            .args(args)
-            .output()
-            .unwrap()
+        stampede(&args)
     };
     let text = run(&[]);
     let stdout = String::from_utf8_lossy(&text.stdout);
@@ -135,12 +137,6 @@ fn merge_says_when_the_runs_thresholds_go_unchecked() {
     let file = tmp.path().join("s.toml");
     std::fs::write(&file, scenario("\"turn.p50\" = \"< 1us\"")).unwrap();
     let results = tmp.path().join("results");
-    let stampede = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_stampede"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let run = stampede(&[
         "run",
         file.to_str().unwrap(),

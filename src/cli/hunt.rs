@@ -67,25 +67,18 @@ pub struct ResetArgs {
 /// `--reset-timeout`'s default, as its `default_value` says.
 const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What a shell's completion shows of [`ResetRefused`]'s hidden options (clap_complete
+/// lists hidden options too).
+const REFUSED_HERE: &str = "Refused here: hunt, replay and shrink take it";
+
 /// `--reset` and `--reset-timeout` where they do nothing (`run`, `learn`): taken, hidden,
 /// only to be refused with what to do instead, where the parser would take the first for
 /// a typo and the second silently.
 #[derive(Debug, Args)]
 pub struct ResetRefused {
-    // `help`: what a shell's completion shows of a hidden option (clap_complete lists them).
-    #[arg(
-        long,
-        hide = true,
-        value_name = "CMD",
-        help = "Refused here: hunt, replay and shrink take it"
-    )]
+    #[arg(long, hide = true, value_name = "CMD", help = REFUSED_HERE)]
     pub reset: Option<String>,
-    #[arg(
-        long,
-        hide = true,
-        value_name = "DURATION",
-        help = "Refused here: hunt, replay and shrink take it"
-    )]
+    #[arg(long, hide = true, value_name = "DURATION", help = REFUSED_HERE)]
     pub reset_timeout: Option<String>,
 }
 

@@ -371,3 +371,26 @@ fn violations_of_a_run_that_could_not_exercise_its_target_are_not_judged() {
     assert!(!html.contains("jti-0007"), "no violation is listed");
     assert!(!html.contains("No oracle found a violation"));
 }
+
+/// A generator that fell behind distrusts the timings on the page's card, unless the run
+/// timed nothing (a closed port on an overloaded machine): then there is nothing to
+/// distrust.
+#[test]
+fn a_lagging_generator_distrusts_timings_only_when_there_are_some() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lagging = run(1, 300, 5.0, 1.0);
+    lagging.summary.generator.fell_behind = true;
+    let dir = write(&tmp.path().join("timed"), &lagging);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    assert!(
+        html.contains("fell behind: timings not trustworthy"),
+        "{html}"
+    );
+    let lag = stampede::model::Phase::GeneratorLag.name();
+    lagging.summary.phases.retain(|name, _| name == lag);
+    lagging.summary.turns.clear();
+    let dir = write(&tmp.path().join("untimed"), &lagging);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    assert!(!html.contains("timings not trustworthy"), "{html}");
+    assert!(html.contains("fell behind: nothing was timed"), "{html}");
+}

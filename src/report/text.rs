@@ -180,8 +180,10 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     }
     render_answers(s, w)?;
     let g = &s.generator;
-    let verdict = if g.fell_behind {
+    let verdict = if g.fell_behind && s.timed_anything() {
         "FELL BEHIND: timings are not trustworthy"
+    } else if g.fell_behind {
+        "FELL BEHIND: connections started late; no latency was measured"
     } else {
         "on schedule"
     };

@@ -250,6 +250,14 @@ impl Summary {
     pub fn never_used_target(&self) -> bool {
         self.verdict == crate::model::Verdict::TargetUnusable && self.counters.accepted == 0
     }
+
+    /// Whether any latency was measured: a phase other than the generator's own lag, or a
+    /// named turn. A generator that fell behind in a run that timed nothing (a closed
+    /// port, an overloaded machine) leaves no timing to distrust.
+    pub fn timed_anything(&self) -> bool {
+        let lag = crate::model::Phase::GeneratorLag.name();
+        !self.turns.is_empty() || self.phases.keys().any(|name| name != lag)
+    }
 }
 
 impl ViolationSummary {

@@ -168,8 +168,10 @@ fn outcome_cards(s: &Summary, vs: Option<&Summary>) -> [String; 3] {
         .iter()
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
-    let lag = if s.generator.fell_behind {
+    let lag = if s.generator.fell_behind && s.timed_anything() {
         "fell behind: timings not trustworthy"
+    } else if s.generator.fell_behind {
+        "fell behind: nothing was timed"
     } else {
         "on schedule"
     };

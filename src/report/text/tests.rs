@@ -598,3 +598,25 @@ fn a_run_without_latency_samples_says_none_were_measured() {
     assert!(!out.contains("phase (ms)"), "{out}");
     assert!(text(&summary()).contains("phase (ms)"));
 }
+
+/// A generator that fell behind in a run that timed nothing (a closed port on an
+/// overloaded machine) has no timings to call untrustworthy: it says it started late.
+#[test]
+fn a_lagging_generator_in_a_run_that_timed_nothing_does_not_distrust_timings() {
+    let mut s = summary();
+    s.generator.fell_behind = true;
+    assert!(text(&s).contains("FELL BEHIND: timings are not trustworthy"));
+    s.phases
+        .retain(|name, _| name == Phase::GeneratorLag.name());
+    s.turns.clear();
+    s.phases.insert(
+        Phase::GeneratorLag.name().into(),
+        crate::results::fixture::phase(10, 30.0, 90.0),
+    );
+    let out = text(&s);
+    assert!(!out.contains("not trustworthy"), "{out}");
+    assert!(
+        out.contains("FELL BEHIND: connections started late; no latency was measured"),
+        "{out}"
+    );
+}

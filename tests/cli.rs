@@ -855,6 +855,37 @@ fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
     );
 }
 
+/// `hunt --json` against a closed port: the round that could not exercise the target is
+/// counted as not judged beside the verdict that says so, as `run --json` marks its
+/// thresholds `judged: false` there; it used to say `"not_judged": 0`.
+#[test]
+fn a_hunt_json_counts_the_round_that_could_not_judge_the_target() {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    drop(listener);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = stampede(&[
+        "hunt",
+        scenario.to_str().unwrap(),
+        "--target",
+        &url,
+        "--budget",
+        "20s",
+        "--no-learn",
+        "--json",
+        "-o",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verdict"], "target_unusable", "{json:#}");
+    assert_eq!(json["rounds"], 1, "{json:#}");
+    assert_eq!(json["not_judged"], 1, "{json:#}");
+    assert_eq!(json["cut_short"], 0, "{json:#}");
+}
+
 #[test]
 fn seeds_reports_how_often_each_oracle_broke() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/identity-swap.toml");

@@ -500,6 +500,7 @@ async fn a_hunt_against_an_unusable_target_stops_without_a_repro() {
     };
     assert_eq!(stopped.verdict, Verdict::TargetUnusable);
     assert_eq!(outcome.rounds, 1, "no point in a second round");
+    assert_eq!(outcome.not_judged, 1, "that round judged nothing");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,

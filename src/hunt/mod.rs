@@ -1264,7 +1264,8 @@ pub async fn hunt_excusing(
         if let Some(unjudged) = unjudged {
             return Ok(HuntOutcome {
                 rounds: round + 1,
-                not_judged: not_judged.rounds,
+                // This round too: its verdict could not judge the race.
+                not_judged: not_judged.rounds + 1,
                 cut_short: not_judged.only_cut,
                 elapsed: started.elapsed(),
                 found: None,

@@ -637,6 +637,42 @@ fn shrink_creates_the_folder_of_its_output() {
     assert!(!again.exists(), "{stdout}");
 }
 
+/// `shrink -o DIR/FILE` that writes nothing (the repro is minimal already) takes away the
+/// folders it created for FILE, not the folder above them that was there before.
+#[test]
+fn shrink_that_writes_nothing_leaves_no_folder_it_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repro = tmp.path().join("repro.json");
+    std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
+    // There before, and empty: it stays.
+    let kept = tmp.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    let out = kept.join("new/deeper/x.json");
+    let said = stampede(&[
+        "shrink",
+        repro.to_str().unwrap(),
+        "--bug",
+        "early-message-drop",
+        "--times",
+        "3",
+        "--budget",
+        "30s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&said.stdout),
+        String::from_utf8_lossy(&said.stderr),
+    );
+    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("already minimal") && stdout.contains("nothing written"),
+        "{stdout}"
+    );
+    assert!(!kept.join("new").exists(), "{stdout}");
+    assert!(kept.is_dir(), "{stdout}");
+}
+
 /// `shrink -o FILE` whose folder cannot be one (a file is in the way) is refused before
 /// any replay, not after the whole shrink.
 #[test]

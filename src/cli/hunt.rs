@@ -610,9 +610,23 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
 
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    if let Some(out) = &args.out {
-        prepare_shrink_out(out)?;
-    }
+    let created = match &args.out {
+        Some(out) => prepare_shrink_out(out)?,
+        None => Vec::new(),
+    };
+    let result = shrink_into(args, repro, cancel).await;
+    // Already minimal, not reproduced, unjudged, failed: nothing went into the folders
+    // `-o` created, which would otherwise stay behind empty.
+    remove_empty(&created);
+    result
+}
+
+/// [`shrink_command`] once its output's folder is ready.
+async fn shrink_into(
+    args: ShrinkArgs,
+    repro: Repro,
+    cancel: CancellationToken,
+) -> Result<u8, Error> {
     let target = args.target.choose_for(&repro);
     let runner = runner(
         &repro.plan,
@@ -801,8 +815,9 @@ fn nothing_removed(
 
 /// Readies `shrink -o FILE` before the shrink starts: refuses a FILE that is a folder or
 /// lies under a file, and creates its folder, as `run -o` creates its own. Found only
-/// when the minimal repro was written, these lost the whole shrink.
-fn prepare_shrink_out(out: &std::path::Path) -> Result<(), Error> {
+/// when the minimal repro was written, these lost the whole shrink. Returns the folders
+/// it created, deepest first, for [`remove_empty`].
+fn prepare_shrink_out(out: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
     if out.is_dir() {
         return Err(Error::Usage(format!(
             "-o {} is a folder: -o names the minimal repro's file (e.g. {})",
@@ -819,15 +834,33 @@ fn prepare_shrink_out(out: &std::path::Path) -> Result<(), Error> {
         )?;
     }
     let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
+    let missing = parent
+        .ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+        .map(std::path::Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(parent).map_err(|e| {
         Error::Usage(format!(
             "shrink -o {}: cannot create its folder {}: {e}",
             out.display(),
             parent.display()
         ))
-    })
+    })?;
+    Ok(missing)
+}
+
+/// Removes `created` (deepest first), each only while empty: a folder the shrink wrote
+/// into (the minimal or partial repro), or that anything else did meanwhile, stays, and
+/// so do those above it. Folders that existed before the shrink are never in `created`.
+fn remove_empty(created: &[PathBuf]) {
+    for dir in created {
+        // `remove_dir` refuses a folder that holds anything.
+        if std::fs::remove_dir(dir).is_err() {
+            break;
+        }
+    }
 }
 
 /// How many of a hunt's rounds judged nothing (`not_judged`), told apart from those only

@@ -143,7 +143,12 @@ impl Command {
     /// What the first Ctrl-C's notice promises for this command: only `run` writes the
     /// results of what ran; `hunt`, `replay` and `shrink` say in their result line what, if
     /// anything, they kept (a find's repro, a smaller repro), and must not promise more.
-    pub fn interrupt_notice(&self) -> std::borrow::Cow<'static, str> {
+    /// `None` under `-q`, which promises no notices on stderr: the result line still says
+    /// the command was interrupted, and the exit code (130) says it to a script.
+    pub fn interrupt_notice(&self) -> Option<std::borrow::Cow<'static, str>> {
+        if self.quiet() {
+            return None;
+        }
         let notice = match self {
             Command::Run(args) if args.no_results => {
                 "stopping connections; what the load ran so far is summarized (--no-results: \
@@ -156,17 +161,33 @@ impl Command {
             }
             Command::Replay(_) => "stopping the replays; the rate so far is printed",
             Command::Shrink(args) => {
-                return format!(
-                    "stopping the shrink; its result says what was kept (a smaller repro, if \
-                     one was confirmed by then, is written to {})",
-                    args.partial_out().display()
-                )
-                .into();
+                return Some(
+                    format!(
+                        "stopping the shrink; its result says what was kept (a smaller repro, \
+                         if one was confirmed by then, is written to {})",
+                        args.partial_out().display()
+                    )
+                    .into(),
+                );
             }
             Command::Serve(_) => "stopping the server",
             _ => "stopping",
         };
-        notice.into()
+        Some(notice.into())
+    }
+
+    /// Whether `-q` was given (on the commands that take it).
+    fn quiet(&self) -> bool {
+        match self {
+            Command::Run(RunArgs { output, .. })
+            | Command::Hunt(hunt::HuntArgs { output, .. })
+            | Command::Replay(hunt::ReplayArgs { output, .. })
+            | Command::Shrink(hunt::ShrinkArgs { output, .. })
+            | Command::Merge(MergeArgs { output, .. })
+            | Command::Compare(CompareArgs { output, .. }) => output.quiet,
+            Command::Report(args) => args.quiet,
+            _ => false,
+        }
     }
 }
 

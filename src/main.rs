@@ -82,12 +82,12 @@ fn main() -> ExitCode {
 }
 
 /// First Ctrl-C or SIGTERM: stop cleanly, saying what the command will keep (`notice`,
-/// from [`cli::Command::interrupt_notice`]). Second: leave at once, killing the process
-/// group of any command still running.
+/// from [`cli::Command::interrupt_notice`]; nothing under `-q`). Second: leave at once,
+/// killing the process group of any command still running.
 async fn stop_on_ctrl_c(
     mut signals: StopSignals,
     cancel: CancellationToken,
-    notice: std::borrow::Cow<'static, str>,
+    notice: Option<std::borrow::Cow<'static, str>>,
 ) {
     let Some(name) = signals.next().await else {
         return;
@@ -98,7 +98,9 @@ async fn stop_on_ctrl_c(
     } else {
         "Ctrl-C"
     };
-    eprintln!("\ninterrupted ({name}): {notice} ({again} again to abort)");
+    if let Some(notice) = notice {
+        eprintln!("\ninterrupted ({name}): {notice} ({again} again to abort)");
+    }
     cancel.cancel();
     let first = std::time::Instant::now();
     while signals.next().await.is_some() {

@@ -1154,6 +1154,59 @@ async fn ctrl_c_during_run_times_says_how_many_seeds_ran() {
     );
 }
 
+/// `-q` promises no notices on stderr: a Ctrl-C (a real SIGINT, sent once the server has
+/// seen the load's first connection) stops the run as without it (exit 130, the summary
+/// of what ran on stdout) but prints no "interrupted …" notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_under_quiet_prints_no_interrupt_notice() {
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (url, stop) = common::spawn_server(move |tcp| {
+        let _ = seen_tx.send(());
+        common::hold_unanswered(tcp)
+    })
+    .await;
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            golden.to_str().unwrap(),
+            "--target",
+            &url,
+            "--no-learn",
+            "--no-results",
+            "-q",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    timeout(common::TEST_BOUND, seen.recv())
+        .await
+        .expect("the run connects")
+        .unwrap();
+    sigint(&child);
+    let out = timeout(common::TEST_BOUND, async {
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        use tokio::io::AsyncReadExt;
+        let (mut o, mut e) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let _ = tokio::join!(o.read_to_string(&mut stdout), e.read_to_string(&mut stderr));
+        (child.wait().await.unwrap(), stdout, stderr)
+    })
+    .await
+    .expect("it ends after the signal");
+    stop.cancel();
+    let (status, stdout, stderr) = out;
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("interrupted ("), "{stderr}");
+    assert!(
+        stdout.contains("interrupted"),
+        "the summary says it:\n{stdout}"
+    );
+}
+
 /// One user whose request the [`Behaviour::AnswersHalf`] server never completes: every
 /// round breaks completeness, and each confirmation replay takes about 700 ms.
 fn half_answers_at(url: &str) -> String {

@@ -235,7 +235,10 @@ fn an_interrupted_shrink_writes_and_names_the_partial_beside_its_output() {
         };
         (
             shrink.partial_out(),
-            cli.command.interrupt_notice().into_owned(),
+            cli.command
+                .interrupt_notice()
+                .expect("a notice without -q")
+                .into_owned(),
         )
     };
     let (path, notice) = partial(&["stampede", "shrink", "int.json", "-o", "int.min.json"]);

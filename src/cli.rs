@@ -220,6 +220,28 @@ pub struct RunArgs {
         help = "Refused: each [[group]] of the scenario sets its own users"
     )]
     pub users: Option<String>,
+    /// Not an option: taken, hidden, only to be refused saying where the arrival rate is
+    /// set (k6's `--rate`, Artillery's `arrivalRate`), where the parser would suggest
+    /// `--target`.
+    #[arg(
+        long,
+        alias = "arrival-rate",
+        hide = true,
+        value_name = "RATE",
+        help = "Refused: each [[group]]'s `arrival` sets how its connections start"
+    )]
+    pub rate: Option<String>,
+    /// Not an option: taken, hidden, only to be refused saying what stampede has instead
+    /// of k6's metric tags (`--tag NAME=VALUE`, repeatable), where the parser would
+    /// suggest `--target`.
+    #[arg(
+        long,
+        alias = "tags",
+        hide = true,
+        value_name = "TAG",
+        help = "Refused: stampede has no tags; an `expect` step's `name` splits its latency out"
+    )]
+    pub tag: Vec<String>,
     /// Seed; overrides the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -482,6 +504,22 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         return Err(Error::Usage(
             "run takes no --users (nor --vus): each [[group]] of the scenario sets its own \
              `users` (and `arrival`, how they start); edit the scenario, or keep a copy per load"
+                .into(),
+        ));
+    }
+    if args.rate.is_some() {
+        return Err(Error::Usage(
+            "run takes no --rate (nor --arrival-rate): each [[group]] of the scenario sets \
+             how its connections start in `arrival`, e.g. `arrival = { rate = \"100/s\" }` \
+             (or `ramp`, `burst`, `collide`); edit the scenario, or keep a copy per load"
+                .into(),
+        ));
+    }
+    if !args.tag.is_empty() {
+        return Err(Error::Usage(
+            "run takes no --tag (nor --tags): stampede has no metric tags; to see one \
+             request's latency apart, give its `expect` step a `name` (its own histogram, \
+             `turns.NAME` in summary.json and --json, `turn:NAME` in compare)"
                 .into(),
         ));
     }

@@ -754,6 +754,51 @@ fn run_says_where_users_are_set_when_given_vus() {
     }
 }
 
+/// A k6 or Artillery user's `--rate 100` (or `--arrival-rate`) is told where the arrival
+/// rate is set, and `--tag x` (or `--tags`) what stampede has instead of tags; neither is
+/// offered `--target` as the nearest option.
+#[test]
+fn run_says_where_rates_are_set_and_that_there_are_no_tags() {
+    for (flag, value, said_here) in [
+        (
+            "--rate",
+            "100",
+            "sets how its connections start in `arrival`",
+        ),
+        (
+            "--arrival-rate",
+            "100",
+            "sets how its connections start in `arrival`",
+        ),
+        ("--tag", "env=staging", "stampede has no metric tags"),
+        ("--tags", "env=staging", "stampede has no metric tags"),
+    ] {
+        let out = stampede(&["run", "scenarios/golden-path.toml", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains(said_here) && !said.contains("--target"),
+            "{flag}: {said}"
+        );
+    }
+    // k6 repeats `--tag`: refused the same, not as an option given twice.
+    let out = stampede(&[
+        "run",
+        "scenarios/golden-path.toml",
+        "--tag",
+        "a=1",
+        "--tag",
+        "b=2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stampede has no metric tags"));
+    let help = String::from_utf8_lossy(&stampede(&["run", "--help"]).stdout).to_string();
+    assert!(
+        !help.contains("--rate") && !help.contains("--tag"),
+        "{help}"
+    );
+}
+
 #[test]
 fn plan_output_is_deterministic() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");

@@ -1634,9 +1634,11 @@ fn a_protocol_scenario_run_against_the_built_in_server_says_what_it_ran_against(
     assert_ne!(out.status.code(), Some(0), "{s:#}");
     let hint = s["hint"].as_str().unwrap_or_default();
     assert!(
-        hint.ends_with(
-            "; this ran against the built-in reference server, which speaks the golden-path \
-             protocol only: if the scenario is for another server, pass --target URL"
+        hint.starts_with(
+            "the scenario is written for another server: its token goes in the first message \
+             and it offers the subprotocol graphql-transport-ws, which the built-in reference \
+             server (the golden-path protocol, run as no --target was given) does not read; \
+             pass --target URL of the server it is for; "
         ),
         "{hint}"
     );

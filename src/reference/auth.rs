@@ -38,7 +38,9 @@ use super::{TargetConfig, TargetError};
 /// The subprotocol the server selects when a client offers it.
 pub(crate) const JWT_SUBPROTOCOL: &str = "jwt-auth";
 /// Prefix of the subprotocol entry that carries the token.
-const TOKEN_SUBPROTOCOL_PREFIX: &str = "jwt.";
+pub(crate) const TOKEN_SUBPROTOCOL_PREFIX: &str = "jwt.";
+/// The query parameter that carries the token (`?token=`).
+pub(crate) const TOKEN_QUERY_PARAM: &str = "token";
 /// Longest token verified; longer ones are refused unparsed.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest token a lenient server verifies: half of the 64 KiB a WebSocket upgrade request
@@ -404,7 +406,7 @@ pub(crate) fn extract_token(request: &Request) -> Result<(String, Source), Extra
         found.extend(
             query
                 .split('&')
-                .filter_map(|pair| pair.strip_prefix("token="))
+                .filter_map(|pair| pair.strip_prefix(TOKEN_QUERY_PARAM)?.strip_prefix('='))
                 .map(|token| (percent_decode(token), Source::Query)),
         );
     }

@@ -38,6 +38,7 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use auth::{JWT_SUBPROTOCOL, TOKEN_QUERY_PARAM, TOKEN_SUBPROTOCOL_PREFIX};
 pub use bugs::{Bug, UnknownBug};
 pub use stats::ServerStats;
 pub use tls::TlsSetup;

@@ -334,19 +334,78 @@ pub struct Results {
 /// speaks the golden-path protocol only, so a scenario of another protocol run without
 /// `--target` reads as misconfigured against it (a graphql-transport-ws scenario's
 /// `connection_init` is refused there), which says nothing of the server meant.
-fn with_reference_note(hint: Option<String>, embedded: bool, verdict: Verdict) -> Option<String> {
+fn with_reference_note(
+    hint: Option<String>,
+    embedded: bool,
+    verdict: Verdict,
+    plan: &Plan,
+) -> Option<String> {
     if !embedded || verdict.exercised() {
         return hint;
     }
-    // Last, so that the hint's first clause stays what was seen (hunt's round lines show
-    // that clause alone); worded for either case: a scenario meant for another server, or
-    // a golden-path one with a mistake of its own.
+    // A scenario that asks what the reference server never does is written for another
+    // server: that comes first, as it is the cause (hunt's round lines show the first
+    // clause alone).
+    if let Some(what) = unread_by_reference(plan) {
+        let note = format!(
+            "the scenario is written for another server: {what}, which the built-in reference \
+             server (the golden-path protocol, run as no --target was given) does not read; \
+             pass --target URL of the server it is for"
+        );
+        return Some(match hint {
+            Some(hint) => format!("{note}; {hint}"),
+            None => note,
+        });
+    }
+    // Last, so that the hint's first clause stays what was seen; worded for either case:
+    // a scenario meant for another server, or a golden-path one with a mistake of its own.
     let note = "this ran against the built-in reference server, which speaks the golden-path \
                 protocol only: if the scenario is for another server, pass --target URL";
     Some(match hint {
         Some(hint) => format!("{hint}; {note}"),
         None => note.to_string(),
     })
+}
+
+/// What `plan` asks of its server that the built-in reference server never reads
+/// (docs/protocol.md, "Where the token may be"): a token in a cookie, another header or
+/// the first message, no token at all, a subprotocol other than its `jwt-auth`. `None`
+/// when the reference server reads everything the plan sends.
+fn unread_by_reference(plan: &Plan) -> Option<String> {
+    use crate::model::Placement;
+    let placement = match &plan.auth.placement {
+        Placement::FirstMessage { .. } => Some("its token goes in the first message".into()),
+        Placement::Cookie { name } => Some(format!("its token goes in the cookie {name}")),
+        Placement::Header { name, .. } if !name.eq_ignore_ascii_case("authorization") => {
+            Some(format!("its token goes in the {name} header"))
+        }
+        Placement::Query { param } if param != crate::reference::TOKEN_QUERY_PARAM => {
+            Some(format!("its token goes in the query parameter {param}"))
+        }
+        Placement::Subprotocol { prefix, .. }
+            if prefix != crate::reference::TOKEN_SUBPROTOCOL_PREFIX =>
+        {
+            Some(format!("its token goes in a subprotocol entry {prefix}…"))
+        }
+        Placement::None => Some("it presents no token".into()),
+        _ => None,
+    };
+    let offer = match &plan.auth.placement {
+        Placement::Subprotocol { offer, .. } => offer.as_slice(),
+        _ => &[],
+    };
+    let foreign = plan
+        .auth
+        .subprotocols
+        .iter()
+        .chain(plan.group_subprotocols.iter().flatten())
+        .chain(offer)
+        .find(|p| p.as_str() != crate::reference::JWT_SUBPROTOCOL);
+    let subprotocol = foreign.map(|p| format!("it offers the subprotocol {p}"));
+    match (placement, subprotocol) {
+        (Some(a), Some(b)) => Some(format!("{a} and {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Builds the summary of a run from its merged history and findings, and checks
@@ -403,7 +462,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         rate_limiting_may_explain: m.rate_limiting,
         undeclared_takeover: m.undeclared_takeover,
         oracles: m.oracles,
-        hint: with_reference_note(m.hint, info.embedded_target, m.verdict),
+        hint: with_reference_note(m.hint, info.embedded_target, m.verdict, info.plan),
         answers: m.answers,
         thresholds: Vec::new(),
         coverage: m.coverage,
@@ -447,5 +506,93 @@ fn event_rate(expected: u64, arrived: u64) -> EventRate {
         expected,
         arrived,
         rate,
+    }
+}
+
+#[cfg(test)]
+mod reference_note_tests {
+    use super::*;
+
+    fn plan(auth: &str) -> Plan {
+        let text = format!(
+            "name = \"n\"\nduration = \"1s\"\n[auth]\nsecret = {{ value = \"s\" }}\n{auth}\n[[group]]\nname = \"g\"\nusers = 1\n\
+             steps = [{{ send = {{ type = \"ping\" }} }}]\n"
+        );
+        let scenario = crate::scenario::load_str(&text, "n.toml").expect("a valid scenario");
+        crate::plan::build(&scenario, 1)
+    }
+
+    /// What the reference server reads (the default header, `?token=`, `jwt.` entries
+    /// beside `jwt-auth`) is no mismatch; every other place a token goes, and a
+    /// subprotocol of another protocol, is named.
+    #[test]
+    fn what_the_reference_server_does_not_read_is_named() {
+        for reads in [
+            "",
+            "placement = \"query\"",
+            "placement = \"subprotocol\"",
+            "placement = { header = \"Authorization\" }",
+        ] {
+            assert_eq!(unread_by_reference(&plan(reads)), None, "{reads}");
+        }
+        for (unread, said) in [
+            (
+                "placement = { cookie = \"sid\" }",
+                "its token goes in the cookie sid",
+            ),
+            (
+                "placement = { header = \"X-Token\" }",
+                "its token goes in the X-Token header",
+            ),
+            (
+                "placement = { query = \"access_token\" }",
+                "query parameter access_token",
+            ),
+            ("placement = \"none\"", "it presents no token"),
+            (
+                "placement = { first_message = { type = \"auth\", token = \"{{token}}\" } }\n\
+                 subprotocol = \"graphql-transport-ws\"",
+                "its token goes in the first message and it offers the subprotocol \
+                 graphql-transport-ws",
+            ),
+        ] {
+            let named = unread_by_reference(&plan(unread));
+            assert!(
+                named.as_deref().is_some_and(|n| n.contains(said)),
+                "{unread}: {named:?}"
+            );
+        }
+    }
+
+    /// The mismatch leads an unexercised run's hint; a run that exercised the built-in
+    /// server, or ran against another target, keeps its hint as it was.
+    #[test]
+    fn a_scenario_for_another_server_is_said_first() {
+        let cookie = plan("placement = { cookie = \"sid\" }");
+        let hint = Some("every valid token was refused (http_401 ×1)".to_string());
+        let said = with_reference_note(hint.clone(), true, Verdict::AuthMisconfigured, &cookie);
+        let said = said.unwrap_or_default();
+        assert!(
+            said.starts_with(
+                "the scenario is written for another server: its token goes in the cookie sid"
+            ),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("; every valid token was refused (http_401 ×1)"),
+            "{said}"
+        );
+        assert_eq!(
+            with_reference_note(hint.clone(), false, Verdict::AuthMisconfigured, &cookie),
+            hint
+        );
+        assert_eq!(
+            with_reference_note(hint.clone(), true, Verdict::Clean, &cookie),
+            hint
+        );
+        let golden = with_reference_note(hint, true, Verdict::AuthMisconfigured, &plan(""));
+        assert!(golden
+            .unwrap_or_default()
+            .ends_with("if the scenario is for another server, pass --target URL"));
     }
 }

@@ -561,8 +561,8 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     let outcome = watched_run(&scenario, &opts, args.output.quiet, cancel).await?;
     let summary = &outcome.results.summary;
     if args.output.json {
-        let json =
-            serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&summary.written())
+            .map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{json}")?;
     } else {
         let mut out = std::io::stdout().lock();

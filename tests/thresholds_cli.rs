@@ -176,3 +176,34 @@ fn merge_says_when_the_runs_thresholds_go_unchecked() {
     assert_eq!(with.status.code(), Some(1), "{err}");
     assert!(!err.contains("not checked"), "{err}");
 }
+
+/// A clean run with a breached threshold exits 1; `--json` and summary.json say so in
+/// `passed` beside the verdict (`clean`), so `jq -e .passed` gates a job as the exit code.
+#[test]
+fn a_breach_beside_a_clean_verdict_is_not_passed_in_the_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, scenario("\"turn.p50\" = \"< 1us\"")).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary_file = glob::glob(&format!("{}/*/*/summary.json", out_dir.display()))
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a summary.json");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary_file).unwrap()).unwrap();
+    for s in [printed, written] {
+        assert_eq!(s["verdict"], "clean", "{s:#}");
+        assert_eq!(s["passed"], false, "{s:#}");
+    }
+}

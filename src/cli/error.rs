@@ -237,6 +237,55 @@ mod tests {
         assert_eq!(of_run(&s), exit::INTERRUPTED);
     }
 
+    /// What summary.json and `--json` write as `passed` is what the exit code says: 0 and
+    /// only 0 passes, whatever made it otherwise (a breached threshold beside a clean
+    /// verdict, an interruption, a task of stampede's own that failed, any other verdict).
+    #[test]
+    fn passed_is_what_exit_code_0_says() {
+        let clean = || {
+            let mut s = crate::results::fixture::summary();
+            s.violations = Default::default();
+            s
+        };
+        let mut cases = vec![clean()];
+        let mut breached = clean();
+        breached.thresholds = vec![crate::results::fixture::breached_threshold()];
+        cases.push(breached);
+        let mut interrupted = clean();
+        interrupted.stopped = StopReason::Interrupted;
+        cases.push(interrupted);
+        let mut failed = clean();
+        failed.counters.task_failures = 1;
+        cases.push(failed);
+        for verdict in [
+            Verdict::Violations,
+            Verdict::Inconclusive,
+            Verdict::TargetUnusable,
+        ] {
+            cases.push(crate::results::Summary { verdict, ..clean() });
+        }
+        for s in &cases {
+            assert_eq!(
+                s.passed(),
+                of_run(s) == exit::CLEAN,
+                "{:?} {:?}",
+                s.verdict,
+                s.stopped
+            );
+            let json = serde_json::to_value(s.written()).expect("a summary serializes");
+            assert_eq!(json["passed"], s.passed());
+            assert_eq!(
+                json["verdict"],
+                serde_json::to_value(s.verdict).expect("a verdict")
+            );
+        }
+        assert!(cases[0].passed());
+        assert!(
+            !cases[1].passed(),
+            "a breached threshold beside a clean verdict"
+        );
+    }
+
     /// An error whose message leaves its cause out.
     #[derive(Debug, thiserror::Error)]
     #[error("{what}")]

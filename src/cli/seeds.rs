@@ -54,7 +54,9 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             "interrupted": cancel.is_cancelled(),
             "broke": broke.iter().map(|(o, n)| (o.name(), n)).collect::<BTreeMap<_, _>>(),
             "verdict": worst(&summaries).map(Verdict::name),
-            "runs": summaries,
+            // As each run's own `passed`: what the exit code says, for `jq -e .passed`.
+            "passed": exit_code(&summaries, cancel.is_cancelled()) == 0,
+            "runs": summaries.iter().map(Summary::written).collect::<Vec<_>>(),
         });
         let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{text}")?;

@@ -247,6 +247,24 @@ impl Summary {
     /// liveness failure, every bad token's 404 a rejection-hygiene one), whatever the cause,
     /// and their silence is no pass either: the reports leave the counts out and say the
     /// target was not judged.
+    /// Whether the run passes as a CI gate, as its exit code 0 says: a clean verdict, no
+    /// judged threshold breached, not interrupted, no task of stampede's own failed. The
+    /// verdict alone reads `clean` beside a breached threshold (exit 1).
+    pub fn passed(&self) -> bool {
+        self.verdict == crate::model::Verdict::Clean
+            && self.thresholds_met()
+            && self.stopped != StopReason::Interrupted
+            && self.counters.task_failures == 0
+    }
+
+    /// This summary as stampede writes it ([`Written`]).
+    pub fn written(&self) -> Written<'_> {
+        Written {
+            summary: self,
+            passed: self.passed(),
+        }
+    }
+
     pub fn never_used_target(&self) -> bool {
         self.verdict == crate::model::Verdict::TargetUnusable && self.counters.accepted == 0
     }
@@ -278,6 +296,17 @@ pub struct GeneratorSummary {
     /// (none) in results written before it was measured.
     #[serde(default)]
     pub client_stalls: ClientStalls,
+}
+
+/// A summary as stampede writes it (`summary.json`, `--json`): every field of
+/// [`Summary`], and `passed` ([`Summary::passed`]), worked out as it is written so that it
+/// always agrees with them (`jq -e .passed` gates a CI job as the exit code does). Read
+/// back, `passed` is left out: [`Summary::passed`] says it again.
+#[derive(Debug, Serialize)]
+pub struct Written<'a> {
+    #[serde(flatten)]
+    pub summary: &'a Summary,
+    pub passed: bool,
 }
 
 /// What the summary is built from besides the findings.

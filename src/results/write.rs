@@ -37,7 +37,7 @@ pub fn results_dir(base: &Path, scenario: &str) -> PathBuf {
 /// into `dir` (the run streamed intervals.hlog there already).
 pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-    write_json(&dir.join("summary.json"), &results.summary)?;
+    write_json(&dir.join("summary.json"), &results.summary.written())?;
     let histograms = serde_json::json!({
         "encoding": "hdrhistogram-v2-deflate-base64",
         "unit": "microseconds",
@@ -54,7 +54,7 @@ pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), Write
 /// plan is in its own directory).
 pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<(), WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-    write_json(&dir.join("summary.json"), &merged.summary)?;
+    write_json(&dir.join("summary.json"), &merged.summary.written())?;
     let histograms = serde_json::json!({
         "encoding": "hdrhistogram-v2-deflate-base64",
         "unit": "microseconds",

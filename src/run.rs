@@ -119,6 +119,12 @@ impl Bound {
         self.server.is_some()
     }
 
+    /// Whether the target is the built-in reference server with no planted bug nor stall:
+    /// correct by construction, so what breaks against it is the scenario's.
+    pub fn is_correct_reference(&self) -> bool {
+        self.server.as_ref().is_some_and(ServerHandle::is_correct)
+    }
+
     /// Whether tokens for an external target are signed with the public development
     /// secret ([`crate::model::DEV_SECRET`]): the scenario named no secret of its own (or
     /// `STAMPEDE_JWT_SECRET` is unset), and a real server will most likely refuse them.
@@ -518,7 +524,7 @@ fn conclude(
         .iter()
         .filter(|r| !r.attempts.is_empty())
         .count();
-    let merged = merge(&plan, &bound.url, ran.output, ran.redactor);
+    let merged = merge(&plan, bound, ran.output, ran.redactor);
     let mut results = results::summarize(&info, merged, &opts.thresholds);
     if dir.is_some() && ran.learned.is_some() {
         point_to_learned(&mut results);
@@ -776,7 +782,7 @@ async fn resolve(
 
 /// Merges the connections' reports and judges the whole run. Every violation's text is
 /// redacted here, the one place all of them pass before any output.
-fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
+fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
     let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
@@ -835,8 +841,9 @@ fn merge(plan: &Plan, target: &str, out: SwarmOutput, redactor: &auth::Redactor)
         stalls: &out.stalls,
         kept: &violations,
         redactor,
-        target,
+        target: &bound.url,
         probes: &out.probes,
+        correct_reference: bound.is_correct_reference(),
     };
     let judgement = oracle::verdict::judge(&evidence);
     let rate_limiting = judgement.verdict == crate::model::Verdict::Violations

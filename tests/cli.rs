@@ -1717,3 +1717,58 @@ fn an_output_spec_as_out_is_refused_saying_what_is_written() {
     let err = String::from_utf8_lossy(&said.stderr);
     assert!(!err.contains("output spec"), "{err}");
 }
+
+/// A scenario whose pattern the golden-path protocol never sends (its kinds out of order),
+/// run against the built-in reference server with no planted bug, is the scenario's
+/// mistake: `unreadable` (exit 9), never a violation to hunt, and `hunt` writes no repro.
+#[test]
+fn a_pattern_the_reference_server_never_sends_is_the_scenarios_not_a_race() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("order.toml");
+    std::fs::write(
+        &file,
+        r#"name = "order"
+duration = "10s"
+[[group]]
+name = "g"
+users = 3
+steps = [
+  { expect = "connection_established", within = "5s" },
+  { send = { type = "user_message", run_id = "run-{{conn}}", content = "hi" } },
+  { expect = "agent_completed agent_started", correlate = "run_id", within = "500ms" },
+  { close = 1000 },
+]
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", path, "--no-results", "--no-learn", "--json", "-q"])
+        .env_remove("STAMPEDE_TARGET")
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(9), "{s:#}");
+    assert_eq!(s["verdict"], "unreadable", "{s:#}");
+    let hint = s["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.contains("missed the `expect` at step 3 the same way")
+            && hint.contains("which has no planted bug"),
+        "{hint}"
+    );
+    let hunted = tmp.path().join("hunted");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["hunt", path, "--budget", "20s", "--no-learn", "-o"])
+        .arg(&hunted)
+        .env_remove("STAMPEDE_TARGET")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!hunted.exists(), "a repro was written");
+}

@@ -46,6 +46,10 @@ pub struct Evidence<'a> {
     /// The tokens tried again after the run (the liveness probe; empty without it): whether
     /// the server still took connections then.
     pub probes: &'a [crate::model::Probe],
+    /// The target is the built-in reference server with no planted bug (nor stall):
+    /// correct by construction, so a miss every connection shares is the scenario's
+    /// ([`scripted`]).
+    pub correct_reference: bool,
 }
 
 /// The verdict and the one line that tells a user what to do about it.
@@ -762,6 +766,14 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     }
     if let Some(j) = overflowed(e.plan, e.reports, e.kept, violations) {
         return j;
+    }
+    // Only against the correct reference server: elsewhere a miss every connection shares
+    // may be a race whose window every connection fell into (a message sent before the
+    // server finished its handshake, every time).
+    if e.correct_reference {
+        if let Some(miss) = scripted::same_miss_everywhere(e.plan, e.reports, e.by_oracle, e.kept) {
+            return scripted::against_the_reference(&miss);
+        }
     }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
@@ -2352,6 +2364,7 @@ fn top_causes(causes: &BTreeMap<Cause, u64>) -> String {
 
 mod late;
 mod misreading;
+mod scripted;
 mod went_away;
 pub use late::late_answers;
 use late::{answered_late, deadlines_text, late_by_deadline, one_behind, unseen_late, Behind};

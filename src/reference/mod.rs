@@ -364,6 +364,11 @@ impl ServerHandle {
     }
 
     /// A snapshot of the counters.
+    /// Whether this server is the correct one: no planted bug, no one-time stall.
+    pub fn is_correct(&self) -> bool {
+        self.config.bug.is_none() && self.config.stall.is_none()
+    }
+
     pub fn stats(&self) -> ServerStats {
         self.shared().snapshot()
     }

@@ -140,6 +140,7 @@ fn judge_row(row: &Row) -> Judgement {
     };
     judge(&Evidence {
         probes: &[],
+        correct_reference: false,
         plan: &plan,
         reports: &reports,
         by_oracle: &by_oracle,
@@ -1110,6 +1111,7 @@ fn judge_door(
     }
     judge(&Evidence {
         probes: &[],
+        correct_reference: false,
         plan,
         reports,
         by_oracle: &by_oracle,
@@ -1450,6 +1452,7 @@ fn collisions_shedding_took_are_said_in_the_hint() {
     let judged = |coverage: Coverage| {
         judge(&Evidence {
             probes: &[],
+            correct_reference: false,
             plan: &plan,
             reports: &reports,
             by_oracle: &BTreeMap::new(),
@@ -3053,6 +3056,7 @@ fn a_run_whose_caught_up_miss_stands_says_so() {
     let kept = r.violations.clone();
     let j = judge(&Evidence {
         probes: &[],
+        correct_reference: false,
         plan: &plan,
         reports: &[r],
         by_oracle: &by_oracle,
@@ -3259,6 +3263,7 @@ fn judge_completed_kept(
 ) -> Judgement {
     judge(&Evidence {
         probes: &[],
+        correct_reference: false,
         plan,
         reports,
         by_oracle,
@@ -3823,6 +3828,7 @@ fn interrupted_before_the_load_names_no_learned_file() {
     let plan = plan();
     let j = judge(&Evidence {
         probes: &[],
+        correct_reference: false,
         plan: &plan,
         reports: &[],
         by_oracle: &BTreeMap::new(),
@@ -4550,6 +4556,7 @@ fn a_server_killed_mid_run_is_no_race() {
     let judged = |reports: &[ConnReport], probes: &[crate::model::Probe]| {
         judge(&Evidence {
             probes,
+            correct_reference: false,
             plan: &plan,
             reports,
             by_oracle: &[(OracleKind::Completeness, 2)].into(),
@@ -4862,5 +4869,65 @@ fn refused_steps_are_listed_with_their_groups_when_there_are_several() {
     assert_eq!(
         listed(&plan, &[&a, &c]).as_deref(),
         Some("step 2.1 of group \"g\" and step 4 of group \"h\"")
+    );
+}
+
+/// Against the built-in reference server with no planted bug, an `expect` step every
+/// accepted connection missed the same way is the scenario's (unreadable, no hunt);
+/// against any other server, or when some connection met it, or the answers came late,
+/// the misses are judged as usual.
+#[test]
+fn a_step_every_connection_missed_against_the_correct_reference_is_the_scripts() {
+    let plan = plan();
+    let reports = answered(&plan);
+    let missed = |conn| Violation {
+        window_ms: Some(300.0),
+        step: Some("3".into()),
+        ..unmet(conn, false)
+    };
+    let judged = |kept: &[Violation], correct_reference: bool| {
+        judge(&Evidence {
+            probes: &[],
+            correct_reference,
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &[(OracleKind::Completeness, kept.len() as u64)].into(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept,
+            redactor: &Redactor::default(),
+            target: TARGET,
+        })
+    };
+    let both = [missed(0), missed(1)];
+    let scripts = judged(&both, true);
+    assert_eq!(scripts.verdict, Verdict::Unreadable, "{scripts:?}");
+    let hint = scripts.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "every accepted connection of g (2) missed the `expect` at step 3 the same way \
+             (wanted progress; seen: done) against the built-in reference server, which has \
+             no planted bug"
+        ),
+        "{hint}"
+    );
+    assert_eq!(judged(&both, false).verdict, Verdict::Violations);
+    assert_eq!(judged(&[missed(0)], true).verdict, Verdict::Violations);
+    let late = Violation {
+        late_ms: Some(450.0),
+        ..missed(1)
+    };
+    assert_eq!(
+        judged(&[missed(0), late], true).verdict,
+        Verdict::Violations
+    );
+    let elsewhere = Violation {
+        step: Some("5".into()),
+        ..missed(1)
+    };
+    assert_eq!(
+        judged(&[missed(0), elsewhere], true).verdict,
+        Verdict::Violations
     );
 }

@@ -654,3 +654,41 @@ fn a_new_whose_connections_or_expectations_fail_more_often_regresses() {
     assert_eq!(errors["new"], 0.04, "{errors:#}");
     assert_eq!(errors["verdict"], "regression", "{errors:#}");
 }
+
+/// A `--workers` run keeps its shards beside the merged run (`<stamp>-workers/worker-i/`):
+/// the glob the nightly scenario recommends (`DIR/*`) matches both, and each run counts
+/// once, as the merged run alone; a shard named by its own folder still counts.
+#[test]
+fn a_workers_runs_shards_beside_its_merged_run_count_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("scale/s");
+    let mut merged = run(1, TURNS, 20.0, 1.0);
+    merged.summary.merged_from = Some(2);
+    write(&runs.join("20260101T000001.000Z"), &merged);
+    let mut shards = Vec::new();
+    for i in 0..2u32 {
+        let mut part = run(2 + u64::from(i), TURNS / 2, 20.0, 1.0);
+        part.summary.shard = Some(stampede::model::Shard { index: i, count: 2 });
+        let dir = runs.join(format!(
+            "20260101T000000.000Z-workers/worker-{i}/s/20260101T000001.000Z"
+        ));
+        shards.push(write(&dir, &part));
+    }
+    let new = dirs(tmp.path(), "new", &[9], 1.0);
+    let glob = expand(&[format!("{}/*", runs.display())]).unwrap();
+    let c = compare(&glob, &new, &CompareOptions::default()).unwrap();
+    assert_eq!(c.base_runs.len(), 1, "{:?}", c.base_runs);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("BASE: left out 2 shards of a split run")),
+        "{:?}",
+        c.warnings
+    );
+    // The merged run's `--out` folder, searched three levels down, counts it once too.
+    let c = compare(&[tmp.path().join("scale")], &new, &Default::default()).unwrap();
+    assert_eq!(c.base_runs.len(), 1, "{:?}", c.base_runs);
+    // A shard named on its own is what was asked for.
+    let c = compare(&shards[..1], &new, &Default::default()).unwrap();
+    assert_eq!(c.base_runs, shards[..1].to_vec());
+}

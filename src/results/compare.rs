@@ -240,8 +240,8 @@ pub fn compare(
     new: &[PathBuf],
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
-    let base = load_side(base, "base")?;
-    let new = load_side(new, "new")?;
+    let (base, base_parts) = load_side(base, "base")?;
+    let (new, new_parts) = load_side(new, "new")?;
     let forced = check_scenarios(&base, &new, opts.force)?;
     let (merged_base, merged_new) = (merge(&base), merge(&new));
     let mut rows = Vec::new();
@@ -286,7 +286,8 @@ pub fn compare(
         .first()
         .map(|r| r.summary.scenario.clone())
         .unwrap_or_default();
-    let mut warnings: Vec<String> = base.iter().chain(&new).filter_map(warning).collect();
+    let mut warnings: Vec<String> = base_parts.into_iter().chain(new_parts).collect();
+    warnings.extend(base.iter().chain(&new).filter_map(warning));
     warnings.extend(single_run_note(base.len(), new.len(), &rows));
     warnings.extend(shared_runs_note(&base, &new));
     Ok(Comparison {
@@ -430,21 +431,57 @@ fn worse_verdicts(base: &[Run], new: &[Run]) -> Vec<WorseVerdict> {
         .collect()
 }
 
-fn load_side(paths: &[PathBuf], side: &'static str) -> Result<Vec<Run>, CompareError> {
+/// One side's runs, and a note on the split runs' parts it left out (see [`drop_parts`]).
+fn load_side(
+    paths: &[PathBuf],
+    side: &'static str,
+) -> Result<(Vec<Run>, Option<String>), CompareError> {
     let mut runs = Vec::new();
     for path in paths {
+        // A run found by searching a folder (or a glob's folder) rather than named.
+        let searched = !(path.is_file() || path.join("summary.json").is_file());
         for dir in run_dirs(path)? {
-            runs.push(Run {
+            let run = Run {
                 summary: read_summary(&dir.join("summary.json"))?,
                 histograms: read_histograms(&dir.join("histograms.json"))?,
                 path: dir,
-            });
+            };
+            runs.push((run, searched));
         }
     }
+    let (runs, note) = drop_parts(runs, side);
     if runs.is_empty() {
         return Err(CompareError::Empty(side));
     }
-    Ok(runs)
+    Ok((runs, note))
+}
+
+/// A `--workers` run keeps its shards' results in a `…-workers/` folder beside the merged
+/// run, so a glob or folder that holds the merged run holds its parts too: counted as
+/// runs, they would count its connections twice and widen the spread. Shards found by
+/// searching a folder are left out when the side holds a merged run; a shard named on its
+/// own still counts. The note says what was left out.
+fn drop_parts(runs: Vec<(Run, bool)>, side: &str) -> (Vec<Run>, Option<String>) {
+    let merged = runs.iter().any(|(r, _)| r.summary.merged_from.is_some());
+    let (parts, kept): (Vec<_>, Vec<_>) = runs
+        .into_iter()
+        .partition(|(r, searched)| merged && *searched && r.summary.shard.is_some());
+    let note = parts.first().map(|(first, _)| {
+        // The `…-workers/` folder names them all; a hand-made layout, the first shard.
+        let workers = |dir: &&std::path::Path| {
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("-workers"))
+        };
+        let place = first.path.ancestors().find(workers).unwrap_or(&first.path);
+        format!(
+            "{}: left out {} of a split run (under {}): the merged result beside them \
+             holds their connections; name a shard's folder to compare it alone",
+            side.to_uppercase(),
+            crate::model::words::plural(parts.len() as u64, "shard"),
+            place.display(),
+        )
+    });
+    (kept.into_iter().map(|(r, _)| r).collect(), note)
 }
 
 /// Every run must share the first base run's scenario hash, unless `force`.

@@ -288,6 +288,10 @@ pub struct RunArgs {
     /// checks it and does not calibrate itself.
     #[arg(long, hide = true, value_name = "FILE", conflicts_with = "no_learn")]
     pub learned_from: Option<PathBuf>,
+    /// Internal (`--workers`): print the plain progress lines even under `--quiet`, for
+    /// the parent to pass on (its workers' other notices it says itself, once).
+    #[arg(long, hide = true)]
+    pub progress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -558,7 +562,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if let Some(path) = &args.learned_from {
         opts.learned = Some(workers::read_learned(path)?);
     }
-    let outcome = watched_run(&scenario, &opts, args.output.quiet, cancel).await?;
+    let outcome = watched_run(&scenario, &opts, Chatter::of(&args), cancel).await?;
     let summary = &outcome.results.summary;
     if args.output.json {
         let json = serde_json::to_string_pretty(&summary.written())
@@ -744,14 +748,34 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     Ok(exit::CLEAN)
 }
 
-/// One run with live progress on stderr (unless `quiet`), and a notice when it goes to
-/// the built-in reference server.
+/// What a run says on stderr while it goes on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chatter {
+    /// Notices (the reference server, a development secret): off under `--quiet`.
+    pub notices: bool,
+    /// The live progress display: off under `--quiet`, unless a `--workers` parent asks
+    /// for it (`--progress`) to pass its lines on.
+    pub progress: bool,
+}
+
+impl Chatter {
+    pub(crate) fn of(args: &RunArgs) -> Chatter {
+        Chatter {
+            notices: !args.output.quiet,
+            progress: !args.output.quiet || args.progress,
+        }
+    }
+}
+
+/// One run with live progress on stderr (unless `chatter` turns it off), and a notice when
+/// it goes to the built-in reference server.
 pub(crate) async fn watched_run(
     scenario: &Scenario,
     opts: &RunOptions,
-    quiet: bool,
+    chatter: Chatter,
     cancel: CancellationToken,
 ) -> Result<RunOutcome, Error> {
+    let quiet = !chatter.notices;
     let prepared = run::prepare(scenario, opts, &cancel).await?;
     if prepared.bound.is_reference() && !quiet {
         eprintln!(
@@ -762,7 +786,7 @@ pub(crate) async fn watched_run(
     if !quiet {
         development_secret_notice(&prepared.bound, &prepared.plan);
     }
-    let progress = (!quiet).then(|| {
+    let progress = chatter.progress.then(|| {
         Progress::start(
             prepared.live.clone(),
             prepared.plan.duration,

@@ -228,6 +228,7 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("progress"), "--quiet: {stderr}");
     let s: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(s["merged_from"], 3, "{s:#}");
     assert_eq!(s["counters"]["attempted"], 6);
@@ -391,4 +392,34 @@ fn merge_refuses_a_run_given_twice() {
         "{}",
         String::from_utf8_lossy(&said.stderr)
     );
+}
+
+/// A `--workers` run shows its progress as one process's does in a CI log: each worker's
+/// plain line every 5 s, marked with the worker; `-q` shows none (see
+/// `workers_split_a_run_over_processes_and_merge_it`).
+#[test]
+fn a_workers_run_passes_its_workers_progress_lines_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("w.toml");
+    // Connections that think 5.5 s: each worker runs past its first 5 s line.
+    let scenario = chat_scenario("progress", 4, 1).replace("fixed(5ms)", "fixed(5500ms)");
+    std::fs::write(&file, scenario).unwrap();
+    let out = tmp.path().join("results");
+    let run = stampede(&[
+        "run",
+        file.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--no-learn",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    for i in 0..2 {
+        assert!(
+            stderr.contains(&format!("progress  worker {i}: ")),
+            "{stderr}"
+        );
+    }
 }

@@ -17,6 +17,8 @@ use tokio::time::Instant;
 const BAR_EVERY: Duration = Duration::from_millis(500);
 /// How often a plain line is printed when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
+/// What each plain line starts with (a `--workers` parent finds its workers' by it).
+pub const PLAIN_PREFIX: &str = "progress  ";
 const BAR_TEMPLATE: &str = "{spinner:.cyan} [{bar:24.cyan/blue}] {msg}";
 
 /// A running progress display; [`finish`](Progress::finish) removes it.
@@ -266,7 +268,7 @@ async fn plain<W: Write>(
                         ..last
                     };
                     if line(&same) != line(&before) {
-                        let _ = writeln!(out, "progress  {}", line(&last));
+                        let _ = writeln!(out, "{PLAIN_PREFIX}{}", line(&last));
                     }
                 }
                 break;
@@ -274,7 +276,7 @@ async fn plain<W: Write>(
             _ = tick.tick() => {
                 // A broken stderr must not end the run; the summary still goes to stdout.
                 let now = meter.read();
-                let _ = writeln!(out, "progress  {}", line(&now));
+                let _ = writeln!(out, "{PLAIN_PREFIX}{}", line(&now));
                 printed = Some(now);
             }
         }

@@ -5,7 +5,7 @@
 //! (see [`worst`]), so `--json`, `--junit`, thresholds, an unusable target and Ctrl-C
 //! mean the same here as for one run.
 
-use super::{error, exit, watched_run, Error, RunArgs};
+use super::{error, exit, watched_run, Chatter, Error, RunArgs};
 use crate::model::words::plural;
 use crate::model::{OracleKind, StopReason, Verdict};
 use crate::report;
@@ -26,7 +26,7 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             break;
         }
         let opts = args.options(Some(seed));
-        let outcome = match watched_run(&s, &opts, args.output.quiet, cancel.child_token()).await {
+        let outcome = match watched_run(&s, &opts, Chatter::of(&args), cancel.child_token()).await {
             Ok(outcome) => outcome,
             // Ctrl-C before this seed's run started: the seeds before it ran, and are
             // what the command says, as when Ctrl-C stops one under way.

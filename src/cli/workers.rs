@@ -19,6 +19,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::ChildStderr;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// How long workers get to write their results after a Ctrl-C before they are killed.
@@ -152,11 +155,16 @@ async fn spawn_all(
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
         let mut cmd = worker_command(&exe, args, i, (url, own), &out, handoff);
-        children.push((i, out, cmd.spawn()?));
+        let mut child = cmd.spawn()?;
+        let stderr = relay(i, child.stderr.take(), !args.output.quiet);
+        children.push((i, out, (child, stderr)));
     }
     // A Ctrl-C at the terminal reaches the workers too; one sent to this process alone
     // (a supervisor's `kill -INT`) is passed on, so that they stop as it does.
-    let pids: Vec<u32> = children.iter().filter_map(|(_, _, c)| c.id()).collect();
+    let pids: Vec<u32> = children
+        .iter()
+        .filter_map(|(_, _, (c, _))| c.id())
+        .collect();
     let forward = cancel.clone();
     let forwarding = tokio::spawn(async move {
         forward.cancelled().await;
@@ -166,20 +174,21 @@ async fn spawn_all(
     });
     let mut dirs = Vec::new();
     for (i, out, child) in children {
-        let output = wait(child, cancel).await?;
+        let (mut child, stderr) = child;
+        let status = wait(&mut child, cancel).await?;
         // Interrupted before it could take Ctrl-C (still starting): it wrote no summary
         // (at most the folder its interval log streams into), and that is the
         // interruption, not a failure.
-        let killed_by_it = output.status.code().is_none() && cancel.is_cancelled();
+        let killed_by_it = status.code().is_none() && cancel.is_cancelled();
         if killed_by_it {
             continue;
         }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
-        if matches!(output.status.code(), Some(2) | Some(3) | None) {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+        if matches!(status.code(), Some(2) | Some(3) | None) {
+            // Its stderr ended with it: the relay has read all there was.
+            let stderr = stderr.await.unwrap_or_default();
             return Err(Error::Usage(format!(
-                "worker {i} failed ({}): {}",
-                output.status,
+                "worker {i} failed ({status}): {}",
                 stderr.trim()
             )));
         }
@@ -278,6 +287,10 @@ fn worker_command(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Its progress lines the parent passes on (`relay`); its notices it says itself.
+    if !args.output.quiet {
+        cmd.arg("--progress");
+    }
     if let Some(seed) = args.seed {
         cmd.args(["--seed", &seed.to_string()]);
     }
@@ -319,13 +332,53 @@ fn worker_command(
     cmd
 }
 
+/// How much of a worker's stderr (its progress lines aside) is kept for the message
+/// should it fail: its last lines, where the error is.
+const STDERR_KEPT: usize = 64 * 1024;
+
+/// Reads worker `i`'s stderr as it comes. Its progress lines (a plain one every 5 s, its
+/// stderr being no terminal) go to ours at once when `show`, marked with the worker, so a
+/// CI log follows the run as it follows one process's; their figures are the worker's
+/// shard's. The rest is kept, the last [`STDERR_KEPT`] bytes of it, and returned.
+fn relay(i: u32, stderr: Option<ChildStderr>, show: bool) -> JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut kept = String::new();
+        let Some(stderr) = stderr else {
+            return kept;
+        };
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match line.strip_prefix(super::progress::PLAIN_PREFIX) {
+                Some(figures) if show => {
+                    eprintln!("{}worker {i}: {figures}", super::progress::PLAIN_PREFIX)
+                }
+                Some(_) => {}
+                None => keep_last(&mut kept, &line),
+            }
+        }
+        kept
+    })
+}
+
+/// Appends `line` to `kept`, then drops its oldest text past [`STDERR_KEPT`] bytes.
+fn keep_last(kept: &mut String, line: &str) {
+    kept.push_str(line);
+    kept.push('\n');
+    if let Some(excess) = kept.len().checked_sub(STDERR_KEPT) {
+        let cut = (excess..kept.len())
+            .find(|&c| kept.is_char_boundary(c))
+            .unwrap_or(kept.len());
+        kept.drain(..cut);
+    }
+}
+
 /// Waits for a worker; after a Ctrl-C it gets [`WIND_DOWN`] to write its results (it got
 /// the same SIGINT from the terminal), then it is killed.
 async fn wait(
-    child: tokio::process::Child,
+    child: &mut tokio::process::Child,
     cancel: &CancellationToken,
-) -> Result<std::process::Output, Error> {
-    let done = child.wait_with_output();
+) -> Result<std::process::ExitStatus, Error> {
+    let done = child.wait();
     tokio::pin!(done);
     tokio::select! {
         out = &mut done => Ok(out?),
@@ -516,6 +569,17 @@ mod tests {
                 .any(|w| w == ["--source-addr", "127.0.0.2,127.0.1.2"]),
             "{argv:?}"
         );
+    }
+
+    #[test]
+    fn a_workers_kept_stderr_is_its_last_bytes_on_char_boundaries() {
+        let mut kept = String::new();
+        for _ in 0..STDERR_KEPT {
+            keep_last(&mut kept, "é");
+        }
+        keep_last(&mut kept, "error: the end");
+        assert!(kept.len() <= STDERR_KEPT, "{}", kept.len());
+        assert!(kept.ends_with("error: the end\n"));
     }
 
     #[test]

@@ -442,7 +442,14 @@ pub struct ServeArgs {
 /// Runs one command; returns the process exit code.
 pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
     match cli.command {
-        Command::Run(args) => run_command(args, cancel).await,
+        Command::Run(args) => {
+            let junit = args.junit.clone().map(|file| (file, args.scenario.clone()));
+            let outcome = run_command(args, cancel).await;
+            if let (Err(Error::Scenario(e)), Some((file, scenario))) = (&outcome, junit) {
+                junit_of_scenario_error(&file, &scenario, e);
+            }
+            outcome
+        }
         Command::Validate { files } => validate(&files),
         Command::Plan { scenario, seed } => {
             let s = scenario::load_file(&scenario)?;
@@ -577,6 +584,20 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         write_file(path, report::junit(summary).as_bytes())?;
     }
     Ok(error::of_run(summary))
+}
+
+/// `run --junit FILE` of a scenario that did not load: a document with one erring case,
+/// so that CI reports the failure, not "no results". The scenario's error is what the
+/// command says and exits with; a file that cannot be written is said beside it.
+fn junit_of_scenario_error(
+    file: &std::path::Path,
+    scenario: &std::path::Path,
+    e: &scenario::ScenarioError,
+) {
+    let xml = report::junit_scenario_error(scenario, e);
+    if let Err(w) = write_file(file, xml.as_bytes()) {
+        eprintln!("error: --junit {}: {w}", file.display());
+    }
 }
 
 /// The console's last line: where the results went, or, under `--no-results` (`dir`

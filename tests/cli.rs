@@ -1771,4 +1771,32 @@ steps = [
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!hunted.exists(), "a repro was written");
+
+/// A scenario that does not load still gives `--junit` a file: one erring case naming the
+/// problem by file:line:column, so a CI step reading it reports the failure rather than "no
+/// results". The exit (2) and stderr are those of the run without `--junit`.
+#[test]
+fn a_scenario_that_does_not_load_writes_a_junit_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("broken.toml");
+    std::fs::write(&scenario, "name = \"broken\"\nduraton = \"5s\"\n").unwrap();
+    let junit = tmp.path().join("ci/junit.xml");
+    let with = stampede(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--no-results",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let without = stampede(&["run", scenario.to_str().unwrap(), "--no-results"]);
+    assert_eq!(with.status.code(), Some(2));
+    assert_eq!(with.stderr, without.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("errors=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testcase classname=\"stampede.broken.scenario\" name=\"scenario\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<error type=\"scenario_invalid\""), "{xml}");
+    assert!(xml.contains("broken.toml:2:1: "), "{xml}");
 }

@@ -8,6 +8,7 @@
 use crate::model::words::plural;
 use crate::model::{OracleKind, Verdict, Violation};
 use crate::results::{Summary, ThresholdResult};
+use crate::scenario::ScenarioError;
 use std::fmt::Write as _;
 
 /// Violations quoted in a failing oracle's body.
@@ -202,6 +203,48 @@ fn threshold_case(suite: &str, t: &ThresholdResult) -> Case {
         name: format!("{} {}", t.metric, t.condition),
         failure,
     }
+}
+
+/// The JUnit document for a run whose scenario (`path`) could not be loaded or validated:
+/// one suite, `stampede.<file stem>`, with one case, `scenario`, erring with the error's
+/// kind and text (each problem's file:line:column), so that a CI step reading the file
+/// reports the failure instead of finding no results.
+pub fn scenario_error(path: &std::path::Path, error: &ScenarioError) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let suite = format!("stampede.{stem}");
+    let text = error.to_string();
+    // The first problem in the message; every one in the body.
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let message = match lines.count() {
+        0 => first.to_string(),
+        more => format!("{first} (and {more} more: see the body)"),
+    };
+    let case = Case {
+        classname: format!("{suite}.scenario"),
+        name: "scenario".into(),
+        failure: Some(Failure {
+            element: "error",
+            kind: error.kind(),
+            message,
+            body: text.clone(),
+        }),
+    };
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(
+        "<testsuites name=\"stampede\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\">\n",
+    );
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0.000\" timestamp=\"{}\">",
+        escape(&suite),
+        chrono::Utc::now().to_rfc3339()
+    );
+    write_case(&mut xml, &case);
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
 }
 
 fn document(suites: &[(String, &Summary, Vec<Case>)]) -> String {

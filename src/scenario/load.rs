@@ -123,6 +123,18 @@ pub enum ScenarioError {
     Json { path: String },
 }
 
+impl ScenarioError {
+    /// What went wrong, as a word for machines (the `type` of its JUnit error):
+    /// `scenario_unreadable`, `scenario_invalid` or `scenario_not_toml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScenarioError::Io { .. } => "scenario_unreadable",
+            ScenarioError::Invalid { .. } => "scenario_invalid",
+            ScenarioError::Repro { .. } | ScenarioError::Json { .. } => "scenario_not_toml",
+        }
+    }
+}
+
 /// Fields every repro file carries (what `stampede hunt` writes): a JSON object with all of
 /// them is taken for one. `hunt::repro`'s tests check a written repro has each.
 pub(crate) const REPRO_FIELDS: [&str; 5] =

@@ -808,10 +808,15 @@ pub(crate) async fn watched_run(
         development_secret_notice(&prepared.bound, &prepared.plan);
     }
     let progress = chatter.progress.then(|| {
+        let preparing = progress::Preparing {
+            calibrates: prepared.calibrates(),
+            fetches_tokens: prepared.fetches_tokens(),
+        };
         Progress::start(
             prepared.live.clone(),
             prepared.plan.duration,
             prepared.plan.conns.len(),
+            preparing,
         )
     });
     let outcome = prepared.execute(cancel).await;

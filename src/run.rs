@@ -388,6 +388,17 @@ pub async fn prepare(
 }
 
 impl Prepared {
+    /// Whether the run calibrates the target before its load (see [`calibrates`]).
+    pub fn calibrates(&self) -> bool {
+        calibrates(&self.plan, &self.opts)
+    }
+
+    /// Whether the run reads `[auth] tokens` from its source (a file, or a command it
+    /// runs) before its load; other tokens it signs itself, at once.
+    pub fn fetches_tokens(&self) -> bool {
+        self.plan.auth.tokens.is_some()
+    }
+
     /// Runs the plan, writes the results, and stops the reference server if it started one.
     pub async fn execute(self, cancel: CancellationToken) -> Result<RunOutcome, RunError> {
         let Prepared {
@@ -639,7 +650,7 @@ async fn calibrated(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<Calibrated, RunError> {
-    if !opts.learn || !plan.oracles.learn || !plan.oracles.learned.is_empty() {
+    if !calibrates(&plan, opts) {
         return Ok(Calibrated {
             plan,
             learned: None,
@@ -657,6 +668,12 @@ async fn calibrated(
         learned: Some(text),
         valid: proposal.valid,
     })
+}
+
+/// Whether a run of `plan` calibrates the target first: learning is on (no `--no-learn`,
+/// no `[oracles] learn = false`) and nothing was learned already (`--learned-from`).
+fn calibrates(plan: &Plan, opts: &RunOptions) -> bool {
+    opts.learn && plan.oracles.learn && plan.oracles.learned.is_empty()
 }
 
 /// What calibration gave a run ([`calibrated`]).

@@ -42,10 +42,19 @@ pub struct Final {
 }
 
 impl Progress {
-    /// Starts the display for a run of at most `total` with `planned` connections.
-    pub fn start(live: Arc<Live>, total: Duration, planned: usize) -> Progress {
+    /// Starts the display for a run of at most `total` with `planned` connections, which
+    /// does what `preparing` says before its load starts.
+    pub fn start(
+        live: Arc<Live>,
+        total: Duration,
+        planned: usize,
+        preparing: Preparing,
+    ) -> Progress {
         let (stop, stopped) = oneshot::channel();
-        let meter = Meter::new(live, total, planned);
+        let meter = Meter {
+            preparing,
+            ..Meter::new(live, total, planned)
+        };
         let task = if std::io::stderr().is_terminal() {
             tokio::spawn(bar(meter, stopped))
         } else {
@@ -66,9 +75,32 @@ impl Progress {
     }
 }
 
+/// What a run does before its load starts, for the line shown meanwhile: a run that
+/// calibrates nothing (`--no-learn`) does not say it calibrates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Preparing {
+    /// It calibrates the target first (learned invariants).
+    pub calibrates: bool,
+    /// It reads `[auth] tokens` from their source (a file, or a command it runs).
+    pub fetches_tokens: bool,
+}
+
+impl Preparing {
+    fn shown(self) -> &'static str {
+        match (self.calibrates, self.fetches_tokens) {
+            (true, true) => "preparing (calibrating the target, then fetching tokens)",
+            (true, false) => "preparing (calibrating the target)",
+            (false, true) => "preparing (fetching tokens)",
+            (false, false) => "preparing to connect",
+        }
+    }
+}
+
 /// What one progress line shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Snapshot {
+    /// What the run does before its load starts.
+    pub preparing: Preparing,
     /// Whether the load has started; before it the target is being calibrated and tokens
     /// fetched, and `elapsed` is zero.
     pub started: bool,
@@ -95,6 +127,7 @@ pub struct Snapshot {
 /// Reads [`Live`] and turns its counts into rates between two reads.
 struct Meter {
     live: Arc<Live>,
+    preparing: Preparing,
     total: Duration,
     planned: usize,
     last: (Instant, u64),
@@ -106,6 +139,7 @@ impl Meter {
         Meter {
             last: (now, live.received.load(Relaxed)),
             live,
+            preparing: Preparing::default(),
             total,
             planned,
         }
@@ -132,6 +166,7 @@ impl Meter {
         // would otherwise divide its last messages by the checks' and writing's time too.
         let secs = until.saturating_duration_since(then).as_secs_f64();
         Snapshot {
+            preparing: self.preparing,
             started: started.is_some(),
             elapsed: started.map_or(Duration::ZERO, |s| until.saturating_duration_since(s)),
             total: self.total,
@@ -160,7 +195,8 @@ pub fn line(s: &Snapshot) -> String {
     if !s.started {
         // Calibration and logins: nothing of the load to count yet.
         return format!(
-            "preparing (calibrating the target, fetching tokens) · {:.0}s planned",
+            "{} · {:.0}s planned",
+            s.preparing.shown(),
             s.total.as_secs_f64()
         );
     }
@@ -274,8 +310,13 @@ async fn plain<W: Write>(
                 break;
             }
             _ = tick.tick() => {
-                // A broken stderr must not end the run; the summary still goes to stdout.
                 let now = meter.read();
+                // Preparing for longer than a tick (calibration takes up to 10 s): said
+                // once, not again with nothing new.
+                if printed.is_some_and(|p| line(&p) == line(&now)) {
+                    continue;
+                }
+                // A broken stderr must not end the run; the summary still goes to stdout.
                 let _ = writeln!(out, "{PLAIN_PREFIX}{}", line(&now));
                 printed = Some(now);
             }
@@ -290,6 +331,7 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         Snapshot {
+            preparing: Preparing::default(),
             started: true,
             elapsed: Duration::from_millis(12_400),
             total: Duration::from_secs(60),
@@ -401,6 +443,57 @@ mod tests {
         assert!(s.received_per_sec > 0.0);
         // Nothing received since: the rate drops to zero.
         assert_eq!(meter.read().received_per_sec, 0.0);
+    }
+
+    /// The fresh user's case: the nightly scenario calibrates for up to 10 s, and a CI log
+    /// said `preparing …` twice; with nothing new, once.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_preparation_is_said_once_in_a_log() {
+        let live = Arc::new(Live::default());
+        let preparing = Preparing {
+            calibrates: true,
+            fetches_tokens: false,
+        };
+        let meter = Meter {
+            preparing,
+            ..Meter::new(live, Duration::from_secs(60), 3)
+        };
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(plain(meter, stopped, PLAIN_EVERY, Vec::new()));
+        // Paused clock: past two ticks, the load not started.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        stop.send(None).unwrap();
+        let out = String::from_utf8(task.await.unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "progress  preparing (calibrating the target) · 60s planned\n"
+        );
+    }
+
+    /// The line before the load says what the run does then: no calibration under
+    /// `--no-learn` (nor after a `--workers` parent's), tokens fetched only from a source.
+    #[test]
+    fn the_preparing_line_says_only_what_the_run_does() {
+        let said = |calibrates, fetches_tokens| {
+            let s = Snapshot {
+                started: false,
+                preparing: Preparing {
+                    calibrates,
+                    fetches_tokens,
+                },
+                ..snapshot()
+            };
+            line(&s)
+        };
+        assert_eq!(said(false, false), "preparing to connect · 60s planned");
+        assert_eq!(
+            said(false, true),
+            "preparing (fetching tokens) · 60s planned"
+        );
+        assert_eq!(
+            said(true, true),
+            "preparing (calibrating the target, then fetching tokens) · 60s planned"
+        );
     }
 
     #[tokio::test(start_paused = true)]

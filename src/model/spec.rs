@@ -807,12 +807,36 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
         .map(|a| format!("{{{{{a}}}}}"))
         .collect();
     let expected = expected.join(", ");
-    let what = if PLACEHOLDERS.contains(&name) {
-        "placeholder not available"
-    } else {
-        "unknown placeholder"
-    };
-    format!("{what} \"{{{{{name}}}}}\" in {context}; expected one of: {expected}")
+    if PLACEHOLDERS.contains(&name) {
+        return format!(
+            "placeholder not available \"{{{{{name}}}}}\" in {context}; expected one of: {expected}"
+        );
+    }
+    let suggestion = closest_placeholder(name, allowed)
+        .map_or_else(String::new, |c| format!("; did you mean \"{{{{{c}}}}}\"?"));
+    format!("unknown placeholder \"{{{{{name}}}}}\" in {context}; expected one of: {expected}{suggestion}")
+}
+
+/// The words placeholder names shorten: a typo of the word (`{{conection}}`) is far from
+/// the short name by spelling, near it by meaning.
+const SPELLED_OUT: &[(&str, &str)] = &[("conn", "connection"), ("sub", "subject")];
+
+/// The placeholder of `allowed` that `name` (with its `:int`, if any) is a typo of, by its
+/// name or the word it shortens ([`SPELLED_OUT`]); `None` when none is close.
+fn closest_placeholder<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let base = name.strip_suffix(":int").map_or(name, str::trim_end);
+    let names = allowed.iter().copied().filter(|a| *a != "$");
+    let words = names.flat_map(|a| {
+        let word = SPELLED_OUT.iter().find(|(n, _)| *n == a).map(|(_, w)| *w);
+        std::iter::once(a).chain(word)
+    });
+    let found = super::words::closest(base, words)?;
+    Some(
+        SPELLED_OUT
+            .iter()
+            .find(|(_, w)| *w == found)
+            .map_or(found, |(n, _)| *n),
+    )
 }
 
 /// Placeholders the `sub` template may use (it is expanded before a connection exists).

@@ -190,6 +190,31 @@ fn placeholders_are_checked_where_they_are_written() {
     ));
 }
 
+/// A mistyped placeholder gets a "did you mean", as a mistyped key does, at its
+/// file:line:column; a typo of the word a name shortens (`{{conection}}`) finds the name.
+#[test]
+fn a_mistyped_placeholder_gets_a_did_you_mean() {
+    let (line, column, message) = problem(&with_steps(
+        "  { send = { run_id = \"run-{{conection}}-{{run}}\" } },",
+    ));
+    assert_eq!((line, column), (7, 28));
+    assert!(
+        message.ends_with("{{marker}}; did you mean \"{{conn}}\"?"),
+        "{message}"
+    );
+    assert_problem(
+        &with_steps("{ send = { a = \"{{usr}}\" } }"),
+        "; did you mean \"{{user}}\"?",
+    );
+    assert_problem(
+        &with_top("[auth]\nsub = \"u-{{usre}}\""),
+        "in auth.sub; expected one of: {{user}}, {{group}}; did you mean \"{{user}}\"?",
+    );
+    // Nothing close: no guess.
+    let (_, _, message) = problem(&with_steps("  { send = { a = \"{{zebra}}\" } },"));
+    assert!(!message.contains("did you mean"), "{message}");
+}
+
 #[test]
 fn steps_may_be_array_tables() {
     let text = "name = \"t\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\n\

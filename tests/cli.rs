@@ -1771,6 +1771,7 @@ steps = [
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!hunted.exists(), "a repro was written");
+}
 
 /// A scenario that does not load still gives `--junit` a file: one erring case naming the
 /// problem by file:line:column, so a CI step reading it reports the failure rather than "no

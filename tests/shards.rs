@@ -293,6 +293,34 @@ fn workers_split_a_run_over_processes_and_merge_it() {
         .find(|p| !p.to_string_lossy().ends_with("-workers"))
         .unwrap();
     assert!(merged_run.join("learned.toml").is_file(), "{merged_run:?}");
+    // The interval log merged too: per phase, its counts are the workers' summed (the
+    // HistogramLogProcessor recipe works on a scaled run).
+    let turns = |log: &Path| -> u64 {
+        let text = std::fs::read(log).unwrap();
+        hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&text)
+            .filter_map(|e| match e.unwrap() {
+                hdrhistogram::serialization::interval_log::LogEntry::Interval(h)
+                    if h.tag().is_some_and(|t| t.as_str() == "turn") =>
+                {
+                    let bytes = base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        h.encoded_histogram(),
+                    )
+                    .unwrap();
+                    let h: hdrhistogram::Histogram<u64> =
+                        hdrhistogram::serialization::Deserializer::new()
+                            .deserialize(&mut bytes.as_slice())
+                            .unwrap();
+                    Some(h.len())
+                }
+                _ => None,
+            })
+            .sum()
+    };
+    let merged_turns = turns(&merged_run.join("intervals.hlog"));
+    assert_eq!(merged_turns, 12, "every turn of the run, once");
+    let parts: u64 = dirs.iter().map(|d| turns(&d.join("intervals.hlog"))).sum();
+    assert_eq!(merged_turns, parts);
     let merged_dir = tmp.path().join("merged");
     let mut args = vec!["merge", "--json", "--out", merged_dir.to_str().unwrap()];
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
@@ -303,6 +331,7 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(m["counters"], s["counters"]);
     assert_eq!(sources(&m), used);
     assert!(merged_dir.join("summary.json").exists());
+    assert_eq!(turns(&merged_dir.join("intervals.hlog")), 12);
     // `--scenario` checks the thresholds of the scenario the runs ran, and no other.
     let with = |scenario: &Path| {
         let mut args = vec!["merge", "-q", "--scenario", scenario.to_str().unwrap()];

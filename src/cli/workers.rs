@@ -484,8 +484,12 @@ fn finish(
     json: bool,
     junit: Option<&Path>,
 ) -> Result<u8, Error> {
-    if let Some(dir) = dir {
-        files::write_merged(dir, merged)?;
+    if let Some(note) = dir
+        .map(|d| files::write_merged(d, merged))
+        .transpose()?
+        .flatten()
+    {
+        eprintln!("warning: {note}");
     }
     let summary = &merged.summary;
     if json {
@@ -509,7 +513,8 @@ fn finish(
             writeln!(
                 out,
                 "merged       {n} whole runs pooled: `ran` is their summed time (the gaps \
-                 between them left out), and every rate is over it"
+                 between them left out), and every rate is over it; no intervals.hlog (their \
+                 intervals share no clock: each run's own is in its folder)"
             )?;
         }
         super::results_line(&mut out, dir, summary)?;

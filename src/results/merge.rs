@@ -68,6 +68,10 @@ pub struct MergedRun {
     pub histograms: Histograms,
     pub violations: Vec<Violation>,
     pub intervals: Option<Intervals>,
+    /// The parts' `intervals.hlog` files, to merge into the result's
+    /// ([`super::hlog::merge_logs`]): those of shards that ran side by side, when every one
+    /// has one; none for pooled whole runs (their intervals have no common clock).
+    pub interval_logs: Vec<PathBuf>,
     /// Shards missing from a sharded set (their connections are not in the result).
     pub missing_shards: Vec<u32>,
     /// What the summary's `elapsed_ms`, and so every rate in it, measures.
@@ -214,7 +218,14 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         MergedTime::Span => merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
         MergedTime::Summed => concatenated_intervals(runs),
     };
+    let logs: Vec<PathBuf> = runs.iter().map(|r| r.dir.join("intervals.hlog")).collect();
+    let interval_logs = if time == MergedTime::Span && logs.iter().all(|l| l.is_file()) {
+        logs
+    } else {
+        Vec::new()
+    };
     Ok(MergedRun {
+        interval_logs,
         missing_shards: missing,
         summary,
         histograms,

@@ -6,6 +6,7 @@
 pub mod compare;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub mod hlog;
 pub mod merge;
 pub mod read;
 pub mod thresholds;

@@ -50,9 +50,11 @@ pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), Write
 }
 
 /// Writes a merged result (`stampede merge`): summary.json, histograms.json,
-/// violations.jsonl and intervals.json when the parts had them; no plan.json (each part's
-/// plan is in its own directory).
-pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<(), WriteError> {
+/// violations.jsonl, intervals.json when the parts had them, and intervals.hlog when they
+/// are shards that each have one; no plan.json (each part's plan is in its own directory).
+/// Returns a note when the parts' interval logs could not be merged: the rest is written,
+/// the merged log left out.
+pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<Option<String>, WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
     write_json(&dir.join("summary.json"), &merged.summary.written())?;
     let histograms = serde_json::json!({
@@ -65,7 +67,16 @@ pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<(), WriteEr
     if let Some(intervals) = &merged.intervals {
         write_json(&dir.join("intervals.json"), intervals)?;
     }
-    Ok(())
+    if merged.interval_logs.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&Path> = merged.interval_logs.iter().map(PathBuf::as_path).collect();
+    let log = dir.join("intervals.hlog");
+    // A part's log cut short (a worker killed mid-line) must not cost the merged result.
+    Ok(super::hlog::merge_logs(&parts, &log).err().map(|e| {
+        let _ = std::fs::remove_file(&log);
+        format!("no intervals.hlog: {e}")
+    }))
 }
 
 fn write_lines(dir: &Path, violations: &[crate::model::Violation]) -> Result<(), WriteError> {

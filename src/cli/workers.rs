@@ -185,8 +185,13 @@ async fn spawn_all(
         }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
         if matches!(status.code(), Some(2) | Some(3) | None) {
-            // Its stderr ended with it: the relay has read all there was.
-            let stderr = stderr.await.unwrap_or_default();
+            // Its stderr ends with it, unless something it started still holds the pipe:
+            // what the relay read by then is what there is.
+            let stderr = tokio::time::timeout(RELAY_END, stderr)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
             return Err(Error::Usage(format!(
                 "worker {i} failed ({status}): {}",
                 stderr.trim()
@@ -331,6 +336,9 @@ fn worker_command(
     }
     cmd
 }
+
+/// How long a failed worker's stderr relay gets to reach the end of the pipe.
+const RELAY_END: Duration = Duration::from_secs(2);
 
 /// How much of a worker's stderr (its progress lines aside) is kept for the message
 /// should it fail: its last lines, where the error is.

@@ -1,8 +1,9 @@
 //! A merged `intervals.hlog` for the shards of one split run, which ran side by side: each
 //! part's `i`-th interval (counted from its own start, as `intervals.json` is merged) is
 //! added, phase by phase, into the merged log's `i`-th interval, stamped from the earliest
-//! part's start. The logs are read in step, one interval at a time, so a long soak's
-//! merge holds one interval's histograms, not the run's.
+//! part's start. Each log's text is read whole (compressed: a few MB for a 30-minute
+//! soak), and its histograms are decoded in step, one interval at a time, so the merge
+//! holds one interval's histograms, never the run's.
 
 use crate::metrics::new_histogram;
 use hdrhistogram::serialization::interval_log::{

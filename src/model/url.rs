@@ -31,20 +31,73 @@ pub fn dial_url(
 
 /// The target URL `url` (as written, or as given on the command line) as messages,
 /// results, reports and repros show it: a password in its userinfo replaced by `***`
-/// (`ws://user:***@host/`). A password written as `${NAME}` references alone (no
-/// defaults) is kept: it shows no secret, and a repro holding it can be replayed.
+/// (`ws://user:***@host/`), and so is the value of a query parameter named for a secret
+/// (`?api_key=***`: [`SECRET_PARAMS`]). A password or value written as `${NAME}`
+/// references alone (no defaults) is kept: it shows no secret, and a repro holding it can
+/// be replayed.
 pub fn shown_url(url: &str) -> String {
-    let Some(password) = password_range(url) else {
-        return url.to_string();
+    let url = masked_query(url);
+    let Some(password) = password_range(&url) else {
+        return url;
     };
     if is_references_only(&url[password.clone()]) {
-        return url.to_string();
+        return url;
     }
     format!(
         "{}{PASSWORD_SHOWN}{}",
         &url[..password.start],
         &url[password.end..]
     )
+}
+
+/// Query parameter names whose values are credentials (compared without regard to case,
+/// `-` read as `_`): an API key, a token or signature pasted into the URL as k6 and
+/// browser code often do.
+pub const SECRET_PARAMS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "auth",
+    "authorization",
+    "client_secret",
+    "jwt",
+    "key",
+    "password",
+    "secret",
+    "sig",
+    "signature",
+    "token",
+];
+
+/// `url` with the literal value of each [`SECRET_PARAMS`] query parameter replaced by
+/// `***`. Pieces are split at `&` and `=`, so a `${NAME:-default}` holding either in a
+/// secret's value is masked whole with it.
+fn masked_query(url: &str) -> String {
+    let after_authority = authority_range(url).map_or(0, |a| a.end);
+    let Some(q) = url[after_authority..]
+        .find('?')
+        .map(|i| after_authority + i + 1)
+    else {
+        return url.to_string();
+    };
+    let end = url[q..].find('#').map_or(url.len(), |i| q + i);
+    let masked: Vec<String> = url[q..end]
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value))
+                if is_secret_param(name) && !value.is_empty() && !is_references_only(value) =>
+            {
+                format!("{name}={PASSWORD_SHOWN}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}{}{}", &url[..q], masked.join("&"), &url[end..])
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    SECRET_PARAMS.contains(&name.as_str())
 }
 
 /// Whether `text` is one or more `${NAME}` references and nothing else: no literal text
@@ -318,6 +371,31 @@ mod tests {
         assert_eq!(shown_url("ws://u:${PW:-hunter2}@h/"), "ws://u:***@h/");
         assert_eq!(shown_url("ws://u:x${PW}@h/"), "ws://u:***@h/");
         for plain in ["ws://h:9/x", "ws://user@h/", "ws://h/a@b", "ws://h?u=a:b@c"] {
+            assert_eq!(shown_url(plain), plain);
+        }
+    }
+
+    /// A credential pasted into the query (k6 style) is never shown: its value is
+    /// masked wherever the URL is shown; other parameters, and a secret's value written as
+    /// a reference alone, are shown as written.
+    #[test]
+    fn a_secret_query_parameter_is_shown_masked() {
+        assert_eq!(
+            shown_url("wss://h/ws?room=7&api_key=abc123&x=1#top"),
+            "wss://h/ws?room=7&api_key=***&x=1#top"
+        );
+        assert_eq!(
+            shown_url("ws://u:pw@h/?Access-Token=t.k.n&sig=zz"),
+            "ws://u:***@h/?Access-Token=***&sig=***"
+        );
+        assert_eq!(shown_url("ws://h/?key=${KEY}"), "ws://h/?key=${KEY}");
+        assert_eq!(shown_url("ws://h/?key=${KEY:-dev}"), "ws://h/?key=***");
+        for plain in [
+            "ws://h/?keys=1&room=2",
+            "ws://h/?token=",
+            "ws://h/?token",
+            "ws://h/#key=1",
+        ] {
             assert_eq!(shown_url(plain), plain);
         }
     }

@@ -637,34 +637,42 @@ fn shrink_creates_the_folder_of_its_output() {
     assert!(!again.exists(), "{stdout}");
 }
 
-/// `shrink -o DIR/FILE` that writes nothing (the repro is minimal already) takes away the
-/// folders it created for FILE, not the folder above them that was there before.
-#[test]
-fn shrink_that_writes_nothing_leaves_no_folder_it_created() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repro = tmp.path().join("repro.json");
+/// Shrinks a copy (in `dir`) of the already-minimal early-message-drop repro against the
+/// built-in server with that bug, `--times` `times`, into `-o out`: (exit code, stdout,
+/// stderr).
+fn shrink_minimal_repro(dir: &Path, out: &Path, times: &str) -> (Option<i32>, String, String) {
+    let repro = dir.join("repro.json");
     std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
-    // There before, and empty: it stays.
-    let kept = tmp.path().join("kept");
-    std::fs::create_dir(&kept).unwrap();
-    let out = kept.join("new/deeper/x.json");
     let said = stampede(&[
         "shrink",
         repro.to_str().unwrap(),
         "--bug",
         "early-message-drop",
         "--times",
-        "3",
+        times,
         "--budget",
         "30s",
         "-o",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&said.stdout),
-        String::from_utf8_lossy(&said.stderr),
-    );
-    assert_eq!(said.status.code(), Some(1), "{stdout}\n{stderr}");
+    (
+        said.status.code(),
+        String::from_utf8_lossy(&said.stdout).into_owned(),
+        String::from_utf8_lossy(&said.stderr).into_owned(),
+    )
+}
+
+/// `shrink -o DIR/FILE` that writes nothing (the repro is minimal already) takes away the
+/// folders it created for FILE, not the folder above them that was there before.
+#[test]
+fn shrink_that_writes_nothing_leaves_no_folder_it_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    // There before, and empty: it stays.
+    let kept = tmp.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    let (code, stdout, stderr) =
+        shrink_minimal_repro(tmp.path(), &kept.join("new/deeper/x.json"), "3");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("already minimal") && stdout.contains("nothing written"),
         "{stdout}"
@@ -678,28 +686,10 @@ fn shrink_that_writes_nothing_leaves_no_folder_it_created() {
 #[test]
 fn shrink_refuses_an_output_under_a_file_before_it_starts() {
     let tmp = tempfile::tempdir().unwrap();
-    let repro = tmp.path().join("repro.json");
-    std::fs::copy("scenarios/regressions/early-message-drop.json", &repro).unwrap();
     let file = tmp.path().join("afile");
     std::fs::write(&file, "not a folder").unwrap();
-    let out = file.join("x.json");
-    let said = stampede(&[
-        "shrink",
-        repro.to_str().unwrap(),
-        "--bug",
-        "early-message-drop",
-        "--times",
-        "1",
-        "--budget",
-        "30s",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&said.stdout),
-        String::from_utf8_lossy(&said.stderr),
-    );
-    assert_eq!(said.status.code(), Some(2), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = shrink_minimal_repro(tmp.path(), &file.join("x.json"), "1");
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert!(
         stderr.contains(&format!("{} is a file, not a folder", file.display())),
         "{stderr}"

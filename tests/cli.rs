@@ -1791,3 +1791,30 @@ fn a_scenario_that_does_not_load_writes_a_junit_error() {
     assert!(xml.contains("<error type=\"scenario_invalid\""), "{xml}");
     assert!(xml.contains("broken.toml:2:1: "), "{xml}");
 }
+
+/// A repro whose target lost a credential to `***` (stampede never writes one) is not
+/// dialled with `***` in its place: replay and shrink refuse it before they start, saying
+/// to pass `--target` (exit 2).
+#[test]
+fn a_repro_whose_target_lost_its_credential_is_not_dialled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut repro: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("scenarios/regressions/early-message-drop.json").unwrap(),
+    )
+    .unwrap();
+    // A repro of this version names its reference server itself: none here, a URL.
+    repro["version"] = 2.into();
+    repro["target"] = "ws://127.0.0.1:9/ws?api_key=***&room=1".into();
+    let file = tmp.path().join("repro.json");
+    std::fs::write(&file, repro.to_string()).unwrap();
+    for command in ["replay", "shrink"] {
+        let said = stampede(&[command, file.to_str().unwrap(), "--times", "1"]);
+        let stderr = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("had a credential stampede does not write")
+                && stderr.contains("pass --target"),
+            "{command}: {stderr}"
+        );
+    }
+}

@@ -234,6 +234,7 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(s["counters"]["attempted"], 6);
     assert_eq!(s["counters"]["messages_sent"], 12);
     assert_eq!(s["verdict"], "clean");
+    assert_eq!(s["passed"], true, "{s:#}");
     // Said of the whole run, not of one worker's share; and against the built-in server,
     // which this process started for every worker.
     assert_eq!(
@@ -329,6 +330,7 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(merged.status.code(), Some(0));
     let m: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
     assert_eq!(m["counters"], s["counters"]);
+    assert_eq!(m["passed"], true, "{m:#}");
     assert_eq!(sources(&m), used);
     assert!(merged_dir.join("summary.json").exists());
     assert_eq!(turns(&merged_dir.join("intervals.hlog")), 12);

@@ -200,19 +200,30 @@ impl TargetArgs {
     /// The target of a replay or shrink: `--target`, or the built-in server when asked
     /// for, else where the repro was made (its URL, or the built-in server with the same
     /// planted bug; `--bug-window` still widens the window).
-    fn choose_for(&self, repro: &Repro) -> Target {
+    ///
+    /// # Errors
+    /// [`Error::Usage`] when the repro's URL lost a credential to `***` (stampede never
+    /// writes one) and no `--target` gives it back: dialled, it would send `***`.
+    fn choose_for(&self, repro: &Repro) -> Result<Target, Error> {
         if let Some(url) = &self.target {
-            return Target::Url(url.clone());
+            return Ok(Target::Url(url.clone()));
         }
         if let Some(built_in) = self.built_in() {
-            return built_in;
+            return Ok(built_in);
         }
         match repro.replay_target() {
-            Target::Reference { bug, window } => Target::Reference {
+            Target::Reference { bug, window } => Ok(Target::Reference {
                 bug,
                 window: self.bug_window.or(window),
-            },
-            url => url,
+            }),
+            Target::Url(url) if crate::model::url::lost_a_credential(&url) => {
+                Err(Error::Usage(format!(
+                    "the repro's target {url} had a credential stampede does not write \
+                     (shown as ***): pass --target with the real URL, or write the \
+                     credential as ${{NAME}} in the URL so that repros keep the reference"
+                )))
+            }
+            url => Ok(url),
         }
     }
 
@@ -532,7 +543,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
 
 pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Result<u8, Error> {
     let repro = Repro::load(&args.repro)?;
-    let target = args.target.choose_for(&repro);
+    let target = args.target.choose_for(&repro)?;
     let runner = runner(
         &repro.plan,
         &target,
@@ -627,7 +638,7 @@ async fn shrink_into(
     repro: Repro,
     cancel: CancellationToken,
 ) -> Result<u8, Error> {
-    let target = args.target.choose_for(&repro);
+    let target = args.target.choose_for(&repro)?;
     let runner = runner(
         &repro.plan,
         &target,

@@ -501,8 +501,8 @@ fn finish(
     }
     let summary = &merged.summary;
     if json {
-        let text =
-            serde_json::to_string_pretty(summary).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&summary.written())
+            .map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{text}")?;
     } else {
         let mut out = std::io::stdout().lock();

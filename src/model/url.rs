@@ -81,23 +81,63 @@ fn masked_query(url: &str) -> String {
         return url.to_string();
     };
     let end = url[q..].find('#').map_or(url.len(), |i| q + i);
-    let masked: Vec<String> = url[q..end]
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
+    let mut shown = url[..q].to_string();
+    // `&` separates parameters, and `;` too for some servers: each kept as written.
+    for piece in url[q..end].split_inclusive(['&', ';']) {
+        let (pair, separator) = match piece.strip_suffix(['&', ';']) {
+            Some(pair) => (pair, &piece[pair.len()..]),
+            None => (piece, ""),
+        };
+        match pair.split_once('=') {
             Some((name, value))
                 if is_secret_param(name) && !value.is_empty() && !is_references_only(value) =>
             {
-                format!("{name}={PASSWORD_SHOWN}")
+                shown.push_str(name);
+                shown.push('=');
+                shown.push_str(PASSWORD_SHOWN);
             }
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{}{}{}", &url[..q], masked.join("&"), &url[end..])
+            _ => shown.push_str(pair),
+        }
+        shown.push_str(separator);
+    }
+    shown + &url[end..]
 }
 
+/// Whether URL `url`, as stampede showed it ([`shown_url`]), lost a credential to `***`
+/// (its userinfo's password, or a [`SECRET_PARAMS`] value): dialled as it stands, it
+/// sends `***` where the server wants the credential.
+pub fn lost_a_credential(url: &str) -> bool {
+    let password = password_range(url).is_some_and(|p| &url[p] == PASSWORD_SHOWN);
+    password || query_holds_masked(url)
+}
+
+/// Whether a [`SECRET_PARAMS`] value of `url`'s query is `***` already.
+fn query_holds_masked(url: &str) -> bool {
+    let after_authority = authority_range(url).map_or(0, |a| a.end);
+    let Some(q) = url[after_authority..].find('?') else {
+        return false;
+    };
+    url[after_authority + q + 1..]
+        .split(['&', ';', '#'])
+        .filter_map(|pair| pair.split_once('='))
+        .any(|(name, value)| is_secret_param(name) && value == PASSWORD_SHOWN)
+}
+
+/// Whether a query parameter's name is a credential's: one of [`SECRET_PARAMS`], or a
+/// name ending in `token`, `_key` or `signature`, or holding `secret`, `password`,
+/// `passwd` or `credential` (`auth_token`, `X-Amz-Security-Token`, `X-Amz-Signature`,
+/// `client_secret`). Case, `-` for `_` and percent-escapes (`api%5Fkey`) aside.
 fn is_secret_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('-', "_");
+    let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+    let name = decoded.to_ascii_lowercase().replace('-', "_");
     SECRET_PARAMS.contains(&name.as_str())
+        || name == "pwd"
+        || ["token", "_key", "signature"]
+            .iter()
+            .any(|end| name.ends_with(end))
+        || ["secret", "password", "passwd", "credential"]
+            .iter()
+            .any(|part| name.contains(part))
 }
 
 /// Whether `text` is one or more `${NAME}` references and nothing else: no literal text
@@ -390,6 +430,17 @@ mod tests {
         );
         assert_eq!(shown_url("ws://h/?key=${KEY}"), "ws://h/?key=${KEY}");
         assert_eq!(shown_url("ws://h/?key=${KEY:-dev}"), "ws://h/?key=***");
+        assert_eq!(
+            shown_url("ws://h/?auth_token=a;room=2&X-Amz-Signature=s&X-Amz-Security-Token=t"),
+            "ws://h/?auth_token=***;room=2&X-Amz-Signature=***&X-Amz-Security-Token=***"
+        );
+        assert_eq!(
+            shown_url("ws://h/?api%5Fkey=k&pwd=p"),
+            "ws://h/?api%5Fkey=***&pwd=***"
+        );
+        assert!(lost_a_credential("ws://h/?api_key=***"));
+        assert!(lost_a_credential("ws://u:***@h/"));
+        assert!(!lost_a_credential("ws://h/?api_key=${KEY}&room=***"));
         for plain in [
             "ws://h/?keys=1&room=2",
             "ws://h/?token=",

@@ -774,6 +774,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         if let Some(miss) = scripted::same_miss_everywhere(e.plan, e.reports, e.by_oracle, e.kept) {
             return scripted::against_the_reference(&miss);
         }
+        if let Some(j) = scripted::unmet_against_the_reference(e.by_oracle, e.kept) {
+            return j;
+        }
     }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);

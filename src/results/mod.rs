@@ -414,6 +414,12 @@ fn unread_by_reference(plan: &Plan) -> Option<String> {
         Placement::Header { name, .. } if !name.eq_ignore_ascii_case("authorization") => {
             Some(format!("its token goes in the {name} header"))
         }
+        Placement::Header { prefix, .. } if !prefix.trim().eq_ignore_ascii_case("bearer") => {
+            Some(format!(
+                "its token goes in the Authorization header after {:?}, not \"Bearer\"",
+                prefix.trim()
+            ))
+        }
         Placement::Query { param } if param != crate::reference::TOKEN_QUERY_PARAM => {
             Some(format!("its token goes in the query parameter {param}"))
         }
@@ -584,6 +590,10 @@ mod reference_note_tests {
                 "query parameter access_token",
             ),
             ("placement = \"none\"", "it presents no token"),
+            (
+                "placement = { header = \"Authorization\", prefix = \"Token \" }",
+                "after \"Token\", not \"Bearer\"",
+            ),
             (
                 "placement = { first_message = { type = \"auth\", token = \"{{token}}\" } }\n\
                  subprotocol = \"graphql-transport-ws\"",

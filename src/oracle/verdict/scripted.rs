@@ -82,9 +82,54 @@ pub(super) fn against_the_reference(miss: &SameMiss<'_>) -> Judgement {
             "every accepted connection of {} ({}) missed the `expect` at step {} the same way \
              (wanted {}; seen: {}) against the built-in reference server, which has no \
              planted bug: the step asks for what the golden-path protocol does not send \
-             (docs/protocol.md), so nothing is charged to the server; check the step's \
-             kinds, their order and how many of each",
+             (docs/protocol.md), or gives it less time than it takes, so nothing is charged \
+             to the server; check the step's kinds, their order, how many of each and its \
+             `within`",
             miss.group, miss.connections, miss.step, miss.expected, miss.seen
         )),
     }
+}
+
+/// The run's judgement when every violation against the built-in reference server with no
+/// planted bug is an unmet expectation none of whose answers came late (late answers keep
+/// their own judgement: slowness), but not one step every connection missed alike
+/// ([`against_the_reference`]): that server is correct, so the steps ask for what it does
+/// not send, or give it less time than it takes (it paces a turn's events a few
+/// milliseconds apart, more on a busy machine). `unreadable`: nothing is charged to it,
+/// and `hunt` writes no repro. The hint names the steps missed most.
+pub(super) fn unmet_against_the_reference(
+    by_oracle: &BTreeMap<OracleKind, u64>,
+    kept: &[Violation],
+) -> Option<Judgement> {
+    let total: u64 = by_oracle.values().sum();
+    if total == 0
+        || by_oracle.keys().any(|k| *k != OracleKind::Completeness)
+        || kept.iter().any(|v| v.late_ms.is_some())
+    {
+        return None;
+    }
+    let mut steps: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for v in kept {
+        *steps
+            .entry((v.group.as_str(), v.step.as_deref().unwrap_or("?")))
+            .or_default() += 1;
+    }
+    let mut most: Vec<_> = steps.into_iter().collect();
+    most.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let named: Vec<String> = most
+        .iter()
+        .take(3)
+        .map(|((group, step), n)| format!("{group} step {step} ×{n}"))
+        .collect();
+    Some(Judgement {
+        verdict: Verdict::Unreadable,
+        hint: Some(format!(
+            "{total} expectations went unmet ({}) against the built-in reference server, \
+             which has no planted bug: the steps ask for what the golden-path protocol does \
+             not send, or give it less time than it takes (`within` shorter than its events' \
+             pacing, a few milliseconds, more on a busy machine), so nothing is charged to \
+             the server; check those steps' kinds, order, counts and `within`",
+            named.join(", ")
+        )),
+    })
 }

@@ -4913,7 +4913,14 @@ fn a_step_every_connection_missed_against_the_correct_reference_is_the_scripts()
         "{hint}"
     );
     assert_eq!(judged(&both, false).verdict, Verdict::Violations);
-    assert_eq!(judged(&[missed(0)], true).verdict, Verdict::Violations);
+    // Not every connection, or not one step: still unmet against a correct server, said
+    // by the steps missed.
+    let one = judged(&[missed(0)], true);
+    assert_eq!(one.verdict, Verdict::Unreadable, "{one:?}");
+    assert!(one
+        .hint
+        .unwrap_or_default()
+        .starts_with("1 expectations went unmet (g step 3 ×1) against the built-in"),);
     let late = Violation {
         late_ms: Some(450.0),
         ..missed(1)
@@ -4926,8 +4933,29 @@ fn a_step_every_connection_missed_against_the_correct_reference_is_the_scripts()
         step: Some("5".into()),
         ..missed(1)
     };
-    assert_eq!(
-        judged(&[missed(0), elsewhere], true).verdict,
-        Verdict::Violations
-    );
+    let spread = judged(&[missed(0), elsewhere], true);
+    assert_eq!(spread.verdict, Verdict::Unreadable, "{spread:?}");
+    assert!(spread
+        .hint
+        .unwrap_or_default()
+        .contains("(g step 3 ×1, g step 5 ×1)"));
+    let other = Violation {
+        oracle: OracleKind::Exclusivity,
+        ..missed(1)
+    };
+    let by_oracle = [(OracleKind::Completeness, 1), (OracleKind::Exclusivity, 1)].into();
+    let mixed = judge(&Evidence {
+        probes: &[],
+        correct_reference: true,
+        plan: &plan,
+        reports: &reports,
+        by_oracle: &by_oracle,
+        coverage: &Coverage::default(),
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[missed(0), other],
+        redactor: &Redactor::default(),
+        target: TARGET,
+    });
+    assert_eq!(mixed.verdict, Verdict::Violations, "{mixed:?}");
 }

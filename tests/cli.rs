@@ -883,16 +883,15 @@ fn an_unreachable_target_is_target_unusable_with_its_causes() {
     assert_eq!(out.status.code(), Some(5));
 }
 
-/// A hunt's round against a closed port stops after its first refusals: its round line
-/// counts the connections it dialled, of the plan's 200, never all 200 as if tried.
-#[test]
-fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
+/// `hunt` of the golden-path scenario against a port nothing listens on (20 s budget, no
+/// calibration, results into a temporary folder), with `extra` arguments.
+fn hunt_golden_path_at_a_closed_port(extra: &[&str]) -> std::process::Output {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/ws", listener.local_addr().unwrap());
     drop(listener);
     let out_dir = tempfile::tempdir().unwrap();
-    let out = stampede(&[
+    let mut args = vec![
         "hunt",
         scenario.to_str().unwrap(),
         "--target",
@@ -902,7 +901,16 @@ fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
         "--no-learn",
         "-o",
         out_dir.path().to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    stampede(&args)
+}
+
+/// A hunt's round against a closed port stops after its first refusals: its round line
+/// counts the connections it dialled, of the plan's 200, never all 200 as if tried.
+#[test]
+fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
+    let out = hunt_golden_path_at_a_closed_port(&[]);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -931,23 +939,7 @@ fn a_hunt_round_stopped_early_counts_the_connections_it_dialled() {
 /// thresholds `judged: false` there; it used to say `"not_judged": 0`.
 #[test]
 fn a_hunt_json_counts_the_round_that_could_not_judge_the_target() {
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
-    drop(listener);
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = stampede(&[
-        "hunt",
-        scenario.to_str().unwrap(),
-        "--target",
-        &url,
-        "--budget",
-        "20s",
-        "--no-learn",
-        "--json",
-        "-o",
-        out_dir.path().to_str().unwrap(),
-    ]);
+    let out = hunt_golden_path_at_a_closed_port(&["--json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{stdout}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();

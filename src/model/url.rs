@@ -73,14 +73,9 @@ pub const SECRET_PARAMS: &[&str] = &[
 /// `***`. Pieces are split at `&` and `=`, so a `${NAME:-default}` holding either in a
 /// secret's value is masked whole with it.
 fn masked_query(url: &str) -> String {
-    let after_authority = authority_range(url).map_or(0, |a| a.end);
-    let Some(q) = url[after_authority..]
-        .find('?')
-        .map(|i| after_authority + i + 1)
-    else {
+    let Some(Range { start: q, end }) = query_range(url) else {
         return url.to_string();
     };
-    let end = url[q..].find('#').map_or(url.len(), |i| q + i);
     let mut shown = url[..q].to_string();
     // `&` separates parameters, and `;` too for some servers: each kept as written.
     for piece in url[q..end].split_inclusive(['&', ';']) {
@@ -113,14 +108,21 @@ pub fn lost_a_credential(url: &str) -> bool {
 
 /// Whether a [`SECRET_PARAMS`] value of `url`'s query is `***` already.
 fn query_holds_masked(url: &str) -> bool {
+    query_range(url).is_some_and(|query| {
+        url[query]
+            .split(['&', ';'])
+            .filter_map(|pair| pair.split_once('='))
+            .any(|(name, value)| is_secret_param(name) && value == PASSWORD_SHOWN)
+    })
+}
+
+/// The byte range of URL `url`'s query: after the first `?` past its authority, up to its
+/// fragment (`#`) or its end. `None` without a query.
+fn query_range(url: &str) -> Option<Range<usize>> {
     let after_authority = authority_range(url).map_or(0, |a| a.end);
-    let Some(q) = url[after_authority..].find('?') else {
-        return false;
-    };
-    url[after_authority + q + 1..]
-        .split(['&', ';', '#'])
-        .filter_map(|pair| pair.split_once('='))
-        .any(|(name, value)| is_secret_param(name) && value == PASSWORD_SHOWN)
+    let start = after_authority + url[after_authority..].find('?')? + 1;
+    let end = url[start..].find('#').map_or(url.len(), |i| start + i);
+    Some(start..end)
 }
 
 /// Whether a query parameter's name is a credential's: one of [`SECRET_PARAMS`], or a
@@ -441,6 +443,7 @@ mod tests {
         assert!(lost_a_credential("ws://h/?api_key=***"));
         assert!(lost_a_credential("ws://u:***@h/"));
         assert!(!lost_a_credential("ws://h/?api_key=${KEY}&room=***"));
+        assert!(!lost_a_credential("ws://h/?room=1#api_key=***"));
         for plain in [
             "ws://h/?keys=1&room=2",
             "ws://h/?token=",

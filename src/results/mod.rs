@@ -387,8 +387,10 @@ fn with_reference_note(
              server (the golden-path protocol, run as no --target was given) does not read; \
              pass --target URL of the server it is for"
         );
-        return Some(match hint {
-            Some(hint) => format!("{note}; {hint}"),
+        // Only what the run saw (the hint's first clause): its advice (a secret to check,
+        // a calibration to try alone) is for a server the scenario was written for.
+        return Some(match hint.as_deref().and_then(|h| h.split("; ").next()) {
+            Some(seen) => format!("{note}; {seen}"),
             None => note,
         });
     }
@@ -614,7 +616,9 @@ mod reference_note_tests {
     #[test]
     fn a_scenario_for_another_server_is_said_first() {
         let cookie = plan("placement = { cookie = \"sid\" }");
-        let hint = Some("every valid token was refused (http_401 ×1)".to_string());
+        let hint = Some(
+            "every valid token was refused (http_401 ×1); check the signing secret".to_string(),
+        );
         let said = with_reference_note(hint.clone(), true, Verdict::AuthMisconfigured, &cookie);
         let said = said.unwrap_or_default();
         assert!(

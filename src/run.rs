@@ -164,12 +164,9 @@ pub async fn bind(
             }
             // Checked before anything dials (calibration, the load): a repro replayed
             // without a variable its URL names stops here, naming it.
-            crate::model::url::dial_url(url, &|name| std::env::var(name).ok()).map_err(
-                |source| UrlError::Env {
-                    url: crate::model::url::shown_url(url),
-                    source,
-                },
-            )?;
+            // And a URL the dialer cannot take (`ws://[::1`, `notaurl`) stops here too, not
+            // after notices about the target (its development secret) that it makes moot.
+            Endpoint::check(url, &|name| std::env::var(name).ok())?;
             Ok(Bound {
                 url: crate::model::url::shown_url(url),
                 dial: url.clone(),

@@ -412,6 +412,29 @@ fn an_invalid_target_port_is_a_usage_error() {
     }
 }
 
+/// A `--target` that is no WebSocket URL is refused (exit 2) first and alone: no notice
+/// about the development secret its tokens would be signed with comes before the refusal.
+#[test]
+fn a_malformed_target_is_refused_before_any_notice() {
+    for target in ["ws://[::1", "notaurl"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["run", "scenarios/golden-path.toml", "--target", target])
+            .arg("--no-results")
+            .env_remove("STAMPEDE_JWT_SECRET")
+            .env_remove("STAMPEDE_TARGET")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{target}: {said}");
+        assert_eq!(said.lines().count(), 1, "{target}: {said}");
+        assert!(
+            said.starts_with(&format!("error: target {target}: ")),
+            "{said}"
+        );
+        assert!(out.stdout.is_empty(), "{target}: nothing ran");
+    }
+}
+
 /// A target's path takes the connection's placeholders (`ws://host/ocpp/CP{{user}}`),
 /// its host and port none: `validate` refuses one there, or an unknown one, at its
 /// file:line:column (exit 2), and `run` and `learn` refuse the same in `--target` or

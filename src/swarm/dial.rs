@@ -49,40 +49,21 @@ impl std::fmt::Debug for Endpoint {
     }
 }
 
-/// The target URL is unusable. Each names the URL as shown: a value its `${NAME}`
-/// references expand to, or a password written in it, is never shown.
-#[derive(Debug, thiserror::Error)]
-pub enum UrlError {
-    #[error("target {url}: {reason}")]
-    Invalid { url: String, reason: String },
-    #[error("target {url}: cannot resolve {host}: {reason}")]
-    Resolve {
-        url: String,
-        host: String,
-        reason: String,
-    },
-    /// A `${NAME}` of the URL the environment does not set (a repro replayed without it).
-    #[error("target {url}: {source}")]
-    Env {
-        url: String,
-        #[source]
-        source: crate::model::EnvTextError,
-    },
+/// A target URL taken apart for the dialer, its host not yet resolved.
+struct Parsed {
+    /// As [`Endpoint::url`].
+    url_shown: String,
+    /// As [`Endpoint::dial_url`].
+    dial_url: String,
+    tls: bool,
+    host: String,
+    port: u16,
+    templated: bool,
 }
 
-impl Endpoint {
-    /// Parses a `ws://` or `wss://` URL, as written, and resolves its host once, so DNS
-    /// is not counted as connect time. Its `${NAME}` references are expanded from the
-    /// process's environment for the dial only.
-    pub async fn resolve(url: &str) -> Result<Endpoint, UrlError> {
-        Endpoint::resolve_with(url, &|name| std::env::var(name).ok()).await
-    }
-
-    /// [`Endpoint::resolve`], looking variables up through `lookup`.
-    pub async fn resolve_with(
-        url: &str,
-        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
-    ) -> Result<Endpoint, UrlError> {
+impl Parsed {
+    /// Parses `url` as written, its `${NAME}` references expanded through `lookup`.
+    fn of(url: &str, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Parsed, UrlError> {
         let dial_url = crate::model::url::dial_url(url, lookup);
         // `url` may hold a literal password: every message names it as shown.
         let url_shown = crate::model::url::shown_url(url);
@@ -121,24 +102,86 @@ impl Endpoint {
         let port = crate::model::url::explicit_port(&dial_url)
             .map_err(|reason| invalid(&reason))?
             .unwrap_or(if tls { 443 } else { 80 });
+        Ok(Parsed {
+            url_shown,
+            dial_url,
+            tls,
+            host,
+            port,
+            templated,
+        })
+    }
+}
+
+/// The target URL is unusable. Each names the URL as shown: a value its `${NAME}`
+/// references expand to, or a password written in it, is never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("target {url}: {reason}")]
+    Invalid { url: String, reason: String },
+    #[error("target {url}: cannot resolve {host}: {reason}")]
+    Resolve {
+        url: String,
+        host: String,
+        reason: String,
+    },
+    /// A `${NAME}` of the URL the environment does not set (a repro replayed without it).
+    #[error("target {url}: {source}")]
+    Env {
+        url: String,
+        #[source]
+        source: crate::model::EnvTextError,
+    },
+}
+
+impl Endpoint {
+    /// Parses a `ws://` or `wss://` URL, as written, and resolves its host once, so DNS
+    /// is not counted as connect time. Its `${NAME}` references are expanded from the
+    /// process's environment for the dial only.
+    pub async fn resolve(url: &str) -> Result<Endpoint, UrlError> {
+        Endpoint::resolve_with(url, &|name| std::env::var(name).ok()).await
+    }
+
+    /// [`Endpoint::resolve`], looking variables up through `lookup`.
+    pub async fn resolve_with(
+        url: &str,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Endpoint, UrlError> {
+        let parsed = Parsed::of(url, lookup)?;
+        // What the resolver says, with each value of the environment shown as its name.
+        let shown = |text: &str| crate::model::url::redact_values(text, url, lookup);
         let resolve_err = |reason: String| UrlError::Resolve {
-            url: url_shown.clone(),
-            host: shown(&host),
+            url: parsed.url_shown.clone(),
+            host: shown(&parsed.host),
             reason: shown(&reason),
         };
-        let addr = tokio::net::lookup_host((host.as_str(), port))
+        let addr = tokio::net::lookup_host((parsed.host.as_str(), parsed.port))
             .await
             .map_err(|e| resolve_err(e.to_string()))?
             .next()
             .ok_or_else(|| resolve_err("no address".into()))?;
         Ok(Endpoint {
-            url: url_shown,
-            dial_url,
+            url: parsed.url_shown,
+            dial_url: parsed.dial_url,
             addr,
-            tls,
-            host,
-            templated,
+            tls: parsed.tls,
+            host: parsed.host,
+            templated: parsed.templated,
         })
+    }
+
+    /// Checks URL `url` as [`Endpoint::resolve_with`] does, short of resolving its host:
+    /// its `${NAME}` references set, its placeholders where they may be, a `ws://` or
+    /// `wss://` URL with a host and a valid port. What a run checks before it says
+    /// anything of the target (the secret its tokens are signed with, the calibration).
+    ///
+    /// # Errors
+    /// The [`UrlError`] that resolving would give, [`UrlError::Resolve`] aside.
+    pub fn check(
+        url: &str,
+        lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<(), UrlError> {
+        Parsed::of(url, lookup).map(drop)
     }
 
     /// The URL connection `vars` dials when the target's path or query holds placeholders:

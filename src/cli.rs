@@ -445,8 +445,12 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Run(args) => {
             let junit = args.junit.clone().map(|file| (file, args.scenario.clone()));
             let outcome = run_command(args, cancel).await;
-            if let (Err(Error::Scenario(e)), Some((file, scenario))) = (&outcome, junit) {
-                junit_of_scenario_error(&file, &scenario, e);
+            if let (Err(e), Some((file, scenario))) = (&outcome, junit) {
+                // A run that ended with results wrote its own JUnit file; one refused
+                // before it started (exit 2) has none yet.
+                if e.exit_code() == exit::USAGE {
+                    junit_of_refusal(&file, &scenario, e);
+                }
             }
             outcome
         }
@@ -586,15 +590,16 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     Ok(error::of_run(summary))
 }
 
-/// `run --junit FILE` of a scenario that did not load: a document with one erring case,
-/// so that CI reports the failure, not "no results". The scenario's error is what the
-/// command says and exits with; a file that cannot be written is said beside it.
-fn junit_of_scenario_error(
-    file: &std::path::Path,
-    scenario: &std::path::Path,
-    e: &scenario::ScenarioError,
-) {
-    let xml = report::junit_scenario_error(scenario, e);
+/// `run --junit FILE` of a run refused before it started (exit 2: a scenario that did not
+/// load, a malformed target, flags that do not combine): a document with one erring case,
+/// so that CI reports the failure, not "no results". The refusal is what the command says
+/// and exits with; a file that cannot be written is said beside it.
+fn junit_of_refusal(file: &std::path::Path, scenario: &std::path::Path, e: &Error) {
+    let xml = match e {
+        Error::Scenario(e) => report::junit_scenario_error(scenario, e),
+        // The case is the run that never started; its error says why, causes included.
+        e => report::junit_refusal(scenario, "run", "usage", error::message(e).trim_end()),
+    };
     if let Err(w) = write_file(file, xml.as_bytes()) {
         eprintln!("error: --junit {}: {w}", file.display());
     }

@@ -1812,6 +1812,48 @@ fn a_scenario_that_does_not_load_writes_a_junit_error() {
     assert!(xml.contains("broken.toml:2:1: "), "{xml}");
 }
 
+/// Every other refusal of `run` (exit 2) gives `--junit` the same file: one erring case
+/// whose message is the refusal, as the console says it (a malformed target, flags that do
+/// not combine).
+#[test]
+fn a_run_refused_before_it_starts_writes_a_junit_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junit = tmp.path().join("ci/junit.xml");
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--target", "notaurl"],
+            "target notaurl: scheme must be ws:// or wss://",
+        ),
+        (
+            &["--times", "2", "--workers", "2"],
+            "--times and --workers do not combine",
+        ),
+    ];
+    for (extra, said) in cases {
+        let _ = std::fs::remove_file(&junit);
+        let args = [
+            &["run", "scenarios/golden-path.toml", "--no-results"][..],
+            extra,
+        ]
+        .concat();
+        let without = stampede(&args);
+        let with = stampede(&[&args[..], &["--junit", junit.to_str().unwrap()]].concat());
+        let stderr = String::from_utf8_lossy(&with.stderr);
+        assert_eq!(with.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert_eq!(with.stderr, without.stderr, "{extra:?}");
+        assert!(stderr.contains(said), "{extra:?}: {stderr}");
+        let xml = std::fs::read_to_string(&junit)
+            .unwrap_or_else(|e| panic!("{extra:?}: no JUnit file ({e}): {stderr}"));
+        assert!(xml.contains("errors=\"1\""), "{xml}");
+        assert!(
+            xml.contains("<testcase classname=\"stampede.golden-path.run\" name=\"run\""),
+            "{xml}"
+        );
+        assert!(xml.contains("<error type=\"usage\" message=\""), "{xml}");
+        assert!(xml.contains(said), "{xml}");
+    }
+}
+
 /// A repro whose target lost a credential to `***` (stampede never writes one) is not
 /// dialled with `***` in its place: replay and shrink refuse it before they start, saying
 /// to pass `--target` (exit 2).

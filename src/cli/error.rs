@@ -172,8 +172,15 @@ pub fn causes<'a>(
 /// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause whose text the message
 /// above it does not already include (many errors here say `…: {source}`).
 pub fn render(err: &(dyn StdError + 'static)) -> String {
+    format!("error: {}", message(err))
+}
+
+/// What [`render`] says of `err` without its `error: ` label: the message, then one
+/// `  caused by: CAUSE` line per cause it does not already include (the text of a
+/// refusal's JUnit error, for one).
+pub fn message(err: &(dyn StdError + 'static)) -> String {
     let mut above = err.to_string();
-    let mut text = format!("error: {above}\n");
+    let mut text = format!("{above}\n");
     for cause in causes(err) {
         let message = cause.to_string();
         if !above.contains(&message) {

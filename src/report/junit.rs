@@ -206,16 +206,23 @@ fn threshold_case(suite: &str, t: &ThresholdResult) -> Case {
 }
 
 /// The JUnit document for a run whose scenario (`path`) could not be loaded or validated:
-/// one suite, `stampede.<file stem>`, with one case, `scenario`, erring with the error's
-/// kind and text (each problem's file:line:column), so that a CI step reading the file
-/// reports the failure instead of finding no results.
+/// [`refusal`] with one case, `scenario`, erring with the error's kind and text (each
+/// problem's file:line:column).
 pub fn scenario_error(path: &std::path::Path, error: &ScenarioError) -> String {
+    refusal(path, "scenario", error.kind(), &error.to_string())
+}
+
+/// The JUnit document for a run of the scenario at `path` that was refused before it
+/// started (exit 2: the scenario did not load, a malformed target, flags that do not
+/// combine): one suite, `stampede.<file stem>`, with one case, `case`, erring with type
+/// `kind` and `text`, so that a CI step reading the file reports the failure instead of
+/// finding no results.
+pub fn refusal(path: &std::path::Path, case: &str, kind: &'static str, text: &str) -> String {
     let stem = path
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     let suite = format!("stampede.{stem}");
-    let text = error.to_string();
-    // The first problem in the message; every one in the body.
+    // The first line in the message; every one in the body.
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();
     let message = match lines.count() {
@@ -223,13 +230,13 @@ pub fn scenario_error(path: &std::path::Path, error: &ScenarioError) -> String {
         more => format!("{first} (and {more} more: see the body)"),
     };
     let case = Case {
-        classname: format!("{suite}.scenario"),
-        name: "scenario".into(),
+        classname: format!("{suite}.{case}"),
+        name: case.into(),
         failure: Some(Failure {
             element: "error",
-            kind: error.kind(),
+            kind,
             message,
-            body: text.clone(),
+            body: text.to_string(),
         }),
     };
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

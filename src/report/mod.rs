@@ -6,7 +6,9 @@ mod junit;
 mod text;
 
 pub use html::{render_html, HtmlError};
-pub use junit::{junit, junit_runs, scenario_error as junit_scenario_error};
+pub use junit::{
+    junit, junit_runs, refusal as junit_refusal, scenario_error as junit_scenario_error,
+};
 pub use text::{learned_line, render};
 mod compare;
 pub use compare::{comparison_json, render_comparison};

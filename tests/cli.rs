@@ -148,6 +148,21 @@ fn validate_names_file_line_and_column_and_exits_2() {
     assert!(err.contains("usres"), "{err}");
 }
 
+/// `run` prints a scenario's problems as `validate` does, every line
+/// `FILE:LINE:COLUMN: MESSAGE` (what editors and CI annotators read), the first with no
+/// `error: ` before it.
+#[test]
+fn run_names_a_scenarios_problems_as_validate_does() {
+    let text = "name = \"broken\"\nduraton = \"5s\"\n";
+    let file = Written::new("broken.toml", text);
+    let (code, _, validated) = file.validate();
+    assert_eq!(code, Some(2), "{validated}");
+    let (code, out, ran) = file.stampede("run", &["--no-results"], &[]);
+    assert_eq!(code, Some(2), "{out}{ran}");
+    assert_eq!(ran, validated);
+    assert!(ran.starts_with(&format!("{}: ", file.at(1, 1))), "{ran}");
+}
+
 /// A repro file (JSON from `hunt`) given where a scenario goes is named for what it is,
 /// with the commands that take it, instead of TOML parse errors; other JSON is told that
 /// a scenario is TOML.

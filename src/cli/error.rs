@@ -170,9 +170,26 @@ pub fn causes<'a>(
 }
 
 /// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause whose text the message
-/// above it does not already include (many errors here say `…: {source}`).
+/// above it does not already include (many errors here say `…: {source}`). A scenario's
+/// problems are printed as `validate` prints them, one `FILE:LINE:COLUMN: MESSAGE` a
+/// line, with no label: the form editors and CI annotators read, which an `error: ` before
+/// the first would hide.
 pub fn render(err: &(dyn StdError + 'static)) -> String {
+    if is_located(err) {
+        return message(err);
+    }
     format!("error: {}", message(err))
+}
+
+/// Whether `err` is a scenario's problems, each of whose lines starts with its
+/// file:line:column.
+fn is_located(err: &(dyn StdError + 'static)) -> bool {
+    let invalid = |e: &ScenarioError| matches!(e, ScenarioError::Invalid { .. });
+    match err.downcast_ref::<Error>() {
+        Some(Error::Scenario(e)) => invalid(e),
+        Some(_) => false,
+        None => err.downcast_ref::<ScenarioError>().is_some_and(invalid),
+    }
 }
 
 /// What [`render`] says of `err` without its `error: ` label: the message, then one
@@ -327,6 +344,29 @@ mod tests {
             "error: cannot write out/summary.json: denied\n"
         );
         assert_eq!(render(&Error::Usage("bad".into())), "error: bad\n");
+    }
+
+    /// A scenario's problems are rendered as `validate` prints them, each line its
+    /// file:line:column first; other scenario errors keep their `error: ` label.
+    #[test]
+    fn a_scenarios_problems_render_as_validate_prints_them() {
+        let problem = |line, message: &str| crate::scenario::Problem {
+            file: "s.toml".into(),
+            line,
+            column: 1,
+            message: message.into(),
+        };
+        let err = Error::Scenario(ScenarioError::Invalid {
+            problems: vec![problem(1, "missing [[group]]"), problem(2, "unknown field")],
+        });
+        assert_eq!(
+            render(&err),
+            "s.toml:1:1: missing [[group]]\ns.toml:2:1: unknown field\n"
+        );
+        let err = Error::Scenario(ScenarioError::Json {
+            path: "s.json".into(),
+        });
+        assert!(render(&err).starts_with("error: s.json holds JSON"));
     }
 
     #[test]

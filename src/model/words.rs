@@ -25,9 +25,11 @@ pub fn plural_as(count: impl Into<u64>, one: &str, many: &str) -> String {
 }
 
 /// The candidate closest to `given`, when one is close enough to be a typo of it: a
-/// Jaro-Winkler similarity of at least 0.8, or `given` being a prefix of it (`turn` for
-/// `turn_raw`). Case is ignored. `None` when nothing is close: a suggestion that is far
-/// off misleads more than none.
+/// Jaro-Winkler similarity of at least 0.8, `given` being a prefix of it (`turn` for
+/// `turn_raw`), or one edit away from it (a letter added, dropped or changed, or two
+/// side by side swapped: `rnu` for `run`) when both have at least 3 letters. Case is
+/// ignored. `None` when nothing is close: a suggestion that is far off misleads more than
+/// none.
 pub fn closest<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     let given_lower = given.to_lowercase();
     let mut best: Option<(f64, &'c str)> = None;
@@ -40,7 +42,12 @@ pub fn closest<'c>(given: &str, candidates: impl IntoIterator<Item = &'c str>) -
         if given_lower.len() >= 3 && lower.starts_with(&given_lower) {
             score = score.max(0.9);
         }
-        if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
+        // Jaro-Winkler counts a swap in a short name as much of it lost (`rnu` and `run`
+        // score 0.6), while one edit is the usual typo whatever the length. Under 3
+        // letters, one edit reaches too many names to point at one.
+        let one_edit = given_lower.chars().count().min(lower.chars().count()) >= 3
+            && strsim::osa_distance(&given_lower, &lower) == 1;
+        if (score >= 0.8 || one_edit) && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
         }
     }
@@ -81,5 +88,25 @@ mod tests {
         assert_eq!(closest("zzzzzz", keys), None);
         assert_eq!(did_you_mean("nmae", keys), "; did you mean \"name\"?");
         assert_eq!(did_you_mean("qqq", keys), "");
+    }
+
+    /// A short name one edit from a candidate (a swap, a letter dropped, added or changed)
+    /// gets it, as a long one does; a short word unlike every candidate, or one too short
+    /// for one edit to point anywhere, gets none.
+    #[test]
+    fn a_short_name_one_edit_off_gets_a_suggestion() {
+        let placeholders = [
+            "user", "conn", "run", "group", "sub", "random", "uuid", "marker",
+        ];
+        assert_eq!(closest("rnu", placeholders), Some("run"));
+        assert_eq!(closest("urn", placeholders), Some("run"));
+        assert_eq!(closest("rn", placeholders), None);
+        assert_eq!(closest("usr", placeholders), Some("user"));
+        assert_eq!(closest("cnon", placeholders), Some("conn"));
+        assert_eq!(closest("sbu", placeholders), Some("sub"));
+        assert_eq!(closest("uuid4", placeholders), Some("uuid"));
+        for unrelated in ["foo", "id", "x", "name", "time", "zebra", "abc"] {
+            assert_eq!(closest(unrelated, placeholders), None, "{unrelated}");
+        }
     }
 }

@@ -210,8 +210,15 @@ fn a_mistyped_placeholder_gets_a_did_you_mean() {
         &with_top("[auth]\nsub = \"u-{{usre}}\""),
         "in auth.sub; expected one of: {{user}}, {{group}}; did you mean \"{{user}}\"?",
     );
+    // A short name with two letters swapped is as plain a typo as a long one.
+    assert_problem(
+        &with_steps("{ send = { a = \"{{rnu}}\" } }"),
+        "; did you mean \"{{run}}\"?",
+    );
     // Nothing close: no guess.
     let (_, _, message) = problem(&with_steps("  { send = { a = \"{{zebra}}\" } },"));
+    assert!(!message.contains("did you mean"), "{message}");
+    let (_, _, message) = problem(&with_steps("  { send = { a = \"{{foo}}\" } },"));
     assert!(!message.contains("did you mean"), "{message}");
 }
 

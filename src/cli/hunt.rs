@@ -739,10 +739,17 @@ async fn shrink_into(
 
 /// The `stampede shrink` command a find suggests, as a shell takes it: the repro (quoted
 /// when it needs to be) and what the hunt was given that the repro does not keep (the
-/// reset, source addresses, TLS trust); its target the repro names itself.
-fn shrink_command_line(repro: &std::path::Path, args: &HuntArgs) -> String {
+/// reset, source addresses, TLS trust); its target the repro names itself, unless that
+/// (`target`, the repro's) lost a credential: see [`target_to_fill`].
+fn shrink_command_line(repro: &std::path::Path, target: &Target, args: &HuntArgs) -> String {
     let path = repro.display().to_string();
     let mut words: Vec<String> = vec!["stampede".into(), "shrink".into(), path];
+    words.extend(
+        target_to_fill(target)
+            .into_iter()
+            .flatten()
+            .map(str::to_string),
+    );
     let (target, reset) = (&args.target, &args.reset);
     if let Some(command) = &reset.reset {
         words.extend(["--reset".into(), command.clone()]);
@@ -768,6 +775,20 @@ fn shrink_command_line(repro: &std::path::Path, args: &HuntArgs) -> String {
     }
     // A word with a NUL byte cannot be quoted (nor passed): shown as it is.
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
+/// What a suggested `replay` or `shrink` of a repro whose `target` lost a credential to
+/// `***` must add: `--target` and a placeholder for the real URL, which the user fills
+/// in. Without it the command is refused (see [`TargetArgs::choose_for`]), and the URL as
+/// the hunt was given it holds the secret, which stampede never prints. Nothing when the
+/// repro's target is whole: the repro names it.
+fn target_to_fill(target: &Target) -> Option<[&'static str; 2]> {
+    match target {
+        Target::Url(url) if crate::model::url::lost_a_credential(url) => {
+            Some(["--target", "<the real URL>"])
+        }
+        _ => None,
+    }
 }
 
 /// A shrink that kept the repro's plan whole: every candidate lost the race (the repro is
@@ -983,18 +1004,27 @@ fn found_report(
         } else {
             format!("reproduced {} on replay", found.rate)
         };
+        let target = target_to_fill(&r.replay_target())
+            .map(|[flag, url]| format!(" {flag} '{url}'"))
+            .unwrap_or_default();
         outln!(
-            "  {replayed}, so not a find; {size} (replay it: stampede replay {})",
+            "  {replayed}, so not a find; {size} (replay it: stampede replay {}{target})",
             found.path.display()
         )?;
     }
     outln!("repro        {}", found.path.display())?;
     if found.confirmed() {
         // What a find is for: the smallest plan that still breaks, then a check of a fix.
+        let target = r.replay_target();
+        let same = if target_to_fill(&target).is_some() {
+            " (with the same --target)"
+        } else {
+            ""
+        };
         outln!(
             "next         {} (the fewest connections, steps and offsets that still break \
-             it), then stampede replay on the result after a fix",
-            shrink_command_line(&found.path, args)
+             it), then stampede replay on the result{same} after a fix",
+            shrink_command_line(&found.path, &target, args)
         )?;
     }
     if learned {
@@ -1710,7 +1740,7 @@ mod next_step_tests {
     fn the_suggested_shrink_keeps_the_hunts_reset_addresses_and_trust() {
         let path = std::path::Path::new("/tmp/with space/repro.json");
         assert_eq!(
-            shrink_command_line(path, &hunt_args(&[])),
+            shrink_command_line(path, &built_in(), &hunt_args(&[])),
             "stampede shrink '/tmp/with space/repro.json'"
         );
         let args = hunt_args(&[
@@ -1725,14 +1755,54 @@ mod next_step_tests {
             "--insecure",
         ]);
         assert_eq!(
-            shrink_command_line(std::path::Path::new("r.json"), &args),
+            shrink_command_line(std::path::Path::new("r.json"), &built_in(), &args),
             "stampede shrink r.json --reset 'systemctl restart chat' --reset-timeout 5s \
              --source-addr '127.0.0.2,127.0.0.3' --ca-file ca.pem --insecure"
         );
         let default_timeout = hunt_args(&["--reset", "true"]);
         assert_eq!(
-            shrink_command_line(std::path::Path::new("r.json"), &default_timeout),
+            shrink_command_line(
+                std::path::Path::new("r.json"),
+                &built_in(),
+                &default_timeout
+            ),
             "stampede shrink r.json --reset true"
         );
+    }
+
+    /// A repro made against the built-in server.
+    fn built_in() -> Target {
+        Target::Reference {
+            bug: None,
+            window: None,
+        }
+    }
+
+    /// A repro whose target lost a credential to `***` is refused by replay and shrink
+    /// without `--target`: the suggested shrink gives one, a placeholder to fill in (the
+    /// real URL holds the secret, never printed). A whole URL the repro names itself.
+    #[test]
+    fn the_suggested_shrink_asks_for_the_url_whose_credential_the_repro_lost() {
+        let path = std::path::Path::new("r.json");
+        let masked = Target::Url("ws://127.0.0.1:9/ws?api_key=***&room=1".into());
+        assert_eq!(
+            shrink_command_line(path, &masked, &hunt_args(&["--insecure"])),
+            "stampede shrink r.json --target '<the real URL>' --insecure"
+        );
+        let password = Target::Url("ws://me:***@127.0.0.1:9/ws".into());
+        assert_eq!(
+            shrink_command_line(path, &password, &hunt_args(&[])),
+            "stampede shrink r.json --target '<the real URL>'"
+        );
+        for whole in [
+            "ws://127.0.0.1:9/ws?room=1",
+            "ws://127.0.0.1:9/ws?api_key=${API_KEY}",
+        ] {
+            let whole = Target::Url(whole.into());
+            assert_eq!(
+                shrink_command_line(path, &whole, &hunt_args(&[])),
+                "stampede shrink r.json"
+            );
+        }
     }
 }

@@ -206,8 +206,9 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
         FamilyEnd::Suspect(found) => {
             let repro = &found.repro;
             let evidence = first_evidence(repro);
+            let target = super::hunt::target_to_fill_said(&repro.replay_target());
             format!(
-                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay {})",
+                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: stampede replay {}{target})",
                 repro.oracle.name(),
                 found.rate,
                 found.path.display(),

@@ -791,6 +791,14 @@ fn target_to_fill(target: &Target) -> Option<[&'static str; 2]> {
     }
 }
 
+/// [`target_to_fill`] as it follows a suggested command in a sentence (` --target '<the
+/// real URL>'`); empty when the repro names its target whole.
+pub(super) fn target_to_fill_said(target: &Target) -> String {
+    target_to_fill(target)
+        .map(|[flag, url]| format!(" {flag} '{url}'"))
+        .unwrap_or_default()
+}
+
 /// A shrink that kept the repro's plan whole: every candidate lost the race (the repro is
 /// already minimal), or the budget ran out before one kept it. A copy of the input would
 /// read as a smaller repro: nothing is written, and the exit is 1 as the repro still
@@ -1004,9 +1012,7 @@ fn found_report(
         } else {
             format!("reproduced {} on replay", found.rate)
         };
-        let target = target_to_fill(&r.replay_target())
-            .map(|[flag, url]| format!(" {flag} '{url}'"))
-            .unwrap_or_default();
+        let target = target_to_fill_said(&r.replay_target());
         outln!(
             "  {replayed}, so not a find; {size} (replay it: stampede replay {}{target})",
             found.path.display()
@@ -1803,6 +1809,10 @@ mod next_step_tests {
                 shrink_command_line(path, &whole, &hunt_args(&[])),
                 "stampede shrink r.json"
             );
+            assert_eq!(target_to_fill_said(&whole), "");
         }
+        // As a suggested replay ends in a sentence (hunt's and the battery's suspects).
+        assert_eq!(target_to_fill_said(&masked), " --target '<the real URL>'");
+        assert_eq!(target_to_fill_said(&built_in()), "");
     }
 }

@@ -493,22 +493,17 @@ pub(super) fn unmet_over_unread(
     })
 }
 
-/// The unreadable verdict of a run whose every violation is an expectation unmet while
-/// the server answered it in a shape it does not read ([`Violation::misread`]), when the
-/// scenario misreads the protocol, which is no loss by the server: every one got its
-/// kinds without the field it correlates on, and not one of those kinds ever arrived for
-/// any expectation of the run (a misnamed `correlate` field); or every one got
-/// correlated records of a kind its pattern does not name, spelled close to a kind it
-/// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
-/// `None` otherwise: a kind that arrived for some expectation shows the reading works,
-/// and what went missing elsewhere stands.
+/// RFC 6455 §7.4.1's "internal error": the server met a condition it could not handle.
+const INTERNAL_ERROR: u16 = 1011;
+
 /// Every valid-token connection the server accepted was closed by it with one and the same
 /// application or policy code (not a normal close, a restart or load shedding) after the
 /// script had sent on it, no kind the script expects past its greeting ever arrived, and
 /// the only violations are the unmet expectations those closes cut: the server refuses
 /// what the script sends (Twitch EventSub's 4001 "client sent inbound traffic"), so nothing
 /// the script is for was exercised. A race cuts some connections, not every one the same
-/// way. Target unusable, with the code and the server's reason.
+/// way. Target unusable, with the code and the server's reason; but 1011, the server's
+/// own failure on every request, is violations.
 pub(super) fn closed_on_request(
     plan: &Plan,
     reports: &[ConnReport],
@@ -557,6 +552,20 @@ pub(super) fn closed_on_request(
     } else {
         format!(" ({reason:?})")
     };
+    // 1011 is the server failing (RFC 6455 §7.4.1: "an unexpected condition"), never a
+    // refusal: a request it cannot take, a correct server refuses in words; one it crashes
+    // on is its fault, the same on every connection (no race to hunt).
+    if code == INTERNAL_ERROR {
+        return Some(Judgement {
+            verdict: Verdict::Violations,
+            hint: Some(format!(
+                "the server failed every connection it accepted ({closed}) with 1011 \
+                 (internal error){reason} after the script sent on it, and answered none of \
+                 its requests: a fault on every request, the same each time, so no race to \
+                 hunt: its log says why (a request it cannot take is refused, not crashed on)"
+            )),
+        });
+    }
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
@@ -1213,6 +1222,15 @@ pub(super) fn sent_kinds(plan: &Plan) -> BTreeSet<&str> {
         .collect()
 }
 
+/// The unreadable verdict of a run whose every violation is an expectation unmet while
+/// the server answered it in a shape it does not read ([`Violation::misread`]), when the
+/// scenario misreads the protocol, which is no loss by the server: every one got its
+/// kinds without the field it correlates on, and not one of those kinds ever arrived for
+/// any expectation of the run (a misnamed `correlate` field); or every one got
+/// correlated records of a kind its pattern does not name, spelled close to a kind it
+/// names that never arrived on any connection of the run (a misnamed kind, [`typo`]).
+/// `None` otherwise: a kind that arrived for some expectation shows the reading works,
+/// and what went missing elsewhere stands.
 pub(super) fn misread(
     plan: &Plan,
     reports: &[ConnReport],

@@ -14,7 +14,8 @@
 //! answer can be wrong gets the cause it had with tungstenite: another status is
 //! [`Cause::Http`] with its status line and the first bytes of its body; a missing
 //! `Upgrade`/`Connection` header, a wrong `Sec-WebSocket-Accept`, a subprotocol the client
-//! did not offer (or none when some were offered), a malformed or oversized head are
+//! did not offer (or none when some were offered), an extension when it offered none, a
+//! malformed or oversized head are
 //! [`Cause::Protocol`] with what was wrong (more than 124 headers: [`Cause::Oversized`]);
 //! a reset or an end before the head is complete is [`Cause::Reset`] or
 //! [`Cause::Protocol`].
@@ -58,6 +59,8 @@ pub(crate) async fn upgrade(
     // A request we cannot write (a header value that is not text) is a protocol error, as
     // it was with tungstenite.
     let offered = offered_subprotocols(&request).map_err(failure)?;
+    // None, unless the scenario's headers offer some: stampede speaks no extension.
+    let offers_extensions = request.headers().contains_key("Sec-WebSocket-Extensions");
     let (bytes, key) = generate_request(request).map_err(failure)?;
     stream.write_all(&bytes).await.map_err(io_failure)?;
     // A held stream (collide barrier) sends the request's final bytes here, at the release.
@@ -69,6 +72,9 @@ pub(crate) async fn upgrade(
         &derive_accept_key(key.as_bytes()),
         offered.as_deref(),
     )?;
+    if !offers_extensions {
+        check_no_extension(&head)?;
+    }
     Ok(WebSocketStream::from_partially_read(stream, leftover, Role::Client, Some(config)).await)
 }
 
@@ -258,6 +264,21 @@ fn check(head: &Head, accept: &str, offered: Option<&[String]>) -> Result<(), Di
         (Some(c), Some(o)) if !o.iter().any(|p| p.as_bytes() == c) => {
             sub(SubProtocolError::InvalidSubProtocol)
         }
+        _ => Ok(()),
+    }
+}
+
+/// Fails a 101 that chose an extension when the request offered none (RFC 6455 §4.1, point
+/// 5: "the client MUST Fail the WebSocket Connection"): a server that then compresses its
+/// frames (permessage-deflate, RFC 7692) would send what no reader here can take, and one
+/// that does not has broken the handshake all the same. An empty header chooses nothing.
+fn check_no_extension(head: &Head) -> Result<(), DialFailure> {
+    match head.get("Sec-WebSocket-Extensions").map(<[u8]>::trim_ascii) {
+        Some(chosen) if !chosen.is_empty() => Err(protocol(format!(
+            "the server's 101 chose the extension {} though the client offered none (RFC 6455 \
+             §4.1: the client must fail the connection)",
+            Answer::printable(chosen)
+        ))),
         _ => Ok(()),
     }
 }

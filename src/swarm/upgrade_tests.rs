@@ -300,6 +300,36 @@ async fn subprotocols_are_checked_against_the_offer() {
     assert!(detail(&f).contains("no subprotocol"), "{f:?}");
 }
 
+/// An extension the client did not offer (permessage-deflate, whose compressed frames no
+/// reader here takes) fails the handshake, naming it; one the scenario's headers offered,
+/// or an empty header, does not.
+#[tokio::test]
+async fn an_extension_the_client_did_not_offer_fails_the_handshake() {
+    let deflate = |key: &str| switching(key, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    let addr = server(deflate).await;
+    let f = failed(dial(addr, None).await);
+    assert_eq!(f.cause, Cause::Protocol);
+    let said = detail(&f);
+    assert!(
+        said.contains("chose the extension permessage-deflate though the client offered none"),
+        "{said}"
+    );
+    let addr = server(|key: &str| switching(key, "Sec-WebSocket-Extensions: \r\n")).await;
+    assert!(dial(addr, None).await.is_ok());
+    // Offered in the scenario's headers: the server may choose it.
+    let addr = server(deflate).await;
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate".parse().unwrap(),
+    );
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let stream = ClientStream::new(Transport::Plain(tcp));
+    let config = WebSocketConfig::default().read_buffer_size(512);
+    let offered = tokio::time::timeout(BOUND, upgrade(stream, request, config)).await;
+    assert!(matches!(offered, Ok(Ok(_))));
+}
+
 #[tokio::test]
 async fn upgrade_and_connection_headers_are_required_a_token_list_is_fine() {
     let addr = server(|key| {

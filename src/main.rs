@@ -68,12 +68,14 @@ fn main() -> ExitCode {
             cancel.clone(),
             cli.command.interrupt_notice(),
         ));
-        match cli::execute(cli, cancel).await {
+        match cli::execute(cli, cancel.clone()).await {
             Ok(code) => code,
-            // The reader of stdout went away (`| head`): it has what it wanted.
+            // The reader of stdout went away (`| head`): it has what it wanted, unless the
+            // command was cut short first, which the exit still says.
+            Err(e) if e.is_broken_pipe() && cancel.is_cancelled() => exit::INTERRUPTED,
             Err(e) if e.is_broken_pipe() => exit::CLEAN,
             Err(e) => {
-                eprint!("{}", error::render(&e));
+                say(&error::render(&e));
                 e.exit_code()
             }
         }
@@ -98,10 +100,14 @@ async fn stop_on_ctrl_c(
     } else {
         "Ctrl-C"
     };
-    if let Some(notice) = notice {
-        eprintln!("\ninterrupted ({name}): {notice} ({again} again to abort)");
-    }
+    // Stopped first, then said: stderr may be a pipe whose reader is gone (`2>&1 | head`),
+    // and `eprintln!` panics there, which would leave the command running on.
     cancel.cancel();
+    if let Some(notice) = notice {
+        say(&format!(
+            "\ninterrupted ({name}): {notice} ({again} again to abort)\n"
+        ));
+    }
     let first = std::time::Instant::now();
     while signals.next().await.is_some() {
         // One Ctrl-C may arrive twice: GNU `timeout -s INT` and some shells signal the
@@ -113,6 +119,13 @@ async fn stop_on_ctrl_c(
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
     }
+}
+
+/// Writes `text` to stderr, as `eprint!` would, but never panics: a stderr nobody reads
+/// any more (a closed pipe) loses the text, not the exit code.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// How soon after Ctrl-C another SIGINT counts as the same one, not a request to abort.

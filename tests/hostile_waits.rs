@@ -1017,6 +1017,53 @@ async fn sigterm_during_a_run_writes_the_results_as_ctrl_c_does() {
     );
 }
 
+/// SIGTERM to a `run` whose stderr nobody reads any more (`2>&1 | head`, a log shipper that
+/// died): the run still stops at once, writes its results and exits 130. The notice of the
+/// stop was printed before the stop, and printing to a closed pipe panicked the signal's
+/// task: the run went on to its end (here a minute), and only SIGKILL stopped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_run_whose_stderr_reader_is_gone() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/golden-path.toml");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", scenario.to_str().unwrap(), "--no-learn"])
+        .args(["--duration", "60s", "-o", dir.path().to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = timeout(common::TEST_BOUND, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("progress") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(started, Ok(true)), "the load never started");
+    // The reader goes: every later write to stderr fails (EPIPE).
+    drop(lines);
+    common::signal(&child, "TERM");
+    // Well inside the run's minute: the stop, not the duration, ended it.
+    let status = timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("it stops after SIGTERM, not at the end of its duration")
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("golden-path"))
+        .expect("the scenario's results folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].join("summary.json").is_file(), "{runs:?}");
+}
+
 /// Whether any process of group `group` still runs (a zombie, left for PID 1 to reap, has
 /// ended). Reads `/proc/PID/stat`: after the command's name, in parentheses, come the
 /// state, the parent's pid and the group.

@@ -387,11 +387,11 @@ fn with_reference_note(
              server (the golden-path protocol, run as no --target was given) does not read; \
              pass --target URL of the server it is for"
         );
-        // Only what the run saw (the hint's first clause): its advice (a secret to check,
-        // a calibration to try alone) is for a server the scenario was written for.
-        return Some(match hint.as_deref().and_then(|h| h.split("; ").next()) {
-            Some(seen) => format!("{note}; {seen}"),
-            None => note,
+        // Only what the run saw: its advice (a secret to check, a calibration to try
+        // alone) is for a server the scenario was written for.
+        return Some(match hint.as_deref().map(what_was_seen) {
+            Some(seen) if !seen.is_empty() => format!("{note}; {seen}"),
+            _ => note,
         });
     }
     // Last, so that the hint's first clause stays what was seen; worded for either case:
@@ -402,6 +402,23 @@ fn with_reference_note(
         Some(hint) => format!("{hint}; {note}"),
         None => note.to_string(),
     })
+}
+
+/// What a verdict's hint says the run saw, without the advice after it: the hint up to its
+/// first `; `, or to a `: ` that starts advice (`…refused (http_401 ×20): check the signing
+/// secret`), whichever comes first.
+fn what_was_seen(hint: &str) -> &str {
+    const ADVICE: [&str; 12] = [
+        "check", "raise", "lower", "give", "see", "point", "pass", "fix", "try", "declare", "look",
+        "set",
+    ];
+    let advice_at = hint.match_indices(": ").map(|(at, _)| at).find(|&at| {
+        let next = hint[at + 2..].split([' ', ',']).next().unwrap_or("");
+        ADVICE.contains(&next)
+    });
+    let clause_end = hint.find("; ");
+    let end = [advice_at, clause_end].into_iter().flatten().min();
+    end.map_or(hint, |end| &hint[..end])
 }
 
 /// What `plan` asks of its server that the built-in reference server never reads
@@ -608,6 +625,38 @@ mod reference_note_tests {
                 named.as_deref().is_some_and(|n| n.contains(said)),
                 "{unread}: {named:?}"
             );
+        }
+    }
+
+    /// What a run saw is kept from its hint, the advice after it left out, whichever way
+    /// the hint joins them (hints as the verdicts word them).
+    #[test]
+    fn what_was_seen_leaves_the_advice_out() {
+        for (hint, seen) in [
+            (
+                "every valid token was refused (http_401 ×20): check the signing secret or \
+                 key, aud and iss the server expects",
+                "every valid token was refused (http_401 ×20)",
+            ),
+            (
+                "the server spoke on every connection it upgraded, but never with \"welcome\", \
+                 the kind `[oracles] accepted` waits for (read from the field \"type\"), so \
+                 the scripts closed 10 connections unaccepted and nothing was judged: check \
+                 that kind against what the server sent",
+                "the server spoke on every connection it upgraded, but never with \"welcome\", \
+                 the kind `[oracles] accepted` waits for (read from the field \"type\"), so \
+                 the scripts closed 10 connections unaccepted and nothing was judged",
+            ),
+            (
+                "no connection got through the upgrade (http_404 ×20); try the path",
+                "no connection got through the upgrade (http_404 ×20)",
+            ),
+            (
+                "records of kinds: \"a\", \"b\" came",
+                "records of kinds: \"a\", \"b\" came",
+            ),
+        ] {
+            assert_eq!(what_was_seen(hint), seen);
         }
     }
 

@@ -28,7 +28,7 @@ use crate::run::{self, RunOptions, RunOutcome};
 use crate::scenario::{self, parse_duration};
 use crate::swarm::TlsOptions;
 use crate::{plan, reference, report, results as files};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +89,38 @@ pub struct Cli {
     pub threads: Option<std::num::NonZeroUsize>,
 }
 
+impl Cli {
+    /// Parses the command line as [`Parser::parse`] does (exiting with clap's message and
+    /// code 2 on a mistake), then settles `--target` against `--reference`/`--bug`: given
+    /// on the command line together, they are refused as conflicting; a `--target` that
+    /// came from `STAMPEDE_TARGET` gives way to them, so that a CI job that exports it can
+    /// still run a step against the built-in server. (clap's own conflict rule cannot tell
+    /// the two apart: it refused the environment's too, naming a flag nobody typed.)
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let target_from_env = matches.subcommand().is_some_and(|(_, sub)| {
+            matches!(sub.try_get_raw("target"), Ok(Some(_)))
+                && sub.value_source("target") == Some(clap::parser::ValueSource::EnvVariable)
+        });
+        if let Some(args) = cli.command.target_args_mut() {
+            if args.target.is_some() && (args.reference || args.bug.is_some()) {
+                if !target_from_env {
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            "--target cannot be used with --reference or --bug (the built-in \
+                             server is the target then)",
+                        )
+                        .exit();
+                }
+                args.target = None;
+            }
+        }
+        cli
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario and write results (against the built-in server when no target is given).
@@ -140,6 +172,19 @@ pub enum Command {
 }
 
 impl Command {
+    /// The target flags of the commands that dial one (`run`, `learn`, `hunt`, `replay`,
+    /// `shrink`).
+    fn target_args_mut(&mut self) -> Option<&mut hunt::TargetArgs> {
+        match self {
+            Command::Run(RunArgs { target, .. })
+            | Command::Learn(LearnArgs { target, .. })
+            | Command::Hunt(hunt::HuntArgs { target, .. })
+            | Command::Replay(hunt::ReplayArgs { target, .. })
+            | Command::Shrink(hunt::ShrinkArgs { target, .. }) => Some(target),
+            _ => None,
+        }
+    }
+
     /// What the first Ctrl-C's notice promises for this command: only `run` writes the
     /// results of what ran; `hunt`, `replay` and `shrink` say in their result line what, if
     /// anything, they kept (a find's repro, a smaller repro), and must not promise more.

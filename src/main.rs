@@ -1,6 +1,5 @@
 //! The `stampede` binary: logging, runtime, Ctrl-C and SIGTERM, exit codes. Everything else is the library.
 
-use clap::Parser;
 use stampede::cli::{self, Cli};
 use stampede::cli::{error, exit};
 use std::process::ExitCode;
@@ -12,7 +11,7 @@ static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocato
 
 fn main() -> ExitCode {
     stampede::allocator::opt_out_of_huge_pages();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

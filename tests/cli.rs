@@ -450,6 +450,51 @@ fn a_malformed_target_is_refused_before_any_notice() {
     }
 }
 
+/// `--reference` (or `--bug`) beside a `STAMPEDE_TARGET` a CI job exports runs against the
+/// built-in server (the environment's URL, a closed port here, is left out); beside a
+/// `--target` typed on the command line it is refused as a conflict (exit 2). clap's
+/// conflict rule refused the first too, naming a `--target` nobody typed.
+#[test]
+fn reference_and_bug_win_over_the_environments_target_not_the_command_lines() {
+    let closed = "ws://127.0.0.1:9/ws";
+    for built_in in [["--reference", ""], ["--bug", "identity-swap"]] {
+        let flags: Vec<&str> = built_in.into_iter().filter(|f| !f.is_empty()).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args([
+                "run",
+                "scenarios/golden-path.toml",
+                "--no-learn",
+                "--no-results",
+            ])
+            .args(["--duration", "1s"])
+            .args(&flags)
+            .env("STAMPEDE_TARGET", closed)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("built-in reference server"),
+            "{flags:?}: {said}"
+        );
+        assert!(!said.contains("cannot be used with"), "{flags:?}: {said}");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        assert!(!printed.contains("connect_refused"), "{flags:?}: {printed}");
+        let typed = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["run", "scenarios/golden-path.toml", "--no-results"])
+            .args(["--target", closed])
+            .args(&flags)
+            .env_remove("STAMPEDE_TARGET")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&typed.stderr);
+        assert_eq!(typed.status.code(), Some(2), "{flags:?}: {said}");
+        assert!(
+            said.contains("--target cannot be used with --reference or --bug"),
+            "{said}"
+        );
+    }
+}
+
 /// A target's path takes the connection's placeholders (`ws://host/ocpp/CP{{user}}`),
 /// its host and port none: `validate` refuses one there, or an unknown one, at its
 /// file:line:column (exit 2), and `run` and `learn` refuse the same in `--target` or

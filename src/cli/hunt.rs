@@ -23,7 +23,11 @@ pub struct TargetArgs {
     /// repro's own). `${NAME}` in it is expanded from the environment to dial only: output
     /// names the URL as written. Its path and query may hold {{user}}, {{conn}},
     /// {{group}}, {{sub}} (filled for each connection: ws://host/ocpp/CP{{user}}).
-    #[arg(long, env = "STAMPEDE_TARGET", conflicts_with_all = ["bug", "reference"])]
+    ///
+    /// With `--reference` or `--bug`: refused on the command line, and from the
+    /// environment left out (a job that exports it can still ask for the built-in server;
+    /// see [`crate::cli::Cli::parse_args`]).
+    #[arg(long, env = "STAMPEDE_TARGET")]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the
     /// scenario or repro names.

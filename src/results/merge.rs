@@ -122,6 +122,9 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         }
     }
     summary.target = targets.join(", ");
+    // The built-in server's only when every part ran against one: a pool with one part
+    // against a real server is no reference run, whichever part is named first.
+    summary.embedded_target = runs.iter().all(|r| r.summary.embedded_target);
     let mut lenient = Vec::new();
     let mut answers = Vec::new();
     let mut oracles = BTreeSet::new();
@@ -718,6 +721,27 @@ mod tests {
             whole("e", "2025-01-01T00:05:00.000+00:00"),
         ];
         assert!(merge(&none).unwrap().summary.source_addrs.is_empty());
+    }
+
+    /// Parts pooled from the built-in server and a real one are not a built-in server's
+    /// run, in either order; parts all against built-in servers are.
+    #[test]
+    fn a_merge_is_the_built_in_servers_only_when_every_part_is() {
+        let part = |dir: &str, at: &str, embedded: bool| {
+            let mut r = whole(dir, at);
+            r.summary.embedded_target = embedded;
+            r
+        };
+        let built_in = |dir| part(dir, "2025-01-01T00:00:00.000+00:00", true);
+        let real = |dir| part(dir, "2025-01-01T00:05:00.000+00:00", false);
+        for pool in [[built_in("a"), real("b")], [real("b"), built_in("a")]] {
+            assert!(!merge(&pool).unwrap().summary.embedded_target);
+        }
+        let both = [
+            built_in("a"),
+            part("c", "2025-01-01T00:10:00.000+00:00", true),
+        ];
+        assert!(merge(&both).unwrap().summary.embedded_target);
     }
 
     #[test]

@@ -97,6 +97,9 @@ struct Tally {
     forged_shed: BTreeMap<Cause, u64>,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
+    /// The attempts counted in `shed` by cause, accepted ones (shed by a close after their
+    /// 101) too, which `causes` leaves out: what a run shed throughout names.
+    shed_causes: BTreeMap<Cause, u64>,
     /// Connections whose first broken handshake was about the subprotocol (the server
     /// chose none of those offered, or one not offered), for the hint.
     subprotocol: u64,
@@ -1437,7 +1440,12 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             // Shed before any work (refused, or accepted and shed before anything was
             // served): a run the server shed so throughout exercised nothing it could be
             // judged on. One it served first did exercise the target.
-            t.shed += u64::from(a.shed_before_work());
+            if a.shed_before_work() {
+                t.shed += 1;
+                if let Some(cause) = &a.cause {
+                    *t.shed_causes.entry(cause.clone()).or_default() += 1;
+                }
+            }
             if forged {
                 t.forged += 1;
                 t.forged_failed += u64::from(a.outcome != Outcome::Accepted && !refused_cleanly);
@@ -1590,7 +1598,7 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
                  takes (fewer users, a slower ramp) or raise its limit; a server that sheds \
                  even the first few connections is more likely down or in maintenance (its \
                  logs say which)",
-                top_causes(&t.causes)
+                top_causes(&t.shed_causes)
             )),
         });
     }

@@ -1312,6 +1312,30 @@ fn a_close_at_the_door_naming_the_subprotocol_says_to_check_it() {
     );
 }
 
+/// A server that accepts every connection and then sheds it (close 1013) before serving
+/// anything exercised nothing: unusable, the hint naming the closes it shed with (it said
+/// "no answer": the causes it quoted leave accepted attempts out).
+#[test]
+fn a_run_shed_after_every_acceptance_names_the_closes() {
+    let plan = plan();
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| {
+            let mut a = attempt(End::Accepted);
+            a.cause = Some(Cause::ServerClose(1013));
+            report(c, a, Default::default())
+        })
+        .collect();
+    let j = judge_completed_by(&plan, &reports, &BTreeMap::new());
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("the server shed every attempt (server_close_1013 ×4)"),
+        "{hint}"
+    );
+}
+
 /// A server's own rate-limit close at the door (4429, or a reason that says so) is
 /// shedding: the hint offers `reject.shed`, never `reject.close` (a refusal of the token).
 #[test]

@@ -1586,6 +1586,15 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     if t.judged == 0 || t.clean_refusals == t.judged {
         return None;
     }
+    // Every valid token refused cleanly, and what else failed presented a forged token (a
+    // catalogue token the server choked on: a reset, a head too large to read): the valid
+    // tokens' answer says what to check, and the forged ones are rejection hygiene's.
+    if t.valid > 0 && t.valid_accepted == 0 && t.clean_refusals + t.forged_failed == t.judged {
+        let refused: u64 = t.valid_refused.values().sum();
+        if refused == t.valid {
+            return None;
+        }
+    }
     if t.shed == t.judged {
         // Not a wrong URL or token: "not now" to every attempt (the shed note has the
         // figures).

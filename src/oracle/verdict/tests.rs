@@ -304,7 +304,8 @@ fn every_verdict_kind() {
             hint_has: "server_close_1008",
         },
         Row {
-            name: "valid refused and something else failed, nothing through: unusable",
+            name: "valid refused, a forged token's reset beside, nothing through: auth (the \
+                   forged token is rejection hygiene's, not a sign of a wrong URL)",
             ends: [
                 Refused(401),
                 Refused(401),
@@ -314,8 +315,22 @@ fn every_verdict_kind() {
             violations: 0,
             stopped: done,
             shared_unexercised: false,
+            verdict: Verdict::AuthMisconfigured,
+            hint_has: "http_401 ×2",
+        },
+        Row {
+            name: "valid refused and a valid token reset, nothing through: unusable",
+            ends: [
+                Refused(401),
+                Failed(Cause2::Reset),
+                Failed(Cause2::Reset),
+                Refused(401),
+            ],
+            violations: 0,
+            stopped: done,
+            shared_unexercised: false,
             verdict: Verdict::TargetUnusable,
-            hint_has: "http_401 ×3, reset ×1",
+            hint_has: "(http_401 ×2, reset ×2)",
         },
         Row {
             name: "valid refused after the upgrade, a forged token's reset beside: still \

@@ -95,6 +95,13 @@ impl ShrinkOutcome {
         if !smaller && self.after.1.runs == 0 {
             return self;
         }
+        // Ctrl-C stopped the search, and with it the measure after (no run): the smaller
+        // plan is what each step kept when tried, never measured again, not disproved.
+        // The caller writes it as a partial repro, saying so; reverting it here threw the
+        // kept steps away (every interrupted shrink wrote nothing).
+        if self.short == Some(Short::Interrupted) && self.after.1.runs == 0 {
+            return self;
+        }
         self.unconfirmed = Some((self.after.0, self.after.1.clone()));
         self.after = (self.before.0, self.before.1.clone());
         self.repro = original.clone();
@@ -787,6 +794,25 @@ mod tests {
         assert_eq!(held.repro.plan, smaller.plan);
         assert_eq!(held.after, (smaller.size(), rate(2)));
         assert_eq!(held.unconfirmed, None);
+        // Interrupted before the measure after (no run): the smaller plan stands, to be
+        // written as a partial repro; a budget that ran out there still gives it up.
+        let unmeasured = |short| ShrinkOutcome {
+            after: (
+                smaller.size(),
+                Rate {
+                    reproduced: 0,
+                    runs: 0,
+                    ..rate(0)
+                },
+            ),
+            short,
+            ..outcome(0)
+        };
+        let interrupted = unmeasured(Some(Short::Interrupted)).confirmed(&original);
+        assert_eq!(interrupted.repro.plan, smaller.plan);
+        assert_eq!(interrupted.unconfirmed, None);
+        let out_of_time = unmeasured(Some(Short::Budget)).confirmed(&original);
+        assert_eq!(out_of_time.repro.plan, original.plan);
     }
 
     /// A smaller repro the search kept on lucky measures, whose rate after is

@@ -168,6 +168,28 @@ pub fn resolve_keys(auth: &AuthPlan) -> Result<Keys, AuthError> {
     Keys::pem(auth.alg, &private_pem, public_pem.as_deref())
 }
 
+/// The environment variables a replay of `auth` (saved to a plan or repro file) must set:
+/// one per key the scenario gave as a literal, which files never store ([`literal_env`]).
+/// Empty when every key comes from the environment or a file.
+pub fn literals_not_stored(auth: &AuthPlan) -> Vec<&'static str> {
+    let literal = |s: &SecretSource| matches!(s, SecretSource::Literal { .. });
+    if auth.alg.is_hmac() {
+        return if literal(&auth.secret) {
+            vec![literal_env("JWT secret")]
+        } else {
+            Vec::new()
+        };
+    }
+    let mut envs = Vec::new();
+    if auth.key.as_ref().is_some_and(literal) {
+        envs.push(literal_env("JWT private key"));
+    }
+    if auth.public_key.as_ref().is_some_and(literal) {
+        envs.push(literal_env("JWT public key"));
+    }
+    envs
+}
+
 /// The environment variable that supplies a literal `what` a saved plan does not store.
 pub fn literal_env(what: &str) -> &'static str {
     match what {

@@ -16,7 +16,7 @@ mod repeats;
 mod source;
 
 pub use encode::REGISTERED_CLAIMS;
-pub use keys::{literal_env, resolve_keys, secret_is_empty, Keys};
+pub use keys::{literal_env, literals_not_stored, resolve_keys, secret_is_empty, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{label as token_label, Redactor};
 pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};

@@ -795,6 +795,17 @@ fn target_to_fill(target: &Target) -> Option<[&'static str; 2]> {
     }
 }
 
+/// What a suggested `replay` or `shrink` of `repro` must be run with before it: the
+/// variables of the keys its scenario gave as literals, which repro files never store
+/// (`STAMPEDE_JWT_SECRET='<the scenario's secret>' `), each with a placeholder the user
+/// fills in; without them the command is refused. Empty when the file has what it needs.
+pub(super) fn env_to_set_said(repro: &Repro) -> String {
+    crate::auth::literals_not_stored(&repro.plan.auth)
+        .into_iter()
+        .map(|name| format!("{name}='<the scenario's value>' "))
+        .collect()
+}
+
 /// [`target_to_fill`] as it follows a suggested command in a sentence (` --target '<the
 /// real URL>'`); empty when the repro names its target whole.
 pub(super) fn target_to_fill_said(target: &Target) -> String {
@@ -1018,7 +1029,8 @@ fn found_report(
         };
         let target = target_to_fill_said(&r.replay_target());
         outln!(
-            "  {replayed}, so not a find; {size} (replay it: stampede replay {}{target})",
+            "  {replayed}, so not a find; {size} (replay it: {}stampede replay {}{target})",
+            env_to_set_said(r),
             found.path.display()
         )?;
     }
@@ -1034,7 +1046,11 @@ fn found_report(
         outln!(
             "next         {} (the fewest connections, steps and offsets that still break \
              it), then stampede replay on the result{same} after a fix",
-            shrink_command_line(&found.path, &target, args)
+            format!(
+                "{}{}",
+                env_to_set_said(r),
+                shrink_command_line(&found.path, &target, args)
+            )
         )?;
     }
     if learned {
@@ -1778,6 +1794,33 @@ mod next_step_tests {
             ),
             "stampede shrink r.json --reset true"
         );
+    }
+
+    /// A find whose scenario gave its secret as a literal (never written to the repro)
+    /// suggests its shrink and replay with the variable to set before them; one whose
+    /// secret comes from the environment or a file needs nothing more.
+    #[test]
+    fn the_suggested_commands_set_the_secret_the_repro_does_not_store() {
+        let repro = |secret: &str| {
+            let text = format!(
+                "name = \"s\"\nduration = \"1s\"\n[auth]\nsecret = {secret}\n[[group]]\n\
+                 name = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+            );
+            let scenario = crate::scenario::load_str(&text, "s.toml").expect("a valid scenario");
+            let plan = crate::plan::build(&scenario, 1);
+            Repro::for_plan(
+                &scenario,
+                1,
+                plan,
+                "ws://127.0.0.1:9/ws".into(),
+                crate::model::OracleKind::Identity,
+            )
+        };
+        assert_eq!(
+            env_to_set_said(&repro("{ value = \"TopSecretValue42\" }")),
+            "STAMPEDE_JWT_SECRET='<the scenario's value>' "
+        );
+        assert_eq!(env_to_set_said(&repro("{ env = \"MY_SECRET\" }")), "");
     }
 
     /// A repro made against the built-in server.

@@ -1345,6 +1345,27 @@ async fn ctrl_c_during_hunt_confirmations_still_writes_the_repro_and_exits_130()
         .find_map(|l| l.strip_prefix("repro "))
         .unwrap_or_else(|| panic!("no repro line: {stdout}"));
     assert!(std::path::Path::new(repro.trim()).exists(), "{stdout}");
+    // `--json` says the hunt was cut short at its top, as one interrupted before any find
+    // does (it said `"short": null`, only the find's rate saying so).
+    let run = interrupt_when(
+        &[
+            "hunt",
+            path.to_str().unwrap(),
+            "--budget",
+            "120s",
+            "--times",
+            "50",
+            "--json",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        |line| line.starts_with("round ") && line.contains(" 1 violation"),
+    )
+    .await;
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    let json: Value = serde_json::from_str(&run.stdout).expect("hunt --json prints JSON");
+    assert_eq!(json["short"], "interrupted", "{json}");
+    assert_eq!(json["found"]["rate"]["short"], "interrupted", "{json}");
 }
 
 /// Ctrl-C while calibration is under way (its first connection upgraded, its request

@@ -1419,7 +1419,16 @@ fn hunt_json(
             // What stops the climb there: only the ceiling level has one.
             "limited_by": l.ceiling.then_some(&l.limited_by),
         })).collect::<Vec<_>>(),
-        "short": outcome.short.as_ref().map(short_name),
+        // Interrupted while it confirmed a find: the hunt was cut short too, as one
+        // interrupted before it found anything says.
+        "short": outcome
+            .short
+            .as_ref()
+            .or_else(|| {
+                let confirming = outcome.found.as_ref().and_then(|f| f.rate.short.as_ref());
+                confirming.filter(|s| matches!(s, Short::Interrupted))
+            })
+            .map(short_name),
         "unjudged": unjudged_json(outcome.short.as_ref()),
         // Health probes the server shed, and those still shed when their wait ran out.
         "health_shed": {

@@ -614,6 +614,12 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             rate.runs,
         )?;
     }
+    if let (false, Some(note)) = (
+        args.output.json || interrupted,
+        unlucky_zero_note(repro.rate, rate.reproduced, rate.runs),
+    ) {
+        outln!("note         {note}")?;
+    }
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if rate.reproduced > 0 {
@@ -621,6 +627,33 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
+}
+
+/// The chance, at most, that a replay which reproduced nothing only missed: a server still
+/// broken at the repro's recorded rate shows `0/runs` that often too.
+const UNLUCKY_ZERO: f64 = 0.05;
+
+/// What a replay that reproduced 0 of `runs` leaves open when the repro's recorded rate
+/// (`recorded`, `(reproduced, runs)` when it was made or shrunk) is below certainty: how
+/// often a server still broken at that rate shows 0 of `runs` too, and how many replays
+/// bring that under 5% (the check of a fix wants them). `None` when the replay
+/// reproduced, ran nothing, or the rate makes 0 of `runs` unlikely enough.
+fn unlucky_zero_note(recorded: Option<(u32, u32)>, reproduced: u32, runs: u32) -> Option<String> {
+    let (k, n) = recorded.filter(|&(k, n)| k > 0 && k <= n)?;
+    if reproduced > 0 || runs == 0 {
+        return None;
+    }
+    let p = f64::from(k) / f64::from(n);
+    let miss = (1.0 - p).powi(i32::try_from(runs).unwrap_or(i32::MAX));
+    if miss <= UNLUCKY_ZERO {
+        return None;
+    }
+    let needed = (UNLUCKY_ZERO.ln() / (1.0 - p).ln()).ceil();
+    Some(format!(
+        "the repro reproduced {k}/{n} when it was made: a server still broken shows 0/{runs} \
+         about {:.0}% of the times; to check a fix, replay with --times {needed:.0} or more",
+        miss * 100.0
+    ))
 }
 
 pub async fn shrink_command(args: ShrinkArgs, cancel: CancellationToken) -> Result<u8, Error> {
@@ -1830,6 +1863,26 @@ mod next_step_tests {
             "STAMPEDE_JWT_SECRET='<the scenario's value>' "
         );
         assert_eq!(env_to_set_said(&repro("{ env = \"MY_SECRET\" }")), "");
+    }
+
+    /// A replay of 0 from a repro that reproduced only sometimes says how often a server
+    /// still broken shows that, and how many replays a fix check needs (3/10: 0/5 about
+    /// 17%, 9 replays); a certain repro, a replay that reproduced, or one long enough
+    /// says nothing.
+    #[test]
+    fn a_zero_from_an_unreliable_repro_says_how_often_a_broken_server_shows_it() {
+        let note = unlucky_zero_note(Some((3, 10)), 0, 5).unwrap_or_default();
+        assert!(
+            note.contains("reproduced 3/10 when it was made")
+                && note.contains("0/5 about 17% of the times")
+                && note.contains("--times 9 or more"),
+            "{note}"
+        );
+        assert_eq!(unlucky_zero_note(Some((10, 10)), 0, 5), None);
+        assert_eq!(unlucky_zero_note(Some((3, 10)), 1, 5), None);
+        assert_eq!(unlucky_zero_note(Some((3, 10)), 0, 10), None);
+        assert_eq!(unlucky_zero_note(Some((3, 10)), 0, 0), None);
+        assert_eq!(unlucky_zero_note(None, 0, 5), None);
     }
 
     /// A repro made against the built-in server.

@@ -459,6 +459,83 @@ async fn close_codes_are_recorded_as_sent_and_invalid_ones_are_named() {
             assert_eq!(answers[0].detail, "Close 4403");
             assert_eq!(answers[0].body, "Forbidden\\n\\u{1b}[2J");
         }
+        // A forbidden code's reason is tungstenite's ("Protocol violation"), not the
+        // server's: the answer holds none.
+        if matches!(want, Cause::InvalidClose(_)) {
+            assert_eq!(answers[0].body, "", "{want}");
+        }
+    }
+}
+
+/// A server that upgrades, greets, then closes with a code RFC 6455 forbids and nothing
+/// after it. tungstenite hands such a Close up with a reason of its own ("Protocol
+/// violation"): what the server never said is never quoted as its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_close_code_is_shown_alone_never_with_a_reason_the_server_did_not_send() {
+    let (url, stop) = spawn_server(|tcp| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        let hello = json!({"type": "connection_established"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        let tcp = ws.get_mut();
+        let mut close = vec![0x88, 2];
+        close.extend_from_slice(&999u16.to_be_bytes());
+        if tcp.write_all(&close).await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 256];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let s = common::scenario(
+        "forbidden.toml",
+        r#"
+name = "forbidden"
+duration = "5s"
+[auth]
+secret = { value = "stampede-test-secret" }
+[[group]]
+name = "g"
+users = 1
+steps = [
+  { expect = "connection_established", within = "2s" },
+  { expect = "never", within = "2s" },
+  { close = 1000 },
+]
+"#,
+    );
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(
+        summary.counters.ended_by.get(&Cause::InvalidClose(999)),
+        Some(&1),
+        "{:?}",
+        summary.counters
+    );
+    let seen: Vec<&str> = outcome
+        .results
+        .violations
+        .iter()
+        .map(|v| v.seen.as_str())
+        .collect();
+    assert!(
+        seen.iter()
+            .any(|s| s.ends_with("then server closed with invalid code 999 (no reason)")),
+        "{seen:?}"
+    );
+    let mut console = Vec::new();
+    stampede::report::render(summary, &mut console).unwrap();
+    let files = format!(
+        "{}{}",
+        serde_json::to_string(summary).unwrap(),
+        serde_json::to_string(&outcome.results.violations).unwrap()
+    );
+    for out in [text(&console), files] {
+        assert!(!out.contains("Protocol violation"), "{out}");
     }
 }
 

@@ -663,12 +663,19 @@ const ENFILE: i32 = 23;
 /// forbidden code into 1002) only when the wire had none.
 pub fn close_cause(ws: &Ws, frame: Option<&CloseFrame>) -> Cause {
     match ws.get_ref().last_close() {
-        Some(RawClose::Code(code)) => Cause::of_close_code(code),
+        Some(RawClose::Code(code) | RawClose::CodeAndReason(code)) => Cause::of_close_code(code),
         Some(RawClose::Empty) => Cause::ServerClose(1005),
         // tungstenite fails the connection on a one-byte payload before handing it up.
         Some(RawClose::Truncated) => Cause::Protocol,
         None => Cause::ServerClose(frame.map_or(1005, |f| u16::from(f.code))),
     }
+}
+
+/// Whether the server's latest Close carried a reason after its code, as it was on the
+/// wire: for a code RFC 6455 forbids, tungstenite hands up "Protocol violation" of its own
+/// instead, and this alone says whether the server said anything.
+pub fn close_had_reason(ws: &Ws) -> bool {
+    matches!(ws.get_ref().last_close(), Some(RawClose::CodeAndReason(_)))
 }
 
 /// Maps a WebSocket error on an open connection to its cause. The server ending TCP

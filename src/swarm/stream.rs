@@ -298,8 +298,12 @@ pub enum RawClose {
     Empty,
     /// A one-byte payload: not even a code (tungstenite fails the connection).
     Truncated,
-    /// The two-byte code, as sent.
+    /// The two-byte code, as sent, and nothing after it.
     Code(u16),
+    /// The two-byte code, as sent, and a reason after it. tungstenite hands up its own
+    /// reason ("Protocol violation") for a code RFC 6455 forbids: the server's is then
+    /// known to exist, never what it said.
+    CodeAndReason(u16),
 }
 
 /// Follows the server's side of the connection frame by frame (headers only; payloads are
@@ -484,7 +488,8 @@ impl CloseRead {
         match self.len {
             0 => RawClose::Empty,
             1 => RawClose::Truncated,
-            _ => RawClose::Code(u16::from_be_bytes(self.code)),
+            2 => RawClose::Code(u16::from_be_bytes(self.code)),
+            _ => RawClose::CodeAndReason(u16::from_be_bytes(self.code)),
         }
     }
 }
@@ -658,7 +663,7 @@ mod tests {
         for chunk in [1, 2, 3, 7, 64, 100_000] {
             assert_eq!(
                 sniff(&wire, chunk),
-                Some(RawClose::Code(999)),
+                Some(RawClose::CodeAndReason(999)),
                 "chunk {chunk}"
             );
         }
@@ -685,7 +690,7 @@ mod tests {
         );
         assert_eq!(s.last, None);
         s.feed(&close(4001));
-        assert_eq!(s.last, Some(RawClose::Code(4001)));
+        assert_eq!(s.last, Some(RawClose::CodeAndReason(4001)));
     }
 
     #[test]
@@ -700,14 +705,15 @@ mod tests {
             sniff(&with(frame(0x8, b"\x03", None)), 1),
             Some(RawClose::Truncated)
         );
+        // A code alone, masked; `close` sends one with a reason.
         let masked = frame(0x8, &1005u16.to_be_bytes(), Some([1, 2, 3, 4]));
         assert_eq!(sniff(&with(masked), 2), Some(RawClose::Code(1005)));
         let two = [close(4000), close(1000)].concat();
-        assert_eq!(sniff(&with(two), 5), Some(RawClose::Code(1000)));
+        assert_eq!(sniff(&with(two), 5), Some(RawClose::CodeAndReason(1000)));
         // Nothing but frames of data: no close.
         assert_eq!(sniff(&with(frame(0x1, b"x", None)), 1), None);
         // A "\r\r\n\r\n" still ends the response.
         let odd = [b"HTTP/1.1 101 OK\r\r\n\r\n".to_vec(), close(3000)].concat();
-        assert_eq!(sniff(&odd, 1), Some(RawClose::Code(3000)));
+        assert_eq!(sniff(&odd, 1), Some(RawClose::CodeAndReason(3000)));
     }
 }

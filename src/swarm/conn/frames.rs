@@ -239,6 +239,9 @@ impl ConnRun {
                     .as_ref()
                     .map(|o| close_cause(&o.ws, frame.as_ref()))
                     .unwrap_or(Cause::ServerClose(1005));
+                // A forbidden code's reason is tungstenite's ("Protocol violation"), not
+                // the server's: never quoted as its words.
+                let frame = frame.filter(|_| !matches!(cause, Cause::InvalidClose(_)));
                 let judge = Judge {
                     rules: &self.ctx.plan.oracles.session,
                 };
@@ -562,10 +565,16 @@ impl ConnRun {
             return;
         };
         let ours = open.closing;
+        // Read before our side of the handshake: what the server's Close carried.
+        let reasoned = close_had_reason(&open.ws);
         // Complete the close handshake so the server sees a clean close; bounded.
         let _ = timeout(Duration::from_millis(200), open.ws.close(None)).await;
         let code = match &closed {
-            Cause::InvalidClose(c) => format!("invalid code {c}"),
+            // Its reason, if it sent one, never reached us (see `on_frame`): the code alone.
+            Cause::InvalidClose(c) if reasoned => {
+                format!("invalid code {c} (and a reason stampede could not read)")
+            }
+            Cause::InvalidClose(c) => format!("invalid code {c} (no reason)"),
             Cause::ServerClose(c) => c.to_string(),
             other => other.to_string(),
         };

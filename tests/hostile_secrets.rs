@@ -539,6 +539,122 @@ steps = [
     }
 }
 
+/// A server that upgrades, sends `greeting` (a well-formed text frame) when given, then
+/// these bytes as they are, and holds the socket until the client is done with it.
+async fn spawn_faulty(
+    greeting: Option<&'static str>,
+    bytes: Vec<u8>,
+) -> (String, CancellationToken) {
+    let bytes = Arc::new(bytes);
+    spawn_server(move |tcp| {
+        let bytes = bytes.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            if let Some(text) = greeting {
+                if ws.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            let tcp = ws.get_mut();
+            if tcp.write_all(&bytes).await.is_err() {
+                return;
+            }
+            let mut sink = [0u8; 256];
+            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+    })
+    .await
+}
+
+/// Frames that break RFC 6455 after a correct 101 end the attempt as `protocol_error`,
+/// and the verdict sends the user to the answer line: that line says what the server
+/// broke, in summary.json's answers too. Mid-session, the violation's witness names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_fault_after_the_upgrade_is_named_on_the_answer_line_and_in_the_witness() {
+    let hello = br#"{"type":"connection_established"}"#;
+    let masked = {
+        let key = [1u8, 2, 3, 4];
+        let mut f = vec![0x81, 0x80 | hello.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(hello.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    };
+    let rsv = [&[0xC1, hello.len() as u8][..], hello].concat();
+    let big_ping = [&[0x89, 126, 0, 126][..], &[b'p'; 126]].concat();
+    let cases = [
+        (masked, "after the 101, a masked frame from the server"),
+        (rsv, "after the 101, reserved (RSV) bits set"),
+        (big_ping, "after the 101, a control frame over 125 bytes"),
+    ];
+    for (bytes, said) in cases {
+        let (url, stop) = spawn_faulty(None, bytes).await;
+        let s = common::scenario("fault.toml", ONE_CONNECTION);
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let summary = &outcome.results.summary;
+        assert_eq!(
+            summary.counters.refused_by.get(&Cause::Protocol),
+            Some(&1),
+            "{said}: {:?}",
+            summary.counters
+        );
+        let answers = &summary.answers;
+        assert!(
+            answers
+                .iter()
+                .any(|a| a.cause == Cause::Protocol && a.detail.starts_with(said)),
+            "{said}: {answers:?}"
+        );
+        let mut console = Vec::new();
+        stampede::report::render(summary, &mut console).unwrap();
+        let console = text(&console);
+        assert!(
+            console.contains(&format!("answer       protocol_error: {said}")),
+            "{console}"
+        );
+    }
+    // Invalid UTF-8 in a text frame once the server accepted the connection.
+    let bad = br#"{"type":"agent_started","run_id":"#;
+    let bad = [&bad[..], b"\"\xc3\x28\"}"].concat();
+    let frame = [&[0x81, bad.len() as u8][..], &bad].concat();
+    let (url, stop) = spawn_faulty(Some(r#"{"type":"connection_established"}"#), frame).await;
+    let s = common::scenario(
+        "midfault.toml",
+        r#"
+name = "midfault"
+duration = "5s"
+[auth]
+secret = { value = "stampede-test-secret" }
+[[group]]
+name = "g"
+users = 1
+steps = [
+  { expect = "connection_established", within = "2s" },
+  { expect = "never", within = "2s" },
+  { close = 1000 },
+]
+"#,
+    );
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let c = &outcome.results.summary.counters;
+    assert_eq!(c.ended_by.get(&Cause::Protocol), Some(&1), "{c:?}");
+    let seen: Vec<&str> = outcome
+        .results
+        .violations
+        .iter()
+        .map(|v| v.seen.as_str())
+        .collect();
+    assert!(
+        seen.iter().any(|s| s.contains(
+            "connection lost (protocol_error: invalid UTF-8 in a text frame (RFC 6455 §8.1))"
+        )),
+        "{seen:?}"
+    );
+}
+
 /// A server that accepts TCP and never answers the upgrade.
 async fn spawn_silent() -> (String, CancellationToken) {
     spawn_server(|mut tcp| async move {

@@ -77,7 +77,7 @@
 //! and `expect` steps it kept from running before the script's next `close` or
 //! `reconnect` (`ConnChecker::server_ended`).
 
-use super::dial::{classify, close_cause, close_had_reason, Ws};
+use super::dial::{classify, close_cause, close_had_reason, protocol_fault, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{

@@ -693,6 +693,38 @@ pub fn classify(e: &WsError) -> Cause {
     }
 }
 
+/// What the server did wrong when a read on an open connection failed as
+/// `protocol_error` ([`classify`]), in plain words: RFC 6455's rule where tungstenite's
+/// error names one, its own words otherwise. `None` for any other cause. `ws`: the
+/// connection it came on, whose latest Close (as read off the wire) tells invalid UTF-8
+/// in a Close reason from invalid UTF-8 in a text frame (tungstenite says the same of
+/// both).
+pub fn protocol_fault(e: &WsError, ws: Option<&Ws>) -> Option<String> {
+    use tokio_tungstenite::tungstenite::error::ProtocolError as P;
+    if classify(e) != Cause::Protocol {
+        return None;
+    }
+    let in_close = ws.is_some_and(|ws| ws.get_ref().last_close().is_some());
+    Some(match e {
+        WsError::Utf8(_) if in_close => {
+            "invalid UTF-8 in its Close frame's reason (RFC 6455 §5.5.1)".to_string()
+        }
+        WsError::Utf8(_) => "invalid UTF-8 in a text frame (RFC 6455 §8.1)".to_string(),
+        WsError::Protocol(P::MaskedFrameFromServer) => {
+            "a masked frame from the server (RFC 6455 §5.1: a server never masks)".to_string()
+        }
+        WsError::Protocol(P::NonZeroReservedBits) => {
+            "reserved (RSV) bits set with no extension agreed (RFC 6455 §5.2)".to_string()
+        }
+        WsError::Protocol(P::ControlFrameTooBig) => {
+            "a control frame over 125 bytes (RFC 6455 §5.5)".to_string()
+        }
+        // tungstenite's words: bounded as any quoted answer (they may carry a number).
+        WsError::Protocol(p) => Answer::quoted(&p.to_string()),
+        other => Answer::quoted(&other.to_string()),
+    })
+}
+
 /// Shared, read-only dialing state.
 pub type SharedDialer = Arc<Dialer>;
 

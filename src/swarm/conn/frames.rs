@@ -199,6 +199,8 @@ impl ConnRun {
                     let detail = "the server ended TCP without a Close frame (abnormal closure, \
                                   1006)";
                     self.lose_saying(cause, detail.into(), now);
+                } else if let Some(fault) = protocol_fault(&e, self.open.as_ref().map(|o| &o.ws)) {
+                    self.lose_to_protocol_fault(cause, &fault, now);
                 } else {
                     self.lose(cause, now);
                 }
@@ -631,6 +633,27 @@ impl ConnRun {
             format!("connection lost ({cause})")
         };
         self.lose_saying(cause, detail, now);
+    }
+
+    /// The server broke the WebSocket protocol on the open connection (`fault` says how,
+    /// [`protocol_fault`]): a deterministic fault of its own, not a race, so the witness
+    /// names it, and an attempt it had not accepted keeps it as the server's answer (the
+    /// answer line the verdict points at; boxed, made only here).
+    #[cold]
+    fn lose_to_protocol_fault(&mut self, cause: Cause, fault: &str, now: Instant) {
+        let pending = self
+            .attempts
+            .last()
+            .is_some_and(|a| a.outcome == Outcome::Pending);
+        if pending && self.answer.is_none() {
+            let detail = format!("after the 101, {fault}");
+            self.answer = Some(Box::new(Answer::new(cause.clone(), detail, b"")));
+        }
+        self.lose_saying(
+            cause.clone(),
+            format!("connection lost ({cause}: {fault})"),
+            now,
+        );
     }
 
     /// [`ConnRun::lose`], with `detail` wording the end for the witness.

@@ -1647,3 +1647,59 @@ async fn a_round_the_budget_cuts_says_so_and_names_the_unanswered_upgrades() {
     );
     assert!(!u.hint.contains("interrupted"), "{}", u.hint);
 }
+
+/// A server that speaks the protocol but never answers the client's Close: no Close back
+/// and TCP left open (RFC 6455 §5.5.1 says it must answer). The client waits its close
+/// grace, drops the connection, and says so in a counter and one plain console line; the
+/// verdict stays what the oracles found (clean here: every expectation met).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_the_server_never_answers_is_counted_and_said_without_a_violation() {
+    let (url, stop) = common::spawn_server(|tcp| async move {
+        use tokio::io::AsyncReadExt;
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        let hello = json!({"type": "connection_established"}).to_string();
+        if ws.send(Message::Text(hello.into())).await.is_err() {
+            return;
+        }
+        // Read the raw bytes, never the frames: tungstenite would answer the Close.
+        let tcp = ws.get_mut();
+        let mut sink = [0u8; 256];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let s = common::scenario(
+        "noclose.toml",
+        r#"
+name = "noclose"
+duration = "10s"
+[auth]
+secret = { value = "stampede-test-secret" }
+[[group]]
+name = "g"
+users = 2
+steps = [{ expect = "connection_established", within = "2s" }, { close = 1000 }]
+"#,
+    );
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    let c = &summary.counters;
+    assert_eq!(c.close_unanswered, 2, "{c:?}");
+    assert_eq!(c.ended_by.get(&Cause::ClientClose(1000)), Some(&2), "{c:?}");
+    assert_eq!(
+        summary.verdict,
+        stampede::model::Verdict::Clean,
+        "{summary:?}"
+    );
+    let json = serde_json::to_value(summary).unwrap();
+    assert_eq!(json["counters"]["close_unanswered"], 2);
+    let mut console = Vec::new();
+    stampede::report::render(summary, &mut console).unwrap();
+    let console = String::from_utf8_lossy(&console);
+    assert!(
+        console.contains("the server answered none of 2 Closes within 2s (RFC 6455 §5.5.1"),
+        "{console}"
+    );
+}

@@ -263,6 +263,12 @@ pub struct Counters {
     /// accepted, rejected or failed; what their scripts still expected is refused, never a
     /// violation.
     pub expired: u64,
+    /// Attempts whose Close the server did not answer within the close grace (2 s): it
+    /// neither sent its own Close nor ended TCP, which RFC 6455 §5.5.1 requires of it. The
+    /// client dropped them; they stay counted by our close code (`client_close_1000`),
+    /// never a violation ([`Attempt::close_unanswered`]). Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub close_unanswered: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -554,6 +560,7 @@ impl Counters {
         self.closed_idle += o.closed_idle;
         self.closed_at_lifetime += o.closed_at_lifetime;
         self.expired += o.expired;
+        self.close_unanswered += o.close_unanswered;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -625,6 +632,9 @@ impl Counters {
         }
         if a.closed_expired() || a.refused_expired() {
             self.expired += 1;
+        }
+        if a.close_unanswered {
+            self.close_unanswered += 1;
         }
     }
 }
@@ -745,6 +755,12 @@ pub struct Attempt {
     /// is no script left unrun. Left out of files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retried: bool,
+    /// We sent our Close and the server neither answered it with its own nor ended TCP
+    /// within the close grace (RFC 6455 §5.5.1 says it must answer): the client dropped
+    /// the connection. Its cause stays our close (`client_close_<code>`). Left out of files
+    /// when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub close_unanswered: bool,
 }
 
 impl Attempt {
@@ -770,6 +786,7 @@ impl Attempt {
             error_before_acceptance: false,
             retried: false,
             closed_slow_reader: false,
+            close_unanswered: false,
         }
     }
 

@@ -135,6 +135,9 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             "expired", c.expired
         )?;
     }
+    if let Some(line) = unanswered_closes_line(c) {
+        writeln!(w, "  {:<13}{line}", "closes")?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",
@@ -256,6 +259,36 @@ fn probe_line(p: &crate::results::ProbeSummary) -> String {
 
 /// What the server said instead of a 101 (its status line and the first bytes of its
 /// body) or instead of accepting (its Close: code and reason).
+/// The line that says the server left Closes of ours unanswered
+/// ([`crate::model::Counters::close_unanswered`]): a protocol fault of the server's, never a race, so
+/// said plainly beside how the connections ended, and no violation. `None` when it
+/// answered every one.
+fn unanswered_closes_line(c: &crate::model::Counters) -> Option<String> {
+    let unanswered = c.close_unanswered;
+    if unanswered == 0 {
+        return None;
+    }
+    // Every Close we sent that the server did not end first: the attempts that ended by
+    // our close code, answered or not.
+    let sent: u64 = c
+        .ended_by
+        .iter()
+        .chain(&c.refused_by)
+        .filter(|(cause, _)| matches!(cause, Cause::ClientClose(_)))
+        .map(|(_, n)| n)
+        .sum::<u64>()
+        .max(unanswered);
+    let answered = if unanswered == sent {
+        format!("none of {}", plural(sent, "Close"))
+    } else {
+        format!("{} of {sent} Closes ({unanswered} not)", sent - unanswered)
+    };
+    Some(format!(
+        "the server answered {answered} within 2s (RFC 6455 §5.5.1: it must answer a \
+         Close): the client dropped those connections; not a violation"
+    ))
+}
+
 fn render_answers<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     for a in &s.answers {
         let text = answer_text(a);

@@ -1314,12 +1314,18 @@ impl ConnRun {
                 return;
             }
         }
-        if self
+        let waited = self
             .pump(Some(Instant::now() + CLOSE_GRACE), |_| false)
-            .await
-            != Stop::Lost
-        {
-            // The server never answered our Close: the attempt still ends here.
+            .await;
+        if waited != Stop::Lost {
+            // The server never answered our Close: the attempt still ends here. Counted
+            // when the grace ran out (not when the run's end cut the wait): RFC 6455
+            // §5.5.1 says it must answer, and a server that does not holds its side open.
+            if waited == Stop::Deadline {
+                if let Some(attempt) = self.attempts.last_mut() {
+                    attempt.close_unanswered = true;
+                }
+            }
             if let Some(open) = self.open.take() {
                 self.end_attempt(open, Cause::ClientClose(code), Instant::now());
             }

@@ -685,9 +685,19 @@ fn a_workers_runs_shards_beside_its_merged_run_count_once() {
         "{:?}",
         c.warnings
     );
-    // The merged run's `--out` folder, searched three levels down, counts it once too.
-    let c = compare(&[tmp.path().join("scale")], &new, &Default::default()).unwrap();
-    assert_eq!(c.base_runs.len(), 1, "{:?}", c.base_runs);
+    // The scenario's folder and the merged run's `--out` folder, searched three levels
+    // down (the shards lie deeper), count it once too, and say so as the glob does.
+    for folder in [runs.clone(), tmp.path().join("scale")] {
+        let c = compare(std::slice::from_ref(&folder), &new, &Default::default()).unwrap();
+        assert_eq!(c.base_runs.len(), 1, "{folder:?}: {:?}", c.base_runs);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("BASE: left out 2 shards of a split run")),
+            "{folder:?}: {:?}",
+            c.warnings
+        );
+    }
     // A shard named on its own is what was asked for.
     let c = compare(&shards[..1], &new, &Default::default()).unwrap();
     assert_eq!(c.base_runs, shards[..1].to_vec());

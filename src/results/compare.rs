@@ -449,11 +449,55 @@ fn load_side(
             runs.push((run, searched));
         }
     }
+    for dir in unreached_parts(&runs) {
+        let run = Run {
+            summary: read_summary(&dir.join("summary.json"))?,
+            histograms: read_histograms(&dir.join("histograms.json"))?,
+            path: dir,
+        };
+        if run.summary.shard.is_some() {
+            runs.push((run, true));
+        }
+    }
     let (runs, note) = drop_parts(runs, side);
     if runs.is_empty() {
         return Err(CompareError::Empty(side));
     }
     Ok((runs, note))
+}
+
+/// The runs in the `…-workers/` folders beside the merged runs found by searching a folder
+/// that the search did not reach (a shard lies three levels down in its `…-workers/`
+/// folder, `worker-i/<scenario>/<start>/`, deeper than a scenario's folder is searched),
+/// so that [`drop_parts`] says it left them out whichever way the folder was named.
+fn unreached_parts(runs: &[(Run, bool)]) -> Vec<PathBuf> {
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let found: std::collections::BTreeSet<PathBuf> =
+        runs.iter().map(|(r, _)| real(&r.path)).collect();
+    let mut folders = std::collections::BTreeSet::new();
+    for (run, searched) in runs {
+        if !*searched || run.summary.merged_from.is_none() {
+            continue;
+        }
+        let Some(Ok(entries)) = run.path.parent().map(std::fs::read_dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let workers = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with("-workers"));
+            if workers && path.is_dir() {
+                folders.insert(path);
+            }
+        }
+    }
+    folders
+        .iter()
+        .filter_map(|folder| run_dirs(folder).ok())
+        .flatten()
+        .filter(|dir| !found.contains(&real(dir)))
+        .collect()
 }
 
 /// A `--workers` run keeps its shards' results in a `…-workers/` folder beside the merged

@@ -139,6 +139,7 @@ pub enum Command {
         seed: Option<u64>,
     },
     /// Run the reference server (the golden-path protocol).
+    #[command(after_help = SERVE_SECRET_HELP)]
     Serve(ServeArgs),
     /// Compare latency and throughput of two sets of runs; exit 1 on a regression.
     Compare(CompareArgs),
@@ -413,6 +414,11 @@ pub struct ReportArgs {
     pub quiet: bool,
 }
 
+/// Where `serve` takes its HS256 secret from, at the end of its help.
+const SERVE_SECRET_HELP: &str = "The HS256 secret is read from the STAMPEDE_JWT_SECRET \
+    environment variable, never from a flag (a command line shows in `ps`); unset, the \
+    public development secret `stampede-dev-secret` is used, with a warning.";
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on: IP:PORT or HOST:PORT (`localhost:8080`; a host name is
@@ -431,14 +437,10 @@ pub struct ServeArgs {
     /// Write the self-signed certificate here, for clients' --ca-file.
     #[arg(long)]
     pub write_ca: Option<PathBuf>,
-    /// HS256 secret; read from the environment, never a flag.
-    #[arg(
-        long,
-        env = "STAMPEDE_JWT_SECRET",
-        hide_env_values = true,
-        default_value = "stampede-dev-secret"
-    )]
-    pub secret: String,
+    /// Refused: a secret on a command line shows in `ps` and shell history. The HS256
+    /// secret is read from `STAMPEDE_JWT_SECRET` (see the help's end).
+    #[arg(long = "secret", hide = true, num_args = 0..=1, default_missing_value = "")]
+    pub secret_flag: Option<String>,
     /// PEM public key (RSA or P-256) to verify RS256 / ES256 tokens with, besides the
     /// HS256 secret. Use the key matching a scenario's `[auth] key`.
     #[arg(long, value_name = "FILE")]
@@ -1273,7 +1275,25 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         }
         return Ok(exit::CLEAN);
     }
-    if args.secret == "stampede-dev-secret" {
+    if args.secret_flag.is_some() {
+        // The value is never echoed: it is a secret.
+        return Err(Error::Usage(
+            "serve takes no --secret: a secret on the command line shows in `ps` and the \
+             shell's history; set STAMPEDE_JWT_SECRET instead (or verify RS256 / ES256 \
+             tokens with --public-key FILE)"
+                .into(),
+        ));
+    }
+    let secret = match std::env::var("STAMPEDE_JWT_SECRET") {
+        Ok(secret) => secret,
+        Err(std::env::VarError::NotPresent) => "stampede-dev-secret".to_string(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Error::Usage(
+                "STAMPEDE_JWT_SECRET is not valid UTF-8".into(),
+            ))
+        }
+    };
+    if secret == "stampede-dev-secret" {
         eprintln!("warning: STAMPEDE_JWT_SECRET is not set; using the development secret");
     }
     let tls = match (args.tls, args.cert, args.key) {
@@ -1291,7 +1311,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         None => None,
     };
     let config = reference::TargetConfig {
-        secret: args.secret.into_bytes(),
+        secret: secret.into_bytes(),
         public_key_pem,
         audience: args.aud,
         issuer: args.iss,

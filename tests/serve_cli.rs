@@ -217,6 +217,25 @@ fn serve_with_an_unreadable_or_bad_public_key_is_a_usage_error() {
     assert!(err.contains("public key"), "{err}");
 }
 
+/// A secret on a command line shows in `ps`: `serve --secret` is refused, however it is
+/// spelt, pointing at `STAMPEDE_JWT_SECRET` and never echoing the value.
+#[test]
+fn serve_refuses_a_secret_on_the_command_line() {
+    for flag in [
+        vec!["--secret", "hunter2-not-echoed"],
+        vec!["--secret=hunter2-not-echoed"],
+        vec!["--secret"],
+    ] {
+        let mut args = vec!["serve".to_string(), "--addr".into(), "127.0.0.1:0".into()];
+        args.extend(flag.iter().map(|a| a.to_string()));
+        let out = stampede(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {err}");
+        assert!(err.contains("set STAMPEDE_JWT_SECRET"), "{flag:?}: {err}");
+        assert!(!err.contains("hunter2"), "{flag:?}: {err}");
+    }
+}
+
 /// RS256 tokens without `aud`/`iss` in `[auth]`: valid ones and three policy entries, with
 /// the scenario's bad-token policy `policy`.
 fn policy_scenario(dir: &Path, policy: &str) -> PathBuf {

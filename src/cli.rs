@@ -147,6 +147,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Calibrate against the target (a few connections, one at a time) and print the
     /// invariants it always kept, as TOML to paste into the scenario's `[oracles]`.
+    #[command(after_help = error::LEARN_EXIT_CODES)]
     Learn(LearnArgs),
     /// Hunt for a race: round after round of seeded variations until a violation or the budget.
     #[command(after_help = error::HUNT_EXIT_CODES)]

@@ -74,6 +74,15 @@ pub const REPLAY_EXIT_CODES: &str = "Exit codes:
   5-9  the replays could not judge the target (that verdict's code, as for run)
   130  interrupted (the rate so far is printed)";
 
+/// `learn --help`'s list of exit codes.
+pub const LEARN_EXIT_CODES: &str = "Exit codes:
+  0    invariants learned and printed
+  2    bad usage or scenario
+  3    stampede itself failed
+  5    target unusable: the target accepted no calibration connection
+  6    auth misconfigured: no calibration connection was accepted, their tokens refused
+  130  interrupted (what was learned so far is printed)";
+
 /// `shrink --help`'s list of exit codes.
 pub const SHRINK_EXIT_CODES: &str = "Exit codes:
   0    the repro does not reproduce: nothing to shrink, nothing written

@@ -304,8 +304,8 @@ fn the_no_results_line_asks_to_keep_only_findings() {
     }
 }
 
-/// `run --help` lists every exit code of the table; `hunt`, `replay` and `shrink` their
-/// own, shrink's 1 (a smaller repro written) among them.
+/// `run --help` lists every exit code of the table; `hunt`, `replay`, `shrink` and `learn`
+/// their own, shrink's 1 (a smaller repro written) among them.
 #[test]
 fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
     use clap::CommandFactory;
@@ -345,5 +345,11 @@ fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
         let text = help(name);
         assert!(text.contains("Exit codes:\n  0 "), "{name}: {text}");
         assert!(text.contains("  1    "), "{name}: {text}");
+    }
+    // `learn` exits 5 or 6 when the target accepted no calibration connection.
+    let learn = help("learn");
+    assert!(learn.contains("Exit codes:\n  0 "), "{learn}");
+    for code in [exit::TARGET_UNUSABLE, exit::AUTH_MISCONFIGURED] {
+        assert!(learn.contains(&format!("  {code}    ")), "{learn}");
     }
 }

@@ -129,6 +129,9 @@ fn build(t: &str, name: &str, args: &[Duration]) -> Result<Dist, String> {
     }
 }
 
+/// The distributions a scenario may name.
+const DISTRIBUTIONS: [&str; 4] = ["fixed", "uniform", "normal", "exp"];
+
 fn arity(t: &str, name: &str, found: usize) -> String {
     let params = match name {
         "fixed" => "1 argument (value)",
@@ -136,9 +139,11 @@ fn arity(t: &str, name: &str, found: usize) -> String {
         "uniform" => "2 arguments (low, high)",
         "normal" => "2 arguments (mean, sd)",
         _ => {
+            let hint = crate::model::words::did_you_mean(name, DISTRIBUTIONS);
             return format!(
-                "{t}: unknown distribution {name:?}; expected one of: fixed, uniform, normal, exp"
-            )
+                "{t}: unknown distribution {name:?}; expected one of: fixed, uniform, normal, \
+                 exp{hint}"
+            );
         }
     };
     format!("{t}: {name} takes {params}, found {found}")
@@ -264,6 +269,27 @@ mod tests {
             let err = parse_dist(text).expect_err(text);
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    /// A mistyped or spelt-out distribution name gets a "did you mean", as every other
+    /// mistyped value does; a name close to none gets none.
+    #[test]
+    fn a_mistyped_distribution_gets_a_did_you_mean() {
+        for (text, want) in [
+            ("unifrom(0ms, 5ms)", "uniform"),
+            ("Uniform(0ms, 5ms)", "uniform"),
+            ("exponential(5ms)", "exp"),
+            ("nromal(1ms, 2ms)", "normal"),
+            ("fixd(1ms)", "fixed"),
+        ] {
+            let err = parse_dist(text).expect_err(text);
+            assert!(
+                err.ends_with(&format!("; did you mean \"{want}\"?")),
+                "{text}: {err}"
+            );
+        }
+        let err = parse_dist("gauss(1ms)").expect_err("gauss");
+        assert!(!err.contains("did you mean"), "{err}");
     }
 
     proptest! {

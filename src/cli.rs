@@ -80,12 +80,39 @@ fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Threads that drive the connections, as each command that drives them takes it
+    /// after its name (`stampede --threads 1 run …` is `stampede run … --threads 1`).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub threads: Option<std::num::NonZeroUsize>,
+}
+
+impl Cli {
+    /// The thread count asked for on the command line: after the command's name (on the
+    /// commands that drive connections), else before it; `None` for the default.
+    pub fn thread_count(&self) -> Option<std::num::NonZeroUsize> {
+        let on_command = match &self.command {
+            Command::Run(a) => a.target.threads.threads,
+            Command::Learn(a) => a.target.threads.threads,
+            Command::Hunt(a) => a.target.threads.threads,
+            Command::Replay(a) => a.target.threads.threads,
+            Command::Shrink(a) => a.target.threads.threads,
+            Command::Serve(a) => a.threads.threads,
+            _ => None,
+        };
+        on_command.or(self.threads)
+    }
+}
+
+/// `--threads N`, on the commands that drive connections (run, learn, hunt, replay,
+/// shrink, serve): the others have none to drive.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct ThreadsArg {
     /// Threads that drive the connections (default: one per core this process may use;
     /// or the STAMPEDE_THREADS environment variable). On a machine shared with the server
     /// under test, fewer leave the server its cores and spend less CPU per message; with
     /// 1, the calling thread drives them all (no worker threads). `--workers` processes
     /// inherit the count.
-    #[arg(long, global = true, value_name = "N", value_parser = parse_threads)]
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
 }
 
@@ -485,6 +512,8 @@ pub struct ServeArgs {
     /// spreads connections over them, each under its own open-file limit.
     #[arg(long)]
     pub reuse_port: bool,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
 }
 
 /// Runs one command; returns the process exit code.

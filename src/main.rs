@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     // so a run that binds at once already knows its threads can be raised.
     stampede::priority::register_current_thread();
     let from_env = std::env::var("STAMPEDE_THREADS").ok();
-    let threads = cli.threads.or_else(|| {
+    let threads = cli.thread_count().or_else(|| {
         stampede::cli::threads_in_env(from_env.as_deref()).unwrap_or_else(|e| {
             eprintln!("warning: {e}; using one thread per core");
             None

@@ -52,6 +52,8 @@ pub struct TargetArgs {
     /// each).
     #[arg(long, value_name = "IP,...", value_delimiter = ',', value_parser = super::source_addr_arg)]
     pub source_addr: Vec<std::net::IpAddr>,
+    #[command(flatten)]
+    pub threads: super::ThreadsArg,
 }
 
 /// How the commands that run one target again and again (`hunt`, `replay`, `shrink`) put

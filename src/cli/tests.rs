@@ -56,9 +56,12 @@ fn threads_is_a_positive_count_given_before_or_after_the_subcommand() {
     use clap::Parser;
     let after = Cli::try_parse_from(["stampede", "run", "s.toml", "--threads", "1"]);
     let before = Cli::try_parse_from(["stampede", "--threads", "3", "run", "s.toml"]);
-    assert_eq!(after.ok().and_then(|c| c.threads).map(|n| n.get()), Some(1));
     assert_eq!(
-        before.ok().and_then(|c| c.threads).map(|n| n.get()),
+        after.ok().and_then(|c| c.thread_count()).map(|n| n.get()),
+        Some(1)
+    );
+    assert_eq!(
+        before.ok().and_then(|c| c.thread_count()).map(|n| n.get()),
         Some(3)
     );
     let zero = Cli::try_parse_from(["stampede", "run", "s.toml", "--threads", "0"]);
@@ -69,9 +72,64 @@ fn threads_is_a_positive_count_given_before_or_after_the_subcommand() {
     assert!(said.contains("from 1 to 1024, found \"100000\""), "{said}");
     let most = Cli::try_parse_from(["stampede", "--threads", "1024", "run", "s.toml"]);
     assert_eq!(
-        most.ok().and_then(|c| c.threads).map(|n| n.get()),
+        most.ok().and_then(|c| c.thread_count()).map(|n| n.get()),
         Some(1024)
     );
+    // After the name of every command that drives connections, before that of any.
+    for command in [
+        &["learn", "s.toml"][..],
+        &["hunt", "s.toml"],
+        &["replay", "r.json"],
+        &["shrink", "r.json"],
+        &["serve"],
+    ] {
+        let mut args = vec!["stampede"];
+        args.extend(command);
+        args.extend(["--threads", "2"]);
+        let cli = Cli::try_parse_from(&args);
+        assert_eq!(
+            cli.ok().and_then(|c| c.thread_count()).map(|n| n.get()),
+            Some(2),
+            "{args:?}"
+        );
+    }
+    let before = Cli::try_parse_from(["stampede", "--threads", "2", "validate", "s.toml"]);
+    assert!(before.is_ok(), "{before:?}");
+}
+
+/// `--threads` is shown, and taken after the command's name, only on the commands that
+/// drive connections: `validate`, `plan`, `compare`, `report`, `merge`, `completions`
+/// and `man` drive none.
+#[test]
+fn only_the_commands_that_drive_connections_show_threads() {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    // As the binary's help is: built, so that a global argument reaches every command.
+    cli.build();
+    for name in ["run", "learn", "hunt", "replay", "shrink", "serve"] {
+        let help = cli
+            .find_subcommand_mut(name)
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("--threads <N>"), "{name}: {help}");
+    }
+    for name in [
+        "validate",
+        "plan",
+        "compare",
+        "report",
+        "merge",
+        "completions",
+        "man",
+    ] {
+        let help = cli
+            .find_subcommand_mut(name)
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(!help.contains("--threads"), "{name}: {help}");
+    }
 }
 
 #[test]

@@ -490,23 +490,7 @@ async fn a_forbidden_close_code_is_shown_alone_never_with_a_reason_the_server_di
         while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
-    let s = common::scenario(
-        "forbidden.toml",
-        r#"
-name = "forbidden"
-duration = "5s"
-[auth]
-secret = { value = "stampede-test-secret" }
-[[group]]
-name = "g"
-users = 1
-steps = [
-  { expect = "connection_established", within = "2s" },
-  { expect = "never", within = "2s" },
-  { close = 1000 },
-]
-"#,
-    );
+    let s = greeted_then_waiting("forbidden");
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     let summary = &outcome.results.summary;
@@ -620,23 +604,7 @@ async fn a_protocol_fault_after_the_upgrade_is_named_on_the_answer_line_and_in_t
     let bad = [&bad[..], b"\"\xc3\x28\"}"].concat();
     let frame = [&[0x81, bad.len() as u8][..], &bad].concat();
     let (url, stop) = spawn_faulty(Some(r#"{"type":"connection_established"}"#), frame).await;
-    let s = common::scenario(
-        "midfault.toml",
-        r#"
-name = "midfault"
-duration = "5s"
-[auth]
-secret = { value = "stampede-test-secret" }
-[[group]]
-name = "g"
-users = 1
-steps = [
-  { expect = "connection_established", within = "2s" },
-  { expect = "never", within = "2s" },
-  { close = 1000 },
-]
-"#,
-    );
+    let s = greeted_then_waiting("midfault");
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
     let c = &outcome.results.summary.counters;
@@ -1305,4 +1273,28 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
             "{name} holds the secret:\n{body}"
         );
     }
+}
+
+/// One connection that takes the greeting, then waits 2 s for a kind the server never
+/// sends and closes: what a fault mid-session cuts.
+fn greeted_then_waiting(name: &str) -> stampede::model::Scenario {
+    common::scenario(
+        &format!("{name}.toml"),
+        &format!(
+            r#"
+name = "{name}"
+duration = "5s"
+[auth]
+secret = {{ value = "stampede-test-secret" }}
+[[group]]
+name = "g"
+users = 1
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ expect = "never", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#
+        ),
+    )
 }

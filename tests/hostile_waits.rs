@@ -1318,21 +1318,11 @@ async fn ctrl_c_during_hunt_confirmations_still_writes_the_repro_and_exits_130()
     let path = dir.path().join("half.toml");
     std::fs::write(&path, half_answers_at(&fake.url)).unwrap();
     let out = dir.path().join("results");
-    let run = interrupt_when(
-        &[
-            "hunt",
-            path.to_str().unwrap(),
-            "--budget",
-            "120s",
-            "--times",
-            "50",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        // Round 0 found the violation: its 50 confirmations (35 s) are under way.
-        |line| line.starts_with("round ") && line.contains(" 1 violation"),
-    )
-    .await;
+    let (path, out) = (path.to_str().unwrap(), out.to_str().unwrap());
+    let hunt = ["hunt", path, "--budget", "120s", "--times", "50", "-o", out];
+    // Round 0 found the violation: its 50 confirmations (35 s) are under way.
+    let found = |line: &str| line.starts_with("round ") && line.contains(" 1 violation");
+    let run = interrupt_when(&hunt, found).await;
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(run.after < Duration::from_secs(5), "took {:?}", run.after);
@@ -1347,21 +1337,7 @@ async fn ctrl_c_during_hunt_confirmations_still_writes_the_repro_and_exits_130()
     assert!(std::path::Path::new(repro.trim()).exists(), "{stdout}");
     // `--json` says the hunt was cut short at its top, as one interrupted before any find
     // does (it said `"short": null`, only the find's rate saying so).
-    let run = interrupt_when(
-        &[
-            "hunt",
-            path.to_str().unwrap(),
-            "--budget",
-            "120s",
-            "--times",
-            "50",
-            "--json",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        |line| line.starts_with("round ") && line.contains(" 1 violation"),
-    )
-    .await;
+    let run = interrupt_when(&[&hunt[..], &["--json"]].concat(), found).await;
     assert_eq!(run.code, Some(130), "{}", run.stderr);
     let json: Value = serde_json::from_str(&run.stdout).expect("hunt --json prints JSON");
     assert_eq!(json["short"], "interrupted", "{json}");

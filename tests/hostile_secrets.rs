@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{spawn_server, TEST_BOUND};
+use common::{spawn_faulty, spawn_server, TEST_BOUND};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use stampede::model::{Cause, Counters};
@@ -472,24 +472,8 @@ async fn close_codes_are_recorded_as_sent_and_invalid_ones_are_named() {
 /// violation"): what the server never said is never quoted as its words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forbidden_close_code_is_shown_alone_never_with_a_reason_the_server_did_not_send() {
-    let (url, stop) = spawn_server(|tcp| async move {
-        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-            return;
-        };
-        let hello = json!({"type": "connection_established"}).to_string();
-        if ws.send(Message::Text(hello.into())).await.is_err() {
-            return;
-        }
-        let tcp = ws.get_mut();
-        let mut close = vec![0x88, 2];
-        close.extend_from_slice(&999u16.to_be_bytes());
-        if tcp.write_all(&close).await.is_err() {
-            return;
-        }
-        let mut sink = [0u8; 256];
-        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-    })
-    .await;
+    let close = [&[0x88, 2][..], &999u16.to_be_bytes()].concat();
+    let (url, stop) = spawn_faulty(Some(r#"{"type":"connection_established"}"#), close).await;
     let s = greeted_then_waiting("forbidden");
     let outcome = common::run(&s, Some(url), None).await;
     stop.cancel();
@@ -521,35 +505,6 @@ async fn a_forbidden_close_code_is_shown_alone_never_with_a_reason_the_server_di
     for out in [text(&console), files] {
         assert!(!out.contains("Protocol violation"), "{out}");
     }
-}
-
-/// A server that upgrades, sends `greeting` (a well-formed text frame) when given, then
-/// these bytes as they are, and holds the socket until the client is done with it.
-async fn spawn_faulty(
-    greeting: Option<&'static str>,
-    bytes: Vec<u8>,
-) -> (String, CancellationToken) {
-    let bytes = Arc::new(bytes);
-    spawn_server(move |tcp| {
-        let bytes = bytes.clone();
-        async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                return;
-            };
-            if let Some(text) = greeting {
-                if ws.send(Message::Text(text.into())).await.is_err() {
-                    return;
-                }
-            }
-            let tcp = ws.get_mut();
-            if tcp.write_all(&bytes).await.is_err() {
-                return;
-            }
-            let mut sink = [0u8; 256];
-            while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-        }
-    })
-    .await
 }
 
 /// Frames that break RFC 6455 after a correct 101 end the attempt as `protocol_error`,

@@ -1005,16 +1005,7 @@ async fn sigterm_during_a_run_writes_the_results_as_ctrl_c_does() {
     let (stdout, stderr) = (&run.stdout, &run.stderr);
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(stderr.contains("interrupted (SIGTERM)"), "{stderr}");
-    let runs: Vec<_> = std::fs::read_dir(dir.path().join("golden-path"))
-        .expect("the scenario's results folder")
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    assert!(
-        runs[0].join("summary.json").is_file(),
-        "no summary.json in {:?}",
-        runs[0]
-    );
+    assert_wrote_one_summary(&dir.path().join("golden-path"));
 }
 
 /// SIGTERM to a `run` whose stderr nobody reads any more (`2>&1 | head`, a log shipper that
@@ -1056,12 +1047,21 @@ async fn sigterm_stops_a_run_whose_stderr_reader_is_gone() {
         .expect("it stops after SIGTERM, not at the end of its duration")
         .unwrap();
     assert_eq!(status.code(), Some(130));
-    let runs: Vec<_> = std::fs::read_dir(dir.path().join("golden-path"))
+    assert_wrote_one_summary(&dir.path().join("golden-path"));
+}
+
+/// `folder` (a scenario's results folder) holds one run, and that run its summary.json.
+fn assert_wrote_one_summary(folder: &std::path::Path) {
+    let runs: Vec<_> = std::fs::read_dir(folder)
         .expect("the scenario's results folder")
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    assert!(runs[0].join("summary.json").is_file(), "{runs:?}");
+    assert!(
+        runs[0].join("summary.json").is_file(),
+        "no summary.json in {:?}",
+        runs[0]
+    );
 }
 
 /// Whether any process of group `group` still runs (a zombie, left for PID 1 to reap, has
@@ -1630,21 +1630,9 @@ async fn a_round_the_budget_cuts_says_so_and_names_the_unanswered_upgrades() {
 /// verdict stays what the oracles found (clean here: every expectation met).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_close_the_server_never_answers_is_counted_and_said_without_a_violation() {
-    let (url, stop) = common::spawn_server(|tcp| async move {
-        use tokio::io::AsyncReadExt;
-        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-            return;
-        };
-        let hello = json!({"type": "connection_established"}).to_string();
-        if ws.send(Message::Text(hello.into())).await.is_err() {
-            return;
-        }
-        // Read the raw bytes, never the frames: tungstenite would answer the Close.
-        let tcp = ws.get_mut();
-        let mut sink = [0u8; 256];
-        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-    })
-    .await;
+    // Greets, then reads raw bytes, never frames: tungstenite would answer the Close.
+    let greeting = Some(r#"{"type":"connection_established"}"#);
+    let (url, stop) = common::spawn_faulty(greeting, Vec::new()).await;
     let s = common::scenario(
         "noclose.toml",
         r#"

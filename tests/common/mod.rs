@@ -684,3 +684,35 @@ pub async fn accept_greeted(tcp: tokio::net::TcpStream) -> Option<(ServerWs, Str
     let user = unverified_sub(&token).unwrap_or_default();
     greet(&mut ws, &user).await.then_some((ws, user))
 }
+
+/// A server that upgrades, sends `greeting` (a well-formed text frame) when given, then
+/// these bytes as they are, and holds the socket until the client is done with it.
+pub async fn spawn_faulty(
+    greeting: Option<&'static str>,
+    bytes: Vec<u8>,
+) -> (String, CancellationToken) {
+    let bytes = std::sync::Arc::new(bytes);
+    spawn_server(move |tcp| {
+        let bytes = bytes.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            if let Some(text) = greeting {
+                if ws.send(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            let tcp = ws.get_mut();
+            if tokio::io::AsyncWriteExt::write_all(tcp, &bytes)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut sink = [0u8; 256];
+            while matches!(tokio::io::AsyncReadExt::read(tcp, &mut sink).await, Ok(n) if n > 0) {}
+        }
+    })
+    .await
+}

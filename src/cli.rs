@@ -169,6 +169,7 @@ pub enum Command {
     #[command(after_help = SERVE_SECRET_HELP)]
     Serve(ServeArgs),
     /// Compare latency and throughput of two sets of runs; exit 1 on a regression.
+    #[command(after_help = error::COMPARE_EXIT_CODES)]
     Compare(CompareArgs),
     /// Render a run's results as one self-contained HTML page.
     Report(ReportArgs),

@@ -702,3 +702,69 @@ fn a_workers_runs_shards_beside_its_merged_run_count_once() {
     let c = compare(&shards[..1], &new, &Default::default()).unwrap();
     assert_eq!(c.base_runs, shards[..1].to_vec());
 }
+
+/// A slower NEW run whose generator fell behind (its own warning says its timings are not
+/// trustworthy) is no regression of the server's: its worse latency and throughput rows
+/// are "not judged", and the comparison exits 8, not 1 (nor 0: nothing was shown to be as
+/// fast). The same slowdown measured on schedule still exits 1, and a finding that is no
+/// timing (violations) still gates beside a lagging client.
+#[test]
+fn a_new_run_whose_client_fell_behind_is_not_judged_a_regression() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let trusted = dirs(tmp.path(), "trusted", &[2], 1.5);
+    let mut lagging = run(3, TURNS, 20.0, 1.5);
+    lagging.summary.generator.fell_behind = true;
+    lagging.summary.generator.lag_p99_ms = 48.0;
+    let behind = vec![write(&tmp.path().join("behind"), &lagging)];
+
+    let c = compare(&base, &behind, &CompareOptions::default()).unwrap();
+    assert!(!c.regressed(), "{:?}", c.regressions().collect::<Vec<_>>());
+    assert!(c.not_judged());
+    assert_eq!(
+        row(&c, "turn.p50").verdict,
+        Verdict::NotJudged("the client fell behind")
+    );
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&behind)]);
+    assert_eq!(code, 8, "{out}");
+    assert!(out.contains("the generator fell behind"), "{out}");
+    assert!(
+        out.contains("worse, NOT JUDGED: the client fell behind"),
+        "{out}"
+    );
+    assert!(out.contains("result: not judged: "), "{out}");
+    assert!(
+        !out.contains("REGRESSION") && !out.contains("no regression"),
+        "{out}"
+    );
+    let (code, json, _) = stampede(&["compare", &p(&base), &p(&behind), "--json"]);
+    assert_eq!(code, 8, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["regressed"], false);
+    assert_eq!(json["not_judged"], true);
+
+    // The same slowdown on a client that kept its schedule is the server's.
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&trusted)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("REGRESSION") && !out.contains("NOT JUDGED"),
+        "{out}"
+    );
+
+    // A NEW run that ended client_limited (its failures the client's own limits) is not
+    // judged either, where every BASE run was clean.
+    let mut limited = run(4, TURNS, 20.0, 1.0);
+    limited.summary.verdict = stampede::model::Verdict::ClientLimited;
+    let limited = vec![write(&tmp.path().join("limited"), &limited)];
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&limited)]);
+    assert_eq!(code, 8, "{out}");
+    assert!(out.contains("1 new run ended client_limited"), "{out}");
+
+    // Violations are answers, not timings: they gate whatever the client's lag.
+    let broken = report_support::with_violations(lagging, 3);
+    let broken = vec![write(&tmp.path().join("broken"), &broken)];
+    let (code, out, _) = stampede(&["compare", &p(&base), &p(&broken)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("violations"), "{out}");
+}

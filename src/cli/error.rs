@@ -83,6 +83,15 @@ pub const LEARN_EXIT_CODES: &str = "Exit codes:
   6    auth misconfigured: no calibration connection was accepted, their tokens refused
   130  interrupted (what was learned so far is printed)";
 
+/// `compare --help`'s list of exit codes.
+pub const COMPARE_EXIT_CODES: &str = "Exit codes:
+  0    no regression
+  1    a regression (or a gated phase one side lacks, or a NEW verdict worse
+       than a clean BASE)
+  2    bad usage (different scenarios without --force, an unreadable run)
+  8    not judged: what got worse was measured by a NEW run whose client
+       fell behind (or that ended client-limited); run it again";
+
 /// `shrink --help`'s list of exit codes.
 pub const SHRINK_EXIT_CODES: &str = "Exit codes:
   0    the repro does not reproduce: nothing to shrink, nothing written

@@ -53,8 +53,13 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     } else {
         report::render_comparison(&comparison, &mut std::io::stdout().lock())?;
     }
+    // A comparison whose only worse figures come from a NEW run whose client fell behind
+    // judged nothing: not the server's regression (1), not a pass (0) either; the code of
+    // a run limited by its client.
     Ok(if comparison.regressed() {
         exit::VIOLATIONS
+    } else if comparison.not_judged() {
+        exit::CLIENT_LIMITED
     } else {
         exit::CLEAN
     })

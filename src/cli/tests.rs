@@ -404,6 +404,10 @@ fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
         assert!(text.contains("Exit codes:\n  0 "), "{name}: {text}");
         assert!(text.contains("  1    "), "{name}: {text}");
     }
+    // `compare` exits 8 when what got worse was measured by a client that fell behind.
+    let compare = help("compare");
+    assert!(compare.contains("Exit codes:\n  0 "), "{compare}");
+    assert!(compare.contains("  8    not judged"), "{compare}");
     // `learn` exits 5 or 6 when the target accepted no calibration connection.
     let learn = help("learn");
     assert!(learn.contains("Exit codes:\n  0 "), "{learn}");

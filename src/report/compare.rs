@@ -11,11 +11,12 @@ use std::io::{self, Write};
 /// `base`/`new` in it (`ms`; `per_sec`, messages/s for `received_per_sec`; `share`, 0 to 1
 /// for `errors.rate` and `unmet.rate`; `per_run` for `violations`), `change` (a fraction
 /// of base) and `spread` (in the unit) or null,
-/// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated` or
-/// `better_ungated` with `ungated_because`), `missing` (phases one side lacks: `phase`,
-/// `lacking` side, the other side's `samples`, `gated_by` the `--tolerance-for` key or
-/// null), `worse_verdicts` (NEW runs not clean where every BASE run was: `run`,
-/// `verdict`), and `regressed`, which decides the exit code.
+/// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated`,
+/// `better_ungated` or `not_judged` with `ungated_because`), `missing` (phases one side
+/// lacks: `phase`, `lacking` side, the other side's `samples`, `gated_by` the
+/// `--tolerance-for` key or null), `worse_verdicts` (NEW runs not clean where every BASE
+/// run was: `run`, `verdict`), and `regressed` and `not_judged`, which decide the exit
+/// code (1 and 8).
 pub fn comparison_json(c: &Comparison) -> Value {
     let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
         runs.iter().map(|p| p.display().to_string()).collect()
@@ -30,6 +31,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
                 Verdict::Regression => ("regression", None),
                 Verdict::WorseUngated(why) => ("worse_ungated", Some(why)),
                 Verdict::BetterUngated(why) => ("better_ungated", Some(why)),
+                Verdict::NotJudged(why) => ("not_judged", Some(why)),
             };
             json!({
                 "metric": r.metric,
@@ -74,6 +76,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
         "missing": missing,
         "worse_verdicts": worse,
         "regressed": c.regressed(),
+        "not_judged": c.not_judged(),
     })
 }
 
@@ -96,9 +99,14 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
         writeln!(w, "warning: {}", missing_note(m))?;
     }
     for v in &c.worse_verdicts {
+        let why = if v.client_limited() {
+            ": the client's own limits, not judged"
+        } else {
+            ""
+        };
         writeln!(
             w,
-            "warning: {}: verdict {} where every base run was clean",
+            "warning: {}: verdict {} where every base run was clean{why}",
             v.run.display(),
             v.verdict
         )?;
@@ -137,6 +145,7 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
         Verdict::Regression => format!("REGRESSION (tolerance {})", percent(r.tolerance)),
         Verdict::WorseUngated(why) => format!("worse, not gated: {why}"),
         Verdict::BetterUngated(why) => format!("better, not gated: {why}"),
+        Verdict::NotJudged(why) => format!("worse, NOT JUDGED: {why}"),
     };
     writeln!(
         w,
@@ -191,9 +200,12 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
     regressions.extend(
         c.worse_verdicts
             .iter()
+            .filter(|v| !v.client_limited())
             .map(|v| format!("new run verdict {} (base clean)", v.verdict)),
     );
-    if regressions.is_empty() {
+    if regressions.is_empty() && c.not_judged() {
+        writeln!(w, "\nresult: {}", not_judged_line(c))
+    } else if regressions.is_empty() {
         writeln!(w, "\nresult: no regression")
     } else {
         writeln!(
@@ -203,6 +215,46 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
             regressions.join(", ")
         )
     }
+}
+
+/// The result line of a comparison that could not judge what got worse: the NEW runs'
+/// client fell behind (or ended client-limited), so the server is shown neither slower
+/// nor as fast.
+fn not_judged_line(c: &Comparison) -> String {
+    let rows: Vec<String> = c
+        .not_judged_rows()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.metric,
+                r.change.map_or_else(|| "(from 0)".into(), signed_percent)
+            )
+        })
+        .collect();
+    let limited = c
+        .worse_verdicts
+        .iter()
+        .filter(|v| v.client_limited())
+        .count();
+    let mut what = Vec::new();
+    if !rows.is_empty() {
+        what.push(format!(
+            "{} worse on a new run whose client fell behind ({})",
+            plural(rows.len() as u64, "row"),
+            rows.join(", ")
+        ));
+    }
+    if limited > 0 {
+        what.push(format!(
+            "{} ended client_limited",
+            plural(limited as u64, "new run")
+        ));
+    }
+    format!(
+        "not judged: {}; those timings are not trustworthy, so the server is shown \
+         neither slower nor as fast: run NEW again on a quieter machine (exit 8)",
+        what.join("; ")
+    )
 }
 
 fn percent(fraction: f64) -> String {

@@ -53,6 +53,10 @@ pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// Why a latency or throughput row that got worse is not judged when a NEW run's generator
+/// fell behind ([`Verdict::NotJudged`]).
+pub const CLIENT_FELL_BEHIND: &str = "the client fell behind";
+
 /// A percentile gates only when each side has at least this many samples beyond it.
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;
 /// The throughput row's key.
@@ -146,6 +150,14 @@ pub struct WorseVerdict {
     pub verdict: RunVerdict,
 }
 
+impl WorseVerdict {
+    /// Whether the run's verdict is the client's own limits: no regression of the
+    /// server's, but nothing judged either.
+    pub fn client_limited(&self) -> bool {
+        self.verdict == RunVerdict::ClientLimited
+    }
+}
+
 /// One compared value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -203,6 +215,11 @@ pub enum Verdict {
     /// Better beyond the margins, on a row that does not gate: as little a finding as its
     /// mirror image (a single sample, too few samples, the generator's own lag).
     BetterUngated(&'static str),
+    /// Worse beyond the margins on a side whose measurement cannot be trusted (a NEW run
+    /// whose generator fell behind: its latencies include the client's own delay, its
+    /// throughput the load it could not send). Neither a regression of the server's nor a
+    /// pass: the comparison exits 8 when nothing else regressed.
+    NotJudged(&'static str),
 }
 
 impl Comparison {
@@ -218,11 +235,30 @@ impl Comparison {
     }
 
     /// Whether the comparison fails: a regressed row, a gated phase one side lacks, or a
-    /// NEW run whose verdict is worse than the BASE runs'.
+    /// NEW run whose verdict is worse than the BASE runs' (other than `client_limited`:
+    /// the client's own limits are no regression of the server's, see [`Self::not_judged`]).
     pub fn regressed(&self) -> bool {
         self.regressions().next().is_some()
             || self.missing_gated().next().is_some()
-            || !self.worse_verdicts.is_empty()
+            || self.worse_verdicts.iter().any(|v| !v.client_limited())
+    }
+
+    /// Rows that got worse on a NEW side whose client fell behind
+    /// ([`Verdict::NotJudged`]).
+    pub fn not_judged_rows(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::NotJudged(_)))
+    }
+
+    /// Whether the comparison could not judge what got worse: nothing regressed, but a row
+    /// is [`Verdict::NotJudged`] or a NEW run ended `client_limited` where every BASE run
+    /// was clean. Not a pass (the client's lag hid whatever the server did) and not a
+    /// regression (the server is not shown to be slower).
+    pub fn not_judged(&self) -> bool {
+        !self.regressed()
+            && (self.not_judged_rows().next().is_some()
+                || self.worse_verdicts.iter().any(WorseVerdict::client_limited))
     }
 }
 
@@ -280,6 +316,9 @@ pub fn compare(
         }
     }
     rows.push(throughput_row(&base, &new, opts));
+    if new.iter().any(|r| r.summary.generator.fell_behind) {
+        untrust_timings(&mut rows);
+    }
     rows.extend(errors::error_rows(&base, &new, opts));
     missing.extend(unmeasured_gates(opts, &rows, &missing));
     let scenario = base
@@ -301,6 +340,21 @@ pub fn compare(
         rows,
         missing,
     })
+}
+
+/// Turns the latency and throughput regressions of a NEW side whose generator fell behind
+/// into [`Verdict::NotJudged`]: its latencies include the client's own lateness and its
+/// throughput is the load it managed to send, so a worse figure may be the client's alone.
+/// Only NEW's lag matters: a BASE that fell behind reads slower than its server was, so a
+/// NEW still worse than it is worse still than the truth. The error rows keep their
+/// verdicts: a refused connection or a violation is the server's answer, not a timing.
+fn untrust_timings(rows: &mut [Row]) {
+    for row in rows {
+        let timing = matches!(row.unit, Unit::Ms | Unit::PerSec);
+        if timing && row.verdict == Verdict::Regression {
+            row.verdict = Verdict::NotJudged(CLIENT_FELL_BEHIND);
+        }
+    }
 }
 
 /// The note on regressions judged with one run on a side: how far two runs of one build

@@ -238,6 +238,24 @@ fn shed_attempts_are_counted_on_the_page() {
     );
 }
 
+/// The Closes the server never answered are counted in the connections table, beside the
+/// other endings that are no violation.
+#[test]
+fn unanswered_closes_are_counted_on_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut mute = run(1, 300, 5.0, 1.0);
+    mute.summary.counters.close_unanswered = 37;
+    let dir = write(&tmp.path().join("mute"), &mute);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    element_counts(&html);
+    assert!(
+        html.contains(
+            "<td>close unanswered (our Close got none back within 2s: RFC 6455 §5.5.1, not a violation)</td><td class=\"num\">37</td>"
+        ),
+        "{html}"
+    );
+}
+
 /// A merged result (`--workers`, `stampede merge`) says so beside the run time: it would
 /// read as one process's run.
 #[test]

@@ -336,6 +336,9 @@ fn write_properties(xml: &mut String, s: &Summary) {
         ),
         // Closed or refused once their token expired: the scenario's own `ttl`.
         ("expired", s.counters.expired.to_string()),
+        // Our Closes the server never answered (RFC 6455 §5.5.1): a protocol fault of its
+        // own, said beside the verdict it does not change.
+        ("close_unanswered", s.counters.close_unanswered.to_string()),
         ("tool_version", s.tool_version.clone()),
     ];
     xml.push_str("    <properties>\n");

@@ -132,7 +132,7 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 17] = [
+    let rows: [(&str, Get); 18] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
         ("rejected (upgrade refused)", |s| {
@@ -162,6 +162,10 @@ pub(super) fn counters(sides: &[Side<'_>]) -> String {
         (
             "expired (closed or refused after their token's exp: the scenario's ttl)",
             |s| thousands(s.counters.expired),
+        ),
+        (
+            "close unanswered (our Close got none back within 2s: RFC 6455 §5.5.1, not a violation)",
+            |s| thousands(s.counters.close_unanswered),
         ),
         ("messages sent", |s| thousands(s.counters.messages_sent)),
         ("messages received", |s| {

@@ -265,6 +265,7 @@ fn shed_attempts_are_a_property() {
     s.counters.closed_idle = 7;
     s.counters.closed_at_lifetime = 4;
     s.counters.expired = 2;
+    s.counters.close_unanswered = 6;
     let xml = junit(&s);
     assert!(!xml.contains("<failure"), "{xml}");
     let els = elements(&xml);
@@ -275,6 +276,7 @@ fn shed_attempts_are_a_property() {
         ("closed_idle", "7"),
         ("closed_at_lifetime", "4"),
         ("expired", "2"),
+        ("close_unanswered", "6"),
     ] {
         let property = els
             .iter()

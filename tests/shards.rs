@@ -124,6 +124,109 @@ async fn merged_shards_count_what_one_process_counts() {
     );
 }
 
+/// A merged `intervals.json` has a single run's shape and meaning: counts and the live
+/// gauge are integers, every point has its `duration_ms`, and the series ends where the
+/// merged run does (from the earliest part's start, which is the merged `started_at`), as
+/// a single run's ends at its `elapsed_ms`, even when one shard started half a second
+/// after the other (pods scheduled apart).
+#[tokio::test]
+async fn a_merged_intervals_file_has_a_single_runs_shape_and_clock() {
+    let server = spawn_reference(None).await;
+    let s = scenario("intervals.toml", &chat_scenario("intervals", 6, 2));
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, interval) = (server.url(), std::time::Duration::from_millis(100));
+    let shard = |index| {
+        let opts = RunOptions {
+            target: Some(url.clone()),
+            out: Some(tmp.path().join(format!("s{index}"))),
+            shard: Some(Shard { index, count: 2 }),
+            interval,
+            ..Default::default()
+        };
+        let s = s.clone();
+        async move {
+            let fut = stampede::run::run(&s, &opts, CancellationToken::new());
+            tokio::time::timeout(TEST_BOUND, fut)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    tokio::join!(shard(0), shard(1));
+    server.shutdown().await;
+    let mut parts: Vec<_> = (0..2)
+        .map(|i| only_run(&tmp.path().join(format!("s{i}")).join("intervals")))
+        .collect();
+    // Shard 0 (the first part given) started 500 ms after shard 1.
+    let start = chrono::DateTime::parse_from_rfc3339(&parts[0].summary.started_at).unwrap();
+    parts[0].summary.started_at = (start + chrono::Duration::milliseconds(500)).to_rfc3339();
+    let merged = merge(&parts).unwrap();
+    let out = tmp.path().join("merged");
+    stampede::results::write_merged(&out, &merged).unwrap();
+
+    let json = |dir: &Path, file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
+    };
+    let single = json(&parts[0].dir, "intervals.json");
+    let whole = json(&out, "intervals.json");
+    let shape = |point: &serde_json::Value| -> Vec<(String, &'static str)> {
+        let kind = |v: &serde_json::Value| match v {
+            serde_json::Value::Number(n) if n.is_f64() => "float",
+            serde_json::Value::Number(_) => "integer",
+            serde_json::Value::Null => "null",
+            _ => "other",
+        };
+        let point = point.as_object().unwrap();
+        point
+            .iter()
+            .map(|(k, v)| {
+                // Whether a time is a whole number of ms or whether a turn ended in an
+                // interval is the data's, not the shape's.
+                let kind = match (k.as_str(), kind(v)) {
+                    ("t_ms" | "duration_ms" | "turn_p99_ms", "integer" | "null") => "float",
+                    (_, kind) => kind,
+                };
+                (k.clone(), kind)
+            })
+            .collect()
+    };
+    let single_shape = shape(&single["series"][0]);
+    assert!(
+        single_shape.contains(&("sent".into(), "integer")),
+        "{single}"
+    );
+    for point in whole["series"].as_array().unwrap() {
+        assert_eq!(
+            shape(point),
+            single_shape,
+            "merged {point} vs single {single}"
+        );
+    }
+    // A single run's series ends at its run's end, a few ms before its `elapsed_ms` at
+    // most; the merged series likewise ends at the merged run's.
+    let end = |series: &serde_json::Value| {
+        series["series"].as_array().unwrap().last().unwrap()["t_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    let lead = |elapsed: f64, series: &serde_json::Value| elapsed - end(series);
+    let slack = parts
+        .iter()
+        .map(|p| lead(p.summary.elapsed_ms, &json(&p.dir, "intervals.json")))
+        .fold(0.0, f64::max);
+    let m = json(&out, "summary.json");
+    let elapsed = m["elapsed_ms"].as_f64().unwrap();
+    assert!(elapsed > 490.0 + parts[0].summary.elapsed_ms, "{elapsed}");
+    let merged_lead = lead(elapsed, &whole);
+    assert!(
+        (-1.0..=slack + 1.0).contains(&merged_lead),
+        "merged series ends at {} but the merged run at {elapsed} (a part's lead: {slack})",
+        end(&whole)
+    );
+    // It starts when its earliest part did, so start + elapsed is the last part's end.
+    assert_eq!(m["started_at"], parts[1].summary.started_at.as_str());
+}
+
 #[tokio::test]
 async fn a_merge_of_shards_that_ran_against_different_servers_names_every_target() {
     let (a, b) = (spawn_reference(None).await, spawn_reference(None).await);

@@ -113,6 +113,12 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     let mut violations: Vec<Violation> = Vec::new();
     let mut summary = first.summary.clone();
     summary.violations = ViolationSummary::default();
+    // The merged run starts when its earliest part did, as its `elapsed_ms` counts (a
+    // span from the earliest start, or summed time from it): `started_at` plus
+    // `elapsed_ms` is then the last part's end, as it is a single run's.
+    if let Some(earliest) = earliest(runs) {
+        summary.started_at = earliest.summary.started_at.clone();
+    }
     // Parts that ran against different servers (shards each with its own built-in one, a
     // mistyped URL) say so: the header names every target, not only the first.
     let mut targets: Vec<&str> = Vec::new();
@@ -218,7 +224,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         )),
     };
     let intervals = match time {
-        MergedTime::Span => merged_intervals(runs.iter().filter_map(|r| r.intervals.as_ref())),
+        MergedTime::Span => merged_intervals(runs),
         MergedTime::Summed => concatenated_intervals(runs),
     };
     let logs: Vec<PathBuf> = runs.iter().map(|r| r.dir.join("intervals.hlog")).collect();
@@ -502,28 +508,73 @@ fn missing_shards(runs: &[RunData]) -> Vec<u32> {
     (0..count).filter(|i| !held.contains(i)).collect()
 }
 
-/// Interval series added point by point (each part's intervals count from its own start,
-/// which for parallel shards is the same instant give or take the process start). A part
-/// whose long series was consolidated has coarser points: the others are consolidated to
-/// its spacing first, so that points that are added cover the same stretch of time.
-fn merged_intervals<'a>(parts: impl Iterator<Item = &'a Intervals>) -> Option<Intervals> {
-    let parts: Vec<&Intervals> = parts.collect();
-    let spacing = parts.iter().map(|p| p.interval_ms).fold(0.0, f64::max);
-    let parts: Vec<Vec<IntervalPoint>> = parts.iter().map(|p| coarsened(p, spacing)).collect();
+/// The part that started first (by `started_at`); the first part when no start reads as a
+/// time.
+fn earliest(runs: &[RunData]) -> Option<&RunData> {
+    runs.iter()
+        .filter_map(|r| Some((started_ms(r)?, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, r)| r)
+        .or_else(|| runs.first())
+}
+
+/// Interval series added point by point, as the merged `intervals.hlog` adds them: the
+/// `i`-th point is every part's `i`-th (each part's intervals count from its own start,
+/// which for parallel shards is the same instant give or take the process start). Its end
+/// (`t_ms`) is on the merged run's clock, from the earliest part's start as `elapsed_ms`
+/// counts: the latest of the parts' ends of that interval, each shifted by how much later
+/// its part started (never before the previous point's), so that the series ends where
+/// the merged run does, as a single run's does. Its `duration_ms` is the longest of the
+/// parts' lengths of it, so a rate over it is the parts' together. A part whose long
+/// series was consolidated has coarser points: the others are consolidated to its
+/// spacing first, so that points that are added cover the same stretch of time.
+fn merged_intervals(runs: &[RunData]) -> Option<Intervals> {
+    let first_start = earliest(runs).and_then(started_ms);
+    // How much later than the earliest part each part started; 0 when a start does not
+    // read as a time.
+    let offset = |r: &RunData| match (first_start, started_ms(r)) {
+        (Some(first), Some(start)) => start - first,
+        _ => 0.0,
+    };
+    let parts: Vec<(f64, &Intervals)> = runs
+        .iter()
+        .filter_map(|r| Some((offset(r), r.intervals.as_ref()?)))
+        .collect();
+    let spacing = parts.iter().map(|(_, p)| p.interval_ms).fold(0.0, f64::max);
+    let parts: Vec<(f64, Vec<IntervalPoint>)> = parts
+        .iter()
+        .map(|(offset, p)| (*offset, coarsened(p, spacing)))
+        .collect();
     if parts.is_empty() {
         return None;
     }
-    let len = parts.iter().map(Vec::len).max().unwrap_or(0);
+    let len = parts.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
     let mut series: Vec<IntervalPoint> = Vec::with_capacity(len);
     for i in 0..len {
-        let points: Vec<&IntervalPoint> = parts.iter().filter_map(|p| p.get(i)).collect();
-        let Some(base) = points.first() else { continue };
+        let points: Vec<(f64, &IntervalPoint)> = parts
+            .iter()
+            .filter_map(|(offset, p)| Some((*offset, p.get(i)?)))
+            .collect();
+        let Some((_, base)) = points.first() else {
+            continue;
+        };
         let mut point = (*base).clone();
-        point.sent = points.iter().map(|p| p.sent).sum();
-        point.received = points.iter().map(|p| p.received).sum();
-        point.violations = points.iter().map(|p| p.violations).sum();
-        point.live = points.iter().map(|p| p.live).sum();
-        point.turn_p99_ms = worst_p99(points.iter().copied());
+        let previous_end = series.last().map_or(0.0, |p| p.t_ms);
+        point.t_ms = points
+            .iter()
+            .map(|(offset, p)| offset + p.t_ms)
+            .fold(previous_end, f64::max);
+        point.duration_ms = Some(
+            points
+                .iter()
+                .map(|(_, p)| p.duration_ms.unwrap_or(spacing))
+                .fold(0.0, f64::max),
+        );
+        point.sent = points.iter().map(|(_, p)| p.sent).sum();
+        point.received = points.iter().map(|(_, p)| p.received).sum();
+        point.violations = points.iter().map(|(_, p)| p.violations).sum();
+        point.live = points.iter().map(|(_, p)| p.live).sum();
+        point.turn_p99_ms = worst_p99(points.iter().map(|(_, p)| *p));
         series.push(point);
     }
     Some(Intervals {
@@ -1099,7 +1150,16 @@ mod tests {
             interval_ms: 2000.0,
             series: vec![point(2000.0, 10.0, None), point(4000.0, 10.0, Some(1.0))],
         };
-        let merged = merged_intervals([fine, coarse].iter()).unwrap();
+        let parts: Vec<RunData> = [fine, coarse]
+            .into_iter()
+            .enumerate()
+            .map(|(i, series)| {
+                let mut part = broken_shard(i as u32, 1);
+                part.intervals = Some(series);
+                part
+            })
+            .collect();
+        let merged = merged_intervals(&parts).unwrap();
         assert_eq!(merged.interval_ms, 2000.0);
         let got: Vec<(f64, f64, Option<f64>, Option<f64>)> = merged
             .series
@@ -1109,8 +1169,9 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (2000.0, 12.0, Some(2.0), None),
-                (4000.0, 12.0, Some(4.0), None),
+                // Every point says its length, a whole one's too, as a single run's do.
+                (2000.0, 12.0, Some(2.0), Some(2000.0)),
+                (4000.0, 12.0, Some(4.0), Some(2000.0)),
                 // The fine part's fifth interval alone: a partial point, with its length.
                 (5000.0, 1.0, Some(5.0), Some(1000.0)),
             ]

@@ -49,6 +49,30 @@ pub fn write_all(dir: &Path, results: &Results, plan: &Plan) -> Result<(), Write
     write_json(&dir.join("plan.json"), plan)
 }
 
+/// A merged series in the shape a single run writes (`metrics::IntervalSeries`): counts
+/// and the live gauge as integers, and every point's `duration_ms`, a whole interval's
+/// included. Read back, every count is a float ([`super::read::IntervalPoint`]), which is
+/// how the merge added them; they are sums of integers, so rounding loses nothing.
+fn as_written(intervals: &super::read::Intervals) -> crate::metrics::IntervalSeries {
+    let count = |v: f64| v.max(0.0).round() as u64;
+    crate::metrics::IntervalSeries {
+        interval_ms: intervals.interval_ms,
+        series: intervals
+            .series
+            .iter()
+            .map(|p| crate::metrics::IntervalPoint {
+                t_ms: p.t_ms,
+                duration_ms: p.duration_ms.unwrap_or(intervals.interval_ms),
+                live: p.live.round() as i64,
+                sent: count(p.sent),
+                received: count(p.received),
+                violations: count(p.violations),
+                turn_p99_ms: p.turn_p99_ms,
+            })
+            .collect(),
+    }
+}
+
 /// Writes a merged result (`stampede merge`): summary.json, histograms.json,
 /// violations.jsonl, intervals.json when the parts had them, and intervals.hlog when they
 /// are shards that each have one; no plan.json (each part's plan is in its own directory).
@@ -65,7 +89,7 @@ pub fn write_merged(dir: &Path, merged: &super::MergedRun) -> Result<Option<Stri
     write_json(&dir.join("histograms.json"), &histograms)?;
     write_lines(dir, &merged.violations)?;
     if let Some(intervals) = &merged.intervals {
-        write_json(&dir.join("intervals.json"), intervals)?;
+        write_json(&dir.join("intervals.json"), &as_written(intervals))?;
     }
     if merged.interval_logs.is_empty() {
         return Ok(None);

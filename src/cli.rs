@@ -652,6 +652,14 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
         opts.learned = Some(workers::read_learned(path)?);
     }
     let outcome = watched_run(&scenario, &opts, Chatter::of(&args), cancel).await?;
+    print_run(&outcome, &args)
+}
+
+/// Prints a run's outcome as `run` does (the summary as text with its results line, or as
+/// JSON under `--json`), writes `--junit`, and returns the exit code. A `--workers` run
+/// stopped before any worker started prints through it too: the same shape as a run in
+/// one process.
+fn print_run(outcome: &crate::run::RunOutcome, args: &RunArgs) -> Result<u8, Error> {
     let summary = &outcome.results.summary;
     if args.output.json {
         let json = serde_json::to_string_pretty(&summary.written())

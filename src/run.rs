@@ -625,6 +625,27 @@ fn interrupted_before_load(
     conclude(plan, bound, opts, dir, ran)
 }
 
+/// The outcome of a run of `plan` that Ctrl-C stopped while a caller calibrated it on its
+/// behalf ([`calibrate_once`], `--workers`): the same results, written the same way, as a
+/// run stopped during its own calibration, with what was learned so far (`learned`, and
+/// `text` for `learned.toml`) when calibration said.
+pub fn interrupted_during_calibration(
+    plan: Arc<Plan>,
+    bound: &Bound,
+    opts: &RunOptions,
+    learned: Option<(LearnedOracles, String)>,
+) -> Result<RunOutcome, RunError> {
+    let (plan, text) = match learned {
+        Some((learned, text)) => {
+            let mut with = (*plan).clone();
+            with.oracles.learned = learned;
+            (Arc::new(with), Some(text))
+        }
+        None => (plan, None),
+    };
+    interrupted_before_load(plan, bound, opts, text.as_deref())
+}
+
 /// Calibrates `plan` against `bound` once, as a run does before its load when `opts` asks
 /// for it and the plan lets it: what was learned, and the text of `learned.toml`; `None`
 /// when calibration does not apply. For a caller that starts several runs of one plan

@@ -968,7 +968,8 @@ async fn ctrl_c_on_run_workers_finds_no_violations_in_the_stop() {
 }
 
 /// Ctrl-C while a `run --workers` parent calibrates for its workers (before any has
-/// started): exit 130 at once, saying nothing was written.
+/// started): exit 130 at once, no worker started, and the run's summary printed and
+/// written as a run in one process stopped during its calibration does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
     let run = interrupt_workers(&[], |line| line.contains("once for every worker")).await;
@@ -976,9 +977,10 @@ async fn ctrl_c_while_workers_calibrate_stops_before_any_worker() {
     assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
     assert!(run.after < Duration::from_secs(5), "took {:?}", run.after);
     assert!(
-        stderr.contains("before any worker started: nothing written"),
-        "{stderr}"
+        stdout.contains("verdict      INCOMPLETE: interrupted before the load started"),
+        "{stdout}"
     );
+    assert!(stdout.contains("\nresults      "), "{stdout}");
     assert!(!stderr.contains("workers against"), "{stderr}");
 }
 
@@ -1473,6 +1475,65 @@ async fn ctrl_c_during_a_hunts_calibration_announces_no_hunt() {
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("calibration was interrupted"), "{stderr}");
     assert!(!stderr.contains("hunting slow"), "{stderr}");
+}
+
+/// `stampede run ARGS` against `fake`'s slow answers, sent SIGTERM once calibration's first
+/// connection is upgraded (the load would start after three such, over 4.5 s): its exit
+/// code and stdout, bounded.
+async fn sigterm_during_calibration(fake: &mut Fake, args: &[&str]) -> (Option<i32>, String) {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, slow_answers(&fake.url)).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["run", path.to_str().unwrap(), "--json", "-o"])
+        .arg(dir.path().join("results"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdout.take().unwrap();
+    let stdout = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text).await;
+        text
+    });
+    fake.first_upgrade().await;
+    common::signal(&child, "TERM");
+    let status = timeout(BOUND, child.wait()).await.unwrap().unwrap();
+    let stdout = timeout(BOUND, stdout).await.unwrap().unwrap();
+    (status.code(), stdout)
+}
+
+/// `run --workers N --json` stopped by a signal while it calibrates for its workers (none
+/// started yet) prints what a run in one process stopped there prints: the summary as
+/// JSON, interrupted and incomplete, with the same fields; it printed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_workers_calibration_prints_the_json_of_a_single_run() {
+    let mut single = spawn(Behaviour::AnswersSlowly).await;
+    let (code, stdout) = sigterm_during_calibration(&mut single, &[]).await;
+    assert_eq!(code, Some(130), "{stdout}");
+    let single: Value = serde_json::from_str(&stdout).expect("run --json prints JSON");
+    let mut workers = spawn(Behaviour::AnswersSlowly).await;
+    let (code, stdout) = sigterm_during_calibration(&mut workers, &["--workers", "2"]).await;
+    assert_eq!(code, Some(130), "{stdout}");
+    let workers: Value = serde_json::from_str(&stdout).expect("--workers --json prints JSON");
+    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&workers), keys(&single), "{workers:#}");
+    for field in [
+        "stopped",
+        "verdict",
+        "passed",
+        "connections_planned",
+        "counters",
+    ] {
+        assert_eq!(workers[field], single[field], "{field}: {workers:#}");
+    }
+    assert_eq!(workers["stopped"], "interrupted");
+    assert_eq!(workers["verdict"], "incomplete");
 }
 
 /// Four users against a server that closes every connection right after its 101 with a

@@ -78,19 +78,23 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
             eprintln!("warning: {warning}");
         }
     }
-    let calibration = run::calibrate_once(std::sync::Arc::new(plan), &bound, &opts, &cancel).await;
+    let plan = std::sync::Arc::new(plan);
+    let calibration = run::calibrate_once(plan.clone(), &bound, &opts, &cancel).await;
     // Ctrl-C during calibration ends it either way (an error or what it learned so far,
-    // depending on where the signal caught it): the same stop.
+    // depending on where the signal caught it): the same stop, and the same result as a
+    // run in one process stopped there (the summary, interrupted and incomplete, and
+    // what was learned so far), written and printed as that run's.
     let calibration = match calibration {
         Ok(c) if !cancel.is_cancelled() => c,
         Err(e) if !cancel.is_cancelled() => {
             bound.close().await;
             return Err(e.into());
         }
-        _ => {
+        stopped => {
+            let learned = stopped.ok().flatten();
+            let outcome = run::interrupted_during_calibration(plan, &bound, &opts, learned);
             bound.close().await;
-            eprintln!("interrupted (Ctrl-C) while calibrating, before any worker started: nothing written");
-            return Ok(error::exit::INTERRUPTED);
+            return super::print_run(&outcome?, &args);
         }
     };
     let handoff = handoff(&base, calibration.as_ref().map(|(learned, _)| learned))?;

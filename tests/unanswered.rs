@@ -33,6 +33,9 @@ enum Answers {
     EveryOther,
     /// Answers every request.
     All,
+    /// Answers every request with its error event, and then with its whole answer all the
+    /// same.
+    ErrorThenAll,
 }
 
 /// Starts a fake that greets each connection with `hello` and then answers as `answers`
@@ -61,12 +64,16 @@ async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
         let answer = match answers {
             Answers::None | Answers::Heartbeats => false,
             Answers::EveryOther => requests % 2 == 1,
-            Answers::All => true,
+            Answers::All | Answers::ErrorThenAll => true,
         };
         if !answer {
             continue;
         }
         let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
+        let error = json!({"type": "error", "code": "transient", "id": request.get("id").cloned()});
+        if answers == Answers::ErrorThenAll && ws.send(text(error)).await.is_err() {
+            return;
+        }
         let reply = json!({"type": "reply", "id": request.get("id").cloned()});
         if ws.send(text(reply)).await.is_err() {
             return;
@@ -183,6 +190,32 @@ async fn a_server_that_answers_some_requests_and_drops_others_is_violations() {
     assert_eq!(s.verdict, Verdict::Violations, "{:?}", s.hint);
     assert_eq!(s.violations.of(OracleKind::Completeness), 2, "{s:?}");
     stop.cancel();
+}
+
+/// A server that answers each request with its error event and then with its whole
+/// answer all the same served every request: the error settles each expectation (an
+/// allowed answer), but what came after it arrived and is counted so, and the run is no
+/// "answered every request with its error event, nothing exercised" (TARGET UNUSABLE, the
+/// event rates at 0%): clean, its hint saying the errors refused nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_errors_then_answers_in_full_served_its_requests() {
+    let (url, stop) = spawn_greeter(Answers::ErrorThenAll).await;
+    let scenario = common::scenario("greeted.toml", &greeted_scenario(None));
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    let e = &s.counters.expect;
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(e.expectations_errored, 4, "{e:?}");
+    let reply = e.events.get("reply").copied().unwrap_or_default();
+    assert_eq!((reply.expected, reply.arrived), (4, 4), "{e:?}");
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("answered 4 of 6 expectations with its error event")
+            && hint.contains("then sent the whole answer to every one of those requests")
+            && !hint.contains("answered every request with its error event"),
+        "{hint}"
+    );
 }
 
 /// `hunt` against the server that ignores every request stops at round 0 with that

@@ -905,6 +905,12 @@ pub struct ConnReport {
     /// such), its code and reason as [`Answer`] shows them: a reason such as "session
     /// replaced" tells a takeover the scenario does not declare.
     pub closed_after_acceptance: Option<Answer>,
+    /// Of the expectations the server answered with its error event
+    /// ([`ExpectCounts::expectations_errored`]), those whose whole answer then came all the
+    /// same (every kind their pattern requires): the error settled them, but the request
+    /// was served. Not in [`Counters`]: every connection's state holds those twice, and
+    /// this is rare.
+    pub answered_after_error: u64,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
@@ -927,6 +933,7 @@ impl ConnReport {
             first_error_accepted: None,
             said_before_close: None,
             closed_after_acceptance: None,
+            answered_after_error: 0,
             attempts,
             observed: None,
         }

@@ -410,6 +410,11 @@ pub struct ConnChecker {
     /// Whether this stream kept an unread record (`unread.recent`): read by every
     /// expectation as it opens, so kept here, beside what it reads anyway, not there.
     unread_kept: bool,
+    /// Expectations answered with the error event whose whole answer then came all the
+    /// same ([`Self::answered_after_error`]). A `u16`, saturating, in the padding after the
+    /// flags above: one more word here would take every connection's state into its
+    /// allocator's next size class.
+    answered_after_error: u16,
     /// Finished expectations: a hash of their correlation value ([`key_hash`]) and where
     /// their pattern stopped, so an event the pattern still allows (a trailing `x*`) is
     /// accepted, not flagged. A hash, not the text: the text would live 64 expectations
@@ -543,6 +548,7 @@ impl ConnChecker {
             learned_on: true,
             identity_on: true,
             unread_kept: false,
+            answered_after_error: 0,
             claimable: None,
             ignored: VecDeque::new(),
             spec,
@@ -1657,8 +1663,12 @@ impl ConnChecker {
         // Unless a finished expectation keeps it, the pattern goes back to the connection.
         let unkept = match (&p.correlate, p.absent) {
             (Some((_, value)), false) => {
-                let failed = how == Resolution::Violated;
-                self.keep_done(key_hash(value), p.state, slot, failed)
+                let ended = match how {
+                    Resolution::Violated => Ended::Failed,
+                    Resolution::Errored => Ended::Errored,
+                    _ => Ended::Settled,
+                };
+                self.keep_done(key_hash(value), p.state, slot, ended)
             }
             _ => Some(p.state),
         };
@@ -1679,7 +1689,7 @@ impl ConnChecker {
         key: u64,
         state: PatternState,
         slot: Option<usize>,
-        failed: bool,
+        ended: Ended,
     ) -> Option<PatternState> {
         let arrived = arrived_mask(&state);
         match slot.and_then(|s| u8::try_from(s).ok()) {
@@ -1689,7 +1699,7 @@ impl ConnChecker {
                     key,
                     at,
                     slot,
-                    failed,
+                    ended,
                     arrived,
                 };
                 keep_recent(&mut self.recent_done, done);
@@ -1699,7 +1709,7 @@ impl ConnChecker {
                 let done = DoneUnslotted {
                     key,
                     state,
-                    failed,
+                    ended,
                     arrived,
                 };
                 keep_recent(&mut self.recent_done_unslotted, done);
@@ -1812,6 +1822,12 @@ impl ConnChecker {
         }
     }
 
+    /// How many expectations this connection's server answered with its error event and
+    /// then with their whole answer all the same: served, though the error settled them.
+    pub fn answered_after_error(&self) -> u64 {
+        u64::from(self.answered_after_error)
+    }
+
     /// Whether [`Self::on_sent`] reads the messages sent (learned completeness or
     /// calibration); when not, the engine need not hand them over as values.
     pub fn reads_sends(&self) -> bool {
@@ -1894,10 +1910,10 @@ impl ConnChecker {
             .rev()
             .find(|d| hashes.contains(&d.key))
         {
-            Some(done) if done.failed => {
-                let key = done.key;
+            Some(done) if done.ended != Ended::Settled => {
+                let (key, ended) = (done.key, done.ended);
                 if self.arrived_after_failure(key, event) {
-                    self.answered_late(key, now);
+                    self.whole_after_end(key, ended, now);
                     self.note_field_at(read_at(key));
                 }
                 return None;
@@ -1915,10 +1931,10 @@ impl ConnChecker {
                     .iter_mut()
                     .rev()
                     .find(|d| hashes.contains(&d.key))?;
-                if done.failed {
-                    let key = done.key;
+                if done.ended != Ended::Settled {
+                    let (key, ended) = (done.key, done.ended);
                     if self.arrived_after_failure(key, event) {
-                        self.answered_late(key, now);
+                        self.whole_after_end(key, ended, now);
                         self.note_field_at(read_at(key));
                     }
                     return None;
@@ -1932,12 +1948,12 @@ impl ConnChecker {
     }
 
     /// An event of a sequence that already failed (out of order, a failed field test, its
-    /// deadline): never a late duplicate (the failure is its sequence's one finding), but
-    /// counted as arrived in the event rates, once per required item, whatever its place
-    /// (a sequence that lost its third event still delivered its fifth). `key`: the
-    /// [`key_hash`] of its correlation value; the newest finished expectation with it.
-    /// `true` when this arrival was the last of its required items to come: the answer is
-    /// now whole, if late.
+    /// deadline) or was answered with the error event: never a late duplicate (the failure,
+    /// or the error, is its sequence's one finding), but counted as arrived in the event
+    /// rates, once per required item, whatever its place (a sequence that lost its third
+    /// event still delivered its fifth). `key`: the [`key_hash`] of its correlation value;
+    /// the newest finished expectation with it. `true` when this arrival was the last of
+    /// its required items to come: the answer is now whole, if late.
     fn arrived_after_failure(&mut self, key: u64, event: &str) -> bool {
         if let Some(done) = self.recent_done.iter_mut().rev().find(|d| d.key == key) {
             let Some(tally) = self.tallies.get_mut(usize::from(done.slot)) else {
@@ -1958,6 +1974,21 @@ impl ConnChecker {
         }
         bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
         all_arrived(done.state.pattern(), done.arrived)
+    }
+
+    /// The answer of a finished expectation (correlated by `key`, a [`key_hash`]) that had
+    /// failed or been answered with the error event came whole after all: a late answer
+    /// to the one ([`Self::answered_late`]), the request served anyway to the other
+    /// ([`Self::answered_after_error`]: the error still settled it, an allowed answer, but
+    /// nothing was refused).
+    fn whole_after_end(&mut self, key: u64, ended: Ended, now: Instant) {
+        match ended {
+            Ended::Failed => self.answered_late(key, now),
+            Ended::Errored => {
+                self.answered_after_error = self.answered_after_error.saturating_add(1);
+            }
+            Ended::Settled => {}
+        }
     }
 
     /// A request went out on this connection at `actual` (what a late answer that comes
@@ -2391,11 +2422,23 @@ struct Done {
     at: Progress,
     /// Its pattern's slot in `tallies`.
     slot: u8,
-    /// It was violated: its later events are the rest of a failed sequence, no late
-    /// duplicates ([`ConnChecker::arrived_after_failure`]).
-    failed: bool,
+    /// How it ended: violated or answered with the error event, its later events are the
+    /// rest of its sequence, no late duplicates ([`ConnChecker::arrived_after_failure`]).
+    ended: Ended,
     /// Its required items counted as arrived ([`arrived_mask`]).
     arrived: u16,
+}
+
+/// How a finished correlated expectation ended, for what still comes for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Met, cut or refused: what comes after is allowed by its pattern, or a duplicate.
+    Settled,
+    /// Violated: what comes after is the rest of a failed sequence (a late answer).
+    Failed,
+    /// Answered with the error event: what comes after is the answer sent anyway, counted
+    /// as arrived (a server that says "error" and then serves the request did serve it).
+    Errored,
 }
 
 // The ring's entry stays as small as its doc on `recent_done` says: 64 per connection.
@@ -2406,7 +2449,7 @@ const _: () = assert!(std::mem::size_of::<Done>() <= 24);
 struct DoneUnslotted {
     key: u64,
     state: PatternState,
-    failed: bool,
+    ended: Ended,
     arrived: u16,
 }
 

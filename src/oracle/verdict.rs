@@ -335,14 +335,17 @@ fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
 /// The note on requests the server answered with its error event, when some were (not
 /// all: [`answered_only_errors`] judges that): allowed answers, never violations, but
 /// under load they may be what the server does instead of serving, which a bare verdict
-/// would hide. Valid tokens' connections only (an error is a bad token's right answer).
+/// would hide; and when the whole answer of some came after their error all the same
+/// ([`ConnReport::answered_after_error`]), that the error refused nothing.
+/// Valid tokens' connections only (an error is a bad token's right answer).
 fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
-    let (mut errored, mut early, mut expectations) = (0u64, 0u64, 0u64);
+    let (mut errored, mut early, mut expectations, mut served) = (0u64, 0u64, 0u64, 0u64);
     let mut first: Option<&str> = None;
     for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
         errored += r.counters.expect.expectations_errored;
         early += r.counters.expect.expectations_errored_early;
         expectations += r.counters.expect.expectations;
+        served += r.answered_after_error;
         first = first.or(r.first_error.as_deref());
     }
     (errored > 0).then(|| {
@@ -356,9 +359,22 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
                 ", {n} of them requests sent before the server had accepted their connection"
             ),
         };
+        // The error settled each of them, but a request whose whole answer followed its
+        // error was served: said, since the error alone reads as a refusal.
+        let served = match served {
+            0 => String::new(),
+            n if n == errored => ", and then sent the whole answer to every one of those \
+                                  requests all the same: its error event does not mean the \
+                                  request was refused"
+                .to_string(),
+            n => format!(
+                ", and then sent the whole answer to {n} of those requests all the same: its \
+                 error event does not always mean the request was refused"
+            ),
+        };
         format!(
             "the server answered {errored} of {expectations} expectation{} with its error \
-             event{early} (counted, not violations{quoted})",
+             event{early} (counted, not violations{quoted}){served}",
             plural(expectations)
         )
     })

@@ -730,6 +730,7 @@ impl ConnRun {
             first_error_accepted: said.first_error_accepted.map(String::from),
             said_before_close: said.before_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
+            answered_after_error: self.checker.answered_after_error(),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })

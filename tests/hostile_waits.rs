@@ -63,7 +63,15 @@ enum Behaviour {
     /// `agent_started` … `agent_completed`), but only [`SLOW`] after it came: a slow
     /// target, whose calibration and probes take long.
     AnswersSlowly,
+    /// Answers each upgrade only [`SLOW_UPGRADE`] after the TCP connection came, then
+    /// greets and answers each request in full at once: a slow handshake, within the
+    /// scenario's `handshake_timeout`, longer than calibration's and a probe's own bounds.
+    UpgradesSlowly,
 }
+
+/// How long [`Behaviour::UpgradesSlowly`] takes to answer an upgrade: past calibration's
+/// 3 s handshake bound and a probe's 2 s, within the default 10 s `handshake_timeout`.
+const SLOW_UPGRADE: Duration = Duration::from_millis(3500);
 
 /// How long [`Behaviour::AnswersSlowly`] takes to answer a request.
 const SLOW: Duration = Duration::from_millis(1500);
@@ -135,6 +143,10 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     if behaviour == Behaviour::Silent {
         return common::hold_unanswered(tcp).await;
     }
+    if behaviour == Behaviour::UpgradesSlowly {
+        // The slowness is the server's behaviour under test, not a synchronization.
+        tokio::time::sleep(SLOW_UPGRADE).await;
+    }
     let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
         return;
     };
@@ -196,9 +208,12 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
                     return;
                 }
             }
-            Behaviour::AnswersSlowly => {
-                // The slowness is the server's behaviour under test, not a synchronization.
-                tokio::time::sleep(SLOW).await;
+            Behaviour::AnswersSlowly | Behaviour::UpgradesSlowly => {
+                if behaviour == Behaviour::AnswersSlowly {
+                    // The slowness is the server's behaviour under test, not a
+                    // synchronization.
+                    tokio::time::sleep(SLOW).await;
+                }
                 for kind in [
                     "agent_started",
                     "agent_thinking",
@@ -534,6 +549,64 @@ async fn ctrl_c_stops_the_probe_phase_within_a_second() {
     assert_eq!(s.probe.tokens, CROWD as usize);
     assert_eq!(s.probe.inconclusive, CROWD as usize);
     assert_eq!(s.violations.of(OracleKind::Liveness), 0);
+}
+
+/// A server whose 101 comes [`SLOW_UPGRADE`] after the request, within the scenario's
+/// `handshake_timeout` (10 s), and which then serves every request: the load's upgrades
+/// all succeed, so the run is clean, and its hint does not tell the user to fix what
+/// calibration met first (its own 3 s handshake bound ran out: a server slower than
+/// calibration waits, not a refusal); the probe after the run waits as long as the load
+/// saw the server need, so every token is accepted again, none left unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upgrade_within_the_handshake_timeout_is_not_blamed_and_is_probed() {
+    let fake = spawn(Behaviour::UpgradesSlowly).await;
+    let text = format!(
+        r#"
+name = "slow-upgrade"
+duration = "20s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}" }} }},
+  {{ expect = "agent_started agent_thinking tool_executing tool_completed agent_completed", correlate = "run_id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let scenario = common::scenario("slow-upgrade.toml", &text);
+    // Calibrated, as the `run` command does.
+    let opts = RunOptions {
+        target: Some(fake.url.clone()),
+        learn: true,
+        ..RunOptions::default()
+    };
+    let outcome = timeout(
+        BOUND,
+        stampede::run::run(&scenario, &opts, CancellationToken::new()),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run is made");
+    let s = &outcome.results.summary;
+    let hint = s.hint.clone().unwrap_or_default();
+    assert_eq!(s.verdict, stampede::model::Verdict::Clean, "{hint}");
+    // Calibration did meet the slow handshake, and says so as what it is.
+    let why = s.learned.unaccepted.clone().unwrap_or_default();
+    assert!(why.contains("within calibration's own 3s bound"), "{why}");
+    assert!(!hint.contains("before the load"), "{hint}");
+    assert_eq!(
+        (s.probe.tokens, s.probe.refused, s.probe.inconclusive),
+        (2, 0, 0),
+        "{:?}",
+        s.probe
+    );
 }
 
 /// Every run breaks completeness (`done` never comes) and takes about 700 ms.

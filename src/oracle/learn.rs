@@ -77,6 +77,11 @@ pub struct Proposal {
     ///
     /// [`is_auth_refusal`]: super::verdict::is_auth_refusal
     pub unaccepted_auth: bool,
+    /// Calibration's own handshake bound ([`crate::run::learn::HANDSHAKE`]), when that
+    /// connection's handshake ran it out while the scenario's `handshake_timeout` is
+    /// longer: the target was slower than calibration waits, which the load (waiting the
+    /// scenario's bound) may show it is allowed to be.
+    pub unaccepted_slow: Option<std::time::Duration>,
     /// Connections calibration meant to make (valid-token ones, plus the bad-token one
     /// when the plan has one), whether its time bound (a `--budget`'s share, or the
     /// overall calibration limit) cut it before it made them all (or cut one of them
@@ -93,6 +98,11 @@ pub struct Proposal {
     pub tokens_read: Option<usize>,
 }
 
+/// What [`NoneAccepted::what`] says of a calibration connection whose handshake ran out
+/// calibration's own bound, shorter than the scenario's: the verdict reads it to leave a
+/// server the load's connections got through out of blame.
+pub const SLOWER_THAN_CALIBRATION: &str = "within calibration's own";
+
 /// Calibration learned nothing because the target accepted none of its valid-token
 /// connections: the one account of it that `learn`, `run`'s and `hunt`'s calibration
 /// lines give. `cause`: how the first one ended (`None`: none was tried).
@@ -103,6 +113,9 @@ pub struct NoneAccepted {
     pub shed: bool,
     /// The target refused it with an auth refusal (see [`Proposal::unaccepted_auth`]).
     pub auth: bool,
+    /// Calibration's own handshake bound that its handshake ran out, shorter than the
+    /// scenario's (see [`Proposal::unaccepted_slow`]).
+    pub slow: Option<std::time::Duration>,
     /// The target URL calibration dialled, as shown.
     pub target: String,
 }
@@ -116,6 +129,13 @@ impl NoneAccepted {
             Some(Cause::Interrupted) => "none was answered so as to accept it".to_string(),
             Some(cause) => cause.to_string(),
         };
+        if let Some(bound) = self.slow {
+            return format!(
+                "the target answered no calibration connection's handshake {SLOWER_THAN_CALIBRATION} \
+                 {bound:?} bound ({cause}; the scenario's handshake_timeout, which the load \
+                 waits, is longer)"
+            );
+        }
         let shed = if self.shed { ": load shedding" } else { "" };
         format!("the target accepted no calibration connection ({cause}{shed})")
     }
@@ -125,6 +145,10 @@ impl NoneAccepted {
     pub fn check(&self) -> String {
         if self.shed {
             "the target sheds load: calibrate when it is less busy".into()
+        } else if self.slow.is_some() {
+            "a slow handshake is no fault where the scenario's bound allows it: see whether \
+             the load's connections got through, or run with --no-learn"
+                .into()
         } else if self.auth {
             "check the token settings ([auth])".into()
         } else {
@@ -176,6 +200,7 @@ impl Proposal {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
             auth: self.unaccepted_auth,
+            slow: self.unaccepted_slow,
             target: target.to_string(),
         })
     }

@@ -122,13 +122,26 @@ struct Tally {
 
 /// What calibration met before the load, when the target accepted none of its valid-token
 /// connections: said first, since what refused it (a wrong subprotocol, path, secret) is
-/// what to fix before anything the load then saw. With tokens from a source it presented
+/// what to fix before anything the load then saw; not a handshake only slower than
+/// calibration waits, once the load's upgrades succeeded. With tokens from a source it presented
 /// the run's own token, and a server may still hold what that attempt left. Not when the
 /// load could not use the target for the very cause calibration names (a closed port, or
 /// every token refused with 401, both times): the verdict already says it, and what to
 /// check.
 fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Option<String> {
     let why = plan.oracles.learned.unaccepted.as_deref()?;
+    // A handshake slower than calibration's own bound, within the scenario's: once the
+    // load's connections got through theirs, the server was only slower than calibration
+    // waits, nothing to fix.
+    let upgraded = || {
+        reports
+            .iter()
+            .flat_map(|r| &r.attempts)
+            .any(|a| a.upgraded_us.is_some())
+    };
+    if why.contains(super::learn::SLOWER_THAN_CALIBRATION) && upgraded() {
+        return None;
+    }
     let unused = matches!(
         verdict,
         Verdict::TargetUnusable | Verdict::AuthMisconfigured

@@ -62,6 +62,7 @@ pub async fn calibrate(
     let mut unaccepted = None;
     let mut unaccepted_shed = false;
     let mut unaccepted_auth = false;
+    let mut unaccepted_slow = None;
     let reject = &plan.oracles.session.reject;
     let conns = valid_conns(plan);
     let bad = bad_conn(plan);
@@ -113,6 +114,7 @@ pub async fn calibrate(
             .is_some_and(|a| a.outcome == Outcome::Accepted);
         if !accepted && !timed_out {
             let cause = refused_by(report.as_ref());
+            unaccepted_slow = slower_than_calibration(plan, &cause);
             unaccepted_auth = crate::oracle::verdict::is_auth_refusal(reject, &cause);
             unaccepted = Some(cause);
             // Judged by the scenario's rules like any run's attempt: a declared
@@ -150,6 +152,7 @@ pub async fn calibrate(
     proposal.unaccepted = unaccepted;
     proposal.unaccepted_shed = unaccepted_shed;
     proposal.unaccepted_auth = unaccepted_auth;
+    proposal.unaccepted_slow = unaccepted_slow;
     proposal.planned = planned;
     if valid.1 > 0 && !cut && !cancel.is_cancelled() {
         if let Some((conn, name)) = bad {
@@ -206,6 +209,23 @@ fn client_written(plan: &Plan) -> (Vec<&serde_json::Value>, Vec<&str>) {
         }
     }
     (sends, correlated)
+}
+
+/// Calibration's handshake bound, when a connection that ended with `cause` ran it out
+/// (the TLS or upgrade stage's timeout) and it is shorter than the scenario's `handshake_timeout`:
+/// the target may answer within the scenario's bound, as the load then waits. `None`
+/// otherwise.
+fn slower_than_calibration(plan: &Plan, cause: &Cause) -> Option<Duration> {
+    let bound = solo_handshake(plan);
+    // Past TCP: the server took the connection and was slow to finish the handshake (a
+    // connect that timed out is a host nothing answers at, said as such).
+    let handshake = matches!(cause, Cause::Timeout("tls" | "upgrade"));
+    (handshake && bound < plan.limits.handshake_timeout).then_some(bound)
+}
+
+/// The handshake bound of a calibration connection of `plan` ([`HANDSHAKE`] at most).
+fn solo_handshake(plan: &Plan) -> Duration {
+    plan.limits.handshake_timeout.min(HANDSHAKE)
 }
 
 /// How a calibration connection that was not accepted ended (`interrupted` when it made
@@ -371,7 +391,7 @@ fn solo(plan: &Plan, conn: &ConnPlan) -> Plan {
         r.count = 1;
     }
     solo.duration = plan.duration.min(PER_CONN);
-    solo.limits.handshake_timeout = plan.limits.handshake_timeout.min(HANDSHAKE);
+    solo.limits.handshake_timeout = solo_handshake(plan);
     solo.oracles.session.liveness = None;
     solo.oracles.learned = Default::default();
     solo.oracles.calibrating = true;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Probes in flight at once: enough to be quick, few enough not to be a burst of its own.
 const PARALLEL: usize = 32;
-/// How long one probe may take to connect.
+/// How long one probe may take to connect, at least ([`probe_bound`]).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connected probe waits for a policy close, and then for its own close.
 const PROBE_ANSWER: Duration = Duration::from_millis(500);
@@ -92,6 +92,7 @@ pub(super) async fn run(
             _ = sleep_until(quiet_end) => Instant::now() >= deadline,
         };
     }
+    let bound = probe_bound(reports, ctx.plan.limits.handshake_timeout);
     let mut tasks = JoinSet::new();
     // Slots in flight, so the ones cut by the deadline can be named.
     let mut in_flight: BTreeSet<u32> = BTreeSet::new();
@@ -102,7 +103,7 @@ pub(super) async fn run(
                 break;
             };
             in_flight.insert(slot);
-            tasks.spawn(probe_one(ctx.clone(), slot, placement));
+            tasks.spawn(probe_one(ctx.clone(), slot, placement, bound));
         }
         if tasks.is_empty() {
             break;
@@ -143,23 +144,40 @@ pub(super) async fn run(
     out
 }
 
+/// How long one probe may take to connect: [`PROBE_TIMEOUT`], or, against a server the
+/// load saw take longer over a handshake that succeeded, twice the slowest such
+/// handshake, up to the scenario's `handshake_timeout`: a probe bounded more tightly than
+/// the server was seen to need proves nothing about it.
+fn probe_bound(reports: &[ConnReport], handshake_timeout: Duration) -> Duration {
+    let slowest = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .filter_map(|a| a.upgraded_us.map(|up| up.saturating_sub(a.started_us)))
+        .max()
+        .unwrap_or(0);
+    let wanted = Duration::from_micros(slowest.saturating_mul(2)).min(handshake_timeout);
+    PROBE_TIMEOUT.max(wanted)
+}
+
 async fn probe_one(
     ctx: std::sync::Arc<RunCtx>,
     slot: u32,
     (placement, extras): (Placement, UpgradeExtras),
+    bound: Duration,
 ) -> Probe {
     let token = &ctx.tokens[slot as usize];
     // As the dial starts: a server judges `exp` when the token arrives.
     let expired = token.expired_at(std::time::SystemTime::now());
     let placement = &placement;
     // Bounded on its own: an unanswered probe is inconclusive (only a clean refusal counts
-    // as a leak), so there is no point waiting out a long handshake timeout.
+    // as a leak), so there is no point waiting out a long handshake timeout, unless the
+    // load saw the server take that long ([`probe_bound`]).
     // Its phases are not the run's: a probe times nothing.
     let mut phases = Vec::new();
     let dial = ctx
         .dialer
         .dial(token, (placement, &extras), None, &mut phases);
-    let result = match timeout(PROBE_TIMEOUT, dial).await {
+    let result = match timeout(bound, dial).await {
         Ok(dialed) => dialed.result,
         Err(_) => Err(super::dial::DialFailure::failed(Cause::Timeout("probe"))),
     };

@@ -394,6 +394,7 @@ fn a_calibration_connection_never_accepted_is_not_said_interrupted() {
         cause,
         shed: false,
         auth: false,
+        slow: None,
         target: "ws://127.0.0.1:9/ws".into(),
     };
     assert_eq!(
@@ -415,6 +416,7 @@ fn what_to_check_follows_where_calibration_failed() {
         cause: Some(cause),
         shed: false,
         auth: false,
+        slow: None,
         target: "ws://u:***@localhost:8081/ws".into(),
     };
     assert_eq!(

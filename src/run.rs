@@ -552,6 +552,25 @@ fn conclude(
     })
 }
 
+/// The note on a Ctrl-C (or SIGTERM) that came during the probe phase, after the load had
+/// finished ([`swarm::SwarmOutput::probe_interrupted`]): the verdict is the load's, and the
+/// probes it cut prove nothing either way. `None` when it cut none.
+fn probe_cut_note(out: &swarm::SwarmOutput) -> Option<String> {
+    let cut = out
+        .probes
+        .iter()
+        .filter(|p| p.cause == Some(crate::model::Cause::Interrupted))
+        .count();
+    (out.probe_interrupted && cut > 0).then(|| {
+        format!(
+            "interrupted during the liveness probe after the load, which had finished: {cut} \
+             of {} token{} not probed again (proving nothing about sessions left behind)",
+            out.probes.len(),
+            if out.probes.len() == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// A run Ctrl-C stopped before its load, whose `learned.toml` is written beside its
 /// summary: its hint says that file holds what calibration learned so far. Only then:
 /// a hint naming the file where none was written (`--no-learn`, a `--workers` merge)
@@ -895,6 +914,12 @@ fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor
         hint = Some(match hint {
             Some(h) => format!("{h}; {early}"),
             None => early,
+        });
+    }
+    if let Some(cut) = probe_cut_note(&out) {
+        hint = Some(match hint {
+            Some(h) => format!("{h}; {cut}"),
+            None => cut,
         });
     }
     Merged {

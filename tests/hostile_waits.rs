@@ -545,7 +545,16 @@ async fn ctrl_c_stops_the_probe_phase_within_a_second() {
         after < Duration::from_secs(5),
         "took {after:?} after Ctrl-C"
     );
-    assert_eq!(s.stopped, StopReason::Interrupted);
+    // The load had finished before Ctrl-C: its verdict stands (every upgrade timed out:
+    // unusable), not "interrupted before the plan finished", and the hint says the probe
+    // was cut short.
+    assert_ne!(s.stopped, StopReason::Interrupted);
+    assert_eq!(s.verdict, stampede::model::Verdict::TargetUnusable);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("interrupted during the liveness probe after the load, which had finished"),
+        "{hint}"
+    );
     assert_eq!(s.probe.tokens, CROWD as usize);
     assert_eq!(s.probe.inconclusive, CROWD as usize);
     assert_eq!(s.violations.of(OracleKind::Liveness), 0);

@@ -44,6 +44,9 @@ pub struct SwarmOutput {
     pub elapsed: Duration,
     /// The caller cancelled (Ctrl-C) before the plan finished.
     pub interrupted: bool,
+    /// The caller cancelled during the probe phase, after the plan had finished: the
+    /// load's results stand; the probes it cut are inconclusive.
+    pub probe_interrupted: bool,
     /// The plan's duration ran out before every connection finished.
     pub hit_duration: bool,
     /// Why the run stopped early, when its first attempts all failed one way that says
@@ -299,8 +302,11 @@ pub async fn run(
     // Probe after a run that completed or reached its duration (its cut connections closed
     // with 1001; the quiet period covers the server's cleanup), not after Ctrl-C; Ctrl-C
     // during the probe stops it. It ends by `duration + probe::TAIL` from the run start.
+    // Whether Ctrl-C stopped the load itself; one that comes only during the probe leaves
+    // the load's results whole (`probe_interrupted`).
+    let interrupted = cancel.is_cancelled();
     let probes = match ctx.plan.oracles.session.liveness {
-        Some(liveness) if !cancel.is_cancelled() => {
+        Some(liveness) if !interrupted => {
             let probe_deadline = deadline + PROBE_TAIL;
             probe::run(&ctx, &reports, liveness, probe_deadline, &cancel).await
         }
@@ -315,7 +321,8 @@ pub async fn run(
         histograms,
         intervals,
         elapsed,
-        interrupted: cancel.is_cancelled(),
+        interrupted,
+        probe_interrupted: !interrupted && cancel.is_cancelled(),
         hit_duration,
         stopped_early: ctx.unreachable.stopped_early(),
         task_failures,

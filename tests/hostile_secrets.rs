@@ -578,6 +578,31 @@ async fn a_protocol_fault_after_the_upgrade_is_named_on_the_answer_line_and_in_t
     );
 }
 
+/// A server that breaks the WebSocket protocol the same way on every connection it
+/// accepted (invalid UTF-8 in a text frame, after its greeting) cut every expectation by a
+/// fault that happens every time: a finding, but no race, so the verdict's advice is not
+/// to hunt for a repro; it says the fault is the same everywhere and names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_fault_on_every_connection_is_no_race_to_hunt() {
+    let bad = br#"{"type":"agent_started","run_id":"#;
+    let bad = [&bad[..], b"\"\xc3\x28\"}"].concat();
+    let frame = [&[0x81, bad.len() as u8][..], &bad].concat();
+    let (url, stop) = spawn_faulty(Some(r#"{"type":"connection_established"}"#), frame).await;
+    let s = greeted_then_waiting_n("everyfault", 3);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let summary = &outcome.results.summary;
+    assert_eq!(summary.counters.ended_by.get(&Cause::Protocol), Some(&3));
+    assert_eq!(summary.verdict, stampede::model::Verdict::Violations);
+    let hint = summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("on every connection it accepted (3), the same way each time (invalid UTF-8 in a text frame (RFC 6455 §8.1))")
+            && hint.contains("no race, so there is no repro to hunt")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+}
+
 /// A server that accepts TCP and never answers the upgrade.
 async fn spawn_silent() -> (String, CancellationToken) {
     spawn_server(|mut tcp| async move {
@@ -1233,6 +1258,11 @@ async fn a_jwt_secret_echoed_by_the_server_reaches_no_output() {
 /// One connection that takes the greeting, then waits 2 s for a kind the server never
 /// sends and closes: what a fault mid-session cuts.
 fn greeted_then_waiting(name: &str) -> stampede::model::Scenario {
+    greeted_then_waiting_n(name, 1)
+}
+
+/// [`greeted_then_waiting`] with `users` connections.
+fn greeted_then_waiting_n(name: &str, users: u32) -> stampede::model::Scenario {
     common::scenario(
         &format!("{name}.toml"),
         &format!(
@@ -1243,7 +1273,7 @@ duration = "5s"
 secret = {{ value = "stampede-test-secret" }}
 [[group]]
 name = "g"
-users = 1
+users = {users}
 steps = [
   {{ expect = "connection_established", within = "2s" }},
   {{ expect = "never", within = "2s" }},

@@ -813,7 +813,15 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         if let Some(before) = hint.strip_suffix(HUNT) {
-            if rate_limiting_may_explain(e) {
+            if let Some((n, fault)) = same_fault_everywhere(e.plan, e.reports, e.by_oracle) {
+                // The witnesses name the fault; a hunt would only find it again, every time.
+                hint = format!(
+                    "{before}; every one was cut by the server breaking the WebSocket protocol \
+                     on every connection it accepted ({n}), the same way each time ({fault}): \
+                     a fault that happens every time is no race, so there is no repro to hunt; \
+                     fix what the server sends there"
+                );
+            } else if rate_limiting_may_explain(e) {
                 hint = format!(
                     "{before}; they may be rate limiting, which a repro would only show again: \
                      see below before hunting"
@@ -2421,8 +2429,8 @@ pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
-    said_no_everywhere, sends_objects, unmet_over_unread, unread_parts, unread_sample, unreadable,
-    value_slip,
+    said_no_everywhere, same_fault_everywhere, sends_objects, unmet_over_unread, unread_parts,
+    unread_sample, unreadable, value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

@@ -1069,6 +1069,49 @@ pub(super) fn broke_the_protocol(
     })
 }
 
+/// What a lost connection's witness says before the fault the server broke the WebSocket
+/// protocol with (`connection lost (protocol_error: invalid UTF-8 in a text frame …)`).
+const PROTOCOL_FAULT: &str = "(protocol_error: ";
+
+/// Every violation is an unmet expectation whose connection the server then broke the
+/// WebSocket protocol on (a frame no correct server sends: invalid UTF-8 in a text frame,
+/// a masked frame, reserved bits), the same fault as the witnesses name it, and it did so
+/// on every valid-token connection it accepted, two or more: a fault that happens every
+/// time, not a race, so there is no repro to hunt. How many connections, and the fault.
+pub(super) fn same_fault_everywhere(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<(u64, String)> {
+    let (_, kept) = only_unmet(reports, by_oracle)?;
+    let mut faulted = BTreeSet::new();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        let mut accepted = r.attempts.iter().filter(|a| a.outcome == Outcome::Accepted);
+        let first = accepted.next();
+        if first.is_none() {
+            continue;
+        }
+        let broke = |a: &Attempt| a.cause == Some(Cause::Protocol);
+        if !first.into_iter().chain(accepted).any(broke) {
+            return None;
+        }
+        faulted.insert(r.id);
+    }
+    if faulted.len() < 2 {
+        return None;
+    }
+    // The fault as the witness words it: what follows the cause, to the end.
+    fn fault(v: &Violation) -> Option<&str> {
+        let at = v.seen.find(PROTOCOL_FAULT)? + PROTOCOL_FAULT.len();
+        let rest = v.seen.get(at..)?;
+        Some(rest.strip_suffix(')').unwrap_or(rest))
+    }
+    let first = fault(kept.first()?)?;
+    kept.iter()
+        .all(|v| faulted.contains(&v.conn) && fault(v) == Some(first))
+        .then(|| (faulted.len() as u64, first.to_string()))
+}
+
 /// Words of a record kind that says a request was refused (lowercase, matched anywhere):
 /// `pusher:subscription_error`, `subscribe_failed`, `access_denied`, `nack`.
 const REFUSAL_WORDS: [&str; 10] = [

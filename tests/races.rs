@@ -368,7 +368,7 @@ async fn a_hunt_find_no_replay_confirmed_is_a_suspect_and_a_confirmed_one_is_fou
         "{stdout}"
     );
     assert!(
-        stdout.contains("in all, its confirming replays included"),
+        stdout.contains("in all, calibration and its confirming replays included"),
         "{stdout}"
     );
     assert!(!stdout.contains("suspect"), "{stdout}");

@@ -422,6 +422,8 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     let outcome = hunt::hunt(&s, &runner, &opts, &mut print).await;
     let interrupted = runner.cancel.is_cancelled();
     let calibration = runner.calibration.clone();
+    // A find's time counts from the first round: the whole time says what came before.
+    let calibrated = calibration.is_some();
     runner.close().await;
     let mut outcome = outcome?;
     // The whole command's wall-clock, calibration included: what the budget bounds.
@@ -482,7 +484,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     }
     match outcome.found {
         Some(found) if found.repro.health.is_some() => {
-            broken_report(&found, outcome.elapsed, outcome.rounds)?;
+            broken_report(&found, (outcome.elapsed, outcome.rounds, calibrated))?;
             Ok(if interrupted {
                 exit::INTERRUPTED
             } else {
@@ -490,7 +492,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
             })
         }
         Some(found) => {
-            found_report(&found, (outcome.elapsed, outcome.rounds), &args)?;
+            found_report(&found, (outcome.elapsed, outcome.rounds, calibrated), &args)?;
             Ok(if interrupted {
                 exit::INTERRUPTED
             } else {
@@ -1024,7 +1026,7 @@ fn evidence_line(v: &crate::model::Violation, placement: &crate::model::Placemen
 /// repro; a find no replay reproduced is said to be an unconfirmed suspect.
 fn found_report(
     found: &hunt::Found,
-    (elapsed, rounds): (Duration, u32),
+    (elapsed, rounds, calibrated): (Duration, u32, bool),
     args: &HuntArgs,
 ) -> Result<(), Error> {
     let r = &found.repro;
@@ -1044,7 +1046,7 @@ fn found_report(
         r.seed,
         found.seen_after.as_secs_f64(),
         plural(rounds, "round"),
-        total_time(elapsed, found.rate.runs > 0)
+        total_time(elapsed, calibrated, found.rate.runs > 0)
     )?;
     if let Some(v) = r.evidence.first() {
         outln!("{}", evidence_line(v, &r.plan.auth.placement))?;
@@ -1136,19 +1138,25 @@ fn tokens_not_stored(repro: &Repro) -> bool {
     )
 }
 
-/// The hunt's whole time, which a find's own time leaves out.
-fn total_time(elapsed: Duration, replayed: bool) -> String {
-    let with = if replayed {
-        ", its confirming replays included"
-    } else {
-        ""
+/// The hunt's whole time, which a find's own time leaves out: that counts from the first
+/// round, after `calibrated` (calibration ran first), and ends before the confirming
+/// replays (`replayed`).
+fn total_time(elapsed: Duration, calibrated: bool, replayed: bool) -> String {
+    let with = match (calibrated, replayed) {
+        (true, true) => ", calibration and its confirming replays included",
+        (true, false) => ", calibration included",
+        (false, true) => ", its confirming replays included",
+        (false, false) => "",
     };
     format!("{:.1}s in all{with}", elapsed.as_secs_f64())
 }
 
 /// A broken-target find on stdout: which round broke the target, the probe before and
 /// after, what the repro keeps and how it replayed.
-fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<(), Error> {
+fn broken_report(
+    found: &hunt::Found,
+    (elapsed, rounds, calibrated): (Duration, u32, bool),
+) -> Result<(), Error> {
     let r = &found.repro;
     let Some(h) = &r.health else {
         return Ok(());
@@ -1164,7 +1172,7 @@ fn broken_report(found: &hunt::Found, elapsed: Duration, rounds: u32) -> Result<
         r.seed,
         found.seen_after.as_secs_f64(),
         plural(rounds, "round"),
-        total_time(elapsed, found.rate.runs > 0)
+        total_time(elapsed, calibrated, found.rate.runs > 0)
     )?;
     outln!("  health probe before: {}", h.before.answer)?;
     outln!("  health probe after:  {}", h.after.answer)?;
@@ -1634,6 +1642,26 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A find's own time counts from the first round and ends before its replays: the
+    /// whole time names each part it adds (calibration, replays), and only those.
+    #[test]
+    fn the_whole_time_names_what_the_finds_time_leaves_out() {
+        let t = Duration::from_millis(3_250);
+        assert_eq!(
+            total_time(t, true, true),
+            "3.2s in all, calibration and its confirming replays included"
+        );
+        assert_eq!(
+            total_time(t, true, false),
+            "3.2s in all, calibration included"
+        );
+        assert_eq!(
+            total_time(t, false, true),
+            "3.2s in all, its confirming replays included"
+        );
+        assert_eq!(total_time(t, false, false), "3.2s in all");
+    }
 
     /// A find's evidence names the token a connection presented, and none when the run
     /// presents none (`placement = "none"`).

@@ -1021,8 +1021,8 @@ fn shed_in_words(p: &crate::model::Probe, reject: &crate::model::RejectSpec) -> 
 }
 
 /// What a run stopped early (`why`) kept from starting: `never` planned connections, after
-/// its first `failed` attempts all ended one way (refused at TCP at a closed port, valid
-/// tokens refused at the upgrade, answered 404 or 410 at a wrong path, a certificate the
+/// its first `failed` attempts all ended one way (refused at TCP at a closed port, tokens
+/// (not forged) refused at the upgrade, answered 404 or 410 at a wrong path, a certificate the
 /// TLS handshakes refused). `None` when every one had started anyway (all at once,
 /// `collide`): the early stop spared nothing; or when `why` is no early stop. When more
 /// connections had `started` than were counted (only some tell a wrong secret or path from
@@ -1032,7 +1032,7 @@ fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize))
     let how = match why {
         StopReason::Unreachable => "attempts were all refused at TCP and none connected",
         StopReason::AuthRefused => {
-            "valid tokens' upgrades were all refused as unauthorized and none got through"
+            "tokens' upgrades were all refused as unauthorized and none got through"
         }
         StopReason::NotFound => "upgrades were all answered 404 or 410 and none got through",
         StopReason::CertificateRefused => {
@@ -1042,7 +1042,7 @@ fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize))
     };
     let counted = match why {
         StopReason::AuthRefused if started as u64 > failed => format!(
-            " (only a valid token's first presentation, shared by no other connection, \
+            " (only an unforged token's first presentation, shared by no other connection, \
              counts toward the {failed}; {started} connections had started by then)"
         ),
         StopReason::NotFound if started as u64 > failed => format!(
@@ -1154,8 +1154,8 @@ mod tests {
         let mixed = stopped_early(StopReason::AuthRefused, 10, (224, 40)).unwrap_or_default();
         assert!(
             mixed.contains(
-                "the first 10 valid tokens' upgrades were all refused as unauthorized and none \
-                 got through (only a valid token's first presentation, shared by no other \
+                "the first 10 tokens' upgrades were all refused as unauthorized and none got \
+                 through (only an unforged token's first presentation, shared by no other \
                  connection, counts toward the 10; 224 connections had started by then), so \
                  the other 40"
             ),

@@ -355,7 +355,7 @@ async fn a_wrong_secret_stops_the_run_early() {
     assert_stopped_early(
         s,
         (Verdict::AuthMisconfigured, "auth_refused"),
-        &["valid tokens' upgrades were all refused as unauthorized"],
+        &["the first 10 tokens' upgrades were all refused as unauthorized"],
     );
 }
 

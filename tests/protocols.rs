@@ -1031,7 +1031,27 @@ async fn a_wrong_secret_refused_in_band_is_auth_misconfigured() {
     let hint = s.hint.as_deref().unwrap_or_default();
     assert!(hint.contains("message_refused ×3"), "{hint}");
     assert!(hint.contains("signing secret"), "{hint}");
+    // Valid to us, not to the server: the tokens are named by the key that signed them.
+    assert!(
+        hint.starts_with("every token signed with the scenario's key was refused ("),
+        "{hint}"
+    );
     assert_eq!(of_run(&declared.results.summary), exit::AUTH_MISCONFIGURED);
+    // Each upgrade succeeded and the refusal came after it: counted as in band, and the
+    // connections line says so, where "accepted 0 rejected 3" read as upgrades refused.
+    let c = &s.counters;
+    assert_eq!(
+        (c.accepted, c.rejected, c.rejected_in_band),
+        (0, 3, 3),
+        "{c:?}"
+    );
+    let mut console = Vec::new();
+    stampede::report::render(s, &mut console).unwrap();
+    let console = String::from_utf8(console).unwrap();
+    assert!(
+        console.contains("accepted 0  rejected 3 (in band: upgrade accepted, then refused)"),
+        "{console}"
+    );
 
     // Undeclared, the refusal message still says what it is: auth (exit 6), and the hint
     // says how to declare it.

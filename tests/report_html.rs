@@ -256,6 +256,30 @@ fn unanswered_closes_are_counted_on_the_page() {
     );
 }
 
+/// Refusals that came after a successful upgrade (graphql-transport-ws's 4403 after
+/// `connection_init`) are counted as such in the connections table, and the causes table
+/// does not call them upgrades refused: "accepted 0, rejected 20 (upgrade refused)" read
+/// as upgrades the server turned away.
+#[test]
+fn refusals_after_the_upgrade_are_counted_as_in_band_on_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut gql = run(1, 300, 5.0, 1.0);
+    let c = &mut gql.summary.counters;
+    (c.accepted, c.rejected, c.rejected_in_band) = (0, 20, 20);
+    c.refused_by = [(stampede::model::Cause::ServerClose(4403), 20)].into();
+    let dir = write(&tmp.path().join("gql"), &gql);
+    let html = render_html(&read_run(&dir.join("summary.json")).unwrap(), None).unwrap();
+    element_counts(&html);
+    for row in [
+        "<td>rejected (refused at the upgrade, or in band after it)</td><td class=\"num\">20</td>",
+        "<td>rejected in band (of those: upgrade accepted, then refused before acceptance)</td><td class=\"num\">20</td>",
+        "<th>refused or failed by</th>",
+    ] {
+        assert!(html.contains(row), "{row} not in {html}");
+    }
+    assert!(!html.contains("upgrade refused"), "{html}");
+}
+
 /// A merged result (`--workers`, `stampede merge`) says so beside the run time: it would
 /// read as one process's run.
 #[test]

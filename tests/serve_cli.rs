@@ -344,7 +344,8 @@ fn a_hunt_round_refused_for_a_wrong_secret_says_auth_misconfigured_not_violation
         .unwrap_or_else(|| panic!("no round line in:\n{err}"));
     assert!(
         round.contains(
-            "4 connections  auth misconfigured — every valid token was refused (http_401 ×4)"
+            "4 connections  auth misconfigured — every token signed with the scenario's key was \
+             refused (http_401 ×4)"
         ),
         "{round}"
     );

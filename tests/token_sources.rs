@@ -364,6 +364,11 @@ async fn refused_listed_tokens_point_at_the_source_not_the_signing_secret() {
         hint.contains("check the tokens the [auth] tokens list gives"),
         "{hint}"
     );
+    // Named by where they came from: not "valid", which the server said they are not.
+    assert!(
+        hint.starts_with("every token the [auth] tokens list gave was refused ("),
+        "{hint}"
+    );
 }
 
 #[tokio::test]

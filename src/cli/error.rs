@@ -28,7 +28,8 @@ pub mod exit {
     /// No connection got through the upgrade (closed port, not a WebSocket server, TLS
     /// mismatch, garbage, silence): the run exercised nothing.
     pub const TARGET_UNUSABLE: u8 = 5;
-    /// Every valid token was refused with an auth status: secret, key, aud or iss.
+    /// Every token the scenario signed (or took from `[auth] tokens`) was refused with an
+    /// auth status: secret, key, aud or iss.
     pub const AUTH_MISCONFIGURED: u8 = 6;
     /// The plan did not finish within its duration.
     pub const INCOMPLETE: u8 = 7;
@@ -49,7 +50,7 @@ pub const RUN_EXIT_CODES: &str = "Exit codes:
   3    stampede itself failed
   4    inconclusive: the race the scenario aims at never happened
   5    target unusable: no connection got through the upgrade
-  6    auth misconfigured: every valid token was refused
+  6    auth misconfigured: every token the scenario sent was refused
   7    incomplete: the plan did not finish within its duration
   8    client-limited: the client's own limits (file descriptors, ports)
   9    unreadable: the scenario does not read what the server says

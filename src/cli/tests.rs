@@ -178,20 +178,23 @@ fn a_round_line_says_the_verdict_of_a_round_that_could_not_judge() {
     assert_eq!(round(1, None), "1 violation");
     let auth = (
         crate::model::Verdict::AuthMisconfigured,
-        "every valid token was refused (http_401 ×20): check the signing secret or key",
+        "every token signed with the scenario's key was refused (http_401 ×20): check the signing \
+         secret or key",
     );
     assert_eq!(
         round(20, Some(auth)),
-        "auth misconfigured — every valid token was refused (http_401 ×20)"
+        "auth misconfigured — every token signed with the scenario's key was refused (http_401 ×20)"
     );
     // A colon inside the parentheses (a close reason) is part of what was seen.
     let door = (
         crate::model::Verdict::AuthMisconfigured,
-        "the server closed every valid token's connection (close_4401 \"auth: no\" ×2): check",
+        "the server closed the connection of every token signed with the scenario's key before \
+         accepting it (close_4401 \"auth: no\" ×2): check",
     );
     assert_eq!(
         round(2, Some(door)),
-        "auth misconfigured — the server closed every valid token's connection (close_4401 \"auth: no\" ×2)"
+        "auth misconfigured — the server closed the connection of every token signed with the \
+         scenario's key before accepting it (close_4401 \"auth: no\" ×2)"
     );
     let bare = (crate::model::Verdict::TargetUnusable, "");
     assert_eq!(round(0, Some(bare)), "target unusable — not judged");

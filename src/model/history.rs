@@ -269,6 +269,12 @@ pub struct Counters {
     /// never a violation ([`Attempt::close_unanswered`]). Left out of files when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub close_unanswered: u64,
+    /// Of the rejected attempts, those refused after their upgrade had succeeded: a 101,
+    /// then a Close or an in-band refusal before the scenario's acceptance (such as
+    /// graphql-transport-ws's 4403 after `connection_init`). The WebSocket upgrade was
+    /// accepted; the server's protocol refused them. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejected_in_band: u64,
     /// Refusals and failures by cause (HTTP status, close code, reset, timeout...).
     pub refused_by: BTreeMap<Cause, u64>,
     /// How accepted connections ended.
@@ -561,6 +567,7 @@ impl Counters {
         self.closed_at_lifetime += o.closed_at_lifetime;
         self.expired += o.expired;
         self.close_unanswered += o.close_unanswered;
+        self.rejected_in_band += o.rejected_in_band;
         add_map(&mut self.refused_by, &o.refused_by);
         add_map(&mut self.ended_by, &o.ended_by);
         self.messages_sent += o.messages_sent;
@@ -601,6 +608,9 @@ impl Counters {
             }
             Outcome::Rejected => {
                 self.rejected += 1;
+                if a.upgraded_us.is_some() {
+                    self.rejected_in_band += 1;
+                }
                 &mut self.refused_by
             }
             Outcome::Failed => {
@@ -1649,5 +1659,29 @@ mod tests {
         assert_eq!((c.cut, c.client_errors, c.failed), (2, 1, 1));
         assert_eq!(c.refused_by[&Cause::ClientFdLimit], 1);
         assert_eq!(c.refused_by[&Cause::Interrupted], 1);
+    }
+
+    /// A refusal that came after the 101 (graphql-transport-ws's 4403 after
+    /// `connection_init`) is counted apart among the rejected, as one at the upgrade (an
+    /// HTTP 401) is not; merged counters add it, and a file leaves it out when zero.
+    #[test]
+    fn refusals_after_the_upgrade_are_counted_as_in_band() {
+        let rejected = |cause: Cause, upgraded_us: Option<u64>| Attempt {
+            outcome: Outcome::Rejected,
+            cause: Some(cause),
+            upgraded_us,
+            ..Attempt::new(0)
+        };
+        let mut c = Counters::default();
+        c.count_attempt(&rejected(Cause::ServerClose(4403), Some(20)));
+        c.count_attempt(&rejected(Cause::Http(401), None));
+        assert_eq!((c.rejected, c.rejected_in_band), (2, 1));
+        let mut merged = c.clone();
+        merged.merge(&c);
+        assert_eq!((merged.rejected, merged.rejected_in_band), (4, 2));
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["rejected_in_band"], 1);
+        let none = serde_json::to_value(Counters::default()).unwrap();
+        assert!(none.get("rejected_in_band").is_none(), "{none}");
     }
 }

@@ -1424,6 +1424,16 @@ fn bad_tokens_shed(t: &Tally) -> Option<Judgement> {
 const NO_TOKEN_CHECK: &str = "no token travels (placement none), so check the credentials \
      the script itself sends (a login and passcode in its first messages)";
 
+/// The tokens an auth refusal is of, named by where they came from: valid to us (signed
+/// with the scenario's own key, or as the `[auth] tokens` source gave them), which is not
+/// to say valid to the server.
+pub(super) fn our_tokens(opaque: Option<&str>) -> String {
+    match opaque {
+        Some(kind) => format!("token the [auth] tokens {kind} gave"),
+        None => "token signed with the scenario's key".into(),
+    }
+}
+
 fn auth_check(opaque: Option<&str>) -> String {
     match opaque {
         Some(kind) => format!("check the tokens the [auth] tokens {kind} gives"),
@@ -2106,9 +2116,9 @@ fn misconfigured(t: &Tally, opaque: Option<&str>, no_token: bool) -> Option<Judg
     // With no token on the wire (`placement = "none"`), what was refused is the
     // credentials the script itself sends.
     let (refused_what, check) = if no_token {
-        ("every connection", NO_TOKEN_CHECK.to_string())
+        ("every connection".to_string(), NO_TOKEN_CHECK.to_string())
     } else {
-        ("every valid token", auth_check(opaque))
+        (format!("every {}", our_tokens(opaque)), auth_check(opaque))
     };
     Some(Judgement {
         verdict: Verdict::AuthMisconfigured,

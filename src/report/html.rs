@@ -169,7 +169,7 @@ fn connections_section(sides: &[Side<'_>]) -> String {
         String::from("<section><h2>Connections and messages</h2><div class=\"columns\"><div>");
     html.push_str(&tables::counters(sides));
     html.push_str("</div><div>");
-    let refused = tables::causes("upgrade refused by", &s.counters.refused_by);
+    let refused = tables::causes("refused or failed by", &s.counters.refused_by);
     let ended = tables::causes("connection ended by", &s.counters.ended_by);
     for table in [refused, ended].into_iter().flatten() {
         html.push_str(&table);

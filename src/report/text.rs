@@ -55,9 +55,17 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
             rest.push_str(&format!("  {label} {n}"));
         }
     }
+    // `accepted` is the scenario's acceptance (a first message, an ack), not the 101: a
+    // refusal that came after a successful upgrade says so, or "rejected" reads as
+    // upgrades the server turned away.
+    let in_band = match c.rejected_in_band {
+        0 => String::new(),
+        n if n == c.rejected => " (in band: upgrade accepted, then refused)".to_string(),
+        n => format!(" ({n} of them in band: upgrade accepted, then refused)"),
+    };
     writeln!(
         w,
-        "\nconnections  attempted {}  accepted {}  rejected {}  failed {}{rest}",
+        "\nconnections  attempted {}  accepted {}  rejected {}{in_band}  failed {}{rest}",
         c.attempted, c.accepted, c.rejected, c.failed
     )?;
     // More attempts than connections: a `reconnect` step or a retry is an attempt of its
@@ -508,7 +516,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::Duration => "duration reached",
         StopReason::Interrupted => "interrupted",
         StopReason::Unreachable => "stopped early: every TCP connection refused",
-        StopReason::AuthRefused => "stopped early: every valid token refused",
+        StopReason::AuthRefused => "stopped early: every token refused",
         StopReason::NotFound => "stopped early: no WebSocket at that path",
         StopReason::CertificateRefused => "stopped early: the server's certificate refused",
     }

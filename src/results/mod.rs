@@ -634,9 +634,9 @@ mod reference_note_tests {
     fn what_was_seen_leaves_the_advice_out() {
         for (hint, seen) in [
             (
-                "every valid token was refused (http_401 ×20): check the signing secret or \
-                 key, aud and iss the server expects",
-                "every valid token was refused (http_401 ×20)",
+                "every token signed with the scenario's key was refused (http_401 ×20): check \
+                 the signing secret or key, aud and iss the server expects",
+                "every token signed with the scenario's key was refused (http_401 ×20)",
             ),
             (
                 "the server spoke on every connection it upgraded, but never with \"welcome\", \
@@ -666,7 +666,9 @@ mod reference_note_tests {
     fn a_scenario_for_another_server_is_said_first() {
         let cookie = plan("placement = { cookie = \"sid\" }");
         let hint = Some(
-            "every valid token was refused (http_401 ×1); check the signing secret".to_string(),
+            "every token signed with the scenario's key was refused (http_401 ×1); check the \
+             signing secret"
+                .to_string(),
         );
         let said = with_reference_note(hint.clone(), true, Verdict::AuthMisconfigured, &cookie);
         let said = said.unwrap_or_default();
@@ -677,7 +679,9 @@ mod reference_note_tests {
             "{said}"
         );
         assert!(
-            said.ends_with("; every valid token was refused (http_401 ×1)"),
+            said.ends_with(
+                "; every token signed with the scenario's key was refused (http_401 ×1)"
+            ),
             "{said}"
         );
         assert_eq!(

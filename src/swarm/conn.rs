@@ -433,8 +433,8 @@ pub(super) struct ConnRun {
     /// The read loop's timer, kept across reads (a fresh timer per read took the timer
     /// wheel's lock twice) and moved only to an earlier wake-up.
     timer: timer::WakeTimer,
-    /// The counters every message moves, apart from `counters` (which spans several cache
-    /// lines): added to them at the end.
+    /// The counters every message moves: added to the connection's [`Counters`] (which span
+    /// several cache lines, made only at the end) by [`ConnRun::finish`].
     traffic: Traffic,
     /// When the latest request went out on the current connection.
     last_send_at: Option<(Instant, Instant)>,
@@ -457,7 +457,6 @@ pub(super) struct ConnRun {
     cursor: Cursor,
     checker: ConnChecker,
     open: Option<Open>,
-    counters: Counters,
     /// Open model: the start of the current paced block, and the next send's intended time.
     pace_base: Option<Instant>,
     /// The first answer that was not a 101.
@@ -503,6 +502,8 @@ struct Rare {
     /// How many answers each `[[answer]]` rule has rendered on this connection (indexed
     /// as `Plan::answers`): its `{{run}}`.
     answered: Vec<u64>,
+    /// How many of those went out ([`Counters::in_band_answers`]).
+    in_band_answers: u64,
 }
 
 /// A send no `expect` follows, and the data frames received before it and (once the
@@ -573,7 +574,6 @@ impl ConnRun {
             index,
             stop: super::stop::StopWatch::new(stop),
             timer: timer::WakeTimer::new(),
-            counters: Counters::default(),
             traffic: Traffic::default(),
             samples,
             checker,
@@ -709,12 +709,17 @@ impl ConnRun {
         }
         self.drain_checker_samples().await;
         self.samples.flush().await;
+        // Made here, after the last await, from what the connection kept: its whole run's
+        // state holds no counters of its own (`Counters` would take every connection past
+        // its allocator size class: `size_tests`).
+        let mut counters = Counters::default();
         for attempt in &self.attempts {
-            self.counters.count_attempt(attempt);
+            counters.count_attempt(attempt);
         }
-        self.traffic.add_to(&mut self.counters);
-        self.count_after_unjudged();
-        self.counters.expect = self.checker.take_counts();
+        self.traffic.add_to(&mut counters);
+        self.count_after_unjudged(&mut counters);
+        counters.in_band_answers = self.rare.as_ref().map_or(0, |r| r.in_band_answers);
+        counters.expect = self.checker.take_counts();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();
@@ -722,7 +727,7 @@ impl ConnRun {
             id: plan.id,
             released_us: self.rare.as_ref().and_then(|r| r.released_us),
             token: plan.token,
-            counters: std::mem::take(&mut self.counters),
+            counters,
             violations: std::mem::take(&mut self.checker.violations),
             violations_by_oracle: std::mem::take(&mut self.checker.violated_by),
             answer: self.answer.take().map(|a| *a),
@@ -925,15 +930,15 @@ impl ConnRun {
 
     /// Counts what came after this connection's last unjudged send, if it made one
     /// ([`Counters::unjudged_senders`]).
-    fn count_after_unjudged(&mut self) {
+    fn count_after_unjudged(&self, counters: &mut Counters) {
         let Some(sent) = self.rare.as_ref().and_then(|r| r.after_unjudged) else {
             return;
         };
         let until = sent.until_end.unwrap_or(self.traffic.messages_received);
         let after = until.saturating_sub(sent.before);
-        self.counters.unjudged_senders += 1;
-        self.counters.unjudged_unanswered += u64::from(after == 0);
-        self.counters.after_unjudged_frames += after;
+        counters.unjudged_senders += 1;
+        counters.unjudged_unanswered += u64::from(after == 0);
+        counters.after_unjudged_frames += after;
     }
 
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record

@@ -20,7 +20,7 @@
 //! reason, or the last message the server sent before it (an in-band refusal the scenario
 //! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
 
-use super::{auth_check, is_auth_refusal, top_causes, valid_token, Judgement};
+use super::{auth_check, is_auth_refusal, our_tokens, top_causes, valid_token, Judgement};
 use crate::auth::Redactor;
 use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Step, Verdict};
 use crate::oracle::refusal::is_refusal_code;
@@ -116,11 +116,13 @@ pub(super) fn refused_at_door(
         .reasons
         .iter()
         .any(|r| r.sent.to_lowercase().contains("protocol"));
+    // Valid to us, not necessarily to the server: named by where they came from.
+    let tokens = our_tokens(opaque);
     let (verdict, hint) = if subprotocol && !auth {
         (
             Verdict::TargetUnusable,
             format!(
-                "the server closed every valid token's connection before accepting it \
+                "the server closed the connection of every {tokens} before accepting it \
                  ({seen}), its reason naming the protocol{after}: nothing was exercised. Check \
                  the subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocol, and a \
                  subprotocol placement's `offer`) against those the server speaks"
@@ -130,7 +132,7 @@ pub(super) fn refused_at_door(
         (
             Verdict::AuthMisconfigured,
             format!(
-                "the server closed every valid token's connection before accepting it \
+                "the server closed the connection of every {tokens} before accepting it \
                  ({seen}), a refusal the scenario does not declare{after}: {}, and that the \
                  server reads the token where it travels ({}: [auth] placement); if that is \
                  how it refuses a token, declare it: {declare}",
@@ -142,7 +144,7 @@ pub(super) fn refused_at_door(
         (
             Verdict::TargetUnusable,
             format!(
-                "the server closed every valid token's connection before accepting it \
+                "the server closed the connection of every {tokens} before accepting it \
                  ({seen}){after}: nothing was exercised. If that is how it refuses a token, \
                  declare it ({declare}) and {}, and that the server reads the token where it \
                  travels ({}: [auth] placement); else check the subprotocol and the first \

@@ -1247,6 +1247,14 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
                     && hint.contains(&format!("reject = {{ close = [1008, {code}] }}")),
                 "{hint}"
             );
+            // The tokens are named by where they came from: valid to us, not to the server.
+            assert!(
+                hint.contains(
+                    "the server closed the connection of every token signed with the \
+                     scenario's key before accepting it"
+                ) && !hint.contains("every valid token"),
+                "{hint}"
+            );
             if !reason.is_empty() {
                 assert!(hint.contains(&format!("reason {reason:?}")), "{hint}");
             }
@@ -4792,7 +4800,7 @@ fn a_calibration_that_met_what_the_load_met_is_not_said_twice() {
         Verdict::AuthMisconfigured,
     );
     assert!(
-        wrong_secret.contains("every valid token was refused (http_401")
+        wrong_secret.contains("every token signed with the scenario's key was refused (http_401")
             && !wrong_secret.contains("before the load"),
         "{wrong_secret}"
     );
@@ -4824,12 +4832,15 @@ fn refusals_of_reconnecting_connections_say_on_how_many_connections() {
     };
     let twice = judged(2);
     assert!(
-        twice.contains("every valid token was refused (http_401 ×4 on 2 connections)"),
+        twice.contains(
+            "every token signed with the scenario's key was refused (http_401 ×4 on 2 \
+             connections)"
+        ),
         "{twice}"
     );
     let once = judged(1);
     assert!(
-        once.contains("every valid token was refused (http_401 ×2)"),
+        once.contains("every token signed with the scenario's key was refused (http_401 ×2)"),
         "{once}"
     );
 }

@@ -132,12 +132,16 @@ pub(super) fn delta(value: f64, base: f64, higher_is_worse: bool) -> String {
 /// Connection and message counters, one column per run.
 pub(super) fn counters(sides: &[Side<'_>]) -> String {
     type Get = fn(&Summary) -> String;
-    let rows: [(&str, Get); 18] = [
+    let rows: [(&str, Get); 19] = [
         ("attempted", |s| thousands(s.counters.attempted)),
         ("accepted", |s| thousands(s.counters.accepted)),
-        ("rejected (upgrade refused)", |s| {
+        ("rejected (refused at the upgrade, or in band after it)", |s| {
             thousands(s.counters.rejected)
         }),
+        (
+            "rejected in band (of those: upgrade accepted, then refused before acceptance)",
+            |s| thousands(s.counters.rejected_in_band),
+        ),
         ("failed (no answer)", |s| thousands(s.counters.failed)),
         (
             "shed (of those: under load or while the server went down, not a violation)",

@@ -204,6 +204,11 @@ fn the_header_says_why_the_run_stopped_in_words() {
         ),
         (StopReason::Duration, "(duration reached)"),
         (StopReason::Interrupted, "(interrupted)"),
+        // Refused by the server is all it says of the tokens: valid to us, not to it.
+        (
+            StopReason::AuthRefused,
+            "(stopped early: every token refused)",
+        ),
     ] {
         s.stopped = stopped;
         assert!(text(&s).contains(said), "{}", text(&s));
@@ -379,6 +384,40 @@ fn more_attempts_than_connections_are_explained() {
     assert!(out.contains(&expected), "{out}");
     s.counters.attempted = s.connections_planned as u64;
     assert!(!text(&s).contains("reconnects and retries"), "{}", text(&s));
+}
+
+/// A refusal after a successful upgrade (graphql-transport-ws's 4403 after
+/// `connection_init`) is said to be one on the connections line: "accepted 0 rejected 20"
+/// alone reads as upgrades the server turned away.
+#[test]
+fn refusals_after_a_successful_upgrade_are_said_to_be_in_band() {
+    let mut s = summary();
+    s.counters.attempted = 20;
+    s.counters.accepted = 0;
+    s.counters.rejected = 20;
+    s.counters.failed = 0;
+    s.counters.rejected_in_band = 20;
+    let out = text(&s);
+    assert!(
+        out.contains(
+            "connections  attempted 20  accepted 0  rejected 20 (in band: upgrade accepted, \
+             then refused)  failed 0"
+        ),
+        "{out}"
+    );
+    s.counters.rejected_in_band = 5;
+    let out = text(&s);
+    assert!(
+        out.contains("rejected 20 (5 of them in band: upgrade accepted, then refused)  failed 0"),
+        "{out}"
+    );
+    // Refused at the upgrade (an HTTP 401): nothing more.
+    s.counters.rejected_in_band = 0;
+    let out = text(&s);
+    assert!(
+        out.contains("rejected 20  failed 0") && !out.contains("in band"),
+        "{out}"
+    );
 }
 
 /// The shed count's words fit a restart's 503s as well as load shed: the verdict's note

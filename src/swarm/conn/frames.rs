@@ -26,8 +26,8 @@ impl ConnRun {
         if !self.ctx.prefetch {
             return warm;
         }
-        // Not from `counters` on: no message reads them (`Traffic` counts for them).
-        warm.between(self, &self.counters);
+        // Not from `pace_base` on: no message reads them.
+        warm.between(self, &self.pace_base);
         self.checker.warm(&mut warm);
         self.cursor.warm(&mut warm);
         warm.slice(&self.attempts[self.attempts.len().saturating_sub(1)..]);
@@ -165,7 +165,7 @@ impl ConnRun {
                     break;
                 }
                 match self.write(Message::Text(text.into())).await {
-                    Wrote::Sent => self.counters.in_band_answers += 1,
+                    Wrote::Sent => self.rare().in_band_answers += 1,
                     Wrote::Cancelled => break,
                     Wrote::Failed(cause) => {
                         self.lose(cause, Instant::now());

@@ -67,6 +67,9 @@ enum Behaviour {
     /// greets and answers each request in full at once: a slow handshake, within the
     /// scenario's `handshake_timeout`, longer than calibration's and a probe's own bounds.
     UpgradesSlowly,
+    /// Upgrades, greets, then sends pings without end and never reads: the pongs it is
+    /// owed, and every request, pile up on the client's side.
+    PingsNeverReads,
 }
 
 /// How long [`Behaviour::UpgradesSlowly`] takes to answer an upgrade: past calibration's
@@ -186,6 +189,11 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     if behaviour == Behaviour::StopsReading {
         // Never read again: hold the connection until the fake stops (the caller's select).
         std::future::pending::<()>().await;
+    }
+    if behaviour == Behaviour::PingsNeverReads {
+        // Pings until the client goes (its side then errs), reading nothing.
+        while ws.send(Message::Ping(vec![b'p'; 125].into())).await.is_ok() {}
+        return;
     }
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Text(body) = msg else { continue };
@@ -615,6 +623,65 @@ steps = [
         (2, 0, 0),
         "{:?}",
         s.probe
+    );
+}
+
+/// A server that pings without end and never reads keeps the client's read side always
+/// ready: the expectation's deadline must still pass (it used to be starved, the wait's
+/// biased select never reaching its timer, and the connection hung until the run's
+/// duration, read as a plan too long for it). The run ends on its own, long before its
+/// duration, with the unmet expectations as its findings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_pings_and_never_reads_lets_deadlines_pass() {
+    let fake = spawn(Behaviour::PingsNeverReads).await;
+    let text = format!(
+        r#"
+name = "pings-never-reads"
+duration = "30s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[limits]
+send_timeout = "1s"
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}", pad = "{pad}" }} }},
+  {{ expect = "agent_completed", correlate = "run_id", within = "2s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+        pad = "x".repeat(64 * 1024),
+    );
+    let (outcome, took) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, StopReason::Completed, "{:?}", s.counters);
+    assert_eq!(ended_by(&outcome, "interrupted"), 0, "{:?}", s.counters);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+/// A server that stops reading on every connection it accepted: every send ends its
+/// connection as `timeout_send`, and the hint names what was seen (the server stopped
+/// reading, the same every time, what the script waited for never asked), not a race to
+/// hunt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_everywhere_is_named_so() {
+    let fake = spawn(Behaviour::StopsReading).await;
+    let text = writers("20s", "300ms").replace("users = 1", "users = 2");
+    let (outcome, _) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(ended_by(&outcome, "timeout_send"), 2, "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert_eq!(s.verdict, stampede::model::Verdict::Violations, "{hint}");
+    assert!(
+        hint.contains("the server stopped reading, on every connection it accepted (2)")
+            && !hint.contains("hunt for a repro"),
+        "{hint}"
     );
 }
 

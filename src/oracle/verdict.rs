@@ -821,6 +821,17 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                      a fault that happens every time is no race, so there is no repro to hunt; \
                      fix what the server sends there"
                 );
+            } else if let Some(n) = stopped_reading_everywhere(e.plan, e.reports, e.by_oracle) {
+                // Not "a plan too long" nor a race: what was seen is writes that could not
+                // go out, on every connection.
+                hint = format!(
+                    "{before}; every one was on a connection the server stopped reading, on \
+                     every connection it accepted ({n}): what the client wrote (its requests, \
+                     the pongs the server's pings are owed) piled up unsent until the \
+                     connection ended (timeout_send), so what it waited for was never asked. \
+                     The same every time, no race to hunt: see why the server stops reading \
+                     (its log), or what it waits for that the script does not send"
+                );
             } else if rate_limiting_may_explain(e) {
                 hint = format!(
                     "{before}; they may be rate limiting, which a repro would only show again: \
@@ -2439,8 +2450,8 @@ pub use misreading::misspelled;
 use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
-    said_no_everywhere, same_fault_everywhere, sends_objects, unmet_over_unread, unread_parts,
-    unread_sample, unreadable, value_slip,
+    said_no_everywhere, same_fault_everywhere, sends_objects, stopped_reading_everywhere,
+    unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

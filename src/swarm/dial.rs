@@ -680,12 +680,17 @@ pub fn close_had_reason(ws: &Ws) -> bool {
 
 /// Maps a WebSocket error on an open connection to its cause. The server ending TCP
 /// without a Close frame (RFC 6455's abnormal closure, 1006: a process killed, a proxy
-/// timing out) is a reset, as one with an RST is, not a protocol fault.
+/// timing out) is a reset, as one with an RST is, not a protocol fault. A write buffer
+/// that filled up ([`Dialer::ws_config`]'s room: frames the socket would not take, such as
+/// the pongs owed to a server that pings and never reads) is a server that stopped taking
+/// our data, as a write that waited out `send_timeout` is: `timeout_send`, never a fault
+/// of the protocol.
 pub fn classify(e: &WsError) -> Cause {
     use tokio_tungstenite::tungstenite::error::ProtocolError;
     match e {
         WsError::Io(_) | WsError::ConnectionClosed | WsError::AlreadyClosed => Cause::Reset,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Cause::Reset,
+        WsError::WriteBufferFull(_) => Cause::Timeout("send"),
         WsError::Capacity(_) => Cause::Oversized,
         WsError::Tls(_) => Cause::Tls,
         WsError::Http(r) => Cause::Http(r.status().as_u16()),

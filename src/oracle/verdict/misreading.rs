@@ -1084,22 +1084,7 @@ pub(super) fn same_fault_everywhere(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<(u64, String)> {
     let (_, kept) = only_unmet(reports, by_oracle)?;
-    let mut faulted = BTreeSet::new();
-    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
-        let mut accepted = r.attempts.iter().filter(|a| a.outcome == Outcome::Accepted);
-        let first = accepted.next();
-        if first.is_none() {
-            continue;
-        }
-        let broke = |a: &Attempt| a.cause == Some(Cause::Protocol);
-        if !first.into_iter().chain(accepted).any(broke) {
-            return None;
-        }
-        faulted.insert(r.id);
-    }
-    if faulted.len() < 2 {
-        return None;
-    }
+    let faulted = every_accepted_ended_by(plan, reports, &Cause::Protocol)?;
     // The fault as the witness words it: what follows the cause, to the end.
     fn fault(v: &Violation) -> Option<&str> {
         let at = v.seen.find(PROTOCOL_FAULT)? + PROTOCOL_FAULT.len();
@@ -1110,6 +1095,49 @@ pub(super) fn same_fault_everywhere(
     kept.iter()
         .all(|v| faulted.contains(&v.conn) && fault(v) == Some(first))
         .then(|| (faulted.len() as u64, first.to_string()))
+}
+
+/// The valid-token connections the server accepted, when every one of them, two or more,
+/// had an accepted attempt that ended with `cause`: what happened every time. `None`
+/// otherwise.
+fn every_accepted_ended_by(
+    plan: &Plan,
+    reports: &[ConnReport],
+    cause: &Cause,
+) -> Option<BTreeSet<u32>> {
+    let mut ended = BTreeSet::new();
+    for r in reports.iter().filter(|r| valid_token(plan, r.token)) {
+        let mut accepted = r
+            .attempts
+            .iter()
+            .filter(|a| a.outcome == Outcome::Accepted)
+            .peekable();
+        if accepted.peek().is_none() {
+            continue;
+        }
+        if !accepted.any(|a| a.cause.as_ref() == Some(cause)) {
+            return None;
+        }
+        ended.insert(r.id);
+    }
+    (ended.len() >= 2).then_some(ended)
+}
+
+/// Every violation is an unmet expectation on a connection the server then stopped
+/// reading (`timeout_send`: a write waited out `send_timeout`, or what the socket would not
+/// take, the pongs its pings are owed among it, filled the write buffer), and it did so
+/// on every valid-token connection it accepted, two or more: the same every time, no
+/// race, and a request that never went out was never asked. How many connections.
+pub(super) fn stopped_reading_everywhere(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<OracleKind, u64>,
+) -> Option<u64> {
+    let (_, kept) = only_unmet(reports, by_oracle)?;
+    let blocked = every_accepted_ended_by(plan, reports, &Cause::Timeout("send"))?;
+    kept.iter()
+        .all(|v| blocked.contains(&v.conn))
+        .then_some(blocked.len() as u64)
 }
 
 /// Words of a record kind that says a request was refused (lowercase, matched anywhere):

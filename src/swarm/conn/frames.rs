@@ -109,16 +109,23 @@ impl ConnRun {
                     if !Box::pin(self.on_frame(frame)).await {
                         return Stop::Lost;
                     }
+                    // A server that sends control frames without end (pings, and never
+                    // reads the pongs) keeps the stream always ready: the biased select
+                    // would never reach the timer, and no deadline, nor the wait's end,
+                    // would ever pass. What is past due is done here too.
+                    let now = Instant::now();
+                    if wake_at.is_some_and(|at| now >= at) {
+                        if self.timer_fired(now) {
+                            Box::pin(self.samples.flush()).await;
+                        }
+                        if until.is_some_and(|u| now >= u) {
+                            return Stop::Deadline;
+                        }
+                    }
                 }
                 Wake::Timer => {
                     let now = Instant::now();
-                    if self.bad_token_unaccepted() {
-                        self.checker.expire_unjudged(now);
-                    } else {
-                        self.checker.expire(now);
-                    }
-                    let due = self.file_checker_samples(Some(now));
-                    if due || self.samples.stale(now) {
+                    if self.timer_fired(now) {
                         // Boxed, as above.
                         Box::pin(self.samples.flush()).await;
                     }
@@ -179,6 +186,19 @@ impl ConnRun {
             return false;
         }
         true
+    }
+
+    /// What a wait's timer does when it fires, or when a frame finds it past due: expires
+    /// the expectations whose deadlines passed and files their samples; `true` when the
+    /// samples are due a flush.
+    fn timer_fired(&mut self, now: Instant) -> bool {
+        if self.bad_token_unaccepted() {
+            self.checker.expire_unjudged(now);
+        } else {
+            self.checker.expire(now);
+        }
+        let due = self.file_checker_samples(Some(now));
+        due || self.samples.stale(now)
     }
 
     /// Handles one read result; `false` when the connection is gone.
@@ -625,8 +645,11 @@ impl ConnRun {
     /// The connection broke without a Close frame (or a write could not go out).
     pub(super) fn lose(&mut self, cause: Cause, now: Instant) {
         let detail = if cause == Cause::Timeout("send") {
+            // Either way the server stopped reading: a write waited out the bound, or what
+            // the socket would not take (pongs to its pings too) filled the write buffer.
             format!(
-                "the server took no data for {:?} (timeout_send)",
+                "the server stopped reading: it took no data for {:?}, or let a write \
+                 buffer's worth pile up unsent (timeout_send)",
                 self.ctx.plan.limits.send_timeout
             )
         } else {

@@ -685,6 +685,56 @@ async fn a_server_that_stops_reading_everywhere_is_named_so() {
     );
 }
 
+/// A silent server, with a `handshake_timeout` longer than calibration's own 3 s bound:
+/// calibration's handshake runs its bound out and says so, and once the load's upgrades
+/// time out too the verdict already names the cause (`timeout_upgrade`), so the hint does
+/// not repeat calibration's account of it as something to fix first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_is_not_told_twice_when_calibration_waited_less() {
+    let fake = spawn(Behaviour::Silent).await;
+    let text = format!(
+        r#"
+name = "silent-long"
+duration = "10s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[limits]
+handshake_timeout = "4s"
+
+[[group]]
+name = "crowd"
+users = 2
+steps = [{{ expect = "connection_established", within = "2s" }}]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let scenario = common::scenario("silent-long.toml", &text);
+    let opts = RunOptions {
+        target: Some(fake.url.clone()),
+        learn: true,
+        ..RunOptions::default()
+    };
+    let outcome = timeout(
+        BOUND,
+        stampede::run::run(&scenario, &opts, CancellationToken::new()),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run is made");
+    let s = &outcome.results.summary;
+    let hint = s.hint.clone().unwrap_or_default();
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::TargetUnusable,
+        "{hint}"
+    );
+    let why = s.learned.unaccepted.clone().unwrap_or_default();
+    assert!(why.contains("within calibration's own 3s bound"), "{why}");
+    assert!(!hint.contains("before the load"), "{hint}");
+}
+
 /// Every run breaks completeness (`done` never comes) and takes about 700 ms.
 fn half_answers() -> stampede::model::Scenario {
     common::scenario(

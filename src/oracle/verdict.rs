@@ -146,7 +146,10 @@ fn calibration_note(plan: &Plan, reports: &[ConnReport], verdict: Verdict) -> Op
         verdict,
         Verdict::TargetUnusable | Verdict::AuthMisconfigured
     );
-    if unused && only_cause(reports).is_some_and(|c| why.contains(&format!("({c})"))) {
+    // The cause as `NoneAccepted::what` puts it: alone in parentheses, or first, before
+    // what calibration's own bound adds.
+    let names = |c: &Cause| why.contains(&format!("({c})")) || why.contains(&format!("({c};"));
+    if unused && only_cause(reports).is_some_and(names) {
         return None;
     }
     Some(format!(

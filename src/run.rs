@@ -553,8 +553,9 @@ fn conclude(
 }
 
 /// The note on a Ctrl-C (or SIGTERM) that came during the probe phase, after the load had
-/// finished ([`swarm::SwarmOutput::probe_interrupted`]): the verdict is the load's, and the
-/// probes it cut prove nothing either way. `None` when it cut none.
+/// finished ([`swarm::SwarmOutput::probe_interrupted`]): the probes it cut prove nothing
+/// either way, so a load that failed keeps its verdict and one that did not is
+/// interrupted. `None` when it cut none.
 fn probe_cut_note(out: &swarm::SwarmOutput) -> Option<String> {
     let cut = out
         .probes
@@ -877,7 +878,8 @@ fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor
         redactor.redact_in_place(&mut a.detail);
         redactor.redact_in_place(&mut a.body);
     }
-    let stopped = if out.interrupted {
+    let probe_cut = probe_cut_note(&out);
+    let mut stopped = if out.interrupted {
         StopReason::Interrupted
     } else if let Some((why, _)) = out.stopped_early {
         why
@@ -899,7 +901,17 @@ fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor
         probes: &out.probes,
         correct_reference: bound.is_correct_reference(),
     };
-    let judgement = oracle::verdict::judge(&evidence);
+    let mut judgement = oracle::verdict::judge(&evidence);
+    // A Ctrl-C that cut the liveness probe left the one oracle that looks for sessions
+    // left behind unjudged: a load with nothing else against it is not clean, it is
+    // interrupted (a leak only the probe finds would otherwise pass). A load that failed on
+    // its own keeps its verdict and exit code.
+    // What the clean load's hint says (what went unjudged) still holds; the note on the
+    // cut probe, added below, says why it is no clean run.
+    if probe_cut.is_some() && judgement.verdict == crate::model::Verdict::Clean {
+        stopped = StopReason::Interrupted;
+        judgement.verdict = crate::model::Verdict::Incomplete;
+    }
     let rate_limiting = judgement.verdict == crate::model::Verdict::Violations
         && oracle::verdict::rate_limiting_may_explain(&evidence);
     // The hint may quote what the server said (a close reason, an error, a refusal
@@ -916,7 +928,7 @@ fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor
             None => early,
         });
     }
-    if let Some(cut) = probe_cut_note(&out) {
+    if let Some(cut) = probe_cut {
         hint = Some(match hint {
             Some(h) => format!("{h}; {cut}"),
             None => cut,

@@ -70,6 +70,10 @@ enum Behaviour {
     /// Upgrades, greets, then sends pings without end and never reads: the pongs it is
     /// owed, and every request, pile up on the client's side.
     PingsNeverReads,
+    /// Upgrades and greets its first this many connections and answers their requests in
+    /// full; from the next one on, [`Behaviour::Silent`]: a run's load served, the liveness
+    /// probe after it left waiting.
+    SilentAfter(usize),
 }
 
 /// How long [`Behaviour::UpgradesSlowly`] takes to answer an upgrade: past calibration's
@@ -124,6 +128,12 @@ async fn spawn(behaviour: Behaviour) -> Fake {
                 },
             };
             accepted_tx.send_modify(|n| *n += 1);
+            let behaviour = match behaviour {
+                Behaviour::SilentAfter(served) if *accepted_tx.borrow() > served => {
+                    Behaviour::Silent
+                }
+                other => other,
+            };
             let upgraded_tx = upgraded_tx.clone();
             let stop = serving.clone();
             tokio::spawn(async move {
@@ -216,7 +226,7 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
                     return;
                 }
             }
-            Behaviour::AnswersSlowly | Behaviour::UpgradesSlowly => {
+            Behaviour::AnswersSlowly | Behaviour::UpgradesSlowly | Behaviour::SilentAfter(_) => {
                 if behaviour == Behaviour::AnswersSlowly {
                     // The slowness is the server's behaviour under test, not a
                     // synchronization.
@@ -526,6 +536,39 @@ async fn the_probe_phase_ends_within_the_duration_plus_its_tail() {
     assert_eq!(s.probe.refused, 0);
     assert_eq!(s.probe.inconclusive, CROWD as usize);
     assert_eq!(s.violations.of(OracleKind::Liveness), 0);
+}
+
+/// A Ctrl-C that cuts the liveness probe after a load with nothing against it leaves the
+/// run interrupted (exit 130), not clean: the probe is what finds a session the server
+/// left behind, and it did not finish (a CI job's timeout would otherwise pass a leak).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_probe_after_a_clean_load_is_no_clean_run() {
+    const USERS: u32 = 20;
+    let mut fake = spawn(Behaviour::SilentAfter(USERS as usize)).await;
+    let cancel = CancellationToken::new();
+    // The crowd's script (one greeting) against a server that greets it: a clean load.
+    let running = tokio::spawn(run_owned(
+        fake.url.clone(),
+        silent_crowd(USERS),
+        cancel.clone(),
+    ));
+    // More connections than the load makes: the probe phase is under way.
+    timeout(BOUND, fake.accepted.wait_for(|n| *n > USERS as usize))
+        .await
+        .unwrap()
+        .unwrap();
+    cancel.cancel();
+    let (outcome, _) = timeout(BOUND, running).await.unwrap().unwrap();
+    let s = &outcome.results.summary;
+    assert_eq!(s.counters.accepted, u64::from(USERS));
+    assert_eq!(s.violations.total, 0, "{:?}", s.violations.first);
+    assert_eq!(s.stopped, StopReason::Interrupted);
+    assert_eq!(s.verdict, stampede::model::Verdict::Incomplete);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("interrupted during the liveness probe after the load"),
+        "{hint}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -583,7 +583,7 @@ async fn a_protocol_fault_after_the_upgrade_is_named_on_the_answer_line_and_in_t
 /// fault that happens every time: a finding, but no race, so the verdict's advice is not
 /// to hunt for a repro; it says the fault is the same everywhere and names it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_protocol_fault_on_every_connection_is_no_race_to_hunt() {
+async fn a_protocol_fault_on_every_connection_says_what_to_fix_first() {
     let bad = br#"{"type":"agent_started","run_id":"#;
     let bad = [&bad[..], b"\"\xc3\x28\"}"].concat();
     let frame = [&[0x81, bad.len() as u8][..], &bad].concat();
@@ -597,7 +597,7 @@ async fn a_protocol_fault_on_every_connection_is_no_race_to_hunt() {
     let hint = summary.hint.clone().unwrap_or_default();
     assert!(
         hint.contains("on every connection it accepted (3), the same way each time (invalid UTF-8 in a text frame (RFC 6455 §8.1))")
-            && hint.contains("no race, so there is no repro to hunt")
+            && hint.contains("fix what the server sends there; whether one connection alone meets it or it takes this load, a repro shows")
             && !hint.contains("hunt for a repro"),
         "{hint}"
     );

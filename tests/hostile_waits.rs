@@ -710,8 +710,8 @@ steps = [
 
 /// A server that stops reading on every connection it accepted: every send ends its
 /// connection as `timeout_send`, and the hint names what was seen (the server stopped
-/// reading, the same every time, what the script waited for never asked), not a race to
-/// hunt.
+/// reading on every connection, what the script waited for never asked), not a plan too
+/// long for its duration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_stops_reading_everywhere_is_named_so() {
     let fake = spawn(Behaviour::StopsReading).await;

@@ -817,23 +817,26 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         if let Some(before) = hint.strip_suffix(HUNT) {
             if let Some((n, fault)) = same_fault_everywhere(e.plan, e.reports, e.by_oracle) {
-                // The witnesses name the fault; a hunt would only find it again, every time.
+                // The witnesses name the fault: what to fix comes first. Every connection of
+                // this run is not every run (a fault only under load is a race too), so the
+                // repro stays the way to tell.
                 hint = format!(
                     "{before}; every one was cut by the server breaking the WebSocket protocol \
                      on every connection it accepted ({n}), the same way each time ({fault}): \
-                     a fault that happens every time is no race, so there is no repro to hunt; \
-                     fix what the server sends there"
+                     fix what the server sends there; whether one connection alone meets it \
+                     or it takes this load, a repro shows (hunt, then shrink)"
                 );
             } else if let Some(n) = stopped_reading_everywhere(e.plan, e.reports, e.by_oracle) {
-                // Not "a plan too long" nor a race: what was seen is writes that could not
-                // go out, on every connection.
+                // Not "a plan too long": what was seen is writes that could not go out, on
+                // every connection.
                 hint = format!(
                     "{before}; every one was on a connection the server stopped reading, on \
                      every connection it accepted ({n}): what the client wrote (its requests, \
                      the pongs the server's pings are owed) piled up unsent until the \
-                     connection ended (timeout_send), so what it waited for was never asked. \
-                     The same every time, no race to hunt: see why the server stops reading \
-                     (its log), or what it waits for that the script does not send"
+                     connection ended (timeout_send), so what it waited for was never asked: \
+                     see why the server stops reading (its log), or what it waits for that the \
+                     script does not send; whether it takes this load, a repro shows (hunt, \
+                     then shrink)"
                 );
             } else if rate_limiting_may_explain(e) {
                 hint = format!(

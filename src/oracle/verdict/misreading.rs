@@ -1076,8 +1076,8 @@ const PROTOCOL_FAULT: &str = "(protocol_error: ";
 /// Every violation is an unmet expectation whose connection the server then broke the
 /// WebSocket protocol on (a frame no correct server sends: invalid UTF-8 in a text frame,
 /// a masked frame, reserved bits), the same fault as the witnesses name it, and it did so
-/// on every valid-token connection it accepted, two or more: a fault that happens every
-/// time, not a race, so there is no repro to hunt. How many connections, and the fault.
+/// on every valid-token connection it accepted, two or more: what the server sends is what
+/// to fix, before any hunt. How many connections, and the fault.
 pub(super) fn same_fault_everywhere(
     plan: &Plan,
     reports: &[ConnReport],

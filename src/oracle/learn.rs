@@ -146,8 +146,11 @@ impl NoneAccepted {
         if self.shed {
             "the target sheds load: calibrate when it is less busy".into()
         } else if self.slow.is_some() {
-            "a slow handshake is no fault where the scenario's bound allows it: see whether \
-             the load's connections got through, or run with --no-learn"
+            // Said by `learn` too, which has no load of its own: the way to tell a slow
+            // server from a silent one is a run, whose load waits the scenario's bound.
+            "a slow handshake is no fault where the scenario's bound allows it: a run's load \
+             waits that bound (`stampede run`, with --no-learn to skip calibration) and says \
+             whether the connections get through"
                 .into()
         } else if self.auth {
             "check the token settings ([auth])".into()

@@ -445,6 +445,29 @@ fn what_to_check_follows_where_calibration_failed() {
     }
 }
 
+/// A handshake slower than calibration's own bound is no fault where the scenario's bound
+/// allows it: what to check points at a run, whose load waits that bound, and says nothing
+/// of a load `learn` never made.
+#[test]
+fn a_slow_handshake_points_at_a_run_not_at_a_load_learn_never_made() {
+    let slow = NoneAccepted {
+        cause: Some(Cause::Timeout("upgrade")),
+        shed: false,
+        auth: false,
+        slow: Some(std::time::Duration::from_secs(3)),
+        target: "ws://localhost:8081/ws".into(),
+    };
+    let check = slow.check();
+    assert!(
+        check.contains("a run's load waits that bound (`stampede run`"),
+        "{check}"
+    );
+    assert!(
+        !check.contains("the load's connections got through"),
+        "{check}"
+    );
+}
+
 /// A plan whose every group presents forged tokens gives calibration no valid-token
 /// connection to make: nothing was asked of the target, so nothing is said against it;
 /// one that was made and refused is said.

@@ -77,7 +77,7 @@ pub struct Proposal {
     ///
     /// [`is_auth_refusal`]: super::verdict::is_auth_refusal
     pub unaccepted_auth: bool,
-    /// Calibration's own handshake bound ([`crate::run::learn::HANDSHAKE`]), when that
+    /// Calibration's own handshake bound (3 s, `run::learn::HANDSHAKE`), when that
     /// connection's handshake ran it out while the scenario's `handshake_timeout` is
     /// longer: the target was slower than calibration waits, which the load (waiting the
     /// scenario's bound) may show it is allowed to be.

@@ -91,7 +91,8 @@ pub const COMPARE_EXIT_CODES: &str = "Exit codes:
        than a clean BASE)
   2    bad usage (different scenarios without --force, an unreadable run)
   8    not judged: what got worse was measured by a NEW run whose client
-       fell behind (or that ended client-limited); run it again";
+       fell behind, by no more than its lag explains (or a NEW run ended
+       client-limited); run it again";
 
 /// `shrink --help`'s list of exit codes.
 pub const SHRINK_EXIT_CODES: &str = "Exit codes:

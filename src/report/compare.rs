@@ -12,7 +12,9 @@ use std::io::{self, Write};
 /// for `errors.rate` and `unmet.rate`; `per_run` for `violations`), `change` (a fraction
 /// of base) and `spread` (in the unit) or null,
 /// `tolerance`, `verdict` one of `unchanged`, `improved`, `regression`, `worse_ungated`,
-/// `better_ungated` or `not_judged` with `ungated_because`), `missing` (phases one side
+/// `better_ungated` or `not_judged` with `ungated_because`, and `client_lag` on a latency
+/// row when a NEW run's generator fell behind: `stat` (`p50`, `p99` or `max`) and `ms`, the
+/// lag the row had to outgrow to gate, else null), `missing` (phases one side
 /// lacks: `phase`, `lacking` side, the other side's `samples`, `gated_by` the
 /// `--tolerance-for` key or null), `worse_verdicts` (NEW runs not clean where every BASE
 /// run was: `run`, `verdict`), and `regressed` and `not_judged`, which decide the exit
@@ -45,6 +47,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
                 "tolerance": r.tolerance,
                 "verdict": verdict,
                 "ungated_because": why,
+                "client_lag": r.client_lag.map(|l| json!({ "stat": l.stat, "ms": l.ms })),
             })
         })
         .collect();
@@ -142,10 +145,26 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
     let verdict = match r.verdict {
         Verdict::Unchanged => String::new(),
         Verdict::Improved => "improved".to_string(),
-        Verdict::Regression => format!("REGRESSION (tolerance {})", percent(r.tolerance)),
+        Verdict::Regression => match r.client_lag {
+            // Said, so that a regression beside a lagging client is read as what it is:
+            // more than the client's lateness could add.
+            Some(lag) => format!(
+                "REGRESSION (tolerance {}; beyond the client's lag {} of {:.1} ms)",
+                percent(r.tolerance),
+                lag.stat,
+                lag.ms
+            ),
+            None => format!("REGRESSION (tolerance {})", percent(r.tolerance)),
+        },
         Verdict::WorseUngated(why) => format!("worse, not gated: {why}"),
         Verdict::BetterUngated(why) => format!("better, not gated: {why}"),
-        Verdict::NotJudged(why) => format!("worse, NOT JUDGED: {why}"),
+        Verdict::NotJudged(why) => match r.client_lag {
+            Some(lag) => format!(
+                "worse, NOT JUDGED: {why} (its lag {} of {:.1} ms may explain it)",
+                lag.stat, lag.ms
+            ),
+            None => format!("worse, NOT JUDGED: {why}"),
+        },
     };
     writeln!(
         w,

@@ -14,6 +14,10 @@
 //! the generator's own lag are shown but gate nothing unless a `--tolerance-for` names them.
 //! The error rows ([`errors`]) compare how often connections and expectations failed and
 //! how many violations the oracles found, and gate as the others do.
+//!
+//! A NEW run whose generator fell behind measured its own lateness with the server's: a
+//! latency row gates only by as much as it grew beyond that lag ([`ClientLag`]), and the
+//! throughput row (the load such a client managed to send) is not judged.
 
 mod args;
 pub mod errors;
@@ -21,10 +25,13 @@ mod stats;
 
 pub use args::{describe, expand, parse_tolerance, parse_tolerance_for};
 
-use stats::{beyond_sampling_noise, change, judge, mean, spread, stat_ms, ungated, Margins};
+use stats::{
+    beyond_client_lag, beyond_sampling_noise, change, judge, mean, spread, stat_ms, ungated,
+    Margins,
+};
 
 use super::read::{read_histograms, read_summary, run_dirs, ReadError};
-use super::Summary;
+use super::{GeneratorSummary, Summary};
 use crate::metrics::Histograms;
 use crate::model::{LatencyStat, Phase, StopReason, Verdict as RunVerdict};
 use std::collections::BTreeMap;
@@ -54,7 +61,8 @@ pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
 }
 
 /// Why a latency or throughput row that got worse is not judged when a NEW run's generator
-/// fell behind ([`Verdict::NotJudged`]).
+/// fell behind ([`Verdict::NotJudged`]): a latency row no worse than the lag explains, or
+/// the throughput row.
 pub const CLIENT_FELL_BEHIND: &str = "the client fell behind";
 
 /// A percentile gates only when each side has at least this many samples beyond it.
@@ -177,6 +185,64 @@ pub struct Row {
     pub verdict: Verdict,
     /// What `base`, `new` and `spread` are in.
     pub unit: Unit,
+    /// On a latency row, when a NEW run's generator fell behind: that lag at the row's
+    /// level, which the row had to outgrow to be a regression. `None` otherwise.
+    pub client_lag: Option<ClientLag>,
+}
+
+/// How late the client was, at the level a latency row is compared with: the worst NEW
+/// run whose generator fell behind, as its `summary.json` (`generator`) says. A latency
+/// counts from when the client meant to send, so the client's lateness adds at most about
+/// this much to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientLag {
+    /// The lag's statistic: `p50` for a p50 row, `p99` for the higher percentiles, `max`
+    /// for a max (summary.json keeps only these three).
+    pub stat: &'static str,
+    /// The lag, in milliseconds.
+    pub ms: f64,
+}
+
+/// The worst lag among the NEW runs whose generator fell behind, at each level
+/// summary.json keeps.
+struct Lagging {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Lagging {
+    /// `None` when no NEW run fell behind: then every timing is judged as it is. Only NEW's
+    /// lag matters: a BASE that fell behind reads slower than its server was, so a NEW
+    /// still worse than it is worse still than the truth.
+    fn of(new: &[Run]) -> Option<Lagging> {
+        let lagging: Vec<&GeneratorSummary> = new
+            .iter()
+            .map(|r| &r.summary.generator)
+            .filter(|g| g.fell_behind)
+            .collect();
+        let worst =
+            |f: fn(&GeneratorSummary) -> f64| lagging.iter().map(|g| f(g)).fold(0.0, f64::max);
+        (!lagging.is_empty()).then(|| Lagging {
+            p50: worst(|g| g.lag_p50_ms),
+            p99: worst(|g| g.lag_p99_ms),
+            max: worst(|g| g.lag_max_ms),
+        })
+    }
+
+    /// The lag a latency statistic is compared with: the same level where summary.json
+    /// has it, the lag's p99 for the percentiles between p50 and max (and the mean, which
+    /// compare does not show).
+    fn at(&self, stat: LatencyStat) -> ClientLag {
+        let (stat, ms) = match stat {
+            LatencyStat::P50 => ("p50", self.p50),
+            LatencyStat::P90 | LatencyStat::P99 | LatencyStat::P999 | LatencyStat::Mean => {
+                ("p99", self.p99)
+            }
+            LatencyStat::Max => ("max", self.max),
+        };
+        ClientLag { stat, ms }
+    }
 }
 
 /// What a row's values are in.
@@ -216,9 +282,9 @@ pub enum Verdict {
     /// mirror image (a single sample, too few samples, the generator's own lag).
     BetterUngated(&'static str),
     /// Worse beyond the margins on a side whose measurement cannot be trusted (a NEW run
-    /// whose generator fell behind: its latencies include the client's own delay, its
-    /// throughput the load it could not send). Neither a regression of the server's nor a
-    /// pass: the comparison exits 8 when nothing else regressed.
+    /// whose generator fell behind: a latency no worse than the client's own delay could
+    /// make it, the throughput, the load the client managed to send). Neither a regression
+    /// of the server's nor a pass: the comparison exits 8 when nothing else regressed.
     NotJudged(&'static str),
 }
 
@@ -280,6 +346,8 @@ pub fn compare(
     let (new, new_parts) = load_side(new, "new")?;
     let forced = check_scenarios(&base, &new, opts.force)?;
     let (merged_base, merged_new) = (merge(&base), merge(&new));
+    let lagging = Lagging::of(&new);
+    let sides = (base.as_slice(), new.as_slice(), lagging.as_ref());
     let mut rows = Vec::new();
     let mut missing = Vec::new();
     for phase in Phase::ALL {
@@ -290,7 +358,7 @@ pub fn compare(
         }
         for stat in STATS {
             let metric = (phase.name(), phase, Which::Phase(phase));
-            rows.push(latency_row(metric, stat, (&base, &new), (b, n), opts));
+            rows.push(latency_row(metric, stat, sides, (b, n), opts));
         }
     }
     // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
@@ -312,13 +380,15 @@ pub fn compare(
         }
         for stat in STATS {
             let metric = (label.as_str(), Phase::Turn, Which::Turn(&name));
-            rows.push(latency_row(metric, stat, (&base, &new), (b, n), opts));
+            rows.push(latency_row(metric, stat, sides, (b, n), opts));
         }
     }
-    rows.push(throughput_row(&base, &new, opts));
-    if new.iter().any(|r| r.summary.generator.fell_behind) {
-        untrust_timings(&mut rows);
+    let mut throughput = throughput_row(&base, &new, opts);
+    if lagging.is_some() && throughput.verdict == Verdict::Regression {
+        // A client that fell behind sent less than the plan, whatever the server did.
+        throughput.verdict = Verdict::NotJudged(CLIENT_FELL_BEHIND);
     }
+    rows.push(throughput);
     rows.extend(errors::error_rows(&base, &new, opts));
     missing.extend(unmeasured_gates(opts, &rows, &missing));
     let scenario = base
@@ -340,21 +410,6 @@ pub fn compare(
         rows,
         missing,
     })
-}
-
-/// Turns the latency and throughput regressions of a NEW side whose generator fell behind
-/// into [`Verdict::NotJudged`]: its latencies include the client's own lateness and its
-/// throughput is the load it managed to send, so a worse figure may be the client's alone.
-/// Only NEW's lag matters: a BASE that fell behind reads slower than its server was, so a
-/// NEW still worse than it is worse still than the truth. The error rows keep their
-/// verdicts: a refused connection or a violation is the server's answer, not a timing.
-fn untrust_timings(rows: &mut [Row]) {
-    for row in rows {
-        let timing = matches!(row.unit, Unit::Ms | Unit::PerSec);
-        if timing && row.verdict == Verdict::Regression {
-            row.verdict = Verdict::NotJudged(CLIENT_FELL_BEHIND);
-        }
-    }
 }
 
 /// The note on regressions judged with one run on a side: how far two runs of one build
@@ -661,10 +716,11 @@ impl Which<'_> {
 }
 
 /// One latency metric: `(name, phase, pick)`; a named turn judges as the `turn` phase.
+/// `runs` holds each side's runs and the lag of NEW's that fell behind, if any.
 fn latency_row(
     (name, phase, which): (&str, Phase, Which<'_>),
     stat: LatencyStat,
-    runs: (&[Run], &[Run]),
+    runs: (&[Run], &[Run], Option<&Lagging>),
     merged: (&Hist, &Hist),
     opts: &CompareOptions,
 ) -> Row {
@@ -693,8 +749,16 @@ fn latency_row(
         spread: spread.unwrap_or(0.0),
     };
     let verdict = beyond_sampling_noise(judge(new - base, base, &margins, gate), stat, merged);
+    let client_lag = runs.2.map(|lagging| lagging.at(stat));
+    // A lagging client's lateness is in NEW's latency: the row gates only by what it
+    // grew beyond that.
+    let verdict = match client_lag {
+        Some(lag) => beyond_client_lag(verdict, lag.ms, stat, (base, new), &margins, merged),
+        None => verdict,
+    };
     Row {
         verdict,
+        client_lag,
         change: change(base, new),
         phase: name.to_string(),
         stat: stat.name().to_string(),
@@ -734,6 +798,7 @@ fn throughput_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
         spread,
         tolerance,
         unit: Unit::PerSec,
+        client_lag: None,
     }
 }
 

@@ -122,6 +122,9 @@ fn share_row(
         spread,
         tolerance,
         unit: Unit::Share,
+        // Refusals and violations are the server's answers, not timings: the client's
+        // lag explains none of them.
+        client_lag: None,
     })
 }
 
@@ -175,6 +178,7 @@ fn violations_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
         spread,
         tolerance,
         unit: Unit::PerRun,
+        client_lag: None,
     }
 }
 

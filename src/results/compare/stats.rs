@@ -1,6 +1,6 @@
 //! The arithmetic of a verdict: margins, spread and the percentiles' confidence bounds.
 
-use super::{Hist, Verdict, CONFIDENCE_Z, MIN_TAIL_SAMPLES};
+use super::{Hist, Verdict, CLIENT_FELL_BEHIND, CONFIDENCE_Z, MIN_TAIL_SAMPLES};
 use crate::model::LatencyStat;
 use crate::model::Phase;
 
@@ -38,6 +38,37 @@ pub(super) fn beyond_sampling_noise(
     }
 }
 
+/// Keeps a latency regression measured by a NEW side whose client fell behind only when
+/// the client's own lag cannot explain it: a latency counts from the intended send time,
+/// so a client late by `lag_ms` adds at most about that much to it. NEW less the lag must
+/// still be worse than BASE beyond the margins and beyond the percentiles' confidence
+/// bands, the tests [`judge`] and [`beyond_sampling_noise`] made of the raw figures;
+/// otherwise the row is [`Verdict::NotJudged`]. Other verdicts pass through: the lag only
+/// ever makes NEW read slower, so it cannot have hidden a regression nor made an
+/// improvement.
+pub(super) fn beyond_client_lag(
+    verdict: Verdict,
+    lag_ms: f64,
+    stat: LatencyStat,
+    (base_ms, new_ms): (f64, f64),
+    m: &Margins,
+    (base, new): (&Hist, &Hist),
+) -> Verdict {
+    if verdict != Verdict::Regression {
+        return verdict;
+    }
+    let beyond_margins = new_ms - lag_ms - base_ms > margin(base_ms, m);
+    let beyond_noise = quantile(stat).is_none_or(|q| {
+        let ((_, base_hi), (new_lo, _)) = (band(base, q), band(new, q));
+        new_lo as f64 / 1000.0 - lag_ms > base_hi as f64 / 1000.0
+    });
+    if beyond_margins && beyond_noise {
+        Verdict::Regression
+    } else {
+        Verdict::NotJudged(CLIENT_FELL_BEHIND)
+    }
+}
+
 /// The percentiles bounding a confidence interval for quantile `q` of `h`, in µs.
 pub(super) fn band(h: &Hist, q: f64) -> (u64, u64) {
     let half = CONFIDENCE_Z * (q * (1.0 - q) / h.len().max(1) as f64).sqrt();
@@ -63,6 +94,12 @@ pub(super) struct Margins {
     pub spread: f64,
 }
 
+/// How far a row may move either way before it counts: the widest of the tolerance (a
+/// fraction of `base`), the noise floor and the run-to-run spread.
+fn margin(base: f64, m: &Margins) -> f64 {
+    (base.abs() * m.tolerance).max(m.floor).max(m.spread)
+}
+
 /// `worse_by`: how much worse NEW is (negative when better), in the row's unit.
 pub(super) fn judge(
     worse_by: f64,
@@ -70,7 +107,7 @@ pub(super) fn judge(
     m: &Margins,
     ungated: Option<&'static str>,
 ) -> Verdict {
-    let margin = (base.abs() * m.tolerance).max(m.floor).max(m.spread);
+    let margin = margin(base, m);
     if worse_by > margin {
         ungated.map_or(Verdict::Regression, Verdict::WorseUngated)
     } else if -worse_by > margin {

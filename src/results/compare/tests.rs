@@ -69,6 +69,78 @@ fn judge_needs_tolerance_floor_and_spread_all_exceeded() {
     );
 }
 
+/// A NEW side whose client fell behind by `lag` ms keeps a regression only when NEW less
+/// the lag is still worse beyond the margins and the sampling noise: an increase the lag
+/// explains, or one whose remainder is within the tolerance, is not judged.
+#[test]
+fn a_lagging_client_explains_no_more_than_its_lag() {
+    let mut base = crate::metrics::new_histogram();
+    let mut new = crate::metrics::new_histogram();
+    for v in 1..=1000u64 {
+        // About 10.5 ms and 20.5 ms medians, tight: the sampling bands are tens of µs.
+        base.record(10_000 + v).unwrap();
+        new.record(20_000 + v).unwrap();
+    }
+    let (b, n) = (
+        stats::stat_ms(&base, LatencyStat::P50),
+        stats::stat_ms(&new, LatencyStat::P50),
+    );
+    let m = Margins {
+        tolerance: 0.1,
+        floor: LATENCY_FLOOR_MS,
+        spread: 0.0,
+    };
+    let judged = |lag: f64| {
+        stats::beyond_client_lag(
+            Verdict::Regression,
+            lag,
+            LatencyStat::P50,
+            (b, n),
+            &m,
+            (&base, &new),
+        )
+    };
+    let not_judged = Verdict::NotJudged(CLIENT_FELL_BEHIND);
+    // 10 ms worse: a 0.5 ms lag leaves 9.5 ms of it the server's, and an 8.5 ms lag
+    // 1.5 ms, still beyond the tolerance (10% of the 10.5 ms base).
+    assert_eq!(judged(0.5), Verdict::Regression);
+    assert_eq!(judged(8.5), Verdict::Regression);
+    // A 12 ms lag explains all of it; a 9.2 ms lag leaves 0.8 ms, within the tolerance.
+    assert_eq!(judged(12.0), not_judged);
+    assert_eq!(judged(9.2), not_judged);
+    // Verdicts other than a regression are the lag's to keep: it only slows NEW.
+    for other in [
+        Verdict::Unchanged,
+        Verdict::Improved,
+        Verdict::WorseUngated("a single sample"),
+    ] {
+        assert_eq!(
+            stats::beyond_client_lag(other, 12.0, LatencyStat::P50, (b, n), &m, (&base, &new)),
+            other
+        );
+    }
+}
+
+/// Each percentile is compared with the lag at its level: p50 with the lag's p50, the
+/// higher percentiles with its p99, max with its max (what summary.json keeps).
+#[test]
+fn a_percentile_is_compared_with_the_lag_at_its_level() {
+    let lag = Lagging {
+        p50: 1.0,
+        p99: 6.0,
+        max: 40.0,
+    };
+    let at = |stat| {
+        let l = lag.at(stat);
+        (l.stat, l.ms)
+    };
+    assert_eq!(at(LatencyStat::P50), ("p50", 1.0));
+    for stat in [LatencyStat::P90, LatencyStat::P99, LatencyStat::P999] {
+        assert_eq!(at(stat), ("p99", 6.0));
+    }
+    assert_eq!(at(LatencyStat::Max), ("max", 40.0));
+}
+
 #[test]
 fn spread_uses_sides_with_several_runs() {
     assert_eq!(spread(&[1.0], &[2.0]), None);

@@ -26,8 +26,8 @@ impl ConnRun {
         if !self.ctx.prefetch {
             return warm;
         }
-        // Not from `pace_base` on: no message reads them.
-        warm.between(self, &self.pace_base);
+        // Not from `answer` on: no message reads them.
+        warm.between(self, &self.answer);
         self.checker.warm(&mut warm);
         self.cursor.warm(&mut warm);
         warm.slice(&self.attempts[self.attempts.len().saturating_sub(1)..]);

@@ -36,6 +36,10 @@ enum Answers {
     /// Answers every request with its error event, and then with its whole answer all the
     /// same.
     ErrorThenAll,
+    /// Answers every request with its error event, and then with records of these kinds,
+    /// in this order, each naming the request (for [`greeted_scenario_expecting`]'s
+    /// two-kind answers).
+    ErrorThen(&'static [&'static str]),
 }
 
 /// Starts a fake that greets each connection with `hello` and then answers as `answers`
@@ -64,19 +68,26 @@ async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
         let answer = match answers {
             Answers::None | Answers::Heartbeats => false,
             Answers::EveryOther => requests % 2 == 1,
-            Answers::All | Answers::ErrorThenAll => true,
+            Answers::All | Answers::ErrorThenAll | Answers::ErrorThen(_) => true,
         };
         if !answer {
             continue;
         }
         let request: Value = serde_json::from_str(body.as_str()).unwrap_or(Value::Null);
         let error = json!({"type": "error", "code": "transient", "id": request.get("id").cloned()});
-        if answers == Answers::ErrorThenAll && ws.send(text(error)).await.is_err() {
+        let kinds: &[&str] = match answers {
+            Answers::ErrorThen(kinds) => kinds,
+            _ => &["reply"],
+        };
+        let errs = matches!(answers, Answers::ErrorThenAll | Answers::ErrorThen(_));
+        if errs && ws.send(text(error)).await.is_err() {
             return;
         }
-        let reply = json!({"type": "reply", "id": request.get("id").cloned()});
-        if ws.send(text(reply)).await.is_err() {
-            return;
+        for kind in kinds {
+            let reply = json!({"type": kind, "id": request.get("id").cloned()});
+            if ws.send(text(reply)).await.is_err() {
+                return;
+            }
         }
     }
 }
@@ -84,6 +95,17 @@ async fn greet_then(tcp: tokio::net::TcpStream, answers: Answers) {
 /// Two users, each waiting for `hello`, then sending two requests that each expect their
 /// `reply`; `hunt` adds a `[hunt]` table with that many rounds.
 fn greeted_scenario(hunt_rounds: Option<u32>) -> String {
+    greeted_scenario_with(hunt_rounds, "reply")
+}
+
+/// [`greeted_scenario`] whose requests each expect `started reply`: an answer of two
+/// kinds, in that order.
+fn greeted_scenario_expecting() -> String {
+    greeted_scenario_with(None, "started reply")
+}
+
+/// [`greeted_scenario`] whose requests each expect `answer`.
+fn greeted_scenario_with(hunt_rounds: Option<u32>, answer: &str) -> String {
     let hunt = hunt_rounds.map_or(String::new(), |n| format!("\n[hunt]\nrounds = {n}\n"));
     format!(
         r#"
@@ -101,7 +123,7 @@ steps = [
   {{ expect = "hello", within = "5s" }},
   {{ repeat = 2, steps = [
     {{ send = {{ type = "ask", id = "q-{{{{conn}}}}-{{{{run}}}}" }} }},
-    {{ expect = "reply", correlate = "id", within = "300ms" }},
+    {{ expect = "{answer}", correlate = "id", within = "300ms" }},
   ] }},
   {{ close = 1000 }},
 ]
@@ -216,6 +238,72 @@ async fn a_server_that_errors_then_answers_in_full_served_its_requests() {
             && !hint.contains("answered every request with its error event"),
         "{hint}"
     );
+}
+
+/// [`greeted_scenario_expecting`] run against a server that answers every request with
+/// its error event and then with records of `kinds`: its summary.
+async fn errored_then(kinds: &'static [&'static str]) -> stampede::results::Summary {
+    let (url, stop) = spawn_greeter(Answers::ErrorThen(kinds)).await;
+    let scenario = common::scenario("greeted.toml", &greeted_scenario_expecting());
+    let outcome = common::run(&scenario, Some(url), None).await;
+    stop.cancel();
+    outcome.results.summary
+}
+
+/// Error, then the whole answer once and in order, with an answer of two kinds: served,
+/// as with one kind (both kinds count as arrived, clean, the hint saying so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_errors_then_answers_in_full_and_in_order_served_its_requests() {
+    let s = errored_then(&["started", "reply"]).await;
+    let e = &s.counters.expect;
+    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(e.expectations_errored, 4, "{e:?}");
+    for kind in ["started", "reply"] {
+        let t = e.events.get(kind).copied().unwrap_or_default();
+        assert_eq!((t.expected, t.arrived), (4, 4), "{kind}: {e:?}");
+    }
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("then sent the whole answer to every one of those requests"),
+        "{hint}"
+    );
+}
+
+/// After its error, the answer sent twice, or out of its pattern's order, is the finding
+/// it is without the error: late duplicates (completeness), not clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_errors_then_answers_twice_or_out_of_order_is_violations() {
+    for (kinds, duplicates) in [
+        (&["started", "reply", "started", "reply"][..], 8),
+        (&["reply", "started"][..], 4),
+    ] {
+        let s = errored_then(kinds).await;
+        assert_eq!(s.verdict, Verdict::Violations, "{kinds:?}: {:?}", s.hint);
+        assert_eq!(
+            s.violations.of(OracleKind::Completeness),
+            duplicates,
+            "{kinds:?}: {s:?}"
+        );
+    }
+}
+
+/// After its error, only the first kind of each answer: no request was served (the
+/// answers' last kind never came), so the server answered every request with its error
+/// event, as when nothing followed it: target unusable. What came still counts as
+/// arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_errors_then_answers_in_part_served_nothing() {
+    let s = errored_then(&["started"]).await;
+    let e = &s.counters.expect;
+    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("answered every request with its error event (4 errored, none met"),
+        "{hint}"
+    );
+    let started = e.events.get("started").copied().unwrap_or_default();
+    let reply = e.events.get("reply").copied().unwrap_or_default();
+    assert_eq!((started.arrived, reply.arrived), (4, 0), "{e:?}");
 }
 
 /// `hunt` against the server that ignores every request stops at round 0 with that

@@ -921,6 +921,12 @@ pub struct ConnReport {
     /// was served. Not in [`Counters`]: every connection's state holds those twice, and
     /// this is rare.
     pub answered_after_error: u64,
+    /// Required items of answers that came after their request's error event, counted in
+    /// the event rates ([`ExpectCounts::events`]) whether or not the whole answer came: an
+    /// answer that came only in part served nothing, so a verdict that asks whether any
+    /// request was served reads the rates less these, and the whole answers
+    /// (`answered_after_error`) apart.
+    pub arrived_after_error: u64,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
@@ -944,6 +950,7 @@ impl ConnReport {
             said_before_close: None,
             closed_after_acceptance: None,
             answered_after_error: 0,
+            arrived_after_error: 0,
             attempts,
             observed: None,
         }

@@ -480,6 +480,11 @@ pub struct ConnChecker {
     /// The server accepted this attempt of a valid token ([`ConnChecker::authenticated`]):
     /// an error that says "not authenticated" then is no allowed answer.
     authenticated: bool,
+    /// Required items of answers that came after their request's error event, counted as
+    /// arrived ([`Self::arrived_after_error`]), whether or not the whole answer came. A
+    /// `u32`, saturating, in the padding after the two flags above, for the reason
+    /// `answered_after_error` gives.
+    arrived_after_error: u32,
     /// Records received that no expectation could read: an expectation that saw nothing
     /// says so, since a scenario missing the protocol's record separator, or reading the
     /// kind from the wrong field, looks like silence otherwise.
@@ -549,6 +554,7 @@ impl ConnChecker {
             identity_on: true,
             unread_kept: false,
             answered_after_error: 0,
+            arrived_after_error: 0,
             claimable: None,
             ignored: VecDeque::new(),
             spec,
@@ -1828,6 +1834,14 @@ impl ConnChecker {
         u64::from(self.answered_after_error)
     }
 
+    /// How many required items of answers this connection's server sent after answering
+    /// their request with its error event were counted as arrived, of whole answers
+    /// ([`Self::answered_after_error`]) and of those that stayed in part: what the event
+    /// rates hold that served no request unless its answer came whole.
+    pub fn arrived_after_error(&self) -> u64 {
+        u64::from(self.arrived_after_error)
+    }
+
     /// Whether [`Self::on_sent`] reads the messages sent (learned completeness or
     /// calibration); when not, the engine need not hand them over as values.
     pub fn reads_sends(&self) -> bool {
@@ -1912,11 +1926,20 @@ impl ConnChecker {
         {
             Some(done) if done.ended != Ended::Settled => {
                 let (key, ended) = (done.key, done.ended);
-                if self.arrived_after_failure(key, event) {
-                    self.whole_after_end(key, ended, now);
+                // After an error, the answer sent anyway is judged as a met one's later
+                // events are: a second copy, or an event out of its pattern's order, is the
+                // same finding with the error before it as without.
+                let late = ended == Ended::Errored && {
+                    let items = self.tallies.get(usize::from(done.slot))?.items.clone();
+                    let mut state = PatternState::resume(items, done.at);
+                    let late = is_late(&mut state, event);
+                    done.at = state.progress();
+                    late
+                };
+                if self.arrived_after_end(key, ended, event, now) {
                     self.note_field_at(read_at(key));
                 }
-                return None;
+                late.then_some(key)?
             }
             Some(done) => {
                 let items = self.tallies.get(usize::from(done.slot))?.items.clone();
@@ -1933,13 +1956,15 @@ impl ConnChecker {
                     .find(|d| hashes.contains(&d.key))?;
                 if done.ended != Ended::Settled {
                     let (key, ended) = (done.key, done.ended);
-                    if self.arrived_after_failure(key, event) {
-                        self.whole_after_end(key, ended, now);
+                    // As above: after an error, the same checks as after a met one.
+                    let late = ended == Ended::Errored && is_late(&mut done.state, event);
+                    if self.arrived_after_end(key, ended, event, now) {
                         self.note_field_at(read_at(key));
                     }
-                    return None;
+                    late.then_some(key)?
+                } else {
+                    is_late(&mut done.state, event).then_some(done.key)?
                 }
-                is_late(&mut done.state, event).then_some(done.key)?
             }
         };
         // The message's own key: the one whose hash matched.
@@ -1948,47 +1973,51 @@ impl ConnChecker {
     }
 
     /// An event of a sequence that already failed (out of order, a failed field test, its
-    /// deadline) or was answered with the error event: never a late duplicate (the failure,
-    /// or the error, is its sequence's one finding), but counted as arrived in the event
+    /// deadline) or was answered with the error event, counted as arrived in the event
     /// rates, once per required item, whatever its place (a sequence that lost its third
     /// event still delivered its fifth). `key`: the [`key_hash`] of its correlation value;
-    /// the newest finished expectation with it. `true` when this arrival was the last of
-    /// its required items to come: the answer is now whole, if late.
-    fn arrived_after_failure(&mut self, key: u64, event: &str) -> bool {
+    /// the newest finished expectation with it. `None` when it counted nothing (a kind its
+    /// pattern does not require, or one already counted); else whether this arrival was
+    /// the last of its required items to come: the answer is now whole, if late.
+    fn arrived_after_failure(&mut self, key: u64, event: &str) -> Option<bool> {
         if let Some(done) = self.recent_done.iter_mut().rev().find(|d| d.key == key) {
-            let Some(tally) = self.tallies.get_mut(usize::from(done.slot)) else {
-                return false;
-            };
-            let Some(i) = newly_arrived(&tally.items, &mut done.arrived, event) else {
-                return false;
-            };
+            let tally = self.tallies.get_mut(usize::from(done.slot))?;
+            let i = newly_arrived(&tally.items, &mut done.arrived, event)?;
             bump(&mut tally.per_item, std::iter::once(i), |t| t.arrived += 1);
-            return all_arrived(&tally.items, done.arrived);
+            return Some(all_arrived(&tally.items, done.arrived));
         }
         let mut unslotted = self.recent_done_unslotted.iter_mut().rev();
-        let Some(done) = unslotted.find(|d| d.key == key) else {
-            return false;
-        };
-        if newly_arrived(done.state.pattern(), &mut done.arrived, event).is_none() {
-            return false;
-        }
+        let done = unslotted.find(|d| d.key == key)?;
+        newly_arrived(done.state.pattern(), &mut done.arrived, event)?;
         bump_kind(&mut self.counts.events, event, |t| t.arrived += 1);
-        all_arrived(done.state.pattern(), done.arrived)
+        Some(all_arrived(done.state.pattern(), done.arrived))
     }
 
-    /// The answer of a finished expectation (correlated by `key`, a [`key_hash`]) that had
-    /// failed or been answered with the error event came whole after all: a late answer
-    /// to the one ([`Self::answered_late`]), the request served anyway to the other
+    /// `event` came for a finished expectation (correlated by `key`, a [`key_hash`]) that
+    /// had failed or been answered with the error event: counted as arrived
+    /// ([`Self::arrived_after_failure`]), never a late duplicate after a failure (the
+    /// failure is its sequence's one finding; after an error the caller checks for those).
+    /// When its answer came whole after all: a late answer to the one
+    /// ([`Self::answered_late`]), the request served anyway to the other
     /// ([`Self::answered_after_error`]: the error still settled it, an allowed answer, but
-    /// nothing was refused).
-    fn whole_after_end(&mut self, key: u64, ended: Ended, now: Instant) {
+    /// nothing was refused); one that stays in part after an error served nothing, and
+    /// what of it came is counted apart ([`Self::arrived_after_error`]). `true` when the
+    /// answer is now whole.
+    fn arrived_after_end(&mut self, key: u64, ended: Ended, event: &str, now: Instant) -> bool {
+        let Some(whole) = self.arrived_after_failure(key, event) else {
+            return false;
+        };
         match ended {
-            Ended::Failed => self.answered_late(key, now),
+            Ended::Failed if whole => self.answered_late(key, now),
             Ended::Errored => {
-                self.answered_after_error = self.answered_after_error.saturating_add(1);
+                self.arrived_after_error = self.arrived_after_error.saturating_add(1);
+                if whole {
+                    self.answered_after_error = self.answered_after_error.saturating_add(1);
+                }
             }
-            Ended::Settled => {}
+            Ended::Failed | Ended::Settled => {}
         }
+        whole
     }
 
     /// A request went out on this connection at `actual` (what a late answer that comes
@@ -2422,8 +2451,9 @@ struct Done {
     at: Progress,
     /// Its pattern's slot in `tallies`.
     slot: u8,
-    /// How it ended: violated or answered with the error event, its later events are the
-    /// rest of its sequence, no late duplicates ([`ConnChecker::arrived_after_failure`]).
+    /// How it ended: violated or answered with the error event, its later events are
+    /// counted as arrived ([`ConnChecker::arrived_after_end`]); violated, they are the rest
+    /// of its sequence, no late duplicates.
     ended: Ended,
     /// Its required items counted as arrived ([`arrived_mask`]).
     arrived: u16,
@@ -2437,7 +2467,9 @@ enum Ended {
     /// Violated: what comes after is the rest of a failed sequence (a late answer).
     Failed,
     /// Answered with the error event: what comes after is the answer sent anyway, counted
-    /// as arrived (a server that says "error" and then serves the request did serve it).
+    /// as arrived (a server that says "error" and then sends the whole answer did serve
+    /// the request), and judged as a met one's is: a second copy, or an event out of its
+    /// pattern's order, is a late duplicate all the same.
     Errored,
 }
 

@@ -737,6 +737,7 @@ impl ConnRun {
             said_before_close: said.before_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             answered_after_error: self.checker.answered_after_error(),
+            arrived_after_error: self.checker.arrived_after_error(),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })

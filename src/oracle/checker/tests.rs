@@ -678,6 +678,94 @@ fn an_explicit_error_resolves_without_violation() {
     assert_eq!(ch.counts.expectations_errored, 1);
 }
 
+/// The checker of one expectation of `five("r1")` that the server answered with its error
+/// event and then with `answer`, each correlated on r1.
+fn errored_then(answer: &[&str]) -> ConnChecker {
+    let (mut ch, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    ch.expect(five("r1"), Some((now, now)), now);
+    send_all(&mut ch, &[f.msg("error", "r1")]);
+    let msgs: Vec<Value> = answer.iter().map(|event| f.msg(event, "r1")).collect();
+    send_all(&mut ch, &msgs);
+    ch
+}
+
+/// The findings of `ch`, each checked to be a late duplicate of r1's answer: what a met
+/// expectation's second copy, or its events out of the pattern's order, raise.
+fn late_duplicates(ch: &ConnChecker) -> Vec<&str> {
+    for v in &ch.violations {
+        assert_eq!(v.oracle, OracleKind::Completeness, "{v:?}");
+        assert_eq!(v.expected, ANSWERED_IN_FULL, "{v:?}");
+        assert_eq!(v.correlation.as_deref(), Some("r1"), "{v:?}");
+    }
+    ch.violations.iter().map(|v| v.seen.as_str()).collect()
+}
+
+/// A request answered with the error event and then with its whole answer, once and in
+/// order: the error settles it (an allowed answer, no finding), the answer's kinds count
+/// as arrived, and the request counts as served.
+#[test]
+fn a_whole_answer_after_its_error_serves_the_request() {
+    let mut ch = errored_then(&["started", "thinking", "thinking", "done"]);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    let counts = ch.counts();
+    assert_eq!(
+        (counts.expectations_errored, counts.expectations_met),
+        (1, 0)
+    );
+    for kind in ["started", "thinking", "done"] {
+        let t = counts.events[kind];
+        assert_eq!((t.expected, t.arrived), (1, 1), "{kind}");
+    }
+    assert_eq!(ch.answered_after_error(), 1);
+    assert_eq!(ch.arrived_after_error(), 3);
+}
+
+/// The answer sent after the error is judged as a met expectation's later events are: a
+/// second copy of it, or its events out of the pattern's order, are late duplicates, the
+/// same findings as without the error before them (it once let every one through).
+#[test]
+fn an_answer_after_its_error_twice_or_out_of_order_is_a_late_duplicate() {
+    let mut twice = errored_then(&["started", "thinking", "done", "started", "thinking", "done"]);
+    assert_eq!(
+        late_duplicates(&twice),
+        ["started", "thinking", "done"],
+        "the second copy"
+    );
+    let reversed = errored_then(&["done", "thinking", "started"]);
+    assert_eq!(
+        late_duplicates(&reversed),
+        ["done", "thinking"],
+        "what came before its place"
+    );
+    // Both are what a met expectation's answer raises with the same events after it.
+    let (mut met, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    met.expect(five("r1"), Some((now, now)), now);
+    let again = ["started", "thinking", "done", "started", "thinking", "done"];
+    let msgs: Vec<Value> = again.iter().map(|event| f.msg(event, "r1")).collect();
+    send_all(&mut met, &msgs);
+    assert_eq!(late_duplicates(&met), late_duplicates(&twice));
+    // Counted as arrived once per required item, whatever came twice.
+    let counts = twice.counts();
+    assert_eq!(counts.events["started"].arrived, 1);
+    assert_eq!(twice.arrived_after_error(), 3);
+}
+
+/// Part of an answer after the error serves nothing: what came of it counts as arrived
+/// (it did come) and apart, as after an error, for the verdict to leave out; the request
+/// does not count as served.
+#[test]
+fn part_of_an_answer_after_its_error_does_not_serve_the_request() {
+    let mut ch = errored_then(&["started", "thinking"]);
+    assert!(ch.violations.is_empty(), "{:?}", ch.violations);
+    let counts = ch.counts();
+    assert_eq!(counts.events["started"].arrived, 1);
+    assert_eq!(counts.events["done"].arrived, 0);
+    assert_eq!(ch.answered_after_error(), 0, "no whole answer");
+    assert_eq!(ch.arrived_after_error(), 2);
+}
+
 /// An `expect` that names the error event asks for that error (a request meant to fail):
 /// the error meets it like any answer, its `where` tested (the wrong error code is a
 /// violation), and its kind counts as arrived; before, every error settled it as a

@@ -15,9 +15,12 @@ pub(super) const ANSWERED_ALL_WITH_ERRORS: &str = "answered every request with i
 /// away in band. Its closes say why: all with an auth code (1008, 4401, 4403) is a
 /// misconfigured secret or token; anything else, a script or target that does not fit.
 /// Never clean: nothing the script is for was exercised. What the handshake met does not
-/// count ([`greeting_kinds`]); a scenario that expects the error event in some `expect`
-/// declares errors as answers, and is judged as usual. Connections with bad tokens (the
-/// catalogue's) are left out: an error is their right answer.
+/// count ([`greeting_kinds`]); a request whose whole answer came after its error was
+/// served ([`ConnReport::answered_after_error`]), but part of one serves nothing, though
+/// it counts as arrived ([`ConnReport::arrived_after_error`]); a scenario that expects
+/// the error event in some `expect` declares errors as answers, and is judged as usual.
+/// Connections with bad tokens (the catalogue's) are left out: an error is their right
+/// answer.
 pub(super) fn answered_only_errors(
     plan: &Plan,
     reports: &[ConnReport],
@@ -40,6 +43,9 @@ pub(super) fn answered_only_errors(
         return None;
     }
     let (mut errored, mut early, mut met, mut answered) = (0u64, 0u64, 0u64, 0u64);
+    // Answers that came after their request's error: whole, they served it; in part, they
+    // served nothing, though the event rates count what came of them.
+    let (mut whole_after_error, mut after_error) = (0u64, 0u64);
     let (mut first_error, mut first_accepted): (Option<&str>, Option<&str>) = (None, None);
     let mut closes: BTreeMap<Cause, u64> = BTreeMap::new();
     for r in reports {
@@ -50,6 +56,8 @@ pub(super) fn answered_only_errors(
         early += r.counters.expect.expectations_errored_early;
         met += r.counters.expect.expectations_met;
         answered += answered_past(r, &kinds);
+        whole_after_error += r.answered_after_error;
+        after_error += r.arrived_after_error;
         first_error = first_error.or(r.first_error.as_deref());
         first_accepted = first_accepted.or(r.first_error_accepted.as_deref());
         for a in &r.attempts {
@@ -62,7 +70,13 @@ pub(super) fn answered_only_errors(
     // no greeting and no such kind (a script whose sends only an `expect_none` follows:
     // a met one brought nothing), any expectation met does.
     let only_absences = kinds.greeting.is_empty() && kinds.answers.is_empty();
-    if errored == 0 || answered > 0 || (only_absences && met > 0) {
+    // A request whose whole answer followed its error was served; the part of an answer
+    // that followed its error and stopped short served nothing: what came of it is left
+    // out of what arrived. (With no whole one, every item counted after an error is of
+    // such a part. Counted whatever its kind: an errored expectation's kinds are answer
+    // kinds, but for a correlated `expect` before the first send, a greeting's, rare.)
+    let served = whole_after_error > 0 || answered.saturating_sub(after_error) > 0;
+    if errored == 0 || served || (only_absences && met > 0) {
         return None;
     }
     let past = if kinds.greeting.is_empty() {

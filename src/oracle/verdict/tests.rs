@@ -1043,6 +1043,49 @@ fn errors_to_every_request_past_a_met_greeting_are_never_clean() {
     assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
 }
 
+/// Part of an answer that came after its request's error event served nothing, though
+/// the event rates count what came of it: when every request got the error event, the run
+/// is unusable as when nothing followed the errors. A whole answer after its error served
+/// its request: judged as usual, the note saying the answers came anyway.
+#[test]
+fn only_a_whole_answer_after_its_error_serves_its_request() {
+    let text = "name = \"g\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 2\n\
+                steps = [{ send = { type = \"ask\", id = \"q1\" } }, \
+                { expect = \"started done\", correlate = \"id\" }]\n";
+    let scenario = crate::scenario::load_str(text, "g.toml").unwrap();
+    let plan = crate::plan::build(&scenario, 1);
+    let judge_with = |whole: bool| {
+        let mut reports = accepted_reports(&plan, |_, e| {
+            e.expectations = 1;
+            e.expectations_errored = 1;
+            e.events.entry("started".into()).or_default().arrived = 1;
+            e.events.entry("done".into()).or_default().arrived = u64::from(whole);
+        });
+        for r in &mut reports {
+            r.first_error = Some(r#"{"type":"error","id":"q1"}"#.into());
+            r.answered_after_error = u64::from(whole);
+            r.arrived_after_error = 1 + u64::from(whole);
+        }
+        judge_run(&plan, &reports, &[])
+    };
+    let part = judge_with(false);
+    assert_eq!(part.verdict, Verdict::TargetUnusable, "{part:?}");
+    let hint = part.hint.unwrap_or_default();
+    assert!(
+        hint.contains("answered every request with its error event (2 errored, none met"),
+        "{hint}"
+    );
+    let whole = judge_with(true);
+    assert_eq!(whole.verdict, Verdict::Clean, "{whole:?}");
+    assert!(
+        whole
+            .hint
+            .unwrap_or_default()
+            .contains("then sent the whole answer to every one of those requests"),
+        "the note says they came anyway"
+    );
+}
+
 /// One accepted attempt per connection of `plan`, its expectation counters filled by
 /// `fill` (the connection's index, its counters).
 fn accepted_reports(

@@ -377,6 +377,22 @@ async fn run_owned(url: String, text: String, cancel: CancellationToken) -> (Run
     run(&url, &text, cancel).await
 }
 
+/// Runs `scenario` against `url` calibrated first, as the `run` command does.
+async fn run_calibrated(url: &str, scenario: &stampede::model::Scenario) -> RunOutcome {
+    let opts = RunOptions {
+        target: Some(url.to_string()),
+        learn: true,
+        ..RunOptions::default()
+    };
+    timeout(
+        BOUND,
+        stampede::run::run(scenario, &opts, CancellationToken::new()),
+    )
+    .await
+    .expect("the run ends on its own")
+    .expect("the run is made")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_refusal_after_the_upgrade_is_not_a_completeness_violation() {
     let fake = spawn(Behaviour::ClosesAfterUpgrade).await;
@@ -641,19 +657,7 @@ steps = [
         secret = common::TEST_SECRET,
     );
     let scenario = common::scenario("slow-upgrade.toml", &text);
-    // Calibrated, as the `run` command does.
-    let opts = RunOptions {
-        target: Some(fake.url.clone()),
-        learn: true,
-        ..RunOptions::default()
-    };
-    let outcome = timeout(
-        BOUND,
-        stampede::run::run(&scenario, &opts, CancellationToken::new()),
-    )
-    .await
-    .expect("the run ends on its own")
-    .expect("the run is made");
+    let outcome = run_calibrated(&fake.url, &scenario).await;
     let s = &outcome.results.summary;
     let hint = s.hint.clone().unwrap_or_default();
     assert_eq!(s.verdict, stampede::model::Verdict::Clean, "{hint}");
@@ -754,18 +758,7 @@ steps = [{{ expect = "connection_established", within = "2s" }}]
         secret = common::TEST_SECRET,
     );
     let scenario = common::scenario("silent-long.toml", &text);
-    let opts = RunOptions {
-        target: Some(fake.url.clone()),
-        learn: true,
-        ..RunOptions::default()
-    };
-    let outcome = timeout(
-        BOUND,
-        stampede::run::run(&scenario, &opts, CancellationToken::new()),
-    )
-    .await
-    .expect("the run ends on its own")
-    .expect("the run is made");
+    let outcome = run_calibrated(&fake.url, &scenario).await;
     let s = &outcome.results.summary;
     let hint = s.hint.clone().unwrap_or_default();
     assert_eq!(

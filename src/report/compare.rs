@@ -201,17 +201,17 @@ fn missing_note(m: &Missing) -> String {
     )
 }
 
+/// A row as the result line names it: `turn.p99 +35.2%` (`(from 0)` when BASE had none).
+fn metric_and_change(r: &Row) -> String {
+    format!(
+        "{} {}",
+        r.metric,
+        r.change.map_or_else(|| "(from 0)".into(), signed_percent)
+    )
+}
+
 fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
-    let mut regressions: Vec<String> = c
-        .regressions()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.metric,
-                r.change.map_or_else(|| "(from 0)".into(), signed_percent)
-            )
-        })
-        .collect();
+    let mut regressions: Vec<String> = c.regressions().map(metric_and_change).collect();
     regressions.extend(
         c.missing_gated()
             .map(|m| format!("{} missing from {}", m.phase, m.lacking)),
@@ -240,16 +240,7 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
 /// client fell behind (or ended client-limited), so the server is shown neither slower
 /// nor as fast.
 fn not_judged_line(c: &Comparison) -> String {
-    let rows: Vec<String> = c
-        .not_judged_rows()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.metric,
-                r.change.map_or_else(|| "(from 0)".into(), signed_percent)
-            )
-        })
-        .collect();
+    let rows: Vec<String> = c.not_judged_rows().map(metric_and_change).collect();
     let limited = c
         .worse_verdicts
         .iter()

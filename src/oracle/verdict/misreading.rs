@@ -568,15 +568,17 @@ pub(super) fn closed_on_request(
     };
     // 1011 is the server failing (RFC 6455 §7.4.1: "an unexpected condition"), never a
     // refusal: a request it cannot take, a correct server refuses in words; one it crashes
-    // on is its fault, the same on every connection (no race to hunt).
+    // on is its fault, on every connection of this run (not every run: it may take load).
     if code == INTERNAL_ERROR {
         return Some(Judgement {
             verdict: Verdict::Violations,
             hint: Some(format!(
                 "the server failed every connection it accepted ({closed}) with 1011 \
                  (internal error){reason} after the script sent on it, and answered none of \
-                 its requests: a fault on every request, the same each time, so no race to \
-                 hunt: its log says why (a request it cannot take is refused, not crashed on)"
+                 its requests: a fault on every request of this run, which its log explains \
+                 (a request it cannot take is refused, not crashed on); whether one \
+                 connection alone meets it or it takes this load, a repro shows (hunt, then \
+                 shrink)"
             )),
         });
     }

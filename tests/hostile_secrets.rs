@@ -484,12 +484,7 @@ async fn a_forbidden_close_code_is_shown_alone_never_with_a_reason_the_server_di
         "{:?}",
         summary.counters
     );
-    let seen: Vec<&str> = outcome
-        .results
-        .violations
-        .iter()
-        .map(|v| v.seen.as_str())
-        .collect();
+    let seen = seen_of(&outcome);
     assert!(
         seen.iter()
             .any(|s| s.ends_with("then server closed with invalid code 999 (no reason)")),
@@ -564,12 +559,7 @@ async fn a_protocol_fault_after_the_upgrade_is_named_on_the_answer_line_and_in_t
     stop.cancel();
     let c = &outcome.results.summary.counters;
     assert_eq!(c.ended_by.get(&Cause::Protocol), Some(&1), "{c:?}");
-    let seen: Vec<&str> = outcome
-        .results
-        .violations
-        .iter()
-        .map(|v| v.seen.as_str())
-        .collect();
+    let seen = seen_of(&outcome);
     assert!(
         seen.iter().any(|s| s.contains(
             "connection lost (protocol_error: invalid UTF-8 in a text frame (RFC 6455 §8.1))"
@@ -1282,4 +1272,14 @@ steps = [
 "#
         ),
     )
+}
+
+/// What each violation of the run says it saw, in order.
+fn seen_of(outcome: &stampede::run::RunOutcome) -> Vec<&str> {
+    outcome
+        .results
+        .violations
+        .iter()
+        .map(|v| v.seen.as_str())
+        .collect()
 }

@@ -312,6 +312,19 @@ pub struct Counters {
     /// not in `messages_sent`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub in_band_answers: u64,
+    /// Of the expectations the server answered with its error event
+    /// ([`ExpectCounts::expectations_errored`]), those whose whole answer then came all the
+    /// same (every kind their pattern requires): the error settled them, but the request
+    /// was served.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub answered_after_error: u64,
+    /// Required items of answers that came after their request's error event, counted in
+    /// the event rates ([`ExpectCounts::events`]) whether or not the whole answer came: an
+    /// answer that came only in part served nothing, so a verdict that asks whether any
+    /// request was served reads the rates less these, and the whole answers
+    /// (`answered_after_error`) apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub arrived_after_error: u64,
     #[serde(flatten)]
     pub expect: ExpectCounts,
     /// Connection tasks that panicked: a bug in stampede, never in the target.
@@ -582,6 +595,8 @@ impl Counters {
         self.unjudged_unanswered += o.unjudged_unanswered;
         self.after_unjudged_frames += o.after_unjudged_frames;
         self.in_band_answers += o.in_band_answers;
+        self.answered_after_error += o.answered_after_error;
+        self.arrived_after_error += o.arrived_after_error;
         self.expect.merge(&o.expect);
         self.task_failures += o.task_failures;
     }
@@ -915,18 +930,6 @@ pub struct ConnReport {
     /// such), its code and reason as [`Answer`] shows them: a reason such as "session
     /// replaced" tells a takeover the scenario does not declare.
     pub closed_after_acceptance: Option<Answer>,
-    /// Of the expectations the server answered with its error event
-    /// ([`ExpectCounts::expectations_errored`]), those whose whole answer then came all the
-    /// same (every kind their pattern requires): the error settled them, but the request
-    /// was served. Not in [`Counters`]: every connection's state holds those twice, and
-    /// this is rare.
-    pub answered_after_error: u64,
-    /// Required items of answers that came after their request's error event, counted in
-    /// the event rates ([`ExpectCounts::events`]) whether or not the whole answer came: an
-    /// answer that came only in part served nothing, so a verdict that asks whether any
-    /// request was served reads the rates less these, and the whole answers
-    /// (`answered_after_error`) apart.
-    pub arrived_after_error: u64,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
@@ -949,8 +952,6 @@ impl ConnReport {
             first_error_accepted: None,
             said_before_close: None,
             closed_after_acceptance: None,
-            answered_after_error: 0,
-            arrived_after_error: 0,
             attempts,
             observed: None,
         }

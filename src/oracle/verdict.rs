@@ -352,7 +352,7 @@ fn shed_later_note(reports: &[ConnReport]) -> Option<String> {
 /// all: [`answered_only_errors`] judges that): allowed answers, never violations, but
 /// under load they may be what the server does instead of serving, which a bare verdict
 /// would hide; and when the whole answer of some came after their error all the same
-/// ([`ConnReport::answered_after_error`]), that the error refused nothing.
+/// ([`Counters::answered_after_error`]), that the error refused nothing.
 /// Valid tokens' connections only (an error is a bad token's right answer).
 fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let (mut errored, mut early, mut expectations, mut served) = (0u64, 0u64, 0u64, 0u64);
@@ -361,7 +361,7 @@ fn errored_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
         errored += r.counters.expect.expectations_errored;
         early += r.counters.expect.expectations_errored_early;
         expectations += r.counters.expect.expectations;
-        served += r.answered_after_error;
+        served += r.counters.answered_after_error;
         first = first.or(r.first_error.as_deref());
     }
     (errored > 0).then(|| {

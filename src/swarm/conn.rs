@@ -720,6 +720,8 @@ impl ConnRun {
         self.traffic.add_to(&mut counters);
         self.count_after_unjudged(&mut counters);
         counters.in_band_answers = self.rare.as_ref().map_or(0, |r| r.in_band_answers);
+        counters.answered_after_error = self.checker.answered_after_error();
+        counters.arrived_after_error = self.checker.arrived_after_error();
         counters.expect = self.checker.take_counts();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
@@ -736,8 +738,6 @@ impl ConnRun {
             first_error_accepted: said.first_error_accepted.map(String::from),
             said_before_close: said.before_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
-            answered_after_error: self.checker.answered_after_error(),
-            arrived_after_error: self.checker.arrived_after_error(),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })

@@ -16,8 +16,8 @@ pub(super) const ANSWERED_ALL_WITH_ERRORS: &str = "answered every request with i
 /// misconfigured secret or token; anything else, a script or target that does not fit.
 /// Never clean: nothing the script is for was exercised. What the handshake met does not
 /// count ([`greeting_kinds`]); a request whose whole answer came after its error was
-/// served ([`ConnReport::answered_after_error`]), but part of one serves nothing, though
-/// it counts as arrived ([`ConnReport::arrived_after_error`]); a scenario that expects
+/// served ([`Counters::answered_after_error`]), but part of one serves nothing, though
+/// it counts as arrived ([`Counters::arrived_after_error`]); a scenario that expects
 /// the error event in some `expect` declares errors as answers, and is judged as usual.
 /// Connections with bad tokens (the catalogue's) are left out: an error is their right
 /// answer.
@@ -56,8 +56,8 @@ pub(super) fn answered_only_errors(
         early += r.counters.expect.expectations_errored_early;
         met += r.counters.expect.expectations_met;
         answered += answered_past(r, &kinds);
-        whole_after_error += r.answered_after_error;
-        after_error += r.arrived_after_error;
+        whole_after_error += r.counters.answered_after_error;
+        after_error += r.counters.arrived_after_error;
         first_error = first_error.or(r.first_error.as_deref());
         first_accepted = first_accepted.or(r.first_error_accepted.as_deref());
         for a in &r.attempts {

@@ -1063,8 +1063,8 @@ fn only_a_whole_answer_after_its_error_serves_its_request() {
         });
         for r in &mut reports {
             r.first_error = Some(r#"{"type":"error","id":"q1"}"#.into());
-            r.answered_after_error = u64::from(whole);
-            r.arrived_after_error = 1 + u64::from(whole);
+            r.counters.answered_after_error = u64::from(whole);
+            r.counters.arrived_after_error = 1 + u64::from(whole);
         }
         judge_run(&plan, &reports, &[])
     };

@@ -565,9 +565,8 @@ fn probe_cut_note(out: &swarm::SwarmOutput) -> Option<String> {
     (out.probe_interrupted && cut > 0).then(|| {
         format!(
             "interrupted during the liveness probe after the load, which had finished: {cut} \
-             of {} token{} not probed again (proving nothing about sessions left behind)",
-            out.probes.len(),
-            if out.probes.len() == 1 { "" } else { "s" }
+             of {} not probed again (proving nothing about sessions left behind)",
+            crate::model::words::plural(out.probes.len() as u64, "token")
         )
     })
 }
@@ -922,16 +921,10 @@ fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor
     let early = out
         .stopped_early
         .and_then(|(why, failed)| stopped_early(why, failed, (started, never)));
-    if let Some(early) = early {
+    for note in [early, probe_cut].into_iter().flatten() {
         hint = Some(match hint {
-            Some(h) => format!("{h}; {early}"),
-            None => early,
-        });
-    }
-    if let Some(cut) = probe_cut {
-        hint = Some(match hint {
-            Some(h) => format!("{h}; {cut}"),
-            None => cut,
+            Some(h) => format!("{h}; {note}"),
+            None => note,
         });
     }
     Merged {

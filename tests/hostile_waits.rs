@@ -46,6 +46,9 @@ const BLOBS: u64 = 24;
 enum Behaviour {
     /// Upgrades, greets, and never reads again (a tiny receive buffer fills at once).
     StopsReading,
+    /// [`Behaviour::StopsReading`] on every other connection it upgrades (the first, the
+    /// third, …); the others it reads and never answers.
+    StopsReadingEveryOther,
     /// Upgrades, then closes at once: 1008 (a clean refusal) for a `sub` starting with
     /// `forged`, 1011 (a server fault) for anyone else.
     ClosesAfterUpgrade,
@@ -164,6 +167,7 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
         return;
     };
     upgraded.send_modify(|n| *n += 1);
+    let nth = *upgraded.borrow();
     let text = |v: Value| Message::Text(v.to_string().into());
     if let Behaviour::ClosesAtDoor(code, reason) = behaviour {
         let frame = CloseFrame {
@@ -196,7 +200,9 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     {
         return;
     }
-    if behaviour == Behaviour::StopsReading {
+    if behaviour == Behaviour::StopsReading
+        || (behaviour == Behaviour::StopsReadingEveryOther && nth % 2 == 1)
+    {
         // Never read again: hold the connection until the fake stops (the caller's select).
         std::future::pending::<()>().await;
     }
@@ -728,6 +734,25 @@ async fn a_server_that_stops_reading_everywhere_is_named_so() {
     assert!(
         hint.contains("the server stopped reading, on every connection it accepted (2)")
             && !hint.contains("hunt for a repro"),
+        "{hint}"
+    );
+}
+
+/// A server that stops reading on some of the connections it accepted, not all: the
+/// violations are judged as usual (a repro to hunt), and the hint says how many of them
+/// were on connections the server stopped reading, whose requests never went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_some_connections_is_named_beside_the_hunt() {
+    let fake = spawn(Behaviour::StopsReadingEveryOther).await;
+    let text = writers("20s", "300ms").replace("users = 1", "users = 2");
+    let (outcome, _) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(ended_by(&outcome, "timeout_send"), 1, "{:?}", s.counters);
+    let hint = s.hint.clone().unwrap_or_default();
+    assert_eq!(s.verdict, stampede::model::Verdict::Violations, "{hint}");
+    assert!(
+        hint.contains("1 of the 2 violations kept was on 1 connection the server stopped reading (timeout_send)")
+            && !hint.contains("on every connection it accepted"),
         "{hint}"
     );
 }

@@ -815,6 +815,8 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
+        // Set when the hint already says the server stopped reading every connection.
+        let mut stopped_everywhere = false;
         if let Some(before) = hint.strip_suffix(HUNT) {
             if let Some((n, fault)) = same_fault_everywhere(e.plan, e.reports, e.by_oracle) {
                 // The witnesses name the fault: what to fix comes first. Every connection of
@@ -827,6 +829,7 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                      or it takes this load, a repro shows (hunt, then shrink)"
                 );
             } else if let Some(n) = stopped_reading_everywhere(e.plan, e.reports, e.by_oracle) {
+                stopped_everywhere = true;
                 // Not "a plan too long": what was seen is writes that could not go out, on
                 // every connection.
                 hint = format!(
@@ -864,6 +867,11 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             hint.push_str(&note);
         }
         if let Some(note) = never_arrived_note(e.reports, e.kept) {
+            hint.push_str("; ");
+            hint.push_str(&note);
+        }
+        if let Some(note) = stopped_reading_note(e.reports, e.kept).filter(|_| !stopped_everywhere)
+        {
             hint.push_str("; ");
             hint.push_str(&note);
         }
@@ -2457,7 +2465,7 @@ use misreading::{
     answered_only_errors, answered_otherwise_everywhere, broke_the_protocol, capture_never_found,
     closed_on_request, identity_misnamed, misread, never_arrived_note, positional_kind,
     said_no_everywhere, same_fault_everywhere, sends_objects, stopped_reading_everywhere,
-    unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
+    stopped_reading_note, unmet_over_unread, unread_parts, unread_sample, unreadable, value_slip,
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;

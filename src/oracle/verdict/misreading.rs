@@ -1156,6 +1156,45 @@ pub(super) fn stopped_reading_everywhere(
         .then_some(blocked.len() as u64)
 }
 
+/// Beside violations the server's stopping reading on some connections explains in part
+/// (not on every one it accepted: [`stopped_reading_everywhere`] says that instead): how
+/// many of the kept unmet expectations were on connections that ended `timeout_send`, the
+/// server no longer reading them. Their requests piled up unsent, so what those waited
+/// for was never asked; the rest are judged as usual. `None` when none were.
+pub(super) fn stopped_reading_note(reports: &[ConnReport], kept: &[Violation]) -> Option<String> {
+    let send_timeout = Cause::Timeout("send");
+    let blocked: BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| {
+            r.attempts
+                .iter()
+                .any(|a| a.outcome == Outcome::Accepted && a.cause.as_ref() == Some(&send_timeout))
+        })
+        .map(|r| r.id)
+        .collect();
+    let on_blocked = kept
+        .iter()
+        .filter(|v| v.oracle == OracleKind::Completeness && blocked.contains(&v.conn))
+        .count();
+    if on_blocked == 0 {
+        return None;
+    }
+    let (they, them) = if blocked.len() == 1 {
+        ("it", "it")
+    } else {
+        ("they", "them")
+    };
+    Some(format!(
+        "{on_blocked} of the {} violations kept {} on {} connection{} the server stopped \
+         reading (timeout_send): what {they} wrote piled up unsent, so what {they} waited for \
+         was never asked; the server's log says why it stopped reading {them}",
+        kept.len(),
+        if on_blocked == 1 { "was" } else { "were" },
+        blocked.len(),
+        plural(blocked.len() as u64),
+    ))
+}
+
 /// Words of a record kind that says a request was refused (lowercase, matched anywhere):
 /// `pusher:subscription_error`, `subscribe_failed`, `access_denied`, `nack`.
 const REFUSAL_WORDS: [&str; 10] = [

@@ -32,6 +32,11 @@ pub const CUT_OFF: &str = "the script to go on";
 /// full and does not allow it (a duplicate delivery, or more of a stream than the pattern
 /// says).
 pub const ANSWERED_IN_FULL: &str = "nothing more for a request already answered in full";
+/// The `expected` of a record that came for a request the server had answered with its
+/// error event, when the answer sent after the error cannot take it (a second copy, or an
+/// event out of the pattern's order): no pattern was met in full there.
+pub const ANSWERED_WITH_ERROR: &str =
+    "nothing out of its pattern for a request already answered with an error";
 /// Correlation values of finished expectations remembered, to flag late duplicates.
 const RECENT_DONE: usize = 64;
 /// Event types remembered per expectation for the violation message.
@@ -1182,9 +1187,9 @@ impl ConnChecker {
             return;
         }
         self.note_untested(event, msg);
-        if let Some(key) = self.late_for_finished(msg, event, now) {
+        if let Some((key, expected)) = self.late_for_finished(msg, event, now) {
             // A duplicate delivery, or an extra answer the pattern does not allow.
-            let expected = ANSWERED_IN_FULL.to_string();
+            let expected = expected.to_string();
             self.violate(
                 OracleKind::Completeness,
                 now,
@@ -1903,8 +1908,15 @@ impl ConnChecker {
     }
 
     /// The correlation value of a finished expectation this event belongs to, when the
-    /// finished pattern cannot take it (it may still take trailing optional items).
-    fn late_for_finished<J: Tree>(&mut self, msg: &J, event: &str, now: Instant) -> Option<String> {
+    /// finished pattern cannot take it (it may still take trailing optional items), and
+    /// the finding's `expected`: [`ANSWERED_WITH_ERROR`] when the expectation ended with
+    /// the error event, else [`ANSWERED_IN_FULL`].
+    fn late_for_finished<J: Tree>(
+        &mut self,
+        msg: &J,
+        event: &str,
+        now: Instant,
+    ) -> Option<(String, &'static str)> {
         let (fields, keys): (Vec<usize>, Vec<String>) = self
             .correlate_fields
             .iter()
@@ -1918,7 +1930,7 @@ impl ConnChecker {
             fields.get(at).copied()
         };
         // The newest with the key: a value a script reuses belongs to its latest expectation.
-        let hash = match self
+        let (hash, expected) = match self
             .recent_done
             .iter_mut()
             .rev()
@@ -1939,14 +1951,14 @@ impl ConnChecker {
                 if self.arrived_after_end(key, ended, event, now) {
                     self.note_field_at(read_at(key));
                 }
-                late.then_some(key)?
+                late.then_some((key, ANSWERED_WITH_ERROR))?
             }
             Some(done) => {
                 let items = self.tallies.get(usize::from(done.slot))?.items.clone();
                 let mut state = PatternState::resume(items, done.at);
                 let late = is_late(&mut state, event);
                 done.at = state.progress();
-                late.then_some(done.key)?
+                late.then_some((done.key, ANSWERED_IN_FULL))?
             }
             None => {
                 let done = self
@@ -1961,15 +1973,15 @@ impl ConnChecker {
                     if self.arrived_after_end(key, ended, event, now) {
                         self.note_field_at(read_at(key));
                     }
-                    late.then_some(key)?
+                    late.then_some((key, ANSWERED_WITH_ERROR))?
                 } else {
-                    is_late(&mut done.state, event).then_some(done.key)?
+                    is_late(&mut done.state, event).then_some((done.key, ANSWERED_IN_FULL))?
                 }
             }
         };
         // The message's own key: the one whose hash matched.
         let at = hashes.iter().position(|h| *h == hash)?;
-        keys.into_iter().nth(at)
+        keys.into_iter().nth(at).map(|key| (key, expected))
     }
 
     /// An event of a sequence that already failed (out of order, a failed field test, its

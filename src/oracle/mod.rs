@@ -31,7 +31,7 @@ use crate::model::{OracleKind, Plan};
 pub use acceptance::Judge;
 pub use checker::{
     sequence_number, steps_cut_off, ConnChecker, ConnIdentity, ExpectId, Resolution, ScriptPlace,
-    StreamEnd, ANSWERED_IN_FULL, CUT_OFF,
+    StreamEnd, ANSWERED_IN_FULL, ANSWERED_WITH_ERROR, CUT_OFF,
 };
 pub use pattern::{Fed, PatternState};
 

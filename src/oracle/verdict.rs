@@ -2348,12 +2348,15 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
 }
 
 /// When every kept violation is a record that came for a request already answered in
-/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)): what they may
-/// be, a duplicate delivery or a stream the pattern cuts short, and how to say the
-/// latter (`next+`). Empty otherwise.
+/// full ([`ANSWERED_IN_FULL`](crate::oracle::ANSWERED_IN_FULL)) or with the error event
+/// ([`ANSWERED_WITH_ERROR`](crate::oracle::ANSWERED_WITH_ERROR)): what they may be, a
+/// duplicate delivery or a stream the pattern cuts short, and how to say the latter
+/// (`next+`). Empty otherwise.
 fn extras_note(kept: &[Violation]) -> String {
+    use crate::oracle::{ANSWERED_IN_FULL, ANSWERED_WITH_ERROR};
     let extra = |v: &Violation| {
-        v.oracle == OracleKind::Completeness && v.expected == crate::oracle::ANSWERED_IN_FULL
+        v.oracle == OracleKind::Completeness
+            && (v.expected == ANSWERED_IN_FULL || v.expected == ANSWERED_WITH_ERROR)
     };
     if kept.is_empty() || !kept.iter().all(extra) {
         return String::new();
@@ -2361,11 +2364,21 @@ fn extras_note(kept: &[Violation]) -> String {
     let kinds: BTreeSet<&str> = kept.iter().map(|v| v.seen.as_str()).collect();
     let shown: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
     let example = kinds.iter().next().copied().unwrap_or("next");
+    let errored = kept
+        .iter()
+        .filter(|v| v.expected == ANSWERED_WITH_ERROR)
+        .count();
+    let ended = if errored == 0 {
+        "whose pattern was already met in full"
+    } else if errored == kept.len() {
+        "already answered with an error"
+    } else {
+        "whose pattern was already met in full (or that was answered with an error)"
+    };
     format!(
-        "; every one is a record ({}) that came for a request whose pattern was already met \
-         in full: a duplicate delivery, or, if the server streams more than one for a request \
-         (a subscription's events until it is cancelled), a pattern that must allow them \
-         (`{example}+`)",
+        "; every one is a record ({}) that came for a request {ended}: a duplicate delivery, \
+         or, if the server streams more than one for a request (a subscription's events until \
+         it is cancelled), a pattern that must allow them (`{example}+`)",
         shown.join(", ")
     )
 }

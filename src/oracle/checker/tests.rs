@@ -690,12 +690,13 @@ fn errored_then(answer: &[&str]) -> ConnChecker {
     ch
 }
 
-/// The findings of `ch`, each checked to be a late duplicate of r1's answer: what a met
-/// expectation's second copy, or its events out of the pattern's order, raise.
-fn late_duplicates(ch: &ConnChecker) -> Vec<&str> {
+/// The findings of `ch`, each checked to be a late duplicate of r1's answer whose
+/// `expected` is `said`: what a met expectation's second copy, or its events out of the
+/// pattern's order, raise.
+fn late_duplicates<'a>(ch: &'a ConnChecker, said: &str) -> Vec<&'a str> {
     for v in &ch.violations {
         assert_eq!(v.oracle, OracleKind::Completeness, "{v:?}");
-        assert_eq!(v.expected, ANSWERED_IN_FULL, "{v:?}");
+        assert_eq!(v.expected, said, "{v:?}");
         assert_eq!(v.correlation.as_deref(), Some("r1"), "{v:?}");
     }
     ch.violations.iter().map(|v| v.seen.as_str()).collect()
@@ -728,13 +729,13 @@ fn a_whole_answer_after_its_error_serves_the_request() {
 fn an_answer_after_its_error_twice_or_out_of_order_is_a_late_duplicate() {
     let mut twice = errored_then(&["started", "thinking", "done", "started", "thinking", "done"]);
     assert_eq!(
-        late_duplicates(&twice),
+        late_duplicates(&twice, ANSWERED_WITH_ERROR),
         ["started", "thinking", "done"],
         "the second copy"
     );
     let reversed = errored_then(&["done", "thinking", "started"]);
     assert_eq!(
-        late_duplicates(&reversed),
+        late_duplicates(&reversed, ANSWERED_WITH_ERROR),
         ["done", "thinking"],
         "what came before its place"
     );
@@ -745,11 +746,35 @@ fn an_answer_after_its_error_twice_or_out_of_order_is_a_late_duplicate() {
     let again = ["started", "thinking", "done", "started", "thinking", "done"];
     let msgs: Vec<Value> = again.iter().map(|event| f.msg(event, "r1")).collect();
     send_all(&mut met, &msgs);
-    assert_eq!(late_duplicates(&met), late_duplicates(&twice));
+    assert_eq!(
+        late_duplicates(&met, ANSWERED_IN_FULL),
+        late_duplicates(&twice, ANSWERED_WITH_ERROR)
+    );
     // Counted as arrived once per required item, whatever came twice.
     let counts = twice.counts();
     assert_eq!(counts.events["started"].arrived, 1);
     assert_eq!(twice.arrived_after_error(), 3);
+}
+
+/// A late duplicate of a request the server answered with its error event says so, not
+/// that the request's pattern was met in full (it never was); a met request's says that.
+#[test]
+fn a_late_duplicate_after_an_error_is_worded_as_after_an_error() {
+    let twice = errored_then(&["started", "thinking", "done", "done"]);
+    assert_eq!(twice.violations.len(), 1, "{:?}", twice.violations);
+    let said = &twice.violations[0].expected;
+    assert!(said.contains("already answered with an error"), "{said}");
+    assert!(!said.contains("in full"), "{said}");
+    // Without the error before it, the same duplicate keeps its wording.
+    let (mut met, mut f) = (checker(), Feed { seq: 0 });
+    let now = Instant::now();
+    met.expect(five("r1"), Some((now, now)), now);
+    let msgs: Vec<Value> = ["started", "thinking", "done", "done"]
+        .iter()
+        .map(|event| f.msg(event, "r1"))
+        .collect();
+    send_all(&mut met, &msgs);
+    assert_eq!(late_duplicates(&met, ANSWERED_IN_FULL), ["done"]);
 }
 
 /// Part of an answer after the error serves nothing: what came of it counts as arrived

@@ -1970,6 +1970,36 @@ fn extras_alone_say_a_stream_needs_a_repeating_pattern() {
     assert!(!mixed.contains("`next+`"), "{mixed}");
 }
 
+/// Records that came for requests the server had answered with its error event: the same
+/// hint, worded for the error (no pattern was met in full there); beside records for met
+/// requests, both are said.
+#[test]
+fn extras_after_an_error_are_not_said_to_follow_a_met_pattern() {
+    let after_error = |conn: u32| Violation {
+        expected: crate::oracle::ANSWERED_WITH_ERROR.into(),
+        seen: "next".into(),
+        ..unmet(conn, false)
+    };
+    let by_oracle = BTreeMap::from([(OracleKind::Completeness, 2)]);
+    let hint = violations_hint(&by_oracle, &[after_error(0), after_error(1)], &[]);
+    assert!(
+        hint.contains("every one is a record (`next`) that came for a request already answered with an error:")
+            && hint.contains("(`next+`)")
+            && !hint.contains("met in full"),
+        "{hint}"
+    );
+    let in_full = Violation {
+        expected: crate::oracle::ANSWERED_IN_FULL.into(),
+        seen: "next".into(),
+        ..unmet(2, false)
+    };
+    let both = violations_hint(&by_oracle, &[after_error(0), in_full], &[]);
+    assert!(
+        both.contains("already met in full (or that was answered with an error)"),
+        "{both}"
+    );
+}
+
 /// Violations that all rest on what calibration learned say so, and what a best-effort
 /// kind means; one from the scenario's own steps, or from a session oracle, and the hint
 /// is the usual one.

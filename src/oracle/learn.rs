@@ -546,6 +546,10 @@ fn replies(spec: &OracleSpec, samples: &[Sample<'_>]) -> (Vec<LearnedReply>, usi
     (kept, dropped)
 }
 
+/// The answer [`Proposal::refusals`] records for a bad token the target accepted: the
+/// learned file says it was accepted, not refused.
+pub const BAD_TOKEN_ACCEPTED: &str = "acceptance (101)";
+
 /// How a refused attempt's answer reads in the learned file: `HTTP 401`, `close 4001`,
 /// `message refused`.
 pub fn refusal_text(cause: &Cause) -> String {
@@ -651,7 +655,11 @@ declare it as [oracles.sequence] only if it counts per connection."
         }
     }
     for (name, answer) in &p.refusals {
-        let _ = writeln!(t, "# Bad token {name}: refused with {answer}.");
+        if answer == BAD_TOKEN_ACCEPTED {
+            let _ = writeln!(t, "# Bad token {name}: accepted (101), not refused.");
+        } else {
+            let _ = writeln!(t, "# Bad token {name}: refused with {answer}.");
+        }
     }
     t
 }

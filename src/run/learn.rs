@@ -168,7 +168,9 @@ pub async fn calibrate(
                     ..
                 }) => {
                     let answer = match report.attempts.first() {
-                        Some(a) if a.outcome == Outcome::Accepted => "acceptance (101)".to_string(),
+                        Some(a) if a.outcome == Outcome::Accepted => {
+                            learn::BAD_TOKEN_ACCEPTED.to_string()
+                        }
                         Some(a) => a
                             .cause
                             .as_ref()

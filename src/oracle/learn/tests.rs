@@ -132,6 +132,29 @@ fn the_toml_parses_as_oracle_tables() {
     assert_eq!(v["oracles"]["sequence"]["field"].as_str(), Some("seq"));
 }
 
+/// The bad-token connection's answer: a refusal reads as one, and a bad token the target
+/// accepted reads as accepted, never "refused with acceptance".
+#[test]
+fn a_bad_token_the_target_accepted_is_not_said_refused() {
+    let mut p = Proposal {
+        valid: (2, 2),
+        ..Proposal::default()
+    };
+    p.refusals
+        .push(("alg-none".into(), BAD_TOKEN_ACCEPTED.into()));
+    p.refusals.push(("expired".into(), "HTTP 401".into()));
+    let text = to_toml(&p, &OracleSpec::default(), "ws://127.0.0.1:1/ws");
+    assert!(
+        text.contains("# Bad token alg-none: accepted (101), not refused.\n"),
+        "{text}"
+    );
+    assert!(!text.contains("refused with acceptance"), "{text}");
+    assert!(
+        text.contains("# Bad token expired: refused with HTTP 401.\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_counter_of_one_kind_or_of_a_cut_script_is_not_a_sequence() {
     // `step` counts inside one reply kind: it would restart with the next request.

@@ -1186,3 +1186,67 @@ fn learn_and_hunt_connect_from_the_source_addresses_given() {
         assert!(stderr.contains(foreign), "{args:?}: {stderr}");
     }
 }
+
+/// What the README says `learn` prints of refusals is what it prints: one bad-token
+/// connection's answer, only when a group of the scenario forges tokens a correct server
+/// must refuse; a scenario without one tries no refusal and prints none.
+#[test]
+fn the_readme_says_when_learn_prints_how_a_bad_token_was_answered() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let learn = |scenario: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["learn", scenario, "--reference"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plain = learn(&format!("{root}/scenarios/golden-path.toml"));
+    assert!(
+        plain.contains("valid-token connections accepted"),
+        "{plain}"
+    );
+    assert!(!plain.contains("Bad token"), "{plain}");
+    assert!(!plain.contains("refused"), "{plain}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forged.toml");
+    let text = r#"
+name = "forged"
+duration = "2s"
+
+[[group]]
+name = "good"
+users = 2
+steps = [{ expect = "connection_established", within = "2s" }, { close = 1000 }]
+
+[[group]]
+name = "bad"
+users = 1
+forge = "alg-none"
+steps = [{ expect = "connection_established", within = "2s" }, { close = 1000 }]
+"#;
+    std::fs::write(&path, text).unwrap();
+    let forged = learn(path.to_str().unwrap());
+    assert!(
+        forged.contains("# Bad token alg-none: refused with HTTP 401.\n"),
+        "{forged}"
+    );
+
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `stampede learn "))
+        .expect("the README's learn row");
+    // No claim that every learn says how tokens are refused: the line, and when it comes.
+    assert!(
+        !row.contains("how tokens are accepted and refused"),
+        "{row}"
+    );
+    assert!(
+        row.contains("`# Bad token alg-none: refused with HTTP 401.`")
+            && row.contains("(`forge`)")
+            && row.contains("a scenario without such a group tries no refusal"),
+        "{row}"
+    );
+}

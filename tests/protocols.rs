@@ -167,6 +167,61 @@ async fn phoenix_v2_arrays_are_sent_and_their_reply_status_checked() {
     assert_eq!(bad.results.summary.counters.expect.expectations_met, 3);
 }
 
+/// A Phoenix endpoint that picks its serializer from the URL's `vsn`, as Phoenix does:
+/// with `vsn=2.0.0` it reads and answers arrays ([`phoenix`]); without (v1, JSON
+/// objects, the default) an array is a frame it cannot decode, and it answers nothing.
+async fn phoenix_by_vsn(tcp: tokio::net::TcpStream) {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let mut v2 = false;
+    let pick = |request: &Request, response: Response| {
+        v2 = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|pair| pair == "vsn=2.0.0"));
+        Ok(response)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, pick).await else {
+        return;
+    };
+    let handler = phoenix(false);
+    let mut conn = Conn::default();
+    while let Some(Ok(msg)) = ws.next().await {
+        let Message::Text(text) = msg else { continue };
+        if !v2 {
+            continue;
+        }
+        for frame in handler(text.as_str(), &mut conn).unwrap_or_default() {
+            if ws.send(Message::Text(frame.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A Phoenix v2 scenario (arrays) against a URL without `?vsn=2.0.0`: the server speaks
+/// v1 and answers nothing it could read, and the unreadable verdict names the likely
+/// cause (the serializer is picked from `vsn`); with it in the URL, the same server
+/// serves every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phoenix_v2_scenario_without_vsn_in_the_url_is_told_to_add_it() {
+    let text = head("phoenix-v2", 3) + PHOENIX;
+    let (url, stop) = spawn_server(phoenix_by_vsn).await;
+    let base = format!("{}/socket/websocket", url.strip_suffix("/ws").unwrap());
+    let bare = run_against("phoenix.toml", &text, base.clone()).await;
+    let asked = run_against("phoenix.toml", &text, format!("{base}?vsn=2.0.0")).await;
+    stop.cancel();
+    let s = &bare.results.summary;
+    assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.contains("has no `vsn` query parameter")
+            && hint.contains("Phoenix servers pick the serializer from `vsn`")
+            && hint.contains("v2 needs `?vsn=2.0.0` in the URL"),
+        "{hint}"
+    );
+    assert_clean(&asked, 6);
+}
+
 // ---- SignalR: 0x1E-terminated records, several per frame, integer kinds ----
 
 const RS: char = '\u{1e}';

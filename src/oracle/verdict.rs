@@ -227,6 +227,15 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports, e.target), j.hint.as_mut()) {
         *hint = format!("{note}; {hint}");
     }
+    // So is a Phoenix serializer the URL does not ask for, when nothing could be read.
+    if j.verdict == Verdict::Unreadable {
+        if let (Some(note), Some(hint)) = (
+            misreading::phoenix_vsn_note(e.plan, e.target),
+            j.hint.as_mut(),
+        ) {
+            *hint = format!("{note}; {hint}");
+        }
+    }
     j
 }
 

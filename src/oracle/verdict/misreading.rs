@@ -396,6 +396,70 @@ pub(super) fn sends_objects(plan: &Plan) -> bool {
     sends.peek().is_some() && sends.all(|object| object)
 }
 
+/// Whether the scenario speaks Phoenix channels: one of its sends is a Phoenix event of
+/// the protocol's own (`phx_join`, `phx_leave`: element 3 of a v2 array, or `event` of a
+/// v1 object), or its error event or an `expect` names one (`phx_reply`, `phx_error`).
+fn speaks_phoenix(plan: &Plan) -> bool {
+    let phx = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .is_some_and(|e| e.starts_with("phx_"))
+    };
+    let steps = || {
+        plan.scripts
+            .iter()
+            .flat_map(|script| crate::model::deep_steps(script))
+    };
+    let sends = steps().any(|step| match step {
+        Step::Send { template } => phx(template.get(3)) || phx(template.get("event")),
+        _ => false,
+    });
+    let expects = steps().any(|step| match step {
+        Step::Expect(e) => e.pattern.iter().any(|i| i.event.starts_with("phx_")),
+        _ => false,
+    });
+    sends || expects || plan.oracles.error_event.starts_with("phx_")
+}
+
+/// The target URL's `vsn` query parameter, when it has one (`Some("")` for a bare `vsn`).
+fn vsn_of(target: &str) -> Option<&str> {
+    let query = target.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some(("vsn", value)) => Some(value),
+            None if pair == "vsn" => Some(""),
+            _ => None,
+        })
+}
+
+/// For a run whose answers could not be read: a Phoenix scenario written for serializer
+/// v2 (it sends JSON arrays) against a `target` whose URL does not ask for v2. Phoenix
+/// servers pick the serializer from the URL's `vsn` query parameter, v1 (JSON objects)
+/// when there is none: such a server cannot decode the scenario's arrays, and whatever it
+/// sends the scenario cannot read. `None` otherwise (a scenario of v1's objects needs no
+/// `vsn`).
+pub(super) fn phoenix_vsn_note(plan: &Plan, target: &str) -> Option<String> {
+    let arrays = plan
+        .scripts
+        .iter()
+        .flat_map(|script| crate::model::deep_steps(script))
+        .any(|step| matches!(step, Step::Send { template } if template.is_array()));
+    if !arrays || !speaks_phoenix(plan) {
+        return None;
+    }
+    let asks = match vsn_of(target) {
+        Some(v) if v.starts_with('2') => return None,
+        Some(v) => format!("asks for vsn={v}"),
+        None => "has no `vsn` query parameter (so v1, JSON objects)".to_string(),
+    };
+    Some(format!(
+        "the scenario speaks Phoenix channels in serializer v2's JSON arrays, and the target \
+         URL {asks}: Phoenix servers pick the serializer from `vsn`, and v2 needs \
+         `?vsn=2.0.0` in the URL"
+    ))
+}
+
 /// What the server sent that no expectation could read (`text` records that are not JSON,
 /// `binary` frames, `kindless` JSON records), and what to check for each; `positional`: where
 /// a positional array held a kind the script expects ([`positional_kind`]), and whether the

@@ -5095,3 +5095,33 @@ fn a_step_every_connection_missed_against_the_correct_reference_is_the_scripts()
     });
     assert_eq!(mixed.verdict, Verdict::Violations, "{mixed:?}");
 }
+
+/// The Phoenix `vsn` note: only for a scenario that sends Phoenix's v2 arrays, and only
+/// when the URL does not ask for v2 (no `vsn`, or another version); a v1 scenario
+/// (objects, the default serializer) and a non-Phoenix one get none.
+#[test]
+fn the_phoenix_vsn_note_is_for_v2_arrays_without_vsn_2() {
+    let plan_with = |send: &str, reply: &str| {
+        let text = format!(
+            "name = \"p\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [\n  \
+             {{ send = {send} }},\n  {{ expect = \"{reply}\", within = \"1s\" }},\n]\n"
+        );
+        crate::plan::build(&crate::scenario::load_str(&text, "p.toml").unwrap(), 1)
+    };
+    let plan_of = |send: &str| plan_with(send, "phx_reply");
+    let v2 = plan_of(r#"["1", "1", "room:1", "phx_join", {}]"#);
+    let note = |plan: &Plan, url: &str| misreading::phoenix_vsn_note(plan, url);
+    let bare = note(&v2, "ws://h/socket/websocket").unwrap_or_default();
+    assert!(
+        bare.contains("has no `vsn` query parameter")
+            && bare.contains("v2 needs `?vsn=2.0.0` in the URL"),
+        "{bare}"
+    );
+    let v1 = note(&v2, "ws://h/socket/websocket?token=t&vsn=1.0.0").unwrap_or_default();
+    assert!(v1.contains("asks for vsn=1.0.0"), "{v1}");
+    assert_eq!(note(&v2, "ws://h/socket/websocket?token=t&vsn=2.0.0"), None);
+    let objects = plan_of(r#"{ topic = "room:1", event = "phx_join", payload = {}, ref = "1" }"#);
+    assert_eq!(note(&objects, "ws://h/socket/websocket"), None);
+    let other = plan_with(r#"["subscribe", "room:1"]"#, "subscribed");
+    assert_eq!(note(&other, "ws://h/ws"), None, "arrays, but no Phoenix");
+}

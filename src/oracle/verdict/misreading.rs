@@ -421,14 +421,15 @@ fn speaks_phoenix(plan: &Plan) -> bool {
 }
 
 /// The target URL's `vsn` query parameter, when it has one (`Some("")` for a bare `vsn`).
-fn vsn_of(target: &str) -> Option<&str> {
-    let query = target.split_once('?')?.1;
-    let query = query.split('#').next().unwrap_or(query);
-    query
+/// The URL is read as RFC 3986 (`http::Uri`, what the handshake sends), the query split at
+/// `&` and `=` as HTML forms write one.
+fn vsn_of(target: &str) -> Option<String> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = target.parse().ok()?;
+    uri.query()?
         .split('&')
         .find_map(|pair| match pair.split_once('=') {
-            Some(("vsn", value)) => Some(value),
-            None if pair == "vsn" => Some(""),
+            Some(("vsn", value)) => Some(value.to_string()),
+            None if pair == "vsn" => Some(String::new()),
             _ => None,
         })
 }

@@ -191,24 +191,29 @@ pub struct Row {
 }
 
 /// How late the client was, at the level a latency row is compared with: the worst NEW
-/// run whose generator fell behind, as its `summary.json` (`generator`) says. A latency
-/// counts from when the client meant to send, so the client's lateness adds at most about
-/// this much to it.
+/// run whose generator fell behind, read from its lag histogram (`histograms.json`) or,
+/// without one, its `summary.json` (`generator`). A latency counts from when the client
+/// meant to send, so the client's lateness adds at most about this much to it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClientLag {
-    /// The lag's statistic: `p50` for a p50 row, `p99` for the higher percentiles, `max`
-    /// for a max (summary.json keeps only these three).
+    /// The lag's statistic: the row's own (`p99.9` for a p99.9 row) when every lagging
+    /// run's lag histogram is at hand; else the nearest level summary.json keeps: `p50` for
+    /// a p50 row, `p99` for the percentiles between (and the mean), `max` for a max.
     pub stat: &'static str,
     /// The lag, in milliseconds.
     pub ms: f64,
 }
 
-/// The worst lag among the NEW runs whose generator fell behind, at each level
-/// summary.json keeps.
+/// The worst lag among the NEW runs whose generator fell behind: at each level
+/// summary.json keeps, and each run's lag histogram when every one of them has its
+/// samples.
 struct Lagging {
     p50: f64,
     p99: f64,
     max: f64,
+    /// The lagging runs' lag histograms (`histograms.json`); empty when any of them holds
+    /// no sample (results written without it): then the levels above are what there is.
+    histograms: Vec<Hist>,
 }
 
 impl Lagging {
@@ -223,17 +228,41 @@ impl Lagging {
             .collect();
         let worst =
             |f: fn(&GeneratorSummary) -> f64| lagging.iter().map(|g| f(g)).fold(0.0, f64::max);
+        let histograms: Vec<Hist> = new
+            .iter()
+            .filter(|r| r.summary.generator.fell_behind)
+            .map(|r| r.histograms.get(Phase::GeneratorLag).clone())
+            .collect();
+        let histograms = if histograms.iter().all(|h| !h.is_empty()) {
+            histograms
+        } else {
+            Vec::new()
+        };
         (!lagging.is_empty()).then(|| Lagging {
             p50: worst(|g| g.lag_p50_ms),
             p99: worst(|g| g.lag_p99_ms),
             max: worst(|g| g.lag_max_ms),
+            histograms,
         })
     }
 
-    /// The lag a latency statistic is compared with: the same level where summary.json
-    /// has it, the lag's p99 for the percentiles between p50 and max (and the mean, which
-    /// compare does not show).
+    /// The lag a latency statistic is compared with: the same statistic of the lagging
+    /// runs' lag histograms (the worst run's), when they are at hand; else the same level
+    /// where summary.json has it, the lag's p99 for the percentiles between p50 and max
+    /// (and the mean, which compare does not show). A p99.9 row compared with the lag's
+    /// p99 would be charged with the lag's rarer, longer stalls.
     fn at(&self, stat: LatencyStat) -> ClientLag {
+        if !self.histograms.is_empty() {
+            let ms = self
+                .histograms
+                .iter()
+                .map(|h| stat_ms(h, stat))
+                .fold(0.0, f64::max);
+            return ClientLag {
+                stat: stat.name(),
+                ms,
+            };
+        }
         let (stat, ms) = match stat {
             LatencyStat::P50 => ("p50", self.p50),
             LatencyStat::P90 | LatencyStat::P99 | LatencyStat::P999 | LatencyStat::Mean => {

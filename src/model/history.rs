@@ -930,6 +930,9 @@ pub struct ConnReport {
     /// such), its code and reason as [`Answer`] shows them: a reason such as "session
     /// replaced" tells a takeover the scenario does not declare.
     pub closed_after_acceptance: Option<Answer>,
+    /// How the server broke the WebSocket protocol on this connection (`protocol_error`),
+    /// in plain words: RFC 6455's rule, or tungstenite's own words. The last such.
+    pub protocol_fault: Option<String>,
     pub attempts: Vec<Attempt>,
     /// What a calibration connection observed; `None` outside calibration.
     pub observed: Option<Box<super::learned::Observation>>,
@@ -952,6 +955,7 @@ impl ConnReport {
             first_error_accepted: None,
             said_before_close: None,
             closed_after_acceptance: None,
+            protocol_fault: None,
             attempts,
             observed: None,
         }

@@ -419,6 +419,9 @@ pub(super) struct Said {
     /// The server's Close that ended an accepted attempt (the first such), its code and
     /// reason: a takeover the scenario does not declare reads in the reason.
     closed_accepted: Option<Box<Answer>>,
+    /// How the server broke the WebSocket protocol on an open connection, in plain words
+    /// ([`protocol_fault`](super::dial::protocol_fault)): the last such.
+    protocol_fault: Option<Box<str>>,
 }
 
 /// `repr(C)`, its fields in the order written: what every message reads first, so that it
@@ -738,6 +741,7 @@ impl ConnRun {
             first_error_accepted: said.first_error_accepted.map(String::from),
             said_before_close: said.before_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
+            protocol_fault: said.protocol_fault.map(String::from),
             attempts: std::mem::take(&mut self.attempts),
             observed: self.checker.observed.take(),
         })
@@ -772,6 +776,7 @@ impl ConnRun {
                 &mut said.first_error,
                 &mut said.first_error_accepted,
                 &mut said.before_close,
+                &mut said.protocol_fault,
             ]
             .into_iter()
             .flatten()

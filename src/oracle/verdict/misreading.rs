@@ -1150,15 +1150,12 @@ pub(super) fn broke_the_protocol(
     })
 }
 
-/// What a lost connection's witness says before the fault the server broke the WebSocket
-/// protocol with (`connection lost (protocol_error: invalid UTF-8 in a text frame …)`).
-const PROTOCOL_FAULT: &str = "(protocol_error: ";
-
 /// Every violation is an unmet expectation whose connection the server then broke the
 /// WebSocket protocol on (a frame no correct server sends: invalid UTF-8 in a text frame,
-/// a masked frame, reserved bits), the same fault as the witnesses name it, and it did so
-/// on every valid-token connection it accepted, two or more: what the server sends is what
-/// to fix, before any hunt. How many connections, and the fault.
+/// a masked frame, reserved bits), the same fault on each (as its report keeps it:
+/// [`ConnReport::protocol_fault`]), and it did so on every valid-token connection it
+/// accepted, two or more: what the server sends is what to fix, before any hunt. How many
+/// connections, and the fault.
 pub(super) fn same_fault_everywhere(
     plan: &Plan,
     reports: &[ConnReport],
@@ -1166,15 +1163,16 @@ pub(super) fn same_fault_everywhere(
 ) -> Option<(u64, String)> {
     let (_, kept) = only_unmet(reports, by_oracle)?;
     let faulted = every_accepted_ended_by(plan, reports, &Cause::Protocol)?;
-    // The fault as the witness words it: what follows the cause, to the end.
-    fn fault(v: &Violation) -> Option<&str> {
-        let at = v.seen.find(PROTOCOL_FAULT)? + PROTOCOL_FAULT.len();
-        let rest = v.seen.get(at..)?;
-        Some(rest.strip_suffix(')').unwrap_or(rest))
+    if !kept.iter().all(|v| faulted.contains(&v.conn)) {
+        return None;
     }
-    let first = fault(kept.first()?)?;
-    kept.iter()
-        .all(|v| faulted.contains(&v.conn) && fault(v) == Some(first))
+    let mut faults = reports
+        .iter()
+        .filter(|r| faulted.contains(&r.id))
+        .map(|r| r.protocol_fault.as_deref());
+    let first = faults.next()??;
+    faults
+        .all(|fault| fault == Some(first))
         .then(|| (faulted.len() as u64, first.to_string()))
 }
 

@@ -5125,3 +5125,43 @@ fn the_phoenix_vsn_note_is_for_v2_arrays_without_vsn_2() {
     let other = plan_with(r#"["subscribe", "room:1"]"#, "subscribed");
     assert_eq!(note(&other, "ws://h/ws"), None, "arrays, but no Phoenix");
 }
+
+/// The protocol-fault rule reads the fault each connection's report keeps, not the
+/// witnesses' wording: the same fault on every valid-token connection the server accepted
+/// is named, whatever the witnesses say; two different faults are no "same way each time".
+#[test]
+fn the_same_protocol_fault_everywhere_is_read_from_the_reports() {
+    let plan = plan();
+    let utf8 = "invalid UTF-8 in a text frame (RFC 6455 §8.1)";
+    let reports_with = |faults: [&str; 2]| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| match c.id {
+                0 | 1 => {
+                    let mut r = ended_unmet(c, 100.0, Cause::Protocol, None);
+                    r.protocol_fault = Some(faults[c.id as usize].to_string());
+                    // A witness worded otherwise: the rule does not read it.
+                    for v in &mut r.violations {
+                        v.seen = "connection lost".into();
+                    }
+                    r
+                }
+                _ => report(
+                    c,
+                    attempt(End::Refused(401)),
+                    crate::model::Counters::default(),
+                ),
+            })
+            .collect()
+    };
+    let by_oracle: BTreeMap<OracleKind, u64> = [(OracleKind::Completeness, 2)].into();
+    assert_eq!(
+        same_fault_everywhere(&plan, &reports_with([utf8, utf8]), &by_oracle),
+        Some((2, utf8.to_string()))
+    );
+    let masked = "a masked frame from the server (RFC 6455 §5.1: a server never masks)";
+    assert_eq!(
+        same_fault_everywhere(&plan, &reports_with([utf8, masked]), &by_oracle),
+        None
+    );
+}

@@ -672,6 +672,7 @@ impl ConnRun {
             let detail = format!("after the 101, {fault}");
             self.answer = Some(Box::new(Answer::new(cause.clone(), detail, b"")));
         }
+        self.said.get_or_insert_with(Box::default).protocol_fault = Some(fault.into());
         self.lose_saying(
             cause.clone(),
             format!("connection lost ({cause}: {fault})"),

@@ -1,19 +1,21 @@
 //! Command-line interface: clap definitions and the dispatch from a command to the library.
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
 
-/// `println!` that hands back the write's `io::Result` instead of panicking, so a closed
-/// stdout (`stampede plan … | head`) ends the command quietly (see `Error::is_broken_pipe`).
-/// Defined before the submodules so they can use it too.
+/// `println!` that hands back the write's `io::Result` instead of panicking, through
+/// [`out::stdout`]: a closed stdout (`stampede plan … | head`) drops what is no longer
+/// read, and the command ends with its own exit code. Defined before the submodules so
+/// they can use it too.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)
+        writeln!($crate::cli::out::stdout(), $($arg)*)
     }};
 }
 
 mod battery;
 pub mod error;
 mod hunt;
+pub mod out;
 mod progress;
 mod results;
 mod seeds;
@@ -666,7 +668,7 @@ fn print_run(outcome: &crate::run::RunOutcome, args: &RunArgs) -> Result<u8, Err
             .map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{json}")?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = out::stdout();
         report::render(summary, &mut out)?;
         results_line(&mut out, outcome.dir.as_deref(), summary)?;
     }

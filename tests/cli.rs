@@ -1,6 +1,9 @@
 //! The binary: exit codes and error text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod report_support;
+
+use report_support::closed_stdout;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -1939,4 +1942,32 @@ fn a_repro_whose_target_lost_its_credential_is_not_dialled() {
             "{command}: {stderr}"
         );
     }
+}
+
+/// A run with violations whose stdout reader left early still exits 1 and still writes
+/// its JUnit file: the reader took what it wanted, and a CI gate under `set -o pipefail`
+/// stays failed. It exited 0 (a broken pipe read as "done"), before writing the JUnit.
+#[test]
+fn a_run_with_violations_exits_1_when_its_stdout_reader_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            "scenarios/races/identity-swap.toml",
+            "--bug",
+            "identity-swap",
+            "--no-learn",
+            "--no-results",
+            "-q",
+            "--junit",
+        ])
+        .arg(&junit)
+        .stdout(closed_stdout())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    assert!(xml.contains("<failure"), "{xml}");
 }

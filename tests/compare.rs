@@ -966,6 +966,22 @@ fn a_lagging_run_beside_an_on_time_one_does_not_hide_a_regression() {
     assert!(!out.contains("result: not judged"), "{out}");
 }
 
+/// A regression whose stdout reader left early (`compare … | head -1`) still exits 1: it
+/// exited 0, a broken pipe read as "done", and a CI gate went green.
+#[test]
+fn a_regression_exits_1_when_its_stdout_reader_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let new = write(&tmp.path().join("new"), &run(2, TURNS, 20.0, 3.0));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["compare", &p(&base[0]), &p(&new)])
+        .stdout(report_support::closed_stdout())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+}
+
 fn p(dir: &std::path::Path) -> String {
     dir.display().to_string()
 }

@@ -51,7 +51,7 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
             .map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{json}")?;
     } else {
-        report::render_comparison(&comparison, &mut std::io::stdout().lock())?;
+        report::render_comparison(&comparison, &mut super::out::stdout())?;
     }
     // A comparison whose only worse figures come from a NEW run whose client fell behind
     // judged nothing: not the server's regression (1), not a pass (0) either; the code of

@@ -509,7 +509,7 @@ fn finish(
             .map_err(|e| Error::Usage(e.to_string()))?;
         outln!("{text}")?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::out::stdout();
         report::render(summary, &mut out)?;
         use std::io::Write;
         if !merged.missing_shards.is_empty() {

@@ -187,6 +187,14 @@ pub fn write(dir: &Path, run: &Run) -> PathBuf {
 }
 
 /// The `stampede` binary with `args`: (exit code, stdout, stderr).
+/// A stdout whose reader is already gone (`… | head -1` after its line, `| grep -m1`):
+/// the other end of a socket pair, closed.
+pub fn closed_stdout() -> std::process::Stdio {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+    drop(ours);
+    std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs))
+}
+
 pub fn stampede(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
         .args(args)

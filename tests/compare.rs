@@ -966,6 +966,29 @@ fn a_lagging_run_beside_an_on_time_one_does_not_hide_a_regression() {
     assert!(!out.contains("result: not judged"), "{out}");
 }
 
+/// A BASE that never exercised the target (every run of it TARGET UNUSABLE: a closed port)
+/// is no baseline: the comparison is not judged (exit 8), never "no regression" (exit 0),
+/// and says why. A NEW side that never exercised it is still a regression beside a clean
+/// BASE.
+#[test]
+fn a_base_that_never_exercised_the_target_is_no_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dead = run(1, TURNS, 20.0, 1.0);
+    dead.summary.verdict = stampede::model::Verdict::TargetUnusable;
+    let dead = write(&tmp.path().join("dead"), &dead);
+    let good = write(&tmp.path().join("good"), &run(2, TURNS, 20.0, 1.0));
+    let (code, out, _) = stampede(&["compare", &p(&dead), &p(&good)]);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains(
+            "result: not judged: no base run exercised the target (verdict target_unusable)"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = stampede(&["compare", &p(&good), &p(&dead)]);
+    assert_eq!(code, 1, "{out}");
+}
+
 /// A regression whose stdout reader left early (`compare … | head -1`) still exits 1: it
 /// exited 0, a broken pipe read as "done", and a CI gate went green.
 #[test]

@@ -246,6 +246,12 @@ fn not_judged_line(c: &Comparison) -> String {
         .iter()
         .filter(|v| v.client_limited())
         .count();
+    if let Some(verdict) = c.base_unexercised {
+        return format!(
+            "not judged: no base run exercised the target (verdict {verdict}), so there is no \
+             baseline to compare with: run BASE again where it reaches its target (exit 8)"
+        );
+    }
     let mut what = Vec::new();
     if !rows.is_empty() {
         what.push(format!(

@@ -132,6 +132,10 @@ pub struct Comparison {
     pub missing: Vec<Missing>,
     /// NEW runs whose verdict is not clean while every BASE run's was.
     pub worse_verdicts: Vec<WorseVerdict>,
+    /// Set when no BASE run exercised the target (each ended target unusable, auth
+    /// misconfigured, unreadable, …), with that verdict: there is no baseline, so NEW is
+    /// shown neither worse nor as good ([`Comparison::not_judged`]).
+    pub base_unexercised: Option<RunVerdict>,
 }
 
 /// A latency phase (or named turn) that one side measured and the other did not.
@@ -353,7 +357,8 @@ impl Comparison {
     pub fn not_judged(&self) -> bool {
         !self.regressed()
             && (self.not_judged_rows().next().is_some()
-                || self.worse_verdicts.iter().any(WorseVerdict::client_limited))
+                || self.worse_verdicts.iter().any(WorseVerdict::client_limited)
+                || self.base_unexercised.is_some())
     }
 }
 
@@ -432,6 +437,7 @@ pub fn compare(
         scenario,
         warnings,
         worse_verdicts: worse_verdicts(&base, &new),
+        base_unexercised: unexercised(&base),
         base_runs: base.into_iter().map(|r| r.path).collect(),
         new_runs: new.into_iter().map(|r| r.path).collect(),
         tolerance: opts.tolerance,
@@ -556,6 +562,15 @@ fn unmeasured_gates(opts: &CompareOptions, rows: &[Row], missing: &[Missing]) ->
 }
 
 /// NEW runs that did not end clean, when every BASE run did.
+/// The verdict of the first of `runs` when none of them exercised the target: figures
+/// that describe no server. `None` when one did (or there are none).
+fn unexercised(runs: &[Run]) -> Option<RunVerdict> {
+    let first = runs.first()?.summary.verdict;
+    runs.iter()
+        .all(|r| !r.summary.verdict.exercised())
+        .then_some(first)
+}
+
 fn worse_verdicts(base: &[Run], new: &[Run]) -> Vec<WorseVerdict> {
     if base.iter().any(|r| r.summary.verdict != RunVerdict::Clean) {
         return Vec::new();

@@ -626,6 +626,9 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
              created if missing), or pass --no-results",
         )?;
     }
+    if let Some(junit) = &args.junit {
+        check_file_path("--junit", junit)?;
+    }
     if args.times > 1 && args.workers > 1 {
         // Each seed's run would be one process: --workers would be ignored, silently.
         return Err(Error::Usage(
@@ -745,26 +748,55 @@ impl RunArgs {
 /// existing file: said before any network work, not after the load. `then` says where
 /// the command's files go and what to do instead.
 fn check_out_folder(out: &std::path::Path, then: &str) -> Result<(), Error> {
-    for dir in out.ancestors().filter(|p| !p.as_os_str().is_empty()) {
-        match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => return Ok(()),
-            Ok(_) => {
-                let what = if dir == out {
-                    format!("-o {} is a file, not a folder", out.display())
-                } else {
-                    format!(
-                        "-o {}: {} is a file, not a folder, so nothing can be written under it",
-                        out.display(),
-                        dir.display()
-                    )
-                };
-                return Err(Error::Usage(format!("{what}; {then}")));
-            }
+    match file_in_the_way(out) {
+        Some(dir) if dir == out => Err(Error::Usage(format!(
+            "-o {} is a file, not a folder; {then}",
+            out.display()
+        ))),
+        Some(dir) => Err(Error::Usage(format!(
+            "-o {}: {} is a file, not a folder, so nothing can be written under it; {then}",
+            out.display(),
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a file to write after the run (`--junit FILE`) that cannot be written there:
+/// an existing folder, or under a path one of whose folders is an existing file. Said
+/// before any network work: found after the load it cost the whole run and hid its
+/// verdict behind a failure of stampede's own.
+fn check_file_path(flag: &str, file: &std::path::Path) -> Result<(), Error> {
+    if file.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {} is a folder, not a file: name the file to write",
+            file.display()
+        )));
+    }
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    match parent.and_then(file_in_the_way) {
+        Some(dir) => Err(Error::Usage(format!(
+            "{flag} {}: {} is a file, not a folder, so nothing can be written under it",
+            file.display(),
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The nearest of `dir` and the folders above it that exists, when it is a file (so
+/// nothing can be made under it); `None` when it is a folder, or none of them exists or
+/// can be read here (the write says).
+fn file_in_the_way(dir: &std::path::Path) -> Option<&std::path::Path> {
+    for at in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match std::fs::metadata(at) {
+            Ok(meta) if meta.is_dir() => return None,
+            Ok(_) => return Some(at),
             // Missing (created by the run), or unreadable here: the next folder up says.
             Err(_) => {}
         }
     }
-    Ok(())
+    None
 }
 
 /// `-o json=FILE` and the like: k6's `--out OUTPUT=ARG` form, which would otherwise
@@ -1046,7 +1078,10 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 /// Writes a file the user named, creating its directory first.
 pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(|source| files::WriteError::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
     }
     Ok(files::write_atomic(path, bytes)?)
 }

@@ -1971,3 +1971,40 @@ fn a_run_with_violations_exits_1_when_its_stdout_reader_left() {
     let xml = std::fs::read_to_string(&junit).unwrap_or_default();
     assert!(xml.contains("<failure"), "{xml}");
 }
+
+/// A `--junit` file that cannot be written there (under a path whose folder is a file, or
+/// a folder itself) is refused before the run, named, exit 2: it was found after the whole
+/// load, as `error: File exists (os error 17)` with no path, exit 3, the verdict hidden.
+#[test]
+fn a_junit_path_that_cannot_be_written_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let afile = dir.path().join("afile");
+    std::fs::write(&afile, "x").unwrap();
+    let under_a_file = afile.join("x.xml");
+    for (junit, says) in [
+        (
+            under_a_file.as_path(),
+            format!("{} is a file, not a folder", afile.display()),
+        ),
+        (dir.path(), "is a folder, not a file".to_string()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args([
+                "run",
+                "scenarios/golden-path.toml",
+                "--no-results",
+                "--junit",
+            ])
+            .arg(junit)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains(&format!("--junit {}", junit.display())) && said.contains(&says),
+            "{said}"
+        );
+        // Refused up front: no run, no verdict.
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("verdict"));
+    }
+}

@@ -270,6 +270,22 @@ pub fn explicit_port(url: &str) -> Result<Option<u16>, String> {
     }
 }
 
+/// What keeps `dial_url` (the target as the dialer dials it) from naming a host to dial:
+/// the part before its path is no URL as the upgrade request reads one (RFC 3986,
+/// `http::Uri`: `ws://[::1`, `ws://a b`, `ws://h:80:9`), or it names no host
+/// (`ws://:8080`). `None` when it does; the scheme and the port are checked apart, and
+/// the path is not looked at here (it takes the connections' placeholders).
+pub fn authority_problem(dial_url: &str) -> Option<&'static str> {
+    let head = &dial_url[..path_start(dial_url).unwrap_or(dial_url.len())];
+    let Ok(uri) = head.parse::<tokio_tungstenite::tungstenite::http::Uri>() else {
+        return Some("not a URL");
+    };
+    match uri.host() {
+        Some(host) if !host.trim_matches(['[', ']']).is_empty() => None,
+        _ => Some("no host"),
+    }
+}
+
 /// Where URL `url` dials, as `host:port` (messages that name what did not answer): its
 /// userinfo left out, and the scheme's default port (443 for `wss` and `https`, 80
 /// otherwise) when it names none. `None` without a `://` or a host.

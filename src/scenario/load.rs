@@ -630,6 +630,13 @@ fn target(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<String> {
         cx.report(span, format!("target: {message}"));
     } else if let Err(reason) = crate::model::url::explicit_port(&dialled) {
         cx.report(node.span(), format!("target: {reason}"));
+    } else if let Some(reason) = crate::model::url::authority_problem(&dialled) {
+        // What the dialer would refuse only at the run's start.
+        let shown = crate::model::url::shown_url(url);
+        cx.report(
+            node.span(),
+            format!("target: {reason}: expected ws://HOST[:PORT]/PATH, found {shown:?}"),
+        );
     }
     if let (None, Some(at)) = (in_authority, crate::model::url::path_start(&written)) {
         // Checked as the path alone, pointed at where it is in the file when the URL is

@@ -473,6 +473,25 @@ fn name_and_target_are_checked() {
             .as_deref(),
         Some("ws://h:1/ws")
     );
+    // What the dialer refused only at the run's start ("not a URL", "cannot resolve :").
+    for (url, reason) in [
+        ("ws://[::1", "not a URL"),
+        ("wss://[::1/ws", "not a URL"),
+        ("ws://a b/ws", "not a URL"),
+        ("ws://127.0.0.1:8080:9/ws", "not a URL"),
+        ("ws://:8080/ws", "no host"),
+    ] {
+        assert_problem(
+            &with_top(&format!("target = \"{url}\"")),
+            &format!("target: {reason}: expected ws://HOST[:PORT]/PATH, found \"{url}\""),
+        );
+    }
+    assert_eq!(
+        load(&with_top("target = \"ws://[::1]:8080/ws\""))
+            .target
+            .as_deref(),
+        Some("ws://[::1]:8080/ws")
+    );
 }
 
 /// `target = "ws://host/ocpp/CP{{user}}"`: the path and query take the connection's

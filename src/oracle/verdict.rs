@@ -991,11 +991,14 @@ fn decide(e: &Evidence<'_>) -> Judgement {
 /// connections; or, where no expectation was met (a script that expects nothing), that
 /// only the handshakes and the session oracles judged the server.
 fn clean_summary(reports: &[ConnReport]) -> String {
-    let met: u64 = reports
-        .iter()
-        .map(|r| r.counters.expect.expectations_met)
-        .sum();
-    clean_words(met, connections_accepted(reports))
+    let mut counts = crate::model::ExpectCounts::default();
+    for r in reports {
+        let c = &r.counters.expect;
+        counts.expectations_met += c.expectations_met;
+        counts.expectations_errored += c.expectations_errored;
+        counts.expectations_refused += c.expectations_refused;
+    }
+    clean_words(&counts, connections_accepted(reports))
 }
 
 /// Connections the server accepted at least once (a reconnect's attempts count once).
@@ -1006,18 +1009,36 @@ pub fn connections_accepted(reports: &[ConnReport]) -> u64 {
         .count() as u64
 }
 
-/// [`clean_summary`]'s words for `met` expectations met on `accepted` connections: what a
-/// merge of clean parts says of the whole.
-pub fn clean_words(met: u64, accepted: u64) -> String {
+/// [`clean_summary`]'s words for the expectations `counts` counts (met, answered with the
+/// server's error event, on connections it refused) on `accepted` connections: what a
+/// merge of clean parts says of the whole. "Every expectation met" only when no
+/// expectation was answered otherwise: a server's error answers and refusals may be its
+/// policy, not a violation, but they are no expectation met.
+pub fn clean_words(counts: &crate::model::ExpectCounts, accepted: u64) -> String {
     let connections = crate::model::words::plural(accepted, "connection");
+    let met = counts.expectations_met;
+    let (errored, refused) = (counts.expectations_errored, counts.expectations_refused);
     if met == 0 {
-        format!(
+        return format!(
             "{connections} accepted, and no expectation met: only the handshakes and the \
              session oracles judged the server"
-        )
-    } else {
-        format!("every expectation met ({met} on {connections}) and no oracle broke")
+        );
     }
+    if errored == 0 && refused == 0 {
+        return format!("every expectation met ({met} on {connections}) and no oracle broke");
+    }
+    let mut otherwise = Vec::new();
+    if errored > 0 {
+        otherwise.push(format!("{errored} answered with the server's error event"));
+    }
+    if refused > 0 {
+        otherwise.push(format!("{refused} on connections it refused"));
+    }
+    format!(
+        "{met} of {} expectations met (on {connections}; {}) and no oracle broke",
+        met + errored + refused,
+        otherwise.join(", ")
+    )
 }
 
 /// The inconclusive verdict of a run in which nothing broke, but the server closed or

@@ -680,16 +680,13 @@ fn merged_stalls<'a>(parts: impl Iterator<Item = &'a ClientStalls>) -> ClientSta
 fn whole_clean_hint(part: &RunData, whole: &Summary) -> Option<String> {
     let hint = part.summary.hint.as_deref()?;
     let own = crate::oracle::verdict::clean_words(
-        part.summary.counters.expect.expectations_met,
+        &part.summary.counters.expect,
         part.summary.connections_accepted,
     );
     match hint.strip_prefix(&own) {
         Some(rest) if whole.connections_accepted > 0 => Some(format!(
             "{}{rest}",
-            crate::oracle::verdict::clean_words(
-                whole.counters.expect.expectations_met,
-                whole.connections_accepted,
-            )
+            crate::oracle::verdict::clean_words(&whole.counters.expect, whole.connections_accepted,)
         )),
         _ => None,
     }

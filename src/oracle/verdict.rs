@@ -899,6 +899,19 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     }
     if e.stopped != StopReason::Completed {
         let hint = match unanswered_upgrades(e.reports) {
+            // Too short to be the target's: no server answers an upgrade within a few
+            // hundred microseconds of a burst, and a healthy one answers in milliseconds.
+            Some(cut)
+                if e.stopped == StopReason::Duration
+                    && e.plan.duration < UPGRADE_ANSWERED_WITHIN =>
+            {
+                format!(
+                    "the duration ({:?}) ran out before any upgrade could be answered ({cut} cut \
+                     waiting for the 101): too short to say anything of the target; raise \
+                     `duration` (a healthy server answers an upgrade within milliseconds)",
+                    e.plan.duration
+                )
+            }
             Some(cut) if e.stopped == StopReason::Duration => format!(
                 "no connection got an answer to its upgrade before the duration ran out ({cut} \
                  cut waiting for the 101): the target takes TCP connections but answered no \
@@ -990,6 +1003,10 @@ fn decide(e: &Evidence<'_>) -> Judgement {
 /// What a clean run with nothing else to say judged: the expectations met, on how many
 /// connections; or, where no expectation was met (a script that expects nothing), that
 /// only the handshakes and the session oracles judged the server.
+/// A duration shorter than this says nothing of a target that answered no upgrade within
+/// it: the run, not the target, was too short.
+const UPGRADE_ANSWERED_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn clean_summary(reports: &[ConnReport]) -> String {
     let mut counts = crate::model::ExpectCounts::default();
     for r in reports {

@@ -12,6 +12,10 @@ use std::io::{self, Write};
 fn planned_seconds(ms: f64) -> String {
     let text = format!("{:.3}", ms / 1000.0);
     let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "0" && ms > 0.0 {
+        // Under a millisecond (`--duration 1us`): said as set, not as "0s".
+        return format!("{:?}", std::time::Duration::from_secs_f64(ms / 1000.0));
+    }
     format!("{text}s")
 }
 

@@ -5173,3 +5173,49 @@ fn the_same_protocol_fault_everywhere_is_read_from_the_reports() {
         None
     );
 }
+
+/// No upgrade answered before the duration ran out: the target's fault only when the
+/// duration gave it time to answer. A duration of microseconds (`--duration 1us`) says
+/// so, and points at the duration, not at the target's URL or protocol.
+#[test]
+fn no_upgrade_answered_within_a_tiny_duration_blames_the_duration() {
+    let waiting = |plan: &Plan| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| {
+                let mut a = Attempt::new(10);
+                a.outcome = Outcome::Cut;
+                report(c, a, crate::model::Counters::default())
+            })
+            .collect()
+    };
+    let judge_for = |duration: std::time::Duration| {
+        let mut plan = plan();
+        plan.duration = duration;
+        let reports = waiting(&plan);
+        let hint = judge(&Evidence {
+            probes: &[],
+            correct_reference: false,
+            plan: &plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &Coverage::default(),
+            stopped: StopReason::Duration,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+            target: TARGET,
+        })
+        .hint
+        .unwrap_or_default();
+        hint
+    };
+    let tiny = judge_for(std::time::Duration::from_micros(1));
+    assert!(
+        tiny.contains("the duration (1µs) ran out before any upgrade could be answered")
+            && !tiny.contains("Check the URL's path"),
+        "{tiny}"
+    );
+    let long = judge_for(std::time::Duration::from_secs(30));
+    assert!(long.contains("Check the URL's path"), "{long}");
+}

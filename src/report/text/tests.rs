@@ -186,6 +186,8 @@ fn a_planned_duration_shows_as_short_as_it_is_exact() {
     assert_eq!(planned_seconds(60_000.0), "60s");
     assert_eq!(planned_seconds(300.0), "0.3s");
     assert_eq!(planned_seconds(1_250.0), "1.25s");
+    // Under a millisecond, as set (`--duration 1us`), not "0s".
+    assert_eq!(planned_seconds(0.001), "1µs");
     let mut s = summary();
     s.duration_ms = 300.0;
     s.elapsed_ms = 300.0;

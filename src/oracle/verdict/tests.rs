@@ -5193,7 +5193,7 @@ fn no_upgrade_answered_within_a_tiny_duration_blames_the_duration() {
         let mut plan = plan();
         plan.duration = duration;
         let reports = waiting(&plan);
-        let hint = judge(&Evidence {
+        judge(&Evidence {
             probes: &[],
             correct_reference: false,
             plan: &plan,
@@ -5207,8 +5207,7 @@ fn no_upgrade_answered_within_a_tiny_duration_blames_the_duration() {
             target: TARGET,
         })
         .hint
-        .unwrap_or_default();
-        hint
+        .unwrap_or_default()
     };
     let tiny = judge_for(std::time::Duration::from_micros(1));
     assert!(

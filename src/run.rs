@@ -836,8 +836,12 @@ async fn resolve(
 
 /// Merges the connections' reports and judges the whole run. Every violation's text is
 /// redacted here, the one place all of them pass before any output.
-fn merge(plan: &Plan, bound: &Bound, out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
+fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Redactor) -> Merged {
     let session = oracle::session::check(plan, &out.reports, &out.probes);
+    // In the time series too, where they happened (the streaming oracles' were counted
+    // there as the run went).
+    out.intervals
+        .add_violations_at(session.iter().map(|v| v.at_ms));
     let lenient = oracle::session::lenient(plan, &out.reports);
     let coverage = oracle::session::coverage(plan, &out.reports);
     let mut counters = Counters {

@@ -2008,3 +2008,57 @@ fn a_junit_path_that_cannot_be_written_is_refused_before_the_run() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains("verdict"));
     }
 }
+
+/// Violations the session oracles find after the load (exclusivity here: two connections
+/// of one token both accepted) are counted in `intervals.json` where they happened, as the
+/// streaming oracles' are: the series' violations add up to summary.json's. They were
+/// missing from it (0 against 4).
+#[test]
+fn the_time_series_counts_the_session_oracles_violations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            "scenarios/races/token-check-then-act.toml",
+            "--bug",
+            "token-check-then-act",
+            "--no-learn",
+            "-q",
+            "-o",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = std::fs::read_dir(dir.path().join("race-token-check-then-act"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join(file)).unwrap()).unwrap()
+    };
+    let summary = read("summary.json");
+    let exclusivity = summary["violations"]["by_oracle"]["exclusivity"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(exclusivity > 0, "{summary:#}");
+    let series = read("intervals.json");
+    let counted: u64 = series["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["violations"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        counted,
+        summary["violations"]["total"].as_u64().unwrap_or(0),
+        "{series:#}"
+    );
+}

@@ -55,6 +55,24 @@ pub struct IntervalSeries {
     pub series: Vec<IntervalPoint>,
 }
 
+impl IntervalSeries {
+    /// Counts violations found after the load, by the session oracles (exclusivity,
+    /// lifetime, …), each in the interval its time `at_ms` (ms from the run start) falls
+    /// in, as the streaming oracles' were counted while it ran. One past the series' end
+    /// (the liveness probe runs after the load) is in no interval: summary.json has it.
+    pub fn add_violations_at(&mut self, at_ms: impl IntoIterator<Item = f64>) {
+        for at in at_ms {
+            let within = self
+                .series
+                .iter_mut()
+                .find(|p| at <= p.t_ms && at >= p.t_ms - p.duration_ms);
+            if let Some(point) = within {
+                point.violations = point.violations.saturating_add(1);
+            }
+        }
+    }
+}
+
 impl IntervalPoint {
     /// `later`, the interval right after this one, folded in: counts add up, the gauges
     /// (`live`, the end) are the later one's, and the turn p99 is the worse of the two (an

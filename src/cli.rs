@@ -253,6 +253,18 @@ impl Command {
         Some(notice.into())
     }
 
+    /// Whether this command is a `--workers` parent's worker that stops when its stdin
+    /// ends (`--stop-with-stdin`): the parent is gone.
+    pub fn stops_with_stdin(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(RunArgs {
+                stop_with_stdin: true,
+                ..
+            })
+        )
+    }
+
     /// Whether `-q` was given (on the commands that take it).
     fn quiet(&self) -> bool {
         match self {
@@ -369,6 +381,13 @@ pub struct RunArgs {
     /// the parent to pass on (its workers' other notices it says itself, once).
     #[arg(long, hide = true)]
     pub progress: bool,
+    /// Internal (`--workers`): stop as on SIGTERM (the load stopped, what it ran written)
+    /// once stdin reaches its end. The parent holds the other end of that pipe for the
+    /// whole run, so its end means the parent is gone (SIGKILL from Kubernetes after its
+    /// grace period, a CI job's hard kill), and a worker that went on loaded the target
+    /// alone. Only workers read their stdin: a `run --shard` from a terminal does not.
+    #[arg(long, hide = true)]
+    pub stop_with_stdin: bool,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,9 @@ fn main() -> ExitCode {
             cancel.clone(),
             cli.command.interrupt_notice(),
         ));
+        if cli.command.stops_with_stdin() {
+            stop_when_stdin_ends(cancel.clone());
+        }
         match cli::execute(cli, cancel.clone()).await {
             Ok(code) => code,
             // The reader of stdout went away (`| head`): it has what it wanted, unless the
@@ -119,6 +122,58 @@ async fn stop_on_ctrl_c(
         }
     }
 }
+
+/// A `--workers` parent's worker (`--stop-with-stdin`): its stdin is a pipe the parent
+/// holds open for the run, so its end means the parent is gone (killed with SIGKILL, which
+/// it cannot pass on). The worker then stops as on SIGTERM: the same token cancelled, the
+/// load stopped and what it ran written. Should it still be running [`ORPHAN_WIND_DOWN`]
+/// later, nobody is left to ask again, and it leaves as a second Ctrl-C does.
+///
+/// A thread of its own, not the runtime's: tokio reads stdin with a blocking read it cannot
+/// cancel, and a runtime shutting down waits for it, so a worker whose parent still lives
+/// (the usual end) would never exit. This thread is not waited for.
+fn stop_when_stdin_ends(cancel: CancellationToken) {
+    let watch = move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 64];
+        loop {
+            match stdin.read(&mut buf) {
+                // The parent writes nothing: only the end is news.
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    say(&format!(
+                        "warning: cannot watch stdin for the parent's end ({e}): this worker \
+                         will not stop by itself should the parent be killed\n"
+                    ));
+                    return;
+                }
+            }
+        }
+        cancel.cancel();
+        // The sleep is the behaviour: the deadline a worker whose parent is gone gets to
+        // write its results, with no one left to send the second signal.
+        std::thread::sleep(ORPHAN_WIND_DOWN);
+        stampede::process_group::kill_running();
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(watch)
+    {
+        say(&format!(
+            "warning: cannot watch stdin for the parent's end ({e}): this worker will not \
+             stop by itself should the parent be killed\n"
+        ));
+    }
+}
+
+/// How long a worker whose parent is gone gets to stop and write its results before it
+/// leaves regardless: more than the 10 s a living parent gives its workers after Ctrl-C
+/// before it kills them.
+const ORPHAN_WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Writes `text` to stderr, as `eprint!` would, but never panics: a stderr nobody reads
 /// any more (a closed pipe) loses the text, not the exit code.

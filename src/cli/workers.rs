@@ -156,10 +156,16 @@ async fn spawn_all(
 ) -> Result<Vec<PathBuf>, Error> {
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
+    // Each worker's stdin, held open until every worker has ended: closed only when this
+    // process ends, however it ends (a SIGKILL included), which each worker takes as the
+    // signal to stop (`--stop-with-stdin`). Taken out of the child: tokio closes a child's
+    // stdin when it is waited for.
+    let mut lifelines = Vec::new();
     for i in 0..args.workers {
         let out = base.join(format!("worker-{i}"));
         let mut cmd = worker_command(&exe, args, i, (url, own), &out, handoff);
         let mut child = cmd.spawn()?;
+        lifelines.push(child.stdin.take());
         let stderr = relay(i, child.stderr.take(), !args.output.quiet);
         children.push((i, out, (child, stderr)));
     }
@@ -206,6 +212,8 @@ async fn spawn_all(
         dirs.extend(mergeable(found, cancel.is_cancelled()));
     }
     forwarding.abort();
+    // Every worker has ended: nobody is left to tell.
+    drop(lifelines);
     Ok(dirs)
 }
 
@@ -293,6 +301,10 @@ fn worker_command(
         .args(["--quiet", "--json", "--out"])
         .arg(out)
         .args(["--interval", &format!("{}ms", args.interval.as_millis())])
+        // Its stdin is a pipe this process holds open for the run ([`spawn_all`]): its end
+        // tells the worker that this process is gone (killed), and it stops.
+        .arg("--stop-with-stdin")
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -633,6 +645,17 @@ mod tests {
             .collect();
         assert!(argv.iter().all(|a| !a.contains("hunter2")), "{argv:?}");
         assert!(argv.windows(2).any(|w| w == ["--shard", "1/3"]), "{argv:?}");
+        // It stops when this process is gone (its stdin's end); a user's own `run --shard`
+        // does not read its stdin.
+        assert!(argv.iter().any(|a| a == "--stop-with-stdin"), "{argv:?}");
+        let own = crate::cli::Cli::try_parse_from(["stampede", "run", "s.toml", "--shard", "1/3"])
+            .expect("valid arguments");
+        assert!(!own.command.stops_with_stdin());
+        let worker = crate::cli::Cli::try_parse_from(
+            std::iter::once("stampede").chain(argv.iter().map(String::as_str)),
+        )
+        .expect("a worker's arguments parse");
+        assert!(worker.command.stops_with_stdin());
         let env: Vec<_> = cmd.get_envs().collect();
         assert!(env.contains(&(
             std::ffi::OsStr::new("STAMPEDE_TARGET"),

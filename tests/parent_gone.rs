@@ -1,0 +1,222 @@
+//! `run --workers`: what becomes of the workers when their parent, or one of them, is
+//! killed outright (SIGKILL: Kubernetes after its grace period, a CI job's hard kill, the
+//! OOM killer), which no process can catch or pass on.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::timeout;
+
+/// How long a worker whose parent is gone may take to stop and write its results: well
+/// inside its minute of load, so the stop, not the duration, ended it.
+const STOPS_WITHIN: Duration = Duration::from_secs(20);
+
+/// Writes the scenario the tests run into `dir`, and returns its path: four users, each
+/// with one request and then 50 s of thought, so that its load outlasts the tests' waits
+/// unless something stops it.
+fn long_scenario(dir: &Path) -> PathBuf {
+    let file = dir.join("long.toml");
+    let text = common::chat_scenario("long", 4, 1).replace("fixed(5ms)", "fixed(50s)");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Reads `child`'s stderr, bounded, until every one of `wanted` has been seen at the start
+/// of a line; returns what was read. The rest is read on, and dropped, as the child writes
+/// it: its stderr stays a pipe somebody reads.
+async fn read_until(child: &mut Child, wanted: &[String]) -> String {
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = String::new();
+    let mut missing: Vec<&String> = wanted.iter().collect();
+    let found = timeout(common::TEST_BOUND, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            missing.retain(|w| !line.starts_with(w.as_str()));
+            seen.push_str(&line);
+            seen.push('\n');
+            if missing.is_empty() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "the load never got under way:\n{seen}"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    seen
+}
+
+/// The summary.json files under `dir`, at any depth.
+fn summaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(summaries(&path));
+        } else if path.file_name().is_some_and(|n| n == "summary.json") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `summary`'s `stopped`.
+fn stopped(summary: &Path) -> String {
+    let text = std::fs::read_to_string(summary).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    s["stopped"].as_str().unwrap_or_default().to_string()
+}
+
+/// A worker (`--stop-with-stdin`, as its parent starts it) stops by itself once its stdin
+/// ends, as on SIGTERM: exit 130 and its results written, interrupted. Before, nothing
+/// told a worker that its parent was gone, and it loaded the target to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stops_and_writes_its_results_when_its_stdin_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = long_scenario(dir.path());
+    let out = dir.path().join("results");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(scenario)
+        .args([
+            "--shard",
+            "0/2",
+            "--reference",
+            "--no-learn",
+            "--duration",
+            "60s",
+        ])
+        .arg("-o")
+        .arg(&out)
+        .arg("--stop-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let parent_end = worker.stdin.take().expect("stdin is piped");
+    // A progress line: the load is under way.
+    read_until(&mut worker, &["progress".to_string()]).await;
+    drop(parent_end);
+    let status = timeout(STOPS_WITHIN, worker.wait())
+        .await
+        .expect("the worker stops once its stdin ends, not at the end of its duration")
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    let written = summaries(&out);
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(stopped(&written[0]), "interrupted", "{written:?}");
+}
+
+/// The workers of a `run --workers` parent killed with SIGKILL stop by themselves, each
+/// writing its results, and are gone within [`STOPS_WITHIN`]. Before, both went on
+/// loading the target, under PID 1, to the end of their duration. The target is a server
+/// of its own, which outlives the parent (the built-in one would go down with it, and
+/// its going would end the workers' connections).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_of_a_parent_killed_with_sigkill_stop_by_themselves() {
+    let server = common::spawn_reference(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = long_scenario(dir.path());
+    let out = dir.path().join("results");
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(scenario)
+        .args(["--workers", "2", "--no-learn", "--duration", "60s"])
+        .args(["--target", &server.url()])
+        .arg("-o")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let parent_pid = parent.id().expect("the parent runs");
+    // Each worker's progress line, passed on: both are loading.
+    let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
+    let said = read_until(&mut parent, &wanted).await;
+    let workers = children_of(parent_pid);
+    assert_eq!(workers.len(), 2, "{workers:?}\n{said}");
+    // Opened while they are the parent's children, so that no other process can take
+    // their ids before they are watched.
+    let ends: Vec<(u32, OwnedFd)> = workers
+        .iter()
+        .map(|&pid| {
+            let raw = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+            let fd = rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty())
+                .expect("a pidfd of the worker");
+            (pid, fd)
+        })
+        .collect();
+    common::signal(&parent, "KILL");
+    let _ = timeout(common::TEST_BOUND, parent.wait()).await;
+    let deadline = Instant::now() + STOPS_WITHIN;
+    for (pid, end) in &ends {
+        if !ended_by(end, deadline) {
+            for (pid, _) in &ends {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            panic!("worker {pid} still runs {STOPS_WITHIN:?} after its parent was killed");
+        }
+    }
+    // Each wrote its results, stopped as a SIGTERM stops it.
+    let written = summaries(&out);
+    assert_eq!(written.len(), 2, "{written:?}");
+    for summary in &written {
+        assert_eq!(stopped(summary), "interrupted", "{summary:?}");
+    }
+    server.shutdown().await;
+}
+
+/// Waits, until `deadline`, for the process `pidfd` refers to to end (a pidfd polls
+/// readable once its process has ended, reaped or not); whether it did.
+fn ended_by(pidfd: &OwnedFd, deadline: Instant) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let left = Timespec::try_from(left).unwrap();
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&left)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => panic!("cannot poll a pidfd: {e}"),
+        }
+    }
+}
+
+/// The processes whose parent is `pid`, read from `/proc/PID/stat` (after the command's
+/// name, in parentheses, come the state and the parent's id).
+fn children_of(pid: u32) -> Vec<u32> {
+    let parent = pid.to_string();
+    let mut found: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let child: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            matches!(fields.as_slice(), [state, ppid, ..] if *state != "Z" && *ppid == parent)
+                .then_some(child)
+        })
+        .collect();
+    found.sort();
+    found
+}

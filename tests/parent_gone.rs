@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// How long a worker whose parent is gone may take to stop and write its results: well
@@ -29,9 +30,9 @@ fn long_scenario(dir: &Path) -> PathBuf {
 }
 
 /// Reads `child`'s stderr, bounded, until every one of `wanted` has been seen at the start
-/// of a line; returns what was read. The rest is read on, and dropped, as the child writes
-/// it: its stderr stays a pipe somebody reads.
-async fn read_until(child: &mut Child, wanted: &[String]) -> String {
+/// of a line; returns what was read, and the rest, read on as the child writes it (its
+/// stderr stays a pipe somebody reads) to its end.
+async fn read_until(child: &mut Child, wanted: &[String]) -> (String, JoinHandle<String>) {
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
     let mut seen = String::new();
     let mut missing: Vec<&String> = wanted.iter().collect();
@@ -51,8 +52,15 @@ async fn read_until(child: &mut Child, wanted: &[String]) -> String {
         matches!(found, Ok(true)),
         "the load never got under way:\n{seen}"
     );
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    seen
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
+    (seen, rest)
 }
 
 /// The summary.json files under `dir`, at any depth.
@@ -149,7 +157,7 @@ async fn the_workers_of_a_parent_killed_with_sigkill_stop_by_themselves() {
     let parent_pid = parent.id().expect("the parent runs");
     // Each worker's progress line, passed on: both are loading.
     let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
-    let said = read_until(&mut parent, &wanted).await;
+    let (said, _) = read_until(&mut parent, &wanted).await;
     let workers = children_of(parent_pid);
     assert_eq!(workers.len(), 2, "{workers:?}\n{said}");
     // Opened while they are the parent's children, so that no other process can take
@@ -183,6 +191,81 @@ async fn the_workers_of_a_parent_killed_with_sigkill_stop_by_themselves() {
         assert_eq!(stopped(summary), "interrupted", "{summary:?}");
     }
     server.shutdown().await;
+}
+
+/// One worker of a `run --workers` killed with SIGKILL (the OOM killer) no longer loses the
+/// whole run: the other runs to its end, and its results are merged, incomplete (exit 7),
+/// with the dead worker's shard missing, as `merge` judges a split with a shard missing;
+/// the console and the summary name the worker and the signal. Before: `error: worker 0
+/// failed (signal: 9 (SIGKILL)): ` (a colon and no cause), exit 2 (bad usage), the other
+/// worker killed at once, and no summary anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    // 12 s of thought: both workers are still loading at their first progress line (5 s).
+    let file = dir.path().join("long.toml");
+    let text = common::chat_scenario("long", 4, 1).replace("fixed(5ms)", "fixed(12s)");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("results");
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(&file)
+        .args(["--workers", "2", "--no-learn", "--duration", "60s"])
+        .arg("-o")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let parent_pid = parent.id().expect("the parent runs");
+    let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
+    let (said, rest) = read_until(&mut parent, &wanted).await;
+    let workers = children_of(parent_pid);
+    let first = workers
+        .iter()
+        .find(|&&pid| {
+            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            argv.split(|&b| b == 0).any(|arg| arg == b"0/2")
+        })
+        .unwrap_or_else(|| panic!("no worker runs shard 0/2 among {workers:?}\n{said}"));
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = timeout(common::TEST_BOUND, parent.wait())
+        .await
+        .expect("the run ends when its other worker does")
+        .unwrap();
+    let stderr = said + &timeout(common::TEST_BOUND, rest).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: worker 0 (shard 0/2) was killed by signal 9 (SIGKILL) before it wrote \
+             its results: its connections are not in the merged result"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("error:"), "{stderr}");
+    // The merged result, beside the workers' folder.
+    let merged: Vec<PathBuf> = summaries(&out)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("-workers"))
+        .collect();
+    assert_eq!(merged.len(), 1, "{merged:?}\n{stderr}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged[0]).unwrap()).unwrap();
+    assert_eq!(s["verdict"], "incomplete", "{s:#}");
+    // Only worker 1's share of the four connections.
+    assert_eq!(s["merged_from"], 1, "{s:#}");
+    assert_eq!(s["connections_planned"], 2, "{s:#}");
+    let hint = s["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.starts_with("worker 0 (shard 0/2) was killed by signal 9 (SIGKILL)"),
+        "{s:#}"
+    );
 }
 
 /// Waits, until `deadline`, for the process `pidfd` refers to to end (a pidfd polls

@@ -156,6 +156,8 @@ pub enum Error {
     Server(#[from] crate::reference::TargetError),
     #[error(transparent)]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Workers(#[from] super::workers::EveryWorkerLost),
 }
 
 impl Error {
@@ -169,6 +171,8 @@ impl Error {
                 HuntError::Repro(_) | HuntError::Reset(_) | HuntError::ResetAfterFind { .. },
             ) => exit::USAGE,
             Error::Write(_) | Error::Server(_) | Error::Io(_) => exit::INTERNAL,
+            // Its own processes gone: stampede failed, not the user nor the target.
+            Error::Workers(_) => exit::INTERNAL,
         }
     }
 

@@ -113,11 +113,18 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let outcome = spawn_all(&args, (&url, addrs), (&base, &s.name), &handoff, &cancel).await;
     let embedded = bound.is_reference();
     bound.close().await;
-    let dirs = outcome?;
+    let Ended { dirs, lost } = outcome?;
     let interrupted = cancel.is_cancelled();
     if dirs.is_empty() && interrupted {
         eprintln!("interrupted (Ctrl-C) before any worker wrote results: nothing written");
         return Ok(error::exit::INTERRUPTED);
+    }
+    if dirs.is_empty() && !lost.is_empty() {
+        return Err(EveryWorkerLost(lost).into());
+    }
+    // Said under `-q` too: the result is incomplete, and this is why.
+    for l in &lost {
+        eprintln!("warning: {l}: its connections are not in the merged result");
     }
     let runs = dirs
         .iter()
@@ -127,6 +134,13 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // The workers dialled its URL as any target's; the server was the one started here.
     merged.summary.embedded_target |= embedded;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
+    if !lost.is_empty() && merged.summary.verdict == crate::model::Verdict::Incomplete {
+        // Which worker went, and how, not only which shard is missing.
+        merged.summary.hint = Some(format!(
+            "{}: its connections are not in this result",
+            list(&lost)
+        ));
+    }
     let dir = (!args.no_results).then(|| files::results_dir(&args.out, &s.name));
     let code = finish(
         &merged,
@@ -153,7 +167,7 @@ async fn spawn_all(
     (base, name): (&Path, &str),
     handoff: &Handoff,
     cancel: &CancellationToken,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Ended, Error> {
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     // Each worker's stdin, held open until every worker has ended: closed only when this
@@ -182,19 +196,36 @@ async fn spawn_all(
             interrupt(pid);
         }
     });
-    let mut dirs = Vec::new();
+    let mut ended = Ended::default();
     for (i, out, child) in children {
         let (mut child, stderr) = child;
         let status = wait(&mut child, cancel).await?;
-        // Interrupted before it could take Ctrl-C (still starting): it wrote no summary
-        // (at most the folder its interval log streams into), and that is the
-        // interruption, not a failure.
-        let killed_by_it = status.code().is_none() && cancel.is_cancelled();
-        if killed_by_it {
+        if status.code().is_none() {
+            // Interrupted before it could take Ctrl-C (still starting): it wrote no summary
+            // (at most the folder its interval log streams into), and that is the
+            // interruption, not a failure.
+            if cancel.is_cancelled() {
+                continue;
+            }
+            // Killed (the OOM killer's SIGKILL): whatever it wrote in full is merged, and
+            // a worker that wrote nothing is its shard missing from the result, which is
+            // then incomplete, as `merge` makes a split with a shard missing. The others
+            // run on to their end.
+            let found = files::read::run_dirs(&out.join(name))
+                .map(|found| mergeable(found, true))
+                .unwrap_or_default();
+            if found.is_empty() {
+                ended.lost.push(Lost {
+                    worker: i,
+                    workers: args.workers,
+                    signal: killed_by(&status),
+                });
+            }
+            ended.dirs.extend(found);
             continue;
         }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
-        if matches!(status.code(), Some(2) | Some(3) | None) {
+        if matches!(status.code(), Some(2) | Some(3)) {
             // Its stderr ends with it, unless something it started still holds the pipe:
             // what the relay read by then is what there is.
             let stderr = tokio::time::timeout(RELAY_END, stderr)
@@ -202,19 +233,79 @@ async fn spawn_all(
                 .ok()
                 .and_then(Result::ok)
                 .unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "worker {i} failed ({status}): {}",
-                stderr.trim()
-            )));
+            return Err(Error::Usage(failed(i, &status, &stderr)));
         }
         let found =
             files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
-        dirs.extend(mergeable(found, cancel.is_cancelled()));
+        ended.dirs.extend(mergeable(found, cancel.is_cancelled()));
     }
     forwarding.abort();
     // Every worker has ended: nobody is left to tell.
     drop(lifelines);
-    Ok(dirs)
+    Ok(ended)
+}
+
+/// What the workers left behind.
+#[derive(Debug, Default)]
+struct Ended {
+    /// Their result folders, to merge.
+    dirs: Vec<PathBuf>,
+    /// The workers killed before they wrote their results.
+    lost: Vec<Lost>,
+}
+
+/// A worker killed by a signal (the OOM killer's SIGKILL) before it wrote its results:
+/// its shard is missing from the merged result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Its index, which is its shard's.
+    pub worker: u32,
+    /// How many workers the run has (its shards' count).
+    pub workers: u32,
+    /// The signal, as `9 (SIGKILL)`.
+    pub signal: String,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "worker {} (shard {}/{}) was killed by signal {} before it wrote its results",
+            self.worker, self.worker, self.workers, self.signal
+        )
+    }
+}
+
+/// The signal that ended a process that `status` says ended on one, as `9 (SIGKILL)`
+/// (what follows `signal: ` in the status's own words); the status's words otherwise.
+fn killed_by(status: &std::process::ExitStatus) -> String {
+    let said = status.to_string();
+    match said.strip_prefix("signal: ") {
+        Some(signal) => signal.to_string(),
+        None => said,
+    }
+}
+
+/// The message of worker `i` failing with `status` (a usage or internal error), its last
+/// stderr lines after a colon when it said anything.
+fn failed(i: u32, status: &std::process::ExitStatus, stderr: &str) -> String {
+    match stderr.trim() {
+        "" => format!("worker {i} failed ({status}) and said nothing on stderr"),
+        said => format!("worker {i} failed ({status}): {said}"),
+    }
+}
+
+/// The run's workers all killed: there is nothing to merge.
+#[derive(Debug, thiserror::Error)]
+#[error("every worker was killed before it wrote results ({}): nothing to merge", list(.0))]
+pub struct EveryWorkerLost(pub Vec<Lost>);
+
+/// `lost`, each said, separated by `; `.
+fn list(lost: &[Lost]) -> String {
+    lost.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The result folders of one worker to merge. After Ctrl-C (`interrupted`), a worker
@@ -597,6 +688,44 @@ mod tests {
             argv.windows(2)
                 .any(|w| w == ["--source-addr", "127.0.0.2,127.0.1.2"]),
             "{argv:?}"
+        );
+    }
+
+    /// A worker killed by a signal is named with its shard and the signal; one that failed
+    /// saying nothing gets no empty cause after a colon; a run whose every worker was
+    /// killed is stampede's failure (3), not bad usage (2).
+    #[cfg(unix)]
+    #[test]
+    fn a_lost_worker_is_named_with_its_signal_and_a_silent_failure_has_no_empty_cause() {
+        use std::os::unix::process::ExitStatusExt;
+        let killed = std::process::ExitStatus::from_raw(9);
+        assert_eq!(killed_by(&killed), "9 (SIGKILL)");
+        let lost = Lost {
+            worker: 0,
+            workers: 2,
+            signal: killed_by(&killed),
+        };
+        assert_eq!(
+            lost.to_string(),
+            "worker 0 (shard 0/2) was killed by signal 9 (SIGKILL) before it wrote its results"
+        );
+        let usage = std::process::ExitStatus::from_raw(2 << 8);
+        assert_eq!(
+            failed(1, &usage, " \n"),
+            "worker 1 failed (exit status: 2) and said nothing on stderr"
+        );
+        assert_eq!(
+            failed(1, &usage, "error: no such file\n"),
+            "worker 1 failed (exit status: 2): error: no such file"
+        );
+        let every = Error::from(EveryWorkerLost(vec![
+            lost.clone(),
+            Lost { worker: 1, ..lost },
+        ]));
+        assert_eq!(every.exit_code(), error::exit::INTERNAL);
+        assert!(
+            every.to_string().contains("(shard 0/2) was killed by signal 9 (SIGKILL) before it wrote its results; worker 1 (shard 1/2)"),
+            "{every}"
         );
     }
 

@@ -528,6 +528,35 @@ fn merge_refuses_a_run_given_twice() {
     );
 }
 
+/// `stampede merge -o` naming one of the runs it merges refuses (exit 2), naming both,
+/// and leaves that run as it was: written over, it would be lost, and the next merge of it
+/// would fail.
+#[test]
+fn merge_refuses_to_write_over_a_run_it_merges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = report_support::write(
+        &tmp.path().join("a"),
+        &report_support::run(1, 300, 20.0, 1.0),
+    );
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    let b = report_support::write(&tmp.path().join("b"), &later);
+    let before = std::fs::read(b.join("summary.json")).unwrap();
+    let (a, b_str) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for out in [b.clone(), b.join("merged")] {
+        let said = stampede(&["merge", a, b_str, "-q", "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&out.display().to_string()) && err.contains(b_str),
+            "{err}"
+        );
+        assert!(err.contains("which this merge reads"), "{err}");
+    }
+    assert_eq!(std::fs::read(b.join("summary.json")).unwrap(), before);
+    assert!(!b.join("merged").exists(), "nothing written");
+}
+
 /// A `--workers` run shows its progress as one process's does in a CI log: each worker's
 /// plain line every 5 s, marked with the worker; `-q` shows none (see
 /// `workers_split_a_run_over_processes_and_merge_it`).

@@ -589,6 +589,9 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         merged_name.push("-merged");
         PathBuf::from(merged_name)
     });
+    // Written over a run it merges, the result would replace that run (and the next merge
+    // of it would fail, or count it twice).
+    files::merge::check_output(&dir, &args.runs).map_err(|e| Error::Usage(e.to_string()))?;
     finish(&merged, Some(&dir), args.output.json, None)
 }
 

@@ -13,7 +13,7 @@ use super::{
 use crate::metrics::{Histograms, PhaseStats};
 use crate::model::{ClientStalls, Counters, Phase, Shard, StopReason, Verdict, Violation};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why runs cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,18 @@ pub enum MergeError {
         path: String,
         ours: String,
         theirs: String,
+    },
+    /// The merged result would be written over, inside or around one of the runs merged:
+    /// it would overwrite that run's files, or be found beside them by the next merge of
+    /// that folder.
+    #[error(
+        "the merged result's folder {out} {how} {input}, which this merge reads: give \
+         --out a folder outside every run merged"
+    )]
+    OutputIsInput {
+        out: String,
+        input: String,
+        how: &'static str,
     },
 }
 
@@ -242,6 +254,70 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         intervals,
         time,
     })
+}
+
+/// Refuses an output folder `out` that is one of `inputs` (the folders or
+/// `summary.json` files named to the merge, and the runs found in them), lies inside one,
+/// or holds one: writing there would overwrite a run merged, or leave the merged result
+/// among the runs the next merge of that folder reads. Paths are compared canonicalized
+/// (`out` need not exist yet: its nearest existing ancestor is).
+pub fn check_output(out: &Path, inputs: &[PathBuf]) -> Result<(), MergeError> {
+    let out_real = real_path(out);
+    for input in inputs {
+        let folder = super::read::run_dir(input);
+        let real = real_path(&folder);
+        let how = if real == out_real {
+            "is"
+        } else if out_real.starts_with(&real) {
+            "lies inside"
+        } else if real.starts_with(&out_real) {
+            "holds"
+        } else {
+            continue;
+        };
+        return Err(MergeError::OutputIsInput {
+            out: out.display().to_string(),
+            input: folder.display().to_string(),
+            how,
+        });
+    }
+    Ok(())
+}
+
+/// `path` canonicalized; for a path that does not exist yet, its nearest existing
+/// ancestor canonicalized with the rest appended (`..` and `.` of the rest resolved by
+/// name).
+fn real_path(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    let mut head = absolute.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(head) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                match part.to_str() {
+                    Some("..") => {
+                        out.pop();
+                    }
+                    Some(".") => {}
+                    _ => out.push(part),
+                }
+            }
+            return out;
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                head = parent;
+            }
+            // `..` as the last component: no file name; keep it for the resolution above.
+            (Some(parent), None) if head.ends_with("..") => {
+                rest.push("..".into());
+                head = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }
 
 /// Every run must be of the same scenario (hash) and seed; shards must be of one split
@@ -719,6 +795,38 @@ mod tests {
             violations: Vec::new(),
             intervals: None,
         }
+    }
+
+    /// An output folder that is a run merged, lies inside one or holds one is refused,
+    /// however its path is spelled (`..`, a trailing `summary.json`, not yet existing);
+    /// one beside them is not.
+    #[test]
+    fn the_output_folder_may_not_be_one_of_the_runs_merged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        for dir in [&a, &b] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("summary.json"), "{}").unwrap();
+        }
+        let inputs = [a.clone(), b.join("summary.json")];
+        let refused = |out: PathBuf| match check_output(&out, &inputs) {
+            Err(MergeError::OutputIsInput { how, input, .. }) => (how, input),
+            other => panic!("{} was let through: {other:?}", out.display()),
+        };
+        let b_shown = b.display().to_string();
+        let a_shown = a.display().to_string();
+        assert_eq!(refused(b.clone()), ("is", b_shown.clone()));
+        assert_eq!(refused(a.join("x").join("..")), ("is", a_shown.clone()));
+        assert_eq!(refused(b.join("merged")), ("lies inside", b_shown));
+        assert_eq!(refused(tmp.path().to_path_buf()), ("holds", a_shown));
+        let message = check_output(&a, &inputs).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("{} is {}", a.display(), a.display())),
+            "{message}"
+        );
+        assert!(check_output(&tmp.path().join("merged"), &inputs).is_ok());
+        assert!(check_output(&tmp.path().join("ab"), &inputs).is_ok());
     }
 
     /// A whole run (no shard) in directory `dir`, started at `started_at`.

@@ -415,7 +415,8 @@ pub struct MergeArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Check this scenario's `[thresholds]` on the merged result.
+    /// Check this scenario's `[thresholds]` on the merged result (without it, those the
+    /// runs' summary.json files recorded are judged again on it).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 }

@@ -557,6 +557,55 @@ fn merge_refuses_to_write_over_a_run_it_merges() {
     assert!(!b.join("merged").exists(), "nothing written");
 }
 
+/// `stampede merge` without `--scenario` of runs that breached their thresholds judges
+/// those thresholds again on the merged result: breached there too, it does not pass
+/// (`passed: false`, exit 1), where it used to read clean with the thresholds dropped.
+#[test]
+fn merge_without_a_scenario_judges_the_runs_thresholds_again() {
+    use stampede::model::{LatencyStat, Phase, Threshold, ThresholdMetric, ThresholdOp};
+    let tmp = tempfile::tempdir().unwrap();
+    let fast = [Threshold {
+        metric: ThresholdMetric::Latency {
+            phase: Phase::Turn,
+            stat: LatencyStat::P99,
+        },
+        op: ThresholdOp::Lt,
+        limit: 1.0,
+        text: "< 1ms".into(),
+    }];
+    let part = |seed: u64, started_at: &str, name: &str| {
+        let mut run = report_support::run(seed, 300, 20.0, 1.0);
+        run.summary.started_at = started_at.into();
+        run.summary.thresholds = stampede::results::evaluate(&run.summary, &fast);
+        assert!(!run.summary.passed(), "the part breached its threshold");
+        report_support::write(&tmp.path().join(name), &run)
+    };
+    let a = part(1, "2025-03-01T02:00:00+00:00", "a");
+    let b = part(2, "2025-03-01T03:00:00+00:00", "b");
+    let out = tmp.path().join("merged");
+    let said = stampede(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(1), "{err}");
+    assert!(err.contains("judged again on the merged result"), "{err}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(written["passed"], false, "{written:#}");
+    assert_eq!(written["verdict"], "clean", "{written:#}");
+    let t = &written["thresholds"][0];
+    assert_eq!(
+        (&t["metric"], &t["passed"]),
+        (&"turn.p99".into(), &false.into()),
+        "{t:#}"
+    );
+}
+
 /// A `--workers` run shows its progress as one process's does in a CI log: each worker's
 /// plain line every 5 s, marked with the worker; `-q` shows none (see
 /// `workers_split_a_run_over_processes_and_merge_it`).

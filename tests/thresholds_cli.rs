@@ -128,11 +128,11 @@ fn thresholds_of_an_unusable_target_are_not_judged_anywhere() {
     assert!(!t["message"].as_str().unwrap().contains("BREACHED"), "{t}");
 }
 
-/// `merge` checks thresholds only against the scenario it is given: without `--scenario`
-/// it says that the runs' thresholds go unchecked, so a merge of a breached run does not
-/// read as a clean pass in silence; with it, the breach fails the merge as it failed the run.
+/// `merge` without `--scenario` judges the thresholds the runs recorded again on the
+/// merged result, and says so: a merge of a breached run fails as the run did, not a
+/// clean pass; with `--scenario`, the file's thresholds fail it the same way, unsaid.
 #[test]
-fn merge_says_when_the_runs_thresholds_go_unchecked() {
+fn merge_judges_the_runs_thresholds_again() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("s.toml");
     std::fs::write(&file, scenario("\"turn.p50\" = \"< 1us\"")).unwrap();
@@ -158,9 +158,9 @@ fn merge_says_when_the_runs_thresholds_go_unchecked() {
         merged.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&without.stderr);
-    assert_eq!(without.status.code(), Some(0), "{err}");
+    assert_eq!(without.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("[thresholds] are not checked on the merged result without --scenario"),
+        err.contains("the thresholds the runs were judged by (1, as their summary.json"),
         "{err}"
     );
     let with = stampede(&[
@@ -174,7 +174,7 @@ fn merge_says_when_the_runs_thresholds_go_unchecked() {
     ]);
     let err = String::from_utf8_lossy(&with.stderr);
     assert_eq!(with.status.code(), Some(1), "{err}");
-    assert!(!err.contains("not checked"), "{err}");
+    assert!(!err.contains("judged again"), "{err}");
 }
 
 /// A clean run with a breached threshold exits 1; `--json` and summary.json say so in

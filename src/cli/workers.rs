@@ -575,12 +575,13 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
             )));
         }
         merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
-    } else if !args.output.quiet && runs.iter().any(|r| !r.summary.thresholds.is_empty()) {
-        // The parts were judged by thresholds the merged result is not: said, or a merge
-        // of breached runs would read as a clean one.
+    } else if !args.output.quiet && !merged.summary.thresholds.is_empty() {
+        // Judged from what the parts' summaries recorded, not from a scenario file: said.
         eprintln!(
-            "note: the runs' [thresholds] are not checked on the merged result without \
-             --scenario FILE (the scenario they ran)"
+            "note: the thresholds the runs were judged by ({}, as their summary.json files \
+             record them) are judged again on the merged result; --scenario FILE judges the \
+             scenario's own",
+            merged.summary.thresholds.len()
         );
     }
     let dir = args.out.clone().unwrap_or_else(|| {

@@ -6,12 +6,15 @@
 //! and every rate is over it.
 
 use super::read::{IntervalPoint, Intervals, RunData};
+use super::ThresholdResult;
 use super::{
     GeneratorSummary, LenientSummary, ProbeSummary, Summary, ViolationSummary, LAG_LIMIT_MS,
     MAX_ANSWERS, SCHEMA_VERSION, SUMMARY_VIOLATIONS,
 };
 use crate::metrics::{Histograms, PhaseStats};
-use crate::model::{ClientStalls, Counters, Phase, Shard, StopReason, Verdict, Violation};
+use crate::model::{
+    ClientStalls, Counters, Phase, Shard, StopReason, Threshold, Verdict, Violation,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -235,6 +238,12 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
             first.summary.shard.map_or(0, |s| s.count)
         )),
     };
+    // The thresholds the parts were judged by, judged again on the whole: a part's
+    // verdict on them is its own share's, not the whole's (a latency limit one shard
+    // breached may hold over all, a violation count each kept may not).
+    let (thresholds, unread) = parts_thresholds(runs);
+    summary.thresholds = super::judged_thresholds(&summary, &thresholds);
+    summary.thresholds.extend(unread);
     let intervals = match time {
         MergedTime::Span => merged_intervals(runs),
         MergedTime::Summed => concatenated_intervals(runs),
@@ -524,7 +533,7 @@ fn fill_totals(
         .filter_map(|r| r.summary.releases_raised)
         .reduce(|a, b| a && b);
     // Thresholds were checked on each part; the parts' results say nothing about the
-    // whole, so they are dropped (`stampede merge --scenario FILE` checks them again).
+    // whole: [`merge`] judges the same thresholds again once the verdict is known.
     s.thresholds = Vec::new();
     s.shard = None;
     s.merged_from = Some(runs.len());
@@ -539,6 +548,50 @@ fn fill_totals(
     } else {
         String::new()
     };
+}
+
+/// The thresholds the parts were judged by, each once, in the order first met, read back
+/// from their summaries' `thresholds` entries (metric key, operator, limit in the metric's
+/// unit, condition as written): the parts ran one scenario, so these are its
+/// `[thresholds]` (a part stopped before its load judged none and lists none). An entry
+/// whose metric this build does not read (written by another version) cannot be judged
+/// again: it comes back as the second list, breached, saying so, rather than dropped, so
+/// that the merge does not pass for want of it.
+fn parts_thresholds(runs: &[RunData]) -> (Vec<Threshold>, Vec<ThresholdResult>) {
+    let mut seen: Vec<(&str, crate::model::ThresholdOp, u64, &str)> = Vec::new();
+    let mut thresholds = Vec::new();
+    let mut unread = Vec::new();
+    for t in runs.iter().flat_map(|r| &r.summary.thresholds) {
+        let key = (
+            t.metric.as_str(),
+            t.op,
+            t.limit.to_bits(),
+            t.condition.as_str(),
+        );
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        match crate::scenario::parse_metric(&t.metric) {
+            Ok(metric) => thresholds.push(Threshold {
+                metric,
+                op: t.op,
+                limit: t.limit,
+                text: t.condition.clone(),
+            }),
+            Err(why) => unread.push(ThresholdResult {
+                actual: None,
+                passed: false,
+                judged: true,
+                message: format!(
+                    "{} {}: not judged on the merged result ({why}): give --scenario FILE",
+                    t.metric, t.condition
+                ),
+                ..t.clone()
+            }),
+        }
+    }
+    (thresholds, unread)
 }
 
 /// A part's barriers, each labelled with the part that released it: every part lists its
@@ -827,6 +880,72 @@ mod tests {
         );
         assert!(check_output(&tmp.path().join("merged"), &inputs).is_ok());
         assert!(check_output(&tmp.path().join("ab"), &inputs).is_ok());
+    }
+
+    /// The thresholds the parts were judged by are judged again on the merged figures,
+    /// not copied and not dropped: breached in every part, breached in the whole (so the
+    /// merge does not pass); held in each part, maybe breached in the whole; one whose
+    /// metric cannot be read back is breached, saying so.
+    #[test]
+    fn the_parts_thresholds_are_judged_again_on_the_whole() {
+        use crate::model::{ThresholdMetric, ThresholdOp};
+        let limit = |metric, op, limit: f64, text: &str| Threshold {
+            metric,
+            op,
+            limit,
+            text: text.into(),
+        };
+        let judged = |mut part: RunData, thresholds: &[Threshold]| {
+            part.summary.thresholds = crate::results::evaluate(&part.summary, thresholds);
+            part
+        };
+        // Clean parts whose throughput breached a floor: the merged run is not a pass.
+        let fast = [limit(
+            ThresholdMetric::ReceivedPerSec,
+            ThresholdOp::Gt,
+            1e9,
+            "> 1e9",
+        )];
+        let clean = |index| {
+            let mut part = broken_shard(index, 0);
+            part.summary.violations = Default::default();
+            part.summary.verdict = Verdict::Clean;
+            judged(part, &fast)
+        };
+        let parts = [clean(0), clean(1)];
+        assert!(parts.iter().all(|p| !p.summary.passed()));
+        let merged = merge(&parts).unwrap();
+        assert_eq!(merged.summary.verdict, Verdict::Clean);
+        let t = &merged.summary.thresholds;
+        assert_eq!(t.len(), 1, "once, though both parts list it: {t:?}");
+        assert!(t[0].breached() && t[0].condition == "> 1e9", "{t:?}");
+        assert!(!merged.summary.passed());
+        // Two violations each, under a limit of 3 in each part: 4 in the whole.
+        let few = [limit(
+            ThresholdMetric::Violations,
+            ThresholdOp::Lt,
+            3.0,
+            "< 3",
+        )];
+        let parts = [
+            judged(broken_shard(0, 2), &few),
+            judged(broken_shard(1, 2), &few),
+        ];
+        assert!(parts.iter().all(|p| p.summary.thresholds_met()));
+        let merged = merge(&parts).unwrap();
+        let t = &merged.summary.thresholds;
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].actual, t[0].breached()), (Some(4.0), true), "{t:?}");
+        // A metric this build does not read: not dropped, breached, and said why.
+        let mut odd = judged(broken_shard(0, 2), &few);
+        odd.summary.thresholds[0].metric = "turn.p99999".into();
+        let merged = merge(&[odd, judged(broken_shard(1, 2), &few)]).unwrap();
+        let t = &merged.summary.thresholds;
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert!(
+            t[1].breached() && t[1].message.contains("give --scenario FILE"),
+            "{t:?}"
+        );
     }
 
     /// A whole run (no shard) in directory `dir`, started at `started_at`.

@@ -27,6 +27,7 @@ mod walk;
 mod tests;
 
 pub use dist::{parse_dist, parse_duration};
+pub use thresholds::parse_metric;
 
 use crate::model::{
     Limits, OracleSpec, Scenario, Step, CONNECTION_BYTES_ESTIMATE, MAX_CONNECTIONS,

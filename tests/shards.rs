@@ -606,6 +606,44 @@ fn merge_without_a_scenario_judges_the_runs_thresholds_again() {
     );
 }
 
+/// Shards started ten minutes apart, one planned for 30 s and one for 60 s, still merge
+/// (exit 0: late pods are no error), but `stampede merge` warns of both, saying why the
+/// rates are not the whole run's.
+#[test]
+fn merge_warns_of_shards_started_apart_and_of_other_durations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shard = |index: u32, started_at: &str, duration_ms: f64| {
+        let mut run = report_support::run(u64::from(index) + 1, 300, 20.0, 1.0);
+        run.summary.shard = Some(Shard { index, count: 2 });
+        run.summary.started_at = started_at.into();
+        run.summary.duration_ms = duration_ms;
+        report_support::write(&tmp.path().join(format!("s{index}")), &run)
+    };
+    let s0 = shard(0, "2025-03-01T02:00:00+00:00", 30_000.0);
+    let s1 = shard(1, "2025-03-01T02:10:00+00:00", 60_000.0);
+    let out = tmp.path().join("merged");
+    let said = stampede(&[
+        "merge",
+        s0.to_str().unwrap(),
+        s1.to_str().unwrap(),
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: the shards started 600s apart")
+            && err.contains("not the whole run's load"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: the parts were planned for different durations (30s in"),
+        "{err}"
+    );
+    assert!(out.join("summary.json").is_file(), "merged all the same");
+}
+
 /// A `--workers` run shows its progress as one process's does in a CI log: each worker's
 /// plain line every 5 s, marked with the worker; `-q` shows none (see
 /// `workers_split_a_run_over_processes_and_merge_it`).

@@ -610,6 +610,9 @@ fn finish(
     {
         eprintln!("warning: {note}");
     }
+    for warning in &merged.warnings {
+        eprintln!("warning: {warning}");
+    }
     let summary = &merged.summary;
     if json {
         let text = serde_json::to_string_pretty(&summary.written())

@@ -91,6 +91,10 @@ pub struct MergedRun {
     pub missing_shards: Vec<u32>,
     /// What the summary's `elapsed_ms`, and so every rate in it, measures.
     pub time: MergedTime,
+    /// What the merge saw that keeps its figures from being one run's, in words (shards
+    /// that started far apart, parts planned for different durations): said, not refused
+    /// ([`merge_warnings`]).
+    pub warnings: Vec<String>,
 }
 
 /// What a merged result's `elapsed_ms` measures. Every rate in the result (messages
@@ -254,7 +258,9 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     } else {
         Vec::new()
     };
+    let warnings = merge_warnings(runs, time, &summary);
     Ok(MergedRun {
+        warnings,
         interval_logs,
         missing_shards: missing,
         summary,
@@ -416,6 +422,87 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
         }
     }
     Ok(())
+}
+
+/// Shards that started further apart than this, or a tenth of the planned duration when
+/// that is longer, did not run side by side.
+const START_SPREAD_MS: f64 = 5_000.0;
+
+/// What keeps the merged figures from being one run's, in words. Neither is refused:
+/// shards started late (pods scheduled minutes apart) or with another `--duration` merge
+/// exactly, counters and histograms alike; only the time and the rates over it are not
+/// the whole run's load, and nothing else would say so.
+/// - Shards whose starts are further apart than a tenth of the planned duration (at least
+///   [`START_SPREAD_MS`]): the merged time is their span, in which they did not all run at
+///   once, so every rate over it is diluted.
+/// - Parts planned for different durations (`duration_ms`; merged results, whose planned
+///   duration is a sum, left out): they did not run one plan.
+fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<String> {
+    use super::thresholds::format_ms;
+    let mut warnings = Vec::new();
+    let planned = runs
+        .iter()
+        .map(|r| r.summary.duration_ms)
+        .fold(0.0, f64::max);
+    let starts: Vec<(f64, &RunData)> = runs
+        .iter()
+        .filter_map(|r| Some((started_ms(r)?, r)))
+        .collect();
+    let first = starts.iter().min_by(|a, b| a.0.total_cmp(&b.0));
+    let last = starts.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    if let (MergedTime::Span, Some((t0, a)), Some((t1, b))) = (time, first, last) {
+        let apart = t1 - t0;
+        if apart > (planned / 10.0).max(START_SPREAD_MS) {
+            warnings.push(format!(
+                "the shards started {} apart ({} at {}, {} at {}), more than a tenth of the \
+                 {} planned: the merged time is their span ({}), in which they did not all \
+                 run at once, so every rate in the result (received_per_sec, sent_per_sec, \
+                 the interval series) is over stretches where only some of them ran and is \
+                 not the whole run's load; the counts and latencies are exact. Start the \
+                 shards together (one Job whose pods start at once) for the whole run's rates",
+                format_ms(apart),
+                a.dir.display(),
+                a.summary.started_at,
+                b.dir.display(),
+                b.summary.started_at,
+                format_ms(planned),
+                format_ms(merged.elapsed_ms),
+            ));
+        }
+    }
+    // Each planned duration, with the parts planned for it, in the order first met.
+    let mut durations: Vec<(f64, Vec<&RunData>)> = Vec::new();
+    for run in runs.iter().filter(|r| r.summary.merged_from.is_none()) {
+        let d = run.summary.duration_ms;
+        match durations.iter_mut().find(|(seen, _)| *seen == d) {
+            Some((_, parts)) => parts.push(run),
+            None => durations.push((d, vec![run])),
+        }
+    }
+    if durations.len() > 1 {
+        let listed: Vec<String> = durations
+            .iter()
+            .map(|(d, parts)| match parts.as_slice() {
+                [one] => format!("{} in {}", format_ms(*d), one.dir.display()),
+                [first, ..] => format!(
+                    "{} in {} parts, {} among them",
+                    format_ms(*d),
+                    parts.len(),
+                    first.dir.display()
+                ),
+                [] => format_ms(*d),
+            })
+            .collect();
+        warnings.push(format!(
+            "the parts were planned for different durations ({}): they did not run one plan \
+             (a --duration given to some and not the others?), so the merged result is not \
+             one run's: its planned duration ({}) is not every part's, and its rates mix \
+             loads of different lengths",
+            listed.join("; "),
+            format_ms(merged.duration_ms),
+        ));
+    }
+    warnings
 }
 
 /// From the earliest part's start (`started_at`, RFC 3339) to the latest part's end
@@ -946,6 +1033,55 @@ mod tests {
             t[1].breached() && t[1].message.contains("give --scenario FILE"),
             "{t:?}"
         );
+    }
+
+    /// Shards started further apart than a tenth of the planned time (at least 5 s), and
+    /// parts planned for different durations, merge with a warning each that says what was
+    /// seen; shards started together, and whole runs pooled hours apart, without.
+    #[test]
+    fn late_shards_and_other_durations_merge_with_a_warning() {
+        let shard = |index: u32, started_at: &str, duration_ms: f64| {
+            let mut part = broken_shard(index, 1);
+            part.summary.started_at = started_at.into();
+            part.summary.duration_ms = duration_ms;
+            part
+        };
+        let warnings = |parts: &[RunData]| merge(parts).unwrap().warnings;
+        let at = |secs: u32| format!("2025-01-01T00:{:02}:{:02}+00:00", secs / 60, secs % 60);
+        // 60 s planned: 3 s apart is together (under the 5 s floor), 7 s is not (over 6 s).
+        assert!(warnings(&[shard(0, &at(0), 60e3), shard(1, &at(3), 60e3)]).is_empty());
+        let late = warnings(&[shard(0, &at(0), 60e3), shard(1, &at(7), 60e3)]);
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert!(
+            late[0].starts_with(&format!(
+                "the shards started 7s apart (s0 at {}, s1 at {}), more than a tenth of the \
+                 60s planned: the merged time is their span (17s)",
+                at(0),
+                at(7)
+            )) && late[0].contains("not the whole run's load"),
+            "{late:?}"
+        );
+        // Ten minutes apart on a 10-minute plan: 60 s is the tenth, so 61 s warns.
+        assert!(warnings(&[shard(0, &at(0), 600e3), shard(1, &at(60), 600e3)]).is_empty());
+        assert_eq!(
+            warnings(&[shard(0, &at(0), 600e3), shard(1, &at(61), 600e3)]).len(),
+            1
+        );
+        // Together, but planned for 30 s and 60 s.
+        let other = warnings(&[shard(0, &at(0), 30e3), shard(1, &at(0), 60e3)]);
+        assert_eq!(other.len(), 1, "{other:?}");
+        assert!(
+            other[0].starts_with(
+                "the parts were planned for different durations (30s in s0; 60s in s1)"
+            ),
+            "{other:?}"
+        );
+        // Whole runs pooled an hour apart, one plan: nothing to say.
+        let pooled = [
+            whole("a", "2025-01-01T00:00:00+00:00"),
+            whole("b", "2025-01-01T01:00:00+00:00"),
+        ];
+        assert!(warnings(&pooled).is_empty());
     }
 
     /// A whole run (no shard) in directory `dir`, started at `started_at`.

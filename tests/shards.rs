@@ -454,6 +454,27 @@ fn workers_split_a_run_over_processes_and_merge_it() {
         err.contains("edited.toml is not the scenario these runs ran"),
         "{err}"
     );
+    // The `…-workers/` folder itself stands for the three shards in it.
+    let again = tmp.path().join("again");
+    let said = stampede(&[
+        "merge",
+        "--json",
+        "-q",
+        "--out",
+        again.to_str().unwrap(),
+        workers.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        said.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    assert_eq!(
+        (&m["merged_from"], &m["counters"]),
+        (&3.into(), &s["counters"])
+    );
 }
 
 #[test]
@@ -642,6 +663,37 @@ fn merge_warns_of_shards_started_apart_and_of_other_durations() {
         "{err}"
     );
     assert!(out.join("summary.json").is_file(), "merged all the same");
+}
+
+/// `stampede merge DIR` where DIR holds runs (not a run itself) merges every run in it, as
+/// `compare` reads such a folder, naming how many it found; the merged result may not go
+/// inside that folder, where the next merge of it would find it among its parts.
+#[test]
+fn merge_reads_a_folder_of_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    report_support::write(&runs.join("a"), &report_support::run(1, 300, 20.0, 1.0));
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    report_support::write(&runs.join("b"), &later);
+    let out = tmp.path().join("merged");
+    let runs_str = runs.to_str().unwrap();
+    let said = stampede(&["merge", runs_str, "--json", "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("note: {runs_str} holds 2 runs: merging them all")),
+        "{err}"
+    );
+    let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    assert_eq!(m["merged_from"], 2, "{m:#}");
+    assert_eq!(m["counters"]["messages_sent"], 600, "{m:#}");
+    let inside = runs.join("merged");
+    let said = stampede(&["merge", runs_str, "-q", "--out", inside.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("lies inside {runs_str}")), "{err}");
+    assert!(!inside.exists(), "nothing written");
 }
 
 /// A `--workers` run shows its progress as one process's does in a CI log: each worker's

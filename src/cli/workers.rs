@@ -555,10 +555,26 @@ fn busiest_share(conns: &[crate::model::ConnPlan], workers: u32) -> u32 {
 
 /// `stampede merge RUN_DIR...`.
 pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
-    let runs = args
-        .runs
+    let usage = |e: files::ReadError| Error::Usage(e.to_string());
+    // A folder that holds runs (a scenario's folder, a `--workers` run's `…-workers/`
+    // folder) stands for every run in it, as `compare` reads it.
+    let mut dirs = Vec::new();
+    for path in &args.runs {
+        let found = files::run_dirs(path).map_err(usage)?;
+        let searched = path.is_dir() && !path.join("summary.json").is_file();
+        if searched && !args.output.quiet {
+            eprintln!(
+                "note: {} holds {}: merging {}",
+                path.display(),
+                crate::model::words::plural(found.len() as u64, "run"),
+                if found.len() == 1 { "it" } else { "them all" }
+            );
+        }
+        dirs.extend(found);
+    }
+    let runs = dirs
         .iter()
-        .map(|p| read_run(p).map_err(|e| Error::Usage(e.to_string())))
+        .map(|p| read_run(p).map_err(usage))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
     if let Some(path) = &args.scenario {
@@ -592,7 +608,8 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     });
     // Written over a run it merges, the result would replace that run (and the next merge
     // of it would fail, or count it twice).
-    files::merge::check_output(&dir, &args.runs).map_err(|e| Error::Usage(e.to_string()))?;
+    let inputs: Vec<PathBuf> = args.runs.iter().chain(&dirs).cloned().collect();
+    files::merge::check_output(&dir, &inputs).map_err(|e| Error::Usage(e.to_string()))?;
     finish(&merged, Some(&dir), args.output.json, None)
 }
 

@@ -407,7 +407,8 @@ pub struct LearnArgs {
 pub struct MergeArgs {
     /// Result directories (or their summary.json) of one scenario and seed: the shards of
     /// a run, or any runs to pool; a folder that holds runs (a scenario folder, a --workers
-    /// run's …-workers folder) stands for every run in it.
+    /// run's …-workers folder) stands for every run in it, a quoted glob for what it
+    /// matches.
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
     #[allow(rustdoc::invalid_html_tags)]

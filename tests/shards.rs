@@ -694,6 +694,31 @@ fn merge_reads_a_folder_of_runs() {
     assert_eq!(said.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("lies inside {runs_str}")), "{err}");
     assert!(!inside.exists(), "nothing written");
+    // A quoted glob (no shell to expand it) stands for what it matches.
+    let glob = runs.join("*");
+    let again = tmp.path().join("again");
+    let said = stampede(&[
+        "merge",
+        glob.to_str().unwrap(),
+        "--json",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(0), "{err}");
+    let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    assert_eq!(m["merged_from"], 2, "{m:#}");
+    let none = runs.join("nothing-*");
+    let said = stampede(&[
+        "merge",
+        none.to_str().unwrap(),
+        "-q",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    assert!(err.contains("matches nothing"), "{err}");
 }
 
 /// A `--workers` run shows its progress as one process's does in a CI log: each worker's

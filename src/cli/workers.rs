@@ -556,10 +556,22 @@ fn busiest_share(conns: &[crate::model::ConnPlan], workers: u32) -> u32 {
 /// `stampede merge RUN_DIR...`.
 pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     let usage = |e: files::ReadError| Error::Usage(e.to_string());
+    // A quoted glob (`'r*/nightly/*'`, or a container's command that no shell expands)
+    // stands for what it matches, as `compare` reads it; a path that exists is itself.
+    let mut given = Vec::new();
+    for path in &args.runs {
+        match path.to_str() {
+            Some(text) if !path.exists() => given.extend(
+                files::compare::expand(&[text.to_string()])
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            ),
+            _ => given.push(path.clone()),
+        }
+    }
     // A folder that holds runs (a scenario's folder, a `--workers` run's `…-workers/`
     // folder) stands for every run in it, as `compare` reads it.
     let mut dirs = Vec::new();
-    for path in &args.runs {
+    for path in &given {
         let found = files::run_dirs(path).map_err(usage)?;
         let searched = path.is_dir() && !path.join("summary.json").is_file();
         if searched && !args.output.quiet {
@@ -608,7 +620,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     });
     // Written over a run it merges, the result would replace that run (and the next merge
     // of it would fail, or count it twice).
-    let inputs: Vec<PathBuf> = args.runs.iter().chain(&dirs).cloned().collect();
+    let inputs: Vec<PathBuf> = given.iter().chain(&dirs).cloned().collect();
     files::merge::check_output(&dir, &inputs).map_err(|e| Error::Usage(e.to_string()))?;
     finish(&merged, Some(&dir), args.output.json, None)
 }

@@ -141,19 +141,7 @@ async fn the_workers_of_a_parent_killed_with_sigkill_stop_by_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = long_scenario(dir.path());
     let out = dir.path().join("results");
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .arg("run")
-        .arg(scenario)
-        .args(["--workers", "2", "--no-learn", "--duration", "60s"])
-        .args(["--target", &server.url()])
-        .arg("-o")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut parent = spawn_workers(&scenario, &out, &["--target", &server.url()]);
     let parent_pid = parent.id().expect("the parent runs");
     // Each worker's progress line, passed on: both are loading.
     let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
@@ -207,18 +195,7 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
     let text = common::chat_scenario("long", 4, 1).replace("fixed(5ms)", "fixed(12s)");
     std::fs::write(&file, text).unwrap();
     let out = dir.path().join("results");
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .arg("run")
-        .arg(&file)
-        .args(["--workers", "2", "--no-learn", "--duration", "60s"])
-        .arg("-o")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut parent = spawn_workers(&file, &out, &[]);
     let parent_pid = parent.id().expect("the parent runs");
     let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
     let (said, rest) = read_until(&mut parent, &wanted).await;
@@ -302,4 +279,23 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect();
     found.sort();
     found
+}
+
+/// `stampede run SCENARIO --workers 2` (60 s at most, no calibration), its results under
+/// `out`, `more` flags after: the parent of two workers, its stderr piped for
+/// [`read_until`], killed if the test drops it.
+fn spawn_workers(scenario: &Path, out: &Path, more: &[&str]) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("run")
+        .arg(scenario)
+        .args(["--workers", "2", "--no-learn", "--duration", "60s"])
+        .args(more)
+        .arg("-o")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
 }

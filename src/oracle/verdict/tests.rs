@@ -3382,6 +3382,23 @@ fn judge_completed_by(
     judge_completed_kept(plan, reports, by_oracle, &[])
 }
 
+/// A run of `reports` that stopped as `stopped`, with no violation.
+fn judge_stopped(plan: &Plan, reports: &[ConnReport], stopped: StopReason) -> Judgement {
+    judge(&Evidence {
+        probes: &[],
+        correct_reference: false,
+        plan,
+        reports,
+        by_oracle: &BTreeMap::new(),
+        coverage: &Coverage::default(),
+        stopped,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+        redactor: &Redactor::default(),
+        target: TARGET,
+    })
+}
+
 /// [`judge_completed_by`] with the run's `kept` violations.
 fn judge_completed_kept(
     plan: &Plan,
@@ -3954,19 +3971,7 @@ fn valid_connections_that_never_ran_their_scripts_leave_no_clean_run() {
 #[test]
 fn interrupted_before_the_load_names_no_learned_file() {
     let plan = plan();
-    let j = judge(&Evidence {
-        probes: &[],
-        correct_reference: false,
-        plan: &plan,
-        reports: &[],
-        by_oracle: &BTreeMap::new(),
-        coverage: &Coverage::default(),
-        stopped: StopReason::Interrupted,
-        stalls: &ClientStalls::default(),
-        kept: &[],
-        redactor: &Redactor::default(),
-        target: TARGET,
-    });
+    let j = judge_stopped(&plan, &[], StopReason::Interrupted);
     assert_eq!(j.verdict, Verdict::Incomplete);
     let hint = j.hint.unwrap_or_default();
     assert!(hint.contains("before the load started"), "{hint}");
@@ -5192,22 +5197,9 @@ fn no_upgrade_answered_within_a_tiny_duration_blames_the_duration() {
     let judge_for = |duration: std::time::Duration| {
         let mut plan = plan();
         plan.duration = duration;
-        let reports = waiting(&plan);
-        judge(&Evidence {
-            probes: &[],
-            correct_reference: false,
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &Coverage::default(),
-            stopped: StopReason::Duration,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-            target: TARGET,
-        })
-        .hint
-        .unwrap_or_default()
+        judge_stopped(&plan, &waiting(&plan), StopReason::Duration)
+            .hint
+            .unwrap_or_default()
     };
     let tiny = judge_for(std::time::Duration::from_micros(1));
     assert!(

@@ -52,15 +52,7 @@ async fn read_until(child: &mut Child, wanted: &[String]) -> (String, JoinHandle
         matches!(found, Ok(true)),
         "the load never got under way:\n{seen}"
     );
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
-    (seen, rest)
+    (seen, common::read_on(lines))
 }
 
 /// The summary.json files under `dir`, at any depth.

@@ -527,14 +527,7 @@ pub async fn signal_n_when(
         signal(&child, name);
     }
     let at = tokio::time::Instant::now();
-    let rest = tokio::spawn(async move {
-        let mut rest = String::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        rest
-    });
+    let rest = read_on(lines);
     let status = tokio::time::timeout(TEST_BOUND, child.wait())
         .await
         .expect("it ends after the signal")
@@ -715,4 +708,19 @@ pub async fn spawn_faulty(
         }
     })
     .await
+}
+
+/// The rest of a child's stderr `lines`, read on as the child writes them (its stderr
+/// stays a pipe somebody reads, so a full pipe never holds it) until it closes.
+pub fn read_on(
+    mut lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    })
 }

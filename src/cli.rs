@@ -1134,7 +1134,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
             }
             Ok(None) => {}
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", as_validate_says(&e));
                 code = exit::USAGE;
                 continue;
             }
@@ -1187,12 +1187,23 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 }
             }
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", as_validate_says(&e));
                 code = exit::USAGE;
             }
         }
     }
     Ok(code)
+}
+
+/// A scenario error as `validate` prints it: its problems as they are, one
+/// `FILE:LINE:COLUMN: MESSAGE` a line (the form editors and CI annotators read); anything
+/// else (a file that cannot be read, a repro or JSON file) after `error: `, as every other
+/// error is said.
+fn as_validate_says(e: &scenario::ScenarioError) -> String {
+    match e {
+        scenario::ScenarioError::Invalid { .. } => e.to_string(),
+        other => format!("error: {other}"),
+    }
 }
 
 /// Where `text` (the file `file`) writes group `group`'s step at `path` (the group itself

@@ -2062,3 +2062,30 @@ fn the_time_series_counts_the_session_oracles_violations() {
         "{series:#}"
     );
 }
+
+/// `validate` of a file it cannot read says so as every other error is said, after
+/// `error: ` (it printed `cannot read …` bare), and a scenario's problems stay bare
+/// `FILE:LINE:COLUMN: MESSAGE` lines, the form editors read.
+#[test]
+fn validate_says_an_unreadable_file_as_an_error_and_problems_as_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let out = stampede(&["validate", missing.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.starts_with(&format!("error: cannot read {}", missing.display())),
+        "{said}"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"b\"\nduration = 5\n").unwrap();
+    let out = stampede(&["validate", bad.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "{}:2:12: duration: expected a string",
+            bad.display()
+        )) && !said.contains("error: "),
+        "{said}"
+    );
+}

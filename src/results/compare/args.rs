@@ -1,7 +1,7 @@
 //! Command-line inputs of `compare`: globs, tolerances, and how run lists are shown.
 
 use super::{CompareError, STATS, THROUGHPUT};
-use crate::model::Phase;
+use crate::model::{words, Phase};
 use std::path::PathBuf;
 
 /// Expands glob patterns (`results/nightly/*`); other arguments pass through unchanged.
@@ -66,8 +66,27 @@ pub fn parse_tolerance_for(text: &str) -> Result<(String, f64), String> {
     if !(other_row || known_phase && known_stat) {
         let phases: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
         let stats: Vec<&str> = STATS.iter().map(|s| s.name()).collect();
+        // A typo: the phase (or statistic) it likely meant, the rest kept.
+        let meant = match (known_phase, known_stat) {
+            (false, _) => words::closest(phase, phases.iter().copied()).map(|p| {
+                if stat.is_empty() {
+                    p.to_string()
+                } else {
+                    format!("{p}.{stat}")
+                }
+            }),
+            (true, false) => {
+                words::closest(stat, stats.iter().copied()).map(|s| format!("{phase}.{s}"))
+            }
+            (true, true) => None,
+        }
+        .or_else(|| {
+            let rows = std::iter::once(THROUGHPUT).chain(super::errors::KEYS.iter().copied());
+            words::closest(key, rows).map(str::to_string)
+        })
+        .map_or_else(String::new, |m| format!("; did you mean {m:?}?"));
         return Err(format!(
-            "unknown metric {key:?}; expected <phase>[.<stat>] (phases: {}, or turn:<expect name>; stats: {}), {THROUGHPUT} or {}",
+            "unknown metric {key:?}{meant}; expected <phase>[.<stat>] (phases: {}, or turn:<expect name>; stats: {}), {THROUGHPUT} or {}",
             phases.join(", "),
             stats.join(", "),
             super::errors::KEYS.join(", ")

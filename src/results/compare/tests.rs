@@ -38,6 +38,18 @@ fn tolerances_are_percentages() {
         .unwrap_err()
         .contains("unknown metric \"nonsense.p99\""));
     assert!(parse_tolerance_for("turn:.p99=5%").is_err());
+    // A typo is answered with what it likely meant.
+    for (typo, meant) in [
+        ("trun.p99=5%", "did you mean \"turn.p99\"?"),
+        ("turn.p999=5%", "did you mean \"turn.p99.9\"?"),
+        ("error.rate=5%", "did you mean \"errors.rate\"?"),
+    ] {
+        let said = parse_tolerance_for(typo).unwrap_err();
+        assert!(said.contains(meant), "{typo}: {said}");
+    }
+    assert!(!parse_tolerance_for("nonsense.p99=5%")
+        .unwrap_err()
+        .contains("did you mean"));
     assert_eq!(
         parse_tolerance_for("turn:ack.p99=5%"),
         Ok(("turn:ack.p99".into(), 0.05))

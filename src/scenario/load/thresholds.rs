@@ -227,7 +227,8 @@ pub fn parse_metric(key: &str) -> Result<ThresholdMetric, String> {
     match Phase::ALL.iter().find(|p| p.name() == head) {
         Some(phase) => latency_metric(*phase, stat),
         None => Err(format!(
-            "unknown metric {key:?}; expected {}",
+            "unknown metric {key:?}{}; expected {}",
+            metric_meant(key, head, stat),
             valid_metrics()
         )),
     }
@@ -257,6 +258,17 @@ fn latency_metric(phase: Phase, stat: &str) -> Result<ThresholdMetric, String> {
                 names.join(", ")
             ))
         }
+    }
+}
+
+/// "; did you mean …?" for a mistyped metric `key` (`head`.`stat`): a phase's name close
+/// to `head` with the same statistic (`trun.p99` → `turn.p99`), else a named metric close
+/// to the whole key (`error.rate` → `errors.rate`); nothing when none is close.
+fn metric_meant(key: &str, head: &str, stat: &str) -> String {
+    let phase = crate::model::words::closest(head, Phase::ALL.iter().map(|p| p.name()));
+    match phase {
+        Some(phase) if !stat.is_empty() => format!("; did you mean \"{phase}.{stat}\"?"),
+        _ => crate::model::words::did_you_mean(key, NAMED.iter().map(|(name, _)| *name)),
     }
 }
 

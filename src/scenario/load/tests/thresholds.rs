@@ -103,6 +103,17 @@ fn unknown_metric_lists_what_is_valid() {
     assert!(message.contains("p99.9"), "{message}");
     let (_, _, message) = problem(&with_thresholds("latency = \"< 2s\""));
     assert!(message.contains("unknown metric \"latency\""), "{message}");
+    // A typo is answered with the name it likely meant, its statistic kept.
+    let (_, _, message) = problem(&with_thresholds("\"trun.p99\" = \"< 2s\""));
+    assert!(
+        message.contains("unknown metric \"trun.p99\"; did you mean \"turn.p99\"?"),
+        "{message}"
+    );
+    let (_, _, message) = problem(&with_thresholds("\"error.rate\" = \"< 1%\""));
+    assert!(
+        message.contains("did you mean \"errors.rate\"?"),
+        "{message}"
+    );
     assert!(
         message.contains("tcp_connect") && message.contains("event.<type>.rate"),
         "{message}"

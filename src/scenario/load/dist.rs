@@ -20,7 +20,9 @@ const UNITS: &[(&str, u128)] = &[
 /// Significant fraction digits beyond which no unit can still land on a whole microsecond.
 const MAX_FRACTION_DIGITS: usize = 12;
 
-/// Parses `"250ms"`, `"1.5s"`, `"100us"`, `"1m"`, `"1h"`, or `"0"`.
+/// Parses `"250ms"`, `"1.5s"`, `"100us"`, `"1m"`, `"1h"`, `"0"`, or several of them
+/// written together and added up, as Go's `time.ParseDuration` (and so k6) reads them:
+/// `"1m30s"`, `"1h2m3.5s"`, `"2s500ms"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     micros(s.trim()).map(Duration::from_micros).map_err(|why| {
         format!("expected a duration like \"250ms\", \"2s\", \"1m\", found {s:?}{why}")
@@ -35,19 +37,39 @@ fn micros(t: &str) -> Result<u64, &'static str> {
     if t.starts_with('-') {
         return Err(" (durations cannot be negative)");
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    if number.is_empty() {
-        return Err("");
+    let mut rest = t;
+    let mut total: u64 = 0;
+    loop {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(split);
+        if number.is_empty() {
+            return Err("");
+        }
+        // The unit runs to the next part's number (`1m30s`), or to the end.
+        let unit_end = after
+            .find(|c: char| c.is_ascii_digit() || c == '.' || c.is_whitespace() || c == '-')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_end);
+        let scale = match UNITS.iter().find(|(name, _)| *name == unit) {
+            Some((_, scale)) => *scale,
+            None if unit.is_empty() && after.is_empty() => {
+                return Err(" (missing unit: us, ms, s, m or h)")
+            }
+            None if unit.is_empty() && UNITS.iter().any(|(name, _)| *name == after.trim()) => {
+                return Err(" (no space between a number and its unit: \"500ms\")")
+            }
+            None => return Err(" (units: us, ms, s, m, h)"),
+        };
+        total = total
+            .checked_add(scaled(number, scale)?)
+            .ok_or(" (too large)")?;
+        if next.is_empty() {
+            return Ok(total);
+        }
+        rest = next;
     }
-    let scale = match UNITS.iter().find(|(name, _)| *name == unit) {
-        Some((_, scale)) => *scale,
-        None if unit.is_empty() => return Err(" (missing unit: us, ms, s, m or h)"),
-        None => return Err(" (units: us, ms, s, m, h)"),
-    };
-    scaled(number, scale)
 }
 
 /// `number` (digits, optionally one `.` with digits on both sides) times `scale`, exactly.
@@ -173,6 +195,10 @@ mod tests {
             ("0.25ms", Duration::from_micros(250)),
             ("1.500s", ms(1500)),
             (" 3s ", ms(3000)),
+            // Several parts added up, as Go's time.ParseDuration (and k6) read them.
+            ("1m30s", ms(90_000)),
+            ("1h2m3.5s", ms(3_723_500)),
+            ("2s500ms", ms(2_500)),
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
@@ -182,7 +208,8 @@ mod tests {
     #[test]
     fn durations_reject() {
         for text in [
-            "5 sec", "5", "-1s", "", "s", "1.s", ".5s", "1.2.3s", "1d", "1.5us", "5S",
+            "5 sec", "5", "-1s", "", "s", "1.s", ".5s", "1.2.3s", "1d", "1.5us", "5S", "500 ms",
+            "1m30", "1m-30s", "1m 30s",
         ] {
             let err = parse_duration(text).expect_err(text);
             assert!(
@@ -199,6 +226,12 @@ mod tests {
             )
         );
         assert!(parse_duration("5").expect_err("5").contains("missing unit"));
+        assert!(parse_duration("1m30")
+            .expect_err("1m30")
+            .contains("missing unit"));
+        assert!(parse_duration("500 ms")
+            .expect_err("500 ms")
+            .contains("no space between a number and its unit"));
         assert!(parse_duration("-1s").expect_err("-1s").contains("negative"));
         assert!(parse_duration("99999999999999999999h")
             .expect_err("big")

@@ -157,6 +157,17 @@ pub(super) fn to_json_in(
         DeValue::Table(table) => {
             let mut object = Map::new();
             for (key, value) in in_file_order(table) {
+                if key.get_ref().contains("{{") {
+                    // It would go out as written: a key `k{{conn}}` is sent `k{{conn}}`.
+                    cx.report(
+                        key.span(),
+                        format!(
+                            "{context}: placeholders are filled in values, not in keys: \
+                             {:?} would be sent as written; put the placeholder in a value",
+                            key.get_ref()
+                        ),
+                    );
+                }
                 let value = to_json_in(cx, value, allowed, context);
                 object.insert(key.get_ref().to_string(), value);
             }

@@ -590,3 +590,24 @@ fn a_broken_table_header_is_reported_without_its_echoes() {
     assert!(found[0].2.contains("duplicate key"), "{found:#?}");
     assert!(found[2].2.contains("duplicate key"), "{found:#?}");
 }
+
+/// A placeholder written in a `send`'s key is refused where it is written: keys are sent
+/// as written (`"k{{conn}}"` went out as `k{{conn}}`, with no word), values are filled.
+#[test]
+fn a_placeholder_in_a_sends_key_is_refused() {
+    let text = with_steps(r#"  { send = { type = "x", "k{{conn}}" = "v" } },"#);
+    assert_problem(
+        &text,
+        "send: placeholders are filled in values, not in keys: \"k{{conn}}\" would be sent as written",
+    );
+    let all = problems(&text);
+    let p = all
+        .iter()
+        .find(|p| p.message.contains("not in keys"))
+        .expect("the problem");
+    assert_eq!((p.line, p.column), (7, 26), "{p:?}");
+    // In a value, it is filled: no problem.
+    load(&with_steps(
+        r#"  { send = { type = "x", k = "{{conn}}" } },"#,
+    ));
+}

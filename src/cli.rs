@@ -560,7 +560,7 @@ pub async fn execute(cli: Cli, cancel: CancellationToken) -> Result<u8, Error> {
         Command::Plan { scenario, seed } => {
             let s = scenario::load_file(&scenario)?;
             let plan = plan::build(&s, s.seed_or(seed));
-            let json = plan.to_json().map_err(|e| Error::Usage(e.to_string()))?;
+            let json = plan.to_json().map_err(Error::usage)?;
             outln!("{json}")?;
             Ok(exit::CLEAN)
         }
@@ -689,8 +689,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
 fn print_run(outcome: &crate::run::RunOutcome, args: &RunArgs) -> Result<u8, Error> {
     let summary = &outcome.results.summary;
     if args.output.json {
-        let json = serde_json::to_string_pretty(&summary.written())
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&summary.written()).map_err(Error::usage)?;
         outln!("{json}")?;
     } else {
         let mut out = out::stdout();

@@ -356,7 +356,7 @@ fn print_json(
         "not_run": outcome.not_run().iter().map(|f| f.name()).collect::<Vec<_>>(),
         "families": families,
     }))
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    .map_err(Error::usage)?;
     outln!("{text}")?;
     Ok(())
 }

@@ -161,6 +161,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// A usage error (exit 2) worded as `e` is: what the command was given cannot be used
+    /// (a run folder that cannot be read, runs that do not merge).
+    pub fn usage(e: impl std::fmt::Display) -> Error {
+        Error::Usage(e.to_string())
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -294,7 +294,7 @@ pub(super) async fn hunt_runner(
 
 /// Prints `value` as pretty JSON on stdout.
 fn print_json(value: &serde_json::Value) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(Error::usage)?;
     outln!("{text}")?;
     Ok(())
 }

@@ -17,7 +17,6 @@ fn glob_hint(command: &str, wanted: &str, got: usize) -> String {
 }
 
 pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
-    let usage = |e: files::CompareError| Error::Usage(e.to_string());
     let given = args.paths.len();
     let mut positional = args.paths.into_iter();
     let base = if args.base.is_empty() {
@@ -43,12 +42,12 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
         per_metric: args.tolerance_for.into_iter().collect(),
         force: args.force,
     };
-    let base = files::compare::expand(&base).map_err(usage)?;
-    let new = files::compare::expand(&new).map_err(usage)?;
-    let comparison = files::compare(&base, &new, &opts).map_err(usage)?;
+    let base = files::compare::expand(&base).map_err(Error::usage)?;
+    let new = files::compare::expand(&new).map_err(Error::usage)?;
+    let comparison = files::compare(&base, &new, &opts).map_err(Error::usage)?;
     if args.output.json {
         let json = serde_json::to_string_pretty(&report::comparison_json(&comparison))
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .map_err(Error::usage)?;
         outln!("{json}")?;
     } else {
         report::render_comparison(&comparison, &mut super::out::stdout())?;
@@ -68,8 +67,7 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
 /// The run a `report` path stands for: the run itself, or the newest run in a folder that
 /// holds runs (said on stderr unless `quiet`, with how many there were).
 fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
-    let usage = |e: files::ReadError| Error::Usage(e.to_string());
-    let (newest, count) = files::newest_run(path).map_err(usage)?;
+    let (newest, count) = files::newest_run(path).map_err(Error::usage)?;
     // The parts of a split run (a `--workers` run's folder): the newest is one shard of
     // it, which would read as the run.
     let shard = files::read::read_summary(&newest.join("summary.json"))
@@ -105,7 +103,7 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
     };
     let read = |path: &Path| -> Result<files::RunData, Error> {
         let run = one_run(path, args.quiet)?;
-        files::read_run(&run).map_err(|e| Error::Usage(e.to_string()))
+        files::read_run(&run).map_err(Error::usage)
     };
     if let Some(out) = args.out.as_deref().filter(|o| o.is_dir()) {
         return Err(Error::Usage(format!(

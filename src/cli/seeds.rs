@@ -58,7 +58,7 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             "passed": exit_code(&summaries, cancel.is_cancelled()) == 0,
             "runs": summaries.iter().map(Summary::written).collect::<Vec<_>>(),
         });
-        let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&json).map_err(Error::usage)?;
         outln!("{text}")?;
     } else {
         render(&s.name, first, &summaries, &broke)?;

@@ -128,9 +128,9 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     }
     let runs = dirs
         .iter()
-        .map(|d| read_run(d).map_err(|e| Error::Usage(e.to_string())))
+        .map(|d| read_run(d).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut merged = files::merge(&runs).map_err(Error::usage)?;
     // The workers dialled its URL as any target's; the server was the one started here.
     merged.summary.embedded_target |= embedded;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
@@ -235,8 +235,7 @@ async fn spawn_all(
                 .unwrap_or_default();
             return Err(Error::Usage(failed(i, &status, &stderr)));
         }
-        let found =
-            files::read::run_dirs(&out.join(name)).map_err(|e| Error::Usage(e.to_string()))?;
+        let found = files::read::run_dirs(&out.join(name)).map_err(Error::usage)?;
         ended.dirs.extend(mergeable(found, cancel.is_cancelled()));
     }
     forwarding.abort();
@@ -339,7 +338,7 @@ fn handoff(base: &Path, learned: Option<&LearnedOracles>) -> Result<Handoff, Err
     if learned.is_empty() {
         return Ok(Handoff::Nothing);
     }
-    let text = serde_json::to_string(learned).map_err(|e| Error::Usage(e.to_string()))?;
+    let text = serde_json::to_string(learned).map_err(Error::usage)?;
     std::fs::create_dir_all(base)?;
     let file = base.join("learned.json");
     write_file(&file, text.as_bytes())?;
@@ -555,16 +554,14 @@ fn busiest_share(conns: &[crate::model::ConnPlan], workers: u32) -> u32 {
 
 /// `stampede merge RUN_DIR...`.
 pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
-    let usage = |e: files::ReadError| Error::Usage(e.to_string());
     // A quoted glob (`'r*/nightly/*'`, or a container's command that no shell expands)
     // stands for what it matches, as `compare` reads it; a path that exists is itself.
     let mut given = Vec::new();
     for path in &args.runs {
         match path.to_str() {
-            Some(text) if !path.exists() => given.extend(
-                files::compare::expand(&[text.to_string()])
-                    .map_err(|e| Error::Usage(e.to_string()))?,
-            ),
+            Some(text) if !path.exists() => {
+                given.extend(files::compare::expand(&[text.to_string()]).map_err(Error::usage)?)
+            }
             _ => given.push(path.clone()),
         }
     }
@@ -572,7 +569,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     // folder) stands for every run in it, as `compare` reads it.
     let mut dirs = Vec::new();
     for path in &given {
-        let found = files::run_dirs(path).map_err(usage)?;
+        let found = files::run_dirs(path).map_err(Error::usage)?;
         let searched = path.is_dir() && !path.join("summary.json").is_file();
         if searched && !args.output.quiet {
             eprintln!(
@@ -586,9 +583,9 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     }
     let runs = dirs
         .iter()
-        .map(|p| read_run(p).map_err(usage))
+        .map(|p| read_run(p).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut merged = files::merge(&runs).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut merged = files::merge(&runs).map_err(Error::usage)?;
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;
         // Another scenario's thresholds (or an edited one's) would judge runs they were
@@ -621,7 +618,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     // Written over a run it merges, the result would replace that run (and the next merge
     // of it would fail, or count it twice).
     let inputs: Vec<PathBuf> = given.iter().chain(&dirs).cloned().collect();
-    files::merge::check_output(&dir, &inputs).map_err(|e| Error::Usage(e.to_string()))?;
+    files::merge::check_output(&dir, &inputs).map_err(Error::usage)?;
     finish(&merged, Some(&dir), args.output.json, None)
 }
 
@@ -644,8 +641,7 @@ fn finish(
     }
     let summary = &merged.summary;
     if json {
-        let text = serde_json::to_string_pretty(&summary.written())
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&summary.written()).map_err(Error::usage)?;
         outln!("{text}")?;
     } else {
         let mut out = super::out::stdout();

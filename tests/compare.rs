@@ -1008,3 +1008,47 @@ fn a_regression_exits_1_when_its_stdout_reader_left() {
 fn p(dir: &std::path::Path) -> String {
     dir.display().to_string()
 }
+
+/// A run folder in BASE's folder that holds no `summary.json` (a run killed before it
+/// wrote its results: only its streamed `intervals.hlog`) is named on stderr as skipped and
+/// the rest are compared; a side left with nothing readable is a usage error naming it.
+#[test]
+fn a_run_folder_without_its_summary_is_said_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base").join("synthetic");
+    let new = tmp.path().join("new").join("synthetic");
+    write(
+        &base.join("20260101T000000.000Z"),
+        &run(1, TURNS, 20.0, 1.0),
+    );
+    write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
+    let killed = base.join("20260103T000000.000Z");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+
+    let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["base_runs"].as_array().unwrap().len(), 1, "{json:#}");
+    assert!(
+        err.contains(&format!("skipped {}: no summary.json", killed.display())),
+        "{err}"
+    );
+
+    // A folder on both sides: its stopped run is said once.
+    let (code, _, err) = stampede(&["compare", &p(&base), &p(&base), "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("skipped").count(), 1, "{err}");
+
+    // Nothing readable left on a side: exit 2 (as other usage errors), the folder named.
+    let only_killed = tmp.path().join("only-killed");
+    std::fs::create_dir_all(&only_killed).unwrap();
+    std::fs::rename(&killed, only_killed.join("20260103T000000.000Z")).unwrap();
+    let (code, _, err) = stampede(&["compare", &p(&only_killed), &p(&new)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no base run left to compare")
+            && err.contains("20260103T000000.000Z: no summary.json"),
+        "{err}"
+    );
+}

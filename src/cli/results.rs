@@ -45,6 +45,15 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     let base = files::compare::expand(&base).map_err(Error::usage)?;
     let new = files::compare::expand(&new).map_err(Error::usage)?;
     let comparison = files::compare(&base, &new, &opts).map_err(Error::usage)?;
+    // A run folder left out changes what the verdict rests on: said even under --quiet,
+    // as merge's warnings are, and on stderr so that --json's stdout stays one object.
+    for dir in &comparison.skipped {
+        eprintln!(
+            "warning: skipped {}: {}",
+            dir.display(),
+            files::read::NO_SUMMARY
+        );
+    }
     if args.output.json {
         let json = serde_json::to_string_pretty(&report::comparison_json(&comparison))
             .map_err(Error::usage)?;

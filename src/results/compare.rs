@@ -30,7 +30,7 @@ use stats::{
     Margins,
 };
 
-use super::read::{read_histograms, read_summary, run_dirs, ReadError};
+use super::read::{find_runs, read_histograms, read_summary, run_dirs, FoundRuns, ReadError};
 use super::{GeneratorSummary, Summary};
 use crate::metrics::Histograms;
 use crate::model::{LatencyStat, Phase, StopReason, Verdict as RunVerdict};
@@ -112,6 +112,13 @@ pub enum CompareError {
     Pattern { pattern: String, reason: String },
     #[error("{0} matches nothing")]
     NoMatch(String),
+    /// Every run folder a side's paths hold lacks its `summary.json`.
+    #[error("no {side} run left to compare: {skipped}")]
+    NothingReadable {
+        side: &'static str,
+        /// The folders skipped, said as [`super::FoundRuns::skipped_line`] says them.
+        skipped: String,
+    },
 }
 
 /// What the comparison found.
@@ -125,6 +132,9 @@ pub struct Comparison {
     pub forced: Option<String>,
     /// Runs whose timings deserve doubt (generator fell behind, interrupted).
     pub warnings: Vec<String>,
+    /// Run folders found in BASE's or NEW's folders that hold no `summary.json` (runs
+    /// stopped before they wrote their results), left out of the comparison.
+    pub skipped: Vec<PathBuf>,
     /// One row per phase and statistic, then the throughput row, then the error rows.
     pub rows: Vec<Row>,
     /// Phases (and named turns) with samples on one side only: nothing to compare them
@@ -376,8 +386,20 @@ pub fn compare(
     new: &[PathBuf],
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
-    let (base, base_parts) = load_side(base, "base")?;
-    let (new, new_parts) = load_side(new, "new")?;
+    let Side {
+        runs: base,
+        parts: base_parts,
+        mut skipped,
+    } = load_side(base, "base")?;
+    let Side {
+        runs: new,
+        parts: new_parts,
+        skipped: new_skipped,
+    } = load_side(new, "new")?;
+    skipped.extend(new_skipped);
+    // A folder given as both BASE and NEW skips its stopped runs once.
+    skipped.sort();
+    skipped.dedup();
     let forced = check_scenarios(&base, &new, opts.force)?;
     let (merged_base, merged_new) = (merge(&base), merge(&new));
     let lagging = Lagging::of(&new);
@@ -442,6 +464,7 @@ pub fn compare(
         new_runs: new.into_iter().map(|r| r.path).collect(),
         tolerance: opts.tolerance,
         forced,
+        skipped,
         rows,
         missing,
     })
@@ -584,16 +607,25 @@ fn worse_verdicts(base: &[Run], new: &[Run]) -> Vec<WorseVerdict> {
         .collect()
 }
 
-/// One side's runs, and a note on the split runs' parts it left out (see [`drop_parts`]).
-fn load_side(
-    paths: &[PathBuf],
-    side: &'static str,
-) -> Result<(Vec<Run>, Option<String>), CompareError> {
+/// What one side's paths held.
+struct Side {
+    runs: Vec<Run>,
+    /// A note on the split runs' parts it left out (see [`drop_parts`]).
+    parts: Option<String>,
+    /// The run folders without a `summary.json` it skipped.
+    skipped: Vec<PathBuf>,
+}
+
+/// One side's runs; an error when run folders without a `summary.json` were all there was.
+fn load_side(paths: &[PathBuf], side: &'static str) -> Result<Side, CompareError> {
     let mut runs = Vec::new();
+    let mut skipped = FoundRuns::default();
     for path in paths {
         // A run found by searching a folder (or a glob's folder) rather than named.
         let searched = !(path.is_file() || path.join("summary.json").is_file());
-        for dir in run_dirs(path)? {
+        let found = find_runs(path)?;
+        skipped.skipped.extend(found.skipped);
+        for dir in found.runs {
             let run = Run {
                 summary: read_summary(&dir.join("summary.json"))?,
                 histograms: read_histograms(&dir.join("histograms.json"))?,
@@ -613,10 +645,20 @@ fn load_side(
         }
     }
     let (runs, note) = drop_parts(runs, side);
+    if runs.is_empty() && !skipped.skipped.is_empty() {
+        return Err(CompareError::NothingReadable {
+            side,
+            skipped: skipped.skipped_line(),
+        });
+    }
     if runs.is_empty() {
         return Err(CompareError::Empty(side));
     }
-    Ok((runs, note))
+    Ok(Side {
+        runs,
+        parts: note,
+        skipped: skipped.skipped,
+    })
 }
 
 /// The runs in the `…-workers/` folders beside the merged runs found by searching a folder

@@ -29,6 +29,10 @@ pub enum ReadError {
         "{path} is not a result directory: it holds no summary.json, nor does any folder up to three levels below it"
     )]
     NotResults { path: String },
+    /// Every run folder found holds no `summary.json`: runs stopped before they wrote
+    /// their results, nothing to read.
+    #[error("{path} holds no run that can be read: {skipped}")]
+    NoReadableRun { path: String, skipped: String },
     #[error(
         "{path} is a file, not a result: expected a result directory (results/<scenario>/<run>/, or a folder of them) or its summary.json"
     )]
@@ -98,27 +102,92 @@ pub fn run_dir(path: &Path) -> PathBuf {
 /// holds `<scenario>/<run>/`, so two suffice; one more tolerates a folder of such bases.
 const RUN_DEPTH: usize = 3;
 
+/// Files a run writes into its folder besides `summary.json`: `intervals.hlog` from its
+/// start, the rest at its end. A folder that holds one of them but no `summary.json` is a
+/// run stopped (killed) before it wrote its results. (`learned.toml` is left out: a file
+/// of that name may be anyone's.)
+const RUN_FILES: [&str; 5] = [
+    "intervals.hlog",
+    "histograms.json",
+    "violations.jsonl",
+    "intervals.json",
+    "plan.json",
+];
+
+/// Why a folder of [`FoundRuns::skipped`] was skipped.
+pub const NO_SUMMARY: &str = "no summary.json (a run stopped before it wrote its results?)";
+
+/// What a search for runs found: the runs, and the run folders it had to skip.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct FoundRuns {
+    /// Result directories, each with its `summary.json`, sorted by path.
+    pub runs: Vec<PathBuf>,
+    /// Folders that hold a run's files but no `summary.json` ([`NO_SUMMARY`]), sorted by
+    /// path: nothing in them can be read, and a search that left them out in silence would
+    /// hide that a run is missing.
+    pub skipped: Vec<PathBuf>,
+}
+
+impl FoundRuns {
+    /// The skipped folders as one line: `skipped DIR: no summary.json (…)`, `; `-separated.
+    pub fn skipped_line(&self) -> String {
+        self.skipped
+            .iter()
+            .map(|dir| format!("skipped {}: {NO_SUMMARY}", dir.display()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Whether `dir` is a run's folder without its `summary.json` (see [`RUN_FILES`]).
+fn stopped_run(dir: &Path) -> bool {
+    !dir.join("summary.json").is_file() && RUN_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
 /// Result directories under `path`: `path` itself when it is a run (or a `summary.json`),
 /// else every run in the folders below it, up to three levels down: a scenario folder
 /// (`results/<scenario>/`), the `--out` base folder (`results/`), or a folder of those.
-/// Sorted by path; a run's own subfolders are not searched.
+/// Sorted by path; a run's own subfolders are not searched. A folder where only runs
+/// without a `summary.json` were found is an error that names them ([`find_runs`] lists
+/// them beside the runs it found).
 pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let found = find_runs(path)?;
+    if found.runs.is_empty() {
+        return Err(ReadError::NoReadableRun {
+            path: path.display().to_string(),
+            skipped: found.skipped_line(),
+        });
+    }
+    Ok(found.runs)
+}
+
+/// The runs [`run_dirs`] finds under `path`, and the run folders without a `summary.json`
+/// it skipped (`path` itself when it is one). An error only when `path` holds neither.
+pub fn find_runs(path: &Path) -> Result<FoundRuns, ReadError> {
     refuse_other_files(path)?;
     if !path.is_dir() || path.join("summary.json").is_file() {
-        return Ok(vec![run_dir(path)]);
+        return Ok(FoundRuns {
+            runs: vec![run_dir(path)],
+            skipped: Vec::new(),
+        });
     }
-    let mut runs = Vec::new();
-    collect_runs(path, RUN_DEPTH, &mut runs).map_err(|source| io(path, source))?;
-    runs.sort();
-    if runs.is_empty() {
+    let mut found = FoundRuns::default();
+    if stopped_run(path) {
+        found.skipped.push(path.to_path_buf());
+        return Ok(found);
+    }
+    collect_runs(path, RUN_DEPTH, &mut found).map_err(|source| io(path, source))?;
+    found.runs.sort();
+    found.skipped.sort();
+    if found.runs.is_empty() && found.skipped.is_empty() {
         return Err(ReadError::NotResults {
             path: path.display().to_string(),
         });
     }
-    Ok(runs)
+    Ok(found)
 }
 
-fn collect_runs(dir: &Path, depth: usize, runs: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn collect_runs(dir: &Path, depth: usize, found: &mut FoundRuns) -> std::io::Result<()> {
     if depth == 0 {
         return Ok(());
     }
@@ -128,10 +197,12 @@ fn collect_runs(dir: &Path, depth: usize, runs: &mut Vec<PathBuf>) -> std::io::R
             continue;
         }
         if path.join("summary.json").is_file() {
-            runs.push(path);
+            found.runs.push(path);
+        } else if stopped_run(&path) {
+            found.skipped.push(path);
         } else {
             // An unreadable folder deeper down holds no run we could read anyway.
-            let _ = collect_runs(&path, depth - 1, runs);
+            let _ = collect_runs(&path, depth - 1, found);
         }
     }
     Ok(())

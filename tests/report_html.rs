@@ -436,3 +436,35 @@ fn a_lagging_generator_distrusts_timings_only_when_there_are_some() {
     assert!(!html.contains("timings not trustworthy"), "{html}");
     assert!(html.contains("fell behind: nothing was timed"), "{html}");
 }
+
+/// `report FOLDER` reports the run that started last by the start its summary.json records,
+/// not the one whose folder name sorts last (a copied or renamed folder), and says which.
+#[test]
+fn a_folder_of_runs_reports_the_latest_recorded_start_not_the_last_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("synthetic");
+    // Names sort opposite to the starts: "b-copy" sorts last but started first.
+    let mut late = run(1, 300, 20.0, 1.0);
+    late.summary.started_at = "2026-01-02T00:00:00+00:00".into();
+    let late = write(&folder.join("a-renamed"), &late);
+    let mut early = run(2, 300, 20.0, 1.0);
+    early.summary.started_at = "2026-01-01T00:00:00+00:00".into();
+    write(&folder.join("b-copy"), &early);
+
+    let page = tmp.path().join("page.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        folder.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "holds 2 runs; reporting the newest, {} (started 2026-01-02T00:00:00+00:00)",
+            late.display()
+        )),
+        "{err}"
+    );
+    assert!(page.is_file());
+}

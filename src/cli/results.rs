@@ -74,14 +74,14 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
 }
 
 /// The run a `report` path stands for: the run itself, or the newest run in a folder that
-/// holds runs (said on stderr unless `quiet`, with how many there were).
+/// holds runs (by its recorded start; said on stderr unless `quiet`, with how many there
+/// were and when it started).
 fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
     let (newest, count) = files::newest_run(path).map_err(Error::usage)?;
     // The parts of a split run (a `--workers` run's folder): the newest is one shard of
     // it, which would read as the run.
-    let shard = files::read::read_summary(&newest.join("summary.json"))
-        .ok()
-        .and_then(|s| s.shard);
+    let summary = files::read::read_summary(&newest.join("summary.json")).ok();
+    let shard = summary.as_ref().and_then(|s| s.shard);
     if let (true, Some(shard)) = (count > 1, shard) {
         return Err(Error::Usage(format!(
             "{} holds the parts of a split run (the newest, {}, is shard {shard}): report \
@@ -93,8 +93,13 @@ fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
         )));
     }
     if count > 1 && !quiet {
+        // Its recorded start is what made it the newest (its folder's name may have been
+        // changed by a copy): said, so a pick that surprises can be checked.
+        let started = summary
+            .map(|s| format!(" (started {})", s.started_at))
+            .unwrap_or_default();
         eprintln!(
-            "{} holds {count} runs; reporting the newest, {}",
+            "{} holds {count} runs; reporting the newest, {}{started}",
             path.display(),
             newest.display()
         );

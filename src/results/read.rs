@@ -208,18 +208,49 @@ fn collect_runs(dir: &Path, depth: usize, found: &mut FoundRuns) -> std::io::Res
     Ok(())
 }
 
-/// The newest run under `path` (see [`run_dirs`]) and how many there were: run folders
-/// are named by their UTC start time, so the newest has the greatest name.
+/// The newest run under `path` (see [`run_dirs`]) and how many there were: the latest
+/// start its `summary.json` records (`started_at`), so that a folder copied or renamed
+/// keeps its place; a run whose start does not read is placed by its folder's name (run
+/// folders are named by their UTC start time), and runs that started together by name.
 pub fn newest_run(path: &Path) -> Result<(PathBuf, usize), ReadError> {
     let runs = run_dirs(path)?;
     let count = runs.len();
     let newest = runs
         .into_iter()
-        .max_by(|a, b| a.file_name().cmp(&b.file_name()).then_with(|| a.cmp(b)))
+        .map(|dir| (started(&dir), dir))
+        .max_by(|(a_start, a), (b_start, b)| {
+            a_start
+                .cmp(b_start)
+                .then_with(|| a.file_name().cmp(&b.file_name()))
+                .then_with(|| a.cmp(b))
+        })
+        .map(|(_, dir)| dir)
         .ok_or_else(|| ReadError::NotResults {
             path: path.display().to_string(),
         })?;
     Ok((newest, count))
+}
+
+/// When the run in `dir` started: `started_at` from its `summary.json` (RFC 3339), else
+/// the UTC time its folder is named by (`20260102T030405.678Z`, maybe with a `-n` or
+/// `-merged` suffix); `None` when neither reads, which sorts before any time.
+fn started(dir: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    #[derive(Deserialize)]
+    struct Start {
+        started_at: Option<String>,
+    }
+    let recorded = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Start>(&text).ok())
+        .and_then(|s| s.started_at)
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map(|at| at.with_timezone(&chrono::Utc));
+    recorded.or_else(|| {
+        let (stamp, _) = dir.file_name()?.to_str()?.split_once('Z')?;
+        chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3f")
+            .ok()
+            .map(|at| at.and_utc())
+    })
 }
 
 /// A file given where a result is expected is its `summary.json` or a mistake (a scenario,
@@ -401,6 +432,29 @@ mod tests {
         assert_eq!(read.interval_ms, 1000.0);
         assert_eq!(read.series[0].received, 9.0);
         assert_eq!(read.series[0].turn_p99_ms, None);
+    }
+
+    /// The newest run is the latest recorded start; a start that does not read falls back
+    /// to the UTC time the folder is named by, in the same order.
+    #[test]
+    fn the_newest_run_is_the_latest_start_recorded_or_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let put = |name: &str, started_at: &str| {
+            let dir = tmp.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let s = Summary {
+                started_at: started_at.into(),
+                ..crate::results::fixture::summary()
+            };
+            std::fs::write(dir.join("summary.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+            dir
+        };
+        put("zz-copy", "2026-01-01T00:00:00+00:00");
+        put("yy", "2026-01-03T00:00:00+01:00");
+        let named = put("20260105T000000.000Z-merged", "not a time");
+        assert_eq!(newest_run(tmp.path()).unwrap(), (named, 3));
+        let recorded = put("aa", "2026-01-06T00:00:00+00:00");
+        assert_eq!(newest_run(tmp.path()).unwrap(), (recorded, 4));
     }
 
     /// A summary written before thresholds said whether they were judged: read as a run of

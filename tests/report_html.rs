@@ -468,3 +468,59 @@ fn a_folder_of_runs_reports_the_latest_recorded_start_not_the_last_name() {
     );
     assert!(page.is_file());
 }
+
+/// What `merge` warned of (shards that started far apart) is in the merged summary.json,
+/// and `report` of the merged folder says it on stderr and on the page; a summary.json
+/// written before the field existed still reads, without warnings.
+#[test]
+fn a_merges_warnings_are_shown_by_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shard = |index: u32, started_at: &str| {
+        let mut part = run(u64::from(index) + 1, 300, 20.0, 1.0);
+        part.summary.shard = Some(stampede::model::Shard { index, count: 2 });
+        part.summary.started_at = started_at.into();
+        let dir = write(&tmp.path().join(format!("s{index}")), &part);
+        dir.display().to_string()
+    };
+    // Ten minutes apart on a 30 s plan.
+    let (a, b) = (
+        shard(0, "2026-01-01T00:00:00+00:00"),
+        shard(1, "2026-01-01T00:10:00+00:00"),
+    );
+    // The parts' summaries have no `warnings` (written as before it existed): they read.
+    let part = std::fs::read_to_string(std::path::Path::new(&a).join("summary.json")).unwrap();
+    assert!(!part.contains("\"warnings\""), "{part}");
+    assert!(read_run(std::path::Path::new(&a))
+        .unwrap()
+        .summary
+        .warnings
+        .is_empty());
+
+    let merged = tmp.path().join("merged");
+    let (code, _, err) = stampede(&["merge", &a, &b, "-q", "--out", merged.to_str().unwrap()]);
+    assert!(
+        err.contains("warning: the shards started 600s apart"),
+        "{code} {err}"
+    );
+
+    let page = tmp.path().join("page.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        merged.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: {}: the shards started 600s apart",
+            merged.display()
+        )),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<b>Warning:</b> the shards started 600s apart"),
+        "the page lacks the merge's warning"
+    );
+}

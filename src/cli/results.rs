@@ -128,6 +128,13 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
     }
     let run = read(dir)?;
     let vs = args.vs.as_deref().map(read).transpose()?;
+    // What a merge warned of when it made a result (its rates may not be one run's) is
+    // said again on every report of it, as merge said it: under --quiet too.
+    for shown in std::iter::once(&run).chain(&vs) {
+        for warning in &shown.summary.warnings {
+            eprintln!("warning: {}: {warning}", shown.dir.display());
+        }
+    }
     let html = report::render_html(&run, vs.as_ref())
         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     let output = args

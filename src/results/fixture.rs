@@ -119,6 +119,7 @@ pub(crate) fn summary() -> Summary {
         },
         lenient: Default::default(),
         barriers: Vec::new(),
+        warnings: Vec::new(),
         releases_raised: None,
         probe: Default::default(),
         verdict: Verdict::Clean,

@@ -259,6 +259,7 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
         Vec::new()
     };
     let warnings = merge_warnings(runs, time, &summary);
+    summary.warnings = recorded_warnings(runs, &warnings);
     Ok(MergedRun {
         warnings,
         interval_logs,
@@ -503,6 +504,22 @@ fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<S
         ));
     }
     warnings
+}
+
+/// What the merged summary records as its warnings ([`Summary::warnings`]): this merge's
+/// own, then those each part recorded (a merged result merged again), named by the part,
+/// each once: a report of the result says what the merges said when they ran.
+fn recorded_warnings(runs: &[RunData], own: &[String]) -> Vec<String> {
+    let mut recorded = own.to_vec();
+    for run in runs {
+        for warning in &run.summary.warnings {
+            let said = format!("in {}: {warning}", run.dir.display());
+            if !recorded.contains(&said) {
+                recorded.push(said);
+            }
+        }
+    }
+    recorded
 }
 
 /// From the earliest part's start (`started_at`, RFC 3339) to the latest part's end
@@ -1050,8 +1067,11 @@ mod tests {
         let at = |secs: u32| format!("2025-01-01T00:{:02}:{:02}+00:00", secs / 60, secs % 60);
         // 60 s planned: 3 s apart is together (under the 5 s floor), 7 s is not (over 6 s).
         assert!(warnings(&[shard(0, &at(0), 60e3), shard(1, &at(3), 60e3)]).is_empty());
-        let late = warnings(&[shard(0, &at(0), 60e3), shard(1, &at(7), 60e3)]);
+        let late_parts = [shard(0, &at(0), 60e3), shard(1, &at(7), 60e3)];
+        let late = warnings(&late_parts);
         assert_eq!(late.len(), 1, "{late:?}");
+        // The merged summary records them, for `report` to say again.
+        assert_eq!(merge(&late_parts).unwrap().summary.warnings, late);
         assert!(
             late[0].starts_with(&format!(
                 "the shards started 7s apart (s0 at {}, s1 at {}), more than a tenth of the \

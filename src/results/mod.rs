@@ -130,6 +130,12 @@ pub struct Summary {
     /// (also in `learned.toml`); absent when nothing was learned or learning was off.
     #[serde(default, skip_serializing_if = "LearnedOracles::is_empty")]
     pub learned: LearnedOracles,
+    /// What keeps the figures from meaning what a single run's do, in words: a merged
+    /// result's warnings (shards that started far apart, parts planned for different
+    /// durations), kept so that `stampede report` says them after the merge printed them.
+    /// Absent from files when empty, so a run without warnings writes what it wrote before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Tokens reconnected after the run; a clean refusal is a leaked session.
@@ -518,6 +524,8 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         merged_from: None,
         source_addrs: info.source_addrs.to_vec(),
         learned: info.plan.oracles.learned.clone(),
+        // A single run's doubts are in its verdict and hint; only a merge adds warnings.
+        warnings: Vec::new(),
         verdict: m.verdict,
         rate_limiting_may_explain: m.rate_limiting,
         undeclared_takeover: m.undeclared_takeover,

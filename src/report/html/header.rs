@@ -51,6 +51,15 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
     if let Some(hint) = &s.hint {
         let _ = write!(html, "<p class=\"hint\">{}</p>", esc(hint));
     }
+    // A merged result's warnings, as the merge printed them: its rates may not be one
+    // run's, which the figures below do not show.
+    for warning in &s.warnings {
+        let _ = write!(
+            html,
+            "<p class=\"hint\"><b>Warning:</b> {}</p>",
+            esc(warning)
+        );
+    }
     if sides.len() > 1 {
         html.push_str(&legend(sides));
     }

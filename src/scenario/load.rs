@@ -8,6 +8,7 @@
 mod answer;
 mod auth;
 pub(super) mod battery;
+mod brackets;
 mod dist;
 mod env;
 mod group;
@@ -297,11 +298,13 @@ pub(super) fn load_in_checked(
 /// toml keeps parsing after an error, and one mistake (say, an unclosed array) often
 /// surfaces as several errors on the lines after it. Keeping one error per line, the one
 /// toml found first (its structural errors come before its scalar ones), keeps the echoes
-/// down; an "unclosed ..." error is always kept because it names the real cause. What a
-/// broken table header sets off is dropped too ([`drop_header_echoes`]).
+/// down; an "unclosed ..." error is always kept because it names the real cause, and is
+/// also said where the bracket opened ([`unclosed_where_opened`]). What a broken table
+/// header sets off is dropped too ([`drop_header_echoes`]).
 fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> {
     for error in errors {
         let span = error.span().unwrap_or(0..0);
+        unclosed_where_opened(&mut cx, error.message(), span.start);
         let snippet = cx.text().get(span.clone()).unwrap_or_default();
         let message = if snippet.is_empty() || snippet.contains('\n') || snippet.len() > 40 {
             format!("invalid TOML: {}", error.message())
@@ -322,6 +325,34 @@ fn syntax_problems(mut cx: Ctx<'_>, errors: &[toml::de::Error]) -> Vec<Problem> 
     problems.sort_by_key(|p| (p.line, p.column));
     drop_header_echoes(text, &mut problems);
     problems
+}
+
+/// For toml's "unclosed inline table" and "unclosed array" (noticed at `noticed`, often
+/// lines after the mistake: a step's missing `}` shows at the steps' closing `]`), a
+/// problem where the bracket opened, which is where the fix goes; nothing when it opened
+/// on the line toml noticed it, or cannot be found.
+fn unclosed_where_opened(cx: &mut Ctx<'_>, message: &str, noticed: usize) {
+    let (open, close, what) = if message.starts_with("unclosed inline table") {
+        (b'{', '}', "inline table")
+    } else if message.starts_with("unclosed array,") {
+        (b'[', ']', "array")
+    } else {
+        return;
+    };
+    let Some(opened) = brackets::unclosed_opener(cx.text(), noticed, open) else {
+        return;
+    };
+    let (line, column) = cx.position(noticed);
+    if cx.position(opened).0 == line {
+        return;
+    }
+    cx.report(
+        opened..opened + 1,
+        format!(
+            "invalid TOML: unclosed {what}: the `{}` here has no `{close}` (toml noticed at {line}:{column})",
+            char::from(open)
+        ),
+    );
 }
 
 /// Drops the echoes of a broken table header: toml reads the keys after `[[group]` (no

@@ -611,3 +611,28 @@ fn a_placeholder_in_a_sends_key_is_refused() {
         r#"  { send = { type = "x", k = "{{conn}}" } },"#,
     ));
 }
+
+/// A step's missing `}` is noticed by toml only at the steps' closing `]`, lines later,
+/// after errors about the next step that are its echoes: the problem is also said where
+/// the `{` opened, first in file order. An array left open is said where its `[` opened.
+#[test]
+fn an_unclosed_bracket_is_said_where_it_opened() {
+    let text = "name = \"x\"\n[[group]]\nname = \"g\"\nsteps = [\n  \
+                { send = { type = \"echo\" },\n  { expect = \"echo\" },\n]\n";
+    let found = problems(text);
+    assert_eq!((found[0].line, found[0].column), (5, 3), "{found:#?}");
+    assert_eq!(
+        found[0].message,
+        "invalid TOML: unclosed inline table: the `{` here has no `}` (toml noticed at 7:2)",
+        "{found:#?}"
+    );
+    let text = "name = \"x\"\n[[group]]\nname = \"g\"\nsteps = [\n  { close = 1000 },\n";
+    let found = problems(text);
+    assert_eq!((found[0].line, found[0].column), (4, 9), "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .starts_with("invalid TOML: unclosed array: the `[` here"),
+        "{found:#?}"
+    );
+}

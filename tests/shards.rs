@@ -764,3 +764,54 @@ fn a_workers_run_passes_its_workers_progress_lines_on() {
         );
     }
 }
+
+/// `stampede merge DIR` where DIR holds a run folder without its `summary.json` (a run
+/// killed before it wrote its results: only its `intervals.hlog`) merges the rest, says on
+/// stderr that it skipped that folder (as `compare` says it, under `-q` too), and records
+/// it in the merged summary's `warnings`, so that `report` of the result says it again.
+#[test]
+fn merge_of_a_folder_says_and_records_a_run_it_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    report_support::write(&runs.join("a"), &report_support::run(1, 300, 20.0, 1.0));
+    let killed = runs.join("b");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    let out = tmp.path().join("merged");
+    let said = stampede(&[
+        "merge",
+        runs.to_str().unwrap(),
+        "-q",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(0), "{err}");
+    let warning = format!(
+        "skipped {}: no summary.json (a run stopped before it wrote its results?)",
+        killed.display()
+    );
+    assert!(err.contains(&format!("warning: {warning}")), "{err}");
+    let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+    assert_eq!(m["merged_from"], 1, "{m:#}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        written["warnings"],
+        serde_json::json!([warning]),
+        "{written:#}"
+    );
+
+    let page = tmp.path().join("page.html");
+    let said = stampede(&[
+        "report",
+        out.to_str().unwrap(),
+        "-q",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(0), "{err}");
+    assert!(err.contains(&warning), "{err}");
+}

@@ -48,11 +48,7 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     // A run folder left out changes what the verdict rests on: said even under --quiet,
     // as merge's warnings are, and on stderr so that --json's stdout stays one object.
     for dir in &comparison.skipped {
-        eprintln!(
-            "warning: skipped {}: {}",
-            dir.display(),
-            files::read::NO_SUMMARY
-        );
+        eprintln!("warning: {}", files::read::skipped_warning(dir));
     }
     if args.output.json {
         let json = serde_json::to_string_pretty(&report::comparison_json(&comparison))

@@ -566,26 +566,37 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         }
     }
     // A folder that holds runs (a scenario's folder, a `--workers` run's `…-workers/`
-    // folder) stands for every run in it, as `compare` reads it.
+    // folder) stands for every run in it, as `compare` reads it: its run folders without
+    // a `summary.json` (killed runs) are skipped, as `compare` skips them, and said; a
+    // path that holds no readable run at all is an error.
     let mut dirs = Vec::new();
+    let mut skipped = Vec::new();
     for path in &given {
-        let found = files::run_dirs(path).map_err(Error::usage)?;
+        let found = files::find_runs(path)
+            .and_then(|found| found.readable(path))
+            .map_err(Error::usage)?;
         let searched = path.is_dir() && !path.join("summary.json").is_file();
         if searched && !args.output.quiet {
             eprintln!(
                 "note: {} holds {}: merging {}",
                 path.display(),
-                crate::model::words::plural(found.len() as u64, "run"),
-                if found.len() == 1 { "it" } else { "them all" }
+                crate::model::words::plural(found.runs.len() as u64, "run"),
+                if found.runs.len() == 1 {
+                    "it"
+                } else {
+                    "them all"
+                }
             );
         }
-        dirs.extend(found);
+        dirs.extend(found.runs);
+        skipped.extend(found.skipped);
     }
     let runs = dirs
         .iter()
         .map(|p| read_run(p).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = files::merge(&runs).map_err(Error::usage)?;
+    merged.skipped(&skipped);
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;
         // Another scenario's thresholds (or an edited one's) would judge runs they were

@@ -97,6 +97,21 @@ pub struct MergedRun {
     pub warnings: Vec<String>,
 }
 
+impl MergedRun {
+    /// Records the run folders the search for parts skipped (no `summary.json`: runs
+    /// killed before they wrote their results) as this merge's first warnings, said on
+    /// stderr and kept in the summary: a result that left out a part counts less than
+    /// the runs it was asked for, and a reader of it (`report`) must be told so.
+    pub fn skipped(&mut self, dirs: &[PathBuf]) {
+        let said: Vec<String> = dirs
+            .iter()
+            .map(|d| super::read::skipped_warning(d))
+            .collect();
+        self.warnings.splice(0..0, said.iter().cloned());
+        self.summary.warnings.splice(0..0, said);
+    }
+}
+
 /// What a merged result's `elapsed_ms` measures. Every rate in the result (messages
 /// received and sent per second, the interval series) is over that one figure, so the
 /// time printed and the rates beside it always agree.

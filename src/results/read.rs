@@ -128,14 +128,33 @@ pub struct FoundRuns {
     pub skipped: Vec<PathBuf>,
 }
 
+/// How every command says it left out a run folder without a `summary.json`:
+/// `skipped DIR: no summary.json (…)` (after `warning: ` on stderr), one wording for
+/// `compare`, `merge` and `report`, and for the line a merged summary records.
+pub fn skipped_warning(dir: &Path) -> String {
+    format!("skipped {}: {NO_SUMMARY}", dir.display())
+}
+
 impl FoundRuns {
     /// The skipped folders as one line: `skipped DIR: no summary.json (…)`, `; `-separated.
     pub fn skipped_line(&self) -> String {
         self.skipped
             .iter()
-            .map(|dir| format!("skipped {}: {NO_SUMMARY}", dir.display()))
+            .map(|dir| skipped_warning(dir))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// These runs, or, when none was found, the error that `path` holds no run that can
+    /// be read (naming what was skipped): for commands that need a run from each path.
+    pub fn readable(self, path: &Path) -> Result<Self, ReadError> {
+        if self.runs.is_empty() {
+            return Err(ReadError::NoReadableRun {
+                path: path.display().to_string(),
+                skipped: self.skipped_line(),
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -151,14 +170,7 @@ fn stopped_run(dir: &Path) -> bool {
 /// without a `summary.json` were found is an error that names them ([`find_runs`] lists
 /// them beside the runs it found).
 pub fn run_dirs(path: &Path) -> Result<Vec<PathBuf>, ReadError> {
-    let found = find_runs(path)?;
-    if found.runs.is_empty() {
-        return Err(ReadError::NoReadableRun {
-            path: path.display().to_string(),
-            skipped: found.skipped_line(),
-        });
-    }
-    Ok(found.runs)
+    Ok(find_runs(path)?.readable(path)?.runs)
 }
 
 /// The runs [`run_dirs`] finds under `path`, and the run folders without a `summary.json`

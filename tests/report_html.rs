@@ -524,3 +524,38 @@ fn a_merges_warnings_are_shown_by_report() {
         "the page lacks the merge's warning"
     );
 }
+
+/// `report FOLDER` where the newest run folder holds no `summary.json` (a run killed before
+/// it wrote its results) reports the newest run that can be read and says, under `-q` too
+/// and in `compare`'s words, which folder it skipped: the page is not of the latest run,
+/// and with one readable run left nothing else on stderr would say so.
+#[test]
+fn a_folder_whose_newest_run_was_killed_says_it_skipped_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("synthetic");
+    write(
+        &folder.join("20260101T000000.000Z"),
+        &run(1, 300, 20.0, 1.0),
+    );
+    let killed = folder.join("20260102T000000.000Z");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+
+    let page = tmp.path().join("page.html");
+    let (code, _, err) = stampede(&[
+        "report",
+        folder.to_str().unwrap(),
+        "-q",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: skipped {}: no summary.json (a run stopped before it wrote its results?)",
+            killed.display()
+        )),
+        "{err}"
+    );
+    assert!(page.is_file());
+}

@@ -71,9 +71,18 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
 
 /// The run a `report` path stands for: the run itself, or the newest run in a folder that
 /// holds runs (by its recorded start; said on stderr unless `quiet`, with how many there
-/// were and when it started).
+/// were and when it started). Run folders without a `summary.json` it left out are said
+/// on stderr under `quiet` too, as `compare` and `merge` say them: one of them may be a
+/// newer run than the one reported.
 fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
-    let (newest, count) = files::newest_run(path).map_err(Error::usage)?;
+    let files::NewestRun {
+        dir: newest,
+        count,
+        skipped,
+    } = files::newest_run(path).map_err(Error::usage)?;
+    for dir in &skipped {
+        eprintln!("warning: {}", files::read::skipped_warning(dir));
+    }
     // The parts of a split run (a `--workers` run's folder): the newest is one shard of
     // it, which would read as the run.
     let summary = files::read::read_summary(&newest.join("summary.json")).ok();

@@ -14,7 +14,9 @@ mod write;
 
 pub use compare::{compare, CompareError, CompareOptions, Comparison};
 pub use merge::{merge, MergeError, MergedRun};
-pub use read::{find_runs, newest_run, read_run, run_dirs, FoundRuns, ReadError, RunData};
+pub use read::{
+    find_runs, newest_run, read_run, run_dirs, FoundRuns, NewestRun, ReadError, RunData,
+};
 pub use thresholds::{evaluate, judged_thresholds, ThresholdResult};
 pub use write::{results_dir, write_all, write_atomic, write_merged, WriteError};
 

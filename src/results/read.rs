@@ -220,12 +220,24 @@ fn collect_runs(dir: &Path, depth: usize, found: &mut FoundRuns) -> std::io::Res
     Ok(())
 }
 
+/// What [`newest_run`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewestRun {
+    /// The newest run's directory.
+    pub dir: PathBuf,
+    /// How many runs it was chosen from.
+    pub count: usize,
+    /// The run folders without a `summary.json` left out of the choice (see
+    /// [`FoundRuns::skipped`]): one of them may be newer than the run chosen.
+    pub skipped: Vec<PathBuf>,
+}
+
 /// The newest run under `path` (see [`run_dirs`]) and how many there were: the latest
 /// start its `summary.json` records (`started_at`), so that a folder copied or renamed
 /// keeps its place; a run whose start does not read is placed by its folder's name (run
 /// folders are named by their UTC start time), and runs that started together by name.
-pub fn newest_run(path: &Path) -> Result<(PathBuf, usize), ReadError> {
-    let runs = run_dirs(path)?;
+pub fn newest_run(path: &Path) -> Result<NewestRun, ReadError> {
+    let FoundRuns { runs, skipped } = find_runs(path)?.readable(path)?;
     let count = runs.len();
     let newest = runs
         .into_iter()
@@ -240,7 +252,11 @@ pub fn newest_run(path: &Path) -> Result<(PathBuf, usize), ReadError> {
         .ok_or_else(|| ReadError::NotResults {
             path: path.display().to_string(),
         })?;
-    Ok((newest, count))
+    Ok(NewestRun {
+        dir: newest,
+        count,
+        skipped,
+    })
 }
 
 /// When the run in `dir` started: `started_at` from its `summary.json` (RFC 3339), else
@@ -464,9 +480,14 @@ mod tests {
         put("zz-copy", "2026-01-01T00:00:00+00:00");
         put("yy", "2026-01-03T00:00:00+01:00");
         let named = put("20260105T000000.000Z-merged", "not a time");
-        assert_eq!(newest_run(tmp.path()).unwrap(), (named, 3));
+        let newest = |dir: PathBuf, count| NewestRun {
+            dir,
+            count,
+            skipped: Vec::new(),
+        };
+        assert_eq!(newest_run(tmp.path()).unwrap(), newest(named, 3));
         let recorded = put("aa", "2026-01-06T00:00:00+00:00");
-        assert_eq!(newest_run(tmp.path()).unwrap(), (recorded, 4));
+        assert_eq!(newest_run(tmp.path()).unwrap(), newest(recorded, 4));
     }
 
     /// A summary written before thresholds said whether they were judged: read as a run of

@@ -1052,3 +1052,38 @@ fn a_run_folder_without_its_summary_is_said_skipped() {
         "{err}"
     );
 }
+
+/// `compare --json` lists the run folders it skipped for want of a `summary.json` under
+/// `skipped` (path and reason), as stderr names them, so a reader of stdout alone knows the
+/// verdict rests on fewer runs; the list is empty when nothing was skipped.
+#[test]
+fn the_json_lists_the_run_folders_it_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base").join("synthetic");
+    let new = tmp.path().join("new").join("synthetic");
+    write(
+        &base.join("20260101T000000.000Z"),
+        &run(1, TURNS, 20.0, 1.0),
+    );
+    write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
+
+    let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["skipped"], serde_json::json!([]), "{json:#}");
+
+    let killed = new.join("20260103T000000.000Z");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        json["skipped"],
+        serde_json::json!([{
+            "path": p(&killed),
+            "reason": "no summary.json (a run stopped before it wrote its results?)",
+        }]),
+        "{json:#}"
+    );
+}

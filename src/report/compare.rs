@@ -2,6 +2,7 @@
 
 use crate::model::words::plural;
 use crate::results::compare::{describe, Comparison, Missing, Row, Unit, Verdict};
+use crate::results::read::NO_SUMMARY;
 use serde_json::{json, Value};
 use std::io::{self, Write};
 
@@ -17,8 +18,9 @@ use std::io::{self, Write};
 /// lag the row had to outgrow to gate, else null), `missing` (phases one side
 /// lacks: `phase`, `lacking` side, the other side's `samples`, `gated_by` the
 /// `--tolerance-for` key or null), `worse_verdicts` (NEW runs not clean where every BASE
-/// run was: `run`, `verdict`), and `regressed` and `not_judged`, which decide the exit
-/// code (1 and 8).
+/// run was: `run`, `verdict`), `skipped` (run folders left out for want of a
+/// `summary.json`: `path`, `reason`; empty when none), and `regressed` and `not_judged`,
+/// which decide the exit code (1 and 8).
 pub fn comparison_json(c: &Comparison) -> Value {
     let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
         runs.iter().map(|p| p.display().to_string()).collect()
@@ -68,6 +70,13 @@ pub fn comparison_json(c: &Comparison) -> Value {
         .iter()
         .map(|v| json!({ "run": v.run.display().to_string(), "verdict": v.verdict.name() }))
         .collect();
+    // The folders left out, for a reader of the JSON alone: stderr said them, but a CI step
+    // that keeps only stdout would not know the verdict rests on fewer runs.
+    let skipped: Vec<Value> = c
+        .skipped
+        .iter()
+        .map(|dir| json!({ "path": dir.display().to_string(), "reason": NO_SUMMARY }))
+        .collect();
     json!({
         "scenario": c.scenario,
         "base_runs": paths(&c.base_runs),
@@ -78,6 +87,7 @@ pub fn comparison_json(c: &Comparison) -> Value {
         "rows": rows,
         "missing": missing,
         "worse_verdicts": worse,
+        "skipped": skipped,
         "regressed": c.regressed(),
         "not_judged": c.not_judged(),
     })

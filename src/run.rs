@@ -385,7 +385,7 @@ pub async fn prepare(
 }
 
 impl Prepared {
-    /// Whether the run calibrates the target before its load (see [`calibrates`]).
+    /// Whether the run calibrates the target before its load (see the function `calibrates`).
     pub fn calibrates(&self) -> bool {
         calibrates(&self.plan, &self.opts)
     }

@@ -1259,7 +1259,7 @@ pub struct Violation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conn_end_ms: Option<f64>,
     /// The script step of the expectation it is about, as the scenario file numbers it
-    /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`](crate::model::StepPlace)):
+    /// (`9.2`: the second step of the repeat at step 9; [`StepPlace`]):
     /// which of several alike `expect`s went unmet. Absent for other violations, and in
     /// results written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -284,7 +284,7 @@ pub enum Action {
 }
 
 /// An expectation with its correlation value resolved from the message sent before it.
-/// Written to plan and repro files as one flat object ([`ExpectPlanFile`]); in memory, what
+/// Written to plan and repro files as one flat object (`ExpectPlanFile`); in memory, what
 /// few expectations have is boxed ([`ExpectRare`]): an expectation is moved several times
 /// on its way from the cursor to the checker, once per expected answer, and at 96 bytes
 /// (176 with the rare fields inline) each move is a few register stores instead of a call

@@ -70,7 +70,7 @@ pub fn closed_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// declare: at least two with a code a lifetime may use ([`Cause::may_end_by_policy`]) at about
 /// the same age (`within_spread`) of at least `MIN_SUGGESTED`, the oldest age any connection
 /// reached (one that lived longer shows no such policy), not each after the same silence
-/// (an idle timeout's doing: [`after_alike_silences`]); the hint then says how to
+/// (an idle timeout's doing: `after_alike_silences`); the hint then says how to
 /// declare it. With `max_lifetime` declared, the note names the closes that came sooner
 /// than it (they stay findings). `None` otherwise.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {

@@ -48,7 +48,7 @@ pub struct Evidence<'a> {
     pub probes: &'a [crate::model::Probe],
     /// The target is the built-in reference server with no planted bug (nor stall):
     /// correct by construction, so a miss every connection shares is the scenario's
-    /// ([`scripted`]).
+    /// (`scripted`).
     pub correct_reference: bool,
 }
 
@@ -1026,7 +1026,7 @@ pub fn connections_accepted(reports: &[ConnReport]) -> u64 {
         .count() as u64
 }
 
-/// [`clean_summary`]'s words for the expectations `counts` counts (met, answered with the
+/// `clean_summary`'s words for the expectations `counts` counts (met, answered with the
 /// server's error event, on connections it refused) on `accepted` connections: what a
 /// merge of clean parts says of the whole. "Every expectation met" only when no
 /// expectation was answered otherwise: a server's error answers and refusals may be its

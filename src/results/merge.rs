@@ -93,7 +93,7 @@ pub struct MergedRun {
     pub time: MergedTime,
     /// What the merge saw that keeps its figures from being one run's, in words (shards
     /// that started far apart, parts planned for different durations): said, not refused
-    /// ([`merge_warnings`]).
+    /// (`merge_warnings`).
     pub warnings: Vec<String>,
 }
 

@@ -176,9 +176,10 @@ async fn the_workers_of_a_parent_killed_with_sigkill_stop_by_themselves() {
 /// One worker of a `run --workers` killed with SIGKILL (the OOM killer) no longer loses the
 /// whole run: the other runs to its end, and its results are merged, incomplete (exit 7),
 /// with the dead worker's shard missing, as `merge` judges a split with a shard missing;
-/// the console and the summary name the worker and the signal. Before: `error: worker 0
-/// failed (signal: 9 (SIGKILL)): ` (a colon and no cause), exit 2 (bad usage), the other
-/// worker killed at once, and no summary anywhere.
+/// the console and the summary name the worker and the signal, and the summary keeps the
+/// console's warning for `report` to say again (it was said on stderr only). Before:
+/// `error: worker 0 failed (signal: 9 (SIGKILL)): ` (a colon and no cause), exit 2 (bad
+/// usage), the other worker killed at once, and no summary anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplete() {
     let dir = tempfile::tempdir().unwrap();
@@ -234,6 +235,27 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
     assert!(
         hint.starts_with("worker 0 (shard 0/2) was killed by signal 9 (SIGKILL)"),
         "{s:#}"
+    );
+    // The console's warning is kept in the summary, and a report of the result says it
+    // again: the console is gone once the run ends.
+    let warning = "worker 0 (shard 0/2) was killed by signal 9 (SIGKILL) before it wrote its \
+                   results: its connections are not in the merged result";
+    assert_eq!(s["warnings"], serde_json::json!([warning]), "{s:#}");
+    let run = merged[0].parent().unwrap();
+    let page = dir.path().join("page.html");
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .arg("report")
+        .arg(run)
+        .arg("-q")
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&report.stderr);
+    assert_eq!(report.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("warning: {}: {warning}", run.display())),
+        "{said}"
     );
 }
 

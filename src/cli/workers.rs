@@ -122,15 +122,23 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     if dirs.is_empty() && !lost.is_empty() {
         return Err(EveryWorkerLost(lost).into());
     }
-    // Said under `-q` too: the result is incomplete, and this is why.
-    for l in &lost {
-        eprintln!("warning: {l}: its connections are not in the merged result");
+    // Said under `-q` too, and before merging, so that a merge that fails says it too:
+    // the result is incomplete, and this is why.
+    let said: Vec<String> = lost
+        .iter()
+        .map(|l| format!("{l}: its connections are not in the merged result"))
+        .collect();
+    for line in &said {
+        eprintln!("warning: {line}");
     }
     let runs = dirs
         .iter()
         .map(|d| read_run(d).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = files::merge(&runs).map_err(Error::usage)?;
+    // Kept in the summary too: the console's line is gone with the run, and a `report`
+    // of the result must say again what its figures leave out.
+    merged.record_said(&said);
     // The workers dialled its URL as any target's; the server was the one started here.
     merged.summary.embedded_target |= embedded;
     merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);

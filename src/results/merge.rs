@@ -110,6 +110,14 @@ impl MergedRun {
         self.warnings.splice(0..0, said.iter().cloned());
         self.summary.warnings.splice(0..0, said);
     }
+
+    /// Records `lines`, which the caller said on stderr before merging (so that they are
+    /// said even when the merge fails), first among the summary's warnings, and not among
+    /// [`Self::warnings`], which are said after the merge: a reader of the result
+    /// (`report`) must be told what the result lacks, as the console was.
+    pub fn record_said(&mut self, lines: &[String]) {
+        self.summary.warnings.splice(0..0, lines.iter().cloned());
+    }
 }
 
 /// What a merged result's `elapsed_ms` measures. Every rate in the result (messages

@@ -29,11 +29,21 @@ fn long_scenario(dir: &Path) -> PathBuf {
     file
 }
 
+/// A child's stderr, line by line.
+type StderrLines = tokio::io::Lines<BufReader<tokio::process::ChildStderr>>;
+
 /// Reads `child`'s stderr, bounded, until every one of `wanted` has been seen at the start
 /// of a line; returns what was read, and the rest, read on as the child writes it (its
 /// stderr stays a pipe somebody reads) to its end.
 async fn read_until(child: &mut Child, wanted: &[String]) -> (String, JoinHandle<String>) {
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let seen = lines_until(&mut lines, wanted).await;
+    (seen, common::read_on(lines))
+}
+
+/// Reads `lines`, bounded, until every one of `wanted` has been seen at the start of a
+/// line; returns what was read.
+async fn lines_until(lines: &mut StderrLines, wanted: &[String]) -> String {
     let mut seen = String::new();
     let mut missing: Vec<&String> = wanted.iter().collect();
     let found = timeout(common::TEST_BOUND, async {
@@ -50,9 +60,9 @@ async fn read_until(child: &mut Child, wanted: &[String]) -> (String, JoinHandle
     .await;
     assert!(
         matches!(found, Ok(true)),
-        "the load never got under way:\n{seen}"
+        "never said {missing:?} (the load never got under way?):\n{seen}"
     );
-    (seen, common::read_on(lines))
+    seen
 }
 
 /// The summary.json files under `dir`, at any depth.
@@ -192,19 +202,8 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
     let parent_pid = parent.id().expect("the parent runs");
     let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
     let (said, rest) = read_until(&mut parent, &wanted).await;
-    let workers = children_of(parent_pid);
-    let first = workers
-        .iter()
-        .find(|&&pid| {
-            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            argv.split(|&b| b == 0).any(|arg| arg == b"0/2")
-        })
-        .unwrap_or_else(|| panic!("no worker runs shard 0/2 among {workers:?}\n{said}"));
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &first.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    let first = first_worker(parent_pid, &said);
+    send(first, "KILL");
     let status = timeout(common::TEST_BOUND, parent.wait())
         .await
         .expect("the run ends when its other worker does")
@@ -257,6 +256,91 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
         said.contains(&format!("warning: {}: {warning}", run.display())),
         "{said}"
     );
+}
+
+/// After Ctrl-C, a worker that ended without writing its results (one that a signal ended
+/// before it could take the Ctrl-C, as a worker still starting is ended) is named on
+/// stderr as skipped, in the words `merge` names a run folder without its summary in, and
+/// recorded among the merged summary's warnings; the other worker's results are merged.
+/// Before, its folder was left out without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_ctrl_c_a_worker_that_wrote_no_results_is_said_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = long_scenario(dir.path());
+    let out = dir.path().join("results");
+    let mut parent = spawn_workers(&scenario, &out, &[]);
+    let parent_pid = parent.id().expect("the parent runs");
+    let mut lines = BufReader::new(parent.stderr.take().expect("stderr is piped")).lines();
+    let wanted: Vec<String> = (0..2).map(|i| format!("progress  worker {i}: ")).collect();
+    let mut said = lines_until(&mut lines, &wanted).await;
+    let first = first_worker(parent_pid, &said);
+    // Stopped, worker 0 cannot take the SIGINT the parent passes on: it ends only by the
+    // SIGKILL sent once the parent has taken the Ctrl-C (its notice is said after).
+    send(first, "STOP");
+    common::signal(&parent, "INT");
+    said += &lines_until(&mut lines, &["interrupted (Ctrl-C)".to_string()]).await;
+    send(first, "KILL");
+    let rest = common::read_on(lines);
+    let status = timeout(common::TEST_BOUND, parent.wait())
+        .await
+        .expect("the run ends once its workers have")
+        .unwrap();
+    let stderr = said + &timeout(common::TEST_BOUND, rest).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    // Worker 0's run folder: its interval log, and no summary.
+    let workers = only_dir(&out.join("long"), "-workers");
+    let aborted = only_dir(&workers.join("worker-0").join("long"), "");
+    assert!(aborted.join("intervals.hlog").is_file(), "{stderr}");
+    assert!(!aborted.join("summary.json").exists(), "{stderr}");
+    let warning = format!(
+        "skipped {}: no summary.json (a run stopped before it wrote its results?)",
+        aborted.display()
+    );
+    assert!(stderr.contains(&format!("warning: {warning}")), "{stderr}");
+    let merged: Vec<PathBuf> = summaries(&out)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("-workers"))
+        .collect();
+    assert_eq!(merged.len(), 1, "{merged:?}\n{stderr}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged[0]).unwrap()).unwrap();
+    assert_eq!(s["merged_from"], 1, "{s:#}");
+    assert_eq!(s["warnings"], serde_json::json!([warning]), "{s:#}");
+}
+
+/// The one folder in `dir` whose name ends with `suffix`.
+fn only_dir(dir: &Path, suffix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.to_string_lossy().ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+/// The worker of the `run --workers 2` parent `parent_pid` that runs shard 0/2 (`said`:
+/// the parent's stderr so far, for the message should there be none).
+fn first_worker(parent_pid: u32, said: &str) -> u32 {
+    let workers = children_of(parent_pid);
+    workers
+        .iter()
+        .copied()
+        .find(|&pid| {
+            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            argv.split(|&b| b == 0).any(|arg| arg == b"0/2")
+        })
+        .unwrap_or_else(|| panic!("no worker runs shard 0/2 among {workers:?}\n{said}"))
+}
+
+/// Sends signal `name` to process `pid`.
+fn send(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 /// Waits, until `deadline`, for the process `pidfd` refers to to end (a pidfd polls

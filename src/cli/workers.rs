@@ -11,6 +11,7 @@ use super::{error, write_file, Error, MergeArgs, RunArgs};
 use crate::model::words::short_hash;
 use crate::model::LearnedOracles;
 use crate::report;
+use crate::results::read::{FoundRuns, ReadError};
 use crate::results::{self as files, read_run, MergedRun};
 use crate::run::{self, Target};
 use crate::scenario;
@@ -113,7 +114,11 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     let outcome = spawn_all(&args, (&url, addrs), (&base, &s.name), &handoff, &cancel).await;
     let embedded = bound.is_reference();
     bound.close().await;
-    let Ended { dirs, lost } = outcome?;
+    let Ended {
+        dirs,
+        lost,
+        skipped,
+    } = outcome?;
     let interrupted = cancel.is_cancelled();
     if dirs.is_empty() && interrupted {
         eprintln!("interrupted (Ctrl-C) before any worker wrote results: nothing written");
@@ -123,10 +128,15 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         return Err(EveryWorkerLost(lost).into());
     }
     // Said under `-q` too, and before merging, so that a merge that fails says it too:
-    // the result is incomplete, and this is why.
-    let said: Vec<String> = lost
+    // the result is incomplete, and this is why. The folders skipped first, as `merge`
+    // records them.
+    let said: Vec<String> = skipped
         .iter()
-        .map(|l| format!("{l}: its connections are not in the merged result"))
+        .map(|d| files::read::skipped_warning(d))
+        .chain(
+            lost.iter()
+                .map(|l| format!("{l}: its connections are not in the merged result")),
+        )
         .collect();
     for line in &said {
         eprintln!("warning: {line}");
@@ -209,27 +219,28 @@ async fn spawn_all(
         let (mut child, stderr) = child;
         let status = wait(&mut child, cancel).await?;
         if status.code().is_none() {
+            let found = worker_results(&out, name, true).map_err(Error::usage)?;
             // Interrupted before it could take Ctrl-C (still starting): it wrote no summary
             // (at most the folder its interval log streams into), and that is the
-            // interruption, not a failure.
+            // interruption, not a failure; its folder is said skipped.
             if cancel.is_cancelled() {
+                ended.dirs.extend(found.runs);
+                ended.skipped.extend(found.skipped);
                 continue;
             }
             // Killed (the OOM killer's SIGKILL): whatever it wrote in full is merged, and
             // a worker that wrote nothing is its shard missing from the result, which is
-            // then incomplete, as `merge` makes a split with a shard missing. The others
+            // then incomplete, as `merge` makes a split with a shard missing (said as lost,
+            // which names the worker and the signal, not as a folder skipped). The others
             // run on to their end.
-            let found = files::read::run_dirs(&out.join(name))
-                .map(|found| mergeable(found, true))
-                .unwrap_or_default();
-            if found.is_empty() {
+            if found.runs.is_empty() {
                 ended.lost.push(Lost {
                     worker: i,
                     workers: args.workers,
                     signal: killed_by(&status),
                 });
             }
-            ended.dirs.extend(found);
+            ended.dirs.extend(found.runs);
             continue;
         }
         // 0, 1 and 4-8 are verdicts (the worker ran and wrote results); 130 interrupted.
@@ -243,8 +254,9 @@ async fn spawn_all(
                 .unwrap_or_default();
             return Err(Error::Usage(failed(i, &status, &stderr)));
         }
-        let found = files::read::run_dirs(&out.join(name)).map_err(Error::usage)?;
-        ended.dirs.extend(mergeable(found, cancel.is_cancelled()));
+        let found = worker_results(&out, name, cancel.is_cancelled()).map_err(Error::usage)?;
+        ended.dirs.extend(found.runs);
+        ended.skipped.extend(found.skipped);
     }
     forwarding.abort();
     // Every worker has ended: nobody is left to tell.
@@ -259,6 +271,9 @@ struct Ended {
     dirs: Vec<PathBuf>,
     /// The workers killed before they wrote their results.
     lost: Vec<Lost>,
+    /// After Ctrl-C, the folders of workers stopped before they wrote their results: said
+    /// and recorded as skipped, as `merge` says a run folder without its summary.
+    skipped: Vec<PathBuf>,
 }
 
 /// A worker killed by a signal (the OOM killer's SIGKILL) before it wrote its results:
@@ -315,15 +330,31 @@ fn list(lost: &[Lost]) -> String {
         .join("; ")
 }
 
-/// The result folders of one worker to merge. After Ctrl-C (`interrupted`), a worker
-/// stopped before its load wrote no `summary.json` beside the folder it had made: nothing
-/// to merge from it, and not a failure. Otherwise every folder is kept, and one without a
-/// summary fails the merge, as it should.
-fn mergeable(found: Vec<PathBuf>, interrupted: bool) -> Vec<PathBuf> {
-    found
-        .into_iter()
-        .filter(|d| !interrupted || d.join("summary.json").is_file())
-        .collect()
+/// What worker folder `out` holds to merge: the runs under `out/name/`. When the worker
+/// was cut short (`cut_short`: by Ctrl-C, or killed), it may have stopped before it wrote its
+/// `summary.json` (a second Ctrl-C aborts it; a SIGINT before it could take one ends it):
+/// nothing to merge from it, and not a failure, but its shard is missing from the result,
+/// so the run folder it left is returned as skipped, or, where it left none, `out` itself.
+/// Otherwise a worker ended on its own and wrote its results: a folder of it without a
+/// summary is an error, as it should be.
+fn worker_results(out: &Path, name: &str, cut_short: bool) -> Result<FoundRuns, ReadError> {
+    let searched = out.join(name);
+    if !cut_short {
+        return Ok(FoundRuns {
+            runs: files::read::run_dirs(&searched)?,
+            skipped: Vec::new(),
+        });
+    }
+    // A folder with nothing of a run in it, or none at all, is the worker's leaving
+    // nothing: not an error here.
+    let mut found = files::find_runs(&searched).unwrap_or_default();
+    // A path that is no folder comes back as a run (`summary.json` named itself): it is
+    // one only with its summary.
+    found.runs.retain(|d| d.join("summary.json").is_file());
+    if found.runs.is_empty() && found.skipped.is_empty() {
+        found.skipped.push(out.to_path_buf());
+    }
+    Ok(found)
 }
 
 /// What the workers are told of the parent's calibration.
@@ -695,20 +726,32 @@ fn finish(
 mod tests {
     use super::*;
 
-    /// Of two worker folders, one with a summary and one a worker stopped before its load
-    /// left without: after Ctrl-C only the first is merged; otherwise both go to the merge
-    /// (where the second is an error).
+    /// After Ctrl-C, of three worker folders, one with a summary, one a worker aborted
+    /// under load left without (only its interval log) and one a worker stopped while
+    /// starting left empty, the first is merged and the other two are said skipped: the
+    /// run folder without its summary, and the empty worker's own folder. Otherwise the
+    /// folder without its summary is an error. Before, the two were dropped without a
+    /// word, or the first of them failed the whole run.
     #[test]
-    fn after_ctrl_c_a_worker_folder_without_a_summary_is_not_merged() {
+    fn after_ctrl_c_a_worker_folder_without_a_summary_is_skipped_and_named() {
         let base = tempfile::tempdir().unwrap();
-        let done = base.path().join("done");
-        let stopped = base.path().join("stopped");
+        let worker = |i: u32| base.path().join(format!("worker-{i}"));
+        let done = worker(0).join("s").join("20260101T000000.000Z");
+        let aborted = worker(1).join("s").join("20260101T000000.000Z");
         std::fs::create_dir_all(&done).unwrap();
-        std::fs::create_dir_all(&stopped).unwrap();
+        std::fs::create_dir_all(&aborted).unwrap();
         std::fs::write(done.join("summary.json"), "{}").unwrap();
-        let found = || vec![done.clone(), stopped.clone()];
-        assert_eq!(mergeable(found(), true), vec![done.clone()]);
-        assert_eq!(mergeable(found(), false), found());
+        std::fs::write(aborted.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+        let found = |i, cut_short| worker_results(&worker(i), "s", cut_short);
+        let runs = |runs: &[&PathBuf], skipped: &[&PathBuf]| FoundRuns {
+            runs: runs.iter().map(|p| p.to_path_buf()).collect(),
+            skipped: skipped.iter().map(|p| p.to_path_buf()).collect(),
+        };
+        assert_eq!(found(0, true).unwrap(), runs(&[&done], &[]));
+        assert_eq!(found(1, true).unwrap(), runs(&[], &[&aborted]));
+        assert_eq!(found(2, true).unwrap(), runs(&[], &[&worker(2)]));
+        assert_eq!(found(0, false).unwrap(), runs(&[&done], &[]));
+        assert!(found(1, false).is_err());
     }
 
     #[test]

@@ -815,3 +815,74 @@ fn merge_of_a_folder_says_and_records_a_run_it_skipped() {
     assert_eq!(said.status.code(), Some(0), "{err}");
     assert!(err.contains(&warning), "{err}");
 }
+
+/// `stampede merge` given a quoted glob, or several paths, where one is a run folder
+/// without its `summary.json` (a killed run) merges the rest, says it skipped that folder
+/// (as `compare` says it) and records it in the merged summary, as for a folder given;
+/// with no readable run left it is an error (exit 2) naming what it skipped. A merge that
+/// fails for another reason (here an output folder inside a run) has said what it skipped
+/// first. Before: exit 2, 'holds no run that can be read', for the one killed run.
+#[test]
+fn merge_skips_a_killed_run_among_the_runs_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let good = runs.join("a");
+    report_support::write(&good, &report_support::run(1, 300, 20.0, 1.0));
+    let killed = runs.join("b");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    let warning = format!(
+        "skipped {}: no summary.json (a run stopped before it wrote its results?)",
+        killed.display()
+    );
+    let glob = runs.join("*");
+    let (glob, good, killed) = (
+        glob.to_str().unwrap(),
+        good.to_str().unwrap(),
+        killed.to_str().unwrap(),
+    );
+    for (i, given) in [vec![glob], vec![good, killed]].into_iter().enumerate() {
+        let out = tmp.path().join(format!("merged-{i}"));
+        let mut args = vec!["merge", "-q", "--json", "--out", out.to_str().unwrap()];
+        args.extend(&given);
+        let said = stampede(&args);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(0), "{given:?}: {err}");
+        assert!(err.contains(&format!("warning: {warning}")), "{err}");
+        let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
+        assert_eq!(m["merged_from"], 1, "{m:#}");
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(
+            written["warnings"],
+            serde_json::json!([warning]),
+            "{written:#}"
+        );
+    }
+    // Nothing readable left: an error that names what it skipped.
+    let out = tmp.path().join("none");
+    let only_killed = runs.join("b*");
+    for given in [killed, only_killed.to_str().unwrap()] {
+        let said = stampede(&["merge", "-q", "--out", out.to_str().unwrap(), given]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{given}: {err}");
+        assert!(
+            err.contains(&format!("error: no run left to merge: {warning}")),
+            "{err}"
+        );
+    }
+    assert!(!out.exists(), "nothing written");
+    // Refused for another reason: what it skipped was said before the error.
+    let inside = runs.join("a").join("merged");
+    let said = stampede(&["merge", "-q", "--out", inside.to_str().unwrap(), glob]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    let (warned, refused) = (
+        err.find(&format!("warning: {warning}")),
+        err.find("lies inside"),
+    );
+    assert!(
+        warned.is_some() && refused.is_some() && warned < refused,
+        "{err}"
+    );
+}

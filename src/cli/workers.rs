@@ -605,17 +605,16 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         }
     }
     // A folder that holds runs (a scenario's folder, a `--workers` run's `…-workers/`
-    // folder) stands for every run in it, as `compare` reads it: its run folders without
-    // a `summary.json` (killed runs) are skipped, as `compare` skips them, and said; a
-    // path that holds no readable run at all is an error.
+    // folder) stands for every run in it, as `compare` reads it. Run folders without a
+    // `summary.json` (killed runs), found in a folder, matched by a glob or named, are
+    // skipped, as `compare` skips them, and said; with no readable run left at all, the
+    // merge is an error.
     let mut dirs = Vec::new();
     let mut skipped = Vec::new();
     for path in &given {
-        let found = files::find_runs(path)
-            .and_then(|found| found.readable(path))
-            .map_err(Error::usage)?;
+        let found = files::find_runs(path).map_err(Error::usage)?;
         let searched = path.is_dir() && !path.join("summary.json").is_file();
-        if searched && !args.output.quiet {
+        if searched && !found.runs.is_empty() && !args.output.quiet {
             eprintln!(
                 "note: {} holds {}: merging {}",
                 path.display(),
@@ -630,12 +629,29 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         dirs.extend(found.runs);
         skipped.extend(found.skipped);
     }
+    if dirs.is_empty() && !skipped.is_empty() {
+        let skipped = files::read::FoundRuns {
+            runs: Vec::new(),
+            skipped,
+        }
+        .skipped_line();
+        return Err(Error::usage(files::MergeError::NothingReadable { skipped }));
+    }
+    // Said now, under `-q` too, so that a merge that fails below (runs that do not merge,
+    // an output folder refused) still says what it left out.
+    let said: Vec<String> = skipped
+        .iter()
+        .map(|d| files::read::skipped_warning(d))
+        .collect();
+    for line in &said {
+        eprintln!("warning: {line}");
+    }
     let runs = dirs
         .iter()
         .map(|p| read_run(p).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
     let mut merged = files::merge(&runs).map_err(Error::usage)?;
-    merged.skipped(&skipped);
+    merged.record_said(&said);
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;
         // Another scenario's thresholds (or an edited one's) would judge runs they were

@@ -23,6 +23,12 @@ use std::path::{Path, PathBuf};
 pub enum MergeError {
     #[error("nothing to merge")]
     Empty,
+    /// Every run folder the paths given hold lacks its `summary.json` (killed runs).
+    #[error("no run left to merge: {skipped}")]
+    NothingReadable {
+        /// The folders skipped, said as [`super::read::FoundRuns::skipped_line`] says them.
+        skipped: String,
+    },
     #[error(
         "{path} is a run of {what} {theirs}, the others of {ours}: only runs of one scenario \
          and seed merge"
@@ -98,23 +104,11 @@ pub struct MergedRun {
 }
 
 impl MergedRun {
-    /// Records the run folders the search for parts skipped (no `summary.json`: runs
-    /// killed before they wrote their results) as this merge's first warnings, said on
-    /// stderr and kept in the summary: a result that left out a part counts less than
-    /// the runs it was asked for, and a reader of it (`report`) must be told so.
-    pub fn skipped(&mut self, dirs: &[PathBuf]) {
-        let said: Vec<String> = dirs
-            .iter()
-            .map(|d| super::read::skipped_warning(d))
-            .collect();
-        self.warnings.splice(0..0, said.iter().cloned());
-        self.summary.warnings.splice(0..0, said);
-    }
-
     /// Records `lines`, which the caller said on stderr before merging (so that they are
     /// said even when the merge fails), first among the summary's warnings, and not among
     /// [`Self::warnings`], which are said after the merge: a reader of the result
-    /// (`report`) must be told what the result lacks, as the console was.
+    /// (`report`) must be told what the result lacks, as the console was (run folders
+    /// skipped for want of a `summary.json`, workers lost).
     pub fn record_said(&mut self, lines: &[String]) {
         self.summary.warnings.splice(0..0, lines.iter().cloned());
     }

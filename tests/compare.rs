@@ -1023,17 +1023,13 @@ fn a_run_folder_without_its_summary_is_said_skipped() {
     );
     write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
     let killed = base.join("20260103T000000.000Z");
-    std::fs::create_dir_all(&killed).unwrap();
-    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    let skipped = report_support::killed_run(&killed);
 
     let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["base_runs"].as_array().unwrap().len(), 1, "{json:#}");
-    assert!(
-        err.contains(&format!("skipped {}: no summary.json", killed.display())),
-        "{err}"
-    );
+    assert!(err.contains(&format!("warning: {skipped}")), "{err}");
 
     // A folder on both sides: its stopped run is said once.
     let (code, _, err) = stampede(&["compare", &p(&base), &p(&base), "-q"]);
@@ -1073,8 +1069,7 @@ fn the_json_lists_the_run_folders_it_skipped() {
     assert_eq!(json["skipped"], serde_json::json!([]), "{json:#}");
 
     let killed = new.join("20260103T000000.000Z");
-    std::fs::create_dir_all(&killed).unwrap();
-    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    report_support::killed_run(&killed);
     let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1082,7 +1077,7 @@ fn the_json_lists_the_run_folders_it_skipped() {
         json["skipped"],
         serde_json::json!([{
             "path": p(&killed),
-            "reason": "no summary.json (a run stopped before it wrote its results?)",
+            "reason": report_support::NO_SUMMARY,
         }]),
         "{json:#}"
     );

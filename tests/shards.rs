@@ -774,9 +774,7 @@ fn merge_of_a_folder_says_and_records_a_run_it_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     report_support::write(&runs.join("a"), &report_support::run(1, 300, 20.0, 1.0));
-    let killed = runs.join("b");
-    std::fs::create_dir_all(&killed).unwrap();
-    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    let warning = report_support::killed_run(&runs.join("b"));
     let out = tmp.path().join("merged");
     let said = stampede(&[
         "merge",
@@ -788,19 +786,12 @@ fn merge_of_a_folder_says_and_records_a_run_it_skipped() {
     ]);
     let err = String::from_utf8_lossy(&said.stderr);
     assert_eq!(said.status.code(), Some(0), "{err}");
-    let warning = format!(
-        "skipped {}: no summary.json (a run stopped before it wrote its results?)",
-        killed.display()
-    );
     assert!(err.contains(&format!("warning: {warning}")), "{err}");
     let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
     assert_eq!(m["merged_from"], 1, "{m:#}");
-    let written: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(
-        written["warnings"],
-        serde_json::json!([warning]),
-        "{written:#}"
+        report_support::recorded_warnings(&out),
+        serde_json::json!([warning])
     );
 
     let page = tmp.path().join("page.html");
@@ -829,12 +820,7 @@ fn merge_skips_a_killed_run_among_the_runs_given() {
     let good = runs.join("a");
     report_support::write(&good, &report_support::run(1, 300, 20.0, 1.0));
     let killed = runs.join("b");
-    std::fs::create_dir_all(&killed).unwrap();
-    std::fs::write(killed.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
-    let warning = format!(
-        "skipped {}: no summary.json (a run stopped before it wrote its results?)",
-        killed.display()
-    );
+    let warning = report_support::killed_run(&killed);
     let glob = runs.join("*");
     let (glob, good, killed) = (
         glob.to_str().unwrap(),
@@ -851,12 +837,9 @@ fn merge_skips_a_killed_run_among_the_runs_given() {
         assert!(err.contains(&format!("warning: {warning}")), "{err}");
         let m: serde_json::Value = serde_json::from_slice(&said.stdout).unwrap();
         assert_eq!(m["merged_from"], 1, "{m:#}");
-        let written: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
         assert_eq!(
-            written["warnings"],
-            serde_json::json!([warning]),
-            "{written:#}"
+            report_support::recorded_warnings(&out),
+            serde_json::json!([warning])
         );
     }
     // Nothing readable left: an error that names what it skipped.

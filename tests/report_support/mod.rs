@@ -186,6 +186,26 @@ pub fn write(dir: &Path, run: &Run) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// What `compare`, `merge` and `report` say of a run folder they skip for want of its
+/// `summary.json`: the reason, and the warning line naming `dir`.
+pub const NO_SUMMARY: &str = "no summary.json (a run stopped before it wrote its results?)";
+
+/// A run killed before it wrote its results, in `dir`: only the `intervals.hlog` a run
+/// opens when it starts. Returns the line that names it as skipped
+/// (`skipped DIR: no summary.json (…)`, after `warning: ` on stderr).
+pub fn killed_run(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("intervals.hlog"), "#[StartTime: 0]\n").unwrap();
+    format!("skipped {}: {NO_SUMMARY}", dir.display())
+}
+
+/// The `warnings` a result directory's `summary.json` records (JSON null when absent).
+pub fn recorded_warnings(dir: &Path) -> serde_json::Value {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    summary["warnings"].clone()
+}
+
 /// The `stampede` binary with `args`: (exit code, stdout, stderr).
 /// A stdout whose reader is already gone (`… | head -1` after its line, `| grep -m1`):
 /// the other end of a socket pair, closed.

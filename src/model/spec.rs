@@ -565,8 +565,16 @@ pub struct OracleSpec {
     pub error_event: String,
     /// Identity: this field of every message that carries it must equal the token's `sub`.
     pub identity: Option<String>,
-    /// Ordering: this per-connection field must increase by exactly one.
+    /// Ordering: this per-connection field must increase by exactly one (or only increase,
+    /// with [`OracleSpec::sequence_gaps`]).
     pub sequence: Option<String>,
+    /// The sequence field may skip numbers (`[oracles] sequence = { field = "...",
+    /// contiguous = false }`): a protocol that promises an increasing number, not a count
+    /// of the frames sent (one that also counts what it receives, or numbers its events
+    /// across a server-side queue), is judged only for going down or repeating. Left out
+    /// of plan files when false, so older plans read back unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequence_gaps: bool,
     /// Messages kept while waiting for a matching expectation, per connection.
     pub max_buffered: usize,
     /// Bytes those kept messages may take, per connection: each is measured as its event
@@ -691,6 +699,7 @@ impl Default for OracleSpec {
             error_event: "error".into(),
             identity: None,
             sequence: None,
+            sequence_gaps: false,
             max_buffered: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             session: SessionOracles::default(),

@@ -36,7 +36,7 @@ use crate::model::{
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::Path;
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 use walk::{Ctx, Fields, Node};
 
 const TOP_KEYS: &[&str] = &[
@@ -785,6 +785,7 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
         identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
         sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
+        sequence_gaps: sequence_gaps(cx, f.get("sequence")),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
         idle_timeout: f.opt_positive_duration(cx, "idle_timeout"),
@@ -833,7 +834,13 @@ fn framing_defaults(spec: &mut OracleSpec, f: &Fields<'_, '_>) {
 
 /// `{ field = "user_id" }`: the oracle is on and checks that field.
 fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Option<String> {
-    let f = Fields::section(cx, node, section, &["field"])?.with_owner(section);
+    // `contiguous` is the sequence oracle's alone ([`sequence_gaps`] reads it).
+    let allowed: &[&str] = if section == "oracles.sequence" {
+        &["field", "contiguous"]
+    } else {
+        &["field"]
+    };
+    let f = Fields::section(cx, node, section, allowed)?.with_owner(section);
     let field = f.req_text(cx, "field");
     // An empty field was reported as such already: one problem, said once.
     if let (false, Err(why), Some(n)) = (
@@ -844,6 +851,18 @@ fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Opt
         cx.report(n.span(), format!("{section}.field: {why}"));
     }
     Some(field)
+}
+
+/// `[oracles] sequence = { ..., contiguous = false }`: the field may skip numbers
+/// ([`OracleSpec::sequence_gaps`]); `contiguous` defaults to true (exactly one up).
+fn sequence_gaps(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> bool {
+    let Some(DeValue::Table(table)) = node.map(|n| n.get_ref()) else {
+        return false;
+    };
+    let contiguous = table
+        .get("contiguous")
+        .and_then(|n| cx.boolean("contiguous", n));
+    contiguous == Some(false)
 }
 
 fn sha256_hex(text: &str) -> String {

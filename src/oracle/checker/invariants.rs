@@ -70,8 +70,19 @@ impl ConnChecker {
             return;
         };
         if let Some(last) = self.last_seq {
-            if seq != last + 1 {
-                let expected = format!("{field} = {}", last + 1);
+            // Gaps allowed: only a number that does not go up is out of order (a repeat, a
+            // step back).
+            let out_of_order = if self.spec.sequence_gaps {
+                seq <= last
+            } else {
+                seq != last + 1
+            };
+            if out_of_order {
+                let expected = if self.spec.sequence_gaps {
+                    format!("{field} > {last}")
+                } else {
+                    format!("{field} = {}", last + 1)
+                };
                 self.violate(
                     OracleKind::Ordering,
                     now,

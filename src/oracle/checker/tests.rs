@@ -2383,3 +2383,42 @@ fn what_every_message_reads_comes_first_in_the_checker() {
         );
     }
 }
+
+/// The sequence numbers `seqs`, one uncorrelated message each, fed to a checker whose
+/// sequence oracle allows gaps (`gaps`) or not: the (expected, seen) of each violation.
+fn sequence_findings(gaps: bool, seqs: &[i64]) -> Vec<(String, String)> {
+    let spec = Arc::new(OracleSpec {
+        sequence: Some("seq".into()),
+        sequence_gaps: gaps,
+        ..OracleSpec::default()
+    });
+    let mut ch = ConnChecker::new(spec, who(), Instant::now(), vec!["run_id".into()]);
+    let msgs: Vec<Value> = seqs
+        .iter()
+        .map(|seq| json!({"type": "tick", "seq": seq}))
+        .collect();
+    send_all(&mut ch, &msgs);
+    ch.violations
+        .iter()
+        .map(|v| (v.expected.clone(), v.seen.clone()))
+        .collect()
+}
+
+/// `contiguous = false`: a sequence that skips numbers (a server that also counts what
+/// it receives) is in order as long as it goes up; a repeat or a step back is still out of
+/// order. Contiguous (the default), the first skip is one.
+#[test]
+fn a_sequence_with_gaps_allowed_is_judged_only_for_going_up() {
+    assert_eq!(sequence_findings(true, &[1, 3, 5, 9]), vec![]);
+    assert_eq!(
+        sequence_findings(true, &[1, 3, 3, 2]),
+        vec![
+            ("seq > 3".to_string(), "seq = 3".to_string()),
+            ("seq > 3".to_string(), "seq = 2".to_string()),
+        ]
+    );
+    assert_eq!(
+        sequence_findings(false, &[1, 3, 4]),
+        vec![("seq = 2".to_string(), "seq = 3".to_string())]
+    );
+}

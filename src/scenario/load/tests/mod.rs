@@ -285,6 +285,8 @@ fn shipped_scenarios_load() {
     assert_eq!(golden.duration, ms(60_000));
     assert_eq!(golden.oracles.identity.as_deref(), Some("user_id"));
     assert_eq!(golden.oracles.sequence.as_deref(), Some("seq"));
+    // The protocol promises an increasing seq, not one counted by one.
+    assert!(golden.oracles.sequence_gaps);
     let group = &golden.groups[0];
     assert_eq!(group.users, 200);
     assert_eq!(

@@ -87,6 +87,26 @@ fn bad_kinds_and_paths_are_reported() {
     assert!(message.contains("expected a non-empty string"), "{message}");
 }
 
+/// `contiguous = false` lets the sequence field skip numbers; it is the sequence
+/// oracle's alone, and a boolean.
+#[test]
+fn a_sequence_may_be_declared_with_gaps() {
+    let gaps = |line: &str| load(&with_top(&format!("[oracles]\n{line}"))).oracles;
+    let spec = gaps("sequence = { field = \"seq\", contiguous = false }");
+    assert_eq!(spec.sequence.as_deref(), Some("seq"));
+    assert!(spec.sequence_gaps);
+    assert!(!gaps("sequence = { field = \"seq\", contiguous = true }").sequence_gaps);
+    assert!(!gaps("sequence = { field = \"seq\" }").sequence_gaps);
+    assert_problem(
+        &with_top("[oracles]\nsequence = { field = \"seq\", contiguous = \"no\" }"),
+        "contiguous",
+    );
+    assert_problem(
+        &with_top("[oracles]\nidentity = { field = \"u\", contiguous = false }"),
+        "unknown field \"contiguous\"",
+    );
+}
+
 #[test]
 fn sends_take_arrays_and_text() {
     let s = load(&with_steps(

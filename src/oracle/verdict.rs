@@ -2284,7 +2284,7 @@ pub fn violations_hint(
         if let Some(note) = refused_users_note(kept, total, reports) {
             return format!("{head}{note}, hunt for a repro");
         }
-        return format!("{head}{}{HUNT}", extras_note(kept));
+        return format!("{head}{}{}{HUNT}", extras_note(kept), skips_note(kept));
     }
     let by_deadline = late_by_deadline(&late);
     let unseen = unseen_late(kept, &by_deadline).len() as u64;
@@ -2399,6 +2399,33 @@ fn refused_users_note(kept: &[Violation], total: u64, reports: &[ConnReport]) ->
 /// ([`ANSWERED_WITH_ERROR`](crate::oracle::ANSWERED_WITH_ERROR)): what they may be, a
 /// duplicate delivery or a stream the pattern cuts short, and how to say the latter
 /// (`next+`). Empty otherwise.
+/// When every kept violation is a sequence number that skipped ahead (`seq = 5` where
+/// `seq = 4` was due), none a repeat or a step back: a note that a protocol promising
+/// only an increasing number is declared with `contiguous = false` (a server that also
+/// counts what it receives skips on every connection, and is no race). Empty otherwise.
+/// Reads the `expected`/`seen` the sequence oracle writes (`FIELD = N`).
+fn skips_note(kept: &[Violation]) -> String {
+    let skip = |v: &Violation| -> Option<(String, i64, i64)> {
+        if v.oracle != OracleKind::Ordering {
+            return None;
+        }
+        let (field, due) = v.expected.rsplit_once(" = ")?;
+        let (seen_field, got) = v.seen.rsplit_once(" = ")?;
+        let (due, got) = (due.parse::<i64>().ok()?, got.parse::<i64>().ok()?);
+        (field == seen_field && got > due).then(|| (field.to_string(), due, got))
+    };
+    let skips: Option<Vec<(String, i64, i64)>> = kept.iter().map(skip).collect();
+    let Some((field, due, got)) = skips.and_then(|s| s.into_iter().next()) else {
+        return String::new();
+    };
+    format!(
+        "; every ordering violation is a skipped number ({field} = {got} where {due} was due), \
+         none a repeat or a step back: if the protocol promises only an increasing {field}, not \
+         one counted by one, declare `[oracles] sequence = {{ field = \"{field}\", contiguous = \
+         false }}`"
+    )
+}
+
 fn extras_note(kept: &[Violation]) -> String {
     use crate::oracle::{ANSWERED_IN_FULL, ANSWERED_WITH_ERROR};
     let extra = |v: &Violation| {

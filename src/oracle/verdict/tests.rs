@@ -1978,6 +1978,28 @@ fn extras_alone_say_a_stream_needs_a_repeating_pattern() {
     assert!(!mixed.contains("`next+`"), "{mixed}");
 }
 
+/// Ordering violations that are all skipped numbers: the hint says how a protocol that
+/// promises only an increasing number is declared; a repeat among them, and it does not.
+#[test]
+fn sequence_skips_alone_say_how_to_allow_gaps() {
+    let ordering = |conn: u32, due: i64, got: i64| Violation {
+        oracle: OracleKind::Ordering,
+        expected: format!("seq = {due}"),
+        seen: format!("seq = {got}"),
+        ..unmet(conn, false)
+    };
+    let by_oracle = BTreeMap::from([(OracleKind::Ordering, 2)]);
+    let hint = violations_hint(&by_oracle, &[ordering(0, 4, 5), ordering(1, 7, 9)], &[]);
+    assert!(
+        hint.contains("every ordering violation is a skipped number (seq = 5 where 4 was due)")
+            && hint.contains("contiguous = false")
+            && hint.ends_with("; hunt for a repro"),
+        "{hint}"
+    );
+    let repeat = violations_hint(&by_oracle, &[ordering(0, 4, 5), ordering(1, 7, 6)], &[]);
+    assert!(!repeat.contains("contiguous"), "{repeat}");
+}
+
 /// Records that came for requests the server had answered with its error event: the same
 /// hint, worded for the error (no pattern was met in full there); beside records for met
 /// requests, both are said.

@@ -675,14 +675,15 @@ fn shrink_creates_the_folder_of_its_output() {
     // has connections to drop.
     let hunted = tmp.path().join("hunted");
     // Bounded by their budgets; the planted bug reproduces at once, so each command takes
-    // seconds. A few tries each: one on a loaded machine may miss the bug's window.
+    // seconds (a dropped message costs its expectation's 1 s `within` per replay). A few
+    // tries each: one on a loaded machine may miss the bug's window.
     let planted = [
         "--bug",
         "early-message-drop",
         "--times",
         "3",
         "--budget",
-        "30s",
+        "60s",
     ];
     let with = |args: &[&str]| {
         let said = stampede(&[args, &planted[..]].concat());

@@ -73,6 +73,9 @@ enum Behaviour {
     /// Upgrades, greets, then sends pings without end and never reads: the pongs it is
     /// owed, and every request, pile up on the client's side.
     PingsNeverReads,
+    /// Upgrades, greets, then sends text frames of a kind nobody expects without pause
+    /// (a feed faster than the client reads it), reading nothing.
+    FloodsText,
     /// Upgrades and greets its first this many connections and answers their requests in
     /// full; from the next one on, [`Behaviour::Silent`]: a run's load served, the liveness
     /// probe after it left waiting.
@@ -209,6 +212,12 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     if behaviour == Behaviour::PingsNeverReads {
         // Pings until the client goes (its side then errs), reading nothing.
         while ws.send(Message::Ping(vec![b'p'; 125].into())).await.is_ok() {}
+        return;
+    }
+    if behaviour == Behaviour::FloodsText {
+        // Ticks until the client goes, reading nothing.
+        let tick = text(json!({"type": "tick", "pad": "x".repeat(4096)}));
+        while ws.send(tick.clone()).await.is_ok() {}
         return;
     }
     while let Some(Ok(msg)) = ws.next().await {
@@ -715,6 +724,54 @@ steps = [
     let s = &outcome.results.summary;
     assert_eq!(s.stopped, StopReason::Completed, "{:?}", s.counters);
     assert_eq!(ended_by(&outcome, "interrupted"), 0, "{:?}", s.counters);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+/// A server that sends text frames without pause keeps the client's read side always
+/// ready, as endless pings do: the expectation's deadline must still pass on time (the
+/// text branch of the wait never looked at its timer: the 2 s deadline passed seconds
+/// late, once 20 s, and the close's own bounded wait with it). The violation is timed at
+/// its deadline, and the run ends on its own, long before its duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_floods_text_lets_deadlines_pass_on_time() {
+    let fake = spawn(Behaviour::FloodsText).await;
+    let text = format!(
+        r#"
+name = "floods-text"
+duration = "30s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[oracles]
+learn = false
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}" }} }},
+  {{ expect = "agent_completed", correlate = "run_id", within = "1s" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let (outcome, took) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    assert_eq!(s.stopped, StopReason::Completed, "{:?}", s.counters);
+    assert_eq!(
+        s.violations.by_oracle.get(&OracleKind::Completeness),
+        Some(&2),
+        "{:?}",
+        s.violations
+    );
+    // Each deadline passed within a few frames of when it was due, not when the flood
+    // paused: a violation is stamped when it is found.
+    for v in &s.violations.first {
+        assert!(v.at_ms < 1_000.0 + SLACK.as_millis() as f64, "{v:?}");
+    }
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
 

@@ -101,6 +101,12 @@ impl ConnRun {
                     {
                         return Stop::Lost;
                     }
+                    // A server that sends text without pause (a feed faster than it is
+                    // read, a flood) keeps the stream always ready, as control frames can
+                    // (below): what is past due is done here too, one comparison a frame.
+                    if wake_at.is_some_and(|at| now >= at) && self.past_due(now, until).await {
+                        return Stop::Deadline;
+                    }
                 }
                 Wake::Frame(frame) => {
                     // Boxed: handling a frame needs far more state than waiting for one,
@@ -114,13 +120,8 @@ impl ConnRun {
                     // would never reach the timer, and no deadline, nor the wait's end,
                     // would ever pass. What is past due is done here too.
                     let now = Instant::now();
-                    if wake_at.is_some_and(|at| now >= at) {
-                        if self.timer_fired(now) {
-                            Box::pin(self.samples.flush()).await;
-                        }
-                        if until.is_some_and(|u| now >= u) {
-                            return Stop::Deadline;
-                        }
+                    if wake_at.is_some_and(|at| now >= at) && self.past_due(now, until).await {
+                        return Stop::Deadline;
                     }
                 }
                 Wake::Timer => {
@@ -135,6 +136,16 @@ impl ConnRun {
                 }
             }
         }
+    }
+
+    /// What the timer would have done by `now`, for a wait whose stream stays ready (its
+    /// biased select then never polls the timer): expectations past their deadlines
+    /// expire, their samples filed; `true` when the wait's end (`until`) has passed.
+    async fn past_due(&mut self, now: Instant, until: Option<Instant>) -> bool {
+        if self.timer_fired(now) {
+            Box::pin(self.samples.flush()).await;
+        }
+        until.is_some_and(|u| now >= u)
     }
 
     /// What a text frame left to do: answer a Socket.IO ping and the records an

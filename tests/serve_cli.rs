@@ -450,6 +450,13 @@ steps = [
     let hint = summary["hint"].as_str().unwrap();
     assert!(hint.contains("could not keep time"), "{hint}");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(report.contains("client stalls 1"), "{report}");
+    // The planted stall, and on a busy machine maybe one of its own beside it.
+    let stalls: u32 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("client stalls "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(stalls >= 1, "{report}");
     assert_eq!(out.status.code(), Some(8));
 }

@@ -1,5 +1,7 @@
 //! Command-line interface: clap definitions and the dispatch from a command to the library.
 //! Parsing only turns flags into library options; all behaviour lives in the modules.
+// Every line to stderr goes through `errln!`, which a closed stderr cannot make panic.
+#![deny(clippy::print_stderr)]
 
 /// `println!` that hands back the write's `io::Result` instead of panicking, through
 /// [`out::stdout`]: a closed stdout (`stampede plan … | head`) drops what is no longer
@@ -9,6 +11,16 @@ macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         writeln!($crate::cli::out::stdout(), $($arg)*)
+    }};
+}
+
+/// `eprintln!` that never panics: a stderr nobody reads any more (`… 2>&1 | head -1` once
+/// its line came, a CI step's log closed) loses the text, not the command, which ends with
+/// its own exit code (`eprintln!` panicked there: exit 101, the hunt never ran).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
 
@@ -607,7 +619,7 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
         clap_mangen::Man::new(page.clone()).render(&mut bytes)?;
         files::write_atomic(&dir.join(file), &bytes)?;
     }
-    eprintln!(
+    errln!(
         "wrote {} to {}",
         plural(pages.len() as u64, "man page"),
         dir.display()
@@ -672,7 +684,7 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     let mut opts = args.options(args.seed);
     if !args.output.quiet {
         if let Some(warning) = crate::run::slow_ports_note(&scenario, &opts) {
-            eprintln!("warning: {warning}");
+            errln!("warning: {warning}");
         }
     }
     if let Some(path) = &args.learned_from {
@@ -713,7 +725,7 @@ fn junit_of_refusal(file: &std::path::Path, scenario: &std::path::Path, e: &Erro
         e => report::junit_refusal(scenario, "run", "usage", error::message(e).trim_end()),
     };
     if let Err(w) = write_file(file, xml.as_bytes()) {
-        eprintln!("error: --junit {}: {w}", file.display());
+        errln!("error: --junit {}: {w}", file.display());
     }
 }
 
@@ -871,14 +883,14 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     let opts = args.target.run_options();
     let bound = run::bind(&target, &plan, &cancel).await?;
     if bound.is_reference() {
-        eprintln!(
+        errln!(
             "no target given: learning from the built-in reference server at {}",
             bound.url
         );
     }
     development_secret_notice(&bound, &plan);
     // Calibration prints nothing until it ends: say what it is doing meanwhile.
-    eprintln!(
+    errln!(
         "calibrating against {} (a few connections, one at a time; {:?} at most)",
         bound.url,
         run::learn::LIMIT
@@ -892,7 +904,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
         crate::oracle::learn::to_toml(&proposal, &plan.oracles, &url)
     )?;
     if proposal.cut {
-        eprintln!(
+        errln!(
             "calibration stopped at its {:?} limit: {} made; the invariants above come from those",
             run::learn::LIMIT,
             proposal.progress()
@@ -905,7 +917,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     }
     // Nothing accepted, nothing learned: a script must not read that as success.
     if let Some(none) = proposal.none_accepted(&url) {
-        eprintln!("error: {none}");
+        errln!("error: {none}");
         return Ok(if none.auth {
             exit::AUTH_MISCONFIGURED
         } else {
@@ -945,7 +957,7 @@ pub(crate) async fn watched_run(
     let quiet = !chatter.notices;
     let prepared = run::prepare(scenario, opts, &cancel).await?;
     if prepared.bound.is_reference() && !quiet {
-        eprintln!(
+        errln!(
             "no target given: running against the built-in reference server at {}",
             prepared.bound.url
         );
@@ -994,7 +1006,7 @@ pub(crate) fn development_secret_notice(bound: &run::Bound, plan: &crate::model:
         ONCE.call_once(|| {
             let note =
                 development_secret_note(&bound.url, secret, |name| std::env::var(name).is_ok());
-            eprintln!("{note}");
+            errln!("{note}");
         });
     }
 }
@@ -1125,7 +1137,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                         plural(levels as u64, "level")
                     )?,
                     Err(e) => {
-                        eprintln!("{e}");
+                        errln!("{e}");
                         code = exit::USAGE;
                     }
                 }
@@ -1133,7 +1145,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
             }
             Ok(None) => {}
             Err(e) => {
-                eprintln!("{}", as_validate_says(&e));
+                errln!("{}", as_validate_says(&e));
                 code = exit::USAGE;
                 continue;
             }
@@ -1152,7 +1164,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 let at = |group: usize, path: &[usize]| written_at(file, &text, group, path);
                 for late in crate::plan::cannot_finish(&s) {
                     let group = s.groups.iter().position(|g| g.name == late.group);
-                    eprintln!(
+                    errln!(
                         "warning: {}: {}",
                         group.map_or_else(|| file.display().to_string(), |g| at(g, &[])),
                         late_warning(&late, s.duration)
@@ -1160,7 +1172,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 }
                 warn_expiring(file, &text, &s);
                 for think in crate::plan::thinks_past_idle(&s) {
-                    eprintln!(
+                    errln!(
                         "warning: {}: {}",
                         at(think.group.0, &think.path),
                         idle_think_warning(&think)
@@ -1168,7 +1180,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 }
                 for (g, group) in s.groups.iter().enumerate() {
                     if let Some(note) = catalogue_note(group) {
-                        eprintln!("note: {}: {note}", at(g, &[]));
+                        errln!("note: {}: {note}", at(g, &[]));
                     }
                 }
                 // Valid, and still blind to part of what it sends: said before a run.
@@ -1182,11 +1194,11 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     );
                     let place =
                         first.map_or_else(|| file.display().to_string(), |(g, p)| at(g, &p));
-                    eprintln!("note: {place}: {note}");
+                    errln!("note: {place}: {note}");
                 }
             }
             Err(e) => {
-                eprintln!("{}", as_validate_says(&e));
+                errln!("{}", as_validate_says(&e));
                 code = exit::USAGE;
             }
         }
@@ -1292,7 +1304,7 @@ fn warn_expiring(file: &std::path::Path, text: &str, s: &Scenario) {
             || file.display().to_string(),
             |g| written_at(file, text, g, &[]),
         );
-        eprintln!("warning: {place}: {}", expiry_warning(&expiring));
+        errln!("warning: {place}: {}", expiry_warning(&expiring));
     }
 }
 
@@ -1353,9 +1365,12 @@ fn expiry_warning(e: &crate::plan::Expiring<'_>) -> String {
 /// place.
 fn warn_needs(needs: &[scenario::Problem]) {
     for p in needs {
-        eprintln!(
+        errln!(
             "warning: {}:{}:{}: {} (a run will refuse it)",
-            p.file, p.line, p.column, p.message
+            p.file,
+            p.line,
+            p.column,
+            p.message
         );
     }
 }
@@ -1402,7 +1417,7 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
         }
     };
     if secret == "stampede-dev-secret" {
-        eprintln!("warning: STAMPEDE_JWT_SECRET is not set; using the development secret");
+        errln!("warning: STAMPEDE_JWT_SECRET is not set; using the development secret");
     }
     let tls = match (args.tls, args.cert, args.key) {
         (_, Some(cert_path), Some(key_path)) => Some(reference::TlsSetup::Pem {
@@ -1444,14 +1459,14 @@ async fn serve(args: ServeArgs, cancel: CancellationToken) -> Result<u8, Error> 
     };
     if let (Some(path), Some(pem)) = (&args.write_ca, handle.ca_pem()) {
         files::write_atomic(path, pem.as_bytes())?;
-        eprintln!("wrote the server certificate to {}", path.display());
+        errln!("wrote the server certificate to {}", path.display());
     }
     let policy = if args.lenient {
         "lenient bad-token policy; "
     } else {
         ""
     };
-    eprintln!(
+    errln!(
         "stampede reference server listening on {} ({policy}Ctrl-C to stop)",
         handle.url()
     );

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let from_env = std::env::var("STAMPEDE_THREADS").ok();
     let threads = cli.thread_count().or_else(|| {
         stampede::cli::threads_in_env(from_env.as_deref()).unwrap_or_else(|e| {
-            eprintln!("warning: {e}; using one thread per core");
+            say(&format!("warning: {e}; using one thread per core\n"));
             None
         })
     });
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say(&format!("error: cannot start the async runtime: {e}\n"));
             return ExitCode::from(exit::INTERNAL);
         }
     };

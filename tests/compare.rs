@@ -1005,6 +1005,29 @@ fn a_regression_exits_1_when_its_stdout_reader_left() {
     assert_eq!(out.status.code(), Some(1), "{said}");
 }
 
+/// A stderr whose reader is gone (`compare … 2>&1 | head -1` once its line came) costs
+/// the lines written there, not the command: a regression still exits 1 (a line to stderr
+/// panicked, exit 101). Here the warning of a skipped run folder goes to it first.
+#[test]
+fn a_regression_exits_1_when_its_stderr_reader_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base").join("synthetic");
+    write(
+        &base.join("20260101T000000.000Z"),
+        &run(1, TURNS, 20.0, 1.0),
+    );
+    report_support::killed_run(&base.join("20260102T000000.000Z"));
+    let new = write(&tmp.path().join("new"), &run(2, TURNS, 20.0, 3.0));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["compare", &p(&base), &p(&new)])
+        .stderr(report_support::closed_stdout())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("regress"), "{said}");
+}
+
 fn p(dir: &std::path::Path) -> String {
     dir.display().to_string()
 }

@@ -54,7 +54,7 @@ pub(super) async fn battery_command(
         confirm: args.times,
     };
     if !quiet {
-        eprintln!(
+        errln!(
             "battery {} (seed {seed}, budget {:?}): {}",
             battery.probe.name,
             args.budget,
@@ -135,7 +135,7 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
             levels,
             budget,
         } if !quiet => {
-            eprintln!(
+            errln!(
                 "\nfamily {}: {} ({}, up to {:.1}s)",
                 family.name(),
                 family.describe(),
@@ -144,10 +144,10 @@ fn show(event: &Event<'_>, quiet: bool, json: bool) -> std::io::Result<()> {
             );
         }
         Event::Level { index, level, .. } if !quiet => {
-            eprintln!("  level {}: {}", index + 1, level.label);
+            errln!("  level {}: {}", index + 1, level.label);
         }
         Event::Round(p) if !quiet => {
-            eprintln!(
+            errln!(
                 "    round {:>3}  {}  {}  {:.1}s",
                 p.round,
                 round_connections(p, 4),

@@ -274,7 +274,7 @@ pub(super) async fn runner(
         };
     }
     if !quiet {
-        eprintln!("running against {}", describe(&runner));
+        errln!("running against {}", describe(&runner));
         super::development_secret_notice(&runner.bound, plan);
     }
     Ok(runner)
@@ -390,7 +390,7 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     };
     // Not after a Ctrl-C during calibration: no round will run (the end says so).
     if !quiet && !runner.cancel.is_cancelled() {
-        eprintln!(
+        errln!(
             "hunting {} (seed {seed}, budget {:?}, up to {})",
             s.name,
             args.budget,
@@ -404,13 +404,13 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         if let Some(now) = &p.pressure {
             if let Some(done) = level_seen.as_ref().filter(|l| l.level != now.level) {
                 if !quiet {
-                    eprintln!("{done}");
+                    errln!("{done}");
                 }
             }
             level_seen = Some(now.clone());
         }
         if !quiet {
-            eprintln!(
+            errln!(
                 "round {:>4}  {}  {}  {:.1}s",
                 p.round,
                 round_connections(p, 5),
@@ -565,7 +565,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     let rate = match &repro.health {
         Some(health) => {
             if !runner.reset.possible() && !args.output.quiet {
-                eprintln!("no --reset: one replay only, against the target as it is now");
+                errln!("no --reset: one replay only, against the target as it is now");
             }
             runner
                 .measure_health(
@@ -697,7 +697,7 @@ async fn shrink_into(
     };
     let outcome = if repro.health.is_some() {
         if !runner.reset.possible() {
-            eprintln!("{}", hunt::NO_RESET_SHRINK);
+            errln!("{}", hunt::NO_RESET_SHRINK);
         }
         hunt::shrink_health(&repro, &runner, opts).await
     } else {
@@ -1491,7 +1491,7 @@ pub(super) fn learned_lines(runner: &Runner) {
     // held" would blame the invariants for what the target did.
     let calibration = runner.calibration.as_ref();
     if let Some(p) = calibration.filter(|p| p.interrupted) {
-        eprintln!(
+        errln!(
             "learned      nothing: calibration was interrupted (Ctrl-C) after {}",
             p.progress()
         );
@@ -1500,13 +1500,13 @@ pub(super) fn learned_lines(runner: &Runner) {
     match calibration.and_then(|p| p.none_accepted(runner.url())) {
         // The budget's share ran out before the first connection (the note below says so).
         Some(_) if calibration.is_some_and(|p| p.valid.0 == 0) => {
-            eprintln!("learned      nothing (no calibration connection was made)")
+            errln!("learned      nothing (no calibration connection was made)")
         }
-        Some(none) => eprintln!("learned      nothing: {}; {}", none.what(), none.check()),
-        None => eprintln!("{}", crate::report::learned_line(&runner.learned)),
+        Some(none) => errln!("learned      nothing: {}; {}", none.what(), none.check()),
+        None => errln!("{}", crate::report::learned_line(&runner.learned)),
     }
     if let Some(note) = runner.calibration.as_ref().and_then(calibration_cut) {
-        eprintln!("{note}");
+        errln!("{note}");
     }
 }
 
@@ -1567,7 +1567,7 @@ fn unjudged_json(short: Option<&Short>) -> serde_json::Value {
 fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, Error> {
     let line = unjudged_line(when, stopped, so);
     if json {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
         outln!("{line}")?;
     }

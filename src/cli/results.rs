@@ -48,7 +48,7 @@ pub(super) fn compare(args: CompareArgs) -> Result<u8, Error> {
     // A run folder left out changes what the verdict rests on: said even under --quiet,
     // as merge's warnings are, and on stderr so that --json's stdout stays one object.
     for dir in &comparison.skipped {
-        eprintln!("warning: {}", files::read::skipped_warning(dir));
+        errln!("warning: {}", files::read::skipped_warning(dir));
     }
     if args.output.json {
         let json = serde_json::to_string_pretty(&report::comparison_json(&comparison))
@@ -81,7 +81,7 @@ fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
         skipped,
     } = files::newest_run(path).map_err(Error::usage)?;
     for dir in &skipped {
-        eprintln!("warning: {}", files::read::skipped_warning(dir));
+        errln!("warning: {}", files::read::skipped_warning(dir));
     }
     // The parts of a split run (a `--workers` run's folder): the newest is one shard of
     // it, which would read as the run.
@@ -103,7 +103,7 @@ fn one_run(path: &Path, quiet: bool) -> Result<PathBuf, Error> {
         let started = summary
             .map(|s| format!(" (started {})", s.started_at))
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "{} holds {count} runs; reporting the newest, {}{started}",
             path.display(),
             newest.display()
@@ -137,7 +137,7 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
     // said again on every report of it, as merge said it: under --quiet too.
     for shown in std::iter::once(&run).chain(&vs) {
         for warning in &shown.summary.warnings {
-            eprintln!("warning: {}: {warning}", shown.dir.display());
+            errln!("warning: {}: {warning}", shown.dir.display());
         }
     }
     let html = report::render_html(&run, vs.as_ref())
@@ -148,7 +148,7 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
         .unwrap_or_else(|| run.dir.join("report.html"));
     write_file(&output, html.as_bytes())?;
     if !args.quiet {
-        eprintln!("wrote {}", output.display());
+        errln!("wrote {}", output.display());
     }
     Ok(exit::CLEAN)
 }

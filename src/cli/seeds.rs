@@ -35,7 +35,7 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
         };
         let summary = outcome.results.summary;
         if !args.output.quiet {
-            eprintln!("seed {seed}: {}", seed_line(&summary));
+            errln!("seed {seed}: {}", seed_line(&summary));
         }
         let stop = !summary.verdict.exercised() || summary.stopped == StopReason::Interrupted;
         summaries.push(summary);

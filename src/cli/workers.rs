@@ -65,7 +65,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // Calibrated here, once: each worker calibrating on its own started its load seconds
     // after the others.
     if !args.output.quiet && !args.no_learn && plan.oracles.learn {
-        eprintln!(
+        errln!(
             "calibrating against {} once for every worker (a few connections, one at a time)",
             bound.url
         );
@@ -76,7 +76,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     // worker's own warning would go to its captured stderr.
     if !own && !args.output.quiet {
         if let Some(warning) = run::slow_ports_note(&s, &opts) {
-            eprintln!("warning: {warning}");
+            errln!("warning: {warning}");
         }
     }
     let plan = std::sync::Arc::new(plan);
@@ -100,7 +100,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     };
     let handoff = handoff(&base, calibration.as_ref().map(|(learned, _)| learned))?;
     if !args.output.quiet {
-        eprintln!(
+        errln!(
             "{} workers against {}{}; their results under {}",
             args.workers,
             bound.url,
@@ -121,7 +121,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
     } = outcome?;
     let interrupted = cancel.is_cancelled();
     if dirs.is_empty() && interrupted {
-        eprintln!("interrupted (Ctrl-C) before any worker wrote results: nothing written");
+        errln!("interrupted (Ctrl-C) before any worker wrote results: nothing written");
         return Ok(error::exit::INTERRUPTED);
     }
     if dirs.is_empty() && !lost.is_empty() {
@@ -139,7 +139,7 @@ pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8,
         )
         .collect();
     for line in &said {
-        eprintln!("warning: {line}");
+        errln!("warning: {line}");
     }
     let runs = dirs
         .iter()
@@ -503,7 +503,7 @@ fn relay(i: u32, stderr: Option<ChildStderr>, show: bool) -> JoinHandle<String> 
         while let Ok(Some(line)) = lines.next_line().await {
             match line.strip_prefix(super::progress::PLAIN_PREFIX) {
                 Some(figures) if show => {
-                    eprintln!("{}worker {i}: {figures}", super::progress::PLAIN_PREFIX)
+                    errln!("{}worker {i}: {figures}", super::progress::PLAIN_PREFIX)
                 }
                 Some(_) => {}
                 None => keep_last(&mut kept, &line),
@@ -615,7 +615,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         let found = files::find_runs(path).map_err(Error::usage)?;
         let searched = path.is_dir() && !path.join("summary.json").is_file();
         if searched && !found.runs.is_empty() && !args.output.quiet {
-            eprintln!(
+            errln!(
                 "note: {} holds {}: merging {}",
                 path.display(),
                 crate::model::words::plural(found.runs.len() as u64, "run"),
@@ -644,7 +644,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         .map(|d| files::read::skipped_warning(d))
         .collect();
     for line in &said {
-        eprintln!("warning: {line}");
+        errln!("warning: {line}");
     }
     let runs = dirs
         .iter()
@@ -668,7 +668,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         merged.summary.thresholds = files::evaluate(&merged.summary, &s.thresholds);
     } else if !args.output.quiet && !merged.summary.thresholds.is_empty() {
         // Judged from what the parts' summaries recorded, not from a scenario file: said.
-        eprintln!(
+        errln!(
             "note: the thresholds the runs were judged by ({}, as their summary.json files \
              record them) are judged again on the merged result; --scenario FILE judges the \
              scenario's own",
@@ -700,10 +700,10 @@ fn finish(
         .transpose()?
         .flatten()
     {
-        eprintln!("warning: {note}");
+        errln!("warning: {note}");
     }
     for warning in &merged.warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     let summary = &merged.summary;
     if json {

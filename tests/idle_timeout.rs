@@ -333,6 +333,16 @@ async fn an_idle_close_with_a_declared_code_of_its_own_is_its_policy() {
         hint.contains("(server_close_4009 ×3) with nothing pending: if it closes idle connections by policy, add `idle_timeout = \""),
         "{hint}"
     );
+    // Every finding is on such a connection: the policy to declare comes before the hunt
+    // (it read "…; hunt for a repro; the server closed 3 connections idle …").
+    assert!(
+        hint.contains(
+            "every one is on a connection the server closed after a silence, as an idle \
+             timeout does (see below): declare it if that is the server's policy; if not, \
+             hunt for a repro"
+        ) && !hint.contains("written; hunt for a repro"),
+        "{hint}"
+    );
     assert!(
         hint.contains("\"` and `idle_close = [1000, 1001, 4009]` to `[oracles]`"),
         "{hint}"

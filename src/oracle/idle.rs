@@ -79,13 +79,8 @@ pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let spec = &plan.oracles;
     let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
-    // Undeclared, any code an idle timeout may use can be the one to declare.
-    let may_be_idle = |a: &Attempt| match spec.idle_timeout {
-        Some(_) => idle_code(spec, a),
-        None => matches!(a.cause, Some(Cause::ServerClose(c)) if could_be_idle(c)),
-    };
     let idle: Vec<&Attempt> = attempts(reports)
-        .filter(|a| closed_mid_script(a) && a.idle_close_us.is_some() && may_be_idle(a))
+        .filter(|a| closed_idle_mid_script(spec, a))
         .collect();
     let Some((lo, hi)) = idle_range(&idle) else {
         return other_code_note(plan, reports);
@@ -134,6 +129,54 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
             quoted(suggested(lo)),
         )
     })
+}
+
+/// Whether `a` is a mid-script server close after a silence, with a code an idle timeout
+/// may use (undeclared: any such code; declared: the scenario's `idle_close`).
+fn closed_idle_mid_script(spec: &OracleSpec, a: &Attempt) -> bool {
+    let may_be_idle = match spec.idle_timeout {
+        Some(_) => idle_code(spec, a),
+        None => matches!(a.cause, Some(Cause::ServerClose(c)) if could_be_idle(c)),
+    };
+    closed_mid_script(a) && a.idle_close_us.is_some() && may_be_idle
+}
+
+/// Whether [`undeclared_note`] suggests declaring an idle timeout (none is declared, and
+/// the mid-script closes read as one) and every violation of `kept` is on a connection
+/// the server so closed: then the idle policy, if the server means it, explains them all,
+/// and that comes before a hunt.
+pub fn explains_every_violation(
+    plan: &Plan,
+    reports: &[ConnReport],
+    kept: &[crate::model::Violation],
+) -> bool {
+    let spec = &plan.oracles;
+    if spec.idle_timeout.is_some() || kept.is_empty() {
+        return false;
+    }
+    let closed: std::collections::BTreeSet<u32> = reports
+        .iter()
+        .filter(|r| r.attempts.iter().any(|a| closed_idle_mid_script(spec, a)))
+        .map(|r| r.id)
+        .collect();
+    suggests_declaring(plan, reports) && kept.iter().all(|v| closed.contains(&v.conn))
+}
+
+/// [`undeclared_note`]'s condition for suggesting `idle_timeout`: the closes came after
+/// about one idle time, are most of the mid-script closes, and no connection of the run
+/// stayed open through a clearly longer silence.
+fn suggests_declaring(plan: &Plan, reports: &[ConnReport]) -> bool {
+    let spec = &plan.oracles;
+    let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
+    let idle: Vec<&Attempt> = attempts(reports)
+        .filter(|a| closed_idle_mid_script(spec, a))
+        .collect();
+    let Some((lo, hi)) = idle_range(&idle) else {
+        return false;
+    };
+    one_idle_time(lo, hi)
+        && idle.len() as f64 >= MOST * mid_script as f64
+        && survived_longer(reports, hi).is_none()
 }
 
 /// Whether every close of `closed` came with no answer owed after about the same silence

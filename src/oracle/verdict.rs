@@ -850,6 +850,14 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                      script does not send; whether it takes this load, a repro shows (hunt, \
                      then shrink)"
                 );
+            } else if super::idle::explains_every_violation(e.plan, e.reports, e.kept) {
+                // The server's own word may be its policy: what to declare comes first
+                // (the idle note below says it), the hunt only if it is no policy.
+                hint = format!(
+                    "{before}; every one is on a connection the server closed after a silence, \
+                     as an idle timeout does (see below): declare it if that is the server's \
+                     policy; if not, hunt for a repro"
+                );
             } else if rate_limiting_may_explain(e) {
                 hint = format!(
                     "{before}; they may be rate limiting, which a repro would only show again: \

@@ -753,6 +753,8 @@ fn decide(e: &Evidence<'_>) -> Judgement {
                 hint.push_str(UPGRADE_WITHOUT_TOKEN);
             } else if let Some(note) = uncommon_placement_note(e.plan) {
                 hint.push_str(&note);
+            } else if let Some(note) = usual_placement_note(e.plan) {
+                hint.push_str(&note);
             }
         }
         return j;
@@ -2158,6 +2160,30 @@ fn uncommon_placement_note(plan: &Plan) -> Option<String> {
             used.join(" and ")
         )
     })
+}
+
+/// What an auth misconfiguration's hint adds when every valid token travelled the usual
+/// way (the Authorization header, or a query parameter): a refusal there most often means
+/// the token is wrong, but a server that reads it only elsewhere (only `?token=`, only the
+/// header) refuses the same way, as a token missing. `None` when the tokens took
+/// several ways (some were then read, and refused: the token is wrong) or another way
+/// ([`uncommon_placement_note`], [`UPGRADE_WITHOUT_TOKEN`]).
+fn usual_placement_note(plan: &Plan) -> Option<String> {
+    let mut valid = plan.conns.iter().filter(|c| valid_token(plan, c.token));
+    let first = plan.placement_of(valid.next()?);
+    let usual = match first {
+        Placement::Header { name, .. } => name.eq_ignore_ascii_case("authorization"),
+        Placement::Query { .. } => true,
+        _ => false,
+    };
+    if !usual || valid.any(|c| plan.placement_of(c) != first) {
+        return None;
+    }
+    Some(format!(
+        "; or, if the server reads the token elsewhere than {} (it then refuses it as \
+         missing), set `[auth] placement` to where it does",
+        door::placement_text(first)
+    ))
 }
 
 /// Every valid token refused with an auth status, and nothing else failed but forged

@@ -1622,9 +1622,20 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
         hint.contains("http_401") && hint.contains("set `[auth] placement`"),
         "{hint}"
     );
+    // On the upgrade the usual way: the token is most likely wrong, the placement only
+    // named as the other way to be refused (a server that reads it elsewhere).
     let header = plan().auth.placement;
     let hint = judged(header, End::Refused(401)).hint.unwrap_or_default();
-    assert!(!hint.contains("placement"), "{hint}");
+    assert!(!hint.contains("travels in the first message"), "{hint}");
+    assert!(
+        hint.contains("check the signing secret")
+            && hint.ends_with(
+                "; or, if the server reads the token elsewhere than the upgrade header \
+                 Authorization (it then refuses it as missing), set `[auth] placement` to \
+                 where it does"
+            ),
+        "{hint}"
+    );
     // Refused in band, after the first message: the placement was read.
     let hint = judged(first_message, End::RefusedAfterUpgrade(1008))
         .hint
@@ -1635,8 +1646,9 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
 /// Every valid token refused (HTTP 401) while it travelled in a place many servers do not
 /// read (the subprotocol offer, a cookie, a header of another name): the hint names that
 /// placement and where else to try, besides the signing material. With the token in the
-/// Authorization header or the query, the placement is the usual one and the hint does
-/// not blame it.
+/// Authorization header or the query, the placement is the usual one: the hint blames
+/// the signing material first and names the placement only as the other way a server
+/// refuses it (one that reads only `?token=` refuses a header's token as missing).
 #[test]
 fn every_token_refused_in_an_uncommon_placement_names_it() {
     let hint_for = |placement: Placement| {
@@ -1685,7 +1697,12 @@ fn every_token_refused_in_an_uncommon_placement_names_it() {
     ];
     for placement in usual {
         let hint = hint_for(placement);
-        assert!(!hint.contains("placement"), "{hint}");
+        assert!(!hint.contains("the tokens travelled in"), "{hint}");
+        assert!(
+            hint.contains("check the signing secret")
+                && hint.contains("if the server reads the token elsewhere than the "),
+            "{hint}"
+        );
     }
 }
 

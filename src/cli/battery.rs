@@ -208,9 +208,9 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
             let evidence = first_evidence(repro);
             let target = super::hunt::target_to_fill_said(&repro.replay_target());
             format!(
-                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); reproduced {} on replay, so not a find{evidence}\n    repro {} (replay it: {}stampede replay {}{target})",
+                "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); {}, so not a find{evidence}\n    repro {} (replay it: {}stampede replay {}{target})",
                 repro.oracle.name(),
-                found.rate,
+                found.rate.replayed_words(),
                 found.path.display(),
                 super::hunt::env_to_set_said(repro),
                 found.path.display()

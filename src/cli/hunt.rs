@@ -1055,15 +1055,8 @@ fn found_report(
     if found.confirmed() {
         outln!("  confirmed {} on replay; {size}", found.rate)?;
     } else {
-        let replayed = if found.rate.runs == 0 {
-            // `--times 0`, or a budget spent before the first replay: none ran.
-            match found.rate.cut_short() {
-                Some(why) => format!("not replayed ({why})"),
-                None => "not replayed (--times 0)".to_string(),
-            }
-        } else {
-            format!("reproduced {} on replay", found.rate)
-        };
+        // `--times 0`, or a budget spent before the first replay: none ran.
+        let replayed = found.rate.replayed_words();
         let target = target_to_fill_said(&r.replay_target());
         outln!(
             "  {replayed}, so not a find; {size} (replay it: {}stampede replay {}{target})",
@@ -1191,8 +1184,8 @@ fn broken_report(
         format!("confirmed {} on replay (reset, rounds, probe)", found.rate)
     } else {
         format!(
-            "reproduced {} on replay (reset, rounds, probe), so not a find",
-            found.rate
+            "{} (reset, rounds, probe), so not a find",
+            found.rate.replayed_words()
         )
     };
     outln!(

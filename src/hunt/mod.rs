@@ -531,6 +531,21 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// What the replays of a find that is no find showed, in words: `reproduced 3/10 on
+    /// replay`, or, when none ran, `not replayed (budget ran out before 10)` (not `0/0`,
+    /// which reads as a rate measured).
+    pub fn replayed_words(&self) -> String {
+        if self.runs > 0 {
+            return format!("reproduced {self} on replay");
+        }
+        match self.cut_short() {
+            Some(why) => format!("not replayed ({why})"),
+            None => "not replayed (--times 0)".to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Rate {
     /// `3/10`; cut short: `3/4 (budget ran out before 10)`, `3/4 (interrupted before 10)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1544,6 +1559,31 @@ async fn record_broken(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A find's replays in words: a rate when some ran, and when none did, why, never
+    /// `0/0` (a battery's suspect read "reproduced 0/0 (budget ran out before 10)").
+    #[test]
+    fn replays_none_of_which_ran_are_not_a_rate() {
+        let rate = |reproduced, runs, short| Rate {
+            reproduced,
+            runs,
+            planned: 10,
+            short,
+            shed: 0,
+        };
+        assert_eq!(
+            rate(0, 0, Some(Short::Budget)).replayed_words(),
+            "not replayed (budget ran out before 10)"
+        );
+        assert_eq!(
+            rate(0, 0, None).replayed_words(),
+            "not replayed (--times 0)"
+        );
+        assert_eq!(
+            rate(1, 4, Some(Short::Budget)).replayed_words(),
+            "reproduced 1/4 (budget ran out before 10) on replay"
+        );
+    }
 
     /// A round's outcome: its summary's verdict and hint, `sent` messages sent and none
     /// received, nothing expected.

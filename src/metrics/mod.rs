@@ -5,6 +5,7 @@
 //! per sample). Counters live in each task and are merged with `+=` when it ends.
 
 pub mod aggregator;
+pub mod encoded;
 pub mod interval;
 pub mod tally;
 
@@ -15,7 +16,7 @@ pub use tally::Tally;
 use crate::model::Phase;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +66,12 @@ pub struct Live {
 pub enum MetricsError {
     #[error("histogram {phase}: {reason}")]
     Decode { phase: String, reason: String },
+    /// A phase's stored encoding does not read back (see [`encoded`]).
+    #[error("histogram {phase}: {source}")]
+    Encoded {
+        phase: String,
+        source: encoded::EncodedHistogramError,
+    },
 }
 
 /// One histogram per phase, in microseconds (1 µs – 60 s, 3 significant digits; storage
@@ -245,17 +252,10 @@ pub const TURN_PREFIX: &str = "turn:";
 
 /// One histogram from base64 of its V2+deflate encoding; errors name `what`.
 fn decode_one(what: &str, text: &str) -> Result<Histogram<u64>, MetricsError> {
-    use base64::Engine;
-    let err = |reason: String| MetricsError::Decode {
+    let mut h = encoded::decode_base64(text).map_err(|source| MetricsError::Encoded {
         phase: what.to_string(),
-        reason,
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| err(e.to_string()))?;
-    let mut h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| err(format!("{e:?}")))?;
+        source,
+    })?;
     // Read back with the range it was written with: merging a wider one into it must
     // grow it, not fail.
     h.auto(true);

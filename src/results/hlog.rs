@@ -9,7 +9,7 @@ use crate::metrics::new_histogram;
 use hdrhistogram::serialization::interval_log::{
     IntervalLogHistogram, IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
 };
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use std::io::Write;
 use std::iter::Peekable;
@@ -108,7 +108,7 @@ fn next_interval(parts: &mut [Part<'_>]) -> Result<Option<Interval>, HlogError> 
             *start = (*start).min(at);
             *length = (*length).max(h.duration());
             let tag = h.tag().map_or("", |t| t.as_str()).to_string();
-            let decoded = decode(part.path, h.encoded_histogram())?;
+            let decoded = decode(part.path, at, &tag, h.encoded_histogram())?;
             match phases.iter_mut().find(|(t, _)| *t == tag) {
                 Some((_, sum)) => sum
                     .add(&decoded)
@@ -120,15 +120,11 @@ fn next_interval(parts: &mut [Part<'_>]) -> Result<Option<Interval>, HlogError> 
     Ok(found.map(|(at, length)| (at, length, phases)))
 }
 
-/// One histogram from the log's base64 of V2+deflate, able to take any other's values.
-fn decode(path: &Path, text: &str) -> Result<Histogram<u64>, HlogError> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| invalid(path, e.to_string()))?;
-    let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| invalid(path, format!("{e:?}")))?;
+/// One histogram from the log's base64 of V2+deflate, able to take any other's values;
+/// errors name the interval (its start) and phase (its tag).
+fn decode(path: &Path, at: Duration, tag: &str, text: &str) -> Result<Histogram<u64>, HlogError> {
+    let h = crate::metrics::encoded::decode_base64(text)
+        .map_err(|e| invalid(path, format!("interval at {at:?}, {tag}: {e}")))?;
     // Into the run's own kind of histogram, which grows to any value added to it.
     let mut grown = new_histogram();
     grown.add(&h).map_err(|e| invalid(path, format!("{e:?}")))?;

@@ -441,6 +441,24 @@ fn invalid(path: &Path, what: &'static str, reason: String) -> ReadError {
 mod tests {
     use super::*;
 
+    /// A phase of `histograms.json` that declares 4 GiB of counts in 80 bytes is refused,
+    /// naming the file and the phase, before anything is sized to it.
+    #[test]
+    fn a_crafted_histogram_is_an_error_naming_its_file_and_phase() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("histograms.json");
+        let crafted = crate::metrics::encoded::fixtures::crafted(u32::MAX, 1, 60_000_000, &[2]);
+        let file = serde_json::json!({
+            "encoding": HISTOGRAM_ENCODING,
+            "phases": { "turn": crafted },
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        let err = read_histograms(&path).unwrap_err().to_string();
+        assert!(err.contains("histograms.json"), "{err}");
+        assert!(err.contains("histogram turn"), "{err}");
+        assert!(err.contains("4294967295 bytes of counts"), "{err}");
+    }
+
     #[test]
     fn the_series_reads_back_as_the_report_reads_it() {
         let series = crate::metrics::IntervalSeries {

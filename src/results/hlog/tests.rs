@@ -38,7 +38,7 @@ fn read(path: &Path) -> (Duration, Logged) {
     let mut out = BTreeMap::new();
     for h in part.entries {
         let tag = h.tag().unwrap().as_str().to_string();
-        let decoded = decode(path, h.encoded_histogram()).unwrap();
+        let decoded = decode(path, h.start_timestamp(), &tag, h.encoded_histogram()).unwrap();
         out.insert(
             (h.start_timestamp().as_millis(), tag),
             (decoded.len(), decoded.max()),
@@ -108,4 +108,18 @@ fn a_broken_part_is_an_error_naming_it() {
     std::fs::write(&bad, "Tag=turn,0.000,1.000,5.000,not-base64!\n").unwrap();
     let err = merge_logs(&[&bad], &tmp.path().join("out.hlog")).unwrap_err();
     assert!(err.to_string().contains("bad.hlog"), "{err}");
+}
+
+#[test]
+fn a_crafted_histogram_is_an_error_naming_its_part_and_phase() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("crafted.hlog");
+    let crafted = crate::metrics::encoded::fixtures::crafted(u32::MAX, 1, 60_000_000, &[2]);
+    std::fs::write(&bad, format!("Tag=turn,0.000,1.000,5.000,{crafted}\n")).unwrap();
+    let err = merge_logs(&[&bad], &tmp.path().join("out.hlog"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("crafted.hlog"), "{err}");
+    assert!(err.contains("turn"), "{err}");
+    assert!(err.contains("4294967295 bytes of counts"), "{err}");
 }

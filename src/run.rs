@@ -148,6 +148,11 @@ pub async fn bind(
     cancel: &CancellationToken,
 ) -> Result<Bound, RunError> {
     let keys = auth::resolve_keys(&plan.auth)?;
+    // Checked before the environment's: a header with both is named for what no
+    // variable can supply.
+    if let Some(not_stored) = plan.not_stored() {
+        return Err(AuthError::CredentialNotStored(not_stored).into());
+    }
     if let Some(missing) = plan.missing_env(&|name| std::env::var(name).ok()) {
         return Err(AuthError::HeaderEnv(missing).into());
     }

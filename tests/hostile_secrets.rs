@@ -1283,3 +1283,154 @@ fn seen_of(outcome: &stampede::run::RunOutcome) -> Vec<&str> {
         .map(|v| v.seen.as_str())
         .collect()
 }
+
+/// Literal credentials (a credential-bearing upgrade header's value, a login request's
+/// `Authorization` and its body naming a password) are sent by a run, but `stampede plan`,
+/// `plan.json` and repro files hold `"<redacted>"` in their place, as for a literal
+/// `[auth] secret`; a `${NAME}` stays as written. A replay of such a repro stops before
+/// it dials and says it needs the scenario file, as for a `list` token, rather than send
+/// the marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn literal_credentials_are_sent_but_never_written_and_a_replay_asks_for_the_scenario() {
+    const KEY: &str = "literal-secret-123";
+    const PASSWORD: &str = "hunter2-literal";
+    const BASIC: &str = "Basic dXNlcjpodW50ZXIyLWxpdGVyYWw=";
+    let leaks = |what: &str, body: &str| {
+        for secret in [KEY, PASSWORD, BASIC, "dXNlcjpodW50ZXIyLWxpdGVyYWw="] {
+            assert!(!body.contains(secret), "{what} holds {secret:?}:\n{body}");
+        }
+    };
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    let (url, stop) = spawn_server(move |tcp| {
+        let record = record.clone();
+        async move {
+            let mut key = String::new();
+            let callback =
+                |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                 resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                    key = req
+                        .headers()
+                        .get("x-api-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    Ok(resp)
+                };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            record.lock().unwrap().push(key);
+            let hello = json!({"type": "connection_established"});
+            let _ = ws.send(Message::Text(hello.to_string().into())).await;
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let headers = write(
+        dir.path(),
+        "headers.toml",
+        &format!(
+            "name = \"headers\"\nduration = \"3s\"\n[auth]\n\
+             headers = {{ \"X-Api-Key\" = \"{KEY}\", \"X-Client\" = \"stampede-test\", \
+             \"X-Debug\" = \"${{STAMPEDE_TEST_UNSET_HDR:-from-env}}\" }}\n\
+             [[group]]\nname = \"g\"\nusers = 1\n\
+             steps = [{{ expect = \"connection_established\", within = \"2s\" }}, {{ close = 1000 }}]\n"
+        ),
+    );
+    let login = write(
+        dir.path(),
+        "login.toml",
+        &format!(
+            "name = \"login\"\nduration = \"2s\"\n[auth]\n\
+             tokens = {{ login = \"http://127.0.0.1:9/login\", \
+             body = '{{\"user\": \"user-{{{{user}}}}\", \"password\": \"{PASSWORD}\"}}', \
+             headers = {{ Authorization = \"{BASIC}\" }}, token = \"access_token\" }}\n\
+             [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+        ),
+    );
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    for scenario in [&headers, &login] {
+        let plan = stampede_async(strings(&["plan", scenario.to_str().unwrap()]), Vec::new()).await;
+        let out = text(&plan.stdout);
+        assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+        leaks("stampede plan", &out);
+        assert!(out.contains("<redacted>"), "{out}");
+    }
+    let plan = stampede_async(strings(&["plan", headers.to_str().unwrap()]), Vec::new()).await;
+    let out = text(&plan.stdout);
+    // What is not a credential is kept: a plain header, and a `${NAME}` as written.
+    assert!(out.contains("stampede-test"), "{out}");
+    assert!(
+        out.contains("${STAMPEDE_TEST_UNSET_HDR:-from-env}"),
+        "{out}"
+    );
+
+    // A run sends the literal, and writes it nowhere.
+    let results = dir.path().join("results");
+    let run = stampede_async(run_args(&headers, &url, &results, &["-q"]), Vec::new()).await;
+    let said = format!("{}{}", text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    leaks("the run's console", &said);
+    let dialled = seen.lock().unwrap().clone();
+    assert!(
+        !dialled.is_empty() && dialled.iter().all(|k| k == KEY),
+        "{dialled:?}"
+    );
+    let files = files_under(&results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+
+    // A repro of the run's plan: the replay is refused before it dials, naming the header.
+    let (_, plan_json) = files
+        .iter()
+        .find(|(p, _)| p.ends_with("plan.json"))
+        .expect("the run wrote plan.json");
+    let plan: stampede::model::Plan = serde_json::from_str(plan_json).unwrap();
+    let named = common::scenario(
+        "named.toml",
+        "name = \"headers\"\nduration = \"2s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n",
+    );
+    let repro = stampede::hunt::Repro::for_plan(
+        &named,
+        1,
+        plan,
+        url.clone(),
+        stampede::model::OracleKind::Liveness,
+    );
+    let path = dir.path().join("repro.json");
+    repro.save_as(&path).unwrap();
+    leaks("the repro", &std::fs::read_to_string(&path).unwrap());
+    let p = path.to_str().unwrap().to_string();
+    let before = seen.lock().unwrap().len();
+    let refused = stampede_async(strings(&["replay", &p, "--times", "1"]), Vec::new()).await;
+    stop.cancel();
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("auth.headers X-Api-Key"), "{err}");
+    assert!(err.contains("run the scenario file"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), before, "nothing dialled");
+
+    // The login scenario's repro names its login header the same way.
+    let s = common::scenario("login.toml", &std::fs::read_to_string(&login).unwrap());
+    let repro = stampede::hunt::Repro::for_plan(
+        &s,
+        1,
+        stampede::plan::build(&s, 1),
+        "ws://127.0.0.1:9/ws".into(),
+        stampede::model::OracleKind::Liveness,
+    );
+    let path = dir.path().join("login-repro.json");
+    repro.save_as(&path).unwrap();
+    leaks("the login repro", &std::fs::read_to_string(&path).unwrap());
+    let refused = stampede_async(
+        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
+        Vec::new(),
+    )
+    .await;
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("auth.tokens.headers Authorization"), "{err}");
+}

@@ -68,6 +68,10 @@ pub enum AuthError {
     /// variable the replaying process does not set.
     #[error("upgrade header: {0}")]
     HeaderEnv(#[from] crate::model::EnvTextError),
+    /// A literal credential (a header's value, a login body) of a plan read back from a
+    /// file, which does not store it ([`Plan::not_stored`](crate::model::Plan::not_stored)).
+    #[error("{0}")]
+    CredentialNotStored(crate::model::EnvTextError),
     #[error("{0} is empty")]
     Empty(&'static str),
     /// A source whose tokens repeat (see [`repeats`]): positions only, never the tokens.

@@ -771,6 +771,36 @@ impl Plan {
         }
     }
 
+    /// The first literal credential of the plan that a file did not store (see
+    /// [`EnvText::Secret`]), named as the scenario names it: a plan read back from a
+    /// file cannot send it.
+    pub fn not_stored(&self) -> Option<EnvTextError> {
+        let named = |what: &str, headers: &[(String, EnvText)]| {
+            headers
+                .iter()
+                .find(|(_, v)| v.is_not_stored())
+                .map(|(name, _)| format!("{what} {name}"))
+        };
+        let login = match &self.auth.tokens {
+            Some(TokenSource::Login(login)) => Some(login),
+            _ => None,
+        };
+        named("auth.headers", &self.auth.headers)
+            .or_else(|| {
+                let groups = self.group_headers.iter().zip(&self.groups);
+                groups
+                    .into_iter()
+                    .find_map(|(h, g)| named(&format!("group {g:?} headers"), h))
+            })
+            .or_else(|| login.and_then(|l| named("auth.tokens.headers", &l.headers)))
+            .or_else(|| {
+                let body = login.and_then(|l| l.body.as_ref());
+                body.filter(|b| b.is_not_stored())
+                    .map(|_| "auth.tokens.body".to_string())
+            })
+            .map(|what| EnvTextError::NotStored { what })
+    }
+
     /// The first environment variable a text of the plan needs and `lookup` lacks (a
     /// plan read back from a file, replayed without it); `None`: every value is known.
     pub fn missing_env(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<EnvTextError> {
@@ -778,8 +808,9 @@ impl Plan {
     }
 
     /// The values of every environment variable the plan's texts and `url` (the target as
-    /// written) name, each to be shown as its `${NAME}` (`EnvValues`): what a server
-    /// echoes of them (an API key in a 401 body) must not reach the output.
+    /// written) name, each to be shown as its `${NAME}` (`EnvValues`), and every literal
+    /// credential (shown `<redacted>`): what a server echoes of them (an API key in a 401
+    /// body) must not reach the output.
     pub fn env_values(
         &self,
         url: &str,
@@ -788,11 +819,20 @@ impl Plan {
         let written: Vec<&str> = std::iter::once(url)
             .chain(self.env_texts().filter_map(|t| match t {
                 EnvText::Env { written, .. } => Some(written.as_str()),
-                EnvText::Plain(_) => None,
+                EnvText::Plain(_) | EnvText::Secret(_) => None,
             }))
             .collect();
         // One text: each `${NAME}` in it is read as in its own.
-        super::EnvValues::of(&written.join("\n"), lookup)
+        let mut values = super::EnvValues::of(&written.join("\n"), lookup);
+        // A literal credential a server echoes is hidden as the plan file shows it.
+        for text in self.env_texts() {
+            if let EnvText::Secret(secret) = text {
+                if let Some(value) = secret.value() {
+                    values.add(value, secret.marker());
+                }
+            }
+        }
+        values
     }
 
     /// The group's own upgrade headers (see [`Plan::group_headers`]).

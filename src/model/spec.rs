@@ -21,7 +21,8 @@ pub use auth::{
     DEV_SECRET, EXPIRED_WITHIN, EXPIRY_SKEW,
 };
 pub use env_text::{
-    expand as expand_env, pieces as env_pieces, EnvText, EnvTextError, EnvValues, Piece as EnvPiece,
+    body_names_credential, expand as expand_env, is_credential_header, pieces as env_pieces,
+    EnvText, EnvTextError, EnvValues, Piece as EnvPiece,
 };
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};

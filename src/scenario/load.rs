@@ -702,6 +702,8 @@ fn written_url(cx: &Ctx<'_>, node: &Node<'_>, url: &str) -> String {
     match cx.env_text(node, url) {
         crate::model::EnvText::Env { written, .. } => written,
         crate::model::EnvText::Plain(url) => url.replace("${", "$${"),
+        // `env_text` makes no secret: only a credential header's caller does.
+        secret @ crate::model::EnvText::Secret(_) => secret.as_str().replace("${", "$${"),
     }
 }
 

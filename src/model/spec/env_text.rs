@@ -4,13 +4,19 @@
 //! `plan.json`, `stampede plan` and repro files keep it as the scenario wrote it, and only
 //! the run holds the expanded value. A plan read back from a file expands it again from the
 //! environment of the process that replays it ([`EnvText::fill`]).
+//!
+//! A literal credential (the value of a credential-bearing header, a login body that names
+//! one: see [`is_credential_header`]) is held as [`EnvText::Secret`]: sent as written, but
+//! stored as `"<redacted>"`, as a literal `[auth] secret` is ([`SecretText`]).
 
+use super::auth::SecretText;
 use serde::{Deserialize, Serialize};
 
 /// A string as the scenario wrote it, and its value.
 ///
 /// Serialized as a plain string when no environment variable was involved, else as
-/// `{"env": "<the string as written>"}` (never the value). `Debug` never shows the value
+/// `{"env": "<the string as written>"}` (never the value); a literal credential as
+/// `"<redacted>"`, which reads back as a secret not stored. `Debug` never shows the value
 /// of an `Env` text either. Two texts are equal when they were written the same: a plan
 /// read back from its file equals the plan written, whatever the variables held.
 #[derive(Clone)]
@@ -25,6 +31,11 @@ pub enum EnvText {
         /// names (a plan read back from a file).
         value: Option<String>,
     },
+    /// A credential written in the scenario as it is (see [`is_credential_header`]):
+    /// sent as written, never stored in a plan or repro file ([`SecretText`]). Read back
+    /// from a file it is [`SecretText::NotStored`], and a run refuses it
+    /// ([`EnvText::missing`]) rather than send the marker.
+    Secret(SecretText),
 }
 
 /// Why a written text cannot be expanded.
@@ -39,6 +50,12 @@ pub enum EnvTextError {
     /// A `${` without its `}` (a hand-edited file).
     #[error("unclosed ${{ in {written:?}")]
     Unclosed { written: String },
+    /// A literal credential, which plan and repro files do not store.
+    #[error(
+        "{what}: the scenario gave it as a literal, which plan and repro files do not \
+         store; run the scenario file, or write it there as ${{NAME}} and set NAME"
+    )]
+    NotStored { what: String },
 }
 
 impl EnvText {
@@ -48,6 +65,7 @@ impl EnvText {
         match self {
             EnvText::Plain(v) => v,
             EnvText::Env { value, .. } => value.as_deref().unwrap_or_default(),
+            EnvText::Secret(secret) => secret.value().unwrap_or_default(),
         }
     }
 
@@ -56,7 +74,22 @@ impl EnvText {
         match self {
             EnvText::Plain(v) => v,
             EnvText::Env { written, .. } => written,
+            EnvText::Secret(secret) => secret.marker(),
         }
+    }
+
+    /// This text as a literal credential ([`EnvText::Secret`]) when it is written in the
+    /// scenario as it is; a text from the environment stays as written (no secret).
+    pub fn into_secret(self) -> EnvText {
+        match self {
+            EnvText::Plain(v) => EnvText::Secret(SecretText::Known(v)),
+            other => other,
+        }
+    }
+
+    /// Whether this is a literal credential that a file did not store.
+    pub fn is_not_stored(&self) -> bool {
+        matches!(self, EnvText::Secret(SecretText::NotStored))
     }
 
     /// Whether the value came from the environment.
@@ -84,9 +117,32 @@ impl EnvText {
                 written,
                 value: None,
             } => expand(written, lookup).err(),
+            EnvText::Secret(SecretText::NotStored) => Some(EnvTextError::NotStored {
+                what: "a credential".into(),
+            }),
             _ => None,
         }
     }
+}
+
+/// Words that make a header name credential-bearing (lower case): a header whose name
+/// contains one carries what a server takes as proof of who is calling.
+const CREDENTIAL_WORDS: &[&str] = &["auth", "key", "token", "secret", "password", "session"];
+
+/// Whether a header named `name` (any case) carries a credential: `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, or a name containing one of [`CREDENTIAL_WORDS`]
+/// (`X-Api-Key`, `X-Session-Id`). Its literal value is held as [`EnvText::Secret`].
+pub fn is_credential_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "cookie" || CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Whether a login request body names a credential (`"password": …`, `api_key=…`): its
+/// literal text is then held as [`EnvText::Secret`], whole, as a body has no one field
+/// stampede could cut out of every format.
+pub fn body_names_credential(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    CREDENTIAL_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// One piece of a string as its `${NAME}` references cut it ([`pieces`]).
@@ -205,6 +261,7 @@ impl PartialEq for EnvText {
         match (self, other) {
             (EnvText::Plain(a), EnvText::Plain(b)) => a == b,
             (EnvText::Env { written: a, .. }, EnvText::Env { written: b, .. }) => a == b,
+            (EnvText::Secret(a), EnvText::Secret(b)) => a == b,
             _ => false,
         }
     }
@@ -217,6 +274,7 @@ impl std::fmt::Debug for EnvText {
         match self {
             EnvText::Plain(v) => write!(f, "{v:?}"),
             EnvText::Env { written, .. } => write!(f, "env({written:?})"),
+            EnvText::Secret(secret) => write!(f, "{secret:?}"),
         }
     }
 }
@@ -262,6 +320,7 @@ impl Serialize for EnvText {
                 env: written.clone(),
             }
             .serialize(s),
+            EnvText::Secret(secret) => secret.serialize(s),
         }
     }
 }
@@ -269,6 +328,10 @@ impl Serialize for EnvText {
 impl<'de> Deserialize<'de> for EnvText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match Stored::deserialize(d)? {
+            // Only a credential is written so: not a value to send.
+            Stored::Plain(v) if v == SecretText::REDACTED_MARKER => {
+                EnvText::Secret(SecretText::NotStored)
+            }
             Stored::Plain(v) => EnvText::Plain(v),
             Stored::Env { env } => EnvText::Env {
                 written: env,
@@ -363,6 +426,37 @@ mod tests {
         back.fill(&env);
         assert_eq!(back.as_str(), "Bearer s3cr3t-value");
         assert_eq!(back.missing(&|_| None), None);
+    }
+
+    #[test]
+    fn a_literal_credential_is_sent_stored_redacted_and_read_back_as_not_stored() {
+        assert!(is_credential_header("Authorization"));
+        assert!(is_credential_header("proxy-authorization"));
+        assert!(is_credential_header("COOKIE"));
+        assert!(is_credential_header("X-Api-Key"));
+        assert!(is_credential_header("X-Session-Id"));
+        assert!(!is_credential_header("X-Client"));
+        assert!(body_names_credential(r#"{"Password": "x"}"#));
+        assert!(!body_names_credential(r#"{"user": "u"}"#));
+        let text = EnvText::from("literal-secret-123").into_secret();
+        assert_eq!(text.as_str(), "literal-secret-123");
+        assert_eq!(text.shown(), SecretText::REDACTED_MARKER);
+        assert!(!format!("{text:?}").contains("literal"));
+        let json = serde_json::to_string(&text).unwrap();
+        assert_eq!(json, r#""<redacted>""#);
+        let back: EnvText = serde_json::from_str(&json).unwrap();
+        assert!(back.is_not_stored());
+        assert_eq!(back.as_str(), "");
+        assert!(matches!(
+            back.missing(&|_| None),
+            Some(EnvTextError::NotStored { .. })
+        ));
+        // A text from the environment is no secret: it stays as written.
+        let env = EnvText::Env {
+            written: "${K}".into(),
+            value: Some("v".into()),
+        };
+        assert_eq!(env.clone().into_secret(), env);
     }
 
     #[test]

@@ -324,7 +324,11 @@ pub(super) fn headers(
         };
         check_header_value(cx, value, context, text);
         check_placeholders(cx, value.span(), text, CONN_PLACEHOLDERS, context);
-        let text = cx.env_text(value, text);
+        let mut text = cx.env_text(value, text);
+        // A literal credential is sent, but never stored in a plan or repro file.
+        if crate::model::is_credential_header(&name) {
+            text = text.into_secret();
+        }
         out.push((name, text));
     }
     out

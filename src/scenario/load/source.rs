@@ -134,6 +134,12 @@ fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {
         (Some(node), Some(text)) => Some(cx.env_text(node, &text)),
         (_, body) => body.map(Into::into),
     };
+    // A literal body that names a credential (a password) is sent, but never stored in
+    // a plan or repro file.
+    let body = body.map(|b| match crate::model::body_names_credential(b.as_str()) {
+        true => b.into_secret(),
+        false => b,
+    });
     let token = f.req_text(cx, "token");
     if let Some(node) = f.get("token") {
         if let Err(e) = crate::model::path::check(&token) {

@@ -81,14 +81,53 @@ pub enum ResetError {
     Restart(#[from] TargetError),
 }
 
-/// `: <last line of stderr>` when there is one.
+/// How much of a `--reset` command's stderr is kept: its last 64 KiB, as much as a token
+/// command's (`auth::source`). All of it is read, so a chatty command never blocks on a
+/// full pipe, but memory stays bounded whatever it prints.
+const MAX_RESET_STDERR: usize = 64 << 10;
+
+/// Longest stderr line an error quotes, in characters: the reason, not a dump.
+const MAX_QUOTED_LINE: usize = 200;
+
+/// `: <last line of stderr>` when there is one, cut at [`MAX_QUOTED_LINE`] characters
+/// (and saying so).
 fn stderr_line(stderr: &str) -> String {
-    stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| format!(": {}", l.trim()))
-        .unwrap_or_default()
+    let Some(line) = stderr.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return String::new();
+    };
+    let line = line.trim();
+    match line.char_indices().nth(MAX_QUOTED_LINE) {
+        Some((cut, _)) => format!(
+            ": {}… (cut at {MAX_QUOTED_LINE} characters)",
+            line.get(..cut).unwrap_or_default()
+        ),
+        None => format!(": {line}"),
+    }
+}
+
+/// Everything `reader` gives until its end, keeping only the last `keep` bytes.
+async fn read_tail(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    keep: usize,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(buf.get(..n).unwrap_or_default());
+        // Cut only past twice the bound, so a long stream is not shifted on every read.
+        if tail.len() > 2 * keep {
+            tail.drain(..tail.len() - keep);
+        }
+    }
+    if tail.len() > keep {
+        tail.drain(..tail.len() - keep);
+    }
+    Ok(tail)
 }
 
 impl Reset {
@@ -99,13 +138,13 @@ impl Reset {
 }
 
 /// Runs a `--reset` command: `sh -c command` in a process group of its own, stdin closed,
-/// bounded by `timeout` (the shell and everything it started are killed then). Its stdout is discarded; the last line of its stderr is quoted
-/// when it fails.
+/// bounded by `timeout` (the shell and everything it started are killed then). Its stdout is discarded; the last line of its stderr (of its last
+/// 64 KiB, cut at 200 characters) is quoted when it fails.
 ///
 /// # Errors
 /// [`ResetError`] when it cannot start, exits non-zero or runs past `timeout`.
 pub async fn run_reset_command(command: &str, timeout: Duration) -> Result<(), ResetError> {
-    let child = own_group(
+    let mut child = own_group(
         tokio::process::Command::new("sh")
             .arg("-c")
             .arg(command)
@@ -122,7 +161,19 @@ pub async fn run_reset_command(command: &str, timeout: Duration) -> Result<(), R
     // Given up on (the timeout, or Ctrl-C dropping this future), the whole group goes:
     // killing the shell alone left what it started running.
     let mut group = GroupKill::new(child.id());
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    let Some(stderr) = child.stderr.take() else {
+        return Err(ResetError::Spawn {
+            command: command.to_string(),
+            source: std::io::Error::other("its stderr could not be read"),
+        });
+    };
+    // Its stderr is read to its end but only its tail kept: `wait_with_output` kept all
+    // of it, however much the command printed.
+    let collect = async {
+        let (stderr, status) = tokio::join!(read_tail(stderr, MAX_RESET_STDERR), child.wait());
+        status.and_then(|status| Ok((status, stderr?)))
+    };
+    let (status, stderr) = match tokio::time::timeout(timeout, collect).await {
         Ok(Ok(output)) => {
             group.disarm();
             output
@@ -142,13 +193,13 @@ pub async fn run_reset_command(command: &str, timeout: Duration) -> Result<(), R
             })
         }
     };
-    if output.status.success() {
+    if status.success() {
         return Ok(());
     }
     Err(ResetError::Failed {
         command: command.to_string(),
-        status: output.status.to_string(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        status: status.to_string(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
 }
 
@@ -1117,5 +1168,31 @@ mod tests {
             .unwrap_err();
         assert!(matches!(hung, ResetError::TimedOut { .. }), "{hung}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A reset that prints megabytes to stderr, its last line thousands of characters
+    /// long, fails with that line cut (and said so), and keeps no more than the last
+    /// 64 KiB of what it printed.
+    #[tokio::test]
+    async fn a_reset_commands_stderr_is_kept_bounded_and_its_quoted_line_cut() {
+        let command = "head -c 4000000 /dev/zero | tr '\\0' 'x' >&2; echo >&2; \
+                       head -c 5000 /dev/zero | tr '\\0' 'y' >&2; exit 3";
+        let err = run_reset_command(command, Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        let ResetError::Failed { stderr, .. } = &err else {
+            panic!("{err}");
+        };
+        assert!(
+            stderr.len() <= MAX_RESET_STDERR,
+            "{} bytes kept",
+            stderr.len()
+        );
+        assert!(stderr.ends_with(&"y".repeat(100)), "the tail is kept");
+        let said = err.to_string();
+        assert!(said.contains(&"y".repeat(MAX_QUOTED_LINE)), "{said}");
+        assert!(!said.contains(&"y".repeat(MAX_QUOTED_LINE + 1)), "{said}");
+        assert!(said.contains("cut at 200 characters"), "{said}");
+        assert!(said.len() < 400, "{said}");
     }
 }

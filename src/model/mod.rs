@@ -27,6 +27,7 @@ pub mod url;
 pub mod words;
 
 pub use bad_token::{BadToken, Policy, StatedClaims};
+pub use history::{keep_attempt, ATTEMPTS_KEPT_FIRST, ATTEMPTS_KEPT_LATEST};
 pub use history::{
     Answer, Attempt, BarrierStats, CaptureTally, Cause, CheckedMet, ClientStalls, ConnReport,
     Counters, ExpectCounts, Involved, LenientAcceptance, Misread, Outcome, Probe, RendezvousInfo,

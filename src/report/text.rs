@@ -150,6 +150,20 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if let Some(line) = unanswered_closes_line(c) {
         writeln!(w, "  {:<13}{line}", "closes")?;
     }
+    if c.attempts_not_kept > 0 {
+        // Said where the counts are read: the session oracles and the notes judged only
+        // the attempts each connection kept ([`crate::model::keep_attempt`]).
+        writeln!(
+            w,
+            "  {:<13}{} of a long reconnect loop counted above, their details not kept \
+             (each connection keeps its first {} and latest {}): the session oracles judged \
+             the attempts kept",
+            "not kept",
+            plural(c.attempts_not_kept, "attempt"),
+            crate::model::ATTEMPTS_KEPT_FIRST,
+            crate::model::ATTEMPTS_KEPT_LATEST,
+        )?;
+    }
     writeln!(
         w,
         "messages     sent {}  received {}  ({:.1}/s received)",

@@ -81,8 +81,8 @@ use super::dial::{classify, close_cause, close_had_reason, protocol_fault, Ws};
 use super::RunCtx;
 use crate::metrics::SampleBuffer;
 use crate::model::{
-    Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan, Outcome,
-    PatternItem, Phase, MARKER,
+    keep_attempt, Action, Answer, Attempt, Cause, ConnPlan, ConnReport, Counters, ExpectPlan,
+    Outcome, PatternItem, Phase, MARKER,
 };
 use crate::oracle::frame::{fill, fill_str};
 use crate::oracle::{ConnChecker, ConnIdentity, Judge, StreamEnd};
@@ -493,6 +493,10 @@ struct Rare {
     /// Tokens its login requests returned: redacted from what it hands back (the run's
     /// redactor knows only the tokens it had before the load).
     logged_in: Vec<crate::auth::Token>,
+    /// The attempts it made but did not keep (past [`crate::model::ATTEMPTS_KEPT_FIRST`] and
+    /// [`crate::model::ATTEMPTS_KEPT_LATEST`]), counted as each was dropped: what its counters add.
+    /// Boxed: only a long reconnect loop has any.
+    not_kept: Option<Box<Counters>>,
     /// What a `reconnect` with a `backoff` has left to try, once its dial got through,
     /// should the server end that attempt before accepting it ([`ConnRun::retry_unaccepted`]).
     retry: Option<Retry>,
@@ -716,7 +720,12 @@ impl ConnRun {
         // Made here, after the last await, from what the connection kept: its whole run's
         // state holds no counters of its own (`Counters` would take every connection past
         // its allocator size class: `size_tests`).
-        let mut counters = Counters::default();
+        // Those not kept ([`ConnRun::push_attempt`]) were counted as they left.
+        let mut counters = self
+            .rare
+            .as_mut()
+            .and_then(|r| r.not_kept.take())
+            .map_or_else(Counters::default, |c| *c);
         for attempt in &self.attempts {
             counters.count_attempt(attempt);
         }
@@ -894,12 +903,19 @@ impl ConnRun {
 
     /// Keeps a connection attempt. Most connections make one or two: the first few take
     /// exactly the room they need (a growing `Vec` starts at four, 416 bytes that every
-    /// idle connection of a run would hold for one attempt).
+    /// idle connection of a run would hold for one attempt). A long reconnect loop keeps
+    /// its first and latest attempts ([`keep_attempt`]); the one that makes room is
+    /// counted here, so the connection's counters stay exact while its memory stays
+    /// bounded. Runs once per attempt, never per message.
     fn push_attempt(&mut self, attempt: Attempt) {
         if self.attempts.len() < 4 {
             self.attempts.reserve_exact(1);
         }
-        self.attempts.push(attempt);
+        if let Some(dropped) = keep_attempt(&mut self.attempts, attempt) {
+            let not_kept = self.rare().not_kept.get_or_insert_with(Box::default);
+            not_kept.count_attempt(&dropped);
+            not_kept.attempts_not_kept += 1;
+        }
     }
 
     /// Counts a data frame that went out, or ends the connection whose write failed.

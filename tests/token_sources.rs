@@ -175,7 +175,14 @@ async fn a_failing_or_slow_command_is_a_clear_error() {
 /// `{"data": {"token": "login-token-for-<user>-0000"}}` for the body's `user` (or
 /// `{"error": "no such user"}` when `status` is not 200). Returns its URL and the bodies it received.
 async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+    spawn_login_with(status, false).await
+}
+
+/// [`spawn_login`]; with `fresh`, each token it issues is a new one of 32 hex digits,
+/// as a login that opens a new session each time.
+async fn spawn_login_with(status: u16, fresh: bool) -> (String, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let issued = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let bodies = Arc::new(Mutex::new(Vec::new()));
@@ -183,6 +190,7 @@ async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
             let log = log.clone();
+            let issued = issued.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -213,7 +221,17 @@ async fn spawn_login(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
                     .unwrap()
                     .to_string();
                 let answer = if status == 200 {
-                    json!({"data": {"token": format!("login-token-for-{user}-0000")}})
+                    let token = if fresh {
+                        let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        // Random-looking, as a session token is: no two share a stretch
+                        // (a shared prefix would be redacted as a piece of another).
+                        let a = u64::from(n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                        let b = a.rotate_left(29) ^ 0xD1B5_4A32_D192_ED03;
+                        format!("{a:016x}{b:016x}")
+                    } else {
+                        format!("login-token-for-{user}-0000")
+                    };
+                    json!({"data": {"token": token}})
                 } else {
                     json!({"error": "no such user"})
                 }
@@ -614,4 +632,80 @@ steps = [
     assert!(shrunk.after.1.reproduced >= 1, "{}", shrunk.after.1);
     let seen = &shrunk.repro.evidence[0].seen;
     assert!(seen.starts_with("2 connections"), "{seen}");
+}
+
+/// A server that accepts tokens the login endpoint issued and greets every connection
+/// with a `hello` whose `user_id` echoes the first token it ever saw: an identity
+/// violation on each, holding a token its connection logged in with long before.
+async fn spawn_first_token_echo() -> (String, CancellationToken, Arc<Mutex<Option<String>>>) {
+    let first: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = first.clone();
+    let (url, stop) = spawn_server(move |tcp| {
+        let first = first.clone();
+        async move {
+            let Some((mut ws, token)) = common::accept_bearer(tcp, |_| true).await else {
+                return;
+            };
+            let echoed = first.lock().unwrap().get_or_insert(token).clone();
+            let hello = json!({"type": "hello", "user_id": echoed});
+            let _ = ws.send(Message::Text(hello.to_string().into())).await;
+            while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {}
+        }
+    })
+    .await;
+    (url, stop, seen)
+}
+
+/// A connection that logs in before each of many reconnects, getting a fresh token each
+/// time, keeps only the latest few to redact with; a token it let go that the server
+/// echoes later is still never written out, nor held in what the run hands back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_a_login_long_ago_is_never_written() {
+    let (login_url, bodies) = spawn_login_with(200, true).await;
+    let (url, stop, first) = spawn_first_token_echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+name = "logins"
+seed = 5
+duration = "30s"
+[auth]
+tokens = {{ login = "{login_url}", body = '{{"user": "u{{{{user}}}}"}}', token = "data.token", timeout = "3s" }}
+[oracles]
+identity = {{ field = "user_id" }}
+accepted = {{ message = "hello" }}
+[[group]]
+name = "users"
+users = 1
+steps = [
+  {{ expect = "hello", within = "3s" }},
+  {{ repeat = 40, steps = [
+    {{ close = 1000 }},
+    {{ reconnect = {{ after = "0ms" }} }},
+    {{ expect = "hello", within = "3s" }},
+  ] }},
+  {{ close = 1000 }},
+]
+"#
+    );
+    let outcome = run(&scenario("logins.toml", &text), Some(url), Some(dir.path())).await;
+    stop.cancel();
+    assert_eq!(bodies.lock().unwrap().len(), 41, "a login before each dial");
+    let violations = &outcome.results.violations;
+    // Past the first 16 logins the echoed (first) token is one the connection let go.
+    assert!(violations.len() > 16, "{}", violations.len());
+    let written = all_text(dir.path()) + &format!("{violations:?}");
+    let first = first.lock().unwrap().clone().unwrap();
+    assert!(
+        !written.contains(&first) && !written.contains(&first[..16]),
+        "a login token was written"
+    );
+    assert!(
+        written.contains("<token jti=login#1>"),
+        "labelled while kept"
+    );
+    assert!(
+        written.contains("<token-like text>"),
+        "hidden once let go: {violations:#?}"
+    );
 }

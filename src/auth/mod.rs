@@ -18,7 +18,7 @@ mod source;
 pub use encode::REGISTERED_CLAIMS;
 pub use keys::{literal_env, literals_not_stored, resolve_keys, secret_is_empty, Keys};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
-pub use redact::{label as token_label, Redactor};
+pub use redact::{hide_token_shaped, label as token_label, Redactor, TOKEN_SHAPED};
 pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};
 pub use source::{assign as assign_source, read_tokens, token_lines, Opaque};
 

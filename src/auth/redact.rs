@@ -462,9 +462,70 @@ pub fn label(jti: &str) -> String {
     format!("<token jti={jti}>")
 }
 
+/// What [`hide_token_shaped`] puts in place of a run that may be a token.
+pub const TOKEN_SHAPED: &str = "<token-like text>";
+
+/// `text` with every run of token characters ([`is_token_byte`]) that may be a token
+/// replaced by [`TOKEN_SHAPED`]: at least [`MIN_TOKEN`] bytes long, with a digit or both
+/// cases of letters in it (random base64 or hex has them; `connection_established` and
+/// other words of a protocol do not). A label's jti ([`label`]) stays. For text that may
+/// hold a token no [`Redactor`] knows any more: a connection whose logins returned more
+/// distinct tokens than it keeps. Cruder than a `Redactor` (it hides what only looks like a
+/// token, and a token split into pieces shorter than [`MIN_TOKEN`] stays, as a
+/// `Redactor`'s pieces do below [`WINDOW`]), but it needs no list of tokens.
+pub fn hide_token_shaped(text: &mut String) {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_token_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_token_byte(bytes[i]) {
+            i += 1;
+        }
+        let run = &bytes[start..i];
+        let mixed = run.iter().any(u8::is_ascii_digit)
+            || (run.iter().any(u8::is_ascii_lowercase) && run.iter().any(u8::is_ascii_uppercase));
+        // A label's `jti=…` ([`label`]), '=' being a token character.
+        let labelled = run.starts_with(b"jti=") && bytes[..start].ends_with(b"<token ");
+        if run.len() >= MIN_TOKEN && mixed && !labelled {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            // Token bytes are ASCII: `start` and `i` are character boundaries.
+            o.push_str(&text[copied..start]);
+            o.push_str(TOKEN_SHAPED);
+            copied = i;
+        }
+    }
+    if let Some(mut o) = out {
+        o.push_str(&text[copied..]);
+        *text = o;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run that may be a token is hidden whatever token it is; words, short ids and a
+    /// label's jti stay.
+    #[test]
+    fn token_shaped_runs_are_hidden_and_words_stay() {
+        let mut text = String::from(
+            r#"{"type":"connection_established","user_id":"login-token-for-u0-0017","sid":"r-1-2"} <token jti=0f3e9a5b-1c2d-4e5f-8a9b-0c1d2e3f4a5b> aGVsbG9Xb3JsZEZvb0Jhcg ünïcode"#,
+        );
+        hide_token_shaped(&mut text);
+        assert_eq!(
+            text,
+            r#"{"type":"connection_established","user_id":"<token-like text>","sid":"r-1-2"} <token jti=0f3e9a5b-1c2d-4e5f-8a9b-0c1d2e3f4a5b> <token-like text> ünïcode"#
+        );
+        let mut plain = String::from("nothing_to_hide_here at all");
+        hide_token_shaped(&mut plain);
+        assert_eq!(plain, "nothing_to_hide_here at all");
+    }
     use crate::auth::mint_all;
     use crate::auth::tests::{auth_plan, keys};
     use crate::model::{JwtAlg, TokenPlan};

@@ -472,6 +472,40 @@ pub(super) struct ConnRun {
     said: Option<Box<Said>>,
 }
 
+/// How many distinct tokens a connection's logins returned it keeps to redact with: a
+/// login source that returns a fresh token each time, in a long reconnect loop, kept one
+/// per attempt.
+const LOGINS_KEPT: usize = 16;
+
+/// The tokens a connection's logins returned, for redaction: the distinct ones, at most
+/// [`LOGINS_KEPT`]. Before they make room, what the connection holds is redacted with
+/// them ([`ConnRun::note_login`]); a text kept later may still echo one that went, so a
+/// connection that forgot any also hides whatever looks like a token in what it hands
+/// back ([`crate::auth::hide_token_shaped`]): no token it was given is ever written out.
+#[derive(Debug, Default)]
+struct Logins {
+    kept: Vec<crate::auth::Token>,
+    /// Whether tokens were let go to make room.
+    forgotten: bool,
+}
+
+impl Logins {
+    /// Keeps `token` unless it is kept already. When full, hands back the tokens kept so
+    /// far (for what the connection holds to be redacted with, before they go) and keeps
+    /// `token` alone.
+    fn note(&mut self, token: &crate::auth::Token) -> Option<Vec<crate::auth::Token>> {
+        if self.kept.iter().any(|t| t.expose() == token.expose()) {
+            return None;
+        }
+        let leaving = (self.kept.len() >= LOGINS_KEPT).then(|| {
+            self.forgotten = true;
+            std::mem::take(&mut self.kept)
+        });
+        self.kept.push(token.clone());
+        leaving
+    }
+}
+
 /// A send's frame held at a rendezvous ([`Rare::held`]).
 type Held = (
     Arc<std::sync::OnceLock<Instant>>,
@@ -492,7 +526,7 @@ struct Rare {
     absent_from: Vec<u32>,
     /// Tokens its login requests returned: redacted from what it hands back (the run's
     /// redactor knows only the tokens it had before the load).
-    logged_in: Vec<crate::auth::Token>,
+    logins: Logins,
     /// The attempts it made but did not keep (past [`crate::model::ATTEMPTS_KEPT_FIRST`] and
     /// [`crate::model::ATTEMPTS_KEPT_LATEST`]), counted as each was dropped: what its counters add.
     /// Boxed: only a long reconnect loop has any.
@@ -756,30 +790,52 @@ impl ConnRun {
         })
     }
 
+    /// Keeps a token a login returned, to redact with. Once per login: when the tokens
+    /// kept must make room, what the connection holds so far is redacted with them first.
+    fn note_login(&mut self, token: &crate::auth::Token) {
+        if let Some(leaving) = self.rare().logins.note(token) {
+            self.redact_kept(&crate::auth::Redactor::new(&leaving), false);
+        }
+    }
+
     /// Replaces the tokens its logins returned, wherever the server may have echoed one
-    /// into a violation or an answer, with their label.
+    /// into a violation or an answer, with their label; when it let some go
+    /// ([`Logins`]), also hides whatever looks like a token.
     fn redact_logins(&mut self) {
-        let Some(logged_in) = self.rare.as_ref().map(|r| &r.logged_in) else {
+        let Some(logins) = self.rare.as_ref().map(|r| &r.logins) else {
             return;
         };
-        if logged_in.is_empty() {
+        if logins.kept.is_empty() && !logins.forgotten {
             return;
         }
-        let redactor = crate::auth::Redactor::new(logged_in);
+        let redactor = crate::auth::Redactor::new(&logins.kept);
+        let forgotten = logins.forgotten;
+        self.redact_kept(&redactor, forgotten);
+    }
+
+    /// Redacts with `redactor` every text the connection keeps of what the server said
+    /// (violations, answers); with `token_shaped`, also hides whatever looks like a token.
+    fn redact_kept(&mut self, redactor: &crate::auth::Redactor, token_shaped: bool) {
+        let redact = |text: &mut String| {
+            redactor.redact_in_place(text);
+            if token_shaped {
+                crate::auth::hide_token_shaped(text);
+            }
+        };
         for v in &mut self.checker.violations {
-            redactor.redact_in_place(&mut v.expected);
-            redactor.redact_in_place(&mut v.seen);
+            redact(&mut v.expected);
+            redact(&mut v.seen);
             if let Some(c) = &mut v.correlation {
-                redactor.redact_in_place(c);
+                redact(c);
             }
         }
         if let Some(a) = &mut self.answer {
-            redactor.redact_in_place(&mut a.detail);
-            redactor.redact_in_place(&mut a.body);
+            redact(&mut a.detail);
+            redact(&mut a.body);
         }
         if let Some(said) = &mut self.said {
             if let Some(a) = &mut said.closed_accepted {
-                redactor.redact_in_place(&mut a.body);
+                redact(&mut a.body);
             }
             for text in [
                 &mut said.first_error,
@@ -791,7 +847,7 @@ impl ConnRun {
             .flatten()
             {
                 let mut redacted = String::from(std::mem::take(text));
-                redactor.redact_in_place(&mut redacted);
+                redact(&mut redacted);
                 *text = redacted.into_boxed_str();
             }
         }
@@ -1412,6 +1468,37 @@ impl ConnRun {
             _ = self.stop.token().cancelled() => Stop::Cancelled,
             _ = sleep_until(at) => Stop::Deadline,
         }
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::{Logins, LOGINS_KEPT};
+
+    /// A login source that returns a fresh token each time keeps at most [`LOGINS_KEPT`]
+    /// of them, however long the connection loops, and hands back the ones that make room
+    /// for what it holds to be redacted with first (every login's token was kept: one per
+    /// attempt); a token returned again is kept once.
+    #[test]
+    fn a_long_loop_of_logins_keeps_a_bounded_number_of_tokens() {
+        let base = crate::auth::tests::mint(crate::model::JwtAlg::Hs256, None);
+        let mut logins = Logins::default();
+        let mut handed_back = 0;
+        for i in 0..1_000 {
+            let token = base.with_value(format!("login-token-{i:08}"));
+            if let Some(leaving) = logins.note(&token) {
+                assert_eq!(leaving.len(), LOGINS_KEPT);
+                handed_back += leaving.len();
+            }
+            assert!(logins.kept.len() <= LOGINS_KEPT, "{}", logins.kept.len());
+            assert!(logins.note(&token).is_none(), "kept once");
+        }
+        assert!(logins.forgotten);
+        assert_eq!(
+            handed_back + logins.kept.len(),
+            1_000,
+            "each handed back once"
+        );
     }
 }
 

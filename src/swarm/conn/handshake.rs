@@ -323,7 +323,7 @@ impl ConnRun {
             Ok(value) => {
                 self.record(Phase::Login, started.elapsed()).await;
                 let token = token.with_value(value);
-                self.rare().logged_in.push(token.clone());
+                self.note_login(&token);
                 Login::Token(token)
             }
             Err(e) => {

@@ -103,13 +103,102 @@ pub struct Observation {
     pub streams: Vec<usize>,
     /// `(request kind, event kinds seen)` per closed span.
     pub spans: Vec<(String, Vec<String>)>,
-    /// Messages not kept because `messages` was full.
+    /// Messages not kept because `messages` was full ([`Observation::MAX_MESSAGES`] or
+    /// [`Observation::MAX_BYTES`]).
     pub dropped: u64,
+    /// The length of the kept messages as JSON text, what [`Observation::MAX_BYTES`]
+    /// bounds; [`Observation::MAX_BYTES`] once a message did not fit.
+    pub kept_bytes: usize,
 }
 
 impl Observation {
     /// Messages kept per calibration connection: enough to see a few exchanges.
     pub const MAX_MESSAGES: usize = 512;
+    /// The JSON text of the messages kept per calibration connection, at most: 512
+    /// messages of up to `[limits] max_message_bytes` (1 MiB by default) each would be
+    /// half a gigabyte per connection. 1 MiB, so a message of the default limit's size is
+    /// kept when it comes first.
+    pub const MAX_BYTES: usize = 1 << 20;
     /// Spans kept per calibration connection.
     pub const MAX_SPANS: usize = 128;
+
+    /// Whether no further message is kept: it would only be counted as dropped.
+    pub fn is_full(&self) -> bool {
+        self.messages.len() >= Observation::MAX_MESSAGES
+            || self.kept_bytes >= Observation::MAX_BYTES
+    }
+
+    /// Keeps `message` while there is room by count and by its JSON text's length,
+    /// else counts it dropped. The messages kept are the first ones, in order: after one
+    /// that does not fit, none is kept, however short (what is learned from them reads
+    /// them as a stream).
+    pub fn keep(&mut self, message: Value) {
+        if self.is_full() {
+            self.dropped += 1;
+            return;
+        }
+        let bytes = json_len(&message);
+        if self.kept_bytes.saturating_add(bytes) > Observation::MAX_BYTES {
+            self.kept_bytes = Observation::MAX_BYTES;
+            self.dropped += 1;
+            return;
+        }
+        self.kept_bytes += bytes;
+        self.messages.push(message);
+    }
+}
+
+/// The length of `value` as compact JSON text, counted as it is written, not kept.
+fn json_len(value: &Value) -> usize {
+    /// Counts the bytes written to it.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a writer that never fails cannot fail; were it to, the
+    // message counts as over any budget.
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Observation;
+    use serde_json::json;
+
+    /// Large messages fill a calibration connection's observation by their bytes before
+    /// its count: the first ones are kept, within [`Observation::MAX_BYTES`], and every
+    /// other is counted dropped, a short one after them too (512 messages of up to 1 MiB
+    /// each were kept: half a gigabyte per connection).
+    #[test]
+    fn an_observation_keeps_the_first_messages_within_its_byte_budget() {
+        let big = "x".repeat(100_000);
+        let mut obs = Observation::default();
+        for i in 0..100 {
+            obs.keep(json!({"type": "blob", "i": i, "data": big}));
+        }
+        obs.keep(json!({"type": "small"}));
+        let text: usize = obs.messages.iter().map(|m| m.to_string().len()).sum();
+        assert!(text <= Observation::MAX_BYTES, "{text} bytes kept");
+        assert_eq!(obs.messages.len(), 10, "the first ten of ~100 KB");
+        assert_eq!(obs.messages[9]["i"], 9);
+        assert_eq!(obs.dropped, 91);
+        assert!(obs.is_full());
+        // Small messages are bounded by their count, as before.
+        let mut small = Observation::default();
+        for i in 0..1_000 {
+            small.keep(json!({"type": "tick", "i": i}));
+        }
+        assert_eq!(small.messages.len(), Observation::MAX_MESSAGES);
+        assert_eq!(small.dropped, 1_000 - Observation::MAX_MESSAGES as u64);
+    }
 }

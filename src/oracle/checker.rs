@@ -1116,10 +1116,10 @@ impl ConnChecker {
     #[inline(never)]
     fn observe<J: Tree>(&mut self, msg: &J) {
         if let Some(obs) = &mut self.observed {
-            if obs.messages.len() < Observation::MAX_MESSAGES {
-                obs.messages.push(msg.to_value());
-            } else {
+            if obs.is_full() {
                 obs.dropped += 1;
+            } else {
+                obs.keep(msg.to_value());
             }
         }
     }

@@ -688,6 +688,34 @@ steps = [
     );
 }
 
+/// Two users that each wait for the greeting, send one request (padded with `pad`) and
+/// wait `within` for its `agent_completed`, then close, under a 30 s duration; `tables`
+/// (TOML tables such as `[limits]`) go before the group.
+fn askers(name: &str, tables: &str, pad: &str, within: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+duration = "30s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+{tables}
+
+[[group]]
+name = "askers"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "2s" }},
+  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}", pad = "{pad}" }} }},
+  {{ expect = "agent_completed", correlate = "run_id", within = "{within}" }},
+  {{ close = 1000 }},
+]
+"#,
+        secret = common::TEST_SECRET,
+    )
+}
+
 /// A server that pings without end and never reads keeps the client's read side always
 /// ready: the expectation's deadline must still pass (it used to be starved, the wait's
 /// biased select never reaching its timer, and the connection hung until the run's
@@ -696,29 +724,11 @@ steps = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_pings_and_never_reads_lets_deadlines_pass() {
     let fake = spawn(Behaviour::PingsNeverReads).await;
-    let text = format!(
-        r#"
-name = "pings-never-reads"
-duration = "30s"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[limits]
-send_timeout = "1s"
-
-[[group]]
-name = "askers"
-users = 2
-steps = [
-  {{ expect = "connection_established", within = "2s" }},
-  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}", pad = "{pad}" }} }},
-  {{ expect = "agent_completed", correlate = "run_id", within = "2s" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
-        pad = "x".repeat(64 * 1024),
+    let text = askers(
+        "pings-never-reads",
+        "[limits]\nsend_timeout = \"1s\"",
+        &"x".repeat(64 * 1024),
+        "2s",
     );
     let (outcome, took) = run(&fake.url, &text, CancellationToken::new()).await;
     let s = &outcome.results.summary;
@@ -735,29 +745,7 @@ steps = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_floods_text_lets_deadlines_pass_on_time() {
     let fake = spawn(Behaviour::FloodsText).await;
-    let text = format!(
-        r#"
-name = "floods-text"
-duration = "30s"
-
-[auth]
-secret = {{ value = "{secret}" }}
-
-[oracles]
-learn = false
-
-[[group]]
-name = "askers"
-users = 2
-steps = [
-  {{ expect = "connection_established", within = "2s" }},
-  {{ send = {{ type = "ask", run_id = "r-{{{{conn}}}}" }} }},
-  {{ expect = "agent_completed", correlate = "run_id", within = "1s" }},
-  {{ close = 1000 }},
-]
-"#,
-        secret = common::TEST_SECRET,
-    );
+    let text = askers("floods-text", "[oracles]\nlearn = false", "", "1s");
     let (outcome, took) = run(&fake.url, &text, CancellationToken::new()).await;
     let s = &outcome.results.summary;
     assert_eq!(s.stopped, StopReason::Completed, "{:?}", s.counters);

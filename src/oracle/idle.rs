@@ -78,10 +78,7 @@ pub fn closed_idle_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// sooner than it (they stay findings). `None` otherwise.
 pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let spec = &plan.oracles;
-    let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
-    let idle: Vec<&Attempt> = attempts(reports)
-        .filter(|a| closed_idle_mid_script(spec, a))
-        .collect();
+    let (mid_script, idle) = idle_closes(spec, reports);
     let Some((lo, hi)) = idle_range(&idle) else {
         return other_code_note(plan, reports);
     };
@@ -131,6 +128,16 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     })
 }
 
+/// How many attempts the server closed mid-script, and those of them that read as idle
+/// closes ([`closed_idle_mid_script`]).
+fn idle_closes<'r>(spec: &OracleSpec, reports: &'r [ConnReport]) -> (usize, Vec<&'r Attempt>) {
+    let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
+    let idle = attempts(reports)
+        .filter(|a| closed_idle_mid_script(spec, a))
+        .collect();
+    (mid_script, idle)
+}
+
 /// Whether `a` is a mid-script server close after a silence, with a code an idle timeout
 /// may use (undeclared: any such code; declared: the scenario's `idle_close`).
 fn closed_idle_mid_script(spec: &OracleSpec, a: &Attempt) -> bool {
@@ -166,11 +173,7 @@ pub fn explains_every_violation(
 /// about one idle time, are most of the mid-script closes, and no connection of the run
 /// stayed open through a clearly longer silence.
 fn suggests_declaring(plan: &Plan, reports: &[ConnReport]) -> bool {
-    let spec = &plan.oracles;
-    let mid_script = attempts(reports).filter(|a| closed_mid_script(a)).count();
-    let idle: Vec<&Attempt> = attempts(reports)
-        .filter(|a| closed_idle_mid_script(spec, a))
-        .collect();
+    let (mid_script, idle) = idle_closes(&plan.oracles, reports);
     let Some((lo, hi)) = idle_range(&idle) else {
         return false;
     };

@@ -785,8 +785,13 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         embedded_json: kinds::paths(cx, f.get("embedded_json"), "oracles.embedded_json"),
         batched: f.bool_or(cx, "batched", defaults.batched),
         error_event: f.text_or(cx, "error_event", &defaults.error_event),
-        identity: oracle_field(cx, f.get("identity"), "oracles.identity"),
-        sequence: oracle_field(cx, f.get("sequence"), "oracles.sequence"),
+        identity: oracle_field(cx, f.get("identity"), "oracles.identity", &["field"]),
+        sequence: oracle_field(
+            cx,
+            f.get("sequence"),
+            "oracles.sequence",
+            &["field", "contiguous"],
+        ),
         sequence_gaps: sequence_gaps(cx, f.get("sequence")),
         max_buffered: usize::try_from(buffered).unwrap_or(defaults.max_buffered),
         max_buffered_bytes: usize::try_from(buffered_bytes).unwrap_or(defaults.max_buffered_bytes),
@@ -834,14 +839,14 @@ fn framing_defaults(spec: &mut OracleSpec, f: &Fields<'_, '_>) {
     }
 }
 
-/// `{ field = "user_id" }`: the oracle is on and checks that field.
-fn oracle_field(cx: &mut Ctx<'_>, node: Option<&Node<'_>>, section: &str) -> Option<String> {
-    // `contiguous` is the sequence oracle's alone ([`sequence_gaps`] reads it).
-    let allowed: &[&str] = if section == "oracles.sequence" {
-        &["field", "contiguous"]
-    } else {
-        &["field"]
-    };
+/// `{ field = "user_id" }`: the oracle is on and checks that field. `allowed`: the keys its
+/// table may hold (the sequence's `contiguous` is read by [`sequence_gaps`]).
+fn oracle_field(
+    cx: &mut Ctx<'_>,
+    node: Option<&Node<'_>>,
+    section: &str,
+    allowed: &[&str],
+) -> Option<String> {
     let f = Fields::section(cx, node, section, allowed)?.with_owner(section);
     let field = f.req_text(cx, "field");
     // An empty field was reported as such already: one problem, said once.

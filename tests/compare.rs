@@ -1032,19 +1032,26 @@ fn p(dir: &std::path::Path) -> String {
     dir.display().to_string()
 }
 
+/// Under `dir`, a BASE and a NEW scenario folder (`base/synthetic/`, `new/synthetic/`),
+/// each holding one run of the same build, as `--out` lays runs out.
+fn scenario_folders(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let base = dir.join("base").join("synthetic");
+    let new = dir.join("new").join("synthetic");
+    write(
+        &base.join("20260101T000000.000Z"),
+        &run(1, TURNS, 20.0, 1.0),
+    );
+    write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
+    (base, new)
+}
+
 /// A run folder in BASE's folder that holds no `summary.json` (a run killed before it
 /// wrote its results: only its streamed `intervals.hlog`) is named on stderr as skipped and
 /// the rest are compared; a side left with nothing readable is a usage error naming it.
 #[test]
 fn a_run_folder_without_its_summary_is_said_skipped() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base").join("synthetic");
-    let new = tmp.path().join("new").join("synthetic");
-    write(
-        &base.join("20260101T000000.000Z"),
-        &run(1, TURNS, 20.0, 1.0),
-    );
-    write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
+    let (base, new) = scenario_folders(tmp.path());
     let killed = base.join("20260103T000000.000Z");
     let skipped = report_support::killed_run(&killed);
 
@@ -1078,13 +1085,7 @@ fn a_run_folder_without_its_summary_is_said_skipped() {
 #[test]
 fn the_json_lists_the_run_folders_it_skipped() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base").join("synthetic");
-    let new = tmp.path().join("new").join("synthetic");
-    write(
-        &base.join("20260101T000000.000Z"),
-        &run(1, TURNS, 20.0, 1.0),
-    );
-    write(&new.join("20260102T000000.000Z"), &run(2, TURNS, 20.0, 1.0));
+    let (base, new) = scenario_folders(tmp.path());
 
     let (code, out, err) = stampede(&["compare", &p(&base), &p(&new), "--json", "-q"]);
     assert_eq!(code, 0, "{err}");

@@ -219,13 +219,7 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
     );
     assert!(!stderr.contains("error:"), "{stderr}");
     // The merged result, beside the workers' folder.
-    let merged: Vec<PathBuf> = summaries(&out)
-        .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("-workers"))
-        .collect();
-    assert_eq!(merged.len(), 1, "{merged:?}\n{stderr}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&merged[0]).unwrap()).unwrap();
+    let (run, s) = merged_result(&out, &stderr);
     assert_eq!(s["verdict"], "incomplete", "{s:#}");
     // Only worker 1's share of the four connections.
     assert_eq!(s["merged_from"], 1, "{s:#}");
@@ -240,11 +234,10 @@ async fn a_worker_killed_with_sigkill_leaves_the_others_results_merged_incomplet
     let warning = "worker 0 (shard 0/2) was killed by signal 9 (SIGKILL) before it wrote its \
                    results: its connections are not in the merged result";
     assert_eq!(s["warnings"], serde_json::json!([warning]), "{s:#}");
-    let run = merged[0].parent().unwrap();
     let page = dir.path().join("page.html");
     let report = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
         .arg("report")
-        .arg(run)
+        .arg(&run)
         .arg("-q")
         .arg("-o")
         .arg(&page)
@@ -297,13 +290,7 @@ async fn after_ctrl_c_a_worker_that_wrote_no_results_is_said_skipped() {
         aborted.display()
     );
     assert!(stderr.contains(&format!("warning: {warning}")), "{stderr}");
-    let merged: Vec<PathBuf> = summaries(&out)
-        .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("-workers"))
-        .collect();
-    assert_eq!(merged.len(), 1, "{merged:?}\n{stderr}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&merged[0]).unwrap()).unwrap();
+    let (_, s) = merged_result(&out, &stderr);
     assert_eq!(s["merged_from"], 1, "{s:#}");
     assert_eq!(s["warnings"], serde_json::json!([warning]), "{s:#}");
 }
@@ -396,4 +383,17 @@ fn spawn_workers(scenario: &Path, out: &Path, more: &[&str]) -> tokio::process::
         .kill_on_drop(true)
         .spawn()
         .unwrap()
+}
+
+/// The merged result under `out`, beside the workers' folder (there is exactly one;
+/// `stderr`, the run's, for the failure message): its folder and its summary.
+fn merged_result(out: &Path, stderr: &str) -> (PathBuf, serde_json::Value) {
+    let merged: Vec<PathBuf> = summaries(out)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("-workers"))
+        .collect();
+    assert_eq!(merged.len(), 1, "{merged:?}\n{stderr}");
+    let summary = serde_json::from_str(&std::fs::read_to_string(&merged[0]).unwrap()).unwrap();
+    let dir = merged[0].parent().unwrap().to_path_buf();
+    (dir, summary)
 }

@@ -1002,26 +1002,13 @@ fn final_figures(outcome: &RunOutcome) -> progress::Final {
 pub(crate) fn development_secret_notice(bound: &run::Bound, plan: &crate::model::Plan) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     let secret = &plan.auth.secret;
-    if bound.development_secret_on_external() && signs_tokens(plan) {
+    if bound.sends_development_tokens(plan) {
         ONCE.call_once(|| {
             let note =
                 development_secret_note(&bound.url, secret, |name| std::env::var(name).is_ok());
             errln!("{note}");
         });
     }
-}
-
-/// Whether the run signs any token with its secret and sends it: it mints its valid
-/// tokens, or forges bad ones from them, and some connection places its token (a placement
-/// other than `"none"`). Tokens read from a file, a list or a login are signed by whoever
-/// issued them, and tokens no connection places reach no server: the secret then signs
-/// nothing that matters and no notice is due.
-fn signs_tokens(plan: &crate::model::Plan) -> bool {
-    let placed = plan
-        .conns
-        .iter()
-        .any(|c| !matches!(plan.placement_of(c), crate::model::Placement::None));
-    placed && (plan.auth.tokens.is_none() || plan.tokens.iter().any(|t| t.forge.is_some()))
 }
 
 /// The notice's text for tokens signed with the development secret taken from `secret`;
@@ -1033,25 +1020,7 @@ fn development_secret_note(
     secret: &SecretSource,
     is_set: impl Fn(&str) -> bool,
 ) -> String {
-    let (why, fix) = match secret {
-        // Unset, the variable's default (the development secret) signs the tokens.
-        SecretSource::Env { name, .. } if !is_set(name) => (
-            format!("{name} is not set, so stampede's public development secret is in use"),
-            format!("set {name} to the server's secret"),
-        ),
-        SecretSource::Env { name, .. } => (
-            format!("{name} holds stampede's public development secret"),
-            format!("set {name} to the server's secret"),
-        ),
-        SecretSource::File { path } => (
-            format!("the secret file {path} holds stampede's public development secret"),
-            "put the server's secret in it".to_string(),
-        ),
-        SecretSource::Literal { .. } => (
-            "the scenario's [auth] secret is stampede's public development secret".to_string(),
-            "set [auth] secret to the server's secret".to_string(),
-        ),
-    };
+    let (why, fix) = crate::auth::Keys::development_secret_words(secret, is_set);
     format!(
         "notice: {why}: tokens for {url} are signed with it. Fine for a test server; for any \
          other, {fix}"

@@ -132,12 +132,32 @@ impl Bound {
         !self.is_reference() && self.keys.is_development()
     }
 
+    /// Whether tokens this run sends to an external target are signed with the public
+    /// development secret: [`Self::development_secret_on_external`] for a plan that
+    /// [`signs_tokens`].
+    pub fn sends_development_tokens(&self, plan: &Plan) -> bool {
+        self.development_secret_on_external() && signs_tokens(plan)
+    }
+
     /// Stops the reference server, if one was started.
     pub async fn close(self) {
         if let Some(server) = self.server {
             server.shutdown().await;
         }
     }
+}
+
+/// Whether the run signs any token with its secret and sends it: it mints its valid
+/// tokens, or forges bad ones from them, and some connection places its token (a placement
+/// other than `"none"`). Tokens read from a file, a list or a login are signed by whoever
+/// issued them, and tokens no connection places reach no server: the secret then signs
+/// nothing that matters.
+pub fn signs_tokens(plan: &Plan) -> bool {
+    let placed = plan
+        .conns
+        .iter()
+        .any(|c| !matches!(plan.placement_of(c), crate::model::Placement::None));
+    placed && (plan.auth.tokens.is_none() || plan.tokens.iter().any(|t| t.forge.is_some()))
 }
 
 /// Resolves `target` for `plan`: the keys its tokens need and, for the reference server,
@@ -910,6 +930,17 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
         correct_reference: bound.is_correct_reference(),
     };
     let mut judgement = oracle::verdict::judge(&evidence);
+    if let (crate::model::Verdict::AuthMisconfigured, true, Some(hint)) = (
+        judgement.verdict,
+        bound.sends_development_tokens(plan),
+        judgement.hint.as_mut(),
+    ) {
+        // Said first: the likeliest cause, and a stderr notice scrolls away.
+        let (why, fix) = crate::auth::Keys::development_secret_words(&plan.auth.secret, |name| {
+            std::env::var_os(name).is_some()
+        });
+        *hint = format!("{why}, and the tokens were signed with it ({fix}); {hint}");
+    }
     // A Ctrl-C that cut the liveness probe left the one oracle that looks for sessions
     // left behind unjudged: a load with nothing else against it is not clean, it is
     // interrupted (a leak only the probe finds would otherwise pass). A load that failed on

@@ -521,12 +521,13 @@ async fn spawn_silent() -> (String, CancellationToken) {
     .await
 }
 
-/// `run` calls a server that sent nothing back to a script that expects nothing clean,
-/// with a hint that only the handshakes were judged; a hunt's rounds like that judged no
-/// script, so the hunt is no clean "no violation": it stops incomplete (exit 7) with that
-/// hint.
+/// `run` calls a server that sent nothing back to a script that expects nothing
+/// inconclusive (it was clean, with a hint that only the handshakes were judged: a
+/// protocol whose handshake the script never completes reads just so); a hunt's rounds
+/// like that judged no script, so the hunt is no clean "no violation": it stops
+/// inconclusive (exit 4) with that hint.
 #[tokio::test]
-async fn a_hunt_against_a_server_that_sends_nothing_back_is_incomplete() {
+async fn a_hunt_against_a_server_that_sends_nothing_back_is_not_judged() {
     let text = format!(
         r#"
 name = "silent-hunt"
@@ -555,7 +556,7 @@ rounds = 2
     let (url, stop) = spawn_silent().await;
     let run = run_at(&url, &text, Default::default()).await;
     let s = &run.results.summary;
-    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
     let hint = s.hint.clone().unwrap_or_default();
     assert!(hint.starts_with("the server sent nothing back"), "{hint}");
 
@@ -571,10 +572,10 @@ rounds = 2
             outcome.short
         );
     };
-    assert_eq!(stopped.verdict, Verdict::Incomplete, "{}", stopped.hint);
+    assert_eq!(stopped.verdict, Verdict::Inconclusive, "{}", stopped.hint);
     assert_eq!(
         stampede::cli::error::of_verdict(stopped.verdict),
-        exit::INCOMPLETE
+        exit::INCONCLUSIVE
     );
     assert_eq!(stopped.hint, hint);
 }

@@ -540,11 +540,13 @@ async fn a_hunt_adds_up_what_came_after_the_sends_nothing_judges() {
 }
 
 /// The cable script as first written (rails/rails #25381's case): the `message` command
-/// is sent and nothing expects its broadcast. A clean run says so, and what came after
-/// it: the broadcasts on every connection (the fixed server), on none (every command
-/// dropped), or on some and not others (the race hit some connections).
+/// is sent and nothing expects its broadcast. Against the fixed server the broadcasts
+/// came on every connection: clean, saying the send went unjudged and what came. Against
+/// one that drops every command, or the race hitting some connections, nothing came
+/// after it on some: inconclusive, never clean (it was clean with a note, exit 0 on the
+/// buggy server), saying on how many.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clean_run_says_what_came_after_the_send_nothing_judges() {
+async fn a_run_is_clean_only_when_something_came_after_the_send_nothing_judges() {
     let welcome = vec![json!({"type": "welcome"}).to_string()];
     let text = unjudged_cable_script(4);
     assert!(
@@ -552,15 +554,20 @@ async fn a_clean_run_says_what_came_after_the_send_nothing_judges() {
         "{text}"
     );
     let mut notes = Vec::new();
-    for handler in [cable(false), cable(true), cable_dropping_odd_rooms()] {
+    for (handler, verdict) in [
+        (cable(false), Verdict::Clean),
+        (cable(true), Verdict::Inconclusive),
+        (cable_dropping_odd_rooms(), Verdict::Inconclusive),
+    ] {
         let (url, stop) = spawn(welcome.clone(), handler).await;
         let outcome = run_against("unjudged.toml", &text, url).await;
         stop.cancel();
         let s = &outcome.results.summary;
-        assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+        assert_eq!(s.verdict, verdict, "{:?}", s.hint);
         let hint = s.hint.clone().unwrap_or_default();
         assert!(
-            hint.contains("the send at `chatters` step 4 is not judged"),
+            hint.contains("the send at `chatters` step 4 is not judged")
+                || hint.contains("after the send at `chatters` step 4, which no `expect` follows"),
             "{hint}"
         );
         notes.push(hint);
@@ -576,7 +583,7 @@ async fn a_clean_run_says_what_came_after_the_send_nothing_judges() {
         notes[1]
     );
     assert!(
-        notes[2].contains("nothing more came on 2 of the 4 connections that made it, while the others received 2 frames"),
+        notes[2].contains("nothing more came on 2 of the 4 connections that made it (the others received 2 frames)"),
         "{}",
         notes[2]
     );
@@ -608,11 +615,11 @@ steps = [
     let outcome = run_against("reconnected.toml", &text, url).await;
     stop.cancel();
     let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::Clean, "{:?}", s.hint);
+    assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
     assert_eq!(s.counters.expect.expectations_met, 4, "{s:?}");
     let hint = s.hint.clone().unwrap_or_default();
     assert!(
-        hint.contains("the send at `chatters` step 2 is not judged")
+        hint.contains("after the send at `chatters` step 2, which no `expect` follows")
             && hint.contains("nothing more came on any of the 2 connections that made it"),
         "{hint}"
     );
@@ -771,6 +778,45 @@ fn assert_gatecrashers_refused(outcome: &RunOutcome, by: stampede::model::Cause)
         (3, 2, 0)
     );
     assert_eq!(s.counters.refused_by.get(&by), Some(&2), "{:?}", s.counters);
+}
+
+/// A scenario written for another protocol (no `accepted = { message }`: the first frame
+/// accepts) against the cable gate, its tokens signed with the public development secret
+/// because the variable it names is unset: the gate's refusal is the first frame, which
+/// the rule counts as acceptance, then Close 1000. Still refused at the door (it read as
+/// completeness violations, exit 1), auth misconfigured, the hint saying first that the
+/// development secret signed the tokens, and that the rule took the refusal for
+/// acceptance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_band_refusal_as_the_first_frame_is_auth_misconfigured() {
+    let text = head("cable-gate", 3) + &CABLE_GATE.replace("REJECT", "");
+    let text = text[..text.find("[[group]]\nname = \"gatecrashers\"").unwrap()]
+        .replace("accepted = { message = \"welcome\" }\n", "")
+        .replace(
+            &format!("{{ value = \"{TEST_SECRET}\" }}"),
+            "{ env = \"STAMPEDE_TEST_NEVER_SET\", default = \"stampede-dev-secret\" }",
+        );
+    assert!(
+        text.contains("STAMPEDE_TEST_NEVER_SET") && !text.contains("accepted ="),
+        "{text}"
+    );
+    let (url, stop) = spawn_cable_gate(TEST_SECRET).await;
+    let outcome = run_against("cable-gate.toml", &text, url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
+    assert_eq!(of_run(s), exit::AUTH_MISCONFIGURED);
+    let hint = s.hint.as_deref().unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "STAMPEDE_TEST_NEVER_SET is not set, so stampede's public development secret is \
+             in use, and the tokens were signed with it (set STAMPEDE_TEST_NEVER_SET to the \
+             server's secret); "
+        ) && hint.contains(
+            r#"after the message {"type":"disconnect","reason":"unauthorized","reconnect":false}"#
+        ) && hint.contains("3 attempts counted as accepted by `accepted = \"first_frame\"`"),
+        "{hint}"
+    );
 }
 
 /// A declared in-band refusal after which the server keeps the connection open is as

@@ -354,8 +354,12 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     assert_eq!(s["passed"], true, "{s:#}");
     // Said of the whole run, not of one worker's share; and against the built-in server,
     // which this process started for every worker.
-    assert_eq!(
-        s["hint"], "every expectation met (18 on 6 connections) and no oracle broke",
+    let hint = s["hint"].as_str().unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "every expectation met (18 on 6 connections) and no oracle broke; no two \
+             connections presented one token"
+        ),
         "{s:#}"
     );
     assert_eq!(s["embedded_target"], true, "{s:#}");

@@ -127,6 +127,36 @@ impl Keys {
         self.hmac_secret() == Some(DEV_SECRET.as_bytes())
     }
 
+    /// Where tokens signed with the public development secret got it from `secret`, and
+    /// what to set instead, as `(why, fix)`: `("STAMPEDE_JWT_SECRET is not set, so
+    /// stampede's public development secret is in use", "set STAMPEDE_JWT_SECRET to the
+    /// server's secret")`. `is_set` says whether an environment variable is set. Names
+    /// where the secret came from, never a value.
+    pub fn development_secret_words(
+        secret: &SecretSource,
+        is_set: impl Fn(&str) -> bool,
+    ) -> (String, String) {
+        match secret {
+            // Unset, the variable's default (the development secret) signs the tokens.
+            SecretSource::Env { name, .. } if !is_set(name) => (
+                format!("{name} is not set, so stampede's public development secret is in use"),
+                format!("set {name} to the server's secret"),
+            ),
+            SecretSource::Env { name, .. } => (
+                format!("{name} holds stampede's public development secret"),
+                format!("set {name} to the server's secret"),
+            ),
+            SecretSource::File { path } => (
+                format!("the secret file {path} holds stampede's public development secret"),
+                "put the server's secret in it".to_string(),
+            ),
+            SecretSource::Literal { .. } => (
+                "the scenario's [auth] secret is stampede's public development secret".to_string(),
+                "set [auth] secret to the server's secret".to_string(),
+            ),
+        }
+    }
+
     /// The public key PEM (RS256/ES256, when given or derivable), ending in a newline as
     /// PEM files do: what a server verifies with, and the `hs-rs-confusion` HMAC secret.
     pub fn public_pem(&self) -> Option<&[u8]> {

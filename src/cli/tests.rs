@@ -332,8 +332,8 @@ fn the_development_secret_notice_is_due_only_when_a_token_is_placed() {
         let scenario = crate::scenario::load_str(&text, "s.toml").unwrap();
         crate::plan::build(&scenario, 1)
     };
-    assert!(signs_tokens(&load("\"header\"")));
-    assert!(!signs_tokens(&load("\"none\"")));
+    assert!(crate::run::signs_tokens(&load("\"header\"")));
+    assert!(!crate::run::signs_tokens(&load("\"none\"")));
 }
 
 /// Under `--no-results`, the last line says a run's violations were not kept, except

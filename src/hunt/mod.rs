@@ -822,12 +822,6 @@ impl NotJudged {
     }
 }
 
-/// Why a round that [`judged`] nothing stands for no pass: its verdict and hint. A clean
-/// round in which the server sent nothing back reads as incomplete (its hint says so):
-/// the script it was for never ran, and what did not run proves nothing. A round whose
-/// own verdict is incomplete because the budget shortened or stopped it (`budget_cut`;
-/// the run itself saw that as its duration running out, or as an interruption) says the
-/// budget did; one the server sent nothing back keeps that reason, whatever the budget.
 /// Whether the server shed every attempt of a run under load (HTTP 429 or 503, a 1013 or a
 /// declared shed code, before any work): it answered "not now" to all of it.
 fn shed_throughout(outcome: &RunOutcome) -> bool {
@@ -835,6 +829,14 @@ fn shed_throughout(outcome: &RunOutcome) -> bool {
     c.attempted > 0 && c.shed >= c.attempted
 }
 
+/// Why a round that [`judged`] nothing stands for no pass: its verdict and hint. A round
+/// in which the server sent nothing back is inconclusive as a run (its hint says so); one
+/// the run still called clean (its handshakes judged a race of their own) reads as
+/// incomplete here: the script it was for never ran, and what did not run proves
+/// nothing. A round whose own verdict is incomplete because the budget shortened or
+/// stopped it (`budget_cut`; the run itself saw that as its duration running out, or as
+/// an interruption) says the budget did; one the server sent nothing back keeps that
+/// reason, whatever the budget.
 fn not_judged_round(outcome: &RunOutcome, budget_cut: bool) -> Unjudged {
     let s = &outcome.results.summary;
     let silent = crate::oracle::verdict::sent_nothing_back(&s.counters).is_some();

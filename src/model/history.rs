@@ -960,6 +960,12 @@ pub struct ConnReport {
     /// refusal the scenario does not declare (`{"type":"disconnect","reason":
     /// "unauthorized"}`, then a Close 1000 that says nothing by itself) reads here.
     pub said_before_close: Option<String>,
+    /// The latest record no expectation claimed when the server closed an accepted attempt
+    /// of this connection before any of its expectations was met (the first such; its JSON
+    /// cut at 160 bytes, or its kind), redacted: an in-band refusal that the acceptance
+    /// rule took for acceptance (`{"type":"disconnect","reason":"unauthorized"}` as the
+    /// first frame, then Close 1000).
+    pub said_before_accepted_close: Option<String>,
     /// The server's Close that ended an accepted attempt of this connection (the first
     /// such), its code and reason as [`Answer`] shows them: a reason such as "session
     /// replaced" tells a takeover the scenario does not declare.
@@ -988,6 +994,7 @@ impl ConnReport {
             first_error: None,
             first_error_accepted: None,
             said_before_close: None,
+            said_before_accepted_close: None,
             closed_after_acceptance: None,
             protocol_fault: None,
             attempts,

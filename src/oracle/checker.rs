@@ -937,6 +937,31 @@ impl ConnChecker {
         )
     }
 
+    /// The latest record no expectation claimed (its JSON cut at [`UNCLAIMED_BYTES`] when
+    /// the checker keeps bodies, else its kind), while no expectation of the connection has
+    /// been met: what a server that then closes it said last, an in-band refusal the
+    /// acceptance rule took for acceptance (`{"type":"disconnect","reason":"unauthorized"}`
+    /// as the first frame). `None` once one was met, or with nothing unclaimed. Read only
+    /// when the server closes an accepted attempt.
+    pub fn unclaimed_before_any_met(&self) -> Option<String> {
+        if self.counts.expectations_met > 0 {
+            return None;
+        }
+        let buffered = self.buffer.back().map(|b| {
+            let text = match &b.body {
+                Some(body) => excerpt(&body.to_string(), UNCLAIMED_BYTES),
+                None => b.event.clone(),
+            };
+            (b.at, text)
+        });
+        let ignored = self.ignored.back().map(|i| (i.at, i.shown.clone()));
+        [buffered, ignored]
+            .into_iter()
+            .flatten()
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, text)| text)
+    }
+
     /// Expectations open now.
     pub fn pending_count(&self) -> usize {
         self.pending.len()

@@ -983,6 +983,9 @@ fn decide(e: &Evidence<'_>) -> Judgement {
     if let Some(short) = client_short(e.reports) {
         return short;
     }
+    if let Some(j) = unexercised_sends(e, &t) {
+        return j;
+    }
     let broken = e
         .plan
         .oracles
@@ -1000,14 +1003,33 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         .into_iter()
         .chain(broken)
         .collect();
+    let unshared = unshared_note(e.plan, e.coverage);
     Judgement {
         verdict: Verdict::Clean,
-        hint: Some(if notes.is_empty() {
-            clean_summary(e.reports)
-        } else {
-            notes.join("; ")
+        hint: Some(match (notes.is_empty(), unshared) {
+            (true, None) => clean_summary(e.reports),
+            (true, Some(unshared)) => format!("{}; {unshared}", clean_summary(e.reports)),
+            (false, _) => notes.join("; "),
         }),
     }
+}
+
+/// A clean run's note when exclusivity is on and no token (or user, as sessions are kept)
+/// was presented by two connections: the token race had nothing to be judged on, which
+/// "no oracle broke" would otherwise claim. `None` when some were shared, or exclusivity
+/// is off.
+fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
+    let shared = match plan.oracles.session.per {
+        crate::model::SessionKey::Token => "presented one token",
+        crate::model::SessionKey::User => "were one user's",
+    };
+    (plan.oracles.session.max_live.is_some() && coverage.shared_tokens == 0).then(|| {
+        format!(
+            "no two connections {shared}, so exclusivity had nothing to judge (a group's \
+             `token = \"per-user\"` with `connections_per_user` above 1, or `token = {{ \
+             share = N }}`, makes them share)"
+        )
+    })
 }
 
 /// What a clean run with nothing else to say judged: the expectations met, on how many
@@ -1416,6 +1438,40 @@ fn unanswered_upgrades(reports: &[ConnReport]) -> Option<u64> {
         cut += 1;
     }
     (cut > 0).then_some(cut)
+}
+
+/// INCONCLUSIVE for a run otherwise clean whose sends nothing judged and nothing answered:
+/// the server sent nothing back to a script that expects nothing ([`unanswered_hint`]: a
+/// protocol whose handshake the script never completes reads just like a silent drop), or
+/// nothing came after a send no `expect` follows on some connection
+/// ([`unjudged::silent_after_unjudged`]). `None` when the handshakes themselves had a race
+/// to judge: a shared token's connections in flight together (exclusivity), or forged
+/// tokens (their refusals); the clean verdict's note says what went unjudged then.
+fn unexercised_sends(e: &Evidence<'_>, t: &Tally) -> Option<Judgement> {
+    if e.coverage.shared_tokens > 0 || t.forged > 0 {
+        return None;
+    }
+    let counters = sum_counters(e.reports);
+    let hint = match unanswered_hint(e.reports) {
+        Some(hint) => match unjudged::unjudged_note(e.plan) {
+            Some(note) => format!("{hint}; {note}"),
+            None => hint,
+        },
+        None => unjudged::silent_after_unjudged(e.plan, &counters)?,
+    };
+    let met = counters.expect.expectations_met;
+    let met = if met > 0 {
+        format!(
+            " (what the script does judge was met: {})",
+            crate::model::words::plural(met, "expectation")
+        )
+    } else {
+        String::new()
+    };
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!("{hint}{met}")),
+    })
 }
 
 /// A clean run's note when the server sent nothing back to a script that expects nothing:

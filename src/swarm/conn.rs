@@ -412,6 +412,10 @@ pub(super) struct Said {
     pending: Option<Box<str>>,
     /// What `pending` held when a Close ended a pending attempt (the first such).
     before_close: Option<Box<str>>,
+    /// The latest record no expectation claimed when the server closed an accepted
+    /// attempt before any expectation was met (the first such): an in-band refusal the
+    /// acceptance rule took for acceptance.
+    before_accepted_close: Option<Box<str>>,
     /// The first explicit error event (`[oracles] error_event`).
     first_error: Option<Box<str>>,
     /// The first such that refused a request sent after acceptance.
@@ -783,6 +787,7 @@ impl ConnRun {
             first_error: said.first_error.map(String::from),
             first_error_accepted: said.first_error_accepted.map(String::from),
             said_before_close: said.before_close.map(String::from),
+            said_before_accepted_close: said.before_accepted_close.map(String::from),
             closed_after_acceptance: said.closed_accepted.map(|a| *a),
             protocol_fault: said.protocol_fault.map(String::from),
             attempts: std::mem::take(&mut self.attempts),
@@ -841,6 +846,7 @@ impl ConnRun {
                 &mut said.first_error,
                 &mut said.first_error_accepted,
                 &mut said.before_close,
+                &mut said.before_accepted_close,
                 &mut said.protocol_fault,
             ]
             .into_iter()

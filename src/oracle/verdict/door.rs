@@ -19,10 +19,16 @@
 //! The close says whether the refusal reads as auth: its code (1008, 4401, 4403), its
 //! reason, or the last message the server sent before it (an in-band refusal the scenario
 //! does not declare: `{"type":"disconnect","reason":"unauthorized"}` and then Close 1000).
+//! Such a message may itself be what accepted the connection, under an acceptance rule
+//! that takes the 101 or the first frame for it (ActionCable's refusal is its first
+//! frame): a connection the server then closed before any expectation was met, whose
+//! close or last unclaimed message reads as an auth refusal, was turned away all the same.
 
 use super::{auth_check, is_auth_refusal, our_tokens, top_causes, valid_token, Judgement};
 use crate::auth::Redactor;
-use crate::model::{Attempt, Cause, ConnReport, Outcome, Placement, Plan, Step, Verdict};
+use crate::model::{
+    AcceptRule, Attempt, Cause, ConnReport, Outcome, Placement, Plan, Step, Verdict,
+};
 use crate::oracle::refusal::is_refusal_code;
 use std::collections::BTreeMap;
 
@@ -44,6 +50,9 @@ struct Door {
     messages: Vec<Said>,
     /// Where the valid tokens travelled (the first few distinct placements), for the hint.
     placements: Vec<String>,
+    /// Attempts the acceptance rule counted accepted that the server refused in band
+    /// ([`refused_in_band`]).
+    accepted_refusals: u64,
 }
 
 /// A text the server sent: as sent, which is what is read for what it says (an auth
@@ -96,7 +105,20 @@ pub(super) fn refused_at_door(
     let auth = door.closes.keys().any(|c| is_auth_refusal(reject, c))
         || door.reasons.iter().any(|r| auth_reason(&r.sent))
         || door.messages.iter().any(|m| auth_reason(&m.sent));
-    let seen = seen(&door);
+    let seen = match (door.accepted_refusals, &plan.oracles.session.accepted) {
+        (0, _) | (_, AcceptRule::Message { .. }) => seen(&door),
+        (n, rule) => format!(
+            "{}; {} counted as accepted by `accepted = \"{}\"`, which took the refusal for \
+             acceptance (`accepted = {{ message = KIND }}` names what accepts)",
+            seen(&door),
+            crate::model::words::plural(n, "attempt"),
+            if *rule == AcceptRule::Upgrade {
+                "upgrade"
+            } else {
+                "first_frame"
+            }
+        ),
+    };
     let declare = declare(plan, &door);
     // Advice to wait for the server first, only where a script does not already.
     let waits_first = plan
@@ -196,13 +218,16 @@ fn door(plan: &Plan, reports: &[ConnReport], redactor: &Redactor) -> Option<Door
             }
             judged += 1;
             if !valid {
-                // A bad token's connection accepted is a finding of its own.
-                if a.outcome == Outcome::Accepted {
+                // A bad token's connection accepted is a finding of its own (one refused
+                // in band is not accepted, whatever the rule counted).
+                if a.outcome == Outcome::Accepted && !refused_in_band(plan, r, a) {
                     return None;
                 }
                 continue;
             }
-            if !turned_away(a) {
+            if refused_in_band(plan, r, a) {
+                d.accepted_refusals += 1;
+            } else if !turned_away(a) {
                 return None;
             }
             upgraded += 1;
@@ -224,7 +249,11 @@ fn door(plan: &Plan, reports: &[ConnReport], redactor: &Redactor) -> Option<Door
         {
             keep_shown(&mut d.reasons, close.body.trim(), redactor);
         }
-        if let Some(said) = &r.said_before_close {
+        let said = r
+            .said_before_close
+            .as_deref()
+            .or(r.said_before_accepted_close.as_deref());
+        if let Some(said) = said {
             keep_shown(&mut d.messages, said.trim(), redactor);
         }
         let placed = placement(r.id);
@@ -288,6 +317,33 @@ fn turned_away(a: &Attempt) -> bool {
             a.cause,
             Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
         )
+}
+
+/// Whether the server refused attempt `a` of `r` in band though the acceptance rule took
+/// it for accepted: a rule that takes the 101 or the first frame for acceptance (not a
+/// message of a kind), a server close that ended it, and, as the connection met no
+/// expectation, the close's reason or the last message no expectation claimed reading as
+/// an auth refusal (ActionCable's `{"type":"disconnect","reason":"unauthorized"}` as the
+/// first frame, then Close 1000).
+fn refused_in_band(plan: &Plan, r: &ConnReport, a: &Attempt) -> bool {
+    let closed = matches!(
+        a.cause,
+        Some(Cause::ServerClose(_) | Cause::InvalidClose(_))
+    );
+    let weak_rule = !matches!(plan.oracles.session.accepted, AcceptRule::Message { .. });
+    let says_auth = || {
+        r.said_before_accepted_close
+            .as_deref()
+            .is_some_and(auth_reason)
+            || r.closed_after_acceptance
+                .as_ref()
+                .is_some_and(|close| auth_reason(&close.body))
+    };
+    a.outcome == Outcome::Accepted
+        && closed
+        && weak_rule
+        && r.counters.expect.expectations_met == 0
+        && says_auth()
 }
 
 /// What the server did, for the hint: `server_close_4401 ×20, reason "unauthorized"`,

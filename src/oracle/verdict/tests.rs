@@ -767,24 +767,43 @@ fn attempts_closed_before_another_kind_of_welcome_are_answered_not_unserved() {
     assert_eq!(silent.verdict, Verdict::Inconclusive, "{:?}", silent.hint);
 }
 
+/// The plan of one group of four users, each with its own valid token, running `steps`.
+fn valid_plan(steps: &str) -> Plan {
+    let text = format!(
+        "name = \"v\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 4\nsteps = {steps}\n"
+    );
+    let scenario = crate::scenario::load_str(&text, "v.toml").expect("the scenario loads");
+    crate::plan::build(&scenario, 1)
+}
+
 /// A script that expects nothing, against a server that never answers (a protocol whose
-/// handshake the script does not complete): clean, as nothing broke, but the verdict says
-/// that nothing came back and what judged the run. An answer, or an expectation, and a
-/// clean run needs no such note: it says what it judged.
+/// handshake the script does not complete): nothing broke, but nothing was exercised past
+/// the handshakes either, so inconclusive, saying that nothing came back. With forged
+/// tokens among its connections the handshakes judged their refusals: clean, with the
+/// same note. An answer, or an expectation, and a clean run needs no such note: it says
+/// what it judged.
 #[test]
-fn a_clean_run_that_got_nothing_back_says_so() {
-    let counted = |sent, received, expectations| {
+fn a_run_that_got_nothing_back_is_inconclusive_unless_its_handshakes_judged_something() {
+    let counted_in = |plan: &Plan, sent, received, expectations| {
         let mut counters = crate::model::Counters {
             messages_sent: sent,
             messages_received: received,
             ..Default::default()
         };
         counters.expect.expectations = expectations;
-        judge_counted(&counters, &[])
+        judge_counted_in(plan, &counters, &[])
     };
-    let silent = counted(2, 0, 0);
-    assert_eq!(silent.verdict, Verdict::Clean);
+    let counted = |sent, received, expectations| counted_in(&plan(), sent, received, expectations);
+    let silent = counted_in(&valid_plan("[{ close = 1000 }]"), 2, 0, 0);
+    assert_eq!(silent.verdict, Verdict::Inconclusive, "{silent:?}");
     let hint = silent.hint.unwrap_or_default();
+    assert!(
+        hint.contains("sent nothing back (8 messages sent, 0 received)"),
+        "{hint}"
+    );
+    let judged_forged = counted(2, 0, 0);
+    assert_eq!(judged_forged.verdict, Verdict::Clean);
+    let hint = judged_forged.hint.unwrap_or_default();
     assert!(
         hint.contains("sent nothing back (8 messages sent, 0 received)"),
         "{hint}"
@@ -808,6 +827,118 @@ fn a_clean_run_that_got_nothing_back_says_so() {
     met.expect.expectations_met = 2;
     let hint = judge_counted(&met, &[]).hint.unwrap_or_default();
     assert!(hint.starts_with("every expectation met (8 on "), "{hint}");
+}
+
+/// A send no `expect` follows after which nothing at all came, on every connection that
+/// made it or on some, is what a server that drops it shows (rails/rails #25381): never
+/// clean, inconclusive naming the step and what to add. When every such connection
+/// received more after it, the run is clean and says what went unjudged.
+#[test]
+fn nothing_after_a_send_no_expect_follows_is_inconclusive() {
+    let plan = valid_plan(
+        "[{ send = { type = \"hello\" } }, { expect = \"welcome\" }, \
+         { send = { type = \"speak\" } }, { close = 1000 }]",
+    );
+    let after = |silent_each: &[bool]| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .zip(silent_each.iter().cycle())
+            .map(|(c, silent)| {
+                let mut counters = crate::model::Counters {
+                    messages_sent: 2,
+                    messages_received: 2 - u64::from(*silent),
+                    unjudged_senders: 1,
+                    unjudged_unanswered: u64::from(*silent),
+                    after_unjudged_frames: u64::from(!*silent),
+                    ..Default::default()
+                };
+                counters.expect.expectations = 1;
+                counters.expect.expectations_met = 1;
+                report(c, attempt(End::Accepted), counters)
+            })
+            .collect();
+        judge_completed_by(&plan, &reports, &BTreeMap::new())
+    };
+    let dropped = after(&[true]);
+    assert_eq!(dropped.verdict, Verdict::Inconclusive, "{dropped:?}");
+    let hint = dropped.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "after the send at `g` step 3, which no `expect` follows, nothing more came on \
+             any of the 4 connections that made it"
+        ) && hint.contains("`expect_none`")
+            && hint.contains("was met: 4 expectations"),
+        "{hint}"
+    );
+    let some = after(&[true, false]);
+    assert_eq!(some.verdict, Verdict::Inconclusive, "{some:?}");
+    let hint = some.hint.unwrap_or_default();
+    assert!(
+        hint.contains("nothing more came on 2 of the 4 connections that made it (the others received 2 frames)"),
+        "{hint}"
+    );
+    let answered = after(&[false]);
+    assert_eq!(answered.verdict, Verdict::Clean, "{answered:?}");
+    let hint = answered.hint.unwrap_or_default();
+    assert!(
+        hint.contains("is not judged") && hint.contains("every one of the 4 connections"),
+        "{hint}"
+    );
+}
+
+/// A clean run with exclusivity on in which no two connections presented one token says
+/// the token race had nothing to judge; one whose shared tokens collided does not, nor
+/// does one with exclusivity off.
+#[test]
+fn a_clean_run_says_when_no_token_was_shared() {
+    let plan = valid_plan("[{ close = 1000 }]");
+    assert!(
+        plan.oracles.session.max_live.is_some(),
+        "exclusivity is on by default"
+    );
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Accepted), Default::default()))
+        .collect();
+    let judged = |plan: &Plan, coverage: Coverage| {
+        judge(&Evidence {
+            probes: &[],
+            correct_reference: false,
+            plan,
+            reports: &reports,
+            by_oracle: &BTreeMap::new(),
+            coverage: &coverage,
+            stopped: StopReason::Completed,
+            stalls: &ClientStalls::default(),
+            kept: &[],
+            redactor: &Redactor::default(),
+            target: TARGET,
+        })
+    };
+    let unshared = judged(&plan, Coverage::default());
+    assert_eq!(unshared.verdict, Verdict::Clean, "{unshared:?}");
+    let hint = unshared.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "no two connections presented one token, so exclusivity had nothing to judge"
+        ),
+        "{hint}"
+    );
+    let collided = Coverage {
+        shared_tokens: 2,
+        overlapping_tokens: 2,
+        witnessable_tokens: 2,
+        shed_tokens: 0,
+    };
+    let shared = judged(&plan, collided);
+    assert_eq!(shared.verdict, Verdict::Clean, "{shared:?}");
+    assert!(!shared.hint.unwrap_or_default().contains("exclusivity"));
+    let mut off = plan.clone();
+    off.oracles.session.max_live = None;
+    let hint = judged(&off, Coverage::default()).hint.unwrap_or_default();
+    assert!(!hint.contains("exclusivity"), "{hint}");
 }
 
 /// A clean run whose calibration saw a counter break on some of its connections (not
@@ -1536,6 +1667,61 @@ fn an_undeclared_refusal_message_that_says_auth_is_auth_misconfigured() {
         .contains("as `reject.message` (its kind in [oracles.kinds])"));
 }
 
+/// The same in-band refusal as the first frame, which the default acceptance rule
+/// (`first_frame`) takes for acceptance (a SignalR scenario against an ActionCable server):
+/// every valid token's connection then closed by the server before meeting anything is
+/// still refused at the door, auth misconfigured, and the hint says the rule counted them
+/// accepted. A message that says nothing of auth, or one expectation met, and the run is
+/// judged as usual; under `accepted = { message }` the rule already said.
+#[test]
+fn an_in_band_refusal_taken_for_acceptance_is_still_refused_at_the_door() {
+    let judge_said = |plan: &Plan, message: &str, met: u64| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                let mut a = attempt(End::Accepted);
+                a.cause = Some(Cause::ServerClose(1000));
+                let mut counters = crate::model::Counters {
+                    messages_received: 1,
+                    ..Default::default()
+                };
+                counters.expect.expectations = 1;
+                counters.expect.expectations_met = met;
+                let mut r = report(c, a, counters);
+                r.said_before_accepted_close = Some(message.to_string());
+                r
+            })
+            .collect();
+        judge_completed_by(
+            plan,
+            &reports,
+            &BTreeMap::from([(OracleKind::Completeness, 2)]),
+        )
+    };
+    let plan = plan();
+    let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
+    let j = judge_said(&plan, cable, 0);
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(&format!("after the message {cable}"))
+            && hint.contains("2 attempts counted as accepted by `accepted = \"first_frame\"`")
+            && hint.contains("reject = { message = \"refused\" }"),
+        "{hint}"
+    );
+    let bye = judge_said(&plan, r#"{"type":"bye","reason":"maintenance"}"#, 0);
+    assert_eq!(bye.verdict, Verdict::Violations, "{bye:?}");
+    let met = judge_said(&plan, cable, 1);
+    assert_eq!(met.verdict, Verdict::Violations, "{met:?}");
+    let mut by_message = plan.clone();
+    by_message.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "welcome".into(),
+    };
+    let j = judge_said(&by_message, cable, 0);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+}
+
 /// Collisions that only met shed handshakes leave the run inconclusive with a hint that
 /// says shedding took them, and names what is left to do when some collisions remained;
 /// a run still exercised elsewhere is judged as usual.
@@ -1717,6 +1903,8 @@ enum Past {
     OtherKind,
     /// The greeting, then the server's Close 1011.
     Closed,
+    /// The greeting, then the server's Close 1002 (protocol error), reason "bad handshake".
+    RefusedFormat,
 }
 
 /// Two valid connections of a script that waits for `ack`, sends one request and expects
@@ -1771,11 +1959,20 @@ fn judge_greeted_closing(
                     counters.json_records += 1;
                 }
                 Past::Closed => a.cause = Some(Cause::ServerClose(1011)),
+                Past::RefusedFormat => a.cause = Some(Cause::ServerClose(1002)),
             }
             if let Some(after) = closed_after {
                 a.ended_us = Some(((100.0 + after) * 1000.0) as u64);
             }
             let mut r = report(c, a, counters);
+            if matches!(past, Past::RefusedFormat) {
+                r.answer = Some(crate::model::Answer {
+                    cause: Cause::ServerClose(1002),
+                    detail: "Close 1002".into(),
+                    body: "bad handshake".into(),
+                    retry_after_s: None,
+                });
+            }
             if closed_after.is_some() {
                 r.violations = vec![Violation {
                     at_ms: 100.0,
@@ -1828,6 +2025,28 @@ fn a_server_that_answers_no_request_past_its_greeting_is_unusable_not_violations
             && !hint.contains("slower"),
         "{hint}"
     );
+}
+
+/// A server whose only closes say it could not take what was sent as its protocol (RFC
+/// 6455 1002, 1003, 1007: a SignalR hub closing a River handshake with 1002 "bad
+/// handshake") answered nothing either: unusable, naming the closes. With a request
+/// answered elsewhere, judged as usual.
+#[test]
+fn closes_that_refuse_the_message_format_are_no_answer() {
+    let unmet = [(OracleKind::Completeness, 2)];
+    let j = judge_greeted(None, [Past::RefusedFormat, Past::Ignored], &unmet);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "(2 sent, 0 answered) and the server closed connections only to say it could not \
+             take what was sent as its protocol (1002 ×1, the first with reason \"bad \
+             handshake\"), so 2 expectations went unmet"
+        ),
+        "{hint}"
+    );
+    let j = judge_greeted(None, [Past::RefusedFormat, Past::Replied], &unmet);
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 
 /// Beside forged tokens the server refused, the same silence names the valid tokens'

@@ -9,7 +9,11 @@
 //! what the greeting can account for, any kind the greeting does not bring, an error
 //! event), a close or reset from the server, or a violation of another oracle, and the run
 //! is judged as usual: a server that answers some requests and drops others is the
-//! dropped-events race this tool hunts.
+//! dropped-events race this tool hunts. The one close that is no answer is the one that
+//! says the server could not take what was sent as its protocol (RFC 6455 §7.4.1: 1002
+//! protocol error, 1003 unsupported data, 1007 inconsistent data): a SignalR hub closing a
+//! River handshake with 1002 "bad handshake" turned the message format away, it served
+//! nothing.
 
 use super::{plural, valid_token, Judgement};
 use crate::model::{
@@ -24,6 +28,9 @@ struct PastGreeting {
     requests: u64,
     /// Whether anything came back past the greeting, or the server ended a connection.
     answered: bool,
+    /// The server's closes that turned what was sent away as no message of its protocol
+    /// ([`FORMAT_REFUSALS`]), by code, and the first one's reason.
+    format_refused: (BTreeMap<u16, u64>, Option<String>),
     /// Records that came of kinds no step names, naming no request
     /// ([`ExpectCounts::unclaimed`](crate::model::ExpectCounts::unclaimed)), and the kind
     /// of the first: no answers.
@@ -71,6 +78,23 @@ pub(super) fn ignored_requests(
             ),
         ),
     };
+    let closed = match &past.format_refused {
+        (by_code, _) if by_code.is_empty() => "the server closed none of those connections".into(),
+        (by_code, reason) => {
+            let codes: Vec<String> = by_code
+                .iter()
+                .map(|(code, n)| format!("{code} ×{n}"))
+                .collect();
+            let reason = reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(", the first with reason {r:?}"));
+            format!(
+                "the server closed connections only to say it could not take what was sent \
+                 as its protocol ({}{reason})",
+                codes.join(", ")
+            )
+        }
+    };
     let heard = match &past.unclaimed {
         (0, _) => String::new(),
         (n, kind) => format!(
@@ -85,7 +109,7 @@ pub(super) fn ignored_requests(
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
             "no request{whose} got any answer past the handshake ({requests} sent, 0 \
-             answered{heard}) and the server closed none of those connections{judged}, so {unmet} \
+             answered{heard}) and {closed}{judged}, so {unmet} \
              expectation{} went unmet: the request path was never exercised. The server may \
              not speak the scenario's protocol or message format (check the requests' fields \
              and type, the subprotocol, and [oracles] type_field), or it ignores these \
@@ -170,10 +194,23 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
             .events
             .iter()
             .any(|(kind, tally)| tally.arrived > 0 && !greeting.kinds.contains(kind.as_str()));
-        past.answered |= beyond_greeting
-            || other_kinds
-            || e.expectations_errored > 0
-            || r.attempts.iter().any(ended_by_server);
+        for a in r.attempts.iter().filter(|a| ended_by_server(a)) {
+            match refused_format(a) {
+                Some(code) => {
+                    *past.format_refused.0.entry(code).or_default() += 1;
+                    if past.format_refused.1.is_none() {
+                        past.format_refused.1 = r
+                            .answer
+                            .as_ref()
+                            .filter(|answer| answer.cause == Cause::ServerClose(code))
+                            .map(|answer| answer.body.trim().to_string())
+                            .filter(|body| !body.is_empty());
+                    }
+                }
+                None => past.answered = true,
+            }
+        }
+        past.answered |= beyond_greeting || other_kinds || e.expectations_errored > 0;
         past.requests += r.counters.messages_sent.saturating_sub(auth_sends);
     }
     past
@@ -188,6 +225,20 @@ fn ended_by_server(a: &crate::model::Attempt) -> bool {
             a.cause,
             None | Some(Cause::ClientClose(_) | Cause::Interrupted | Cause::Aborted { .. })
         )
+}
+
+/// Close codes by which a server says it could not take what was sent as its protocol
+/// (RFC 6455 §7.4.1): 1002 protocol error, 1003 data of a type it cannot accept, 1007 data
+/// inconsistent with the message's type.
+const FORMAT_REFUSALS: [u16; 3] = [1002, 1003, 1007];
+
+/// The code of the server's close that ended attempt `a`, when it is one of
+/// [`FORMAT_REFUSALS`].
+fn refused_format(a: &crate::model::Attempt) -> Option<u16> {
+    match a.cause {
+        Some(Cause::ServerClose(code)) if FORMAT_REFUSALS.contains(&code) => Some(code),
+        _ => None,
+    }
 }
 
 /// What a connection waits for before its first request: the `expect`s before its first

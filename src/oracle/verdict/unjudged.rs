@@ -83,11 +83,7 @@ fn expects(step: &Step) -> bool {
 /// `expect` follows, naming the first `NAMED` as `` `group` step 2.1 ``; `None` when every
 /// send is followed by one.
 pub fn unjudged_note(plan: &Plan) -> Option<String> {
-    let groups = plan.scripts.iter().enumerate().map(|(group, script)| {
-        let name = plan.groups.get(group).map_or("?", String::as_str);
-        (name, script.as_slice())
-    });
-    unjudged_note_of(groups)
+    unjudged_note_of(script_groups(plan))
 }
 
 /// [`unjudged_note`] for a run whose `counters` say what came after each connection's
@@ -146,11 +142,12 @@ pub fn first_unjudged<'a>(
     })
 }
 
-/// [`unjudged_note`] from (group name, script) pairs: a scenario's groups, before any plan
-/// (`validate`).
-pub fn unjudged_note_of<'a>(
+/// The sends no `expect` follows, as a note names them (`` `group` step 2.1 ``, the
+/// first [`NAMED`], then how many more), and how many there are; `None` when there are
+/// none.
+fn unjudged_sites<'a>(
     groups: impl IntoIterator<Item = (&'a str, &'a [Step])>,
-) -> Option<String> {
+) -> Option<(String, usize)> {
     let mut sites = Vec::new();
     for (name, script) in groups {
         for step in sends_without_expect(script) {
@@ -166,6 +163,67 @@ pub fn unjudged_note_of<'a>(
     if total > NAMED {
         listed.push_str(&format!(" and {} more", total - NAMED));
     }
+    Some((listed, total))
+}
+
+/// The hint of a run that would otherwise be clean but in which nothing at all came after
+/// a connection's last unjudged send, on some connection ([`Counters::unjudged_unanswered`]):
+/// what a server that drops the send shows, and what one that owes no answer to it shows
+/// too. The run cannot tell them apart, so it is no clean run (rails/rails #25381: the
+/// dropped ActionCable command read clean). `None` when every connection that made such a
+/// send received more after it, or none made one.
+pub fn silent_after_unjudged(plan: &Plan, counters: &Counters) -> Option<String> {
+    let (sent, silent) = (counters.unjudged_senders, counters.unjudged_unanswered);
+    if silent == 0 {
+        return None;
+    }
+    let (listed, total) = unjudged_sites(script_groups(plan))?;
+    let (after, it, answer) = if total > 1 {
+        (
+            format!("the last of the sends at {listed}, none of which an `expect` follows"),
+            "them",
+            "`expect`s for the answers they should get",
+        )
+    } else {
+        (
+            format!("the send at {listed}, which no `expect` follows"),
+            "it",
+            "an `expect` for the answer it should get",
+        )
+    };
+    let conns = crate::model::words::plural(sent, "connection");
+    let (on, others) = if silent >= sent {
+        (format!("any of the {conns}"), String::new())
+    } else {
+        (
+            format!("{silent} of the {conns}"),
+            format!(
+                " (the others received {})",
+                crate::model::words::plural(counters.after_unjudged_frames, "frame")
+            ),
+        )
+    };
+    Some(format!(
+        "after {after}, nothing more came on {on} that made {it}{others}: a server that drops {it} shows exactly that, and so \
+         does one that owes no answer, so the run cannot say clean. Add {answer}, or an \
+         `expect_none` after {it} if the server owes none"
+    ))
+}
+
+/// A plan's scripts with their groups' names.
+fn script_groups(plan: &Plan) -> impl Iterator<Item = (&str, &[Step])> {
+    plan.scripts.iter().enumerate().map(|(group, script)| {
+        let name = plan.groups.get(group).map_or("?", String::as_str);
+        (name, script.as_slice())
+    })
+}
+
+/// [`unjudged_note`] from (group name, script) pairs: a scenario's groups, before any plan
+/// (`validate`).
+pub fn unjudged_note_of<'a>(
+    groups: impl IntoIterator<Item = (&'a str, &'a [Step])>,
+) -> Option<String> {
+    let (listed, total) = unjudged_sites(groups)?;
     let (send, them, answer) = if total > 1 {
         ("sends", "them", "`expect`s for the answers they should get")
     } else {

@@ -366,10 +366,15 @@ impl ConnRun {
                     self.answer = Some(Box::new(close_answer(&cause, frame.as_ref())));
                 }
                 if ended_accepted {
+                    // What it said last, while nothing was met yet, may be the refusal.
+                    let unclaimed = self.checker.unclaimed_before_any_met();
                     // Its reason may say why (a takeover the scenario does not declare).
                     let kept = self.said.get_or_insert_with(Box::default);
                     kept.closed_accepted
                         .get_or_insert_with(|| Box::new(close_answer(&cause, frame.as_ref())));
+                    if kept.before_accepted_close.is_none() {
+                        kept.before_accepted_close = unclaimed.map(String::into_boxed_str);
+                    }
                 }
                 if let (true, Some(text)) = (ended_pending, said) {
                     // And what the server said before it (an in-band refusal).

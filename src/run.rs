@@ -961,7 +961,14 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
     let early = out
         .stopped_early
         .and_then(|(why, failed)| stopped_early(why, failed, (started, never)));
-    for note in [early, probe_cut].into_iter().flatten() {
+    let probe = ProbeSummary {
+        no_token: matches!(plan.auth.placement, crate::model::Placement::None),
+        ..probe_summary(&out.probes, &plan.oracles.session.reject)
+    };
+    let unproven = (judgement.verdict == crate::model::Verdict::Clean)
+        .then(|| unproven_probe_note(&probe))
+        .flatten();
+    for note in [early, probe_cut, unproven].into_iter().flatten() {
         hint = Some(match hint {
             Some(h) => format!("{h}; {note}"),
             None => note,
@@ -986,12 +993,35 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
         elapsed: out.elapsed,
         barriers: out.barriers,
         releases_raised: out.releases_raised,
-        probe: ProbeSummary {
-            no_token: matches!(plan.auth.placement, crate::model::Placement::None),
-            ..probe_summary(&out.probes, &plan.oracles.session.reject)
-        },
+        probe,
         stalls: out.stalls,
     }
+}
+
+/// A clean run's note when the liveness probe after it proved nothing for most of its
+/// tokens (shed by the server, unanswered or cut: [`ProbeSummary::inconclusive`]): the
+/// one oracle that looks for sessions left behind did not look for them, which "no oracle
+/// broke" would hide; the probe line says how each ended. `None` when at least half
+/// proved something, or none ran.
+fn unproven_probe_note(probe: &ProbeSummary) -> Option<String> {
+    let (tokens, unproven) = (probe.tokens, probe.inconclusive);
+    if tokens == 0 || unproven * 2 <= tokens {
+        return None;
+    }
+    let shed = match probe.shed.min(unproven) {
+        0 => String::new(),
+        n => format!(", {n} of them shed by the server"),
+    };
+    let what = if probe.no_token {
+        "connections"
+    } else {
+        "tokens"
+    };
+    Some(format!(
+        "the liveness probe after the run proved nothing for {unproven} of its {tokens} \
+         {what}{shed}: sessions left behind were not looked for there (the probe line says \
+         how each ended)"
+    ))
 }
 
 /// When the connection `r` ended for good (its last attempt's end), ms since the run's
@@ -1236,6 +1266,32 @@ mod tests {
         assert_eq!((summary.refused, summary.inconclusive), (1, 1));
         assert_eq!(summary.shed, 1);
         assert_eq!(summary.shed_by, ["close 1008 with a rate limit's reason"]);
+    }
+
+    /// A clean run says when the probe proved nothing for most of its tokens (most shed,
+    /// here: HTTP 429), and only then.
+    #[test]
+    fn a_probe_mostly_shed_is_said_of_a_clean_run() {
+        let shed = |n: u32, of: u32| {
+            let probes: Vec<Probe> = (0..of)
+                .map(|t| match t < n {
+                    true => probe(t, Cause::Http(429), false),
+                    false => Probe {
+                        accepted: true,
+                        cause: None,
+                        ..probe(t, Cause::Http(429), false)
+                    },
+                })
+                .collect();
+            unproven_probe_note(&probe_summary(&probes, &SessionOracles::default().reject))
+        };
+        let note = shed(3, 4).unwrap_or_default();
+        assert!(
+            note.contains("proved nothing for 3 of its 4 tokens, 3 of them shed by the server"),
+            "{note}"
+        );
+        assert_eq!(shed(2, 4), None);
+        assert_eq!(shed(0, 0), None);
     }
 
     /// A probe refused after its token's `exp` is counted apart: neither "who are you"

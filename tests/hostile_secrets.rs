@@ -1434,3 +1434,147 @@ async fn literal_credentials_are_sent_but_never_written_and_a_replay_asks_for_th
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(err.contains("auth.tokens.headers Authorization"), "{err}");
 }
+
+/// Literal credentials written into the messages a script sends (a `first_message`
+/// field named `password`, a `send` field `api_key`, a `send_text` frame's `passcode:`
+/// line, as STOMP's CONNECT carries one) are sent as written, but `stampede plan`,
+/// `plan.json` and repro files hold `<redacted>` in their place (they were written as
+/// given); the run's own `{{token}}` stays a placeholder. A replay of such a repro stops
+/// before it dials, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn literal_credentials_in_sent_messages_are_sent_but_never_written() {
+    const PASSWORD: &str = "first-message-pw-77";
+    const API_KEY: &str = "send-api-key-88";
+    const PASSCODE: &str = "stomp-passcode-99";
+    let leaks = |what: &str, body: &str| {
+        for secret in [PASSWORD, API_KEY, PASSCODE] {
+            assert!(!body.contains(secret), "{what} holds {secret:?}:\n{body}");
+        }
+    };
+    let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = heard.clone();
+    let (url, stop) = spawn_server(move |tcp| {
+        let record = record.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Text(t) = msg {
+                    record.lock().unwrap().push(t.to_string());
+                    let ack = json!({"type": "ack"});
+                    let _ = ws.send(Message::Text(ack.to_string().into())).await;
+                }
+            }
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "messages.toml",
+        &format!(
+            "name = \"messages\"\nduration = \"3s\"\n[auth]\nsecret = {{ env = \"STAMPEDE_JWT_SECRET\" }}\n\
+             placement = {{ first_message = {{ type = \"auth\", token = \"{{{{token}}}}\", password = \"{PASSWORD}\" }} }}\n\
+             [[group]]\nname = \"g\"\nusers = 1\n\
+             steps = [{{ expect = \"ack\", within = \"2s\" }}, \
+             {{ send = {{ type = \"login\", api_key = \"{API_KEY}\" }} }}, {{ expect = \"ack\", within = \"2s\" }}, \
+             {{ send_text = \"CONNECT\\npasscode:{PASSCODE}\\n\\n\" }}, {{ expect = \"ack\", within = \"2s\" }}, \
+             {{ close = 1000 }}]\n"
+        ),
+    );
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let env = || {
+        vec![(
+            "STAMPEDE_JWT_SECRET".to_string(),
+            common::TEST_SECRET.to_string(),
+        )]
+    };
+    let plan = stampede_async(strings(&["plan", scenario.to_str().unwrap()]), env()).await;
+    let out = text(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    leaks("stampede plan", &out);
+    assert!(
+        out.contains("<redacted>") && out.contains("{{token}}"),
+        "{out}"
+    );
+
+    let results = dir.path().join("results");
+    let run = stampede_async(run_args(&scenario, &url, &results, &["-q"]), env()).await;
+    let said = format!("{}{}", text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    leaks("the run's console", &said);
+    let sent = heard.lock().unwrap().join("\n");
+    for secret in [PASSWORD, API_KEY, PASSCODE] {
+        assert!(sent.contains(secret), "the server got {secret:?}: {sent}");
+    }
+    let files = files_under(&results);
+    for (path, body) in &files {
+        leaks(&path.display().to_string(), body);
+    }
+
+    let s = common::scenario(
+        "messages.toml",
+        &std::fs::read_to_string(&scenario).unwrap(),
+    );
+    let repro = stampede::hunt::Repro::for_plan(
+        &s,
+        1,
+        stampede::plan::build(&s, 1),
+        url.clone(),
+        stampede::model::OracleKind::Liveness,
+    );
+    let path = dir.path().join("repro.json");
+    repro.save_as(&path).unwrap();
+    leaks("the repro", &std::fs::read_to_string(&path).unwrap());
+    let before = heard.lock().unwrap().len();
+    let refused = stampede_async(
+        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
+        env(),
+    )
+    .await;
+    stop.cancel();
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("auth first_message field password") && err.contains("run the scenario file"),
+        "{err}"
+    );
+    assert_eq!(heard.lock().unwrap().len(), before, "nothing sent");
+
+    // So is a login URL's literal secret query parameter: the URL is sent as written,
+    // never stored, and a replay names it.
+    const LOGIN_KEY: &str = "login-query-key-66";
+    let login = format!(
+        "name = \"login-url\"\nduration = \"2s\"\n[auth]\n\
+         tokens = {{ login = \"http://127.0.0.1:9/login?api_key={LOGIN_KEY}\", token = \"t\" }}\n\
+         [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+    );
+    let file = write(dir.path(), "login-url.toml", &login);
+    let plan = stampede_async(strings(&["plan", file.to_str().unwrap()]), env()).await;
+    let out = text(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        !out.contains(LOGIN_KEY) && out.contains("<redacted>"),
+        "{out}"
+    );
+    let s = common::scenario("login-url.toml", &login);
+    let repro = stampede::hunt::Repro::for_plan(
+        &s,
+        1,
+        stampede::plan::build(&s, 1),
+        "ws://127.0.0.1:9/ws".into(),
+        stampede::model::OracleKind::Liveness,
+    );
+    let path = dir.path().join("login-url-repro.json");
+    repro.save_as(&path).unwrap();
+    assert!(!std::fs::read_to_string(&path).unwrap().contains(LOGIN_KEY));
+    let refused = stampede_async(
+        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
+        env(),
+    )
+    .await;
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("auth.tokens.login"), "{err}");
+}

@@ -232,11 +232,16 @@ pub enum Action {
         after: Duration,
         rst: bool,
     },
+    /// Stored with its literal credential fields redacted
+    /// ([`stored_message`](super::stored_message)).
     Send {
+        #[serde(serialize_with = "super::spec::serialize_message")]
         message: serde_json::Value,
     },
-    /// A text frame sent verbatim (placeholders already expanded).
+    /// A text frame sent verbatim (placeholders already expanded). Stored with its
+    /// literal credential lines redacted ([`stored_text`](super::stored_text)).
     SendText {
+        #[serde(serialize_with = "super::spec::serialize_text")]
         text: String,
     },
     /// A binary frame: its bytes in standard base64.
@@ -794,11 +799,57 @@ impl Plan {
             })
             .or_else(|| login.and_then(|l| named("auth.tokens.headers", &l.headers)))
             .or_else(|| {
+                login
+                    .filter(|l| l.url.is_not_stored())
+                    .map(|_| "auth.tokens.login".to_string())
+            })
+            .or_else(|| {
                 let body = login.and_then(|l| l.body.as_ref());
                 body.filter(|b| b.is_not_stored())
                     .map(|_| "auth.tokens.body".to_string())
             })
+            .or_else(|| self.message_not_stored())
             .map(|what| EnvTextError::NotStored { what })
+    }
+
+    /// The first credential field of a message the plan sends that a file did not store
+    /// ([`super::stored_message`]): in a `first_message`, a script's `send` or
+    /// `send_text`, or a connection's explicit actions, named for the user
+    /// (`group "chatters" step 2 field password`).
+    fn message_not_stored(&self) -> Option<String> {
+        let placed = |p: &Placement| match p {
+            Placement::FirstMessage { template } => super::message_not_stored(template),
+            _ => None,
+        };
+        let first_message = placed(&self.auth.placement).or_else(|| {
+            self.conns
+                .iter()
+                .filter_map(|c| c.placement.as_ref())
+                .find_map(placed)
+        });
+        if let Some(field) = first_message {
+            return Some(format!("auth first_message field {field}"));
+        }
+        let step = |step: &Step| match step {
+            Step::Send { template } => super::message_not_stored(template),
+            Step::SendText { template } => super::text_not_stored(template),
+            _ => None,
+        };
+        let scripts = self.scripts.iter().zip(&self.groups);
+        for (script, group) in scripts {
+            if let Some(field) = super::deep_steps(script).find_map(step) {
+                return Some(format!("a send of group {group:?}, its field {field}"));
+            }
+        }
+        let action = |a: &Action| match a {
+            Action::Send { message } => super::message_not_stored(message),
+            Action::SendText { text } => super::text_not_stored(text),
+            _ => None,
+        };
+        self.conns
+            .iter()
+            .find_map(|c| c.actions.iter().find_map(action))
+            .map(|field| format!("a send, its field {field}"))
     }
 
     /// The first environment variable a text of the plan needs and `lookup` lacks (a

@@ -12,6 +12,7 @@ use std::time::Duration;
 mod auth;
 mod env_text;
 mod hunt;
+mod message_secrets;
 mod threshold;
 mod tokens;
 mod walk;
@@ -25,6 +26,10 @@ pub use env_text::{
     EnvText, EnvTextError, EnvValues, Piece as EnvPiece,
 };
 pub use hunt::{HuntOrder, HuntSpec, Pressure, Sweep, DEFAULT_MAX_REPEAT, DEFAULT_MIN_GAP};
+pub use message_secrets::{
+    is_secret_field, message_not_stored, serialize_message, serialize_text, stored_message,
+    stored_text, text_not_stored,
+};
 pub use threshold::{LatencyStat, MetricUnit, Threshold, ThresholdMetric, ThresholdOp};
 pub use tokens::{
     AbortHow, AcceptRule, Forge, LivenessSpec, RejectPolicy, RejectSpec, SessionKey,
@@ -304,9 +309,17 @@ pub fn step_path_text(path: &[usize]) -> String {
 pub enum Step {
     /// Send a JSON text frame built from a template (strings may hold `{{...}}` placeholders);
     /// any JSON value: an object, or an array (Phoenix v2 frames).
-    Send { template: serde_json::Value },
+    /// Stored with its literal credential fields redacted ([`stored_message`]).
+    Send {
+        #[serde(serialize_with = "message_secrets::serialize_message")]
+        template: serde_json::Value,
+    },
     /// Send this text as it is (after placeholder expansion): a frame that is not JSON.
-    SendText { template: String },
+    /// Stored with its literal credential lines redacted ([`stored_text`]).
+    SendText {
+        #[serde(serialize_with = "message_secrets::serialize_text")]
+        template: String,
+    },
     /// Send a binary frame holding these bytes (standard base64 with padding; the scenario
     /// may write them as base64 or hex).
     SendBinary { base64: String },

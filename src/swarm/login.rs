@@ -65,12 +65,13 @@ async fn exchange(
     tls: Option<&TlsConnector>,
 ) -> Result<String, LoginError> {
     let url = expand_fixed_text(&spec.url, vars);
-    // A URL from the environment is named as written: it may hold a key.
+    // A URL from the environment is named as written, a literal one with its
+    // credentials masked: either may hold a key.
     let bad_url = || {
         LoginError::Url(if spec.url.is_env() {
             spec.url.shown().to_string()
         } else {
-            url.clone()
+            crate::model::url::shown_url(&url)
         })
     };
     let uri: Uri = url.parse().map_err(|_| bad_url())?;

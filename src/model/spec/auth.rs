@@ -337,7 +337,12 @@ pub enum Placement {
     Cookie { name: String },
     /// Nothing on the upgrade; right after it, a text frame holding this JSON with every
     /// `{{token}}` in its strings replaced by the token.
-    FirstMessage { template: serde_json::Value },
+    /// Stored with its literal credential fields redacted
+    /// ([`super::message_secrets::stored_message`]).
+    FirstMessage {
+        #[serde(serialize_with = "super::message_secrets::serialize_message")]
+        template: serde_json::Value,
+    },
     /// No token at all.
     None,
 }

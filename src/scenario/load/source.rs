@@ -130,6 +130,12 @@ fn login(cx: &mut Ctx<'_>, f: &Fields<'_, '_>) -> Option<TokenSource> {
         Some(node) => cx.env_text(node, &url),
         None => url.into(),
     };
+    // A literal password in its userinfo or a secret-named query parameter
+    // (`?api_key=...`): sent, never stored.
+    let url = match crate::model::url::shown_url(url.as_str()) == url.as_str() {
+        true => url,
+        false => url.into_secret(),
+    };
     let body = match (f.get("body"), body) {
         (Some(node), Some(text)) => Some(cx.env_text(node, &text)),
         (_, body) => body.map(Into::into),

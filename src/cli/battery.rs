@@ -10,7 +10,7 @@ use super::{exit, Error};
 use crate::hunt::battery::{
     self, BatteryError, BatteryOptions, BatteryOutcome, Event, FamilyEnd, FamilyReport, ProbeHooks,
 };
-use crate::hunt::Short;
+use crate::hunt::{RoundsShed, Short};
 use crate::model::words::plural;
 use crate::model::Verdict;
 use crate::scenario::Battery;
@@ -249,30 +249,7 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs, interrupted: bool) -> std:
         }
     )?;
     for r in &outcome.families {
-        let result = match &r.end {
-            FamilyEnd::Clean if !r.policy.is_empty() => "clean (policy noted)".to_string(),
-            FamilyEnd::Clean => "clean".to_string(),
-            FamilyEnd::Skipped => "skipped".to_string(),
-            FamilyEnd::Found(f) => format!("FOUND {} ({})", f.repro.oracle.name(), f.rate),
-            // Seen once, never reproduced (or no replay fitted): not a find.
-            FamilyEnd::Suspect(f) => format!(
-                "suspect {} (unconfirmed {}/{})",
-                f.repro.oracle.name(),
-                f.rate.reproduced,
-                f.rate.runs
-            ),
-            FamilyEnd::Broken { .. } => "TARGET BROKEN".to_string(),
-            FamilyEnd::Short(Short::Budget) => "budget ran out".to_string(),
-            FamilyEnd::Short(Short::Interrupted) => "interrupted".to_string(),
-            FamilyEnd::Short(Short::Unjudged(_)) => "unjudged".to_string(),
-        };
-        outln!(
-            "  {:<16} {:<34} {:>4} connections max  {:>6.1}s",
-            r.family.name(),
-            result,
-            r.pressure(),
-            r.elapsed.as_secs_f64()
-        )?;
+        outln!("{}", summary_row(r))?;
     }
     let found = outcome.found().count();
     let suspects = outcome.suspects().count();
@@ -293,6 +270,42 @@ fn summary(outcome: &BatteryOutcome, args: &HuntArgs, interrupted: bool) -> std:
         last.push_str(&format!("; not run: {}", names.join(", ")));
     }
     outln!("{last}")
+}
+
+/// One family's row of the summary: its result, the most connections a round opened,
+/// its time, and the attempts the server shed when it shed any (281 of 320 shed is no
+/// clean family at 320 connections: "not now" judged nothing).
+fn summary_row(r: &FamilyReport) -> String {
+    let result = match &r.end {
+        FamilyEnd::Clean if !r.policy.is_empty() => "clean (policy noted)".to_string(),
+        FamilyEnd::Clean => "clean".to_string(),
+        FamilyEnd::Skipped => "skipped".to_string(),
+        FamilyEnd::Found(f) => format!("FOUND {} ({})", f.repro.oracle.name(), f.rate),
+        // Seen once, never reproduced (or no replay fitted): not a find.
+        FamilyEnd::Suspect(f) => format!(
+            "suspect {} (unconfirmed {}/{})",
+            f.repro.oracle.name(),
+            f.rate.reproduced,
+            f.rate.runs
+        ),
+        FamilyEnd::Broken { .. } => "TARGET BROKEN".to_string(),
+        FamilyEnd::Short(Short::Budget) => "budget ran out".to_string(),
+        FamilyEnd::Short(Short::Interrupted) => "interrupted".to_string(),
+        FamilyEnd::Short(Short::Unjudged(_)) => "unjudged".to_string(),
+    };
+    let shed = match r.shed {
+        RoundsShed { shed: 0, .. } => String::new(),
+        RoundsShed { shed, attempted } => {
+            format!("  ({shed} of {attempted} attempts shed: not now, judged nothing)")
+        }
+    };
+    format!(
+        "  {:<16} {:<34} {:>4} connections max  {:>6.1}s{shed}",
+        r.family.name(),
+        result,
+        r.pressure(),
+        r.elapsed.as_secs_f64()
+    )
 }
 
 fn print_json(
@@ -376,4 +389,43 @@ fn first_evidence(repro: &crate::hunt::Repro) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hunt::battery::{FamilyReport, LevelReport};
+    use crate::scenario::Family;
+
+    /// A family whose rounds the server mostly shed says so on its summary row: "clean at
+    /// 320 connections" alone read as load taken. One that shed nothing says nothing.
+    #[test]
+    fn a_summary_row_says_the_attempts_the_server_shed() {
+        let row = |shed: u64| {
+            summary_row(&FamilyReport {
+                family: Family::SameToken,
+                levels: vec![LevelReport {
+                    label: "320".into(),
+                    rounds: 3,
+                    judged: 3,
+                    max_connections: 320,
+                }],
+                end: FamilyEnd::Clean,
+                elapsed: std::time::Duration::from_secs(2),
+                policy: Vec::new(),
+                notes: Vec::new(),
+                shed: RoundsShed {
+                    shed,
+                    attempted: 320,
+                },
+            })
+        };
+        let shed = row(281);
+        assert!(
+            shed.contains("320 connections max")
+                && shed.ends_with("(281 of 320 attempts shed: not now, judged nothing)"),
+            "{shed}"
+        );
+        assert!(!row(0).contains("shed"), "{}", row(0));
+    }
 }

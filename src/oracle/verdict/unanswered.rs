@@ -26,7 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 struct PastGreeting {
     /// Requests sent (data frames of the script; an auth `first_message` left out).
     requests: u64,
-    /// Whether anything came back past the greeting, or the server ended a connection.
+    /// Whether anything came back past the greeting, or the server ended a connection
+    /// otherwise than by refusing the message format ([`FORMAT_REFUSALS`]).
     answered: bool,
     /// The server's closes that turned what was sent away as no message of its protocol
     /// ([`FORMAT_REFUSALS`]), by code, and the first one's reason.

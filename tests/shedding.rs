@@ -801,3 +801,54 @@ async fn a_server_that_sheds_every_accepted_connection_before_serving_it_is_unus
     let hint = sum.hint.clone().unwrap_or_default();
     assert!(hint.contains("shed every attempt"), "{hint}");
 }
+
+/// A server that sheds the first time a token comes back (HTTP 429 with `Retry-After: 1`)
+/// and takes it after: the probe after the run waits out the `Retry-After` and tries
+/// once more, so each probe proves something (it was shed, proving nothing, every time).
+#[tokio::test]
+async fn a_probe_shed_with_retry_after_waits_it_out_and_tries_again() {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let shed: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let (url, stop) = spawn_server(move |tcp| {
+        let (seen, shed) = (seen.clone(), shed.clone());
+        async move {
+            let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                let token = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let again = !seen.lock().unwrap().insert(token.clone());
+                if again && shed.lock().unwrap().insert(token) {
+                    let mut busy = ErrorResponse::new(Some("busy".into()));
+                    *busy.status_mut() =
+                        tokio_tungstenite::tungstenite::http::StatusCode::TOO_MANY_REQUESTS;
+                    busy.headers_mut().insert(
+                        "retry-after",
+                        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("1"),
+                    );
+                    return Err(busy);
+                }
+                Ok(resp)
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                return;
+            };
+            while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {}
+        }
+    })
+    .await;
+    let text = format!(
+        "name = \"retry-after\"\nduration = \"5s\"\n[auth]\nsecret = {{ value = \"{}\" }}\n\
+         [oracles]\nlearn = false\n[[group]]\nname = \"g\"\nusers = 3\nsteps = [{{ close = 1000 }}]\n",
+        common::TEST_SECRET
+    );
+    let s = scenario("retry-after.toml", &text);
+    let outcome = common::run(&s, Some(url), None).await;
+    stop.cancel();
+    let p = &outcome.results.summary.probe;
+    assert_eq!(p.tokens, 3, "{p:?}");
+    assert_eq!((p.inconclusive, p.shed, p.refused), (0, 0, 0), "{p:?}");
+}

@@ -159,6 +159,18 @@ fn probe_bound(reports: &[ConnReport], handshake_timeout: Duration) -> Duration 
     PROBE_TIMEOUT.max(wanted)
 }
 
+/// The wait an HTTP 429 or 503 refusal asked for in its `Retry-After` (delta-seconds),
+/// when it is no longer than the probe phase's whole [`TAIL`]; `None` for any other
+/// answer.
+fn retry_after<T>(result: &Result<T, super::dial::DialFailure>) -> Option<Duration> {
+    let failure = result.as_ref().err()?;
+    if !matches!(failure.cause, Cause::Http(429 | 503)) {
+        return None;
+    }
+    let wait = Duration::from_secs(u64::from(failure.answer.as_ref()?.retry_after_s?));
+    (wait <= TAIL).then_some(wait)
+}
+
 async fn probe_one(
     ctx: std::sync::Arc<RunCtx>,
     slot: u32,
@@ -173,14 +185,23 @@ async fn probe_one(
     // as a leak), so there is no point waiting out a long handshake timeout, unless the
     // load saw the server take that long ([`probe_bound`]).
     // Its phases are not the run's: a probe times nothing.
-    let mut phases = Vec::new();
-    let dial = ctx
-        .dialer
-        .dial(token, (placement, &extras), None, &mut phases);
-    let result = match timeout(bound, dial).await {
-        Ok(dialed) => dialed.result,
-        Err(_) => Err(super::dial::DialFailure::failed(Cause::Timeout("probe"))),
+    let dial = || async {
+        let mut phases = Vec::new();
+        let dial = ctx
+            .dialer
+            .dial(token, (placement, &extras), None, &mut phases);
+        match timeout(bound, dial).await {
+            Ok(dialed) => dialed.result,
+            Err(_) => Err(super::dial::DialFailure::failed(Cause::Timeout("probe"))),
+        }
     };
+    let mut result = dial().await;
+    // Shed with a `Retry-After` the probe phase can wait out: waited, and tried once more
+    // (a shed probe proves nothing). The phase's deadline aborts a wait that outlasts it.
+    if let Some(wait) = retry_after(&result) {
+        tokio::time::sleep(wait).await;
+        result = dial().await;
+    }
     let mut rate_limited = false;
     let (accepted, cause) = match result {
         Ok(mut ws) => {

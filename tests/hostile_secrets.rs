@@ -1414,22 +1414,14 @@ async fn literal_credentials_are_sent_but_never_written_and_a_replay_asks_for_th
     assert_eq!(seen.lock().unwrap().len(), before, "nothing dialled");
 
     // The login scenario's repro names its login header the same way.
-    let s = common::scenario("login.toml", &std::fs::read_to_string(&login).unwrap());
-    let repro = stampede::hunt::Repro::for_plan(
-        &s,
-        1,
-        stampede::plan::build(&s, 1),
-        "ws://127.0.0.1:9/ws".into(),
-        stampede::model::OracleKind::Liveness,
-    );
-    let path = dir.path().join("login-repro.json");
-    repro.save_as(&path).unwrap();
-    leaks("the login repro", &std::fs::read_to_string(&path).unwrap());
-    let refused = stampede_async(
-        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
+    let (written, refused) = replay_of_plan(
+        &std::fs::read_to_string(&login).unwrap(),
+        "ws://127.0.0.1:9/ws",
+        &dir.path().join("login-repro.json"),
         Vec::new(),
     )
     .await;
+    leaks("the login repro", &written);
     let err = text(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(err.contains("auth.tokens.headers Authorization"), "{err}");
@@ -1513,27 +1505,16 @@ async fn literal_credentials_in_sent_messages_are_sent_but_never_written() {
         leaks(&path.display().to_string(), body);
     }
 
-    let s = common::scenario(
-        "messages.toml",
-        &std::fs::read_to_string(&scenario).unwrap(),
-    );
-    let repro = stampede::hunt::Repro::for_plan(
-        &s,
-        1,
-        stampede::plan::build(&s, 1),
-        url.clone(),
-        stampede::model::OracleKind::Liveness,
-    );
-    let path = dir.path().join("repro.json");
-    repro.save_as(&path).unwrap();
-    leaks("the repro", &std::fs::read_to_string(&path).unwrap());
     let before = heard.lock().unwrap().len();
-    let refused = stampede_async(
-        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
+    let (written, refused) = replay_of_plan(
+        &std::fs::read_to_string(&scenario).unwrap(),
+        &url,
+        &dir.path().join("repro.json"),
         env(),
     )
     .await;
     stop.cancel();
+    leaks("the repro", &written);
     let err = text(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(
@@ -1558,23 +1539,38 @@ async fn literal_credentials_in_sent_messages_are_sent_but_never_written() {
         !out.contains(LOGIN_KEY) && out.contains("<redacted>"),
         "{out}"
     );
-    let s = common::scenario("login-url.toml", &login);
+    let (written, refused) = replay_of_plan(
+        &login,
+        "ws://127.0.0.1:9/ws",
+        &dir.path().join("login-url-repro.json"),
+        env(),
+    )
+    .await;
+    assert!(!written.contains(LOGIN_KEY), "{written}");
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("auth.tokens.login"), "{err}");
+}
+
+/// Writes the repro of scenario `text`'s plan (seed 1) against `url` to `path` and
+/// replays it once with `env`: what the file holds, and the replay's output.
+async fn replay_of_plan(
+    text: &str,
+    url: &str,
+    path: &Path,
+    env: Vec<(String, String)>,
+) -> (String, Output) {
+    let s = common::scenario("replayed.toml", text);
     let repro = stampede::hunt::Repro::for_plan(
         &s,
         1,
         stampede::plan::build(&s, 1),
-        "ws://127.0.0.1:9/ws".into(),
+        url.to_string(),
         stampede::model::OracleKind::Liveness,
     );
-    let path = dir.path().join("login-url-repro.json");
-    repro.save_as(&path).unwrap();
-    assert!(!std::fs::read_to_string(&path).unwrap().contains(LOGIN_KEY));
-    let refused = stampede_async(
-        strings(&["replay", path.to_str().unwrap(), "--times", "1"]),
-        env(),
-    )
-    .await;
-    let err = text(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(2), "{err}");
-    assert!(err.contains("auth.tokens.login"), "{err}");
+    repro.save_as(path).unwrap();
+    let written = std::fs::read_to_string(path).unwrap();
+    let args = ["replay", path.to_str().unwrap(), "--times", "1"];
+    let replayed = stampede_async(args.iter().map(|a| a.to_string()).collect(), env).await;
+    (written, replayed)
 }

@@ -902,21 +902,7 @@ fn a_clean_run_says_when_no_token_was_shared() {
         .iter()
         .map(|c| report(c, attempt(End::Accepted), Default::default()))
         .collect();
-    let judged = |plan: &Plan, coverage: Coverage| {
-        judge(&Evidence {
-            probes: &[],
-            correct_reference: false,
-            plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &coverage,
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-            target: TARGET,
-        })
-    };
+    let judged = |plan: &Plan, coverage: Coverage| judge_covered(plan, &reports, &coverage);
     let unshared = judged(&plan, Coverage::default());
     assert_eq!(unshared.verdict, Verdict::Clean, "{unshared:?}");
     let hint = unshared.hint.unwrap_or_default();
@@ -1733,21 +1719,7 @@ fn collisions_shedding_took_are_said_in_the_hint() {
         .iter()
         .map(|c| report(c, attempt(End::Accepted), Default::default()))
         .collect();
-    let judged = |coverage: Coverage| {
-        judge(&Evidence {
-            probes: &[],
-            correct_reference: false,
-            plan: &plan,
-            reports: &reports,
-            by_oracle: &BTreeMap::new(),
-            coverage: &coverage,
-            stopped: StopReason::Completed,
-            stalls: &ClientStalls::default(),
-            kept: &[],
-            redactor: &Redactor::default(),
-            target: TARGET,
-        })
-    };
+    let judged = |coverage: Coverage| judge_covered(&plan, &reports, &coverage);
     let all = judged(Coverage {
         shared_tokens: 3,
         shed_tokens: 3,
@@ -1999,6 +1971,24 @@ fn greeted() -> crate::model::Counters {
     e.expectations_met = 1;
     e.events.entry("ack".into()).or_default().arrived = 1;
     counters
+}
+
+/// Judges a completed run of `plan` with `reports`, no violation, and `coverage` of its
+/// shared tokens.
+fn judge_covered(plan: &Plan, reports: &[ConnReport], coverage: &Coverage) -> Judgement {
+    judge(&Evidence {
+        probes: &[],
+        correct_reference: false,
+        plan,
+        reports,
+        by_oracle: &BTreeMap::new(),
+        coverage,
+        stopped: StopReason::Completed,
+        stalls: &ClientStalls::default(),
+        kept: &[],
+        redactor: &Redactor::default(),
+        target: TARGET,
+    })
 }
 
 /// Judges a completed run of `plan` with `reports` and `violations` by oracle.

@@ -169,8 +169,13 @@ async fn serve(tcp: TcpStream, behaviour: Behaviour, upgraded: watch::Sender<usi
     let Some((mut ws, sub)) = common::accept_with_sub(tcp).await else {
         return;
     };
-    upgraded.send_modify(|n| *n += 1);
-    let nth = *upgraded.borrow();
+    // This connection's own number, read in the same modify: two upgrades finishing
+    // together would both read the later count, and "every other" would hit neither.
+    let mut nth = 0;
+    upgraded.send_modify(|n| {
+        *n += 1;
+        nth = *n;
+    });
     let text = |v: Value| Message::Text(v.to_string().into());
     if let Behaviour::ClosesAtDoor(code, reason) = behaviour {
         let frame = CloseFrame {

@@ -817,6 +817,15 @@ async fn an_in_band_refusal_as_the_first_frame_is_auth_misconfigured() {
         ) && hint.contains("3 attempts counted as accepted by `accepted = \"first_frame\"`"),
         "{hint}"
     );
+    // The probe after the run reads the same refusal as one: "3 accepted" contradicted
+    // the verdict. Refused by a Close 1000, no session held: no leak.
+    assert_eq!((s.probe.tokens, s.probe.refused), (3, 3), "{:?}", s.probe);
+    assert_eq!(
+        s.violations.of(OracleKind::Liveness),
+        0,
+        "{:?}",
+        s.violations
+    );
 }
 
 /// A declared in-band refusal after which the server keeps the connection open is as

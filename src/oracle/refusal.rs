@@ -18,6 +18,30 @@ pub fn is_refusal_code(code: u16) -> bool {
     matches!(code, 1002 | 1003 | 1007..=1010 | 3000..=4999)
 }
 
+/// Words of a close reason that say "who are you" rather than "not now" or "wrong
+/// protocol" (lowercase; matched anywhere in the reason).
+const AUTH_WORDS: [&str; 12] = [
+    "auth",
+    "token",
+    "jwt",
+    "credential",
+    "forbidden",
+    "signature",
+    "expired",
+    "login",
+    "permission",
+    "denied",
+    "identity",
+    "not allowed",
+];
+
+/// Whether a close reason (or a message) reads as an auth refusal (`unauthorized`,
+/// `invalid token`, `Forbidden`, `jwt expired`...).
+pub fn reads_as_auth_refusal(reason: &str) -> bool {
+    let reason = reason.to_lowercase();
+    AUTH_WORDS.iter().any(|w| reason.contains(w))
+}
+
 /// The refusal code of a completeness violation whose connection ended with the server's
 /// Close frame carrying an explicit refusal code ([`is_refusal_code`]) before any of the
 /// awaited events came: the server answered the request with a refusal, it did not drop

@@ -211,8 +211,16 @@ async fn probe_one(
                 let text = crate::oracle::framing::frame_out(&ctx.plan.oracles, text);
                 let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
             }
-            // A policy close as the first frame is a refusal too.
-            let first = timeout(PROBE_ANSWER, ws.next()).await;
+            // A policy close as the first frame is a refusal too; so is one right after
+            // a first frame that reads as an auth refusal (ActionCable's
+            // `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), which an
+            // acceptance by the first frame would count as taken.
+            let mut first = timeout(PROBE_ANSWER, ws.next()).await;
+            if let Ok(Some(Ok(Message::Text(text)))) = &first {
+                if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
+                    first = timeout(PROBE_ANSWER, ws.next()).await;
+                }
+            }
             let refused = match first {
                 Ok(Some(Ok(Message::Close(Some(f))))) => {
                     let cause = super::dial::close_cause(&ws, Some(&f));

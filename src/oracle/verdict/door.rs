@@ -67,29 +67,7 @@ struct Said {
 /// How many distinct close reasons a hint quotes.
 const REASONS: usize = 2;
 
-/// Words of a close reason that say "who are you" rather than "not now" or "wrong
-/// protocol" (lowercase; matched anywhere in the reason).
-const AUTH_WORDS: [&str; 12] = [
-    "auth",
-    "token",
-    "jwt",
-    "credential",
-    "forbidden",
-    "signature",
-    "expired",
-    "login",
-    "permission",
-    "denied",
-    "identity",
-    "not allowed",
-];
-
-/// Whether a close reason (or a message) reads as an auth refusal (`unauthorized`,
-/// `invalid token`, `Forbidden`, `jwt expired`...).
-pub(super) fn auth_reason(reason: &str) -> bool {
-    let reason = reason.to_lowercase();
-    AUTH_WORDS.iter().any(|w| reason.contains(w))
-}
+pub(super) use crate::oracle::refusal::reads_as_auth_refusal as auth_reason;
 
 /// The verdict of a run refused at the door (see the module docs), or `None` for any
 /// other run. `opaque`: the kind of `[auth] tokens` source, for the hint; `redactor`

@@ -614,9 +614,13 @@ pub(super) fn closed_on_request(
     // Normal closes, restarts, going away and load shedding are judged elsewhere, and so
     // are the session policies a scenario declares or a close says (a takeover that
     // nobody took over is a lost session), and auth codes: "unauthorized" on a connection
-    // the server had accepted is the ack-before-ready race (P7), not a refused script.
+    // the server had accepted is the ack-before-ready race (P7), not a refused script. So
+    // is "you broke the protocol" after the server's own named ack
+    // ([`closed_for_protocol`]).
     let reject = &plan.oracles.session.reject;
+    let acknowledged = matches!(plan.oracles.session.accepted, AcceptRule::Message { .. });
     if matches!(code, 1000 | 1001 | 1012 | 1013)
+        || (acknowledged && PROTOCOL_CLOSES.contains(&code))
         || reject.sheds(&Cause::ServerClose(code))
         || reject.close.contains(&code)
         || reject.replaced.contains(&code)
@@ -1093,6 +1097,25 @@ pub(super) fn never_arrived_note(reports: &[ConnReport], kept: &[Violation]) -> 
 /// 1002 protocol error, 1003 data it cannot accept, 1007 a payload that does not fit.
 const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];
 
+/// The code of the server's close that ended attempt `a` when it says the client broke the
+/// protocol ([`PROTOCOL_CLOSES`]), unless the server had acknowledged the session first:
+/// the scenario names its acceptance message (`accepted = { message = "connection_ack" }`)
+/// and the attempt got it. A client that waited for the server's own ack and then heard
+/// "you broke the protocol" may have met the server's race (a graphql-transport-ws server
+/// closing a `subscribe` sent after its `connection_ack` with 1002 "subscribe before
+/// connection_ack"): judged as usual, never read as a script that does not speak the
+/// protocol.
+pub(super) fn closed_for_protocol(plan: &Plan, a: &Attempt) -> Option<u16> {
+    let acknowledged = matches!(plan.oracles.session.accepted, AcceptRule::Message { .. })
+        && a.outcome == Outcome::Accepted;
+    match a.cause {
+        Some(Cause::ServerClose(code)) if PROTOCOL_CLOSES.contains(&code) && !acknowledged => {
+            Some(code)
+        }
+        _ => None,
+    }
+}
+
 /// Every valid-token connection that dialled had an attempt the server closed with a code
 /// that says the client broke its protocol ([`PROTOCOL_CLOSES`]), and every violation is an
 /// expectation such a close cut before anything it awaited came: the script does not speak
@@ -1118,7 +1141,7 @@ pub(super) fn broke_the_protocol(
     let closed_so = |r: &ConnReport| {
         r.attempts
             .iter()
-            .any(|a| a.cause == Some(Cause::ServerClose(code)))
+            .any(|a| closed_for_protocol(plan, a) == Some(code))
     };
     let mut dialled = reports
         .iter()

@@ -3027,6 +3027,62 @@ fn every_connection_closed_for_breaking_the_protocol_is_no_race() {
     assert_ne!(judged(false).verdict, Verdict::TargetUnusable);
 }
 
+/// The same 1002 on every connection, after the server's own acknowledgement of each
+/// session (`accepted = { message = "connection_ack" }`, and each was accepted): the client
+/// waited for the ack and then heard "you broke the protocol" (a graphql-transport-ws
+/// server closing a `subscribe` sent after its ack with 1002 "subscribe before
+/// connection_ack", its race hit on every connection). Judged as usual, a race to hunt,
+/// never a script that does not speak the protocol; nor a request path never exercised.
+#[test]
+fn a_protocol_close_after_the_servers_own_ack_is_a_race_not_a_script_fault() {
+    let mut plan = plan();
+    plan.oracles.session.accepted = crate::model::AcceptRule::Message {
+        event: "connection_ack".into(),
+    };
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .take(2)
+        .map(|c| {
+            let mut counters = crate::model::Counters {
+                messages_sent: 2,
+                messages_received: 1,
+                json_records: 1,
+                ..Default::default()
+            };
+            counters.expect.expectations = 2;
+            counters.expect.expectations_met = 1;
+            let mut a = attempt(End::Accepted);
+            a.cause = Some(Cause::ServerClose(1002));
+            let mut r = report(c, a, counters);
+            r.closed_after_acceptance = Some(crate::model::Answer {
+                cause: Cause::ServerClose(1002),
+                detail: "close 1002".into(),
+                body: "subscribe before connection_ack".into(),
+                retry_after_s: None,
+            });
+            r.violations = vec![Violation {
+                ended: Some(crate::model::StreamEnded {
+                    close_code: Some(1002),
+                    answered: false,
+                }),
+                ..unmet(c.id, false)
+            }];
+            r.violations_by_oracle = [(OracleKind::Completeness, 1)].into();
+            r
+        })
+        .collect();
+    let kept: Vec<Violation> = reports.iter().flat_map(|r| r.violations.clone()).collect();
+    let j = judge_completed_kept(
+        &plan,
+        &reports,
+        &[(OracleKind::Completeness, 2)].into(),
+        &kept,
+    );
+    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
+    assert!(!j.hint.unwrap_or_default().contains("no race to hunt"));
+}
+
 /// Beside a real loss, a violation whose correlated answer came as a kind spelled close to
 /// the one its pattern names, which arrived nowhere, is still a misspelling: a hunt sets
 /// it aside (it once confirmed a repro built on `RESULTS` while a real race went on beside

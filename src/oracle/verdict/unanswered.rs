@@ -27,10 +27,12 @@ struct PastGreeting {
     /// Requests sent (data frames of the script; an auth `first_message` left out).
     requests: u64,
     /// Whether anything came back past the greeting, or the server ended a connection
-    /// otherwise than by refusing the message format ([`FORMAT_REFUSALS`]).
+    /// otherwise than by refusing the message format
+    /// ([`closed_for_protocol`](super::misreading::closed_for_protocol)).
     answered: bool,
     /// The server's closes that turned what was sent away as no message of its protocol
-    /// ([`FORMAT_REFUSALS`]), by code, and the first one's reason.
+    /// ([`closed_for_protocol`](super::misreading::closed_for_protocol)), by code, and the
+    /// first one's reason.
     format_refused: (BTreeMap<u16, u64>, Option<String>),
     /// Records that came of kinds no step names, naming no request
     /// ([`ExpectCounts::unclaimed`](crate::model::ExpectCounts::unclaimed)), and the kind
@@ -196,7 +198,7 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
             .iter()
             .any(|(kind, tally)| tally.arrived > 0 && !greeting.kinds.contains(kind.as_str()));
         for a in r.attempts.iter().filter(|a| ended_by_server(a)) {
-            match refused_format(a) {
+            match super::misreading::closed_for_protocol(plan, a) {
                 Some(code) => {
                     *past.format_refused.0.entry(code).or_default() += 1;
                     if past.format_refused.1.is_none() {
@@ -226,20 +228,6 @@ fn ended_by_server(a: &crate::model::Attempt) -> bool {
             a.cause,
             None | Some(Cause::ClientClose(_) | Cause::Interrupted | Cause::Aborted { .. })
         )
-}
-
-/// Close codes by which a server says it could not take what was sent as its protocol
-/// (RFC 6455 §7.4.1): 1002 protocol error, 1003 data of a type it cannot accept, 1007 data
-/// inconsistent with the message's type.
-const FORMAT_REFUSALS: [u16; 3] = [1002, 1003, 1007];
-
-/// The code of the server's close that ended attempt `a`, when it is one of
-/// [`FORMAT_REFUSALS`].
-fn refused_format(a: &crate::model::Attempt) -> Option<u16> {
-    match a.cause {
-        Some(Cause::ServerClose(code)) if FORMAT_REFUSALS.contains(&code) => Some(code),
-        _ => None,
-    }
 }
 
 /// What a connection waits for before its first request: the `expect`s before its first

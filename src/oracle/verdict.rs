@@ -1441,23 +1441,28 @@ fn unanswered_upgrades(reports: &[ConnReport]) -> Option<u64> {
 }
 
 /// INCONCLUSIVE for a run otherwise clean whose sends nothing judged and nothing answered:
-/// the server sent nothing back to a script that expects nothing ([`unanswered_hint`]: a
-/// protocol whose handshake the script never completes reads just like a silent drop), or
 /// nothing came after a send no `expect` follows on some connection
-/// ([`unjudged::silent_after_unjudged`]). `None` when the handshakes themselves had a race
-/// to judge: a shared token's connections in flight together (exclusivity), or forged
-/// tokens (their refusals); the clean verdict's note says what went unjudged then.
+/// ([`unjudged::silent_after_unjudged`]: what a server that drops it shows, whatever else
+/// the run judged: a bad token's refusal elsewhere, or a shared token's collision, judges
+/// nothing of that send), or the server sent nothing back to a script that expects nothing
+/// ([`unanswered_hint`]: a protocol whose handshake the script never completes reads just
+/// like a silent drop), unless the handshakes had a race of their own to judge (a shared
+/// token's connections in flight together, forged tokens' refusals): then only those were
+/// judged, and the clean verdict's note says so.
 fn unexercised_sends(e: &Evidence<'_>, t: &Tally) -> Option<Judgement> {
-    if e.coverage.shared_tokens > 0 || t.forged > 0 {
-        return None;
-    }
     let counters = sum_counters(e.reports);
-    let hint = match unanswered_hint(e.reports) {
-        Some(hint) => match unjudged::unjudged_note(e.plan) {
-            Some(note) => format!("{hint}; {note}"),
-            None => hint,
-        },
-        None => unjudged::silent_after_unjudged(e.plan, &counters)?,
+    let handshakes_judged = e.coverage.shared_tokens > 0 || t.forged > 0;
+    let silent = unjudged::silent_after_unjudged(e.plan, &counters);
+    let hint = match (unanswered_hint(e.reports), silent) {
+        // Nothing came back at all: said so, with the sends that went unjudged.
+        (Some(back), silent) if silent.is_some() || !handshakes_judged => {
+            match unjudged::unjudged_note(e.plan) {
+                Some(note) => format!("{back}; {note}"),
+                None => back,
+            }
+        }
+        (_, Some(silent)) => silent,
+        _ => return None,
     };
     let met = counters.expect.expectations_met;
     let met = if met > 0 {

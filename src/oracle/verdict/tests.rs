@@ -839,9 +839,8 @@ fn nothing_after_a_send_no_expect_follows_is_inconclusive() {
         "[{ send = { type = \"hello\" } }, { expect = \"welcome\" }, \
          { send = { type = \"speak\" } }, { close = 1000 }]",
     );
-    let after = |silent_each: &[bool]| {
-        let reports: Vec<ConnReport> = plan
-            .conns
+    let reports_of = |silent_each: &[bool]| -> Vec<ConnReport> {
+        plan.conns
             .iter()
             .zip(silent_each.iter().cycle())
             .map(|(c, silent)| {
@@ -857,9 +856,21 @@ fn nothing_after_a_send_no_expect_follows_is_inconclusive() {
                 counters.expect.expectations_met = 1;
                 report(c, attempt(End::Accepted), counters)
             })
-            .collect();
-        judge_completed_by(&plan, &reports, &BTreeMap::new())
+            .collect()
     };
+    let after = |silent_each: &[bool]| {
+        judge_completed_by(&plan, &reports_of(silent_each), &BTreeMap::new())
+    };
+    // A race the handshakes judged elsewhere (shared tokens that collided) judges nothing
+    // of that send: still inconclusive.
+    let collided = Coverage {
+        shared_tokens: 2,
+        overlapping_tokens: 2,
+        witnessable_tokens: 2,
+        shed_tokens: 0,
+    };
+    let covered = judge_covered(&plan, &reports_of(&[true]), &collided);
+    assert_eq!(covered.verdict, Verdict::Inconclusive, "{covered:?}");
     let dropped = after(&[true]);
     assert_eq!(dropped.verdict, Verdict::Inconclusive, "{dropped:?}");
     let hint = dropped.hint.unwrap_or_default();

@@ -589,6 +589,40 @@ async fn a_run_is_clean_only_when_something_came_after_the_send_nothing_judges()
     );
 }
 
+/// A server that drops the unjudged command but sends its heartbeat after it (ActionCable's
+/// `{"type":"ping"}`, here once, as a 3 s ping comes during a longer `think`): a record of
+/// a kind no step names that names no request is no answer, first sighting or not. The run
+/// was clean, "every one … received more"; it is inconclusive, nothing more came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_after_the_send_nothing_judges_is_no_answer() {
+    let welcome = vec![json!({"type": "welcome"}).to_string()];
+    let serve = cable(false);
+    let dropping_with_ping: Arc<Handler> = Arc::new(move |text, conn| {
+        if text.contains("\"command\":\"message\"") {
+            return Some(vec![
+                json!({"type": "ping", "message": 1_765_000_000}).to_string()
+            ]);
+        }
+        serve(text, conn)
+    });
+    let (url, stop) = spawn(welcome, dropping_with_ping).await;
+    let outcome = run_against("unjudged.toml", &unjudged_cable_script(4), url).await;
+    stop.cancel();
+    let s = &outcome.results.summary;
+    assert_eq!(s.verdict, Verdict::Inconclusive, "{:?}", s.hint);
+    assert_eq!(
+        (s.counters.unjudged_senders, s.counters.unjudged_unanswered),
+        (4, 4),
+        "{:?}",
+        s.counters
+    );
+    let hint = s.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("nothing more came on any of the 4 connections that made it"),
+        "{hint}"
+    );
+}
+
 /// What came after an unjudged send counts on the connection it went out on: the
 /// greeting of the connection a `reconnect` opens after it is no answer to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

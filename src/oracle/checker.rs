@@ -467,9 +467,9 @@ pub struct ConnChecker {
     /// ([`Self::answered_late`]). The latest [`LATE_WAITS`] only; empty (no allocation)
     /// until a deadline runs out.
     late_waits: VecDeque<LateWait>,
-    /// The kinds of unclaimed records naming no request seen on this stream, and whether
-    /// each came twice ([`Self::count_unclaimed`]); empty until one comes.
-    unclaimed_seen: Vec<(String, bool)>,
+    /// The kinds of unclaimed records naming no request seen on this stream, and how many
+    /// of each came ([`Self::count_unclaimed`]); empty until one comes.
+    unclaimed_seen: Vec<(String, u32)>,
     last_seq: Option<i64>,
     /// The last value of each learned sequence field (`spec.learned.sequence`, same order).
     learned_seq: Vec<Option<i64>>,
@@ -960,6 +960,16 @@ impl ConnChecker {
             .flatten()
             .max_by_key(|(at, _)| *at)
             .map(|(_, text)| text)
+    }
+
+    /// Records of kinds no step names that named no request, received so far (every
+    /// stream): [`ExpectCounts::unclaimed`] and, besides, the one record of each kind seen
+    /// only once on this stream, which that count leaves to count as an answer may. What
+    /// came after a send no `expect` follows is no answer to it when it is only these (a
+    /// heartbeat, a broadcast), first sighting or not.
+    pub fn strays(&self) -> u64 {
+        let once = self.unclaimed_seen.iter().filter(|(_, n)| *n == 1).count();
+        self.counts.unclaimed + once as u64
     }
 
     /// Expectations open now.

@@ -559,6 +559,11 @@ struct Rare {
 struct UnjudgedSend {
     before: u64,
     until_end: Option<u64>,
+    /// The checker's [`strays`](crate::oracle::ConnChecker::strays) at the send and at the
+    /// connection's end: what came after that was only heartbeats and broadcasts answered
+    /// nothing.
+    strays_before: u64,
+    strays_until_end: Option<u64>,
 }
 
 /// Where the script resumes after a `reconnect` (the step after it), and the `backoff`
@@ -1006,9 +1011,12 @@ impl ConnRun {
         let place = self.cursor.step_place();
         if places.contains(&place) {
             let before = self.traffic.messages_received;
+            let strays_before = self.checker.strays();
             self.rare().after_unjudged = Some(UnjudgedSend {
                 before,
                 until_end: None,
+                strays_before,
+                strays_until_end: None,
             });
         }
     }
@@ -1020,7 +1028,11 @@ impl ConnRun {
             return;
         };
         let until = sent.until_end.unwrap_or(self.traffic.messages_received);
-        let after = until.saturating_sub(sent.before);
+        let strays = sent
+            .strays_until_end
+            .unwrap_or_else(|| self.checker.strays())
+            .saturating_sub(sent.strays_before);
+        let after = until.saturating_sub(sent.before).saturating_sub(strays);
         counters.unjudged_senders += 1;
         counters.unjudged_unanswered += u64::from(after == 0);
         counters.after_unjudged_frames += after;

@@ -165,13 +165,17 @@ impl ConnChecker {
         let seen = &mut self.unclaimed_seen;
         let known = seen.len();
         let counted = match seen.iter_mut().find(|(kind, _)| kind == event) {
-            Some((_, repeated)) if *repeated => 1,
-            Some((_, repeated)) => {
-                *repeated = true;
-                2
+            Some((_, n)) => {
+                *n = n.saturating_add(1);
+                // The second counts the first too.
+                if *n == 2 {
+                    2
+                } else {
+                    1
+                }
             }
             None if known < UNCLAIMED_KINDS => {
-                seen.push((event.to_string(), false));
+                seen.push((event.to_string(), 1));
                 0
             }
             None => 1,

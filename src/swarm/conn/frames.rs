@@ -958,8 +958,10 @@ impl ConnRun {
         }
         // What comes after an unjudged send counts on the connection it went out on.
         let received = self.traffic.messages_received;
+        let strays = self.checker.strays();
         if let Some(sent) = self.rare.as_mut().and_then(|r| r.after_unjudged.as_mut()) {
             sent.until_end.get_or_insert(received);
+            sent.strays_until_end.get_or_insert(strays);
         }
         self.ctx.live.live.fetch_sub(1, Relaxed);
         let at_us = self.since_t0(now);

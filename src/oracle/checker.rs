@@ -968,8 +968,13 @@ impl ConnChecker {
     /// came after a send no `expect` follows is no answer to it when it is only these (a
     /// heartbeat, a broadcast), first sighting or not.
     pub fn strays(&self) -> u64 {
-        let once = self.unclaimed_seen.iter().filter(|(_, n)| *n == 1).count();
-        self.counts.unclaimed + once as u64
+        self.counts.unclaimed + self.once_strays()
+    }
+
+    /// The kinds of such records that came only once on this stream so far (each one
+    /// record [`ExpectCounts::unclaimed`] leaves out).
+    pub fn once_strays(&self) -> u64 {
+        self.unclaimed_seen.iter().filter(|(_, n)| *n == 1).count() as u64
     }
 
     /// Expectations open now.

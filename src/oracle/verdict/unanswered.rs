@@ -9,7 +9,11 @@
 //! what the greeting can account for, any kind the greeting does not bring, an error
 //! event), a close or reset from the server, or a violation of another oracle, and the run
 //! is judged as usual: a server that answers some requests and drops others is the
-//! dropped-events race this tool hunts. The one close that is no answer is the one that
+//! dropped-events race this tool hunts. A record of a kind no step names that names no
+//! request, where the script's answers do, is no answer even when its kind came only once
+//! on its stream (a greeting the script does not wait for, the first of a heartbeat):
+//! ActionCable's `welcome` and first `ping` read as answers to a River script's requests.
+//! The one close that is no answer is the one that
 //! says the server could not take what was sent as its protocol (RFC 6455 §7.4.1: 1002
 //! protocol error, 1003 unsupported data, 1007 inconsistent data): a SignalR hub closing a
 //! River handshake with 1002 "bad handshake" turned the message format away, it served
@@ -186,10 +190,16 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
             _ => 0,
         };
         let e = &r.counters.expect;
-        // A heartbeat or a broadcast no step names answers no request.
-        let received = r.counters.messages_received.saturating_sub(e.unclaimed);
+        // A heartbeat or a broadcast no step names answers no request; nor does a kind no
+        // step names that came once on its stream, naming no request where the script's
+        // answers do (a greeting the script does not wait for, a heartbeat's first).
+        let received = r
+            .counters
+            .messages_received
+            .saturating_sub(e.unclaimed)
+            .saturating_sub(r.counters.unclaimed_once);
         let beyond_greeting = received > greeting.messages * accepted;
-        past.unclaimed.0 += e.unclaimed;
+        past.unclaimed.0 += e.unclaimed + r.counters.unclaimed_once;
         if past.unclaimed.1.is_none() {
             past.unclaimed.1 = e.unclaimed_kind.as_deref().map(str::to_string);
         }

@@ -824,6 +824,15 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             return j;
         }
     }
+    if let Some(mut j) = door::forged_refused_in_band(e.plan, e.reports, e.by_oracle, e.kept) {
+        // Sends nothing judged and nothing answered say so too.
+        let silent = unjudged::silent_after_unjudged(e.plan, &sum_counters(e.reports));
+        if let (Some(hint), Some(silent)) = (j.hint.as_mut(), silent) {
+            hint.push_str("; ");
+            hint.push_str(&silent);
+        }
+        return j;
+    }
     if violations > 0 {
         let mut hint = violations_hint(e.by_oracle, e.kept, e.reports);
         // Set when the hint already says the server stopped reading every connection.

@@ -297,6 +297,67 @@ fn turned_away(a: &Attempt) -> bool {
         )
 }
 
+/// INCONCLUSIVE when the only violations are rejection hygiene's, each on a bad token's
+/// connection the server refused in band, in words the scenario does not declare: a last
+/// message before its Close that reads as an auth refusal (ActionCable's
+/// `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), whether the attempt
+/// then failed unaccepted ([`turned_away`]) or the acceptance rule took that message for
+/// acceptance ([`refused_in_band`]). The server refused the token, as it must; the
+/// scenario has not said how, so the refusals could not be judged, and the hint spells out
+/// the declaration. `None` for any other run.
+pub(super) fn forged_refused_in_band(
+    plan: &Plan,
+    reports: &[ConnReport],
+    by_oracle: &BTreeMap<crate::model::OracleKind, u64>,
+    kept: &[crate::model::Violation],
+) -> Option<Judgement> {
+    use crate::model::OracleKind;
+    let hygiene = by_oracle.get(&OracleKind::RejectionHygiene).copied()?;
+    if hygiene == 0 || by_oracle.values().sum::<u64>() != hygiene {
+        return None;
+    }
+    // What the server said last before closing each bad token's connection, when that
+    // refused it in band.
+    fn said_refusal<'r>(plan: &Plan, r: &'r ConnReport) -> Option<&'r str> {
+        if valid_token(plan, r.token) {
+            return None;
+        }
+        let unaccepted = r
+            .said_before_close
+            .as_deref()
+            .filter(|said| auth_reason(said) && r.attempts.iter().any(turned_away));
+        let accepted = r
+            .said_before_accepted_close
+            .as_deref()
+            .filter(|_| r.attempts.iter().any(|a| refused_in_band(plan, r, a)));
+        unaccepted.or(accepted)
+    }
+    let refusals: Vec<(u32, &str)> = reports
+        .iter()
+        .filter_map(|r| said_refusal(plan, r).map(|said| (r.id, said)))
+        .collect();
+    if kept.is_empty()
+        || !kept
+            .iter()
+            .all(|v| refusals.iter().any(|(id, _)| *id == v.conn))
+    {
+        return None;
+    }
+    let said = refusals.first()?.1;
+    let declare = refusal_kind(plan, said).unwrap_or_else(|| {
+        "its kind in [oracles.kinds] and `[oracles] reject = { message = KIND }`".to_string()
+    });
+    Some(Judgement {
+        verdict: Verdict::Inconclusive,
+        hint: Some(format!(
+            "every rejection-hygiene violation ({hygiene}) is a bad token the server refused \
+             in band, in words the scenario does not declare ({said}, then its Close): the \
+             bad tokens' refusals were not judged, and none is a race. Declare the refusal: \
+             {declare}"
+        )),
+    })
+}
+
 /// Whether the server refused attempt `a` of `r` in band though the acceptance rule took
 /// it for accepted: a rule that takes the 101 or the first frame for acceptance (not a
 /// message of a kind), a server close that ended it, and, as the connection met no

@@ -1719,6 +1719,58 @@ fn an_in_band_refusal_taken_for_acceptance_is_still_refused_at_the_door() {
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 
+/// Bad tokens the server refused in band, in words the scenario does not declare
+/// (`{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), broke rejection
+/// hygiene as the oracle reads them: the server did what it must, so inconclusive with
+/// the declaration, never violations. A last message that says nothing of auth stays a
+/// violation.
+#[test]
+fn bad_tokens_refused_in_band_undeclared_are_not_hygiene_violations() {
+    let plan = plan();
+    let judged = |said: &str| {
+        let reports: Vec<ConnReport> = plan
+            .conns
+            .iter()
+            .map(|c| {
+                if super::valid_token(&plan, c.token) {
+                    return report(c, attempt(End::Accepted), Default::default());
+                }
+                let mut a = unaccepted(Some(Cause::ServerClose(1000)));
+                a.clean_end = true;
+                let mut r = report(c, a, Default::default());
+                r.said_before_close = Some(said.to_string());
+                r
+            })
+            .collect();
+        let kept: Vec<Violation> = reports
+            .iter()
+            .filter(|r| !super::valid_token(&plan, r.token))
+            .map(|r| Violation {
+                oracle: OracleKind::RejectionHygiene,
+                ..unmet(r.id, false)
+            })
+            .collect();
+        judge_completed_kept(
+            &plan,
+            &reports,
+            &[(OracleKind::RejectionHygiene, kept.len() as u64)].into(),
+            &kept,
+        )
+    };
+    let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
+    let j = judged(cable);
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "every rejection-hygiene violation (2) is a bad token the server refused in band"
+        ) && hint.contains(r#"`[oracles] reject = { message = "refused" }`"#),
+        "{hint}"
+    );
+    let bye = judged(r#"{"type":"bye","reason":"maintenance"}"#);
+    assert_eq!(bye.verdict, Verdict::Violations, "{bye:?}");
+}
+
 /// Collisions that only met shed handshakes leave the run inconclusive with a hint that
 /// says shedding took them, and names what is left to do when some collisions remained;
 /// a run still exercised elsewhere is judged as usual.

@@ -867,7 +867,18 @@ async fn an_in_band_refusal_as_the_first_frame_is_auth_misconfigured() {
         "{text}"
     );
     let (url, stop) = spawn_cable_gate(TEST_SECRET).await;
-    let outcome = run_against("cable-gate.toml", &text, url).await;
+    // Calibrating first, as the `run` command does.
+    let gate = scenario("cable-gate.toml", &text);
+    let opts = stampede::run::RunOptions {
+        target: Some(url),
+        learn: true,
+        ..Default::default()
+    };
+    let run = stampede::run::run(&gate, &opts, CancellationToken::new());
+    let outcome = tokio::time::timeout(common::TEST_BOUND, run)
+        .await
+        .expect("bounded")
+        .expect("run");
     stop.cancel();
     let s = &outcome.results.summary;
     assert_eq!(s.verdict, Verdict::AuthMisconfigured, "{:?}", s.hint);
@@ -891,6 +902,19 @@ async fn an_in_band_refusal_as_the_first_frame_is_auth_misconfigured() {
         0,
         "{:?}",
         s.violations
+    );
+    // Calibration before the load counted none accepted either (`learn` said "3 of 3
+    // valid-token connections accepted", exit 0).
+    let unaccepted = outcome
+        .plan
+        .oracles
+        .learned
+        .unaccepted
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        unaccepted.contains("accepted no calibration connection (server_close_1000"),
+        "{unaccepted:?}"
     );
 }
 

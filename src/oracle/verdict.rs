@@ -2660,6 +2660,7 @@ use misreading::{
 };
 use went_away::{went_away, went_down, went_down_after_all};
 mod door;
+pub use door::refused_in_band_anywhere;
 mod unanswered;
 mod unjudged;
 mod unreached;

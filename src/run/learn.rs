@@ -108,14 +108,20 @@ pub async fn calibrate(
             .get(conn.token as usize)
             .map(|t| t.sub.clone())
             .unwrap_or_default();
-        let accepted = report
+        // A refusal in band that the acceptance rule took for acceptance (an auth-worded
+        // first frame, then the server's Close) accepted nothing.
+        let in_band = report
             .as_ref()
-            .and_then(|r| r.attempts.first())
-            .is_some_and(|a| a.outcome == Outcome::Accepted);
+            .is_some_and(|r| crate::oracle::verdict::refused_in_band_anywhere(plan, r));
+        let accepted = !in_band
+            && report
+                .as_ref()
+                .and_then(|r| r.attempts.first())
+                .is_some_and(|a| a.outcome == Outcome::Accepted);
         if !accepted && !timed_out {
             let cause = refused_by(report.as_ref());
             unaccepted_slow = slower_than_calibration(plan, &cause);
-            unaccepted_auth = crate::oracle::verdict::is_auth_refusal(reject, &cause);
+            unaccepted_auth = in_band || crate::oracle::verdict::is_auth_refusal(reject, &cause);
             unaccepted = Some(cause);
             // Judged by the scenario's rules like any run's attempt: a declared
             // `reject.shed` code sheds as a 1013 does.

@@ -358,6 +358,12 @@ pub(super) fn forged_refused_in_band(
     })
 }
 
+/// Whether the server refused an attempt of `r` in band though the acceptance rule took
+/// it for accepted ([`refused_in_band`]): what calibration must not count as accepted.
+pub fn refused_in_band_anywhere(plan: &Plan, r: &ConnReport) -> bool {
+    r.attempts.iter().any(|a| refused_in_band(plan, r, a))
+}
+
 /// Whether the server refused attempt `a` of `r` in band though the acceptance rule took
 /// it for accepted: a rule that takes the 101 or the first frame for acceptance (not a
 /// message of a kind), a server close that ended it, and, as the connection met no

@@ -118,7 +118,26 @@ pub(super) fn refused_at_door(
         .any(|r| r.sent.to_lowercase().contains("protocol"));
     // Valid to us, not necessarily to the server: named by where they came from.
     let tokens = our_tokens(opaque);
-    let (verdict, hint) = if subprotocol && !auth {
+    // Every close says the client broke the server's protocol (RFC 6455's 1002, 1003,
+    // 1007): another protocol's first messages, not a token to declare a refusal of.
+    let protocol = !door.closes.is_empty()
+        && door.closes.keys().all(|c| {
+            matches!(c, Cause::ServerClose(code)
+                if super::misreading::PROTOCOL_CLOSES.contains(code))
+        });
+    let (verdict, hint) = if protocol && !auth {
+        (
+            Verdict::TargetUnusable,
+            format!(
+                "the server closed the connection of every {tokens} before accepting it \
+                 ({seen}), its word for a client that broke its protocol{after}: nothing was \
+                 exercised, and no token was judged. The script does not speak the server's \
+                 protocol there: check its first messages (a handshake the protocol needs \
+                 first, their fields and framing: [oracles] record_separator) and the \
+                 subprotocol against the server's"
+            ),
+        )
+    } else if subprotocol && !auth {
         (
             Verdict::TargetUnusable,
             format!(

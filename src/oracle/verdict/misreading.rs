@@ -1095,7 +1095,7 @@ pub(super) fn never_arrived_note(reports: &[ConnReport], kept: &[Violation]) -> 
 
 /// Close codes by which a server says the client broke its protocol (RFC 6455 §7.4.1):
 /// 1002 protocol error, 1003 data it cannot accept, 1007 a payload that does not fit.
-const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];
+pub(super) const PROTOCOL_CLOSES: [u16; 3] = [1002, 1003, 1007];
 
 /// The code of the server's close that ended attempt `a` when it says the client broke the
 /// protocol ([`PROTOCOL_CLOSES`]), unless the server had acknowledged the session first:

@@ -1538,6 +1538,28 @@ fn a_run_shed_after_every_acceptance_names_the_closes() {
     );
 }
 
+/// A close at the door that says the client broke the server's protocol (1002 "expected
+/// HANDSHAKE_REQ": a River server closing another protocol's first message) is no token
+/// refusal to declare: unusable, pointing at the script's first messages, never offering
+/// `reject.close` (which turned the mismatch into an auth misconfiguration).
+#[test]
+fn a_protocol_close_at_the_door_is_no_refusal_to_declare() {
+    let closed = Door::Closed {
+        code: 1002,
+        reason: "expected HANDSHAKE_REQ",
+        sent: 1,
+    };
+    let j = door_run([closed; 2], 2);
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("its word for a client that broke its protocol")
+            && hint.contains("check its first messages")
+            && !hint.contains("reject = {"),
+        "{hint}"
+    );
+}
+
 /// A server's own rate-limit close at the door (4429, or a reason that says so) is
 /// shedding: the hint offers `reject.shed`, never `reject.close` (a refusal of the token).
 #[test]

@@ -1029,14 +1029,13 @@ fn decide(e: &Evidence<'_>) -> Judgement {
 /// is off.
 fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
     let shared = match plan.oracles.session.per {
-        crate::model::SessionKey::Token => "presented one token",
+        crate::model::SessionKey::Token => "shared a token",
         crate::model::SessionKey::User => "were one user's",
     };
     (plan.oracles.session.max_live.is_some() && coverage.shared_tokens == 0).then(|| {
         format!(
-            "no two connections {shared}, so exclusivity had nothing to judge (a group's \
-             `token = \"per-user\"` with `connections_per_user` above 1, or `token = {{ \
-             share = N }}`, makes them share)"
+            "exclusivity not exercised: no two connections {shared} (`token = {{ share = 2 \
+             }}` shares them)"
         )
     })
 }

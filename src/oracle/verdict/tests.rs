@@ -918,9 +918,7 @@ fn a_clean_run_says_when_no_token_was_shared() {
     assert_eq!(unshared.verdict, Verdict::Clean, "{unshared:?}");
     let hint = unshared.hint.unwrap_or_default();
     assert!(
-        hint.contains(
-            "no two connections presented one token, so exclusivity had nothing to judge"
-        ),
+        hint.contains("exclusivity not exercised: no two connections shared a token"),
         "{hint}"
     );
     let collided = Coverage {

@@ -1163,7 +1163,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     );
                     let place =
                         first.map_or_else(|| file.display().to_string(), |(g, p)| at(g, &p));
-                    errln!("note: {place}: {note}");
+                    errln!("note: {place}: {note}; {UNJUDGED_RUN}");
                 }
             }
             Err(e) => {
@@ -1185,6 +1185,10 @@ fn as_validate_says(e: &scenario::ScenarioError) -> String {
         other => format!("error: {other}"),
     }
 }
+
+/// What `validate` adds to its note on sends no `expect` follows: what a run makes of them.
+const UNJUDGED_RUN: &str = "a run in which nothing comes after such a send is \
+                            inconclusive (an `expect_none` after it says the server owes none)";
 
 /// Where `text` (the file `file`) writes group `group`'s step at `path` (the group itself
 /// when empty), as `file:line:column`; the file alone when it cannot be told.

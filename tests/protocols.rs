@@ -623,38 +623,6 @@ async fn a_heartbeat_after_the_send_nothing_judges_is_no_answer() {
     );
 }
 
-/// A script of another protocol (River's: a request first, its answer correlated) against
-/// a fake that greets with `welcome`, a kind no step names, once per connection, and
-/// answers nothing else: the greeting is no answer, so the request path was never
-/// exercised (target unusable), not completeness violations to hunt.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_protocols_greeting_is_no_answer_to_the_scripts_requests() {
-    let welcome = vec![json!({"type": "welcome"}).to_string()];
-    let text = head("river", 3)
-        + r#"
-[[group]]
-name = "clients"
-users = 3
-steps = [
-  { send = { type = "HANDSHAKE_REQ", sessionId = "s-{{conn}}" } },
-  { expect = "HANDSHAKE_RESP", correlate = "sessionId", within = "500ms" },
-  { close = 1000 },
-]
-"#;
-    let ignores: Arc<Handler> = Arc::new(|_, _| Some(Vec::new()));
-    let (url, stop) = spawn(welcome, ignores).await;
-    let outcome = run_against("river.toml", &text, url).await;
-    stop.cancel();
-    let s = &outcome.results.summary;
-    assert_eq!(s.verdict, Verdict::TargetUnusable, "{:?}", s.hint);
-    assert_eq!(s.counters.unclaimed_once, 3, "{:?}", s.counters);
-    let hint = s.hint.clone().unwrap_or_default();
-    assert!(
-        hint.contains("no request got any answer past the handshake (3 sent, 0 answered"),
-        "{hint}"
-    );
-}
-
 /// What came after an unjudged send counts on the connection it went out on: the
 /// greeting of the connection a `reconnect` opens after it is no answer to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -315,12 +315,6 @@ pub struct Counters {
     /// of files when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub after_unjudged_frames: u64,
-    /// Records of a kind no step names that named no request, one per such kind that came
-    /// only once on its stream (a greeting the script does not wait for, the first of a
-    /// heartbeat that had no time to repeat), which [`ExpectCounts::unclaimed`] leaves out:
-    /// with it, every record that could answer no request. Left out of files when zero.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub unclaimed_once: u64,
     /// What the streaming oracles counted (they own these; the task copies them in).
     /// Messages sent to answer the server's in-band pings (`[[answer]]`): not requests,
     /// not in `messages_sent`.
@@ -609,7 +603,6 @@ impl Counters {
         self.unjudged_senders += o.unjudged_senders;
         self.unjudged_unanswered += o.unjudged_unanswered;
         self.after_unjudged_frames += o.after_unjudged_frames;
-        self.unclaimed_once += o.unclaimed_once;
         self.in_band_answers += o.in_band_answers;
         self.answered_after_error += o.answered_after_error;
         self.arrived_after_error += o.arrived_after_error;

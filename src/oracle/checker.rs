@@ -973,7 +973,7 @@ impl ConnChecker {
 
     /// The kinds of such records that came only once on this stream so far (each one
     /// record [`ExpectCounts::unclaimed`] leaves out).
-    pub fn once_strays(&self) -> u64 {
+    fn once_strays(&self) -> u64 {
         self.unclaimed_seen.iter().filter(|(_, n)| *n == 1).count() as u64
     }
 

@@ -551,9 +551,6 @@ struct Rare {
     /// Open model: the start of the current paced block (read once per paced iteration,
     /// not per message: here, not in every connection's state).
     pace_base: Option<Instant>,
-    /// Its ended streams' records of a kind no step names, naming no request, that came
-    /// once on their stream ([`Counters::unclaimed_once`]).
-    unclaimed_once: u64,
 }
 
 /// A send no `expect` follows, and the data frames received before it and (once the
@@ -778,7 +775,6 @@ impl ConnRun {
         self.traffic.add_to(&mut counters);
         self.count_after_unjudged(&mut counters);
         counters.in_band_answers = self.rare.as_ref().map_or(0, |r| r.in_band_answers);
-        counters.unclaimed_once = self.rare.as_ref().map_or(0, |r| r.unclaimed_once);
         counters.answered_after_error = self.checker.answered_after_error();
         counters.arrived_after_error = self.checker.arrived_after_error();
         counters.expect = self.checker.take_counts();

@@ -1960,9 +1960,6 @@ enum Past {
     Closed,
     /// The greeting, then the server's Close 1002 (protocol error), reason "bad handshake".
     RefusedFormat,
-    /// The greeting, then one record of a kind no step names, naming no request, the only
-    /// one of its kind on the stream (another protocol's `welcome`).
-    OnceStray,
 }
 
 /// Two valid connections of a script that waits for `ack`, sends one request and expects
@@ -2018,11 +2015,6 @@ fn judge_greeted_closing(
                 }
                 Past::Closed => a.cause = Some(Cause::ServerClose(1011)),
                 Past::RefusedFormat => a.cause = Some(Cause::ServerClose(1002)),
-                Past::OnceStray => {
-                    counters.messages_received += 1;
-                    counters.json_records += 1;
-                    counters.unclaimed_once += 1;
-                }
             }
             if let Some(after) = closed_after {
                 a.ended_us = Some(((100.0 + after) * 1000.0) as u64);
@@ -2127,24 +2119,6 @@ fn closes_that_refuse_the_message_format_are_no_answer() {
         "{hint}"
     );
     let j = judge_greeted(None, [Past::RefusedFormat, Past::Replied], &unmet);
-    assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
-}
-
-/// A record of a kind no step names that names no request is no answer even when its kind
-/// came only once on its stream (ActionCable's `welcome` to a River script): the run is
-/// unusable, counting it among the records that came. The same record not known to name
-/// no request (a kind that came once, no more said of it) still counts as an answer.
-#[test]
-fn a_stray_that_came_once_per_stream_is_no_answer() {
-    let unmet = [(OracleKind::Completeness, 2)];
-    let j = judge_greeted(None, [Past::OnceStray; 2], &unmet);
-    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
-    let hint = j.hint.unwrap_or_default();
-    assert!(
-        hint.contains("all that came past it were 2 records of kinds no step names"),
-        "{hint}"
-    );
-    let j = judge_greeted(None, [Past::OtherKind; 2], &unmet);
     assert_eq!(j.verdict, Verdict::Violations, "{j:?}");
 }
 

@@ -9,14 +9,11 @@
 //! what the greeting can account for, any kind the greeting does not bring, an error
 //! event), a close or reset from the server, or a violation of another oracle, and the run
 //! is judged as usual: a server that answers some requests and drops others is the
-//! dropped-events race this tool hunts. A record of a kind no step names that names no
-//! request, where the script's answers do, is no answer even when its kind came only once
-//! on its stream (a greeting the script does not wait for, the first of a heartbeat):
-//! ActionCable's `welcome` and first `ping` read as answers to a River script's requests.
-//! Unless calibration saw the target answer these requests: then it speaks the protocol,
-//! and total silence under load is the race (an early message dropped on every
-//! connection), such records counting as they may.
-//! The one close that is no answer is the one that
+//! dropped-events race this tool hunts. A kind no step names that came once on a stream
+//! counts as the server speaking, though it names no request: another protocol's greeting
+//! (ActionCable's `welcome` to a River script) cannot be told from the greeting of a
+//! server that drops every request sent before it (the early-send race hitting every
+//! connection), which must stay a finding. The one close that is no answer is the one that
 //! says the server could not take what was sent as its protocol (RFC 6455 §7.4.1: 1002
 //! protocol error, 1003 unsupported data, 1007 inconsistent data): a SignalR hub closing a
 //! River handshake with 1002 "bad handshake" turned the message format away, it served
@@ -193,22 +190,10 @@ fn past_greeting(plan: &Plan, reports: &[ConnReport]) -> PastGreeting {
             _ => 0,
         };
         let e = &r.counters.expect;
-        // A heartbeat or a broadcast no step names answers no request; nor does a kind no
-        // step names that came once on its stream, naming no request where the script's
-        // answers do (a greeting the script does not wait for, a heartbeat's first),
-        // unless calibration saw this target answer the script's requests: then the
-        // silence is the load's, and what the server said counts as it may.
-        let once = match plan.oracles.learned.replies.is_empty() {
-            true => r.counters.unclaimed_once,
-            false => 0,
-        };
-        let received = r
-            .counters
-            .messages_received
-            .saturating_sub(e.unclaimed)
-            .saturating_sub(once);
+        // A heartbeat or a broadcast no step names answers no request.
+        let received = r.counters.messages_received.saturating_sub(e.unclaimed);
         let beyond_greeting = received > greeting.messages * accepted;
-        past.unclaimed.0 += e.unclaimed + once;
+        past.unclaimed.0 += e.unclaimed;
         if past.unclaimed.1.is_none() {
             past.unclaimed.1 = e.unclaimed_kind.as_deref().map(str::to_string);
         }

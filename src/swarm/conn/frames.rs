@@ -959,10 +959,6 @@ impl ConnRun {
         // What comes after an unjudged send counts on the connection it went out on.
         let received = self.traffic.messages_received;
         let strays = self.checker.strays();
-        let once = self.checker.once_strays();
-        if once > 0 {
-            self.rare().unclaimed_once += once;
-        }
         if let Some(sent) = self.rare.as_mut().and_then(|r| r.after_unjudged.as_mut()) {
             sent.until_end.get_or_insert(received);
             sent.strays_until_end.get_or_insert(strays);

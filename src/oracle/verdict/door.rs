@@ -321,7 +321,8 @@ fn turned_away(a: &Attempt) -> bool {
 /// message before its Close that reads as an auth refusal (ActionCable's
 /// `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), whether the attempt
 /// then failed unaccepted ([`turned_away`]) or the acceptance rule took that message for
-/// acceptance ([`refused_in_band`]). The server refused the token, as it must; the
+/// acceptance ([`refused_in_band`]), its Close no fault of the server's own (not 1011).
+/// The server refused the token, as it must; the
 /// scenario has not said how, so the refusals could not be judged, and the hint spells out
 /// the declaration. `None` for any other run.
 pub(super) fn forged_refused_in_band(
@@ -341,14 +342,18 @@ pub(super) fn forged_refused_in_band(
         if valid_token(plan, r.token) {
             return None;
         }
-        let unaccepted = r
-            .said_before_close
-            .as_deref()
-            .filter(|said| auth_reason(said) && r.attempts.iter().any(turned_away));
-        let accepted = r
-            .said_before_accepted_close
-            .as_deref()
-            .filter(|_| r.attempts.iter().any(|a| refused_in_band(plan, r, a)));
+        // A close that is no fault of the server's own (1011 "internal error" is one,
+        // whatever it said first: rejection hygiene judges that).
+        let no_fault =
+            |a: &Attempt| matches!(a.cause, Some(Cause::ServerClose(code)) if code != 1011);
+        let unaccepted = r.said_before_close.as_deref().filter(|said| {
+            auth_reason(said) && r.attempts.iter().any(|a| turned_away(a) && no_fault(a))
+        });
+        let accepted = r.said_before_accepted_close.as_deref().filter(|_| {
+            r.attempts
+                .iter()
+                .any(|a| refused_in_band(plan, r, a) && no_fault(a))
+        });
         unaccepted.or(accepted)
     }
     let refusals: Vec<(u32, &str)> = reports

@@ -2132,7 +2132,7 @@ fn subprotocol_refused(t: &Tally) -> Judgement {
     Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "no connection was accepted ({}), and the server's answer named the subprotocol \
+            "no connection was accepted ({}), and the server's answer was about the subprotocol \
              (the answer line says how): nothing was exercised. Check the subprotocols offered \
              (Sec-WebSocket-Protocol: [auth] subprotocol, and a subprotocol placement's \
              `offer`) against those the server speaks",

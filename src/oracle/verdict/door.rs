@@ -142,7 +142,7 @@ pub(super) fn refused_at_door(
             Verdict::TargetUnusable,
             format!(
                 "the server closed the connection of every {tokens} before accepting it \
-                 ({seen}), its reason naming the protocol{after}: nothing was exercised. Check \
+                 ({seen}), its reason naming the protocol: nothing was exercised. Check \
                  the subprotocols offered (Sec-WebSocket-Protocol: [auth] subprotocol, and a \
                  subprotocol placement's `offer`) against those the server speaks"
             ),

@@ -897,6 +897,7 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     );
     let proposal = run::learn::calibrate(&plan, &bound, &opts, &cancel).await;
     let url = bound.url.clone();
+    let development = bound.sends_development_tokens(&plan);
     bound.close().await;
     let proposal = proposal?;
     outln!(
@@ -917,7 +918,14 @@ async fn learn_command(args: LearnArgs, cancel: CancellationToken) -> Result<u8,
     }
     // Nothing accepted, nothing learned: a script must not read that as success.
     if let Some(none) = proposal.none_accepted(&url) {
-        errln!("error: {none}");
+        // The likeliest cause of an auth refusal, said where the error is read.
+        let signed = (none.auth && development).then(|| {
+            let (why, fix) = crate::auth::Keys::development_secret_words(&plan.auth.secret, |n| {
+                std::env::var_os(n).is_some()
+            });
+            format!(" ({why}, and the tokens were signed with it: {fix})")
+        });
+        errln!("error: {none}{}", signed.unwrap_or_default());
         return Ok(if none.auth {
             exit::AUTH_MISCONFIGURED
         } else {

@@ -1574,3 +1574,37 @@ async fn replay_of_plan(
     let replayed = stampede_async(args.iter().map(|a| a.to_string()).collect(), env).await;
     (written, replayed)
 }
+
+/// `learn` against a server that refuses every token with 401, the tokens signed with the
+/// public development secret because the variable the scenario names is unset: its error
+/// says so where it is read (only the notice above it did), exit 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learn_refused_with_the_development_secret_says_so_in_its_error() {
+    let (url, stop) = spawn_server(|mut tcp| async move {
+        let mut buf = [0u8; 4096];
+        let _ = tcp.read(&mut buf).await;
+        let refusal = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let _ = tcp.write_all(refusal.as_bytes()).await;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "dev.toml",
+        "name = \"dev\"\nduration = \"2s\"\n[auth]\n\
+         secret = { env = \"STAMPEDE_TEST_NEVER_SET_LEARN\", default = \"stampede-dev-secret\" }\n\
+         [[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n",
+    );
+    let args = ["learn", file.to_str().unwrap(), "--target", &url];
+    let learned = stampede_async(args.iter().map(|a| a.to_string()).collect(), Vec::new()).await;
+    stop.cancel();
+    let err = text(&learned.stderr);
+    assert_eq!(learned.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains(
+            "STAMPEDE_TEST_NEVER_SET_LEARN is not set, so stampede's public development secret \
+             is in use, and the tokens were signed with it"
+        ),
+        "{err}"
+    );
+}

@@ -41,7 +41,7 @@ const STRIDE: usize = 8;
 /// callgrind over `benches/echo.rs` at 1,000 connections).
 #[derive(Default)]
 pub struct Redactor {
-    /// The tokens long enough to be looked for ([`MIN_TOKEN`]).
+    /// The tokens long enough to be looked for (`MIN_TOKEN`).
     tokens: Vec<Token>,
     index: std::sync::OnceLock<Index>,
     /// Values from the environment the scenario names (an API key in a header or the
@@ -127,7 +127,7 @@ impl Redactor {
 }
 
 /// Replaces every whole token a run minted with `<token jti=JTI>`, and every piece of one
-/// ([`WINDOW`] bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
+/// (`WINDOW` bytes from its start or its end, or `WINDOW + STRIDE - 1` from anywhere)
 /// with `<part of a token>`; the same for a token re-encoded whole ([`Encoding`]: base64,
 /// also with its `+`, `/`, `=` percent-encoded, every byte percent-encoded, backwards, a
 /// JWT's signature bytes as hex), for one with separators inside it (whitespace, `-`,
@@ -162,7 +162,7 @@ struct Index {
     encoded: HashMap<u64, (u32, Encoding)>,
     /// The distinct lengths of the re-encoded forms.
     encoded_lengths: BTreeSet<usize>,
-    /// The hashes of their first [`WINDOW`] bytes: where none starts, none is looked up.
+    /// The hashes of their first `WINDOW` bytes: where none starts, none is looked up.
     encoded_starts: HashSet<u64>,
     /// The forms again with separators left out, for a token echoed with separators
     /// inside it or cut at an excerpt's edge ([`separated`]).
@@ -442,7 +442,7 @@ impl Index {
 const REMNANT: &str = "<part of a token>";
 
 /// The length of a JWT remnant at byte `i` of `bytes`: `eyJ` (how a JSON header's base64url
-/// begins, RFC 7519 §3) and the token characters after it, at least [`MIN_TOKEN`] of them;
+/// begins, RFC 7519 §3) and the token characters after it, at least `MIN_TOKEN` of them;
 /// `None` elsewhere. Glued to what comes before or not: safer to hide a base64 blob's tail
 /// than to print a token's header and claims.
 fn jwt_remnant(bytes: &[u8], i: usize) -> Option<usize> {
@@ -466,13 +466,13 @@ pub fn label(jti: &str) -> String {
 pub const TOKEN_SHAPED: &str = "<token-like text>";
 
 /// `text` with every run of token characters ([`is_token_byte`]) that may be a token
-/// replaced by [`TOKEN_SHAPED`]: at least [`MIN_TOKEN`] bytes long, with a digit or both
+/// replaced by [`TOKEN_SHAPED`]: at least `MIN_TOKEN` bytes long, with a digit or both
 /// cases of letters in it (random base64 or hex has them; `connection_established` and
 /// other words of a protocol do not). A label's jti ([`label`]) stays. For text that may
 /// hold a token no [`Redactor`] knows any more: a connection whose logins returned more
 /// distinct tokens than it keeps. Cruder than a `Redactor` (it hides what only looks like a
-/// token, and a token split into pieces shorter than [`MIN_TOKEN`] stays, as a
-/// `Redactor`'s pieces do below [`WINDOW`]), but it needs no list of tokens.
+/// token, and a token split into pieces shorter than `MIN_TOKEN` stays, as a
+/// `Redactor`'s pieces do below `WINDOW`), but it needs no list of tokens.
 pub fn hide_token_shaped(text: &mut String) {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;

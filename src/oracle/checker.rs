@@ -937,7 +937,7 @@ impl ConnChecker {
         )
     }
 
-    /// The latest record no expectation claimed (its JSON cut at [`UNCLAIMED_BYTES`] when
+    /// The latest record no expectation claimed (its JSON cut at `UNCLAIMED_BYTES` when
     /// the checker keeps bodies, else its kind), while no expectation of the connection has
     /// been met: what a server that then closes it said last, an in-band refusal the
     /// acceptance rule took for acceptance (`{"type":"disconnect","reason":"unauthorized"}`

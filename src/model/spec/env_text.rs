@@ -130,7 +130,7 @@ impl EnvText {
 const CREDENTIAL_WORDS: &[&str] = &["auth", "key", "token", "secret", "password", "session"];
 
 /// Whether a header named `name` (any case) carries a credential: `Authorization`,
-/// `Proxy-Authorization`, `Cookie`, or a name containing one of [`CREDENTIAL_WORDS`]
+/// `Proxy-Authorization`, `Cookie`, or a name containing one of `CREDENTIAL_WORDS`
 /// (`X-Api-Key`, `X-Session-Id`). Its literal value is held as [`EnvText::Secret`].
 pub fn is_credential_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();

@@ -25,7 +25,7 @@ const SECRET_FIELD_WORDS: &[&str] = &[
 ];
 
 /// Whether a message field (or a text frame's header line) named `name` carries a
-/// credential: its name holds one of [`SECRET_FIELD_WORDS`] (`password`, `clientSecret`,
+/// credential: its name holds one of `SECRET_FIELD_WORDS` (`password`, `clientSecret`,
 /// `api_key`), or ends in `token` (`token`, `accessToken`, `refresh_token`). Stricter
 /// than [`super::is_credential_header`]: messages carry `session` ids, `key`s and
 /// `author`s that are no secrets.

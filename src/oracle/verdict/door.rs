@@ -383,7 +383,7 @@ pub(super) fn forged_refused_in_band(
 }
 
 /// Whether the server refused an attempt of `r` in band though the acceptance rule took
-/// it for accepted ([`refused_in_band`]): what calibration must not count as accepted.
+/// it for accepted (`refused_in_band`): what calibration must not count as accepted.
 pub fn refused_in_band_anywhere(plan: &Plan, r: &ConnReport) -> bool {
     r.attempts.iter().any(|a| refused_in_band(plan, r, a))
 }

@@ -774,7 +774,9 @@ impl ConnChecker {
             state: PatternState::new(pattern),
             // A request that carried a captured value correlates on what was sent.
             correlate: correlate.map(|(field, value)| {
-                let value = if holds_capture(&value) {
+                // No capture yet, nothing to fill (`filled` leaves an unknown name as
+                // written): most connections capture nothing, and the scan ran per answer.
+                let value = if !self.captures.is_empty() && holds_capture(&value) {
                     filled(&value, &self.captures)
                 } else {
                     value

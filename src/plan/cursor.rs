@@ -423,140 +423,163 @@ impl Cursor {
         if !self.started {
             return Some(self.begin(plan, conn, script));
         }
+        // The outer loop finds the list the innermost frame walks; the inner one walks it,
+        // into the loop's next iteration too (the same list: in a `repeat`'s steady state
+        // the list is looked up once per call, not once more per iteration).
         loop {
             let list = steps_at(script, &self.frames);
-            let top = self.frames.last_mut()?;
-            if top.pace_due {
-                top.pace_due = false;
-                let every = top.every.unwrap_or_default();
-                return Some(Next::Action(Action::PaceAt(every.saturating_mul(top.iter))));
-            }
-            let Some(step) = list.get(top.next) else {
-                top.iter += 1;
-                if top.iter < top.times {
-                    top.next = 0;
-                    top.flat = top.flat.saturating_add(1);
-                    top.pace_due = top.every.is_some();
-                } else {
+            loop {
+                let top = self.frames.last_mut()?;
+                if top.pace_due {
+                    top.pace_due = false;
+                    let every = top.every.unwrap_or_default();
+                    return Some(Next::Action(Action::PaceAt(every.saturating_mul(top.iter))));
+                }
+                let Some(step) = list.get(top.next) else {
+                    top.iter += 1;
+                    if top.iter < top.times {
+                        top.next = 0;
+                        top.flat = top.flat.saturating_add(1);
+                        top.pace_due = top.every.is_some();
+                        continue;
+                    }
                     self.frames.pop();
-                }
-                continue;
-            };
-            let index = top.next;
-            top.next += 1;
-            let flat = top.flat;
-            match step {
-                Step::Repeat {
-                    times,
-                    steps: _,
-                    every,
-                } => {
-                    if *times > 0 {
-                        self.frames.push(Frame {
-                            step: index,
-                            next: 0,
-                            iter: 0,
-                            times: *times,
-                            flat: flat.saturating_mul(u64::from(*times)),
-                            every: *every,
-                            pace_due: every.is_some(),
-                        });
-                    }
-                    if every.is_some() {
-                        return Some(Next::Action(Action::PaceStart));
-                    }
-                }
-                Step::Send { template } => {
-                    self.run += 1;
-                    let compiled = self.templates.as_deref().and_then(|t| t.find(template));
-                    if let (Some(out), Some(compiled)) = (out, compiled) {
-                        let mut slots = std::mem::take(&mut self.slots);
-                        compiled.render(
-                            &vars(compiled.reads_sub()),
-                            self.run,
-                            &mut lazy((&self.frames, index), flat),
-                            out,
-                            &mut slots,
-                        );
-                        for (at, key) in compiled.keys() {
-                            let value = match key {
-                                Key::Const(v) => v.as_str(),
-                                Key::Slot(i) => slots.get(*i).map_or("", String::as_str),
-                            };
-                            remember(
-                                (self.last_values.as_mut_slice(), &mut self.older),
-                                self.keep_older,
-                                *at,
-                                value,
-                            );
+                    break;
+                };
+                let index = top.next;
+                top.next += 1;
+                let flat = top.flat;
+                match step {
+                    Step::Repeat {
+                        times,
+                        steps: _,
+                        every,
+                    } => {
+                        if *times > 0 {
+                            self.frames.push(Frame {
+                                step: index,
+                                next: 0,
+                                iter: 0,
+                                times: *times,
+                                flat: flat.saturating_mul(u64::from(*times)),
+                                every: *every,
+                                pace_due: every.is_some(),
+                            });
                         }
-                        self.slots = slots;
-                        // The message is in `out`.
-                        return Some(Next::Rendered);
+                        if every.is_some() {
+                            return Some(Next::Action(Action::PaceStart));
+                        }
+                        // A new innermost list (or the same one, for a loop of no times).
+                        break;
                     }
-                    let mut rng = lazy((&self.frames, index), flat);
-                    let message = expand(template, &vars(true), self.run, &mut rng);
-                    return Some(self.send_expanded(message));
-                }
-                Step::SendBinary { base64 } => {
-                    self.run += 1;
-                    return Some(Next::Action(Action::SendBinary {
-                        base64: base64.clone(),
-                    }));
-                }
-                Step::Ping { payload, within } => {
-                    return Some(Next::Action(Action::Ping {
-                        payload: payload.clone(),
-                        within: *within,
-                    }));
-                }
-                Step::SendText { template } => {
-                    self.run += 1;
-                    let mut rng = lazy((&self.frames, index), flat);
-                    let text = template::expand_text(template, &vars(true), self.run, &mut rng);
-                    return Some(Next::Action(Action::SendText { text }));
-                }
-                Step::Expect(expect) => {
-                    let mut plan = self.expect(expect, &|| vars(true), spare);
-                    // Paced (open model): the schedule goes on whatever the server does.
-                    plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
-                    return Some(Next::Expect(plan));
-                }
-                Step::Think { dist } => {
-                    return Some(Next::Action(Action::Think(sample(
-                        dist,
-                        &mut draw(site_of(&self.frames, index), flat),
-                    ))))
-                }
-                Step::PauseReads { dist } => {
-                    return Some(Next::Action(Action::PauseReads(sample(
-                        dist,
-                        &mut draw(site_of(&self.frames, index), flat),
-                    ))))
-                }
-                Step::Close { code } => return Some(Next::Action(Action::Close { code: *code })),
-                Step::Rendezvous { .. } => {
-                    // The point is the group's k-th rendezvous step in script order; the
-                    // meeting, this iteration of the loops around it. A hand-edited plan
-                    // without the point (`Plan::check` refuses it) just does not wait.
-                    let step = rendezvous_before(script, &self.frames, index);
-                    let point = u32::try_from(step)
-                        .ok()
-                        .and_then(|step| plan.rendezvous_point(me.group, step));
-                    if let Some(point) = point {
-                        return Some(Next::Action(Action::Rendezvous {
-                            point,
-                            iteration: flat,
+                    Step::Send { template } => {
+                        self.run += 1;
+                        let compiled = self.templates.as_deref().and_then(|t| t.find(template));
+                        if let (Some(out), Some(compiled)) = (out, compiled) {
+                            // Most templates read only the counters: no look-up of the
+                            // group's name nor of its feed for them.
+                            let vars = if compiled.reads_names() {
+                                vars(compiled.reads_sub())
+                            } else {
+                                template::Vars {
+                                    user: me.user,
+                                    conn: me.id,
+                                    group: "",
+                                    sub: "",
+                                    feed: None,
+                                }
+                            };
+                            // Into the cursor's own slot list, borrowed beside the frames
+                            // (taking it out and putting it back moved and dropped a vector
+                            // per send).
+                            compiled.render(
+                                &vars,
+                                self.run,
+                                &mut lazy((&self.frames, index), flat),
+                                out,
+                                &mut self.slots,
+                            );
+                            for (at, key) in compiled.keys() {
+                                let value = match key {
+                                    Key::Const(v) => v.as_str(),
+                                    Key::Slot(i) => self.slots.get(*i).map_or("", String::as_str),
+                                };
+                                remember(
+                                    (self.last_values.as_mut_slice(), &mut self.older),
+                                    self.keep_older,
+                                    *at,
+                                    value,
+                                );
+                            }
+                            // The message is in `out`.
+                            return Some(Next::Rendered);
+                        }
+                        let mut rng = lazy((&self.frames, index), flat);
+                        let message = expand(template, &vars(true), self.run, &mut rng);
+                        return Some(self.send_expanded(message));
+                    }
+                    Step::SendBinary { base64 } => {
+                        self.run += 1;
+                        return Some(Next::Action(Action::SendBinary {
+                            base64: base64.clone(),
                         }));
                     }
-                }
-                // Validation only allows it first, where the start turned it into the connect.
-                Step::AbortHandshake { .. } => {}
-                Step::Reconnect { after, backoff } => {
-                    return Some(Next::Action(Action::Reconnect {
-                        after: sample(after, &mut draw(site_of(&self.frames, index), flat)),
-                        backoff: backoff.clone(),
-                    }))
+                    Step::Ping { payload, within } => {
+                        return Some(Next::Action(Action::Ping {
+                            payload: payload.clone(),
+                            within: *within,
+                        }));
+                    }
+                    Step::SendText { template } => {
+                        self.run += 1;
+                        let mut rng = lazy((&self.frames, index), flat);
+                        let text = template::expand_text(template, &vars(true), self.run, &mut rng);
+                        return Some(Next::Action(Action::SendText { text }));
+                    }
+                    Step::Expect(expect) => {
+                        let mut plan = self.expect(expect, &|| vars(true), spare);
+                        // Paced (open model): the schedule goes on whatever the server does.
+                        plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
+                        return Some(Next::Expect(plan));
+                    }
+                    Step::Think { dist } => {
+                        return Some(Next::Action(Action::Think(sample(
+                            dist,
+                            &mut draw(site_of(&self.frames, index), flat),
+                        ))))
+                    }
+                    Step::PauseReads { dist } => {
+                        return Some(Next::Action(Action::PauseReads(sample(
+                            dist,
+                            &mut draw(site_of(&self.frames, index), flat),
+                        ))))
+                    }
+                    Step::Close { code } => {
+                        return Some(Next::Action(Action::Close { code: *code }))
+                    }
+                    Step::Rendezvous { .. } => {
+                        // The point is the group's k-th rendezvous step in script order; the
+                        // meeting, this iteration of the loops around it. A hand-edited plan
+                        // without the point (`Plan::check` refuses it) just does not wait.
+                        let step = rendezvous_before(script, &self.frames, index);
+                        let point = u32::try_from(step)
+                            .ok()
+                            .and_then(|step| plan.rendezvous_point(me.group, step));
+                        if let Some(point) = point {
+                            return Some(Next::Action(Action::Rendezvous {
+                                point,
+                                iteration: flat,
+                            }));
+                        }
+                    }
+                    // Validation only allows it first, where the start turned it into the connect.
+                    Step::AbortHandshake { .. } => {}
+                    Step::Reconnect { after, backoff } => {
+                        return Some(Next::Action(Action::Reconnect {
+                            after: sample(after, &mut draw(site_of(&self.frames, index), flat)),
+                            backoff: backoff.clone(),
+                        }))
+                    }
                 }
             }
         }

@@ -72,6 +72,10 @@ pub struct Compiled {
     /// Whether it holds `{{sub}}`: the only placeholder whose value lives in the token,
     /// read only for the templates that need it.
     reads_sub: bool,
+    /// Whether it reads anything of [`Vars`] beyond the user and connection numbers (the
+    /// group's name, the feed, a name only [`lookup`] knows): the cursor builds the rest of
+    /// `Vars` (two plan look-ups per send) only for the templates that need it.
+    reads_names: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +178,7 @@ impl Compiled {
             len_hint: 0,
             keys: Vec::new(),
             reads_sub: false,
+            reads_names: false,
         };
         let mut literal = String::new();
         c.walk(template, &mut literal)?;
@@ -204,6 +209,14 @@ impl Compiled {
                 .iter()
                 .any(|s| matches!(s, Seg::Var { var: Var::Sub, .. })),
             Piece::Int(var) => matches!(var, Var::Sub),
+            Piece::Literal(_) => false,
+        });
+        let named = |var: &Var| matches!(var, Var::Group | Var::Sub | Var::Other(_));
+        c.reads_names = c.pieces.iter().any(|p| match p {
+            Piece::Text(segs) => segs
+                .iter()
+                .any(|s| matches!(s, Seg::Var { var, .. } if named(var))),
+            Piece::Int(var) => named(var),
             Piece::Literal(_) => false,
         });
         for (at, path) in correlated.iter().enumerate() {
@@ -315,6 +328,12 @@ impl Compiled {
     /// Whether rendering reads `{{sub}}` ([`Vars::sub`]).
     pub fn reads_sub(&self) -> bool {
         self.reads_sub
+    }
+
+    /// Whether rendering reads more of [`Vars`] than [`Vars::user`] and [`Vars::conn`]: when
+    /// it does not, the other fields may be left empty.
+    pub fn reads_names(&self) -> bool {
+        self.reads_names
     }
 
     /// The correlated field paths the message carries (their indexes in the paths given to

@@ -232,6 +232,7 @@ impl SendTemplates {
         }))
     }
 
+    #[inline]
     fn find(&self, template: &serde_json::Value) -> Option<&Compiled> {
         let addr = std::ptr::from_ref(template) as usize;
         let at = self.by_addr.binary_search_by_key(&addr, |(a, _)| *a).ok()?;

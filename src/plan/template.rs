@@ -83,8 +83,9 @@ enum Piece {
     /// JSON text as it goes out.
     Literal(String),
     /// A string with placeholders, split at them when compiled: expanded, then written as
-    /// a JSON string.
-    Text(Vec<Seg>),
+    /// a JSON string. The flag: its text never needs escaping (see [`plain`]), so it is
+    /// written between quotes without a scan.
+    Text(Vec<Seg>, bool),
     /// A string that is exactly one typed placeholder of a counter (`{{run:int}}`): its
     /// digits, a JSON number.
     Int(Var),
@@ -157,6 +158,16 @@ fn segments(s: &str) -> Vec<Seg> {
     segs
 }
 
+/// Whether a string split into `segs` is JSON text as it is, whatever the values: its
+/// literal parts hold nothing [`push_json_str`] escapes, and its placeholders are counters
+/// (digits, and always filled).
+fn plain(segs: &[Seg]) -> bool {
+    segs.iter().all(|seg| match seg {
+        Seg::Lit(t) => !t.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20),
+        Seg::Var { var, .. } => matches!(var, Var::User | Var::Conn | Var::Run),
+    })
+}
+
 /// Where a correlated field's value (`json_key` of it) comes from.
 #[derive(Debug, Clone)]
 pub enum Key {
@@ -190,7 +201,7 @@ impl Compiled {
             .iter()
             .map(|p| match p {
                 Piece::Literal(t) => t.len(),
-                Piece::Text(segs) => {
+                Piece::Text(segs, _) => {
                     let text: usize = segs
                         .iter()
                         .map(|s| match s {
@@ -205,7 +216,7 @@ impl Compiled {
             .sum();
         c.len_hint = literal_len + 16 * c.slots;
         c.reads_sub = c.pieces.iter().any(|p| match p {
-            Piece::Text(segs) => segs
+            Piece::Text(segs, _) => segs
                 .iter()
                 .any(|s| matches!(s, Seg::Var { var: Var::Sub, .. })),
             Piece::Int(var) => matches!(var, Var::Sub),
@@ -213,7 +224,7 @@ impl Compiled {
         });
         let named = |var: &Var| matches!(var, Var::Group | Var::Sub | Var::Other(_));
         c.reads_names = c.pieces.iter().any(|p| match p {
-            Piece::Text(segs) => segs
+            Piece::Text(segs, _) => segs
                 .iter()
                 .any(|s| matches!(s, Seg::Var { var, .. } if named(var))),
             Piece::Int(var) => named(var),
@@ -250,7 +261,11 @@ impl Compiled {
                 let piece = match typed(s) {
                     Some(name @ ("user" | "conn" | "run")) => Piece::Int(Var::of(name)),
                     Some(_) => return None,
-                    None => Piece::Text(segments(s)),
+                    None => {
+                        let segs = segments(s);
+                        let plain = plain(&segs);
+                        Piece::Text(segs, plain)
+                    }
                 };
                 self.pieces.push(piece);
                 self.slots += 1;
@@ -300,7 +315,7 @@ impl Compiled {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
-                Piece::Text(segs) => {
+                Piece::Text(segs, plain) => {
                     let Some(text) = at.next() else { return };
                     text.clear();
                     for seg in segs {
@@ -313,7 +328,13 @@ impl Compiled {
                             }
                         }
                     }
-                    push_json_str(out, text);
+                    if *plain {
+                        out.push('"');
+                        out.push_str(text);
+                        out.push('"');
+                    } else {
+                        push_json_str(out, text);
+                    }
                 }
                 Piece::Int(var) => {
                     let Some(text) = at.next() else { return };
@@ -380,7 +401,9 @@ fn slot_rank(template: &Value, node: &Value) -> Option<usize> {
 }
 
 /// Appends placeholder `var`'s value to `out` (the counters and names without a string
-/// of their own); `false`, appending nothing, when it has none (see [`lookup`]).
+/// of their own); `false`, appending nothing, when it has none (see [`lookup`]). Inline:
+/// every send's counters go through it, and the call cost as much as the digits.
+#[inline]
 fn push_var<R: Rng + ?Sized>(
     out: &mut String,
     var: &Var,
@@ -687,6 +710,70 @@ mod tests {
                 assert_eq!(out, want, "{t}");
                 assert_eq!(slots.len(), c.slots());
                 slots.iter_mut().for_each(|s| s.push_str("left over"));
+            }
+        }
+    }
+
+    #[test]
+    fn plain_texts_and_counter_only_templates_render_as_expand_then_serialize() {
+        // Texts of counters whose literal parts need no escaping go out between quotes
+        // without a scan; a template that reads only counters is rendered (by the cursor)
+        // with the names left empty. Both give the general path's bytes; the flag says
+        // which templates read names.
+        let columns = ["name".to_string()];
+        let row = ["ada".to_string()];
+        let full = Vars {
+            feed: Some((&columns, &row)),
+            ..vars()
+        };
+        let blank = Vars {
+            group: "",
+            sub: "",
+            feed: None,
+            ..vars()
+        };
+        let cases = [
+            (json!({"type": "echo", "run_id": "{{conn}}-{{run}}"}), false),
+            (
+                json!({"a": "{{user}}:{{conn}}:{{run}}", "b": ["x{{run}}", "{{ user }}"]}),
+                false,
+            ),
+            (
+                json!({"q": "say \"{{user}}\"", "t": "tab\t{{run}}", "s": "back\\{{conn}}"}),
+                false,
+            ),
+            (
+                json!({"i": "{{run:int}}", "c": "{{conn:int}}", "u": "{{user}}"}),
+                false,
+            ),
+            (json!({"g": "{{group}}-{{run}}"}), true),
+            (json!({"s": "{{sub}}"}), true),
+            (json!({"f": "{{feed.name}}"}), true),
+            (json!({"r": "{{random}}-{{run}}"}), true),
+            (json!({"n": "{{nope}}-{{run}}"}), true),
+        ];
+        let mut slots = Vec::new();
+        for (t, names) in &cases {
+            let c = Compiled::new(t, &[]).unwrap();
+            assert_eq!(c.reads_names(), *names, "{t}");
+            let given = if *names { &full } else { &blank };
+            for run in [1, 12, 345] {
+                let want = serde_json::to_string(&expand(
+                    t,
+                    &full,
+                    run,
+                    &mut ChaCha8Rng::seed_from_u64(run),
+                ))
+                .unwrap();
+                let mut out = String::new();
+                c.render(
+                    given,
+                    run,
+                    &mut ChaCha8Rng::seed_from_u64(run),
+                    &mut out,
+                    &mut slots,
+                );
+                assert_eq!(out, want, "{t}");
             }
         }
     }

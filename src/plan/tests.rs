@@ -1339,3 +1339,161 @@ fn an_expectation_is_written_flat_and_read_back_with_its_rare_fields() {
     bare.rare = None;
     assert_eq!(empty, bare);
 }
+
+/// What a reference walk (plain recursion over the script) says each action is: its kind
+/// and the step it comes from, as [`Cursor::step_place`] shows it.
+fn reference_walk(steps: &[Step], prefix: &[usize], out: &mut Vec<(&'static str, Option<String>)>) {
+    for (i, step) in steps.iter().enumerate() {
+        let mut path = prefix.to_vec();
+        path.push(i + 1);
+        let place = Some(
+            path.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("."),
+        );
+        match step {
+            Step::Repeat {
+                times,
+                steps,
+                every,
+            } => {
+                if every.is_some() {
+                    out.push(("pace_start", place.clone()));
+                }
+                for _ in 0..*times {
+                    if every.is_some() {
+                        out.push(("pace_at", place.clone()));
+                    }
+                    reference_walk(steps, &path, out);
+                }
+            }
+            Step::Send { .. } => out.push(("send", place)),
+            Step::Expect(_) => out.push(("expect", place)),
+            Step::Think { .. } => out.push(("think", place)),
+            Step::Close { .. } => out.push(("close", place)),
+            other => panic!("not in these scripts: {other:?}"),
+        }
+    }
+}
+
+fn kind_of(action: &Action) -> &'static str {
+    match action {
+        Action::Connect => "connect",
+        Action::Send { .. } => "send",
+        Action::Expect(_) => "expect",
+        Action::Think(_) => "think",
+        Action::Close { .. } => "close",
+        Action::PaceStart => "pace_start",
+        Action::PaceAt(_) => "pace_at",
+        other => panic!("not in these scripts: {other:?}"),
+    }
+}
+
+/// The cursor's walk, rendering sends or not, against a plain recursion over the script:
+/// the same actions in the same order from the same steps, through nested repeats, a
+/// repeat of no times, a paced repeat, jittered thinks (per-iteration draws) and a loop
+/// body's wrap into its next iteration; rendered sends are the plain walk's bytes.
+#[test]
+fn the_cursor_walks_repeats_as_a_plain_recursion_does() {
+    let think = |ms| Step::Think {
+        dist: Dist::Uniform {
+            low: Duration::ZERO,
+            high: Duration::from_millis(ms),
+        },
+    };
+    let echo = || {
+        vec![
+            send(json!({"type": "echo", "run_id": "{{conn}}-{{run}}"})),
+            expect_step("echo", "run_id", vec![], ""),
+        ]
+    };
+    let scripts = vec![
+        vec![Step::Repeat {
+            times: 5,
+            every: None,
+            steps: echo(),
+        }],
+        vec![
+            send(json!({"hello": "{{user}}"})),
+            Step::Repeat {
+                times: 3,
+                every: None,
+                steps: vec![
+                    think(100),
+                    Step::Repeat {
+                        times: 0,
+                        every: None,
+                        steps: echo(),
+                    },
+                    Step::Repeat {
+                        times: 2,
+                        every: None,
+                        steps: [echo(), vec![think(5)]].concat(),
+                    },
+                    send(json!({"n": "{{run:int}}", "r": "{{random}}"})),
+                ],
+            },
+            Step::Repeat {
+                times: 2,
+                every: Some(Duration::from_millis(10)),
+                steps: echo(),
+            },
+            Step::Close { code: 1000 },
+        ],
+        vec![Step::Repeat {
+            times: 2,
+            every: None,
+            steps: vec![Step::Repeat {
+                times: 3,
+                every: None,
+                steps: vec![Step::Repeat {
+                    times: 2,
+                    every: None,
+                    steps: [echo(), vec![think(50)]].concat(),
+                }],
+            }],
+        }],
+    ];
+    for script in scripts {
+        let plan = one_conn(script.clone());
+        let conn = &plan.conns[0];
+        let mut want = vec![("connect", None)];
+        reference_walk(&script, &[], &mut want);
+        let plain = expand_conn(&plan, conn, 1000).unwrap();
+        assert_eq!(plain.len() as u64, plan.actions_of(conn));
+        let mut cursor = Cursor::new(conn);
+        let mut walked = Vec::new();
+        while let Some(action) = cursor.next(&plan, conn) {
+            walked.push((kind_of(&action), cursor.step_place().shown()));
+        }
+        assert_eq!(walked, want);
+        let mut cursor = Cursor::new(conn).with_templates(SendTemplates::of(&plan, conn));
+        let mut rendered = Vec::new();
+        let mut text = String::new();
+        let mut left = Leftovers::default();
+        while let Some(next) = cursor.next_rendered(&plan, conn, &mut text, &mut left) {
+            let action = match next {
+                Next::Action(action) => action,
+                Next::Expect(expect) => Action::Expect(Box::new(expect)),
+                Next::Rendered => {
+                    let i = rendered.len();
+                    let Some(Action::Send { message }) = plain.get(i) else {
+                        panic!("a send where the plain walk has none");
+                    };
+                    assert_eq!(text, serde_json::to_string(message).unwrap());
+                    Action::Send {
+                        message: serde_json::from_str(&text).unwrap(),
+                    }
+                }
+            };
+            assert_eq!(
+                (kind_of(&action), cursor.step_place().shown()),
+                want[rendered.len()]
+            );
+            rendered.push(action);
+            text.clear();
+        }
+        assert_eq!(rendered, plain);
+    }
+}

@@ -1279,20 +1279,23 @@ impl ConnRun {
             .as_mut()
             .is_some_and(|o| std::mem::take(&mut o.sent_now));
         self.render_buf.clear();
+        // Matched as it came back, not unwrapped with `?` first: that copied the whole
+        // answer (an `ExpectPlan`'s size) once more per step.
         let expect = match self.cursor.next_rendered(
             &self.ctx.plan,
             conn,
             &mut self.render_buf,
             self.checker.leftovers(),
-        )? {
-            Next::Expect(expect) => expect,
+        ) {
+            None => return None,
+            Some(Next::Expect(expect)) => expect,
             // An explicit plan's expectation (a repro's) takes the same way.
-            Next::Action(Action::Expect(expect)) => *expect,
-            Next::Action(action) => return Some(self.start(action, connected)),
+            Some(Next::Action(Action::Expect(expect))) => *expect,
+            Some(Next::Action(action)) => return Some(self.start(action, connected)),
             // A copy of exactly its length: the frame's bytes then take the string as it
             // is, where a string with spare room needs a shared header of its own (a
             // second allocation per send).
-            Next::Rendered => {
+            Some(Next::Rendered) => {
                 let text = self.render_buf.as_str().to_owned();
                 return Some(self.start_rendered(text, connected));
             }

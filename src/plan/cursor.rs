@@ -399,28 +399,6 @@ impl Cursor {
         // more cache line per step.
         let me = self.me;
         let script = plan.scripts.get(me.group as usize)?;
-        // The token's `sub` only for what reads it: the token is one more cache line per
-        // step, and few templates name it.
-        let vars = |with_sub: bool| template::Vars {
-            user: me.user,
-            conn: me.id,
-            group: plan
-                .groups
-                .get(me.group as usize)
-                .map_or("", String::as_str),
-            sub: if with_sub {
-                plan.tokens
-                    .get(me.token as usize)
-                    .map_or("", |t| t.sub.as_str())
-            } else {
-                ""
-            },
-            feed: plan.feed_of_user(me.group, me.user),
-        };
-        let draw = |site: u64, flat: u64| draw_rng(plan.seed, me.id, site, flat);
-        // Templates without `{{random}}`/`{{uuid}}` (most) never read their stream: key it
-        // only when a draw is made.
-        let lazy = |place, flat| LazyRng::new(plan.seed, me.id, place, flat);
         if !self.started {
             return Some(self.begin(plan, conn, script));
         }
@@ -450,6 +428,8 @@ impl Cursor {
                 let index = top.next;
                 top.next += 1;
                 let flat = top.flat;
+                // The steps of a loop's steady state here; every other kind out of line
+                // (`other_step`), so that this code, run per message, stays small.
                 match step {
                     Step::Repeat {
                         times,
@@ -476,113 +456,143 @@ impl Cursor {
                     Step::Send { template } => {
                         self.run += 1;
                         let compiled = self.templates.as_deref().and_then(|t| t.find(template));
-                        if let (Some(out), Some(compiled)) = (out, compiled) {
-                            // Most templates read only the counters: no look-up of the
-                            // group's name nor of its feed for them.
-                            let vars = if compiled.reads_names() {
-                                vars(compiled.reads_sub())
-                            } else {
-                                template::Vars {
-                                    user: me.user,
-                                    conn: me.id,
-                                    group: "",
-                                    sub: "",
-                                    feed: None,
-                                }
-                            };
-                            // Into the cursor's own slot list, borrowed beside the frames
-                            // (taking it out and putting it back moved and dropped a vector
-                            // per send).
-                            compiled.render(
-                                &vars,
-                                self.run,
-                                &mut lazy((&self.frames, index), flat),
-                                out,
-                                &mut self.slots,
-                            );
-                            for (at, key) in compiled.keys() {
-                                let value = match key {
-                                    Key::Const(v) => v.as_str(),
-                                    Key::Slot(i) => self.slots.get(*i).map_or("", String::as_str),
-                                };
-                                remember(
-                                    (self.last_values.as_mut_slice(), &mut self.older),
-                                    self.keep_older,
-                                    *at,
-                                    value,
-                                );
+                        let (Some(out), Some(compiled)) = (out, compiled) else {
+                            return Some(self.send_general(plan, template, index, flat));
+                        };
+                        // Most templates read only the counters: no look-up of the group's
+                        // name nor of its feed for them.
+                        let vars = if compiled.reads_names() {
+                            vars_of(plan, me, compiled.reads_sub())
+                        } else {
+                            template::Vars {
+                                user: me.user,
+                                conn: me.id,
+                                group: "",
+                                sub: "",
+                                feed: None,
                             }
-                            // The message is in `out`.
-                            return Some(Next::Rendered);
+                        };
+                        // Into the cursor's own slot list, borrowed beside the frames
+                        // (taking it out and putting it back moved and dropped a vector per
+                        // send). Templates without `{{random}}`/`{{uuid}}` (most) never read
+                        // their stream: it is keyed only when a draw is made.
+                        compiled.render(
+                            &vars,
+                            self.run,
+                            &mut LazyRng::new(plan.seed, me.id, (&self.frames, index), flat),
+                            out,
+                            &mut self.slots,
+                        );
+                        for (at, key) in compiled.keys() {
+                            let value = match key {
+                                Key::Const(v) => v.as_str(),
+                                Key::Slot(i) => self.slots.get(*i).map_or("", String::as_str),
+                            };
+                            remember(
+                                (self.last_values.as_mut_slice(), &mut self.older),
+                                self.keep_older,
+                                *at,
+                                value,
+                            );
                         }
-                        let mut rng = lazy((&self.frames, index), flat);
-                        let message = expand(template, &vars(true), self.run, &mut rng);
-                        return Some(self.send_expanded(message));
-                    }
-                    Step::SendBinary { base64 } => {
-                        self.run += 1;
-                        return Some(Next::Action(Action::SendBinary {
-                            base64: base64.clone(),
-                        }));
-                    }
-                    Step::Ping { payload, within } => {
-                        return Some(Next::Action(Action::Ping {
-                            payload: payload.clone(),
-                            within: *within,
-                        }));
-                    }
-                    Step::SendText { template } => {
-                        self.run += 1;
-                        let mut rng = lazy((&self.frames, index), flat);
-                        let text = template::expand_text(template, &vars(true), self.run, &mut rng);
-                        return Some(Next::Action(Action::SendText { text }));
+                        // The message is in `out`.
+                        return Some(Next::Rendered);
                     }
                     Step::Expect(expect) => {
-                        let mut plan = self.expect(expect, &|| vars(true), spare);
+                        let mut next = self.expect(expect, &|| vars_of(plan, me, true), spare);
                         // Paced (open model): the schedule goes on whatever the server does.
-                        plan.wait &= !self.frames.iter().any(|f| f.every.is_some());
-                        return Some(Next::Expect(plan));
+                        next.wait &= !self.frames.iter().any(|f| f.every.is_some());
+                        return Some(Next::Expect(next));
                     }
-                    Step::Think { dist } => {
-                        return Some(Next::Action(Action::Think(sample(
-                            dist,
-                            &mut draw(site_of(&self.frames, index), flat),
-                        ))))
-                    }
-                    Step::PauseReads { dist } => {
-                        return Some(Next::Action(Action::PauseReads(sample(
-                            dist,
-                            &mut draw(site_of(&self.frames, index), flat),
-                        ))))
-                    }
-                    Step::Close { code } => {
-                        return Some(Next::Action(Action::Close { code: *code }))
-                    }
-                    Step::Rendezvous { .. } => {
-                        // The point is the group's k-th rendezvous step in script order; the
-                        // meeting, this iteration of the loops around it. A hand-edited plan
-                        // without the point (`Plan::check` refuses it) just does not wait.
-                        let step = rendezvous_before(script, &self.frames, index);
-                        let point = u32::try_from(step)
-                            .ok()
-                            .and_then(|step| plan.rendezvous_point(me.group, step));
-                        if let Some(point) = point {
-                            return Some(Next::Action(Action::Rendezvous {
-                                point,
-                                iteration: flat,
-                            }));
+                    other => {
+                        if let Some(next) = self.other_step(plan, script, other, index, flat) {
+                            return Some(next);
                         }
-                    }
-                    // Validation only allows it first, where the start turned it into the connect.
-                    Step::AbortHandshake { .. } => {}
-                    Step::Reconnect { after, backoff } => {
-                        return Some(Next::Action(Action::Reconnect {
-                            after: sample(after, &mut draw(site_of(&self.frames, index), flat)),
-                            backoff: backoff.clone(),
-                        }))
                     }
                 }
             }
+        }
+    }
+
+    /// A send whose template is not compiled, or walked without a buffer to render into:
+    /// expanded as a message. Out of line, as [`Cursor::send_expanded`].
+    #[inline(never)]
+    fn send_general(
+        &mut self,
+        plan: &Plan,
+        template: &serde_json::Value,
+        index: usize,
+        flat: u64,
+    ) -> Next {
+        let me = self.me;
+        let mut rng = LazyRng::new(plan.seed, me.id, (&self.frames, index), flat);
+        let message = expand(template, &vars_of(plan, me, true), self.run, &mut rng);
+        self.send_expanded(message)
+    }
+
+    /// The action of `step` (at `index` of the innermost list, iteration `flat`), a kind
+    /// other than a loop, a send or an expectation; `None` for a step that yields nothing
+    /// (a rendezvous without its point, an `abort_handshake` past the start). Out of line:
+    /// `next_scripted` runs per message, and these few times a connection or per think.
+    #[inline(never)]
+    fn other_step(
+        &mut self,
+        plan: &Plan,
+        script: &[Step],
+        step: &Step,
+        index: usize,
+        flat: u64,
+    ) -> Option<Next> {
+        let me = self.me;
+        let draw = |site: u64| draw_rng(plan.seed, me.id, site, flat);
+        match step {
+            Step::SendBinary { base64 } => {
+                self.run += 1;
+                Some(Next::Action(Action::SendBinary {
+                    base64: base64.clone(),
+                }))
+            }
+            Step::Ping { payload, within } => Some(Next::Action(Action::Ping {
+                payload: payload.clone(),
+                within: *within,
+            })),
+            Step::SendText { template } => {
+                self.run += 1;
+                let mut rng = LazyRng::new(plan.seed, me.id, (&self.frames, index), flat);
+                let text =
+                    template::expand_text(template, &vars_of(plan, me, true), self.run, &mut rng);
+                Some(Next::Action(Action::SendText { text }))
+            }
+            Step::Think { dist } => Some(Next::Action(Action::Think(sample(
+                dist,
+                &mut draw(site_of(&self.frames, index)),
+            )))),
+            Step::PauseReads { dist } => Some(Next::Action(Action::PauseReads(sample(
+                dist,
+                &mut draw(site_of(&self.frames, index)),
+            )))),
+            Step::Close { code } => Some(Next::Action(Action::Close { code: *code })),
+            Step::Rendezvous { .. } => {
+                // The point is the group's k-th rendezvous step in script order; the
+                // meeting, this iteration of the loops around it. A hand-edited plan
+                // without the point (`Plan::check` refuses it) just does not wait.
+                let step = rendezvous_before(script, &self.frames, index);
+                let point = u32::try_from(step)
+                    .ok()
+                    .and_then(|step| plan.rendezvous_point(me.group, step))?;
+                Some(Next::Action(Action::Rendezvous {
+                    point,
+                    iteration: flat,
+                }))
+            }
+            Step::Reconnect { after, backoff } => Some(Next::Action(Action::Reconnect {
+                after: sample(after, &mut draw(site_of(&self.frames, index))),
+                backoff: backoff.clone(),
+            })),
+            // Validation only allows it first, where the start turned it into the connect.
+            Step::AbortHandshake { .. } => None,
+            // Taken by `next_scripted` itself.
+            Step::Repeat { .. } | Step::Send { .. } | Step::Expect(_) => None,
         }
     }
 
@@ -858,6 +868,27 @@ fn deepest_pairing(script: &[Step]) -> u8 {
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The placeholder values of connection `me` (`with_sub`: the token's `sub` too, one more
+/// cache line that few templates read).
+fn vars_of(plan: &Plan, me: Whose, with_sub: bool) -> template::Vars<'_> {
+    template::Vars {
+        user: me.user,
+        conn: me.id,
+        group: plan
+            .groups
+            .get(me.group as usize)
+            .map_or("", String::as_str),
+        sub: if with_sub {
+            plan.tokens
+                .get(me.token as usize)
+                .map_or("", |t| t.sub.as_str())
+        } else {
+            ""
+        },
+        feed: plan.feed_of_user(me.group, me.user),
+    }
 }
 
 /// The list of steps the innermost frame walks.

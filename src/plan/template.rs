@@ -401,9 +401,10 @@ fn slot_rank(template: &Value, node: &Value) -> Option<usize> {
 }
 
 /// Appends placeholder `var`'s value to `out` (the counters and names without a string
-/// of their own); `false`, appending nothing, when it has none (see [`lookup`]). Inline:
-/// every send's counters go through it, and the call cost as much as the digits.
-#[inline]
+/// of their own); `false`, appending nothing, when it has none (see [`lookup`]). Inlined
+/// into [`Compiled::render`]: every send's counters go through it, and the call cost as
+/// much as the digits; the other names ([`push_other`]) stay out of line.
+#[inline(always)]
 fn push_var<R: Rng + ?Sized>(
     out: &mut String,
     var: &Var,
@@ -420,12 +421,27 @@ fn push_var<R: Rng + ?Sized>(
         Var::Run => out.push_str(digits.format(run)),
         Var::Group => out.push_str(vars.group),
         Var::Sub => out.push_str(vars.sub),
-        Var::Other(name) => match lookup(name, vars, run, rng) {
-            Some(v) => out.push_str(&v),
-            None => return false,
-        },
+        Var::Other(name) => return push_other(out, name, vars, run, rng),
     }
     true
+}
+
+/// [`push_var`] for a name only [`lookup`] knows (`{{random}}`, a feed column, ...).
+#[inline(never)]
+fn push_other<R: Rng + ?Sized>(
+    out: &mut String,
+    name: &str,
+    vars: &Vars<'_>,
+    run: u64,
+    rng: &mut R,
+) -> bool {
+    match lookup(name, vars, run, rng) {
+        Some(v) => {
+            out.push_str(&v);
+            true
+        }
+        None => false,
+    }
 }
 
 /// [`expand_str`] appending to `out`; `value` appends a placeholder's value, or returns

@@ -1332,7 +1332,9 @@ impl ConnRun {
             id,
             wait,
             opened: now,
-            flush: self.file_checker_samples(None),
+            // Most often nothing to file (samples come from answers, not from opening an
+            // expectation): checked here, without the call.
+            flush: self.checker_has_news() && self.file_checker_samples(None),
         }
     }
 
@@ -1447,6 +1449,14 @@ impl ConnRun {
         if self.file_checker_samples(None) {
             self.samples.flush().await;
         }
+    }
+
+    /// Whether [`Self::file_checker_samples`] has anything to do: samples to file or
+    /// violations to publish.
+    fn checker_has_news(&self) -> bool {
+        !self.checker.samples.is_empty()
+            || !self.checker.named_samples.is_empty()
+            || self.checker.violated > self.violations_published
     }
 
     /// Moves the checker's samples into the sample buffer without waiting, stamped `at`

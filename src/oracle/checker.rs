@@ -1439,8 +1439,14 @@ impl ConnChecker {
         let p = &mut self.pending[idx];
         take_captures(p, msg, (&mut self.captures, &mut self.counts.captures));
         let first = (p.state.matched() == 0).then_some(now);
-        note_seen(p, event);
-        match p.state.feed(event) {
+        let fed = p.state.feed(event);
+        // What it saw is kept for a violation to name. An event that completes the pattern
+        // has it met at once (`after_feed`), its list cleared unread: most answers, so not
+        // written for them.
+        if !matches!(fed, Fed::Complete) {
+            note_seen(p, event);
+        }
+        match fed {
             Fed::Unexpected => self.out_of_order(idx, event, now),
             _ => self.after_feed(idx, first, now),
         }

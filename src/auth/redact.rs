@@ -466,13 +466,13 @@ pub fn label(jti: &str) -> String {
 pub const TOKEN_SHAPED: &str = "<token-like text>";
 
 /// `text` with every run of token characters ([`is_token_byte`]) that may be a token
-/// replaced by [`TOKEN_SHAPED`]: at least `MIN_TOKEN` bytes long, with a digit or both
+/// replaced by [`TOKEN_SHAPED`]: at least 16 bytes long (`MIN_TOKEN`), with a digit or both
 /// cases of letters in it (random base64 or hex has them; `connection_established` and
 /// other words of a protocol do not). A label's jti ([`label`]) stays. For text that may
 /// hold a token no [`Redactor`] knows any more: a connection whose logins returned more
 /// distinct tokens than it keeps. Cruder than a `Redactor` (it hides what only looks like a
-/// token, and a token split into pieces shorter than `MIN_TOKEN` stays, as a
-/// `Redactor`'s pieces do below `WINDOW`), but it needs no list of tokens.
+/// token, and a token split into pieces shorter than 16 bytes stays, as a
+/// `Redactor`'s pieces do below its 16-byte `WINDOW`), but it needs no list of tokens.
 pub fn hide_token_shaped(text: &mut String) {
     let bytes = text.as_bytes();
     let mut out: Option<String> = None;

@@ -366,14 +366,17 @@ impl ConnRun {
                     self.answer = Some(Box::new(close_answer(&cause, frame.as_ref())));
                 }
                 if ended_accepted {
-                    // What it said last, while nothing was met yet, may be the refusal.
-                    let unclaimed = self.checker.unclaimed_before_any_met();
                     // Its reason may say why (a takeover the scenario does not declare).
                     let kept = self.said.get_or_insert_with(Box::default);
                     kept.closed_accepted
                         .get_or_insert_with(|| Box::new(close_answer(&cause, frame.as_ref())));
+                    // What it said last, while nothing was met yet, may be the refusal: the
+                    // first such close's only.
                     if kept.before_accepted_close.is_none() {
-                        kept.before_accepted_close = unclaimed.map(String::into_boxed_str);
+                        kept.before_accepted_close = self
+                            .checker
+                            .unclaimed_before_any_met()
+                            .map(String::into_boxed_str);
                     }
                 }
                 if let (true, Some(text)) = (ended_pending, said) {
@@ -958,10 +961,11 @@ impl ConnRun {
         }
         // What comes after an unjudged send counts on the connection it went out on.
         let received = self.traffic.messages_received;
-        let strays = self.checker.strays();
         if let Some(sent) = self.rare.as_mut().and_then(|r| r.after_unjudged.as_mut()) {
             sent.until_end.get_or_insert(received);
-            sent.strays_until_end.get_or_insert(strays);
+            // Only a connection that made such a send counts its strays.
+            sent.strays_until_end
+                .get_or_insert_with(|| self.checker.strays());
         }
         self.ctx.live.live.fetch_sub(1, Relaxed);
         let at_us = self.since_t0(now);

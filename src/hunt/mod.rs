@@ -432,6 +432,17 @@ pub struct Unjudged {
 }
 
 impl Unjudged {
+    /// Whether `other` gives the same reason: the same verdict and the same hint but for
+    /// its figures (counts of connections and sends vary from round to round).
+    fn alike(&self, other: &Unjudged) -> bool {
+        let words = |hint: &str| {
+            hint.chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect::<String>()
+        };
+        self.verdict == other.verdict && words(&self.hint) == words(&other.hint)
+    }
+
     /// The run's verdict when it cannot stand for the race: the target unusable or
     /// misconfigured, a plan cut by its own duration (`cut_by_us` when the budget or
     /// Ctrl-C cut it instead: that proves nothing about the target), or violations that
@@ -801,7 +812,19 @@ struct NotJudged {
     last: Option<Unjudged>,
     /// The latest reason of a round the budget neither shortened nor stopped.
     last_whole: Option<Unjudged>,
+    /// Whole rounds in a row, up to the latest, that judged nothing for the same reason
+    /// ([`Unjudged::alike`]); a shortened round or another reason starts it over.
+    alike: u32,
+    /// The hunt stopped on [`ALIKE_ROUNDS`] of them ([`NotJudged::settled`]).
+    settled: bool,
 }
+
+/// Whole rounds in a row that judged nothing for the same reason, none judged before
+/// them, after which a hunt stops: its rounds differ in seed and timing only, and what
+/// keeps a round from judging the race (a send nothing answers, a server that sends
+/// nothing back) is in the scenario and the target, not in the seed. A nightly hunt of
+/// such a scenario answered the same after its whole budget (50 rounds, 22 s here).
+pub const ALIKE_ROUNDS: u32 = 5;
 
 impl NotJudged {
     /// Counts a round that judged nothing, for `why`; `shortened` when the budget capped
@@ -809,16 +832,38 @@ impl NotJudged {
     fn count(&mut self, why: Unjudged, shortened: bool, only_cut: bool) {
         self.rounds += 1;
         self.only_cut += u32::from(only_cut);
-        if !shortened {
+        if shortened {
+            self.alike = 0;
+        } else {
+            let same = self.alike > 0 && self.last_whole.as_ref().is_some_and(|w| w.alike(&why));
+            self.alike = if same { self.alike + 1 } else { 1 };
             self.last_whole = Some(why.clone());
         }
         self.last = Some(why);
     }
 
+    /// Whether the hunt may stop here, `rounds_left` rounds before its end: the last
+    /// [`ALIKE_ROUNDS`] rounds judged nothing for the same reason and no round judged
+    /// anything, so the rest would not either.
+    fn settled(&mut self, judged_rounds: u32, rounds_left: u32) -> bool {
+        self.settled = judged_rounds == 0 && rounds_left > 0 && self.alike >= ALIKE_ROUNDS;
+        self.settled
+    }
+
     /// Why the rounds judged nothing: what the last whole round said, else (every round
-    /// shortened by the budget) the last round's reason.
+    /// shortened by the budget) the last round's reason; when the hunt stopped on rounds
+    /// alike ([`NotJudged::settled`]), saying so.
     fn reason(&self) -> Option<Unjudged> {
-        self.last_whole.clone().or_else(|| self.last.clone())
+        let mut why = self.last_whole.clone().or_else(|| self.last.clone())?;
+        if self.settled {
+            why.hint.push_str(&format!(
+                " (the hunt stopped after {} rounds that each judged nothing for this \
+                 reason: its rounds differ only in seed and timing, so the rest would not \
+                 judge the race either)",
+                self.alike
+            ));
+        }
+        Some(why)
     }
 }
 
@@ -1350,6 +1395,13 @@ pub async fn hunt_excusing(
             });
         }
         round += 1;
+        // Rounds under `[hunt] pressure` grow from level to level: a later one may judge
+        // what the first ones could not.
+        if scenario.hunt.pressure.is_none()
+            && not_judged.settled(judged_rounds, scenario.hunt.rounds.saturating_sub(round))
+        {
+            break;
+        }
     }
     if runner.cancel.is_cancelled() {
         short = Some(Short::Interrupted);
@@ -1705,6 +1757,63 @@ pub(crate) mod tests {
             why.hint.starts_with("the hunt's budget ran out"),
             "{}",
             why.hint
+        );
+    }
+
+    /// A hunt stops on rounds alike only when that many whole rounds in a row judged
+    /// nothing for one reason (figures aside) and none judged anything.
+    #[test]
+    fn rounds_alike_settle_a_hunt_only_in_a_row_and_with_nothing_judged() {
+        let why = |verdict, hint: &str| Unjudged {
+            verdict,
+            hint: hint.into(),
+        };
+        let silent = |sent: u32| {
+            why(
+                Verdict::Inconclusive,
+                &format!("the server sent nothing back ({sent} messages sent, 0 received)"),
+            )
+        };
+        let mut rounds = NotJudged::default();
+        for sent in 1..ALIKE_ROUNDS {
+            rounds.count(silent(sent * 7), false, false);
+        }
+        assert!(!rounds.settled(0, 10), "one round short");
+        // Another reason, then a shortened round, each start the count over.
+        rounds.count(
+            why(Verdict::Inconclusive, "shedding ate the coverage"),
+            false,
+            false,
+        );
+        assert_eq!(rounds.alike, 1);
+        rounds.count(silent(3), true, true);
+        assert_eq!(rounds.alike, 0);
+        for sent in 0..ALIKE_ROUNDS {
+            rounds.count(silent(sent), false, false);
+        }
+        // The same words with another verdict are another reason.
+        let mut other = NotJudged::default();
+        other.count(
+            why(
+                Verdict::Incomplete,
+                "the server sent nothing back (1 messages sent, 0 received)",
+            ),
+            false,
+            false,
+        );
+        other.count(silent(1), false, false);
+        assert_eq!(other.alike, 1);
+        assert!(!rounds.settled(1, 10), "a round judged something");
+        assert!(!rounds.settled(0, 0), "no round left to skip");
+        assert!(rounds.settled(0, 10));
+        let hint = rounds.reason().unwrap().hint;
+        assert!(
+            hint.starts_with("the server sent nothing back (4 messages"),
+            "{hint}"
+        );
+        assert!(
+            hint.contains(&format!("stopped after {ALIKE_ROUNDS} rounds")),
+            "{hint}"
         );
     }
 }

@@ -190,18 +190,47 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The index of the first byte of `bytes` that a plain string cannot hold: a quote, a
-/// backslash or a control character (below 0x20). Eight bytes at a time: a byte-by-byte
-/// scan took ~13 instructions a byte (cachegrind, the echo bench's 33-byte messages: ~300
-/// of the ~9,000 stampede ran per message). The
-/// word tests are the "has a zero byte" and "has a byte less than n" of Sean Eron
-/// Anderson's *Bit Twiddling Hacks*; each may flag bytes above its first true match (a
-/// borrow), never below, so the lowest flagged byte is the first match.
+/// The bytes a plain string cannot hold: a quote, a backslash, a control character (below
+/// 0x20), as a table indexed by byte.
+static STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stops[b] = true;
+        b += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
+
+/// Bytes [`string_end`] looks at one at a time before it reads words: most strings in
+/// messages (kinds, ids, field names) end within them, and the word scan's set-up (five
+/// 64-bit constants, the registers to hold them) cost more than a short string's bytes.
+const SHORT_STRING: usize = 16;
+
+/// The index of the first byte of `bytes` that a plain string cannot hold ([`STOPS`]).
+/// The first [`SHORT_STRING`] bytes one at a time, then eight at a time: a byte-by-byte
+/// scan of a long string took ~13 instructions a byte (cachegrind, the echo bench's
+/// 33-byte messages: ~300 of the ~9,000 stampede ran per message). The word tests are the
+/// "has a zero byte" and "has a byte less than n" of Sean Eron Anderson's *Bit Twiddling
+/// Hacks*; each may flag bytes above its first true match (a borrow), never below, so the
+/// lowest flagged byte is the first match.
 fn string_end(bytes: &[u8]) -> Option<usize> {
+    let short = bytes.len().min(SHORT_STRING);
+    if let Some(end) = bytes[..short].iter().position(|&b| STOPS[usize::from(b)]) {
+        return Some(end);
+    }
+    long_string_end(bytes, short)
+}
+
+/// [`string_end`] past its first `at` bytes, eight at a time. Out of line: most strings
+/// end before it.
+#[inline(never)]
+fn long_string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES << 7;
     let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word;
-    let mut at = 0;
     while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         let word = u64::from_le_bytes(*chunk);
         let found = (zero_byte(word ^ (ONES * u64::from(b'"')))
@@ -217,7 +246,7 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     bytes
         .get(at..)?
         .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .position(|&b| STOPS[usize::from(b)])
         .map(|i| at + i)
 }
 

@@ -385,7 +385,14 @@ steps = [
     let s = &outcome.results.summary;
     assert_eq!(s.verdict, Verdict::Unreadable, "{:?}", s.hint);
     let hint = s.hint.clone().unwrap_or_default();
-    assert!(hint.contains("2 JSON records without a kind"), "{hint}");
+    // The verdict shows what the records were (names, never values): where the kind is.
+    assert!(
+        hint.contains(
+            "2 JSON records without a kind, the first an object with fields type, \
+             invocationId, result"
+        ),
+        "{hint}"
+    );
     assert!(hint.contains("type_field (now \"kind\")"), "{hint}");
     assert_eq!(s.counters.kindless_records, 2);
     for (_, seen) in completeness(&outcome) {

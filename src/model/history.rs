@@ -301,6 +301,12 @@ pub struct Counters {
     /// Of those, the records with no kind (no `type_field`, no `[oracles.kinds]` rule
     /// passed): what no expectation can match.
     pub kindless_records: u64,
+    /// What the first of those was, by its field names, never its values (`an object
+    /// with fields type, identifier`, `an array of 5`): what a run that read none of the
+    /// server's records quotes, so a protocol the scenario was not written for shows
+    /// itself. Left out of files when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kindless_shape: Option<Box<str>>,
     pub binary_frames: u64,
     /// Connections whose script made a send no `expect` follows (what the server does with
     /// it reaches no oracle). Left out of files when zero.
@@ -599,6 +605,9 @@ impl Counters {
         self.non_json += o.non_json;
         self.json_records += o.json_records;
         self.kindless_records += o.kindless_records;
+        if self.kindless_shape.is_none() {
+            self.kindless_shape.clone_from(&o.kindless_shape);
+        }
         self.binary_frames += o.binary_frames;
         self.unjudged_senders += o.unjudged_senders;
         self.unjudged_unanswered += o.unjudged_unanswered;

@@ -654,6 +654,14 @@ impl ConnChecker {
         &self.counts
     }
 
+    /// Takes what the first record without a kind was ([`Counters::kindless_shape`]),
+    /// leaving `None`.
+    ///
+    /// [`Counters::kindless_shape`]: crate::model::Counters::kindless_shape
+    pub fn take_kindless_shape(&mut self) -> Option<Box<str>> {
+        self.unread.kindless_shape.take()
+    }
+
     /// Takes the expectation counts (events included), leaving zeros.
     pub fn take_counts(&mut self) -> ExpectCounts {
         self.fold_tallies();

@@ -2107,10 +2107,12 @@ fn unreadable_welcome(
     if json > kindless || text + binary + kindless == 0 {
         return None;
     }
-    let sample = unread_sample(reports, redactor);
     let (got, check) = unread_parts(
         (text, binary, kindless),
-        sample,
+        (
+            unread_sample(reports, redactor),
+            misreading::kindless_shape(reports, redactor),
+        ),
         positional_kind(reports).map(|p| (p, sends_objects(plan))),
         &plan.oracles.type_field,
     );

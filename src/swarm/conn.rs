@@ -778,6 +778,7 @@ impl ConnRun {
         counters.answered_after_error = self.checker.answered_after_error();
         counters.arrived_after_error = self.checker.arrived_after_error();
         counters.expect = self.checker.take_counts();
+        counters.kindless_shape = self.checker.take_kindless_shape();
         self.redact_logins();
         let said = self.said.take().map(|s| *s).unwrap_or_default();
         let plan = self.plan();

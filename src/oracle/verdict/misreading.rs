@@ -325,7 +325,7 @@ pub(super) fn unreadable(
     let sample = unread_sample(reports, redactor);
     let (got, check) = unread_parts(
         (text, binary, kindless),
-        sample,
+        (sample, kindless_shape(reports, redactor)),
         positional_kind(reports).map(|p| (p, sends_objects(plan))),
         type_field,
     );
@@ -369,6 +369,15 @@ pub(super) fn unread_sample(reports: &[ConnReport], redactor: &Redactor) -> Opti
     reports
         .iter()
         .find_map(|r| r.counters.expect.unread_sample.as_deref())
+        .map(|s| redactor.redact(s).into_owned())
+}
+
+/// What the run's first JSON record without a kind was, by its field names
+/// ([`Counters::kindless_shape`]), redacted.
+pub(super) fn kindless_shape(reports: &[ConnReport], redactor: &Redactor) -> Option<String> {
+    reports
+        .iter()
+        .find_map(|r| r.counters.kindless_shape.as_deref())
         .map(|s| redactor.redact(s).into_owned())
 }
 
@@ -462,12 +471,14 @@ pub(super) fn phoenix_vsn_note(plan: &Plan, target: &str) -> Option<String> {
 }
 
 /// What the server sent that no expectation could read (`text` records that are not JSON,
-/// `binary` frames, `kindless` JSON records), and what to check for each; `positional`: where
+/// `binary` frames, `kindless` JSON records), and what to check for each; `sample` and
+/// `shape`: the first text record's start and the first kindless record's shape, quoted
+/// when known; `positional`: where
 /// a positional array held a kind the script expects ([`positional_kind`]), and whether the
 /// scripts send objects ([`sends_objects`]).
 pub(super) fn unread_parts(
     (text, binary, kindless): (u64, u64, u64),
-    sample: Option<String>,
+    (sample, shape): (Option<String>, Option<String>),
     positional: Option<(&(usize, String), bool)>,
     type_field: &str,
 ) -> (Vec<String>, Vec<String>) {
@@ -492,8 +503,9 @@ pub(super) fn unread_parts(
         check.push("that the protocol speaks JSON text".to_string());
     }
     if kindless > 0 {
+        let first = shape.map_or(String::new(), |s| format!(", the first {s}"));
         got.push(format!(
-            "{kindless} JSON record{} without a kind",
+            "{kindless} JSON record{} without a kind{first}",
             plural(kindless)
         ));
         check.push(match positional {
@@ -555,7 +567,10 @@ pub(super) fn unmet_over_unread(
             sum(|c| c.binary_frames),
             sum(|c| c.kindless_records),
         ),
-        unread_sample(reports, redactor),
+        (
+            unread_sample(reports, redactor),
+            kindless_shape(reports, redactor),
+        ),
         positional_kind(reports).map(|p| (p, sends_objects(plan))),
         type_field,
     );

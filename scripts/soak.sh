@@ -17,6 +17,23 @@ RATE=${RATE:-10}
 DURATION=${DURATION:-60}
 INTERVAL=${INTERVAL:-5}
 WARMUP=${WARMUP:-20}
+# Whole numbers of at least 1 (RATE at most 1,000,000: a send every microsecond at most),
+# said before anything starts rather than as a shell error or a scenario error later.
+for name in CONNS RATE DURATION INTERVAL; do
+    value=${!name}
+    if ! [[ $value =~ ^[0-9]+$ ]] || (( value < 1 )); then
+        echo "soak: $name must be a whole number of at least 1, found \"$value\"" >&2
+        exit 2
+    fi
+done
+if ! [[ $WARMUP =~ ^[0-9]+$ ]]; then
+    echo "soak: WARMUP must be a whole number of seconds, found \"$WARMUP\"" >&2
+    exit 2
+fi
+if (( RATE > 1000000 )); then
+    echo "soak: RATE must be at most 1000000 messages a second per connection, found $RATE" >&2
+    exit 2
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${STAMPEDE:-$root/target/release/stampede}
 if [[ ! -x $bin ]]; then
@@ -82,7 +99,10 @@ while kill -0 "$client_pid" 2>/dev/null; do
     printf '%8d  %12d  %12d\n' "$t" "$rss" "${huge:-0}"
     if (( t >= WARMUP && t <= DURATION )); then samples+=("$rss"); fi
 done
-wait "$client_pid" || true
+# The client's own exit code is the soak's: a run that failed, was killed (out of memory)
+# or found violations is no flat line to trust.
+status=0
+wait "$client_pid" || status=$?
 client_pid=""
 if (( ${#samples[@]} > 1 )); then
     printf '%s\n' "${samples[@]}" | sort -n | awk '
@@ -90,3 +110,8 @@ if (( ${#samples[@]} > 1 )); then
         END { printf "after warm-up: min %d KiB, max %d KiB, spread %.1f%%\n", lo, hi, (hi - lo) * 100 / lo }'
 fi
 grep -E "^messages|verdict|findings" "$work/summary.txt" || tail -n 20 "$work/summary.txt"
+if (( status != 0 )); then
+    echo "soak: the client exited with code $status" >&2
+    tail -n 20 "$work/summary.txt" >&2
+fi
+exit "$status"

@@ -374,7 +374,7 @@ pub struct RunArgs {
     /// merge` combines the shards' results exactly.
     #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "workers")]
     pub shard: Option<crate::model::Shard>,
-    /// Split the plan over N processes (shards), each under its own open-file limit and,
+    /// Split the plan over N processes (shards; 1 to 64), each under its own open-file limit and,
     /// against a loopback target, from its own source address (127.0.0.2, 127.0.0.3, …;
     /// more of its own, 127.0.1.2, …, when its share is more than one address carries
     /// quickly; `--source-addr`, when given, is every worker's instead); their results are
@@ -1136,28 +1136,41 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     plural(s.groups.len() as u64, "group"),
                     plural(connections(&s), "connection")
                 )?;
-                // Said where the file writes it: the scenario keeps no positions itself.
+                // Said where the file writes it: the scenario keeps no positions itself. The
+                // text parsed once for every place (`Locator`), and at most
+                // `REMARKS_SHOWN` remarks said, the rest counted: a file of thousands of
+                // groups gets a few screens, in time linear in its size.
                 let text = std::fs::read_to_string(file).unwrap_or_default();
-                let at = |group: usize, path: &[usize]| written_at(file, &text, group, path);
-                for late in crate::plan::cannot_finish(&s) {
-                    let group = s.groups.iter().position(|g| g.name == late.group);
-                    errln!(
-                        "warning: {}: {}",
-                        group.map_or_else(|| file.display().to_string(), |g| at(g, &[])),
-                        late_warning(&late, s.duration)
-                    );
+                let places = scenario::Locator::new(&text);
+                let at = |group: usize, path: &[usize]| written_at(file, &places, group, path);
+                let mut remarks = Remarks::default();
+                if let Some(warning) = memory_warning(&s) {
+                    remarks.say(format!("warning: {}: {warning}", file.display()));
                 }
-                warn_expiring(file, &text, &s);
+                for late in crate::plan::cannot_finish(&s) {
+                    remarks.say(format!(
+                        "warning: {}: {}",
+                        at(late.index, &[]),
+                        late_warning(&late, s.duration)
+                    ));
+                }
+                for expiring in crate::plan::expiring(&s) {
+                    remarks.say(format!(
+                        "warning: {}: {}",
+                        at(expiring.index, &[]),
+                        expiry_warning(&expiring)
+                    ));
+                }
                 for think in crate::plan::thinks_past_idle(&s) {
-                    errln!(
+                    remarks.say(format!(
                         "warning: {}: {}",
                         at(think.group.0, &think.path),
                         idle_think_warning(&think)
-                    );
+                    ));
                 }
                 for (g, group) in s.groups.iter().enumerate() {
                     if let Some(note) = catalogue_note(group) {
-                        errln!("note: {}: {note}", at(g, &[]));
+                        remarks.say(format!("note: {}: {note}", at(g, &[])));
                     }
                 }
                 // Valid, and still blind to part of what it sends: said before a run.
@@ -1171,8 +1184,9 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                     );
                     let place =
                         first.map_or_else(|| file.display().to_string(), |(g, p)| at(g, &p));
-                    errln!("note: {place}: {note}; {UNJUDGED_RUN}");
+                    remarks.say(format!("note: {place}: {note}; {UNJUDGED_RUN}"));
                 }
+                remarks.say_the_rest(file);
             }
             Err(e) => {
                 errln!("{}", as_validate_says(&e));
@@ -1198,12 +1212,81 @@ fn as_validate_says(e: &scenario::ScenarioError) -> String {
 const UNJUDGED_RUN: &str = "a run in which nothing comes after such a send is \
                             inconclusive (an `expect_none` after it says the server owes none)";
 
-/// Where `text` (the file `file`) writes group `group`'s step at `path` (the group itself
-/// when empty), as `file:line:column`; the file alone when it cannot be told.
-fn written_at(file: &std::path::Path, text: &str, group: usize, path: &[usize]) -> String {
-    match scenario::written_at(text, group, path) {
+/// Where the file `file` (its text's places in `places`) writes group `group`'s step at
+/// `path` (the group itself when empty), as `file:line:column`; the file alone when it
+/// cannot be told.
+fn written_at(
+    file: &std::path::Path,
+    places: &scenario::Locator<'_>,
+    group: usize,
+    path: &[usize],
+) -> String {
+    match places.position(group, path) {
         Some((line, column)) => format!("{}:{line}:{column}", file.display()),
         None => file.display().to_string(),
+    }
+}
+
+/// Why this machine cannot hold the whole plan's connections at once (each at least
+/// [`crate::model::CONNECTION_BYTES_ESTIMATE`], twice with the built-in server in the same
+/// process), or `None` when it can or its memory is unknown. A warning, not a refusal: a
+/// plan split over machines (`--shard`) needs only a share on each, and `run` refuses
+/// what its own share cannot fit.
+fn memory_warning(s: &Scenario) -> Option<String> {
+    use crate::run::capacity;
+    let need = capacity::Need {
+        connections: connections(s),
+        embedded_server: s.target.is_none(),
+        synchronized: 0,
+    };
+    let limit = capacity::memory_limit().filter(|limit| need.memory() > *limit)?;
+    Some(format!(
+        "the plan's {} take about {} while open (at least {} KiB each{}), and this \
+         machine may use {}: a run of it here is refused; split it over machines \
+         (`run --shard i/n`, one share each) or plan fewer connections",
+        plural(need.connections, "connection"),
+        capacity::shown_bytes(need.memory()),
+        crate::model::CONNECTION_BYTES_ESTIMATE / 1024,
+        if need.embedded_server {
+            ", twice with the built-in server's ends"
+        } else {
+            ""
+        },
+        capacity::shown_bytes(limit)
+    ))
+}
+
+/// The warnings and notes `validate` says of one valid file, one a line on stderr: the
+/// first [`REMARKS_SHOWN`], then how many more there were.
+#[derive(Default)]
+struct Remarks {
+    said: usize,
+    left: usize,
+}
+
+/// Remarks `validate` prints of one file before it only counts them, as it lists
+/// problems (a scenario's first 100, then the count of the rest).
+const REMARKS_SHOWN: usize = 100;
+
+impl Remarks {
+    fn say(&mut self, line: String) {
+        if self.said < REMARKS_SHOWN {
+            self.said += 1;
+            errln!("{line}");
+        } else {
+            self.left += 1;
+        }
+    }
+
+    /// How many were left unsaid, when any were.
+    fn say_the_rest(&self, file: &std::path::Path) {
+        if self.left > 0 {
+            errln!(
+                "note: {}: {} more warnings and notes like these not shown",
+                file.display(),
+                self.left
+            );
+        }
     }
 }
 
@@ -1279,14 +1362,13 @@ fn warn_expiring_before_load(file: &std::path::Path, s: &Scenario) {
 /// expire before its script can end ([`crate::plan::expiring`]), at the group: a warning,
 /// not an error, for a server that never checks `exp` runs it fine.
 fn warn_expiring(file: &std::path::Path, text: &str, s: &Scenario) {
+    let places = scenario::Locator::new(text);
+    let mut remarks = Remarks::default();
     for expiring in crate::plan::expiring(s) {
-        let group = s.groups.iter().position(|g| g.name == expiring.group);
-        let place = group.map_or_else(
-            || file.display().to_string(),
-            |g| written_at(file, text, g, &[]),
-        );
-        errln!("warning: {place}: {}", expiry_warning(&expiring));
+        let place = written_at(file, &places, expiring.index, &[]);
+        remarks.say(format!("warning: {place}: {}", expiry_warning(&expiring)));
     }
+    remarks.say_the_rest(file);
 }
 
 /// Why a long `think` ends its connections under the declared idle timeout, and what to

@@ -1519,6 +1519,70 @@ fn validate_warns_of_connections_that_would_start_after_the_duration() {
     );
 }
 
+/// Thousands of groups that each get a warning: `validate` says the first 100, each at
+/// its own group's file:line:column, then how many more there were (it printed every
+/// one, parsing the whole file again for each: minutes for 8,000 groups).
+#[test]
+fn validate_says_the_first_hundred_warnings_and_counts_the_rest() {
+    let groups = 1_500;
+    let mut text = String::from("name = \"many\"\nduration = \"1s\"\n");
+    for g in 0..groups {
+        text.push_str(&format!(
+            "\n[[group]]\nname = \"g{g}\"\nusers = 1\narrival = {{ burst = \"{g}ms\" }}\n\
+             steps = [{{ close = 1000 }}]\n"
+        ));
+    }
+    let file = Written::new("many.toml", &text);
+    let (code, out, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("ok (1500 groups, 1500 connections)"), "{out}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 100, "{err}");
+    // Groups from g1000 on start when the 1 s run is over; g1000 is written on line
+    // 3 + 6 × 1000 + 1.
+    assert!(
+        warnings[0].starts_with(&format!("warning: {}: group `g1000`", file.at(6004, 1))),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[99].contains("group `g1099`"), "{}", warnings[99]);
+    assert!(
+        err.contains(&format!(
+            "note: {}: 400 more warnings and notes like these not shown",
+            file.path.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A plan whose connections cannot all be open at once in this machine's memory (4,194,304
+/// connections at 16 KiB each: 64 GiB) is valid, as its shards on several machines may
+/// be, and `validate` says so with the figure and this machine's limit; where the machine
+/// holds it, nothing is said.
+#[test]
+fn validate_warns_when_this_machine_cannot_hold_the_plan_s_connections() {
+    let text =
+        "name = \"huge\"\ntarget = \"ws://127.0.0.1:9/ws\"\nduration = \"1h\"\n\n[[group]]\n\
+                name = \"crowd\"\nusers = 4194304\narrival = { ramp = \"30m\" }\n\
+                steps = [{ close = 1000 }]\n";
+    let file = Written::new("huge.toml", text);
+    let (code, _, err) = file.validate();
+    assert_eq!(code, Some(0), "{err}");
+    let needed: u64 = 4_194_304 * 16 * 1024;
+    match stampede::run::capacity::memory_limit() {
+        Some(limit) if needed > limit => assert!(
+            err.contains(&format!(
+                "warning: {}: the plan's 4194304 connections take about 64.0 GiB while open \
+                 (at least 16 KiB each), and this machine may use {}",
+                file.path.display(),
+                stampede::run::capacity::shown_bytes(limit)
+            )) && err.contains("--shard i/n"),
+            "{err}"
+        ),
+        _ => assert!(!err.contains("while open"), "{err}"),
+    }
+}
+
 /// A group whose tokens expire before its script can end (a 2 s `ttl` under a 10 s
 /// script: a loop of thinks, multiplied) is valid (exit 0), and `validate` warns, at the
 /// group's file:line:column, naming the ttl, the script's least time and what to change;

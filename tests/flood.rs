@@ -73,3 +73,33 @@ steps = [
     assert_eq!(summary.phases["turn"].count, 1000);
     assert_eq!(c.expect.buffer_overflows, 0);
 }
+
+/// A loop of sends with no `expect` and no marker reads what has arrived between its
+/// sends, as a flood with markers does: a flood cut by the run's duration has read the
+/// echoes of what it sent (it read none: they waited until the close, which a run cut by
+/// its duration never reads through), and the server was never left unable to write.
+#[tokio::test]
+async fn a_loop_of_sends_reads_between_them() {
+    let (url, stop) = spawn_server(echo).await;
+    let s = scenario(
+        "sends.toml",
+        r#"
+name = "sends"
+duration = "2s"
+[oracles]
+exclusive = false
+liveness = false
+[[group]]
+name = "g"
+users = 2
+steps = [
+  { repeat = 100000000, steps = [ { send = { type = "ask", n = "{{run}}" } } ] },
+]
+"#,
+    );
+    let outcome = run(&s, Some(url), None).await;
+    stop.cancel();
+    let c = &outcome.results.summary.counters;
+    assert!(c.messages_sent > 0, "{c:?}");
+    assert!(c.messages_received > 0, "{c:?}");
+}

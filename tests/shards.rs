@@ -274,6 +274,12 @@ fn shards_parse_and_partition_the_connections() {
     for bad in ["4/4", "1/0", "x", "1-4", "-1/4"] {
         assert!(bad.parse::<Shard>().is_err(), "{bad}");
     }
+    // A count past the limit is named as such, not as an index out of order.
+    let err = "1/4294967296".parse::<Shard>().unwrap_err();
+    assert_eq!(
+        err,
+        "a shard's INDEX and COUNT are at most 4294967295, found \"1/4294967296\""
+    );
     // Pairs of connections share a token (several connections per user): each pair runs
     // in one shard, where the exclusivity oracle sees both of its sides; every connection
     // is in exactly one shard.
@@ -526,6 +532,28 @@ fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
     assert!(env.contains(&"JOB_COMPLETION_INDEX"));
     // The secret comes from a Kubernetes secret, never a literal in the manifest.
     assert!(!text.contains("stampede-dev-secret"));
+    // The image the README builds runs `stampede` itself (the args are its command line),
+    // as the user whose group the pod's fsGroup makes the results volume writable for.
+    let dockerfile = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/Dockerfile"),
+    )
+    .unwrap();
+    assert!(
+        dockerfile.contains("ENTRYPOINT [\"stampede\"]"),
+        "{dockerfile}"
+    );
+    let user = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .unwrap();
+    let group = user.split(':').nth(1).unwrap().trim();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["securityContext"]["fsGroup"]
+            .as_u64()
+            .map(|g| g.to_string())
+            .as_deref(),
+        Some(group)
+    );
 }
 
 /// `stampede merge` given one run twice (the same directory, or a copy of it) refuses,

@@ -336,6 +336,36 @@ mod tests {
         );
     }
 
+    /// A repro edited to nest loops past what a scenario may (2^32 - 1 times 2^32 - 1
+    /// sends) is refused as the scenario would be, with the figure and the limit, not
+    /// replayed.
+    #[test]
+    fn a_hand_edited_repro_with_loops_past_the_action_limit_is_refused() {
+        use crate::model::Step;
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = repro();
+        let send = Step::Send {
+            template: serde_json::json!({ "type": "x" }),
+        };
+        let inner = Step::Repeat {
+            times: u32::MAX,
+            steps: vec![send],
+            every: None,
+        };
+        r.plan.scripts[0] = vec![Step::Repeat {
+            times: u32::MAX,
+            steps: vec![inner],
+            every: None,
+        }];
+        let path = dir.path().join("nested.json");
+        r.save_as(&path).unwrap();
+        let err = Repro::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("group 0's script expands to") && err.contains("at most 4294967295"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_repro_replays_where_it_was_made() {
         let r = repro();

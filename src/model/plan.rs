@@ -13,6 +13,7 @@
 use super::spec::{
     deep_steps, AnswerRule, AuthSpec, Capture, EnvText, EnvTextError, Feed, FieldTest, Forge,
     JwtAlg, Limits, OracleSpec, PatternItem, Placement, SecretSource, Step, TokenSource,
+    MAX_ACTIONS_PER_CONNECTION,
 };
 use super::units::{duration_us, durations_us, shared_seq};
 use serde::{Deserialize, Serialize};
@@ -577,6 +578,18 @@ impl Plan {
                 return Err(format!("connection id {} appears twice", c.id));
             }
         }
+        // A script's size, as a scenario's is checked when it is loaded: a repro file is
+        // the plan as written, and an edited one could hold loops past what step numbers
+        // and `{{run}}` count.
+        for (g, script) in self.scripts.iter().enumerate() {
+            let actions = script_size(script).actions;
+            if actions > MAX_ACTIONS_PER_CONNECTION {
+                return Err(format!(
+                    "group {g}'s script expands to {actions} actions per connection (each \
+                     repeat multiplies its steps); at most {MAX_ACTIONS_PER_CONNECTION}"
+                ));
+            }
+        }
         self.check_rendezvous()
     }
 
@@ -1099,8 +1112,22 @@ impl std::str::FromStr for Shard {
             format!("expected a shard as INDEX/COUNT with INDEX < COUNT, e.g. 0/4, found {text:?}")
         };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let index: u32 = i.trim().parse().map_err(|_| bad())?;
-        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        // Whole numbers past `u32` are named as such, not as an INDEX/COUNT slip.
+        let number = |part: &str| -> Result<u32, String> {
+            let part = part.trim();
+            match part.parse::<u32>() {
+                Ok(n) => Ok(n),
+                Err(_) if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
+                    Err(format!(
+                        "a shard's INDEX and COUNT are at most {}, found {text:?}",
+                        u32::MAX
+                    ))
+                }
+                Err(_) => Err(bad()),
+            }
+        };
+        let index = number(i)?;
+        let count = number(n)?;
         if count == 0 || index >= count {
             return Err(bad());
         }

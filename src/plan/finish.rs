@@ -9,6 +9,8 @@ use std::time::Duration;
 /// A group that cannot finish within its scenario's `duration` ([`cannot_finish`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Late<'s> {
+    /// The group's index in the scenario.
+    pub index: usize,
     /// The group's name.
     pub group: &'s str,
     /// When its last connection starts (jitter aside).
@@ -26,13 +28,15 @@ pub fn cannot_finish(scenario: &Scenario) -> Vec<Late<'_>> {
     scenario
         .groups
         .iter()
-        .filter_map(|g| {
+        .enumerate()
+        .filter_map(|(index, g)| {
             let n = g.users.saturating_mul(g.connections_per_user);
             let last_start = arrival::last_offset(&g.arrival, n);
             let script = least_time(&g.steps);
             let late = last_start >= scenario.duration
                 || last_start.saturating_add(script) > scenario.duration;
             (n > 0 && late).then_some(Late {
+                index,
                 group: g.name.as_str(),
                 last_start,
                 script,
@@ -126,6 +130,8 @@ pub const LEAST_LIFETIME_LOSS: Duration = Duration::from_secs(1);
 /// A group whose tokens expire before its script can end ([`expiring`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expiring<'s> {
+    /// The group's index in the scenario.
+    pub index: usize,
     /// The group's name.
     pub group: &'s str,
     /// `[auth] ttl` in whole seconds ([`token_lifetime`]).
@@ -161,13 +167,15 @@ pub fn expiring(scenario: &Scenario) -> Vec<Expiring<'_>> {
     scenario
         .groups
         .iter()
-        .filter(|g| g.forge.is_none())
-        .filter_map(|g| {
+        .enumerate()
+        .filter(|(_, g)| g.forge.is_none())
+        .filter_map(|(index, g)| {
             let n = g.users.saturating_mul(g.connections_per_user);
             let last_start = arrival::last_offset(&g.arrival, n);
             let script = least_time(&g.steps);
             let ends = last_start.saturating_add(script).min(scenario.duration);
             (n > 0 && ends > lives).then_some(Expiring {
+                index,
                 group: g.name.as_str(),
                 ttl,
                 lives,

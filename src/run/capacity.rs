@@ -6,6 +6,8 @@
 //! connection's lifetime is up to its script and the server). Reconnects reuse their
 //! connection's descriptor and add none.
 
+use crate::model::CONNECTION_BYTES_ESTIMATE;
+
 /// File descriptors kept for everything besides the connections: stdio, result files,
 /// the runtime, the embedded server's listener, the probe phase's connections (32).
 pub const SPARE_FDS: u64 = 64;
@@ -15,6 +17,46 @@ const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
 /// Where the kernel's ceiling on one process's open files is on Linux.
 const NR_OPEN: &str = "/proc/sys/fs/nr_open";
+
+/// Where Linux says how much memory the machine has (`MemTotal:`, KiB).
+const MEMINFO: &str = "/proc/meminfo";
+
+/// Where a cgroup v2 container's memory limit is (`max` when there is none), bytes.
+const CGROUP_MEMORY_MAX: &str = "/sys/fs/cgroup/memory.max";
+
+/// The memory this process may use: the machine's (`MemTotal`) or, inside a container, its
+/// cgroup's limit (cgroup v2 `memory.max`) when that is lower; `None` where neither can be
+/// read (another platform). Bytes.
+pub fn memory_limit() -> Option<u64> {
+    let total = std::fs::read_to_string(MEMINFO)
+        .ok()
+        .and_then(|text| parse_mem_total(&text));
+    let cgroup = std::fs::read_to_string(CGROUP_MEMORY_MAX)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    match (total, cgroup) {
+        (Some(t), Some(c)) => Some(t.min(c)),
+        (t, c) => t.or(c),
+    }
+}
+
+/// `/proc/meminfo`'s `MemTotal:       24567890 kB` → bytes.
+fn parse_mem_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `bytes` as people read memory: `512 MiB`, `3.2 GiB`.
+pub fn shown_bytes(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    if bytes >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB as f64)
+    } else {
+        format!("{} MiB", bytes.div_ceil(MIB))
+    }
+}
 
 /// What a plan needs from the client machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +72,14 @@ pub struct Need {
 }
 
 impl Need {
+    /// The memory the plan's connections take while open, at least
+    /// ([`CONNECTION_BYTES_ESTIMATE`] each, twice when the built-in server runs in this
+    /// process and holds their other ends), bytes.
+    pub fn memory(&self) -> u64 {
+        let per_connection = CONNECTION_BYTES_ESTIMATE * if self.embedded_server { 2 } else { 1 };
+        self.connections.saturating_mul(per_connection)
+    }
+
     /// File descriptors the plan may hold at once.
     pub fn fds(&self) -> u64 {
         let per_connection = if self.embedded_server { 2 } else { 1 };
@@ -76,6 +126,7 @@ fn port_range_here() -> Machine {
             .and_then(|text| parse_port_range(&text)),
         fd_ceiling: None,
         source_addrs: 1,
+        memory: None,
     }
 }
 
@@ -103,6 +154,8 @@ pub struct Machine {
     /// The local addresses connections come from (`--source-addr`; 1 when the system
     /// picks): each has the whole port range to one target address.
     pub source_addrs: u64,
+    /// The memory this process may use ([`memory_limit`]), bytes.
+    pub memory: Option<u64>,
 }
 
 impl Machine {
@@ -127,6 +180,7 @@ impl Machine {
             ports,
             fd_ceiling,
             source_addrs: 1,
+            memory: memory_limit(),
         }
     }
 
@@ -251,6 +305,22 @@ pub enum CapacityError {
         high: u32,
         addresses: u64,
     },
+    #[error(
+        "this plan may hold {connections} connections open at once{server}, about {} while \
+         open (at least {} KiB each), but this process may use {} (the machine's memory, or \
+         its container's limit): split the load over machines (`--shard i/n`, each machine \
+         one share) or plan fewer connections",
+        shown_bytes(*needed),
+        CONNECTION_BYTES_ESTIMATE / 1024,
+        shown_bytes(*limit)
+    )]
+    Memory {
+        needed: u64,
+        limit: u64,
+        connections: u64,
+        /// As [`CapacityError::Fds`]'s.
+        server: &'static str,
+    },
 }
 
 /// Refuses a plan that needs more than `machine` allows.
@@ -279,6 +349,14 @@ pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
                 server,
             });
         }
+    }
+    if let Some(limit) = machine.memory.filter(|limit| need.memory() > *limit) {
+        return Err(CapacityError::Memory {
+            needed: need.memory(),
+            limit,
+            connections: need.connections,
+            server,
+        });
     }
     if let Some((low, high)) = machine.ports {
         let ports = u64::from(high.saturating_sub(low)) + 1;
@@ -312,6 +390,7 @@ mod tests {
         ports: Some((32768, 60999)),
         fd_ceiling: Some(1 << 20),
         source_addrs: 1,
+        memory: Some(1 << 40),
     };
 
     #[test]
@@ -327,6 +406,7 @@ mod tests {
             ports: None,
             fd_ceiling: None,
             source_addrs: 1,
+            memory: None,
         };
         let huge = Need {
             connections: 1 << 30,
@@ -479,6 +559,55 @@ mod tests {
             ..ROOMY
         };
         assert_eq!(unknown.slow_ports_warning(&need(1 << 30)), None);
+    }
+
+    /// A plan whose connections alone need more memory than this process may use is
+    /// refused before any connection, with the figure and the limit; the built-in server's
+    /// ends count too, and a machine whose memory is unknown refuses nothing.
+    #[test]
+    fn a_plan_beyond_the_machine_s_memory_is_refused_with_both_figures() {
+        // Ports enough from several source addresses: memory is what runs out.
+        let small = Machine {
+            memory: Some(1 << 30),
+            source_addrs: 8,
+            ..ROOMY
+        };
+        let need = |connections, embedded_server| Need {
+            connections,
+            embedded_server,
+            synchronized: 0,
+        };
+        // 65,536 × 16 KiB is exactly 1 GiB: it fits; one more does not.
+        assert_eq!(check(&need(65_536, false), &small), Ok(()));
+        let err = check(&need(65_537, false), &small).unwrap_err();
+        assert!(
+            matches!(err, CapacityError::Memory { needed, limit: 1_073_741_824, .. } if needed == 65_537 * 16 * 1024),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("65537 connections open at once, about 1.0 GiB while open")
+                && text.contains("this process may use 1.0 GiB")
+                && text.contains("--shard i/n"),
+            "{text}"
+        );
+        // With the built-in server, each connection's other end is here too.
+        assert!(check(&need(40_000, true), &small).is_err());
+        let unknown = Machine {
+            memory: None,
+            ..small
+        };
+        assert_eq!(check(&need(200_000, false), &unknown), Ok(()));
+    }
+
+    #[test]
+    fn meminfo_and_byte_figures_read_as_people_write_them() {
+        let meminfo = "MemTotal:       24567890 kB\nMemFree:         1234 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(24_567_890 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB"), None);
+        assert_eq!(shown_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(shown_bytes(5 << 20), "5 MiB");
+        assert_eq!(shown_bytes(1), "1 MiB");
     }
 
     #[test]

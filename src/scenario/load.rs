@@ -86,6 +86,13 @@ const DEFAULT_SEED: i128 = 1;
 const MIN_MESSAGE_BYTES: i128 = 1024;
 /// Enough for a few buffered messages with their correlation values.
 const MIN_BUFFERED_BYTES: i128 = 1024;
+/// The most a per-connection byte bound (`max_message_bytes`, `max_buffered_bytes`) may
+/// be: 1 GiB, what one connection may hold of a server's messages. Past it the bound
+/// bounds nothing a machine has (a thousand connections, a terabyte).
+const MAX_CONNECTION_BYTES: i128 = 1 << 30;
+/// The most a per-connection count (`max_buffered` messages, `max_in_flight`
+/// expectations) may be, for the same reason.
+const MAX_CONNECTION_COUNT: i128 = 1_000_000;
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -712,19 +719,18 @@ fn limits(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> Limits {
     let Some(f) = Fields::section(cx, node, "[limits]", LIMITS_KEYS) else {
         return defaults;
     };
-    let max = i128::try_from(usize::MAX).unwrap_or(i128::MAX);
     let bytes = f.int_or(
         cx,
         "max_message_bytes",
         MIN_MESSAGE_BYTES,
-        max,
+        MAX_CONNECTION_BYTES,
         defaults.max_message_bytes as i128,
     );
     let in_flight = f.int_or(
         cx,
         "max_in_flight",
         1,
-        u32::MAX.into(),
+        MAX_CONNECTION_COUNT,
         defaults.max_in_flight as i128,
     );
     Limits {
@@ -748,14 +754,14 @@ fn oracles(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> OracleSpec {
         cx,
         "max_buffered",
         1,
-        u32::MAX.into(),
+        MAX_CONNECTION_COUNT,
         defaults.max_buffered as i128,
     );
     let buffered_bytes = f.int_or(
         cx,
         "max_buffered_bytes",
         MIN_BUFFERED_BYTES,
-        i128::try_from(usize::MAX).unwrap_or(i128::MAX),
+        MAX_CONNECTION_BYTES,
         defaults.max_buffered_bytes as i128,
     );
     let type_field = kinds::path_or(cx, &f, "type_field", &defaults.type_field);

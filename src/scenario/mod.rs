@@ -8,7 +8,7 @@ pub mod feed;
 mod load;
 
 pub use load::battery::{is_battery, load_battery_file, load_battery_str, Battery, Family, Level};
-pub use load::locate::position as written_at;
+pub use load::locate::{position as written_at, Locator};
 #[cfg(test)]
 pub(crate) use load::REPRO_FIELDS;
 pub use load::{

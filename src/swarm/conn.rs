@@ -295,6 +295,8 @@ enum Work {
     },
     /// A send went into the socket's buffer; the flush would have to wait.
     Flush,
+    /// A text to send after reading what has arrived ([`ConnRun::read_then_send`]).
+    ReadThenSend(String),
     /// A text to send the bounded way ([`ConnRun::send`]).
     Send(String),
     /// Base64 of a binary frame to send.
@@ -342,6 +344,10 @@ struct Open {
     /// it, when it is an expectation, opens at that send's instant (microseconds ago)
     /// instead of reading the clock again. Cleared by every step ([`ConnRun::next_step`]).
     sent_now: bool,
+    /// A send went out since the connection last read (a wait for frames, or the frames
+    /// that had arrived): the next send reads what has arrived first
+    /// ([`ConnRun::read_then_send`]).
+    sent_unread: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
     /// When reads were last paused (`pause_reads`) and when they resumed: a server Close
@@ -723,6 +729,7 @@ impl ConnRun {
                     connected = Box::pin(self.reconnect(after, &backoff)).await
                 }
                 Work::Flush => Box::pin(self.flush_send()).await,
+                Work::ReadThenSend(text) => Box::pin(self.read_then_send(text)).await,
                 Work::Send(text) => Box::pin(self.send(text)).await,
                 Work::SendBinary(base64) => Box::pin(self.send_binary(&base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
@@ -992,6 +999,9 @@ impl ConnRun {
             Wrote::Sent => {
                 self.traffic.messages_sent += 1;
                 self.ctx.live.sent.add(1);
+                if let Some(open) = self.open.as_mut() {
+                    open.sent_unread = true;
+                }
                 self.note_unjudged_send();
             }
             // The loop sees the cancel next and says goodbye.
@@ -1039,16 +1049,32 @@ impl ConnRun {
         counters.after_unjudged_frames += after;
     }
 
+    /// A send right after another with nothing read between (a loop of sends, no
+    /// `expect`): the frames that have arrived are handled first, then `text` goes as any
+    /// send. Without it a server whose answers filled the socket could no longer write,
+    /// and a careful one closes such a reader (a slow consumer: Close 1013, or 1008) for
+    /// what is the client's doing, not the server's.
+    async fn read_then_send(&mut self, text: String) {
+        self.read_ready().await;
+        match self.send_work(text) {
+            Work::Flush => self.flush_send().await,
+            Work::Send(text) => self.send(text).await,
+            // Lost while reading (the send is skipped, as any step of a connection that
+            // is not open), or gone out whole.
+            _ => {}
+        }
+    }
+
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
     /// separator appended when it names one.
     async fn send(&mut self, text: String) {
-        let text = self.outgoing(text);
-        self.send_text(text).await;
-        if !self.markers.is_empty() {
-            // Flood: nothing waits for answers, so read what has arrived between sends, or
-            // the server would stop reading once its answers fill the socket.
+        // Nothing waits for answers between the sends of a loop (a flood, with markers or
+        // without): what has arrived is read before the next goes ([`Self::read_then_send`]).
+        if self.open.as_ref().is_some_and(|o| o.sent_unread) {
             Box::pin(self.read_ready()).await;
         }
+        let text = self.outgoing(text);
+        self.send_text(text).await;
     }
 
     /// A scripted frame's text as it goes out now: the request is marked sent, a flood
@@ -1262,8 +1288,12 @@ impl ConnRun {
     }
 
     /// Sends `text` as far as it goes without waiting (most sends go straight into the
-    /// socket: no future for them), and returns what is left to await.
+    /// socket: no future for them), and returns what is left to await: after a send with
+    /// nothing read since, the read first ([`Self::read_then_send`]).
     fn send_work(&mut self, text: String) -> Work {
+        if self.open.as_ref().is_some_and(|o| o.sent_unread) {
+            return Work::ReadThenSend(text);
+        }
         match self.send_now(text) {
             SendNow::Done => Work::Done,
             SendNow::Flush => Work::Flush,

@@ -20,6 +20,10 @@ const UNITS: &[(&str, u128)] = &[
 /// Significant fraction digits beyond which no unit can still land on a whole microsecond.
 const MAX_FRACTION_DIGITS: usize = 12;
 
+/// What a duration past the largest one a plan holds (`u64::MAX` µs) is told.
+const TOO_LARGE: &str = " (too large: a duration is at most 18446744073709551615us, about \
+                         5124095576h)";
+
 /// Parses `"250ms"`, `"1.5s"`, `"100us"`, `"1m"`, `"1h"`, `"0"`, or several of them
 /// written together and added up, as Go's `time.ParseDuration` (and so k6) reads them:
 /// `"1m30s"`, `"1h2m3.5s"`, `"2s500ms"`.
@@ -62,9 +66,7 @@ fn micros(t: &str) -> Result<u64, &'static str> {
             }
             None => return Err(" (units: us, ms, s, m, h)"),
         };
-        total = total
-            .checked_add(scaled(number, scale)?)
-            .ok_or(" (too large)")?;
+        total = total.checked_add(scaled(number, scale)?).ok_or(TOO_LARGE)?;
         if next.is_empty() {
             return Ok(total);
         }
@@ -84,7 +86,7 @@ fn scaled(number: &str, scale: u128) -> Result<u64, &'static str> {
     if fraction.len() > MAX_FRACTION_DIGITS {
         return Err(" (finer than a microsecond)");
     }
-    let too_large = " (too large)";
+    let too_large = TOO_LARGE;
     let whole: u128 = whole.parse().map_err(|_| too_large)?;
     let fraction_value: u128 = if fraction.is_empty() {
         0
@@ -108,12 +110,16 @@ fn scaled(number: &str, scale: u128) -> Result<u64, &'static str> {
 pub fn parse_dist(s: &str) -> Result<Dist, String> {
     let t = s.trim();
     let Some((name, rest)) = t.split_once('(') else {
-        return parse_duration(t)
-            .map(|value| Dist::Fixed { value })
-            .map_err(|_| {
+        // A plain duration's own reason (too large, no unit, negative) is said too.
+        return micros(t)
+            .map(|us| Dist::Fixed {
+                value: Duration::from_micros(us),
+            })
+            .map_err(|why| {
                 format!(
                     "expected a distribution like \"fixed(5ms)\", \"uniform(0ms, 5ms)\", \
-                 \"normal(100ms, 20ms)\", \"exp(200ms)\" or a duration like \"5ms\", found {s:?}"
+                 \"normal(100ms, 20ms)\", \"exp(200ms)\" or a duration like \"5ms\", found \
+                 {s:?}{why}"
                 )
             });
     };
@@ -235,7 +241,14 @@ mod tests {
         assert!(parse_duration("-1s").expect_err("-1s").contains("negative"));
         assert!(parse_duration("99999999999999999999h")
             .expect_err("big")
-            .contains("too large"));
+            .contains("too large: a duration is at most 18446744073709551615us"));
+        // A `think` written as a plain duration says why it is refused, as `duration` does.
+        let think = parse_dist("99999999999999h").expect_err("big think");
+        assert!(
+            think.contains("expected a distribution")
+                && think.contains("too large: a duration is at most"),
+            "{think}"
+        );
     }
 
     #[test]

@@ -8,16 +8,42 @@ use toml::de::{DeTable, DeValue};
 /// scenario in `text` is written, or its step `path` when `path` is not empty (1-based
 /// indices, one per nested `repeat`: `[2, 1]` is the first step inside the repeat at step
 /// 2, as the verdict's notes number steps). `None` when `text` holds no such group or step
-/// (not the text the scenario was loaded from, or not TOML).
+/// (not the text the scenario was loaded from, or not TOML). Parses `text`: for more than
+/// one place in the same text, [`Locator`] parses it once.
 pub fn position(text: &str, group: usize, path: &[usize]) -> Option<(usize, usize)> {
-    let doc = DeTable::parse(text).ok()?;
-    let groups = doc.get_ref().get("group")?;
-    let mut node: &Node<'_> = items(groups)?.get(group)?;
-    for &index in path {
-        let steps = table_get(node, "steps")?;
-        node = items(steps)?.get(index.checked_sub(1)?)?;
+    Locator::new(text).position(group, path)
+}
+
+/// Where the groups and steps of one scenario text are written ([`position`]), the text
+/// parsed and its lines indexed once: `validate` places a warning for each of thousands
+/// of groups, and parsing the whole text again for each made it quadratic in the file's
+/// size (8,000 groups: 43 s).
+pub struct Locator<'t> {
+    /// `None` when the text is not TOML: nothing is found in it.
+    doc: Option<toml::Spanned<DeTable<'t>>>,
+    lines: Ctx<'t>,
+}
+
+impl<'t> Locator<'t> {
+    /// Parses `text` (once; O(its length)).
+    pub fn new(text: &'t str) -> Locator<'t> {
+        Locator {
+            doc: DeTable::parse(text).ok(),
+            lines: Ctx::new("", text),
+        }
     }
-    Some(Ctx::new("", text).position(node.span().start))
+
+    /// [`position`] in this text: O(the depth of `path`, plus a binary search of the
+    /// lines).
+    pub fn position(&self, group: usize, path: &[usize]) -> Option<(usize, usize)> {
+        let groups = self.doc.as_ref()?.get_ref().get("group")?;
+        let mut node: &Node<'_> = items(groups)?.get(group)?;
+        for &index in path {
+            let steps = table_get(node, "steps")?;
+            node = items(steps)?.get(index.checked_sub(1)?)?;
+        }
+        Some(self.lines.position(node.span().start))
+    }
 }
 
 fn items<'n, 'i>(node: &'n Node<'i>) -> Option<&'n [Node<'i>]> {

@@ -51,6 +51,9 @@ impl ConnRun {
         done: impl Fn(&ConnChecker) -> bool,
         mut known_now: Option<Instant>,
     ) -> Stop {
+        if let Some(open) = self.open.as_mut() {
+            open.sent_unread = false;
+        }
         loop {
             if done(&self.checker) {
                 return Stop::Done;
@@ -556,8 +559,12 @@ impl ConnRun {
         }
     }
 
-    /// Flood mode: handles the frames that have already arrived, without waiting for more.
+    /// Handles the frames that have already arrived, without waiting for more (between
+    /// the sends of a flood, or of any loop of sends).
     pub(super) async fn read_ready(&mut self) {
+        if let Some(open) = self.open.as_mut() {
+            open.sent_unread = false;
+        }
         loop {
             let Some(open) = self.open.as_mut() else {
                 return;

@@ -212,6 +212,7 @@ impl ConnRun {
                     ping_due: false,
                     answer_due: false,
                     sent_now: false,
+                    sent_unread: false,
                     last_data_us: NO_DATA,
                     silence: Silence::since(self.since_t0(now)),
                     closing: None,

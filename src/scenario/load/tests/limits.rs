@@ -116,3 +116,25 @@ fn the_buffer_byte_bound_is_configurable_and_has_a_floor() {
         "max_buffered_bytes",
     );
 }
+
+/// Per-connection bounds past what any machine holds are refused, with the figure and the
+/// limit: they would bound nothing (1,000 connections × 1 TB of buffered messages).
+#[test]
+fn per_connection_bounds_have_a_ceiling() {
+    for (section, key, over) in [
+        ("oracles", "max_buffered_bytes", "1073741825"),
+        ("oracles", "max_buffered", "1000001"),
+        ("limits", "max_message_bytes", "1000000000000"),
+        ("limits", "max_in_flight", "1000000000"),
+    ] {
+        let text = with_top(&format!("[{section}]\n{key} = {over}"));
+        let err = load_str(&text, "big.toml").unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(over), "{err}");
+        assert!(
+            err.contains("1073741824") || err.contains("1000000"),
+            "the limit is named: {err}"
+        );
+    }
+    let s = load(&with_top("[oracles]\nmax_buffered_bytes = 1073741824"));
+    assert_eq!(s.oracles.max_buffered_bytes, 1 << 30);
+}

@@ -229,6 +229,20 @@ impl Command {
         }
     }
 
+    /// Whether this command keeps nothing a stop could write (`validate`, `plan`,
+    /// `completions`, `man`: each reads, prints and ends): Ctrl-C then ends it at once,
+    /// where the others stop at their next step and say what they kept. `validate` of a
+    /// large file, or one read from a pipe nobody writes, is stopped as any command is.
+    pub fn stops_at_once(&self) -> bool {
+        matches!(
+            self,
+            Command::Validate { .. }
+                | Command::Plan { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
+        )
+    }
+
     /// What the first Ctrl-C's notice promises for this command: only `run` writes the
     /// results of what ran; `hunt`, `replay` and `shrink` say in their result line what, if
     /// anything, they kept (a find's repro, a smaller repro), and must not promise more.

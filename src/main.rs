@@ -66,6 +66,7 @@ fn main() -> ExitCode {
             StopSignals::install(),
             cancel.clone(),
             cli.command.interrupt_notice(),
+            cli.command.stops_at_once(),
         ));
         if cli.command.stops_with_stdin() {
             stop_when_stdin_ends(cancel.clone());
@@ -86,16 +87,21 @@ fn main() -> ExitCode {
 }
 
 /// First Ctrl-C or SIGTERM: stop cleanly, saying what the command will keep (`notice`,
-/// from [`cli::Command::interrupt_notice`]; nothing under `-q`). Second: leave at once,
-/// killing the process group of any command still running.
+/// from [`cli::Command::interrupt_notice`]; nothing under `-q`), or, for a command that
+/// keeps nothing (`at_once`: [`cli::Command::stops_at_once`]), leave at once. Second:
+/// leave at once, killing the process group of any command still running.
 async fn stop_on_ctrl_c(
     mut signals: StopSignals,
     cancel: CancellationToken,
     notice: Option<std::borrow::Cow<'static, str>>,
+    at_once: bool,
 ) {
     let Some(name) = signals.next().await else {
         return;
     };
+    if at_once {
+        std::process::exit(i32::from(exit::INTERRUPTED));
+    }
     // The second request may come as either signal; name the one that came.
     let again = if name == "SIGTERM" {
         "SIGTERM"

@@ -2038,3 +2038,47 @@ steps = [{ expect = "connection_established", within = "2s" }, { close = 1000 }]
         "{console}"
     );
 }
+
+/// Ctrl-C (SIGINT) stops a `validate` that is still reading (here a named pipe nobody
+/// writes: a file that never ends, as a very large one takes long) at once, exit 130: it
+/// keeps nothing to write. It was caught and only noted, and `validate` read on until its
+/// end (a 65,537-group file: minutes, through SIGINT and SIGTERM alike).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_validate_still_reading_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("never.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["validate", fifo.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Open for reading blocks in the kernel until a writer comes: once the process waits
+    // there (its wait channel names the pipe), its signal handlers are in place.
+    let pid = child.id().unwrap();
+    let waiting = timeout(common::TEST_BOUND, async {
+        loop {
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            if wchan.contains("fifo") || wchan.contains("pipe") || wchan.contains("partner") {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waiting.is_ok(), "validate never reached the pipe");
+    common::signal(&child, "INT");
+    let status = timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("validate stops at Ctrl-C")
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+}

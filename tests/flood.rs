@@ -103,3 +103,61 @@ steps = [
     assert!(c.messages_sent > 0, "{c:?}");
     assert!(c.messages_received > 0, "{c:?}");
 }
+
+/// Answers three text frames, then closes (1000).
+async fn answers_three_then_closes(tcp: tokio::net::TcpStream) {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let mut answered = 0;
+    while let Some(Ok(msg)) = ws.next().await {
+        if msg.is_text() {
+            answered += 1;
+            if ws.send(msg).await.is_err() {
+                return;
+            }
+            if answered == 3 {
+                let normal = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: 1000.into(),
+                    reason: "".into(),
+                };
+                let _ = ws.close(Some(normal)).await;
+                // Drain until the client's Close (or its end).
+                while let Some(Ok(_)) = ws.next().await {}
+                return;
+            }
+        }
+    }
+}
+
+/// A server that closes while a loop of sends runs: its Close is read between two sends,
+/// the connection ends there for that Close, and no send after it is written to nothing
+/// or counted as a loss of its own; the rest of the loop, walked without a connection,
+/// still lets the run's duration end it (on this test's one thread it ran all 10^8
+/// iterations first, past the minute the test allows).
+#[tokio::test]
+async fn a_close_read_between_sends_ends_the_loop_for_what_it_is() {
+    let (url, stop) = spawn_server(answers_three_then_closes).await;
+    let s = scenario(
+        "closing.toml",
+        r#"
+name = "closing"
+duration = "3s"
+[oracles]
+exclusive = false
+liveness = false
+[[group]]
+name = "g"
+users = 1
+steps = [
+  { repeat = 100000000, steps = [ { send = { type = "ask", n = "{{run}}" } } ] },
+]
+"#,
+    );
+    let outcome = run(&s, Some(url), None).await;
+    stop.cancel();
+    let c = &outcome.results.summary.counters;
+    let ends: Vec<String> = c.ended_by.keys().map(ToString::to_string).collect();
+    assert_eq!(ends, ["server_close_1000"], "{c:?}");
+    assert!(c.messages_received >= 3, "{c:?}");
+}

@@ -694,6 +694,12 @@ impl ConnRun {
                 break;
             };
             match work {
+                // A step skipped because the connection is not open (it was lost, and the
+                // script walks on to a `reconnect` or its end): a long loop of them awaits
+                // nothing, so the task gives the scheduler a turn once its budget is spent;
+                // on one thread the run's duration, Ctrl-C and every other connection
+                // waited for the whole loop (a lost flood of 10^8 sends: minutes).
+                Work::Done if self.open.is_none() => tokio::task::consume_budget().await,
                 Work::Done => {}
                 Work::Await {
                     id,
@@ -1056,11 +1062,15 @@ impl ConnRun {
     /// what is the client's doing, not the server's.
     async fn read_then_send(&mut self, text: String) {
         self.read_ready().await;
+        // Lost while reading (a Close, a reset): the send is skipped, as any step of a
+        // connection that is not open, not written to nothing and counted a second loss.
+        if self.open.is_none() {
+            return;
+        }
         match self.send_work(text) {
             Work::Flush => self.flush_send().await,
             Work::Send(text) => self.send(text).await,
-            // Lost while reading (the send is skipped, as any step of a connection that
-            // is not open), or gone out whole.
+            // Gone out whole.
             _ => {}
         }
     }
@@ -1072,6 +1082,9 @@ impl ConnRun {
         // without): what has arrived is read before the next goes ([`Self::read_then_send`]).
         if self.open.as_ref().is_some_and(|o| o.sent_unread) {
             Box::pin(self.read_ready()).await;
+            if self.open.is_none() {
+                return;
+            }
         }
         let text = self.outgoing(text);
         self.send_text(text).await;

@@ -295,8 +295,6 @@ enum Work {
     },
     /// A send went into the socket's buffer; the flush would have to wait.
     Flush,
-    /// A text to send after reading what has arrived ([`ConnRun::read_then_send`]).
-    ReadThenSend(String),
     /// A text to send the bounded way ([`ConnRun::send`]).
     Send(String),
     /// Base64 of a binary frame to send.
@@ -345,8 +343,7 @@ struct Open {
     /// instead of reading the clock again. Cleared by every step ([`ConnRun::next_step`]).
     sent_now: bool,
     /// A send went out since the connection last read (a wait for frames, or the frames
-    /// that had arrived): the next send reads what has arrived first
-    /// ([`ConnRun::read_then_send`]).
+    /// that had arrived): the next send reads what has arrived first ([`ConnRun::send`]).
     sent_unread: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
@@ -735,7 +732,6 @@ impl ConnRun {
                     connected = Box::pin(self.reconnect(after, &backoff)).await
                 }
                 Work::Flush => Box::pin(self.flush_send()).await,
-                Work::ReadThenSend(text) => Box::pin(self.read_then_send(text)).await,
                 Work::Send(text) => Box::pin(self.send(text)).await,
                 Work::SendBinary(base64) => Box::pin(self.send_binary(&base64)).await,
                 // Waiting states are boxed too: only the one in progress takes memory.
@@ -879,11 +875,15 @@ impl ConnRun {
     }
 
     /// [`Self::send`] as far as it goes without waiting: a plain send (no flood marker,
-    /// no rendezvous holding it) that the connection is ready to take.
+    /// no rendezvous holding it, a read since the last send) that the connection is ready
+    /// to take.
     fn send_now(&mut self, text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
-        if !self.markers.is_empty() || self.rare.as_ref().is_some_and(|r| r.held.is_some()) {
+        if !self.markers.is_empty()
+            || self.rare.as_ref().is_some_and(|r| r.held.is_some())
+            || self.open.as_ref().is_some_and(|o| o.sent_unread)
+        {
             return SendNow::Wait(text);
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -1055,33 +1055,18 @@ impl ConnRun {
         counters.after_unjudged_frames += after;
     }
 
-    /// A send right after another with nothing read between (a loop of sends, no
-    /// `expect`): the frames that have arrived are handled first, then `text` goes as any
-    /// send. Without it a server whose answers filled the socket could no longer write,
-    /// and a careful one closes such a reader (a slow consumer: Close 1013, or 1008) for
-    /// what is the client's doing, not the server's.
-    async fn read_then_send(&mut self, text: String) {
-        self.read_ready().await;
-        // Lost while reading (a Close, a reset): the send is skipped, as any step of a
-        // connection that is not open, not written to nothing and counted a second loss.
-        if self.open.is_none() {
-            return;
-        }
-        match self.send_work(text) {
-            Work::Flush => self.flush_send().await,
-            Work::Send(text) => self.send(text).await,
-            // Gone out whole.
-            _ => {}
-        }
-    }
-
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
     /// separator appended when it names one.
     async fn send(&mut self, text: String) {
-        // Nothing waits for answers between the sends of a loop (a flood, with markers or
-        // without): what has arrived is read before the next goes ([`Self::read_then_send`]).
+        // A send right after another with nothing read between (a loop of sends, no
+        // `expect`; a flood, with markers or without): the frames that have arrived are
+        // handled first. Without it a server whose answers filled the socket could no
+        // longer write, and a careful one closes such a reader (a slow consumer: Close
+        // 1013, or 1008) for what is the client's doing, not the server's.
         if self.open.as_ref().is_some_and(|o| o.sent_unread) {
             Box::pin(self.read_ready()).await;
+            // Lost while reading (a Close, a reset): the send is skipped, as any step of
+            // a connection that is not open, not written to nothing.
             if self.open.is_none() {
                 return;
             }
@@ -1301,12 +1286,8 @@ impl ConnRun {
     }
 
     /// Sends `text` as far as it goes without waiting (most sends go straight into the
-    /// socket: no future for them), and returns what is left to await: after a send with
-    /// nothing read since, the read first ([`Self::read_then_send`]).
+    /// socket: no future for them), and returns what is left to await.
     fn send_work(&mut self, text: String) -> Work {
-        if self.open.as_ref().is_some_and(|o| o.sent_unread) {
-            return Work::ReadThenSend(text);
-        }
         match self.send_now(text) {
             SendNow::Done => Work::Done,
             SendNow::Flush => Work::Flush,

@@ -21,12 +21,13 @@ WARMUP=${WARMUP:-20}
 # said before anything starts rather than as a shell error or a scenario error later.
 for name in CONNS RATE DURATION INTERVAL; do
     value=${!name}
-    if ! [[ $value =~ ^[0-9]+$ ]] || (( value < 1 )); then
+    # No leading zero: bash reads 010 as octal (8), and 08 not at all.
+    if ! [[ $value =~ ^[1-9][0-9]*$ ]]; then
         echo "soak: $name must be a whole number of at least 1, found \"$value\"" >&2
         exit 2
     fi
 done
-if ! [[ $WARMUP =~ ^[0-9]+$ ]]; then
+if ! [[ $WARMUP =~ ^(0|[1-9][0-9]*)$ ]]; then
     echo "soak: WARMUP must be a whole number of seconds, found \"$WARMUP\"" >&2
     exit 2
 fi

@@ -1295,11 +1295,12 @@ impl Remarks {
     /// How many were left unsaid, when any were.
     fn say_the_rest(&self, file: &std::path::Path) {
         if self.left > 0 {
-            errln!(
-                "note: {}: {} more warnings and notes like these not shown",
-                file.display(),
-                self.left
-            );
+            let more = if self.left == 1 {
+                "1 more warning or note like these".to_string()
+            } else {
+                format!("{} more warnings and notes like these", self.left)
+            };
+            errln!("note: {}: {more} not shown", file.display());
         }
     }
 }

@@ -161,3 +161,51 @@ steps = [
     assert_eq!(ends, ["server_close_1000"], "{c:?}");
     assert!(c.messages_received >= 3, "{c:?}");
 }
+
+/// A pipelined burst whose answers outnumber the buffer of unclaimed messages (100
+/// sends, then the 100 expectations that answer them one at a time, five events each:
+/// the answers to the later requests wait among the unclaimed while the first is open,
+/// past the bound of 256) is the client's own limit, said as such (exit 8, raise
+/// `max_buffered`): it read "VIOLATIONS … hunt for a repro", as only the first few of each
+/// connection's hundreds of unmet expectations are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipelined_burst_past_the_buffer_is_the_client_s_limit() {
+    let server = common::spawn_reference(None).await;
+    let text = format!(
+        r#"
+name = "pipe"
+duration = "30s"
+[auth]
+secret = {{ value = "{}" }}
+[oracles]
+learn = false
+[[group]]
+name = "g"
+users = 2
+steps = [
+  {{ expect = "connection_established", within = "5s" }},
+  {{ repeat = 100, steps = [ {{ send = {{ type = "user_message", run_id = "r-{{{{conn}}}}-{{{{run}}}}", thread_id = "t-{{{{user}}}}", content = "x" }} }} ] }},
+  {{ repeat = 100, steps = [ {{ expect = "agent_started agent_thinking+ tool_executing tool_completed agent_completed", correlate = "run_id", within = "10s" }} ] }},
+  {{ close = 1000 }},
+]
+"#,
+        common::TEST_SECRET
+    );
+    let s = scenario("pipe.toml", &text);
+    let outcome = run(&s, Some(server.url()), None).await;
+    server.shutdown().await;
+    let summary = &outcome.results.summary;
+    assert!(
+        summary.counters.expect.buffer_overflows > 0,
+        "{:?}",
+        summary.counters
+    );
+    assert_eq!(
+        summary.verdict,
+        stampede::model::Verdict::ClientLimited,
+        "{:?}",
+        summary.hint
+    );
+    let hint = summary.hint.clone().unwrap_or_default();
+    assert!(hint.contains("max_buffered = 256"), "{hint}");
+}

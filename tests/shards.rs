@@ -278,7 +278,7 @@ fn shards_parse_and_partition_the_connections() {
     let err = "1/4294967296".parse::<Shard>().unwrap_err();
     assert_eq!(
         err,
-        "a shard's INDEX and COUNT are at most 4294967295, found \"1/4294967296\""
+        "a shard's COUNT is at most 4294967295 (and its INDEX less than its COUNT), found \"1/4294967296\""
     );
     // Pairs of connections share a token (several connections per user): each pair runs
     // in one shard, where the exclusivity oracle sees both of its sides; every connection
@@ -508,6 +508,9 @@ fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
     let job: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
     assert_eq!(job["kind"], "Job");
     assert_eq!(job["spec"]["completionMode"], "Indexed");
+    // A shard exiting 1 (a violation) fails its own index, never the whole Job's others.
+    assert_eq!(job["spec"]["backoffLimitPerIndex"], 0);
+    assert!(job["spec"]["backoffLimit"].is_null());
     let completions = job["spec"]["completions"].as_u64().unwrap();
     assert_eq!(job["spec"]["parallelism"].as_u64().unwrap(), completions);
     let container = &job["spec"]["template"]["spec"]["containers"][0];

@@ -1119,7 +1119,8 @@ impl std::str::FromStr for Shard {
                 Ok(n) => Ok(n),
                 Err(_) if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
                     Err(format!(
-                        "a shard's INDEX and COUNT are at most {}, found {text:?}",
+                        "a shard's COUNT is at most {} (and its INDEX less than its COUNT), \
+                         found {text:?}",
                         u32::MAX
                     ))
                 }

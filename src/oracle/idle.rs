@@ -341,7 +341,7 @@ pub(super) fn suggested(shortest: Duration) -> Duration {
 /// A duration as a scenario writes it, quoted: `"2s"`, `"2300ms"`.
 fn quoted(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("\"{}s\"", ms / 1000)
     } else {
         format!("\"{ms}ms\"")

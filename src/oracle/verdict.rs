@@ -1232,15 +1232,18 @@ const CAUGHT_UP_MIN_MS: f64 = 200.0;
 /// The client-limited verdict of a run whose every violation is an expectation unmet on a
 /// connection whose buffer of unclaimed messages overflowed (`[oracles] max_buffered`,
 /// `max_buffered_bytes`): the client dropped what those expectations may have waited for
-/// (a long think between sends and their `expect` buffers every answer), so they prove
-/// no loss. Every violation must be kept; otherwise `None`, and the violations stand.
+/// (a long think between sends and their `expect` buffers every answer; a pipelined burst
+/// whose answers outnumber the bound), so they prove no loss. Every violation must be
+/// accounted for: kept, or counted by its connection (a connection keeps only its first
+/// few) as a completeness violation of an overflowing one; otherwise `None`, and the
+/// violations stand.
 fn overflowed(
     plan: &Plan,
     reports: &[ConnReport],
     kept: &[Violation],
     violations: u64,
 ) -> Option<Judgement> {
-    if violations == 0 || kept.len() as u64 != violations {
+    if violations == 0 {
         return None;
     }
     let overflowing: std::collections::BTreeSet<u32> = reports
@@ -1248,11 +1251,24 @@ fn overflowed(
         .filter(|r| r.counters.expect.buffer_overflows > 0)
         .map(|r| r.id)
         .collect();
-    let all = !overflowing.is_empty()
+    let all_kept = !overflowing.is_empty()
         && kept
             .iter()
             .all(|v| v.oracle == OracleKind::Completeness && overflowing.contains(&v.conn));
-    if !all {
+    if !all_kept {
+        return None;
+    }
+    let counted: u64 = reports
+        .iter()
+        .flat_map(|r| r.violations_by_oracle.values())
+        .sum();
+    let all_counted = counted == violations
+        && reports.iter().all(|r| {
+            r.violations_by_oracle.iter().all(|(oracle, n)| {
+                *n == 0 || (*oracle == OracleKind::Completeness && overflowing.contains(&r.id))
+            })
+        });
+    if kept.len() as u64 != violations && !all_counted {
         return None;
     }
     let dropped: u64 = reports

@@ -343,7 +343,8 @@ struct Open {
     /// instead of reading the clock again. Cleared by every step ([`ConnRun::next_step`]).
     sent_now: bool,
     /// A send went out since the connection last read (a wait for frames, or the frames
-    /// that had arrived): the next send reads what has arrived first ([`ConnRun::send`]).
+    /// that had arrived): the next send of a flood reads what has arrived first
+    /// ([`ConnRun::reads_before_send`]).
     sent_unread: bool,
     /// Set once we sent a Close: the server's Close then completes our handshake.
     closing: Option<u16>,
@@ -875,15 +876,11 @@ impl ConnRun {
     }
 
     /// [`Self::send`] as far as it goes without waiting: a plain send (no flood marker,
-    /// no rendezvous holding it, a read since the last send) that the connection is ready
-    /// to take.
+    /// no rendezvous holding it) that the connection is ready to take.
     fn send_now(&mut self, text: String) -> SendNow {
         use futures_util::Sink;
         use std::task::{Context, Poll, Waker};
-        if !self.markers.is_empty()
-            || self.rare.as_ref().is_some_and(|r| r.held.is_some())
-            || self.open.as_ref().is_some_and(|o| o.sent_unread)
-        {
+        if !self.markers.is_empty() || self.rare.as_ref().is_some_and(|r| r.held.is_some()) {
             return SendNow::Wait(text);
         }
         let mut cx = Context::from_waker(Waker::noop());
@@ -1005,15 +1002,34 @@ impl ConnRun {
             Wrote::Sent => {
                 self.traffic.messages_sent += 1;
                 self.ctx.live.sent.add(1);
-                if let Some(open) = self.open.as_mut() {
-                    open.sent_unread = true;
-                }
                 self.note_unjudged_send();
             }
             // The loop sees the cancel next and says goodbye.
             Wrote::Cancelled => {}
             Wrote::Failed(cause) => self.lose(cause, Instant::now()),
         }
+    }
+
+    /// Whether the send about to go (the cursor's step) reads what has arrived first: one
+    /// right after another with nothing read between, in a loop no `expect` follows (a
+    /// flood: of `{{marker}}` echoes, or of sends whose answers nothing reads). Without it
+    /// a server whose answers filled the socket could no longer write, and a careful one
+    /// closes such a reader (a slow consumer: Close 1013, or 1008) for what is the
+    /// client's doing. Sends an `expect` follows (a pipelined burst, then its answers)
+    /// leave the answers in the socket until their expectations are open: read earlier,
+    /// they would wait among the unclaimed messages, whose bound a long burst outgrows.
+    fn reads_before_send(&self) -> bool {
+        if !self.open.as_ref().is_some_and(|o| o.sent_unread) {
+            return false;
+        }
+        if !self.markers.is_empty() {
+            return true;
+        }
+        let group = self.cursor.group() as usize;
+        self.ctx
+            .unjudged
+            .get(group)
+            .is_some_and(|places| places.contains(&self.cursor.step_place()))
     }
 
     /// A send went out: when no `expect` of the script follows its step, what comes after
@@ -1058,12 +1074,7 @@ impl ConnRun {
     /// Sends one scripted frame (JSON text or verbatim text), with the scenario's record
     /// separator appended when it names one.
     async fn send(&mut self, text: String) {
-        // A send right after another with nothing read between (a loop of sends, no
-        // `expect`; a flood, with markers or without): the frames that have arrived are
-        // handled first. Without it a server whose answers filled the socket could no
-        // longer write, and a careful one closes such a reader (a slow consumer: Close
-        // 1013, or 1008) for what is the client's doing, not the server's.
-        if self.open.as_ref().is_some_and(|o| o.sent_unread) {
+        if self.reads_before_send() {
             Box::pin(self.read_ready()).await;
             // Lost while reading (a Close, a reset): the send is skipped, as any step of
             // a connection that is not open, not written to nothing.
@@ -1080,6 +1091,9 @@ impl ConnRun {
     /// ([`crate::oracle::framing::frame_out`]).
     fn outgoing(&mut self, mut text: String) -> String {
         self.mark_request();
+        if let Some(open) = self.open.as_mut() {
+            open.sent_unread = true;
+        }
         if !self.markers.is_empty() && text.contains(MARKER) {
             // The intended time, not the actual one: a send that went out late is charged
             // to the latency, as for every other turn.
@@ -1250,6 +1264,9 @@ impl ConnRun {
                     serde_json::to_string(&fill(&message, &self.checker.captures))
                 }
                 .unwrap_or_else(|_| message.to_string());
+                if self.reads_before_send() {
+                    return Work::Send(text);
+                }
                 self.send_work(text)
             }
             Action::SendText { text } => {
@@ -1281,6 +1298,10 @@ impl ConnRun {
         self.current = Some(Current::Send);
         if !connected || self.open.is_none() {
             return Work::Done;
+        }
+        // A flood's send reads first, by the bounded path ([`Self::send`]).
+        if self.reads_before_send() {
+            return Work::Send(text);
         }
         self.send_work(text)
     }

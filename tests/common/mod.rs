@@ -404,7 +404,9 @@ pub async fn serve_fake(
                     continue;
                 }
                 Fault::BatchSome
-                    if replies % 2 == 0 && ty != "tool_completed" && ty != "agent_completed" =>
+                    if replies.is_multiple_of(2)
+                        && ty != "tool_completed"
+                        && ty != "agent_completed" =>
                 {
                     batch.push(event);
                     if batch.len() == 3 {
@@ -415,7 +417,9 @@ pub async fn serve_fake(
                     }
                     continue;
                 }
-                Fault::BinaryHalf if seq % 2 == 0 => Message::Binary(event.to_string().into()),
+                Fault::BinaryHalf if seq.is_multiple_of(2) => {
+                    Message::Binary(event.to_string().into())
+                }
                 _ => Message::Text(event.to_string().into()),
             };
             if ws.send(frame).await.is_err() {

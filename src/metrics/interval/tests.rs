@@ -179,7 +179,7 @@ fn raw_point(i: u64, p99: Option<f64>) -> IntervalPoint {
         live: i as i64,
         sent: i,
         received: 2 * i,
-        violations: u64::from(i % 7 == 0),
+        violations: u64::from(i.is_multiple_of(7)),
         turn_p99_ms: p99,
     }
 }

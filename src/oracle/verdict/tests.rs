@@ -3699,6 +3699,26 @@ fn unmet_expectations_where_the_client_dropped_messages_are_its_own_limit() {
     assert!(overflowed(&plan, &reports, &mixed, 2).is_none());
     // A violation not kept (its connection unknown): the violations stand.
     assert!(overflowed(&plan, &reports, &kept, 3).is_none());
+    // A long burst: each connection kept only its first few of 50, and counted them all
+    // as completeness on an overflowing connection: still the client's own limit.
+    let counted: Vec<ConnReport> = reports
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            if r.id < 2 {
+                r.violations_by_oracle.insert(OracleKind::Completeness, 50);
+            }
+            r
+        })
+        .collect();
+    let j = overflowed(&plan, &counted, &kept, 100).expect("counted, all overflowing");
+    assert_eq!(j.verdict, Verdict::ClientLimited);
+    // One of them counted on a connection that dropped nothing: they stand.
+    let mut stray = counted.clone();
+    stray[2]
+        .violations_by_oracle
+        .insert(OracleKind::Completeness, 1);
+    assert!(overflowed(&plan, &stray, &kept, 101).is_none());
 }
 
 /// The verdict of a run of `plan` that completed with `reports` and no violation.

@@ -95,7 +95,7 @@ fn scaled(number: &str, scale: u128) -> Result<u64, &'static str> {
     };
     let denominator = 10u128.pow(fraction.len() as u32);
     let fraction_us = fraction_value * scale;
-    if fraction_us % denominator != 0 {
+    if !fraction_us.is_multiple_of(denominator) {
         return Err(" (finer than a microsecond)");
     }
     let total = whole

@@ -466,7 +466,7 @@ fn send_binary(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, node: &Node<'_>) -> Step {
 /// `"de ad be ef"` or `"deadbeef"` (spaces allowed between bytes).
 fn hex_bytes(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("not hex (an odd number of digits)".into());
     }
     digits

@@ -560,7 +560,7 @@ impl ConnRun {
     }
 
     /// Handles the frames that have already arrived, without waiting for more (between
-    /// the sends of a flood, or of any loop of sends).
+    /// the sends of a flood: [`ConnRun::reads_before_send`]).
     pub(super) async fn read_ready(&mut self) {
         if let Some(open) = self.open.as_mut() {
             open.sent_unread = false;

@@ -21,23 +21,71 @@ const NR_OPEN: &str = "/proc/sys/fs/nr_open";
 /// Where Linux says how much memory the machine has (`MemTotal:`, KiB).
 const MEMINFO: &str = "/proc/meminfo";
 
-/// Where a cgroup v2 container's memory limit is (`max` when there is none), bytes.
-const CGROUP_MEMORY_MAX: &str = "/sys/fs/cgroup/memory.max";
+/// Which cgroups this process is in, one `ID:CONTROLLERS:PATH` line per hierarchy
+/// (cgroups(7)).
+const SELF_CGROUP: &str = "/proc/self/cgroup";
 
-/// The memory this process may use: the machine's (`MemTotal`) or, inside a container, its
-/// cgroup's limit (cgroup v2 `memory.max`) when that is lower; `None` where neither can be
-/// read (another platform). Bytes.
+/// Where the cgroup v2 hierarchy is mounted (a cgroup's limit is `memory.max` in its folder,
+/// `max` when there is none).
+const CGROUP_V2: &str = "/sys/fs/cgroup";
+
+/// Where cgroup v1's memory hierarchy is mounted (a cgroup's limit is
+/// `memory.limit_in_bytes` in its folder, a figure near 2^63 when there is none).
+const CGROUP_V1_MEMORY: &str = "/sys/fs/cgroup/memory";
+
+/// The memory this process may use: the machine's (`MemTotal`) or, inside a container or
+/// a service's slice, the lowest limit of its cgroup and of every cgroup above it
+/// ([`cgroup_limit`]) when that is lower; `None` where neither can be read (another
+/// platform). Bytes.
 pub fn memory_limit() -> Option<u64> {
-    let total = std::fs::read_to_string(MEMINFO)
-        .ok()
-        .and_then(|text| parse_mem_total(&text));
-    let cgroup = std::fs::read_to_string(CGROUP_MEMORY_MAX)
-        .ok()
-        .and_then(|text| text.trim().parse::<u64>().ok());
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let total = read(MEMINFO).and_then(|text| parse_mem_total(&text));
+    let cgroup = read(SELF_CGROUP).and_then(|lines| cgroup_limit(&lines, &read));
     match (total, cgroup) {
         (Some(t), Some(c)) => Some(t.min(c)),
         (t, c) => t.or(c),
     }
+}
+
+/// The lowest memory limit of the cgroups `self_cgroup` (the text of `/proc/self/cgroup`)
+/// names, and of every cgroup above each, read through `read` (a file's text by its path);
+/// `None` when none has one. cgroup v2 (`0::PATH`: `memory.max`) and v1 (the `memory`
+/// controller's line: `memory.limit_in_bytes`) alike: a limit set on a parent (a
+/// Kubernetes pod's, a systemd slice's) binds its children though their own files say
+/// `max`. A folder this process cannot see is skipped: in a container with a cgroup
+/// namespace, or whose hierarchy is mounted at its own cgroup, the path reads `/` or is
+/// not there, and the mount's top file is the container's own limit.
+fn cgroup_limit(self_cgroup: &str, read: &dyn Fn(&str) -> Option<String>) -> Option<u64> {
+    let mut lowest: Option<u64> = None;
+    for line in self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (mount, file) = if id == "0" && controllers.is_empty() {
+            (CGROUP_V2, "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (CGROUP_V1_MEMORY, "memory.limit_in_bytes")
+        } else {
+            continue;
+        };
+        // The cgroup's own folder, then each one above it, up to the mount's top.
+        let mut folder = path.trim_end_matches('/');
+        loop {
+            let limit = read(&format!("{mount}{folder}/{file}"))
+                .and_then(|text| text.trim().parse::<u64>().ok());
+            if let Some(limit) = limit {
+                lowest = Some(lowest.map_or(limit, |l| l.min(limit)));
+            }
+            match folder.rfind('/') {
+                Some(parent) => folder = &folder[..parent],
+                None => break,
+            }
+        }
+    }
+    lowest
 }
 
 /// `/proc/meminfo`'s `MemTotal:       24567890 kB` → bytes.
@@ -308,7 +356,7 @@ pub enum CapacityError {
     #[error(
         "this plan may hold {connections} connections open at once{server}, about {} while \
          open (at least {} KiB each), but this process may use {} (the machine's memory, or \
-         its container's limit): split the load over machines (`--shard i/n`, each machine \
+         its cgroup's limit): split the load over machines (`--shard i/n`, each machine \
          one share) or plan fewer connections",
         shown_bytes(*needed),
         CONNECTION_BYTES_ESTIMATE / 1024,
@@ -331,6 +379,17 @@ pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
     } else {
         ""
     };
+    // Memory first: no setting of this machine makes room for it, while the descriptor
+    // limit may be raised (a plan past both named the descriptors, then, raised, the
+    // memory).
+    if let Some(limit) = machine.memory.filter(|limit| need.memory() > *limit) {
+        return Err(CapacityError::Memory {
+            needed: need.memory(),
+            limit,
+            connections: need.connections,
+            server,
+        });
+    }
     if let Some(limit) = machine.fd_limit {
         if limit < needed {
             if let Some(ceiling) = machine.fd_ceiling.filter(|c| *c < needed) {
@@ -349,14 +408,6 @@ pub fn check(need: &Need, machine: &Machine) -> Result<(), CapacityError> {
                 server,
             });
         }
-    }
-    if let Some(limit) = machine.memory.filter(|limit| need.memory() > *limit) {
-        return Err(CapacityError::Memory {
-            needed: need.memory(),
-            limit,
-            connections: need.connections,
-            server,
-        });
     }
     if let Some((low, high)) = machine.ports {
         let ports = u64::from(high.saturating_sub(low)) + 1;
@@ -561,6 +612,64 @@ mod tests {
         assert_eq!(unknown.slow_ports_warning(&need(1 << 30)), None);
     }
 
+    /// A limit set above this process's own cgroup binds it: the lowest of its cgroup and
+    /// of those above it counts, v2 and v1 alike, and a folder that cannot be read (a
+    /// container's view of the host's paths) is skipped for the mount's top.
+    #[test]
+    fn the_lowest_cgroup_limit_above_this_process_binds_it() {
+        use std::collections::HashMap;
+        let files = |entries: &[(&str, &str)]| -> HashMap<String, String> {
+            entries
+                .iter()
+                .map(|(path, text)| (path.to_string(), text.to_string()))
+                .collect()
+        };
+        let limit = |cgroup: &str, files: &HashMap<String, String>| {
+            cgroup_limit(cgroup, &|path: &str| files.get(path).cloned())
+        };
+        // cgroup v2, a pod's limit on the parent, the container's own file unlimited.
+        let v2 = files(&[
+            ("/sys/fs/cgroup/memory.max", "max\n"),
+            ("/sys/fs/cgroup/kubepods/memory.max", "max\n"),
+            ("/sys/fs/cgroup/kubepods/pod1/memory.max", "1073741824\n"),
+            ("/sys/fs/cgroup/kubepods/pod1/c1/memory.max", "max\n"),
+        ]);
+        assert_eq!(limit("0::/kubepods/pod1/c1\n", &v2), Some(1 << 30));
+        // A cgroup namespace: the path reads `/`, the top file is the container's.
+        let namespaced = files(&[("/sys/fs/cgroup/memory.max", "536870912\n")]);
+        assert_eq!(limit("0::/\n", &namespaced), Some(1 << 29));
+        // cgroup v1, as this workplace's machines have it: the memory controller's line;
+        // the other controllers' lines name no memory limit.
+        let v1 = files(&[
+            (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/process_api/memory.limit_in_bytes",
+                "2147483648\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/process_api/3cb1/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+        ]);
+        let lines = "9:name=systemd:/\n4:memory:/process_api/3cb1\n1:cpu:/\n0::/\n";
+        assert_eq!(limit(lines, &v1), Some(1 << 31));
+        // A path the container cannot see (its hierarchy mounted at its own cgroup).
+        let mounted_at_own =
+            files(&[("/sys/fs/cgroup/memory/memory.limit_in_bytes", "268435456\n")]);
+        assert_eq!(
+            limit("4:memory:/docker/abc\n", &mounted_at_own),
+            Some(1 << 28)
+        );
+        // No limit anywhere, or nothing readable: none.
+        let unlimited = files(&[("/sys/fs/cgroup/memory.max", "max\n")]);
+        assert_eq!(limit("0::/user.slice\n", &unlimited), None);
+        assert_eq!(limit("", &v2), None);
+        assert_eq!(limit("garbage without colons\n", &v2), None);
+    }
+
     /// A plan whose connections alone need more memory than this process may use is
     /// refused before any connection, with the figure and the limit; the built-in server's
     /// ends count too, and a machine whose memory is unknown refuses nothing.
@@ -598,6 +707,24 @@ mod tests {
             ..small
         };
         assert_eq!(check(&need(200_000, false), &unknown), Ok(()));
+        // Past the descriptors too: the memory, which no setting here makes room for, is
+        // what the refusal names.
+        let few_fds = Machine {
+            fd_limit: Some(1024),
+            ..small
+        };
+        assert!(
+            matches!(
+                check(&need(65_537, false), &few_fds),
+                Err(CapacityError::Memory { .. })
+            ),
+            "{:?}",
+            check(&need(65_537, false), &few_fds)
+        );
+        assert!(matches!(
+            check(&need(2_000, false), &few_fds),
+            Err(CapacityError::Fds { .. })
+        ));
     }
 
     #[test]

@@ -201,6 +201,7 @@ pub enum Command {
     #[command(after_help = error::SHRINK_EXIT_CODES)]
     Shrink(hunt::ShrinkArgs),
     /// Merge result directories of one scenario and seed (e.g. shards) into one result.
+    #[command(after_help = error::MERGE_EXIT_CODES)]
     Merge(MergeArgs),
     /// Print a shell completion script, e.g. `stampede completions bash > ~/.local/share/bash-completion/completions/stampede`.
     Completions {

@@ -464,7 +464,9 @@ fn workers_split_a_run_over_processes_and_merge_it() {
     // `--scenario` checks the thresholds of the scenario the runs ran, and no other.
     let with = |scenario: &Path| {
         let mut args = vec!["merge", "-q", "--scenario", scenario.to_str().unwrap()];
-        args.extend(["--out", merged_dir.to_str().unwrap()]);
+        // A folder of its own: the merge above took `merged_dir`.
+        let out = tmp.path().join("judged");
+        args.extend(["--out", out.to_str().unwrap()]);
         args.extend(names.iter().map(String::as_str));
         stampede(&args)
     };
@@ -526,6 +528,23 @@ fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
         format!("$(JOB_COMPLETION_INDEX)/{completions}")
     );
     assert_eq!(args[0], "run");
+    // Each Job's shards in a folder of its own: a merge of tonight's never meets last
+    // night's (the same shard twice is refused), and its `-o` folder is new.
+    let out_at = args.iter().position(|a| *a == "--out").unwrap();
+    assert_eq!(
+        args[out_at + 1],
+        "/results/$(JOB_NAME)/shard-$(JOB_COMPLETION_INDEX)"
+    );
+    let job_name = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "JOB_NAME")
+        .unwrap();
+    assert_eq!(
+        job_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['batch.kubernetes.io/job-name']"
+    );
     let env: Vec<&str> = container["env"]
         .as_array()
         .unwrap()
@@ -625,6 +644,128 @@ fn merge_refuses_to_write_over_a_run_it_merges() {
     }
     assert_eq!(std::fs::read(b.join("summary.json")).unwrap(), before);
     assert!(!b.join("merged").exists(), "nothing written");
+}
+
+/// `stampede merge -o` naming a folder that is already something (another run, last
+/// night's merge, a file, a folder with anything in it) refuses (exit 2) and writes
+/// nothing: the run there was overwritten, its other files left beside the result's, and a
+/// file gave a bare OS error with the exit of stampede's own failure (3).
+#[test]
+fn merge_refuses_an_output_folder_that_is_already_something() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = report_support::write(
+        &tmp.path().join("a"),
+        &report_support::run(1, 300, 20.0, 1.0),
+    );
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    let b = report_support::write(&tmp.path().join("b"), &later);
+    let other = report_support::write(
+        &tmp.path().join("baseline"),
+        &report_support::run(3, 300, 20.0, 1.0),
+    );
+    std::fs::write(other.join("plan.json"), "{}").unwrap();
+    let before = std::fs::read(other.join("summary.json")).unwrap();
+    let file = tmp.path().join("gp3.toml");
+    std::fs::write(&file, "name = \"x\"").unwrap();
+    let notes = tmp.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("README"), "mine").unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for (out, what) in [
+        (&other, "holds a run already"),
+        (&file, "is a file"),
+        (&notes, "is not empty (1 entry)"),
+    ] {
+        let said = stampede(&["merge", a, b, "-q", "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("{} {what}", out.display()))
+                && err.contains("nothing was written"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(other.join("summary.json")).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "name = \"x\"");
+    // A new folder, or an empty one, takes the result.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for out in [empty, tmp.path().join("new")] {
+        let said = stampede(&["merge", a, b, "-q", "--out", out.to_str().unwrap()]);
+        assert_eq!(
+            said.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&said.stderr)
+        );
+        assert!(out.join("summary.json").is_file());
+    }
+}
+
+/// A merge of runs that were interrupted (a `--workers` parent killed outright: each
+/// worker stopped as on SIGTERM) is a partial result, exit 7, not 130: nobody interrupted
+/// the merge.
+#[test]
+fn a_merge_of_interrupted_parts_is_incomplete_not_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cut = report_support::run(1, 300, 20.0, 1.0);
+    cut.summary.stopped = stampede::model::StopReason::Interrupted;
+    let a = report_support::write(&tmp.path().join("a"), &cut);
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    let b = report_support::write(&tmp.path().join("b"), &later);
+    let out = tmp.path().join("merged");
+    let said = stampede(&[
+        "merge",
+        "-q",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        said.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+}
+
+/// A part whose `violations.jsonl` is gone though it found violations is merged with a
+/// warning, said and recorded in the result: the merged `violations.jsonl` lacks its kept
+/// ones, and nothing passes it off as the whole list.
+#[test]
+fn merge_says_a_part_lost_its_violations_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut broken = report_support::run(1, 300, 20.0, 1.0);
+    broken.summary.violations.total = 20;
+    let a = report_support::write(&tmp.path().join("a"), &broken);
+    let _ = std::fs::remove_file(a.join("violations.jsonl"));
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    let b = report_support::write(&tmp.path().join("b"), &later);
+    let out = tmp.path().join("merged");
+    let said = stampede(&[
+        "merge",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(
+        err.contains(&format!(
+            "warning: {} has no violations.jsonl though it found 20 violations",
+            a.display()
+        )),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("has no violations.jsonl though it found 20 violations"),
+        "{summary}"
+    );
 }
 
 /// `stampede merge` without `--scenario` of runs that breached their thresholds judges

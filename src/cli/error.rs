@@ -94,6 +94,16 @@ pub const COMPARE_EXIT_CODES: &str = "Exit codes:
        fell behind, by no more than its lag explains (or a NEW run ended
        client-limited); run it again";
 
+/// `merge --help`'s list of exit codes: the merged result's, as `run`'s for one run.
+pub const MERGE_EXIT_CODES: &str = "Exit codes:
+  0    clean: the merged result was exercised and nothing broke
+  1    violations (or a clean result with a [thresholds] entry breached)
+  2    bad usage: runs that do not merge (other scenarios, seeds, splits,
+       one given twice), an unreadable run, an --out folder already used
+  3    stampede itself failed
+  4-9  the merged verdict's code, as for run; 7 (incomplete) also when a
+       shard is missing or a part was interrupted (its result is partial)";
+
 /// `shrink --help`'s list of exit codes.
 pub const SHRINK_EXIT_CODES: &str = "Exit codes:
   0    the repro does not reproduce: nothing to shrink, nothing written

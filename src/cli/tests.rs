@@ -411,6 +411,13 @@ fn the_commands_that_judge_a_target_list_their_exit_codes_in_their_help() {
     let compare = help("compare");
     assert!(compare.contains("Exit codes:\n  0 "), "{compare}");
     assert!(compare.contains("  8    not judged"), "{compare}");
+    // `merge` exits with the merged result's code, 2 for runs that do not merge.
+    let merge = help("merge");
+    assert!(merge.contains("Exit codes:\n  0 "), "{merge}");
+    assert!(
+        merge.contains("  2    bad usage: runs that do not merge"),
+        "{merge}"
+    );
     // `learn` exits 5 or 6 when the target accepted no calibration connection.
     let learn = help("learn");
     assert!(learn.contains("Exit codes:\n  0 "), "{learn}");

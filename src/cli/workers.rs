@@ -650,8 +650,16 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         .iter()
         .map(|p| read_run(p).map_err(Error::usage))
         .collect::<Result<Vec<_>, _>>()?;
+    let has_file: Vec<(&files::RunData, bool)> = runs
+        .iter()
+        .map(|r| (r, r.dir.join("violations.jsonl").is_file()))
+        .collect();
+    let lost = files::merge::lost_violations_warnings(&has_file);
+    for line in &lost {
+        errln!("warning: {line}");
+    }
     let mut merged = files::merge(&runs).map_err(Error::usage)?;
-    merged.record_said(&said);
+    merged.record_said(&[said, lost].concat());
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;
         // Another scenario's thresholds (or an edited one's) would judge runs they were
@@ -685,7 +693,16 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
     // of it would fail, or count it twice).
     let inputs: Vec<PathBuf> = given.iter().chain(&dirs).cloned().collect();
     files::merge::check_output(&dir, &inputs).map_err(Error::usage)?;
-    finish(&merged, Some(&dir), args.output.json, None)
+    // Nor over anything else: a run (or last night's merge) in the folder would be
+    // overwritten, its other files left beside the result's.
+    files::merge::check_output_unused(&dir).map_err(Error::usage)?;
+    let code = finish(&merged, Some(&dir), args.output.json, None)?;
+    // A part that was interrupted makes a partial result, not an interrupted merge: 130
+    // would tell a CI job that the merge itself was stopped.
+    Ok(match code {
+        error::exit::INTERRUPTED => error::exit::INCOMPLETE,
+        code => code,
+    })
 }
 
 /// Writes the merged result, prints it, writes JUnit, and returns the exit code.

@@ -80,6 +80,13 @@ pub enum MergeError {
         input: String,
         how: &'static str,
     },
+    /// The merged result's folder is already something: a file, or a folder with files in
+    /// it (another run, last night's merge). Written there, the result would replace that
+    /// run's files and leave the rest beside its own, one folder then holding two runs.
+    #[error(
+        "the merged result's folder {out} {what}: a merge writes a result of its own,          nothing was written; give --out a new or empty folder (or leave it out for a new          one under results/)"
+    )]
+    OutputTaken { out: String, what: String },
 }
 
 /// One merged result: what `write_merged` writes.
@@ -315,6 +322,54 @@ pub fn check_output(out: &Path, inputs: &[PathBuf]) -> Result<(), MergeError> {
         });
     }
     Ok(())
+}
+
+/// Refuses an output folder `out` that exists and is not an empty folder: a file, a run's
+/// folder, a folder of runs or of anything else ([`MergeError::OutputTaken`]).
+pub fn check_output_unused(out: &Path) -> Result<(), MergeError> {
+    let taken = |what: String| {
+        Err(MergeError::OutputTaken {
+            out: out.display().to_string(),
+            what,
+        })
+    };
+    if !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return taken("is a file".into());
+    }
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries.count(),
+        Err(e) => return taken(format!("cannot be read ({e})")),
+    };
+    if out.join("summary.json").is_file() {
+        return taken("holds a run already (its summary.json)".into());
+    }
+    match entries {
+        0 => Ok(()),
+        1 => taken("is not empty (1 entry)".into()),
+        n => taken(format!("is not empty ({n} entries)")),
+    }
+}
+
+/// Warnings for parts whose `violations.jsonl` is gone though they kept violations (their
+/// summary counts some): the merged `violations.jsonl` cannot hold theirs, and says so
+/// rather than pass for the whole list. `runs`: each part and whether its folder has the
+/// file.
+pub fn lost_violations_warnings(runs: &[(&RunData, bool)]) -> Vec<String> {
+    runs.iter()
+        .filter(|(run, has_file)| !has_file && run.violations.is_empty())
+        .filter(|(run, _)| run.summary.violations.total > 0)
+        .map(|(run, _)| {
+            format!(
+                "{} has no violations.jsonl though it found {}: the merged violations.jsonl \
+                 lacks its kept ones (its counts are in the merged figures)",
+                run.dir.display(),
+                crate::model::words::plural(run.summary.violations.total, "violation")
+            )
+        })
+        .collect()
 }
 
 /// `path` canonicalized; for a path that does not exist yet, its nearest existing

@@ -295,6 +295,48 @@ fn a_merged_run_says_so_in_its_header() {
     );
 }
 
+/// What the console says beside its tables is on the page too: the probes after the run
+/// and the client's stalls (a starved run's page said only "generator fell behind"); a
+/// merge of shards names its plan hash as one per part, not a blank; a shard beside a
+/// whole run says it is one, where its "+100%" would not.
+#[test]
+fn the_page_says_what_the_console_says_beside_the_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = run(1, 3000, 20.0, 1.0);
+    r.summary.probe.tokens = 200;
+    r.summary.probe.refused = 3;
+    r.summary.generator.client_stalls.count = 34;
+    r.summary.generator.client_stalls.longest_ms = 1071.0;
+    r.summary.generator.client_stalls.total_ms = 14641.0;
+    let data = read_run(&write(&tmp.path().join("run"), &r)).unwrap();
+    let html = render_html(&data, None).unwrap();
+    assert!(
+        html.contains(
+            "<b>probe:</b> 200 tokens tried again after the run: 197 accepted, 3 refused"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("<b>client stalls:</b> 34  longest 1071ms  total 14641ms"),
+        "{html}"
+    );
+    let mut merged = run(2, 3000, 20.0, 1.0);
+    merged.summary.merged_from = Some(2);
+    merged.summary.plan_hash = String::new();
+    let data = read_run(&write(&tmp.path().join("merged"), &merged)).unwrap();
+    let html = render_html(&data, None).unwrap();
+    assert!(
+        html.contains("<dt>plan hash</dt><dd>one per part (merged)</dd>"),
+        "{html}"
+    );
+    let mut shard = run(3, 3000, 20.0, 1.0);
+    shard.summary.shard = Some(stampede::model::Shard { index: 0, count: 2 });
+    let shard = read_run(&write(&tmp.path().join("shard"), &shard)).unwrap();
+    let whole = read_run(&write(&tmp.path().join("whole"), &run(4, 3000, 20.0, 1.0))).unwrap();
+    let html = render_html(&shard, Some(&whole)).unwrap();
+    assert!(html.contains(" · <strong>shard 0/2</strong>"), "{html}");
+}
+
 /// A run that presents no token (`placement = "none"`) lists its violations without the
 /// token id column: the plan's ids would read as tokens sent.
 #[test]

@@ -221,17 +221,46 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
         "\ngenerator lag p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  ({verdict})",
         g.lag_p50_ms, g.lag_p99_ms, g.lag_max_ms
     )?;
-    let stalls = &g.client_stalls;
-    if stalls.count > 0 {
-        writeln!(
-            w,
-            "client stalls {}  longest {:.0}ms  total {:.0}ms  (the client could not keep \
-             time: an overloaded or throttled machine, or a runtime too busy)",
-            stalls.count, stalls.longest_ms, stalls.total_ms
-        )?;
+    if let Some(line) = client_stalls_line(&g.client_stalls) {
+        writeln!(w, "client stalls {line}")?;
     }
     render_thresholds(s, w)?;
     render_verdict(s, w)
+}
+
+/// The client's stalls (the runtime could not keep time), after `client stalls`:
+/// `34  longest 1071ms  total 14641ms  (…)`; `None` when there were none.
+pub(crate) fn client_stalls_line(stalls: &crate::model::ClientStalls) -> Option<String> {
+    (stalls.count > 0).then(|| {
+        format!(
+            "{}  longest {:.0}ms  total {:.0}ms  (the client could not keep time: an \
+             overloaded or throttled machine, or a runtime too busy)",
+            stalls.count, stalls.longest_ms, stalls.total_ms
+        )
+    })
+}
+
+/// What the run's summary says beside its tables, as the console says it: what
+/// calibration learned, replies short of it, the probes after the run, the client's
+/// stalls; each as (label, text). The HTML report shows them as the console does.
+pub(crate) fn run_notes(s: &Summary) -> Vec<(&'static str, String)> {
+    let mut notes = Vec::new();
+    if !s.learned.is_empty() || s.learned.unaccepted.is_some() {
+        let line = learned_line(&s.learned);
+        let text = line.strip_prefix("learned").unwrap_or(&line).trim_start();
+        notes.push(("learned", text.to_string()));
+    }
+    if let Some(line) = replies_short_line(&s.counters.expect.learned_replies_short) {
+        let text = line.strip_prefix("learned").unwrap_or(&line).trim_start();
+        notes.push(("learned", text.to_string()));
+    }
+    if s.probe.tokens > 0 {
+        notes.push(("probe", probe_line(&s.probe)));
+    }
+    if let Some(line) = client_stalls_line(&s.generator.client_stalls) {
+        notes.push(("client stalls", line));
+    }
+    notes
 }
 
 /// How the probes ended. Each ends one of four ways: say them all, so that a probe

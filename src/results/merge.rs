@@ -719,7 +719,8 @@ fn fill_totals(
             s.source_addrs.push(*addr);
         }
     }
-    s.plan_hash = if runs.len() == 1 {
+    // One plan's runs pooled keep its hash; shards (each its own slice) have none in common.
+    s.plan_hash = if runs.iter().all(|r| r.summary.plan_hash == s.plan_hash) {
         s.plan_hash.clone()
     } else {
         String::new()

@@ -40,7 +40,7 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
             tables::thousands(s.connections_planned as u64),
         ),
         ("scenario hash", short_hash(&s.scenario_hash).to_string()),
-        ("plan hash", short_hash(&s.plan_hash).to_string()),
+        ("plan hash", plan_hash_shown(s)),
         ("stampede", s.tool_version.clone()),
     ];
     for (k, v) in items {
@@ -60,6 +60,16 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
             esc(warning)
         );
     }
+    // What the console says beside its tables (calibration, the probes, the client's
+    // stalls): a page that left them out read as a run without them.
+    for (label, text) in crate::report::text::run_notes(s) {
+        let _ = write!(
+            html,
+            "<p class=\"hint\"><b>{}:</b> {}</p>",
+            esc(label),
+            esc(&text)
+        );
+    }
     if sides.len() > 1 {
         html.push_str(&legend(sides));
     }
@@ -67,21 +77,43 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
     html
 }
 
+/// The plan hash, or what stands for it in a merged result whose parts ran different
+/// plans (each shard its own slice): blank read as a field left unwritten.
+fn plan_hash_shown(s: &Summary) -> String {
+    match (s.plan_hash.is_empty(), s.merged_from) {
+        (false, _) => short_hash(&s.plan_hash).to_string(),
+        (true, Some(_)) => "one per part (merged)".to_string(),
+        (true, None) => "not recorded".to_string(),
+    }
+}
+
 pub(super) fn legend(sides: &[Side<'_>]) -> String {
     let mut html = String::from("<div class=\"legend\">");
     for side in sides {
-        let extra = if side.run.summary.scenario_hash != sides[0].run.summary.scenario_hash {
-            " · <strong>different scenario</strong>"
-        } else {
-            ""
-        };
+        let summary = &side.run.summary;
+        let mut extra = String::new();
+        if summary.scenario_hash != sides[0].run.summary.scenario_hash {
+            extra.push_str(" · <strong>different scenario</strong>");
+        }
+        // A shard (or a merge of runs) beside a whole run: its counts and rates are a
+        // part's, which its "+100%" beside the other's would not say.
+        let parts = summary.parts_shown();
+        if let Some(parts) = &parts {
+            let differ = sides
+                .iter()
+                .any(|o| o.run.summary.parts_shown() != Some(parts.clone()));
+            let _ = match differ {
+                true => write!(extra, " · <strong>{}</strong>", esc(parts)),
+                false => write!(extra, " · {}", esc(parts)),
+            };
+        }
         let _ = write!(
             html,
             "<span>{}<b>{}</b> {} · seed {}{extra}</span>",
             side.swatch(),
             side.short,
             esc(&side.name()),
-            side.run.summary.seed
+            summary.seed
         );
     }
     html.push_str("</div>");

@@ -591,6 +591,64 @@ rounds = 9
     );
 }
 
+/// Under `[hunt] pressure` the rounds grow from level to level, so rounds alike do not
+/// stop the hunt while a higher level is left to try; at the ceiling they differ in seed
+/// and timing only, and five alike there settle it too (it ran every round of its budget).
+#[tokio::test]
+async fn a_hunt_under_pressure_against_a_silent_server_stops_at_its_ceiling() {
+    let text = format!(
+        r#"
+name = "silent-pressure"
+seed = 3
+duration = "5s"
+
+[auth]
+secret = {{ value = "{TEST_SECRET}" }}
+
+[oracles]
+learn = false
+
+[[group]]
+name = "callers"
+users = 2
+steps = [
+  {{ send = {{ protocol = "json", version = 1 }} }},
+  {{ think = "20ms" }},
+  {{ close = 1000 }},
+]
+
+[hunt]
+rounds = 14
+pressure = {{ max_users = 4, factor = 2, rounds_per_level = 1 }}
+"#
+    );
+    let (url, stop) = spawn_silent().await;
+    let s = scenario("silent-pressure.toml", &text);
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = hunt_at(url, &s, dir.path()).await;
+    stop.cancel();
+    assert!(outcome.found.is_none());
+    // Level 0 (2 users), then the ceiling (4 users) from the second round: five rounds
+    // there, alike, and it stops.
+    let top = outcome.pressure.last().expect("levels reached");
+    assert!(top.ceiling, "{top:?}");
+    assert_eq!(top.users, vec![4]);
+    assert_eq!(
+        (outcome.rounds, outcome.not_judged),
+        (1 + hunt::ALIKE_ROUNDS, 1 + hunt::ALIKE_ROUNDS)
+    );
+    let Some(hunt::Short::Unjudged(stopped)) = outcome.short else {
+        panic!("a hunt that judged nothing is no pass: {:?}", outcome.short);
+    };
+    assert!(
+        stopped
+            .hint
+            .ends_with("so the rest would not judge the race either)"),
+        "{}",
+        stopped.hint
+    );
+}
+
 /// `[auth] subprotocol` is offered on every upgrade; a server that answers without
 /// selecting one of the offered subprotocols lets no connection through (a finding with
 /// its own answer), and the built-in server selects it.

@@ -843,10 +843,11 @@ impl NotJudged {
     }
 
     /// Whether the hunt may stop here, `rounds_left` rounds before its end: the last
-    /// [`ALIKE_ROUNDS`] rounds judged nothing for the same reason and no round judged
-    /// anything, so the rest would not either.
-    fn settled(&mut self, judged_rounds: u32, rounds_left: u32) -> bool {
-        self.settled = judged_rounds == 0 && rounds_left > 0 && self.alike >= ALIKE_ROUNDS;
+    /// `needed` rounds (at least [`ALIKE_ROUNDS`]) judged nothing for the same reason and
+    /// no round judged anything, so the rest would not either.
+    fn settled(&mut self, judged_rounds: u32, rounds_left: u32, needed: u32) -> bool {
+        let needed = needed.max(ALIKE_ROUNDS);
+        self.settled = judged_rounds == 0 && rounds_left > 0 && self.alike >= needed;
         self.settled
     }
 
@@ -1179,6 +1180,8 @@ pub async fn hunt_excusing(
     let mut not_judged = NotJudged::default();
     // Rounds that judged the target (their verdict stands for it).
     let mut judged_rounds = 0u32;
+    // Rounds run at the highest `[hunt] pressure` level, the ceiling.
+    let mut ceiling_rounds = 0u32;
     let mut rounds_shed = RoundsShed::default();
     while round < scenario.hunt.rounds {
         if runner.cancel.is_cancelled() {
@@ -1395,12 +1398,25 @@ pub async fn hunt_excusing(
             });
         }
         round += 1;
+        if level.as_ref().is_some_and(|l| l.ceiling) {
+            ceiling_rounds += 1;
+        }
         // Rounds under `[hunt] pressure` grow from level to level: a later one may judge
-        // what the first ones could not.
-        if scenario.hunt.pressure.is_none()
-            && not_judged.settled(judged_rounds, scenario.hunt.rounds.saturating_sub(round))
-        {
-            break;
+        // what the first ones could not. Once at the highest level, they differ in seed and
+        // timing only, as rounds without pressure do: alike for a whole sweep of its
+        // jitter (`rounds_per_level`, or five), they settle the hunt too.
+        let needed = match &scenario.hunt.pressure {
+            None => Some(ALIKE_ROUNDS),
+            Some(p) => {
+                let sweep = p.rounds_per_level.max(ALIKE_ROUNDS);
+                (ceiling_rounds >= sweep).then_some(sweep)
+            }
+        };
+        if let Some(needed) = needed {
+            let left = scenario.hunt.rounds.saturating_sub(round);
+            if not_judged.settled(judged_rounds, left, needed) {
+                break;
+            }
         }
     }
     if runner.cancel.is_cancelled() {
@@ -1778,7 +1794,7 @@ pub(crate) mod tests {
         for sent in 1..ALIKE_ROUNDS {
             rounds.count(silent(sent * 7), false, false);
         }
-        assert!(!rounds.settled(0, 10), "one round short");
+        assert!(!rounds.settled(0, 10, ALIKE_ROUNDS), "one round short");
         // Another reason, then a shortened round, each start the count over.
         rounds.count(
             why(Verdict::Inconclusive, "shedding ate the coverage"),
@@ -1803,9 +1819,15 @@ pub(crate) mod tests {
         );
         other.count(silent(1), false, false);
         assert_eq!(other.alike, 1);
-        assert!(!rounds.settled(1, 10), "a round judged something");
-        assert!(!rounds.settled(0, 0), "no round left to skip");
-        assert!(rounds.settled(0, 10));
+        assert!(
+            !rounds.settled(1, 10, ALIKE_ROUNDS),
+            "a round judged something"
+        );
+        assert!(!rounds.settled(0, 0, ALIKE_ROUNDS), "no round left to skip");
+        // A sweep longer than five (`rounds_per_level` at the pressure ceiling) needs as
+        // many alike.
+        assert!(!rounds.settled(0, 10, ALIKE_ROUNDS + 1), "a sweep of six");
+        assert!(rounds.settled(0, 10, ALIKE_ROUNDS));
         let hint = rounds.reason().unwrap().hint;
         assert!(
             hint.starts_with("the server sent nothing back (4 messages"),

@@ -1078,16 +1078,13 @@ impl Answer {
     }
 }
 
-/// `text` with its control characters escaped (no terminal escapes, no line breaks) and
+/// `text` with its control and bidirectional formatting characters escaped
+/// ([`super::words::push_shown`]: no terminal escapes, no line breaks, no reordering) and
 /// everything else, quotes included, as sent: a JSON body reads as JSON.
 fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        super::words::push_shown(&mut out, c);
     }
     out
 }

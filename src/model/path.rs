@@ -81,16 +81,13 @@ pub trait Tree: Display {
     }
 }
 
-/// A server-chosen name as a witness may show it: control characters escaped (no
-/// terminal escapes, no line breaks), cut to [`SHAPE_NAME_CHARS`] characters with `…`.
+/// A server-chosen name as a witness may show it: control and bidirectional formatting
+/// characters escaped ([`super::words::push_shown`]), cut to [`SHAPE_NAME_CHARS`]
+/// characters with `…`.
 fn shown_name(name: &str) -> String {
     let mut shown = String::new();
     for c in name.chars().take(SHAPE_NAME_CHARS) {
-        if c.is_control() {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
+        super::words::push_shown(&mut shown, c);
     }
     if name.chars().nth(SHAPE_NAME_CHARS).is_some() {
         shown.push('…');

@@ -66,9 +66,40 @@ pub fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
+/// `c` as a message may show text a server chose, pushed onto `out`: a control character
+/// escaped (`\n`, `\u{1b}`: no terminal escapes, no line breaks), and so is a Unicode
+/// bidirectional formatting character (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069), which reorders the text around it on a terminal or a page and can make
+/// a quoted answer read as something else ("Trojan Source", CVE-2021-42574); anything
+/// else as it is.
+pub fn push_shown(out: &mut String, c: char) {
+    let bidi = matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    );
+    if c.is_control() {
+        out.extend(c.escape_default());
+    } else if bidi {
+        out.extend(c.escape_unicode());
+    } else {
+        out.push(c);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Control and bidirectional formatting characters are shown escaped, everything else
+    /// (quotes, accents, emoji) as it is.
+    #[test]
+    fn what_a_server_chose_is_shown_without_its_controls_or_direction_overrides() {
+        let mut out = String::new();
+        for c in "a\"é\n\u{1b}[31m\u{202E}gnp.exe\u{2066}😀".chars() {
+            push_shown(&mut out, c);
+        }
+        assert_eq!(out, "a\"é\\n\\u{1b}[31m\\u{202e}gnp.exe\\u{2066}😀");
+    }
 
     #[test]
     fn plurals_agree_with_their_count() {

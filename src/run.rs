@@ -935,11 +935,16 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
         bound.sends_development_tokens(plan),
         judgement.hint.as_mut(),
     ) {
-        // Said first: the likeliest cause, and a stderr notice scrolls away.
+        // Said first: the likeliest cause, and a stderr notice scrolls away; unless no token
+        // reached the server (the placement leads then, and the secret may be right).
         let (why, fix) = crate::auth::Keys::development_secret_words(&plan.auth.secret, |name| {
             std::env::var_os(name).is_some()
         });
-        *hint = format!("{why}, and the tokens were signed with it ({fix}); {hint}");
+        *hint = if hint.starts_with(oracle::verdict::UPGRADE_REFUSED_WITHOUT_TOKEN) {
+            format!("{hint}; also, {why}, and the tokens were signed with it ({fix})")
+        } else {
+            format!("{why}, and the tokens were signed with it ({fix}); {hint}")
+        };
     }
     // A Ctrl-C that cut the liveness probe left the one oracle that looks for sessions
     // left behind unjudged: a load with nothing else against it is not clean, it is

@@ -215,6 +215,64 @@ async fn a_token_echoed_by_the_server_reaches_no_output_whole() {
     );
 }
 
+/// A scenario whose token travels in the first message, against a server that wants it on
+/// the upgrade (the reference server answers 401 without one), is told to move the token
+/// first: no token reached the server, so its secret may well be right (here it is: both
+/// sides use the development secret), and the development secret's note comes after, not
+/// before, as it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_upgrade_never_carried_is_told_to_move_before_its_secret() {
+    let config = stampede::reference::TargetConfig {
+        secret: stampede::model::DEV_SECRET.as_bytes().to_vec(),
+        ..Default::default()
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = stampede::reference::spawn(config, addr, CancellationToken::new())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Signed with the development secret (no secret of the scenario's, none in the
+    // environment), as the server's.
+    let body = common::chat_scenario("first-message", 4, 1).replace(
+        &format!("secret = {{ value = \"{}\" }}", common::TEST_SECRET),
+        "placement = { first_message = { type = \"auth\", token = \"{{token}}\" } }",
+    );
+    assert!(body.contains("first_message"), "{body}");
+    let scenario = write(dir.path(), "first.toml", &body);
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--no-results",
+        "--target",
+        &server.url(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = stampede_async(args, Vec::new()).await;
+    let stdout = text(&out.stdout);
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("verdict"))
+        .unwrap_or_default();
+    assert!(
+        verdict.starts_with(
+            "verdict      AUTH MISCONFIGURED: the server refused every upgrade as unauthorized \
+             while the scenario's tokens travel in the first message after it (or nowhere), so \
+             none reached the server (http_401"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        verdict.contains("set `[auth] placement` to the header"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("; also, STAMPEDE_JWT_SECRET is not set, so stampede's public development secret is in use"),
+        "{verdict}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_development_secret_against_an_external_target_gets_one_notice_unless_quiet() {
     let (url, stop, _) = spawn_echo().await;

@@ -750,7 +750,16 @@ fn decide(e: &Evidence<'_>) -> Judgement {
             (j.verdict, j.hint.as_mut(), no_token)
         {
             if upgrade_carries_no_token(e.plan, &t) {
-                hint.push_str(UPGRADE_WITHOUT_TOKEN);
+                // The tokens never reached the server: the placement is the likeliest
+                // cause, said first; the signing material only if it does read them later.
+                *hint = format!(
+                    "{UPGRADE_REFUSED_WITHOUT_TOKEN} ({}): a server that reads the token on \
+                     the upgrade refuses it there as missing, whatever it was signed with; set \
+                     `[auth] placement` to the header, query, subprotocol or cookie it reads \
+                     (if it does read the first message, {})",
+                    refusals_text(&t),
+                    auth_check(opaque)
+                );
             } else if let Some(note) = uncommon_placement_note(e.plan) {
                 hint.push_str(&note);
             } else if let Some(note) = usual_placement_note(e.plan) {
@@ -2192,12 +2201,13 @@ fn none_accepted(reject: &RejectSpec, t: &Tally) -> Option<Judgement> {
     })
 }
 
-/// What an auth misconfiguration's hint adds when the server refused the upgrade itself
-/// while the scenario carries no token on it ([`upgrade_carries_no_token`]).
-const UPGRADE_WITHOUT_TOKEN: &str = "; the token travels in the first message after the \
-     upgrade (or nowhere), and the server refused the upgrade itself: if it reads the token \
-     on the upgrade, set `[auth] placement` to the header, query, subprotocol or cookie it \
-     reads";
+/// How an auth misconfiguration's hint begins when the server refused the upgrade itself
+/// while the scenario carries no token on it ([`upgrade_carries_no_token`]): the placement
+/// first, since no token reached the server. What else the run adds to such a hint (the
+/// development secret in use) goes after it.
+pub const UPGRADE_REFUSED_WITHOUT_TOKEN: &str = "the server refused every upgrade as \
+     unauthorized while the scenario's tokens travel in the first message after it (or \
+     nowhere), so none reached the server";
 
 /// Whether every valid token was refused with an HTTP status (at the upgrade, before any
 /// message could carry it) while every connection's placement puts no token on the
@@ -2220,7 +2230,7 @@ fn upgrade_carries_no_token(plan: &Plan, t: &Tally) -> bool {
 /// parameter): the Sec-WebSocket-Protocol offer, a cookie, a header of another name. Many
 /// servers read none of those, so the placement is as likely wrong as the signing
 /// material. `None` when any valid token went the usual way (then its refusal says the
-/// token is wrong), or after the upgrade (see [`UPGRADE_WITHOUT_TOKEN`]).
+/// token is wrong), or after the upgrade (see [`UPGRADE_REFUSED_WITHOUT_TOKEN`]).
 fn uncommon_placement_note(plan: &Plan) -> Option<String> {
     let mut used: Vec<String> = Vec::new();
     for conn in plan.conns.iter().filter(|c| valid_token(plan, c.token)) {
@@ -2254,7 +2264,7 @@ fn uncommon_placement_note(plan: &Plan) -> Option<String> {
 /// the token is wrong, but a server that reads it only elsewhere (only `?token=`, only the
 /// header) refuses the same way, as a token missing. `None` when the tokens took
 /// several ways (some were then read, and refused: the token is wrong) or another way
-/// ([`uncommon_placement_note`], [`UPGRADE_WITHOUT_TOKEN`]).
+/// ([`uncommon_placement_note`], [`UPGRADE_REFUSED_WITHOUT_TOKEN`]).
 fn usual_placement_note(plan: &Plan) -> Option<String> {
     let mut valid = plan.conns.iter().filter(|c| valid_token(plan, c.token));
     let first = plan.placement_of(valid.next()?);

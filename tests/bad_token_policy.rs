@@ -169,6 +169,12 @@ async fn bad_tokens_on_a_lenient_server_are_lenient_acceptances_not_violations()
     assert_eq!(lenient_counts(&outcome), want);
     assert_eq!(summary.lenient.total, 21);
     assert_eq!(summary.counters.accepted, 12 + 21);
+    // The clean line says what the bad tokens met, the point of the scenario.
+    let hint = summary.hint.clone().unwrap_or_default();
+    assert!(
+        hint.contains("; 93 of 114 bad-token attempts refused cleanly (21 accepted: the server's lenient policy, see the lenient line)"),
+        "{hint}"
+    );
     for l in &summary.lenient.first {
         assert!(l.group.starts_with("catalogue-"), "{l:?}");
         assert!(LENIENT_ENTRIES.contains(&l.entry.name()), "{l:?}");
@@ -272,6 +278,11 @@ async fn bad_tokens_on_the_strict_server_have_no_lenient_acceptances() {
         assert_clean(&format!("bad-tokens ({policy:?}), strict server"), &outcome);
         assert_eq!(outcome.results.summary.lenient.total, 0);
         assert_eq!(outcome.results.summary.counters.accepted, 12);
+        let hint = outcome.results.summary.hint.clone().unwrap_or_default();
+        assert!(
+            hint.starts_with("every expectation met (24 on 12 connections) and no oracle broke; every one of 114 bad-token attempts refused cleanly"),
+            "{hint}"
+        );
         assert_eq!(
             thresholds_met(&s, &outcome),
             [("lenient_acceptances".to_string(), true)]

@@ -95,6 +95,11 @@ struct Tally {
     /// ([`bad_tokens_shed`]).
     forged: u64,
     forged_shed: BTreeMap<Cause, u64>,
+    /// Of the forged-token attempts, those refused cleanly and those accepted (a clean
+    /// run's are the server's lenient policy: a must-refuse one accepted breaks rejection
+    /// hygiene), for a clean run's words ([`bad_tokens_words`]).
+    forged_refused: u64,
+    forged_accepted: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
     /// The attempts counted in `shed` by cause, accepted ones (shed by a close after their
@@ -1022,11 +1027,17 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         .chain(broken)
         .collect();
     let unshared = unshared_note(e.plan, e.coverage);
+    // What the bad tokens met is what a scenario of them is for: said beside the
+    // expectations, which only the valid tokens' connections had.
+    let summary = match bad_tokens_words(&t) {
+        Some(bad) => format!("{}; {bad}", clean_summary(e.reports)),
+        None => clean_summary(e.reports),
+    };
     Judgement {
         verdict: Verdict::Clean,
         hint: Some(match (notes.is_empty(), unshared) {
-            (true, None) => clean_summary(e.reports),
-            (true, Some(unshared)) => format!("{}; {unshared}", clean_summary(e.reports)),
+            (true, None) => summary,
+            (true, Some(unshared)) => format!("{summary}; {unshared}"),
             (false, _) => notes.join("; "),
         }),
     }
@@ -1047,6 +1058,33 @@ fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
              }}` shares them)"
         )
     })
+}
+
+/// A clean run's words on its forged tokens (the bad-token catalogue, time-shifted ones):
+/// `114 bad-token attempts refused cleanly`, with those the server let in under its
+/// lenient policy; `None` when the run presented none.
+fn bad_tokens_words(t: &Tally) -> Option<String> {
+    if t.forged == 0 {
+        return None;
+    }
+    let mut words = format!(
+        "{} of {} refused cleanly",
+        t.forged_refused,
+        crate::model::words::plural(t.forged, "bad-token attempt")
+    );
+    if t.forged_refused == t.forged {
+        words = format!(
+            "every one of {} refused cleanly",
+            crate::model::words::plural(t.forged, "bad-token attempt")
+        );
+    }
+    if t.forged_accepted > 0 {
+        words.push_str(&format!(
+            " ({} accepted: the server's lenient policy, see the lenient line)",
+            t.forged_accepted
+        ));
+    }
+    Some(words)
 }
 
 /// What a clean run with nothing else to say judged: the expectations met, on how many
@@ -1671,6 +1709,8 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             }
             if forged {
                 t.forged += 1;
+                t.forged_refused += u64::from(refused_cleanly);
+                t.forged_accepted += u64::from(a.outcome == Outcome::Accepted);
                 t.forged_failed += u64::from(a.outcome != Outcome::Accepted && !refused_cleanly);
                 // Shed before acceptance: "not now", no answer about the token. One the
                 // server accepted was judged (accepting it is rejection hygiene's).

@@ -1118,6 +1118,10 @@ fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize))
         StopReason::CertificateRefused => {
             "TLS handshakes all refused the server's certificate and none got through"
         }
+        StopReason::UpgradeUnanswered => {
+            "tokens' upgrades all went unanswered within handshake_timeout (the TCP \
+             connections taken) and the server answered no other"
+        }
         StopReason::Completed | StopReason::Duration | StopReason::Interrupted => return None,
     };
     let counted = match why {

@@ -559,6 +559,54 @@ steps = [{{ expect = "connection_established", within = "2s" }}]
 
 const CROWD: u32 = 200;
 
+/// A server that takes TCP connections and answers no upgrade (another protocol on that
+/// port, a server hung before its HTTP layer), under a ramp: the run stops once the first
+/// ten upgrades went unanswered, instead of every connection waiting out its
+/// `handshake_timeout` the whole ramp long; its verdict is the target's, and it says it
+/// stopped early and what never started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_no_upgrade_stops_a_ramped_run_early() {
+    let fake = spawn(Behaviour::Silent).await;
+    let text = format!(
+        r#"
+name = "silent-ramp"
+duration = "60s"
+
+[auth]
+secret = {{ value = "{secret}" }}
+
+[oracles]
+learn = false
+
+[limits]
+handshake_timeout = "1s"
+
+[[group]]
+name = "crowd"
+users = 40
+arrival = {{ ramp = "8s" }}
+steps = [{{ expect = "connection_established", within = "2s" }}]
+"#,
+        secret = common::TEST_SECRET,
+    );
+    let (outcome, took) = run(&fake.url, &text, CancellationToken::new()).await;
+    let s = &outcome.results.summary;
+    let hint = s.hint.clone().unwrap_or_default();
+    assert_eq!(s.stopped, StopReason::UpgradeUnanswered, "{hint}");
+    assert_eq!(
+        s.verdict,
+        stampede::model::Verdict::TargetUnusable,
+        "{hint}"
+    );
+    assert!(
+        hint.contains("stopped early: the first 10 tokens' upgrades all went unanswered"),
+        "{hint}"
+    );
+    // The tenth connection starts at 1.8 s and times out at 2.8 s; the ramp is 8 s.
+    assert!(s.counters.attempted < 40, "{}", s.counters.attempted);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_phase_ends_within_the_duration_plus_its_tail() {
     let fake = spawn(Behaviour::Silent).await;

@@ -172,6 +172,10 @@ pub enum StopReason {
     /// got through, and the run stopped early (`swarm::unreachable`): the rest of the plan
     /// never started.
     CertificateRefused,
+    /// The target took the TCP connections of the run's first valid tokens but answered
+    /// none of their upgrades within `handshake_timeout`, nor any other upgrade, and the
+    /// run stopped early (`swarm::unreachable`): the rest of the plan never started.
+    UpgradeUnanswered,
 }
 
 impl StopReason {
@@ -184,6 +188,7 @@ impl StopReason {
             StopReason::AuthRefused => "auth_refused",
             StopReason::NotFound => "not_found",
             StopReason::CertificateRefused => "certificate_refused",
+            StopReason::UpgradeUnanswered => "upgrade_unanswered",
         }
     }
 }

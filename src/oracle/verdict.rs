@@ -2679,6 +2679,10 @@ fn incomplete_hint(stopped: StopReason) -> String {
         StopReason::CertificateRefused => "the run's first TLS handshakes refused the target's \
               certificate, and the run stopped early: what did not run proves nothing"
             .into(),
+        StopReason::UpgradeUnanswered => "the target answered none of the run's first \
+              upgrades within handshake_timeout, and the run stopped early: what did not run \
+              proves nothing"
+            .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"
             .into(),

@@ -566,6 +566,7 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::AuthRefused => "stopped early: every token refused",
         StopReason::NotFound => "stopped early: no WebSocket at that path",
         StopReason::CertificateRefused => "stopped early: the server's certificate refused",
+        StopReason::UpgradeUnanswered => "stopped early: no upgrade answered",
     }
 }
 

@@ -653,7 +653,8 @@ fn fill_totals(
             StopReason::Unreachable
             | StopReason::AuthRefused
             | StopReason::NotFound
-            | StopReason::CertificateRefused => 2,
+            | StopReason::CertificateRefused
+            | StopReason::UpgradeUnanswered => 2,
             StopReason::Interrupted => 3,
         })
         .unwrap_or_default();

@@ -37,6 +37,16 @@
 //! second or more. A server that upgraded one connection first, or calibration's just
 //! before the load, is never stopped this way.
 //!
+//! A server that takes TCP connections but answers no upgrade (a service of another
+//! protocol on that port, a server hung before its HTTP layer) is the same once more: every
+//! connection waits out its `handshake_timeout`, the whole ramp long. Once the first
+//! [`REFUSALS`] valid tokens' first upgrades all went unanswered so, and the server
+//! answered no upgrade at all (no 101, no HTTP status), with more valid tokens' connections
+//! planned and arrivals over a second or more (a burst's other upgrades are still in
+//! flight), the run stops; its verdict is the target's (unusable). A server that answered
+//! one upgrade first, even with a refusal, is never stopped this way: its timeouts are
+//! findings of the run (a server slow under load).
+//!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
 //! date) is refused for every attempt at that host alike, whatever the server's load:
 //! once the first [`REFUSALS`] TLS handshakes all refused it, none took it and no upgrade
@@ -92,6 +102,19 @@ fn path_counted(plan: &Plan, templated: bool) -> Vec<bool> {
         return vec![false; plan.conns.len()];
     }
     plan.conns.iter().map(|c| valid(plan, c)).collect()
+}
+
+/// By connection index, whether its first upgrade left unanswered within
+/// `handshake_timeout` counts toward stopping the run: its token is valid (a forged one's
+/// upgrade a server may hold on purpose), and the plan's arrivals spread over [`SPREAD`]
+/// (a burst's other upgrades are still in flight when the first ones time out). All
+/// `false` otherwise.
+fn unanswered_counted(plan: &Plan) -> Vec<bool> {
+    let spread_out = spread(plan.conns.iter());
+    plan.conns
+        .iter()
+        .map(|c| spread_out && valid(plan, c))
+        .collect()
 }
 
 /// Whether `conns`' upgrade requests differ by nothing but their tokens in a way a correct
@@ -225,6 +248,13 @@ pub struct FailFast {
     certificate_counted: bool,
     certificates_refused: Tripwire,
     certificate_taken: Latch,
+    /// Valid tokens' first upgrades left unanswered within `handshake_timeout` before the
+    /// server answered any upgrade (a 101 or an HTTP status): which connections' count
+    /// ([`unanswered_counted`]) and how many do, and whether one was answered.
+    unanswered_counted: Vec<bool>,
+    planned_unanswered: u64,
+    upgrades_unanswered: Tripwire,
+    answered: Latch,
     stop: CancellationToken,
 }
 
@@ -234,6 +264,7 @@ impl FailFast {
     /// ([`auth_counted`]); `path_counted`: by connection index, whether its first
     /// attempt's answer of 404 or 410 counts ([`path_counted`]); `certificate_counted`:
     /// whether refused certificates count ([`spread_out`]).
+    #[cfg(test)]
     fn new(
         planned: usize,
         counted: Vec<bool>,
@@ -241,8 +272,26 @@ impl FailFast {
         certificate_counted: bool,
         stop: CancellationToken,
     ) -> FailFast {
+        // Where arrivals spread out (as for certificates), every valid token's first
+        // upgrade counts when left unanswered.
+        let unanswered_counted = vec![certificate_counted; planned];
+        let counts = (counted, path_counted, unanswered_counted);
+        FailFast::counting(planned, counts, certificate_counted, stop)
+    }
+
+    /// [`FailFast::new`], with which connections' unanswered first upgrades count given:
+    /// `counts` are, by connection index, whether a refusal as unauthorized, an answer of
+    /// 404 or 410, and an upgrade left unanswered count ([`auth_counted`],
+    /// [`path_counted`], [`unanswered_counted`]).
+    fn counting(
+        planned: usize,
+        (counted, path_counted, unanswered_counted): (Vec<bool>, Vec<bool>, Vec<bool>),
+        certificate_counted: bool,
+        stop: CancellationToken,
+    ) -> FailFast {
         let planned_valid = counted.iter().filter(|c| **c).count() as u64;
         let planned_path = path_counted.iter().filter(|c| **c).count() as u64;
+        let planned_unanswered = unanswered_counted.iter().filter(|c| **c).count() as u64;
         FailFast {
             planned: planned as u64,
             refused: Tripwire::default(),
@@ -258,6 +307,10 @@ impl FailFast {
             certificate_counted,
             certificates_refused: Tripwire::default(),
             certificate_taken: Latch::default(),
+            unanswered_counted,
+            planned_unanswered,
+            upgrades_unanswered: Tripwire::default(),
+            answered: Latch::default(),
             stop,
         }
     }
@@ -266,13 +319,12 @@ impl FailFast {
     /// count ([`auth_counted`], [`path_counted`]; `templated`: the URL is filled per
     /// connection), and refused certificates only when arrivals spread over [`SPREAD`].
     pub fn for_plan(plan: &Plan, templated: bool, stop: CancellationToken) -> FailFast {
-        FailFast::new(
-            plan.conns.len(),
+        let counts = (
             auth_counted(plan, templated),
             path_counted(plan, templated),
-            spread(plan.conns.iter()),
-            stop,
-        )
+            unanswered_counted(plan),
+        );
+        FailFast::counting(plan.conns.len(), counts, spread(plan.conns.iter()), stop)
     }
 
     /// Why the run stopped early and after how many failures, when a count stopped it
@@ -283,6 +335,7 @@ impl FailFast {
             (StopReason::CertificateRefused, &self.certificates_refused),
             (StopReason::AuthRefused, &self.auth_refused),
             (StopReason::NotFound, &self.not_found),
+            (StopReason::UpgradeUnanswered, &self.upgrades_unanswered),
         ]
         .into_iter()
         .find_map(|(why, count)| count.fired().map(|n| (why, n)))
@@ -334,6 +387,24 @@ impl FailFast {
                 && !self.certificate_taken.is_set()
                 && !self.upgraded.is_set();
             self.certificates_refused.count(armed, &self.stop);
+        }
+    }
+
+    /// An upgrade was answered with an HTTP status (a refusal, a redirect, a page): the
+    /// server's HTTP layer is there, so its timeouts are its load's, not a dead end.
+    pub fn upgrade_answered(&self) {
+        self.answered.set();
+    }
+
+    /// The first attempt of connection `conn` took its TCP connection but got no answer to
+    /// its upgrade within `handshake_timeout`: stops the run when that makes [`REFUSALS`] of
+    /// the connections that count, with no upgrade answered and more of them planned.
+    pub fn upgrade_unanswered(&self, conn: usize) {
+        if self.unanswered_counted.get(conn).copied().unwrap_or(false) {
+            let armed = self.planned_unanswered > REFUSALS
+                && !self.upgraded.is_set()
+                && !self.answered.is_set();
+            self.upgrades_unanswered.count(armed, &self.stop);
         }
     }
 
@@ -392,6 +463,62 @@ mod tests {
             small.refused();
         }
         assert!(!stop.is_cancelled());
+    }
+
+    /// Unanswered first upgrades of counted connections stop the run at [`REFUSALS`] while
+    /// no upgrade was answered; an HTTP answer (even a refusal) or a 101 first disarms it,
+    /// and connections that do not count (forged tokens, a burst) are never counted.
+    #[test]
+    fn upgrades_left_unanswered_stop_the_run_until_one_is_answered() {
+        let stop = CancellationToken::new();
+        let mut counted = vec![true; 40];
+        counted[0] = false;
+        let fail = FailFast::counting(
+            40,
+            (vec![false; 40], vec![false; 40], counted),
+            true,
+            stop.clone(),
+        );
+        fail.connected();
+        fail.upgrade_unanswered(0);
+        for conn in 1..REFUSALS as usize {
+            fail.upgrade_unanswered(conn);
+        }
+        assert!(
+            !stop.is_cancelled(),
+            "the uncounted one is not among the ten"
+        );
+        fail.upgrade_unanswered(REFUSALS as usize);
+        assert!(stop.is_cancelled());
+        assert_eq!(
+            fail.stopped_early(),
+            Some((StopReason::UpgradeUnanswered, REFUSALS))
+        );
+        for answer in [FailFast::upgrade_answered, FailFast::upgraded] {
+            let stop = CancellationToken::new();
+            let answered = FailFast::counting(
+                40,
+                (vec![false; 40], vec![false; 40], vec![true; 40]),
+                true,
+                stop.clone(),
+            );
+            answer(&answered);
+            for conn in 0..3 * REFUSALS as usize {
+                answered.upgrade_unanswered(conn);
+            }
+            assert!(!stop.is_cancelled());
+            assert_eq!(answered.stopped_early(), None);
+        }
+        // Which count: valid tokens' connections of a plan whose arrivals spread out.
+        let ramp = "arrival = { ramp = \"5s\" }";
+        assert!(unanswered_counted(&plan_of(&group("g", ramp)))
+            .iter()
+            .all(|c| *c));
+        assert!(unanswered_counted(&plan_of(&group("g", "")))
+            .iter()
+            .all(|c| !*c));
+        let forged = plan_of(&group("g", &format!("{ramp}\nforge = \"catalogue\"")));
+        assert!(unanswered_counted(&forged).iter().all(|c| !*c));
     }
 
     fn plan_of(groups: &str) -> Plan {

@@ -256,6 +256,13 @@ impl ConnRun {
                 if failure.certificate_refused {
                     ctx.unreachable.certificate_refused();
                 }
+                match &attempt.cause {
+                    Some(Cause::Http(_)) => ctx.unreachable.upgrade_answered(),
+                    Some(Cause::Timeout("upgrade")) if self.attempts.is_empty() => {
+                        ctx.unreachable.upgrade_unanswered(self.index)
+                    }
+                    _ => {}
+                }
                 self.push_attempt(attempt);
                 false
             }

@@ -70,62 +70,42 @@ fn the_same_build_is_not_flagged() {
     let new = dirs(tmp.path(), "new", &[2], 1.0);
     let c = compare(&base, &new, &CompareOptions::default()).unwrap();
     assert!(!c.regressed(), "{:#?}", c.regressions().collect::<Vec<_>>());
-    let identical = compare(&base, &base, &CompareOptions::default()).unwrap();
-    assert!(
-        identical
-            .rows
-            .iter()
-            .all(|r| r.verdict == Verdict::Unchanged),
-        "{:#?}",
-        identical.rows
-    );
-    // A run compared with itself says so, however its path was written; runs on both
-    // sides of a larger comparison are counted.
+    // A run compared with itself is refused (every change would read 0), however its
+    // path was written; runs on both sides of a larger comparison are counted.
+    let same_run = |c: Result<stampede::results::Comparison, CompareError>| match c {
+        Err(e @ CompareError::SameRuns(_)) => {
+            let said = e.to_string();
+            assert!(said.contains("BASE and NEW are the same run ("), "{said}");
+            assert!(said.contains("every change would read 0"), "{said}");
+        }
+        other => panic!("not refused: {other:?}"),
+    };
+    same_run(compare(&base, &base, &CompareOptions::default()));
     assert!(
         c.warnings.iter().all(|w| !w.contains("same run")),
         "{:?}",
         c.warnings
     );
     let spelled = vec![base[0].join(".")];
-    let itself = compare(&base, &spelled, &CompareOptions::default()).unwrap();
-    assert!(
-        itself
-            .warnings
-            .iter()
-            .any(|w| w.contains("BASE and NEW are the same run (")
-                && w.contains("every change reads 0")),
-        "{:?}",
-        itself.warnings
-    );
+    same_run(compare(&base, &spelled, &CompareOptions::default()));
     // Named twice on one side, or copied under another name: still one run.
-    let twice = compare(
+    same_run(compare(
         &base,
         &[spelled[0].clone(), spelled[0].clone()],
         &CompareOptions::default(),
-    )
-    .unwrap();
-    assert!(
-        twice
-            .warnings
-            .iter()
-            .any(|w| w.contains("BASE and NEW are the same run (")),
-        "{:?}",
-        twice.warnings
-    );
+    ));
+    let (code, _, err) = stampede(&[
+        "compare",
+        &base[0].display().to_string(),
+        &spelled[0].display().to_string(),
+    ]);
+    assert_eq!(code, 2, "{err}");
     let copy = tmp.path().join("copy-of-base");
     std::fs::create_dir_all(&copy).unwrap();
     for file in ["summary.json", "histograms.json"] {
         std::fs::copy(base[0].join(file), copy.join(file)).unwrap();
     }
-    let copied = compare(&base, &[copy], &CompareOptions::default()).unwrap();
-    assert!(
-        copied
-            .warnings
-            .iter()
-            .any(|w| w.contains("BASE and NEW are the same run (")),
-        "{:?}",
-        copied.warnings
-    );
+    same_run(compare(&base, &[copy], &CompareOptions::default()));
     let both = [base.clone(), new.clone()].concat();
     let overlap = compare(&both, &new, &CompareOptions::default()).unwrap();
     assert!(
@@ -166,10 +146,11 @@ fn tiny_phases_do_not_cry_wolf() {
 #[test]
 fn several_runs_merge_and_their_spread_absorbs_noise() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = dirs(tmp.path(), "base", &[1, 2, 3], 1.0);
-    // Run-to-run drift of a few percent on each side: within the spread.
-    let mut new = dirs(tmp.path(), "new", &[4, 5], 1.04);
-    new.extend(dirs(tmp.path(), "new2", &[6], 0.96));
+    // Run-to-run drift of a few percent among BASE's runs: NEW within it is no regression
+    // (BASE's spread alone is the margin: NEW's own drift is what is tested).
+    let mut base = dirs(tmp.path(), "base", &[1, 2], 1.0);
+    base.extend(dirs(tmp.path(), "base2", &[3], 1.04));
+    let new = dirs(tmp.path(), "new", &[4, 5, 6], 1.02);
     let c = compare(
         &base,
         &new,
@@ -359,8 +340,9 @@ fn schema_1_result_files_still_read() {
     assert!(html.contains("golden-path"));
     let runs = dir.join("golden-path");
     let side = std::slice::from_ref(&runs);
-    let c = compare(side, side, &opts).unwrap();
-    assert!(!c.regressed());
+    // Read on both sides (then refused: a run compared with itself says nothing).
+    let c = compare(side, side, &opts);
+    assert!(matches!(c, Err(CompareError::SameRuns(_))), "{c:?}");
 }
 
 /// `compare` takes the `--out` folders runs were written under (OUT/<scenario>/<run>/),
@@ -460,22 +442,42 @@ fn no_turns() -> report_support::Run {
 }
 
 /// A `--tolerance-for` naming a phase neither side measured (no pings, a misspelled named
-/// turn) cannot be checked: it fails the comparison, rather than passing in silence.
+/// turn) cannot be checked: a usage error (exit 2) naming the metrics that exist, rather
+/// than a regression or a pass in silence.
 #[test]
 fn a_gate_on_a_phase_neither_side_measured_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let base = dirs(tmp.path(), "base", &[1], 1.0);
-    let new = dirs(tmp.path(), "new", &[1], 1.0);
+    let new = dirs(tmp.path(), "new", &[2], 1.0);
     for key in ["pong.p99", "turn:nosuch"] {
         let gated = CompareOptions {
             per_metric: [(key.to_string(), 0.05)].into(),
             ..Default::default()
         };
-        let c = compare(&base, &new, &gated).unwrap();
-        assert!(c.regressed(), "{key}: {:?}", c.missing);
-        let m = c.missing_gated().next().unwrap();
-        assert_eq!((m.lacking, m.gated_by.as_deref()), ("both", Some(key)));
+        let refused = compare(&base, &new, &gated).unwrap_err();
+        let said = refused.to_string();
+        assert!(
+            matches!(refused, CompareError::UnmeasuredGate { .. }),
+            "{key}: {said}"
+        );
+        assert!(
+            said.contains(key) && said.contains("they have: tcp_connect, upgrade"),
+            "{said}"
+        );
     }
+    let p = |v: &[PathBuf]| v[0].display().to_string();
+    let (code, _, err) = stampede(&[
+        "compare",
+        &p(&base),
+        &p(&new),
+        "--tolerance-for",
+        "pong.p99=20%",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--tolerance-for pong.p99: no such metric"),
+        "{err}"
+    );
     // A gate on a phase both sides measured is checked as usual.
     let measured = CompareOptions {
         per_metric: [("turn.p99".to_string(), 0.5)].into(),
@@ -558,7 +560,9 @@ fn a_new_verdict_worse_than_a_clean_base_fails() {
     assert_eq!(c.worse_verdicts.len(), 1);
     assert!(c.regressed());
     // Both sides with violations: the verdict did not get worse.
-    let both = compare(&new, &new, &CompareOptions::default()).unwrap();
+    let broken_too = report_support::with_violations(run(3, TURNS, 20.0, 1.0), 3);
+    let also = vec![write(&tmp.path().join("also"), &broken_too)];
+    let both = compare(&new, &also, &CompareOptions::default()).unwrap();
     assert!(both.worse_verdicts.is_empty() && !both.regressed());
 
     let p = |v: &[PathBuf]| v[0].display().to_string();
@@ -700,9 +704,19 @@ fn a_workers_runs_shards_beside_its_merged_run_count_once() {
             c.warnings
         );
     }
-    // A shard named on its own is what was asked for.
-    let c = compare(&shards[..1], &new, &Default::default()).unwrap();
+    // A shard named on its own is what was asked for: compared with the same slice of
+    // another run, and refused against a whole run (merge the shards first).
+    let mut other = run(12, TURNS / 2, 20.0, 1.0);
+    other.summary.shard = Some(stampede::model::Shard { index: 0, count: 2 });
+    let same_slice = vec![write(&tmp.path().join("other-shard"), &other)];
+    let c = compare(&shards[..1], &same_slice, &Default::default()).unwrap();
     assert_eq!(c.base_runs, shards[..1].to_vec());
+    let refused = compare(&shards[..1], &new, &Default::default()).unwrap_err();
+    assert!(
+        matches!(refused, CompareError::DifferentSlices(_))
+            && refused.to_string().contains("stampede merge"),
+        "{refused}"
+    );
 }
 
 /// A slower NEW run whose generator fell behind by as much as it got slower (its own
@@ -1061,8 +1075,17 @@ fn a_run_folder_without_its_summary_is_said_skipped() {
     assert_eq!(json["base_runs"].as_array().unwrap().len(), 1, "{json:#}");
     assert!(err.contains(&format!("warning: {skipped}")), "{err}");
 
-    // A folder on both sides: its stopped run is said once.
-    let (code, _, err) = stampede(&["compare", &p(&base), &p(&base), "-q"]);
+    // A folder on both sides (beside another run): its stopped run is said once.
+    let (code, _, err) = stampede(&[
+        "compare",
+        "--base",
+        &p(&base),
+        "--new",
+        &p(&base),
+        "--new",
+        &p(&new),
+        "-q",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err.matches("skipped").count(), 1, "{err}");
 

@@ -1,7 +1,9 @@
 //! The comparison as a console table, or as JSON (`compare --json`).
 
 use crate::model::words::plural;
-use crate::results::compare::{describe, Comparison, Missing, Row, Unit, Verdict};
+use crate::results::compare::{
+    describe, Comparison, Missing, Row, Unit, Verdict, WorseVerdict, CLIENT_FELL_BEHIND,
+};
 use crate::results::read::NO_SUMMARY;
 use serde_json::{json, Value};
 use std::io::{self, Write};
@@ -17,10 +19,12 @@ use std::io::{self, Write};
 /// row when a NEW run's generator fell behind: `stat` (`p50`, `p99` or `max`) and `ms`, the
 /// lag the row had to outgrow to gate, else null), `missing` (phases one side
 /// lacks: `phase`, `lacking` side, the other side's `samples`, `gated_by` the
-/// `--tolerance-for` key or null), `worse_verdicts` (NEW runs not clean where every BASE
-/// run was: `run`, `verdict`), `skipped` (run folders left out for want of a
-/// `summary.json`: `path`, `reason`; empty when none), and `regressed` and `not_judged`,
-/// which decide the exit code (1 and 8).
+/// `--tolerance-for` key or null), `worse_verdicts` (NEW runs whose verdict is worse than
+/// the best BASE run's: `run`, `verdict`, `base_best`), `skipped` (run folders left out
+/// for want of a `summary.json`: `path`, `reason`; empty when none), `left_out` (runs left
+/// out as interrupted or having measured nothing: paths), `unjudged` (what kept the
+/// comparison from judging, in words), and `regressed` and `not_judged`, which decide the
+/// exit code (1 and 8).
 pub fn comparison_json(c: &Comparison) -> Value {
     let paths = |runs: &[std::path::PathBuf]| -> Vec<String> {
         runs.iter().map(|p| p.display().to_string()).collect()
@@ -68,7 +72,13 @@ pub fn comparison_json(c: &Comparison) -> Value {
     let worse: Vec<Value> = c
         .worse_verdicts
         .iter()
-        .map(|v| json!({ "run": v.run.display().to_string(), "verdict": v.verdict.name() }))
+        .map(|v| {
+            json!({
+                "run": v.run.display().to_string(),
+                "verdict": v.verdict.name(),
+                "base_best": v.base_best.name(),
+            })
+        })
         .collect();
     // The folders left out, for a reader of the JSON alone: stderr said them, but a CI step
     // that keeps only stdout would not know the verdict rests on fewer runs.
@@ -88,6 +98,8 @@ pub fn comparison_json(c: &Comparison) -> Value {
         "missing": missing,
         "worse_verdicts": worse,
         "skipped": skipped,
+        "left_out": paths(&c.left_out),
+        "unjudged": c.unjudged,
         "regressed": c.regressed(),
         "not_judged": c.not_judged(),
     })
@@ -119,9 +131,10 @@ pub fn render_comparison<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> 
         };
         writeln!(
             w,
-            "warning: {}: verdict {} where every base run was clean{why}",
+            "warning: {}: verdict {} where {}{why}",
             v.run.display(),
-            v.verdict
+            v.verdict,
+            base_verdicts(v)
         )?;
     }
     writeln!(
@@ -169,11 +182,11 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
         Verdict::WorseUngated(why) => format!("worse, not gated: {why}"),
         Verdict::BetterUngated(why) => format!("better, not gated: {why}"),
         Verdict::NotJudged(why) => match r.client_lag {
-            Some(lag) => format!(
+            Some(lag) if why == CLIENT_FELL_BEHIND => format!(
                 "worse, NOT JUDGED: {why} (its lag {} of {:.1} ms may explain it)",
                 lag.stat, lag.ms
             ),
-            None => format!("worse, NOT JUDGED: {why}"),
+            _ => format!("worse, NOT JUDGED: {why}"),
         },
     };
     writeln!(
@@ -187,14 +200,6 @@ fn render_row<W: Write>(w: &mut W, phase: &str, r: &Row) -> io::Result<()> {
 
 /// What a missing phase's warning says.
 fn missing_note(m: &Missing) -> String {
-    if m.lacking == "both" {
-        let key = m.gated_by.as_deref().unwrap_or(&m.phase);
-        return format!(
-            "phase {} has no samples on either side: --tolerance-for {key} cannot be checked, \
-             so it fails (a phase these runs do not measure, or a misspelled turn name)",
-            m.phase
-        );
-    }
     let (has, lacks) = if m.lacking == "new" {
         ("base", "new")
     } else {
@@ -230,7 +235,7 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
         c.worse_verdicts
             .iter()
             .filter(|v| !v.client_limited())
-            .map(|v| format!("new run verdict {} (base clean)", v.verdict)),
+            .map(|v| format!("new run verdict {} (base {})", v.verdict, v.base_best)),
     );
     if regressions.is_empty() && c.not_judged() {
         writeln!(w, "\nresult: {}", not_judged_line(c))
@@ -246,11 +251,29 @@ fn render_verdict<W: Write>(c: &Comparison, w: &mut W) -> io::Result<()> {
     }
 }
 
+/// What the BASE runs ended with, as a worse NEW verdict's warning says it.
+fn base_verdicts(v: &WorseVerdict) -> String {
+    if v.every_base {
+        format!("every base run was {}", v.base_best)
+    } else {
+        format!("a base run was {}", v.base_best)
+    }
+}
+
 /// The result line of a comparison that could not judge what got worse: the NEW runs'
-/// client fell behind (or ended client-limited), so the server is shown neither slower
-/// nor as fast.
+/// client fell behind or stalled (or ended client-limited), a side had no run left to
+/// compare, or a phase that got worse had too few samples, so the server is shown neither
+/// slower nor as fast.
 fn not_judged_line(c: &Comparison) -> String {
-    let rows: Vec<String> = c.not_judged_rows().map(metric_and_change).collect();
+    if let Some(why) = c.unjudged.first().filter(|_| c.rows.is_empty()) {
+        // A side with no run left: nothing else to say.
+        return format!("not judged: {why} (exit 8)");
+    }
+    let rows: Vec<String> = c
+        .not_judged_rows()
+        .filter(|r| r.verdict == Verdict::NotJudged(CLIENT_FELL_BEHIND))
+        .map(metric_and_change)
+        .collect();
     let limited = c
         .worse_verdicts
         .iter()
@@ -276,11 +299,21 @@ fn not_judged_line(c: &Comparison) -> String {
             plural(limited as u64, "new run")
         ));
     }
-    format!(
-        "not judged: {}; those timings are not trustworthy, so the server is shown \
-         neither slower nor as fast: run NEW again on a quieter machine (exit 8)",
-        what.join("; ")
-    )
+    let mut line = String::new();
+    if !what.is_empty() {
+        line = format!(
+            "{}; those timings are not trustworthy, so the server is shown neither slower \
+             nor as fast: run NEW again on a quieter machine",
+            what.join("; ")
+        );
+    }
+    for why in &c.unjudged {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(why);
+    }
+    format!("not judged: {line} (exit 8)")
 }
 
 fn percent(fraction: f64) -> String {

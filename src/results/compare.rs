@@ -3,21 +3,41 @@
 //! Each side's histograms are merged losslessly (the same samples, in one histogram), so
 //! percentiles of several runs are real percentiles, not averages of percentiles. A row is
 //! a regression when NEW is worse than BASE by more than all of: the tolerance, the noise
-//! floor ([`LATENCY_FLOOR_MS`], [`THROUGHPUT_FLOOR`]) and the run-to-run spread (the widest
-//! max − min of that value across either side's runs, when a side has two or more), and
-//! when the percentile's sampling uncertainty cannot explain it: NEW's lower confidence
-//! bound must lie above BASE's upper one (the bounds are the percentiles at
-//! q ± z·√(q(1−q)/n), the usual order-statistic interval). A worse row that fails only that
-//! test is shown as "within sampling noise". That interval assumes independent samples,
-//! which a tail made of a few stalls is not, so a percentile also needs
-//! [`MIN_TAIL_SAMPLES`] beyond it on each side to gate. `max` (one sample), thin tails and
-//! the generator's own lag are shown but gate nothing unless a `--tolerance-for` names them.
-//! The error rows ([`errors`]) compare how often connections and expectations failed and
-//! how many violations the oracles found, and gate as the others do.
+//! floor ([`LATENCY_FLOOR_MS`], [`THROUGHPUT_FLOOR`]) and BASE's run-to-run spread (the
+//! max − min of that value across BASE's runs, when it has two or more: BASE is the
+//! reference for how far runs of one build drift apart; NEW's own inconsistency is part of
+//! what is tested, so it never widens the margin), and when the percentile's sampling
+//! uncertainty cannot explain it: NEW's lower confidence bound must lie above BASE's upper
+//! one (the bounds are the percentiles at q ± z·√(q(1−q)/n), the usual order-statistic
+//! interval). A worse row that fails only that test is shown as "within sampling noise".
+//! That interval assumes independent samples, which a tail made of a few stalls is not, so
+//! a percentile also needs [`MIN_TAIL_SAMPLES`] beyond it on each side to gate. `max` (one
+//! sample), thin tails and the generator's own lag are shown but gate nothing unless a
+//! `--tolerance-for` names them. The error rows ([`errors`]) compare how often connections
+//! and expectations failed and how many violations the oracles found, and gate as the
+//! others do.
 //!
-//! A NEW run whose generator fell behind measured its own lateness with the server's: a
-//! latency row gates only by as much as it grew beyond that lag ([`ClientLag`]), and the
-//! throughput row (the load such a client managed to send) is not judged.
+//! What cannot be judged is said so, and is not a pass ([`Comparison::not_judged`], exit
+//! 8):
+//!
+//! - A NEW run whose generator fell behind measured its own lateness with the server's: a
+//!   latency row gates only by as much as it grew beyond that lag ([`ClientLag`]), and the
+//!   throughput row (the load such a client managed to send) is not judged.
+//! - A NEW run whose client stalled (its process did not run for 100 ms or more:
+//!   `generator.client_stalls` in its summary) measured those pauses, and a co-located
+//!   server's, as latency: a latency row the stalls may explain (NEW's time spent stalled
+//!   could hold the tail beyond its percentile, and it grew by no more than the longest
+//!   stall), and a throughput row that fell by no more than that share of time, are not
+//!   judged ([`CLIENT_STALLED`]); a larger change still gates.
+//! - A phase whose median got worse with too few samples to gate: the comparison says
+//!   what would let it judge (more users, longer runs).
+//! - Interrupted runs, and runs that measured nothing, are left out of their side with a
+//!   warning; a side left with no run is not judged.
+//!
+//! Runs that cannot be compared are refused ([`CompareError`]): shards of different slices
+//! of a plan, or a shard against a whole run (merge the shards first). Runs of different
+//! seeds or planned connection counts are compared with a warning; with different planned
+//! connections the throughput row does not gate.
 
 mod args;
 pub mod errors;
@@ -37,8 +57,19 @@ use crate::model::{LatencyStat, Phase, StopReason, Verdict as RunVerdict};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Latency differences below this are noise on any machine.
-pub const LATENCY_FLOOR_MS: f64 = 0.05;
+/// Latency differences below this are noise on any machine. Measured on loopback (six
+/// golden-path runs of one build, 30 ordered pairs): sub-millisecond phases (tcp_connect,
+/// upgrade, first_event) drift up to 0.07 ms between runs beyond their sampling noise
+/// here, and 0.13 ms on another machine; 0.3 ms leaves twice that, and a sub-millisecond
+/// server that got slower by a third of a millisecond (0.3 → 0.7 ms) still gates.
+pub const LATENCY_FLOOR_MS: f64 = 0.3;
+/// With a single BASE run, how far runs of one build drift apart is unknown; a latency
+/// row then takes it as this fraction of BASE's value. Measured: across 30 ordered pairs
+/// of six golden-path runs of one build, a turn percentile that gates drifted up to 10.3%
+/// (p90; p50 2.1%, p99 8.6%), so one run against one run fired on runs of one build at a
+/// 10% tolerance. Twice that still catches a server 8 ms slower (turn +58%). With two or
+/// more BASE runs their measured spread is used instead.
+pub const SINGLE_RUN_SPREAD: f64 = 0.2;
 /// Throughput differences below this (messages/s) are noise.
 pub const THROUGHPUT_FLOOR: f64 = 1.0;
 /// z for the percentiles' confidence bounds: 99% two-sided, so a nightly gate rarely
@@ -64,6 +95,19 @@ pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
 /// fell behind ([`Verdict::NotJudged`]): a latency row no worse than the lag explains, or
 /// the throughput row.
 pub const CLIENT_FELL_BEHIND: &str = "the client fell behind";
+
+/// Why a latency or throughput row that got worse is not judged when a NEW run's client
+/// stalled ([`Verdict::NotJudged`]): its process did not run for a while, and the pause is
+/// in its latencies (with the built-in server in the same process, the server's too).
+pub const CLIENT_STALLED: &str = "the client stalled";
+
+/// Why the throughput row does not gate when the runs planned different connection counts
+/// ([`Verdict::WorseUngated`], [`Verdict::BetterUngated`]): a smaller plan sends less.
+pub const PLANS_DIFFER: &str = "planned connections differ";
+
+/// Why a percentile row does not gate when a side has fewer than [`MIN_TAIL_SAMPLES`]
+/// samples beyond it.
+pub const TOO_FEW_SAMPLES: &str = "too few samples";
 
 /// A percentile gates only when each side has at least this many samples beyond it.
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;
@@ -99,17 +143,49 @@ impl Default for CompareOptions {
     }
 }
 
+/// Why two sets of runs cannot be compared (a usage error: exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// A result file could not be read or parsed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// A side named no run.
     #[error("no {0} runs given")]
     Empty(&'static str),
+    /// A path given as BASE or NEW does not exist.
+    #[error("{} does not exist", .0.display())]
+    NotFound(PathBuf),
+    /// The runs are different slices of a split plan (`--shard`), or a shard and a whole
+    /// run: one holds connections the other does not, so every figure differs by the plan.
+    #[error("{0}")]
+    DifferentSlices(String),
     /// The runs' scenario hashes differ (and `force` was not given).
     #[error("{0}; pass --force to compare anyway")]
     DifferentScenarios(String),
+    /// A glob that does not parse, or whose matches cannot be read.
     #[error("bad pattern {pattern:?}: {reason}")]
-    Pattern { pattern: String, reason: String },
+    Pattern {
+        /// The glob as given.
+        pattern: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// `--tolerance-for` keys (`keys`, joined) that name metrics neither side measured.
+    #[error(
+        "--tolerance-for {keys}: no such metric in these runs (a phase they do not measure, \
+         or a misspelled turn name); they have: {known}"
+    )]
+    UnmeasuredGate {
+        /// The keys, joined by commas.
+        keys: String,
+        /// The metrics (phases, named turns, other rows' keys) the runs have.
+        known: String,
+    },
+    /// The same runs on both sides (a folder given twice, a run and its copy): every
+    /// change would read 0.
+    #[error("{0}")]
+    SameRuns(String),
+    /// A glob that matches nothing.
     #[error("{0} matches nothing")]
     NoMatch(String),
     /// Every run folder a side's paths hold lacks its `summary.json`.
@@ -140,8 +216,16 @@ pub struct Comparison {
     /// Phases (and named turns) with samples on one side only: nothing to compare them
     /// with, so they have no rows.
     pub missing: Vec<Missing>,
-    /// NEW runs whose verdict is not clean while every BASE run's was.
+    /// NEW runs whose verdict is worse than the best BASE run's.
     pub worse_verdicts: Vec<WorseVerdict>,
+    /// Runs left out of their side: interrupted (Ctrl-C), or that measured nothing (no
+    /// connection attempted): their figures describe no load, so they are no baseline and
+    /// no slowdown. A warning names each.
+    pub left_out: Vec<PathBuf>,
+    /// What kept the comparison from judging what got worse, in words (a side left with no
+    /// run, a phase with too few samples, a NEW client that stalled): each makes the
+    /// comparison [`Comparison::not_judged`] when nothing regressed.
+    pub unjudged: Vec<String>,
     /// Set when no BASE run exercised the target (each ended target unusable, auth
     /// misconfigured, unreadable, …), with that verdict: there is no baseline, so NEW is
     /// shown neither worse nor as good ([`Comparison::not_judged`]).
@@ -153,8 +237,8 @@ pub struct Comparison {
 pub struct Missing {
     /// The phase's name (`turn`), or a named turn's (`turn:ack`).
     pub phase: String,
-    /// The side without a single sample of it: `"base"`, `"new"`, or `"both"` (a
-    /// `--tolerance-for` names a phase neither side measured).
+    /// The side without a single sample of it: `"base"` or `"new"`. (A `--tolerance-for`
+    /// naming a phase neither side measured is refused: [`CompareError::UnmeasuredGate`].)
     pub lacking: &'static str,
     /// How many samples the other side has.
     pub samples: u64,
@@ -163,13 +247,17 @@ pub struct Missing {
     pub gated_by: Option<String>,
 }
 
-/// A NEW run that ended with a worse verdict than the BASE runs (all clean).
+/// A NEW run that ended with a worse verdict than the best BASE run's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorseVerdict {
     /// The NEW run's result directory.
     pub run: PathBuf,
     /// Its verdict (never clean).
     pub verdict: RunVerdict,
+    /// The best verdict among the BASE runs, which this one is worse than.
+    pub base_best: RunVerdict,
+    /// Whether every BASE run ended with `base_best`.
+    pub every_base: bool,
 }
 
 impl WorseVerdict {
@@ -193,7 +281,7 @@ pub struct Row {
     pub new: f64,
     /// (new − base) / base; `None` when base is zero.
     pub change: Option<f64>,
-    /// Widest run-to-run range on either side; `None` with a single run per side.
+    /// BASE's run-to-run range (max − min over its runs); `None` with a single BASE run.
     pub spread: Option<f64>,
     pub tolerance: f64,
     pub verdict: Verdict,
@@ -361,14 +449,17 @@ impl Comparison {
     }
 
     /// Whether the comparison could not judge what got worse: nothing regressed, but a row
-    /// is [`Verdict::NotJudged`] or a NEW run ended `client_limited` where every BASE run
-    /// was clean. Not a pass (the client's lag hid whatever the server did) and not a
-    /// regression (the server is not shown to be slower).
+    /// is [`Verdict::NotJudged`], a NEW run ended `client_limited` where a BASE run was
+    /// clean, no BASE run exercised the target, or something in [`Self::unjudged`] (a side
+    /// with no run left, a phase too thin to judge that got worse). Not a pass (what got
+    /// worse may be the server's) and not a regression (the server is not shown to be
+    /// slower).
     pub fn not_judged(&self) -> bool {
         !self.regressed()
             && (self.not_judged_rows().next().is_some()
                 || self.worse_verdicts.iter().any(WorseVerdict::client_limited)
-                || self.base_unexercised.is_some())
+                || self.base_unexercised.is_some()
+                || !self.unjudged.is_empty())
     }
 }
 
@@ -386,35 +477,104 @@ pub fn compare(
     new: &[PathBuf],
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
+    let base = load_side(base, "base")?;
+    let new = load_side(new, "new")?;
+    compare_sides(base, new, opts)
+}
+
+/// [`compare`] of the runs two sides' paths held.
+fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Comparison, CompareError> {
     let Side {
         runs: base,
         parts: base_parts,
         mut skipped,
-    } = load_side(base, "base")?;
+    } = base;
     let Side {
         runs: new,
         parts: new_parts,
         skipped: new_skipped,
-    } = load_side(new, "new")?;
+    } = new;
     skipped.extend(new_skipped);
     // A folder given as both BASE and NEW skips its stopped runs once.
     skipped.sort();
     skipped.dedup();
     let forced = check_scenarios(&base, &new, opts.force)?;
+    check_slices(&base, &new)?;
+    let shared = match shared_runs_note(&base, &new) {
+        Some(Shared::All(message)) => return Err(CompareError::SameRuns(message)),
+        Some(Shared::Some(note)) => Some(note),
+        None => None,
+    };
+    let scenario = base
+        .first()
+        .map(|r| r.summary.scenario.clone())
+        .unwrap_or_default();
+    let mut warnings: Vec<String> = base_parts.into_iter().chain(new_parts).collect();
+    warnings.extend(plan_differences(&base, &new));
+    let (base, base_out) = leave_out_unmeasured(base);
+    let (new, new_out) = leave_out_unmeasured(new);
+    let left_out: Vec<PathBuf> = base_out.iter().chain(&new_out).cloned().collect();
+    warnings.extend(base_out.iter().chain(&new_out).map(|dir| {
+        format!(
+            "{}: left out: the run was interrupted or measured nothing, so its figures \
+             describe no load",
+            dir.display()
+        )
+    }));
+    let mut unjudged: Vec<String> = [("base", &base, &base_out), ("new", &new, &new_out)]
+        .into_iter()
+        .filter(|(_, kept, out)| kept.is_empty() && !out.is_empty())
+        .map(|(side, _, out)| {
+            format!(
+                "no {side} run left to compare: {} interrupted or measured nothing; run \
+                 {} again to its end",
+                crate::model::words::plural(out.len() as u64, "run"),
+                side.to_uppercase()
+            )
+        })
+        .collect();
+    if !unjudged.is_empty() {
+        return Ok(Comparison {
+            scenario,
+            warnings,
+            worse_verdicts: Vec::new(),
+            base_unexercised: None,
+            base_runs: base.into_iter().map(|r| r.path).collect(),
+            new_runs: new.into_iter().map(|r| r.path).collect(),
+            tolerance: opts.tolerance,
+            forced,
+            skipped,
+            rows: Vec::new(),
+            missing: Vec::new(),
+            left_out,
+            unjudged,
+        });
+    }
     let (merged_base, merged_new) = (merge(&base), merge(&new));
     let lagging = Lagging::of(&new);
-    let sides = (base.as_slice(), new.as_slice(), lagging.as_ref());
+    let stalls = Stalls::of(&new);
+    let sides = NewSide {
+        base: &base,
+        lagging: lagging.as_ref(),
+        stalls,
+    };
     let mut rows = Vec::new();
     let mut missing = Vec::new();
+    // Phases that got worse with too few samples to judge any of their rows.
+    let mut thin = Vec::new();
     for phase in Phase::ALL {
         let (b, n) = (merged_base.get(phase), merged_new.get(phase));
         if b.is_empty() || n.is_empty() {
             missing.extend(one_sided(phase.name(), (b, n), opts));
             continue;
         }
+        let first = rows.len();
         for stat in STATS {
             let metric = (phase.name(), phase, Which::Phase(phase));
-            rows.push(latency_row(metric, stat, sides, (b, n), opts));
+            rows.push(latency_row(metric, stat, &sides, (b, n), opts));
+        }
+        if phase != Phase::GeneratorLag && thin_and_worse(&rows[first..]) {
+            thin.push(phase.name().to_string());
         }
     }
     // Named expectations' turns present on both sides: metrics `turn:NAME.p99`.
@@ -434,27 +594,35 @@ pub fn compare(
             missing.extend(one_sided(&label, (b, n), opts));
             continue;
         }
+        let first = rows.len();
         for stat in STATS {
             let metric = (label.as_str(), Phase::Turn, Which::Turn(&name));
-            rows.push(latency_row(metric, stat, sides, (b, n), opts));
+            rows.push(latency_row(metric, stat, &sides, (b, n), opts));
+        }
+        if thin_and_worse(&rows[first..]) {
+            thin.push(label);
         }
     }
     let mut throughput = throughput_row(&base, &new, opts);
-    if lagging.is_some() && throughput.verdict == Verdict::Regression {
-        // A client that fell behind sent less than the plan, whatever the server did.
-        throughput.verdict = Verdict::NotJudged(CLIENT_FELL_BEHIND);
+    if throughput.verdict == Verdict::Regression {
+        // A client that fell behind sent less than the plan, whatever the server did; one
+        // that stalled sent nothing while it stalled (by as much as the share of its time
+        // it spent so).
+        let lost = throughput.change.map_or(0.0, |c| -c);
+        if stalls.is_some_and(|s| lost <= s.share) {
+            throughput.verdict = Verdict::NotJudged(CLIENT_STALLED);
+        } else if lagging.is_some() {
+            throughput.verdict = Verdict::NotJudged(CLIENT_FELL_BEHIND);
+        }
     }
     rows.push(throughput);
     rows.extend(errors::error_rows(&base, &new, opts));
-    missing.extend(unmeasured_gates(opts, &rows, &missing));
-    let scenario = base
-        .first()
-        .map(|r| r.summary.scenario.clone())
-        .unwrap_or_default();
-    let mut warnings: Vec<String> = base_parts.into_iter().chain(new_parts).collect();
+    unmeasured_gates(opts, &rows, &missing)?;
     warnings.extend(base.iter().chain(&new).filter_map(warning));
-    warnings.extend(single_run_note(base.len(), new.len(), &rows));
-    warnings.extend(shared_runs_note(&base, &new));
+    warnings.extend(single_run_note(base.len(), &rows));
+    warnings.extend(shared);
+    unjudged.extend(stalled_note(&new, &rows));
+    unjudged.extend(thin_phases_note(&thin));
     Ok(Comparison {
         scenario,
         warnings,
@@ -467,32 +635,162 @@ pub fn compare(
         skipped,
         rows,
         missing,
+        left_out,
+        unjudged,
     })
 }
 
-/// The note on regressions judged with one run on a side: how far two runs of one build
-/// drift apart (a busy machine, a colder cache) is then unknown, so nothing weighs the
-/// change against it, and a small one may be that drift. `None` with several runs each
-/// side, or no latency or throughput regression.
-fn single_run_note(base: usize, new: usize, rows: &[Row]) -> Option<String> {
+/// BASE's runs (their spread), and what of NEW's client keeps its timings from being
+/// judged.
+struct NewSide<'a> {
+    base: &'a [Run],
+    /// The lag of NEW's runs whose generator fell behind, if any.
+    lagging: Option<&'a Lagging>,
+    /// How NEW's clients stalled, when any did ([`CLIENT_STALLED`]).
+    stalls: Option<Stalls>,
+}
+
+/// How NEW's clients stalled (their processes did not run for 100 ms or more): the share
+/// of NEW's time spent stalled, over all its runs, and the longest stall.
+#[derive(Debug, Clone, Copy)]
+struct Stalls {
+    share: f64,
+    longest_ms: f64,
+}
+
+impl Stalls {
+    /// `None` when no NEW run's client stalled.
+    fn of(new: &[Run]) -> Option<Stalls> {
+        let stalled = |r: &&Run| r.summary.generator.client_stalls.count > 0;
+        let longest_ms = new
+            .iter()
+            .filter(stalled)
+            .map(|r| r.summary.generator.client_stalls.longest_ms)
+            .fold(f64::NAN, f64::max);
+        if longest_ms.is_nan() {
+            return None;
+        }
+        let total: f64 = new
+            .iter()
+            .map(|r| r.summary.generator.client_stalls.total_ms)
+            .sum();
+        let elapsed: f64 = new.iter().map(|r| r.summary.elapsed_ms).sum();
+        Some(Stalls {
+            share: (total / elapsed.max(1.0)).min(1.0),
+            longest_ms,
+        })
+    }
+
+    /// Whether the stalls may explain a percentile `stat` grown by `grew_ms`: a stall
+    /// delays what is in flight while it lasts, by at most its length, so it moves a
+    /// percentile only when the time spent stalled could hold the whole tail beyond it
+    /// (half the samples for p50, one in a hundred for p99; any for `max`), and by no more
+    /// than the longest stall. One stall of 150 ms in a minute excuses no slower median.
+    fn may_explain(&self, stat: LatencyStat, grew_ms: f64) -> bool {
+        let tail = match stat {
+            LatencyStat::P50 | LatencyStat::Mean => 0.5,
+            LatencyStat::P90 => 0.1,
+            LatencyStat::P99 => 0.01,
+            LatencyStat::P999 => 0.001,
+            LatencyStat::Max => 0.0,
+        };
+        self.share >= tail && grew_ms <= self.longest_ms
+    }
+}
+
+/// Interrupted runs, and runs that attempted no connection (stopped during calibration),
+/// apart from the rest: their figures describe no load, so a throughput "100% lower" or a
+/// latency of a few early connections would be judged as the server's.
+fn leave_out_unmeasured(runs: Vec<Run>) -> (Vec<Run>, Vec<PathBuf>) {
+    let (out, kept): (Vec<Run>, Vec<Run>) = runs.into_iter().partition(|r| {
+        r.summary.stopped == StopReason::Interrupted || r.summary.counters.attempted == 0
+    });
+    (kept, out.into_iter().map(|r| r.path).collect())
+}
+
+/// The note on NEW runs whose client stalled, when it kept a row that got worse from being
+/// judged. `None` when no row was left [`Verdict::NotJudged`] for it.
+fn stalled_note(new: &[Run], rows: &[Row]) -> Option<String> {
+    let worse: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotJudged(CLIENT_STALLED))
+        .map(|r| r.metric.as_str())
+        .collect();
+    let first = worse.first()?;
+    let stalls = new
+        .iter()
+        .map(|r| &r.summary.generator.client_stalls)
+        .filter(|s| s.count > 0);
+    let count: u64 = stalls.clone().map(|s| s.count).sum();
+    let longest = stalls.map(|s| s.longest_ms).fold(0.0, f64::max);
+    Some(format!(
+        "{} worse ({first}{}) on NEW runs whose client stalled {} (longest {longest:.0} ms): \
+         those pauses, the client's own (and a built-in server's), are in its latencies",
+        crate::model::words::plural(worse.len() as u64, "row"),
+        if worse.len() > 1 { ", …" } else { "" },
+        crate::model::words::plural(count, "time"),
+    ))
+}
+
+/// The note on phases whose median got worse with too few samples to gate (`thin`, their
+/// names): nothing judged them, so the comparison cannot pass them. `None` when there are
+/// none.
+fn thin_phases_note(thin: &[String]) -> Option<String> {
+    let first = thin.first()?;
+    Some(format!(
+        "{} got worse with too few samples to judge ({first}{}: a median needs {} \
+         samples on each side, a percentile {} beyond it); run more users or longer runs",
+        crate::model::words::plural(thin.len() as u64, "phase"),
+        if thin.len() > 1 { ", …" } else { "" },
+        MIN_TAIL_SAMPLES * 2.0,
+        MIN_TAIL_SAMPLES,
+    ))
+}
+
+/// Whether a phase's median (in `rows`, all of one phase) got worse beyond the margins
+/// with too few samples to gate: nothing in the phase was judged. A tail alone that got
+/// worse is not enough: of a handful of samples, the highest is one sample, and runs of
+/// one build differ there by several times (three loopback TCP connects: 0.6 ms, then
+/// 0.9 ms).
+fn thin_and_worse(rows: &[Row]) -> bool {
+    rows.iter().any(|r| {
+        r.stat == LatencyStat::P50.name() && r.verdict == Verdict::WorseUngated(TOO_FEW_SAMPLES)
+    })
+}
+
+/// The note on regressions judged with one BASE run: how far two runs of one build drift
+/// apart (a busy machine, a colder cache) is then unknown, so nothing weighs the change
+/// against it, and a small one may be that drift. `None` with several BASE runs, or no
+/// regression.
+fn single_run_note(base: usize, rows: &[Row]) -> Option<String> {
     let regressed = rows
         .iter()
         .filter(|r| r.verdict == Verdict::Regression)
         .count();
-    (regressed > 0 && base.min(new) < 2).then(|| {
+    (regressed > 0 && base < 2).then(|| {
         format!(
-            "{regressed} regression{} judged with one run on a side: how far runs of one \
-             build drift apart is unknown, so a small change may be that drift; give \
-             --base and --new three runs each (their spread then widens the margin)",
-            if regressed == 1 { "" } else { "s" }
+            "{regressed} regression{} judged with one run on a side (BASE): how far runs of \
+             one build drift apart is unknown (a latency row assumed {:.0}% of BASE), so a \
+             small change may be that drift; give --base three runs (their spread then \
+             sets the margin)",
+            if regressed == 1 { "" } else { "s" },
+            SINGLE_RUN_SPREAD * 100.0
         )
     })
+}
+
+/// Runs on both sides.
+enum Shared {
+    /// Every run of each side is on the other: the comparison would say nothing.
+    All(String),
+    /// Some are: a warning.
+    Some(String),
 }
 
 /// The note on runs that are on both sides (the same folder twice, or two globs that
 /// match one run): a run compared with itself changes by nothing, so the comparison says
 /// less than it seems to, or nothing at all. `None` when the sides share no run.
-fn shared_runs_note(base: &[Run], new: &[Run]) -> Option<String> {
+fn shared_runs_note(base: &[Run], new: &[Run]) -> Option<Shared> {
     let base = run_set(base);
     let new = run_set(new);
     // A copy of a run (`cp -r`) is the same run under another name: its summary, start
@@ -506,17 +804,17 @@ fn shared_runs_note(base: &[Run], new: &[Run]) -> Option<String> {
     let count = same.len();
     let more = if count > 1 { ", …" } else { "" };
     Some(if count == new.len() && count == base.len() {
-        format!(
-            "BASE and NEW are the same run{} ({first}{more}): every change reads 0; compare \
-             two different runs",
+        Shared::All(format!(
+            "BASE and NEW are the same run{} ({first}{more}): every change would read 0; \
+             compare two different runs",
             if count == 1 { "" } else { "s" },
-        )
+        ))
     } else {
-        format!(
+        Shared::Some(format!(
             "{count} run{} on both sides ({first}{more}): each side's figures include the \
              other's, so a change between them reads smaller than it is",
             if count == 1 { " is" } else { "s are" },
-        )
+        ))
     })
 }
 
@@ -558,33 +856,47 @@ fn one_sided(name: &str, (base, new): (&Hist, &Hist), opts: &CompareOptions) -> 
     })
 }
 
-/// The `--tolerance-for` keys that name a phase neither side measured (no pings, a named
-/// turn misspelled): a gate that cannot be checked fails, as a one-sided one does, rather
-/// than passing in silence.
-fn unmeasured_gates(opts: &CompareOptions, rows: &[Row], missing: &[Missing]) -> Vec<Missing> {
-    opts.per_metric
+/// Refuses `--tolerance-for` keys that name a metric neither side measured (no pings, a
+/// misspelled named turn, `unmet.rate` of a scenario that expects nothing): a gate that
+/// cannot be checked is a mistake in the command, not a regression of the server's, and
+/// the error names the metrics these runs have.
+fn unmeasured_gates(
+    opts: &CompareOptions,
+    rows: &[Row],
+    missing: &[Missing],
+) -> Result<(), CompareError> {
+    let unmeasured: Vec<&str> = opts
+        .per_metric
         .keys()
         .filter(|key| {
             let covered_by_row = rows.iter().any(|r| r.metric == **key || r.phase == **key);
             let covered_by_missing = missing.iter().any(|m| m.gated_by.as_ref() == Some(*key));
             !covered_by_row && !covered_by_missing
         })
-        .map(|key| {
-            let phase = match key.rsplit_once('.') {
-                Some((phase, stat)) if STATS.iter().any(|s| s.name() == stat) => phase,
-                _ => key.as_str(),
-            };
-            Missing {
-                phase: phase.to_string(),
-                lacking: "both",
-                samples: 0,
-                gated_by: Some(key.clone()),
-            }
-        })
-        .collect()
+        .map(String::as_str)
+        .collect();
+    if unmeasured.is_empty() {
+        return Ok(());
+    }
+    // The phases with rows (`turn`, `turn:ack`), then the other rows' keys.
+    let mut known: Vec<&str> = Vec::new();
+    for row in rows {
+        let key = if row.unit == Unit::Ms {
+            row.phase.as_str()
+        } else {
+            row.metric.as_str()
+        };
+        if !known.contains(&key) {
+            known.push(key);
+        }
+    }
+    known.extend(missing.iter().map(|m| m.phase.as_str()));
+    Err(CompareError::UnmeasuredGate {
+        keys: unmeasured.join(", "),
+        known: known.join(", "),
+    })
 }
 
-/// NEW runs that did not end clean, when every BASE run did.
 /// The verdict of the first of `runs` when none of them exercised the target: figures
 /// that describe no server. `None` when one did (or there are none).
 fn unexercised(runs: &[Run]) -> Option<RunVerdict> {
@@ -594,15 +906,24 @@ fn unexercised(runs: &[Run]) -> Option<RunVerdict> {
         .then_some(first)
 }
 
+/// NEW runs whose verdict is worse than the best BASE run's: one unclean BASE run beside
+/// clean ones does not excuse an unclean NEW.
 fn worse_verdicts(base: &[Run], new: &[Run]) -> Vec<WorseVerdict> {
-    if base.iter().any(|r| r.summary.verdict != RunVerdict::Clean) {
+    let Some(best) = base
+        .iter()
+        .map(|r| r.summary.verdict)
+        .max_by_key(|v| v.severity())
+    else {
         return Vec::new();
-    }
+    };
+    let every_base = base.iter().all(|r| r.summary.verdict == best);
     new.iter()
-        .filter(|r| r.summary.verdict != RunVerdict::Clean)
+        .filter(|r| r.summary.verdict.severity() < best.severity())
         .map(|r| WorseVerdict {
             run: r.path.clone(),
             verdict: r.summary.verdict,
+            base_best: best,
+            every_base,
         })
         .collect()
 }
@@ -621,6 +942,9 @@ fn load_side(paths: &[PathBuf], side: &'static str) -> Result<Side, CompareError
     let mut runs = Vec::new();
     let mut skipped = FoundRuns::default();
     for path in paths {
+        if !path.exists() {
+            return Err(CompareError::NotFound(path.clone()));
+        }
         // A run found by searching a folder (or a glob's folder) rather than named.
         let searched = !(path.is_file() || path.join("summary.json").is_file());
         let found = find_runs(path)?;
@@ -723,6 +1047,68 @@ fn drop_parts(runs: Vec<(Run, bool)>, side: &str) -> (Vec<Run>, Option<String>) 
     (kept.into_iter().map(|(r, _)| r).collect(), note)
 }
 
+/// Every run must be the same slice of its plan: all whole runs, or all the same shard
+/// (`--shard i/n`). A shard holds some of the plan's connections, so against a whole run
+/// (or another slice) every count and rate differs by the plan, not the server.
+fn check_slices(base: &[Run], new: &[Run]) -> Result<(), CompareError> {
+    let Some(first) = base.first() else {
+        return Ok(());
+    };
+    let Some(other) = base
+        .iter()
+        .chain(new)
+        .find(|r| r.summary.shard != first.summary.shard)
+    else {
+        return Ok(());
+    };
+    let slice = |r: &Run| match r.summary.shard {
+        Some(shard) => format!("shard {shard} of a split run"),
+        None => "a whole run".to_string(),
+    };
+    Err(CompareError::DifferentSlices(format!(
+        "cannot compare runs of different slices of the plan: {} is {} but {} is {}; each \
+         holds other connections, so every figure would differ by the plan: `stampede \
+         merge` the shards of each split run first and compare the merged runs",
+        first.path.display(),
+        slice(first),
+        other.path.display(),
+        slice(other),
+    )))
+}
+
+/// Warnings on runs that differ in what they planned: another seed (other connections,
+/// other timings), or another number of planned connections (then the throughput row does
+/// not gate, [`PLANS_DIFFER`]).
+fn plan_differences(base: &[Run], new: &[Run]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(first) = base.first() else {
+        return warnings;
+    };
+    let all = || base.iter().chain(new);
+    if let Some(other) = all().find(|r| r.summary.seed != first.summary.seed) {
+        warnings.push(format!(
+            "runs of different seeds: {} ran seed {} but {} ran seed {}; a seed plans the \
+             connections and their timings, so part of a change may be the plan's: run both \
+             builds with the same --seed",
+            first.path.display(),
+            first.summary.seed,
+            other.path.display(),
+            other.summary.seed,
+        ));
+    }
+    let planned = first.summary.connections_planned;
+    if let Some(other) = all().find(|r| r.summary.connections_planned != planned) {
+        warnings.push(format!(
+            "runs of different plans: {} planned {planned} connections but {} planned {}; \
+             the throughput row does not gate",
+            first.path.display(),
+            other.path.display(),
+            other.summary.connections_planned,
+        ));
+    }
+    warnings
+}
+
 /// Every run must share the first base run's scenario hash, unless `force`.
 fn check_scenarios(base: &[Run], new: &[Run], force: bool) -> Result<Option<String>, CompareError> {
     let Some(first) = base.first() else {
@@ -767,9 +1153,13 @@ fn warning(run: &Run) -> Option<String> {
             "{path}: the generator fell behind (lag p99 {:.1}ms); its timings are not trustworthy",
             s.generator.lag_p99_ms
         ))
-    } else if s.stopped == StopReason::Interrupted {
+    } else if s.generator.client_stalls.count > 0 {
+        let stalls = &s.generator.client_stalls;
         Some(format!(
-            "{path}: the run was interrupted; its results are partial"
+            "{path}: its client stalled {} (longest {:.0} ms); its timings include those \
+             pauses",
+            crate::model::words::plural(stalls.count, "time"),
+            stalls.longest_ms
         ))
     } else if !s.verdict.exercised() || s.verdict == RunVerdict::Incomplete {
         // Latency of a run that never exercised the target (or did not finish) is no
@@ -802,11 +1192,12 @@ impl Which<'_> {
 }
 
 /// One latency metric: `(name, phase, pick)`; a named turn judges as the `turn` phase.
-/// `runs` holds each side's runs and the lag of NEW's that fell behind, if any.
+/// `runs` holds each side's runs and what of NEW's client keeps its timings from being
+/// judged.
 fn latency_row(
     (name, phase, which): (&str, Phase, Which<'_>),
     stat: LatencyStat,
-    runs: (&[Run], &[Run], Option<&Lagging>),
+    runs: &NewSide<'_>,
     merged: (&Hist, &Hist),
     opts: &CompareOptions,
 ) -> Row {
@@ -823,24 +1214,37 @@ fn latency_row(
             .map(|h| stat_ms(h, stat))
             .collect()
     };
-    let spread = spread(&per_run(runs.0), &per_run(runs.1));
+    // BASE's drift alone: NEW's is what is tested.
+    let spread = spread(&per_run(runs.base));
     let gate = if explicit.is_some() {
         None
     } else {
         ungated(phase, stat, merged)
     };
+    // One BASE run: its drift is unknown, so it is assumed (a tail percentile of one run
+    // of one build differs from another's by up to 10%, see SINGLE_RUN_SPREAD).
     let margins = Margins {
         tolerance,
         floor: LATENCY_FLOOR_MS,
-        spread: spread.unwrap_or(0.0),
+        spread: spread.unwrap_or(base * SINGLE_RUN_SPREAD),
     };
     let verdict = beyond_sampling_noise(judge(new - base, base, &margins, gate), stat, merged);
-    let client_lag = runs.2.map(|lagging| lagging.at(stat));
+    let client_lag = runs.lagging.map(|lagging| lagging.at(stat));
     // A lagging client's lateness is in NEW's latency: the row gates only by what it
     // grew beyond that.
     let verdict = match client_lag {
         Some(lag) => beyond_client_lag(verdict, lag.ms, stat, (base, new), &margins, merged),
         None => verdict,
+    };
+    // A client that stalled measured its pauses (and a built-in server's) as latency: a
+    // change the stalls may explain is not judged ([`Stalls::may_explain`]).
+    let verdict = match (verdict, runs.stalls) {
+        (Verdict::Regression | Verdict::NotJudged(_), Some(stalls))
+            if stalls.may_explain(stat, new - base) =>
+        {
+            Verdict::NotJudged(CLIENT_STALLED)
+        }
+        (other, _) => other,
     };
     Row {
         verdict,
@@ -866,18 +1270,26 @@ fn throughput_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
     let values =
         |side: &[Run]| -> Vec<f64> { side.iter().map(|r| r.summary.received_per_sec).collect() };
     let (b, n) = (values(base), values(new));
-    let (base, new) = (mean(&b), mean(&n));
-    let spread = spread(&b, &n);
+    let (base_rate, new_rate) = (mean(&b), mean(&n));
+    let spread = spread(&b);
     let margins = Margins {
         tolerance,
         floor: THROUGHPUT_FLOOR,
         spread: spread.unwrap_or(0.0),
     };
+    // Runs of different plans send different loads: their rates say nothing of the server.
+    let planned = |r: &Run| r.summary.connections_planned;
+    let plans_differ = base
+        .iter()
+        .chain(new)
+        .any(|r| base.first().is_some_and(|f| planned(f) != planned(r)));
+    let gate = plans_differ.then_some(PLANS_DIFFER);
+    let (base, new) = (base_rate, new_rate);
     Row {
         metric: THROUGHPUT.to_string(),
         phase: "throughput".to_string(),
         stat: "recv/s".to_string(),
-        verdict: judge(base - new, base, &margins, None),
+        verdict: judge(base - new, base, &margins, gate),
         change: change(base, new),
         base,
         new,

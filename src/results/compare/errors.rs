@@ -4,7 +4,7 @@
 //!
 //! The two shares are pooled over a side's runs (errors over attempts of all its runs, as
 //! its histograms are merged) and judged as the latency rows are: worse by more than the
-//! tolerance, [`SHARE_FLOOR`] and the run-to-run spread, and beyond sampling noise (NEW's
+//! tolerance, [`SHARE_FLOOR`] and BASE's run-to-run spread, and beyond sampling noise (NEW's
 //! lower 99% Wilson bound above BASE's upper one: three failures in 1,000 attempts against
 //! none is not yet a finding). Violations are the mean per run of those that are findings
 //! (a run whose verdict excuses them counts none), judged on the margins alone: each is
@@ -99,7 +99,7 @@ fn share_row(
             .map(ratio)
             .collect()
     };
-    let spread = spread(&per_run(base), &per_run(new));
+    let spread = spread(&per_run(base));
     let tolerance = tolerance_for(metric, opts);
     let (base_rate, new_rate) = (ratio(b), ratio(n));
     let margins = Margins {
@@ -160,7 +160,7 @@ fn violations_row(base: &[Run], new: &[Run], opts: &CompareOptions) -> Row {
         |side: &[Run]| -> Vec<f64> { side.iter().map(|r| findings(&r.summary) as f64).collect() };
     let (b, n) = (counts(base), counts(new));
     let (base_mean, new_mean) = (mean(&b), mean(&n));
-    let spread = spread(&b, &n);
+    let spread = spread(&b);
     let tolerance = tolerance_for(VIOLATIONS, opts);
     let margins = Margins {
         tolerance,

@@ -1,6 +1,6 @@
 //! The arithmetic of a verdict: margins, spread and the percentiles' confidence bounds.
 
-use super::{Hist, Verdict, CLIENT_FELL_BEHIND, CONFIDENCE_Z, MIN_TAIL_SAMPLES};
+use super::{Hist, Verdict, CLIENT_FELL_BEHIND, CONFIDENCE_Z, MIN_TAIL_SAMPLES, TOO_FEW_SAMPLES};
 use crate::model::LatencyStat;
 use crate::model::Phase;
 
@@ -17,7 +17,7 @@ pub(super) fn ungated(
         return Some("a single sample");
     };
     let fewest = base.len().min(new.len()) as f64;
-    (fewest * (1.0 - q) < MIN_TAIL_SAMPLES).then_some("too few samples")
+    (fewest * (1.0 - q) < MIN_TAIL_SAMPLES).then_some(TOO_FEW_SAMPLES)
 }
 
 /// Keeps a regression (or an improvement) only when the two sides' confidence intervals
@@ -95,7 +95,7 @@ pub(super) struct Margins {
 }
 
 /// How far a row may move either way before it counts: the widest of the tolerance (a
-/// fraction of `base`), the noise floor and the run-to-run spread.
+/// fraction of `base`), the noise floor and BASE's run-to-run spread.
 fn margin(base: f64, m: &Margins) -> f64 {
     (base.abs() * m.tolerance).max(m.floor).max(m.spread)
 }
@@ -126,19 +126,16 @@ pub(super) fn stat_ms(h: &Hist, stat: LatencyStat) -> f64 {
     us as f64 / 1000.0
 }
 
-/// The widest max − min among the sides that have two or more runs.
-pub(super) fn spread(base: &[f64], new: &[f64]) -> Option<f64> {
-    let range = |v: &[f64]| -> Option<f64> {
-        (v.len() >= 2).then(|| {
-            let max = v.iter().copied().fold(f64::MIN, f64::max);
-            let min = v.iter().copied().fold(f64::MAX, f64::min);
-            max - min
-        })
-    };
-    match (range(base), range(new)) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
+/// BASE's run-to-run range of a value (max − min over its runs), `None` with fewer than two
+/// runs. Only BASE's: it is the reference for how far runs of one build drift apart, and
+/// NEW's own inconsistency is part of what is tested (a NEW whose runs are slower two times
+/// in three must not widen its own margin).
+pub(super) fn spread(base: &[f64]) -> Option<f64> {
+    (base.len() >= 2).then(|| {
+        let max = base.iter().copied().fold(f64::MIN, f64::max);
+        let min = base.iter().copied().fold(f64::MAX, f64::min);
+        max - min
+    })
 }
 
 pub(super) fn mean(v: &[f64]) -> f64 {

@@ -183,10 +183,10 @@ fn a_percentile_is_compared_with_the_lag_histogram_at_its_own_statistic() {
 }
 
 #[test]
-fn spread_uses_sides_with_several_runs() {
-    assert_eq!(spread(&[1.0], &[2.0]), None);
-    assert_eq!(spread(&[1.0, 1.5], &[2.0]), Some(0.5));
-    assert_eq!(spread(&[1.0, 1.5], &[2.0, 3.0, 2.2]), Some(1.0));
+fn spread_is_bases_range() {
+    assert_eq!(spread(&[1.0]), None);
+    assert_eq!(spread(&[1.0, 1.5]), Some(0.5));
+    assert_eq!(spread(&[2.0, 3.0, 2.2]), Some(1.0));
 }
 
 #[test]
@@ -228,4 +228,276 @@ fn confidence_bounds_keep_sampling_noise_out() {
         stats::ungated(Phase::Turn, LatencyStat::Max, (&a, &c)),
         Some("a single sample")
     );
+}
+
+// ---- Comparisons of runs made here (no files, no server) ----
+
+/// A run named `name` of 3,000 turns spread evenly over ±1% around `turn_ms`, 1,500
+/// messages/s, clean, as the fixture's summary plans it.
+fn run(name: &str, turn_ms: f64) -> Run {
+    run_of(name, turn_ms, 3000)
+}
+
+/// [`run`] with `turns` turns.
+fn run_of(name: &str, turn_ms: f64, turns: u64) -> Run {
+    let mut histograms = Histograms::new();
+    for i in 0..turns {
+        let at = 0.99 + 0.02 * i as f64 / turns as f64;
+        histograms.record_us(Phase::Turn, (turn_ms * 1000.0 * at) as u64);
+    }
+    let mut summary = crate::results::fixture::summary();
+    // Runs of one plan differ in their start: none is a copy of another.
+    summary.started_at = format!("2026-01-01T00:00:00+00:00 {name}");
+    Run {
+        path: PathBuf::from(name),
+        summary,
+        histograms,
+    }
+}
+
+fn side(runs: Vec<Run>) -> Side {
+    Side {
+        runs,
+        parts: None,
+        skipped: Vec::new(),
+    }
+}
+
+fn compared(base: Vec<Run>, new: Vec<Run>) -> Result<Comparison, CompareError> {
+    compare_sides(side(base), side(new), &CompareOptions::default())
+}
+
+fn verdict_of(c: &Comparison, metric: &str) -> Verdict {
+    c.rows
+        .iter()
+        .find(|r| r.metric == metric)
+        .unwrap_or_else(|| panic!("no row {metric}: {:#?}", c.rows))
+        .verdict
+}
+
+fn rendered(c: &Comparison) -> String {
+    let mut out = Vec::new();
+    crate::report::render_comparison(c, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn consistent_base() -> Vec<Run> {
+    vec![run("b1", 15.6), run("b2", 15.7), run("b3", 15.5)]
+}
+
+/// Two of three NEW runs 55% slower: NEW's own inconsistency (its runs 8.7 ms apart) is
+/// what is tested, not a margin; BASE's runs, 0.2 ms apart, set the spread.
+#[test]
+fn the_spread_is_bases_alone() {
+    let new = vec![run("n1", 24.3), run("n2", 24.2), run("n3", 15.6)];
+    let c = compared(consistent_base(), new).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn.p50"),
+        Verdict::Regression,
+        "{:#?}",
+        c.rows
+    );
+    let spread = c.rows[0].spread.unwrap();
+    assert!(spread < 0.5, "{spread}");
+    assert!(c.regressed());
+}
+
+/// A phase too thin for even its median to gate, that got worse, is not judged (exit 8),
+/// and the result line says what would let it judge; one that did not get worse passes.
+#[test]
+fn a_thin_phase_that_got_worse_is_not_judged() {
+    // 15 turns a side: a median needs 20.
+    let thin = |name: &str, ms: f64| run_of(name, ms, 5);
+    let base = vec![thin("b1", 15.6), thin("b2", 15.7), thin("b3", 15.5)];
+    let new = vec![thin("n1", 24.6), thin("n2", 24.7), thin("n3", 24.5)];
+    let c = compared(base, new).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn.p50"),
+        Verdict::WorseUngated(TOO_FEW_SAMPLES)
+    );
+    assert!(!c.regressed());
+    assert!(c.not_judged(), "{:?}", c.unjudged);
+    let out = rendered(&c);
+    assert!(
+        out.contains("result: not judged: 1 phase got worse with too few samples to judge (turn"),
+        "{out}"
+    );
+    assert!(out.contains("run more users or longer runs"), "{out}");
+    // Runs of one build: a handful of samples whose highest is far higher (one slow
+    // turn a run) is no median that got worse.
+    let mut same = vec![thin("n1", 15.6), thin("n2", 15.5), thin("n3", 15.7)];
+    for run in &mut same {
+        run.histograms.record_us(Phase::Turn, 40_000);
+    }
+    let base = vec![thin("b1", 15.6), thin("b2", 15.7), thin("b3", 15.5)];
+    let c = compared(base, same).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn.p90"),
+        Verdict::WorseUngated(TOO_FEW_SAMPLES)
+    );
+    assert!(!c.regressed() && !c.not_judged(), "{:?}", c.unjudged);
+}
+
+/// An interrupted run (and one that attempted nothing) is left out of its side with a
+/// warning, not judged as a throughput 100% lower; a side with nothing else is not judged.
+#[test]
+fn interrupted_runs_are_left_out() {
+    let mut interrupted = run("n2", 15.6);
+    interrupted.summary.stopped = StopReason::Interrupted;
+    interrupted.summary.received_per_sec = 0.0;
+    interrupted.summary.verdict = RunVerdict::Incomplete;
+    let mut calibrating = run("n3", 15.6);
+    calibrating.summary.counters.attempted = 0;
+    calibrating.summary.received_per_sec = 0.0;
+    calibrating.histograms = Histograms::new();
+    let new = vec![run("n1", 15.6), interrupted, calibrating];
+    let c = compared(consistent_base(), new).unwrap();
+    assert_eq!(c.left_out, [PathBuf::from("n2"), PathBuf::from("n3")]);
+    assert_eq!(c.new_runs, [PathBuf::from("n1")]);
+    assert_eq!(verdict_of(&c, THROUGHPUT), Verdict::Unchanged);
+    assert!(c.worse_verdicts.is_empty(), "{:?}", c.worse_verdicts);
+    assert!(!c.regressed() && !c.not_judged());
+    assert!(
+        c.warnings.iter().any(|w| w.starts_with("n2: left out")),
+        "{:?}",
+        c.warnings
+    );
+    // Nothing else on NEW: not judged, with no rows.
+    let mut only = run("n4", 15.6);
+    only.summary.stopped = StopReason::Interrupted;
+    let c = compared(consistent_base(), vec![only]).unwrap();
+    assert!(c.rows.is_empty() && !c.regressed() && c.not_judged());
+    assert!(rendered(&c).contains("result: not judged: no new run left to compare"));
+}
+
+/// A NEW run whose client stalled measured its own pauses as the server's latency: its
+/// latency rows are not judged, and the comparison exits 8 rather than 1; the same runs
+/// without stalls regress.
+#[test]
+fn a_new_client_that_stalled_is_not_judged() {
+    let stalls = |count, longest_ms, total_ms| crate::model::ClientStalls {
+        count,
+        longest_ms,
+        total_ms,
+        kept: Vec::new(),
+    };
+    let slower = || vec![run("n1", 24.6)];
+    assert!(compared(consistent_base(), slower()).unwrap().regressed());
+    // Stalled for 9 of its 10 s, a second at a time: that may be all of the slowdown.
+    let mut new = slower();
+    new[0].summary.generator.client_stalls = stalls(34, 1071.0, 9000.0);
+    let c = compared(consistent_base(), new).unwrap();
+    assert_eq!(
+        verdict_of(&c, "turn.p50"),
+        Verdict::NotJudged(CLIENT_STALLED)
+    );
+    assert!(!c.regressed() && c.not_judged());
+    let out = rendered(&c);
+    assert!(out.contains("stalled 34 times (longest 1071 ms)"), "{out}");
+    assert!(out.contains("result: not judged"), "{out}");
+    // One stall of 150 ms in the 10 s: it cannot hold half the samples, so it excuses no
+    // slower median (a busy CI machine's hiccup does not switch the gate off).
+    let mut new = slower();
+    new[0].summary.generator.client_stalls = stalls(1, 150.0, 150.0);
+    let c = compared(consistent_base(), new).unwrap();
+    assert_eq!(verdict_of(&c, "turn.p50"), Verdict::Regression);
+    assert!(c.regressed());
+    // Stalled long enough, but by less than the median grew (9 ms): the rest is the server's.
+    let mut new = slower();
+    new[0].summary.generator.client_stalls = stalls(60, 5.0, 6000.0);
+    let c = compared(consistent_base(), new).unwrap();
+    assert_eq!(verdict_of(&c, "turn.p50"), Verdict::Regression);
+}
+
+/// A shard against a whole run (or another shard) is refused, naming `stampede merge`;
+/// other seeds warn, and other planned connections keep the throughput row from gating.
+#[test]
+fn mismatched_plans_are_refused_or_said() {
+    let mut shard = run("n1", 15.6);
+    shard.summary.shard = Some(crate::model::Shard { index: 0, count: 2 });
+    shard.summary.connections_planned = 500;
+    shard.summary.received_per_sec = 750.0;
+    let refused = compared(consistent_base(), vec![shard]).unwrap_err();
+    let said = refused.to_string();
+    assert!(
+        matches!(refused, CompareError::DifferentSlices(_)),
+        "{said}"
+    );
+    assert!(
+        said.contains("shard 0/2") && said.contains("stampede merge"),
+        "{said}"
+    );
+
+    let mut smaller = run("n1", 15.6);
+    smaller.summary.connections_planned = 500;
+    smaller.summary.received_per_sec = 750.0;
+    smaller.summary.seed = 8;
+    let c = compared(consistent_base(), vec![smaller]).unwrap();
+    assert_eq!(
+        verdict_of(&c, THROUGHPUT),
+        Verdict::WorseUngated(PLANS_DIFFER)
+    );
+    assert!(!c.regressed());
+    for said in ["runs of different seeds", "runs of different plans"] {
+        assert!(
+            c.warnings.iter().any(|w| w.starts_with(said)),
+            "{:?}",
+            c.warnings
+        );
+    }
+}
+
+/// One unclean BASE run beside clean ones does not excuse an unclean NEW: NEW's verdicts
+/// are compared with BASE's best.
+#[test]
+fn a_new_verdict_is_compared_with_bases_best() {
+    let mut base = consistent_base();
+    base[2].summary.verdict = RunVerdict::Violations;
+    let mut new = vec![run("n1", 15.6), run("n2", 15.6)];
+    new[1].summary.verdict = RunVerdict::Incomplete;
+    let c = compared(base, new).unwrap();
+    assert_eq!(c.worse_verdicts.len(), 1, "{:?}", c.worse_verdicts);
+    assert!(c.regressed());
+    assert!(rendered(&c).contains("new run verdict incomplete (base clean)"));
+}
+
+#[test]
+fn a_path_that_does_not_exist_is_said_so() {
+    let nope = PathBuf::from("/nonexistent/stampede-compare-nope");
+    let said = compare(std::slice::from_ref(&nope), &[], &CompareOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(said, "/nonexistent/stampede-compare-nope does not exist");
+}
+
+/// One run against one run of the same build: a turn percentile 10.3% apart and a
+/// sub-millisecond phase 0.134 ms apart (what runs of one build on loopback drift, see
+/// SINGLE_RUN_SPREAD and LATENCY_FLOOR_MS) are no regression; a server 8 ms slower is.
+#[test]
+fn one_run_against_one_of_the_same_build_is_no_regression() {
+    let with_connects = |mut r: Run, connect_ms: f64| {
+        for i in 0..3000u64 {
+            let at = 0.99 + 0.02 * i as f64 / 3000.0;
+            r.histograms
+                .record_us(Phase::TcpConnect, (connect_ms * 1000.0 * at) as u64);
+        }
+        r
+    };
+    let base = || vec![with_connects(run("b1", 16.0), 1.115)];
+    let drifted = vec![with_connects(run("n1", 17.65), 1.249)];
+    let c = compared(base(), drifted).unwrap();
+    for metric in ["turn.p50", "turn.p90", "tcp_connect.p50", "tcp_connect.p90"] {
+        assert_eq!(verdict_of(&c, metric), Verdict::Unchanged, "{metric}");
+    }
+    assert!(!c.regressed() && !c.not_judged());
+    let slower = vec![with_connects(run("n2", 24.0), 1.115)];
+    let c = compared(base(), slower).unwrap();
+    assert_eq!(verdict_of(&c, "turn.p50"), Verdict::Regression);
+    assert!(c.regressed());
+    // A sub-millisecond phase a third of a millisecond slower (0.3 → 0.7 ms) is past the
+    // floor: the floor hides drift, not a slowdown of a fast path.
+    let fast = vec![with_connects(run("b1", 16.0), 0.3)];
+    let slow = vec![with_connects(run("n3", 16.0), 0.7)];
+    let c = compared(fast, slow).unwrap();
+    assert_eq!(verdict_of(&c, "tcp_connect.p50"), Verdict::Regression);
 }

@@ -521,16 +521,12 @@ async fn spawn_silent() -> (String, CancellationToken) {
     .await
 }
 
-/// `run` calls a server that sent nothing back to a script that expects nothing
-/// inconclusive (it was clean, with a hint that only the handshakes were judged: a
-/// protocol whose handshake the script never completes reads just so); a hunt's rounds
-/// like that judged no script, so the hunt is no clean "no violation": it stops
-/// inconclusive (exit 4) with that hint.
-#[tokio::test]
-async fn a_hunt_against_a_server_that_sends_nothing_back_is_not_judged() {
-    let text = format!(
+/// A hunt of two users that each send one request nothing answers, then close, with
+/// `hunt` as its `[hunt]` table's lines.
+fn silent_hunt(name: &str, hunt: &str) -> String {
+    format!(
         r#"
-name = "silent-hunt"
+name = "{name}"
 seed = 3
 duration = "5s"
 
@@ -550,9 +546,19 @@ steps = [
 ]
 
 [hunt]
-rounds = 9
+{hunt}
 "#
-    );
+    )
+}
+
+/// `run` calls a server that sent nothing back to a script that expects nothing
+/// inconclusive (it was clean, with a hint that only the handshakes were judged: a
+/// protocol whose handshake the script never completes reads just so); a hunt's rounds
+/// like that judged no script, so the hunt is no clean "no violation": it stops
+/// inconclusive (exit 4) with that hint.
+#[tokio::test]
+async fn a_hunt_against_a_server_that_sends_nothing_back_is_not_judged() {
+    let text = silent_hunt("silent-hunt", "rounds = 9");
     let (url, stop) = spawn_silent().await;
     let run = run_at(&url, &text, Default::default()).await;
     let s = &run.results.summary;
@@ -596,31 +602,9 @@ rounds = 9
 /// and timing only, and five alike there settle it too (it ran every round of its budget).
 #[tokio::test]
 async fn a_hunt_under_pressure_against_a_silent_server_stops_at_its_ceiling() {
-    let text = format!(
-        r#"
-name = "silent-pressure"
-seed = 3
-duration = "5s"
-
-[auth]
-secret = {{ value = "{TEST_SECRET}" }}
-
-[oracles]
-learn = false
-
-[[group]]
-name = "callers"
-users = 2
-steps = [
-  {{ send = {{ protocol = "json", version = 1 }} }},
-  {{ think = "20ms" }},
-  {{ close = 1000 }},
-]
-
-[hunt]
-rounds = 14
-pressure = {{ max_users = 4, factor = 2, rounds_per_level = 1 }}
-"#
+    let text = silent_hunt(
+        "silent-pressure",
+        "rounds = 14\npressure = { max_users = 4, factor = 2, rounds_per_level = 1 }",
     );
     let (url, stop) = spawn_silent().await;
     let s = scenario("silent-pressure.toml", &text);

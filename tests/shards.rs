@@ -10,7 +10,7 @@ use common::{chat_scenario, scenario, spawn_reference, TEST_BOUND};
 use stampede::model::{Phase, Shard};
 use stampede::results::{merge, read_run};
 use stampede::run::RunOptions;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 async fn run_to(s: &stampede::model::Scenario, url: &str, out: &Path, shard: Option<Shard>) {
@@ -578,6 +578,14 @@ fn the_kubernetes_indexed_job_passes_its_completion_index_as_the_shard() {
     );
 }
 
+/// Writes into `dir` a whole run of the plan `report_support::run` makes, started months
+/// after its seed-1 run: another run of one scenario, which pools with it. Its folder.
+fn later_run(dir: &Path) -> PathBuf {
+    let mut later = report_support::run(2, 300, 20.0, 1.0);
+    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
+    report_support::write(dir, &later)
+}
+
 /// `stampede merge` given one run twice (the same directory, or a copy of it) refuses,
 /// naming both directories, instead of counting the run twice; runs started apart pool.
 #[test]
@@ -605,9 +613,7 @@ fn merge_refuses_a_run_given_twice() {
         );
     }
     assert!(!Path::new(out).exists(), "nothing merged");
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    let b = report_support::write(&tmp.path().join("b"), &later);
+    let b = later_run(&tmp.path().join("b"));
     let said = stampede(&["merge", a, b.to_str().unwrap(), "--json", "--out", out]);
     assert_eq!(
         said.status.code(),
@@ -627,9 +633,7 @@ fn merge_refuses_to_write_over_a_run_it_merges() {
         &tmp.path().join("a"),
         &report_support::run(1, 300, 20.0, 1.0),
     );
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    let b = report_support::write(&tmp.path().join("b"), &later);
+    let b = later_run(&tmp.path().join("b"));
     let before = std::fs::read(b.join("summary.json")).unwrap();
     let (a, b_str) = (a.to_str().unwrap(), b.to_str().unwrap());
     for out in [b.clone(), b.join("merged")] {
@@ -657,9 +661,7 @@ fn merge_refuses_an_output_folder_that_is_already_something() {
         &tmp.path().join("a"),
         &report_support::run(1, 300, 20.0, 1.0),
     );
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    let b = report_support::write(&tmp.path().join("b"), &later);
+    let b = later_run(&tmp.path().join("b"));
     let other = report_support::write(
         &tmp.path().join("baseline"),
         &report_support::run(3, 300, 20.0, 1.0),
@@ -712,9 +714,7 @@ fn a_merge_of_interrupted_parts_is_incomplete_not_interrupted() {
     let mut cut = report_support::run(1, 300, 20.0, 1.0);
     cut.summary.stopped = stampede::model::StopReason::Interrupted;
     let a = report_support::write(&tmp.path().join("a"), &cut);
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    let b = report_support::write(&tmp.path().join("b"), &later);
+    let b = later_run(&tmp.path().join("b"));
     let out = tmp.path().join("merged");
     let said = stampede(&[
         "merge",
@@ -742,9 +742,7 @@ fn merge_says_a_part_lost_its_violations_file() {
     broken.summary.violations.total = 20;
     let a = report_support::write(&tmp.path().join("a"), &broken);
     let _ = std::fs::remove_file(a.join("violations.jsonl"));
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    let b = report_support::write(&tmp.path().join("b"), &later);
+    let b = later_run(&tmp.path().join("b"));
     let out = tmp.path().join("merged");
     let said = stampede(&[
         "merge",
@@ -863,9 +861,7 @@ fn merge_reads_a_folder_of_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     report_support::write(&runs.join("a"), &report_support::run(1, 300, 20.0, 1.0));
-    let mut later = report_support::run(2, 300, 20.0, 1.0);
-    later.summary.started_at = "2025-03-01T03:00:00+00:00".into();
-    report_support::write(&runs.join("b"), &later);
+    later_run(&runs.join("b"));
     let out = tmp.path().join("merged");
     let runs_str = runs.to_str().unwrap();
     let said = stampede(&["merge", runs_str, "--json", "--out", out.to_str().unwrap()]);

@@ -719,6 +719,40 @@ fn a_workers_runs_shards_beside_its_merged_run_count_once() {
     );
 }
 
+/// What keeps a comparison from judging is said on its result line, exit 8: a NEW side
+/// whose only run was interrupted (it measured no load), and a phase whose median got
+/// worse with too few samples to gate (a smoke scenario of a few users).
+#[test]
+fn what_kept_a_comparison_from_judging_is_on_its_result_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = dirs(tmp.path(), "base", &[1], 1.0);
+    let mut cut = run(2, TURNS, 20.0, 1.0);
+    cut.summary.stopped = stampede::model::StopReason::Interrupted;
+    let cut = write(&tmp.path().join("cut"), &cut);
+    let p = |v: &std::path::Path| v.display().to_string();
+    let (code, out, _) = stampede(&["compare", &p(&base[0]), &p(&cut)]);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains(
+            "result: not judged: no new run left to compare: 1 run interrupted or measured nothing"
+        ),
+        "{out}"
+    );
+    // Five turns a side, the NEW ones 50% slower: too few to judge even the median.
+    let thin_base = write(&tmp.path().join("thin-base"), &run(3, 5, 20.0, 1.0));
+    let thin_new = write(&tmp.path().join("thin-new"), &run(4, 5, 20.0, 1.5));
+    let (code, out, _) = stampede(&["compare", &p(&thin_base), &p(&thin_new)]);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("2 phases got worse with too few samples to judge (first_event, …"),
+        "{out}"
+    );
+    assert!(
+        out.contains("run more users or longer runs (exit 8)"),
+        "{out}"
+    );
+}
+
 /// A slower NEW run whose generator fell behind by as much as it got slower (its own
 /// warning says its timings are not trustworthy) is no regression of the server's: its
 /// worse latency rows are "not judged", and the comparison exits 8, not 1 (nor 0: nothing

@@ -602,6 +602,8 @@ steps = [{{ expect = "connection_established", within = "2s" }}]
         hint.contains("stopped early: the first 10 tokens' upgrades all went unanswered"),
         "{hint}"
     );
+    // No WebSocket server there, or one slower than the timeout: both are said.
+    assert!(hint.contains("raise [limits] handshake_timeout"), "{hint}");
     // The tenth connection starts at 1.8 s and times out at 2.8 s; the ramp is 8 s.
     assert!(s.counters.attempted < 40, "{}", s.counters.attempted);
     assert!(took < Duration::from_secs(8), "took {took:?}");

@@ -740,6 +740,12 @@ fn merge_says_a_part_lost_its_violations_file() {
     let tmp = tempfile::tempdir().unwrap();
     let mut broken = report_support::run(1, 300, 20.0, 1.0);
     broken.summary.violations.total = 20;
+    broken
+        .summary
+        .violations
+        .by_oracle
+        .insert(stampede::model::OracleKind::Completeness, 20);
+    broken.summary.verdict = stampede::model::Verdict::Violations;
     let a = report_support::write(&tmp.path().join("a"), &broken);
     let _ = std::fs::remove_file(a.join("violations.jsonl"));
     let b = later_run(&tmp.path().join("b"));
@@ -764,6 +770,10 @@ fn merge_says_a_part_lost_its_violations_file() {
         summary.contains("has no violations.jsonl though it found 20 violations"),
         "{summary}"
     );
+    // The verdict's words on the file say what it holds now.
+    let json: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let hint = json["hint"].as_str().unwrap_or_default();
+    assert!(!hint.contains("holds them all"), "{hint}");
 }
 
 /// `stampede merge` without `--scenario` of runs that breached their thresholds judges

@@ -163,6 +163,8 @@ fn merge_judges_the_runs_thresholds_again() {
         err.contains("the thresholds the runs were judged by (1, as their summary.json"),
         "{err}"
     );
+    // A folder of its own: a merge writes only into a new or empty one.
+    let merged_again = tmp.path().join("merged-with-scenario");
     let with = stampede(&[
         "merge",
         dir.to_str().unwrap(),
@@ -170,7 +172,7 @@ fn merge_judges_the_runs_thresholds_again() {
         "--scenario",
         file.to_str().unwrap(),
         "-o",
-        merged.to_str().unwrap(),
+        merged_again.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&with.stderr);
     assert_eq!(with.status.code(), Some(1), "{err}");

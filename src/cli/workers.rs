@@ -659,6 +659,15 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         errln!("warning: {line}");
     }
     let mut merged = files::merge(&runs).map_err(Error::usage)?;
+    if !lost.is_empty() {
+        // The verdict's words on the file would no longer be true of it.
+        if let Some(hint) = merged.summary.hint.as_mut() {
+            *hint = hint.replace(
+                "violations.jsonl holds them all when results are written",
+                "violations.jsonl holds those of the parts that kept theirs (see the warnings)",
+            );
+        }
+    }
     merged.record_said(&[said, lost].concat());
     if let Some(path) = &args.scenario {
         let s = scenario::load_file(path)?;

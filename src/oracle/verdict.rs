@@ -1922,6 +1922,7 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
     }
     let check = http_answer_check(t)
         .or_else(|| tls_answer_check(t))
+        .or_else(|| unanswered_upgrade_check(t))
         .unwrap_or_else(|| {
             if target.starts_with("wss://") {
                 "check the URL, TLS trust (--ca-file) and that the server speaks WebSocket there"
@@ -1937,6 +1938,18 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
             top_causes(&t.causes)
         )),
     })
+}
+
+/// What to check when every attempt's upgrade went unanswered within `handshake_timeout`
+/// (the TCP connection taken): no WebSocket server there, or one slower than the timeout,
+/// which nothing here tells apart. `None` when some attempt ended otherwise.
+fn unanswered_upgrade_check(t: &Tally) -> Option<&'static str> {
+    (!t.causes.is_empty() && t.causes.keys().all(|c| *c == Cause::Timeout("upgrade"))).then_some(
+        "the server took the TCP connections and answered no upgrade in time: check the URL \
+         (its path, and wss:// should the server want TLS) and that the server speaks \
+         WebSocket there, or, should it only answer slowly (a server under load, a proxy \
+         waking a backend), raise [limits] handshake_timeout",
+    )
 }
 
 /// What to check when the server answered every upgrade with an HTTP status that refuses

@@ -619,6 +619,9 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
     rows.extend(errors::error_rows(&base, &new, opts));
     unmeasured_gates(opts, &rows, &missing)?;
     warnings.extend(base.iter().chain(&new).filter_map(warning));
+    // What a merge warned of when it made a result (shards started apart: its rates are
+    // not one run's load) is said again wherever that result is judged.
+    warnings.extend(base.iter().chain(&new).flat_map(merge_warnings));
     warnings.extend(single_run_note(base.len(), &rows));
     warnings.extend(shared);
     unjudged.extend(stalled_note(&new, &rows));
@@ -638,6 +641,19 @@ fn compare_sides(base: Side, new: Side, opts: &CompareOptions) -> Result<Compari
         left_out,
         unjudged,
     })
+}
+
+/// The warnings a merged result recorded when it was made, each naming the result.
+fn merge_warnings(run: &Run) -> Vec<String> {
+    if run.summary.merged_from.is_none() {
+        return Vec::new();
+    }
+    let path = run.path.display();
+    run.summary
+        .warnings
+        .iter()
+        .map(|w| format!("{path}: merged with a warning: {w}"))
+        .collect()
 }
 
 /// BASE's runs (their spread), and what of NEW's client keeps its timings from being
@@ -1208,14 +1224,25 @@ fn latency_row(
         .or_else(|| opts.per_metric.get(name));
     let tolerance = explicit.copied().unwrap_or(opts.tolerance);
     let (base, new) = (stat_ms(merged.0, stat), stat_ms(merged.1, stat));
-    let per_run = |side: &[Run]| -> Vec<f64> {
-        side.iter()
-            .filter_map(|r| which.of(&r.histograms))
-            .map(|h| stat_ms(h, stat))
-            .collect()
+    // BASE's drift alone: NEW's is what is tested. A BASE run whose generator fell behind
+    // (flagged untrustworthy) measured its own lateness: its timings would widen the
+    // margin of every row by the client's lag, hiding a slower tail; it counts in the
+    // spread only when every BASE run fell behind.
+    let trusted: Vec<&Run> = runs
+        .base
+        .iter()
+        .filter(|r| !r.summary.generator.fell_behind)
+        .collect();
+    let spread_runs: Vec<&Run> = match trusted.is_empty() {
+        true => runs.base.iter().collect(),
+        false => trusted,
     };
-    // BASE's drift alone: NEW's is what is tested.
-    let spread = spread(&per_run(runs.base));
+    let per_run: Vec<f64> = spread_runs
+        .iter()
+        .filter_map(|r| which.of(&r.histograms))
+        .map(|h| stat_ms(h, stat))
+        .collect();
+    let spread = spread(&per_run);
     let gate = if explicit.is_some() {
         None
     } else {

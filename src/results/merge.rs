@@ -84,7 +84,9 @@ pub enum MergeError {
     /// it (another run, last night's merge). Written there, the result would replace that
     /// run's files and leave the rest beside its own, one folder then holding two runs.
     #[error(
-        "the merged result's folder {out} {what}: a merge writes a result of its own,          nothing was written; give --out a new or empty folder (or leave it out for a new          one under results/)"
+        "the merged result's folder {out} {what}: a merge writes a result of its own, \
+         nothing was written; give --out a new or empty folder (or leave it out for a new \
+         one under results/)"
     )]
     OutputTaken { out: String, what: String },
 }

@@ -296,6 +296,37 @@ fn the_spread_is_bases_alone() {
     assert!(c.regressed());
 }
 
+/// A BASE run whose generator fell behind (its timings flagged untrustworthy) does not
+/// widen the margin: its turns 9 ms slower than the others' would have hidden a NEW 40%
+/// slower; with it in the spread, the row read unchanged.
+#[test]
+fn a_lagging_base_run_sets_no_margin() {
+    let mut base = consistent_base();
+    base.push(run("b4", 24.6));
+    base[3].summary.generator.fell_behind = true;
+    let c = compared(base, vec![run("n1", 21.8)]).unwrap();
+    let row = c.rows.iter().find(|r| r.metric == "turn.p50").unwrap();
+    assert!(row.spread.is_some_and(|s| s < 0.5), "{row:?}");
+    assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
+}
+
+/// A merged result's own warnings (shards started apart: its rates are not one run's
+/// load) are said again where it is compared.
+#[test]
+fn a_merged_results_warnings_are_said_again() {
+    let mut merged = run("m1", 15.6);
+    merged.summary.merged_from = Some(2);
+    merged.summary.warnings = vec!["the shards started 10.41s apart".to_string()];
+    let c = compared(consistent_base(), vec![merged]).unwrap();
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w == "m1: merged with a warning: the shards started 10.41s apart"),
+        "{:?}",
+        c.warnings
+    );
+}
+
 /// A phase too thin for even its median to gate, that got worse, is not judged (exit 8),
 /// and the result line says what would let it judge; one that did not get worse passes.
 #[test]

@@ -637,8 +637,9 @@ fn note_calibration_reached(results: &mut Results, (made, accepted): (usize, usi
             if accepted == 1 { "" } else { "s" }
         )
     };
+    // Said first: the checks the verdict names (the URL, the port) passed a moment ago.
     s.hint = Some(match s.hint.take() {
-        Some(hint) => format!("{hint}; {note}"),
+        Some(hint) => format!("{note}; {hint}"),
         None => note,
     });
 }

@@ -663,7 +663,7 @@ pub fn merge_command(args: &MergeArgs) -> Result<u8, Error> {
         // The verdict's words on the file would no longer be true of it.
         if let Some(hint) = merged.summary.hint.as_mut() {
             *hint = hint.replace(
-                "violations.jsonl holds them all when results are written",
+                crate::oracle::verdict::VIOLATIONS_FILE_HOLDS_ALL,
                 "violations.jsonl holds those of the parts that kept theirs (see the warnings)",
             );
         }

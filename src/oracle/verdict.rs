@@ -2278,6 +2278,11 @@ fn upgrade_carries_no_token(plan: &Plan, t: &Tally) -> bool {
         })
 }
 
+/// What a violations verdict's hint says of `violations.jsonl`: a merge whose part lost its
+/// file says otherwise in its place.
+pub const VIOLATIONS_FILE_HOLDS_ALL: &str =
+    "violations.jsonl holds them all when results are written";
+
 /// What an auth misconfiguration's hint adds when every valid token travelled on the
 /// upgrade somewhere other than the usual places (the `Authorization` header, a query
 /// parameter): the Sec-WebSocket-Protocol offer, a cookie, a header of another name. Many
@@ -2459,7 +2464,7 @@ pub fn violations_hint(
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
     let head = format!(
-        "oracles broke ({}): violations.jsonl holds them all when results are written",
+        "oracles broke ({}): {VIOLATIONS_FILE_HOLDS_ALL}",
         parts.join(", ")
     );
     let total: u64 = by_oracle.values().sum();

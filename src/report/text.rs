@@ -189,8 +189,8 @@ pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if !s.learned.is_empty() || s.learned.unaccepted.is_some() {
         writeln!(w, "{}", learned_line(&s.learned))?;
     }
-    if let Some(short) = replies_short_line(&c.expect.learned_replies_short) {
-        writeln!(w, "{short}")?;
+    if let Some(short) = replies_short_words(&c.expect.learned_replies_short) {
+        writeln!(w, "learned      {short}")?;
     }
     if let Some(note) = lenient_note(s) {
         writeln!(w, "lenient      {note}")?;
@@ -246,13 +246,10 @@ pub(crate) fn client_stalls_line(stalls: &crate::model::ClientStalls) -> Option<
 pub(crate) fn run_notes(s: &Summary) -> Vec<(&'static str, String)> {
     let mut notes = Vec::new();
     if !s.learned.is_empty() || s.learned.unaccepted.is_some() {
-        let line = learned_line(&s.learned);
-        let text = line.strip_prefix("learned").unwrap_or(&line).trim_start();
-        notes.push(("learned", text.to_string()));
+        notes.push(("learned", learned_words(&s.learned)));
     }
-    if let Some(line) = replies_short_line(&s.counters.expect.learned_replies_short) {
-        let text = line.strip_prefix("learned").unwrap_or(&line).trim_start();
-        notes.push(("learned", text.to_string()));
+    if let Some(words) = replies_short_words(&s.counters.expect.learned_replies_short) {
+        notes.push(("learned", words));
     }
     if s.probe.tokens > 0 {
         notes.push(("probe", probe_line(&s.probe)));
@@ -495,12 +492,17 @@ pub(crate) fn lenient_note(s: &Summary) -> Option<String> {
 /// One line saying what calibration learned (and the run checked beside the declared
 /// oracles): `learned      identity user_id; sequence seq; 1 reply pattern`.
 pub fn learned_line(l: &LearnedOracles) -> String {
+    format!("learned      {}", learned_words(l))
+}
+
+/// [`learned_line`] without its label: `identity user_id; sequence seq; 1 reply pattern`.
+fn learned_words(l: &LearnedOracles) -> String {
     if let Some(why) = &l.unaccepted {
-        return format!("learned      nothing: {why}");
+        return format!("nothing: {why}");
     }
     if l.is_empty() {
-        return "learned      nothing new (no invariant held on every calibration connection \
-                but those the scenario declares)"
+        return "nothing new (no invariant held on every calibration connection but those \
+                the scenario declares)"
             .into();
     }
     let mut parts = Vec::new();
@@ -523,12 +525,13 @@ pub fn learned_line(l: &LearnedOracles) -> String {
             l.sequence_set_aside.join(", ")
         ));
     }
-    format!("learned      {}", parts.join("; "))
+    parts.join("; ")
 }
 
 /// The replies that came back without a kind calibration saw every time, counted and not
-/// judged: `learned      replies short of calibration (not judged): ask without tool ×4; …`.
-fn replies_short_line(short: &std::collections::BTreeMap<String, u64>) -> Option<String> {
+/// judged, without the console's `learned` label: `replies short of calibration (not
+/// judged): ask without tool ×4; …`.
+fn replies_short_words(short: &std::collections::BTreeMap<String, u64>) -> Option<String> {
     if short.is_empty() {
         return None;
     }
@@ -546,7 +549,7 @@ fn replies_short_line(short: &std::collections::BTreeMap<String, u64>) -> Option
         String::new()
     };
     Some(format!(
-        "learned      replies short of calibration (not judged: a server may send a kind only \
+        "replies short of calibration (not judged: a server may send a kind only \
          sometimes): {}{more}; name a kind in an expect to require it",
         shown.join(", ")
     ))

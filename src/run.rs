@@ -557,12 +557,21 @@ fn conclude(
         .iter()
         .filter(|r| !r.attempts.is_empty())
         .count();
+    // Whether the load's upgrades got a 101: then the server was up, whatever ended them.
+    let load_upgraded = ran
+        .output
+        .reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| a.upgraded_us.is_some());
     let merged = merge(&plan, bound, ran.output, ran.redactor);
     let mut results = results::summarize(&info, merged, &opts.thresholds);
     if dir.is_some() && ran.learned.is_some() {
         point_to_learned(&mut results);
     }
-    note_calibration_reached(&mut results, ran.calibration_valid);
+    if !load_upgraded {
+        note_calibration_reached(&mut results, ran.calibration_valid);
+    }
     if let Some(dir) = &dir {
         results::write_all(dir, &results, &plan)?;
         if let Some(text) = ran.learned {
@@ -616,7 +625,8 @@ fn point_to_learned(results: &mut Results) {
 /// moment earlier; the server went down, or stopped taking connections, between
 /// calibration and the load, or during calibration when it accepted only some. A load
 /// whose connections were accepted is unusable for another reason (every request refused),
-/// which the server did not go down for.
+/// which the server did not go down for; so is one whose upgrades got their 101 and were
+/// then closed (a script of another protocol: the caller does not call this then).
 fn note_calibration_reached(results: &mut Results, (made, accepted): (usize, usize)) {
     let s = &mut results.summary;
     let load_accepted = s.counters.accepted > 0;

@@ -232,6 +232,14 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports, e.target), j.hint.as_mut()) {
         *hint = format!("{note}; {hint}");
     }
+    // So is a SignalR handshake sent without its terminator, when the run was not clean.
+    if j.verdict != Verdict::Clean {
+        if let (Some(note), Some(hint)) =
+            (misreading::signalr_separator_note(e.plan), j.hint.as_mut())
+        {
+            *hint = format!("{note}; {hint}");
+        }
+    }
     // So is a Phoenix serializer the URL does not ask for, when nothing could be read.
     if j.verdict == Verdict::Unreadable {
         if let (Some(note), Some(hint)) = (

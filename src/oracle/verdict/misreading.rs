@@ -429,6 +429,54 @@ fn speaks_phoenix(plan: &Plan) -> bool {
     sends || expects || plan.oracles.error_event.starts_with("phx_")
 }
 
+/// Whether `message` is SignalR's hub protocol handshake: an object of exactly
+/// `protocol` (a string, `"json"` or `"messagepack"`) and `version` (a number), as ASP.NET
+/// Core SignalR's clients open every connection with.
+fn signalr_handshake(message: &serde_json::Value) -> bool {
+    message.as_object().is_some_and(|o| {
+        o.len() == 2
+            && o.get("protocol").is_some_and(serde_json::Value::is_string)
+            && o.get("version").is_some_and(serde_json::Value::is_number)
+    })
+}
+
+/// For a run that was not clean: a scenario that sends SignalR's hub handshake
+/// (`{"protocol":"json","version":1}`, as a `send`, a `send_text` or the auth first
+/// message) with no `[oracles] record_separator`. A SignalR server reads a record only up
+/// to its 0x1E terminator, so it waits for the rest of a handshake sent without one and
+/// answers nothing (or, lenient, answers with records the scenario cannot split). `None`
+/// for a scenario that sets a separator or sends no such handshake.
+pub(super) fn signalr_separator_note(plan: &Plan) -> Option<String> {
+    if plan.oracles.record_separator.is_some() {
+        return None;
+    }
+    let first_message = match &plan.auth.placement {
+        crate::model::Placement::FirstMessage { template } => Some(template.clone()),
+        _ => None,
+    };
+    let sent = plan
+        .scripts
+        .iter()
+        .flat_map(|script| crate::model::deep_steps(script))
+        .filter_map(|step| match step {
+            Step::Send { template } => Some(template.clone()),
+            Step::SendText { template } => serde_json::from_str(template).ok(),
+            _ => None,
+        });
+    first_message
+        .into_iter()
+        .chain(sent)
+        .any(|m| signalr_handshake(&m))
+        .then(|| {
+            "the scenario sends SignalR's hub handshake ({\"protocol\", \"version\"}) with no \
+             [oracles] record_separator: SignalR ends every record with 0x1E, the handshake too \
+             (a server waits for it before answering) and its own records alike; set [oracles] \
+             record_separator = \"\\u001e\" (appended to every send; received frames are \
+             split on it)"
+                .to_string()
+        })
+}
+
 /// The target URL's `vsn` query parameter, when it has one (`Some("")` for a bare `vsn`).
 /// The URL is read as RFC 3986 (`http::Uri`, what the handshake sends), the query split at
 /// `&` and `=` as HTML forms write one.

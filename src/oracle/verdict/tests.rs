@@ -5546,6 +5546,44 @@ fn the_phoenix_vsn_note_is_for_v2_arrays_without_vsn_2() {
     assert_eq!(note(&other, "ws://h/ws"), None, "arrays, but no Phoenix");
 }
 
+/// A SignalR hub handshake sent without `[oracles] record_separator` (the case of a
+/// SignalR server that waits for the 0x1E terminator and answers nothing) is named first
+/// in an inconclusive run's hint, whether the handshake is a `send` or a `send_text`; a
+/// scenario that sets the separator, or sends no such handshake, gets no such note.
+#[test]
+fn a_signalr_handshake_without_its_terminator_is_named_first() {
+    let handshake = "[{ send = { protocol = \"json\", version = 1 } }, { close = 1000 }]";
+    let silent = |plan: &Plan| {
+        let counters = crate::model::Counters {
+            messages_sent: 1,
+            ..Default::default()
+        };
+        judge_counted_in(plan, &counters, &[])
+    };
+    let j = silent(&valid_plan(handshake));
+    assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with("the scenario sends SignalR's hub handshake")
+            && hint.contains("record_separator = \"\\u001e\"")
+            && hint.contains("sent nothing back"),
+        "{hint}"
+    );
+    let as_text =
+        valid_plan("[{ send_text = '{\"protocol\":\"json\",\"version\":1}' }, { close = 1000 }]");
+    let hint = silent(&as_text).hint.unwrap_or_default();
+    assert!(hint.starts_with("the scenario sends SignalR's"), "{hint}");
+    let mut separated = valid_plan(handshake);
+    separated.oracles.record_separator = Some("\u{1e}".into());
+    let hint = silent(&separated).hint.unwrap_or_default();
+    assert!(!hint.contains("SignalR"), "{hint}");
+    let other = valid_plan(
+        "[{ send = { protocol = \"json\", version = 1, extra = 2 } }, { close = 1000 }]",
+    );
+    let hint = silent(&other).hint.unwrap_or_default();
+    assert!(!hint.contains("SignalR"), "{hint}");
+}
+
 /// The protocol-fault rule reads the fault each connection's report keeps, not the
 /// witnesses' wording: the same fault on every valid-token connection the server accepted
 /// is named, whatever the witnesses say; two different faults are no "same way each time".

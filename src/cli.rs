@@ -678,6 +678,14 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if let Some(junit) = &args.junit {
         check_file_path("--junit", junit)?;
     }
+    // Written to before any network work: a folder this process cannot write (its
+    // permissions, a read-only mount) found after the load cost the whole run.
+    if !args.no_results {
+        check_writable("-o", &args.out)?;
+    }
+    if let Some(folder) = args.junit.as_deref().map(folder_of) {
+        check_writable("--junit", folder)?;
+    }
     if args.times > 1 && args.workers > 1 {
         // Each seed's run would be one process: --workers would be ignored, silently.
         return Err(Error::Usage(
@@ -715,16 +723,22 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
 /// one process.
 fn print_run(outcome: &crate::run::RunOutcome, args: &RunArgs) -> Result<u8, Error> {
     let summary = &outcome.results.summary;
+    let saved_in = outcome.dir.as_deref().filter(|_| outcome.unsaved.is_none());
     if args.output.json {
         let json = serde_json::to_string_pretty(&summary.written()).map_err(Error::usage)?;
         outln!("{json}")?;
     } else {
         let mut out = out::stdout();
         report::render(summary, &mut out)?;
-        results_line(&mut out, outcome.dir.as_deref(), summary)?;
+        results_line(&mut out, saved_in, summary)?;
     }
     if let Some(path) = &args.junit {
         write_file(path, report::junit(summary).as_bytes())?;
+    }
+    // Said after the results, which it did not take away: only their files are missing.
+    if let Some(e) = &outcome.unsaved {
+        errln!("error: {e}: the results above were not all saved");
+        return Ok(exit::INTERNAL);
     }
     Ok(error::of_run(summary))
 }
@@ -830,6 +844,37 @@ fn check_file_path(flag: &str, file: &std::path::Path) -> Result<(), Error> {
         ))),
         None => Ok(()),
     }
+}
+
+/// The folder `file` goes into (`.` for a bare file name).
+fn folder_of(file: &std::path::Path) -> &std::path::Path {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+}
+
+/// Makes `dir` (and the folders above it) and writes and removes an empty file there, so
+/// that a folder this process cannot write into is refused before the run, as `flag`'s.
+///
+/// # Errors
+/// [`Error::Write`] (exit 3) naming `flag` and the folder, with the system's reason.
+fn check_writable(flag: &str, dir: &std::path::Path) -> Result<(), Error> {
+    let failed = |source| {
+        Error::Write(files::WriteError::Io {
+            path: format!("{} (the folder {flag} writes into)", dir.display()),
+            source,
+        })
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let probe = dir.join(format!(".stampede-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(failed)?;
+    // Gone again at once; a leftover (a crash in between) is an empty dot-file.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// The nearest of `dir` and the folders above it that exists, when it is a file (so

@@ -307,9 +307,25 @@ pub struct RunOutcome {
     pub dialled: usize,
     /// Where the result files went.
     pub dir: Option<PathBuf>,
+    /// Why they could not all be written there (a disk full, a folder removed during the
+    /// run): the results above are still whole, and the caller says them before this
+    /// error ([`RunOutcome::saved`] turns it into one).
+    pub unsaved: Option<WriteError>,
 }
 
 impl RunOutcome {
+    /// This outcome, or the error that kept its files from being written
+    /// ([`RunOutcome::unsaved`]), for a caller that has no use for results it cannot keep.
+    ///
+    /// # Errors
+    /// [`RunError::Write`] when the result files could not all be written.
+    pub fn saved(mut self) -> Result<RunOutcome, RunError> {
+        match self.unsaved.take() {
+            Some(e) => Err(RunError::Write(e)),
+            None => Ok(self),
+        }
+    }
+
     /// Whether the run broke `oracle` in a run that exercised the target (a "violation"
     /// against an unusable or misconfigured target is no race).
     pub fn broke(&self, oracle: OracleKind) -> bool {
@@ -444,7 +460,8 @@ pub async fn run(
     prepare(scenario, opts, &cancel)
         .await?
         .execute(cancel)
-        .await
+        .await?
+        .saved()
 }
 
 /// Executes a plan against a bound target and writes the results. The result directory
@@ -572,17 +589,21 @@ fn conclude(
     if !load_upgraded {
         note_calibration_reached(&mut results, ran.calibration_valid);
     }
-    if let Some(dir) = &dir {
-        results::write_all(dir, &results, &plan)?;
-        if let Some(text) = ran.learned {
-            results::write_atomic(&dir.join("learned.toml"), text.as_bytes())?;
-        }
-    }
+    // A failed write keeps the results: the caller says them, then the error.
+    let unsaved = dir.as_deref().and_then(|dir| {
+        results::write_all(dir, &results, &plan)
+            .and_then(|()| match ran.learned {
+                Some(text) => results::write_atomic(&dir.join("learned.toml"), text.as_bytes()),
+                None => Ok(()),
+            })
+            .err()
+    });
     Ok(RunOutcome {
         results,
         plan,
         dialled,
         dir,
+        unsaved,
     })
 }
 
@@ -1132,6 +1153,11 @@ fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize))
         StopReason::UpgradeUnanswered => {
             "tokens' upgrades all went unanswered within handshake_timeout (the TCP \
              connections taken) and the server answered no other"
+        }
+        StopReason::ClosedUnaccepted => {
+            "tokens' connections were all closed by the server after the upgrade before it \
+             accepted them, as unauthorized or for breaking its protocol, and it accepted \
+             no other"
         }
         StopReason::Completed | StopReason::Duration | StopReason::Interrupted => return None,
     };

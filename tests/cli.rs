@@ -625,6 +625,47 @@ fn a_results_folder_that_is_a_file_is_a_usage_error() {
     }
 }
 
+/// A folder `-o` or `--junit` cannot write into (here under `/proc`, where nothing can be
+/// made, as for a read-only mount or a folder of another user's) is refused before any
+/// network work, exit 3, naming the folder and the flag: found after the load, it cost
+/// the whole run and its verdict. The target is a closed port: a run that went ahead
+/// would say so on stdout.
+#[test]
+fn a_folder_the_run_cannot_write_into_is_refused_before_the_run() {
+    for flags in [
+        ["-o", "/proc/stampede-no-such/results", "--quiet"],
+        [
+            "--junit",
+            "/proc/stampede-no-such/junit.xml",
+            "--no-results",
+        ],
+    ] {
+        let said = stampede(&[
+            "run",
+            "scenarios/golden-path.toml",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--duration",
+            "1s",
+            "--no-learn",
+            flags[0],
+            flags[1],
+            flags[2],
+        ]);
+        let (out, err) = (
+            String::from_utf8_lossy(&said.stdout),
+            String::from_utf8_lossy(&said.stderr),
+        );
+        assert_eq!(said.status.code(), Some(3), "{flags:?}: {err}");
+        assert!(
+            err.contains("cannot write /proc/stampede-no-such")
+                && err.contains(&format!("(the folder {} writes into)", flags[0])),
+            "{flags:?}: {err}"
+        );
+        assert!(!out.contains("verdict"), "{flags:?}: nothing ran: {out}");
+    }
+}
+
 /// `hunt --no-results` (a `run` option) is refused saying what a hunt writes, not met by
 /// the parser's suggestion of `--reset`.
 #[test]

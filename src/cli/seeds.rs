@@ -26,7 +26,8 @@ pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, E
             break;
         }
         let opts = args.options(Some(seed));
-        let outcome = match watched_run(&s, &opts, Chatter::of(&args), cancel.child_token()).await {
+        let run = watched_run(&s, &opts, Chatter::of(&args), cancel.child_token()).await;
+        let outcome = match run.and_then(|o| o.saved().map_err(Error::from)) {
             Ok(outcome) => outcome,
             // Ctrl-C before this seed's run started: the seeds before it ran, and are
             // what the command says, as when Ctrl-C stops one under way.

@@ -1677,6 +1677,7 @@ pub(crate) mod tests {
             plan: Arc::new(plan::build(&scenario, 1)),
             dialled: 1,
             dir: None,
+            unsaved: None,
         }
     }
 

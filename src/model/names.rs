@@ -176,6 +176,11 @@ pub enum StopReason {
     /// none of their upgrades within `handshake_timeout`, nor any other upgrade, and the
     /// run stopped early (`swarm::unreachable`): the rest of the plan never started.
     UpgradeUnanswered,
+    /// The target upgraded the run's first valid tokens' connections and then closed each
+    /// before accepting it, as unauthorized or for breaking its protocol (a Close 4401,
+    /// 1008 or 1002), accepting none, and the run stopped early (`swarm::unreachable`):
+    /// the rest of the plan never started.
+    ClosedUnaccepted,
 }
 
 impl StopReason {
@@ -189,6 +194,7 @@ impl StopReason {
             StopReason::NotFound => "not_found",
             StopReason::CertificateRefused => "certificate_refused",
             StopReason::UpgradeUnanswered => "upgrade_unanswered",
+            StopReason::ClosedUnaccepted => "closed_unaccepted",
         }
     }
 }

@@ -1597,12 +1597,17 @@ impl ConnChecker {
         );
         let key = p.correlate.as_ref().map(|(_, v)| v.clone());
         let unread = p.unread_seen;
+        // A kind of the pattern misnamed (`nxt+ complete` answered `next`, `next`,
+        // `complete`) puts the next one out of order: read as one unmet at its deadline is,
+        // for the verdict to tell the slip from a reordering.
+        let misread = misread_of(p);
         let step = self.resolve(idx, Resolution::Violated);
         if let Some(value) = &key {
             // It came, in the wrong place: arrived, for the rates.
             self.arrived_after_failure(key_hash(value), event);
         }
         if let Some(v) = self.violate_unmet(now, (expected, seen), key, (unread, None)) {
+            v.misread = misread;
             v.step = step.shown();
         }
     }

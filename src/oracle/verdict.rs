@@ -2709,6 +2709,10 @@ fn incomplete_hint(stopped: StopReason) -> String {
               upgrades within handshake_timeout, and the run stopped early: what did not run \
               proves nothing"
             .into(),
+        StopReason::ClosedUnaccepted => "the target closed the connections of the run's \
+              first valid tokens before accepting them, and the run stopped early: what did \
+              not run proves nothing"
+            .into(),
         _ => "the duration ran out before the plan finished: what did not run proves nothing \
               (raise `duration` or shorten the plan)"
             .into(),

@@ -656,7 +656,8 @@ fn fill_totals(
             | StopReason::AuthRefused
             | StopReason::NotFound
             | StopReason::CertificateRefused
-            | StopReason::UpgradeUnanswered => 2,
+            | StopReason::UpgradeUnanswered
+            | StopReason::ClosedUnaccepted => 2,
             StopReason::Interrupted => 3,
         })
         .unwrap_or_default();

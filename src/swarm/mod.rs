@@ -244,10 +244,12 @@ pub async fn run(
         .collect();
     let unreachable =
         unreachable::FailFast::for_plan(&plan, dialer.endpoint.is_templated(), run_cancel.clone());
-    // Calibration's connections were upgraded just before the load: the path takes
-    // WebSockets and the client takes the server's certificate.
+    // Calibration's connections were upgraded and accepted just before the load: the path
+    // takes WebSockets, the client takes the server's certificate, and the server its
+    // tokens and protocol.
     if live.calibration_accepted.load(Ordering::Relaxed) > 0 {
         unreachable.upgraded();
+        unreachable.accepted();
     }
     let threads = tokio::runtime::Handle::current().metrics().num_workers();
     let prefetch = crate::prefetch::pays(plan.conns.len(), threads);

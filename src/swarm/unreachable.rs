@@ -13,9 +13,8 @@
 //! `[oracles] reject.http` declares). Once the first [`REFUSALS`] valid tokens' upgrades
 //! were all refused so, and none got its 101, with more valid tokens' connections planned,
 //! the run stops; its verdict is the scenario's (auth misconfigured). A server that
-//! upgraded one valid token's connection first is never stopped this way; nor is one that
-//! refuses after the upgrade (a Close 1008 or 4401), whose refusals are judged with the
-//! rest of the run. Only refusals no correct server makes count ([`auth_counted`]): a
+//! upgraded one valid token's connection first is never stopped this way (one that refuses
+//! after the upgrade is told below). Only refusals no correct server makes count ([`auth_counted`]): a
 //! connection's first attempt, with a valid token no other connection presents (a
 //! duplicate's refusal is a server's policy, a reconnect's may be its cleanup lagging);
 //! and only in a plan whose such connections all make their upgrades the same way (a
@@ -46,6 +45,18 @@
 //! flight), the run stops; its verdict is the target's (unusable). A server that answered
 //! one upgrade first, even with a refusal, is never stopped this way: its timeouts are
 //! findings of the run (a server slow under load).
+//!
+//! A server that upgrades and then closes each connection before accepting it, as
+//! unauthorized (a Close 4401, 1008, a declared code or refusal message: a wrong secret
+//! checked after the upgrade) or for breaking its protocol (1002, 1003, 1007: a script of
+//! another protocol, a handshake it does not complete), is the same once more. Once the
+//! first [`REFUSALS`] valid tokens' first attempts were all closed so and the server had
+//! accepted no connection (nor calibration's just before the load), with more planned, the
+//! run stops; its verdict says which (auth misconfigured, target unusable). The connections
+//! that count are those a wrong secret's count takes ([`auth_counted`]), when they all run
+//! one script ([`closed_counted`]: one group's broken script says nothing of another's). A
+//! server fault (1011), a shed (1013) or a normal closure never counts: those are findings
+//! or policies of a server that speaks the protocol.
 //!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
 //! date) is refused for every attempt at that host alike, whatever the server's load:
@@ -85,6 +96,35 @@ fn auth_counted(plan: &Plan, templated: bool) -> Vec<bool> {
         return vec![false; counted.len()];
     }
     counted
+}
+
+/// By connection index, whether its first attempt, closed by the server after the upgrade
+/// before acceptance ([`closes_unusably`]), counts toward stopping the run: what
+/// [`auth_counted`] counts (`auth`), when those connections also run one script (a group
+/// whose script breaks the protocol says nothing of another's). All `false` otherwise.
+fn closed_counted(plan: &Plan, auth: &[bool]) -> Vec<bool> {
+    let mut scripts = plan
+        .conns
+        .iter()
+        .zip(auth)
+        .filter(|(_, counted)| **counted)
+        .map(|(c, _)| c.is_scripted().then(|| plan.scripts.get(c.group as usize)));
+    let first = scripts.next().flatten();
+    if first.is_none() || !scripts.all(|s| s == first) {
+        return vec![false; auth.len()];
+    }
+    auth.to_vec()
+}
+
+/// Whether a server Close with `code` (or an in-band refusal) that ended an attempt after
+/// its upgrade, before acceptance, says the target cannot be used as configured: a refusal
+/// as unauthorized (`auth`: what the verdict reads as one, 1008, 4401, 4403, a declared
+/// code or message) or a protocol error (1002 protocol error, 1003 unsupported data, 1007
+/// inconsistent data: the script does not speak the server's protocol). A server fault
+/// (1011), going away (1001), load shed (1013) or a normal closure says nothing of the
+/// kind.
+pub fn closes_unusably(code: Option<u16>, auth: bool) -> bool {
+    auth || matches!(code, Some(1002 | 1003 | 1007))
 }
 
 /// By connection index, whether its first attempt answered 404 or 410 counts toward
@@ -255,6 +295,13 @@ pub struct FailFast {
     planned_unanswered: u64,
     upgrades_unanswered: Tripwire,
     answered: Latch,
+    /// Valid tokens' first attempts the server closed after the upgrade before accepting
+    /// them, as unauthorized or for breaking its protocol, before it accepted any
+    /// connection: which connections' count ([`closed_counted`]), and how many do.
+    closed_counted: Vec<bool>,
+    planned_closed: u64,
+    closed_unaccepted: Tripwire,
+    accepted: Latch,
     stop: CancellationToken,
 }
 
@@ -293,6 +340,10 @@ impl FailFast {
         let planned_path = path_counted.iter().filter(|c| **c).count() as u64;
         let planned_unanswered = unanswered_counted.iter().filter(|c| **c).count() as u64;
         FailFast {
+            planned_closed: planned_valid,
+            closed_counted: counted.clone(),
+            closed_unaccepted: Tripwire::default(),
+            accepted: Latch::default(),
             planned: planned as u64,
             refused: Tripwire::default(),
             connected: Latch::default(),
@@ -324,7 +375,12 @@ impl FailFast {
             path_counted(plan, templated),
             unanswered_counted(plan),
         );
-        FailFast::counting(plan.conns.len(), counts, spread(plan.conns.iter()), stop)
+        let closed = closed_counted(plan, &counts.0);
+        let mut fail =
+            FailFast::counting(plan.conns.len(), counts, spread(plan.conns.iter()), stop);
+        fail.planned_closed = closed.iter().filter(|c| **c).count() as u64;
+        fail.closed_counted = closed;
+        fail
     }
 
     /// Why the run stopped early and after how many failures, when a count stopped it
@@ -336,6 +392,7 @@ impl FailFast {
             (StopReason::AuthRefused, &self.auth_refused),
             (StopReason::NotFound, &self.not_found),
             (StopReason::UpgradeUnanswered, &self.upgrades_unanswered),
+            (StopReason::ClosedUnaccepted, &self.closed_unaccepted),
         ]
         .into_iter()
         .find_map(|(why, count)| count.fired().map(|n| (why, n)))
@@ -405,6 +462,24 @@ impl FailFast {
                 && !self.upgraded.is_set()
                 && !self.answered.is_set();
             self.upgrades_unanswered.count(armed, &self.stop);
+        }
+    }
+
+    /// A connection was accepted (by the 101, its first frame or the message `[oracles]
+    /// accepted` names; a calibration connection's just before the load too): the server
+    /// takes the run's tokens and its protocol as the scenario speaks it.
+    pub fn accepted(&self) {
+        self.accepted.set();
+    }
+
+    /// The first attempt of connection `conn`, a valid token's, was closed by the server
+    /// after its upgrade before it was accepted, as unauthorized or for breaking the
+    /// protocol ([`closes_unusably`]): stops the run when that makes [`REFUSALS`] of the
+    /// connections that count with none accepted and more of them planned.
+    pub fn closed_unaccepted(&self, conn: usize) {
+        if self.closed_counted.get(conn).copied().unwrap_or(false) {
+            let armed = self.planned_closed > REFUSALS && !self.accepted.is_set();
+            self.closed_unaccepted.count(armed, &self.stop);
         }
     }
 
@@ -519,6 +594,57 @@ mod tests {
             .all(|c| !*c));
         let forged = plan_of(&group("g", &format!("{ramp}\nforge = \"catalogue\"")));
         assert!(unanswered_counted(&forged).iter().all(|c| !*c));
+    }
+
+    /// Valid tokens' first attempts closed before acceptance, as unauthorized or for
+    /// breaking the protocol, stop the run at [`REFUSALS`] while no connection was
+    /// accepted; an acceptance first disarms it; only counted connections count, and they
+    /// count only where they run one script.
+    #[test]
+    fn connections_closed_before_acceptance_stop_the_run_until_one_is_accepted() {
+        let ramp = "arrival = { ramp = \"5s\" }";
+        let plan = plan_of(&group("g", ramp));
+        let stop = CancellationToken::new();
+        let fail = FailFast::for_plan(&plan, false, stop.clone());
+        fail.upgraded();
+        fail.upgraded_valid();
+        for conn in 0..REFUSALS as usize - 1 {
+            fail.closed_unaccepted(conn);
+        }
+        assert!(!stop.is_cancelled());
+        fail.closed_unaccepted(REFUSALS as usize);
+        assert!(stop.is_cancelled(), "a 101 alone does not disarm it");
+        assert_eq!(
+            fail.stopped_early(),
+            Some((StopReason::ClosedUnaccepted, REFUSALS))
+        );
+        let stop = CancellationToken::new();
+        let took_one = FailFast::for_plan(&plan, false, stop.clone());
+        took_one.accepted();
+        for conn in 0..20 {
+            took_one.closed_unaccepted(conn);
+        }
+        assert!(!stop.is_cancelled());
+        assert_eq!(took_one.stopped_early(), None);
+        // Two groups of two scripts: one's broken script says nothing of the other's.
+        let two = plan_of(&format!(
+            "{}[[group]]\nname = \"h\"\nusers = 20\n{ramp}\nsteps = [{{ think = \"1s\" }}]\n",
+            group("g", ramp)
+        ));
+        assert!(closed_counted(&two, &[true; 40]).iter().all(|c| !*c));
+        let same = plan_of(&format!("{}{}", group("g", ramp), group("h", ramp)));
+        assert!(closed_counted(&same, &[true; 40]).iter().all(|c| *c));
+        let mut some = [false; 40];
+        some[3] = true;
+        assert_eq!(closed_counted(&two, &some), some, "one group's connections");
+        // Which closes say so: an auth refusal or a protocol error, not a server fault.
+        for code in [1002, 1003, 1007] {
+            assert!(closes_unusably(Some(code), false), "{code}");
+        }
+        for code in [1000, 1001, 1011, 1013, 4000] {
+            assert!(!closes_unusably(Some(code), false), "{code}");
+        }
+        assert!(closes_unusably(Some(4401), true) && closes_unusably(None, true));
     }
 
     fn plan_of(groups: &str) -> Plan {

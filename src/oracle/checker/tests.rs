@@ -1164,6 +1164,42 @@ fn an_uncorrelated_expectation_names_the_unclaimed_kinds_that_came_as_it_waited(
     assert_eq!(correlated.violations[0].misread, None);
 }
 
+/// A misnamed kind before a correctly named one (`nxt+ complete`, answered `next`, `next`,
+/// `complete`) puts the last out of order: that violation says which kinds came
+/// correlated with it ([`Misread::OtherKinds`]), as one unmet at its deadline does, for
+/// the verdict to tell the slip from a reordering.
+#[test]
+fn a_misnamed_kind_before_one_that_came_names_what_came_instead() {
+    let now = Instant::now();
+    let kinds: BTreeSet<String> = ["nxt".to_string(), "complete".to_string()].into();
+    let mut ch = checker().claiming_only(Some(Arc::new(kinds)));
+    let mut p = five("r1");
+    p.pattern = vec![
+        PatternItem {
+            event: "nxt".into(),
+            repeat: Repeat::OneOrMore,
+        },
+        PatternItem {
+            event: "complete".into(),
+            repeat: Repeat::One,
+        },
+    ]
+    .into();
+    ch.expect(p, Some((now, now)), now);
+    for kind in ["next", "next", "complete"] {
+        ch.on_message(&json!({"type": kind, "run_id": "r1"}), now);
+    }
+    assert_eq!(ch.violations.len(), 1, "{:?}", ch.violations);
+    assert!(ch.violations[0].expected.contains("in order"));
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::OtherKinds {
+            came: vec!["next".into()],
+            kinds: vec!["nxt".into(), "complete".into()],
+        })
+    );
+}
+
 /// Records of kinds no step names are counted as no answer when they name no request and
 /// their kind repeats (a heartbeat), and only where the script correlates its answers: one
 /// carrying a correlation field may be a misnamed answer, and so may any where nothing is

@@ -993,6 +993,51 @@ impl ConnRun {
             let detail = "closed by the client, not accepted; the server's last message".into();
             self.answer = Some(Box::new(Answer::new(cause, detail, text.as_bytes())));
         }
+        if self.attempts.len() == 1 {
+            self.note_first_closed_unaccepted();
+        }
+    }
+}
+
+impl ConnRun {
+    /// The connection's first attempt just ended: when the server closed it after the
+    /// upgrade before accepting it, as unauthorized or for breaking its protocol, with a
+    /// valid token, it counts toward stopping a run against a target that cannot be used
+    /// as configured ([`crate::swarm::unreachable::closes_unusably`]).
+    fn note_first_closed_unaccepted(&self) {
+        let Some(attempt) = self.attempts.first() else {
+            return;
+        };
+        let Some(cause) = &attempt.cause else { return };
+        let code = match cause {
+            Cause::ServerClose(code) => Some(*code),
+            Cause::RefusedInBand(_) => None,
+            _ => return,
+        };
+        let reject = &self.ctx.plan.oracles.session.reject;
+        // Declared or not (a 4401 the scenario's `reject.close` leaves out is a refusal
+        // the verdict reads as one), and only before the script sent anything: a request
+        // sent before the server's ack may be refused by its policy (graphql-transport-ws
+        // closes 4401 a `subscribe` before its ack), which is what a race hunt may be
+        // probing. The token's own first message is no request.
+        let Some(conn) = self.ctx.plan.conns.get(self.index) else {
+            return;
+        };
+        let in_band_auth = matches!(
+            self.ctx.plan.placement_of(conn),
+            crate::model::Placement::FirstMessage { .. }
+        );
+        let requested = self.traffic.messages_sent > u64::from(in_band_auth);
+        let auth = !requested && crate::oracle::verdict::is_auth_refusal(reject, cause);
+        let unaccepted = matches!(attempt.outcome, Outcome::Rejected | Outcome::Failed)
+            && attempt.upgraded_us.is_some()
+            && !attempt.token_expired;
+        if unaccepted
+            && crate::swarm::unreachable::closes_unusably(code, auth)
+            && !may_be_refused(&self.ctx, self.index, attempt)
+        {
+            self.ctx.unreachable.closed_unaccepted(self.index);
+        }
     }
 }
 
@@ -1126,6 +1171,9 @@ fn note_data(
         if let Some(attempt) = attempts.last_mut() {
             judged(attempt);
             open.judging = attempt.outcome == Outcome::Pending;
+            if attempt.outcome == Outcome::Accepted {
+                ctx.unreachable.accepted();
+            }
         }
     }
     open.last_data_us = at_us;

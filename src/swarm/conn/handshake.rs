@@ -200,6 +200,9 @@ impl ConnRun {
                 if !super::frames::may_be_refused(&ctx, self.index, &attempt) {
                     ctx.unreachable.upgraded_valid();
                 }
+                if attempt.outcome == Outcome::Accepted {
+                    ctx.unreachable.accepted();
+                }
                 self.push_attempt(attempt);
                 let now = Instant::now();
                 let open = Open {

@@ -700,9 +700,10 @@ async fn run_command(args: RunArgs, cancel: CancellationToken) -> Result<u8, Err
     if args.workers > 1 {
         return workers::run_workers(args, cancel).await;
     }
-    let scenario = scenario::load_file_to_run(&args.scenario)?;
+    let file = scenario::ScenarioFile::read(&args.scenario)?;
+    let scenario = file.to_run()?;
     if !args.output.quiet {
-        warn_expiring_before_load(&args.scenario, &scenario);
+        warn_expiring_before_load(&file, &scenario);
     }
     let mut opts = args.options(args.seed);
     if !args.output.quiet {
@@ -1158,8 +1159,18 @@ pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Err
 
 fn validate(files: &[PathBuf]) -> Result<u8, Error> {
     let mut code = exit::CLEAN;
-    for file in files {
-        match scenario::load_battery_file(file) {
+    for path in files {
+        // Read once: a pipe (`/dev/stdin`, `<(…)`) gives its text to the first read only.
+        let file = path;
+        let read = match scenario::ScenarioFile::read(path) {
+            Ok(read) => read,
+            Err(e) => {
+                errln!("{}", as_validate_says(&e));
+                code = exit::USAGE;
+                continue;
+            }
+        };
+        match read.battery() {
             Ok(Some(battery)) => {
                 warn_needs(&battery.needs);
                 match validate_battery(&battery) {
@@ -1187,7 +1198,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 continue;
             }
         }
-        match scenario::load_file_checked(file) {
+        match read.checked() {
             Ok((s, needs)) => {
                 warn_needs(&needs);
                 outln!(
@@ -1200,8 +1211,7 @@ fn validate(files: &[PathBuf]) -> Result<u8, Error> {
                 // text parsed once for every place (`Locator`), and at most
                 // `REMARKS_SHOWN` remarks said, the rest counted: a file of thousands of
                 // groups gets a few screens, in time linear in its size.
-                let text = std::fs::read_to_string(file).unwrap_or_default();
-                let places = scenario::Locator::new(&text);
+                let places = scenario::Locator::new(read.text());
                 let at = |group: usize, path: &[usize]| written_at(file, &places, group, path);
                 let mut remarks = Remarks::default();
                 if let Some(warning) = memory_warning(&s) {
@@ -1414,9 +1424,8 @@ fn source_addr_arg(text: &str) -> Result<std::net::IpAddr, String> {
 
 /// [`warn_expiring`] before a run, `run --times`, `run --workers` or `hunt` (as
 /// `validate` says it): such a run would end inconclusive, a hunt's rounds unjudged.
-fn warn_expiring_before_load(file: &std::path::Path, s: &Scenario) {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    warn_expiring(file, &text, s);
+fn warn_expiring_before_load(file: &scenario::ScenarioFile, s: &Scenario) {
+    warn_expiring(file.path(), file.text(), s);
 }
 
 /// Warns of each group of `s` (loaded from `file`, whose text is `text`) whose tokens

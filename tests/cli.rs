@@ -17,6 +17,37 @@ fn stampede(args: &[&str]) -> std::process::Output {
         .expect("run the binary")
 }
 
+/// A scenario given through a pipe (`cat s.toml | stampede validate /dev/stdin`, or a
+/// shell's `<(…)`) is read once: `validate` looked at it as a battery, then read it again
+/// as a scenario and found it empty ("missing required field `name`"). A scenario and a
+/// battery both.
+#[test]
+fn validate_reads_a_scenario_from_a_pipe() {
+    for (file, said) in [
+        ("scenarios/golden-path.toml", "/dev/stdin: ok (1 group"),
+        ("scenarios/hunt.toml", "/dev/stdin: ok (a battery"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["validate", "/dev/stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let text = std::fs::read(file).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, &text).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{file}: {stdout}{stderr}");
+        assert!(stdout.contains(said), "{file}: {stdout}");
+    }
+}
+
 #[test]
 fn validate_accepts_every_shipped_scenario() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -853,6 +884,31 @@ fn run_and_learn_refuse_reset_instead_of_ignoring_it() {
             help.contains("--reset <CMD>") && help.contains("--reset-timeout"),
             "{command}: {help}"
         );
+    }
+}
+
+/// No command's help shows the source's own cross-references (a doc comment is clap's
+/// help text: "see [`crate::cli::Cli::parse_args`]" reached users of five commands).
+#[test]
+fn no_help_text_shows_a_source_reference() {
+    let top = String::from_utf8_lossy(&stampede(&["--help"]).stdout).to_string();
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 10, "{top}");
+    for command in commands {
+        let help = String::from_utf8_lossy(&stampede(&[command, "--help"]).stdout).to_string();
+        for source in ["crate::", "[`", "`]"] {
+            assert!(
+                !help.contains(source),
+                "{command} --help shows {source:?}:\n{help}"
+            );
+        }
     }
 }
 

@@ -25,8 +25,9 @@ pub struct TargetArgs {
     /// {{group}}, {{sub}} (filled for each connection: ws://host/ocpp/CP{{user}}).
     ///
     /// With `--reference` or `--bug`: refused on the command line, and from the
-    /// environment left out (a job that exports it can still ask for the built-in server;
-    /// see [`crate::cli::Cli::parse_args`]).
+    /// environment left out (a job that exports it can still ask for the built-in server).
+    // (This doc comment is the option's help text: how the two are settled is
+    // `Cli::parse_args`'s business, not the user's.)
     #[arg(long, env = "STAMPEDE_TARGET")]
     pub target: Option<String>,
     /// Run against the built-in reference server (correct unless --bug), whatever the
@@ -356,7 +357,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
         "repro files go into a folder (OUT/<scenario>/repro-<oracle>-<hash>.json): name a \
          folder (it is created if missing)",
     )?;
-    if let Some(battery) = scenario::load_battery_file(&args.scenario)? {
+    // Read once: a pipe gives its text to the first read only.
+    let file = scenario::ScenarioFile::read(&args.scenario)?;
+    if let Some(battery) = file.battery()? {
         if !battery.needs.is_empty() {
             return Err(scenario::ScenarioError::Invalid {
                 problems: battery.needs,
@@ -368,9 +371,9 @@ pub async fn hunt_command(args: HuntArgs, cancel: CancellationToken) -> Result<u
     // The budget runs from here: calibration, every round, probe and confirmation.
     let started = Instant::now();
     let budget_end = started + args.budget;
-    let s = scenario::load_file_to_run(&args.scenario)?;
+    let s = file.to_run()?;
     if !args.output.quiet {
-        super::warn_expiring_before_load(&args.scenario, &s);
+        super::warn_expiring_before_load(&file, &s);
     }
     let seed = s.seed_or(args.seed);
     let probe = crate::plan::build(&s, seed);

@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run_seeds(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    let s = scenario::load_file_to_run(&args.scenario)?;
+    let file = scenario::ScenarioFile::read(&args.scenario)?;
+    let s = file.to_run()?;
     if !args.output.quiet {
-        super::warn_expiring_before_load(&args.scenario, &s);
+        super::warn_expiring_before_load(&file, &s);
     }
     let first = s.seed_or(args.seed);
     let mut summaries: Vec<Summary> = Vec::new();

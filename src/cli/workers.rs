@@ -29,9 +29,10 @@ use tokio_util::sync::CancellationToken;
 const WIND_DOWN: Duration = Duration::from_secs(10);
 
 pub async fn run_workers(args: RunArgs, cancel: CancellationToken) -> Result<u8, Error> {
-    let s = scenario::load_file_to_run(&args.scenario)?;
+    let file = scenario::ScenarioFile::read(&args.scenario)?;
+    let s = file.to_run()?;
     if !args.output.quiet {
-        super::warn_expiring_before_load(&args.scenario, &s);
+        super::warn_expiring_before_load(&file, &s);
     }
     let plan = crate::plan::build(&s, s.seed_or(args.seed));
     let target = args.target.choose(s.target.as_deref());

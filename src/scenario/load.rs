@@ -202,12 +202,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
 /// environment lacks for that (see [`load_file_checked`]) is refused too, each problem at
 /// its key.
 pub fn load_file_to_run(path: &Path) -> Result<Scenario, ScenarioError> {
-    let (scenario, needs) = load_file_checked(path)?;
-    if needs.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(ScenarioError::Invalid { problems: needs })
-    }
+    ScenarioFile::read(path)?.to_run()
 }
 
 /// [`load_file`], with what a run in this environment would lack: each `[auth]` key
@@ -216,23 +211,89 @@ pub fn load_file_to_run(path: &Path) -> Result<Scenario, ScenarioError> {
 /// command is the command's to say (a run: yes; `validate`: a warning, since the file is
 /// often checked where its secrets are deliberately absent).
 pub fn load_file_checked(path: &Path) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
-    let text = read_scenario_text(path)?;
-    if let Some(error) = json_instead(&text, &path.display().to_string()) {
-        return Err(error);
-    }
-    // Absolute: plan and repro files keep the resolved paths, and a repro replays from
-    // any working directory.
-    let base = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
+    ScenarioFile::read(path)?.checked()
+}
+
+/// A scenario file's text, read once: a pipe or a process substitution (`/dev/stdin`,
+/// `<(…)`) gives its text to the first read only, and a command that looks at a file as a
+/// battery first, then as a scenario (`validate`, `hunt`), read an empty file the second
+/// time ("missing required field `name`").
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    path: std::path::PathBuf,
+    text: String,
+}
+
+impl ScenarioFile {
+    /// Reads the file at `path`.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Io`] when it cannot be read; [`ScenarioError::Invalid`] when it is
+    /// not UTF-8, at its first bad byte.
+    pub fn read(path: &Path) -> Result<ScenarioFile, ScenarioError> {
+        Ok(ScenarioFile {
+            path: path.to_path_buf(),
+            text: read_scenario_text(path)?,
         })
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
-    load_in_checked(&text, &path.display().to_string(), base, &env_var)
+    }
+
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The folder relative paths inside the file resolve against: the file's own
+    /// (absolute, so plan and repro files keep resolved paths, and a repro replays from any
+    /// working directory).
+    fn base(&self) -> Option<std::path::PathBuf> {
+        let folder = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Some(std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf()))
+    }
+
+    /// [`load_file_checked`] on this text.
+    ///
+    /// # Errors
+    /// As [`load_file_checked`].
+    pub fn checked(&self) -> Result<(Scenario, Vec<Problem>), ScenarioError> {
+        let origin = self.path.display().to_string();
+        if let Some(error) = json_instead(&self.text, &origin) {
+            return Err(error);
+        }
+        load_in_checked(&self.text, &origin, self.base(), &env_var)
+    }
+
+    /// [`load_file_to_run`] on this text.
+    ///
+    /// # Errors
+    /// As [`load_file_to_run`].
+    pub fn to_run(&self) -> Result<Scenario, ScenarioError> {
+        let (scenario, needs) = self.checked()?;
+        if needs.is_empty() {
+            Ok(scenario)
+        } else {
+            Err(ScenarioError::Invalid { problems: needs })
+        }
+    }
+
+    /// [`super::load_battery_file`] on this text: the battery when the file is one.
+    ///
+    /// # Errors
+    /// As [`super::load_battery_file`].
+    pub fn battery(&self) -> Result<Option<battery::Battery>, ScenarioError> {
+        let base = self.path.parent().map(|p| match p.as_os_str().is_empty() {
+            true => Path::new(".").to_path_buf(),
+            false => p.to_path_buf(),
+        });
+        battery::load_battery_text(&self.text, &self.path.display().to_string(), base)
+    }
 }
 
 /// The text of the scenario file at `path`. A file that is not UTF-8 is one problem at

@@ -13,5 +13,5 @@ pub use load::locate::{position as written_at, Locator};
 pub(crate) use load::REPRO_FIELDS;
 pub use load::{
     load_file, load_file_checked, load_file_to_run, load_str, parse_dist, parse_duration,
-    parse_metric, Problem, ScenarioError,
+    parse_metric, Problem, ScenarioError, ScenarioFile,
 };

@@ -153,18 +153,17 @@ pub fn is_battery(text: &str) -> bool {
 
 /// Reads `path`; `Ok(None)` when it has no `[battery]` (an ordinary scenario).
 pub fn load_battery_file(path: &Path) -> Result<Option<Battery>, ScenarioError> {
-    let text = super::read_scenario_text(path)?;
-    let base = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .map(Path::to_path_buf);
-    load_battery_in(&text, &path.display().to_string(), base)
+    super::ScenarioFile::read(path)?.battery()
+}
+
+/// [`load_battery_file`] for a file's `text` already read; `origin` names it in problems,
+/// relative paths resolve against `base`.
+pub(in crate::scenario) fn load_battery_text(
+    text: &str,
+    origin: &str,
+    base: Option<std::path::PathBuf>,
+) -> Result<Option<Battery>, ScenarioError> {
+    load_battery_in(text, origin, base)
 }
 
 /// [`load_battery_file`] for text; relative paths resolve against the working directory.

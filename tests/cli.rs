@@ -2079,6 +2079,72 @@ fn a_run_refused_before_it_starts_writes_a_junit_error() {
     }
 }
 
+/// `replay` exits 0 only for runs that judged the repro's race and broke nothing: a run
+/// that broke another oracle (a "fix" of token-check-then-act that swaps users' events)
+/// is no pass (exit 1, saying which); a plan that could not exercise the race (no two
+/// connections sharing a token, no connection at all) is inconclusive (exit 4), not "0/N".
+#[test]
+fn replay_passes_only_runs_that_judged_its_race_and_broke_nothing() {
+    use stampede::hunt;
+    let tmp = tempfile::tempdir().unwrap();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/races/token-check-then-act.toml");
+    let s = stampede::scenario::load_file(&path).unwrap();
+    let repro_with = |bug, conns: Option<usize>| {
+        let mut plan = stampede::plan::build(&s, 1);
+        if let Some(n) = conns {
+            plan.conns.truncate(n);
+        }
+        let repro = hunt::Repro {
+            reference: Some(hunt::ReferenceServer {
+                bug,
+                window: Some(Duration::from_millis(50)),
+            }),
+            ..hunt::Repro::for_plan(
+                &s,
+                1,
+                plan,
+                "ws://127.0.0.1:9/ws".into(),
+                stampede::model::OracleKind::Exclusivity,
+            )
+        };
+        let file = tmp.path().join(format!("repro-{bug:?}-{conns:?}.json"));
+        repro.save_as(&file).unwrap();
+        file
+    };
+    let replay = |file: &Path| {
+        let out = stampede(&["replay", file.to_str().unwrap(), "--times", "2"]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said)
+    };
+    let swapped = repro_with(Some(stampede::reference::Bug::IdentitySwap), None);
+    let (code, said) = replay(&swapped);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("reproduced the exclusivity violation 0/2")
+            && said.contains("also broke   identity in 2 of 2 replays"),
+        "{said}"
+    );
+    for (conns, why) in [
+        (
+            1,
+            "no two of its connections shared a token, so exclusivity was not exercised",
+        ),
+        (0, "its plan has no connection, so nothing was judged"),
+    ] {
+        let (code, said) = replay(&repro_with(None, Some(conns)));
+        assert_eq!(code, Some(4), "{conns}: {said}");
+        assert!(
+            said.contains("was inconclusive") && said.contains(why),
+            "{conns}: {said}"
+        );
+    }
+}
+
 /// A repro whose target lost a credential to `***` (stampede never writes one) is not
 /// dialled with `***` in its place: replay and shrink refuse it before they start, saying
 /// to pass `--target` (exit 2).

@@ -68,10 +68,12 @@ pub const HUNT_EXIT_CODES: &str = "Exit codes:
 
 /// `replay --help`'s list of exit codes.
 pub const REPLAY_EXIT_CODES: &str = "Exit codes:
-  0    no replay reproduced the violation
-  1    at least one replay reproduced it
+  0    every replay judged the race and none reproduced it, nor broke another oracle
+  1    at least one replay reproduced it, or broke another oracle (`also broke`)
   2    bad usage, an unreadable repro, or a --reset command that failed
   3    stampede itself failed
+  4    a replay could not have reproduced it (no connection accepted, no token shared
+       for exclusivity), or every replay of a broken-target find was shed
   5-9  the replays could not judge the target (that verdict's code, as for run)
   130  interrupted (the rate so far is printed)";
 

@@ -565,7 +565,7 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     )
     .await?;
     let against = describe(&runner);
-    let rate = match &repro.health {
+    let measured = match &repro.health {
         Some(health) => {
             if !runner.reset.possible() && !args.output.quiet {
                 errln!("no --reset: one replay only, against the target as it is now");
@@ -579,13 +579,12 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
                     None,
                 )
                 .await
-                .map(|m| m.rate)
         }
         None => runner.replay(&repro, args.times).await,
     };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
-    let rate = rate?;
+    let hunt::Measured { rate, others, .. } = measured?;
     if args.output.json {
         print_json(&json!({
             "repro": args.repro.display().to_string(),
@@ -595,6 +594,10 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             "target": against,
             "rate": rate_json(&rate),
             "unjudged": unjudged_json(rate.short.as_ref()),
+            "other_oracles_broken": others
+                .iter()
+                .map(|(o, n)| (o.name(), n))
+                .collect::<std::collections::BTreeMap<_, _>>(),
         }))?;
     }
     if let Some(Short::Unjudged(stopped)) = &rate.short {
@@ -621,15 +624,20 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             rate.runs,
         )?;
     }
+    let broke_others = others_broken_words(&others, rate.runs);
+    if let (false, Some(words)) = (args.output.json, &broke_others) {
+        outln!("also broke   {words}")?;
+    }
     if let (false, Some(note)) = (
-        args.output.json || interrupted,
+        args.output.json || interrupted || broke_others.is_some(),
         unlucky_zero_note(repro.rate, rate.reproduced, rate.runs),
     ) {
         outln!("note         {note}")?;
     }
     Ok(if interrupted {
         exit::INTERRUPTED
-    } else if rate.reproduced > 0 {
+    } else if rate.reproduced > 0 || broke_others.is_some() {
+        // Another oracle broken is no pass either: a fix of one race that brings another.
         exit::VIOLATIONS
     } else {
         exit::CLEAN
@@ -1568,6 +1576,27 @@ fn unjudged(when: &str, stopped: &Unjudged, so: &str, json: bool) -> Result<u8, 
         outln!("{line}")?;
     }
     Ok(super::error::of_verdict(stopped.verdict))
+}
+
+/// What a replay's runs broke besides the repro's oracle: `identity in 3 of 3 replays,
+/// ordering in 1 of 3 (not this repro's race: its violations are a run's to see, \
+/// `stampede run` on the repro's scenario)`; `None` when nothing else broke.
+fn others_broken_words(
+    others: &std::collections::BTreeMap<crate::model::OracleKind, u32>,
+    runs: u32,
+) -> Option<String> {
+    if others.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = others
+        .iter()
+        .map(|(oracle, n)| format!("{} in {n} of {runs} replays", oracle.name()))
+        .collect();
+    Some(format!(
+        "{}: not this repro's race, and no pass either (a run of the scenario shows those \
+         violations)",
+        each.join(", ")
+    ))
 }
 
 /// [`unjudged`]'s line: `stopped: round 2 was target_unusable (its hint); no repro was

@@ -715,7 +715,11 @@ impl Runner {
         if rate.runs == 0 && rate.shed > 0 && rate.short.is_none() {
             rate.short = Some(Short::Unjudged(shedding_throughout(rate.shed)));
         }
-        Ok(Measured { rate, evidence })
+        Ok(Measured {
+            rate,
+            evidence,
+            others: Default::default(),
+        })
     }
 
     /// Why a series stopped early: Ctrl-C when it came, else the budget.

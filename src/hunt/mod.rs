@@ -263,19 +263,21 @@ impl Runner {
     /// Replays `repro` up to `times` times (no budget; Ctrl-C stops it) and counts the runs
     /// that broke its oracle, judged as the hunt that found it judged: a violation its
     /// policy rule excuses ([`Repro::policy`]) never counts.
-    pub async fn replay(&self, repro: &Repro, times: u32) -> Result<Rate, Error> {
+    ///
+    /// Unlike a hunt's or a shrink's measures (whose candidates may lack the race on
+    /// purpose), a replay that could not have broken the oracle stops it as unjudged
+    /// ([`unexercised`]): a repro is replayed to say whether the race is still there.
+    pub async fn replay(&self, repro: &Repro, times: u32) -> Result<Measured, Error> {
         let wanted = |v: &Violation| !repro.excuses(v);
-        let measured = self
-            .measure_where(
-                &repro.plan,
-                repro.oracle,
-                times,
-                None,
-                None,
-                (&wanted, repro.policy),
-            )
-            .await?;
-        Ok(measured.rate)
+        let measure = Measure {
+            oracle: repro.oracle,
+            times,
+            need: None,
+            budget_end: None,
+            strict: true,
+        };
+        self.measure_with(&repro.plan, measure, (&wanted, repro.policy))
+            .await
     }
 
     /// Runs `plan` up to `times` times and counts runs that broke `oracle`. With `need`,
@@ -319,6 +321,30 @@ impl Runner {
         budget_end: Option<Instant>,
         (wanted, excuse): (Wanted<'_>, Option<Excuse>),
     ) -> Result<Measured, Error> {
+        let measure = Measure {
+            oracle,
+            times,
+            need,
+            budget_end,
+            strict: false,
+        };
+        self.measure_with(plan, measure, (wanted, excuse)).await
+    }
+
+    /// [`Runner::measure_where`] as `m` says.
+    async fn measure_with(
+        &self,
+        plan: &Plan,
+        m: Measure,
+        (wanted, excuse): (Wanted<'_>, Option<Excuse>),
+    ) -> Result<Measured, Error> {
+        let Measure {
+            oracle,
+            times,
+            need,
+            budget_end,
+            strict,
+        } = m;
         let mut rate = Rate {
             reproduced: 0,
             runs: 0,
@@ -327,6 +353,7 @@ impl Runner {
             shed: 0,
         };
         let mut evidence = Vec::new();
+        let mut others = BTreeMap::new();
         for i in 0..times {
             if self.cancel.is_cancelled() {
                 rate.short = Some(Short::Interrupted);
@@ -367,17 +394,83 @@ impl Runner {
                 rate.short = Some(Short::Unjudged(unjudged));
                 break;
             }
-            rate.runs += 1;
             let matching = first_of(&outcome, oracle, wanted);
-            if broke(&outcome, oracle) && !matching.is_empty() {
+            let reproduced = broke(&outcome, oracle) && !matching.is_empty();
+            // A run that did not break the oracle answers only if it could have: one that
+            // accepted no connection, or never set up what the oracle judges (no two
+            // connections shared a token), is no "not reproduced".
+            let unexercised = || unexercised(&outcome, oracle);
+            if let (true, false, Some(unjudged)) = (strict, reproduced, unexercised()) {
+                rate.short = Some(Short::Unjudged(unjudged));
+                break;
+            }
+            rate.runs += 1;
+            let kinds: std::collections::BTreeSet<OracleKind> = outcome
+                .results
+                .violations
+                .iter()
+                .map(|v| v.oracle)
+                .collect();
+            for other in kinds.into_iter().filter(|o| *o != oracle) {
+                if broke(&outcome, other) {
+                    *others.entry(other).or_insert(0) += 1;
+                }
+            }
+            if reproduced {
                 rate.reproduced += 1;
                 if evidence.is_empty() {
                     evidence = matching;
                 }
             }
         }
-        Ok(Measured { rate, evidence })
+        Ok(Measured {
+            rate,
+            evidence,
+            others,
+        })
     }
+}
+
+/// Why a run that did not break `oracle` could not have: it accepted no connection (none
+/// meant to be refused: a plan of forged tokens only judges their refusals), or, for
+/// exclusivity, no two of its connections presented one token (or were one user's, as
+/// sessions are kept). `None` when it could have.
+fn unexercised(outcome: &RunOutcome, oracle: OracleKind) -> Option<Unjudged> {
+    let s = &outcome.results.summary;
+    let planned = outcome.plan.conns.len();
+    if s.counters.accepted == 0 && !(forged_only(&outcome.plan) && s.counters.rejected > 0) {
+        let hint = match planned {
+            0 => "its plan has no connection, so nothing was judged".to_string(),
+            n => format!(
+                "the target accepted none of its {}, so nothing was judged",
+                crate::model::words::plural(n as u64, "planned connection")
+            ),
+        };
+        return Some(Unjudged {
+            verdict: Verdict::Inconclusive,
+            hint,
+        });
+    }
+    let exclusive = outcome.plan.oracles.session.max_live.is_some();
+    (oracle == OracleKind::Exclusivity && exclusive && s.coverage.shared_tokens == 0).then(|| {
+        Unjudged {
+            verdict: Verdict::Inconclusive,
+            hint: "no two of its connections shared a token, so exclusivity was not exercised"
+                .into(),
+        }
+    })
+}
+
+/// What a series of runs measures: `oracle` over up to `times` runs, stopping once `need`
+/// reproductions are reached or out of reach, within `budget_end`; `strict`: a run that
+/// could not have broken the oracle stops the series as unjudged ([`unexercised`]).
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    oracle: OracleKind,
+    times: u32,
+    need: Option<u32>,
+    budget_end: Option<Instant>,
+    strict: bool,
 }
 
 /// Which violations of a replay count as reproducing a find.
@@ -408,6 +501,10 @@ pub struct Measured {
     pub rate: Rate,
     /// The `oracle` violations of the first replay that broke it (empty when none did).
     pub evidence: Vec<Violation>,
+    /// Other oracles the judged replays broke, and in how many replays each: a fix of one
+    /// race that brings another (an identity swap where a token was served twice) is no
+    /// pass.
+    pub others: BTreeMap<OracleKind, u32>,
 }
 
 /// Why fewer replays or rounds ran than were asked for (other than the answer being known

@@ -905,6 +905,7 @@ mod tests {
                 shed: 0,
             },
             evidence,
+            others: Default::default(),
         };
         let seen = violation(OracleKind::Identity, "j1", "user 0", "user 1", None);
         let search = || Some((smaller.clone(), measured(2, 3, vec![seen.clone()])));

@@ -858,6 +858,31 @@ fn shrink_refuses_an_output_under_a_file_before_it_starts() {
     assert!(!stdout.contains("shrunk"), "{stdout}");
 }
 
+/// `shrink -o FILE` never overwrites a file: not the repro it shrinks (`-o` naming the
+/// input replaced it with a smaller repro that may reproduce less often), nor any other.
+/// Refused before any replay, exit 2, the file as it was.
+#[test]
+fn shrink_never_overwrites_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    let input = tmp.path().join("repro.json");
+    for out in [&notes, &input] {
+        let (code, stdout, stderr) = shrink_minimal_repro(tmp.path(), out, "1");
+        assert_eq!(code, Some(2), "{}: {stdout}\n{stderr}", out.display());
+        assert!(
+            stderr.contains(&format!("-o {} exists", out.display()))
+                && stderr.contains("never overwrites"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("running against"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    let repro = std::fs::read_to_string(&input).unwrap();
+    let shipped = std::fs::read_to_string("scenarios/regressions/early-message-drop.json").unwrap();
+    assert_eq!(repro, shipped);
+}
+
 /// `--reset` is shared with hunt, replay and shrink; `run` and `learn` would ignore it, so
 /// they refuse it (before touching any target) rather than run without the reset.
 #[test]

@@ -210,7 +210,7 @@ fn family_end_line(r: &FamilyReport, tried: &str) -> String {
             format!(
                 "{name}: unconfirmed suspect: {} violation seen once at level {levels} ({tried}); {}, so not a find{evidence}\n    repro {} (replay it: {}stampede replay {}{target})",
                 repro.oracle.name(),
-                found.rate.replayed_words(),
+                super::hunt::replayed_said(repro, &found.rate),
                 found.path.display(),
                 super::hunt::env_to_set_said(repro),
                 found.path.display()

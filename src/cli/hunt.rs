@@ -600,7 +600,9 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
                 .collect::<std::collections::BTreeMap<_, _>>(),
         }))?;
     }
-    if let Some(Short::Unjudged(stopped)) = &rate.short {
+    // Reproductions before a replay that could not judge (a target that went down) stand:
+    // said with the rate and why it stopped, exit 1.
+    if let (Some(Short::Unjudged(stopped)), 0) = (&rate.short, rate.reproduced) {
         return unjudged(
             &format!("replay {}", rate.runs + 1),
             stopped,
@@ -916,8 +918,8 @@ fn nothing_removed(
     })
 }
 
-/// Readies `shrink -o FILE` before the shrink starts: refuses a FILE that is a folder or
-/// lies under a file, and creates its folder, as `run -o` creates its own. Found only
+/// Readies `shrink -o FILE` before the shrink starts: refuses a FILE that is a folder,
+/// exists already or lies under a file, and creates its folder, as `run -o` creates its own. Found only
 /// when the minimal repro was written, these lost the whole shrink. Returns the folders
 /// it created, deepest first, for [`remove_empty`].
 fn prepare_shrink_out(out: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
@@ -928,14 +930,20 @@ fn prepare_shrink_out(out: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
             out.join("repro.min.json").display()
         )));
     }
-    // An existing file is overwritten; a missing one's folders are checked (a file on
-    // the way cannot hold it).
-    if !out.exists() {
-        super::check_out_folder(
-            out,
-            "-o names the minimal repro's file; its folder is created if missing",
-        )?;
+    // A repro is never overwritten, nor any other file: `-o` naming the input replaced the
+    // repro the shrink came from with a smaller one that may reproduce less often.
+    if out.exists() {
+        return Err(Error::Usage(format!(
+            "-o {} exists: shrink writes a new file and never overwrites one (the repro it \
+             shrinks least of all); name another, or remove it first",
+            out.display()
+        )));
     }
+    // A missing file's folders are checked (a file on the way cannot hold it).
+    super::check_out_folder(
+        out,
+        "-o names the minimal repro's file; its folder is created if missing",
+    )?;
     let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(Vec::new());
     };
@@ -1067,7 +1075,7 @@ fn found_report(
         outln!("  confirmed {} on replay; {size}", found.rate)?;
     } else {
         // `--times 0`, or a budget spent before the first replay: none ran.
-        let replayed = found.rate.replayed_words();
+        let replayed = replayed_said(r, &found.rate);
         let target = target_to_fill_said(&r.replay_target());
         outln!(
             "  {replayed}, so not a find; {size} (replay it: {}stampede replay {}{target})",
@@ -1190,7 +1198,10 @@ fn broken_report(
         )
     };
     let confirmed = if found.rate.runs == 0 && found.rate.short.is_none() {
-        "not replayed (no --reset: the target stays broken), so not a find".to_string()
+        format!(
+            "{}, so not a find",
+            replayed_said(&found.repro, &found.rate)
+        )
     } else if found.confirmed() {
         format!("confirmed {} on replay (reset, rounds, probe)", found.rate)
     } else {
@@ -1599,6 +1610,17 @@ fn others_broken_words(
     ))
 }
 
+/// What the replays of an unconfirmed find showed ([`hunt::Rate::replayed_words`]); a
+/// broken-target find none replayed says why: without `--reset` the target stays broken,
+/// and a replay against it would prove nothing (not `--times 0`, which sent users to raise
+/// a count that changes nothing).
+pub(super) fn replayed_said(repro: &Repro, rate: &hunt::Rate) -> String {
+    if repro.health.is_some() && rate.runs == 0 && rate.short.is_none() {
+        return "not replayed (no --reset: the target stays broken)".to_string();
+    }
+    rate.replayed_words()
+}
+
 /// [`unjudged`]'s line: `stopped: round 2 was target_unusable (its hint); no repro was
 /// written`, without the parentheses when the verdict gave no hint.
 fn unjudged_line(when: &str, stopped: &Unjudged, so: &str) -> String {
@@ -1667,6 +1689,51 @@ fn hint_finding(hint: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broken-target find no replay ran says that without `--reset` the target stays
+    /// broken (the battery said "--times 0", sending users to raise a count that changes
+    /// nothing); another find none replayed says `--times 0`.
+    #[test]
+    fn a_broken_target_find_not_replayed_says_reset_not_times() {
+        let text = "name = \"r\"\nduration = \"1s\"\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ close = 1000 }]\n";
+        let s = crate::scenario::load_str(text, "r.toml").unwrap();
+        let plan = crate::plan::build(&s, 1);
+        let mut repro = Repro::for_plan(
+            &s,
+            1,
+            plan.clone(),
+            "ws://127.0.0.1:9/ws".into(),
+            crate::model::OracleKind::TargetHealth,
+        );
+        let none = hunt::Rate {
+            reproduced: 0,
+            runs: 0,
+            planned: 3,
+            short: None,
+            shed: 0,
+        };
+        assert_eq!(replayed_said(&repro, &none), "not replayed (--times 0)");
+        let answer = hunt::ProbeAnswer {
+            healthy: true,
+            answer: "accepted; 1/1 expectations met".into(),
+            elapsed_ms: 1.0,
+            shed: None,
+        };
+        repro.health = Some(hunt::HealthFinding {
+            broken_by_round: 0,
+            probe: plan,
+            before: answer.clone(),
+            after: hunt::ProbeAnswer {
+                healthy: false,
+                ..answer
+            },
+            earlier: Vec::new(),
+        });
+        assert_eq!(
+            replayed_said(&repro, &none),
+            "not replayed (no --reset: the target stays broken)"
+        );
+    }
 
     /// A find's own time counts from the first round and ends before its replays: the
     /// whole time names each part it adds (calibration, replays), and only those.

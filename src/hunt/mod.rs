@@ -618,13 +618,16 @@ pub struct Rate {
 
 impl Rate {
     /// Why fewer than `planned` replays ran, in words: `budget ran out before 10`,
-    /// `interrupted before 10`, `stopped: the target was unusable`, `2 not judged: the
+    /// `interrupted before 10`, `stopped before 10: the next run's verdict was target_unusable`, `2 not judged: the
     /// server was shedding the health probe`; `None` when none was cut short.
     pub fn cut_short(&self) -> Option<String> {
         let stopped = self.short.as_ref().map(|short| match short {
             Short::Budget => format!("budget ran out before {}", self.planned),
             Short::Interrupted => format!("interrupted before {}", self.planned),
-            Short::Unjudged(u) => format!("stopped: the target was {}", u.verdict),
+            Short::Unjudged(u) => format!(
+                "stopped before {}: the next run's verdict was {}",
+                self.planned, u.verdict
+            ),
         });
         let shed = (self.shed > 0).then(|| {
             format!(

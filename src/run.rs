@@ -560,14 +560,21 @@ fn conclude(
     dir: Option<std::path::PathBuf>,
     ran: Ran<'_>,
 ) -> Result<RunOutcome, RunError> {
-    let info = RunInfo {
-        plan: &plan,
-        target: &bound.url,
-        embedded_target: bound.is_reference(),
-        started_at: ran.started_at,
-        shard: opts.shard,
-        source_addrs: &opts.sources,
-    };
+    let info =
+        RunInfo {
+            plan: &plan,
+            target: &bound.url,
+            embedded_target: bound.is_reference(),
+            planted_bug: bound.server.as_ref().and_then(ServerHandle::planted).map(
+                |(name, window)| results::PlantedBug {
+                    name: name.to_string(),
+                    window_ms: window.as_secs_f64() * 1000.0,
+                },
+            ),
+            started_at: ran.started_at,
+            shard: opts.shard,
+            source_addrs: &opts.sources,
+        };
     let dialled = ran
         .output
         .reports

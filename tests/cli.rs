@@ -858,6 +858,54 @@ fn shrink_refuses_an_output_under_a_file_before_it_starts() {
     assert!(!stdout.contains("shrunk"), "{stdout}");
 }
 
+/// `run --bug NAME` says the race it planted, on its first line and in `summary.json`
+/// (`planted_bug`): such results read as a broken server otherwise, told from a run
+/// against the correct one by nothing. A run against the correct server has no such key.
+#[test]
+fn a_run_against_a_planted_bug_says_so_in_its_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (bug, out) in [(Some("token-check-then-act"), "bug"), (None, "correct")] {
+        let dir = tmp.path().join(out);
+        let mut args = vec![
+            "run",
+            "scenarios/races/token-check-then-act.toml",
+            "--no-learn",
+            "-o",
+            dir.to_str().unwrap(),
+        ];
+        match bug {
+            Some(bug) => args.extend(["--bug", bug, "--bug-window", "20ms"]),
+            None => args.push("--reference"),
+        }
+        let said = stampede(&args);
+        let stdout = String::from_utf8_lossy(&said.stdout);
+        let first = stdout.lines().next().unwrap_or_default();
+        let summary = std::fs::read_dir(dir.join("race-token-check-then-act"))
+            .unwrap()
+            .map(|e| e.unwrap().path().join("summary.json"))
+            .next()
+            .unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+        match bug {
+            Some(bug) => {
+                assert!(
+                    first.ends_with(&format!(
+                        "(embedded reference server with planted bug {bug} (window 20ms))"
+                    )),
+                    "{first}"
+                );
+                assert_eq!(summary["planted_bug"]["name"], bug);
+                assert_eq!(summary["planted_bug"]["window_ms"], 20.0);
+            }
+            None => {
+                assert!(first.ends_with("(embedded reference server)"), "{first}");
+                assert!(summary.get("planted_bug").is_none(), "{summary}");
+            }
+        }
+    }
+}
+
 /// `shrink -o FILE` never overwrites a file: not the repro it shrinks (`-o` naming the
 /// input replaced it with a smaller repro that may reproduce less often), nor any other.
 /// Refused before any replay, exit 2, the file as it was.

@@ -369,6 +369,13 @@ impl ServerHandle {
         self.config.bug.is_none() && self.config.stall.is_none()
     }
 
+    /// The race planted in it and its window, when one is: `("identity-swap", 50 ms)`.
+    pub fn planted(&self) -> Option<(&'static str, Duration)> {
+        self.config
+            .bug
+            .map(|bug| (bug.name(), self.config.bug_window))
+    }
+
     pub fn stats(&self) -> ServerStats {
         self.shared().snapshot()
     }

@@ -20,10 +20,11 @@ fn planned_seconds(ms: f64) -> String {
 }
 
 pub fn render<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
-    let target_note = if s.embedded_target {
-        " (embedded reference server)"
-    } else {
-        ""
+    // Said on the first line: a run against a planted race reads as a broken server.
+    let target_note = match (s.planted_words(), s.embedded_target) {
+        (Some(planted), _) => format!(" (embedded reference server with {planted})"),
+        (None, true) => " (embedded reference server)".to_string(),
+        (None, false) => String::new(),
     };
     writeln!(
         w,

@@ -76,6 +76,7 @@ pub(crate) fn summary() -> Summary {
         plan_hash: "cd".repeat(32),
         target: "ws://127.0.0.1:9/ws".into(),
         embedded_target: true,
+        planted_bug: None,
         started_at: "2025-01-01T00:00:00+00:00".into(),
         elapsed_ms: 10_000.0,
         duration_ms: 30_000.0,

@@ -176,6 +176,12 @@ pub fn merge(runs: &[RunData]) -> Result<MergedRun, MergeError> {
     // The built-in server's only when every part ran against one: a pool with one part
     // against a real server is no reference run, whichever part is named first.
     summary.embedded_target = runs.iter().all(|r| r.summary.embedded_target);
+    // One planted race when every part had it; parts of different servers say no one.
+    let first_bug = runs.first().and_then(|r| r.summary.planted_bug.clone());
+    summary.planted_bug = first_bug.filter(|bug| {
+        runs.iter()
+            .all(|r| r.summary.planted_bug.as_ref() == Some(bug))
+    });
     let mut lenient = Vec::new();
     let mut answers = Vec::new();
     let mut oracles = BTreeSet::new();

@@ -52,6 +52,11 @@ pub struct Summary {
     pub plan_hash: String,
     pub target: String,
     pub embedded_target: bool,
+    /// The race planted in the built-in reference server the run ran against (`run --bug
+    /// NAME`), so that its results never read as a run against the correct server. Absent
+    /// otherwise, and in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planted_bug: Option<PlantedBug>,
     pub started_at: String,
     pub elapsed_ms: f64,
     pub duration_ms: f64,
@@ -274,6 +279,15 @@ impl Summary {
         }
     }
 
+    /// The race planted in the built-in server the run ran against, in words: `planted bug
+    /// identity-swap (window 50ms)`; `None` when there was none.
+    pub fn planted_words(&self) -> Option<String> {
+        self.planted_bug.as_ref().map(|bug| {
+            let window = std::time::Duration::from_secs_f64(bug.window_ms.max(0.0) / 1000.0);
+            format!("planted bug {} (window {window:?})", bug.name)
+        })
+    }
+
     pub fn never_used_target(&self) -> bool {
         self.verdict == crate::model::Verdict::TargetUnusable && self.counters.accepted == 0
     }
@@ -318,11 +332,22 @@ pub struct Written<'a> {
     pub passed: bool,
 }
 
+/// A race planted in the built-in reference server ([`Summary::planted_bug`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlantedBug {
+    /// Its name, as `--bug` takes it (`identity-swap`).
+    pub name: String,
+    /// Its window, ms (`--bug-window`).
+    pub window_ms: f64,
+}
+
 /// What the summary is built from besides the findings.
 pub struct RunInfo<'a> {
     pub plan: &'a Plan,
     pub target: &'a str,
     pub embedded_target: bool,
+    /// The race planted in that built-in server, when one is.
+    pub planted_bug: Option<PlantedBug>,
     pub started_at: String,
     pub shard: Option<Shard>,
     /// The `--source-addr` addresses ([`Summary::source_addrs`]).
@@ -490,6 +515,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         plan_hash: info.plan.hash(),
         target: info.target.to_string(),
         embedded_target: info.embedded_target,
+        planted_bug: info.planted_bug.clone(),
         started_at: info.started_at.clone(),
         elapsed_ms: m.elapsed.as_secs_f64() * 1000.0,
         duration_ms: info.plan.duration.as_secs_f64() * 1000.0,

@@ -17,10 +17,10 @@ pub(super) fn masthead(sides: &[Side<'_>]) -> String {
     );
     // Results written before passwords were masked may still hold one.
     let shown = crate::model::url::shown_url(&s.target);
-    let target = if s.embedded_target {
-        format!("{shown} (built-in reference server)")
-    } else {
-        shown
+    let target = match (s.planted_words(), s.embedded_target) {
+        (Some(planted), _) => format!("{shown} (built-in reference server with {planted})"),
+        (None, true) => format!("{shown} (built-in reference server)"),
+        (None, false) => shown,
     };
     let ran = format!(
         "{} of {} planned · {}{}",

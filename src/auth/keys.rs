@@ -190,6 +190,9 @@ pub fn resolve_keys(auth: &AuthPlan) -> Result<Keys, AuthError> {
         .as_ref()
         .ok_or(AuthError::MissingKey(auth.alg.name()))?;
     let private_pem = read_source(source, "JWT private key")?;
+    if let Some(problem) = private_key_problem(auth.alg, &private_pem, &held_in(source)) {
+        return Err(AuthError::WrongKey(problem));
+    }
     let public_pem = auth
         .public_key
         .as_ref()
@@ -302,4 +305,165 @@ fn derive_public(private_pem: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(private_pem).ok()?;
     let pair = rcgen::KeyPair::from_pem(text).ok()?;
     Some(with_newline(pair.public_key_pem().as_bytes()))
+}
+
+/// Where a key `source` held its key, for [`private_key_problem`]'s messages: a file's
+/// path, an environment variable's name, never the key.
+fn held_in(source: &SecretSource) -> String {
+    match source {
+        SecretSource::File { path } => path.clone(),
+        SecretSource::Env { name, .. } => format!("environment variable {name}"),
+        SecretSource::Literal { .. } => "[auth] key's value".to_string(),
+    }
+}
+
+/// Why `pem` cannot sign `alg` (RS256/ES256) tokens, in words a user can act on: which key
+/// the algorithm needs and what `held_in` (a path, `environment variable NAME`) holds
+/// instead, as far as its PEM label and algorithm identifier tell. `None` when it signs.
+/// Shared by the run and the scenario loader, so `validate` says what `run` would. Names
+/// the kind of key only, never its material.
+pub fn private_key_problem(alg: JwtAlg, pem: &[u8], held_in: &str) -> Option<String> {
+    let needs = match alg {
+        JwtAlg::Rs256 => {
+            "RS256 needs an RSA private key in PEM (-----BEGIN PRIVATE KEY----- or \
+             -----BEGIN RSA PRIVATE KEY-----)"
+        }
+        JwtAlg::Es256 => {
+            "ES256 needs a P-256 EC private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY-----)"
+        }
+        // HMAC secrets are any bytes: nothing to tell apart.
+        _ => return None,
+    };
+    if Keys::pem(alg, pem, None).is_ok() {
+        return None;
+    }
+    let held = match pem_holds(pem) {
+        Held::NotPem => "is not PEM (no -----BEGIN line)".to_string(),
+        Held::Damaged => "holds a PEM block whose base64 does not decode".to_string(),
+        Held::Other => "holds a PEM block of another kind, not a private key".to_string(),
+        Held::Key(kind) if kind.fits(alg) => {
+            // The library's reason is an enum name (`InvalidKeyFormat`), no help here.
+            format!(
+                "holds {} that cannot be read (cut short or damaged?)",
+                kind.words()
+            )
+        }
+        Held::Key(KeyKind::EcSec1) if alg == JwtAlg::Es256 => format!(
+            "holds {}; convert it with openssl pkcs8 -topk8 -nocrypt -in FILE",
+            KeyKind::EcSec1.words()
+        ),
+        Held::Key(kind) => format!("holds {}", kind.words()),
+    };
+    Some(format!("{needs}; {held_in} {held}"))
+}
+
+/// What PEM text holds, as far as [`pem_holds`] can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    NotPem,
+    /// A BEGIN line whose base64 body does not decode.
+    Damaged,
+    Key(KeyKind),
+    /// Some other PEM block (`CERTIFICATE REQUEST`, `DH PARAMETERS`).
+    Other,
+}
+
+/// The kinds of key material a PEM block is told apart as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    /// An EC key on P-256, ES256's curve.
+    EcP256,
+    /// A P-256 key in SEC1 form (`EC PRIVATE KEY`), which the signer does not read.
+    EcSec1,
+    /// An EC key on another curve (P-384, secp256k1).
+    EcOther,
+    Ed25519,
+    /// A PKCS#8 private key of an algorithm not named above.
+    OtherPrivate,
+    Encrypted,
+    Public,
+    Certificate,
+    OpenSsh,
+}
+
+impl KeyKind {
+    /// Whether `alg` signs with this kind of key.
+    fn fits(self, alg: JwtAlg) -> bool {
+        matches!(
+            (alg, self),
+            (JwtAlg::Rs256, KeyKind::Rsa) | (JwtAlg::Es256, KeyKind::EcP256)
+        )
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            KeyKind::Rsa => "an RSA private key",
+            KeyKind::EcP256 => "an EC private key",
+            KeyKind::EcSec1 => "an EC private key in SEC1 form (-----BEGIN EC PRIVATE KEY-----)",
+            KeyKind::EcOther => "an EC private key on another curve than P-256",
+            KeyKind::Ed25519 => "an Ed25519 private key",
+            KeyKind::OtherPrivate => "a private key of another algorithm",
+            KeyKind::Encrypted => {
+                "an encrypted private key (decrypt it first, e.g. with openssl pkcs8)"
+            }
+            KeyKind::Public => "a public key, not a private one",
+            KeyKind::Certificate => "a certificate, not a private key",
+            KeyKind::OpenSsh => {
+                "a key in OpenSSH's format (convert it with ssh-keygen -p -m PKCS8 -f FILE)"
+            }
+        }
+    }
+}
+
+/// DER encodings of the object identifiers that tell keys apart (RFC 8017, 5480, 8410).
+const OID_RSA: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+const OID_EC: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// What the first PEM block of `pem` holds: its label, and for PKCS#8 the algorithm
+/// identifier inside (a `PRIVATE KEY` label fits RSA and EC keys alike).
+fn pem_holds(pem: &[u8]) -> Held {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(pem);
+    let Some(begin) = text.find("-----BEGIN ") else {
+        return Held::NotPem;
+    };
+    let after = &text[begin + "-----BEGIN ".len()..];
+    let Some(label_end) = after.find("-----") else {
+        return Held::NotPem;
+    };
+    let label = &after[..label_end];
+    let body_start = label_end + "-----".len();
+    let body_end = after
+        .find("-----END ")
+        .unwrap_or(after.len())
+        .max(body_start);
+    let body: String = after[body_start..body_end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return Held::Damaged;
+    };
+    let has = |oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
+    let kind = match label {
+        "RSA PRIVATE KEY" => KeyKind::Rsa,
+        "EC PRIVATE KEY" if has(OID_P256) => KeyKind::EcSec1,
+        "EC PRIVATE KEY" => KeyKind::EcOther,
+        "ENCRYPTED PRIVATE KEY" => KeyKind::Encrypted,
+        "PUBLIC KEY" | "RSA PUBLIC KEY" => KeyKind::Public,
+        "CERTIFICATE" | "TRUSTED CERTIFICATE" => KeyKind::Certificate,
+        "PRIVATE KEY" if has(OID_RSA) => KeyKind::Rsa,
+        "PRIVATE KEY" if has(OID_EC) && has(OID_P256) => KeyKind::EcP256,
+        "PRIVATE KEY" if has(OID_EC) => KeyKind::EcOther,
+        "PRIVATE KEY" if has(OID_ED25519) => KeyKind::Ed25519,
+        "PRIVATE KEY" => KeyKind::OtherPrivate,
+        "OPENSSH PRIVATE KEY" => KeyKind::OpenSsh,
+        _ => return Held::Other,
+    };
+    Held::Key(kind)
 }

@@ -16,7 +16,9 @@ mod repeats;
 mod source;
 
 pub use encode::REGISTERED_CLAIMS;
-pub use keys::{literal_env, literals_not_stored, resolve_keys, secret_is_empty, Keys};
+pub use keys::{
+    literal_env, literals_not_stored, private_key_problem, resolve_keys, secret_is_empty, Keys,
+};
 pub use placement::{attach, attach_with, first_message, PlacementError, UpgradeExtras};
 pub use redact::{hide_token_shaped, label as token_label, Redactor, TOKEN_SHAPED};
 pub use repeats::{repeats, Repeat, Sameness, REPEAT_ADVICE};
@@ -79,6 +81,10 @@ pub enum AuthError {
     Repeated { what: &'static str, said: String },
     #[error("{0} tokens need [auth] key (a PEM private key)")]
     MissingKey(&'static str),
+    /// A private key of the wrong kind for the algorithm, or none at all: which key the
+    /// algorithm needs and what the source holds ([`keys::private_key_problem`]).
+    #[error("[auth] key: {0}")]
+    WrongKey(String),
     #[error("JWT {what} is not usable: {reason}")]
     BadKey { what: &'static str, reason: String },
     #[error("{0} tokens against the embedded server need [auth] public_key (or a PKCS#8 key to derive it from)")]

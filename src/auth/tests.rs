@@ -414,3 +414,68 @@ async fn a_minted_token_knows_when_a_server_may_judge_it_expired() {
     assign_source(&mut tokens, &[slot(None)], &source, &opaque);
     assert!(!tokens[0].expired_at(at(20_000)));
 }
+
+/// A key that cannot sign the algorithm is told in words (which key the algorithm needs,
+/// what the source holds), not by the library's error name, and never shows the key.
+#[test]
+fn a_private_key_of_the_wrong_kind_is_told_in_words() {
+    let problem = |alg, pem: &[u8]| private_key_problem(alg, pem, "k.pem").unwrap();
+    let rs = problem(JwtAlg::Rs256, &fixture("ec-private.pem"));
+    assert_eq!(
+        rs,
+        "RS256 needs an RSA private key in PEM (-----BEGIN PRIVATE KEY----- or \
+         -----BEGIN RSA PRIVATE KEY-----); k.pem holds an EC private key"
+    );
+    let es = problem(JwtAlg::Es256, &fixture("rsa-private.pem"));
+    assert!(
+        es.starts_with("ES256 needs a P-256 EC private key in PKCS#8 PEM"),
+        "{es}"
+    );
+    assert!(es.ends_with("; k.pem holds an RSA private key"), "{es}");
+    let pkcs1 = problem(JwtAlg::Es256, &fixture("rsa-private-pkcs1.pem"));
+    assert!(pkcs1.ends_with("k.pem holds an RSA private key"), "{pkcs1}");
+    let public = problem(JwtAlg::Rs256, &fixture("rsa-public.pem"));
+    assert!(
+        public.ends_with("k.pem holds a public key, not a private one"),
+        "{public}"
+    );
+    let text = problem(JwtAlg::Rs256, b"not a pem");
+    assert!(
+        text.ends_with("k.pem is not PEM (no -----BEGIN line)"),
+        "{text}"
+    );
+    assert!(private_key_problem(JwtAlg::Rs256, &fixture("rsa-private.pem"), "k").is_none());
+    assert!(private_key_problem(JwtAlg::Es256, &fixture("ec-private.pem"), "k").is_none());
+    let sec1 = problem(JwtAlg::Es256, &fixture("ec-private-sec1.pem"));
+    assert!(sec1.ends_with("k.pem holds an EC private key in SEC1 form (-----BEGIN EC PRIVATE KEY-----); convert it with openssl pkcs8 -topk8 -nocrypt -in FILE"), "{sec1}");
+    // Whole lines of base64 (which decode), then the END line: a key cut short.
+    let whole = String::from_utf8(fixture("rsa-private.pem")).unwrap();
+    let mut cut: Vec<&str> = whole.lines().take(8).collect();
+    cut.push("-----END PRIVATE KEY-----\n");
+    let cut = cut.join("\n").into_bytes();
+    let cut = problem(JwtAlg::Rs256, &cut);
+    assert!(
+        cut.ends_with("k.pem holds an RSA private key that cannot be read (cut short or damaged?)"),
+        "{cut}"
+    );
+
+    // The run says the same, naming the file it read.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ec.pem");
+    std::fs::write(&path, fixture("ec-private.pem")).unwrap();
+    let mut auth = auth_plan(JwtAlg::Rs256);
+    auth.key = Some(SecretSource::File {
+        path: path.display().to_string(),
+    });
+    let err = resolve_keys(&auth).unwrap_err().to_string();
+    let want = format!("; {} holds an EC private key", path.display());
+    assert!(
+        err.starts_with("[auth] key: RS256 needs an RSA private key"),
+        "{err}"
+    );
+    assert!(err.ends_with(&want), "{err}");
+    assert!(
+        !err.contains("InvalidKeyFormat") && !err.contains("MII"),
+        "{err}"
+    );
+}

@@ -53,12 +53,12 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
     AuthSpec {
         secret: f
             .get("secret")
-            .map_or(defaults.secret, |n| secret(cx, n, "auth.secret")),
+            .map_or(defaults.secret, |n| secret(cx, n, "auth.secret", None)),
         alg,
-        key: f.get("key").map(|n| secret(cx, n, "auth.key")),
+        key: f.get("key").map(|n| secret(cx, n, "auth.key", Some(alg))),
         public_key: f
             .get("public_key")
-            .map(|n| secret(cx, n, "auth.public_key")),
+            .map(|n| secret(cx, n, "auth.public_key", None)),
         sub,
         ttl: f.positive_duration_or(cx, "ttl", defaults.ttl),
         aud: f.get("aud").map(|_| f.text_or(cx, "aud", "")),
@@ -168,7 +168,9 @@ fn check_key_fields(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, alg: JwtAlg) {
 }
 
 /// `{ env = "NAME", default = "..." }`, `{ file = "path" }` or `{ value = "..." }`.
-fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
+/// `signs` is the algorithm a private key (`auth.key`) must sign: what it holds is checked
+/// then, as the run will read it, wherever it can be read now.
+fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg>) -> SecretSource {
     let fallback = AuthSpec::default().secret;
     if let toml::de::DeValue::String(_) = node.get_ref() {
         // The forms, not just "a table": a key written inline is the mistake to steer off
@@ -203,7 +205,13 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
             }
             let default = f.get("default").map(|_| f.text_or(cx, "default", ""));
             if let Some(node) = f.get("env") {
-                check_env(cx, node.span(), section, (&value, default.as_deref()));
+                check_env(
+                    cx,
+                    node.span(),
+                    section,
+                    (&value, default.as_deref()),
+                    signs,
+                );
             }
             SecretSource::Env {
                 name: value,
@@ -214,14 +222,26 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
             let path = cx.resolve(&value);
             if let Some(node) = f.get("file") {
                 let key = format!("{section}.file");
-                let what = InputFile::Secret(key_material(section));
+                let what = match signs {
+                    Some(alg) => InputFile::PrivateKey(alg),
+                    None => InputFile::Secret(key_material(section)),
+                };
                 cx.check_input_file(node.span(), (&key, &path), what);
             }
             SecretSource::File { path }
         }
-        _ => SecretSource::Literal {
-            value: value.into(),
-        },
+        _ => {
+            // An empty value is reported as such.
+            let problem = signs.filter(|_| !value.is_empty()).and_then(|alg| {
+                crate::auth::private_key_problem(alg, value.as_bytes(), "the value")
+            });
+            if let (Some(problem), Some(node)) = (problem, f.get("value")) {
+                cx.report(node.span(), format!("{section}.value: {problem}"));
+            }
+            SecretSource::Literal {
+                value: value.into(),
+            }
+        }
     }
 }
 
@@ -229,12 +249,14 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> SecretSource {
 /// rule the run reads it with (`auth::resolve_keys`): unset (or not UTF-8) with no
 /// `default`, or empty. A problem of the environment, not of the file, so it is
 /// [deferred](Ctx::defer): `run`, `hunt` and `learn` stop there, `validate` warns. The
-/// message names the variable, never a value.
+/// message names the variable, never a value. A private key's variable that is set must
+/// hold a key `signs` signs with ([`crate::auth::private_key_problem`]).
 fn check_env(
     cx: &mut Ctx<'_>,
     span: std::ops::Range<usize>,
     section: &str,
     (name, default): (&str, Option<&str>),
+    signs: Option<JwtAlg>,
 ) {
     if name.is_empty() || name.contains(['=', '\0']) {
         // Reported as a malformed name already.
@@ -242,7 +264,15 @@ fn check_env(
     }
     let problem = match (std::env::var(name), default) {
         (Ok(v), _) if v.is_empty() => "it is set but empty",
-        (Ok(_), _) => return,
+        (Ok(v), _) => {
+            let held_in = format!("environment variable {name}");
+            let problem =
+                signs.and_then(|alg| crate::auth::private_key_problem(alg, v.as_bytes(), &held_in));
+            if let Some(problem) = problem {
+                cx.defer(span, format!("{section}.env: {problem}"));
+            }
+            return;
+        }
         (Err(std::env::VarError::NotUnicode(_)), None) => {
             "it is not valid UTF-8 (and the scenario gives no default)"
         }

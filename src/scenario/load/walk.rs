@@ -53,6 +53,9 @@ pub(super) struct Ctx<'s> {
 pub(super) enum InputFile {
     /// Key material (`what`: `the JWT secret`, `a PEM key`): any bytes but newlines.
     Secret(&'static str),
+    /// `auth.key`: a PEM private key the algorithm signs with
+    /// ([`crate::auth::private_key_problem`]).
+    PrivateKey(crate::model::JwtAlg),
     /// `auth.tokens`: at least one token, one per line (UTF-8).
     Tokens,
 }
@@ -61,6 +64,7 @@ impl InputFile {
     fn expected(self) -> String {
         match self {
             InputFile::Secret(what) => format!("a file holding {what}"),
+            InputFile::PrivateKey(alg) => format!("a file holding {}'s PEM key", alg.name()),
             InputFile::Tokens => "a file with at least one token, one per line".to_string(),
         }
     }
@@ -71,6 +75,16 @@ impl InputFile {
         let empty = match self {
             InputFile::Secret(_) => {
                 crate::auth::secret_is_empty(&std::fs::read(path).map_err(cannot)?)
+            }
+            InputFile::PrivateKey(alg) => {
+                let bytes = std::fs::read(path).map_err(cannot)?;
+                let empty = crate::auth::secret_is_empty(&bytes);
+                if let Some(problem) =
+                    crate::auth::private_key_problem(alg, &bytes, path).filter(|_| !empty)
+                {
+                    return Err(problem);
+                }
+                empty
             }
             InputFile::Tokens => {
                 let bytes = std::fs::read(path).map_err(cannot)?;
@@ -83,7 +97,9 @@ impl InputFile {
         };
         if empty {
             let blank = match self {
-                InputFile::Secret(_) => "an empty file (or only newlines)",
+                InputFile::Secret(_) | InputFile::PrivateKey(_) => {
+                    "an empty file (or only newlines)"
+                }
                 InputFile::Tokens => "an empty file (or only blank lines)",
             };
             return Err(format!(

@@ -57,9 +57,16 @@ origin = "https://app.example""#,
     for alg in JwtAlg::ALL.into_iter().filter(|a| a.is_hmac()) {
         assert_eq!(auth(&format!("alg = \"{}\"", alg.name())).alg, alg);
     }
+    let pem = String::from_utf8(crate::auth::tests::fixture("ec-private.pem")).unwrap();
     assert_eq!(
-        auth("alg = \"ES256\"\nkey = { value = \"pem\" }").alg,
+        auth(&format!("alg = \"ES256\"\nkey = {{ value = '''{pem}''' }}")).alg,
         JwtAlg::Es256
+    );
+    // A literal key is checked as a file's is.
+    bad_auth(
+        "alg = \"ES256\"\nkey = { value = \"pem\" }",
+        "auth.key.value: ES256 needs a P-256 EC private key in PKCS#8 PEM \
+         (-----BEGIN PRIVATE KEY-----); the value is not PEM",
     );
 }
 
@@ -435,4 +442,48 @@ fn a_token_file_that_is_not_utf8_names_its_own_line_and_column() {
         "{}",
         problems[0].message
     );
+}
+
+/// A private key of the wrong kind for `alg` is found when the scenario loads (so
+/// `validate` says it), at the `file` key, in words: which key the algorithm needs and
+/// what the file holds, never the key.
+#[test]
+fn a_private_key_of_the_wrong_kind_is_told_at_its_file_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    let key = dir.path().join("k.pem");
+    let fixture = crate::auth::tests::fixture;
+    for (alg, pem, holds) in [
+        (
+            "RS256",
+            fixture("ec-private.pem"),
+            "holds an EC private key",
+        ),
+        (
+            "ES256",
+            fixture("rsa-private-pkcs1.pem"),
+            "holds an RSA private key",
+        ),
+        ("RS256", b"not a key\n".to_vec(), "is not PEM"),
+        ("ES256", fixture("ec-public.pem"), "holds a public key"),
+    ] {
+        let scenario = format!("[auth]\nalg = \"{alg}\"\nkey = {{ file = \"k.pem\" }}");
+        std::fs::write(&path, with_top(&scenario)).unwrap();
+        std::fs::write(&key, &pem).unwrap();
+        let Err(ScenarioError::Invalid { problems }) = load_file(&path) else {
+            panic!("{alg} loaded with a key that cannot sign it");
+        };
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        let p = &problems[0];
+        assert_eq!((p.line, p.column), (5, 16), "{p:?}");
+        let needs = format!("auth.key.file: {alg} needs ");
+        assert!(p.message.starts_with(&needs), "{}", p.message);
+        let holds = format!("; {} {holds}", key.display());
+        assert!(p.message.contains(&holds), "{}", p.message);
+        assert!(!p.message.contains("MII"), "{}", p.message);
+    }
+    std::fs::write(&key, fixture("rsa-private.pem")).unwrap();
+    let scenario = "[auth]\nalg = \"RS256\"\nkey = { file = \"k.pem\" }";
+    std::fs::write(&path, with_top(scenario)).unwrap();
+    assert!(load_file(&path).is_ok());
 }

@@ -656,6 +656,12 @@ fn correlate(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> (Option<String>,
 
 /// `"a b+ c* d?"`: whitespace-separated event names, each with an optional repetition mark.
 fn pattern(cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) -> Vec<PatternItem> {
+    if let Some((at, message)) = broken_placeholder(text) {
+        let span = super::template::offset_in(cx, &node.span(), text, at);
+        cx.report(span, format!("expect: {message}"));
+        // Its pieces would only be reported again as odd event names.
+        return Vec::new();
+    }
     let items: Vec<PatternItem> = text
         .split_whitespace()
         .filter_map(|word| match pattern_item(word) {
@@ -671,6 +677,33 @@ fn pattern(cx: &mut Ctx<'_>, node: &Node<'_>, text: &str) -> Vec<PatternItem> {
         cx.report(node.span(), message);
     }
     items
+}
+
+/// The first `{{` or `}}` in a pattern that makes no placeholder once whitespace splits the
+/// pattern into items, as its offset in `text` and what to write instead. `{{ conn }}`,
+/// fine in a send, would become the three event names `{{`, `conn` and `}}`, and a `}}`
+/// that closes nothing is a typo. An unclosed `{{` is left to `check_placeholders`.
+fn broken_placeholder(text: &str) -> Option<(usize, String)> {
+    let from = |at: usize, what: &str| text.get(at..).and_then(|s| s.find(what)).map(|i| at + i);
+    let mut rest = 0;
+    loop {
+        let close = from(rest, "}}")?;
+        let Some(open) = from(rest, "{{").filter(|open| *open < close) else {
+            let message =
+                "\"}}\" closes no placeholder; placeholders look like {{conn}}".to_string();
+            return Some((close, message));
+        };
+        let inside = text.get(open + 2..close).unwrap_or_default();
+        if inside.contains(char::is_whitespace) {
+            let name: String = inside.split_whitespace().collect();
+            let message = format!(
+                "\"{{{{{inside}}}}}\": a placeholder in a pattern is written without spaces, \
+                 \"{{{{{name}}}}}\" (whitespace separates pattern items)"
+            );
+            return Some((open, message));
+        }
+        rest = close + 2;
+    }
 }
 
 fn pattern_item(word: &str) -> Result<PatternItem, &'static str> {

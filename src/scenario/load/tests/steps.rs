@@ -141,6 +141,32 @@ fn expect_patterns_and_fields_are_checked() {
     );
 }
 
+/// Whitespace splits a pattern into items, so `{{ conn }}` (fine in a send) would be the
+/// three event names `{{`, `conn` and `}}`: it is refused at the `{{`, saying how to write it.
+#[test]
+fn a_placeholder_with_spaces_in_a_pattern_is_refused() {
+    let (line, column, message) = problem(&with_steps("{ expect = \"x-{{ conn }}\" }"));
+    assert_eq!((line, column), (7, 15), "{message}");
+    assert_eq!(
+        message,
+        "expect: \"{{ conn }}\": a placeholder in a pattern is written without spaces, \
+         \"{{conn}}\" (whitespace separates pattern items)"
+    );
+    assert_problem(
+        &with_steps("{ expect_none = \"a {{conn }}-b\" }"),
+        "written without spaces, \"{{conn}}\"",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"x-conn}} b\" }"),
+        "expect: \"}}\" closes no placeholder; placeholders look like {{conn}}",
+    );
+    let Step::Expect(expect) = only_step(&with_steps("{ expect = \"x-{{conn}}+ b\" }")) else {
+        panic!("not an expect");
+    };
+    assert_eq!(expect.pattern.len(), 2);
+    assert_eq!(expect.pattern[0].event, "x-{{conn}}");
+}
+
 #[test]
 fn correlate_needs_an_earlier_send_of_that_field() {
     let text = with_steps(

@@ -2384,7 +2384,7 @@ fn validate_says_an_unreadable_file_as_an_error_and_problems_as_locations() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains(&format!(
-            "{}:2:12: duration: expected a string",
+            "{}:2:12: duration: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), found the integer 5",
             bad.display()
         )) && !said.contains("error: "),
         "{said}"

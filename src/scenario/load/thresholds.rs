@@ -6,7 +6,7 @@
 //! and the walk turns those into problems at the key's or the value's position.
 
 use super::dist::parse_duration;
-use super::walk::{found, Ctx, Node};
+use super::walk::{found_unquoted, int_value, Ctx, Node};
 use crate::model::OracleKind;
 use crate::model::Phase;
 use crate::model::{LatencyStat, MetricUnit, Step, Threshold, ThresholdMetric, ThresholdOp};
@@ -171,11 +171,29 @@ fn threshold(
         }
     }
     let DeValue::String(text) = e.value.get_ref() else {
-        let message = format!(
-            "thresholds.{}: expected a condition string like \"< 2s\", found {}",
-            e.key,
-            found(e.value.get_ref())
-        );
+        let value = e.value.get_ref();
+        let message = match &metric {
+            Some(metric) => {
+                // The form this metric takes, not a latency's: `violations = 0` is told
+                // `violations = "== 0"`.
+                let (example, what) = condition_example(metric, value);
+                let key = match e.key.contains('.') {
+                    true => format!("{:?}", e.key),
+                    false => e.key.clone(),
+                };
+                format!(
+                    "thresholds.{}: expected a condition string, an operator (<, <=, >, >=, ==) \
+                     then {what}, found {}; write {key} = \"{example}\"",
+                    e.key,
+                    found_unquoted(value)
+                )
+            }
+            None => format!(
+                "thresholds.{}: expected a condition string like \"< 2s\", found {}",
+                e.key,
+                found_unquoted(value)
+            ),
+        };
         cx.report(e.value.span(), message);
         return None;
     };
@@ -189,6 +207,26 @@ fn threshold(
         limit,
         text,
     })
+}
+
+/// A condition `metric` takes, written from the number `value` where one was given in its
+/// place (`violations = 3`: `"<= 3"`), and what follows its operator, for messages.
+fn condition_example(metric: &ThresholdMetric, value: &DeValue<'_>) -> (String, &'static str) {
+    let number = match value {
+        DeValue::Integer(i) => int_value(i).and_then(|n| u64::try_from(n).ok()),
+        _ => None,
+    };
+    match (metric.unit(), number) {
+        (MetricUnit::Count, Some(n)) if n > 0 => (format!("<= {n}"), "a whole number"),
+        (MetricUnit::Count, _) => ("== 0".to_string(), "a whole number"),
+        (MetricUnit::PerSec, Some(n)) => (format!("> {n}/s"), "a rate per second"),
+        (MetricUnit::PerSec, None) => ("> 100/s".to_string(), "a rate per second"),
+        (MetricUnit::Fraction, _) if matches!(metric, ThresholdMetric::EventRate { .. }) => {
+            (">= 99%".to_string(), "a percentage or a fraction")
+        }
+        (MetricUnit::Fraction, _) => ("< 0.1%".to_string(), "a percentage or a fraction"),
+        (MetricUnit::Millis, _) => ("< 2s".to_string(), "a duration"),
+    }
 }
 
 /// Event types that some `expect` pattern waits for, through `repeat`s.

@@ -363,7 +363,16 @@ impl<'s> Ctx<'s> {
     }
 
     pub fn duration(&mut self, key: &str, node: &Node<'_>) -> Option<Duration> {
-        let text = self.string(key, node)?;
+        let DeValue::String(text) = node.get_ref() else {
+            // Not "expected a string": `within = 5` needs its unit as much as its quotes.
+            let message = format!(
+                "{key}: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its \
+                 unit), found {}",
+                found_unquoted(node.get_ref())
+            );
+            self.report(node.span(), message);
+            return None;
+        };
         parse_duration(text)
             .map_err(|e| self.report(node.span(), format!("{key}: {e}")))
             .ok()
@@ -433,6 +442,19 @@ pub(super) fn found(value: &DeValue<'_>) -> String {
     match value {
         DeValue::String(s) => format!("{s:?}"),
         other => kind(other).to_string(),
+    }
+}
+
+/// What a message says was found where a string with a unit was wanted: a number with its
+/// value (`the integer 5`), which the writer meant with some unit; else as [`found`].
+pub(super) fn found_unquoted(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::Integer(i) => match int_value(i) {
+            Some(n) => format!("the integer {n}"),
+            None => "an integer".to_string(),
+        },
+        DeValue::Float(f) => format!("the float {}", f.as_str()),
+        other => found(other),
     }
 }
 

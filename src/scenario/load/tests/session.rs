@@ -560,7 +560,7 @@ fn idle_timeout_is_a_positive_duration_reported_at_its_value() {
     );
     assert_problem(
         &with_top("[oracles]\nidle_timeout = 2"),
-        "idle_timeout: expected a string",
+        "idle_timeout: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), found the integer 2",
     );
 }
 
@@ -593,7 +593,7 @@ fn max_lifetime_is_a_positive_duration_reported_at_its_value() {
     );
     assert_problem(
         &with_top("[oracles]\nmax_lifetime = 2"),
-        "max_lifetime: expected a string",
+        "max_lifetime: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), found the integer 2",
     );
 }
 

@@ -127,6 +127,22 @@ fn expect_patterns_and_fields_are_checked() {
         &with_steps("{ expect = \"a+?\" }"),
         "pattern item \"a+?\" may end in one of +, * or ? only",
     );
+    // A bare number is told the duration form, not just "expected a string".
+    assert_problem(
+        &with_steps("{ expect = \"a\", within = 5 }"),
+        "within: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), \
+         found the integer 5",
+    );
+    assert_problem(
+        &with_steps("{ expect = \"a\", within = 1.5 }"),
+        "within: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), \
+         found the float 1.5",
+    );
+    assert_problem(
+        "name = \"t\"\nduration = 5\n[[group]]\nname = \"g\"\nusers = 1\nsteps = [{ think = \"1ms\" }]\n",
+        "duration: expected a duration like \"250ms\", \"2s\", \"1m\" (a string with its unit), \
+         found the integer 5",
+    );
     assert_problem(
         &with_steps("{ expect = \"a\", within = \"0ms\" }"),
         "within = \"0ms\"; expected more than zero",

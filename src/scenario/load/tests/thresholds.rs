@@ -148,6 +148,38 @@ fn bad_operator_or_value_is_pointed_at() {
         &with_thresholds("violations = 0"),
         "expected a condition string",
     );
+}
+
+/// A bare number where a condition goes is told the form its metric takes, not a
+/// latency's `"< 2s"`.
+#[test]
+fn a_number_for_a_condition_is_told_its_metric_form() {
+    let (_, _, message) = problem(&with_thresholds("violations = 0"));
+    assert_eq!(
+        message,
+        "thresholds.violations: expected a condition string, an operator (<, <=, >, >=, ==) \
+         then a whole number, found the integer 0; write violations = \"== 0\""
+    );
+    assert_problem(
+        &with_thresholds("\"completeness.violations\" = 3"),
+        "found the integer 3; write \"completeness.violations\" = \"<= 3\"",
+    );
+    assert_problem(
+        &with_thresholds("received_per_sec = 100"),
+        "then a rate per second, found the integer 100; write received_per_sec = \"> 100/s\"",
+    );
+    assert_problem(
+        &with_thresholds("errors = 0.5"),
+        "then a percentage or a fraction, found the float 0.5; write errors = \"< 0.1%\"",
+    );
+    assert_problem(
+        &with_thresholds("\"event.b.rate\" = 1"),
+        "write \"event.b.rate\" = \">= 99%\"",
+    );
+    assert_problem(
+        &with_thresholds("\"turn.p99\" = true"),
+        "then a duration, found a boolean; write \"turn.p99\" = \"< 2s\"",
+    );
     assert_problem(&with_thresholds("\"turn.p99\" = \"!= 2s\""), "an operator");
 }
 

@@ -1034,7 +1034,16 @@ fn decide(e: &Evidence<'_>) -> Judgement {
         .into_iter()
         .chain(broken)
         .collect();
-    let unshared = unshared_note(e.plan, e.coverage);
+    // Oracles the scenario declared that had nothing to judge: said beside "no oracle
+    // broke", which would otherwise claim them.
+    let unexercised: Vec<String> = [
+        unshared_note(e.plan, e.coverage),
+        identity_unseen_note(e.plan, e.reports),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let unshared = (!unexercised.is_empty()).then(|| unexercised.join("; "));
     // What the bad tokens met is what a scenario of them is for: said beside the
     // expectations, which only the valid tokens' connections had.
     let summary = match bad_tokens_words(&t) {
@@ -1064,6 +1073,23 @@ fn unshared_note(plan: &Plan, coverage: &Coverage) -> Option<String> {
         format!(
             "exclusivity not exercised: no two connections {shared} (`token = {{ share = 2 \
              }}` shares them)"
+        )
+    })
+}
+
+/// A clean run's note when the scenario declares an `[oracles] identity` field and no
+/// record of the run carried it (a misspelled path: `payload.data.ticks.usr`): the
+/// identity oracle judged nothing. `None` when some record held it, or none is declared.
+fn identity_unseen_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let field = plan.oracles.identity.as_deref()?;
+    let matched: u64 = reports
+        .iter()
+        .map(|r| r.counters.expect.identity_matched)
+        .sum();
+    (matched == 0).then(|| {
+        format!(
+            "identity not exercised: no record carried its field {field:?} (check `[oracles] \
+             identity`: the path to the field that holds the connection's user, its `sub`)"
         )
     })
 }

@@ -5546,6 +5546,37 @@ fn the_phoenix_vsn_note_is_for_v2_arrays_without_vsn_2() {
     assert_eq!(note(&other, "ws://h/ws"), None, "arrays, but no Phoenix");
 }
 
+/// A clean run whose declared `[oracles] identity` field no record carried (a misspelled
+/// path) says the identity oracle was not exercised, naming the field; one where some
+/// record held it says nothing of it.
+#[test]
+fn a_clean_run_says_when_no_record_carried_the_identity_field() {
+    let text =
+        "name = \"v\"\nduration = \"1s\"\n[oracles]\nidentity = { field = \"payload.usr\" }\n\
+                [[group]]\nname = \"g\"\nusers = 4\nsteps = [{ send = { type = \"hello\" } }, \
+                { expect = \"welcome\" }, { close = 1000 }]\n";
+    let plan = crate::plan::build(&crate::scenario::load_str(text, "v.toml").unwrap(), 1);
+    let mut counters = crate::model::Counters {
+        messages_sent: 1,
+        messages_received: 1,
+        ..Default::default()
+    };
+    counters.expect.expectations = 1;
+    counters.expect.expectations_met = 1;
+    let j = judge_counted_in(&plan, &counters, &[]);
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("identity not exercised: no record carried its field \"payload.usr\""),
+        "{hint}"
+    );
+    counters.expect.identity_matched = 1;
+    let hint = judge_counted_in(&plan, &counters, &[])
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("identity not exercised"), "{hint}");
+}
+
 /// A SignalR hub handshake sent without `[oracles] record_separator` (the case of a
 /// SignalR server that waits for the 0x1E terminator and answers nothing) is named first
 /// in an inconclusive run's hint, whether the handshake is a `send` or a `send_text`; a

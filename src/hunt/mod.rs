@@ -399,8 +399,13 @@ impl Runner {
             // A run that did not break the oracle answers only if it could have: one that
             // accepted no connection, or never set up what the oracle judges (no two
             // connections shared a token), is no "not reproduced".
+            // A run whose every refusal the repro's policy rule excuses was a clean answer
+            // (the request refused out loud), though no connection was accepted.
+            let excused = excused_refusals(&outcome, excuse);
             let unexercised = || unexercised(&outcome, oracle);
-            if let (true, false, Some(unjudged)) = (strict, reproduced, unexercised()) {
+            if let (true, false, false, Some(unjudged)) =
+                (strict, reproduced, excused, unexercised())
+            {
                 rate.short = Some(Short::Unjudged(unjudged));
                 break;
             }

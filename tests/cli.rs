@@ -48,6 +48,19 @@ fn validate_reads_a_scenario_from_a_pipe() {
     }
 }
 
+/// A file with no end (`/dev/zero`, named by mistake) is refused once it passes the
+/// scenario size bound, not read until memory runs out.
+#[test]
+fn validate_reads_no_file_without_bound() {
+    let out = stampede(&["validate", "/dev/zero"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("/dev/zero:1:1: larger than 64 MiB: not a scenario"),
+        "{said}"
+    );
+}
+
 #[test]
 fn validate_accepts_every_shipped_scenario() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

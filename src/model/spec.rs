@@ -835,6 +835,16 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
             "placeholder not available \"{{{{{name}}}}}\" in {context}; expected one of: {expected}"
         );
     }
+    // The token is placed, not templated (it never appears in a plan or a result): where
+    // it goes is [auth] placement's to say, the first message's included.
+    if name == "token" {
+        return format!(
+            "\"{{{{token}}}}\" is not a placeholder of {context}: the token goes where [auth] \
+             placement puts it (a header, the query, a cookie, a subprotocol, or the first \
+             message: placement = {{ first_message = {{ type = \"auth\", token = \
+             \"{{{{token}}}}\" }} }}); expected one of: {expected}"
+        );
+    }
     let suggestion = closest_placeholder(name, allowed)
         .map_or_else(String::new, |c| format!("; did you mean \"{{{{{c}}}}}\"?"));
     format!("unknown placeholder \"{{{{{name}}}}}\" in {context}; expected one of: {expected}{suggestion}")

@@ -296,14 +296,38 @@ impl ScenarioFile {
     }
 }
 
+/// The largest scenario file read, bytes: far above any written by hand or generated
+/// (40,000 groups take ~2.4 MB), far below what would strain memory.
+const MAX_SCENARIO_BYTES: u64 = 64 << 20;
+
 /// The text of the scenario file at `path`. A file that is not UTF-8 is one problem at
 /// its first bad byte (`bad.toml:7:14: not UTF-8 (byte 0xE9); ...`), like any other.
 pub(super) fn read_scenario_text(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
+    let io = |source| ScenarioError::Io {
         path: file.clone(),
         source,
-    })?;
+    };
+    // Bounded: `/dev/zero` or a log file named by mistake would be read without end.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SCENARIO_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(ScenarioError::Invalid {
+            problems: vec![Problem {
+                file,
+                line: 1,
+                column: 1,
+                message: format!(
+                    "larger than {} MiB: not a scenario (a scenario file is a few KiB of \
+                     TOML; its users, repeats and feeds make the load, not its size)",
+                    MAX_SCENARIO_BYTES >> 20
+                ),
+            }],
+        });
+    }
     crate::model::utf8_text(bytes).map_err(|at| ScenarioError::Invalid {
         problems: vec![Problem {
             file,

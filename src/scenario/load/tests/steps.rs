@@ -223,6 +223,11 @@ fn placeholders_are_checked_where_they_are_written() {
         &with_steps("{ send = { a = { b = \"{{ usr }}\" } } }"),
         "unknown placeholder \"{{usr}}\"",
     );
+    // The token is placed, never templated: the problem points at `[auth] placement`.
+    assert_problem(
+        &with_steps("{ send = { type = \"auth\", token = \"{{token}}\" } }"),
+        "\"{{token}}\" is not a placeholder of send: the token goes where [auth] placement puts it",
+    );
     assert_problem(
         &with_top("[auth]\nsub = \"u-{{conn}}\""),
         "placeholder not available \"{{conn}}\" in auth.sub; expected one of: {{user}}, {{group}}",

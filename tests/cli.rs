@@ -798,6 +798,8 @@ fn shrink_creates_the_folder_of_its_output() {
     let out = tmp.path().join("missing/deeper/x.json");
     let stdout = shrink(&repro, &out);
     assert!(out.is_file(), "no {}: {stdout}", out.display());
+    // The built-in server is restarted between tries: no note of state they shared.
+    assert!(!stdout.contains("its tries ran back to back"), "{stdout}");
     // Shrunk again, the minimal repro loses no connection, action or offset: a copy of it
     // would read as a smaller repro, so nothing is written, and it still reproduces (1).
     let again = tmp.path().join("again.json");

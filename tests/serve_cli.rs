@@ -460,3 +460,50 @@ steps = [
     assert!(stalls >= 1, "{report}");
     assert_eq!(out.status.code(), Some(8));
 }
+
+/// A shrink against a server nothing resets between its tries (an external target, no
+/// `--reset`) says its rate may owe something to what one try left behind for the next
+/// (a river-like grace timer made 3/3 of a repro that replays 1/10), and how to see the
+/// minimal repro's own rate. Against the built-in server, restarted between tries, no
+/// such note (asserted in `cli.rs`'s `shrink_creates_the_folder_of_its_output`).
+#[test]
+fn a_shrink_without_reset_against_a_server_that_keeps_state_says_so() {
+    let server = serve(&["--bug", "early-message-drop", "--bug-window", "50ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hunted");
+    let bounded = ["--times", "3", "--budget", "60s"].map(String::from);
+    let mut hunt: Vec<String> = ["hunt", "scenarios/races/early-message-drop.toml", "-q"]
+        .map(String::from)
+        .to_vec();
+    hunt.extend(["--target".into(), server.url.clone(), "-o".into()]);
+    hunt.push(out.display().to_string());
+    hunt.extend(bounded.clone());
+    let said = stampede(hunt);
+    assert_eq!(
+        said.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&said.stdout)
+    );
+    let repro = std::fs::read_dir(out.join("race-early-message-drop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("the hunt's repro");
+    let mut shrink = vec![
+        "shrink".to_string(),
+        repro.display().to_string(),
+        "--target".into(),
+        server.url.clone(),
+    ];
+    shrink.extend(bounded);
+    let said = stampede(shrink);
+    let stdout = String::from_utf8_lossy(&said.stdout);
+    assert_eq!(said.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("minimal repro "), "{stdout}");
+    assert!(
+        stdout.contains("note         its tries ran back to back against a server nothing reset")
+            && stdout.contains("--times 10), or shrink with --reset"),
+        "{stdout}"
+    );
+}

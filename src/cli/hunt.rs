@@ -717,6 +717,7 @@ async fn shrink_into(
         hunt::shrink(&repro, &runner, opts).await
     };
     let interrupted = runner.cancel.is_cancelled();
+    let resets = runner.reset.possible();
     runner.close().await;
     let outcome = outcome?;
     if let Some(Short::Unjudged(stopped)) = &outcome.before.1.short {
@@ -782,6 +783,17 @@ async fn shrink_into(
         plural(outcome.candidates, "candidate")
     )?;
     outln!("minimal repro {}", output.display())?;
+    if !resets {
+        // A river-like server's grace timer, left running by one try, made the next
+        // reproduce: the rate after read 3/3 where replays of the file read 1/10.
+        outln!(
+            "note         its tries ran back to back against a server nothing reset between \
+             them (no --reset): state one left behind (a session's grace timer, a slot not \
+             yet freed) may have helped the next reproduce; replay the minimal repro to see \
+             its own rate (stampede replay {} --times 10), or shrink with --reset",
+            output.display()
+        )?;
+    }
     Ok(if interrupted {
         exit::INTERRUPTED
     } else if r1.reproduced > 0 {

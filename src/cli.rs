@@ -369,8 +369,8 @@ pub struct RunArgs {
     /// Base folder for results (each run goes to OUT/<scenario>/<UTC start time>/).
     #[arg(short, long, default_value = "results", value_name = "DIR")]
     pub out: PathBuf,
-    /// Write no result files.
-    #[arg(long)]
+    /// Write no result files (not with -o, which names where they go).
+    #[arg(long, conflicts_with = "out")]
     pub no_results: bool,
     #[command(flatten)]
     pub output: OutputArgs,

@@ -710,6 +710,26 @@ fn a_folder_the_run_cannot_write_into_is_refused_before_the_run() {
     }
 }
 
+/// Flags that contradict each other are refused, exit 2, not one silently ignored:
+/// `--insecure` with `--ca-file` (trust a CA, or trust anything?), `--no-results` with
+/// `-o` (write results there, or none?). Either alone is taken (`-o`'s default with
+/// `--no-results` too).
+#[test]
+fn contradicting_flags_are_refused() {
+    for (command, pair) in [
+        ("run", ["--insecure", "--ca-file=ca.pem"]),
+        ("hunt", ["--insecure", "--ca-file=ca.pem"]),
+        ("run", ["--no-results", "-o=elsewhere"]),
+    ] {
+        let mut args = vec![command, "scenarios/golden-path.toml"];
+        args.extend(pair);
+        let out = stampede(&args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains("cannot be used with"), "{args:?}: {said}");
+    }
+}
+
 /// `hunt --no-results` (a `run` option) is refused saying what a hunt writes, not met by
 /// the parser's suggestion of `--reset`.
 #[test]

@@ -43,8 +43,9 @@ pub struct TargetArgs {
     /// Extra CA certificates (PEM) to trust for wss://.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
-    /// Accept any TLS certificate (test servers only).
-    #[arg(long)]
+    /// Accept any TLS certificate (test servers only). Not with --ca-file, whose trust it
+    /// would make moot.
+    #[arg(long, conflicts_with = "ca_file")]
     pub insecure: bool,
     /// Connect from these local addresses, comma-separated (e.g. 127.0.0.2,127.0.1.2),
     /// taken in turn: each address has its own ephemeral ports. On Linux one address

@@ -710,6 +710,30 @@ fn a_folder_the_run_cannot_write_into_is_refused_before_the_run() {
     }
 }
 
+/// A duration too short for any answer (`--duration 1ms`) cuts calibration's connection
+/// too: that is the time running out, never "the target accepted no calibration
+/// connection … fix that first", which blamed a correct server.
+#[test]
+fn a_duration_too_short_for_calibration_does_not_blame_the_target() {
+    let out = stampede(&[
+        "run",
+        "scenarios/golden-path.toml",
+        "--duration",
+        "1ms",
+        "--no-results",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{said}");
+    assert!(
+        said.contains("INCOMPLETE: the duration (1ms) ran out"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("accepted no calibration connection"),
+        "{said}"
+    );
+}
+
 /// Flags that contradict each other are refused, exit 2, not one silently ignored:
 /// `--insecure` with `--ca-file` (trust a CA, or trust anything?), `--no-results` with
 /// `-o` (write results there, or none?). Either alone is taken (`-o`'s default with

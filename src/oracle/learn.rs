@@ -199,7 +199,10 @@ impl Proposal {
         // Ctrl-C cut the calibration: that, not the target, is why none was accepted. A
         // plan with no valid-token connection to make (every group forged) asked nothing.
         let asked = self.valid.0 > 0;
-        (asked && self.valid.1 == 0 && !self.interrupted).then(|| NoneAccepted {
+        // Nor did a calibration cut (its bound, the scenario's duration) before any
+        // connection was answered: the time ran out, not the target's welcome.
+        let cut_unanswered = self.cut && self.unaccepted.is_none();
+        (asked && self.valid.1 == 0 && !self.interrupted && !cut_unanswered).then(|| NoneAccepted {
             cause: self.unaccepted.clone(),
             shed: self.unaccepted_shed,
             auth: self.unaccepted_auth,

@@ -359,10 +359,14 @@ async fn once(
         .is_some_and(|a| a.outcome == Outcome::Accepted);
     // Cut by calibration's time bound: a bound it capped (or the stop above) fired, and the
     // connection did not finish its script accepted.
-    let timed_out = (capped || stop.is_cancelled())
-        && !cancel.is_cancelled()
-        && Instant::now() >= end
-        && !(complete && accepted);
+    // So is one the scenario's own duration cut before it was accepted (`--duration 1ms`):
+    // the target was never given the time to answer, which is no refusal of it.
+    let cut_by_duration = out.hit_duration && !accepted;
+    let timed_out = cut_by_duration
+        || ((capped || stop.is_cancelled())
+            && !cancel.is_cancelled()
+            && Instant::now() >= end
+            && !(complete && accepted));
     Ok(Some(Solo {
         report,
         complete,

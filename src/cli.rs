@@ -623,7 +623,10 @@ fn man(dir: Option<&std::path::Path>) -> Result<u8, Error> {
         std::io::stdout().lock().write_all(&page)?;
         return Ok(exit::CLEAN);
     };
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(|source| files::WriteError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut pages = vec![("stampede.1".to_string(), command.clone())];
     for sub in command.get_subcommands().filter(|c| c.get_name() != "help") {
         let name = format!("stampede-{}", sub.get_name());

@@ -734,6 +734,50 @@ fn a_duration_too_short_for_calibration_does_not_blame_the_target() {
     );
 }
 
+/// A file or folder that cannot be written is named as the user gave it: `man -o DIR`
+/// said `No such file or directory (os error 2)` with no path; `report -o FILE` named
+/// the temporary `FILE.tmp` beside it.
+#[test]
+fn a_path_that_cannot_be_written_is_named_as_given() {
+    let out = stampede(&["man", "-o", "/proc/stampede-no-such"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("cannot write /proc/stampede-no-such:"),
+        "{said}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let said = stampede(&[
+        "run",
+        "scenarios/golden-path.toml",
+        "--no-learn",
+        "--duration",
+        "300ms",
+        "-q",
+        "-o",
+        run.to_str().unwrap(),
+    ]);
+    assert!(said.status.code().is_some());
+    let result = std::fs::read_dir(run.join("golden-path"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let out = stampede(&[
+        "report",
+        result.to_str().unwrap(),
+        "-o",
+        "/proc/stampede-report.html",
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("cannot write /proc/stampede-report.html:") && !said.contains(".tmp"),
+        "{said}"
+    );
+}
+
 /// Flags that contradict each other are refused, exit 2, not one silently ignored:
 /// `--insecure` with `--ca-file` (trust a CA, or trust anything?), `--no-results` with
 /// `-o` (write results there, or none?). Either alone is taken (`-o`'s default with

@@ -121,9 +121,10 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WriteEr
 /// Writes next to the destination, syncs, then renames over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|source| io(&tmp, source))?;
-    file.write_all(bytes).map_err(|source| io(&tmp, source))?;
-    file.sync_all().map_err(|source| io(&tmp, source))?;
+    // Errors name the file asked for: the temporary one beside it is ours, not the user's.
+    let mut file = std::fs::File::create(&tmp).map_err(|source| io(path, source))?;
+    file.write_all(bytes).map_err(|source| io(path, source))?;
+    file.sync_all().map_err(|source| io(path, source))?;
     std::fs::rename(&tmp, path).map_err(|source| io(path, source))
 }
 

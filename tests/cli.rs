@@ -778,6 +778,30 @@ fn a_path_that_cannot_be_written_is_named_as_given() {
     );
 }
 
+/// `--bug-window` on a replay or shrink that goes to a URL (the built-in server's window,
+/// which a URL has none of) is refused before anything is dialled, exit 2: it was dropped
+/// without a word.
+#[test]
+fn a_bug_window_for_a_url_is_refused() {
+    for command in ["replay", "shrink"] {
+        let out = stampede(&[
+            command,
+            "scenarios/regressions/early-message-drop.json",
+            "--target",
+            "ws://127.0.0.1:9/ws",
+            "--bug-window",
+            "50ms",
+        ]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {said}");
+        assert!(
+            said.contains("--bug-window sets the race window of the built-in server's planted bug")
+                && !said.contains("running against"),
+            "{command}: {said}"
+        );
+    }
+}
+
 /// Flags that contradict each other are refused, exit 2, not one silently ignored:
 /// `--insecure` with `--ca-file` (trust a CA, or trust anything?), `--no-results` with
 /// `-o` (write results there, or none?). Either alone is taken (`-o`'s default with

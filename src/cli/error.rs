@@ -62,7 +62,8 @@ pub const HUNT_EXIT_CODES: &str = "Exit codes:
   1    a find its replays confirmed (repro written)
   2    bad usage or scenario, or a --reset command that failed
   3    stampede itself failed
-  4    an unconfirmed suspect: seen, not yet reproduced by a replay
+  4    an unconfirmed suspect: seen, not yet reproduced by a replay; or every round was
+       inconclusive (nothing judged: a script the server never answered)
   5-9  the rounds could not judge the target (that verdict's code, as for run)
   130  interrupted (a repro written only of a race it saw)";
 

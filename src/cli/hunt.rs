@@ -213,6 +213,20 @@ impl TargetArgs {
     /// [`Error::Usage`] when the repro's URL lost a credential to `***` (stampede never
     /// writes one) and no `--target` gives it back: dialled, it would send `***`.
     fn choose_for(&self, repro: &Repro) -> Result<Target, Error> {
+        let target = self.choose_repro_target(repro)?;
+        // A window only the built-in server has would be dropped without a word.
+        if let (Target::Url(url), Some(_)) = (&target, self.bug_window) {
+            return Err(Error::Usage(format!(
+                "--bug-window sets the race window of the built-in server's planted bug, and \
+                 this replay goes to {url}: leave it out, or add --bug NAME to replay against \
+                 the built-in server"
+            )));
+        }
+        Ok(target)
+    }
+
+    /// [`TargetArgs::choose_for`] before its check of `--bug-window`.
+    fn choose_repro_target(&self, repro: &Repro) -> Result<Target, Error> {
         if let Some(url) = &self.target {
             return Ok(Target::Url(url.clone()));
         }

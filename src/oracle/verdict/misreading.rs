@@ -779,8 +779,8 @@ pub(super) fn same_but_spelling(a: &str, b: &str) -> bool {
 
 /// Every unmet expectation failed a `where` test that wants a string, on an answer that
 /// held another spelling of it ([`same_but_spelling`]: `"n0"` where the test wants
-/// `"n-0"`), and no expectation with `where` tests was met in
-/// the whole run: the test's value is written otherwise than the answers (and most likely
+/// `"n-0"`), and no expectation of those steps was met anywhere in the run
+/// ([`checked_met_at_their_steps`]): the test's value is written otherwise than the answers (and most likely
 /// the request) write it, a slip in the scenario, not a loss. Unreadable, naming both.
 /// Values that are no near spelling of each other (`false` for `true`, another request's
 /// result) are judged by the rules after it.
@@ -789,11 +789,7 @@ pub(super) fn value_slip(
     by_oracle: &BTreeMap<OracleKind, u64>,
 ) -> Option<Judgement> {
     let (unmet, kept) = only_unmet(reports, by_oracle)?;
-    let met: u64 = reports
-        .iter()
-        .map(|r| r.counters.expect.checked_met.total())
-        .sum();
-    if met > 0 {
+    if checked_met_at_their_steps(reports, &kept) {
         return None;
     }
     let slips: Vec<(&str, String, String)> = kept
@@ -819,7 +815,7 @@ pub(super) fn value_slip(
         hint: Some(format!(
             "{unmet} expectation{} went unmet, each on a `where` test of {path:?} whose answer \
              held the value it wants spelled another way (the first: wants {wanted:?}, \
-             held {held:?}), and no checked answer passed anywhere: the test's value is \
+             held {held:?}), and no answer passed that step's tests anywhere: the test's value is \
              written otherwise than the answers write it (a placeholder spelled differently \
              from the send's?), a slip in the scenario, not a loss. Did you mean {held:?}?",
             plural(unmet)
@@ -1520,7 +1516,7 @@ pub(super) fn misread(
             .filter_map(|r| r.counters.expect.events.get(kind))
             .any(|t| t.arrived > 0)
     };
-    if let Some(j) = unread_test_field(reports, unmet, &misreads) {
+    if let Some(j) = unread_test_field(reports, unmet, (&misreads, &kept)) {
         return Some(j);
     }
     if let Some(j) = type_slips(unmet, &misreads) {
@@ -1719,16 +1715,29 @@ pub(super) fn type_slips(unmet: u64, misreads: &[&Misread]) -> Option<Judgement>
     })
 }
 
+/// Whether an expectation with `where` tests was met at the step of one of `kept`'s
+/// violations, on any connection ([`crate::model::CheckedMet::passed_at`]): the answers
+/// there carry what that step tests, so its failures are the server's. A `where` met at
+/// another step says nothing of this one's path (a typo in one of two tests was charged
+/// to the server because the other passed).
+fn checked_met_at_their_steps(reports: &[ConnReport], kept: &[&Violation]) -> bool {
+    kept.iter().any(|v| {
+        reports
+            .iter()
+            .any(|r| r.counters.expect.checked_met.passed_at(v.step.as_deref()))
+    })
+}
+
 /// The unreadable verdict of a run whose every unmet expectation failed a `where` test
 /// on a field its answer does not carry ([`Misread::NoCheckedField`]), when no
-/// expectation with `where` tests was met in the whole run
-/// ([`crate::model::ExpectCounts::checked_met`]): a misnamed path, which no answer
-/// could pass, not a server that leaves a field out (one met test shows the answers
-/// carry what is tested). `None` otherwise, and for any other misreading.
+/// expectation of those steps with `where` tests was met anywhere in the run
+/// ([`checked_met_at_their_steps`]): a misnamed path, which no answer could pass, not a
+/// server that leaves a field out (one met test of the step shows the answers carry what
+/// it tests). `None` otherwise, and for any other misreading.
 pub(super) fn unread_test_field(
     reports: &[ConnReport],
     unmet: u64,
-    misreads: &[&Misread],
+    (misreads, kept): (&[&Misread], &[&Violation]),
 ) -> Option<Judgement> {
     let mut paths = std::collections::BTreeSet::new();
     let mut kinds = std::collections::BTreeSet::new();
@@ -1746,11 +1755,7 @@ pub(super) fn unread_test_field(
         kinds.extend(k.iter().map(String::as_str));
         carried.get_or_insert(c);
     }
-    let met = reports
-        .iter()
-        .map(|r| r.counters.expect.checked_met.total())
-        .sum::<u64>();
-    if met > 0 {
+    if checked_met_at_their_steps(reports, kept) {
         return None;
     }
     let paths: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
@@ -1769,8 +1774,8 @@ pub(super) fn unread_test_field(
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "{unmet} expectation{} went unmet, yet each failed a `where` test on a field no \
-             answer carried ({}; the first carried {}{records}), and no expectation with \
-             `where` tests was ever met: check the field path in `where`{split}. The scenario \
+             answer carried ({}; the first carried {}{records}), and no expectation of \
+             those steps was ever met: check the field path in `where`{split}. The scenario \
              does not read these answers, so they prove no loss; fix it before charging the \
              server",
             plural(unmet),

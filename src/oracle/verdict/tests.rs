@@ -2747,6 +2747,19 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
         "{hint}"
     );
     assert_eq!(judged(1).verdict, Verdict::Violations);
+    // Met at another step (a second `where` of the script that passed): that step's
+    // answers carry its own field, which says nothing of this one's. Met at this step: the
+    // field is there elsewhere, its absence here the server's.
+    let at_step = |met: &[usize]| {
+        let reports = misread_reports(&plan, &misread, |r| {
+            r.violations[0].step = Some("3".into());
+            r.counters.expect.checked_met =
+                crate::model::CheckedMet::at_step(StepPlace::of(met), 1);
+        });
+        judge_unmet(&plan, &reports, 2).verdict
+    };
+    assert_eq!(at_step(&[2]), Verdict::Unreadable);
+    assert_eq!(at_step(&[3]), Verdict::Violations);
 }
 
 /// Every unmet expectation's `where` test wanted the value its answer held, spelled
@@ -2780,6 +2793,17 @@ fn a_where_value_spelled_otherwise_than_the_answers_is_a_slip() {
     assert_eq!(judged("N_0", 0).verdict, Verdict::Unreadable);
     assert_ne!(judged("n1", 0).verdict, Verdict::Unreadable);
     assert_eq!(judged("n0", 1).verdict, Verdict::Violations);
+    // A `where` of another step that passed says nothing of this step's value.
+    let at_step = |met: &[usize]| {
+        let reports = misread_reports(&plan, &slip("n0"), |r| {
+            r.violations[0].step = Some("3".into());
+            r.counters.expect.checked_met =
+                crate::model::CheckedMet::at_step(StepPlace::of(met), 1);
+        });
+        judge_unmet(&plan, &reports, 2).verdict
+    };
+    assert_eq!(at_step(&[2]), Verdict::Unreadable);
+    assert_eq!(at_step(&[3]), Verdict::Violations);
 }
 
 /// Every accepted valid connection's checked answers said no (`success = false` where the

@@ -1774,13 +1774,16 @@ pub(super) fn unread_test_field(
         verdict: Verdict::Unreadable,
         hint: Some(format!(
             "{unmet} expectation{} went unmet, yet each failed a `where` test on a field no \
-             answer carried ({}; the first carried {}{records}), and no expectation of \
-             those steps was ever met: check the field path in `where`{split}. The scenario \
-             does not read these answers, so they prove no loss; fix it before charging the \
-             server",
+             answer carried ({}{}{records}), and no expectation of those steps was ever met: \
+             check the field path in `where`{split}. The scenario does not read these \
+             answers, so they prove no loss; fix it before charging the server",
             plural(unmet),
             paths.join(", "),
-            carried.map(|c| c.join(", ")).unwrap_or_default()
+            // An array frame (Phoenix v2's) has no field names to list.
+            carried
+                .filter(|c| !c.is_empty())
+                .map(|c| format!("; the first carried {}", c.join(", ")))
+                .unwrap_or_default()
         )),
     })
 }

@@ -1969,12 +1969,17 @@ mod next_step_tests {
             "127.0.0.2,127.0.0.3",
             "--ca-file",
             "ca.pem",
-            "--insecure",
         ]);
         assert_eq!(
             shrink_command_line(std::path::Path::new("r.json"), &built_in(), &args),
             "stampede shrink r.json --reset 'systemctl restart chat' --reset-timeout 5s \
-             --source-addr '127.0.0.2,127.0.0.3' --ca-file ca.pem --insecure"
+             --source-addr '127.0.0.2,127.0.0.3' --ca-file ca.pem"
+        );
+        // `--insecure` instead of a CA (the two are refused together).
+        let insecure = hunt_args(&["--insecure"]);
+        assert_eq!(
+            shrink_command_line(std::path::Path::new("r.json"), &built_in(), &insecure),
+            "stampede shrink r.json --insecure"
         );
         let default_timeout = hunt_args(&["--reset", "true"]);
         assert_eq!(

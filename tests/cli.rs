@@ -723,11 +723,9 @@ fn a_duration_too_short_for_calibration_does_not_blame_the_target() {
         "--no-results",
     ]);
     let said = String::from_utf8_lossy(&out.stdout);
+    // Incomplete, however far the load got on a busy machine (none answered, or two).
     assert_eq!(out.status.code(), Some(7), "{said}");
-    assert!(
-        said.contains("INCOMPLETE: the duration (1ms) ran out"),
-        "{said}"
-    );
+    assert!(said.contains("verdict      INCOMPLETE: "), "{said}");
     assert!(
         !said.contains("accepted no calibration connection"),
         "{said}"

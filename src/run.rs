@@ -1163,8 +1163,8 @@ fn stopped_early(why: StopReason, failed: u64, (started, never): (usize, usize))
         }
         StopReason::ClosedUnaccepted => {
             "tokens' connections were all closed by the server after the upgrade before it \
-             accepted them, as unauthorized or for breaking its protocol, and it accepted \
-             no other"
+             accepted them, with a protocol error (1002, 1003 or 1007: the script does not \
+             speak its protocol), and it accepted no other"
         }
         StopReason::Completed | StopReason::Duration | StopReason::Interrupted => return None,
     };

@@ -2327,6 +2327,21 @@ fn replay_passes_only_runs_that_judged_its_race_and_broke_nothing() {
             && said.contains("also broke   identity in 2 of 2 replays"),
         "{said}"
     );
+    // A plan of handshakes aborted on purpose asks no acceptance: against the correct
+    // server its replay passes, exit 0 (its find comes from the probe after it).
+    let aborted = stampede(&[
+        "replay",
+        "scenarios/regressions/abort-leak.json",
+        "--reference",
+        "--times",
+        "1",
+    ]);
+    let said = String::from_utf8_lossy(&aborted.stdout);
+    assert_eq!(aborted.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("reproduced the liveness violation 0/1"),
+        "{said}"
+    );
     for (conns, why) in [
         (
             1,

@@ -416,8 +416,10 @@ impl Runner {
                 .iter()
                 .map(|v| v.oracle)
                 .collect();
+            // As the repro's own oracle is judged: what its policy rule excuses, and what a
+            // slow client or a misspelled kind explains, is no break.
             for other in kinds.into_iter().filter(|o| *o != oracle) {
-                if broke(&outcome, other) {
+                if broke_unexcused(&outcome, other, excuse) {
                     *others.entry(other).or_insert(0) += 1;
                 }
             }
@@ -443,7 +445,18 @@ impl Runner {
 fn unexercised(outcome: &RunOutcome, oracle: OracleKind) -> Option<Unjudged> {
     let s = &outcome.results.summary;
     let planned = outcome.plan.conns.len();
-    if s.counters.accepted == 0 && !(forged_only(&outcome.plan) && s.counters.rejected > 0) {
+    // A plan whose connections all abort their handshakes on purpose asks no acceptance:
+    // what it judges comes after it (the probe of a leaked slot).
+    let asks_acceptance = planned == 0
+        || outcome
+            .plan
+            .conns
+            .iter()
+            .any(|c| !aborts_only(&outcome.plan, c));
+    if asks_acceptance
+        && s.counters.accepted == 0
+        && !(forged_only(&outcome.plan) && s.counters.rejected > 0)
+    {
         let hint = match planned {
             0 => "its plan has no connection, so nothing was judged".to_string(),
             n => format!(
@@ -476,6 +489,30 @@ struct Measure {
     need: Option<u32>,
     budget_end: Option<Instant>,
     strict: bool,
+}
+
+/// Whether connection `c` of `plan` only aborts its handshake (its first step, and its
+/// only connect, an `abort_handshake`): it never asks to be accepted.
+fn aborts_only(plan: &Plan, c: &crate::model::ConnPlan) -> bool {
+    use crate::model::{Action, Step};
+    let first_aborts = match c.actions.first() {
+        Some(action) => matches!(action, Action::AbortHandshake { .. }),
+        None => plan
+            .scripts
+            .get(c.group as usize)
+            .and_then(|s| s.first())
+            .is_some_and(|s| matches!(s, Step::AbortHandshake { .. })),
+    };
+    let reconnects = match c.actions.is_empty() {
+        true => plan.scripts.get(c.group as usize).is_some_and(|s| {
+            crate::model::deep_steps(s).any(|s| matches!(s, Step::Reconnect { .. }))
+        }),
+        false => c
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Reconnect { .. })),
+    };
+    first_aborts && !reconnects
 }
 
 /// Which violations of a replay count as reproducing a find.

@@ -177,9 +177,9 @@ pub enum StopReason {
     /// run stopped early (`swarm::unreachable`): the rest of the plan never started.
     UpgradeUnanswered,
     /// The target upgraded the run's first valid tokens' connections and then closed each
-    /// before accepting it, as unauthorized or for breaking its protocol (a Close 4401,
-    /// 1008 or 1002), accepting none, and the run stopped early (`swarm::unreachable`):
-    /// the rest of the plan never started.
+    /// before accepting it for breaking its protocol (a Close 1002, 1003 or 1007),
+    /// accepting none, and the run stopped early (`swarm::unreachable`): the rest of the
+    /// plan never started.
     ClosedUnaccepted,
 }
 

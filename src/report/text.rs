@@ -571,7 +571,9 @@ fn stop_shown(stopped: StopReason) -> &'static str {
         StopReason::NotFound => "stopped early: no WebSocket at that path",
         StopReason::CertificateRefused => "stopped early: the server's certificate refused",
         StopReason::UpgradeUnanswered => "stopped early: no upgrade answered",
-        StopReason::ClosedUnaccepted => "stopped early: every connection closed before acceptance",
+        StopReason::ClosedUnaccepted => {
+            "stopped early: the first connections all closed with a protocol error"
+        }
     }
 }
 

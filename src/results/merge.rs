@@ -583,7 +583,37 @@ fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<S
             format_ms(merged.duration_ms),
         ));
     }
+    if let Some(servers) = different_servers(runs) {
+        warnings.push(format!(
+            "the parts ran against different built-in servers ({servers}): the merged result \
+             names no planted bug, and its findings are those of the parts that had one"
+        ));
+    }
     warnings
+}
+
+/// The built-in servers the parts ran against, when they differ in the race planted in
+/// them: `planted bug identity-swap (window 50ms) in a, the correct one in b`; `None`
+/// when every part had the same one, or none ran against a built-in server.
+fn different_servers(runs: &[RunData]) -> Option<String> {
+    let embedded: Vec<&RunData> = runs.iter().filter(|r| r.summary.embedded_target).collect();
+    let first = embedded.first()?;
+    let differ = embedded
+        .iter()
+        .any(|r| r.summary.planted_bug != first.summary.planted_bug);
+    differ.then(|| {
+        embedded
+            .iter()
+            .map(|r| {
+                let server = r
+                    .summary
+                    .planted_words()
+                    .unwrap_or_else(|| "the correct one".into());
+                format!("{server} in {}", r.dir.display())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// What the merged summary records as its warnings ([`Summary::warnings`]): this merge's
@@ -1256,6 +1286,40 @@ mod tests {
             part("c", "2025-01-01T00:10:00.000+00:00", true),
         ];
         assert!(merge(&both).unwrap().summary.embedded_target);
+        // A planted bug is kept when every part had it; parts of different built-in
+        // servers name none, and the merge says so.
+        let bugged = |dir, at| {
+            let mut r = part(dir, at, true);
+            r.summary.planted_bug = Some(super::super::PlantedBug {
+                name: "identity-swap".into(),
+                window_ms: 50.0,
+            });
+            r
+        };
+        let same = [
+            bugged("a", "2025-01-01T00:00:00.000+00:00"),
+            bugged("c", "2025-01-01T00:00:01.000+00:00"),
+        ];
+        let merged = merge(&same).unwrap().summary;
+        assert_eq!(merged.planted_bug, same[0].summary.planted_bug);
+        assert!(!merged
+            .warnings
+            .iter()
+            .any(|w| w.contains("different built-in")));
+        let mixed = [
+            bugged("a", "2025-01-01T00:00:00.000+00:00"),
+            part("c", "2025-01-01T00:00:01.000+00:00", true),
+        ];
+        let merged = merge(&mixed).unwrap().summary;
+        assert_eq!(merged.planted_bug, None);
+        assert!(
+            merged.warnings.iter().any(|w| w.contains(
+                "different built-in servers (planted bug identity-swap (window 50ms) in a, \
+                 the correct one in c)"
+            )),
+            "{:?}",
+            merged.warnings
+        );
     }
 
     #[test]

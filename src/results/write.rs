@@ -121,11 +121,18 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WriteEr
 /// Writes next to the destination, syncs, then renames over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let tmp = path.with_extension("tmp");
-    // Errors name the file asked for: the temporary one beside it is ours, not the user's.
+    // Errors name the file asked for: the temporary one beside it is ours, not the user's,
+    // and goes when the write fails (a folder where the file should be left `FILE.tmp`).
     let mut file = std::fs::File::create(&tmp).map_err(|source| io(path, source))?;
-    file.write_all(bytes).map_err(|source| io(path, source))?;
-    file.sync_all().map_err(|source| io(path, source))?;
-    std::fs::rename(&tmp, path).map_err(|source| io(path, source))
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path, source));
+    }
+    Ok(())
 }
 
 fn io(path: &Path, source: std::io::Error) -> WriteError {
@@ -139,5 +146,29 @@ fn json(path: &Path, source: serde_json::Error) -> WriteError {
     WriteError::Json {
         path: path.display().to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails (a folder stands where the file should go) leaves no temporary
+    /// file beside it, and its error names the file asked for, not the temporary one.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("junit.xml");
+        std::fs::create_dir(&target).unwrap();
+        let err = write_atomic(&target, b"<testsuites/>").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("cannot write {}:", target.display())),
+            "{err}"
+        );
+        assert!(!target.with_extension("tmp").exists());
+        let written = dir.path().join("ok.json");
+        write_atomic(&written, b"{}").unwrap();
+        assert_eq!(std::fs::read(&written).unwrap(), b"{}");
+        assert!(!written.with_extension("tmp").exists());
     }
 }

@@ -13,8 +13,10 @@
 //! `[oracles] reject.http` declares). Once the first [`REFUSALS`] valid tokens' upgrades
 //! were all refused so, and none got its 101, with more valid tokens' connections planned,
 //! the run stops; its verdict is the scenario's (auth misconfigured). A server that
-//! upgraded one valid token's connection first is never stopped this way (one that refuses
-//! after the upgrade is told below). Only refusals no correct server makes count ([`auth_counted`]): a
+//! upgraded one valid token's connection first is never stopped this way; nor is one that
+//! refuses after the upgrade (a Close 1008 or 4401), whose refusals are judged with the
+//! rest of the run (an auth backend still starting refuses the first connections, then
+//! takes the rest: a finding). Only refusals no correct server makes count ([`auth_counted`]): a
 //! connection's first attempt, with a valid token no other connection presents (a
 //! duplicate's refusal is a server's policy, a reconnect's may be its cleanup lagging);
 //! and only in a plan whose such connections all make their upgrades the same way (a
@@ -46,17 +48,16 @@
 //! one upgrade first, even with a refusal, is never stopped this way: its timeouts are
 //! findings of the run (a server slow under load).
 //!
-//! A server that upgrades and then closes each connection before accepting it, as
-//! unauthorized (a Close 4401, 1008, a declared code or refusal message: a wrong secret
-//! checked after the upgrade) or for breaking its protocol (1002, 1003, 1007: a script of
-//! another protocol, a handshake it does not complete), is the same once more. Once the
-//! first [`REFUSALS`] valid tokens' first attempts were all closed so and the server had
-//! accepted no connection (nor calibration's just before the load), with more planned, the
-//! run stops; its verdict says which (auth misconfigured, target unusable). The connections
-//! that count are those a wrong secret's count takes ([`auth_counted`]), when they all run
-//! one script ([`closed_counted`]: one group's broken script says nothing of another's). A
-//! server fault (1011), a shed (1013) or a normal closure never counts: those are findings
-//! or policies of a server that speaks the protocol.
+//! A server that upgrades and then closes each connection before accepting it for breaking
+//! its protocol (1002, 1003, 1007: a script of another protocol, a handshake it does not
+//! complete) is the same once more. Once the first [`REFUSALS`] valid tokens' first
+//! attempts were all closed so, over a second or more from the first such close (ten in a
+//! moment could beat a slower acceptance already under way), and the server had accepted
+//! no connection (nor calibration's just before the load), with more planned, the run
+//! stops; its verdict is the target's (unusable). The connections that count are those a
+//! wrong secret's count takes ([`auth_counted`]), when they all run one script
+//! ([`closed_counted`]: one group's broken script says nothing of another's). An auth
+//! refusal, a server fault (1011), a shed (1013) or a normal closure never counts.
 //!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
 //! date) is refused for every attempt at that host alike, whatever the server's load:
@@ -116,15 +117,13 @@ fn closed_counted(plan: &Plan, auth: &[bool]) -> Vec<bool> {
     auth.to_vec()
 }
 
-/// Whether a server Close with `code` (or an in-band refusal) that ended an attempt after
-/// its upgrade, before acceptance, says the target cannot be used as configured: a refusal
-/// as unauthorized (`auth`: what the verdict reads as one, 1008, 4401, 4403, a declared
-/// code or message) or a protocol error (1002 protocol error, 1003 unsupported data, 1007
-/// inconsistent data: the script does not speak the server's protocol). A server fault
-/// (1011), going away (1001), load shed (1013) or a normal closure says nothing of the
-/// kind.
-pub fn closes_unusably(code: Option<u16>, auth: bool) -> bool {
-    auth || matches!(code, Some(1002 | 1003 | 1007))
+/// Whether a server Close with `code` that ended an attempt after its upgrade, before
+/// acceptance, says the scenario's script does not speak the server's protocol: 1002
+/// protocol error, 1003 unsupported data, 1007 inconsistent data. An auth refusal does not
+/// (a server refusing valid tokens for a while is a finding), nor does a server fault
+/// (1011), going away (1001), load shed (1013) or a normal closure.
+pub fn closes_unusably(code: u16) -> bool {
+    matches!(code, 1002 | 1003 | 1007)
 }
 
 /// By connection index, whether its first attempt answered 404 or 410 counts toward
@@ -296,11 +295,13 @@ pub struct FailFast {
     upgrades_unanswered: Tripwire,
     answered: Latch,
     /// Valid tokens' first attempts the server closed after the upgrade before accepting
-    /// them, as unauthorized or for breaking its protocol, before it accepted any
-    /// connection: which connections' count ([`closed_counted`]), and how many do.
+    /// them for breaking its protocol, before it accepted any connection: which
+    /// connections' count ([`closed_counted`]), and how many do.
     closed_counted: Vec<bool>,
     planned_closed: u64,
     closed_unaccepted: Tripwire,
+    /// When the first counted connection was closed so.
+    first_closed: std::sync::OnceLock<std::time::Instant>,
     accepted: Latch,
     stop: CancellationToken,
 }
@@ -343,6 +344,7 @@ impl FailFast {
             planned_closed: planned_valid,
             closed_counted: counted.clone(),
             closed_unaccepted: Tripwire::default(),
+            first_closed: std::sync::OnceLock::new(),
             accepted: Latch::default(),
             planned: planned as u64,
             refused: Tripwire::default(),
@@ -473,12 +475,22 @@ impl FailFast {
     }
 
     /// The first attempt of connection `conn`, a valid token's, was closed by the server
-    /// after its upgrade before it was accepted, as unauthorized or for breaking the
-    /// protocol ([`closes_unusably`]): stops the run when that makes [`REFUSALS`] of the
-    /// connections that count with none accepted and more of them planned.
+    /// after its upgrade before it was accepted, for breaking the protocol
+    /// ([`closes_unusably`]): stops the run when that makes [`REFUSALS`] of the connections
+    /// that count, over [`SPREAD`] or more from the first such close, with none accepted
+    /// and more of them planned. (Ten closes within a moment could beat a slower
+    /// acceptance already under way.)
     pub fn closed_unaccepted(&self, conn: usize) {
+        self.closed_unaccepted_at(conn, std::time::Instant::now());
+    }
+
+    /// [`FailFast::closed_unaccepted`] at `now`.
+    fn closed_unaccepted_at(&self, conn: usize, now: std::time::Instant) {
         if self.closed_counted.get(conn).copied().unwrap_or(false) {
-            let armed = self.planned_closed > REFUSALS && !self.accepted.is_set();
+            let first = *self.first_closed.get_or_init(|| now);
+            let armed = self.planned_closed > REFUSALS
+                && !self.accepted.is_set()
+                && now.saturating_duration_since(first) >= SPREAD;
             self.closed_unaccepted.count(armed, &self.stop);
         }
     }
@@ -596,8 +608,8 @@ mod tests {
         assert!(unanswered_counted(&forged).iter().all(|c| !*c));
     }
 
-    /// Valid tokens' first attempts closed before acceptance, as unauthorized or for
-    /// breaking the protocol, stop the run at [`REFUSALS`] while no connection was
+    /// Valid tokens' first attempts closed before acceptance for breaking the protocol stop
+    /// the run at [`REFUSALS`], once they span [`SPREAD`], while no connection was
     /// accepted; an acceptance first disarms it; only counted connections count, and they
     /// count only where they run one script.
     #[test]
@@ -608,21 +620,25 @@ mod tests {
         let fail = FailFast::for_plan(&plan, false, stop.clone());
         fail.upgraded();
         fail.upgraded_valid();
-        for conn in 0..REFUSALS as usize - 1 {
-            fail.closed_unaccepted(conn);
+        let t0 = std::time::Instant::now();
+        for conn in 0..REFUSALS as usize + 5 {
+            fail.closed_unaccepted_at(conn, t0 + Duration::from_millis(50 * conn as u64));
         }
-        assert!(!stop.is_cancelled());
-        fail.closed_unaccepted(REFUSALS as usize);
+        assert!(
+            !stop.is_cancelled(),
+            "fifteen closes within 0.7 s stop nothing"
+        );
+        fail.closed_unaccepted_at(16, t0 + SPREAD);
         assert!(stop.is_cancelled(), "a 101 alone does not disarm it");
         assert_eq!(
             fail.stopped_early(),
-            Some((StopReason::ClosedUnaccepted, REFUSALS))
+            Some((StopReason::ClosedUnaccepted, REFUSALS + 6))
         );
         let stop = CancellationToken::new();
         let took_one = FailFast::for_plan(&plan, false, stop.clone());
         took_one.accepted();
         for conn in 0..20 {
-            took_one.closed_unaccepted(conn);
+            took_one.closed_unaccepted_at(conn, t0 + Duration::from_millis(100 * conn as u64));
         }
         assert!(!stop.is_cancelled());
         assert_eq!(took_one.stopped_early(), None);
@@ -637,14 +653,13 @@ mod tests {
         let mut some = [false; 40];
         some[3] = true;
         assert_eq!(closed_counted(&two, &some), some, "one group's connections");
-        // Which closes say so: an auth refusal or a protocol error, not a server fault.
+        // Which closes say so: a protocol error, not an auth refusal nor a server fault.
         for code in [1002, 1003, 1007] {
-            assert!(closes_unusably(Some(code), false), "{code}");
+            assert!(closes_unusably(code), "{code}");
         }
-        for code in [1000, 1001, 1011, 1013, 4000] {
-            assert!(!closes_unusably(Some(code), false), "{code}");
+        for code in [1000, 1001, 1008, 1011, 1013, 4000, 4401, 4403] {
+            assert!(!closes_unusably(code), "{code}");
         }
-        assert!(closes_unusably(Some(4401), true) && closes_unusably(None, true));
     }
 
     fn plan_of(groups: &str) -> Plan {

@@ -1001,39 +1001,23 @@ impl ConnRun {
 
 impl ConnRun {
     /// The connection's first attempt just ended: when the server closed it after the
-    /// upgrade before accepting it, as unauthorized or for breaking its protocol, with a
-    /// valid token, it counts toward stopping a run against a target that cannot be used
-    /// as configured ([`crate::swarm::unreachable::closes_unusably`]).
+    /// upgrade before accepting it for breaking its protocol, with a valid token, it counts
+    /// toward stopping a run whose script the target does not speak
+    /// ([`crate::swarm::unreachable::closes_unusably`]). An auth refusal after the upgrade
+    /// never counts: a server refusing valid tokens for a while (an auth backend starting,
+    /// a key cache loading under a burst) is a finding the rest of the run must show.
     fn note_first_closed_unaccepted(&self) {
         let Some(attempt) = self.attempts.first() else {
             return;
         };
-        let Some(cause) = &attempt.cause else { return };
-        let code = match cause {
-            Cause::ServerClose(code) => Some(*code),
-            Cause::RefusedInBand(_) => None,
-            _ => return,
-        };
-        let reject = &self.ctx.plan.oracles.session.reject;
-        // Declared or not (a 4401 the scenario's `reject.close` leaves out is a refusal
-        // the verdict reads as one), and only before the script sent anything: a request
-        // sent before the server's ack may be refused by its policy (graphql-transport-ws
-        // closes 4401 a `subscribe` before its ack), which is what a race hunt may be
-        // probing. The token's own first message is no request.
-        let Some(conn) = self.ctx.plan.conns.get(self.index) else {
+        let Some(Cause::ServerClose(code)) = attempt.cause else {
             return;
         };
-        let in_band_auth = matches!(
-            self.ctx.plan.placement_of(conn),
-            crate::model::Placement::FirstMessage { .. }
-        );
-        let requested = self.traffic.messages_sent > u64::from(in_band_auth);
-        let auth = !requested && crate::oracle::verdict::is_auth_refusal(reject, cause);
         let unaccepted = matches!(attempt.outcome, Outcome::Rejected | Outcome::Failed)
             && attempt.upgraded_us.is_some()
             && !attempt.token_expired;
         if unaccepted
-            && crate::swarm::unreachable::closes_unusably(code, auth)
+            && crate::swarm::unreachable::closes_unusably(code)
             && !may_be_refused(&self.ctx, self.index, attempt)
         {
             self.ctx.unreachable.closed_unaccepted(self.index);

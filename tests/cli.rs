@@ -1031,6 +1031,34 @@ fn a_run_against_a_planted_bug_says_so_in_its_results() {
     }
 }
 
+/// A repro whose stored evidence words its violation as an older version did, or names
+/// subjects of the larger plan it was cut from (the shipped identity-swap regression:
+/// `seen user_id = "user-3"` in a plan of user-0 and user-1), is shrunk as what `replay`
+/// reproduces: the same oracle broken. `shrink` said "did not reproduce (0/3) … nothing
+/// to shrink", exit 0, of a repro that replays 3/3.
+#[test]
+fn shrink_reproduces_what_replay_does_though_the_evidence_is_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repro = tmp.path().join("identity-swap.json");
+    std::fs::copy("scenarios/regressions/identity-swap.json", &repro).unwrap();
+    let said = stampede(&[
+        "shrink",
+        repro.to_str().unwrap(),
+        "--bug",
+        "identity-swap",
+        "--bug-window",
+        "50ms",
+        "--times",
+        "3",
+        "--budget",
+        "60s",
+    ]);
+    let stdout = String::from_utf8_lossy(&said.stdout);
+    assert_eq!(said.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains("did not reproduce"), "{stdout}");
+    assert!(stdout.contains("identity violation"), "{stdout}");
+}
+
 /// `shrink -o FILE` never overwrites a file: not the repro it shrinks (`-o` naming the
 /// input replaced it with a smaller repro that may reproduce less often), nor any other.
 /// Refused before any replay, exit 2, the file as it was.

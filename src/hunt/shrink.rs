@@ -343,28 +343,45 @@ pub async fn shrink(
 ) -> Result<ShrinkOutcome, Error> {
     let started = Instant::now();
     let budget_end = started + opts.budget;
-    let wanted: BTreeSet<Signature> = repro
-        .evidence
-        .iter()
-        .filter(|v| v.oracle == repro.oracle)
-        .map(|v| Signature::of(v, &repro.plan))
-        .collect();
+    let signatures = |evidence: &[Violation]| -> BTreeSet<Signature> {
+        evidence
+            .iter()
+            .filter(|v| v.oracle == repro.oracle)
+            .map(|v| Signature::of(v, &repro.plan))
+            .collect()
+    };
+    let stored = signatures(&repro.evidence);
     // A repro without evidence (hand-made) can only ask for the oracle; what its policy
     // rule excuses never counts, as in the hunt that found it.
-    let matches = |v: &Violation, plan: &Plan| {
+    let matching = |wanted: &BTreeSet<Signature>, v: &Violation, plan: &Plan| {
         !repro.excuses(v) && (wanted.is_empty() || wanted.contains(&Signature::of(v, plan)))
     };
-    let before = runner
-        .measure_where(
-            &repro.plan,
-            repro.oracle,
-            opts.times,
-            None,
-            Some(budget_end),
-            (&|v| matches(v, &repro.plan), repro.policy),
-        )
-        .await?
-        .rate;
+    let measure_before = |wanted: BTreeSet<Signature>| async move {
+        runner
+            .measure_where(
+                &repro.plan,
+                repro.oracle,
+                opts.times,
+                None,
+                Some(budget_end),
+                (&|v| matching(&wanted, v, &repro.plan), repro.policy),
+            )
+            .await
+    };
+    let mut before = measure_before(stored.clone()).await?;
+    let mut wanted = stored.clone();
+    if before.rate.reproduced == 0 && !stored.is_empty() {
+        // Its stored evidence may word the violation as an older version did, or name
+        // subjects of the larger plan it was cut from (a regression repro): what `replay`
+        // reproduces, the same oracle broken, then stands for it, as it breaks now.
+        let loose = measure_before(BTreeSet::new()).await?;
+        if loose.rate.reproduced > 0 {
+            wanted = signatures(&loose.evidence);
+            before = loose;
+        }
+    }
+    let before = before.rate;
+    let matches = |v: &Violation, plan: &Plan| matching(&wanted, v, plan);
     if before.reproduced == 0 {
         // It did not reproduce here: no candidate could, and there is nothing to shrink
         // (measuring again would only spend the budget).

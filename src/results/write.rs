@@ -160,7 +160,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("junit.xml");
         std::fs::create_dir(&target).unwrap();
-        let err = write_atomic(&target, b"<testsuites/>").unwrap_err().to_string();
+        let err = write_atomic(&target, b"<testsuites/>")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with(&format!("cannot write {}:", target.display())),
             "{err}"

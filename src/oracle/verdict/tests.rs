@@ -2716,6 +2716,16 @@ fn refusals_worded_per_user_are_a_refusal_and_swapped_values_a_loss() {
     );
 }
 
+/// The verdict of two unmet expectations at step 3 misread as `misread`, with one
+/// expectation with `where` tests met at step `met` on each connection.
+fn judged_met_at(plan: &Plan, misread: &crate::model::Misread, met: &[usize]) -> Verdict {
+    let reports = misread_reports(plan, misread, |r| {
+        r.violations[0].step = Some("3".into());
+        r.counters.expect.checked_met = crate::model::CheckedMet::at_step(StepPlace::of(met), 1);
+    });
+    judge_unmet(plan, &reports, 2).verdict
+}
+
 /// Every unmet expectation failed a `where` test on a field its answer did not carry, and
 /// no expectation with tests was met in the run: a misnamed path (`statsu`), unreadable,
 /// never a loss to hunt. One met expectation with tests shows the answers carry what is
@@ -2750,16 +2760,8 @@ fn a_where_test_on_a_field_no_answer_carried_is_misread_not_a_loss() {
     // Met at another step (a second `where` of the script that passed): that step's
     // answers carry its own field, which says nothing of this one's. Met at this step: the
     // field is there elsewhere, its absence here the server's.
-    let at_step = |met: &[usize]| {
-        let reports = misread_reports(&plan, &misread, |r| {
-            r.violations[0].step = Some("3".into());
-            r.counters.expect.checked_met =
-                crate::model::CheckedMet::at_step(StepPlace::of(met), 1);
-        });
-        judge_unmet(&plan, &reports, 2).verdict
-    };
-    assert_eq!(at_step(&[2]), Verdict::Unreadable);
-    assert_eq!(at_step(&[3]), Verdict::Violations);
+    assert_eq!(judged_met_at(&plan, &misread, &[2]), Verdict::Unreadable);
+    assert_eq!(judged_met_at(&plan, &misread, &[3]), Verdict::Violations);
 }
 
 /// Every unmet expectation's `where` test wanted the value its answer held, spelled
@@ -2794,16 +2796,8 @@ fn a_where_value_spelled_otherwise_than_the_answers_is_a_slip() {
     assert_ne!(judged("n1", 0).verdict, Verdict::Unreadable);
     assert_eq!(judged("n0", 1).verdict, Verdict::Violations);
     // A `where` of another step that passed says nothing of this step's value.
-    let at_step = |met: &[usize]| {
-        let reports = misread_reports(&plan, &slip("n0"), |r| {
-            r.violations[0].step = Some("3".into());
-            r.counters.expect.checked_met =
-                crate::model::CheckedMet::at_step(StepPlace::of(met), 1);
-        });
-        judge_unmet(&plan, &reports, 2).verdict
-    };
-    assert_eq!(at_step(&[2]), Verdict::Unreadable);
-    assert_eq!(at_step(&[3]), Verdict::Violations);
+    assert_eq!(judged_met_at(&plan, &slip("n0"), &[2]), Verdict::Unreadable);
+    assert_eq!(judged_met_at(&plan, &slip("n0"), &[3]), Verdict::Violations);
 }
 
 /// Every accepted valid connection's checked answers said no (`success = false` where the

@@ -752,6 +752,11 @@ fn print_run(outcome: &crate::run::RunOutcome, args: &RunArgs) -> Result<u8, Err
 /// so that CI reports the failure, not "no results". The refusal is what the command says
 /// and exits with; a file that cannot be written is said beside it.
 fn junit_of_refusal(file: &std::path::Path, scenario: &std::path::Path, e: &Error) {
+    // A path the refusal itself is about (a folder, a file in its way) takes no file: the
+    // refusal says so once.
+    if check_file_path("--junit", file).is_err() {
+        return;
+    }
     let xml = match e {
         Error::Scenario(e) => report::junit_scenario_error(scenario, e),
         // The case is the run that never started; its error says why, causes included.

@@ -800,6 +800,28 @@ fn a_bug_window_for_a_url_is_refused() {
     }
 }
 
+/// A `--junit` path that is a folder is refused once, before the run, and nothing is
+/// written beside it: the refusal's own JUnit file was tried there too (a second error,
+/// and a stray `FOLDER.tmp`).
+#[test]
+fn a_junit_folder_is_refused_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("junit");
+    std::fs::create_dir(&folder).unwrap();
+    let out = stampede(&[
+        "run",
+        "scenarios/golden-path.toml",
+        "--junit",
+        folder.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert_eq!(said.matches("error:").count(), 1, "{said}");
+    assert!(said.contains("is a folder, not a file"), "{said}");
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+}
+
 /// Flags that contradict each other are refused, exit 2, not one silently ignored:
 /// `--insecure` with `--ca-file` (trust a CA, or trust anything?), `--no-results` with
 /// `-o` (write results there, or none?). Either alone is taken (`-o`'s default with

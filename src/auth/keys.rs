@@ -193,11 +193,16 @@ pub fn resolve_keys(auth: &AuthPlan) -> Result<Keys, AuthError> {
     if let Some(problem) = private_key_problem(auth.alg, &private_pem, &held_in(source)) {
         return Err(AuthError::WrongKey(problem));
     }
-    let public_pem = auth
-        .public_key
-        .as_ref()
-        .map(|s| read_source(s, "JWT public key"))
-        .transpose()?;
+    let public_pem = match &auth.public_key {
+        Some(source) => {
+            let pem = read_source(source, "JWT public key")?;
+            if let Some(problem) = public_key_problem(auth.alg, &pem, &held_in(source)) {
+                return Err(AuthError::WrongKey(problem));
+            }
+            Some(pem)
+        }
+        None => None,
+    };
     Keys::pem(auth.alg, &private_pem, public_pem.as_deref())
 }
 
@@ -423,6 +428,36 @@ const OID_RSA: &[u8] = &[
 const OID_EC: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// Why `pem` is no public key `alg` (RS256/ES256) verifies with, in words ([`private_key_problem`]'s
+/// for `[auth] public_key`); `None` when it is one. Names the kind of key only.
+pub fn public_key_problem(alg: JwtAlg, pem: &[u8], held_in: &str) -> Option<String> {
+    let (needs, read) = match alg {
+        JwtAlg::Rs256 => (
+            "RS256 needs an RSA public key in PEM (-----BEGIN PUBLIC KEY----- or -----BEGIN \
+             RSA PUBLIC KEY-----)",
+            DecodingKey::from_rsa_pem(pem).is_ok(),
+        ),
+        JwtAlg::Es256 => (
+            "ES256 needs a P-256 EC public key in PEM (-----BEGIN PUBLIC KEY-----)",
+            DecodingKey::from_ec_pem(pem).is_ok(),
+        ),
+        _ => return None,
+    };
+    if read {
+        return None;
+    }
+    let held = match pem_holds(pem) {
+        Held::NotPem => "is not PEM (no -----BEGIN line)".to_string(),
+        Held::Damaged => "holds a PEM block whose base64 does not decode".to_string(),
+        Held::Other => "holds a PEM block of another kind, not a public key".to_string(),
+        Held::Key(KeyKind::Public) => {
+            "holds a public key of another algorithm (or curve) than the one alg names".to_string()
+        }
+        Held::Key(kind) => format!("holds {}, not a public key", kind.words()),
+    };
+    Some(format!("{needs}; {held_in} {held}"))
+}
 
 /// What the first PEM block of `pem` holds: its label, and for PKCS#8 the algorithm
 /// identifier inside (a `PRIVATE KEY` label fits RSA and EC keys alike).

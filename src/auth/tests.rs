@@ -418,6 +418,31 @@ async fn a_minted_token_knows_when_a_server_may_judge_it_expired() {
 /// A key that cannot sign the algorithm is told in words (which key the algorithm needs,
 /// what the source holds), not by the library's error name, and never shows the key.
 #[test]
+fn a_public_key_of_the_wrong_kind_is_told_in_words() {
+    let problem = |alg, pem: &[u8]| keys::public_key_problem(alg, pem, "p.pem");
+    assert_eq!(problem(JwtAlg::Rs256, &fixture("rsa-public.pem")), None);
+    assert_eq!(problem(JwtAlg::Es256, &fixture("ec-public.pem")), None);
+    let ec = problem(JwtAlg::Rs256, &fixture("ec-public.pem")).unwrap_or_default();
+    assert!(
+        ec.starts_with("RS256 needs an RSA public key in PEM")
+            && ec.ends_with(
+                "p.pem holds a public key of another algorithm (or curve) than the one alg names"
+            ),
+        "{ec}"
+    );
+    let private = problem(JwtAlg::Rs256, &fixture("ec-private.pem")).unwrap_or_default();
+    assert!(
+        private.ends_with("p.pem holds an EC private key, not a public key"),
+        "{private}"
+    );
+    let text = problem(JwtAlg::Es256, b"not a pem").unwrap_or_default();
+    assert!(
+        text.ends_with("p.pem is not PEM (no -----BEGIN line)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_private_key_of_the_wrong_kind_is_told_in_words() {
     let problem = |alg, pem: &[u8]| private_key_problem(alg, pem, "k.pem").unwrap();
     let rs = problem(JwtAlg::Rs256, &fixture("ec-private.pem"));

@@ -1576,26 +1576,29 @@ fn typos_get_a_suggestion_and_counts_agree_with_their_nouns() {
     assert!(out.contains("ok (1 group, 1 connection)"), "{out}");
 }
 
-/// The README's replay and shrink commands glob for the repro that `hunt` wrote; the
-/// pattern must not also match the `.min.json` that `shrink` writes next to it.
+/// The README's replay and shrink commands take the repro path the hunt printed (a glob
+/// matched a second hunt's `…-2.json` and the `.min.json` beside it too): the path shown
+/// is where a hunt of that scenario writes its repro, and both commands use it.
 #[test]
-fn the_readme_repro_glob_skips_the_minimal_repro() {
+fn the_readme_replays_the_repro_the_hunt_printed() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let line = readme
+    let repro = readme
         .lines()
-        .find(|l| l.starts_with("stampede replay "))
-        .expect("a replay example");
-    let path = line.split_whitespace().nth(2).unwrap();
-    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
-    let pattern = glob::Pattern::new(name).unwrap();
-    let repro = "repro-exclusivity-0123456789ab.json";
-    assert!(pattern.matches(repro), "{name}");
-    let min = Path::new(repro).with_extension("min.json");
+        .find_map(|l| l.strip_prefix("REPRO="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a REPRO= line");
     assert!(
-        !pattern.matches(min.to_str().unwrap()),
-        "{name} matches {min:?}"
+        repro.starts_with("results/race-token-check-then-act/repro-exclusivity-")
+            && repro.ends_with(".json"),
+        "{repro}"
     );
+    for command in ["stampede replay \"$REPRO\"", "stampede shrink \"$REPRO\""] {
+        assert!(
+            readme.lines().any(|l| l.starts_with(command)),
+            "no `{command}` line"
+        );
+    }
 }
 
 #[test]

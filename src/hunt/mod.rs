@@ -410,16 +410,10 @@ impl Runner {
                 break;
             }
             rate.runs += 1;
-            let kinds: std::collections::BTreeSet<OracleKind> = outcome
-                .results
-                .violations
-                .iter()
-                .map(|v| v.oracle)
-                .collect();
-            // As the repro's own oracle is judged: what its policy rule excuses, and what a
-            // slow client or a misspelled kind explains, is no break.
-            for other in kinds.into_iter().filter(|o| *o != oracle) {
-                if broke_unexcused(&outcome, other, excuse) {
+            // Only a replay says what else broke (a hunt's or shrink's candidates are
+            // judged on their own oracle alone).
+            if strict {
+                for other in others_broken(&outcome, oracle, excuse) {
                     *others.entry(other).or_insert(0) += 1;
                 }
             }
@@ -491,28 +485,42 @@ struct Measure {
     strict: bool,
 }
 
+/// The oracles other than `oracle` that `outcome` broke, judged as the repro's own is:
+/// what its policy rule (`excuse`) excuses, and what a slow client or a misspelled kind
+/// explains, is no break.
+fn others_broken(
+    outcome: &RunOutcome,
+    oracle: OracleKind,
+    excuse: Option<Excuse>,
+) -> std::collections::BTreeSet<OracleKind> {
+    outcome
+        .results
+        .violations
+        .iter()
+        .map(|v| v.oracle)
+        .filter(|o| *o != oracle)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|o| broke_unexcused(outcome, *o, excuse))
+        .collect()
+}
+
 /// Whether connection `c` of `plan` only aborts its handshake (its first step, and its
 /// only connect, an `abort_handshake`): it never asks to be accepted.
 fn aborts_only(plan: &Plan, c: &crate::model::ConnPlan) -> bool {
     use crate::model::{Action, Step};
-    let first_aborts = match c.actions.first() {
-        Some(action) => matches!(action, Action::AbortHandshake { .. }),
-        None => plan
-            .scripts
-            .get(c.group as usize)
-            .and_then(|s| s.first())
-            .is_some_and(|s| matches!(s, Step::AbortHandshake { .. })),
-    };
-    let reconnects = match c.actions.is_empty() {
-        true => plan.scripts.get(c.group as usize).is_some_and(|s| {
-            crate::model::deep_steps(s).any(|s| matches!(s, Step::Reconnect { .. }))
-        }),
-        false => c
+    if !c.is_scripted() {
+        let reconnects = c
             .actions
             .iter()
-            .any(|a| matches!(a, Action::Reconnect { .. })),
-    };
-    first_aborts && !reconnects
+            .any(|a| matches!(a, Action::Reconnect { .. }));
+        return matches!(c.actions.first(), Some(Action::AbortHandshake { .. })) && !reconnects;
+    }
+    plan.scripts.get(c.group as usize).is_some_and(|script| {
+        let reconnects =
+            crate::model::deep_steps(script).any(|s| matches!(s, Step::Reconnect { .. }));
+        matches!(script.first(), Some(Step::AbortHandshake { .. })) && !reconnects
+    })
 }
 
 /// Which violations of a replay count as reproducing a find.

@@ -56,7 +56,7 @@
 //! no connection (nor calibration's just before the load), with more planned, the run
 //! stops; its verdict is the target's (unusable). The connections that count are those a
 //! wrong secret's count takes ([`auth_counted`]), when they all run one script
-//! ([`closed_counted`]: one group's broken script says nothing of another's). An auth
+//! ([`one_script`]: one group's broken script says nothing of another's). An auth
 //! refusal, a server fault (1011), a shed (1013) or a normal closure never counts.
 //!
 //! A certificate the client refuses (a CA it was not given, another host's name, out of
@@ -99,11 +99,11 @@ fn auth_counted(plan: &Plan, templated: bool) -> Vec<bool> {
     counted
 }
 
-/// By connection index, whether its first attempt, closed by the server after the upgrade
-/// before acceptance ([`closes_unusably`]), counts toward stopping the run: what
-/// [`auth_counted`] counts (`auth`), when those connections also run one script (a group
-/// whose script breaks the protocol says nothing of another's). All `false` otherwise.
-fn closed_counted(plan: &Plan, auth: &[bool]) -> Vec<bool> {
+/// Whether the connections [`auth_counted`] counts (`auth`) all run one script: only then
+/// do their first attempts, closed by the server after the upgrade before acceptance
+/// ([`closes_unusably`]), count toward stopping the run (a group whose script breaks the
+/// protocol says nothing of another's).
+fn one_script(plan: &Plan, auth: &[bool]) -> bool {
     let mut scripts = plan
         .conns
         .iter()
@@ -111,10 +111,7 @@ fn closed_counted(plan: &Plan, auth: &[bool]) -> Vec<bool> {
         .filter(|(_, counted)| **counted)
         .map(|(c, _)| c.is_scripted().then(|| plan.scripts.get(c.group as usize)));
     let first = scripts.next().flatten();
-    if first.is_none() || !scripts.all(|s| s == first) {
-        return vec![false; auth.len()];
-    }
-    auth.to_vec()
+    first.is_some() && scripts.all(|s| s == first)
 }
 
 /// Whether a server Close with `code` that ended an attempt after its upgrade, before
@@ -295,10 +292,9 @@ pub struct FailFast {
     upgrades_unanswered: Tripwire,
     answered: Latch,
     /// Valid tokens' first attempts the server closed after the upgrade before accepting
-    /// them for breaking its protocol, before it accepted any connection: which
-    /// connections' count ([`closed_counted`]), and how many do.
-    closed_counted: Vec<bool>,
-    planned_closed: u64,
+    /// them for breaking its protocol, before it accepted any connection: those `counted`
+    /// takes count, when they run one script ([`one_script`]).
+    closed_counted: bool,
     closed_unaccepted: Tripwire,
     /// When the first counted connection was closed so.
     first_closed: std::sync::OnceLock<std::time::Instant>,
@@ -341,8 +337,7 @@ impl FailFast {
         let planned_path = path_counted.iter().filter(|c| **c).count() as u64;
         let planned_unanswered = unanswered_counted.iter().filter(|c| **c).count() as u64;
         FailFast {
-            planned_closed: planned_valid,
-            closed_counted: counted.clone(),
+            closed_counted: true,
             closed_unaccepted: Tripwire::default(),
             first_closed: std::sync::OnceLock::new(),
             accepted: Latch::default(),
@@ -377,11 +372,10 @@ impl FailFast {
             path_counted(plan, templated),
             unanswered_counted(plan),
         );
-        let closed = closed_counted(plan, &counts.0);
+        let alike = one_script(plan, &counts.0);
         let mut fail =
             FailFast::counting(plan.conns.len(), counts, spread(plan.conns.iter()), stop);
-        fail.planned_closed = closed.iter().filter(|c| **c).count() as u64;
-        fail.closed_counted = closed;
+        fail.closed_counted = alike;
         fail
     }
 
@@ -486,9 +480,9 @@ impl FailFast {
 
     /// [`FailFast::closed_unaccepted`] at `now`.
     fn closed_unaccepted_at(&self, conn: usize, now: std::time::Instant) {
-        if self.closed_counted.get(conn).copied().unwrap_or(false) {
+        if self.closed_counted && self.counted.get(conn).copied().unwrap_or(false) {
             let first = *self.first_closed.get_or_init(|| now);
-            let armed = self.planned_closed > REFUSALS
+            let armed = self.planned_valid > REFUSALS
                 && !self.accepted.is_set()
                 && now.saturating_duration_since(first) >= SPREAD;
             self.closed_unaccepted.count(armed, &self.stop);
@@ -647,12 +641,12 @@ mod tests {
             "{}[[group]]\nname = \"h\"\nusers = 20\n{ramp}\nsteps = [{{ think = \"1s\" }}]\n",
             group("g", ramp)
         ));
-        assert!(closed_counted(&two, &[true; 40]).iter().all(|c| !*c));
+        assert!(!one_script(&two, &[true; 40]));
         let same = plan_of(&format!("{}{}", group("g", ramp), group("h", ramp)));
-        assert!(closed_counted(&same, &[true; 40]).iter().all(|c| *c));
+        assert!(one_script(&same, &[true; 40]));
         let mut some = [false; 40];
         some[3] = true;
-        assert_eq!(closed_counted(&two, &some), some, "one group's connections");
+        assert!(one_script(&two, &some), "one group's connections");
         // Which closes say so: a protocol error, not an auth refusal nor a server fault.
         for code in [1002, 1003, 1007] {
             assert!(closes_unusably(code), "{code}");

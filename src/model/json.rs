@@ -12,7 +12,10 @@
 //! whole, so what is accepted, refused and built never differs from serde_json's (a
 //! property test compares the two on generated and mangled texts).
 
+mod flat;
+
 use super::path::Borrowed;
+pub use flat::{flat, slots, Node, Slots, FLAT_MEMBERS};
 use serde_json_borrow::ObjectAsVec;
 use std::borrow::Cow;
 
@@ -100,7 +103,7 @@ impl<'a> Reader<'a> {
         self.text.get(start..start + len)
     }
 
-    fn literal(&mut self, word: &str, value: Borrowed<'a>) -> Option<Borrowed<'a>> {
+    fn literal<T>(&mut self, word: &str, value: T) -> Option<T> {
         let rest = self.text.as_bytes().get(self.at..)?;
         if !rest.starts_with(word.as_bytes()) {
             return None;
@@ -137,19 +140,22 @@ impl<'a> Reader<'a> {
     fn object(&mut self, depth: u8) -> Option<Borrowed<'a>> {
         let mut object = ObjectAsVec::default();
         self.members(depth, b'}', |reader, depth| {
-            if reader.peek() != Some(b'"') {
-                return None;
-            }
-            let key = reader.string()?;
-            reader.skip_whitespace();
-            if reader.bump() != Some(b':') {
-                return None;
-            }
+            let key = reader.key()?;
             // A repeated key is kept twice, as serde_json_borrow keeps it.
             object.insert_unchecked_and_get_mut(key, reader.value(depth)?);
             Some(())
         })?;
         Some(Borrowed::Object(object))
+    }
+
+    /// An object member's key at its opening quote, and the colon after it.
+    fn key(&mut self) -> Option<&'a str> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let key = self.string()?;
+        self.skip_whitespace();
+        (self.bump() == Some(b':')).then_some(key)
     }
 
     fn array(&mut self, depth: u8) -> Option<Borrowed<'a>> {
@@ -253,6 +259,7 @@ fn long_string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::path::Tree;
     use proptest::prelude::*;
 
     /// What serde_json makes of `text`.
@@ -430,6 +437,162 @@ mod tests {
                 prop_assert_eq!(Some(value), serde(&text));
             }
             prop_assert_eq!(read(&text).ok(), serde(&text));
+        }
+
+        /// A flat record answers every look-up as the tree of the same text: its members,
+        /// their strings, integers, names, how they show and compare; and a text is read
+        /// flat exactly when its tree is an object of at most FLAT_MEMBERS members none of
+        /// which is an object or an array, read by the quick reader.
+        #[test]
+        fn a_flat_record_answers_as_its_tree(text in prop_oneof![jsonish(), flat_objects(), written()]) {
+            let mut slots = slots();
+            let read_flat = flat(&text, &mut slots);
+            let tree = quick(&text);
+            let shaped = tree.as_ref().and_then(Borrowed::as_object).is_some_and(|o| {
+                o.len() <= FLAT_MEMBERS
+                    && o.iter().all(|(_, v)| !matches!(v, Borrowed::Object(_) | Borrowed::Array(_)))
+            });
+            prop_assert_eq!(read_flat.is_some(), shaped, "{:?}", text);
+            if let (Some(read_flat), Some(tree)) = (read_flat, tree) {
+                agree(&read_flat, &tree)?;
+            }
+        }
+    }
+
+    /// Objects of scalar members, valid or nearly, some past FLAT_MEMBERS.
+    fn flat_objects() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            prop::sample::select(vec![
+                "\"a\"",
+                "\"\"",
+                "\"é\"",
+                "0",
+                "-7",
+                "true",
+                "false",
+                "null",
+                "-0",
+                "01",
+                "1.5",
+                "\"a\\nb\"",
+                "{}",
+                "[]",
+                "tru",
+                "123456789012345678",
+                "1234567890123456789",
+            ])
+            .prop_map(String::from),
+            any::<i64>().prop_map(|n| n.to_string()),
+        ];
+        let key = prop::sample::select(vec!["\"k\"", "\"type\"", "\"\"", "\"é\"", "\"k\\\"\""]);
+        let space = prop::sample::select(vec!["", " ", "\n\t"]);
+        prop::collection::vec((key, leaf), 0..=FLAT_MEMBERS + 1).prop_flat_map(move |members| {
+            space.clone().prop_map(move |sp| {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| format!("{sp}{k}{sp}:{sp}{v}{sp}"))
+                    .collect();
+                format!("{sp}{{{}}}{sp}", members.join(","))
+            })
+        })
+    }
+
+    /// Values a `where` or a field test compares against: each shape, and values the
+    /// generated texts hold.
+    fn wants() -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(-7),
+            json!(1.0),
+            json!(""),
+            json!("a"),
+            json!("é"),
+            json!([]),
+            json!({}),
+            json!({"k": 0}),
+            json!([null]),
+            json!(u64::MAX),
+            json!(i64::MIN),
+        ]
+    }
+
+    /// `node` answers as `tree`, and each member as the tree's.
+    fn agree(node: &Node, tree: &Borrowed) -> Result<(), TestCaseError> {
+        prop_assert_eq!(node.text(), tree.text());
+        prop_assert_eq!(node.int(), tree.int());
+        prop_assert_eq!(node.uint(), tree.uint());
+        prop_assert_eq!(node.null(), tree.null());
+        prop_assert_eq!(node.is_object(), Tree::is_object(tree));
+        prop_assert_eq!(node.array_len(), tree.array_len());
+        prop_assert_eq!(node.member_names(), tree.member_names());
+        prop_assert_eq!(node.to_value(), tree.to_value());
+        prop_assert_eq!(node.to_string(), tree.to_string());
+        prop_assert_eq!(node.shape(), tree.shape());
+        prop_assert!(node.same_as(&tree.to_value()));
+        for want in wants() {
+            prop_assert_eq!(node.same_as(&want), tree.same_as(&want), "{}", want);
+        }
+        for name in tree
+            .member_names()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(["", "absent"])
+        {
+            match (node.member(name), tree.member(name)) {
+                (Some(n), Some(t)) => agree(n, t)?,
+                (n, t) => prop_assert_eq!(n.is_none(), t.is_none(), "member {:?}", name),
+            }
+        }
+        prop_assert_eq!(node.element(0).is_none(), tree.element(0).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn a_short_object_of_plain_members_is_read_flat_and_others_are_not() {
+        let mut kept = slots();
+        let echo = flat(
+            r#" {"type":"echo","run_id":"0-1","n":-5,"n":7} "#,
+            &mut kept,
+        );
+        let echo = echo.expect("read flat");
+        assert_eq!(echo.member("run_id").and_then(Tree::text), Some("0-1"));
+        assert_eq!(
+            echo.member("n").and_then(Tree::int),
+            Some(7),
+            "the last of a repeated key"
+        );
+        assert_eq!(
+            crate::model::path::lookup(&echo, "/type").and_then(Tree::text),
+            Some("echo")
+        );
+        let many = format!(
+            "{{{}}}",
+            (0..=FLAT_MEMBERS)
+                .map(|i| format!("\"k{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        for other in [
+            r#"{"a":"line\nbreak"}"#,
+            r#"{"a":{"b":1}}"#,
+            r#"{"a":[]}"#,
+            r#"{"a":1.5}"#,
+            "[1]",
+            "\"a\"",
+            "{} {}",
+            "",
+            many.as_str(),
+        ] {
+            let mut slots = slots();
+            assert_eq!(flat(other, &mut slots), None, "{other:?}");
+            assert!(
+                read(other).is_ok() || other == "{} {}" || other.is_empty(),
+                "{other:?}"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@
 //! decimal text, so SignalR's `"type": 1` is kind `1`). A record with neither has no kind:
 //! it still reaches the identity and ordering oracles, and counts as a data frame.
 
+use crate::model::json::{self, Node};
 use crate::model::path::{lookup, Borrowed, Tree};
 use crate::model::{FieldTest, OracleSpec, Test};
 use regex::Regex;
@@ -19,6 +20,10 @@ use std::sync::{Mutex, OnceLock};
 pub enum Record<'a> {
     /// Any JSON value: an object, an array (Phoenix v2), a number...
     Json(Borrowed<'a>),
+    /// A JSON object of a few plain members, read into an index on the stack
+    /// ([`json::flat`]): the value `Json` would hold, without its tree. Only
+    /// [`for_each_record`] gives these.
+    Flat(Node<'a>),
     /// Text that does not parse as JSON.
     Text(&'a str),
 }
@@ -27,34 +32,54 @@ pub enum Record<'a> {
 /// whitespace-only pieces, such as the one after a trailing separator, are dropped), else
 /// the whole frame is one record. `batched` (`[oracles] batched`): a record that is a
 /// JSON array of objects is a batch, one record per element (an empty batch holds none).
+/// Every JSON record as [`Record::Json`].
 pub fn decode<'a>(text: &'a str, separator: Option<&'a str>, batched: bool) -> Vec<Record<'a>> {
     let mut all = Vec::new();
-    for_each_record(text, separator, batched, |record| all.push(record));
+    for_each_piece(text, separator, |piece| {
+        read_piece(piece, batched, &mut |record| all.push(record));
+    });
     all
 }
 
 /// [`decode`], one record at a time, handed to `each` in frame order (no list per frame,
-/// none per batch). Plain loops rather than an iterator chain: every received frame goes
+/// none per batch), an object of a few plain members as [`Record::Flat`] (which lives only
+/// for the call). Plain loops rather than an iterator chain: every received frame goes
 /// through here, and the chain's nested adapters cost more than the records' handling.
-pub fn for_each_record<'a>(
-    text: &'a str,
+pub fn for_each_record(
+    text: &str,
     separator: Option<&str>,
     batched: bool,
-    mut each: impl FnMut(Record<'a>),
+    mut each: impl FnMut(Record<'_>),
 ) {
-    let mut one = |piece: &'a str| match crate::model::json::read(piece) {
-        Ok(Borrowed::Array(items)) if batched && items.iter().all(Tree::is_object) => {
-            items.into_iter().map(Record::Json).for_each(&mut each);
+    for_each_piece(text, separator, |piece| {
+        // Not a batch: an object is never one.
+        let mut slots = json::slots();
+        if let Some(node) = json::flat(piece, &mut slots) {
+            return each(Record::Flat(node));
         }
-        Ok(value) => each(Record::Json(value)),
-        Err(_) => each(Record::Text(piece)),
-    };
+        read_piece(piece, batched, &mut each);
+    });
+}
+
+/// The pieces of a frame, split on `separator` (see [`decode`]).
+fn for_each_piece<'a>(text: &'a str, separator: Option<&str>, mut one: impl FnMut(&'a str)) {
     match separator.filter(|s| !s.is_empty()) {
         Some(sep) => text
             .split(sep)
             .filter(|piece| !piece.trim().is_empty())
             .for_each(one),
         None => one(text),
+    }
+}
+
+/// The records of one piece, read as a tree (or as text when it is not JSON).
+fn read_piece<'a>(piece: &'a str, batched: bool, each: &mut impl FnMut(Record<'a>)) {
+    match json::read(piece) {
+        Ok(Borrowed::Array(items)) if batched && items.iter().all(Tree::is_object) => {
+            items.into_iter().map(Record::Json).for_each(each);
+        }
+        Ok(value) => each(Record::Json(value)),
+        Err(_) => each(Record::Text(piece)),
     }
 }
 
@@ -212,6 +237,7 @@ mod tests {
                 .into_iter()
                 .map(|r| match r {
                     Record::Json(v) => Ok(v.to_value()),
+                    Record::Flat(v) => Ok(v.to_value()),
                     Record::Text(t) => Err(t.to_string()),
                 })
                 .collect()
@@ -249,6 +275,7 @@ mod tests {
                 .into_iter()
                 .filter_map(|r| match r {
                     Record::Json(v) => Some(v.to_value()),
+                    Record::Flat(v) => Some(v.to_value()),
                     Record::Text(_) => None,
                 })
                 .collect()
@@ -266,8 +293,8 @@ mod tests {
         assert_eq!(kinds(decode(&lines, Some("\n"), true)).len(), 3);
     }
 
-    /// Every received record is read borrowed, calibration's and the tests' records owned:
-    /// kinds and field tests must agree on both.
+    /// Every received record is read borrowed (in place when short and plain),
+    /// calibration's and the tests' records owned: kinds and field tests must agree on all.
     #[test]
     fn borrowed_and_owned_records_get_the_same_kinds_and_tests() {
         let spec = OracleSpec {
@@ -299,12 +326,24 @@ mod tests {
             let borrowed: Borrowed = serde_json::from_str(text).unwrap();
             let owned: Value = serde_json::from_str(text).unwrap();
             assert_eq!(kind_of(&spec, &borrowed), kind_of(&spec, &owned), "{text}");
+            // Read flat when it can be: an object of plain members (no escape, no fraction,
+            // no integer past 18 digits, nothing nested).
+            let mut slots = json::slots();
+            let flat = json::flat(text, &mut slots);
+            let plain = text.starts_with('{')
+                && !text.contains(['\\', '.'])
+                && !text.contains("18446744073709551615")
+                && !text.contains(":{");
+            assert_eq!(flat.is_some(), plain, "{text}");
+            if let Some(flat) = &flat {
+                assert_eq!(kind_of(&spec, flat), kind_of(&spec, &owned), "{text}");
+            }
             for test in &tests {
-                assert_eq!(
-                    passes(test, &borrowed, &|_| None),
-                    passes(test, &owned, &|_| None),
-                    "{text} {test:?}"
-                );
+                let want = passes(test, &owned, &|_| None);
+                assert_eq!(passes(test, &borrowed, &|_| None), want, "{text} {test:?}");
+                if let Some(flat) = &flat {
+                    assert_eq!(passes(test, flat, &|_| None), want, "{text} {test:?}");
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! attempt ends when the server closes or the connection breaks.
 
 use super::*;
-use crate::model::path::{lookup, Borrowed, Tree};
+use crate::model::path::{lookup, Tree};
 use crate::model::StepPlace;
 use crate::oracle::frame::{for_each_record, kind_of, Record};
 use crate::oracle::framing;
@@ -478,51 +478,30 @@ impl ConnRun {
                 return false;
             }
         }
+        let mut reading = Reading {
+            ctx,
+            index: *index,
+            traffic,
+            samples,
+            checker,
+            open,
+            attempts,
+            markers,
+            said,
+            answer,
+            rare,
+            frame: text,
+            now,
+        };
         let mut due = false;
         let mut any = false;
         let mut each = |record: Record<'_>| {
             any = true;
-            match record {
-                Record::Json(msg) => {
-                    traffic.json_records += 1;
-                    let event = kind_of(spec, &msg);
-                    traffic.kindless_records += u64::from(event.is_none());
-                    // One branch for the scenarios that answer nothing.
-                    if !ctx.plan.answers.is_empty() {
-                        due_answers(ctx, *index, open, rare, checker, &msg, event.as_deref());
-                    }
-                    // An error event: what the checker's errored counts were before it, to
-                    // tell after it whether it refused a request sent after acceptance.
-                    let errored_before = (event.as_deref() == Some(spec.error_event.as_str()))
-                        .then(|| checker.errored());
-                    let judging = open.as_ref().is_some_and(|o| o.judging);
-                    due |= note_data(ctx, attempts, open, samples, now, event.as_deref());
-                    if judging {
-                        judged_in_band(ctx, *index, attempts, checker, open, answer, text);
-                    }
-                    match marker_of(markers, &msg) {
-                        Some(sent_us) => {
-                            let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
-                            let latency = now.saturating_duration_since(sent);
-                            due |= samples.add(Phase::Turn, latency, now);
-                            checker.on_echo(&msg, now);
-                        }
-                        None => checker.on_record(&msg, event.as_deref(), now),
-                    }
-                    if let Some((errored, early)) = errored_before {
-                        // It settled an expectation opened after acceptance: a refusal of
-                        // a request that did not come too early.
-                        let (errored_now, early_now) = checker.errored();
-                        let late = errored_now > errored && early_now == early;
-                        keep_first_error(said, text, late);
-                    }
-                }
-                Record::Text(text) => {
-                    due |= note_data(ctx, attempts, open, samples, now, None);
-                    traffic.non_json += 1;
-                    checker.on_unreadable(text);
-                }
-            }
+            due |= match record {
+                Record::Flat(msg) => reading.json(&msg),
+                Record::Json(msg) => reading.json(&msg),
+                Record::Text(text) => reading.not_json(text),
+            };
         };
         let separator = spec.record_separator.as_deref();
         match &decoded {
@@ -1170,9 +1149,100 @@ fn note_data(
     samples.add(Phase::FirstFrame, elapsed, now)
 }
 
+/// The parts of a connection that the records of one received frame update, borrowed
+/// beside each other ([`ConnRun::read_records`]).
+struct Reading<'r> {
+    ctx: &'r RunCtx,
+    index: usize,
+    traffic: &'r mut Traffic,
+    samples: &'r mut SampleBuffer,
+    checker: &'r mut ConnChecker,
+    open: &'r mut Option<Open>,
+    attempts: &'r mut Vec<Attempt>,
+    markers: &'r [String],
+    said: &'r mut Option<Box<Said>>,
+    answer: &'r mut Option<Box<Answer>>,
+    rare: &'r mut Option<Box<Rare>>,
+    /// The frame's text, as the server sent it.
+    frame: &'r str,
+    /// When the frame arrived.
+    now: Instant,
+}
+
+impl Reading<'_> {
+    /// A JSON record, read in place or as a tree: `true` when the sample buffer is due to
+    /// be handed over.
+    fn json<J: Tree>(&mut self, msg: &J) -> bool {
+        let Reading {
+            ctx,
+            index,
+            traffic,
+            samples,
+            checker,
+            open,
+            attempts,
+            markers,
+            said,
+            answer,
+            rare,
+            frame,
+            now,
+        } = self;
+        let (index, now) = (*index, *now);
+        let spec = &ctx.plan.oracles;
+        traffic.json_records += 1;
+        let event = kind_of(spec, msg);
+        traffic.kindless_records += u64::from(event.is_none());
+        // One branch for the scenarios that answer nothing.
+        if !ctx.plan.answers.is_empty() {
+            due_answers(ctx, index, open, rare, checker, msg, event.as_deref());
+        }
+        // An error event: what the checker's errored counts were before it, to tell after
+        // it whether it refused a request sent after acceptance.
+        let errored_before =
+            (event.as_deref() == Some(spec.error_event.as_str())).then(|| checker.errored());
+        let judging = open.as_ref().is_some_and(|o| o.judging);
+        let mut due = note_data(ctx, attempts, open, samples, now, event.as_deref());
+        if judging {
+            judged_in_band(ctx, index, attempts, checker, open, answer, frame);
+        }
+        match marker_of(markers, msg) {
+            Some(sent_us) => {
+                let sent = super::super::later(ctx.t0, Duration::from_micros(sent_us));
+                let latency = now.saturating_duration_since(sent);
+                due |= samples.add(Phase::Turn, latency, now);
+                checker.on_echo(msg, now);
+            }
+            None => checker.on_record(msg, event.as_deref(), now),
+        }
+        if let Some((errored, early)) = errored_before {
+            // It settled an expectation opened after acceptance: a refusal of a request
+            // that did not come too early.
+            let (errored_now, early_now) = checker.errored();
+            let late = errored_now > errored && early_now == early;
+            keep_first_error(said, frame, late);
+        }
+        due
+    }
+
+    /// A record that is not JSON: `true` when the sample buffer is due to be handed over.
+    fn not_json(&mut self, text: &str) -> bool {
+        self.traffic.non_json += 1;
+        self.checker.on_unreadable(text);
+        note_data(
+            self.ctx,
+            self.attempts,
+            self.open,
+            self.samples,
+            self.now,
+            None,
+        )
+    }
+}
+
 /// The send time (µs since the run's start) an echoed flood frame carries in one of the
 /// connection's marker fields (`markers`), as sent (text) or turned into a number.
-fn marker_of(markers: &[String], msg: &Borrowed) -> Option<u64> {
+fn marker_of<J: Tree>(markers: &[String], msg: &J) -> Option<u64> {
     markers.iter().find_map(|path| {
         let found = lookup(msg, path)?;
         match found.text() {
@@ -1192,7 +1262,7 @@ fn due_answers(
     open: &mut Option<Open>,
     rare: &mut Option<Box<Rare>>,
     checker: &ConnChecker,
-    record: &Borrowed<'_>,
+    record: &impl Tree,
     event: Option<&str>,
 ) {
     let (Some(event), Some(o)) = (event, open.as_mut()) else {

@@ -157,8 +157,22 @@ impl Cli {
                 }
                 args.target = None;
             }
+            args.target_from_env = target_from_env && args.target.is_some();
         }
         cli
+    }
+
+    /// Whether the command's target URL came from `STAMPEDE_TARGET` (see
+    /// [`Cli::parse_args`]).
+    pub fn target_from_env(&self) -> bool {
+        match &self.command {
+            Command::Run(RunArgs { target, .. })
+            | Command::Learn(LearnArgs { target, .. })
+            | Command::Hunt(hunt::HuntArgs { target, .. })
+            | Command::Replay(hunt::ReplayArgs { target, .. })
+            | Command::Shrink(hunt::ShrinkArgs { target, .. }) => target.target_from_env,
+            _ => false,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ static ALLOCATOR: stampede::allocator::Allocator = stampede::allocator::Allocato
 fn main() -> ExitCode {
     stampede::allocator::opt_out_of_huge_pages();
     let cli = Cli::parse_args();
+    let target_from_env = cli.target_from_env();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -79,6 +80,9 @@ fn main() -> ExitCode {
             Err(e) if e.is_broken_pipe() => exit::CLEAN,
             Err(e) => {
                 say(&error::render(&e));
+                if target_from_env && error::is_target_url(&e) {
+                    say(error::TARGET_FROM_ENV);
+                }
                 e.exit_code()
             }
         }

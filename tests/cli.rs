@@ -545,7 +545,7 @@ fn reference_and_bug_win_over_the_environments_target_not_the_command_lines() {
 /// A target's path takes the connection's placeholders (`ws://host/ocpp/CP{{user}}`),
 /// its host and port none: `validate` refuses one there, or an unknown one, at its
 /// file:line:column (exit 2), and `run` and `learn` refuse the same in `--target` or
-/// `STAMPEDE_TARGET` before anything dials.
+/// `STAMPEDE_TARGET` before anything dials, naming the variable when it came from there.
 #[test]
 fn target_placeholders_in_the_host_or_unknown_are_usage_errors() {
     let scenario = |target: &str| {
@@ -583,6 +583,10 @@ fn target_placeholders_in_the_host_or_unknown_are_usage_errors() {
             assert_eq!(code, Some(2), "{command} {target}: {out}{err}");
             assert!(err.contains(message), "{command} {target}: {err}");
             assert!(out.is_empty(), "nothing ran: {out}");
+            assert!(
+                !err.contains("STAMPEDE_TARGET"),
+                "typed, not exported: {err}"
+            );
         }
         let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
             .args(["run", ok.path.to_str().unwrap(), "--no-results", "-q"])
@@ -596,6 +600,11 @@ fn target_placeholders_in_the_host_or_unknown_are_usage_errors() {
             "STAMPEDE_TARGET={target}: {said}"
         );
         assert!(said.contains(message), "STAMPEDE_TARGET={target}: {said}");
+        // Nothing on the command line shows where the URL came from.
+        assert!(
+            said.contains("the target came from the STAMPEDE_TARGET environment variable"),
+            "STAMPEDE_TARGET={target}: {said}"
+        );
     }
 }
 

@@ -235,6 +235,20 @@ fn is_located(err: &(dyn StdError + 'static)) -> bool {
     }
 }
 
+/// Whether `err` refuses the target URL itself (its scheme, its placeholders, a variable
+/// it names): what a URL from `STAMPEDE_TARGET` is then named for.
+pub fn is_target_url(err: &Error) -> bool {
+    matches!(
+        err,
+        Error::Run(RunError::Url(_)) | Error::Hunt(HuntError::Run(RunError::Url(_)))
+    )
+}
+
+/// The line added under an error about a target URL that came from the environment:
+/// nothing on the command line shows it.
+pub const TARGET_FROM_ENV: &str =
+    "  (the target came from the STAMPEDE_TARGET environment variable)\n";
+
 /// What [`render`] says of `err` without its `error: ` label: the message, then one
 /// `  caused by: CAUSE` line per cause it does not already include (the text of a
 /// refusal's JUnit error, for one).

@@ -184,3 +184,45 @@ steps = [{ ping = "hello", within = "300ms" }, { close = 1000 }]
     assert_eq!(v[0].expected, "pong \"hello\" within 300ms");
     assert_eq!(v[0].seen, "no pong");
 }
+
+/// `placement = { first_text = "AUTH {{token}}" }`: a protocol of text lines gets its
+/// first message as written, the token and the connection's placeholders filled in, not
+/// as a JSON string.
+#[tokio::test]
+async fn a_first_text_is_sent_as_written_with_its_token() {
+    let (url, stop, seen) = spawn_recorder(true).await;
+    let text = r#"
+name = "first-text"
+seed = 1
+duration = "20s"
+[auth]
+placement = { first_text = "AUTH {{token}} user-{{user}}" }
+[oracles]
+liveness = false
+[[group]]
+name = "g"
+users = 2
+steps = [{ ping = "x", within = "3s" }, { close = 1000 }]
+"#;
+    let outcome = run(&scenario("first-text.toml", text), Some(url), None).await;
+    stop.cancel();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    let mut users: Vec<&str> = Vec::new();
+    for s in &seen {
+        assert_eq!(s.texts.len(), 1, "{s:?}");
+        let line = &s.texts[0];
+        let mut words = line.split(' ');
+        assert_eq!(words.next(), Some("AUTH"), "{line}");
+        let token = words.next().unwrap_or_default();
+        assert!(
+            token.starts_with("ey") && token.split('.').count() == 3,
+            "{line}"
+        );
+        users.push(words.next().unwrap_or_default());
+        assert_eq!(words.next(), None, "{line}");
+    }
+    users.sort_unstable();
+    assert_eq!(users, ["user-0", "user-1"]);
+    assert_eq!(outcome.results.summary.counters.messages_sent, 2);
+}

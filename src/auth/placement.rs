@@ -127,14 +127,19 @@ pub fn attach_with(
 }
 
 /// The text frame to send right after the upgrade: the `first_message` template with
-/// every `{{token}}` filled in. `None` for other placements and for the `missing` entry.
+/// every `{{token}}` filled in, as JSON (or as it is written, for a text template). `None`
+/// for other placements and for the `missing` entry.
 pub fn first_message(placement: &Placement, token: &Token) -> Option<String> {
-    let Placement::FirstMessage { template } = placement else {
+    let Placement::FirstMessage { template, text } = placement else {
         return None;
     };
-    token
-        .is_placed()
-        .then(|| fill(template, token.expose()).to_string())
+    if !token.is_placed() {
+        return None;
+    }
+    Some(match (text, template) {
+        (true, Value::String(line)) => fill_str(line, token.expose()),
+        _ => fill(template, token.expose()).to_string(),
+    })
 }
 
 fn fill(value: &Value, token: &str) -> Value {

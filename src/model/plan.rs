@@ -831,7 +831,7 @@ impl Plan {
     /// (`group "chatters" step 2 field password`).
     fn message_not_stored(&self) -> Option<String> {
         let placed = |p: &Placement| match p {
-            Placement::FirstMessage { template } => super::message_not_stored(template),
+            Placement::FirstMessage { template, .. } => super::message_not_stored(template),
             _ => None,
         };
         let first_message = placed(&self.auth.placement).or_else(|| {

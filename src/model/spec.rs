@@ -837,12 +837,16 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
     }
     // The token is placed, not templated (it never appears in a plan or a result): where
     // it goes is [auth] placement's to say, the first message's included.
+    // A text step's first message is text too: a JSON one is no use to a text protocol.
     if name == "token" {
+        let first = match context {
+            "send_text" => "placement = { first_text = \"AUTH {{token}}\" }",
+            _ => "placement = { first_message = { type = \"auth\", token = \"{{token}}\" } }",
+        };
         return format!(
             "\"{{{{token}}}}\" is not a placeholder of {context}: the token goes where [auth] \
              placement puts it (a header, the query, a cookie, a subprotocol, or the first \
-             message: placement = {{ first_message = {{ type = \"auth\", token = \
-             \"{{{{token}}}}\" }} }}); expected one of: {expected}"
+             message: {first}); expected one of: {expected}"
         );
     }
     let suggestion = closest_placeholder(name, allowed)

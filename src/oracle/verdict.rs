@@ -268,7 +268,7 @@ fn framing_note(plan: &Plan, reports: &[ConnReport], target: &str) -> Option<Str
         .flatten()
     });
     let first_message = match &plan.auth.placement {
-        crate::model::Placement::FirstMessage { template } => Some(template),
+        crate::model::Placement::FirstMessage { template, .. } => Some(template),
         _ => None,
     };
     let sends = plan.scripts.iter().flat_map(|script| {

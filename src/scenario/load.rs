@@ -569,7 +569,7 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
             Framing::Plain => None,
         }
     });
-    if let (Framing::Stomp, crate::model::Placement::FirstMessage { template }) =
+    if let (Framing::Stomp, crate::model::Placement::FirstMessage { template, .. }) =
         (framing, &scenario.auth.placement)
     {
         if let Some(why) = stomp_send_problem(template) {

@@ -140,7 +140,7 @@ pub(crate) fn upgrade_of<'a>(
     use std::borrow::Cow;
     let placement = ctx.plan.placement_of(conn);
     let templated = |s: &str| s.contains("{{");
-    let first_message = matches!(placement, Placement::FirstMessage { template } if templated(&template.to_string()));
+    let first_message = matches!(placement, Placement::FirstMessage { template, .. } if templated(&template.to_string()));
     let own = ctx.plan.headers_of(conn);
     let protocols = ctx.plan.subprotocols_of(conn);
     let headers = !own.is_empty()
@@ -164,9 +164,10 @@ pub(crate) fn upgrade_of<'a>(
         feed: ctx.plan.feed_of(conn),
     };
     let placement = match placement {
-        Placement::FirstMessage { template } if first_message => {
+        Placement::FirstMessage { template, text } if first_message => {
             Cow::Owned(Placement::FirstMessage {
                 template: crate::plan::expand_fixed(template, &vars),
+                text: *text,
             })
         }
         other => Cow::Borrowed(other),

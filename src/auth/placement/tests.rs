@@ -112,7 +112,10 @@ fn cookie_placement_sets_or_appends_the_cookie() {
 fn first_message_puts_nothing_on_the_upgrade() {
     let t = token();
     let template = json!({"type": "connection_init", "payload": {"token": "{{token}}", "n": 1, "list": ["Bearer {{ token }}", "{{other}}"]}});
-    let p = Placement::FirstMessage { template };
+    let p = Placement::FirstMessage {
+        template,
+        text: false,
+    };
     let req = attach(URL, &p, &t).unwrap();
     let plain = attach(URL, &Placement::None, &t).unwrap();
     let names = |r: &Request| {

@@ -336,12 +336,15 @@ pub enum Placement {
     /// `Cookie: NAME=<token>`.
     Cookie { name: String },
     /// Nothing on the upgrade; right after it, a text frame holding this JSON with every
-    /// `{{token}}` in its strings replaced by the token.
-    /// Stored with its literal credential fields redacted
+    /// `{{token}}` in its strings replaced by the token; with `text`, the template is a
+    /// string sent as it is written (`AUTH {{token}}`: a protocol of text lines), not as
+    /// JSON. Stored with its literal credential fields redacted
     /// ([`super::message_secrets::stored_message`]).
     FirstMessage {
         #[serde(serialize_with = "super::message_secrets::serialize_message")]
         template: serde_json::Value,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        text: bool,
     },
     /// No token at all.
     None,

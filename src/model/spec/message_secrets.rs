@@ -47,6 +47,12 @@ fn literal(value: &str) -> bool {
 /// `message` as a file stores it: every string of a credential-named field that is a
 /// literal, at any depth, replaced with `"<redacted>"`. Borrowed when there is none.
 pub fn stored_message(message: &Value) -> std::borrow::Cow<'_, Value> {
+    // A text first message (`first_text`) is stored as a text frame is.
+    if let Value::String(text) = message {
+        if let std::borrow::Cow::Owned(stored) = stored_text(text) {
+            return std::borrow::Cow::Owned(Value::String(stored));
+        }
+    }
     if !holds_literal_secret(message) {
         return std::borrow::Cow::Borrowed(message);
     }

@@ -451,7 +451,7 @@ pub(super) fn signalr_separator_note(plan: &Plan) -> Option<String> {
         return None;
     }
     let first_message = match &plan.auth.placement {
-        crate::model::Placement::FirstMessage { template } => Some(template.clone()),
+        crate::model::Placement::FirstMessage { template, .. } => Some(template.clone()),
         _ => None,
     };
     let sent = plan

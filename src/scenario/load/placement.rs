@@ -7,7 +7,14 @@ use serde_json::Value;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
-const PLACEMENT_KINDS: &[&str] = &["header", "query", "subprotocol", "cookie", "first_message"];
+const PLACEMENT_KINDS: &[&str] = &[
+    "header",
+    "query",
+    "subprotocol",
+    "cookie",
+    "first_message",
+    "first_text",
+];
 const DEFAULT_SUBPROTOCOL: &str = "jwt-auth";
 const DEFAULT_COOKIE: &str = "token";
 /// The only placeholder a first message may hold.
@@ -25,6 +32,7 @@ pub(super) fn bearer() -> Placement {
 fn default_first_message() -> Placement {
     Placement::FirstMessage {
         template: serde_json::json!({"type": "connection_init", "payload": {"token": "{{token}}"}}),
+        text: false,
     }
 }
 
@@ -104,6 +112,7 @@ fn placement_table(
             Placement::Cookie { name }
         }
         "first_message" => first_message(cx, &f, section),
+        "first_text" => first_text(cx, &f, section),
         _ => {
             let param = f.req_text(cx, "query");
             if !param
@@ -208,7 +217,36 @@ fn first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placeme
             format!("{context}: the message never uses {{{{token}}}}"),
         );
     }
-    Placement::FirstMessage { template }
+    Placement::FirstMessage {
+        template,
+        text: false,
+    }
+}
+
+/// `first_text = "AUTH {{token}}"`: a text frame sent as written (placeholders filled), for
+/// a protocol of text lines, where `first_message` sends JSON.
+fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement {
+    let context = format!("{section} first_text");
+    let line = f.req_text(cx, "first_text");
+    if let Some(node) = f.get("first_text") {
+        super::template::check_placeholders(
+            cx,
+            node.span(),
+            &line,
+            FIRST_MESSAGE_PLACEHOLDERS,
+            &context,
+        );
+        if !line.is_empty() && !mentions_token(&Value::String(line.clone())) {
+            cx.report(
+                node.span(),
+                format!("{context}: the text never uses {{{{token}}}}"),
+            );
+        }
+    }
+    Placement::FirstMessage {
+        template: Value::String(line),
+        text: true,
+    }
 }
 
 fn mentions_token(value: &Value) -> bool {

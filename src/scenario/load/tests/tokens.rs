@@ -176,17 +176,29 @@ fn cookie_and_first_message_placements_load() {
     assert_eq!(
         placement("\"first_message\""),
         Placement::FirstMessage {
-            template: init.clone()
+            template: init.clone(),
+            text: false
         }
     );
     assert_eq!(
         placement("{ first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }"),
-        Placement::FirstMessage { template: init }
+        Placement::FirstMessage {
+            template: init,
+            text: false
+        }
     );
     assert_eq!(
         placement("{ first_message = '{\"type\": \"auth\", \"jwt\": \"Bearer {{ token }}\"}' }"),
         Placement::FirstMessage {
-            template: json!({"type": "auth", "jwt": "Bearer {{ token }}"})
+            template: json!({"type": "auth", "jwt": "Bearer {{ token }}"}),
+            text: false
+        }
+    );
+    assert_eq!(
+        placement("{ first_text = \"AUTH {{token}} {{user}}\" }"),
+        Placement::FirstMessage {
+            template: json!("AUTH {{token}} {{user}}"),
+            text: true
         }
     );
 }
@@ -204,6 +216,14 @@ fn bad_placements_are_reported() {
     bad_auth(
         "placement = { first_message = { type = \"auth\" } }",
         "auth.placement first_message: the message never uses {{token}}",
+    );
+    bad_auth(
+        "placement = { first_text = \"AUTH\" }",
+        "auth.placement first_text: the text never uses {{token}}",
+    );
+    bad_auth(
+        "placement = { first_text = \"AUTH {{token}} {{run}}\" }",
+        "placeholder not available \"{{run}}\" in auth.placement first_text",
     );
     bad_auth(
         "placement = { first_message = '{\"t\": ' }",

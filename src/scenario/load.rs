@@ -251,11 +251,16 @@ impl ScenarioFile {
     /// (absolute, so plan and repro files keep resolved paths, and a repro replays from any
     /// working directory).
     fn base(&self) -> Option<std::path::PathBuf> {
-        let folder = match self.path.parent() {
+        let folder = self.folder();
+        Some(std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf()))
+    }
+
+    /// The folder holding the file, as given (`.` for a bare file name).
+    fn folder(&self) -> &Path {
+        match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
-        };
-        Some(std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf()))
+        }
     }
 
     /// [`load_file_checked`] on this text.
@@ -288,11 +293,10 @@ impl ScenarioFile {
     /// # Errors
     /// As [`super::load_battery_file`].
     pub fn battery(&self) -> Result<Option<battery::Battery>, ScenarioError> {
-        let base = self.path.parent().map(|p| match p.as_os_str().is_empty() {
-            true => Path::new(".").to_path_buf(),
-            false => p.to_path_buf(),
-        });
-        battery::load_battery_text(&self.text, &self.path.display().to_string(), base)
+        // Its scenarios' paths resolve against the folder as given: a battery names them
+        // in what it prints as the user wrote them.
+        let base = Some(self.folder().to_path_buf());
+        battery::load_battery_in(&self.text, &self.path.display().to_string(), base)
     }
 }
 

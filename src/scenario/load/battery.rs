@@ -156,22 +156,14 @@ pub fn load_battery_file(path: &Path) -> Result<Option<Battery>, ScenarioError> 
     super::ScenarioFile::read(path)?.battery()
 }
 
-/// [`load_battery_file`] for a file's `text` already read; `origin` names it in problems,
-/// relative paths resolve against `base`.
-pub(in crate::scenario) fn load_battery_text(
-    text: &str,
-    origin: &str,
-    base: Option<std::path::PathBuf>,
-) -> Result<Option<Battery>, ScenarioError> {
-    load_battery_in(text, origin, base)
-}
-
 /// [`load_battery_file`] for text; relative paths resolve against the working directory.
 pub fn load_battery_str(text: &str, origin: &str) -> Result<Option<Battery>, ScenarioError> {
     load_battery_in(text, origin, None)
 }
 
-fn load_battery_in(
+/// [`load_battery_file`] for a file's `text` already read; `origin` names it in problems,
+/// relative paths resolve against `base` (the working directory when `None`).
+pub(in crate::scenario) fn load_battery_in(
     text: &str,
     origin: &str,
     base: Option<PathBuf>,

@@ -3,7 +3,7 @@
 
 use super::placement::{bearer, is_token, placement, report_at};
 use super::template::{check_placeholders, to_json_in};
-use super::walk::{found, Ctx, Fields, InputFile, Node};
+use super::walk::{found, Ctx, Fields, InputFile, Node, PemKey};
 use crate::auth::REGISTERED_CLAIMS;
 use crate::model::{AuthSpec, JwtAlg, SecretSource, SUB_PLACEHOLDERS};
 use serde_json::{Map, Value};
@@ -55,10 +55,12 @@ pub(super) fn auth(cx: &mut Ctx<'_>, node: Option<&Node<'_>>) -> AuthSpec {
             .get("secret")
             .map_or(defaults.secret, |n| secret(cx, n, "auth.secret", None)),
         alg,
-        key: f.get("key").map(|n| secret(cx, n, "auth.key", Some(alg))),
+        key: f
+            .get("key")
+            .map(|n| secret(cx, n, "auth.key", Some(PemKey::Private(alg)))),
         public_key: f
             .get("public_key")
-            .map(|n| secret(cx, n, "auth.public_key", None)),
+            .map(|n| secret(cx, n, "auth.public_key", Some(PemKey::Public(alg)))),
         sub,
         ttl: f.positive_duration_or(cx, "ttl", defaults.ttl),
         aud: f.get("aud").map(|_| f.text_or(cx, "aud", "")),
@@ -168,9 +170,10 @@ fn check_key_fields(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, alg: JwtAlg) {
 }
 
 /// `{ env = "NAME", default = "..." }`, `{ file = "path" }` or `{ value = "..." }`.
-/// `signs` is the algorithm a private key (`auth.key`) must sign: what it holds is checked
-/// then, as the run will read it, wherever it can be read now.
-fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg>) -> SecretSource {
+/// `pem` is the key an RS256/ES256 source must hold (`auth.key`'s private key,
+/// `auth.public_key`'s public one): what it holds is checked then, as the run will read
+/// it, wherever it can be read now.
+fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, pem: Option<PemKey>) -> SecretSource {
     let fallback = AuthSpec::default().secret;
     if let toml::de::DeValue::String(_) = node.get_ref() {
         // The forms, not just "a table": a key written inline is the mistake to steer off
@@ -205,13 +208,7 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg
             }
             let default = f.get("default").map(|_| f.text_or(cx, "default", ""));
             if let Some(node) = f.get("env") {
-                check_env(
-                    cx,
-                    node.span(),
-                    section,
-                    (&value, default.as_deref()),
-                    signs,
-                );
+                check_env(cx, node.span(), section, (&value, default.as_deref()), pem);
             }
             SecretSource::Env {
                 name: value,
@@ -222,8 +219,8 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg
             let path = cx.resolve(&value);
             if let Some(node) = f.get("file") {
                 let key = format!("{section}.file");
-                let what = match signs {
-                    Some(alg) => InputFile::PrivateKey(alg),
+                let what = match pem {
+                    Some(key) => InputFile::Key(key),
                     None => InputFile::Secret(key_material(section)),
                 };
                 cx.check_input_file(node.span(), (&key, &path), what);
@@ -232,9 +229,9 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg
         }
         _ => {
             // An empty value is reported as such.
-            let problem = signs.filter(|_| !value.is_empty()).and_then(|alg| {
-                crate::auth::private_key_problem(alg, value.as_bytes(), "the value")
-            });
+            let problem = pem
+                .filter(|_| !value.is_empty())
+                .and_then(|key| key.problem(value.as_bytes(), "the value"));
             if let (Some(problem), Some(node)) = (problem, f.get("value")) {
                 cx.report(node.span(), format!("{section}.value: {problem}"));
             }
@@ -250,13 +247,13 @@ fn secret(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str, signs: Option<JwtAlg
 /// `default`, or empty. A problem of the environment, not of the file, so it is
 /// [deferred](Ctx::defer): `run`, `hunt` and `learn` stop there, `validate` warns. The
 /// message names the variable, never a value. A private key's variable that is set must
-/// hold a key `signs` signs with ([`crate::auth::private_key_problem`]).
+/// hold the key `pem` names ([`PemKey::problem`]).
 fn check_env(
     cx: &mut Ctx<'_>,
     span: std::ops::Range<usize>,
     section: &str,
     (name, default): (&str, Option<&str>),
-    signs: Option<JwtAlg>,
+    pem: Option<PemKey>,
 ) {
     if name.is_empty() || name.contains(['=', '\0']) {
         // Reported as a malformed name already.
@@ -266,8 +263,7 @@ fn check_env(
         (Ok(v), _) if v.is_empty() => "it is set but empty",
         (Ok(v), _) => {
             let held_in = format!("environment variable {name}");
-            let problem =
-                signs.and_then(|alg| crate::auth::private_key_problem(alg, v.as_bytes(), &held_in));
+            let problem = pem.and_then(|key| key.problem(v.as_bytes(), &held_in));
             if let Some(problem) = problem {
                 cx.defer(span, format!("{section}.env: {problem}"));
             }

@@ -53,18 +53,43 @@ pub(super) struct Ctx<'s> {
 pub(super) enum InputFile {
     /// Key material (`what`: `the JWT secret`, `a PEM key`): any bytes but newlines.
     Secret(&'static str),
-    /// `auth.key`: a PEM private key the algorithm signs with
-    /// ([`crate::auth::private_key_problem`]).
-    PrivateKey(crate::model::JwtAlg),
+    /// `auth.key` or `auth.public_key`: the PEM key the algorithm signs or verifies with.
+    Key(PemKey),
     /// `auth.tokens`: at least one token, one per line (UTF-8).
     Tokens,
+}
+
+/// A PEM key a key source must hold: the private key an algorithm signs with (`auth.key`)
+/// or the public key it verifies with (`auth.public_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PemKey {
+    Private(crate::model::JwtAlg),
+    Public(crate::model::JwtAlg),
+}
+
+impl PemKey {
+    /// Why `pem` (held in `held_in`) is not this key, in words; `None` when it is (or the
+    /// algorithm is HMAC's, whose secrets are any bytes).
+    pub(super) fn problem(self, pem: &[u8], held_in: &str) -> Option<String> {
+        match self {
+            PemKey::Private(alg) => crate::auth::private_key_problem(alg, pem, held_in),
+            PemKey::Public(alg) => crate::auth::public_key_problem(alg, pem, held_in),
+        }
+    }
+
+    fn words(self) -> String {
+        match self {
+            PemKey::Private(alg) => format!("{}'s PEM key", alg.name()),
+            PemKey::Public(alg) => format!("{}'s PEM public key", alg.name()),
+        }
+    }
 }
 
 impl InputFile {
     fn expected(self) -> String {
         match self {
             InputFile::Secret(what) => format!("a file holding {what}"),
-            InputFile::PrivateKey(alg) => format!("a file holding {}'s PEM key", alg.name()),
+            InputFile::Key(key) => format!("a file holding {}", key.words()),
             InputFile::Tokens => "a file with at least one token, one per line".to_string(),
         }
     }
@@ -76,12 +101,10 @@ impl InputFile {
             InputFile::Secret(_) => {
                 crate::auth::secret_is_empty(&std::fs::read(path).map_err(cannot)?)
             }
-            InputFile::PrivateKey(alg) => {
+            InputFile::Key(key) => {
                 let bytes = std::fs::read(path).map_err(cannot)?;
                 let empty = crate::auth::secret_is_empty(&bytes);
-                if let Some(problem) =
-                    crate::auth::private_key_problem(alg, &bytes, path).filter(|_| !empty)
-                {
+                if let Some(problem) = key.problem(&bytes, path).filter(|_| !empty) {
                     return Err(problem);
                 }
                 empty
@@ -97,9 +120,7 @@ impl InputFile {
         };
         if empty {
             let blank = match self {
-                InputFile::Secret(_) | InputFile::PrivateKey(_) => {
-                    "an empty file (or only newlines)"
-                }
+                InputFile::Secret(_) | InputFile::Key(_) => "an empty file (or only newlines)",
                 InputFile::Tokens => "an empty file (or only blank lines)",
             };
             return Err(format!(

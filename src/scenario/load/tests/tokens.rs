@@ -507,3 +507,46 @@ fn a_private_key_of_the_wrong_kind_is_told_at_its_file_key() {
     std::fs::write(&path, with_top(scenario)).unwrap();
     assert!(load_file(&path).is_ok());
 }
+
+/// `[auth] public_key` (what the built-in server verifies with) is told as `key` is, at
+/// its file key, when `validate` reads it: not first when the run starts.
+#[test]
+fn a_public_key_of_the_wrong_kind_is_told_at_its_file_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    let (key, public) = (dir.path().join("k.pem"), dir.path().join("p.pem"));
+    let fixture = crate::auth::tests::fixture;
+    std::fs::write(&key, fixture("rsa-private.pem")).unwrap();
+    let scenario =
+        "[auth]\nalg = \"RS256\"\nkey = { file = \"k.pem\" }\npublic_key = { file = \"p.pem\" }";
+    std::fs::write(&path, with_top(scenario)).unwrap();
+    for (pem, holds) in [
+        (
+            fixture("ec-public.pem"),
+            "holds a public key of another algorithm",
+        ),
+        (b"not a key\n".to_vec(), "is not PEM"),
+        (
+            fixture("ec-private.pem"),
+            "holds an EC private key, not a public key",
+        ),
+    ] {
+        std::fs::write(&public, &pem).unwrap();
+        let Err(ScenarioError::Invalid { problems }) = load_file(&path) else {
+            panic!("loaded with a public key RS256 cannot verify with");
+        };
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        let message = &problems[0].message;
+        assert!(
+            message.starts_with("auth.public_key.file: RS256 needs an RSA public key"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("; {} {holds}", public.display())),
+            "{message}"
+        );
+        assert!(!message.contains("MII"), "{message}");
+    }
+    std::fs::write(&public, fixture("rsa-public.pem")).unwrap();
+    assert!(load_file(&path).is_ok());
+}

@@ -145,6 +145,11 @@ impl Cli {
                 && sub.value_source("target") == Some(clap::parser::ValueSource::EnvVariable)
         });
         if let Some(args) = cli.command.target_args_mut() {
+            // Exported empty (`STAMPEDE_TARGET=` in a CI job's environment): no target,
+            // as if unset, not a URL "" refused.
+            if target_from_env && args.target.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                args.target = None;
+            }
             if args.target.is_some() && (args.reference || args.bug.is_some()) {
                 if !target_from_env {
                     Cli::command()

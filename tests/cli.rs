@@ -503,6 +503,21 @@ fn a_malformed_target_is_refused_before_any_notice() {
 /// conflict rule refused the first too, naming a `--target` nobody typed.
 #[test]
 fn reference_and_bug_win_over_the_environments_target_not_the_command_lines() {
+    // Exported empty, the variable names no target: the built-in server is it.
+    let out = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            "scenarios/golden-path.toml",
+            "--no-learn",
+            "--no-results",
+        ])
+        .args(["--duration", "1s"])
+        .env("STAMPEDE_TARGET", "")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("not a URL"), "{said}");
+    assert!(said.contains("built-in reference server"), "{said}");
     let closed = "ws://127.0.0.1:9/ws";
     for built_in in [["--reference", ""], ["--bug", "identity-swap"]] {
         let flags: Vec<&str> = built_in.into_iter().filter(|f| !f.is_empty()).collect();

@@ -1581,6 +1581,22 @@ async fn literal_credentials_in_sent_messages_are_sent_but_never_written() {
     );
     assert_eq!(heard.lock().unwrap().len(), before, "nothing sent");
 
+    // A text first message (`first_text`) keeps its credential lines out of files as a
+    // `send_text` does, and a replay that lacks one names it instead of sending
+    // `passcode:<redacted>`.
+    let text_first = format!(
+        "name = \"text-first\"\nduration = \"3s\"\n[auth]\nsecret = {{ env = \"STAMPEDE_JWT_SECRET\" }}\n\
+         placement = {{ first_text = \"CONNECT\\npasscode:{PASSCODE}\\nauth:{{{{token}}}}\\n\" }}\n\
+         [[group]]\nname = \"g\"\nusers = 1\nsteps = [{{ close = 1000 }}]\n"
+    );
+    let path = dir.path().join("repro-text.json");
+    let (written, refused) = replay_of_plan(&text_first, &url, &path, env()).await;
+    leaks("the first_text repro", &written);
+    assert!(written.contains("passcode:<redacted>"), "{written}");
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("auth first_text line passcode"), "{err}");
+
     // So is a login URL's literal secret query parameter: the URL is sent as written,
     // never stored, and a replay names it.
     const LOGIN_KEY: &str = "login-query-key-66";

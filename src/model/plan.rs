@@ -830,8 +830,15 @@ impl Plan {
     /// `send_text`, or a connection's explicit actions, named for the user
     /// (`group "chatters" step 2 field password`).
     fn message_not_stored(&self) -> Option<String> {
+        // A text first message (`first_text`) is stored as a `send_text` is: by its
+        // `name:value` lines.
         let placed = |p: &Placement| match p {
-            Placement::FirstMessage { template, .. } => super::message_not_stored(template),
+            Placement::FirstMessage {
+                template: serde_json::Value::String(line),
+                text: true,
+            } => super::text_not_stored(line).map(|name| format!("auth first_text line {name}")),
+            Placement::FirstMessage { template, .. } => super::message_not_stored(template)
+                .map(|field| format!("auth first_message field {field}")),
             _ => None,
         };
         let first_message = placed(&self.auth.placement).or_else(|| {
@@ -840,8 +847,8 @@ impl Plan {
                 .filter_map(|c| c.placement.as_ref())
                 .find_map(placed)
         });
-        if let Some(field) = first_message {
-            return Some(format!("auth first_message field {field}"));
+        if first_message.is_some() {
+            return first_message;
         }
         let step = |step: &Step| match step {
             Step::Send { template } => super::message_not_stored(template),

@@ -573,8 +573,15 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
             Framing::Plain => None,
         }
     });
-    if let (Framing::Stomp, crate::model::Placement::FirstMessage { template, .. }) =
-        (framing, &scenario.auth.placement)
+    // A `first_text` is a frame as written (a STOMP CONNECT frame spelled out), as a
+    // `send_text` is.
+    if let (
+        Framing::Stomp,
+        crate::model::Placement::FirstMessage {
+            template,
+            text: false,
+        },
+    ) = (framing, &scenario.auth.placement)
     {
         if let Some(why) = stomp_send_problem(template) {
             let span = f.get("auth").map_or(0..0, Node::span);

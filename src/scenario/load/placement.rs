@@ -72,12 +72,17 @@ const NAMED: [&str; 6] = [
 
 fn bad_placement(cx: &mut Ctx<'_>, node: &Node<'_>, section: &str) -> Placement {
     let hint = match node.get_ref() {
+        // A form that takes its text: named alone, it has none.
+        DeValue::String(s) if s.as_ref() == "first_text" => {
+            "; first_text takes the text to send: { first_text = \"AUTH {{token}}\" }".to_string()
+        }
         DeValue::String(s) => crate::model::words::did_you_mean(s, NAMED),
         _ => String::new(),
     };
     let message = format!(
         "{section}: expected \"header\", \"query\", \"subprotocol\", \"cookie\", \"first_message\", \
-         \"none\" or a table like {{ header = \"X-Token\" }}, found {}{hint}",
+         \"none\" or a table like {{ header = \"X-Token\" }} or {{ first_text = \"AUTH {{{{token}}}}\" }}, \
+         found {}{hint}",
         found(node.get_ref())
     );
     cx.report(node.span(), message);
@@ -197,7 +202,13 @@ fn first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placeme
                 value
             }
             Err(e) => {
-                cx.report(node.span(), format!("{context}: not valid JSON text: {e}"));
+                cx.report(
+                    node.span(),
+                    format!(
+                        "{context}: not valid JSON text: {e} (a protocol of text lines sends \
+                         its first message with {{ first_text = \"AUTH {{{{token}}}}\" }})"
+                    ),
+                );
                 Value::Null
             }
         },
@@ -227,6 +238,7 @@ fn first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placeme
 /// a protocol of text lines, where `first_message` sends JSON.
 fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement {
     let context = format!("{section} first_text");
+    let before = cx.problem_count();
     let line = f.req_text(cx, "first_text");
     if let Some(node) = f.get("first_text") {
         super::template::check_placeholders(
@@ -236,7 +248,10 @@ fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement 
             FIRST_MESSAGE_PLACEHOLDERS,
             &context,
         );
-        if !line.is_empty() && !mentions_token(&Value::String(line.clone())) {
+        // Said only of a text found right otherwise: a number, an empty text or a
+        // misspelled {{TOKEN}} has its own problem, and this one on top says nothing.
+        let fine = cx.problem_count() == before;
+        if fine && !mentions_token(&Value::String(line.clone())) {
             cx.report(
                 node.span(),
                 format!("{context}: the text never uses {{{{token}}}}"),

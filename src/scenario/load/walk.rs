@@ -154,6 +154,11 @@ fn no_repeated_lines(text: &str, path: &str) -> Result<(), String> {
 }
 
 impl<'s> Ctx<'s> {
+    /// How many problems of the file were reported so far: whether a check found one.
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     pub fn new(file: &'s str, text: &'s str) -> Self {
         let lines = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))

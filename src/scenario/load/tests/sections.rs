@@ -31,7 +31,7 @@ fn groups_are_checked() {
     assert_problem(
         &group("placement = \"headr\""),
         "placement: expected \"header\", \"query\", \"subprotocol\", \"cookie\", \
-         \"first_message\", \"none\" or a table like { header = \"X-Token\" }, found \"headr\"; \
+         \"first_message\", \"none\" or a table like { header = \"X-Token\" } or { first_text = \"AUTH {{token}}\" }, found \"headr\"; \
          did you mean \"header\"?",
     );
     assert_problem(

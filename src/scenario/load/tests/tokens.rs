@@ -550,3 +550,36 @@ fn a_public_key_of_the_wrong_kind_is_told_at_its_file_key() {
     std::fs::write(&public, fixture("rsa-public.pem")).unwrap();
     assert!(load_file(&path).is_ok());
 }
+
+/// `first_text` is told once what is wrong with it (not also "never uses {{token}}" when
+/// its own problem is another), named where a text protocol's user looks first, and
+/// spelled out as a STOMP CONNECT frame is taken as written.
+#[test]
+fn a_first_text_is_told_its_own_problem_once_and_pointed_to() {
+    for (value, said) in [
+        ("3", "first_text: expected a string, found an integer"),
+        ("\"AUTH {{TOKEN}}\"", "did you mean \"{{token}}\"?"),
+        ("\"AUTH {{token\"", "unclosed \"{{\""),
+        (
+            "\"AUTH\"",
+            "auth.placement first_text: the text never uses {{token}}",
+        ),
+    ] {
+        let (_, _, message) = problem(&with_top(&format!(
+            "[auth]\nplacement = {{ first_text = {value} }}"
+        )));
+        assert!(message.contains(said), "{value}: {message}");
+    }
+    bad_auth(
+        "placement = \"first_text\"",
+        "first_text takes the text to send: { first_text = \"AUTH {{token}}\" }",
+    );
+    bad_auth(
+        "placement = { first_message = \"AUTH {{token}}\" }",
+        "not valid JSON text: expected value at line 1 column 1 (a protocol of text lines \
+         sends its first message with { first_text = \"AUTH {{token}}\" })",
+    );
+    let stomp = "[auth]\nplacement = { first_text = \"CONNECT\\naccept-version:1.2\\npasscode:{{token}}\\n\\n\\u0000\" }\n\
+                 [oracles]\nframing = \"stomp\"";
+    load(&with_top(stomp));
+}

@@ -449,27 +449,13 @@ impl ConnRun {
     /// the fields it writes rather than cloning its `Arc`: a clone per message is two
     /// atomic updates of one counter that every connection on every worker shares.
     fn read_records(&mut self, text: &str, now: Instant) -> bool {
-        let ConnRun {
-            ctx,
-            index,
-            traffic,
-            samples,
-            checker,
-            open,
-            attempts,
-            markers,
-            said,
-            answer,
-            rare,
-            ..
-        } = self;
-        let spec = &ctx.plan.oracles;
+        let spec = &self.ctx.plan.oracles;
         // Plain frames (most runs) are read as they are; a protocol's packets are decoded
         // into records first.
         let decoded = (!spec.reads_frames_as_they_are()).then(|| framing::decode(spec, text));
         if let Some(d) = &decoded {
             if d.ping {
-                if let Some(o) = open.as_mut() {
+                if let Some(o) = self.open.as_mut() {
                     o.ping_due = true;
                 }
             }
@@ -479,17 +465,17 @@ impl ConnRun {
             }
         }
         let mut reading = Reading {
-            ctx,
-            index: *index,
-            traffic,
-            samples,
-            checker,
-            open,
-            attempts,
-            markers,
-            said,
-            answer,
-            rare,
+            ctx: &self.ctx,
+            index: self.index,
+            traffic: &mut self.traffic,
+            samples: &mut self.samples,
+            checker: &mut self.checker,
+            open: &mut self.open,
+            attempts: &mut self.attempts,
+            markers: &self.markers,
+            said: &mut self.said,
+            answer: &mut self.answer,
+            rare: &mut self.rare,
             frame: text,
             now,
         };
@@ -514,7 +500,7 @@ impl ConnRun {
         }
         if !any {
             // Only separators or blanks: a data frame that says nothing.
-            due |= note_data(ctx, attempts, open, samples, now, None);
+            due |= reading.data_frame(None);
         }
         self.keep_if_pending(text);
         due
@@ -1229,13 +1215,18 @@ impl Reading<'_> {
     fn not_json(&mut self, text: &str) -> bool {
         self.traffic.non_json += 1;
         self.checker.on_unreadable(text);
+        self.data_frame(None)
+    }
+
+    /// [`note_data`] of the frame, its record's kind `event`.
+    fn data_frame(&mut self, event: Option<&str>) -> bool {
         note_data(
             self.ctx,
             self.attempts,
             self.open,
             self.samples,
             self.now,
-            None,
+            event,
         )
     }
 }

@@ -98,6 +98,10 @@ pub struct Cli {
     /// after its name (`stampede --threads 1 run …` is `stampede run … --threads 1`).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<std::num::NonZeroUsize>,
+    /// Whether the command's target URL came from `STAMPEDE_TARGET`, not the command line
+    /// (set by [`Cli::parse_args`]): an error about it then says where it came from.
+    #[arg(skip)]
+    pub target_from_env: bool,
 }
 
 impl Cli {
@@ -144,6 +148,7 @@ impl Cli {
             matches!(sub.try_get_raw("target"), Ok(Some(_)))
                 && sub.value_source("target") == Some(clap::parser::ValueSource::EnvVariable)
         });
+        let mut from_env = false;
         if let Some(args) = cli.command.target_args_mut() {
             // Exported empty (`STAMPEDE_TARGET=` in a CI job's environment): no target,
             // as if unset, not a URL "" refused.
@@ -162,22 +167,16 @@ impl Cli {
                 }
                 args.target = None;
             }
-            args.target_from_env = target_from_env && args.target.is_some();
+            from_env = target_from_env && args.target.is_some();
         }
+        cli.target_from_env = from_env;
         cli
     }
 
     /// Whether the command's target URL came from `STAMPEDE_TARGET` (see
     /// [`Cli::parse_args`]).
     pub fn target_from_env(&self) -> bool {
-        match &self.command {
-            Command::Run(RunArgs { target, .. })
-            | Command::Learn(LearnArgs { target, .. })
-            | Command::Hunt(hunt::HuntArgs { target, .. })
-            | Command::Replay(hunt::ReplayArgs { target, .. })
-            | Command::Shrink(hunt::ShrinkArgs { target, .. }) => target.target_from_env,
-            _ => false,
-        }
+        self.target_from_env
     }
 }
 

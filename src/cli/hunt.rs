@@ -30,10 +30,6 @@ pub struct TargetArgs {
     // `Cli::parse_args`'s business, not the user's.)
     #[arg(long, env = "STAMPEDE_TARGET")]
     pub target: Option<String>,
-    /// Whether `target` came from `STAMPEDE_TARGET`, not the command line (set by
-    /// [`crate::cli::Cli::parse_args`]): an error about it then says where it came from.
-    #[arg(skip)]
-    pub target_from_env: bool,
     /// Run against the built-in reference server (correct unless --bug), whatever the
     /// scenario or repro names.
     #[arg(long)]

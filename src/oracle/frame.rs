@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(kinds(decode(&lines, Some("\n"), true)).len(), 3);
     }
 
-    /// Every received record is read borrowed (in place when short and plain),
+    /// Every received record is read borrowed (flat when an object of plain members),
     /// calibration's and the tests' records owned: kinds and field tests must agree on all.
     #[test]
     fn borrowed_and_owned_records_get_the_same_kinds_and_tests() {

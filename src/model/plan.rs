@@ -830,15 +830,14 @@ impl Plan {
     /// `send_text`, or a connection's explicit actions, named for the user
     /// (`group "chatters" step 2 field password`).
     fn message_not_stored(&self) -> Option<String> {
-        // A text first message (`first_text`) is stored as a `send_text` is: by its
-        // `name:value` lines.
+        // A text first message (`first_text`) is named by its line, as a `send_text` is.
         let placed = |p: &Placement| match p {
-            Placement::FirstMessage {
-                template: serde_json::Value::String(line),
-                text: true,
-            } => super::text_not_stored(line).map(|name| format!("auth first_text line {name}")),
-            Placement::FirstMessage { template, .. } => super::message_not_stored(template)
-                .map(|field| format!("auth first_message field {field}")),
+            Placement::FirstMessage { template, text } => {
+                super::message_not_stored(template).map(|name| match text {
+                    true => format!("auth first_text line {name}"),
+                    false => format!("auth first_message field {name}"),
+                })
+            }
             _ => None,
         };
         let first_message = placed(&self.auth.placement).or_else(|| {

@@ -134,13 +134,22 @@ pub fn serialize_text<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S
 /// `"<redacted>"`): a plan read back with it cannot send it.
 pub fn message_not_stored(message: &Value) -> Option<String> {
     match message {
+        // A text first message (`first_text`), stored as a text frame is.
+        Value::String(text) => text_not_stored(text),
+        other => field_not_stored(other),
+    }
+}
+
+/// [`message_not_stored`] of a message's fields, at any depth.
+fn field_not_stored(message: &Value) -> Option<String> {
+    match message {
         Value::Object(fields) => fields.iter().find_map(|(name, v)| match v {
             Value::String(s) if is_secret_field(name) && s == SecretText::REDACTED_MARKER => {
                 Some(name.clone())
             }
-            other => message_not_stored(other),
+            other => field_not_stored(other),
         }),
-        Value::Array(items) => items.iter().find_map(message_not_stored),
+        Value::Array(items) => items.iter().find_map(field_not_stored),
         _ => None,
     }
 }

@@ -251,7 +251,7 @@ fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement 
         // Said only of a text found right otherwise: a number, an empty text or a
         // misspelled {{TOKEN}} has its own problem, and this one on top says nothing.
         let fine = cx.problem_count() == before;
-        if fine && !mentions_token(&Value::String(line.clone())) {
+        if fine && !names_token(&line) {
             cx.report(
                 node.span(),
                 format!("{context}: the text never uses {{{{token}}}}"),
@@ -264,9 +264,14 @@ fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement 
     }
 }
 
+/// Whether `text` holds `{{token}}` (spaces inside the braces allowed).
+fn names_token(text: &str) -> bool {
+    text.replace(' ', "").contains("{{token}}")
+}
+
 fn mentions_token(value: &Value) -> bool {
     match value {
-        Value::String(s) => s.replace(' ', "").contains("{{token}}"),
+        Value::String(s) => names_token(s),
         Value::Array(items) => items.iter().any(mentions_token),
         Value::Object(map) => map.values().any(mentions_token),
         _ => false,

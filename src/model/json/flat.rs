@@ -10,7 +10,7 @@
 //! [`Node`] gives is the one the tree of the same text gives (a property test compares the
 //! two); any other text is left to the tree.
 
-use super::{Borrowed, Reader};
+use super::{QUICK_DIGITS, STOPS};
 use crate::model::path::Tree;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -33,56 +33,121 @@ pub enum Node<'r> {
     /// key as often as written.
     Object(&'r [(&'r str, Node<'r>)]),
     /// A member's value as its JSON text: a string with its quotes (no escape, no control
-    /// character), an integer of at most [`super::QUICK_DIGITS`] digits, `true`, `false`, `null`.
+    /// character), an integer of at most [`QUICK_DIGITS`] digits, `true`, `false`, `null`.
     Scalar(&'r str),
 }
 
 /// `text` read into `slots` when it is one JSON object (RFC 8259; whitespace around it and
-/// its tokens allowed) of at most [`FLAT_MEMBERS`] members whose values are each a scalar
-/// the quick reader takes (a string without escapes or control characters, an integer of
-/// at most 18 digits, `true`, `false`, `null`): the object's node. `None` for any other
-/// text (an array, a nested value, a fraction, an escape, more members, anything that is
-/// not JSON), which the tree reader takes. Read by the quick reader's own steps
-/// ([`Reader`]), so a flat record is always one it would have read.
+/// its tokens allowed) of at most [`FLAT_MEMBERS`] members whose values are each a
+/// string without escapes or control characters, an integer of at most [`QUICK_DIGITS`]
+/// digits (no leading zero, not `-0`), `true`, `false` or `null`: the object's node.
+/// `None` for any other text (an array, a nested value, a fraction, an escape, more
+/// members, anything that is not JSON), which the tree reader takes.
 pub fn flat<'r>(text: &'r str, slots: &'r mut Slots<'r>) -> Option<Node<'r>> {
-    let mut reader = Reader::new(text);
-    reader.skip_whitespace();
-    if reader.peek() != Some(b'{') {
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
         return None;
     }
+    at = skip_whitespace(bytes, at + 1);
     let mut count = 0;
-    reader.members(0, b'}', |reader, depth| {
-        let slot = slots.get_mut(count)?;
-        let key = reader.key()?;
-        reader.skip_whitespace();
-        let start = reader.at;
-        // A scalar only: a container is left to the tree before anything is built of it.
-        if matches!(reader.peek()?, b'{' | b'[') {
-            return None;
+    if bytes.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            let slot = slots.get_mut(count)?;
+            if bytes.get(at) != Some(&b'"') {
+                return None;
+            }
+            let key_end = string_end(bytes, at)?;
+            let key = text.get(at + 1..key_end - 1)?;
+            at = skip_whitespace(bytes, key_end);
+            if bytes.get(at) != Some(&b':') {
+                return None;
+            }
+            let start = skip_whitespace(bytes, at + 1);
+            let end = scalar_end(bytes, start)?;
+            *slot = (key, Node::Scalar(text.get(start..end)?));
+            count += 1;
+            at = skip_whitespace(bytes, end);
+            match bytes.get(at)? {
+                b',' => at = skip_whitespace(bytes, at + 1),
+                b'}' => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
         }
-        reader.value(depth)?;
-        *slot = (key, Node::Scalar(text.get(start..reader.at)?));
-        count += 1;
-        Some(())
-    })?;
-    reader.skip_whitespace();
-    if reader.at != text.len() {
+    }
+    if skip_whitespace(bytes, at) != bytes.len() {
         return None;
     }
     let slots: &'r Slots<'r> = slots;
     Some(Node::Object(slots.get(..count)?))
 }
 
-impl Node<'_> {
-    /// The number of a scalar, as the quick reader reads it (the tree's number).
-    fn number(&self) -> Option<serde_json_borrow::Number> {
+/// The first offset from `at` that is not RFC 8259 whitespace.
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The end (exclusive, past the closing quote) of the string at its opening quote `at`,
+/// when nothing in it is escaped nor a control character.
+fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = bytes.get(at + 1..)?;
+    let len = rest.iter().position(|&b| STOPS[usize::from(b)])?;
+    (rest.get(len) == Some(&b'"')).then_some(at + 1 + len + 1)
+}
+
+/// The end (exclusive) of the scalar at `at` as [`Node::Scalar`] takes one; `None` for a
+/// container or anything else.
+fn scalar_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let literal = |word: &[u8]| {
+        let rest = bytes.get(at..)?;
+        rest.starts_with(word).then_some(at + word.len())
+    };
+    match bytes.get(at)? {
+        b'"' => string_end(bytes, at),
+        b't' => literal(b"true"),
+        b'f' => literal(b"false"),
+        b'n' => literal(b"null"),
+        b'-' | b'0'..=b'9' => {
+            let negative = bytes.get(at) == Some(&b'-');
+            let start = at + usize::from(negative);
+            let digits = bytes.get(start..)?;
+            let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            let zero = digits.first() == Some(&b'0');
+            // A leading zero, `-0` (a float to serde_json), too many digits: the tree's.
+            let refused =
+                count == 0 || count > QUICK_DIGITS || (count > 1 && zero) || (negative && zero);
+            (!refused).then_some(start + count)
+        }
+        _ => None,
+    }
+}
+
+impl<'r> Node<'r> {
+    /// The sign and magnitude of an integer scalar.
+    fn integer(&self) -> Option<(bool, u64)> {
         let Node::Scalar(text) = self else {
             return None;
         };
-        match Reader::new(text).value(0)? {
-            Borrowed::Number(n) => Some(n),
-            _ => None,
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, *text),
+        };
+        if digits.is_empty() {
+            return None;
         }
+        // At most QUICK_DIGITS digits: no overflow.
+        let magnitude = digits.bytes().try_fold(0u64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+        })?;
+        Some((negative, magnitude))
     }
 }
 
@@ -107,10 +172,16 @@ impl Tree for Node<'_> {
         }
     }
     fn int(&self) -> Option<i64> {
-        self.number()?.as_i64()
+        match self.integer()? {
+            (false, n) => i64::try_from(n).ok(),
+            (true, n) => i64::try_from(n).ok().map(|n| -n),
+        }
     }
     fn uint(&self) -> Option<u64> {
-        self.number()?.as_u64()
+        match self.integer()? {
+            (false, n) => Some(n),
+            (true, _) => None,
+        }
     }
     fn null(&self) -> bool {
         *self == Node::Scalar("null")
@@ -138,7 +209,7 @@ impl Tree for Node<'_> {
             // No fraction here: an integer is never the same as a float (`1` is not `1.0`).
             Value::Number(n) => {
                 !n.is_f64()
-                    && self.number().is_some()
+                    && self.integer().is_some()
                     && self.int() == n.as_i64()
                     && self.uint() == n.as_u64()
             }

@@ -232,8 +232,10 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
     if let (Some(note), Some(hint)) = (framing_note(e.plan, e.reports, e.target), j.hint.as_mut()) {
         *hint = format!("{note}; {hint}");
     }
-    // So is a SignalR handshake sent without its terminator, when the run was not clean.
-    if j.verdict != Verdict::Clean {
+    // So is a SignalR handshake sent without its terminator, when the run was not clean
+    // and something was sent: refused at the upgrade, no handshake went out to be misread.
+    let sent_any = e.reports.iter().any(|r| r.counters.messages_sent > 0);
+    if j.verdict != Verdict::Clean && sent_any {
         if let (Some(note), Some(hint)) =
             (misreading::signalr_separator_note(e.plan), j.hint.as_mut())
         {

@@ -394,12 +394,19 @@ fn render_thresholds<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
 /// The verdict, upper-case, and its hint: the last line a user reads.
 fn render_verdict<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     let name = s.verdict.name().replace('_', " ").to_uppercase();
+    // CLEAN judges what came back; a lagging generator's latency figures are another
+    // matter, said here too since the verdict is the line a user reads.
+    let lag = if s.verdict == Verdict::Clean && s.generator.fell_behind && s.timed_anything() {
+        "; latency not trustworthy: the generator fell behind (generator lag above)"
+    } else {
+        ""
+    };
     match (&s.hint, s.verdict) {
         (_, Verdict::Clean) if !s.thresholds_met() => {
-            writeln!(w, "\nverdict      CLEAN, but thresholds were breached")
+            writeln!(w, "\nverdict      CLEAN, but thresholds were breached{lag}")
         }
-        (Some(hint), _) => writeln!(w, "\nverdict      {name}: {hint}"),
-        (None, _) => writeln!(w, "\nverdict      {name}"),
+        (Some(hint), _) => writeln!(w, "\nverdict      {name}: {hint}{lag}"),
+        (None, _) => writeln!(w, "\nverdict      {name}{}", lag.replacen("; ", ": ", 1)),
     }
 }
 

@@ -5632,6 +5632,18 @@ fn a_signalr_handshake_without_its_terminator_is_named_first() {
     );
     let hint = silent(&other).hint.unwrap_or_default();
     assert!(!hint.contains("SignalR"), "{hint}");
+    // Refused at the upgrade (HTTP 401: a wrong secret), the handshake was never sent:
+    // the separator explains nothing, and the verdict's own reason comes first.
+    let plan = valid_plan(handshake);
+    let refused: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Refused(401)), Default::default()))
+        .collect();
+    let j = judge_completed_by(&plan, &refused, &Default::default());
+    assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(!hint.contains("SignalR"), "{hint}");
 }
 
 /// The protocol-fault rule reads the fault each connection's report keeps, not the

@@ -661,3 +661,36 @@ fn a_lagging_generator_in_a_run_that_timed_nothing_does_not_distrust_timings() {
         "{out}"
     );
 }
+
+/// A clean run whose generator fell behind says so on the verdict line too (as the HTML
+/// badge does): CLEAN judges what came back, not the latency figures above it. A
+/// generator on schedule, or one that timed nothing, adds nothing there.
+#[test]
+fn a_clean_verdict_says_when_its_timings_are_not_trustworthy() {
+    let mut s = summary();
+    s.hint = Some("every expectation met".into());
+    let verdict_line = |s: &Summary| {
+        text(s)
+            .lines()
+            .find(|l| l.starts_with("verdict"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        verdict_line(&s),
+        "verdict      CLEAN: every expectation met"
+    );
+    s.generator.fell_behind = true;
+    let line = verdict_line(&s);
+    assert!(
+        line.starts_with("verdict      CLEAN: every expectation met; latency not trustworthy: the generator fell behind"),
+        "{line}"
+    );
+    s.phases
+        .retain(|name, _| name == Phase::GeneratorLag.name());
+    s.turns.clear();
+    assert_eq!(
+        verdict_line(&s),
+        "verdict      CLEAN: every expectation met"
+    );
+}

@@ -336,7 +336,7 @@ async fn a_wrong_secret_is_auth_misconfigured_not_a_race() {
     stampede::report::render(s, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("are what the verdict names, not findings"),
+        text.contains("what the verdict names, not findings"),
         "{text}"
     );
 }

@@ -350,7 +350,7 @@ async fn a_scenario_missing_the_record_separator_is_unreadable_not_a_race() {
     stampede::report::render(s, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(
-        text.contains("are what the verdict names, not findings"),
+        text.contains("what the verdict names, not findings"),
         "{text}"
     );
 

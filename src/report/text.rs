@@ -610,9 +610,8 @@ fn render_violations<W: Write>(s: &Summary, w: &mut W) -> io::Result<()> {
     if !s.verdict.exercised() {
         return writeln!(
             w,
-            "\nviolations   not judged: the {} the oracles counted ({}) are what the verdict \
-             names, not findings; not listed here (every kept one is in violations.jsonl when \
-             results are written)",
+            "\nviolations   not judged: {} counted ({}), what the verdict names, not findings; \
+             not listed here (every kept one is in violations.jsonl when results are written)",
             v.total,
             parts.join(", ")
         );

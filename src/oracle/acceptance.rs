@@ -83,7 +83,8 @@ impl Judge<'_> {
     /// 3000–4999 such as graphql-transport-ws's 4401 and 4403) is refused in the server's
     /// own words even when `reject.close` does not list the code: the server did what it
     /// must, and its scenario has not yet said how (the verdict's hint says how to
-    /// declare it). A valid token closed so fails, as before.
+    /// declare it). Not under `reject.policy = "strict"`, which holds the server to the
+    /// declared ways. A valid token closed so fails, as before.
     ///
     /// [`RejectSpec::sheds`]: crate::model::RejectSpec::sheds
     /// [`is_refusal_code`]: crate::oracle::refusal::is_refusal_code
@@ -99,8 +100,10 @@ impl Judge<'_> {
             a.replaced = replaced;
         }
         if a.outcome == Outcome::Pending {
-            let refused_in_its_words =
-                bad_token && matches!(cause, Cause::ServerClose(code) if is_refusal_code(code));
+            // Strict: only the declared ways are clean refusals.
+            let refused_in_its_words = bad_token
+                && reject.policy == crate::model::RejectPolicy::Lenient
+                && matches!(cause, Cause::ServerClose(code) if is_refusal_code(code));
             if valid && (reject.is_clean(&cause) || shed || replaced || refused_in_its_words) {
                 self.refuse(a, Outcome::Rejected, cause);
             } else {

@@ -3,7 +3,10 @@
 //! before its `connection_ack`) states its policy; a request dropped without a word is
 //! the finding. The battery's early-send family judges by this ([`refused_by_close`]).
 //! So does the acceptance judge for a bad token closed before acceptance with such a
-//! code the scenario does not list ([`undeclared_note`] says how to list it).
+//! code the scenario does not list ([`undeclared_note`] says how to list it), and rejection
+//! hygiene for a bad token refused at the upgrade with an HTTP status that states a
+//! refusal ([`is_refusal_status`]) but is not listed ([`undeclared_status_note`]), unless
+//! `[oracles] reject.policy` is `"strict"`.
 
 use super::undeclared;
 use crate::model::{ConnReport, OracleKind, Outcome, Plan, Violation};
@@ -16,6 +19,16 @@ use crate::model::{ConnReport, OracleKind, Outcome, Plan, Violation};
 /// (restart, try again later, bad gateway: transient, not an answer to the request).
 pub fn is_refusal_code(code: u16) -> bool {
     matches!(code, 1002 | 1003 | 1007..=1010 | 3000..=4999)
+}
+
+/// Whether an HTTP status answering the upgrade states a refusal of the request: a 4xx
+/// (RFC 9110 §15.5; RFC 6750 §3.1 answers a malformed credential 400 `invalid_request`
+/// and a bad one 401 `invalid_token`), except those that say something other than "not
+/// this request": 404 and 410 (no such path), 405 (no such method there), 408 (the
+/// server timed out), 426 (another protocol) and 429 (too many requests: load, not the
+/// token). A 5xx is a server fault, never a refusal.
+pub fn is_refusal_status(status: u16) -> bool {
+    (400..=499).contains(&status) && !matches!(status, 404 | 405 | 408 | 410 | 426 | 429)
 }
 
 /// Words of a close reason that say "who are you" rather than "not now" or "wrong
@@ -100,6 +113,61 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
          does not list ({seen}): read as its refusal, no finding; {state}",
         crate::model::words::plural(attempts, "bad token")
     ))
+}
+
+/// The note on bad tokens the server refused at the upgrade with an HTTP status that
+/// states a refusal ([`is_refusal_status`]) but `[oracles] reject.http` does not list,
+/// under the lenient policy (rejection hygiene reads those as the server's refusal):
+/// counted, no finding, and the `http` list that would declare them spelled out. `None`
+/// when there was none, or under the strict policy (each is a violation then).
+pub fn undeclared_status_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let reject = &plan.oracles.session.reject;
+    if reject.policy == crate::model::RejectPolicy::Strict {
+        return None;
+    }
+    let mut by: std::collections::BTreeMap<u16, u64> = Default::default();
+    for r in reports {
+        for a in &r.attempts {
+            if let Some(cause @ crate::model::Cause::Http(status)) = &a.cause {
+                if undeclared_refusal(plan, r.token, a, cause) {
+                    *by.entry(*status).or_default() += 1;
+                }
+            }
+        }
+    }
+    if by.is_empty() {
+        return None;
+    }
+    let seen: Vec<String> = by.iter().map(|(s, n)| format!("http_{s} ×{n}")).collect();
+    let mut http = reject.http.clone();
+    http.extend(by.keys().filter(|s| !reject.http.contains(s)));
+    Some(format!(
+        "the server refused {} at the upgrade with an HTTP status `[oracles] reject` does not \
+         list ({}): a refusal in its own words (RFC 6750 answers a malformed token 400), no \
+         finding; `[oracles] reject = {{ http = {http:?} }}` states it",
+        crate::model::words::plural(by.values().sum::<u64>(), "bad token"),
+        seen.join(", ")
+    ))
+}
+
+/// Whether attempt `a` of token `token`, refused with `cause`, is a bad token's refusal
+/// in the server's own words: an HTTP status `reject.http` does not list that states a
+/// refusal ([`is_refusal_status`]; a request too large to read is clean anyway), for a
+/// token the server may refuse at that instant. The policy is the caller's to check.
+pub fn undeclared_refusal(
+    plan: &Plan,
+    token: u32,
+    a: &crate::model::Attempt,
+    cause: &crate::model::Cause,
+) -> bool {
+    let crate::model::Cause::Http(status) = cause else {
+        return false;
+    };
+    a.outcome == Outcome::Rejected
+        && !plan.oracles.session.reject.http.contains(status)
+        && !cause.is_too_large()
+        && is_refusal_status(*status)
+        && super::session::may_be_refused(plan, token, a.started_us)
 }
 
 #[cfg(test)]

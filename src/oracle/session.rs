@@ -622,9 +622,15 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         (Outcome::Accepted, _, Refusal::Required) => "accepted",
         (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
         // A refusal of a request too large to read (an oversized token) is as clean as
-        // any listed refusal ([`crate::model::Cause::is_too_large`]).
+        // any listed refusal ([`crate::model::Cause::is_too_large`]); so, unless the
+        // policy is strict, is a bad token's 4xx that states a refusal (a 400 for a
+        // malformed one): the server's own words, which the verdict's hint says how to
+        // list.
         (Outcome::Rejected, Some(cause @ crate::model::Cause::Http(code)), _)
-            if !reject.http.contains(code) && !cause.is_too_large() =>
+            if !reject.http.contains(code)
+                && !cause.is_too_large()
+                && !(reject.policy == RejectPolicy::Lenient
+                    && super::refusal::undeclared_refusal(plan, s.conn.token, a, cause)) =>
         {
             "refused with an unexpected status"
         }

@@ -191,6 +191,7 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         super::shedding::undeclared_note(e.plan, e.reports),
         super::shedding::over_limit_note(e.plan, e.reports),
         super::refusal::undeclared_note(e.plan, e.reports),
+        super::refusal::undeclared_status_note(e.plan, e.reports),
         super::takeover::replaced_note(e.reports),
         super::takeover::undeclared_note(e.plan, e.reports),
         super::session::per_token_note(e.plan),

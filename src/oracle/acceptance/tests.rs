@@ -1031,7 +1031,8 @@ fn a_declared_takeover_code_marks_the_attempt_replaced() {
 /// A bad token closed before acceptance with a code that states a refusal is refused in
 /// the server's own words even when `reject.close` does not list the code (graphql-ws's
 /// 4401 for a token it will not take); a valid token so closed fails, and a code that
-/// states a fault (1011) or nothing (1000) fails either way.
+/// states a fault (1011) or nothing (1000) fails either way; under `reject.policy =
+/// "strict"` only a listed code refuses.
 #[test]
 fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused() {
     let rules = rules(AcceptRule::FirstFrame, &[1008]);
@@ -1057,6 +1058,18 @@ fn a_bad_token_closed_with_an_unlisted_refusal_code_is_refused() {
     assert!(judge.data(&mut accepted, 6, None));
     judge.server_close(&mut accepted, Cause::ServerClose(4401), true);
     assert_eq!(accepted.outcome, Outcome::Accepted);
+    // The strict policy holds the server to the declared ways: an unlisted code fails.
+    let mut strict = rules.clone();
+    strict.reject.policy = crate::model::RejectPolicy::Strict;
+    let judge = Judge { rules: &strict };
+    let mut a = Attempt::new(0);
+    judge.upgraded(&mut a, 5);
+    judge.server_close(&mut a, Cause::ServerClose(4401), true);
+    assert_eq!(a.outcome, Outcome::Failed, "strict: 4401 unlisted");
+    let mut a = Attempt::new(0);
+    judge.upgraded(&mut a, 5);
+    judge.server_close(&mut a, Cause::ServerClose(1008), true);
+    assert_eq!(a.outcome, Outcome::Rejected, "strict: 1008 listed");
 }
 
 /// Under the first-frame rule an error event accepts nothing: the next frame may, a

@@ -1469,22 +1469,20 @@ fn rejection_hygiene() {
             vec![],
         ),
         Case {
-            name: "a narrower reject.http makes 401 an unexpected status",
-            rules: SessionOracles {
-                reject: RejectSpec {
-                    http: vec![403],
-                    close: vec![1008],
-                    message: None,
-                    shed: Vec::new(),
-                    replaced: Vec::new(),
-                    policy: RejectPolicy::Lenient,
-                },
-                ..rules()
-            },
+            name: "under the strict policy a narrower reject.http makes 401 an unexpected status",
+            rules: narrow_http(RejectPolicy::Strict),
             tokens: alg_none(),
             conns: one(),
             timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(401))])],
             want: vec![want(H, 1, &[1], "unexpected status")],
+            ..Case::default()
+        },
+        Case {
+            name: "under the lenient policy a bad token's unlisted 401 is its refusal",
+            rules: narrow_http(RejectPolicy::Lenient),
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(401))])],
             ..Case::default()
         },
         Case {
@@ -2835,4 +2833,76 @@ fn a_takeover_close_is_read_from_its_code_or_the_reason_kept() {
     ));
     // Our own close, or none, says nothing.
     assert!(!takeover_close(&at(0).accepted(1_000).closed(2_000), None));
+}
+
+/// Session rules whose `reject.http` lists only 403, under `policy`.
+fn narrow_http(policy: RejectPolicy) -> SessionOracles {
+    SessionOracles {
+        reject: RejectSpec {
+            http: vec![403],
+            close: vec![1008],
+            message: None,
+            shed: Vec::new(),
+            replaced: Vec::new(),
+            policy,
+        },
+        ..rules()
+    }
+}
+
+/// A bad token refused at the upgrade with a 4xx the scenario does not list, one that
+/// states a refusal (RFC 6750's 400 for a malformed token, a 422), is refused in the
+/// server's own words: no rejection-hygiene violation, unless the policy is strict. A 5xx
+/// is a fault, and a 404, 405, 410 or 426 says something other than "not this token",
+/// whatever the token; a valid token refused so is judged as before.
+#[test]
+fn a_bad_tokens_unlisted_refusal_status_is_its_refusal_unless_strict() {
+    use OracleKind::RejectionHygiene as H;
+    let alg_none = || vec![forged("j", bad("alg-none"))];
+    let one = || vec![conn(1, 0)];
+    let mut cases = Vec::new();
+    for status in [400, 422, 498] {
+        cases.push(Case {
+            name: "a bad token refused with a 4xx that states a refusal",
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
+            ..Case::default()
+        });
+        cases.push(Case {
+            name: "the same under the strict policy",
+            rules: narrow_http(RejectPolicy::Strict),
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
+            want: vec![want(H, 1, &[1], "unexpected status")],
+            ..Case::default()
+        });
+        cases.push(Case {
+            name: "an expired token refused with a 4xx that states a refusal",
+            tokens: vec![forged("j", exp(-30))],
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
+            ..Case::default()
+        });
+    }
+    for status in [404, 405, 410, 426, 500, 502] {
+        cases.push(Case {
+            name: "a bad token refused with a status that is no refusal of it",
+            tokens: alg_none(),
+            conns: one(),
+            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
+            want: vec![want(H, 1, &[1], "unexpected status")],
+            ..Case::default()
+        });
+    }
+    cases.push(Case {
+        name: "a valid token refused with an unlisted 400",
+        tokens: vec![token("j")],
+        conns: one(),
+        timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(400))])],
+        want: vec![want(H, 1, &[1], "unexpected status")],
+        ..Case::default()
+    });
+    run(cases);
 }

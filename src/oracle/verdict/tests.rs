@@ -5717,3 +5717,40 @@ fn no_upgrade_answered_within_a_tiny_duration_blames_the_duration() {
     let long = judge_for(std::time::Duration::from_secs(30));
     assert!(long.contains("Check the URL's path"), "{long}");
 }
+
+/// Bad tokens refused at the upgrade with a 4xx that states a refusal but is not listed
+/// (RFC 6750's 400 for a malformed token) are the server's refusal: the run stays clean,
+/// and its hint counts them and spells out the `http` list that declares them. Under the
+/// strict policy they are rejection hygiene's to judge, and no such note is made.
+#[test]
+fn bad_tokens_refused_with_an_unlisted_status_are_counted_and_declared() {
+    let mut plan = plan();
+    let reports = |plan: &Plan| -> Vec<ConnReport> {
+        plan.conns
+            .iter()
+            .map(|c| {
+                let end = if c.id >= 2 {
+                    End::Refused(400)
+                } else {
+                    End::Accepted
+                };
+                report(c, attempt(end), Default::default())
+            })
+            .collect()
+    };
+    let j = judge_completed_by(&plan, &reports(&plan), &Default::default());
+    assert_eq!(j.verdict, Verdict::Clean, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains(
+            "the server refused 2 bad tokens at the upgrade with an HTTP status `[oracles] \
+             reject` does not list (http_400 ×2)"
+        ) && hint.contains("`[oracles] reject = { http = [401, 403, 409, 400] }` states it"),
+        "{hint}"
+    );
+    plan.oracles.session.reject.policy = crate::model::RejectPolicy::Strict;
+    let hint = judge_completed_by(&plan, &reports(&plan), &Default::default())
+        .hint
+        .unwrap_or_default();
+    assert!(!hint.contains("HTTP status"), "{hint}");
+}

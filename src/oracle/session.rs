@@ -621,16 +621,8 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
     let problem = match (a.outcome, &a.cause, refusal) {
         (Outcome::Accepted, _, Refusal::Required) => "accepted",
         (Outcome::Accepted, _, Refusal::Declared) => "accepted, against the strict policy",
-        // A refusal of a request too large to read (an oversized token) is as clean as
-        // any listed refusal ([`crate::model::Cause::is_too_large`]); so, unless the
-        // policy is strict, is a bad token's 4xx that states a refusal (a 400 for a
-        // malformed one): the server's own words, which the verdict's hint says how to
-        // list.
-        (Outcome::Rejected, Some(cause @ crate::model::Cause::Http(code)), _)
-            if !reject.http.contains(code)
-                && !cause.is_too_large()
-                && !(reject.policy == RejectPolicy::Lenient
-                    && super::refusal::undeclared_refusal(plan, s.conn.token, a, cause)) =>
+        (Outcome::Rejected, Some(cause @ crate::model::Cause::Http(_)), _)
+            if !clean_status(plan, s, cause) =>
         {
             "refused with an unexpected status"
         }
@@ -662,6 +654,20 @@ fn hygiene(plan: &Plan, s: &Seen<'_>) -> Option<Violation> {
         },
         &[s],
     ))
+}
+
+/// Whether `s`'s attempt, refused at the upgrade with the HTTP status of `cause`, was
+/// refused cleanly: a status `reject.http` lists; a request too large to read (an
+/// oversized token, [`crate::model::Cause::is_too_large`]), as clean as any listed
+/// refusal; or, unless the policy is strict, a bad token's 4xx that states a refusal (a
+/// 400 for a malformed one): the server's own words, which the verdict's hint says how to
+/// list ([`super::refusal::undeclared_refusal`]).
+fn clean_status(plan: &Plan, s: &Seen<'_>, cause: &crate::model::Cause) -> bool {
+    let reject = &plan.oracles.session.reject;
+    let listed = matches!(cause, crate::model::Cause::Http(code) if reject.http.contains(code));
+    let own_words = reject.policy == RejectPolicy::Lenient
+        && super::refusal::undeclared_refusal(plan, s.conn.token, s.attempt, cause);
+    listed || cause.is_too_large() || own_words
 }
 
 fn consistency<'a>(plan: &Plan, seen: &[&'a Seen<'a>]) -> Vec<Violation> {

@@ -326,11 +326,14 @@ impl RunOutcome {
         }
     }
 
-    /// Whether the run broke `oracle` in a run that exercised the target (a "violation"
-    /// against an unusable or misconfigured target is no race).
+    /// Whether the run broke `oracle` in a run judged VIOLATIONS: a "violation" against an
+    /// unusable or misconfigured target is no race, nor one an inconclusive verdict
+    /// excuses (the server went down under the run).
     pub fn broke(&self, oracle: OracleKind) -> bool {
         let s = &self.results.summary;
-        s.verdict.exercised() && s.violations.of(oracle) > 0
+        // Only a run judged VIOLATIONS found something: the violations of an inconclusive
+        // run are ones its verdict excuses (a server going down cut the expectations).
+        s.verdict == crate::model::Verdict::Violations && s.violations.of(oracle) > 0
     }
 }
 

@@ -165,6 +165,43 @@ async fn a_hunt_writes_no_repro_for_a_restart() {
     );
 }
 
+/// A replay against a server going down stops, unjudged: what the restart cut is neither
+/// the race reproduced nor its absence (a fix checked against a deploy would read as
+/// failed), and `replay` exits with the run's inconclusive verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_against_a_restart_neither_reproduces_nor_rules_out() {
+    let bye = Goodbye {
+        code: 1001,
+        reason: "server restarting (deploy)",
+    };
+    let (url, stop) = spawn_server(move |tcp| serve(tcp, bye)).await;
+    let s = scenario("deploy.toml", &text());
+    let plan = stampede::plan::build(&s, 1);
+    let repro = stampede::hunt::Repro::for_plan(
+        &s,
+        1,
+        plan.clone(),
+        url.clone(),
+        stampede::model::OracleKind::Completeness,
+    );
+    let measured = tokio::time::timeout(TEST_BOUND, async {
+        let runner = common::url_runner(&plan, &url).await;
+        runner.replay(&repro, 3).await.unwrap()
+    })
+    .await
+    .expect("the replay ends within the bound");
+    stop.cancel();
+    let rate = measured.rate;
+    assert_eq!((rate.reproduced, rate.runs), (0, 0), "{rate:?}");
+    match rate.short {
+        Some(stampede::hunt::Short::Unjudged(u)) => {
+            assert_eq!(u.verdict, Verdict::Inconclusive, "{}", u.hint);
+            assert!(u.hint.contains("not a race"), "{}", u.hint);
+        }
+        other => panic!("not stopped as unjudged: {other:?}"),
+    }
+}
+
 /// How long after its upgrade [`close_at_age`] lets each connection go.
 const AGE: std::time::Duration = std::time::Duration::from_millis(200);
 

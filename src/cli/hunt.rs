@@ -599,7 +599,11 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     };
     let interrupted = runner.cancel.is_cancelled();
     runner.close().await;
-    let hunt::Measured { rate, others, .. } = measured?;
+    let hunt::Measured {
+        rate,
+        others,
+        evidence,
+    } = measured?;
     if args.output.json {
         print_json(&json!({
             "repro": args.repro.display().to_string(),
@@ -618,10 +622,18 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     // Reproductions before a replay that could not judge (a target that went down) stand:
     // said with the rate and why it stopped, exit 1.
     if let (Some(Short::Unjudged(stopped)), 0) = (&rate.short, rate.reproduced) {
+        // The replays judged before it stand too: 0/3 before a server that went down.
+        let so = match rate.runs {
+            0 => "it neither reproduced the violation nor ruled it out".to_string(),
+            n => format!(
+                "it neither reproduced the violation nor ruled it out (the {} before it: 0/{n})",
+                plural(u64::from(n), "replay")
+            ),
+        };
         return unjudged(
             &format!("replay {}", rate.runs + 1),
             stopped,
-            "it neither reproduced the violation nor ruled it out",
+            &so,
             args.output.json,
         );
     }
@@ -641,6 +653,10 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             rate.runs,
         )?;
     }
+    // What a reproduction saw, so that a race is told from a server that went down.
+    if let (false, Some(first)) = (args.output.json, evidence.first()) {
+        outln!("first seen   {}", evidence_words(first))?;
+    }
     let broke_others = others_broken_words(&others, rate.runs);
     if let (false, Some(words)) = (args.output.json, &broke_others) {
         outln!("also broke   {words}")?;
@@ -659,6 +675,11 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
     } else {
         exit::CLEAN
     })
+}
+
+/// A reproduction's first violation in a line: `conn 3: expected …  seen …`.
+fn evidence_words(v: &crate::model::Violation) -> String {
+    format!("conn {}: expected {}  seen {}", v.conn, v.expected, v.seen)
 }
 
 /// The chance, at most, that a replay which reproduced nothing only missed: a server still

@@ -592,7 +592,8 @@ impl Unjudged {
 
     /// The run's verdict when it cannot stand for the race: the target unusable or
     /// misconfigured, a plan cut by its own duration (`cut_by_us` when the budget or
-    /// Ctrl-C cut it instead: that proves nothing about the target), or violations that
+    /// Ctrl-C cut it instead: that proves nothing about the target), violations an
+    /// inconclusive verdict excuses (the server went down), or violations that
     /// may all be an undeclared rate limit
     /// ([`crate::results::Summary::rate_limiting_may_explain`]).
     pub fn of(outcome: &RunOutcome, cut_by_us: bool) -> Option<Unjudged> {
@@ -609,7 +610,10 @@ impl Unjudged {
                 hint: format!("its violations may all be the server's rate limiting: {hint}"),
             });
         }
-        (!s.verdict.exercised() || incomplete).then_some(Unjudged {
+        // Violations its verdict excuses (the server went down under the run): neither
+        // the race nor its absence.
+        let excused = s.verdict == Verdict::Inconclusive && s.violations.total > 0;
+        (!s.verdict.exercised() || incomplete || excused).then_some(Unjudged {
             verdict: s.verdict,
             hint,
         })

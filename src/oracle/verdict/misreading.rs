@@ -1418,10 +1418,12 @@ pub(super) const IDENTITY_VALUES_SHOWN: usize = 3;
 /// ([`ExpectCounts::identity_matched`](crate::model::ExpectCounts::identity_matched)),
 /// and held values that differ from record to record, none the user of any token of the
 /// run: the field names something else (a subscription's or a message's id), so its
-/// mismatches are no leaks. Unreadable. One value everywhere (a server that stamps every
-/// event `"system"`, or one user for all) stays a finding, as does any value that is
-/// another user of the run, or shaped as the run's users are ([`shape`]: a leak shows
-/// whose events leaked).
+/// mismatches are no leaks. Unreadable. So is one value on every record of two or more
+/// connections that is no user of the run (Home Assistant's `event.origin`, `"LOCAL"`
+/// everywhere): the field names something else, or the server never fills it, which
+/// every record shows and no hunt needs to find; no user's events went to another. Any
+/// value that is another user of the run, or shaped as the run's users are ([`shape`]:
+/// one user stamped on everything, a leak from outside the run), stays a finding.
 pub(super) fn identity_misnamed(
     plan: &Plan,
     reports: &[ConnReport],
@@ -1439,11 +1441,13 @@ pub(super) fn identity_misnamed(
     }
     let prefix = format!("{field} = ");
     let mut values: Vec<&str> = Vec::new();
+    let mut conns = BTreeSet::new();
     for v in reports.iter().flat_map(|r| &r.violations) {
         if v.oracle != OracleKind::Identity || v.learned {
             continue;
         }
         let value = v.seen.strip_prefix(&prefix)?;
+        conns.insert(v.conn);
         if !values.contains(&value) {
             values.push(value);
         }
@@ -1455,8 +1459,26 @@ pub(super) fn identity_misnamed(
         .iter()
         .map(|t| shape(&serde_json::Value::from(t.sub.as_str()).to_string()))
         .collect();
-    if values.len() < 2 || values.iter().any(|v| users.contains(&shape(v))) {
+    if values.is_empty() || values.iter().any(|v| users.contains(&shape(v))) {
         return None;
+    }
+    if let [only] = values.as_slice() {
+        if conns.len() < 2 {
+            return None;
+        }
+        return Some(Judgement {
+            verdict: Verdict::Unreadable,
+            hint: Some(format!(
+                "the `[oracles] identity` field {field:?} held {only} on every record of all \
+                 {} connections that had it ({mismatched} record{} checked), never its \
+                 connection's own user: no user's events went to another. It names something \
+                 else, or the server never fills it (which every record shows: no race to \
+                 hunt). Point `identity` at the field that carries the user (the token's \
+                 `sub`)",
+                conns.len(),
+                plural(mismatched),
+            )),
+        });
     }
     let mut shown: Vec<&str> = values.iter().take(IDENTITY_VALUES_SHOWN).copied().collect();
     if values.len() > IDENTITY_VALUES_SHOWN {

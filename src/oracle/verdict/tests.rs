@@ -3354,9 +3354,10 @@ fn a_misspelled_kind_that_never_came_is_a_misreading_not_a_loss() {
 
 /// A declared identity field that never held its connection's own user, anywhere, and
 /// held ids that differ from record to record and are no user of the run, names
-/// something else: unreadable, no leak. One constant value for all (a server stamping
-/// every event with one user), a value that is another user of the run, or one record
-/// that held its own user, and the mismatches stay identity violations.
+/// something else: unreadable, no leak; so does one value on every connection that is no
+/// user of the run. One of the run's users stamped on everything, a value that is
+/// another user of the run, or one record that held its own user, and the mismatches
+/// stay identity violations.
 #[test]
 fn an_identity_field_that_never_holds_a_user_is_misnamed_not_a_leak() {
     let mut plan = plan();
@@ -3396,8 +3397,22 @@ fn an_identity_field_that_never_holds_a_user_is_misnamed_not_a_leak() {
         "{hint}"
     );
     assert_eq!(judged(&ids, 1).verdict, Verdict::Violations);
-    let one_for_all = ["\"system\"", "\"system\""];
-    assert_eq!(judged(&one_for_all, 0).verdict, Verdict::Violations);
+    // One value on every connection, no user of the run: a field that names something
+    // else (or one the server never fills), no leak.
+    let one_for_all = ["\"LOCAL\"", "\"LOCAL\""];
+    let j = judged(&one_for_all, 0);
+    assert_eq!(j.verdict, Verdict::Unreadable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("field \"id\" held \"LOCAL\" on every record of all 2 connections")
+            && hint.contains("no race to hunt"),
+        "{hint}"
+    );
+    // One of the run's users stamped on every record: whose events leaked.
+    let one_user = [other_user.as_str(), other_user.as_str()];
+    assert_eq!(judged(&one_user, 0).verdict, Verdict::Violations);
+    // On one connection only: nothing says it is the same everywhere.
+    assert_eq!(judged(&["\"LOCAL\""], 0).verdict, Verdict::Violations);
     let leaked = ["\"s-0\"", other_user.as_str()];
     assert_eq!(judged(&leaked, 0).verdict, Verdict::Violations);
     // Users from outside the run, shaped as its users are: a leak all the same.

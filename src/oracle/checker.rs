@@ -1249,21 +1249,13 @@ impl ConnChecker {
             );
             return;
         }
-        if self.finished(msg) {
-            // Allowed by the finished pattern (or not its business): nothing to keep.
-            return;
-        }
-        if self.claimable.as_ref().is_some_and(|k| !k.contains(event)) {
-            // No step expects this kind: nothing could claim it. The latest few are kept
-            // as what the server said, for a witness.
-            let names_none = !self.correlate_fields.is_empty()
-                && !self
-                    .correlate_fields
-                    .iter()
-                    .any(|f| lookup(msg, f).is_some());
+        let unclaimable = self.claimable.as_ref().is_some_and(|k| !k.contains(event));
+        if unclaimable {
             // An uncorrelated expectation waiting meanwhile may be misnaming this kind
             // (`resp` for the `res` that came): noted as for a correlated one, for the
-            // verdict to tell a typo from a loss ([`Misread::OtherKinds`]).
+            // verdict to tell a typo from a loss ([`Misread::OtherKinds`]); whatever
+            // finished request the record also names (Home Assistant's events carry
+            // their subscription's `id`, whose `result` was met long before).
             for p in self
                 .pending
                 .iter_mut()
@@ -1271,6 +1263,19 @@ impl ConnChecker {
             {
                 note_stray(p, event);
             }
+        }
+        if self.finished(msg) {
+            // Allowed by the finished pattern (or not its business): nothing to keep.
+            return;
+        }
+        if unclaimable {
+            // No step expects this kind: nothing could claim it. The latest few are kept
+            // as what the server said, for a witness.
+            let names_none = !self.correlate_fields.is_empty()
+                && !self
+                    .correlate_fields
+                    .iter()
+                    .any(|f| lookup(msg, f).is_some());
             if names_none {
                 // Nor does it name a request, where the script's answers do: a heartbeat,
                 // a broadcast, no answer. (Where none do, it may be a misnamed answer.)

@@ -1164,6 +1164,48 @@ fn an_uncorrelated_expectation_names_the_unclaimed_kinds_that_came_as_it_waited(
     assert_eq!(correlated.violations[0].misread, None);
 }
 
+/// A record of a kind no step names still counts as what came while an uncorrelated
+/// expectation waited when it also names a request already answered (Home Assistant's
+/// events carry their subscription's `id`, whose `result` was met before): the finished
+/// request does not take it out of the misnaming evidence.
+#[test]
+fn a_record_naming_a_finished_request_still_counts_as_a_kind_that_came() {
+    let now = Instant::now();
+    let kinds: BTreeSet<String> = ["result".to_string(), "evnt".to_string()].into();
+    let mut ch = checker().claiming_only(Some(Arc::new(kinds)));
+    let one = |event: &str| -> Arc<[PatternItem]> {
+        vec![PatternItem {
+            event: event.into(),
+            repeat: Repeat::One,
+        }]
+        .into()
+    };
+    let mut result = five("1");
+    result.pattern = one("result");
+    ch.expect(result, Some((now, now)), now);
+    ch.on_message(
+        &json!({"type": "result", "run_id": 1, "user_id": "user-1"}),
+        now,
+    );
+    assert_eq!(ch.counts.expectations_met, 1);
+    let mut typo = five("1");
+    typo.pattern = one("evnt");
+    typo.correlate = None;
+    ch.expect(typo, Some((now, now)), now);
+    ch.on_message(
+        &json!({"type": "event", "run_id": 1, "user_id": "user-1"}),
+        now,
+    );
+    ch.expire(now + Duration::from_secs(6));
+    assert_eq!(
+        ch.violations[0].misread,
+        Some(Misread::OtherKinds {
+            came: vec!["event".into()],
+            kinds: vec!["evnt".into()],
+        })
+    );
+}
+
 /// A misnamed kind before a correctly named one (`nxt+ complete`, answered `next`, `next`,
 /// `complete`) puts the last out of order: that violation says which kinds came
 /// correlated with it ([`Misread::OtherKinds`]), as one unmet at its deadline does, for

@@ -127,19 +127,35 @@ fn query_range(url: &str) -> Option<Range<usize>> {
 
 /// Whether a query parameter's name is a credential's: one of [`SECRET_PARAMS`], or a
 /// name ending in `token`, `_key` or `signature`, or holding `secret`, `password`,
-/// `passwd` or `credential` (`auth_token`, `X-Amz-Security-Token`, `X-Amz-Signature`,
-/// `client_secret`). Case, `-` for `_` and percent-escapes (`api%5Fkey`) aside.
+/// `passwd`, `credential` or `session` (`auth_token`, `X-Amz-Security-Token`,
+/// `X-Amz-Signature`, `client_secret`, `session_id`). Case, `-` for `_`, camelCase words
+/// (`accessKey` as `access_key`, `sessionId`) and percent-escapes (`api%5Fkey`) aside.
 fn is_secret_param(name: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-    let name = decoded.to_ascii_lowercase().replace('-', "_");
+    let name = snake_case(&decoded).replace('-', "_");
     SECRET_PARAMS.contains(&name.as_str())
         || name == "pwd"
         || ["token", "_key", "signature"]
             .iter()
             .any(|end| name.ends_with(end))
-        || ["secret", "password", "passwd", "credential"]
+        || ["secret", "password", "passwd", "credential", "session"]
             .iter()
             .any(|part| name.contains(part))
+}
+
+/// `name` in lower case, a `_` before each capital that ends a lower-case word or digits
+/// (`accessKey` → `access_key`, `privateKey2` → `private_key2`, `API_KEY` → `api_key`).
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut after_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && after_lower {
+            out.push('_');
+        }
+        after_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Whether `text` is one or more `${NAME}` references and nothing else: no literal text
@@ -455,6 +471,11 @@ mod tests {
         assert_eq!(
             shown_url("ws://h/?api%5Fkey=k&pwd=p"),
             "ws://h/?api%5Fkey=***&pwd=***"
+        );
+        // camelCase names are words too; a session id is a credential.
+        assert_eq!(
+            shown_url("ws://h/?accessKey=1&authKey=2&privateKey=3&sessionId=4&session=5&room=6"),
+            "ws://h/?accessKey=***&authKey=***&privateKey=***&sessionId=***&session=***&room=6"
         );
         assert!(lost_a_credential("ws://h/?api_key=***"));
         assert!(lost_a_credential("ws://u:***@h/"));

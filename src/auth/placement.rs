@@ -130,7 +130,7 @@ pub fn attach_with(
 /// every `{{token}}` filled in, as JSON (or as it is written, for a text template). `None`
 /// for other placements and for the `missing` entry.
 pub fn first_message(placement: &Placement, token: &Token) -> Option<String> {
-    let Placement::FirstMessage { template, text } = placement else {
+    let Placement::FirstMessage { template, text, .. } = placement else {
         return None;
     };
     if !token.is_placed() {

@@ -832,12 +832,11 @@ impl Plan {
     fn message_not_stored(&self) -> Option<String> {
         // A text first message (`first_text`) is named by its line, as a `send_text` is.
         let placed = |p: &Placement| match p {
-            Placement::FirstMessage { template, text } => {
-                super::message_not_stored(template).map(|name| match text {
+            Placement::FirstMessage { template, text, .. } => super::message_not_stored(template)
+                .map(|name| match text {
                     true => format!("auth first_text line {name}"),
                     false => format!("auth first_message field {name}"),
-                })
-            }
+                }),
             _ => None,
         };
         let first_message = placed(&self.auth.placement).or_else(|| {

@@ -502,6 +502,7 @@ fn scenario(cx: &mut Ctx<'_>, doc: &toml::Spanned<DeTable<'_>>, text: &str) -> S
         );
     }
     framed_sends(cx, &f, &scenario);
+    challenged_first_message(cx, &f, &scenario);
     sends_fit(cx, &f, &scenario);
     turn_names(cx, &f, &scenario.groups);
     total_connections(cx, &f, &scenario.groups);
@@ -552,6 +553,44 @@ fn for_each_send(
     }
 }
 
+/// A first message sent `after` the server's challenge needs acceptance told by a message
+/// (`[oracles] accepted = { message = "auth_ok" }`): under the upgrade or first-frame rule
+/// the challenge itself (or the 101 before it) would count as the server taking a token it
+/// has not yet seen. Reported at `[auth]`, or at the group whose placement it is.
+fn challenged_first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
+    use crate::model::{AcceptRule, Placement};
+    if matches!(
+        scenario.oracles.session.accepted,
+        AcceptRule::Message { .. }
+    ) {
+        return;
+    }
+    let challenged = |p: &Placement| -> Option<String> {
+        match p {
+            Placement::FirstMessage {
+                after: Some(kind), ..
+            } => Some(kind.clone()),
+            _ => None,
+        }
+    };
+    let at_auth = challenged(&scenario.auth.placement).map(|kind| ("auth".to_string(), kind));
+    let at_groups = scenario.groups.iter().filter_map(|g| {
+        let kind = g.placement.as_ref().and_then(challenged)?;
+        Some((format!("group {:?}", g.name), kind))
+    });
+    for (place, kind) in at_auth.into_iter().chain(at_groups) {
+        let key = if place == "auth" { "auth" } else { "group" };
+        let span = f.get(key).map_or(0..0, Node::span);
+        let message = format!(
+            "{place}: placement's first message waits for the server's {kind:?}, so the \
+             upgrade and the first frame (that {kind:?}) come before the server has the \
+             token and cannot say it took it: set [oracles] accepted = {{ message = \"...\" \
+             }} to the kind the server accepts with (Home Assistant's \"auth_ok\")"
+        );
+        cx.report(span, message);
+    }
+}
+
 /// Under a framing, every `send` must be one of its packets: Socket.IO's an array
 /// `[event, …]` or a table with a string `type`, its ack `id` a number (a string of
 /// digits that may start with 0, or a prefix, would go out without an id, or with
@@ -580,6 +619,7 @@ fn framed_sends(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
         crate::model::Placement::FirstMessage {
             template,
             text: false,
+            ..
         },
     ) = (framing, &scenario.auth.placement)
     {

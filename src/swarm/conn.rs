@@ -555,6 +555,13 @@ struct Rare {
     /// Open model: the start of the current paced block (read once per paced iteration,
     /// not per message: here, not in every connection's state).
     pace_base: Option<Instant>,
+    /// The attempt's in-band auth message, framed, held until the server's record of this
+    /// kind asks for it (`[auth] placement = { first_message = ..., after = KIND }`); set
+    /// again at each upgrade.
+    challenged: Option<(String, String)>,
+    /// That message, asked for by the frame being handled: sent once it is
+    /// ([`ConnRun::after_text`]).
+    auth_due: Option<String>,
 }
 
 /// A send no `expect` follows, and the data frames received before it and (once the

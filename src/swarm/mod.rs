@@ -164,12 +164,15 @@ pub(crate) fn upgrade_of<'a>(
         feed: ctx.plan.feed_of(conn),
     };
     let placement = match placement {
-        Placement::FirstMessage { template, text } if first_message => {
-            Cow::Owned(Placement::FirstMessage {
-                template: crate::plan::expand_fixed(template, &vars),
-                text: *text,
-            })
-        }
+        Placement::FirstMessage {
+            template,
+            text,
+            after,
+        } if first_message => Cow::Owned(Placement::FirstMessage {
+            template: crate::plan::expand_fixed(template, &vars),
+            text: *text,
+            after: after.clone(),
+        }),
         other => Cow::Borrowed(other),
     };
     if !headers && !url {

@@ -171,6 +171,40 @@ fn retry_after<T>(result: &Result<T, super::dial::DialFailure>) -> Option<Durati
     (wait <= TAIL).then_some(wait)
 }
 
+/// Records a probe reads, at most, waiting for the server's challenge.
+const CHALLENGE_FRAMES: usize = 8;
+
+/// Reads until the server's record of kind `kind` (the challenge the run's first message
+/// waited for), within [`CHALLENGE_FRAMES`] frames of [`PROBE_ANSWER`] each: `None` once
+/// it came (or the wait ran out: the message goes anyway, as nothing else would tell), or
+/// the Close (or failed read) that ended it first, for the refusal check.
+async fn challenge<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    kind: &str,
+    spec: &crate::model::OracleSpec,
+) -> Option<Message>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    for _ in 0..CHALLENGE_FRAMES {
+        match timeout(PROBE_ANSWER, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let record = serde_json::from_str::<serde_json::Value>(text.as_str());
+                let asked = record.is_ok_and(|r| {
+                    crate::oracle::frame::kind_of(spec, &r).is_some_and(|k| k == kind)
+                });
+                if asked {
+                    return None;
+                }
+            }
+            Ok(Some(Ok(frame @ Message::Close(_)))) => return Some(frame),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        }
+    }
+    None
+}
+
 async fn probe_one(
     ctx: std::sync::Arc<RunCtx>,
     slot: u32,
@@ -205,17 +239,31 @@ async fn probe_one(
     let mut rate_limited = false;
     let (accepted, cause) = match result {
         Ok(mut ws) => {
-            // In-band auth: present the token the same way the run did.
+            // In-band auth: present the token the same way the run did, after the
+            // server's challenge when the run waited for one (a Close instead is the
+            // answer read below).
             // Every wait is bounded: a server that stops reading must not hold the probe.
+            let mut ended = None;
             if let Some(text) = crate::auth::first_message(placement, token) {
+                if let Placement::FirstMessage {
+                    after: Some(kind), ..
+                } = placement
+                {
+                    ended = challenge(&mut ws, kind, &ctx.plan.oracles).await;
+                }
                 let text = crate::oracle::framing::frame_out(&ctx.plan.oracles, text);
-                let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
+                if ended.is_none() {
+                    let _ = timeout(PROBE_ANSWER, ws.send(Message::Text(text.into()))).await;
+                }
             }
             // A policy close as the first frame is a refusal too; so is one right after
             // a first frame that reads as an auth refusal (ActionCable's
             // `{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), which an
             // acceptance by the first frame would count as taken.
-            let mut first = timeout(PROBE_ANSWER, ws.next()).await;
+            let mut first = match ended {
+                Some(frame) => Ok(Some(Ok(frame))),
+                None => timeout(PROBE_ANSWER, ws.next()).await,
+            };
             if let Ok(Some(Ok(Message::Text(text)))) = &first {
                 if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
                     first = timeout(PROBE_ANSWER, ws.next()).await;

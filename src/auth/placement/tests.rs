@@ -115,6 +115,7 @@ fn first_message_puts_nothing_on_the_upgrade() {
     let p = Placement::FirstMessage {
         template,
         text: false,
+        after: None,
     };
     let req = attach(URL, &p, &t).unwrap();
     let plain = attach(URL, &Placement::None, &t).unwrap();

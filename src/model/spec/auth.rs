@@ -338,13 +338,19 @@ pub enum Placement {
     /// Nothing on the upgrade; right after it, a text frame holding this JSON with every
     /// `{{token}}` in its strings replaced by the token; with `text`, the template is a
     /// string sent as it is written (`AUTH {{token}}`: a protocol of text lines), not as
-    /// JSON. Stored with its literal credential fields redacted
+    /// JSON. With `after`, not right after the upgrade but once the server's first record
+    /// of that kind came (a challenge: Home Assistant's `auth_required`), on each attempt.
+    /// Stored with its literal credential fields redacted
     /// ([`super::message_secrets::stored_message`]).
     FirstMessage {
         #[serde(serialize_with = "super::message_secrets::serialize_message")]
         template: serde_json::Value,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         text: bool,
+        /// The kind of the server's record that asks for it; `None`: sent at once. Left
+        /// out of plan files when unset so their bytes (and hashes) stay as they were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
     /// No token at all.
     None,

@@ -1856,6 +1856,7 @@ fn an_upgrade_refused_when_the_token_travels_after_it_names_the_placement() {
     let first_message = Placement::FirstMessage {
         template: serde_json::json!({"type": "auth", "token": "{{token}}"}),
         text: false,
+        after: None,
     };
     let j = judged(first_message.clone(), End::Refused(401));
     assert_eq!(j.verdict, Verdict::AuthMisconfigured, "{j:?}");

@@ -33,6 +33,7 @@ fn default_first_message() -> Placement {
     Placement::FirstMessage {
         template: serde_json::json!({"type": "connection_init", "payload": {"token": "{{token}}"}}),
         text: false,
+        after: None,
     }
 }
 
@@ -101,6 +102,7 @@ fn placement_table(
     let known = match kind {
         "header" => vec!["header", "prefix"],
         "subprotocol" => vec!["subprotocol", "offer"],
+        "first_message" | "first_text" => vec![kind, "after"],
         other => vec![other],
     };
     let f = Fields::new(cx, table, span, section, &known).with_owner(section);
@@ -231,6 +233,25 @@ fn first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placeme
     Placement::FirstMessage {
         template,
         text: false,
+        after: after(cx, f, section),
+    }
+}
+
+/// `after = "auth_required"`: the kind of the server's record that asks for the first
+/// message (a challenge), which then waits for it instead of going out with the upgrade.
+fn after(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Option<String> {
+    let node = f.get("after")?;
+    match cx.string("after", node) {
+        Some("") => {
+            let message = format!(
+                "{section} after: expected the kind of the server's record that asks for the \
+                 token (its [oracles] type_field value), like after = \"auth_required\"; found \
+                 an empty string"
+            );
+            cx.report(node.span(), message);
+            None
+        }
+        other => other.map(str::to_string),
     }
 }
 
@@ -261,6 +282,7 @@ fn first_text(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, section: &str) -> Placement 
     Placement::FirstMessage {
         template: Value::String(line),
         text: true,
+        after: after(cx, f, section),
     }
 }
 

@@ -174,6 +174,15 @@ impl ConnRun {
             .open
             .as_mut()
             .is_some_and(|o| std::mem::take(&mut o.answer_due));
+        // The challenge's answer first: a scripted send, counted as one (not after our
+        // Close, as every answer).
+        let auth = self.rare.as_mut().and_then(|r| r.auth_due.take());
+        if let (Some(text), false) = (auth, closing) {
+            Box::pin(self.send_text(text)).await;
+            if self.open.is_none() {
+                return false;
+            }
+        }
         if answering {
             let due = self
                 .rare
@@ -1179,8 +1188,8 @@ impl Reading<'_> {
         traffic.json_records += 1;
         let event = kind_of(spec, msg);
         traffic.kindless_records += u64::from(event.is_none());
-        // One branch for the scenarios that answer nothing.
-        if !ctx.plan.answers.is_empty() {
+        // One branch for the scenarios that answer nothing, nor wait to authenticate.
+        if !ctx.plan.answers.is_empty() || rare.as_ref().is_some_and(|r| r.challenged.is_some()) {
             due_answers(ctx, index, open, rare, checker, msg, event.as_deref());
         }
         // An error event: what the checker's errored counts were before it, to tell after
@@ -1259,6 +1268,13 @@ fn due_answers(
     let (Some(event), Some(o)) = (event, open.as_mut()) else {
         return;
     };
+    // The server's challenge: the held auth message goes out once this frame is handled.
+    if let Some(r) = rare.as_mut() {
+        if r.challenged.as_ref().is_some_and(|(kind, _)| kind == event) {
+            r.auth_due = r.challenged.take().map(|(_, text)| text);
+            o.answer_due = true;
+        }
+    }
     let plan = &ctx.plan;
     let Some(conn) = plan.conns.get(index) else {
         return;

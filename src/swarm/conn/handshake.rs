@@ -221,11 +221,17 @@ impl ConnRun {
                     closing: None,
                 };
                 self.open = Some(open);
-                // In-band auth: the token's first message goes out before anything else.
+                // In-band auth: the token's first message goes out before anything else, or,
+                // `after` the server's challenge, once that comes (`Rare::challenged`).
                 if let Some(text) = crate::auth::first_message(placement, token) {
                     // Framed as every scripted send (SignalR's separator, Socket.IO's packet).
                     let text = crate::oracle::framing::frame_out(&ctx.plan.oracles, text);
-                    Box::pin(self.send_text(text)).await;
+                    match placement {
+                        crate::model::Placement::FirstMessage {
+                            after: Some(kind), ..
+                        } => self.rare().challenged = Some((kind.clone(), text)),
+                        _ => Box::pin(self.send_text(text)).await,
+                    }
                 }
                 self.open.is_some()
             }

@@ -177,28 +177,32 @@ fn cookie_and_first_message_placements_load() {
         placement("\"first_message\""),
         Placement::FirstMessage {
             template: init.clone(),
-            text: false
+            text: false,
+            after: None
         }
     );
     assert_eq!(
         placement("{ first_message = { type = \"connection_init\", payload = { token = \"{{token}}\" } } }"),
         Placement::FirstMessage {
             template: init,
-            text: false
+            text: false,
+            after: None
         }
     );
     assert_eq!(
         placement("{ first_message = '{\"type\": \"auth\", \"jwt\": \"Bearer {{ token }}\"}' }"),
         Placement::FirstMessage {
             template: json!({"type": "auth", "jwt": "Bearer {{ token }}"}),
-            text: false
+            text: false,
+            after: None
         }
     );
     assert_eq!(
         placement("{ first_text = \"AUTH {{token}} {{user}}\" }"),
         Placement::FirstMessage {
             template: json!("AUTH {{token}} {{user}}"),
-            text: true
+            text: true,
+            after: None
         }
     );
 }
@@ -582,4 +586,55 @@ fn a_first_text_is_told_its_own_problem_once_and_pointed_to() {
     let stomp = "[auth]\nplacement = { first_text = \"CONNECT\\naccept-version:1.2\\npasscode:{{token}}\\n\\n\\u0000\" }\n\
                  [oracles]\nframing = \"stomp\"";
     load(&with_top(stomp));
+}
+
+/// `after` holds the first message until the server's challenge: it loads beside
+/// `first_message` and `first_text`; empty, it is refused at its key; and without an
+/// acceptance told by a message (the challenge, or the 101, would read as the server
+/// taking a token it has not seen) the file is refused at `[auth]`, or at the group
+/// whose placement it is.
+#[test]
+fn a_first_message_after_a_challenge_loads_and_needs_a_message_to_accept() {
+    let accepted = "[oracles]\naccepted = { message = \"auth_ok\" }\n";
+    let with = |placement: &str| with_top(&format!("[auth]\nplacement = {placement}\n{accepted}"));
+    let loaded = load(&with(
+        "{ first_message = { type = \"auth\", access_token = \"{{token}}\" }, after = \"auth_required\" }",
+    ));
+    assert_eq!(
+        loaded.auth.placement,
+        Placement::FirstMessage {
+            template: json!({"type": "auth", "access_token": "{{token}}"}),
+            text: false,
+            after: Some("auth_required".into())
+        }
+    );
+    let text = load(&with(
+        "{ first_text = \"AUTH {{token}}\", after = \"HELLO\" }",
+    ));
+    assert!(
+        matches!(&text.auth.placement, Placement::FirstMessage { text: true, after: Some(k), .. } if k == "HELLO"),
+        "{:?}",
+        text.auth.placement
+    );
+    assert_problem(
+        &with("{ first_message = { token = \"{{token}}\" }, after = \"\" }"),
+        "auth.placement after: expected the kind of the server's record that asks for the token",
+    );
+    // Under the default first-frame rule: refused, saying what to set.
+    let unaccepted = with_top(
+        "[auth]\nplacement = { first_message = { token = \"{{token}}\" }, after = \"auth_required\" }\n",
+    );
+    assert_problem(
+        &unaccepted,
+        "auth: placement's first message waits for the server's \"auth_required\"",
+    );
+    assert_problem(
+        &unaccepted,
+        "set [oracles] accepted = { message = \"...\" }",
+    );
+    // `after` belongs to the in-band placements only.
+    assert_problem(
+        &with("{ header = \"X-Token\", after = \"hi\" }"),
+        "unknown field \"after\"",
+    );
 }

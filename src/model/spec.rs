@@ -846,7 +846,8 @@ pub fn placeholder_message(name: &str, allowed: &[&str], context: &str) -> Strin
         return format!(
             "\"{{{{token}}}}\" is not a placeholder of {context}: the token goes where [auth] \
              placement puts it (a header, the query, a cookie, a subprotocol, or the first \
-             message: {first}); expected one of: {expected}"
+             message: {first}, which waits for a server's challenge with `after = \"KIND\"` \
+             in that table); expected one of: {expected}"
         );
     }
     let suggestion = closest_placeholder(name, allowed)

@@ -505,17 +505,19 @@ fn check_compatible(runs: &[RunData]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// Shards that started further apart than this, or a tenth of the planned duration when
-/// that is longer, did not run side by side.
-const START_SPREAD_MS: f64 = 5_000.0;
+/// Shards that started further apart than this, or a tenth of the time they ran when that
+/// is longer, did not run side by side.
+const START_SPREAD_MS: f64 = 1_000.0;
 
 /// What keeps the merged figures from being one run's, in words. Neither is refused:
 /// shards started late (pods scheduled minutes apart) or with another `--duration` merge
 /// exactly, counters and histograms alike; only the time and the rates over it are not
 /// the whole run's load, and nothing else would say so.
-/// - Shards whose starts are further apart than a tenth of the planned duration (at least
-///   [`START_SPREAD_MS`]): the merged time is their span, in which they did not all run at
-///   once, so every rate over it is diluted.
+/// - Shards whose starts are further apart than a tenth of the time they ran (the longest
+///   part's, at most the planned duration; at least [`START_SPREAD_MS`]): the merged time
+///   is their span, in which they did not all run at once, so every rate over it is
+///   diluted (a plan whose connections all ended in 6 s of its 60 loses a fifth of its
+///   rate to shards started 1.5 s apart).
 /// - Parts planned for different durations (`duration_ms`; merged results, whose planned
 ///   duration is a sum, left out): they did not run one plan.
 fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<String> {
@@ -531,12 +533,19 @@ fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<S
         .collect();
     let first = starts.iter().min_by(|a, b| a.0.total_cmp(&b.0));
     let last = starts.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+    // The time the parts ran, when known: a plan that ended early is diluted by a late
+    // start as much as its own time, not the plan's.
+    let ran = runs
+        .iter()
+        .map(|r| r.summary.elapsed_ms)
+        .fold(0.0, f64::max);
+    let ran = if ran > 0.0 { ran.min(planned) } else { planned };
     if let (MergedTime::Span, Some((t0, a)), Some((t1, b))) = (time, first, last) {
         let apart = t1 - t0;
-        if apart > (planned / 10.0).max(START_SPREAD_MS) {
+        if apart > (ran / 10.0).max(START_SPREAD_MS) {
             warnings.push(format!(
                 "the shards started {} apart ({} at {}, {} at {}), more than a tenth of the \
-                 {} planned: the merged time is their span ({}), in which they did not all \
+                 {} they ran: the merged time is their span ({}), in which they did not all \
                  run at once, so every rate in the result (received_per_sec, sent_per_sec, \
                  the interval series) is over stretches where only some of them ran and is \
                  not the whole run's load; the counts and latencies are exact. Start the \
@@ -546,7 +555,7 @@ fn merge_warnings(runs: &[RunData], time: MergedTime, merged: &Summary) -> Vec<S
                 a.summary.started_at,
                 b.dir.display(),
                 b.summary.started_at,
-                format_ms(planned),
+                format_ms(ran),
                 format_ms(merged.elapsed_ms),
             ));
         }
@@ -1165,20 +1174,22 @@ mod tests {
         );
     }
 
-    /// Shards started further apart than a tenth of the planned time (at least 5 s), and
+    /// Shards started further apart than a tenth of the time they ran (at least 1 s), and
     /// parts planned for different durations, merge with a warning each that says what was
     /// seen; shards started together, and whole runs pooled hours apart, without.
     #[test]
     fn late_shards_and_other_durations_merge_with_a_warning() {
+        // Each ran its whole plan.
         let shard = |index: u32, started_at: &str, duration_ms: f64| {
             let mut part = broken_shard(index, 1);
             part.summary.started_at = started_at.into();
             part.summary.duration_ms = duration_ms;
+            part.summary.elapsed_ms = duration_ms;
             part
         };
         let warnings = |parts: &[RunData]| merge(parts).unwrap().warnings;
         let at = |secs: u32| format!("2025-01-01T00:{:02}:{:02}+00:00", secs / 60, secs % 60);
-        // 60 s planned: 3 s apart is together (under the 5 s floor), 7 s is not (over 6 s).
+        // 60 s run: 3 s apart is together (under its tenth), 7 s is not (over 6 s).
         assert!(warnings(&[shard(0, &at(0), 60e3), shard(1, &at(3), 60e3)]).is_empty());
         let late_parts = [shard(0, &at(0), 60e3), shard(1, &at(7), 60e3)];
         let late = warnings(&late_parts);
@@ -1188,12 +1199,26 @@ mod tests {
         assert!(
             late[0].starts_with(&format!(
                 "the shards started 7s apart (s0 at {}, s1 at {}), more than a tenth of the \
-                 60s planned: the merged time is their span (17s)",
+                 60s they ran: the merged time is their span (67s)",
                 at(0),
                 at(7)
             )) && late[0].contains("not the whole run's load"),
             "{late:?}"
         );
+        // A 60 s plan whose connections all ended within 6 s: 2 s apart dilutes its rates
+        // by a quarter, though 2 s is nothing beside the plan's 60.
+        let quick = |index: u32, secs: u32| {
+            let mut part = shard(index, &at(secs), 60e3);
+            part.summary.elapsed_ms = 6e3;
+            part
+        };
+        let early = warnings(&[quick(0, 0), quick(1, 2)]);
+        assert_eq!(early.len(), 1, "{early:?}");
+        assert!(
+            early[0].contains("more than a tenth of the 6s they ran"),
+            "{early:?}"
+        );
+        assert!(warnings(&[quick(0, 0), quick(1, 0)]).is_empty());
         // Ten minutes apart on a 10-minute plan: 60 s is the tenth, so 61 s warns.
         assert!(warnings(&[shard(0, &at(0), 600e3), shard(1, &at(60), 600e3)]).is_empty());
         assert_eq!(

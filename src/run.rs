@@ -1000,6 +1000,8 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
     }
     let rate_limiting = judgement.verdict == crate::model::Verdict::Violations
         && oracle::verdict::rate_limiting_may_explain(&evidence);
+    let went_away = judgement.verdict == crate::model::Verdict::Inconclusive
+        && oracle::verdict::server_went_away(&evidence);
     // The hint may quote what the server said (a close reason, an error, a refusal
     // message), which may echo the token.
     let mut hint = judgement.hint.map(|h| redactor.redact(&h).into_owned());
@@ -1025,6 +1027,7 @@ fn merge(plan: &Plan, bound: &Bound, mut out: SwarmOutput, redactor: &auth::Reda
         connections_accepted: oracle::verdict::connections_accepted(&out.reports),
         verdict: judgement.verdict,
         rate_limiting,
+        went_away,
         undeclared_takeover: oracle::takeover::undeclared_codes(plan, &out.reports),
         oracles: oracle::oracles_on(plan),
         hint,

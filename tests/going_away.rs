@@ -202,6 +202,84 @@ async fn a_replay_against_a_restart_neither_reproduces_nor_rules_out() {
     }
 }
 
+/// A server that goes down for good during a hunt's round, saying so: the first
+/// connection (the health probe before the round) is served; every later one is closed
+/// 1001 "server restarting (deploy)" at its request, and the server then stops listening.
+struct GoesDown {
+    accepted: std::sync::atomic::AtomicUsize,
+    stop: std::sync::OnceLock<tokio_util::sync::CancellationToken>,
+}
+
+async fn serve_then_go_down(tcp: tokio::net::TcpStream, down: std::sync::Arc<GoesDown>) {
+    let index = down
+        .accepted
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let Some(mut ws) = greeted(tcp).await else {
+        return;
+    };
+    let Some(Ok(Message::Text(text))) = tokio::time::timeout(TEST_BOUND, ws.next())
+        .await
+        .ok()
+        .flatten()
+    else {
+        return;
+    };
+    if index == 0 {
+        let request: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+        let answer = json!({"type": "result", "id": request["id"]}).to_string();
+        let _ = ws.send(Message::Text(answer.into())).await;
+        let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+        return;
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(1001),
+        reason: "server restarting (deploy)".into(),
+    };
+    let _ = ws.close(Some(frame)).await;
+    if let Some(stop) = down.stop.get() {
+        stop.cancel();
+    }
+    let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
+}
+
+/// A server stopped during a hunt's round, saying it was going down, is found down by the
+/// health probe after it: the round is inconclusive (a deploy, not a race), no round is
+/// blamed for breaking the target (no repro), and the next round, finding it still down,
+/// stops the hunt as unusable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_mid_hunt_is_no_broken_target() {
+    let down = std::sync::Arc::new(GoesDown {
+        accepted: Default::default(),
+        stop: std::sync::OnceLock::new(),
+    });
+    let serving = down.clone();
+    let (url, stop) = spawn_server(move |tcp| serve_then_go_down(tcp, serving.clone())).await;
+    let _ = down.stop.set(stop.clone());
+    let text = format!("{}\n[hunt]\nrounds = 3\n", text());
+    let s = scenario("deploy.toml", &text);
+    let (hunted, written) = common::hunt_at(&s, &url, std::time::Duration::from_secs(40), 3).await;
+    stop.cancel();
+    assert!(
+        hunted.found.is_none(),
+        "{:?}",
+        hunted.found.map(|f| f.repro.oracle)
+    );
+    match &hunted.short {
+        Some(stampede::hunt::Short::Unjudged(u)) => {
+            assert_eq!(u.verdict, Verdict::TargetUnusable, "{}", u.hint);
+        }
+        other => panic!("not stopped as unjudged: {other:?}"),
+    }
+    assert_eq!(
+        hunted.rounds, 2,
+        "the stopped round, then the one that found it down"
+    );
+    assert!(
+        written.iter().all(|f| !f.starts_with("repro")),
+        "{written:?}"
+    );
+}
+
 /// How long after its upgrade [`close_at_age`] lets each connection go.
 const AGE: std::time::Duration = std::time::Duration::from_millis(200);
 

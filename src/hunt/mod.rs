@@ -402,7 +402,8 @@ impl Runner {
             // A run whose every refusal the repro's policy rule excuses was a clean answer
             // (the request refused out loud), though no connection was accepted.
             let excused = excused_refusals(&outcome, excuse);
-            let unexercised = || unexercised(&outcome, oracle);
+            let unexercised =
+                || excused_by_verdict(&outcome).or_else(|| unexercised(&outcome, oracle));
             if let (true, false, false, Some(unjudged)) =
                 (strict, reproduced, excused, unexercised())
             {
@@ -430,6 +431,18 @@ impl Runner {
             others,
         })
     }
+}
+
+/// A replay whose violations its inconclusive verdict excuses (the server went down under
+/// it, a deploy or a crash): neither the race reproduced nor its absence. A hunt's round
+/// so judged is only not judged, and the hunt goes on (a deploy ends; a target that stays
+/// down stops the next round).
+fn excused_by_verdict(outcome: &RunOutcome) -> Option<Unjudged> {
+    let s = &outcome.results.summary;
+    (s.verdict == Verdict::Inconclusive && s.violations.total > 0).then(|| Unjudged {
+        verdict: s.verdict,
+        hint: s.hint.clone().unwrap_or_default(),
+    })
 }
 
 /// Why a run that did not break `oracle` could not have: it accepted no connection (none
@@ -592,8 +605,7 @@ impl Unjudged {
 
     /// The run's verdict when it cannot stand for the race: the target unusable or
     /// misconfigured, a plan cut by its own duration (`cut_by_us` when the budget or
-    /// Ctrl-C cut it instead: that proves nothing about the target), violations an
-    /// inconclusive verdict excuses (the server went down), or violations that
+    /// Ctrl-C cut it instead: that proves nothing about the target), or violations that
     /// may all be an undeclared rate limit
     /// ([`crate::results::Summary::rate_limiting_may_explain`]).
     pub fn of(outcome: &RunOutcome, cut_by_us: bool) -> Option<Unjudged> {
@@ -610,10 +622,7 @@ impl Unjudged {
                 hint: format!("its violations may all be the server's rate limiting: {hint}"),
             });
         }
-        // Violations its verdict excuses (the server went down under the run): neither
-        // the race nor its absence.
-        let excused = s.verdict == Verdict::Inconclusive && s.violations.total > 0;
-        (!s.verdict.exercised() || incomplete || excused).then_some(Unjudged {
+        (!s.verdict.exercised() || incomplete).then_some(Unjudged {
             verdict: s.verdict,
             hint,
         })
@@ -1320,6 +1329,9 @@ pub async fn hunt_excusing(
         health_shed.count(first);
     }
     let mut healthy = first.filter(|a| a.healthy);
+    // Probed after every round once seen healthy, even while a server that went down
+    // saying so is unseen healthy again (`healthy` cleared until a probe passes).
+    let probing = healthy.is_some();
     // The rounds run since the target was last reset (the hunt's start).
     let mut since_reset: Vec<Plan> = Vec::new();
     // Pressure escalation stops where this machine could no longer hold a round.
@@ -1432,7 +1444,7 @@ pub async fn hunt_excusing(
         since_reset.push(plan.clone());
         // Before judging the round: if it left the target broken, that is the finding,
         // not whatever its own connections (or the next round's) then suffered.
-        if let Some(before) = healthy.clone() {
+        if probing {
             let mut answer = runner.probe(&probe, Some(budget_end)).await?;
             if let Some(first) = answer.as_ref().filter(|a| a.broken()) {
                 // Once more before calling the target broken: one probe lost to a busy
@@ -1443,8 +1455,13 @@ pub async fn hunt_excusing(
             if let Some(answer) = &answer {
                 health_shed.count(answer);
             }
-            match answer {
-                Some(after) if after.broken() => {
+            // A server that said it was going down (a restart, a deploy) was stopped, not
+            // broken by the round: the round is not judged, the target is unseen healthy
+            // until a probe passes again (a deploy ends), and one still down stops the
+            // next round (unusable).
+            let went_away = outcome.results.summary.server_went_away;
+            match (answer, healthy.clone()) {
+                (Some(after), Some(before)) if after.broken() && !went_away => {
                     let seen_after = started.elapsed();
                     let mut found = record_broken(
                         scenario,
@@ -1474,10 +1491,11 @@ pub async fn hunt_excusing(
                         lenient,
                     });
                 }
-                Some(after) if after.healthy => healthy = Some(after),
+                (Some(after), _) if after.healthy => healthy = Some(after),
+                (Some(after), _) if after.broken() => healthy = None,
                 // Still shed when its wait ran out (the server's load shedding, not a
                 // broken target), or no answer: this round is not judged for health.
-                Some(_) | None => {}
+                _ => {}
             }
         }
         if let Some(unjudged) = unjudged {

@@ -2453,6 +2453,13 @@ fn limit_may_explain(e: &Evidence<'_>) -> bool {
             .all(|v| v.oracle == OracleKind::Completeness && over.contains(&v.conn))
 }
 
+/// Whether the run's violations are all the server going down saying so: the
+/// connections it had open closed at once with a Close that says it is going down (1012,
+/// a 1001 with such words, or bare to many), a restart or deploy ([`went_away::went_away`]).
+pub fn server_went_away(e: &Evidence<'_>) -> bool {
+    went_away::went_away(e.reports, e.by_oracle).is_some()
+}
+
 /// Whether the server closed attempts in a way that reads as rate limiting the scenario
 /// does not declare ([`super::shedding::undeclared_note`], which the hint then gives), and
 /// every violation of the run may be those closes: a liveness one (a valid token refused,

@@ -134,6 +134,7 @@ pub(crate) fn summary() -> Summary {
             OracleKind::Ordering,
         ],
         rate_limiting_may_explain: false,
+        server_went_away: false,
         undeclared_takeover: Vec::new(),
         hint: None,
         answers: Vec::new(),

@@ -96,6 +96,12 @@ pub struct Summary {
     /// would only show that policy again. Absent from files when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limiting_may_explain: bool,
+    /// The server closed the connections it had open at once saying it was going down (a
+    /// Close 1012, a 1001 "restarting" or bare to many): a restart or deploy under an
+    /// inconclusive run. A hunt then blames no round for the target it finds down after
+    /// (no broken-target finding: someone stopped it). Absent from files when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_went_away: bool,
     /// Close codes that ended connections in a way that reads as a takeover by another
     /// connection of the same token, which the scenario does not declare
     /// (`[oracles] reject.replaced`), ascending. The battery's `same-token` family reads
@@ -371,6 +377,8 @@ pub struct Merged {
     pub verdict: Verdict,
     /// See [`Summary::rate_limiting_may_explain`].
     pub rate_limiting: bool,
+    /// See [`Summary::server_went_away`].
+    pub went_away: bool,
     /// See [`Summary::undeclared_takeover`].
     pub undeclared_takeover: Vec<u16>,
     pub oracles: Vec<OracleKind>,
@@ -556,6 +564,7 @@ pub fn summarize(info: &RunInfo<'_>, m: Merged, thresholds: &[Threshold]) -> Res
         warnings: Vec::new(),
         verdict: m.verdict,
         rate_limiting_may_explain: m.rate_limiting,
+        server_went_away: m.went_away,
         undeclared_takeover: m.undeclared_takeover,
         oracles: m.oracles,
         hint: with_reference_note(m.hint, info.embedded_target, m.verdict, info.plan),

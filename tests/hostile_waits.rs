@@ -2047,6 +2047,44 @@ async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
     assert_eq!(written, vec![std::ffi::OsString::from("repro.json")]);
 }
 
+/// A replay Ctrl-C stops before its first replay ended has no rate to give: it says the
+/// violation was not replayed once, never "0/0 times", and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_the_first_replay_ends_gives_no_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/races/early-message-drop.toml");
+    let s = stampede::scenario::load_file(&path).unwrap();
+    let repro = hunt::Repro {
+        reference: Some(hunt::ReferenceServer {
+            bug: Some(stampede::reference::Bug::EarlyMessageDrop),
+            window: Some(Duration::from_millis(50)),
+        }),
+        ..hunt::Repro::for_plan(
+            &s,
+            1,
+            stampede::plan::build(&s, 1),
+            "ws://127.0.0.1:9/ws".into(),
+            OracleKind::Completeness,
+        )
+    };
+    let file = dir.path().join("repro.json");
+    repro.save_as(&file).unwrap();
+    let run = interrupt_when(
+        &["replay", file.to_str().unwrap(), "--times", "3"],
+        |line| line.starts_with("running against"),
+    )
+    .await;
+    let (stdout, stderr) = (&run.stdout, &run.stderr);
+    assert_eq!(run.code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the completeness violation was not replayed once (")
+            && stdout.contains("interrupted before 3"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("0/0"), "{stdout}");
+}
+
 /// A round the hunt's budget stops (no Ctrl-C) against a target that never answers the
 /// upgrade says the budget cut it, with the unanswered-upgrade hint, not that it was
 /// interrupted.

@@ -645,13 +645,19 @@ pub async fn replay_command(args: ReplayArgs, cancel: CancellationToken) -> Resu
             Some(why) => format!("{size}; {why}"),
             None => size,
         };
-        outln!(
-            "{}: reproduced the {} violation {}/{} times ({detail}) against {against}",
-            args.repro.display(),
-            repro.oracle.name(),
-            rate.reproduced,
-            rate.runs,
-        )?;
+        // No replay ran to its end (Ctrl-C during the first, or its reset): no rate.
+        let (repro_path, oracle) = (args.repro.display(), repro.oracle.name());
+        match rate.runs {
+            0 => outln!(
+                "{repro_path}: the {oracle} violation was not replayed once ({detail}) \
+                 against {against}"
+            )?,
+            runs => outln!(
+                "{repro_path}: reproduced the {oracle} violation {}/{runs} times ({detail}) \
+                 against {against}",
+                rate.reproduced
+            )?,
+        }
     }
     // What a reproduction saw, so that a race is told from a server that went down.
     if let (false, Some(first)) = (args.output.json, evidence.first()) {

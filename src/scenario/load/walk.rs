@@ -499,6 +499,9 @@ pub(super) struct Fields<'t, 'i> {
     span: Range<usize>,
     section: String,
     owner: String,
+    /// The known keys the table's unknown ones were told to be misspellings of ("did you
+    /// mean"): a required one among them is not reported missing too.
+    pointed_to: Vec<String>,
 }
 
 impl<'t, 'i> Fields<'t, 'i> {
@@ -512,15 +515,18 @@ impl<'t, 'i> Fields<'t, 'i> {
         known: &[&str],
     ) -> Self {
         let section = section.into();
+        let mut pointed_to = Vec::new();
         for key in table.keys() {
             let given: &str = key.get_ref().as_ref();
             if !known.contains(&given) {
                 let expected = known.join(", ");
+                let closest = crate::model::words::closest(given, known.iter().copied());
                 let hint = did_you_mean(given, known.iter().copied());
                 let message = format!(
                     "unknown field {given:?} in {section}; expected one of: {expected}{hint}"
                 );
                 cx.report(key.span(), message);
+                pointed_to.extend(closest.map(str::to_string));
             }
         }
         Fields {
@@ -528,6 +534,7 @@ impl<'t, 'i> Fields<'t, 'i> {
             span,
             owner: section.clone(),
             section,
+            pointed_to,
         }
     }
 
@@ -564,7 +571,9 @@ impl<'t, 'i> Fields<'t, 'i> {
 
     pub fn require(&self, cx: &mut Ctx<'_>, key: &str) -> Option<&'t Node<'i>> {
         let node = self.get(key);
-        if node.is_none() {
+        // A misspelling of it was told as unknown, with "did you mean" this key: one
+        // problem, at the misspelling, not a second at the table's start.
+        if node.is_none() && !self.pointed_to.iter().any(|k| k == key) {
             cx.report(
                 self.span(),
                 format!("missing required field {key:?} in {}", self.section),

@@ -210,8 +210,15 @@ fn limits_and_oracles_are_checked() {
         "unknown field \"feild\" in oracles.identity; expected one of: field",
     );
     bad(
-        "[oracles]\nidentity = { feild = \"u\" }",
+        "[oracles]\nidentity = {}",
         "missing required field \"field\" in oracles.identity",
+    );
+    // A misspelling of the required key is one problem, at it: not "missing" too.
+    let misspelled = problems(&with_top("[oracles]\nidentity = { feild = \"u\" }"));
+    assert_eq!(misspelled.len(), 1, "{misspelled:?}");
+    assert!(
+        misspelled[0].message.ends_with("did you mean \"field\"?"),
+        "{misspelled:?}"
     );
     bad(
         "[oracles]\nsequence = \"seq\"",

@@ -479,8 +479,13 @@ fn bad_session_oracles_are_reported() {
         "oracles.exclusive has max_live = 0; expected at least 1",
     );
     bad(
-        "exclusive = { max = 1 }",
+        "exclusive = { per = \"user\" }",
         "missing required field \"max_live\" in oracles.exclusive",
+    );
+    bad(
+        "exclusive = { max = 1 }",
+        "unknown field \"max\" in oracles.exclusive; expected one of: max_live, per; did you \
+         mean \"max_live\"?",
     );
     bad(
         "exclusive = 1",

@@ -644,14 +644,36 @@ fn correlate(cx: &mut Ctx<'_>, node: &Node<'_>, sent: &Sent) -> (Option<String>,
     };
     let (field, span) = send;
     if !sent.templates.iter().any(|t| lookup(t, &field).is_some()) {
+        // The paths the earlier sends do set, for a misspelling of one (`runid`).
+        let mut paths = Vec::new();
+        for t in &sent.templates {
+            field_paths(t, "", &mut paths);
+        }
+        let hint = crate::model::words::did_you_mean(&field, paths.iter().map(String::as_str));
         cx.report(
             span,
-            format!("expect correlates on {field:?} but no earlier send sets it"),
+            format!("expect correlates on {field:?} but no earlier send sets it{hint}"),
         );
     }
     // The same path twice is the plain form.
     let reply = reply.filter(|r| *r != field);
     (Some(field), reply)
+}
+
+/// The dotted paths of `value`'s object members, nested ones too (`run_id`,
+/// `payload.id`), pushed onto `out` after `prefix`.
+fn field_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    for (key, member) in map {
+        let path = match prefix {
+            "" => key.clone(),
+            _ => format!("{prefix}.{key}"),
+        };
+        field_paths(member, &path, out);
+        out.push(path);
+    }
 }
 
 /// `"a b+ c* d?"`: whitespace-separated event names, each with an optional repetition mark.

@@ -198,6 +198,19 @@ fn correlate_needs_an_earlier_send_of_that_field() {
         &with_steps("{ send = { type = \"x\" } }, { expect = \"a\", correlate = \"run_id\" }"),
         "no earlier send sets it",
     );
+    // A misspelling of a path the earlier sends set (a nested one too) is pointed at it.
+    assert_problem(
+        &with_steps(
+            "{ send = { run_id = \"{{run}}\", p = { req = 1 } } }, { expect = \"a\", correlate = \"runid\" }",
+        ),
+        "expect correlates on \"runid\" but no earlier send sets it; did you mean \"run_id\"?",
+    );
+    assert_problem(
+        &with_steps(
+            "{ send = { run_id = \"{{run}}\", p = { req = 1 } } }, { expect = \"a\", correlate = \"p.rq\" }",
+        ),
+        "did you mean \"p.req\"?",
+    );
     load(&with_steps(
         "{ repeat = 2, steps = [{ send = { run_id = \"{{run}}\" } }] },\n{ expect = \"a\", correlate = \"run_id\" }",
     ));

@@ -200,6 +200,32 @@ fn the_binary_writes_the_page() {
     let (code, _, err) = stampede(&["report", dir.to_str().unwrap(), "-o", folder]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is a folder; the report is one file"), "{err}");
+    // A run overlaid on itself (here named through its summary.json) shows no difference:
+    // refused, as compare refuses it.
+    let itself = dir.join("summary.json");
+    let (code, _, err) = stampede(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--vs",
+        itself.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is the run being reported"), "{err}");
+    // An interrupted --vs run is said to be one.
+    let mut cut = run(3, 600, 5.0, 1.0);
+    cut.summary.stopped = stampede::model::StopReason::Interrupted;
+    let cut = write(&tmp.path().join("cut"), &cut);
+    let (code, _, err) = stampede(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--vs",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("was interrupted (Ctrl-C) before its plan finished"),
+        "{err}"
+    );
 }
 
 /// A run that could not judge its target shows no violation, and the card must not read

@@ -133,6 +133,29 @@ pub(super) fn html_report(args: &ReportArgs) -> Result<u8, Error> {
     }
     let run = read(dir)?;
     let vs = args.vs.as_deref().map(read).transpose()?;
+    // A run overlaid on itself shows no difference, whatever changed: refused, as
+    // `compare` refuses it.
+    if let Some(other) = &vs {
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if same(&run.dir, &other.dir) {
+            return Err(Error::Usage(format!(
+                "--vs {} is the run being reported ({}): overlay another run",
+                other.dir.display(),
+                run.dir.display()
+            )));
+        }
+        // A run cut short measured less than its plan: its figures are no baseline.
+        if other.summary.stopped == crate::model::StopReason::Interrupted && !args.quiet {
+            errln!(
+                "warning: --vs {} was interrupted (Ctrl-C) before its plan finished: its \
+                 figures are of the part that ran",
+                other.dir.display()
+            );
+        }
+    }
     // What a merge warned of when it made a result (its rates may not be one run's) is
     // said again on every report of it, as merge said it: under --quiet too.
     for shown in std::iter::once(&run).chain(&vs) {

@@ -2002,12 +2002,9 @@ async fn a_refusal_at_the_door_the_scenario_does_not_declare_is_no_race() {
     }
 }
 
-/// A shrink Ctrl-C stops before any smaller candidate reproduced writes no "minimal"
-/// repro (it would be the input, unshrunk and unconfirmed): it says it was interrupted
-/// and that the input stands, exit 130.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
-    let dir = tempfile::tempdir().unwrap();
+/// A repro of the shipped early-message-drop race against the built-in server with that
+/// bug planted, written as `repro.json` in `dir`.
+fn early_drop_repro(dir: &std::path::Path) -> std::path::PathBuf {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/races/early-message-drop.toml");
     let s = stampede::scenario::load_file(&path).unwrap();
@@ -2024,8 +2021,18 @@ async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
             OracleKind::Completeness,
         )
     };
-    let file = dir.path().join("repro.json");
+    let file = dir.join("repro.json");
     repro.save_as(&file).unwrap();
+    file
+}
+
+/// A shrink Ctrl-C stops before any smaller candidate reproduced writes no "minimal"
+/// repro (it would be the input, unshrunk and unconfirmed): it says it was interrupted
+/// and that the input stands, exit 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = early_drop_repro(dir.path());
     let run = interrupt_when(
         &["shrink", file.to_str().unwrap(), "--times", "3"],
         // The replays of the rate before are under way.
@@ -2052,24 +2059,7 @@ async fn ctrl_c_during_a_shrink_presents_no_unshrunk_file_as_minimal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_before_the_first_replay_ends_gives_no_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/races/early-message-drop.toml");
-    let s = stampede::scenario::load_file(&path).unwrap();
-    let repro = hunt::Repro {
-        reference: Some(hunt::ReferenceServer {
-            bug: Some(stampede::reference::Bug::EarlyMessageDrop),
-            window: Some(Duration::from_millis(50)),
-        }),
-        ..hunt::Repro::for_plan(
-            &s,
-            1,
-            stampede::plan::build(&s, 1),
-            "ws://127.0.0.1:9/ws".into(),
-            OracleKind::Completeness,
-        )
-    };
-    let file = dir.path().join("repro.json");
-    repro.save_as(&file).unwrap();
+    let file = early_drop_repro(dir.path());
     let run = interrupt_when(
         &["replay", file.to_str().unwrap(), "--times", "3"],
         |line| line.starts_with("running against"),

@@ -2859,50 +2859,42 @@ fn narrow_http(policy: RejectPolicy) -> SessionOracles {
 fn a_bad_tokens_unlisted_refusal_status_is_its_refusal_unless_strict() {
     use OracleKind::RejectionHygiene as H;
     let alg_none = || vec![forged("j", bad("alg-none"))];
-    let one = || vec![conn(1, 0)];
+    // One connection of `tokens`, refused with `status` under `rules`: a hygiene
+    // violation when `violates`.
+    let refused = |name: &'static str, tokens, rules, status: u16, violates: bool| Case {
+        name,
+        rules,
+        tokens,
+        conns: vec![conn(1, 0)],
+        timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
+        want: match violates {
+            true => vec![want(H, 1, &[1], "unexpected status")],
+            false => vec![],
+        },
+        ..Case::default()
+    };
+    let lenient = rules;
+    let strict = || narrow_http(RejectPolicy::Strict);
     let mut cases = Vec::new();
     for status in [400, 422, 498] {
-        cases.push(Case {
-            name: "a bad token refused with a 4xx that states a refusal",
-            tokens: alg_none(),
-            conns: one(),
-            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
-            ..Case::default()
-        });
-        cases.push(Case {
-            name: "the same under the strict policy",
-            rules: narrow_http(RejectPolicy::Strict),
-            tokens: alg_none(),
-            conns: one(),
-            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
-            want: vec![want(H, 1, &[1], "unexpected status")],
-            ..Case::default()
-        });
-        cases.push(Case {
-            name: "an expired token refused with a 4xx that states a refusal",
-            tokens: vec![forged("j", exp(-30))],
-            conns: one(),
-            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
-            ..Case::default()
-        });
+        let says = "a bad token refused with a 4xx that states a refusal";
+        cases.push(refused(says, alg_none(), lenient(), status, false));
+        let strictly = "the same under the strict policy";
+        cases.push(refused(strictly, alg_none(), strict(), status, true));
+        let expired = "an expired token refused with a 4xx that states a refusal";
+        cases.push(refused(
+            expired,
+            vec![forged("j", exp(-30))],
+            lenient(),
+            status,
+            false,
+        ));
     }
     for status in [404, 405, 410, 426, 500, 502] {
-        cases.push(Case {
-            name: "a bad token refused with a status that is no refusal of it",
-            tokens: alg_none(),
-            conns: one(),
-            timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(status))])],
-            want: vec![want(H, 1, &[1], "unexpected status")],
-            ..Case::default()
-        });
+        let no_refusal = "a bad token refused with a status that is no refusal of it";
+        cases.push(refused(no_refusal, alg_none(), lenient(), status, true));
     }
-    cases.push(Case {
-        name: "a valid token refused with an unlisted 400",
-        tokens: vec![token("j")],
-        conns: one(),
-        timeline: vec![(1, vec![at(0).refused(1_000, Cause::Http(400))])],
-        want: vec![want(H, 1, &[1], "unexpected status")],
-        ..Case::default()
-    });
+    let valid = "a valid token refused with an unlisted 400";
+    cases.push(refused(valid, vec![token("j")], lenient(), 400, true));
     run(cases);
 }

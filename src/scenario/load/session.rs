@@ -345,7 +345,9 @@ fn refusal_kind(cx: &mut Ctx<'_>, node: &Node<'_>, kinds: &[KindSpec]) -> Option
     let message = if kinds.is_empty() {
         format!(
             "oracles.reject.message: {name:?} names no kind: [oracles.kinds] declares none; \
-             declare it there, e.g. {name} = {{ type = \"disconnect\", reason = \"unauthorized\" }}"
+             declare it there, e.g. {name} = {{ type = {name:?} }} (the records of that \
+             type), or, where only a field tells a refusal (ActionCable's disconnect), \
+             {name} = {{ type = \"disconnect\", reason = \"unauthorized\" }}"
         )
     } else {
         let names: Vec<String> = kinds.iter().map(|k| format!("{:?}", k.name)).collect();

@@ -314,6 +314,15 @@ fn an_unknown_refusal_kind_is_reported_at_its_value() {
         message.contains("\"disconnect\" names no kind: [oracles.kinds] declares none"),
         "{message}"
     );
+    // The declaration it suggests first is the plain one, by the name given.
+    let (_, _, message) = problem(&with_top(
+        "[oracles]\nreject = { message = \"auth_invalid\" }",
+    ));
+    assert!(
+        message
+            .contains("e.g. auth_invalid = { type = \"auth_invalid\" } (the records of that type)"),
+        "{message}"
+    );
 }
 
 /// `reject.shed` lists close codes the server sheds load with; the other lists keep their

@@ -119,10 +119,20 @@ pub fn undeclared_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
 /// states a refusal ([`is_refusal_status`]) but `[oracles] reject.http` does not list,
 /// under the lenient policy (rejection hygiene reads those as the server's refusal):
 /// counted, no finding, and the `http` list that would declare them spelled out. `None`
-/// when there was none, or under the strict policy (each is a violation then).
+/// when there was none, under the strict policy (each is a violation then), or when no
+/// attempt of the run got its 101 (nothing says the server speaks WebSocket there).
 pub fn undeclared_status_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
     let reject = &plan.oracles.session.reject;
     if reject.policy == crate::model::RejectPolicy::Strict {
+        return None;
+    }
+    // With no 101 anywhere, a 400 may be an HTTP server taking no upgrade at all: the
+    // verdict says that, and this note would contradict it.
+    let upgraded = reports
+        .iter()
+        .flat_map(|r| &r.attempts)
+        .any(|a| a.upgraded_us.is_some());
+    if !upgraded {
         return None;
     }
     let mut by: std::collections::BTreeMap<u16, u64> = Default::default();

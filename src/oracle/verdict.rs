@@ -1968,10 +1968,23 @@ fn unusable(reject: &RejectSpec, t: &Tally, target: &str) -> Option<Judgement> {
              server speaks WebSocket there"
             }
         });
+    // Only bad tokens, each refused with a status that refuses a request (a 400): a
+    // WebSocket server refusing them so reads exactly as a URL that takes no upgrade.
+    let refusals_only = t.causes.keys().all(
+        |c| matches!(c, Cause::Http(status) if crate::oracle::refusal::is_refusal_status(*status)),
+    );
+    let forged_only = if t.valid == 0 && refusals_only {
+        "; every connection here presents a bad token, and a WebSocket server refusing \
+         them with that status reads the same: add a group of valid tokens (a control the \
+         server must take) to tell the two apart, and declare the status in [oracles] \
+         reject.http"
+    } else {
+        ""
+    };
     Some(Judgement {
         verdict: Verdict::TargetUnusable,
         hint: Some(format!(
-            "no connection got through the upgrade ({}): {check}",
+            "no connection got through the upgrade ({}): {check}{forged_only}",
             top_causes(&t.causes)
         )),
     })

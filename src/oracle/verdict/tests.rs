@@ -5770,3 +5770,30 @@ fn bad_tokens_refused_with_an_unlisted_status_are_counted_and_declared() {
         .unwrap_or_default();
     assert!(!hint.contains("HTTP status"), "{hint}");
 }
+
+/// Only bad tokens, every one refused 400 before any upgrade: nothing tells a WebSocket
+/// server refusing them from a URL that takes no upgrade. Target unusable, saying a group
+/// of valid tokens tells the two apart, and no note reads the 400s as refusals.
+#[test]
+fn bad_tokens_alone_refused_400_are_no_proof_of_a_websocket_server() {
+    let mut plan = plan();
+    for t in &mut plan.tokens {
+        t.forge = Some(Forge::Bad {
+            name: crate::model::BadToken::AlgNone,
+        });
+    }
+    let reports: Vec<ConnReport> = plan
+        .conns
+        .iter()
+        .map(|c| report(c, attempt(End::Refused(400)), Default::default()))
+        .collect();
+    let j = judge_completed_by(&plan, &reports, &Default::default());
+    assert_eq!(j.verdict, Verdict::TargetUnusable, "{j:?}");
+    let hint = j.hint.unwrap_or_default();
+    assert!(
+        hint.contains("every connection here presents a bad token")
+            && hint.contains("add a group of valid tokens"),
+        "{hint}"
+    );
+    assert!(!hint.contains("a refusal in its own words"), "{hint}");
+}

@@ -31,13 +31,31 @@ async fn next_json(ws: &mut common::ServerWs, bound: Duration) -> Option<Value> 
     }
 }
 
+/// The tokens a [`serve`] that takes each token once has taken.
+type Taken = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
 async fn serve(tcp: tokio::net::TcpStream) {
+    serve_taking(tcp, None).await
+}
+
+/// [`serve`]; with `taken`, a login before the challenge is read after it (as Home
+/// Assistant does), and a token presented again (a session still held: a leak the
+/// liveness probe after the run must see) is refused, `auth_invalid` then Close 1008.
+async fn serve_taking(tcp: tokio::net::TcpStream, taken: Option<Taken>) {
     // The token comes in band: the upgrade carries none, and any is taken.
     let Some((mut ws, _)) = common::accept_bearer(tcp, |_| true).await else {
         return;
     };
-    // Anything the client says before the challenge is a login out of turn.
-    if let Ok(Some(Ok(_))) = tokio::time::timeout(CHALLENGE_AFTER, ws.next()).await {
+    // Anything the client says before the challenge is a login out of turn, unless the
+    // server reads it after (`taken`'s).
+    let early = match &taken {
+        Some(_) => {
+            tokio::time::sleep(CHALLENGE_AFTER).await;
+            None
+        }
+        None => tokio::time::timeout(CHALLENGE_AFTER, ws.next()).await.ok(),
+    };
+    if let Some(Some(Ok(_))) = early {
         let frame = CloseFrame {
             code: CloseCode::from(4001),
             reason: "auth before challenge".into(),
@@ -59,6 +77,18 @@ async fn serve(tcp: tokio::net::TcpStream) {
         let refused = json!({"type": "auth_invalid"}).to_string();
         let _ = ws.send(Message::Text(refused.into())).await;
         let _ = ws.close(None).await;
+        return;
+    }
+    let again = taken.is_some_and(|t| !t.lock().unwrap().insert(jwt.to_string()));
+    if again {
+        let refused = json!({"type": "auth_invalid"}).to_string();
+        let _ = ws.send(Message::Text(refused.into())).await;
+        let frame = CloseFrame {
+            code: CloseCode::from(1008),
+            reason: "session already open".into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        let _ = tokio::time::timeout(TEST_BOUND, ws.next()).await;
         return;
     }
     let ok = json!({"type": "auth_ok"}).to_string();
@@ -132,4 +162,36 @@ async fn a_first_message_after_the_challenge_is_answered_in_turn() {
         .refused_by
         .get(&stampede::model::Cause::ServerClose(4001));
     assert_eq!(closed, Some(&3), "{:?}", sum.counters.refused_by);
+}
+
+/// The liveness probe after the run reads acceptance as the run does: by the `auth_ok`
+/// message, not by the greeting that comes first. A server that refuses every token
+/// presented again (a session it still holds) is a leak the probe sees, with the login
+/// sent at once or after the challenge; taken as accepted, the greeting hid it and the
+/// run read clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_after_the_run_waits_for_the_acceptance_message() {
+    for after in ["", ", after = \"auth_required\""] {
+        let taken: Taken = Default::default();
+        let (url, stop) = spawn_server(move |tcp| serve_taking(tcp, Some(taken.clone()))).await;
+        let s = scenario("challenged.toml", &text(after));
+        let outcome = common::run(&s, Some(url), None).await;
+        stop.cancel();
+        let sum = outcome.results.summary;
+        let p = &sum.probe;
+        assert_eq!((p.tokens, p.refused), (3, 3), "{after:?}: {p:?}");
+        assert_eq!(
+            sum.verdict,
+            Verdict::Violations,
+            "{after:?}: {:?}",
+            sum.hint
+        );
+        assert!(
+            sum.violations
+                .by_oracle
+                .contains_key(&stampede::model::OracleKind::Liveness),
+            "{after:?}: {:?}",
+            sum.violations
+        );
+    }
 }

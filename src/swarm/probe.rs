@@ -5,7 +5,7 @@
 
 use super::RunCtx;
 use crate::auth::UpgradeExtras;
-use crate::model::{Cause, ConnReport, Outcome, Placement, Probe};
+use crate::model::{AcceptRule, Cause, ConnReport, Outcome, Placement, Probe};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -264,19 +264,37 @@ async fn probe_one(
                 Some(frame) => Ok(Some(Ok(frame))),
                 None => timeout(PROBE_ANSWER, ws.next()).await,
             };
-            if let Ok(Some(Ok(Message::Text(text)))) = &first {
-                if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
-                    first = timeout(PROBE_ANSWER, ws.next()).await;
+            // Accepted by a message (`[oracles] accepted = { message = KIND }`): only that
+            // message accepts; the frames before it (a greeting, a challenge) are no
+            // answer, and none at all within the bound proves nothing.
+            let answered = match &ctx.plan.oracles.session.accepted {
+                AcceptRule::Message { event } => {
+                    by_message(&mut ws, first, event, &ctx.plan.oracles).await
                 }
-            }
-            let refused = match first {
-                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                _ => {
+                    if let Ok(Some(Ok(Message::Text(text)))) = &first {
+                        if crate::oracle::refusal::reads_as_auth_refusal(text.as_str()) {
+                            first = timeout(PROBE_ANSWER, ws.next()).await;
+                        }
+                    }
+                    match first {
+                        Ok(Some(Ok(frame @ Message::Close(Some(_))))) => ByMessage::Refused(frame),
+                        _ => ByMessage::Accepted,
+                    }
+                }
+            };
+            let refused = match answered {
+                ByMessage::Accepted => None,
+                ByMessage::InBand(kind) => Some(Cause::RefusedInBand(kind)),
+                ByMessage::Unanswered => Some(Cause::Timeout("probe")),
+                ByMessage::Refused(Message::Close(Some(f))) => {
                     let cause = super::dial::close_cause(&ws, Some(&f));
                     rate_limited = matches!(cause, Cause::ServerClose(code)
                         if crate::oracle::shedding::reads_as_rate_limit(code, &f.reason));
                     Some(cause)
                 }
-                _ => None,
+                // A bare Close: no word of refusal, and no acceptance either.
+                ByMessage::Refused(_) => Some(Cause::Timeout("probe")),
             };
             let _ = timeout(PROBE_ANSWER, ws.close(None)).await;
             let _ = timeout(PROBE_ANSWER, ws.flush()).await;
@@ -284,6 +302,21 @@ async fn probe_one(
         }
         Err(f) => (false, Some(f.cause)),
     };
+    probe_of(
+        (slot, token),
+        (accepted, cause),
+        (expired, rate_limited),
+        &ctx,
+    )
+}
+
+/// The probe of token `slot` as answered: `accepted` or refused for `cause`.
+fn probe_of(
+    (slot, token): (u32, &crate::auth::Token),
+    (accepted, cause): (bool, Option<Cause>),
+    (expired, rate_limited): (bool, bool),
+    ctx: &RunCtx,
+) -> Probe {
     Probe {
         token: slot,
         jti: token.jti.clone(),
@@ -293,4 +326,55 @@ async fn probe_one(
         expired,
         rate_limited,
     }
+}
+
+/// How a probe accepted by a message was answered.
+enum ByMessage {
+    /// The `[oracles] accepted` message came.
+    Accepted,
+    /// A Close came first: judged as any first frame is.
+    Refused(Message),
+    /// The declared refusal message (`[oracles] reject.message`) came first.
+    InBand(String),
+    /// Neither within [`CHALLENGE_FRAMES`] frames of [`PROBE_ANSWER`] each.
+    Unanswered,
+}
+
+/// Reads from `first` on until the record of kind `accept` (accepted), the declared
+/// refusal message or a Close (refused), or the bound runs out (unanswered): what a
+/// server accepting by a message answered the probe.
+async fn by_message<S>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    first: Result<
+        Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        tokio::time::error::Elapsed,
+    >,
+    accept: &str,
+    spec: &crate::model::OracleSpec,
+) -> ByMessage
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let refusal = spec.session.reject.message.as_deref();
+    let mut frame = first;
+    for _ in 0..CHALLENGE_FRAMES {
+        match frame {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let record = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
+                let kind = record
+                    .as_ref()
+                    .and_then(|r| crate::oracle::frame::kind_of(spec, r).map(|k| k.into_owned()));
+                match kind.as_deref() {
+                    Some(k) if k == accept => return ByMessage::Accepted,
+                    Some(k) if Some(k) == refusal => return ByMessage::InBand(k.to_string()),
+                    _ => {}
+                }
+            }
+            Ok(Some(Ok(close @ Message::Close(_)))) => return ByMessage::Refused(close),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return ByMessage::Unanswered,
+        }
+        frame = timeout(PROBE_ANSWER, ws.next()).await;
+    }
+    ByMessage::Unanswered
 }

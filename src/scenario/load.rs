@@ -559,12 +559,10 @@ fn for_each_send(
 /// has not yet seen. Reported at `[auth]`, or at the group whose placement it is.
 fn challenged_first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Scenario) {
     use crate::model::{AcceptRule, Placement};
-    if matches!(
-        scenario.oracles.session.accepted,
-        AcceptRule::Message { .. }
-    ) {
-        return;
-    }
+    let accepted_by = match &scenario.oracles.session.accepted {
+        AcceptRule::Message { event } => Some(event.as_str()),
+        _ => None,
+    };
     let challenged = |p: &Placement| -> Option<String> {
         match p {
             Placement::FirstMessage {
@@ -581,12 +579,22 @@ fn challenged_first_message(cx: &mut Ctx<'_>, f: &Fields<'_, '_>, scenario: &Sce
     for (place, kind) in at_auth.into_iter().chain(at_groups) {
         let key = if place == "auth" { "auth" } else { "group" };
         let span = f.get(key).map_or(0..0, Node::span);
-        let message = format!(
-            "{place}: placement's first message waits for the server's {kind:?}, so the \
-             upgrade and the first frame (that {kind:?}) come before the server has the \
-             token and cannot say it took it: set [oracles] accepted = {{ message = \"...\" \
-             }} to the kind the server accepts with (Home Assistant's \"auth_ok\")"
-        );
+        let message = match accepted_by {
+            Some(event) if event != kind => continue,
+            // The challenge comes before the token: no sign the server took it.
+            Some(_) => format!(
+                "{place}: [oracles] accepted = {{ message = {kind:?} }} names the challenge \
+                 the first message waits for (after = {kind:?}): it comes before the server \
+                 has the token; name the kind the server accepts with (Home Assistant's \
+                 \"auth_ok\")"
+            ),
+            None => format!(
+                "{place}: placement's first message waits for the server's {kind:?}, so the \
+                 upgrade and the first frame (that {kind:?}) come before the server has the \
+                 token and cannot say it took it: set [oracles] accepted = {{ message = \
+                 \"...\" }} to the kind the server accepts with (Home Assistant's \"auth_ok\")"
+            ),
+        };
         cx.report(span, message);
     }
 }

@@ -632,6 +632,13 @@ fn a_first_message_after_a_challenge_loads_and_needs_a_message_to_accept() {
         &unaccepted,
         "set [oracles] accepted = { message = \"...\" }",
     );
+    // Accepted by the challenge itself: refused too.
+    assert_problem(
+        &with_top(
+            "[auth]\nplacement = { first_message = { token = \"{{token}}\" }, after = \"auth_required\" }\n[oracles]\naccepted = { message = \"auth_required\" }\n",
+        ),
+        "auth: [oracles] accepted = { message = \"auth_required\" } names the challenge",
+    );
     // `after` belongs to the in-band placements only.
     assert_problem(
         &with("{ header = \"X-Token\", after = \"hi\" }"),

@@ -346,8 +346,15 @@ pub(super) fn forged_refused_in_band(
         // whatever it said first: rejection hygiene judges that).
         let no_fault =
             |a: &Attempt| matches!(a.cause, Some(Cause::ServerClose(code)) if code != 1011);
+        // A Close whose code states the refusal (a 4401 the strict policy does not list)
+        // is the refusal, whatever was said before it (a greeting, a challenge): the
+        // undeclared code is rejection hygiene's finding, not in-band words to declare.
+        let says_it = |a: &Attempt| matches!(a.cause, Some(Cause::ServerClose(code)) if is_refusal_code(code));
         let unaccepted = r.said_before_close.as_deref().filter(|said| {
-            auth_reason(said) && r.attempts.iter().any(|a| turned_away(a) && no_fault(a))
+            auth_reason(said)
+                && r.attempts
+                    .iter()
+                    .any(|a| turned_away(a) && no_fault(a) && !says_it(a))
         });
         let accepted = r.said_before_accepted_close.as_deref().filter(|_| {
             r.attempts

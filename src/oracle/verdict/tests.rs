@@ -1743,11 +1743,13 @@ fn an_in_band_refusal_taken_for_acceptance_is_still_refused_at_the_door() {
 /// (`{"type":"disconnect","reason":"unauthorized"}`, then Close 1000), broke rejection
 /// hygiene as the oracle reads them: the server did what it must, so inconclusive with
 /// the declaration, never violations. A last message that says nothing of auth stays a
-/// violation.
+/// violation, and so does a Close whose own code states the refusal (a 4401 the strict
+/// policy leaves unlisted, after a greeting `auth_required`): the code is the refusal,
+/// not the words before it.
 #[test]
 fn bad_tokens_refused_in_band_undeclared_are_not_hygiene_violations() {
     let plan = plan();
-    let judged = |said: &str| {
+    let judged_closed = |said: &str, code: u16| {
         let reports: Vec<ConnReport> = plan
             .conns
             .iter()
@@ -1755,7 +1757,7 @@ fn bad_tokens_refused_in_band_undeclared_are_not_hygiene_violations() {
                 if super::valid_token(&plan, c.token) {
                     return report(c, attempt(End::Accepted), Default::default());
                 }
-                let mut a = unaccepted(Some(Cause::ServerClose(1000)));
+                let mut a = unaccepted(Some(Cause::ServerClose(code)));
                 a.clean_end = true;
                 let mut r = report(c, a, Default::default());
                 r.said_before_close = Some(said.to_string());
@@ -1777,6 +1779,7 @@ fn bad_tokens_refused_in_band_undeclared_are_not_hygiene_violations() {
             &kept,
         )
     };
+    let judged = |said: &str| judged_closed(said, 1000);
     let cable = r#"{"type":"disconnect","reason":"unauthorized","reconnect":false}"#;
     let j = judged(cable);
     assert_eq!(j.verdict, Verdict::Inconclusive, "{j:?}");
@@ -1789,6 +1792,8 @@ fn bad_tokens_refused_in_band_undeclared_are_not_hygiene_violations() {
     );
     let bye = judged(r#"{"type":"bye","reason":"maintenance"}"#);
     assert_eq!(bye.verdict, Verdict::Violations, "{bye:?}");
+    let greeted = judged_closed(r#"{"type":"auth_required"}"#, 4401);
+    assert_eq!(greeted.verdict, Verdict::Violations, "{greeted:?}");
 }
 
 /// Collisions that only met shed handshakes leave the run inconclusive with a hint that

@@ -125,7 +125,23 @@ pub(super) fn refused_at_door(
             matches!(c, Cause::ServerClose(code)
                 if super::misreading::PROTOCOL_CLOSES.contains(code))
         });
-    let (verdict, hint) = if protocol && !auth {
+    // Every close says the server is going away or restarting (1001, 1012): a server
+    // shutting down, no refusal of a token to declare.
+    let going_away = !door.closes.is_empty()
+        && door
+            .closes
+            .keys()
+            .all(|c| matches!(c, Cause::ServerClose(1001 | 1012)));
+    let (verdict, hint) = if going_away && !auth {
+        (
+            Verdict::TargetUnusable,
+            format!(
+                "the server closed the connection of every {tokens} before accepting it \
+                 ({seen}){after}: going away (1001) or restarting (1012), as a server shutting \
+                 down does: nothing was exercised; rerun once it is up"
+            ),
+        )
+    } else if protocol && !auth {
         (
             Verdict::TargetUnusable,
             format!(

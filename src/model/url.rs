@@ -133,8 +133,11 @@ fn query_range(url: &str) -> Option<Range<usize>> {
 fn is_secret_param(name: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
     let name = snake_case(&decoded).replace('-', "_");
+    // Words run together in one case (`accesskey`, `SESSIONID`): the usual ones.
+    let joined = name.replace('_', "");
     SECRET_PARAMS.contains(&name.as_str())
         || name == "pwd"
+        || JOINED_SECRETS.iter().any(|end| joined.ends_with(end))
         || ["token", "_key", "signature"]
             .iter()
             .any(|end| name.ends_with(end))
@@ -142,6 +145,19 @@ fn is_secret_param(name: &str) -> bool {
             .iter()
             .any(|part| name.contains(part))
 }
+
+/// Credential names whose words a parameter may run together in one case (`accesskey`,
+/// `SESSIONID`, `sessid`), matched at the end of its name with `_` left out.
+const JOINED_SECRETS: &[&str] = &[
+    "accesskey",
+    "authkey",
+    "privatekey",
+    "secretkey",
+    "signingkey",
+    "sessionkey",
+    "sessionid",
+    "sessid",
+];
 
 /// `name` in lower case, a `_` before each capital that ends a lower-case word or digits
 /// (`accessKey` → `access_key`, `privateKey2` → `private_key2`, `API_KEY` → `api_key`).
@@ -476,6 +492,10 @@ mod tests {
         assert_eq!(
             shown_url("ws://h/?accessKey=1&authKey=2&privateKey=3&sessionId=4&session=5&room=6"),
             "ws://h/?accessKey=***&authKey=***&privateKey=***&sessionId=***&session=***&room=6"
+        );
+        assert_eq!(
+            shown_url("ws://h/?accesskey=1&ACCESSKEY=2&sessId=3&SESSID=4&monkey=5"),
+            "ws://h/?accesskey=***&ACCESSKEY=***&sessId=***&SESSID=***&monkey=5"
         );
         assert!(lost_a_credential("ws://h/?api_key=***"));
         assert!(lost_a_credential("ws://u:***@h/"));

@@ -151,10 +151,15 @@ pub fn undeclared_status_note(plan: &Plan, reports: &[ConnReport]) -> Option<Str
     let seen: Vec<String> = by.iter().map(|(s, n)| format!("http_{s} ×{n}")).collect();
     let mut http = reject.http.clone();
     http.extend(by.keys().filter(|s| !reject.http.contains(s)));
+    // RFC 6750's words only where they apply: its malformed request is answered 400.
+    let rfc = match by.contains_key(&400) {
+        true => " (RFC 6750 answers a malformed token 400)",
+        false => "",
+    };
     Some(format!(
         "the server refused {} at the upgrade with an HTTP status `[oracles] reject` does not \
-         list ({}): a refusal in its own words (RFC 6750 answers a malformed token 400), no \
-         finding; `[oracles] reject = {{ http = {http:?} }}` states it",
+         list ({}): a refusal in its own words{rfc}, no finding; `[oracles] reject = {{ http \
+         = {http:?} }}` states it",
         crate::model::words::plural(by.values().sum::<u64>(), "bad token"),
         seen.join(", ")
     ))

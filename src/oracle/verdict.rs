@@ -100,6 +100,10 @@ struct Tally {
     /// hygiene), for a clean run's words ([`bad_tokens_words`]).
     forged_refused: u64,
     forged_accepted: u64,
+    /// Bad tokens' attempts refused in the server's own words under the lenient policy
+    /// (an unlisted status or close code that states a refusal), which `forged_refused`
+    /// leaves out: refused, but not as the scenario declares.
+    forged_own_words: u64,
     /// Every failure and refusal by cause, for the hint.
     causes: BTreeMap<Cause, u64>,
     /// The attempts counted in `shed` by cause, accepted ones (shed by a close after their
@@ -1115,6 +1119,12 @@ fn bad_tokens_words(t: &Tally) -> Option<String> {
             crate::model::words::plural(t.forged, "bad-token attempt")
         );
     }
+    if t.forged_own_words > 0 {
+        words.push_str(&format!(
+            " and {} in the server's own words (an undeclared status or close code, below)",
+            t.forged_own_words
+        ));
+    }
     if t.forged_accepted > 0 {
         words.push_str(&format!(
             " ({} accepted: the server's lenient policy, see the lenient line)",
@@ -1747,6 +1757,15 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             if forged {
                 t.forged += 1;
                 t.forged_refused += u64::from(refused_cleanly);
+                let own_words = !refused_cleanly
+                    && a.outcome == Outcome::Rejected
+                    && reject.policy == crate::model::RejectPolicy::Lenient
+                    && match &a.cause {
+                        Some(Cause::Http(status)) => super::refusal::is_refusal_status(*status),
+                        Some(Cause::ServerClose(code)) => super::refusal::is_refusal_code(*code),
+                        _ => false,
+                    };
+                t.forged_own_words += u64::from(own_words);
                 t.forged_accepted += u64::from(a.outcome == Outcome::Accepted);
                 t.forged_failed += u64::from(a.outcome != Outcome::Accepted && !refused_cleanly);
                 // Shed before acceptance: "not now", no answer about the token. One the

@@ -1418,8 +1418,8 @@ pub(super) const IDENTITY_VALUES_SHOWN: usize = 3;
 /// ([`ExpectCounts::identity_matched`](crate::model::ExpectCounts::identity_matched)),
 /// and held values that differ from record to record, none the user of any token of the
 /// run: the field names something else (a subscription's or a message's id), so its
-/// mismatches are no leaks. Unreadable. So is one value on every record of two or more
-/// connections that is no user of the run (Home Assistant's `event.origin`, `"LOCAL"`
+/// mismatches are no leaks. Unreadable. So is one value on every record (two or more, or
+/// on two or more connections) that is no user of the run (Home Assistant's `event.origin`, `"LOCAL"`
 /// everywhere): the field names something else, or the server never fills it, which
 /// every record shows and no hunt needs to find; no user's events went to another. Any
 /// value that is another user of the run, or shaped as the run's users are ([`shape`]:
@@ -1463,7 +1463,8 @@ pub(super) fn identity_misnamed(
         return None;
     }
     if let [only] = values.as_slice() {
-        if conns.len() < 2 {
+        // On one record alone nothing says it is the same everywhere.
+        if conns.len() < 2 && mismatched < 2 {
             return None;
         }
         return Some(Judgement {

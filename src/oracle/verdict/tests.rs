@@ -1437,6 +1437,16 @@ fn an_undeclared_close_at_the_door_is_no_race_and_no_clean_run() {
             }
         }
     }
+    // Going away or restarting at the door: a server shutting down, no refusal to declare.
+    for code in [1001, 1012] {
+        let j = door_run([closed(code, ""); 2], 0);
+        assert_eq!(j.verdict, Verdict::TargetUnusable, "{code}: {j:?}");
+        let hint = j.hint.unwrap_or_default();
+        assert!(
+            hint.contains("as a server shutting down does") && !hint.contains("reject = {"),
+            "{hint}"
+        );
+    }
 }
 
 /// A server that requires permessage-deflate (RFC 7692) turns every upgrade away with an
@@ -3417,7 +3427,7 @@ fn an_identity_field_that_never_holds_a_user_is_misnamed_not_a_leak() {
     // One of the run's users stamped on every record: whose events leaked.
     let one_user = [other_user.as_str(), other_user.as_str()];
     assert_eq!(judged(&one_user, 0).verdict, Verdict::Violations);
-    // On one connection only: nothing says it is the same everywhere.
+    // On one record only: nothing says it is the same everywhere.
     assert_eq!(judged(&["\"LOCAL\""], 0).verdict, Verdict::Violations);
     let leaked = ["\"s-0\"", other_user.as_str()];
     assert_eq!(judged(&leaked, 0).verdict, Verdict::Violations);
@@ -5769,6 +5779,12 @@ fn bad_tokens_refused_with_an_unlisted_status_are_counted_and_declared() {
         ) && hint.contains("`[oracles] reject = { http = [401, 403, 409, 400] }` states it"),
         "{hint}"
     );
+    // The clean run's count of bad tokens says how they were refused, as the note does.
+    assert!(
+        hint.contains("0 of 2 bad-token attempts refused cleanly and 2 in the server's own words"),
+        "{hint}"
+    );
+    assert!(hint.contains("RFC 6750"), "{hint}");
     plan.oracles.session.reject.policy = crate::model::RejectPolicy::Strict;
     let hint = judge_completed_by(&plan, &reports(&plan), &Default::default())
         .hint

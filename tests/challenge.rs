@@ -195,3 +195,21 @@ async fn the_probe_after_the_run_waits_for_the_acceptance_message() {
         );
     }
 }
+
+/// A challenge that never comes (`after` misspelled) leaves every login unsent: the run
+/// counts those attempts, and its verdict says first that the login waited for a kind
+/// that never came, rather than only that acceptance never came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_that_never_comes_is_named_first() {
+    let sum = run(", after = \"auth_requird\"").await;
+    assert_ne!(sum.verdict, Verdict::Clean, "{:?}", sum.hint);
+    assert_eq!(sum.counters.logins_unsent, 3, "{:?}", sum.counters);
+    let hint = sum.hint.unwrap_or_default();
+    assert!(
+        hint.starts_with(
+            "the first message waits for the server's \"auth_requird\" ([auth] placement's \
+             `after`), which never came on 3 attempts"
+        ),
+        "{hint}"
+    );
+}

@@ -326,6 +326,11 @@ pub struct Counters {
     /// not in `messages_sent`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub in_band_answers: u64,
+    /// Attempts whose in-band login waited for the server's challenge (`[auth] placement =
+    /// { first_message = ..., after = KIND }`) until the attempt ended: the challenge never
+    /// came, so the login never went out. Left out of files when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub logins_unsent: u64,
     /// Of the expectations the server answered with its error event
     /// ([`ExpectCounts::expectations_errored`]), those whose whole answer then came all the
     /// same (every kind their pattern requires): the error settled them, but the request
@@ -613,6 +618,7 @@ impl Counters {
         self.unjudged_unanswered += o.unjudged_unanswered;
         self.after_unjudged_frames += o.after_unjudged_frames;
         self.in_band_answers += o.in_band_answers;
+        self.logins_unsent += o.logins_unsent;
         self.answered_after_error += o.answered_after_error;
         self.arrived_after_error += o.arrived_after_error;
         self.expect.merge(&o.expect);

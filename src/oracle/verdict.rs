@@ -247,6 +247,13 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
             *hint = format!("{note}; {hint}");
         }
     }
+    // So is a login held for a server's challenge that never came, when the run was not
+    // clean: no token reached the server on those attempts.
+    if j.verdict != Verdict::Clean {
+        if let (Some(note), Some(hint)) = (unsent_login_note(e.plan, e.reports), j.hint.as_mut()) {
+            *hint = format!("{note}; {hint}");
+        }
+    }
     // So is a Phoenix serializer the URL does not ask for, when nothing could be read.
     if j.verdict == Verdict::Unreadable {
         if let (Some(note), Some(hint)) = (
@@ -257,6 +264,32 @@ pub fn judge(e: &Evidence<'_>) -> Judgement {
         }
     }
     j
+}
+
+/// The note on attempts whose in-band login waited for the server's challenge until they
+/// ended ([`crate::model::Counters::logins_unsent`]): the kind `after` names never came
+/// (a misspelled kind, a server that sends no challenge), so those attempts never
+/// presented their token. `None` when every held login went out.
+fn unsent_login_note(plan: &Plan, reports: &[ConnReport]) -> Option<String> {
+    let unsent: u64 = reports.iter().map(|r| r.counters.logins_unsent).sum();
+    if unsent == 0 {
+        return None;
+    }
+    let after = std::iter::once(&plan.auth.placement)
+        .chain(plan.conns.iter().filter_map(|c| c.placement.as_ref()))
+        .find_map(|p| match p {
+            crate::model::Placement::FirstMessage {
+                after: Some(kind), ..
+            } => Some(kind.as_str()),
+            _ => None,
+        })?;
+    Some(format!(
+        "the first message waits for the server's {after:?} ([auth] placement's `after`), \
+         which never came on {}: their login never went out, so the server never had their \
+         token; check that kind against the server's challenge (or leave `after` out if the \
+         server sends none)",
+        crate::model::words::plural(unsent, "attempt")
+    ))
 }
 
 /// A framing the scenario does not set, told by what the server said: the text it sent

@@ -562,6 +562,8 @@ struct Rare {
     /// That message, asked for by the frame being handled: sent once it is
     /// ([`ConnRun::after_text`]).
     auth_due: Option<String>,
+    /// Attempts that ended with their login still held ([`Counters::logins_unsent`]).
+    logins_unsent: u64,
 }
 
 /// A send no `expect` follows, and the data frames received before it and (once the
@@ -792,6 +794,11 @@ impl ConnRun {
         self.traffic.add_to(&mut counters);
         self.count_after_unjudged(&mut counters);
         counters.in_band_answers = self.rare.as_ref().map_or(0, |r| r.in_band_answers);
+        // The last attempt's login still held: its challenge never came either.
+        counters.logins_unsent = self
+            .rare
+            .as_ref()
+            .map_or(0, |r| r.logins_unsent + u64::from(r.challenged.is_some()));
         counters.answered_after_error = self.checker.answered_after_error();
         counters.arrived_after_error = self.checker.arrived_after_error();
         counters.expect = self.checker.take_counts();

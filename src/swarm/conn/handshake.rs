@@ -229,7 +229,13 @@ impl ConnRun {
                     match placement {
                         crate::model::Placement::FirstMessage {
                             after: Some(kind), ..
-                        } => self.rare().challenged = Some((kind.clone(), text)),
+                        } => {
+                            let rare = self.rare();
+                            // The attempt before this one ended with its login held.
+                            if rare.challenged.replace((kind.clone(), text)).is_some() {
+                                rare.logins_unsent += 1;
+                            }
+                        }
                         _ => Box::pin(self.send_text(text)).await,
                     }
                 }

@@ -1400,12 +1400,18 @@ pub async fn hunt_excusing(
             .collect();
         misspelled += typos.len() as u64;
         counters.merge(&outcome.results.summary.counters);
-        let violations = outcome
-            .results
-            .summary
-            .violations
-            .total
-            .saturating_sub((set_aside.len() + slow.len() + typos.len()) as u64);
+        // Violations its verdict excuses (a server that went down under the round) are
+        // no findings: the round line says why it was not judged instead.
+        let excused_by_verdict = outcome.results.summary.verdict == Verdict::Inconclusive;
+        let violations = match excused_by_verdict {
+            true => 0,
+            false => outcome
+                .results
+                .summary
+                .violations
+                .total
+                .saturating_sub((set_aside.len() + slow.len() + typos.len()) as u64),
+        };
         if let Some(level) = &level {
             if levels.last().is_none_or(|l| l.level != level.level) {
                 levels.push(LevelStats::new(level));

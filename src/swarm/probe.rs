@@ -171,13 +171,44 @@ fn retry_after<T>(result: &Result<T, super::dial::DialFailure>) -> Option<Durati
     (wait <= TAIL).then_some(wait)
 }
 
-/// Records a probe reads, at most, waiting for the server's challenge.
+/// Records a probe reads, at most, waiting for the server's challenge or acceptance.
 const CHALLENGE_FRAMES: usize = 8;
+
+/// One read of a probe, waited for at most [`PROBE_ANSWER`].
+type Read = Result<
+    Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tokio::time::error::Elapsed,
+>;
+
+/// What one read of a probe held: a text record's kind (`None` for a record of no kind,
+/// or not JSON), another data frame, a Close, or the end of the wait (nothing came in
+/// time, the read failed or the stream ended).
+enum Seen {
+    Record(Option<String>),
+    Other,
+    Close(Message),
+    Ended,
+}
+
+/// [`Seen`] of `read`, kinds read as the oracles read them.
+fn seen(read: Read, spec: &crate::model::OracleSpec) -> Seen {
+    match read {
+        Ok(Some(Ok(Message::Text(text)))) => {
+            let record = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
+            Seen::Record(record.as_ref().and_then(|r| {
+                crate::oracle::frame::kind_of(spec, r).map(std::borrow::Cow::into_owned)
+            }))
+        }
+        Ok(Some(Ok(close @ Message::Close(_)))) => Seen::Close(close),
+        Ok(Some(Ok(_))) => Seen::Other,
+        Ok(Some(Err(_)) | None) | Err(_) => Seen::Ended,
+    }
+}
 
 /// Reads until the server's record of kind `kind` (the challenge the run's first message
 /// waited for), within [`CHALLENGE_FRAMES`] frames of [`PROBE_ANSWER`] each: `None` once
 /// it came (or the wait ran out: the message goes anyway, as nothing else would tell), or
-/// the Close (or failed read) that ended it first, for the refusal check.
+/// the Close that ended it first, for the refusal check.
 async fn challenge<S>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
     kind: &str,
@@ -187,19 +218,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     for _ in 0..CHALLENGE_FRAMES {
-        match timeout(PROBE_ANSWER, ws.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                let record = serde_json::from_str::<serde_json::Value>(text.as_str());
-                let asked = record.is_ok_and(|r| {
-                    crate::oracle::frame::kind_of(spec, &r).is_some_and(|k| k == kind)
-                });
-                if asked {
-                    return None;
-                }
-            }
-            Ok(Some(Ok(frame @ Message::Close(_)))) => return Some(frame),
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        match seen(timeout(PROBE_ANSWER, ws.next()).await, spec) {
+            Seen::Record(Some(k)) if k == kind => return None,
+            Seen::Close(close) => return Some(close),
+            Seen::Ended => return None,
+            Seen::Record(_) | Seen::Other => {}
         }
     }
     None
@@ -278,23 +301,23 @@ async fn probe_one(
                         }
                     }
                     match first {
-                        Ok(Some(Ok(frame @ Message::Close(Some(_))))) => ByMessage::Refused(frame),
-                        _ => ByMessage::Accepted,
+                        Ok(Some(Ok(frame @ Message::Close(Some(_))))) => Answer::Refused(frame),
+                        _ => Answer::Accepted,
                     }
                 }
             };
             let refused = match answered {
-                ByMessage::Accepted => None,
-                ByMessage::InBand(kind) => Some(Cause::RefusedInBand(kind)),
-                ByMessage::Unanswered => Some(Cause::Timeout("probe")),
-                ByMessage::Refused(Message::Close(Some(f))) => {
+                Answer::Accepted => None,
+                Answer::InBand(kind) => Some(Cause::RefusedInBand(kind)),
+                Answer::Unanswered => Some(Cause::Timeout("probe")),
+                Answer::Refused(Message::Close(Some(f))) => {
                     let cause = super::dial::close_cause(&ws, Some(&f));
                     rate_limited = matches!(cause, Cause::ServerClose(code)
                         if crate::oracle::shedding::reads_as_rate_limit(code, &f.reason));
                     Some(cause)
                 }
                 // A bare Close: no word of refusal, and no acceptance either.
-                ByMessage::Refused(_) => Some(Cause::Timeout("probe")),
+                Answer::Refused(_) => Some(Cause::Timeout("probe")),
             };
             let _ = timeout(PROBE_ANSWER, ws.close(None)).await;
             let _ = timeout(PROBE_ANSWER, ws.flush()).await;
@@ -302,21 +325,6 @@ async fn probe_one(
         }
         Err(f) => (false, Some(f.cause)),
     };
-    probe_of(
-        (slot, token),
-        (accepted, cause),
-        (expired, rate_limited),
-        &ctx,
-    )
-}
-
-/// The probe of token `slot` as answered: `accepted` or refused for `cause`.
-fn probe_of(
-    (slot, token): (u32, &crate::auth::Token),
-    (accepted, cause): (bool, Option<Cause>),
-    (expired, rate_limited): (bool, bool),
-    ctx: &RunCtx,
-) -> Probe {
     Probe {
         token: slot,
         jti: token.jti.clone(),
@@ -328,8 +336,8 @@ fn probe_of(
     }
 }
 
-/// How a probe accepted by a message was answered.
-enum ByMessage {
+/// How the server answered a probe.
+enum Answer {
     /// The `[oracles] accepted` message came.
     Accepted,
     /// A Close came first: judged as any first frame is.
@@ -345,36 +353,24 @@ enum ByMessage {
 /// server accepting by a message answered the probe.
 async fn by_message<S>(
     ws: &mut tokio_tungstenite::WebSocketStream<S>,
-    first: Result<
-        Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-        tokio::time::error::Elapsed,
-    >,
+    first: Read,
     accept: &str,
     spec: &crate::model::OracleSpec,
-) -> ByMessage
+) -> Answer
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let refusal = spec.session.reject.message.as_deref();
-    let mut frame = first;
+    let mut read = first;
     for _ in 0..CHALLENGE_FRAMES {
-        match frame {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                let record = serde_json::from_str::<serde_json::Value>(text.as_str()).ok();
-                let kind = record
-                    .as_ref()
-                    .and_then(|r| crate::oracle::frame::kind_of(spec, r).map(|k| k.into_owned()));
-                match kind.as_deref() {
-                    Some(k) if k == accept => return ByMessage::Accepted,
-                    Some(k) if Some(k) == refusal => return ByMessage::InBand(k.to_string()),
-                    _ => {}
-                }
-            }
-            Ok(Some(Ok(close @ Message::Close(_)))) => return ByMessage::Refused(close),
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) | Err(_) => return ByMessage::Unanswered,
+        match seen(read, spec) {
+            Seen::Record(Some(k)) if k == accept => return Answer::Accepted,
+            Seen::Record(Some(k)) if Some(k.as_str()) == refusal => return Answer::InBand(k),
+            Seen::Close(close) => return Answer::Refused(close),
+            Seen::Ended => return Answer::Unanswered,
+            Seen::Record(_) | Seen::Other => {}
         }
-        frame = timeout(PROBE_ANSWER, ws.next()).await;
+        read = timeout(PROBE_ANSWER, ws.next()).await;
     }
-    ByMessage::Unanswered
+    Answer::Unanswered
 }

@@ -1402,8 +1402,7 @@ pub async fn hunt_excusing(
         counters.merge(&outcome.results.summary.counters);
         // Violations its verdict excuses (a server that went down under the round) are
         // no findings: the round line says why it was not judged instead.
-        let excused_by_verdict = outcome.results.summary.verdict == Verdict::Inconclusive;
-        let violations = match excused_by_verdict {
+        let violations = match excused_by_verdict(&outcome).is_some() {
             true => 0,
             false => outcome
                 .results

@@ -1790,11 +1790,14 @@ fn tally(plan: &Plan, reports: &[ConnReport]) -> Tally {
             if forged {
                 t.forged += 1;
                 t.forged_refused += u64::from(refused_cleanly);
+                // The same rules rejection hygiene and the acceptance judge read them by.
                 let own_words = !refused_cleanly
                     && a.outcome == Outcome::Rejected
                     && reject.policy == crate::model::RejectPolicy::Lenient
                     && match &a.cause {
-                        Some(Cause::Http(status)) => super::refusal::is_refusal_status(*status),
+                        Some(cause @ Cause::Http(_)) => {
+                            super::refusal::undeclared_refusal(plan, r.token, a, cause)
+                        }
                         Some(Cause::ServerClose(code)) => super::refusal::is_refusal_code(*code),
                         _ => false,
                     };
